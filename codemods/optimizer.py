@@ -1,0 +1,10 @@
+"""Re-export of :mod:`ml_switcheroo.codemods.optimizer` for the repository's libcst config."""
+
+from ml_switcheroo.codemods.optimizer import (
+    OptimizerInit,
+    OptimizerStep,
+    StripZeroGrad,
+    TorchToOptax,
+)
+
+__all__ = ["OptimizerInit", "OptimizerStep", "StripZeroGrad", "TorchToOptax"]

@@ -1,0 +1,7 @@
+"""``python -m ml_switcheroo``."""
+
+import sys
+
+from ml_switcheroo.cli import main
+
+sys.exit(main())

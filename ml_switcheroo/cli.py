@@ -1,0 +1,121 @@
+"""The ``ml-switcheroo`` command line (also ``python -m ml_switcheroo``).
+
+``init [DIR]`` writes or updates ``DIR/.libcst.codemod.yaml`` so that
+``python -m libcst.tool codemod optimizer.TorchToOptax PATH`` works in the user's own repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+CONFIG_NAME = ".libcst.codemod.yaml"
+MODULE = "ml_switcheroo.codemods"
+LIBCST_DEFAULT_MODULES = ["libcst.codemod.commands"]
+
+NEW_CONFIG = f"""\
+# libcst codemod configuration, written by `ml-switcheroo init`.
+generated_code_marker: '@generated'
+# The identity (`cat`) instead of an external formatter: ml_switcheroo's output is kept as is.
+formatter: [cat]
+blacklist_patterns: []
+modules:
+- libcst.codemod.commands
+- {MODULE}
+repo_root: .
+"""
+
+
+def init_config(directory: Path) -> str:
+    """Create or update ``directory/.libcst.codemod.yaml``; return what was done."""
+    path = directory / CONFIG_NAME
+    if not path.exists():
+        path.write_text(NEW_CONFIG, encoding="utf-8")
+        return f"created {path}"
+    text = path.read_text(encoding="utf-8")
+    config = yaml.safe_load(text) or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: not a YAML mapping; fix or remove it first")
+    modules = config.get("modules")
+    if modules is not None and not (
+        isinstance(modules, list) and all(isinstance(m, str) for m in modules)
+    ):
+        raise ValueError(f"{path}: 'modules' is not a list of module names; fix it first")
+    if modules and MODULE in modules:
+        return f"{path} already lists {MODULE}"
+    updated = _add_module_text(text, modules)
+    check = yaml.safe_load(updated)
+    if not isinstance(check, dict) or MODULE not in (check.get("modules") or []):
+        raise ValueError(f"{path}: could not add {MODULE} to 'modules' safely; add it by hand")
+    kept = [m for m in (modules or LIBCST_DEFAULT_MODULES)]
+    if check["modules"][: len(kept)] != kept:
+        raise ValueError(f"{path}: could not add {MODULE} to 'modules' safely; add it by hand")
+    path.write_text(updated, encoding="utf-8")
+    return f"added {MODULE} to 'modules' in {path}"
+
+
+def _add_module_text(text: str, modules: list[str] | None) -> str:
+    """Insert the module into the YAML text, keeping the user's comments and layout."""
+    if modules is None:
+        entries = "".join(f"- {m}\n" for m in [*LIBCST_DEFAULT_MODULES, MODULE])
+        return text + ("" if text.endswith("\n") or not text else "\n") + "modules:\n" + entries
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        flow = re.match(r"^modules:\s*\[(.*)\]\s*(#.*)?$", line.rstrip("\n"))
+        if flow:
+            inner = flow.group(1).strip()
+            items = f"{inner}, {MODULE}" if inner else MODULE
+            comment = f"  {flow.group(2)}" if flow.group(2) else ""
+            lines[index] = f"modules: [{items}]{comment}\n"
+            return "".join(lines)
+        if re.match(r"^modules:\s*(#.*)?$", line.rstrip("\n")):
+            end = index + 1
+            indent = ""
+            while end < len(lines):
+                item = re.match(r"^(\s*)-\s", lines[end])
+                if item:
+                    indent = item.group(1)
+                    end += 1
+                elif not lines[end].strip() or lines[end].lstrip().startswith("#"):
+                    end += 1
+                else:
+                    break
+            while end > index + 1 and not re.match(r"^\s*-\s", lines[end - 1]):
+                end -= 1
+            if end > 0 and not lines[end - 1].endswith("\n"):
+                lines[end - 1] += "\n"
+            lines.insert(end, f"{indent}- {MODULE}\n")
+            return "".join(lines)
+    raise ValueError("no top-level 'modules:' line found")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="ml-switcheroo",
+        description="Translate PyTorch optimizer code to JAX/Optax (LibCST codemods).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    init = commands.add_parser(
+        "init",
+        help=f"write or update {CONFIG_NAME} so `python -m libcst.tool codemod "
+        f"optimizer.TorchToOptax PATH` works in your repository",
+    )
+    init.add_argument("directory", nargs="?", default=".", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "init":
+        try:
+            print(init_config(args.directory))
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            print(f"ml-switcheroo init: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return 2
+        return 0
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())

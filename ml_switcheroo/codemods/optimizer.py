@@ -1,0 +1,31 @@
+"""``optimizer.*`` commands: PyTorch optimizer code to JAX/Optax.
+
+``TorchToOptax`` runs every hook in one pass; the others run one transformation each.
+"""
+
+from __future__ import annotations
+
+from ml_switcheroo.core.engine import SwitcherooCommand
+
+
+class TorchToOptax(SwitcherooCommand):
+    DESCRIPTION = (
+        "Translate torch.optim code to optax in one pass: constructors, step() escape "
+        "hatches, zero_grad() removal and imports."
+    )
+    HOOKS = None
+
+
+class OptimizerInit(SwitcherooCommand):
+    DESCRIPTION = "Rewrite torch.optim optimizer constructors into optax transformations."
+    HOOKS = frozenset({"optimizer_constructor"})
+
+
+class OptimizerStep(SwitcherooCommand):
+    DESCRIPTION = "Wrap optimizer.step() calls in escape hatches suggesting the optax update."
+    HOOKS = frozenset({"optimizer_step"})
+
+
+class StripZeroGrad(SwitcherooCommand):
+    DESCRIPTION = "Remove optimizer.zero_grad() calls (no-ops in functional JAX code)."
+    HOOKS = frozenset({"optimizer_zero_grad"})

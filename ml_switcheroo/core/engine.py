@@ -1,0 +1,650 @@
+"""The engine: one visit per file that dispatches wired calls to their hooks.
+
+``SwitcherooCommand`` is a libcst ``VisitorBasedCodemodCommand``. For every call it asks the
+resolver which map entry (if any) the call is wired to, runs that entry's hook, and keeps
+the bookkeeping that makes output safe:
+
+* statement frames: everything a statement's rewrites need (imports, removed names,
+  report records) is committed only when the statement is translated as a whole; when any
+  construct in it escapes, the original statement is kept, wrapped in an escape hatch;
+* removed statements (``opt.zero_grad()``) hand their comments to the next statement, and a
+  block that would become empty gets ``pass``;
+* imports: the map's imports are added once after the leading import block, and torch
+  imports whose every use was rewritten are removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import libcst as cst
+from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
+from libcst.metadata import (
+    Assignment,
+    GlobalScope,
+    ImportAssignment,
+    PositionProvider,
+    ScopeProvider,
+)
+
+from ml_switcheroo.core import escape_hatch
+from ml_switcheroo.core.errors import SemanticMapError, Untranslatable
+from ml_switcheroo.core.hooks import HookContext, get_hook
+from ml_switcheroo.core.layout import carry_layout, lost_comments
+from ml_switcheroo.core.report import Record
+from ml_switcheroo.core.resolver import BindingProvider, Resolver
+from ml_switcheroo.core.semantic_map import ApiEntry, SemanticMap, load_semantic_map
+from ml_switcheroo.core.signature import code_of
+
+_SCRATCH_RECORDS = "ml_switcheroo.records"
+
+
+@dataclass
+class _Frame:
+    """Effects of the rewrites inside one statement, committed when it is left."""
+
+    escapes: list[escape_hatch.Escape] = field(default_factory=list)
+    escape_nodes: list[cst.CSTNode] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
+    discarded: Counter[str] = field(default_factory=Counter)
+    records: list[tuple[cst.CSTNode, Record]] = field(default_factory=list)
+    lost_comments: list[str] = field(default_factory=list)
+    skip: bool = False
+
+    def absorb(self, child: _Frame) -> None:
+        self.imports.extend(child.imports)
+        self.discarded.update(child.discarded)
+        self.records.extend(child.records)
+
+
+def _map_argument(path: str) -> str:
+    """argparse ``type=``: validate a user map before any file is touched."""
+    try:
+        load_semantic_map([path])
+    except SemanticMapError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return path
+
+
+class SwitcherooCommand(VisitorBasedCodemodCommand):
+    """Base of every ml_switcheroo command; subclasses choose the hooks they run."""
+
+    DESCRIPTION: str = "Translate PyTorch optimizer code to JAX/Optax."
+    #: Hook names this command runs; None runs every hook in the map.
+    HOOKS: ClassVar[frozenset[str] | None] = None
+    METADATA_DEPENDENCIES = (ScopeProvider,)
+
+    @staticmethod
+    def add_args(arg_parser: argparse.ArgumentParser) -> None:
+        arg_parser.add_argument(
+            "--semantic-map",
+            dest="semantic_map",
+            metavar="FILE",
+            action="append",
+            default=[],
+            type=_map_argument,
+            help="Extra semantic-map YAML that adds or overrides entries (repeatable).",
+        )
+        arg_parser.add_argument(
+            "--exact",
+            action="store_true",
+            help="Emit torch-exact transforms from ml_switcheroo.optax_torch instead of "
+            "escape hatches where stock optax has no exact equivalent.",
+        )
+        try:  # fail before any file is touched when the shipped map is broken
+            load_semantic_map()
+        except SemanticMapError as exc:
+            arg_parser.error(str(exc))
+
+    def __init__(
+        self,
+        context: CodemodContext,
+        semantic_map: Sequence[str] = (),
+        exact: bool = False,
+    ) -> None:
+        super().__init__(context)
+        self.semantic_map: SemanticMap = load_semantic_map(semantic_map)
+        self.entries: dict[str, ApiEntry] = self.semantic_map.for_hooks(self.HOOKS)
+        self.options: dict[str, Any] = {"exact": exact}
+        self._wired_methods = frozenset(e.method for e in self.entries.values() if e.method)
+
+    # ------------------------------------------------------------------ traversal plumbing
+
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        self._resolver: Resolver | None = None
+        self._frames: list[_Frame] = [_Frame()]
+        self._body_ids: set[int] = set()
+        self._classes: list[cst.ClassDef] = []
+        self._names: Counter[str] = Counter()
+        self._noop_calls: set[int] = set()
+        # Keyed by id(); the values keep the nodes alive so that ids are never reused.
+        self._removed: dict[int, tuple[cst.CSTNode, list[cst.EmptyLine]]] = {}
+        self._needs_end: dict[int, cst.CSTNode] = {}
+        self._positions: Any = None
+        self._body_ids.update(id(s) for s in tree.body)
+        return tree.visit(self)
+
+    # Dispatch directly: this command uses no matchers, and the matcher bookkeeping of
+    # MatcherDecoratableTransformer costs time on every node.
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.BaseStatement) and id(node) in self._body_ids:
+            frame = _Frame()
+            self._frames.append(frame)
+            if escape_hatch.is_escaped(node.leading_lines):
+                frame.skip = True
+                self._names.update(_names_in(node))
+                return False
+        return cst.CSTTransformer.on_visit(self, node)
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
+        is_statement = (
+            isinstance(original_node, cst.BaseStatement) and id(original_node) in self._body_ids
+        )
+        if is_statement and self._frames[-1].skip:
+            self._frames.pop()  # an escape hatch from an earlier run: left exactly as it is
+            return updated_node
+        result = cst.CSTTransformer.on_leave(self, original_node, updated_node)
+        if is_statement:
+            return self._leave_statement(original_node, result)
+        return result
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        return None
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        return None
+
+    # ------------------------------------------------------------------ bookkeeping visitors
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self._body_ids.update(id(s) for s in node.body)
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._classes.append(node)
+
+    def leave_ClassDef(
+        self, original_node: cst.ClassDef, updated_node: cst.ClassDef
+    ) -> cst.ClassDef:
+        self._classes.pop()
+        return updated_node
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False  # names in imports are not uses
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self._names[node.value] += 1
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        dotted = _dotted(node)
+        if dotted is not None:
+            self._names[dotted] += 1
+
+    # ------------------------------------------------------------------ calls
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        wired = self._wired_entry(original_node)
+        if wired is None:
+            return updated_node
+        entry, qualified_name, receiver, probable = wired
+        frame = self._frames[-1]
+        requested: list[str] = []
+        context = HookContext(
+            entry=entry,
+            qualified_name=qualified_name,
+            filename=self.context.filename,
+            semantic_map=self.semantic_map,
+            options=self.options,
+            request_import=requested.append,
+            lookup=self._get_resolver().single_value,
+            receiver=receiver,
+        )
+        try:
+            # Hooks see the original call, so metadata (scopes, bindings) applies to its parts;
+            # rewrites already made inside its arguments are put back afterwards.
+            result = get_hook(entry.hook)(original_node, context)
+            if probable and result is not original_node:
+                raise Untranslatable(
+                    f"`{receiver}` is an unannotated parameter, taken for a "
+                    f"{entry.receiver_type} only because of its name",
+                    _probable_suggestion(result),
+                )
+            self._check_import_names(original_node, requested)
+        except Untranslatable as exc:
+            frame.escapes.append(escape_hatch.Escape(entry.name, exc.reason, exc.suggestion))
+            frame.escape_nodes.append(original_node)
+            return updated_node
+        if result is original_node:
+            return updated_node
+        if isinstance(result, cst.Name) and result.value == "None":
+            self._noop_calls.add(id(original_node))
+        result = _with_updated_arguments(
+            carry_layout(original_node, result), original_node, updated_node
+        )
+        frame.imports.extend(requested)
+        frame.discarded.update(_names_in(updated_node) - _names_in(result))
+        frame.lost_comments.extend(lost_comments(updated_node, result))
+        frame.records.append(
+            (
+                original_node,
+                Record(
+                    api=entry.name,
+                    kind="converted",
+                    status=entry.status,
+                    snippet=code_of(original_node).strip(),
+                    reason=entry.note or "",
+                    suggestion=code_of(result).strip(),
+                    warnings=tuple(context.warnings),
+                ),
+            )
+        )
+        return result
+
+    def _wired_entry(self, call: cst.Call) -> tuple[ApiEntry, str, str | None, bool] | None:
+        resolver = self._get_resolver()
+        for name in resolver.imported_names(call.func):
+            entry = self.entries.get(name)
+            if entry is not None and entry.receiver_type is None:
+                return entry, name, None, False
+        func = call.func
+        if not isinstance(func, cst.Attribute):
+            return None
+        method = func.attr.value
+        if method not in self._wired_methods:
+            return None
+        enclosing = self._classes[-1] if self._classes else None
+        receiver_type = resolver.receiver_type(func.value, enclosing)
+        if receiver_type is None:
+            return None
+        entry = self.semantic_map.method(receiver_type.name, method)
+        if entry is None or entry.name not in self.entries:
+            return None
+        return entry, entry.name, code_of(func.value).strip(), receiver_type.probable
+
+    def _get_resolver(self) -> Resolver:
+        if self._resolver is None:
+            scopes = self.metadata[ScopeProvider]
+            bindings = self.context.wrapper.resolve(BindingProvider) if self.context.wrapper else {}
+            self._resolver = Resolver(self.semantic_map, scopes, bindings)  # type: ignore[arg-type]
+        return self._resolver
+
+    def _check_import_names(self, call: cst.Call, keys: list[str]) -> None:
+        """Refuse to emit ``optax.x`` where ``optax`` already means something else."""
+        scope = self.metadata[ScopeProvider].get(call)
+        if scope is None:
+            return
+        for key in dict.fromkeys(keys):
+            spec = self.semantic_map.imports[key]
+            for assignment in scope[key]:
+                if isinstance(assignment, ImportAssignment) and _import_matches(
+                    assignment.node, spec.statement
+                ):
+                    continue
+                raise Untranslatable(
+                    f"the name `{key}` is already bound here to something else; "
+                    f"the translation needs `{spec.statement}`",
+                    f"rename the existing `{key}`, then run the codemod again",
+                )
+
+    # ------------------------------------------------------------------ statements
+
+    def leave_Expr(self, original_node: cst.Expr, updated_node: cst.Expr) -> Any:
+        if id(original_node.value) in self._noop_calls:
+            return cst.RemovalSentinel.REMOVE  # `opt.zero_grad()` as a statement: drop it
+        return updated_node
+
+    def leave_SimpleStatementSuite(
+        self, original_node: cst.SimpleStatementSuite, updated_node: cst.SimpleStatementSuite
+    ) -> cst.SimpleStatementSuite:
+        if not updated_node.body:
+            return updated_node.with_changes(body=[cst.Pass()])
+        return updated_node
+
+    def _leave_statement(self, original: cst.BaseStatement, updated: Any) -> Any:
+        frame = self._frames.pop()
+        parent = self._frames[-1]
+        if frame.escapes:
+            return self._escape_statement(original, frame, parent)
+        parent.absorb(frame)
+        if frame.lost_comments:
+            kept = escape_hatch.comment_lines(frame.lost_comments)
+            updated = updated.with_changes(leading_lines=[*updated.leading_lines, *kept])
+        if isinstance(updated, cst.SimpleStatementLine) and not updated.body:
+            placeholder = cst.SimpleStatementLine(
+                body=[cst.Pass()], leading_lines=updated.leading_lines
+            )
+            carried = list(updated.leading_lines)
+            comment = updated.trailing_whitespace.comment
+            if comment is not None:
+                carried.append(cst.EmptyLine(indent=True, comment=comment))
+            self._removed[id(placeholder)] = (placeholder, carried)
+            return placeholder
+        return updated
+
+    def _escape_statement(
+        self, original: cst.BaseStatement, frame: _Frame, parent: _Frame
+    ) -> cst.BaseStatement:
+        markers = escape_hatch.comment_lines(escape_hatch.begin_lines(frame.escapes))
+        escaped = original.with_changes(leading_lines=[*original.leading_lines, *markers])
+        self._needs_end[id(escaped)] = escaped
+        for node, escape in zip(frame.escape_nodes, frame.escapes, strict=True):
+            record = Record(
+                api=escape.api,
+                kind="escaped",
+                status="escape",
+                snippet=code_of(node).strip(),
+                reason=escape.reason,
+                suggestion=escape.suggestion or "",
+            )
+            parent.records.append((node, record))
+        return escaped
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        body = self._remove_unused_imports(updated_node.body, module_level=False)
+        body, pending = self._settle_body(body)
+        if not body:
+            body = [cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=pending)]
+            pending = []
+        return updated_node.with_changes(body=body, footer=[*pending, *updated_node.footer])
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        frame = self._frames[0]
+        body = self._remove_unused_imports(updated_node.body, module_level=True)
+        body, pending = self._settle_body(body)
+        body = self._add_imports(body, frame.imports)
+        self._publish(frame)
+        return updated_node.with_changes(body=body, footer=[*pending, *updated_node.footer])
+
+    def _settle_body(
+        self, body: Sequence[cst.BaseStatement]
+    ) -> tuple[list[cst.BaseStatement], list[cst.EmptyLine]]:
+        """Drop removed statements (keeping their comments) and close escape hatches."""
+        settled: list[cst.BaseStatement] = []
+        pending: list[cst.EmptyLine] = []
+        for statement in body:
+            removed = self._removed.get(id(statement))
+            if removed is not None:
+                pending.extend(removed[1])
+                continue
+            needs_end = id(statement) in self._needs_end
+            if pending:
+                statement = statement.with_changes(
+                    leading_lines=[*pending, *statement.leading_lines]
+                )
+                pending = []
+            settled.append(statement)
+            if needs_end:
+                pending = escape_hatch.comment_lines([escape_hatch.END])
+        return settled, pending
+
+    # ------------------------------------------------------------------ imports
+
+    def _remove_unused_imports(
+        self, body: Sequence[cst.BaseStatement], *, module_level: bool
+    ) -> list[cst.BaseStatement]:
+        # Uses removed so far by statements that are translated (or still may be).
+        discarded = sum((frame.discarded for frame in self._frames), Counter())
+        if not discarded:
+            return list(body)
+        result = []
+        for statement in body:
+            if (
+                isinstance(statement, cst.SimpleStatementLine)
+                and id(statement) not in self._removed
+            ):
+                statement = self._prune_import_line(statement, discarded, module_level)
+            result.append(statement)
+        return result
+
+    def _prune_import_line(
+        self, line: cst.SimpleStatementLine, discarded: Counter[str], module_level: bool
+    ) -> cst.SimpleStatementLine:
+        kept: list[cst.BaseSmallStatement] = []
+        changed = False
+        for small in line.body:
+            if isinstance(small, (cst.Import, cst.ImportFrom)):
+                pruned = self._prune_import(small, discarded, module_level)
+                if pruned is not small:
+                    changed = True
+                if pruned is None:
+                    continue
+                kept.append(pruned)
+            else:
+                kept.append(small)
+        if not changed:
+            return line
+        if not kept:
+            placeholder = line.with_changes(body=[cst.Pass()])
+            carried = list(line.leading_lines)
+            if line.trailing_whitespace.comment is not None:
+                carried.append(cst.EmptyLine(indent=True, comment=line.trailing_whitespace.comment))
+            self._removed[id(placeholder)] = (placeholder, carried)
+            return placeholder
+        kept[-1] = kept[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+        return line.with_changes(body=kept)
+
+    def _prune_import(
+        self, node: cst.Import | cst.ImportFrom, discarded: Counter[str], module_level: bool
+    ) -> Any:
+        if isinstance(node.names, cst.ImportStar):
+            return node
+        scope = self.metadata[ScopeProvider].get(node)
+        if scope is None or isinstance(scope, GlobalScope) != module_level:
+            return node  # a local import in a module-level block: left alone
+        roots = self.semantic_map.source_roots
+        module = _dotted(node.module) if isinstance(node, cst.ImportFrom) and node.module else None
+        if isinstance(node, cst.ImportFrom) and (
+            node.relative or module is None or module.partition(".")[0] not in roots
+        ):
+            return node
+        kept = []
+        for alias in node.names:
+            if self._alias_unused(node, alias, discarded, module, roots, scope):
+                continue
+            kept.append(alias)
+        if len(kept) == len(node.names):
+            return node
+        if not kept:
+            return None
+        if node.lpar if isinstance(node, cst.ImportFrom) else False:
+            return node.with_changes(names=kept)
+        kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        return node.with_changes(names=kept)
+
+    def _alias_unused(
+        self,
+        node: cst.Import | cst.ImportFrom,
+        alias: cst.ImportAlias,
+        discarded: Counter[str],
+        module: str | None,
+        roots: frozenset[str],
+        scope: Any,
+    ) -> bool:
+        imported = _dotted(alias.name)
+        if imported is None:
+            return False
+        if module is None and imported.partition(".")[0] not in roots:
+            return False
+        bound = alias.evaluated_alias or (
+            imported if module is not None else imported.partition(".")[0]
+        )
+        key = bound if (alias.asname or module is not None) else imported
+        if discarded[key] == 0 and discarded[bound] == 0:
+            return False  # nothing of ours used it: not our import to remove
+        remaining = self._names[bound] - discarded[bound]
+        if alias.asname is None and module is None and "." in imported:
+            # `import torch.optim` binds `torch`; drop it when `torch.optim` is unused and
+            # `torch` stays bound (or is unused too).
+            dotted_left = self._names[imported] - discarded[imported]
+            if remaining > 0 and dotted_left > 0:
+                return False
+            if remaining > 0 and not _binds_elsewhere(scope, bound, node):
+                return False
+        elif remaining > 0:
+            return False
+        return not _has_non_name_access(scope, bound, node)
+
+    def _add_imports(
+        self, body: list[cst.BaseStatement], keys: list[str]
+    ) -> list[cst.BaseStatement]:
+        wanted = [self.semantic_map.imports[key] for key in dict.fromkeys(keys)]
+        present = {
+            _normalized(code_of(small))
+            for stmt in body
+            if isinstance(stmt, cst.SimpleStatementLine)
+            for small in stmt.body
+            if isinstance(small, (cst.Import, cst.ImportFrom))
+        }
+        missing = [spec for spec in wanted if _normalized(spec.statement) not in present]
+        if not missing:
+            return body
+        index = _import_insertion_index(body)
+        new_lines = [spec.node() for spec in missing]
+        return [*body[:index], *new_lines, *body[index:]]
+
+    # ------------------------------------------------------------------ report
+
+    def _publish(self, frame: _Frame) -> None:
+        if not frame.records:
+            return
+        if self._positions is None and self.context.wrapper is not None:
+            self._positions = self.context.wrapper.resolve(PositionProvider)
+        published = []
+        for node, record in frame.records:
+            position = self._positions.get(node) if self._positions else None
+            if position is not None:
+                record = record.at(position.start.line, position.start.column + 1)
+            record = record.with_file(self.context.filename)
+            published.append(record)
+            if record.kind == "escaped":
+                self.warn(f"line {record.line}: escape hatch for {record.api}: {record.reason}")
+        self.context.scratch.setdefault(_SCRATCH_RECORDS, []).extend(published)
+
+
+def records_of(context: CodemodContext) -> list[Record]:
+    """Report records a command left in ``context`` (converted constructs and escapes)."""
+    return list(context.scratch.get(_SCRATCH_RECORDS, []))
+
+
+def _with_updated_arguments(
+    result: cst.BaseExpression, original: cst.Call, updated: cst.Call
+) -> cst.BaseExpression:
+    """Swap the original argument values the hook reused for their rewritten versions."""
+    if len(original.args) != len(updated.args):
+        return result
+    swaps = {
+        id(old.value): new.value
+        for old, new in zip(original.args, updated.args, strict=True)
+        if old.value is not new.value
+    }
+    if not swaps:
+        return result
+
+    class _Swap(cst.CSTTransformer):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            return id(node) not in swaps
+
+        def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
+            return swaps.get(id(original_node), updated_node)
+
+    return swaps.get(id(result), result) if id(result) in swaps else result.visit(_Swap())
+
+
+def _probable_suggestion(result: cst.BaseExpression) -> str:
+    if isinstance(result, cst.Name) and result.value == "None":
+        return "delete this statement if the receiver is a torch optimizer"
+    return f"if the receiver is a torch optimizer: {code_of(result).strip()}"
+
+
+def _names_in(node: cst.CSTNode) -> Counter[str]:
+    """Names and dotted names used in ``node`` (import statements excluded)."""
+    found: Counter[str] = Counter()
+
+    class _Count(cst.CSTVisitor):
+        def visit_Import(self, node: cst.Import) -> bool:
+            return False
+
+        def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+            return False
+
+        def visit_Name(self, name: cst.Name) -> None:
+            found[name.value] += 1
+
+        def visit_Attribute(self, attribute: cst.Attribute) -> None:
+            dotted = _dotted(attribute)
+            if dotted is not None:
+                found[dotted] += 1
+
+    node.visit(_Count())
+    return found
+
+
+def _dotted(node: cst.BaseExpression | None) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr.value}" if base is not None else None
+    return None
+
+
+def _normalized(statement: str) -> str:
+    return " ".join(statement.replace(";", " ").split())
+
+
+def _import_matches(node: cst.CSTNode, statement: str) -> bool:
+    if isinstance(node, (cst.Import, cst.ImportFrom)):
+        return _normalized(code_of(node)) == _normalized(statement)
+    return False
+
+
+def _binds_elsewhere(scope: Any, name: str, node: cst.CSTNode) -> bool:
+    return any(
+        isinstance(assignment, Assignment) and assignment.node is not node
+        for assignment in scope.assignments[name]
+    )
+
+
+def _has_non_name_access(scope: Any, name: str, node: cst.CSTNode) -> bool:
+    """Whether the import is also used where we do not count (e.g. a string annotation)."""
+    for assignment in scope.assignments[name]:
+        if getattr(assignment, "node", None) is not node:
+            continue
+        for access in assignment.references:
+            if not isinstance(access.node, (cst.Name, cst.Attribute)):
+                return True
+    return False
+
+
+def _import_insertion_index(body: Sequence[cst.BaseStatement]) -> int:
+    """After the docstring, ``__future__`` imports and the leading import block."""
+    index = 0
+    if body and _is_docstring(body[0]):
+        index = 1
+    last_import = index
+    for position in range(index, len(body)):
+        statement = body[position]
+        if isinstance(statement, cst.SimpleStatementLine) and all(
+            isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body
+        ):
+            last_import = position + 1
+            continue
+        break
+    return last_import
+
+
+def _is_docstring(statement: cst.BaseStatement) -> bool:
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )

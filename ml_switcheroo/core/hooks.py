@@ -1,0 +1,97 @@
+"""Hook registry and the context a hook receives.
+
+A hook is a small function ``(node: libcst.Call, ctx: HookContext) -> libcst.BaseExpression``
+registered under the name the semantic map uses in ``hook:``. It returns the replacement for
+the call (or the call itself), and reports what it cannot translate by raising
+``Untranslatable`` (or calling ``ctx.escape``): the engine then leaves the statement as it was
+and wraps it in an escape hatch. All knowledge about APIs comes from ``ctx.entry``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import libcst as cst
+
+from ml_switcheroo.core.errors import Untranslatable
+from ml_switcheroo.core.semantic_map import ApiEntry, SemanticMap
+
+Hook = Callable[[cst.Call, "HookContext"], cst.BaseExpression]
+
+_REGISTRY: dict[str, Hook] = {}
+_REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {}
+
+
+def register_hook(name: str, *, requires: tuple[str, ...] = ()) -> Callable[[Hook], Hook]:
+    """Register the decorated function as hook ``name``; ``requires`` lists map fields it needs."""
+
+    def decorate(function: Hook) -> Hook:
+        if name in _REGISTRY and _REGISTRY[name] is not function:
+            raise ValueError(f"hook {name!r} is already registered")
+        _REGISTRY[name] = function
+        _REQUIRED_FIELDS[name] = requires
+        return function
+
+    return decorate
+
+
+def get_hook(name: str) -> Hook:
+    _load_plugins()
+    return _REGISTRY[name]
+
+
+def registered_hooks() -> dict[str, tuple[str, ...]]:
+    """Hook names and the map fields each requires."""
+    _load_plugins()
+    return dict(_REQUIRED_FIELDS)
+
+
+def _load_plugins() -> None:
+    import ml_switcheroo.plugins  # noqa: F401  (registers the shipped hooks)
+
+
+class ImportRequester(Protocol):
+    def __call__(self, key: str) -> None: ...
+
+
+@dataclass
+class HookContext:
+    """Everything a hook may use; no globals.
+
+    ``entry`` is the map entry wired to this call, ``qualified_name`` the resolved source API,
+    ``receiver`` the source text of the receiver for method hooks (``"self.opt"``),
+    ``options`` the codemod's options (e.g. ``{"exact": False}``).
+    """
+
+    entry: ApiEntry
+    qualified_name: str
+    filename: str | None
+    semantic_map: SemanticMap
+    options: Mapping[str, Any]
+    request_import: ImportRequester
+    lookup: Callable[[cst.BaseExpression], cst.BaseExpression | None]
+    receiver: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def exact(self) -> bool:
+        """Whether torch-exact runtime transforms (``ml_switcheroo.optax_torch``) may be emitted."""
+        return bool(self.options.get("exact"))
+
+    def add_import(self, key: str) -> None:
+        """Ask for the import the map declares under ``key`` (e.g. ``"optax"``)."""
+        self.request_import(key)
+
+    def escape(self, reason: str, suggestion: str | None = None) -> None:
+        """Give up on this construct: the engine keeps the statement and adds an escape hatch."""
+        raise Untranslatable(reason, suggestion)
+
+    def assigned_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
+        """The value a Name was bound to, when exactly one assignment reaches it."""
+        return self.lookup(node)
+
+    def warn(self, message: str) -> None:
+        """Record a warning for the report (the conversion still happens)."""
+        self.warnings.append(message)

@@ -1,0 +1,335 @@
+"""Name resolution: which API a call names, and whether a receiver is known to be an optimizer.
+
+Built on libcst's ``ScopeProvider`` (imports, aliases, shadowing) plus ``BindingProvider``,
+which records what each assignment binds. A receiver has a type only when every binding that
+reaches it says so: a recognised constructor in the same or an enclosing scope, ``self.x = ...``
+anywhere in the same class, or a parameter annotated with a declared type. An unannotated
+parameter whose name matches the type's ``parameter_names`` is only *probably* of that type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import (
+    Assignment,
+    BatchableMetadataProvider,
+    ClassScope,
+    QualifiedNameSource,
+    Scope,
+)
+
+from ml_switcheroo.core.semantic_map import SemanticMap
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """Metadata on the Name of a called function: the call it names."""
+
+    call: cst.Call
+
+
+@dataclass(frozen=True)
+class ClassAttributes:
+    """Values assigned to ``self.<attr>`` in the methods of one class."""
+
+    values: dict[str, list[cst.BaseExpression]]
+
+
+class BindingProvider(BatchableMetadataProvider[object]):
+    """Records what assignments bind, for receiver resolution.
+
+    Assignment target Name -> value; ClassDef -> ``ClassAttributes``; called Name -> ``CallSite``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: list[dict[str, list[cst.BaseExpression]]] = []
+        self._self_names: list[str | None] = []
+        self._depth_in_class: list[int] = []
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._classes.append({})
+        self._depth_in_class.append(0)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self.set_metadata(original_node, ClassAttributes(self._classes.pop()))
+        self._depth_in_class.pop()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self_name = None
+        is_method = bool(self._depth_in_class) and self._depth_in_class[-1] == 0
+        static = any(_decorator_name(d) == "staticmethod" for d in node.decorators)
+        if is_method and node.params.params and not static:
+            self_name = node.params.params[0].name.value
+        self._self_names.append(self_name)
+        if self._depth_in_class:
+            self._depth_in_class[-1] += 1
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._self_names.pop()
+        if self._depth_in_class:
+            self._depth_in_class[-1] -= 1
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name):
+            self.set_metadata(node.func, CallSite(node))
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._record(target.target, node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self._record(node.target, node.value)
+
+    def _record(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            self.set_metadata(target, value)
+        elif (
+            isinstance(target, cst.Attribute)
+            and isinstance(target.value, cst.Name)
+            and self._classes
+            and self._current_self() == target.value.value
+        ):
+            self._classes[-1].setdefault(target.attr.value, []).append(value)
+
+    def _current_self(self) -> str | None:
+        # `self` of the innermost method, also inside functions nested in that method.
+        for name in reversed(self._self_names):
+            if name is not None:
+                return name
+        return None
+
+
+def _decorator_name(decorator: cst.Decorator) -> str | None:
+    node = decorator.decorator
+    if isinstance(node, cst.Call):
+        node = node.func
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return None
+
+
+@dataclass(frozen=True)
+class ReceiverType:
+    """The declared type of a receiver, and whether it was only inferred from a name."""
+
+    name: str
+    probable: bool = False
+
+
+class Resolver:
+    """Answers qualified-name and receiver-type questions for one module."""
+
+    def __init__(
+        self,
+        semantic_map: SemanticMap,
+        scopes: dict[cst.CSTNode, Scope | None],
+        bindings: dict[cst.CSTNode, object],
+    ) -> None:
+        self.map = semantic_map
+        self.scopes = scopes
+        self.bindings = bindings
+
+    def imported_names(self, node: cst.BaseExpression) -> list[str]:
+        """Fully qualified names ``node`` refers to through imports (never local definitions)."""
+        scope = self.scopes.get(node)
+        if scope is None:
+            return []
+        try:
+            names = scope.get_qualified_names_for(node)
+        except Exception:  # libcst raises on some unusual nodes; treat as unknown
+            return []
+        return sorted(q.name for q in names if q.source is QualifiedNameSource.IMPORT)
+
+    def single_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
+        """The value assigned to the Name ``node`` when exactly one assignment reaches it."""
+        if not isinstance(node, cst.Name):
+            return None
+        scope = self.scopes.get(node)
+        if scope is None:
+            return None
+        referents: set[object] = set()
+        for access in scope.accesses[node.value]:
+            if access.node is node:
+                referents.update(access.referents)
+        if len(referents) != 1:
+            return None
+        (referent,) = referents
+        if not isinstance(referent, Assignment) or not isinstance(referent.node, cst.Name):
+            return None
+        value = self.bindings.get(referent.node)
+        return value if isinstance(value, cst.BaseExpression) else None
+
+    def receiver_type(
+        self, receiver: cst.BaseExpression, enclosing_class: cst.ClassDef | None
+    ) -> ReceiverType | None:
+        if isinstance(receiver, cst.Name):
+            return self._name_type(receiver)
+        if (
+            isinstance(receiver, cst.Attribute)
+            and isinstance(receiver.value, cst.Name)
+            and enclosing_class is not None
+            and self._is_self(receiver.value, enclosing_class)
+        ):
+            attributes = self.bindings.get(enclosing_class)
+            if isinstance(attributes, ClassAttributes):
+                values = attributes.values.get(receiver.attr.value, [])
+                return self._agreeing([self._value_type(v) for v in values])
+        return None
+
+    def _name_type(self, name: cst.Name, depth: int = 0) -> ReceiverType | None:
+        scope = self.scopes.get(name)
+        if scope is None:
+            return None
+        referents: set[object] = set()
+        for access in scope.accesses[name.value]:
+            if access.node is name:
+                referents.update(access.referents)
+        types: list[ReceiverType | None | str] = []
+        for referent in referents:
+            if not isinstance(referent, Assignment):
+                return None
+            types.append(self._assignment_type(referent, depth))
+        return self._agreeing(types)
+
+    def _assignment_type(self, assignment: Assignment, depth: int) -> ReceiverType | None | str:
+        node = assignment.node
+        if isinstance(node, cst.Name):
+            value = self.bindings.get(node)
+            return self._value_type(value) if isinstance(value, cst.BaseExpression) else None
+        if isinstance(node, cst.Param):
+            return self._param_type(node, assignment, depth)
+        return None
+
+    def _value_type(self, value: cst.BaseExpression) -> ReceiverType | None | str:
+        if isinstance(value, cst.Name) and value.value == "None":
+            return "none"  # neutral: `opt = None` before the real assignment
+        if isinstance(value, cst.Call):
+            for name in self.imported_names(value.func):
+                type_name = self.map.canonical_type(name)
+                if type_name is not None and name in self.map.apis:
+                    return ReceiverType(type_name)
+        return None
+
+    def _param_type(
+        self, param: cst.Param, assignment: Assignment, depth: int
+    ) -> ReceiverType | None:
+        if param.annotation is not None:
+            for candidate in _annotation_candidates(param.annotation.annotation):
+                for name in self.imported_names(candidate):
+                    type_name = self.map.canonical_type(name)
+                    if type_name is not None:
+                        return ReceiverType(type_name)
+            return None
+        from_callers = self._type_from_callers(param, assignment, depth)
+        if from_callers is not None:
+            return from_callers
+        for entry in self.map.types.values():
+            if entry.parameter_names is not None and entry.parameter_names.fullmatch(
+                param.name.value
+            ):
+                return ReceiverType(entry.name, probable=True)
+        return None
+
+    def _type_from_callers(
+        self, param: cst.Param, assignment: Assignment, depth: int
+    ) -> ReceiverType | None:
+        """The type every call site in this module passes for ``param`` (e.g. MNIST's ``train``).
+
+        Only for functions called by name whose name is used for nothing but calls.
+        """
+        function = assignment.scope.node
+        parent = getattr(assignment.scope, "parent", None)
+        if depth > 3 or not isinstance(function, cst.FunctionDef) or parent is None:
+            return None
+        if isinstance(parent, ClassScope):
+            return None  # methods are called through attributes; not followed
+        definitions = [a for a in parent.assignments[function.name.value] if a.node is function]
+        if len(parent.assignments[function.name.value]) != 1 or not definitions:
+            return None
+        positional = list(function.params.params)
+        index = positional.index(param) if param in positional else None
+        types: list[ReceiverType | None | str] = []
+        for access in definitions[0].references:
+            site = self.bindings.get(access.node)
+            if not isinstance(site, CallSite):
+                return None
+            argument = _argument_for(site.call, param.name.value, index)
+            if argument is None:
+                return None
+            types.append(self._expression_type(argument, depth + 1))
+        result = self._agreeing(types)
+        return result if result is not None and not result.probable else None
+
+    def _expression_type(self, node: cst.BaseExpression, depth: int) -> ReceiverType | None | str:
+        if isinstance(node, cst.Name):
+            return self._name_type(node, depth)
+        return self._value_type(node)
+
+    def _agreeing(self, types: Sequence[ReceiverType | None | str]) -> ReceiverType | None:
+        real = [t for t in types if t != "none"]
+        if not real or any(t is None for t in real):
+            return None
+        first = real[0]
+        assert isinstance(first, ReceiverType)
+        if all(isinstance(t, ReceiverType) and t.name == first.name for t in real):
+            probable = any(isinstance(t, ReceiverType) and t.probable for t in real)
+            return ReceiverType(first.name, probable)
+        return None
+
+    def _is_self(self, name: cst.Name, enclosing_class: cst.ClassDef) -> bool:
+        """Whether ``name`` is the first parameter of a method of ``enclosing_class``."""
+        scope = self.scopes.get(name)
+        if scope is None:
+            return False
+        for access in scope.accesses[name.value]:
+            if access.node is not name:
+                continue
+            for referent in access.referents:
+                if not isinstance(referent, Assignment) or not isinstance(referent.node, cst.Param):
+                    return False
+                method_scope = referent.scope
+                parent = getattr(method_scope, "parent", None)
+                if not isinstance(parent, ClassScope) or parent.node is not enclosing_class:
+                    return False
+                function = method_scope.node
+                if not isinstance(function, cst.FunctionDef) or not function.params.params:
+                    return False
+                if function.params.params[0] is not referent.node:
+                    return False
+            return bool(access.referents)
+        return False
+
+
+def _argument_for(call: cst.Call, name: str, index: int | None) -> cst.BaseExpression | None:
+    position = 0
+    for arg in call.args:
+        if arg.star:
+            return None
+        if arg.keyword is None:
+            if position == index:
+                return arg.value
+            position += 1
+        elif arg.keyword.value == name:
+            return arg.value
+    return None
+
+
+def _annotation_candidates(annotation: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """``X``, and ``X`` inside ``Optional[X]`` / ``X | None`` / ``"X"`` is not resolved."""
+    if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
+        return _annotation_candidates(annotation.left) + _annotation_candidates(annotation.right)
+    if isinstance(annotation, cst.Subscript):
+        inner = [
+            element.slice.value
+            for element in annotation.slice
+            if isinstance(element.slice, cst.Index)
+        ]
+        return [annotation, *inner]
+    return [annotation]

@@ -1,0 +1,775 @@
+"""The semantic map: which source APIs are wired to which hook, and how their arguments translate.
+
+The shipped map is ``ml_switcheroo/semantic_map.yaml``; users add or override entries with
+extra files (``--semantic-map FILE``). Files are read with a safe YAML loader, validated
+completely, and compiled once per process (``load_semantic_map`` is cached). Any problem
+raises ``SemanticMapError`` whose message names the file, the line and the entry.
+
+Schema (see the shipped file for the full, commented example)::
+
+    version: 1
+    imports:   {optax: "import optax"}                  # names templates may use
+    types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex"}}
+    apis:
+      torch.optim.SGD:                                  # a call, or Type.method for methods
+        hook: optimizer_constructor                     # a registered hook
+        returns: torch.optim.Optimizer                  # what the call produces (receivers)
+        status: exact | approximate | escape
+        tolerance: 1e-7                                 # approximate only
+        signature: "params, lr=1e-3, *, maximize=False" # torch's, defaults included
+        ignore: [foreach]                               # arguments that do not change the math
+        chain:                                          # optax.chain links, in order
+          - {when: {maximize: true}, emit: "optax.scale(-1.0)"}
+          - {emit: "optax.sgd(learning_rate={lr})"}
+        escapes:                                        # when stock optax has no exact form
+          - {unless: {dampening: 0}, reason: "...", suggest: "..."}
+        reason: "..."                                   # method hooks: the escape text
+        suggest: "..."
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import libcst as cst
+import yaml
+
+from ml_switcheroo.core import known_apis
+from ml_switcheroo.core.errors import SemanticMapError
+from ml_switcheroo.core.signature import Signature
+from ml_switcheroo.core.template import _PLACEHOLDER, Template
+
+BUILTIN_MAP = Path(__file__).resolve().parent.parent / "semantic_map.yaml"
+OPTAX_TORCH_MODULE = Path(__file__).resolve().parent.parent / "optax_torch.py"
+
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+STATUSES = ("exact", "approximate", "escape")
+MODES = ("any", "stock", "exact")
+
+_TOP_KEYS = {"version", "chain", "imports", "types", "apis"}
+_API_KEYS = {
+    "hook",
+    "returns",
+    "status",
+    "tolerance",
+    "note",
+    "signature",
+    "ignore",
+    "chain",
+    "escapes",
+    "reason",
+    "suggest",
+}
+_LINK_KEYS = {"emit", "when", "unless", "unknown_ok", "slot", "mode"}
+_RULE_KEYS = {"when", "unless", "reason", "suggest", "mode"}
+_TYPE_KEYS = {"aliases", "parameter_names"}
+
+
+# --------------------------------------------------------------------------- compiled map
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Holds when every ``when`` argument equals its value and every ``unless`` argument differs.
+
+    Arguments listed in ``unknown_ok`` may be non-literal: the condition is then taken to hold
+    (the map author asserts the emitted template is exact for any value of them).
+    """
+
+    when: tuple[tuple[str, Any], ...] = ()
+    unless: tuple[tuple[str, Any], ...] = ()
+    unknown_ok: frozenset[str] = frozenset()
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(name for name, _ in (*self.when, *self.unless))
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link of the emitted ``optax.chain`` (the whole expression when it is alone).
+
+    Links sharing a ``slot`` are alternatives: the first whose condition holds is used.
+    """
+
+    emit: Template
+    condition: Condition
+    slot: str
+    mode: str  # "any", "stock" (default output only) or "exact" (--exact only)
+
+
+@dataclass(frozen=True)
+class EscapeRule:
+    """When ``condition`` holds, the construct is escaped with ``reason`` and ``suggest``."""
+
+    condition: Condition
+    reason: str
+    suggest: str | None
+    mode: str
+
+
+@dataclass(frozen=True)
+class ApiEntry:
+    """A compiled map entry for one source API."""
+
+    name: str
+    hook: str
+    signature: Signature
+    source: str  # file the entry came from
+    line: int
+    returns: str | None = None
+    status: str = "exact"
+    tolerance: float | None = None
+    note: str | None = None
+    ignore: frozenset[str] = frozenset()
+    chain: tuple[Link, ...] = ()
+    escapes: tuple[EscapeRule, ...] = ()
+    reason: str | None = None
+    suggest: str | None = None
+    receiver_type: str | None = None  # set for methods: "torch.optim.Optimizer"
+
+    @property
+    def method(self) -> str | None:
+        return self.name.rpartition(".")[2] if self.receiver_type else None
+
+
+@dataclass(frozen=True)
+class TypeEntry:
+    """A receiver type: values of this type have wired methods."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    parameter_names: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
+class ImportSpec:
+    """A name templates may use, and the statement that binds it."""
+
+    key: str
+    statement: str
+    module: str
+    obj: str | None
+    asname: str | None
+
+    def node(self) -> cst.SimpleStatementLine:
+        statement = cst.parse_statement(self.statement + "\n")
+        assert isinstance(statement, cst.SimpleStatementLine)
+        return statement
+
+
+@dataclass(frozen=True)
+class SemanticMap:
+    """All entries, merged from the shipped map and the user's files, validated."""
+
+    apis: Mapping[str, ApiEntry]
+    types: Mapping[str, TypeEntry]
+    imports: Mapping[str, ImportSpec]
+    sources: tuple[str, ...]
+    chain_function: str = "optax.chain"
+    _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for entry in self.types.values():
+            self._type_by_alias[entry.name] = entry.name
+            for alias in entry.aliases:
+                self._type_by_alias[alias] = entry.name
+
+    def canonical_type(self, qualified_name: str) -> str | None:
+        """The declared type a qualified name denotes (a type, an alias or a constructor)."""
+        if qualified_name in self._type_by_alias:
+            return self._type_by_alias[qualified_name]
+        entry = self.apis.get(qualified_name)
+        return entry.returns if entry is not None else None
+
+    @property
+    def source_roots(self) -> frozenset[str]:
+        """Top-level packages of the source APIs (``torch``): imports the engine may prune."""
+        return frozenset(name.partition(".")[0] for name in self.apis)
+
+    def method(self, type_name: str, method: str) -> ApiEntry | None:
+        return self.apis.get(f"{type_name}.{method}")
+
+    def for_hooks(self, hooks: frozenset[str] | None) -> dict[str, ApiEntry]:
+        """Entries wired to ``hooks`` (all entries when ``hooks`` is None)."""
+        return {
+            name: entry for name, entry in self.apis.items() if hooks is None or entry.hook in hooks
+        }
+
+
+# --------------------------------------------------------------------------- YAML loading
+
+
+class _LineDict(dict):  # type: ignore[type-arg]
+    """A mapping that remembers the line of each key (1-based)."""
+
+    line: int = 0
+    lines: dict[Any, int]
+
+
+class _MapLoader(yaml.SafeLoader):
+    """Safe loader: no object construction, duplicate keys rejected, key lines recorded."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _LineDict:  # type: ignore[override]
+        self.flatten_mapping(node)
+        result = _LineDict()
+        result.line = node.start_mark.line + 1
+        result.lines = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "unhashable mapping key", key_node.start_mark
+                ) from None
+            if key in result:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first on line {result.lines[key]})",
+                    key_node.start_mark,
+                )
+            result[key] = self.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+            result.lines[key] = key_node.start_mark.line + 1
+        return result
+
+
+_MapLoader.add_constructor("tag:yaml.org,2002:map", _MapLoader.construct_mapping)
+# YAML 1.2 floats: PyYAML (YAML 1.1) reads `1e-6` as a string; the map means a number.
+_MapLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.VERBOSE,
+    ),
+    list("-+0123456789."),
+)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SemanticMapError(str(path), f"cannot read file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise SemanticMapError(str(path), "file is not valid UTF-8") from None
+    try:
+        return yaml.load(text, Loader=_MapLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        detail = f"YAML error: {problem}" + (f" ({context})" if context else "")
+        raise SemanticMapError(str(path), detail, line=line) from None
+    except RecursionError:
+        raise SemanticMapError(str(path), "YAML error: nesting too deep") from None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Checker:
+    """Validates one raw map file, turning problems into ``SemanticMapError``."""
+
+    def __init__(self, path: str, hooks: Mapping[str, tuple[str, ...]]) -> None:
+        self.path = path
+        self.hooks = hooks
+
+    def fail(self, message: str, *, line: int | None = None, entry: str | None = None) -> None:
+        raise SemanticMapError(self.path, message, line=line, entry=entry)
+
+    def mapping(
+        self, value: Any, what: str, line: int | None, entry: str | None = None
+    ) -> _LineDict:
+        if value is None:
+            value = _LineDict()
+            value.lines = {}
+            value.line = line or 0
+        if not isinstance(value, dict):
+            self.fail(f"{what} must be a mapping, not {_type_name(value)}", line=line, entry=entry)
+        return value  # type: ignore[return-value]
+
+    def check_keys(self, raw: _LineDict, allowed: set[str], what: str, entry: str | None) -> None:
+        for key in raw:
+            if key not in allowed:
+                self.fail(
+                    f"unknown field {key!r} in {what} (allowed: {', '.join(sorted(allowed))})",
+                    line=raw.lines.get(key, raw.line),
+                    entry=entry,
+                )
+
+    def string(self, raw: _LineDict, key: str, entry: str, *, required: bool = False) -> str | None:
+        value = raw.get(key)
+        if value is None:
+            if required:
+                self.fail(f"missing required field {key!r}", line=raw.line, entry=entry)
+            return None
+        if not isinstance(value, str):
+            self.fail(
+                f"field {key!r} must be a string, not {_type_name(value)}",
+                line=raw.lines.get(key, raw.line),
+                entry=entry,
+            )
+        return value
+
+    def dotted(self, name: Any, what: str, line: int | None, entry: str | None) -> str:
+        if not isinstance(name, str) or not _DOTTED.match(name):
+            self.fail(f"{what} {name!r} is not a dotted Python name", line=line, entry=entry)
+        return name
+
+    def known(self, name: str, line: int | None, entry: str | None) -> None:
+        problem = known_apis.check_name(name)
+        if problem:
+            self.fail(problem, line=line, entry=entry)
+
+    # -- sections ----------------------------------------------------------------------------
+
+    def imports(self, raw: Any, line: int | None) -> dict[str, ImportSpec]:
+        section = self.mapping(raw, "'imports'", line)
+        result: dict[str, ImportSpec] = {}
+        for key, statement in section.items():
+            key_line = section.lines.get(key)
+            if not isinstance(key, str) or not key.isidentifier():
+                self.fail(f"import name {key!r} is not an identifier", line=key_line)
+            if not isinstance(statement, str):
+                self.fail(f"import {key!r} must be a string statement", line=key_line)
+            result[key] = self._import_spec(key, statement, key_line)
+        return result
+
+    def _import_spec(self, key: str, statement: str, line: int | None) -> ImportSpec:
+        try:
+            tree = ast.parse(statement)
+        except SyntaxError:
+            tree = None
+        node = tree.body[0] if tree is not None and len(tree.body) == 1 else None
+        if isinstance(node, ast.Import) and len(node.names) == 1:
+            alias = node.names[0]
+            bound = alias.asname or alias.name.partition(".")[0]
+            if bound == key:
+                return ImportSpec(key, statement, alias.name, None, alias.asname)
+        elif isinstance(node, ast.ImportFrom) and len(node.names) == 1 and node.level == 0:
+            alias = node.names[0]
+            if (alias.asname or alias.name) == key and node.module:
+                return ImportSpec(key, statement, node.module, alias.name, alias.asname)
+        self.fail(
+            f"import {key!r} must be one import statement binding {key!r}, got {statement!r}",
+            line=line,
+        )
+        raise AssertionError  # unreachable
+
+    def types(self, raw: Any, line: int | None) -> dict[str, TypeEntry]:
+        section = self.mapping(raw, "'types'", line)
+        result: dict[str, TypeEntry] = {}
+        for name, body in section.items():
+            key_line = section.lines.get(name)
+            self.dotted(name, "type", key_line, name)
+            self.known(name, key_line, name)
+            body = self.mapping(body, "a type", key_line, name)
+            self.check_keys(body, _TYPE_KEYS, "a type", name)
+            aliases = body.get("aliases") or []
+            if not isinstance(aliases, list):
+                self.fail("'aliases' must be a list", line=body.lines.get("aliases"), entry=name)
+            for alias in aliases:
+                self.dotted(alias, "alias", body.lines.get("aliases"), name)
+                self.known(alias, body.lines.get("aliases"), name)
+            pattern = self.string(body, "parameter_names", name)
+            compiled = None
+            if pattern is not None:
+                try:
+                    compiled = re.compile(pattern)
+                except re.error as exc:
+                    self.fail(
+                        f"'parameter_names' is not a valid regex ({exc})",
+                        line=body.lines.get("parameter_names"),
+                        entry=name,
+                    )
+            result[name] = TypeEntry(name, tuple(aliases), compiled)
+        return result
+
+    def apis(
+        self,
+        raw: Any,
+        line: int | None,
+        types: Mapping[str, TypeEntry],
+        imports: Mapping[str, ImportSpec],
+    ) -> dict[str, ApiEntry]:
+        section = self.mapping(raw, "'apis'", line)
+        result = {}
+        for name, body in section.items():
+            result[name] = self.api(name, body, section.lines.get(name), types, imports)
+        return result
+
+    def api(
+        self,
+        name: Any,
+        raw: Any,
+        line: int | None,
+        types: Mapping[str, TypeEntry],
+        imports: Mapping[str, ImportSpec],
+    ) -> ApiEntry:
+        name = self.dotted(name, "API", line, None)
+        self.known(name, line, name)
+        raw = self.mapping(raw, "an API entry", line, name)
+        self.check_keys(raw, _API_KEYS, "an API entry", name)
+        hook = self.string(raw, "hook", name, required=True)
+        assert hook is not None
+        if hook not in self.hooks:
+            self.fail(
+                f"unknown hook {hook!r} (registered: {', '.join(sorted(self.hooks))})",
+                line=raw.lines.get("hook"),
+                entry=name,
+            )
+        for required in self.hooks[hook]:
+            if not raw.get(required):
+                self.fail(f"hook {hook!r} needs the field {required!r}", line=raw.line, entry=name)
+        signature_text = self.string(raw, "signature", name) or ""
+        try:
+            signature = Signature.parse(signature_text)
+        except ValueError as exc:
+            self.fail(f"bad 'signature': {exc}", line=raw.lines.get("signature"), entry=name)
+        owner = name.rpartition(".")[0]
+        receiver_type = owner if owner in types else None
+        returns = self.string(raw, "returns", name)
+        if returns is not None and returns not in types:
+            self.fail(
+                f"'returns' names {returns!r}, which is not a declared type",
+                line=raw.lines.get("returns"),
+                entry=name,
+            )
+        status = self.string(raw, "status", name) or "exact"
+        if status not in STATUSES:
+            self.fail(
+                f"'status' must be one of {', '.join(STATUSES)}, not {status!r}",
+                line=raw.lines.get("status"),
+                entry=name,
+            )
+        tolerance = raw.get("tolerance")
+        if status == "approximate":
+            if (
+                not isinstance(tolerance, (int, float))
+                or isinstance(tolerance, bool)
+                or not 0 < tolerance < 1
+            ):
+                self.fail(
+                    "an approximate entry needs a numeric 'tolerance' between 0 and 1",
+                    line=raw.lines.get("tolerance", raw.line),
+                    entry=name,
+                )
+        elif tolerance is not None:
+            self.fail(
+                "'tolerance' is only allowed with status: approximate",
+                line=raw.lines.get("tolerance"),
+                entry=name,
+            )
+        ignore = raw.get("ignore") or []
+        if not isinstance(ignore, list) or not all(isinstance(i, str) for i in ignore):
+            self.fail(
+                "'ignore' must be a list of argument names",
+                line=raw.lines.get("ignore"),
+                entry=name,
+            )
+        ctx = _EntryContext(self, name, signature, imports)
+        for arg in ignore:
+            ctx.argument(arg, raw.lines.get("ignore"))
+        chain = tuple(ctx.link(item, raw.lines.get("chain")) for item in ctx.items(raw, "chain"))
+        escapes = tuple(
+            ctx.rule(item, raw.lines.get("escapes")) for item in ctx.items(raw, "escapes")
+        )
+        reason = self.string(raw, "reason", name)
+        suggest = self.string(raw, "suggest", name)
+        for text, key in ((reason, "reason"), (suggest, "suggest")):
+            if text is not None:
+                ctx.text(text, raw.lines.get(key))
+        unhandled = [
+            p for p in signature.names if p not in ctx.used and p not in ignore and p != "params"
+        ]
+        if unhandled:
+            self.fail(
+                f"argument(s) {', '.join(unhandled)} of the signature are not handled: use them "
+                f"in 'chain', 'escapes' or list them in 'ignore'",
+                line=raw.lines.get("signature", raw.line),
+                entry=name,
+            )
+        note = self.string(raw, "note", name)
+        return ApiEntry(
+            name=name,
+            hook=hook,
+            signature=signature,
+            source=self.path,
+            line=line or raw.line,
+            returns=returns,
+            status=status,
+            tolerance=float(tolerance) if tolerance is not None else None,
+            note=note,
+            ignore=frozenset(ignore),
+            chain=chain,
+            escapes=escapes,
+            reason=reason,
+            suggest=suggest,
+            receiver_type=receiver_type,
+        )
+
+
+class _EntryContext:
+    """Validation state for one API entry: which arguments its rules use."""
+
+    def __init__(
+        self,
+        checker: _Checker,
+        name: str,
+        signature: Signature,
+        imports: Mapping[str, ImportSpec],
+    ) -> None:
+        self.checker = checker
+        self.name = name
+        self.signature = signature
+        self.imports = imports
+        self.used: set[str] = set()
+        self.links = 0
+
+    def fail(self, message: str, line: int | None) -> None:
+        self.checker.fail(message, line=line, entry=self.name)
+
+    def argument(self, arg: str, line: int | None) -> None:
+        if arg not in self.signature.names and arg != "receiver":
+            self.fail(
+                f"{arg!r} is not an argument of the signature ({self.signature.source})", line
+            )
+        self.used.add(arg)
+
+    def items(self, raw: _LineDict, key: str) -> list[Any]:
+        value = raw.get(key) or []
+        if not isinstance(value, list):
+            self.fail(f"{key!r} must be a list", raw.lines.get(key, raw.line))
+        return value
+
+    def condition(self, raw: _LineDict) -> Condition:
+        parts: dict[str, Any] = {}
+        for key in ("when", "unless"):
+            value = raw.get(key) or {}
+            line = raw.lines.get(key, raw.line)
+            if not isinstance(value, dict):
+                self.fail(f"{key!r} must be a mapping of argument: value", line)
+            for arg, expected in value.items():
+                self.argument(arg, line)
+                if not _is_plain_data(expected):
+                    self.fail(f"{key!r} value for {arg!r} must be plain data", line)
+            parts[key] = tuple((arg, _freeze(v)) for arg, v in value.items())
+        unknown_ok = raw.get("unknown_ok") or []
+        line = raw.lines.get("unknown_ok", raw.line)
+        if not isinstance(unknown_ok, list) or not all(isinstance(a, str) for a in unknown_ok):
+            self.fail("'unknown_ok' must be a list of argument names", line)
+        for arg in unknown_ok:
+            if arg not in {name for name, _ in (*parts["when"], *parts["unless"])}:
+                self.fail(f"'unknown_ok' names {arg!r}, which the condition does not test", line)
+        return Condition(parts["when"], parts["unless"], frozenset(unknown_ok))
+
+    def mode(self, raw: _LineDict) -> str:
+        mode = raw.get("mode", "any")
+        if mode not in MODES:
+            self.fail(f"'mode' must be one of {', '.join(MODES)}", raw.lines.get("mode", raw.line))
+        return mode
+
+    def template(self, source: Any, line: int | None) -> Template:
+        if not isinstance(source, str):
+            self.fail("'emit' must be a string holding one Python expression", line)
+        try:
+            template = Template.compile(source)
+        except ValueError as exc:
+            self.fail(f"bad template {source!r}: {exc}", line)
+        for param in template.parameter_names:
+            self.argument(param, line)
+        for free in sorted(template.free_names):
+            if free not in self.imports:
+                self.fail(
+                    f"template uses the name {free!r}, which is neither an argument placeholder "
+                    f"nor declared under 'imports'",
+                    line,
+                )
+        for dotted in _dotted_names(template.expression):
+            root, _, rest = dotted.partition(".")
+            spec = self.imports.get(root)
+            if spec is None or not rest:
+                continue
+            qualified = ".".join(filter(None, (spec.module, spec.obj, rest)))
+            if qualified.startswith("ml_switcheroo.optax_torch."):
+                _check_optax_torch_name(self, qualified, line)
+            else:
+                problem = known_apis.check_name(qualified)
+                if problem:
+                    self.fail(problem, line)
+        return template
+
+    def text(self, text: str, line: int | None) -> None:
+        for match in _PLACEHOLDER.finditer(text):
+            if match.group(1) in ("receiver", "state"):
+                continue
+            self.argument(match.group(1), line)
+
+    def link(self, raw: Any, line: int | None) -> Link:
+        raw = self.checker.mapping(raw, "a chain link", line, self.name)
+        line = raw.line or line
+        self.checker.check_keys(raw, _LINK_KEYS, "a chain link", self.name)
+        if "emit" not in raw:
+            self.fail("a chain link needs 'emit'", line)
+        slot = raw.get("slot", f"#{self.links}")
+        if not isinstance(slot, str):
+            self.fail("'slot' must be a string", line)
+        self.links += 1
+        return Link(
+            emit=self.template(raw["emit"], raw.lines.get("emit", line)),
+            condition=self.condition(raw),
+            slot=slot,
+            mode=self.mode(raw),
+        )
+
+    def rule(self, raw: Any, line: int | None) -> EscapeRule:
+        raw = self.checker.mapping(raw, "an escape rule", line, self.name)
+        line = raw.line or line
+        self.checker.check_keys(raw, _RULE_KEYS, "an escape rule", self.name)
+        reason = raw.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            self.fail("an escape rule needs a 'reason' string", line)
+        suggest = raw.get("suggest")
+        if suggest is not None and not isinstance(suggest, str):
+            self.fail("'suggest' must be a string", line)
+        self.text(reason, line)
+        if suggest:
+            self.text(suggest, line)
+        return EscapeRule(self.condition(raw), reason.strip(), suggest, self.mode(raw))
+
+
+def _check_optax_torch_name(ctx: _EntryContext, qualified: str, line: int | None) -> None:
+    name = qualified.split(".")[2]
+    if name not in _optax_torch_names():
+        ctx.fail(f"unknown API `{qualified}` (not defined in ml_switcheroo/optax_torch.py)", line)
+
+
+@cache
+def _optax_torch_names() -> frozenset[str]:
+    """Top-level names of the runtime module, read without importing it (no jax needed)."""
+    try:
+        tree = ast.parse(OPTAX_TORCH_MODULE.read_text(encoding="utf-8"))
+    except OSError:
+        return frozenset()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return frozenset(names)
+
+
+def _dotted_names(expression: cst.BaseExpression) -> list[str]:
+    names: list[str] = []
+
+    class _Collect(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            dotted = _dotted(node)
+            if dotted is not None:
+                names.append(dotted)
+                return False
+            return True
+
+    expression.visit(_Collect())
+    return names
+
+
+def _dotted(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr.value}" if base else None
+    return None
+
+
+def _is_plain_data(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, list):
+        return all(_is_plain_data(v) for v in value)
+    return False
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string"}.get(
+        type(value), type(value).__name__
+    )
+
+
+# --------------------------------------------------------------------------- merge and cache
+
+
+def _compile_file(
+    path: Path, base: SemanticMap | None, hooks: Mapping[str, tuple[str, ...]]
+) -> SemanticMap:
+    raw = _read_yaml(path)
+    checker = _Checker(str(path), hooks)
+    top = checker.mapping(raw, "the file", 1)
+    checker.check_keys(top, _TOP_KEYS, "the top level", None)
+    version = top.get("version", 1)
+    if version != 1:
+        checker.fail(
+            f"unsupported 'version' {version!r} (expected 1)", line=top.lines.get("version")
+        )
+    imports = dict(base.imports) if base else {}
+    imports.update(checker.imports(top.get("imports"), top.lines.get("imports")))
+    types = dict(base.types) if base else {}
+    types.update(checker.types(top.get("types"), top.lines.get("types")))
+    apis = dict(base.apis) if base else {}
+    apis.update(checker.apis(top.get("apis"), top.lines.get("apis"), types, imports))
+    sources = (base.sources if base else ()) + (str(path),)
+    chain = top.get("chain", base.chain_function if base else "optax.chain")
+    line = top.lines.get("chain")
+    checker.dotted(chain, "'chain'", line, None)
+    if chain.partition(".")[0] not in imports:
+        checker.fail(
+            f"'chain' {chain!r} must start with a name declared under 'imports'", line=line
+        )
+    return SemanticMap(
+        apis=apis, types=types, imports=imports, sources=sources, chain_function=chain
+    )
+
+
+def load_semantic_map(extra_paths: Iterable[str | Path] = ()) -> SemanticMap:
+    """The shipped map plus ``extra_paths`` (later ones override), validated; cached per process."""
+    paths = tuple(Path(p).resolve() for p in extra_paths)
+    stamps = tuple(_stamp(p) for p in (BUILTIN_MAP, *paths))
+    return _load_cached(paths, stamps)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _load_cached(paths: tuple[Path, ...], stamps: tuple[Any, ...]) -> SemanticMap:
+    from ml_switcheroo.core.hooks import registered_hooks
+
+    hooks = registered_hooks()
+    semantic_map = _compile_file(BUILTIN_MAP, None, hooks)
+    for path in paths:
+        semantic_map = _compile_file(path, semantic_map, hooks)
+    return semantic_map

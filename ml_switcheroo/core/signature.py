@@ -1,0 +1,160 @@
+"""Torch call signatures written in the semantic map, and binding call sites to them.
+
+A signature is written in the map the way Python writes it, e.g.
+``"params, lr=1e-3, momentum=0, *, maximize=False"``; defaults are Python literals.
+Binding never evaluates user code: argument values stay CST nodes.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Any
+
+import libcst as cst
+
+from ml_switcheroo.core.errors import Untranslatable
+
+_NO_DEFAULT = object()
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a torch signature."""
+
+    name: str
+    keyword_only: bool
+    default_source: str | None  # None: the parameter is required
+
+    @property
+    def default_node(self) -> cst.BaseExpression:
+        assert self.default_source is not None
+        return cst.parse_expression(self.default_source)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A parsed torch signature: ordered parameters."""
+
+    source: str
+    parameters: tuple[Parameter, ...]
+
+    @classmethod
+    def parse(cls, source: str) -> Signature:
+        """Parse ``source``; raise ``ValueError`` with a readable message on bad input."""
+        try:
+            fn = ast.parse(f"def _sig({source}):\n    pass\n").body[0]
+        except SyntaxError as exc:
+            raise ValueError(f"not a Python parameter list: {exc.msg}") from None
+        assert isinstance(fn, ast.FunctionDef)
+        args = fn.args
+        if args.vararg or args.kwarg or args.posonlyargs:
+            raise ValueError("*args, **kwargs and positional-only markers are not supported")
+        text = f"def _sig({source}):\n    pass\n"
+        params: list[Parameter] = []
+        positional_defaults = [None] * (len(args.args) - len(args.defaults)) + list(args.defaults)
+        for arg, default in zip(args.args, positional_defaults, strict=True):
+            params.append(Parameter(arg.arg, False, _default_source(text, default)))
+        for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+            params.append(Parameter(arg.arg, True, _default_source(text, default)))
+        return cls(source, tuple(params))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters)
+
+    def parameter(self, name: str) -> Parameter:
+        for param in self.parameters:
+            if param.name == name:
+                return param
+        raise KeyError(name)
+
+    def bind(self, call: cst.Call) -> dict[str, cst.Arg]:
+        """Map parameter names to the call's ``Arg`` nodes, as Python would bind them.
+
+        Raises ``Untranslatable`` for ``*args``/``**kwargs`` at the call site, unknown
+        keywords, too many positional arguments or a missing required argument.
+        """
+        positional = [p for p in self.parameters if not p.keyword_only]
+        bound: dict[str, cst.Arg] = {}
+        position = 0
+        for arg in call.args:
+            if arg.star == "**":
+                raise Untranslatable(
+                    "`**` keyword unpacking cannot be bound statically; "
+                    "its keys and values are only known at run time"
+                )
+            if arg.star == "*":
+                raise Untranslatable("`*` argument unpacking cannot be bound statically")
+            if arg.keyword is None:
+                if position >= len(positional):
+                    raise Untranslatable(
+                        f"too many positional arguments (signature: {self.source})"
+                    )
+                bound[positional[position].name] = arg
+                position += 1
+                continue
+            name = arg.keyword.value
+            if name not in self.names:
+                raise Untranslatable(
+                    f"unknown argument `{name}` (not in the map's signature: {self.source})"
+                )
+            if name in bound:
+                raise Untranslatable(f"argument `{name}` given twice")
+            bound[name] = arg
+        for param in self.parameters:
+            if param.default_source is None and param.name not in bound:
+                raise Untranslatable(f"required argument `{param.name}` is missing")
+        return bound
+
+
+def _default_source(text: str, node: ast.expr | None) -> str | None:
+    if node is None:
+        return None
+    source = ast.get_source_segment(text, node)
+    assert source is not None
+    try:
+        literal_value(cst.parse_expression(source))
+    except NotALiteral:
+        raise ValueError(f"default `{source}` is not a Python literal") from None
+    return source
+
+
+class NotALiteral(Exception):
+    """The expression's value is not known without running the program."""
+
+
+_EMPTY_MODULE = cst.Module(body=())
+
+
+def code_of(node: cst.CSTNode) -> str:
+    """Source text of a node, formatting and comments included."""
+    return _EMPTY_MODULE.code_for_node(node)
+
+
+def literal_value(node: cst.BaseExpression) -> Any:
+    """The value of a literal expression (numbers, strings, tuples, ``float('inf')``...).
+
+    Raises ``NotALiteral`` when the value depends on names or calls.
+    """
+    if isinstance(node, cst.Call) and _is_float_special(node):
+        arg = node.args[0].value
+        assert isinstance(arg, cst.SimpleString)
+        return float(arg.evaluated_value)
+    try:
+        value = ast.literal_eval(code_of(node).strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise NotALiteral(code_of(node)) from None
+    return value
+
+
+def _is_float_special(node: cst.Call) -> bool:
+    return (
+        isinstance(node.func, cst.Name)
+        and node.func.value == "float"
+        and len(node.args) == 1
+        and node.args[0].keyword is None
+        and isinstance(node.args[0].value, cst.SimpleString)
+        and str(node.args[0].value.evaluated_value).strip().lower()
+        in {"inf", "+inf", "-inf", "infinity", "-infinity", "nan"}
+    )

@@ -1,0 +1,233 @@
+"""Expression templates of the semantic map, e.g. ``optax.adam(learning_rate={lr}, b1={b[0]?})``.
+
+Placeholders name a torch parameter: ``{lr}`` is the call's argument (or torch's default),
+``{betas[0]}`` an element of a tuple argument, and a trailing ``?`` on a keyword argument's
+value means "leave this keyword out when the torch call leaves the argument out" (the map
+author asserts that optax's default equals torch's there). Templates are parsed once, when the
+map loads; rendering substitutes CST nodes, never text, and parenthesizes where precedence
+needs it.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import libcst as cst
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?(\?)?\}")
+_TOKEN_PREFIX = "__ms_"
+_BUILTINS = frozenset(dir(builtins))
+
+# Nodes that never need parentheses when substituted into a larger expression.
+_ATOMIC = (
+    cst.Name,
+    cst.Attribute,
+    cst.Call,
+    cst.Subscript,
+    cst.Integer,
+    cst.Float,
+    cst.Imaginary,
+    cst.SimpleString,
+    cst.FormattedString,
+    cst.List,
+    cst.Dict,
+    cst.Set,
+    cst.ListComp,
+    cst.SetComp,
+    cst.DictComp,
+    cst.GeneratorExp,
+    cst.Ellipsis,
+)
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """``{name}``, ``{name[index]}``, optionally with ``?``."""
+
+    token: str
+    name: str
+    index: int | None
+    optional: bool
+    in_safe_position: bool  # an argument, element or the whole template: no parens needed
+
+
+# Returns the node to substitute, or None to drop an optional keyword argument.
+Resolver = Callable[[Placeholder], "cst.BaseExpression | None"]
+
+
+@dataclass(frozen=True)
+class Template:
+    """A compiled expression template."""
+
+    source: str
+    expression: cst.BaseExpression
+    placeholders: dict[str, Placeholder]
+    free_names: frozenset[str]  # root names that must be imported (e.g. ``optax``)
+
+    @classmethod
+    def compile(cls, source: str) -> Template:
+        """Parse ``source``; raise ``ValueError`` when it is not one Python expression."""
+        if not isinstance(source, str) or not source.strip():
+            raise ValueError("a template must be a non-empty string")
+        found: dict[str, tuple[str, int | None, bool]] = {}
+
+        def to_token(match: re.Match[str]) -> str:
+            name, index, optional = match.group(1), match.group(2), match.group(3)
+            token = f"{_TOKEN_PREFIX}{name}" + (f"_{index}" if index else "")
+            token += "_opt" if optional else ""
+            found[token] = (name, int(index) if index else None, bool(optional))
+            return token
+
+        text = _PLACEHOLDER.sub(to_token, source.strip())
+        if "{" in _strip_strings(text) or "}" in _strip_strings(text):
+            # Dict/set displays are allowed; only malformed placeholders are rejected.
+            leftovers = re.findall(r"\{[^{}:,]*\}", _strip_strings(text))
+            if leftovers:
+                raise ValueError(f"malformed placeholder {leftovers[0]!r}")
+        try:
+            tree = ast.parse(text, mode="eval")
+            expression = cst.parse_expression(text)
+        except (SyntaxError, cst.ParserSyntaxError) as exc:
+            message = getattr(exc, "msg", None) or str(exc).splitlines()[0]
+            raise ValueError(f"not a single Python expression ({message})") from None
+        safe = _tokens_in_safe_positions(expression, set(found))
+        placeholders = {
+            token: Placeholder(token, name, index, optional, token in safe)
+            for token, (name, index, optional) in found.items()
+        }
+        optional_misplaced = [
+            p
+            for p in placeholders.values()
+            if p.optional and not _is_keyword_value(expression, p.token)
+        ]
+        if optional_misplaced:
+            raise ValueError(
+                f"`?` is only allowed on a keyword argument's value "
+                f"({{{optional_misplaced[0].name}?}})"
+            )
+        free = _free_names(tree) - set(found) - _BUILTINS
+        return cls(source, expression, placeholders, frozenset(free))
+
+    @property
+    def parameter_names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.placeholders.values())
+
+    def render(self, resolve: Resolver) -> cst.BaseExpression:
+        """Substitute every placeholder with ``resolve(placeholder)``."""
+        return self.expression.visit(_Substitute(self.placeholders, resolve))
+
+
+class _Substitute(cst.CSTTransformer):
+    def __init__(self, placeholders: dict[str, Placeholder], resolve: Resolver) -> None:
+        super().__init__()
+        self.placeholders = placeholders
+        self.resolve = resolve
+        self.dropped: set[str] = set()
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        placeholder = self.placeholders.get(original_node.value)
+        if placeholder is None:
+            return updated_node
+        value = self.resolve(placeholder)
+        if value is None:
+            self.dropped.add(placeholder.token)
+            return updated_node  # removed by leave_Arg
+        if not placeholder.in_safe_position:
+            value = parenthesize(value)
+        return value
+
+    def leave_Arg(
+        self, original_node: cst.Arg, updated_node: cst.Arg
+    ) -> cst.Arg | cst.RemovalSentinel:
+        value = original_node.value
+        if isinstance(value, cst.Name) and value.value in self.dropped:
+            return cst.RemovalSentinel.REMOVE
+        return updated_node
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        # Commas are recomputed so that dropping an optional argument leaves no `, )`.
+        args = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in updated_node.args]
+        return updated_node.with_changes(args=args)
+
+
+def parenthesize(node: cst.BaseExpression) -> cst.BaseExpression:
+    """Wrap ``node`` in parentheses unless it is atomic or already parenthesized."""
+    if isinstance(node, _ATOMIC) or node.lpar:
+        return node
+    if isinstance(node, cst.ConcatenatedString):
+        return node
+    return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+
+def _strip_strings(text: str) -> str:
+    return re.sub(r"'[^']*'|\"[^\"]*\"", "''", text)
+
+
+class _SafePositions(cst.CSTVisitor):
+    """Finds placeholder tokens that sit where any expression is allowed without parens."""
+
+    def __init__(self, tokens: set[str]) -> None:
+        super().__init__()
+        self.tokens = tokens
+        self.safe: set[str] = set()
+
+    def _mark(self, value: cst.BaseExpression) -> None:
+        if isinstance(value, cst.Name) and value.value in self.tokens and not value.lpar:
+            self.safe.add(value.value)
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        self._mark(node.value)
+
+    def visit_Element(self, node: cst.Element) -> None:
+        self._mark(node.value)
+
+    def visit_DictElement(self, node: cst.DictElement) -> None:
+        self._mark(node.key)
+        self._mark(node.value)
+
+
+def _tokens_in_safe_positions(expression: cst.BaseExpression, tokens: set[str]) -> set[str]:
+    visitor = _SafePositions(tokens)
+    expression.visit(visitor)
+    if isinstance(expression, cst.Name) and expression.value in tokens:
+        visitor.safe.add(expression.value)
+    return visitor.safe
+
+
+def _is_keyword_value(expression: cst.BaseExpression, token: str) -> bool:
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Arg(self, node: cst.Arg) -> None:
+            nonlocal found
+            if node.keyword is not None and isinstance(node.value, cst.Name):
+                found = found or node.value.value == token
+
+    expression.visit(_Find())
+    return found
+
+
+def _free_names(tree: ast.Expression) -> set[str]:
+    """Root names loaded by the expression, minus lambda parameters and comprehension targets."""
+    bound: set[str] = set()
+    loaded: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Lambda):
+            args = node.args
+            for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+                bound.add(arg.arg)
+            if args.vararg:
+                bound.add(args.vararg.arg)
+            if args.kwarg:
+                bound.add(args.kwarg.arg)
+        elif isinstance(node, ast.comprehension):
+            for target in ast.walk(node.target):
+                if isinstance(target, ast.Name):
+                    bound.add(target.id)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            loaded.add(node.id)
+    return loaded - bound

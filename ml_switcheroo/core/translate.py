@@ -1,0 +1,256 @@
+"""Turning one bound call into the expression its map entry describes.
+
+``BoundCall`` binds a call site to the entry's torch signature; ``render_chain`` evaluates the
+entry's escape rules and chain links against the literal argument values and renders the
+links' templates; ``render_text`` fills reasons and suggestions. Nothing here knows any API:
+it all comes from the map entry.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from ml_switcheroo.core.errors import Untranslatable
+from ml_switcheroo.core.semantic_map import ApiEntry, Condition, EscapeRule, Link
+from ml_switcheroo.core.signature import NotALiteral, code_of, literal_value
+from ml_switcheroo.core.template import _PLACEHOLDER, Placeholder, Template, parenthesize
+
+_UNKNOWN = object()
+
+
+@dataclass
+class BoundCall:
+    """A call bound to its entry's signature; argument values stay CST nodes."""
+
+    entry: ApiEntry
+    call: cst.Call
+    args: dict[str, cst.Arg]
+    overrides: dict[str, cst.BaseExpression] = field(default_factory=dict)
+
+    @classmethod
+    def bind(cls, entry: ApiEntry, call: cst.Call) -> BoundCall:
+        return cls(entry, call, entry.signature.bind(call))
+
+    def given(self, name: str) -> bool:
+        """Whether the call passes ``name`` (positionally or by keyword)."""
+        return name in self.args or name in self.overrides
+
+    def value(self, name: str) -> cst.BaseExpression:
+        """The argument's node, or torch's default when the call leaves it out."""
+        if name in self.overrides:
+            return self.overrides[name]
+        if name in self.args:
+            return self.args[name].value
+        return self.entry.signature.parameter(name).default_node
+
+    def literal(self, name: str) -> Any:
+        """The argument's literal value, or ``_UNKNOWN`` when it is not a literal."""
+        try:
+            return _thaw(literal_value(self.value(name)))
+        except NotALiteral:
+            return _UNKNOWN
+
+    def holds(self, condition: Condition) -> bool | None:
+        """True/False, or None when an argument it tests is not a literal."""
+        unknown = False
+        for name, expected in condition.when:
+            value = self.literal(name)
+            if value is _UNKNOWN:
+                unknown = unknown or name not in condition.unknown_ok
+            elif not _equal(value, expected):
+                return False
+        for name, excluded in condition.unless:
+            value = self.literal(name)
+            if value is _UNKNOWN:
+                unknown = unknown or name not in condition.unknown_ok
+            elif _equal(value, excluded):
+                return False
+        return None if unknown else True
+
+    def unknown_names(self, condition: Condition) -> list[str]:
+        return sorted(
+            n
+            for n in condition.names
+            if n not in condition.unknown_ok and self.literal(n) is _UNKNOWN
+        )
+
+    def code(self, name: str, index: int | None = None) -> str:
+        """Source text of an argument (or an element of it), for reasons and suggestions."""
+        value = self.value(name)
+        if index is None:
+            return code_of(value).strip()
+        element = _element(value, index)
+        if element is not None:
+            return code_of(element).strip()
+        return f"{code_of(parenthesize(value)).strip()}[{index}]"
+
+
+def mode_active(mode: str, exact: bool) -> bool:
+    return mode == "any" or (mode == "exact") == exact
+
+
+def check_escapes(call: BoundCall, exact: bool, extra: dict[str, str] | None = None) -> None:
+    """Raise ``Untranslatable`` for the first escape rule that holds (or may hold)."""
+    for rule in call.entry.escapes:
+        if not mode_active(rule.mode, exact):
+            continue
+        verdict = call.holds(rule.condition)
+        if verdict is False:
+            continue
+        raise escape_for(call, rule, extra, unknown=verdict is None)
+
+
+def escape_for(
+    call: BoundCall, rule: EscapeRule, extra: dict[str, str] | None, *, unknown: bool
+) -> Untranslatable:
+    reason = render_text(rule.reason, call, extra)
+    if unknown:
+        names = ", ".join(f"`{n}`" for n in call.unknown_names(rule.condition))
+        reason = f"{reason} (assumed: {names} is not a literal)"
+    suggestion = render_text(rule.suggest, call, extra) if rule.suggest else None
+    return Untranslatable(reason, suggestion)
+
+
+def render_text(text: str, call: BoundCall, extra: dict[str, str] | None = None) -> str:
+    """Fill ``{arg}``, ``{arg[i]}``, ``{receiver}``... in a reason or suggestion."""
+    extra = extra or {}
+
+    def fill(match: Any) -> str:
+        name, index = match.group(1), match.group(2)
+        if name in extra:
+            return extra[name]
+        if name in call.entry.signature.names:
+            return call.code(name, int(index) if index else None)
+        return match.group(0)
+
+    return _PLACEHOLDER.sub(fill, text)
+
+
+def active_links(call: BoundCall, exact: bool) -> list[Link]:
+    """The chain links that apply to this call, in order; the first match wins in a slot."""
+    chosen: dict[str, Link | None] = {}
+    for link in call.entry.chain:
+        chosen.setdefault(link.slot, None)
+        if not mode_active(link.mode, exact) or chosen[link.slot] is not None:
+            continue
+        verdict = call.holds(link.condition)
+        if verdict is None:
+            names = ", ".join(f"`{n}`" for n in call.unknown_names(link.condition))
+            raise Untranslatable(
+                f"{names} is not a literal, and the translation depends on its value",
+                "pass a literal value, or write the optax expression for each case",
+            )
+        if verdict:
+            chosen[link.slot] = link
+    links = [link for link in chosen.values() if link is not None]
+    if not links:
+        raise Untranslatable("the semantic map has no translation for these arguments")
+    return links
+
+
+def render_chain(
+    call: BoundCall,
+    exact: bool,
+    chain_function: str,
+    request_import: Callable[[str], None],
+) -> cst.BaseExpression:
+    """Render the applicable links; several links become ``chain_function(link, ...)``."""
+    links = active_links(call, exact)
+    evaluations: Counter[str] = Counter()
+    rendered = [_render(link.emit, call, evaluations) for link in links]
+    _check_single_evaluation(call, evaluations)
+    for link in links:
+        for name in link.emit.free_names:
+            request_import(name)
+    if len(rendered) == 1:
+        return rendered[0]
+    request_import(chain_function.partition(".")[0])
+    return cst.Call(
+        func=cst.parse_expression(chain_function),
+        args=[cst.Arg(expression) for expression in rendered],
+    )
+
+
+def _render(template: Template, call: BoundCall, evaluations: Counter[str]) -> cst.BaseExpression:
+    def resolve(placeholder: Placeholder) -> cst.BaseExpression | None:
+        name, index = placeholder.name, placeholder.index
+        if placeholder.optional and not call.given(name):
+            return None
+        value = call.value(name)
+        if index is None:
+            if call.given(name):
+                evaluations[name] += 1
+            return value
+        element = _element(value, index)
+        if element is not None:
+            return element
+        if call.given(name):
+            evaluations[name] += 1
+        return cst.Subscript(
+            value=parenthesize(value),
+            slice=[cst.SubscriptElement(cst.Index(cst.Integer(str(index))))],
+        )
+
+    return template.render(resolve)
+
+
+def _check_single_evaluation(call: BoundCall, evaluations: Counter[str]) -> None:
+    for name, count in evaluations.items():
+        if count > 1 and not is_pure(call.value(name)):
+            raise Untranslatable(
+                f"`{name}={call.code(name)}` would be evaluated {count} times in the "
+                f"translation, and it may have side effects or cost",
+                f"assign it to a variable first, e.g. `{name} = {call.code(name)}`, "
+                f"and pass `{name}={name}`",
+            )
+
+
+def is_pure(node: cst.BaseExpression) -> bool:
+    """Names, attribute chains, constant subscripts and literals: safe to evaluate twice."""
+    if isinstance(node, cst.Name):
+        return True
+    if isinstance(node, cst.Attribute):
+        return is_pure(node.value)
+    if isinstance(node, cst.Subscript):
+        return is_pure(node.value) and all(
+            isinstance(element.slice, cst.Index) and is_pure(element.slice.value)
+            for element in node.slice
+        )
+    try:
+        literal_value(node)
+    except NotALiteral:
+        return False
+    return True
+
+
+def _element(value: cst.BaseExpression, index: int) -> cst.BaseExpression | None:
+    """Element ``index`` of a tuple/list display without starred items, else None."""
+    if isinstance(value, (cst.Tuple, cst.List)):
+        elements: Sequence[cst.BaseElement] = value.elements
+        if all(isinstance(e, cst.Element) for e in elements) and index < len(elements):
+            return elements[index].value
+    return None
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return tuple(_thaw(v) for v in value)
+    return value
+
+
+def _equal(value: Any, expected: Any) -> bool:
+    if isinstance(expected, tuple) or isinstance(value, tuple):
+        return (
+            isinstance(value, tuple)
+            and isinstance(expected, tuple)
+            and len(value) == len(expected)
+            and all(_equal(v, e) for v, e in zip(value, expected, strict=True))
+        )
+    if isinstance(expected, bool) or isinstance(value, bool):
+        return type(value) is type(expected) and value == expected
+    return value == expected

@@ -1,0 +1,173 @@
+"""Plugin for optimizer step translation.
+
+Converts imperative PyTorch optimization (``torch.optim``) to functional Optax state updates.
+The hooks are wired only: they run when the semantic map sends a call to them, and everything
+they know about an API comes from that map entry.
+
+1. Instantiation (``optimizer_constructor``): ``torch.optim.Adam(model.parameters(), lr=0.01)``
+   becomes ``optax.adam(learning_rate=0.01)``. The parameters argument is dropped (optax
+   transformations are stateless factories); the other arguments are bound by torch's
+   signature and translated as the entry's ``chain`` says.
+2. Step execution (``optimizer_step``): ``opt.step()`` becomes an escape hatch suggesting the
+   functional update, written with the optimizer's real name.
+3. Zero grad (``optimizer_zero_grad``): ``opt.zero_grad()`` is removed (functional gradients
+   do not accumulate); in expression position it becomes ``None``.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ml_switcheroo.core.errors import Untranslatable
+from ml_switcheroo.core.hooks import HookContext, register_hook
+from ml_switcheroo.core.signature import code_of
+from ml_switcheroo.core.translate import BoundCall, check_escapes, render_chain, render_text
+
+PARAMS = "params"
+_PLAIN_PARAMETER_CALLS = frozenset({"parameters", "named_parameters"})
+_PLAIN_WRAPPERS = frozenset({"filter", "list", "tuple", "chain", "iter"})
+
+
+@register_hook("optimizer_constructor", requires=("signature", "chain"))
+def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
+    """Hook to rewrite optimizer instantiation: drop the parameters, translate the rest."""
+    call = BoundCall.bind(ctx.entry, node)
+    _check_param_groups(call, ctx)
+    check_escapes(call, ctx.exact)
+    return render_chain(call, ctx.exact, ctx.semantic_map.chain_function, ctx.add_import)  # type: ignore[return-value]
+
+
+@register_hook("optimizer_step", requires=("reason", "suggest"))
+def transform_optimizer_step(node: cst.Call, ctx: HookContext) -> cst.Call:
+    """Hook to rewrite ``optimizer.step()``: always an escape hatch with the functional update.
+
+    Updating needs names the call does not carry (params, grads, opt_state), so the hook
+    explains and suggests instead of guessing.
+    """
+    call = BoundCall.bind(ctx.entry, node)
+    names = _receiver_names(ctx)
+    check_escapes(call, ctx.exact, names)
+    assert ctx.entry.reason is not None and ctx.entry.suggest is not None
+    ctx.escape(
+        render_text(ctx.entry.reason, call, names), render_text(ctx.entry.suggest, call, names)
+    )
+    return node
+
+
+@register_hook("optimizer_zero_grad")
+def strip_zero_grad(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
+    """Hook for ``optimizer.zero_grad()``: a no-op in functional code.
+
+    Returns ``None``; as a statement the engine removes it.
+    """
+    call = BoundCall.bind(ctx.entry, node)
+    check_escapes(call, ctx.exact, _receiver_names(ctx))
+    return cst.Name("None")
+
+
+def _receiver_names(ctx: HookContext) -> dict[str, str]:
+    receiver = ctx.receiver or "opt"
+    return {"receiver": receiver, "state": f"{receiver}_state"}
+
+
+def _check_param_groups(call: BoundCall, ctx: HookContext) -> None:
+    """Param groups with options of their own cannot be one optax transformation: escape."""
+    if not call.given(PARAMS):
+        return
+    params = call.value(PARAMS)
+    shown = params
+    if isinstance(params, cst.Name):
+        params = ctx.assigned_value(params) or params
+    groups = _group_dicts(params)
+    if groups is None:
+        if not _plainly_parameters(params):
+            ctx.warn(
+                f"`{code_of(shown).strip()}` is taken as a plain parameter list; if it holds "
+                f"param groups with their own options, those options are not translated"
+            )
+        return
+    options = [_group_options(group) for group in groups]
+    if not any(options):
+        return
+    raise Untranslatable(
+        "param groups with their own options ("
+        + ", ".join(sorted({k for o in options for k in o}))
+        + ") need one optax transformation per group",
+        _multi_transform_suggestion(call, ctx, options),
+    )
+
+
+def _group_dicts(params: cst.BaseExpression) -> list[cst.Dict] | None:
+    if not isinstance(params, (cst.List, cst.Tuple)) or not params.elements:
+        return None
+    values = [e.value if isinstance(e, cst.Element) else None for e in params.elements]
+    dicts = [v for v in values if isinstance(v, cst.Dict)]
+    if not dicts:
+        return None
+    if len(dicts) != len(values):
+        raise Untranslatable("a parameter list mixing param-group dicts and other items")
+    return dicts
+
+
+def _group_options(group: cst.Dict) -> dict[str, cst.BaseExpression]:
+    options: dict[str, cst.BaseExpression] = {}
+    for element in group.elements:
+        if not isinstance(element, cst.DictElement) or not isinstance(
+            element.key, cst.SimpleString
+        ):
+            raise Untranslatable("a param group whose keys are not all string literals")
+        key = str(element.key.evaluated_value)
+        if key != PARAMS:
+            options[key] = element.value
+    return options
+
+
+def _multi_transform_suggestion(
+    call: BoundCall, ctx: HookContext, options: list[dict[str, cst.BaseExpression]]
+) -> str:
+    lines = ["optax.multi_transform(", "    {"]
+    for index, group in enumerate(options):
+        label = f"group_{index}"
+        try:
+            unknown = [k for k in group if k not in call.entry.signature.names]
+            if unknown:
+                raise Untranslatable(
+                    f"option `{unknown[0]}` is not an argument of {call.entry.name}"
+                )
+            group_call = BoundCall(call.entry, call.call, call.args, dict(group))
+            check_escapes(group_call, ctx.exact)
+            expression = render_chain(
+                group_call, ctx.exact, ctx.semantic_map.chain_function, lambda _: None
+            )
+            text = code_of(expression).strip()
+        except Untranslatable as exc:
+            text = f"...,  # no exact translation: {exc.reason}"
+            lines.append(f"        {label!r}: {text}")
+            continue
+        lines.append(f"        {label!r}: {text},")
+    lines += [
+        "    },",
+        "    param_labels,  # pytree like params: each leaf labelled with its torch group",
+        ")",
+    ]
+    return "\n".join(lines)
+
+
+def _plainly_parameters(params: cst.BaseExpression) -> bool:
+    """``model.parameters()``, ``filter(..., m.parameters())``, list displays of those..."""
+    if isinstance(params, cst.Call):
+        func = params.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+        if name in _PLAIN_PARAMETER_CALLS:
+            return True
+        if name in _PLAIN_WRAPPERS:
+            return all(
+                _plainly_parameters(a.value) or isinstance(a.value, cst.Lambda) for a in params.args
+            )
+        return False
+    if isinstance(params, (cst.List, cst.Tuple)):
+        return all(
+            isinstance(e, cst.Element) and not isinstance(e.value, cst.Dict)
+            for e in params.elements
+        )
+    return isinstance(params, (cst.ListComp, cst.GeneratorExp))

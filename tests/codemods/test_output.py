@@ -1,0 +1,88 @@
+"""optimizer.TorchToOptax: output layout, comments and stability."""
+
+from __future__ import annotations
+
+from tests.support import SwitcherooTest, run_codemod
+
+
+class LayoutTest(SwitcherooTest):
+    def test_multi_line_call_stays_multi_line_with_its_comments(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            optimizer = torch.optim.AdamW(
+                model.parameters(),
+                lr=args.lr,  # peak lr
+                betas=(0.9, 0.95),
+                weight_decay=0.1,
+            )
+            """,
+            """
+            import optax
+            optimizer = optax.adamw(
+                learning_rate=args.lr,  # peak lr
+                b1=0.9,
+                b2=0.95,
+                weight_decay=0.1,
+            )
+            """,
+        )
+
+    def test_comment_inside_a_dropped_argument_moves_above_the_statement(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            opt = torch.optim.SGD(
+                model.parameters(),  # every parameter
+                lr=0.1,
+            )
+            """,
+            """
+            import optax
+            # every parameter
+            opt = optax.sgd(
+                learning_rate=0.1,
+            )
+            """,
+        )
+
+    def test_code_outside_rewritten_nodes_is_byte_identical(self) -> None:
+        before = (
+            "import torch\n"
+            "x  =  [1,2 ,3]   # odd spacing\n"
+            "\n\n\n"
+            "opt = torch.optim.SGD(p, lr=0.1)\n"
+            "def  f( a ):\n"
+            "\treturn a\n"
+        )
+        after = run_codemod(before)
+        self.assertEqual(
+            after,
+            before.replace("import torch\n", "import optax\n").replace(
+                "torch.optim.SGD(p, lr=0.1)", "optax.sgd(learning_rate=0.1)"
+            ),
+        )
+
+
+class StabilityTest(SwitcherooTest):
+    def test_escaped_constructor_is_not_wrapped_twice(self) -> None:
+        once = run_codemod(
+            "import torch\nopt = torch.optim.Adam(p, **kw)\nopt.step()\nopt.zero_grad()\n"
+        )
+        self.assertEqual(run_codemod(once), once)
+        self.assertEqual(once.count("ESCAPE-BEGIN"), 2)
+
+    def test_second_run_over_converted_code_changes_nothing(self) -> None:
+        source = (
+            "import torch\n"
+            "class T:\n"
+            "    def __init__(self, m):\n"
+            "        self.opt = torch.optim.AdamW(m.parameters(), lr=1e-3, betas=(0.9, 0.95))\n"
+            "    def fit(self, batch):\n"
+            "        self.opt.zero_grad()\n"
+            "        self.loss(batch).backward()\n"
+            "        self.opt.step()\n"
+        )
+        once = run_codemod(source)
+        self.assertNotEqual(once, source)
+        self.assertEqual(run_codemod(once), once)

@@ -1,0 +1,267 @@
+"""Loading and validating semantic maps: every broken map is refused with a one-line message."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ml_switcheroo.core.errors import SemanticMapError
+from ml_switcheroo.core.semantic_map import load_semantic_map
+
+
+def write_map(tmp_path: Path, text: str, name: str = "extra.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def load_error(tmp_path: Path, text: str) -> SemanticMapError:
+    path = write_map(tmp_path, text)
+    with pytest.raises(SemanticMapError) as caught:
+        load_semantic_map([path])
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(path) in message
+    return caught.value
+
+
+def test_shipped_map_loads() -> None:
+    semantic_map = load_semantic_map()
+    assert semantic_map.apis["torch.optim.Adam"].hook == "optimizer_constructor"
+    assert semantic_map.method("torch.optim.Optimizer", "step") is not None
+
+
+def test_map_is_cached_per_process(tmp_path: Path) -> None:
+    assert load_semantic_map() is load_semantic_map()
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    error = load_error(tmp_path, "apis:\n  torch.optim.SGD: [1, 2\n  x: 3\n")
+    assert error.line == 3
+    assert "YAML error" in str(error)
+
+
+def test_unknown_hook_names_entry_and_line(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimiser_constructor
+            signature: "params, lr=0.1"
+            chain: [{emit: "optax.sgd({lr})"}]
+        """,
+    )
+    assert error.entry == "torch.optim.SGD"
+    assert error.line == 4
+    assert "unknown hook 'optimiser_constructor'" in str(error)
+
+
+def test_missing_required_field(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimizer_constructor
+            signature: "params, lr=0.1"
+        """,
+    )
+    assert "needs the field 'chain'" in str(error)
+
+
+def test_wrongly_typed_field(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: [optimizer_constructor]
+        """,
+    )
+    assert "field 'hook' must be a string, not a list" in str(error)
+
+
+def test_unknown_field(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimizer_constructor
+            taget: optax.sgd
+        """,
+    )
+    assert "unknown field 'taget'" in str(error)
+
+
+def test_misspelt_source_api_suggests_the_right_one(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.Adamw:
+            hook: optimizer_zero_grad
+        """,
+    )
+    assert "unknown API `torch.optim.Adamw` (did you mean `torch.optim.AdamW`?)" in str(error)
+
+
+def test_misspelt_target_api_in_a_template(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimizer_constructor
+            signature: "params, lr=0.1"
+            chain: [{emit: "optax.sdg(learning_rate={lr})"}]
+        """,
+    )
+    assert "unknown API `optax.sdg` (did you mean `optax.sgd`?)" in str(error)
+
+
+def test_api_name_that_is_not_dotted(tmp_path: Path) -> None:
+    error = load_error(tmp_path, "apis:\n  'torch optim SGD':\n    hook: optimizer_zero_grad\n")
+    assert "is not a dotted Python name" in str(error)
+
+
+def test_template_that_is_not_one_expression(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimizer_constructor
+            signature: "params, lr=0.1"
+            chain: [{emit: "x = optax.sgd({lr})"}]
+        """,
+    )
+    assert "not a single Python expression" in str(error)
+
+
+def test_placeholder_that_is_not_an_argument(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimizer_constructor
+            signature: "params, lr=0.1"
+            chain: [{emit: "optax.sgd({learning_rate})"}]
+        """,
+    )
+    assert "'learning_rate' is not an argument of the signature" in str(error)
+
+
+def test_argument_left_unhandled(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimizer_constructor
+            signature: "params, lr=0.1, momentum=0"
+            chain: [{emit: "optax.sgd({lr})"}]
+        """,
+    )
+    assert "argument(s) momentum of the signature are not handled" in str(error)
+
+
+def test_undeclared_module_in_a_template(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimizer_constructor
+            signature: "params, lr=0.1"
+            chain: [{emit: "np.sgd({lr})"}]
+        """,
+    )
+    assert "uses the name 'np'" in str(error)
+
+
+def test_duplicate_key(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimizer_zero_grad
+          torch.optim.SGD:
+            hook: optimizer_zero_grad
+        """,
+    )
+    assert "duplicate key 'torch.optim.SGD' (first on line 3)" in str(error)
+    assert error.line == 5
+
+
+def test_yaml_tag_that_constructs_objects_is_refused(tmp_path: Path) -> None:
+    error = load_error(tmp_path, "apis: !!python/object/apply:os.system ['echo hacked']\n")
+    assert "could not determine a constructor" in str(error)
+
+
+def test_bad_default_in_signature(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimizer_zero_grad
+            signature: "lr=compute()"
+        """,
+    )
+    assert "is not a Python literal" in str(error)
+
+
+def test_returns_must_name_a_declared_type(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimizer_zero_grad
+            returns: torch.optim.Optimiser
+        """,
+    )
+    assert "unknown API" in str(error) or "not a declared type" in str(error)
+
+
+def test_user_map_adds_an_entry(tmp_path: Path) -> None:
+    path = write_map(
+        tmp_path,
+        """
+        apis:
+          mylib.optim.Lion:
+            hook: optimizer_constructor
+            returns: torch.optim.Optimizer
+            signature: "params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0"
+            chain:
+              - {unless: {weight_decay: 0}, unknown_ok: [weight_decay], emit: "optax.add_decayed_weights({weight_decay})"}
+              - {emit: "optax.lion(learning_rate={lr}, b1={betas[0]}, b2={betas[1]})"}
+        """,
+    )
+    semantic_map = load_semantic_map([path])
+    assert "mylib.optim.Lion" in semantic_map.apis
+    assert "torch.optim.Adam" in semantic_map.apis
+
+
+def test_user_map_overrides_an_entry(tmp_path: Path) -> None:
+    path = write_map(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimizer_constructor
+            returns: torch.optim.Optimizer
+            status: approximate
+            tolerance: 1e-6
+            signature: "params, lr=0.001, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False, foreach=None, differentiable=False, fused=None"
+            ignore: [foreach, differentiable, fused, dampening, maximize, weight_decay, nesterov]
+            chain: [{emit: "optax.sgd(learning_rate={lr}, momentum={momentum})"}]
+        """,
+    )
+    assert load_semantic_map([path]).apis["torch.optim.SGD"].status == "approximate"
