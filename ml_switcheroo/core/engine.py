@@ -126,6 +126,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._needs_end: dict[int, cst.CSTNode] = {}
         self._positions: Any = None
         self._body_ids.update(id(s) for s in tree.body)
+        self._imported_roots = _module_level_import_roots(tree)
         return tree.visit(self)
 
     # Dispatch directly: this command uses no matchers, and the matcher bookkeeping of
@@ -262,6 +263,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         receiver_type = resolver.receiver_type(func.value, enclosing)
         if receiver_type is None:
             return None
+        if receiver_type.probable and receiver_type.name.partition(".")[0] not in self._imported_roots:
+            return None  # a guess from a name alone only in files that import torch at all
         entry = self.semantic_map.method(receiver_type.name, method)
         if entry is None or entry.name not in self.entries:
             return None
@@ -622,6 +625,36 @@ def _has_non_name_access(scope: Any, name: str, node: cst.CSTNode) -> bool:
             if not isinstance(access.node, (cst.Name, cst.Attribute)):
                 return True
     return False
+
+
+def _module_level_import_roots(module: cst.Module) -> frozenset[str]:
+    """Top-level packages imported at module level (also inside module-level if/try blocks)."""
+    roots: set[str] = set()
+
+    class _Imports(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+        def visit_Import(self, node: cst.Import) -> bool:
+            roots.update((_dotted(alias.name) or "").partition(".")[0] for alias in node.names)
+            return False
+
+        def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+            if not node.relative and node.module is not None:
+                roots.add((_dotted(node.module) or "").partition(".")[0])
+            return False
+
+        def visit_Expr(self, node: cst.Expr) -> bool:
+            return False
+
+        def visit_Assign(self, node: cst.Assign) -> bool:
+            return False
+
+    module.visit(_Imports())
+    return frozenset(roots)
 
 
 def _import_insertion_index(body: Sequence[cst.BaseStatement]) -> int:

@@ -155,10 +155,12 @@ class ReceiverTest(SwitcherooTest):
     def test_unannotated_parameter_named_like_an_optimizer_gets_comments_only(self) -> None:
         self.assertConverts(
             """
+            import torch
             def train(model, optimizer):
                 optimizer.zero_grad()
             """,
             """
+            import torch
             def train(model, optimizer):
                 # ml_switcheroo: ESCAPE-BEGIN torch.optim.Optimizer.zero_grad
                 # ml_switcheroo: reason: `optimizer` is an unannotated parameter, taken for a torch.optim.Optimizer only because of its name
@@ -167,6 +169,15 @@ class ReceiverTest(SwitcherooTest):
                 optimizer.zero_grad()
                 # ml_switcheroo: ESCAPE-END
             """,
+        )
+
+    def test_name_alone_is_no_evidence_in_a_file_without_torch(self) -> None:
+        self.assertUnchanged(
+            """
+            def train(model, optimizer):
+                optimizer.zero_grad()
+                optimizer.step()
+            """
         )
 
     def test_unannotated_parameter_with_another_name_is_untouched(self) -> None:
