@@ -263,7 +263,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         receiver_type = resolver.receiver_type(func.value, enclosing)
         if receiver_type is None:
             return None
-        if receiver_type.probable and receiver_type.name.partition(".")[0] not in self._imported_roots:
+        root = receiver_type.name.partition(".")[0]
+        if receiver_type.probable and root not in self._imported_roots:
             return None  # a guess from a name alone only in files that import torch at all
         entry = self.semantic_map.method(receiver_type.name, method)
         if entry is None or entry.name not in self.entries:
