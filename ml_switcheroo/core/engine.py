@@ -237,7 +237,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 Record(
                     api=entry.name,
                     kind="converted",
-                    status=entry.status,
+                    status=entry.status_for(bool(self.options["exact"])),
                     snippet=code_of(original_node).strip(),
                     reason=entry.note or "",
                     suggestion=code_of(result).strip(),

@@ -149,6 +149,12 @@ def active_links(call: BoundCall, exact: bool) -> list[Link]:
             chosen[link.slot] = link
     links = [link for link in chosen.values() if link is not None]
     if not links:
+        entry = call.entry
+        if entry.reason:
+            raise Untranslatable(
+                render_text(entry.reason, call),
+                render_text(entry.suggest, call) if entry.suggest else None,
+            )
         raise Untranslatable("the semantic map has no translation for these arguments")
     return links
 

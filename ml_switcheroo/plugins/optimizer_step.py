@@ -28,7 +28,7 @@ _PLAIN_PARAMETER_CALLS = frozenset({"parameters", "named_parameters"})
 _PLAIN_WRAPPERS = frozenset({"filter", "list", "tuple", "chain", "iter"})
 
 
-@register_hook("optimizer_constructor", requires=("signature", "chain"))
+@register_hook("optimizer_constructor", requires=("signature",))
 def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
     """Hook to rewrite optimizer instantiation: drop the parameters, translate the rest."""
     call = BoundCall.bind(ctx.entry, node)

@@ -1,0 +1,128 @@
+"""The README's support tables, generated from the semantic map.
+
+``python -m ml_switcheroo.core.support_table`` rewrites the tables in README.md between their
+markers; a test fails when the README and the map disagree.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from ml_switcheroo.core.semantic_map import ApiEntry, Condition, SemanticMap, load_semantic_map
+from ml_switcheroo.core.translate import mode_active
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+HOOK_TABLES = {"optimizer_constructor": "optimizers"}
+
+
+def _status(entry: ApiEntry, exact: bool) -> str:
+    status = entry.status_for(exact)
+    if status == "approximate" and entry.tolerance is not None:
+        return f"approximate (rel < {entry.tolerance:g})"
+    return status
+
+
+def _describe(condition: Condition) -> str:
+    parts = [f"`{name}={_literal(value)}`" for name, value in condition.when]
+    parts += [f"`{name}≠{_literal(value)}`" for name, value in condition.unless]
+    return " and ".join(parts)
+
+
+def _literal(value: object) -> str:
+    if value == float("inf"):
+        return "inf"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_literal(v) for v in value) + ")"
+    return repr(value)
+
+
+def _argument_cell(entry: ApiEntry, argument: str, exact: bool) -> str:
+    if argument in entry.ignore:
+        return "dropped (no effect on the math)"
+    rules = [r for r in entry.escapes if mode_active(r.mode, exact)]
+    if any(not r.condition.names for r in rules) or not any(
+        mode_active(link.mode, exact) for link in entry.chain
+    ):
+        return "escape"
+    cells = []
+    used = any(
+        argument in link.emit.parameter_names or argument in link.condition.names
+        for link in entry.chain
+        if mode_active(link.mode, exact)
+    )
+    if used:
+        cells.append(_status(entry, exact))
+    for rule in rules:
+        if argument in rule.condition.names:
+            cells.append(f"escape when {_describe(rule.condition)}")
+    return "; ".join(cells) or "n/a"
+
+
+def _short(name: str) -> str:
+    return name.rpartition(".")[2]
+
+
+def optimizer_tables(semantic_map: SemanticMap) -> str:
+    """Markdown: one summary row per optimizer, then one row per argument."""
+    entries = sorted(
+        (e for e in semantic_map.apis.values() if e.hook == "optimizer_constructor"),
+        key=lambda e: e.name,
+    )
+    lines = [
+        "| torch.optim | default output (stock optax) | `--exact` | notes |",
+        "|---|---|---|---|",
+    ]
+    for entry in entries:
+        note = (entry.note or "").replace("|", "\\|")
+        stock, exact = _status(entry, False), _status(entry, True)
+        lines.append(f"| `{_short(entry.name)}` | {stock} | {exact} | {note} |")
+    lines += [
+        "",
+        "<details><summary>Every argument of every optimizer</summary>",
+        "",
+        "| torch.optim | argument | torch default | default output | `--exact` |",
+        "|---|---|---|---|---|",
+    ]
+    for entry in entries:
+        for parameter in entry.signature.parameters:
+            if parameter.name == "params":
+                continue
+            default = parameter.default_source if parameter.default_source is not None else "—"
+            lines.append(
+                f"| `{_short(entry.name)}` | `{parameter.name}` | `{default}` | "
+                f"{_argument_cell(entry, parameter.name, False)} | "
+                f"{_argument_cell(entry, parameter.name, True)} |"
+            )
+    lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- BEGIN generated:{name} -->\n", f"<!-- END generated:{name} -->"
+
+
+def render_readme(text: str, semantic_map: SemanticMap) -> str:
+    """``text`` with every generated table replaced by its current version."""
+    for name, table in (("optimizers", optimizer_tables(semantic_map)),):
+        begin, end = _markers(name)
+        pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.DOTALL)
+        if not pattern.search(text):
+            raise ValueError(f"README has no {begin.strip()} ... {end} markers")
+        replacement = begin + table + end
+        text = pattern.sub(lambda _, new=replacement: new, text)
+    return text
+
+
+def main() -> int:
+    text = README.read_text(encoding="utf-8")
+    updated = render_readme(text, load_semantic_map())
+    if updated != text:
+        README.write_text(updated, encoding="utf-8")
+        print(f"updated {README}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

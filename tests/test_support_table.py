@@ -1,0 +1,25 @@
+"""The README's support tables are generated from the semantic map and kept in sync."""
+
+from __future__ import annotations
+
+from ml_switcheroo.core.semantic_map import load_semantic_map
+from ml_switcheroo.core.support_table import README, optimizer_tables, render_readme
+
+
+def test_readme_tables_match_the_map() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert render_readme(text, load_semantic_map()) == text, (
+        "README is out of date: run `python -m ml_switcheroo.core.support_table`"
+    )
+
+
+def test_every_optimizer_and_argument_has_a_row() -> None:
+    semantic_map = load_semantic_map()
+    table = optimizer_tables(semantic_map)
+    for entry in semantic_map.apis.values():
+        if entry.hook != "optimizer_constructor":
+            continue
+        short = entry.name.rpartition(".")[2]
+        for name in entry.signature.names:
+            if name != "params":
+                assert f"| `{short}` | `{name}` |" in table
