@@ -64,12 +64,14 @@ def test_missing_required_field(tmp_path: Path) -> None:
         tmp_path,
         """
         apis:
-          torch.optim.SGD:
-            hook: optimizer_constructor
-            signature: "params, lr=0.1"
+          torch.optim.Optimizer.step:
+            hook: optimizer_step
+            signature: "closure=None"
+            ignore: [closure]
+            reason: "in place"
         """,
     )
-    assert "needs the field 'chain'" in str(error)
+    assert "needs the field 'suggest'" in str(error)
 
 
 def test_wrongly_typed_field(tmp_path: Path) -> None:
