@@ -1,22 +1,25 @@
 """Optax transforms that reproduce ``torch.optim`` (torch 2.13) math exactly.
 
 Stock optax covers most of ``torch.optim`` exactly (SGD without dampening,
-Adam/AdamW without amsgrad, Adamax, Adadelta, RMSprop, Adafactor, ASGD's
-parameter trajectory, ``clip_grad_value_``); this module holds the pieces it
-has no exact expression for: SGD dampening, Adam/AdamW ``amsgrad=True``,
-NAdam's ``momentum_decay``, RAdam, Adagrad, Rprop, SparseAdam,
-``clip_grad_norm_`` and Muon (exact up to a bfloat16 caveat, see
-:func:`scale_by_muon`). Every ``scale_by_*`` transform here follows the
-conventions of ``optax/_src/transform.py``: NamedTuple states, an ``init_fn`` /
-``update_fn`` pair, per-leaf state with the dtype of the parameter leaf, and an
-int32 step count. Every alias follows ``optax/_src/alias.py``: it chains a
-``scale_by_*`` transform with ``optax.scale_by_learning_rate(learning_rate)``,
-so ``learning_rate`` may be a float or an optax schedule.
+Adam/AdamW without amsgrad, Adamax, Adadelta, RMSprop, ASGD's parameter
+trajectory, ``clip_grad_value_``); this module holds the pieces it has no exact
+expression for: SGD dampening, Adam/AdamW ``amsgrad=True``, NAdam's
+``momentum_decay``, RAdam, Adagrad, Rprop, SparseAdam, Adafactor (stock optax
+only matches it for <= 2-D params with gradients well above ``eps1``, see
+:func:`scale_by_adafactor`), ``clip_grad_norm_`` and Muon (exact up to a
+bfloat16 caveat, see :func:`scale_by_muon`). Every ``scale_by_*`` transform
+here follows the conventions of ``optax/_src/transform.py``: NamedTuple
+states, an ``init_fn`` / ``update_fn`` pair, per-leaf state with the dtype of
+the parameter leaf, and an int32 step count. Every alias follows
+``optax/_src/alias.py``: it chains a ``scale_by_*`` transform with
+``optax.scale_by_learning_rate(learning_rate)``, so ``learning_rate`` may be a
+float or an optax schedule (:func:`adafactor` applies its lr itself, see there).
 
 Each transform reproduces the default CPU code path of torch 2.13
 (``_single_tensor_*``, i.e. ``foreach=False``, ``capturable=False``,
-``differentiable=False``). Weight decay and ``maximize`` are not part of these
-transforms; compose them with stock optax exactly as for the stock aliases:
+``differentiable=False``). Weight decay (except :func:`adafactor`'s) and
+``maximize`` are not part of these transforms; compose them with stock optax
+exactly as for the stock aliases:
 ``optax.chain(optax.scale(-1.0), optax.add_decayed_weights(wd), nadam(...))``
 for L2 decay (``maximize`` first), or ``optax.chain(scale_by_nadam(...),
 optax.add_decayed_weights(wd), optax.scale_by_learning_rate(lr))`` for
@@ -43,6 +46,7 @@ import jax.numpy as jnp
 import optax
 
 __all__ = [
+    "AdafactorState",
     "AdagradState",
     "AmsgradState",
     "MuonState",
@@ -51,6 +55,7 @@ __all__ = [
     "RpropState",
     "SparseAdamState",
     "TraceWithDampeningState",
+    "adafactor",
     "adagrad",
     "amsgrad",
     "clip_by_global_norm",
@@ -59,6 +64,7 @@ __all__ = [
     "nadam",
     "radam",
     "rprop",
+    "scale_by_adafactor",
     "scale_by_adagrad",
     "scale_by_amsgrad",
     "scale_by_muon",
@@ -124,6 +130,14 @@ def _ema(moment: jax.Array, value: jax.Array, decay: Scalar) -> jax.Array:
 def _ema_sq(moment: jax.Array, grad: jax.Array, decay: Scalar) -> jax.Array:
     """torch ``moment.mul_(decay).addcmul_(grad, grad, value=1 - decay)``."""
     return (moment * decay + (1 - decay) * (grad * grad)).astype(moment.dtype)
+
+
+def _lerp(start: jax.Array, end: jax.Array, weight: Scalar) -> jax.Array:
+    """torch ``start.lerp_(end, weight)``: the CPU kernel uses
+    ``start + weight * (end - start)`` for ``|weight| < 0.5`` and
+    ``end - (end - start) * (1 - weight)`` otherwise (exact at ``weight == 1``)."""
+    diff = end - start
+    return jnp.where(jnp.abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight))
 
 
 def _check_static(condition: Any, message: str) -> None:
@@ -730,6 +744,191 @@ def sparse_adam(
         scale_by_sparse_adam(b1=b1, b2=b2, eps=eps),
         optax.scale_by_learning_rate(learning_rate),
     )
+
+
+# --------------------------------------------------------------------------
+# Adafactor
+# --------------------------------------------------------------------------
+
+
+class AdafactorState(NamedTuple):
+    """State for :func:`scale_by_adafactor` / :func:`adafactor` (torch ``row_var``,
+    ``col_var``, ``variance``).
+
+    For a leaf with ``ndim > 1`` ``row_var`` has shape ``shape[:-1] + (1,)`` and
+    ``col_var`` ``shape[:-2] + (1, shape[-1])`` (as in torch) and ``variance`` is
+    an empty ``(0,)`` placeholder; for ``ndim <= 1`` ``variance`` has the
+    leaf's shape and ``row_var``/``col_var`` are the placeholders.
+    """
+
+    count: jax.Array  # shape=(), dtype=jnp.int32.
+    row_var: optax.Updates
+    col_var: optax.Updates
+    variance: optax.Updates
+
+
+def _rms(x: jax.Array) -> jax.Array:
+    """torch ``x.norm(2) / x.numel() ** 0.5``."""
+    return jnp.sqrt(jnp.sum(jnp.square(x))) / math.sqrt(x.size)
+
+
+def _check_adafactor_args(beta2_decay: Any, eps1: Any, d: Any) -> None:
+    if _is_number(beta2_decay):
+        _check_static(beta2_decay <= 0.0, f"beta2_decay should be <= 0 but is: {beta2_decay}")
+    if _is_number(eps1):
+        _check_static(eps1 >= 0.0, f"epsilon1 should be >= 0 but is: {eps1}")
+    if _is_number(d):
+        _check_static(d >= 1.0, f"Clipping threshold d should be >= 1 but is: {d}")
+
+
+def scale_by_adafactor(
+    beta2_decay: Scalar = -0.8,
+    eps1: Scalar | None = None,
+    d: Scalar = 1.0,
+) -> optax.GradientTransformation:
+    """The direction of torch Adafactor (``torch/optim/_adafactor.py
+    _single_tensor_adafactor``), before the step size ``alpha``.
+
+    With ``t`` the 1-based step and ``w = t**beta2_decay``: a leaf with
+    ``ndim > 1`` is factored over its *last two* dims (leading dims are batch
+    dims): ``row_var.lerp_(mean(g**2, -1), w)``, ``col_var.lerp_(mean(g**2, -2),
+    w)``, ``v = row_var * col_var / max(mean(row_var, -2), eps1)``; a leaf with
+    ``ndim <= 1`` keeps ``variance.lerp_(g**2, w)`` and ``v = variance``. Then
+    ``u = g * rsqrt(max(v, eps1**2))`` and the output is ``u / max(1, rms(u) /
+    d)``. ``eps1=None`` means ``jnp.finfo(dtype).eps`` of each leaf (torch uses
+    the first parameter's dtype for the whole param group, the same whenever a
+    group has a single dtype).
+
+    ``optax.scale_by_factored_rms`` differs: it factors the two *largest* dims
+    (only when both are ``>= min_dim_size_to_factor``) and adds its
+    ``epsilon`` to ``g**2`` instead of clamping, so it only agrees with torch
+    for <= 2-D leaves (or when the two largest dims are the last two) with
+    gradients well above ``eps1``. Use :func:`adafactor` for the full optimizer.
+    """
+    _check_adafactor_args(beta2_decay, eps1, d)
+
+    def init_fn(params: optax.Params) -> AdafactorState:
+        def placeholder(p: jax.Array) -> jax.Array:
+            return jnp.zeros((0,), _dtype(p))
+
+        def row(p: jax.Array) -> jax.Array:
+            if jnp.ndim(p) <= 1:
+                return placeholder(p)
+            return jnp.zeros(jnp.shape(p)[:-1] + (1,), _dtype(p))
+
+        def col(p: jax.Array) -> jax.Array:
+            if jnp.ndim(p) <= 1:
+                return placeholder(p)
+            shape = jnp.shape(p)
+            return jnp.zeros(shape[:-2] + (1, shape[-1]), _dtype(p))
+
+        def variance(p: jax.Array) -> jax.Array:
+            return jnp.zeros_like(p) if jnp.ndim(p) <= 1 else placeholder(p)
+
+        return AdafactorState(
+            count=jnp.zeros([], jnp.int32),
+            row_var=jax.tree.map(row, params),
+            col_var=jax.tree.map(col, params),
+            variance=jax.tree.map(variance, params),
+        )
+
+    def update_fn(
+        updates: optax.Updates,
+        state: AdafactorState,
+        params: optax.Params | None = None,
+    ) -> tuple[optax.Updates, AdafactorState]:
+        del params
+        count = optax.safe_increment(state.count)
+
+        def leaf(
+            g: jax.Array, row: jax.Array, col: jax.Array, var: jax.Array
+        ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+            # The state holds the parameter's dtype (torch: param.dtype).
+            dtype = var.dtype
+            g = g.astype(dtype)
+            e1 = jnp.finfo(dtype).eps if eps1 is None else eps1
+            w = _steps_as(count, dtype) ** beta2_decay
+            if g.ndim > 1:
+                row_mean = jnp.sum(g * g, axis=-1, keepdims=True) / g.shape[-1]
+                col_mean = jnp.sum(g * g, axis=-2, keepdims=True) / g.shape[-2]
+                row = _lerp(row, row_mean, w).astype(dtype)
+                col = _lerp(col, col_mean, w).astype(dtype)
+                v = row * col / jnp.maximum(jnp.mean(row, axis=-2, keepdims=True), e1)
+            else:
+                var = _lerp(var, g * g, w).astype(dtype)
+                v = var
+            u = jax.lax.rsqrt(jnp.maximum(v, e1 * e1)).astype(dtype) * g
+            denom = jnp.maximum(1.0, _rms(u) / d)
+            return (u / denom).astype(dtype), row, col, var
+
+        out = jax.tree.map(leaf, updates, state.row_var, state.col_var, state.variance)
+        treedef = jax.tree.structure(updates)
+        updates, row_var, col_var, variance = (
+            jax.tree.unflatten(treedef, [o[i] for o in treedef.flatten_up_to(out)])
+            for i in range(4)
+        )
+        return updates, AdafactorState(
+            count=count, row_var=row_var, col_var=col_var, variance=variance
+        )
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def adafactor(
+    learning_rate: ScalarOrSchedule = 1e-2,
+    beta2_decay: Scalar = -0.8,
+    eps1: Scalar | None = None,
+    eps2: Scalar = 1e-3,
+    d: Scalar = 1.0,
+    weight_decay: Scalar = 0.0,
+) -> optax.GradientTransformation:
+    """``torch.optim.Adafactor(lr=learning_rate, beta2_decay, eps=(eps1, eps2),
+    d, weight_decay)``; yields the (negated) update, so ``optax.apply_updates``
+    gives torch's new parameter.
+
+    Per leaf, with ``u`` the output of :func:`scale_by_adafactor` (which holds
+    the state), ``t`` torch's 1-based step and ``p`` the parameter *before* the
+    step: ``rho_t = min(lr, 1 / sqrt(t))``, ``alpha = max(eps2, rms(p)) *
+    rho_t`` and the update is ``-lr * weight_decay * p - alpha * u`` (torch's
+    decoupled ``p *= 1 - lr * weight_decay`` uses ``lr`` itself, not
+    ``rho_t``). ``learning_rate`` may be a schedule: it is called with optax's
+    int32 ``count`` *before* the increment, i.e. ``count = t - 1`` at torch
+    step ``t`` (the lr a torch LR scheduler stepped after each ``opt.step()``
+    sets for step ``t``); wrap it with :func:`float64_count` for float64
+    exactness. Needs ``params`` in ``update``. For ``maximize=True`` put
+    ``optax.scale(-1.0)`` in front. Not a chain with
+    ``optax.scale_by_learning_rate``: ``lr`` enters through ``rho_t`` and the
+    weight decay; the state is the :class:`AdafactorState` of
+    :func:`scale_by_adafactor` (its ``count`` is shared).
+    """
+    if _is_number(learning_rate):
+        _check_static(learning_rate >= 0.0, f"Learning rate should be >= 0 but is: {learning_rate}")
+    if _is_number(eps2):
+        _check_static(eps2 >= 0.0, f"epsilon2 should be >= 0 but is: {eps2}")
+    if _is_number(weight_decay):
+        _check_static(weight_decay >= 0.0, f"weight_decay should be >= 0 but is: {weight_decay}")
+    direction = scale_by_adafactor(beta2_decay=beta2_decay, eps1=eps1, d=d)
+
+    def update_fn(
+        updates: optax.Updates,
+        state: AdafactorState,
+        params: optax.Params | None = None,
+    ) -> tuple[optax.Updates, AdafactorState]:
+        if params is None:
+            raise ValueError("adafactor needs the current params: pass them to update.")
+        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        updates, state = direction.update(updates, state)
+
+        def leaf(u: jax.Array, p: jax.Array) -> jax.Array:
+            dtype = _dtype(p)
+            lr_t = jnp.asarray(lr).astype(dtype)
+            rho = jnp.minimum(lr_t, 1 / jnp.sqrt(_steps_as(state.count, dtype)))
+            alpha = jnp.maximum(eps2, _rms(p)) * rho
+            return (-(lr_t * weight_decay) * p - alpha * u).astype(dtype)
+
+        return jax.tree.map(leaf, updates, params), state
+
+    return optax.GradientTransformation(direction.init, update_fn)
 
 
 # --------------------------------------------------------------------------

@@ -110,6 +110,69 @@ def embedding_problem(steps: int = STEPS, rows_per_step: int = 4, seed: int = 1)
     return Problem(init, torch_loss, jax_loss)
 
 
+def tensor_problem(
+    shapes: dict[str, tuple[int, ...]],
+    scale: float | dict[str, float] = 1.0,
+    steps: int = STEPS,
+    seed: int = 4,
+) -> Problem:
+    """Params of any shapes (3-D/4-D for Adafactor's factoring); per step
+    ``sum_n scale_n * [mean((a_k * p_n - y_k)**2) + 0.1 * sum(cos p_n)]`` with
+    new random ``a_k``, ``y_k``. A tiny ``scale_n`` gives ``p_n`` tiny gradients
+    (``scale`` is one value for all params or a dict per param)."""
+    rng = np.random.default_rng(seed)
+    scales = scale if isinstance(scale, dict) else dict.fromkeys(shapes, scale)
+    init = {n: rng.normal(size=s) for n, s in shapes.items()}
+    a = {n: rng.normal(size=(steps, *s)) for n, s in shapes.items()}
+    y = {n: rng.normal(size=(steps, *s)) for n, s in shapes.items()}
+    a_t = {n: torch.from_numpy(v) for n, v in a.items()}
+    y_t = {n: torch.from_numpy(v) for n, v in y.items()}
+
+    def torch_loss(p: dict[str, torch.Tensor], k: int) -> torch.Tensor:
+        return sum(
+            scales[n] * (((a_t[n][k] * p[n] - y_t[n][k]) ** 2).mean() + 0.1 * torch.cos(p[n]).sum())
+            for n in p
+        )
+
+    def jax_loss(p: dict[str, jax.Array], k: jax.Array) -> jax.Array:
+        return sum(
+            scales[n]
+            * (
+                ((jnp.asarray(a[n])[k] * p[n] - jnp.asarray(y[n])[k]) ** 2).mean()
+                + 0.1 * jnp.cos(p[n]).sum()
+            )
+            for n in p
+        )
+
+    return Problem(init, torch_loss, jax_loss)
+
+
+# Adafactor problems: last-two-dims factoring of 3-D/4-D leaves (torch) vs the
+# two largest dims (optax.scale_by_factored_rms), and gradients so small
+# (~1e-18) that eps1 = finfo(float64).eps clamps both the row mean and the
+# variance estimate.
+ND_SHAPES = {"t3": (2, 3, 4), "t4": (4, 3, 2, 2), "b": (3,)}
+FOUR_D_SHAPES = {"t4": (4, 3, 2, 2)}
+TINY_SHAPES = {"w": (5, 3), "t4": (4, 3, 2, 2), "b": (3,)}
+
+
+def stock_adafactor() -> optax.GradientTransformation:
+    """The closest stock-optax expression of torch.optim.Adafactor() (defaults)."""
+    return optax.chain(
+        optax.scale_by_factored_rms(
+            decay_rate=0.8,
+            min_dim_size_to_factor=1,
+            decay_rate_fn=lambda i, e: 1.0 - (i + 1.0) ** (-e),
+        ),
+        optax.clip_by_block_rms(1.0),
+        optax.scale_by_learning_rate(
+            lambda c: jnp.minimum(1e-2, 1.0 / jnp.sqrt(c + 1.0)), flip_sign=False
+        ),
+        optax.scale_by_param_block_rms(1e-3),
+        optax.scale(-1.0),
+    )
+
+
 def run_torch(
     problem: Problem,
     make_opt: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
@@ -475,6 +538,36 @@ EXACT_CASES = [
         ),
         before_step=clip_norm(1.0),
     ),
+    # Adafactor --------------------------------------------------------------
+    Case("adafactor-defaults", lambda p: optim.Adafactor(p), lambda: ot.adafactor()),
+    Case(
+        "adafactor-non-defaults",
+        lambda p: optim.Adafactor(
+            p, lr=0.5, beta2_decay=-0.6, eps=(1e-20, 1e-2), d=2.0, weight_decay=0.1
+        ),
+        lambda: ot.adafactor(0.5, beta2_decay=-0.6, eps1=1e-20, eps2=1e-2, d=2.0, weight_decay=0.1),
+    ),
+    Case(
+        "adafactor-3d,4d,1d",
+        lambda p: optim.Adafactor(p, lr=0.05, weight_decay=0.1),
+        lambda: ot.adafactor(0.05, weight_decay=0.1),
+        problem=lambda: tensor_problem(ND_SHAPES),
+    ),
+    Case(
+        "adafactor-eps1-clamps(tiny-grads)",
+        lambda p: optim.Adafactor(p, lr=1.0),
+        lambda: ot.adafactor(1.0),
+        problem=lambda: tensor_problem(TINY_SHAPES, scale=1e-18),
+    ),
+    Case(
+        "adafactor-maximize+ExponentialLR",
+        lambda p: optim.Adafactor(p, lr=0.5, weight_decay=0.1, maximize=True),
+        lambda: optax.chain(
+            optax.scale(-1.0),
+            ot.adafactor(ot.float64_count(optax.exponential_decay(0.5, 1, 0.9)), weight_decay=0.1),
+        ),
+        make_sched=lambda o: optim.lr_scheduler.ExponentialLR(o, gamma=0.9),
+    ),
     # SparseAdam -------------------------------------------------------------
     Case(
         "sparse_adam-4of10rows",
@@ -570,23 +663,8 @@ STOCK_EXACT_CASES = [
             0.01, decay=0.9, eps=1e-3, eps_in_sqrt=False, centered=True, momentum=0.5
         ),
     ),
-    Case(
-        "stock-adafactor",
-        lambda p: optim.Adafactor(p),
-        lambda: optax.chain(
-            optax.scale_by_factored_rms(
-                decay_rate=0.8,
-                min_dim_size_to_factor=1,
-                decay_rate_fn=lambda i, e: 1.0 - (i + 1.0) ** (-e),
-            ),
-            optax.clip_by_block_rms(1.0),
-            optax.scale_by_learning_rate(
-                lambda c: jnp.minimum(1e-2, 1.0 / jnp.sqrt(c + 1.0)), flip_sign=False
-            ),
-            optax.scale_by_param_block_rms(1e-3),
-            optax.scale(-1.0),
-        ),
-    ),
+    # Only for <= 2-D params with gradients well above eps1: see the Adafactor traps.
+    Case("stock-adafactor(2d,1d)", lambda p: optim.Adafactor(p), stock_adafactor),
 ]
 
 # Stock optax "traps": must NOT be within EXACT (proves the harness discriminates).
@@ -641,6 +719,19 @@ TRAP_CASES = [
         lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
         lambda: optax.sgd(optax.exponential_decay(0.1, 1, 0.95), momentum=0.9),
         make_sched=lambda o: optim.lr_scheduler.ExponentialLR(o, gamma=0.95),
+    ),
+    Case(
+        "trap-stock-adafactor-4d",
+        lambda p: optim.Adafactor(p),
+        stock_adafactor,
+        problem=lambda: tensor_problem(FOUR_D_SHAPES),
+    ),
+    # eps1 really binds in the tiny-gradient case (a negligible eps1 is caught).
+    Case(
+        "trap-adafactor-eps1-negligible(tiny-grads)",
+        lambda p: optim.Adafactor(p, lr=1.0),
+        lambda: ot.adafactor(1.0, eps1=1e-40),
+        problem=lambda: tensor_problem(TINY_SHAPES, scale=1e-18),
     ),
     # Our own transform with a slightly wrong hyper-parameter.
     Case(
@@ -761,6 +852,7 @@ def inject64(factory, static_args=()):
 
 
 INJECTED = {
+    "adafactor": lambda: inject64(ot.adafactor)(0.05, eps2=1e-2, d=2.0, weight_decay=0.1),
     "sgd": lambda: inject64(ot.sgd)(0.05, momentum=0.9, dampening=0.5),
     "amsgrad": lambda: inject64(ot.amsgrad)(0.02, b1=0.8),
     "nadam": lambda: inject64(ot.nadam)(0.02, momentum_decay=1e-2),
@@ -809,6 +901,32 @@ def test_float32_close_to_torch_float32() -> None:
         traj, _ = run_optax(problem, tx, dtype=jnp.float32)
         for n, p in params.items():
             np.testing.assert_allclose(traj[n][-1], p.detach().numpy(), atol=5e-5)
+
+
+def test_adafactor_float32_close_to_torch_float32() -> None:
+    """float32 Adafactor follows torch's float32 run to float32 accuracy and
+    keeps float32. ``t4``'s gradients are ~1e-10, so eps1=None (float32 eps)
+    clamps its row mean and variance estimate; ``w``/``b`` are the normal regime."""
+    torch.set_default_dtype(torch.float32)
+    problem = tensor_problem(TINY_SHAPES, scale={"w": 1.0, "t4": 1e-9, "b": 1.0})
+    params = {k: torch.tensor(v, dtype=torch.float32) for k, v in problem.init.items()}
+    for p in params.values():
+        p.requires_grad_(True)
+    opt = optim.Adafactor(list(params.values()), lr=0.05)
+    for k in range(STEPS):
+        opt.zero_grad()
+        _float32_loss(problem, params, k).backward()
+        opt.step()
+    expected = {n: p.detach().numpy() for n, p in params.items()}
+    traj, state = run_optax(problem, ot.adafactor(0.05), dtype=jnp.float32)
+    for leaf in jax.tree.leaves((traj, state)):
+        assert leaf.dtype in (np.float32, np.int32)
+    for n in expected:
+        np.testing.assert_allclose(traj[n][-1], expected[n], rtol=0, atol=2e-6)
+    # float64's eps as eps1 would be caught: eps1=None must follow the dtype.
+    eps64 = float(np.finfo(np.float64).eps)
+    wrong, _ = run_optax(problem, ot.adafactor(0.05, eps1=eps64), dtype=jnp.float32)
+    assert np.max(np.abs(wrong["t4"][-1] - expected["t4"])) > 1e-3
 
 
 def _float32_loss(problem: Problem, params: dict[str, torch.Tensor], k: int):
