@@ -22,6 +22,15 @@ import pytest
 import torch
 
 from ml_switcheroo import optax_torch as ot
+from tests.differential.harness import (
+    Problem,
+    embedding_problem,
+    linear_problem,
+    matrix_problem,
+    rel_error,
+    run_optax,
+    run_torch,
+)
 
 STEPS = 60
 EXACT = 1e-9
@@ -42,72 +51,6 @@ def float64_everywhere():
     yield
     torch.set_default_dtype(prev_torch)
     jax.config.update("jax_enable_x64", prev_x64)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Params plus a per-step loss, written once for torch and once for JAX."""
-
-    init: dict[str, np.ndarray]
-    torch_loss: Callable[[dict[str, torch.Tensor], int], torch.Tensor]
-    jax_loss: Callable[[dict[str, jax.Array], jax.Array], jax.Array]
-
-
-def linear_problem(steps: int = STEPS, seed: int = 0) -> Problem:
-    """W (5x3), b (3); MSE of x @ W + b on a new batch each step + 0.1*sum(cos W)."""
-    rng = np.random.default_rng(seed)
-    init = {"w": rng.normal(size=(5, 3)), "b": rng.normal(size=(3,))}
-    xs = rng.normal(size=(steps, 8, 5))
-    ys = rng.normal(size=(steps, 8, 3))
-    xs_t, ys_t = torch.from_numpy(xs), torch.from_numpy(ys)
-
-    def torch_loss(p: dict[str, torch.Tensor], k: int) -> torch.Tensor:
-        pred = xs_t[k] @ p["w"] + p["b"]
-        return ((pred - ys_t[k]) ** 2).mean() + 0.1 * torch.cos(p["w"]).sum()
-
-    def jax_loss(p: dict[str, jax.Array], k: jax.Array) -> jax.Array:
-        pred = jnp.asarray(xs)[k] @ p["w"] + p["b"]
-        return ((pred - jnp.asarray(ys)[k]) ** 2).mean() + 0.1 * jnp.cos(p["w"]).sum()
-
-    return Problem(init, torch_loss, jax_loss)
-
-
-def matrix_problem(shape: tuple[int, int] = (5, 3), steps: int = STEPS, seed: int = 2) -> Problem:
-    """A single matrix W (Muon only takes 2-D params); same loss as linear_problem."""
-    rng = np.random.default_rng(seed)
-    n_in, n_out = shape
-    init = {"w": rng.normal(size=shape)}
-    xs = rng.normal(size=(steps, 8, n_in))
-    ys = rng.normal(size=(steps, 8, n_out))
-    xs_t, ys_t = torch.from_numpy(xs), torch.from_numpy(ys)
-
-    def torch_loss(p: dict[str, torch.Tensor], k: int) -> torch.Tensor:
-        return ((xs_t[k] @ p["w"] - ys_t[k]) ** 2).mean() + 0.1 * torch.cos(p["w"]).sum()
-
-    def jax_loss(p: dict[str, jax.Array], k: jax.Array) -> jax.Array:
-        pred = jnp.asarray(xs)[k] @ p["w"]
-        return ((pred - jnp.asarray(ys)[k]) ** 2).mean() + 0.1 * jnp.cos(p["w"]).sum()
-
-    return Problem(init, torch_loss, jax_loss)
-
-
-def embedding_problem(steps: int = STEPS, rows_per_step: int = 4, seed: int = 1) -> Problem:
-    """Embedding table E (10x4); each step looks up a few rows (sparse torch grads)."""
-    rng = np.random.default_rng(seed)
-    init = {"emb": rng.normal(size=(10, 4))}
-    idx = np.stack([rng.choice(10, size=rows_per_step, replace=False) for _ in range(steps)])
-    targets = rng.normal(size=(steps, rows_per_step, 4))
-    idx_t, targets_t = torch.from_numpy(idx), torch.from_numpy(targets)
-
-    def torch_loss(p: dict[str, torch.Tensor], k: int) -> torch.Tensor:
-        rows = torch.nn.functional.embedding(idx_t[k], p["emb"], sparse=True)
-        return ((rows - targets_t[k]) ** 2).mean() + 0.1 * torch.cos(rows).sum()
-
-    def jax_loss(p: dict[str, jax.Array], k: jax.Array) -> jax.Array:
-        rows = p["emb"][jnp.asarray(idx)[k]]
-        return ((rows - jnp.asarray(targets)[k]) ** 2).mean() + 0.1 * jnp.cos(rows).sum()
-
-    return Problem(init, torch_loss, jax_loss)
 
 
 def tensor_problem(
@@ -171,75 +114,6 @@ def stock_adafactor() -> optax.GradientTransformation:
         optax.scale_by_param_block_rms(1e-3),
         optax.scale(-1.0),
     )
-
-
-def run_torch(
-    problem: Problem,
-    make_opt: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
-    *,
-    make_sched: Callable[[torch.optim.Optimizer], Any] | None = None,
-    before_step: Callable[[list[torch.Tensor]], None] | None = None,
-    steps: int = STEPS,
-) -> list[dict[str, np.ndarray]]:
-    """Parameter trajectory (after each ``opt.step()``) of a torch optimizer."""
-    params = {
-        k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in problem.init.items()
-    }
-    plist = list(params.values())
-    opt = make_opt(plist)
-    sched = make_sched(opt) if make_sched else None
-    out = []
-    for k in range(steps):
-        opt.zero_grad()
-        problem.torch_loss(params, k).backward()
-        if before_step:
-            before_step(plist)
-        opt.step()
-        if sched:
-            sched.step()
-        out.append({n: p.detach().numpy().copy() for n, p in params.items()})
-    return out
-
-
-def run_optax(
-    problem: Problem,
-    tx: optax.GradientTransformation,
-    *,
-    steps: int = STEPS,
-    dtype: Any = jnp.float64,
-) -> tuple[dict[str, np.ndarray], Any]:
-    """Trajectory (leaves stacked over steps) and final state; jit + lax.scan."""
-    params = {k: jnp.asarray(v, dtype=dtype) for k, v in problem.init.items()}
-
-    @jax.jit
-    def trajectory(params):
-        def body(carry, k):
-            p, state = carry
-            grads = jax.grad(problem.jax_loss)(p, k)
-            updates, state = tx.update(grads, state, p)
-            p = optax.apply_updates(p, updates)
-            return (p, state), p
-
-        (_, state), traj = jax.lax.scan(body, (params, tx.init(params)), jnp.arange(steps))
-        return traj, state
-
-    traj, state = trajectory(params)
-    return jax.tree.map(np.asarray, traj), state
-
-
-def rel_error(
-    problem: Problem,
-    torch_traj: list[dict[str, np.ndarray]],
-    optax_traj: dict[str, np.ndarray],
-) -> float:
-    """max over steps of max|p_torch - p_optax| / max(max|p_torch|, distance moved)."""
-    worst = 0.0
-    for k, tp in enumerate(torch_traj):
-        diff = max(float(np.max(np.abs(tp[n] - optax_traj[n][k]))) for n in tp)
-        size = max(float(np.max(np.abs(tp[n]))) for n in tp)
-        moved = max(float(np.max(np.abs(tp[n] - problem.init[n]))) for n in tp)
-        worst = max(worst, diff / max(size, moved))
-    return worst
 
 
 @dataclass(frozen=True)
