@@ -2,6 +2,8 @@
 
 ``init [DIR]`` writes or updates ``DIR/.libcst.codemod.yaml`` so that
 ``python -m libcst.tool codemod optimizer.TorchToOptax PATH`` works in the user's own repository.
+``convert PATHS...`` runs optimizer.TorchToOptax over a repository (``ml_switcheroo.convert``);
+it is imported only when used, so that ``--help`` and ``init`` do not load libcst.
 """
 
 from __future__ import annotations
@@ -95,6 +97,11 @@ def _add_module_text(text: str, modules: list[str] | None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["convert"]:
+        from ml_switcheroo import convert
+
+        return convert.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="ml-switcheroo",
         description="Translate PyTorch optimizer code to JAX/Optax (LibCST codemods).",
@@ -106,6 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"optimizer.TorchToOptax PATH` works in your repository",
     )
     init.add_argument("directory", nargs="?", default=".", type=Path)
+    commands.add_parser(
+        "convert",
+        add_help=False,
+        help="convert the Python files under PATHS (diff by default, --in-place, --check, "
+        "--report); see `ml-switcheroo convert --help`",
+    )
     args = parser.parse_args(argv)
     if args.command == "init":
         try:

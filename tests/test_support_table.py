@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ml_switcheroo.core.semantic_map import load_semantic_map
-from ml_switcheroo.core.support_table import README, optimizer_tables, render_readme
+from ml_switcheroo.core.support_table import README, TABLES, api_tables, render_readme
 
 
 def test_readme_tables_match_the_map() -> None:
@@ -13,13 +13,14 @@ def test_readme_tables_match_the_map() -> None:
     )
 
 
-def test_every_optimizer_and_argument_has_a_row() -> None:
+def test_every_api_and_argument_has_a_row() -> None:
     semantic_map = load_semantic_map()
-    table = optimizer_tables(semantic_map)
-    for entry in semantic_map.apis.values():
-        if entry.hook != "optimizer_constructor":
-            continue
-        short = entry.name.rpartition(".")[2]
-        for name in entry.signature.names:
-            if name != "params":
-                assert f"| `{short}` | `{name}` |" in table
+    for table_name, (hooks, _, _) in TABLES.items():
+        table = api_tables(semantic_map, table_name)
+        for entry in semantic_map.apis.values():
+            if entry.hook not in hooks:
+                continue
+            short = entry.name.rpartition(".")[2]
+            for name in entry.signature.names:
+                if name not in ("params", "optimizer", "parameters"):
+                    assert f"| `{short}` | `{name}` |" in table

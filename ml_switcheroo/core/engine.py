@@ -31,10 +31,12 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from ml_switcheroo.core import escape_hatch
+from ml_switcheroo.core import command_support, escape_hatch
 from ml_switcheroo.core.errors import SemanticMapError, Untranslatable
 from ml_switcheroo.core.hooks import HookContext, get_hook
 from ml_switcheroo.core.layout import carry_layout, lost_comments
+from ml_switcheroo.core.plan import Plan, Planner, Region
+from ml_switcheroo.core.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.core.report import Record
 from ml_switcheroo.core.resolver import BindingProvider, Resolver
 from ml_switcheroo.core.semantic_map import ApiEntry, SemanticMap, load_semantic_map
@@ -53,12 +55,23 @@ class _Frame:
     discarded: Counter[str] = field(default_factory=Counter)
     records: list[tuple[cst.CSTNode, Record]] = field(default_factory=list)
     lost_comments: list[str] = field(default_factory=list)
+    folded: set[int] = field(default_factory=set)  # ids of calls folded into an optimizer
     skip: bool = False
 
     def absorb(self, child: _Frame) -> None:
         self.imports.extend(child.imports)
         self.discarded.update(child.discarded)
+        self.folded.update(child.folded)
         self.records.extend(child.records)
+
+
+def _python_expression(text: str) -> str:
+    """argparse ``type=``: a single Python expression."""
+    try:
+        cst.parse_expression(text)
+    except cst.ParserSyntaxError:
+        raise argparse.ArgumentTypeError(f"not a Python expression: {text!r}") from None
+    return text
 
 
 def _map_argument(path: str) -> str:
@@ -95,6 +108,23 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             help="Emit torch-exact transforms from ml_switcheroo.optax_torch instead of "
             "escape hatches where stock optax has no exact equivalent.",
         )
+        arg_parser.add_argument(
+            "--steps-per-epoch",
+            dest="steps_per_epoch",
+            metavar="EXPR",
+            default=None,
+            type=_python_expression,
+            help="Translate LR schedulers stepped once per epoch, with this many optimizer "
+            "updates per epoch (a number or a Python expression, e.g. 'len(train_loader)'). "
+            "Without it, such schedulers get an escape hatch.",
+        )
+        arg_parser.add_argument(
+            "--no-prefilter",
+            dest="prefilter",
+            action="store_false",
+            help="Analyse every file, also those the map's byte pre-filter proves unchanged "
+            "(to check the pre-filter: the output is the same).",
+        )
         try:  # fail before any file is touched when the shipped map is broken
             load_semantic_map()
         except SemanticMapError as exc:
@@ -105,12 +135,39 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         context: CodemodContext,
         semantic_map: Sequence[str] = (),
         exact: bool = False,
+        steps_per_epoch: str | None = None,
+        prefilter: bool = True,
     ) -> None:
-        super().__init__(context)
+        if not command_support.init_without_matcher_scan(self, context):
+            super().__init__(context)
         self.semantic_map: SemanticMap = load_semantic_map(semantic_map)
         self.entries: dict[str, ApiEntry] = self.semantic_map.for_hooks(self.HOOKS)
-        self.options: dict[str, Any] = {"exact": exact}
-        self._wired_methods = frozenset(e.method for e in self.entries.values() if e.method)
+        self.options: dict[str, Any] = {"exact": exact, "steps_per_epoch": steps_per_epoch}
+        self._wired_methods = frozenset(
+            e.method for e in self.entries.values() if e.method and not e.attribute
+        )
+        self._wired_attributes = frozenset(
+            e.method for e in self.entries.values() if e.method and e.attribute
+        )
+        self.prefilter: Prefilter | None = (
+            prefilter_for(self.semantic_map, self.HOOKS) if prefilter else None
+        )
+
+    def transform_module(self, tree: cst.Module) -> cst.Module:
+        """libcst's entry point, with the map's pre-filter in front of the metadata.
+
+        A file the pre-filter proves unchanged is returned as it is, before any metadata is
+        computed; a tree fresh from libcst's parser skips libcst's deep copy
+        (see ``ml_switcheroo.core.command_support``).
+        """
+        fresh = command_support.called_by_libcst_parser(command_support.caller_frame())
+        if self.prefilter is not None:
+            data = command_support.source_bytes(self.context.filename, tree, from_file=fresh)
+            if not self.prefilter.matches(data):
+                return tree
+        if fresh:
+            return command_support.transform_fresh_tree(self, tree)
+        return super().transform_module(tree)
 
     # ------------------------------------------------------------------ traversal plumbing
 
@@ -126,7 +183,12 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._needs_end: dict[int, cst.CSTNode] = {}
         self._positions: Any = None
         self._body_ids.update(id(s) for s in tree.body)
+        self._already_escaped: set[int] = escape_hatch.escaped_statements(tree.body)
         self._imported_roots = _module_level_import_roots(tree)
+        self._tree = tree
+        self._plan: Plan | None = None
+        self._updated_of: dict[int, cst.CSTNode] = {}  # id(original statement) -> result
+        self._escaped: set[int] = set()  # ids of original statements left in escape hatches
         return tree.visit(self)
 
     # Dispatch directly: this command uses no matchers, and the matcher bookkeeping of
@@ -135,7 +197,12 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         if isinstance(node, cst.BaseStatement) and id(node) in self._body_ids:
             frame = _Frame()
             self._frames.append(frame)
-            if escape_hatch.is_escaped(node.leading_lines):
+            if id(node) in self._already_escaped:
+                frame.skip = True
+                self._names.update(_names_in(node))
+                return False
+            region = self._plan.region_of.get(id(node)) if self._plan else None
+            if region is not None:
                 frame.skip = True
                 self._names.update(_names_in(node))
                 return False
@@ -146,7 +213,10 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             isinstance(original_node, cst.BaseStatement) and id(original_node) in self._body_ids
         )
         if is_statement and self._frames[-1].skip:
-            self._frames.pop()  # an escape hatch from an earlier run: left exactly as it is
+            self._frames.pop()  # an escape hatch (earlier run or training step): left as it is
+            region = self._plan.region_of.get(id(original_node)) if self._plan else None
+            if region is not None:
+                return self._region_statement(original_node, region)
             return updated_node
         result = cst.CSTTransformer.on_leave(self, original_node, updated_node)
         if is_statement:
@@ -163,6 +233,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         self._body_ids.update(id(s) for s in node.body)
+        self._already_escaped.update(escape_hatch.escaped_statements(node.body))
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._classes.append(node)
@@ -189,11 +260,34 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
 
     # ------------------------------------------------------------------ calls
 
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        """Wired attribute reads (``opt.param_groups``) go to their hook like calls do."""
+        if original_node.attr.value not in self._wired_attributes:
+            return updated_node
+        wired = self._wired_member(original_node, False, attribute=True)
+        if wired is None:
+            return updated_node
+        return self._dispatch(original_node, updated_node, *wired)
+
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         wired = self._wired_entry(original_node)
         if wired is None:
             return updated_node
-        entry, qualified_name, receiver, probable = wired
+        return self._dispatch(original_node, updated_node, *wired)
+
+    def _dispatch(
+        self,
+        original_node: Any,
+        updated_node: Any,
+        entry: ApiEntry,
+        qualified_name: str,
+        receiver: str | None,
+        probable: bool,
+    ) -> Any:
+        """Run ``entry``'s hook on a call (or attribute read) and record what happened."""
+        plan = self._get_plan()
         frame = self._frames[-1]
         requested: list[str] = []
         context = HookContext(
@@ -205,11 +299,21 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             request_import=requested.append,
             lookup=self._get_resolver().single_value,
             receiver=receiver,
+            plan=plan.item_for(original_node),
         )
         try:
+            planned = plan.escapes.get(id(original_node))
+            if planned is not None:
+                raise planned
             # Hooks see the original call, so metadata (scopes, bindings) applies to its parts;
             # rewrites already made inside its arguments are put back afterwards.
             result = get_hook(entry.hook)(original_node, context)
+            key = plan.attachment_key(original_node)
+            if key is not None and not self._is_folded(key):
+                raise Untranslatable(
+                    "it belongs to an optimizer that was not translated together with it "
+                    "(see the optimizer's statement)"
+                )
             if probable and result is not original_node:
                 raise Untranslatable(
                     f"`{receiver}` is an unannotated parameter, taken for a "
@@ -223,11 +327,15 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             return updated_node
         if result is original_node:
             return updated_node
+        if context.folded:
+            frame.folded.update(context.folded)
+            frame.folded.add(id(original_node))
         if isinstance(result, cst.Name) and result.value == "None":
             self._noop_calls.add(id(original_node))
-        result = _with_updated_arguments(
-            carry_layout(original_node, result), original_node, updated_node
-        )
+        if isinstance(original_node, cst.Call):
+            result = _with_updated_arguments(
+                carry_layout(original_node, result), original_node, updated_node
+            )
         frame.imports.extend(requested)
         frame.discarded.update(_names_in(updated_node) - _names_in(result))
         frame.lost_comments.extend(lost_comments(updated_node, result))
@@ -247,29 +355,54 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         )
         return result
 
-    def _wired_entry(self, call: cst.Call) -> tuple[ApiEntry, str, str | None, bool] | None:
+    def _wired_entry(
+        self, call: cst.Call, enclosing: cst.ClassDef | None | bool = False
+    ) -> tuple[ApiEntry, str, str | None, bool] | None:
+        """The map entry ``call`` is wired to: (entry, API name, receiver source, probable)."""
         resolver = self._get_resolver()
         for name in resolver.imported_names(call.func):
             entry = self.entries.get(name)
             if entry is not None and entry.receiver_type is None:
                 return entry, name, None, False
         func = call.func
-        if not isinstance(func, cst.Attribute):
+        if not isinstance(func, cst.Attribute) or func.attr.value not in self._wired_methods:
             return None
-        method = func.attr.value
-        if method not in self._wired_methods:
-            return None
-        enclosing = self._classes[-1] if self._classes else None
-        receiver_type = resolver.receiver_type(func.value, enclosing)
+        return self._wired_member(func, enclosing, attribute=False)
+
+    def _wired_member(
+        self, member: cst.Attribute, enclosing: cst.ClassDef | None | bool, *, attribute: bool
+    ) -> tuple[ApiEntry, str, str | None, bool] | None:
+        """The entry for ``receiver.name`` when the receiver's type is known."""
+        if enclosing is False:
+            enclosing = self._classes[-1] if self._classes else None
+        receiver_type = self._get_resolver().receiver_type(member.value, enclosing or None)
         if receiver_type is None:
             return None
         root = receiver_type.name.partition(".")[0]
         if receiver_type.probable and root not in self._imported_roots:
             return None  # a guess from a name alone only in files that import torch at all
-        entry = self.semantic_map.method(receiver_type.name, method)
-        if entry is None or entry.name not in self.entries:
+        entry = self.semantic_map.method(receiver_type.name, member.attr.value)
+        if entry is None or entry.name not in self.entries or entry.attribute != attribute:
             return None
-        return entry, entry.name, code_of(func.value).strip(), receiver_type.probable
+        return entry, entry.name, code_of(member.value).strip(), receiver_type.probable
+
+    def _get_plan(self) -> Plan:
+        """The file's plan, built on the first wired call (files without any never pay)."""
+        if self._plan is None:
+            backward = self.semantic_map.backward_methods
+            self._plan = Planner(
+                self._tree,
+                wire=lambda call, enclosing: self._wired_entry(call, enclosing),
+                resolver=self._get_resolver(),
+                backward_methods=backward,
+                steps_per_epoch=self.options.get("steps_per_epoch"),
+                active_hooks=self.HOOKS,
+            ).build()
+        return self._plan
+
+    def _is_folded(self, key: int) -> bool:
+        """Whether the call with this id was folded into an optimizer translated so far."""
+        return any(key in frame.folded for frame in self._frames)
 
     def _get_resolver(self) -> Resolver:
         if self._resolver is None:
@@ -311,9 +444,15 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         return updated_node
 
     def _leave_statement(self, original: cst.BaseStatement, updated: Any) -> Any:
+        result = self._settle_statement(original, updated)
+        self._updated_of[id(original)] = result
+        return result
+
+    def _settle_statement(self, original: cst.BaseStatement, updated: Any) -> Any:
         frame = self._frames.pop()
         parent = self._frames[-1]
         if frame.escapes:
+            self._escaped.add(id(original))
             return self._escape_statement(original, frame, parent)
         parent.absorb(frame)
         if frame.lost_comments:
@@ -349,6 +488,55 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             parent.records.append((node, record))
         return escaped
 
+    def _region_statement(self, original: cst.BaseStatement, region: Region) -> cst.BaseStatement:
+        """A statement of a training-step region: kept as is, the region marked once."""
+        result: cst.BaseStatement = original
+        if original is region.statements[0]:
+            escape = self._region_escape(region)
+            markers = escape_hatch.comment_lines(escape_hatch.begin_lines([escape]))
+            result = original.with_changes(leading_lines=[*original.leading_lines, *markers])
+            record = Record(
+                api=escape.api,
+                kind="escaped",
+                status="escape",
+                snippet="\n".join(code_of(s).strip() for s in region.statements),
+                reason=escape.reason,
+                suggestion=escape.suggestion or "",
+            )
+            self._frames[-1].records.append((region.anchor.call, record))
+        if original is region.statements[-1]:
+            if result is original:
+                result = original.with_changes()  # a node of its own, to mark the end after it
+            self._needs_end[id(result)] = result
+        self._escaped.add(id(original))
+        self._updated_of[id(original)] = result
+        return result
+
+    def _region_escape(self, region: Region) -> escape_hatch.Escape:
+        """Ask the training-step hook for the region's reason and suggestion."""
+        backward = region.backward.entry if region.backward and region.backward.entry else None
+        entry = backward or self.semantic_map.apis.get("torch.Tensor.backward")
+        anchor = region.anchor
+        api = anchor.entry.name if anchor.entry else "torch.optim.Optimizer.step"
+        if entry is None:
+            return escape_hatch.Escape(api, "a training step: torch updates in place")
+        context = HookContext(
+            entry=entry,
+            qualified_name=entry.name,
+            filename=self.context.filename,
+            semantic_map=self.semantic_map,
+            options=self.options,
+            request_import=lambda key: None,
+            lookup=self._get_resolver().single_value,
+            receiver=None,
+            plan=region,
+        )
+        try:
+            get_hook(entry.hook)(anchor.call, context)
+        except Untranslatable as exc:
+            return escape_hatch.Escape(api, exc.reason, exc.suggestion)
+        return escape_hatch.Escape(api, "a training step: torch updates in place")
+
     def leave_IndentedBlock(
         self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
     ) -> cst.IndentedBlock:
@@ -373,7 +561,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         """Drop removed statements (keeping their comments) and close escape hatches."""
         settled: list[cst.BaseStatement] = []
         pending: list[cst.EmptyLine] = []
-        for statement in body:
+        for statement in self._apply_moves(list(body)):
             removed = self._removed.get(id(statement))
             if removed is not None:
                 pending.extend(removed[1])
@@ -388,6 +576,24 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             if needs_end:
                 pending = escape_hatch.comment_lines([escape_hatch.END])
         return settled, pending
+
+    def _apply_moves(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        """Put ``sched = <schedule>`` before the optimizer that uses it as learning rate."""
+        if not self._plan or not self._plan.moves:
+            return body
+        for schedule in self._plan.moves.values():
+            optimizer = self._updated_of.get(id(schedule.optimizer.statement))
+            if optimizer is None or not any(s is optimizer for s in body):
+                continue
+            if not self._is_folded(id(schedule.outer.call)):
+                continue
+            members = [self._updated_of.get(id(m.statement)) for m in schedule.members]
+            if any(m is None for m in members) or any(
+                id(m.statement) in self._escaped for m in schedule.members
+            ):
+                continue
+            body = _move(body, optimizer, members, up=schedule.move == "up")  # type: ignore[arg-type]
+        return body
 
     # ------------------------------------------------------------------ imports
 
@@ -531,6 +737,29 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             if record.kind == "escaped":
                 self.warn(f"line {record.line}: escape hatch for {record.api}: {record.reason}")
         self.context.scratch.setdefault(_SCRATCH_RECORDS, []).extend(published)
+
+
+def _move(
+    body: list[cst.BaseStatement],
+    optimizer: cst.BaseStatement,
+    members: list[cst.BaseStatement],
+    *,
+    up: bool,
+) -> list[cst.BaseStatement]:
+    """``members`` right before ``optimizer`` (up), or ``optimizer`` right after them (down)."""
+    member_ids = {id(m) for m in members}
+    if up:
+        result: list[cst.BaseStatement] = []
+        for statement in body:
+            if id(statement) in member_ids:
+                continue
+            if statement is optimizer:
+                result.extend(members)
+            result.append(statement)
+        return result
+    last = max(i for i, s in enumerate(body) if id(s) in member_ids)
+    result = [s for s in body[: last + 1] if s is not optimizer]
+    return [*result, optimizer, *body[last + 1 :]]
 
 
 def records_of(context: CodemodContext) -> list[Record]:

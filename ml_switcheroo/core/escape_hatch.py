@@ -62,5 +62,22 @@ def is_escaped(lines: Sequence[cst.EmptyLine]) -> bool:
     return any(line.comment is not None and line.comment.value.startswith(BEGIN) for line in lines)
 
 
+def escaped_statements(body: Sequence[cst.BaseStatement]) -> set[int]:
+    """Ids of the statements of ``body`` that sit inside an escape hatch from an earlier run
+    (from a statement opening one to the statement before its end marker)."""
+    inside = False
+    escaped: set[int] = set()
+    for statement in body:
+        for line in statement.leading_lines:
+            text = line.comment.value if line.comment is not None else ""
+            if text.startswith(END):
+                inside = False
+            elif text.startswith(BEGIN):
+                inside = True
+        if inside:
+            escaped.add(id(statement))
+    return escaped
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())

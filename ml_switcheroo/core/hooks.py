@@ -21,17 +21,28 @@ from ml_switcheroo.core.semantic_map import ApiEntry, SemanticMap
 Hook = Callable[[cst.Call, "HookContext"], cst.BaseExpression]
 
 _REGISTRY: dict[str, Hook] = {}
-_REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {}
+_SPECS: dict[str, HookSpec] = {}
 
 
-def register_hook(name: str, *, requires: tuple[str, ...] = ()) -> Callable[[Hook], Hook]:
-    """Register the decorated function as hook ``name``; ``requires`` lists map fields it needs."""
+@dataclass(frozen=True)
+class HookSpec:
+    """What a hook needs from its map entries: required fields, and the extra placeholders
+    (beyond the entry's own signature) its templates may use."""
+
+    requires: tuple[str, ...] = ()
+    placeholders: tuple[str, ...] = ()
+
+
+def register_hook(
+    name: str, *, requires: tuple[str, ...] = (), placeholders: tuple[str, ...] = ()
+) -> Callable[[Hook], Hook]:
+    """Register the decorated function as hook ``name``."""
 
     def decorate(function: Hook) -> Hook:
         if name in _REGISTRY and _REGISTRY[name] is not function:
             raise ValueError(f"hook {name!r} is already registered")
         _REGISTRY[name] = function
-        _REQUIRED_FIELDS[name] = requires
+        _SPECS[name] = HookSpec(requires, placeholders)
         return function
 
     return decorate
@@ -42,10 +53,10 @@ def get_hook(name: str) -> Hook:
     return _REGISTRY[name]
 
 
-def registered_hooks() -> dict[str, tuple[str, ...]]:
-    """Hook names and the map fields each requires."""
+def registered_hooks() -> dict[str, HookSpec]:
+    """Hook names and what each needs from the map."""
     _load_plugins()
-    return dict(_REQUIRED_FIELDS)
+    return dict(_SPECS)
 
 
 def _load_plugins() -> None:
@@ -73,6 +84,8 @@ class HookContext:
     request_import: ImportRequester
     lookup: Callable[[cst.BaseExpression], cst.BaseExpression | None]
     receiver: str | None = None
+    plan: Any = None  # what the file's plan holds for this call (see core/plan.py)
+    folded: list[int] = field(default_factory=list)  # ids of attachments folded into the result
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -91,6 +104,10 @@ class HookContext:
     def assigned_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
         """The value a Name was bound to, when exactly one assignment reaches it."""
         return self.lookup(node)
+
+    def fold(self, call: cst.CSTNode) -> None:
+        """Record that ``call`` (a scheduler or clip of this optimizer) is part of the result."""
+        self.folded.append(id(call))
 
     def warn(self, message: str) -> None:
         """Record a warning for the report (the conversion still happens)."""

@@ -34,7 +34,15 @@ CATALOGUED_MODULES: dict[str, bool] = {
     "optax.tree": False,
     "jax.numpy": False,
 }
-EXTRA_NAMES = ("torch.Tensor.backward", "torch.autograd.grad", "torch.autograd.backward")
+EXTRA_NAMES = (
+    "torch.Tensor.backward",
+    "torch.autograd.grad",
+    "torch.autograd.backward",
+    # instance attributes, which dir() of the class does not list
+    "torch.optim.Optimizer.param_groups",
+    "torch.optim.Optimizer.state",
+    "torch.optim.Optimizer.defaults",
+)
 
 
 @cache

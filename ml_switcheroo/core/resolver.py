@@ -166,6 +166,40 @@ class Resolver:
         value = self.bindings.get(referent.node)
         return value if isinstance(value, cst.BaseExpression) else None
 
+    def bound_value(
+        self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None
+    ) -> cst.BaseExpression | None:
+        """The one value (ignoring ``None``) a Name or ``self.attr`` is assigned, if unique."""
+        values: list[cst.BaseExpression] = []
+        if isinstance(node, cst.Name):
+            for binding in self.binding_nodes(node):
+                value = self.bindings.get(binding) if isinstance(binding, cst.Name) else None
+                if not isinstance(value, cst.BaseExpression):
+                    return None
+                values.append(value)
+        elif (
+            isinstance(node, cst.Attribute)
+            and isinstance(node.value, cst.Name)
+            and enclosing_class is not None
+            and self._is_self(node.value, enclosing_class)
+        ):
+            attributes = self.bindings.get(enclosing_class)
+            if isinstance(attributes, ClassAttributes):
+                values = list(attributes.values.get(node.attr.value, []))
+        real = [v for v in values if not (isinstance(v, cst.Name) and v.value == "None")]
+        return real[0] if len(real) == 1 else None
+
+    def binding_nodes(self, name: cst.Name) -> list[cst.CSTNode]:
+        """The nodes that bind the Name ``name`` where it is used (targets, params, imports)."""
+        scope = self.scopes.get(name)
+        if scope is None:
+            return []
+        nodes: list[cst.CSTNode] = []
+        for access in scope.accesses[name.value]:
+            if access.node is name:
+                nodes.extend(r.node for r in access.referents if isinstance(r, Assignment))
+        return nodes
+
     def receiver_type(
         self, receiver: cst.BaseExpression, enclosing_class: cst.ClassDef | None
     ) -> ReceiverType | None:

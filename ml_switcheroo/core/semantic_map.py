@@ -52,7 +52,16 @@ _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 STATUSES = ("exact", "approximate", "escape")
 MODES = ("any", "stock", "exact")
 
-_TOP_KEYS = {"version", "chain", "imports", "types", "apis"}
+_TOP_KEYS = {
+    "version",
+    "chain",
+    "inject_hyperparams",
+    "count_wrapper",
+    "backward_methods",
+    "imports",
+    "types",
+    "apis",
+}
 _API_KEYS = {
     "hook",
     "returns",
@@ -66,6 +75,9 @@ _API_KEYS = {
     "escapes",
     "reason",
     "suggest",
+    "learning_rate",
+    "momentum_argument",
+    "attribute",
 }
 _LINK_KEYS = {"emit", "when", "unless", "unknown_ok", "slot", "mode"}
 _RULE_KEYS = {"when", "unless", "reason", "suggest", "mode"}
@@ -135,6 +147,9 @@ class ApiEntry:
     reason: str | None = None
     suggest: str | None = None
     receiver_type: str | None = None  # set for methods: "torch.optim.Optimizer"
+    learning_rate: str | None = None  # the argument an LR schedule replaces ("lr")
+    momentum_argument: str | None = None  # what a momentum-cycling schedule sets ("betas[0]")
+    attribute: bool = False  # a wired attribute read (`opt.param_groups`), not a call
 
     @property
     def method(self) -> str | None:
@@ -178,6 +193,11 @@ class SemanticMap:
     imports: Mapping[str, ImportSpec]
     sources: tuple[str, ...]
     chain_function: str = "optax.chain"
+    inject_function: str = "optax.inject_hyperparams"
+    count_wrapper: str = "optax_torch.float64_count"
+    # Method names that compute gradients (`loss.backward()`, `accelerator.backward(loss)`):
+    # they open a training-step region before an optimizer's step().
+    backward_methods: frozenset[str] = frozenset({"backward"})
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -288,7 +308,7 @@ def _read_yaml(path: Path) -> Any:
 class _Checker:
     """Validates one raw map file, turning problems into ``SemanticMapError``."""
 
-    def __init__(self, path: str, hooks: Mapping[str, tuple[str, ...]]) -> None:
+    def __init__(self, path: str, hooks: Mapping[str, Any]) -> None:
         self.path = path
         self.hooks = hooks
 
@@ -436,7 +456,7 @@ class _Checker:
                 line=raw.lines.get("hook"),
                 entry=name,
             )
-        for required in self.hooks[hook]:
+        for required in self.hooks[hook].requires:
             if not raw.get(required):
                 self.fail(f"hook {hook!r} needs the field {required!r}", line=raw.line, entry=name)
         signature_text = self.string(raw, "signature", name) or ""
@@ -487,7 +507,14 @@ class _Checker:
                 line=raw.lines.get("ignore"),
                 entry=name,
             )
-        ctx = _EntryContext(self, name, signature, imports)
+        definitions = tuple(
+            str(item.get("slot"))[1:]
+            for item in (raw.get("chain") or [])
+            if isinstance(item, dict) and str(item.get("slot", "")).startswith("=")
+        )
+        ctx = _EntryContext(
+            self, name, signature, imports, self.hooks[hook].placeholders + definitions
+        )
         for arg in ignore:
             ctx.argument(arg, raw.lines.get("ignore"))
         chain = tuple(ctx.link(item, raw.lines.get("chain")) for item in ctx.items(raw, "chain"))
@@ -500,7 +527,9 @@ class _Checker:
             if text is not None:
                 ctx.text(text, raw.lines.get(key))
         unhandled = [
-            p for p in signature.names if p not in ctx.used and p not in ignore and p != "params"
+            p
+            for p in signature.names
+            if p not in ctx.used and p not in ignore and p not in ("params", "optimizer")
         ]
         if unhandled and chain:  # an entry that only escapes drops nothing
             self.fail(
@@ -510,6 +539,25 @@ class _Checker:
                 entry=name,
             )
         note = self.string(raw, "note", name)
+        learning_rate = self.string(raw, "learning_rate", name)
+        momentum_argument = self.string(raw, "momentum_argument", name)
+        for key, value in (
+            ("learning_rate", learning_rate),
+            ("momentum_argument", momentum_argument),
+        ):
+            if value is not None and value.partition("[")[0] not in signature.names:
+                self.fail(
+                    f"{key!r} names {value!r}, which is not an argument of the signature",
+                    line=raw.lines.get(key),
+                    entry=name,
+                )
+        attribute = raw.get("attribute", False)
+        if not isinstance(attribute, bool):
+            self.fail(
+                "'attribute' must be true or false", line=raw.lines.get("attribute"), entry=name
+            )
+        if attribute and receiver_type is None:
+            self.fail("an attribute entry must be named Type.attribute", line=line, entry=name)
         return ApiEntry(
             name=name,
             hook=hook,
@@ -527,6 +575,9 @@ class _Checker:
             reason=reason,
             suggest=suggest,
             receiver_type=receiver_type,
+            learning_rate=learning_rate,
+            momentum_argument=momentum_argument,
+            attribute=attribute,
         )
 
 
@@ -539,8 +590,10 @@ class _EntryContext:
         name: str,
         signature: Signature,
         imports: Mapping[str, ImportSpec],
+        context_placeholders: tuple[str, ...] = (),
     ) -> None:
         self.checker = checker
+        self.context_placeholders = context_placeholders
         self.name = name
         self.signature = signature
         self.imports = imports
@@ -551,7 +604,7 @@ class _EntryContext:
         self.checker.fail(message, line=line, entry=self.name)
 
     def argument(self, arg: str, line: int | None) -> None:
-        if arg not in self.signature.names and arg != "receiver":
+        if arg not in self.signature.names and arg not in self.context_placeholders:
             self.fail(
                 f"{arg!r} is not an argument of the signature ({self.signature.source})", line
             )
@@ -622,7 +675,10 @@ class _EntryContext:
 
     def text(self, text: str, line: int | None) -> None:
         for match in _PLACEHOLDER.finditer(text):
-            if match.group(1) in ("receiver", "state"):
+            if (
+                match.group(1) in ("receiver", "state")
+                or match.group(1) in self.context_placeholders
+            ):
                 continue
             self.argument(match.group(1), line)
 
@@ -726,9 +782,7 @@ def _type_name(value: Any) -> str:
 # --------------------------------------------------------------------------- merge and cache
 
 
-def _compile_file(
-    path: Path, base: SemanticMap | None, hooks: Mapping[str, tuple[str, ...]]
-) -> SemanticMap:
+def _compile_file(path: Path, base: SemanticMap | None, hooks: Mapping[str, Any]) -> SemanticMap:
     raw = _read_yaml(path)
     checker = _Checker(str(path), hooks)
     top = checker.mapping(raw, "the file", 1)
@@ -745,16 +799,45 @@ def _compile_file(
     apis = dict(base.apis) if base else {}
     apis.update(checker.apis(top.get("apis"), top.lines.get("apis"), types, imports))
     sources = (base.sources if base else ()) + (str(path),)
-    chain = top.get("chain", base.chain_function if base else "optax.chain")
-    line = top.lines.get("chain")
-    checker.dotted(chain, "'chain'", line, None)
-    if chain.partition(".")[0] not in imports:
+    functions = {}
+    for key, field_name in _FUNCTION_FIELDS.items():
+        default = getattr(base, field_name) if base else _FUNCTION_DEFAULTS[key]
+        value = top.get(key, default)
+        line = top.lines.get(key)
+        checker.dotted(value, f"'{key}'", line, None)
+        if value.partition(".")[0] not in imports:
+            checker.fail(
+                f"{key!r} {value!r} must start with a name declared under 'imports'", line=line
+            )
+        functions[field_name] = value
+    backward = top.get("backward_methods", sorted(base.backward_methods) if base else ["backward"])
+    if not isinstance(backward, list) or not all(
+        isinstance(m, str) and m.isidentifier() for m in backward
+    ):
         checker.fail(
-            f"'chain' {chain!r} must start with a name declared under 'imports'", line=line
+            "'backward_methods' must be a list of method names",
+            line=top.lines.get("backward_methods"),
         )
     return SemanticMap(
-        apis=apis, types=types, imports=imports, sources=sources, chain_function=chain
+        apis=apis,
+        types=types,
+        imports=imports,
+        sources=sources,
+        backward_methods=frozenset(backward),
+        **functions,
     )
+
+
+_FUNCTION_FIELDS = {
+    "chain": "chain_function",
+    "inject_hyperparams": "inject_function",
+    "count_wrapper": "count_wrapper",
+}
+_FUNCTION_DEFAULTS = {
+    "chain": "optax.chain",
+    "inject_hyperparams": "optax.inject_hyperparams",
+    "count_wrapper": "optax_torch.float64_count",
+}
 
 
 def load_semantic_map(extra_paths: Iterable[str | Path] = ()) -> SemanticMap:

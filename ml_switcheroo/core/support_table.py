@@ -64,14 +64,23 @@ def _short(name: str) -> str:
     return name.rpartition(".")[2]
 
 
-def optimizer_tables(semantic_map: SemanticMap) -> str:
-    """Markdown: one summary row per optimizer, then one row per argument."""
+# table name -> (hooks, column title, what the argument table is of)
+TABLES = {
+    "optimizers": (("optimizer_constructor",), "torch.optim", "optimizer"),
+    "schedulers": (("lr_scheduler",), "scheduler", "scheduler"),
+    "clipping": (("clip_gradients",), "torch.nn.utils", "clipping call"),
+}
+_OWN_ARGUMENTS = frozenset({"params", "optimizer", "parameters"})
+
+
+def api_tables(semantic_map: SemanticMap, table: str) -> str:
+    """Markdown: one summary row per API of the table's hooks, then one row per argument."""
+    hooks, title, kind = TABLES[table]
     entries = sorted(
-        (e for e in semantic_map.apis.values() if e.hook == "optimizer_constructor"),
-        key=lambda e: e.name,
+        (e for e in semantic_map.apis.values() if e.hook in hooks), key=lambda e: e.name
     )
     lines = [
-        "| torch.optim | default output (stock optax) | `--exact` | notes |",
+        f"| {title} | default output (stock optax) | `--exact` | notes |",
         "|---|---|---|---|",
     ]
     for entry in entries:
@@ -80,14 +89,14 @@ def optimizer_tables(semantic_map: SemanticMap) -> str:
         lines.append(f"| `{_short(entry.name)}` | {stock} | {exact} | {note} |")
     lines += [
         "",
-        "<details><summary>Every argument of every optimizer</summary>",
+        f"<details><summary>Every argument of every {kind}</summary>",
         "",
-        "| torch.optim | argument | torch default | default output | `--exact` |",
+        f"| {title} | argument | torch default | default output | `--exact` |",
         "|---|---|---|---|---|",
     ]
     for entry in entries:
         for parameter in entry.signature.parameters:
-            if parameter.name == "params":
+            if parameter.name in _OWN_ARGUMENTS:
                 continue
             default = parameter.default_source if parameter.default_source is not None else "—"
             lines.append(
@@ -99,13 +108,18 @@ def optimizer_tables(semantic_map: SemanticMap) -> str:
     return "\n".join(lines) + "\n"
 
 
+def optimizer_tables(semantic_map: SemanticMap) -> str:
+    return api_tables(semantic_map, "optimizers")
+
+
 def _markers(name: str) -> tuple[str, str]:
     return f"<!-- BEGIN generated:{name} -->\n", f"<!-- END generated:{name} -->"
 
 
 def render_readme(text: str, semantic_map: SemanticMap) -> str:
     """``text`` with every generated table replaced by its current version."""
-    for name, table in (("optimizers", optimizer_tables(semantic_map)),):
+    for name in TABLES:
+        table = api_tables(semantic_map, name)
         begin, end = _markers(name)
         pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.DOTALL)
         if not pattern.search(text):

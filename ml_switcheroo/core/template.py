@@ -15,6 +15,7 @@ import builtins
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import libcst as cst
 
@@ -127,6 +128,15 @@ class _Substitute(cst.CSTTransformer):
         self.placeholders = placeholders
         self.resolve = resolve
         self.dropped: set[str] = set()
+        self.parents: list[cst.CSTNode] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.parents.append(node)
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
+        self.parents.pop()
+        return super().on_leave(original_node, updated_node)
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
         placeholder = self.placeholders.get(original_node.value)
@@ -136,7 +146,15 @@ class _Substitute(cst.CSTTransformer):
         if value is None:
             self.dropped.add(placeholder.token)
             return updated_node  # removed by leave_Arg
-        if not placeholder.in_safe_position:
+        if original_node.lpar:  # the template's own parentheses stay, where they matter
+            if isinstance(value, _ATOMIC) or value.lpar:
+                return value
+            return value.with_changes(
+                lpar=[*original_node.lpar, *value.lpar], rpar=[*value.rpar, *original_node.rpar]
+            )
+        # self.parents ends with this Name; the one before it is its parent.
+        parent = self.parents[-1] if self.parents else None
+        if not _safe_child(parent, original_node):
             value = parenthesize(value)
         return value
 
@@ -152,6 +170,17 @@ class _Substitute(cst.CSTTransformer):
         # Commas are recomputed so that dropping an optional argument leaves no `, )`.
         args = [arg.with_changes(comma=cst.MaybeSentinel.DEFAULT) for arg in updated_node.args]
         return updated_node.with_changes(args=args)
+
+
+def _safe_child(parent: cst.CSTNode | None, child: cst.CSTNode) -> bool:
+    """Whether any expression may stand at ``child``'s place in ``parent`` without parens."""
+    if parent is None:
+        return True
+    if isinstance(parent, (cst.Arg, cst.Element)):
+        return parent.value is child
+    if isinstance(parent, cst.DictElement):
+        return parent.value is child or parent.key is child
+    return False
 
 
 def parenthesize(node: cst.BaseExpression) -> cst.BaseExpression:

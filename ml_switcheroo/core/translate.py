@@ -31,13 +31,19 @@ class BoundCall:
     call: cst.Call
     args: dict[str, cst.Arg]
     overrides: dict[str, cst.BaseExpression] = field(default_factory=dict)
+    # Overridden arguments whose links must be wrapped (optax.inject_hyperparams).
+    injected: frozenset[str] = frozenset()
+    # Definitions (``=T`` slots): the user arguments each one evaluates.
+    definitions: dict[str, Counter[str]] = field(default_factory=dict)
 
     @classmethod
     def bind(cls, entry: ApiEntry, call: cst.Call) -> BoundCall:
         return cls(entry, call, entry.signature.bind(call))
 
-    def given(self, name: str) -> bool:
-        """Whether the call passes ``name`` (positionally or by keyword)."""
+    def given(self, name: str, index: int | None = None) -> bool:
+        """Whether the call passes ``name`` (positionally or by keyword), or it is overridden."""
+        if index is not None and f"{name}[{index}]" in self.overrides:
+            return True
         return name in self.args or name in self.overrides
 
     def value(self, name: str) -> cst.BaseExpression:
@@ -131,10 +137,14 @@ def render_text(text: str, call: BoundCall, extra: dict[str, str] | None = None)
     return _PLACEHOLDER.sub(fill, text)
 
 
-def active_links(call: BoundCall, exact: bool) -> list[Link]:
-    """The chain links that apply to this call, in order; the first match wins in a slot."""
+def active_links(call: BoundCall, exact: bool, slots: frozenset[str] | None = None) -> list[Link]:
+    """The chain links that apply to this call, in order; the first match wins in a slot.
+
+    ``slots`` limits the links considered (None: every slot)."""
     chosen: dict[str, Link | None] = {}
     for link in call.entry.chain:
+        if slots is not None and link.slot not in slots:
+            continue
         chosen.setdefault(link.slot, None)
         if not mode_active(link.mode, exact) or chosen[link.slot] is not None:
             continue
@@ -148,7 +158,9 @@ def active_links(call: BoundCall, exact: bool) -> list[Link]:
         if verdict:
             chosen[link.slot] = link
     links = [link for link in chosen.values() if link is not None]
-    if not links:
+    if not any(not is_definition(link) for link in links) and not (
+        slots and all(s.startswith("=") for s in slots)
+    ):
         entry = call.entry
         if entry.reason:
             raise Untranslatable(
@@ -164,15 +176,31 @@ def render_chain(
     exact: bool,
     chain_function: str,
     request_import: Callable[[str], None],
+    *,
+    slots: frozenset[str] | None = None,
+    head: Sequence[cst.BaseExpression] = (),
+    tail: Sequence[cst.BaseExpression] = (),
+    inject: Callable[[cst.BaseExpression], cst.BaseExpression] | None = None,
 ) -> cst.BaseExpression:
-    """Render the applicable links; several links become ``chain_function(link, ...)``."""
-    links = active_links(call, exact)
+    """Render the applicable links; several links become ``chain_function(link, ...)``.
+
+    ``head``/``tail`` are extra links (clipping first, a plateau transform last). Links that
+    use an overridden element placeholder (a momentum schedule) are passed to ``inject``.
+    """
     evaluations: Counter[str] = Counter()
-    rendered = [_render(link.emit, call, evaluations) for link in links]
+    define(call, exact, evaluations)
+    links = [link for link in active_links(call, exact, slots) if not is_definition(link)]
+    rendered = []
+    for link in links:
+        expression = _render(link.emit, call, evaluations)
+        if inject is not None and _uses_injected(link.emit, call):
+            expression = inject(expression)
+        rendered.append(expression)
     _check_single_evaluation(call, evaluations)
     for link in links:
         for name in link.emit.free_names:
             request_import(name)
+    rendered = [*head, *rendered, *tail]
     if len(rendered) == 1:
         return rendered[0]
     request_import(chain_function.partition(".")[0])
@@ -182,11 +210,43 @@ def render_chain(
     )
 
 
+def is_definition(link: Link) -> bool:
+    """A link whose slot starts with ``=`` defines a placeholder (``=T``) instead of a link."""
+    return link.slot.startswith("=")
+
+
+def define(call: BoundCall, exact: bool, evaluations: Counter[str]) -> None:
+    """Render the entry's definitions (in order) into ``call.overrides``."""
+    definitions = frozenset(link.slot for link in call.entry.chain if is_definition(link))
+    if not definitions:
+        return
+    for link in active_links(call, exact, definitions):
+        used: Counter[str] = Counter()
+        call.overrides[link.slot[1:]] = _render(link.emit, call, used)
+        call.definitions[link.slot[1:]] = used
+
+
+def _uses_injected(template: Template, call: BoundCall) -> bool:
+    """Whether the template uses an argument a schedule overrides (``momentum``, ``betas[0]``)."""
+    for placeholder in template.placeholders.values():
+        key = placeholder.name
+        if placeholder.index is not None:
+            key = f"{key}[{placeholder.index}]"
+        if key in call.injected:
+            return True
+    return False
+
+
 def _render(template: Template, call: BoundCall, evaluations: Counter[str]) -> cst.BaseExpression:
     def resolve(placeholder: Placeholder) -> cst.BaseExpression | None:
         name, index = placeholder.name, placeholder.index
-        if placeholder.optional and not call.given(name):
+        if placeholder.optional and not call.given(name, index):
             return None
+        if index is not None and f"{name}[{index}]" in call.overrides:
+            return call.overrides[f"{name}[{index}]"]
+        if name in call.definitions:
+            evaluations.update(call.definitions[name])  # each use evaluates its arguments again
+            return call.overrides[name]
         value = call.value(name)
         if index is None:
             if call.given(name):
@@ -216,9 +276,24 @@ def _check_single_evaluation(call: BoundCall, evaluations: Counter[str]) -> None
             )
 
 
+_PURE_BUILTINS = frozenset({"len", "int", "float", "round", "abs", "min", "max"})
+
+
 def is_pure(node: cst.BaseExpression) -> bool:
-    """Names, attribute chains, constant subscripts and literals: safe to evaluate twice."""
+    """Names, attribute chains, constant subscripts, literals, arithmetic on those and a few
+    builtins (``len(loader)``): safe to evaluate more than once."""
     if isinstance(node, cst.Name):
+        return True
+    if isinstance(node, cst.BinaryOperation):
+        return is_pure(node.left) and is_pure(node.right)
+    if isinstance(node, cst.UnaryOperation):
+        return is_pure(node.expression)
+    if (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Name)
+        and node.func.value in _PURE_BUILTINS
+        and all(arg.star == "" and is_pure(arg.value) for arg in node.args)
+    ):
         return True
     if isinstance(node, cst.Attribute):
         return is_pure(node.value)

@@ -1,3 +1,8 @@
 """Shipped hooks. Importing this package registers them."""
 
-from ml_switcheroo.plugins import optimizer_step  # noqa: F401
+from ml_switcheroo.plugins import (  # noqa: F401
+    clipping,
+    lr_scheduler,
+    optimizer_step,
+    training_step,
+)

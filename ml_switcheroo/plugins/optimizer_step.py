@@ -16,12 +16,27 @@ they know about an API comes from that map entry.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import libcst as cst
 
 from ml_switcheroo.core.errors import Untranslatable
 from ml_switcheroo.core.hooks import HookContext, register_hook
+from ml_switcheroo.core.plan import SchedulePlan, Site
 from ml_switcheroo.core.signature import code_of
-from ml_switcheroo.core.translate import BoundCall, check_escapes, render_chain, render_text
+from ml_switcheroo.core.translate import (
+    BoundCall,
+    active_links,
+    check_escapes,
+    render_chain,
+    render_text,
+)
+from ml_switcheroo.plugins.clipping import clip_expression
+from ml_switcheroo.plugins.lr_scheduler import (
+    attaches_to_chain,
+    momentum_schedule,
+    render_schedule,
+)
 
 PARAMS = "params"
 _PLAIN_PARAMETER_CALLS = frozenset({"parameters", "named_parameters"})
@@ -30,11 +45,102 @@ _PLAIN_WRAPPERS = frozenset({"filter", "list", "tuple", "chain", "iter"})
 
 @register_hook("optimizer_constructor", requires=("signature",))
 def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
-    """Hook to rewrite optimizer instantiation: drop the parameters, translate the rest."""
+    """Hook to rewrite optimizer instantiation: drop the parameters, translate the rest.
+
+    The file's plan may attach a scheduler (its schedule becomes ``learning_rate``, or joins the
+    chain) and clip calls (they head the chain); each is folded only if it translates.
+    """
     call = BoundCall.bind(ctx.entry, node)
     _check_param_groups(call, ctx)
     check_escapes(call, ctx.exact)
-    return render_chain(call, ctx.exact, ctx.semantic_map.chain_function, ctx.add_import)  # type: ignore[return-value]
+    schedule, clips = ctx.plan if ctx.plan else (None, [])
+    head = [link for link in (_clip_link(site, ctx) for site in clips) if link is not None]
+    tail: list[cst.BaseExpression] = []
+    inject = None
+    if schedule is not None and _schedule_translates(schedule, ctx):
+        target = cst.parse_expression(code_of(schedule.outer.target).strip())
+        if attaches_to_chain(schedule):
+            tail.append(target)
+            _fold_schedule(schedule, ctx)
+        elif _takes_schedule(call, ctx):
+            call.overrides[ctx.entry.learning_rate] = target  # type: ignore[index]
+            momentum = momentum_schedule(schedule, ctx)
+            if momentum is None or ctx.entry.momentum_argument:
+                if momentum is not None:
+                    key = ctx.entry.momentum_argument
+                    assert key is not None
+                    call.overrides[key] = momentum
+                    call.injected = frozenset({key})
+                    inject = _injector(ctx)
+                _fold_schedule(schedule, ctx)
+            else:
+                del call.overrides[ctx.entry.learning_rate]  # type: ignore[arg-type]
+    return render_chain(  # type: ignore[return-value]
+        call,
+        ctx.exact,
+        ctx.semantic_map.chain_function,
+        ctx.add_import,
+        head=head,
+        tail=tail,
+        inject=inject,
+    )
+
+
+def _clip_link(site: Site, ctx: HookContext) -> cst.BaseExpression | None:
+    """The optax transform of a clip call, or None when it does not translate."""
+    try:
+        expression = clip_expression(site.call, site.entry, ctx)  # type: ignore[arg-type]
+    except Untranslatable:
+        return None
+    ctx.fold(site.call)
+    return expression
+
+
+def _schedule_translates(schedule: SchedulePlan, ctx: HookContext) -> bool:
+    """Dry run: every scheduler call of the schedule renders (so folding it is safe)."""
+    dry = replace(ctx, request_import=lambda key: None, folded=[])
+    try:
+        for site in schedule.calls:
+            render_schedule(site.call, schedule, replace(dry, entry=site.entry))
+    except Untranslatable:
+        return False
+    return True
+
+
+def _fold_schedule(schedule: SchedulePlan, ctx: HookContext) -> None:
+    for site in schedule.calls:
+        ctx.fold(site.call)
+
+
+def _takes_schedule(call: BoundCall, ctx: HookContext) -> bool:
+    """The entry names its learning-rate argument and uses it only as a call argument."""
+    argument = ctx.entry.learning_rate
+    if argument is None:
+        return False
+    try:
+        links = active_links(call, ctx.exact)
+    except Untranslatable:
+        return False
+    return all(
+        placeholder.in_safe_position
+        for link in links
+        for placeholder in link.emit.placeholders.values()
+        if placeholder.name == argument
+    )
+
+
+def _injector(ctx: HookContext):  # type: ignore[no-untyped-def]
+    """``optax.sgd(...)`` -> ``optax.inject_hyperparams(optax.sgd)(...)``."""
+    function = ctx.semantic_map.inject_function
+
+    def inject(expression: cst.BaseExpression) -> cst.BaseExpression:
+        if not isinstance(expression, cst.Call):
+            return expression
+        ctx.add_import(function.partition(".")[0])
+        wrapped = cst.Call(cst.parse_expression(function), [cst.Arg(expression.func)])
+        return expression.with_changes(func=wrapped)
+
+    return inject
 
 
 @register_hook("optimizer_step", requires=("reason", "suggest"))

@@ -96,13 +96,15 @@ class RemoveImportTest(SwitcherooTest):
             """
             from torch.optim import Adam, lr_scheduler
             opt = Adam(p, lr=0.1)
-            sched = lr_scheduler.StepLR(other, 10)
+            class Warmup(lr_scheduler.LRScheduler):
+                pass
             """,
             """
             from torch.optim import lr_scheduler
             import optax
             opt = optax.adam(learning_rate=0.1)
-            sched = lr_scheduler.StepLR(other, 10)
+            class Warmup(lr_scheduler.LRScheduler):
+                pass
             """,
         )
 

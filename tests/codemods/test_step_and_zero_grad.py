@@ -11,14 +11,12 @@ class StepTest(SwitcherooTest):
             """
             import torch
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-            loss.backward()
             optimizer.step()
             print(loss)
             """,
             """
             import optax
             optimizer = optax.adam(learning_rate=1e-3)
-            loss.backward()
             # ml_switcheroo: ESCAPE-BEGIN torch.optim.Optimizer.step
             # ml_switcheroo: reason: torch's `optimizer.step()` updates the parameters in place; optax returns updates that you apply
             # ml_switcheroo: suggestion:

@@ -247,3 +247,147 @@ def measure(
         tx = execute(translation.code, {**env, "params": jax_params})[name]
         optax_traj, _ = run_optax(prob, tx)
         return rel_error(prob, torch_traj, optax_traj), translation
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+SCHEDULE_STEPS = 100
+
+
+def training_module(
+    optimizer: str,
+    scheduler: str | None = None,
+    clip: str | None = None,
+    prelude: str = "",
+    per_epoch: bool = False,
+) -> str:
+    """PyTorch source: the optimizer, its scheduler and a training loop that never runs
+    (``batches`` is empty when executed), so that the codemod sees how things are stepped."""
+    lines = ["import torch", "import torch.nn.utils", prelude, f"opt = {optimizer}"]
+    if scheduler:
+        lines.append(f"sched = {scheduler}")
+    indent = "        " if per_epoch else "    "
+    if per_epoch:
+        lines.append("for epoch in batches:")
+    lines.append(indent[4:] + "for batch in batches:")
+    lines += [f"{indent}opt.zero_grad()", f"{indent}loss = batch.sum()", f"{indent}loss.backward()"]
+    if clip:
+        lines.append(f"{indent}{clip}")
+    lines.append(f"{indent}opt.step()")
+    if scheduler:
+        lines.append(("    " if per_epoch else indent) + "sched.step()")
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+def torch_lrs(
+    source: str, env: dict[str, Any], steps: int = SCHEDULE_STEPS
+) -> dict[str, list[float]]:
+    """lr (and momentum/beta1, when cycled) torch uses at each of ``steps`` updates."""
+    with float64():
+        params = [torch.zeros(3, requires_grad=True)]
+        namespace = execute(source, {**env, "params": params, "batches": []})
+        opt, sched = namespace["opt"], namespace["sched"]
+        values: dict[str, list[float]] = {"lr": [], "momentum": []}
+        for _ in range(steps):
+            group = opt.param_groups[0]
+            values["lr"].append(float(group["lr"]))
+            if "betas" in group:
+                values["momentum"].append(float(group["betas"][0]))
+            elif "momentum" in group:
+                values["momentum"].append(float(group["momentum"]))
+            opt.step()
+            sched.step()
+        return values
+
+
+def optax_lrs(code: str, env: dict[str, Any], steps: int = SCHEDULE_STEPS) -> list[float]:
+    """``sched(count)`` as optax evaluates it: jitted, on its int32 update count."""
+    with float64():
+        namespace = execute(code, {**env, "params": [jnp.zeros(3)], "batches": []})
+        schedule = jax.jit(namespace["sched"])
+        return [float(schedule(jnp.asarray(k, jnp.int32))) for k in range(steps)]
+
+
+def optax_hyperparams(
+    code: str, env: dict[str, Any], name: str, steps: int = SCHEDULE_STEPS
+) -> list[float]:
+    """A hyper-parameter of an ``inject_hyperparams`` optimizer at each of ``steps`` updates."""
+    with float64():
+        namespace = execute(code, {**env, "params": [jnp.zeros(3)], "batches": []})
+        tx = namespace["opt"]
+        params = jnp.zeros(3)
+        state = tx.init(params)
+        update = jax.jit(tx.update)
+        values = []
+        for _ in range(steps):
+            _, state = update(jnp.ones(3), state, params)
+            values.append(float(_find_hyperparams(state)[name]))
+        return values
+
+
+def _find_hyperparams(state: Any) -> dict[str, Any]:
+    if hasattr(state, "hyperparams"):
+        return state.hyperparams  # type: ignore[no-any-return]
+    for child in state if isinstance(state, tuple) else ():
+        found = _find_hyperparams(child)
+        if found:
+            return found
+    return {}
+
+
+def relative(a: list[float], b: list[float]) -> float:
+    scale = max(abs(x) for x in a) or 1.0
+    return max(abs(x - y) for x, y in zip(a, b, strict=True)) / scale
+
+
+def measure_training(
+    source: str,
+    *,
+    before_step: Callable[[list[torch.Tensor]], None] | None = None,
+    exact: bool = False,
+    env: dict[str, Any] | None = None,
+    problem: Callable[[], Problem] = linear_problem,
+    steps_per_epoch: int | None = None,
+) -> tuple[float, Translation]:
+    """rel between torch (optimizer + scheduler + ``before_step``, e.g. clipping) and the
+    translated optax optimizer, over ``STEPS`` updates."""
+    env = dict(env or {})
+    options: dict[str, Any] = {"exact": exact}
+    if steps_per_epoch is not None:
+        options["steps_per_epoch"] = str(steps_per_epoch)
+    context = CodemodContext(filename="case.py")
+    code = TorchToOptax(context, **options).transform_module(cst.parse_module(source)).code
+    compile(code, "case.py", "exec")
+    translation = Translation(source, code, records_of(context))
+    with float64():
+        prob = problem()
+        state: dict[str, Any] = {}
+
+        def make_opt(plist: list[torch.Tensor]) -> Any:
+            state.update(execute(source, {**env, "params": plist, "batches": []}))
+            return state["opt"]
+
+        def make_sched(opt: Any) -> Any:
+            sched = state.get("sched")
+            if sched is None or steps_per_epoch is None:
+                return sched
+            return _EveryN(sched, steps_per_epoch)
+
+        torch_traj = run_torch(prob, make_opt, make_sched=make_sched, before_step=before_step)
+        jax_params = [jnp.asarray(v) for v in prob.init.values()]
+        tx = execute(code, {**env, "params": jax_params, "batches": []})["opt"]
+        optax_traj, _ = run_optax(prob, tx)
+        return rel_error(prob, torch_traj, optax_traj), translation
+
+
+class _EveryN:
+    """Steps a torch scheduler once every ``n`` optimizer steps (per-epoch stepping)."""
+
+    def __init__(self, sched: Any, n: int) -> None:
+        self.sched, self.n, self.count = sched, n, 0
+
+    def step(self) -> None:
+        self.count += 1
+        if self.count % self.n == 0:
+            self.sched.step()

@@ -229,7 +229,10 @@ CASES: list[Case] = [
     # Adafactor ---------------------------------------------------------------------------
     Case("torch.optim.Adafactor(params)", escape="factors the last two dims"),
     Case("torch.optim.Adafactor(params)", exact=True),
-    Case("torch.optim.Adafactor(params, lr=0.5, beta2_decay=-0.6, eps=(1e-20, 1e-2), d=2.0, weight_decay=0.1, foreach=False, maximize=True)", exact=True),
+    Case(
+        "torch.optim.Adafactor(params, lr=0.5, beta2_decay=-0.6, eps=(1e-20, 1e-2), d=2.0, weight_decay=0.1, foreach=False, maximize=True)",
+        exact=True,
+    ),
     # LBFGS -------------------------------------------------------------------------------
     Case(
         "torch.optim.LBFGS(params, lr=0.5, max_iter=1, history_size=10, line_search_fn='strong_wolfe')",

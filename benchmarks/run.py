@@ -1,0 +1,414 @@
+"""Monorepo benchmark: ml_switcheroo against libcst's own floor, on real public code.
+
+    python benchmarks/run.py                       # transformers corpus, -j 2
+    python benchmarks/run.py --corpus torch --corpus transformers --repeat 3
+
+Creates the corpus when it is missing (never inside the repository; default
+``$ML_SWITCHEROO_BENCH_DIR`` or ``~/.cache/ml-switcheroo-bench``):
+
+* ``transformers``: ``pip install --no-deps transformers==<pinned>`` into a scratch venv, then
+  its ``.py`` files copied to ``corpus/transformers``;
+* ``torch``: the ``.py`` files of the torch installed in the running interpreter (found
+  without importing it), copied to ``corpus/torch``.
+
+Measured per corpus, in one run, each a separate process tree timed by wall clock:
+
+(a) ``python -m libcst.tool codemod noop.NOOPCommand -j J --no-format --hide-progress
+    --unified-diff CORPUS``: libcst's floor, parse + code generation of every file;
+(b) ``python -m libcst.tool codemod optimizer.TorchToOptax`` with the same options (both write
+    nothing: ``--unified-diff`` prints diffs to stdout, sent to a file);
+(c) ``ml-switcheroo convert --check -j J CORPUS``;
+
+then (a) and (b) again on a copy of only the files that (c) finds would change ("optimizer
+files"): the cost where there is work to do. With ``--soundness``, ``convert --check
+--no-prefilter`` over the whole corpus must find the same files to change as (c).
+
+Unless ``--live``, the commands run a copy of ``ml_switcheroo/`` frozen at the start (on
+``PYTHONPATH``), so that edits made during the run do not change what is measured.
+
+Peak memory: the peak resident set size (VmHWM) of every process of the tree, sampled from
+/proc every 20 ms; reported for the main process and the largest worker. Results go to
+``benchmarks/results/`` (git-ignored) and stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from contextlib import suppress
+from importlib.util import find_spec
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+TRANSFORMERS_VERSION = "5.23.0"
+LIBCST_CONFIG = """\
+generated_code_marker: '@gen{}erated'
+formatter: [cat]
+blacklist_patterns: []
+modules:
+- libcst.codemod.commands
+- ml_switcheroo.codemods
+repo_root: .
+""".format("")
+
+
+def default_workdir() -> Path:
+    env = os.environ.get("ML_SWITCHEROO_BENCH_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "ml-switcheroo-bench"
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def ensure_corpus(name: str, workdir: Path) -> Path:
+    target = workdir / "corpus" / name
+    if (target / ".complete").exists():
+        return target
+    if target.exists():
+        shutil.rmtree(target)
+    if name == "transformers":
+        source = _transformers_sources(workdir)
+    elif name == "torch":
+        spec = find_spec("torch")  # the package's location, without importing it
+        if spec is None or not spec.submodule_search_locations:
+            sys.exit("torch is not installed in this interpreter")
+        source = Path(list(spec.submodule_search_locations)[0])
+    else:
+        sys.exit(f"unknown corpus {name!r}")
+    _copy_python_files(source, target)
+    (target / ".complete").write_text(_describe_source(name, source), encoding="utf-8")
+    return target
+
+
+def _transformers_sources(workdir: Path) -> Path:
+    venv = workdir / "corpus-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "show", "transformers"], capture_output=True, text=True
+    )
+    if f"Version: {TRANSFORMERS_VERSION}" not in installed.stdout:
+        subprocess.run(
+            [
+                str(python),
+                *("-m", "pip", "install", "--quiet", "--no-deps"),
+                f"transformers=={TRANSFORMERS_VERSION}",
+            ],
+            check=True,
+        )
+    found = list(venv.glob("lib/python*/site-packages/transformers"))
+    if not found:
+        sys.exit("transformers was not installed")
+    return found[0]
+
+
+def _copy_python_files(source: Path, target: Path) -> None:
+    for path in sorted(source.rglob("*.py")):
+        if "__pycache__" in path.parts or not path.is_file():
+            continue
+        destination = target / path.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination)
+
+
+def _describe_source(name: str, source: Path) -> str:
+    if name == "transformers":
+        return f"transformers=={TRANSFORMERS_VERSION} (PyPI, --no-deps)\n"
+    version = (source / "version.py").read_text(encoding="utf-8", errors="replace")
+    line = next((x for x in version.splitlines() if x.startswith("__version__")), "")
+    return f"torch sources from {source} {line}\n"
+
+
+def corpus_stats(root: Path) -> dict[str, object]:
+    files = [p for p in root.rglob("*.py") if p.is_file()]
+    return {
+        "files": len(files),
+        "mb": round(sum(p.stat().st_size for p in files) / 1e6, 2),
+        "source": (root / ".complete").read_text(encoding="utf-8").strip(),
+    }
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+class TreeMemory:
+    """Peak RSS (VmHWM, kB) of a process and all its descendants, sampled from /proc."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in self._tree():
+                peak = _hwm(pid)
+                if peak:
+                    self.peaks[pid] = max(self.peaks.get(pid, 0), peak)
+            self._stop.wait(self.interval)
+
+    def _tree(self) -> list[int]:
+        pids, frontier = [], [self.pid]
+        while frontier:
+            pid = frontier.pop()
+            pids.append(pid)
+            with suppress(OSError):  # the process may be gone by now
+                for task in Path(f"/proc/{pid}/task").glob("*/children"):
+                    with suppress(OSError):
+                        frontier.extend(int(c) for c in task.read_text().split())
+        return pids
+
+    def summary(self) -> dict[str, float | int]:
+        main = self.peaks.get(self.pid, 0)
+        workers = [v for k, v in self.peaks.items() if k != self.pid]
+        return {
+            "main_mb": round(main / 1024, 1),
+            "max_worker_mb": round(max(workers) / 1024, 1) if workers else 0.0,
+            "processes": len(self.peaks),
+        }
+
+
+def _hwm(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+SNAPSHOT_ENV: dict[str, str] = {}  # PYTHONPATH of the frozen copy of the package, if any
+
+
+def snapshot_package(workdir: Path) -> str:
+    """Freeze a copy of the working tree's package (map included) for the whole run, so that
+    edits made meanwhile do not change what is measured; its content hash."""
+    target = workdir / "snapshot"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(
+        REPO / "ml_switcheroo",
+        target / "ml_switcheroo",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    digest = hashlib.sha256()
+    for path in sorted((target / "ml_switcheroo").rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(target).as_posix().encode() + path.read_bytes())
+    SNAPSHOT_ENV["PYTHONPATH"] = str(target)  # found before the editable install's finder
+    return digest.hexdigest()[:12]
+
+
+def measure(argv: list[str], cwd: Path, log: Path) -> dict[str, object]:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **SNAPSHOT_ENV}
+    load = round(os.getloadavg()[0], 2)
+    with open(log, "wb") as out:
+        start = time.perf_counter()
+        process = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        with TreeMemory(process.pid) as memory:
+            code = process.wait()
+        seconds = time.perf_counter() - start
+    return {
+        "seconds": round(seconds, 3),
+        "exit": code,
+        **memory.summary(),
+        "load_before": load,  # 1-minute load average: other work on the machine
+    }
+
+
+def best_of(runs: list[dict[str, object]]) -> dict[str, object]:
+    """The median run by time (its memory numbers with it), plus every time."""
+    ordered = sorted(runs, key=lambda r: float(r["seconds"]))  # type: ignore[arg-type]
+    middle = dict(ordered[(len(ordered) - 1) // 2])
+    middle["all_seconds"] = [r["seconds"] for r in runs]
+    return middle
+
+
+def bench_corpus(root: Path, jobs: int, repeat: int, out_dir: Path) -> dict[str, object]:
+    """(a), (b), (c) on ``root``; the commands run from a scratch dir holding a libcst config."""
+    scratch = out_dir / "cwd"
+    scratch.mkdir(parents=True, exist_ok=True)
+    (scratch / ".libcst.codemod.yaml").write_text(LIBCST_CONFIG, encoding="utf-8")
+    py = sys.executable
+    common = ["-j", str(jobs), "--no-format", "--hide-progress", "--unified-diff", "1"]
+    report = out_dir / f"{root.name}-report.json"
+    commands = {
+        "a_libcst_noop": [py, "-m", "libcst.tool", "codemod", "noop.NOOPCommand", *common],
+        "b_libcst_torch_to_optax": [
+            *(py, "-m", "libcst.tool", "codemod", "optimizer.TorchToOptax"),
+            *common,
+        ],
+        "c_convert_check": [
+            *(py, "-m", "ml_switcheroo", "convert", "--check", "-j", str(jobs)),
+            *("--report", str(report)),
+        ],
+    }
+    runs: dict[str, list[dict[str, object]]] = {key: [] for key in commands}
+    for index in range(repeat):  # interleaved, so that a busy spell hits every command alike
+        for key, argv in commands.items():
+            log = out_dir / f"{root.name}-{key}-{index}.log"
+            runs[key].append(measure([*argv, str(root)], scratch, log))
+    return {key: best_of(value) for key, value in runs.items()}
+
+
+def optimizer_files(report: Path, root: Path, target: Path) -> int:
+    """Copy the files (c) found would change into ``target``; how many."""
+    data = json.loads(report.read_text(encoding="utf-8"))
+    if target.exists():
+        shutil.rmtree(target)
+    count = 0
+    for entry in data["files"]:
+        if entry["changed"]:
+            source = Path(entry["file"])
+            source = source if source.is_absolute() else (report.parent / "cwd" / source)
+            destination = target / source.resolve().relative_to(root.resolve())
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
+            count += 1
+    return count
+
+
+def ratio(x: dict[str, object], y: dict[str, object]) -> float:
+    return round(float(x["seconds"]) / float(y["seconds"]), 3)  # type: ignore[arg-type]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", action="append", choices=["transformers", "torch"])
+    parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (median)")
+    parser.add_argument("--small-repeat", type=int, default=5, help="runs on optimizer files")
+    parser.add_argument("--workdir", type=Path, default=default_workdir())
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="measure the working tree as it is, not a copy frozen at the start",
+    )
+    parser.add_argument(
+        "--soundness",
+        action="store_true",
+        help="also convert every file with --no-prefilter and compare the changed files "
+        "(slow: the full analysis of every file)",
+    )
+    args = parser.parse_args()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    frozen = None if args.live else snapshot_package(args.workdir)
+    out_dir = RESULTS / stamp
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, object] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "jobs": args.jobs,
+        "versions": _versions(),
+        "package_snapshot_sha256": frozen,
+        "corpora": {},
+    }
+    for name in args.corpus or ["transformers"]:
+        root = ensure_corpus(name, args.workdir)
+        stats = corpus_stats(root)
+        print(f"== {name}: {stats}", flush=True)
+        results = bench_corpus(root, args.jobs, args.repeat, out_dir)
+        a = results["a_libcst_noop"]
+        b = results["b_libcst_torch_to_optax"]
+        c = results["c_convert_check"]
+        entry: dict[str, object] = {
+            **stats,
+            **results,
+            "ratio_b_over_a": ratio(b, a),  # type: ignore[arg-type]
+            "ratio_c_over_a": ratio(c, a),  # type: ignore[arg-type]
+            "files_per_second": {
+                k: round(int(stats["files"]) / float(v["seconds"]), 1)  # type: ignore[arg-type, index]
+                for k, v in results.items()
+            },
+        }
+        small = args.workdir / "corpus" / f"{name}-optimizer-files"
+        count = optimizer_files(out_dir / f"{name}-report.json", root, small)
+        entry["optimizer_files"] = count
+        if count:
+            entry["optimizer_files_mb"] = corpus_stats_simple(small)
+            restricted = bench_corpus(small, args.jobs, args.small_repeat, out_dir / "small")
+            restricted.pop("c_convert_check")
+            ra, rb = restricted["a_libcst_noop"], restricted["b_libcst_torch_to_optax"]
+            entry["optimizer_files_runs"] = restricted
+            entry["optimizer_files_ratio_b_over_a"] = ratio(rb, ra)  # type: ignore[arg-type]
+        if args.soundness:
+            entry["soundness"] = soundness(root, args.jobs, out_dir)
+        summary["corpora"][name] = entry  # type: ignore[index]
+        print(json.dumps(entry, indent=2), flush=True)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(f"results: {out_dir}")
+    return 0
+
+
+def soundness(root: Path, jobs: int, out_dir: Path) -> dict[str, object]:
+    """Convert every file without the pre-filter: it must change exactly the same files."""
+    with_filter = out_dir / f"{root.name}-report.json"
+    without = out_dir / f"{root.name}-no-prefilter-report.json"
+    argv = [sys.executable, "-m", "ml_switcheroo", "convert", "--check", "--no-prefilter"]
+    run = measure(
+        [*argv, "-j", str(jobs), "--report", str(without), str(root)],
+        out_dir / "cwd",
+        out_dir / f"{root.name}-no-prefilter.log",
+    )
+
+    def changed(report: Path) -> set[str]:
+        data = json.loads(report.read_text(encoding="utf-8"))
+        return {f["file"] for f in data["files"] if f["changed"]}
+
+    missed = sorted(changed(without) - changed(with_filter))
+    return {
+        "seconds_without_prefilter": run["seconds"],
+        "changed_without_prefilter": len(changed(without)),
+        "changed_with_prefilter": len(changed(with_filter)),
+        "missed_by_prefilter": missed,  # must be empty
+    }
+
+
+def corpus_stats_simple(root: Path) -> float:
+    return round(sum(p.stat().st_size for p in root.rglob("*.py")) / 1e6, 3)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("libcst", "ml-switcheroo", "torch", "pyyaml"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "-"
+    found["ml_switcheroo_commit"] = subprocess.run(
+        ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""What ``SwitcherooCommand.transform_module`` does before the engine runs.
+
+1. The pre-filter (``ml_switcheroo.core.prefilter``): a file that cannot change is returned as
+   it is, before any metadata is computed.
+2. Metadata without libcst's deep copy when that is safe. ``Codemod.transform_module`` wraps the
+   tree in ``MetadataWrapper(module)``, which deep-copies it so that a tree holding one node
+   object at two places gets distinct nodes (metadata is keyed by node identity). A tree fresh
+   from the parser never holds a node twice, and the engine never mutates nodes, so for such a
+   tree the copy only costs time: about as much as parsing the file again (measured:
+   ``benchmarks/README.md``). The copy is skipped only when the tree is known to be fresh from
+   the parser: the caller is libcst's own runner function that has just parsed it
+   (``libcst.codemod._cli._execute_transform`` behind ``python -m libcst.tool codemod``, or
+   ``libcst.codemod.transform_module``), or ``ml-switcheroo convert``. Trees handed over by
+   anyone else (``CodemodTest``, another codemod passing on its output) are copied as libcst
+   always does.
+3. No per-instance matcher scan. libcst's runner builds one command instance per file, and
+   ``MatcherDecoratableTransformer.__init__`` scans every attribute of the instance (some 1,600
+   ``visit_*``/``leave_*`` methods) for matcher decorators: about 6 ms per file, more than
+   parsing a small file. The engine dispatches its visits itself and declares no matcher
+   decorators, so for a command class without any (checked once per class) the instance gets
+   what the scan would have found: nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import suppress
+from dataclasses import replace
+from functools import cache
+from types import CodeType, FrameType
+from typing import TYPE_CHECKING
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper
+
+if TYPE_CHECKING:
+    from libcst.codemod import CodemodCommand, CodemodContext
+
+
+_MATCHER_ATTRIBUTES = (
+    "_visit_matcher",  # libcst.matchers._decorators.CONSTRUCTED_VISIT_MATCHER_ATTR
+    "_leave_matcher",  # CONSTRUCTED_LEAVE_MATCHER_ATTR
+    "_call_if_inside_matcher",  # VISIT_POSITIVE_MATCHER_ATTR
+    "_call_if_not_inside_matcher",  # VISIT_NEGATIVE_MATCHER_ATTR
+)
+
+
+@cache
+def _matcher_attributes() -> tuple[str, ...]:
+    try:
+        from libcst.matchers import _decorators
+    except ImportError:  # pragma: no cover - the names above, as of libcst 1.1-1.9
+        return _MATCHER_ATTRIBUTES
+    return tuple(
+        getattr(_decorators, name, fallback)
+        for name, fallback in zip(
+            (
+                "CONSTRUCTED_VISIT_MATCHER_ATTR",
+                "CONSTRUCTED_LEAVE_MATCHER_ATTR",
+                "VISIT_POSITIVE_MATCHER_ATTR",
+                "VISIT_NEGATIVE_MATCHER_ATTR",
+            ),
+            _MATCHER_ATTRIBUTES,
+            strict=True,
+        )
+    )
+
+
+@cache
+def _declares_matchers(cls: type) -> bool:
+    """Whether any method of ``cls`` carries a libcst matcher decorator."""
+    attributes = _matcher_attributes()
+    for name in dir(cls):
+        value = getattr(cls, name, None)
+        if isinstance(value, property):
+            continue
+        if any(getattr(value, attribute, None) for attribute in attributes):
+            return True
+    return False
+
+
+def init_without_matcher_scan(command: CodemodCommand, context: CodemodContext) -> bool:
+    """``ContextAwareTransformer.__init__`` minus the per-instance scan; False (nothing done)
+    when the command's class declares matcher decorators, which need the real thing."""
+    from libcst import CSTTransformer
+    from libcst.codemod import Codemod
+
+    if _declares_matchers(type(command)):
+        return False
+    Codemod.__init__(command, context)
+    CSTTransformer.__init__(command)
+    # What MatcherDecoratableTransformer.__init__ finds on a class without decorators.
+    command._matchers = {}  # type: ignore[attr-defined]
+    command._extra_visit_funcs = {}  # type: ignore[attr-defined]
+    command._extra_leave_funcs = {}  # type: ignore[attr-defined]
+    return True
+
+
+@cache
+def _libcst_parsers() -> frozenset[CodeType]:
+    """Code objects of the libcst functions that parse a file and pass the tree straight on."""
+    codes = set()
+    with suppress(ImportError, AttributeError):  # private names: without them, we just copy
+        from libcst.codemod import _cli
+
+        codes.add(_cli._execute_transform.__code__)
+    with suppress(ImportError, AttributeError):
+        from libcst.codemod import _runner
+
+        codes.add(_runner.transform_module.__code__)
+    return frozenset(codes)
+
+
+def called_by_libcst_parser(frame: FrameType | None) -> bool:
+    """Whether ``frame`` (the caller of ``transform_module``) just parsed the tree itself."""
+    return frame is not None and frame.f_code in _libcst_parsers()
+
+
+def caller_frame() -> FrameType | None:
+    """The frame that called the function calling this one."""
+    return sys._getframe(2)
+
+
+def source_bytes(filename: str | None, tree: cst.Module, *, from_file: bool) -> bytes:
+    """The bytes the pre-filter scans: the file the tree was parsed from, else the tree's code.
+
+    The file is read only when the tree is known to be its parse (``from_file``): a codemod
+    composed after another one gets that one's output with the original file name.
+    """
+    if from_file and filename and os.path.isfile(filename):
+        try:
+            with open(filename, "rb") as handle:
+                return handle.read()
+        except OSError:
+            pass
+    return tree.code.encode("utf-8", "surrogatepass")
+
+
+def transform_fresh_tree(command: CodemodCommand, tree: cst.Module) -> cst.Module:
+    """``CodemodCommand.transform_module`` for a tree fresh from the parser, without its copy.
+
+    The same steps as libcst's ``Codemod.transform_module`` / ``_handle_metadata_reference`` and
+    ``CodemodCommand.transform_module``: a metadata wrapper (with the full-repo cache when there
+    is one), the command's metadata resolved, ``transform_module_impl``, then libcst's
+    add/remove-imports visitors when the command scheduled any.
+    """
+    from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+
+    context = command.context
+    manager = context.metadata_manager
+    cache_ = manager.get_cache_for_path(context.filename) if manager and context.filename else {}
+    wrapper = MetadataWrapper(tree, unsafe_skip_copy=True, cache=cache_)
+    old_wrapper = context.wrapper
+    with command.resolve(wrapper):
+        command.context = replace(command.context, wrapper=wrapper)
+        try:
+            tree = command.transform_module_impl(wrapper.module)
+        finally:
+            command.context = replace(command.context, wrapper=old_wrapper)
+    for key, transform in (
+        (AddImportsVisitor.CONTEXT_KEY, AddImportsVisitor),
+        (RemoveImportsVisitor.CONTEXT_KEY, RemoveImportsVisitor),
+    ):
+        if key in command.context.scratch:
+            tree = transform(command.context).transform_module(tree)
+    return tree

@@ -1,0 +1,173 @@
+"""The command ``ml-switcheroo convert`` hands to libcst's parallel runner.
+
+It is ``optimizer.TorchToOptax`` plus what the runner does not do for us:
+
+* it owns the write: ``--in-place`` replaces the file atomically (``files.atomic_write``) in the
+  worker, keeping its encoding (the tree's: PEP 263 cookie or BOM), line endings and
+  permissions; the tree handed back to libcst is always the original one, so libcst's own
+  (non-atomic) write never happens;
+* it reports back: one small JSON file per input file in ``results_dir`` (records of every
+  converted construct and escape hatch, changed or not, the diff, the error), which the main
+  process reads when the run is over. libcst only returns counts to the main process.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+
+from ml_switcheroo.codemods.optimizer import TorchToOptax
+from ml_switcheroo.core import command_support, files
+from ml_switcheroo.core.engine import SwitcherooCommand, records_of
+
+
+def result_path(results_dir: str, filename: str) -> str:
+    """Where the result of ``filename`` (an absolute path) is written."""
+    digest = hashlib.sha1(os.fsencode(filename)).hexdigest()  # noqa: S324 - a file name
+    return os.path.join(results_dir, f"{digest}.json")
+
+
+def unified_diff(old: str, new: str, name: str, context: int = 3) -> str:
+    """A ``git apply``-able diff (``a/``, ``b/`` prefixes), line endings kept as they are."""
+    old_lines = old.splitlines(keepends=True)
+    new_lines = new.splitlines(keepends=True)
+    lines = []
+    for line in difflib.unified_diff(
+        old_lines, new_lines, f"a/{name}", f"b/{name}", n=context, lineterm="\n"
+    ):
+        if line.startswith(("---", "+++", "@@")) or line.endswith(("\n", "\r")):
+            lines.append(line)
+        else:
+            lines.append(line + "\n\\ No newline at end of file\n")
+    return "".join(lines)
+
+
+def diff_codec(encoding: str) -> str:
+    """The codec a file's diff is written in: its own, with a UTF-8 BOM kept as a character."""
+    name = encoding.lower().replace("_", "-")
+    return "utf-8" if name in ("utf-8-sig", "utf8-sig") else encoding
+
+
+class ConversionError(Exception):
+    """What a worker reports back instead of the original exception.
+
+    libcst's runner sends a failing file's exception object back to the main process; an
+    exception class whose ``__init__`` takes other arguments than its message (such as
+    ``SemanticMapError``) cannot be unpickled there, and that breaks the whole process pool.
+    This one always can be.
+    """
+
+
+def map_stamps(paths: Sequence[str]) -> list[list[Any]]:
+    """What identifies the semantic-map files of a run (the shipped one first)."""
+    from ml_switcheroo.core.semantic_map import BUILTIN_MAP
+
+    stamps = []
+    for path in (str(BUILTIN_MAP), *(os.path.abspath(p) for p in paths)):
+        try:
+            info = os.stat(path)
+            stamps.append([path, info.st_mtime_ns, info.st_size])
+        except OSError:
+            stamps.append([path, None, None])
+    return stamps
+
+
+class ConvertCommand(TorchToOptax):
+    """TorchToOptax that writes atomically itself and leaves a JSON result per file."""
+
+    def __init__(
+        self,
+        context: CodemodContext,
+        *,
+        results_dir: str,
+        mode: str = "diff",
+        display_root: str | None = None,
+        stamps: list[list[Any]] | None = None,
+        semantic_map: Sequence[str] = (),
+        **options: Any,
+    ) -> None:
+        try:
+            # Every file of a run is converted with the map the run started with.
+            if stamps is not None and map_stamps(semantic_map) != stamps:
+                raise ConversionError("a semantic-map file changed during the run")
+            super().__init__(context, semantic_map=semantic_map, **options)
+        except ConversionError:
+            raise
+        except Exception as exc:
+            raise ConversionError(_one_line(exc)) from None
+        self.results_dir = results_dir
+        self.mode = mode  # "diff", "check" or "in-place"
+        self.display_root = display_root
+
+    def transform_module(self, tree: cst.Module) -> cst.Module:
+        filename = self.context.filename or "<stdin>"
+        result: dict[str, Any] = {"file": filename, "changed": False}
+        fresh = command_support.called_by_libcst_parser(command_support.caller_frame())
+        try:
+            before = files.snapshot(filename)
+            original = command_support.source_bytes(filename, tree, from_file=True)
+            if self.prefilter is not None and not self.prefilter.matches(original):
+                new_tree = tree
+            elif fresh:
+                new_tree = command_support.transform_fresh_tree(self, tree)
+            else:  # not called by libcst's runner: take no shortcut
+                new_tree = super(SwitcherooCommand, self).transform_module(tree)
+            new = new_tree.bytes if new_tree is not tree else original
+            if new != original and tree.bytes != original:
+                raise files.FileChangedError(f"{filename} changed on disk during the run")
+            result["records"] = [r.to_json() for r in records_of(self.context)]
+            result["warnings"] = list(self.context.warnings)
+            self.context.warnings.clear()  # in the report: not printed once more by libcst
+            if new != original:
+                result["changed"] = True
+                if self.mode == "in-place":
+                    files.atomic_write(filename, new, expected=before)
+                elif self.mode == "diff":
+                    # In the file's own encoding, BOM included: the diff applies to its bytes.
+                    codec = diff_codec(new_tree.encoding)
+                    name = files.display_name(filename, self.display_root)
+                    result["diff"] = unified_diff(original.decode(codec), new.decode(codec), name)
+                    result["diff_encoding"] = codec
+        except Exception as exc:
+            result["error"] = _one_line(exc)
+            result["traceback"] = traceback.format_exc()
+            self._save(filename, result)
+            raise ConversionError(result["error"]) from None
+        self._save(filename, result)
+        return tree  # libcst sees no change: it neither writes nor prints anything
+
+    def _save(self, filename: str, result: dict[str, Any]) -> None:
+        with open(result_path(self.results_dir, filename), "w", encoding="utf-8") as handle:
+            json.dump(result, handle)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    if isinstance(exc, ConversionError):
+        return text[0] if text else "conversion failed"
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def failure_reason(filename: str) -> str:
+    """Why libcst could not hand ``filename`` to the command: read or parse it again to say."""
+    try:
+        with open(filename, "rb") as handle:
+            data = handle.read()
+        cst.parse_module(data)
+    except cst.ParserSyntaxError as exc:
+        message = exc.message.strip().splitlines()
+        where = f"syntax error at line {exc.raw_line}, column {exc.raw_column + 1}"
+        return f"{where}: {message[0]}" if message else where
+    except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
+        return f"cannot decode the file: {str(exc).strip() or type(exc).__name__}"
+    except Exception as exc:
+        return _one_line(exc)
+    return "libcst could not convert the file (rerun with --verbose for its traceback)"

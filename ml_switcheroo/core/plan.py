@@ -1,0 +1,855 @@
+"""Per-file plan: which statements belong together before anything is rewritten.
+
+Some translations span statements: an LR scheduler becomes its optimizer's ``learning_rate``,
+gradient clipping becomes the head of the optimizer's ``optax.chain``, and the statements of a
+training step (``loss.backward()`` ... ``opt.step()``) share one escape hatch. The engine's
+rewriting pass is local, so before it starts (and only in files that have wired calls) a
+``Planner`` walks the module once, records every wired call with its place (statement,
+block, enclosing loops), and decides:
+
+* for each optimizer constructor: its scheduler (and component schedulers) and clip calls;
+* for each scheduler: whether its ``step()`` runs once per update, once per epoch, or unknown;
+* the statements to move so that ``sched = <schedule>`` precedes
+  ``opt = optax...(learning_rate=sched)``;
+* the training-step regions that get one escape hatch.
+
+Decisions that make a construct untranslatable are recorded as escapes with their reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from ml_switcheroo.core.errors import Untranslatable
+from ml_switcheroo.core.escape_hatch import escaped_statements
+from ml_switcheroo.core.semantic_map import ApiEntry
+from ml_switcheroo.core.signature import code_of
+
+CONSTRUCTOR = "optimizer_constructor"
+SCHEDULER = "lr_scheduler"
+SCHEDULER_STEP = "scheduler_step"
+CLIP = "clip_gradients"
+STEP = "optimizer_step"
+TRAINING_STEP = "training_step"
+
+_LOOPS = (cst.For, cst.While)
+_CONTROL = (cst.For, cst.While, cst.If, cst.FunctionDef, cst.ClassDef, cst.Match)
+
+# (entry, receiver source or None, receiver node or None, probable) for a call, or None.
+WireFunction = Callable[
+    [cst.Call, "cst.ClassDef | None"], "tuple[ApiEntry, str | None, bool] | None"
+]
+
+
+@dataclass(eq=False)
+class Site:
+    """A wired call and where it sits."""
+
+    call: cst.Call
+    entry: ApiEntry | None
+    receiver: cst.BaseExpression | None
+    statement: cst.BaseStatement
+    path: tuple[tuple[int, int], ...]  # (block id, statement index), outermost first
+    controls: tuple[cst.CSTNode, ...]  # enclosing For/While/If/def/class, outermost first
+    enclosing_class: cst.ClassDef | None
+    target: cst.BaseExpression | None  # `target = call` when the call is the whole value
+    value_used: bool
+    parent_call: cst.Call | None
+
+    @property
+    def block(self) -> int:
+        return self.path[-1][0]
+
+    @property
+    def index(self) -> int:
+        return self.path[-1][1]
+
+    @property
+    def hook(self) -> str | None:
+        return self.entry.hook if self.entry else None
+
+    @property
+    def function(self) -> cst.CSTNode | None:
+        for node in reversed(self.controls):
+            if isinstance(node, cst.FunctionDef):
+                return node
+        return None
+
+    @property
+    def loops(self) -> tuple[cst.CSTNode, ...]:
+        inner = self._within_function()
+        return tuple(n for n in inner if isinstance(n, _LOOPS))
+
+    def _within_function(self) -> tuple[cst.CSTNode, ...]:
+        for position in range(len(self.controls) - 1, -1, -1):
+            if isinstance(self.controls[position], (cst.FunctionDef, cst.ClassDef)):
+                return self.controls[position + 1 :]
+        return self.controls
+
+
+@dataclass(eq=False)
+class SchedulePlan:
+    """An optimizer's scheduler: the outer one and the component schedulers it combines."""
+
+    outer: Site
+    members: list[Site]  # statements that define the schedule, in block order
+    optimizer: Site
+    move: str  # "up": schedule statements go before the optimizer; "down": optimizer after them
+    per_epoch: str | None = None  # steps-per-epoch expression when stepped once per epoch
+    step_sites: list[Site] = field(default_factory=list)
+    calls: list[Site] = field(default_factory=list)  # every scheduler call, nested ones too
+
+
+@dataclass(eq=False)
+class Region:
+    """Statements ``first..last`` of one block that form a training step."""
+
+    block: int
+    first: int
+    last: int
+    anchor: Site  # the opt.step() / scaler.step(opt) call
+    backward: Site | None
+    loss: str
+    scaler: str | None
+    gated: bool  # the step sits under an `if` inside the region (gradient accumulation)
+    statements: list[cst.BaseStatement] = field(default_factory=list)
+    clipped: bool = False  # a clip call in the region was folded into the optimizer's chain
+
+
+@dataclass
+class Plan:
+    """What the planner decided for one file."""
+
+    schedules: dict[int, SchedulePlan] = field(default_factory=dict)  # by optimizer call id
+    scheduler_of: dict[int, SchedulePlan] = field(default_factory=dict)  # by scheduler call id
+    clips: dict[int, list[Site]] = field(default_factory=dict)  # by optimizer call id
+    clip_target: dict[int, Site] = field(default_factory=dict)  # clip call id -> optimizer site
+    steps: dict[int, SchedulePlan] = field(default_factory=dict)  # sched.step() call id
+    escapes: dict[int, Untranslatable] = field(default_factory=dict)  # call id -> reason
+    regions: list[Region] = field(default_factory=list)
+    region_of: dict[int, Region] = field(default_factory=dict)  # statement id -> region
+    sites: list[Site] = field(default_factory=list)
+    # statement moves: id(optimizer statement) -> (schedule plan)
+    moves: dict[int, SchedulePlan] = field(default_factory=dict)
+
+    def attachment_key(self, call: cst.Call) -> int | None:
+        """For a call that only translates together with its optimizer (a scheduler, its
+        step(), a clip call): the id the optimizer's hook folds. Otherwise None."""
+        key = id(call)
+        if key in self.scheduler_of:
+            return id(self.scheduler_of[key].outer.call)
+        if key in self.steps:
+            return id(self.steps[key].outer.call)
+        if key in self.clip_target:
+            return key
+        return None
+
+    def item_for(self, call: cst.Call) -> Any:
+        """What the plan holds for ``call`` (a hook's ``ctx.plan``)."""
+        key = id(call)
+        for table in (self.scheduler_of, self.steps):
+            if key in table:
+                return table[key]
+        if key in self.clip_target:
+            return self.clip_target[key]
+        if key in self.schedules or key in self.clips:
+            return self.schedules.get(key), self.clips.get(key, [])
+        return None
+
+
+class _Collector(cst.CSTVisitor):
+    """Finds wired calls and ``.backward()`` calls with their statement, block and controls."""
+
+    def __init__(self, wire: WireFunction, backward_methods: frozenset[str]) -> None:
+        super().__init__()
+        self.wire = wire
+        self.backward_methods = backward_methods
+        self.sites: list[Site] = []
+        self.backwards: list[Site] = []
+        self.blocks: dict[int, cst.CSTNode] = {}
+        self._path: list[tuple[int, int]] = []
+        self._statements: list[cst.BaseStatement] = []
+        self._controls: list[cst.CSTNode] = []
+        self._classes: list[cst.ClassDef] = []
+        self._calls: list[cst.Call] = []
+        self.name_positions: dict[int, tuple[int, int]] = {}  # id(Name) -> (block, index)
+
+    # blocks and statements
+    def _enter_body(self, owner: cst.CSTNode, body: Sequence[cst.BaseStatement]) -> None:
+        self.blocks[id(owner)] = owner
+        for index, statement in enumerate(body):
+            self._position[id(statement)] = (id(owner), index)
+        self._escaped.update(escaped_statements(body))
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self._position: dict[int, tuple[int, int]] = {}
+        self._escaped: set[int] = set()
+        self._enter_body(node, node.body)
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self._enter_body(node, node.body)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if hasattr(self, "_escaped") and id(node) in self._escaped:
+            return False  # inside an escape hatch from an earlier run: not planned again
+        position = self._position.get(id(node)) if hasattr(self, "_position") else None
+        if position is not None:
+            self._path.append(position)
+            self._statements.append(node)  # type: ignore[arg-type]
+        if isinstance(node, _CONTROL):
+            self._controls.append(node)
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if hasattr(self, "_escaped") and id(original_node) in self._escaped:
+            return
+        super().on_leave(original_node)
+        if isinstance(original_node, _CONTROL):
+            self._controls.pop()
+        if hasattr(self, "_position") and id(original_node) in self._position:
+            self._path.pop()
+            self._statements.pop()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._classes.append(node)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._classes.pop()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if self._path:
+            self.name_positions[id(node)] = self._path[-1]
+
+    def visit_Param(self, node: cst.Param) -> None:
+        if self._path:
+            self.name_positions[id(node)] = self._path[-1]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        parent = self._calls[-1] if self._calls else None
+        self._calls.append(node)
+        if not self._statements:
+            return
+        enclosing = self._classes[-1] if self._classes else None
+        wired = self.wire(node, enclosing)
+        func = node.func
+        is_backward = isinstance(func, cst.Attribute) and func.attr.value in self.backward_methods
+        if wired is None and not is_backward:
+            return
+        entry = wired[0] if wired else None
+        site = Site(
+            call=node,
+            entry=entry,
+            receiver=func.value if isinstance(func, cst.Attribute) else None,
+            statement=self._statements[-1],
+            path=tuple(self._path),
+            controls=tuple(self._controls),
+            enclosing_class=enclosing,
+            target=_assigned_target(self._statements[-1], node),
+            value_used=not _is_expression_statement(self._statements[-1], node),
+            parent_call=parent,
+        )
+        (self.sites if wired else self.backwards).append(site)
+
+    def leave_Call(self, original_node: cst.Call) -> None:
+        self._calls.pop()
+
+
+def _assigned_target(statement: cst.BaseStatement, call: cst.Call) -> cst.BaseExpression | None:
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if isinstance(small, cst.Assign) and small.value is call and len(small.targets) == 1:
+        return small.targets[0].target
+    if isinstance(small, cst.AnnAssign) and small.value is call:
+        return small.target
+    return None
+
+
+def _is_expression_statement(statement: cst.BaseStatement, call: cst.Call) -> bool:
+    body = getattr(statement, "body", None)
+    if isinstance(statement, cst.SimpleStatementLine):
+        return any(isinstance(s, cst.Expr) and s.value is call for s in statement.body)
+    if isinstance(body, cst.SimpleStatementSuite):
+        return any(isinstance(s, cst.Expr) and s.value is call for s in body.body)
+    return False
+
+
+class Planner:
+    """Builds the ``Plan`` of one module."""
+
+    def __init__(
+        self,
+        module: cst.Module,
+        wire: WireFunction,
+        resolver: Any,
+        backward_methods: frozenset[str],
+        steps_per_epoch: str | None,
+        active_hooks: frozenset[str] | None,
+    ) -> None:
+        self.module = module
+        self.wire = wire
+        self.resolver = resolver
+        self.backward_methods = backward_methods
+        self.steps_per_epoch = steps_per_epoch
+        self.active_hooks = active_hooks
+
+    def bound_value(
+        self, expression: cst.BaseExpression, enclosing: cst.ClassDef | None
+    ) -> cst.BaseExpression | None:
+        return self.resolver.bound_value(expression, enclosing)
+
+    def referents_after(
+        self, nodes: list[cst.CSTNode], block: int, index: int, ignore: set[int]
+    ) -> bool:
+        """Whether a name used in ``nodes`` is bound in ``block`` at statement ``index`` or on."""
+        for node in nodes:
+            for name in _names(node):
+                for binding in self.resolver.binding_nodes(name):
+                    if id(binding) in ignore:
+                        continue
+                    position = self.collector.name_positions.get(id(binding))
+                    if position is not None and position[0] == block and position[1] >= index:
+                        return True
+        return False
+
+    def active(self, hook: str) -> bool:
+        return self.active_hooks is None or hook in self.active_hooks
+
+    def build(self) -> Plan:
+        collector = _Collector(self.wire, self.backward_methods)
+        self.module.visit(collector)
+        self.collector = collector
+        plan = Plan(sites=collector.sites)
+        self.plan = plan
+        self.by_call = {id(site.call): site for site in collector.sites}
+        if self.active(SCHEDULER):
+            self._plan_schedules()
+        if self.active(CLIP):
+            self._plan_clips()
+        if self.active(STEP) or self.active(TRAINING_STEP):
+            self._plan_regions()
+        for region in plan.regions:
+            statements = {id(s) for s in region.statements}
+            region.clipped = any(
+                id(site.statement) in statements for sites in plan.clips.values() for site in sites
+            )
+        return plan
+
+    # ------------------------------------------------------------------ helpers
+
+    def _constructor_site(self, expression: cst.BaseExpression, site: Site) -> Site | None:
+        """The optimizer constructor site that ``expression`` (a Name or self.x) is bound to."""
+        value = self.bound_value(expression, site.enclosing_class)
+        if isinstance(value, cst.Call):
+            found = self.by_call.get(id(value))
+            if found is not None and found.hook == CONSTRUCTOR:
+                return found
+        return None
+
+    def _bound_site(self, expression: cst.BaseExpression, site: Site, hook: str) -> Site | None:
+        value = self.bound_value(expression, site.enclosing_class)
+        if isinstance(value, cst.Call):
+            found = self.by_call.get(id(value))
+            if found is not None and found.hook == hook:
+                return found
+        return None
+
+    def _escape(self, site: Site, reason: str, suggestion: str | None = None) -> None:
+        self.plan.escapes.setdefault(id(site.call), Untranslatable(reason, suggestion))
+
+    def _step_sites_of(self, constructor: Site) -> list[Site]:
+        """``x.step()`` sites whose receiver is bound to ``constructor``'s call."""
+        found = []
+        for site in self.plan.sites:
+            if site.receiver is None or site.call.func.attr.value != "step":  # type: ignore[attr-defined]
+                continue
+            value = self.bound_value(site.receiver, site.enclosing_class)
+            if value is constructor.call:
+                found.append(site)
+        return found
+
+    def _optimizer_step_sites(self, constructor: Site) -> list[Site]:
+        """``opt.step()`` and ``scaler.step(opt)`` sites of the optimizer ``constructor`` builds."""
+        found = []
+        for site in self.plan.sites:
+            stepped = _stepped_optimizer(site)
+            if stepped is None:
+                continue
+            if self.bound_value(stepped, site.enclosing_class) is constructor.call:
+                found.append(site)
+        return found
+
+    # ------------------------------------------------------------------ schedulers
+
+    def _plan_schedules(self) -> None:
+        schedulers = [s for s in self.plan.sites if s.hook == SCHEDULER]
+        components: dict[int, Site] = {}  # scheduler call id -> the scheduler that combines it
+        for site in schedulers:
+            if site.parent_call is not None and id(site.parent_call) in self.by_call:
+                parent = self.by_call[id(site.parent_call)]
+                if parent.hook == SCHEDULER:
+                    components[id(site.call)] = parent
+                    continue
+            for argument in site.call.args:
+                for element in _elements(argument.value):
+                    named = self._bound_site(element, site, SCHEDULER)
+                    if named is not None:
+                        components[id(named.call)] = site
+        by_optimizer: dict[int, list[Site]] = {}
+        for site in schedulers:
+            if id(site.call) in components:
+                continue
+            optimizer = self._scheduler_optimizer(site)
+            if optimizer is None:
+                self._escape(
+                    site,
+                    "its optimizer is not built by a translated constructor in the same block "
+                    "of this file, so the schedule cannot become the optimizer's learning rate",
+                    "build the schedule and pass it as the optimizer's learning_rate: "
+                    "`opt = optax.<optimizer>(learning_rate=schedule, ...)`",
+                )
+                continue
+            by_optimizer.setdefault(id(optimizer.call), []).append(site)
+        for sites in by_optimizer.values():
+            optimizer = self._scheduler_optimizer(sites[0])
+            assert optimizer is not None
+            if len(sites) > 1:
+                for site in sites:
+                    self._escape(
+                        site,
+                        "several schedulers step the same optimizer; optax takes one schedule "
+                        "per learning rate",
+                        "combine them, e.g. with optax.join_schedules, and pass that as "
+                        "learning_rate",
+                    )
+                continue
+            self._attach_schedule(sites[0], optimizer, components)
+        for component_id, parent in components.items():
+            root = parent
+            while id(root.call) in components:
+                root = components[id(root.call)]
+            escaped = self.plan.escapes.get(id(root.call))
+            if escaped is not None:
+                name = code_of(root.target).strip() if root.target is not None else "its scheduler"
+                self._escape(
+                    self.by_call[component_id],
+                    f"it is part of `{name}`, which is not translated: {escaped.reason}",
+                    escaped.suggestion,
+                )
+
+    def _scheduler_optimizer(self, site: Site) -> Site | None:
+        argument = _optimizer_argument(site)
+        if argument is not None:
+            return self._constructor_site(argument, site)
+        for parameter in site.call.args:  # ChainedScheduler(schedulers): ask its components
+            for element in _elements(parameter.value):
+                component = self._bound_site(element, site, SCHEDULER) or (
+                    self.by_call.get(id(element)) if isinstance(element, cst.Call) else None
+                )
+                if component is not None and component is not site:
+                    return self._scheduler_optimizer(component)
+        return None
+
+    def _attach_schedule(self, outer: Site, optimizer: Site, components: dict[int, Site]) -> None:
+        members = [
+            s
+            for s in self.plan.sites
+            if s.hook == SCHEDULER and (s is outer or _combined_into(s, outer, components))
+        ]
+        statement_members = [s for s in members if s.parent_call is None or s is outer]
+        for site in statement_members:
+            if site.target is None or site.block != optimizer.block:
+                self._escape(
+                    outer,
+                    "the scheduler and its optimizer are not both assigned in the same block",
+                    "pass the schedule as the optimizer's learning_rate",
+                )
+                return
+        if optimizer.target is None:
+            self._escape(outer, "the optimizer is not assigned by a plain `name = ...` statement")
+            return
+        statement_members.sort(key=lambda s: s.index)
+        move = self._move(optimizer, statement_members)
+        if move is None:
+            self._escape(
+                outer,
+                "the schedule's arguments are computed after the optimizer, and the optimizer is "
+                "used in between, so neither can move next to the other",
+                "define the schedule before the optimizer and pass it as learning_rate",
+            )
+            return
+        schedule = SchedulePlan(outer, statement_members, optimizer, move, calls=members)
+        for component in (s for s in members if s is not outer and s.parent_call is None):
+            if self._step_sites_of(component):
+                self._escape(outer, "a component scheduler is stepped on its own")
+                return
+        if not self._classify_stepping(schedule):
+            return
+        self.plan.schedules[id(optimizer.call)] = schedule
+        self.plan.moves[id(optimizer.statement)] = schedule
+        for member in members:
+            self.plan.scheduler_of[id(member.call)] = schedule
+        for step in schedule.step_sites:
+            self.plan.steps[id(step.call)] = schedule
+
+    def _move(self, optimizer: Site, members: list[Site]) -> str | None:
+        """ "up" when the schedule statements can precede the optimizer, "down" when the
+        optimizer can follow them, None when neither keeps every name bound."""
+        moved_targets = {id(m.target) for m in members if m.target is not None}
+        checked: list[cst.CSTNode] = []
+        for member in members:
+            argument = _optimizer_argument(member)
+            checked.extend(a.value for a in member.call.args if a.value is not argument)
+        if all(m.index > optimizer.index for m in members) and not self.referents_after(
+            checked, optimizer.block, optimizer.index, moved_targets
+        ):
+            return "up"
+        last = max(m.index for m in members)
+        target = optimizer.target
+        assert target is not None
+        if not self._used_between(target, optimizer.block, optimizer.index, last, members):
+            return "down"
+        return None
+
+    def _used_between(
+        self, target: cst.BaseExpression, block: int, start: int, stop: int, members: list[Site]
+    ) -> bool:
+        owner = self.collector.blocks[block]
+        body = owner.body  # type: ignore[attr-defined]
+        text = code_of(target).strip()
+        member_statements = {id(m.statement) for m in members}
+        for statement in body[start + 1 : stop]:
+            if id(statement) in member_statements:
+                continue
+            if _mentions(statement, text):
+                return True
+        return False
+
+    def _classify_stepping(self, schedule: SchedulePlan) -> bool:
+        steps = self._step_sites_of(schedule.outer)
+        schedule.step_sites = steps
+        entry = schedule.outer.entry
+        assert entry is not None
+        if entry.hook == SCHEDULER and _attaches_to_chain(entry):
+            return True  # ReduceLROnPlateau: its step(metric) becomes an escape of its own
+        if not steps:
+            self._escape(
+                schedule.outer,
+                "this scheduler's step() is not called in this file, so how often it runs "
+                "(per update or per epoch) is unknown",
+                _stepping_suggestion(schedule),
+            )
+            return False
+        if any(step.call.args for step in steps):
+            self._escape(
+                schedule.outer,
+                "step() is called with an epoch argument (deprecated in torch); the schedule "
+                "must be indexed by optax's update count instead",
+                _stepping_suggestion(schedule),
+            )
+            return False
+        optimizer_steps = self._optimizer_step_sites(schedule.optimizer)
+        if all(_same_control(step, optimizer_steps) for step in steps):
+            return True
+        if all(self._per_epoch(step, optimizer_steps) for step in steps):
+            if self.steps_per_epoch is None:
+                self._escape(
+                    schedule.outer,
+                    "the scheduler steps once per epoch while optax counts updates; run with "
+                    "--steps-per-epoch EXPR (e.g. 'len(train_loader)') to translate it",
+                    _stepping_suggestion(schedule),
+                )
+                return False
+            schedule.per_epoch = self.steps_per_epoch
+            return True
+        self._escape(
+            schedule.outer,
+            "cannot tell whether step() runs once per optimizer update (it is not in the same "
+            "loop and condition as the optimizer's step(), after it)",
+            _stepping_suggestion(schedule),
+        )
+        return False
+
+    def _per_epoch(self, step: Site, optimizer_steps: list[Site]) -> bool:
+        """The scheduler steps in an outer loop of the optimizer's step, or after calling a
+        function of this file that steps the optimizer inside a loop."""
+        outer_loops = step.loops
+        if not outer_loops:
+            return False
+        for opt_step in optimizer_steps:
+            inner = opt_step.loops
+            same_function = opt_step.function is step.function
+            if same_function and inner[: len(outer_loops)] == outer_loops != inner:
+                return True
+        # A function of this file that steps an optimizer inside a loop (e.g. `train(...)`,
+        # which gets the optimizer as a parameter), called in the scheduler's loop.
+        functions = {
+            s.function.name.value  # type: ignore[union-attr]
+            for s in self.plan.sites
+            if s.hook == STEP
+            and _is_step(s)
+            and isinstance(s.function, cst.FunctionDef)
+            and s.loops
+            and s.function is not step.function
+        }
+        loop_body = outer_loops[-1].body  # type: ignore[attr-defined]
+        return any(_calls_name(loop_body, name) for name in functions)
+
+    # ------------------------------------------------------------------ clipping
+
+    def _plan_clips(self) -> None:
+        for site in (s for s in self.plan.sites if s.hook == CLIP):
+            if site.value_used:
+                self._escape(
+                    site,
+                    "its return value (the total gradient norm) is used; in optax the clipping "
+                    "happens inside the optimizer's chain and returns no norm",
+                    "norm = optax.global_norm(grads)  # the same norm, before the update; and "
+                    "put optax.clip_by_global_norm(max_norm) at the head of the optimizer's chain",
+                )
+                continue
+            optimizers = self._optimizers_stepped_after(site)
+            if len(optimizers) != 1:
+                self._escape(
+                    site,
+                    "no single translated optimizer is stepped after this call in the same block"
+                    if not optimizers
+                    else "several optimizers are stepped after this call",
+                    "add the clipping to the optimizer's chain: "
+                    "`optax.chain(optax.clip_by_global_norm(max_norm), <optimizer>)`",
+                )
+                continue
+            (optimizer,) = optimizers
+            self.plan.clips.setdefault(id(optimizer.call), []).append(site)
+            self.plan.clip_target[id(site.call)] = optimizer
+
+    def _optimizers_stepped_after(self, site: Site) -> list[Site]:
+        found: dict[int, Site] = {}
+        for step in self.plan.sites:
+            stepped = _stepped_optimizer(step)
+            if stepped is None or step.function is not site.function:
+                continue
+            if not _follows(site, step):
+                continue
+            constructor = self._constructor_site(stepped, step)
+            if constructor is None:
+                return []
+            found[id(constructor.call)] = constructor
+        return list(found.values())
+
+    # ------------------------------------------------------------------ training-step regions
+
+    def _plan_regions(self) -> None:
+        anchors = [s for s in self.plan.sites if s.hook in (STEP, TRAINING_STEP) and _is_step(s)]
+        for anchor in anchors:
+            region = self._region(anchor)
+            if region is None:
+                continue
+            if any(id(s) in self.plan.region_of for s in region.statements):
+                continue
+            self.plan.regions.append(region)
+            for statement in region.statements:
+                self.plan.region_of[id(statement)] = region
+
+    def _region(self, anchor: Site) -> Region | None:
+        """The backward pass before the step, found from the step's block outwards (but not
+        beyond the function holding the step); the region runs from it to the step."""
+        function = anchor.function
+        stop_block = id(function.body) if isinstance(function, cst.FunctionDef) else None
+        for depth in range(len(anchor.path) - 1, -1, -1):
+            block, index = anchor.path[depth]
+            backward = self._backward_before(anchor, depth)
+            if backward is not None:
+                body = self.collector.blocks[block].body  # type: ignore[attr-defined]
+                first = backward.path[depth][1]
+                last = index
+                if last + 1 < len(body) and self._is_scaler_update(body[last + 1], anchor):
+                    last += 1
+                gated = any(
+                    isinstance(c, cst.If) for c in anchor.controls if c not in backward.controls
+                )
+                return Region(
+                    block=block,
+                    first=first,
+                    last=last,
+                    anchor=anchor,
+                    backward=backward,
+                    loss=_loss_name(backward),
+                    scaler=_scaler_name(anchor, backward),
+                    gated=gated,
+                    statements=list(body[first : last + 1]),
+                )
+            if block == stop_block or (stop_block is None and depth == 0):
+                return None
+        return None
+
+    def _backward_before(self, anchor: Site, depth: int) -> Site | None:
+        """The last ``.backward()`` at or before the anchor's statement at ``depth``."""
+        block, index = anchor.path[depth]
+        candidates = [
+            b
+            for b in self.collector.backwards
+            if b.function is anchor.function
+            and len(b.path) > depth
+            and b.path[:depth] == anchor.path[:depth]
+            and b.path[depth][0] == block
+            and b.path[depth][1] <= index
+        ]
+        return max(candidates, key=lambda b: b.path[depth][1]) if candidates else None
+
+    def _is_scaler_update(self, statement: cst.BaseStatement, anchor: Site) -> bool:
+        scaler = _scaler_name(anchor, None)
+        if scaler is None:
+            return False
+        return code_of(statement).strip().startswith(f"{scaler}.update(")
+
+
+# ---------------------------------------------------------------------- small helpers
+
+
+def _optimizer_argument(site: Site) -> cst.BaseExpression | None:
+    entry = site.entry
+    assert entry is not None
+    try:
+        bound = entry.signature.bind(site.call)
+    except Untranslatable:
+        return None
+    argument = bound.get("optimizer")
+    return argument.value if argument is not None else None
+
+
+def _elements(value: cst.BaseExpression) -> list[cst.BaseExpression]:
+    if isinstance(value, (cst.List, cst.Tuple)):
+        return [e.value for e in value.elements if isinstance(e, cst.Element)]
+    return []
+
+
+def _combined_into(site: Site, outer: Site, components: dict[int, Site]) -> bool:
+    parent = components.get(id(site.call))
+    while parent is not None:
+        if parent is outer:
+            return True
+        parent = components.get(id(parent.call))
+    return False
+
+
+def _attaches_to_chain(entry: ApiEntry) -> bool:
+    return any(link.slot == "chain_tail" for link in entry.chain)
+
+
+def _same_control(step: Site, optimizer_steps: list[Site]) -> bool:
+    """``sched.step()`` under exactly the same loops and conditions as an ``opt.step()``,
+    and after it."""
+    for opt_step in optimizer_steps:
+        if opt_step.controls != step.controls:
+            continue
+        if opt_step.path[:-1] == step.path[:-1] and opt_step.index < step.index:
+            return True
+        if opt_step.statement is step.statement:
+            return True
+    return False
+
+
+def _follows(first: Site, later: Site) -> bool:
+    """``later`` is in a statement after ``first``'s, in ``first``'s block or nested in it."""
+    depth = len(first.path) - 1
+    if len(later.path) <= depth or later.path[:depth] != first.path[:depth]:
+        return False
+    block, index = first.path[depth]
+    return later.path[depth][0] == block and later.path[depth][1] > index
+
+
+def _stepped_optimizer(site: Site) -> cst.BaseExpression | None:
+    """The optimizer a step call steps: ``opt`` in ``opt.step()`` or ``scaler.step(opt)``."""
+    if not _is_step(site):
+        return None
+    if site.hook == STEP:
+        return site.receiver
+    if site.hook == TRAINING_STEP and site.call.args:
+        return site.call.args[0].value
+    return None
+
+
+def _is_step(site: Site) -> bool:
+    func = site.call.func
+    return isinstance(func, cst.Attribute) and func.attr.value == "step"
+
+
+def _loss_name(backward: Site) -> str:
+    if backward.call.args:  # accelerator.backward(loss), self.manual_backward(loss)
+        return code_of(backward.call.args[0].value).strip()
+    receiver = backward.receiver
+    if isinstance(receiver, cst.Call) and receiver.args:  # scaler.scale(loss).backward()
+        return code_of(receiver.args[0].value).strip()
+    return code_of(receiver).strip() if receiver is not None else "loss"
+
+
+def _scaler_name(anchor: Site, backward: Site | None) -> str | None:
+    if (
+        anchor.entry is not None
+        and anchor.entry.hook == TRAINING_STEP
+        and anchor.receiver is not None
+    ):
+        return code_of(anchor.receiver).strip()
+    if backward is not None and isinstance(backward.receiver, cst.Call):
+        func = backward.receiver.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "scale":
+            return code_of(func.value).strip()
+    return None
+
+
+def _names(node: cst.CSTNode) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class _Collect(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            found.append(name)
+
+        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
+            attribute.value.visit(self)
+            return False
+
+    node.visit(_Collect())
+    return found
+
+
+def _mentions(node: cst.CSTNode, text: str) -> bool:
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            nonlocal found
+            if found:
+                return False
+            if isinstance(node, (cst.Name, cst.Attribute)) and code_of(node).strip() == text:
+                found = True
+                return False
+            return True
+
+    node.visit(_Find())
+    return found
+
+
+def _calls_name(node: cst.CSTNode, name: str) -> bool:
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            nonlocal found
+            if isinstance(call.func, cst.Name) and call.func.value == name:
+                found = True
+
+    node.visit(_Find())
+    return found
+
+
+def _stepping_suggestion(schedule: SchedulePlan) -> str:
+    opt = code_of(schedule.optimizer.target).strip() if schedule.optimizer.target else "opt"
+    return (
+        f"per update: pass the schedule as {opt}'s learning_rate; per epoch: "
+        f"`learning_rate=lambda count: schedule(count // steps_per_epoch)`"
+    )

@@ -1,0 +1,32 @@
+"""Plugin for gradient clipping: ``clip_grad_norm_``/``clip_grad_value_`` join the optimizer.
+
+In optax clipping is a link of the optimizer's ``optax.chain``, applied to the raw gradients
+before everything else. When the file's plan finds the optimizer stepped after the clip call
+(same block), the optimizer's hook puts this transform at the head of its chain and the call
+itself is removed; otherwise the call gets an escape hatch.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ml_switcheroo.core.errors import Untranslatable
+from ml_switcheroo.core.hooks import HookContext, register_hook
+from ml_switcheroo.core.semantic_map import ApiEntry
+from ml_switcheroo.core.translate import BoundCall, check_escapes, render_chain
+
+
+@register_hook("clip_gradients", requires=("signature", "chain"))
+def fold_gradient_clipping(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
+    """Hook for a clip call the optimizer took into its chain: the statement goes away."""
+    if ctx.plan is None:
+        raise Untranslatable("no translated optimizer is stepped after this call")
+    clip_expression(node, ctx.entry, ctx)
+    return cst.Name("None")
+
+
+def clip_expression(node: cst.Call, entry: ApiEntry, ctx: HookContext) -> cst.BaseExpression:
+    """The optax transform for clip call ``node`` (raises ``Untranslatable`` per the map)."""
+    call = BoundCall.bind(entry, node)
+    check_escapes(call, ctx.exact)
+    return render_chain(call, ctx.exact, ctx.semantic_map.chain_function, ctx.add_import)

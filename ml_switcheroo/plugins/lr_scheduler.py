@@ -1,0 +1,140 @@
+"""Plugin for LR schedulers: a torch scheduler becomes the optax schedule its optimizer uses.
+
+In optax a schedule is the optimizer's ``learning_rate``. The file's plan (core/plan.py) links a
+scheduler to the optimizer it wraps; then
+
+* ``sched = StepLR(opt, ...)`` becomes ``sched = optax.exponential_decay(...)`` (the torch
+  optimizer's lr is the schedule's base value, placeholder ``{optimizer_lr}``) and moves before
+  the optimizer, which becomes ``opt = optax.sgd(learning_rate=sched, ...)``;
+* schedules that cycle momentum (OneCycleLR, CyclicLR) also set the optimizer's momentum/beta1
+  through ``optax.inject_hyperparams``;
+* a scheduler that works on the update stream (ReduceLROnPlateau) is appended to the optimizer's
+  chain instead;
+* ``sched.step()`` is removed when it runs once per update; a per-epoch step translates only
+  with ``--steps-per-epoch``; reads of the current lr get an escape hatch.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ml_switcheroo.core.errors import Untranslatable
+from ml_switcheroo.core.hooks import HookContext, register_hook
+from ml_switcheroo.core.plan import SchedulePlan
+from ml_switcheroo.core.signature import code_of
+from ml_switcheroo.core.translate import BoundCall, check_escapes, render_chain, render_text
+
+OPTIMIZER_LR = "optimizer_lr"
+MOMENTUM = "momentum"  # the slot of a scheduler's momentum schedule
+CHAIN_TAIL = "chain_tail"  # the slot of a scheduler that joins the optimizer's chain
+
+
+@register_hook("lr_scheduler", requires=("signature",), placeholders=(OPTIMIZER_LR,))
+def translate_lr_scheduler(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
+    """Hook for a scheduler constructor: the optax schedule (or chain transform) it means."""
+    schedule = ctx.plan
+    if not isinstance(schedule, SchedulePlan):
+        raise Untranslatable("this scheduler is not linked to a translated optimizer")
+    return render_schedule(node, schedule, ctx)
+
+
+def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) -> cst.BaseExpression:
+    """The schedule expression of scheduler call ``node`` (the outer one or a component)."""
+    entry = schedule.outer.entry if node is schedule.outer.call else None
+    entry = entry or _entry_of(node, schedule, ctx)
+    call = BoundCall.bind(entry, node)
+    call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
+    check_escapes(call, ctx.exact)
+    slots = frozenset(link.slot for link in entry.chain if link.slot != MOMENTUM)
+    expression = render_chain(
+        call, ctx.exact, ctx.semantic_map.chain_function, ctx.add_import, slots=slots
+    )
+    if ctx.exact and entry.status == "approximate" and entry.exact_status == "exact":
+        wrapper = ctx.semantic_map.count_wrapper
+        ctx.add_import(wrapper.partition(".")[0])
+        expression = cst.Call(cst.parse_expression(wrapper), [cst.Arg(expression)])
+    if schedule.per_epoch and node is schedule.outer.call:
+        expression = cst.parse_expression(
+            f"lambda count: ({code_of(expression).strip()})(count // ({schedule.per_epoch}))"
+        )
+    return expression
+
+
+def momentum_schedule(schedule: SchedulePlan, ctx: HookContext) -> cst.BaseExpression | None:
+    """The momentum (beta1) schedule the scheduler imposes, or None when it leaves it alone."""
+    entry = schedule.outer.entry
+    assert entry is not None
+    if not any(link.slot == MOMENTUM for link in entry.chain):
+        return None
+    call = BoundCall.bind(entry, schedule.outer.call)
+    call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
+    try:
+        return render_chain(
+            call,
+            ctx.exact,
+            ctx.semantic_map.chain_function,
+            ctx.add_import,
+            slots=frozenset({MOMENTUM}),
+        )
+    except Untranslatable:
+        return None  # no momentum link applies (e.g. cycle_momentum=False)
+
+
+def attaches_to_chain(schedule: SchedulePlan) -> bool:
+    entry = schedule.outer.entry
+    return entry is not None and any(link.slot == CHAIN_TAIL for link in entry.chain)
+
+
+def optimizer_lr(schedule: SchedulePlan, ctx: HookContext) -> cst.BaseExpression:
+    """The torch optimizer's learning rate: the schedule's base value."""
+    entry = schedule.optimizer.entry
+    assert entry is not None
+    if entry.learning_rate is None:
+        raise Untranslatable(f"{entry.name} takes no learning-rate schedule in the map")
+    return BoundCall.bind(entry, schedule.optimizer.call).value(entry.learning_rate)
+
+
+def _entry_of(node: cst.Call, schedule: SchedulePlan, ctx: HookContext):  # type: ignore[no-untyped-def]
+    for member in schedule.members:
+        if member.call is node and member.entry is not None:
+            return member.entry
+    return ctx.entry
+
+
+@register_hook("scheduler_step", requires=("signature",), placeholders=("optimizer",))
+def strip_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
+    """Hook for ``sched.step()``: the update count drives the schedule, so it is removed.
+
+    A scheduler that joined the optimizer's chain (ReduceLROnPlateau) needs the metric at
+    update time instead: escape with the suggestion.
+    """
+    schedule = ctx.plan
+    if not isinstance(schedule, SchedulePlan):
+        return node  # a scheduler left as torch code keeps its step()
+    call = BoundCall.bind(ctx.entry, node)
+    names = {
+        "receiver": ctx.receiver or "sched",
+        "optimizer": code_of(schedule.optimizer.target).strip()
+        if schedule.optimizer.target
+        else "opt",
+    }
+    names["state"] = f"{names['optimizer']}_state"
+    if attaches_to_chain(schedule):
+        assert ctx.entry.reason and ctx.entry.suggest
+        raise Untranslatable(
+            render_text(ctx.entry.reason, call, names), render_text(ctx.entry.suggest, call, names)
+        )
+    check_escapes(call, ctx.exact, names)
+    return cst.Name("None")
+
+
+@register_hook("scheduler_read", requires=("reason", "suggest"))
+def escape_scheduler_read(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode:
+    """Hook for reads of the current lr (``sched.get_last_lr()``, ``opt.param_groups``)."""
+    receiver = ctx.receiver or "sched"
+    names = {"receiver": receiver, "state": f"{receiver}_state"}
+    assert ctx.entry.reason and ctx.entry.suggest
+    call = BoundCall(ctx.entry, node if isinstance(node, cst.Call) else cst.Call(cst.Name("_")), {})
+    raise Untranslatable(
+        render_text(ctx.entry.reason, call, names), render_text(ctx.entry.suggest, call, names)
+    )

@@ -1,0 +1,74 @@
+"""Plugin for the training step: backward, (GradScaler) and step, as one escape hatch.
+
+``loss.backward()`` ... ``opt.step()`` (with ``scaler.scale(loss).backward()``,
+``scaler.unscale_(opt)``, ``scaler.step(opt)``, ``scaler.update()``) is how torch computes and
+applies gradients in place. JAX computes gradients with ``jax.value_and_grad`` of a loss function
+and applies optax updates functionally, which needs the forward pass as a function: a rewrite
+no codemod can do safely. So the file's plan marks the statements from the backward pass to the
+step as one region, and this hook writes its reason and a complete suggestion with the real
+names. Lines of the map's suggestion that start with ``[scaler]`` or ``[accumulation]`` are kept
+only when the step uses a GradScaler or is gated by a condition.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ml_switcheroo.core.errors import Untranslatable
+from ml_switcheroo.core.hooks import HookContext, register_hook
+from ml_switcheroo.core.plan import Region
+from ml_switcheroo.core.signature import code_of
+from ml_switcheroo.core.translate import BoundCall, render_text
+
+PLACEHOLDERS = ("loss", "optimizer", "scaler")
+
+
+@register_hook("training_step", requires=("reason", "suggest"), placeholders=PLACEHOLDERS)
+def escape_training_step(node: cst.Call, ctx: HookContext) -> cst.Call:
+    """Hook for a training step (a planned region, or a lone ``scaler.step(opt)``)."""
+    region = ctx.plan if isinstance(ctx.plan, Region) else None
+    optimizer = _optimizer_name(region, node, ctx)
+    names = {
+        "loss": region.loss if region else "loss",
+        "optimizer": optimizer,
+        "receiver": optimizer,
+        "state": f"{optimizer}_state",
+        "scaler": (region.scaler if region else ctx.receiver) or "scaler",
+    }
+    keep = {
+        "[scaler]": bool(names["scaler"] != "scaler" or (region and region.scaler)),
+        "[accumulation]": bool(region and region.gated),
+        "[clipping]": bool(region and region.clipped),
+    }
+    assert ctx.entry.reason is not None and ctx.entry.suggest is not None
+    call = BoundCall(ctx.entry, node, {})
+    lines = []
+    for line in render_text(ctx.entry.suggest, call, names).splitlines():
+        tag = next((t for t in keep if line.startswith(t + " ")), None)
+        if tag is None:
+            lines.append(line)
+        elif keep[tag]:
+            lines.append(line[len(tag) + 1 :])
+    raise Untranslatable(render_text(ctx.entry.reason, call, names), "\n".join(lines))
+
+
+def _optimizer_name(region: Region | None, node: cst.Call, ctx: HookContext) -> str:
+    anchor = region.anchor.call if region else node
+    func = anchor.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "step":
+        if (
+            region is not None
+            and region.anchor.entry
+            and region.anchor.entry.hook == "training_step"
+        ):
+            return code_of(anchor.args[0].value).strip() if anchor.args else "opt"
+        if region is None and anchor.args:
+            return code_of(anchor.args[0].value).strip()  # scaler.step(opt)
+        return code_of(func.value).strip()
+    return "opt"
+
+
+@register_hook("type_only")
+def keep_as_is(node: cst.Call, ctx: HookContext) -> cst.Call:
+    """Hook for constructors the map lists only so their values have a type (GradScaler)."""
+    return node

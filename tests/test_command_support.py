@@ -1,0 +1,79 @@
+"""The shortcuts in front of the engine: no matcher scan, no deep copy for libcst's own parses."""
+
+from __future__ import annotations
+
+import libcst as cst
+import libcst.matchers as m
+from libcst.codemod import CodemodContext, transform_module
+from libcst.matchers._visitors import (
+    _gather_constructed_leave_funcs,
+    _gather_constructed_visit_funcs,
+    _gather_matchers,
+)
+
+from ml_switcheroo.codemods.optimizer import OptimizerStep, TorchToOptax
+from ml_switcheroo.core import command_support
+
+CODE = "import torch\nopt = torch.optim.SGD(params, lr=0.1)\nopt.step()\n"
+
+
+def test_the_instance_gets_what_libcsts_scan_would_find() -> None:
+    for command_class in (TorchToOptax, OptimizerStep):
+        command = command_class(CodemodContext())
+        assert command._extra_visit_funcs == _gather_constructed_visit_funcs(command) == {}
+        assert command._extra_leave_funcs == _gather_constructed_leave_funcs(command) == {}
+        assert command._matchers == _gather_matchers(command) == {}
+
+
+def test_a_subclass_with_matcher_decorators_gets_the_real_scan() -> None:
+    seen: list[str] = []
+
+    class Noticing(TorchToOptax):
+        @m.visit(m.Name("opt"))
+        def notice(self, node: cst.Name) -> None:
+            seen.append(node.value)
+
+    command = Noticing(CodemodContext())
+    assert len(command._extra_visit_funcs) == 1
+    assert not command_support.init_without_matcher_scan(command, CodemodContext())
+
+
+def test_the_copy_is_skipped_only_for_libcsts_own_parses(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    fresh: list[bool] = []
+    original = command_support.transform_fresh_tree
+
+    def spy(command, tree):  # type: ignore[no-untyped-def]
+        fresh.append(True)
+        return original(command, tree)
+
+    monkeypatch.setattr(command_support, "transform_fresh_tree", spy)
+    by_libcst = transform_module(TorchToOptax(CodemodContext()), CODE)
+    assert fresh == [True]
+    by_hand = TorchToOptax(CodemodContext()).transform_module(cst.parse_module(CODE))
+    assert fresh == [True]  # a tree handed over by anyone else is copied, as libcst does
+    assert getattr(by_libcst, "code", None) == by_hand.code
+    assert "optax.sgd(learning_rate=0.1)" in by_hand.code
+
+
+def test_a_tree_with_a_shared_node_is_still_handled_by_the_copying_path() -> None:
+    """A composed codemod may hand over a tree holding one node object twice."""
+    call = cst.parse_expression("torch.optim.SGD(params, lr=0.1)")
+    line = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name("opt"))], call)])
+    tree = cst.parse_module("import torch\n").with_changes(
+        body=[*cst.parse_module("import torch\n").body, line, line]
+    )
+    out = TorchToOptax(CodemodContext()).transform_module(tree).code
+    assert out.count("optax.sgd(learning_rate=0.1)") == 2
+
+
+def test_the_map_is_compiled_once_per_process_not_once_per_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ml_switcheroo.core import semantic_map
+
+    user_map = tmp_path / "extra.yaml"
+    user_map.write_text("apis: {}\n", encoding="utf-8")
+    TorchToOptax(CodemodContext(), semantic_map=[str(user_map)])  # the first file: compiled
+    before = semantic_map._load_cached.cache_info()
+    for _ in range(20):  # every further file of the run
+        TorchToOptax(CodemodContext(), semantic_map=[str(user_map)])
+    after = semantic_map._load_cached.cache_info()
+    assert after.misses == before.misses and after.hits == before.hits + 20
