@@ -10,9 +10,12 @@ class Untranslatable(Exception):
     """
 
     def __init__(self, reason: str, suggestion: str | None = None) -> None:
-        super().__init__(reason)
+        super().__init__(reason, suggestion)
         self.reason = reason
         self.suggestion = suggestion
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class SemanticMapError(Exception):
@@ -33,3 +36,13 @@ class SemanticMapError(Exception):
         where = f"{path}:{line}" if line is not None else path
         what = f" entry '{entry}':" if entry else ""
         super().__init__(f"semantic map error: {where}:{what} {message}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Picklable across libcst's worker processes (the default needs one positional arg).
+        return (_rebuild_map_error, (self.path, self.detail, self.line, self.entry))
+
+
+def _rebuild_map_error(
+    path: str, detail: str, line: int | None, entry: str | None
+) -> SemanticMapError:
+    return SemanticMapError(path, detail, line=line, entry=entry)

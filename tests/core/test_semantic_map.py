@@ -267,3 +267,11 @@ def test_user_map_overrides_an_entry(tmp_path: Path) -> None:
         """,
     )
     assert load_semantic_map([path]).apis["torch.optim.SGD"].status == "approximate"
+
+
+def test_map_errors_survive_pickling_to_and_from_worker_processes() -> None:
+    import pickle
+
+    error = SemanticMapError("m.yaml", "bad", line=3, entry="torch.optim.SGD")
+    copy = pickle.loads(pickle.dumps(error))
+    assert str(copy) == str(error) and copy.line == 3 and copy.entry == "torch.optim.SGD"
