@@ -297,7 +297,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             semantic_map=self.semantic_map,
             options=self.options,
             request_import=requested.append,
-            lookup=self._get_resolver().single_value,
+            lookup=self._lookup_value,
             receiver=receiver,
             plan=plan.item_for(original_node),
         )
@@ -399,6 +399,11 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 active_hooks=self.HOOKS,
             ).build()
         return self._plan
+
+    def _lookup_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
+        """The one value a Name (or ``self.x``) is bound to, for hooks (``ctx.assigned_value``)."""
+        enclosing = self._classes[-1] if self._classes else None
+        return self._get_resolver().bound_value(node, enclosing)
 
     def _is_folded(self, key: int) -> bool:
         """Whether the call with this id was folded into an optimizer translated so far."""
@@ -527,7 +532,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             semantic_map=self.semantic_map,
             options=self.options,
             request_import=lambda key: None,
-            lookup=self._get_resolver().single_value,
+            lookup=self._lookup_value,
             receiver=None,
             plan=region,
         )

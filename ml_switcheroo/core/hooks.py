@@ -102,7 +102,8 @@ class HookContext:
         raise Untranslatable(reason, suggestion)
 
     def assigned_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
-        """The value a Name was bound to, when exactly one assignment reaches it."""
+        """The value a Name (or ``self.x``) is bound to, when one assignment (besides
+        ``= None``) reaches it."""
         return self.lookup(node)
 
     def fold(self, call: cst.CSTNode) -> None:

@@ -147,25 +147,6 @@ class Resolver:
             return []
         return sorted(q.name for q in names if q.source is QualifiedNameSource.IMPORT)
 
-    def single_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
-        """The value assigned to the Name ``node`` when exactly one assignment reaches it."""
-        if not isinstance(node, cst.Name):
-            return None
-        scope = self.scopes.get(node)
-        if scope is None:
-            return None
-        referents: set[object] = set()
-        for access in scope.accesses[node.value]:
-            if access.node is node:
-                referents.update(access.referents)
-        if len(referents) != 1:
-            return None
-        (referent,) = referents
-        if not isinstance(referent, Assignment) or not isinstance(referent.node, cst.Name):
-            return None
-        value = self.bindings.get(referent.node)
-        return value if isinstance(value, cst.BaseExpression) else None
-
     def bound_value(
         self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None
     ) -> cst.BaseExpression | None:
