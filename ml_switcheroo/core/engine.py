@@ -40,7 +40,7 @@ from ml_switcheroo.core.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.core.report import Record
 from ml_switcheroo.core.resolver import BindingProvider, Resolver
 from ml_switcheroo.core.semantic_map import ApiEntry, SemanticMap, load_semantic_map
-from ml_switcheroo.core.signature import code_of
+from ml_switcheroo.core.signature import code_of, dotted_name
 
 _SCRATCH_RECORDS = "ml_switcheroo.records"
 
@@ -254,7 +254,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._names[node.value] += 1
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
-        dotted = _dotted(node)
+        dotted = dotted_name(node)
         if dotted is not None:
             self._names[dotted] += 1
 
@@ -655,7 +655,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         if scope is None or isinstance(scope, GlobalScope) != module_level:
             return node  # a local import in a module-level block: left alone
         roots = self.semantic_map.source_roots
-        module = _dotted(node.module) if isinstance(node, cst.ImportFrom) and node.module else None
+        module = None
+        if isinstance(node, cst.ImportFrom) and node.module:
+            module = dotted_name(node.module)
         if isinstance(node, cst.ImportFrom) and (
             node.relative or module is None or module.partition(".")[0] not in roots
         ):
@@ -683,7 +685,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         roots: frozenset[str],
         scope: Any,
     ) -> bool:
-        imported = _dotted(alias.name)
+        imported = dotted_name(alias.name)
         if imported is None:
             return False
         if module is None and imported.partition(".")[0] not in roots:
@@ -817,21 +819,12 @@ def _names_in(node: cst.CSTNode) -> Counter[str]:
             found[name.value] += 1
 
         def visit_Attribute(self, attribute: cst.Attribute) -> None:
-            dotted = _dotted(attribute)
+            dotted = dotted_name(attribute)
             if dotted is not None:
                 found[dotted] += 1
 
     node.visit(_Count())
     return found
-
-
-def _dotted(node: cst.BaseExpression | None) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr.value}" if base is not None else None
-    return None
 
 
 def _normalized(statement: str) -> str:
@@ -874,12 +867,12 @@ def _module_level_import_roots(module: cst.Module) -> frozenset[str]:
             return False
 
         def visit_Import(self, node: cst.Import) -> bool:
-            roots.update((_dotted(alias.name) or "").partition(".")[0] for alias in node.names)
+            roots.update((dotted_name(alias.name) or "").partition(".")[0] for alias in node.names)
             return False
 
         def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
             if not node.relative and node.module is not None:
-                roots.add((_dotted(node.module) or "").partition(".")[0])
+                roots.add((dotted_name(node.module) or "").partition(".")[0])
             return False
 
         def visit_Expr(self, node: cst.Expr) -> bool:

@@ -42,7 +42,7 @@ import yaml
 
 from ml_switcheroo.core import known_apis
 from ml_switcheroo.core.errors import SemanticMapError
-from ml_switcheroo.core.signature import Signature
+from ml_switcheroo.core.signature import Signature, dotted_name
 from ml_switcheroo.core.template import _PLACEHOLDER, Template
 
 BUILTIN_MAP = Path(__file__).resolve().parent.parent / "semantic_map.yaml"
@@ -742,7 +742,7 @@ def _dotted_names(expression: cst.BaseExpression) -> list[str]:
 
     class _Collect(cst.CSTVisitor):
         def visit_Attribute(self, node: cst.Attribute) -> bool:
-            dotted = _dotted(node)
+            dotted = dotted_name(node)
             if dotted is not None:
                 names.append(dotted)
                 return False
@@ -750,15 +750,6 @@ def _dotted_names(expression: cst.BaseExpression) -> list[str]:
 
     expression.visit(_Collect())
     return names
-
-
-def _dotted(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr.value}" if base else None
-    return None
 
 
 def _is_plain_data(value: Any) -> bool:
