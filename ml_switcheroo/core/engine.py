@@ -56,12 +56,14 @@ class _Frame:
     records: list[tuple[cst.CSTNode, Record]] = field(default_factory=list)
     lost_comments: list[str] = field(default_factory=list)
     folded: set[int] = field(default_factory=set)  # ids of calls folded into an optimizer
+    translated: set[int] = field(default_factory=set)  # ids of calls rewritten
     skip: bool = False
 
     def absorb(self, child: _Frame) -> None:
         self.imports.extend(child.imports)
         self.discarded.update(child.discarded)
         self.folded.update(child.folded)
+        self.translated.update(child.translated)
         self.records.extend(child.records)
 
 
@@ -206,6 +208,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 frame.skip = True
                 self._names.update(_names_in(node))
                 return False
+            handed = self._plan.handed_over.get(id(node)) if self._plan else None
+            if handed is not None:
+                self._escape_hand_over(frame, *handed)
         return cst.CSTTransformer.on_visit(self, node)
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
@@ -327,6 +332,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             return updated_node
         if result is original_node:
             return updated_node
+        frame.translated.add(id(original_node))
         if context.folded:
             frame.folded.update(context.folded)
             frame.folded.add(id(original_node))
@@ -404,6 +410,23 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         """The one value a Name (or ``self.x``) is bound to, for hooks (``ctx.assigned_value``)."""
         enclosing = self._classes[-1] if self._classes else None
         return self._get_resolver().bound_value(node, enclosing)
+
+    def _escape_hand_over(self, frame: _Frame, optimizer: Any, call: cst.Call) -> None:
+        """A translated optimizer passed to another library's function: mark the statement."""
+        if not any(id(optimizer.call) in f.translated for f in self._frames):
+            return  # the optimizer is still the torch one: nothing changes for that code
+        name = code_of(optimizer.target).strip()
+        callee = code_of(call.func).strip()
+        frame.escapes.append(
+            escape_hatch.Escape(
+                optimizer.entry.name,
+                f"`{callee}(...)` gets `{name}`, which is now an optax GradientTransformation, "
+                f"not a torch optimizer",
+                f"port this call by hand: pass `{name}` only to code that takes an optax "
+                f"transformation (and its state), or drop the call",
+            )
+        )
+        frame.escape_nodes.append(call)
 
     def _is_folded(self, key: int) -> bool:
         """Whether the call with this id was folded into an optimizer translated so far."""

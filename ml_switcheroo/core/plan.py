@@ -135,6 +135,9 @@ class Plan:
     sites: list[Site] = field(default_factory=list)
     # statement moves: id(optimizer statement) -> (schedule plan)
     moves: dict[int, SchedulePlan] = field(default_factory=dict)
+    # id(statement) -> (optimizer site, external call) where a translated optimizer would be
+    # handed to library code that expects a torch optimizer
+    handed_over: dict[int, tuple[Site, cst.Call]] = field(default_factory=dict)
 
     def attachment_key(self, call: cst.Call) -> int | None:
         """For a call that only translates together with its optimizer (a scheduler, its
@@ -177,6 +180,8 @@ class _Collector(cst.CSTVisitor):
         self._classes: list[cst.ClassDef] = []
         self._calls: list[cst.Call] = []
         self.name_positions: dict[int, tuple[int, int]] = {}  # id(Name) -> (block, index)
+        # id(Name passed as an argument) -> (the call, its statement)
+        self.argument_of: dict[int, tuple[cst.Call, cst.BaseStatement]] = {}
 
     # blocks and statements
     def _enter_body(self, owner: cst.CSTNode, body: Sequence[cst.BaseStatement]) -> None:
@@ -233,6 +238,9 @@ class _Collector(cst.CSTVisitor):
         self._calls.append(node)
         if not self._statements:
             return
+        for arg in node.args:
+            if isinstance(arg.value, cst.Name):
+                self.argument_of[id(arg.value)] = (node, self._statements[-1])
         enclosing = self._classes[-1] if self._classes else None
         wired = self.wire(node, enclosing)
         func = node.func
@@ -332,6 +340,8 @@ class Planner:
             self._plan_clips()
         if self.active(STEP) or self.active(TRAINING_STEP):
             self._plan_regions()
+        if self.active(CONSTRUCTOR):
+            self._plan_hand_overs()
         for region in plan.regions:
             statements = {id(s) for s in region.statements}
             region.clipped = any(
@@ -640,6 +650,25 @@ class Planner:
                 return []
             found[id(constructor.call)] = constructor
         return list(found.values())
+
+    # ------------------------------------------------------------------ optimizers handed over
+
+    def _plan_hand_overs(self) -> None:
+        """Find where an optimizer variable is passed to a function of another library
+        (``get_linear_schedule_with_warmup(opt, ...)``, ``accelerator.prepare(model, opt)``):
+        after translation that code would get an optax object."""
+        for site in self.plan.sites:
+            if site.hook != CONSTRUCTOR or not isinstance(site.target, cst.Name):
+                continue
+            for use in self.resolver.uses_of(site.target):
+                found = self.collector.argument_of.get(id(use))
+                if found is None:
+                    continue
+                call, statement = found
+                if id(call) in self.by_call or id(statement) in self.plan.region_of:
+                    continue  # a wired call (scheduler, scaler.step...) or already escaped
+                if self.resolver.is_external_call(call, site.enclosing_class):
+                    self.plan.handed_over.setdefault(id(statement), (site, call))
 
     # ------------------------------------------------------------------ training-step regions
 

@@ -170,6 +170,31 @@ class Resolver:
         real = [v for v in values if not (isinstance(v, cst.Name) and v.value == "None")]
         return real[0] if len(real) == 1 else None
 
+    def uses_of(self, target: cst.Name) -> list[cst.CSTNode]:
+        """The nodes that read the variable an assignment target binds."""
+        scope = self.scopes.get(target)
+        if scope is None:
+            return []
+        uses: list[cst.CSTNode] = []
+        for assignment in scope.assignments[target.value]:
+            if getattr(assignment, "node", None) is target:
+                uses.extend(access.node for access in assignment.references)
+        return uses
+
+    def is_external_call(self, call: cst.Call, enclosing_class: cst.ClassDef | None) -> bool:
+        """Whether ``call`` goes to another library: a name imported from elsewhere, an
+        attribute of an imported module, or a method of an object built by an imported class
+        (``accelerator = Accelerator(); accelerator.prepare(...)``)."""
+        if self.imported_names(call.func):
+            return True
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            receiver = func.value
+            value = self.bound_value(receiver, enclosing_class)
+            if isinstance(value, cst.Call) and self.imported_names(value.func):
+                return True
+        return False
+
     def binding_nodes(self, name: cst.Name) -> list[cst.CSTNode]:
         """The nodes that bind the Name ``name`` where it is used (targets, params, imports)."""
         scope = self.scopes.get(name)

@@ -304,3 +304,58 @@ class NeverTouchedTest(SwitcherooTest):
             opt.step()
             """
         )
+
+
+class HandOverTest(SwitcherooTest):
+    """A translated optimizer passed to another library is marked where it is passed."""
+
+    def test_external_function_and_method_of_an_external_object_are_marked(self) -> None:
+        records = self.records(
+            """
+            import torch
+            from transformers import get_linear_schedule_with_warmup
+            from accelerate import Accelerator
+            accelerator = Accelerator()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            scheduler = get_linear_schedule_with_warmup(optimizer, 100, 1000)
+            model, optimizer = accelerator.prepare(model, optimizer)
+            """
+        )
+        reasons = [r.reason for r in records if r.kind == "escaped"]
+        self.assertEqual(len(reasons), 2)
+        self.assertIn("`get_linear_schedule_with_warmup(...)` gets `optimizer`", reasons[0])
+        self.assertIn("`accelerator.prepare(...)` gets `optimizer`", reasons[1])
+
+    def test_local_functions_and_builtins_are_not_marked(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            def train(opt):
+                return opt
+            opt = torch.optim.SGD(p, lr=0.1)
+            train(opt)
+            print(opt)
+            """,
+            """
+            import optax
+            def train(opt):
+                return opt
+            opt = optax.sgd(learning_rate=0.1)
+            train(opt)
+            print(opt)
+            """,
+        )
+
+    def test_an_optimizer_left_as_torch_code_is_not_marked(self) -> None:
+        self.assertUnchanged(
+            """
+            import torch
+            from accelerate import Accelerator
+            accelerator = Accelerator()
+            # ml_switcheroo: ESCAPE-BEGIN torch.optim.SGD
+            # ml_switcheroo: reason: kept
+            opt = torch.optim.SGD(p, **kw)
+            # ml_switcheroo: ESCAPE-END
+            opt = accelerator.prepare(opt)
+            """
+        )
