@@ -23,11 +23,12 @@ import argparse
 import io
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -152,10 +153,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = {name: getattr(args, name) for name in command_option_names}
     mode = "in-place" if args.in_place else "check" if args.check and not args.diff else "diff"
     try:
-        return _run(args, options, mode, started)
-    except KeyboardInterrupt:
-        print("ml-switcheroo convert: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        with _graceful_signals():
+            return _run(args, options, mode, started)
+    except KeyboardInterrupt as exc:
+        signum = _STOP.signal or signal.SIGINT
+        done = getattr(exc, "converted", None)
+        what = "" if done is None else f": {done} files {_DONE[mode]}, the others left as they were"
+        print(f"ml-switcheroo convert: interrupted by {signum.name}{what}", file=sys.stderr)
+        return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
+
+
+_DONE = {"in-place": "converted", "check": "checked", "diff": "diffed"}
+
+
+class _Stop:
+    """What the SIGINT/SIGTERM handler of a run knows (see ``_graceful_signals``)."""
+
+    def __init__(self) -> None:
+        self.file: str | None = None  # created on a signal: workers skip the files left
+        self.main_pid: int | None = None
+        self.signal: signal.Signals | None = None
+
+    def requested(self) -> bool:
+        return self.signal is not None or bool(self.file and os.path.exists(self.file))
+
+
+_STOP = _Stop()
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    """SIGINT or SIGTERM: stop without leaving any file half-done.
+
+    In the main process: create the stop file, then raise KeyboardInterrupt (the run ends, the
+    summary says how many files were done). In a worker process (forked with this handler):
+    only create the stop file, so that the file at hand is finished (its write is atomic
+    anyway) and the files after it are skipped (``ConvertCommand`` checks the stop file).
+    """
+    if _STOP.file:
+        with suppress(OSError):
+            open(_STOP.file, "ab").close()
+    if os.getpid() == _STOP.main_pid:
+        _STOP.signal = signal.Signals(signum)
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def _graceful_signals() -> Iterator[None]:
+    _STOP.__init__()  # type: ignore[misc]
+    _STOP.main_pid = os.getpid()
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _on_signal)
+    except ValueError:  # not the main thread (embedding): signals stay as they are
+        pass
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: float) -> int:
@@ -230,6 +286,13 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
         verb = "converted" if mode == "in-place" else "would convert"
         for name in sorted(changed):
             print(f"{verb} {name}", file=sys.stderr)
+    if not args.quiet:
+        for link, target in discovery.outside_links:
+            print(
+                f"skipped {files.display_name(link)}: a symbolic link to "
+                f"{files.display_name(target)}, outside the paths given",
+                file=sys.stderr,
+            )
     for name, reason in sorted(failures.items()):
         print(f"error: {name}: {reason}", file=sys.stderr)
 
@@ -246,7 +309,8 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
             print(f"error: cannot write the report {target}: {exc}", file=sys.stderr)
             report_failed = True
     if not args.quiet:
-        print(_summary_text(report, time.perf_counter() - started), file=sys.stderr)
+        elapsed = time.perf_counter() - started
+        print(_summary_text(report, elapsed, len(discovery.outside_links)), file=sys.stderr)
 
     if failures or report_failed:
         return EXIT_FAILED
@@ -264,12 +328,11 @@ def _convert(
     failures: dict[str, str],
 ) -> dict[str, dict[str, Any]]:
     """Run libcst's parallel runner over ``kept``; the per-file results, by path."""
-    from concurrent.futures.process import BrokenProcessPool
-
     from ml_switcheroo.core import convert_command, files
 
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="ml-switcheroo-") as results_dir:
+        _STOP.file = os.path.join(results_dir, convert_command.STOP_FILE)
         codemod_args = {
             **options,
             "prefilter": False,  # done above, once
@@ -278,19 +341,28 @@ def _convert(
             "display_root": os.getcwd(),
             "stamps": convert_command.map_stamps(options.get("semantic_map", ())),
         }
-        crashed = None
-        with _libcst_output(verbose=args.verbose, progress=show_progress):
-            try:
-                _parallel_run(kept, args, show_progress, codemod_args)
-            except BrokenProcessPool as exc:  # a worker died (killed, out of memory, crashed)
-                crashed = f"not converted: a worker process died during the run ({exc})"
+        try:
+            with _libcst_output(verbose=args.verbose, progress=show_progress):
+                crashed = _run_surviving_crashes(
+                    kept, args, show_progress, codemod_args, results_dir
+                )
+            if _STOP.requested():  # -j 1: libcst's runner swallows KeyboardInterrupt
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            interrupted = KeyboardInterrupt()
+            interrupted.converted = _count_changed(kept, results_dir)  # type: ignore[attr-defined]
+            _STOP.file = None
+            raise interrupted from None
+        _STOP.file = None
         for path in kept:
+            if path in crashed:  # never parsed again here: it may crash this process too
+                failures[files.display_name(path)] = crashed[path]
+                continue
             try:
                 with open(convert_command.result_path(results_dir, path), encoding="utf-8") as f:
                     result = json.load(f)
             except FileNotFoundError:
-                reason = crashed or convert_command.failure_reason(path)
-                failures[files.display_name(path)] = reason
+                failures[files.display_name(path)] = convert_command.failure_reason(path)
                 continue
             if "error" in result:
                 failures[files.display_name(path)] = result["error"]
@@ -299,6 +371,96 @@ def _convert(
                 continue
             results[path] = result
     return results
+
+
+def _count_changed(kept: list[str], results_dir: str) -> int:
+    """Files the run has changed (written, with --in-place) so far."""
+    from ml_switcheroo.core import convert_command
+
+    count = 0
+    for path in kept:
+        name = convert_command.result_path(results_dir, path)
+        with suppress(OSError, ValueError), open(name, encoding="utf-8") as f:
+            count += bool(json.load(f).get("changed"))
+    return count
+
+
+def _run_surviving_crashes(
+    kept: list[str],
+    args: argparse.Namespace,
+    show_progress: bool,
+    codemod_args: dict[str, Any],
+    results_dir: str,
+) -> dict[str, str]:
+    """``_parallel_run`` over ``kept``, going on when a worker process dies.
+
+    A dead worker (a crash in libcst's native parser, the OOM killer, a signal) breaks libcst's
+    whole process pool, and every file not finished yet with it. Then each file that was in
+    flight (its command was made, ``convert_command.started_path``, but it has no result) is
+    converted again alone, in a process of its own: the one that dies again is the culprit, the
+    others are converted. The files not started yet go to a new pool, and so on until every
+    file is done. Returns the files that could not be converted this way, with the reason.
+    """
+    from concurrent.futures.process import BrokenProcessPool
+
+    from ml_switcheroo.core import convert_command
+
+    crashed: dict[str, str] = {}
+    remaining = list(kept)
+    while remaining:
+        try:
+            _parallel_run(remaining, args, show_progress, codemod_args)
+            break
+        except BrokenProcessPool as exc:  # a worker died (killed, out of memory, crashed)
+            died = str(exc)
+        if _STOP.requested():  # interrupted: the worker died of the signal
+            raise KeyboardInterrupt
+        unfinished = [
+            path
+            for path in remaining
+            if not os.path.exists(convert_command.result_path(results_dir, path))
+        ]
+        in_flight = [
+            path
+            for path in unfinished
+            if os.path.exists(convert_command.started_path(results_dir, path))
+        ]
+        if not in_flight:  # it died before starting on any file: nothing left to narrow down
+            for path in unfinished:
+                crashed[path] = f"not converted: a worker process died during the run ({died})"
+            break
+        for path in in_flight:
+            reason = _run_alone(path, args, codemod_args)
+            if reason is not None:
+                crashed[path] = reason
+        remaining = [path for path in unfinished if path not in in_flight]
+    return crashed
+
+
+def _run_alone(path: str, args: argparse.Namespace, codemod_args: dict[str, Any]) -> str | None:
+    """Convert one file in a process of its own; why that process died, or None if it did not."""
+    import multiprocessing
+    import signal
+
+    process = multiprocessing.Process(
+        target=_parallel_run, args=([path], args, False, codemod_args), daemon=True
+    )
+    process.start()
+    process.join()
+    code = process.exitcode
+    if code == 0:
+        return None
+    if code is not None and code < 0:
+        try:
+            how = f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"killed by signal {-code}"
+    else:
+        how = f"exit code {code}"
+    return (
+        f"not converted: the process converting this file died ({how}), every time; "
+        "libcst's parser may crash on it"
+    )
 
 
 def _parallel_run(
@@ -373,13 +535,14 @@ def _write_diffs(diffs: list[tuple[str, bytes]]) -> None:
     (stream or sys.stdout).flush()
 
 
-def _summary_text(report: dict[str, Any], seconds: float) -> str:
+def _summary_text(report: dict[str, Any], seconds: float, outside_links: int = 0) -> str:
     s = report["summary"]
     verb = "changed" if report["mode"] == "in-place" else "would change"
     parts = [
         f"{s['files_scanned']} files scanned",
         f"{s['prefiltered_out']} pre-filtered out",
         *([f"{s['skipped_generated']} skipped (generated)"] if s["skipped_generated"] else []),
+        *([f"{outside_links} skipped (links outside the paths)"] if outside_links else []),
         f"{s['parsed']} parsed",
         f"{s['changed']} {verb}",
         f"{s['failed']} failed",

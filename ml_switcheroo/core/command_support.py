@@ -137,6 +137,19 @@ def source_bytes(filename: str | None, tree: cst.Module, *, from_file: bool) -> 
     return tree.code.encode("utf-8", "surrogatepass")
 
 
+def keep_final_cr(tree: cst.Module, source: bytes) -> cst.Module:
+    """``tree`` with the last line ending of ``source`` when libcst's parser dropped it.
+
+    In a file whose lines end with a lone CR (classic Mac OS), libcst loses the CR that ends
+    the last line (``parse_module(b"x = 1\\r").bytes == b"x = 1"``): every file it writes back,
+    changed or not, would lose it. Such a tree is marked as ending with a newline again (its
+    ``default_newline`` is then that CR).
+    """
+    if source.endswith(b"\r") and not tree.has_trailing_newline and tree.default_newline == "\r":
+        return tree.with_changes(has_trailing_newline=True)
+    return tree
+
+
 def transform_fresh_tree(command: CodemodCommand, tree: cst.Module) -> cst.Module:
     """``CodemodCommand.transform_module`` for a tree fresh from the parser, without its copy.
 

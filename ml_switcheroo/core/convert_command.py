@@ -26,13 +26,23 @@ from libcst.codemod import CodemodContext
 
 from ml_switcheroo.codemods.optimizer import TorchToOptax
 from ml_switcheroo.core import command_support, files
-from ml_switcheroo.core.engine import SwitcherooCommand, records_of
+from ml_switcheroo.core.engine import TOO_DEEP, SwitcherooCommand, records_of
+from ml_switcheroo.core.parse_guard import SourceTooDeep, hazard
 
 
 def result_path(results_dir: str, filename: str) -> str:
     """Where the result of ``filename`` (an absolute path) is written."""
     digest = hashlib.sha1(os.fsencode(filename)).hexdigest()  # noqa: S324 - a file name
     return os.path.join(results_dir, f"{digest}.json")
+
+
+# Created in the results directory when the run is interrupted: the files left are skipped.
+STOP_FILE = "STOP"
+
+
+def started_path(results_dir: str, filename: str) -> str:
+    """The marker a worker leaves when it starts on ``filename``."""
+    return result_path(results_dir, filename)[: -len(".json")] + ".started"
 
 
 def unified_diff(old: str, new: str, name: str, context: int = 3) -> str:
@@ -94,18 +104,30 @@ class ConvertCommand(TorchToOptax):
         semantic_map: Sequence[str] = (),
         **options: Any,
     ) -> None:
+        self.results_dir = results_dir
+        self.mode = mode  # "diff", "check" or "in-place"
+        self.display_root = display_root
+        if context.filename:
+            # libcst's runner makes one command per file, right before it parses the file: if
+            # the worker dies from here on (a crash in libcst's parser, the OOM killer), the
+            # main process knows which files were in flight (``started_path``).
+            with open(started_path(results_dir, context.filename), "wb"):
+                pass
         try:
+            if os.path.exists(os.path.join(results_dir, STOP_FILE)):
+                raise ConversionError("not converted: the run was interrupted")
             # Every file of a run is converted with the map the run started with.
             if stamps is not None and map_stamps(semantic_map) != stamps:
                 raise ConversionError("a semantic-map file changed during the run")
             super().__init__(context, semantic_map=semantic_map, **options)
         except ConversionError:
             raise
+        except SourceTooDeep as exc:  # never handed to the parser: say why, from here
+            filename = context.filename or "<stdin>"
+            self._save(filename, {"file": filename, "changed": False, "error": str(exc)})
+            raise ConversionError(str(exc)) from None
         except Exception as exc:
             raise ConversionError(_one_line(exc)) from None
-        self.results_dir = results_dir
-        self.mode = mode  # "diff", "check" or "in-place"
-        self.display_root = display_root
 
     def transform_module(self, tree: cst.Module) -> cst.Module:
         filename = self.context.filename or "<stdin>"
@@ -114,6 +136,7 @@ class ConvertCommand(TorchToOptax):
         try:
             before = files.snapshot(filename)
             original = command_support.source_bytes(filename, tree, from_file=True)
+            tree = command_support.keep_final_cr(tree, original)
             if self.prefilter is not None and not self.prefilter.matches(original):
                 new_tree = tree
             elif fresh:
@@ -137,7 +160,7 @@ class ConvertCommand(TorchToOptax):
                     result["diff"] = unified_diff(original.decode(codec), new.decode(codec), name)
                     result["diff_encoding"] = codec
         except Exception as exc:
-            result["error"] = _one_line(exc)
+            result["error"] = TOO_DEEP if isinstance(exc, RecursionError) else _one_line(exc)
             result["traceback"] = traceback.format_exc()
             self._save(filename, result)
             raise ConversionError(result["error"]) from None
@@ -161,6 +184,9 @@ def failure_reason(filename: str) -> str:
     try:
         with open(filename, "rb") as handle:
             data = handle.read()
+        too_deep = hazard(data)
+        if too_deep is not None:  # never parsed here either: it could crash this process
+            return too_deep
         cst.parse_module(data)
     except cst.ParserSyntaxError as exc:
         message = exc.message.strip().splitlines()
@@ -168,6 +194,8 @@ def failure_reason(filename: str) -> str:
         return f"{where}: {message[0]}" if message else where
     except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
         return f"cannot decode the file: {str(exc).strip() or type(exc).__name__}"
+    except RecursionError:
+        return TOO_DEEP
     except Exception as exc:
         return _one_line(exc)
     return "libcst could not convert the file (rerun with --verbose for its traceback)"

@@ -16,13 +16,14 @@ the bookkeeping that makes output safe:
 from __future__ import annotations
 
 import argparse
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import libcst as cst
-from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
+from libcst.codemod import CodemodContext, SkipFile, VisitorBasedCodemodCommand
 from libcst.metadata import (
     Assignment,
     GlobalScope,
@@ -35,6 +36,7 @@ from ml_switcheroo.core import command_support, escape_hatch
 from ml_switcheroo.core.errors import SemanticMapError, Untranslatable
 from ml_switcheroo.core.hooks import HookContext, get_hook
 from ml_switcheroo.core.layout import carry_layout, lost_comments
+from ml_switcheroo.core.parse_guard import SourceTooDeep, check_file
 from ml_switcheroo.core.plan import Plan, Planner, Region
 from ml_switcheroo.core.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.core.report import Record
@@ -43,6 +45,8 @@ from ml_switcheroo.core.semantic_map import ApiEntry, SemanticMap, load_semantic
 from ml_switcheroo.core.signature import code_of, dotted_name
 
 _SCRATCH_RECORDS = "ml_switcheroo.records"
+# What a RecursionError in libcst's (or the engine's) tree walks means, in one line.
+TOO_DEEP = "not converted: nested too deeply for libcst (maximum recursion depth exceeded)"
 
 
 @dataclass
@@ -83,6 +87,19 @@ def _map_argument(path: str) -> str:
     except SemanticMapError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return path
+
+
+def _map_errors_in_one_line(parser: argparse.ArgumentParser) -> None:
+    """A broken semantic map stops the run with one line (and exit code 2), not argparse's
+    usage text followed by the error, in ``libcst.tool``'s parser too."""
+    usage_error = parser.error
+
+    def error(message: str) -> NoReturn:
+        if "semantic map error:" in message:
+            parser.exit(2, f"{parser.prog}: error: {' '.join(message.splitlines())}\n")
+        usage_error(message)
+
+    parser.error = error  # type: ignore[method-assign]
 
 
 class SwitcherooCommand(VisitorBasedCodemodCommand):
@@ -127,6 +144,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             help="Analyse every file, also those the map's byte pre-filter proves unchanged "
             "(to check the pre-filter: the output is the same).",
         )
+        _map_errors_in_one_line(arg_parser)
         try:  # fail before any file is touched when the shipped map is broken
             load_semantic_map()
         except SemanticMapError as exc:
@@ -140,6 +158,10 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         steps_per_epoch: str | None = None,
         prefilter: bool = True,
     ) -> None:
+        if context.filename and os.path.isfile(context.filename):
+            # libcst's runner makes the command right before it parses the file: refuse a file
+            # that would crash its parser (and the whole run) while there is still time.
+            check_file(context.filename)
         if not command_support.init_without_matcher_scan(self, context):
             super().__init__(context)
         self.semantic_map: SemanticMap = load_semantic_map(semantic_map)
@@ -163,13 +185,24 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         (see ``ml_switcheroo.core.command_support``).
         """
         fresh = command_support.called_by_libcst_parser(command_support.caller_frame())
-        if self.prefilter is not None:
+        if self.prefilter is not None or fresh:
             data = command_support.source_bytes(self.context.filename, tree, from_file=fresh)
-            if not self.prefilter.matches(data):
+            tree = command_support.keep_final_cr(tree, data)
+            if self.prefilter is not None and not self.prefilter.matches(data):
                 return tree
-        if fresh:
-            return command_support.transform_fresh_tree(self, tree)
-        return super().transform_module(tree)
+        if fresh and self.context.filename and os.path.islink(self.context.filename):
+            # libcst's runner would write through the link: into a file outside the paths
+            # given, or into a file it also converts under its own name (two writers at once).
+            raise SkipFile(
+                f"a symbolic link to {os.path.realpath(self.context.filename)}: not converted "
+                "through the link (run the codemod on the file itself)"
+            )
+        try:
+            if fresh:
+                return command_support.transform_fresh_tree(self, tree)
+            return super().transform_module(tree)
+        except RecursionError:
+            raise SourceTooDeep(TOO_DEEP) from None
 
     # ------------------------------------------------------------------ traversal plumbing
 

@@ -18,6 +18,9 @@ class Untranslatable(Exception):
         return self.reason
 
 
+_MAX_MESSAGE = 600
+
+
 class SemanticMapError(Exception):
     """A semantic map file is broken. The message is one line naming file, line and entry."""
 
@@ -35,7 +38,11 @@ class SemanticMapError(Exception):
         self.detail = message
         where = f"{path}:{line}" if line is not None else path
         what = f" entry '{entry}':" if entry else ""
-        super().__init__(f"semantic map error: {where}:{what} {message}")
+        text = " ".join(f"semantic map error: {where}:{what} {message}".splitlines())
+        if len(text) > _MAX_MESSAGE:  # one readable line, whatever the map holds: where, why
+            keep = _MAX_MESSAGE // 2 - 3
+            text = f"{text[:keep]} ... {text[-keep:]}"
+        super().__init__(text)
 
     def __reduce__(self) -> tuple[object, ...]:
         # Picklable across libcst's worker processes (the default needs one positional arg).

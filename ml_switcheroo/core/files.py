@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Directories never entered by the walk used outside git checkouts.
@@ -24,6 +24,8 @@ class FileChangedError(OSError):
 class Discovery:
     files: list[str]  # absolute paths, sorted, one per real file
     git_roots: list[str]  # the directories listed with git (the others were walked)
+    # Symbolic links found under a directory that lead outside every PATH: (link, target).
+    outside_links: list[tuple[str, str]] = field(default_factory=list)
 
 
 def discover(
@@ -35,10 +37,18 @@ def discover(
     --exclude-standard`` (tracked files and untracked ones that are not ignored); without git,
     or outside a checkout, it is walked, skipping hidden directories (``.git``, ``.venv``...),
     ``__pycache__``, ``node_modules`` and ``site-packages``. A file named on the command line
-    is always taken (unless excluded), whatever its extension.
+    is always taken (unless excluded), whatever its extension; under a directory, only regular
+    files are (a FIFO named ``x.py`` would block the read forever).
+
+    Symbolic links: a file reached twice (a link and its target, two links) is taken once, under
+    its own name when that was found too. A link found under a directory that leads outside
+    every PATH is not taken (``outside_links``): the rewrite would change a file outside the
+    paths given. A link named on the command line is followed.
     """
     found: dict[str, str] = {}  # real path -> absolute path as found
     git_roots = []
+    outside: list[tuple[str, str]] = []
+    directories = [os.path.realpath(p) for p in paths if os.path.isdir(p)]
     for path in paths:
         root = os.path.abspath(path)
         if os.path.isfile(root):
@@ -53,8 +63,21 @@ def discover(
         for candidate in candidates:
             if excludes and _excluded(candidate, root, excludes):
                 continue
-            found.setdefault(os.path.realpath(candidate), candidate)
-    return Discovery(sorted(found.values()), git_roots)
+            real = os.path.realpath(candidate)
+            linked = candidate != root and os.path.islink(candidate)
+            if linked and not any(_is_within(real, d) for d in directories):
+                outside.append((candidate, real))
+                continue
+            if linked and excludes and _excluded(real, root, excludes):
+                continue  # leads into an excluded file or directory
+            previous = found.get(real)
+            if previous is None or (os.path.islink(previous) and not os.path.islink(candidate)):
+                found[real] = candidate
+    return Discovery(sorted(found.values()), git_roots, sorted(outside))
+
+
+def _is_within(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def _git_files(directory: str) -> list[str] | None:
@@ -90,7 +113,10 @@ def _walk(directory: str) -> list[str]:
     files = []
     for current, dirs, names in os.walk(directory):
         dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIPPED_DIRS]
-        files.extend(os.path.join(current, n) for n in names if n.endswith(".py"))
+        for name in names:
+            path = os.path.join(current, name)
+            if name.endswith(".py") and os.path.isfile(path):  # regular files (or links to)
+                files.append(path)
     return files
 
 

@@ -49,6 +49,8 @@ BUILTIN_MAP = Path(__file__).resolve().parent.parent / "semantic_map.yaml"
 OPTAX_TORCH_MODULE = Path(__file__).resolve().parent.parent / "optax_torch.py"
 
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+MAX_SIGNATURE_LENGTH = 2000  # characters; the shipped map's longest has about 250
 STATUSES = ("exact", "approximate", "escape")
 MODES = ("any", "stock", "exact")
 
@@ -265,6 +267,20 @@ class _MapLoader(yaml.SafeLoader):
             result.lines[key] = key_node.start_mark.line + 1
         return result
 
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        # No aliases (`*name`, also `<<: *name`): a map is small enough to write out, and an
+        # alias graph can expand exponentially ("billion laughs") when the values are walked.
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"YAML aliases (*{event.anchor}) are not allowed in a semantic map: write the "
+                "value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
 
 _MapLoader.add_constructor("tag:yaml.org,2002:map", _MapLoader.construct_mapping)
 # YAML 1.2 floats: PyYAML (YAML 1.1) reads `1e-6` as a string; the map means a number.
@@ -282,13 +298,26 @@ _MapLoader.add_implicit_resolver(
 )
 
 
+MAX_MAP_BYTES = 1_000_000  # the shipped map has about 50 kB
+
+
 def _read_yaml(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_MAP_BYTES:
+            raise SemanticMapError(
+                str(path), f"file too large ({size} bytes; a map may have {MAX_MAP_BYTES})"
+            )
+        with path.open("rb") as handle:  # a file that grew since: read no more than the cap
+            data = handle.read(MAX_MAP_BYTES + 1)
+        if len(data) > MAX_MAP_BYTES:
+            raise SemanticMapError(str(path), f"file too large (a map may have {MAX_MAP_BYTES})")
+        text = data.decode("utf-8")
     except OSError as exc:
-        raise SemanticMapError(str(path), f"cannot read file ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise SemanticMapError(str(path), "file is not valid UTF-8") from None
+        raise SemanticMapError(str(path), f"cannot read file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SemanticMapError(str(path), "file is not valid UTF-8", line=line) from None
     try:
         return yaml.load(text, Loader=_MapLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -347,7 +376,20 @@ class _Checker:
                 line=raw.lines.get(key, raw.line),
                 entry=entry,
             )
+        self.plain_text(value, key, raw.lines.get(key, raw.line), entry)
         return value
+
+    def plain_text(self, value: str, key: str, line: int | None, entry: str | None) -> None:
+        """Refuse control characters (other than newline and tab) in text the codemod writes
+        into files (reasons, suggestions): a NUL makes the file unloadable, a CR ends the
+        comment line it was meant to stay in."""
+        control = _CONTROL.search(value)
+        if control:
+            self.fail(
+                f"field {key!r} holds the control character {control.group()!r}",
+                line=line,
+                entry=entry,
+            )
 
     def dotted(self, name: Any, what: str, line: int | None, entry: str | None) -> str:
         if not isinstance(name, str) or not _DOTTED.match(name):
@@ -460,6 +502,12 @@ class _Checker:
             if not raw.get(required):
                 self.fail(f"hook {hook!r} needs the field {required!r}", line=raw.line, entry=name)
         signature_text = self.string(raw, "signature", name) or ""
+        if len(signature_text) > MAX_SIGNATURE_LENGTH:
+            self.fail(
+                f"'signature' is longer than {MAX_SIGNATURE_LENGTH} characters",
+                line=raw.lines.get("signature"),
+                entry=name,
+            )
         try:
             signature = Signature.parse(signature_text)
         except ValueError as exc:
@@ -525,7 +573,7 @@ class _Checker:
         suggest = self.string(raw, "suggest", name)
         for text, key in ((reason, "reason"), (suggest, "suggest")):
             if text is not None:
-                ctx.text(text, raw.lines.get(key))
+                ctx.text(text, raw.lines.get(key), key)
         unhandled = [
             p
             for p in signature.names
@@ -649,7 +697,7 @@ class _EntryContext:
         try:
             template = Template.compile(source)
         except ValueError as exc:
-            self.fail(f"bad template {source!r}: {exc}", line)
+            self.fail(f"bad template {_shortened(source)!r}: {exc}", line)
         for param in template.parameter_names:
             self.argument(param, line)
         for free in sorted(template.free_names):
@@ -673,7 +721,8 @@ class _EntryContext:
                     self.fail(problem, line)
         return template
 
-    def text(self, text: str, line: int | None) -> None:
+    def text(self, text: str, line: int | None, key: str = "reason") -> None:
+        self.checker.plain_text(text, key, line, self.name)
         for match in _PLACEHOLDER.finditer(text):
             if (
                 match.group(1) in ("receiver", "state")
@@ -711,7 +760,7 @@ class _EntryContext:
             self.fail("'suggest' must be a string", line)
         self.text(reason, line)
         if suggest:
-            self.text(suggest, line)
+            self.text(suggest, line, "suggest")
         return EscapeRule(self.condition(raw), reason.strip(), suggest, self.mode(raw))
 
 
@@ -764,6 +813,10 @@ def _freeze(value: Any) -> Any:
     return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
 
 
+def _shortened(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 20]}...{text[-17:]}"
+
+
 def _type_name(value: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "a string"}.get(
         type(value), type(value).__name__
@@ -774,7 +827,15 @@ def _type_name(value: Any) -> str:
 
 
 def _compile_file(path: Path, base: SemanticMap | None, hooks: Mapping[str, Any]) -> SemanticMap:
-    raw = _read_yaml(path)
+    try:
+        return _compile_raw(path, _read_yaml(path), base, hooks)
+    except (RecursionError, MemoryError):
+        raise SemanticMapError(str(path), "nested too deeply") from None
+
+
+def _compile_raw(
+    path: Path, raw: Any, base: SemanticMap | None, hooks: Mapping[str, Any]
+) -> SemanticMap:
     checker = _Checker(str(path), hooks)
     top = checker.mapping(raw, "the file", 1)
     checker.check_keys(top, _TOP_KEYS, "the top level", None)

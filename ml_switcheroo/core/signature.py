@@ -43,10 +43,12 @@ class Signature:
     def parse(cls, source: str) -> Signature:
         """Parse ``source``; raise ``ValueError`` with a readable message on bad input."""
         try:
-            fn = ast.parse(f"def _sig({source}):\n    pass\n").body[0]
+            body = ast.parse(f"def _sig({source}):\n    pass\n").body
         except SyntaxError as exc:
             raise ValueError(f"not a Python parameter list: {exc.msg}") from None
-        assert isinstance(fn, ast.FunctionDef)
+        fn = body[0]
+        if len(body) != 1 or not isinstance(fn, ast.FunctionDef) or len(fn.body) != 1:
+            raise ValueError("not a Python parameter list (it closes the parameter list)")
         args = fn.args
         if args.vararg or args.kwarg or args.posonlyargs:
             raise ValueError("*args, **kwargs and positional-only markers are not supported")

@@ -22,6 +22,22 @@ import libcst as cst
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?(\?)?\}")
 _TOKEN_PREFIX = "__ms_"
 _BUILTINS = frozenset(dir(builtins))
+# The builtins a template may call: pure functions of their arguments. Everything else
+# (``__import__``, ``eval``, ``exec``, ``compile``, ``open``, ``getattr``, ``globals``...) is
+# refused: what a template writes into the user's file may only use the map's declared imports
+# (where a reviewer sees them), these builtins, literals and the placeholders.
+ALLOWED_BUILTINS = frozenset(
+    {
+        "abs", "all", "any", "bool", "complex", "dict", "divmod", "enumerate", "filter",
+        "float", "frozenset", "int", "isinstance", "iter", "len", "list", "map", "max", "min",
+        "next", "pow", "range", "reversed", "round", "set", "slice", "sorted", "str", "sum",
+        "tuple", "zip",
+    }
+)  # fmt: skip
+MAX_TEMPLATE_LENGTH = 2000  # characters; the shipped map's longest template has about 400
+# Source-code control characters a template may hold (others could break the written file:
+# a NUL makes it unloadable, a lone CR ends a line).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 # Nodes that never need parentheses when substituted into a larger expression.
 _ATOMIC = (
@@ -74,6 +90,11 @@ class Template:
         """Parse ``source``; raise ``ValueError`` when it is not one Python expression."""
         if not isinstance(source, str) or not source.strip():
             raise ValueError("a template must be a non-empty string")
+        if len(source) > MAX_TEMPLATE_LENGTH:
+            raise ValueError(f"longer than {MAX_TEMPLATE_LENGTH} characters")
+        control = _CONTROL.search(source)
+        if control:
+            raise ValueError(f"holds the control character {control.group()!r}")
         found: dict[str, tuple[str, int | None, bool]] = {}
 
         def to_token(match: re.Match[str]) -> str:
@@ -91,10 +112,19 @@ class Template:
                 raise ValueError(f"malformed placeholder {leftovers[0]!r}")
         try:
             tree = ast.parse(text, mode="eval")
-            expression = cst.parse_expression(text)
-        except (SyntaxError, cst.ParserSyntaxError) as exc:
+        except (SyntaxError, ValueError) as exc:
             message = getattr(exc, "msg", None) or str(exc).splitlines()[0]
             raise ValueError(f"not a single Python expression ({message})") from None
+        except (RecursionError, MemoryError):
+            raise ValueError("nested too deeply") from None
+        _check_constructs(tree, set(found))
+        try:
+            expression = cst.parse_expression(text)
+        except cst.ParserSyntaxError as exc:
+            message = str(exc).splitlines()[0]
+            raise ValueError(f"not a single Python expression ({message})") from None
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
         safe = _tokens_in_safe_positions(expression, set(found))
         placeholders = {
             token: Placeholder(token, name, index, optional, token in safe)
@@ -238,6 +268,27 @@ def _is_keyword_value(expression: cst.BaseExpression, token: str) -> bool:
 
     expression.visit(_Find())
     return found
+
+
+def _check_constructs(tree: ast.Expression, tokens: set[str]) -> None:
+    """Refuse what has no place in an expression written into someone's code: builtins other
+    than ``ALLOWED_BUILTINS``, dunder names and attributes (``().__class__``), assignment
+    expressions, ``yield`` and ``await``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.NamedExpr):
+            raise ValueError("an assignment expression (`:=`) is not allowed in a template")
+        if isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await)):
+            raise ValueError("`yield` and `await` are not allowed in a template")
+        if isinstance(node, ast.Attribute) and node.attr.startswith("__"):
+            raise ValueError(f"the attribute `{node.attr}` is not allowed in a template")
+        if isinstance(node, ast.Name) and node.id not in tokens and node.id.startswith("__"):
+            raise ValueError(f"the name `{node.id}` is not allowed in a template")
+    for name in sorted(_free_names(tree) - tokens):
+        if name in _BUILTINS and name not in ALLOWED_BUILTINS:
+            raise ValueError(
+                f"the builtin `{name}` is not allowed in a template (allowed builtins: "
+                f"{', '.join(sorted(ALLOWED_BUILTINS))})"
+            )
 
 
 def _free_names(tree: ast.Expression) -> set[str]:
