@@ -1,7 +1,14 @@
 """``python -m ml_switcheroo``."""
 
+import os
 import sys
 
-from ml_switcheroo.cli import main
+# ``python -m`` puts the current directory first on sys.path, so a folder being converted that
+# holds ``signal/`` or ``random.py`` (torch's own sources do) would shadow the standard library
+# for this process and its workers. The package is already imported; nothing needs that entry.
+if sys.path and sys.path[0] in ("", os.getcwd()):
+    del sys.path[0]
+
+from ml_switcheroo.cli import main  # noqa: E402
 
 sys.exit(main())

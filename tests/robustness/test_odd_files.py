@@ -173,3 +173,17 @@ def test_an_unreadable_file_is_reported_and_the_run_goes_on(tmp_path: Path) -> N
             secret.chmod(0o644)
         assert secret.read_bytes() == GOOD
         assert (folder / "good.py").read_bytes() == GOOD_CONVERTED
+
+
+def test_a_folder_that_shadows_the_standard_library_is_converted(tmp_path: Path) -> None:
+    """Found by the sweep over torch's own sources: ``python -m`` puts the current folder first
+    on sys.path, and torch's ``signal/`` package shadowed the standard library's ``signal``."""
+    (tmp_path / "signal").mkdir()
+    (tmp_path / "signal" / "__init__.py").write_text('raise SystemExit("shadowed signal")\n')
+    (tmp_path / "random.py").write_text('raise SystemExit("shadowed random")\n')
+    (tmp_path / "good.py").write_bytes(GOOD)
+    run = convert_cli(tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "shadowed" not in run.stderr
+    assert (tmp_path / "good.py").read_bytes() == GOOD_CONVERTED
+    assert summary_numbers(run.stderr)["changed"] == 1
