@@ -138,6 +138,20 @@ def _positive(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
+    # From the start: a Ctrl-C while libcst and the semantic map load says so in one line too.
+    with _graceful_signals():
+        try:
+            return _main(argv, started)
+        except KeyboardInterrupt as exc:
+            signum = _STOP.signal or signal.SIGINT
+            done = getattr(exc, "converted", None)
+            verb = _DONE[getattr(exc, "mode", "in-place")]
+            what = "" if done is None else f": {done} files {verb}, the others left as they were"
+            print(f"ml-switcheroo convert: interrupted by {signum.name}{what}", file=sys.stderr)
+            return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
+
+
+def _main(argv: Sequence[str] | None, started: float) -> int:
     parser, command_option_names = build_parser()
     args = parser.parse_args(argv)
     if args.check and args.in_place:
@@ -152,15 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--report {report}: no such directory")
     options = {name: getattr(args, name) for name in command_option_names}
     mode = "in-place" if args.in_place else "check" if args.check and not args.diff else "diff"
-    try:
-        with _graceful_signals():
-            return _run(args, options, mode, started)
-    except KeyboardInterrupt as exc:
-        signum = _STOP.signal or signal.SIGINT
-        done = getattr(exc, "converted", None)
-        what = "" if done is None else f": {done} files {_DONE[mode]}, the others left as they were"
-        print(f"ml-switcheroo convert: interrupted by {signum.name}{what}", file=sys.stderr)
-        return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
+    return _run(args, options, mode, started)
 
 
 _DONE = {"in-place": "converted", "check": "checked", "diff": "diffed"}
@@ -173,6 +179,7 @@ class _Stop:
         self.file: str | None = None  # created on a signal: workers skip the files left
         self.main_pid: int | None = None
         self.signal: signal.Signals | None = None
+        self.in_runner = False  # in libcst's runner: KeyboardInterrupt waits until it returns
 
     def requested(self) -> bool:
         return self.signal is not None or bool(self.file and os.path.exists(self.file))
@@ -184,16 +191,22 @@ _STOP = _Stop()
 def _on_signal(signum: int, frame: object) -> None:
     """SIGINT or SIGTERM: stop without leaving any file half-done.
 
-    In the main process: create the stop file, then raise KeyboardInterrupt (the run ends, the
-    summary says how many files were done). In a worker process (forked with this handler):
-    only create the stop file, so that the file at hand is finished (its write is atomic
-    anyway) and the files after it are skipped (``ConvertCommand`` checks the stop file).
+    Every process creates the stop file: the file at hand is finished (its write is atomic
+    anyway), the files after it are skipped (``ConvertCommand`` checks the stop file), and
+    libcst's runner returns. In a worker process (forked with this handler) that is all. The
+    main process then raises KeyboardInterrupt (the run ends, one line says how many files were
+    done), but not inside libcst's runner: there it could break the process pool in the middle
+    of its bookkeeping (the run would hang) or, with -j 1, stop a file between the creation of
+    its temporary file and its rename; ``_convert`` raises it once the runner has returned.
+    A second signal is ignored: the run is stopping already.
     """
     if _STOP.file:
         with suppress(OSError):
             open(_STOP.file, "ab").close()
-    if os.getpid() == _STOP.main_pid:
-        _STOP.signal = signal.Signals(signum)
+    if os.getpid() != _STOP.main_pid or _STOP.signal is not None:
+        return
+    _STOP.signal = signal.Signals(signum)
+    if not _STOP.in_runner:
         raise KeyboardInterrupt
 
 
@@ -343,14 +356,19 @@ def _convert(
         }
         try:
             with _libcst_output(verbose=args.verbose, progress=show_progress):
-                crashed = _run_surviving_crashes(
-                    kept, args, show_progress, codemod_args, results_dir
-                )
-            if _STOP.requested():  # -j 1: libcst's runner swallows KeyboardInterrupt
+                _STOP.in_runner = True
+                try:
+                    crashed = _run_surviving_crashes(
+                        kept, args, show_progress, codemod_args, results_dir
+                    )
+                finally:
+                    _STOP.in_runner = False
+            if _STOP.requested():  # a signal during the run (see _on_signal)
                 raise KeyboardInterrupt
         except KeyboardInterrupt:
             interrupted = KeyboardInterrupt()
             interrupted.converted = _count_changed(kept, results_dir)  # type: ignore[attr-defined]
+            interrupted.mode = mode  # type: ignore[attr-defined]
             _STOP.file = None
             raise interrupted from None
         _STOP.file = None

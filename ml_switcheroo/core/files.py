@@ -149,8 +149,7 @@ def display_name(path: str, base: str | None = None) -> str:
 
 def snapshot(path: str) -> tuple[int, int, int]:
     """What tells that a file changed: inode, size, modification time."""
-    info = os.stat(path)
-    return (info.st_ino, info.st_size, info.st_mtime_ns)
+    return _stamp(os.stat(path))
 
 
 def atomic_write(path: str, data: bytes, expected: tuple[int, int, int] | None = None) -> None:
@@ -161,16 +160,15 @@ def atomic_write(path: str, data: bytes, expected: tuple[int, int, int] | None =
     temporary file is renamed over the target (``os.replace``: atomic on POSIX and Windows), so
     a reader sees the old or the new file, never a part. A symlink is followed (the file it
     points to is replaced). With ``expected`` (a ``snapshot``), a file that changed since is
-    left alone (``FileChangedError``). A new file gets the permissions ``open()`` would give.
+    left alone (``FileChangedError``; checked before the write and again right before the
+    rename). A new file gets the permissions ``open()`` would give.
     """
     target = os.path.realpath(path)
     try:
         info: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
         info = None
-    if expected is not None and (
-        info is None or (info.st_ino, info.st_size, info.st_mtime_ns) != expected
-    ):
+    if expected is not None and (info is None or _stamp(info) != expected):
         raise FileChangedError(f"{path} changed on disk during the run; left as it is")
     directory, name = os.path.split(target)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
@@ -188,11 +186,26 @@ def atomic_write(path: str, data: bytes, expected: tuple[int, int, int] | None =
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(temporary, 0o666 & ~umask)
+        # Once more right before the rename: the flush to disk may have taken a while, and a
+        # save made meanwhile (by the user, by another run) must not be overwritten.
+        if expected is not None and _current_stamp(target) != expected:
+            raise FileChangedError(f"{path} changed on disk during the run; left as it is")
         os.replace(temporary, target)
     except BaseException:
         with suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _stamp(info: os.stat_result) -> tuple[int, int, int]:
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def _current_stamp(path: str) -> tuple[int, int, int] | None:
+    try:
+        return _stamp(os.stat(path))
+    except FileNotFoundError:
+        return None
 
 
 def _owner(path: str) -> tuple[int, int]:
