@@ -224,6 +224,12 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._plan: Plan | None = None
         self._updated_of: dict[int, cst.CSTNode] = {}  # id(original statement) -> result
         self._escaped: set[int] = set()  # ids of original statements left in escape hatches
+        # A training-step region starts at the statement holding the backward pass, which may
+        # come before the file's first wired call (`loss.backward(); clip(...); opt.step()` in
+        # a function defined before the optimizer is built): a plan built on that call would
+        # come too late for it. So a file that calls a backward method is planned up front.
+        if self.semantic_map.backward_methods & self._get_resolver().called_methods(tree):
+            self._get_plan()
         return tree.visit(self)
 
     # Dispatch directly: this command uses no matchers, and the matcher bookkeeping of

@@ -324,6 +324,18 @@ class Planner:
                         return True
         return False
 
+    def rebound_in(self, nodes: list[cst.CSTNode], statements: list[cst.BaseStatement]) -> bool:
+        """Whether a name used in ``nodes`` is assigned (in its own scope) in ``statements``."""
+        inside = _node_ids(statements)
+        for node in nodes:
+            for name in _names(node):
+                scope = self.resolver.scopes.get(name)
+                if scope is not None and any(
+                    id(assignment.node) in inside for assignment in scope.assignments[name.value]
+                ):
+                    return True
+        return False
+
     def active(self, hook: str) -> bool:
         return self.active_hooks is None or hook in self.active_hooks
 
@@ -488,7 +500,8 @@ class Planner:
             self._escape(
                 outer,
                 "the schedule's arguments are computed after the optimizer, and the optimizer is "
-                "used in between, so neither can move next to the other",
+                "used (or a name in its arguments is rebound) in between, so neither can move "
+                "next to the other",
                 "define the schedule before the optimizer and pass it as learning_rate",
             )
             return
@@ -521,9 +534,15 @@ class Planner:
         last = max(m.index for m in members)
         target = optimizer.target
         assert target is not None
-        if not self._used_between(target, optimizer.block, optimizer.index, last, members):
-            return "down"
-        return None
+        if self._used_between(target, optimizer.block, optimizer.index, last, members):
+            return None
+        # Moved down, the optimizer's arguments (its lr is also the schedule's initial value)
+        # are evaluated after the statements in between: none of them may rebind their names.
+        body = self.collector.blocks[optimizer.block].body  # type: ignore[attr-defined]
+        arguments: list[cst.CSTNode] = [a.value for a in optimizer.call.args]
+        if self.rebound_in(arguments, list(body[optimizer.index + 1 : last])):
+            return None
+        return "down"
 
     def _used_between(
         self, target: cst.BaseExpression, block: int, start: int, stop: int, members: list[Site]
@@ -843,6 +862,19 @@ def _names(node: cst.CSTNode) -> list[cst.Name]:
             return False
 
     node.visit(_Collect())
+    return found
+
+
+def _node_ids(statements: Sequence[cst.BaseStatement]) -> set[int]:
+    found: set[int] = set()
+
+    class _Collect(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            found.add(id(node))
+            return True
+
+    for statement in statements:
+        statement.visit(_Collect())
     return found
 
 

@@ -32,6 +32,13 @@ class CallSite:
 
 
 @dataclass(frozen=True)
+class CalledMethods:
+    """Metadata on the Module: the name of every method called in it (``x.name(...)``)."""
+
+    names: frozenset[str]
+
+
+@dataclass(frozen=True)
 class ClassAttributes:
     """Values assigned to ``self.<attr>`` in the methods of one class."""
 
@@ -41,11 +48,13 @@ class ClassAttributes:
 class BindingProvider(BatchableMetadataProvider[object]):
     """Records what assignments bind, for receiver resolution.
 
-    Assignment target Name -> value; ClassDef -> ``ClassAttributes``; called Name -> ``CallSite``.
+    Assignment target Name -> value; ClassDef -> ``ClassAttributes``; called Name -> ``CallSite``;
+    Module -> ``CalledMethods``.
     """
 
     def __init__(self) -> None:
         super().__init__()
+        self._methods: set[str] = set()
         self._classes: list[dict[str, list[cst.BaseExpression]]] = []
         self._self_names: list[str | None] = []
         self._depth_in_class: list[int] = []
@@ -76,6 +85,11 @@ class BindingProvider(BatchableMetadataProvider[object]):
     def visit_Call(self, node: cst.Call) -> None:
         if isinstance(node.func, cst.Name):
             self.set_metadata(node.func, CallSite(node))
+        elif isinstance(node.func, cst.Attribute):
+            self._methods.add(node.func.attr.value)
+
+    def leave_Module(self, original_node: cst.Module) -> None:
+        self.set_metadata(original_node, CalledMethods(frozenset(self._methods)))
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
@@ -137,9 +151,26 @@ class Resolver:
         self.bindings = bindings
 
     def imported_names(self, node: cst.BaseExpression) -> list[str]:
-        """Fully qualified names ``node`` refers to through imports (never local definitions)."""
+        """Fully qualified names ``node`` refers to through imports (never local definitions).
+
+        Empty when its root name is also bound by anything but an import where it is used
+        (``optim = MyLib()`` next to ``import torch.optim as optim``, ``class Adam`` next to
+        ``from torch.optim import Adam``, a parameter ``torch`` under ``import torch.optim``):
+        libcst's qualified names still include the import's name there (they come from every
+        assignment of the name in its scope, and a dotted import ``torch.optim`` is found even
+        where ``torch`` is a parameter).
+        """
         scope = self.scopes.get(node)
         if scope is None:
+            return []
+        root = node
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if isinstance(root, cst.Name) and any(
+            not isinstance(binding.node, (cst.Import, cst.ImportFrom))
+            for binding in scope[root.value]
+            if isinstance(binding, Assignment)
+        ):
             return []
         try:
             names = scope.get_qualified_names_for(node)
@@ -169,6 +200,11 @@ class Resolver:
                 values = list(attributes.values.get(node.attr.value, []))
         real = [v for v in values if not (isinstance(v, cst.Name) and v.value == "None")]
         return real[0] if len(real) == 1 else None
+
+    def called_methods(self, module: cst.Module) -> frozenset[str]:
+        """The name of every method called in ``module``."""
+        found = self.bindings.get(module)
+        return found.names if isinstance(found, CalledMethods) else frozenset()
 
     def uses_of(self, target: cst.Name) -> list[cst.CSTNode]:
         """The nodes that read the variable an assignment target binds."""

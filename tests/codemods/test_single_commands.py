@@ -40,13 +40,17 @@ class OptimizerStepTest(SwitcherooTest):
             import torch
             opt = torch.optim.SGD(model.parameters(), lr=0.1)
             opt.zero_grad()
-            loss.backward()
             # ml_switcheroo: ESCAPE-BEGIN torch.optim.Optimizer.step
-            # ml_switcheroo: reason: torch's `opt.step()` updates the parameters in place; optax returns updates that you apply
+            # ml_switcheroo: reason: torch computes gradients into .grad (`loss.backward()`) and `opt.step()` applies them in place; JAX takes gradients of a loss function and optax returns updates to apply
             # ml_switcheroo: suggestion:
+            # ml_switcheroo: |   def loss_fn(params):  # the forward pass that computes `loss`, as a function of the parameters
+            # ml_switcheroo: |       ...
+            # ml_switcheroo: |       return loss
+            # ml_switcheroo: |   loss, grads = jax.value_and_grad(loss_fn)(params)
             # ml_switcheroo: |   updates, opt_state = opt.update(grads, opt_state, params)
             # ml_switcheroo: |   params = optax.apply_updates(params, updates)
-            # ml_switcheroo: |   # once, after the optimizer is built: opt_state = opt.init(params)
+            # ml_switcheroo: |   # once, after `opt` is built: opt_state = opt.init(params)
+            loss.backward()
             opt.step()
             # ml_switcheroo: ESCAPE-END
             """,

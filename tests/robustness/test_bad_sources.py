@@ -52,7 +52,10 @@ def _large_file() -> tuple[bytes, bytes]:
     """About 4 MB: mostly unrelated code (documented functions), an optimizer in the middle."""
     chunk = (
         "def helper_{i}(values, scale={i}):\n"
-        '    """Unrelated helper {i}.\n\n' + "    Text that documents it at length. " * 50 + '\n    """\n'
+        '    """Unrelated helper {i}.\n\n'
+        + "    Text that documents it at length. "
+        * 50
+        + '\n    """\n'
         "    total = 0\n"
         "    for v in values:  # a loop\n"
         "        total += v * scale - (v // 3)\n"
@@ -138,7 +141,11 @@ CASES = [
         b"import torch\r\nx = 1\n" + SGD + b"\r\ny = 2\n",
         b"import optax\r\nx = 1\n" + SGD_OUT + b"\r\ny = 2\n",
     ),
-    Case("lone_cr", b"import torch\rx = 1\r" + SGD + b"\r", b"import optax\rx = 1\r" + SGD_OUT + b"\r"),
+    Case(
+        "lone_cr",
+        b"import torch\rx = 1\r" + SGD + b"\r",
+        b"import optax\rx = 1\r" + SGD_OUT + b"\r",
+    ),
     Case("no_final_newline", b"import torch\n" + SGD, b"import optax\n" + SGD_OUT),
     Case(
         "tabs",
@@ -162,10 +169,10 @@ CASES = [
     ),
     Case(
         "pep701_fstrings",
-        b"import torch\nd = {'a': 1}\ns = f\"{d[\"a\"]} {f\"{f\"{1}\"}\"} {'\\n'.join(x)}\"\n"
+        b'import torch\nd = {\'a\': 1}\ns = f"{d["a"]} {f"{f"{1}"}"} {\'\\n\'.join(x)}"\n'
         + SGD
         + b"\n",
-        b"import optax\nd = {'a': 1}\ns = f\"{d[\"a\"]} {f\"{f\"{1}\"}\"} {'\\n'.join(x)}\"\n"
+        b'import optax\nd = {\'a\': 1}\ns = f"{d["a"]} {f"{f"{1}"}"} {\'\\n\'.join(x)}"\n'
         + SGD_OUT
         + b"\n",
     ),
@@ -246,4 +253,6 @@ def test_the_runs_go_on_and_count_every_failure(
     assert numbers["failed"] == failing
     assert numbers["changed"] == len(CASES) + converted  # every good file, and the cases
     # No temporary file left behind, nothing else written.
-    assert sorted(snapshot(root)) == sorted(f"{c.name}/{n}" for c in CASES for n in ("bad.py", "good.py"))
+    assert sorted(snapshot(root)) == sorted(
+        f"{c.name}/{n}" for c in CASES for n in ("bad.py", "good.py")
+    )

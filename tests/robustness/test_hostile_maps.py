@@ -61,8 +61,11 @@ def laughs() -> str:
     lines = ['    - &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
         lines.append(f"    - &{name} [{', '.join(['*' + previous] * 9)}]")
-    return lion(extra="    escapes:\n      - when: {weight_decay: *i}\n        reason: x\n").replace(
-        "apis:\n", "apis:\n  mylib.optim.Z:\n    hook: optimizer_constructor\n    note:\n"
+    return lion(
+        extra="    escapes:\n      - when: {weight_decay: *i}\n        reason: x\n"
+    ).replace(
+        "apis:\n",
+        "apis:\n  mylib.optim.Z:\n    hook: optimizer_constructor\n    note:\n"
         + "\n".join(lines)
         + "\n",
         1,
