@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NoReturn
 
@@ -617,8 +617,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         frame = self._frames[0]
         body = self._remove_unused_imports(updated_node.body, module_level=True)
+        body = self._add_imports(body, frame.imports)  # before settling: see _add_imports
         body, pending = self._settle_body(body)
-        body = self._add_imports(body, frame.imports)
         self._publish(frame)
         return updated_node.with_changes(body=body, footer=[*pending, *updated_node.footer])
 
@@ -774,6 +774,12 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
     def _add_imports(
         self, body: list[cst.BaseStatement], keys: list[str]
     ) -> list[cst.BaseStatement]:
+        """Insert the missing imports after the leading import block.
+
+        A removed import still stands in ``body`` as a placeholder and counts as part of that
+        block, so a new import put right after it inherits its blank lines and comments when
+        the body is settled (``import torch`` replaced by ``import optax`` keeps the layout).
+        """
         wanted = [self.semantic_map.imports[key] for key in dict.fromkeys(keys)]
         present = {
             _normalized(code_of(small))
@@ -785,7 +791,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         missing = [spec for spec in wanted if _normalized(spec.statement) not in present]
         if not missing:
             return body
-        index = _import_insertion_index(body)
+        index = _import_insertion_index(body, lambda s: id(s) in self._removed)
         new_lines = [spec.node() for spec in missing]
         return [*body[:index], *new_lines, *body[index:]]
 
@@ -947,7 +953,9 @@ def _module_level_import_roots(module: cst.Module) -> frozenset[str]:
     return frozenset(roots)
 
 
-def _import_insertion_index(body: Sequence[cst.BaseStatement]) -> int:
+def _import_insertion_index(
+    body: Sequence[cst.BaseStatement], is_removed_import: Callable[[cst.BaseStatement], bool]
+) -> int:
     """After the docstring, ``__future__`` imports and the leading import block."""
     index = 0
     if body and _is_docstring(body[0]):
@@ -955,8 +963,10 @@ def _import_insertion_index(body: Sequence[cst.BaseStatement]) -> int:
     last_import = index
     for position in range(index, len(body)):
         statement = body[position]
-        if isinstance(statement, cst.SimpleStatementLine) and all(
-            isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body
+        if (
+            is_removed_import(statement)
+            or isinstance(statement, cst.SimpleStatementLine)
+            and all(isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body)
         ):
             last_import = position + 1
             continue

@@ -137,10 +137,30 @@ class RemoveImportTest(SwitcherooTest):
             """,
             """
             import os  # paths
-            import optax
             # optimizers
+            import optax
             opt = optax.sgd(learning_rate=0.1)
             """,
+        )
+
+    def test_import_optax_takes_the_place_and_blank_lines_of_the_removed_import(self) -> None:
+        self.assertConverts(
+            '''
+            """Train."""
+
+            import torch
+
+
+            opt = torch.optim.SGD(p, lr=0.1)
+            ''',
+            '''
+            """Train."""
+
+            import optax
+
+
+            opt = optax.sgd(learning_rate=0.1)
+            ''',
         )
 
     def test_import_used_only_in_a_string_annotation_is_kept(self) -> None:
