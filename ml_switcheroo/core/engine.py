@@ -224,6 +224,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._plan: Plan | None = None
         self._updated_of: dict[int, cst.CSTNode] = {}  # id(original statement) -> result
         self._escaped: set[int] = set()  # ids of original statements left in escape hatches
+        self._translates: dict[int, bool] = {}  # constructor call id -> its hook succeeds
         # A training-step region starts at the statement holding the backward pass, which may
         # come before the file's first wired call (`loss.backward(); clip(...); opt.step()` in
         # a function defined before the optimizer is built): a plan built on that call would
@@ -358,6 +359,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                     "it belongs to an optimizer that was not translated together with it "
                     "(see the optimizer's statement)"
                 )
+            if receiver is not None and result is not original_node:
+                self._check_receiver_translates(original_node, receiver)
             if probable and result is not original_node:
                 raise Untranslatable(
                     f"`{receiver}` is an unannotated parameter, taken for a "
@@ -444,6 +447,53 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 active_hooks=self.HOOKS,
             ).build()
         return self._plan
+
+    def _check_receiver_translates(self, node: Any, receiver: str) -> None:
+        """Rewrite ``opt.method()`` only if ``opt``'s construction in this file translates.
+
+        An optimizer whose construction is left in an escape hatch is still a torch optimizer:
+        removing its ``zero_grad()`` would change what the code does.
+        """
+        member = node.func if isinstance(node, cst.Call) else node
+        if not isinstance(member, cst.Attribute):
+            return
+        constructor = self._lookup_value(member.value)
+        if not isinstance(constructor, cst.Call) or self._constructor_translates(constructor):
+            return
+        raise Untranslatable(
+            f"`{receiver}` is still a torch optimizer: its construction is left in an escape "
+            "hatch, and this call must stay while it is",
+            f"# drop this call once `{receiver}` is an optax GradientTransformation",
+        )
+
+    def _constructor_translates(self, call: cst.Call) -> bool:
+        """Dry run of the hook of a constructor call (memoized per call node)."""
+        known = self._translates.get(id(call))
+        if known is not None:
+            return known
+        wired = self._wired_entry(call)
+        translates = True
+        if wired is not None and wired[2] is None:  # a constructor, not a method
+            entry, name = wired[0], wired[1]
+            plan = self._get_plan()
+            context = HookContext(
+                entry=entry,
+                qualified_name=name,
+                filename=self.context.filename,
+                semantic_map=self.semantic_map,
+                options=self.options,
+                request_import=lambda key: None,
+                lookup=self._lookup_value,
+                plan=plan.item_for(call),
+            )
+            try:
+                if id(call) in plan.escapes:
+                    raise plan.escapes[id(call)]
+                get_hook(entry.hook)(call, context)
+            except Untranslatable:
+                translates = False
+        self._translates[id(call)] = translates
+        return translates
 
     def _lookup_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
         """The one value a Name (or ``self.x``) is bound to, for hooks (``ctx.assigned_value``)."""

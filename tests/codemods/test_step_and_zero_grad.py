@@ -260,3 +260,71 @@ class ZeroGradTest(SwitcherooTest):
                 pass
             """,
         )
+
+    def test_kept_while_the_optimizer_construction_is_escaped(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            opt = torch.optim.Rprop(p)
+            opt.zero_grad()
+            """,
+            """
+            import torch
+            # ml_switcheroo: ESCAPE-BEGIN torch.optim.Rprop
+            # ml_switcheroo: reason: torch Rprop zeroes the gradient where its sign flips and starts from step size lr; optax.rprop differs (measured 34% relative)
+            # ml_switcheroo: suggestion:
+            # ml_switcheroo: |   run with --exact for optax_torch.rprop(learning_rate=0.01, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-06, max_step_size=50)
+            opt = torch.optim.Rprop(p)
+            # ml_switcheroo: ESCAPE-END
+            # ml_switcheroo: ESCAPE-BEGIN torch.optim.Optimizer.zero_grad
+            # ml_switcheroo: reason: `opt` is still a torch optimizer: its construction is left in an escape hatch, and this call must stay while it is
+            # ml_switcheroo: suggestion:
+            # ml_switcheroo: |   # drop this call once `opt` is an optax GradientTransformation
+            opt.zero_grad()
+            # ml_switcheroo: ESCAPE-END
+            """,
+        )
+
+    def test_removed_when_the_same_construction_translates_with_exact(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            opt = torch.optim.Rprop(p)
+            opt.zero_grad()
+            """,
+            """
+            from ml_switcheroo import optax_torch
+            opt = optax_torch.rprop(learning_rate=0.01)
+            """,
+            exact=True,
+        )
+
+    def test_kept_for_an_escaped_optimizer_held_on_self(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            class Trainer:
+                def fit(self):
+                    self.opt.zero_grad()
+                def __init__(self, model):
+                    self.opt = torch.optim.Adam(model.parameters(), amsgrad=True)
+            """,
+            """
+            import torch
+            class Trainer:
+                def fit(self):
+                    # ml_switcheroo: ESCAPE-BEGIN torch.optim.Optimizer.zero_grad
+                    # ml_switcheroo: reason: `self.opt` is still a torch optimizer: its construction is left in an escape hatch, and this call must stay while it is
+                    # ml_switcheroo: suggestion:
+                    # ml_switcheroo: |   # drop this call once `self.opt` is an optax GradientTransformation
+                    self.opt.zero_grad()
+                    # ml_switcheroo: ESCAPE-END
+                def __init__(self, model):
+                    # ml_switcheroo: ESCAPE-BEGIN torch.optim.Adam
+                    # ml_switcheroo: reason: torch AMSGrad keeps the running max of the raw second moment and bias-corrects it afterwards; optax.amsgrad differs (measured 15% relative)
+                    # ml_switcheroo: suggestion:
+                    # ml_switcheroo: |   run with --exact for optax_torch.amsgrad(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08)
+                    self.opt = torch.optim.Adam(model.parameters(), amsgrad=True)
+                    # ml_switcheroo: ESCAPE-END
+            """,
+        )
