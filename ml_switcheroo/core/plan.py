@@ -27,7 +27,7 @@ import libcst as cst
 from ml_switcheroo.core.errors import Untranslatable
 from ml_switcheroo.core.escape_hatch import escaped_statements
 from ml_switcheroo.core.semantic_map import ApiEntry
-from ml_switcheroo.core.signature import code_of
+from ml_switcheroo.core.signature import code_of, dotted_name
 
 CONSTRUCTOR = "optimizer_constructor"
 SCHEDULER = "lr_scheduler"
@@ -828,12 +828,17 @@ def _is_step(site: Site) -> bool:
 
 
 def _loss_name(backward: Site) -> str:
-    if backward.call.args:  # accelerator.backward(loss), self.manual_backward(loss)
-        return code_of(backward.call.args[0].value).strip()
+    """The loss the suggestion names: a plain (dotted) name, else ``loss``."""
+    positional = [a for a in backward.call.args if a.keyword is None and not a.star]
     receiver = backward.receiver
-    if isinstance(receiver, cst.Call) and receiver.args:  # scaler.scale(loss).backward()
-        return code_of(receiver.args[0].value).strip()
-    return code_of(receiver).strip() if receiver is not None else "loss"
+    if positional and isinstance(receiver, (cst.Name, cst.Attribute)):
+        candidate = positional[0].value  # accelerator.backward(loss), self.manual_backward(loss)
+    elif isinstance(receiver, cst.Call) and receiver.args:  # scaler.scale(loss).backward()
+        candidate = receiver.args[0].value
+    else:
+        candidate = receiver  # loss.backward(), loss.backward(retain_graph=True)
+    name = dotted_name(candidate) if candidate is not None else None
+    return name or "loss"
 
 
 def _scaler_name(anchor: Site, backward: Site | None) -> str | None:

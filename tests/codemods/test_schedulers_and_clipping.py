@@ -335,6 +335,22 @@ class TrainingStepTest(SwitcherooTest):
         )
         self.assertEqual(run_codemod(once), once)
 
+    def test_suggestion_names_the_loss_only_when_it_is_a_name(self) -> None:
+        """Found in torch's sources: ``x[0].sum().backward(retain_graph=True)`` was suggested as
+        ``True, grads = ...`` (a keyword argument taken for the loss)."""
+        cases = {
+            "pred[0].sum().backward(retain_graph=True)": "loss",
+            "loss.backward(retain_graph=True)": "loss",
+            "accelerator.backward(total)": "total",
+            "scaler.scale(total).backward()": "total",
+            "self.manual_backward(self.loss)": "self.loss",
+        }
+        for backward, name in cases.items():
+            out = run_codemod(
+                f"import torch\nopt = torch.optim.SGD(p, lr=0.1)\n{backward}\nopt.step()\n"
+            )
+            self.assertIn(f"|   {name}, grads = jax.value_and_grad(loss_fn)(params)", out, backward)
+
 
 class TrainingStepShapesTest(SwitcherooTest):
     """The ten most common training-step shapes of shared/reference/real_world_patterns.md."""
