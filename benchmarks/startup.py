@@ -29,8 +29,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import LIBCST_CONFIG, RESULTS  # noqa: E402
+
 HEAVY = ("torch", "jax", "jaxlib", "optax", "numpy")
 SMALL = textwrap.dedent(
     """\
@@ -45,14 +47,6 @@ SMALL = textwrap.dedent(
                 opt.step()
     """
 )
-CONFIG = """\
-formatter: [cat]
-blacklist_patterns: []
-modules:
-- libcst.codemod.commands
-- ml_switcheroo.codemods
-repo_root: .
-"""
 SITECUSTOMIZE = """\
 import os
 
@@ -148,7 +142,7 @@ def main() -> int:
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as temp:
         work = Path(temp)
-        (work / ".libcst.codemod.yaml").write_text(CONFIG, encoding="utf-8")
+        (work / ".libcst.codemod.yaml").write_text(LIBCST_CONFIG, encoding="utf-8")
         (work / "train.py").write_text(SMALL, encoding="utf-8")
         many = work / "many"
         many.mkdir()

@@ -335,16 +335,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         plan = self._get_plan()
         frame = self._frames[-1]
         requested: list[str] = []
-        context = HookContext(
-            entry=entry,
-            qualified_name=qualified_name,
-            filename=self.context.filename,
-            semantic_map=self.semantic_map,
-            options=self.options,
-            request_import=requested.append,
-            lookup=self._lookup_value,
-            receiver=receiver,
-            plan=plan.item_for(original_node),
+        context = self._hook_context(
+            entry, qualified_name, plan.item_for(original_node), requested.append, receiver
         )
         try:
             planned = plan.escapes.get(id(original_node))
@@ -476,16 +468,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         if wired is not None and wired[2] is None:  # a constructor, not a method
             entry, name = wired[0], wired[1]
             plan = self._get_plan()
-            context = HookContext(
-                entry=entry,
-                qualified_name=name,
-                filename=self.context.filename,
-                semantic_map=self.semantic_map,
-                options=self.options,
-                request_import=lambda key: None,
-                lookup=self._lookup_value,
-                plan=plan.item_for(call),
-            )
+            context = self._hook_context(entry, name, plan.item_for(call), lambda key: None)
             try:
                 if id(call) in plan.escapes:
                     raise plan.escapes[id(call)]
@@ -494,6 +477,27 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 translates = False
         self._translates[id(call)] = translates
         return translates
+
+    def _hook_context(
+        self,
+        entry: ApiEntry,
+        qualified_name: str,
+        plan_item: Any,
+        request_import: Callable[[str], None],
+        receiver: str | None = None,
+    ) -> HookContext:
+        """What the hook of ``entry`` sees; ``plan_item`` is what the file's plan holds for it."""
+        return HookContext(
+            entry=entry,
+            qualified_name=qualified_name,
+            filename=self.context.filename,
+            semantic_map=self.semantic_map,
+            options=self.options,
+            request_import=request_import,
+            lookup=self._lookup_value,
+            receiver=receiver,
+            plan=plan_item,
+        )
 
     def _lookup_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
         """The one value a Name (or ``self.x``) is bound to, for hooks (``ctx.assigned_value``)."""
@@ -637,17 +641,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         api = anchor.entry.name if anchor.entry else "torch.optim.Optimizer.step"
         if entry is None:
             return escape_hatch.Escape(api, "a training step: torch updates in place")
-        context = HookContext(
-            entry=entry,
-            qualified_name=entry.name,
-            filename=self.context.filename,
-            semantic_map=self.semantic_map,
-            options=self.options,
-            request_import=lambda key: None,
-            lookup=self._lookup_value,
-            receiver=None,
-            plan=region,
-        )
+        context = self._hook_context(entry, entry.name, region, lambda key: None)
         try:
             get_hook(entry.hook)(anchor.call, context)
         except Untranslatable as exc:

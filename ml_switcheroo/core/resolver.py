@@ -189,15 +189,8 @@ class Resolver:
                 if not isinstance(value, cst.BaseExpression):
                     return None
                 values.append(value)
-        elif (
-            isinstance(node, cst.Attribute)
-            and isinstance(node.value, cst.Name)
-            and enclosing_class is not None
-            and self._is_self(node.value, enclosing_class)
-        ):
-            attributes = self.bindings.get(enclosing_class)
-            if isinstance(attributes, ClassAttributes):
-                values = list(attributes.values.get(node.attr.value, []))
+        else:
+            values = self._self_attribute_values(node, enclosing_class) or []
         real = [v for v in values if not (isinstance(v, cst.Name) and v.value == "None")]
         return real[0] if len(real) == 1 else None
 
@@ -247,17 +240,27 @@ class Resolver:
     ) -> ReceiverType | None:
         if isinstance(receiver, cst.Name):
             return self._name_type(receiver)
-        if (
-            isinstance(receiver, cst.Attribute)
-            and isinstance(receiver.value, cst.Name)
+        values = self._self_attribute_values(receiver, enclosing_class)
+        if values is None:
+            return None
+        return self._agreeing([self._value_type(v) for v in values])
+
+    def _self_attribute_values(
+        self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None
+    ) -> list[cst.BaseExpression] | None:
+        """Every value ``self.x = ...`` assigns in the class, for ``node`` = ``self.x``; None
+        when ``node`` is not an attribute of ``self`` in a class."""
+        if not (
+            isinstance(node, cst.Attribute)
+            and isinstance(node.value, cst.Name)
             and enclosing_class is not None
-            and self._is_self(receiver.value, enclosing_class)
+            and self._is_self(node.value, enclosing_class)
         ):
-            attributes = self.bindings.get(enclosing_class)
-            if isinstance(attributes, ClassAttributes):
-                values = attributes.values.get(receiver.attr.value, [])
-                return self._agreeing([self._value_type(v) for v in values])
-        return None
+            return None
+        attributes = self.bindings.get(enclosing_class)
+        if not isinstance(attributes, ClassAttributes):
+            return None
+        return list(attributes.values.get(node.attr.value, []))
 
     def _name_type(self, name: cst.Name, depth: int = 0) -> ReceiverType | None:
         scope = self.scopes.get(name)
