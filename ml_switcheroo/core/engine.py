@@ -34,8 +34,9 @@ from libcst.metadata import (
 
 from ml_switcheroo.core import command_support, escape_hatch
 from ml_switcheroo.core.errors import SemanticMapError, Untranslatable
+from ml_switcheroo.core.exports import exported_names
 from ml_switcheroo.core.hooks import HookContext, get_hook
-from ml_switcheroo.core.layout import carry_layout, lost_comments
+from ml_switcheroo.core.layout import carry_layout, is_pragma, lost_comments
 from ml_switcheroo.core.parse_guard import SourceTooDeep, check_file
 from ml_switcheroo.core.plan import Plan, Planner, Region
 from ml_switcheroo.core.prefilter import Prefilter, prefilter_for
@@ -220,6 +221,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._body_ids.update(id(s) for s in tree.body)
         self._already_escaped: set[int] = escape_hatch.escaped_statements(tree.body)
         self._imported_roots = _module_level_import_roots(tree)
+        self._exports: tuple[frozenset[str] | None] | None = None  # `__all__`, once read
         self._tree = tree
         self._plan: Plan | None = None
         self._updated_of: dict[int, cst.CSTNode] = {}  # id(original statement) -> result
@@ -576,18 +578,15 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             self._escaped.add(id(original))
             return self._escape_statement(original, frame, parent)
         parent.absorb(frame)
-        if frame.lost_comments:
-            kept = escape_hatch.comment_lines(frame.lost_comments)
+        moved = [comment for comment in frame.lost_comments if not is_pragma(comment)]
+        if moved:
+            kept = escape_hatch.comment_lines(moved)
             updated = updated.with_changes(leading_lines=[*updated.leading_lines, *kept])
         if isinstance(updated, cst.SimpleStatementLine) and not updated.body:
             placeholder = cst.SimpleStatementLine(
                 body=[cst.Pass()], leading_lines=updated.leading_lines
             )
-            carried = list(updated.leading_lines)
-            comment = updated.trailing_whitespace.comment
-            if comment is not None:
-                carried.append(cst.EmptyLine(indent=True, comment=comment))
-            self._removed[id(placeholder)] = (placeholder, carried)
+            self._removed[id(placeholder)] = (placeholder, _carried_comments(updated))
             return placeholder
         return updated
 
@@ -744,10 +743,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             return line
         if not kept:
             placeholder = line.with_changes(body=[cst.Pass()])
-            carried = list(line.leading_lines)
-            if line.trailing_whitespace.comment is not None:
-                carried.append(cst.EmptyLine(indent=True, comment=line.trailing_whitespace.comment))
-            self._removed[id(placeholder)] = (placeholder, carried)
+            self._removed[id(placeholder)] = (placeholder, _carried_comments(line))
             return placeholder
         kept[-1] = kept[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
         return line.with_changes(body=kept)
@@ -813,7 +809,16 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 return False
         elif remaining > 0:
             return False
+        if isinstance(scope, GlobalScope) and self._may_be_exported(bound):
+            return False
         return not _has_non_name_access(scope, bound, node)
+
+    def _may_be_exported(self, name: str) -> bool:
+        """Whether the module's ``__all__`` lists ``name``, or cannot be read (then any may be)."""
+        if self._exports is None:
+            self._exports = (exported_names(self._tree),)
+        names = self._exports[0]
+        return names is None or name in names
 
     def _add_imports(
         self, body: list[cst.BaseStatement], keys: list[str]
@@ -937,6 +942,16 @@ def _names_in(node: cst.CSTNode) -> Counter[str]:
 
     node.visit(_Count())
     return found
+
+
+def _carried_comments(line: cst.SimpleStatementLine) -> list[cst.EmptyLine]:
+    """What a removed line hands to the next statement: the comment lines above it, and its
+    end-of-line comment unless that is a pragma (which annotated the removed line only)."""
+    carried = list(line.leading_lines)
+    comment = line.trailing_whitespace.comment
+    if comment is not None and not is_pragma(comment.value):
+        carried.append(cst.EmptyLine(indent=True, comment=comment))
+    return carried
 
 
 def _normalized(statement: str) -> str:
