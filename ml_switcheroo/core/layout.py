@@ -13,7 +13,6 @@ from collections import Counter
 
 import libcst as cst
 
-
 #: Comment directives that tools read (type checkers, linters, formatters, coverage, import
 #: sorters). Such a comment annotates the line it ends; on a line of its own it means something
 #: else (a `# type: ignore` above the first statement silences mypy for the whole module, a
