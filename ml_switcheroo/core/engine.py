@@ -32,7 +32,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from ml_switcheroo.core import command_support, escape_hatch
+from ml_switcheroo.core import command_support, escape_hatch, round_trip
 from ml_switcheroo.core.errors import SemanticMapError, Untranslatable
 from ml_switcheroo.core.exports import exported_names
 from ml_switcheroo.core.hooks import HookContext, get_hook
@@ -186,11 +186,14 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         (see ``ml_switcheroo.core.command_support``).
         """
         fresh = command_support.called_by_libcst_parser(command_support.caller_frame())
+        lossy: str | None = None  # why libcst would not write the file back as it is
         if self.prefilter is not None or fresh:
             data = command_support.source_bytes(self.context.filename, tree, from_file=fresh)
             tree = command_support.keep_final_cr(tree, data)
+            if fresh:
+                lossy = round_trip.lost_bytes(tree, data)
             if self.prefilter is not None and not self.prefilter.matches(data):
-                return tree
+                return _unless_lossy(tree, tree, lossy)
         if fresh and self.context.filename and os.path.islink(self.context.filename):
             # libcst's runner would write through the link: into a file outside the paths
             # given, or into a file it also converts under its own name (two writers at once).
@@ -200,10 +203,12 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             )
         try:
             if fresh:
-                return command_support.transform_fresh_tree(self, tree)
-            return super().transform_module(tree)
+                result = command_support.transform_fresh_tree(self, tree)
+            else:
+                result = super().transform_module(tree)
         except RecursionError:
             raise SourceTooDeep(TOO_DEEP) from None
+        return _unless_lossy(tree, result, lossy)
 
     # ------------------------------------------------------------------ traversal plumbing
 
@@ -861,6 +866,19 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             if record.kind == "escaped":
                 self.warn(f"line {record.line}: escape hatch for {record.api}: {record.reason}")
         self.context.scratch.setdefault(_SCRATCH_RECORDS, []).extend(published)
+
+
+def _unless_lossy(tree: cst.Module, result: cst.Module, lossy: str | None) -> cst.Module:
+    """``result``, unless libcst would not write the file back byte for byte (``lossy``).
+
+    libcst's runner writes ``result.bytes`` whenever they differ from the file: a file that
+    needs no change is skipped (``SkipFile``), one that does is refused (``LossyRoundTrip``).
+    """
+    if lossy is None:
+        return result
+    if result is tree or result.bytes == tree.bytes:
+        raise SkipFile(lossy)
+    raise round_trip.LossyRoundTrip(lossy)
 
 
 def _move(
