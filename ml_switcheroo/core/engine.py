@@ -36,7 +36,7 @@ from ml_switcheroo.core import command_support, escape_hatch, round_trip
 from ml_switcheroo.core.errors import SemanticMapError, Untranslatable
 from ml_switcheroo.core.exports import exported_names
 from ml_switcheroo.core.hooks import HookContext, get_hook
-from ml_switcheroo.core.layout import carry_layout, is_pragma, lost_comments
+from ml_switcheroo.core.layout import carry_layout, comments, is_pragma, lost_comments
 from ml_switcheroo.core.parse_guard import SourceTooDeep, check_file
 from ml_switcheroo.core.plan import Plan, Planner, Region
 from ml_switcheroo.core.prefilter import Prefilter, prefilter_for
@@ -751,7 +751,13 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             self._removed[id(placeholder)] = (placeholder, _carried_comments(line))
             return placeholder
         kept[-1] = kept[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
-        return line.with_changes(body=kept)
+        pruned = line.with_changes(body=kept)
+        # Comments of the names removed from a multi-line import go above it (pragmas: dropped).
+        moved = [comment for comment in lost_comments(line, pruned) if not is_pragma(comment)]
+        if moved:
+            lines = escape_hatch.comment_lines(moved)
+            pruned = pruned.with_changes(leading_lines=[*pruned.leading_lines, *lines])
+        return pruned
 
     def _prune_import(
         self, node: cst.Import | cst.ImportFrom, discarded: Counter[str], module_level: bool
@@ -964,12 +970,14 @@ def _names_in(node: cst.CSTNode) -> Counter[str]:
 
 def _carried_comments(line: cst.SimpleStatementLine) -> list[cst.EmptyLine]:
     """What a removed line hands to the next statement: the comment lines above it, and its
-    end-of-line comment unless that is a pragma (which annotated the removed line only)."""
-    carried = list(line.leading_lines)
-    comment = line.trailing_whitespace.comment
-    if comment is not None and not is_pragma(comment.value):
-        carried.append(cst.EmptyLine(indent=True, comment=comment))
-    return carried
+    other comments (inside a multi-line import, at the end of the line) except pragmas, which
+    annotated the removed line only."""
+    inner = [comment for small in line.body for comment in comments(small).elements()]
+    trailing = line.trailing_whitespace.comment
+    if trailing is not None:
+        inner.append(trailing.value)
+    kept = escape_hatch.comment_lines(comment for comment in inner if not is_pragma(comment))
+    return [*line.leading_lines, *kept]
 
 
 def _normalized(statement: str) -> str:

@@ -431,3 +431,77 @@ class PragmaCommentTest(SwitcherooTest):
             )
             """,
         )
+
+
+class CommentsOfRemovedImportNamesTest(SwitcherooTest):
+    """Comments inside a multi-line import keep their place when names are removed from it."""
+
+    def test_comment_inside_a_removed_multi_line_import_is_kept(self) -> None:
+        self.assertConverts(
+            """
+            from torch.optim import (
+                SGD,  # the optimizer
+            )
+            a = SGD(p, lr=0.1)
+            """,
+            """
+            # the optimizer
+            import optax
+            a = optax.sgd(learning_rate=0.1)
+            """,
+        )
+
+    def test_comment_of_a_name_removed_from_a_kept_import_goes_above_it(self) -> None:
+        self.assertConverts(
+            """
+            from torch.optim import (
+                SGD,  # the optimizer
+                Adam,
+            )
+            a = SGD(p, lr=0.1)
+            b = Adam
+            """,
+            """
+            # the optimizer
+            from torch.optim import (
+                Adam,
+            )
+            import optax
+            a = optax.sgd(learning_rate=0.1)
+            b = Adam
+            """,
+        )
+
+    def test_pragma_inside_a_removed_multi_line_import_is_dropped(self) -> None:
+        self.assertConverts(
+            """
+            from torch.optim import (  # type: ignore[attr-defined]
+                SGD,  # noqa: F401
+            )
+            a = SGD(p, lr=0.1)
+            """,
+            """
+            import optax
+            a = optax.sgd(learning_rate=0.1)
+            """,
+        )
+
+    def test_pragma_of_a_name_removed_from_a_kept_import_is_dropped(self) -> None:
+        self.assertConverts(
+            """
+            from torch.optim import (
+                SGD,  # noqa: F401
+                Adam,
+            )
+            a = SGD(p, lr=0.1)
+            b = Adam
+            """,
+            """
+            from torch.optim import (
+                Adam,
+            )
+            import optax
+            a = optax.sgd(learning_rate=0.1)
+            b = Adam
+            """,
+        )
