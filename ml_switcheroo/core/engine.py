@@ -7,10 +7,14 @@ the bookkeeping that makes output safe:
 * statement frames: everything a statement's rewrites need (imports, removed names,
   report records) is committed only when the statement is translated as a whole; when any
   construct in it escapes, the original statement is kept, wrapped in an escape hatch;
-* removed statements (``opt.zero_grad()``) hand their comments to the next statement, and a
-  block that would become empty gets ``pass``;
+* removed statements (``opt.zero_grad()``) hand their comments to the next statement (except
+  pragmas such as ``# type: ignore``, which go with them: ``layout.is_pragma``), and a block
+  that would become empty gets ``pass``;
 * imports: the map's imports are added once after the leading import block, and torch
-  imports whose every use was rewritten are removed.
+  imports whose every use was rewritten are removed, unless ``__all__`` re-exports them
+  (``ml_switcheroo.core.exports``);
+* a file libcst would not write back byte for byte is never returned changed
+  (``ml_switcheroo.core.round_trip``).
 """
 
 from __future__ import annotations

@@ -1,22 +1,25 @@
 """Files libcst cannot write back byte for byte: never written, whichever command line runs.
 
 libcst promises ``parse_module(data).bytes == data``, and breaks it in two cases (measured with
-libcst 1.8 and 1.9 over every control character at every position of a line: line start,
-indentation, between tokens, end of line, blank line, comment, string, inside brackets, after a
-backslash, end of file):
+libcst 1.9.0 over every control character at every place of a line: line start, indentation,
+between tokens, end of line, blank line, comment, string, inside brackets, after a backslash, end
+of file; ``tests/core/test_round_trip.py`` repeats the measurement on the libcst installed):
 
 * a form feed (``\\x0c``) in the indentation of a line that holds a statement (``\\x0cdef f():``,
   ``    \\x0cx = 1``) is dropped. A form feed on a blank or comment-only line, between tokens,
   in a string or comment, or on a line inside brackets is kept.
-* a lone carriage return ending the file is dropped when the file's first line ends otherwise
-  (``x = 1\\n\\r``, ``x = 1\\r\\ny = 2\\r``; a file of lone-CR lines is mended by
+* a lone carriage return ending the file is dropped unless libcst takes CR for the file's line
+  ending (``x = 1\\n\\r``, ``x = 1\\r\\ny = 2\\r``; a file of lone-CR lines is mended by
   ``command_support.keep_final_cr``).
 
-Other control characters (vertical tab, NUL, ...) are not Python whitespace: such a file does
-not parse, and is reported as a syntax error. A file libcst would change even where the codemod
-changes nothing is not written: ``libcst.tool`` writes back ``tree.bytes`` whenever they differ
-from the file (the form feeds would silently go), and ``ml-switcheroo convert`` would take the
-difference for a change made on disk during the run.
+Every other control character is kept where libcst parses it (in strings and comments), or
+makes the file unparseable (a vertical tab in code): reported as a syntax error, never written.
+
+Such a file is never written, even when the codemod changes nothing in it: ``libcst.tool``
+writes back ``tree.bytes`` whenever they differ from the file (the form feeds would silently
+go), and ``ml-switcheroo convert`` would take the difference for a change made on disk during
+the run. A file that needs a change is refused (failed, with the reason); one that needs none
+is skipped (``libcst.tool``) or left unchanged (``convert``).
 
 The check is a bytes scan on every file (``may_lose_bytes``: a form feed in a line's
 indentation, or a final CR); only a file it flags has its tree written out once more and
