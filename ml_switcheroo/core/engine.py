@@ -831,7 +831,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
     def _may_be_exported(self, name: str) -> bool:
         """Whether the module's ``__all__`` lists ``name``, or cannot be read (then any may be)."""
         if self._exports is None:
-            self._exports = (exported_names(self._tree),)
+            self._exports = (exported_names(self._tree, self.metadata[ScopeProvider]),)
         names = self._exports[0]
         return names is None or name in names
 

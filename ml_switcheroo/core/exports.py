@@ -9,19 +9,34 @@ then no module-level import is removed: any of them may be re-exported.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import libcst as cst
 
 ALL = "__all__"
 _GROWERS = frozenset({"extend", "append"})
 
 
-def exported_names(module: cst.Module) -> frozenset[str] | None:
-    """Names listed in ``module``'s ``__all__`` (empty without one); None when unreadable."""
+def exported_names(module: cst.Module, scopes: Mapping[Any, Any]) -> frozenset[str] | None:
+    """Names listed in ``module``'s ``__all__`` (empty without one); None when unreadable.
+
+    ``scopes`` (libcst's ``ScopeProvider`` metadata) tells first, cheaply, whether any scope
+    binds or reads ``__all__`` at all; only then is the tree walked.
+    """
+    if not _mentioned(scopes):
+        return frozenset()
     reader = _AllReader()
     module.visit(reader)
     if reader.unreadable or reader.mentions - reader.read:
         return None
     return frozenset(reader.names)
+
+
+def _mentioned(scopes: Mapping[Any, Any]) -> bool:
+    """Whether ``__all__`` is bound or read in any scope (``x.__all__`` is neither)."""
+    found = {scope for scope in scopes.values() if scope is not None}
+    return any(ALL in scope.assignments or ALL in scope.accesses for scope in found)
 
 
 class _AllReader(cst.CSTVisitor):

@@ -239,6 +239,37 @@ class ReExportedImportTest(SwitcherooTest):
             """,
         )
 
+    def test_all_grown_inside_a_function_keeps_every_import(self) -> None:
+        self.assertConverts(
+            """
+            from torch.optim import SGD
+            def register(name):
+                __all__.append(name)
+            a = SGD(p, lr=0.1)
+            """,
+            """
+            from torch.optim import SGD
+            import optax
+            def register(name):
+                __all__.append(name)
+            a = optax.sgd(learning_rate=0.1)
+            """,
+        )
+
+    def test_another_modules_all_does_not_keep_the_import(self) -> None:
+        self.assertConverts(
+            """
+            from torch.optim import SGD
+            names = base.__all__
+            a = SGD(p, lr=0.1)
+            """,
+            """
+            import optax
+            names = base.__all__
+            a = optax.sgd(learning_rate=0.1)
+            """,
+        )
+
     def test_function_local_import_is_removed_whatever_all_lists(self) -> None:
         self.assertConverts(
             """
