@@ -40,20 +40,37 @@ def _parsed(data: bytes) -> cst.Module | None:
         return None  # not Python: reported as a syntax error, never written
 
 
+# Every control character at every place, where libcst parses the result.
+PARSED = [
+    (place, control)
+    for place, control in itertools.product(PLACES, CONTROLS)
+    if _parsed(PLACES[place].replace(b"{}", control)) is not None
+]
+
+
 @pytest.mark.parametrize(
     ("place", "control"),
-    list(itertools.product(PLACES, CONTROLS)),
+    PARSED,
     ids=lambda value: value if isinstance(value, str) else f"0x{value[0]:02x}",
 )
-def test_the_scan_flags_every_file_libcst_would_change(place: str, control: bytes) -> None:
+def test_the_check_finds_exactly_the_files_libcst_would_change(place: str, control: bytes) -> None:
     data = PLACES[place].replace(b"{}", control)
     tree = _parsed(data)
-    if tree is None:
-        return
+    assert tree is not None
     changed = tree.bytes != data
     assert (lost_bytes(tree, data) is not None) == changed
     if changed:
         assert may_lose_bytes(data)
+
+
+def test_libcst_changes_form_feeds_and_final_crs_only() -> None:
+    changed = {
+        (place, control)
+        for place, control in PARSED
+        if _parsed(PLACES[place].replace(b"{}", control)).bytes  # type: ignore[union-attr]
+        != PLACES[place].replace(b"{}", control)
+    }
+    assert {control for _, control in changed} == {b"\x0c", b"\r"}
 
 
 @pytest.mark.parametrize(
