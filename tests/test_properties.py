@@ -2,8 +2,9 @@
 
 Invariants, for every generated module: no exception escapes; the output parses; a second run
 changes nothing; every line marked `# keep` (statements that are not wired constructs) is in the
-output byte for byte; every comment of the input is still in the output; escape hatches open and
-close in turn. Also with other line endings (CRLF, CR) and indentation (tabs, 1, 2, 8 spaces): the
+output byte for byte; every comment of the input is still in the output (pragmas such as
+`# type: ignore` may go with the statement they end, and never stand on a line of their own when
+they did not); escape hatches open and close in turn. Also with other line endings (CRLF, CR) and indentation (tabs, 1, 2, 8 spaces): the
 output keeps the input's line ending throughout.
 
 `modules()` is a small space (module level or one function); `rich_modules()` adds every import
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 from libcst.codemod import CodemodContext
 
 from ml_switcheroo.codemods.optimizer import TorchToOptax
+from ml_switcheroo.core.layout import is_pragma
 
 IMPORTS = [
     "import torch",
@@ -604,6 +606,15 @@ def comments(code: str) -> Counter[str]:
     return found
 
 
+def own_line_pragmas(code: str) -> Counter[str]:
+    """Pragma comments on lines of their own (where they mean something else)."""
+    return Counter(
+        line.strip()
+        for line in code.splitlines()
+        if line.lstrip().startswith("#") and is_pragma(line.strip())
+    )
+
+
 def render(code: str, indent_unit: str, newline: str) -> str:
     """``code`` (4-space indents, LF) with another indentation unit and line ending."""
     out = []
@@ -624,7 +635,9 @@ def check_invariants(code: str) -> str:
     for line in code.splitlines():
         if line.rstrip().endswith("# keep"):
             assert line in output_lines, f"changed: {line!r}"
-    assert not comments(code) - comments(once), "a comment was lost"
+    lost = comments(code) - comments(once)
+    assert all(is_pragma(comment) for comment in lost), f"comments lost: {sorted(lost)}"
+    assert not own_line_pragmas(once) - own_line_pragmas(code), "a pragma now stands alone"
     markers = re.findall(r"ESCAPE-(BEGIN|END)", once)
     assert markers == ["BEGIN", "END"] * (len(markers) // 2), "unbalanced escape hatches"
     return once
@@ -679,6 +692,34 @@ class Trainer:  # keep
 @examples(150)
 @given(modules())
 def test_generated_modules_keep_every_invariant(code: str) -> None:
+    check_invariants(code)
+
+
+PRAGMAS = [
+    "# type: ignore",
+    "# type: ignore[attr-defined]",
+    "# noqa: F401",
+    "# pylint: disable=no-member",
+    "# pragma: no cover",
+    "# fmt: skip",
+    "# isort: skip",
+]
+
+
+@st.composite
+def modules_with_pragmas(draw: st.DrawFn) -> str:
+    """``modules()`` with a pragma ending some of the lines that have no comment."""
+    lines = []
+    for line in draw(modules()).split("\n"):
+        if line.strip() and "#" not in line and draw(st.booleans()):
+            line += "  " + draw(st.sampled_from(PRAGMAS))
+        lines.append(line)
+    return "\n".join(lines)
+
+
+@examples(100)
+@given(modules_with_pragmas())
+def test_pragmas_stay_at_line_ends_or_go_with_their_statement(code: str) -> None:
     check_invariants(code)
 
 

@@ -25,7 +25,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 
 from ml_switcheroo.codemods.optimizer import TorchToOptax
-from ml_switcheroo.core import command_support, files
+from ml_switcheroo.core import command_support, files, round_trip
 from ml_switcheroo.core.engine import TOO_DEEP, SwitcherooCommand, records_of
 from ml_switcheroo.core.parse_guard import SourceTooDeep, hazard
 
@@ -137,6 +137,7 @@ class ConvertCommand(TorchToOptax):
             before = files.snapshot(filename)
             original = command_support.source_bytes(filename, tree, from_file=True)
             tree = command_support.keep_final_cr(tree, original)
+            lossy = round_trip.lost_bytes(tree, original)
             if self.prefilter is not None and not self.prefilter.matches(original):
                 new_tree = tree
             elif fresh:
@@ -144,6 +145,10 @@ class ConvertCommand(TorchToOptax):
             else:  # not called by libcst's runner: take no shortcut
                 new_tree = super(SwitcherooCommand, self).transform_module(tree)
             new = new_tree.bytes if new_tree is not tree else original
+            if lossy is not None:  # libcst would not write it back as it is: never written
+                if new_tree is not tree and new != tree.bytes:
+                    raise round_trip.LossyRoundTrip(lossy)
+                new = original
             if new != original and tree.bytes != original:
                 raise files.FileChangedError(f"{filename} changed on disk during the run")
             result["records"] = [r.to_json() for r in records_of(self.context)]
@@ -174,7 +179,7 @@ class ConvertCommand(TorchToOptax):
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    if isinstance(exc, ConversionError):
+    if isinstance(exc, (ConversionError, round_trip.LossyRoundTrip)):
         return text[0] if text else "conversion failed"
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 

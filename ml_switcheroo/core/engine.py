@@ -7,10 +7,14 @@ the bookkeeping that makes output safe:
 * statement frames: everything a statement's rewrites need (imports, removed names,
   report records) is committed only when the statement is translated as a whole; when any
   construct in it escapes, the original statement is kept, wrapped in an escape hatch;
-* removed statements (``opt.zero_grad()``) hand their comments to the next statement, and a
-  block that would become empty gets ``pass``;
+* removed statements (``opt.zero_grad()``) hand their comments to the next statement (except
+  pragmas such as ``# type: ignore``, which go with them: ``layout.is_pragma``), and a block
+  that would become empty gets ``pass``;
 * imports: the map's imports are added once after the leading import block, and torch
-  imports whose every use was rewritten are removed.
+  imports whose every use was rewritten are removed, unless ``__all__`` re-exports them
+  (``ml_switcheroo.core.exports``);
+* a file libcst would not write back byte for byte is never returned changed
+  (``ml_switcheroo.core.round_trip``).
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from ml_switcheroo.core import command_support, escape_hatch
+from ml_switcheroo.core import command_support, escape_hatch, round_trip
 from ml_switcheroo.core.errors import SemanticMapError, Untranslatable
+from ml_switcheroo.core.exports import exported_names
 from ml_switcheroo.core.hooks import HookContext, get_hook
-from ml_switcheroo.core.layout import carry_layout, lost_comments
+from ml_switcheroo.core.layout import carry_layout, comments, is_pragma, lost_comments
 from ml_switcheroo.core.parse_guard import SourceTooDeep, check_file
 from ml_switcheroo.core.plan import Plan, Planner, Region
 from ml_switcheroo.core.prefilter import Prefilter, prefilter_for
@@ -185,11 +190,14 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         (see ``ml_switcheroo.core.command_support``).
         """
         fresh = command_support.called_by_libcst_parser(command_support.caller_frame())
+        lossy: str | None = None  # why libcst would not write the file back as it is
         if self.prefilter is not None or fresh:
             data = command_support.source_bytes(self.context.filename, tree, from_file=fresh)
             tree = command_support.keep_final_cr(tree, data)
+            if fresh:
+                lossy = round_trip.lost_bytes(tree, data)
             if self.prefilter is not None and not self.prefilter.matches(data):
-                return tree
+                return _unless_lossy(tree, tree, lossy)
         if fresh and self.context.filename and os.path.islink(self.context.filename):
             # libcst's runner would write through the link: into a file outside the paths
             # given, or into a file it also converts under its own name (two writers at once).
@@ -199,10 +207,12 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             )
         try:
             if fresh:
-                return command_support.transform_fresh_tree(self, tree)
-            return super().transform_module(tree)
+                result = command_support.transform_fresh_tree(self, tree)
+            else:
+                result = super().transform_module(tree)
         except RecursionError:
             raise SourceTooDeep(TOO_DEEP) from None
+        return _unless_lossy(tree, result, lossy)
 
     # ------------------------------------------------------------------ traversal plumbing
 
@@ -220,6 +230,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._body_ids.update(id(s) for s in tree.body)
         self._already_escaped: set[int] = escape_hatch.escaped_statements(tree.body)
         self._imported_roots = _module_level_import_roots(tree)
+        self._exports: tuple[frozenset[str] | None] | None = None  # `__all__`, once read
         self._tree = tree
         self._plan: Plan | None = None
         self._updated_of: dict[int, cst.CSTNode] = {}  # id(original statement) -> result
@@ -576,18 +587,15 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             self._escaped.add(id(original))
             return self._escape_statement(original, frame, parent)
         parent.absorb(frame)
-        if frame.lost_comments:
-            kept = escape_hatch.comment_lines(frame.lost_comments)
+        moved = [comment for comment in frame.lost_comments if not is_pragma(comment)]
+        if moved:
+            kept = escape_hatch.comment_lines(moved)
             updated = updated.with_changes(leading_lines=[*updated.leading_lines, *kept])
         if isinstance(updated, cst.SimpleStatementLine) and not updated.body:
             placeholder = cst.SimpleStatementLine(
                 body=[cst.Pass()], leading_lines=updated.leading_lines
             )
-            carried = list(updated.leading_lines)
-            comment = updated.trailing_whitespace.comment
-            if comment is not None:
-                carried.append(cst.EmptyLine(indent=True, comment=comment))
-            self._removed[id(placeholder)] = (placeholder, carried)
+            self._removed[id(placeholder)] = (placeholder, _carried_comments(updated))
             return placeholder
         return updated
 
@@ -744,13 +752,16 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             return line
         if not kept:
             placeholder = line.with_changes(body=[cst.Pass()])
-            carried = list(line.leading_lines)
-            if line.trailing_whitespace.comment is not None:
-                carried.append(cst.EmptyLine(indent=True, comment=line.trailing_whitespace.comment))
-            self._removed[id(placeholder)] = (placeholder, carried)
+            self._removed[id(placeholder)] = (placeholder, _carried_comments(line))
             return placeholder
         kept[-1] = kept[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
-        return line.with_changes(body=kept)
+        pruned = line.with_changes(body=kept)
+        # Comments of the names removed from a multi-line import go above it (pragmas: dropped).
+        moved = [comment for comment in lost_comments(line, pruned) if not is_pragma(comment)]
+        if moved:
+            lines = escape_hatch.comment_lines(moved)
+            pruned = pruned.with_changes(leading_lines=[*pruned.leading_lines, *lines])
+        return pruned
 
     def _prune_import(
         self, node: cst.Import | cst.ImportFrom, discarded: Counter[str], module_level: bool
@@ -813,7 +824,16 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 return False
         elif remaining > 0:
             return False
+        if isinstance(scope, GlobalScope) and self._may_be_exported(bound):
+            return False
         return not _has_non_name_access(scope, bound, node)
+
+    def _may_be_exported(self, name: str) -> bool:
+        """Whether the module's ``__all__`` lists ``name``, or cannot be read (then any may be)."""
+        if self._exports is None:
+            self._exports = (exported_names(self._tree, self.metadata[ScopeProvider]),)
+        names = self._exports[0]
+        return names is None or name in names
 
     def _add_imports(
         self, body: list[cst.BaseStatement], keys: list[str]
@@ -856,6 +876,19 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             if record.kind == "escaped":
                 self.warn(f"line {record.line}: escape hatch for {record.api}: {record.reason}")
         self.context.scratch.setdefault(_SCRATCH_RECORDS, []).extend(published)
+
+
+def _unless_lossy(tree: cst.Module, result: cst.Module, lossy: str | None) -> cst.Module:
+    """``result``, unless libcst would not write the file back byte for byte (``lossy``).
+
+    libcst's runner writes ``result.bytes`` whenever they differ from the file: a file that
+    needs no change is skipped (``SkipFile``), one that does is refused (``LossyRoundTrip``).
+    """
+    if lossy is None:
+        return result
+    if result is tree or result.bytes == tree.bytes:
+        raise SkipFile(lossy)
+    raise round_trip.LossyRoundTrip(lossy)
 
 
 def _move(
@@ -937,6 +970,18 @@ def _names_in(node: cst.CSTNode) -> Counter[str]:
 
     node.visit(_Count())
     return found
+
+
+def _carried_comments(line: cst.SimpleStatementLine) -> list[cst.EmptyLine]:
+    """What a removed line hands to the next statement: the comment lines above it, and its
+    other comments (inside a multi-line import, at the end of the line) except pragmas, which
+    annotated the removed line only."""
+    inner = [comment for small in line.body for comment in comments(small).elements()]
+    trailing = line.trailing_whitespace.comment
+    if trailing is not None:
+        inner.append(trailing.value)
+    kept = escape_hatch.comment_lines(comment for comment in inner if not is_pragma(comment))
+    return [*line.leading_lines, *kept]
 
 
 def _normalized(statement: str) -> str:

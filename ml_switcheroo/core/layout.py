@@ -3,14 +3,47 @@
 A rendered translation is a fresh CST; ``carry_layout`` gives it the original call's
 line breaks (a multi-line torch call stays multi-line, each argument keeps its comma comment),
 and ``lost_comments`` lists comments that did not survive, so the engine can keep them above
-the statement: no comment of the input is ever dropped.
+the statement: no comment of the input is ever dropped, except pragmas (``is_pragma``).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import libcst as cst
+
+#: Comment directives that tools read (type checkers, linters, formatters, coverage, import
+#: sorters). Such a comment annotates the line it ends; on a line of its own it means something
+#: else (a `# type: ignore` above the first statement silences mypy for the whole module, a
+#: `# pylint: disable=...` line disables the check up to the end of the block, `# fmt: off`
+#: stops the formatter). So when the statement a pragma ends is removed, or a comment of a
+#: rewritten call would move above its statement, a pragma is dropped rather than moved; on a
+#: statement that is kept or rewritten in place, it stays at the end of the line.
+PRAGMA_DIRECTIVES = (
+    "type:",
+    "noqa",
+    "pylint:",
+    "pragma:",
+    "mypy:",
+    "pyright:",
+    "fmt:",
+    "isort:",
+    "flake8:",
+    "ruff:",
+    "yapf:",
+    "pytype:",
+    "pyre-",
+    "nosec",
+)
+# Case-sensitive as the tools read them, except `noqa`, which flake8 takes in any case.
+_PRAGMA = re.compile(r"#\s*(?:" + "|".join(map(re.escape, PRAGMA_DIRECTIVES)) + r"|(?i:noqa))")
+
+
+def is_pragma(comment: str) -> bool:
+    """Whether ``comment`` (``# ...``) holds a directive of ``PRAGMA_DIRECTIVES`` (right after a
+    ``#``, also after other text: ``# reason  # type: ignore``)."""
+    return _PRAGMA.search(comment) is not None
 
 
 def carry_layout(original: cst.Call, new: cst.BaseExpression) -> cst.BaseExpression:
