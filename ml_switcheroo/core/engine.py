@@ -497,6 +497,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             lookup=self._lookup_value,
             receiver=receiver,
             plan=plan_item,
+            qualify=self._get_resolver().imported_names,
         )
 
     def _lookup_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
