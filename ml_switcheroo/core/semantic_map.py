@@ -537,6 +537,8 @@ class _Checker:
                 self.fail(
                     f"'tensor_values.literals' {name!r} must be a signature string", line=key_line
                 )
+            if len(source) > MAX_SIGNATURE_LENGTH:
+                self.fail(f"the signature of {name!r} is too long", line=key_line)
             try:
                 signature = Signature.parse(source)
             except ValueError as exc:

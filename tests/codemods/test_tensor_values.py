@@ -6,6 +6,9 @@ any other argument whose value is a torch tensor escapes, since optax cannot tak
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from ml_switcheroo.core.report import Record
 from tests.support import SwitcherooTest, run_codemod
 
@@ -239,3 +242,22 @@ class PythonValuedArgumentTest(SwitcherooTest):
             opt = optax.sgd(learning_rate=args.lr)
             """,
         )
+
+
+class MapDrivenTest(SwitcherooTest):
+    def test_a_user_map_declares_another_literal_tensor_call(self) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "extra.yaml"
+            path.write_text(
+                "tensor_values:\n"
+                '  literals: {mylib.scalar: "value, dtype=None"}\n'
+                "  dtypes: {mylib.f64: float64}\n"
+                "  packages: [torch, mylib]\n",
+                encoding="utf-8",
+            )
+            out = run_codemod(
+                "import torch\nimport mylib\n"
+                "opt = torch.optim.SGD(model.parameters(), lr=mylib.scalar(0.5, mylib.f64))\n",
+                semantic_map=(str(path),),
+            )
+        self.assertIn("opt = optax.sgd(learning_rate=0.5)\n", out)
