@@ -90,6 +90,11 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
         module = func.value
         if node.args:
             return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
+        bound = names.value(module) if isinstance(module, cst.Name) else None
+        if isinstance(bound, cst.Attribute) and not whole_module(bound, spec):
+            return Selection(
+                PART, _code(node), f"only `{_code(module)}`'s (`{_code(bound)}`) parameters"
+            )
         if whole_module(module, spec):
             return Selection(WHOLE, _code(node))
         return Selection(PART, _code(node), f"only `{_code(module)}`'s parameters")

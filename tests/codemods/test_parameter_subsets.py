@@ -137,6 +137,17 @@ class OptimizerOverPartOfAModelTest(SwitcherooTest):
         self.assertEqual(record.kind, "escaped")
         self.assertIn("only `model.fc`'s parameters are trained here", record.reason)
 
+    def test_module_name_bound_to_a_submodule_escapes(self) -> None:
+        record = self.only_record(
+            "import torch\nbackbone = model.backbone\n"
+            "opt = torch.optim.SGD(backbone.parameters(), lr=0.1)\n"
+        )
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("only `backbone`'s (`model.backbone`) parameters", record.reason)
+
+    def test_module_name_bound_to_a_constructed_model_translates(self) -> None:
+        self.assertTranslates("net.parameters()", prelude="net = Net()\n")
+
     def test_name_bound_to_the_whole_model_translates(self) -> None:
         self.assertTranslates("params", prelude="params = list(model.parameters())\n")
 
