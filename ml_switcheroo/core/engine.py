@@ -498,6 +498,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             receiver=receiver,
             plan=plan_item,
             qualify=self._get_resolver().imported_names,
+            enclosing_class=self._classes[-1] if self._classes else None,
         )
 
     def _lookup_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import libcst as cst
 
 from ml_switcheroo.core.errors import Untranslatable
-from ml_switcheroo.core.parameters import Names
+from ml_switcheroo.core.parameters import Names, is_module_class
 from ml_switcheroo.core.semantic_map import ApiEntry, SemanticMap
 
 Hook = Callable[[cst.Call, "HookContext"], cst.BaseExpression]
@@ -91,6 +91,7 @@ class HookContext:
     # Fully qualified names an expression refers to through imports (``th.tensor`` ->
     # ``torch.tensor``); empty when unknown.
     qualify: Callable[[cst.BaseExpression], list[str]] = lambda node: []
+    enclosing_class: cst.ClassDef | None = None  # the class whose method holds the call
 
     @property
     def exact(self) -> bool:
@@ -112,7 +113,9 @@ class HookContext:
 
     def names(self) -> Names:
         """Name resolution at this call, for ``core.parameters`` and ``core.tensor_values``."""
-        return Names(self.lookup, self.qualify)
+        spec = self.semantic_map.parameters
+        module_self = is_module_class(self.enclosing_class, self.qualify, spec)
+        return Names(self.lookup, self.qualify, module_self)
 
     def fold(self, call: cst.CSTNode) -> None:
         """Record that ``call`` (a scheduler or clip of this optimizer) is part of the result."""

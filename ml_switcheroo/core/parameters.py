@@ -39,6 +39,18 @@ class Names:
 
     value: Callable[[cst.BaseExpression], cst.BaseExpression | None]
     qualified: Callable[[cst.BaseExpression], list[str]]
+    module_self: bool = False  # `self` is a model (its class derives from a module class)
+
+
+def is_module_class(
+    node: cst.ClassDef | None,
+    qualified: Callable[[cst.BaseExpression], list[str]],
+    spec: ParameterSpec,
+) -> bool:
+    """Whether the class derives (directly) from one of the map's ``module_classes``."""
+    if node is None:
+        return False
+    return any(set(qualified(base.value)) & spec.module_classes for base in node.bases)
 
 
 def parameters_argument(entry: ApiEntry, call: cst.Call, spec: ParameterSpec) -> cst.BaseExpression:
@@ -73,15 +85,16 @@ def select(
     return Selection(UNKNOWN, _code(node))
 
 
-def whole_module(node: cst.BaseExpression, spec: ParameterSpec) -> bool:
-    """``model``, ``self``, ``self.model`` and ``<one of those>.module`` (a DDP wrapper)."""
+def whole_module(node: cst.BaseExpression, spec: ParameterSpec, module_self: bool) -> bool:
+    """``model``, ``self``, ``self.model`` (unless ``self`` is itself a model: then it is a
+    submodule) and ``<one of those>.module`` (a DDP wrapper)."""
     if isinstance(node, cst.Name):
         return True
     if not isinstance(node, cst.Attribute):
         return False
-    if node.attr.value in spec.wrapped_module and whole_module(node.value, spec):
+    if node.attr.value in spec.wrapped_module and whole_module(node.value, spec, module_self):
         return True
-    return isinstance(node.value, cst.Name) and node.value.value == "self"
+    return isinstance(node.value, cst.Name) and node.value.value == "self" and not module_self
 
 
 def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) -> Selection:
@@ -91,11 +104,11 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
         if node.args:
             return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
         bound = names.value(module) if isinstance(module, cst.Name) else None
-        if isinstance(bound, cst.Attribute) and not whole_module(bound, spec):
+        if isinstance(bound, cst.Attribute) and not whole_module(bound, spec, names.module_self):
             return Selection(
                 PART, _code(node), f"only `{_code(module)}`'s (`{_code(bound)}`) parameters"
             )
-        if whole_module(module, spec):
+        if whole_module(module, spec, names.module_self):
             return Selection(WHOLE, _code(node))
         return Selection(PART, _code(node), f"only `{_code(module)}`'s parameters")
     called = _called_names(func, names)
@@ -144,7 +157,7 @@ def _select_display(
             if group is None:
                 return Selection(UNKNOWN, _code(node))
             parts.append(group)
-        elif _deep_attribute(value, spec):
+        elif isinstance(value, cst.Attribute) and not whole_module(value, spec, names.module_self):
             return Selection(PART, _code(node), f"only the tensors `{_code(node)}`")
         else:
             explicit = True
@@ -154,11 +167,6 @@ def _select_display(
     if explicit and selection.kind != PART:
         return Selection(selection.kind, _code(node))
     return selection
-
-
-def _deep_attribute(node: cst.BaseExpression, spec: ParameterSpec) -> bool:
-    """``model.fc.weight``: a tensor of part of a model (``self.w``, ``w``: of a whole one)."""
-    return isinstance(node, cst.Attribute) and not whole_module(node, spec)
 
 
 def _group_parameters(group: cst.Dict) -> cst.BaseExpression | None:

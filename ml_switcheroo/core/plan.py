@@ -26,7 +26,7 @@ import libcst as cst
 
 from ml_switcheroo.core.errors import Untranslatable
 from ml_switcheroo.core.escape_hatch import escaped_statements
-from ml_switcheroo.core.parameters import Names, parameters_argument, select
+from ml_switcheroo.core.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.core.semantic_map import ApiEntry
 from ml_switcheroo.core.signature import code_of, dotted_name
 
@@ -699,9 +699,12 @@ class Planner:
         return SubsetClip(optimizer, shown, reason)
 
     def _names(self, site: Site) -> Names:
+        qualify = self.resolver.imported_names
+        spec = self.resolver.map.parameters
         return Names(
             lambda node: self.bound_value(node, site.enclosing_class),
-            self.resolver.imported_names,
+            qualify,
+            is_module_class(site.enclosing_class, qualify, spec),
         )
 
     def _optimizers_stepped_after(self, site: Site) -> list[Site]:

@@ -86,7 +86,15 @@ _API_KEYS = {
 _LINK_KEYS = {"emit", "when", "unless", "unknown_ok", "slot", "mode"}
 _RULE_KEYS = {"when", "unless", "reason", "suggest", "mode"}
 _TYPE_KEYS = {"aliases", "parameter_names"}
-_PARAMETER_KEYS = {"arguments", "module_methods", "wrapped_module", "wrappers", "unions", "filters"}
+_PARAMETER_KEYS = {
+    "arguments",
+    "module_methods",
+    "module_classes",
+    "wrapped_module",
+    "wrappers",
+    "unions",
+    "filters",
+}
 _TENSOR_KEYS = {"literals", "ignore", "dtypes", "packages", "python_values", "python_methods"}
 DTYPE_FORMATS = ("float64", "float32")
 
@@ -197,6 +205,7 @@ class ParameterSpec:
 
     arguments: tuple[str, ...] = ()  # the argument holding them (`params`, `parameters`)
     module_methods: frozenset[str] = frozenset()  # `m.parameters()`: every parameter of `m`
+    module_classes: frozenset[str] = frozenset()  # in their subclasses `self.fc` is a part
     wrapped_module: frozenset[str] = frozenset()  # `ddp.module`: the whole wrapped model
     wrappers: frozenset[str] = frozenset()  # calls that pass a set through (`list(...)`)
     unions: frozenset[str] = frozenset()  # calls that join sets (`itertools.chain`)
@@ -519,6 +528,7 @@ class _Checker:
         return ParameterSpec(
             arguments=tuple(self.names(section, "arguments", "'parameters.arguments'")),
             module_methods=names("module_methods"),
+            module_classes=names("module_classes", dotted=True),
             wrapped_module=names("wrapped_module"),
             wrappers=names("wrappers", dotted=True),
             unions=names("unions", dotted=True),

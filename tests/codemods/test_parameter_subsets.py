@@ -70,6 +70,41 @@ class OptimizerOverPartOfAModelTest(SwitcherooTest):
     def test_submodule_of_self_model_escapes(self) -> None:
         self.assertEscapes("self.model.fc.parameters()", "only `self.model.fc`'s parameters")
 
+    def test_submodule_of_self_in_a_module_class_escapes(self) -> None:
+        record = self.only_record(
+            "import torch\nfrom torch import nn\nclass Net(nn.Module):\n"
+            "    def optimizer(self):\n"
+            "        return torch.optim.SGD(self.fc.parameters(), lr=0.1)\n"
+        )
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("only `self.fc`'s parameters are trained here", record.reason)
+
+    def test_submodule_of_self_in_a_lightning_module_escapes(self) -> None:
+        record = self.only_record(
+            "import torch\nimport lightning as L\nclass GAN(L.LightningModule):\n"
+            "    def configure_optimizers(self):\n"
+            "        return torch.optim.Adam(self.generator.parameters(), lr=2e-4)\n"
+        )
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("only `self.generator`'s parameters are trained here", record.reason)
+
+    def test_self_parameters_in_a_module_class_translate(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            class Net(torch.nn.Module):
+                def optimizer(self):
+                    return torch.optim.SGD(self.parameters(), lr=0.1)
+            """,
+            """
+            import torch
+            import optax
+            class Net(torch.nn.Module):
+                def optimizer(self):
+                    return optax.sgd(learning_rate=0.1)
+            """,
+        )
+
     def test_data_parallel_module_is_the_whole_model(self) -> None:
         self.assertTranslates("model.module.parameters()")
 
@@ -229,6 +264,20 @@ class ClipOverOtherParametersTest(SwitcherooTest):
             + loop("torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0);opt.step()")
         )
         self.assertIn("opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(", out)
+
+    def test_clip_over_self_parameters_in_a_module_class_folds(self) -> None:
+        out = run_codemod(
+            "import torch\nclass Net(torch.nn.Module):\n"
+            "    def __init__(self):\n"
+            "        self.opt = torch.optim.SGD(self.parameters(), lr=0.1)\n"
+            "    def train_step(self):\n"
+            "        torch.nn.utils.clip_grad_norm_(self.parameters(), 1.0)\n"
+            "        self.opt.step()\n"
+        )
+        self.assertIn(
+            "self.opt = optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(learning_rate=0.1))",
+            out,
+        )
 
     def test_clip_over_a_different_name_escapes(self) -> None:
         out = run_codemod(
