@@ -10,6 +10,8 @@ Schema (see the shipped file for the full, commented example)::
     version: 1
     imports:   {optax: "import optax"}                  # names templates may use
     types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex"}}
+    parameters: {arguments: [params], module_methods: [parameters], ...}   # ParameterSpec
+    tensor_values: {literals: {torch.tensor: "data, *, dtype=None"}, ...}  # TensorValueSpec
     apis:
       torch.optim.SGD:                                  # a call, or Type.method for methods
         hook: optimizer_constructor                     # a registered hook
