@@ -508,6 +508,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             lookup=self._lookup_value,
             receiver=receiver,
             plan=plan_item,
+            qualify=self._get_resolver().imported_names,
+            enclosing_class=self._classes[-1] if self._classes else None,
         )
 
     def _lookup_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:

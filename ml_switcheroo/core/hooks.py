@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import libcst as cst
 
 from ml_switcheroo.core.errors import Untranslatable
+from ml_switcheroo.core.parameters import Names, is_module_class
 from ml_switcheroo.core.semantic_map import ApiEntry, SemanticMap
 
 Hook = Callable[[cst.Call, "HookContext"], cst.BaseExpression]
@@ -87,6 +88,10 @@ class HookContext:
     plan: Any = None  # what the file's plan holds for this call (see core/plan.py)
     folded: list[int] = field(default_factory=list)  # ids of attachments folded into the result
     warnings: list[str] = field(default_factory=list)
+    # Fully qualified names an expression refers to through imports (``th.tensor`` ->
+    # ``torch.tensor``); empty when unknown.
+    qualify: Callable[[cst.BaseExpression], list[str]] = lambda node: []
+    enclosing_class: cst.ClassDef | None = None  # the class whose method holds the call
 
     @property
     def exact(self) -> bool:
@@ -105,6 +110,12 @@ class HookContext:
         """The value a Name (or ``self.x``) is bound to, when one assignment (besides
         ``= None``) reaches it."""
         return self.lookup(node)
+
+    def names(self) -> Names:
+        """Name resolution at this call, for ``core.parameters`` and ``core.tensor_values``."""
+        spec = self.semantic_map.parameters
+        module_self = is_module_class(self.enclosing_class, self.qualify, spec)
+        return Names(self.lookup, self.qualify, module_self)
 
     def fold(self, call: cst.CSTNode) -> None:
         """Record that ``call`` (a scheduler or clip of this optimizer) is part of the result."""

@@ -26,6 +26,7 @@ import libcst as cst
 
 from ml_switcheroo.core.errors import Untranslatable
 from ml_switcheroo.core.escape_hatch import escaped_statements
+from ml_switcheroo.core.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.core.semantic_map import ApiEntry
 from ml_switcheroo.core.signature import code_of, dotted_name
 
@@ -118,6 +119,16 @@ class Region:
     gated: bool  # the step sits under an `if` inside the region (gradient accumulation)
     statements: list[cst.BaseStatement] = field(default_factory=list)
     clipped: bool = False  # a clip call in the region was folded into the optimizer's chain
+    subset_clipped: bool = False  # a clip call in the region clips other parameters (escaped)
+
+
+@dataclass(eq=False)
+class SubsetClip:
+    """A clip call before an optimizer's step that clips other parameters than it trains."""
+
+    optimizer: Site
+    clipped: str  # the clip call's parameters, as written
+    reason: str
 
 
 @dataclass
@@ -128,6 +139,7 @@ class Plan:
     scheduler_of: dict[int, SchedulePlan] = field(default_factory=dict)  # by scheduler call id
     clips: dict[int, list[Site]] = field(default_factory=dict)  # by optimizer call id
     clip_target: dict[int, Site] = field(default_factory=dict)  # clip call id -> optimizer site
+    subset_clips: dict[int, SubsetClip] = field(default_factory=dict)  # by clip call id
     steps: dict[int, SchedulePlan] = field(default_factory=dict)  # sched.step() call id
     escapes: dict[int, Untranslatable] = field(default_factory=dict)  # call id -> reason
     regions: list[Region] = field(default_factory=list)
@@ -159,6 +171,8 @@ class Plan:
                 return table[key]
         if key in self.clip_target:
             return self.clip_target[key]
+        if key in self.subset_clips:
+            return self.subset_clips[key]
         if key in self.schedules or key in self.clips:
             return self.schedules.get(key), self.clips.get(key, [])
         return None
@@ -358,6 +372,9 @@ class Planner:
             statements = {id(s) for s in region.statements}
             region.clipped = any(
                 id(site.statement) in statements for sites in plan.clips.values() for site in sites
+            )
+            region.subset_clipped = any(
+                id(self.by_call[key].statement) in statements for key in plan.subset_clips
             )
         return plan
 
@@ -653,8 +670,42 @@ class Planner:
                 )
                 continue
             (optimizer,) = optimizers
+            subset = self._subset_clip(site, optimizer)
+            if subset is not None:
+                self.plan.subset_clips[id(site.call)] = subset
+                continue
             self.plan.clips.setdefault(id(optimizer.call), []).append(site)
             self.plan.clip_target[id(site.call)] = optimizer
+
+    def _subset_clip(self, clip: Site, optimizer: Site) -> SubsetClip | None:
+        """A ``SubsetClip`` when the clip's parameters are not provably the optimizer's."""
+        spec = self.resolver.map.parameters
+        try:
+            clipped = parameters_argument(clip.entry, clip.call, spec)  # type: ignore[arg-type]
+            trained = parameters_argument(optimizer.entry, optimizer.call, spec)  # type: ignore[arg-type]
+        except Untranslatable:
+            return None  # the clip's or the optimizer's own hook reports the call
+        clip_set = select(clipped, self._names(clip), spec)
+        trained_set = select(trained, self._names(optimizer), spec)
+        if clip_set.key == trained_set.key:
+            return None
+        opt = code_of(optimizer.target).strip() if optimizer.target is not None else "the optimizer"
+        shown = " ".join(code_of(clipped).split())
+        reason = (
+            f"it clips the gradients of `{shown}` but `{opt}` trains "
+            f"`{' '.join(code_of(trained).split())}`; in `{opt}`'s optax chain a clip would act "
+            f"on every gradient `{opt}` updates, not only on those"
+        )
+        return SubsetClip(optimizer, shown, reason)
+
+    def _names(self, site: Site) -> Names:
+        qualify = self.resolver.imported_names
+        spec = self.resolver.map.parameters
+        return Names(
+            lambda node: self.bound_value(node, site.enclosing_class),
+            qualify,
+            is_module_class(site.enclosing_class, qualify, spec),
+        )
 
     def _optimizers_stepped_after(self, site: Site) -> list[Site]:
         found: dict[int, Site] = {}

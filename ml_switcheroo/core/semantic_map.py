@@ -10,6 +10,8 @@ Schema (see the shipped file for the full, commented example)::
     version: 1
     imports:   {optax: "import optax"}                  # names templates may use
     types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex"}}
+    parameters: {arguments: [params], module_methods: [parameters], ...}   # ParameterSpec
+    tensor_values: {literals: {torch.tensor: "data, *, dtype=None"}, ...}  # TensorValueSpec
     apis:
       torch.optim.SGD:                                  # a call, or Type.method for methods
         hook: optimizer_constructor                     # a registered hook
@@ -60,6 +62,8 @@ _TOP_KEYS = {
     "inject_hyperparams",
     "count_wrapper",
     "backward_methods",
+    "parameters",
+    "tensor_values",
     "imports",
     "types",
     "apis",
@@ -84,6 +88,17 @@ _API_KEYS = {
 _LINK_KEYS = {"emit", "when", "unless", "unknown_ok", "slot", "mode"}
 _RULE_KEYS = {"when", "unless", "reason", "suggest", "mode"}
 _TYPE_KEYS = {"aliases", "parameter_names"}
+_PARAMETER_KEYS = {
+    "arguments",
+    "module_methods",
+    "module_classes",
+    "wrapped_module",
+    "wrappers",
+    "unions",
+    "filters",
+}
+_TENSOR_KEYS = {"literals", "ignore", "dtypes", "packages", "python_values", "python_methods"}
+DTYPE_FORMATS = ("float64", "float32")
 
 
 # --------------------------------------------------------------------------- compiled map
@@ -187,6 +202,31 @@ class ImportSpec:
 
 
 @dataclass(frozen=True)
+class ParameterSpec:
+    """How the parameters an optimizer trains (or a clip call clips) are written."""
+
+    arguments: tuple[str, ...] = ()  # the argument holding them (`params`, `parameters`)
+    module_methods: frozenset[str] = frozenset()  # `m.parameters()`: every parameter of `m`
+    module_classes: frozenset[str] = frozenset()  # in their subclasses `self.fc` is a part
+    wrapped_module: frozenset[str] = frozenset()  # `ddp.module`: the whole wrapped model
+    wrappers: frozenset[str] = frozenset()  # calls that pass a set through (`list(...)`)
+    unions: frozenset[str] = frozenset()  # calls that join sets (`itertools.chain`)
+    filters: frozenset[str] = frozenset()  # calls that select from a set (`filter`)
+
+
+@dataclass(frozen=True)
+class TensorValueSpec:
+    """Which torch values may stand for a Python number in a hyper-parameter."""
+
+    literals: Mapping[str, Signature] = field(default_factory=dict)  # `torch.tensor(0.1)`
+    ignore: frozenset[str] = frozenset()  # arguments of those calls that keep the value
+    dtypes: Mapping[str, str] = field(default_factory=dict)  # `torch.float64` -> "float64"
+    packages: frozenset[str] = frozenset()  # calls into these return tensors...
+    python_values: frozenset[str] = frozenset()  # ...except these (`torch.finfo`)
+    python_methods: frozenset[str] = frozenset()  # `t.item()`: a Python number
+
+
+@dataclass(frozen=True)
 class SemanticMap:
     """All entries, merged from the shipped map and the user's files, validated."""
 
@@ -200,6 +240,8 @@ class SemanticMap:
     # Method names that compute gradients (`loss.backward()`, `accelerator.backward(loss)`):
     # they open a training-step region before an optimizer's step().
     backward_methods: frozenset[str] = frozenset({"backward"})
+    parameters: ParameterSpec = ParameterSpec()
+    tensor_values: TensorValueSpec = TensorValueSpec()
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -464,6 +506,80 @@ class _Checker:
                     )
             result[name] = TypeEntry(name, tuple(aliases), compiled)
         return result
+
+    def names(self, section: _LineDict, key: str, what: str, *, dotted: bool = False) -> list[str]:
+        """A list of identifiers (or dotted names) under ``key`` of ``section``."""
+        value = section.get(key) or []
+        line = section.lines.get(key, section.line)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(f"{what} must be a list of names", line=line)
+        for name in value:
+            if dotted:
+                self.dotted(name, what, line, None)
+            elif not name.isidentifier():
+                self.fail(f"{what}: {name!r} is not an identifier", line=line)
+        return value
+
+    def parameters(self, raw: Any, line: int | None) -> ParameterSpec:
+        section = self.mapping(raw, "'parameters'", line)
+        self.check_keys(section, _PARAMETER_KEYS, "'parameters'", None)
+
+        def names(key: str, dotted: bool = False) -> frozenset[str]:
+            return frozenset(self.names(section, key, f"'parameters.{key}'", dotted=dotted))
+
+        return ParameterSpec(
+            arguments=tuple(self.names(section, "arguments", "'parameters.arguments'")),
+            module_methods=names("module_methods"),
+            module_classes=names("module_classes", dotted=True),
+            wrapped_module=names("wrapped_module"),
+            wrappers=names("wrappers", dotted=True),
+            unions=names("unions", dotted=True),
+            filters=names("filters", dotted=True),
+        )
+
+    def tensor_values(self, raw: Any, line: int | None) -> TensorValueSpec:
+        section = self.mapping(raw, "'tensor_values'", line)
+        self.check_keys(section, _TENSOR_KEYS, "'tensor_values'", None)
+        literals = self.mapping(section.get("literals"), "'tensor_values.literals'", line)
+        signatures: dict[str, Signature] = {}
+        for name, source in literals.items():
+            key_line = literals.lines.get(name)
+            self.dotted(name, "'tensor_values.literals'", key_line, None)
+            if not isinstance(source, str):
+                self.fail(
+                    f"'tensor_values.literals' {name!r} must be a signature string", line=key_line
+                )
+            if len(source) > MAX_SIGNATURE_LENGTH:
+                self.fail(f"the signature of {name!r} is too long", line=key_line)
+            try:
+                signature = Signature.parse(source)
+            except ValueError as exc:
+                self.fail(f"bad signature of {name!r}: {exc}", line=key_line)
+            if not signature.parameters or signature.parameters[0].default_source is not None:
+                self.fail(
+                    f"the signature of {name!r} must start with the required value", line=key_line
+                )
+            signatures[name] = signature
+        dtypes = self.mapping(section.get("dtypes"), "'tensor_values.dtypes'", line)
+        for name, fmt in dtypes.items():
+            self.dotted(name, "'tensor_values.dtypes'", dtypes.lines.get(name), None)
+            if fmt not in DTYPE_FORMATS:
+                self.fail(
+                    f"'tensor_values.dtypes' {name!r} must be one of {', '.join(DTYPE_FORMATS)}",
+                    line=dtypes.lines.get(name),
+                )
+
+        def names(key: str, dotted: bool = True) -> frozenset[str]:
+            return frozenset(self.names(section, key, f"'tensor_values.{key}'", dotted=dotted))
+
+        return TensorValueSpec(
+            literals=signatures,
+            ignore=names("ignore", dotted=False),
+            dtypes=dict(dtypes),
+            packages=names("packages"),
+            python_values=names("python_values"),
+            python_methods=names("python_methods", dotted=False),
+        )
 
     def apis(
         self,
@@ -870,12 +986,20 @@ def _compile_raw(
             "'backward_methods' must be a list of method names",
             line=top.lines.get("backward_methods"),
         )
+    parameters = base.parameters if base else ParameterSpec()
+    if "parameters" in top:
+        parameters = checker.parameters(top["parameters"], top.lines.get("parameters"))
+    tensor_values = base.tensor_values if base else TensorValueSpec()
+    if "tensor_values" in top:
+        tensor_values = checker.tensor_values(top["tensor_values"], top.lines.get("tensor_values"))
     return SemanticMap(
         apis=apis,
         types=types,
         imports=imports,
         sources=sources,
         backward_methods=frozenset(backward),
+        parameters=parameters,
+        tensor_values=tensor_values,
         **functions,
     )
 

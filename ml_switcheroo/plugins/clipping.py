@@ -2,8 +2,9 @@
 
 In optax clipping is a link of the optimizer's ``optax.chain``, applied to the raw gradients
 before everything else. When the file's plan finds the optimizer stepped after the clip call
-(same block), the optimizer's hook puts this transform at the head of its chain and the call
-itself is removed; otherwise the call gets an escape hatch.
+(same block) and the call clips the parameters that optimizer trains, the optimizer's hook puts
+this transform at the head of its chain and the call itself is removed; otherwise the call gets
+an escape hatch.
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ import libcst as cst
 
 from ml_switcheroo.core.errors import Untranslatable
 from ml_switcheroo.core.hooks import HookContext, register_hook
+from ml_switcheroo.core.plan import SubsetClip
 from ml_switcheroo.core.semantic_map import ApiEntry
+from ml_switcheroo.core.signature import code_of
+from ml_switcheroo.core.tensor_values import replace_tensor_literals
 from ml_switcheroo.core.translate import BoundCall, check_escapes, render_chain
 
 
 @register_hook("clip_gradients", requires=("signature", "chain"))
 def fold_gradient_clipping(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     """Hook for a clip call the optimizer took into its chain: the statement goes away."""
+    if isinstance(ctx.plan, SubsetClip):
+        raise Untranslatable(ctx.plan.reason, _masked_suggestion(node, ctx.plan, ctx))
     if ctx.plan is None:
         raise Untranslatable("no translated optimizer is stepped after this call")
     clip_expression(node, ctx.entry, ctx)
@@ -28,5 +34,21 @@ def fold_gradient_clipping(node: cst.Call, ctx: HookContext) -> cst.BaseExpressi
 def clip_expression(node: cst.Call, entry: ApiEntry, ctx: HookContext) -> cst.BaseExpression:
     """The optax transform for clip call ``node`` (raises ``Untranslatable`` per the map)."""
     call = BoundCall.bind(entry, node)
+    ctx.warnings.extend(replace_tensor_literals(call, ctx.names(), ctx.semantic_map))
     check_escapes(call, ctx.exact)
     return render_chain(call, ctx.exact, ctx.semantic_map.chain_function, ctx.add_import)
+
+
+def _masked_suggestion(node: cst.Call, subset: SubsetClip, ctx: HookContext) -> str:
+    """``optax.masked(<this clip>, mask)`` at the head of the optimizer's chain."""
+    try:
+        clip = code_of(clip_expression(node, ctx.entry, ctx)).strip()
+    except Untranslatable:
+        clip = "<the optax clip transform>"
+    target = subset.optimizer.target
+    opt = code_of(target).strip() if target is not None else "the optimizer"
+    return (
+        f"clip only those gradients, at the head of `{opt}`'s chain: optax.masked({clip}, mask), "
+        f"where mask is a pytree like params that is True on the leaves of `{subset.clipped}` "
+        f"(optax.masked passes the other gradients through unclipped, as torch does)"
+    )

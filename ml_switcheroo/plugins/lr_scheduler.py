@@ -22,6 +22,7 @@ from ml_switcheroo.core.errors import Untranslatable
 from ml_switcheroo.core.hooks import HookContext, register_hook
 from ml_switcheroo.core.plan import SchedulePlan
 from ml_switcheroo.core.signature import code_of
+from ml_switcheroo.core.tensor_values import replace_tensor_literals
 from ml_switcheroo.core.translate import BoundCall, check_escapes, render_chain, render_text
 
 OPTIMIZER_LR = "optimizer_lr"
@@ -43,6 +44,7 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
     entry = schedule.outer.entry if node is schedule.outer.call else None
     entry = entry or _entry_of(node, schedule, ctx)
     call = BoundCall.bind(entry, node)
+    _replace_tensor_literals(call, ctx)
     call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
     check_escapes(call, ctx.exact)
     slots = frozenset(link.slot for link in entry.chain if link.slot != MOMENTUM)
@@ -67,6 +69,7 @@ def momentum_schedule(schedule: SchedulePlan, ctx: HookContext) -> cst.BaseExpre
     if not any(link.slot == MOMENTUM for link in entry.chain):
         return None
     call = BoundCall.bind(entry, schedule.outer.call)
+    _replace_tensor_literals(call, ctx)
     call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
     try:
         return render_chain(
@@ -91,7 +94,15 @@ def optimizer_lr(schedule: SchedulePlan, ctx: HookContext) -> cst.BaseExpression
     assert entry is not None
     if entry.learning_rate is None:
         raise Untranslatable(f"{entry.name} takes no learning-rate schedule in the map")
-    return BoundCall.bind(entry, schedule.optimizer.call).value(entry.learning_rate)
+    call = BoundCall.bind(entry, schedule.optimizer.call)
+    _replace_tensor_literals(call, ctx)
+    return call.value(entry.learning_rate)
+
+
+def _replace_tensor_literals(call: BoundCall, ctx: HookContext) -> None:
+    """``torch.tensor(0.1)`` arguments become ``0.1``; other tensors escape (core.tensor_values)."""
+    subjects = (*ctx.semantic_map.parameters.arguments, "optimizer")
+    ctx.warnings.extend(replace_tensor_literals(call, ctx.names(), ctx.semantic_map, subjects))
 
 
 def _entry_of(node: cst.Call, schedule: SchedulePlan, ctx: HookContext):  # type: ignore[no-untyped-def]

@@ -22,8 +22,10 @@ import libcst as cst
 
 from ml_switcheroo.core.errors import Untranslatable
 from ml_switcheroo.core.hooks import HookContext, register_hook
+from ml_switcheroo.core.parameters import PART, UNKNOWN, select
 from ml_switcheroo.core.plan import SchedulePlan, Site
 from ml_switcheroo.core.signature import code_of
+from ml_switcheroo.core.tensor_values import replace_tensor_literals
 from ml_switcheroo.core.translate import (
     BoundCall,
     active_links,
@@ -39,8 +41,6 @@ from ml_switcheroo.plugins.lr_scheduler import (
 )
 
 PARAMS = "params"
-_PLAIN_PARAMETER_CALLS = frozenset({"parameters", "named_parameters"})
-_PLAIN_WRAPPERS = frozenset({"filter", "list", "tuple", "chain", "iter"})
 
 
 @register_hook("optimizer_constructor", requires=("signature",))
@@ -52,7 +52,9 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
     """
     call = BoundCall.bind(ctx.entry, node)
     _check_param_groups(call, ctx)
+    ctx.warnings.extend(replace_tensor_literals(call, ctx.names(), ctx.semantic_map, (PARAMS,)))
     check_escapes(call, ctx.exact)
+    _check_parameter_subset(call, ctx)
     schedule, clips = ctx.plan if ctx.plan else (None, [])
     head = [link for link in (_clip_link(site, ctx) for site in clips) if link is not None]
     tail: list[cst.BaseExpression] = []
@@ -181,16 +183,10 @@ def _check_param_groups(call: BoundCall, ctx: HookContext) -> None:
     if not call.given(PARAMS):
         return
     params = call.value(PARAMS)
-    shown = params
     if isinstance(params, cst.Name):
         params = ctx.assigned_value(params) or params
     groups = _group_dicts(params)
     if groups is None:
-        if not _plainly_parameters(params):
-            ctx.warn(
-                f"`{code_of(shown).strip()}` is taken as a plain parameter list; if it holds "
-                f"param groups with their own options, those options are not translated"
-            )
         return
     options = [_group_options(group) for group in groups]
     if not any(options):
@@ -259,21 +255,34 @@ def _multi_transform_suggestion(
     return "\n".join(lines)
 
 
-def _plainly_parameters(params: cst.BaseExpression) -> bool:
-    """``model.parameters()``, ``filter(..., m.parameters())``, list displays of those..."""
-    if isinstance(params, cst.Call):
-        func = params.func
-        name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
-        if name in _PLAIN_PARAMETER_CALLS:
-            return True
-        if name in _PLAIN_WRAPPERS:
-            return all(
-                _plainly_parameters(a.value) or isinstance(a.value, cst.Lambda) for a in params.args
-            )
-        return False
-    if isinstance(params, (cst.List, cst.Tuple)):
-        return all(
-            isinstance(e, cst.Element) and not isinstance(e.value, cst.Dict)
-            for e in params.elements
+def _check_parameter_subset(call: BoundCall, ctx: HookContext) -> None:
+    """An optimizer over part of a model escapes: optax updates every leaf it is given."""
+    if not call.given(PARAMS):
+        return
+    params = call.value(PARAMS)
+    shown = " ".join(code_of(params).split())
+    selection = select(params, ctx.names(), ctx.semantic_map.parameters)
+    if selection.kind == UNKNOWN:
+        ctx.warn(
+            f"`{shown}` is taken as a plain parameter list; if it holds param groups with "
+            f"their own options, or only part of a model's parameters, the translation differs"
         )
-    return isinstance(params, (cst.ListComp, cst.GeneratorExp))
+    if selection.kind != PART:
+        return
+    try:
+        expression = render_chain(
+            call, ctx.exact, ctx.semantic_map.chain_function, lambda key: None
+        )
+        translation = code_of(expression).strip()
+    except Untranslatable:
+        translation = "<the optax optimizer>"
+    # Not optax.masked: it passes the masked-out gradients through as updates (they would
+    # still train); optax.set_to_zero() freezes them.
+    raise Untranslatable(
+        f"{selection.reason} are trained here; an optax transformation applies to the whole "
+        f"params tree it is given (JAX has no requires_grad: every leaf gets a gradient)",
+        f"optax.multi_transform({{'trained': {translation}, 'frozen': optax.set_to_zero()}}, "
+        f"param_labels)  # param_labels: a pytree like params, 'trained' on the leaves of "
+        f"`{shown}` and 'frozen' elsewhere; or keep {translation} and give it only that "
+        f"subtree of params",
+    )

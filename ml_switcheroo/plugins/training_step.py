@@ -39,6 +39,7 @@ def escape_training_step(node: cst.Call, ctx: HookContext) -> cst.Call:
         "[scaler]": bool(names["scaler"] != "scaler" or (region and region.scaler)),
         "[accumulation]": bool(region and region.gated),
         "[clipping]": bool(region and region.clipped),
+        "[subset_clipping]": bool(region and region.subset_clipped),
     }
     assert ctx.entry.reason is not None and ctx.entry.suggest is not None
     call = BoundCall(ctx.entry, node, {})

@@ -397,24 +397,16 @@ class ParamGroupsTest(SwitcherooTest):
             """,
         )
 
-    def test_filter_of_parameters_is_a_parameter_list(self) -> None:
-        self.assertConverts(
-            """
-            import torch
-            opt = torch.optim.Adam(filter(lambda p: p.requires_grad, model.parameters()), lr=1e-3)
-            """,
-            """
-            import optax
-            opt = optax.adam(learning_rate=1e-3)
-            """,
-        )
+    def test_requires_grad_filter_escapes_as_part_of_the_model(self) -> None:
         (record,) = self.records(
             """
             import torch
             opt = torch.optim.Adam(filter(lambda p: p.requires_grad, model.parameters()), lr=1e-3)
             """
         )
-        self.assertEqual(record.warnings, ())
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("JAX has no requires_grad", record.reason)
+        self.assertIn("'frozen': optax.set_to_zero()", record.suggestion)
 
     def test_unknown_parameter_variable_translates_with_a_warning(self) -> None:
         (record,) = self.records(

@@ -275,3 +275,51 @@ def test_map_errors_survive_pickling_to_and_from_worker_processes() -> None:
     error = SemanticMapError("m.yaml", "bad", line=3, entry="torch.optim.SGD")
     copy = pickle.loads(pickle.dumps(error))
     assert str(copy) == str(error) and copy.line == 3 and copy.entry == "torch.optim.SGD"
+
+
+# ----------------------------------------------------------------- parameters, tensor values
+
+
+def test_parameters_section_holds_lists_of_names(tmp_path: Path) -> None:
+    error = load_error(tmp_path, "parameters:\n  wrappers: list\n")
+    assert "'parameters.wrappers' must be a list of names" in str(error)
+    assert error.line == 2
+
+
+def test_unknown_field_in_tensor_values(tmp_path: Path) -> None:
+    error = load_error(tmp_path, "tensor_values:\n  literal: {}\n")
+    assert "unknown field 'literal' in 'tensor_values'" in str(error)
+
+
+def test_tensor_dtype_must_name_a_known_format(tmp_path: Path) -> None:
+    error = load_error(tmp_path, "tensor_values:\n  dtypes: {torch.float16: half}\n")
+    assert "'tensor_values.dtypes' 'torch.float16' must be one of float64, float32" in str(error)
+    assert error.line == 2
+
+
+def test_tensor_literal_signature_starts_with_the_value(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path, "tensor_values:\n  literals:\n    torch.full: 'size=(), fill_value=0'\n"
+    )
+    assert "must start with the required value" in str(error)
+    assert error.line == 3
+
+
+def test_user_map_without_the_sections_keeps_the_shipped_ones(tmp_path: Path) -> None:
+    semantic_map = load_semantic_map([write_map(tmp_path, "version: 1\n")])
+    assert "torch.tensor" in semantic_map.tensor_values.literals
+    assert "parameters" in semantic_map.parameters.module_methods
+
+
+def test_user_map_replaces_a_section(tmp_path: Path) -> None:
+    path = write_map(
+        tmp_path,
+        """
+        tensor_values:
+          literals: {mylib.scalar: "value, dtype=None"}
+          dtypes: {mylib.f64: float64}
+        """,
+    )
+    literals = load_semantic_map([path]).tensor_values.literals
+    assert list(literals) == ["mylib.scalar"]
+    assert literals["mylib.scalar"].names == ("value", "dtype")

@@ -1,0 +1,208 @@
+"""Which parameters an optimizer trains, or a clip call clips, read from its source.
+
+An optax transformation applies to the whole params tree it is given: a torch optimizer over
+part of a model (``model.fc.parameters()``, a ``requires_grad`` filter) has no one-line optax
+equivalent, and a clip call joins an optimizer's chain only when it clips the same parameters.
+What the calls mean comes from the map's ``parameters`` section (``ParameterSpec``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import libcst as cst
+
+from ml_switcheroo.core.errors import Untranslatable
+from ml_switcheroo.core.semantic_map import ApiEntry, ParameterSpec
+from ml_switcheroo.core.signature import code_of
+
+WHOLE = "whole"  # every parameter of one or more whole models (or explicit tensors)
+PART = "part"  # part of a model: the reason says which
+UNKNOWN = "unknown"  # not known from this file (a parameter of a function, a helper's result)
+
+_MAX_DEPTH = 8  # names followed through assignments
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a parameters argument selects."""
+
+    kind: str
+    key: str  # the canonical source (names followed, wrappers dropped), to compare two sets
+    reason: str | None = None  # for PART: what is selected
+
+
+@dataclass(frozen=True)
+class Names:
+    """Name resolution at the call: the one value a name is bound to, and qualified names."""
+
+    value: Callable[[cst.BaseExpression], cst.BaseExpression | None]
+    qualified: Callable[[cst.BaseExpression], list[str]]
+    module_self: bool = False  # `self` is a model (its class derives from a module class)
+
+
+def is_module_class(
+    node: cst.ClassDef | None,
+    qualified: Callable[[cst.BaseExpression], list[str]],
+    spec: ParameterSpec,
+) -> bool:
+    """Whether the class derives (directly) from one of the map's ``module_classes``."""
+    if node is None:
+        return False
+    return any(set(qualified(base.value)) & spec.module_classes for base in node.bases)
+
+
+def parameters_argument(entry: ApiEntry, call: cst.Call, spec: ParameterSpec) -> cst.BaseExpression:
+    """The argument of ``call`` holding the parameters (``params``, ``parameters``)."""
+    bound = entry.signature.bind(call)
+    for name in spec.arguments:
+        if name in bound:
+            return bound[name].value
+    raise Untranslatable("the parameters argument is missing")
+
+
+def select(
+    node: cst.BaseExpression, names: Names, spec: ParameterSpec, depth: int = 0
+) -> Selection:
+    """What ``node`` (an optimizer's ``params``, a clip call's ``parameters``) selects."""
+    if depth > _MAX_DEPTH:
+        return Selection(UNKNOWN, _code(node))
+    if isinstance(node, (cst.Name, cst.Attribute)):
+        value = names.value(node)
+        if value is not None and value is not node:
+            return select(value, names, spec, depth + 1)
+        if isinstance(node, cst.Name):
+            return Selection(UNKNOWN, _code(node))
+    if isinstance(node, cst.Call):
+        return _select_call(node, names, spec, depth)
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+        return _union([node.left, node.right], _code(node), names, spec, depth)
+    if isinstance(node, (cst.List, cst.Tuple)):
+        return _select_display(node, names, spec, depth)
+    if isinstance(node, (cst.ListComp, cst.GeneratorExp)):
+        return _select_comprehension(node, names, spec, depth)
+    return Selection(UNKNOWN, _code(node))
+
+
+def whole_module(node: cst.BaseExpression, spec: ParameterSpec, module_self: bool) -> bool:
+    """``model``, ``self``, ``self.model`` (unless ``self`` is itself a model: then it is a
+    submodule) and ``<one of those>.module`` (a DDP wrapper)."""
+    if isinstance(node, cst.Name):
+        return True
+    if not isinstance(node, cst.Attribute):
+        return False
+    if node.attr.value in spec.wrapped_module and whole_module(node.value, spec, module_self):
+        return True
+    return isinstance(node.value, cst.Name) and node.value.value == "self" and not module_self
+
+
+def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) -> Selection:
+    func = node.func
+    if isinstance(func, cst.Attribute) and func.attr.value in spec.module_methods:
+        module = func.value
+        if node.args:
+            return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
+        bound = names.value(module) if isinstance(module, cst.Name) else None
+        if isinstance(bound, cst.Attribute) and not whole_module(bound, spec, names.module_self):
+            return Selection(
+                PART, _code(node), f"only `{_code(module)}`'s (`{_code(bound)}`) parameters"
+            )
+        if whole_module(module, spec, names.module_self):
+            return Selection(WHOLE, _code(node))
+        return Selection(PART, _code(node), f"only `{_code(module)}`'s parameters")
+    called = _called_names(func, names)
+    if called & spec.filters:
+        return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
+    positional = [a.value for a in node.args if a.keyword is None and not a.star]
+    if called & spec.wrappers and len(node.args) == 1 and len(positional) == 1:
+        return select(positional[0], names, spec, depth + 1)
+    if called & spec.unions and len(positional) == len(node.args):
+        return _union(positional, _code(node), names, spec, depth)
+    return Selection(UNKNOWN, _code(node))
+
+
+def _called_names(func: cst.BaseExpression, names: Names) -> set[str]:
+    """Qualified names of the callee, plus its bare name for builtins (``list``, ``filter``)."""
+    found = set(names.qualified(func))
+    if isinstance(func, cst.Name) and not found and names.value(func) is None:
+        found.add(func.value)
+    return found
+
+
+def _union(
+    parts: list[cst.BaseExpression], key: str, names: Names, spec: ParameterSpec, depth: int
+) -> Selection:
+    selections = [select(part, names, spec, depth + 1) for part in parts]
+    for selection in selections:
+        if selection.kind == PART:
+            return Selection(PART, key, selection.reason)
+    if any(selection.kind == UNKNOWN for selection in selections):
+        return Selection(UNKNOWN, key)
+    return Selection(WHOLE, "+".join(selection.key for selection in selections))
+
+
+def _select_display(
+    node: cst.List | cst.Tuple, names: Names, spec: ParameterSpec, depth: int
+) -> Selection:
+    """``[w, b]`` (explicit tensors), ``[*a.parameters(), *b.parameters()]``, param groups."""
+    parts: list[cst.BaseExpression] = []
+    explicit = False
+    for element in node.elements:
+        value = element.value
+        if isinstance(element, cst.StarredElement) or isinstance(value, cst.Call):
+            parts.append(value)
+        elif isinstance(value, cst.Dict):
+            group = _group_parameters(value)
+            if group is None:
+                return Selection(UNKNOWN, _code(node))
+            parts.append(group)
+        elif isinstance(value, cst.Attribute) and not whole_module(value, spec, names.module_self):
+            return Selection(PART, _code(node), f"only the tensors `{_code(node)}`")
+        else:
+            explicit = True
+    if not parts:
+        return Selection(WHOLE, _code(node))
+    selection = _union(parts, _code(node), names, spec, depth)
+    if explicit and selection.kind != PART:
+        return Selection(selection.kind, _code(node))
+    return selection
+
+
+def _group_parameters(group: cst.Dict) -> cst.BaseExpression | None:
+    for element in group.elements:
+        if (
+            isinstance(element, cst.DictElement)
+            and isinstance(element.key, cst.SimpleString)
+            and element.key.evaluated_value == "params"
+        ):
+            return element.value
+    return None
+
+
+def _select_comprehension(
+    node: cst.ListComp | cst.GeneratorExp, names: Names, spec: ParameterSpec, depth: int
+) -> Selection:
+    """``[p for p in m.parameters()]`` is ``m``'s; a condition selects part of them."""
+    clause = node.for_in
+    if clause.ifs:
+        return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
+    if clause.inner_for_in is not None or not _yields_the_parameter(node.elt, clause.target):
+        return Selection(UNKNOWN, _code(node))
+    return select(clause.iter, names, spec, depth + 1)
+
+
+def _yields_the_parameter(element: cst.BaseExpression, target: cst.BaseExpression) -> bool:
+    """``p for p in ...`` or ``p for name, p in ...named_parameters()``."""
+    if not isinstance(element, cst.Name):
+        return False
+    if isinstance(target, cst.Name):
+        return target.value == element.value
+    if isinstance(target, cst.Tuple) and len(target.elements) == 2:
+        last = target.elements[1].value
+        return isinstance(last, cst.Name) and last.value == element.value
+    return False
+
+
+def _code(node: cst.CSTNode) -> str:
+    return " ".join(code_of(node).split())

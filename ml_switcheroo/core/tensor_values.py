@@ -1,0 +1,246 @@
+"""Torch values as hyper-parameters: ``lr=torch.tensor(1e-3)`` means ``lr=1e-3``.
+
+optax takes Python numbers (or JAX arrays); a torch tensor passed to it fails at run time. A
+tensor made from one number literal (the map's ``tensor_values.literals``) is replaced by the
+number; any other argument whose value is a torch tensor escapes. The dtype matters: a float
+literal not exactly representable in float32 is rounded when torch's default dtype is float32,
+which the codemod cannot see (the conversion happens with a warning; see ``_rounding``).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import libcst as cst
+
+from ml_switcheroo.core.errors import Untranslatable
+from ml_switcheroo.core.parameters import Names
+from ml_switcheroo.core.semantic_map import SemanticMap, TensorValueSpec
+from ml_switcheroo.core.signature import NotALiteral, Parameter, code_of, literal_value
+from ml_switcheroo.core.translate import BoundCall, is_pure
+
+DTYPE = "dtype"  # the argument of a literal tensor call that sets its dtype
+_MAX_DEPTH = 8  # names followed through assignments
+_INT64 = 2**63
+
+
+def replace_tensor_literals(
+    call: BoundCall, names: Names, semantic_map: SemanticMap, skip: Iterable[str] = ()
+) -> list[str]:
+    """Override each argument that is (or holds, in a tuple) a tensor of a number literal with
+    the number; raise ``Untranslatable`` for any other tensor-valued argument. Returns warnings.
+
+    Calls the map knows (optimizers, schedulers: ``SequentialLR(opt, [warmup, cosine])``) are
+    not tensors."""
+    spec = semantic_map.tensor_values
+    names = Names(names.value, _unless_mapped(names.qualified, semantic_map))
+    warnings: list[str] = []
+    skipped = set(skip) | call.entry.ignore
+    for name, arg in call.args.items():
+        if name in skipped or name in call.overrides:
+            continue
+        value = _replaced(arg.value, names, spec, warnings)
+        found = _tensor_source(value, names, spec, 0)
+        if found is not None:
+            raise _tensor_escape(name, arg.value, *found)
+        if value is not arg.value:
+            call.overrides[name] = value
+    return warnings
+
+
+def _unless_mapped(
+    qualify: Callable[[cst.BaseExpression], list[str]], semantic_map: SemanticMap
+) -> Callable[[cst.BaseExpression], list[str]]:
+    """``qualify``, where an API the map wires counts as no torch call."""
+
+    def qualified(node: cst.BaseExpression) -> list[str]:
+        found = qualify(node)
+        known = [n for n in found if n in semantic_map.apis]
+        return [] if known else found
+
+    return qualified
+
+
+def _replaced(
+    value: cst.BaseExpression, names: Names, spec: TensorValueSpec, warnings: list[str]
+) -> cst.BaseExpression:
+    """``value`` with literal tensors (itself, or elements of a tuple/list) made numbers."""
+    if isinstance(value, cst.Call):
+        number = _number(value, names, spec, warnings)
+        return value if number is None else number
+    if isinstance(value, (cst.Tuple, cst.List)):
+        elements = [
+            e.with_changes(value=_replaced(e.value, names, spec, warnings))
+            if isinstance(e, cst.Element)
+            else e
+            for e in value.elements
+        ]
+        if any(
+            new.value is not old.value for new, old in zip(elements, value.elements, strict=True)
+        ):
+            return value.with_changes(elements=elements)
+    return value
+
+
+def _number(
+    node: cst.Call, names: Names, spec: TensorValueSpec, warnings: list[str]
+) -> cst.BaseExpression | None:
+    """The number literal of ``torch.tensor(<number>, ...)``; None for any other call."""
+    api = next((n for n in names.qualified(node.func) if n in spec.literals), None)
+    if api is None:
+        return None
+    shown = _code(node)
+    signature = spec.literals[api]
+    try:
+        bound = signature.bind(node)
+    except Untranslatable as exc:
+        raise Untranslatable(f"`{shown}` is a torch tensor, and {exc.reason}") from None
+    data = bound[signature.parameters[0].name].value
+    number = _literal(data)
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise Untranslatable(
+            f"`{shown}` is a torch tensor of `{_code(data)}`, which is not a number literal",
+            f"pass a Python number (optax cannot take a torch tensor), e.g. float({shown})",
+        )
+    for parameter in signature.parameters[1:]:
+        if parameter.name in bound and parameter.name != DTYPE:
+            _check_neutral(shown, parameter.name, bound[parameter.name].value, parameter, spec)
+    dtype = _dtype(shown, bound.get(DTYPE), names, spec)
+    warning = _rounding(shown, number, dtype)
+    if warning:
+        warnings.append(warning)
+    return data
+
+
+def _check_neutral(
+    shown: str, name: str, value: cst.BaseExpression, parameter: Parameter, spec: TensorValueSpec
+) -> None:
+    """An argument other than the value and dtype must not change the number."""
+    if name in spec.ignore:
+        if is_pure(value):
+            return
+        raise Untranslatable(
+            f"`{shown}`: its `{name}=` argument would be dropped, and it is not a plain value"
+        )
+    given, default = _literal(value), _literal(parameter.default_node)
+    if given != default or type(given) is not type(default):
+        raise Untranslatable(
+            f"`{shown}` is a torch tensor with `{name}={_code(value)}`; optax takes numbers",
+            f"pass the Python number, if `{name}` does not matter here",
+        )
+
+
+def _dtype(shown: str, arg: cst.Arg | None, names: Names, spec: TensorValueSpec) -> str | None:
+    """ "float64"/"float32" for a known dtype, None when omitted (torch's default dtype)."""
+    if arg is None or _literal(arg.value) is None:
+        return None
+    for name in names.qualified(arg.value):
+        if name in spec.dtypes:
+            return spec.dtypes[name]
+    raise Untranslatable(
+        f"`{shown}` is a torch tensor of dtype `{_code(arg.value)}`; only "
+        f"{', '.join(sorted(spec.dtypes))} (or no dtype) are read as Python numbers",
+        "pass the Python number the optimizer should use",
+    )
+
+
+def _rounding(shown: str, number: int | float, dtype: str | None) -> str | None:
+    """A warning when torch may round the number (float32), else None; escape on overflow."""
+    if dtype == "float64" or (dtype is None and isinstance(number, int)):
+        if isinstance(number, int) and not -_INT64 <= number < _INT64:
+            raise Untranslatable(f"`{shown}`: {number} does not fit a torch int64 tensor")
+        return None
+    try:
+        rounded = struct.unpack("f", struct.pack("f", float(number)))[0]
+    except OverflowError:
+        raise Untranslatable(f"`{shown}`: {number} overflows a float32 tensor") from None
+    if rounded == number or number != number:
+        return None
+    where = "a float32 tensor" if dtype else "a float32 tensor under torch's default dtype"
+    return (
+        f"`{shown}` is {where}: torch uses {rounded!r}, optax gets {number!r} (the same in "
+        f"float32 math and under float64 default dtype; float64 parameters under float32 "
+        f"default dtype differ by about {abs(rounded - number) / abs(number):.0e} relative)"
+    )
+
+
+def _tensor_source(
+    node: cst.BaseExpression, names: Names, spec: TensorValueSpec, depth: int
+) -> tuple[str, str] | None:
+    """(the part of ``node`` that is a torch tensor, where the tensor comes from), or None."""
+    if depth > _MAX_DEPTH:
+        return None
+    if isinstance(node, cst.Call):
+        return _call_tensor(node, names, spec, depth)
+    if isinstance(node, (cst.Name, cst.Attribute)):
+        value = names.value(node)
+        if value is not None and value is not node:
+            found = _tensor_source(value, names, spec, depth + 1)
+            return (_code(node), found[1]) if found else None
+        if isinstance(node, cst.Attribute) and not names.qualified(node):
+            found = _tensor_source(node.value, names, spec, depth + 1)
+            return (_code(node), found[1]) if found else None
+        return None
+    for child in _operands(node):
+        found = _tensor_source(child, names, spec, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _call_tensor(
+    node: cst.Call, names: Names, spec: TensorValueSpec, depth: int
+) -> tuple[str, str] | None:
+    func = node.func
+    if isinstance(func, cst.Attribute) and func.attr.value in spec.python_methods:
+        return None
+    qualified = names.qualified(func)
+    if qualified:
+        into_torch = [n for n in qualified if n.partition(".")[0] in spec.packages]
+        if into_torch and not any(n in spec.python_values for n in into_torch):
+            return _code(node), _code(node)
+        return None
+    if isinstance(func, cst.Attribute):  # a method of a tensor is a tensor: `t.sqrt()`
+        found = _tensor_source(func.value, names, spec, depth + 1)
+        return (_code(node), found[1]) if found else None
+    return None
+
+
+def _operands(node: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The sub-expressions whose tensor-ness the value of ``node`` inherits."""
+    if isinstance(node, (cst.BinaryOperation, cst.BooleanOperation)):
+        return [node.left, node.right]
+    if isinstance(node, cst.UnaryOperation):
+        return [node.expression]
+    if isinstance(node, cst.IfExp):
+        return [node.body, node.orelse]
+    if isinstance(node, cst.Subscript):
+        return [node.value]
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return [e.value for e in node.elements]
+    return []
+
+
+def _tensor_escape(name: str, value: cst.BaseExpression, shown: str, origin: str) -> Untranslatable:
+    detail = f"`{shown}` is `{origin}`" if shown != origin else f"`{shown}` is one"
+    return Untranslatable(
+        f"`{name}={_code(value)}` is a torch tensor ({detail}); optax hyper-parameters must "
+        f"be Python numbers (or JAX arrays)",
+        f"pass a Python number: `float({shown})` instead of `{shown}`",
+    )
+
+
+def _literal(node: cst.BaseExpression) -> Any:
+    try:
+        return literal_value(node)
+    except NotALiteral:
+        return _NOT_A_LITERAL
+
+
+_NOT_A_LITERAL = object()
+
+
+def _code(node: cst.CSTNode) -> str:
+    return " ".join(code_of(node).split())

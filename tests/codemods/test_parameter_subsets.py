@@ -1,0 +1,301 @@
+"""optimizer.TorchToOptax: optimizers over part of a model, and clip calls over other parameters.
+
+An optax transformation applies to the whole params tree it is given: an optimizer that trains
+part of a model escapes, and a clip call folds into an optimizer's chain only when it clips the
+parameters that optimizer trains. Each escape has twins of the nearby shapes that still convert.
+"""
+
+from __future__ import annotations
+
+from ml_switcheroo.core.report import Record
+from tests.support import SwitcherooTest, run_codemod
+
+
+def loop(step_lines: str) -> str:
+    return "for x in data:\n" + "".join(f"    {line}\n" for line in step_lines.split(";"))
+
+
+class OptimizerOverPartOfAModelTest(SwitcherooTest):
+    def only_record(self, code: str) -> Record:
+        (record,) = self.records(code)
+        return record
+
+    def assertEscapes(self, params: str, selected: str) -> Record:
+        record = self.only_record(f"import torch\nopt = torch.optim.SGD({params}, lr=0.1)\n")
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn(f"{selected} are trained here", record.reason)
+        self.assertIn("applies to the whole params tree it is given", record.reason)
+        return record
+
+    def assertTranslates(self, params: str, prelude: str = "") -> None:
+        self.assertConverts(
+            f"import torch\n{prelude}opt = torch.optim.SGD({params}, lr=0.1)\n",
+            f"import optax\n{prelude}opt = optax.sgd(learning_rate=0.1)\n",
+        )
+
+    def test_submodule_parameters_escape_naming_the_submodule(self) -> None:
+        self.assertEscapes("model.fc.parameters()", "only `model.fc`'s parameters")
+
+    def test_submodule_suggestion_freezes_the_rest_with_multi_transform(self) -> None:
+        record = self.assertEscapes("model.head.parameters()", "only `model.head`'s parameters")
+        self.assertIn(
+            "optax.multi_transform({'trained': optax.sgd(learning_rate=0.1), "
+            "'frozen': optax.set_to_zero()}, param_labels)",
+            record.suggestion,
+        )
+        self.assertIn("'trained' on the leaves of `model.head.parameters()`", record.suggestion)
+
+    def test_whole_model_parameters_translate(self) -> None:
+        self.assertTranslates("model.parameters()")
+
+    def test_named_parameters_of_the_whole_model_translate(self) -> None:
+        self.assertTranslates("model.named_parameters()")
+
+    def test_self_model_parameters_translate(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            class Trainer:
+                def __init__(self):
+                    self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
+            """,
+            """
+            import optax
+            class Trainer:
+                def __init__(self):
+                    self.opt = optax.sgd(learning_rate=0.1)
+            """,
+        )
+
+    def test_submodule_of_self_model_escapes(self) -> None:
+        self.assertEscapes("self.model.fc.parameters()", "only `self.model.fc`'s parameters")
+
+    def test_submodule_of_self_in_a_module_class_escapes(self) -> None:
+        record = self.only_record(
+            "import torch\nfrom torch import nn\nclass Net(nn.Module):\n"
+            "    def optimizer(self):\n"
+            "        return torch.optim.SGD(self.fc.parameters(), lr=0.1)\n"
+        )
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("only `self.fc`'s parameters are trained here", record.reason)
+
+    def test_submodule_of_self_in_a_lightning_module_escapes(self) -> None:
+        record = self.only_record(
+            "import torch\nimport lightning as L\nclass GAN(L.LightningModule):\n"
+            "    def configure_optimizers(self):\n"
+            "        return torch.optim.Adam(self.generator.parameters(), lr=2e-4)\n"
+        )
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("only `self.generator`'s parameters are trained here", record.reason)
+
+    def test_self_parameters_in_a_module_class_translate(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            class Net(torch.nn.Module):
+                def optimizer(self):
+                    return torch.optim.SGD(self.parameters(), lr=0.1)
+            """,
+            """
+            import torch
+            import optax
+            class Net(torch.nn.Module):
+                def optimizer(self):
+                    return optax.sgd(learning_rate=0.1)
+            """,
+        )
+
+    def test_data_parallel_module_is_the_whole_model(self) -> None:
+        self.assertTranslates("model.module.parameters()")
+
+    def test_submodule_of_a_data_parallel_module_escapes(self) -> None:
+        self.assertEscapes("model.module.fc.parameters()", "only `model.module.fc`'s parameters")
+
+    def test_parameters_without_recursion_escape(self) -> None:
+        self.assertEscapes(
+            "model.parameters(recurse=False)",
+            "only the parameters `model.parameters(recurse=False)` selects",
+        )
+
+    def test_comprehension_with_a_condition_escapes(self) -> None:
+        self.assertEscapes(
+            "[p for n, p in model.named_parameters() if 'bias' not in n]",
+            "only the parameters `[p for n, p in model.named_parameters() if 'bias' not in n]` "
+            "selects",
+        )
+
+    def test_requires_grad_comprehension_escapes(self) -> None:
+        record = self.assertEscapes(
+            "[p for p in model.parameters() if p.requires_grad]",
+            "only the parameters `[p for p in model.parameters() if p.requires_grad]` selects",
+        )
+        self.assertIn("JAX has no requires_grad", record.reason)
+
+    def test_comprehension_without_a_condition_translates(self) -> None:
+        self.assertTranslates("[p for n, p in model.named_parameters()]")
+
+    def test_list_of_the_whole_model_translates(self) -> None:
+        self.assertTranslates("list(model.parameters())")
+
+    def test_chain_of_submodules_escapes(self) -> None:
+        record = self.only_record(
+            "import torch\nimport itertools\n"
+            "opt = torch.optim.SGD(itertools.chain(model.enc.parameters(), model.dec.parameters()), lr=0.1)\n"
+        )
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("only `model.enc`'s parameters are trained here", record.reason)
+
+    def test_chain_of_whole_models_translates(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            from itertools import chain
+            opt = torch.optim.SGD(chain(encoder.parameters(), decoder.parameters()), lr=0.1)
+            """,
+            """
+            from itertools import chain
+            import optax
+            opt = optax.sgd(learning_rate=0.1)
+            """,
+        )
+
+    def test_sum_of_submodule_lists_escapes(self) -> None:
+        self.assertEscapes(
+            "list(model.a.parameters()) + list(model.b.parameters())",
+            "only `model.a`'s parameters",
+        )
+
+    def test_name_bound_to_submodule_parameters_escapes(self) -> None:
+        record = self.only_record(
+            "import torch\nparams = model.fc.parameters()\nopt = torch.optim.SGD(params, lr=0.1)\n"
+        )
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("only `model.fc`'s parameters are trained here", record.reason)
+
+    def test_module_name_bound_to_a_submodule_escapes(self) -> None:
+        record = self.only_record(
+            "import torch\nbackbone = model.backbone\n"
+            "opt = torch.optim.SGD(backbone.parameters(), lr=0.1)\n"
+        )
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("only `backbone`'s (`model.backbone`) parameters", record.reason)
+
+    def test_module_name_bound_to_a_constructed_model_translates(self) -> None:
+        self.assertTranslates("net.parameters()", prelude="net = Net()\n")
+
+    def test_name_bound_to_the_whole_model_translates(self) -> None:
+        self.assertTranslates("params", prelude="params = list(model.parameters())\n")
+
+    def test_param_group_over_a_submodule_escapes(self) -> None:
+        self.assertEscapes('[{"params": model.fc.parameters()}]', "only `model.fc`'s parameters")
+
+    def test_tensors_of_a_submodule_escape(self) -> None:
+        self.assertEscapes(
+            "[model.fc.weight, model.fc.bias]",
+            "only the tensors `[model.fc.weight, model.fc.bias]`",
+        )
+
+    def test_explicit_tensors_translate(self) -> None:
+        self.assertTranslates("[w, b]")
+
+    def test_unknown_parameters_translate_with_a_warning(self) -> None:
+        record = self.only_record(
+            "import torch\nopt = torch.optim.SGD(get_params(model), lr=0.1)\n"
+        )
+        self.assertEqual(record.kind, "converted")
+        self.assertIn("or only part of a model's parameters", record.warnings[0])
+
+    def test_methods_of_an_escaped_subset_optimizer_are_kept(self) -> None:
+        out = run_codemod(
+            "import torch\nopt = torch.optim.SGD(model.fc.parameters(), lr=0.1)\n"
+            + loop("opt.zero_grad();opt.step()")
+        )
+        self.assertIn("    opt.zero_grad()\n", out)
+        self.assertNotIn("import optax", out)
+
+
+class ClipOverOtherParametersTest(SwitcherooTest):
+    def test_two_clips_over_different_submodules_stay_out_of_the_chain(self) -> None:
+        out = run_codemod(
+            "import torch\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+            + loop(
+                "torch.nn.utils.clip_grad_norm_(model.backbone.parameters(), 1.0);"
+                "torch.nn.utils.clip_grad_norm_(model.head.parameters(), 5.0);"
+                "opt.step()"
+            )
+        )
+        self.assertIn("opt = optax.sgd(learning_rate=0.1)\n", out)
+        self.assertEqual(out.count("it clips the gradients of `model."), 2)
+        self.assertIn("    torch.nn.utils.clip_grad_norm_(model.head.parameters(), 5.0)\n", out)
+
+    def test_clip_escape_names_both_parameter_sets(self) -> None:
+        out = run_codemod(
+            "import torch\nopt = torch.optim.Adam(model.parameters())\n"
+            + loop("torch.nn.utils.clip_grad_norm_(model.encoder.parameters(), 1.0);opt.step()")
+        )
+        self.assertIn(
+            "reason: it clips the gradients of `model.encoder.parameters()` but `opt` trains "
+            "`model.parameters()`",
+            out,
+        )
+
+    def test_clip_suggestion_masks_the_clip(self) -> None:
+        out = run_codemod(
+            "import torch\nopt = torch.optim.Adam(model.parameters())\n"
+            + loop("torch.nn.utils.clip_grad_value_(model.encoder.parameters(), 0.5);opt.step()")
+        )
+        self.assertIn("optax.masked(optax.clip(0.5), mask)", out)
+        self.assertIn("True on the leaves of `model.encoder.parameters()`", out)
+
+    def test_clip_over_the_same_expression_folds(self) -> None:
+        out = run_codemod(
+            "import torch\nopt = torch.optim.Adam(model.parameters())\n"
+            + loop("torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0);opt.step()")
+        )
+        self.assertIn(
+            "opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate=0.001))",
+            out,
+        )
+        self.assertNotIn("clip_grad_norm_", out)
+
+    def test_clip_over_the_model_a_parameter_list_was_built_from_folds(self) -> None:
+        out = run_codemod(
+            "import torch\nparams = list(model.parameters())\nopt = torch.optim.Adam(params)\n"
+            + loop("torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0);opt.step()")
+        )
+        self.assertIn("opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(", out)
+
+    def test_clip_over_self_parameters_in_a_module_class_folds(self) -> None:
+        out = run_codemod(
+            "import torch\nclass Net(torch.nn.Module):\n"
+            "    def __init__(self):\n"
+            "        self.opt = torch.optim.SGD(self.parameters(), lr=0.1)\n"
+            "    def train_step(self):\n"
+            "        torch.nn.utils.clip_grad_norm_(self.parameters(), 1.0)\n"
+            "        self.opt.step()\n"
+        )
+        self.assertIn(
+            "self.opt = optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(learning_rate=0.1))",
+            out,
+        )
+
+    def test_clip_over_a_different_name_escapes(self) -> None:
+        out = run_codemod(
+            "import torch\nopt = torch.optim.Adam(p)\n"
+            + loop("torch.nn.utils.clip_grad_norm_(q, 1.0);opt.step()")
+        )
+        self.assertIn("it clips the gradients of `q` but `opt` trains `p`", out)
+        self.assertIn("opt = optax.adam(learning_rate=0.001)\n", out)
+
+    def test_subset_clip_in_a_training_step_is_noted_in_its_escape_hatch(self) -> None:
+        out = run_codemod(
+            "import torch\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+            + loop(
+                "loss.backward();"
+                "torch.nn.utils.clip_grad_norm_(model.backbone.parameters(), 1.0);"
+                "opt.step()"
+            )
+        )
+        self.assertIn("a clip call above clips other parameters than `opt` trains", out)
+        self.assertNotIn("is now the head of `opt`'s optax chain", out)
+        self.assertIn("opt = optax.sgd(learning_rate=0.1)\n", out)
