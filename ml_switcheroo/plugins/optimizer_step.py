@@ -75,7 +75,7 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
                 _fold_schedule(schedule, ctx)
             else:
                 del call.overrides[ctx.entry.learning_rate]  # type: ignore[arg-type]
-    return render_chain(  # type: ignore[return-value]
+    expression = render_chain(
         call,
         ctx.exact,
         ctx.semantic_map.chain_function,
@@ -84,6 +84,9 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
         tail=tail,
         inject=inject,
     )
+    # A momentum schedule repeats the scheduler's arguments, which its own statement evaluates.
+    shared = [site.call for site in schedule.calls] if schedule is not None else []
+    return ctx.hygienic(expression, node, shared=shared)  # type: ignore[return-value]
 
 
 def _clip_link(site: Site, ctx: HookContext) -> cst.BaseExpression | None:
