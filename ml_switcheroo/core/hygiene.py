@@ -199,7 +199,8 @@ def _to_bind(uses: dict[int, _Use]) -> list[_Use]:
 
 
 def _names(node: cst.CSTNode, skip: _UserIndex | None = None) -> set[str]:
-    """Every ``Name`` in ``node`` (outside user expressions when ``skip`` is given)."""
+    """Every variable name in ``node``, not attribute or keyword names (outside user
+    expressions when ``skip`` is given)."""
     found: set[str] = set()
 
     def walk(current: cst.CSTNode) -> None:
@@ -208,10 +209,18 @@ def _names(node: cst.CSTNode, skip: _UserIndex | None = None) -> set[str]:
         if isinstance(current, cst.Name):
             found.add(current.value)
         for child in current.children:
-            walk(child)
+            if not _is_member_name(current, child):
+                walk(child)
 
     walk(node)
     return found
+
+
+def _is_member_name(parent: cst.CSTNode, child: cst.CSTNode) -> bool:
+    """``x`` in ``a.x`` or in ``f(x=1)``: a name that is not a variable."""
+    if isinstance(parent, cst.Attribute):
+        return child is parent.attr
+    return isinstance(parent, cst.Arg) and child is parent.keyword
 
 
 def _introduced(expression: cst.CSTNode, index: _UserIndex) -> set[str]:
