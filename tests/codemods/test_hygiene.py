@@ -124,6 +124,20 @@ class TemplateNamesCaptureNothingTest(SwitcherooTest):
             "opt = optax.sgd(learning_rate=sched)\n",
         )
 
+    def test_user_scale_in_base_lr_is_bound_before_the_templates_scale(self) -> None:
+        self.assertEqual(
+            scheduled(
+                """
+                scale = 2.0
+                opt = torch.optim.SGD(p, lr=0.1)
+                sched = torch.optim.lr_scheduler.CyclicLR(opt, 0.01 * scale, 0.1 * scale, step_size_up=5, cycle_momentum=False)
+                """
+            ),
+            "scale = 2.0\n"
+            "sched = (lambda base_lr, max_lr: (lambda total, ratio, scale_1: lambda count: (lambda cycle: (lambda x: base_lr + (max_lr - base_lr) * jnp.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1)) * scale_1(cycle, count))(1.0 + count / total - cycle))(jnp.floor(1 + count / total)))(float(5) + float(5), float(5) / (float(5) + float(5)), lambda cycle, count: 1.0))(0.01 * scale, 0.1 * scale)\n"
+            "opt = optax.sgd(learning_rate=sched)\n",
+        )
+
     def test_literal_twin_of_scale_is_unchanged(self) -> None:
         self.assertEqual(
             scheduled(
