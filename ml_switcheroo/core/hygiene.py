@@ -65,7 +65,7 @@ def hygienic(
     index = _UserIndex(users)
     uses = _survey(expression, index)
     for use in uses.values():
-        if use.user.shared and not is_pure(use.user.node):
+        if use.user.shared and not _repeatable(use.user.node):
             raise Untranslatable(
                 f"`{code_of(use.user.node).strip()}` would be evaluated by two statements of "
                 f"the translation, and it may have side effects or cost",
@@ -178,22 +178,25 @@ def is_time_invariant(node: cst.BaseExpression) -> bool:
     return True
 
 
+def _repeatable(node: cst.BaseExpression) -> bool:
+    """Evaluating it again gives the same value and has no effect (``is_pure``, or a lambda)."""
+    return is_pure(node) or is_time_invariant(node)
+
+
 def _to_bind(uses: dict[int, _Use]) -> list[_Use]:
     """The user expressions to bind, in source order."""
     needed = [
         use
         for use in uses.values()
         if (use.deferred and not is_time_invariant(use.user.node))
-        or (use.count > 1 and not is_pure(use.user.node))
+        or (use.count > 1 and not _repeatable(use.user.node))
     ]
     if needed:
         needed_ids = {id(use.user.node) for use in needed}
         needed += [
             use
             for use in uses.values()
-            if id(use.user.node) not in needed_ids
-            and not is_pure(use.user.node)
-            and not is_time_invariant(use.user.node)
+            if id(use.user.node) not in needed_ids and not _repeatable(use.user.node)
         ]
     return sorted(needed, key=lambda use: use.user.order)
 

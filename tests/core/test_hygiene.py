@@ -148,3 +148,10 @@ def test_time_invariant(source: str) -> None:
 @pytest.mark.parametrize("source", ["lr", "args.lr", "random.random()", "lambda e=k: e", "[lr]"])
 def test_not_time_invariant(source: str) -> None:
     assert not is_time_invariant(cst.parse_expression(source))
+
+
+def test_shared_lambda_is_left_in_place() -> None:
+    assert (
+        run("optax.f({fn}, {fn})", shared=("fn",), fn="lambda x: 0.5 ** x")
+        == "optax.f(lambda x: 0.5 ** x, lambda x: 0.5 ** x)"
+    )
