@@ -227,7 +227,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._updated_of: dict[int, cst.CSTNode] = {}  # id(original statement) -> result
         self._escaped: set[int] = set()  # ids of original statements left in escape hatches
         self._translates: dict[int, bool] = {}  # constructor call id -> its hook succeeds
-        self._user_expressions: list[UserExpression] | None = None  # see _hygienic
+        # (call, one of its arguments) for every call of the plan: see _hygienic
+        self._user_expressions: list[tuple[cst.Call, UserExpression]] | None = None
         # A training-step region starts at the statement holding the backward pass, which may
         # come before the file's first wired call (`loss.backward(); clip(...); opt.step()` in
         # a function defined before the optimizer is built): a plan built on that call would
@@ -525,8 +526,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             for site in self._get_plan().sites:
                 for hint, value in _argument_values(site):
                     found.append((site.call, UserExpression(value, hint, len(found))))
-            self._user_expressions = found  # type: ignore[assignment]
-        return self._user_expressions  # type: ignore[return-value]
+            self._user_expressions = found
+        return self._user_expressions
 
     def _visible_names(self, node: cst.CSTNode) -> frozenset[str]:
         """Names assigned or read in the scope of ``node`` and its enclosing scopes."""
