@@ -17,6 +17,7 @@ from tests.differential.harness import (
     linear_problem,
     measure,
     measure_training,
+    optax_hyperparams,
     optax_lrs,
     rel_error,
     relative,
@@ -77,6 +78,21 @@ def test_schedule_with_user_names_matches_torch(name: str) -> None:
     assert "sched.step()" not in translation.code
     expected = torch_lrs(source, {})["lr"]
     assert relative(expected, optax_lrs(translation.code, {})) < EXACT, translation.code
+
+
+def test_momentum_cycle_with_user_names_e1_and_peak_matches_torch() -> None:
+    source = training_module(
+        "torch.optim.SGD(params, lr=0.1, momentum=0.9)",
+        SCHEDULER + "OneCycleLR(opt, max_lr=peak, total_steps=100, max_momentum=e1)",
+        prelude="peak = 0.1\ne1 = 0.95",
+    )
+    translation = translate(source)
+    assert "optax.inject_hyperparams(" in translation.code
+    expected = torch_lrs(source, {})
+    momentum = optax_hyperparams(translation.code, {}, "momentum")
+    assert relative(expected["momentum"], momentum) < EXACT, translation.code
+    lr = optax_hyperparams(translation.code, {}, "learning_rate")
+    assert relative(expected["lr"], lr) < EXACT, translation.code
 
 
 LOOP_OPTIMIZERS = """
