@@ -95,6 +95,45 @@ def test_momentum_cycle_with_user_names_e1_and_peak_matches_torch() -> None:
     assert relative(expected["lr"], lr) < EXACT, translation.code
 
 
+# Schedulers whose arguments land inside template scopes; `USER` stands for a user variable (1.0).
+NAMED_SCHEDULERS = [
+    "CosineAnnealingLR(opt, T_max=10 * USER)",
+    "torch.optim.swa_utils.SWALR(opt, swa_lr=0.05 * USER, anneal_epochs=20)",
+    "CyclicLR(opt, 0.01 * USER, 0.1 * USER, step_size_up=5, cycle_momentum=False)",
+    "OneCycleLR(opt, max_lr=0.1 * USER, total_steps=100, three_phase=True, cycle_momentum=False)",
+    "MultiStepLR(opt, [10, 30], gamma=0.5 * USER)",
+    "CosineAnnealingWarmRestarts(opt, T_0=int(5 * USER), T_mult=2)",
+    "MultiplicativeLR(opt, lambda e: 0.9 * USER)",
+    "LambdaLR(opt, lambda e: 0.9 ** (e * USER))",
+]
+
+
+def _named_cases() -> list[tuple[str, str]]:
+    """(scheduler, user name) for every name the scheduler's templates introduce."""
+    cases = []
+    for scheduler in NAMED_SCHEDULERS:
+        api = scheduler.split("(")[0]
+        entry = SEMANTIC_MAP.apis[api if api.startswith("torch.") else SCHEDULER + api]
+        names = set().union(*(link.emit.introduced_names for link in entry.chain))
+        cases += [(scheduler, name) for name in sorted(names | {"count"})]
+    return cases
+
+
+@pytest.mark.parametrize("scheduler,name", _named_cases())
+def test_every_template_name_as_a_user_name_matches_torch(scheduler: str, name: str) -> None:
+    if not scheduler.startswith("torch."):
+        scheduler = SCHEDULER + scheduler
+    source = training_module(
+        f"torch.optim.SGD(params, lr=0.1 * {name})",
+        scheduler.replace("USER", name),
+        prelude=f"{name} = 1.0",
+    )
+    translation = translate(source)
+    assert not [r for r in translation.escapes if r.api != "torch.optim.Optimizer.step"]
+    expected = torch_lrs(source, {})["lr"]
+    assert relative(expected, optax_lrs(translation.code, {})) < EXACT, translation.code
+
+
 LOOP_OPTIMIZERS = """
 import torch
 opts = []
