@@ -22,6 +22,7 @@ import libcst as cst
 
 from ml_switcheroo.core.errors import Untranslatable
 from ml_switcheroo.core.hooks import HookContext, register_hook
+from ml_switcheroo.core.hygiene import UserExpression
 from ml_switcheroo.core.plan import SchedulePlan, Site
 from ml_switcheroo.core.signature import code_of
 from ml_switcheroo.core.translate import (
@@ -248,7 +249,8 @@ def _multi_transform_suggestion(
             expression = render_chain(
                 group_call, ctx.exact, ctx.semantic_map.chain_function, lambda _: None
             )
-            text = code_of(expression).strip()
+            options = [UserExpression(v, k, i) for i, (k, v) in enumerate(group.items())]
+            text = code_of(ctx.hygienic(expression, call.call, extra=options)).strip()
         except Untranslatable as exc:
             text = f"...,  # no exact translation: {exc.reason}"
             lines.append(f"        {label!r}: {text}")

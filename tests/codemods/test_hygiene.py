@@ -388,3 +388,20 @@ class EvaluatedOnceAtConstructionTest(SwitcherooTest):
             opt = (lambda lr: optax.chain(optax.add_decayed_weights(0.0001), optax.scale_by_learning_rate(lambda count: lr / (1 + 0.0001 * lr * count) ** 0.75)))(args.lr)
             """,
         )
+
+
+class HygienicSuggestionsTest(SwitcherooTest):
+    def test_param_group_suggestion_binds_a_loop_variable_lr(self) -> None:
+        out = run_codemod(
+            "import torch\n"
+            "for lr in [0.1, 0.2]:\n"
+            "    opt = torch.optim.Adagrad([{'params': a, 'lr': lr}, {'params': b, 'lr': 0.5}], lr=0.1, lr_decay=0.01, eps=0.0)\n"
+        )
+        self.assertIn(
+            "'group_0': (lambda lr_1: optax.adagrad(learning_rate=lambda count: lr_1 / (1 + count * 0.01), initial_accumulator_value=0, eps=0.0))(lr),",
+            out,
+        )
+        self.assertIn(
+            "'group_1': optax.adagrad(learning_rate=lambda count: 0.5 / (1 + count * 0.01), initial_accumulator_value=0, eps=0.0),",
+            out,
+        )
