@@ -64,6 +64,23 @@ def hygienic(
     statement (``shared``): no shape of this one expression evaluates it once."""
     index = _UserIndex(users)
     uses = _survey(expression, index)
+    _check_shared(uses)
+    bound = _to_bind(uses)
+    user_names = set().union(*(_names(use.user.node) for use in uses.values()))
+    template_names = _names(expression, skip=index)
+    forbidden = set(taken) | user_names
+    renames = _fresh_template_names(_introduced(expression, index), forbidden, template_names)
+    if not bound and not renames:
+        return expression
+    parameters = _parameter_names(bound, forbidden | template_names | set(renames.values()))
+    result = expression.visit(_Rewrite(index, parameters, renames))
+    if not bound:
+        return result
+    return _bind(result, [(parameters[id(use.user.node)], use.user.node) for use in bound])
+
+
+def _check_shared(uses: dict[int, _Use]) -> None:
+    """Refuse an impure user expression that another statement of the output evaluates too."""
     for use in uses.values():
         if use.user.shared and not _repeatable(use.user.node):
             raise Untranslatable(
@@ -71,21 +88,16 @@ def hygienic(
                 f"the translation, and it may have side effects or cost",
                 "assign it to a variable first and pass the variable",
             )
-    bound = _to_bind(uses)
-    user_names = set().union(*(_names(use.user.node) for use in uses.values()))
-    template_names = _names(expression, skip=index)
-    forbidden = set(taken) | user_names
-    renames = _fresh_template_names(_introduced(expression, index), forbidden, template_names)
-    used = forbidden | template_names | set(renames.values())
+
+
+def _parameter_names(bound: list[_Use], used: set[str]) -> dict[int, str]:
+    """A fresh parameter name for each bound user expression (by node id), from its hint."""
     parameters: dict[int, str] = {}
     for use in bound:
         name = _fresh(use.user.hint, used, allow_base=True)
         used.add(name)
         parameters[id(use.user.node)] = name
-    result = expression.visit(_Rewrite(index, parameters, renames))
-    if not bound:
-        return result
-    return _bind(result, [(parameters[id(use.user.node)], use.user.node) for use in bound])
+    return parameters
 
 
 class _UserIndex:
