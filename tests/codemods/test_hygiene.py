@@ -405,3 +405,34 @@ class HygienicSuggestionsTest(SwitcherooTest):
             "'group_1': optax.adagrad(learning_rate=lambda count: 0.5 / (1 + count * 0.01), initial_accumulator_value=0, eps=0.0),",
             out,
         )
+
+
+class VisibleNamesTest(SwitcherooTest):
+    SOURCE = """
+        def other():
+            count = 1
+        def build(model, i):
+            opt = torch.optim.SGD(p, lr=0.1)
+            sched = torch.optim.lr_scheduler.{scheduler}
+            for batch in data:
+                opt.step()
+                sched.step()
+        """
+
+    def translated(self, scheduler: str) -> str:
+        out = statements(self.SOURCE.replace("{scheduler}", scheduler))
+        return out.split("    for batch")[0].split("def build(model, i):\n")[1]
+
+    def test_a_parameter_of_the_enclosing_function_renames_the_template_name(self) -> None:
+        self.assertEqual(
+            self.translated("CosineAnnealingWarmRestarts(opt, T_0=15, T_mult=2)"),
+            "    sched = optax.join_schedules([optax.cosine_decay_schedule(0.1, 15 * 2 ** i_1, alpha=0.0 / 0.1) for i_1 in range(next(i_1 for i_1 in range(1, 64) if 15 * (2 ** i_1 - 1) // (2 - 1) >= 2 ** 31))], [15 * (2 ** i_1 - 1) // (2 - 1) for i_1 in range(1, next(i_1 for i_1 in range(1, 64) if 15 * (2 ** i_1 - 1) // (2 - 1) >= 2 ** 31))])\n"
+            "    opt = optax.sgd(learning_rate=sched)\n    \n",
+        )
+
+    def test_a_local_of_another_function_is_not_visible(self) -> None:
+        self.assertEqual(
+            self.translated("CosineAnnealingLR(opt, T_max=10)"),
+            "    sched = lambda count: 0.0 + (0.1 - 0.0) * (1 + jnp.cos(jnp.pi * count / 10)) / 2\n"
+            "    opt = optax.sgd(learning_rate=sched)\n    \n",
+        )
