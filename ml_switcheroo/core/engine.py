@@ -23,13 +23,14 @@ import argparse
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, NoReturn
 
 import libcst as cst
 from libcst.codemod import CodemodContext, SkipFile, VisitorBasedCodemodCommand
 from libcst.metadata import (
     Assignment,
+    BuiltinScope,
     GlobalScope,
     ImportAssignment,
     PositionProvider,
@@ -40,6 +41,7 @@ from ml_switcheroo.core import command_support, escape_hatch, round_trip
 from ml_switcheroo.core.errors import SemanticMapError, Untranslatable
 from ml_switcheroo.core.exports import exported_names
 from ml_switcheroo.core.hooks import HookContext, get_hook
+from ml_switcheroo.core.hygiene import UserExpression, hygienic
 from ml_switcheroo.core.layout import carry_layout, comments, is_pragma, lost_comments
 from ml_switcheroo.core.parse_guard import SourceTooDeep, check_file
 from ml_switcheroo.core.plan import Plan, Planner, Region
@@ -236,6 +238,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._updated_of: dict[int, cst.CSTNode] = {}  # id(original statement) -> result
         self._escaped: set[int] = set()  # ids of original statements left in escape hatches
         self._translates: dict[int, bool] = {}  # constructor call id -> its hook succeeds
+        # (call, one of its arguments) for every call of the plan: see _hygienic
+        self._user_expressions: list[tuple[cst.Call, UserExpression]] | None = None
         # A training-step region starts at the statement holding the backward pass, which may
         # come before the file's first wired call (`loss.backward(); clip(...); opt.step()` in
         # a function defined before the optimizer is built): a plan built on that call would
@@ -510,7 +514,45 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             plan=plan_item,
             qualify=self._get_resolver().imported_names,
             enclosing_class=self._classes[-1] if self._classes else None,
+            hygiene=self._hygienic,
         )
+
+    def _hygienic(
+        self,
+        expression: cst.BaseExpression,
+        site: cst.CSTNode,
+        shared: Sequence[cst.CSTNode],
+        extra: Sequence[UserExpression],
+    ) -> cst.BaseExpression:
+        """``hygiene.hygienic`` for an expression that lands where call ``site`` is."""
+        shared_ids = {id(call) for call in shared}
+        users = [
+            replace(user, shared=True) if id(owner) in shared_ids else user
+            for owner, user in self._get_user_expressions()
+        ]
+        return hygienic(expression, [*users, *extra], self._visible_names(site))
+
+    def _get_user_expressions(self) -> list[tuple[cst.Call, UserExpression]]:
+        """The arguments (and their tuple/list elements) of the plan's calls, in source order."""
+        if self._user_expressions is None:
+            found: list[tuple[cst.Call, UserExpression]] = []
+            for site in self._get_plan().sites:
+                for hint, value in _argument_values(site):
+                    found.append((site.call, UserExpression(value, hint, len(found))))
+            self._user_expressions = found
+        return self._user_expressions
+
+    def _visible_names(self, node: cst.CSTNode) -> frozenset[str]:
+        """Names assigned or read in the scope of ``node`` and its enclosing scopes."""
+        scope = self.metadata[ScopeProvider].get(node)
+        names: set[str] = set()
+        while scope is not None and not isinstance(scope, BuiltinScope):
+            names.update(assignment.name for assignment in scope.assignments)
+            names.update(
+                access.node.value for access in scope.accesses if isinstance(access.node, cst.Name)
+            )
+            scope = scope.parent if scope.parent is not scope else None
+        return frozenset(names)
 
     def _lookup_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
         """The one value a Name (or ``self.x``) is bound to, for hooks (``ctx.assigned_value``)."""
@@ -943,6 +985,24 @@ def _with_updated_arguments(
             return swaps.get(id(original_node), updated_node)
 
     return swaps.get(id(result), result) if id(result) in swaps else result.visit(_Swap())
+
+
+def _argument_values(site: Any) -> list[tuple[str, cst.BaseExpression]]:
+    """(parameter name, value) of a site's arguments, and of their tuple/list elements."""
+    try:
+        bound = site.entry.signature.bind(site.call) if site.entry is not None else None
+    except Untranslatable:
+        bound = None
+    named = bound.items() if bound is not None else (("value", arg) for arg in site.call.args)
+    values: list[tuple[str, cst.BaseExpression]] = []
+    for name, arg in named:
+        values.append((name, arg.value))
+        if isinstance(arg.value, (cst.Tuple, cst.List)):
+            values += [
+                (f"{name}_{position}", element.value)
+                for position, element in enumerate(arg.value.elements)
+            ]
+    return values
 
 
 def _probable_suggestion(result: cst.BaseExpression) -> str:

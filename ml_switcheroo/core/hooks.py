@@ -9,17 +9,23 @@ and wraps it in an escape hatch. All knowledge about APIs comes from ``ctx.entry
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import libcst as cst
 
 from ml_switcheroo.core.errors import Untranslatable
+from ml_switcheroo.core.hygiene import UserExpression
 from ml_switcheroo.core.parameters import Names, is_module_class
 from ml_switcheroo.core.semantic_map import ApiEntry, SemanticMap
 
 Hook = Callable[[cst.Call, "HookContext"], cst.BaseExpression]
+# (expression, landing call, calls evaluated by another statement too, extra user expressions)
+Hygiene = Callable[
+    [cst.BaseExpression, cst.CSTNode, Sequence[cst.CSTNode], Sequence[UserExpression]],
+    cst.BaseExpression,
+]
 
 _REGISTRY: dict[str, Hook] = {}
 _SPECS: dict[str, HookSpec] = {}
@@ -92,6 +98,7 @@ class HookContext:
     # ``torch.tensor``); empty when unknown.
     qualify: Callable[[cst.BaseExpression], list[str]] = lambda node: []
     enclosing_class: cst.ClassDef | None = None  # the class whose method holds the call
+    hygiene: Hygiene | None = None  # see ``hygienic``; None leaves expressions as rendered
 
     @property
     def exact(self) -> bool:
@@ -120,6 +127,22 @@ class HookContext:
     def fold(self, call: cst.CSTNode) -> None:
         """Record that ``call`` (a scheduler or clip of this optimizer) is part of the result."""
         self.folded.append(id(call))
+
+    def hygienic(
+        self,
+        expression: cst.BaseExpression,
+        site: cst.CSTNode,
+        *,
+        shared: Sequence[cst.CSTNode] = (),
+        extra: Sequence[UserExpression] = (),
+    ) -> cst.BaseExpression:
+        """``expression`` (the final rendering for call ``site``) made hygienic: user arguments
+        it defers or repeats bound once, template names fresh (see ``core/hygiene.py``).
+        ``shared``: calls whose arguments another statement of the output evaluates too;
+        ``extra``: user expressions that are not call arguments (``--steps-per-epoch``)."""
+        if self.hygiene is None:
+            return expression
+        return self.hygiene(expression, site, shared, extra)
 
     def warn(self, message: str) -> None:
         """Record a warning for the report (the conversion still happens)."""

@@ -64,6 +64,7 @@ _TOP_KEYS = {
     "backward_methods",
     "parameters",
     "tensor_values",
+    "template_names",
     "imports",
     "types",
     "apis",
@@ -242,6 +243,9 @@ class SemanticMap:
     backward_methods: frozenset[str] = frozenset({"backward"})
     parameters: ParameterSpec = ParameterSpec()
     tensor_values: TensorValueSpec = TensorValueSpec()
+    # Names templates may introduce (lambda parameters, comprehension variables): the engine
+    # renames them where they would capture a user's name (core/hygiene.py).
+    template_names: frozenset[str] = frozenset()
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -382,6 +386,24 @@ class _Checker:
     def __init__(self, path: str, hooks: Mapping[str, Any]) -> None:
         self.path = path
         self.hooks = hooks
+        self.template_names: frozenset[str] = frozenset()
+
+    def declared_template_names(
+        self, raw: Any, line: int | None, base: frozenset[str], imports: Mapping[str, ImportSpec]
+    ) -> frozenset[str]:
+        """``base`` plus the ``template_names`` list: identifiers, none an import's name."""
+        raw = [] if raw is None else raw
+        if not isinstance(raw, list) or not all(
+            isinstance(name, str) and name.isidentifier() for name in raw
+        ):
+            self.fail("'template_names' must be a list of identifiers", line=line)
+        declared = base | frozenset(raw)
+        for name in sorted(declared & set(imports)):
+            self.fail(
+                f"'template_names' declares {name!r}, which is also a name under 'imports'",
+                line=line,
+            )
+        return declared
 
     def fail(self, message: str, *, line: int | None = None, entry: str | None = None) -> None:
         raise SemanticMapError(self.path, message, line=line, entry=entry)
@@ -816,6 +838,12 @@ class _EntryContext:
             self.fail(f"bad template {_shortened(source)!r}: {exc}", line)
         for param in template.parameter_names:
             self.argument(param, line)
+        for introduced in sorted(template.introduced_names - self.checker.template_names):
+            self.fail(
+                f"template introduces the name {introduced!r} (a lambda parameter or "
+                f"comprehension variable), which is not declared under 'template_names'",
+                line,
+            )
         for free in sorted(template.free_names):
             if free not in self.imports:
                 self.fail(
@@ -964,6 +992,12 @@ def _compile_raw(
     imports.update(checker.imports(top.get("imports"), top.lines.get("imports")))
     types = dict(base.types) if base else {}
     types.update(checker.types(top.get("types"), top.lines.get("types")))
+    checker.template_names = checker.declared_template_names(
+        top.get("template_names"),
+        top.lines.get("template_names"),
+        base.template_names if base else frozenset(),
+        imports,
+    )
     apis = dict(base.apis) if base else {}
     apis.update(checker.apis(top.get("apis"), top.lines.get("apis"), types, imports))
     sources = (base.sources if base else ()) + (str(path),)
@@ -1000,6 +1034,7 @@ def _compile_raw(
         backward_methods=frozenset(backward),
         parameters=parameters,
         tensor_values=tensor_values,
+        template_names=checker.template_names,
         **functions,
     )
 

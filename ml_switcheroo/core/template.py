@@ -84,6 +84,8 @@ class Template:
     expression: cst.BaseExpression
     placeholders: dict[str, Placeholder]
     free_names: frozenset[str]  # root names that must be imported (e.g. ``optax``)
+    # names the template binds (lambda parameters, comprehension variables), e.g. ``count``
+    introduced_names: frozenset[str] = frozenset()
 
     @classmethod
     def compile(cls, source: str) -> Template:
@@ -141,7 +143,7 @@ class Template:
                 f"({{{optional_misplaced[0].name}?}})"
             )
         free = _free_names(tree) - set(found) - _BUILTINS
-        return cls(source, expression, placeholders, frozenset(free))
+        return cls(source, expression, placeholders, frozenset(free), _introduced_names(tree))
 
     @property
     def parameter_names(self) -> frozenset[str]:
@@ -289,6 +291,17 @@ def _check_constructs(tree: ast.Expression, tokens: set[str]) -> None:
                 f"the builtin `{name}` is not allowed in a template (allowed builtins: "
                 f"{', '.join(sorted(ALLOWED_BUILTINS))})"
             )
+
+
+def _introduced_names(tree: ast.Expression) -> frozenset[str]:
+    """Lambda parameters and comprehension targets of the expression."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg):
+            found.add(node.arg)
+        elif isinstance(node, ast.comprehension):
+            found.update(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
+    return frozenset(found)
 
 
 def _free_names(tree: ast.Expression) -> set[str]:

@@ -196,7 +196,6 @@ def render_chain(
         if inject is not None and _uses_injected(link.emit, call):
             expression = inject(expression)
         rendered.append(expression)
-    _check_single_evaluation(call, evaluations)
     for link in links:
         for name in link.emit.free_names:
             request_import(name)
@@ -263,17 +262,6 @@ def _render(template: Template, call: BoundCall, evaluations: Counter[str]) -> c
         )
 
     return template.render(resolve)
-
-
-def _check_single_evaluation(call: BoundCall, evaluations: Counter[str]) -> None:
-    for name, count in evaluations.items():
-        if count > 1 and not is_pure(call.value(name)):
-            raise Untranslatable(
-                f"`{name}={call.code(name)}` would be evaluated {count} times in the "
-                f"translation, and it may have side effects or cost",
-                f"assign it to a variable first, e.g. `{name} = {call.code(name)}`, "
-                f"and pass `{name}={name}`",
-            )
 
 
 _PURE_BUILTINS = frozenset({"len", "int", "float", "round", "abs", "min", "max"})

@@ -20,8 +20,10 @@ import libcst as cst
 
 from ml_switcheroo.core.errors import Untranslatable
 from ml_switcheroo.core.hooks import HookContext, register_hook
+from ml_switcheroo.core.hygiene import UserExpression, is_time_invariant
 from ml_switcheroo.core.plan import SchedulePlan
 from ml_switcheroo.core.signature import code_of
+from ml_switcheroo.core.template import parenthesize
 from ml_switcheroo.core.tensor_values import replace_tensor_literals
 from ml_switcheroo.core.translate import BoundCall, check_escapes, render_chain, render_text
 
@@ -55,11 +57,39 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
         wrapper = ctx.semantic_map.count_wrapper
         ctx.add_import(wrapper.partition(".")[0])
         expression = cst.Call(cst.parse_expression(wrapper), [cst.Arg(expression)])
+    extra: list[UserExpression] = []
     if schedule.per_epoch and node is schedule.outer.call:
-        expression = cst.parse_expression(
-            f"lambda count: ({code_of(expression).strip()})(count // ({schedule.per_epoch}))"
-        )
-    return expression
+        steps = cst.parse_expression(schedule.per_epoch)
+        extra.append(UserExpression(steps, "steps_per_epoch", _AFTER_SOURCE))
+        # A literal keeps its parentheses (as always); anything else is bound to a name.
+        divisor = _parenthesized(steps) if is_time_invariant(steps) else parenthesize(steps)
+        expression = per_epoch(expression, divisor)
+    shared = [schedule.optimizer.call] if attaches_to_chain(schedule) else []
+    return ctx.hygienic(expression, node, shared=shared, extra=extra)
+
+
+_AFTER_SOURCE = 1 << 30  # source order of --steps-per-epoch: after every argument in the file
+_PER_EPOCH = cst.parse_expression("lambda count: (schedule)(count // (steps))")
+
+
+def per_epoch(schedule: cst.BaseExpression, steps: cst.BaseExpression) -> cst.BaseExpression:
+    """``lambda count: (schedule)(count // steps)``: the schedule indexed by epochs."""
+    assert isinstance(_PER_EPOCH, cst.Lambda) and isinstance(_PER_EPOCH.body, cst.Call)
+    call = _PER_EPOCH.body
+    division = call.args[0].value
+    assert isinstance(division, cst.BinaryOperation)
+    body = call.with_changes(
+        func=_parenthesized(schedule),
+        args=[call.args[0].with_changes(value=division.with_changes(right=steps))],
+    )
+    return _PER_EPOCH.with_changes(body=body)
+
+
+def _parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:
+    """``node`` inside one more pair of parentheses."""
+    return node.with_changes(
+        lpar=[cst.LeftParen(), *node.lpar], rpar=[*node.rpar, cst.RightParen()]
+    )
 
 
 def momentum_schedule(schedule: SchedulePlan, ctx: HookContext) -> cst.BaseExpression | None:

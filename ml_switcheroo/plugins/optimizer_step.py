@@ -22,6 +22,7 @@ import libcst as cst
 
 from ml_switcheroo.core.errors import Untranslatable
 from ml_switcheroo.core.hooks import HookContext, register_hook
+from ml_switcheroo.core.hygiene import UserExpression
 from ml_switcheroo.core.parameters import PART, UNKNOWN, select
 from ml_switcheroo.core.plan import SchedulePlan, Site
 from ml_switcheroo.core.signature import code_of
@@ -77,7 +78,7 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
                 _fold_schedule(schedule, ctx)
             else:
                 del call.overrides[ctx.entry.learning_rate]  # type: ignore[arg-type]
-    return render_chain(  # type: ignore[return-value]
+    expression = render_chain(
         call,
         ctx.exact,
         ctx.semantic_map.chain_function,
@@ -86,6 +87,9 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
         tail=tail,
         inject=inject,
     )
+    # A momentum schedule repeats the scheduler's arguments, which its own statement evaluates.
+    shared = [site.call for site in schedule.calls] if schedule is not None else []
+    return ctx.hygienic(expression, node, shared=shared)  # type: ignore[return-value]
 
 
 def _clip_link(site: Site, ctx: HookContext) -> cst.BaseExpression | None:
@@ -241,7 +245,8 @@ def _multi_transform_suggestion(
             expression = render_chain(
                 group_call, ctx.exact, ctx.semantic_map.chain_function, lambda _: None
             )
-            text = code_of(expression).strip()
+            options = [UserExpression(v, k, i) for i, (k, v) in enumerate(group.items())]
+            text = code_of(ctx.hygienic(expression, call.call, extra=options)).strip()
         except Untranslatable as exc:
             text = f"...,  # no exact translation: {exc.reason}"
             lines.append(f"        {label!r}: {text}")

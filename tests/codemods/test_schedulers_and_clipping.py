@@ -184,7 +184,7 @@ class StepFrequencyTest(SwitcherooTest):
     def test_per_epoch_stepping_translates_with_steps_per_epoch(self) -> None:
         out = run_codemod(self.SOURCE, steps_per_epoch="len(loader)")
         self.assertIn(
-            "scheduler = lambda count: (optax.exponential_decay(1.0, transition_steps=1, decay_rate=0.7, staircase=True))(count // (len(loader)))",
+            "scheduler = (lambda steps_per_epoch: lambda count: (optax.exponential_decay(1.0, transition_steps=1, decay_rate=0.7, staircase=True))(count // steps_per_epoch))(len(loader))",
             out,
         )
         self.assertNotIn("scheduler.step()", out)

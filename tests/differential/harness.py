@@ -349,13 +349,16 @@ def measure_training(
     env: dict[str, Any] | None = None,
     problem: Callable[[], Problem] = linear_problem,
     steps_per_epoch: int | None = None,
+    steps_per_epoch_option: str | None = None,
 ) -> tuple[float, Translation]:
     """rel between torch (optimizer + scheduler + ``before_step``, e.g. clipping) and the
-    translated optax optimizer, over ``STEPS`` updates."""
+    translated optax optimizer, over ``STEPS`` updates. Torch's scheduler steps every
+    ``steps_per_epoch`` updates; the codemod gets ``--steps-per-epoch`` as
+    ``steps_per_epoch_option`` (default: that number)."""
     env = dict(env or {})
     options: dict[str, Any] = {"exact": exact}
     if steps_per_epoch is not None:
-        options["steps_per_epoch"] = str(steps_per_epoch)
+        options["steps_per_epoch"] = steps_per_epoch_option or str(steps_per_epoch)
     context = CodemodContext(filename="case.py")
     code = TorchToOptax(context, **options).transform_module(cst.parse_module(source)).code
     compile(code, "case.py", "exec")

@@ -179,6 +179,13 @@ CASES: dict[str, tuple[str | bytes, str, int | None]] = {
     "template_await": (hostile("await optax.lion()"), "`yield` and `await` are not allowed", 8),
     "template_nul": (lion(EMIT + "\0"), "control character '\\x00'", 8),
     "template_nested_too_deeply": (lion(EMIT.replace("{lr}", "(" * 300 + "{lr}" + ")" * 300)), "not a single Python expression", 8),
+    # names a template introduces must be declared under template_names (core/hygiene.py)
+    "template_undeclared_lambda_parameter": (lion(EMIT.replace("{lr}", "lambda step: {lr} * step")), "template introduces the name 'step'", 8),
+    "template_undeclared_comprehension_variable": (lion(EMIT.replace("{lr}", "sum([{lr} for k in range(1)])")), "template introduces the name 'k'", 8),
+    "template_names_not_a_list": ("template_names: count\n" + lion(), "'template_names' must be a list of identifiers", 1),
+    "template_names_not_identifiers": ("template_names: [count, 'a b']\n" + lion(), "'template_names' must be a list of identifiers", 1),
+    "template_names_declares_an_import": ("template_names: [optax]\n" + lion(), "'template_names' declares 'optax', which is also a name under 'imports'", 1),
+    "import_named_like_a_shipped_template_name": ("imports:\n  count: import count\n" + lion(), "'template_names' declares 'count', which is also a name under 'imports'", None),
     # text written into files
     "reason_nul": (lion(extra="    escapes:\n      - {when: {weight_decay: 1}, reason: \"x\\0y\"}\n"), "field 'reason' holds the control character '\\x00'", 10),
     "reason_cr": (lion(extra="    escapes:\n      - {when: {weight_decay: 1}, reason: \"x\\rimport os\"}\n"), "field 'reason' holds the control character '\\r'", 10),
@@ -273,12 +280,19 @@ def test_a_map_that_is_not_a_file(
 def test_valid_maps_still_load(
     sources: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The refusals above are not over-eager: allowed builtins, lambdas, a BOM, an empty file."""
+    """The refusals above are not over-eager: allowed builtins, lambdas (with names the shipped
+    map or this one declares under template_names), a BOM, an empty file."""
     allowed = lion(
         "optax.lion(learning_rate=lambda count: {lr} * min(float(count), 10.0), "
         "b1=max({betas[0]}, 0.0), b2={betas[1]})"
     )
-    for name, content in (("allowed", allowed), ("bom", "\ufeff" + lion()), ("empty", "")):
+    declared = "template_names: [step]\n" + lion(EMIT.replace("{lr}", "lambda step: {lr} * step"))
+    for name, content in (
+        ("allowed", allowed),
+        ("declared", declared),
+        ("bom", "\ufeff" + lion()),
+        ("empty", ""),
+    ):
         path = write_map(tmp_path, name, content)
         code = convert.main(["-j", "1", "--check", "--semantic-map", str(path), str(sources)])
         assert code == 1, capsys.readouterr().err  # train.py (and lion.py) would change
