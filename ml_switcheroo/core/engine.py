@@ -32,7 +32,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from ml_switcheroo.core import command_support, escape_hatch
+from ml_switcheroo.core import command_support, escape_hatch, flow
 from ml_switcheroo.core.errors import SemanticMapError, Untranslatable
 from ml_switcheroo.core.hooks import HookContext, get_hook
 from ml_switcheroo.core.layout import carry_layout, lost_comments
@@ -342,6 +342,10 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             planned = plan.escapes.get(id(original_node))
             if planned is not None:
                 raise planned
+            if receiver is None:
+                self._check_one_import(original_node, qualified_name)
+            else:
+                self._check_bindings_agree(original_node, entry, receiver)
             # Hooks see the original call, so metadata (scopes, bindings) applies to its parts;
             # rewrites already made inside its arguments are put back afterwards.
             result = get_hook(entry.hook)(original_node, context)
@@ -352,7 +356,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                     "(see the optimizer's statement)"
                 )
             if receiver is not None and result is not original_node:
-                self._check_receiver_translates(original_node, receiver)
+                self._check_receiver_translates(original_node, receiver, entry)
             if probable and result is not original_node:
                 raise Untranslatable(
                     f"`{receiver}` is an unannotated parameter, taken for a "
@@ -415,7 +419,11 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         """The entry for ``receiver.name`` when the receiver's type is known."""
         if enclosing is False:
             enclosing = self._classes[-1] if self._classes else None
-        receiver_type = self._get_resolver().receiver_type(member.value, enclosing or None)
+        resolver = self._get_resolver()
+        receiver_type = resolver.receiver_type(member.value, enclosing or None)
+        if receiver_type is None:
+            # Bound to an optimizer and to something else: wired, so that the call escapes.
+            receiver_type = resolver.mixed_receiver_type(member.value, enclosing or None)
         if receiver_type is None:
             return None
         root = receiver_type.name.partition(".")[0]
@@ -440,23 +448,89 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             ).build()
         return self._plan
 
-    def _check_receiver_translates(self, node: Any, receiver: str) -> None:
+    def _check_receiver_translates(self, node: Any, receiver: str, entry: ApiEntry) -> None:
         """Rewrite ``opt.method()`` only if ``opt``'s construction in this file translates.
 
         An optimizer whose construction is left in an escape hatch is still a torch optimizer:
         removing its ``zero_grad()`` would change what the code does.
         """
-        member = node.func if isinstance(node, cst.Call) else node
-        if not isinstance(member, cst.Attribute):
-            return
-        constructor = self._lookup_value(member.value)
-        if not isinstance(constructor, cst.Call) or self._constructor_translates(constructor):
+        leaves = self._receiver_leaves(node, entry)
+        if any(leaf.kind == flow.TRANSLATED for leaf in leaves):
+            return  # a mix is refused before the hook runs (_check_bindings_agree)
+        if not any(leaf.kind == flow.TORCH for leaf in leaves):
             return
         raise Untranslatable(
             f"`{receiver}` is still a torch optimizer: its construction is left in an escape "
             "hatch, and this call must stay while it is",
             f"# drop this call once `{receiver}` is an optax GradientTransformation",
         )
+
+    def _check_one_import(self, node: Any, qualified_name: str) -> None:
+        """Refuse a call whose name another import binds too (apex's ``Adam`` on one path,
+        torch's on the other): what runs there is decided at run time."""
+        func = node.func if isinstance(node, cst.Call) else node
+        others = self._get_resolver().other_imports(func, qualified_name)
+        if not others:
+            return
+        root = (dotted_name(func) or "").partition(".")[0]
+        where = "; ".join(f"from {other.module}{self._at_line(other.node)}" for other in others)
+        raise Untranslatable(
+            f"`{root}` is also imported {where}, so this may not be `{qualified_name}`; "
+            "only torch's would be translated",
+            f"import `{root}` from one place only (or rename the other import), "
+            "then run the codemod again",
+        )
+
+    def _check_bindings_agree(self, node: Any, entry: ApiEntry, receiver: str) -> None:
+        """Refuse ``opt.method()`` when ``opt`` is bound to a translated optimizer and also to
+        something that is not one (torch's LBFGS, ``build()``, an untyped parameter): after
+        the codemod the name holds an optax transformation on some paths only."""
+        leaves = self._receiver_leaves(node, entry)
+        translated = next((leaf for leaf in leaves if leaf.kind == flow.TRANSLATED), None)
+        other = next((leaf for leaf in leaves if leaf.kind in (flow.TORCH, flow.OTHER)), None)
+        if translated is None or other is None:
+            return
+        line = self._at_line(other.binding.node)
+        if other.via is None:
+            where = f"`{receiver}` is also bound{line} {flow.describe(other)}"
+        else:
+            where = (
+                f"`{receiver}` is the parameter `{other.via.name.value}`, and a call passes "
+                f"it a value bound{line} {flow.describe(other)}"
+            )
+        raise Untranslatable(
+            f"{where}; the optimizer bound{self._at_line(translated.binding.node)} is "
+            "translated to optax, so this call must stay until every binding of "
+            f"`{receiver}` is translated",
+            f"give the optimizers different names, or port `{receiver}` by hand",
+        )
+
+    def _receiver_leaves(self, node: Any, entry: ApiEntry) -> list[flow.Leaf]:
+        """Every binding that reaches the receiver of ``node`` (a call or attribute read)."""
+        member = node.func if isinstance(node, cst.Call) else node
+        if not isinstance(member, cst.Attribute):
+            return []
+        check = flow.ReceiverBindings(
+            self._get_resolver(),
+            entry.receiver_type,
+            self._constructor_type,
+            self._constructor_translates,
+        )
+        return check.leaves(member.value, self._classes[-1] if self._classes else None)
+
+    def _constructor_type(self, call: cst.Call) -> str | None:
+        """The type a wired constructor call returns (None for any other call)."""
+        wired = self._wired_entry(call)
+        if wired is None or wired[2] is not None:
+            return None
+        return wired[0].returns
+
+    def _at_line(self, node: cst.CSTNode) -> str:
+        """`` at line N`` for a node of the file, or nothing when its position is unknown."""
+        if self._positions is None and self.context.wrapper is not None:
+            self._positions = self.context.wrapper.resolve(PositionProvider)
+        position = self._positions.get(node) if self._positions else None
+        return f" at line {position.start.line}" if position is not None else ""
 
     def _constructor_translates(self, call: cst.Call) -> bool:
         """Dry run of the hook of a constructor call (memoized per call node)."""
@@ -472,6 +546,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             try:
                 if id(call) in plan.escapes:
                     raise plan.escapes[id(call)]
+                self._check_one_import(call, name)
                 get_hook(entry.hook)(call, context)
             except Untranslatable:
                 translates = False
