@@ -339,12 +339,12 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             entry, qualified_name, plan.item_for(original_node), requested.append, receiver
         )
         try:
+            if receiver is None:
+                self._check_one_import(original_node, qualified_name)
             planned = plan.escapes.get(id(original_node))
             if planned is not None:
                 raise planned
-            if receiver is None:
-                self._check_one_import(original_node, qualified_name)
-            else:
+            if receiver is not None:
                 self._check_bindings_agree(original_node, entry, receiver)
             # Hooks see the original call, so metadata (scopes, bindings) applies to its parts;
             # rewrites already made inside its arguments are put back afterwards.
@@ -494,10 +494,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         if other.via is None:
             where = f"`{receiver}` is also bound{line} {flow.describe(other)}"
         else:
-            where = (
-                f"`{receiver}` is the parameter `{other.via.name.value}`, and a call passes "
-                f"it a value bound{line} {flow.describe(other)}"
-            )
+            where = f"`{receiver}` is a parameter, and a call passes it a value bound{line} "
+            where += flow.describe(other)
         raise Untranslatable(
             f"{where}; the optimizer bound{self._at_line(translated.binding.node)} is "
             "translated to optax, so this call must stay until every binding of "
@@ -688,7 +686,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         """A statement of a training-step region: kept as is, the region marked once."""
         result: cst.BaseStatement = original
         if original is region.statements[0]:
-            escape = self._region_escape(region)
+            escape = self._with_binding_conflict(self._region_escape(region), region.anchor)
             markers = escape_hatch.comment_lines(escape_hatch.begin_lines([escape]))
             result = original.with_changes(leading_lines=[*original.leading_lines, *markers])
             record = Record(
@@ -707,6 +705,22 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._escaped.add(id(original))
         self._updated_of[id(original)] = result
         return result
+
+    def _with_binding_conflict(
+        self, escape: escape_hatch.Escape, anchor: Any
+    ) -> escape_hatch.Escape:
+        """A training step on a receiver bound to a translated optimizer and to something else:
+        its reason says that first (the step stays torch code on every path)."""
+        entry = anchor.entry
+        if anchor.receiver is None or entry is None or entry.receiver_type is None:
+            return escape
+        try:
+            self._check_bindings_agree(anchor.call, entry, code_of(anchor.receiver).strip())
+        except Untranslatable as exc:
+            return escape_hatch.Escape(
+                escape.api, f"{exc.reason}. Besides, {escape.reason}", escape.suggestion
+            )
+        return escape
 
     def _region_escape(self, region: Region) -> escape_hatch.Escape:
         """Ask the training-step hook for the region's reason and suggestion."""
