@@ -17,7 +17,7 @@ import libcst as cst
 from ml_switcheroo.core.resolver import Binding, Resolver
 from ml_switcheroo.core.signature import code_of
 
-NEUTRAL = "neutral"  # `opt = None`, or a parameter typed by its annotation or name
+NEUTRAL = "neutral"  # `opt = None`, or a parameter typed by its annotation or its callers
 TRANSLATED = "translated"  # a constructor of the receiver's type whose hook succeeds
 TORCH = "torch"  # a constructor of the receiver's type left in an escape hatch
 OTHER = "other"  # anything else: a user object, a loop variable, an untyped parameter
@@ -49,7 +49,8 @@ class ReceiverBindings:
     ) -> list[Leaf]:
         """Every binding that reaches ``receiver``, classified."""
         bindings = self.resolver.receiver_bindings(receiver, enclosing_class) or []
-        typed = self.resolver.receiver_type(receiver, enclosing_class) is not None
+        found = self.resolver.receiver_type(receiver, enclosing_class)
+        typed = found is not None and not found.probable  # a guess from a name is no type
         return self._classify(bindings, typed, None, 0)
 
     def _classify(
