@@ -37,7 +37,7 @@ from ml_switcheroo.core.errors import SemanticMapError, Untranslatable
 from ml_switcheroo.core.hooks import HookContext, get_hook
 from ml_switcheroo.core.layout import carry_layout, lost_comments
 from ml_switcheroo.core.parse_guard import SourceTooDeep, check_file
-from ml_switcheroo.core.plan import Plan, Planner, Region
+from ml_switcheroo.core.plan import Plan, Planner, Region, Site
 from ml_switcheroo.core.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.core.report import Record
 from ml_switcheroo.core.resolver import BindingProvider, Resolver
@@ -707,7 +707,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         return result
 
     def _with_binding_conflict(
-        self, escape: escape_hatch.Escape, anchor: Any
+        self, escape: escape_hatch.Escape, anchor: Site
     ) -> escape_hatch.Escape:
         """A training step on a receiver bound to a translated optimizer and to something else:
         its reason says that first (the step stays torch code on every path)."""

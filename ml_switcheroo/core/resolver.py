@@ -314,9 +314,9 @@ class Resolver:
         bindings: list[Binding] = []
         for scope in scopes:
             for assignment in scope.assignments[receiver.value]:
-                node = getattr(assignment, "node", None)
-                if node is None:
-                    continue
+                if not isinstance(assignment, Assignment):
+                    continue  # a builtin
+                node = assignment.node
                 value = self.bindings.get(node) if isinstance(node, cst.Name) else None
                 value = value if isinstance(value, cst.BaseExpression) else None
                 bindings.append(Binding(node, value, assignment))

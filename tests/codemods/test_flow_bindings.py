@@ -134,6 +134,30 @@ class RebindingTest(FlowTest):
         self.assertIn("`opt` is still a torch optimizer", reason)  # b's; a's is removed
         self.assertNotIn("    opt.zero_grad()\ndef b", run_codemod(self.make_fixture_data(code)))
 
+    def test_rebinding_through_global_in_another_function_escapes(self) -> None:
+        code = """
+            import torch
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            def reset():
+                global opt
+                opt = make_optimizer()
+            def step():
+                opt.zero_grad()
+            """
+        (reason,) = self.escape_reasons(code, ZERO_GRAD)
+        self.assertIn("`opt` is also bound at line 5 to `make_optimizer(...)`", reason)
+
+    def test_rebinding_by_tuple_unpacking_escapes(self) -> None:
+        code = """
+            import torch
+            def fit(model, accelerator):
+                opt = torch.optim.SGD(model.parameters(), lr=0.1)
+                model, opt = accelerator.prepare(model, opt)
+                opt.zero_grad()
+            """
+        (reason,) = self.escape_reasons(code, ZERO_GRAD)
+        self.assertIn("`opt` is also bound at line 4 by a statement that is not", reason)
+
 
 class BranchTest(FlowTest):
     def test_branches_sgd_and_lbfgs_escape_the_call_after_the_merge(self) -> None:
@@ -297,6 +321,17 @@ class ParameterTest(FlowTest):
             "`torch.optim.LBFGS(...)`",
             reason,
         )
+
+    def test_parameter_defaulting_to_a_new_sgd_escapes_naming_the_parameter(self) -> None:
+        code = """
+            import torch
+            def fit(model, optimizer=None):
+                if optimizer is None:
+                    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+                optimizer.zero_grad()
+            """
+        (reason,) = self.escape_reasons(code, ZERO_GRAD)
+        self.assertIn("`optimizer` is also bound at line 2 as a parameter", reason)
 
     def test_parameter_passed_only_lbfgs_keeps_zero_grad(self) -> None:
         code = """
