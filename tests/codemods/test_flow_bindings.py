@@ -4,6 +4,11 @@ somewhere else is never converted (deliverable 6)."""
 
 from __future__ import annotations
 
+import os
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from tests.support import SwitcherooTest, run_codemod
 
 ZERO_GRAD = "torch.optim.Optimizer.zero_grad"
@@ -478,3 +483,53 @@ class AmbiguousImportTest(FlowTest):
             opt = Adam(model.parameters(), lr=1e-3)
             """
         )
+
+
+BINDINGS = {
+    "sgd": "opt = torch.optim.SGD(model.parameters(), lr=0.1)",
+    "sgd_momentum": "opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)",
+    "lbfgs": "opt = torch.optim.LBFGS(model.parameters())",
+    "amsgrad": "opt = torch.optim.Adam(model.parameters(), amsgrad=True)",
+    "none": "opt = None",
+    "user": "opt = make_optimizer()",
+}
+TRANSLATED_KINDS = {"sgd", "sgd_momentum"}
+PLACES = ("top", "if", "else", "loop")
+EXAMPLES = int(os.environ.get("ML_SWITCHEROO_PROPERTY_EXAMPLES", "0")) or 40
+
+
+def _placed(statement: str, place: str) -> list[str]:
+    if place == "if":
+        return ["if cfg.flag:", f"    {statement}"]
+    if place == "else":
+        return ["if cfg.flag:", "    pass", "else:", f"    {statement}"]
+    if place == "loop":
+        return ["for _ in range(2):", f"    {statement}"]
+    return [statement]
+
+
+@st.composite
+def rebound_modules(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """``import torch``, a first binding of ``opt``, then bindings and zero_grad calls."""
+    kinds = draw(st.lists(st.sampled_from(sorted(BINDINGS)), min_size=1, max_size=4))
+    lines = ["import torch", *_placed(BINDINGS[kinds[0]], "top")]
+    for kind in kinds[1:]:
+        if draw(st.booleans()):
+            lines += _placed("opt.zero_grad()", draw(st.sampled_from(PLACES)))
+        lines += _placed(BINDINGS[kind], draw(st.sampled_from(PLACES)))
+    lines += _placed("opt.zero_grad()", draw(st.sampled_from(PLACES)))
+    return "\n".join(lines) + "\n", kinds
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rebound_modules())
+def test_zero_grad_goes_only_when_every_binding_is_translated(case: tuple[str, list[str]]) -> None:
+    code, kinds = case
+    output = run_codemod(code)
+    assert run_codemod(output) == output
+    calls = code.count("opt.zero_grad()")
+    real = {kind for kind in kinds if kind != "none"}
+    if real and real <= TRANSLATED_KINDS:
+        assert "opt.zero_grad()" not in output, output
+    else:
+        assert output.count("opt.zero_grad()") == calls, output
