@@ -234,6 +234,19 @@ class BranchTest(FlowTest):
         (reason,) = self.escape_reasons(code, ZERO_GRAD)
         self.assertIn("at line 5 to `torch.optim.Adam(...)`, which stays a torch optimizer", reason)
 
+    def test_branch_with_adam_amsgrad_converts_under_exact(self) -> None:
+        code = """
+            import torch
+            if cfg.x:
+                opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            else:
+                opt = torch.optim.Adam(model.parameters(), amsgrad=True)
+            opt.zero_grad()
+            """
+        output = run_codemod(self.make_fixture_data(code), exact=True)
+        self.assertNotIn("zero_grad", output)
+        self.assertNotIn("ESCAPE", output)
+
     def test_training_step_reason_names_the_other_binding(self) -> None:
         code = """
             import torch
