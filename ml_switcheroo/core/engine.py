@@ -225,6 +225,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._updated_of: dict[int, cst.CSTNode] = {}  # id(original statement) -> result
         self._escaped: set[int] = set()  # ids of original statements left in escape hatches
         self._translates: dict[int, bool] = {}  # constructor call id -> its hook succeeds
+        self._constructor_types: dict[int, str | None] = {}  # call id -> the type it returns
+        self._leaves: dict[int, list[flow.Leaf]] = {}  # call id -> bindings of its receiver
         # A training-step region starts at the statement holding the backward pass, which may
         # come before the file's first wired call (`loss.backward(); clip(...); opt.step()` in
         # a function defined before the optimizer is built): a plan built on that call would
@@ -505,6 +507,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
 
     def _receiver_leaves(self, node: Any, entry: ApiEntry) -> list[flow.Leaf]:
         """Every binding that reaches the receiver of ``node`` (a call or attribute read)."""
+        known = self._leaves.get(id(node))
+        if known is not None:
+            return known
         member = node.func if isinstance(node, cst.Call) else node
         if not isinstance(member, cst.Attribute):
             return []
@@ -514,14 +519,17 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             self._constructor_type,
             self._constructor_translates,
         )
-        return check.leaves(member.value, self._classes[-1] if self._classes else None)
+        leaves = check.leaves(member.value, self._classes[-1] if self._classes else None)
+        self._leaves[id(node)] = leaves
+        return leaves
 
     def _constructor_type(self, call: cst.Call) -> str | None:
         """The type a wired constructor call returns (None for any other call)."""
-        wired = self._wired_entry(call)
-        if wired is None or wired[2] is not None:
-            return None
-        return wired[0].returns
+        if id(call) not in self._constructor_types:
+            wired = self._wired_entry(call)
+            constructor = wired is not None and wired[2] is None
+            self._constructor_types[id(call)] = wired[0].returns if constructor else None  # type: ignore[index]
+        return self._constructor_types[id(call)]
 
     def _at_line(self, node: cst.CSTNode) -> str:
         """`` at line N`` for a node of the file, or nothing when its position is unknown."""
