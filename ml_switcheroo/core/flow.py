@@ -66,7 +66,8 @@ class ReceiverBindings:
 
     def _parameter(self, binding: Binding, typed: bool, depth: int) -> list[Leaf]:
         """An unannotated parameter typed from its callers is what they pass; one typed by
-        its annotation (or only probably, by its name) is left to the resolver's answer."""
+        its annotation is left to the resolver's answer; an untyped one (or one only guessed
+        from its name) may be anything."""
         param = binding.node
         assert isinstance(param, cst.Param)
         if not typed:
