@@ -37,14 +37,14 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from ml_switcheroo.core import command_support, escape_hatch, round_trip
+from ml_switcheroo.core import command_support, escape_hatch, flow, round_trip
 from ml_switcheroo.core.errors import SemanticMapError, Untranslatable
 from ml_switcheroo.core.exports import exported_names
 from ml_switcheroo.core.hooks import HookContext, get_hook
 from ml_switcheroo.core.hygiene import UserExpression, hygienic
 from ml_switcheroo.core.layout import carry_layout, comments, is_pragma, lost_comments
 from ml_switcheroo.core.parse_guard import SourceTooDeep, check_file
-from ml_switcheroo.core.plan import Plan, Planner, Region
+from ml_switcheroo.core.plan import Plan, Planner, Region, Site
 from ml_switcheroo.core.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.core.report import Record
 from ml_switcheroo.core.resolver import BindingProvider, Resolver
@@ -240,6 +240,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._translates: dict[int, bool] = {}  # constructor call id -> its hook succeeds
         # (call, one of its arguments) for every call of the plan: see _hygienic
         self._user_expressions: list[tuple[cst.Call, UserExpression]] | None = None
+        self._constructor_types: dict[int, str | None] = {}  # call id -> the type it returns
+        self._leaves: dict[int, list[flow.Leaf]] = {}  # call id -> bindings of its receiver
         # A training-step region starts at the statement holding the backward pass, which may
         # come before the file's first wired call (`loss.backward(); clip(...); opt.step()` in
         # a function defined before the optimizer is built): a plan built on that call would
@@ -354,9 +356,13 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             entry, qualified_name, plan.item_for(original_node), requested.append, receiver
         )
         try:
+            if receiver is None:
+                self._check_one_import(original_node, qualified_name)
             planned = plan.escapes.get(id(original_node))
             if planned is not None:
                 raise planned
+            if receiver is not None:
+                self._check_bindings_agree(original_node, entry, receiver)
             # Hooks see the original call, so metadata (scopes, bindings) applies to its parts;
             # rewrites already made inside its arguments are put back afterwards.
             result = get_hook(entry.hook)(original_node, context)
@@ -367,7 +373,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                     "(see the optimizer's statement)"
                 )
             if receiver is not None and result is not original_node:
-                self._check_receiver_translates(original_node, receiver)
+                self._check_receiver_translates(original_node, receiver, entry)
             if probable and result is not original_node:
                 raise Untranslatable(
                     f"`{receiver}` is an unannotated parameter, taken for a "
@@ -430,7 +436,11 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         """The entry for ``receiver.name`` when the receiver's type is known."""
         if enclosing is False:
             enclosing = self._classes[-1] if self._classes else None
-        receiver_type = self._get_resolver().receiver_type(member.value, enclosing or None)
+        resolver = self._get_resolver()
+        receiver_type = resolver.receiver_type(member.value, enclosing or None)
+        if receiver_type is None:
+            # Bound to an optimizer and to something else: wired, so that the call escapes.
+            receiver_type = resolver.mixed_receiver_type(member.value, enclosing or None)
         if receiver_type is None:
             return None
         root = receiver_type.name.partition(".")[0]
@@ -455,23 +465,93 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             ).build()
         return self._plan
 
-    def _check_receiver_translates(self, node: Any, receiver: str) -> None:
+    def _check_receiver_translates(self, node: Any, receiver: str, entry: ApiEntry) -> None:
         """Rewrite ``opt.method()`` only if ``opt``'s construction in this file translates.
 
         An optimizer whose construction is left in an escape hatch is still a torch optimizer:
         removing its ``zero_grad()`` would change what the code does.
         """
-        member = node.func if isinstance(node, cst.Call) else node
-        if not isinstance(member, cst.Attribute):
-            return
-        constructor = self._lookup_value(member.value)
-        if not isinstance(constructor, cst.Call) or self._constructor_translates(constructor):
+        leaves = self._receiver_leaves(node, entry)
+        if any(leaf.kind == flow.TRANSLATED for leaf in leaves):
+            return  # a mix is refused before the hook runs (_check_bindings_agree)
+        if not any(leaf.kind == flow.TORCH for leaf in leaves):
             return
         raise Untranslatable(
             f"`{receiver}` is still a torch optimizer: its construction is left in an escape "
             "hatch, and this call must stay while it is",
             f"# drop this call once `{receiver}` is an optax GradientTransformation",
         )
+
+    def _check_one_import(self, node: Any, qualified_name: str) -> None:
+        """Refuse a call whose name another import binds too (apex's ``Adam`` on one path,
+        torch's on the other): what runs there is decided at run time."""
+        func = node.func if isinstance(node, cst.Call) else node
+        others = self._get_resolver().other_imports(func, qualified_name)
+        if not others:
+            return
+        root = (dotted_name(func) or "").partition(".")[0]
+        where = "; ".join(f"from {other.module}{self._at_line(other.node)}" for other in others)
+        raise Untranslatable(
+            f"`{root}` is also imported {where}, so this may not be `{qualified_name}`; "
+            "only torch's would be translated",
+            f"import `{root}` from one place only (or rename the other import), "
+            "then run the codemod again",
+        )
+
+    def _check_bindings_agree(self, node: Any, entry: ApiEntry, receiver: str) -> None:
+        """Refuse ``opt.method()`` when ``opt`` is bound to a translated optimizer and also to
+        something that is not one (torch's LBFGS, ``build()``, an untyped parameter): after
+        the codemod the name holds an optax transformation on some paths only."""
+        leaves = self._receiver_leaves(node, entry)
+        translated = next((leaf for leaf in leaves if leaf.kind == flow.TRANSLATED), None)
+        other = next((leaf for leaf in leaves if leaf.kind in (flow.TORCH, flow.OTHER)), None)
+        if translated is None or other is None:
+            return
+        line = self._at_line(other.binding.node)
+        if other.via is None:
+            where = f"`{receiver}` is also bound{line} {flow.describe(other)}"
+        else:
+            where = f"`{receiver}` is a parameter, and a call passes it a value bound{line} "
+            where += flow.describe(other)
+        raise Untranslatable(
+            f"{where}; the optimizer bound{self._at_line(translated.binding.node)} is "
+            "translated to optax, so this call must stay until every binding of "
+            f"`{receiver}` is translated",
+            f"give the optimizers different names, or port `{receiver}` by hand",
+        )
+
+    def _receiver_leaves(self, node: Any, entry: ApiEntry) -> list[flow.Leaf]:
+        """Every binding that reaches the receiver of ``node`` (a call or attribute read)."""
+        known = self._leaves.get(id(node))
+        if known is not None:
+            return known
+        member = node.func if isinstance(node, cst.Call) else node
+        if not isinstance(member, cst.Attribute):
+            return []
+        check = flow.ReceiverBindings(
+            self._get_resolver(),
+            entry.receiver_type,
+            self._constructor_type,
+            self._constructor_translates,
+        )
+        leaves = check.leaves(member.value, self._classes[-1] if self._classes else None)
+        self._leaves[id(node)] = leaves
+        return leaves
+
+    def _constructor_type(self, call: cst.Call) -> str | None:
+        """The type a wired constructor call returns (None for any other call)."""
+        if id(call) not in self._constructor_types:
+            wired = self._wired_entry(call)
+            constructor = wired is not None and wired[2] is None
+            self._constructor_types[id(call)] = wired[0].returns if constructor else None  # type: ignore[index]
+        return self._constructor_types[id(call)]
+
+    def _at_line(self, node: cst.CSTNode) -> str:
+        """`` at line N`` for a node of the file, or nothing when its position is unknown."""
+        if self._positions is None and self.context.wrapper is not None:
+            self._positions = self.context.wrapper.resolve(PositionProvider)
+        position = self._positions.get(node) if self._positions else None
+        return f" at line {position.start.line}" if position is not None else ""
 
     def _constructor_translates(self, call: cst.Call) -> bool:
         """Dry run of the hook of a constructor call (memoized per call node)."""
@@ -487,6 +567,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             try:
                 if id(call) in plan.escapes:
                     raise plan.escapes[id(call)]
+                self._check_one_import(call, name)
                 get_hook(entry.hook)(call, context)
             except Untranslatable:
                 translates = False
@@ -665,7 +746,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         """A statement of a training-step region: kept as is, the region marked once."""
         result: cst.BaseStatement = original
         if original is region.statements[0]:
-            escape = self._region_escape(region)
+            escape = self._with_binding_conflict(self._region_escape(region), region.anchor)
             markers = escape_hatch.comment_lines(escape_hatch.begin_lines([escape]))
             result = original.with_changes(leading_lines=[*original.leading_lines, *markers])
             record = Record(
@@ -684,6 +765,22 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._escaped.add(id(original))
         self._updated_of[id(original)] = result
         return result
+
+    def _with_binding_conflict(
+        self, escape: escape_hatch.Escape, anchor: Site
+    ) -> escape_hatch.Escape:
+        """A training step on a receiver bound to a translated optimizer and to something else:
+        its reason says that first (the step stays torch code on every path)."""
+        entry = anchor.entry
+        if anchor.receiver is None or entry is None or entry.receiver_type is None:
+            return escape
+        try:
+            self._check_bindings_agree(anchor.call, entry, code_of(anchor.receiver).strip())
+        except Untranslatable as exc:
+            return escape_hatch.Escape(
+                escape.api, f"{exc.reason}. Besides, {escape.reason}", escape.suggestion
+            )
+        return escape
 
     def _region_escape(self, region: Region) -> escape_hatch.Escape:
         """Ask the training-step hook for the region's reason and suggestion."""

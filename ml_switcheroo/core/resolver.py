@@ -22,6 +22,7 @@ from libcst.metadata import (
 )
 
 from ml_switcheroo.core.semantic_map import SemanticMap
+from ml_switcheroo.core.signature import dotted_name
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,23 @@ def _decorator_name(decorator: cst.Decorator) -> str | None:
 
 
 @dataclass(frozen=True)
+class Binding:
+    """One place a receiver is bound: the binding node, and the value when it assigns one."""
+
+    node: cst.CSTNode
+    value: cst.BaseExpression | None
+    assignment: Assignment | None = None  # libcst's, for Name bindings and parameters
+
+
+@dataclass(frozen=True)
+class ImportBinding:
+    """An import that binds a name: the statement and the module it imports from."""
+
+    node: cst.Import | cst.ImportFrom
+    module: str
+
+
+@dataclass(frozen=True)
 class ReceiverType:
     """The declared type of a receiver, and whether it was only inferred from a name."""
 
@@ -178,6 +196,32 @@ class Resolver:
             return []
         return sorted(q.name for q in names if q.source is QualifiedNameSource.IMPORT)
 
+    def other_imports(self, node: cst.BaseExpression, qualified_name: str) -> list[ImportBinding]:
+        """The imports of ``node``'s root name through which ``node`` is not ``qualified_name``.
+
+        ``try: from apex.optimizers import FusedAdam as Adam`` / ``except ImportError:
+        from torch.optim import Adam``: for ``Adam`` and ``torch.optim.Adam``, the apex import.
+        libcst gives such a name every qualified name its imports give it; which one runs is
+        decided at run time.
+        """
+        root = node
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        scope = self.scopes.get(node)
+        if scope is None or not isinstance(root, cst.Name):
+            return []
+        others: list[ImportBinding] = []
+        for access in scope.accesses[root.value]:
+            if access.node is not root:
+                continue
+            for referent in access.referents:
+                statement = getattr(referent, "node", None)
+                if not isinstance(statement, (cst.Import, cst.ImportFrom)):
+                    continue
+                if qualified_name not in _names_through(node, root.value, statement):
+                    others.append(ImportBinding(statement, _import_source(statement, root.value)))
+        return sorted(others, key=lambda other: other.module)
+
     def bound_value(
         self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None
     ) -> cst.BaseExpression | None:
@@ -224,6 +268,19 @@ class Resolver:
                 return True
         return False
 
+    def _referents(self, name: cst.Name) -> list[Assignment]:
+        """The assignments libcst finds for the use ``name`` (those written before it)."""
+        scope = self.scopes.get(name)
+        if scope is None:
+            return []
+        return [
+            referent
+            for access in scope.accesses[name.value]
+            if access.node is name
+            for referent in access.referents
+            if isinstance(referent, Assignment)
+        ]
+
     def binding_nodes(self, name: cst.Name) -> list[cst.CSTNode]:
         """The nodes that bind the Name ``name`` where it is used (targets, params, imports)."""
         scope = self.scopes.get(name)
@@ -234,6 +291,49 @@ class Resolver:
             if access.node is name:
                 nodes.extend(r.node for r in access.referents if isinstance(r, Assignment))
         return nodes
+
+    def receiver_bindings(
+        self, receiver: cst.BaseExpression, enclosing_class: cst.ClassDef | None
+    ) -> list[Binding] | None:
+        """Every binding of a Name or ``self.x`` receiver, wherever it sits in the scope.
+
+        libcst's referents of a use are the assignments written before it; in a loop, or in a
+        method called after another, a later one reaches it too. So this takes every assignment
+        of the variable in the scopes that bind it (every ``self.x = ...`` of the class). None
+        when ``receiver`` is neither.
+        """
+        if not isinstance(receiver, cst.Name):
+            values = self._self_attribute_values(receiver, enclosing_class)
+            return None if values is None else [Binding(value, value) for value in values]
+        scopes: list[Scope] = []
+        for referent in self._referents(receiver):
+            if isinstance(referent.node, (cst.Import, cst.ImportFrom)):
+                return []  # an imported name: no binding of ours
+            if referent.scope not in scopes:
+                scopes.append(referent.scope)
+        bindings: list[Binding] = []
+        for scope in scopes:
+            for assignment in scope.assignments[receiver.value]:
+                if not isinstance(assignment, Assignment):
+                    continue  # a builtin
+                node = assignment.node
+                value = self.bindings.get(node) if isinstance(node, cst.Name) else None
+                value = value if isinstance(value, cst.BaseExpression) else None
+                bindings.append(Binding(node, value, assignment))
+        return bindings
+
+    def mixed_receiver_type(
+        self, receiver: cst.BaseExpression, enclosing_class: cst.ClassDef | None
+    ) -> ReceiverType | None:
+        """The type of a recognised constructor among the bindings of a receiver whose
+        bindings do not agree on one type (``opt = SGD(...)`` and ``opt = build()``)."""
+        for binding in self.receiver_bindings(receiver, enclosing_class) or []:
+            if binding.value is None:
+                continue
+            found = self._value_type(binding.value)
+            if isinstance(found, ReceiverType):
+                return found
+        return None
 
     def receiver_type(
         self, receiver: cst.BaseExpression, enclosing_class: cst.ClassDef | None
@@ -292,8 +392,11 @@ class Resolver:
         if isinstance(value, cst.Call):
             for name in self.imported_names(value.func):
                 type_name = self.map.canonical_type(name)
-                if type_name is not None and name in self.map.apis:
-                    return ReceiverType(type_name)
+                if type_name is None or name not in self.map.apis:
+                    continue
+                if self.other_imports(value.func, name):
+                    return None  # maybe not torch's: another import binds the name too
+                return ReceiverType(type_name)
         return None
 
     def _param_type(
@@ -323,9 +426,21 @@ class Resolver:
 
         Only for functions called by name whose name is used for nothing but calls.
         """
+        arguments = self.caller_arguments(param, assignment) if depth <= 3 else None
+        if arguments is None:
+            return None
+        types = [self._expression_type(argument, depth + 1) for argument in arguments]
+        result = self._agreeing(types)
+        return result if result is not None and not result.probable else None
+
+    def caller_arguments(
+        self, param: cst.Param, assignment: Assignment
+    ) -> list[cst.BaseExpression] | None:
+        """What every call site in this module passes for ``param``; None when some call
+        is not seen (a method, a function whose name is used for more than calls)."""
         function = assignment.scope.node
         parent = getattr(assignment.scope, "parent", None)
-        if depth > 3 or not isinstance(function, cst.FunctionDef) or parent is None:
+        if not isinstance(function, cst.FunctionDef) or parent is None:
             return None
         if isinstance(parent, ClassScope):
             return None  # methods are called through attributes; not followed
@@ -334,7 +449,7 @@ class Resolver:
             return None
         positional = list(function.params.params)
         index = positional.index(param) if param in positional else None
-        types: list[ReceiverType | None | str] = []
+        arguments: list[cst.BaseExpression] = []
         for access in definitions[0].references:
             site = self.bindings.get(access.node)
             if not isinstance(site, CallSite):
@@ -342,9 +457,8 @@ class Resolver:
             argument = _argument_for(site.call, param.name.value, index)
             if argument is None:
                 return None
-            types.append(self._expression_type(argument, depth + 1))
-        result = self._agreeing(types)
-        return result if result is not None and not result.probable else None
+            arguments.append(argument)
+        return arguments
 
     def _expression_type(self, node: cst.BaseExpression, depth: int) -> ReceiverType | None | str:
         if isinstance(node, cst.Name):
@@ -412,3 +526,41 @@ def _annotation_candidates(annotation: cst.BaseExpression) -> list[cst.BaseExpre
         ]
         return [annotation, *inner]
     return [annotation]
+
+
+def _names_through(node: cst.BaseExpression, root: str, statement: cst.CSTNode) -> set[str]:
+    """The qualified names ``node`` (rooted at the name ``root``) has through one import."""
+    dotted = dotted_name(node)
+    if dotted is None or not isinstance(statement, (cst.Import, cst.ImportFrom)):
+        return set()
+    rest = dotted[len(root) :]
+    found: set[str] = set()
+    names = statement.names
+    if isinstance(names, cst.ImportStar):
+        return found
+    for alias in names:
+        imported = dotted_name(alias.name)
+        if imported is None:
+            continue
+        bound = alias.evaluated_alias
+        if isinstance(statement, cst.ImportFrom):
+            module = dotted_name(statement.module) if statement.module else None
+            if (bound or imported) == root and module is not None:
+                found.add(f"{module}.{imported}{rest}")
+        elif bound == root:
+            found.add(f"{imported}{rest}")
+        elif bound is None and imported.partition(".")[0] == root:
+            found.add(dotted)  # `import torch.optim` binds `torch`
+    return found
+
+
+def _import_source(statement: cst.Import | cst.ImportFrom, root: str) -> str:
+    """What ``statement`` imports the name ``root`` from, for messages."""
+    if isinstance(statement, cst.ImportFrom):
+        module = dotted_name(statement.module) if statement.module else ""
+        return "." * len(statement.relative) + (module or "")
+    for alias in statement.names:
+        imported = dotted_name(alias.name) or ""
+        if (alias.evaluated_alias or imported.partition(".")[0]) == root:
+            return imported
+    return root

@@ -277,26 +277,6 @@ class NeverTouchedTest(SwitcherooTest):
             """
         )
 
-    def test_receiver_bound_to_an_optimizer_and_something_else(self) -> None:
-        self.assertCodemod(
-            """
-            import torch
-            if fast:
-                opt = torch.optim.SGD(p, lr=0.1)
-            else:
-                opt = Custom()
-            opt.zero_grad()
-            """,
-            """
-            import optax
-            if fast:
-                opt = optax.sgd(learning_rate=0.1)
-            else:
-                opt = Custom()
-            opt.zero_grad()
-            """,
-        )
-
     def test_torch_not_imported_at_all(self) -> None:
         self.assertUnchanged(
             """
