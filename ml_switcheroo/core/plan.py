@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
+from libcst.metadata import Assignment
 
 from ml_switcheroo.core.errors import Untranslatable
 from ml_switcheroo.core.escape_hatch import escaped_statements
 from ml_switcheroo.core.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.core.semantic_map import ApiEntry
-from ml_switcheroo.core.signature import code_of, dotted_name
+from ml_switcheroo.core.signature import NotALiteral, code_of, dotted_name, literal_value
 
 CONSTRUCTOR = "optimizer_constructor"
 SCHEDULER = "lr_scheduler"
@@ -318,6 +319,8 @@ class Planner:
         self.backward_methods = backward_methods
         self.steps_per_epoch = steps_per_epoch
         self.active_hooks = active_hooks
+        self._order: dict[int, int] | None = None  # see _preorder
+        self._stores: set[str] | None = None  # see _stored_paths
 
     def bound_value(
         self, expression: cst.BaseExpression, enclosing: cst.ClassDef | None
@@ -670,12 +673,118 @@ class Planner:
                 )
                 continue
             (optimizer,) = optimizers
+            varying = self._clip_values_vary(site, optimizer)
+            if varying is not None:
+                self._escape(site, *varying)
+                continue
             subset = self._subset_clip(site, optimizer)
             if subset is not None:
                 self.plan.subset_clips[id(site.call)] = subset
                 continue
             self.plan.clips.setdefault(id(optimizer.call), []).append(site)
             self.plan.clip_target[id(site.call)] = optimizer
+
+    def _clip_values_vary(self, clip: Site, optimizer: Site) -> tuple[str, str] | None:
+        """Why the clip's arguments may not be the same at the construction as at every step.
+
+        torch evaluates ``max_norm`` at each clip call; folded into the chain, it is evaluated
+        once, where the optimizer is built. That is the same value only for literals and for
+        names (and attribute chains on them) bound before the construction and never changed
+        after it: a name bound after the construction (a loop variable, ``max_norm = ...``), a
+        call, or an attribute the file assigns may differ (or not exist yet) there.
+        """
+        assert clip.entry is not None
+        try:
+            arguments = clip.entry.signature.bind(clip.call)
+        except Untranslatable:
+            return None  # the clip's own hook reports the call
+        construction = self._preorder().get(id(optimizer.call))
+        for name, arg in arguments.items():
+            if name in clip.entry.ignore:
+                continue
+            problem = self._varying_part(arg.value, construction)
+            if problem is None:
+                continue
+            opt = code_of(optimizer.target).strip() if optimizer.target is not None else "it"
+            return (
+                f"`{name}={code_of(arg.value).strip()}` is evaluated at every step in torch, but "
+                f"in optax the clip is part of `{opt}`'s chain, built once with it: {problem}",
+                f"compute `{name}` before `{opt}` is built and keep it fixed, then run the "
+                "codemod again; or clip each step's gradients yourself, before the update",
+            )
+        return None
+
+    def _varying_part(self, value: cst.BaseExpression, construction: int | None) -> str | None:
+        """What in ``value`` may change between the construction (a preorder index) and a step."""
+        try:
+            literal_value(value)
+            return None
+        except NotALiteral:
+            pass
+        if not _fixed_shape(value):
+            return f"`{code_of(value).strip()}` may give another value at each evaluation"
+        order = self._preorder()
+        for name in _names(value):
+            scope = self.resolver.scopes.get(name)
+            # Every assignment of the name in the scope that binds it, also those after the use
+            # (libcst's referents of an access are only the earlier ones).
+            bindings = [
+                a.node for a in (scope[name.value] if scope else ()) if isinstance(a, Assignment)
+            ]
+            if not bindings and name.value not in _BUILTIN_NAMES:
+                return f"`{name.value}` is not bound where the optimizer is built"
+            for binding in bindings:
+                position = order.get(id(binding))
+                if construction is None or position is None or position > construction:
+                    return f"`{name.value}` is assigned after the optimizer is built"
+        stored = self._stored_paths()
+        for path in _paths(value):
+            if any(_overlaps(path, other) for other in stored):
+                return f"`{path}` is assigned in this file, so it may change after that"
+        return None
+
+    def _preorder(self) -> dict[int, int]:
+        """Source order of every node (by id), computed once per file that clips."""
+        if self._order is None:
+            order: dict[int, int] = {}
+
+            class _Number(cst.CSTVisitor):
+                def on_visit(self, node: cst.CSTNode) -> bool:
+                    order[id(node)] = len(order)
+                    return True
+
+            self.module.visit(_Number())
+            self._order = order
+        return self._order
+
+    def _stored_paths(self) -> set[str]:
+        """Attribute and subscript targets the module assigns (``args.clip = ...``)."""
+        if self._stores is None:
+            stores: set[str] = set()
+
+            class _Stores(cst.CSTVisitor):
+                def _add(self, target: cst.CSTNode) -> None:
+                    if isinstance(target, (cst.Attribute, cst.Subscript)):
+                        stores.add(" ".join(code_of(target).split()))
+                    elif isinstance(target, (cst.Tuple, cst.List)):
+                        for element in target.elements:
+                            self._add(element.value)
+
+                def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+                    self._add(node.target)
+
+                def visit_AugAssign(self, node: cst.AugAssign) -> None:
+                    self._add(node.target)
+
+                def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+                    self._add(node.target)
+
+                def visit_For(self, node: cst.For) -> None:
+                    self._add(node.target)
+
+            self.module.visit(_Stores())
+            self._stores = stores
+        return self._stores
 
     def _subset_clip(self, clip: Site, optimizer: Site) -> SubsetClip | None:
         """A ``SubsetClip`` when the clip's parameters are not provably the optimizer's."""
@@ -904,6 +1013,59 @@ def _scaler_name(anchor: Site, backward: Site | None) -> str | None:
         if isinstance(func, cst.Attribute) and func.attr.value == "scale":
             return code_of(func.value).strip()
     return None
+
+
+_BUILTIN_NAMES = frozenset({"float", "int", "inf", "len", "abs", "min", "max", "round"})
+
+
+def _fixed_shape(value: cst.BaseExpression) -> bool:
+    """Literals, names, attribute chains, constant subscripts and arithmetic of those, and the
+    pure builtins ``float``/``int``...: expressions whose value only changes when a name or an
+    attribute they read is assigned."""
+    if isinstance(value, (cst.Name, cst.Integer, cst.Float, cst.SimpleString)):
+        return True
+    if isinstance(value, cst.Attribute):
+        return _fixed_shape(value.value)
+    if isinstance(value, cst.Subscript):
+        return _fixed_shape(value.value) and all(
+            isinstance(element.slice, cst.Index) and _fixed_shape(element.slice.value)
+            for element in value.slice
+        )
+    if isinstance(value, cst.BinaryOperation):
+        return _fixed_shape(value.left) and _fixed_shape(value.right)
+    if isinstance(value, cst.UnaryOperation):
+        return _fixed_shape(value.expression)
+    if isinstance(value, cst.Call):
+        return (
+            isinstance(value.func, cst.Name)
+            and value.func.value in _BUILTIN_NAMES
+            and all(not arg.star and _fixed_shape(arg.value) for arg in value.args)
+        )
+    return False
+
+
+def _paths(value: cst.CSTNode) -> list[str]:
+    """The attribute and subscript expressions ``value`` reads (``args.clip``, ``cfg["c"]``)."""
+    found: list[str] = []
+
+    class _Collect(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            found.append(" ".join(code_of(node).split()))
+
+        def visit_Subscript(self, node: cst.Subscript) -> None:
+            found.append(" ".join(code_of(node).split()))
+
+    value.visit(_Collect())
+    return found
+
+
+def _overlaps(read: str, stored: str) -> bool:
+    """``args.clip`` is changed by a store to ``args.clip``, ``args.clip.x`` or ``args.clip[0]``
+    and reads through a store to ``args.clip`` (one is a prefix path of the other)."""
+    if read == stored:
+        return True
+    shorter, longer = sorted((read, stored), key=len)
+    return longer.startswith(shorter) and longer[len(shorter)] in ".["
 
 
 def _names(node: cst.CSTNode) -> list[cst.Name]:

@@ -421,3 +421,27 @@ def test_reduce_lr_on_plateau_joins_the_chain_and_matches_with_the_value_protoco
         assert (
             rel_error(problem, torch_traj, {n: v.__array__() for n, v in stacked.items()}) < EXACT
         )
+
+
+def test_clip_bound_to_a_name_before_the_optimizer_folds_exactly() -> None:
+    # Folded, `max_norm` is read once where the optimizer is built; unchanged since, it is the
+    # value torch reads at every step.
+    source = training_module(
+        "torch.optim.SGD(params, lr=0.1, momentum=0.9)",
+        clip="torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type=norm)",
+        prelude="max_norm = 0.5\nnorm = 2.0",
+    )
+    rel, translation = measure_training(source, before_step=clip_norm(0.5), exact=True)
+    assert "optax_torch.clip_by_global_norm(max_norm, norm_type=norm)" in translation.code
+    assert rel < EXACT, translation.code
+
+
+def test_clip_bound_after_the_optimizer_is_not_folded() -> None:
+    source = training_module(
+        "torch.optim.SGD(params, lr=0.1)",
+        clip="torch.nn.utils.clip_grad_norm_(params, max_norm)",
+        prelude="",
+    ).replace("for batch in batches:", "max_norm = 0.5\nfor batch in batches:")
+    translation = translate(source)
+    assert "clip_by_global_norm" not in translation.code
+    assert "torch.nn.utils.clip_grad_norm_(params, max_norm)" in translation.code

@@ -1,0 +1,87 @@
+"""A clip folded into the optimizer's chain is evaluated once, where the optimizer is built;
+torch evaluates it at every step. It folds only when both give the same value."""
+
+from __future__ import annotations
+
+import unittest
+
+from tests.support import SwitcherooTest, run_codemod
+
+# No backward pass in the loop: the statements are not one training-step region, so each
+# construct gets its own record.
+TRAIN = """
+import torch
+import math
+def train(model, loader, clip, args):
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    {before}
+    for i, x in enumerate(loader):
+        opt.zero_grad()
+        model(x).sum().mean()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), {max_norm})
+        opt.step()
+    {after}
+"""
+
+
+def converted(max_norm: str, before: str = "", after: str = "") -> str:
+    return run_codemod(TRAIN.format(max_norm=max_norm, before=before, after=after))
+
+
+def optimizer_line(code: str) -> str:
+    return next(line.strip() for line in code.splitlines() if line.strip().startswith("opt ="))
+
+
+class FoldedTest(unittest.TestCase):
+    def test_literal_folds(self) -> None:
+        self.assertIn("optax.clip_by_global_norm(1.0)", optimizer_line(converted("1.0")))
+
+    def test_parameter_bound_before_the_construction_folds(self) -> None:
+        self.assertIn("optax.clip_by_global_norm(clip)", optimizer_line(converted("clip")))
+
+    def test_attribute_of_a_parameter_never_assigned_in_the_file_folds(self) -> None:
+        line = optimizer_line(converted("args.clip"))
+        self.assertIn("optax.clip_by_global_norm(args.clip)", line)
+
+    def test_imported_constant_folds(self) -> None:
+        self.assertIn("clip_by_global_norm(math.inf)", optimizer_line(converted("math.inf")))
+
+    def test_pure_builtin_of_a_fixed_name_folds(self) -> None:
+        line = optimizer_line(converted("float(clip)"))
+        self.assertIn("clip_by_global_norm(float(clip))", line)
+
+
+class NotFoldedTest(SwitcherooTest):
+    def assertNotFolded(self, max_norm: str, why: str, before: str = "", after: str = "") -> None:
+        source = TRAIN.format(max_norm=max_norm, before=before, after=after)
+        self.assertEqual(optimizer_line(run_codemod(source)), "opt = optax.sgd(learning_rate=0.1)")
+        (record,) = [r for r in self.records(source) if r.api.endswith("clip_grad_norm_")]
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("is evaluated at every step in torch", record.reason)
+        self.assertIn(why, record.reason)
+
+    def test_name_assigned_after_the_construction(self) -> None:
+        self.assertNotFolded(
+            "max_norm", "`max_norm` is assigned after the optimizer", before="max_norm = clip * 2"
+        )
+
+    def test_loop_variable(self) -> None:
+        self.assertNotFolded("clip / (i + 1)", "`i` is assigned after the optimizer")
+
+    def test_name_rebound_after_the_loop(self) -> None:
+        self.assertNotFolded("clip", "`clip` is assigned after", after="clip = 2.0")
+
+    def test_attribute_assigned_in_the_file(self) -> None:
+        self.assertNotFolded(
+            "args.clip", "`args.clip` is assigned in this file", after="args.clip = 3"
+        )
+
+    def test_attribute_below_an_assigned_path(self) -> None:
+        self.assertNotFolded("args.opt.clip", "is assigned in this file", after="args.opt = None")
+
+    def test_call(self) -> None:
+        self.assertNotFolded("get_clip()", "may give another value at each evaluation")
+
+
+if __name__ == "__main__":
+    unittest.main()
