@@ -87,6 +87,8 @@ class HookContext:
     plan: Any = None  # what the file's plan holds for this call (see core/plan.py)
     folded: list[int] = field(default_factory=list)  # ids of attachments folded into the result
     warnings: list[str] = field(default_factory=list)
+    # Whether the receiver's constructor was translated (False: it is still the torch object).
+    receiver_translated: Callable[[], bool] = lambda: True
 
     @property
     def exact(self) -> bool:

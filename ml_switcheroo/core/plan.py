@@ -28,6 +28,7 @@ from ml_switcheroo.core.errors import Untranslatable
 from ml_switcheroo.core.escape_hatch import escaped_statements
 from ml_switcheroo.core.semantic_map import ApiEntry
 from ml_switcheroo.core.signature import code_of, dotted_name
+from ml_switcheroo.core.torch_only import TorchOnlyFinder, TorchOnlyUse
 
 CONSTRUCTOR = "optimizer_constructor"
 SCHEDULER = "lr_scheduler"
@@ -135,9 +136,9 @@ class Plan:
     sites: list[Site] = field(default_factory=list)
     # statement moves: id(optimizer statement) -> (schedule plan)
     moves: dict[int, SchedulePlan] = field(default_factory=dict)
-    # id(statement) -> (optimizer site, external call) where a translated optimizer would be
-    # handed to library code that expects a torch optimizer
-    handed_over: dict[int, tuple[Site, cst.Call]] = field(default_factory=dict)
+    # id(statement) -> the uses in it of a translated optimizer (or scheduler) as the torch
+    # object: handed to another library, pickled, type-checked, an unknown member...
+    torch_only: dict[int, list[TorchOnlyUse]] = field(default_factory=dict)
 
     def attachment_key(self, call: cst.Call) -> int | None:
         """For a call that only translates together with its optimizer (a scheduler, its
@@ -353,7 +354,7 @@ class Planner:
         if self.active(STEP) or self.active(TRAINING_STEP):
             self._plan_regions()
         if self.active(CONSTRUCTOR):
-            self._plan_hand_overs()
+            self._plan_torch_only_uses()
         for region in plan.regions:
             statements = {id(s) for s in region.statements}
             region.clipped = any(
@@ -670,24 +671,14 @@ class Planner:
             found[id(constructor.call)] = constructor
         return list(found.values())
 
-    # ------------------------------------------------------------------ optimizers handed over
+    # ------------------------------------------------------------------ torch-only uses
 
-    def _plan_hand_overs(self) -> None:
-        """Find where an optimizer variable is passed to a function of another library
-        (``get_linear_schedule_with_warmup(opt, ...)``, ``accelerator.prepare(model, opt)``):
-        after translation that code would get an optax object."""
-        for site in self.plan.sites:
-            if site.hook != CONSTRUCTOR or not isinstance(site.target, cst.Name):
-                continue
-            for use in self.resolver.uses_of(site.target):
-                found = self.collector.argument_of.get(id(use))
-                if found is None:
-                    continue
-                call, statement = found
-                if id(call) in self.by_call or id(statement) in self.plan.region_of:
-                    continue  # a wired call (scheduler, scaler.step...) or already escaped
-                if self.resolver.is_external_call(call, site.enclosing_class):
-                    self.plan.handed_over.setdefault(id(statement), (site, call))
+    def _plan_torch_only_uses(self) -> None:
+        """Find where a translated optimizer (or scheduler) is still used as the torch object:
+        handed to another library (``accelerator.prepare(model, opt)``), pickled, type-checked,
+        a member optax lacks... (see ``core/torch_only.py``)."""
+        hooks = frozenset(h for h in (CONSTRUCTOR, SCHEDULER) if self.active(h))
+        self.plan.torch_only = TorchOnlyFinder(self, hooks).find()
 
     # ------------------------------------------------------------------ training-step regions
 

@@ -9,7 +9,11 @@ Schema (see the shipped file for the full, commented example)::
 
     version: 1
     imports:   {optax: "import optax"}                  # names templates may use
-    types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex"}}
+    types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex",
+                translated: {members: [init, update], reason: "...", suggest: "..."}}}
+    torch_only_calls: {pickle.dump: {reason: "...", suggest: "..."}}  # functions that take
+                                                    # a translated value as the torch object
+    passthrough_calls: [builtins.print]             # functions that take any object
     apis:
       torch.optim.SGD:                                  # a call, or Type.method for methods
         hook: optimizer_constructor                     # a registered hook
@@ -63,6 +67,8 @@ _TOP_KEYS = {
     "imports",
     "types",
     "apis",
+    "torch_only_calls",
+    "passthrough_calls",
 }
 _API_KEYS = {
     "hook",
@@ -83,7 +89,11 @@ _API_KEYS = {
 }
 _LINK_KEYS = {"emit", "when", "unless", "unknown_ok", "slot", "mode"}
 _RULE_KEYS = {"when", "unless", "reason", "suggest", "mode"}
-_TYPE_KEYS = {"aliases", "parameter_names"}
+_TYPE_KEYS = {"aliases", "parameter_names", "translated"}
+_TRANSLATED_KEYS = {"members", "reason", "suggest", "inline"}
+_TORCH_ONLY_KEYS = {"reason", "suggest"}
+# Placeholders of the texts about a translated value used as the torch object.
+TORCH_ONLY_PLACEHOLDERS = frozenset({"name", "state", "use", "translation"})
 
 
 # --------------------------------------------------------------------------- compiled map
@@ -162,12 +172,31 @@ class ApiEntry:
 
 
 @dataclass(frozen=True)
+class TorchOnlyText:
+    """Why a use of a translated value is torch-only, and the optax way."""
+
+    reason: str
+    suggest: str
+
+
+@dataclass(frozen=True)
+class Translated:
+    """What a value of a type is once its constructor is translated: the members it still
+    has (``init``, ``update``) and the text for every other use."""
+
+    members: frozenset[str]
+    text: TorchOnlyText
+    inline: TorchOnlyText | None = None  # for a constructor call whose value is not named
+
+
+@dataclass(frozen=True)
 class TypeEntry:
     """A receiver type: values of this type have wired methods."""
 
     name: str
     aliases: tuple[str, ...] = ()
     parameter_names: re.Pattern[str] | None = None
+    translated: Translated | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +229,10 @@ class SemanticMap:
     # Method names that compute gradients (`loss.backward()`, `accelerator.backward(loss)`):
     # they open a training-step region before an optimizer's step().
     backward_methods: frozenset[str] = frozenset({"backward"})
+    # Functions that use a translated optimizer/scheduler as the torch object (pickle.dump).
+    torch_only_calls: Mapping[str, TorchOnlyText] = field(default_factory=dict)
+    # Functions that take any object (builtins.print): passing a translated value is fine.
+    passthrough_calls: frozenset[str] = frozenset()
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -462,8 +495,64 @@ class _Checker:
                         line=body.lines.get("parameter_names"),
                         entry=name,
                     )
-            result[name] = TypeEntry(name, tuple(aliases), compiled)
+            translated = self.translated(body.get("translated"), body.lines.get("translated"), name)
+            result[name] = TypeEntry(name, tuple(aliases), compiled, translated)
         return result
+
+    def translated(self, raw: Any, line: int | None, name: str) -> Translated | None:
+        """A type's ``translated`` block: the members kept and the text for other uses."""
+        if raw is None:
+            return None
+        body = self.mapping(raw, "'translated'", line, name)
+        self.check_keys(body, _TRANSLATED_KEYS, "'translated'", name)
+        members = body.get("members") or []
+        if not isinstance(members, list) or not all(
+            isinstance(m, str) and m.isidentifier() for m in members
+        ):
+            self.fail(
+                "'members' must be a list of names", line=body.lines.get("members"), entry=name
+            )
+        inline = None
+        if body.get("inline") is not None:
+            raw_inline = self.mapping(body["inline"], "'inline'", body.lines.get("inline"), name)
+            self.check_keys(raw_inline, _TORCH_ONLY_KEYS, "'inline'", name)
+            inline = self.torch_only_text(raw_inline, name)
+        return Translated(frozenset(members), self.torch_only_text(body, name), inline)
+
+    def torch_only_text(self, body: _LineDict, name: str) -> TorchOnlyText:
+        """The required ``reason``/``suggest`` pair, with only the torch-only placeholders."""
+        texts = []
+        for key in ("reason", "suggest"):
+            text = self.string(body, key, name, required=True)
+            assert text is not None
+            for match in _PLACEHOLDER.finditer(text):
+                if match.group(1) not in TORCH_ONLY_PLACEHOLDERS:
+                    self.fail(
+                        f"unknown placeholder {{{match.group(1)}}} in {key!r} (allowed: "
+                        f"{', '.join(sorted(TORCH_ONLY_PLACEHOLDERS))})",
+                        line=body.lines.get(key),
+                        entry=name,
+                    )
+            texts.append(text)
+        return TorchOnlyText(*texts)
+
+    def torch_only_calls(self, raw: Any, line: int | None) -> dict[str, TorchOnlyText]:
+        section = self.mapping(raw, "'torch_only_calls'", line)
+        result = {}
+        for name, body in section.items():
+            key_line = section.lines.get(name)
+            self.dotted(name, "function", key_line, name)
+            body = self.mapping(body, "a torch-only call", key_line, name)
+            self.check_keys(body, _TORCH_ONLY_KEYS, "a torch-only call", name)
+            result[name] = self.torch_only_text(body, name)
+        return result
+
+    def passthrough_calls(self, raw: Any, line: int | None) -> frozenset[str]:
+        if raw is None:
+            return frozenset()
+        if not isinstance(raw, list):
+            self.fail("'passthrough_calls' must be a list of function names", line=line)
+        return frozenset(self.dotted(name, "function", line, None) for name in raw)
 
     def apis(
         self,
@@ -870,12 +959,21 @@ def _compile_raw(
             "'backward_methods' must be a list of method names",
             line=top.lines.get("backward_methods"),
         )
+    torch_only_calls = dict(base.torch_only_calls) if base else {}
+    torch_only_calls.update(
+        checker.torch_only_calls(top.get("torch_only_calls"), top.lines.get("torch_only_calls"))
+    )
+    passthrough = checker.passthrough_calls(
+        top.get("passthrough_calls"), top.lines.get("passthrough_calls")
+    )
     return SemanticMap(
         apis=apis,
         types=types,
         imports=imports,
         sources=sources,
         backward_methods=frozenset(backward),
+        torch_only_calls=torch_only_calls,
+        passthrough_calls=passthrough | (base.passthrough_calls if base else frozenset()),
         **functions,
     )
 
