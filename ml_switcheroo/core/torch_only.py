@@ -229,7 +229,8 @@ class TorchOnlyFinder:
         text: TorchOnlyText,
         use: str,
     ) -> None:
-        state = f"{handle.name}_state" if handle.name.isidentifier() else "opt_state"
+        named = all(part.isidentifier() for part in handle.name.split("."))
+        state = f"{handle.name}_state" if named else "opt_state"
         names = {"name": handle.name, "state": state, "use": use}
         uses = self.found.setdefault(id(statement), {})
         uses.setdefault(id(node), TorchOnlyUse(handle.origin, node, text, names))
