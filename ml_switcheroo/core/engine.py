@@ -458,8 +458,11 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         member = node.func if isinstance(node, cst.Call) else node
         if not isinstance(member, cst.Attribute):
             return
-        constructor = self._lookup_value(member.value)
-        if not isinstance(constructor, cst.Call) or self._constructor_translates(constructor):
+        # Every constructor that reaches it, also through a parameter of a function of this
+        # file (`train(model, opt)`): all must translate.
+        enclosing = self._classes[-1] if self._classes else None
+        values = self._get_resolver().origin_values(member.value, enclosing) or []
+        if all(self._value_translates(v) for v in values if isinstance(v, cst.Call)):
             return
         raise Untranslatable(
             f"`{receiver}` is still a torch optimizer: its construction is left in an escape "

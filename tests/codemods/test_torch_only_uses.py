@@ -364,3 +364,20 @@ class MigrationReportTest(_Base):
         escaped = {a["api"]: a["escaped"] for a in report["apis"] if a["escaped"]}
         self.assertEqual(escaped, {"torch.optim.Optimizer.state_dict": 1, "torch.optim.Adam": 1})
         self.assertIn("checkpoint `opt_state` instead", to_markdown(report))
+
+
+class ParameterOriginTest(_Base):
+    """A same-file function's parameter is the optimizer its callers pass."""
+
+    def test_zero_grad_stays_when_the_callers_optimizer_is_left_as_torch_code(self) -> None:
+        escapes = self.escapes(
+            "import torch\n"
+            "def train(model, optimizer, data):\n"
+            "    optimizer.zero_grad()\n"
+            "opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, dampening=0.5)\n"
+            "train(model, opt, data)\n"
+        )
+        self.assertEqual(
+            [r.api for r in escapes], ["torch.optim.Optimizer.zero_grad", "torch.optim.SGD"]
+        )
+        self.assertIn("`optimizer` is still a torch optimizer", escapes[0].reason)
