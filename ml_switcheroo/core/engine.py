@@ -516,7 +516,12 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         enclosing = self._classes[-1] if self._classes else None
         values = self._get_resolver().origin_values(member.value, enclosing)
         calls = [v for v in values or [] if isinstance(v, cst.Call)]
-        return not calls or any(self._value_translates(call) for call in calls)
+        return not calls or any(self._becomes_optax(call) for call in calls)
+
+    def _becomes_optax(self, call: cst.Call) -> bool:
+        """Whether this command translates the constructor ``call`` (and it translates)."""
+        wired = self._wired_entry(call)
+        return wired is not None and wired[2] is None and self._value_translates(call)
 
     def _hook_context(
         self,
@@ -548,7 +553,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         """Uses of a translated optimizer (or scheduler) as the torch object: mark the statement
         (the map's text), unless the constructor is left as torch code."""
         for use in uses:
-            if not self._value_translates(use.origin.call):
+            if not self._becomes_optax(use.origin.call):
                 continue  # still the torch object: nothing changes for that code
             translation = self._dry_results.get(id(use.origin.call), "")
             reason = use.render(use.text.reason, translation)
