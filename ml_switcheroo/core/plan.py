@@ -181,8 +181,6 @@ class _Collector(cst.CSTVisitor):
         self._classes: list[cst.ClassDef] = []
         self._calls: list[cst.Call] = []
         self.name_positions: dict[int, tuple[int, int]] = {}  # id(Name) -> (block, index)
-        # id(Name passed as an argument) -> (the call, its statement)
-        self.argument_of: dict[int, tuple[cst.Call, cst.BaseStatement]] = {}
 
     # blocks and statements
     def _enter_body(self, owner: cst.CSTNode, body: Sequence[cst.BaseStatement]) -> None:
@@ -239,9 +237,6 @@ class _Collector(cst.CSTVisitor):
         self._calls.append(node)
         if not self._statements:
             return
-        for arg in node.args:
-            if isinstance(arg.value, cst.Name):
-                self.argument_of[id(arg.value)] = (node, self._statements[-1])
         enclosing = self._classes[-1] if self._classes else None
         wired = self.wire(node, enclosing)
         func = node.func

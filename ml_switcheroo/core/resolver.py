@@ -210,20 +210,6 @@ class Resolver:
                 uses.extend(access.node for access in assignment.references)
         return uses
 
-    def is_external_call(self, call: cst.Call, enclosing_class: cst.ClassDef | None) -> bool:
-        """Whether ``call`` goes to another library: a name imported from elsewhere, an
-        attribute of an imported module, or a method of an object built by an imported class
-        (``accelerator = Accelerator(); accelerator.prepare(...)``)."""
-        if self.imported_names(call.func):
-            return True
-        func = call.func
-        if isinstance(func, cst.Attribute):
-            receiver = func.value
-            value = self.bound_value(receiver, enclosing_class)
-            if isinstance(value, cst.Call) and self.imported_names(value.func):
-                return True
-        return False
-
     def called_function(self, func: cst.BaseExpression) -> str | None:
         """The qualified name of an imported or builtin function ``func`` names, if any."""
         names = self.imported_names(func)
