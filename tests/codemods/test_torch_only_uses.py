@@ -8,6 +8,9 @@ optimizer left as torch code stay as they were.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from ml_switcheroo.core.migration_report import RunSummary, build, to_markdown
 from ml_switcheroo.core.report import Record
 from tests.support import SwitcherooTest
@@ -24,8 +27,8 @@ SCHEDULED = (
 
 
 class _Base(SwitcherooTest):
-    def escapes(self, code: str) -> list[Record]:
-        return [r for r in self.records(code) if r.kind == "escaped"]
+    def escapes(self, code: str, **kwargs: object) -> list[Record]:
+        return [r for r in self.records(code, **kwargs) if r.kind == "escaped"]
 
     def only_escape(self, code: str) -> Record:
         """The one escape besides those of ``opt.step()`` (which always has one)."""
@@ -381,3 +384,19 @@ class ParameterOriginTest(_Base):
             [r.api for r in escapes], ["torch.optim.Optimizer.zero_grad", "torch.optim.SGD"]
         )
         self.assertIn("`optimizer` is still a torch optimizer", escapes[0].reason)
+
+
+class UserMapTest(_Base):
+    def test_a_torch_only_call_of_a_user_map_gets_its_text(self) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "extra.yaml"
+            path.write_text(
+                "torch_only_calls:\n"
+                '  mylib.save: {reason: "`{name}` is optax now: {use}", suggest: "save `{state}`"}\n',
+                encoding="utf-8",
+            )
+            (escape,) = self.escapes(
+                "from mylib import save\n" + HEAD + "save(opt)\n", semantic_map=[str(path)]
+            )
+        self.assertEqual(escape.reason, "`opt` is optax now: `save(...)` gets `opt`")
+        self.assertEqual(escape.suggestion, "save `opt_state`")
