@@ -258,9 +258,10 @@ class Resolver:
         ]
 
     def parameter_type(self, param: cst.Param) -> ReceiverType | None:
-        """The type of an unannotated parameter, from what every caller in this module passes."""
+        """The type of a parameter from what every caller in this module passes (None when
+        the function is not only called by name in this module)."""
         scope = self.scopes.get(param)
-        if scope is None or param.annotation is not None:
+        if scope is None:
             return None
         for assignment in scope.assignments[param.name.value]:
             if getattr(assignment, "node", None) is param:
@@ -271,7 +272,7 @@ class Resolver:
         self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None, depth: int = 0
     ) -> list[cst.BaseExpression] | None:
         """Every value (``None`` left out) that reaches ``node`` (a Name or ``self.x``),
-        following unannotated parameters to what this module's callers pass; None if unknown."""
+        following parameters to what this module's callers pass; None if unknown."""
         if not isinstance(node, cst.Name):
             values = self._self_attribute_values(node, enclosing_class)
             return None if values is None else _without_none(values)

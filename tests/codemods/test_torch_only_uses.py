@@ -400,3 +400,38 @@ class UserMapTest(_Base):
             )
         self.assertEqual(escape.reason, "`opt` is optax now: `save(...)` gets `opt`")
         self.assertEqual(escape.suggestion, "save `opt_state`")
+
+
+class AnnotatedParameterTest(_Base):
+    """An annotated optimizer parameter: its callers in the file decide, else it is taken as
+    translated (as its step() and zero_grad() are)."""
+
+    def test_marked_when_no_caller_in_the_file_says_otherwise(self) -> None:
+        escape = self.only_escape(
+            "import torch\n"
+            "def save(opt: torch.optim.Optimizer, path):\n"
+            "    torch.save(opt.state_dict(), path)\n"
+        )
+        self.assertEqual(escape.api, "torch.optim.Optimizer.state_dict")
+
+    def test_not_marked_when_its_only_caller_passes_a_torch_optimizer(self) -> None:
+        escapes = self.escapes(
+            "import torch\n"
+            "def save(opt: torch.optim.Optimizer, path):\n"
+            "    torch.save(opt.state_dict(), path)\n"
+            "o = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, dampening=0.5)\n"
+            "save(o, path)\n"
+        )
+        self.assertEqual([r.api for r in escapes], ["torch.optim.SGD"])
+
+
+class LightningTest(_Base):
+    def test_configure_optimizers_returning_the_optimizer_is_marked(self) -> None:
+        escape = self.only_escape(
+            "import torch\n"
+            "class Model(LightningModule):\n"
+            "    def configure_optimizers(self):\n"
+            "        opt = torch.optim.Adam(self.parameters(), lr=1e-3)\n"
+            '        return {"optimizer": opt}\n'
+        )
+        self.assertIn('`return {"optimizer": opt}`', escape.reason)
