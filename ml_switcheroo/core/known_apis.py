@@ -44,7 +44,6 @@ EXTRA_NAMES = (
     "torch.optim.Optimizer.defaults",
     "torch.optim.lr_scheduler.LRScheduler.last_epoch",
     "torch.optim.lr_scheduler.LRScheduler.base_lrs",
-    "torch.optim.lr_scheduler.LRScheduler.optimizer",
 )
 
 
