@@ -64,7 +64,8 @@ class TorchOnlyFinder:
         self.map = planner.resolver.map
         self.collector = planner.collector
         self.constructor_hooks = constructor_hooks
-        self.found: dict[int, dict[int, TorchOnlyUse]] = {}  # statement id -> node id -> use
+        # statement id -> (node id, value name) -> use
+        self.found: dict[int, dict[tuple[int, str], TorchOnlyUse]] = {}
         self._followed: set[int] = set()
 
     def find(self) -> dict[int, list[TorchOnlyUse]]:
@@ -155,7 +156,9 @@ class TorchOnlyFinder:
             return
         if _harmless(use, parent):
             return
-        self._mark(handle, statement, use, handle.translated.text, _describe(use, ancestors))
+        context = _context(use, ancestors)
+        use_text = f"`{_shortened(code_of(context))}`"
+        self._mark(handle, statement, context, handle.translated.text, use_text)
 
     def _in_wired_arguments(self, ancestors: list[cst.CSTNode]) -> bool:
         """Whether the use sits in the arguments of a wired call (``SequentialLR(opt,
@@ -233,7 +236,7 @@ class TorchOnlyFinder:
         state = f"{handle.name}_state" if named else "opt_state"
         names = {"name": handle.name, "state": state, "use": use}
         uses = self.found.setdefault(id(statement), {})
-        uses.setdefault(id(node), TorchOnlyUse(handle.origin, node, text, names))
+        uses.setdefault((id(node), handle.name), TorchOnlyUse(handle.origin, node, text, names))
 
 
 # ---------------------------------------------------------------------- helpers
@@ -300,13 +303,13 @@ def _harmless(use: cst.CSTNode, parent: Any) -> bool:
     return isinstance(parent, cst.Del)
 
 
-def _describe(use: cst.CSTNode, ancestors: list[cst.CSTNode]) -> str:
-    """What the code does with the value: its smallest enclosing simple statement, shortened."""
+def _context(use: cst.CSTNode, ancestors: list[cst.CSTNode]) -> cst.CSTNode:
+    """What the code does with the value: its smallest enclosing simple statement (else the
+    node holding it)."""
     for node in reversed(ancestors):
         if isinstance(node, cst.BaseSmallStatement):
-            return f"`{_shortened(code_of(node))}`"
-    parent = ancestors[-1] if ancestors else use
-    return f"`{_shortened(code_of(parent))}`"
+            return node
+    return ancestors[-1] if ancestors else use
 
 
 def _shortened(text: str) -> str:
