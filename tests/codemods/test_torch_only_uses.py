@@ -296,6 +296,23 @@ class NotMarkedTest(_Base):
         )
         self.assertEqual([r.api for r in escapes], ["torch.optim.SGD"])
 
+    def test_param_groups_of_an_optimizer_left_as_torch_code_is_not_marked(self) -> None:
+        escapes = self.escapes(
+            "import torch\n"
+            "opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, dampening=0.5)\n"
+            'opt.param_groups[0]["lr"] = 0.01\n'
+        )
+        self.assertEqual([r.api for r in escapes], ["torch.optim.SGD"])
+
+    def test_get_last_lr_of_a_scheduler_left_as_torch_code_is_not_marked(self) -> None:
+        escapes = self.escapes(
+            "import torch\n"
+            "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+            "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10)\n"
+            "lr = sched.get_last_lr()\n"
+        )
+        self.assertEqual([r.api for r in escapes], ["torch.optim.lr_scheduler.StepLR"])
+
     def test_a_same_file_function_that_receives_an_escaped_optimizer_is_not_marked(self) -> None:
         escapes = self.escapes(
             "import torch\n"
