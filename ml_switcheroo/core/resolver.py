@@ -268,6 +268,15 @@ class Resolver:
                 return self._type_from_callers(param, assignment, 0)  # type: ignore[arg-type]
         return None
 
+    def is_self_attribute(self, node: cst.CSTNode, enclosing_class: cst.ClassDef | None) -> bool:
+        """Whether ``node`` is ``self.x`` in a method of ``enclosing_class``."""
+        return (
+            isinstance(node, cst.Attribute)
+            and isinstance(node.value, cst.Name)
+            and enclosing_class is not None
+            and self._is_self(node.value, enclosing_class)
+        )
+
     def origin_values(
         self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None, depth: int = 0
     ) -> list[cst.BaseExpression] | None:

@@ -103,7 +103,7 @@ class TorchOnlyFinder:
         if isinstance(target, cst.Name):
             uses = tuple(self.resolver.uses_of(target))
             self._follow(_Handle(site, target.value, text, type_name, uses, None))
-        elif self._is_self_attribute(target, site.enclosing_class):
+        elif self.resolver.is_self_attribute(target, site.enclosing_class):
             uses = tuple(_self_attribute_uses(site.enclosing_class, target, self.resolver))
             name = code_of(target).strip()
             self._follow(_Handle(site, name, text, type_name, uses, site.enclosing_class))
@@ -112,14 +112,6 @@ class TorchOnlyFinder:
             text = replace(text, text=text.inline or text.text)
             handle = _Handle(site, name, text, type_name, (site.call,), site.enclosing_class)
             self._use(handle, site.call, site.statement)
-
-    def _is_self_attribute(self, target: Any, enclosing: cst.ClassDef | None) -> bool:
-        return (
-            isinstance(target, cst.Attribute)
-            and isinstance(target.value, cst.Name)
-            and enclosing is not None
-            and self.resolver._is_self(target.value, enclosing)
-        )
 
     def _follow(self, handle: _Handle) -> None:
         for use in handle.uses:
@@ -280,9 +272,8 @@ def _self_attribute_uses(
         def visit_Attribute(self, node: cst.Attribute) -> None:
             if (
                 node.attr.value == attribute
-                and isinstance(node.value, cst.Name)
                 and node is not target
-                and resolver._is_self(node.value, enclosing)
+                and resolver.is_self_attribute(node, enclosing)
             ):
                 found.append(node)
 
