@@ -17,8 +17,11 @@ class TorchToOptax(SwitcherooCommand):
 
 
 class OptimizerInit(SwitcherooCommand):
-    DESCRIPTION = "Rewrite torch.optim optimizer constructors into optax transformations."
-    HOOKS = frozenset({"optimizer_constructor"})
+    DESCRIPTION = (
+        "Rewrite torch.optim optimizer constructors into optax transformations, and mark the "
+        "code that still uses them as torch optimizers."
+    )
+    HOOKS = frozenset({"optimizer_constructor", "torch_only"})
 
 
 class OptimizerStep(SwitcherooCommand):

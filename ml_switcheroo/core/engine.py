@@ -50,6 +50,7 @@ from ml_switcheroo.core.report import Record
 from ml_switcheroo.core.resolver import BindingProvider, Resolver
 from ml_switcheroo.core.semantic_map import ApiEntry, SemanticMap, load_semantic_map
 from ml_switcheroo.core.signature import code_of, dotted_name
+from ml_switcheroo.core.torch_only import TorchOnlyUse
 
 _SCRATCH_RECORDS = "ml_switcheroo.records"
 # What a RecursionError in libcst's (or the engine's) tree walks means, in one line.
@@ -242,11 +243,18 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._user_expressions: list[tuple[cst.Call, UserExpression]] | None = None
         self._constructor_types: dict[int, str | None] = {}  # call id -> the type it returns
         self._leaves: dict[int, list[flow.Leaf]] = {}  # call id -> bindings of its receiver
+        self._dry_folded: dict[int, list[int]] = {}  # constructor call id -> what it folds
+        self._dry_results: dict[int, str] = {}  # constructor call id -> its translation
         # A training-step region starts at the statement holding the backward pass, which may
         # come before the file's first wired call (`loss.backward(); clip(...); opt.step()` in
         # a function defined before the optimizer is built): a plan built on that call would
         # come too late for it. So a file that calls a backward method is planned up front.
-        if self.semantic_map.backward_methods & self._get_resolver().called_methods(tree):
+        # Likewise a torch-only use of a translated optimizer (`pickle.dump(optimizer, f)` in a
+        # function defined before the optimizer is built): files that import torch are planned
+        # up front.
+        if self.semantic_map.backward_methods & self._get_resolver().called_methods(tree) or (
+            self._imported_roots & self.semantic_map.source_roots
+        ):
             self._get_plan()
         return tree.visit(self)
 
@@ -265,9 +273,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 frame.skip = True
                 self._names.update(_names_in(node))
                 return False
-            handed = self._plan.handed_over.get(id(node)) if self._plan else None
-            if handed is not None:
-                self._escape_hand_over(frame, *handed)
+            uses = self._plan.torch_only.get(id(node)) if self._plan else None
+            if uses:
+                self._escape_torch_only_uses(frame, uses)
         return cst.CSTTransformer.on_visit(self, node)
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
@@ -355,6 +363,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         context = self._hook_context(
             entry, qualified_name, plan.item_for(original_node), requested.append, receiver
         )
+        context.receiver_translated = lambda: self._receiver_translated(original_node, probable)
         try:
             if receiver is None:
                 self._check_one_import(original_node, qualified_name)
@@ -475,7 +484,15 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         if any(leaf.kind == flow.TRANSLATED for leaf in leaves):
             return  # a mix is refused before the hook runs (_check_bindings_agree)
         if not any(leaf.kind == flow.TORCH for leaf in leaves):
-            return
+            member = node.func if isinstance(node, cst.Call) else node
+            if not isinstance(member, cst.Attribute):
+                return
+            # Every constructor that reaches it, also through a parameter of a function of this
+            # file (`train(model, opt)`): all must translate.
+            enclosing = self._classes[-1] if self._classes else None
+            values = self._get_resolver().origin_values(member.value, enclosing) or []
+            if all(self._value_translates(v) for v in values if isinstance(v, cst.Call)):
+                return
         raise Untranslatable(
             f"`{receiver}` is still a torch optimizer: its construction is left in an escape "
             "hatch, and this call must stay while it is",
@@ -532,7 +549,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             self._get_resolver(),
             entry.receiver_type,
             self._constructor_type,
-            self._constructor_translates,
+            self._value_translates,
         )
         leaves = check.leaves(member.value, self._classes[-1] if self._classes else None)
         self._leaves[id(node)] = leaves
@@ -568,11 +585,44 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 if id(call) in plan.escapes:
                     raise plan.escapes[id(call)]
                 self._check_one_import(call, name)
-                get_hook(entry.hook)(call, context)
+                result = get_hook(entry.hook)(call, context)
+                self._dry_results[id(call)] = code_of(result).strip()
             except Untranslatable:
                 translates = False
+            self._dry_folded[id(call)] = context.folded
         self._translates[id(call)] = translates
         return translates
+
+    def _value_translates(self, call: cst.Call) -> bool:
+        """Whether the value ``call`` builds becomes optax: its constructor translates, or (a
+        scheduler) the optimizer it belongs to translates and folds it."""
+        plan = self._get_plan()
+        schedule = plan.scheduler_of.get(id(call))
+        if schedule is None:
+            return self._constructor_translates(call)
+        optimizer = schedule.optimizer.call
+        return self._constructor_translates(optimizer) and id(call) in self._dry_folded.get(
+            id(optimizer), []
+        )
+
+    def _receiver_translated(self, node: Any, probable: bool) -> bool:
+        """Whether the receiver of ``node`` (``opt.state_dict()``, ``sched.last_epoch``) is a
+        translated value: not when it is only guessed from a name, or when every constructor
+        that reaches it is left as torch code."""
+        if probable:
+            return False
+        member = node.func if isinstance(node, cst.Call) else node
+        if not isinstance(member, cst.Attribute):
+            return True
+        enclosing = self._classes[-1] if self._classes else None
+        values = self._get_resolver().origin_values(member.value, enclosing)
+        calls = [v for v in values or [] if isinstance(v, cst.Call)]
+        return not calls or any(self._becomes_optax(call) for call in calls)
+
+    def _becomes_optax(self, call: cst.Call) -> bool:
+        """Whether this command translates the constructor ``call`` (and it translates)."""
+        wired = self._wired_entry(call)
+        return wired is not None and wired[2] is None and self._value_translates(call)
 
     def _hook_context(
         self,
@@ -640,22 +690,17 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         enclosing = self._classes[-1] if self._classes else None
         return self._get_resolver().bound_value(node, enclosing)
 
-    def _escape_hand_over(self, frame: _Frame, optimizer: Any, call: cst.Call) -> None:
-        """A translated optimizer passed to another library's function: mark the statement."""
-        if not any(id(optimizer.call) in f.translated for f in self._frames):
-            return  # the optimizer is still the torch one: nothing changes for that code
-        name = code_of(optimizer.target).strip()
-        callee = code_of(call.func).strip()
-        frame.escapes.append(
-            escape_hatch.Escape(
-                optimizer.entry.name,
-                f"`{callee}(...)` gets `{name}`, which is now an optax GradientTransformation, "
-                f"not a torch optimizer",
-                f"port this call by hand: pass `{name}` only to code that takes an optax "
-                f"transformation (and its state), or drop the call",
-            )
-        )
-        frame.escape_nodes.append(call)
+    def _escape_torch_only_uses(self, frame: _Frame, uses: list[TorchOnlyUse]) -> None:
+        """Uses of a translated optimizer (or scheduler) as the torch object: mark the statement
+        (the map's text), unless the constructor is left as torch code."""
+        for use in uses:
+            if not self._becomes_optax(use.origin.call):
+                continue  # still the torch object: nothing changes for that code
+            translation = self._dry_results.get(id(use.origin.call), "")
+            reason = use.render(use.text.reason, translation)
+            suggest = use.render(use.text.suggest, translation)
+            frame.escapes.append(escape_hatch.Escape(use.origin.entry.name, reason, suggest))
+            frame.escape_nodes.append(use.node)
 
     def _is_folded(self, key: int) -> bool:
         """Whether the call with this id was folded into an optimizer translated so far."""

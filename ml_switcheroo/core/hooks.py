@@ -99,6 +99,8 @@ class HookContext:
     qualify: Callable[[cst.BaseExpression], list[str]] = lambda node: []
     enclosing_class: cst.ClassDef | None = None  # the class whose method holds the call
     hygiene: Hygiene | None = None  # see ``hygienic``; None leaves expressions as rendered
+    # Whether the receiver's constructor was translated (False: it is still the torch object).
+    receiver_translated: Callable[[], bool] = lambda: True
 
     @property
     def exact(self) -> bool:

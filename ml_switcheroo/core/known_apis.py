@@ -42,6 +42,8 @@ EXTRA_NAMES = (
     "torch.optim.Optimizer.param_groups",
     "torch.optim.Optimizer.state",
     "torch.optim.Optimizer.defaults",
+    "torch.optim.lr_scheduler.LRScheduler.last_epoch",
+    "torch.optim.lr_scheduler.LRScheduler.base_lrs",
 )
 
 

@@ -30,6 +30,7 @@ from ml_switcheroo.core.escape_hatch import escaped_statements
 from ml_switcheroo.core.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.core.semantic_map import ApiEntry
 from ml_switcheroo.core.signature import NotALiteral, code_of, dotted_name, literal_value
+from ml_switcheroo.core.torch_only import TorchOnlyFinder, TorchOnlyUse
 
 CONSTRUCTOR = "optimizer_constructor"
 SCHEDULER = "lr_scheduler"
@@ -148,9 +149,9 @@ class Plan:
     sites: list[Site] = field(default_factory=list)
     # statement moves: id(optimizer statement) -> (schedule plan)
     moves: dict[int, SchedulePlan] = field(default_factory=dict)
-    # id(statement) -> (optimizer site, external call) where a translated optimizer would be
-    # handed to library code that expects a torch optimizer
-    handed_over: dict[int, tuple[Site, cst.Call]] = field(default_factory=dict)
+    # id(statement) -> the uses in it of a translated optimizer (or scheduler) as the torch
+    # object: handed to another library, pickled, type-checked, an unknown member...
+    torch_only: dict[int, list[TorchOnlyUse]] = field(default_factory=dict)
 
     def attachment_key(self, call: cst.Call) -> int | None:
         """For a call that only translates together with its optimizer (a scheduler, its
@@ -195,8 +196,6 @@ class _Collector(cst.CSTVisitor):
         self._classes: list[cst.ClassDef] = []
         self._calls: list[cst.Call] = []
         self.name_positions: dict[int, tuple[int, int]] = {}  # id(Name) -> (block, index)
-        # id(Name passed as an argument) -> (the call, its statement)
-        self.argument_of: dict[int, tuple[cst.Call, cst.BaseStatement]] = {}
 
     # blocks and statements
     def _enter_body(self, owner: cst.CSTNode, body: Sequence[cst.BaseStatement]) -> None:
@@ -253,9 +252,6 @@ class _Collector(cst.CSTVisitor):
         self._calls.append(node)
         if not self._statements:
             return
-        for arg in node.args:
-            if isinstance(arg.value, cst.Name):
-                self.argument_of[id(arg.value)] = (node, self._statements[-1])
         enclosing = self._classes[-1] if self._classes else None
         wired = self.wire(node, enclosing)
         func = node.func
@@ -370,7 +366,7 @@ class Planner:
         if self.active(STEP) or self.active(TRAINING_STEP):
             self._plan_regions()
         if self.active(CONSTRUCTOR):
-            self._plan_hand_overs()
+            self._plan_torch_only_uses()
         for region in plan.regions:
             statements = {id(s) for s in region.statements}
             region.clipped = any(
@@ -721,6 +717,8 @@ class Planner:
             return None
         except NotALiteral:
             pass
+        if isinstance(value, cst.Call) and self._tensor_literal(value):
+            return None  # `torch.tensor(1.0)`: the clip's hook makes it the number
         if not _fixed_shape(value):
             return f"`{code_of(value).strip()}` may give another value at each evaluation"
         order = self._preorder()
@@ -742,6 +740,17 @@ class Planner:
             if any(_overlaps(path, other) for other in stored):
                 return f"`{path}` is assigned in this file, so it may change after that"
         return None
+
+    def _tensor_literal(self, call: cst.Call) -> bool:
+        """``torch.tensor(<literal>, ...)``: a tensor of a constant (the map's tensor literals)."""
+        literals = self.resolver.map.tensor_values.literals
+        if not call.args or not any(n in literals for n in self.resolver.imported_names(call.func)):
+            return False
+        try:
+            literal_value(call.args[0].value)
+        except NotALiteral:
+            return False
+        return True
 
     def _preorder(self) -> dict[int, int]:
         """Source order of every node (by id), computed once per file that clips."""
@@ -830,24 +839,14 @@ class Planner:
             found[id(constructor.call)] = constructor
         return list(found.values())
 
-    # ------------------------------------------------------------------ optimizers handed over
+    # ------------------------------------------------------------------ torch-only uses
 
-    def _plan_hand_overs(self) -> None:
-        """Find where an optimizer variable is passed to a function of another library
-        (``get_linear_schedule_with_warmup(opt, ...)``, ``accelerator.prepare(model, opt)``):
-        after translation that code would get an optax object."""
-        for site in self.plan.sites:
-            if site.hook != CONSTRUCTOR or not isinstance(site.target, cst.Name):
-                continue
-            for use in self.resolver.uses_of(site.target):
-                found = self.collector.argument_of.get(id(use))
-                if found is None:
-                    continue
-                call, statement = found
-                if id(call) in self.by_call or id(statement) in self.plan.region_of:
-                    continue  # a wired call (scheduler, scaler.step...) or already escaped
-                if self.resolver.is_external_call(call, site.enclosing_class):
-                    self.plan.handed_over.setdefault(id(statement), (site, call))
+    def _plan_torch_only_uses(self) -> None:
+        """Find where a translated optimizer (or scheduler) is still used as the torch object:
+        handed to another library (``accelerator.prepare(model, opt)``), pickled, type-checked,
+        a member optax lacks... (see ``core/torch_only.py``)."""
+        hooks = frozenset(h for h in (CONSTRUCTOR, SCHEDULER) if self.active(h))
+        self.plan.torch_only = TorchOnlyFinder(self, hooks).find()
 
     # ------------------------------------------------------------------ training-step regions
 

@@ -254,19 +254,126 @@ class Resolver:
                 uses.extend(access.node for access in assignment.references)
         return uses
 
-    def is_external_call(self, call: cst.Call, enclosing_class: cst.ClassDef | None) -> bool:
-        """Whether ``call`` goes to another library: a name imported from elsewhere, an
-        attribute of an imported module, or a method of an object built by an imported class
-        (``accelerator = Accelerator(); accelerator.prepare(...)``)."""
-        if self.imported_names(call.func):
-            return True
+    def called_function(self, func: cst.BaseExpression) -> str | None:
+        """The qualified name of an imported or builtin function ``func`` names, if any."""
+        names = self.imported_names(func)
+        if names:
+            return names[0]
+        scope = self.scopes.get(func)
+        if not isinstance(func, cst.Name) or scope is None:
+            return None
+        try:
+            qualified = scope.get_qualified_names_for(func)
+        except Exception:  # libcst raises on some unusual nodes; treat as unknown
+            return None
+        builtin = [q.name for q in qualified if q.source is QualifiedNameSource.BUILTIN]
+        return builtin[0] if len(qualified) == 1 and builtin else None
+
+    def local_parameter(self, call: cst.Call, argument: cst.Arg) -> cst.Param | None:
+        """The parameter of a function of this module (called by its name) that ``argument``
+        of ``call`` binds, when that is certain (no star arguments on either side)."""
         func = call.func
-        if isinstance(func, cst.Attribute):
-            receiver = func.value
-            value = self.bound_value(receiver, enclosing_class)
-            if isinstance(value, cst.Call) and self.imported_names(value.func):
-                return True
-        return False
+        scope = self.scopes.get(func)
+        if not isinstance(func, cst.Name) or scope is None:
+            return None
+        bindings = [a for a in scope[func.value] if isinstance(a, Assignment)]
+        if len(bindings) != 1 or not isinstance(bindings[0].node, cst.FunctionDef):
+            return None
+        params = bindings[0].node.params
+        if params.star_kwarg is not None or any(a.star for a in call.args):
+            return None
+        positional = [*params.posonly_params, *params.params]
+        if argument.keyword is None:
+            index = [a for a in call.args if a.keyword is None].index(argument)
+            return positional[index] if index < len(positional) else None
+        named = [*params.params, *params.kwonly_params]
+        return next((p for p in named if p.name.value == argument.keyword.value), None)
+
+    def parameter_uses(self, param: cst.Param) -> list[cst.CSTNode]:
+        """The nodes that read a parameter in its function."""
+        scope = self.scopes.get(param)
+        if scope is None:
+            return []
+        return [
+            access.node
+            for assignment in scope.assignments[param.name.value]
+            if getattr(assignment, "node", None) is param
+            for access in assignment.references
+        ]
+
+    def parameter_type(self, param: cst.Param) -> ReceiverType | None:
+        """The type of a parameter from what every caller in this module passes (None when
+        the function is not only called by name in this module)."""
+        scope = self.scopes.get(param)
+        if scope is None:
+            return None
+        for assignment in scope.assignments[param.name.value]:
+            if getattr(assignment, "node", None) is param:
+                return self._type_from_callers(param, assignment, 0)  # type: ignore[arg-type]
+        return None
+
+    def is_self_attribute(self, node: cst.CSTNode, enclosing_class: cst.ClassDef | None) -> bool:
+        """Whether ``node`` is ``self.x`` in a method of ``enclosing_class``."""
+        return (
+            isinstance(node, cst.Attribute)
+            and isinstance(node.value, cst.Name)
+            and enclosing_class is not None
+            and self._is_self(node.value, enclosing_class)
+        )
+
+    def origin_values(
+        self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None, depth: int = 0
+    ) -> list[cst.BaseExpression] | None:
+        """Every value (``None`` left out) that reaches ``node`` (a Name or ``self.x``),
+        following parameters to what this module's callers pass; None if unknown."""
+        if not isinstance(node, cst.Name):
+            values = self._self_attribute_values(node, enclosing_class)
+            return None if values is None else _without_none(values)
+        found: list[cst.BaseExpression] = []
+        for binding in self.binding_nodes(node):
+            if isinstance(binding, cst.Name) and isinstance(
+                self.bindings.get(binding), cst.BaseExpression
+            ):
+                found.append(self.bindings[binding])  # type: ignore[arg-type]
+            elif isinstance(binding, cst.Param) and depth < 3:
+                passed = self._passed_values(binding, enclosing_class, depth)
+                if passed is None:
+                    return None
+                found.extend(passed)
+            else:
+                return None
+        return _without_none(found) if found else None
+
+    def _passed_values(
+        self, param: cst.Param, enclosing_class: cst.ClassDef | None, depth: int
+    ) -> list[cst.BaseExpression] | None:
+        """What this module's calls pass for ``param`` (followed through names)."""
+        if self.parameter_type(param) is None:
+            return None
+        scope = self.scopes.get(param)
+        function = getattr(scope, "node", None)
+        parent = getattr(scope, "parent", None)
+        if not isinstance(function, cst.FunctionDef) or parent is None:
+            return None
+        positional = list(function.params.params)
+        index = positional.index(param) if param in positional else None
+        values: list[cst.BaseExpression] = []
+        for assignment in parent.assignments[function.name.value]:
+            for access in assignment.references:
+                site = self.bindings.get(access.node)
+                if not isinstance(site, CallSite):
+                    return None
+                argument = _argument_for(site.call, param.name.value, index)
+                if argument is None:
+                    return None
+                if isinstance(argument, cst.Name):
+                    inner = self.origin_values(argument, enclosing_class, depth + 1)
+                    if inner is None:
+                        return None
+                    values.extend(inner)
+                else:
+                    values.append(argument)
+        return values
 
     def _referents(self, name: cst.Name) -> list[Assignment]:
         """The assignments libcst finds for the use ``name`` (those written before it)."""
@@ -498,6 +605,10 @@ class Resolver:
                     return False
             return bool(access.referents)
         return False
+
+
+def _without_none(values: list[cst.BaseExpression]) -> list[cst.BaseExpression]:
+    return [v for v in values if not (isinstance(v, cst.Name) and v.value == "None")]
 
 
 def _argument_for(call: cst.Call, name: str, index: int | None) -> cst.BaseExpression | None:

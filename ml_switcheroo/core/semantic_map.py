@@ -12,6 +12,11 @@ Schema (see the shipped file for the full, commented example)::
     types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex"}}
     parameters: {arguments: [params], module_methods: [parameters], ...}   # ParameterSpec
     tensor_values: {literals: {torch.tensor: "data, *, dtype=None"}, ...}  # TensorValueSpec
+    types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex",
+                translated: {members: [init, update], reason: "...", suggest: "..."}}}
+    torch_only_calls: {pickle.dump: {reason: "...", suggest: "..."}}  # functions that take
+                                                    # a translated value as the torch object
+    passthrough_calls: [builtins.print]             # functions that take any object
     apis:
       torch.optim.SGD:                                  # a call, or Type.method for methods
         hook: optimizer_constructor                     # a registered hook
@@ -68,6 +73,8 @@ _TOP_KEYS = {
     "imports",
     "types",
     "apis",
+    "torch_only_calls",
+    "passthrough_calls",
 }
 _API_KEYS = {
     "hook",
@@ -88,7 +95,6 @@ _API_KEYS = {
 }
 _LINK_KEYS = {"emit", "when", "unless", "unknown_ok", "slot", "mode"}
 _RULE_KEYS = {"when", "unless", "reason", "suggest", "mode"}
-_TYPE_KEYS = {"aliases", "parameter_names"}
 _PARAMETER_KEYS = {
     "arguments",
     "module_methods",
@@ -100,6 +106,11 @@ _PARAMETER_KEYS = {
 }
 _TENSOR_KEYS = {"literals", "ignore", "dtypes", "packages", "python_values", "python_methods"}
 DTYPE_FORMATS = ("float64", "float32")
+_TYPE_KEYS = {"aliases", "parameter_names", "translated"}
+_TRANSLATED_KEYS = {"members", "reason", "suggest", "inline"}
+_TORCH_ONLY_KEYS = {"reason", "suggest"}
+# Placeholders of the texts about a translated value used as the torch object.
+TORCH_ONLY_PLACEHOLDERS = frozenset({"name", "state", "use", "translation"})
 
 
 # --------------------------------------------------------------------------- compiled map
@@ -178,12 +189,31 @@ class ApiEntry:
 
 
 @dataclass(frozen=True)
+class TorchOnlyText:
+    """Why a use of a translated value is torch-only, and the optax way."""
+
+    reason: str
+    suggest: str
+
+
+@dataclass(frozen=True)
+class Translated:
+    """What a value of a type is once its constructor is translated: the members it still
+    has (``init``, ``update``) and the text for every other use."""
+
+    members: frozenset[str]
+    text: TorchOnlyText
+    inline: TorchOnlyText | None = None  # for a constructor call whose value is not named
+
+
+@dataclass(frozen=True)
 class TypeEntry:
     """A receiver type: values of this type have wired methods."""
 
     name: str
     aliases: tuple[str, ...] = ()
     parameter_names: re.Pattern[str] | None = None
+    translated: Translated | None = None
 
 
 @dataclass(frozen=True)
@@ -246,6 +276,10 @@ class SemanticMap:
     # Names templates may introduce (lambda parameters, comprehension variables): the engine
     # renames them where they would capture a user's name (core/hygiene.py).
     template_names: frozenset[str] = frozenset()
+    # Functions that use a translated optimizer/scheduler as the torch object (pickle.dump).
+    torch_only_calls: Mapping[str, TorchOnlyText] = field(default_factory=dict)
+    # Functions that take any object (builtins.print): passing a translated value is fine.
+    passthrough_calls: frozenset[str] = frozenset()
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -526,7 +560,8 @@ class _Checker:
                         line=body.lines.get("parameter_names"),
                         entry=name,
                     )
-            result[name] = TypeEntry(name, tuple(aliases), compiled)
+            translated = self.translated(body.get("translated"), body.lines.get("translated"), name)
+            result[name] = TypeEntry(name, tuple(aliases), compiled, translated)
         return result
 
     def names(self, section: _LineDict, key: str, what: str, *, dotted: bool = False) -> list[str]:
@@ -602,6 +637,61 @@ class _Checker:
             python_values=names("python_values"),
             python_methods=names("python_methods", dotted=False),
         )
+
+    def translated(self, raw: Any, line: int | None, name: str) -> Translated | None:
+        """A type's ``translated`` block: the members kept and the text for other uses."""
+        if raw is None:
+            return None
+        body = self.mapping(raw, "'translated'", line, name)
+        self.check_keys(body, _TRANSLATED_KEYS, "'translated'", name)
+        members = body.get("members") or []
+        if not isinstance(members, list) or not all(
+            isinstance(m, str) and m.isidentifier() for m in members
+        ):
+            self.fail(
+                "'members' must be a list of names", line=body.lines.get("members"), entry=name
+            )
+        inline = None
+        if body.get("inline") is not None:
+            raw_inline = self.mapping(body["inline"], "'inline'", body.lines.get("inline"), name)
+            self.check_keys(raw_inline, _TORCH_ONLY_KEYS, "'inline'", name)
+            inline = self.torch_only_text(raw_inline, name)
+        return Translated(frozenset(members), self.torch_only_text(body, name), inline)
+
+    def torch_only_text(self, body: _LineDict, name: str) -> TorchOnlyText:
+        """The required ``reason``/``suggest`` pair, with only the torch-only placeholders."""
+        texts = []
+        for key in ("reason", "suggest"):
+            text = self.string(body, key, name, required=True)
+            assert text is not None
+            for match in _PLACEHOLDER.finditer(text):
+                if match.group(1) not in TORCH_ONLY_PLACEHOLDERS:
+                    self.fail(
+                        f"unknown placeholder {{{match.group(1)}}} in {key!r} (allowed: "
+                        f"{', '.join(sorted(TORCH_ONLY_PLACEHOLDERS))})",
+                        line=body.lines.get(key),
+                        entry=name,
+                    )
+            texts.append(text)
+        return TorchOnlyText(*texts)
+
+    def torch_only_calls(self, raw: Any, line: int | None) -> dict[str, TorchOnlyText]:
+        section = self.mapping(raw, "'torch_only_calls'", line)
+        result = {}
+        for name, body in section.items():
+            key_line = section.lines.get(name)
+            self.dotted(name, "function", key_line, name)
+            body = self.mapping(body, "a torch-only call", key_line, name)
+            self.check_keys(body, _TORCH_ONLY_KEYS, "a torch-only call", name)
+            result[name] = self.torch_only_text(body, name)
+        return result
+
+    def passthrough_calls(self, raw: Any, line: int | None) -> frozenset[str]:
+        if raw is None:
+            return frozenset()
+        if not isinstance(raw, list):
+            self.fail("'passthrough_calls' must be a list of function names", line=line)
+        return frozenset(self.dotted(name, "function", line, None) for name in raw)
 
     def apis(
         self,
@@ -1026,6 +1116,13 @@ def _compile_raw(
     tensor_values = base.tensor_values if base else TensorValueSpec()
     if "tensor_values" in top:
         tensor_values = checker.tensor_values(top["tensor_values"], top.lines.get("tensor_values"))
+    torch_only_calls = dict(base.torch_only_calls) if base else {}
+    torch_only_calls.update(
+        checker.torch_only_calls(top.get("torch_only_calls"), top.lines.get("torch_only_calls"))
+    )
+    passthrough = checker.passthrough_calls(
+        top.get("passthrough_calls"), top.lines.get("passthrough_calls")
+    )
     return SemanticMap(
         apis=apis,
         types=types,
@@ -1035,6 +1132,8 @@ def _compile_raw(
         parameters=parameters,
         tensor_values=tensor_values,
         template_names=checker.template_names,
+        torch_only_calls=torch_only_calls,
+        passthrough_calls=passthrough | (base.passthrough_calls if base else frozenset()),
         **functions,
     )
 

@@ -172,6 +172,8 @@ def strip_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression
 @register_hook("scheduler_read", requires=("reason", "suggest"))
 def escape_scheduler_read(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode:
     """Hook for reads of the current lr (``sched.get_last_lr()``, ``opt.param_groups``)."""
+    if not ctx.receiver_translated():
+        return node  # still the torch object (its constructor is left as torch code)
     receiver = ctx.receiver or "sched"
     names = {"receiver": receiver, "state": f"{receiver}_state"}
     assert ctx.entry.reason and ctx.entry.suggest

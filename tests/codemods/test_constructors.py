@@ -415,7 +415,7 @@ class ParamGroupsTest(SwitcherooTest):
             """
             import torch
             def build(param_groups):
-                return torch.optim.Adam(param_groups, lr=1e-3)
+                opt = torch.optim.Adam(param_groups, lr=1e-3)
             """
         )
         self.assertEqual(record.kind, "converted")

@@ -15,7 +15,7 @@ class AddImportTest(SwitcherooTest):
             import torch
 
             def build(model):
-                return torch.optim.SGD(model.parameters(), lr=0.1)
+                opt = torch.optim.SGD(model.parameters(), lr=0.1)
             ''',
             '''
             """Training script."""
@@ -24,7 +24,7 @@ class AddImportTest(SwitcherooTest):
             import optax
 
             def build(model):
-                return optax.sgd(learning_rate=0.1)
+                opt = optax.sgd(learning_rate=0.1)
             ''',
         )
 
@@ -168,13 +168,13 @@ class RemoveImportTest(SwitcherooTest):
             """
             from torch import optim
             def f(o: "optim.Optimizer"):
-                return optim.SGD(p, lr=0.1)
+                opt = optim.SGD(p, lr=0.1)
             """,
             """
             from torch import optim
             import optax
             def f(o: "optim.Optimizer"):
-                return optax.sgd(learning_rate=0.1)
+                opt = optax.sgd(learning_rate=0.1)
             """,
         )
 

@@ -94,14 +94,14 @@ class OptimizerOverPartOfAModelTest(SwitcherooTest):
             import torch
             class Net(torch.nn.Module):
                 def optimizer(self):
-                    return torch.optim.SGD(self.parameters(), lr=0.1)
+                    self.opt = torch.optim.SGD(self.parameters(), lr=0.1)
             """,
             """
             import torch
             import optax
             class Net(torch.nn.Module):
                 def optimizer(self):
-                    return optax.sgd(learning_rate=0.1)
+                    self.opt = optax.sgd(learning_rate=0.1)
             """,
         )
 

@@ -70,3 +70,21 @@ class StripZeroGradTest(SwitcherooTest):
             opt.step()
             """,
         )
+
+
+class OptimizerInitTorchOnlyTest(SwitcherooTest):
+    TRANSFORM = OptimizerInit
+
+    def test_marks_a_torch_only_member_of_the_optimizer_it_rewrote(self) -> None:
+        (escape,) = [
+            r for r in self.records(SOURCE + "s = opt.state_dict()\n") if r.kind == "escaped"
+        ]
+        self.assertEqual(escape.api, "torch.optim.Optimizer.state_dict")
+
+    def test_does_not_mark_a_scheduler_it_does_not_rewrite(self) -> None:
+        records = self.records(
+            "from torch.optim.lr_scheduler import StepLR\n"
+            + SOURCE
+            + "sched = StepLR(opt, 10)\nsd = sched.state_dict()\n"
+        )
+        self.assertEqual([r.snippet for r in records if r.kind == "escaped"], ["StepLR(opt, 10)"])

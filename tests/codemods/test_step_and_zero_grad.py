@@ -52,7 +52,12 @@ class StepTest(SwitcherooTest):
                     # ml_switcheroo: |   # once, after the optimizer is built: opt_state = opt.init(params)
                     opt.step()
                     # ml_switcheroo: ESCAPE-END
+                # ml_switcheroo: ESCAPE-BEGIN torch.optim.SGD
+                # ml_switcheroo: reason: `opt` is now an optax GradientTransformation, not a torch optimizer, and this code uses it as a torch optimizer: `return opt`
+                # ml_switcheroo: suggestion:
+                # ml_switcheroo: |   port it by hand: an optax transformation has only init and update; pass `opt` with its state `opt_state` (`opt_state = opt.init(params)`) to code written for optax, and checkpoint `opt_state` (a pytree: flax.serialization, orbax or pickle of the state), rebuilding `opt` from code
                 return opt
+                # ml_switcheroo: ESCAPE-END
             """,
         )
 

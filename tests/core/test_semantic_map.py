@@ -323,3 +323,40 @@ def test_user_map_replaces_a_section(tmp_path: Path) -> None:
     literals = load_semantic_map([path]).tensor_values.literals
     assert list(literals) == ["mylib.scalar"]
     assert literals["mylib.scalar"].names == ("value", "dtype")
+
+
+def test_unknown_placeholder_in_a_types_translated_text(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        types:
+          torch.optim.Optimizer:
+            translated: {members: [init], reason: "`{receiver}` is optax", suggest: "port"}
+        """,
+    )
+    assert "unknown placeholder {receiver}" in str(error)
+
+
+def test_torch_only_call_without_a_suggestion(tmp_path: Path) -> None:
+    error = load_error(tmp_path, 'torch_only_calls:\n  pickle.dump: {reason: "no state"}\n')
+    assert "missing required field 'suggest'" in str(error)
+
+
+def test_passthrough_calls_must_be_a_list(tmp_path: Path) -> None:
+    error = load_error(tmp_path, "passthrough_calls: builtins.print\n")
+    assert "'passthrough_calls' must be a list" in str(error)
+
+
+def test_user_map_adds_a_torch_only_call_and_a_passthrough(tmp_path: Path) -> None:
+    path = write_map(
+        tmp_path,
+        """
+        torch_only_calls:
+          mylib.save: {reason: "`{name}` is optax: {use}", suggest: "save `{state}`"}
+        passthrough_calls: [mylib.log]
+        """,
+    )
+    semantic_map = load_semantic_map([path])
+    assert semantic_map.torch_only_calls["mylib.save"].suggest == "save `{state}`"
+    assert "pickle.dump" in semantic_map.torch_only_calls
+    assert {"mylib.log", "builtins.print"} <= semantic_map.passthrough_calls

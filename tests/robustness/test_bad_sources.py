@@ -153,9 +153,9 @@ CASES = [
     Case(
         "tabs",
         b"import torch\ndef f(params):\n\topt = torch.optim.SGD(params, lr=0.1)\n"
-        b"\tif True:\n\t\topt.zero_grad()\n\treturn opt\n",
+        b"\tif True:\n\t\topt.zero_grad()\n\treturn params\n",
         b"import optax\ndef f(params):\n\topt = optax.sgd(learning_rate=0.1)\n"
-        b"\tif True:\n\t\tpass\n\treturn opt\n",
+        b"\tif True:\n\t\tpass\n\treturn params\n",
     ),
     Case(
         "form_feed",

@@ -54,7 +54,7 @@ def source(index: int, helpers: int) -> bytes:
     head = (
         f'"""Module {index}."""\n\nimport torch\n\n\n'
         f"def make_optimizer_{index}(params):\n"
-        f"    return torch.optim.{name}(params, {args})\n"
+        f"    optimizer = torch.optim.{name}(params, {args})\n"
     )
     body = "".join(
         f"\n\ndef helper_{index}_{k}(x, y={k}):\n"

@@ -1,0 +1,307 @@
+"""Torch-only uses of a translated optimizer or scheduler, found before rewriting.
+
+Once ``opt = torch.optim.Adam(...)`` becomes ``opt = optax.adam(...)``, every use of ``opt``
+that is not a translated consumer (``opt.step()``, ``opt.zero_grad()``, a wired scheduler or
+clip call, a wired member such as ``opt.state_dict()``) still treats it as a torch optimizer:
+``pickle.dump(opt, f)``, ``isinstance(opt, Adam)``, ``hook = opt.step``, ``opt.foo``,
+``return opt``, ``Trainer(optimizer=torch.optim.Adam(...))``... ``TorchOnlyFinder`` follows the
+value (a variable, ``self.x`` in its class, the parameter of a function of the file that every
+caller passes it to, or the constructor call itself) to each use and records the uses that need
+an escape hatch, with the text the map gives (the type's ``translated`` block, or the
+``torch_only_calls`` entry of the function it is passed to). The engine marks them only when
+the constructor really is translated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import libcst as cst
+
+from ml_switcheroo.core.semantic_map import TorchOnlyText, Translated
+from ml_switcheroo.core.signature import code_of
+
+_DESCRIPTION_LIMIT = 100
+
+
+@dataclass(eq=False)
+class TorchOnlyUse:
+    """One statement's use of a translated value as the torch object."""
+
+    origin: Any  # the constructor's plan Site: marked only if it translates
+    node: cst.CSTNode  # what the report points at
+    text: TorchOnlyText
+    names: dict[str, str]  # name, state, use: the text's placeholders
+
+    def render(self, text: str, translation: str) -> str:
+        """``text`` with its placeholders filled (``translation``: the constructor's optax)."""
+        names = {**self.names, "translation": translation}
+        for key, value in names.items():
+            text = text.replace("{" + key + "}", value)
+        return text
+
+
+@dataclass(frozen=True)
+class _Handle:
+    """A way the code reaches the translated value: uses of one binding."""
+
+    origin: Any
+    name: str
+    translated: Translated
+    type_name: str
+    uses: tuple[cst.CSTNode, ...]
+    enclosing_class: cst.ClassDef | None
+
+
+class TorchOnlyFinder:
+    """Finds the torch-only uses of the values a file's wired constructors build."""
+
+    def __init__(self, planner: Any, constructor_hooks: frozenset[str]) -> None:
+        self.planner = planner
+        self.resolver = planner.resolver
+        self.map = planner.resolver.map
+        self.collector = planner.collector
+        self.constructor_hooks = constructor_hooks
+        # statement id -> (node id, value name) -> use
+        self.found: dict[int, dict[tuple[int, str], TorchOnlyUse]] = {}
+        self._followed: set[int] = set()
+
+    def find(self) -> dict[int, list[TorchOnlyUse]]:
+        """Statement id -> the torch-only uses in it."""
+        for site in self.planner.plan.sites:
+            if site.hook not in self.constructor_hooks or not self._is_value(site):
+                continue
+            translated = self._translated(site)
+            if translated is not None:
+                self._follow_site(site, translated)
+        return {key: list(uses.values()) for key, uses in self.found.items()}
+
+    # ------------------------------------------------------------------ handles
+
+    def _is_value(self, site: Any) -> bool:
+        """An optimizer constructor, or a scheduler linked to one (not a component inside
+        another scheduler's call)."""
+        if site.hook == "lr_scheduler":
+            return id(site.call) in self.planner.plan.scheduler_of and not self._in_wired_call(site)
+        return True
+
+    def _in_wired_call(self, site: Any) -> bool:
+        return site.parent_call is not None and id(site.parent_call) in self.planner.by_call
+
+    def _translated(self, site: Any) -> tuple[str, Translated] | None:
+        type_name = site.entry.returns if site.entry is not None else None
+        entry = self.map.types.get(type_name) if type_name else None
+        if entry is None or entry.translated is None:
+            return None
+        return type_name, entry.translated
+
+    def _follow_site(self, site: Any, translated: tuple[str, Translated]) -> None:
+        type_name, text = translated
+        target = site.target
+        if isinstance(target, cst.Name):
+            uses = tuple(self.resolver.uses_of(target))
+            self._follow(_Handle(site, target.value, text, type_name, uses, None))
+        elif self.resolver.is_self_attribute(target, site.enclosing_class):
+            uses = tuple(_self_attribute_uses(site.enclosing_class, target, self.resolver))
+            name = code_of(target).strip()
+            self._follow(_Handle(site, name, text, type_name, uses, site.enclosing_class))
+        elif not self._in_wired_call(site):
+            name = f"{code_of(site.call.func).strip()}(...)"
+            text = replace(text, text=text.inline or text.text)
+            handle = _Handle(site, name, text, type_name, (site.call,), site.enclosing_class)
+            self._use(handle, site.call, site.statement)
+
+    def _follow(self, handle: _Handle) -> None:
+        for use in handle.uses:
+            statement = self._statement_of(use)
+            if statement is None or id(statement) in self.planner.plan.region_of:
+                continue  # in an escape hatch already (earlier run, or a training step)
+            self._use(handle, use, statement)
+
+    def _statement_of(self, use: cst.CSTNode) -> cst.BaseStatement | None:
+        name = use.value if isinstance(use, cst.Attribute) else use
+        position = self.collector.name_positions.get(id(name))
+        if position is None:
+            return None
+        block, index = position
+        return self.collector.blocks[block].body[index]  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------ one use
+
+    def _use(self, handle: _Handle, use: cst.CSTNode, statement: cst.BaseStatement) -> None:
+        ancestors = _ancestors(statement, use)
+        if ancestors is None or self._in_wired_arguments(ancestors):
+            return
+        parent = ancestors[-1] if ancestors else None
+        grand = ancestors[-2] if len(ancestors) > 1 else None
+        if isinstance(parent, cst.AssignTarget) and parent.target is use:
+            return  # `self.opt = ...` binds, it does not use
+        if isinstance(parent, cst.Attribute) and parent.value is use:
+            problem = self._member_problem(handle, use, parent, grand)
+            if problem is not None:
+                self._mark(handle, statement, parent, handle.translated.text, problem)
+            return
+        if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call) and parent.value is use:
+            self._argument(handle, statement, use, parent, grand)
+            return
+        if _harmless(use, parent):
+            return
+        context = _context(use, ancestors)
+        use_text = f"`{_shortened(code_of(context))}`"
+        self._mark(handle, statement, context, handle.translated.text, use_text)
+
+    def _in_wired_arguments(self, ancestors: list[cst.CSTNode]) -> bool:
+        """Whether the use sits in the arguments of a wired call (``SequentialLR(opt,
+        [warmup, cosine])``, ``scaler.step(opt)``): that call's hook handles it."""
+        for node, child in zip(ancestors, ancestors[1:], strict=False):
+            if isinstance(child, cst.Arg) and id(node) in self.planner.by_call:
+                return True
+        return False
+
+    def _member_problem(
+        self, handle: _Handle, use: cst.CSTNode, member: cst.Attribute, grand: Any
+    ) -> str | None:
+        """None when ``use.member`` is translated (a wired member, or one the translated value
+        has); otherwise what is wrong with it."""
+        attribute = member.attr.value
+        if attribute in handle.translated.members:
+            return None
+        called = isinstance(grand, cst.Call) and grand.func is member
+        entry = self.map.method(handle.type_name, attribute)
+        text = f"`{code_of(member).strip()}`"
+        if entry is None:
+            return f"{text} is not a member of the translated value"
+        if entry.attribute or called:
+            # The engine runs the member's hook, and escapes it where the receiver may also
+            # hold another object (core/flow.py) or is typed only by its name.
+            return None
+        return f"{text} is used without calling it (a bound method of the torch object)"
+
+    def _argument(
+        self,
+        handle: _Handle,
+        statement: cst.BaseStatement,
+        use: cst.CSTNode,
+        argument: cst.Arg,
+        call: cst.Call,
+    ) -> None:
+        callee = self.resolver.called_function(call.func)
+        description = f"`{code_of(call.func).strip()}(...)` gets `{handle.name}`"
+        if callee in self.map.torch_only_calls:
+            self._mark(handle, statement, call, self.map.torch_only_calls[callee], description)
+            return
+        if callee in self.map.passthrough_calls:
+            return
+        param = self.resolver.local_parameter(call, argument)
+        if param is not None and self._typed_parameter(param, handle):
+            self._follow_parameter(handle, param)
+            return
+        self._mark(handle, statement, call, handle.translated.text, description)
+
+    def _typed_parameter(self, param: cst.Param, handle: _Handle) -> bool:
+        typed = self.resolver.parameter_type(param)
+        return typed is not None and typed.name == handle.type_name
+
+    def _follow_parameter(self, handle: _Handle, param: cst.Param) -> None:
+        if id(param) in self._followed:
+            return
+        self._followed.add(id(param))
+        uses = tuple(self.resolver.parameter_uses(param))
+        self._follow(
+            _Handle(
+                handle.origin, param.name.value, handle.translated, handle.type_name, uses, None
+            )
+        )
+
+    def _mark(
+        self,
+        handle: _Handle,
+        statement: cst.BaseStatement,
+        node: cst.CSTNode,
+        text: TorchOnlyText,
+        use: str,
+    ) -> None:
+        named = all(part.isidentifier() for part in handle.name.split("."))
+        state = f"{handle.name}_state" if named else "opt_state"
+        names = {"name": handle.name, "state": state, "use": use}
+        uses = self.found.setdefault(id(statement), {})
+        uses.setdefault((id(node), handle.name), TorchOnlyUse(handle.origin, node, text, names))
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _ancestors(statement: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode] | None:
+    """The nodes from ``statement`` down to ``target``'s parent; None if it is not inside."""
+    stack: list[cst.CSTNode] = []
+    found: list[cst.CSTNode] | None = None
+
+    class _Walk(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            nonlocal found
+            if found is not None:
+                return False
+            if node is target:
+                found = list(stack)
+                return False
+            stack.append(node)
+            return True
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            if stack and stack[-1] is original_node:
+                stack.pop()
+
+    statement.visit(_Walk())
+    return found
+
+
+def _self_attribute_uses(
+    enclosing: cst.ClassDef | None, target: cst.Attribute, resolver: Any
+) -> Iterator[cst.Attribute]:
+    """Every ``self.<attr>`` of ``enclosing``'s methods (assignments included: the caller
+    skips them)."""
+    if enclosing is None:
+        return iter(())
+    found: list[cst.Attribute] = []
+    attribute = target.attr.value
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            if (
+                node.attr.value == attribute
+                and node is not target
+                and resolver.is_self_attribute(node, enclosing)
+            ):
+                found.append(node)
+
+    enclosing.visit(_Find())
+    return iter(found)
+
+
+def _harmless(use: cst.CSTNode, parent: Any) -> bool:
+    """Uses that work the same on any object: ``opt is None``, ``if opt:``, ``del opt``."""
+    if isinstance(parent, cst.Comparison):
+        return all(
+            isinstance(target.operator, (cst.Is, cst.IsNot)) for target in parent.comparisons
+        )
+    if isinstance(parent, (cst.If, cst.While, cst.IfExp)):
+        return parent.test is use
+    if isinstance(parent, cst.UnaryOperation):
+        return isinstance(parent.operator, cst.Not)
+    return isinstance(parent, cst.Del)
+
+
+def _context(use: cst.CSTNode, ancestors: list[cst.CSTNode]) -> cst.CSTNode:
+    """What the code does with the value: its smallest enclosing simple statement (else the
+    node holding it)."""
+    for node in reversed(ancestors):
+        if isinstance(node, cst.BaseSmallStatement):
+            return node
+    return ancestors[-1] if ancestors else use
+
+
+def _shortened(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _DESCRIPTION_LIMIT else text[: _DESCRIPTION_LIMIT - 3] + "..."
