@@ -599,7 +599,11 @@ class Planner:
             return False
         optimizer_steps = self._optimizer_step_sites(schedule.optimizer)
         if all(_same_control(step, optimizer_steps) for step in steps):
-            return True
+            uneven = self._uneven_stepping(steps, optimizer_steps)
+            if uneven is None:
+                return True
+            self._escape(schedule.outer, uneven, _stepping_suggestion(schedule))
+            return False
         if all(self._per_epoch(step, optimizer_steps) for step in steps):
             if self.steps_per_epoch is None:
                 self._escape(
@@ -618,6 +622,31 @@ class Planner:
             _stepping_suggestion(schedule),
         )
         return False
+
+    def _uneven_stepping(self, steps: list[Site], optimizer_steps: list[Site]) -> str | None:
+        """Why ``sched.step()`` may not run exactly once per ``opt.step()``: several calls of
+        either, or a jump (``continue``, ``break``, ``return``, ``raise``) between the two."""
+        if len(steps) > 1:
+            return (
+                f"step() is called {len(steps)} times where the optimizer steps, so the "
+                "schedule may advance more than once per update"
+            )
+        if len(optimizer_steps) > 1:
+            return (
+                f"the optimizer's step() is called in {len(optimizer_steps)} places, so the "
+                "scheduler may step less than once per update"
+            )
+        (step,), (opt_step,) = steps, optimizer_steps
+        if step.statement is opt_step.statement:
+            return None
+        owner = self.collector.blocks[step.block]
+        between = owner.body[opt_step.index + 1 : step.index]  # type: ignore[attr-defined]
+        if any(_jumps(statement) for statement in between):
+            return (
+                "a `continue`, `break`, `return` or `raise` between the optimizer's step() and "
+                "this one can skip it, so it may not run once per update"
+            )
+        return None
 
     def _per_epoch(self, step: Site, optimizer_steps: list[Site]) -> bool:
         """The scheduler steps in an outer loop of the optimizer's step, or after calling a
@@ -946,6 +975,31 @@ def _combined_into(site: Site, outer: Site, components: dict[int, Site]) -> bool
 
 def _attaches_to_chain(entry: ApiEntry) -> bool:
     return any(link.slot == "chain_tail" for link in entry.chain)
+
+
+def _jumps(statement: cst.CSTNode) -> bool:
+    """Whether ``statement`` holds a ``continue``/``break``/``return``/``raise`` (outside
+    functions and classes defined in it)."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            nonlocal found
+            if isinstance(node, (cst.Continue, cst.Break, cst.Return, cst.Raise)):
+                found = True
+            return not found and super().on_visit(node)
+
+    statement.visit(_Find())
+    return found
 
 
 def _same_control(step: Site, optimizer_steps: list[Site]) -> bool:

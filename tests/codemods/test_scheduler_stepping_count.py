@@ -1,0 +1,74 @@
+"""A scheduler folds into its optimizer only when its step() runs exactly once per update.
+
+Trap twins of the per-update shape: the schedule would advance at another rate than torch's."""
+
+from __future__ import annotations
+
+from tests.support import SwitcherooTest, run_codemod
+
+HEAD = (
+    "import torch\n"
+    "opt = torch.optim.SGD(params, lr=0.1)\n"
+    "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10)\n"
+)
+
+
+class SteppingCountTest(SwitcherooTest):
+    def assertFolds(self, loop: str) -> None:
+        out = run_codemod(HEAD + loop)
+        self.assertIn("opt = optax.sgd(learning_rate=sched)", out)
+        self.assertNotIn("sched.step()", out)
+
+    def assertNotFolded(self, loop: str, why: str) -> None:
+        out = run_codemod(HEAD + loop)
+        self.assertNotIn("learning_rate=sched", out)
+        (record,) = [r for r in self.records(HEAD + loop) if r.api.endswith("StepLR")]
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn(why, record.reason)
+
+    def test_one_step_after_the_update_folds(self) -> None:
+        self.assertFolds("for batch in batches:\n    opt.step()\n    sched.step()\n")
+
+    def test_both_on_one_line_folds(self) -> None:
+        # The line keeps its code in the step's escape hatch; the schedule is folded.
+        out = run_codemod(HEAD + "for batch in batches:\n    opt.step(); sched.step()\n")
+        self.assertIn("opt = optax.sgd(learning_rate=sched)", out)
+
+    def test_a_jump_before_both_folds(self) -> None:
+        self.assertFolds(
+            "for batch in batches:\n    if skip(batch):\n        continue\n"
+            "    opt.step()\n    sched.step()\n"
+        )
+
+    def test_scheduler_stepped_twice_per_update(self) -> None:
+        self.assertNotFolded(
+            "for batch in batches:\n    opt.step()\n    sched.step()\n    sched.step()\n",
+            "step() is called 2 times",
+        )
+
+    def test_optimizer_stepped_twice_per_scheduler_step(self) -> None:
+        self.assertNotFolded(
+            "for batch in batches:\n    opt.step()\n    opt.step()\n    sched.step()\n",
+            "the optimizer's step() is called in 2 places",
+        )
+
+    def test_optimizer_also_stepped_in_another_function(self) -> None:
+        self.assertNotFolded(
+            "def train():\n    for batch in batches:\n        opt.step()\n        sched.step()\n"
+            "def finetune():\n    opt.step()\n",
+            "the optimizer's step() is called in 2 places",
+        )
+
+    def test_continue_between_the_two_steps(self) -> None:
+        self.assertNotFolded(
+            "for batch in batches:\n    opt.step()\n    if skip(batch):\n        continue\n"
+            "    sched.step()\n",
+            "a `continue`, `break`, `return` or `raise` between",
+        )
+
+    def test_return_between_the_two_steps(self) -> None:
+        self.assertNotFolded(
+            "def train():\n    for batch in batches:\n        opt.step()\n"
+            "        if done():\n            return\n        sched.step()\n",
+            "a `continue`, `break`, `return` or `raise` between",
+        )
