@@ -104,9 +104,18 @@ def convert(source: str, *, exact: bool = False, steps_per_epoch: str | None = N
 
 
 def describe(what: str, source: str, code: str, extra: str = "") -> str:
-    """A failure message with the generated source and the codemod's output."""
+    """A failure message with the generated source and the codemod's output (control
+    characters other than newlines shown escaped)."""
     tail = f"\n{extra}" if extra else ""
-    return f"{what}\n--- generated source:\n{source}--- output:\n{code}{tail}"
+    return f"{what}\n--- generated source:\n{visible(source)}--- output:\n{visible(code)}{tail}"
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character but \\n shown as an escape."""
+    return "".join(
+        c if c == "\n" or (c.isprintable() and c not in "\x85\u2028") else repr(c)[1:-1]
+        for c in text
+    )
 
 
 # ----------------------------------------------------------------------------- escape hatches
@@ -161,6 +170,7 @@ class Case:
     loader_size: int = 5  # len(loader) for per-epoch loops
     flag: bool = True
     constructors: tuple[str, ...] = ()  # class names used (for the map's tolerance)
+    clip: str | None = None  # the clip statement of the training loop, if any
 
 
 @dataclass
@@ -275,10 +285,10 @@ class TorchRefused(Exception):
     """The generated module is not valid torch (torch raised): nothing to compare."""
 
 
-def run_torch(case: Case, problem: Problem) -> TorchRecorder:
+def run_torch(case: Case, problem: Problem, source: str) -> TorchRecorder:
     recorder = TorchRecorder(problem)
     try:
-        execute(case.source, torch_env(case, recorder))
+        execute(source, torch_env(case, recorder))
     except Exception as error:  # an invalid combination of generated arguments
         raise TorchRefused(f"{type(error).__name__}: {error}") from error
     return recorder
@@ -290,7 +300,7 @@ def check_numbers(case: Case) -> str:
     run = convert(case.source, exact=case.exact, steps_per_epoch=case.steps_per_epoch)
     with float64():
         problem = linear_problem(steps=STEPS)
-        recorder = run_torch(case, problem)
+        recorder = run_torch(case, problem, torch_reference(case, run))
         try:
             namespace = execute(run.code, jax_env(case, problem))
         except Exception:
@@ -319,6 +329,16 @@ def check_numbers(case: Case) -> str:
                 run.code,
             )
         return outcome
+
+
+def torch_reference(case: Case, run: Run) -> str:
+    """The torch source to compare with: without its clip when the clip was not folded into
+    an optax chain (then it must be in an escape hatch, and the optimizer alone is compared)."""
+    if case.clip is None or unhatched_lines_with(run.code, r"\boptax(_torch)?\.clip"):
+        return case.source
+    bare = unhatched_lines_with(run.code, re.escape(case.clip))
+    assert not bare, describe(f"a clip left outside an escape hatch: {bare}", case.source, run.code)
+    return case.source.replace(case.clip, "pass")
 
 
 def _escaped_or_fail(case: Case, run: Run, what: str, trace: bool = False) -> str:

@@ -308,7 +308,8 @@ def scheduler_call(draw: st.DrawFn, mod: Module, opt: str) -> str:
     name = draw(st.sampled_from(sorted(SCHEDULERS)))
     table = SCHEDULERS[name]
     required = REQUIRED.get(name, [])
-    keys = required + draw(st.lists(st.sampled_from(sorted(set(table) - set(required)))))
+    optional = sorted(set(table) - set(required))
+    keys = required + (draw(st.lists(st.sampled_from(optional))) if optional else [])
     values: dict[str, Any] = {k: draw(st.sampled_from(table[k])) for k in dict.fromkeys(keys)}
     if "lr_lambda" in values:
         factor = draw(spelled(mod, "lr_lambda", values["lr_lambda"], pure=True))
@@ -385,6 +386,7 @@ def module_case(draw: st.DrawFn) -> Case:
         exact=draw(st.booleans()),
         steps_per_epoch=steps_per_epoch,
         loader_size=5,
+        clip=clip,
     )
 
 
@@ -454,7 +456,12 @@ def rebinding_case(draw: st.DrawFn) -> Case:
     clip = draw(clip_call(mod, "params")) if draw(st.booleans()) else None
     body += mod.after + batch_loop("opt", "sched" if sched_line else None, clip, False)
     return assemble(
-        mod, body, targets=(Target("opt", 0, trainable),), exact=draw(st.booleans()), flag=flag
+        mod,
+        body,
+        targets=(Target("opt", 0, trainable),),
+        exact=draw(st.booleans()),
+        flag=flag,
+        clip=clip,
     )
 
 
@@ -686,12 +693,13 @@ def text_modules(draw: st.DrawFn) -> str:
     for _ in range(draw(st.integers(0, 3))):
         char = draw(st.sampled_from(CONTROL))
         at = draw(st.integers(0, len(lines) - 1))
+        top_level = not lines[at].startswith(" ")
         where = draw(st.sampled_from(["line start", "own line", "comment", "string"]))
-        if where == "line start" and char == "\x0c" and not lines[at].startswith(" "):
+        if where == "line start" and char == "\x0c" and top_level:
             lines[at] = char + lines[at]
         elif where == "own line" and char == "\x0c":
             lines.insert(at, char)
-        elif where == "string":
+        elif where == "string" and top_level:
             lines.insert(at, f"note = {('page' + char + 'break')!r}")
         else:
             lines[at] = lines[at] + f"  # note{char}here"
@@ -700,6 +708,7 @@ def text_modules(draw: st.DrawFn) -> str:
 
 
 def check_text(source: str) -> None:
+    compile(source, "case.py", "exec")  # the generator makes valid Python
     result = transform_module(TorchToOptax(CodemodContext(filename="case.py")), source)
     assert isinstance(result, TransformSuccess), describe("the codemod failed", source, "")
     code = result.code
