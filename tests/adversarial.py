@@ -18,6 +18,8 @@ import io
 import re
 import tokenize
 import traceback
+import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -288,7 +290,9 @@ class TorchRefused(Exception):
 def run_torch(case: Case, problem: Problem, source: str) -> TorchRecorder:
     recorder = TorchRecorder(problem)
     try:
-        execute(source, torch_env(case, recorder))
+        with warnings.catch_warnings():  # a scheduler of an optimizer that is never stepped
+            warnings.simplefilter("ignore", UserWarning)
+            execute(source, torch_env(case, recorder))
     except Exception as error:  # an invalid combination of generated arguments
         raise TorchRefused(f"{type(error).__name__}: {error}") from error
     return recorder
@@ -356,8 +360,12 @@ def _escaped_or_fail(case: Case, run: Run, what: str, trace: bool = False) -> st
     detail = traceback.format_exc(limit=3) if trace else ""
     bare = [lines[n - 1] for n in kept if n not in hatched]
     raise AssertionError(
-        describe(f"{what}, and no escape hatch around {bare or 'a construction'}", case.source,
-                 run.code, detail)
+        describe(
+            f"{what}, and no escape hatch around {bare or 'a construction'}",
+            case.source,
+            run.code,
+            detail,
+        )
     )
 
 
@@ -463,9 +471,22 @@ def lonely_pragmas(code: str) -> list[tuple[int, str]]:
     found = []
     readline = io.StringIO(code, newline="").readline
     for token in tokenize.generate_tokens(readline):
-        if token.type == tokenize.COMMENT and PRAGMA.match(token.string):
-            if not token.line[: token.start[1]].strip():
-                found.append((token.start[0], token.string))
+        alone = not token.line[: token.start[1]].strip()
+        if token.type == tokenize.COMMENT and PRAGMA.match(token.string) and alone:
+            found.append((token.start[0], token.string))
+    return found
+
+
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def control_comments(code: str) -> Counter[str]:
+    """Comments holding a control character (other than tab), counted."""
+    found: Counter[str] = Counter()
+    readline = io.StringIO(code, newline="").readline
+    for token in tokenize.generate_tokens(readline):
+        if token.type == tokenize.COMMENT and CONTROL.search(token.string):
+            found[token.string] += 1
     return found
 
 

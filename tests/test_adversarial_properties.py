@@ -1,6 +1,7 @@
 """Property tests that hunt the adversarial classes of issue 10, and check numbers by running.
 
-1. ``runnable_cases``: small torch training modules that really train (float64, 30 steps) with a
+1. ``module_case`` / ``sweep_case`` / ``comprehension_case`` / ``rebinding_case`` /
+   ``class_case``: small torch training modules that really train (float64, 30 steps) with a
    map optimizer (random arguments, many spellings), maybe a scheduler and a clip, user
    variables named like every name the map's templates introduce (lambda parameters,
    comprehension targets, the imports it adds) used in the arguments, values from seeded
@@ -39,6 +40,7 @@ from tests.adversarial import (
     TorchRefused,
     bound_names,
     check_numbers,
+    control_comments,
     convert,
     describe,
     dunder_all,
@@ -118,7 +120,7 @@ SPELLINGS = ["literal", "literal", "name", "scaled", "attr", "random", "tensor"]
 def spelled(draw: st.DrawFn, mod: Module, key: str, value: Any, *, pure: bool = False) -> str:
     """``value`` as an argument: a literal, a user variable named like a template name (maybe
     rebound after construction), ``args.key`` (maybe mutated), seeded ``random``, a tensor."""
-    if isinstance(value, Code) or isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, Code | bool) or not isinstance(value, int | float):
         return literal(value)
     kinds = SPELLINGS if not pure else ["literal", "name", "attr"]
     if key != "lr":
@@ -147,6 +149,8 @@ def spelled(draw: st.DrawFn, mod: Module, key: str, value: Any, *, pure: bool = 
         return attr
     if kind == "random":
         mod.need("import random")
+        if "jitter = random.random()" not in mod.after:  # later draws differ from this one
+            mod.after.append("jitter = random.random()")
         if integer:
             return f"random.randint({value}, {value + 3})"
         return f"random.uniform({literal(value * 0.5)}, {literal(value * 1.5)})"
@@ -156,9 +160,7 @@ def spelled(draw: st.DrawFn, mod: Module, key: str, value: Any, *, pure: bool = 
 
 
 @st.composite
-def arguments(
-    draw: st.DrawFn, mod: Module, cls: Any, first: str, values: dict[str, Any]
-) -> str:
+def arguments(draw: st.DrawFn, mod: Module, cls: Any, first: str, values: dict[str, Any]) -> str:
     """``first`` then ``values``: the leading ones in signature order maybe positional."""
     order = list(inspect.signature(cls).parameters)[1:]
     leading = 0
@@ -357,7 +359,12 @@ def batch_loop(opt: str, sched: str | None, clip: str | None, per_epoch: bool) -
     if not per_epoch:
         return ["for batch in batches:", *indent(body)]
     tail = [f"{sched}.step()"] if sched else []
-    return ["for epoch in range(epochs):", "    for batch in loader:", *indent(body, 2), *indent(tail)]
+    return [
+        "for epoch in range(epochs):",
+        "    for batch in loader:",
+        *indent(body, 2),
+        *indent(tail),
+    ]
 
 
 def assemble(mod: Module, body: list[str], **options: Any) -> Case:
@@ -489,17 +496,16 @@ def class_case(draw: st.DrawFn) -> Case:
     body += ["if flag:", "    trainer.reset()"] if reset else []
     body += mod.after + ["trainer.fit()"]
     return assemble(
-        mod, body, targets=(Target("trainer.opt", 0, trainable),), exact=draw(st.booleans()),
+        mod,
+        body,
+        targets=(Target("trainer.opt", 0, trainable),),
+        exact=draw(st.booleans()),
         flag=flag,
     )
 
 
-runnable_cases = st.one_of(
-    module_case(), sweep_case(), comprehension_case(), rebinding_case(), class_case()
-)
-
-
 def run_case(case: Case) -> None:
+    """The numbers oracle; a module torch itself refuses is not an example."""
     try:
         outcome = check_numbers(case)
     except TorchRefused:
@@ -507,46 +513,84 @@ def run_case(case: Case) -> None:
     event(outcome)
 
 
-# Known shapes of the classes (the issue's probe), checked every run.
-COUNT_CAPTURED = """\
-import torch
-count = 3
-params = make_params()
-opt = torch.optim.SGD(params, lr=0.01 * count)
-sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
-for batch in batches:
-    opt.zero_grad()
-    loss = loss_fn(batch)
-    loss.backward()
-    opt.step()
-    sched.step()
-    record()
-"""
-LOOP_LR = """\
-import torch
-trained = {}
-for index, lr in enumerate([0.1, 0.05]):
-    params = make_params()
-    opt = torch.optim.SGD(params, lr=lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3)
-    for batch in batches:
-        opt.zero_grad()
-        loss = loss_fn(batch)
-        loss.backward()
-        opt.step()
-        sched.step()
-        record()
-    trained[index] = opt
-"""
+def training_loop(clip: str = "", sched: bool = True) -> str:
+    return "\n".join(batch_loop("opt", "sched" if sched else None, clip or None, False)) + "\n"
 
 
-@examples(12)
-@given(runnable_cases)
-@example(Case(COUNT_CAPTURED, (Target("opt"),), constructors=("SGD", "CosineAnnealingLR")))
-@example(
-    Case(LOOP_LR, (Target("trained[0]", 0), Target("trained[1]", 1)), constructors=("SGD",))
+def known_case(body: str, *constructors: str, clip: str = "", sched: bool = True) -> Case:
+    """A known adversarial shape: ``body`` builds ``opt`` (and ``sched``), then it trains."""
+    source = "import torch\n" + body + training_loop(clip, sched)
+    return Case(source, (Target("opt"),), constructors=constructors, clip=clip or None)
+
+
+# The issue's probe, one shape per class, checked on every run.
+COUNT_CAPTURED = known_case(  # A
+    "count = 3\nparams = make_params()\nopt = torch.optim.SGD(params, lr=0.01 * count)\n"
+    "sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)\n",
+    "SGD",
+    "CosineAnnealingLR",
 )
-def test_converted_optimizers_move_parameters_as_torch_does(case: Case) -> None:
+ARGS_MUTATED = known_case(  # B
+    "import types\nargs = types.SimpleNamespace(lr=0.1)\nparams = make_params()\n"
+    "opt = torch.optim.SGD(params, lr=args.lr)\n"
+    "sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)\nargs.lr = 1.0\n",
+    "SGD",
+    "CosineAnnealingLR",
+)
+CLIP_SUBSET = known_case(  # E
+    "params = make_params()\nopt = torch.optim.SGD(params, lr=0.1)\n",
+    "SGD",
+    "clip_grad_norm_",
+    clip="torch.nn.utils.clip_grad_norm_(params[:1], 0.5)",
+    sched=False,
+)
+TENSOR_LR = known_case(  # G
+    "params = make_params()\nopt = torch.optim.Adam(params, lr=torch.tensor(0.01))\n",
+    "Adam",
+    sched=False,
+)
+LOOP_LR = Case(  # B
+    "import torch\ntrained = {}\nfor index, lr in enumerate([0.1, 0.05]):\n"
+    "    params = make_params()\n    opt = torch.optim.ASGD(params, lr=lr)\n"
+    + "".join("    " + line + "\n" for line in training_loop(sched=False).splitlines())
+    + "    trained[index] = opt\n",
+    (Target("trained[0]", 0), Target("trained[1]", 1)),
+    constructors=("ASGD",),
+)
+
+
+@examples(6)
+@given(module_case())
+@example(COUNT_CAPTURED)
+@example(ARGS_MUTATED)
+@example(CLIP_SUBSET)
+@example(TENSOR_LR)
+def test_a_module_level_optimizer_moves_parameters_as_torch_does(case: Case) -> None:
+    run_case(case)
+
+
+@examples(4)
+@given(sweep_case())
+@example(LOOP_LR)
+def test_optimizers_built_in_a_loop_move_parameters_as_torch_does(case: Case) -> None:
+    run_case(case)
+
+
+@examples(4)
+@given(comprehension_case())
+def test_optimizers_built_in_a_comprehension_move_parameters_as_torch_does(case: Case) -> None:
+    run_case(case)
+
+
+@examples(5)
+@given(rebinding_case())
+def test_a_rebound_optimizer_name_moves_parameters_as_torch_does(case: Case) -> None:
+    run_case(case)
+
+
+@examples(4)
+@given(class_case())
+def test_an_optimizer_held_by_a_class_moves_parameters_as_torch_does(case: Case) -> None:
     run_case(case)
 
 
@@ -596,8 +640,11 @@ def use_modules(draw: st.DrawFn) -> tuple[str, str]:
         setup.append(f"{sched} = torch.optim.lr_scheduler.StepLR({opt}, step_size=10)")
     uses = draw(st.lists(st.sampled_from(USES), min_size=1, max_size=3))
     uses += draw(st.lists(st.sampled_from(REBINDINGS), max_size=1))
-    where = draw(st.lists(st.sampled_from(["setup", "loop", "method"]), min_size=len(uses),
-                          max_size=len(uses)))
+    where = draw(
+        st.lists(
+            st.sampled_from(["setup", "loop", "method"]), min_size=len(uses), max_size=len(uses)
+        )
+    )
     placed: dict[str, list[str]] = {"setup": [], "loop": [], "method": []}
     for use, place in zip(uses, where, strict=True):
         placed[place] += use.format(opt=opt).split("\n")
@@ -707,22 +754,43 @@ def text_modules(draw: st.DrawFn) -> str:
     return "\n".join(head + lines) + "\n"
 
 
-def check_text(source: str) -> None:
+def translated_text(source: str) -> str:
+    """The output of the codemod as libcst's runner (``libcst.tool codemod``) produces it."""
     compile(source, "case.py", "exec")  # the generator makes valid Python
     result = transform_module(TorchToOptax(CodemodContext(filename="case.py")), source)
     assert isinstance(result, TransformSuccess), describe("the codemod failed", source, "")
-    code = result.code
-    if not round_trips(source):
-        event("not round-trippable")
-        assert code == source, describe("libcst cannot print this back: changed", source, code)
-        return
-    event("round-trippable")
-    convert(source)  # compiles, stable
+    return result.code
+
+
+def check_all_bound(source: str) -> None:
+    code = translated_text(source)
     listed = [n for n in dunder_all(source) if n in bound_names(source)]
     unbound = [n for n in listed if n not in bound_names(code)]
     assert not unbound, describe(f"__all__ names no longer bound: {unbound}", source, code)
+
+
+def check_pragmas(source: str) -> None:
+    code = translated_text(source)
     lonely = lonely_pragmas(code)
     assert not lonely, describe(f"pragma comments on a line of their own: {lonely}", source, code)
+
+
+def check_byte_identical(source: str) -> None:
+    code = translated_text(source)
+    if round_trips(source):
+        event("libcst prints it back")
+        return
+    event("libcst cannot print it back")
+    assert code == source, describe("libcst cannot print this back, yet it changed", source, code)
+
+
+def check_control_characters(source: str) -> None:
+    if not round_trips(source):
+        event("libcst cannot print it back")
+        return
+    code = convert(source).code  # compiles, and a second run changes nothing
+    lost = control_comments(source) - control_comments(code)
+    assert not lost, describe(f"comments with control characters lost: {lost}", source, code)
 
 
 ALL_EXPORT = (
@@ -733,10 +801,28 @@ PRAGMA_IMPORT = "import torch\nfrom torch.optim import Adam  # type: ignore\nopt
 FORM_FEED = "import torch\n\x0copt = torch.optim.Adam(params, lr=1e-3)\n\x0c\nx = 1\n"
 
 
-@examples(150)
+@examples(30)
 @given(text_modules())
 @example(ALL_EXPORT)
+def test_names_in_dunder_all_stay_bound(source: str) -> None:
+    check_all_bound(source)
+
+
+@examples(30)
+@given(text_modules())
 @example(PRAGMA_IMPORT)
+def test_pragma_comments_stay_on_a_line_of_code(source: str) -> None:
+    check_pragmas(source)
+
+
+@examples(30)
+@given(text_modules())
 @example(FORM_FEED)
-def test_exports_pragmas_and_control_characters_survive(source: str) -> None:
-    check_text(source)
+def test_a_file_libcst_cannot_print_back_is_left_byte_identical(source: str) -> None:
+    check_byte_identical(source)
+
+
+@examples(30)
+@given(text_modules())
+def test_comments_with_control_characters_survive(source: str) -> None:
+    check_control_characters(source)
