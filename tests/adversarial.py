@@ -14,13 +14,17 @@ Three oracles, none of which trusts the codemod's own map:
 from __future__ import annotations
 
 import ast
+import inspect
 import io
 import re
+import sys
 import tokenize
 import traceback
+import types
 import warnings
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -242,9 +246,47 @@ def jax_env(case: Case, problem: Problem) -> dict[str, Any]:
 
 
 def execute(code: str, env: dict[str, Any]) -> dict[str, Any]:
+    """Run ``code`` in a fresh namespace; ``apex.optimizers`` imports our stand-in."""
     namespace: dict[str, Any] = {"__name__": "case", **env}
-    exec(compile(code, "case.py", "exec"), namespace)  # noqa: S102 - generated test modules
+    with modules_added(fake_apex()):
+        exec(compile(code, "case.py", "exec"), namespace)  # noqa: S102 - generated modules
     return namespace
+
+
+@contextmanager
+def modules_added(added: dict[str, types.ModuleType]) -> Iterator[None]:
+    """``added`` in sys.modules meanwhile (only those keys are restored: torch imports
+    more of itself lazily, and those must stay)."""
+    previous = {name: sys.modules.get(name) for name in added}
+    sys.modules.update(added)
+    try:
+        yield
+    finally:
+        for name, module in previous.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def fake_apex() -> dict[str, types.ModuleType]:
+    """``apex.optimizers`` with a ``FusedX`` for every torch optimizer X: X at twice the lr,
+    so that code importing it under torch's name (class F) is not torch's optimizer."""
+    apex, optimizers = types.ModuleType("apex"), types.ModuleType("apex.optimizers")
+    apex.optimizers = optimizers  # type: ignore[attr-defined]
+    names = ["SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta"]
+    for name in [*names, "RMSprop", "ASGD"]:
+        setattr(optimizers, f"Fused{name}", _doubled_lr(getattr(torch.optim, name)))
+    return {"apex": apex, "apex.optimizers": optimizers}
+
+
+def _doubled_lr(base: type) -> type:
+    def __init__(self: Any, params: Any, lr: Any = None, *args: Any, **kwargs: Any) -> None:
+        if lr is None:
+            lr = inspect.signature(base).parameters["lr"].default
+        base.__init__(self, params, lr * 2, *args, **kwargs)
+
+    return type(f"Fused{base.__name__}", (base,), {"__init__": __init__})
 
 
 def optax_trajectory(
@@ -380,7 +422,7 @@ def torch_only_attributes() -> frozenset[str]:
     return frozenset(a for a in dir(opt) if not a.startswith("__") and not hasattr(tx, a))
 
 
-SAFE_CALLEES = re.compile(r"^(optax|jax|jnp)\.|^print$")
+SAFE_CALLEES = re.compile(r"^(optax|optax_torch|jax|jnp)\.|^print$")
 
 
 def torch_only_uses(code: str, target: str) -> list[tuple[int, str]]:
@@ -402,6 +444,21 @@ def torch_only_uses(code: str, target: str) -> list[tuple[int, str]]:
                         continue
                     if isinstance(inner, ast.Name | ast.Attribute) and ast.unparse(inner) == target:
                         found.append((node.lineno, ast.unparse(node)))
+    return found
+
+
+def optax_handed_to_calls(code: str) -> list[tuple[int, str]]:
+    """(line, text) of calls to anything but optax/jax that get an optax expression as an
+    argument: a converted constructor passed inline to code that expects a torch one."""
+    found = []
+    for node in ast.walk(ast.parse(code)):
+        if not isinstance(node, ast.Call) or isinstance(node.func, ast.Lambda):
+            continue
+        if SAFE_CALLEES.search(ast.unparse(node.func)):
+            continue
+        arguments = [*node.args, *(k.value for k in node.keywords)]
+        if any(re.search(r"\boptax(_torch)?\.", ast.unparse(a)) for a in arguments):
+            found.append((node.lineno, ast.unparse(node)))
     return found
 
 

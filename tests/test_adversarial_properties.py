@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from typing import Any
 
 import torch
@@ -47,6 +48,7 @@ from tests.adversarial import (
     hatched_lines,
     lonely_pragmas,
     optax_bindings,
+    optax_handed_to_calls,
     round_trips,
     template_names,
     torch_only_uses,
@@ -221,10 +223,15 @@ OPTIMIZERS: dict[str, dict[str, list[Any]]] = {
     },
     "ASGD": {"lr": [0.01, 0.05], "lambd": [1e-4, 1e-2], "alpha": [0.75, 0.5]},
 }
+APEX_OR_TORCH = (
+    "try:\n    from apex.optimizers import Fused{0} as {0}\n"
+    "except ImportError:\n    from torch.optim import {0}"
+)
 OPTIMIZER_SPELLINGS = [
     ("torch.optim.{}", "import torch"),
     ("optim.{}", "from torch import optim"),
     ("{}", "from torch.optim import {}"),
+    ("{}", APEX_OR_TORCH),  # class F: the name may not be torch's (our apex stand-in is there)
 ]
 # (parameters given to the optimizer, which of the problem's parameters they are)
 PARAMETER_SETS = [
@@ -549,6 +556,12 @@ TENSOR_LR = known_case(  # G
     "Adam",
     sched=False,
 )
+APEX_ADAM = known_case(  # F
+    "try:\n    from apex.optimizers import FusedAdam as Adam\nexcept ImportError:\n"
+    "    from torch.optim import Adam\nparams = make_params()\nopt = Adam(params, lr=0.01)\n",
+    "Adam",
+    sched=False,
+)
 LOOP_LR = Case(  # B
     "import torch\ntrained = {}\nfor index, lr in enumerate([0.1, 0.05]):\n"
     "    params = make_params()\n    opt = torch.optim.ASGD(params, lr=lr)\n"
@@ -565,6 +578,7 @@ LOOP_LR = Case(  # B
 @example(ARGS_MUTATED)
 @example(CLIP_SUBSET)
 @example(TENSOR_LR)
+@example(APEX_ADAM)
 def test_a_module_level_optimizer_moves_parameters_as_torch_does(case: Case) -> None:
     run_case(case)
 
@@ -669,7 +683,8 @@ def check_uses(source: str, opt: str) -> None:
     run = convert(source)
     if not optax_bindings(run.code, opt):
         event("construction escaped")
-        bare = unhatched_lines_with(run.code, rf"^\s*{opt}\s*=\s*torch\.optim\.")
+        pattern = rf"^\s*{re.escape(opt)}\s*=\s*torch\.optim\."
+        bare = unhatched_lines_with(run.code, pattern)
         assert not bare, describe(f"torch construction outside a hatch: {bare}", source, run.code)
         return
     event("converted")
@@ -687,6 +702,40 @@ def check_uses(source: str, opt: str) -> None:
 
 
 STATE_DICT = "import torch\nopt = torch.optim.Adam(params, lr=1e-3)\nstate = opt.state_dict()\n"
+INLINE_CALLS = [
+    "trainer = Trainer(model, optimizer={ctor})",
+    "fit(model, {ctor}, epochs=3)",
+    "engine, *_ = deepspeed.initialize(model=model, optimizer={ctor})",
+    "wrapped = Lookahead({ctor}, k=5)",
+    "opt = accelerator.prepare({ctor})",
+    "sched = Warmup({ctor}, warmup=100)",
+]
+INLINE_CONSTRUCTORS = [
+    *CONVERTED,
+    "torch.optim.lr_scheduler.StepLR(opt, step_size=10)",
+    "torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=50)",
+]
+
+
+@st.composite
+def inline_modules(draw: st.DrawFn) -> str:
+    """A constructor passed inline to a library call (class D), at module level or in a
+    function, next to a converted optimizer `opt`."""
+    call = draw(st.sampled_from(INLINE_CALLS))
+    statement = call.format(ctor=draw(st.sampled_from(INLINE_CONSTRUCTORS)))
+    lines = ["import torch", f"opt = {draw(st.sampled_from(CONVERTED))}"]
+    if draw(st.booleans()):
+        return "\n".join([*lines, "def build(model):", f"    {statement}", "    return 1"]) + "\n"
+    return "\n".join([*lines, statement]) + "\n"
+
+
+def check_inline(source: str) -> None:
+    run = convert(source)
+    hatched = hatched_lines(run.code)
+    bare = [(n, text) for n, text in optax_handed_to_calls(run.code) if n not in hatched]
+    assert not bare, describe(
+        f"an optax object handed to a torch-side call: {bare}", source, run.code
+    )
 
 
 @examples(150)
@@ -694,6 +743,12 @@ STATE_DICT = "import torch\nopt = torch.optim.Adam(params, lr=1e-3)\nstate = opt
 @example((STATE_DICT, "opt"))
 def test_torch_only_uses_of_a_converted_optimizer_are_escaped(module: tuple[str, str]) -> None:
     check_uses(*module)
+
+
+@examples(40)
+@given(inline_modules())
+def test_a_constructor_passed_inline_to_a_call_is_escaped(source: str) -> None:
+    check_inline(source)
 
 
 # ----------------------------------------------------------------------------- text
