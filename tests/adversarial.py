@@ -173,7 +173,7 @@ class Case:
     targets: tuple[Target, ...]
     exact: bool = False
     steps_per_epoch: str | None = None  # the codemod's --steps-per-epoch
-    loader_size: int = 5  # len(loader) for per-epoch loops
+    loader_size: int = 5  # len(loader) of per-epoch loops (the module makes its loader)
     flag: bool = True
     constructors: tuple[str, ...] = ()  # class names used (for the map's tolerance)
     clip: str | None = None  # the clip statement of the training loop, if any
@@ -220,7 +220,6 @@ def torch_env(case: Case, recorder: TorchRecorder) -> dict[str, Any]:
         "loss_fn": recorder.loss_fn,
         "record": recorder.record,
         "batches": range(STEPS),
-        "loader": list(range(case.loader_size)),
         "epochs": STEPS // case.loader_size,
         "flag": case.flag,
     }
@@ -239,7 +238,6 @@ def jax_env(case: Case, problem: Problem) -> dict[str, Any]:
         "loss_fn": untrained,
         "record": lambda: None,
         "batches": [],
-        "loader": list(range(case.loader_size)),
         "epochs": 0,
         "flag": case.flag,
     }
@@ -351,6 +349,7 @@ def check_numbers(case: Case) -> str:
             namespace = execute(run.code, jax_env(case, problem))
         except Exception:
             return _escaped_or_fail(case, run, "the translated module raises", trace=True)
+        check_steps_escaped(case, run, namespace)
         outcome = "converted"
         limit = tolerance(case)
         for target in case.targets:
@@ -375,6 +374,29 @@ def check_numbers(case: Case) -> str:
                 run.code,
             )
         return outcome
+
+
+STEP_CALL = re.compile(r"^\s*([\w.]+)\.(step|zero_grad)\(")
+
+
+def check_steps_escaped(case: Case, run: Run, namespace: dict[str, Any]) -> None:
+    """No `x.step()` / `x.zero_grad()` outside an escape hatch where `x` is (after running the
+    translated module) an optax transformation; `self.` is looked up on `trainer`."""
+    hatched = hatched_lines(run.code)
+    for number, line in enumerate(run.code.splitlines(), start=1):
+        match = STEP_CALL.match(line)
+        if not match or number in hatched:
+            continue
+        receiver = re.sub(r"^self\.", "trainer.", match.group(1))
+        try:
+            value = eval(receiver, namespace)  # noqa: S307 - a name of the generated module
+        except Exception:
+            continue
+        assert not isinstance(value, optax.GradientTransformation), describe(
+            f"`{line.strip()}` on an optax transformation, outside an escape hatch",
+            case.source,
+            run.code,
+        )
 
 
 def torch_reference(case: Case, run: Run) -> str:

@@ -390,9 +390,13 @@ def module_case(draw: st.DrawFn) -> Case:
         sched = "sched"
         body.append(f"sched = {draw(scheduler_call(mod, 'opt'))}")
     clip = draw(clip_call(mod, "params")) if draw(st.booleans()) else None
-    per_epoch = sched is not None and draw(st.integers(0, 3)) == 0
+    per_epoch = sched is not None and draw(st.integers(0, 2)) == 0
     steps_per_epoch = draw(st.sampled_from([None, "5", "len(loader)"])) if per_epoch else None
-    body += mod.after + batch_loop("opt", sched, clip, per_epoch)
+    loader = ["loader = list(range(5))"] if per_epoch else []
+    if draw(st.booleans()):  # the loader may be made after the optimizer and its scheduler
+        body = loader + body
+        loader = []
+    body += loader + mod.after + batch_loop("opt", sched, clip, per_epoch)
     return assemble(
         mod,
         body,
@@ -796,11 +800,15 @@ def text_modules(draw: st.DrawFn) -> str:
         char = draw(st.sampled_from(CONTROL))
         at = draw(st.integers(0, len(lines) - 1))
         top_level = not lines[at].startswith(" ")
-        where = draw(st.sampled_from(["line start", "own line", "comment", "string"]))
+        where = draw(
+            st.sampled_from(["line start", "own line", "comment", "string", "line ending"])
+        )
         if where == "line start" and char == "\x0c" and top_level:
             lines[at] = char + lines[at]
         elif where == "own line" and char == "\x0c":
             lines.insert(at, char)
+        elif where == "line ending" and top_level:  # one CRLF in an LF file
+            lines[at] = lines[at] + "\r"
         elif where == "string" and top_level:
             lines.insert(at, f"note = {('page' + char + 'break')!r}")
         else:
