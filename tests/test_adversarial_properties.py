@@ -2,24 +2,30 @@
 
 1. ``module_case`` / ``sweep_case`` / ``comprehension_case`` / ``rebinding_case`` /
    ``class_case``: small torch training modules that really train (float64, 30 steps) with a
-   map optimizer (random arguments, many spellings), maybe a scheduler and a clip, user
-   variables named like every name the map's templates introduce (lambda parameters,
-   comprehension targets, the imports it adds) used in the arguments, values from seeded
-   ``random``, ``args.x`` and names mutated after construction, ``torch.tensor`` values,
-   optimizers built in loops and comprehensions, rebound on branches, after ``del`` and in another
-   method, parameter subsets for the optimizer and the clip. Oracle: each optax transformation of
-   the translated module (found under the same name) is stepped next to torch; a conversion
-   that differs (rel > 1e-9, or the map entry's tolerance) fails; an escape hatch is accepted.
-2. ``use_modules``: a converted optimizer followed by uses only a torch optimizer supports
-   (our own list: the attributes ``torch.optim.Optimizer`` has and an optax transformation has
-   not, or the optimizer handed to a call). Every such use in the output must be in an escape
-   hatch, unless the construction itself stayed torch.
-3. ``text_modules``: ``__all__``, pragma comments and control characters around converted
-   statements: names in ``__all__`` stay bound, pragmas stay on a line of code, and a file libcst
-   cannot print back byte for byte is left byte-identical.
+   map optimizer (random arguments, many spellings), maybe a scheduler (stepped per batch, or
+   per epoch with or without --steps-per-epoch) and a clip. User variables are named like every
+   name the map's templates introduce (lambda parameters, comprehension targets, the imports it
+   adds: class A); values come from seeded ``random``, ``args.x`` and names mutated after
+   construction, loop and comprehension variables (B); names are rebound on branches, after
+   ``del``, in another method (C); parameter subsets for the optimizer and the clip (E);
+   ``try: from apex.optimizers import FusedX as X except ImportError: from torch.optim import X``
+   with a stand-in apex that is importable (F); ``torch.tensor`` hyper-parameters (G).
+   Oracle: each optax transformation of the translated module (found under the same name) is
+   stepped next to torch; a conversion that differs (rel > 1e-9, or the map entry's tolerance)
+   fails, so does a translated module that raises or steps an optax object outside a hatch; a
+   construction left in an escape hatch is accepted.
+2. ``use_modules`` / ``inline_modules`` (C, D): a converted optimizer followed by uses only a
+   torch optimizer supports (our own list, not the map's: the attributes a torch optimizer has
+   and an optax transformation has not, or the optimizer handed to a call), or a constructor
+   passed inline to a call. Every such use in the output must be in an escape hatch, unless the
+   construction itself stayed torch.
+3. ``text_modules`` (H): ``__all__``, pragma comments and control characters around converted
+   statements: names in ``__all__`` stay bound, pragmas stay on a line of code, comments holding
+   control characters survive, and a file libcst cannot print back is left byte-identical.
 
 On the code before the issue-10 fixes these properties fail: that is their purpose. Set
-ML_SWITCHEROO_ADVERSARIAL_EXAMPLES to hunt with more examples (CI uses the numbers below).
+ML_SWITCHEROO_ADVERSARIAL_EXAMPLES to hunt with more (and random) examples; CI runs the
+derandomized numbers below plus the issue's probe shapes as explicit examples.
 """
 
 from __future__ import annotations
