@@ -748,7 +748,7 @@ def check_inline(source: str) -> None:
     )
 
 
-@examples(150)
+@examples(100)
 @given(use_modules())
 @example((STATE_DICT, "opt"))
 def test_torch_only_uses_of_a_converted_optimizer_are_escaped(module: tuple[str, str]) -> None:
