@@ -196,14 +196,19 @@ def _repeatable(node: cst.BaseExpression) -> bool:
 
 
 def _to_bind(uses: dict[int, _Use]) -> list[_Use]:
-    """The user expressions to bind, in source order."""
+    """The user expressions to bind, in source order.
+
+    ``uses`` is in the order the result evaluates them: impure ones evaluated in another
+    order than the source's (a chain that puts ``weight_decay`` before ``eps``) are bound too,
+    so that side effects keep torch's order."""
     needed = [
         use
         for use in uses.values()
         if (use.deferred and not is_time_invariant(use.user.node))
         or (use.count > 1 and not _repeatable(use.user.node))
     ]
-    if needed:
+    impure = [use.user.order for use in uses.values() if not _repeatable(use.user.node)]
+    if needed or impure != sorted(impure):
         needed_ids = {id(use.user.node) for use in needed}
         needed += [
             use

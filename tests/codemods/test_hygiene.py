@@ -242,6 +242,20 @@ class EvaluatedOnceAtConstructionTest(SwitcherooTest):
             "opt = optax.adagrad(learning_rate=lambda count: 0.1 / (1 + count * 0.01), initial_accumulator_value=0, eps=0.0)\n",
         )
 
+    def test_impure_arguments_the_chain_reorders_are_drawn_in_source_order(self) -> None:
+        self.assertEqual(
+            statements(
+                "opt = torch.optim.Adam(p, eps=random.uniform(0, 1e-8), weight_decay=random.uniform(0, 0.1))\n"
+            ),
+            "opt = (lambda eps, weight_decay: optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(learning_rate=0.001, eps=eps)))(random.uniform(0, 1e-8), random.uniform(0, 0.1))\n",
+        )
+
+    def test_impure_arguments_in_source_order_stay_inline(self) -> None:
+        self.assertEqual(
+            statements("opt = torch.optim.SGD(p, lr=random.random(), momentum=random.random())\n"),
+            "opt = optax.sgd(learning_rate=random.random(), momentum=random.random())\n",
+        )
+
     def test_random_lr_is_drawn_once(self) -> None:
         self.assertEqual(
             statements("opt = torch.optim.ASGD(p, lr=random.random())\n"),
