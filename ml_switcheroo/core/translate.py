@@ -197,7 +197,7 @@ def render_chain(
             expression = inject(expression)
         rendered.append(expression)
     for link in links:
-        for name in link.emit.free_names:
+        for name in sorted(link.emit.free_names):
             request_import(name)
     rendered = [*head, *rendered, *tail]
     if len(rendered) == 1:
