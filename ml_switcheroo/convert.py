@@ -3,7 +3,7 @@
 1. Files: the ``.py`` files under PATHS (``git ls-files`` inside a checkout, so ``.gitignore``
    holds; a walk otherwise), minus ``--exclude`` globs.
 2. Pre-filter, in this process: every file is read once and scanned for the byte strings the
-   semantic map says a convertible file must contain (``ml_switcheroo.core.prefilter``). The
+   semantic map says a convertible file must contain (``ml_switcheroo.analysis.prefilter``). The
    files it rules out are never parsed.
 3. The rest go to libcst's own parallel runner (``parallel_exec_transform_with_prettyprint``,
    ``-j N`` processes) with ``ConvertCommand``, which converts, writes atomically
@@ -228,11 +228,11 @@ def _graceful_signals() -> Iterator[None]:
 
 
 def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: float) -> int:
+    from ml_switcheroo.analysis.prefilter import prefilter_for
+    from ml_switcheroo.app import files, migration_report
     from ml_switcheroo.codemods.optimizer import TorchToOptax
-    from ml_switcheroo.core import files, migration_report
-    from ml_switcheroo.core.errors import SemanticMapError
-    from ml_switcheroo.core.prefilter import prefilter_for
-    from ml_switcheroo.core.semantic_map import load_semantic_map
+    from ml_switcheroo.spec.errors import SemanticMapError
+    from ml_switcheroo.targets.catalogue import load_semantic_map
 
     try:  # validated by the option parser already; the shipped map is checked here too
         semantic_map = load_semantic_map(options.get("semantic_map", ()))
@@ -341,7 +341,7 @@ def _convert(
     failures: dict[str, str],
 ) -> dict[str, dict[str, Any]]:
     """Run libcst's parallel runner over ``kept``; the per-file results, by path."""
-    from ml_switcheroo.core import convert_command, files
+    from ml_switcheroo.app import convert_command, files
 
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="ml-switcheroo-") as results_dir:
@@ -393,7 +393,7 @@ def _convert(
 
 def _count_changed(kept: list[str], results_dir: str) -> int:
     """Files the run has changed (written, with --in-place) so far."""
-    from ml_switcheroo.core import convert_command
+    from ml_switcheroo.app import convert_command
 
     count = 0
     for path in kept:
@@ -421,7 +421,7 @@ def _run_surviving_crashes(
     """
     from concurrent.futures.process import BrokenProcessPool
 
-    from ml_switcheroo.core import convert_command
+    from ml_switcheroo.app import convert_command
 
     crashed: dict[str, str] = {}
     remaining = list(kept)
@@ -486,7 +486,7 @@ def _parallel_run(
 ) -> None:
     from libcst.codemod import parallel_exec_transform_with_prettyprint
 
-    from ml_switcheroo.core import convert_command
+    from ml_switcheroo.app import convert_command
 
     parallel_exec_transform_with_prettyprint(
         convert_command.ConvertCommand,

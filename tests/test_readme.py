@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ml_switcheroo.core.support_table import README
+from ml_switcheroo.app.support_table import README
 from tests.support import run_codemod
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from ml_switcheroo.core.semantic_map import load_semantic_map
-from ml_switcheroo.core.support_table import README, TABLES, api_tables, render_readme
+from ml_switcheroo.app.support_table import README, TABLES, api_tables, render_readme
+from ml_switcheroo.targets.catalogue import load_semantic_map
 
 
 def test_readme_tables_match_the_map() -> None:
     text = README.read_text(encoding="utf-8")
     assert render_readme(text, load_semantic_map()) == text, (
-        "README is out of date: run `python -m ml_switcheroo.core.support_table`"
+        "README is out of date: run `python -m ml_switcheroo.app.support_table`"
     )
 
 

@@ -25,12 +25,12 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import Assignment
 
-from ml_switcheroo.core.errors import Untranslatable
-from ml_switcheroo.core.escape_hatch import escaped_statements
-from ml_switcheroo.core.parameters import Names, is_module_class, parameters_argument, select
-from ml_switcheroo.core.semantic_map import ApiEntry
-from ml_switcheroo.core.signature import NotALiteral, code_of, dotted_name, literal_value
-from ml_switcheroo.core.torch_only import TorchOnlyFinder, TorchOnlyUse
+from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
+from ml_switcheroo.analysis.torch_only import TorchOnlyFinder, TorchOnlyUse
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.escape_hatch import escaped_statements
+from ml_switcheroo.spec.semantic_map import ApiEntry
+from ml_switcheroo.spec.signature import NotALiteral, code_of, dotted_name, literal_value
 
 CONSTRUCTOR = "optimizer_constructor"
 SCHEDULER = "lr_scheduler"
@@ -873,7 +873,7 @@ class Planner:
     def _plan_torch_only_uses(self) -> None:
         """Find where a translated optimizer (or scheduler) is still used as the torch object:
         handed to another library (``accelerator.prepare(model, opt)``), pickled, type-checked,
-        a member optax lacks... (see ``core/torch_only.py``)."""
+        a member optax lacks... (see ``analysis/torch_only.py``)."""
         hooks = frozenset(h for h in (CONSTRUCTOR, SCHEDULER) if self.active(h))
         self.plan.torch_only = TorchOnlyFinder(self, hooks).find()
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import libcst as cst
 
-from ml_switcheroo.core.errors import Untranslatable
-from ml_switcheroo.core.semantic_map import ApiEntry, Condition, EscapeRule, Link
-from ml_switcheroo.core.signature import NotALiteral, code_of, literal_value
-from ml_switcheroo.core.template import _PLACEHOLDER, Placeholder, Template, parenthesize
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.semantic_map import ApiEntry, Condition, EscapeRule, Link
+from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
+from ml_switcheroo.spec.template import _PLACEHOLDER, Placeholder, Template, parenthesize
 
 _UNKNOWN = object()
 

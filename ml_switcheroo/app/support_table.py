@@ -1,6 +1,6 @@
 """The README's support tables, generated from the semantic map.
 
-``python -m ml_switcheroo.core.support_table`` rewrites the tables in README.md between their
+``python -m ml_switcheroo.app.support_table`` rewrites the tables in README.md between their
 markers; a test fails when the README and the map disagree.
 """
 
@@ -10,8 +10,9 @@ import re
 import sys
 from pathlib import Path
 
-from ml_switcheroo.core.semantic_map import ApiEntry, Condition, SemanticMap, load_semantic_map
-from ml_switcheroo.core.translate import mode_active
+from ml_switcheroo.model.translate import mode_active
+from ml_switcheroo.spec.semantic_map import ApiEntry, Condition, SemanticMap
+from ml_switcheroo.targets.catalogue import load_semantic_map
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 HOOK_TABLES = {"optimizer_constructor": "optimizers"}
