@@ -385,9 +385,7 @@ def _open_cache(args: argparse.Namespace, options: dict[str, Any]) -> Any:
     if args.no_cache or not (args.cache or args.check):
         return None
     root = args.cache or cache.default_dir()
-    found = cache.open_cache(
-        root, options.get("semantic_map", ()), options, args.include_generated
-    )
+    found = cache.open_cache(root, options.get("semantic_map", ()), options, args.include_generated)
     if found is None and not args.quiet:
         print(f"ml-switcheroo convert: cache {root} not usable; running without", file=sys.stderr)
     return found

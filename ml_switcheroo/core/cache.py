@@ -86,9 +86,7 @@ def package_digest() -> str:
     return digest.hexdigest()
 
 
-def run_key(
-    map_files: Sequence[str], options: Mapping[str, Any], include_generated: bool
-) -> str:
+def run_key(map_files: Sequence[str], options: Mapping[str, Any], include_generated: bool) -> str:
     """What every result of a run depends on besides the file's bytes.
 
     ``map_files`` are the ``--semantic-map`` files (the shipped map is in the package digest);
