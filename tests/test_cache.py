@@ -271,7 +271,7 @@ def test_the_run_key_depends_on_everything_a_result_depends_on(
     elif change == "include_generated":
         generated = True
     elif change == "libcst":
-        monkeypatch.setattr("importlib.metadata.version", lambda name: "0.0.1")
+        monkeypatch.setattr(cache, "libcst_version", lambda: "0.0.1")
     else:
         monkeypatch.setattr(sys, "version_info", (2, 7, 0))
     assert cache.run_key(maps, options, generated) != before

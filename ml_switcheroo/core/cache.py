@@ -78,12 +78,25 @@ def package_digest() -> str:
     """The sha256 of this package's own files (code, shipped map, data): an edited checkout
     with an unchanged version number still gets a cache of its own."""
     root = Path(__file__).resolve().parent.parent
+    found = []
+    for directory, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        found += [Path(directory, n) for n in names if n.endswith((".py", ".yaml", ".txt"))]
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        if path.suffix in (".py", ".yaml", ".txt") and "__pycache__" not in path.parts:
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-            digest.update(path.read_bytes() + b"\0")
+    for path in sorted(found):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def libcst_version() -> str:
+    try:  # what libcst's build writes; importlib.metadata scans every installed package
+        from libcst._version import __version__ as found
+    except ImportError:  # pragma: no cover - another layout
+        from importlib.metadata import version
+
+        found = version("libcst")
+    return str(found)
 
 
 def run_key(map_files: Sequence[str], options: Mapping[str, Any], include_generated: bool) -> str:
@@ -93,15 +106,13 @@ def run_key(map_files: Sequence[str], options: Mapping[str, Any], include_genera
     ``options`` the command's options (``semantic_map`` and ``prefilter`` are left out: the
     first is here by content, the second never changes a result).
     """
-    from importlib.metadata import version
-
     from ml_switcheroo import __version__
 
     maps = [hashlib.sha256(Path(m).read_bytes()).hexdigest() for m in map_files]
     facts = {
         "format": FORMAT,
         "package": [__version__, package_digest()],
-        "libcst": version("libcst"),
+        "libcst": libcst_version(),
         "python": list(sys.version_info[:2]),
         "maps": maps,
         "options": {
@@ -301,8 +312,8 @@ class Cache:
 
     def save_index(self) -> None:
         """Merge this run's entries into the index on disk (best effort)."""
-        if not self.updates:
-            return
+        if all(self.index.get(path) == entry for path, entry in self.updates.items()):
+            return  # nothing new: every file was known by its stat
         merged = self._read_index()
         merged.update(self.updates)
         payload = {path: entry.to_list() for path, entry in sorted(merged.items())}
@@ -310,12 +321,19 @@ class Cache:
             _atomic_write(self.index_path, _pack(self.index_key, payload))
 
 
+_RECORD_FIELDS = ("api", "kind", "status", "snippet", "reason", "suggestion", "line", "column")
+
+
 def _valid_result(payload: Any) -> bool:
+    """Whether ``payload`` has the shape of a stored result (see ``store_result``)."""
     if not isinstance(payload, dict):
         return False
     if "error" in payload:
         return isinstance(payload["error"], str)
-    return isinstance(payload.get("changed"), bool) and isinstance(payload.get("records"), list)
+    records = payload.get("records")
+    if not isinstance(payload.get("changed"), bool) or not isinstance(records, list):
+        return False
+    return all(isinstance(r, dict) and all(f in r for f in _RECORD_FIELDS) for r in records)
 
 
 def open_cache(
