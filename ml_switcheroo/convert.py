@@ -30,7 +30,11 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from ml_switcheroo.core.cache import Cache
+    from ml_switcheroo.core.prefilter import Prefilter
 
 EXIT_OK = 0
 EXIT_CHANGES = 1
@@ -378,7 +382,7 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
     return EXIT_OK
 
 
-def _open_cache(args: argparse.Namespace, options: dict[str, Any]) -> Any:
+def _open_cache(args: argparse.Namespace, options: dict[str, Any]) -> Cache | None:
     """The run's ``cache.Cache``: ``--cache DIR``, the default one with ``--check``, or None."""
     from ml_switcheroo.core import cache
 
@@ -392,7 +396,7 @@ def _open_cache(args: argparse.Namespace, options: dict[str, Any]) -> Any:
 
 
 def _prescan(
-    path: str, prefilter: Any, marker: bytes | None, cache: Any, mode: str
+    path: str, prefilter: Prefilter | None, marker: bytes | None, cache: Cache | None, mode: str
 ) -> tuple[str, dict[str, Any] | None]:
     """What becomes of one file before conversion: pre-filtered out, skipped as generated, or
     converted (``cache.CONVERTED``); for the latter, its result when the cache holds one this
@@ -435,7 +439,7 @@ def _replayable(cached: dict[str, Any] | None, mode: str) -> bool:
 
 
 def _store_results(
-    cache: Any, results: dict[str, dict[str, Any]], content_failures: dict[str, tuple[str, str]]
+    cache: Cache, results: dict[str, dict[str, Any]], content_failures: dict[str, tuple[str, str]]
 ) -> None:
     """Keep what the conversion found, by the sha256 of the bytes each worker converted."""
     for path, result in results.items():
