@@ -120,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="combine the JSON reports of `convert --shard K/N` runs into the report of one "
         "run over all the files",
     )
-    merge.add_argument("reports", nargs="+", metavar="REPORT.json")
+    merge.add_argument(
+        "reports", nargs="+", metavar="REPORT.json", help="the --report JSON file of each shard"
+    )
     merge.add_argument(
         "--out",
         action="append",

@@ -162,6 +162,16 @@ def test_an_edited_file_is_converted_again(
     assert check(capsys, tmp_path)[0] == 1
 
 
+def test_an_edit_invalidates_only_the_edited_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    tree(tmp_path / "src", {"a.py": TRAIN, "b.py": SGD, "c.py": CANDIDATE})
+    check(capsys, tmp_path)
+    (tmp_path / "src" / "b.py").write_text(SGD + "# edited\n", encoding="utf-8")
+    _, _, err = check(capsys, tmp_path)
+    assert summary_numbers(err)["from the cache"] == 2
+
+
 def test_a_file_edited_within_the_same_mtime_tick_is_read_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
