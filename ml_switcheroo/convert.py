@@ -10,6 +10,11 @@
    (``--in-place``) and leaves one JSON result per file for this process to collect.
 4. Diffs, the list of failures, the migration report (``--report``) and a summary.
 
+With a cache (``--cache DIR``; by default with ``--check``), a file known by its stat is not
+read, and bytes converted before are not converted again: their result is replayed
+(``ml_switcheroo.core.cache``). ``--shard K/N`` takes the K-th of N parts of the files, by a
+hash of each path (``files.in_shard``); ``ml-switcheroo report merge`` joins the shards' reports.
+
 Exit codes: 0 success (with ``--check``: nothing would change); 1 ``--check`` found files that
 would change; 2 usage error (bad option, missing path, broken semantic map, bad report name),
 nothing was read or written; 3 at least one file failed (unreadable, not parseable, not
