@@ -248,7 +248,6 @@ class Cache:
     prefilter: bool = True
     index: dict[str, IndexEntry] = field(default_factory=dict)
     updates: dict[str, IndexEntry] = field(default_factory=dict)
-    hits: int = 0
 
     @property
     def base(self) -> str:
@@ -300,10 +299,7 @@ class Cache:
         key = result_key(self.key, sha, facts_from_other_files(path))
         data = _read(self.result_path(key))
         payload = _unpack(data, key) if data is not None else None
-        if not _valid_result(payload):
-            return None
-        self.hits += 1
-        return payload
+        return payload if _valid_result(payload) else None
 
     def store_result(self, path: str, sha: str, result: Mapping[str, Any]) -> None:
         key = result_key(self.key, sha, facts_from_other_files(path))
