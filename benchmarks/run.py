@@ -17,7 +17,9 @@ Measured per corpus, in one run, each a separate process tree timed by wall cloc
     --unified-diff CORPUS``: libcst's floor, parse + code generation of every file;
 (b) ``python -m libcst.tool codemod optimizer.TorchToOptax`` with the same options (both write
     nothing: ``--unified-diff`` prints diffs to stdout, sent to a file);
-(c) ``ml-switcheroo convert --check -j J CORPUS``;
+(c) ``ml-switcheroo convert --check -j J --no-cache CORPUS``;
+(c1) the same with ``--cache DIR`` on an empty DIR (a first run, filling the cache);
+(c2) the same with the DIR a first run left, over the unchanged corpus (the second run);
 
 then (a) and (b) again on a copy of only the files that (c) finds would change ("optimizer
 files"): the cost where there is work to do. With ``--soundness``, ``convert --check
@@ -245,8 +247,16 @@ def best_of(runs: list[dict[str, object]]) -> dict[str, object]:
     return middle
 
 
-def bench_corpus(root: Path, jobs: int, repeat: int, out_dir: Path) -> dict[str, object]:
-    """(a), (b), (c) on ``root``; the commands run from a scratch dir holding a libcst config."""
+def bench_corpus(
+    root: Path,
+    jobs: int,
+    repeat: int,
+    out_dir: Path,
+    cached: bool = False,
+    skip: tuple[str, ...] = (),
+) -> dict[str, object]:
+    """(a), (b), (c) on ``root`` (with ``cached``: (c1) and (c2) too); the commands run from a
+    scratch dir holding a libcst config. Commands named in ``skip`` are not run."""
     scratch = out_dir / "cwd"
     scratch.mkdir(parents=True, exist_ok=True)
     (scratch / ".libcst.codemod.yaml").write_text(LIBCST_CONFIG, encoding="utf-8")
@@ -260,14 +270,25 @@ def bench_corpus(root: Path, jobs: int, repeat: int, out_dir: Path) -> dict[str,
             *common,
         ],
         "c_convert_check": [
-            *(py, "-m", "ml_switcheroo", "convert", "--check", "-j", str(jobs)),
+            *(py, "-m", "ml_switcheroo", "convert", "--check", "-j", str(jobs), "--no-cache"),
             *("--report", str(report)),
         ],
     }
+    cold, warm = out_dir / f"{root.name}-cache-cold", out_dir / f"{root.name}-cache-warm"
+    if cached:
+        convert_check = [py, "-m", "ml_switcheroo", "convert", "--check", "-j", str(jobs)]
+        # (c1) a first run that fills an empty cache; (c2) a run over the unchanged tree with
+        # the cache a first run left.
+        commands["c1_convert_check_cold_cache"] = [*convert_check, "--cache", str(cold)]
+        commands["c2_convert_check_cached"] = [*convert_check, "--cache", str(warm)]
+        shutil.rmtree(warm, ignore_errors=True)
+        measure([*commands["c2_convert_check_cached"], str(root)], scratch, out_dir / "prime.log")
+    commands = {key: argv for key, argv in commands.items() if key not in skip}
     runs: dict[str, list[dict[str, object]]] = {key: [] for key in commands}
     for index in range(repeat):  # interleaved, so that a busy spell hits every command alike
         for key, argv in commands.items():
             log = out_dir / f"{root.name}-{key}-{index}.log"
+            shutil.rmtree(cold, ignore_errors=True)
             runs[key].append(measure([*argv, str(root)], scratch, log))
     return {key: best_of(value) for key, value in runs.items()}
 
@@ -311,7 +332,21 @@ def main() -> int:
         help="also convert every file with --no-prefilter and compare the changed files "
         "(slow: the full analysis of every file)",
     )
+    parser.add_argument(
+        "--no-cached",
+        action="store_true",
+        help="skip (c1) convert --check filling an empty cache and (c2) convert --check with "
+        "the cache of a first run, over the unchanged corpus",
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=["b_libcst_torch_to_optax", "c1_convert_check_cold_cache"],
+        help="do not run this measurement on the whole corpus (repeatable)",
+    )
     args = parser.parse_args()
+    args.skip = tuple(args.skip)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     frozen = None if args.live else snapshot_package(args.workdir)
     out_dir = RESULTS / stamp
@@ -331,15 +366,18 @@ def main() -> int:
         root = ensure_corpus(name, args.workdir)
         stats = corpus_stats(root)
         print(f"== {name}: {stats}", flush=True)
-        results = bench_corpus(root, args.jobs, args.repeat, out_dir)
+        results = bench_corpus(
+            root, args.jobs, args.repeat, out_dir, cached=not args.no_cached, skip=args.skip
+        )
         a = results["a_libcst_noop"]
-        b = results["b_libcst_torch_to_optax"]
-        c = results["c_convert_check"]
         entry: dict[str, object] = {
             **stats,
             **results,
-            "ratio_b_over_a": ratio(b, a),  # type: ignore[arg-type]
-            "ratio_c_over_a": ratio(c, a),  # type: ignore[arg-type]
+            **{  # (b), (c), (c1), (c2) over the floor (a)
+                f"ratio_{key.split('_')[0]}_over_a": ratio(value, a)  # type: ignore[arg-type]
+                for key, value in results.items()
+                if key != "a_libcst_noop"
+            },
             "files_per_second": {
                 k: round(int(stats["files"]) / float(v["seconds"]), 1)  # type: ignore[arg-type, index]
                 for k, v in results.items()
@@ -351,7 +389,7 @@ def main() -> int:
         if count:
             entry["optimizer_files_mb"] = corpus_stats_simple(small)
             restricted = bench_corpus(small, args.jobs, args.small_repeat, out_dir / "small")
-            restricted.pop("c_convert_check")
+            restricted.pop("c_convert_check", None)
             ra, rb = restricted["a_libcst_noop"], restricted["b_libcst_torch_to_optax"]
             entry["optimizer_files_runs"] = restricted
             entry["optimizer_files_ratio_b_over_a"] = ratio(rb, ra)  # type: ignore[arg-type]
@@ -369,6 +407,7 @@ def soundness(root: Path, jobs: int, out_dir: Path) -> dict[str, object]:
     with_filter = out_dir / f"{root.name}-report.json"
     without = out_dir / f"{root.name}-no-prefilter-report.json"
     argv = [sys.executable, "-m", "ml_switcheroo", "convert", "--check", "--no-prefilter"]
+    argv.append("--no-cache")  # the full analysis of every file, not results of earlier runs
     run = measure(
         [*argv, "-j", str(jobs), "--report", str(without), str(root)],
         out_dir / "cwd",

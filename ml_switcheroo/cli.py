@@ -113,6 +113,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"optimizer.TorchToOptax PATH` works in your repository",
     )
     init.add_argument("directory", nargs="?", default=".", type=Path)
+    report = commands.add_parser("report", help="work with migration reports")
+    report_commands = report.add_subparsers(dest="report_command", required=True)
+    merge = report_commands.add_parser(
+        "merge",
+        help="combine the JSON reports of `convert --shard K/N` runs into the report of one "
+        "run over all the files",
+    )
+    merge.add_argument(
+        "reports", nargs="+", metavar="REPORT.json", help="the --report JSON file of each shard"
+    )
+    merge.add_argument(
+        "--out",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="write the merged report to FILE.json or FILE.md (repeatable)",
+    )
     commands.add_parser(
         "convert",
         add_help=False,
@@ -127,7 +144,47 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"ml-switcheroo init: {str(exc).splitlines()[0]}", file=sys.stderr)
             return 2
         return 0
+    if args.command == "report":
+        return merge_reports(args.reports, args.out)
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def merge_reports(inputs: Sequence[str], outputs: Sequence[str]) -> int:
+    """``ml-switcheroo report merge``: 0 when written, 2 for bad input, 3 when an output cannot
+    be written (one line on stderr)."""
+    import json
+
+    from ml_switcheroo.app import files, migration_report
+
+    def fail(message: str) -> int:
+        print(f"ml-switcheroo report merge: error: {message}", file=sys.stderr)
+        return 2
+
+    for target in outputs:
+        if Path(target).suffix.lower() not in (".json", ".md"):
+            return fail(f"--out {target}: the name must end in .json or .md")
+    reports = []
+    for name in inputs:
+        try:
+            reports.append(json.loads(Path(name).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            return fail(f"{name}: {str(exc).splitlines()[0]}")
+    try:
+        merged = migration_report.merge(reports)
+    except (ValueError, TypeError, AttributeError) as exc:
+        return fail(f"cannot merge: {exc}")
+    except KeyError as exc:
+        return fail(f"not a complete migration report: no {exc} in it")
+    for target in outputs:
+        render = migration_report.to_json
+        if Path(target).suffix.lower() == ".md":
+            render = migration_report.to_markdown
+        try:
+            files.atomic_write(target, render(merged).encode("utf-8"))
+        except OSError as exc:
+            fail(f"cannot write {target}: {exc}")
+            return 3
+    return 0
 
 
 if __name__ == "__main__":

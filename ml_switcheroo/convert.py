@@ -10,6 +10,11 @@
    (``--in-place``) and leaves one JSON result per file for this process to collect.
 4. Diffs, the list of failures, the migration report (``--report``) and a summary.
 
+With a cache (``--cache DIR``; by default with ``--check``), a file known by its stat is not
+read, and bytes converted before are not converted again: their result is replayed
+(``ml_switcheroo.app.cache``). ``--shard K/N`` takes the K-th of N parts of the files, by a
+hash of each path (``files.in_shard``); ``ml-switcheroo report merge`` joins the shards' reports.
+
 Exit codes: 0 success (with ``--check``: nothing would change); 1 ``--check`` found files that
 would change; 2 usage error (bad option, missing path, broken semantic map, bad report name),
 nothing was read or written; 3 at least one file failed (unreadable, not parseable, not
@@ -30,7 +35,11 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from ml_switcheroo.analysis.prefilter import Prefilter
+    from ml_switcheroo.app.cache import Cache
 
 EXIT_OK = 0
 EXIT_CHANGES = 1
@@ -123,6 +132,22 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
         "-v", "--verbose", action="store_true", help="show libcst's own messages and tracebacks"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary, no progress")
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="reuse the results of earlier runs kept in DIR, keyed by file content, maps, "
+        "options and version (default with --check: $XDG_CACHE_HOME/ml-switcheroo)",
+    )
+    cache.add_argument("--no-cache", action="store_true", help="neither read nor write a cache")
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        help="take only the K-th of N shards of the files (by a hash of each path, 1 <= K <= "
+        "N): N runs, one per K, together cover every file once; merge their --report JSON "
+        "files with `ml-switcheroo report merge`",
+    )
     return parser, command_options
 
 
@@ -134,6 +159,18 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``K/N`` with 1 <= K <= N."""
+    k, slash, n = text.partition("/")
+    try:
+        shard, count = int(k), int(n)
+    except ValueError:
+        shard = count = 0
+    if not slash or count < 1 or not 1 <= shard <= count:
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, got {text!r}")
+    return shard, count
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -229,6 +266,7 @@ def _graceful_signals() -> Iterator[None]:
 
 def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: float) -> int:
     from ml_switcheroo.analysis.prefilter import prefilter_for
+    from ml_switcheroo.app import cache as cache_files
     from ml_switcheroo.app import files, migration_report
     from ml_switcheroo.codemods.optimizer import TorchToOptax
     from ml_switcheroo.spec.errors import SemanticMapError
@@ -245,9 +283,13 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
     show_progress = sys.stderr.isatty() and not args.quiet
 
     discovery = files.discover(args.paths, args.exclude)
+    paths = discovery.files
+    if args.shard:
+        paths = [p for p in paths if files.in_shard(p, *args.shard)]
+    cache = _open_cache(args, options)
     summary = migration_report.RunSummary(
         mode=mode,
-        files_scanned=len(discovery.files),
+        files_scanned=len(paths),
         semantic_maps=[
             files.display_name(os.path.abspath(m)) for m in options.get("semantic_map", ())
         ],
@@ -255,30 +297,42 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
     )
     failures: dict[str, str] = {}  # display name -> reason
     kept: list[str] = []
-    marker = GENERATED_MARKER.encode("utf-8")
-    for index, path in enumerate(discovery.files):
-        if show_progress and index % 500 == 0 and len(discovery.files) >= 5000:
-            sys.stderr.write(f"{_PROGRESS_PREFIX}scanning {index}/{len(discovery.files)} files")
+    replayed: dict[str, dict[str, Any]] = {}  # path -> its result, from the cache
+    marker = None if args.include_generated else GENERATED_MARKER.encode("utf-8")
+    for index, path in enumerate(paths):
+        if show_progress and index % 500 == 0 and len(paths) >= 5000:
+            sys.stderr.write(f"{_PROGRESS_PREFIX}scanning {index}/{len(paths)} files")
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            outcome, cached = _prescan(path, prefilter, marker, cache, mode)
         except OSError as exc:
             failures[files.display_name(path)] = f"cannot read the file: {exc.strerror or exc}"
             continue
-        if prefilter is not None and not prefilter.matches(data):
+        if outcome == cache_files.PREFILTERED:
             summary.prefiltered_out += 1
-        elif not args.include_generated and marker in data:
+        elif outcome == cache_files.GENERATED:
             summary.skipped_generated += 1
+        elif cached is not None:
+            replayed[path] = cached
         else:
             kept.append(path)
-    if show_progress and len(discovery.files) >= 5000:
+    if show_progress and len(paths) >= 5000:
         sys.stderr.write(_PROGRESS_PREFIX)
 
     results: dict[str, dict[str, Any]] = {}
     if kept:  # libcst's progress indicator only when there is a while to wait
         progress = show_progress and len(kept) >= LONG_RUN_FILES
-        results = _convert(kept, options, mode, args, progress, failures)
-    summary.parsed = len(kept)
+        content_failures: dict[str, tuple[str, str]] = {}
+        results = _convert(kept, options, mode, args, progress, failures, content_failures)
+        if cache is not None:
+            _store_results(cache, results, content_failures)
+    if cache is not None:
+        cache.save_index()
+    for path, cached in replayed.items():
+        if "error" in cached:
+            failures[files.display_name(path)] = cached["error"]
+        else:
+            results[path] = cached
+    summary.parsed = len(kept) + len(replayed)
 
     records: list[dict[str, Any]] = []
     changed: list[str] = []
@@ -323,13 +377,83 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
             report_failed = True
     if not args.quiet:
         elapsed = time.perf_counter() - started
-        print(_summary_text(report, elapsed, len(discovery.outside_links)), file=sys.stderr)
+        text = _summary_text(report, elapsed, len(discovery.outside_links), len(replayed))
+        print(text, file=sys.stderr)
 
     if failures or report_failed:
         return EXIT_FAILED
     if args.check and changed:
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def _open_cache(args: argparse.Namespace, options: dict[str, Any]) -> Cache | None:
+    """The run's ``cache.Cache``: ``--cache DIR``, the default one with ``--check``, or None."""
+    from ml_switcheroo.app import cache
+
+    if args.no_cache or not (args.cache or args.check):
+        return None
+    root = args.cache or cache.default_dir()
+    found = cache.open_cache(root, options.get("semantic_map", ()), options, args.include_generated)
+    if found is None and not args.quiet:
+        print(f"ml-switcheroo convert: cache {root} not usable; running without", file=sys.stderr)
+    return found
+
+
+def _prescan(
+    path: str, prefilter: Prefilter | None, marker: bytes | None, cache: Cache | None, mode: str
+) -> tuple[str, dict[str, Any] | None]:
+    """What becomes of one file before conversion: pre-filtered out, skipped as generated, or
+    converted (``cache.CONVERTED``); for the latter, its result when the cache holds one this
+    mode can replay. Reads the file only when the cache cannot tell from its stat."""
+    from ml_switcheroo.app import cache as cache_files
+
+    if cache is not None:
+        entry = cache.known(path, cache_files.stamp_of(os.stat(path)))
+        if entry is not None and entry.outcome != cache_files.CONVERTED:
+            cache.keep(path)
+            return entry.outcome, None
+        if entry is not None:
+            cached = cache.result(path, entry.sha)
+            if _replayable(cached, mode):
+                cache.keep(path)
+                return entry.outcome, cached
+    read_at = cache_files.now_ns()
+    data, stamp = cache_files.read_source(path)
+    if prefilter is not None and not prefilter.matches(data):
+        outcome = cache_files.PREFILTERED
+    elif marker is not None and marker in data:
+        outcome = cache_files.GENERATED
+    else:
+        outcome = cache_files.CONVERTED
+    if cache is None:
+        return outcome, None
+    sha = cache_files.content_sha(data)
+    if stamp is not None:
+        cache.remember(path, stamp, sha, outcome, read_at)
+    cached = cache.result(path, sha) if outcome == cache_files.CONVERTED else None
+    return outcome, cached if _replayable(cached, mode) else None
+
+
+def _replayable(cached: dict[str, Any] | None, mode: str) -> bool:
+    """A cached result stands in for the conversion unless the file must be converted for its
+    output: a change, with --in-place (the write) or a diff (the new bytes are not kept)."""
+    if cached is None:
+        return False
+    return "error" in cached or mode == "check" or not cached["changed"]
+
+
+def _store_results(
+    cache: Cache, results: dict[str, dict[str, Any]], content_failures: dict[str, tuple[str, str]]
+) -> None:
+    """Keep what the conversion found, by the sha256 of the bytes each worker converted."""
+    for path, result in results.items():
+        if "sha256" in result:
+            records = [{**record, "file": None} for record in result.get("records", [])]
+            entry = {"changed": bool(result.get("changed")), "records": records}
+            cache.store_result(path, result["sha256"], entry)
+    for path, (sha, reason) in content_failures.items():
+        cache.store_result(path, sha, {"error": reason})
 
 
 def _convert(
@@ -339,8 +463,13 @@ def _convert(
     args: argparse.Namespace,
     show_progress: bool,
     failures: dict[str, str],
+    content_failures: dict[str, tuple[str, str]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run libcst's parallel runner over ``kept``; the per-file results, by path."""
+    """Run libcst's parallel runner over ``kept``; the per-file results, by path.
+
+    ``content_failures`` receives the failures that are properties of the file's bytes (path ->
+    sha256 of the bytes, reason): those a cache may keep.
+    """
     from ml_switcheroo.app import convert_command, files
 
     results: dict[str, dict[str, Any]] = {}
@@ -380,10 +509,16 @@ def _convert(
                 with open(convert_command.result_path(results_dir, path), encoding="utf-8") as f:
                     result = json.load(f)
             except FileNotFoundError:
-                failures[files.display_name(path)] = convert_command.failure_reason(path)
+                reason, sha = convert_command.failure_of(path)
+                failures[files.display_name(path)] = reason
+                if sha is not None and content_failures is not None:
+                    content_failures[path] = (sha, reason)
                 continue
             if "error" in result:
                 failures[files.display_name(path)] = result["error"]
+                sha = result.get("sha256")
+                if result.get("content_failure") and sha and content_failures is not None:
+                    content_failures[path] = (sha, result["error"])
                 if args.verbose:
                     print(result.get("traceback", ""), file=sys.stderr)
                 continue
@@ -553,7 +688,9 @@ def _write_diffs(diffs: list[tuple[str, bytes]]) -> None:
     (stream or sys.stdout).flush()
 
 
-def _summary_text(report: dict[str, Any], seconds: float, outside_links: int = 0) -> str:
+def _summary_text(
+    report: dict[str, Any], seconds: float, outside_links: int = 0, from_cache: int = 0
+) -> str:
     s = report["summary"]
     verb = "changed" if report["mode"] == "in-place" else "would change"
     parts = [
@@ -562,6 +699,7 @@ def _summary_text(report: dict[str, Any], seconds: float, outside_links: int = 0
         *([f"{s['skipped_generated']} skipped (generated)"] if s["skipped_generated"] else []),
         *([f"{outside_links} skipped (links outside the paths)"] if outside_links else []),
         f"{s['parsed']} parsed",
+        *([f"{from_cache} from the cache"] if from_cache else []),
         f"{s['changed']} {verb}",
         f"{s['failed']} failed",
     ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from ml_switcheroo.app.support_table import README
 from tests.support import run_codemod
+
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_headline_before_and_after_are_real() -> None:

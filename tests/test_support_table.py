@@ -1,15 +1,21 @@
-"""The README's support tables are generated from the semantic map and kept in sync."""
+"""The support tables of docs/support.md are generated from the semantic map and kept in sync."""
 
 from __future__ import annotations
 
-from ml_switcheroo.app.support_table import README, TABLES, api_tables, render_readme
+from ml_switcheroo.app.support_table import (
+    SUPPORT_PAGE,
+    TABLES,
+    _short,
+    api_tables,
+    render_page,
+)
 from ml_switcheroo.targets.catalogue import load_semantic_map
 
 
-def test_readme_tables_match_the_map() -> None:
-    text = README.read_text(encoding="utf-8")
-    assert render_readme(text, load_semantic_map()) == text, (
-        "README is out of date: run `python -m ml_switcheroo.app.support_table`"
+def test_support_tables_match_the_map() -> None:
+    text = SUPPORT_PAGE.read_text(encoding="utf-8")
+    assert render_page(text, load_semantic_map()) == text, (
+        "docs/support.md is out of date: run `python -m ml_switcheroo.app.support_table`"
     )
 
 
@@ -20,7 +26,7 @@ def test_every_api_and_argument_has_a_row() -> None:
         for entry in semantic_map.apis.values():
             if entry.hook not in hooks:
                 continue
-            short = entry.name.rpartition(".")[2]
+            short = _short(entry.name, TABLES[table_name][1])
             for name in entry.signature.names:
                 if name not in ("params", "optimizer", "parameters"):
                     assert f"| `{short}` | `{name}` |" in table

@@ -137,6 +137,7 @@ class ConvertCommand(TorchToOptax):
         try:
             before = files.snapshot(filename)
             original = command_support.source_bytes(filename, tree, from_file=True)
+            result["sha256"] = hashlib.sha256(original).hexdigest()  # what the cache keys on
             tree = command_support.keep_final_cr(tree, original)
             lossy = round_trip.lost_bytes(tree, original)
             if self.prefilter is not None and not self.prefilter.matches(original):
@@ -167,6 +168,7 @@ class ConvertCommand(TorchToOptax):
                     result["diff_encoding"] = codec
         except Exception as exc:
             result["error"] = TOO_DEEP if isinstance(exc, RecursionError) else _one_line(exc)
+            result["content_failure"] = isinstance(exc, RecursionError)  # a property of the bytes
             result["traceback"] = traceback.format_exc()
             self._save(filename, result)
             raise ConversionError(result["error"]) from None
@@ -187,21 +189,32 @@ def _one_line(exc: BaseException) -> str:
 
 def failure_reason(filename: str) -> str:
     """Why libcst could not hand ``filename`` to the command: read or parse it again to say."""
+    return failure_of(filename)[0]
+
+
+def failure_of(filename: str) -> tuple[str, str | None]:
+    """``failure_reason``, and the sha256 of the bytes read when the failure is a property of
+    those bytes (a syntax error, an undecodable file, nesting too deep): the cache may replay
+    those. None for the others (the file could not be read, an unexpected error)."""
     try:
         with open(filename, "rb") as handle:
             data = handle.read()
+    except OSError as exc:
+        return _one_line(exc), None
+    sha = hashlib.sha256(data).hexdigest()
+    try:
         too_deep = hazard(data)
         if too_deep is not None:  # never parsed here either: it could crash this process
-            return too_deep
+            return too_deep, sha
         cst.parse_module(data)
     except cst.ParserSyntaxError as exc:
         message = exc.message.strip().splitlines()
         where = f"syntax error at line {exc.raw_line}, column {exc.raw_column + 1}"
-        return f"{where}: {message[0]}" if message else where
+        return (f"{where}: {message[0]}" if message else where), sha
     except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
-        return f"cannot decode the file: {str(exc).strip() or type(exc).__name__}"
+        return f"cannot decode the file: {str(exc).strip() or type(exc).__name__}", sha
     except RecursionError:
-        return TOO_DEEP
+        return TOO_DEEP, sha
     except Exception as exc:
-        return _one_line(exc)
-    return "libcst could not convert the file (rerun with --verbose for its traceback)"
+        return _one_line(exc), None
+    return "libcst could not convert the file (rerun with --verbose for its traceback)", None

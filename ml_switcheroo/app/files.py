@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import stat
 import subprocess
@@ -145,6 +146,15 @@ def display_name(path: str, base: str | None = None) -> str:
     if relative.startswith(".."):
         return Path(path).as_posix()
     return Path(relative).as_posix()
+
+
+def in_shard(path: str, shard: int, count: int) -> bool:
+    """Whether ``path`` falls in shard ``shard`` (1-based) of ``count``: by the sha1 of its name
+    as displayed (relative to the current directory, ``/``-separated), so a file stays in its
+    shard whatever other files come or go, on every machine that runs from the same directory
+    of the checkout."""
+    digest = hashlib.sha1(display_name(path).encode("utf-8", "surrogateescape"))  # noqa: S324
+    return int.from_bytes(digest.digest()[:8], "big") % count == shard - 1
 
 
 def snapshot(path: str) -> tuple[int, int, int]:

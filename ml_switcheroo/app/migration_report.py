@@ -99,6 +99,48 @@ def build(
     }
 
 
+_COUNTS = ("files_scanned", "prefiltered_out", "skipped_generated", "parsed", "changed", "failed")
+
+
+def merge(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The report of one run over all the files of ``reports``, runs over disjoint sets of files
+    with the same mode, maps and options (the shards of ``convert --shard K/N``): counts added
+    up, records, files and failures put together, totals and rates computed again.
+
+    Raises ValueError when the reports do not fit together (another format, mode, map or
+    option; a file reported twice).
+    """
+    if not reports:
+        raise ValueError("no report to merge")
+    first = reports[0]
+    for report in reports:
+        if report.get("format") != FORMAT_VERSION or report.get("tool") != "ml-switcheroo":
+            raise ValueError(f"not an ml-switcheroo report of format {FORMAT_VERSION}")
+        for key in ("mode", "semantic_maps", "options"):
+            if report[key] != first[key]:
+                raise ValueError(f"the reports differ in {key}: {first[key]!r}, {report[key]!r}")
+    summary = RunSummary(
+        mode=first["mode"],
+        semantic_maps=list(first["semantic_maps"]),
+        options=dict(first["options"]),
+    )
+    records: list[Mapping[str, Any]] = []
+    failures: dict[str, str] = {}
+    changed: list[str] = []
+    owner: dict[str, int] = {}
+    for number, report in enumerate(reports):
+        for count in _COUNTS:
+            setattr(summary, count, getattr(summary, count) + report["summary"][count])
+        named = {f["file"] for f in report["files"]} | {f["file"] for f in report["failures"]}
+        for name in named:
+            if owner.setdefault(name, number) != number:
+                raise ValueError(f"{name} is in two of the reports: shards must not overlap")
+        records += report["records"]
+        failures.update({f["file"]: f["reason"] for f in report["failures"]})
+        changed += [f["file"] for f in report["files"] if f["changed"]]
+    return build(summary, records, failures, changed)
+
+
 def to_json(report: Mapping[str, Any]) -> str:
     return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
 

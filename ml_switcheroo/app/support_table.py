@@ -1,7 +1,7 @@
-"""The README's support tables, generated from the semantic map.
+"""The support tables of ``docs/support.md``, generated from the semantic map.
 
-``python -m ml_switcheroo.app.support_table`` rewrites the tables in README.md between their
-markers; a test fails when the README and the map disagree.
+``python -m ml_switcheroo.app.support_table`` rewrites the tables between their markers; a test
+fails when the page and the map disagree.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ml_switcheroo.model.translate import mode_active
 from ml_switcheroo.spec.semantic_map import ApiEntry, Condition, SemanticMap
 from ml_switcheroo.targets.catalogue import load_semantic_map
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+SUPPORT_PAGE = Path(__file__).resolve().parents[2] / "docs" / "support.md"
 HOOK_TABLES = {"optimizer_constructor": "optimizers"}
 
 
@@ -61,7 +61,10 @@ def _argument_cell(entry: ApiEntry, argument: str, exact: bool) -> str:
     return "; ".join(cells) or "n/a"
 
 
-def _short(name: str) -> str:
+def _short(name: str, title: str) -> str:
+    """``SGD`` for ``torch.optim.SGD``; ``clip_grad.clip_grad_norm_`` under ``torch.nn.utils``."""
+    if name.startswith(title + "."):
+        return name[len(title) + 1 :]
     return name.rpartition(".")[2]
 
 
@@ -87,7 +90,7 @@ def api_tables(semantic_map: SemanticMap, table: str) -> str:
     for entry in entries:
         note = (entry.note or "").replace("|", "\\|")
         stock, exact = _status(entry, False), _status(entry, True)
-        lines.append(f"| `{_short(entry.name)}` | {stock} | {exact} | {note} |")
+        lines.append(f"| `{_short(entry.name, title)}` | {stock} | {exact} | {note} |")
     lines += [
         "",
         f"<details><summary>Every argument of every {kind}</summary>",
@@ -101,7 +104,7 @@ def api_tables(semantic_map: SemanticMap, table: str) -> str:
                 continue
             default = parameter.default_source if parameter.default_source is not None else "—"
             lines.append(
-                f"| `{_short(entry.name)}` | `{parameter.name}` | `{default}` | "
+                f"| `{_short(entry.name, title)}` | `{parameter.name}` | `{default}` | "
                 f"{_argument_cell(entry, parameter.name, False)} | "
                 f"{_argument_cell(entry, parameter.name, True)} |"
             )
@@ -117,25 +120,25 @@ def _markers(name: str) -> tuple[str, str]:
     return f"<!-- BEGIN generated:{name} -->\n", f"<!-- END generated:{name} -->"
 
 
-def render_readme(text: str, semantic_map: SemanticMap) -> str:
+def render_page(text: str, semantic_map: SemanticMap) -> str:
     """``text`` with every generated table replaced by its current version."""
     for name in TABLES:
         table = api_tables(semantic_map, name)
         begin, end = _markers(name)
         pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.DOTALL)
         if not pattern.search(text):
-            raise ValueError(f"README has no {begin.strip()} ... {end} markers")
+            raise ValueError(f"{SUPPORT_PAGE.name} has no {begin.strip()} ... {end} markers")
         replacement = begin + table + end
         text = pattern.sub(lambda _, new=replacement: new, text)
     return text
 
 
 def main() -> int:
-    text = README.read_text(encoding="utf-8")
-    updated = render_readme(text, load_semantic_map())
+    text = SUPPORT_PAGE.read_text(encoding="utf-8")
+    updated = render_page(text, load_semantic_map())
     if updated != text:
-        README.write_text(updated, encoding="utf-8")
-        print(f"updated {README}", file=sys.stderr)
+        SUPPORT_PAGE.write_text(updated, encoding="utf-8")
+        print(f"updated {SUPPORT_PAGE}", file=sys.stderr)
     return 0
 
 

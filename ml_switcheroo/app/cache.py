@@ -1,0 +1,353 @@
+"""The incremental cache of ``ml-switcheroo convert`` (``--cache DIR``; on by default for
+``--check``).
+
+Two kinds of files, both under ``DIR/v1/`` (another cache format uses another directory):
+
+* **results**, keyed by content: ``results/<k[:2]>/<k>`` with ``k = sha256(run key, sha256
+  of the file's bytes, facts from other files)``. A result is what the conversion of those
+  bytes gave: changed or not and the report records, or a failure that is a property of the
+  bytes (a syntax error, an undecodable file, nesting too deep for libcst's parser). The run
+  key (``run_key``) holds everything else the outcome depends on: this package (its version
+  and the digest of its own files, map included), the content of every ``--semantic-map``
+  file, every option of the command but ``--no-prefilter``, ``--include-generated``, the
+  libcst and Python versions. A result never holds a file name, so it serves every copy of
+  the same bytes (a fresh CI checkout too).
+* **the stat index**, one per run key (and pre-filter on or off): for each path seen,
+  ``(device, inode, size, mtime_ns, ctime_ns)`` as ``fstat`` gave it right before and right
+  after the bytes were read, the sha256 of those bytes, what the run did with the file
+  (pre-filtered out, skipped as generated, converted) and whether the stat can be trusted.
+  A later run that finds the same stat takes the sha256 from the index and reads nothing.
+
+Racy files (git's "racily clean" entries): a file rewritten within the same mtime tick as our
+read, with the same size, has the same stat and other bytes. An entry is trusted only when the
+file's mtime and ctime are older than the read by ``RACY_NS`` (2 s, more than the coarsest
+mtime granularity of common file systems); a younger entry is verified by content the next time
+(read and hashed again, which makes it trusted once it is old enough). Tools that set mtime
+back (``touch -d``, ``rsync -t``) cannot set ctime, so they still change the stat.
+
+Every file is written to a temporary file and renamed over its name (``os.replace``): a reader
+sees a whole file or none. Each starts with a header line holding the format, its own key, the
+length and the sha256 of the payload; anything that does not check out (garbage, a truncated
+file, another format or key) is a miss, never an answer. Two runs writing the same result
+write the same bytes; two runs writing the stat index each merge into what they find and the
+last rename wins (the other run's new entries are lost: a later miss, not a wrong answer).
+Nothing is ever deleted: remove ``DIR`` to reclaim the space.
+
+Issue 12 (a file's outcome depending on facts from other files) plugs in at
+``facts_from_other_files``: its value is part of every result key; it is empty today.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+MAGIC = b"ml-switcheroo-cache"
+RACY_NS = 2_000_000_000  # stat entries younger than this at read time are verified next time
+
+PREFILTERED = "p"  # outcomes recorded in the stat index
+GENERATED = "g"
+CONVERTED = "c"
+OUTCOMES = frozenset({PREFILTERED, GENERATED, CONVERTED})
+
+Stamp = tuple[int, int, int, int, int]  # device, inode, size, mtime_ns, ctime_ns
+
+
+def default_dir() -> str:
+    """``$XDG_CACHE_HOME/ml-switcheroo``, else ``~/.cache/ml-switcheroo``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "ml-switcheroo")
+
+
+# --------------------------------------------------------------------------- keys
+
+
+@cache
+def package_digest() -> str:
+    """The sha256 of this package's own files (code, shipped map, data): an edited checkout
+    with an unchanged version number still gets a cache of its own."""
+    root = Path(__file__).resolve().parent.parent
+    found = []
+    for directory, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        found += [Path(directory, n) for n in names if n.endswith((".py", ".yaml", ".txt"))]
+    digest = hashlib.sha256()
+    for path in sorted(found):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def libcst_version() -> str:
+    try:  # what libcst's build writes; importlib.metadata scans every installed package
+        from libcst._version import __version__ as found
+    except ImportError:  # pragma: no cover - another layout
+        from importlib.metadata import version
+
+        found = version("libcst")
+    return str(found)
+
+
+def run_key(map_files: Sequence[str], options: Mapping[str, Any], include_generated: bool) -> str:
+    """What every result of a run depends on besides the file's bytes.
+
+    ``map_files`` are the ``--semantic-map`` files (the shipped map is in the package digest);
+    ``options`` the command's options (``semantic_map`` and ``prefilter`` are left out: the
+    first is here by content, the second never changes a result).
+    """
+    from ml_switcheroo import __version__
+
+    maps = [hashlib.sha256(Path(m).read_bytes()).hexdigest() for m in map_files]
+    facts = {
+        "format": FORMAT,
+        "package": [__version__, package_digest()],
+        "libcst": libcst_version(),
+        "python": list(sys.version_info[:2]),
+        "maps": maps,
+        "options": {
+            k: v for k, v in sorted(options.items()) if k not in ("semantic_map", "prefilter")
+        },
+        "include_generated": include_generated,
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def facts_from_other_files(path: str) -> str:
+    """What the outcome of ``path`` depends on in other files of the repository: nothing yet.
+    (Issue 12's cross-file index returns its digest of those facts here.)"""
+    return ""
+
+
+def result_key(key: str, content_sha: str, facts: str = "") -> str:
+    return hashlib.sha256(f"{key}\0{content_sha}\0{facts}".encode()).hexdigest()
+
+
+def content_sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- reading sources
+
+
+def stamp_of(info: os.stat_result) -> Stamp:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def read_source(path: str) -> tuple[bytes, Stamp | None]:
+    """The file's bytes and its stat, or None for the stat when the file changed while it was
+    read (then nothing may be recorded about it)."""
+    with open(path, "rb") as handle:
+        before = stamp_of(os.fstat(handle.fileno()))
+        data = handle.read()
+        after = stamp_of(os.fstat(handle.fileno()))
+    stable = before == after and len(data) == before[2]
+    return data, before if stable else None
+
+
+def is_trusted(stamp: Stamp, read_at_ns: int) -> bool:
+    """Whether a later identical stat proves identical bytes (see the module's docstring)."""
+    return max(stamp[3], stamp[4]) < read_at_ns - RACY_NS
+
+
+# --------------------------------------------------------------------------- files on disk
+
+
+def _pack(key: str, payload: Any) -> bytes:
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    header = b"%s %d %s %d %s\n" % (
+        MAGIC,
+        FORMAT,
+        key.encode("ascii"),
+        len(body),
+        hashlib.sha256(body).hexdigest().encode("ascii"),
+    )
+    return header + body
+
+
+def _unpack(data: bytes, key: str) -> Any | None:
+    """The payload, or None when the bytes are not a whole, intact entry for ``key``."""
+    header, newline, body = data.partition(b"\n")
+    fields = header.split(b" ")
+    if not newline or len(fields) != 5 or fields[0] != MAGIC:
+        return None
+    if fields[1] != str(FORMAT).encode() or fields[2] != key.encode("ascii"):
+        return None
+    digest = hashlib.sha256(body).hexdigest().encode()
+    if fields[3] != str(len(body)).encode() or fields[4] != digest:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+@dataclass
+class IndexEntry:
+    stamp: Stamp
+    sha: str
+    outcome: str
+    trusted: bool
+
+    def to_list(self) -> list[Any]:
+        return [*self.stamp, self.sha, self.outcome, self.trusted]
+
+    @staticmethod
+    def from_list(value: Any) -> IndexEntry | None:
+        if not isinstance(value, list) or len(value) != 8:
+            return None
+        *stamp, sha, outcome, trusted = value
+        if not all(type(s) is int for s in stamp) or outcome not in OUTCOMES:
+            return None
+        if not isinstance(sha, str) or len(sha) != 64 or not isinstance(trusted, bool):
+            return None
+        return IndexEntry(tuple(stamp), sha, outcome, trusted)  # type: ignore[arg-type]
+
+
+@dataclass
+class Cache:
+    """One run's view of the cache directory ``root`` under the run key ``key``."""
+
+    root: str
+    key: str
+    prefilter: bool = True
+    index: dict[str, IndexEntry] = field(default_factory=dict)
+    updates: dict[str, IndexEntry] = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        return os.path.join(self.root, f"v{FORMAT}")
+
+    @property
+    def index_key(self) -> str:
+        return hashlib.sha256(f"{self.key}\0prefilter={self.prefilter}".encode()).hexdigest()
+
+    @property
+    def index_path(self) -> str:
+        return os.path.join(self.base, f"index-{self.index_key[:32]}")
+
+    def result_path(self, key: str) -> str:
+        return os.path.join(self.base, "results", key[:2], key)
+
+    def load_index(self) -> None:
+        self.index = self._read_index()
+
+    def _read_index(self) -> dict[str, IndexEntry]:
+        data = _read(self.index_path)
+        payload = _unpack(data, self.index_key) if data is not None else None
+        if not isinstance(payload, dict):
+            return {}
+        entries = {}
+        for path, value in payload.items():
+            entry = IndexEntry.from_list(value)
+            if entry is not None:
+                entries[path] = entry
+        return entries
+
+    def known(self, path: str, stamp: Stamp) -> IndexEntry | None:
+        """The index entry of ``path`` when its stat proves the bytes are those it records."""
+        entry = self.index.get(path)
+        if entry is None or not entry.trusted or entry.stamp != stamp:
+            return None
+        return entry
+
+    def remember(self, path: str, stamp: Stamp, sha: str, outcome: str, read_at_ns: int) -> None:
+        self.updates[path] = IndexEntry(stamp, sha, outcome, is_trusted(stamp, read_at_ns))
+
+    def keep(self, path: str) -> None:
+        """Carry the current entry of ``path`` over to the index written at the end."""
+        if path in self.index:
+            self.updates[path] = self.index[path]
+
+    def result(self, path: str, sha: str) -> dict[str, Any] | None:
+        """The cached outcome of converting the bytes ``sha`` (found at ``path``), if any."""
+        key = result_key(self.key, sha, facts_from_other_files(path))
+        data = _read(self.result_path(key))
+        payload = _unpack(data, key) if data is not None else None
+        return payload if _valid_result(payload) else None
+
+    def store_result(self, path: str, sha: str, result: Mapping[str, Any]) -> None:
+        key = result_key(self.key, sha, facts_from_other_files(path))
+        with suppress(OSError):
+            _atomic_write(self.result_path(key), _pack(key, dict(result)))
+
+    def save_index(self) -> None:
+        """Merge this run's entries into the index on disk (best effort)."""
+        if all(self.index.get(path) == entry for path, entry in self.updates.items()):
+            return  # nothing new: every file was known by its stat
+        merged = self._read_index()
+        merged.update(self.updates)
+        payload = {path: entry.to_list() for path, entry in sorted(merged.items())}
+        with suppress(OSError):
+            _atomic_write(self.index_path, _pack(self.index_key, payload))
+
+
+_RECORD_FIELDS = ("api", "kind", "status", "snippet", "reason", "suggestion", "line", "column")
+
+
+def _valid_result(payload: Any) -> bool:
+    """Whether ``payload`` has the shape of a stored result (see ``store_result``)."""
+    if not isinstance(payload, dict):
+        return False
+    if "error" in payload:
+        return isinstance(payload["error"], str)
+    records = payload.get("records")
+    if not isinstance(payload.get("changed"), bool) or not isinstance(records, list):
+        return False
+    return all(isinstance(r, dict) and all(f in r for f in _RECORD_FIELDS) for r in records)
+
+
+def open_cache(
+    root: str,
+    map_files: Sequence[str],
+    options: Mapping[str, Any],
+    include_generated: bool,
+) -> Cache | None:
+    """The cache under ``root`` for this run, its index loaded; None when it cannot be used."""
+    try:
+        os.makedirs(root, exist_ok=True)
+        key = run_key(map_files, options, include_generated)
+    except OSError:
+        return None
+    found = Cache(root, key, prefilter=bool(options.get("prefilter", True)))
+    found.load_index()
+    return found
+
+
+def now_ns() -> int:
+    return time.time_ns()

@@ -1,0 +1,489 @@
+"""The incremental cache of ``ml-switcheroo convert`` (``ml_switcheroo.app.cache``).
+
+Hits are proven by poisoning: a cached result is replaced by a wrong one (with a valid header),
+so a run that reports the wrong answer has read it from the cache; an invalidation test makes
+the same poisoned entry and checks that the run after the change ignores it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from ml_switcheroo.app import cache
+from tests.test_convert_cli import PLAIN, SGD, TRAIN, run, summary_numbers, tree
+
+REPO = Path(__file__).resolve().parent.parent
+GENERATED = "# @gen" + "erated\nimport torch\nopt = torch.optim.SGD(params, lr=0.1)\n"
+# Passes the pre-filter (torch, optim, SGD) and does not change.
+CANDIDATE = "import torch\n\n\ndef build(optim):\n    return optim.SGD\n"
+BROKEN = "import torch\nopt = torch.optim.SGD(\n"
+LAYOUT = {
+    "a.py": TRAIN,
+    "b.py": SGD,
+    "plain.py": PLAIN,
+    "gen.py": GENERATED,
+    "broken.py": BROKEN,
+    "pkg/c.py": TRAIN.replace("0.01", "0.02"),
+}
+
+
+@pytest.fixture
+def trusting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written by the test count as old enough to be known by their stat."""
+    monkeypatch.setattr(cache, "RACY_NS", -(10**18))
+
+
+def check(capsys: pytest.CaptureFixture[str], root: Path, *extra: str) -> tuple[int, str, str]:
+    return run(capsys, "--check", "--cache", str(root / ".c"), *extra, "src", cwd=root)
+
+
+def report_of(capsys: pytest.CaptureFixture[str], root: Path, *extra: str) -> tuple[int, str]:
+    """Exit code and JSON report of a --check run over ``root/src`` with ``extra`` options."""
+    code, _, _ = run(capsys, "--check", *extra, "--report", "r.json", "src", cwd=root)
+    return code, (root / "r.json").read_text(encoding="utf-8")
+
+
+def open_run_cache(root: Path, *semantic_maps: str, **options: object) -> cache.Cache:
+    """The cache a run over ``root`` with these options uses."""
+    full = {"semantic_map": list(semantic_maps), "exact": False, "steps_per_epoch": None}
+    full.update(options)
+    maps = [str(root / m) for m in semantic_maps]
+    found = cache.open_cache(str(root / ".c"), maps, full, False)
+    assert found is not None
+    return found
+
+
+def poison(run_cache: cache.Cache, source: Path) -> None:
+    """Store "nothing to change, nothing found" as the result of ``source``'s current bytes."""
+    sha = cache.content_sha(source.read_bytes())
+    run_cache.store_result(str(source), sha, {"changed": False, "records": []})
+
+
+# --------------------------------------------------------------------------- hits
+
+
+def test_a_second_check_run_gives_the_report_of_an_uncached_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    tree(tmp_path / "src", LAYOUT)
+    _, uncached = report_of(capsys, tmp_path, "--no-cache")
+    _, first = report_of(capsys, tmp_path, "--cache", ".c")
+    code, second = report_of(capsys, tmp_path, "--cache", ".c")
+    assert code == 3  # broken.py, from the cache
+    assert first == second == uncached
+
+
+def test_a_second_check_run_takes_every_candidate_from_the_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    tree(tmp_path / "src", LAYOUT)
+    check(capsys, tmp_path)
+    code, _, err = check(capsys, tmp_path)
+    numbers = summary_numbers(err)
+    assert numbers["from the cache"] == numbers["parsed"] == 4  # a, b, pkg/c, broken
+    assert "would convert src/a.py" in err and code == 3
+
+
+def test_the_default_check_cache_lives_under_xdg_cache_home(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    tree(tmp_path / "src", {"a.py": TRAIN})
+    run(capsys, "--check", "src", cwd=tmp_path)
+    assert list((Path(os.environ["XDG_CACHE_HOME"]) / "ml-switcheroo" / "v1").iterdir())
+
+
+def test_diff_and_in_place_runs_use_no_cache_unless_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree(tmp_path / "src", {"a.py": TRAIN})
+    run(capsys, "src", cwd=tmp_path)
+    run(capsys, "-i", "src", cwd=tmp_path)
+    run(capsys, "--check", "--no-cache", "src", cwd=tmp_path)
+    assert not (Path(os.environ["XDG_CACHE_HOME"]) / "ml-switcheroo").exists()
+
+
+def test_a_second_check_run_reads_no_python_source(tmp_path: Path) -> None:
+    tree(tmp_path / "src", LAYOUT)
+    script = textwrap.dedent(
+        """
+        import sys
+        from ml_switcheroo import convert
+        from ml_switcheroo.app import cache
+        cache.RACY_NS = -(10**18)
+        args = ["--check", "-j", "1", "-q", "--cache", ".c", "src"]
+        convert.main(args)
+        opened = []
+        def audit(event, data):
+            if event == "open" and str(data[0]).endswith(".py") and "/src/" in str(data[0]):
+                opened.append(data[0])
+        sys.addaudithook(audit)
+        code = convert.main(args)
+        print(code, len(opened), opened)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=300,
+    )
+    assert result.stdout.split()[:2] == ["3", "0"], result.stdout + result.stderr
+
+
+def test_a_poisoned_result_is_replayed_when_nothing_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    tree(tmp_path / "src", {"a.py": TRAIN})
+    assert check(capsys, tmp_path)[0] == 1
+    poison(open_run_cache(tmp_path), tmp_path / "src" / "a.py")
+    assert check(capsys, tmp_path)[0] == 0  # the cache answered: the proof that it is read
+
+
+# --------------------------------------------------------------------------- invalidation
+
+
+def test_an_edited_file_is_converted_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    tree(tmp_path / "src", {"a.py": PLAIN})
+    check(capsys, tmp_path)
+    (tmp_path / "src" / "a.py").write_text(TRAIN, encoding="utf-8")
+    assert check(capsys, tmp_path)[0] == 1
+
+
+def test_an_edit_invalidates_only_the_edited_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    tree(tmp_path / "src", {"a.py": TRAIN, "b.py": SGD, "c.py": CANDIDATE})
+    check(capsys, tmp_path)
+    (tmp_path / "src" / "b.py").write_text(SGD + "# edited\n", encoding="utf-8")
+    _, _, err = check(capsys, tmp_path)
+    assert summary_numbers(err)["from the cache"] == 2
+
+
+def test_a_file_edited_within_the_same_mtime_tick_is_read_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file system whose stat shows only size and mtime: the racy-git case.
+    monkeypatch.setattr(cache, "stamp_of", lambda info: (0, 0, info.st_size, info.st_mtime_ns, 0))
+    source = tmp_path / "src" / "a.py"
+    tree(tmp_path / "src", {"a.py": SGD})
+    mtime = source.stat().st_mtime_ns
+    assert check(capsys, tmp_path)[0] == 1
+    source.write_text(SGD.replace("torch.optim", "torch_optim"), encoding="utf-8")  # same size
+    os.utime(source, ns=(mtime, mtime))
+    assert check(capsys, tmp_path)[0] == 0
+
+
+def test_an_old_file_with_an_unchanged_stat_is_taken_from_the_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The twin of the test above: the same edit to a file older than the racy window is not
+    # seen when the stat shows nothing else (why the real stat includes ctime and inode).
+    monkeypatch.setattr(cache, "stamp_of", lambda info: (0, 0, info.st_size, info.st_mtime_ns, 0))
+    source = tmp_path / "src" / "a.py"
+    tree(tmp_path / "src", {"a.py": SGD})
+    old = time.time_ns() - 60 * 10**9
+    os.utime(source, ns=(old, old))
+    assert check(capsys, tmp_path)[0] == 1
+    source.write_text(SGD.replace("torch.optim", "torch_optim"), encoding="utf-8")
+    os.utime(source, ns=(old, old))
+    assert check(capsys, tmp_path)[0] == 1
+
+
+def test_an_edited_semantic_map_invalidates_the_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    from tests.test_prefilter import LION_MAP
+
+    user_map = tmp_path / "lion.yaml"
+    user_map.write_text(LION_MAP, encoding="utf-8")
+    tree(tmp_path / "src", {"a.py": TRAIN})
+    check(capsys, tmp_path, "--semantic-map", "lion.yaml")
+    poison(open_run_cache(tmp_path, "lion.yaml"), tmp_path / "src" / "a.py")
+    user_map.write_text(LION_MAP + "\n# edited\n", encoding="utf-8")
+    assert check(capsys, tmp_path, "--semantic-map", "lion.yaml")[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--exact", None), ("--steps-per-epoch", "len(loader)"), ("--semantic-map", "lion.yaml")],
+)
+def test_an_option_that_changes_output_invalidates_the_results(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    trusting: None,
+    option: str,
+    value: str | None,
+) -> None:
+    from tests.test_prefilter import LION_MAP
+
+    (tmp_path / "lion.yaml").write_text(LION_MAP, encoding="utf-8")
+    tree(tmp_path / "src", {"a.py": TRAIN})
+    check(capsys, tmp_path)
+    poison(open_run_cache(tmp_path), tmp_path / "src" / "a.py")
+    assert check(capsys, tmp_path)[0] == 0  # poisoned, without the option
+    assert check(capsys, tmp_path, option, *([value] if value else []))[0] == 1
+
+
+def test_another_package_version_ignores_the_cache(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    trusting: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tree(tmp_path / "src", {"a.py": TRAIN})
+    check(capsys, tmp_path)
+    poison(open_run_cache(tmp_path), tmp_path / "src" / "a.py")
+    monkeypatch.setattr("ml_switcheroo.__version__", "999.0")
+    assert check(capsys, tmp_path)[0] == 1
+
+
+def test_edited_package_code_ignores_the_cache(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    trusting: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tree(tmp_path / "src", {"a.py": TRAIN})
+    check(capsys, tmp_path)
+    poison(open_run_cache(tmp_path), tmp_path / "src" / "a.py")
+    monkeypatch.setattr(cache, "package_digest", lambda: "0" * 64)
+    assert check(capsys, tmp_path)[0] == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["maps", "options", "include_generated", "libcst", "python"],
+)
+def test_the_run_key_depends_on_everything_a_result_depends_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    user_map = tmp_path / "m.yaml"
+    user_map.write_text("{}\n", encoding="utf-8")
+    maps, options, generated = [str(user_map)], {"exact": False, "prefilter": True}, False
+    before = cache.run_key(maps, options, generated)
+    if change == "maps":
+        user_map.write_text("{} # edited\n", encoding="utf-8")
+    elif change == "options":
+        options = {**options, "exact": True}
+    elif change == "include_generated":
+        generated = True
+    elif change == "libcst":
+        monkeypatch.setattr(cache, "libcst_version", lambda: "0.0.1")
+    else:
+        monkeypatch.setattr(sys, "version_info", (2, 7, 0))
+    assert cache.run_key(maps, options, generated) != before
+
+
+def test_the_pre_filter_option_does_not_change_the_run_key(tmp_path: Path) -> None:
+    on = cache.run_key([], {"exact": False, "prefilter": True}, False)
+    assert cache.run_key([], {"exact": False, "prefilter": False}, False) == on
+
+
+def test_a_no_prefilter_run_does_not_replay_pre_filter_outcomes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    tree(tmp_path / "src", {"a.py": PLAIN, "b.py": TRAIN})
+    check(capsys, tmp_path)
+    _, _, err = check(capsys, tmp_path, "--no-prefilter")
+    assert summary_numbers(err)["pre-filtered out"] == 0
+    assert summary_numbers(err)["parsed"] == 2
+
+
+# --------------------------------------------------------------------------- modes
+
+
+def test_in_place_converts_a_file_whose_cached_result_is_a_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    tree(tmp_path / "src", {"a.py": TRAIN, "kept.py": CANDIDATE})
+    check(capsys, tmp_path)
+    code, _, err = run(capsys, "-i", "--cache", ".c", "src", cwd=tmp_path)
+    assert code == 0 and summary_numbers(err)["from the cache"] == 1  # kept.py only
+    assert "import optax" in (tmp_path / "src" / "a.py").read_text(encoding="utf-8")
+
+
+def test_a_diff_run_prints_the_diff_of_a_file_whose_cached_result_is_a_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    tree(tmp_path / "src", {"a.py": TRAIN})
+    check(capsys, tmp_path)
+    code, out, _ = run(capsys, "--check", "--diff", "--cache", ".c", "src", cwd=tmp_path)
+    assert code == 1 and "+import optax" in out
+
+
+def test_a_syntax_error_is_replayed_and_a_fixed_file_converted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    tree(tmp_path / "src", {"broken.py": BROKEN})
+    check(capsys, tmp_path)
+    code, _, err = check(capsys, tmp_path)
+    assert code == 3 and "error: src/broken.py: syntax error" in err
+    assert summary_numbers(err)["from the cache"] == 1
+    (tmp_path / "src" / "broken.py").write_text(SGD, encoding="utf-8")
+    assert check(capsys, tmp_path)[0] == 1
+
+
+def test_an_unusable_cache_directory_is_reported_and_the_run_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree(tmp_path / "src", {"a.py": TRAIN})
+    (tmp_path / ".c").write_text("a file, not a directory", encoding="utf-8")
+    code, _, err = check(capsys, tmp_path)
+    assert code == 1 and "not usable; running without" in err
+
+
+# --------------------------------------------------------------------------- damage
+
+
+def cache_files_of(root: Path) -> list[Path]:
+    return [p for p in (root / ".c").rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_a_damaged_cache_is_a_miss(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None, damage: str
+) -> None:
+    tree(tmp_path / "src", LAYOUT)
+    _, uncached = report_of(capsys, tmp_path, "--no-cache")
+    report_of(capsys, tmp_path, "--cache", ".c")
+    for path in cache_files_of(tmp_path):
+        data = path.read_bytes()
+        damaged = {"garbage": os.urandom(len(data)), "truncated": data[: len(data) // 2]}
+        path.write_bytes(damaged.get(damage, b""))
+    _, damaged_run = report_of(capsys, tmp_path, "--cache", ".c")
+    assert damaged_run == uncached
+
+
+def test_a_result_with_a_valid_header_and_a_flipped_byte_is_a_miss() -> None:
+    packed = cache._pack("k" * 64, {"changed": True, "records": []})
+    flipped = packed.replace(b"true", b"fals")
+    assert cache._unpack(packed, "k" * 64) == {"changed": True, "records": []}
+    assert cache._unpack(flipped, "k" * 64) is None
+
+
+def test_an_entry_of_another_cache_format_is_a_miss(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "FORMAT", cache.FORMAT + 1)
+    packed = cache._pack("k" * 64, {"changed": False, "records": []})
+    monkeypatch.undo()
+    assert cache._unpack(packed, "k" * 64) is None
+
+
+def test_an_entry_under_another_key_is_a_miss() -> None:
+    packed = cache._pack("k" * 64, {"changed": False, "records": []})
+    assert cache._unpack(packed, "j" * 64) is None
+
+
+WRITER = """
+import sys
+from ml_switcheroo.app import cache
+path = sys.argv[1]
+big = ["x" * 200] * 20000  # ~4 MB: a write takes a while
+n = 0
+while True:
+    cache._atomic_write(path, cache._pack("k" * 64, {"n": n, "data": big}))
+    n += 1
+    if n == 1:
+        print("ready", flush=True)
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.13, 0.31])
+def test_kill_9_during_a_write_leaves_a_whole_entry_or_none(tmp_path: Path, delay: float) -> None:
+    target = tmp_path / "entry"
+    process = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(target)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    payload = cache._unpack(target.read_bytes(), "k" * 64)
+    assert payload is not None and len(payload["data"]) == 20000
+
+
+def test_a_run_killed_with_kill_9_leaves_a_cache_that_gives_the_right_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layout = {f"m{i}.py": TRAIN.replace("0.01", f"0.0{i}") for i in range(1, 10)}
+    tree(tmp_path / "src", {**LAYOUT, **layout})
+    _, uncached = report_of(capsys, tmp_path, "--no-cache")
+    argv = [sys.executable, "-m", "ml_switcheroo", "convert", "--check", "-j", "2"]
+    for delay in (1.0, 2.0, 3.0):
+        process = subprocess.Popen(
+            [*argv, "--cache", ".c", "src"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            start_new_session=True,
+        )
+        time.sleep(delay)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        assert report_of(capsys, tmp_path, "--cache", ".c")[1] == uncached
+
+
+def test_concurrent_runs_sharing_a_cache_give_the_right_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layout = {f"m{i}.py": TRAIN.replace("0.01", f"0.0{i}") for i in range(1, 10)}
+    tree(tmp_path / "src", {**LAYOUT, **layout})
+    _, uncached = report_of(capsys, tmp_path, "--no-cache")
+    argv = [sys.executable, "-m", "ml_switcheroo", "convert", "--check", "-j", "1"]
+    processes = [
+        subprocess.Popen(
+            [*argv, "--cache", ".c", "--report", f"p{i}.json", "src"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        for i in range(3)
+    ]
+    assert [p.wait(timeout=300) for p in processes] == [3, 3, 3]
+    for i in range(3):
+        assert (tmp_path / f"p{i}.json").read_text(encoding="utf-8") == uncached
+    assert report_of(capsys, tmp_path, "--cache", ".c")[1] == uncached
+
+
+def test_cached_results_hold_no_file_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree(tmp_path / "src", {"a.py": TRAIN})
+    check(capsys, tmp_path)
+    results = [p for p in cache_files_of(tmp_path) if "results" in p.parts]
+    assert results
+    for path in results:
+        assert b"a.py" not in path.read_bytes()
+        payload = json.loads(path.read_bytes().partition(b"\n")[2])
+        assert all(record["file"] is None for record in payload["records"])
+
+
+def test_a_copy_of_the_same_bytes_elsewhere_is_served_by_content(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    tree(tmp_path / "src", {"a.py": TRAIN})
+    check(capsys, tmp_path)
+    tree(tmp_path / "src", {"copy.py": TRAIN})
+    _, _, err = check(capsys, tmp_path)
+    assert summary_numbers(err)["from the cache"] == 2
+
+
+def test_facts_from_other_files_are_part_of_the_result_key() -> None:
+    assert cache.facts_from_other_files("x.py") == ""  # the seam for issue 12, empty today
+    assert cache.result_key("k", "s") != cache.result_key("k", "s", "facts")
