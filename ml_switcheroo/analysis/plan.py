@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import libcst as cst
 from libcst.metadata import Assignment
@@ -133,6 +133,20 @@ class SubsetClip:
     reason: str
 
 
+class Attachments(NamedTuple):
+    """What an optimizer constructor's hook may fold: its schedule and the clip calls before
+    its steps."""
+
+    schedule: SchedulePlan | None
+    clips: list[Site]
+
+
+# What the plan holds for one call (a hook's ``ctx.plan``): a scheduler's or a scheduler
+# step's schedule, a clip call's optimizer site, a clip of other parameters, a constructor's
+# attachments, or a training-step region (for the region's anchor).
+PlanItem = SchedulePlan | Site | SubsetClip | Attachments | Region
+
+
 @dataclass
 class Plan:
     """What the planner decided for one file."""
@@ -165,7 +179,7 @@ class Plan:
             return key
         return None
 
-    def item_for(self, call: cst.Call) -> Any:
+    def item_for(self, call: cst.Call) -> PlanItem | None:
         """What the plan holds for ``call`` (a hook's ``ctx.plan``)."""
         key = id(call)
         for table in (self.scheduler_of, self.steps):
@@ -176,7 +190,7 @@ class Plan:
         if key in self.subset_clips:
             return self.subset_clips[key]
         if key in self.schedules or key in self.clips:
-            return self.schedules.get(key), self.clips.get(key, [])
+            return Attachments(self.schedules.get(key), self.clips.get(key, []))
         return None
 
 

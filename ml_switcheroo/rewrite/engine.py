@@ -39,7 +39,7 @@ from libcst.metadata import (
 
 from ml_switcheroo.analysis import flow
 from ml_switcheroo.analysis.exports import exported_names
-from ml_switcheroo.analysis.plan import Plan, Planner, Region, Site
+from ml_switcheroo.analysis.plan import Plan, PlanItem, Planner, Region, Site
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
 from ml_switcheroo.analysis.torch_only import TorchOnlyUse
@@ -633,7 +633,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self,
         entry: ApiEntry,
         qualified_name: str,
-        plan_item: Any,
+        plan_item: PlanItem | None,
         request_import: Callable[[str], None],
         receiver: str | None = None,
     ) -> HookContext:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import libcst as cst
 
 from ml_switcheroo.analysis.parameters import Names, is_module_class
+from ml_switcheroo.analysis.plan import PlanItem
 from ml_switcheroo.model.hygiene import UserExpression
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
@@ -97,7 +98,7 @@ class HookContext:
     request_import: ImportRequester
     lookup: Callable[[cst.BaseExpression], cst.BaseExpression | None]
     receiver: str | None = None
-    plan: Any = None  # what the file's plan holds for this call (see analysis/plan.py)
+    plan: PlanItem | None = None  # what the file's plan holds for this call (analysis/plan.py)
     folded: list[int] = field(default_factory=list)  # ids of attachments folded into the result
     warnings: list[str] = field(default_factory=list)
     # Fully qualified names an expression refers to through imports (``th.tensor`` ->
