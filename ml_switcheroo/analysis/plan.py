@@ -149,7 +149,10 @@ PlanItem = SchedulePlan | Site | SubsetClip | Attachments | Region
 
 @dataclass
 class Plan:
-    """What the planner decided for one file."""
+    """What the planner decided for one file.
+
+    Still keyed by ``id(node)`` (issue 11, deliverable 2 is partial: the items are typed, the
+    keys are not yet stable (file, position, API) site keys)."""
 
     schedules: dict[int, SchedulePlan] = field(default_factory=dict)  # by optimizer call id
     scheduler_of: dict[int, SchedulePlan] = field(default_factory=dict)  # by scheduler call id

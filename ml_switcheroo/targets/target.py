@@ -10,7 +10,12 @@ from ml_switcheroo.targets.hooks import Hook, HookSpec
 
 @dataclass(frozen=True)
 class Target:
-    """An output target: its name and the hooks that render map entries for it."""
+    """An output target: its name and the hooks that render map entries for it.
+
+    Partial (issue 11, deliverable 4): the map section, the naming of ``{x}_state``, what the
+    ``params`` argument becomes and how a region renders are still decided inside the optax
+    hooks and the shipped map, not declared here.
+    """
 
     name: str
     hooks: Mapping[str, Hook]
