@@ -605,6 +605,14 @@ class Planner:
             self._escape(schedule.outer, uneven, _stepping_suggestion(schedule))
             return False
         if all(self._per_epoch(step, optimizer_steps) for step in steps):
+            if len(steps) > 1:
+                self._escape(
+                    schedule.outer,
+                    f"step() is called {len(steps)} times in the epoch loop, so the schedule "
+                    "may advance more than once per epoch",
+                    _stepping_suggestion(schedule),
+                )
+                return False
             if self.steps_per_epoch is None:
                 self._escape(
                     schedule.outer,
@@ -650,15 +658,19 @@ class Planner:
 
     def _per_epoch(self, step: Site, optimizer_steps: list[Site]) -> bool:
         """The scheduler steps in an outer loop of the optimizer's step, or after calling a
-        function of this file that steps the optimizer inside a loop."""
+        function of this file that steps the optimizer inside a loop: directly in the loop's
+        body (no condition of its own), after the statement that steps the optimizer, with no
+        jump between the two."""
         outer_loops = step.loops
-        if not outer_loops:
+        if not outer_loops or step.controls[-1] is not outer_loops[-1]:
             return False
+        loop_body = outer_loops[-1].body  # type: ignore[attr-defined]
+        depth = len(step.path) - 1
         for opt_step in optimizer_steps:
             inner = opt_step.loops
             same_function = opt_step.function is step.function
             if same_function and inner[: len(outer_loops)] == outer_loops != inner:
-                return True
+                return self._steps_after(loop_body, opt_step.path[depth][1], step.index)
         # A function of this file that steps an optimizer inside a loop (e.g. `train(...)`,
         # which gets the optimizer as a parameter), called in the scheduler's loop.
         functions = {
@@ -670,8 +682,19 @@ class Planner:
             and s.loops
             and s.function is not step.function
         }
-        loop_body = outer_loops[-1].body  # type: ignore[attr-defined]
-        return any(_calls_name(loop_body, name) for name in functions)
+        calls = [
+            index
+            for index, statement in enumerate(loop_body.body[: step.index])
+            if any(_calls_name(statement, name) for name in functions)
+        ]
+        return bool(calls) and self._steps_after(loop_body, calls[-1], step.index)
+
+    @staticmethod
+    def _steps_after(loop_body: cst.BaseSuite, updates: int, step: int) -> bool:
+        """The scheduler's statement (index ``step`` in ``loop_body``) runs after the one that
+        updates (``updates``), with no ``continue``/``break``/``return``/``raise`` between."""
+        between = loop_body.body[updates + 1 : step]  # type: ignore[attr-defined]
+        return updates < step and not any(_jumps(statement) for statement in between)
 
     # ------------------------------------------------------------------ clipping
 

@@ -72,3 +72,62 @@ class SteppingCountTest(SwitcherooTest):
             "        if done():\n            return\n        sched.step()\n",
             "a `continue`, `break`, `return` or `raise` between",
         )
+
+
+class PerEpochSteppingCountTest(SwitcherooTest):
+    """With --steps-per-epoch, a scheduler folds as `count // steps` only when its step()
+    runs exactly once per epoch, after the epoch's updates."""
+
+    def assertFoldsPerEpoch(self, loop: str) -> None:
+        out = run_codemod(HEAD + loop, steps_per_epoch="100")
+        self.assertIn("(count // (100))", out)
+        self.assertNotIn("sched.step()", out)
+
+    def assertNotFoldedPerEpoch(self, loop: str, why: str) -> None:
+        out = run_codemod(HEAD + loop, steps_per_epoch="100")
+        self.assertNotIn("learning_rate=sched", out)
+        records = self.records(HEAD + loop, steps_per_epoch="100")
+        (record,) = [r for r in records if r.api.endswith("StepLR")]
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn(why, record.reason)
+
+    def test_one_step_after_the_epoch_folds(self) -> None:
+        self.assertFoldsPerEpoch(
+            "for epoch in range(10):\n    for batch in batches:\n        opt.step()\n"
+            "    sched.step()\n"
+        )
+
+    def test_step_under_a_condition_of_the_epoch_loop(self) -> None:
+        self.assertNotFoldedPerEpoch(
+            "for epoch in range(10):\n    for batch in batches:\n        opt.step()\n"
+            "    if epoch > 3:\n        sched.step()\n",
+            "cannot tell whether step() runs once",
+        )
+
+    def test_step_twice_per_epoch(self) -> None:
+        self.assertNotFoldedPerEpoch(
+            "for epoch in range(10):\n    for batch in batches:\n        opt.step()\n"
+            "    sched.step()\n    sched.step()\n",
+            "step() is called 2 times in the epoch loop",
+        )
+
+    def test_step_before_the_epoch_updates(self) -> None:
+        self.assertNotFoldedPerEpoch(
+            "for epoch in range(10):\n    sched.step()\n    for batch in batches:\n"
+            "        opt.step()\n",
+            "cannot tell whether step() runs once",
+        )
+
+    def test_continue_between_the_epoch_updates_and_the_step(self) -> None:
+        self.assertNotFoldedPerEpoch(
+            "for epoch in range(10):\n    for batch in batches:\n        opt.step()\n"
+            "    if epoch < 3:\n        continue\n    sched.step()\n",
+            "cannot tell whether step() runs once",
+        )
+
+    def test_step_before_a_training_function_is_called(self) -> None:
+        self.assertNotFoldedPerEpoch(
+            "def train(optimizer):\n    for batch in batches:\n        optimizer.step()\n"
+            "for epoch in range(10):\n    sched.step()\n    train(opt)\n",
+            "cannot tell whether step() runs once",
+        )
