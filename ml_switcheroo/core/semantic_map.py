@@ -92,6 +92,7 @@ _API_KEYS = {
     "learning_rate",
     "momentum_argument",
     "attribute",
+    "per_group",
 }
 _LINK_KEYS = {"emit", "when", "unless", "unknown_ok", "slot", "mode"}
 _RULE_KEYS = {"when", "unless", "reason", "suggest", "mode"}
@@ -179,6 +180,7 @@ class ApiEntry:
     learning_rate: str | None = None  # the argument an LR schedule replaces ("lr")
     momentum_argument: str | None = None  # what a momentum-cycling schedule sets ("betas[0]")
     attribute: bool = False  # a wired attribute read (`opt.param_groups`), not a call
+    per_group: frozenset[str] = frozenset()  # arguments torch also takes as one per group
 
     @property
     def method(self) -> str | None:
@@ -827,6 +829,15 @@ class _Checker:
                     line=raw.lines.get(key),
                     entry=name,
                 )
+        per_group = raw.get("per_group") or []
+        if not isinstance(per_group, list) or not all(
+            isinstance(a, str) and a in signature.names for a in per_group
+        ):
+            self.fail(
+                "'per_group' must be a list of arguments of the signature",
+                line=raw.lines.get("per_group"),
+                entry=name,
+            )
         attribute = raw.get("attribute", False)
         if not isinstance(attribute, bool):
             self.fail(
@@ -854,6 +865,7 @@ class _Checker:
             learning_rate=learning_rate,
             momentum_argument=momentum_argument,
             attribute=attribute,
+            per_group=frozenset(per_group),
         )
 
 
