@@ -721,6 +721,16 @@ class Planner:
                 )
                 continue
             (optimizer,) = optimizers
+            if self._stepped_under_other_control(site):
+                self._escape(
+                    site,
+                    "the optimizer's step() after it runs under a condition or loop this call is "
+                    "not in: torch clips the gradients accumulated so far at every call, optax "
+                    "clips once per update",
+                    "clip where the optimizer steps (in the same condition), then put "
+                    "optax.clip_by_global_norm(max_norm) at the head of the optimizer's chain",
+                )
+                continue
             varying = self._clip_values_vary(site, optimizer)
             if varying is not None:
                 self._escape(site, *varying)
@@ -875,6 +885,17 @@ class Planner:
             lambda node: self.bound_value(node, site.enclosing_class),
             qualify,
             is_module_class(site.enclosing_class, qualify, spec),
+        )
+
+    def _stepped_under_other_control(self, clip: Site) -> bool:
+        """An optimizer step after ``clip`` (in its function) is nested in a loop or
+        condition that ``clip`` is not in (``clip`` every micro-batch, step every k)."""
+        return any(
+            _stepped_optimizer(step) is not None
+            and step.function is clip.function
+            and _follows(clip, step)
+            and step.controls != clip.controls
+            for step in self.plan.sites
         )
 
     def _optimizers_stepped_after(self, site: Site) -> list[Site]:
