@@ -17,6 +17,7 @@ Schema (see the shipped file for the full, commented example)::
     torch_only_calls: {pickle.dump: {reason: "...", suggest: "..."}}  # functions that take
                                                     # a translated value as the torch object
     passthrough_calls: [builtins.print]             # functions that take any object
+    dynamic_code_calls: [builtins.exec]             # run code from strings: imports stay
     apis:
       torch.optim.SGD:                                  # a call, or Type.method for methods
         hook: optimizer_constructor                     # a registered hook
@@ -75,6 +76,7 @@ _TOP_KEYS = {
     "apis",
     "torch_only_calls",
     "passthrough_calls",
+    "dynamic_code_calls",
 }
 _API_KEYS = {
     "hook",
@@ -282,6 +284,9 @@ class SemanticMap:
     torch_only_calls: Mapping[str, TorchOnlyText] = field(default_factory=dict)
     # Functions that take any object (builtins.print): passing a translated value is fine.
     passthrough_calls: frozenset[str] = frozenset()
+    # Functions that run code from strings (builtins.exec): no import is removed from a file
+    # that calls one, since the code it runs may use any of them.
+    dynamic_code_calls: frozenset[str] = frozenset()
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -688,11 +693,13 @@ class _Checker:
             result[name] = self.torch_only_text(body, name)
         return result
 
-    def passthrough_calls(self, raw: Any, line: int | None) -> frozenset[str]:
+    def passthrough_calls(
+        self, raw: Any, line: int | None, key: str = "passthrough_calls"
+    ) -> frozenset[str]:
         if raw is None:
             return frozenset()
         if not isinstance(raw, list):
-            self.fail("'passthrough_calls' must be a list of function names", line=line)
+            self.fail(f"'{key}' must be a list of function names", line=line)
         return frozenset(self.dotted(name, "function", line, None) for name in raw)
 
     def apis(
@@ -1135,6 +1142,9 @@ def _compile_raw(
     passthrough = checker.passthrough_calls(
         top.get("passthrough_calls"), top.lines.get("passthrough_calls")
     )
+    dynamic = checker.passthrough_calls(
+        top.get("dynamic_code_calls"), top.lines.get("dynamic_code_calls"), "dynamic_code_calls"
+    )
     return SemanticMap(
         apis=apis,
         types=types,
@@ -1146,6 +1156,7 @@ def _compile_raw(
         template_names=checker.template_names,
         torch_only_calls=torch_only_calls,
         passthrough_calls=passthrough | (base.passthrough_calls if base else frozenset()),
+        dynamic_code_calls=dynamic | (base.dynamic_code_calls if base else frozenset()),
         **functions,
     )
 
