@@ -359,6 +359,8 @@ class Planner:
         plan = Plan(sites=collector.sites)
         self.plan = plan
         self.by_call = {id(site.call): site for site in collector.sites}
+        if self.active(CONSTRUCTOR):
+            self._plan_frozen_parameters()
         if self.active(SCHEDULER):
             self._plan_schedules()
         if self.active(CLIP):
@@ -912,6 +914,27 @@ class Planner:
             found[id(constructor.call)] = constructor
         return list(found.values())
 
+    # ------------------------------------------------------------------ frozen parameters
+
+    def _plan_frozen_parameters(self) -> None:
+        """Every optimizer of a file that freezes parameters escapes: torch skips those
+        without a gradient, an optax transformation updates every leaf it is given."""
+        spec = self.resolver.map.parameters
+        freezing = _first_freeze(self.module, spec.freeze_attributes, spec.freeze_methods)
+        if freezing is None:
+            return
+        for site in (s for s in self.plan.sites if s.hook == CONSTRUCTOR):
+            self._escape(
+                site,
+                f"this file freezes parameters (`{freezing}`): torch skips a parameter "
+                "without a gradient (no update, no weight decay), while an optax "
+                "transformation updates every leaf of the params it is given (JAX has no "
+                "requires_grad)",
+                "optax.multi_transform({'trained': <the optax optimizer>, 'frozen': "
+                "optax.set_to_zero()}, param_labels)  # param_labels: 'frozen' on the frozen "
+                "leaves; or give the optimizer only the trained subtree of params",
+            )
+
     # ------------------------------------------------------------------ torch-only uses
 
     def _plan_torch_only_uses(self) -> None:
@@ -1019,6 +1042,38 @@ def _combined_into(site: Site, outer: Site, components: dict[int, Site]) -> bool
 
 def _attaches_to_chain(entry: ApiEntry) -> bool:
     return any(link.slot == "chain_tail" for link in entry.chain)
+
+
+def _first_freeze(
+    module: cst.Module, attributes: frozenset[str], methods: frozenset[str]
+) -> str | None:
+    """Source of the first ``x.requires_grad = v`` or ``x.requires_grad_(v)`` whose value is
+    not a literal ``True`` (``requires_grad_()`` alone unfreezes), or None."""
+    found: list[str] = []
+
+    def is_true(node: cst.BaseExpression) -> bool:
+        return isinstance(node, cst.Name) and node.value == "True"
+
+    class _Find(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            for target in node.targets:
+                if _is_attribute(target.target, attributes) and not is_true(node.value):
+                    found.append(code_of(node).strip())
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            if _is_attribute(node.target, attributes):
+                found.append(code_of(node).strip())
+
+        def visit_Call(self, node: cst.Call) -> None:
+            if _is_attribute(node.func, methods) and node.args and not is_true(node.args[0].value):
+                found.append(code_of(node).strip())
+
+    module.visit(_Find())
+    return found[0] if found else None
+
+
+def _is_attribute(node: cst.BaseExpression, names: frozenset[str]) -> bool:
+    return isinstance(node, cst.Attribute) and node.attr.value in names
 
 
 def _jumps(statement: cst.CSTNode) -> bool:

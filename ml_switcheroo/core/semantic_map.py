@@ -106,6 +106,8 @@ _PARAMETER_KEYS = {
     "wrappers",
     "unions",
     "filters",
+    "freeze_attributes",
+    "freeze_methods",
 }
 _TENSOR_KEYS = {"literals", "ignore", "dtypes", "packages", "python_values", "python_methods"}
 DTYPE_FORMATS = ("float64", "float32")
@@ -247,6 +249,8 @@ class ParameterSpec:
     wrappers: frozenset[str] = frozenset()  # calls that pass a set through (`list(...)`)
     unions: frozenset[str] = frozenset()  # calls that join sets (`itertools.chain`)
     filters: frozenset[str] = frozenset()  # calls that select from a set (`filter`)
+    freeze_attributes: frozenset[str] = frozenset()  # `p.requires_grad = False` freezes `p`
+    freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
 
 
 @dataclass(frozen=True)
@@ -599,6 +603,8 @@ class _Checker:
             wrappers=names("wrappers", dotted=True),
             unions=names("unions", dotted=True),
             filters=names("filters", dotted=True),
+            freeze_attributes=names("freeze_attributes"),
+            freeze_methods=names("freeze_methods"),
         )
 
     def tensor_values(self, raw: Any, line: int | None) -> TensorValueSpec:
