@@ -31,6 +31,7 @@ from ml_switcheroo.core.parameters import Names, is_module_class, parameters_arg
 from ml_switcheroo.core.semantic_map import ApiEntry
 from ml_switcheroo.core.signature import NotALiteral, code_of, dotted_name, literal_value
 from ml_switcheroo.core.torch_only import TorchOnlyFinder, TorchOnlyUse
+from ml_switcheroo.core.translate import is_pure
 
 CONSTRUCTOR = "optimizer_constructor"
 SCHEDULER = "lr_scheduler"
@@ -513,6 +514,17 @@ class Planner:
             self._escape(outer, "the optimizer is not assigned by a plain `name = ...` statement")
             return
         statement_members.sort(key=lambda s: s.index)
+        reordered = self._reordered_calls(optimizer, statement_members)
+        if reordered is not None:
+            self._escape(
+                outer,
+                f"putting the schedule next to the optimizer would change the order in which "
+                f"{reordered} are evaluated (calls may depend on each other: random draws, "
+                "counters)",
+                "bind the values of those calls to names first, in source order, then pass the "
+                "names",
+            )
+            return
         move = self._move(optimizer, statement_members)
         if move is None:
             self._escape(
@@ -561,6 +573,47 @@ class Planner:
         if self.rebound_in(arguments, list(body[optimizer.index + 1 : last])):
             return None
         return "down"
+
+    def _reordered_calls(self, optimizer: Site, members: list[Site]) -> str | None:
+        """Calls (other than the pure builtins of ``is_pure``) in at least two of: the
+        optimizer's arguments (its parameters aside), the schedule's arguments, the statements
+        between them. Moving one next to the other would run them in another order."""
+        assert optimizer.entry is not None
+        params = parameters_argument(optimizer.entry, optimizer.call, self.resolver.map.parameters)
+        member_statements = {id(m.statement) for m in members}
+        indices = [optimizer.index, *(m.index for m in members)]
+        body = self.collector.blocks[optimizer.block].body  # type: ignore[attr-defined]
+        between = [
+            s for s in body[min(indices) + 1 : max(indices)] if id(s) not in member_statements
+        ]
+        harmless = self._harmless_call
+        groups = [
+            _impure_calls(
+                [a.value for a in optimizer.call.args if a.value is not params], harmless
+            ),
+            _impure_calls(
+                [
+                    a.value
+                    for m in members
+                    for a in m.call.args
+                    if a.value is not _optimizer_argument(m)
+                ],
+                harmless,
+            ),
+            _impure_calls(between, harmless),
+        ]
+        found = [calls[0] for calls in groups if calls]
+        if len(found) < 2:
+            return None
+        return " and ".join(f"`{code_of(call).strip()}`" for call in found)
+
+    def _harmless_call(self, call: cst.Call) -> bool:
+        """A call whose place in the evaluation order does not matter: ``is_pure``'s builtins,
+        a tensor literal, one of the map's ``python_values`` (``dist.get_world_size()``)."""
+        if is_pure(call) or self._tensor_literal(call):
+            return True
+        values = self.resolver.map.tensor_values.python_values
+        return any(name in values for name in self.resolver.imported_names(call.func))
 
     def _used_between(
         self, target: cst.BaseExpression, block: int, start: int, stop: int, members: list[Site]
@@ -1074,6 +1127,27 @@ def _first_freeze(
 
 def _is_attribute(node: cst.BaseExpression, names: frozenset[str]) -> bool:
     return isinstance(node, cst.Attribute) and node.attr.value in names
+
+
+def _impure_calls(
+    nodes: Sequence[cst.CSTNode], harmless: Callable[[cst.Call], bool]
+) -> list[cst.Call]:
+    """The outermost calls in ``nodes`` that are not ``harmless`` (lambdas aside)."""
+    found: list[cst.Call] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+        def visit_Call(self, node: cst.Call) -> bool:
+            if harmless(node):
+                return False
+            found.append(node)
+            return False
+
+    for node in nodes:
+        node.visit(_Find())
+    return found
 
 
 def _jumps(statement: cst.CSTNode) -> bool:
