@@ -653,6 +653,14 @@ class Planner:
             )
             return False
         optimizer_steps = self._optimizer_step_sites(schedule.optimizer)
+        if any(_runs_conditionally(site) for site in (*steps, *optimizer_steps)):
+            self._escape(
+                schedule.outer,
+                "its step() or the optimizer's is called in a conditional expression, an "
+                "`and`/`or`, a comprehension or a lambda, so it may not run once per update",
+                _stepping_suggestion(schedule),
+            )
+            return False
         if all(_same_control(step, optimizer_steps) for step in steps):
             uneven = self._uneven_stepping(steps, optimizer_steps)
             if uneven is None:
@@ -1147,6 +1155,42 @@ def _impure_calls(
 
     for node in nodes:
         node.visit(_Find())
+    return found
+
+
+_EXPRESSION_CONTROL = (
+    cst.IfExp,
+    cst.BooleanOperation,
+    cst.ListComp,
+    cst.SetComp,
+    cst.DictComp,
+    cst.GeneratorExp,
+    cst.Lambda,
+)
+
+
+def _runs_conditionally(site: Site) -> bool:
+    """Whether ``site``'s call sits, within its statement, in an expression that may run it
+    any number of times (``a if c else b``, ``c and a``, a comprehension, a lambda)."""
+    found = False
+    depth = 0
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            nonlocal found, depth
+            if node is site.call:
+                found = depth > 0
+                return False
+            if isinstance(node, _EXPRESSION_CONTROL):
+                depth += 1
+            return True
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            nonlocal depth
+            if isinstance(original_node, _EXPRESSION_CONTROL):
+                depth -= 1
+
+    site.statement.visit(_Find())
     return found
 
 

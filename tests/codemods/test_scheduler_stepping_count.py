@@ -131,3 +131,32 @@ class PerEpochSteppingCountTest(SwitcherooTest):
             "for epoch in range(10):\n    sched.step()\n    train(opt)\n",
             "cannot tell whether step() runs once",
         )
+
+
+class SteppingInExpressionsTest(SwitcherooTest):
+    """A step() inside a conditional expression, `and`/`or` or a comprehension may run any
+    number of times per update: the scheduler escapes."""
+
+    def assertNotFolded(self, loop: str) -> None:
+        out = run_codemod(HEAD + loop)
+        self.assertNotIn("learning_rate=sched", out)
+        (record,) = [r for r in self.records(HEAD + loop) if r.api.endswith("StepLR")]
+        self.assertIn("in a conditional expression, an `and`/`or`", record.reason)
+
+    def test_scheduler_step_in_a_conditional_expression(self) -> None:
+        self.assertNotFolded(
+            "for batch in batches:\n    opt.step()\n    sched.step() if warm else None\n"
+        )
+
+    def test_scheduler_step_after_and(self) -> None:
+        self.assertNotFolded("for batch in batches:\n    opt.step()\n    warm and sched.step()\n")
+
+    def test_scheduler_step_in_a_comprehension(self) -> None:
+        self.assertNotFolded(
+            "for batch in batches:\n    opt.step()\n    [sched.step() for _ in range(2)]\n"
+        )
+
+    def test_optimizer_step_in_a_conditional_expression(self) -> None:
+        self.assertNotFolded(
+            "for batch in batches:\n    opt.step() if ok else None\n    sched.step()\n"
+        )
