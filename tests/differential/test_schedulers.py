@@ -35,6 +35,10 @@ SCHEDULES: list[tuple[str, dict[str, Any]]] = [
     ("torch.optim.lr_scheduler.MultiStepLR(opt, [5, 10, 10, 40])", {}),
     ("torch.optim.lr_scheduler.ConstantLR(opt)", {}),
     ("torch.optim.lr_scheduler.ConstantLR(opt, factor=0.5, total_iters=10)", {}),
+    # total_iters <= 0: torch keeps lr * factor forever
+    ("torch.optim.lr_scheduler.ConstantLR(opt, factor=0.5, total_iters=0)", {}),
+    ("torch.optim.lr_scheduler.ConstantLR(opt, factor=0.25, total_iters=n)", {"n": 0}),
+    ("torch.optim.lr_scheduler.ConstantLR(opt, factor=0.25, total_iters=n)", {"n": 7}),
     ("torch.optim.lr_scheduler.LinearLR(opt)", {}),
     (
         "torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, end_factor=0.5, total_iters=20)",
