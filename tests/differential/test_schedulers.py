@@ -33,6 +33,13 @@ SCHEDULES: list[tuple[str, dict[str, Any]]] = [
     ("torch.optim.lr_scheduler.StepLR(opt, 7)", {}),
     ("torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[30, 80], gamma=0.1)", {}),
     ("torch.optim.lr_scheduler.MultiStepLR(opt, [5, 10, 10, 40])", {}),
+    # gamma 0: torch's lr is 0 from the first decay (optax.exponential_decay stays constant)
+    ("torch.optim.lr_scheduler.StepLR(opt, 7, gamma=0)", {}),
+    ("torch.optim.lr_scheduler.StepLR(opt, 7, gamma=g)", {"g": 0.0}),
+    ("torch.optim.lr_scheduler.StepLR(opt, 7, gamma=g)", {"g": 0.5}),
+    ("torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.0)", {}),
+    ("torch.optim.lr_scheduler.ExponentialLR(opt, gamma=g)", {"g": 0.0}),
+    ("torch.optim.lr_scheduler.ExponentialLR(opt, gamma=g)", {"g": 0.9}),
     ("torch.optim.lr_scheduler.ConstantLR(opt)", {}),
     ("torch.optim.lr_scheduler.ConstantLR(opt, factor=0.5, total_iters=10)", {}),
     # total_iters <= 0: torch keeps lr * factor forever
