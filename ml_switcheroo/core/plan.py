@@ -684,6 +684,17 @@ class Planner:
                     _stepping_suggestion(schedule),
                 )
                 return False
+            late = self._assigned_after(self.steps_per_epoch, schedule.outer)
+            if late is not None:
+                self._escape(
+                    schedule.outer,
+                    f"--steps-per-epoch {self.steps_per_epoch} reads `{late}`, which is assigned "
+                    "after this scheduler; the translation evaluates it where the schedule is "
+                    "built",
+                    f"build the scheduler after `{late}` is assigned, or pass an expression "
+                    "whose names are bound there",
+                )
+                return False
             schedule.per_epoch = self.steps_per_epoch
             return True
         self._escape(
@@ -693,6 +704,21 @@ class Planner:
             _stepping_suggestion(schedule),
         )
         return False
+
+    def _assigned_after(self, expression: str, site: Site) -> str | None:
+        """A name of ``expression`` (the --steps-per-epoch text) assigned, in the scope of
+        ``site``, after the start of its statement; None when there is none."""
+        scope = self.resolver.scopes.get(site.call)
+        if scope is None:
+            return None
+        order = self._preorder()
+        start = order[id(site.statement)]
+        for name in _names(cst.parse_expression(expression)):
+            for assignment in scope.assignments[name.value]:
+                node = getattr(assignment, "node", None)
+                if node is not None and order.get(id(node), -1) > start:
+                    return name.value
+        return None
 
     def _uneven_stepping(self, steps: list[Site], optimizer_steps: list[Site]) -> str | None:
         """Why ``sched.step()`` may not run exactly once per ``opt.step()``: several calls of

@@ -160,3 +160,25 @@ class SteppingInExpressionsTest(SwitcherooTest):
         self.assertNotFolded(
             "for batch in batches:\n    opt.step() if ok else None\n    sched.step()\n"
         )
+
+
+class StepsPerEpochBindingTest(SwitcherooTest):
+    """The --steps-per-epoch expression is evaluated where the schedule is built: a name it
+    reads that is assigned only after the scheduler escapes (the output raised NameError)."""
+
+    LOOP = (
+        "for epoch in range(3):\n    for batch in loader:\n        opt.step()\n    sched.step()\n"
+    )
+
+    def test_loader_assigned_after_the_scheduler(self) -> None:
+        source = HEAD + "loader = make_loader()\n" + self.LOOP
+        out = run_codemod(source, steps_per_epoch="len(loader)")
+        self.assertNotIn("learning_rate=sched", out)
+        records = self.records(source, steps_per_epoch="len(loader)")
+        (record,) = [r for r in records if r.api.endswith("StepLR")]
+        self.assertIn("reads `loader`, which is assigned after this scheduler", record.reason)
+
+    def test_loader_assigned_before_the_scheduler_folds(self) -> None:
+        source = "loader = make_loader()\n" + HEAD + self.LOOP
+        out = run_codemod(source, steps_per_epoch="len(loader)")
+        self.assertIn("opt = optax.sgd(learning_rate=sched)", out)
