@@ -39,6 +39,7 @@ SCHEDULER_STEP = "scheduler_step"
 CLIP = "clip_gradients"
 STEP = "optimizer_step"
 TRAINING_STEP = "training_step"
+ZERO_GRAD = "optimizer_zero_grad"
 
 _LOOPS = (cst.For, cst.While)
 _CONTROL = (cst.For, cst.While, cst.If, cst.FunctionDef, cst.ClassDef, cst.Match)
@@ -366,6 +367,8 @@ class Planner:
             self._plan_schedules()
         if self.active(CLIP):
             self._plan_clips()
+        if self.active(ZERO_GRAD):
+            self._plan_zero_grads()
         if self.active(STEP) or self.active(TRAINING_STEP):
             self._plan_regions()
         if self.active(CONSTRUCTOR):
@@ -1000,6 +1003,38 @@ class Planner:
                 return []
             found[id(constructor.call)] = constructor
         return list(found.values())
+
+    # ------------------------------------------------------------------ zero_grad
+
+    def _plan_zero_grads(self) -> None:
+        """``opt.zero_grad()`` goes (JAX computes fresh gradients) when one of the optimizer's
+        zero_grad() calls runs as often as its step(): under the same loops and conditions as
+        one of them. Else torch accumulates gradients in .grad over several steps, which has to
+        be ported: its zero_grad() calls escape."""
+        by_optimizer: dict[int, list[Site]] = {}
+        for site in (s for s in self.plan.sites if s.hook == ZERO_GRAD and s.receiver):
+            constructor = self._constructor_site(site.receiver, site)  # type: ignore[arg-type]
+            if constructor is not None:
+                by_optimizer.setdefault(id(constructor.call), []).append(site)
+        for key, zero_grads in by_optimizer.items():
+            steps = self._optimizer_step_sites(self.by_call[key])
+            if not steps or not self.collector.backwards:
+                continue  # no gradients computed in this file to accumulate
+            if any(s.controls == z.controls for s in steps for z in zero_grads):
+                continue
+            for site in zero_grads:
+                self._zero_grad_escape(site)
+
+    def _zero_grad_escape(self, site: Site) -> None:
+        self._escape(
+            site,
+            "it runs under other loops or conditions than the optimizer's step(), so torch "
+            "sums gradients in .grad over several backward passes between the calls; JAX "
+            "computes fresh gradients at each step",
+            "if this is gradient accumulation: opt = optax.MultiSteps(opt, "
+            "every_k_schedule=<steps per update>) (it averages the gradients: scale the loss "
+            "as torch sums them)",
+        )
 
     # ------------------------------------------------------------------ frozen parameters
 
