@@ -42,6 +42,7 @@ TRAINING_STEP = "training_step"
 ZERO_GRAD = "optimizer_zero_grad"
 
 _LOOPS = (cst.For, cst.While)
+_UNSCALE = "unscale_"  # GradScaler.unscale_(opt): the gradients a clip sees are the true ones
 _CONTROL = (cst.For, cst.While, cst.If, cst.FunctionDef, cst.ClassDef, cst.Match)
 
 # (entry, receiver source or None, receiver node or None, probable) for a call, or None.
@@ -813,6 +814,16 @@ class Planner:
                 )
                 continue
             (optimizer,) = optimizers
+            if self._clips_scaled_gradients(site):
+                self._escape(
+                    site,
+                    "a GradScaler steps the optimizer after it and no `unscale_` comes before "
+                    "it: torch clips the loss-scaled gradients (the threshold applies to grads "
+                    "times the scale), which optax.clip_by_global_norm(max_norm) does not do",
+                    "JAX needs no loss scaling in float32/bfloat16: drop the scaler and put "
+                    "optax.clip_by_global_norm(max_norm) at the head of the optimizer's chain",
+                )
+                continue
             if self._stepped_under_other_control(site):
                 self._escape(
                     site,
@@ -978,6 +989,21 @@ class Planner:
             qualify,
             is_module_class(site.enclosing_class, qualify, spec),
         )
+
+    def _clips_scaled_gradients(self, clip: Site) -> bool:
+        """``scaler.step(opt)`` follows ``clip`` (in its function) and no statement before
+        ``clip`` in its block calls ``<scaler>.unscale_(...)``."""
+        scaled = any(
+            s.hook == TRAINING_STEP
+            and _is_step(s)
+            and s.function is clip.function
+            and _follows(clip, s)
+            for s in self.plan.sites
+        )
+        if not scaled:
+            return False
+        before = self.collector.blocks[clip.block].body[: clip.index]  # type: ignore[attr-defined]
+        return not any(_calls_method(statement, _UNSCALE) for statement in before)
 
     def _stepped_under_other_control(self, clip: Site) -> bool:
         """An optimizer step after ``clip`` (in its function) is nested in a loop or
@@ -1439,6 +1465,20 @@ def _mentions(node: cst.CSTNode, text: str) -> bool:
                 found = True
                 return False
             return True
+
+    node.visit(_Find())
+    return found
+
+
+def _calls_method(node: cst.CSTNode, name: str) -> bool:
+    """Whether ``node`` calls ``<anything>.name(...)``."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            nonlocal found
+            if isinstance(call.func, cst.Attribute) and call.func.attr.value == name:
+                found = True
 
     node.visit(_Find())
     return found

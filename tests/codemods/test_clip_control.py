@@ -36,3 +36,23 @@ class ClipControlTest(SwitcherooTest):
             f"    if i % 4 == 3:\n        {CLIP}\n        opt.step()\n        opt.zero_grad()\n"
         )
         self.assertIn(CHAINED, out)
+
+
+SCALER = "scaler = torch.amp.GradScaler()\n"
+AMP_LOOP = (
+    "for batch in batches:\n    opt.zero_grad()\n    scaler.scale(model(batch)).backward()\n"
+    "{unscale}    " + CLIP + "\n    scaler.step(opt)\n    scaler.update()\n"
+)
+
+
+class ClipUnderLossScalingTest(SwitcherooTest):
+    """With a GradScaler, a clip without `scaler.unscale_(opt)` before it clips the scaled
+    gradients in torch: it does not fold (folding clipped the true gradients)."""
+
+    def test_clip_of_scaled_gradients_is_not_chained(self) -> None:
+        out = run_codemod(HEAD + SCALER + AMP_LOOP.format(unscale=""))
+        self.assertIn("opt = optax.sgd(learning_rate=0.1)\n", out)
+
+    def test_clip_after_unscale_is_chained(self) -> None:
+        out = run_codemod(HEAD + SCALER + AMP_LOOP.format(unscale="    scaler.unscale_(opt)\n"))
+        self.assertIn(CHAINED, out)
