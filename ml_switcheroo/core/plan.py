@@ -583,7 +583,12 @@ class Planner:
         optimizer's arguments (its parameters aside), the schedule's arguments, the statements
         between them. Moving one next to the other would run them in another order."""
         assert optimizer.entry is not None
-        params = parameters_argument(optimizer.entry, optimizer.call, self.resolver.map.parameters)
+        try:
+            params = parameters_argument(
+                optimizer.entry, optimizer.call, self.resolver.map.parameters
+            )
+        except Untranslatable:
+            return None  # the optimizer's own hook reports the call
         member_statements = {id(m.statement) for m in members}
         indices = [optimizer.index, *(m.index for m in members)]
         body = self.collector.blocks[optimizer.block].body  # type: ignore[attr-defined]

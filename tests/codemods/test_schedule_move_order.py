@@ -37,3 +37,12 @@ class ScheduleMoveOrderTest(SwitcherooTest):
             + LOOP
         )
         self.assertIn("opt = optax.sgd(learning_rate=sched)", out)
+
+    def test_an_optimizer_with_an_unknown_argument_escapes_without_raising(self) -> None:
+        source = (
+            "import torch\nopt = torch.optim.Adam(model.parameters(), lr=0.01, momentum=0.9)\n"
+            "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10)\n" + LOOP
+        )
+        records = self.records(source)
+        (record,) = [r for r in records if r.api == "torch.optim.Adam"]
+        self.assertIn("unknown argument `momentum`", record.reason)
