@@ -182,3 +182,26 @@ class StepsPerEpochBindingTest(SwitcherooTest):
         source = "loader = make_loader()\n" + HEAD + self.LOOP
         out = run_codemod(source, steps_per_epoch="len(loader)")
         self.assertIn("opt = optax.sgd(learning_rate=sched)", out)
+
+
+class PerEpochMomentumCyclingTest(SwitcherooTest):
+    """A per-epoch OneCycleLR that cycles beta1 escapes: the beta1 schedule followed the
+    update count while the lr followed epochs (rel 0.016 found by the adversarial hunt)."""
+
+    SOURCE = (
+        "import torch\nopt = torch.optim.Adam(params, lr=0.01)\n"
+        "sched = torch.optim.lr_scheduler.OneCycleLR(opt, 0.05, total_steps=40{extra})\n"
+        "for epoch in range(3):\n    for batch in loader:\n        opt.step()\n"
+        "    sched.step()\n"
+    )
+
+    def test_momentum_cycling_per_epoch_escapes(self) -> None:
+        records = self.records(self.SOURCE.format(extra=""), steps_per_epoch="7")
+        (record,) = [r for r in records if r.api.endswith("OneCycleLR")]
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("also cycles the optimizer's momentum", record.reason)
+
+    def test_without_momentum_cycling_folds(self) -> None:
+        source = self.SOURCE.format(extra=", cycle_momentum=False")
+        out = run_codemod(source, steps_per_epoch="7")
+        self.assertIn("opt = optax.adam(learning_rate=sched)", out)

@@ -334,6 +334,17 @@ def test_per_epoch_scheduler_translates_with_steps_per_epoch() -> None:
     assert rel < EXACT, translation.code
 
 
+def test_per_epoch_one_cycle_without_momentum_cycling_translates() -> None:
+    source = training_module(
+        "torch.optim.Adam(params, lr=0.01)",
+        "torch.optim.lr_scheduler.OneCycleLR(opt, 0.05, total_steps=40, cycle_momentum=False)",
+        per_epoch=True,
+    )
+    rel, translation = measure_training(source, steps_per_epoch=7, exact=True)
+    assert "// (7)" in translation.code
+    assert rel < EXACT, translation.code
+
+
 def test_per_epoch_scheduler_escapes_without_steps_per_epoch() -> None:
     source = training_module(
         "torch.optim.SGD(params, lr=0.1)",
