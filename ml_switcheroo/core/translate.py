@@ -102,6 +102,7 @@ def mode_active(mode: str, exact: bool) -> bool:
 
 def check_escapes(call: BoundCall, exact: bool, extra: dict[str, str] | None = None) -> None:
     """Raise ``Untranslatable`` for the first escape rule that holds (or may hold)."""
+    check_per_group(call)
     for rule in call.entry.escapes:
         if not mode_active(rule.mode, exact):
             continue
@@ -109,6 +110,21 @@ def check_escapes(call: BoundCall, exact: bool, extra: dict[str, str] | None = N
         if verdict is False:
             continue
         raise escape_for(call, rule, extra, unknown=verdict is None)
+
+
+_SEQUENCES = (cst.List, cst.Tuple, cst.ListComp, cst.GeneratorExp, cst.Set, cst.SetComp)
+
+
+def check_per_group(call: BoundCall) -> None:
+    """Raise ``Untranslatable`` when an argument torch also takes as a list (one value per
+    param group, ``per_group`` in the map) is written as one: the template takes one value."""
+    for name in sorted(call.entry.per_group):
+        if name in call.args and isinstance(call.args[name].value, _SEQUENCES):
+            raise Untranslatable(
+                f"`{name}` is a sequence: torch applies one value per param group, and the "
+                "optax translation takes a single value",
+                f"pass one value (`{name}={call.code(name, 0)}` when there is one param group)",
+            )
 
 
 def escape_for(
