@@ -26,6 +26,7 @@ import libcst as cst
 from libcst.metadata import Assignment
 
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
+from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.analysis.torch_only import TorchOnlyFinder, TorchOnlyUse
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.escape_hatch import escaped_statements
@@ -38,8 +39,10 @@ SCHEDULER_STEP = "scheduler_step"
 CLIP = "clip_gradients"
 STEP = "optimizer_step"
 TRAINING_STEP = "training_step"
+ZERO_GRAD = "optimizer_zero_grad"
 
 _LOOPS = (cst.For, cst.While)
+_UNSCALE = "unscale_"  # GradScaler.unscale_(opt): the gradients a clip sees are the true ones
 _CONTROL = (cst.For, cst.While, cst.If, cst.FunctionDef, cst.ClassDef, cst.Match)
 
 # (entry, receiver source or None, receiver node or None, probable) for a call, or None.
@@ -376,10 +379,14 @@ class Planner:
         plan = Plan(sites=collector.sites)
         self.plan = plan
         self.by_call = {id(site.call): site for site in collector.sites}
+        if self.active(CONSTRUCTOR):
+            self._plan_frozen_parameters()
         if self.active(SCHEDULER):
             self._plan_schedules()
         if self.active(CLIP):
             self._plan_clips()
+        if self.active(ZERO_GRAD):
+            self._plan_zero_grads()
         if self.active(STEP) or self.active(TRAINING_STEP):
             self._plan_regions()
         if self.active(CONSTRUCTOR):
@@ -528,6 +535,17 @@ class Planner:
             self._escape(outer, "the optimizer is not assigned by a plain `name = ...` statement")
             return
         statement_members.sort(key=lambda s: s.index)
+        reordered = self._reordered_calls(optimizer, statement_members)
+        if reordered is not None:
+            self._escape(
+                outer,
+                f"putting the schedule next to the optimizer would change the order in which "
+                f"{reordered} are evaluated (calls may depend on each other: random draws, "
+                "counters)",
+                "bind the values of those calls to names first, in source order, then pass the "
+                "names",
+            )
+            return
         move = self._move(optimizer, statement_members)
         if move is None:
             self._escape(
@@ -577,6 +595,52 @@ class Planner:
             return None
         return "down"
 
+    def _reordered_calls(self, optimizer: Site, members: list[Site]) -> str | None:
+        """Calls (other than the pure builtins of ``is_pure``) in at least two of: the
+        optimizer's arguments (its parameters aside), the schedule's arguments, the statements
+        between them. Moving one next to the other would run them in another order."""
+        assert optimizer.entry is not None
+        try:
+            params = parameters_argument(
+                optimizer.entry, optimizer.call, self.resolver.map.parameters
+            )
+        except Untranslatable:
+            return None  # the optimizer's own hook reports the call
+        member_statements = {id(m.statement) for m in members}
+        indices = [optimizer.index, *(m.index for m in members)]
+        body = self.collector.blocks[optimizer.block].body  # type: ignore[attr-defined]
+        between = [
+            s for s in body[min(indices) + 1 : max(indices)] if id(s) not in member_statements
+        ]
+        harmless = self._harmless_call
+        groups = [
+            _impure_calls(
+                [a.value for a in optimizer.call.args if a.value is not params], harmless
+            ),
+            _impure_calls(
+                [
+                    a.value
+                    for m in members
+                    for a in m.call.args
+                    if a.value is not _optimizer_argument(m)
+                ],
+                harmless,
+            ),
+            _impure_calls(between, harmless),
+        ]
+        found = [calls[0] for calls in groups if calls]
+        if len(found) < 2:
+            return None
+        return " and ".join(f"`{code_of(call).strip()}`" for call in found)
+
+    def _harmless_call(self, call: cst.Call) -> bool:
+        """A call whose place in the evaluation order does not matter: ``is_pure``'s builtins,
+        a tensor literal, one of the map's ``python_values`` (``dist.get_world_size()``)."""
+        if is_pure(call) or self._tensor_literal(call):
+            return True
+        values = self.resolver.map.tensor_values.python_values
+        return any(name in values for name in self.resolver.imported_names(call.func))
+
     def _used_between(
         self, target: cst.BaseExpression, block: int, start: int, stop: int, members: list[Site]
     ) -> bool:
@@ -615,6 +679,14 @@ class Planner:
             )
             return False
         optimizer_steps = self._optimizer_step_sites(schedule.optimizer)
+        if any(_runs_conditionally(site) for site in (*steps, *optimizer_steps)):
+            self._escape(
+                schedule.outer,
+                "its step() or the optimizer's is called in a conditional expression, an "
+                "`and`/`or`, a comprehension or a lambda, so it may not run once per update",
+                _stepping_suggestion(schedule),
+            )
+            return False
         if all(_same_control(step, optimizer_steps) for step in steps):
             uneven = self._uneven_stepping(steps, optimizer_steps)
             if uneven is None:
@@ -622,12 +694,31 @@ class Planner:
             self._escape(schedule.outer, uneven, _stepping_suggestion(schedule))
             return False
         if all(self._per_epoch(step, optimizer_steps) for step in steps):
+            if len(steps) > 1:
+                self._escape(
+                    schedule.outer,
+                    f"step() is called {len(steps)} times in the epoch loop, so the schedule "
+                    "may advance more than once per epoch",
+                    _stepping_suggestion(schedule),
+                )
+                return False
             if self.steps_per_epoch is None:
                 self._escape(
                     schedule.outer,
                     "the scheduler steps once per epoch while optax counts updates; run with "
                     "--steps-per-epoch EXPR (e.g. 'len(train_loader)') to translate it",
                     _stepping_suggestion(schedule),
+                )
+                return False
+            late = self._assigned_after(self.steps_per_epoch, schedule.outer)
+            if late is not None:
+                self._escape(
+                    schedule.outer,
+                    f"--steps-per-epoch {self.steps_per_epoch} reads `{late}`, which is assigned "
+                    "after this scheduler; the translation evaluates it where the schedule is "
+                    "built",
+                    f"build the scheduler after `{late}` is assigned, or pass an expression "
+                    "whose names are bound there",
                 )
                 return False
             schedule.per_epoch = self.steps_per_epoch
@@ -639,6 +730,21 @@ class Planner:
             _stepping_suggestion(schedule),
         )
         return False
+
+    def _assigned_after(self, expression: str, site: Site) -> str | None:
+        """A name of ``expression`` (the --steps-per-epoch text) assigned, in the scope of
+        ``site``, after the start of its statement; None when there is none."""
+        scope = self.resolver.scopes.get(site.call)
+        if scope is None:
+            return None
+        order = self._preorder()
+        start = order[id(site.statement)]
+        for name in _names(cst.parse_expression(expression)):
+            for assignment in scope.assignments[name.value]:
+                node = getattr(assignment, "node", None)
+                if node is not None and order.get(id(node), -1) > start:
+                    return name.value
+        return None
 
     def _uneven_stepping(self, steps: list[Site], optimizer_steps: list[Site]) -> str | None:
         """Why ``sched.step()`` may not run exactly once per ``opt.step()``: several calls of
@@ -667,15 +773,19 @@ class Planner:
 
     def _per_epoch(self, step: Site, optimizer_steps: list[Site]) -> bool:
         """The scheduler steps in an outer loop of the optimizer's step, or after calling a
-        function of this file that steps the optimizer inside a loop."""
+        function of this file that steps the optimizer inside a loop: directly in the loop's
+        body (no condition of its own), after the statement that steps the optimizer, with no
+        jump between the two."""
         outer_loops = step.loops
-        if not outer_loops:
+        if not outer_loops or step.controls[-1] is not outer_loops[-1]:
             return False
+        loop_body = outer_loops[-1].body  # type: ignore[attr-defined]
+        depth = len(step.path) - 1
         for opt_step in optimizer_steps:
             inner = opt_step.loops
             same_function = opt_step.function is step.function
             if same_function and inner[: len(outer_loops)] == outer_loops != inner:
-                return True
+                return self._steps_after(loop_body, opt_step.path[depth][1], step.index)
         # A function of this file that steps an optimizer inside a loop (e.g. `train(...)`,
         # which gets the optimizer as a parameter), called in the scheduler's loop.
         functions = {
@@ -687,8 +797,19 @@ class Planner:
             and s.loops
             and s.function is not step.function
         }
-        loop_body = outer_loops[-1].body  # type: ignore[attr-defined]
-        return any(_calls_name(loop_body, name) for name in functions)
+        calls = [
+            index
+            for index, statement in enumerate(loop_body.body[: step.index])
+            if any(_calls_name(statement, name) for name in functions)
+        ]
+        return bool(calls) and self._steps_after(loop_body, calls[-1], step.index)
+
+    @staticmethod
+    def _steps_after(loop_body: cst.BaseSuite, updates: int, step: int) -> bool:
+        """The scheduler's statement (index ``step`` in ``loop_body``) runs after the one that
+        updates (``updates``), with no ``continue``/``break``/``return``/``raise`` between."""
+        between = loop_body.body[updates + 1 : step]  # type: ignore[attr-defined]
+        return updates < step and not any(_jumps(statement) for statement in between)
 
     # ------------------------------------------------------------------ clipping
 
@@ -715,6 +836,26 @@ class Planner:
                 )
                 continue
             (optimizer,) = optimizers
+            if self._clips_scaled_gradients(site):
+                self._escape(
+                    site,
+                    "a GradScaler steps the optimizer after it and no `unscale_` comes before "
+                    "it: torch clips the loss-scaled gradients (the threshold applies to grads "
+                    "times the scale), which optax.clip_by_global_norm(max_norm) does not do",
+                    "JAX needs no loss scaling in float32/bfloat16: drop the scaler and put "
+                    "optax.clip_by_global_norm(max_norm) at the head of the optimizer's chain",
+                )
+                continue
+            if self._stepped_under_other_control(site):
+                self._escape(
+                    site,
+                    "the optimizer's step() after it runs under a condition or loop this call is "
+                    "not in: torch clips the gradients accumulated so far at every call, optax "
+                    "clips once per update",
+                    "clip where the optimizer steps (in the same condition), then put "
+                    "optax.clip_by_global_norm(max_norm) at the head of the optimizer's chain",
+                )
+                continue
             varying = self._clip_values_vary(site, optimizer)
             if varying is not None:
                 self._escape(site, *varying)
@@ -871,6 +1012,32 @@ class Planner:
             is_module_class(site.enclosing_class, qualify, spec),
         )
 
+    def _clips_scaled_gradients(self, clip: Site) -> bool:
+        """``scaler.step(opt)`` follows ``clip`` (in its function) and no statement before
+        ``clip`` in its block calls ``<scaler>.unscale_(...)``."""
+        scaled = any(
+            s.hook == TRAINING_STEP
+            and _is_step(s)
+            and s.function is clip.function
+            and _follows(clip, s)
+            for s in self.plan.sites
+        )
+        if not scaled:
+            return False
+        before = self.collector.blocks[clip.block].body[: clip.index]  # type: ignore[attr-defined]
+        return not any(_calls_method(statement, _UNSCALE) for statement in before)
+
+    def _stepped_under_other_control(self, clip: Site) -> bool:
+        """An optimizer step after ``clip`` (in its function) is nested in a loop or
+        condition that ``clip`` is not in (``clip`` every micro-batch, step every k)."""
+        return any(
+            _stepped_optimizer(step) is not None
+            and step.function is clip.function
+            and _follows(clip, step)
+            and step.controls != clip.controls
+            for step in self.plan.sites
+        )
+
     def _optimizers_stepped_after(self, site: Site) -> list[Site]:
         found: dict[int, Site] = {}
         for step in self.plan.sites:
@@ -884,6 +1051,59 @@ class Planner:
                 return []
             found[id(constructor.call)] = constructor
         return list(found.values())
+
+    # ------------------------------------------------------------------ zero_grad
+
+    def _plan_zero_grads(self) -> None:
+        """``opt.zero_grad()`` goes (JAX computes fresh gradients) when one of the optimizer's
+        zero_grad() calls runs as often as its step(): under the same loops and conditions as
+        one of them. Else torch accumulates gradients in .grad over several steps, which has to
+        be ported: its zero_grad() calls escape."""
+        by_optimizer: dict[int, list[Site]] = {}
+        for site in (s for s in self.plan.sites if s.hook == ZERO_GRAD and s.receiver):
+            constructor = self._constructor_site(site.receiver, site)  # type: ignore[arg-type]
+            if constructor is not None:
+                by_optimizer.setdefault(id(constructor.call), []).append(site)
+        for key, zero_grads in by_optimizer.items():
+            steps = self._optimizer_step_sites(self.by_call[key])
+            if not steps or not self.collector.backwards:
+                continue  # no gradients computed in this file to accumulate
+            if any(s.controls == z.controls for s in steps for z in zero_grads):
+                continue
+            for site in zero_grads:
+                self._zero_grad_escape(site)
+
+    def _zero_grad_escape(self, site: Site) -> None:
+        self._escape(
+            site,
+            "it runs under other loops or conditions than the optimizer's step(), so torch "
+            "sums gradients in .grad over several backward passes between the calls; JAX "
+            "computes fresh gradients at each step",
+            "if this is gradient accumulation: opt = optax.MultiSteps(opt, "
+            "every_k_schedule=<steps per update>) (it averages the gradients: scale the loss "
+            "as torch sums them)",
+        )
+
+    # ------------------------------------------------------------------ frozen parameters
+
+    def _plan_frozen_parameters(self) -> None:
+        """Every optimizer of a file that freezes parameters escapes: torch skips those
+        without a gradient, an optax transformation updates every leaf it is given."""
+        spec = self.resolver.map.parameters
+        freezing = _first_freeze(self.module, spec.freeze_attributes, spec.freeze_methods)
+        if freezing is None:
+            return
+        for site in (s for s in self.plan.sites if s.hook == CONSTRUCTOR):
+            self._escape(
+                site,
+                f"this file freezes parameters (`{freezing}`): torch skips a parameter "
+                "without a gradient (no update, no weight decay), while an optax "
+                "transformation updates every leaf of the params it is given (JAX has no "
+                "requires_grad)",
+                "optax.multi_transform({'trained': <the optax optimizer>, 'frozen': "
+                "optax.set_to_zero()}, param_labels)  # param_labels: 'frozen' on the frozen "
+                "leaves; or give the optimizer only the trained subtree of params",
+            )
 
     # ------------------------------------------------------------------ torch-only uses
 
@@ -992,6 +1212,95 @@ def _combined_into(site: Site, outer: Site, components: dict[int, Site]) -> bool
 
 def _attaches_to_chain(entry: ApiEntry) -> bool:
     return any(link.slot == "chain_tail" for link in entry.chain)
+
+
+def _first_freeze(
+    module: cst.Module, attributes: frozenset[str], methods: frozenset[str]
+) -> str | None:
+    """Source of the first ``x.requires_grad = v`` or ``x.requires_grad_(v)`` whose value is
+    not a literal ``True`` (``requires_grad_()`` alone unfreezes), or None."""
+    found: list[str] = []
+
+    def is_true(node: cst.BaseExpression) -> bool:
+        return isinstance(node, cst.Name) and node.value == "True"
+
+    class _Find(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            for target in node.targets:
+                if _is_attribute(target.target, attributes) and not is_true(node.value):
+                    found.append(code_of(node).strip())
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            if _is_attribute(node.target, attributes):
+                found.append(code_of(node).strip())
+
+        def visit_Call(self, node: cst.Call) -> None:
+            if _is_attribute(node.func, methods) and node.args and not is_true(node.args[0].value):
+                found.append(code_of(node).strip())
+
+    module.visit(_Find())
+    return found[0] if found else None
+
+
+def _is_attribute(node: cst.BaseExpression, names: frozenset[str]) -> bool:
+    return isinstance(node, cst.Attribute) and node.attr.value in names
+
+
+def _impure_calls(
+    nodes: Sequence[cst.CSTNode], harmless: Callable[[cst.Call], bool]
+) -> list[cst.Call]:
+    """The outermost calls in ``nodes`` that are not ``harmless`` (lambdas aside)."""
+    found: list[cst.Call] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+        def visit_Call(self, node: cst.Call) -> bool:
+            if harmless(node):
+                return False
+            found.append(node)
+            return False
+
+    for node in nodes:
+        node.visit(_Find())
+    return found
+
+
+_EXPRESSION_CONTROL = (
+    cst.IfExp,
+    cst.BooleanOperation,
+    cst.ListComp,
+    cst.SetComp,
+    cst.DictComp,
+    cst.GeneratorExp,
+    cst.Lambda,
+)
+
+
+def _runs_conditionally(site: Site) -> bool:
+    """Whether ``site``'s call sits, within its statement, in an expression that may run it
+    any number of times (``a if c else b``, ``c and a``, a comprehension, a lambda)."""
+    found = False
+    depth = 0
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            nonlocal found, depth
+            if node is site.call:
+                found = depth > 0
+                return False
+            if isinstance(node, _EXPRESSION_CONTROL):
+                depth += 1
+            return True
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            nonlocal depth
+            if isinstance(original_node, _EXPRESSION_CONTROL):
+                depth -= 1
+
+    site.statement.visit(_Find())
+    return found
 
 
 def _jumps(statement: cst.CSTNode) -> bool:
@@ -1178,6 +1487,20 @@ def _mentions(node: cst.CSTNode, text: str) -> bool:
                 found = True
                 return False
             return True
+
+    node.visit(_Find())
+    return found
+
+
+def _calls_method(node: cst.CSTNode, name: str) -> bool:
+    """Whether ``node`` calls ``<anything>.name(...)``."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            nonlocal found
+            if isinstance(call.func, cst.Attribute) and call.func.attr.value == name:
+                found = True
 
     node.visit(_Find())
     return found

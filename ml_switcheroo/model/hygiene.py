@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from ml_switcheroo.model.translate import is_pure
+from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 

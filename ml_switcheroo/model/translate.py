@@ -102,6 +102,7 @@ def mode_active(mode: str, exact: bool) -> bool:
 
 def check_escapes(call: BoundCall, exact: bool, extra: dict[str, str] | None = None) -> None:
     """Raise ``Untranslatable`` for the first escape rule that holds (or may hold)."""
+    check_per_group(call)
     for rule in call.entry.escapes:
         if not mode_active(rule.mode, exact):
             continue
@@ -109,6 +110,21 @@ def check_escapes(call: BoundCall, exact: bool, extra: dict[str, str] | None = N
         if verdict is False:
             continue
         raise escape_for(call, rule, extra, unknown=verdict is None)
+
+
+_SEQUENCES = (cst.List, cst.Tuple, cst.ListComp, cst.GeneratorExp, cst.Set, cst.SetComp)
+
+
+def check_per_group(call: BoundCall) -> None:
+    """Raise ``Untranslatable`` when an argument torch also takes as a list (one value per
+    param group, ``per_group`` in the map) is written as one: the template takes one value."""
+    for name in sorted(call.entry.per_group):
+        if name in call.args and isinstance(call.args[name].value, _SEQUENCES):
+            raise Untranslatable(
+                f"`{name}` is a sequence: torch applies one value per param group, and the "
+                "optax translation takes a single value",
+                f"pass one value (`{name}={call.code(name, 0)}` when there is one param group)",
+            )
 
 
 def escape_for(
@@ -262,39 +278,6 @@ def _render(template: Template, call: BoundCall, evaluations: Counter[str]) -> c
         )
 
     return template.render(resolve)
-
-
-_PURE_BUILTINS = frozenset({"len", "int", "float", "round", "abs", "min", "max"})
-
-
-def is_pure(node: cst.BaseExpression) -> bool:
-    """Names, attribute chains, constant subscripts, literals, arithmetic on those and a few
-    builtins (``len(loader)``): safe to evaluate more than once."""
-    if isinstance(node, cst.Name):
-        return True
-    if isinstance(node, cst.BinaryOperation):
-        return is_pure(node.left) and is_pure(node.right)
-    if isinstance(node, cst.UnaryOperation):
-        return is_pure(node.expression)
-    if (
-        isinstance(node, cst.Call)
-        and isinstance(node.func, cst.Name)
-        and node.func.value in _PURE_BUILTINS
-        and all(arg.star == "" and is_pure(arg.value) for arg in node.args)
-    ):
-        return True
-    if isinstance(node, cst.Attribute):
-        return is_pure(node.value)
-    if isinstance(node, cst.Subscript):
-        return is_pure(node.value) and all(
-            isinstance(element.slice, cst.Index) and is_pure(element.slice.value)
-            for element in node.slice
-        )
-    try:
-        literal_value(node)
-    except NotALiteral:
-        return False
-    return True
 
 
 def _element(value: cst.BaseExpression, index: int) -> cst.BaseExpression | None:

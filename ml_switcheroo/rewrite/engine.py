@@ -239,6 +239,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._already_escaped: set[int] = escape_hatch.escaped_statements(tree.body)
         self._imported_roots = _module_level_import_roots(tree)
         self._exports: tuple[frozenset[str] | None] | None = None  # `__all__`, once read
+        self._dynamic_code: bool | None = None  # the file calls exec/eval, once read
         self._tree = tree
         self._plan: Plan | None = None
         self._updated_of: dict[int, cst.CSTNode] = {}  # id(original statement) -> result
@@ -1017,7 +1018,19 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             return False
         if isinstance(scope, GlobalScope) and self._may_be_exported(bound):
             return False
+        if self._runs_dynamic_code():
+            return False
         return not _has_non_name_access(scope, bound, node)
+
+    def _runs_dynamic_code(self) -> bool:
+        """Whether the file calls one of the map's ``dynamic_code_calls`` (``exec``, ``eval``):
+        the code it runs from a string may use any import."""
+        if self._dynamic_code is None:
+            resolver, dynamic = self._get_resolver(), self.semantic_map.dynamic_code_calls
+            self._dynamic_code = any(
+                resolver.called_function(call.func) in dynamic for call in _calls(self._tree)
+            )
+        return self._dynamic_code
 
     def _may_be_exported(self, name: str) -> bool:
         """Whether the module's ``__all__`` lists ``name``, or cannot be read (then any may be)."""
@@ -1208,6 +1221,18 @@ def _binds_elsewhere(scope: Any, name: str, node: cst.CSTNode) -> bool:
         isinstance(assignment, Assignment) and assignment.node is not node
         for assignment in scope.assignments[name]
     )
+
+
+def _calls(tree: cst.CSTNode) -> list[cst.Call]:
+    """Every call in ``tree``."""
+    calls: list[cst.Call] = []
+
+    class _Calls(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            calls.append(node)
+
+    tree.visit(_Calls())
+    return calls
 
 
 def _has_non_name_access(scope: Any, name: str, node: cst.CSTNode) -> bool:

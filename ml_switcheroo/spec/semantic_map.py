@@ -18,6 +18,7 @@ Schema (see the shipped file for the full, commented example)::
     torch_only_calls: {pickle.dump: {reason: "...", suggest: "..."}}  # functions that take
                                                     # a translated value as the torch object
     passthrough_calls: [builtins.print]             # functions that take any object
+    dynamic_code_calls: [builtins.exec]             # run code from strings: imports stay
     apis:
       torch.optim.SGD:                                  # a call, or Type.method for methods
         hook: optimizer_constructor                     # a registered hook
@@ -76,6 +77,7 @@ _TOP_KEYS = {
     "apis",
     "torch_only_calls",
     "passthrough_calls",
+    "dynamic_code_calls",
 }
 _API_KEYS = {
     "hook",
@@ -93,6 +95,7 @@ _API_KEYS = {
     "learning_rate",
     "momentum_argument",
     "attribute",
+    "per_group",
 }
 _LINK_KEYS = {"emit", "when", "unless", "unknown_ok", "slot", "mode"}
 _RULE_KEYS = {"when", "unless", "reason", "suggest", "mode"}
@@ -104,6 +107,8 @@ _PARAMETER_KEYS = {
     "wrappers",
     "unions",
     "filters",
+    "freeze_attributes",
+    "freeze_methods",
 }
 _TENSOR_KEYS = {"literals", "ignore", "dtypes", "packages", "python_values", "python_methods"}
 DTYPE_FORMATS = ("float64", "float32")
@@ -180,6 +185,7 @@ class ApiEntry:
     learning_rate: str | None = None  # the argument an LR schedule replaces ("lr")
     momentum_argument: str | None = None  # what a momentum-cycling schedule sets ("betas[0]")
     attribute: bool = False  # a wired attribute read (`opt.param_groups`), not a call
+    per_group: frozenset[str] = frozenset()  # arguments torch also takes as one per group
 
     @property
     def method(self) -> str | None:
@@ -244,6 +250,8 @@ class ParameterSpec:
     wrappers: frozenset[str] = frozenset()  # calls that pass a set through (`list(...)`)
     unions: frozenset[str] = frozenset()  # calls that join sets (`itertools.chain`)
     filters: frozenset[str] = frozenset()  # calls that select from a set (`filter`)
+    freeze_attributes: frozenset[str] = frozenset()  # `p.requires_grad = False` freezes `p`
+    freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
 
 
 @dataclass(frozen=True)
@@ -281,6 +289,9 @@ class SemanticMap:
     torch_only_calls: Mapping[str, TorchOnlyText] = field(default_factory=dict)
     # Functions that take any object (builtins.print): passing a translated value is fine.
     passthrough_calls: frozenset[str] = frozenset()
+    # Functions that run code from strings (builtins.exec): no import is removed from a file
+    # that calls one, since the code it runs may use any of them.
+    dynamic_code_calls: frozenset[str] = frozenset()
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -593,6 +604,8 @@ class _Checker:
             wrappers=names("wrappers", dotted=True),
             unions=names("unions", dotted=True),
             filters=names("filters", dotted=True),
+            freeze_attributes=names("freeze_attributes"),
+            freeze_methods=names("freeze_methods"),
         )
 
     def tensor_values(self, raw: Any, line: int | None) -> TensorValueSpec:
@@ -687,11 +700,13 @@ class _Checker:
             result[name] = self.torch_only_text(body, name)
         return result
 
-    def passthrough_calls(self, raw: Any, line: int | None) -> frozenset[str]:
+    def passthrough_calls(
+        self, raw: Any, line: int | None, key: str = "passthrough_calls"
+    ) -> frozenset[str]:
         if raw is None:
             return frozenset()
         if not isinstance(raw, list):
-            self.fail("'passthrough_calls' must be a list of function names", line=line)
+            self.fail(f"'{key}' must be a list of function names", line=line)
         return frozenset(self.dotted(name, "function", line, None) for name in raw)
 
     def apis(
@@ -828,6 +843,15 @@ class _Checker:
                     line=raw.lines.get(key),
                     entry=name,
                 )
+        per_group = raw.get("per_group") or []
+        if not isinstance(per_group, list) or not all(
+            isinstance(a, str) and a in signature.names for a in per_group
+        ):
+            self.fail(
+                "'per_group' must be a list of arguments of the signature",
+                line=raw.lines.get("per_group"),
+                entry=name,
+            )
         attribute = raw.get("attribute", False)
         if not isinstance(attribute, bool):
             self.fail(
@@ -855,6 +879,7 @@ class _Checker:
             learning_rate=learning_rate,
             momentum_argument=momentum_argument,
             attribute=attribute,
+            per_group=frozenset(per_group),
         )
 
 
@@ -1124,6 +1149,9 @@ def _compile_raw(
     passthrough = checker.passthrough_calls(
         top.get("passthrough_calls"), top.lines.get("passthrough_calls")
     )
+    dynamic = checker.passthrough_calls(
+        top.get("dynamic_code_calls"), top.lines.get("dynamic_code_calls"), "dynamic_code_calls"
+    )
     return SemanticMap(
         apis=apis,
         types=types,
@@ -1135,6 +1163,7 @@ def _compile_raw(
         template_names=checker.template_names,
         torch_only_calls=torch_only_calls,
         passthrough_calls=passthrough | (base.passthrough_calls if base else frozenset()),
+        dynamic_code_calls=dynamic | (base.dynamic_code_calls if base else frozenset()),
         **functions,
     )
 

@@ -206,3 +206,52 @@ class RemoveImportTest(SwitcherooTest):
             opt = optax.sgd(learning_rate=0.1)
             """,
         )
+
+
+class DynamicCodeImportTest(SwitcherooTest):
+    """A file that runs code from a string (`exec`, `eval`: `dynamic_code_calls` in the map)
+    keeps its imports: the string may use them (`torch` was removed, so `eval` raised)."""
+
+    def test_imports_stay_in_a_file_that_calls_eval(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            opt = torch.optim.SGD(params, lr=0.1)
+            x = eval("torch.zeros(3)")
+            """,
+            """
+            import torch
+            import optax
+            opt = optax.sgd(learning_rate=0.1)
+            x = eval("torch.zeros(3)")
+            """,
+        )
+
+    def test_imports_stay_in_a_file_that_calls_exec(self) -> None:
+        self.assertConverts(
+            """
+            from torch.optim import SGD
+            opt = SGD(params, lr=0.1)
+            exec(source)
+            """,
+            """
+            from torch.optim import SGD
+            import optax
+            opt = optax.sgd(learning_rate=0.1)
+            exec(source)
+            """,
+        )
+
+    def test_a_method_named_eval_removes_them(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            opt = torch.optim.SGD(params, lr=0.1)
+            model.eval()
+            """,
+            """
+            import optax
+            opt = optax.sgd(learning_rate=0.1)
+            model.eval()
+            """,
+        )

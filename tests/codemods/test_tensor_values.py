@@ -227,7 +227,7 @@ class PythonValuedArgumentTest(SwitcherooTest):
             import torch
             import torch.distributed as dist
             import optax
-            opt = optax.chain(optax.add_decayed_weights(torch.finfo(torch.float32).eps), optax.sgd(learning_rate=0.1 * dist.get_world_size()))
+            opt = (lambda lr, weight_decay: optax.chain(optax.add_decayed_weights(weight_decay), optax.sgd(learning_rate=lr)))(0.1 * dist.get_world_size(), torch.finfo(torch.float32).eps)
             """,
         )
 

@@ -360,3 +360,18 @@ def test_user_map_adds_a_torch_only_call_and_a_passthrough(tmp_path: Path) -> No
     assert semantic_map.torch_only_calls["mylib.save"].suggest == "save `{state}`"
     assert "pickle.dump" in semantic_map.torch_only_calls
     assert {"mylib.log", "builtins.print"} <= semantic_map.passthrough_calls
+
+
+def test_per_group_names_arguments_of_the_signature(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimizer_constructor
+            signature: "params, lr=0.1"
+            per_group: [lr_lambda]
+            chain: [{emit: "optax.sgd({lr})"}]
+        """,
+    )
+    assert "'per_group' must be a list of arguments of the signature" in str(error)

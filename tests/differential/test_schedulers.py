@@ -33,8 +33,19 @@ SCHEDULES: list[tuple[str, dict[str, Any]]] = [
     ("torch.optim.lr_scheduler.StepLR(opt, 7)", {}),
     ("torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[30, 80], gamma=0.1)", {}),
     ("torch.optim.lr_scheduler.MultiStepLR(opt, [5, 10, 10, 40])", {}),
+    # gamma 0: torch's lr is 0 from the first decay (optax.exponential_decay stays constant)
+    ("torch.optim.lr_scheduler.StepLR(opt, 7, gamma=0)", {}),
+    ("torch.optim.lr_scheduler.StepLR(opt, 7, gamma=g)", {"g": 0.0}),
+    ("torch.optim.lr_scheduler.StepLR(opt, 7, gamma=g)", {"g": 0.5}),
+    ("torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.0)", {}),
+    ("torch.optim.lr_scheduler.ExponentialLR(opt, gamma=g)", {"g": 0.0}),
+    ("torch.optim.lr_scheduler.ExponentialLR(opt, gamma=g)", {"g": 0.9}),
     ("torch.optim.lr_scheduler.ConstantLR(opt)", {}),
     ("torch.optim.lr_scheduler.ConstantLR(opt, factor=0.5, total_iters=10)", {}),
+    # total_iters <= 0: torch keeps lr * factor forever
+    ("torch.optim.lr_scheduler.ConstantLR(opt, factor=0.5, total_iters=0)", {}),
+    ("torch.optim.lr_scheduler.ConstantLR(opt, factor=0.25, total_iters=n)", {"n": 0}),
+    ("torch.optim.lr_scheduler.ConstantLR(opt, factor=0.25, total_iters=n)", {"n": 7}),
     ("torch.optim.lr_scheduler.LinearLR(opt)", {}),
     (
         "torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, end_factor=0.5, total_iters=20)",
@@ -316,6 +327,17 @@ def test_per_epoch_scheduler_translates_with_steps_per_epoch() -> None:
     source = training_module(
         "torch.optim.SGD(params, lr=0.1, momentum=0.9)",
         "torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)",
+        per_epoch=True,
+    )
+    rel, translation = measure_training(source, steps_per_epoch=7, exact=True)
+    assert "// (7)" in translation.code
+    assert rel < EXACT, translation.code
+
+
+def test_per_epoch_one_cycle_without_momentum_cycling_translates() -> None:
+    source = training_module(
+        "torch.optim.Adam(params, lr=0.01)",
+        "torch.optim.lr_scheduler.OneCycleLR(opt, 0.05, total_steps=40, cycle_momentum=False)",
         per_epoch=True,
     )
     rel, translation = measure_training(source, steps_per_epoch=7, exact=True)

@@ -49,6 +49,13 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
     _replace_tensor_literals(call, ctx)
     call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
     check_escapes(call, ctx.exact)
+    if schedule.per_epoch and node is schedule.outer.call and momentum_schedule(schedule, ctx):
+        raise Untranslatable(
+            "it also cycles the optimizer's momentum (beta1), and stepped once per epoch that "
+            "schedule would need the per-epoch count as well, which is not translated",
+            "step the scheduler once per update, or pass cycle_momentum=False and keep the "
+            "momentum fixed",
+        )
     slots = frozenset(link.slot for link in entry.chain if link.slot != MOMENTUM)
     expression = render_chain(
         call, ctx.exact, ctx.semantic_map.chain_function, ctx.add_import, slots=slots

@@ -1,0 +1,58 @@
+"""A clip call folds into the optimizer's chain only when the optimizer's step() after it runs
+under the same loops and conditions: torch clips whatever has accumulated in .grad at every
+call, optax clips once per update."""
+
+from __future__ import annotations
+
+from tests.support import SwitcherooTest, run_codemod
+
+HEAD = "import torch\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+CLIP = "torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)"
+CHAINED = "opt = optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(learning_rate=0.1))"
+
+
+class ClipControlTest(SwitcherooTest):
+    def assertNotChained(self, source: str) -> None:
+        out = run_codemod(HEAD + source)
+        self.assertIn("opt = optax.sgd(learning_rate=0.1)\n", out)
+        self.assertIn(CLIP, out)
+
+    def test_clip_every_micro_batch_and_step_every_k(self) -> None:
+        self.assertNotChained(
+            "for i, batch in enumerate(batches):\n    model(batch).backward()\n"
+            f"    {CLIP}\n    if i % 4 == 3:\n        opt.step()\n        opt.zero_grad()\n"
+        )
+
+    def test_clip_once_before_the_training_loop(self) -> None:
+        source = f"{CLIP}\nfor batch in batches:\n    model(batch).backward()\n    opt.step()\n"
+        self.assertNotChained(source)
+        (record,) = [r for r in self.records(HEAD + source) if r.api.endswith("clip_grad_norm_")]
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("runs under a condition or loop this call is not in", record.reason)
+
+    def test_clip_and_step_in_the_same_condition_fold(self) -> None:
+        out = run_codemod(
+            HEAD + "for i, batch in enumerate(batches):\n    model(batch).backward()\n"
+            f"    if i % 4 == 3:\n        {CLIP}\n        opt.step()\n        opt.zero_grad()\n"
+        )
+        self.assertIn(CHAINED, out)
+
+
+SCALER = "scaler = torch.amp.GradScaler()\n"
+AMP_LOOP = (
+    "for batch in batches:\n    opt.zero_grad()\n    scaler.scale(model(batch)).backward()\n"
+    "{unscale}    " + CLIP + "\n    scaler.step(opt)\n    scaler.update()\n"
+)
+
+
+class ClipUnderLossScalingTest(SwitcherooTest):
+    """With a GradScaler, a clip without `scaler.unscale_(opt)` before it clips the scaled
+    gradients in torch: it does not fold (folding clipped the true gradients)."""
+
+    def test_clip_of_scaled_gradients_is_not_chained(self) -> None:
+        out = run_codemod(HEAD + SCALER + AMP_LOOP.format(unscale=""))
+        self.assertIn("opt = optax.sgd(learning_rate=0.1)\n", out)
+
+    def test_clip_after_unscale_is_chained(self) -> None:
+        out = run_codemod(HEAD + SCALER + AMP_LOOP.format(unscale="    scaler.unscale_(opt)\n"))
+        self.assertIn(CHAINED, out)

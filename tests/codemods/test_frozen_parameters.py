@@ -1,0 +1,45 @@
+"""A file that freezes parameters (`freeze_attributes` / `freeze_methods` in the map) escapes
+its optimizers: torch skips a parameter without a gradient (no update, no weight decay); an
+optax transformation updates every leaf it is given (AdamW's decay moved the frozen ones)."""
+
+from __future__ import annotations
+
+from tests.support import SwitcherooTest, run_codemod
+
+OPT = "opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)\n"
+
+
+class FrozenParametersTest(SwitcherooTest):
+    def assertEscapesFor(self, freezing: str) -> None:
+        source = "import torch\n" + freezing + OPT
+        self.assertIn(f"{OPT}# ml_switcheroo: ESCAPE-END", run_codemod(source))
+        (record,) = self.records(source)
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("this file freezes parameters", record.reason)
+
+    def assertConvertsWith(self, unfreezing: str) -> None:
+        out = run_codemod("import torch\n" + unfreezing + OPT)
+        self.assertIn("opt = optax.adamw(learning_rate=1e-3, weight_decay=0.01)", out)
+
+    def test_requires_grad_set_to_false_in_a_loop(self) -> None:
+        self.assertEscapesFor(
+            "for p in model.backbone.parameters():\n    p.requires_grad = False\n"
+        )
+
+    def test_requires_grad_set_from_a_flag(self) -> None:
+        self.assertEscapesFor(
+            "for p in model.head.parameters():\n    p.requires_grad = train_head\n"
+        )
+
+    def test_requires_grad_method_with_false(self) -> None:
+        self.assertEscapesFor("model.backbone.requires_grad_(False)\n")
+
+    def test_freezing_after_the_optimizer_is_built(self) -> None:
+        source = "import torch\n" + OPT + "model.embed.requires_grad_(False)\n"
+        self.assertIn("ESCAPE-BEGIN torch.optim.AdamW", run_codemod(source))
+
+    def test_requires_grad_set_to_true_converts(self) -> None:
+        self.assertConvertsWith("for p in model.parameters():\n    p.requires_grad = True\n")
+
+    def test_requires_grad_method_without_argument_converts(self) -> None:
+        self.assertConvertsWith("model.requires_grad_()\n")
