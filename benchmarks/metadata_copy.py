@@ -22,9 +22,9 @@ from libcst.codemod import transform_module as libcst_transform_module
 from libcst.matchers import MatcherDecoratableTransformer
 from run import default_workdir
 
+from ml_switcheroo.analysis.prefilter import prefilter_for
 from ml_switcheroo.codemods.optimizer import TorchToOptax
-from ml_switcheroo.core.prefilter import prefilter_for
-from ml_switcheroo.core.semantic_map import load_semantic_map
+from ml_switcheroo.targets.catalogue import load_semantic_map
 
 
 def best(function, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]

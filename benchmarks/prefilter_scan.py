@@ -4,7 +4,7 @@
 
 Variants, all over bytes already in memory (reading is timed apart):
 
-* ``shipped``: ``ml_switcheroo.core.prefilter`` (``bytes.find`` for every name, word and
+* ``shipped``: ``ml_switcheroo.analysis.prefilter`` (``bytes.find`` for every name, word and
   attribute checks only around hits; every segment of a call API; methods as attributes);
 * ``regex-ab``: one compiled ``re`` per rule of the plain design: a root as a word, and the last
   segment of a call API or a method name as a word;
@@ -22,8 +22,8 @@ from pathlib import Path
 
 from run import default_workdir
 
-from ml_switcheroo.core.prefilter import _has_word, prefilter_for
-from ml_switcheroo.core.semantic_map import load_semantic_map
+from ml_switcheroo.analysis.prefilter import _has_word, prefilter_for
+from ml_switcheroo.targets.catalogue import load_semantic_map
 
 
 def main() -> int:

@@ -55,8 +55,8 @@ if os.environ.get("MLS_COUNT"):
         import multiprocessing
 
         multiprocessing.set_start_method(os.environ["MLS_START_METHOD"], force=True)
-    import ml_switcheroo.core.semantic_map as semantic_map
-    from ml_switcheroo.core.engine import SwitcherooCommand
+    import ml_switcheroo.spec.semantic_map as semantic_map
+    from ml_switcheroo.rewrite.engine import SwitcherooCommand
 
     def log(what):
         with open(os.environ["MLS_COUNT"], "a") as handle:

@@ -154,7 +154,7 @@ def merge_reports(inputs: Sequence[str], outputs: Sequence[str]) -> int:
     be written (one line on stderr)."""
     import json
 
-    from ml_switcheroo.core import files, migration_report
+    from ml_switcheroo.app import files, migration_report
 
     def fail(message: str) -> int:
         print(f"ml-switcheroo report merge: error: {message}", file=sys.stderr)

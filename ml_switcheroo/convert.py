@@ -3,7 +3,7 @@
 1. Files: the ``.py`` files under PATHS (``git ls-files`` inside a checkout, so ``.gitignore``
    holds; a walk otherwise), minus ``--exclude`` globs.
 2. Pre-filter, in this process: every file is read once and scanned for the byte strings the
-   semantic map says a convertible file must contain (``ml_switcheroo.core.prefilter``). The
+   semantic map says a convertible file must contain (``ml_switcheroo.analysis.prefilter``). The
    files it rules out are never parsed.
 3. The rest go to libcst's own parallel runner (``parallel_exec_transform_with_prettyprint``,
    ``-j N`` processes) with ``ConvertCommand``, which converts, writes atomically
@@ -12,7 +12,7 @@
 
 With a cache (``--cache DIR``; by default with ``--check``), a file known by its stat is not
 read, and bytes converted before are not converted again: their result is replayed
-(``ml_switcheroo.core.cache``). ``--shard K/N`` takes the K-th of N parts of the files, by a
+(``ml_switcheroo.app.cache``). ``--shard K/N`` takes the K-th of N parts of the files, by a
 hash of each path (``files.in_shard``); ``ml-switcheroo report merge`` joins the shards' reports.
 
 Exit codes: 0 success (with ``--check``: nothing would change); 1 ``--check`` found files that
@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
-    from ml_switcheroo.core.cache import Cache
-    from ml_switcheroo.core.prefilter import Prefilter
+    from ml_switcheroo.analysis.prefilter import Prefilter
+    from ml_switcheroo.app.cache import Cache
 
 EXIT_OK = 0
 EXIT_CHANGES = 1
@@ -265,12 +265,12 @@ def _graceful_signals() -> Iterator[None]:
 
 
 def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: float) -> int:
+    from ml_switcheroo.analysis.prefilter import prefilter_for
+    from ml_switcheroo.app import cache as cache_files
+    from ml_switcheroo.app import files, migration_report
     from ml_switcheroo.codemods.optimizer import TorchToOptax
-    from ml_switcheroo.core import cache as cache_files
-    from ml_switcheroo.core import files, migration_report
-    from ml_switcheroo.core.errors import SemanticMapError
-    from ml_switcheroo.core.prefilter import prefilter_for
-    from ml_switcheroo.core.semantic_map import load_semantic_map
+    from ml_switcheroo.spec.errors import SemanticMapError
+    from ml_switcheroo.targets.catalogue import load_semantic_map
 
     try:  # validated by the option parser already; the shipped map is checked here too
         semantic_map = load_semantic_map(options.get("semantic_map", ()))
@@ -389,7 +389,7 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
 
 def _open_cache(args: argparse.Namespace, options: dict[str, Any]) -> Cache | None:
     """The run's ``cache.Cache``: ``--cache DIR``, the default one with ``--check``, or None."""
-    from ml_switcheroo.core import cache
+    from ml_switcheroo.app import cache
 
     if args.no_cache or not (args.cache or args.check):
         return None
@@ -406,7 +406,7 @@ def _prescan(
     """What becomes of one file before conversion: pre-filtered out, skipped as generated, or
     converted (``cache.CONVERTED``); for the latter, its result when the cache holds one this
     mode can replay. Reads the file only when the cache cannot tell from its stat."""
-    from ml_switcheroo.core import cache as cache_files
+    from ml_switcheroo.app import cache as cache_files
 
     if cache is not None:
         entry = cache.known(path, cache_files.stamp_of(os.stat(path)))
@@ -470,7 +470,7 @@ def _convert(
     ``content_failures`` receives the failures that are properties of the file's bytes (path ->
     sha256 of the bytes, reason): those a cache may keep.
     """
-    from ml_switcheroo.core import convert_command, files
+    from ml_switcheroo.app import convert_command, files
 
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="ml-switcheroo-") as results_dir:
@@ -528,7 +528,7 @@ def _convert(
 
 def _count_changed(kept: list[str], results_dir: str) -> int:
     """Files the run has changed (written, with --in-place) so far."""
-    from ml_switcheroo.core import convert_command
+    from ml_switcheroo.app import convert_command
 
     count = 0
     for path in kept:
@@ -556,7 +556,7 @@ def _run_surviving_crashes(
     """
     from concurrent.futures.process import BrokenProcessPool
 
-    from ml_switcheroo.core import convert_command
+    from ml_switcheroo.app import convert_command
 
     crashed: dict[str, str] = {}
     remaining = list(kept)
@@ -621,7 +621,7 @@ def _parallel_run(
 ) -> None:
     from libcst.codemod import parallel_exec_transform_with_prettyprint
 
-    from ml_switcheroo.core import convert_command
+    from ml_switcheroo.app import convert_command
 
     parallel_exec_transform_with_prettyprint(
         convert_command.ConvertCommand,

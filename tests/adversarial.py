@@ -41,8 +41,8 @@ from libcst.codemod import CodemodContext
 
 import ml_switcheroo
 from ml_switcheroo.codemods.optimizer import TorchToOptax
-from ml_switcheroo.core.escape_hatch import BEGIN, END
-from ml_switcheroo.core.semantic_map import load_semantic_map
+from ml_switcheroo.spec.escape_hatch import BEGIN, END
+from ml_switcheroo.targets.catalogue import load_semantic_map
 from tests.differential.harness import EXACT, Problem, float64, linear_problem, rel_error
 
 STEPS = 30

@@ -8,8 +8,8 @@ import libcst as cst
 from libcst.codemod import CodemodContext, CodemodTest
 
 from ml_switcheroo.codemods.optimizer import TorchToOptax
-from ml_switcheroo.core.engine import records_of
-from ml_switcheroo.core.report import Record
+from ml_switcheroo.rewrite.engine import records_of
+from ml_switcheroo.rewrite.report import Record
 
 
 class SwitcherooTest(CodemodTest):

@@ -49,7 +49,7 @@ from libcst.codemod import (
 )
 
 from ml_switcheroo.codemods.optimizer import TorchToOptax
-from ml_switcheroo.core.layout import is_pragma
+from ml_switcheroo.rewrite.layout import is_pragma
 from tests.adversarial import (
     Case,
     Target,

@@ -1,4 +1,4 @@
-"""The incremental cache of ``ml-switcheroo convert`` (``ml_switcheroo.core.cache``).
+"""The incremental cache of ``ml-switcheroo convert`` (``ml_switcheroo.app.cache``).
 
 Hits are proven by poisoning: a cached result is replaced by a wrong one (with a valid header),
 so a run that reports the wrong answer has read it from the cache; an invalidation test makes
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_switcheroo.core import cache
+from ml_switcheroo.app import cache
 from tests.test_convert_cli import PLAIN, SGD, TRAIN, run, summary_numbers, tree
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,7 +117,7 @@ def test_a_second_check_run_reads_no_python_source(tmp_path: Path) -> None:
         """
         import sys
         from ml_switcheroo import convert
-        from ml_switcheroo.core import cache
+        from ml_switcheroo.app import cache
         cache.RACY_NS = -(10**18)
         args = ["--check", "-j", "1", "-q", "--cache", ".c", "src"]
         convert.main(args)
@@ -388,7 +388,7 @@ def test_an_entry_under_another_key_is_a_miss() -> None:
 
 WRITER = """
 import sys
-from ml_switcheroo.core import cache
+from ml_switcheroo.app import cache
 path = sys.argv[1]
 big = ["x" * 200] * 20000  # ~4 MB: a write takes a while
 n = 0

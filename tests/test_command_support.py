@@ -12,7 +12,7 @@ from libcst.matchers._visitors import (
 )
 
 from ml_switcheroo.codemods.optimizer import OptimizerStep, TorchToOptax
-from ml_switcheroo.core import command_support
+from ml_switcheroo.rewrite import command_support
 
 CODE = "import torch\nopt = torch.optim.SGD(params, lr=0.1)\nopt.step()\n"
 
@@ -67,7 +67,7 @@ def test_a_tree_with_a_shared_node_is_still_handled_by_the_copying_path() -> Non
 
 
 def test_the_map_is_compiled_once_per_process_not_once_per_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from ml_switcheroo.core import semantic_map
+    from ml_switcheroo.targets import catalogue as semantic_map
 
     user_map = tmp_path / "extra.yaml"
     user_map.write_text("apis: {}\n", encoding="utf-8")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from ml_switcheroo import convert
-from ml_switcheroo.core import files
+from ml_switcheroo.app import files
 
 TRAIN = textwrap.dedent(
     """\
@@ -417,7 +417,7 @@ def test_worker_errors_survive_the_trip_back_and_the_map_is_pinned(tmp_path: Pat
 
     from libcst.codemod import CodemodContext
 
-    from ml_switcheroo.core.convert_command import ConversionError, ConvertCommand, map_stamps
+    from ml_switcheroo.app.convert_command import ConversionError, ConvertCommand, map_stamps
 
     stamps = map_stamps([])
     ConvertCommand(CodemodContext(), results_dir=str(tmp_path), stamps=stamps)

@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 from libcst.codemod import CodemodContext
 from libcst.codemod import transform_module as libcst_transform_module
 
+from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.codemods.optimizer import (
     OptimizerInit,
     OptimizerStep,
     StripZeroGrad,
     TorchToOptax,
 )
-from ml_switcheroo.core.engine import SwitcherooCommand
-from ml_switcheroo.core.prefilter import Prefilter, prefilter_for
-from ml_switcheroo.core.semantic_map import load_semantic_map
+from ml_switcheroo.rewrite.engine import SwitcherooCommand
+from ml_switcheroo.targets.catalogue import load_semantic_map
 
 REPO = Path(__file__).resolve().parent.parent
 COMMANDS: tuple[type[SwitcherooCommand], ...] = (

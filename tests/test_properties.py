@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from libcst.codemod import CodemodContext
 
 from ml_switcheroo.codemods.optimizer import TorchToOptax
-from ml_switcheroo.core.layout import is_pragma
+from ml_switcheroo.rewrite.layout import is_pragma
 
 IMPORTS = [
     "import torch",

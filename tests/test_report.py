@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import random
 
-from ml_switcheroo.core.migration_report import RunSummary, build, to_json, to_markdown
-from ml_switcheroo.core.report import Record
+from ml_switcheroo.app.migration_report import RunSummary, build, to_json, to_markdown
+from ml_switcheroo.rewrite.report import Record
 
 
 def record(file: str, line: int, column: int, api: str, kind: str, **extra: str) -> dict:

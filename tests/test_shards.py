@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ml_switcheroo import cli
-from ml_switcheroo.core import files
+from ml_switcheroo.app import files
 from tests.test_convert_cli import PLAIN, SGD, TRAIN, run, tree
 
 GENERATED = "# @gen" + "erated\nimport torch\nopt = torch.optim.SGD(params, lr=0.1)\n"

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from ml_switcheroo.core.semantic_map import load_semantic_map
-from ml_switcheroo.core.support_table import (
+from ml_switcheroo.app.support_table import (
     SUPPORT_PAGE,
     TABLES,
     _short,
     api_tables,
     render_page,
 )
+from ml_switcheroo.targets.catalogue import load_semantic_map
 
 
 def test_support_tables_match_the_map() -> None:
     text = SUPPORT_PAGE.read_text(encoding="utf-8")
     assert render_page(text, load_semantic_map()) == text, (
-        "docs/support.md is out of date: run `python -m ml_switcheroo.core.support_table`"
+        "docs/support.md is out of date: run `python -m ml_switcheroo.app.support_table`"
     )
 
 

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ml_switcheroo.core.engine import SwitcherooCommand
+from ml_switcheroo.rewrite.engine import SwitcherooCommand
 
 
 class TorchToOptax(SwitcherooCommand):

@@ -1,5 +1,5 @@
 """optimizer.TorchToOptax: generated code captures no user name and evaluates each argument once,
-where torch evaluated it (core/hygiene.py).
+where torch evaluated it (model/hygiene.py).
 
 Each capture or evaluation case has a literal twin whose output is byte-identical to the output
 before hygiene existed. Only the translated statements are compared (import order is not

@@ -7,7 +7,7 @@ parameters that optimizer trains. Each escape has twins of the nearby shapes tha
 
 from __future__ import annotations
 
-from ml_switcheroo.core.report import Record
+from ml_switcheroo.rewrite.report import Record
 from tests.support import SwitcherooTest, run_codemod
 
 

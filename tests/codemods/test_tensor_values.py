@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ml_switcheroo.core.report import Record
+from ml_switcheroo.rewrite.report import Record
 from tests.support import SwitcherooTest, run_codemod
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ml_switcheroo.core.migration_report import RunSummary, build, to_markdown
-from ml_switcheroo.core.report import Record
+from ml_switcheroo.app.migration_report import RunSummary, build, to_markdown
+from ml_switcheroo.rewrite.report import Record
 from tests.support import SwitcherooTest
 
 HEAD = "import torch\nopt = torch.optim.Adam(model.parameters(), lr=1e-3)\n"

@@ -1,14 +1,14 @@
-"""core/hygiene.py without a command: a rendered template, the user's nodes, the taken names."""
+"""model/hygiene.py without a command: a rendered template, the user's nodes, the taken names."""
 
 from __future__ import annotations
 
 import libcst as cst
 import pytest
 
-from ml_switcheroo.core.errors import Untranslatable
-from ml_switcheroo.core.hygiene import UserExpression, hygienic, is_time_invariant
-from ml_switcheroo.core.signature import code_of
-from ml_switcheroo.core.template import Template
+from ml_switcheroo.model.hygiene import UserExpression, hygienic, is_time_invariant
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.spec.template import Template
 
 
 def run(

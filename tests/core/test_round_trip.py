@@ -1,4 +1,4 @@
-"""The check for files libcst cannot write back byte for byte (ml_switcheroo.core.round_trip)."""
+"""The check for files libcst cannot write back byte for byte (ml_switcheroo.rewrite.round_trip)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import itertools
 import libcst as cst
 import pytest
 
-from ml_switcheroo.core.command_support import keep_final_cr
-from ml_switcheroo.core.round_trip import lost_bytes, may_lose_bytes
+from ml_switcheroo.rewrite.command_support import keep_final_cr
+from ml_switcheroo.rewrite.round_trip import lost_bytes, may_lose_bytes
 
 # Where a control character can sit in a file: {} is the character.
 PLACES = {

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_switcheroo.core.errors import SemanticMapError
-from ml_switcheroo.core.semantic_map import load_semantic_map
+from ml_switcheroo.spec.errors import SemanticMapError
+from ml_switcheroo.targets.catalogue import load_semantic_map
 
 
 def write_map(tmp_path: Path, text: str, name: str = "extra.yaml") -> Path:

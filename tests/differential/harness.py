@@ -25,8 +25,8 @@ import torch
 from libcst.codemod import CodemodContext
 
 from ml_switcheroo.codemods.optimizer import TorchToOptax
-from ml_switcheroo.core.engine import records_of
-from ml_switcheroo.core.report import Record
+from ml_switcheroo.rewrite.engine import records_of
+from ml_switcheroo.rewrite.report import Record
 
 STEPS = 60
 EXACT = 1e-9

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_switcheroo.core.signature import Signature
+from ml_switcheroo.spec.signature import Signature
 from tests.differential.harness import measure
 
 TRAPS = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from ml_switcheroo.core.semantic_map import load_semantic_map
+from ml_switcheroo.targets.catalogue import load_semantic_map
 from tests.differential.harness import (
     EXACT,
     measure,

@@ -14,8 +14,8 @@ from typing import Any
 import libcst as cst
 import pytest
 
-from ml_switcheroo.core.semantic_map import load_semantic_map
-from ml_switcheroo.core.signature import NotALiteral, literal_value
+from ml_switcheroo.spec.signature import NotALiteral, literal_value
+from ml_switcheroo.targets.catalogue import load_semantic_map
 from tests.differential.harness import (
     EXACT,
     Problem,

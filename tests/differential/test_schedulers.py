@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 
-from ml_switcheroo.core.semantic_map import load_semantic_map
+from ml_switcheroo.targets.catalogue import load_semantic_map
 from tests.differential.harness import (
     EXACT,
     measure_training,

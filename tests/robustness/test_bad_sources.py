@@ -178,7 +178,7 @@ CASES = [
         b'import torch\ns = """a\n\x0cb"""\n' + SGD + b"\n",
         b'import optax\ns = """a\n\x0cb"""\n' + SGD_OUT + b"\n",
     ),
-    # Bytes libcst drops when it writes the file back (see ml_switcheroo.core.round_trip).
+    # Bytes libcst drops when it writes the file back (see ml_switcheroo.rewrite.round_trip).
     Case(
         "form_feed_before_a_statement",
         b"import torch\n\x0c" + SGD + b"\n",

@@ -179,7 +179,7 @@ CASES: dict[str, tuple[str | bytes, str, int | None]] = {
     "template_await": (hostile("await optax.lion()"), "`yield` and `await` are not allowed", 8),
     "template_nul": (lion(EMIT + "\0"), "control character '\\x00'", 8),
     "template_nested_too_deeply": (lion(EMIT.replace("{lr}", "(" * 300 + "{lr}" + ")" * 300)), "not a single Python expression", 8),
-    # names a template introduces must be declared under template_names (core/hygiene.py)
+    # names a template introduces must be declared under template_names (model/hygiene.py)
     "template_undeclared_lambda_parameter": (lion(EMIT.replace("{lr}", "lambda step: {lr} * step")), "template introduces the name 'step'", 8),
     "template_undeclared_comprehension_variable": (lion(EMIT.replace("{lr}", "sum([{lr} for k in range(1)])")), "template introduces the name 'k'", 8),
     "template_names_not_a_list": ("template_names: count\n" + lion(), "'template_names' must be a list of identifiers", 1),

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_switcheroo.core.convert_command import started_path
+from ml_switcheroo.app.convert_command import started_path
 from tests.robustness.helpers import error_lines, snapshot, summary_numbers
 
 FILES = 120  # a run of a few seconds at -j 2 (idle machine), 10 s or more on a loaded one
@@ -428,7 +428,7 @@ def test_a_save_during_the_flush_is_not_overwritten(tmp_path: Path, monkeypatch)
     """``atomic_write`` with an expected snapshot: a save that lands while the new content is
     being flushed to disk (after the first check) wins, and the temporary file goes. Regression:
     the file was checked only before the write; the save was overwritten."""
-    from ml_switcheroo.core import files
+    from ml_switcheroo.app import files
 
     target = tmp_path / "model.py"
     target.write_bytes(b"import torch\n")

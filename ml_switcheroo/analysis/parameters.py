@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from ml_switcheroo.core.errors import Untranslatable
-from ml_switcheroo.core.semantic_map import ApiEntry, ParameterSpec
-from ml_switcheroo.core.signature import code_of
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.semantic_map import ApiEntry, ParameterSpec
+from ml_switcheroo.spec.signature import code_of
 
 WHOLE = "whole"  # every parameter of one or more whole models (or explicit tensors)
 PART = "part"  # part of a model: the reason says which

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ml_switcheroo.core.errors import Untranslatable
-from ml_switcheroo.core.hooks import HookContext, register_hook
-from ml_switcheroo.core.plan import SubsetClip
-from ml_switcheroo.core.semantic_map import ApiEntry
-from ml_switcheroo.core.signature import code_of
-from ml_switcheroo.core.tensor_values import replace_tensor_literals
-from ml_switcheroo.core.translate import BoundCall, check_escapes, render_chain
+from ml_switcheroo.analysis.plan import SubsetClip
+from ml_switcheroo.model.tensor_values import replace_tensor_literals
+from ml_switcheroo.model.translate import BoundCall, check_escapes, render_chain
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.semantic_map import ApiEntry
+from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.targets.hooks import HookContext, register_hook
 
 
 @register_hook("clip_gradients", requires=("signature", "chain"))

@@ -1,6 +1,6 @@
 """What ``SwitcherooCommand.transform_module`` does before the engine runs.
 
-1. The pre-filter (``ml_switcheroo.core.prefilter``): a file that cannot change is returned as
+1. The pre-filter (``ml_switcheroo.analysis.prefilter``): a file that cannot change is returned as
    it is, before any metadata is computed.
 2. Metadata without libcst's deep copy when that is safe. ``Codemod.transform_module`` wraps the
    tree in ``MetadataWrapper(module)``, which deep-copies it so that a tree holding one node

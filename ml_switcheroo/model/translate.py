@@ -15,10 +15,10 @@ from typing import Any
 
 import libcst as cst
 
-from ml_switcheroo.core.errors import Untranslatable
-from ml_switcheroo.core.semantic_map import ApiEntry, Condition, EscapeRule, Link
-from ml_switcheroo.core.signature import NotALiteral, code_of, literal_value
-from ml_switcheroo.core.template import _PLACEHOLDER, Placeholder, Template, parenthesize
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.semantic_map import ApiEntry, Condition, EscapeRule, Link
+from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
+from ml_switcheroo.spec.template import _PLACEHOLDER, Placeholder, Template, parenthesize
 
 _UNKNOWN = object()
 
@@ -278,39 +278,6 @@ def _render(template: Template, call: BoundCall, evaluations: Counter[str]) -> c
         )
 
     return template.render(resolve)
-
-
-_PURE_BUILTINS = frozenset({"len", "int", "float", "round", "abs", "min", "max"})
-
-
-def is_pure(node: cst.BaseExpression) -> bool:
-    """Names, attribute chains, constant subscripts, literals, arithmetic on those and a few
-    builtins (``len(loader)``): safe to evaluate more than once."""
-    if isinstance(node, cst.Name):
-        return True
-    if isinstance(node, cst.BinaryOperation):
-        return is_pure(node.left) and is_pure(node.right)
-    if isinstance(node, cst.UnaryOperation):
-        return is_pure(node.expression)
-    if (
-        isinstance(node, cst.Call)
-        and isinstance(node.func, cst.Name)
-        and node.func.value in _PURE_BUILTINS
-        and all(arg.star == "" and is_pure(arg.value) for arg in node.args)
-    ):
-        return True
-    if isinstance(node, cst.Attribute):
-        return is_pure(node.value)
-    if isinstance(node, cst.Subscript):
-        return is_pure(node.value) and all(
-            isinstance(element.slice, cst.Index) and is_pure(element.slice.value)
-            for element in node.slice
-        )
-    try:
-        literal_value(node)
-    except NotALiteral:
-        return False
-    return True
 
 
 def _element(value: cst.BaseExpression, index: int) -> cst.BaseExpression | None:

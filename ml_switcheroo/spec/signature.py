@@ -13,7 +13,7 @@ from typing import Any
 
 import libcst as cst
 
-from ml_switcheroo.core.errors import Untranslatable
+from ml_switcheroo.spec.errors import Untranslatable
 
 _NO_DEFAULT = object()
 

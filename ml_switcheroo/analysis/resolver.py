@@ -21,8 +21,8 @@ from libcst.metadata import (
     Scope,
 )
 
-from ml_switcheroo.core.semantic_map import SemanticMap
-from ml_switcheroo.core.signature import dotted_name
+from ml_switcheroo.spec.semantic_map import SemanticMap
+from ml_switcheroo.spec.signature import dotted_name
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ml_switcheroo.core.errors import Untranslatable
-from ml_switcheroo.core.hooks import HookContext, register_hook
-from ml_switcheroo.core.plan import Region
-from ml_switcheroo.core.signature import code_of
-from ml_switcheroo.core.translate import BoundCall, render_text
+from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.model.translate import BoundCall, render_text
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.targets.hooks import HookContext, register_hook
 
 PLACEHOLDERS = ("loss", "optimizer", "scaler")
 

@@ -1,6 +1,6 @@
 """The support tables of ``docs/support.md``, generated from the semantic map.
 
-``python -m ml_switcheroo.core.support_table`` rewrites the tables between their markers; a test
+``python -m ml_switcheroo.app.support_table`` rewrites the tables between their markers; a test
 fails when the page and the map disagree.
 """
 
@@ -10,8 +10,9 @@ import re
 import sys
 from pathlib import Path
 
-from ml_switcheroo.core.semantic_map import ApiEntry, Condition, SemanticMap, load_semantic_map
-from ml_switcheroo.core.translate import mode_active
+from ml_switcheroo.model.translate import mode_active
+from ml_switcheroo.spec.semantic_map import ApiEntry, Condition, SemanticMap
+from ml_switcheroo.targets.catalogue import load_semantic_map
 
 SUPPORT_PAGE = Path(__file__).resolve().parents[2] / "docs" / "support.md"
 HOOK_TABLES = {"optimizer_constructor": "optimizers"}

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from ml_switcheroo.core.errors import Untranslatable
-from ml_switcheroo.core.signature import NotALiteral, code_of, literal_value
-from ml_switcheroo.core.translate import is_pure
+from ml_switcheroo.analysis.purity import is_pure
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 

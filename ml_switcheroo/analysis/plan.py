@@ -20,18 +20,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import libcst as cst
 from libcst.metadata import Assignment
 
-from ml_switcheroo.core.errors import Untranslatable
-from ml_switcheroo.core.escape_hatch import escaped_statements
-from ml_switcheroo.core.parameters import Names, is_module_class, parameters_argument, select
-from ml_switcheroo.core.semantic_map import ApiEntry
-from ml_switcheroo.core.signature import NotALiteral, code_of, dotted_name, literal_value
-from ml_switcheroo.core.torch_only import TorchOnlyFinder, TorchOnlyUse
-from ml_switcheroo.core.translate import is_pure
+from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
+from ml_switcheroo.analysis.purity import is_pure
+from ml_switcheroo.analysis.torch_only import TorchOnlyFinder, TorchOnlyUse
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.escape_hatch import escaped_statements
+from ml_switcheroo.spec.semantic_map import ApiEntry
+from ml_switcheroo.spec.signature import NotALiteral, code_of, dotted_name, literal_value
 
 CONSTRUCTOR = "optimizer_constructor"
 SCHEDULER = "lr_scheduler"
@@ -136,9 +136,26 @@ class SubsetClip:
     reason: str
 
 
+class Attachments(NamedTuple):
+    """What an optimizer constructor's hook may fold: its schedule and the clip calls before
+    its steps."""
+
+    schedule: SchedulePlan | None
+    clips: list[Site]
+
+
+# What the plan holds for one call (a hook's ``ctx.plan``): a scheduler's or a scheduler
+# step's schedule, a clip call's optimizer site, a clip of other parameters, a constructor's
+# attachments, or a training-step region (for the region's anchor).
+PlanItem = SchedulePlan | Site | SubsetClip | Attachments | Region
+
+
 @dataclass
 class Plan:
-    """What the planner decided for one file."""
+    """What the planner decided for one file.
+
+    Still keyed by ``id(node)`` (issue 11, deliverable 2 is partial: the items are typed, the
+    keys are not yet stable (file, position, API) site keys)."""
 
     schedules: dict[int, SchedulePlan] = field(default_factory=dict)  # by optimizer call id
     scheduler_of: dict[int, SchedulePlan] = field(default_factory=dict)  # by scheduler call id
@@ -168,7 +185,7 @@ class Plan:
             return key
         return None
 
-    def item_for(self, call: cst.Call) -> Any:
+    def item_for(self, call: cst.Call) -> PlanItem | None:
         """What the plan holds for ``call`` (a hook's ``ctx.plan``)."""
         key = id(call)
         for table in (self.scheduler_of, self.steps):
@@ -179,7 +196,7 @@ class Plan:
         if key in self.subset_clips:
             return self.subset_clips[key]
         if key in self.schedules or key in self.clips:
-            return self.schedules.get(key), self.clips.get(key, [])
+            return Attachments(self.schedules.get(key), self.clips.get(key, []))
         return None
 
 
@@ -1093,7 +1110,7 @@ class Planner:
     def _plan_torch_only_uses(self) -> None:
         """Find where a translated optimizer (or scheduler) is still used as the torch object:
         handed to another library (``accelerator.prepare(model, opt)``), pickled, type-checked,
-        a member optax lacks... (see ``core/torch_only.py``)."""
+        a member optax lacks... (see ``analysis/torch_only.py``)."""
         hooks = frozenset(h for h in (CONSTRUCTOR, SCHEDULER) if self.active(h))
         self.plan.torch_only = TorchOnlyFinder(self, hooks).find()
 

@@ -15,11 +15,12 @@ from typing import Any
 
 import libcst as cst
 
-from ml_switcheroo.core.errors import Untranslatable
-from ml_switcheroo.core.parameters import Names
-from ml_switcheroo.core.semantic_map import SemanticMap, TensorValueSpec
-from ml_switcheroo.core.signature import NotALiteral, Parameter, code_of, literal_value
-from ml_switcheroo.core.translate import BoundCall, is_pure
+from ml_switcheroo.analysis.parameters import Names
+from ml_switcheroo.analysis.purity import is_pure
+from ml_switcheroo.model.translate import BoundCall
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.semantic_map import SemanticMap, TensorValueSpec
+from ml_switcheroo.spec.signature import NotALiteral, Parameter, code_of, literal_value
 
 DTYPE = "dtype"  # the argument of a literal tensor call that sets its dtype
 _MAX_DEPTH = 8  # names followed through assignments

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from ml_switcheroo.core.resolver import Binding, Resolver
-from ml_switcheroo.core.signature import code_of
+from ml_switcheroo.analysis.resolver import Binding, Resolver
+from ml_switcheroo.spec.signature import code_of
 
 NEUTRAL = "neutral"  # `opt = None`, or a parameter typed by its annotation or its callers
 TRANSLATED = "translated"  # a constructor of the receiver's type whose hook succeeds

@@ -1,6 +1,6 @@
 """Plugin for LR schedulers: a torch scheduler becomes the optax schedule its optimizer uses.
 
-In optax a schedule is the optimizer's ``learning_rate``. The file's plan (core/plan.py) links a
+In optax a schedule is the optimizer's ``learning_rate``. The file's plan (analysis/plan.py) links a
 scheduler to the optimizer it wraps; then
 
 * ``sched = StepLR(opt, ...)`` becomes ``sched = optax.exponential_decay(...)`` (the torch
@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ml_switcheroo.core.errors import Untranslatable
-from ml_switcheroo.core.hooks import HookContext, register_hook
-from ml_switcheroo.core.hygiene import UserExpression, is_time_invariant
-from ml_switcheroo.core.plan import SchedulePlan
-from ml_switcheroo.core.signature import code_of
-from ml_switcheroo.core.template import parenthesize
-from ml_switcheroo.core.tensor_values import replace_tensor_literals
-from ml_switcheroo.core.translate import BoundCall, check_escapes, render_chain, render_text
+from ml_switcheroo.analysis.plan import SchedulePlan
+from ml_switcheroo.model.hygiene import UserExpression, is_time_invariant
+from ml_switcheroo.model.tensor_values import replace_tensor_literals
+from ml_switcheroo.model.translate import BoundCall, check_escapes, render_chain, render_text
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.spec.template import parenthesize
+from ml_switcheroo.targets.hooks import HookContext, register_hook
 
 OPTIMIZER_LR = "optimizer_lr"
 MOMENTUM = "momentum"  # the slot of a scheduler's momentum schedule

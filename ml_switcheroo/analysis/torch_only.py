@@ -20,8 +20,8 @@ from typing import Any
 
 import libcst as cst
 
-from ml_switcheroo.core.semantic_map import TorchOnlyText, Translated
-from ml_switcheroo.core.signature import code_of
+from ml_switcheroo.spec.semantic_map import TorchOnlyText, Translated
+from ml_switcheroo.spec.signature import code_of
 
 _DESCRIPTION_LIMIT = 100
 
@@ -175,7 +175,7 @@ class TorchOnlyFinder:
             return f"{text} is not a member of the translated value"
         if entry.attribute or called:
             # The engine runs the member's hook, and escapes it where the receiver may also
-            # hold another object (core/flow.py) or is typed only by its name.
+            # hold another object (analysis/flow.py) or is typed only by its name.
             return None
         return f"{text} is used without calling it (a bound method of the torch object)"
 

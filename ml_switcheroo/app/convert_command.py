@@ -24,10 +24,11 @@ from typing import Any
 import libcst as cst
 from libcst.codemod import CodemodContext
 
+from ml_switcheroo.app import files
 from ml_switcheroo.codemods.optimizer import TorchToOptax
-from ml_switcheroo.core import command_support, files, round_trip
-from ml_switcheroo.core.engine import TOO_DEEP, SwitcherooCommand, records_of
-from ml_switcheroo.core.parse_guard import SourceTooDeep, hazard
+from ml_switcheroo.rewrite import command_support, round_trip
+from ml_switcheroo.rewrite.engine import TOO_DEEP, SwitcherooCommand, records_of
+from ml_switcheroo.rewrite.parse_guard import SourceTooDeep, hazard
 
 
 def result_path(results_dir: str, filename: str) -> str:
@@ -78,7 +79,7 @@ class ConversionError(Exception):
 
 def map_stamps(paths: Sequence[str]) -> list[list[Any]]:
     """What identifies the semantic-map files of a run (the shipped one first)."""
-    from ml_switcheroo.core.semantic_map import BUILTIN_MAP
+    from ml_switcheroo.spec.semantic_map import BUILTIN_MAP
 
     stamps = []
     for path in (str(BUILTIN_MAP), *(os.path.abspath(p) for p in paths)):

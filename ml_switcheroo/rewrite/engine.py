@@ -12,9 +12,9 @@ the bookkeeping that makes output safe:
   that would become empty gets ``pass``;
 * imports: the map's imports are added once after the leading import block, and torch
   imports whose every use was rewritten are removed, unless ``__all__`` re-exports them
-  (``ml_switcheroo.core.exports``);
+  (``ml_switcheroo.analysis.exports``);
 * a file libcst would not write back byte for byte is never returned changed
-  (``ml_switcheroo.core.round_trip``).
+  (``ml_switcheroo.rewrite.round_trip``).
 """
 
 from __future__ import annotations
@@ -37,20 +37,24 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from ml_switcheroo.core import command_support, escape_hatch, flow, round_trip
-from ml_switcheroo.core.errors import SemanticMapError, Untranslatable
-from ml_switcheroo.core.exports import exported_names
-from ml_switcheroo.core.hooks import HookContext, get_hook
-from ml_switcheroo.core.hygiene import UserExpression, hygienic
-from ml_switcheroo.core.layout import carry_layout, comments, is_pragma, lost_comments
-from ml_switcheroo.core.parse_guard import SourceTooDeep, check_file
-from ml_switcheroo.core.plan import Plan, Planner, Region, Site
-from ml_switcheroo.core.prefilter import Prefilter, prefilter_for
-from ml_switcheroo.core.report import Record
-from ml_switcheroo.core.resolver import BindingProvider, Resolver
-from ml_switcheroo.core.semantic_map import ApiEntry, SemanticMap, load_semantic_map
-from ml_switcheroo.core.signature import code_of, dotted_name
-from ml_switcheroo.core.torch_only import TorchOnlyUse
+from ml_switcheroo.analysis import flow
+from ml_switcheroo.analysis.exports import exported_names
+from ml_switcheroo.analysis.plan import Plan, PlanItem, Planner, Region, Site
+from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
+from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
+from ml_switcheroo.analysis.torch_only import TorchOnlyUse
+from ml_switcheroo.model.hygiene import UserExpression, hygienic
+from ml_switcheroo.rewrite import command_support, round_trip
+from ml_switcheroo.rewrite.layout import carry_layout, comments, is_pragma, lost_comments
+from ml_switcheroo.rewrite.parse_guard import SourceTooDeep, check_file
+from ml_switcheroo.rewrite.report import Record
+from ml_switcheroo.spec import escape_hatch
+from ml_switcheroo.spec.errors import SemanticMapError, Untranslatable
+from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
+from ml_switcheroo.spec.signature import code_of, dotted_name
+from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
+from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.target import Target
 
 _SCRATCH_RECORDS = "ml_switcheroo.records"
 # What a RecursionError in libcst's (or the engine's) tree walks means, in one line.
@@ -117,6 +121,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
     #: Hook names this command runs; None runs every hook in the map.
     HOOKS: ClassVar[frozenset[str] | None] = None
     METADATA_DEPENDENCIES = (ScopeProvider,)
+    TARGET: ClassVar[Target] = DEFAULT_TARGET  # the hooks that render the map entries
 
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
@@ -190,7 +195,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
 
         A file the pre-filter proves unchanged is returned as it is, before any metadata is
         computed; a tree fresh from libcst's parser skips libcst's deep copy
-        (see ``ml_switcheroo.core.command_support``).
+        (see ``ml_switcheroo.rewrite.command_support``).
         """
         fresh = command_support.called_by_libcst_parser(command_support.caller_frame())
         lossy: str | None = None  # why libcst would not write the file back as it is
@@ -375,7 +380,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 self._check_bindings_agree(original_node, entry, receiver)
             # Hooks see the original call, so metadata (scopes, bindings) applies to its parts;
             # rewrites already made inside its arguments are put back afterwards.
-            result = get_hook(entry.hook)(original_node, context)
+            result = self.TARGET.hook(entry.hook)(original_node, context)
             key = plan.attachment_key(original_node)
             if key is not None and not self._is_folded(key):
                 raise Untranslatable(
@@ -586,7 +591,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 if id(call) in plan.escapes:
                     raise plan.escapes[id(call)]
                 self._check_one_import(call, name)
-                result = get_hook(entry.hook)(call, context)
+                result = self.TARGET.hook(entry.hook)(call, context)
                 self._dry_results[id(call)] = code_of(result).strip()
             except Untranslatable:
                 translates = False
@@ -629,7 +634,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self,
         entry: ApiEntry,
         qualified_name: str,
-        plan_item: Any,
+        plan_item: PlanItem | None,
         request_import: Callable[[str], None],
         receiver: str | None = None,
     ) -> HookContext:
@@ -838,7 +843,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             return escape_hatch.Escape(api, "a training step: torch updates in place")
         context = self._hook_context(entry, entry.name, region, lambda key: None)
         try:
-            get_hook(entry.hook)(anchor.call, context)
+            self.TARGET.hook(entry.hook)(anchor.call, context)
         except Untranslatable as exc:
             return escape_hatch.Escape(api, exc.reason, exc.suggestion)
         return escape_hatch.Escape(api, "a training step: torch updates in place")

@@ -1,7 +1,7 @@
 """Catalogue of public torch/optax/jax API names, used to reject misspelt map entries.
 
 The catalogue is a text file shipped with the package (``known_apis.txt``), generated from the
-pinned torch/optax/jax by ``python -m ml_switcheroo.core.known_apis`` and kept in sync by a test.
+pinned torch/optax/jax by ``python -m ml_switcheroo.spec.known_apis`` and kept in sync by a test.
 Names under a catalogued namespace (``CATALOGUED``) must appear in it; other dotted names (a
 user's own library) are accepted as written.
 """

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ml_switcheroo.core.errors import Untranslatable
-from ml_switcheroo.core.hooks import HookContext, register_hook
-from ml_switcheroo.core.translate import BoundCall, render_text
+from ml_switcheroo.model.translate import BoundCall, render_text
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.targets.hooks import HookContext, register_hook
 
 
 @register_hook("torch_only", requires=("reason", "suggest"))

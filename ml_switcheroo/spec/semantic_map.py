@@ -2,8 +2,9 @@
 
 The shipped map is ``ml_switcheroo/semantic_map.yaml``; users add or override entries with
 extra files (``--semantic-map FILE``). Files are read with a safe YAML loader, validated
-completely, and compiled once per process (``load_semantic_map`` is cached). Any problem
-raises ``SemanticMapError`` whose message names the file, the line and the entry.
+completely, and compiled once per process (``targets.catalogue.load_semantic_map`` is
+cached). Any problem raises ``SemanticMapError`` whose message names the file, the line and
+the entry.
 
 Schema (see the shipped file for the full, commented example)::
 
@@ -48,10 +49,10 @@ from typing import Any
 import libcst as cst
 import yaml
 
-from ml_switcheroo.core import known_apis
-from ml_switcheroo.core.errors import SemanticMapError
-from ml_switcheroo.core.signature import Signature, dotted_name
-from ml_switcheroo.core.template import _PLACEHOLDER, Template
+from ml_switcheroo.spec import known_apis
+from ml_switcheroo.spec.errors import SemanticMapError
+from ml_switcheroo.spec.signature import Signature, dotted_name
+from ml_switcheroo.spec.template import _PLACEHOLDER, Template
 
 BUILTIN_MAP = Path(__file__).resolve().parent.parent / "semantic_map.yaml"
 OPTAX_TORCH_MODULE = Path(__file__).resolve().parent.parent / "optax_torch.py"
@@ -282,7 +283,7 @@ class SemanticMap:
     parameters: ParameterSpec = ParameterSpec()
     tensor_values: TensorValueSpec = TensorValueSpec()
     # Names templates may introduce (lambda parameters, comprehension variables): the engine
-    # renames them where they would capture a user's name (core/hygiene.py).
+    # renames them where they would capture a user's name (model/hygiene.py).
     template_names: frozenset[str] = frozenset()
     # Functions that use a translated optimizer/scheduler as the torch object (pickle.dump).
     torch_only_calls: Mapping[str, TorchOnlyText] = field(default_factory=dict)
@@ -1179,26 +1180,9 @@ _FUNCTION_DEFAULTS = {
 }
 
 
-def load_semantic_map(extra_paths: Iterable[str | Path] = ()) -> SemanticMap:
-    """The shipped map plus ``extra_paths`` (later ones override), validated; cached per process."""
-    paths = tuple(Path(p).resolve() for p in extra_paths)
-    stamps = tuple(_stamp(p) for p in (BUILTIN_MAP, *paths))
-    return _load_cached(paths, stamps)
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size)
-
-
-@cache
-def _load_cached(paths: tuple[Path, ...], stamps: tuple[Any, ...]) -> SemanticMap:
-    from ml_switcheroo.core.hooks import registered_hooks
-
-    hooks = registered_hooks()
+def compile_semantic_map(paths: Iterable[Path], hooks: Mapping[str, Any]) -> SemanticMap:
+    """The shipped map plus ``paths`` (later ones override), validated against ``hooks`` (hook
+    name -> what it requires). Not cached: ``targets.catalogue.load_semantic_map`` is."""
     semantic_map = _compile_file(BUILTIN_MAP, None, hooks)
     for path in paths:
         semantic_map = _compile_file(path, semantic_map, hooks)

@@ -34,7 +34,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ml_switcheroo.core.semantic_map import ApiEntry, SemanticMap
+from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
 
 # Encodings that store every ASCII character as that single ASCII byte, so a byte scan sees
 # the identifiers the parser sees. Anything else named by a coding cookie is kept unscanned.

@@ -1,0 +1,3 @@
+"""Analysis layer: names, receivers, bindings, sites and the per-file plan.
+
+Imports only ``spec``."""

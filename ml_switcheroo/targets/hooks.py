@@ -1,0 +1,158 @@
+"""Hook registry and the context a hook receives.
+
+A hook is a small function ``(node: libcst.Call, ctx: HookContext) -> libcst.BaseExpression``
+registered under the name the semantic map uses in ``hook:``. It returns the replacement for
+the call (or the call itself), and reports what it cannot translate by raising
+``Untranslatable`` (or calling ``ctx.escape``): the engine then leaves the statement as it was
+and wraps it in an escape hatch. All knowledge about APIs comes from ``ctx.entry``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
+
+import libcst as cst
+
+from ml_switcheroo.analysis.parameters import Names, is_module_class
+from ml_switcheroo.analysis.plan import PlanItem
+from ml_switcheroo.model.hygiene import UserExpression
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
+
+Hook = Callable[[cst.Call, "HookContext"], cst.BaseExpression]
+# (expression, landing call, calls evaluated by another statement too, extra user expressions)
+Hygiene = Callable[
+    [cst.BaseExpression, cst.CSTNode, Sequence[cst.CSTNode], Sequence[UserExpression]],
+    cst.BaseExpression,
+]
+
+_REGISTRY: dict[str, Hook] = {}
+_SPECS: dict[str, HookSpec] = {}
+
+
+@dataclass(frozen=True)
+class HookSpec:
+    """What a hook needs from its map entries: required fields, and the extra placeholders
+    (beyond the entry's own signature) its templates may use."""
+
+    requires: tuple[str, ...] = ()
+    placeholders: tuple[str, ...] = ()
+
+
+def register_hook(
+    name: str, *, requires: tuple[str, ...] = (), placeholders: tuple[str, ...] = ()
+) -> Callable[[Hook], Hook]:
+    """Register the decorated function as hook ``name``."""
+
+    def decorate(function: Hook) -> Hook:
+        if name in _REGISTRY and _REGISTRY[name] is not function:
+            raise ValueError(f"hook {name!r} is already registered")
+        _REGISTRY[name] = function
+        _SPECS[name] = HookSpec(requires, placeholders)
+        return function
+
+    return decorate
+
+
+def get_hook(name: str) -> Hook:
+    """The hook registered as ``name`` (``targets.catalogue`` imports the shipped ones)."""
+    return _REGISTRY[name]
+
+
+def registered_renderers() -> Mapping[str, Hook]:
+    """Hook names and their functions (a live, read-only view of the registry)."""
+    return MappingProxyType(_REGISTRY)
+
+
+def hook_specs() -> Mapping[str, HookSpec]:
+    """Hook names and what each needs from the map (a live, read-only view)."""
+    return MappingProxyType(_SPECS)
+
+
+def registered_hooks() -> dict[str, HookSpec]:
+    """Hook names and what each needs from the map."""
+    return dict(_SPECS)
+
+
+class ImportRequester(Protocol):
+    def __call__(self, key: str) -> None: ...
+
+
+@dataclass
+class HookContext:
+    """Everything a hook may use; no globals.
+
+    ``entry`` is the map entry wired to this call, ``qualified_name`` the resolved source API,
+    ``receiver`` the source text of the receiver for method hooks (``"self.opt"``),
+    ``options`` the codemod's options (e.g. ``{"exact": False}``).
+    """
+
+    entry: ApiEntry
+    qualified_name: str
+    filename: str | None
+    semantic_map: SemanticMap
+    options: Mapping[str, Any]
+    request_import: ImportRequester
+    lookup: Callable[[cst.BaseExpression], cst.BaseExpression | None]
+    receiver: str | None = None
+    plan: PlanItem | None = None  # what the file's plan holds for this call (analysis/plan.py)
+    folded: list[int] = field(default_factory=list)  # ids of attachments folded into the result
+    warnings: list[str] = field(default_factory=list)
+    # Fully qualified names an expression refers to through imports (``th.tensor`` ->
+    # ``torch.tensor``); empty when unknown.
+    qualify: Callable[[cst.BaseExpression], list[str]] = lambda node: []
+    enclosing_class: cst.ClassDef | None = None  # the class whose method holds the call
+    hygiene: Hygiene | None = None  # see ``hygienic``; None leaves expressions as rendered
+    # Whether the receiver's constructor was translated (False: it is still the torch object).
+    receiver_translated: Callable[[], bool] = lambda: True
+
+    @property
+    def exact(self) -> bool:
+        """Whether torch-exact runtime transforms (``ml_switcheroo.optax_torch``) may be emitted."""
+        return bool(self.options.get("exact"))
+
+    def add_import(self, key: str) -> None:
+        """Ask for the import the map declares under ``key`` (e.g. ``"optax"``)."""
+        self.request_import(key)
+
+    def escape(self, reason: str, suggestion: str | None = None) -> None:
+        """Give up on this construct: the engine keeps the statement and adds an escape hatch."""
+        raise Untranslatable(reason, suggestion)
+
+    def assigned_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
+        """The value a Name (or ``self.x``) is bound to, when one assignment (besides
+        ``= None``) reaches it."""
+        return self.lookup(node)
+
+    def names(self) -> Names:
+        """Name resolution at this call, for ``core.parameters`` and ``core.tensor_values``."""
+        spec = self.semantic_map.parameters
+        module_self = is_module_class(self.enclosing_class, self.qualify, spec)
+        return Names(self.lookup, self.qualify, module_self)
+
+    def fold(self, call: cst.CSTNode) -> None:
+        """Record that ``call`` (a scheduler or clip of this optimizer) is part of the result."""
+        self.folded.append(id(call))
+
+    def hygienic(
+        self,
+        expression: cst.BaseExpression,
+        site: cst.CSTNode,
+        *,
+        shared: Sequence[cst.CSTNode] = (),
+        extra: Sequence[UserExpression] = (),
+    ) -> cst.BaseExpression:
+        """``expression`` (the final rendering for call ``site``) made hygienic: user arguments
+        it defers or repeats bound once, template names fresh (see ``model/hygiene.py``).
+        ``shared``: calls whose arguments another statement of the output evaluates too;
+        ``extra``: user expressions that are not call arguments (``--steps-per-epoch``)."""
+        if self.hygiene is None:
+            return expression
+        return self.hygiene(expression, site, shared, extra)
+
+    def warn(self, message: str) -> None:
+        """Record a warning for the report (the conversion still happens)."""
+        self.warnings.append(message)

@@ -1,0 +1,1 @@
+"""The optax target: one module per hook family; ``target`` collects them."""
