@@ -906,7 +906,7 @@ class Planner:
             pass
         if isinstance(value, cst.Call) and self._tensor_literal(value):
             return None  # `torch.tensor(1.0)`: the clip's hook makes it the number
-        if not _fixed_shape(value):
+        if not is_pure(value):
             return f"`{code_of(value).strip()}` may give another value at each evaluation"
         order = self._preorder()
         for name in _names(value):
@@ -1395,32 +1395,6 @@ def _scaler_name(anchor: Site, backward: Site | None) -> str | None:
 
 
 _BUILTIN_NAMES = frozenset({"float", "int", "inf", "len", "abs", "min", "max", "round"})
-
-
-def _fixed_shape(value: cst.BaseExpression) -> bool:
-    """Literals, names, attribute chains, constant subscripts and arithmetic of those, and the
-    pure builtins ``float``/``int``...: expressions whose value only changes when a name or an
-    attribute they read is assigned."""
-    if isinstance(value, (cst.Name, cst.Integer, cst.Float, cst.SimpleString)):
-        return True
-    if isinstance(value, cst.Attribute):
-        return _fixed_shape(value.value)
-    if isinstance(value, cst.Subscript):
-        return _fixed_shape(value.value) and all(
-            isinstance(element.slice, cst.Index) and _fixed_shape(element.slice.value)
-            for element in value.slice
-        )
-    if isinstance(value, cst.BinaryOperation):
-        return _fixed_shape(value.left) and _fixed_shape(value.right)
-    if isinstance(value, cst.UnaryOperation):
-        return _fixed_shape(value.expression)
-    if isinstance(value, cst.Call):
-        return (
-            isinstance(value.func, cst.Name)
-            and value.func.value in _BUILTIN_NAMES
-            and all(not arg.star and _fixed_shape(arg.value) for arg in value.args)
-        )
-    return False
 
 
 def _paths(value: cst.CSTNode) -> list[str]:
