@@ -48,6 +48,10 @@ _SPELLED = {">=": lambda r, c: r >= c, "<": lambda r, c: r < c, "==": lambda r, 
 _SPELLED["!="] = lambda r, c: r != c
 
 
+class NotASplit(Exception):
+    """A group's parameters are not a comprehension over a model's parameters at all."""
+
+
 @dataclass(frozen=True)
 class Context:
     """Name resolution and the map's spellings, for one optimizer call."""
@@ -104,7 +108,8 @@ def rank_mask(
     """The comparison (``">= 2"``) on a leaf's rank that selects group ``decay``'s parameters.
 
     ``params`` are the groups' ``params`` values; ``list_name`` the variable holding the group
-    list, if any. Raises ``Untranslatable`` unless the groups split one whole model by rank."""
+    list, if any. Raises ``NotASplit`` when a group is not a comprehension over parameters,
+    ``Untranslatable`` when it is one but the groups do not split one whole model by rank."""
     reads = _Reads()
     if list_name is not None:
         follow(list_name, context, reads)
@@ -133,16 +138,12 @@ def _group(node: cst.BaseExpression, context: Context, reads: _Reads) -> _Group:
     """A group's ``params``: a list comprehension over one whole model's parameters."""
     reads.followed.add(id(node))
     value = follow(node, context, reads)
-    shown = " ".join(code_of(node).split())
     if not isinstance(value, cst.ListComp):
-        raise Untranslatable(
-            f"a param group's parameters (`{shown}`) are not a list comprehension over a "
-            "model's parameters, so which parameters it holds is not known here"
-        )
+        raise NotASplit
     clause = value.for_in
     target = _target(clause.target)
     if clause.inner_for_in is not None or target is None or not _is_name(value.elt, target[1]):
-        raise Untranslatable(f"the param group `{shown}` is not `[p for p in ...]`")
+        raise NotASplit
     name, parameter = target
     model = _model(clause.iter, name is not None, context, reads)
     return _Group(model, _conjunction(clause.ifs), parameter, name)
@@ -242,9 +243,7 @@ def _conjunction(ifs: tuple[cst.CompIf, ...] | list[cst.CompIf]) -> cst.BaseExpr
     condition: cst.BaseExpression | None = None
     for clause in ifs:
         test = clause.test
-        condition = (
-            test if condition is None else cst.BooleanOperation(condition, cst.And(), test)
-        )
+        condition = test if condition is None else cst.BooleanOperation(condition, cst.And(), test)
     return condition
 
 
@@ -405,4 +404,6 @@ class _Rename(cst.CSTTransformer):
         return updated_node.with_changes(keyword=original_node.keyword)
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
-        return updated_node.with_changes(value=self.names.get(updated_node.value, updated_node.value))
+        return updated_node.with_changes(
+            value=self.names.get(updated_node.value, updated_node.value)
+        )

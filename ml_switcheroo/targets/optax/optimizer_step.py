@@ -243,7 +243,10 @@ def _masked_groups(
     decay = zero.index(False) if not all(zero) else 0
     context = param_groups.Context(ctx.names(), spec, ctx.variable)
     parameters = [_group_parameters(group) for group in groups]
-    comparison = param_groups.rank_mask(parameters, decay, context, list_name)
+    try:
+        comparison = param_groups.rank_mask(parameters, decay, context, list_name)
+    except param_groups.NotASplit:
+        return None
     value = values[decay]
     _check_evaluated_alike(value, context, inline=list_name is None)
     for key, other in options[0].items():
@@ -284,9 +287,9 @@ def _is_zero(value: cst.BaseExpression) -> bool:
 
 def _group_parameters(group: cst.Dict) -> cst.BaseExpression:
     for element in group.elements:
-        if isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString):
-            if element.key.evaluated_value == PARAMS:
-                return element.value
+        key = element.key if isinstance(element, cst.DictElement) else None
+        if isinstance(key, cst.SimpleString) and key.evaluated_value == PARAMS:
+            return element.value
     raise Untranslatable("a param group without `params`")
 
 
@@ -310,7 +313,9 @@ def _check_evaluated_alike(
     )
 
 
-def _attach_mask(expression: cst.BaseExpression, mask: Mask, ctx: HookContext) -> cst.BaseExpression:
+def _attach_mask(
+    expression: cst.BaseExpression, mask: Mask, ctx: HookContext
+) -> cst.BaseExpression:
     """``mask=`` on every call of the map's ``masked_calls`` that takes the masked value;
     escape when the translation uses the value anywhere else."""
     attach = _MaskAttacher(mask, ctx.semantic_map.parameters.masked_calls)

@@ -1,0 +1,138 @@
+"""Param groups split by rank (decay / no decay), run against torch.
+
+The model has a 2-D weight ``w`` and a 1-D bias ``b``: torch decays only the group that holds
+``w``; the translation's mask (``p.ndim >= 2`` on the params pytree) must do the same. The
+codemod's own output is executed; the leftover torch statements (the group lists) run on torch
+tensors and are not used by the optax transformation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import jax.numpy as jnp
+import pytest
+import torch
+
+from tests.differential.harness import (
+    EXACT,
+    Translation,
+    execute,
+    float64,
+    linear_problem,
+    rel_error,
+    run_optax,
+    run_torch,
+    translate,
+)
+
+
+class Model:
+    """Named parameters ``w`` (5x3) and ``b`` (3,) in ``linear_problem``'s order."""
+
+    def __init__(self, tensors: list[Any]) -> None:
+        self.tensors = tensors
+
+    def named_parameters(self) -> list[tuple[str, Any]]:
+        return list(zip(["w", "b"], self.tensors, strict=True))
+
+    def parameters(self) -> list[Any]:
+        return list(self.tensors)
+
+
+# `params` is a variable of the cases, so the mask's parameter is renamed (`params_1`).
+MASK = re.compile(r"mask=lambda (params_1): jax\.tree_util\.tree_map\(lambda p: p\.ndim >= 2, \1\)")
+PRELUDE = "import torch\nmodel = Model(params)\nweight_decay = 0.3\n"
+
+GPT_STYLE = """
+param_dict = {pn: p for pn, p in model.named_parameters()}
+param_dict = {pn: p for pn, p in param_dict.items() if p.requires_grad}
+decay_params = [p for n, p in param_dict.items() if p.dim() >= 2]
+nodecay_params = [p for n, p in param_dict.items() if p.dim() < 2]
+optim_groups = [
+    {"params": decay_params, "weight_decay": weight_decay},
+    {"params": nodecay_params, "weight_decay": 0.0},
+]
+print(len(decay_params), sum(p.numel() for p in nodecay_params))
+"""
+
+CASES = {
+    "adamw_gpt_style": GPT_STYLE
+    + "opt = torch.optim.AdamW(optim_groups, lr=0.02, betas=(0.9, 0.95))\n",
+    "adam_coupled_decay_split": """
+opt = torch.optim.Adam(
+    [
+        {"params": [p for p in model.parameters() if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in model.parameters() if p.ndim < 2], "weight_decay": 0},
+    ],
+    lr=0.02,
+)
+""",
+    "sgd_momentum_split": """
+decay = [p for p in model.parameters() if len(p.shape) > 1]
+no_decay = [p for p in model.parameters() if len(p.shape) <= 1]
+opt = torch.optim.SGD(
+    [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": 0.2}],
+    lr=0.05,
+    momentum=0.9,
+)
+""",
+    "dim_list_comprehension_inline": """
+opt = torch.optim.AdamW(
+    [
+        {"params": [p for n, p in model.named_parameters() if p.dim() >= 2], "weight_decay": 0.5},
+        {"params": [p for n, p in model.named_parameters() if p.dim() < 2], "weight_decay": 0.0},
+    ],
+    lr=0.01,
+)
+""",
+    "extra_args_conditional": GPT_STYLE
+    + """use_fused = False
+extra_args = dict(fused=True) if use_fused else dict()
+opt = torch.optim.AdamW(optim_groups, lr=0.02, **extra_args)
+""",
+}
+
+
+def measure_groups(source: str, *, unmasked: bool = False) -> tuple[float, Translation]:
+    """rel between torch running ``source`` and optax running its translation (with the
+    mask dropped when ``unmasked``: to show that the mask matters)."""
+    translation = translate(source)
+    assert not translation.escapes, [r.reason for r in translation.escapes]
+    code = translation.code
+    if unmasked:
+        code = MASK.sub("mask=None", code)
+    with float64():
+        problem = linear_problem()
+        torch_traj = run_torch(
+            problem, lambda plist: execute(source, {"Model": Model, "params": plist})["opt"]
+        )
+        leftovers = [torch.tensor(v) for v in problem.init.values()]
+        tx = execute(code, {"Model": Model, "params": leftovers})["opt"]
+        optax_traj, _ = run_optax(problem, tx)
+        return rel_error(problem, torch_traj, optax_traj), translation
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_rank_split_groups_translate_to_a_mask_that_reproduces_torch(name: str) -> None:
+    rel, translation = measure_groups(PRELUDE + CASES[name])
+    assert MASK.search(translation.code), translation.code
+    assert rel < EXACT, f"rel={rel:.3e}\n{translation.code}"
+
+
+def test_dropping_the_mask_changes_the_trajectory() -> None:
+    rel, translation = measure_groups(PRELUDE + CASES["adamw_gpt_style"], unmasked=True)
+    assert rel > 1e-4, (
+        f"rel={rel:.3e}: the bias decays or not, the test cannot tell\n{translation.code}"
+    )
+
+
+def test_mask_is_a_function_of_the_params_pytree() -> None:
+    translation = translate(PRELUDE + CASES["adam_coupled_decay_split"])
+    with float64():
+        tx = execute(translation.code, {"Model": Model, "params": []})["opt"]
+        params = {"w": jnp.ones((5, 3)), "b": jnp.ones(3)}
+        updates, _ = tx.update({"w": jnp.zeros((5, 3)), "b": jnp.zeros(3)}, tx.init(params), params)
+        assert float(jnp.abs(updates["b"]).max()) == 0.0
+        assert float(jnp.abs(updates["w"]).max()) > 0.0
