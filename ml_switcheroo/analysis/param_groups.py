@@ -52,6 +52,19 @@ class NotASplit(Exception):
     """A group's parameters are not a comprehension over a model's parameters at all."""
 
 
+class NameBased(Untranslatable):
+    """Groups split by parameter names: ``mask`` is the decay group's predicate on the leaves'
+    paths (``path_mask``), for the suggestion."""
+
+    def __init__(self, mask: str) -> None:
+        super().__init__(
+            "the param groups are split by parameter names, which depend on how the model is "
+            "ported to JAX (the paths of the params pytree)",
+            f"one optimizer with mask={mask}  # n: the leaf's path, written as the torch name",
+        )
+        self.mask = mask
+
+
 @dataclass(frozen=True)
 class Context:
     """Name resolution and the map's spellings, for one optimizer call."""
@@ -372,7 +385,7 @@ def _harmless(read: tuple[cst.CSTNode, ...], followed: set[int]) -> bool:
     )
 
 
-def _name_based(group: _Group, spec: ParameterSpec) -> Untranslatable:
+def _name_based(group: _Group, spec: ParameterSpec) -> NameBased:
     """The escape for groups split by parameter names, with the mask on the leaves' paths."""
     assert group.name is not None
     condition = group.condition
@@ -380,12 +393,7 @@ def _name_based(group: _Group, spec: ParameterSpec) -> Untranslatable:
     if condition is not None:
         renamed = condition.visit(_Rename({group.name: "n", group.parameter: "p"}))
         predicate = " ".join(code_of(renamed).split())
-    mask = (spec.path_mask or "").replace("{predicate}", predicate)
-    return Untranslatable(
-        "the param groups are split by parameter names, which depend on how the model is "
-        "ported to JAX (the paths of the params pytree)",
-        f"one optimizer with mask={mask}  # n: the leaf's path, written as the torch name",
-    )
+    return NameBased((spec.path_mask or "").replace("{predicate}", predicate))
 
 
 class _Rename(cst.CSTTransformer):

@@ -136,3 +136,37 @@ def test_mask_is_a_function_of_the_params_pytree() -> None:
         updates, _ = tx.update({"w": jnp.zeros((5, 3)), "b": jnp.zeros(3)}, tx.init(params), params)
         assert float(jnp.abs(updates["b"]).max()) == 0.0
         assert float(jnp.abs(updates["w"]).max()) > 0.0
+
+
+def test_name_based_suggestion_masks_the_leaves_torch_would_decay() -> None:
+    """The escape's suggested mask, evaluated on a params pytree whose paths spell the torch
+    names, selects the parameters of the decay group."""
+    translation = translate(
+        "import torch\n"
+        'no_decay = ["bias", "LayerNorm.weight"]\n'
+        "grouped = [\n"
+        '    {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in '
+        'no_decay)], "weight_decay": 0.01},\n'
+        '    {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in '
+        'no_decay)], "weight_decay": 0.0},\n'
+        "]\n"
+        "opt = torch.optim.AdamW(grouped, lr=5e-5)\n"
+    )
+    (record,) = translation.escapes
+    assert record.suggestion is not None
+    suggested = record.suggestion.split("  # ")[0]
+    namespace = execute(
+        f"import jax\nimport optax\nno_decay = ['bias', 'LayerNorm.weight']\nopt = {suggested}\n",
+        {},
+    )
+    params = {
+        "fc": {"weight": jnp.ones((3, 2)), "bias": jnp.ones(2)},
+        "LayerNorm": {"weight": jnp.ones(2)},
+    }
+    mask = re.search(r"mask=(lambda params: .*), params\)\)$", suggested)
+    assert mask is not None, suggested
+    chosen = execute(
+        f"import jax\nno_decay = ['bias', 'LayerNorm.weight']\nf = {mask.group(1)}, params)\n", {}
+    )["f"](params)
+    assert chosen == {"fc": {"weight": True, "bias": False}, "LayerNorm": {"weight": False}}
+    assert namespace["opt"].init(params) is not None

@@ -247,14 +247,50 @@ def _masked_groups(
         comparison = param_groups.rank_mask(parameters, decay, context, list_name)
     except param_groups.NotASplit:
         return None
+    except param_groups.NameBased as exc:
+        suggestion = _path_mask_suggestion(call, ctx, options, decay, exc)
+        raise Untranslatable(exc.reason, suggestion) from None
     value = values[decay]
     _check_evaluated_alike(value, context, inline=list_name is None)
-    for key, other in options[0].items():
-        if key != option:
-            call.overrides[key] = other
-    call.overrides[option] = value
+    _override_group_options(call, options[0], option, value)
     mask = cst.parse_expression(spec.mask.replace("{comparison}", comparison))
     return Mask(value, mask)
+
+
+def _override_group_options(
+    call: BoundCall, options: dict[str, cst.BaseExpression], masked: str, value: cst.BaseExpression
+) -> None:
+    """The groups' options (the same in both) replace the optimizer call's own."""
+    for key, other in options.items():
+        if key != masked:
+            call.overrides[key] = other
+    call.overrides[masked] = value
+
+
+def _path_mask_suggestion(
+    call: BoundCall,
+    ctx: HookContext,
+    options: list[dict[str, cst.BaseExpression]],
+    decay: int,
+    found: param_groups.NameBased,
+) -> str | None:
+    """The optimizer with the groups' decay and a mask on the leaves' paths, as text."""
+    option = ctx.semantic_map.parameters.masked_option
+    assert option is not None
+    value = options[decay].get(option, call.value(option))
+    grouped = BoundCall(call.entry, call.call, call.args, dict(call.overrides))
+    _override_group_options(grouped, options[0], option, value)
+    try:
+        check_escapes(grouped, ctx.exact)
+        expression = render_chain(
+            grouped, ctx.exact, ctx.semantic_map.chain_function, lambda _: None
+        )
+        mask = Mask(value, cst.parse_expression(found.mask))
+        expression = _attach_mask(expression, mask, ctx, suggestion=True)
+    except Untranslatable:
+        return found.suggestion
+    note = "  # n: the leaf's path, written as the torch name; check it against the port"
+    return code_of(expression).strip() + note
 
 
 def _same_other_options(
@@ -314,10 +350,10 @@ def _check_evaluated_alike(
 
 
 def _attach_mask(
-    expression: cst.BaseExpression, mask: Mask, ctx: HookContext
+    expression: cst.BaseExpression, mask: Mask, ctx: HookContext, *, suggestion: bool = False
 ) -> cst.BaseExpression:
     """``mask=`` on every call of the map's ``masked_calls`` that takes the masked value;
-    escape when the translation uses the value anywhere else."""
+    escape when the translation uses the value anywhere else (imports unless ``suggestion``)."""
     attach = _MaskAttacher(mask, ctx.semantic_map.parameters.masked_calls)
     result = expression.visit(attach)
     if attach.other_uses:
@@ -325,7 +361,7 @@ def _attach_mask(
             "the translation uses the group option outside a transformation that takes a mask"
         )
     for key in ctx.semantic_map.imports:
-        if key in _root_names(mask.mask):
+        if not suggestion and key in _root_names(mask.mask):
             ctx.add_import(key)
     return result  # type: ignore[return-value]
 
