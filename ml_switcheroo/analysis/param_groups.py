@@ -125,6 +125,11 @@ def rank_mask(
     ``Untranslatable`` when it is one but the groups do not split one whole model by rank."""
     reads = _Reads()
     if list_name is not None:
+        if not single_binding(list_name, context):
+            raise Untranslatable(
+                f"the param group list `{list_name.value}` is assigned more than once, so "
+                "which groups reach the optimizer is not certain"
+            )
         follow(list_name, context, reads)
     groups = [_group(node, context, reads) for node in params]
     name_based = [g for g in groups if g.name is not None and _uses(g.condition, g.name)]

@@ -202,6 +202,24 @@ class MaskedGroupsEscapeTest(SwitcherooTest):
         record = self.escaped(groups().replace("groups =", "decay.append(extra)\ngroups ="))
         self.assertIn("`decay` is used elsewhere", record.reason)
 
+    def test_group_list_assigned_twice_escapes(self) -> None:
+        record = self.escaped(groups().replace("decay = [", "groups = None\ndecay = [", 1))
+        self.assertIn("`groups` is assigned more than once", record.reason)
+
+    def test_groups_held_by_an_attribute_escape_with_multi_transform(self) -> None:
+        record = self.escaped(
+            """
+            import torch
+            class Trainer:
+                def build(self, model):
+                    decay = [p for p in model.parameters() if p.dim() >= 2]
+                    no_decay = [p for p in model.parameters() if p.dim() < 2]
+                    self.groups = [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}]
+                    self.opt = torch.optim.AdamW(self.groups, lr=3e-4)
+            """
+        )
+        self.assertIn("optax.multi_transform(", record.suggestion)
+
     def test_groups_over_different_models_escape(self) -> None:
         no_decay = "p for n, p in model.named_parameters() if p.dim() < 2"
         record = self.escaped(groups().replace(no_decay, no_decay.replace("model", "head")))

@@ -236,6 +236,8 @@ def _masked_groups(
         return None
     if option not in call.entry.signature.names or not _same_other_options(call, options, option):
         return None
+    if list_name is None and not isinstance(call.value(PARAMS), (cst.List, cst.Tuple)):
+        return None  # groups held by an attribute: what else changes them is not known here
     values = [group.get(option, call.value(option)) for group in options]
     zero = [_is_zero(value) for value in values]
     if not any(zero):
