@@ -21,9 +21,11 @@ from tests.differential.harness import (
     execute,
     float64,
     linear_problem,
+    measure_training,
     rel_error,
     run_optax,
     run_torch,
+    training_module,
     translate,
 )
 
@@ -170,3 +172,24 @@ def test_name_based_suggestion_masks_the_leaves_torch_would_decay() -> None:
     )["f"](params)
     assert chosen == {"fc": {"weight": True, "bias": False}, "LayerNorm": {"weight": False}}
     assert namespace["opt"].init(params) is not None
+
+
+def test_masked_groups_with_a_scheduler_reproduce_torch() -> None:
+    """The schedule becomes the learning rate of the masked optimizer; torch scales both
+    groups' lr alike (the predicates use ``p.ndim``, which JAX arrays have too, so the
+    leftover statements run under JAX)."""
+    prelude = (
+        "model = Model(params)\n"
+        "decay = [p for p in model.parameters() if p.ndim >= 2]\n"
+        "no_decay = [p for p in model.parameters() if p.ndim < 2]\n"
+        'groups = [{"params": decay, "weight_decay": 0.2}, {"params": no_decay, "weight_decay": 0.0}]'
+    )
+    source = training_module(
+        "torch.optim.AdamW(groups, lr=0.05)",
+        "torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=30)",
+        prelude=prelude,
+    )
+    rel, translation = measure_training(source, env={"Model": Model})
+    assert [r.api for r in translation.escapes] == ["torch.optim.Optimizer.step"]
+    assert "learning_rate=sched" in translation.code and "mask=" in translation.code
+    assert rel < EXACT, f"rel={rel:.3e}\n{translation.code}"
