@@ -97,10 +97,12 @@ opt = torch.optim.AdamW(optim_groups, lr=0.02, **extra_args)
 }
 
 
-def measure_groups(source: str, *, unmasked: bool = False) -> tuple[float, Translation]:
+def measure_groups(
+    source: str, *, unmasked: bool = False, exact: bool = False
+) -> tuple[float, Translation]:
     """rel between torch running ``source`` and optax running its translation (with the
     mask dropped when ``unmasked``: to show that the mask matters)."""
-    translation = translate(source)
+    translation = translate(source, exact=exact)
     assert not translation.escapes, [r.reason for r in translation.escapes]
     code = translation.code
     if unmasked:
@@ -120,6 +122,21 @@ def measure_groups(source: str, *, unmasked: bool = False) -> tuple[float, Trans
 def test_rank_split_groups_translate_to_a_mask_that_reproduces_torch(name: str) -> None:
     rel, translation = measure_groups(PRELUDE + CASES[name])
     assert MASK.search(translation.code), translation.code
+    assert rel < EXACT, f"rel={rel:.3e}\n{translation.code}"
+
+
+EXACT_CASES = {
+    "sgd_dampened_momentum": CASES["sgd_momentum_split"].replace(
+        "momentum=0.9,", "momentum=0.9, dampening=0.3,"
+    ),
+    "adamw_amsgrad": CASES["adamw_gpt_style"].replace("betas=(0.9, 0.95)", "amsgrad=True"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXACT_CASES))
+def test_rank_split_groups_under_exact_reproduce_torch(name: str) -> None:
+    rel, translation = measure_groups(PRELUDE + EXACT_CASES[name], exact=True)
+    assert "optax_torch." in translation.code and MASK.search(translation.code)
     assert rel < EXACT, f"rel={rel:.3e}\n{translation.code}"
 
 
