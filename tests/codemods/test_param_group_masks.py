@@ -298,6 +298,17 @@ class StaticKeywordArgumentsEscapeTest(SwitcherooTest):
         )
         self.assertIn("`**` keyword unpacking cannot be bound statically", record.reason)
 
+    def test_extra_args_built_by_a_shadowed_dict_escape(self) -> None:
+        record = self.escaped(
+            """
+            import torch
+            from mylib import dict
+            extra_args = dict(fused=True)
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-3, **extra_args)
+            """
+        )
+        self.assertIn("`**` keyword unpacking cannot be bound statically", record.reason)
+
     def test_inline_conditional_with_a_call_test_escapes(self) -> None:
         record = self.escaped(
             """

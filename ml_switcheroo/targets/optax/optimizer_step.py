@@ -7,7 +7,9 @@ they know about an API comes from that map entry.
 1. Instantiation (``optimizer_constructor``): ``torch.optim.Adam(model.parameters(), lr=0.01)``
    becomes ``optax.adam(learning_rate=0.01)``. The parameters argument is dropped (optax
    transformations are stateless factories); the other arguments are bound by torch's
-   signature and translated as the entry's ``chain`` says.
+   signature and translated as the entry's ``chain`` says. Two param groups that split one
+   model by rank and differ only in weight decay give the decay a ``mask=``
+   (``analysis/param_groups.py``); ``**extra_args`` of options the entry ignores is dropped.
 2. Step execution (``optimizer_step``): ``opt.step()`` becomes an escape hatch suggesting the
    functional update, written with the optimizer's real name.
 3. Zero grad (``optimizer_zero_grad``): ``opt.zero_grad()`` is removed (functional gradients
@@ -470,8 +472,9 @@ def _literal_dict_keys(
 
 
 def _called(func: cst.BaseExpression, ctx: HookContext) -> set[str]:
+    """Qualified names of the callee; a Name neither imported nor bound here is a builtin."""
     found = set(ctx.qualify(func))
-    if isinstance(func, cst.Name) and not found and ctx.assigned_value(func) is None:
+    if isinstance(func, cst.Name) and not found and ctx.variable(func) is None:
         found.add(f"builtins.{func.value}")
     return found
 
