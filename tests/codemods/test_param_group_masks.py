@@ -84,6 +84,27 @@ class MaskedGroupsConvertTest(SwitcherooTest):
             """,
         )
 
+    def test_group_without_weight_decay_takes_torch_s_default_and_p_is_renamed(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            for p in model.parameters():
+                p.data.zero_()
+            decay = [p for p in model.parameters() if p.dim() >= 2]
+            rest = [p for p in model.parameters() if p.dim() <= 1]
+            opt = torch.optim.AdamW([{"params": decay}, {"params": rest, "weight_decay": 0}], lr=1e-3)
+            """,
+            """
+            import optax
+            import jax
+            for p in model.parameters():
+                p.data.zero_()
+            decay = [p for p in model.parameters() if p.dim() >= 2]
+            rest = [p for p in model.parameters() if p.dim() <= 1]
+            opt = optax.adamw(learning_rate=1e-3, weight_decay=0.01, mask=lambda params: jax.tree_util.tree_map(lambda p_1: p_1.ndim >= 2, params))
+            """,
+        )
+
     def test_equal_other_options_of_both_groups_become_the_optimizer_s(self) -> None:
         source = groups(extra=', "eps": 1e-6').replace(
             '"weight_decay": 0.0}', '"weight_decay": 0.0, "eps": 1e-6}'
