@@ -89,6 +89,11 @@ opt = torch.optim.AdamW(
     lr=0.01,
 )
 """,
+    "adamw_group_without_decay_takes_the_default": """
+decay = [p for p in model.parameters() if p.dim() >= 2]
+rest = [p for p in model.parameters() if p.dim() <= 1]
+opt = torch.optim.AdamW([{"params": decay}, {"params": rest, "weight_decay": 0}], lr=0.05)
+""",
     "extra_args_conditional": GPT_STYLE
     + """use_fused = False
 extra_args = dict(fused=True) if use_fused else dict()
