@@ -9,7 +9,7 @@ parameter whose name matches the type's ``parameter_names`` is only *probably* o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -137,6 +137,27 @@ class Binding:
     node: cst.CSTNode
     value: cst.BaseExpression | None
     assignment: Assignment | None = None  # libcst's, for Name bindings and parameters
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A variable: the value of each of its bindings (None: not an assignment of a value,
+    e.g. a parameter or a loop target), and the nodes that read it."""
+
+    values: tuple[cst.BaseExpression | None, ...]
+    reads: tuple[tuple[cst.CSTNode, ...], ...]  # each read: the node, its parent, ...
+
+
+_READ_CONTEXT = 4  # nodes kept per read: the read and its nearest parents
+
+
+def _ancestors(
+    node: cst.CSTNode, parents: Mapping[cst.CSTNode, cst.CSTNode], count: int
+) -> tuple[cst.CSTNode, ...]:
+    chain = [node]
+    while len(chain) < count and chain[-1] in parents:
+        chain.append(parents[chain[-1]])
+    return tuple(chain)
 
 
 @dataclass(frozen=True)
@@ -428,6 +449,20 @@ class Resolver:
                 value = value if isinstance(value, cst.BaseExpression) else None
                 bindings.append(Binding(node, value, assignment))
         return bindings
+
+    def variable(
+        self, name: cst.Name, parents: Mapping[cst.CSTNode, cst.CSTNode]
+    ) -> Variable | None:
+        """Every binding of the variable ``name`` refers to, in its scope (flow-insensitive),
+        and every node that reads it with its parents; None for an imported name or a builtin."""
+        bindings = self.receiver_bindings(name, None)
+        if not bindings:
+            return None
+        reads: dict[int, tuple[cst.CSTNode, ...]] = {}
+        for binding in bindings:
+            for access in binding.assignment.references if binding.assignment else ():
+                reads[id(access.node)] = _ancestors(access.node, parents, _READ_CONTEXT)
+        return Variable(tuple(b.value for b in bindings), tuple(reads.values()))
 
     def mixed_receiver_type(
         self, receiver: cst.BaseExpression, enclosing_class: cst.ClassDef | None

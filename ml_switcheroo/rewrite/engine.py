@@ -33,6 +33,7 @@ from libcst.metadata import (
     BuiltinScope,
     GlobalScope,
     ImportAssignment,
+    ParentNodeProvider,
     PositionProvider,
     ScopeProvider,
 )
@@ -41,7 +42,7 @@ from ml_switcheroo.analysis import flow
 from ml_switcheroo.analysis.exports import exported_names
 from ml_switcheroo.analysis.plan import Plan, PlanItem, Planner, Region, Site
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
-from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
+from ml_switcheroo.analysis.resolver import BindingProvider, Resolver, Variable
 from ml_switcheroo.analysis.torch_only import TorchOnlyUse
 from ml_switcheroo.model.hygiene import UserExpression, hygienic
 from ml_switcheroo.rewrite import command_support, round_trip
@@ -235,6 +236,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self._removed: dict[int, tuple[cst.CSTNode, list[cst.EmptyLine]]] = {}
         self._needs_end: dict[int, cst.CSTNode] = {}
         self._positions: Any = None
+        self._parents: Any = None
         self._body_ids.update(id(s) for s in tree.body)
         self._already_escaped: set[int] = escape_hatch.escaped_statements(tree.body)
         self._imported_roots = _module_level_import_roots(tree)
@@ -652,6 +654,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             qualify=self._get_resolver().imported_names,
             enclosing_class=self._classes[-1] if self._classes else None,
             hygiene=self._hygienic,
+            variable=self._variable,
         )
 
     def _hygienic(
@@ -695,6 +698,14 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         """The one value a Name (or ``self.x``) is bound to, for hooks (``ctx.assigned_value``)."""
         enclosing = self._classes[-1] if self._classes else None
         return self._get_resolver().bound_value(node, enclosing)
+
+    def _variable(self, name: cst.Name) -> Variable | None:
+        """Every binding and read (with its parents) of the variable ``name`` refers to."""
+        if self.context.wrapper is None:
+            return None
+        if self._parents is None:
+            self._parents = self.context.wrapper.resolve(ParentNodeProvider)
+        return self._get_resolver().variable(name, self._parents)
 
     def _escape_torch_only_uses(self, frame: _Frame, uses: list[TorchOnlyUse]) -> None:
         """Uses of a translated optimizer (or scheduler) as the torch object: mark the statement

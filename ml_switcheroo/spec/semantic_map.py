@@ -109,6 +109,12 @@ _PARAMETER_KEYS = {
     "filters",
     "freeze_attributes",
     "freeze_methods",
+    "dict_methods",
+    "rank",
+    "masked_option",
+    "masked_calls",
+    "mask",
+    "path_mask",
 }
 _TENSOR_KEYS = {"literals", "ignore", "dtypes", "packages", "python_values", "python_methods"}
 DTYPE_FORMATS = ("float64", "float32")
@@ -252,6 +258,13 @@ class ParameterSpec:
     filters: frozenset[str] = frozenset()  # calls that select from a set (`filter`)
     freeze_attributes: frozenset[str] = frozenset()  # `p.requires_grad = False` freezes `p`
     freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
+    # Param groups split by a predicate on each parameter (`analysis/param_groups.py`):
+    dict_methods: frozenset[str] = frozenset()  # `d.items()` of a dict of named parameters
+    rank: tuple[str, ...] = ()  # torch spellings of a parameter `p`'s number of dimensions
+    masked_option: str | None = None  # the one group option a mask expresses (weight_decay)
+    masked_calls: frozenset[str] = frozenset()  # optax calls taking that option and `mask=`
+    mask: str | None = None  # the mask as a function of params; `{predicate}` on a leaf `p`
+    path_mask: str | None = None  # the same on a leaf's path (`n`), for name-based groups
 
 
 @dataclass(frozen=True)
@@ -606,7 +619,26 @@ class _Checker:
             filters=names("filters", dotted=True),
             freeze_attributes=names("freeze_attributes"),
             freeze_methods=names("freeze_methods"),
+            dict_methods=names("dict_methods"),
+            rank=tuple(self.texts(section, "rank", "'parameters.rank'")),
+            masked_option=self.string(section, "masked_option", "parameters"),
+            masked_calls=names("masked_calls", dotted=True),
+            mask=self.string(section, "mask", "parameters"),
+            path_mask=self.string(section, "path_mask", "parameters"),
         )
+
+    def texts(self, section: _LineDict, key: str, what: str) -> list[str]:
+        """A list of Python expressions under ``key`` of ``section``."""
+        value = section.get(key) or []
+        line = section.lines.get(key, section.line)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(f"{what} must be a list of expressions", line=line)
+        for text in value:
+            try:
+                cst.parse_expression(text)
+            except cst.ParserSyntaxError:
+                self.fail(f"{what}: {text!r} is not a Python expression", line=line)
+        return value
 
     def tensor_values(self, raw: Any, line: int | None) -> TensorValueSpec:
         section = self.mapping(raw, "'tensor_values'", line)

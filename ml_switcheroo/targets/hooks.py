@@ -18,6 +18,7 @@ import libcst as cst
 
 from ml_switcheroo.analysis.parameters import Names, is_module_class
 from ml_switcheroo.analysis.plan import PlanItem
+from ml_switcheroo.analysis.resolver import Variable
 from ml_switcheroo.model.hygiene import UserExpression
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
@@ -106,6 +107,8 @@ class HookContext:
     qualify: Callable[[cst.BaseExpression], list[str]] = lambda node: []
     enclosing_class: cst.ClassDef | None = None  # the class whose method holds the call
     hygiene: Hygiene | None = None  # see ``hygienic``; None leaves expressions as rendered
+    # Every binding and read of the variable a Name refers to (None: unknown).
+    variable: Callable[[cst.Name], Variable | None] = lambda name: None
     # Whether the receiver's constructor was translated (False: it is still the torch object).
     receiver_translated: Callable[[], bool] = lambda: True
 

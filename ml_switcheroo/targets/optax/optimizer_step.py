@@ -7,7 +7,9 @@ they know about an API comes from that map entry.
 1. Instantiation (``optimizer_constructor``): ``torch.optim.Adam(model.parameters(), lr=0.01)``
    becomes ``optax.adam(learning_rate=0.01)``. The parameters argument is dropped (optax
    transformations are stateless factories); the other arguments are bound by torch's
-   signature and translated as the entry's ``chain`` says.
+   signature and translated as the entry's ``chain`` says. Two param groups that split one
+   model by rank and differ only in weight decay give the decay a ``mask=``
+   (``analysis/param_groups.py``); ``**extra_args`` of options the entry ignores is dropped.
 2. Step execution (``optimizer_step``): ``opt.step()`` becomes an escape hatch suggesting the
    functional update, written with the optimizer's real name.
 3. Zero grad (``optimizer_zero_grad``): ``opt.zero_grad()`` is removed (functional gradients
@@ -16,12 +18,14 @@ they know about an API comes from that map entry.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import libcst as cst
 
+from ml_switcheroo.analysis import param_groups
 from ml_switcheroo.analysis.parameters import PART, UNKNOWN, select
 from ml_switcheroo.analysis.plan import SchedulePlan, Site
+from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.model.hygiene import UserExpression
 from ml_switcheroo.model.tensor_values import replace_tensor_literals
 from ml_switcheroo.model.translate import (
@@ -32,7 +36,7 @@ from ml_switcheroo.model.translate import (
     render_text,
 )
 from ml_switcheroo.spec.errors import Untranslatable
-from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 from ml_switcheroo.targets.hooks import HookContext, register_hook
 from ml_switcheroo.targets.optax.clipping import clip_expression
 from ml_switcheroo.targets.optax.lr_scheduler import (
@@ -51,11 +55,12 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
     The file's plan may attach a scheduler (its schedule becomes ``learning_rate``, or joins the
     chain) and clip calls (they head the chain); each is folded only if it translates.
     """
-    call = BoundCall.bind(ctx.entry, node)
-    _check_param_groups(call, ctx)
+    call = BoundCall(ctx.entry, node, ctx.entry.signature.bind(_without_neutral_kwargs(node, ctx)))
+    mask = _check_param_groups(call, ctx)
     ctx.warnings.extend(replace_tensor_literals(call, ctx.names(), ctx.semantic_map, (PARAMS,)))
     check_escapes(call, ctx.exact)
-    _check_parameter_subset(call, ctx)
+    if mask is None:
+        _check_parameter_subset(call, ctx)
     schedule, clips = ctx.plan if ctx.plan else (None, [])
     head = [link for link in (_clip_link(site, ctx) for site in clips) if link is not None]
     tail: list[cst.BaseExpression] = []
@@ -87,6 +92,8 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
         tail=tail,
         inject=inject,
     )
+    if mask is not None:
+        expression = _attach_mask(expression, mask, ctx)
     # A momentum schedule repeats the scheduler's arguments, which its own statement evaluates.
     shared = [site.call for site in schedule.calls] if schedule is not None else []
     return ctx.hygienic(expression, node, shared=shared)  # type: ignore[return-value]
@@ -182,25 +189,294 @@ def _receiver_names(ctx: HookContext) -> dict[str, str]:
     return {"receiver": receiver, "state": f"{receiver}_state"}
 
 
-def _check_param_groups(call: BoundCall, ctx: HookContext) -> None:
-    """Param groups with options of their own cannot be one optax transformation: escape."""
+def _check_param_groups(call: BoundCall, ctx: HookContext) -> Mask | None:
+    """Param groups with options of their own escape, unless they differ only in the map's
+    ``masked_option`` and split one model by rank: then that option gets a mask."""
     if not call.given(PARAMS):
-        return
+        return None
     params = call.value(PARAMS)
+    list_name = params if isinstance(params, cst.Name) else None
     if isinstance(params, cst.Name):
         params = ctx.assigned_value(params) or params
     groups = _group_dicts(params)
     if groups is None:
-        return
+        return None
     options = [_group_options(group) for group in groups]
     if not any(options):
-        return
+        return None
+    mask = _masked_groups(call, ctx, groups, options, list_name)
+    if mask is not None:
+        return mask
     raise Untranslatable(
         "param groups with their own options ("
         + ", ".join(sorted({k for o in options for k in o}))
         + ") need one optax transformation per group",
         _multi_transform_suggestion(call, ctx, options),
     )
+
+
+@dataclass(frozen=True)
+class Mask:
+    """The value of the masked option and the mask (a function of the params pytree)."""
+
+    value: cst.BaseExpression
+    mask: cst.BaseExpression
+
+
+def _masked_groups(
+    call: BoundCall,
+    ctx: HookContext,
+    groups: list[cst.Dict],
+    options: list[dict[str, cst.BaseExpression]],
+    list_name: cst.Name | None,
+) -> Mask | None:
+    """Two groups that differ only in the masked option, one of them 0: the option's value
+    and its mask (escape when the split is not by rank). None: not such groups."""
+    spec = ctx.semantic_map.parameters
+    option = spec.masked_option
+    if option is None or spec.mask is None or len(groups) != 2:
+        return None
+    if option not in call.entry.signature.names or not _same_other_options(call, options, option):
+        return None
+    if list_name is None and not isinstance(call.value(PARAMS), (cst.List, cst.Tuple)):
+        return None  # groups held by an attribute: what else changes them is not known here
+    values = [group.get(option, call.value(option)) for group in options]
+    zero = [_is_zero(value) for value in values]
+    if not any(zero):
+        return None
+    decay = zero.index(False) if not all(zero) else 0
+    context = param_groups.Context(ctx.names(), spec, ctx.variable)
+    parameters = [_group_parameters(group) for group in groups]
+    try:
+        comparison = param_groups.rank_mask(parameters, decay, context, list_name)
+    except param_groups.NotASplit:
+        return None
+    except param_groups.NameBased as exc:
+        suggestion = _path_mask_suggestion(call, ctx, options, decay, exc)
+        raise Untranslatable(exc.reason, suggestion) from None
+    value = values[decay]
+    _check_evaluated_alike(value, context, inline=list_name is None)
+    _override_group_options(call, options[0], option, value)
+    mask = cst.parse_expression(spec.mask.replace("{comparison}", comparison))
+    return Mask(value, mask)
+
+
+def _override_group_options(
+    call: BoundCall, options: dict[str, cst.BaseExpression], masked: str, value: cst.BaseExpression
+) -> None:
+    """The groups' options (the same in both) replace the optimizer call's own."""
+    for key, other in options.items():
+        if key != masked:
+            call.overrides[key] = other
+    call.overrides[masked] = value
+
+
+def _path_mask_suggestion(
+    call: BoundCall,
+    ctx: HookContext,
+    options: list[dict[str, cst.BaseExpression]],
+    decay: int,
+    found: param_groups.NameBased,
+) -> str | None:
+    """The optimizer with the groups' decay and a mask on the leaves' paths, as text."""
+    option = ctx.semantic_map.parameters.masked_option
+    assert option is not None
+    value = options[decay].get(option, call.value(option))
+    grouped = BoundCall(call.entry, call.call, call.args, dict(call.overrides))
+    _override_group_options(grouped, options[0], option, value)
+    try:
+        check_escapes(grouped, ctx.exact)
+        expression = render_chain(
+            grouped, ctx.exact, ctx.semantic_map.chain_function, lambda _: None
+        )
+        mask = Mask(value, cst.parse_expression(found.mask))
+        expression = _attach_mask(expression, mask, ctx, suggestion=True)
+    except Untranslatable:
+        return found.suggestion
+    note = "  # n: the leaf's path, written as the torch name; check it against the port"
+    return code_of(expression).strip() + note
+
+
+def _same_other_options(
+    call: BoundCall, options: list[dict[str, cst.BaseExpression]], masked: str
+) -> bool:
+    """The groups' other options are the same literals, arguments of the optimizer, and
+    not its learning rate (a scheduler starts from the optimizer's own)."""
+    keys = [set(group) - {masked} for group in options]
+    if any(k != keys[0] for k in keys) or call.entry.learning_rate in keys[0]:
+        return False
+    for key in keys[0]:
+        if key not in call.entry.signature.names:
+            return False
+        try:
+            found = {repr(literal_value(group[key])) for group in options}
+        except NotALiteral:
+            return False
+        if len(found) != 1:
+            return False
+    return True
+
+
+def _is_zero(value: cst.BaseExpression) -> bool:
+    try:
+        found = literal_value(value)
+    except NotALiteral:
+        return False
+    return type(found) in (int, float) and found == 0
+
+
+def _group_parameters(group: cst.Dict) -> cst.BaseExpression:
+    for element in group.elements:
+        key = element.key if isinstance(element, cst.DictElement) else None
+        if isinstance(key, cst.SimpleString) and key.evaluated_value == PARAMS:
+            return element.value
+    raise Untranslatable("a param group without `params`")
+
+
+def _check_evaluated_alike(
+    value: cst.BaseExpression, context: param_groups.Context, *, inline: bool
+) -> None:
+    """The masked option's value moves from its group to the optimizer call: only a literal,
+    a variable bound once, or (groups written in the call) a pure expression keeps its value."""
+    try:
+        literal_value(value)
+        return
+    except NotALiteral:
+        pass
+    if param_groups.single_binding(value, context) or (inline and is_pure(value)):
+        return
+    shown = " ".join(code_of(value).split())
+    raise Untranslatable(
+        f"the group option `{shown}` is evaluated where the param groups are built; moved to "
+        "the optimizer call it may have another value",
+        "assign it to a variable once, before the param groups, and use the variable",
+    )
+
+
+def _attach_mask(
+    expression: cst.BaseExpression, mask: Mask, ctx: HookContext, *, suggestion: bool = False
+) -> cst.BaseExpression:
+    """``mask=`` on every call of the map's ``masked_calls`` that takes the masked value;
+    escape when the translation uses the value anywhere else (imports unless ``suggestion``)."""
+    attach = _MaskAttacher(mask, ctx.semantic_map.parameters.masked_calls)
+    result = expression.visit(attach)
+    if attach.other_uses:
+        raise Untranslatable(
+            "the translation uses the group option outside a transformation that takes a mask"
+        )
+    for key in ctx.semantic_map.imports:
+        if not suggestion and key in _root_names(mask.mask):
+            ctx.add_import(key)
+    return result  # type: ignore[return-value]
+
+
+class _MaskAttacher(cst.CSTTransformer):
+    """Adds ``mask=`` to the masked calls that take the value; counts other uses of it."""
+
+    def __init__(self, mask: Mask, calls: frozenset[str]) -> None:
+        super().__init__()
+        self.mask, self.calls = mask, calls
+        self.masked: set[int] = set()  # ids of the arguments of masked calls
+        self.other_uses = 0
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Call) and code_of(node.func).strip() in self.calls:
+            self.masked.update(id(arg.value) for arg in node.args)
+        if node is self.mask.value:
+            self.other_uses += id(node) not in self.masked
+            return False
+        return True
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        if code_of(original_node.func).strip() not in self.calls:
+            return updated_node
+        if not any(arg.value is self.mask.value for arg in original_node.args):
+            return updated_node
+        argument = cst.Arg(
+            self.mask.mask,
+            keyword=cst.Name("mask"),
+            equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
+        )
+        return updated_node.with_changes(args=[*updated_node.args, argument])
+
+
+def _root_names(node: cst.CSTNode) -> set[str]:
+    """The names at the root of attribute chains in ``node`` (``jax`` of ``jax.tree_util``)."""
+    found: set[str] = set()
+    if isinstance(node, cst.Attribute):
+        return _root_names(node.value)
+    if isinstance(node, cst.Name):
+        return {node.value}
+    for child in node.children:
+        found |= _root_names(child)
+    return found
+
+
+def _without_neutral_kwargs(node: cst.Call, ctx: HookContext) -> cst.Call:
+    """``opt(..., **extra_args)`` without the ``**`` argument when it is a dict literal (or a
+    choice between dict literals) of options the map's ``ignore`` drops (``fused``)."""
+    starred = [arg for arg in node.args if arg.star == "**"]
+    if len(starred) != 1:
+        return node
+    value = starred[0].value
+    inline = not isinstance(value, cst.Name)
+    if isinstance(value, cst.Name):
+        variable = ctx.variable(value)
+        if (
+            variable is None
+            or len(variable.values) != 1
+            or variable.values[0] is None
+            or any(read[0] is not value for read in variable.reads)
+        ):
+            return node
+        value = variable.values[0]
+    keys = _literal_dict_keys(value, ctx, inline=inline)
+    given = {arg.keyword.value for arg in node.args if arg.keyword is not None}
+    if keys is None or not keys <= set(ctx.entry.ignore) or keys & given:
+        return node
+    return node.with_changes(args=[arg for arg in node.args if arg is not starred[0]])
+
+
+def _literal_dict_keys(
+    value: cst.BaseExpression, ctx: HookContext, *, inline: bool
+) -> set[str] | None:
+    """The keys of ``{"fused": True}``, ``dict(fused=True)`` or ``a if c else b`` of those
+    (None when it is anything else). Written in the call, every part must be pure: dropping
+    it must not drop a side effect."""
+    if isinstance(value, cst.IfExp):
+        if inline and not is_pure(value.test):
+            return None
+        body = _literal_dict_keys(value.body, ctx, inline=inline)
+        orelse = _literal_dict_keys(value.orelse, ctx, inline=inline)
+        return None if body is None or orelse is None else body | orelse
+    if isinstance(value, cst.Dict):
+        pairs = [
+            (element.key, element.value)
+            for element in value.elements
+            if isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString)
+        ]
+        if len(pairs) != len(value.elements):
+            return None
+        keys = {str(key.evaluated_value) for key, _ in pairs}  # type: ignore[union-attr]
+        values = [v for _, v in pairs]
+    elif isinstance(value, cst.Call) and "builtins.dict" in _called(value.func, ctx):
+        if any(arg.keyword is None for arg in value.args):
+            return None
+        keys = {arg.keyword.value for arg in value.args if arg.keyword is not None}
+        values = [arg.value for arg in value.args]
+    else:
+        return None
+    if inline and not all(is_pure(v) for v in values):
+        return None
+    return keys
+
+
+def _called(func: cst.BaseExpression, ctx: HookContext) -> set[str]:
+    """Qualified names of the callee; a Name neither imported nor bound here is a builtin."""
+    found = set(ctx.qualify(func))
+    if isinstance(func, cst.Name) and not found and ctx.variable(func) is None:
+        found.add(f"builtins.{func.value}")
+    return found
 
 
 def _group_dicts(params: cst.BaseExpression) -> list[cst.Dict] | None:

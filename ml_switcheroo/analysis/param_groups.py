@@ -1,0 +1,422 @@
+"""Param groups that one optax transformation with a mask expresses exactly.
+
+GPT-style trainers give one model's parameters to an optimizer in two groups, split by their
+number of dimensions: matrices decay, biases and norm weights do not
+(``[p for n, p in param_dict.items() if p.dim() >= 2]`` and ``... if p.dim() < 2``). A
+predicate on the rank means the same on a JAX array (``p.ndim >= 2``), so the split is a mask
+of the params pytree. It is exact only when every parameter is in exactly one group: the two
+groups come from the same whole model, their predicates are complementary, and nothing
+changes the lists between where they are built and the optimizer. Anything else escapes.
+The spellings recognised come from the map's ``parameters`` section (``ParameterSpec``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from ml_switcheroo.analysis.parameters import WHOLE, Names, select
+from ml_switcheroo.analysis.resolver import Variable
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.semantic_map import ParameterSpec
+from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
+
+VariableOf = Callable[[cst.Name], Variable | None]
+
+_RANKS = tuple(range(10))  # ranks at which predicates are compared
+_MAX_CONSTANT = 7  # a larger integer in a comparison escapes (its effect lies beyond _RANKS)
+_MAX_DEPTH = 8  # names followed through assignments
+_COMPARE = {
+    cst.GreaterThanEqual: lambda r, c: r >= c,
+    cst.GreaterThan: lambda r, c: r > c,
+    cst.LessThanEqual: lambda r, c: r <= c,
+    cst.LessThan: lambda r, c: r < c,
+    cst.Equal: lambda r, c: r == c,
+    cst.NotEqual: lambda r, c: r != c,
+}
+_FLIPPED = {
+    cst.GreaterThanEqual: cst.LessThanEqual,
+    cst.GreaterThan: cst.LessThan,
+    cst.LessThanEqual: cst.GreaterThanEqual,
+    cst.LessThan: cst.GreaterThan,
+    cst.Equal: cst.Equal,
+    cst.NotEqual: cst.NotEqual,
+}
+_SPELLED = {">=": lambda r, c: r >= c, "<": lambda r, c: r < c, "==": lambda r, c: r == c}
+_SPELLED["!="] = lambda r, c: r != c
+
+
+class NotASplit(Exception):
+    """A group's parameters are not a comprehension over a model's parameters at all."""
+
+
+class NameBased(Untranslatable):
+    """Groups split by parameter names: ``mask`` is the decay group's predicate on the leaves'
+    paths (``path_mask``), for the suggestion."""
+
+    def __init__(self, mask: str) -> None:
+        super().__init__(
+            "the param groups are split by parameter names, which depend on how the model is "
+            "ported to JAX (the paths of the params pytree)",
+            f"one optimizer with mask={mask}  # n: the leaf's path, written as the torch name",
+        )
+        self.mask = mask
+
+
+@dataclass(frozen=True)
+class Context:
+    """Name resolution and the map's spellings, for one optimizer call."""
+
+    names: Names
+    spec: ParameterSpec
+    variable: VariableOf
+
+
+@dataclass
+class _Reads:
+    """Variables followed, and the reads of them that are the ones followed."""
+
+    variables: list[tuple[str, Variable]] = field(default_factory=list)
+    followed: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _Group:
+    model: str  # the whole model whose parameters the group filters
+    condition: cst.BaseExpression | None  # the comprehension's condition (None: every one)
+    parameter: str  # the comprehension's variable for a parameter
+    name: str | None  # ... and for its name (`named_parameters()`), if any
+
+
+def follow(
+    node: cst.BaseExpression, context: Context, reads: _Reads | None = None
+) -> cst.BaseExpression:
+    """The value a Name stands for when it has one binding (else the node itself)."""
+    for _ in range(_MAX_DEPTH):
+        if not isinstance(node, cst.Name):
+            return node
+        variable = context.variable(node)
+        if variable is None or len(variable.values) != 1 or variable.values[0] is None:
+            return node
+        if reads is not None:
+            reads.variables.append((node.value, variable))
+            reads.followed.add(id(node))
+        node = variable.values[0]
+    return node
+
+
+def single_binding(node: cst.BaseExpression, context: Context) -> bool:
+    """Whether a Name is bound once in its scope (its value is the same wherever it is read)."""
+    if not isinstance(node, cst.Name):
+        return False
+    variable = context.variable(node)
+    return variable is not None and len(variable.values) == 1
+
+
+def rank_mask(
+    params: list[cst.BaseExpression], decay: int, context: Context, list_name: cst.Name | None
+) -> str:
+    """The comparison (``">= 2"``) on a leaf's rank that selects group ``decay``'s parameters.
+
+    ``params`` are the groups' ``params`` values; ``list_name`` the variable holding the group
+    list, if any. Raises ``NotASplit`` when a group is not a comprehension over parameters,
+    ``Untranslatable`` when it is one but the groups do not split one whole model by rank."""
+    reads = _Reads()
+    if list_name is not None:
+        if not single_binding(list_name, context):
+            raise Untranslatable(
+                f"the param group list `{list_name.value}` is assigned more than once, so "
+                "which groups reach the optimizer is not certain"
+            )
+        follow(list_name, context, reads)
+    groups = [_group(node, context, reads) for node in params]
+    name_based = [g for g in groups if g.name is not None and _uses(g.condition, g.name)]
+    if name_based:
+        raise _name_based(groups[decay], context.spec)
+    if len({group.model for group in groups}) != 1:
+        raise Untranslatable(
+            "the param groups filter the parameters of different models ("
+            + ", ".join(f"`{group.model}`" for group in groups)
+            + "), so a mask cannot say which group a leaf is in"
+        )
+    ranks = [_ranks(group, context.spec) for group in groups]
+    if ranks[0] & ranks[1] or (ranks[0] | ranks[1]) != frozenset(_RANKS):
+        raise Untranslatable(
+            "the param groups' predicates overlap or leave parameters out (a parameter in "
+            "two groups, or in none, is not one masked optax transformation)",
+            "make the predicates complementary (`p.dim() >= 2` and `p.dim() < 2`)",
+        )
+    _check_reads(reads)
+    return _spelled(ranks[decay])
+
+
+def _group(node: cst.BaseExpression, context: Context, reads: _Reads) -> _Group:
+    """A group's ``params``: a list comprehension over one whole model's parameters."""
+    reads.followed.add(id(node))
+    value = follow(node, context, reads)
+    if not isinstance(value, cst.ListComp):
+        raise NotASplit
+    clause = value.for_in
+    target = _target(clause.target)
+    if clause.inner_for_in is not None or target is None or not _is_name(value.elt, target[1]):
+        raise NotASplit
+    name, parameter = target
+    model = _model(clause.iter, name is not None, context, reads)
+    return _Group(model, _conjunction(clause.ifs), parameter, name)
+
+
+def _target(node: cst.BaseExpression) -> tuple[str | None, str] | None:
+    """``p`` -> (None, "p"); ``n, p`` -> ("n", "p"); anything else None."""
+    if isinstance(node, cst.Name):
+        return None, node.value
+    if isinstance(node, cst.Tuple) and len(node.elements) == 2:
+        first, second = (element.value for element in node.elements)
+        if isinstance(first, cst.Name) and isinstance(second, cst.Name):
+            return first.value, second.value
+    return None
+
+
+def _is_name(node: cst.BaseExpression, name: str) -> bool:
+    return isinstance(node, cst.Name) and node.value == name
+
+
+def _model(iterable: cst.BaseExpression, named: bool, context: Context, reads: _Reads) -> str:
+    """The whole model whose parameters ``iterable`` yields (named or not), or escape."""
+    if named:
+        found = _named_dict(iterable, context, reads, set())
+        if found is not None:
+            return found
+    selection = select(iterable, context.names, context.spec)
+    shown = " ".join(code_of(iterable).split())
+    if selection.kind != WHOLE:
+        raise Untranslatable(
+            f"a param group filters `{shown}`, which is not every parameter of one model"
+        )
+    func = iterable.func if isinstance(iterable, cst.Call) else None
+    if isinstance(func, cst.Attribute) and func.attr.value in context.spec.module_methods:
+        return " ".join(code_of(func.value).split())
+    return selection.key
+
+
+def _named_dict(
+    iterable: cst.BaseExpression, context: Context, reads: _Reads, seen: set[str]
+) -> str | None:
+    """``d.items()`` of a dict built only by ``{n: p for n, p in <named parameters>}``
+    comprehensions (which may keep only trainable ones): the model, else None."""
+    if not (
+        isinstance(iterable, cst.Call)
+        and not iterable.args
+        and isinstance(iterable.func, cst.Attribute)
+        and iterable.func.attr.value in context.spec.dict_methods
+        and isinstance(iterable.func.value, cst.Name)
+    ):
+        return None
+    receiver = iterable.func.value
+    variable = context.variable(receiver)
+    if variable is None:
+        return None
+    reads.followed.add(id(receiver))
+    if receiver.value in seen:
+        return ""
+    reads.variables.append((receiver.value, variable))
+    models = set()
+    for value in variable.values:
+        model = _dict_comprehension(value, context, reads, seen | {receiver.value})
+        if model is None:
+            return None
+        models.add(model)
+    models.discard("")  # a comprehension over the dict itself filters it
+    return models.pop() if len(models) == 1 else None
+
+
+def _dict_comprehension(
+    value: cst.BaseExpression | None, context: Context, reads: _Reads, seen: set[str]
+) -> str | None:
+    if not isinstance(value, cst.DictComp) or value.for_in.inner_for_in is not None:
+        return None
+    target = _target(value.for_in.target)
+    if target is None or target[0] is None:
+        return None
+    if not (_is_name(value.key, target[0]) and _is_name(value.value, target[1])):
+        return None
+    condition = _conjunction(value.for_in.ifs)
+    for atom in _atoms(condition):
+        if not _always_true(atom, target[1], context.spec):
+            return None
+    iterable = value.for_in.iter
+    found = _named_dict(iterable, context, reads, seen)
+    if found is not None:
+        return found
+    selection = select(iterable, context.names, context.spec)
+    func = iterable.func if isinstance(iterable, cst.Call) else None
+    if selection.kind != WHOLE or not isinstance(func, cst.Attribute):
+        return None
+    return " ".join(code_of(func.value).split())
+
+
+def _conjunction(ifs: tuple[cst.CompIf, ...] | list[cst.CompIf]) -> cst.BaseExpression | None:
+    """The ``if`` clauses of a comprehension as one condition (None: no clause)."""
+    condition: cst.BaseExpression | None = None
+    for clause in ifs:
+        test = clause.test
+        condition = test if condition is None else cst.BooleanOperation(condition, cst.And(), test)
+    return condition
+
+
+def _atoms(condition: cst.BaseExpression | None) -> Iterator[cst.BaseExpression]:
+    """The terms of a conjunction (``a and b`` -> a, b)."""
+    if condition is None:
+        return
+    if isinstance(condition, cst.BooleanOperation) and isinstance(condition.operator, cst.And):
+        yield from _atoms(condition.left)
+        yield from _atoms(condition.right)
+        return
+    yield condition
+
+
+def _always_true(atom: cst.BaseExpression, parameter: str, spec: ParameterSpec) -> bool:
+    """``p.requires_grad``: true for every parameter of a file that freezes none (a file
+    that freezes parameters escapes its optimizers)."""
+    return (
+        isinstance(atom, cst.Attribute)
+        and _is_name(atom.value, parameter)
+        and atom.attr.value in spec.freeze_attributes
+    )
+
+
+def _ranks(group: _Group, spec: ParameterSpec) -> frozenset[int]:
+    """The ranks (in ``_RANKS``) of the parameters the group's condition keeps."""
+    selected = frozenset(_RANKS)
+    for atom in _atoms(group.condition):
+        if _always_true(atom, group.parameter, spec):
+            continue
+        selected &= _rank_comparison(atom, group.parameter, spec)
+    return selected
+
+
+def _rank_comparison(
+    atom: cst.BaseExpression, parameter: str, spec: ParameterSpec
+) -> frozenset[int]:
+    """The ranks ``p.dim() >= 2`` (or ``2 <= len(p.shape)``...) keeps, or escape."""
+    shown = " ".join(code_of(atom).split())
+    unknown = Untranslatable(
+        f"the param group condition `{shown}` is not one the map knows to mean the same on "
+        "JAX arrays (a comparison of the parameter's number of dimensions with an integer)"
+    )
+    if not isinstance(atom, cst.Comparison) or len(atom.comparisons) != 1:
+        raise unknown
+    target = atom.comparisons[0]
+    operator = type(target.operator)
+    left, right = atom.left, target.comparator
+    if _is_rank(right, parameter, spec):
+        left, right, operator = right, left, _FLIPPED.get(operator, operator)
+    constant = _small_integer(right)
+    if operator not in _COMPARE or not _is_rank(left, parameter, spec) or constant is None:
+        raise unknown
+    compare = _COMPARE[operator]
+    return frozenset(r for r in _RANKS if compare(r, constant))
+
+
+def _is_rank(node: cst.BaseExpression, parameter: str, spec: ParameterSpec) -> bool:
+    shown = "".join(code_of(node).split())
+    return any(_spelling(pattern, parameter) == shown for pattern in spec.rank)
+
+
+def _spelling(pattern: str, parameter: str) -> str:
+    """The map's ``p.dim()`` written with the comprehension's variable, without spaces."""
+    renamed = cst.parse_expression(pattern).visit(_Rename({"p": parameter}))
+    return "".join(code_of(renamed).split())
+
+
+def _small_integer(node: cst.BaseExpression) -> int | None:
+    try:
+        value = literal_value(node)
+    except NotALiteral:
+        return None
+    if type(value) is not int or not 0 <= value <= _MAX_CONSTANT:
+        return None
+    return value
+
+
+def _spelled(ranks: frozenset[int]) -> str:
+    """``">= 2"``: the comparison with an integer that keeps exactly ``ranks``."""
+    for operator, compare in _SPELLED.items():
+        for constant in range(len(_RANKS) + 1):
+            if ranks == frozenset(r for r in _RANKS if compare(r, constant)):
+                return f"{operator} {constant}"
+    raise Untranslatable(
+        "the param groups split the parameters by rank in a way one comparison does not say"
+    )
+
+
+def _uses(node: cst.CSTNode | None, name: str) -> bool:
+    """Whether ``node`` reads the variable ``name``."""
+    if node is None:
+        return False
+    if isinstance(node, cst.Name):
+        return node.value == name
+    if isinstance(node, cst.Attribute):
+        return _uses(node.value, name)
+    return any(_uses(child, name) for child in node.children)
+
+
+def _check_reads(reads: _Reads) -> None:
+    """Every variable followed is only read where it was followed, iterated or measured
+    (``len(x)``): nothing appends to a group or changes the dict of parameters."""
+    for name, variable in reads.variables:
+        for read in variable.reads:
+            if not _harmless(read, reads.followed):
+                raise Untranslatable(
+                    f"`{name}` is used elsewhere (`{' '.join(code_of(read[-1]).split())}`), "
+                    "which may change the param groups after they are built"
+                )
+
+
+def _harmless(read: tuple[cst.CSTNode, ...], followed: set[int]) -> bool:
+    node = read[0]
+    if id(node) in followed:
+        return True
+    parent = read[1] if len(read) > 1 else None
+    if isinstance(parent, cst.CompFor) and parent.iter is node:
+        return True
+    call = read[2] if len(read) > 2 else None
+    return (
+        isinstance(parent, cst.Arg)
+        and isinstance(call, cst.Call)
+        and len(call.args) == 1
+        and _is_name(call.func, "len")
+    )
+
+
+def _name_based(group: _Group, spec: ParameterSpec) -> NameBased:
+    """The escape for groups split by parameter names, with the mask on the leaves' paths."""
+    assert group.name is not None
+    condition = group.condition
+    predicate = "True"
+    if condition is not None:
+        renamed = condition.visit(_Rename({group.name: "n", group.parameter: "p"}))
+        predicate = " ".join(code_of(renamed).split())
+    return NameBased((spec.path_mask or "").replace("{predicate}", predicate))
+
+
+class _Rename(cst.CSTTransformer):
+    """Renames variables (not attributes or keywords)."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.Attribute:
+        return updated_node.with_changes(attr=original_node.attr)
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+        return updated_node.with_changes(keyword=original_node.keyword)
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+        return updated_node.with_changes(
+            value=self.names.get(updated_node.value, updated_node.value)
+        )
