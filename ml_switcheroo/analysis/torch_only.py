@@ -198,7 +198,23 @@ class TorchOnlyFinder:
         if param is not None and self._typed_parameter(param, handle):
             self._follow_parameter(handle, param)
             return
+        across = self._across_files(callee, call, argument)
+        if across is not None:
+            type_name, reason = across
+            if type_name == handle.type_name:
+                return  # a function of another file that every call site hands a translated one
+            description += f" ({reason})"
         self._mark(handle, statement, call, handle.translated.text, description)
+
+    def _across_files(
+        self, callee: str | None, call: cst.Call, argument: cst.Arg
+    ) -> tuple[str | None, str] | None:
+        """The repository's fact for the parameter of another file's function that
+        ``argument`` binds (``analysis/cross_file.py``); None when there is none."""
+        cross_file = getattr(self.resolver, "cross_file", None)
+        if callee is None or cross_file is None:
+            return None
+        return cross_file.hand_over(callee, call, argument)  # type: ignore[no-any-return]
 
     def _typed_parameter(self, param: cst.Param, handle: _Handle) -> bool:
         typed = self.resolver.parameter_type(param)
