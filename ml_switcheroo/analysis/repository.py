@@ -109,7 +109,7 @@ class RepositoryIndex:
         self.root = root
         self._files: list[str] | None = None
         self._modules: dict[str, str] | None = None  # module -> path
-        self._bytes: dict[str, bytes] = {}
+        self._bytes: dict[str, tuple[tuple[int, int], bytes]] = {}  # path -> (stat, bytes)
         self._facts: dict[str, FileFacts] = {}
 
     # ------------------------------------------------------------------ files and modules
@@ -145,18 +145,29 @@ class RepositoryIndex:
         return None
 
     def source(self, path: str) -> bytes:
-        if path not in self._bytes:
+        """The file's bytes, read again when its size or modification time changed (a file
+        converted earlier in the same run, or between two runs of one process)."""
+        try:
+            info = os.stat(path)
+            stamp = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            stamp = (0, -1)
+        known = self._bytes.get(path)
+        if known is None or known[0] != stamp:
             try:
                 with open(path, "rb") as handle:
-                    self._bytes[path] = handle.read()
+                    data = handle.read()
             except OSError:
-                self._bytes[path] = b""
-        return self._bytes[path]
+                data = b""
+            self._bytes[path] = (stamp, data)
+            self._facts.pop(path, None)
+        return self._bytes[path][1]
 
     def facts(self, path: str) -> FileFacts:
-        """The parsed facts of one file (parsed once)."""
+        """The parsed facts of one file (parsed once per content)."""
+        data = self.source(path)
         if path not in self._facts:
-            self._facts[path] = _read_facts(path, self.module_of(path), self.source(path))
+            self._facts[path] = _read_facts(path, self.module_of(path), data)
         return self._facts[path]
 
     # ------------------------------------------------------------------ queries
@@ -242,9 +253,12 @@ class RepositoryIndex:
         return found
 
     def digest_of_dependencies(self, path: str) -> str:
-        """A digest of the content of every file ``dependencies`` names."""
+        """A digest of the content of every file ``dependencies`` names ("" for none)."""
+        others = self.dependencies(path) if self.complete else []
+        if not others:
+            return ""
         digest = hashlib.sha256()
-        for other in self.dependencies(path):
+        for other in others:
             digest.update(os.path.relpath(other, self.root).encode() + b"\0")
             digest.update(hashlib.sha256(self.source(other)).digest())
         return digest.hexdigest()

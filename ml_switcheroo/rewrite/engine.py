@@ -786,7 +786,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         path = self._repository_file()
         if path is None:
             return False
-        words = [root.encode() for root in self.semantic_map.source_roots]
+        roots = self.prefilter.roots if self.prefilter else self.semantic_map.source_roots
+        words = [root.encode() for root in roots]
         return index_for(repository_root(path)).may_change(path, words)
 
     def _cross_file_reason(self, node: Any) -> str:
