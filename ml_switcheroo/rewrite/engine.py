@@ -787,7 +787,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         if path is None:
             return False
         roots = self.prefilter.roots if self.prefilter else self.semantic_map.source_roots
-        words = [root.encode() for root in roots]
+        # A caller converted earlier in the same run (libcst's runner writes as it goes) holds
+        # the target's name instead.
+        words = [root.encode() for root in (*roots, self.TARGET.name)]
         return index_for(repository_root(path)).may_change(path, words)
 
     def _cross_file_reason(self, node: Any) -> str:
