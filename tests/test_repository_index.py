@@ -77,7 +77,10 @@ def test_relative_import_call_site_is_found(tmp_path: Path) -> None:
 def test_from_package_import_module_call_site_is_found(tmp_path: Path) -> None:
     index = package(
         tmp_path,
-        {"engine.py": ENGINE, "main.py": caller("from pkg import engine", "engine.train_one_epoch")},
+        {
+            "engine.py": ENGINE,
+            "main.py": caller("from pkg import engine", "engine.train_one_epoch"),
+        },
     )
     (site,) = sites(index)  # type: ignore[misc]
     assert site.call_site.named(str(tmp_path)) == "pkg/main.py:5"
@@ -155,7 +158,10 @@ def test_getattr_by_name_is_unknown(tmp_path: Path) -> None:
 def test_use_as_a_value_is_unknown(tmp_path: Path) -> None:
     index = package(
         tmp_path,
-        {"engine.py": ENGINE, "main.py": "from pkg.engine import train_one_epoch\nf = train_one_epoch\n"},
+        {
+            "engine.py": ENGINE,
+            "main.py": "from pkg.engine import train_one_epoch\nf = train_one_epoch\n",
+        },
     )
     found = sites(index)
     assert isinstance(found, Unknown)

@@ -318,6 +318,8 @@ class RepositoryIndex:
             why = "recursion: " if scope is definition else ""
             return Unknown(here, f"{why}passes its own parameter `{value.id}` on")
         bound = _bindings(scope, value.id)
+        if not bound and scope is not facts.tree and facts.tree is not None:
+            bound = _bindings(facts.tree, value.id)  # a module-level name read in a function
         if len(bound) != 1 or not isinstance(bound[0], ast.Call):
             return Unknown(here, f"passes `{value.id}`, which is not bound once to a call")
         constructor = bound[0]
@@ -392,8 +394,10 @@ def _absolute(node: ast.ImportFrom, package: str) -> str:
 
 
 def _imports_module(qualified: str, module: str) -> bool:
-    return qualified == module or qualified.startswith(module + ".") or module.startswith(
-        qualified + "."
+    return (
+        qualified == module
+        or qualified.startswith(module + ".")
+        or module.startswith(qualified + ".")
     )
 
 
@@ -449,13 +453,19 @@ def _bindings(scope: ast.AST, name: str) -> list[ast.AST]:
         elif isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
             if not isinstance(_assign_parent(node, scope), ast.Assign):
                 found.append(node)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+        elif _declares(node, name):
             found.append(node)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            if any((a.asname or a.name.partition(".")[0]) == name for a in node.names):
-                found.append(node)
         stack.extend(ast.iter_child_nodes(node))
     return found
+
+
+def _declares(node: ast.AST, name: str) -> bool:
+    """``global name``, ``nonlocal name``, or an import binding ``name``."""
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        return name in node.names
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return any((a.asname or a.name.partition(".")[0]) == name for a in node.names)
+    return False
 
 
 def _binds(target: ast.AST, name: str) -> bool:
