@@ -266,6 +266,9 @@ def _graceful_signals() -> Iterator[None]:
 
 def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: float) -> int:
     from ml_switcheroo.analysis.prefilter import prefilter_for
+    from ml_switcheroo.analysis.repository import index_for
+
+    index_for.cache_clear()  # a new run reads the repository again
     from ml_switcheroo.app import cache as cache_files
     from ml_switcheroo.app import files, migration_report
     from ml_switcheroo.codemods.optimizer import TorchToOptax

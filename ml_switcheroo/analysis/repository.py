@@ -29,11 +29,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
 MAX_FILES = 20_000
+_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _SKIPPED_DIRS = frozenset(
     {"__pycache__", "node_modules", "site-packages", "venv", "build", "dist", "env"}
 )
@@ -111,6 +113,7 @@ class RepositoryIndex:
         self._modules: dict[str, str] | None = None  # module -> path
         self._bytes: dict[str, tuple[tuple[int, int], bytes]] = {}  # path -> (stat, bytes)
         self._facts: dict[str, FileFacts] = {}
+        self._words: dict[bytes, list[str]] | None = None  # word -> the files holding it
 
     # ------------------------------------------------------------------ files and modules
 
@@ -143,6 +146,18 @@ class RepositoryIndex:
         if module and name and self.file_of(module) is not None:
             return module, name
         return None
+
+    def with_word(self, word: str) -> list[str]:
+        """The files whose text holds the identifier ``word`` (one pass over every file,
+        the first time: names of functions and modules do not change when a file is
+        converted, so it is not built again)."""
+        if self._words is None:
+            words: dict[bytes, list[str]] = {}
+            for path in self.files:
+                for found in set(_WORD.findall(self.source(path))):
+                    words.setdefault(found, []).append(path)
+            self._words = words
+        return self._words.get(word.encode(), [])
 
     def source(self, path: str) -> bytes:
         """The file's bytes, read again when its size or modification time changed (a file
@@ -183,10 +198,7 @@ class RepositoryIndex:
             return Unknown(Place(path, 0), f"does not define `{function}` once at module level")
         qualified = f"{module}.{function}"
         sites: list[Constructed] = []
-        needle = function.encode()
-        for other in self.files:
-            if needle not in self.source(other):
-                continue
+        for other in self.with_word(function):
             found = self._sites_in(self.facts(other), qualified, module, definition, param)
             if isinstance(found, Unknown):
                 return found
@@ -224,11 +236,10 @@ class RepositoryIndex:
         ``source_words``, when given)."""
         module = self.module_of(path)
         words = tuple(source_words)
-        name = module.rpartition(".")[2].encode()
         found: list[str] = []
-        for other in self.files:
+        for other in self.with_word(module.rpartition(".")[2]):
             data = self.source(other)
-            if other == path or name not in data or (words and not any(w in data for w in words)):
+            if other == path or (words and not any(w in data for w in words)):
                 continue
             if any(_imports_module(q, module) for q in self.facts(other).imports.values()):
                 found.append(other)
