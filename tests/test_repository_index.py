@@ -197,7 +197,7 @@ def test_import_cycle_terminates(tmp_path: Path) -> None:
         },
     )
     assert isinstance(sites(index), list)
-    assert index.dependencies(str(tmp_path / "pkg" / "engine.py")) == [
+    assert index.dependencies(str(tmp_path / "pkg" / "engine.py"), [b"torch"]) == [
         str(tmp_path / "pkg" / "main.py")
     ]
 

@@ -114,6 +114,8 @@ class RepositoryIndex:
         self._bytes: dict[str, tuple[tuple[int, int], bytes]] = {}  # path -> (stat, bytes)
         self._facts: dict[str, FileFacts] = {}
         self._words: dict[bytes, list[str]] | None = None  # word -> the files holding it
+        self._shas: dict[str, tuple[bytes, bytes]] = {}  # path -> (bytes, their sha256)
+        self._importers: dict[tuple[str, tuple[bytes, ...]], list[str]] = {}
 
     # ------------------------------------------------------------------ files and modules
 
@@ -227,29 +229,41 @@ class RepositoryIndex:
     def may_change(self, path: str, source_words: Iterable[bytes]) -> bool:
         """Whether ``path`` can change because of facts from other files: a file whose bytes
         name a source package (``torch``) imports its module and it defines a function."""
-        if not self.complete or not self.facts(path).functions:
+        if not self.complete or b"def " not in self.source(path):
             return False
-        return bool(self.importers(path, source_words))
+        return bool(self.importers(path, source_words)) and bool(self.facts(path).functions)
 
     def importers(self, path: str, source_words: Iterable[bytes] = ()) -> list[str]:
         """The files that import ``path``'s module (only those holding one of
         ``source_words``, when given)."""
-        module = self.module_of(path)
-        words = tuple(source_words)
-        found: list[str] = []
-        for other in self.with_word(module.rpartition(".")[2]):
-            data = self.source(other)
-            if other == path or (words and not any(w in data for w in words)):
-                continue
-            if any(_imports_module(q, module) for q in self.facts(other).imports.values()):
-                found.append(other)
-        return found
+        key = (path, tuple(sorted(source_words)))
+        if key not in self._importers:
+            module = self.module_of(path)
+            candidates = set(self.with_word(module.rpartition(".")[2]))
+            if key[1]:  # the files holding a word, by the word index (names do not change)
+                holding = {f for w in key[1] for f in self.with_word(w.decode())}
+                candidates &= holding
+            self._importers[key] = [
+                other
+                for other in sorted(candidates)
+                if other != path
+                and any(_imports_module(q, module) for q in self.facts(other).imports.values())
+            ]
+        return self._importers[key]
 
-    def dependencies(self, path: str) -> list[str]:
-        """The other files ``path``'s facts come from: the repository files it imports, the
-        files importing it, and the files importing those."""
-        near = set(self.imported_files(path)) | set(self.importers(path))
-        for other in list(near):
+    def dependencies(self, path: str, source_words: Iterable[bytes]) -> list[str]:
+        """The other files ``path``'s facts come from: the files importing it (the call
+        sites of its functions), the repository files it imports (the functions it hands
+        values to) and the files importing those (their other call sites). None for a file
+        that holds none of ``source_words`` and that ``may_change`` rules out: other files
+        cannot change what becomes of it."""
+        words = tuple(source_words)
+        data = self.source(path)
+        if not any(w in data for w in words) and not self.may_change(path, words):
+            return []
+        imported = self.imported_files(path)
+        near = set(imported) | set(self.importers(path))
+        for other in imported:
             near.update(self.importers(other))
         near.discard(path)
         return sorted(near)
@@ -263,16 +277,24 @@ class RepositoryIndex:
                     found.append(other)
         return found
 
-    def digest_of_dependencies(self, path: str) -> str:
+    def digest_of_dependencies(self, path: str, source_words: Iterable[bytes]) -> str:
         """A digest of the content of every file ``dependencies`` names ("" for none)."""
-        others = self.dependencies(path) if self.complete else []
+        others = self.dependencies(path, source_words) if self.complete else []
         if not others:
             return ""
         digest = hashlib.sha256()
         for other in others:
             digest.update(os.path.relpath(other, self.root).encode() + b"\0")
-            digest.update(hashlib.sha256(self.source(other)).digest())
+            digest.update(self._sha(other))
         return digest.hexdigest()
+
+    def _sha(self, path: str) -> bytes:
+        data = self.source(path)
+        known = self._shas.get(path)
+        if known is None or known[0] is not data:
+            known = (data, hashlib.sha256(data).digest())
+            self._shas[path] = known
+        return known[1]
 
     # ------------------------------------------------------------------ call sites of one file
 

@@ -134,7 +134,18 @@ def facts_from_other_files(path: str) -> str:
     if not os.path.isfile(path):
         return ""
     absolute = os.path.abspath(path)
-    return index_for(repository_root(absolute)).digest_of_dependencies(absolute)
+    return index_for(repository_root(absolute)).digest_of_dependencies(absolute, _source_words())
+
+
+@cache
+def _source_words() -> tuple[bytes, ...]:
+    """The words a file that hands values to other files holds: the map's source packages
+    (``torch``), and the target's (a file converted earlier in the same run)."""
+    from ml_switcheroo.analysis.prefilter import prefilter_for
+    from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
+
+    roots = prefilter_for(load_semantic_map()).roots
+    return tuple(word.encode() for word in sorted({*roots, DEFAULT_TARGET.name}))
 
 
 def result_key(key: str, content_sha: str, facts: str = "") -> str:
