@@ -271,10 +271,11 @@ class RepositoryIndex:
     def imported_files(self, path: str) -> list[str]:
         found: list[str] = []
         for qualified in self.facts(path).imports.values():
-            for module in (qualified, qualified.rpartition(".")[0]):
-                other = self.file_of(module) if module else None
-                if other is not None and other not in found:
-                    found.append(other)
+            # `from pkg import mod` names the file of `pkg.mod`; `from pkg.mod import f`, the
+            # file of `pkg.mod` (not the package's `__init__.py`).
+            other = self.file_of(qualified) or self.file_of(qualified.rpartition(".")[0])
+            if other is not None and other not in found:
+                found.append(other)
         return found
 
     def digest_of_dependencies(self, path: str, source_words: Iterable[bytes]) -> str:
