@@ -447,13 +447,11 @@ def _prescan(
 def _may_change_across_files(path: str, prefilter: Prefilter | None) -> bool:
     """Whether a file the pre-filter rejects is converted anyway: a function of it receives a
     translated optimizer from another file (``RepositoryIndex.may_change``)."""
-    from ml_switcheroo.analysis.repository import index_for, repository_root
+    from ml_switcheroo.analysis.repository import may_change_across_files
 
     if prefilter is None:
         return False
-    absolute = os.path.abspath(path)
-    words = [root.encode() for root in prefilter.roots]
-    return index_for(repository_root(absolute)).may_change(absolute, words)
+    return may_change_across_files(path, [root.encode() for root in prefilter.roots])
 
 
 def _replayable(cached: dict[str, Any] | None, mode: str) -> bool:

@@ -9,6 +9,7 @@ from ml_switcheroo.analysis.repository import (
     Constructed,
     RepositoryIndex,
     Unknown,
+    may_change_across_files,
     repository_root,
 )
 
@@ -242,3 +243,11 @@ def test_a_file_nobody_with_torch_imports_cannot_change(tmp_path: Path) -> None:
         {"engine.py": ENGINE, "main.py": "from pkg.engine import train_one_epoch\n"},
     )
     assert not index.may_change(str(tmp_path / "pkg" / "engine.py"), [b"torch"])
+
+
+def test_the_question_for_a_cheap_stage_answers_without_an_index_at_hand(tmp_path: Path) -> None:
+    package(
+        tmp_path, {"engine.py": ENGINE, "main.py": caller("from pkg.engine import train_one_epoch")}
+    )
+    assert may_change_across_files(str(tmp_path / "pkg" / "engine.py"), [b"torch"])
+    assert not may_change_across_files(str(tmp_path / "pkg" / "main.py"), [b"torch"])

@@ -98,6 +98,16 @@ def repository_root(path: str) -> str:
     return folder
 
 
+def may_change_across_files(path: str, source_words: Iterable[bytes]) -> bool:
+    """Whether the file ``path`` can change because of facts from other files of its
+    repository, though its own bytes lack what the pre-filter needs (``source_words``: the
+    map's source packages, ``torch``, and the target's, ``optax``): see
+    ``RepositoryIndex.may_change``. For the byte pre-filter, ``convert``'s file selection and
+    a cheap second stage before libcst."""
+    absolute = os.path.abspath(path)
+    return index_for(repository_root(absolute)).may_change(absolute, source_words)
+
+
 @cache
 def index_for(root: str) -> RepositoryIndex:
     """The index of the repository at ``root``, one per process."""

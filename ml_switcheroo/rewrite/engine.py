@@ -52,7 +52,11 @@ from ml_switcheroo.analysis.plan import (
     Site,
 )
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
-from ml_switcheroo.analysis.repository import index_for, repository_root
+from ml_switcheroo.analysis.repository import (
+    index_for,
+    may_change_across_files,
+    repository_root,
+)
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
 from ml_switcheroo.analysis.torch_only import TorchOnlyUse
 from ml_switcheroo.model.hygiene import UserExpression, hygienic
@@ -790,7 +794,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         # A caller converted earlier in the same run (libcst's runner writes as it goes) holds
         # the target's name instead.
         words = [root.encode() for root in (*roots, self.TARGET.name)]
-        return index_for(repository_root(path)).may_change(path, words)
+        return may_change_across_files(path, words)
 
     def _cross_file_reason(self, node: Any) -> str:
         member = node.func if isinstance(node, cst.Call) else node
