@@ -254,3 +254,79 @@ def test_changing_the_caller_changes_the_callees_facts(tmp_path: Path) -> None:
 def test_a_file_linked_to_no_other_has_no_facts(tmp_path: Path) -> None:
     write_package(tmp_path, {"alone.py": "import torch\n"})
     assert cache.facts_from_other_files(str(tmp_path / "pkg" / "alone.py")) == ""
+
+
+# ---------------------------------------------------------------------- builders (shape b)
+
+BUILDERS = """\
+import torch
+
+def build_optimizer(model, cfg):
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.05)
+"""
+
+BUILDERS_AFTER = """\
+import optax
+
+def build_optimizer(model, cfg):
+    return optax.adamw(learning_rate=cfg.lr, weight_decay=0.05)
+"""
+
+FIT = """\
+from pkg.builders import build_optimizer
+
+def fit(model, cfg, loader):
+    opt = build_optimizer(model, cfg)
+    for batch in loader:
+        opt.zero_grad()
+        loss = model(batch)
+        loss.backward()
+        opt.step()
+"""
+
+
+def test_a_builder_in_another_file_converts(tmp_path: Path) -> None:
+    write_package(tmp_path, {"builders.py": BUILDERS, "train.py": FIT})
+    outputs, _ = convert_in_process(tmp_path)
+    assert outputs["builders.py"] == BUILDERS_AFTER
+
+
+def test_the_builders_caller_loses_zero_grad_and_escapes_step(tmp_path: Path) -> None:
+    write_package(tmp_path, {"builders.py": BUILDERS, "train.py": FIT})
+    outputs, records = convert_in_process(tmp_path)
+    assert "zero_grad" not in outputs["train.py"]
+    assert [r.api for r in records if r.kind == "escaped"] == ["torch.optim.Optimizer.step"]
+
+
+def test_convert_selects_the_builders_caller_without_torch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_package(tmp_path, {"builders.py": BUILDERS, "train.py": FIT})
+    monkeypatch.chdir(tmp_path)
+    assert convert.main(["-j", "1", "-i", "--no-cache", "."]) == 0
+    assert "zero_grad" not in (tmp_path / "pkg" / "train.py").read_text(encoding="utf-8")
+    assert (tmp_path / "pkg" / "builders.py").read_text(encoding="utf-8") == BUILDERS_AFTER
+
+
+def test_a_builder_returning_sgd_or_adam_by_argument_escapes_naming_the_return(
+    tmp_path: Path,
+) -> None:
+    builders = (
+        "import torch\n\ndef build_optimizer(model, cfg):\n"
+        "    if cfg.name == 'sgd':\n"
+        "        return torch.optim.SGD(model.parameters(), lr=cfg.lr)\n"
+        "    return torch.optim.Adam(model.parameters(), lr=cfg.lr)\n"
+    )
+    write_package(tmp_path, {"builders.py": builders, "train.py": FIT})
+    outputs, records = convert_in_process(tmp_path)
+    reasons = escape_reasons(records)
+    assert any("pkg/builders.py:6 returns `torch.optim.Adam(...)`" in r for r in reasons)
+    assert outputs["train.py"] == FIT
+
+
+def test_a_caller_reading_param_groups_of_the_built_value_escapes(tmp_path: Path) -> None:
+    fit = FIT + "    print(opt.param_groups[0]['lr'])\n"
+    write_package(tmp_path, {"builders.py": BUILDERS, "train.py": fit})
+    outputs, records = convert_in_process(tmp_path)
+    assert any("pkg/train.py:10 uses `opt`" in r for r in escape_reasons(records))
+    assert outputs["train.py"] == fit

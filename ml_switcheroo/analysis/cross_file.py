@@ -64,6 +64,40 @@ class CrossFile:
         sites = self.index.call_sites(module, function, param)
         return self._fact(module, function, param, sites)
 
+    def returned_type(self, callee: str) -> ParameterFact | None:
+        """For ``opt = callee(...)`` where ``callee`` is a module-level function of the
+        repository (another file's, or this one's): the type of the translated optimizer it
+        returns on every path, when every caller uses the value only through the rewritten
+        methods (None when ``callee`` is not such a function)."""
+        split = self.index.split(self._absolute(callee))
+        if split is None:
+            return None
+        return self._returned_fact(*split)
+
+    def builder_type(self, function: str) -> ParameterFact | None:
+        """``returned_type`` for this file's module-level ``function`` (None when no other
+        file calls it)."""
+        module = self.index.module_of(self.path)
+        if all(other == self.path for other in self.index.with_word(function)):
+            return None
+        return self._returned_fact(module, function)
+
+    def _returned_fact(self, module: str, function: str) -> ParameterFact:
+        root = self.index.root
+        returned = self.index.returned(module, function)
+        if isinstance(returned, Unknown):
+            return None, returned.describe(root)
+        misuse = self.index.returned_value_misuse(module, function, self.methods)
+        if misuse is not None:
+            return None, misuse.describe(root)
+        found = self._site_type(returned)
+        if found is None:
+            return None, (
+                f"{returned.call_site.named(root)} returns `{returned.constructor}(...)`, "
+                "which is not a translated optimizer"
+            )
+        return found, ""
+
     def _absolute(self, qualified: str) -> str:
         """``.engine.train`` (a relative import, as libcst names it) from this file's package."""
         dots = len(qualified) - len(qualified.lstrip("."))

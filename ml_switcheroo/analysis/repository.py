@@ -236,12 +236,107 @@ class RepositoryIndex:
                     return Unknown(Place(path, node.lineno), problem)
         return None
 
+    def returned(self, module: str, function: str) -> Constructed | Unknown:
+        """The call every path of the module-level ``function`` returns (one constructor,
+        the same on every ``return``, the body ending in one); else what differs, and where."""
+        path = self.file_of(module)
+        definition = self.facts(path).functions.get(function) if path else None
+        if path is None or definition is None:
+            return Unknown(Place(path or module, 0), f"does not define `{function}` once")
+        facts = self.facts(path)
+        returns = sorted(
+            (n for n in _own_nodes(definition) if isinstance(n, ast.Return)),
+            key=lambda n: (n.lineno, n.col_offset),
+        )
+        if not returns or not isinstance(definition.body[-1], ast.Return):
+            return Unknown(Place(path, definition.lineno), "may end without a return")
+        found: Constructed | None = None
+        for node in returns:
+            if not isinstance(node.value, ast.Call):
+                text = _text(node.value) if node.value is not None else "None"
+                return Unknown(Place(path, node.lineno), f"returns `{text}`")
+            name = _qualified(node.value.func, facts)
+            here = Constructed(Place(path, node.lineno), name, Place(path, node.value.lineno))
+            if name is None or (found is not None and found.constructor != name):
+                other = (
+                    f", and line {found.call_site.line} returns `{found.constructor}(...)`"
+                    if found
+                    else ""
+                )
+                return Unknown(
+                    Place(path, node.lineno), f"returns `{_text(node.value.func)}(...)`{other}"
+                )
+            found = found or here
+        assert found is not None
+        return found
+
+    def returned_value_misuse(
+        self, module: str, function: str, methods: frozenset[str]
+    ) -> Unknown | None:
+        """None when every call of ``function`` in the repository binds its value to a name
+        (bound once) used only by calling one of ``methods``; else the first other use."""
+        qualified = f"{module}.{function}"
+        for other in self.with_word(function):
+            facts = self.facts(other)
+            if facts.tree is None:
+                assert facts.error is not None
+                return facts.error
+            parents = _parents(facts.tree)
+            for node in ast.walk(facts.tree):
+                if not isinstance(node, (ast.Name, ast.Attribute)):
+                    continue
+                if _qualified(node, facts) != qualified:
+                    continue
+                problem = self._returned_use(facts, node, parents, methods)
+                if problem is not None:
+                    return problem
+        return None
+
+    def _returned_use(
+        self, facts: FileFacts, node: ast.AST, parents: dict[int, ast.AST], methods: frozenset[str]
+    ) -> Unknown | None:
+        call = parents.get(id(node))
+        assign = parents.get(id(call))
+        here = Place(facts.path, getattr(node, "lineno", 0))
+        if not (
+            isinstance(call, ast.Call)
+            and call.func is node
+            and isinstance(assign, ast.Assign)
+            and len(assign.targets) == 1
+            and isinstance(assign.targets[0], ast.Name)
+        ):
+            return Unknown(here, "uses its value other than by assigning it to a name")
+        name = assign.targets[0].id
+        scope = _enclosing_scope(assign, parents, facts.tree)
+        if len(_bindings(scope, name)) != 1:
+            return Unknown(here, f"binds `{name}` more than once")
+        for use in ast.walk(scope):  # nested functions too: they may read it
+            if isinstance(use, ast.Name) and use.id == name and use is not assign.targets[0]:
+                problem = _use_problem(use, parents, methods)
+                if problem is not None:
+                    return Unknown(Place(facts.path, use.lineno), problem)
+        return None
+
     def may_change(self, path: str, source_words: Iterable[bytes]) -> bool:
         """Whether ``path`` can change because of facts from other files: a file whose bytes
         name a source package (``torch``) imports its module and it defines a function."""
-        if not self.complete or b"def " not in self.source(path):
+        if not self.complete:
             return False
-        return bool(self.importers(path, source_words)) and bool(self.facts(path).functions)
+        words = tuple(source_words)
+        data = self.source(path)
+        if b"def " in data and self.importers(path, words) and self.facts(path).functions:
+            return True  # a function of it may receive a translated optimizer
+        return self._imports_a_builder_file(path, words)
+
+    def _imports_a_builder_file(self, path: str, words: tuple[bytes, ...]) -> bool:
+        """Whether ``path`` imports a repository file holding one of ``words`` (a function
+        there may return a translated optimizer): by the word index first, then parsed."""
+        holding = {f for w in words for f in self.with_word(w.decode())}
+        names = {(self.module_of(f).rpartition(".")[2] or self.module_of(f)) for f in holding}
+        mine = {w.decode() for w in _WORD.findall(self.source(path))}
+        if not names & mine:
+            return False
+        return any(other in holding for other in self.imported_files(path))
 
     def importers(self, path: str, source_words: Iterable[bytes] = ()) -> list[str]:
         """The files that import ``path``'s module (only those holding one of
@@ -510,6 +605,16 @@ def _declares(node: ast.AST, name: str) -> bool:
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         return any((a.asname or a.name.partition(".")[0]) == name for a in node.names)
     return False
+
+
+def _own_nodes(scope: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of ``scope``, nested functions and classes left out."""
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
 
 
 def _binds(target: ast.AST, name: str) -> bool:

@@ -509,7 +509,17 @@ class Resolver:
                 if self.other_imports(value.func, name):
                     return None  # maybe not torch's: another import binds the name too
                 return ReceiverType(type_name)
+            return self._returned_type(value)
         return None
+
+    def _returned_type(self, call: cst.Call) -> ReceiverType | None:
+        """The type of the translated optimizer a builder function of another file returns
+        (``opt = build_optimizer(model, cfg)``; ``analysis/cross_file.py``)."""
+        names = self.imported_names(call.func)
+        if self.cross_file is None or len(names) != 1:
+            return None
+        fact = self.cross_file.returned_type(names[0])
+        return ReceiverType(fact[0]) if fact is not None and fact[0] is not None else None
 
     def _param_type(
         self, param: cst.Param, assignment: Assignment, depth: int

@@ -796,6 +796,24 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         words = [root.encode() for root in (*roots, self.TARGET.name)]
         return may_change_across_files(path, words)
 
+    def _translated_constructor_lines(self) -> frozenset[int]:
+        """The lines of this file's optimizer constructors whose hook succeeds (whether or not
+        a torch-only use keeps one as torch code here): what other files ask of a dry run."""
+        if self._plan is None:
+            return frozenset()
+        lines: set[int] = set()
+        for site in self._plan.sites:
+            if site.hook == CONSTRUCTOR and self._constructor_translates(site.call):
+                position = self._positions_of(site.call)
+                if position is not None:
+                    lines.add(position.start.line)
+        return frozenset(lines)
+
+    def _positions_of(self, node: cst.CSTNode) -> Any:
+        if self._positions is None and self.context.wrapper is not None:
+            self._positions = self.context.wrapper.resolve(PositionProvider)
+        return self._positions.get(node) if self._positions else None
+
     def _cross_file_reason(self, node: Any) -> str:
         member = node.func if isinstance(node, cst.Call) else node
         if not isinstance(member, cst.Attribute):
@@ -943,6 +961,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         return updated_node.with_changes(body=body, footer=[*pending, *updated_node.footer])
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if not self._cross_file_enabled:
+            self.translated_constructor_lines = self._translated_constructor_lines()
         frame = self._frames[0]
         body = self._remove_unused_imports(updated_node.body, module_level=True)
         body = self._add_imports(body, frame.imports)  # before settling: see _add_imports
@@ -1206,7 +1226,7 @@ def _move(
 def _translated_constructor_lines(
     path: str, stamp: int, options: tuple[tuple[str, ...], bool, str | None]
 ) -> frozenset[int]:
-    """The lines of the optimizer constructors the command translates in ``path`` (``stamp``:
+    """The lines of the optimizer constructors whose hook succeeds in ``path`` (``stamp``:
     its modification time), run without facts from other files."""
     map_files, exact, steps_per_epoch = options
     context = CodemodContext(filename=path)
@@ -1219,14 +1239,7 @@ def _translated_constructor_lines(
         command.transform_module(tree)
     except Exception:  # a file that cannot be converted: nothing in it translates
         return frozenset()
-    semantic_map = command.semantic_map
-    return frozenset(
-        record.line
-        for record in records_of(context)
-        if record.kind == "converted"
-        and record.api in semantic_map.apis
-        and semantic_map.apis[record.api].hook == CONSTRUCTOR
-    )
+    return getattr(command, "translated_constructor_lines", frozenset())
 
 
 def records_of(context: CodemodContext) -> list[Record]:

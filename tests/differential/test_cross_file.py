@@ -102,3 +102,52 @@ def test_the_package_translated_in_both_files_reproduces_torch(
         optax_traj, _ = run_optax(problem, namespace["opt"])
         rel = rel_error(problem, torch_traj, optax_traj)
     assert rel < EXACT, f"rel={rel:.3e}\n{translations['xfile_pkg/main.py'].code}"
+
+
+BUILDERS = """\
+import torch
+
+def build_optimizer(params, lr):
+    return {constructor}
+"""
+
+FIT = """\
+from xfile_pkg.builders import build_optimizer
+opt = build_optimizer(params, 0.02)
+def fit(model, loader):
+    for batch in loader:
+        opt.zero_grad()
+        loss = model(batch)
+        loss.backward()
+        opt.step()
+"""
+
+BUILT = [
+    "torch.optim.SGD(params, lr=lr, momentum=0.9, dampening=0.0, weight_decay=0.01)",
+    "torch.optim.Adam(params, lr=lr, betas=(0.85, 0.995), eps=1e-6)",
+]
+
+
+@pytest.mark.parametrize("constructor", BUILT)
+def test_a_builder_of_another_file_translated_reproduces_torch(
+    constructor: str, tmp_path: Path
+) -> None:
+    files = {
+        "xfile_pkg/__init__.py": "",
+        "xfile_pkg/builders.py": BUILDERS.format(constructor=constructor),
+        "xfile_pkg/fit.py": FIT,
+    }
+    translations = translate_package(tmp_path, files)
+    assert translations["xfile_pkg/builders.py"].escapes == []
+    assert "zero_grad" not in translations["xfile_pkg/fit.py"].code
+    with float64():
+        problem = linear_problem()
+        torch_traj = torch_trajectory(FIT, tmp_path / "original")
+        with importable(tmp_path / "translated"):
+            namespace = execute(
+                translations["xfile_pkg/fit.py"].code,
+                {"params": [jnp.asarray(v) for v in problem.init.values()]},
+            )
+        optax_traj, _ = run_optax(problem, namespace["opt"])
+        rel = rel_error(problem, torch_traj, optax_traj)
+    assert rel < EXACT, f"rel={rel:.3e}\n{translations['xfile_pkg/builders.py'].code}"
