@@ -10,7 +10,9 @@ the files of one repository (the folder above the outermost package of a file: t
 - every call site in the repository of a module-level function, and what it passes for one
   parameter (a call built in the caller's scope, at ``file:line``, or something unknown);
 - how a function uses one parameter (only the given methods, or something else, at
-  ``file:line``).
+  ``file:line``);
+- what a module-level function returns on every path (one constructor, or what differs), and
+  how its callers use the value.
 
 Files are read as bytes once and parsed with ``ast`` only when their bytes can matter (they
 name the function asked about, or import a module while passing the byte pre-filter). Anything
@@ -19,9 +21,12 @@ name, a file that fails to parse, a parameter passed on, recursion) is returned 
 ``Unknown`` naming the place. Directories are walked without following symbolic links (no
 loops); a repository of more than ``MAX_FILES`` files is not indexed (every fact unknown).
 
-Not done yet (issue 12, deliverable 1, later parts): methods and ``self.x`` across files,
-builder functions that return a constructed value (``return torch.optim.AdamW(...)``),
-module attributes, values passed on through more than one function.
+NOT DONE YET (issue 12, deliverable 1, later parts): methods and ``self.x`` across files
+(only module-level functions are followed), ``return opt, sched`` tuples and builders that
+bind the value before returning it (``opt = AdamW(...); return opt``: still a torch-only use),
+module attributes, values passed on through more than one function (``fit`` passing its
+parameter to ``train_one_epoch``: unknown), schedulers handed across files. Each of these
+keeps today's escape.
 """
 
 from __future__ import annotations
