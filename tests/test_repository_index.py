@@ -251,3 +251,28 @@ def test_the_question_for_a_cheap_stage_answers_without_an_index_at_hand(tmp_pat
     )
     assert may_change_across_files(str(tmp_path / "pkg" / "engine.py"), [b"torch"])
     assert not may_change_across_files(str(tmp_path / "pkg" / "main.py"), [b"torch"])
+
+
+def test_an_imported_name_also_assigned_is_unknown(tmp_path: Path) -> None:
+    index = package(
+        tmp_path,
+        {
+            "engine.py": ENGINE,
+            "main.py": caller("from pkg.engine import train_one_epoch")
+            + "def other():\n    train_one_epoch = None\n",
+        },
+    )
+    found = sites(index)
+    assert isinstance(found, Unknown)
+    assert "binds `train_one_epoch` more than once" in found.why
+
+
+def test_a_name_imported_from_two_places_is_unknown(tmp_path: Path) -> None:
+    main = caller(
+        "try:\n    from pkg.engine import train_one_epoch\n"
+        "except ImportError:\n    from other import train_one_epoch"
+    )
+    index = package(tmp_path, {"engine.py": ENGINE, "main.py": main})
+    found = sites(index)
+    assert isinstance(found, Unknown)
+    assert "more than once" in found.why

@@ -89,6 +89,9 @@ class FileFacts:
     imports: dict[str, str] = field(default_factory=dict)  # local name -> qualified name
     stars: list[tuple[str, int]] = field(default_factory=list)  # (module, line)
     stored: frozenset[str] = frozenset()  # names bound by anything but an import
+    # name -> what it may name, for names bound more than once (an import and an assignment,
+    # two imports, a function and an assignment): reaching one makes a fact unknown
+    shadowed: dict[str, str] = field(default_factory=dict)
     functions: dict[str, ast.FunctionDef] = field(default_factory=dict)  # module level, once
 
 
@@ -288,6 +291,9 @@ class RepositoryIndex:
                 return facts.error
             parents = _parents(facts.tree)
             for node in ast.walk(facts.tree):
+                shadow = _shadowed_reach(node, facts, qualified)
+                if shadow is not None:
+                    return Unknown(Place(facts.path, getattr(node, "lineno", 0)), shadow)
                 if not isinstance(node, (ast.Name, ast.Attribute)):
                     continue
                 if _qualified(node, facts) != qualified:
@@ -426,6 +432,9 @@ class RepositoryIndex:
         parents = _parents(facts.tree)
         sites: list[Constructed] = []
         for node in ast.walk(facts.tree):
+            shadow = _shadowed_reach(node, facts, qualified)
+            if shadow is not None:
+                return Unknown(Place(facts.path, getattr(node, "lineno", 0)), shadow)
             if _is_getattr_of(node, qualified.rpartition(".")[2]):
                 return Unknown(Place(facts.path, node.lineno), "reaches it through `getattr`")
             if not isinstance(node, (ast.Name, ast.Attribute)):
@@ -498,25 +507,28 @@ def _read_facts(path: str, module: str, data: bytes) -> FileFacts:
         return facts
     package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
     stored: set[str] = set()
+    plain: set[str] = set()  # bound by an assignment or a parameter
     defined: dict[str, list[ast.AST]] = {}
     for node in ast.walk(facts.tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 local = alias.asname or alias.name.partition(".")[0]
-                facts.imports[local] = alias.name if alias.asname else local
+                _import(facts, local, alias.name if alias.asname else local)
         elif isinstance(node, ast.ImportFrom):
             source = _absolute(node, package)
             for alias in node.names:
                 if alias.name == "*":
                     facts.stars.append((source, node.lineno))
                 else:
-                    facts.imports[alias.asname or alias.name] = f"{source}.{alias.name}"
+                    _import(facts, alias.asname or alias.name, f"{source}.{alias.name}")
         elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             stored.add(node.id)
+            plain.add(node.id)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             stored.add(node.name)
         elif isinstance(node, ast.arg):
             stored.add(node.arg)
+            plain.add(node.arg)
     for statement in facts.tree.body:
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             defined.setdefault(statement.name, []).append(statement)
@@ -526,7 +538,20 @@ def _read_facts(path: str, module: str, data: bytes) -> FileFacts:
         if len(nodes) == 1 and isinstance(nodes[0], ast.FunctionDef)
     }
     facts.stored = frozenset(stored)
+    for name in set(facts.imports) & stored:
+        facts.shadowed.setdefault(name, facts.imports[name])
+    for name in set(facts.functions) & plain:
+        facts.shadowed.setdefault(name, f"{module}.{name}")
     return facts
+
+
+def _import(facts: FileFacts, local: str, qualified: str) -> None:
+    """Record an import; a name imported from two places is shadowed (which one is bound is
+    decided at run time)."""
+    known = facts.imports.setdefault(local, qualified)
+    if known != qualified:
+        facts.shadowed[local] = known
+        facts.shadowed[local + "\0"] = qualified  # the other place
 
 
 def _absolute(node: ast.ImportFrom, package: str) -> str:
@@ -555,7 +580,7 @@ def _qualified(node: ast.AST, facts: FileFacts) -> str | None:
         return None
     if node.id in facts.imports:
         return None if node.id in facts.stored else facts.imports[node.id]
-    if node.id in facts.functions:
+    if node.id in facts.functions and node.id not in facts.shadowed:
         return f"{facts.module}.{node.id}"
     return None
 
@@ -662,6 +687,16 @@ def _use_problem(
     ):
         return None
     return f"uses `{node.id}` as a torch object: `{_text(member or node)}`"
+
+
+def _shadowed_reach(node: ast.AST, facts: FileFacts, qualified: str) -> str | None:
+    """Why ``node`` may or may not name ``qualified``: a name bound more than once."""
+    if not isinstance(node, ast.Name) or node.id not in facts.shadowed:
+        return None
+    candidates = [facts.shadowed[node.id], facts.shadowed.get(node.id + "\0", "")]
+    if any(c and (c == qualified or qualified.startswith(c + ".")) for c in candidates):
+        return f"binds `{node.id}` more than once (the name may not be `{qualified}`)"
+    return None
 
 
 def _is_getattr_of(node: ast.AST, name: str) -> bool:
