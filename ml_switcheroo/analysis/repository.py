@@ -132,7 +132,10 @@ class RepositoryIndex:
         self._bytes: dict[str, tuple[tuple[int, int], bytes]] = {}  # path -> (stat, bytes)
         self._facts: dict[str, FileFacts] = {}
         self._words: dict[bytes, list[str]] | None = None  # word -> the files holding it
+        self._file_words: dict[str, frozenset[bytes]] = {}  # path -> its words (when listed)
         self._shas: dict[str, tuple[bytes, bytes]] = {}  # path -> (bytes, their sha256)
+        # source words -> (the files holding one, the last names of their modules)
+        self._holding: dict[tuple[bytes, ...], tuple[frozenset[str], frozenset[bytes]]] = {}
         self._importers: dict[tuple[str, tuple[bytes, ...]], list[str]] = {}
 
     # ------------------------------------------------------------------ files and modules
@@ -174,7 +177,8 @@ class RepositoryIndex:
         if self._words is None:
             words: dict[bytes, list[str]] = {}
             for path in self.files:
-                for found in set(_WORD.findall(self.source(path))):
+                self._file_words[path] = frozenset(_WORD.findall(self.source(path)))
+                for found in self._file_words[path]:
                     words.setdefault(found, []).append(path)
             self._words = words
         return self._words.get(word.encode(), [])
@@ -342,10 +346,16 @@ class RepositoryIndex:
     def _imports_a_builder_file(self, path: str, words: tuple[bytes, ...]) -> bool:
         """Whether ``path`` imports a repository file holding one of ``words`` (a function
         there may return a translated optimizer): by the word index first, then parsed."""
-        holding = {f for w in words for f in self.with_word(w.decode())}
-        names = {(self.module_of(f).rpartition(".")[2] or self.module_of(f)) for f in holding}
-        mine = {w.decode() for w in _WORD.findall(self.source(path))}
-        if not names & mine:
+        key = tuple(sorted(words))
+        if key not in self._holding:
+            holding = frozenset(f for w in key for f in self.with_word(w.decode()))
+            names = {self.module_of(f) for f in holding}
+            last = frozenset(n.rpartition(".")[2].encode() or n.encode() for n in names)
+            self._holding[key] = (holding, last)
+        holding, last = self._holding[key]
+        if path not in self._file_words:  # a file outside the listing
+            self._file_words[path] = frozenset(_WORD.findall(self.source(path)))
+        if not last & self._file_words[path]:
             return False
         return any(other in holding for other in self.imported_files(path))
 
