@@ -41,9 +41,9 @@ from functools import cache
 
 MAX_FILES = 20_000
 _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
-_SKIPPED_DIRS = frozenset(
-    {"__pycache__", "node_modules", "site-packages", "venv", "build", "dist", "env"}
-)
+# Never a package of the repository (a folder such as `build` or `env` may be one, so it is
+# read: a call site left unread would be a guess).
+_SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "site-packages"})
 
 
 @dataclass(frozen=True)
