@@ -266,6 +266,9 @@ def _graceful_signals() -> Iterator[None]:
 
 def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: float) -> int:
     from ml_switcheroo.analysis.prefilter import prefilter_for
+    from ml_switcheroo.analysis.repository import index_for
+
+    index_for.cache_clear()  # a new run reads the repository again
     from ml_switcheroo.app import cache as cache_files
     from ml_switcheroo.app import files, migration_report
     from ml_switcheroo.codemods.optimizer import TorchToOptax
@@ -410,6 +413,8 @@ def _prescan(
 
     if cache is not None:
         entry = cache.known(path, cache_files.stamp_of(os.stat(path)))
+        if entry is not None and entry.outcome == cache_files.PREFILTERED:
+            entry = None if _may_change_across_files(path, prefilter) else entry
         if entry is not None and entry.outcome != cache_files.CONVERTED:
             cache.keep(path)
             return entry.outcome, None
@@ -420,7 +425,11 @@ def _prescan(
                 return entry.outcome, cached
     read_at = cache_files.now_ns()
     data, stamp = cache_files.read_source(path)
-    if prefilter is not None and not prefilter.matches(data):
+    if (
+        prefilter is not None
+        and not prefilter.matches(data)
+        and not _may_change_across_files(path, prefilter)
+    ):
         outcome = cache_files.PREFILTERED
     elif marker is not None and marker in data:
         outcome = cache_files.GENERATED
@@ -433,6 +442,16 @@ def _prescan(
         cache.remember(path, stamp, sha, outcome, read_at)
     cached = cache.result(path, sha) if outcome == cache_files.CONVERTED else None
     return outcome, cached if _replayable(cached, mode) else None
+
+
+def _may_change_across_files(path: str, prefilter: Prefilter | None) -> bool:
+    """Whether a file the pre-filter rejects is converted anyway: a function of it receives a
+    translated optimizer from another file (``RepositoryIndex.may_change``)."""
+    from ml_switcheroo.analysis.repository import may_change_across_files
+
+    if prefilter is None:
+        return False
+    return may_change_across_files(path, [root.encode() for root in prefilter.roots])
 
 
 def _replayable(cached: dict[str, Any] | None, mode: str) -> bool:

@@ -111,7 +111,13 @@ def test_diff_and_in_place_runs_use_no_cache_unless_asked(
     assert not (Path(os.environ["XDG_CACHE_HOME"]) / "ml-switcheroo").exists()
 
 
-def test_a_second_check_run_reads_no_python_source(tmp_path: Path) -> None:
+def test_a_second_check_run_reads_python_sources_only_for_the_repository_index(
+    tmp_path: Path,
+) -> None:
+    """The cache trusts each file's own stat; the result keys hold a digest of the other files
+    a file's facts come from (issue 12), which the repository index reads: once per file and
+    index (``pkg/c.py`` is in two: ``src`` and, no ``__init__.py``, ``src/pkg``). Nothing is
+    converted again (exit 3 from the cached results)."""
     tree(tmp_path / "src", LAYOUT)
     script = textwrap.dedent(
         """
@@ -138,7 +144,9 @@ def test_a_second_check_run_reads_no_python_source(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": str(REPO)},
         timeout=300,
     )
-    assert result.stdout.split()[:2] == ["3", "0"], result.stdout + result.stderr
+    code, count = result.stdout.split()[:2]
+    assert code == "3", result.stdout + result.stderr
+    assert int(count) <= 2 * len(LAYOUT), result.stdout
 
 
 def test_a_poisoned_result_is_replayed_when_nothing_changed(
@@ -485,5 +493,5 @@ def test_a_copy_of_the_same_bytes_elsewhere_is_served_by_content(
 
 
 def test_facts_from_other_files_are_part_of_the_result_key() -> None:
-    assert cache.facts_from_other_files("x.py") == ""  # the seam for issue 12, empty today
+    assert cache.facts_from_other_files("x.py") == ""  # no such file: no other file decides
     assert cache.result_key("k", "s") != cache.result_key("k", "s", "facts")

@@ -17,10 +17,12 @@ from libcst.metadata import (
     Assignment,
     BatchableMetadataProvider,
     ClassScope,
+    GlobalScope,
     QualifiedNameSource,
     Scope,
 )
 
+from ml_switcheroo.analysis.cross_file import CrossFile
 from ml_switcheroo.spec.semantic_map import SemanticMap
 from ml_switcheroo.spec.signature import dotted_name
 
@@ -188,6 +190,9 @@ class Resolver:
         self.map = semantic_map
         self.scopes = scopes
         self.bindings = bindings
+        # Facts from other files of the repository (``analysis/cross_file.py``), when known.
+        self.cross_file: CrossFile | None = None
+        self.cross_file_reasons: dict[int, str] = {}  # id(param) -> why it is not typed
 
     def imported_names(self, node: cst.BaseExpression) -> list[str]:
         """Fully qualified names ``node`` refers to through imports (never local definitions).
@@ -539,7 +544,17 @@ class Resolver:
                 if self.other_imports(value.func, name):
                     return None  # maybe not torch's: another import binds the name too
                 return ReceiverType(type_name)
+            return self._returned_type(value)
         return None
+
+    def _returned_type(self, call: cst.Call) -> ReceiverType | None:
+        """The type of the translated optimizer a builder function of another file returns
+        (``opt = build_optimizer(model, cfg)``; ``analysis/cross_file.py``)."""
+        names = self.imported_names(call.func)
+        if self.cross_file is None or len(names) != 1:
+            return None
+        fact = self.cross_file.returned_type(names[0])
+        return ReceiverType(fact[0]) if fact is not None and fact[0] is not None else None
 
     def _param_type(
         self, param: cst.Param, assignment: Assignment, depth: int
@@ -551,15 +566,51 @@ class Resolver:
                     if type_name is not None:
                         return ReceiverType(type_name)
             return None
-        from_callers = self._type_from_callers(param, assignment, depth)
-        if from_callers is not None:
-            return from_callers
+        across = self._cross_file_type(param, assignment)
+        if across is not None:
+            return across
+        if id(param) not in self.cross_file_reasons:
+            from_callers = self._type_from_callers(param, assignment, depth)
+            if from_callers is not None:
+                return from_callers
         for entry in self.map.types.values():
             if entry.parameter_names is not None and entry.parameter_names.fullmatch(
                 param.name.value
             ):
                 return ReceiverType(entry.name, probable=True)
         return None
+
+    def _cross_file_type(self, param: cst.Param, assignment: Assignment) -> ReceiverType | None:
+        """The type every call site in the repository passes for a parameter of a module-level
+        function that files other than this one call (``analysis/cross_file.py``); when they
+        do not agree, the reason is kept in ``cross_file_reasons`` and this file's own callers
+        no longer decide."""
+        function = assignment.scope.node
+        parent = getattr(assignment.scope, "parent", None)
+        if (
+            self.cross_file is None
+            or not isinstance(function, cst.FunctionDef)
+            or parent is None
+            or not isinstance(parent, GlobalScope)  # not a module-level function
+        ):
+            return None
+        fact = self.cross_file.parameter_type(function.name.value, param.name.value)
+        if fact is None:
+            return None
+        type_name, reason = fact
+        if type_name is not None:
+            return ReceiverType(type_name)
+        self.cross_file_reasons[id(param)] = reason
+        return None
+
+    def cross_file_reason(self, receiver: cst.BaseExpression) -> str:
+        """Why the parameter ``receiver`` is not typed from the repository's call sites."""
+        if not isinstance(receiver, cst.Name):
+            return ""
+        for node in self.binding_nodes(receiver):
+            if id(node) in self.cross_file_reasons:
+                return self.cross_file_reasons[id(node)]
+        return ""
 
     def _type_from_callers(
         self, param: cst.Param, assignment: Assignment, depth: int

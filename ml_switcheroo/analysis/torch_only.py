@@ -148,9 +148,34 @@ class TorchOnlyFinder:
             return
         if _harmless(use, parent):
             return
+        returned = self._returned_fact(parent, statement)
+        if returned is not None and returned[0] == handle.type_name:
+            return  # a builder whose callers only step and zero what it returns
         context = _context(use, ancestors)
         use_text = f"`{_shortened(code_of(context))}`"
+        if returned is not None:
+            use_text += f" ({returned[1]})"
         self._mark(handle, statement, context, handle.translated.text, use_text)
+
+    def _returned_fact(
+        self, parent: Any, statement: cst.BaseStatement
+    ) -> tuple[str | None, str] | None:
+        """For ``return <value>`` in a module-level function that other files of the
+        repository call: the type it returns when they only step and zero the value, else
+        None with the reason (``analysis/cross_file.py``)."""
+        cross_file = getattr(self.resolver, "cross_file", None)
+        if not isinstance(parent, cst.Return) or cross_file is None:
+            return None
+        function = self._module_level_function(statement)
+        if function is None:
+            return None
+        return cross_file.builder_type(function.name.value)  # type: ignore[no-any-return]
+
+    def _module_level_function(self, statement: cst.BaseStatement) -> cst.FunctionDef | None:
+        for node in self.planner.module.body:
+            if isinstance(node, cst.FunctionDef) and _ancestors(node, statement) is not None:
+                return node
+        return None
 
     def _in_wired_arguments(self, ancestors: list[cst.CSTNode]) -> bool:
         """Whether the use sits in the arguments of a wired call (``SequentialLR(opt,
@@ -198,7 +223,23 @@ class TorchOnlyFinder:
         if param is not None and self._typed_parameter(param, handle):
             self._follow_parameter(handle, param)
             return
+        across = self._across_files(callee, call, argument)
+        if across is not None:
+            type_name, reason = across
+            if type_name == handle.type_name:
+                return  # a function of another file that every call site hands a translated one
+            description += f" ({reason})"
         self._mark(handle, statement, call, handle.translated.text, description)
+
+    def _across_files(
+        self, callee: str | None, call: cst.Call, argument: cst.Arg
+    ) -> tuple[str | None, str] | None:
+        """The repository's fact for the parameter of another file's function that
+        ``argument`` binds (``analysis/cross_file.py``); None when there is none."""
+        cross_file = getattr(self.resolver, "cross_file", None)
+        if callee is None or cross_file is None:
+            return None
+        return cross_file.hand_over(callee, call, argument)  # type: ignore[no-any-return]
 
     def _typed_parameter(self, param: cst.Param, handle: _Handle) -> bool:
         typed = self.resolver.parameter_type(param)

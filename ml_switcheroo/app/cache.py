@@ -34,7 +34,8 @@ last rename wins (the other run's new entries are lost: a later miss, not a wron
 Nothing is ever deleted: remove ``DIR`` to reclaim the space.
 
 Issue 12 (a file's outcome depending on facts from other files) plugs in at
-``facts_from_other_files``: its value is part of every result key; it is empty today.
+``facts_from_other_files``: its value (a digest of the files the repository index links the
+file to) is part of every result key.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from ml_switcheroo.analysis.repository import index_for, repository_root
 
 FORMAT = 1
 MAGIC = b"ml-switcheroo-cache"
@@ -124,9 +127,25 @@ def run_key(map_files: Sequence[str], options: Mapping[str, Any], include_genera
 
 
 def facts_from_other_files(path: str) -> str:
-    """What the outcome of ``path`` depends on in other files of the repository: nothing yet.
-    (Issue 12's cross-file index returns its digest of those facts here.)"""
-    return ""
+    """What the outcome of ``path`` depends on in other files of the repository: a digest of
+    the content of the files the repository index links it to (the files it imports, the
+    files importing it, and the files importing those; ``analysis/repository.py``), "" when
+    there are none."""
+    if not os.path.isfile(path):
+        return ""
+    absolute = os.path.abspath(path)
+    return index_for(repository_root(absolute)).digest_of_dependencies(absolute, _source_words())
+
+
+@cache
+def _source_words() -> tuple[bytes, ...]:
+    """The words a file that hands values to other files holds: the map's source packages
+    (``torch``), and the target's (a file converted earlier in the same run)."""
+    from ml_switcheroo.analysis.prefilter import prefilter_for
+    from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
+
+    roots = prefilter_for(load_semantic_map()).roots
+    return tuple(word.encode() for word in sorted({*roots, DEFAULT_TARGET.name}))
 
 
 def result_key(key: str, content_sha: str, facts: str = "") -> str:

@@ -20,6 +20,7 @@ the bookkeeping that makes output safe:
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -39,9 +40,24 @@ from libcst.metadata import (
 )
 
 from ml_switcheroo.analysis import flow
+from ml_switcheroo.analysis.cross_file import CrossFile
 from ml_switcheroo.analysis.exports import exported_names
-from ml_switcheroo.analysis.plan import Plan, PlanItem, Planner, Region, Site
+from ml_switcheroo.analysis.plan import (
+    CONSTRUCTOR,
+    STEP,
+    ZERO_GRAD,
+    Plan,
+    PlanItem,
+    Planner,
+    Region,
+    Site,
+)
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
+from ml_switcheroo.analysis.repository import (
+    index_for,
+    may_change_across_files,
+    repository_root,
+)
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver, Variable
 from ml_switcheroo.analysis.torch_only import TorchOnlyUse
 from ml_switcheroo.model.hygiene import UserExpression, hygienic
@@ -171,6 +187,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         exact: bool = False,
         steps_per_epoch: str | None = None,
         prefilter: bool = True,
+        cross_file: bool = True,
     ) -> None:
         if context.filename and os.path.isfile(context.filename):
             # libcst's runner makes the command right before it parses the file: refuse a file
@@ -181,6 +198,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self.semantic_map: SemanticMap = load_semantic_map(semantic_map)
         self.entries: dict[str, ApiEntry] = self.semantic_map.for_hooks(self.HOOKS)
         self.options: dict[str, Any] = {"exact": exact, "steps_per_epoch": steps_per_epoch}
+        self._map_files = tuple(semantic_map)
+        self._cross_file_enabled = cross_file  # False in the dry runs cross-file facts make
         self._wired_methods = frozenset(
             e.method for e in self.entries.values() if e.method and not e.attribute
         )
@@ -205,7 +224,11 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             tree = command_support.keep_final_cr(tree, data)
             if fresh:
                 lossy = round_trip.lost_bytes(tree, data)
-            if self.prefilter is not None and not self.prefilter.matches(data):
+            if (
+                self.prefilter is not None
+                and not self.prefilter.matches(data)
+                and not self._may_change_across_files()
+            ):
                 return _unless_lossy(tree, tree, lossy)
         if fresh and self.context.filename and os.path.islink(self.context.filename):
             # libcst's runner would write through the link: into a file outside the paths
@@ -394,7 +417,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             if probable and result is not original_node:
                 raise Untranslatable(
                     f"`{receiver}` is an unannotated parameter, taken for a "
-                    f"{entry.receiver_type} only because of its name",
+                    f"{entry.receiver_type} only because of its name"
+                    + self._cross_file_reason(original_node),
                     _probable_suggestion(result),
                 )
             self._check_import_names(original_node, requested)
@@ -728,7 +752,85 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             scopes = self.metadata[ScopeProvider]
             bindings = self.context.wrapper.resolve(BindingProvider) if self.context.wrapper else {}
             self._resolver = Resolver(self.semantic_map, scopes, bindings)  # type: ignore[arg-type]
+            self._resolver.cross_file = self._cross_file()
         return self._resolver
+
+    # ------------------------------------------------------------------ facts from other files
+
+    def _repository_file(self) -> str | None:
+        """This file's path when facts from other files apply (a file on disk)."""
+        filename = self.context.filename
+        if not self._cross_file_enabled or not filename or not os.path.isfile(filename):
+            return None
+        return os.path.abspath(filename)
+
+    def _cross_file(self) -> CrossFile | None:
+        """The repository index read with this command's map (``analysis/cross_file.py``)."""
+        path = self._repository_file()
+        if path is None:
+            return None
+        hooks = (STEP, ZERO_GRAD)  # the calls rewritten on an optimizer another file passes
+        methods = frozenset(
+            entry.method
+            for entry in self.semantic_map.apis.values()
+            if entry.hook in hooks and entry.method and not entry.attribute
+        )
+        return CrossFile(
+            index_for(repository_root(path)),
+            path,
+            self.semantic_map,
+            self._constructor_translates_at,
+            methods,
+            self.TARGET.name,
+        )
+
+    def _constructor_translates_at(self, path: str, line: int) -> bool:
+        """Whether the optimizer constructor at ``path:line`` translates (a dry run of that
+        file without facts from other files)."""
+        try:
+            stamp = os.stat(path).st_mtime_ns
+        except OSError:
+            return False
+        options = (self._map_files, bool(self.options["exact"]), self.options["steps_per_epoch"])
+        return line in _translated_constructor_lines(path, stamp, options)
+
+    def _may_change_across_files(self) -> bool:
+        """Whether a file the pre-filter would skip can change through facts from other
+        files (a function of it receives a translated optimizer): see
+        ``RepositoryIndex.may_change``."""
+        path = self._repository_file()
+        if path is None:
+            return False
+        roots = self.prefilter.roots if self.prefilter else self.semantic_map.source_roots
+        # A caller converted earlier in the same run (libcst's runner writes as it goes) holds
+        # the target's name instead.
+        words = [root.encode() for root in (*roots, self.TARGET.name)]
+        return may_change_across_files(path, words)
+
+    def _translated_constructor_lines(self) -> frozenset[int]:
+        """The lines of this file's optimizer constructors whose hook succeeds (whether or not
+        a torch-only use keeps one as torch code here): what other files ask of a dry run."""
+        if self._plan is None:
+            return frozenset()
+        lines: set[int] = set()
+        for site in self._plan.sites:
+            if site.hook == CONSTRUCTOR and self._constructor_translates(site.call):
+                position = self._positions_of(site.call)
+                if position is not None:
+                    lines.add(position.start.line)
+        return frozenset(lines)
+
+    def _positions_of(self, node: cst.CSTNode) -> Any:
+        if self._positions is None and self.context.wrapper is not None:
+            self._positions = self.context.wrapper.resolve(PositionProvider)
+        return self._positions.get(node) if self._positions else None
+
+    def _cross_file_reason(self, node: Any) -> str:
+        member = node.func if isinstance(node, cst.Call) else node
+        if not isinstance(member, cst.Attribute):
+            return ""
+        reason = self._get_resolver().cross_file_reason(member.value)
+        return f"; across files: {reason}" if reason else ""
 
     def _check_import_names(self, call: cst.Call, keys: list[str]) -> None:
         """Refuse to emit ``optax.x`` where ``optax`` already means something else."""
@@ -870,6 +972,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         return updated_node.with_changes(body=body, footer=[*pending, *updated_node.footer])
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if not self._cross_file_enabled:
+            self.translated_constructor_lines = self._translated_constructor_lines()
         frame = self._frames[0]
         body = self._remove_unused_imports(updated_node.body, module_level=True)
         body = self._add_imports(body, frame.imports)  # before settling: see _add_imports
@@ -1127,6 +1231,26 @@ def _move(
     last = max(i for i, s in enumerate(body) if id(s) in member_ids)
     result = [s for s in body[: last + 1] if s is not optimizer]
     return [*result, optimizer, *body[last + 1 :]]
+
+
+@functools.lru_cache(maxsize=512)
+def _translated_constructor_lines(
+    path: str, stamp: int, options: tuple[tuple[str, ...], bool, str | None]
+) -> frozenset[int]:
+    """The lines of the optimizer constructors whose hook succeeds in ``path`` (``stamp``:
+    its modification time), run without facts from other files."""
+    map_files, exact, steps_per_epoch = options
+    context = CodemodContext(filename=path)
+    try:
+        with open(path, "rb") as handle:
+            tree = cst.parse_module(handle.read())
+        command = SwitcherooCommand(
+            context, map_files, exact=exact, steps_per_epoch=steps_per_epoch, cross_file=False
+        )
+        command.transform_module(tree)
+    except Exception:  # a file that cannot be converted: nothing in it translates
+        return frozenset()
+    return getattr(command, "translated_constructor_lines", frozenset())
 
 
 def records_of(context: CodemodContext) -> list[Record]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -394,3 +395,34 @@ class _EveryN:
         self.count += 1
         if self.count % self.n == 0:
             self.sched.step()
+
+
+# ----------------------------------------------------------------------------- packages
+
+
+def translate_package(root: Path, files: dict[str, str]) -> dict[str, Translation]:
+    """``files`` written as the package ``root/original/<pkg>`` and each translated by
+    ``optimizer.TorchToOptax`` with its real path (the repository index sees the package), as
+    libcst's runner does one file per call; the outputs are written to ``root/translated``,
+    where a second run must change nothing. Keys are the files' names under the package."""
+    original, translated = root / "original", root / "translated"
+    for name, text in files.items():
+        (original / name).parent.mkdir(parents=True, exist_ok=True)
+        (original / name).write_text(text, encoding="utf-8")
+    results: dict[str, Translation] = {}
+    for name in files:
+        path = original / name
+        context = CodemodContext(filename=str(path))
+        command = TorchToOptax(context)
+        code = command.transform_module(cst.parse_module(files[name])).code
+        compile(code, name, "exec")
+        results[name] = Translation(files[name], code, records_of(context))
+    for name, result in results.items():
+        (translated / name).parent.mkdir(parents=True, exist_ok=True)
+        (translated / name).write_text(result.code, encoding="utf-8")
+    for name, result in results.items():
+        path = translated / name
+        again = TorchToOptax(CodemodContext(filename=str(path)))
+        code = again.transform_module(cst.parse_module(result.code)).code
+        assert code == result.code, f"a second run changed {name}"
+    return results

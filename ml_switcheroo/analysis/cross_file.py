@@ -1,0 +1,169 @@
+"""Cross-file facts for one file being converted: the repository index read with the map.
+
+A parameter of a module-level function is a translated optimizer when every call site in the
+repository passes one: a wired constructor whose translation succeeds in its own file (or an
+optax transformation already, in a file converted earlier in the same run), of one type, and
+the function uses the parameter only through the methods the map rewrites on it (``step()``,
+``zero_grad()``). Then the hand-over ``train_one_epoch(model, opt, loader)`` in the
+constructor's file needs no escape hatch, and the calls in the callee's file are rewritten as
+if the optimizer were built there.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import libcst as cst
+
+from ml_switcheroo.analysis.repository import Constructed, RepositoryIndex, Unknown
+from ml_switcheroo.spec.semantic_map import SemanticMap
+
+ParameterFact = tuple[str | None, str]  # (type name, or None with the reason)
+
+
+@dataclass
+class CrossFile:
+    """Answers the engine's questions about ``path`` from the index of its repository."""
+
+    index: RepositoryIndex
+    path: str
+    semantic_map: SemanticMap
+    translates: Callable[[str, int], bool]  # the constructor at file:line translates
+    methods: frozenset[str]  # the methods the map rewrites on an optimizer parameter
+    target_root: str  # a call under it is a translated value already (``optax``)
+
+    def parameter_type(self, function: str, param: str) -> ParameterFact | None:
+        """For ``param`` of this file's module-level ``function``: its type when every call
+        site in the repository passes a translated optimizer; None when no file calls it."""
+        module = self.index.module_of(self.path)
+        sites = self.index.call_sites(module, function, param)
+        if isinstance(sites, Unknown):
+            here = sites.place.file == self.path
+        else:
+            here = all(site.call_site.file == self.path for site in sites)
+        if here:
+            return None  # this file's own callers decide, as without the index
+        return self._fact(module, function, param, sites)
+
+    def hand_over(self, callee: str, call: cst.Call, argument: cst.Arg) -> ParameterFact | None:
+        """For ``callee(..., opt, ...)`` where ``callee`` is a module-level function of another
+        file of the repository: the parameter's fact (None when ``callee`` is not one)."""
+        split = self.index.split(self._absolute(callee))
+        if split is None:
+            return None
+        module, function = split
+        path = self.index.file_of(module)
+        definition = self.index.facts(path).functions.get(function) if path else None
+        if definition is None:
+            return None
+        param = _parameter_name(definition, call, argument)
+        if param is None:
+            return None, "its parameter cannot be matched to the argument"
+        sites = self.index.call_sites(module, function, param)
+        return self._fact(module, function, param, sites)
+
+    def returned_type(self, callee: str) -> ParameterFact | None:
+        """For ``opt = callee(...)`` where ``callee`` is a module-level function of the
+        repository (another file's, or this one's): the type of the translated optimizer it
+        returns on every path, when every caller uses the value only through the rewritten
+        methods (None when ``callee`` is not such a function)."""
+        split = self.index.split(self._absolute(callee))
+        if split is None:
+            return None
+        return self._returned_fact(*split)
+
+    def builder_type(self, function: str) -> ParameterFact | None:
+        """``returned_type`` for this file's module-level ``function`` (None when no other
+        file calls it)."""
+        module = self.index.module_of(self.path)
+        if all(other == self.path for other in self.index.with_word(function)):
+            return None
+        return self._returned_fact(module, function)
+
+    def _returned_fact(self, module: str, function: str) -> ParameterFact:
+        root = self.index.root
+        returned = self.index.returned(module, function)
+        if isinstance(returned, Unknown):
+            return None, returned.describe(root)
+        misuse = self.index.returned_value_misuse(module, function, self.methods)
+        if misuse is not None:
+            return None, misuse.describe(root)
+        found = self._site_type(returned)
+        if found is None:
+            return None, (
+                f"{returned.call_site.named(root)} returns `{returned.constructor}(...)`, "
+                "which is not a translated optimizer"
+            )
+        return found, ""
+
+    def _absolute(self, qualified: str) -> str:
+        """``.engine.train`` (a relative import, as libcst names it) from this file's package."""
+        dots = len(qualified) - len(qualified.lstrip("."))
+        if not dots:
+            return qualified
+        module = self.index.module_of(self.path)
+        parts = module.split(".")
+        if not self.path.endswith("__init__.py"):
+            parts.pop()
+        parts = parts[: len(parts) - (dots - 1)] if dots > 1 else parts
+        return ".".join([*parts, qualified[dots:]]) if parts else qualified[dots:]
+
+    def _fact(
+        self, module: str, function: str, param: str, sites: list[Constructed] | Unknown
+    ) -> ParameterFact:
+        root = self.index.root
+        if isinstance(sites, Unknown):
+            return None, sites.describe(root)
+        misuse = self.index.parameter_misuse(module, function, param, self.methods)
+        if misuse is not None:
+            return None, misuse.describe(root)
+        types = set()
+        for site in sites:
+            found = self._site_type(site)
+            if found is None:
+                text = f"`{site.constructor}(...)`" if site.constructor else "a value"
+                return None, (
+                    f"{site.call_site.named(root)} passes {text} (built at "
+                    f"{site.place.named(root)}), which is not a translated optimizer"
+                )
+            types.add(found)
+        if len(types) != 1:
+            return None, "its call sites pass optimizers of different types"
+        return types.pop(), ""
+
+    def _site_type(self, site: Constructed) -> str | None:
+        name = site.constructor
+        if name is None:
+            return None
+        if name.partition(".")[0] == self.target_root:
+            return self._optimizer_type()
+        type_name = self.semantic_map.canonical_type(name)
+        if type_name is None or name not in self.semantic_map.apis:
+            return None
+        if not all(self.semantic_map.method(type_name, m) for m in self.methods):
+            return None
+        return type_name if self.translates(site.place.file, site.place.line) else None
+
+    def _optimizer_type(self) -> str | None:
+        """The one map type with every method in ``methods`` (an optax value already)."""
+        found = [
+            name
+            for name in self.semantic_map.types
+            if all(self.semantic_map.method(name, m) for m in self.methods)
+        ]
+        return found[0] if len(found) == 1 else None
+
+
+def _parameter_name(definition: object, call: cst.Call, argument: cst.Arg) -> str | None:
+    """The parameter of the ``ast`` function ``definition`` that ``argument`` of ``call``
+    binds (None with star arguments)."""
+    assert isinstance(definition, ast.FunctionDef)
+    if any(a.star for a in call.args):
+        return None
+    if argument.keyword is not None:
+        return argument.keyword.value
+    positional = [a.arg for a in [*definition.args.posonlyargs, *definition.args.args]]
+    index = [a for a in call.args if a.keyword is None].index(argument)
+    return positional[index] if index < len(positional) else None

@@ -1,0 +1,725 @@
+"""The repository index: facts about other files of the repository, from one cheap ``ast`` pass.
+
+The codemod sees one file at a time; an optimizer handed to ``train_one_epoch(model, opt,
+loader)`` imported from ``engine.py`` lives on in another file. ``RepositoryIndex`` answers, for
+the files of one repository (the folder above the outermost package of a file: the same under
+``python -m libcst.tool codemod`` and under ``ml-switcheroo convert``):
+
+- which file a module name is, and which module a file is (absolute imports, relative imports,
+  ``from pkg import mod``);
+- every call site in the repository of a module-level function, and what it passes for one
+  parameter (a call built in the caller's scope, at ``file:line``, or something unknown);
+- how a function uses one parameter (only the given methods, or something else, at
+  ``file:line``);
+- what a module-level function returns on every path (one constructor, or what differs), and
+  how its callers use the value.
+
+Files are read as bytes once and parsed with ``ast`` only when their bytes can matter (they
+name the function asked about, or import a module while passing the byte pre-filter). Anything
+that makes a fact unknown (a star import, a use of the function as a value, ``getattr`` by
+name, a file that fails to parse, a parameter passed on, recursion) is returned as an
+``Unknown`` naming the place. Directories are walked without following symbolic links (no
+loops); a repository of more than ``MAX_FILES`` files is not indexed (every fact unknown).
+
+NOT DONE YET (issue 12, deliverable 1, later parts): methods and ``self.x`` across files
+(only module-level functions are followed), ``return opt, sched`` tuples and builders that
+bind the value before returning it (``opt = AdamW(...); return opt``: still a torch-only use),
+module attributes, values passed on through more than one function (``fit`` passing its
+parameter to ``train_one_epoch``: unknown), schedulers handed across files. Each of these
+keeps today's escape.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+
+MAX_FILES = 20_000
+_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+# Never a package of the repository (a folder such as `build` or `env` may be one, so it is
+# read: a call site left unread would be a guess).
+_SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "site-packages"})
+
+
+@dataclass(frozen=True)
+class Place:
+    """A line of a file of the repository."""
+
+    file: str
+    line: int
+
+    def named(self, root: str) -> str:
+        """``pkg/engine.py:12``: relative to the repository root."""
+        return f"{os.path.relpath(self.file, root)}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A fact that cannot be known, and the place that made it so."""
+
+    place: Place
+    why: str
+
+    def describe(self, root: str) -> str:
+        return f"{self.place.named(root)} {self.why}"
+
+
+@dataclass(frozen=True)
+class Constructed:
+    """A call site passes the value of a call built in the caller's scope."""
+
+    call_site: Place
+    constructor: str | None  # the called function's qualified name (through imports)
+    place: Place  # where the constructor call is
+
+
+@dataclass
+class FileFacts:
+    """One file: its module, its tree (None when it fails to parse), and its imports."""
+
+    path: str
+    module: str
+    tree: ast.Module | None = None
+    error: Unknown | None = None
+    imports: dict[str, str] = field(default_factory=dict)  # local name -> qualified name
+    stars: list[tuple[str, int]] = field(default_factory=list)  # (module, line)
+    stored: frozenset[str] = frozenset()  # names bound by anything but an import
+    # name -> what it may name, for names bound more than once (an import and an assignment,
+    # two imports, a function and an assignment): reaching one makes a fact unknown
+    shadowed: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, ast.FunctionDef] = field(default_factory=dict)  # module level, once
+
+
+def repository_root(path: str) -> str:
+    """The folder above the outermost package holding ``path`` (its own folder if none)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return folder
+
+
+def may_change_across_files(path: str, source_words: Iterable[bytes]) -> bool:
+    """Whether the file ``path`` can change because of facts from other files of its
+    repository, though its own bytes lack what the pre-filter needs (``source_words``: the
+    map's source packages, ``torch``, and the target's, ``optax``): see
+    ``RepositoryIndex.may_change``. For the byte pre-filter, ``convert``'s file selection and
+    a cheap second stage before libcst."""
+    absolute = os.path.abspath(path)
+    return index_for(repository_root(absolute)).may_change(absolute, source_words)
+
+
+@cache
+def index_for(root: str) -> RepositoryIndex:
+    """The index of the repository at ``root``, one per process."""
+    return RepositoryIndex(root)
+
+
+class RepositoryIndex:
+    """Facts about the Python files under ``root`` (built lazily, cached)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._files: list[str] | None = None
+        self._modules: dict[str, str] | None = None  # module -> path
+        self._bytes: dict[str, tuple[tuple[int, int], bytes]] = {}  # path -> (stat, bytes)
+        self._facts: dict[str, FileFacts] = {}
+        self._words: dict[bytes, list[str]] | None = None  # word -> the files holding it
+        self._file_words: dict[str, frozenset[bytes]] = {}  # path -> its words (when listed)
+        self._shas: dict[str, tuple[bytes, bytes]] = {}  # path -> (bytes, their sha256)
+        # source words -> (the files holding one, the last names of their modules)
+        self._holding: dict[tuple[bytes, ...], tuple[frozenset[str], frozenset[bytes]]] = {}
+        self._importers: dict[tuple[str, tuple[bytes, ...]], list[str]] = {}
+
+    # ------------------------------------------------------------------ files and modules
+
+    @property
+    def files(self) -> list[str]:
+        """Every ``.py`` file under the root (symbolic links to folders are not followed)."""
+        if self._files is None:
+            self._files = list(_python_files(self.root))
+        return self._files
+
+    @property
+    def complete(self) -> bool:
+        return len(self.files) <= MAX_FILES
+
+    def module_of(self, path: str) -> str:
+        relative = os.path.relpath(os.path.abspath(path), self.root)[: -len(".py")]
+        parts = relative.split(os.sep)
+        if parts[-1] == "__init__":
+            parts.pop()
+        return ".".join(parts)
+
+    def file_of(self, module: str) -> str | None:
+        if self._modules is None:
+            self._modules = {self.module_of(path): path for path in self.files}
+        return self._modules.get(module)
+
+    def split(self, qualified: str) -> tuple[str, str] | None:
+        """``pkg.engine.train`` -> (``pkg.engine``, ``train``) when the module is a file here."""
+        module, _, name = qualified.rpartition(".")
+        if module and name and self.file_of(module) is not None:
+            return module, name
+        return None
+
+    def with_word(self, word: str) -> list[str]:
+        """The files whose text holds the identifier ``word`` (one pass over every file,
+        the first time: names of functions and modules do not change when a file is
+        converted, so it is not built again)."""
+        if self._words is None:
+            words: dict[bytes, list[str]] = {}
+            for path in self.files:
+                self._file_words[path] = frozenset(_WORD.findall(self.source(path)))
+                for found in self._file_words[path]:
+                    words.setdefault(found, []).append(path)
+            self._words = words
+        return self._words.get(word.encode(), [])
+
+    def source(self, path: str) -> bytes:
+        """The file's bytes, read again when its size or modification time changed (a file
+        converted earlier in the same run, or between two runs of one process)."""
+        try:
+            info = os.stat(path)
+            stamp = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            stamp = (0, -1)
+        known = self._bytes.get(path)
+        if known is None or known[0] != stamp:
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError:
+                data = b""
+            self._bytes[path] = (stamp, data)
+            self._facts.pop(path, None)
+        return self._bytes[path][1]
+
+    def facts(self, path: str) -> FileFacts:
+        """The parsed facts of one file (parsed once per content)."""
+        data = self.source(path)
+        if path not in self._facts:
+            self._facts[path] = _read_facts(path, self.module_of(path), data)
+        return self._facts[path]
+
+    # ------------------------------------------------------------------ queries
+
+    def call_sites(self, module: str, function: str, param: str) -> list[Constructed] | Unknown:
+        """What every call site in the repository passes for ``param`` of ``module.function``
+        (a module-level function); an ``Unknown`` at the first place that cannot be followed."""
+        path = self.file_of(module)
+        if path is None or not self.complete:
+            return Unknown(Place(path or module, 0), "is not a file of an indexed repository")
+        definition = self.facts(path).functions.get(function)
+        if definition is None:
+            return Unknown(Place(path, 0), f"does not define `{function}` once at module level")
+        qualified = f"{module}.{function}"
+        sites: list[Constructed] = []
+        for other in self.with_word(function):
+            found = self._sites_in(self.facts(other), qualified, module, definition, param)
+            if isinstance(found, Unknown):
+                return found
+            sites.extend(found)
+        return sites
+
+    def parameter_misuse(
+        self, module: str, function: str, param: str, methods: frozenset[str]
+    ) -> Unknown | None:
+        """None when ``function`` uses ``param`` only by calling one of ``methods`` on it;
+        else the first other use."""
+        path = self.file_of(module)
+        definition = self.facts(path).functions.get(function) if path else None
+        if path is None or definition is None:
+            return Unknown(Place(path or module, 0), f"does not define `{function}`")
+        if definition.decorator_list:
+            return Unknown(Place(path, definition.lineno), f"`{function}` is decorated")
+        parents = _parents(definition)
+        for node in ast.walk(definition):
+            if isinstance(node, ast.Name) and node.id == param:
+                problem = _use_problem(node, parents, methods)
+                if problem is not None:
+                    return Unknown(Place(path, node.lineno), problem)
+        return None
+
+    def returned(self, module: str, function: str) -> Constructed | Unknown:
+        """The call every path of the module-level ``function`` returns (one constructor,
+        the same on every ``return``, the body ending in one); else what differs, and where."""
+        path = self.file_of(module)
+        definition = self.facts(path).functions.get(function) if path else None
+        if path is None or definition is None:
+            return Unknown(Place(path or module, 0), f"does not define `{function}` once")
+        facts = self.facts(path)
+        returns = sorted(
+            (n for n in _own_nodes(definition) if isinstance(n, ast.Return)),
+            key=lambda n: (n.lineno, n.col_offset),
+        )
+        if not returns or not isinstance(definition.body[-1], ast.Return):
+            return Unknown(Place(path, definition.lineno), "may end without a return")
+        found: Constructed | None = None
+        for node in returns:
+            if not isinstance(node.value, ast.Call):
+                text = _text(node.value) if node.value is not None else "None"
+                return Unknown(Place(path, node.lineno), f"returns `{text}`")
+            name = _qualified(node.value.func, facts)
+            here = Constructed(Place(path, node.lineno), name, Place(path, node.value.lineno))
+            if name is None or (found is not None and found.constructor != name):
+                other = (
+                    f", and line {found.call_site.line} returns `{found.constructor}(...)`"
+                    if found
+                    else ""
+                )
+                return Unknown(
+                    Place(path, node.lineno), f"returns `{_text(node.value.func)}(...)`{other}"
+                )
+            found = found or here
+        assert found is not None
+        return found
+
+    def returned_value_misuse(
+        self, module: str, function: str, methods: frozenset[str]
+    ) -> Unknown | None:
+        """None when every call of ``function`` in the repository binds its value to a name
+        (bound once) used only by calling one of ``methods``; else the first other use."""
+        qualified = f"{module}.{function}"
+        for other in self.with_word(function):
+            facts = self.facts(other)
+            if facts.tree is None:
+                assert facts.error is not None
+                return facts.error
+            parents = _parents(facts.tree)
+            for node in ast.walk(facts.tree):
+                shadow = _shadowed_reach(node, facts, qualified)
+                if shadow is not None:
+                    return Unknown(Place(facts.path, getattr(node, "lineno", 0)), shadow)
+                if not isinstance(node, (ast.Name, ast.Attribute)):
+                    continue
+                if _qualified(node, facts) != qualified:
+                    continue
+                problem = self._returned_use(facts, node, parents, methods)
+                if problem is not None:
+                    return problem
+        return None
+
+    def _returned_use(
+        self, facts: FileFacts, node: ast.AST, parents: dict[int, ast.AST], methods: frozenset[str]
+    ) -> Unknown | None:
+        call = parents.get(id(node))
+        assign = parents.get(id(call))
+        here = Place(facts.path, getattr(node, "lineno", 0))
+        if not (
+            isinstance(call, ast.Call)
+            and call.func is node
+            and isinstance(assign, ast.Assign)
+            and len(assign.targets) == 1
+            and isinstance(assign.targets[0], ast.Name)
+        ):
+            return Unknown(here, "uses its value other than by assigning it to a name")
+        name = assign.targets[0].id
+        scope = _enclosing_scope(assign, parents, facts.tree)
+        if len(_bindings(scope, name)) != 1:
+            return Unknown(here, f"binds `{name}` more than once")
+        for use in ast.walk(scope):  # nested functions too: they may read it
+            if isinstance(use, ast.Name) and use.id == name and use is not assign.targets[0]:
+                problem = _use_problem(use, parents, methods)
+                if problem is not None:
+                    return Unknown(Place(facts.path, use.lineno), problem)
+        return None
+
+    def may_change(self, path: str, source_words: Iterable[bytes]) -> bool:
+        """Whether ``path`` can change because of facts from other files: a file whose bytes
+        name a source package (``torch``) imports its module and it defines a function."""
+        if not self.complete:
+            return False
+        words = tuple(source_words)
+        data = self.source(path)
+        if b"def " in data and self.importers(path, words) and self.facts(path).functions:
+            return True  # a function of it may receive a translated optimizer
+        return self._imports_a_builder_file(path, words)
+
+    def _imports_a_builder_file(self, path: str, words: tuple[bytes, ...]) -> bool:
+        """Whether ``path`` imports a repository file holding one of ``words`` (a function
+        there may return a translated optimizer): by the word index first, then parsed."""
+        key = tuple(sorted(words))
+        if key not in self._holding:
+            holding = frozenset(f for w in key for f in self.with_word(w.decode()))
+            names = {self.module_of(f) for f in holding}
+            last = frozenset(n.rpartition(".")[2].encode() or n.encode() for n in names)
+            self._holding[key] = (holding, last)
+        holding, last = self._holding[key]
+        if path not in self._file_words:  # a file outside the listing
+            self._file_words[path] = frozenset(_WORD.findall(self.source(path)))
+        if not last & self._file_words[path]:
+            return False
+        return any(other in holding for other in self.imported_files(path))
+
+    def importers(self, path: str, source_words: Iterable[bytes] = ()) -> list[str]:
+        """The files that import ``path``'s module (only those holding one of
+        ``source_words``, when given)."""
+        key = (path, tuple(sorted(source_words)))
+        if key not in self._importers:
+            module = self.module_of(path)
+            candidates = set(self.with_word(module.rpartition(".")[2]))
+            if key[1]:  # the files holding a word, by the word index (names do not change)
+                holding = {f for w in key[1] for f in self.with_word(w.decode())}
+                candidates &= holding
+            self._importers[key] = [
+                other
+                for other in sorted(candidates)
+                if other != path
+                and any(_imports_module(q, module) for q in self.facts(other).imports.values())
+            ]
+        return self._importers[key]
+
+    def dependencies(self, path: str, source_words: Iterable[bytes]) -> list[str]:
+        """The other files ``path``'s facts come from: the files importing it (the call
+        sites of its functions), the repository files it imports (the functions it hands
+        values to) and the files importing those (their other call sites). None for a file
+        that holds none of ``source_words`` and that ``may_change`` rules out: other files
+        cannot change what becomes of it."""
+        words = tuple(source_words)
+        data = self.source(path)
+        if not any(w in data for w in words) and not self.may_change(path, words):
+            return []
+        imported = self.imported_files(path)
+        near = set(imported) | set(self.importers(path))
+        for other in imported:
+            near.update(self.importers(other))
+        near.discard(path)
+        return sorted(near)
+
+    def imported_files(self, path: str) -> list[str]:
+        found: list[str] = []
+        for qualified in self.facts(path).imports.values():
+            # `from pkg import mod` names the file of `pkg.mod`; `from pkg.mod import f`, the
+            # file of `pkg.mod` (not the package's `__init__.py`).
+            other = self.file_of(qualified) or self.file_of(qualified.rpartition(".")[0])
+            if other is not None and other not in found:
+                found.append(other)
+        return found
+
+    def digest_of_dependencies(self, path: str, source_words: Iterable[bytes]) -> str:
+        """A digest of the content of every file ``dependencies`` names ("" for none)."""
+        others = self.dependencies(path, source_words) if self.complete else []
+        if not others:
+            return ""
+        digest = hashlib.sha256()
+        for other in others:
+            digest.update(os.path.relpath(other, self.root).encode() + b"\0")
+            digest.update(self._sha(other))
+        return digest.hexdigest()
+
+    def _sha(self, path: str) -> bytes:
+        data = self.source(path)
+        known = self._shas.get(path)
+        if known is None or known[0] is not data:
+            known = (data, hashlib.sha256(data).digest())
+            self._shas[path] = known
+        return known[1]
+
+    # ------------------------------------------------------------------ call sites of one file
+
+    def _sites_in(
+        self,
+        facts: FileFacts,
+        qualified: str,
+        module: str,
+        definition: ast.FunctionDef,
+        param: str,
+    ) -> list[Constructed] | Unknown:
+        if facts.tree is None:
+            assert facts.error is not None
+            return facts.error
+        for star, line in facts.stars:
+            if star == module:
+                return Unknown(Place(facts.path, line), f"imports `*` from `{module}`")
+        parents = _parents(facts.tree)
+        sites: list[Constructed] = []
+        for node in ast.walk(facts.tree):
+            shadow = _shadowed_reach(node, facts, qualified)
+            if shadow is not None:
+                return Unknown(Place(facts.path, getattr(node, "lineno", 0)), shadow)
+            if _is_getattr_of(node, qualified.rpartition(".")[2]):
+                return Unknown(Place(facts.path, node.lineno), "reaches it through `getattr`")
+            if not isinstance(node, (ast.Name, ast.Attribute)):
+                continue
+            if _qualified(node, facts) != qualified:
+                continue
+            call = parents.get(id(node))
+            if not isinstance(call, ast.Call) or call.func is not node:
+                return Unknown(Place(facts.path, node.lineno), "uses it without calling it")
+            site = self._passed(facts, call, definition, param, parents)
+            if isinstance(site, Unknown):
+                return site
+            sites.append(site)
+        return sites
+
+    def _passed(
+        self,
+        facts: FileFacts,
+        call: ast.Call,
+        definition: ast.FunctionDef,
+        param: str,
+        parents: dict[int, ast.AST],
+    ) -> Constructed | Unknown:
+        here = Place(facts.path, call.lineno)
+        value = _argument(call, definition, param)
+        if value is None:
+            return Unknown(here, f"passes no value for `{param}` that can be followed")
+        if not isinstance(value, ast.Name):
+            return Unknown(here, f"passes `{_text(value)}` for `{param}`")
+        scope = _enclosing_scope(call, parents, facts.tree)
+        if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and value.id in _params(
+            scope
+        ):
+            why = "recursion: " if scope is definition else ""
+            return Unknown(here, f"{why}passes its own parameter `{value.id}` on")
+        bound = _bindings(scope, value.id)
+        if not bound and scope is not facts.tree and facts.tree is not None:
+            bound = _bindings(facts.tree, value.id)  # a module-level name read in a function
+        if len(bound) != 1 or not isinstance(bound[0], ast.Call):
+            return Unknown(here, f"passes `{value.id}`, which is not bound once to a call")
+        constructor = bound[0]
+        return Constructed(
+            here, _qualified(constructor.func, facts), Place(facts.path, constructor.lineno)
+        )
+
+
+# ---------------------------------------------------------------------- reading one file
+
+
+def _python_files(root: str) -> Iterator[str]:
+    count = 0
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_DIRS)
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            if name.endswith(".py") and not os.path.islink(path):
+                count += 1
+                yield path
+                if count > MAX_FILES:
+                    return
+
+
+def _read_facts(path: str, module: str, data: bytes) -> FileFacts:
+    facts = FileFacts(path, module)
+    try:
+        facts.tree = ast.parse(data, filename=path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        line = getattr(exc, "lineno", None) or 0
+        facts.error = Unknown(Place(path, line), "fails to parse")
+        return facts
+    package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+    stored: set[str] = set()
+    plain: set[str] = set()  # bound by an assignment or a parameter
+    defined: dict[str, list[ast.AST]] = {}
+    for node in ast.walk(facts.tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                local = alias.asname or alias.name.partition(".")[0]
+                _import(facts, local, alias.name if alias.asname else local)
+        elif isinstance(node, ast.ImportFrom):
+            source = _absolute(node, package)
+            for alias in node.names:
+                if alias.name == "*":
+                    facts.stars.append((source, node.lineno))
+                else:
+                    _import(facts, alias.asname or alias.name, f"{source}.{alias.name}")
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            stored.add(node.id)
+            plain.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            stored.add(node.name)
+        elif isinstance(node, ast.arg):
+            stored.add(node.arg)
+            plain.add(node.arg)
+    for statement in facts.tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.setdefault(statement.name, []).append(statement)
+    facts.functions = {
+        name: nodes[0]
+        for name, nodes in defined.items()
+        if len(nodes) == 1 and isinstance(nodes[0], ast.FunctionDef)
+    }
+    facts.stored = frozenset(stored)
+    for name in set(facts.imports) & stored:
+        facts.shadowed.setdefault(name, facts.imports[name])
+    for name in set(facts.functions) & plain:
+        facts.shadowed.setdefault(name, f"{module}.{name}")
+    return facts
+
+
+def _import(facts: FileFacts, local: str, qualified: str) -> None:
+    """Record an import; a name imported from two places is shadowed (which one is bound is
+    decided at run time)."""
+    known = facts.imports.setdefault(local, qualified)
+    if known != qualified:
+        facts.shadowed[local] = known
+        facts.shadowed[local + "\0"] = qualified  # the other place
+
+
+def _absolute(node: ast.ImportFrom, package: str) -> str:
+    if not node.level:
+        return node.module or ""
+    parts = package.split(".") if package else []
+    base = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def _imports_module(qualified: str, module: str) -> bool:
+    return (
+        qualified == module
+        or qualified.startswith(module + ".")
+        or module.startswith(qualified + ".")
+    )
+
+
+def _qualified(node: ast.AST, facts: FileFacts) -> str | None:
+    """The qualified name an expression names through the file's imports (or its own
+    module-level functions); None when unknown or shadowed."""
+    if isinstance(node, ast.Attribute):
+        base = _qualified(node.value, facts)
+        return f"{base}.{node.attr}" if base else None
+    if not isinstance(node, ast.Name):
+        return None
+    if node.id in facts.imports:
+        return None if node.id in facts.stored else facts.imports[node.id]
+    if node.id in facts.functions and node.id not in facts.shadowed:
+        return f"{facts.module}.{node.id}"
+    return None
+
+
+def _parents(tree: ast.AST) -> dict[int, ast.AST]:
+    return {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+
+
+def _enclosing_scope(node: ast.AST, parents: dict[int, ast.AST], tree: ast.AST | None) -> ast.AST:
+    current = parents.get(id(node))
+    while current is not None:
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return current
+        current = parents.get(id(current))
+    assert tree is not None
+    return tree
+
+
+def _params(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    args = function.args
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+    return {a.arg for a in every if a is not None}
+
+
+def _bindings(scope: ast.AST, name: str) -> list[ast.AST]:
+    """Every binding of ``name`` directly in ``scope`` (nested functions and classes left out):
+    an assigned value, or the binding statement itself when it binds no single value."""
+    found: list[ast.AST] = []
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            if getattr(node, "name", None) == name:
+                found.append(node)
+            continue
+        if isinstance(node, ast.Assign) and any(_binds(t, name) for t in node.targets):
+            simple = len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+            found.append(node.value if simple else node)
+        elif isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
+            if not isinstance(_assign_parent(node, scope), ast.Assign):
+                found.append(node)
+        elif _declares(node, name):
+            found.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _declares(node: ast.AST, name: str) -> bool:
+    """``global name``, ``nonlocal name``, or an import binding ``name``."""
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        return name in node.names
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return any((a.asname or a.name.partition(".")[0]) == name for a in node.names)
+    return False
+
+
+def _own_nodes(scope: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of ``scope``, nested functions and classes left out."""
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _binds(target: ast.AST, name: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target))
+
+
+def _assign_parent(name: ast.Name, scope: ast.AST) -> ast.AST | None:
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Assign) and any(t is name for t in node.targets):
+            return node
+    return None
+
+
+def _argument(call: ast.Call, definition: ast.FunctionDef, param: str) -> ast.expr | None:
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(
+        k.arg is None for k in call.keywords
+    ):
+        return None
+    for keyword in call.keywords:
+        if keyword.arg == param:
+            return keyword.value
+    positional = [a.arg for a in [*definition.args.posonlyargs, *definition.args.args]]
+    if param in positional and positional.index(param) < len(call.args):
+        return call.args[positional.index(param)]
+    return None
+
+
+def _use_problem(
+    node: ast.Name, parents: dict[int, ast.AST], methods: frozenset[str]
+) -> str | None:
+    if not isinstance(node.ctx, ast.Load):
+        return f"rebinds `{node.id}`"
+    member = parents.get(id(node))
+    call = parents.get(id(member))
+    if (
+        isinstance(member, ast.Attribute)
+        and member.attr in methods
+        and isinstance(call, ast.Call)
+        and call.func is member
+    ):
+        return None
+    return f"uses `{node.id}` as a torch object: `{_text(member or node)}`"
+
+
+def _shadowed_reach(node: ast.AST, facts: FileFacts, qualified: str) -> str | None:
+    """Why ``node`` may or may not name ``qualified``: a name bound more than once."""
+    if not isinstance(node, ast.Name) or node.id not in facts.shadowed:
+        return None
+    candidates = [facts.shadowed[node.id], facts.shadowed.get(node.id + "\0", "")]
+    if any(c and (c == qualified or qualified.startswith(c + ".")) for c in candidates):
+        return f"binds `{node.id}` more than once (the name may not be `{qualified}`)"
+    return None
+
+
+def _is_getattr_of(node: ast.AST, name: str) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("getattr", "hasattr")
+        and len(node.args) >= 2
+        and isinstance(node.args[1], ast.Constant)
+        and node.args[1].value == name
+    )
+
+
+def _text(node: ast.AST) -> str:
+    text = " ".join(ast.unparse(node).split())
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,332 @@
+"""An optimizer handed to a function of another file of the repository (issue 12, deliverable 1,
+first shape): converted in both files when every call site in the repository passes a
+translated optimizer and the function only steps and zeroes it; left as it is otherwise, with
+the escape naming the place that decided."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from libcst.codemod import CodemodContext
+
+from ml_switcheroo import convert
+from ml_switcheroo.analysis.prefilter import prefilter_for
+from ml_switcheroo.app import cache
+from ml_switcheroo.codemods.optimizer import TorchToOptax
+from ml_switcheroo.rewrite.engine import records_of
+from ml_switcheroo.rewrite.report import Record
+from ml_switcheroo.targets.catalogue import load_semantic_map
+
+REPO = Path(__file__).resolve().parents[1]
+
+ENGINE = """\
+def train_one_epoch(model, optimizer, loader):
+    for batch in loader:
+        optimizer.zero_grad()
+        loss = model(batch)
+        loss.backward()
+        optimizer.step()
+"""
+
+MAIN = """\
+import torch
+from pkg.engine import train_one_epoch
+
+def main(model, loader):
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for epoch in range(3):
+        train_one_epoch(model, opt, loader)
+"""
+
+ENGINE_AFTER = """\
+def train_one_epoch(model, optimizer, loader):
+    for batch in loader:
+        loss = model(batch)
+        # ml_switcheroo: ESCAPE-BEGIN torch.optim.Optimizer.step
+        # ml_switcheroo: reason: torch computes gradients into .grad (`loss.backward()`) and `optimizer.step()` applies them in place; JAX takes gradients of a loss function and optax returns updates to apply
+        # ml_switcheroo: suggestion:
+        # ml_switcheroo: |   def loss_fn(params):  # the forward pass that computes `loss`, as a function of the parameters
+        # ml_switcheroo: |       ...
+        # ml_switcheroo: |       return loss
+        # ml_switcheroo: |   loss, grads = jax.value_and_grad(loss_fn)(params)
+        # ml_switcheroo: |   updates, optimizer_state = optimizer.update(grads, optimizer_state, params)
+        # ml_switcheroo: |   params = optax.apply_updates(params, updates)
+        # ml_switcheroo: |   # once, after `optimizer` is built: optimizer_state = optimizer.init(params)
+        loss.backward()
+        optimizer.step()
+        # ml_switcheroo: ESCAPE-END
+"""
+
+MAIN_AFTER = """\
+from pkg.engine import train_one_epoch
+import optax
+
+def main(model, loader):
+    opt = optax.sgd(learning_rate=0.1, momentum=0.9)
+    for epoch in range(3):
+        train_one_epoch(model, opt, loader)
+"""
+
+LBFGS_CALLER = """\
+import torch
+from pkg.engine import train_one_epoch
+
+def finetune(model, loader):
+    opt = torch.optim.LBFGS(model.parameters())
+    train_one_epoch(model, opt, loader)
+"""
+
+
+def write_package(root: Path, files: dict[str, str]) -> Path:
+    """``files`` under ``root/pkg`` (a package)."""
+    (root / "pkg").mkdir(parents=True, exist_ok=True)
+    (root / "pkg" / "__init__.py").write_text("", encoding="utf-8")
+    for name, text in files.items():
+        (root / "pkg" / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def convert_in_process(root: Path) -> tuple[dict[str, str], list[Record]]:
+    """Every file of ``root/pkg`` through the command as libcst's runner calls it (one file per
+    call, its real path as the context's filename); outputs by name, and the records."""
+    outputs: dict[str, str] = {}
+    records: list[Record] = []
+    for path in sorted((root / "pkg").glob("*.py")):
+        context = CodemodContext(filename=str(path))
+        tree = cst.parse_module(path.read_text(encoding="utf-8"))
+        outputs[path.name] = TorchToOptax(context).transform_module(tree).code
+        records.extend(records_of(context))
+    return outputs, records
+
+
+def escape_reasons(records: list[Record]) -> list[str]:
+    return [r.reason for r in records if r.kind == "escaped"]
+
+
+def handed_over(records: list[Record]) -> list[str]:
+    return [reason for reason in escape_reasons(records) if "`train_one_epoch(...)` gets" in reason]
+
+
+# ---------------------------------------------------------------------- the shape converts
+
+
+def test_the_callee_steps_escape_and_its_zero_grad_is_removed(tmp_path: Path) -> None:
+    write_package(tmp_path, {"engine.py": ENGINE, "main.py": MAIN})
+    outputs, _ = convert_in_process(tmp_path)
+    assert outputs["engine.py"] == ENGINE_AFTER
+
+
+def test_the_hand_over_in_the_constructors_file_is_no_escape(tmp_path: Path) -> None:
+    write_package(tmp_path, {"engine.py": ENGINE, "main.py": MAIN})
+    outputs, records = convert_in_process(tmp_path)
+    assert outputs["main.py"] == MAIN_AFTER
+    assert handed_over(records) == []
+
+
+def test_the_callee_file_has_no_bytes_the_prefilter_needs(tmp_path: Path) -> None:
+    assert not prefilter_for(load_semantic_map()).matches(ENGINE.encode())
+
+
+def test_libcst_tool_rewrites_both_files(tmp_path: Path) -> None:
+    write_package(tmp_path, {"engine.py": ENGINE, "main.py": MAIN})
+    result = subprocess.run(
+        [sys.executable, "-m", "libcst.tool", "codemod", "optimizer.TorchToOptax"]
+        + ["--no-format", "--hide-progress", "-j", "2", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "pkg" / "engine.py").read_text(encoding="utf-8") == ENGINE_AFTER
+    assert (tmp_path / "pkg" / "main.py").read_text(encoding="utf-8") == MAIN_AFTER
+
+
+def test_convert_in_place_rewrites_both_files_the_same(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_package(tmp_path, {"engine.py": ENGINE, "main.py": MAIN})
+    monkeypatch.chdir(tmp_path)
+    assert convert.main(["-j", "1", "-i", "--no-cache", "."]) == 0
+    assert (tmp_path / "pkg" / "engine.py").read_text(encoding="utf-8") == ENGINE_AFTER
+    assert (tmp_path / "pkg" / "main.py").read_text(encoding="utf-8") == MAIN_AFTER
+
+
+def test_a_second_run_changes_nothing(tmp_path: Path) -> None:
+    write_package(tmp_path, {"engine.py": ENGINE_AFTER, "main.py": MAIN_AFTER})
+    outputs, _ = convert_in_process(tmp_path)
+    assert outputs == {"__init__.py": "", "engine.py": ENGINE_AFTER, "main.py": MAIN_AFTER}
+
+
+def test_callee_converted_after_its_caller_was_written_is_the_same(tmp_path: Path) -> None:
+    write_package(tmp_path, {"engine.py": ENGINE, "main.py": MAIN_AFTER})
+    outputs, _ = convert_in_process(tmp_path)
+    assert outputs["engine.py"] == ENGINE_AFTER
+
+
+# ---------------------------------------------------------------------- trap twins
+
+
+def test_a_caller_passing_lbfgs_leaves_the_callee_as_it_is(tmp_path: Path) -> None:
+    write_package(tmp_path, {"engine.py": ENGINE, "main.py": MAIN, "other.py": LBFGS_CALLER})
+    outputs, _ = convert_in_process(tmp_path)
+    assert outputs["engine.py"] == ENGINE
+
+
+def test_a_caller_passing_lbfgs_keeps_the_hand_over_escape_naming_it(tmp_path: Path) -> None:
+    write_package(tmp_path, {"engine.py": ENGINE, "main.py": MAIN, "other.py": LBFGS_CALLER})
+    _, records = convert_in_process(tmp_path)
+    (reason,) = handed_over(records)
+    assert "pkg/other.py:6 passes `torch.optim.LBFGS(...)` (built at pkg/other.py:5)" in reason
+
+
+def test_a_callee_storing_the_optimizer_keeps_the_hand_over_escape(tmp_path: Path) -> None:
+    engine = ENGINE + "    state.optimizer = optimizer\n"
+    write_package(tmp_path, {"engine.py": engine, "main.py": MAIN})
+    outputs, records = convert_in_process(tmp_path)
+    (reason,) = handed_over(records)
+    assert "pkg/engine.py:7 uses `optimizer` as a torch object" in reason
+    assert outputs["engine.py"] == engine
+
+
+def test_a_callee_reading_param_groups_keeps_the_hand_over_escape(tmp_path: Path) -> None:
+    engine = ENGINE + "    return optimizer.param_groups[0]['lr']\n"
+    write_package(tmp_path, {"engine.py": engine, "main.py": MAIN})
+    outputs, records = convert_in_process(tmp_path)
+    (reason,) = handed_over(records)
+    assert "`optimizer.param_groups`" in reason
+    assert outputs["engine.py"] == engine
+
+
+def test_a_star_import_of_the_callee_keeps_the_hand_over_escape(tmp_path: Path) -> None:
+    main = MAIN.replace("from pkg.engine import train_one_epoch", "from pkg.engine import *")
+    other = MAIN.replace("def main", "def other")
+    write_package(tmp_path, {"engine.py": ENGINE, "main.py": main, "other.py": other})
+    outputs, records = convert_in_process(tmp_path)
+    (reason,) = handed_over([r for r in records if (r.file or "").endswith("other.py")])
+    assert "pkg/main.py:2 imports `*` from `pkg.engine`" in reason
+    assert outputs["engine.py"] == ENGINE
+
+
+def test_a_recursive_callee_keeps_the_hand_over_escape(tmp_path: Path) -> None:
+    engine = ENGINE + "    if loader:\n        train_one_epoch(model, optimizer, loader[1:])\n"
+    write_package(tmp_path, {"engine.py": engine, "main.py": MAIN})
+    outputs, records = convert_in_process(tmp_path)
+    assert outputs["engine.py"] == engine
+    (reason,) = handed_over(records)
+    assert "pkg/engine.py:8 recursion" in reason
+
+
+def test_a_library_consumer_stays_a_hand_over_escape(tmp_path: Path) -> None:
+    main = (
+        "import torch\nfrom accelerate import Accelerator\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "model, opt = Accelerator().prepare(model, opt)\n"
+    )
+    write_package(tmp_path, {"main.py": main})
+    outputs, records = convert_in_process(tmp_path)
+    assert any("`Accelerator().prepare(...)` gets `opt`" in r for r in escape_reasons(records))
+
+
+# ---------------------------------------------------------------------- the cache
+
+
+def test_changing_the_callee_changes_the_callers_facts(tmp_path: Path) -> None:
+    write_package(tmp_path, {"engine.py": ENGINE, "main.py": MAIN})
+    main = str(tmp_path / "pkg" / "main.py")
+    before = cache.facts_from_other_files(main)
+    (tmp_path / "pkg" / "engine.py").write_text(ENGINE + "# changed\n", encoding="utf-8")
+    assert cache.facts_from_other_files(main) not in ("", before)
+
+
+def test_changing_the_caller_changes_the_callees_facts(tmp_path: Path) -> None:
+    write_package(tmp_path, {"engine.py": ENGINE, "main.py": MAIN})
+    engine = str(tmp_path / "pkg" / "engine.py")
+    before = cache.facts_from_other_files(engine)
+    (tmp_path / "pkg" / "main.py").write_text(MAIN + "# changed\n", encoding="utf-8")
+    assert cache.facts_from_other_files(engine) not in ("", before)
+
+
+def test_a_file_linked_to_no_other_has_no_facts(tmp_path: Path) -> None:
+    write_package(tmp_path, {"alone.py": "import torch\n"})
+    assert cache.facts_from_other_files(str(tmp_path / "pkg" / "alone.py")) == ""
+
+
+# ---------------------------------------------------------------------- builders (shape b)
+
+BUILDERS = """\
+import torch
+
+def build_optimizer(model, cfg):
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.05)
+"""
+
+BUILDERS_AFTER = """\
+import optax
+
+def build_optimizer(model, cfg):
+    return optax.adamw(learning_rate=cfg.lr, weight_decay=0.05)
+"""
+
+FIT = """\
+from pkg.builders import build_optimizer
+
+def fit(model, cfg, loader):
+    opt = build_optimizer(model, cfg)
+    for batch in loader:
+        opt.zero_grad()
+        loss = model(batch)
+        loss.backward()
+        opt.step()
+"""
+
+
+def test_a_builder_in_another_file_converts(tmp_path: Path) -> None:
+    write_package(tmp_path, {"builders.py": BUILDERS, "train.py": FIT})
+    outputs, _ = convert_in_process(tmp_path)
+    assert outputs["builders.py"] == BUILDERS_AFTER
+
+
+def test_the_builders_caller_loses_zero_grad_and_escapes_step(tmp_path: Path) -> None:
+    write_package(tmp_path, {"builders.py": BUILDERS, "train.py": FIT})
+    outputs, records = convert_in_process(tmp_path)
+    assert "zero_grad" not in outputs["train.py"]
+    assert [r.api for r in records if r.kind == "escaped"] == ["torch.optim.Optimizer.step"]
+
+
+def test_convert_selects_the_builders_caller_without_torch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_package(tmp_path, {"builders.py": BUILDERS, "train.py": FIT})
+    monkeypatch.chdir(tmp_path)
+    assert convert.main(["-j", "1", "-i", "--no-cache", "."]) == 0
+    assert "zero_grad" not in (tmp_path / "pkg" / "train.py").read_text(encoding="utf-8")
+    assert (tmp_path / "pkg" / "builders.py").read_text(encoding="utf-8") == BUILDERS_AFTER
+
+
+def test_a_builder_returning_sgd_or_adam_by_argument_escapes_naming_the_return(
+    tmp_path: Path,
+) -> None:
+    builders = (
+        "import torch\n\ndef build_optimizer(model, cfg):\n"
+        "    if cfg.name == 'sgd':\n"
+        "        return torch.optim.SGD(model.parameters(), lr=cfg.lr)\n"
+        "    return torch.optim.Adam(model.parameters(), lr=cfg.lr)\n"
+    )
+    write_package(tmp_path, {"builders.py": builders, "train.py": FIT})
+    outputs, records = convert_in_process(tmp_path)
+    reasons = escape_reasons(records)
+    assert any("pkg/builders.py:6 returns `torch.optim.Adam(...)`" in r for r in reasons)
+    assert outputs["train.py"] == FIT
+
+
+def test_a_caller_reading_param_groups_of_the_built_value_escapes(tmp_path: Path) -> None:
+    fit = FIT + "    print(opt.param_groups[0]['lr'])\n"
+    write_package(tmp_path, {"builders.py": BUILDERS, "train.py": fit})
+    outputs, records = convert_in_process(tmp_path)
+    assert any("pkg/train.py:10 uses `opt`" in r for r in escape_reasons(records))
+    assert outputs["train.py"] == fit
