@@ -262,6 +262,8 @@ def _render(template: Template, call: BoundCall, evaluations: Counter[str]) -> c
         if name in call.definitions:
             evaluations.update(call.definitions[name])  # each use evaluates its arguments again
             return call.overrides[name]
+        if name not in call.overrides and name not in call.entry.signature.names:
+            raise _undefined(call, name)
         value = call.value(name)
         if index is None:
             if call.given(name):
@@ -278,6 +280,17 @@ def _render(template: Template, call: BoundCall, evaluations: Counter[str]) -> c
         )
 
     return template.render(resolve)
+
+
+def _undefined(call: BoundCall, name: str) -> Untranslatable:
+    """A definition (``=name`` slot) none of whose cases applies to these arguments."""
+    entry = call.entry
+    if entry.reason:
+        return Untranslatable(
+            render_text(entry.reason, call),
+            render_text(entry.suggest, call) if entry.suggest else None,
+        )
+    return Untranslatable(f"the semantic map has no case of `{name}` for these arguments")
 
 
 def _element(value: cst.BaseExpression, index: int) -> cst.BaseExpression | None:

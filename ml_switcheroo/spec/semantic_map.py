@@ -22,6 +22,7 @@ Schema (see the shipped file for the full, commented example)::
     apis:
       torch.optim.SGD:                                  # a call, or Type.method for methods
         hook: optimizer_constructor                     # a registered hook
+        aliases: [torch.optim.sgd.SGD]                  # other names of the same call
         returns: torch.optim.Optimizer                  # what the call produces (receivers)
         status: exact | approximate | escape
         tolerance: 1e-7                                 # approximate only
@@ -96,6 +97,7 @@ _API_KEYS = {
     "momentum_argument",
     "attribute",
     "per_group",
+    "aliases",
 }
 _LINK_KEYS = {"emit", "when", "unless", "unknown_ok", "slot", "mode"}
 _RULE_KEYS = {"when", "unless", "reason", "suggest", "mode"}
@@ -186,6 +188,7 @@ class ApiEntry:
     momentum_argument: str | None = None  # what a momentum-cycling schedule sets ("betas[0]")
     attribute: bool = False  # a wired attribute read (`opt.param_groups`), not a call
     per_group: frozenset[str] = frozenset()  # arguments torch also takes as one per group
+    aliases: tuple[str, ...] = ()  # other qualified names of the same API (re-exports)
 
     @property
     def method(self) -> str | None:
@@ -717,10 +720,34 @@ class _Checker:
         imports: Mapping[str, ImportSpec],
     ) -> dict[str, ApiEntry]:
         section = self.mapping(raw, "'apis'", line)
-        result = {}
+        result: dict[str, ApiEntry] = {}
         for name, body in section.items():
             result[name] = self.api(name, body, section.lines.get(name), types, imports)
+        for entry in list(result.values()):
+            for alias in entry.aliases:
+                if alias in result:
+                    self.fail(
+                        f"alias {alias!r} is already the name or an alias of another entry",
+                        line=entry.line,
+                        entry=entry.name,
+                    )
+                result[alias] = entry
         return result
+
+    def api_aliases(self, raw: _LineDict, name: str, receiver_type: str | None) -> list[str]:
+        """The entry's ``aliases``: other dotted names the same call is imported through."""
+        aliases = raw.get("aliases") or []
+        line = raw.lines.get("aliases")
+        if not isinstance(aliases, list):
+            self.fail("'aliases' must be a list", line=line, entry=name)
+        if aliases and receiver_type is not None:
+            self.fail("a method entry takes no 'aliases'", line=line, entry=name)
+        for alias in aliases:
+            self.dotted(alias, "alias", line, name)
+            self.known(alias, line, name)
+            if alias == name or aliases.count(alias) > 1:
+                self.fail(f"alias {alias!r} is listed twice", line=line, entry=name)
+        return aliases
 
     def api(
         self,
@@ -880,6 +907,7 @@ class _Checker:
             momentum_argument=momentum_argument,
             attribute=attribute,
             per_group=frozenset(per_group),
+            aliases=tuple(self.api_aliases(raw, name, receiver_type)),
         )
 
 
@@ -1115,7 +1143,12 @@ def _compile_raw(
         imports,
     )
     apis = dict(base.apis) if base else {}
-    apis.update(checker.apis(top.get("apis"), top.lines.get("apis"), types, imports))
+    added = checker.apis(top.get("apis"), top.lines.get("apis"), types, imports)
+    for replaced in [apis[name] for name in added if name in apis]:
+        for name in (replaced.name, *replaced.aliases):  # an override replaces every name
+            if apis.get(name) is replaced:
+                del apis[name]
+    apis.update(added)
     sources = (base.sources if base else ()) + (str(path),)
     functions = {}
     for key, field_name in _FUNCTION_FIELDS.items():
