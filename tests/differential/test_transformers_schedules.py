@@ -105,9 +105,10 @@ def test_factory_schedule_values_match_transformers(
     translation = translate(source, exact=exact)
     unexpected = [r.reason for r in translation.escapes if r.api != "torch.optim.Optimizer.step"]
     assert not unexpected
-    assert "sched.step()" not in translation.code and "get_" not in translation.code.split(
-        "\nfor "
-    )[0].split("import")[-1]
+    assert (
+        "sched.step()" not in translation.code
+        and "get_" not in translation.code.split("\nfor ")[0].split("import")[-1]
+    )
     expected = torch_lrs(source, env)["lr"]
     actual = optax_lrs(translation.code, env)
     assert relative(expected, actual) < EXACT, translation.code
