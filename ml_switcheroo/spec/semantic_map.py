@@ -98,7 +98,10 @@ _API_KEYS = {
     "attribute",
     "per_group",
     "aliases",
+    "dispatch",
 }
+_DISPATCH_KEYS = {"argument", "forward", "keywords", "cases"}
+_CASE_KEYS = {"api", "pass", "keywords"}
 _LINK_KEYS = {"emit", "when", "unless", "unknown_ok", "slot", "mode"}
 _RULE_KEYS = {"when", "unless", "reason", "suggest", "mode"}
 _PARAMETER_KEYS = {
@@ -165,6 +168,26 @@ class EscapeRule:
 
 
 @dataclass(frozen=True)
+class DispatchCase:
+    """One value of a dispatching argument: the entry it selects and what is passed on."""
+
+    api: str  # the entry that translates the call (same hook)
+    passes: tuple[str, ...]  # arguments passed on by keyword (when the call gives them)
+    keywords: bool  # whether the `keywords` dict is passed on too
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A call that forwards to another API chosen by a literal argument
+    (``get_scheduler("linear", opt, ...)`` is ``get_linear_schedule_with_warmup(opt, ...)``)."""
+
+    argument: str  # the literal that selects the case (``name``)
+    forward: str  # the argument passed on first, positionally (``optimizer``)
+    keywords: str | None  # a dict argument whose items are passed on as keywords
+    cases: Mapping[str, DispatchCase]
+
+
+@dataclass(frozen=True)
 class ApiEntry:
     """A compiled map entry for one source API."""
 
@@ -189,6 +212,7 @@ class ApiEntry:
     attribute: bool = False  # a wired attribute read (`opt.param_groups`), not a call
     per_group: frozenset[str] = frozenset()  # arguments torch also takes as one per group
     aliases: tuple[str, ...] = ()  # other qualified names of the same API (re-exports)
+    dispatch: Dispatch | None = None  # translated as the API a literal argument selects
 
     @property
     def method(self) -> str | None:
@@ -908,7 +932,41 @@ class _Checker:
             attribute=attribute,
             per_group=frozenset(per_group),
             aliases=tuple(self.api_aliases(raw, name, receiver_type)),
+            dispatch=self.dispatch(raw, name, signature) if "dispatch" in raw else None,
         )
+
+    def dispatch(self, raw: _LineDict, name: str, signature: Signature) -> Dispatch:
+        """The entry's ``dispatch``: arguments of the signature, cases naming entries."""
+        body = self.mapping(raw["dispatch"], "'dispatch'", raw.lines.get("dispatch"), name)
+        self.check_keys(body, _DISPATCH_KEYS, "'dispatch'", name)
+
+        def argument(key: str, value: Any, line: int | None) -> str:
+            if not isinstance(value, str) or value not in signature.names:
+                self.fail(f"{key!r} must name an argument of the signature", line=line, entry=name)
+            return str(value)
+
+        selector = argument("argument", body.get("argument"), body.lines.get("argument"))
+        forward = argument("forward", body.get("forward"), body.lines.get("forward"))
+        keywords = body.get("keywords")
+        if keywords is not None:
+            keywords = argument("keywords", keywords, body.lines.get("keywords"))
+        cases_raw = self.mapping(body.get("cases"), "'cases'", body.lines.get("cases"), name)
+        cases: dict[str, DispatchCase] = {}
+        for value, case_raw in cases_raw.items():
+            line = cases_raw.lines.get(value)
+            case = self.mapping(case_raw, "a dispatch case", line, name)
+            self.check_keys(case, _CASE_KEYS, "a dispatch case", name)
+            api = self.dotted(case.get("api"), "dispatch api", line, name)
+            passes = case.get("pass") or []
+            if not isinstance(passes, list):
+                self.fail("'pass' must be a list of arguments", line=line, entry=name)
+            for passed in passes:
+                argument("pass", passed, line)
+            forwards_keywords = case.get("keywords", False)
+            if not isinstance(forwards_keywords, bool) or (forwards_keywords and not keywords):
+                self.fail("a case's 'keywords' must be true or false", line=line, entry=name)
+            cases[str(value)] = DispatchCase(api, tuple(passes), forwards_keywords)
+        return Dispatch(selector, forward, keywords, cases)
 
 
 class _EntryContext:
@@ -1149,6 +1207,16 @@ def _compile_raw(
             if apis.get(name) is replaced:
                 del apis[name]
     apis.update(added)
+    for entry in added.values():
+        for case in entry.dispatch.cases.values() if entry.dispatch else ():
+            target = apis.get(case.api)
+            if target is None or target.hook != entry.hook or target.dispatch is not None:
+                checker.fail(
+                    f"dispatch case {case.api!r} is not an entry of the map with hook "
+                    f"{entry.hook!r} (and no dispatch of its own)",
+                    line=entry.line,
+                    entry=entry.name,
+                )
     sources = (base.sources if base else ()) + (str(path),)
     functions = {}
     for key, field_name in _FUNCTION_FIELDS.items():
