@@ -151,3 +151,16 @@ class TransformersFactoryTest(SwitcherooTest):
             self.assertIn("sched = lambda count: 1e-3 * jnp.where(count < 10,", out)
             self.assertNotIn("sched.step()", out)
             self.assertNotIn("transformers", out)
+
+    def test_get_scheduler_with_a_literal_name_is_the_factory_it_names(self) -> None:
+        self.assertConverts(
+            source(
+                "get_scheduler",
+                "get_scheduler('linear', opt, num_warmup_steps=100, num_training_steps=1000)",
+            ),
+            translated(
+                "import optax",
+                "import jax.numpy as jnp",
+                "sched = lambda count: 1e-3 * jnp.where(count < 100, 1.0 * count / max(1, 100), jnp.maximum(0.0, (1000 - 1.0 * count) / max(1, 1000 - 100)))",
+            ),
+        )

@@ -434,3 +434,40 @@ def test_overriding_an_entry_replaces_its_aliases(tmp_path: Path) -> None:
     apis = load_semantic_map([path]).apis
     assert apis["transformers.get_constant_schedule"].reason == "overridden"
     assert "transformers.optimization.get_constant_schedule" not in apis
+
+
+def test_a_dispatch_case_must_name_an_entry_of_the_same_hook(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          mylib.get_scheduler:
+            hook: lr_scheduler
+            signature: "name, optimizer"
+            dispatch:
+              argument: name
+              forward: optimizer
+              cases:
+                linear: {api: mylib.nowhere}
+            chain: []
+        """,
+    )
+    assert "dispatch case 'mylib.nowhere' is not an entry of the map" in str(error)
+
+
+def test_a_dispatch_argument_must_be_in_the_signature(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          mylib.get_scheduler:
+            hook: lr_scheduler
+            signature: "name, optimizer"
+            dispatch:
+              argument: kind
+              forward: optimizer
+              cases: {}
+            chain: []
+        """,
+    )
+    assert "'argument' must name an argument of the signature" in str(error)

@@ -89,6 +89,32 @@ FACTORIES: list[tuple[str, str, dict[str, Any]]] = [
         {},
     ),
 ]
+GET = "from transformers import get_scheduler"
+FACTORIES += [
+    (GET, "get_scheduler('linear', opt, num_warmup_steps=10, num_training_steps=60)", {}),
+    (
+        GET,
+        "get_scheduler('cosine', opt, 10, 60, scheduler_specific_kwargs={'num_cycles': 2})",
+        {},
+    ),
+    (GET, "get_scheduler('cosine_with_restarts', opt, 5, 60, {'num_cycles': 3})", {}),
+    (GET, "get_scheduler('polynomial', opt, 5, 60, {'lr_end': 1e-3, 'power': 2.0})", {}),
+    # constant ignores the steps it is given; constant_with_warmup ignores the dict
+    (GET, "get_scheduler('constant', opt, 10, 60)", {}),
+    (GET, "get_scheduler('constant_with_warmup', opt, 10, 60, {'unused': 1})", {}),
+    (GET, "get_scheduler('inverse_sqrt', opt, 10, 60, {'timescale': 30})", {}),
+    (
+        GET,
+        "get_scheduler('warmup_stable_decay', opt, 10, 60, {'num_decay_steps': 20, "
+        "'decay_type': 'linear', 'min_lr_ratio': 0.1})",
+        {},
+    ),
+    (
+        PLAIN,
+        "transformers.optimization.get_scheduler('linear', opt, w, n, None)",
+        {"w": 4, "n": 40},
+    ),
+]
 IDS = [scheduler for _, scheduler, _ in FACTORIES]
 
 
@@ -220,3 +246,18 @@ def test_wsd_with_a_non_literal_warmup_type_escapes() -> None:
     source = _source(FROM, "get_wsd_schedule(opt, 10, 20, 60, warmup_type=kind)")
     (reason,) = _escape_reasons(source)
     assert "`warmup_type` is not a literal" in reason
+
+
+@pytest.mark.parametrize(
+    "scheduler,reason",
+    [
+        ("get_scheduler(kind, opt, 10, 60)", "`name` is not a literal"),
+        ("get_scheduler('linear', opt, 10, 60, extra)", "is not a dict display"),
+        ("get_scheduler('greedy', opt, 10, 60)", "name='greedy' is not translated"),
+        ("get_scheduler('linear', opt, 10, 60, {'last_epoch': 5})", "resumes a schedule"),
+        ("get_scheduler('linear', opt)", "`num_warmup_steps` is missing"),
+    ],
+)
+def test_get_scheduler_that_is_not_known_statically_escapes(scheduler: str, reason: str) -> None:
+    (found,) = _escape_reasons(_source(GET, scheduler))
+    assert reason in found
