@@ -259,3 +259,17 @@ def test_generated_modules_every_changed_module_passes(
     code = "\n".join([*imports, *lines]) + "\n"
     if convert(code) != code:
         assert shipped().matches(code.encode("utf-8")), code
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from transformers import get_linear_schedule_with_warmup\n"
+        "sched = get_linear_schedule_with_warmup(opt, 10, 100)\n",
+        "from transformers.optimization import get_cosine_schedule_with_warmup as g\n"
+        "sched = g(opt, 10, 100)\n",
+        "import transformers\nsched = transformers.optimization.get_wsd_schedule(opt, 1, 2, 3)\n",
+    ],
+)
+def test_files_using_only_transformers_schedule_factories_are_kept(code: str) -> None:
+    assert shipped().matches(code.encode("utf-8"))

@@ -93,7 +93,7 @@ class Prefilter:
             entries = semantic_map.apis
         type_names = [name for t in semantic_map.types.values() for name in (t.name, *t.aliases)]
         roots = frozenset(semantic_map.source_roots) | {n.partition(".")[0] for n in type_names}
-        calls = frozenset(e.name for e in entries.values() if not e.method)
+        calls = frozenset(name for name, e in entries.items() if not e.method)  # and aliases
         methods = frozenset(e.method for e in entries.values() if e.method)
         return cls(roots=roots, calls=calls, methods=methods)
 

@@ -81,7 +81,8 @@ def api_tables(semantic_map: SemanticMap, table: str) -> str:
     """Markdown: one summary row per API of the table's hooks, then one row per argument."""
     hooks, title, kind = TABLES[table]
     entries = sorted(
-        (e for e in semantic_map.apis.values() if e.hook in hooks), key=lambda e: e.name
+        (e for n, e in semantic_map.apis.items() if e.hook in hooks and n == e.name),
+        key=lambda e: e.name,
     )
     lines = [
         f"| {title} | default output (stock optax) | `--exact` | notes |",

@@ -9,7 +9,7 @@ it all comes from the map entry.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +94,65 @@ class BoundCall:
         if element is not None:
             return code_of(element).strip()
         return f"{code_of(parenthesize(value)).strip()}[{index}]"
+
+
+def dispatched(
+    entry: ApiEntry, call: cst.Call, apis: Mapping[str, ApiEntry]
+) -> tuple[ApiEntry, cst.Call]:
+    """The entry and call a dispatching call stands for (itself when it does not dispatch):
+    ``get_scheduler("linear", opt, num_warmup_steps=w, scheduler_specific_kwargs={"a": 1})``
+    is ``get_linear_schedule_with_warmup(opt, num_warmup_steps=w, a=1)``."""
+    dispatch = entry.dispatch
+    if dispatch is None:
+        return entry, call
+    bound = BoundCall.bind(entry, call)
+    selector = bound.literal(dispatch.argument)
+    if selector is _UNKNOWN:
+        raise Untranslatable(
+            f"`{dispatch.argument}` is not a literal, so which API this call stands for is "
+            "not known before the program runs",
+            f"pass a literal `{dispatch.argument}`, or call the API it selects directly",
+        )
+    case = dispatch.cases.get(selector) if isinstance(selector, str) else None
+    if case is None:
+        raise Untranslatable(
+            render_text(
+                entry.reason or f"no translation for {dispatch.argument}={{{dispatch.argument}}}",
+                bound,
+            ),
+            render_text(entry.suggest, bound) if entry.suggest else None,
+        )
+    args = [cst.Arg(bound.value(dispatch.forward))]
+    args += [
+        cst.Arg(bound.args[name].value, keyword=cst.Name(name))
+        for name in case.passes
+        if name in bound.args
+    ]
+    if case.keywords and dispatch.keywords and dispatch.keywords in bound.args:
+        args += _keyword_items(bound.args[dispatch.keywords].value, dispatch.keywords)
+    return apis[case.api], cst.Call(func=call.func, args=args)
+
+
+def _keyword_items(value: cst.BaseExpression, name: str) -> list[cst.Arg]:
+    """The items of a dict display with string keys, as keyword arguments (None: none)."""
+    if isinstance(value, cst.Name) and value.value == "None":
+        return []
+    items: list[cst.Arg] = []
+    elements = value.elements if isinstance(value, cst.Dict) else None
+    for element in elements or ():
+        key = element.key if isinstance(element, cst.DictElement) else None
+        if not isinstance(key, cst.SimpleString) or not str(key.evaluated_value).isidentifier():
+            elements = None
+            break
+        assert isinstance(element, cst.DictElement)
+        items.append(cst.Arg(element.value, keyword=cst.Name(str(key.evaluated_value))))
+    if elements is None:
+        raise Untranslatable(
+            f"`{name}` is not a dict display with string keys, so the arguments it passes on "
+            "are not known before the program runs",
+            f"write `{name}` as a dict literal, or call the API it selects directly",
+        )
+    return items
 
 
 def mode_active(mode: str, exact: bool) -> bool:
@@ -262,6 +321,8 @@ def _render(template: Template, call: BoundCall, evaluations: Counter[str]) -> c
         if name in call.definitions:
             evaluations.update(call.definitions[name])  # each use evaluates its arguments again
             return call.overrides[name]
+        if name not in call.overrides and name not in call.entry.signature.names:
+            raise _undefined(call, name)
         value = call.value(name)
         if index is None:
             if call.given(name):
@@ -278,6 +339,17 @@ def _render(template: Template, call: BoundCall, evaluations: Counter[str]) -> c
         )
 
     return template.render(resolve)
+
+
+def _undefined(call: BoundCall, name: str) -> Untranslatable:
+    """A definition (``=name`` slot) none of whose cases applies to these arguments."""
+    entry = call.entry
+    if entry.reason:
+        return Untranslatable(
+            render_text(entry.reason, call),
+            render_text(entry.suggest, call) if entry.suggest else None,
+        )
+    return Untranslatable(f"the semantic map has no case of `{name}` for these arguments")
 
 
 def _element(value: cst.BaseExpression, index: int) -> cst.BaseExpression | None:

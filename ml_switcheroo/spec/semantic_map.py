@@ -22,6 +22,7 @@ Schema (see the shipped file for the full, commented example)::
     apis:
       torch.optim.SGD:                                  # a call, or Type.method for methods
         hook: optimizer_constructor                     # a registered hook
+        aliases: [torch.optim.sgd.SGD]                  # other names of the same call
         returns: torch.optim.Optimizer                  # what the call produces (receivers)
         status: exact | approximate | escape
         tolerance: 1e-7                                 # approximate only
@@ -96,7 +97,11 @@ _API_KEYS = {
     "momentum_argument",
     "attribute",
     "per_group",
+    "aliases",
+    "dispatch",
 }
+_DISPATCH_KEYS = {"argument", "forward", "keywords", "cases"}
+_CASE_KEYS = {"api", "pass", "keywords"}
 _LINK_KEYS = {"emit", "when", "unless", "unknown_ok", "slot", "mode"}
 _RULE_KEYS = {"when", "unless", "reason", "suggest", "mode"}
 _PARAMETER_KEYS = {
@@ -169,6 +174,26 @@ class EscapeRule:
 
 
 @dataclass(frozen=True)
+class DispatchCase:
+    """One value of a dispatching argument: the entry it selects and what is passed on."""
+
+    api: str  # the entry that translates the call (same hook)
+    passes: tuple[str, ...]  # arguments passed on by keyword (when the call gives them)
+    keywords: bool  # whether the `keywords` dict is passed on too
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A call that forwards to another API chosen by a literal argument
+    (``get_scheduler("linear", opt, ...)`` is ``get_linear_schedule_with_warmup(opt, ...)``)."""
+
+    argument: str  # the literal that selects the case (``name``)
+    forward: str  # the argument passed on first, positionally (``optimizer``)
+    keywords: str | None  # a dict argument whose items are passed on as keywords
+    cases: Mapping[str, DispatchCase]
+
+
+@dataclass(frozen=True)
 class ApiEntry:
     """A compiled map entry for one source API."""
 
@@ -192,6 +217,8 @@ class ApiEntry:
     momentum_argument: str | None = None  # what a momentum-cycling schedule sets ("betas[0]")
     attribute: bool = False  # a wired attribute read (`opt.param_groups`), not a call
     per_group: frozenset[str] = frozenset()  # arguments torch also takes as one per group
+    aliases: tuple[str, ...] = ()  # other qualified names of the same API (re-exports)
+    dispatch: Dispatch | None = None  # translated as the API a literal argument selects
 
     @property
     def method(self) -> str | None:
@@ -749,10 +776,34 @@ class _Checker:
         imports: Mapping[str, ImportSpec],
     ) -> dict[str, ApiEntry]:
         section = self.mapping(raw, "'apis'", line)
-        result = {}
+        result: dict[str, ApiEntry] = {}
         for name, body in section.items():
             result[name] = self.api(name, body, section.lines.get(name), types, imports)
+        for entry in list(result.values()):
+            for alias in entry.aliases:
+                if alias in result:
+                    self.fail(
+                        f"alias {alias!r} is already the name or an alias of another entry",
+                        line=entry.line,
+                        entry=entry.name,
+                    )
+                result[alias] = entry
         return result
+
+    def api_aliases(self, raw: _LineDict, name: str, receiver_type: str | None) -> list[str]:
+        """The entry's ``aliases``: other dotted names the same call is imported through."""
+        aliases = raw.get("aliases") or []
+        line = raw.lines.get("aliases")
+        if not isinstance(aliases, list):
+            self.fail("'aliases' must be a list", line=line, entry=name)
+        if aliases and receiver_type is not None:
+            self.fail("a method entry takes no 'aliases'", line=line, entry=name)
+        for alias in aliases:
+            self.dotted(alias, "alias", line, name)
+            self.known(alias, line, name)
+            if alias == name or aliases.count(alias) > 1:
+                self.fail(f"alias {alias!r} is listed twice", line=line, entry=name)
+        return aliases
 
     def api(
         self,
@@ -912,7 +963,42 @@ class _Checker:
             momentum_argument=momentum_argument,
             attribute=attribute,
             per_group=frozenset(per_group),
+            aliases=tuple(self.api_aliases(raw, name, receiver_type)),
+            dispatch=self.dispatch(raw, name, signature) if "dispatch" in raw else None,
         )
+
+    def dispatch(self, raw: _LineDict, name: str, signature: Signature) -> Dispatch:
+        """The entry's ``dispatch``: arguments of the signature, cases naming entries."""
+        body = self.mapping(raw["dispatch"], "'dispatch'", raw.lines.get("dispatch"), name)
+        self.check_keys(body, _DISPATCH_KEYS, "'dispatch'", name)
+
+        def argument(key: str, value: Any, line: int | None) -> str:
+            if not isinstance(value, str) or value not in signature.names:
+                self.fail(f"{key!r} must name an argument of the signature", line=line, entry=name)
+            return str(value)
+
+        selector = argument("argument", body.get("argument"), body.lines.get("argument"))
+        forward = argument("forward", body.get("forward"), body.lines.get("forward"))
+        keywords = body.get("keywords")
+        if keywords is not None:
+            keywords = argument("keywords", keywords, body.lines.get("keywords"))
+        cases_raw = self.mapping(body.get("cases"), "'cases'", body.lines.get("cases"), name)
+        cases: dict[str, DispatchCase] = {}
+        for value, case_raw in cases_raw.items():
+            line = cases_raw.lines.get(value)
+            case = self.mapping(case_raw, "a dispatch case", line, name)
+            self.check_keys(case, _CASE_KEYS, "a dispatch case", name)
+            api = self.dotted(case.get("api"), "dispatch api", line, name)
+            passes = case.get("pass") or []
+            if not isinstance(passes, list):
+                self.fail("'pass' must be a list of arguments", line=line, entry=name)
+            for passed in passes:
+                argument("pass", passed, line)
+            forwards_keywords = case.get("keywords", False)
+            if not isinstance(forwards_keywords, bool) or (forwards_keywords and not keywords):
+                self.fail("a case's 'keywords' must be true or false", line=line, entry=name)
+            cases[str(value)] = DispatchCase(api, tuple(passes), forwards_keywords)
+        return Dispatch(selector, forward, keywords, cases)
 
 
 class _EntryContext:
@@ -1147,7 +1233,22 @@ def _compile_raw(
         imports,
     )
     apis = dict(base.apis) if base else {}
-    apis.update(checker.apis(top.get("apis"), top.lines.get("apis"), types, imports))
+    added = checker.apis(top.get("apis"), top.lines.get("apis"), types, imports)
+    for replaced in [apis[name] for name in added if name in apis]:
+        for name in (replaced.name, *replaced.aliases):  # an override replaces every name
+            if apis.get(name) is replaced:
+                del apis[name]
+    apis.update(added)
+    for entry in added.values():
+        for case in entry.dispatch.cases.values() if entry.dispatch else ():
+            target = apis.get(case.api)
+            if target is None or target.hook != entry.hook or target.dispatch is not None:
+                checker.fail(
+                    f"dispatch case {case.api!r} is not an entry of the map with hook "
+                    f"{entry.hook!r} (and no dispatch of its own)",
+                    line=entry.line,
+                    entry=entry.name,
+                )
     sources = (base.sources if base else ()) + (str(path),)
     functions = {}
     for key, field_name in _FUNCTION_FIELDS.items():

@@ -293,17 +293,17 @@ class HandOverTest(SwitcherooTest):
         records = self.records(
             """
             import torch
-            from transformers import get_linear_schedule_with_warmup
+            from timm.scheduler import create_scheduler
             from accelerate import Accelerator
             accelerator = Accelerator()
             optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-            scheduler = get_linear_schedule_with_warmup(optimizer, 100, 1000)
+            scheduler = create_scheduler(args, optimizer)
             model, optimizer = accelerator.prepare(model, optimizer)
             """
         )
         reasons = [r.reason for r in records if r.kind == "escaped"]
         self.assertEqual(len(reasons), 2)
-        self.assertIn("`get_linear_schedule_with_warmup(...)` gets `optimizer`", reasons[0])
+        self.assertIn("`create_scheduler(...)` gets `optimizer`", reasons[0])
         self.assertIn("`accelerator.prepare(...)` gets `optimizer`", reasons[1])
 
     def test_local_functions_and_builtins_are_not_marked(self) -> None:

@@ -375,3 +375,99 @@ def test_per_group_names_arguments_of_the_signature(tmp_path: Path) -> None:
         """,
     )
     assert "'per_group' must be a list of arguments of the signature" in str(error)
+
+
+def test_an_api_alias_names_the_same_entry() -> None:
+    apis = load_semantic_map().apis
+    canonical = apis["transformers.get_linear_schedule_with_warmup"]
+    assert apis["transformers.optimization.get_linear_schedule_with_warmup"] is canonical
+    assert canonical.name == "transformers.get_linear_schedule_with_warmup"
+
+
+def test_an_alias_that_is_another_entry_is_refused(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          mylib.A:
+            hook: optimizer_constructor
+            aliases: [mylib.B]
+            signature: "params, lr=0.1"
+            chain: [{emit: "optax.sgd({lr})"}]
+          mylib.B:
+            hook: optimizer_constructor
+            signature: "params, lr=0.1"
+            chain: [{emit: "optax.sgd({lr})"}]
+        """,
+    )
+    assert "alias 'mylib.B' is already the name or an alias of another entry" in str(error)
+
+
+def test_aliases_must_be_a_list_of_dotted_names(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          mylib.A:
+            hook: optimizer_constructor
+            aliases: mylib.B
+            signature: "params, lr=0.1"
+            chain: [{emit: "optax.sgd({lr})"}]
+        """,
+    )
+    assert "'aliases' must be a list" in str(error)
+
+
+def test_overriding_an_entry_replaces_its_aliases(tmp_path: Path) -> None:
+    path = write_map(
+        tmp_path,
+        """
+        apis:
+          transformers.get_constant_schedule:
+            hook: lr_scheduler
+            returns: torch.optim.lr_scheduler.LRScheduler
+            signature: "optimizer, last_epoch=-1"
+            reason: "overridden"
+            chain: []
+        """,
+    )
+    apis = load_semantic_map([path]).apis
+    assert apis["transformers.get_constant_schedule"].reason == "overridden"
+    assert "transformers.optimization.get_constant_schedule" not in apis
+
+
+def test_a_dispatch_case_must_name_an_entry_of_the_same_hook(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          mylib.get_scheduler:
+            hook: lr_scheduler
+            signature: "name, optimizer"
+            dispatch:
+              argument: name
+              forward: optimizer
+              cases:
+                linear: {api: mylib.nowhere}
+            chain: []
+        """,
+    )
+    assert "dispatch case 'mylib.nowhere' is not an entry of the map" in str(error)
+
+
+def test_a_dispatch_argument_must_be_in_the_signature(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          mylib.get_scheduler:
+            hook: lr_scheduler
+            signature: "name, optimizer"
+            dispatch:
+              argument: kind
+              forward: optimizer
+              cases: {}
+            chain: []
+        """,
+    )
+    assert "'argument' must name an argument of the signature" in str(error)

@@ -21,7 +21,13 @@ import libcst as cst
 from ml_switcheroo.analysis.plan import SchedulePlan
 from ml_switcheroo.model.hygiene import UserExpression, is_time_invariant
 from ml_switcheroo.model.tensor_values import replace_tensor_literals
-from ml_switcheroo.model.translate import BoundCall, check_escapes, render_chain, render_text
+from ml_switcheroo.model.translate import (
+    BoundCall,
+    check_escapes,
+    dispatched,
+    render_chain,
+    render_text,
+)
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.spec.template import parenthesize
@@ -45,7 +51,8 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
     """The schedule expression of scheduler call ``node`` (the outer one or a component)."""
     entry = schedule.outer.entry if node is schedule.outer.call else None
     entry = entry or _entry_of(node, schedule, ctx)
-    call = BoundCall.bind(entry, node)
+    entry, forwarded = dispatched(entry, node, ctx.semantic_map.apis)
+    call = BoundCall.bind(entry, forwarded)
     _replace_tensor_literals(call, ctx)
     call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
     check_escapes(call, ctx.exact)
