@@ -98,7 +98,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             check_file(context.filename)
         if not command_support.init_without_matcher_scan(self, context):
             super().__init__(context)
-        self.semantic_map: SemanticMap = load_semantic_map(semantic_map)
+        self.semantic_map: SemanticMap = load_semantic_map(semantic_map, self.TARGET)
         self.entries: dict[str, ApiEntry] = self.semantic_map.for_hooks(self.HOOKS)
         self.options: dict[str, Any] = {"exact": exact, "steps_per_epoch": steps_per_epoch}
         self.prefilter: Prefilter | None = (
@@ -119,7 +119,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             tree = command_support.keep_final_cr(tree, data)
             if fresh:
                 lossy = round_trip.lost_bytes(tree, data)
-            if self.prefilter is not None and not self.prefilter.matches(data):
+            if self.proved_unchanged(data):
                 return _unless_lossy(tree, tree, lossy)
         if fresh and self.context.filename and os.path.islink(self.context.filename):
             # libcst's runner would write through the link: into a file outside the paths
@@ -129,13 +129,21 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 "through the link (run the codemod on the file itself)"
             )
         try:
-            if fresh:
-                result = command_support.transform_fresh_tree(self, tree)
-            else:
-                result = super().transform_module(tree)
+            result = self.rewrite(tree, fresh=fresh)
         except RecursionError:
             raise SourceTooDeep(TOO_DEEP) from None
         return _unless_lossy(tree, result, lossy)
+
+    def proved_unchanged(self, data: bytes) -> bool:
+        """Whether the map's byte pre-filter proves a file of these bytes needs no change."""
+        return self.prefilter is not None and not self.prefilter.matches(data)
+
+    def rewrite(self, tree: cst.Module, *, fresh: bool) -> cst.Module:
+        """The command run over ``tree`` (``fresh``: just parsed by libcst's runner, so libcst's
+        deep copy is skipped); what ``transform_module`` and the ``convert`` command share."""
+        if fresh:
+            return command_support.transform_fresh_tree(self, tree)
+        return super().transform_module(tree)
 
     # ------------------------------------------------------------------ traversal plumbing
 
@@ -474,8 +482,11 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 if id(call) in plan.escapes:
                     raise plan.escapes[id(call)]
                 self._check_one_import(call, name)
-                result = self.TARGET.hook(entry.hook)(call, context)
-                self._dry_results[id(call)] = code_of(result).strip()
+                result = run_hook(self.TARGET.hook(entry.hook), call, context)
+                if isinstance(result, (Escape, ReplaceRegion)):
+                    raise Untranslatable(getattr(result, "reason", "a region for one call"))
+                rendered = call if isinstance(result, Keep) else result_expression(result)
+                self._dry_results[id(call)] = code_of(rendered).strip()
             except Untranslatable:
                 translates = False
             self._dry_folded[id(call)] = context.folded
@@ -530,6 +541,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             options=self.options,
             request_import=request_import,
             lookup=self._lookup_value,
+            state_name=self.TARGET.state_name,
             receiver=receiver,
             plan=plan_item,
             qualify=self._get_resolver().imported_names,

@@ -156,6 +156,7 @@ class HookContext:
     options: Mapping[str, Any]
     request_import: ImportRequester
     lookup: Callable[[cst.BaseExpression], cst.BaseExpression | None]
+    state_name: str  # the target's name of optimizer ``{x}``'s state (``Target.state_name``)
     receiver: str | None = None
     plan: PlanItem | None = None  # what the file's plan holds for this call (analysis/plan.py)
     folded: list[int] = field(default_factory=list)  # ids of attachments folded into the result
@@ -172,6 +173,10 @@ class HookContext:
     def exact(self) -> bool:
         """Whether torch-exact runtime transforms (``ml_switcheroo.optax_torch``) may be emitted."""
         return bool(self.options.get("exact"))
+
+    def state_of(self, optimizer: str) -> str:
+        """The name the target gives the state of ``optimizer`` (``opt`` -> ``opt_state``)."""
+        return self.state_name.format(x=optimizer)
 
     def add_import(self, key: str) -> None:
         """Ask for the import the map declares under ``key`` (e.g. ``"optax"``)."""
