@@ -393,7 +393,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         raise Untranslatable(
             f"`{receiver}` is still a torch optimizer: its construction is left in an escape "
             "hatch, and this call must stay while it is",
-            f"# drop this call once `{receiver}` is an optax GradientTransformation",
+            f"# drop this call once `{receiver}` is {self.TARGET.optimizer_value}",
         )
 
     def _check_one_import(self, node: Any, qualified_name: str) -> None:
@@ -415,7 +415,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
     def _check_bindings_agree(self, node: Any, entry: ApiEntry, receiver: str) -> None:
         """Refuse ``opt.method()`` when ``opt`` is bound to a translated optimizer and also to
         something that is not one (torch's LBFGS, ``build()``, an untyped parameter): after
-        the codemod the name holds an optax transformation on some paths only."""
+        the codemod the name holds the target's value on some paths only."""
         leaves = self._receiver_leaves(node, entry)
         translated = next((leaf for leaf in leaves if leaf.kind == flow.TRANSLATED), None)
         other = next((leaf for leaf in leaves if leaf.kind in (flow.TORCH, flow.OTHER)), None)
@@ -429,7 +429,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             where += flow.describe(other)
         raise Untranslatable(
             f"{where}; the optimizer bound{self._at_line(translated.binding.node)} is "
-            "translated to optax, so this call must stay until every binding of "
+            f"translated to {self.TARGET.label}, so this call must stay until every binding of "
             f"`{receiver}` is translated",
             f"give the optimizers different names, or port `{receiver}` by hand",
         )
@@ -494,7 +494,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         return translates
 
     def _value_translates(self, call: cst.Call) -> bool:
-        """Whether the value ``call`` builds becomes optax: its constructor translates, or (a
+        """Whether the value ``call`` builds is translated: its constructor translates, or (a
         scheduler) the optimizer it belongs to translates and folds it."""
         plan = self._get_plan()
         schedule = plan.scheduler_of.get(id(call))
@@ -517,9 +517,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         enclosing = self._enclosing()
         values = self._get_resolver().origin_values(member.value, enclosing)
         calls = [v for v in values or [] if isinstance(v, cst.Call)]
-        return not calls or any(self._becomes_optax(call) for call in calls)
+        return not calls or any(self._becomes_translated(call) for call in calls)
 
-    def _becomes_optax(self, call: cst.Call) -> bool:
+    def _becomes_translated(self, call: cst.Call) -> bool:
         """Whether this command translates the constructor ``call`` (and it translates)."""
         wired = self._wired_entry(call)
         return wired is not None and wired[2] is None and self._value_translates(call)
@@ -595,7 +595,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         """Uses of a translated optimizer (or scheduler) as the torch object: mark the statement
         (the map's text), unless the constructor is left as torch code."""
         for use in uses:
-            if not self._becomes_optax(use.origin.call):
+            if not self._becomes_translated(use.origin.call):
                 continue  # still the torch object: nothing changes for that code
             translation = self._dry_results.get(id(use.origin.call), "")
             reason = use.render(use.text.reason, translation)

@@ -15,7 +15,8 @@ class Target:
     """An output target: its name, the hooks that render map entries for it (a training-step
     region is rendered by the hook of the map's backward entry: ``Escape`` or
     ``ReplaceRegion``), the map files layered over the shipped map for it (later ones win),
-    and the name of optimizer ``{x}``'s state in the code it writes and suggests.
+    the name of optimizer ``{x}``'s state in the code it writes and suggests, and how escape
+    texts name the target (``label``) and a translated optimizer (``optimizer_value``).
 
     Not declared here yet: what the ``params`` argument becomes (the shipped map's templates
     drop it, as optax does).
@@ -25,6 +26,8 @@ class Target:
     hooks: Mapping[str, Hook]
     specs: Mapping[str, HookSpec]
     state_name: str
+    label: str
+    optimizer_value: str
     maps: tuple[Path, ...] = ()
 
     def hook(self, name: str) -> Hook:

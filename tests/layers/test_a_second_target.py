@@ -3,6 +3,7 @@ run through the engine with no change to analysis, spec or model."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 import libcst as cst
@@ -40,7 +41,8 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
 
 
 def with_hooks(name: str, state_name: str = "{x}_state", **hooks: object) -> Target:
-    return Target(name, {**OPTAX.hooks, **hooks}, OPTAX.specs, state_name=state_name)  # type: ignore[dict-item]
+    hooks = {**OPTAX.hooks, **hooks}
+    return replace(OPTAX, name=name, hooks=hooks, state_name=state_name)  # type: ignore[arg-type]
 
 
 def convert(target: Target, source: str = SOURCE) -> tuple[str, CodemodContext]:
