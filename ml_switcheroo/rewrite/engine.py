@@ -23,7 +23,6 @@ import libcst as cst
 from libcst.codemod import CodemodContext, SkipFile, VisitorBasedCodemodCommand
 from libcst.metadata import BuiltinScope, PositionProvider, ScopeProvider
 
-from ml_switcheroo.analysis import flow
 from ml_switcheroo.analysis.plan import Plan, PlanItem, Planner, Region, Site
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
@@ -45,6 +44,7 @@ from ml_switcheroo.rewrite.dispatch import (
 from ml_switcheroo.rewrite.imports import ImportEdits
 from ml_switcheroo.rewrite.options import add_arguments
 from ml_switcheroo.rewrite.parse_guard import SourceTooDeep, check_file
+from ml_switcheroo.rewrite.receivers import Receivers
 from ml_switcheroo.rewrite.report import Record
 from ml_switcheroo.rewrite.statements import Frame, Statements, names_in
 from ml_switcheroo.spec import escape_hatch
@@ -168,13 +168,17 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         )
         self._tree = tree
         self._plan: Plan | None = None
-        self._translates: dict[int, bool] = {}  # constructor call id -> its hook succeeds
         # (call, one of its arguments) for every call of the plan: see _hygienic
         self._user_expressions: list[tuple[cst.Call, UserExpression]] | None = None
-        self._constructor_types: dict[int, str | None] = {}  # call id -> the type it returns
-        self._leaves: dict[int, list[flow.Leaf]] = {}  # call id -> bindings of its receiver
-        self._dry_folded: dict[int, list[int]] = {}  # constructor call id -> what it folds
-        self._dry_results: dict[int, str] = {}  # constructor call id -> its translation
+        self._receivers = Receivers(
+            target=self.TARGET,
+            resolver=self._get_resolver,
+            enclosing=self._enclosing,
+            wired=self._wired_entry,
+            plan=self._get_plan,
+            dry_run=self._dry_run,
+            position=self._position,
+        )
         # A training-step region starts at the statement holding the backward pass, which may
         # come before the file's first wired call (`loss.backward(); clip(...); opt.step()` in
         # a function defined before the optimizer is built): a plan built on that call would
@@ -294,7 +298,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         context = self._hook_context(
             entry, qualified_name, plan.item_for(original_node), requested.append, receiver
         )
-        context.receiver_translated = lambda: self._receiver_translated(original_node, probable)
+        context.receiver_translated = lambda: self._receivers.receiver_translated(
+            original_node, probable
+        )
         result = self._checked_result(original_node, context, receiver, probable, requested)
         frame = self._statements.frames[-1]
         return apply_call_result(
@@ -313,12 +319,12 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         entry, plan = context.entry, self._get_plan()
         try:
             if receiver is None:
-                self._check_one_import(original_node, context.qualified_name)
+                self._receivers.check_one_import(original_node, context.qualified_name)
             planned = plan.escapes.get(id(original_node))
             if planned is not None:
                 raise planned
             if receiver is not None:
-                self._check_bindings_agree(original_node, entry, receiver)
+                self._receivers.check_bindings_agree(original_node, entry, receiver)
             # Hooks see the original call, so metadata (scopes, bindings) applies to its parts;
             # rewrites already made inside its arguments are put back afterwards.
             result = run_hook(self.TARGET.hook(entry.hook), original_node, context)
@@ -332,7 +338,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 )
             changes = not isinstance(result, Keep)
             if receiver is not None and changes:
-                self._check_receiver_translates(original_node, receiver, entry)
+                self._receivers.check_receiver_translates(original_node, receiver, entry)
             if probable and changes:
                 assert isinstance(result, (Replace, Remove))
                 raise Untranslatable(
@@ -371,158 +377,29 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             ).build()
         return self._plan
 
-    def _check_receiver_translates(self, node: Any, receiver: str, entry: ApiEntry) -> None:
-        """Rewrite ``opt.method()`` only if ``opt``'s construction in this file translates.
+    def _dry_run(self, call: cst.Call, wired: Wired) -> tuple[bool, str | None, list[int]]:
+        """Run the hook of constructor ``call`` without applying it: whether it translates, its
+        translation's text, and the calls it folds."""
+        entry, name = wired.entry, wired.name
+        plan = self._get_plan()
+        context = self._hook_context(entry, name, plan.item_for(call), lambda key: None)
+        try:
+            if id(call) in plan.escapes:
+                raise plan.escapes[id(call)]
+            self._receivers.check_one_import(call, name)
+            result = run_hook(self.TARGET.hook(entry.hook), call, context)
+            if isinstance(result, (Escape, ReplaceRegion)):
+                raise Untranslatable(getattr(result, "reason", "a region for one call"))
+        except Untranslatable:
+            return False, None, context.folded
+        rendered = call if isinstance(result, Keep) else result_expression(result)
+        return True, code_of(rendered).strip(), context.folded
 
-        An optimizer whose construction is left in an escape hatch is still a torch optimizer:
-        removing its ``zero_grad()`` would change what the code does.
-        """
-        leaves = self._receiver_leaves(node, entry)
-        if any(leaf.kind == flow.TRANSLATED for leaf in leaves):
-            return  # a mix is refused before the hook runs (_check_bindings_agree)
-        if not any(leaf.kind == flow.TORCH for leaf in leaves):
-            member = node.func if isinstance(node, cst.Call) else node
-            if not isinstance(member, cst.Attribute):
-                return
-            # Every constructor that reaches it, also through a parameter of a function of this
-            # file (`train(model, opt)`): all must translate.
-            enclosing = self._enclosing()
-            values = self._get_resolver().origin_values(member.value, enclosing) or []
-            if all(self._value_translates(v) for v in values if isinstance(v, cst.Call)):
-                return
-        raise Untranslatable(
-            f"`{receiver}` is still a torch optimizer: its construction is left in an escape "
-            "hatch, and this call must stay while it is",
-            f"# drop this call once `{receiver}` is {self.TARGET.optimizer_value}",
-        )
-
-    def _check_one_import(self, node: Any, qualified_name: str) -> None:
-        """Refuse a call whose name another import binds too (apex's ``Adam`` on one path,
-        torch's on the other): what runs there is decided at run time."""
-        func = node.func if isinstance(node, cst.Call) else node
-        others = self._get_resolver().other_imports(func, qualified_name)
-        if not others:
-            return
-        root = (dotted_name(func) or "").partition(".")[0]
-        where = "; ".join(f"from {other.module}{self._at_line(other.node)}" for other in others)
-        raise Untranslatable(
-            f"`{root}` is also imported {where}, so this may not be `{qualified_name}`; "
-            "only torch's would be translated",
-            f"import `{root}` from one place only (or rename the other import), "
-            "then run the codemod again",
-        )
-
-    def _check_bindings_agree(self, node: Any, entry: ApiEntry, receiver: str) -> None:
-        """Refuse ``opt.method()`` when ``opt`` is bound to a translated optimizer and also to
-        something that is not one (torch's LBFGS, ``build()``, an untyped parameter): after
-        the codemod the name holds the target's value on some paths only."""
-        leaves = self._receiver_leaves(node, entry)
-        translated = next((leaf for leaf in leaves if leaf.kind == flow.TRANSLATED), None)
-        other = next((leaf for leaf in leaves if leaf.kind in (flow.TORCH, flow.OTHER)), None)
-        if translated is None or other is None:
-            return
-        line = self._at_line(other.binding.node)
-        if other.via is None:
-            where = f"`{receiver}` is also bound{line} {flow.describe(other)}"
-        else:
-            where = f"`{receiver}` is a parameter, and a call passes it a value bound{line} "
-            where += flow.describe(other)
-        raise Untranslatable(
-            f"{where}; the optimizer bound{self._at_line(translated.binding.node)} is "
-            f"translated to {self.TARGET.label}, so this call must stay until every binding of "
-            f"`{receiver}` is translated",
-            f"give the optimizers different names, or port `{receiver}` by hand",
-        )
-
-    def _receiver_leaves(self, node: Any, entry: ApiEntry) -> list[flow.Leaf]:
-        """Every binding that reaches the receiver of ``node`` (a call or attribute read)."""
-        known = self._leaves.get(id(node))
-        if known is not None:
-            return known
-        member = node.func if isinstance(node, cst.Call) else node
-        if not isinstance(member, cst.Attribute):
-            return []
-        check = flow.ReceiverBindings(
-            self._get_resolver(),
-            entry.receiver_type,
-            self._constructor_type,
-            self._value_translates,
-        )
-        leaves = check.leaves(member.value, self._enclosing())
-        self._leaves[id(node)] = leaves
-        return leaves
-
-    def _constructor_type(self, call: cst.Call) -> str | None:
-        """The type a wired constructor call returns (None for any other call)."""
-        if id(call) not in self._constructor_types:
-            wired = self._wired_entry(call)
-            constructor = wired is not None and wired[2] is None
-            self._constructor_types[id(call)] = wired[0].returns if constructor else None  # type: ignore[index]
-        return self._constructor_types[id(call)]
-
-    def _at_line(self, node: cst.CSTNode) -> str:
-        """`` at line N`` for a node of the file, or nothing when its position is unknown."""
+    def _position(self, node: cst.CSTNode) -> Any:
+        """The position of a node of the file (None when unknown)."""
         if self._positions is None and self.context.wrapper is not None:
             self._positions = self.context.wrapper.resolve(PositionProvider)
-        position = self._positions.get(node) if self._positions else None
-        return f" at line {position.start.line}" if position is not None else ""
-
-    def _constructor_translates(self, call: cst.Call) -> bool:
-        """Dry run of the hook of a constructor call (memoized per call node)."""
-        known = self._translates.get(id(call))
-        if known is not None:
-            return known
-        wired = self._wired_entry(call)
-        translates = True
-        if wired is not None and wired[2] is None:  # a constructor, not a method
-            entry, name = wired[0], wired[1]
-            plan = self._get_plan()
-            context = self._hook_context(entry, name, plan.item_for(call), lambda key: None)
-            try:
-                if id(call) in plan.escapes:
-                    raise plan.escapes[id(call)]
-                self._check_one_import(call, name)
-                result = run_hook(self.TARGET.hook(entry.hook), call, context)
-                if isinstance(result, (Escape, ReplaceRegion)):
-                    raise Untranslatable(getattr(result, "reason", "a region for one call"))
-                rendered = call if isinstance(result, Keep) else result_expression(result)
-                self._dry_results[id(call)] = code_of(rendered).strip()
-            except Untranslatable:
-                translates = False
-            self._dry_folded[id(call)] = context.folded
-        self._translates[id(call)] = translates
-        return translates
-
-    def _value_translates(self, call: cst.Call) -> bool:
-        """Whether the value ``call`` builds is translated: its constructor translates, or (a
-        scheduler) the optimizer it belongs to translates and folds it."""
-        plan = self._get_plan()
-        schedule = plan.scheduler_of.get(id(call))
-        if schedule is None:
-            return self._constructor_translates(call)
-        optimizer = schedule.optimizer.call
-        return self._constructor_translates(optimizer) and id(call) in self._dry_folded.get(
-            id(optimizer), []
-        )
-
-    def _receiver_translated(self, node: Any, probable: bool) -> bool:
-        """Whether the receiver of ``node`` (``opt.state_dict()``, ``sched.last_epoch``) is a
-        translated value: not when it is only guessed from a name, or when every constructor
-        that reaches it is left as torch code."""
-        if probable:
-            return False
-        member = node.func if isinstance(node, cst.Call) else node
-        if not isinstance(member, cst.Attribute):
-            return True
-        enclosing = self._enclosing()
-        values = self._get_resolver().origin_values(member.value, enclosing)
-        calls = [v for v in values or [] if isinstance(v, cst.Call)]
-        return not calls or any(self._becomes_translated(call) for call in calls)
-
-    def _becomes_translated(self, call: cst.Call) -> bool:
-        """Whether this command translates the constructor ``call`` (and it translates)."""
-        wired = self._wired_entry(call)
-        return wired is not None and wired[2] is None and self._value_translates(call)
+        return self._positions.get(node) if self._positions else None
 
     def _hook_context(
         self,
@@ -595,9 +472,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         """Uses of a translated optimizer (or scheduler) as the torch object: mark the statement
         (the map's text), unless the constructor is left as torch code."""
         for use in uses:
-            if not self._becomes_translated(use.origin.call):
+            if not self._receivers.becomes_translated(use.origin.call):
                 continue  # still the torch object: nothing changes for that code
-            translation = self._dry_results.get(id(use.origin.call), "")
+            translation = self._receivers.dry_results.get(id(use.origin.call), "")
             reason = use.render(use.text.reason, translation)
             suggest = use.render(use.text.suggest, translation)
             frame.escapes.append(escape_hatch.Escape(use.origin.entry.name, reason, suggest))
@@ -645,7 +522,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         if anchor.receiver is None or entry is None or entry.receiver_type is None:
             return escape
         try:
-            self._check_bindings_agree(anchor.call, entry, code_of(anchor.receiver).strip())
+            self._receivers.check_bindings_agree(
+                anchor.call, entry, code_of(anchor.receiver).strip()
+            )
         except Untranslatable as exc:
             return Escape(f"{exc.reason}. Besides, {escape.reason}", escape.suggestion)
         return escape
