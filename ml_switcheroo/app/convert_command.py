@@ -27,7 +27,7 @@ from libcst.codemod import CodemodContext
 from ml_switcheroo.app import files
 from ml_switcheroo.codemods.optimizer import TorchToOptax
 from ml_switcheroo.rewrite import command_support, round_trip
-from ml_switcheroo.rewrite.engine import TOO_DEEP, SwitcherooCommand, records_of
+from ml_switcheroo.rewrite.engine import TOO_DEEP, records_of
 from ml_switcheroo.rewrite.parse_guard import SourceTooDeep, hazard
 
 
@@ -140,12 +140,8 @@ class ConvertCommand(TorchToOptax):
             result["sha256"] = hashlib.sha256(original).hexdigest()  # what the cache keys on
             tree = command_support.keep_final_cr(tree, original)
             lossy = round_trip.lost_bytes(tree, original)
-            if self.prefilter is not None and not self.prefilter.matches(original):
-                new_tree = tree
-            elif fresh:
-                new_tree = command_support.transform_fresh_tree(self, tree)
-            else:  # not called by libcst's runner: take no shortcut
-                new_tree = super(SwitcherooCommand, self).transform_module(tree)
+            # Not called by libcst's runner (not fresh): no shortcut is taken.
+            new_tree = tree if self.proved_unchanged(original) else self.rewrite(tree, fresh=fresh)
             new = new_tree.bytes if new_tree is not tree else original
             if lossy is not None:  # libcst would not write it back as it is: never written
                 if new_tree is not tree and new != tree.bytes:

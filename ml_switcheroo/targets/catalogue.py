@@ -14,11 +14,14 @@ from ml_switcheroo.targets.target import Target
 DEFAULT_TARGET: Target = OPTAX
 
 
-def load_semantic_map(extra_paths: Iterable[str | Path] = ()) -> SemanticMap:
-    """The shipped map plus ``extra_paths`` (later ones override), validated; cached per process."""
-    paths = tuple(Path(p).resolve() for p in extra_paths)
+def load_semantic_map(
+    extra_paths: Iterable[str | Path] = (), target: Target = DEFAULT_TARGET
+) -> SemanticMap:
+    """The shipped map plus the target's maps and ``extra_paths`` (later ones override),
+    validated against the target's hooks; cached per process."""
+    paths = tuple(Path(p).resolve() for p in (*target.maps, *extra_paths))
     stamps = tuple(_stamp(p) for p in (BUILTIN_MAP, *paths))
-    return _load_cached(paths, stamps)
+    return _load_cached(paths, stamps, target)
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -30,5 +33,5 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 
 @cache
-def _load_cached(paths: tuple[Path, ...], stamps: tuple[Any, ...]) -> SemanticMap:
-    return compile_semantic_map(paths, DEFAULT_TARGET.specs)
+def _load_cached(paths: tuple[Path, ...], stamps: tuple[Any, ...], target: Target) -> SemanticMap:
+    return compile_semantic_map(paths, target.specs)

@@ -1,10 +1,12 @@
-"""Hook registry and the context a hook receives.
+"""Hook registry, the context a hook receives, and what a hook returns.
 
-A hook is a small function ``(node: libcst.Call, ctx: HookContext) -> libcst.BaseExpression``
-registered under the name the semantic map uses in ``hook:``. It returns the replacement for
-the call (or the call itself), and reports what it cannot translate by raising
-``Untranslatable`` (or calling ``ctx.escape``): the engine then leaves the statement as it was
-and wraps it in an escape hatch. All knowledge about APIs comes from ``ctx.entry``.
+A hook is a small function ``(node: libcst.Call, ctx: HookContext) -> HookOutput`` registered
+under the name the semantic map uses in ``hook:``. It returns a ``HookResult`` (``Keep``,
+``Replace``, ``Remove``, ``Escape``, ``ReplaceRegion``) or, as the seed's hooks do, an
+expression: the call itself (keep it), ``None`` (remove it) or its replacement; it may also
+report what it cannot translate by raising ``Untranslatable`` (or calling ``ctx.escape``).
+``run_hook`` turns all of these into one ``HookResult``, which ``rewrite/apply.py`` applies to
+the tree. All knowledge about APIs comes from ``ctx.entry``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,43 @@ from ml_switcheroo.model.hygiene import UserExpression
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
 
-Hook = Callable[[cst.Call, "HookContext"], cst.BaseExpression]
+
+@dataclass(frozen=True)
+class Keep:
+    """Leave the call as it is (the receiver is still a torch object, a type-only entry)."""
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Replace the call (or attribute read) with ``expression``."""
+
+    expression: cst.BaseExpression
+
+
+@dataclass(frozen=True)
+class Remove:
+    """Remove the call: as a statement it goes away, in an expression it becomes ``None``."""
+
+
+@dataclass(frozen=True)
+class Escape:
+    """Keep the statement unchanged inside an escape hatch with this reason and suggestion."""
+
+    reason: str
+    suggestion: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplaceRegion:
+    """Replace the statements of a training-step region with ``statements`` (for a target that
+    renders a whole step; the optax target escapes regions)."""
+
+    statements: tuple[cst.BaseStatement, ...]
+
+
+HookResult = Keep | Replace | Remove | Escape | ReplaceRegion
+HookOutput = HookResult | cst.BaseExpression
+Hook = Callable[[cst.Call, "HookContext"], HookOutput]
 # (expression, landing call, calls evaluated by another statement too, extra user expressions)
 Hygiene = Callable[
     [cst.BaseExpression, cst.CSTNode, Sequence[cst.CSTNode], Sequence[UserExpression]],
@@ -56,6 +94,27 @@ def register_hook(
         return function
 
     return decorate
+
+
+def as_result(node: cst.CSTNode, output: HookOutput) -> HookResult:
+    """A hook's return value as a ``HookResult``: ``node`` itself keeps the call, the name
+    ``None`` removes it, any other expression replaces it."""
+    if isinstance(output, (Keep, Replace, Remove, Escape, ReplaceRegion)):
+        return output
+    if output is node:
+        return Keep()
+    if isinstance(output, cst.Name) and output.value == "None":
+        return Remove()
+    return Replace(output)
+
+
+def run_hook(hook: Hook, node: cst.Call, ctx: HookContext) -> HookResult:
+    """Run ``hook`` on ``node``: its result, with ``Untranslatable`` turned into ``Escape``."""
+    try:
+        output = hook(node, ctx)
+    except Untranslatable as exc:
+        return Escape(exc.reason, exc.suggestion)
+    return as_result(node, output)
 
 
 def get_hook(name: str) -> Hook:
@@ -98,6 +157,7 @@ class HookContext:
     options: Mapping[str, Any]
     request_import: ImportRequester
     lookup: Callable[[cst.BaseExpression], cst.BaseExpression | None]
+    state_name: str  # the target's name of optimizer ``{x}``'s state (``Target.state_name``)
     receiver: str | None = None
     plan: PlanItem | None = None  # what the file's plan holds for this call (analysis/plan.py)
     folded: list[int] = field(default_factory=list)  # ids of attachments folded into the result
@@ -116,6 +176,10 @@ class HookContext:
     def exact(self) -> bool:
         """Whether torch-exact runtime transforms (``ml_switcheroo.optax_torch``) may be emitted."""
         return bool(self.options.get("exact"))
+
+    def state_of(self, optimizer: str) -> str:
+        """The name the target gives the state of ``optimizer`` (``opt`` -> ``opt_state``)."""
+        return self.state_name.format(x=optimizer)
 
     def add_import(self, key: str) -> None:
         """Ask for the import the map declares under ``key`` (e.g. ``"optax"``)."""

@@ -1,25 +1,34 @@
-"""What a command renders for: a named set of hooks (the renderers the map's ``hook:`` names)."""
+"""What a command renders for: a named set of hooks (the renderers the map's ``hook:`` names),
+the map files it layers over the shipped map, and how it names an optimizer's state."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from ml_switcheroo.targets.hooks import Hook, HookSpec
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per target
 class Target:
-    """An output target: its name and the hooks that render map entries for it.
+    """An output target: its name, the hooks that render map entries for it (a training-step
+    region is rendered by the hook of the map's backward entry: ``Escape`` or
+    ``ReplaceRegion``), the map files layered over the shipped map for it (later ones win),
+    the name of optimizer ``{x}``'s state in the code it writes and suggests, and how escape
+    texts name the target (``label``) and a translated optimizer (``optimizer_value``).
 
-    Partial (issue 11, deliverable 4): the map section, the naming of ``{x}_state``, what the
-    ``params`` argument becomes and how a region renders are still decided inside the optax
-    hooks and the shipped map, not declared here.
+    Not declared here yet: what the ``params`` argument becomes (the shipped map's templates
+    drop it, as optax does).
     """
 
     name: str
     hooks: Mapping[str, Hook]
     specs: Mapping[str, HookSpec]
+    state_name: str
+    label: str
+    optimizer_value: str
+    maps: tuple[Path, ...] = ()
 
     def hook(self, name: str) -> Hook:
         """The renderer registered as ``name``."""

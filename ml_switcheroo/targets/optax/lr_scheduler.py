@@ -173,7 +173,7 @@ def strip_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression
         if schedule.optimizer.target
         else "opt",
     }
-    names["state"] = f"{names['optimizer']}_state"
+    names["state"] = ctx.state_of(names["optimizer"])
     if attaches_to_chain(schedule):
         assert ctx.entry.reason and ctx.entry.suggest
         raise Untranslatable(
@@ -189,7 +189,7 @@ def escape_scheduler_read(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode:
     if not ctx.receiver_translated():
         return node  # still the torch object (its constructor is left as torch code)
     receiver = ctx.receiver or "sched"
-    names = {"receiver": receiver, "state": f"{receiver}_state"}
+    names = {"receiver": receiver, "state": ctx.state_of(receiver)}
     assert ctx.entry.reason and ctx.entry.suggest
     call = BoundCall(ctx.entry, node if isinstance(node, cst.Call) else cst.Call(cst.Name("_")), {})
     raise Untranslatable(

@@ -186,7 +186,7 @@ def strip_zero_grad(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
 
 def _receiver_names(ctx: HookContext) -> dict[str, str]:
     receiver = ctx.receiver or "opt"
-    return {"receiver": receiver, "state": f"{receiver}_state"}
+    return {"receiver": receiver, "state": ctx.state_of(receiver)}
 
 
 def _check_param_groups(call: BoundCall, ctx: HookContext) -> Mask | None:

@@ -12,4 +12,11 @@ from ml_switcheroo.targets.optax import (  # noqa: F401  (registers the optax ho
 )
 from ml_switcheroo.targets.target import Target
 
-OPTAX = Target("optax", registered_renderers(), hook_specs())
+OPTAX = Target(
+    "optax",
+    registered_renderers(),
+    hook_specs(),
+    state_name="{x}_state",
+    label="optax",
+    optimizer_value="an optax GradientTransformation",
+)

@@ -21,7 +21,7 @@ def escape_torch_only_member(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode
     if not ctx.receiver_translated():
         return node  # the receiver is still the torch object: nothing changes for this code
     receiver = ctx.receiver or "opt"
-    names = {"receiver": receiver, "state": f"{receiver}_state"}
+    names = {"receiver": receiver, "state": ctx.state_of(receiver)}
     assert ctx.entry.reason and ctx.entry.suggest
     call = BoundCall(ctx.entry, node if isinstance(node, cst.Call) else cst.Call(cst.Name("_")), {})
     raise Untranslatable(

@@ -32,7 +32,7 @@ def escape_training_step(node: cst.Call, ctx: HookContext) -> cst.Call:
         "loss": region.loss if region else "loss",
         "optimizer": optimizer,
         "receiver": optimizer,
-        "state": f"{optimizer}_state",
+        "state": ctx.state_of(optimizer),
         "scaler": (region.scaler if region else ctx.receiver) or "scaler",
     }
     keep = {
