@@ -30,19 +30,20 @@ from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.analysis.torch_only import TorchOnlyFinder, TorchOnlyUse
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.escape_hatch import escaped_statements
+from ml_switcheroo.spec.roles import (
+    CLIP,
+    CONSTRUCTOR,
+    SCALER_STEP,
+    SCHEDULER,
+    SCHEDULER_STEP,
+    STEP,
+    STEPS,
+    ZERO_GRAD,
+)
 from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import NotALiteral, code_of, dotted_name, literal_value
 
-CONSTRUCTOR = "optimizer_constructor"
-SCHEDULER = "lr_scheduler"
-SCHEDULER_STEP = "scheduler_step"
-CLIP = "clip_gradients"
-STEP = "optimizer_step"
-TRAINING_STEP = "training_step"
-ZERO_GRAD = "optimizer_zero_grad"
-
 _LOOPS = (cst.For, cst.While)
-_UNSCALE = "unscale_"  # GradScaler.unscale_(opt): the gradients a clip sees are the true ones
 _CONTROL = (cst.For, cst.While, cst.If, cst.FunctionDef, cst.ClassDef, cst.Match)
 
 # (entry, receiver source or None, receiver node or None, probable) for a call, or None.
@@ -75,8 +76,9 @@ class Site:
         return self.path[-1][1]
 
     @property
-    def hook(self) -> str | None:
-        return self.entry.hook if self.entry else None
+    def role(self) -> str | None:
+        """The map entry's role (spec/roles.py); None for a backward call."""
+        return self.entry.role if self.entry else None
 
     @property
     def function(self) -> cst.CSTNode | None:
@@ -334,7 +336,11 @@ class Planner:
         self.resolver = resolver
         self.backward_methods = backward_methods
         self.steps_per_epoch = steps_per_epoch
-        self.active_hooks = active_hooks
+        # the roles of the entries the command runs (None: all)
+        self.active_roles = resolver.map.roles_of(active_hooks)
+        # the method names of step entries (`opt.step()`, `sched.step()`, `scaler.step(opt)`)
+        self.step_methods = resolver.map.methods_with_role(STEP, SCALER_STEP, SCHEDULER_STEP)
+        self.scaler_methods = resolver.map.scaler_methods
         self._order: dict[int, int] | None = None  # see _preorder
         self._stores: set[str] | None = None  # see _stored_paths
 
@@ -369,8 +375,8 @@ class Planner:
                     return True
         return False
 
-    def active(self, hook: str) -> bool:
-        return self.active_hooks is None or hook in self.active_hooks
+    def active(self, role: str) -> bool:
+        return self.active_roles is None or role in self.active_roles
 
     def build(self) -> Plan:
         collector = _Collector(self.wire, self.backward_methods)
@@ -387,7 +393,7 @@ class Planner:
             self._plan_clips()
         if self.active(ZERO_GRAD):
             self._plan_zero_grads()
-        if self.active(STEP) or self.active(TRAINING_STEP):
+        if any(self.active(role) for role in STEPS):
             self._plan_regions()
         if self.active(CONSTRUCTOR):
             self._plan_torch_only_uses()
@@ -408,15 +414,15 @@ class Planner:
         value = self.bound_value(expression, site.enclosing_class)
         if isinstance(value, cst.Call):
             found = self.by_call.get(id(value))
-            if found is not None and found.hook == CONSTRUCTOR:
+            if found is not None and found.role == CONSTRUCTOR:
                 return found
         return None
 
-    def _bound_site(self, expression: cst.BaseExpression, site: Site, hook: str) -> Site | None:
+    def _bound_site(self, expression: cst.BaseExpression, site: Site, role: str) -> Site | None:
         value = self.bound_value(expression, site.enclosing_class)
         if isinstance(value, cst.Call):
             found = self.by_call.get(id(value))
-            if found is not None and found.hook == hook:
+            if found is not None and found.role == role:
                 return found
         return None
 
@@ -427,7 +433,7 @@ class Planner:
         """``x.step()`` sites whose receiver is bound to ``constructor``'s call."""
         found = []
         for site in self.plan.sites:
-            if site.receiver is None or site.call.func.attr.value != "step":  # type: ignore[attr-defined]
+            if site.receiver is None or site.call.func.attr.value not in self.step_methods:  # type: ignore[attr-defined]
                 continue
             value = self.bound_value(site.receiver, site.enclosing_class)
             if value is constructor.call:
@@ -438,7 +444,7 @@ class Planner:
         """``opt.step()`` and ``scaler.step(opt)`` sites of the optimizer ``constructor`` builds."""
         found = []
         for site in self.plan.sites:
-            stepped = _stepped_optimizer(site)
+            stepped = self._stepped_optimizer(site)
             if stepped is None:
                 continue
             if self.bound_value(stepped, site.enclosing_class) is constructor.call:
@@ -448,12 +454,12 @@ class Planner:
     # ------------------------------------------------------------------ schedulers
 
     def _plan_schedules(self) -> None:
-        schedulers = [s for s in self.plan.sites if s.hook == SCHEDULER]
+        schedulers = [s for s in self.plan.sites if s.role == SCHEDULER]
         components: dict[int, Site] = {}  # scheduler call id -> the scheduler that combines it
         for site in schedulers:
             if site.parent_call is not None and id(site.parent_call) in self.by_call:
                 parent = self.by_call[id(site.parent_call)]
-                if parent.hook == SCHEDULER:
+                if parent.role == SCHEDULER:
                     components[id(site.call)] = parent
                     continue
             for argument in site.call.args:
@@ -520,7 +526,7 @@ class Planner:
         members = [
             s
             for s in self.plan.sites
-            if s.hook == SCHEDULER and (s is outer or _combined_into(s, outer, components))
+            if s.role == SCHEDULER and (s is outer or _combined_into(s, outer, components))
         ]
         statement_members = [s for s in members if s.parent_call is None or s is outer]
         for site in statement_members:
@@ -660,7 +666,7 @@ class Planner:
         schedule.step_sites = steps
         entry = schedule.outer.entry
         assert entry is not None
-        if entry.hook == SCHEDULER and _attaches_to_chain(entry):
+        if entry.role == SCHEDULER and entry.attaches_to_chain:
             return True  # ReduceLROnPlateau: its step(metric) becomes an escape of its own
         if not steps:
             self._escape(
@@ -791,8 +797,8 @@ class Planner:
         functions = {
             s.function.name.value  # type: ignore[union-attr]
             for s in self.plan.sites
-            if s.hook == STEP
-            and _is_step(s)
+            if s.role == STEP
+            and self._is_step(s)
             and isinstance(s.function, cst.FunctionDef)
             and s.loops
             and s.function is not step.function
@@ -814,7 +820,7 @@ class Planner:
     # ------------------------------------------------------------------ clipping
 
     def _plan_clips(self) -> None:
-        for site in (s for s in self.plan.sites if s.hook == CLIP):
+        for site in (s for s in self.plan.sites if s.role == CLIP):
             if site.value_used:
                 self._escape(
                     site,
@@ -1016,8 +1022,8 @@ class Planner:
         """``scaler.step(opt)`` follows ``clip`` (in its function) and no statement before
         ``clip`` in its block calls ``<scaler>.unscale_(...)``."""
         scaled = any(
-            s.hook == TRAINING_STEP
-            and _is_step(s)
+            s.role == SCALER_STEP
+            and self._is_step(s)
             and s.function is clip.function
             and _follows(clip, s)
             for s in self.plan.sites
@@ -1025,13 +1031,14 @@ class Planner:
         if not scaled:
             return False
         before = self.collector.blocks[clip.block].body[: clip.index]  # type: ignore[attr-defined]
-        return not any(_calls_method(statement, _UNSCALE) for statement in before)
+        unscale = self.scaler_methods.unscale
+        return not any(unscale and _calls_method(statement, unscale) for statement in before)
 
     def _stepped_under_other_control(self, clip: Site) -> bool:
         """An optimizer step after ``clip`` (in its function) is nested in a loop or
         condition that ``clip`` is not in (``clip`` every micro-batch, step every k)."""
         return any(
-            _stepped_optimizer(step) is not None
+            self._stepped_optimizer(step) is not None
             and step.function is clip.function
             and _follows(clip, step)
             and step.controls != clip.controls
@@ -1041,7 +1048,7 @@ class Planner:
     def _optimizers_stepped_after(self, site: Site) -> list[Site]:
         found: dict[int, Site] = {}
         for step in self.plan.sites:
-            stepped = _stepped_optimizer(step)
+            stepped = self._stepped_optimizer(step)
             if stepped is None or step.function is not site.function:
                 continue
             if not _follows(site, step):
@@ -1060,7 +1067,7 @@ class Planner:
         one of them. Else torch accumulates gradients in .grad over several steps, which has to
         be ported: its zero_grad() calls escape."""
         by_optimizer: dict[int, list[Site]] = {}
-        for site in (s for s in self.plan.sites if s.hook == ZERO_GRAD and s.receiver):
+        for site in (s for s in self.plan.sites if s.role == ZERO_GRAD and s.receiver):
             constructor = self._constructor_site(site.receiver, site)  # type: ignore[arg-type]
             if constructor is not None:
                 by_optimizer.setdefault(id(constructor.call), []).append(site)
@@ -1093,7 +1100,7 @@ class Planner:
         freezing = _first_freeze(self.module, spec.freeze_attributes, spec.freeze_methods)
         if freezing is None:
             return
-        for site in (s for s in self.plan.sites if s.hook == CONSTRUCTOR):
+        for site in (s for s in self.plan.sites if s.role == CONSTRUCTOR):
             self._escape(
                 site,
                 f"this file freezes parameters (`{freezing}`): torch skips a parameter "
@@ -1111,13 +1118,13 @@ class Planner:
         """Find where a translated optimizer (or scheduler) is still used as the torch object:
         handed to another library (``accelerator.prepare(model, opt)``), pickled, type-checked,
         a member optax lacks... (see ``analysis/torch_only.py``)."""
-        hooks = frozenset(h for h in (CONSTRUCTOR, SCHEDULER) if self.active(h))
-        self.plan.torch_only = TorchOnlyFinder(self, hooks).find()
+        roles = frozenset(r for r in (CONSTRUCTOR, SCHEDULER) if self.active(r))
+        self.plan.torch_only = TorchOnlyFinder(self, roles).find()
 
     # ------------------------------------------------------------------ training-step regions
 
     def _plan_regions(self) -> None:
-        anchors = [s for s in self.plan.sites if s.hook in (STEP, TRAINING_STEP) and _is_step(s)]
+        anchors = [s for s in self.plan.sites if s.role in STEPS and self._is_step(s)]
         for anchor in anchors:
             region = self._region(anchor)
             if region is None:
@@ -1152,7 +1159,7 @@ class Planner:
                     anchor=anchor,
                     backward=backward,
                     loss=_loss_name(backward),
-                    scaler=_scaler_name(anchor, backward),
+                    scaler=self._scaler_name(anchor, backward),
                     gated=gated,
                     statements=list(body[first : last + 1]),
                 )
@@ -1174,11 +1181,41 @@ class Planner:
         ]
         return max(candidates, key=lambda b: b.path[depth][1]) if candidates else None
 
+    # ------------------------------------------------------------------ steps
+
+    def _is_step(self, site: Site) -> bool:
+        """A call of a step method of the map (``opt.step()``, ``scaler.step(opt)``)."""
+        func = site.call.func
+        return isinstance(func, cst.Attribute) and func.attr.value in self.step_methods
+
+    def _stepped_optimizer(self, site: Site) -> cst.BaseExpression | None:
+        """The optimizer a step call steps: ``opt`` in ``opt.step()`` or ``scaler.step(opt)``."""
+        if not self._is_step(site):
+            return None
+        if site.role == STEP:
+            return site.receiver
+        if site.role == SCALER_STEP and site.call.args:
+            return site.call.args[0].value
+        return None
+
+    def _scaler_name(self, anchor: Site, backward: Site | None) -> str | None:
+        """The loss scaler of a training step: ``scaler`` of ``scaler.step(opt)`` or of
+        ``scaler.scale(loss).backward()``."""
+        if anchor.role == SCALER_STEP and anchor.receiver is not None:
+            return code_of(anchor.receiver).strip()
+        scale = self.scaler_methods.scale
+        if backward is not None and isinstance(backward.receiver, cst.Call):
+            func = backward.receiver.func
+            if isinstance(func, cst.Attribute) and func.attr.value == scale:
+                return code_of(func.value).strip()
+        return None
+
     def _is_scaler_update(self, statement: cst.BaseStatement, anchor: Site) -> bool:
-        scaler = _scaler_name(anchor, None)
+        scaler = self._scaler_name(anchor, None)
         if scaler is None:
             return False
-        return code_of(statement).strip().startswith(f"{scaler}.update(")
+        update = self.scaler_methods.update
+        return update is not None and code_of(statement).strip().startswith(f"{scaler}.{update}(")
 
 
 # ---------------------------------------------------------------------- small helpers
@@ -1208,10 +1245,6 @@ def _combined_into(site: Site, outer: Site, components: dict[int, Site]) -> bool
             return True
         parent = components.get(id(parent.call))
     return False
-
-
-def _attaches_to_chain(entry: ApiEntry) -> bool:
-    return any(link.slot == "chain_tail" for link in entry.chain)
 
 
 def _first_freeze(
@@ -1350,22 +1383,6 @@ def _follows(first: Site, later: Site) -> bool:
     return later.path[depth][0] == block and later.path[depth][1] > index
 
 
-def _stepped_optimizer(site: Site) -> cst.BaseExpression | None:
-    """The optimizer a step call steps: ``opt`` in ``opt.step()`` or ``scaler.step(opt)``."""
-    if not _is_step(site):
-        return None
-    if site.hook == STEP:
-        return site.receiver
-    if site.hook == TRAINING_STEP and site.call.args:
-        return site.call.args[0].value
-    return None
-
-
-def _is_step(site: Site) -> bool:
-    func = site.call.func
-    return isinstance(func, cst.Attribute) and func.attr.value == "step"
-
-
 def _loss_name(backward: Site) -> str:
     """The loss the suggestion names: a plain (dotted) name, else ``loss``."""
     positional = [a for a in backward.call.args if a.keyword is None and not a.star]
@@ -1378,20 +1395,6 @@ def _loss_name(backward: Site) -> str:
         candidate = receiver  # loss.backward(), loss.backward(retain_graph=True)
     name = dotted_name(candidate) if candidate is not None else None
     return name or "loss"
-
-
-def _scaler_name(anchor: Site, backward: Site | None) -> str | None:
-    if (
-        anchor.entry is not None
-        and anchor.entry.hook == TRAINING_STEP
-        and anchor.receiver is not None
-    ):
-        return code_of(anchor.receiver).strip()
-    if backward is not None and isinstance(backward.receiver, cst.Call):
-        func = backward.receiver.func
-        if isinstance(func, cst.Attribute) and func.attr.value == "scale":
-            return code_of(func.value).strip()
-    return None
 
 
 _BUILTIN_NAMES = frozenset({"float", "int", "inf", "len", "abs", "min", "max", "round"})

@@ -20,6 +20,7 @@ from typing import Any
 
 import libcst as cst
 
+from ml_switcheroo.spec.roles import SCHEDULER
 from ml_switcheroo.spec.semantic_map import TorchOnlyText, Translated
 from ml_switcheroo.spec.signature import code_of
 
@@ -58,12 +59,12 @@ class _Handle:
 class TorchOnlyFinder:
     """Finds the torch-only uses of the values a file's wired constructors build."""
 
-    def __init__(self, planner: Any, constructor_hooks: frozenset[str]) -> None:
+    def __init__(self, planner: Any, constructor_roles: frozenset[str]) -> None:
         self.planner = planner
         self.resolver = planner.resolver
         self.map = planner.resolver.map
         self.collector = planner.collector
-        self.constructor_hooks = constructor_hooks
+        self.constructor_roles = constructor_roles  # the roles of the values followed
         # statement id -> (node id, value name) -> use
         self.found: dict[int, dict[tuple[int, str], TorchOnlyUse]] = {}
         self._followed: set[int] = set()
@@ -71,7 +72,7 @@ class TorchOnlyFinder:
     def find(self) -> dict[int, list[TorchOnlyUse]]:
         """Statement id -> the torch-only uses in it."""
         for site in self.planner.plan.sites:
-            if site.hook not in self.constructor_hooks or not self._is_value(site):
+            if site.role not in self.constructor_roles or not self._is_value(site):
                 continue
             translated = self._translated(site)
             if translated is not None:
@@ -83,7 +84,7 @@ class TorchOnlyFinder:
     def _is_value(self, site: Any) -> bool:
         """An optimizer constructor, or a scheduler linked to one (not a component inside
         another scheduler's call)."""
-        if site.hook == "lr_scheduler":
+        if site.role == SCHEDULER:
             return id(site.call) in self.planner.plan.scheduler_of and not self._in_wired_call(site)
         return True
 

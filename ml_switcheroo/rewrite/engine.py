@@ -50,6 +50,7 @@ from ml_switcheroo.rewrite.parse_guard import SourceTooDeep, check_file
 from ml_switcheroo.rewrite.report import Record
 from ml_switcheroo.spec import escape_hatch
 from ml_switcheroo.spec.errors import SemanticMapError, Untranslatable
+from ml_switcheroo.spec.roles import BACKWARD
 from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
@@ -836,7 +837,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
     def _region_escape(self, region: Region) -> escape_hatch.Escape:
         """Ask the training-step hook for the region's reason and suggestion."""
         backward = region.backward.entry if region.backward and region.backward.entry else None
-        entry = backward or self.semantic_map.apis.get("torch.Tensor.backward")
+        entry = backward or self.semantic_map.entry_with_role(BACKWARD)
         anchor = region.anchor
         api = anchor.entry.name if anchor.entry else "torch.optim.Optimizer.step"
         if entry is None:
