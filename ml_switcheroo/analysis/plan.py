@@ -27,6 +27,7 @@ from libcst.metadata import Assignment
 
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.analysis.purity import is_pure
+from ml_switcheroo.analysis.site_key import Positions, SiteKey
 from ml_switcheroo.analysis.torch_only import TorchOnlyFinder, TorchOnlyUse
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.escape_hatch import escaped_statements
@@ -60,7 +61,8 @@ class Site:
     entry: ApiEntry | None
     receiver: cst.BaseExpression | None
     statement: cst.BaseStatement
-    path: tuple[tuple[int, int], ...]  # (block id, statement index), outermost first
+    # (block id, statement index), outermost first: the planner's walk only (ids of its tree)
+    path: tuple[tuple[int, int], ...]
     controls: tuple[cst.CSTNode, ...]  # enclosing For/While/If/def/class, outermost first
     enclosing_class: cst.ClassDef | None
     target: cst.BaseExpression | None  # `target = call` when the call is the whole value
@@ -116,7 +118,7 @@ class SchedulePlan:
 class Region:
     """Statements ``first..last`` of one block that form a training step."""
 
-    block: int
+    block: int  # id of the block: the planner's walk only (``statements`` are the nodes)
     first: int
     last: int
     anchor: Site  # the opt.step() / scaler.step(opt) call
@@ -154,42 +156,61 @@ PlanItem = SchedulePlan | Site | SubsetClip | Attachments | Region
 
 @dataclass
 class Plan:
-    """What the planner decided for one file.
+    """What the planner decided for one file, keyed by ``SiteKey``.
 
-    Still keyed by ``id(node)`` (issue 11, deliverable 2 is partial: the items are typed, the
-    keys are not yet stable (file, position, API) site keys)."""
+    ``item_at(key)`` is what a hook sees as ``ctx.plan``; the methods taking a node compute its
+    key (``key(node)``) from the module's positions, resolved once, and only when the plan holds
+    a fact at all (most planned files hold none)."""
 
-    schedules: dict[int, SchedulePlan] = field(default_factory=dict)  # by optimizer call id
-    scheduler_of: dict[int, SchedulePlan] = field(default_factory=dict)  # by scheduler call id
-    clips: dict[int, list[Site]] = field(default_factory=dict)  # by optimizer call id
-    clip_target: dict[int, Site] = field(default_factory=dict)  # clip call id -> optimizer site
-    subset_clips: dict[int, SubsetClip] = field(default_factory=dict)  # by clip call id
-    steps: dict[int, SchedulePlan] = field(default_factory=dict)  # sched.step() call id
-    escapes: dict[int, Untranslatable] = field(default_factory=dict)  # call id -> reason
+    module: str = ""  # the file, as the command was given it
+    positions: Callable[[], Positions] | None = field(default=None, repr=False, compare=False)
+    schedules: dict[SiteKey, SchedulePlan] = field(default_factory=dict)  # by optimizer call
+    scheduler_of: dict[SiteKey, SchedulePlan] = field(default_factory=dict)  # by scheduler call
+    clips: dict[SiteKey, list[Site]] = field(default_factory=dict)  # by optimizer call
+    clip_target: dict[SiteKey, Site] = field(default_factory=dict)  # clip call -> optimizer site
+    subset_clips: dict[SiteKey, SubsetClip] = field(default_factory=dict)  # by clip call
+    steps: dict[SiteKey, SchedulePlan] = field(default_factory=dict)  # by sched.step() call
+    escapes: dict[SiteKey, Untranslatable] = field(default_factory=dict)  # call -> reason
     regions: list[Region] = field(default_factory=list)
-    region_of: dict[int, Region] = field(default_factory=dict)  # statement id -> region
+    region_of: dict[SiteKey, Region] = field(default_factory=dict)  # by statement
     sites: list[Site] = field(default_factory=list)
-    # statement moves: id(optimizer statement) -> (schedule plan)
-    moves: dict[int, SchedulePlan] = field(default_factory=dict)
-    # id(statement) -> the uses in it of a translated optimizer (or scheduler) as the torch
+    # statement moves: optimizer statement -> its schedule plan
+    moves: dict[SiteKey, SchedulePlan] = field(default_factory=dict)
+    # statement -> the uses in it of a translated optimizer (or scheduler) as the torch
     # object: handed to another library, pickled, type-checked, an unknown member...
-    torch_only: dict[int, list[TorchOnlyUse]] = field(default_factory=dict)
+    torch_only: dict[SiteKey, list[TorchOnlyUse]] = field(default_factory=dict)
+    _ranges: Positions | None = field(default=None, repr=False, compare=False)
 
-    def attachment_key(self, call: cst.Call) -> int | None:
+    def key(self, node: cst.CSTNode) -> SiteKey | None:
+        """The stable key of a node of the planned module (None for a node not in it)."""
+        if self._ranges is None:
+            self._ranges = self.positions() if self.positions is not None else {}
+        return SiteKey.of(self.module, node, self._ranges)
+
+    def attachment(self, call: cst.Call) -> cst.Call | None:
         """For a call that only translates together with its optimizer (a scheduler, its
-        step(), a clip call): the id the optimizer's hook folds. Otherwise None."""
-        key = id(call)
+        step(), a clip call): the call the optimizer's hook folds. Otherwise None."""
+        if not (self.scheduler_of or self.steps or self.clip_target):
+            return None
+        key = self.key(call)
         if key in self.scheduler_of:
-            return id(self.scheduler_of[key].outer.call)
+            return self.scheduler_of[key].outer.call
         if key in self.steps:
-            return id(self.steps[key].outer.call)
+            return self.steps[key].outer.call
         if key in self.clip_target:
-            return key
+            return call
         return None
 
     def item_for(self, call: cst.Call) -> PlanItem | None:
         """What the plan holds for ``call`` (a hook's ``ctx.plan``)."""
-        key = id(call)
+        tables = (self.scheduler_of, self.steps, self.clip_target, self.subset_clips)
+        if not any(tables) and not self.schedules and not self.clips:
+            return None
+        key = self.key(call)
+        return self.item_at(key) if key is not None else None
+
+    def item_at(self, key: SiteKey) -> PlanItem | None:
+        """What the plan holds for the call at ``key``."""
         for table in (self.scheduler_of, self.steps):
             if key in table:
                 return table[key]
@@ -200,6 +221,28 @@ class Plan:
         if key in self.schedules or key in self.clips:
             return Attachments(self.schedules.get(key), self.clips.get(key, []))
         return None
+
+    def escape_for(self, call: cst.Call) -> Untranslatable | None:
+        """Why the planner escapes ``call``, or None."""
+        return self.escapes.get(self.key(call)) if self.escapes else None  # type: ignore[arg-type]
+
+    def schedule_of(self, call: cst.Call) -> SchedulePlan | None:
+        """The schedule a scheduler call belongs to, or None."""
+        return self.scheduler_of.get(self.key(call)) if self.scheduler_of else None  # type: ignore[arg-type]
+
+    def region_at(self, statement: cst.CSTNode) -> Region | None:
+        """The training-step region ``statement`` is part of, or None."""
+        return self.region_of.get(self.key(statement)) if self.region_of else None  # type: ignore[arg-type]
+
+    def torch_only_in(self, statement: cst.CSTNode) -> list[TorchOnlyUse] | None:
+        """The torch-only uses of translated values in ``statement``, or None."""
+        return self.torch_only.get(self.key(statement)) if self.torch_only else None  # type: ignore[arg-type]
+
+    def key_of(self, node: cst.CSTNode) -> SiteKey:
+        """``key(node)`` for a node the planner found in the module (always has one)."""
+        key = self.key(node)
+        assert key is not None, "a planned node outside the planned module"
+        return key
 
 
 class _Collector(cst.CSTVisitor):
@@ -330,8 +373,12 @@ class Planner:
         backward_methods: frozenset[str],
         steps_per_epoch: str | None,
         active_hooks: frozenset[str] | None,
+        positions: Callable[[], Positions] | None = None,
+        filename: str | None = None,
     ) -> None:
         self.module = module
+        self.positions = positions  # the module's libcst positions, for the plan's keys
+        self.filename = filename or ""
         self.wire = wire
         self.resolver = resolver
         self.backward_methods = backward_methods
@@ -382,9 +429,12 @@ class Planner:
         collector = _Collector(self.wire, self.backward_methods)
         self.module.visit(collector)
         self.collector = collector
-        plan = Plan(sites=collector.sites)
+        plan = Plan(module=self.filename, positions=self.positions, sites=collector.sites)
         self.plan = plan
+        # Bookkeeping of the walk (never leaves the planner): a call's site by id(call), like
+        # the collector's blocks and name positions and the `components` of a schedule.
         self.by_call = {id(site.call): site for site in collector.sites}
+        self._subset_clip_sites: list[Site] = []
         if self.active(CONSTRUCTOR):
             self._plan_frozen_parameters()
         if self.active(SCHEDULER):
@@ -403,7 +453,7 @@ class Planner:
                 id(site.statement) in statements for sites in plan.clips.values() for site in sites
             )
             region.subset_clipped = any(
-                id(self.by_call[key].statement) in statements for key in plan.subset_clips
+                id(site.statement) in statements for site in self._subset_clip_sites
             )
         return plan
 
@@ -427,7 +477,9 @@ class Planner:
         return None
 
     def _escape(self, site: Site, reason: str, suggestion: str | None = None) -> None:
-        self.plan.escapes.setdefault(id(site.call), Untranslatable(reason, suggestion))
+        self.plan.escapes.setdefault(
+            self.plan.key_of(site.call), Untranslatable(reason, suggestion)
+        )
 
     def _step_sites_of(self, constructor: Site) -> list[Site]:
         """``x.step()`` sites whose receiver is bound to ``constructor``'s call."""
@@ -500,7 +552,7 @@ class Planner:
             root = parent
             while id(root.call) in components:
                 root = components[id(root.call)]
-            escaped = self.plan.escapes.get(id(root.call))
+            escaped = self.plan.escapes.get(self.plan.key_of(root.call))
             if escaped is not None:
                 name = code_of(root.target).strip() if root.target is not None else "its scheduler"
                 self._escape(
@@ -569,12 +621,13 @@ class Planner:
                 return
         if not self._classify_stepping(schedule):
             return
-        self.plan.schedules[id(optimizer.call)] = schedule
-        self.plan.moves[id(optimizer.statement)] = schedule
+        key = self.plan.key_of
+        self.plan.schedules[key(optimizer.call)] = schedule
+        self.plan.moves[key(optimizer.statement)] = schedule
         for member in members:
-            self.plan.scheduler_of[id(member.call)] = schedule
+            self.plan.scheduler_of[key(member.call)] = schedule
         for step in schedule.step_sites:
-            self.plan.steps[id(step.call)] = schedule
+            self.plan.steps[key(step.call)] = schedule
 
     def _move(self, optimizer: Site, members: list[Site]) -> str | None:
         """ "up" when the schedule statements can precede the optimizer, "down" when the
@@ -868,10 +921,11 @@ class Planner:
                 continue
             subset = self._subset_clip(site, optimizer)
             if subset is not None:
-                self.plan.subset_clips[id(site.call)] = subset
+                self.plan.subset_clips[self.plan.key_of(site.call)] = subset
+                self._subset_clip_sites.append(site)
                 continue
-            self.plan.clips.setdefault(id(optimizer.call), []).append(site)
-            self.plan.clip_target[id(site.call)] = optimizer
+            self.plan.clips.setdefault(self.plan.key_of(optimizer.call), []).append(site)
+            self.plan.clip_target[self.plan.key_of(site.call)] = optimizer
 
     def _clip_values_vary(self, clip: Site, optimizer: Site) -> tuple[str, str] | None:
         """Why the clip's arguments may not be the same at the construction as at every step.
@@ -1129,11 +1183,11 @@ class Planner:
             region = self._region(anchor)
             if region is None:
                 continue
-            if any(id(s) in self.plan.region_of for s in region.statements):
+            if any(self.plan.region_at(s) is not None for s in region.statements):
                 continue
             self.plan.regions.append(region)
             for statement in region.statements:
-                self.plan.region_of[id(statement)] = region
+                self.plan.region_of[self.plan.key_of(statement)] = region
 
     def _region(self, anchor: Site) -> Region | None:
         """The backward pass before the step, found from the step's block outwards (but not

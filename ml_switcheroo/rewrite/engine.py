@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, NoReturn
 
@@ -31,8 +31,10 @@ from libcst.codemod import CodemodContext, SkipFile, VisitorBasedCodemodCommand
 from libcst.metadata import (
     Assignment,
     BuiltinScope,
+    CodeRange,
     GlobalScope,
     ImportAssignment,
+    MetadataWrapper,
     PositionProvider,
     ScopeProvider,
 )
@@ -275,12 +277,12 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 frame.skip = True
                 self._names.update(_names_in(node))
                 return False
-            region = self._plan.region_of.get(id(node)) if self._plan else None
+            region = self._plan.region_at(node) if self._plan else None
             if region is not None:
                 frame.skip = True
                 self._names.update(_names_in(node))
                 return False
-            uses = self._plan.torch_only.get(id(node)) if self._plan else None
+            uses = self._plan.torch_only_in(node) if self._plan else None
             if uses:
                 self._escape_torch_only_uses(frame, uses)
         return cst.CSTTransformer.on_visit(self, node)
@@ -291,7 +293,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         )
         if is_statement and self._frames[-1].skip:
             self._frames.pop()  # an escape hatch (earlier run or training step): left as it is
-            region = self._plan.region_of.get(id(original_node)) if self._plan else None
+            region = self._plan.region_at(original_node) if self._plan else None
             if region is not None:
                 return self._region_statement(original_node, region)
             return updated_node
@@ -374,7 +376,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         try:
             if receiver is None:
                 self._check_one_import(original_node, qualified_name)
-            planned = plan.escapes.get(id(original_node))
+            planned = plan.escape_for(original_node)
             if planned is not None:
                 raise planned
             if receiver is not None:
@@ -382,8 +384,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             # Hooks see the original call, so metadata (scopes, bindings) applies to its parts;
             # rewrites already made inside its arguments are put back afterwards.
             result = self.TARGET.hook(entry.hook)(original_node, context)
-            key = plan.attachment_key(original_node)
-            if key is not None and not self._is_folded(key):
+            attached = plan.attachment(original_node)
+            if attached is not None and not self._is_folded(id(attached)):
                 raise Untranslatable(
                     "it belongs to an optimizer that was not translated together with it "
                     "(see the optimizer's statement)"
@@ -478,6 +480,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 backward_methods=backward,
                 steps_per_epoch=self.options.get("steps_per_epoch"),
                 active_hooks=self.HOOKS,
+                positions=self._node_positions,
+                filename=self.context.filename,
             ).build()
         return self._plan
 
@@ -570,6 +574,14 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             self._constructor_types[id(call)] = wired[0].returns if constructor else None  # type: ignore[index]
         return self._constructor_types[id(call)]
 
+    def _node_positions(self) -> Mapping[cst.CSTNode, CodeRange]:
+        """The file's node positions (the plan's keys), resolved once per file."""
+        if self.context.wrapper is None:
+            return MetadataWrapper(self._tree, unsafe_skip_copy=True).resolve(PositionProvider)
+        if self._positions is None:
+            self._positions = self.context.wrapper.resolve(PositionProvider)
+        return self._positions  # type: ignore[no-any-return]
+
     def _at_line(self, node: cst.CSTNode) -> str:
         """`` at line N`` for a node of the file, or nothing when its position is unknown."""
         if self._positions is None and self.context.wrapper is not None:
@@ -589,8 +601,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             plan = self._get_plan()
             context = self._hook_context(entry, name, plan.item_for(call), lambda key: None)
             try:
-                if id(call) in plan.escapes:
-                    raise plan.escapes[id(call)]
+                planned = plan.escape_for(call)
+                if planned is not None:
+                    raise planned
                 self._check_one_import(call, name)
                 result = self.TARGET.hook(entry.hook)(call, context)
                 self._dry_results[id(call)] = code_of(result).strip()
@@ -604,7 +617,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         """Whether the value ``call`` builds becomes optax: its constructor translates, or (a
         scheduler) the optimizer it belongs to translates and folds it."""
         plan = self._get_plan()
-        schedule = plan.scheduler_of.get(id(call))
+        schedule = plan.schedule_of(call)
         if schedule is None:
             return self._constructor_translates(call)
         optimizer = schedule.optimizer.call
