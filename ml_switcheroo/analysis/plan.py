@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import libcst as cst
 from libcst.metadata import Assignment
 
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.analysis.purity import is_pure
+from ml_switcheroo.analysis.resolver import Resolver
 from ml_switcheroo.analysis.site_key import Positions, SiteKey
 from ml_switcheroo.analysis.torch_only import TorchOnlyFinder, TorchOnlyUse
 from ml_switcheroo.spec.errors import Untranslatable
@@ -369,7 +370,7 @@ class Planner:
         self,
         module: cst.Module,
         wire: WireFunction,
-        resolver: Any,
+        resolver: Resolver,
         backward_methods: frozenset[str],
         steps_per_epoch: str | None,
         active_hooks: frozenset[str] | None,
