@@ -11,6 +11,7 @@ Schema (see the shipped file for the full, commented example)::
     version: 1
     imports:   {optax: "import optax"}                  # names templates may use
     types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex"}}
+    scaler_methods: {scale: scale, unscale: unscale_, update: update}    # GradScaler's
     parameters: {arguments: [params], module_methods: [parameters], ...}   # ParameterSpec
     tensor_values: {literals: {torch.tensor: "data, *, dtype=None"}, ...}  # TensorValueSpec
     types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex",
@@ -42,7 +43,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -750,14 +751,15 @@ class _Checker:
             result[name] = self.torch_only_text(body, name)
         return result
 
-    def scaler_methods(self, raw: Any, line: int | None) -> ScalerMethods:
-        """``scaler_methods: {scale: scale, unscale: unscale_, update: update}``."""
+    def scaler_methods(self, raw: Any, line: int | None, base: ScalerMethods) -> ScalerMethods:
+        """``scaler_methods: {scale: scale, unscale: unscale_, update: update}`` (the names
+        given replace those of ``base``)."""
         section = self.mapping(raw, "'scaler_methods'", line)
         self.check_keys(section, {"scale", "unscale", "update"}, "'scaler_methods'", None)
         for key, value in section.items():
             if not isinstance(value, str) or not value.isidentifier():
                 self.fail(f"'scaler_methods' {key!r} must be a method name", line=line)
-        return ScalerMethods(**section)
+        return replace(base, **section)
 
     def passthrough_calls(
         self, raw: Any, line: int | None, key: str = "passthrough_calls"
@@ -1199,7 +1201,8 @@ def _compile_raw(
         )
     scaler = base.scaler_methods if base else ScalerMethods()
     if "scaler_methods" in top:
-        scaler = checker.scaler_methods(top["scaler_methods"], top.lines.get("scaler_methods"))
+        raw_scaler, scaler_line = top["scaler_methods"], top.lines.get("scaler_methods")
+        scaler = checker.scaler_methods(raw_scaler, scaler_line, scaler)
     parameters = base.parameters if base else ParameterSpec()
     if "parameters" in top:
         parameters = checker.parameters(top["parameters"], top.lines.get("parameters"))

@@ -454,3 +454,9 @@ def test_unknown_scaler_method_key_is_refused(tmp_path: Path) -> None:
 def test_scaler_methods_come_from_the_map() -> None:
     scaler = load_semantic_map().scaler_methods
     assert (scaler.scale, scaler.unscale, scaler.update) == ("scale", "unscale_", "update")
+
+
+def test_a_user_map_replaces_only_the_scaler_methods_it_names(tmp_path: Path) -> None:
+    path = write_map(tmp_path, "scaler_methods: {unscale: unscale_grads}\n")
+    scaler = load_semantic_map([path]).scaler_methods
+    assert (scaler.scale, scaler.unscale, scaler.update) == ("scale", "unscale_grads", "update")
