@@ -20,29 +20,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import libcst as cst
 from libcst.metadata import Assignment
 
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.analysis.purity import is_pure
+from ml_switcheroo.analysis.resolver import Resolver
+from ml_switcheroo.analysis.site_key import Positions, SiteKey
 from ml_switcheroo.analysis.torch_only import TorchOnlyFinder, TorchOnlyUse
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.escape_hatch import escaped_statements
+from ml_switcheroo.spec.roles import (
+    CLIP,
+    CONSTRUCTOR,
+    SCALER_STEP,
+    SCHEDULER,
+    SCHEDULER_STEP,
+    STEP,
+    STEPS,
+    ZERO_GRAD,
+)
 from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import NotALiteral, code_of, dotted_name, literal_value
 
-CONSTRUCTOR = "optimizer_constructor"
-SCHEDULER = "lr_scheduler"
-SCHEDULER_STEP = "scheduler_step"
-CLIP = "clip_gradients"
-STEP = "optimizer_step"
-TRAINING_STEP = "training_step"
-ZERO_GRAD = "optimizer_zero_grad"
-
 _LOOPS = (cst.For, cst.While)
-_UNSCALE = "unscale_"  # GradScaler.unscale_(opt): the gradients a clip sees are the true ones
 _CONTROL = (cst.For, cst.While, cst.If, cst.FunctionDef, cst.ClassDef, cst.Match)
 
 # (entry, receiver source or None, receiver node or None, probable) for a call, or None.
@@ -59,7 +62,8 @@ class Site:
     entry: ApiEntry | None
     receiver: cst.BaseExpression | None
     statement: cst.BaseStatement
-    path: tuple[tuple[int, int], ...]  # (block id, statement index), outermost first
+    # (block id, statement index), outermost first: the planner's walk only (ids of its tree)
+    path: tuple[tuple[int, int], ...]
     controls: tuple[cst.CSTNode, ...]  # enclosing For/While/If/def/class, outermost first
     enclosing_class: cst.ClassDef | None
     target: cst.BaseExpression | None  # `target = call` when the call is the whole value
@@ -75,8 +79,9 @@ class Site:
         return self.path[-1][1]
 
     @property
-    def hook(self) -> str | None:
-        return self.entry.hook if self.entry else None
+    def role(self) -> str | None:
+        """The map entry's role (spec/roles.py); None for a backward call."""
+        return self.entry.role if self.entry else None
 
     @property
     def function(self) -> cst.CSTNode | None:
@@ -114,7 +119,7 @@ class SchedulePlan:
 class Region:
     """Statements ``first..last`` of one block that form a training step."""
 
-    block: int
+    block: int  # id of the block: the planner's walk only (``statements`` are the nodes)
     first: int
     last: int
     anchor: Site  # the opt.step() / scaler.step(opt) call
@@ -152,42 +157,61 @@ PlanItem = SchedulePlan | Site | SubsetClip | Attachments | Region
 
 @dataclass
 class Plan:
-    """What the planner decided for one file.
+    """What the planner decided for one file, keyed by ``SiteKey``.
 
-    Still keyed by ``id(node)`` (issue 11, deliverable 2 is partial: the items are typed, the
-    keys are not yet stable (file, position, API) site keys)."""
+    ``item_at(key)`` is what a hook sees as ``ctx.plan``; the methods taking a node compute its
+    key (``key(node)``) from the module's positions, resolved once, and only when the plan holds
+    a fact at all (most planned files hold none)."""
 
-    schedules: dict[int, SchedulePlan] = field(default_factory=dict)  # by optimizer call id
-    scheduler_of: dict[int, SchedulePlan] = field(default_factory=dict)  # by scheduler call id
-    clips: dict[int, list[Site]] = field(default_factory=dict)  # by optimizer call id
-    clip_target: dict[int, Site] = field(default_factory=dict)  # clip call id -> optimizer site
-    subset_clips: dict[int, SubsetClip] = field(default_factory=dict)  # by clip call id
-    steps: dict[int, SchedulePlan] = field(default_factory=dict)  # sched.step() call id
-    escapes: dict[int, Untranslatable] = field(default_factory=dict)  # call id -> reason
+    module: str = ""  # the file, as the command was given it
+    positions: Callable[[], Positions] | None = field(default=None, repr=False, compare=False)
+    schedules: dict[SiteKey, SchedulePlan] = field(default_factory=dict)  # by optimizer call
+    scheduler_of: dict[SiteKey, SchedulePlan] = field(default_factory=dict)  # by scheduler call
+    clips: dict[SiteKey, list[Site]] = field(default_factory=dict)  # by optimizer call
+    clip_target: dict[SiteKey, Site] = field(default_factory=dict)  # clip call -> optimizer site
+    subset_clips: dict[SiteKey, SubsetClip] = field(default_factory=dict)  # by clip call
+    steps: dict[SiteKey, SchedulePlan] = field(default_factory=dict)  # by sched.step() call
+    escapes: dict[SiteKey, Untranslatable] = field(default_factory=dict)  # call -> reason
     regions: list[Region] = field(default_factory=list)
-    region_of: dict[int, Region] = field(default_factory=dict)  # statement id -> region
+    region_of: dict[SiteKey, Region] = field(default_factory=dict)  # by statement
     sites: list[Site] = field(default_factory=list)
-    # statement moves: id(optimizer statement) -> (schedule plan)
-    moves: dict[int, SchedulePlan] = field(default_factory=dict)
-    # id(statement) -> the uses in it of a translated optimizer (or scheduler) as the torch
+    # statement moves: optimizer statement -> its schedule plan
+    moves: dict[SiteKey, SchedulePlan] = field(default_factory=dict)
+    # statement -> the uses in it of a translated optimizer (or scheduler) as the torch
     # object: handed to another library, pickled, type-checked, an unknown member...
-    torch_only: dict[int, list[TorchOnlyUse]] = field(default_factory=dict)
+    torch_only: dict[SiteKey, list[TorchOnlyUse]] = field(default_factory=dict)
+    _ranges: Positions | None = field(default=None, repr=False, compare=False)
 
-    def attachment_key(self, call: cst.Call) -> int | None:
+    def key(self, node: cst.CSTNode) -> SiteKey | None:
+        """The stable key of a node of the planned module (None for a node not in it)."""
+        if self._ranges is None:
+            self._ranges = self.positions() if self.positions is not None else {}
+        return SiteKey.of(self.module, node, self._ranges)
+
+    def attachment(self, call: cst.Call) -> cst.Call | None:
         """For a call that only translates together with its optimizer (a scheduler, its
-        step(), a clip call): the id the optimizer's hook folds. Otherwise None."""
-        key = id(call)
+        step(), a clip call): the call the optimizer's hook folds. Otherwise None."""
+        if not (self.scheduler_of or self.steps or self.clip_target):
+            return None
+        key = self.key(call)
         if key in self.scheduler_of:
-            return id(self.scheduler_of[key].outer.call)
+            return self.scheduler_of[key].outer.call
         if key in self.steps:
-            return id(self.steps[key].outer.call)
+            return self.steps[key].outer.call
         if key in self.clip_target:
-            return key
+            return call
         return None
 
     def item_for(self, call: cst.Call) -> PlanItem | None:
         """What the plan holds for ``call`` (a hook's ``ctx.plan``)."""
-        key = id(call)
+        tables = (self.scheduler_of, self.steps, self.clip_target, self.subset_clips)
+        if not any(tables) and not self.schedules and not self.clips:
+            return None
+        key = self.key(call)
+        return self.item_at(key) if key is not None else None
+
+    def item_at(self, key: SiteKey) -> PlanItem | None:
+        """What the plan holds for the call at ``key``."""
         for table in (self.scheduler_of, self.steps):
             if key in table:
                 return table[key]
@@ -198,6 +222,28 @@ class Plan:
         if key in self.schedules or key in self.clips:
             return Attachments(self.schedules.get(key), self.clips.get(key, []))
         return None
+
+    def escape_for(self, call: cst.Call) -> Untranslatable | None:
+        """Why the planner escapes ``call``, or None."""
+        return self.escapes.get(self.key(call)) if self.escapes else None  # type: ignore[arg-type]
+
+    def schedule_of(self, call: cst.Call) -> SchedulePlan | None:
+        """The schedule a scheduler call belongs to, or None."""
+        return self.scheduler_of.get(self.key(call)) if self.scheduler_of else None  # type: ignore[arg-type]
+
+    def region_at(self, statement: cst.CSTNode) -> Region | None:
+        """The training-step region ``statement`` is part of, or None."""
+        return self.region_of.get(self.key(statement)) if self.region_of else None  # type: ignore[arg-type]
+
+    def torch_only_in(self, statement: cst.CSTNode) -> list[TorchOnlyUse] | None:
+        """The torch-only uses of translated values in ``statement``, or None."""
+        return self.torch_only.get(self.key(statement)) if self.torch_only else None  # type: ignore[arg-type]
+
+    def key_of(self, node: cst.CSTNode) -> SiteKey:
+        """``key(node)`` for a node the planner found in the module (always has one)."""
+        key = self.key(node)
+        assert key is not None, "a planned node outside the planned module"
+        return key
 
 
 class _Collector(cst.CSTVisitor):
@@ -324,17 +370,25 @@ class Planner:
         self,
         module: cst.Module,
         wire: WireFunction,
-        resolver: Any,
+        resolver: Resolver,
         backward_methods: frozenset[str],
         steps_per_epoch: str | None,
         active_hooks: frozenset[str] | None,
+        positions: Callable[[], Positions] | None = None,
+        filename: str | None = None,
     ) -> None:
         self.module = module
+        self.positions = positions  # the module's libcst positions, for the plan's keys
+        self.filename = filename or ""
         self.wire = wire
         self.resolver = resolver
         self.backward_methods = backward_methods
         self.steps_per_epoch = steps_per_epoch
-        self.active_hooks = active_hooks
+        # the roles of the entries the command runs (None: all)
+        self.active_roles = resolver.map.roles_of(active_hooks)
+        # the method names of step entries (`opt.step()`, `sched.step()`, `scaler.step(opt)`)
+        self.step_methods = resolver.map.methods_with_role(STEP, SCALER_STEP, SCHEDULER_STEP)
+        self.scaler_methods = resolver.map.scaler_methods
         self._order: dict[int, int] | None = None  # see _preorder
         self._stores: set[str] | None = None  # see _stored_paths
 
@@ -369,16 +423,19 @@ class Planner:
                     return True
         return False
 
-    def active(self, hook: str) -> bool:
-        return self.active_hooks is None or hook in self.active_hooks
+    def active(self, role: str) -> bool:
+        return self.active_roles is None or role in self.active_roles
 
     def build(self) -> Plan:
         collector = _Collector(self.wire, self.backward_methods)
         self.module.visit(collector)
         self.collector = collector
-        plan = Plan(sites=collector.sites)
+        plan = Plan(module=self.filename, positions=self.positions, sites=collector.sites)
         self.plan = plan
+        # Bookkeeping of the walk (never leaves the planner): a call's site by id(call), like
+        # the collector's blocks and name positions and the `components` of a schedule.
         self.by_call = {id(site.call): site for site in collector.sites}
+        self._subset_clip_sites: list[Site] = []
         if self.active(CONSTRUCTOR):
             self._plan_frozen_parameters()
         if self.active(SCHEDULER):
@@ -387,7 +444,7 @@ class Planner:
             self._plan_clips()
         if self.active(ZERO_GRAD):
             self._plan_zero_grads()
-        if self.active(STEP) or self.active(TRAINING_STEP):
+        if any(self.active(role) for role in STEPS):
             self._plan_regions()
         if self.active(CONSTRUCTOR):
             self._plan_torch_only_uses()
@@ -397,7 +454,7 @@ class Planner:
                 id(site.statement) in statements for sites in plan.clips.values() for site in sites
             )
             region.subset_clipped = any(
-                id(self.by_call[key].statement) in statements for key in plan.subset_clips
+                id(site.statement) in statements for site in self._subset_clip_sites
             )
         return plan
 
@@ -408,26 +465,28 @@ class Planner:
         value = self.bound_value(expression, site.enclosing_class)
         if isinstance(value, cst.Call):
             found = self.by_call.get(id(value))
-            if found is not None and found.hook == CONSTRUCTOR:
+            if found is not None and found.role == CONSTRUCTOR:
                 return found
         return None
 
-    def _bound_site(self, expression: cst.BaseExpression, site: Site, hook: str) -> Site | None:
+    def _bound_site(self, expression: cst.BaseExpression, site: Site, role: str) -> Site | None:
         value = self.bound_value(expression, site.enclosing_class)
         if isinstance(value, cst.Call):
             found = self.by_call.get(id(value))
-            if found is not None and found.hook == hook:
+            if found is not None and found.role == role:
                 return found
         return None
 
     def _escape(self, site: Site, reason: str, suggestion: str | None = None) -> None:
-        self.plan.escapes.setdefault(id(site.call), Untranslatable(reason, suggestion))
+        self.plan.escapes.setdefault(
+            self.plan.key_of(site.call), Untranslatable(reason, suggestion)
+        )
 
     def _step_sites_of(self, constructor: Site) -> list[Site]:
         """``x.step()`` sites whose receiver is bound to ``constructor``'s call."""
         found = []
         for site in self.plan.sites:
-            if site.receiver is None or site.call.func.attr.value != "step":  # type: ignore[attr-defined]
+            if site.receiver is None or site.call.func.attr.value not in self.step_methods:  # type: ignore[attr-defined]
                 continue
             value = self.bound_value(site.receiver, site.enclosing_class)
             if value is constructor.call:
@@ -438,7 +497,7 @@ class Planner:
         """``opt.step()`` and ``scaler.step(opt)`` sites of the optimizer ``constructor`` builds."""
         found = []
         for site in self.plan.sites:
-            stepped = _stepped_optimizer(site)
+            stepped = self._stepped_optimizer(site)
             if stepped is None:
                 continue
             if self.bound_value(stepped, site.enclosing_class) is constructor.call:
@@ -448,12 +507,12 @@ class Planner:
     # ------------------------------------------------------------------ schedulers
 
     def _plan_schedules(self) -> None:
-        schedulers = [s for s in self.plan.sites if s.hook == SCHEDULER]
+        schedulers = [s for s in self.plan.sites if s.role == SCHEDULER]
         components: dict[int, Site] = {}  # scheduler call id -> the scheduler that combines it
         for site in schedulers:
             if site.parent_call is not None and id(site.parent_call) in self.by_call:
                 parent = self.by_call[id(site.parent_call)]
-                if parent.hook == SCHEDULER:
+                if parent.role == SCHEDULER:
                     components[id(site.call)] = parent
                     continue
             for argument in site.call.args:
@@ -494,7 +553,7 @@ class Planner:
             root = parent
             while id(root.call) in components:
                 root = components[id(root.call)]
-            escaped = self.plan.escapes.get(id(root.call))
+            escaped = self.plan.escapes.get(self.plan.key_of(root.call))
             if escaped is not None:
                 name = code_of(root.target).strip() if root.target is not None else "its scheduler"
                 self._escape(
@@ -520,7 +579,7 @@ class Planner:
         members = [
             s
             for s in self.plan.sites
-            if s.hook == SCHEDULER and (s is outer or _combined_into(s, outer, components))
+            if s.role == SCHEDULER and (s is outer or _combined_into(s, outer, components))
         ]
         statement_members = [s for s in members if s.parent_call is None or s is outer]
         for site in statement_members:
@@ -563,12 +622,13 @@ class Planner:
                 return
         if not self._classify_stepping(schedule):
             return
-        self.plan.schedules[id(optimizer.call)] = schedule
-        self.plan.moves[id(optimizer.statement)] = schedule
+        key = self.plan.key_of
+        self.plan.schedules[key(optimizer.call)] = schedule
+        self.plan.moves[key(optimizer.statement)] = schedule
         for member in members:
-            self.plan.scheduler_of[id(member.call)] = schedule
+            self.plan.scheduler_of[key(member.call)] = schedule
         for step in schedule.step_sites:
-            self.plan.steps[id(step.call)] = schedule
+            self.plan.steps[key(step.call)] = schedule
 
     def _move(self, optimizer: Site, members: list[Site]) -> str | None:
         """ "up" when the schedule statements can precede the optimizer, "down" when the
@@ -660,7 +720,7 @@ class Planner:
         schedule.step_sites = steps
         entry = schedule.outer.entry
         assert entry is not None
-        if entry.hook == SCHEDULER and _attaches_to_chain(entry):
+        if entry.role == SCHEDULER and entry.attaches_to_chain:
             return True  # ReduceLROnPlateau: its step(metric) becomes an escape of its own
         if not steps:
             self._escape(
@@ -791,8 +851,8 @@ class Planner:
         functions = {
             s.function.name.value  # type: ignore[union-attr]
             for s in self.plan.sites
-            if s.hook == STEP
-            and _is_step(s)
+            if s.role == STEP
+            and self._is_step(s)
             and isinstance(s.function, cst.FunctionDef)
             and s.loops
             and s.function is not step.function
@@ -814,7 +874,7 @@ class Planner:
     # ------------------------------------------------------------------ clipping
 
     def _plan_clips(self) -> None:
-        for site in (s for s in self.plan.sites if s.hook == CLIP):
+        for site in (s for s in self.plan.sites if s.role == CLIP):
             if site.value_used:
                 self._escape(
                     site,
@@ -862,10 +922,11 @@ class Planner:
                 continue
             subset = self._subset_clip(site, optimizer)
             if subset is not None:
-                self.plan.subset_clips[id(site.call)] = subset
+                self.plan.subset_clips[self.plan.key_of(site.call)] = subset
+                self._subset_clip_sites.append(site)
                 continue
-            self.plan.clips.setdefault(id(optimizer.call), []).append(site)
-            self.plan.clip_target[id(site.call)] = optimizer
+            self.plan.clips.setdefault(self.plan.key_of(optimizer.call), []).append(site)
+            self.plan.clip_target[self.plan.key_of(site.call)] = optimizer
 
     def _clip_values_vary(self, clip: Site, optimizer: Site) -> tuple[str, str] | None:
         """Why the clip's arguments may not be the same at the construction as at every step.
@@ -1016,8 +1077,8 @@ class Planner:
         """``scaler.step(opt)`` follows ``clip`` (in its function) and no statement before
         ``clip`` in its block calls ``<scaler>.unscale_(...)``."""
         scaled = any(
-            s.hook == TRAINING_STEP
-            and _is_step(s)
+            s.role == SCALER_STEP
+            and self._is_step(s)
             and s.function is clip.function
             and _follows(clip, s)
             for s in self.plan.sites
@@ -1025,13 +1086,14 @@ class Planner:
         if not scaled:
             return False
         before = self.collector.blocks[clip.block].body[: clip.index]  # type: ignore[attr-defined]
-        return not any(_calls_method(statement, _UNSCALE) for statement in before)
+        unscale = self.scaler_methods.unscale
+        return not any(unscale and _calls_method(statement, unscale) for statement in before)
 
     def _stepped_under_other_control(self, clip: Site) -> bool:
         """An optimizer step after ``clip`` (in its function) is nested in a loop or
         condition that ``clip`` is not in (``clip`` every micro-batch, step every k)."""
         return any(
-            _stepped_optimizer(step) is not None
+            self._stepped_optimizer(step) is not None
             and step.function is clip.function
             and _follows(clip, step)
             and step.controls != clip.controls
@@ -1041,7 +1103,7 @@ class Planner:
     def _optimizers_stepped_after(self, site: Site) -> list[Site]:
         found: dict[int, Site] = {}
         for step in self.plan.sites:
-            stepped = _stepped_optimizer(step)
+            stepped = self._stepped_optimizer(step)
             if stepped is None or step.function is not site.function:
                 continue
             if not _follows(site, step):
@@ -1060,7 +1122,7 @@ class Planner:
         one of them. Else torch accumulates gradients in .grad over several steps, which has to
         be ported: its zero_grad() calls escape."""
         by_optimizer: dict[int, list[Site]] = {}
-        for site in (s for s in self.plan.sites if s.hook == ZERO_GRAD and s.receiver):
+        for site in (s for s in self.plan.sites if s.role == ZERO_GRAD and s.receiver):
             constructor = self._constructor_site(site.receiver, site)  # type: ignore[arg-type]
             if constructor is not None:
                 by_optimizer.setdefault(id(constructor.call), []).append(site)
@@ -1093,7 +1155,7 @@ class Planner:
         freezing = _first_freeze(self.module, spec.freeze_attributes, spec.freeze_methods)
         if freezing is None:
             return
-        for site in (s for s in self.plan.sites if s.hook == CONSTRUCTOR):
+        for site in (s for s in self.plan.sites if s.role == CONSTRUCTOR):
             self._escape(
                 site,
                 f"this file freezes parameters (`{freezing}`): torch skips a parameter "
@@ -1111,22 +1173,22 @@ class Planner:
         """Find where a translated optimizer (or scheduler) is still used as the torch object:
         handed to another library (``accelerator.prepare(model, opt)``), pickled, type-checked,
         a member optax lacks... (see ``analysis/torch_only.py``)."""
-        hooks = frozenset(h for h in (CONSTRUCTOR, SCHEDULER) if self.active(h))
-        self.plan.torch_only = TorchOnlyFinder(self, hooks).find()
+        roles = frozenset(r for r in (CONSTRUCTOR, SCHEDULER) if self.active(r))
+        self.plan.torch_only = TorchOnlyFinder(self, roles).find()
 
     # ------------------------------------------------------------------ training-step regions
 
     def _plan_regions(self) -> None:
-        anchors = [s for s in self.plan.sites if s.hook in (STEP, TRAINING_STEP) and _is_step(s)]
+        anchors = [s for s in self.plan.sites if s.role in STEPS and self._is_step(s)]
         for anchor in anchors:
             region = self._region(anchor)
             if region is None:
                 continue
-            if any(id(s) in self.plan.region_of for s in region.statements):
+            if any(self.plan.region_at(s) is not None for s in region.statements):
                 continue
             self.plan.regions.append(region)
             for statement in region.statements:
-                self.plan.region_of[id(statement)] = region
+                self.plan.region_of[self.plan.key_of(statement)] = region
 
     def _region(self, anchor: Site) -> Region | None:
         """The backward pass before the step, found from the step's block outwards (but not
@@ -1152,7 +1214,7 @@ class Planner:
                     anchor=anchor,
                     backward=backward,
                     loss=_loss_name(backward),
-                    scaler=_scaler_name(anchor, backward),
+                    scaler=self._scaler_name(anchor, backward),
                     gated=gated,
                     statements=list(body[first : last + 1]),
                 )
@@ -1174,11 +1236,41 @@ class Planner:
         ]
         return max(candidates, key=lambda b: b.path[depth][1]) if candidates else None
 
+    # ------------------------------------------------------------------ steps
+
+    def _is_step(self, site: Site) -> bool:
+        """A call of a step method of the map (``opt.step()``, ``scaler.step(opt)``)."""
+        func = site.call.func
+        return isinstance(func, cst.Attribute) and func.attr.value in self.step_methods
+
+    def _stepped_optimizer(self, site: Site) -> cst.BaseExpression | None:
+        """The optimizer a step call steps: ``opt`` in ``opt.step()`` or ``scaler.step(opt)``."""
+        if not self._is_step(site):
+            return None
+        if site.role == STEP:
+            return site.receiver
+        if site.role == SCALER_STEP and site.call.args:
+            return site.call.args[0].value
+        return None
+
+    def _scaler_name(self, anchor: Site, backward: Site | None) -> str | None:
+        """The loss scaler of a training step: ``scaler`` of ``scaler.step(opt)`` or of
+        ``scaler.scale(loss).backward()``."""
+        if anchor.role == SCALER_STEP and anchor.receiver is not None:
+            return code_of(anchor.receiver).strip()
+        scale = self.scaler_methods.scale
+        if backward is not None and isinstance(backward.receiver, cst.Call):
+            func = backward.receiver.func
+            if isinstance(func, cst.Attribute) and func.attr.value == scale:
+                return code_of(func.value).strip()
+        return None
+
     def _is_scaler_update(self, statement: cst.BaseStatement, anchor: Site) -> bool:
-        scaler = _scaler_name(anchor, None)
+        scaler = self._scaler_name(anchor, None)
         if scaler is None:
             return False
-        return code_of(statement).strip().startswith(f"{scaler}.update(")
+        update = self.scaler_methods.update
+        return update is not None and code_of(statement).strip().startswith(f"{scaler}.{update}(")
 
 
 # ---------------------------------------------------------------------- small helpers
@@ -1208,10 +1300,6 @@ def _combined_into(site: Site, outer: Site, components: dict[int, Site]) -> bool
             return True
         parent = components.get(id(parent.call))
     return False
-
-
-def _attaches_to_chain(entry: ApiEntry) -> bool:
-    return any(link.slot == "chain_tail" for link in entry.chain)
 
 
 def _first_freeze(
@@ -1350,22 +1438,6 @@ def _follows(first: Site, later: Site) -> bool:
     return later.path[depth][0] == block and later.path[depth][1] > index
 
 
-def _stepped_optimizer(site: Site) -> cst.BaseExpression | None:
-    """The optimizer a step call steps: ``opt`` in ``opt.step()`` or ``scaler.step(opt)``."""
-    if not _is_step(site):
-        return None
-    if site.hook == STEP:
-        return site.receiver
-    if site.hook == TRAINING_STEP and site.call.args:
-        return site.call.args[0].value
-    return None
-
-
-def _is_step(site: Site) -> bool:
-    func = site.call.func
-    return isinstance(func, cst.Attribute) and func.attr.value == "step"
-
-
 def _loss_name(backward: Site) -> str:
     """The loss the suggestion names: a plain (dotted) name, else ``loss``."""
     positional = [a for a in backward.call.args if a.keyword is None and not a.star]
@@ -1378,20 +1450,6 @@ def _loss_name(backward: Site) -> str:
         candidate = receiver  # loss.backward(), loss.backward(retain_graph=True)
     name = dotted_name(candidate) if candidate is not None else None
     return name or "loss"
-
-
-def _scaler_name(anchor: Site, backward: Site | None) -> str | None:
-    if (
-        anchor.entry is not None
-        and anchor.entry.hook == TRAINING_STEP
-        and anchor.receiver is not None
-    ):
-        return code_of(anchor.receiver).strip()
-    if backward is not None and isinstance(backward.receiver, cst.Call):
-        func = backward.receiver.func
-        if isinstance(func, cst.Attribute) and func.attr.value == "scale":
-            return code_of(func.value).strip()
-    return None
 
 
 _BUILTIN_NAMES = frozenset({"float", "int", "inf", "len", "abs", "min", "max", "round"})

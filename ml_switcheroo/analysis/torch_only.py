@@ -20,6 +20,8 @@ from typing import Any
 
 import libcst as cst
 
+from ml_switcheroo.analysis.site_key import SiteKey
+from ml_switcheroo.spec.roles import SCHEDULER
 from ml_switcheroo.spec.semantic_map import TorchOnlyText, Translated
 from ml_switcheroo.spec.signature import code_of
 
@@ -58,20 +60,20 @@ class _Handle:
 class TorchOnlyFinder:
     """Finds the torch-only uses of the values a file's wired constructors build."""
 
-    def __init__(self, planner: Any, constructor_hooks: frozenset[str]) -> None:
+    def __init__(self, planner: Any, constructor_roles: frozenset[str]) -> None:
         self.planner = planner
         self.resolver = planner.resolver
         self.map = planner.resolver.map
         self.collector = planner.collector
-        self.constructor_hooks = constructor_hooks
-        # statement id -> (node id, value name) -> use
-        self.found: dict[int, dict[tuple[int, str], TorchOnlyUse]] = {}
+        self.constructor_roles = constructor_roles  # the roles of the values followed
+        # statement -> (id(node), value name) -> use (the inner ids never leave the finder)
+        self.found: dict[SiteKey, dict[tuple[int, str], TorchOnlyUse]] = {}
         self._followed: set[int] = set()
 
-    def find(self) -> dict[int, list[TorchOnlyUse]]:
-        """Statement id -> the torch-only uses in it."""
+    def find(self) -> dict[SiteKey, list[TorchOnlyUse]]:
+        """A statement's key -> the torch-only uses in it."""
         for site in self.planner.plan.sites:
-            if site.hook not in self.constructor_hooks or not self._is_value(site):
+            if site.role not in self.constructor_roles or not self._is_value(site):
                 continue
             translated = self._translated(site)
             if translated is not None:
@@ -83,8 +85,9 @@ class TorchOnlyFinder:
     def _is_value(self, site: Any) -> bool:
         """An optimizer constructor, or a scheduler linked to one (not a component inside
         another scheduler's call)."""
-        if site.hook == "lr_scheduler":
-            return id(site.call) in self.planner.plan.scheduler_of and not self._in_wired_call(site)
+        if site.role == SCHEDULER:
+            scheduled = self.planner.plan.schedule_of(site.call) is not None
+            return scheduled and not self._in_wired_call(site)
         return True
 
     def _in_wired_call(self, site: Any) -> bool:
@@ -116,7 +119,7 @@ class TorchOnlyFinder:
     def _follow(self, handle: _Handle) -> None:
         for use in handle.uses:
             statement = self._statement_of(use)
-            if statement is None or id(statement) in self.planner.plan.region_of:
+            if statement is None or self.planner.plan.region_at(statement) is not None:
                 continue  # in an escape hatch already (earlier run, or a training step)
             self._use(handle, use, statement)
 
@@ -267,7 +270,7 @@ class TorchOnlyFinder:
         named = all(part.isidentifier() for part in handle.name.split("."))
         state = f"{handle.name}_state" if named else "opt_state"
         names = {"name": handle.name, "state": state, "use": use}
-        uses = self.found.setdefault(id(statement), {})
+        uses = self.found.setdefault(self.planner.plan.key_of(statement), {})
         uses.setdefault((id(node), handle.name), TorchOnlyUse(handle.origin, node, text, names))
 
 

@@ -16,25 +16,23 @@ import argparse
 import functools
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
 import libcst as cst
 from libcst.codemod import CodemodContext, SkipFile, VisitorBasedCodemodCommand
-from libcst.metadata import BuiltinScope, ParentNodeProvider, PositionProvider, ScopeProvider
+from libcst.metadata import (
+    BuiltinScope,
+    CodeRange,
+    MetadataWrapper,
+    ParentNodeProvider,
+    PositionProvider,
+    ScopeProvider,
+)
 
 from ml_switcheroo.analysis.cross_file import CrossFile
-from ml_switcheroo.analysis.plan import (
-    CONSTRUCTOR,
-    STEP,
-    ZERO_GRAD,
-    Plan,
-    PlanItem,
-    Planner,
-    Region,
-    Site,
-)
+from ml_switcheroo.analysis.plan import Plan, PlanItem, Planner, Region, Site
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.analysis.repository import (
     index_for,
@@ -65,6 +63,7 @@ from ml_switcheroo.rewrite.report import Record
 from ml_switcheroo.rewrite.statements import Frame, Statements, names_in
 from ml_switcheroo.spec import escape_hatch
 from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.roles import BACKWARD, CONSTRUCTOR, STEP, ZERO_GRAD
 from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
@@ -227,12 +226,12 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 frame.skip = True
                 self._names.update(names_in(node))
                 return False
-            region = self._plan.region_of.get(id(node)) if self._plan else None
+            region = self._plan.region_at(node) if self._plan else None
             if region is not None:
                 frame.skip = True
                 self._names.update(names_in(node))
                 return False
-            uses = self._plan.torch_only.get(id(node)) if self._plan else None
+            uses = self._plan.torch_only_in(node) if self._plan else None
             if uses:
                 self._escape_torch_only_uses(frame, uses)
         return cst.CSTTransformer.on_visit(self, node)
@@ -243,7 +242,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         )
         if is_statement and self._statements.frames[-1].skip:
             self._statements.frames.pop()  # an escape hatch (earlier run or training step)
-            region = self._plan.region_of.get(id(original_node)) if self._plan else None
+            region = self._plan.region_at(original_node) if self._plan else None
             if region is not None:
                 return self._region_statement(original_node, region)
             return updated_node
@@ -345,7 +344,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         try:
             if receiver is None:
                 self._receivers.check_one_import(original_node, context.qualified_name)
-            planned = plan.escapes.get(id(original_node))
+            planned = plan.escape_for(original_node)
             if planned is not None:
                 raise planned
             if receiver is not None:
@@ -355,8 +354,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             result = run_hook(self.TARGET.hook(entry.hook), original_node, context)
             if isinstance(result, Escape):
                 return result
-            key = plan.attachment_key(original_node)
-            if key is not None and not self._statements.is_folded(key):
+            attached = plan.attachment(original_node)
+            if attached is not None and not self._statements.is_folded(id(attached)):
                 raise Untranslatable(
                     "it belongs to an optimizer that was not translated together with it "
                     "(see the optimizer's statement)"
@@ -400,6 +399,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 backward_methods=backward,
                 steps_per_epoch=self.options.get("steps_per_epoch"),
                 active_hooks=self.HOOKS,
+                positions=self._node_positions,
+                filename=self.context.filename,
             ).build()
         return self._plan
 
@@ -410,8 +411,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         plan = self._get_plan()
         context = self._hook_context(entry, name, plan.item_for(call), lambda key: None)
         try:
-            if id(call) in plan.escapes:
-                raise plan.escapes[id(call)]
+            planned = plan.escape_for(call)
+            if planned is not None:
+                raise planned
             self._receivers.check_one_import(call, name)
             result = run_hook(self.TARGET.hook(entry.hook), call, context)
             if isinstance(result, (Escape, ReplaceRegion)):
@@ -426,6 +428,14 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         if self._positions is None and self.context.wrapper is not None:
             self._positions = self.context.wrapper.resolve(PositionProvider)
         return self._positions.get(node) if self._positions else None
+
+    def _node_positions(self) -> Mapping[cst.CSTNode, CodeRange]:
+        """The file's node positions (the plan's keys), resolved once per file."""
+        if self.context.wrapper is None:
+            return MetadataWrapper(self._tree, unsafe_skip_copy=True).resolve(PositionProvider)
+        if self._positions is None:
+            self._positions = self.context.wrapper.resolve(PositionProvider)
+        return self._positions  # type: ignore[no-any-return]
 
     def _hook_context(
         self,
@@ -537,11 +547,11 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         path = self._repository_file()
         if path is None:
             return None
-        hooks = (STEP, ZERO_GRAD)  # the calls rewritten on an optimizer another file passes
+        roles = (STEP, ZERO_GRAD)  # the calls rewritten on an optimizer another file passes
         methods = frozenset(
             entry.method
             for entry in self.semantic_map.apis.values()
-            if entry.hook in hooks and entry.method and not entry.attribute
+            if entry.role in roles and entry.method and not entry.attribute
         )
         return CrossFile(
             index_for(repository_root(path)),
@@ -582,7 +592,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             return frozenset()
         lines: set[int] = set()
         for site in self._plan.sites:
-            if site.hook == CONSTRUCTOR and self._receivers.constructor_translates(site.call):
+            if site.role == CONSTRUCTOR and self._receivers.constructor_translates(site.call):
                 position = self._position(site.call)
                 if position is not None:
                     lines.add(position.start.line)
@@ -640,7 +650,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
     def _region_result(self, region: Region, requested: list[str]) -> HookResult:
         """Ask the training-step hook what becomes of the region."""
         backward = region.backward.entry if region.backward and region.backward.entry else None
-        entry = backward or self.semantic_map.apis.get("torch.Tensor.backward")
+        entry = backward or self.semantic_map.entry_with_role(BACKWARD)
         if entry is None:
             return Escape(REGION_REASON)
         context = self._hook_context(entry, entry.name, region, requested.append)

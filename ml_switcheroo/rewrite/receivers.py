@@ -166,7 +166,7 @@ class Receivers:
         """Whether the value ``call`` builds is translated: its constructor translates, or (a
         scheduler) the optimizer it belongs to translates and folds it."""
         plan = self.plan()
-        schedule = plan.scheduler_of.get(id(call))
+        schedule = plan.schedule_of(call)
         if schedule is None:
             return self.constructor_translates(call)
         optimizer = schedule.optimizer.call

@@ -11,6 +11,7 @@ Schema (see the shipped file for the full, commented example)::
     version: 1
     imports:   {optax: "import optax"}                  # names templates may use
     types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex"}}
+    scaler_methods: {scale: scale, unscale: unscale_, update: update}    # GradScaler's
     parameters: {arguments: [params], module_methods: [parameters], ...}   # ParameterSpec
     tensor_values: {literals: {torch.tensor: "data, *, dtype=None"}, ...}  # TensorValueSpec
     types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex",
@@ -21,7 +22,8 @@ Schema (see the shipped file for the full, commented example)::
     dynamic_code_calls: [builtins.exec]             # run code from strings: imports stay
     apis:
       torch.optim.SGD:                                  # a call, or Type.method for methods
-        hook: optimizer_constructor                     # a registered hook
+        role: constructor                               # what it is to the planner (spec/roles.py)
+        hook: optimizer_constructor                     # a registered hook: its renderer
         aliases: [torch.optim.sgd.SGD]                  # other names of the same call
         returns: torch.optim.Optimizer                  # what the call produces (receivers)
         status: exact | approximate | escape
@@ -42,7 +44,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,7 @@ from typing import Any
 import libcst as cst
 import yaml
 
-from ml_switcheroo.spec import known_apis
+from ml_switcheroo.spec import known_apis, roles
 from ml_switcheroo.spec.errors import SemanticMapError
 from ml_switcheroo.spec.signature import Signature, dotted_name
 from ml_switcheroo.spec.template import _PLACEHOLDER, Template
@@ -63,6 +65,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 MAX_SIGNATURE_LENGTH = 2000  # characters; the shipped map's longest has about 250
 STATUSES = ("exact", "approximate", "escape")
 MODES = ("any", "stock", "exact")
+CHAIN_TAIL = "chain_tail"  # the slot of a scheduler that joins the optimizer's chain
 
 _TOP_KEYS = {
     "version",
@@ -70,6 +73,7 @@ _TOP_KEYS = {
     "inject_hyperparams",
     "count_wrapper",
     "backward_methods",
+    "scaler_methods",
     "parameters",
     "tensor_values",
     "template_names",
@@ -81,6 +85,7 @@ _TOP_KEYS = {
     "dynamic_code_calls",
 }
 _API_KEYS = {
+    "role",
     "hook",
     "returns",
     "status",
@@ -202,6 +207,7 @@ class ApiEntry:
     signature: Signature
     source: str  # file the entry came from
     line: int
+    role: str = roles.MEMBER  # what the entry is to the planner (spec/roles.py)
     returns: str | None = None
     status: str = "exact"  # of what the default (stock optax) output emits
     exact_status: str = "exact"  # of what --exact output emits
@@ -223,6 +229,12 @@ class ApiEntry:
     @property
     def method(self) -> str | None:
         return self.name.rpartition(".")[2] if self.receiver_type else None
+
+    @property
+    def attaches_to_chain(self) -> bool:
+        """A scheduler that joins its optimizer's chain (ReduceLROnPlateau) instead of
+        becoming its learning rate."""
+        return any(link.slot == CHAIN_TAIL for link in self.chain)
 
     def status_for(self, exact: bool) -> str:
         return self.exact_status if exact else self.status
@@ -295,6 +307,15 @@ class ParameterSpec:
 
 
 @dataclass(frozen=True)
+class ScalerMethods:
+    """The methods of a loss scaler (GradScaler) the planner reads in a training step."""
+
+    scale: str | None = None  # `scaler.scale(loss).backward()`
+    unscale: str | None = None  # `scaler.unscale_(opt)`: the gradients are the true ones again
+    update: str | None = None  # `scaler.update()` after `scaler.step(opt)`
+
+
+@dataclass(frozen=True)
 class TensorValueSpec:
     """Which torch values may stand for a Python number in a hyper-parameter."""
 
@@ -320,6 +341,7 @@ class SemanticMap:
     # Method names that compute gradients (`loss.backward()`, `accelerator.backward(loss)`):
     # they open a training-step region before an optimizer's step().
     backward_methods: frozenset[str] = frozenset({"backward"})
+    scaler_methods: ScalerMethods = ScalerMethods()
     parameters: ParameterSpec = ParameterSpec()
     tensor_values: TensorValueSpec = TensorValueSpec()
     # Names templates may introduce (lambda parameters, comprehension variables): the engine
@@ -354,6 +376,22 @@ class SemanticMap:
 
     def method(self, type_name: str, method: str) -> ApiEntry | None:
         return self.apis.get(f"{type_name}.{method}")
+
+    def roles_of(self, hooks: frozenset[str] | None) -> frozenset[str] | None:
+        """The roles of the entries wired to ``hooks`` (None: every role)."""
+        if hooks is None:
+            return None
+        return frozenset(e.role for e in self.apis.values() if e.hook in hooks)
+
+    def methods_with_role(self, *wanted: str) -> frozenset[str]:
+        """The method names of the entries with one of the ``wanted`` roles (``step``)."""
+        return frozenset(
+            e.method for e in self.apis.values() if e.role in wanted and e.method is not None
+        )
+
+    def entry_with_role(self, role: str) -> ApiEntry | None:
+        """The first entry with ``role`` (``backward``: the training step's text)."""
+        return next((e for e in self.apis.values() if e.role == role), None)
 
     def for_hooks(self, hooks: frozenset[str] | None) -> dict[str, ApiEntry]:
         """Entries wired to ``hooks`` (all entries when ``hooks`` is None)."""
@@ -513,6 +551,19 @@ class _Checker:
                     line=raw.lines.get(key, raw.line),
                     entry=entry,
                 )
+
+    def role(self, raw: _LineDict, hook: str, entry: str) -> str:
+        """The entry's ``role:``, else its hook's default role (``register_hook(role=...)``)."""
+        role = self.string(raw, "role", entry) or getattr(self.hooks[hook], "role", None)
+        if role is None:
+            self.fail(f"hook {hook!r} needs the field 'role'", line=raw.line, entry=entry)
+        if role not in roles.ROLES:
+            self.fail(
+                f"unknown role {role!r} (known: {', '.join(sorted(roles.ROLES))})",
+                line=raw.lines.get("role", raw.line),
+                entry=entry,
+            )
+        return role  # type: ignore[return-value]
 
     def string(self, raw: _LineDict, key: str, entry: str, *, required: bool = False) -> str | None:
         value = raw.get(key)
@@ -759,6 +810,16 @@ class _Checker:
             result[name] = self.torch_only_text(body, name)
         return result
 
+    def scaler_methods(self, raw: Any, line: int | None, base: ScalerMethods) -> ScalerMethods:
+        """``scaler_methods: {scale: scale, unscale: unscale_, update: update}`` (the names
+        given replace those of ``base``)."""
+        section = self.mapping(raw, "'scaler_methods'", line)
+        self.check_keys(section, {"scale", "unscale", "update"}, "'scaler_methods'", None)
+        for key, value in section.items():
+            if not isinstance(value, str) or not value.isidentifier():
+                self.fail(f"'scaler_methods' {key!r} must be a method name", line=line)
+        return replace(base, **section)
+
     def passthrough_calls(
         self, raw: Any, line: int | None, key: str = "passthrough_calls"
     ) -> frozenset[str]:
@@ -828,6 +889,7 @@ class _Checker:
         for required in self.hooks[hook].requires:
             if not raw.get(required):
                 self.fail(f"hook {hook!r} needs the field {required!r}", line=raw.line, entry=name)
+        role = self.role(raw, hook, name)
         signature_text = self.string(raw, "signature", name) or ""
         if len(signature_text) > MAX_SIGNATURE_LENGTH:
             self.fail(
@@ -945,6 +1007,7 @@ class _Checker:
         return ApiEntry(
             name=name,
             hook=hook,
+            role=role,
             signature=signature,
             source=self.path,
             line=line or raw.line,
@@ -1269,6 +1332,10 @@ def _compile_raw(
             "'backward_methods' must be a list of method names",
             line=top.lines.get("backward_methods"),
         )
+    scaler = base.scaler_methods if base else ScalerMethods()
+    if "scaler_methods" in top:
+        raw_scaler, scaler_line = top["scaler_methods"], top.lines.get("scaler_methods")
+        scaler = checker.scaler_methods(raw_scaler, scaler_line, scaler)
     parameters = base.parameters if base else ParameterSpec()
     if "parameters" in top:
         parameters = checker.parameters(top["parameters"], top.lines.get("parameters"))
@@ -1291,6 +1358,7 @@ def _compile_raw(
         imports=imports,
         sources=sources,
         backward_methods=frozenset(backward),
+        scaler_methods=scaler,
         parameters=parameters,
         tensor_values=tensor_values,
         template_names=checker.template_names,

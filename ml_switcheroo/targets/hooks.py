@@ -79,18 +79,24 @@ class HookSpec:
 
     requires: tuple[str, ...] = ()
     placeholders: tuple[str, ...] = ()
+    role: str | None = None  # the role of an entry that names no ``role:`` (spec/roles.py)
 
 
 def register_hook(
-    name: str, *, requires: tuple[str, ...] = (), placeholders: tuple[str, ...] = ()
+    name: str,
+    *,
+    requires: tuple[str, ...] = (),
+    placeholders: tuple[str, ...] = (),
+    role: str | None = None,
 ) -> Callable[[Hook], Hook]:
-    """Register the decorated function as hook ``name``."""
+    """Register the decorated function as hook ``name`` (``role``: the default role of the
+    entries it renders; None: they must state one)."""
 
     def decorate(function: Hook) -> Hook:
         if name in _REGISTRY and _REGISTRY[name] is not function:
             raise ValueError(f"hook {name!r} is already registered")
         _REGISTRY[name] = function
-        _SPECS[name] = HookSpec(requires, placeholders)
+        _SPECS[name] = HookSpec(requires, placeholders, role)
         return function
 
     return decorate

@@ -4,6 +4,9 @@ call, optax clips once per update."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from tests.support import SwitcherooTest, run_codemod
 
 HEAD = "import torch\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
@@ -56,3 +59,27 @@ class ClipUnderLossScalingTest(SwitcherooTest):
     def test_clip_after_unscale_is_chained(self) -> None:
         out = run_codemod(HEAD + SCALER + AMP_LOOP.format(unscale="    scaler.unscale_(opt)\n"))
         self.assertIn(CHAINED, out)
+
+
+class ScalerMethodsFromTheMapTest(SwitcherooTest):
+    """The unscaling method a clip must follow is the map's `scaler_methods.unscale`."""
+
+    def run_with_unscale_named(self, method: str, source: str) -> str:
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "scaler.yaml"
+            path.write_text(f"scaler_methods: {{unscale: {method}}}\n", encoding="utf-8")
+            return run_codemod(source, semantic_map=[str(path)])
+
+    def test_clip_after_the_maps_unscale_method_is_chained(self) -> None:
+        unscale = "    scaler.unscale_grads(opt)\n"
+        out = self.run_with_unscale_named(
+            "unscale_grads", HEAD + SCALER + AMP_LOOP.format(unscale=unscale)
+        )
+        self.assertIn(CHAINED, out)
+
+    def test_clip_after_a_method_the_map_no_longer_names_is_not_chained(self) -> None:
+        unscale = "    scaler.unscale_(opt)\n"
+        out = self.run_with_unscale_named(
+            "unscale_grads", HEAD + SCALER + AMP_LOOP.format(unscale=unscale)
+        )
+        self.assertIn("opt = optax.sgd(learning_rate=0.1)\n", out)

@@ -6,8 +6,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ml_switcheroo.spec.errors import SemanticMapError
+from ml_switcheroo.spec.semantic_map import BUILTIN_MAP
 from ml_switcheroo.targets.catalogue import load_semantic_map
 
 
@@ -471,3 +473,86 @@ def test_a_dispatch_argument_must_be_in_the_signature(tmp_path: Path) -> None:
         """,
     )
     assert "'argument' must name an argument of the signature" in str(error)
+
+
+def test_unknown_role_names_entry_and_line(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            role: optimiser
+            hook: optimizer_constructor
+            signature: "params, lr=0.1"
+            chain: [{emit: "optax.sgd({lr})"}]
+        """,
+    )
+    assert error.entry == "torch.optim.SGD"
+    assert error.line == 4
+    assert "unknown role 'optimiser'" in str(error)
+
+
+def test_training_step_entry_without_role_is_refused(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.Tensor.backward:
+            hook: training_step
+            reason: "in place"
+            suggest: "jax.grad"
+        """,
+    )
+    assert "hook 'training_step' needs the field 'role'" in str(error)
+
+
+def test_entry_without_role_takes_its_hooks_default_role(tmp_path: Path) -> None:
+    path = write_map(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimizer_constructor
+            signature: "params, lr=0.1"
+            chain: [{emit: "optax.sgd({lr})"}]
+        """,
+    )
+    assert load_semantic_map([path]).apis["torch.optim.SGD"].role == "constructor"
+
+
+def test_stated_role_overrides_the_hooks_default(tmp_path: Path) -> None:
+    path = write_map(
+        tmp_path,
+        """
+        apis:
+          torch.optim.Optimizer.step:
+            role: scaler_step
+            hook: optimizer_step
+            signature: "closure=None"
+            reason: "in place"
+            suggest: "optax"
+        """,
+    )
+    assert load_semantic_map([path]).apis["torch.optim.Optimizer.step"].role == "scaler_step"
+
+
+def test_shipped_map_states_every_role() -> None:
+    raw = yaml.safe_load(BUILTIN_MAP.read_text(encoding="utf-8"))
+    missing = [name for name, body in raw["apis"].items() if "role" not in body]
+    assert missing == []
+
+
+def test_unknown_scaler_method_key_is_refused(tmp_path: Path) -> None:
+    error = load_error(tmp_path, "scaler_methods: {unscale: unscale_, rescale: x}\n")
+    assert "unknown field 'rescale' in 'scaler_methods'" in str(error)
+
+
+def test_scaler_methods_come_from_the_map() -> None:
+    scaler = load_semantic_map().scaler_methods
+    assert (scaler.scale, scaler.unscale, scaler.update) == ("scale", "unscale_", "update")
+
+
+def test_a_user_map_replaces_only_the_scaler_methods_it_names(tmp_path: Path) -> None:
+    path = write_map(tmp_path, "scaler_methods: {unscale: unscale_grads}\n")
+    scaler = load_semantic_map([path]).scaler_methods
+    assert (scaler.scale, scaler.unscale, scaler.update) == ("scale", "unscale_grads", "update")

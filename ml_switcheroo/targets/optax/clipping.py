@@ -14,13 +14,14 @@ import libcst as cst
 from ml_switcheroo.analysis.plan import SubsetClip
 from ml_switcheroo.model.tensor_values import replace_tensor_literals
 from ml_switcheroo.model.translate import BoundCall, check_escapes, render_chain
+from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext, register_hook
 
 
-@register_hook("clip_gradients", requires=("signature", "chain"))
+@register_hook("clip_gradients", requires=("signature", "chain"), role=roles.CLIP)
 def fold_gradient_clipping(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     """Hook for a clip call the optimizer took into its chain: the statement goes away."""
     if isinstance(ctx.plan, SubsetClip):

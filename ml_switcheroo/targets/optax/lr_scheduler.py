@@ -28,6 +28,7 @@ from ml_switcheroo.model.translate import (
     render_chain,
     render_text,
 )
+from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.spec.template import parenthesize
@@ -35,10 +36,11 @@ from ml_switcheroo.targets.hooks import HookContext, register_hook
 
 OPTIMIZER_LR = "optimizer_lr"
 MOMENTUM = "momentum"  # the slot of a scheduler's momentum schedule
-CHAIN_TAIL = "chain_tail"  # the slot of a scheduler that joins the optimizer's chain
 
 
-@register_hook("lr_scheduler", requires=("signature",), placeholders=(OPTIMIZER_LR,))
+@register_hook(
+    "lr_scheduler", requires=("signature",), placeholders=(OPTIMIZER_LR,), role=roles.SCHEDULER
+)
 def translate_lr_scheduler(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     """Hook for a scheduler constructor: the optax schedule (or chain transform) it means."""
     schedule = ctx.plan
@@ -129,7 +131,7 @@ def momentum_schedule(schedule: SchedulePlan, ctx: HookContext) -> cst.BaseExpre
 
 def attaches_to_chain(schedule: SchedulePlan) -> bool:
     entry = schedule.outer.entry
-    return entry is not None and any(link.slot == CHAIN_TAIL for link in entry.chain)
+    return entry is not None and entry.attaches_to_chain
 
 
 def optimizer_lr(schedule: SchedulePlan, ctx: HookContext) -> cst.BaseExpression:
@@ -156,7 +158,12 @@ def _entry_of(node: cst.Call, schedule: SchedulePlan, ctx: HookContext):  # type
     return ctx.entry
 
 
-@register_hook("scheduler_step", requires=("signature",), placeholders=("optimizer",))
+@register_hook(
+    "scheduler_step",
+    requires=("signature",),
+    placeholders=("optimizer",),
+    role=roles.SCHEDULER_STEP,
+)
 def strip_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     """Hook for ``sched.step()``: the update count drives the schedule, so it is removed.
 
@@ -183,7 +190,7 @@ def strip_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression
     return cst.Name("None")
 
 
-@register_hook("scheduler_read", requires=("reason", "suggest"))
+@register_hook("scheduler_read", requires=("reason", "suggest"), role=roles.MEMBER)
 def escape_scheduler_read(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode:
     """Hook for reads of the current lr (``sched.get_last_lr()``, ``opt.param_groups``)."""
     if not ctx.receiver_translated():

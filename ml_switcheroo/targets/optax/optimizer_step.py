@@ -35,6 +35,7 @@ from ml_switcheroo.model.translate import (
     render_chain,
     render_text,
 )
+from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 from ml_switcheroo.targets.hooks import HookContext, register_hook
@@ -48,7 +49,7 @@ from ml_switcheroo.targets.optax.lr_scheduler import (
 PARAMS = "params"
 
 
-@register_hook("optimizer_constructor", requires=("signature",))
+@register_hook("optimizer_constructor", requires=("signature",), role=roles.CONSTRUCTOR)
 def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
     """Hook to rewrite optimizer instantiation: drop the parameters, translate the rest.
 
@@ -156,7 +157,7 @@ def _injector(ctx: HookContext):  # type: ignore[no-untyped-def]
     return inject
 
 
-@register_hook("optimizer_step", requires=("reason", "suggest"))
+@register_hook("optimizer_step", requires=("reason", "suggest"), role=roles.STEP)
 def transform_optimizer_step(node: cst.Call, ctx: HookContext) -> cst.Call:
     """Hook to rewrite ``optimizer.step()``: always an escape hatch with the functional update.
 
@@ -173,7 +174,7 @@ def transform_optimizer_step(node: cst.Call, ctx: HookContext) -> cst.Call:
     return node
 
 
-@register_hook("optimizer_zero_grad")
+@register_hook("optimizer_zero_grad", role=roles.ZERO_GRAD)
 def strip_zero_grad(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     """Hook for ``optimizer.zero_grad()``: a no-op in functional code.
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import libcst as cst
 
 from ml_switcheroo.model.translate import BoundCall, render_text
+from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.targets.hooks import HookContext, register_hook
 
 
-@register_hook("torch_only", requires=("reason", "suggest"))
+@register_hook("torch_only", requires=("reason", "suggest"), role=roles.MEMBER)
 def escape_torch_only_member(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode:
     """Hook for a torch-only member of a translated value: an escape hatch with the map's text."""
     if not ctx.receiver_translated():

@@ -16,6 +16,7 @@ import libcst as cst
 
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.model.translate import BoundCall, render_text
+from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext, register_hook
@@ -60,7 +61,7 @@ def _optimizer_name(region: Region | None, node: cst.Call, ctx: HookContext) -> 
         if (
             region is not None
             and region.anchor.entry
-            and region.anchor.entry.hook == "training_step"
+            and region.anchor.entry.role == roles.SCALER_STEP
         ):
             return code_of(anchor.args[0].value).strip() if anchor.args else "opt"
         if region is None and anchor.args:
@@ -69,7 +70,7 @@ def _optimizer_name(region: Region | None, node: cst.Call, ctx: HookContext) -> 
     return "opt"
 
 
-@register_hook("type_only")
+@register_hook("type_only", role=roles.TYPE)
 def keep_as_is(node: cst.Call, ctx: HookContext) -> cst.Call:
     """Hook for constructors the map lists only so their values have a type (GradScaler)."""
     return node
