@@ -3,8 +3,10 @@
 1. Files: the ``.py`` files under PATHS (``git ls-files`` inside a checkout, so ``.gitignore``
    holds; a walk otherwise), minus ``--exclude`` globs.
 2. Pre-filter, in this process: every file is read once and scanned for the byte strings the
-   semantic map says a convertible file must contain (``ml_switcheroo.analysis.prefilter``). The
-   files it rules out are never parsed.
+   semantic map says a convertible file must contain (``ml_switcheroo.analysis.prefilter``);
+   the files that have them are parsed with ``ast`` and kept only when something in them can
+   resolve to the map (``ml_switcheroo.analysis.second_stage``). The files ruled out are never
+   parsed by libcst.
 3. The rest go to libcst's own parallel runner (``parallel_exec_transform_with_prettyprint``,
    ``-j N`` processes) with ``ConvertCommand``, which converts, writes atomically
    (``--in-place``) and leaves one JSON result per file for this process to collect.
@@ -39,6 +41,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from ml_switcheroo.analysis.prefilter import Prefilter
+    from ml_switcheroo.analysis.second_stage import SecondStage
     from ml_switcheroo.app.cache import Cache
 
 EXIT_OK = 0
@@ -266,6 +269,7 @@ def _graceful_signals() -> Iterator[None]:
 
 def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: float) -> int:
     from ml_switcheroo.analysis.prefilter import prefilter_for
+    from ml_switcheroo.analysis.second_stage import second_stage_for
     from ml_switcheroo.app import cache as cache_files
     from ml_switcheroo.app import files, migration_report
     from ml_switcheroo.codemods.optimizer import TorchToOptax
@@ -280,6 +284,7 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
     prefilter = (
         prefilter_for(semantic_map, TorchToOptax.HOOKS) if options.get("prefilter") else None
     )
+    stage = second_stage_for(semantic_map, TorchToOptax.HOOKS) if prefilter else None
     show_progress = sys.stderr.isatty() and not args.quiet
 
     discovery = files.discover(args.paths, args.exclude)
@@ -303,7 +308,7 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
         if show_progress and index % 500 == 0 and len(paths) >= 5000:
             sys.stderr.write(f"{_PROGRESS_PREFIX}scanning {index}/{len(paths)} files")
         try:
-            outcome, cached = _prescan(path, prefilter, marker, cache, mode)
+            outcome, cached = _prescan(path, prefilter, marker, cache, mode, stage)
         except OSError as exc:
             failures[files.display_name(path)] = f"cannot read the file: {exc.strerror or exc}"
             continue
@@ -401,11 +406,17 @@ def _open_cache(args: argparse.Namespace, options: dict[str, Any]) -> Cache | No
 
 
 def _prescan(
-    path: str, prefilter: Prefilter | None, marker: bytes | None, cache: Cache | None, mode: str
+    path: str,
+    prefilter: Prefilter | None,
+    marker: bytes | None,
+    cache: Cache | None,
+    mode: str,
+    stage: SecondStage | None = None,
 ) -> tuple[str, dict[str, Any] | None]:
-    """What becomes of one file before conversion: pre-filtered out, skipped as generated, or
-    converted (``cache.CONVERTED``); for the latter, its result when the cache holds one this
-    mode can replay. Reads the file only when the cache cannot tell from its stat."""
+    """What becomes of one file before conversion: pre-filtered out (by its bytes, or by the
+    ``ast`` pass of ``stage``), skipped as generated, or converted (``cache.CONVERTED``); for
+    the latter, its result when the cache holds one this mode can replay. Reads the file only
+    when the cache cannot tell from its stat; the outcome is cached with the file's stat."""
     from ml_switcheroo.app import cache as cache_files
 
     if cache is not None:
@@ -424,6 +435,8 @@ def _prescan(
         outcome = cache_files.PREFILTERED
     elif marker is not None and marker in data:
         outcome = cache_files.GENERATED
+    elif stage is not None and not stage.keeps(data, path):
+        outcome = cache_files.PREFILTERED
     else:
         outcome = cache_files.CONVERTED
     if cache is None:

@@ -140,7 +140,7 @@ class ConvertCommand(TorchToOptax):
             result["sha256"] = hashlib.sha256(original).hexdigest()  # what the cache keys on
             tree = command_support.keep_final_cr(tree, original)
             lossy = round_trip.lost_bytes(tree, original)
-            if self.prefilter is not None and not self.prefilter.matches(original):
+            if self.prefilter is not None and not self.may_change(original):
                 new_tree = tree
             elif fresh:
                 new_tree = command_support.transform_fresh_tree(self, tree)

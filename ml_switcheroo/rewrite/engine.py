@@ -42,6 +42,7 @@ from ml_switcheroo.analysis.exports import exported_names
 from ml_switcheroo.analysis.plan import Plan, PlanItem, Planner, Region, Site
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
+from ml_switcheroo.analysis.second_stage import SecondStage, second_stage_for
 from ml_switcheroo.analysis.torch_only import TorchOnlyUse
 from ml_switcheroo.model.hygiene import UserExpression, hygienic
 from ml_switcheroo.rewrite import command_support, round_trip
@@ -189,6 +190,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self.prefilter: Prefilter | None = (
             prefilter_for(self.semantic_map, self.HOOKS) if prefilter else None
         )
+        self.second_stage: SecondStage = second_stage_for(self.semantic_map, self.HOOKS)
 
     def transform_module(self, tree: cst.Module) -> cst.Module:
         """libcst's entry point, with the map's pre-filter in front of the metadata.
@@ -204,7 +206,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             tree = command_support.keep_final_cr(tree, data)
             if fresh:
                 lossy = round_trip.lost_bytes(tree, data)
-            if self.prefilter is not None and not self.prefilter.matches(data):
+            if self.prefilter is not None and not self.may_change(data):
                 return _unless_lossy(tree, tree, lossy)
         if fresh and self.context.filename and os.path.islink(self.context.filename):
             # libcst's runner would write through the link: into a file outside the paths
@@ -221,6 +223,11 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         except RecursionError:
             raise SourceTooDeep(TOO_DEEP) from None
         return _unless_lossy(tree, result, lossy)
+
+    def may_change(self, data: bytes) -> bool:
+        """Whether the pre-filter's two stages (bytes, then ``ast``) keep the file."""
+        assert self.prefilter is not None
+        return self.prefilter.matches(data) and self.second_stage.keeps(data, self.context.filename)
 
     # ------------------------------------------------------------------ traversal plumbing
 
