@@ -113,6 +113,8 @@ def test_kept_what_the_pass_cannot_read(code: str) -> None:
         "import torch\ndef f(env):\n    env.step()\n",  # a parameter the guess does not name
         "import numpy as np\ndef f(opt):\n    opt.step()\nx = np.optim\n",  # no torch import
         "import torch\nmodel.eval()\nopt.step()\n",  # `.eval()` is a method, not eval()
+        "import torch\ndef f(x: torch.Tensor, o):\n    o.step()\n",  # a Tensor has no step()
+        "import torch\ndef f(opt_state):\n    opt_state.backward()\n",  # guessed, no backward
     ],
     ids=[
         "relative-from",
@@ -123,6 +125,8 @@ def test_kept_what_the_pass_cannot_read(code: str) -> None:
         "unguessed-parameter",
         "guess-without-torch",
         "eval-method",
+        "member-of-another-type",
+        "guess-of-another-type",
     ],
 )
 def test_dropped_nothing_can_resolve(code: str) -> None:

@@ -11,13 +11,13 @@ on the side of keeping:
   resolved through every import of the file that binds its first name, in any scope, and also
   as it is written: a file is kept when one of those names is a wired call API;
 * a method (``opt.step()``) or attribute (``opt.param_groups``) is rewritten only when its
-  receiver has a declared type: bound to a constructor call (an API that ``returns`` a type),
-  annotated with a type (or an alias), passed by callers of this file that have one of those, or
-  an unannotated parameter whose name matches the type's ``parameter_names`` in a file that
-  imports the type's package. Here a file with a wired method or attribute name as an attribute
-  is kept when some dotted expression resolves to a name that denotes a type
-  (``SemanticMap.canonical_type``), or when some parameter name matches a type's
-  ``parameter_names`` and the file imports the type's root package anywhere;
+  receiver has a declared type ``T`` and ``T.step`` is a wired entry: the receiver is bound to a
+  constructor call (an API that ``returns`` T), annotated with T (or an alias), passed by
+  callers of this file that have one of those, or an unannotated parameter whose name matches
+  T's ``parameter_names`` in a file that imports T's package. Here a file with such a member
+  name of T as an attribute is kept when some dotted expression resolves to a name that denotes
+  T (``SemanticMap.canonical_type``), or when some parameter name matches T's
+  ``parameter_names`` and the file imports T's root package anywhere;
 * everything else the engine changes (imports, moved statements, training-step regions, uses of a
   translated optimizer as the torch object) follows from one of those rewrites or escapes.
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from ml_switcheroo.spec import escape_hatch
@@ -49,9 +49,9 @@ class SecondStage:
     """``keeps(data)`` is False only for files the command cannot change."""
 
     call_apis: frozenset[str]  # wired call APIs of the command (``torch.optim.Adam``)
-    members: frozenset[str]  # wired method and attribute names of the command (``step``)
-    typed: frozenset[str]  # names denoting a declared type: types, aliases, constructors
-    guesses: tuple[tuple[re.Pattern[str], str], ...]  # (parameter_names, the type's root)
+    members: Mapping[str, frozenset[str]]  # type -> its wired method and attribute names
+    type_of: Mapping[str, str]  # name denoting a declared type (type, alias, constructor) -> it
+    guesses: tuple[tuple[re.Pattern[str], str, str], ...]  # (parameter_names, root, type)
 
     @classmethod
     def from_map(cls, semantic_map: SemanticMap, hooks: frozenset[str] | None) -> SecondStage:
@@ -60,16 +60,24 @@ class SecondStage:
         call_apis = frozenset(
             e.name for e in entries.values() if e.receiver_type is None or not e.method
         )
-        members = frozenset(e.method for e in entries.values() if e.method)
-        typed = frozenset(
-            name for name in semantic_map.apis if semantic_map.canonical_type(name) is not None
-        ) | {name for t in semantic_map.types.values() for name in (t.name, *t.aliases)}
+        members: dict[str, set[str]] = {}
+        for entry in entries.values():
+            if entry.method and entry.receiver_type is not None:  # `T.method`, wired on a T
+                members.setdefault(entry.receiver_type, set()).add(entry.method)
+        names = [*semantic_map.apis, *(n for t in semantic_map.types.values() for n in t.aliases)]
+        type_of = {name: semantic_map.canonical_type(name) for name in names}
+        type_of.update({t.name: t.name for t in semantic_map.types.values()})
         guesses = tuple(
-            (t.parameter_names, t.name.partition(".")[0])
+            (t.parameter_names, t.name.partition(".")[0], t.name)
             for t in semantic_map.types.values()
             if t.parameter_names is not None
         )
-        return cls(call_apis, members, typed, guesses)
+        return cls(
+            call_apis,
+            {owner: frozenset(found) for owner, found in members.items()},
+            {name: found for name, found in type_of.items() if found is not None},
+            guesses,
+        )
 
     def keeps(self, data: bytes, path: str | None = None) -> bool:
         """Whether the file with these bytes (at ``path``, if known) may change."""
@@ -84,13 +92,16 @@ class SecondStage:
         names = facts.qualified_names()
         if names & self.call_apis:
             return True
-        if not facts.attributes & self.members:
+        used = {owner for owner, found in self.members.items() if found & facts.attributes}
+        if not used:
             return False
-        if names & self.typed:
+        if used & {self.type_of[name] for name in names if name in self.type_of}:
             return True
         return any(
-            root in facts.import_roots and any(pattern.fullmatch(p) for p in facts.parameters)
-            for pattern, root in self.guesses
+            owner in used
+            and root in facts.import_roots
+            and any(pattern.fullmatch(p) for p in facts.parameters)
+            for pattern, root, owner in self.guesses
         )
 
 
