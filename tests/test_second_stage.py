@@ -270,3 +270,32 @@ def test_generated_modules_every_dropped_module_is_unchanged(
     code = "\n".join([*imports, *lines]) + "\n"
     if not stage().keeps(code.encode("utf-8")):
         assert convert(code) == code, code
+
+
+def test_libcsts_cli_runner_gets_a_dropped_file_back_as_its_own_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from libcst.codemod._cli import ExecutionConfig, _execute_transform
+
+    def no_code_generation(self: cst.Module, node: cst.CSTNode) -> str:
+        raise AssertionError("the tree was written out")
+
+    monkeypatch.setattr(cst.Module, "code_for_node", no_code_generation)
+
+    data = "# -*- coding: latin-1 -*-\nimport torch\nfrom .optim import Adam\nx = 'caf\xe9'\n"
+    path = tmp_path / "dropped.py"
+    path.write_bytes(data.encode("latin-1"))
+    config = ExecutionConfig(unified_diff=1, format_code=False)
+    result = _execute_transform(TorchToOptax, str(path), config, {}, {}, None)
+    assert result.changed is False and result.transform_result.code == ""
+    assert path.read_bytes() == data.encode("latin-1")
+
+
+def test_the_verbatim_tree_is_the_tree_with_the_files_bytes() -> None:
+    from ml_switcheroo.rewrite.command_support import verbatim
+
+    data = "# -*- coding: latin-1 -*-\nx = 'caf\xe9'\n".encode("latin-1")
+    tree_ = cst.parse_module(data)
+    copy = verbatim(tree_, data)
+    assert copy.bytes == data and copy.encoding == tree_.encoding
+    assert copy.code == tree_.code and copy.body == tree_.body

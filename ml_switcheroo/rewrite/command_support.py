@@ -1,7 +1,10 @@
 """What ``SwitcherooCommand.transform_module`` does before the engine runs.
 
-1. The pre-filter (``ml_switcheroo.analysis.prefilter``): a file that cannot change is returned as
-   it is, before any metadata is computed.
+1. The pre-filter (``ml_switcheroo.analysis.prefilter``, then ``analysis.second_stage``): a file
+   that cannot change is returned as it is, before any metadata is computed. To libcst's own
+   runner it is returned as a ``verbatim`` tree, whose bytes are the file's: the runner writes
+   the tree out only to compare it with the file, and the file is what it would get (the round
+   trip is checked first: ``round_trip.lost_bytes``), so the code generation is skipped.
 2. Metadata without libcst's deep copy when that is safe. ``Codemod.transform_module`` wraps the
    tree in ``MetadataWrapper(module)``, which deep-copies it so that a tree holding one node
    object at two places gets distinct nodes (metadata is keyed by node identity). A tree fresh
@@ -26,7 +29,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import suppress
-from dataclasses import replace
+from dataclasses import fields, replace
 from functools import cache
 from types import CodeType, FrameType
 from typing import TYPE_CHECKING
@@ -117,6 +120,16 @@ def called_by_libcst_parser(frame: FrameType | None) -> bool:
     return frame is not None and frame.f_code in _libcst_parsers()
 
 
+def called_by_libcst_cli(frame: FrameType | None) -> bool:
+    """Whether ``frame`` is libcst's command-line runner, which has just parsed the bytes of the
+    file and uses the tree it gets back only for its ``bytes`` and ``encoding``."""
+    with suppress(ImportError, AttributeError):
+        from libcst.codemod import _cli
+
+        return frame is not None and frame.f_code is _cli._execute_transform.__code__
+    return False
+
+
 def caller_frame() -> FrameType | None:
     """The frame that called the function calling this one."""
     return sys._getframe(2)
@@ -148,6 +161,33 @@ def keep_final_cr(tree: cst.Module, source: bytes) -> cst.Module:
     if source.endswith(b"\r") and not tree.has_trailing_newline and tree.default_newline == "\r":
         return tree.with_changes(has_trailing_newline=True)
     return tree
+
+
+class _Verbatim(cst.Module):
+    """A module whose code is the source it was parsed from, not written out again."""
+
+    __slots__ = ("_source",)
+
+    @property
+    def code(self) -> str:
+        return self._source.decode(self.encoding)
+
+    @property
+    def bytes(self) -> bytes:  # type: ignore[override]
+        return self._source
+
+
+def verbatim(tree: cst.Module, source: bytes) -> cst.Module:
+    """``tree`` (the parse of ``source``, which it writes back byte for byte) with ``source`` as
+    its code: libcst's command-line runner (``called_by_libcst_cli``) compares ``tree.bytes``
+    with the file, and this skips writing the whole tree out for a file the command leaves as
+    it is. ``source`` is the file read again by the command right after libcst read it (as the
+    pre-filter and the round-trip check already assume, ``source_bytes``)."""
+    copy = object.__new__(_Verbatim)
+    for field in fields(tree):
+        object.__setattr__(copy, field.name, getattr(tree, field.name))
+    object.__setattr__(copy, "_source", source)
+    return copy
 
 
 def transform_fresh_tree(command: CodemodCommand, tree: cst.Module) -> cst.Module:

@@ -199,7 +199,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         computed; a tree fresh from libcst's parser skips libcst's deep copy
         (see ``ml_switcheroo.rewrite.command_support``).
         """
-        fresh = command_support.called_by_libcst_parser(command_support.caller_frame())
+        caller = command_support.caller_frame()
+        fresh = command_support.called_by_libcst_parser(caller)
         lossy: str | None = None  # why libcst would not write the file back as it is
         if self.prefilter is not None or fresh:
             data = command_support.source_bytes(self.context.filename, tree, from_file=fresh)
@@ -207,7 +208,10 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             if fresh:
                 lossy = round_trip.lost_bytes(tree, data)
             if self.prefilter is not None and not self.may_change(data):
-                return _unless_lossy(tree, tree, lossy)
+                unchanged = _unless_lossy(tree, tree, lossy)
+                if command_support.called_by_libcst_cli(caller):
+                    return command_support.verbatim(unchanged, data)
+                return unchanged
         if fresh and self.context.filename and os.path.islink(self.context.filename):
             # libcst's runner would write through the link: into a file outside the paths
             # given, or into a file it also converts under its own name (two writers at once).
