@@ -308,7 +308,7 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
         if show_progress and index % 500 == 0 and len(paths) >= 5000:
             sys.stderr.write(f"{_PROGRESS_PREFIX}scanning {index}/{len(paths)} files")
         try:
-            outcome, cached = _prescan(path, prefilter, marker, cache, mode, stage)
+            outcome, cached = _prescan(path, prefilter, marker, cache, mode)
         except OSError as exc:
             failures[files.display_name(path)] = f"cannot read the file: {exc.strerror or exc}"
             continue
@@ -322,6 +322,8 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
             kept.append(path)
     if show_progress and len(paths) >= 5000:
         sys.stderr.write(_PROGRESS_PREFIX)
+    if stage is not None and kept:
+        kept = _second_stage(kept, stage, args.jobs or os.cpu_count() or 1, cache, summary)
 
     results: dict[str, dict[str, Any]] = {}
     if kept:  # libcst's progress indicator only when there is a while to wait
@@ -406,17 +408,12 @@ def _open_cache(args: argparse.Namespace, options: dict[str, Any]) -> Cache | No
 
 
 def _prescan(
-    path: str,
-    prefilter: Prefilter | None,
-    marker: bytes | None,
-    cache: Cache | None,
-    mode: str,
-    stage: SecondStage | None = None,
+    path: str, prefilter: Prefilter | None, marker: bytes | None, cache: Cache | None, mode: str
 ) -> tuple[str, dict[str, Any] | None]:
-    """What becomes of one file before conversion: pre-filtered out (by its bytes, or by the
-    ``ast`` pass of ``stage``), skipped as generated, or converted (``cache.CONVERTED``); for
-    the latter, its result when the cache holds one this mode can replay. Reads the file only
-    when the cache cannot tell from its stat; the outcome is cached with the file's stat."""
+    """What becomes of one file before conversion: pre-filtered out, skipped as generated, or
+    converted (``cache.CONVERTED``); for the latter, its result when the cache holds one this
+    mode can replay. Reads the file only when the cache cannot tell from its stat. (The second
+    stage runs afterwards on the files left to convert: ``_second_stage``.)"""
     from ml_switcheroo.app import cache as cache_files
 
     if cache is not None:
@@ -435,8 +432,6 @@ def _prescan(
         outcome = cache_files.PREFILTERED
     elif marker is not None and marker in data:
         outcome = cache_files.GENERATED
-    elif stage is not None and not stage.keeps(data, path):
-        outcome = cache_files.PREFILTERED
     else:
         outcome = cache_files.CONVERTED
     if cache is None:
@@ -446,6 +441,58 @@ def _prescan(
         cache.remember(path, stamp, sha, outcome, read_at)
     cached = cache.result(path, sha) if outcome == cache_files.CONVERTED else None
     return outcome, cached if _replayable(cached, mode) else None
+
+
+# Fewest files for which the second stage is worth a pool of processes.
+_PARALLEL_STAGE_FILES = 32
+_WORKER_STAGE: SecondStage | None = None  # the stage, for the pool's (forked) processes
+
+
+def _second_stage(
+    kept: list[str], stage: SecondStage, jobs: int, cache: Cache | None, summary: Any
+) -> list[str]:
+    """``kept`` without the files the ``ast`` stage proves unchanged: those count as
+    pre-filtered out, and the cache records them so (a later run knows them by their stat).
+    With several jobs and enough files, the files are parsed in a pool of processes."""
+    from ml_switcheroo.app import cache as cache_files
+
+    global _WORKER_STAGE
+    _WORKER_STAGE = stage
+    try:
+        keeps = _stage_answers(kept, jobs)
+    finally:
+        _WORKER_STAGE = None
+    for path, keep in zip(kept, keeps, strict=True):
+        if not keep:
+            summary.prefiltered_out += 1
+            if cache is not None:
+                cache.reclassify(path, cache_files.PREFILTERED)
+    return [path for path, keep in zip(kept, keeps, strict=True) if keep]
+
+
+def _stage_answers(paths: list[str], jobs: int) -> list[bool]:
+    """``_stage_keeps`` of every path, in a pool of forked processes when that pays."""
+    import multiprocessing
+
+    if jobs < 2 or len(paths) < _PARALLEL_STAGE_FILES:
+        return [_stage_keeps(path) for path in paths]
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:  # no fork on this platform: in this process
+        return [_stage_keeps(path) for path in paths]
+    with context.Pool(min(jobs, len(paths))) as pool:
+        return pool.map(_stage_keeps, paths, chunksize=max(1, len(paths) // (jobs * 8)))
+
+
+def _stage_keeps(path: str) -> bool:
+    """Whether the second stage keeps the file (kept when it cannot be read: libcst reports)."""
+    assert _WORKER_STAGE is not None
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return True
+    return _WORKER_STAGE.keeps(data, path)
 
 
 def _replayable(cached: dict[str, Any] | None, mode: str) -> bool:

@@ -299,3 +299,20 @@ def test_the_verbatim_tree_is_the_tree_with_the_files_bytes() -> None:
     copy = verbatim(tree_, data)
     assert copy.bytes == data and copy.encoding == tree_.encoding
     assert copy.code == tree_.code and copy.body == tree_.body
+
+
+def test_convert_runs_the_stage_in_a_pool_with_the_same_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ml_switcheroo import convert as convert_module
+    from tests.test_convert_cli import TRAIN
+
+    monkeypatch.setattr(convert_module, "_PARALLEL_STAGE_FILES", 2)
+    dropped = "import torch\nfrom .optim import Adam\nopt = Adam(p)\n"
+    layout = {f"pkg/d{i}.py": dropped for i in range(5)}
+    tree(tmp_path, {**layout, "pkg/train.py": TRAIN})
+    code, _, err = run(capsys, "--check", "--no-cache", "-j", "2", "pkg", cwd=tmp_path)
+    assert code == 1
+    numbers = summary_numbers(err)
+    assert numbers["pre-filtered out"] == 5 and numbers["parsed"] == 1
+    assert numbers["would change"] == 1
