@@ -7,8 +7,11 @@ For every corpus directory: the number of ``.py`` files, those the byte filter k
 both counted in this process with the time each stage took; then ``ml-switcheroo convert
 --no-cache -j J`` (a diff of every change on stdout) with the stages and with
 ``--no-prefilter`` (every file parsed and analysed): the changed files and the diff bytes must
-be identical. Writes ``benchmarks/results/stage-soundness-<time>.json``; exits 1 on a mismatch.
-Runs the package of this checkout (``PYTHONPATH``); nothing is written into the corpora.
+be identical. With ``--byte-kept-only`` the two ``convert`` runs cover only the files the byte
+filter keeps (copied, with their relative paths, to a scratch corpus): the stage's soundness
+on its own, where the byte filter's is known (``run.py --soundness``). Writes
+``benchmarks/results/stage-soundness-<time>.json``; exits 1 on a mismatch. Runs the package
+of this checkout (``PYTHONPATH``); nothing is written into the corpora.
 """
 
 from __future__ import annotations
@@ -72,8 +75,30 @@ def convert_diff(root: Path, jobs: int, *extra: str) -> tuple[bytes, set[str], f
     return done.stdout, changed, seconds
 
 
-def check(root: Path, jobs: int) -> dict[str, object]:
+def byte_kept_copy(root: Path, target: Path) -> Path:
+    """The files of ``root`` the byte filter keeps, copied under ``target/<root's name>``."""
+    import shutil
+
+    sys.path.insert(0, str(REPO))
+    from ml_switcheroo.analysis.prefilter import prefilter_for
+    from ml_switcheroo.codemods.optimizer import TorchToOptax
+    from ml_switcheroo.targets.catalogue import load_semantic_map
+
+    prefilter = prefilter_for(load_semantic_map(), TorchToOptax.HOOKS)
+    copy = target / root.name
+    for path in sorted(root.rglob("*.py")):
+        if path.is_file() and prefilter.matches(path.read_bytes()):
+            destination = copy / path.relative_to(root)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination)
+    return copy
+
+
+def check(root: Path, jobs: int, byte_kept_only: bool = False) -> dict[str, object]:
     result = stage_counts(root)
+    if byte_kept_only:
+        root = byte_kept_copy(root, Path(tempfile.mkdtemp(prefix="stage-soundness-corpus-")))
+        result["convert_runs_over"] = "the files the byte filter keeps"
     with_stages, changed, seconds = convert_diff(root, jobs)
     without, changed_without, seconds_without = convert_diff(root, jobs, "--no-prefilter")
     result.update(
@@ -96,8 +121,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpora", nargs="+", type=Path, metavar="DIR")
     parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument(
+        "--byte-kept-only",
+        action="store_true",
+        help="run convert (with and without the stages) on the byte filter's files only",
+    )
     args = parser.parse_args()
-    results = {str(root): check(root, args.jobs) for root in args.corpora}
+    results = {str(root): check(root, args.jobs, args.byte_kept_only) for root in args.corpora}
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"stage-soundness-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
