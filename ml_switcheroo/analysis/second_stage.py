@@ -111,7 +111,9 @@ def cross_file_facts_may_change(path: str | None, data: bytes) -> bool:
 
     The seam where the repository index joins this stage: the engine uses facts of one file only
     today, so this is always False. When the index lands, it answers here (by ``path``), and the
-    stage keeps every file it names.
+    stage keeps every file it names. Then ``convert``'s cache must not answer "pre-filtered
+    out" from a file's stat alone (``app/cache.py`` records the stage's answer in its stat
+    index): that answer also depends on the other files (``cache.facts_from_other_files``).
     """
     return False
 
