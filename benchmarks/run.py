@@ -9,7 +9,13 @@ Creates the corpus when it is missing (never inside the repository; default
 * ``transformers``: ``pip install --no-deps transformers==<pinned>`` into a scratch venv, then
   its ``.py`` files copied to ``corpus/transformers``;
 * ``torch``: the ``.py`` files of the torch installed in the running interpreter (found
-  without importing it), copied to ``corpus/torch``.
+  without importing it), copied to ``corpus/torch``;
+* ``checkout``: a checkout-like corpus (tests, examples, scripts next to the package): the
+  source distributions of ``CHECKOUT_SDISTS`` (pinned), fetched with ``pip download --no-deps
+  --no-binary :all:`` and unpacked, their ``.py`` files copied to ``corpus/checkout/<name>``.
+
+``--corpus-dir NAME=DIR`` measures an existing directory as corpus NAME instead (nothing is
+copied; e.g. ``--corpus-dir torch=/tmp/layers-torch/torch``).
 
 Measured per corpus, in one run, each a separate process tree timed by wall clock:
 
@@ -20,6 +26,10 @@ Measured per corpus, in one run, each a separate process tree timed by wall cloc
 (c) ``ml-switcheroo convert --check -j J --no-cache CORPUS``;
 (c1) the same with ``--cache DIR`` on an empty DIR (a first run, filling the cache);
 (c2) the same with the DIR a first run left, over the unchanged corpus (the second run);
+
+and, in this process, what each pre-filter stage keeps: the byte filter (``prefilter.py``)
+and then the ``ast`` stage (``second_stage.py``), with the seconds each takes; the files (c)
+hands to libcst's parser (its report's ``parsed``; (a) and (b) parse every file);
 
 then (a) and (b) again on a copy of only the files that (c) finds would change ("optimizer
 files"): the cost where there is work to do. With ``--soundness``, ``convert --check
@@ -52,6 +62,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 TRANSFORMERS_VERSION = "5.23.0"
+# Source distributions that ship tests, examples or training scripts next to the package: a
+# checkout-like corpus. Pinned: the corpus is the same on every machine.
+CHECKOUT_SDISTS = ("pytorch-ignite==0.5.5", "timm==1.0.31", "accelerate==1.15.0", "skorch==1.4.0")
 LIBCST_CONFIG = """\
 generated_code_marker: '@gen{}erated'
 formatter: [cat]
@@ -79,6 +92,8 @@ def ensure_corpus(name: str, workdir: Path) -> Path:
         shutil.rmtree(target)
     if name == "transformers":
         source = _transformers_sources(workdir)
+    elif name == "checkout":
+        source = _checkout_sources(workdir)
     elif name == "torch":
         spec = find_spec("torch")  # the package's location, without importing it
         if spec is None or not spec.submodule_search_locations:
@@ -114,6 +129,37 @@ def _transformers_sources(workdir: Path) -> Path:
     return found[0]
 
 
+def _checkout_sources(workdir: Path) -> Path:
+    """The unpacked source distributions of ``CHECKOUT_SDISTS``, one folder each."""
+    import tarfile
+    import zipfile
+
+    downloads, unpacked = workdir / "sdists", workdir / "sdists-unpacked"
+    downloads.mkdir(parents=True, exist_ok=True)
+    for requirement in CHECKOUT_SDISTS:
+        name, _, version = requirement.partition("==")
+        stem = f"{name.replace('-', '_')}-{version}"
+        if not any(downloads.glob(f"{stem}.*")) and not any(downloads.glob(f"{name}-{version}.*")):
+            subprocess.run(
+                [
+                    *(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"),
+                    *("--no-binary", ":all:", "--dest", str(downloads), requirement),
+                ],
+                check=True,
+            )
+    if unpacked.exists():
+        shutil.rmtree(unpacked)
+    for archive in sorted(downloads.iterdir()):
+        target = unpacked / archive.name.split(".tar")[0].removesuffix(".zip")
+        if archive.name.endswith((".tar.gz", ".tgz")):
+            with tarfile.open(archive) as tar:
+                tar.extractall(target, filter="data")
+        elif archive.suffix == ".zip":
+            with zipfile.ZipFile(archive) as zipped:
+                zipped.extractall(target)
+    return unpacked
+
+
 def _copy_python_files(source: Path, target: Path) -> None:
     for path in sorted(source.rglob("*.py")):
         if "__pycache__" in path.parts or not path.is_file():
@@ -126,6 +172,8 @@ def _copy_python_files(source: Path, target: Path) -> None:
 def _describe_source(name: str, source: Path) -> str:
     if name == "transformers":
         return f"transformers=={TRANSFORMERS_VERSION} (PyPI, --no-deps)\n"
+    if name == "checkout":
+        return f"sdists (PyPI): {' '.join(CHECKOUT_SDISTS)}\n"
     version = (source / "version.py").read_text(encoding="utf-8", errors="replace")
     line = next((x for x in version.splitlines() if x.startswith("__version__")), "")
     return f"torch sources from {source} {line}\n"
@@ -133,11 +181,24 @@ def _describe_source(name: str, source: Path) -> str:
 
 def corpus_stats(root: Path) -> dict[str, object]:
     files = [p for p in root.rglob("*.py") if p.is_file()]
+    marker = root / ".complete"
     return {
         "files": len(files),
         "mb": round(sum(p.stat().st_size for p in files) / 1e6, 2),
-        "source": (root / ".complete").read_text(encoding="utf-8").strip(),
+        "source": marker.read_text(encoding="utf-8").strip() if marker.exists() else str(root),
     }
+
+
+def stage_keep_rates(root: Path) -> dict[str, object]:
+    """What the byte filter and then the ``ast`` stage keep of ``root`` (this checkout's code)."""
+    sys.path.insert(0, str(REPO))
+    from benchmarks.stage_soundness import stage_counts
+
+    counts = stage_counts(root)
+    files = max(int(counts["files"]), 1)  # type: ignore[call-overload]
+    counts["byte_keep_rate"] = round(int(counts["kept_by_bytes"]) / files, 4)  # type: ignore[call-overload]
+    counts["stage_keep_rate"] = round(int(counts["kept_by_stage"]) / files, 4)  # type: ignore[call-overload]
+    return counts
 
 
 # --------------------------------------------------------------------------- measuring
@@ -316,7 +377,16 @@ def ratio(x: dict[str, object], y: dict[str, object]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", action="append", choices=["transformers", "torch"])
+    parser.add_argument(
+        "--corpus", action="append", default=[], choices=["transformers", "torch", "checkout"]
+    )
+    parser.add_argument(
+        "--corpus-dir",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="measure the .py files under DIR as corpus NAME, as they are (repeatable)",
+    )
     parser.add_argument("-j", "--jobs", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (median)")
     parser.add_argument("--small-repeat", type=int, default=5, help="runs on optimizer files")
@@ -362,16 +432,23 @@ def main() -> int:
         "package_snapshot_sha256": frozen,
         "corpora": {},
     }
-    for name in args.corpus or ["transformers"]:
-        root = ensure_corpus(name, args.workdir)
-        stats = corpus_stats(root)
+    corpora = [(name, ensure_corpus(name, args.workdir)) for name in args.corpus]
+    for pair in args.corpus_dir:
+        name, _, folder = pair.partition("=")
+        corpora.append((name, Path(folder).resolve()))
+    if not corpora:
+        corpora = [("transformers", ensure_corpus("transformers", args.workdir))]
+    for name, root in corpora:
+        stats = {**corpus_stats(root), **stage_keep_rates(root)}
         print(f"== {name}: {stats}", flush=True)
         results = bench_corpus(
             root, args.jobs, args.repeat, out_dir, cached=not args.no_cached, skip=args.skip
         )
         a = results["a_libcst_noop"]
+        parsed = json.loads((out_dir / f"{root.name}-report.json").read_text(encoding="utf-8"))
         entry: dict[str, object] = {
             **stats,
+            "c_files_parsed_by_libcst": parsed["summary"]["parsed"],
             **results,
             **{  # (b), (c), (c1), (c2) over the floor (a)
                 f"ratio_{key.split('_')[0]}_over_a": ratio(value, a)  # type: ignore[arg-type]

@@ -3,8 +3,10 @@
 1. Files: the ``.py`` files under PATHS (``git ls-files`` inside a checkout, so ``.gitignore``
    holds; a walk otherwise), minus ``--exclude`` globs.
 2. Pre-filter, in this process: every file is read once and scanned for the byte strings the
-   semantic map says a convertible file must contain (``ml_switcheroo.analysis.prefilter``). The
-   files it rules out are never parsed.
+   semantic map says a convertible file must contain (``ml_switcheroo.analysis.prefilter``);
+   the files that have them are parsed with ``ast`` and kept only when something in them can
+   resolve to the map (``ml_switcheroo.analysis.second_stage``). The files ruled out are never
+   parsed by libcst.
 3. The rest go to libcst's own parallel runner (``parallel_exec_transform_with_prettyprint``,
    ``-j N`` processes) with ``ConvertCommand``, which converts, writes atomically
    (``--in-place``) and leaves one JSON result per file for this process to collect.
@@ -39,6 +41,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from ml_switcheroo.analysis.prefilter import Prefilter
+    from ml_switcheroo.analysis.second_stage import SecondStage
     from ml_switcheroo.app.cache import Cache
 
 EXIT_OK = 0
@@ -267,6 +270,7 @@ def _graceful_signals() -> Iterator[None]:
 def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: float) -> int:
     from ml_switcheroo.analysis.prefilter import prefilter_for
     from ml_switcheroo.analysis.repository import index_for
+    from ml_switcheroo.analysis.second_stage import second_stage_for
 
     index_for.cache_clear()  # a new run reads the repository again
     from ml_switcheroo.app import cache as cache_files
@@ -283,6 +287,7 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
     prefilter = (
         prefilter_for(semantic_map, TorchToOptax.HOOKS) if options.get("prefilter") else None
     )
+    stage = second_stage_for(semantic_map, TorchToOptax.HOOKS) if prefilter else None
     show_progress = sys.stderr.isatty() and not args.quiet
 
     discovery = files.discover(args.paths, args.exclude)
@@ -320,6 +325,8 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
             kept.append(path)
     if show_progress and len(paths) >= 5000:
         sys.stderr.write(_PROGRESS_PREFIX)
+    if stage is not None and kept:
+        kept = _second_stage(kept, stage, args.jobs or os.cpu_count() or 1, cache, summary)
 
     results: dict[str, dict[str, Any]] = {}
     if kept:  # libcst's progress indicator only when there is a while to wait
@@ -408,7 +415,8 @@ def _prescan(
 ) -> tuple[str, dict[str, Any] | None]:
     """What becomes of one file before conversion: pre-filtered out, skipped as generated, or
     converted (``cache.CONVERTED``); for the latter, its result when the cache holds one this
-    mode can replay. Reads the file only when the cache cannot tell from its stat."""
+    mode can replay. Reads the file only when the cache cannot tell from its stat. (The second
+    stage runs afterwards on the files left to convert: ``_second_stage``.)"""
     from ml_switcheroo.app import cache as cache_files
 
     if cache is not None:
@@ -452,6 +460,35 @@ def _may_change_across_files(path: str, prefilter: Prefilter | None) -> bool:
     if prefilter is None:
         return False
     return may_change_across_files(path, [root.encode() for root in prefilter.roots])
+
+
+def _second_stage(
+    kept: list[str], stage: SecondStage, jobs: int, cache: Cache | None, summary: Any
+) -> list[str]:
+    """``kept`` without the files the ``ast`` stage proves unchanged: those count as
+    pre-filtered out, and the cache records them so (a later run knows them by their stat; a
+    file that facts from other files may change is looked at again, see ``_prescan``).
+    ``jobs`` is unused: the stage runs in this process (a pool of forked processes hung a
+    ``convert --in-place -j 2`` run under load and was removed)."""
+    from ml_switcheroo.app import cache as cache_files
+
+    keeps = [_stage_keeps(path, stage) for path in kept]
+    for path, keep in zip(kept, keeps, strict=True):
+        if not keep:
+            summary.prefiltered_out += 1
+            if cache is not None:
+                cache.reclassify(path, cache_files.PREFILTERED)
+    return [path for path, keep in zip(kept, keeps, strict=True) if keep]
+
+
+def _stage_keeps(path: str, stage: SecondStage) -> bool:
+    """Whether the second stage keeps the file (kept when it cannot be read: libcst reports)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return True
+    return stage.keeps(data, path)
 
 
 def _replayable(cached: dict[str, Any] | None, mode: str) -> bool:

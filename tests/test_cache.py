@@ -23,8 +23,8 @@ from tests.test_convert_cli import PLAIN, SGD, TRAIN, run, summary_numbers, tree
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATED = "# @gen" + "erated\nimport torch\nopt = torch.optim.SGD(params, lr=0.1)\n"
-# Passes the pre-filter (torch, optim, SGD) and does not change.
-CANDIDATE = "import torch\n\n\ndef build(optim):\n    return optim.SGD\n"
+# Passes both pre-filter stages (it names torch.optim.SGD) and does not change (not a call).
+CANDIDATE = "import torch\n\n\ndef build(optim):\n    return torch.optim.SGD\n"
 BROKEN = "import torch\nopt = torch.optim.SGD(\n"
 LAYOUT = {
     "a.py": TRAIN,

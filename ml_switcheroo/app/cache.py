@@ -308,6 +308,13 @@ class Cache:
     def remember(self, path: str, stamp: Stamp, sha: str, outcome: str, read_at_ns: int) -> None:
         self.updates[path] = IndexEntry(stamp, sha, outcome, is_trusted(stamp, read_at_ns))
 
+    def reclassify(self, path: str, outcome: str) -> None:
+        """Record another outcome for the bytes ``remember`` recorded for ``path`` (the second
+        pre-filter stage rules out a file the byte filter kept)."""
+        entry = self.updates.get(path)
+        if entry is not None:
+            self.updates[path] = IndexEntry(entry.stamp, entry.sha, outcome, entry.trusted)
+
     def keep(self, path: str) -> None:
         """Carry the current entry of ``path`` over to the index written at the end."""
         if path in self.index:

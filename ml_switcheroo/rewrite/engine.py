@@ -40,6 +40,7 @@ from ml_switcheroo.analysis.repository import (
     repository_root,
 )
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver, Variable
+from ml_switcheroo.analysis.second_stage import SecondStage, second_stage_for
 from ml_switcheroo.analysis.torch_only import TorchOnlyUse
 from ml_switcheroo.model.hygiene import UserExpression, hygienic
 from ml_switcheroo.rewrite import command_support, round_trip
@@ -122,6 +123,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self.prefilter: Prefilter | None = (
             prefilter_for(self.semantic_map, self.HOOKS) if prefilter else None
         )
+        self.second_stage: SecondStage = second_stage_for(self.semantic_map, self.HOOKS)
 
     def transform_module(self, tree: cst.Module) -> cst.Module:
         """libcst's entry point, with the map's pre-filter in front of the metadata.
@@ -130,7 +132,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         computed; a tree fresh from libcst's parser skips libcst's deep copy
         (see ``ml_switcheroo.rewrite.command_support``).
         """
-        fresh = command_support.called_by_libcst_parser(command_support.caller_frame())
+        caller = command_support.caller_frame()
+        fresh = command_support.called_by_libcst_parser(caller)
         lossy: str | None = None  # why libcst would not write the file back as it is
         if self.prefilter is not None or fresh:
             data = command_support.source_bytes(self.context.filename, tree, from_file=fresh)
@@ -138,7 +141,10 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             if fresh:
                 lossy = round_trip.lost_bytes(tree, data)
             if self.proved_unchanged(data):
-                return _unless_lossy(tree, tree, lossy)
+                unchanged = _unless_lossy(tree, tree, lossy)
+                if command_support.called_by_libcst_cli(caller):
+                    return command_support.verbatim(unchanged, data)
+                return unchanged
         if fresh and self.context.filename and os.path.islink(self.context.filename):
             # libcst's runner would write through the link: into a file outside the paths
             # given, or into a file it also converts under its own name (two writers at once).
@@ -153,13 +159,13 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         return _unless_lossy(tree, result, lossy)
 
     def proved_unchanged(self, data: bytes) -> bool:
-        """Whether the map's byte pre-filter proves a file of these bytes needs no change (and
-        no fact from another file of the repository can change it)."""
-        return (
-            self.prefilter is not None
-            and not self.prefilter.matches(data)
-            and not self._may_change_across_files()
-        )
+        """Whether the pre-filter's two stages (bytes, then ``ast``) prove a file of these bytes
+        needs no change, and no fact from another file of the repository can change it."""
+        if self.prefilter is None:
+            return False
+        if self.prefilter.matches(data) and self.second_stage.keeps(data, self.context.filename):
+            return False
+        return not self._may_change_across_files()
 
     def rewrite(self, tree: cst.Module, *, fresh: bool) -> cst.Module:
         """The command run over ``tree`` (``fresh``: just parsed by libcst's runner, so libcst's

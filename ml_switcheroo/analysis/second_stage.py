@@ -1,0 +1,228 @@
+"""The second pre-filter stage: Python's ``ast`` decides which candidate files can change.
+
+The byte pre-filter (``prefilter.py``) keeps every file whose bytes *spell* a map API; this stage
+parses those files with ``ast`` (several times faster than libcst's parser) and keeps a file only
+when the engine could find something to rewrite in it. It mirrors the engine's rules
+(``rewrite/engine.py``: ``_wired_entry``, ``_wired_member``; ``analysis/resolver.py``), always
+on the side of keeping:
+
+* a call is rewritten only when its function resolves *through the file's imports* to a wired
+  call API (``torch.optim.Adam``). Here every dotted expression (``a.b.c``, in any context) is
+  resolved through every import of the file that binds its first name, in any scope, and also
+  as it is written: a file is kept when one of those names is a wired call API;
+* a method (``opt.step()``) or attribute (``opt.param_groups``) is rewritten only when its
+  receiver has a declared type ``T`` and ``T.step`` is a wired entry: the receiver is bound to a
+  constructor call (an API that ``returns`` T), annotated with T (or an alias), passed by
+  callers of this file that have one of those, or an unannotated parameter whose name matches
+  T's ``parameter_names`` in a file that imports T's package. Here a file with such a member
+  name of T as an attribute is kept when some dotted expression resolves to a name that denotes
+  T (``SemanticMap.canonical_type``), or when some parameter name matches T's
+  ``parameter_names`` and the file imports T's root package anywhere;
+* everything else the engine changes (imports, moved statements, training-step regions, uses of a
+  translated optimizer as the torch object) follows from one of those rewrites or escapes.
+
+Relative imports (``from .optim import Adam``) never name a map API (libcst qualifies them with
+leading dots; map names have none): they bind nothing here. A file is always kept when it cannot
+be read this way or might resolve names in ways the pass does not follow: ``ast`` cannot parse
+it, it holds an escape-hatch marker, a star import, ``__import__``, ``importlib``, ``exec`` or
+``eval``; or when facts from other files may change it (``cross_file_facts_may_change``: the
+repository index).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from ml_switcheroo.analysis.repository import may_change_across_files
+from ml_switcheroo.spec import escape_hatch
+from ml_switcheroo.spec.semantic_map import SemanticMap
+
+_MARKER = escape_hatch.PREFIX.encode("ascii")
+_DYNAMIC_NAMES = frozenset({"__import__", "importlib", "exec", "eval"})
+
+
+@dataclass(frozen=True)
+class SecondStage:
+    """``keeps(data)`` is False only for files the command cannot change."""
+
+    call_apis: frozenset[str]  # wired call APIs of the command (``torch.optim.Adam``)
+    members: Mapping[str, frozenset[str]]  # type -> its wired method and attribute names
+    type_of: Mapping[str, str]  # name denoting a declared type (type, alias, constructor) -> it
+    guesses: tuple[tuple[re.Pattern[str], str, str], ...]  # (parameter_names, root, type)
+    source_words: tuple[bytes, ...] = ()  # the map's source packages (``torch``), as bytes
+
+    @classmethod
+    def from_map(cls, semantic_map: SemanticMap, hooks: frozenset[str] | None) -> SecondStage:
+        """The stage of a command running ``hooks`` (None: all) on ``semantic_map``."""
+        entries = semantic_map.for_hooks(hooks)
+        call_apis = frozenset(
+            e.name for e in entries.values() if e.receiver_type is None or not e.method
+        )
+        members: dict[str, set[str]] = {}
+        for entry in entries.values():
+            if entry.method and entry.receiver_type is not None:  # `T.method`, wired on a T
+                members.setdefault(entry.receiver_type, set()).add(entry.method)
+        names = [*semantic_map.apis, *(n for t in semantic_map.types.values() for n in t.aliases)]
+        type_of = {name: semantic_map.canonical_type(name) for name in names}
+        type_of.update({t.name: t.name for t in semantic_map.types.values()})
+        guesses = tuple(
+            (t.parameter_names, t.name.partition(".")[0], t.name)
+            for t in semantic_map.types.values()
+            if t.parameter_names is not None
+        )
+        return cls(
+            call_apis,
+            {owner: frozenset(found) for owner, found in members.items()},
+            {name: found for name, found in type_of.items() if found is not None},
+            guesses,
+            tuple(sorted(root.encode() for root in semantic_map.source_roots)),
+        )
+
+    def keeps(self, data: bytes, path: str | None = None) -> bool:
+        """Whether the file with these bytes (at ``path``, if known) may change."""
+        return self._keeps_by_itself(data) or cross_file_facts_may_change(path, self.source_words)
+
+    def _keeps_by_itself(self, data: bytes) -> bool:
+        """Whether the file's own bytes may make the engine change it."""
+        if _MARKER in data:
+            return True
+        tree = _parse(data)
+        if tree is None:
+            return True
+        facts = _Facts.of(tree)
+        if facts.dynamic:
+            return True
+        names = facts.qualified_names()
+        if names & self.call_apis:
+            return True
+        used = {owner for owner, found in self.members.items() if found & facts.attributes}
+        if not used:
+            return False
+        if used & {self.type_of[name] for name in names if name in self.type_of}:
+            return True
+        return any(
+            owner in used
+            and root in facts.import_roots
+            and any(pattern.fullmatch(p) for p in facts.parameters)
+            for pattern, root, owner in self.guesses
+        )
+
+
+def cross_file_facts_may_change(path: str | None, source_words: tuple[bytes, ...]) -> bool:
+    """Whether facts from other files (the repository index of issue 12: an optimizer built in
+    another module and passed here) may make the engine change this file: the repository index
+    answers (``analysis.repository.may_change_across_files``), asked only for a file the stage
+    would otherwise drop. ``convert``'s cache records a dropped file as "pre-filtered out" by
+    its stat; ``convert._prescan`` asks the index again for such a file on a later run, so a
+    change in another file is seen."""
+    if path is None:
+        return False
+    return may_change_across_files(path, source_words)
+
+
+def _parse(data: bytes) -> ast.Module | None:
+    """The ``ast`` of ``data``; None when ``ast`` cannot say (libcst will, or will report)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences and the like
+            return ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError, LookupError):
+        return None
+
+
+@dataclass
+class _Facts:
+    """What the stage reads from one module's ``ast``."""
+
+    dotted: set[str]  # every dotted expression (``torch.optim.Adam``, ``opt.step``, ``x``)
+    imports: dict[str, set[str]]  # bound name -> what it imports (every scope, no relative)
+    import_roots: set[str]  # top-level packages imported (absolute imports, any scope)
+    attributes: set[str]  # every attribute name (``step`` of ``opt.step``)
+    parameters: set[str]  # every parameter name (functions and lambdas)
+    dynamic: bool  # star imports, __import__, importlib, exec, eval
+
+    @classmethod
+    def of(cls, tree: ast.Module) -> _Facts:
+        facts = cls(set(), {}, set(), set(), set(), False)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute):
+                facts.attributes.add(node.attr)
+                dotted = _dotted(node)
+                if dotted is not None:
+                    facts.dotted.add(dotted)
+            elif isinstance(node, ast.Name):
+                facts.dotted.add(node.id)
+                facts.dynamic = facts.dynamic or node.id in _DYNAMIC_NAMES
+            elif isinstance(node, ast.arg):
+                facts.parameters.add(node.arg)
+            elif isinstance(node, ast.Import):
+                facts._add_import(node)
+            elif isinstance(node, ast.ImportFrom):
+                facts._add_import_from(node)
+        return facts
+
+    def _add_import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self.import_roots.add(alias.name.partition(".")[0])
+            self.dynamic = self.dynamic or alias.name.partition(".")[0] == "importlib"
+            if alias.asname is not None:
+                self.imports.setdefault(alias.asname, set()).add(alias.name)
+            # `import torch.optim` binds `torch`: its uses are qualified as they are written.
+
+    def _add_import_from(self, node: ast.ImportFrom) -> None:
+        if any(alias.name == "*" for alias in node.names):
+            self.dynamic = True
+            return
+        if node.level or node.module is None:
+            return  # relative: qualified with leading dots, never a map name
+        self.import_roots.add(node.module.partition(".")[0])
+        self.dynamic = self.dynamic or node.module.partition(".")[0] == "importlib"
+        for alias in node.names:
+            bound = alias.asname or alias.name
+            self.imports.setdefault(bound, set()).add(f"{node.module}.{alias.name}")
+
+    def qualified_names(self) -> set[str]:
+        """Every name a dotted expression may denote: as written, and through every import
+        that binds its first name."""
+        names: set[str] = set()
+        for dotted in self.dotted:
+            names.update(_qualified(dotted, self.imports))
+        return names
+
+
+def _qualified(dotted: str, imports: dict[str, set[str]]) -> Iterator[str]:
+    head, dot, rest = dotted.partition(".")
+    yield dotted
+    for target in imports.get(head, ()):
+        yield f"{target}{dot}{rest}"
+
+
+def _dotted(node: ast.Attribute) -> str | None:
+    """``a.b.c`` for a chain of attributes on a name; None for anything else."""
+    parts = [node.attr]
+    value = node.value
+    while isinstance(value, ast.Attribute):
+        parts.append(value.attr)
+        value = value.value
+    if not isinstance(value, ast.Name):
+        return None
+    parts.append(value.id)
+    return ".".join(reversed(parts))
+
+
+_CACHE: dict[tuple[int, frozenset[str] | None], tuple[SemanticMap, SecondStage]] = {}
+
+
+def second_stage_for(semantic_map: SemanticMap, hooks: frozenset[str] | None = None) -> SecondStage:
+    """The stage of a command running ``hooks`` (None: all) on ``semantic_map``; cached."""
+    key = (id(semantic_map), hooks)
+    cached = _CACHE.get(key)
+    if cached is not None and cached[0] is semantic_map:
+        return cached[1]
+    result = SecondStage.from_map(semantic_map, hooks)
+    _CACHE[key] = (semantic_map, result)  # holds the map: its id is not reused while cached
+    return result

@@ -1,0 +1,336 @@
+"""The second pre-filter stage (``ast``): what it keeps and drops, its seam for cross-file facts,
+and that it never drops a file the codemod would change (the test suite's samples, the project's
+examples, generated modules), in ``convert`` and in the libcst command."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from libcst.codemod import CodemodContext
+
+from ml_switcheroo.analysis import second_stage
+from ml_switcheroo.analysis.prefilter import prefilter_for
+from ml_switcheroo.analysis.second_stage import SecondStage, second_stage_for
+from ml_switcheroo.codemods.optimizer import StripZeroGrad, TorchToOptax
+from ml_switcheroo.targets.catalogue import load_semantic_map
+from tests.test_convert_cli import run, summary_numbers, tree
+from tests.test_prefilter import (
+    _IMPORTS,
+    _LINES,
+    COMMANDS,
+    LION_MAP,
+    _project_files,
+    _test_samples,
+    convert,
+)
+
+
+def stage(hooks: frozenset[str] | None = None) -> SecondStage:
+    return second_stage_for(load_semantic_map(), hooks)
+
+
+def keeps(code: str, hooks: frozenset[str] | None = None) -> bool:
+    data = textwrap.dedent(code).encode("utf-8")
+    assert prefilter_for(load_semantic_map(), hooks).matches(data), "the bytes must pass first"
+    return stage(hooks).keeps(data)
+
+
+# --------------------------------------------------------------------------- what it keeps
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import torch\nopt = torch.optim.Adam(p)\n",
+        "import torch.optim as optim\nopt = optim.Adam(p)\n",
+        "from torch import optim\nopt = optim.SGD(p, lr=0.1)\n",
+        "from torch.optim import Adam as A\nopt = A(p)\n",
+        "def f(p):\n    from torch.optim import Adam\n    return Adam(p)\n",
+        "import torch.optim\nmake = torch.optim.Adam\n",  # referenced, not called: kept
+        "import torch\ntorch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n",
+    ],
+    ids=[
+        "absolute",
+        "module-alias",
+        "from-torch-optim",
+        "name-alias",
+        "function-level",
+        "ref",
+        "clip",
+    ],
+)
+def test_kept_a_reference_resolving_to_a_wired_call(code: str) -> None:
+    assert keeps(code)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import torch\ndef f(opt: torch.optim.Optimizer):\n    opt.step()\n",
+        "import torch\ndef f(opt):\n    opt.zero_grad()\n",  # the name guess: probable
+        "import torch\ndef f(scheduler_main):\n    scheduler_main.step()\n",
+        "import torch\nclass T:\n    def f(self, lr_opt):\n        return lr_opt.param_groups\n",
+    ],
+    ids=["annotation", "name-guess", "scheduler-name-guess", "attribute-name-guess"],
+)
+def test_kept_a_wired_member_with_a_possible_receiver_type(code: str) -> None:
+    assert keeps(code)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import torch\nfrom torch.optim import *\nopt = Adam(p)\n",
+        "import torch\noptim = __import__('torch.optim')\nopt = optim.Adam(p)\n",
+        "import torch, importlib\noptim = importlib.import_module('torch.optim')\nx = optim.Adam\n",
+        "import torch\nexec('opt = torch.optim.Adam(p)')\n",
+        "import torch\nx = eval('torch.optim.Adam')\n",
+        "import torch\nopt = torch.optim.Adam(p  # unbalanced: ast fails\n",
+        "import torch\n# ml_switcheroo: ESCAPE-BEGIN torch.optim.Optimizer.step\nx.step()\n",
+    ],
+    ids=["star", "__import__", "importlib", "exec", "eval", "syntax-error", "escape-marker"],
+)
+def test_kept_what_the_pass_cannot_read(code: str) -> None:
+    assert keeps(code)
+
+
+# --------------------------------------------------------------------------- trap twins: dropped
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import torch\nfrom .optim import Adam\nopt = Adam(p)\n",  # relative: not torch's
+        "from . import optim\nimport torch\nopt = optim.Adam(p)\n",
+        "import torch\nclass Adam:\n    pass\nx = Adam\n",  # no import binds it
+        "import torch\nfrom mylib import optim\nopt = optim.Adam(p)\n",
+        "import torch\nenv.step()\nx = torch.zeros(3)\n",  # a step with no optimizer type
+        "import torch\ndef f(env):\n    env.step()\n",  # a parameter the guess does not name
+        "import numpy as np\ndef f(opt):\n    opt.step()\nx = np.optim\n",  # no torch import
+        "import torch\nmodel.eval()\nopt.step()\n",  # `.eval()` is a method, not eval()
+        "import torch\ndef f(x: torch.Tensor, o):\n    o.step()\n",  # a Tensor has no step()
+        "import torch\ndef f(opt_state):\n    opt_state.backward()\n",  # guessed, no backward
+    ],
+    ids=[
+        "relative-from",
+        "relative-module",
+        "local-class",
+        "other-package",
+        "untyped-receiver",
+        "unguessed-parameter",
+        "guess-without-torch",
+        "eval-method",
+        "member-of-another-type",
+        "guess-of-another-type",
+    ],
+)
+def test_dropped_nothing_can_resolve(code: str) -> None:
+    data = textwrap.dedent(code).encode("utf-8")
+    assert not stage().keeps(data)
+    assert convert(textwrap.dedent(code)) == textwrap.dedent(code)  # and the codemod agrees
+
+
+def test_a_single_command_keeps_its_own_members_only() -> None:
+    code = b"import torch\nopt = torch.optim.Adam(p)\nopt.step()\nenv.zero_grad\n"
+    assert stage(StripZeroGrad.HOOKS).keeps(code)  # a zero_grad, a constructor (a type)
+    assert not stage(StripZeroGrad.HOOKS).keeps(code.replace(b"zero_grad", b"reset"))
+
+
+def test_a_user_map_extends_the_stage(tmp_path: Path) -> None:
+    path = tmp_path / "lion.yaml"
+    path.write_text(LION_MAP, encoding="utf-8")
+    code = b"from mylib.optim import Lion\nopt = Lion(params, lr=3e-4)\n"
+    assert not stage().keeps(code)
+    assert second_stage_for(load_semantic_map([path])).keeps(code)
+
+
+# --------------------------------------------------------------------------- the cross-file seam
+
+
+def test_the_cross_file_seam_says_no_for_a_file_no_other_file_calls(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("import torch\n")
+    assert second_stage.cross_file_facts_may_change(str(tmp_path / "a.py"), (b"torch",)) is False
+
+
+def test_the_cross_file_seam_says_yes_for_a_callee_of_a_translated_optimizer(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "engine.py").write_text(
+        "def train_one_epoch(optimizer):\n    optimizer.zero_grad()\n    optimizer.step()\n"
+    )
+    (package / "main.py").write_text(
+        "import torch\nfrom pkg.engine import train_one_epoch\n"
+        "opt = torch.optim.SGD(params, lr=0.1)\ntrain_one_epoch(opt)\n"
+    )
+    engine = str(package / "engine.py")
+    assert not stage()._keeps_by_itself((package / "engine.py").read_bytes())
+    assert second_stage.cross_file_facts_may_change(engine, (b"torch",)) is True
+    assert stage().keeps((package / "engine.py").read_bytes(), engine)
+
+
+def test_a_file_is_kept_when_the_cross_file_seam_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    code = b"import torch\ndef f(env):\n    env.step()\n"
+    assert not stage().keeps(code, "train.py")
+    asked: list[str | None] = []
+
+    def index_says_yes(path: str | None, words: tuple[bytes, ...]) -> bool:
+        asked.append(path)
+        return True
+
+    monkeypatch.setattr(second_stage, "cross_file_facts_may_change", index_says_yes)
+    assert stage().keeps(code, "train.py")
+    assert asked == ["train.py"]
+
+
+# --------------------------------------------------------------------------- runners
+
+
+def test_the_libcst_command_returns_a_dropped_file_untouched() -> None:
+    code = "import torch\nfrom .optim import Adam\nopt = Adam(p)\nopt.step()\n"
+    command = TorchToOptax(CodemodContext(filename="x.py"))
+    assert command.may_change(code.encode()) is False
+    tree_ = cst.parse_module(code)
+    assert command.transform_module(tree_) is tree_
+
+
+def test_convert_counts_a_dropped_file_as_pre_filtered_and_no_prefilter_parses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dropped = "import torch\nfrom .optim import Adam\nopt = Adam(p)\n"
+    tree(tmp_path, {"pkg/a.py": dropped, "pkg/b.py": "import os\n"})
+    code, _, err = run(capsys, "--check", "--no-cache", "pkg", cwd=tmp_path)
+    assert code == 0
+    assert summary_numbers(err)["pre-filtered out"] == 2
+    assert summary_numbers(err)["parsed"] == 0
+    code, _, err = run(capsys, "--check", "--no-cache", "--no-prefilter", "pkg", cwd=tmp_path)
+    assert code == 0
+    assert summary_numbers(err)["parsed"] == 2
+
+
+def test_convert_caches_the_stage_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dropped = "import torch\nfrom .optim import Adam\nopt = Adam(p)\n"
+    tree(tmp_path, {"pkg/a.py": dropped})
+    for _ in range(2):
+        code, _, err = run(capsys, "--check", "--cache", "cache", "pkg", cwd=tmp_path)
+        assert code == 0 and summary_numbers(err)["pre-filtered out"] == 1
+
+
+# --------------------------------------------------------------------------- soundness
+
+
+def test_test_suite_samples_every_dropped_sample_is_unchanged() -> None:
+    samples = _test_samples()
+    assert len(samples) > 20
+    semantic_map = load_semantic_map()
+    stages = {c: second_stage_for(semantic_map, c.HOOKS) for c in COMMANDS}
+    dropped = 0
+    for code in samples:
+        data = code.encode("utf-8")
+        for command in COMMANDS:
+            if not stages[command].keeps(data):
+                assert convert(code, command) == code, (command.__name__, code)
+                dropped += 1
+        if not stages[TorchToOptax].keeps(data):
+            assert convert(code, TorchToOptax, exact=True) == code, code
+            assert convert(code, TorchToOptax, steps_per_epoch="100") == code, code
+    assert dropped  # the stage did rule samples out
+
+
+def test_examples_and_fixtures_every_dropped_file_is_unchanged() -> None:
+    files = _project_files()
+    assert files
+    for path in files:
+        code = path.read_text(encoding="utf-8")
+        for command in COMMANDS:
+            if not stage(command.HOOKS).keeps(path.read_bytes()):
+                assert convert(code, command) == code, (path, command.__name__)
+
+
+_STAGE_IMPORTS = [
+    *_IMPORTS,
+    "from .optim import Adam",
+    "from torch.optim import lr_scheduler",
+    "import torch.optim.lr_scheduler as ls",
+]
+_STAGE_LINES = [
+    *_LINES,
+    "sched = lr_scheduler.StepLR(opt, 10)",
+    "sched = ls.ExponentialLR(opt, 0.9)",
+    "sched.step()",
+    "torch.nn.utils.clip_grad_norm_(params, 1.0)",
+    "scheduler.step()",
+    "x = opt.param_groups[0]['lr']",
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    imports=st.lists(st.sampled_from(_STAGE_IMPORTS), max_size=3),
+    body=st.lists(st.sampled_from(_STAGE_LINES), min_size=1, max_size=5),
+    in_function=st.booleans(),
+)
+def test_generated_modules_every_dropped_module_is_unchanged(
+    imports: list[str], body: list[str], in_function: bool
+) -> None:
+    if in_function:
+        params = "model, params, optimizer, loss, env, scheduler, opt"
+        lines = [f"def train({params}):", *("    " + b for b in body)]
+    else:
+        lines = body
+    code = "\n".join([*imports, *lines]) + "\n"
+    if not stage().keeps(code.encode("utf-8")):
+        assert convert(code) == code, code
+
+
+def test_libcsts_cli_runner_gets_a_dropped_file_back_as_its_own_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from libcst.codemod._cli import ExecutionConfig, _execute_transform
+
+    def no_code_generation(self: cst.Module, node: cst.CSTNode) -> str:
+        raise AssertionError("the tree was written out")
+
+    monkeypatch.setattr(cst.Module, "code_for_node", no_code_generation)
+
+    data = "# -*- coding: latin-1 -*-\nimport torch\nfrom .optim import Adam\nx = 'caf\xe9'\n"
+    path = tmp_path / "dropped.py"
+    path.write_bytes(data.encode("latin-1"))
+    config = ExecutionConfig(unified_diff=1, format_code=False)
+    result = _execute_transform(TorchToOptax, str(path), config, {}, {}, None)
+    assert result.changed is False and result.transform_result.code == ""
+    assert path.read_bytes() == data.encode("latin-1")
+
+
+def test_the_verbatim_tree_is_the_tree_with_the_files_bytes() -> None:
+    from ml_switcheroo.rewrite.command_support import verbatim
+
+    data = "# -*- coding: latin-1 -*-\nx = 'caf\xe9'\n".encode("latin-1")
+    tree_ = cst.parse_module(data)
+    copy = verbatim(tree_, data)
+    assert copy.bytes == data and copy.encoding == tree_.encoding
+    assert copy.code == tree_.code and copy.body == tree_.body
+
+
+def test_convert_with_two_jobs_drops_the_same_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_convert_cli import TRAIN
+
+    dropped = "import torch\nfrom .optim import Adam\nopt = Adam(p)\n"
+    layout = {f"pkg/d{i}.py": dropped for i in range(5)}
+    tree(tmp_path, {**layout, "pkg/train.py": TRAIN})
+    code, _, err = run(capsys, "--check", "--no-cache", "-j", "2", "pkg", cwd=tmp_path)
+    assert code == 1
+    numbers = summary_numbers(err)
+    assert numbers["pre-filtered out"] == 5 and numbers["parsed"] == 1
+    assert numbers["would change"] == 1
