@@ -546,8 +546,12 @@ class _Checker:
     def check_keys(self, raw: _LineDict, allowed: set[str], what: str, entry: str | None) -> None:
         for key in raw:
             if key not in allowed:
+                hint = ""
+                if what == "the top level" and "." in str(key):  # an API entry out of place
+                    hint = f"; an API entry goes under 'apis:' (version: 1, then apis: {key}: ...)"
                 self.fail(
-                    f"unknown field {key!r} in {what} (allowed: {', '.join(sorted(allowed))})",
+                    f"unknown field {key!r} in {what} (allowed: {', '.join(sorted(allowed))})"
+                    + hint,
                     line=raw.lines.get(key, raw.line),
                     entry=entry,
                 )
