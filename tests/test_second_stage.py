@@ -171,7 +171,7 @@ def test_the_cross_file_seam_says_yes_for_a_callee_of_a_translated_optimizer(
         "opt = torch.optim.SGD(params, lr=0.1)\ntrain_one_epoch(opt)\n"
     )
     engine = str(package / "engine.py")
-    assert not stage()._keeps_by_itself((package / "engine.py").read_bytes())
+    assert not stage().keeps_by_itself((package / "engine.py").read_bytes())
     assert second_stage.cross_file_facts_may_change(engine, (b"torch",)) is True
     assert stage().keeps((package / "engine.py").read_bytes(), engine)
 

@@ -84,10 +84,11 @@ class SecondStage:
 
     def keeps(self, data: bytes, path: str | None = None) -> bool:
         """Whether the file with these bytes (at ``path``, if known) may change."""
-        return self._keeps_by_itself(data) or cross_file_facts_may_change(path, self.source_words)
+        return self.keeps_by_itself(data) or cross_file_facts_may_change(path, self.source_words)
 
-    def _keeps_by_itself(self, data: bytes) -> bool:
-        """Whether the file's own bytes may make the engine change it."""
+    def keeps_by_itself(self, data: bytes) -> bool:
+        """Whether the file's own bytes may make the engine change it (``keeps`` without the
+        repository index: for a caller that asks the index itself)."""
         if _MARKER in data:
             return True
         tree = _parse(data)

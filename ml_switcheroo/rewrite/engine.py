@@ -163,8 +163,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         needs no change, and no fact from another file of the repository can change it."""
         if self.prefilter is None:
             return False
-        if self.prefilter.matches(data) and self.second_stage.keeps(data, self.context.filename):
+        if self.prefilter.matches(data) and self.second_stage.keeps_by_itself(data):
             return False
+        # The index is asked here, once: with the target's name too (see the method).
         return not self._may_change_across_files()
 
     def rewrite(self, tree: cst.Module, *, fresh: bool) -> cst.Module:
@@ -430,10 +431,10 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         return True, code_of(rendered).strip(), context.folded
 
     def _position(self, node: cst.CSTNode) -> Any:
-        """The position of a node of the file (None when unknown)."""
-        if self._positions is None and self.context.wrapper is not None:
-            self._positions = self.context.wrapper.resolve(PositionProvider)
-        return self._positions.get(node) if self._positions else None
+        """The position of a node of the file (None when unknown: no metadata wrapper)."""
+        if self.context.wrapper is None:
+            return None
+        return self._node_positions().get(node)
 
     def _node_positions(self) -> Mapping[cst.CSTNode, CodeRange]:
         """The file's node positions (the plan's keys), resolved once per file."""
@@ -689,11 +690,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
     def _publish(self, frame: Frame) -> None:
         if not frame.records:
             return
-        if self._positions is None and self.context.wrapper is not None:
-            self._positions = self.context.wrapper.resolve(PositionProvider)
         published = []
         for node, record in frame.records:
-            position = self._positions.get(node) if self._positions else None
+            position = self._position(node)
             if position is not None:
                 record = record.at(position.start.line, position.start.column + 1)
             record = record.with_file(self.context.filename)
