@@ -177,7 +177,7 @@ def apply_torch_only_uses(frame: Frame, uses: list[TorchOnlyUse], receivers: Rec
         if not receivers.becomes_translated(use.origin.call):
             continue  # still the torch object: nothing changes for that code
         translation = receivers.dry_results.get(id(use.origin.call), "")
-        reason = use.render(use.text.reason, translation)
-        suggest = use.render(use.text.suggest, translation)
+        reason = use.render(use.text.reason, translation, receivers.target.state_name)
+        suggest = use.render(use.text.suggest, translation, receivers.target.state_name)
         frame.escapes.append(escape_hatch.Escape(use.origin.entry.name, reason, suggest))
         frame.escape_nodes.append(use.node)

@@ -69,9 +69,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
     METADATA_DEPENDENCIES = (ScopeProvider,)
     TARGET: ClassVar[Target] = DEFAULT_TARGET  # the hooks that render the map entries
 
-    @staticmethod
-    def add_args(arg_parser: argparse.ArgumentParser) -> None:
-        add_arguments(arg_parser)
+    @classmethod
+    def add_args(cls, arg_parser: argparse.ArgumentParser) -> None:
+        add_arguments(arg_parser, cls.TARGET.label)
 
     def __init__(
         self,
@@ -340,6 +340,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 active_hooks=self.HOOKS,
                 positions=self._positions.all,
                 filename=self.context.filename,
+                render=self.TARGET.untranslatable,
             ).build()
         return self._plan
 
