@@ -1,8 +1,8 @@
 """Cross-file facts for one file being converted: the repository index read with the map.
 
 A parameter of a module-level function is a translated optimizer when every call site in the
-repository passes one: a wired constructor whose translation succeeds in its own file (or an
-optax transformation already, in a file converted earlier in the same run), of one type, and
+repository passes one: a wired constructor whose translation succeeds in its own file (or a
+translated value already, in a file converted earlier in the same run), of one type, and
 the function uses the parameter only through the methods the map rewrites on it (``step()``,
 ``zero_grad()``). Then the hand-over ``train_one_epoch(model, opt, loader)`` in the
 constructor's file needs no escape hatch, and the calls in the callee's file are rewritten as
@@ -32,7 +32,7 @@ class CrossFile:
     semantic_map: SemanticMap
     translates: Callable[[str, int], bool]  # the constructor at file:line translates
     methods: frozenset[str]  # the methods the map rewrites on an optimizer parameter
-    target_root: str  # a call under it is a translated value already (``optax``)
+    target_root: str  # a call under it is a translated value already (the target's name)
 
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
@@ -147,7 +147,7 @@ class CrossFile:
         return type_name if self.translates(site.place.file, site.place.line) else None
 
     def _optimizer_type(self) -> str | None:
-        """The one map type with every method in ``methods`` (an optax value already)."""
+        """The one map type with every method in ``methods`` (a translated value already)."""
         found = [
             name
             for name in self.semantic_map.types

@@ -1,4 +1,4 @@
-"""Param groups that one optax transformation with a mask expresses exactly.
+"""Param groups that one transformation with a mask over the params expresses exactly.
 
 GPT-style trainers give one model's parameters to an optimizer in two groups, split by their
 number of dimensions: matrices decay, biases and norm weights do not
@@ -19,7 +19,9 @@ import libcst as cst
 
 from ml_switcheroo.analysis.parameters import WHOLE, Names, select
 from ml_switcheroo.analysis.resolver import Variable
+from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.findings import Finding, Render, stated
 from ml_switcheroo.spec.semantic_map import ParameterSpec
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 
@@ -72,6 +74,7 @@ class Context:
     names: Names
     spec: ParameterSpec
     variable: VariableOf
+    render: Render = stated  # the target's words for a finding
 
 
 @dataclass
@@ -143,11 +146,7 @@ def rank_mask(
         )
     ranks = [_ranks(group, context.spec) for group in groups]
     if ranks[0] & ranks[1] or (ranks[0] | ranks[1]) != frozenset(_RANKS):
-        raise Untranslatable(
-            "the param groups' predicates overlap or leave parameters out (a parameter in "
-            "two groups, or in none, is not one masked optax transformation)",
-            "make the predicates complementary (`p.dim() >= 2` and `p.dim() < 2`)",
-        )
+        raise context.render(Finding(findings.PARAM_GROUPS_OVERLAP))
     _check_reads(reads)
     return _spelled(ranks[decay])
 

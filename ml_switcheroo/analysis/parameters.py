@@ -1,8 +1,8 @@
 """Which parameters an optimizer trains, or a clip call clips, read from its source.
 
-An optax transformation applies to the whole params tree it is given: a torch optimizer over
-part of a model (``model.fc.parameters()``, a ``requires_grad`` filter) has no one-line optax
-equivalent, and a clip call joins an optimizer's chain only when it clips the same parameters.
+A functional optimizer applies to the whole params tree it is given: a torch optimizer over
+part of a model (``model.fc.parameters()``, a ``requires_grad`` filter) has no one-line
+equivalent there, and a clip call joins an optimizer's chain only when it clips the same parameters.
 What the calls mean comes from the map's ``parameters`` section (``ParameterSpec``).
 """
 

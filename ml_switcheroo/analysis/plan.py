@@ -1,19 +1,20 @@
 """Per-file plan: which statements belong together before anything is rewritten.
 
 Some translations span statements: an LR scheduler becomes its optimizer's ``learning_rate``,
-gradient clipping becomes the head of the optimizer's ``optax.chain``, and the statements of a
-training step (``loss.backward()`` ... ``opt.step()``) share one escape hatch. The engine's
-rewriting pass is local, so before it starts (and only in files that have wired calls) a
-``Planner`` walks the module once, records every wired call with its place (statement,
+gradient clipping becomes the head of the optimizer's chain of transformations, and the
+statements of a training step (``loss.backward()`` ... ``opt.step()``) share one escape hatch.
+The engine's rewriting pass is local, so before it starts (and only in files that have wired
+calls) a ``Planner`` walks the module once, records every wired call with its place (statement,
 block, enclosing loops), and decides:
 
 * for each optimizer constructor: its scheduler (and component schedulers) and clip calls;
 * for each scheduler: whether its ``step()`` runs once per update, once per epoch, or unknown;
 * the statements to move so that ``sched = <schedule>`` precedes
-  ``opt = optax...(learning_rate=sched)``;
+  ``opt = <translated optimizer>(learning_rate=sched)``;
 * the training-step regions that get one escape hatch.
 
-Decisions that make a construct untranslatable are recorded as escapes with their reason.
+Decisions that make a construct untranslatable are recorded as escapes: a finding
+(``spec/findings.py``) in the words of the target's ``render``.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.analysis.resolver import Resolver
 from ml_switcheroo.analysis.site_key import Positions, SiteKey
 from ml_switcheroo.analysis.torch_only import TorchOnlyFinder, TorchOnlyUse
+from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.escape_hatch import escaped_statements
+from ml_switcheroo.spec.findings import Finding, Render, stated
 from ml_switcheroo.spec.roles import (
     CLIP,
     CONSTRUCTOR,
@@ -376,8 +379,10 @@ class Planner:
         active_hooks: frozenset[str] | None,
         positions: Callable[[], Positions] | None = None,
         filename: str | None = None,
+        render: Render = stated,
     ) -> None:
         self.module = module
+        self.render = render  # the target's words for a finding (``spec/findings.py``)
         self.positions = positions  # the module's libcst positions, for the plan's keys
         self.filename = filename or ""
         self.wire = wire
@@ -482,6 +487,12 @@ class Planner:
             self.plan.key_of(site.call), Untranslatable(reason, suggestion)
         )
 
+    def _refuse(self, site: Site, kind: str, **values: str) -> None:
+        """Escape ``site`` for a finding, in the target's words."""
+        self.plan.escapes.setdefault(
+            self.plan.key_of(site.call), self.render(Finding(kind, values))
+        )
+
     def _step_sites_of(self, constructor: Site) -> list[Site]:
         """``x.step()`` sites whose receiver is bound to ``constructor``'s call."""
         found = []
@@ -526,13 +537,7 @@ class Planner:
                 continue
             optimizer = self._scheduler_optimizer(site)
             if optimizer is None:
-                self._escape(
-                    site,
-                    "its optimizer is not built by a translated constructor in the same block "
-                    "of this file, so the schedule cannot become the optimizer's learning rate",
-                    "build the schedule and pass it as the optimizer's learning_rate: "
-                    "`opt = optax.<optimizer>(learning_rate=schedule, ...)`",
-                )
+                self._refuse(site, findings.SCHEDULE_WITHOUT_TRANSLATED_OPTIMIZER)
                 continue
             by_optimizer.setdefault(id(optimizer.call), []).append(site)
         for sites in by_optimizer.values():
@@ -540,13 +545,7 @@ class Planner:
             assert optimizer is not None
             if len(sites) > 1:
                 for site in sites:
-                    self._escape(
-                        site,
-                        "several schedulers step the same optimizer; optax takes one schedule "
-                        "per learning rate",
-                        "combine them, e.g. with optax.join_schedules, and pass that as "
-                        "learning_rate",
-                    )
+                    self._refuse(site, findings.SEVERAL_SCHEDULERS)
                 continue
             self._attach_schedule(sites[0], optimizer, components)
         for component_id, parent in components.items():
@@ -723,51 +722,37 @@ class Planner:
         if entry.role == SCHEDULER and entry.attaches_to_chain:
             return True  # ReduceLROnPlateau: its step(metric) becomes an escape of its own
         if not steps:
-            self._escape(
-                schedule.outer,
-                "this scheduler's step() is not called in this file, so how often it runs "
-                "(per update or per epoch) is unknown",
-                _stepping_suggestion(schedule),
-            )
+            self._refuse(schedule.outer, findings.SCHEDULER_STEP_NOT_CALLED, **_stepping(schedule))
             return False
         if any(step.call.args for step in steps):
-            self._escape(
-                schedule.outer,
-                "step() is called with an epoch argument (deprecated in torch); the schedule "
-                "must be indexed by optax's update count instead",
-                _stepping_suggestion(schedule),
-            )
+            self._refuse(schedule.outer, findings.SCHEDULER_STEP_WITH_EPOCH, **_stepping(schedule))
             return False
         optimizer_steps = self._optimizer_step_sites(schedule.optimizer)
         if any(_runs_conditionally(site) for site in (*steps, *optimizer_steps)):
-            self._escape(
-                schedule.outer,
-                "its step() or the optimizer's is called in a conditional expression, an "
-                "`and`/`or`, a comprehension or a lambda, so it may not run once per update",
-                _stepping_suggestion(schedule),
-            )
+            self._refuse(schedule.outer, findings.SCHEDULER_STEP_CONDITIONAL, **_stepping(schedule))
             return False
         if all(_same_control(step, optimizer_steps) for step in steps):
             uneven = self._uneven_stepping(steps, optimizer_steps)
             if uneven is None:
                 return True
-            self._escape(schedule.outer, uneven, _stepping_suggestion(schedule))
+            self._refuse(
+                schedule.outer, findings.SCHEDULER_STEP_UNEVEN, reason=uneven, **_stepping(schedule)
+            )
             return False
         if all(self._per_epoch(step, optimizer_steps) for step in steps):
             if len(steps) > 1:
-                self._escape(
+                self._refuse(
                     schedule.outer,
-                    f"step() is called {len(steps)} times in the epoch loop, so the schedule "
-                    "may advance more than once per epoch",
-                    _stepping_suggestion(schedule),
+                    findings.SCHEDULER_STEPS_PER_EPOCH,
+                    count=str(len(steps)),
+                    **_stepping(schedule),
                 )
                 return False
             if self.steps_per_epoch is None:
-                self._escape(
+                self._refuse(
                     schedule.outer,
-                    "the scheduler steps once per epoch while optax counts updates; run with "
-                    "--steps-per-epoch EXPR (e.g. 'len(train_loader)') to translate it",
-                    _stepping_suggestion(schedule),
+                    findings.SCHEDULER_PER_EPOCH_WITHOUT_LENGTH,
+                    **_stepping(schedule),
                 )
                 return False
             late = self._assigned_after(self.steps_per_epoch, schedule.outer)
@@ -783,12 +768,7 @@ class Planner:
                 return False
             schedule.per_epoch = self.steps_per_epoch
             return True
-        self._escape(
-            schedule.outer,
-            "cannot tell whether step() runs once per optimizer update (it is not in the same "
-            "loop and condition as the optimizer's step(), after it)",
-            _stepping_suggestion(schedule),
-        )
+        self._refuse(schedule.outer, findings.SCHEDULER_STEP_UNKNOWN, **_stepping(schedule))
         return False
 
     def _assigned_after(self, expression: str, site: Site) -> str | None:
@@ -876,49 +856,27 @@ class Planner:
     def _plan_clips(self) -> None:
         for site in (s for s in self.plan.sites if s.role == CLIP):
             if site.value_used:
-                self._escape(
-                    site,
-                    "its return value (the total gradient norm) is used; in optax the clipping "
-                    "happens inside the optimizer's chain and returns no norm",
-                    "norm = optax.global_norm(grads)  # the same norm, before the update; and "
-                    "put optax.clip_by_global_norm(max_norm) at the head of the optimizer's chain",
-                )
+                self._refuse(site, findings.CLIP_NORM_USED)
                 continue
             optimizers = self._optimizers_stepped_after(site)
             if len(optimizers) != 1:
-                self._escape(
+                self._refuse(
                     site,
-                    "no single translated optimizer is stepped after this call in the same block"
-                    if not optimizers
-                    else "several optimizers are stepped after this call",
-                    "add the clipping to the optimizer's chain: "
-                    "`optax.chain(optax.clip_by_global_norm(max_norm), <optimizer>)`",
+                    findings.CLIP_SEVERAL_OPTIMIZERS
+                    if optimizers
+                    else findings.CLIP_WITHOUT_OPTIMIZER,
                 )
                 continue
             (optimizer,) = optimizers
             if self._clips_scaled_gradients(site):
-                self._escape(
-                    site,
-                    "a GradScaler steps the optimizer after it and no `unscale_` comes before "
-                    "it: torch clips the loss-scaled gradients (the threshold applies to grads "
-                    "times the scale), which optax.clip_by_global_norm(max_norm) does not do",
-                    "JAX needs no loss scaling in float32/bfloat16: drop the scaler and put "
-                    "optax.clip_by_global_norm(max_norm) at the head of the optimizer's chain",
-                )
+                self._refuse(site, findings.CLIP_SCALED_GRADIENTS)
                 continue
             if self._stepped_under_other_control(site):
-                self._escape(
-                    site,
-                    "the optimizer's step() after it runs under a condition or loop this call is "
-                    "not in: torch clips the gradients accumulated so far at every call, optax "
-                    "clips once per update",
-                    "clip where the optimizer steps (in the same condition), then put "
-                    "optax.clip_by_global_norm(max_norm) at the head of the optimizer's chain",
-                )
+                self._refuse(site, findings.CLIP_UNDER_OTHER_CONTROL)
                 continue
             varying = self._clip_values_vary(site, optimizer)
             if varying is not None:
-                self._escape(site, *varying)
+                self._refuse(site, findings.CLIP_VALUE_VARIES, **varying)
                 continue
             subset = self._subset_clip(site, optimizer)
             if subset is not None:
@@ -928,8 +886,9 @@ class Planner:
             self.plan.clips.setdefault(self.plan.key_of(optimizer.call), []).append(site)
             self.plan.clip_target[self.plan.key_of(site.call)] = optimizer
 
-    def _clip_values_vary(self, clip: Site, optimizer: Site) -> tuple[str, str] | None:
-        """Why the clip's arguments may not be the same at the construction as at every step.
+    def _clip_values_vary(self, clip: Site, optimizer: Site) -> dict[str, str] | None:
+        """Why the clip's arguments may not be the same at the construction as at every step
+        (the values of a ``CLIP_VALUE_VARIES`` finding).
 
         torch evaluates ``max_norm`` at each clip call; folded into the chain, it is evaluated
         once, where the optimizer is built. That is the same value only for literals and for
@@ -950,12 +909,12 @@ class Planner:
             if problem is None:
                 continue
             opt = code_of(optimizer.target).strip() if optimizer.target is not None else "it"
-            return (
-                f"`{name}={code_of(arg.value).strip()}` is evaluated at every step in torch, but "
-                f"in optax the clip is part of `{opt}`'s chain, built once with it: {problem}",
-                f"compute `{name}` before `{opt}` is built and keep it fixed, then run the "
-                "codemod again; or clip each step's gradients yourself, before the update",
-            )
+            return {
+                "name": name,
+                "value": code_of(arg.value).strip(),
+                "optimizer": opt,
+                "problem": problem,
+            }
         return None
 
     def _varying_part(self, value: cst.BaseExpression, construction: int | None) -> str | None:
@@ -1057,12 +1016,11 @@ class Planner:
             return None
         opt = code_of(optimizer.target).strip() if optimizer.target is not None else "the optimizer"
         shown = " ".join(code_of(clipped).split())
-        reason = (
-            f"it clips the gradients of `{shown}` but `{opt}` trains "
-            f"`{' '.join(code_of(trained).split())}`; in `{opt}`'s optax chain a clip would act "
-            f"on every gradient `{opt}` updates, not only on those"
+        trains = " ".join(code_of(trained).split())
+        finding = Finding(
+            findings.CLIP_SUBSET, {"clipped": shown, "optimizer": opt, "trained": trains}
         )
-        return SubsetClip(optimizer, shown, reason)
+        return SubsetClip(optimizer, shown, self.render(finding).reason)
 
     def _names(self, site: Site) -> Names:
         qualify = self.resolver.imported_names
@@ -1136,43 +1094,26 @@ class Planner:
                 self._zero_grad_escape(site)
 
     def _zero_grad_escape(self, site: Site) -> None:
-        self._escape(
-            site,
-            "it runs under other loops or conditions than the optimizer's step(), so torch "
-            "sums gradients in .grad over several backward passes between the calls; JAX "
-            "computes fresh gradients at each step",
-            "if this is gradient accumulation: opt = optax.MultiSteps(opt, "
-            "every_k_schedule=<steps per update>) (it averages the gradients: scale the loss "
-            "as torch sums them)",
-        )
+        self._refuse(site, findings.ZERO_GRAD_UNDER_OTHER_CONTROL)
 
     # ------------------------------------------------------------------ frozen parameters
 
     def _plan_frozen_parameters(self) -> None:
         """Every optimizer of a file that freezes parameters escapes: torch skips those
-        without a gradient, an optax transformation updates every leaf it is given."""
+        without a gradient, a functional optimizer updates every leaf it is given."""
         spec = self.resolver.map.parameters
         freezing = _first_freeze(self.module, spec.freeze_attributes, spec.freeze_methods)
         if freezing is None:
             return
         for site in (s for s in self.plan.sites if s.role == CONSTRUCTOR):
-            self._escape(
-                site,
-                f"this file freezes parameters (`{freezing}`): torch skips a parameter "
-                "without a gradient (no update, no weight decay), while an optax "
-                "transformation updates every leaf of the params it is given (JAX has no "
-                "requires_grad)",
-                "optax.multi_transform({'trained': <the optax optimizer>, 'frozen': "
-                "optax.set_to_zero()}, param_labels)  # param_labels: 'frozen' on the frozen "
-                "leaves; or give the optimizer only the trained subtree of params",
-            )
+            self._refuse(site, findings.FROZEN_PARAMETERS, freezing=str(freezing))
 
     # ------------------------------------------------------------------ torch-only uses
 
     def _plan_torch_only_uses(self) -> None:
         """Find where a translated optimizer (or scheduler) is still used as the torch object:
         handed to another library (``accelerator.prepare(model, opt)``), pickled, type-checked,
-        a member optax lacks... (see ``analysis/torch_only.py``)."""
+        a member the translation lacks... (see ``analysis/torch_only.py``)."""
         roles = frozenset(r for r in (CONSTRUCTOR, SCHEDULER) if self.active(r))
         self.plan.torch_only = TorchOnlyFinder(self, roles).find()
 
@@ -1551,9 +1492,7 @@ def _calls_name(node: cst.CSTNode, name: str) -> bool:
     return found
 
 
-def _stepping_suggestion(schedule: SchedulePlan) -> str:
+def _stepping(schedule: SchedulePlan) -> dict[str, str]:
+    """The values of a finding about how a scheduler steps: its optimizer's name."""
     opt = code_of(schedule.optimizer.target).strip() if schedule.optimizer.target else "opt"
-    return (
-        f"per update: pass the schedule as {opt}'s learning_rate; per epoch: "
-        f"`learning_rate=lambda count: schedule(count // steps_per_epoch)`"
-    )
+    return {"optimizer": opt}

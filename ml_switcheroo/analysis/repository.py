@@ -109,7 +109,7 @@ def repository_root(path: str) -> str:
 def may_change_across_files(path: str, source_words: Iterable[bytes]) -> bool:
     """Whether the file ``path`` can change because of facts from other files of its
     repository, though its own bytes lack what the pre-filter needs (``source_words``: the
-    map's source packages, ``torch``, and the target's, ``optax``): see
+    map's source packages, ``torch``, and the target's name): see
     ``RepositoryIndex.may_change``. For the byte pre-filter, ``convert``'s file selection and
     a cheap second stage before libcst."""
     absolute = os.path.abspath(path)

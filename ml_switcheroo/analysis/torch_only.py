@@ -1,6 +1,6 @@
 """Torch-only uses of a translated optimizer or scheduler, found before rewriting.
 
-Once ``opt = torch.optim.Adam(...)`` becomes ``opt = optax.adam(...)``, every use of ``opt``
+Once ``opt = torch.optim.Adam(...)`` is translated (a functional optimizer), every use of ``opt``
 that is not a translated consumer (``opt.step()``, ``opt.zero_grad()``, a wired scheduler or
 clip call, a wired member such as ``opt.state_dict()``) still treats it as a torch optimizer:
 ``pickle.dump(opt, f)``, ``isinstance(opt, Adam)``, ``hook = opt.step``, ``opt.foo``,
@@ -35,11 +35,15 @@ class TorchOnlyUse:
     origin: Any  # the constructor's plan Site: marked only if it translates
     node: cst.CSTNode  # what the report points at
     text: TorchOnlyText
-    names: dict[str, str]  # name, state, use: the text's placeholders
+    names: dict[str, str]  # name, use: the text's placeholders
+    owner: str  # whose state ``{state}`` names: the value's name, or ``opt`` for an expression
 
-    def render(self, text: str, translation: str) -> str:
-        """``text`` with its placeholders filled (``translation``: the constructor's optax)."""
-        names = {**self.names, "translation": translation}
+    def render(self, text: str, translation: str, state_name: str) -> str:
+        """``text`` with its placeholders filled (``translation``: the constructor's translated
+        code; ``state_name``: the target's name of ``{x}``'s state)."""
+        name, use = self.names["name"], self.names["use"]
+        state = state_name.format(x=self.owner)
+        names = {"name": name, "state": state, "use": use, "translation": translation}
         for key, value in names.items():
             text = text.replace("{" + key + "}", value)
         return text
@@ -268,10 +272,11 @@ class TorchOnlyFinder:
         use: str,
     ) -> None:
         named = all(part.isidentifier() for part in handle.name.split("."))
-        state = f"{handle.name}_state" if named else "opt_state"
-        names = {"name": handle.name, "state": state, "use": use}
+        owner = handle.name if named else "opt"
+        names = {"name": handle.name, "use": use}
         uses = self.found.setdefault(self.planner.plan.key_of(statement), {})
-        uses.setdefault((id(node), handle.name), TorchOnlyUse(handle.origin, node, text, names))
+        found = TorchOnlyUse(handle.origin, node, text, names, owner)
+        uses.setdefault((id(node), handle.name), found)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -27,8 +27,8 @@ from libcst.codemod import CodemodContext
 from ml_switcheroo.app import files
 from ml_switcheroo.codemods.optimizer import TorchToOptax
 from ml_switcheroo.rewrite import command_support, round_trip
-from ml_switcheroo.rewrite.engine import TOO_DEEP, records_of
-from ml_switcheroo.rewrite.parse_guard import SourceTooDeep, hazard
+from ml_switcheroo.rewrite.engine import records_of
+from ml_switcheroo.rewrite.parse_guard import TOO_DEEP, SourceTooDeep, hazard
 
 
 def result_path(results_dir: str, filename: str) -> str:

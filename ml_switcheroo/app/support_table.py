@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ml_switcheroo.model.translate import mode_active
 from ml_switcheroo.spec.semantic_map import ApiEntry, Condition, SemanticMap
-from ml_switcheroo.targets.catalogue import load_semantic_map
+from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
+from ml_switcheroo.targets.target import Target
 
 SUPPORT_PAGE = Path(__file__).resolve().parents[2] / "docs" / "support.md"
 HOOK_TABLES = {"optimizer_constructor": "optimizers"}
@@ -77,15 +78,16 @@ TABLES = {
 _OWN_ARGUMENTS = frozenset({"params", "optimizer", "parameters"})
 
 
-def api_tables(semantic_map: SemanticMap, table: str) -> str:
-    """Markdown: one summary row per API of the table's hooks, then one row per argument."""
+def api_tables(semantic_map: SemanticMap, table: str, target: Target = DEFAULT_TARGET) -> str:
+    """Markdown: one summary row per API of the table's hooks, then one row per argument
+    (the default output is ``target``'s)."""
     hooks, title, kind = TABLES[table]
     entries = sorted(
         (e for n, e in semantic_map.apis.items() if e.hook in hooks and n == e.name),
         key=lambda e: e.name,
     )
     lines = [
-        f"| {title} | default output (stock optax) | `--exact` | notes |",
+        f"| {title} | default output (stock {target.label}) | `--exact` | notes |",
         "|---|---|---|---|",
     ]
     for entry in entries:

@@ -1,6 +1,7 @@
 """Torch values as hyper-parameters: ``lr=torch.tensor(1e-3)`` means ``lr=1e-3``.
 
-optax takes Python numbers (or JAX arrays); a torch tensor passed to it fails at run time. A
+A functional optimizer takes Python numbers (or JAX arrays); a torch tensor passed to it fails
+at run time. A
 tensor made from one number literal (the map's ``tensor_values.literals``) is replaced by the
 number; any other argument whose value is a torch tensor escapes. The dtype matters: a float
 literal not exactly representable in float32 is rounded when torch's default dtype is float32,
@@ -18,7 +19,9 @@ import libcst as cst
 from ml_switcheroo.analysis.parameters import Names
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.model.translate import BoundCall
+from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.findings import Finding, Render
 from ml_switcheroo.spec.semantic_map import SemanticMap, TensorValueSpec
 from ml_switcheroo.spec.signature import NotALiteral, Parameter, code_of, literal_value
 
@@ -28,10 +31,16 @@ _INT64 = 2**63
 
 
 def replace_tensor_literals(
-    call: BoundCall, names: Names, semantic_map: SemanticMap, skip: Iterable[str] = ()
+    call: BoundCall,
+    names: Names,
+    semantic_map: SemanticMap,
+    skip: Iterable[str] = (),
+    *,
+    render: Render,
 ) -> list[str]:
     """Override each argument that is (or holds, in a tuple) a tensor of a number literal with
-    the number; raise ``Untranslatable`` for any other tensor-valued argument. Returns warnings.
+    the number; raise ``Untranslatable`` for any other tensor-valued argument. Returns warnings
+    (findings and warnings are worded by ``render``, the target's).
 
     Calls the map knows (optimizers, schedulers: ``SequentialLR(opt, [warmup, cosine])``) are
     not tensors."""
@@ -42,10 +51,10 @@ def replace_tensor_literals(
     for name, arg in call.args.items():
         if name in skipped or name in call.overrides:
             continue
-        value = _replaced(arg.value, names, spec, warnings)
+        value = _replaced(arg.value, names, spec, warnings, render)
         found = _tensor_source(value, names, spec, 0)
         if found is not None:
-            raise _tensor_escape(name, arg.value, *found)
+            raise _tensor_escape(name, arg.value, *found, render)
         if value is not arg.value:
             call.overrides[name] = value
     return warnings
@@ -65,15 +74,19 @@ def _unless_mapped(
 
 
 def _replaced(
-    value: cst.BaseExpression, names: Names, spec: TensorValueSpec, warnings: list[str]
+    value: cst.BaseExpression,
+    names: Names,
+    spec: TensorValueSpec,
+    warnings: list[str],
+    render: Render,
 ) -> cst.BaseExpression:
     """``value`` with literal tensors (itself, or elements of a tuple/list) made numbers."""
     if isinstance(value, cst.Call):
-        number = _number(value, names, spec, warnings)
+        number = _number(value, names, spec, warnings, render)
         return value if number is None else number
     if isinstance(value, (cst.Tuple, cst.List)):
         elements = [
-            e.with_changes(value=_replaced(e.value, names, spec, warnings))
+            e.with_changes(value=_replaced(e.value, names, spec, warnings, render))
             if isinstance(e, cst.Element)
             else e
             for e in value.elements
@@ -86,7 +99,7 @@ def _replaced(
 
 
 def _number(
-    node: cst.Call, names: Names, spec: TensorValueSpec, warnings: list[str]
+    node: cst.Call, names: Names, spec: TensorValueSpec, warnings: list[str], render: Render
 ) -> cst.BaseExpression | None:
     """The number literal of ``torch.tensor(<number>, ...)``; None for any other call."""
     api = next((n for n in names.qualified(node.func) if n in spec.literals), None)
@@ -101,22 +114,25 @@ def _number(
     data = bound[signature.parameters[0].name].value
     number = _literal(data)
     if isinstance(number, bool) or not isinstance(number, (int, float)):
-        raise Untranslatable(
-            f"`{shown}` is a torch tensor of `{_code(data)}`, which is not a number literal",
-            f"pass a Python number (optax cannot take a torch tensor), e.g. float({shown})",
-        )
+        raise render(Finding(findings.TENSOR_NOT_A_NUMBER, {"shown": shown, "data": _code(data)}))
     for parameter in signature.parameters[1:]:
         if parameter.name in bound and parameter.name != DTYPE:
-            _check_neutral(shown, parameter.name, bound[parameter.name].value, parameter, spec)
+            value = bound[parameter.name].value
+            _check_neutral(shown, parameter.name, value, parameter, spec, render)
     dtype = _dtype(shown, bound.get(DTYPE), names, spec)
-    warning = _rounding(shown, number, dtype)
+    warning = _rounding(shown, number, dtype, render)
     if warning:
         warnings.append(warning)
     return data
 
 
 def _check_neutral(
-    shown: str, name: str, value: cst.BaseExpression, parameter: Parameter, spec: TensorValueSpec
+    shown: str,
+    name: str,
+    value: cst.BaseExpression,
+    parameter: Parameter,
+    spec: TensorValueSpec,
+    render: Render,
 ) -> None:
     """An argument other than the value and dtype must not change the number."""
     if name in spec.ignore:
@@ -127,10 +143,8 @@ def _check_neutral(
         )
     given, default = _literal(value), _literal(parameter.default_node)
     if given != default or type(given) is not type(default):
-        raise Untranslatable(
-            f"`{shown}` is a torch tensor with `{name}={_code(value)}`; optax takes numbers",
-            f"pass the Python number, if `{name}` does not matter here",
-        )
+        values = {"shown": shown, "name": name, "value": _code(value)}
+        raise render(Finding(findings.TENSOR_ARGUMENT_CHANGES_NUMBER, values))
 
 
 def _dtype(shown: str, arg: cst.Arg | None, names: Names, spec: TensorValueSpec) -> str | None:
@@ -147,7 +161,7 @@ def _dtype(shown: str, arg: cst.Arg | None, names: Names, spec: TensorValueSpec)
     )
 
 
-def _rounding(shown: str, number: int | float, dtype: str | None) -> str | None:
+def _rounding(shown: str, number: int | float, dtype: str | None, render: Render) -> str | None:
     """A warning when torch may round the number (float32), else None; escape on overflow."""
     if dtype == "float64" or (dtype is None and isinstance(number, int)):
         if isinstance(number, int) and not -_INT64 <= number < _INT64:
@@ -160,11 +174,14 @@ def _rounding(shown: str, number: int | float, dtype: str | None) -> str | None:
     if rounded == number or number != number:
         return None
     where = "a float32 tensor" if dtype else "a float32 tensor under torch's default dtype"
-    return (
-        f"`{shown}` is {where}: torch uses {rounded!r}, optax gets {number!r} (the same in "
-        f"float32 math and under float64 default dtype; float64 parameters under float32 "
-        f"default dtype differ by about {abs(rounded - number) / abs(number):.0e} relative)"
-    )
+    values = {
+        "shown": shown,
+        "where": where,
+        "rounded": repr(rounded),
+        "number": repr(number),
+        "relative": f"{abs(rounded - number) / abs(number):.0e}",
+    }
+    return render(Finding(findings.TENSOR_ROUNDED, values)).reason
 
 
 def _tensor_source(
@@ -224,13 +241,12 @@ def _operands(node: cst.BaseExpression) -> list[cst.BaseExpression]:
     return []
 
 
-def _tensor_escape(name: str, value: cst.BaseExpression, shown: str, origin: str) -> Untranslatable:
+def _tensor_escape(
+    name: str, value: cst.BaseExpression, shown: str, origin: str, render: Render
+) -> Untranslatable:
     detail = f"`{shown}` is `{origin}`" if shown != origin else f"`{shown}` is one"
-    return Untranslatable(
-        f"`{name}={_code(value)}` is a torch tensor ({detail}); optax hyper-parameters must "
-        f"be Python numbers (or JAX arrays)",
-        f"pass a Python number: `float({shown})` instead of `{shown}`",
-    )
+    values = {"name": name, "value": _code(value), "detail": detail, "shown": shown}
+    return render(Finding(findings.TENSOR_HYPERPARAMETER, values))
 
 
 def _literal(node: cst.BaseExpression) -> Any:

@@ -15,7 +15,9 @@ from typing import Any
 
 import libcst as cst
 
+from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.findings import Finding, Render
 from ml_switcheroo.spec.semantic_map import ApiEntry, Condition, EscapeRule, Link
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 from ml_switcheroo.spec.template import _PLACEHOLDER, Placeholder, Template, parenthesize
@@ -31,7 +33,7 @@ class BoundCall:
     call: cst.Call
     args: dict[str, cst.Arg]
     overrides: dict[str, cst.BaseExpression] = field(default_factory=dict)
-    # Overridden arguments whose links must be wrapped (optax.inject_hyperparams).
+    # Overridden arguments whose links must be wrapped (the map's ``inject_hyperparams``).
     injected: frozenset[str] = frozenset()
     # Definitions (``=T`` slots): the user arguments each one evaluates.
     definitions: dict[str, Counter[str]] = field(default_factory=dict)
@@ -159,9 +161,12 @@ def mode_active(mode: str, exact: bool) -> bool:
     return mode == "any" or (mode == "exact") == exact
 
 
-def check_escapes(call: BoundCall, exact: bool, extra: dict[str, str] | None = None) -> None:
-    """Raise ``Untranslatable`` for the first escape rule that holds (or may hold)."""
-    check_per_group(call)
+def check_escapes(
+    call: BoundCall, exact: bool, extra: dict[str, str] | None = None, *, render: Render
+) -> None:
+    """Raise ``Untranslatable`` for the first escape rule that holds (or may hold); ``render``
+    words the findings (the target's)."""
+    check_per_group(call, render)
     for rule in call.entry.escapes:
         if not mode_active(rule.mode, exact):
             continue
@@ -174,16 +179,13 @@ def check_escapes(call: BoundCall, exact: bool, extra: dict[str, str] | None = N
 _SEQUENCES = (cst.List, cst.Tuple, cst.ListComp, cst.GeneratorExp, cst.Set, cst.SetComp)
 
 
-def check_per_group(call: BoundCall) -> None:
+def check_per_group(call: BoundCall, render: Render) -> None:
     """Raise ``Untranslatable`` when an argument torch also takes as a list (one value per
     param group, ``per_group`` in the map) is written as one: the template takes one value."""
     for name in sorted(call.entry.per_group):
         if name in call.args and isinstance(call.args[name].value, _SEQUENCES):
-            raise Untranslatable(
-                f"`{name}` is a sequence: torch applies one value per param group, and the "
-                "optax translation takes a single value",
-                f"pass one value (`{name}={call.code(name, 0)}` when there is one param group)",
-            )
+            first = call.code(name, 0)
+            raise render(Finding(findings.PER_GROUP_SEQUENCE, {"name": name, "first": first}))
 
 
 def escape_for(
@@ -212,10 +214,12 @@ def render_text(text: str, call: BoundCall, extra: dict[str, str] | None = None)
     return _PLACEHOLDER.sub(fill, text)
 
 
-def active_links(call: BoundCall, exact: bool, slots: frozenset[str] | None = None) -> list[Link]:
+def active_links(
+    call: BoundCall, exact: bool, slots: frozenset[str] | None = None, *, render: Render
+) -> list[Link]:
     """The chain links that apply to this call, in order; the first match wins in a slot.
 
-    ``slots`` limits the links considered (None: every slot)."""
+    ``slots`` limits the links considered (None: every slot); ``render`` words the findings."""
     chosen: dict[str, Link | None] = {}
     for link in call.entry.chain:
         if slots is not None and link.slot not in slots:
@@ -226,10 +230,7 @@ def active_links(call: BoundCall, exact: bool, slots: frozenset[str] | None = No
         verdict = call.holds(link.condition)
         if verdict is None:
             names = ", ".join(f"`{n}`" for n in call.unknown_names(link.condition))
-            raise Untranslatable(
-                f"{names} is not a literal, and the translation depends on its value",
-                "pass a literal value, or write the optax expression for each case",
-            )
+            raise render(Finding(findings.CONDITION_NOT_LITERAL, {"names": names}))
         if verdict:
             chosen[link.slot] = link
     links = [link for link in chosen.values() if link is not None]
@@ -256,6 +257,7 @@ def render_chain(
     head: Sequence[cst.BaseExpression] = (),
     tail: Sequence[cst.BaseExpression] = (),
     inject: Callable[[cst.BaseExpression], cst.BaseExpression] | None = None,
+    render: Render,
 ) -> cst.BaseExpression:
     """Render the applicable links; several links become ``chain_function(link, ...)``.
 
@@ -263,8 +265,10 @@ def render_chain(
     use an overridden element placeholder (a momentum schedule) are passed to ``inject``.
     """
     evaluations: Counter[str] = Counter()
-    define(call, exact, evaluations)
-    links = [link for link in active_links(call, exact, slots) if not is_definition(link)]
+    define(call, exact, evaluations, render=render)
+    links = [
+        link for link in active_links(call, exact, slots, render=render) if not is_definition(link)
+    ]
     rendered = []
     for link in links:
         expression = _render(link.emit, call, evaluations)
@@ -289,12 +293,12 @@ def is_definition(link: Link) -> bool:
     return link.slot.startswith("=")
 
 
-def define(call: BoundCall, exact: bool, evaluations: Counter[str]) -> None:
+def define(call: BoundCall, exact: bool, evaluations: Counter[str], *, render: Render) -> None:
     """Render the entry's definitions (in order) into ``call.overrides``."""
     definitions = frozenset(link.slot for link in call.entry.chain if is_definition(link))
     if not definitions:
         return
-    for link in active_links(call, exact, definitions):
+    for link in active_links(call, exact, definitions, render=render):
         used: Counter[str] = Counter()
         call.overrides[link.slot[1:]] = _render(link.emit, call, used)
         call.definitions[link.slot[1:]] = used

@@ -13,7 +13,9 @@ from typing import Any
 import libcst as cst
 
 from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.analysis.torch_only import TorchOnlyUse
 from ml_switcheroo.rewrite.layout import carry_layout, lost_comments
+from ml_switcheroo.rewrite.receivers import Receivers
 from ml_switcheroo.rewrite.report import Record
 from ml_switcheroo.rewrite.statements import Frame, Statements, names_in
 from ml_switcheroo.spec import escape_hatch
@@ -166,3 +168,16 @@ def _with_updated_arguments(
             return swaps.get(id(original_node), updated_node)
 
     return swaps.get(id(result), result) if id(result) in swaps else result.visit(_Swap())
+
+
+def apply_torch_only_uses(frame: Frame, uses: list[TorchOnlyUse], receivers: Receivers) -> None:
+    """Uses of a translated optimizer (or scheduler) as the torch object: mark the statement
+    (the map's text), unless the constructor is left as torch code."""
+    for use in uses:
+        if not receivers.becomes_translated(use.origin.call):
+            continue  # still the torch object: nothing changes for that code
+        translation = receivers.dry_results.get(id(use.origin.call), "")
+        reason = use.render(use.text.reason, translation, receivers.target.state_name)
+        suggest = use.render(use.text.suggest, translation, receivers.target.state_name)
+        frame.escapes.append(escape_hatch.Escape(use.origin.entry.name, reason, suggest))
+        frame.escape_nodes.append(use.node)

@@ -39,11 +39,15 @@ from contextlib import suppress
 from dataclasses import fields, replace
 from functools import cache
 from types import CodeType, FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import libcst as cst
 from libcst import BatchableCSTVisitor
+from libcst.codemod import SkipFile
 from libcst.metadata import MetadataWrapper
+
+from ml_switcheroo.rewrite import round_trip
+from ml_switcheroo.rewrite.parse_guard import TOO_DEEP, SourceTooDeep
 
 if TYPE_CHECKING:
     from libcst.codemod import CodemodCommand, CodemodContext
@@ -248,3 +252,62 @@ def transform_fresh_tree(command: CodemodCommand, tree: cst.Module) -> cst.Modul
         if key in command.context.scratch:
             tree = transform(command.context).transform_module(tree)
     return tree
+
+
+class PrefilteredCommand(Protocol):
+    """What ``prefiltered_transform`` needs of a command (``SwitcherooCommand``)."""
+
+    context: CodemodContext
+    prefilter: Any
+
+    def proved_unchanged(self, data: bytes) -> bool: ...
+
+    def rewrite(self, tree: cst.Module, *, fresh: bool) -> cst.Module: ...
+
+
+def prefiltered_transform(
+    command: PrefilteredCommand, tree: cst.Module, caller: FrameType | None
+) -> cst.Module:
+    """``SwitcherooCommand.transform_module`` (``caller``: the frame that called it).
+
+    A file the pre-filter proves unchanged is returned as it is, before any metadata is
+    computed; a tree fresh from libcst's parser skips libcst's deep copy (points 1 and 2 above).
+    """
+    fresh = called_by_libcst_parser(caller)
+    lossy: str | None = None  # why libcst would not write the file back as it is
+    if command.prefilter is not None or fresh:
+        data = source_bytes(command.context.filename, tree, from_file=fresh)
+        tree = keep_final_cr(tree, data)
+        if fresh:
+            lossy = round_trip.lost_bytes(tree, data)
+        if command.proved_unchanged(data):
+            unchanged = unless_lossy(tree, tree, lossy)
+            if called_by_libcst_cli(caller):
+                return verbatim(unchanged, data)
+            return unchanged
+    filename = command.context.filename
+    if fresh and filename and os.path.islink(filename):
+        # libcst's runner would write through the link: into a file outside the paths
+        # given, or into a file it also converts under its own name (two writers at once).
+        raise SkipFile(
+            f"a symbolic link to {os.path.realpath(filename)}: not converted "
+            "through the link (run the codemod on the file itself)"
+        )
+    try:
+        result = command.rewrite(tree, fresh=fresh)
+    except RecursionError:
+        raise SourceTooDeep(TOO_DEEP) from None
+    return unless_lossy(tree, result, lossy)
+
+
+def unless_lossy(tree: cst.Module, result: cst.Module, lossy: str | None) -> cst.Module:
+    """``result``, unless libcst would not write the file back byte for byte (``lossy``).
+
+    libcst's runner writes ``result.bytes`` whenever they differ from the file: a file that
+    needs no change is skipped (``SkipFile``), one that does is refused (``LossyRoundTrip``).
+    """
+    if lossy is None:
+        return result
+    if result is tree or result.bytes == tree.bytes:
+        raise SkipFile(lossy)
+    raise round_trip.LossyRoundTrip(lossy)

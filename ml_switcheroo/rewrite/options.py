@@ -11,9 +11,10 @@ from ml_switcheroo.spec.errors import SemanticMapError
 from ml_switcheroo.targets.catalogue import load_semantic_map
 
 
-def add_arguments(arg_parser: argparse.ArgumentParser) -> None:
-    """``--semantic-map``, ``--exact``, ``--steps-per-epoch``, ``--no-prefilter``; a broken
-    shipped map stops the parser before any file is touched."""
+def add_arguments(arg_parser: argparse.ArgumentParser, label: str) -> None:
+    """``--semantic-map``, ``--exact``, ``--steps-per-epoch``, ``--no-prefilter`` (``label``:
+    the target's, as the help says it); a broken shipped map stops the parser before any file
+    is touched."""
     arg_parser.add_argument(
         "--semantic-map",
         dest="semantic_map",
@@ -27,7 +28,7 @@ def add_arguments(arg_parser: argparse.ArgumentParser) -> None:
         "--exact",
         action="store_true",
         help="Emit torch-exact transforms from ml_switcheroo.optax_torch instead of "
-        "escape hatches where stock optax has no exact equivalent.",
+        f"escape hatches where stock {label} has no exact equivalent.",
     )
     arg_parser.add_argument(
         "--steps-per-epoch",

@@ -33,6 +33,8 @@ import ast
 import re
 import warnings
 
+# What a RecursionError in libcst's (or the engine's) tree walks means, in one line.
+TOO_DEEP = "not converted: nested too deeply for libcst (maximum recursion depth exceeded)"
 SMALL_FILE = 2000  # bytes
 LONG_STATEMENT = 2000  # bytes
 LEVELS = 1000  # operators, brackets and keywords in one statement worth asking CPython about

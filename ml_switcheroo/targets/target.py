@@ -4,9 +4,11 @@ the map files it layers over the shipped map, and how it names an optimizer's st
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.findings import Finding, Messages, render
 from ml_switcheroo.targets.hooks import Hook, HookSpec
 
 
@@ -16,7 +18,8 @@ class Target:
     region is rendered by the hook of the map's backward entry: ``Escape`` or
     ``ReplaceRegion``), the map files layered over the shipped map for it (later ones win),
     the name of optimizer ``{x}``'s state in the code it writes and suggests, and how escape
-    texts name the target (``label``) and a translated optimizer (``optimizer_value``).
+    texts name the target (``label``) and a translated optimizer (``optimizer_value``), and
+    what it says about each finding of analysis and model (``messages``, by finding kind).
 
     Not declared here yet: what the ``params`` argument becomes (the shipped map's templates
     drop it, as optax does).
@@ -29,6 +32,11 @@ class Target:
     label: str
     optimizer_value: str
     maps: tuple[Path, ...] = ()
+    messages: Messages = field(default_factory=dict)
+
+    def untranslatable(self, finding: Finding) -> Untranslatable:
+        """``finding`` in this target's words (``spec.findings.render``)."""
+        return render(self.messages, finding)
 
     def hook(self, name: str) -> Hook:
         """The renderer registered as ``name``."""

@@ -10,6 +10,7 @@ from ml_switcheroo.analysis.plan import Attachments, Plan, Planner, SchedulePlan
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
 from ml_switcheroo.analysis.site_key import SiteKey
 from ml_switcheroo.plugins import optimizer_step as seed_hooks
+from ml_switcheroo.spec.findings import Render, stated
 from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.spec.template import Template
@@ -84,8 +85,11 @@ for batch in data:
 """
 
 
-def plan_of(source: str, filename: str = "train.py") -> tuple[Plan, list[cst.Call]]:
-    """The plan of ``source`` built without a command, and its calls in source order."""
+def plan_of(
+    source: str, filename: str = "train.py", render: Render = stated
+) -> tuple[Plan, list[cst.Call]]:
+    """The plan of ``source`` built without a command (its escapes worded by ``render``), and
+    its calls in source order."""
     semantic_map = load_semantic_map()
     wrapper = MetadataWrapper(cst.parse_module(source))
     resolver = Resolver(
@@ -116,6 +120,7 @@ def plan_of(source: str, filename: str = "train.py") -> tuple[Plan, list[cst.Cal
         active_hooks=None,
         positions=lambda: wrapper.resolve(PositionProvider),
         filename=filename,
+        render=render,
     )
     calls: list[cst.Call] = []
 

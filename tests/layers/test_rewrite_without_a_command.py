@@ -1,16 +1,23 @@
-"""The rewrite layer's parts used directly: finding a call's map entry without a command, and
-turning what a hook returns into one result type."""
+"""The rewrite layer's parts used directly: finding a call's map entry without a command,
+turning what a hook returns into one result type, publishing records, questions about other
+files."""
 
 from __future__ import annotations
 
 import libcst as cst
 import pytest
-from libcst.metadata import MetadataWrapper, ScopeProvider
+from libcst.codemod import CodemodContext
+from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
 
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
+from ml_switcheroo.rewrite.cross_file_questions import CrossFileQuestions
 from ml_switcheroo.rewrite.dispatch import Wiring, module_level_import_roots, wired_call
+from ml_switcheroo.rewrite.engine import SwitcherooCommand
+from ml_switcheroo.rewrite.publish import publish, records_of
+from ml_switcheroo.rewrite.report import Record
+from ml_switcheroo.rewrite.statements import Frame
 from ml_switcheroo.spec.errors import Untranslatable
-from ml_switcheroo.targets.catalogue import load_semantic_map
+from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
 from ml_switcheroo.targets.hooks import Escape, Keep, Remove, Replace, as_result, run_hook
 
 SOURCE = """\
@@ -100,3 +107,34 @@ def test_an_untranslatable_hook_becomes_an_escape_with_its_reason_and_suggestion
 
     result = run_hook(refusing_hook, NODE, None)  # type: ignore[arg-type]
     assert result == Escape("no optax equivalent", "port it by hand")
+
+
+def test_published_records_are_placed_at_their_nodes_and_escapes_warn() -> None:
+    module = cst.parse_module("x = 1\nopt.step()\n")
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    call = calls_of(module)[0]
+    frame = Frame()
+    frame.records.append((call, Record("torch.optim.Optimizer.step", "escaped", "escape", "s")))
+    context = CodemodContext(filename="train.py")
+    warnings: list[str] = []
+    publish(frame, context, positions.get, warnings.append)
+    (record,) = records_of(context)
+    assert (record.file, record.line, record.column) == ("train.py", 2, 1)
+    assert warnings == ["line 2: escape hatch for torch.optim.Optimizer.step: "]
+
+
+def test_no_cross_file_facts_apply_to_a_file_not_on_disk() -> None:
+    questions = CrossFileQuestions(
+        filename=lambda: "not/on/disk.py",
+        enabled=True,
+        semantic_map=load_semantic_map(),
+        target=DEFAULT_TARGET,
+        prefilter=None,
+        map_files=(),
+        options={"exact": False, "steps_per_epoch": None},
+        dry_command=SwitcherooCommand,
+    )
+    assert questions.repository_file() is None
+    assert questions.cross_file() is None
+    assert not questions.may_change_across_files()

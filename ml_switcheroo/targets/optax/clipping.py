@@ -19,6 +19,7 @@ from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext, register_hook
+from ml_switcheroo.targets.optax.messages import render
 
 
 @register_hook("clip_gradients", requires=("signature", "chain"), role=roles.CLIP)
@@ -35,9 +36,11 @@ def fold_gradient_clipping(node: cst.Call, ctx: HookContext) -> cst.BaseExpressi
 def clip_expression(node: cst.Call, entry: ApiEntry, ctx: HookContext) -> cst.BaseExpression:
     """The optax transform for clip call ``node`` (raises ``Untranslatable`` per the map)."""
     call = BoundCall.bind(entry, node)
-    ctx.warnings.extend(replace_tensor_literals(call, ctx.names(), ctx.semantic_map))
-    check_escapes(call, ctx.exact)
-    return render_chain(call, ctx.exact, ctx.semantic_map.chain_function, ctx.add_import)
+    ctx.warnings.extend(replace_tensor_literals(call, ctx.names(), ctx.semantic_map, render=render))
+    check_escapes(call, ctx.exact, render=render)
+    return render_chain(
+        call, ctx.exact, ctx.semantic_map.chain_function, ctx.add_import, render=render
+    )
 
 
 def _masked_suggestion(node: cst.Call, subset: SubsetClip, ctx: HookContext) -> str:

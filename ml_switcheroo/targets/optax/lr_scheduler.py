@@ -33,6 +33,7 @@ from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.spec.template import parenthesize
 from ml_switcheroo.targets.hooks import HookContext, register_hook
+from ml_switcheroo.targets.optax.messages import render
 
 OPTIMIZER_LR = "optimizer_lr"
 MOMENTUM = "momentum"  # the slot of a scheduler's momentum schedule
@@ -57,7 +58,7 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
     call = BoundCall.bind(entry, forwarded)
     _replace_tensor_literals(call, ctx)
     call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
-    check_escapes(call, ctx.exact)
+    check_escapes(call, ctx.exact, render=render)
     if schedule.per_epoch and node is schedule.outer.call and momentum_schedule(schedule, ctx):
         raise Untranslatable(
             "it also cycles the optimizer's momentum (beta1), and stepped once per epoch that "
@@ -67,7 +68,12 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
         )
     slots = frozenset(link.slot for link in entry.chain if link.slot != MOMENTUM)
     expression = render_chain(
-        call, ctx.exact, ctx.semantic_map.chain_function, ctx.add_import, slots=slots
+        call,
+        ctx.exact,
+        ctx.semantic_map.chain_function,
+        ctx.add_import,
+        slots=slots,
+        render=render,
     )
     if ctx.exact and entry.status == "approximate" and entry.exact_status == "exact":
         wrapper = ctx.semantic_map.count_wrapper
@@ -124,6 +130,7 @@ def momentum_schedule(schedule: SchedulePlan, ctx: HookContext) -> cst.BaseExpre
             ctx.semantic_map.chain_function,
             ctx.add_import,
             slots=frozenset({MOMENTUM}),
+            render=render,
         )
     except Untranslatable:
         return None  # no momentum link applies (e.g. cycle_momentum=False)
@@ -148,7 +155,9 @@ def optimizer_lr(schedule: SchedulePlan, ctx: HookContext) -> cst.BaseExpression
 def _replace_tensor_literals(call: BoundCall, ctx: HookContext) -> None:
     """``torch.tensor(0.1)`` arguments become ``0.1``; other tensors escape (core.tensor_values)."""
     subjects = (*ctx.semantic_map.parameters.arguments, "optimizer")
-    ctx.warnings.extend(replace_tensor_literals(call, ctx.names(), ctx.semantic_map, subjects))
+    ctx.warnings.extend(
+        replace_tensor_literals(call, ctx.names(), ctx.semantic_map, subjects, render=render)
+    )
 
 
 def _entry_of(node: cst.Call, schedule: SchedulePlan, ctx: HookContext):  # type: ignore[no-untyped-def]
@@ -186,7 +195,7 @@ def strip_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression
         raise Untranslatable(
             render_text(ctx.entry.reason, call, names), render_text(ctx.entry.suggest, call, names)
         )
-    check_escapes(call, ctx.exact, names)
+    check_escapes(call, ctx.exact, names, render=render)
     return cst.Name("None")
 
 

@@ -45,6 +45,7 @@ from ml_switcheroo.targets.optax.lr_scheduler import (
     momentum_schedule,
     render_schedule,
 )
+from ml_switcheroo.targets.optax.messages import render
 
 PARAMS = "params"
 
@@ -58,8 +59,10 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
     """
     call = BoundCall(ctx.entry, node, ctx.entry.signature.bind(_without_neutral_kwargs(node, ctx)))
     mask = _check_param_groups(call, ctx)
-    ctx.warnings.extend(replace_tensor_literals(call, ctx.names(), ctx.semantic_map, (PARAMS,)))
-    check_escapes(call, ctx.exact)
+    ctx.warnings.extend(
+        replace_tensor_literals(call, ctx.names(), ctx.semantic_map, (PARAMS,), render=render)
+    )
+    check_escapes(call, ctx.exact, render=render)
     if mask is None:
         _check_parameter_subset(call, ctx)
     schedule, clips = ctx.plan if ctx.plan else (None, [])
@@ -92,6 +95,7 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
         head=head,
         tail=tail,
         inject=inject,
+        render=render,
     )
     if mask is not None:
         expression = _attach_mask(expression, mask, ctx)
@@ -132,7 +136,7 @@ def _takes_schedule(call: BoundCall, ctx: HookContext) -> bool:
     if argument is None:
         return False
     try:
-        links = active_links(call, ctx.exact)
+        links = active_links(call, ctx.exact, render=render)
     except Untranslatable:
         return False
     return all(
@@ -166,7 +170,7 @@ def transform_optimizer_step(node: cst.Call, ctx: HookContext) -> cst.Call:
     """
     call = BoundCall.bind(ctx.entry, node)
     names = _receiver_names(ctx)
-    check_escapes(call, ctx.exact, names)
+    check_escapes(call, ctx.exact, names, render=render)
     assert ctx.entry.reason is not None and ctx.entry.suggest is not None
     ctx.escape(
         render_text(ctx.entry.reason, call, names), render_text(ctx.entry.suggest, call, names)
@@ -181,7 +185,7 @@ def strip_zero_grad(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     Returns ``None``; as a statement the engine removes it.
     """
     call = BoundCall.bind(ctx.entry, node)
-    check_escapes(call, ctx.exact, _receiver_names(ctx))
+    check_escapes(call, ctx.exact, _receiver_names(ctx), render=render)
     return cst.Name("None")
 
 
@@ -246,7 +250,7 @@ def _masked_groups(
     if not any(zero):
         return None
     decay = zero.index(False) if not all(zero) else 0
-    context = param_groups.Context(ctx.names(), spec, ctx.variable)
+    context = param_groups.Context(ctx.names(), spec, ctx.variable, render)
     parameters = [_group_parameters(group) for group in groups]
     try:
         comparison = param_groups.rank_mask(parameters, decay, context, list_name)
@@ -286,9 +290,9 @@ def _path_mask_suggestion(
     grouped = BoundCall(call.entry, call.call, call.args, dict(call.overrides))
     _override_group_options(grouped, options[0], option, value)
     try:
-        check_escapes(grouped, ctx.exact)
+        check_escapes(grouped, ctx.exact, render=render)
         expression = render_chain(
-            grouped, ctx.exact, ctx.semantic_map.chain_function, lambda _: None
+            grouped, ctx.exact, ctx.semantic_map.chain_function, lambda _: None, render=render
         )
         mask = Mask(value, cst.parse_expression(found.mask))
         expression = _attach_mask(expression, mask, ctx, suggestion=True)
@@ -518,9 +522,13 @@ def _multi_transform_suggestion(
                     f"option `{unknown[0]}` is not an argument of {call.entry.name}"
                 )
             group_call = BoundCall(call.entry, call.call, call.args, dict(group))
-            check_escapes(group_call, ctx.exact)
+            check_escapes(group_call, ctx.exact, render=render)
             expression = render_chain(
-                group_call, ctx.exact, ctx.semantic_map.chain_function, lambda _: None
+                group_call,
+                ctx.exact,
+                ctx.semantic_map.chain_function,
+                lambda _: None,
+                render=render,
             )
             options = [UserExpression(v, k, i) for i, (k, v) in enumerate(group.items())]
             text = code_of(ctx.hygienic(expression, call.call, extra=options)).strip()
@@ -553,7 +561,7 @@ def _check_parameter_subset(call: BoundCall, ctx: HookContext) -> None:
         return
     try:
         expression = render_chain(
-            call, ctx.exact, ctx.semantic_map.chain_function, lambda key: None
+            call, ctx.exact, ctx.semantic_map.chain_function, lambda key: None, render=render
         )
         translation = code_of(expression).strip()
     except Untranslatable:

@@ -10,6 +10,7 @@ from ml_switcheroo.targets.optax import (  # noqa: F401  (registers the optax ho
     torch_only_uses,
     training_step,
 )
+from ml_switcheroo.targets.optax.messages import MESSAGES
 from ml_switcheroo.targets.target import Target
 
 OPTAX = Target(
@@ -19,4 +20,5 @@ OPTAX = Target(
     state_name="{x}_state",
     label="optax",
     optimizer_value="an optax GradientTransformation",
+    messages=MESSAGES,
 )

@@ -1,0 +1,146 @@
+"""What a hook sees: the ``HookContext`` of one call of a file, with its hygiene and lookups.
+
+``HookContexts`` is made per file by the engine. ``build`` makes the context of a map entry's
+hook; the context's ``hygiene`` keeps generated code clear of the user's names
+(``model.hygiene``), its ``lookup`` and ``variable`` answer from the file's name resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.metadata import BuiltinScope, ParentNodeProvider
+
+from ml_switcheroo.analysis.plan import Plan, PlanItem
+from ml_switcheroo.analysis.resolver import Resolver, Variable
+from ml_switcheroo.model.hygiene import UserExpression, hygienic
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
+from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.target import Target
+
+
+class HookContexts:
+    """Builds the hook contexts of one file."""
+
+    def __init__(
+        self,
+        *,
+        context: CodemodContext,
+        semantic_map: SemanticMap,
+        options: dict[str, Any],
+        target: Target,
+        scopes: Mapping[cst.CSTNode, Any],
+        resolver: Callable[[], Resolver],
+        enclosing: Callable[[], cst.ClassDef | None],
+        plan: Callable[[], Plan],
+    ) -> None:
+        self.context = context
+        self.semantic_map = semantic_map
+        self.options = options
+        self.target = target
+        self.scopes = scopes
+        self.resolver = resolver
+        self.enclosing = enclosing
+        self.plan = plan
+        self._parents: Any = None
+        # (call, one of its arguments) for every call of the plan: see hygienic
+        self._user_expressions: list[tuple[cst.Call, UserExpression]] | None = None
+
+    def build(
+        self,
+        entry: ApiEntry,
+        qualified_name: str,
+        plan_item: PlanItem | None,
+        request_import: Callable[[str], None],
+        receiver: str | None = None,
+    ) -> HookContext:
+        """What the hook of ``entry`` sees; ``plan_item`` is what the file's plan holds for it."""
+        return HookContext(
+            entry=entry,
+            qualified_name=qualified_name,
+            filename=self.context.filename,
+            semantic_map=self.semantic_map,
+            options=self.options,
+            request_import=request_import,
+            lookup=self.lookup_value,
+            state_name=self.target.state_name,
+            receiver=receiver,
+            plan=plan_item,
+            qualify=self.resolver().imported_names,
+            enclosing_class=self.enclosing(),
+            hygiene=self.hygienic,
+            variable=self.variable,
+        )
+
+    def hygienic(
+        self,
+        expression: cst.BaseExpression,
+        site: cst.CSTNode,
+        shared: Sequence[cst.CSTNode],
+        extra: Sequence[UserExpression],
+    ) -> cst.BaseExpression:
+        """``hygiene.hygienic`` for an expression that lands where call ``site`` is."""
+        shared_ids = {id(call) for call in shared}
+        users = [
+            replace(user, shared=True) if id(owner) in shared_ids else user
+            for owner, user in self._get_user_expressions()
+        ]
+        return hygienic(expression, [*users, *extra], self._visible_names(site))
+
+    def _get_user_expressions(self) -> list[tuple[cst.Call, UserExpression]]:
+        """The arguments (and their tuple/list elements) of the plan's calls, in source order."""
+        if self._user_expressions is None:
+            found: list[tuple[cst.Call, UserExpression]] = []
+            for site in self.plan().sites:
+                for hint, value in _argument_values(site):
+                    found.append((site.call, UserExpression(value, hint, len(found))))
+            self._user_expressions = found
+        return self._user_expressions
+
+    def _visible_names(self, node: cst.CSTNode) -> frozenset[str]:
+        """Names assigned or read in the scope of ``node`` and its enclosing scopes."""
+        scope = self.scopes.get(node)
+        names: set[str] = set()
+        while scope is not None and not isinstance(scope, BuiltinScope):
+            names.update(assignment.name for assignment in scope.assignments)
+            names.update(
+                access.node.value for access in scope.accesses if isinstance(access.node, cst.Name)
+            )
+            scope = scope.parent if scope.parent is not scope else None
+        return frozenset(names)
+
+    def lookup_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
+        """The one value a Name (or ``self.x``) is bound to, for hooks (``ctx.assigned_value``)."""
+        enclosing = self.enclosing()
+        return self.resolver().bound_value(node, enclosing)
+
+    def variable(self, name: cst.Name) -> Variable | None:
+        """Every binding and read (with its parents) of the variable ``name`` refers to."""
+        if self.context.wrapper is None:
+            return None
+        if self._parents is None:
+            self._parents = self.context.wrapper.resolve(ParentNodeProvider)
+        return self.resolver().variable(name, self._parents)
+
+
+def _argument_values(site: Any) -> list[tuple[str, cst.BaseExpression]]:
+    """(parameter name, value) of a site's arguments, and of their tuple/list elements."""
+    try:
+        bound = site.entry.signature.bind(site.call) if site.entry is not None else None
+    except Untranslatable:
+        bound = None
+    named = bound.items() if bound is not None else (("value", arg) for arg in site.call.args)
+    values: list[tuple[str, cst.BaseExpression]] = []
+    for name, arg in named:
+        values.append((name, arg.value))
+        if isinstance(arg.value, (cst.Tuple, cst.List)):
+            values += [
+                (f"{name}_{position}", element.value)
+                for position, element in enumerate(arg.value.elements)
+            ]
+    return values

@@ -1,0 +1,84 @@
+"""The statements of a training-step region: the target's rendering, or one escape hatch.
+
+``RegionStatements`` is made per file by the engine. The first statement of a region asks the
+training-step hook what becomes of the region (``ReplaceRegion``); anything else keeps the
+region as it is in one escape hatch, whose reason says first when the step's receiver is bound
+to a translated optimizer and to something else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import libcst as cst
+
+from ml_switcheroo.analysis.plan import Region, Site
+from ml_switcheroo.rewrite.apply import apply_region_result
+from ml_switcheroo.rewrite.hook_context import HookContexts
+from ml_switcheroo.rewrite.receivers import Receivers
+from ml_switcheroo.rewrite.statements import Statements
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.roles import BACKWARD
+from ml_switcheroo.spec.semantic_map import SemanticMap
+from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.targets.hooks import Escape, HookResult, ReplaceRegion, run_hook
+from ml_switcheroo.targets.target import Target
+
+# The reason of a training-step region whose hook says nothing else.
+REGION_REASON = "a training step: torch updates in place"
+
+
+class RegionStatements:
+    """What becomes of the statements of a file's training-step regions."""
+
+    def __init__(
+        self,
+        *,
+        statements: Statements,
+        semantic_map: SemanticMap,
+        target: Target,
+        receivers: Receivers,
+        contexts: HookContexts,
+    ) -> None:
+        self.statements = statements
+        self.semantic_map = semantic_map
+        self.target = target
+        self.receivers = receivers
+        self.contexts = contexts
+
+    def statement(self, original: cst.BaseStatement, region: Region) -> Any:
+        """A statement of a training-step region: the target's rendering of the region, or
+        the region kept as is in one escape hatch."""
+        anchor = region.anchor
+        api = anchor.entry.name if anchor.entry else "torch.optim.Optimizer.step"
+        requested: list[str] = []
+        result: HookResult | None = None
+        if original is region.statements[0]:
+            result = self._region_result(region, requested)
+            if not isinstance(result, ReplaceRegion):
+                escape = result if isinstance(result, Escape) else Escape(REGION_REASON)
+                result = self._with_binding_conflict(escape, anchor)
+        return apply_region_result(self.statements, original, region, result, api, requested)
+
+    def _with_binding_conflict(self, escape: Escape, anchor: Site) -> Escape:
+        """A training step on a receiver bound to a translated optimizer and to something else:
+        its reason says that first (the step stays torch code on every path)."""
+        entry = anchor.entry
+        if anchor.receiver is None or entry is None or entry.receiver_type is None:
+            return escape
+        try:
+            self.receivers.check_bindings_agree(
+                anchor.call, entry, code_of(anchor.receiver).strip()
+            )
+        except Untranslatable as exc:
+            return Escape(f"{exc.reason}. Besides, {escape.reason}", escape.suggestion)
+        return escape
+
+    def _region_result(self, region: Region, requested: list[str]) -> HookResult:
+        """Ask the training-step hook what becomes of the region."""
+        backward = region.backward.entry if region.backward and region.backward.entry else None
+        entry = backward or self.semantic_map.entry_with_role(BACKWARD)
+        if entry is None:
+            return Escape(REGION_REASON)
+        context = self.contexts.build(entry, entry.name, region, requested.append)
+        return run_hook(self.target.hook(entry.hook), region.anchor.call, context)

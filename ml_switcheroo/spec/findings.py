@@ -1,0 +1,81 @@
+"""Findings: the facts analysis and model state when a construct cannot be translated as is.
+
+A ``Finding`` says what is wrong (``kind``, one of the names below) and the values involved
+(source snippets, names, numbers as text); it holds no words for the reader. A target renders
+it (``Target.messages``: one reason and suggestion template per kind, ``{value}`` placeholders)
+into the ``Untranslatable`` the engine turns into an escape hatch, or into a warning. Analysis
+and model get the target's renderer (``Render``) from the layer above, so they never name a
+target themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ml_switcheroo.spec.errors import Untranslatable
+
+# Schedulers (analysis/plan.py)
+SCHEDULE_WITHOUT_TRANSLATED_OPTIMIZER = "schedule_without_translated_optimizer"
+SEVERAL_SCHEDULERS = "several_schedulers"
+SCHEDULER_STEP_NOT_CALLED = "scheduler_step_not_called"  # values: optimizer
+SCHEDULER_STEP_WITH_EPOCH = "scheduler_step_with_epoch"  # values: optimizer
+SCHEDULER_STEP_CONDITIONAL = "scheduler_step_conditional"  # values: optimizer
+SCHEDULER_STEP_UNEVEN = "scheduler_step_uneven"  # values: reason, optimizer
+SCHEDULER_STEPS_PER_EPOCH = "scheduler_steps_per_epoch"  # values: count, optimizer
+SCHEDULER_PER_EPOCH_WITHOUT_LENGTH = "scheduler_per_epoch_without_length"  # values: optimizer
+SCHEDULER_STEP_UNKNOWN = "scheduler_step_unknown"  # values: optimizer
+# Gradient clipping (analysis/plan.py)
+CLIP_NORM_USED = "clip_norm_used"
+CLIP_WITHOUT_OPTIMIZER = "clip_without_optimizer"
+CLIP_SEVERAL_OPTIMIZERS = "clip_several_optimizers"
+CLIP_SCALED_GRADIENTS = "clip_scaled_gradients"
+CLIP_UNDER_OTHER_CONTROL = "clip_under_other_control"
+CLIP_VALUE_VARIES = "clip_value_varies"  # values: name, value, optimizer, problem
+CLIP_SUBSET = "clip_subset"  # values: clipped, optimizer, trained
+# Optimizers (analysis/plan.py, analysis/param_groups.py, model/)
+ZERO_GRAD_UNDER_OTHER_CONTROL = "zero_grad_under_other_control"
+FROZEN_PARAMETERS = "frozen_parameters"  # values: freezing
+PARAM_GROUPS_OVERLAP = "param_groups_overlap"
+PER_GROUP_SEQUENCE = "per_group_sequence"  # values: name, first
+CONDITION_NOT_LITERAL = "condition_not_literal"  # values: names
+# Torch tensors as hyper-parameters (model/tensor_values.py)
+TENSOR_NOT_A_NUMBER = "tensor_not_a_number"  # values: shown, data
+TENSOR_ARGUMENT_CHANGES_NUMBER = "tensor_argument_changes_number"  # values: shown, name, value
+TENSOR_ROUNDED = "tensor_rounded"  # a warning; values: shown, where, rounded, number, relative
+TENSOR_HYPERPARAMETER = "tensor_hyperparameter"  # values: name, value, detail, shown
+
+KINDS = frozenset(
+    value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
+)
+
+# (reason, suggestion) templates of one kind: ``{name}`` is the finding's value ``name``.
+Message = tuple[str, str | None]
+Messages = Mapping[str, Message]
+Render = Callable[["Finding"], Untranslatable]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What keeps a construct from translating (``kind``), with the values involved."""
+
+    kind: str
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
+def render(messages: Messages, finding: Finding) -> Untranslatable:
+    """``finding`` in the words of ``messages``; a kind they lack is stated as it is."""
+    message = messages.get(finding.kind)
+    if message is None:
+        shown = ", ".join(f"{name}={value}" for name, value in finding.values.items())
+        return Untranslatable(f"{finding.kind.replace('_', ' ')}" + (f": {shown}" if shown else ""))
+    reason, suggestion = message
+    return Untranslatable(
+        reason.format(**finding.values),
+        suggestion.format(**finding.values) if suggestion is not None else None,
+    )
+
+
+def stated(finding: Finding) -> Untranslatable:
+    """``finding`` stated without a target's words (``render`` with no messages)."""
+    return render({}, finding)

@@ -1,0 +1,156 @@
+"""What the optax target says about each finding (``spec/findings.py``): a flat table of
+(reason, suggestion) templates, ``{value}`` being the finding's values. ``render`` is this
+table's renderer, for the optax hooks that call the model."""
+
+from __future__ import annotations
+
+from ml_switcheroo.spec import findings as f
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.findings import Finding, Message
+
+_STEPPING = (
+    "per update: pass the schedule as {optimizer}'s learning_rate; per epoch: "
+    "`learning_rate=lambda count: schedule(count // steps_per_epoch)`"
+)
+_CLIP_IN_CHAIN = "optax.clip_by_global_norm(max_norm) at the head of the optimizer's chain"
+
+MESSAGES: dict[str, Message] = {
+    # schedulers
+    f.SCHEDULE_WITHOUT_TRANSLATED_OPTIMIZER: (
+        "its optimizer is not built by a translated constructor in the same block of this "
+        "file, so the schedule cannot become the optimizer's learning rate",
+        "build the schedule and pass it as the optimizer's learning_rate: "
+        "`opt = optax.<optimizer>(learning_rate=schedule, ...)`",
+    ),
+    f.SEVERAL_SCHEDULERS: (
+        "several schedulers step the same optimizer; optax takes one schedule per learning rate",
+        "combine them, e.g. with optax.join_schedules, and pass that as learning_rate",
+    ),
+    f.SCHEDULER_STEP_NOT_CALLED: (
+        "this scheduler's step() is not called in this file, so how often it runs (per update "
+        "or per epoch) is unknown",
+        _STEPPING,
+    ),
+    f.SCHEDULER_STEP_WITH_EPOCH: (
+        "step() is called with an epoch argument (deprecated in torch); the schedule must be "
+        "indexed by optax's update count instead",
+        _STEPPING,
+    ),
+    f.SCHEDULER_STEP_CONDITIONAL: (
+        "its step() or the optimizer's is called in a conditional expression, an `and`/`or`, "
+        "a comprehension or a lambda, so it may not run once per update",
+        _STEPPING,
+    ),
+    f.SCHEDULER_STEP_UNEVEN: ("{reason}", _STEPPING),
+    f.SCHEDULER_STEPS_PER_EPOCH: (
+        "step() is called {count} times in the epoch loop, so the schedule may advance more "
+        "than once per epoch",
+        _STEPPING,
+    ),
+    f.SCHEDULER_PER_EPOCH_WITHOUT_LENGTH: (
+        "the scheduler steps once per epoch while optax counts updates; run with "
+        "--steps-per-epoch EXPR (e.g. 'len(train_loader)') to translate it",
+        _STEPPING,
+    ),
+    f.SCHEDULER_STEP_UNKNOWN: (
+        "cannot tell whether step() runs once per optimizer update (it is not in the same loop "
+        "and condition as the optimizer's step(), after it)",
+        _STEPPING,
+    ),
+    # gradient clipping
+    f.CLIP_NORM_USED: (
+        "its return value (the total gradient norm) is used; in optax the clipping happens "
+        "inside the optimizer's chain and returns no norm",
+        "norm = optax.global_norm(grads)  # the same norm, before the update; and put "
+        + _CLIP_IN_CHAIN,
+    ),
+    f.CLIP_WITHOUT_OPTIMIZER: (
+        "no single translated optimizer is stepped after this call in the same block",
+        "add the clipping to the optimizer's chain: "
+        "`optax.chain(optax.clip_by_global_norm(max_norm), <optimizer>)`",
+    ),
+    f.CLIP_SEVERAL_OPTIMIZERS: (
+        "several optimizers are stepped after this call",
+        "add the clipping to the optimizer's chain: "
+        "`optax.chain(optax.clip_by_global_norm(max_norm), <optimizer>)`",
+    ),
+    f.CLIP_SCALED_GRADIENTS: (
+        "a GradScaler steps the optimizer after it and no `unscale_` comes before it: torch "
+        "clips the loss-scaled gradients (the threshold applies to grads times the scale), "
+        "which optax.clip_by_global_norm(max_norm) does not do",
+        "JAX needs no loss scaling in float32/bfloat16: drop the scaler and put " + _CLIP_IN_CHAIN,
+    ),
+    f.CLIP_UNDER_OTHER_CONTROL: (
+        "the optimizer's step() after it runs under a condition or loop this call is not in: "
+        "torch clips the gradients accumulated so far at every call, optax clips once per "
+        "update",
+        "clip where the optimizer steps (in the same condition), then put " + _CLIP_IN_CHAIN,
+    ),
+    f.CLIP_VALUE_VARIES: (
+        "`{name}={value}` is evaluated at every step in torch, but in optax the clip is part "
+        "of `{optimizer}`'s chain, built once with it: {problem}",
+        "compute `{name}` before `{optimizer}` is built and keep it fixed, then run the codemod "
+        "again; or clip each step's gradients yourself, before the update",
+    ),
+    f.CLIP_SUBSET: (
+        "it clips the gradients of `{clipped}` but `{optimizer}` trains `{trained}`; in "
+        "`{optimizer}`'s optax chain a clip would act on every gradient `{optimizer}` updates, "
+        "not only on those",
+        None,
+    ),
+    # optimizers
+    f.ZERO_GRAD_UNDER_OTHER_CONTROL: (
+        "it runs under other loops or conditions than the optimizer's step(), so torch sums "
+        "gradients in .grad over several backward passes between the calls; JAX computes "
+        "fresh gradients at each step",
+        "if this is gradient accumulation: opt = optax.MultiSteps(opt, every_k_schedule=<steps "
+        "per update>) (it averages the gradients: scale the loss as torch sums them)",
+    ),
+    f.FROZEN_PARAMETERS: (
+        "this file freezes parameters (`{freezing}`): torch skips a parameter without a "
+        "gradient (no update, no weight decay), while an optax transformation updates every "
+        "leaf of the params it is given (JAX has no requires_grad)",
+        "optax.multi_transform({{'trained': <the optax optimizer>, 'frozen': "
+        "optax.set_to_zero()}}, param_labels)  # param_labels: 'frozen' on the frozen leaves; "
+        "or give the optimizer only the trained subtree of params",
+    ),
+    f.PARAM_GROUPS_OVERLAP: (
+        "the param groups' predicates overlap or leave parameters out (a parameter in two "
+        "groups, or in none, is not one masked optax transformation)",
+        "make the predicates complementary (`p.dim() >= 2` and `p.dim() < 2`)",
+    ),
+    f.PER_GROUP_SEQUENCE: (
+        "`{name}` is a sequence: torch applies one value per param group, and the optax "
+        "translation takes a single value",
+        "pass one value (`{name}={first}` when there is one param group)",
+    ),
+    f.CONDITION_NOT_LITERAL: (
+        "{names} is not a literal, and the translation depends on its value",
+        "pass a literal value, or write the optax expression for each case",
+    ),
+    # torch tensors as hyper-parameters
+    f.TENSOR_NOT_A_NUMBER: (
+        "`{shown}` is a torch tensor of `{data}`, which is not a number literal",
+        "pass a Python number (optax cannot take a torch tensor), e.g. float({shown})",
+    ),
+    f.TENSOR_ARGUMENT_CHANGES_NUMBER: (
+        "`{shown}` is a torch tensor with `{name}={value}`; optax takes numbers",
+        "pass the Python number, if `{name}` does not matter here",
+    ),
+    f.TENSOR_ROUNDED: (
+        "`{shown}` is {where}: torch uses {rounded}, optax gets {number} (the same in float32 "
+        "math and under float64 default dtype; float64 parameters under float32 default dtype "
+        "differ by about {relative} relative)",
+        None,
+    ),
+    f.TENSOR_HYPERPARAMETER: (
+        "`{name}={value}` is a torch tensor ({detail}); optax hyper-parameters must be Python "
+        "numbers (or JAX arrays)",
+        "pass a Python number: `float({shown})` instead of `{shown}`",
+    ),
+}
+
+
+def render(finding: Finding) -> Untranslatable:
+    """``finding`` in the optax target's words."""
+    return f.render(MESSAGES, finding)
