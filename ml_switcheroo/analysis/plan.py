@@ -376,8 +376,12 @@ class Planner:
         active_hooks: frozenset[str] | None,
         positions: Callable[[], Positions] | None = None,
         filename: str | None = None,
+        region_start: str = "backward",
     ) -> None:
         self.module = module
+        # where a training-step region starts: at its backward pass ("backward"), or at the
+        # forward pass that computes the backward's loss ("forward"; ``Target.region_start``)
+        self.region_start = region_start
         self.positions = positions  # the module's libcst positions, for the plan's keys
         self.filename = filename or ""
         self.wire = wire
@@ -1201,6 +1205,8 @@ class Planner:
             if backward is not None:
                 body = self.collector.blocks[block].body  # type: ignore[attr-defined]
                 first = backward.path[depth][1]
+                if self.region_start == "forward":
+                    first = self._forward_start(body, first)
                 last = index
                 if last + 1 < len(body) and self._is_scaler_update(body[last + 1], anchor):
                     last += 1
@@ -1221,6 +1227,31 @@ class Planner:
             if block == stop_block or (stop_block is None and depth == 0):
                 return None
         return None
+
+    def _forward_start(self, body: Sequence[cst.BaseStatement], first: int) -> int:
+        """The first statement of the forward pass before the backward at ``body[first]``: the
+        statements right before it that bind a name a later one of them reads (and the
+        ``zero_grad()`` calls among them)."""
+        needed = {name.value for name in _names(body[first])}
+        start = first
+        while start > 0:
+            previous = body[start - 1]
+            if _bound_names(previous) & needed:
+                needed |= {name.value for name in _names(previous)}
+            elif not self._only_zero_grad(previous):
+                break
+            start -= 1
+        return start
+
+    def _only_zero_grad(self, statement: cst.BaseStatement) -> bool:
+        """``opt.zero_grad()`` alone on its line."""
+        if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+            return False
+        expression = statement.body[0]
+        if not isinstance(expression, cst.Expr) or not isinstance(expression.value, cst.Call):
+            return False
+        site = self.by_call.get(id(expression.value))
+        return site is not None and site.role == ZERO_GRAD
 
     def _backward_before(self, anchor: Site, depth: int) -> Site | None:
         """The last ``.backward()`` at or before the anchor's statement at ``depth``."""
@@ -1477,6 +1508,26 @@ def _overlaps(read: str, stored: str) -> bool:
         return True
     shorter, longer = sorted((read, stored), key=len)
     return longer.startswith(shorter) and longer[len(shorter)] in ".["
+
+
+def _bound_names(statement: cst.BaseStatement) -> set[str]:
+    """The plain names a simple statement assigns (``a, b = ...``, ``a += ...``)."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return set()
+    targets: list[cst.BaseExpression] = []
+    for small in statement.body:
+        if isinstance(small, cst.Assign):
+            targets.extend(t.target for t in small.targets)
+        elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+            targets.append(small.target)
+    found: set[str] = set()
+    while targets:
+        target = targets.pop()
+        if isinstance(target, cst.Name):
+            found.add(target.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            targets.extend(e.value for e in target.elements)
+    return found
 
 
 def _names(node: cst.CSTNode) -> list[cst.Name]:

@@ -408,6 +408,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 active_hooks=self.HOOKS,
                 positions=self._node_positions,
                 filename=self.context.filename,
+                region_start=self.TARGET.region_start,
             ).build()
         return self._plan
 
@@ -468,6 +469,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             enclosing_class=self._enclosing(),
             hygiene=self._hygienic,
             variable=self._variable,
+            origins=lambda node: self._get_resolver().reaching_values(node, self._enclosing()),
         )
 
     def _hygienic(
@@ -661,6 +663,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         if entry is None:
             return Escape(REGION_REASON)
         context = self._hook_context(entry, entry.name, region, requested.append)
+        context.receiver_translated = lambda: self._receivers.receiver_translated(
+            region.anchor.call, False
+        )
         return run_hook(self.TARGET.hook(entry.hook), region.anchor.call, context)
 
     def leave_IndentedBlock(

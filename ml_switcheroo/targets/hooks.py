@@ -177,6 +177,9 @@ class HookContext:
     variable: Callable[[cst.Name], Variable | None] = lambda name: None
     # Whether the receiver's constructor was translated (False: it is still the torch object).
     receiver_translated: Callable[[], bool] = lambda: True
+    # Every value that reaches a Name or ``self.x``, through parameters to what this module's
+    # callers pass (None: unknown).
+    origins: Callable[[cst.BaseExpression], list[cst.BaseExpression] | None] = lambda node: None
 
     @property
     def exact(self) -> bool:

@@ -18,8 +18,12 @@ class Target:
     the name of optimizer ``{x}``'s state in the code it writes and suggests, and how escape
     texts name the target (``label``) and a translated optimizer (``optimizer_value``).
 
-    Not declared here yet: what the ``params`` argument becomes (the shipped map's templates
-    drop it, as optax does).
+    ``region_start``: where a training-step region starts, at the backward pass (``"backward"``:
+    optax keeps the forward pass and escapes the region) or at the forward pass that computes
+    its loss (``"forward"``: the region becomes a loss function, for NNX).
+    ``params``: what an optimizer's ``params`` argument becomes (``"dropped"``: optax passes the
+    parameters to each update; ``"model"``: the receiver of ``.parameters()`` is passed to the
+    optimizer, as ``nnx.Optimizer(model, tx)``); the constructor hook renders it.
     """
 
     name: str
@@ -29,6 +33,8 @@ class Target:
     label: str
     optimizer_value: str
     maps: tuple[Path, ...] = ()
+    region_start: str = "backward"
+    params: str = "dropped"
 
     def hook(self, name: str) -> Hook:
         """The renderer registered as ``name``."""

@@ -1,0 +1,387 @@
+"""NNX training step: the region from the forward pass to ``opt.step()`` becomes
+
+    def loss_fn(model):
+        <the forward pass, the model used through the parameter>
+        return loss            # (or ``loss, aux``: values the code reads after the step)
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    opt.update(model, grads)
+
+Only the plainest shape is rendered; anything else escapes with its reason (never a guess).
+Half-done (issue 13, D4): GradScaler, gradient accumulation under a condition and a clip call
+other than one folded into the optimizer's chain escape here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import libcst as cst
+
+from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.spec import roles
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.signature import code_of, dotted_name
+from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
+from ml_switcheroo.targets.nnx.model import trained_model
+
+GRADIENT = "{loss}, {grads} = nnx.value_and_grad({loss_fn})({model})"
+GRADIENT_AUX = "({loss}, {aux}), {grads} = nnx.value_and_grad({loss_fn}, has_aux=True)({model})"
+UPDATE = "{optimizer}.update({model}, {grads})"
+SUGGESTION = (
+    "def loss_fn(model):  # the forward pass that computes `{loss}`\n"
+    "    ...\n"
+    "    return {loss}\n"
+    "{loss}, grads = nnx.value_and_grad(loss_fn)({model})\n"
+    "{optimizer}.update({model}, grads)"
+)
+LOSS_CLASS_SUFFIX = "Loss"  # torch.nn.MSELoss(): a criterion, not a second model
+
+
+def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
+    """Hook for a training-step region (``ctx.plan``) of the NNX target."""
+    region = ctx.plan
+    if not isinstance(region, Region) or region.backward is None:
+        raise Untranslatable("a step without its backward pass in the same function")
+    step = _plain_step(region)
+    optimizer = code_of(step.receiver).strip()  # type: ignore[arg-type]
+    constructor = _one_value(step.receiver, ctx)  # type: ignore[arg-type]
+    if not isinstance(constructor, cst.Call) or not ctx.receiver_translated():
+        raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
+    forward, backward_index = _forward(region, ctx)
+    model_node = _model_in_step(forward, trained_model(constructor, ctx), ctx)
+    model = code_of(model_node).strip()
+    suggestion = SUGGESTION.format(loss=region.loss, model=model, optimizer=optimizer)
+    try:
+        _check_after_backward(region, backward_index, model, ctx)
+        _check_backward(region)
+        if isinstance(region.backward.receiver, cst.Name) is False:
+            raise Untranslatable("the loss is not a plain name")
+        statements = _render(region, forward, model_node, optimizer, ctx)
+    except Untranslatable as exc:
+        raise Untranslatable(exc.reason, suggestion) from None
+    ctx.add_import("nnx")
+    return ReplaceRegion(tuple(statements))
+
+
+def _plain_step(region: Region) -> cst.Call:
+    """``opt.step()`` with no closure, not under a condition, not a GradScaler's."""
+    anchor = region.anchor
+    if anchor.role == roles.SCALER_STEP:
+        raise Untranslatable("a GradScaler step (not yet rendered for NNX: drop the scaler)")
+    if anchor.call.args:
+        raise Untranslatable(
+            "`step(closure)` re-evaluates the loss inside the optimizer (LBFGS); "
+            "nnx.Optimizer.update takes gradients"
+        )
+    if region.gated:
+        raise Untranslatable(
+            "the step runs under a condition (gradient accumulation is not yet rendered for "
+            "NNX: optax.MultiSteps)"
+        )
+    if anchor.receiver is None or dotted_name(anchor.receiver) is None:
+        raise Untranslatable("the stepped optimizer is not a name or `self.x`")
+    return anchor  # type: ignore[return-value]
+
+
+def _check_backward(region: Region) -> None:
+    """``loss.backward()`` with no argument (retain_graph, inputs, gradient escape)."""
+    backward = region.backward
+    assert backward is not None
+    call = backward.call
+    if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "backward"):
+        raise Untranslatable(f"`{code_of(call).strip()}` is not `loss.backward()`")
+    if call.args:
+        shown = ", ".join(code_of(a).strip() for a in call.args)
+        raise Untranslatable(
+            f"`backward({shown})`: retain_graph, inputs= and a gradient for a non-scalar loss "
+            "have no nnx.value_and_grad equivalent"
+        )
+
+
+def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement], int]:
+    """The statements before the backward (zero_grad calls dropped), each an assignment."""
+    assert region.backward is not None
+    index = next(
+        i for i, s in enumerate(region.statements) if _contains(s, region.backward.statement)
+    )
+    if region.statements[index] is not region.backward.statement:
+        raise Untranslatable("the backward pass is nested in another statement")
+    forward = []
+    for statement in region.statements[:index]:
+        if _is_zero_grad(statement, ctx):
+            continue
+        if not _is_assignment(statement):
+            raise Untranslatable(
+                f"`{code_of(statement).strip()}` in the forward pass is not an assignment to "
+                "names (it would run traced inside the loss function)"
+            )
+        if _calls_method(statement, "item"):
+            raise Untranslatable("`.item()` in the forward pass (a traced value has no number)")
+        forward.append(statement)
+    if not forward:
+        raise Untranslatable(f"the forward pass that computes `{region.loss}` is not in the step")
+    return forward, index
+
+
+def _check_after_backward(
+    region: Region, backward_index: int, model: str, ctx: HookContext
+) -> None:
+    """Between backward and step: only zero_grad and clip calls folded into the chain."""
+    last = len(region.statements) - 1
+    for statement in region.statements[backward_index + 1 : last]:
+        if _is_zero_grad(statement, ctx):
+            continue
+        if region.clipped and _is_folded_clip(statement, model, ctx):
+            continue
+        raise Untranslatable(
+            f"`{code_of(statement).strip()}` runs between backward and step (gradients read or "
+            "edited by hand)"
+        )
+    if region.statements[last] is not region.anchor.statement:
+        raise Untranslatable("statements after the step belong to it (a GradScaler update)")
+
+
+def _is_folded_clip(statement: cst.BaseStatement, model: str, ctx: HookContext) -> bool:
+    """A clip call alone on its line, of ``model.parameters()`` (it heads the chain)."""
+    call = _lone_call(statement)
+    if call is None:
+        return False
+    entry = ctx.semantic_map.apis.get(next(iter(ctx.qualify(call.func)), ""))
+    if entry is None or entry.role != roles.CLIP or not call.args:
+        return False
+    return " ".join(code_of(call.args[0].value).split()) == f"{model}.parameters()"
+
+
+def _model_in_step(
+    forward: list[cst.BaseStatement], trained: cst.BaseExpression, ctx: HookContext
+) -> cst.BaseExpression:
+    """The expression the forward pass calls the trained model by (``model`` /
+    ``self.model``, or a parameter bound to the same model); a call of another model escapes."""
+    trained_text = code_of(trained).strip()
+    trained_value = _one_value(trained, ctx)
+    found: cst.BaseExpression | None = None
+    for callee in _callees(forward):
+        text = dotted_name(callee)
+        if text is None:
+            continue
+        value = _one_value(callee, ctx)
+        if text == trained_text or (trained_value is not None and value is trained_value):
+            if found is not None and code_of(found).strip() != text:
+                raise Untranslatable(f"the model is called by two names (`{text}`)")
+            found = callee
+        elif isinstance(value, cst.Call) and not _is_criterion(value, ctx):
+            raise Untranslatable(
+                f"the loss calls `{text}` too (several models in one loss, or an unknown loss)"
+            )
+    if found is None:
+        raise Untranslatable(f"the forward pass does not call the trained model `{trained_text}`")
+    return found
+
+
+def _one_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
+    """The one value that reaches a Name or ``self.x`` (through callers' arguments)."""
+    values = ctx.origins(node)
+    return values[0] if values is not None and len(values) == 1 else None
+
+
+def _is_criterion(value: cst.Call, ctx: HookContext) -> bool:
+    """A torch loss module (``torch.nn.MSELoss()``), which the user ports with the model."""
+    return any(
+        q.startswith("torch.nn.") and q.endswith(LOSS_CLASS_SUFFIX) for q in ctx.qualify(value.func)
+    )
+
+
+def _render(
+    region: Region,
+    forward: list[cst.BaseStatement],
+    model: cst.BaseExpression,
+    optimizer: str,
+    ctx: HookContext,
+) -> list[cst.BaseStatement]:
+    """``def loss_fn(model)``, the gradient and the update."""
+    model_text = code_of(model).strip()
+    parameter = model_text if isinstance(model, cst.Name) else "model"
+    taken = _names_in(region, ctx)
+    if parameter != model_text and parameter in _variables_of(forward):
+        raise Untranslatable(f"the forward pass already uses the name `{parameter}`")
+    loss_fn, grads = _fresh("loss_fn", taken), _fresh("grads", taken)
+    _check_bound_before_read(forward)
+    aux = _aux_names(forward, region, ctx)
+    body = [_with_model(s, model_text, parameter) for s in forward]
+    first = body[0]
+    returned = region.loss if not aux else f"{region.loss}, {_tuple(aux)}"
+    body[0] = first.with_changes(leading_lines=())
+    body.append(cst.parse_statement(f"return {returned}\n"))
+    function = cst.FunctionDef(
+        name=cst.Name(loss_fn),
+        params=cst.Parameters([cst.Param(cst.Name(parameter))]),
+        body=cst.IndentedBlock(body=body),
+        leading_lines=first.leading_lines,  # type: ignore[attr-defined]
+    )
+    names = {"loss": region.loss, "grads": grads, "loss_fn": loss_fn, "model": model_text}
+    template = GRADIENT_AUX if aux else GRADIENT
+    gradient = template.format(aux=_tuple(aux), **names)
+    update = UPDATE.format(optimizer=optimizer, model=model_text, grads=grads)
+    return [function, cst.parse_statement(gradient + "\n"), cst.parse_statement(update + "\n")]
+
+
+def _tuple(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else "(" + ", ".join(names) + ")"
+
+
+def _aux_names(forward: list[cst.BaseStatement], region: Region, ctx: HookContext) -> list[str]:
+    """Names the forward pass binds (besides the loss) that may be read after the region."""
+    inside = {id(n) for s in region.statements for n in _walk(s)}
+    reads = {}
+    for statement in forward:
+        for node in _walk(statement):
+            if isinstance(node, cst.Name):
+                reads.setdefault(node.value, []).append(node)
+    found: list[str] = []
+    for statement in forward:
+        for target in _target_names(statement):
+            if target.value == region.loss or target.value in found:
+                continue
+            seen = [n for n in reads.get(target.value, []) if n is not target] or [target]
+            variable = ctx.variable(seen[-1])
+            if variable is None or any(id(read[0]) not in inside for read in variable.reads):
+                found.append(target.value)
+    return found
+
+
+def _check_bound_before_read(forward: list[cst.BaseStatement]) -> None:
+    """A name the forward pass binds must not be read in it before (it would be local)."""
+    bound: set[str] = set()
+    assigned = {t.value for s in forward for t in _target_names(s)}
+    for statement in forward:
+        targets = {t.value for t in _target_names(statement)}
+        small = statement.body[0]  # type: ignore[attr-defined]
+        value = getattr(small, "value", None)
+        reads = {n.value for n in _walk(value) if isinstance(n, cst.Name)} if value else set()
+        if isinstance(small, cst.AugAssign):
+            reads |= targets
+        early = (reads & assigned) - bound
+        if early:
+            raise Untranslatable(f"`{sorted(early)[0]}` is read before the loss computes it")
+        bound |= targets
+
+
+def _with_model(statement: cst.BaseStatement, model: str, parameter: str) -> cst.BaseStatement:
+    """``statement`` with the model expression read through the loss function's parameter."""
+    if model == parameter:
+        return statement
+
+    class Rename(cst.CSTTransformer):
+        def leave_Attribute(
+            self, original: cst.Attribute, updated: cst.Attribute
+        ) -> cst.BaseExpression:
+            return cst.Name(parameter) if dotted_name(original) == model else updated
+
+    return statement.visit(Rename())  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------- small helpers
+
+
+def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    yield node
+    for child in node.children:
+        yield from _walk(child)
+
+
+def _contains(statement: cst.CSTNode, inner: cst.CSTNode) -> bool:
+    return any(n is inner for n in _walk(statement))
+
+
+def _lone_call(statement: cst.BaseStatement) -> cst.Call | None:
+    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+        small = statement.body[0]
+        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            return small.value
+    return None
+
+
+def _is_zero_grad(statement: cst.BaseStatement, ctx: HookContext) -> bool:
+    call = _lone_call(statement)
+    return (
+        call is not None
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value == "zero_grad"
+    )
+
+
+def _is_assignment(statement: cst.BaseStatement) -> bool:
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    if not isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+        return False
+    return bool(_target_names(statement)) and all(isinstance(t, cst.Name) for t in _targets(small))
+
+
+def _targets(small: cst.BaseSmallStatement) -> list[cst.BaseExpression]:
+    if isinstance(small, cst.Assign):
+        raw = [t.target for t in small.targets]
+    elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
+        raw = [small.target]
+    else:
+        return []
+    flat: list[cst.BaseExpression] = []
+    while raw:
+        target = raw.pop()
+        if isinstance(target, (cst.Tuple, cst.List)):
+            raw.extend(e.value for e in target.elements)
+        else:
+            flat.append(target)
+    return flat
+
+
+def _target_names(statement: cst.BaseStatement) -> list[cst.Name]:
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return []
+    return [t for s in statement.body for t in _targets(s) if isinstance(t, cst.Name)]
+
+
+def _calls_method(node: cst.CSTNode, name: str) -> bool:
+    return any(
+        isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and n.func.attr.value == name
+        for n in _walk(node)
+    )
+
+
+def _callees(statements: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseExpression]:
+    for statement in statements:
+        for node in _walk(statement):
+            if isinstance(node, cst.Call) and isinstance(node.func, (cst.Name, cst.Attribute)):
+                yield node.func
+                if isinstance(node.func, cst.Attribute):
+                    yield node.func.value
+
+
+def _names_of(statements: Sequence[cst.BaseStatement]) -> set[str]:
+    return {n.value for s in statements for n in _walk(s) if isinstance(n, cst.Name)}
+
+
+def _variables_of(statements: Sequence[cst.BaseStatement]) -> set[str]:
+    """Names read or bound as variables (not the ``attr`` of ``x.attr``)."""
+    attributes = {id(n.attr) for s in statements for n in _walk(s) if isinstance(n, cst.Attribute)}
+    return {
+        n.value
+        for s in statements
+        for n in _walk(s)
+        if isinstance(n, cst.Name) and id(n) not in attributes
+    }
+
+
+def _names_in(region: Region, ctx: HookContext) -> set[str]:
+    """Every name of the outermost statement holding the step (function, loop or class)."""
+    outer = region.anchor.controls[0] if region.anchor.controls else None
+    return _names_of([outer]) if outer is not None else _names_of(region.statements)  # type: ignore[list-item]
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    candidate, number = name, 0
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}_{number}"
+    return candidate
