@@ -470,6 +470,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             hygiene=self._hygienic,
             variable=self._variable,
             origins=lambda node: self._get_resolver().reaching_values(node, self._enclosing()),
+            visible_names=self._visible_names,
         )
 
     def _hygienic(

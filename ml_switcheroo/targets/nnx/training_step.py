@@ -52,6 +52,8 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
     model = code_of(model_node).strip()
     suggestion = SUGGESTION.format(loss=region.loss, model=model, optimizer=optimizer)
     try:
+        _check_one_optimizer(region, optimizer, ctx)
+        _check_no_model_value_outside(region, forward, model_node)
         _check_after_backward(region, backward_index, model, ctx)
         _check_backward(region)
         if isinstance(region.backward.receiver, cst.Name) is False:
@@ -141,6 +143,61 @@ def _check_after_backward(
         raise Untranslatable("statements after the step belong to it (a GradScaler update)")
 
 
+def _scope(region: Region) -> cst.CSTNode:
+    """The function holding the step, else the outermost loop (a step in no loop escapes)."""
+    function = region.anchor.function
+    if function is not None:
+        return function
+    if not region.anchor.controls:
+        raise Untranslatable("a step outside any loop or function")
+    return region.anchor.controls[0]
+
+
+def _check_one_optimizer(region: Region, optimizer: str, ctx: HookContext) -> None:
+    """No other optimizer is stepped where this one is (one backward for several)."""
+    for node in _walk(_scope(region)):
+        if not (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value == "step"
+        ):
+            continue
+        receiver = node.func.value
+        if dotted_name(receiver) in (None, optimizer):
+            continue
+        value = _one_value(receiver, ctx)
+        if isinstance(value, cst.Call) and _is_constructor(value, ctx):
+            raise Untranslatable(
+                f"`{dotted_name(receiver)}` is stepped here too: one backward feeding several "
+                "optimizers"
+            )
+
+
+def _is_constructor(call: cst.Call, ctx: HookContext) -> bool:
+    entries = (ctx.semantic_map.apis.get(q) for q in ctx.qualify(call.func))
+    return any(e is not None and e.role == roles.CONSTRUCTOR for e in entries)
+
+
+def _check_no_model_value_outside(
+    region: Region, forward: list[cst.BaseStatement], model: cst.BaseExpression
+) -> None:
+    """A name the loss reads but does not compute must not be computed from the model (or
+    by any call through ``self``) elsewhere: its gradient would be lost."""
+    bound = {t.value for s in forward for t in _target_names(s)}
+    free = _variables_of(forward) - bound
+    inside = {id(n) for s in region.statements for n in _walk(s)}
+    root = dotted_name(model).split(".")[0]  # type: ignore[union-attr]
+    for node in _walk(_scope(region)):
+        if id(node) in inside or not isinstance(node, cst.SimpleStatementLine):
+            continue
+        names = {t.value for t in _target_names(node)} & free
+        if names and root in _variables_of([node]):
+            raise Untranslatable(
+                f"`{sorted(names)[0]}`, which the loss reads, is computed from the model "
+                "outside the step (its gradient would be lost)"
+            )
+
+
 def _is_folded_clip(statement: cst.BaseStatement, model: str, ctx: HookContext) -> bool:
     """A clip call alone on its line, of ``model.parameters()`` (it heads the chain)."""
     call = _lone_call(statement)
@@ -201,7 +258,7 @@ def _render(
     """``def loss_fn(model)``, the gradient and the update."""
     model_text = code_of(model).strip()
     parameter = model_text if isinstance(model, cst.Name) else "model"
-    taken = _names_in(region, ctx)
+    taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
     if parameter != model_text and parameter in _variables_of(forward):
         raise Untranslatable(f"the forward pass already uses the name `{parameter}`")
     loss_fn, grads = _fresh("loss_fn", taken), _fresh("grads", taken)
@@ -371,12 +428,6 @@ def _variables_of(statements: Sequence[cst.BaseStatement]) -> set[str]:
         for n in _walk(s)
         if isinstance(n, cst.Name) and id(n) not in attributes
     }
-
-
-def _names_in(region: Region, ctx: HookContext) -> set[str]:
-    """Every name of the outermost statement holding the step (function, loop or class)."""
-    outer = region.anchor.controls[0] if region.anchor.controls else None
-    return _names_of([outer]) if outer is not None else _names_of(region.statements)  # type: ignore[list-item]
 
 
 def _fresh(name: str, taken: set[str]) -> str:

@@ -1,0 +1,300 @@
+"""optimizer.TorchToNNX: the optimizer becomes ``nnx.Optimizer(model, tx)``, the training step
+a loss function, ``nnx.value_and_grad`` and ``opt.update``; the shapes that do not fit escape."""
+
+from __future__ import annotations
+
+import textwrap
+
+from ml_switcheroo.codemods.optimizer import TorchToNNX
+from ml_switcheroo.spec.escape_hatch import BEGIN
+from tests.support import SwitcherooTest, run_codemod
+
+HEADER = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+"""
+
+
+def convert(code: str, **options: object) -> str:
+    return run_codemod(textwrap.dedent(code), TorchToNNX, **options)
+
+
+def renders_a_step(output: str) -> bool:
+    """Whether ``output`` has code (not a comment) calling ``nnx.value_and_grad``."""
+    code = [line for line in output.splitlines() if not line.strip().startswith("#")]
+    return any("nnx.value_and_grad(" in line for line in code)
+
+
+def escaped_step(loop: str) -> str:
+    """The output for ``HEADER`` and ``loop``, asserting the step is escaped."""
+    output = convert(HEADER + textwrap.dedent(loop))
+    assert BEGIN in output and not renders_a_step(output), output
+    return output
+
+
+class NnxStepTest(SwitcherooTest):
+    TRANSFORM = TorchToNNX
+
+    def test_a_plain_loop_becomes_a_loss_function_and_an_update(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            model = make_model()
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            for x, y in loader:
+                opt.zero_grad()
+                # the forward pass
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                opt.step()
+                print(loss.item())
+            """,
+            """
+            import optax
+            from flax import nnx
+            model = make_model()
+            opt = nnx.Optimizer(model, optax.sgd(learning_rate=0.1), wrt=nnx.Param)
+            for x, y in loader:
+                # the forward pass
+                def loss_fn(model):
+                    loss = ((model(x) - y) ** 2).mean()
+                    return loss
+                loss, grads = nnx.value_and_grad(loss_fn)(model)
+                opt.update(model, grads)
+                print(loss.item())
+            """,
+        )
+
+    def test_a_value_read_after_the_step_comes_out_as_aux(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+for x, y in loader:
+    out = model(x)
+    loss = ((out - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+    print(out)
+"""
+        )
+        assert "(loss, out), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)" in output
+        assert "        return loss, out\n" in output
+
+    def test_a_method_reads_self_model_through_the_parameter(self) -> None:
+        output = convert(
+            """\
+            import torch
+            class Trainer:
+                def __init__(self, model):
+                    self.model = model
+                    self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
+                def step(self, x, y):
+                    loss = ((self.model(x) - y) ** 2).mean()
+                    loss.backward()
+                    self.opt.step()
+            """
+        )
+        assert "self.opt = nnx.Optimizer(self.model, optax.sgd(learning_rate=0.1)" in output
+        assert "            loss = ((model(x) - y) ** 2).mean()\n" in output
+        assert "        self.opt.update(self.model, grads)\n" in output
+
+    def test_a_user_name_loss_fn_gets_a_fresh_name(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+loss_fn = None
+for x, y in loader:
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+"""
+        )
+        assert "    def loss_fn_1(model):\n" in output
+
+
+class NnxConstructionTrapTest(SwitcherooTest):
+    TRANSFORM = TorchToNNX
+
+    def test_param_groups_escape(self) -> None:
+        output = convert(
+            """\
+            import torch
+            opt = torch.optim.SGD([{"params": model.fc.parameters()}], lr=0.1)
+            """
+        )
+        assert BEGIN in output and "opt = nnx.Optimizer(" not in output
+
+    def test_a_list_of_parameters_escapes(self) -> None:
+        output = convert(
+            """\
+            import torch
+            opt = torch.optim.SGD(list(model.parameters()), lr=0.1)
+            """
+        )
+        assert "nnx.Optimizer trains one model's parameters" in output
+
+
+class NnxStepTrapTest(SwitcherooTest):
+    TRANSFORM = TorchToNNX
+
+    """Shapes next to the translated ones that must stay torch code in an escape hatch."""
+
+    def test_step_with_a_closure_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                opt.step(lambda: loss)
+            """
+        )
+        assert "re-evaluates the loss" in output
+
+    def test_retain_graph_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward(retain_graph=True)
+                opt.step()
+            """
+        )
+        assert "retain_graph" in output
+
+    def test_backward_with_inputs_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward(inputs=list(model.parameters()))
+                opt.step()
+            """
+        )
+        assert "no nnx.value_and_grad equivalent" in output
+
+    def test_backward_of_a_non_scalar_escapes(self) -> None:
+        escaped_step(
+            """\
+            for x, y in loader:
+                loss = (model(x) - y) ** 2
+                loss.backward(torch.ones_like(loss))
+                opt.step()
+            """
+        )
+
+    def test_gradients_edited_between_backward_and_step_escape(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                for p in model.parameters():
+                    p.grad *= 0.5
+                opt.step()
+            """
+        )
+        assert "between backward and step" in output
+
+    def test_one_backward_feeding_two_optimizers_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+other = torch.optim.Adam(model.parameters(), lr=0.1)
+for x, y in loader:
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+    other.step()
+"""
+        )
+        assert "several optimizers" in output and not renders_a_step(output)
+
+    def test_a_second_model_in_the_loss_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            teacher = make_teacher()
+            for x, y in loader:
+                loss = ((model(x) - teacher(x)) ** 2).mean()
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert "several models in one loss" in output
+
+    def test_a_model_output_computed_before_the_step_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                h = model(x)
+                print("forward done")
+                loss = ((model(x) - y) ** 2).mean() + (h ** 2).mean()
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert "computed from the model outside the step" in output
+
+    def test_a_step_under_a_condition_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for i, (x, y) in enumerate(loader):
+                loss = ((model(x) - y) ** 2).mean() / 4
+                loss.backward()
+                if (i + 1) % 4 == 0:
+                    opt.step()
+            """
+        )
+        assert "under a condition" in output
+
+    def test_a_grad_scaler_step_escapes(self) -> None:
+        escaped_step(
+            """\
+            scaler = torch.amp.GradScaler()
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean()
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            """
+        )
+
+    def test_a_step_in_another_function_than_its_backward_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+def apply():
+    opt.step()
+for x, y in loader:
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    apply()
+"""
+        )
+        assert BEGIN in output and not renders_a_step(output)
+
+    def test_an_item_in_the_forward_pass_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                scale = y.abs().max().item()
+                loss = ((model(x) - y) ** 2).mean() / scale
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert ".item()" in output
+
+    def test_an_optimizer_of_unknown_origin_escapes(self) -> None:
+        output = convert(
+            """\
+            import torch
+            def fit(model, opt, loader):
+                for x, y in loader:
+                    loss = ((model(x) - y) ** 2).mean()
+                    loss.backward()
+                    opt.step()
+            """
+        )
+        assert BEGIN in output and not renders_a_step(output)
