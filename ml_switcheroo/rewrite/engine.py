@@ -471,6 +471,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             variable=self._variable,
             origins=lambda node: self._get_resolver().reaching_values(node, self._enclosing()),
             visible_names=self._visible_names,
+            translates=self._receivers.becomes_translated,
         )
 
     def _hygienic(
@@ -664,9 +665,6 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         if entry is None:
             return Escape(REGION_REASON)
         context = self._hook_context(entry, entry.name, region, requested.append)
-        context.receiver_translated = lambda: self._receivers.receiver_translated(
-            region.anchor.call, False
-        )
         return run_hook(self.TARGET.hook(entry.hook), region.anchor.call, context)
 
     def leave_IndentedBlock(

@@ -180,6 +180,8 @@ class HookContext:
     # Every value that reaches a Name or ``self.x``, through parameters to what this module's
     # callers pass (None: unknown).
     origins: Callable[[cst.BaseExpression], list[cst.BaseExpression] | None] = lambda node: None
+    # Whether this command translates a constructor call (False: it stays the torch object).
+    translates: Callable[[cst.Call], bool] = lambda call: True
     # Names assigned or read in the scope of a node and its enclosing scopes.
     visible_names: Callable[[cst.CSTNode], frozenset[str]] = lambda node: frozenset()
 

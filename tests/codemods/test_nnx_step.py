@@ -100,6 +100,24 @@ for x, y in loader:
         assert "            loss = ((model(x) - y) ** 2).mean()\n" in output
         assert "        self.opt.update(self.model, grads)\n" in output
 
+    def test_the_grad_scaler_calls_go_away(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+scaler = torch.amp.GradScaler()
+for x, y in loader:
+    loss = ((model(x) - y) ** 2).mean()
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    scaler.step(opt)
+    scaler.update()
+"""
+        )
+        assert output.endswith(
+            "    loss, grads = nnx.value_and_grad(loss_fn)(model)\n    opt.update(model, grads)\n"
+        )
+        assert "scaler.scale(" not in output and "scaler.update()" not in output
+
     def test_a_user_name_loss_fn_gets_a_fresh_name(self) -> None:
         output = convert(
             HEADER
@@ -248,17 +266,32 @@ for x, y in loader:
         )
         assert "under a condition" in output
 
-    def test_a_grad_scaler_step_escapes(self) -> None:
-        escaped_step(
+    def test_a_grad_scaler_of_a_loss_expression_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            scaler = torch.amp.GradScaler()
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean()
+                scaler.scale(2 * loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            """
+        )
+        assert "is not a plain name" in output
+
+    def test_a_grad_scaler_unscaling_another_optimizer_escapes(self) -> None:
+        output = escaped_step(
             """\
             scaler = torch.amp.GradScaler()
             for x, y in loader:
                 loss = ((model(x) - y) ** 2).mean()
                 scaler.scale(loss).backward()
+                scaler.unscale_(other)
                 scaler.step(opt)
                 scaler.update()
             """
         )
+        assert "between backward and step" in output
 
     def test_a_step_in_another_function_than_its_backward_escapes(self) -> None:
         output = convert(

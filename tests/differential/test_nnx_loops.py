@@ -97,12 +97,31 @@ for epoch in range(EPOCHS):
         losses.append(loss.item() + 0.0 * out.sum().item())
 """
 
+GRAD_SCALER_WITH_CLIPPING = """\
+import torch
+
+model = make_model()
+opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+scaler = torch.amp.GradScaler("cpu")
+for epoch in range(EPOCHS):
+    for x, y in loader:
+        opt.zero_grad(set_to_none=True)
+        loss = ((model(x) - y) ** 2).mean()
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.3)
+        scaler.step(opt)
+        scaler.update()
+        losses.append(loss.item())
+"""
+
 LOOPS = {
     "plain_loop": (PLAIN_LOOP, {}),
     "trainer_class": (TRAINER_CLASS, {}),
     "train_function_per_epoch": (TRAIN_FUNCTION, {}),
     "clipping_exact": (CLIPPING, {"exact": True}),
     "output_used_after_the_step": (OUTPUT_AFTER_THE_STEP, {}),
+    "grad_scaler_with_clipping_exact": (GRAD_SCALER_WITH_CLIPPING, {"exact": True}),
 }
 
 

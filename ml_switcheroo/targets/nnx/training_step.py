@@ -7,8 +7,11 @@
     opt.update(model, grads)
 
 Only the plainest shape is rendered; anything else escapes with its reason (never a guess).
-Half-done (issue 13, D4): GradScaler, gradient accumulation under a condition and a clip call
-other than one folded into the optimizer's chain escape here.
+A GradScaler (``scaler.scale(loss).backward()``, ``unscale_``, ``step``, ``update``) goes away:
+JAX needs no loss scaling (torch's scaling by a power of two is exact; its skipping of steps
+with inf/nan gradients is float16 behaviour, which the ported model no longer has).
+Half-done (issue 13, D4): gradient accumulation under a condition, a forward pass under
+``autocast``, and a clip call other than one folded into the optimizer's chain escape here.
 """
 
 from __future__ import annotations
@@ -42,10 +45,10 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
     region = ctx.plan
     if not isinstance(region, Region) or region.backward is None:
         raise Untranslatable("a step without its backward pass in the same function")
-    step = _plain_step(region)
-    optimizer = code_of(step.receiver).strip()  # type: ignore[arg-type]
-    constructor = _one_value(step.receiver, ctx)  # type: ignore[arg-type]
-    if not isinstance(constructor, cst.Call) or not ctx.receiver_translated():
+    stepped = _stepped_optimizer(region)
+    optimizer = code_of(stepped).strip()
+    constructor = _one_value(stepped, ctx)
+    if not isinstance(constructor, cst.Call) or not ctx.translates(constructor):
         raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
     forward, backward_index = _forward(region, ctx)
     model_node = _model_in_step(forward, trained_model(constructor, ctx), ctx)
@@ -54,10 +57,8 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
     try:
         _check_one_optimizer(region, optimizer, ctx)
         _check_no_model_value_outside(region, forward, model_node)
-        _check_after_backward(region, backward_index, model, ctx)
-        _check_backward(region)
-        if isinstance(region.backward.receiver, cst.Name) is False:
-            raise Untranslatable("the loss is not a plain name")
+        _check_after_backward(region, backward_index, model, optimizer, ctx)
+        _check_backward(region, ctx)
         statements = _render(region, forward, model_node, optimizer, ctx)
     except Untranslatable as exc:
         raise Untranslatable(exc.reason, suggestion) from None
@@ -65,12 +66,12 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
     return ReplaceRegion(tuple(statements))
 
 
-def _plain_step(region: Region) -> cst.Call:
-    """``opt.step()`` with no closure, not under a condition, not a GradScaler's."""
+def _stepped_optimizer(region: Region) -> cst.BaseExpression:
+    """``opt`` of ``opt.step()`` or ``scaler.step(opt)``: no closure, not under a condition."""
     anchor = region.anchor
-    if anchor.role == roles.SCALER_STEP:
-        raise Untranslatable("a GradScaler step (not yet rendered for NNX: drop the scaler)")
-    if anchor.call.args:
+    scaled = anchor.role == roles.SCALER_STEP
+    arguments = anchor.call.args[1:] if scaled else anchor.call.args
+    if arguments:
         raise Untranslatable(
             "`step(closure)` re-evaluates the loss inside the optimizer (LBFGS); "
             "nnx.Optimizer.update takes gradients"
@@ -80,13 +81,15 @@ def _plain_step(region: Region) -> cst.Call:
             "the step runs under a condition (gradient accumulation is not yet rendered for "
             "NNX: optax.MultiSteps)"
         )
-    if anchor.receiver is None or dotted_name(anchor.receiver) is None:
+    optimizer = anchor.call.args[0].value if scaled and anchor.call.args else anchor.receiver
+    if optimizer is None or dotted_name(optimizer) is None:
         raise Untranslatable("the stepped optimizer is not a name or `self.x`")
-    return anchor  # type: ignore[return-value]
+    return optimizer
 
 
-def _check_backward(region: Region) -> None:
-    """``loss.backward()`` with no argument (retain_graph, inputs, gradient escape)."""
+def _check_backward(region: Region, ctx: HookContext) -> None:
+    """``loss.backward()`` or ``scaler.scale(loss).backward()`` with no argument (retain_graph,
+    inputs, a gradient escape); ``loss`` a plain name."""
     backward = region.backward
     assert backward is not None
     call = backward.call
@@ -98,6 +101,24 @@ def _check_backward(region: Region) -> None:
             f"`backward({shown})`: retain_graph, inputs= and a gradient for a non-scalar loss "
             "have no nnx.value_and_grad equivalent"
         )
+    loss = call.func.value
+    if region.scaler is not None and _is_scaler_call(
+        loss, region, ctx.semantic_map.scaler_methods.scale
+    ):
+        loss = loss.args[0].value if len(loss.args) == 1 else loss  # type: ignore[attr-defined]
+    if not (isinstance(loss, cst.Name) and loss.value == region.loss):
+        raise Untranslatable(f"the loss `{code_of(loss).strip()}` is not a plain name")
+
+
+def _is_scaler_call(node: cst.CSTNode, region: Region, method: str | None) -> bool:
+    """``scaler.<method>(...)`` of the region's GradScaler."""
+    return (
+        method is not None
+        and isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value == method
+        and dotted_name(node.func.value) == region.scaler
+    )
 
 
 def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement], int]:
@@ -126,21 +147,34 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
 
 
 def _check_after_backward(
-    region: Region, backward_index: int, model: str, ctx: HookContext
+    region: Region, backward_index: int, model: str, optimizer: str, ctx: HookContext
 ) -> None:
-    """Between backward and step: only zero_grad and clip calls folded into the chain."""
+    """Between backward and step: only zero_grad, the GradScaler's ``unscale_(opt)`` and clip
+    calls folded into the chain; after the step only the GradScaler's ``update()``."""
+    methods = ctx.semantic_map.scaler_methods
     last = len(region.statements) - 1
+    if region.scaler is not None and _is_scaler_call(
+        _lone_call(region.statements[last]), region, methods.update
+    ):
+        last -= 1
+    if region.statements[last] is not region.anchor.statement:
+        raise Untranslatable("a statement after the step belongs to it")
     for statement in region.statements[backward_index + 1 : last]:
         if _is_zero_grad(statement, ctx):
             continue
         if region.clipped and _is_folded_clip(statement, model, ctx):
             continue
+        call = _lone_call(statement)
+        if (
+            region.scaler is not None
+            and _is_scaler_call(call, region, methods.unscale)
+            and [code_of(a.value).strip() for a in call.args] == [optimizer]  # type: ignore[union-attr]
+        ):
+            continue
         raise Untranslatable(
             f"`{code_of(statement).strip()}` runs between backward and step (gradients read or "
             "edited by hand)"
         )
-    if region.statements[last] is not region.anchor.statement:
-        raise Untranslatable("statements after the step belong to it (a GradScaler update)")
 
 
 def _scope(region: Region) -> cst.CSTNode:
