@@ -307,6 +307,17 @@ for x, y in loader:
         )
         assert BEGIN in output and not renders_a_step(output)
 
+    def test_a_framework_backward_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean()
+                accelerator.backward(loss)
+                opt.step()
+            """
+        )
+        assert "a framework's backward" in output
+
     def test_an_item_in_the_forward_pass_escapes(self) -> None:
         output = escaped_step(
             """\

@@ -115,12 +115,29 @@ for epoch in range(EPOCHS):
         losses.append(loss.item())
 """
 
+PER_UPDATE_SCHEDULER = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.5, nesterov=True)
+sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.7)
+for epoch in range(EPOCHS):
+    for x, y in loader:
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+"""
+
 LOOPS = {
     "plain_loop": (PLAIN_LOOP, {}),
     "trainer_class": (TRAINER_CLASS, {}),
     "train_function_per_epoch": (TRAIN_FUNCTION, {}),
     "clipping_exact": (CLIPPING, {"exact": True}),
     "output_used_after_the_step": (OUTPUT_AFTER_THE_STEP, {}),
+    "per_update_scheduler_then_zero_grad_exact": (PER_UPDATE_SCHEDULER, {"exact": True}),
     "grad_scaler_with_clipping_exact": (GRAD_SCALER_WITH_CLIPPING, {"exact": True}),
 }
 

@@ -95,6 +95,15 @@ def _check_backward(region: Region, ctx: HookContext) -> None:
     call = backward.call
     if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "backward"):
         raise Untranslatable(f"`{code_of(call).strip()}` is not `loss.backward()`")
+    if (
+        call.args
+        and call.args[0].keyword is None
+        and region.loss != code_of(call.func.value).strip()
+    ):
+        raise Untranslatable(
+            f"`{code_of(call).strip()}` is a framework's backward (accelerate, Fabric, "
+            "Lightning): the framework owns the step; port its training loop first"
+        )
     if call.args:
         shown = ", ".join(code_of(a).strip() for a in call.args)
         raise Untranslatable(
