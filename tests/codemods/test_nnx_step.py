@@ -100,6 +100,34 @@ for x, y in loader:
         assert "            loss = ((model(x) - y) ** 2).mean()\n" in output
         assert "        self.opt.update(self.model, grads)\n" in output
 
+    def test_statements_before_the_model_is_used_stay_before_the_loss_function(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+for x, y in loader:
+    x, y = x.to(device), y.to(device)
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+"""
+        )
+        assert "    x, y = x.to(device), y.to(device)\n    def loss_fn(model):\n" in output
+
+    def test_comments_of_the_dropped_statements_are_kept(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+for x, y in loader:
+    opt.zero_grad()  # clear
+    loss = ((model(x) - y) ** 2).mean()
+    # gradients
+    loss.backward()
+    opt.step()  # update
+"""
+        )
+        assert "    # clear\n    def loss_fn(model):\n" in output
+        assert "    # gradients\n    # update\n    loss, grads = nnx.value_and_grad(" in output
+
     def test_the_grad_scaler_calls_go_away(self) -> None:
         output = convert(
             HEADER
@@ -322,8 +350,9 @@ for x, y in loader:
         output = escaped_step(
             """\
             for x, y in loader:
-                scale = y.abs().max().item()
-                loss = ((model(x) - y) ** 2).mean() / scale
+                out = model(x)
+                scale = out.abs().max().item()
+                loss = ((out - y) ** 2).mean() / scale
                 loss.backward()
                 opt.step()
             """

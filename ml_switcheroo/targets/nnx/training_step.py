@@ -53,13 +53,16 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
     forward, backward_index = _forward(region, ctx)
     model_node = _model_in_step(forward, trained_model(constructor, ctx), ctx)
     model = code_of(model_node).strip()
+    prefix, forward = _split_prefix(forward, model_node)
     suggestion = SUGGESTION.format(loss=region.loss, model=model, optimizer=optimizer)
     try:
         _check_one_optimizer(region, optimizer, ctx)
         _check_no_model_value_outside(region, forward, model_node)
         _check_after_backward(region, backward_index, model, optimizer, ctx)
         _check_backward(region, ctx)
-        statements = _render(region, forward, model_node, optimizer, ctx)
+        _check_traceable(forward)
+        statements = [*prefix, *_render(region, forward, model_node, optimizer, ctx)]
+        statements = _with_dropped_comments(statements, region, prefix, forward)
     except Untranslatable as exc:
         raise Untranslatable(exc.reason, suggestion) from None
     ctx.add_import("nnx")
@@ -85,6 +88,70 @@ def _stepped_optimizer(region: Region) -> cst.BaseExpression:
     if optimizer is None or dotted_name(optimizer) is None:
         raise Untranslatable("the stepped optimizer is not a name or `self.x`")
     return optimizer
+
+
+def _split_prefix(
+    forward: list[cst.BaseStatement], model: cst.BaseExpression
+) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
+    """The leading statements that do not use the model (``x = x.to(device)``) stay before
+    the loss function; the rest is its body."""
+    root = (dotted_name(model) or "").split(".")[0]
+    for index, statement in enumerate(forward):
+        if root in _variables_of([statement]):
+            return forward[:index], forward[index:]
+    return forward, []
+
+
+def _check_traceable(forward: list[cst.BaseStatement]) -> None:
+    """The loss function's body runs traced: no ``.item()``."""
+    if not forward:
+        raise Untranslatable("the loss does not use the model")
+    if any(_calls_method(statement, "item") for statement in forward):
+        raise Untranslatable("`.item()` in the forward pass (a traced value has no number)")
+
+
+def _with_dropped_comments(
+    statements: list[cst.BaseStatement],
+    region: Region,
+    prefix: list[cst.BaseStatement],
+    forward: list[cst.BaseStatement],
+) -> list[cst.BaseStatement]:
+    """The comments of the region's dropped statements (zero_grad, backward, step...) kept:
+    those before the loss function's body above it, the others above the gradient. The lines
+    above the region's first statement are left out: the engine puts them above the output."""
+    kept = {id(s) for s in (*prefix, *forward)}
+    before: list[cst.EmptyLine] = []
+    after: list[cst.EmptyLine] = []
+    seen_body = False
+    for statement in region.statements:
+        seen_body = seen_body or statement is forward[0]
+        if id(statement) in kept:
+            continue
+        lines = _comment_lines(statement, leading=statement is not region.statements[0])
+        (after if seen_body else before).extend(lines)
+    index = len(prefix)  # the loss function
+    statements[index] = _above(statements[index], before)
+    statements[index + 1] = _above(statements[index + 1], after)
+    first, above_region = statements[0], list(region.statements[0].leading_lines)  # type: ignore[attr-defined]
+    lines = list(first.leading_lines)  # type: ignore[attr-defined]
+    if above_region and lines[: len(above_region)] == above_region:
+        statements[0] = first.with_changes(leading_lines=lines[len(above_region) :])
+    return statements
+
+
+def _above(statement: cst.BaseStatement, lines: list[cst.EmptyLine]) -> cst.BaseStatement:
+    return statement.with_changes(leading_lines=[*statement.leading_lines, *lines])  # type: ignore[attr-defined]
+
+
+def _comment_lines(statement: cst.BaseStatement, leading: bool) -> list[cst.EmptyLine]:
+    """A dropped statement's comment lines (``leading``: those above it too), its end-of-line
+    comment as a line of its own."""
+    above = statement.leading_lines if leading else ()  # type: ignore[attr-defined]
+    lines = [line for line in above if line.comment is not None]
+    trailing = getattr(statement, "trailing_whitespace", None)
+    if trailing is not None and trailing.comment is not None:
+        lines.append(cst.EmptyLine(comment=trailing.comment))
+    return lines
 
 
 def _check_backward(region: Region, ctx: HookContext) -> None:
@@ -147,8 +214,6 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
                 f"`{code_of(statement).strip()}` in the forward pass is not an assignment to "
                 "names (it would run traced inside the loss function)"
             )
-        if _calls_method(statement, "item"):
-            raise Untranslatable("`.item()` in the forward pass (a traced value has no number)")
         forward.append(statement)
     if not forward:
         raise Untranslatable(f"the forward pass that computes `{region.loss}` is not in the step")
