@@ -21,9 +21,9 @@ class Target:
     ``region_start``: where a training-step region starts, at the backward pass (``"backward"``:
     optax keeps the forward pass and escapes the region) or at the forward pass that computes
     its loss (``"forward"``: the region becomes a loss function, for NNX).
-    ``params``: what an optimizer's ``params`` argument becomes (``"dropped"``: optax passes the
-    parameters to each update; ``"model"``: the receiver of ``.parameters()`` is passed to the
-    optimizer, as ``nnx.Optimizer(model, tx)``); the constructor hook renders it.
+    What the ``params`` argument becomes is the constructor hook's: optax drops it (the
+    parameters come with each update), NNX passes the receiver of ``.parameters()`` to
+    ``nnx.Optimizer(model, tx)`` (``targets/nnx/optimizer.py``).
     """
 
     name: str
@@ -34,7 +34,6 @@ class Target:
     optimizer_value: str
     maps: tuple[Path, ...] = ()
     region_start: str = "backward"
-    params: str = "dropped"
 
     def hook(self, name: str) -> Hook:
         """The renderer registered as ``name``."""

@@ -172,6 +172,11 @@ class NnxConstructionTrapTest(SwitcherooTest):
         )
         assert BEGIN in output and "opt = nnx.Optimizer(" not in output
 
+    def test_a_state_dict_escape_speaks_of_the_nnx_optimizer(self) -> None:
+        output = convert(HEADER + "sd = opt.state_dict()\n")
+        assert "`opt` is now an nnx.Optimizer: it has no state_dict()" in output
+        assert "optax GradientTransformation" not in output
+
     def test_a_list_of_parameters_escapes(self) -> None:
         output = convert(
             """\

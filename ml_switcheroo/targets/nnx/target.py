@@ -21,5 +21,4 @@ NNX = Target(
     optimizer_value="an nnx.Optimizer",
     maps=(NNX_MAP,),
     region_start="forward",
-    params="model",
 )
