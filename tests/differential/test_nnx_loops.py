@@ -131,6 +131,22 @@ for epoch in range(EPOCHS):
         losses.append(loss.item())
 """
 
+PER_EPOCH_SCHEDULER = """\
+import torch
+
+model = make_model()
+opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+for epoch in range(EPOCHS):
+    for x, y in loader:
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    sched.step()
+"""
+
 LOOPS = {
     "plain_loop": (PLAIN_LOOP, {}),
     "trainer_class": (TRAINER_CLASS, {}),
@@ -138,6 +154,10 @@ LOOPS = {
     "clipping_exact": (CLIPPING, {"exact": True}),
     "output_used_after_the_step": (OUTPUT_AFTER_THE_STEP, {}),
     "per_update_scheduler_then_zero_grad_exact": (PER_UPDATE_SCHEDULER, {"exact": True}),
+    "per_epoch_step_lr_exact": (
+        PER_EPOCH_SCHEDULER,
+        {"exact": True, "steps_per_epoch": "len(loader)"},
+    ),
     "grad_scaler_with_clipping_exact": (GRAD_SCALER_WITH_CLIPPING, {"exact": True}),
 }
 
