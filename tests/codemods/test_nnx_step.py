@@ -376,3 +376,59 @@ for x, y in loader:
             """
         )
         assert BEGIN in output and not renders_a_step(output)
+
+
+TRAINER = """\
+import torch
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.criterion = torch.nn.MSELoss()
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
+    def step(self, x, y):
+        loss = {loss}
+        loss.backward()
+        self.opt.step()
+"""
+
+
+class NnxUnknownLossTest(SwitcherooTest):
+    """A call in the loss that may reach the model behind the loss function's parameter."""
+
+    TRANSFORM = TorchToNNX
+
+    def test_a_torch_criterion_of_the_class_converts(self) -> None:
+        output = convert(TRAINER.format(loss="self.criterion(self.model(x), y)"))
+        assert "            loss = self.criterion(model(x), y)\n" in output
+
+    def test_a_function_of_the_user_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                loss = helper(model(x), y)
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert "the loss calls `helper`, an unknown function" in output
+
+    def test_a_rebound_builtin_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            def len(x):
+                return model(x).sum()
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean() + len(x)
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert "the loss calls `len`" in output
+
+    def test_a_method_of_the_object_holding_the_model_escapes(self) -> None:
+        output = convert(TRAINER.format(loss="self.compute_loss(self.model(x), y)"))
+        assert "the loss calls `self.compute_loss`" in output and not renders_a_step(output)
+
+    def test_passing_the_object_holding_the_model_escapes(self) -> None:
+        output = convert(TRAINER.format(loss="torch.mean(self.model(x)) + penalty(self)"))
+        assert BEGIN in output and not renders_a_step(output)

@@ -16,6 +16,7 @@ Half-done (issue 13, D4): gradient accumulation under a condition, a forward pas
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Sequence
 
 import libcst as cst
@@ -38,6 +39,8 @@ SUGGESTION = (
     "{optimizer}.update({model}, grads)"
 )
 LOSS_CLASS_SUFFIX = "Loss"  # torch.nn.MSELoss(): a criterion, not a second model
+# Libraries whose functions a loss function may call (the user ports torch's to jax).
+LIBRARIES = frozenset({"torch", "jax", "jnp", "numpy", "math", "builtins", "optax"})
 
 
 def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
@@ -61,6 +64,7 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
         _check_after_backward(region, backward_index, model, optimizer, ctx)
         _check_backward(region, ctx)
         _check_traceable(forward)
+        _check_known_calls(forward, model_node, ctx)
         statements = [*prefix, *_render(region, forward, model_node, optimizer, ctx)]
         statements = _with_dropped_comments(statements, region, prefix, forward)
     except Untranslatable as exc:
@@ -324,17 +328,18 @@ def _model_in_step(
     ``self.model``, or a parameter bound to the same model); a call of another model escapes."""
     trained_text = code_of(trained).strip()
     trained_value = _one_value(trained, ctx)
+    bound = {t.value for s in forward for t in _target_names(s)}
     found: cst.BaseExpression | None = None
     for callee in _callees(forward):
         text = dotted_name(callee)
-        if text is None:
-            continue
+        if text is None or text.split(".")[0] in bound:
+            continue  # a value the forward pass computes
         value = _one_value(callee, ctx)
         if text == trained_text or (trained_value is not None and value is trained_value):
             if found is not None and code_of(found).strip() != text:
                 raise Untranslatable(f"the model is called by two names (`{text}`)")
             found = callee
-        elif isinstance(value, cst.Call) and not _is_criterion(value, ctx):
+        elif isinstance(value, cst.Call) and _may_be_a_model(value, ctx):
             raise Untranslatable(
                 f"the loss calls `{text}` too (several models in one loss, or an unknown loss)"
             )
@@ -343,10 +348,62 @@ def _model_in_step(
     return found
 
 
+def _check_known_calls(
+    body: list[cst.BaseStatement], model: cst.BaseExpression, ctx: HookContext
+) -> None:
+    """Every call in the loss function is the model, a method of a value, a library function
+    (torch, jax, builtins) or a torch loss module; anything else may use the model (or another)
+    behind the loss function's parameter: an unknown loss escapes."""
+    model_text = code_of(model).strip()
+    root = model_text.split(".")[0]
+    bound = {t.value for s in body for t in _target_names(s)}
+    for node in (n for s in body for n in _walk(s)):
+        if isinstance(node, cst.Call) and not _known_call(node.func, model_text, bound, ctx):
+            shown = code_of(node.func).strip()
+            raise Untranslatable(
+                f"the loss calls `{shown}`, an unknown function that may use the model outside "
+                "the loss function's parameter (an unknown loss)"
+            )
+        if root != model_text and isinstance(node, cst.Attribute):
+            text = dotted_name(node)
+            if text is not None and model_text.startswith(text + "."):
+                raise Untranslatable(f"the loss uses `{text}`, which holds the model")
+        if root != model_text and isinstance(node, cst.Arg) and dotted_name(node.value) == root:
+            raise Untranslatable(f"the loss passes `{root}`, which holds the model, to a call")
+
+
+def _known_call(func: cst.BaseExpression, model: str, bound: set[str], ctx: HookContext) -> bool:
+    text = dotted_name(func)
+    if text is None or text == model or text.startswith(model + "."):
+        return True  # a method of a computed value, the model or one of its methods
+    head = text.split(".")[0]
+    if any(q.split(".")[0] in LIBRARIES for q in ctx.qualify(func)):
+        return True
+    value = _one_value(func, ctx)
+    if isinstance(value, cst.Call) and _is_criterion(value, ctx):
+        return True
+    if isinstance(func, cst.Name):  # a builtin (not rebound), else the user's or unknown
+        return hasattr(builtins, func.value) and ctx.variable(func) is None
+    if head in bound or head != model.split(".")[0]:
+        return not ctx.qualify(func)  # a method of a value (not of an imported module)
+    return False  # `self.compute_loss(...)`: a method of the object holding the model
+
+
 def _one_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
     """The one value that reaches a Name or ``self.x`` (through callers' arguments)."""
     values = ctx.origins(node)
     return values[0] if values is not None and len(values) == 1 else None
+
+
+def _may_be_a_model(value: cst.Call, ctx: HookContext) -> bool:
+    """An object built by a call that is neither a torch loss module nor a torch function
+    returning a tensor (``torch.randn``): possibly a model."""
+    if _is_criterion(value, ctx):
+        return False
+    names = ctx.qualify(value.func)
+    return not (
+        names and all(n.startswith("torch.") and not n.startswith("torch.nn.") for n in names)
+    )
 
 
 def _is_criterion(value: cst.Call, ctx: HookContext) -> bool:
