@@ -85,8 +85,10 @@ def _stepped_optimizer(region: Region) -> cst.BaseExpression:
         )
     if region.gated:
         raise Untranslatable(
-            "the step runs under a condition (gradient accumulation is not yet rendered for "
-            "NNX: optax.MultiSteps)"
+            "the step runs under a condition (gradient accumulation?): optax.MultiSteps applies "
+            "every k-th update counted across epochs, while a condition like `(i + 1) % k == 0` "
+            "restarts with each epoch, and it accumulates in float32 unless given "
+            "accumulator_dtype; not rendered for NNX"
         )
     optimizer = anchor.call.args[0].value if scaled and anchor.call.args else anchor.receiver
     if optimizer is None or dotted_name(optimizer) is None:
