@@ -340,6 +340,31 @@ for x, y in loader:
         )
         assert BEGIN in output and not renders_a_step(output)
 
+    def test_two_backward_passes_for_one_step_escape(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                first = model(x).sum()
+                first.backward()
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert "another backward pass (`first.backward()`)" in output
+
+    def test_a_sub_module_optimizer_escapes(self) -> None:
+        output = convert(
+            """\
+            import torch
+            class Trainer:
+                def __init__(self, net):
+                    self.net = net
+                    self.opt = torch.optim.SGD(self.net.encoder.parameters(), lr=0.1)
+            """
+        )
+        assert BEGIN in output and "self.opt = nnx.Optimizer(" not in output
+
     def test_a_framework_backward_escapes(self) -> None:
         output = escaped_step(
             """\

@@ -60,6 +60,7 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
     suggestion = SUGGESTION.format(loss=region.loss, model=model, optimizer=optimizer)
     try:
         _check_one_optimizer(region, optimizer, ctx)
+        _check_one_backward(region, ctx)
         _check_no_model_value_outside(region, forward, model_node)
         _check_after_backward(region, backward_index, model, optimizer, ctx)
         _check_backward(region, ctx)
@@ -284,6 +285,23 @@ def _check_one_optimizer(region: Region, optimizer: str, ctx: HookContext) -> No
             raise Untranslatable(
                 f"`{dotted_name(receiver)}` is stepped here too: one backward feeding several "
                 "optimizers"
+            )
+
+
+def _check_one_backward(region: Region, ctx: HookContext) -> None:
+    """No other backward pass where this step is (its gradients would add up in torch)."""
+    methods = ctx.semantic_map.backward_methods
+    inside = {id(n) for s in region.statements for n in _walk(s)}
+    for node in _walk(_scope(region)):
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value in methods
+            and id(node) not in inside
+        ):
+            raise Untranslatable(
+                f"another backward pass (`{code_of(node).strip()}`) runs where this step is: "
+                "torch adds up the gradients of both"
             )
 
 
