@@ -340,6 +340,18 @@ for x, y in loader:
         )
         assert BEGIN in output and not renders_a_step(output)
 
+    def test_an_escaped_clipped_step_says_the_clip_is_in_the_tx(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward(retain_graph=True)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+            """
+        )
+        assert "clipping here is now the head of `opt`'s tx: drop the clip call" in output
+
     def test_two_backward_passes_for_one_step_escape(self) -> None:
         output = escaped_step(
             """\

@@ -38,6 +38,7 @@ SUGGESTION = (
     "{loss}, grads = nnx.value_and_grad(loss_fn)({model})\n"
     "{optimizer}.update({model}, grads)"
 )
+CLIPPED = "# the gradient clipping here is now the head of `{optimizer}`'s tx: drop the clip call"
 LOSS_CLASS_SUFFIX = "Loss"  # torch.nn.MSELoss(): a criterion, not a second model
 # Libraries whose functions a loss function may call (the user ports torch's to jax).
 LIBRARIES = frozenset({"torch", "jax", "jnp", "numpy", "math", "builtins", "optax"})
@@ -58,6 +59,8 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
     model = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
     suggestion = SUGGESTION.format(loss=region.loss, model=model, optimizer=optimizer)
+    if region.clipped:
+        suggestion += f"\n{CLIPPED.format(optimizer=optimizer)}"
     try:
         _check_one_optimizer(region, optimizer, ctx)
         _check_one_backward(region, ctx)
