@@ -146,6 +146,19 @@ for x, y in loader:
         )
         assert "scaler.scale(" not in output and "scaler.update()" not in output
 
+    def test_an_import_only_the_replaced_step_used_goes_away(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+for x, y in loader:
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+    opt.step()
+"""
+        )
+        assert "import torch" not in output and "optax.clip_by_global_norm(0.5)" in output
+
     def test_a_user_name_loss_fn_gets_a_fresh_name(self) -> None:
         output = convert(
             HEADER
