@@ -49,6 +49,30 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
     region = ctx.plan
     if not isinstance(region, Region) or region.backward is None:
         raise Untranslatable("a step without its backward pass in the same function")
+    names = {"loss": region.loss, "model": "model", "optimizer": _optimizer_text(region)}
+    try:
+        statements = _rendered_step(region, names, ctx)
+    except Untranslatable as exc:
+        suggestion = SUGGESTION.format(**names)
+        if region.clipped:
+            suggestion += f"\n{CLIPPED.format(**names)}"
+        raise Untranslatable(exc.reason, suggestion) from None
+    ctx.add_import("nnx")
+    return ReplaceRegion(tuple(statements))
+
+
+def _optimizer_text(region: Region) -> str:
+    """The stepped optimizer's source, for a suggestion (``opt`` when unclear)."""
+    anchor = region.anchor
+    if anchor.role == roles.SCALER_STEP:
+        return code_of(anchor.call.args[0].value).strip() if anchor.call.args else "opt"
+    return code_of(anchor.receiver).strip() if anchor.receiver is not None else "opt"
+
+
+def _rendered_step(
+    region: Region, names: dict[str, str], ctx: HookContext
+) -> list[cst.BaseStatement]:
+    """The region's statements for NNX (``names``: filled in as the model is found)."""
     stepped = _stepped_optimizer(region)
     optimizer = code_of(stepped).strip()
     constructor = _one_value(stepped, ctx)
@@ -56,25 +80,17 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
         raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
     forward, backward_index = _forward(region, ctx)
     model_node = _model_in_step(forward, trained_model(constructor, ctx), ctx)
-    model = code_of(model_node).strip()
+    model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
-    suggestion = SUGGESTION.format(loss=region.loss, model=model, optimizer=optimizer)
-    if region.clipped:
-        suggestion += f"\n{CLIPPED.format(optimizer=optimizer)}"
-    try:
-        _check_one_optimizer(region, optimizer, ctx)
-        _check_one_backward(region, ctx)
-        _check_no_model_value_outside(region, forward, model_node)
-        _check_after_backward(region, backward_index, model, optimizer, ctx)
-        _check_backward(region, ctx)
-        _check_traceable(forward)
-        _check_known_calls(forward, model_node, ctx)
-        statements = [*prefix, *_render(region, forward, model_node, optimizer, ctx)]
-        statements = _with_dropped_comments(statements, region, prefix, forward)
-    except Untranslatable as exc:
-        raise Untranslatable(exc.reason, suggestion) from None
-    ctx.add_import("nnx")
-    return ReplaceRegion(tuple(statements))
+    _check_one_optimizer(region, optimizer, ctx)
+    _check_one_backward(region, ctx)
+    _check_no_model_value_outside(region, forward, model_node)
+    _check_after_backward(region, backward_index, model, optimizer, ctx)
+    _check_backward(region, ctx)
+    _check_traceable(forward)
+    _check_known_calls(forward, model_node, ctx)
+    statements = [*prefix, *_render(region, forward, model_node, optimizer, ctx)]
+    return _with_dropped_comments(statements, region, prefix, forward)
 
 
 def _stepped_optimizer(region: Region) -> cst.BaseExpression:
