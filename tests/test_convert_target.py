@@ -13,6 +13,7 @@ import torch
 model = make_model()
 opt = torch.optim.SGD(model.parameters(), lr=0.1)
 for x, y in loader:
+    opt.zero_grad()
     loss = ((model(x) - y) ** 2).mean()
     loss.backward()
     opt.step()

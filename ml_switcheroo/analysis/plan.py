@@ -130,6 +130,9 @@ class Region:
     statements: list[cst.BaseStatement] = field(default_factory=list)
     clipped: bool = False  # a clip call in the region was folded into the optimizer's chain
     subset_clipped: bool = False  # a clip call in the region clips other parameters (escaped)
+    # the stepped optimizer's zero_grad() runs under the same loops and conditions as its step
+    # (else torch sums gradients over several steps)
+    zeroed: bool = False
 
 
 @dataclass(eq=False)
@@ -460,6 +463,7 @@ class Planner:
             region.subset_clipped = any(
                 id(site.statement) in statements for site in self._subset_clip_sites
             )
+            region.zeroed = self._zeroed_with(region.anchor)
         return plan
 
     # ------------------------------------------------------------------ helpers
@@ -1138,6 +1142,23 @@ class Planner:
                 continue
             for site in zero_grads:
                 self._zero_grad_escape(site)
+
+    def _zeroed_with(self, step: Site) -> bool:
+        """Whether a zero_grad() of the optimizer ``step`` steps runs under the same loops and
+        conditions as the step (the same constructor, or the same name in the same function)."""
+        stepped = self._stepped_optimizer(step)
+        if stepped is None:
+            return False
+        constructor = self._constructor_site(stepped, step)
+        for site in (s for s in self.plan.sites if s.role == ZERO_GRAD and s.receiver):
+            if site.controls != step.controls:
+                continue
+            if constructor is not None:
+                if self._constructor_site(site.receiver, site) is constructor:  # type: ignore[arg-type]
+                    return True
+            elif code_of(site.receiver).strip() == code_of(stepped).strip():  # type: ignore[arg-type]
+                return True
+        return False
 
     def _zero_grad_escape(self, site: Site) -> None:
         self._escape(

@@ -72,6 +72,7 @@ class NnxStepTest(SwitcherooTest):
             HEADER
             + """\
 for x, y in loader:
+    opt.zero_grad()
     out = model(x)
     loss = ((out - y) ** 2).mean()
     loss.backward()
@@ -91,6 +92,7 @@ for x, y in loader:
                     self.model = model
                     self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
                 def step(self, x, y):
+                    self.opt.zero_grad()
                     loss = ((self.model(x) - y) ** 2).mean()
                     loss.backward()
                     self.opt.step()
@@ -105,6 +107,7 @@ for x, y in loader:
             HEADER
             + """\
 for x, y in loader:
+    opt.zero_grad()
     x, y = x.to(device), y.to(device)
     loss = ((model(x) - y) ** 2).mean()
     loss.backward()
@@ -134,6 +137,7 @@ for x, y in loader:
             + """\
 scaler = torch.amp.GradScaler()
 for x, y in loader:
+    opt.zero_grad()
     loss = ((model(x) - y) ** 2).mean()
     scaler.scale(loss).backward()
     scaler.unscale_(opt)
@@ -151,6 +155,7 @@ for x, y in loader:
             HEADER
             + """\
 for x, y in loader:
+    opt.zero_grad()
     loss = ((model(x) - y) ** 2).mean()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
@@ -165,6 +170,7 @@ for x, y in loader:
             + """\
 loss_fn = None
 for x, y in loader:
+    opt.zero_grad()
     loss = ((model(x) - y) ** 2).mean()
     loss.backward()
     opt.step()
@@ -209,6 +215,7 @@ class NnxStepTrapTest(SwitcherooTest):
         output = escaped_step(
             """\
             for x, y in loader:
+                opt.zero_grad()
                 loss = ((model(x) - y) ** 2).mean()
                 loss.backward()
                 opt.step(lambda: loss)
@@ -220,6 +227,7 @@ class NnxStepTrapTest(SwitcherooTest):
         output = escaped_step(
             """\
             for x, y in loader:
+                opt.zero_grad()
                 loss = ((model(x) - y) ** 2).mean()
                 loss.backward(retain_graph=True)
                 opt.step()
@@ -231,6 +239,7 @@ class NnxStepTrapTest(SwitcherooTest):
         output = escaped_step(
             """\
             for x, y in loader:
+                opt.zero_grad()
                 loss = ((model(x) - y) ** 2).mean()
                 loss.backward(inputs=list(model.parameters()))
                 opt.step()
@@ -242,6 +251,7 @@ class NnxStepTrapTest(SwitcherooTest):
         escaped_step(
             """\
             for x, y in loader:
+                opt.zero_grad()
                 loss = (model(x) - y) ** 2
                 loss.backward(torch.ones_like(loss))
                 opt.step()
@@ -252,6 +262,7 @@ class NnxStepTrapTest(SwitcherooTest):
         output = escaped_step(
             """\
             for x, y in loader:
+                opt.zero_grad()
                 loss = ((model(x) - y) ** 2).mean()
                 loss.backward()
                 for p in model.parameters():
@@ -267,6 +278,7 @@ class NnxStepTrapTest(SwitcherooTest):
             + """\
 other = torch.optim.Adam(model.parameters(), lr=0.1)
 for x, y in loader:
+    opt.zero_grad()
     loss = ((model(x) - y) ** 2).mean()
     loss.backward()
     opt.step()
@@ -280,6 +292,7 @@ for x, y in loader:
             """\
             teacher = make_teacher()
             for x, y in loader:
+                opt.zero_grad()
                 loss = ((model(x) - teacher(x)) ** 2).mean()
                 loss.backward()
                 opt.step()
@@ -291,6 +304,7 @@ for x, y in loader:
         output = escaped_step(
             """\
             for x, y in loader:
+                opt.zero_grad()
                 h = model(x)
                 print("forward done")
                 loss = ((model(x) - y) ** 2).mean() + (h ** 2).mean()
@@ -304,6 +318,7 @@ for x, y in loader:
         output = escaped_step(
             """\
             for i, (x, y) in enumerate(loader):
+                opt.zero_grad()
                 loss = ((model(x) - y) ** 2).mean() / 4
                 loss.backward()
                 if (i + 1) % 4 == 0:
@@ -317,6 +332,7 @@ for x, y in loader:
             """\
             scaler = torch.amp.GradScaler()
             for x, y in loader:
+                opt.zero_grad()
                 loss = ((model(x) - y) ** 2).mean()
                 scaler.scale(2 * loss).backward()
                 scaler.step(opt)
@@ -330,6 +346,7 @@ for x, y in loader:
             """\
             scaler = torch.amp.GradScaler()
             for x, y in loader:
+                opt.zero_grad()
                 loss = ((model(x) - y) ** 2).mean()
                 scaler.scale(loss).backward()
                 scaler.unscale_(other)
@@ -346,6 +363,7 @@ for x, y in loader:
 def apply():
     opt.step()
 for x, y in loader:
+    opt.zero_grad()
     loss = ((model(x) - y) ** 2).mean()
     loss.backward()
     apply()
@@ -357,6 +375,7 @@ for x, y in loader:
         output = escaped_step(
             """\
             for x, y in loader:
+                opt.zero_grad()
                 loss = ((model(x) - y) ** 2).mean()
                 loss.backward(retain_graph=True)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -365,10 +384,49 @@ for x, y in loader:
         )
         assert "clipping here is now the head of `opt`'s tx: drop the clip call" in output
 
+    def test_a_step_without_zero_grad_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+for x, y in loader:
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+"""
+        )
+        assert "no `opt.zero_grad()` runs with each step" in output and not renders_a_step(output)
+
+    def test_zero_grad_under_another_condition_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+for i, (x, y) in enumerate(loader):
+    if i % 2 == 0:
+        opt.zero_grad()
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+"""
+        )
+        assert BEGIN in output and not renders_a_step(output)
+
+    def test_zero_grad_between_backward_and_step_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                opt.zero_grad()
+                opt.step()
+            """
+        )
+        assert "runs between backward and step" in output
+
     def test_two_backward_passes_for_one_step_escape(self) -> None:
         output = escaped_step(
             """\
             for x, y in loader:
+                opt.zero_grad()
                 first = model(x).sum()
                 first.backward()
                 loss = ((model(x) - y) ** 2).mean()
@@ -394,6 +452,7 @@ for x, y in loader:
         output = escaped_step(
             """\
             for x, y in loader:
+                opt.zero_grad()
                 loss = ((model(x) - y) ** 2).mean()
                 accelerator.backward(loss)
                 opt.step()
@@ -405,6 +464,7 @@ for x, y in loader:
         output = escaped_step(
             """\
             for x, y in loader:
+                opt.zero_grad()
                 out = model(x)
                 scale = out.abs().max().item()
                 loss = ((out - y) ** 2).mean() / scale
@@ -420,6 +480,7 @@ for x, y in loader:
             import torch
             def fit(model, opt, loader):
                 for x, y in loader:
+                    opt.zero_grad()
                     loss = ((model(x) - y) ** 2).mean()
                     loss.backward()
                     opt.step()
@@ -436,6 +497,7 @@ class Trainer:
         self.criterion = torch.nn.MSELoss()
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
     def step(self, x, y):
+        self.opt.zero_grad()
         loss = {loss}
         loss.backward()
         self.opt.step()
@@ -455,6 +517,7 @@ class NnxUnknownLossTest(SwitcherooTest):
         output = escaped_step(
             """\
             for x, y in loader:
+                opt.zero_grad()
                 loss = helper(model(x), y)
                 loss.backward()
                 opt.step()
@@ -468,6 +531,7 @@ class NnxUnknownLossTest(SwitcherooTest):
             def len(x):
                 return model(x).sum()
             for x, y in loader:
+                opt.zero_grad()
                 loss = ((model(x) - y) ** 2).mean() + len(x)
                 loss.backward()
                 opt.step()

@@ -82,6 +82,12 @@ def _rendered_step(
     model_node = _model_in_step(forward, trained_model(constructor, ctx), ctx)
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
+    if not region.zeroed:
+        raise Untranslatable(
+            f"no `{optimizer}.zero_grad()` runs with each step (under the same loops and "
+            "conditions): torch sums the gradients of several steps in .grad, nnx.value_and_grad "
+            "computes fresh ones"
+        )
     _check_one_optimizer(region, optimizer, ctx)
     _check_one_backward(region, ctx)
     _check_no_model_value_outside(region, forward, model_node)
@@ -249,8 +255,9 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
 def _check_after_backward(
     region: Region, backward_index: int, model: str, optimizer: str, ctx: HookContext
 ) -> None:
-    """Between backward and step: only zero_grad, the GradScaler's ``unscale_(opt)`` and clip
-    calls folded into the chain; after the step only the GradScaler's ``update()``."""
+    """Between backward and step: only the GradScaler's ``unscale_(opt)`` and clip calls folded
+    into the chain (a zero_grad there would zero the gradients the step uses); after the step
+    only the GradScaler's ``update()``."""
     methods = ctx.semantic_map.scaler_methods
     last = len(region.statements) - 1
     if region.scaler is not None and _is_scaler_call(
@@ -260,8 +267,6 @@ def _check_after_backward(
     if region.statements[last] is not region.anchor.statement:
         raise Untranslatable("a statement after the step belongs to it")
     for statement in region.statements[backward_index + 1 : last]:
-        if _is_zero_grad(statement, ctx):
-            continue
         if region.clipped and _is_folded_clip(statement, model, ctx):
             continue
         call = _lone_call(statement)
