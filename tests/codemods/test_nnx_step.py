@@ -384,6 +384,19 @@ for x, y in loader:
         )
         assert "clipping here is now the head of `opt`'s tx: drop the clip call" in output
 
+    def test_a_model_name_rebound_after_the_optimizer_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            model = make_model()
+            for x, y in loader:
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert "does not call the trained model" in output
+
     def test_a_step_without_zero_grad_escapes(self) -> None:
         output = convert(
             HEADER

@@ -369,7 +369,9 @@ def _model_in_step(
     forward: list[cst.BaseStatement], trained: cst.BaseExpression, ctx: HookContext
 ) -> cst.BaseExpression:
     """The expression the forward pass calls the trained model by (``model`` /
-    ``self.model``, or a parameter bound to the same model); a call of another model escapes."""
+    ``self.model``, or a parameter bound to the same model): the one value that reaches it is
+    the one that reaches the optimizer's model (a rebound name escapes); a call of another
+    model escapes."""
     trained_text = code_of(trained).strip()
     trained_value = _one_value(trained, ctx)
     bound = {t.value for s in forward for t in _target_names(s)}
@@ -379,7 +381,7 @@ def _model_in_step(
         if text is None or text.split(".")[0] in bound:
             continue  # a value the forward pass computes
         value = _one_value(callee, ctx)
-        if text == trained_text or (trained_value is not None and value is trained_value):
+        if trained_value is not None and value is trained_value:
             if found is not None and code_of(found).strip() != text:
                 raise Untranslatable(f"the model is called by two names (`{text}`)")
             found = callee
