@@ -397,6 +397,18 @@ for x, y in loader:
         )
         assert "does not call the trained model" in output
 
+    def test_a_loss_reading_the_optimizer_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean() * opt.param_groups[0]["lr"]
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert "the loss reads the optimizer `opt`" in output
+
     def test_a_step_without_zero_grad_escapes(self) -> None:
         output = convert(
             HEADER

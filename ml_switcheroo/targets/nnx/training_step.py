@@ -95,6 +95,7 @@ def _rendered_step(
     _check_backward(region, ctx)
     _check_traceable(forward)
     _check_known_calls(forward, model_node, ctx)
+    _check_no_mapped_api(forward, optimizer, ctx)
     statements = [*prefix, *_render(region, forward, model_node, optimizer, ctx)]
     return _with_dropped_comments(statements, region, prefix, forward)
 
@@ -433,6 +434,18 @@ def _known_call(func: cst.BaseExpression, model: str, bound: set[str], ctx: Hook
     if head in bound or head != model.split(".")[0]:
         return not ctx.qualify(func)  # a method of a value (not of an imported module)
     return False  # `self.compute_loss(...)`: a method of the object holding the model
+
+
+def _check_no_mapped_api(body: list[cst.BaseStatement], optimizer: str, ctx: HookContext) -> None:
+    """The loss function uses neither the optimizer nor an API of the map (a scheduler, a
+    clip call): the region's statements are not translated one by one."""
+    for node in (n for s in body for n in _walk(s)):
+        if isinstance(node, (cst.Name, cst.Attribute)) and dotted_name(node) == optimizer:
+            raise Untranslatable(f"the loss reads the optimizer `{optimizer}`")
+        if isinstance(node, cst.Call) and any(
+            q in ctx.semantic_map.apis for q in ctx.qualify(node.func)
+        ):
+            raise Untranslatable(f"the loss calls `{code_of(node.func).strip()}` of the map")
 
 
 def _one_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
