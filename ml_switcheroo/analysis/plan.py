@@ -133,6 +133,9 @@ class Region:
     # the stepped optimizer's zero_grad() runs under the same loops and conditions as its step
     # (else torch sums gradients over several steps)
     zeroed: bool = False
+    # the stepped optimizer's schedule joins its chain (ReduceLROnPlateau): each update takes
+    # the metric (``value=``)
+    takes_metric: bool = False
 
 
 @dataclass(eq=False)
@@ -464,6 +467,7 @@ class Planner:
                 id(site.statement) in statements for site in self._subset_clip_sites
             )
             region.zeroed = self._zeroed_with(region.anchor)
+            region.takes_metric = self._takes_metric(region.anchor)
         return plan
 
     # ------------------------------------------------------------------ helpers
@@ -1142,6 +1146,19 @@ class Planner:
                 continue
             for site in zero_grads:
                 self._zero_grad_escape(site)
+
+    def _takes_metric(self, step: Site) -> bool:
+        """Whether a schedule that joins the chain (ReduceLROnPlateau) is attached to the
+        optimizer ``step`` steps (also through a parameter every caller passes it to)."""
+        stepped = self._stepped_optimizer(step)
+        values = self.resolver.reaching_values(stepped, step.enclosing_class) if stepped else None
+        for value in values or []:
+            site = self.by_call.get(id(value))
+            schedule = self.plan.schedules.get(self.plan.key_of(site.call)) if site else None
+            entry = schedule.outer.entry if schedule is not None else None
+            if entry is not None and entry.attaches_to_chain:
+                return True
+        return False
 
     def _zeroed_with(self, step: Site) -> bool:
         """Whether a zero_grad() of the optimizer ``step`` steps runs under the same loops and

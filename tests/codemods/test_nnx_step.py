@@ -409,6 +409,22 @@ for x, y in loader:
         )
         assert "the loss reads the optimizer `opt`" in output
 
+    def test_a_step_of_an_optimizer_with_reduce_on_plateau_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt)
+for epoch in range(3):
+    for x, y in loader:
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+    sched.step(val_loss)
+"""
+        )
+        assert "reduce_on_plateau (ReduceLROnPlateau)" in output and not renders_a_step(output)
+
     def test_a_step_without_zero_grad_escapes(self) -> None:
         output = convert(
             HEADER

@@ -88,6 +88,12 @@ def _rendered_step(
             "conditions): torch sums the gradients of several steps in .grad, nnx.value_and_grad "
             "computes fresh ones"
         )
+    if region.takes_metric:
+        raise Untranslatable(
+            f"`{optimizer}`'s chain ends in optax.contrib.reduce_on_plateau (ReduceLROnPlateau), "
+            "which takes the metric at each update (`value=`) while torch gives it once per "
+            "scheduler step; not rendered for NNX"
+        )
     _check_one_optimizer(region, optimizer, ctx)
     _check_one_backward(region, ctx)
     _check_no_model_value_outside(region, forward, model_node)
