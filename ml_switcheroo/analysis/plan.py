@@ -466,8 +466,9 @@ class Planner:
             region.subset_clipped = any(
                 id(site.statement) in statements for site in self._subset_clip_sites
             )
-            region.zeroed = self._zeroed_with(region.anchor)
-            region.takes_metric = self._takes_metric(region.anchor)
+            if self.region_start == "forward":  # facts only a target rendering steps needs
+                region.zeroed = self._zeroed_with(region.anchor)
+                region.takes_metric = self._takes_metric(region.anchor)
         return plan
 
     # ------------------------------------------------------------------ helpers
