@@ -63,6 +63,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message.splitlines()[0]}\n")
 
 
+TARGET_NAMES = ("optax", "nnx")  # the default first (targets.catalogue.TARGETS)
+
+
 def _command_parser() -> argparse.ArgumentParser:
     """The options of optimizer.TorchToOptax (``--semantic-map``, ``--exact``...), as is."""
     from ml_switcheroo.codemods.optimizer import TorchToOptax
@@ -87,6 +90,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
         "unchanged, the others converted).",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    parser.add_argument(
+        "--target",
+        choices=TARGET_NAMES,
+        default=TARGET_NAMES[0],
+        help="what the code becomes: optax (the default: optax transformations, training "
+        "steps in escape hatches) or nnx (Flax NNX: nnx.Optimizer and the training step as "
+        "nnx.value_and_grad; optimizer.TorchToNNX)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--diff",
@@ -205,6 +216,8 @@ def _main(argv: Sequence[str] | None, started: float) -> int:
         if not os.path.isdir(os.path.dirname(os.path.abspath(report))):
             parser.error(f"--report {report}: no such directory")
     options = {name: getattr(args, name) for name in command_option_names}
+    if args.target != TARGET_NAMES[0]:
+        options["target"] = args.target  # passed to ConvertCommand (and in the cache key)
     mode = "in-place" if args.in_place else "check" if args.check and not args.diff else "diff"
     return _run(args, options, mode, started)
 
@@ -277,10 +290,11 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
     from ml_switcheroo.app import files, migration_report
     from ml_switcheroo.codemods.optimizer import TorchToOptax
     from ml_switcheroo.spec.errors import SemanticMapError
-    from ml_switcheroo.targets.catalogue import load_semantic_map
+    from ml_switcheroo.targets.catalogue import TARGETS, load_semantic_map
 
+    target = TARGETS[options.get("target", TARGET_NAMES[0])]
     try:  # validated by the option parser already; the shipped map is checked here too
-        semantic_map = load_semantic_map(options.get("semantic_map", ()))
+        semantic_map = load_semantic_map(options.get("semantic_map", ()), target)
     except SemanticMapError as exc:
         print(f"ml-switcheroo convert: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -133,6 +133,12 @@ class Region:
     statements: list[cst.BaseStatement] = field(default_factory=list)
     clipped: bool = False  # a clip call in the region was folded into the optimizer's chain
     subset_clipped: bool = False  # a clip call in the region clips other parameters (escaped)
+    # the stepped optimizer's zero_grad() runs under the same loops and conditions as its step
+    # (else torch sums gradients over several steps)
+    zeroed: bool = False
+    # the stepped optimizer's schedule joins its chain (ReduceLROnPlateau): each update takes
+    # the metric (``value=``)
+    takes_metric: bool = False
 
 
 @dataclass(eq=False)
@@ -380,9 +386,13 @@ class Planner:
         positions: Callable[[], Positions] | None = None,
         filename: str | None = None,
         render: Render = stated,
+        region_start: str = "backward",
     ) -> None:
         self.module = module
         self.render = render  # the target's words for a finding (``spec/findings.py``)
+        # where a training-step region starts: at its backward pass ("backward"), or at the
+        # forward pass that computes the backward's loss ("forward"; ``Target.region_start``)
+        self.region_start = region_start
         self.positions = positions  # the module's libcst positions, for the plan's keys
         self.filename = filename or ""
         self.wire = wire
@@ -461,6 +471,9 @@ class Planner:
             region.subset_clipped = any(
                 id(site.statement) in statements for site in self._subset_clip_sites
             )
+            if self.region_start == "forward":  # facts only a target rendering steps needs
+                region.zeroed = self._zeroed_with(region.anchor)
+                region.takes_metric = self._takes_metric(region.anchor)
         return plan
 
     # ------------------------------------------------------------------ helpers
@@ -1093,6 +1106,36 @@ class Planner:
             for site in zero_grads:
                 self._zero_grad_escape(site)
 
+    def _takes_metric(self, step: Site) -> bool:
+        """Whether a schedule that joins the chain (ReduceLROnPlateau) is attached to the
+        optimizer ``step`` steps (also through a parameter every caller passes it to)."""
+        stepped = self._stepped_optimizer(step)
+        values = self.resolver.reaching_values(stepped, step.enclosing_class) if stepped else None
+        for value in values or []:
+            site = self.by_call.get(id(value))
+            schedule = self.plan.schedules.get(self.plan.key_of(site.call)) if site else None
+            entry = schedule.outer.entry if schedule is not None else None
+            if entry is not None and entry.attaches_to_chain:
+                return True
+        return False
+
+    def _zeroed_with(self, step: Site) -> bool:
+        """Whether a zero_grad() of the optimizer ``step`` steps runs under the same loops and
+        conditions as the step (the same constructor, or the same name in the same function)."""
+        stepped = self._stepped_optimizer(step)
+        if stepped is None:
+            return False
+        constructor = self._constructor_site(stepped, step)
+        for site in (s for s in self.plan.sites if s.role == ZERO_GRAD and s.receiver):
+            if site.controls != step.controls:
+                continue
+            if constructor is not None:
+                if self._constructor_site(site.receiver, site) is constructor:  # type: ignore[arg-type]
+                    return True
+            elif code_of(site.receiver).strip() == code_of(stepped).strip():  # type: ignore[arg-type]
+                return True
+        return False
+
     def _zero_grad_escape(self, site: Site) -> None:
         self._refuse(site, findings.ZERO_GRAD_UNDER_OTHER_CONTROL)
 
@@ -1142,6 +1185,8 @@ class Planner:
             if backward is not None:
                 body = self.collector.blocks[block].body  # type: ignore[attr-defined]
                 first = backward.path[depth][1]
+                if self.region_start == "forward":
+                    first = self._forward_start(body, first)
                 last = index
                 if last + 1 < len(body) and self._is_scaler_update(body[last + 1], anchor):
                     last += 1
@@ -1162,6 +1207,31 @@ class Planner:
             if block == stop_block or (stop_block is None and depth == 0):
                 return None
         return None
+
+    def _forward_start(self, body: Sequence[cst.BaseStatement], first: int) -> int:
+        """The first statement of the forward pass before the backward at ``body[first]``: the
+        statements right before it that bind a name a later one of them reads (and the
+        ``zero_grad()`` calls among them)."""
+        needed = {name.value for name in _names(body[first])}
+        start = first
+        while start > 0:
+            previous = body[start - 1]
+            if _bound_names(previous) & needed:
+                needed |= {name.value for name in _names(previous)}
+            elif not self._only_zero_grad(previous):
+                break
+            start -= 1
+        return start
+
+    def _only_zero_grad(self, statement: cst.BaseStatement) -> bool:
+        """``opt.zero_grad()`` alone on its line."""
+        if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+            return False
+        expression = statement.body[0]
+        if not isinstance(expression, cst.Expr) or not isinstance(expression.value, cst.Call):
+            return False
+        site = self.by_call.get(id(expression.value))
+        return site is not None and site.role == ZERO_GRAD
 
     def _backward_before(self, anchor: Site, depth: int) -> Site | None:
         """The last ``.backward()`` at or before the anchor's statement at ``depth``."""
@@ -1418,6 +1488,26 @@ def _overlaps(read: str, stored: str) -> bool:
         return True
     shorter, longer = sorted((read, stored), key=len)
     return longer.startswith(shorter) and longer[len(shorter)] in ".["
+
+
+def _bound_names(statement: cst.BaseStatement) -> set[str]:
+    """The plain names a simple statement assigns (``a, b = ...``, ``a += ...``)."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return set()
+    targets: list[cst.BaseExpression] = []
+    for small in statement.body:
+        if isinstance(small, cst.Assign):
+            targets.extend(t.target for t in small.targets)
+        elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+            targets.append(small.target)
+    found: set[str] = set()
+    while targets:
+        target = targets.pop()
+        if isinstance(target, cst.Name):
+            found.add(target.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            targets.extend(e.value for e in target.elements)
+    return found
 
 
 def _names(node: cst.CSTNode) -> list[cst.Name]:

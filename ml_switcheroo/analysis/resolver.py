@@ -370,6 +370,43 @@ class Resolver:
                 return None
         return _without_none(found) if found else None
 
+    def reaching_values(
+        self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None, depth: int = 0
+    ) -> list[cst.BaseExpression] | None:
+        """``origin_values`` for a value of any type: a parameter is what every call in this
+        module passes (followed through names), whether or not its type is known."""
+        if not isinstance(node, cst.Name):
+            return self.origin_values(node, enclosing_class, depth)
+        found: list[cst.BaseExpression] = []
+        for binding in self.binding_nodes(node):
+            value = self.bindings.get(binding) if isinstance(binding, cst.Name) else None
+            if isinstance(value, cst.BaseExpression):
+                found.append(value)
+                continue
+            arguments = self._caller_arguments_of(binding) if depth < 3 else None
+            if arguments is None:
+                return None
+            for argument in arguments:
+                inner = (
+                    self.reaching_values(argument, enclosing_class, depth + 1)
+                    if isinstance(argument, cst.Name)
+                    else [argument]
+                )
+                if inner is None:
+                    return None
+                found.extend(inner)
+        return _without_none(found) if found else None
+
+    def _caller_arguments_of(self, binding: cst.CSTNode) -> list[cst.BaseExpression] | None:
+        """What every call in this module passes for parameter ``binding`` (None: unknown)."""
+        scope = self.scopes.get(binding) if isinstance(binding, cst.Param) else None
+        if scope is None:
+            return None
+        for assignment in scope.assignments[binding.name.value]:  # type: ignore[attr-defined]
+            if getattr(assignment, "node", None) is binding:
+                return self.caller_arguments(binding, assignment)  # type: ignore[arg-type]
+        return None
+
     def _passed_values(
         self, param: cst.Param, enclosing_class: cst.ClassDef | None, depth: int
     ) -> list[cst.BaseExpression] | None:

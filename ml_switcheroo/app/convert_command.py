@@ -29,6 +29,7 @@ from ml_switcheroo.codemods.optimizer import TorchToOptax
 from ml_switcheroo.rewrite import command_support, round_trip
 from ml_switcheroo.rewrite.engine import records_of
 from ml_switcheroo.rewrite.parse_guard import TOO_DEEP, SourceTooDeep, hazard
+from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, TARGETS
 
 
 def result_path(results_dir: str, filename: str) -> str:
@@ -103,8 +104,10 @@ class ConvertCommand(TorchToOptax):
         display_root: str | None = None,
         stamps: list[list[Any]] | None = None,
         semantic_map: Sequence[str] = (),
+        target: str = DEFAULT_TARGET.name,
         **options: Any,
     ) -> None:
+        self.TARGET = TARGETS[target]  # type: ignore[misc]  # ``convert --target``
         self.results_dir = results_dir
         self.mode = mode  # "diff", "check" or "in-place"
         self.display_root = display_root

@@ -5,7 +5,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ml_switcheroo.rewrite.engine import SwitcherooCommand
+from ml_switcheroo.targets.nnx.target import NNX
+from ml_switcheroo.targets.target import Target
 
 
 class TorchToOptax(SwitcherooCommand):
@@ -14,6 +18,16 @@ class TorchToOptax(SwitcherooCommand):
         "hatches, zero_grad() removal and imports."
     )
     HOOKS = None
+
+
+class TorchToNNX(SwitcherooCommand):
+    DESCRIPTION = (
+        "Translate a PyTorch training loop to Flax NNX in one pass (the model must already be "
+        "an nnx.Module): nnx.Optimizer(model, <optax tx>, wrt=nnx.Param), the training step as "
+        "nnx.value_and_grad of a loss function and optimizer.update(model, grads)."
+    )
+    HOOKS = None
+    TARGET: ClassVar[Target] = NNX
 
 
 class OptimizerInit(SwitcherooCommand):

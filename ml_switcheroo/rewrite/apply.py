@@ -8,6 +8,7 @@ report record. ``apply_region_result`` does the same for a training-step region'
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import libcst as cst
@@ -131,6 +132,8 @@ def _replace_region(
         new[0] = first.with_changes(leading_lines=[*original.leading_lines, *first.leading_lines])
     frame = statements.frames[-1]
     frame.imports.extend(requested)
+    before = sum((names_in(s) for s in region.statements), Counter())
+    frame.discarded.update(before - sum((names_in(s) for s in new), Counter()))
     frame.records.append(
         (
             region.anchor.call,

@@ -180,6 +180,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             position=self._positions.of,
         )
         self._runs.receivers = self._receivers
+        self._contexts.translates = self._receivers.becomes_translated
         self._regions = RegionStatements(
             statements=self._statements,
             semantic_map=self.semantic_map,
@@ -341,6 +342,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 positions=self._positions.all,
                 filename=self.context.filename,
                 render=self.TARGET.untranslatable,
+                region_start=self.TARGET.region_start,
             ).build()
         return self._plan
 

@@ -48,6 +48,8 @@ class HookContexts:
         self.enclosing = enclosing
         self.plan = plan
         self._parents: Any = None
+        # whether a wired call's translation succeeds (the engine's receivers, set once built)
+        self.translates: Callable[[cst.Call], bool] = lambda call: False
         # (call, one of its arguments) for every call of the plan: see hygienic
         self._user_expressions: list[tuple[cst.Call, UserExpression]] | None = None
 
@@ -75,6 +77,9 @@ class HookContexts:
             enclosing_class=self.enclosing(),
             hygiene=self.hygienic,
             variable=self.variable,
+            origins=lambda node: self.resolver().reaching_values(node, self.enclosing()),
+            visible_names=self._visible_names,
+            translates=self.translates,
         )
 
     def hygienic(

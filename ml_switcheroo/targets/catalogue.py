@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from ml_switcheroo.spec.semantic_map import BUILTIN_MAP, SemanticMap, compile_semantic_map
+from ml_switcheroo.targets.nnx.target import NNX
 from ml_switcheroo.targets.optax.target import OPTAX
 from ml_switcheroo.targets.target import Target
 
 DEFAULT_TARGET: Target = OPTAX
+TARGETS: dict[str, Target] = {target.name: target for target in (OPTAX, NNX)}
 
 
 def load_semantic_map(

@@ -177,6 +177,13 @@ class HookContext:
     variable: Callable[[cst.Name], Variable | None] = lambda name: None
     # Whether the receiver's constructor was translated (False: it is still the torch object).
     receiver_translated: Callable[[], bool] = lambda: True
+    # Every value that reaches a Name or ``self.x``, through parameters to what this module's
+    # callers pass (None: unknown).
+    origins: Callable[[cst.BaseExpression], list[cst.BaseExpression] | None] = lambda node: None
+    # Whether this command translates a constructor call (False: it stays the torch object).
+    translates: Callable[[cst.Call], bool] = lambda call: True
+    # Names assigned or read in the scope of a node and its enclosing scopes.
+    visible_names: Callable[[cst.CSTNode], frozenset[str]] = lambda node: frozenset()
 
     @property
     def exact(self) -> bool:

@@ -21,8 +21,12 @@ class Target:
     texts name the target (``label``) and a translated optimizer (``optimizer_value``), and
     what it says about each finding of analysis and model (``messages``, by finding kind).
 
-    Not declared here yet: what the ``params`` argument becomes (the shipped map's templates
-    drop it, as optax does).
+    ``region_start``: where a training-step region starts, at the backward pass (``"backward"``:
+    optax keeps the forward pass and escapes the region) or at the forward pass that computes
+    its loss (``"forward"``: the region becomes a loss function, for NNX).
+    What the ``params`` argument becomes is the constructor hook's: optax drops it (the
+    parameters come with each update), NNX passes the receiver of ``.parameters()`` to
+    ``nnx.Optimizer(model, tx)`` (``targets/nnx/optimizer.py``).
     """
 
     name: str
@@ -32,6 +36,7 @@ class Target:
     label: str
     optimizer_value: str
     maps: tuple[Path, ...] = ()
+    region_start: str = "backward"
     messages: Messages = field(default_factory=dict)
 
     def untranslatable(self, finding: Finding) -> Untranslatable:

@@ -1,0 +1,47 @@
+"""The model an NNX optimizer trains: the receiver of ``.parameters()`` in its constructor."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ml_switcheroo.spec import roles
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.semantic_map import ApiEntry
+from ml_switcheroo.spec.signature import code_of, dotted_name
+from ml_switcheroo.targets.hooks import HookContext
+
+PARAMS = "params"
+
+
+def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression:
+    """``model`` of ``torch.optim.X(model.parameters(), ...)`` (a name or ``self.a.b``);
+    anything else (param groups, a list, ``named_parameters``, a filter) is untranslatable."""
+    entry = _constructor_entry(constructor, ctx)
+    bound = entry.signature.bind(constructor)
+    argument = bound.get(PARAMS)
+    value = argument.value if argument is not None else None
+    if (
+        isinstance(value, cst.Call)
+        and not value.args
+        and isinstance(value.func, cst.Attribute)
+        and value.func.attr.value == "parameters"
+        and dotted_name(value.func.value) is not None
+    ):
+        return value.func.value
+    shown = " ".join(code_of(value).split()) if value is not None else "nothing"
+    raise Untranslatable(
+        f"nnx.Optimizer trains one model's parameters (`model.parameters()`); this optimizer "
+        f"is given `{shown}` (param groups, a part or a list of parameters)",
+        "nnx.Optimizer(model, tx, wrt=<an nnx filter selecting those parameters>)",
+    )
+
+
+def _constructor_entry(constructor: cst.Call, ctx: HookContext) -> ApiEntry:
+    """The map entry of an optimizer constructor call (``ctx.entry`` when it is the hook's)."""
+    if ctx.entry.role == roles.CONSTRUCTOR:
+        return ctx.entry
+    for name in ctx.qualify(constructor.func):
+        entry = ctx.semantic_map.apis.get(name)
+        if entry is not None and entry.role == roles.CONSTRUCTOR:
+            return entry
+    raise Untranslatable(f"`{code_of(constructor.func).strip()}` is not an optimizer of the map")

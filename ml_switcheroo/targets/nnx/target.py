@@ -1,0 +1,25 @@
+"""The Flax NNX target: the optax target's hooks, with the optimizer constructor and the
+training step rendered for a mutable NNX model (``nnx.Optimizer``, ``nnx.value_and_grad``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ml_switcheroo.targets.nnx.optimizer import nnx_optimizer
+from ml_switcheroo.targets.nnx.training_step import nnx_training_step
+from ml_switcheroo.targets.optax.target import OPTAX
+from ml_switcheroo.targets.target import Target
+
+NNX_MAP = Path(__file__).with_name("nnx.yaml")
+
+NNX = Target(
+    "nnx",
+    {**OPTAX.hooks, "optimizer_constructor": nnx_optimizer, "training_step": nnx_training_step},
+    OPTAX.specs,
+    state_name="{x}.opt_state",
+    label="Flax NNX",
+    optimizer_value="an nnx.Optimizer",
+    maps=(NNX_MAP,),
+    region_start="forward",
+    messages=OPTAX.messages,  # the tx is optax: its findings read the same
+)

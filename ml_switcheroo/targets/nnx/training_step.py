@@ -1,0 +1,668 @@
+"""NNX training step: the region from the forward pass to ``opt.step()`` becomes
+
+    def loss_fn(model):
+        <the forward pass, the model used through the parameter>
+        return loss            # (or ``loss, aux``: values the code reads after the step)
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    opt.update(model, grads)
+
+Only the plainest shape is rendered; anything else escapes with its reason (never a guess).
+A GradScaler (``scaler.scale(loss).backward()``, ``unscale_``, ``step``, ``update``) goes away:
+JAX needs no loss scaling (torch's scaling by a power of two is exact; its skipping of steps
+with inf/nan gradients is float16 behaviour, which the ported model no longer has).
+Half-done (issue 13, D4): gradient accumulation under a condition, a forward pass under
+``autocast``, and a clip call other than one folded into the optimizer's chain escape here.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator, Sequence
+
+import libcst as cst
+
+from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.spec import roles
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.signature import code_of, dotted_name
+from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
+from ml_switcheroo.targets.nnx.model import trained_model
+
+GRADIENT = "{loss}, {grads} = nnx.value_and_grad({loss_fn})({model})"
+GRADIENT_AUX = "({loss}, {aux}), {grads} = nnx.value_and_grad({loss_fn}, has_aux=True)({model})"
+UPDATE = "{optimizer}.update({model}, {grads})"
+SUGGESTION = (
+    "def loss_fn(model):  # the forward pass that computes `{loss}`\n"
+    "    ...\n"
+    "    return {loss}\n"
+    "{loss}, grads = nnx.value_and_grad(loss_fn)({model})\n"
+    "{optimizer}.update({model}, grads)"
+)
+CLIPPED = "# the gradient clipping here is now the head of `{optimizer}`'s tx: drop the clip call"
+LOSS_CLASS_SUFFIX = "Loss"  # torch.nn.MSELoss(): a criterion, not a second model
+# Libraries whose functions a loss function may call (the user ports torch's to jax).
+LIBRARIES = frozenset({"torch", "jax", "jnp", "numpy", "math", "builtins", "optax"})
+
+
+def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
+    """Hook for a training-step region (``ctx.plan``) of the NNX target."""
+    region = ctx.plan
+    if not isinstance(region, Region) or region.backward is None:
+        raise Untranslatable("a step without its backward pass in the same function")
+    names = {"loss": region.loss, "model": "model", "optimizer": _optimizer_text(region)}
+    try:
+        statements = _rendered_step(region, names, ctx)
+    except Untranslatable as exc:
+        suggestion = SUGGESTION.format(**names)
+        if region.clipped:
+            suggestion += f"\n{CLIPPED.format(**names)}"
+        raise Untranslatable(exc.reason, suggestion) from None
+    ctx.add_import("nnx")
+    return ReplaceRegion(tuple(statements))
+
+
+def _optimizer_text(region: Region) -> str:
+    """The stepped optimizer's source, for a suggestion (``opt`` when unclear)."""
+    anchor = region.anchor
+    if anchor.role == roles.SCALER_STEP:
+        return code_of(anchor.call.args[0].value).strip() if anchor.call.args else "opt"
+    return code_of(anchor.receiver).strip() if anchor.receiver is not None else "opt"
+
+
+def _rendered_step(
+    region: Region, names: dict[str, str], ctx: HookContext
+) -> list[cst.BaseStatement]:
+    """The region's statements for NNX (``names``: filled in as the model is found)."""
+    stepped = _stepped_optimizer(region)
+    optimizer = code_of(stepped).strip()
+    constructor = _one_value(stepped, ctx)
+    if not isinstance(constructor, cst.Call) or not ctx.translates(constructor):
+        raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
+    forward, backward_index = _forward(region, ctx)
+    model_node = _model_in_step(forward, trained_model(constructor, ctx), ctx)
+    model = names["model"] = code_of(model_node).strip()
+    prefix, forward = _split_prefix(forward, model_node)
+    if not region.zeroed:
+        raise Untranslatable(
+            f"no `{optimizer}.zero_grad()` runs with each step (under the same loops and "
+            "conditions): torch sums the gradients of several steps in .grad, nnx.value_and_grad "
+            "computes fresh ones"
+        )
+    if region.takes_metric:
+        raise Untranslatable(
+            f"`{optimizer}`'s chain ends in optax.contrib.reduce_on_plateau (ReduceLROnPlateau), "
+            "which takes the metric at each update (`value=`) while torch gives it once per "
+            "scheduler step; not rendered for NNX"
+        )
+    _check_one_optimizer(region, optimizer, ctx)
+    _check_one_backward(region, ctx)
+    _check_no_model_value_outside(region, forward, model_node)
+    _check_after_backward(region, backward_index, model, optimizer, ctx)
+    _check_backward(region, ctx)
+    _check_traceable(forward)
+    _check_known_calls(forward, model_node, ctx)
+    _check_no_mapped_api(forward, optimizer, ctx)
+    statements = [*prefix, *_render(region, forward, model_node, optimizer, ctx)]
+    return _with_dropped_comments(statements, region, prefix, forward)
+
+
+def _stepped_optimizer(region: Region) -> cst.BaseExpression:
+    """``opt`` of ``opt.step()`` or ``scaler.step(opt)``: no closure, not under a condition."""
+    anchor = region.anchor
+    scaled = anchor.role == roles.SCALER_STEP
+    arguments = anchor.call.args[1:] if scaled else anchor.call.args
+    if arguments:
+        raise Untranslatable(
+            "`step(closure)` re-evaluates the loss inside the optimizer (LBFGS); "
+            "nnx.Optimizer.update takes gradients"
+        )
+    if region.gated:
+        raise Untranslatable(
+            "the step runs under a condition (gradient accumulation?): optax.MultiSteps applies "
+            "every k-th update counted across epochs, while a condition like `(i + 1) % k == 0` "
+            "restarts with each epoch, and it accumulates in float32 unless given "
+            "accumulator_dtype; not rendered for NNX"
+        )
+    optimizer = anchor.call.args[0].value if scaled and anchor.call.args else anchor.receiver
+    if optimizer is None or dotted_name(optimizer) is None:
+        raise Untranslatable("the stepped optimizer is not a name or `self.x`")
+    return optimizer
+
+
+def _split_prefix(
+    forward: list[cst.BaseStatement], model: cst.BaseExpression
+) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
+    """The leading statements that do not use the model (``x = x.to(device)``) stay before
+    the loss function; the rest is its body."""
+    root = (dotted_name(model) or "").split(".")[0]
+    for index, statement in enumerate(forward):
+        if root in _variables_of([statement]):
+            return forward[:index], forward[index:]
+    return forward, []
+
+
+def _check_traceable(forward: list[cst.BaseStatement]) -> None:
+    """The loss function's body runs traced: no ``.item()``."""
+    if not forward:
+        raise Untranslatable("the loss does not use the model")
+    if any(_calls_method(statement, "item") for statement in forward):
+        raise Untranslatable("`.item()` in the forward pass (a traced value has no number)")
+
+
+def _with_dropped_comments(
+    statements: list[cst.BaseStatement],
+    region: Region,
+    prefix: list[cst.BaseStatement],
+    forward: list[cst.BaseStatement],
+) -> list[cst.BaseStatement]:
+    """The comments of the region's dropped statements (zero_grad, backward, step...) kept:
+    those before the loss function's body above it, the others above the gradient. The lines
+    above the region's first statement are left out: the engine puts them above the output."""
+    kept = {id(s) for s in (*prefix, *forward)}
+    before: list[cst.EmptyLine] = []
+    after: list[cst.EmptyLine] = []
+    seen_body = False
+    for statement in region.statements:
+        seen_body = seen_body or statement is forward[0]
+        if id(statement) in kept:
+            continue
+        lines = _comment_lines(statement, leading=statement is not region.statements[0])
+        (after if seen_body else before).extend(lines)
+    index = len(prefix)  # the loss function
+    statements[index] = _above(statements[index], before)
+    statements[index + 1] = _above(statements[index + 1], after)
+    first, above_region = statements[0], list(region.statements[0].leading_lines)  # type: ignore[attr-defined]
+    lines = list(first.leading_lines)  # type: ignore[attr-defined]
+    if above_region and lines[: len(above_region)] == above_region:
+        statements[0] = first.with_changes(leading_lines=lines[len(above_region) :])
+    return statements
+
+
+def _above(statement: cst.BaseStatement, lines: list[cst.EmptyLine]) -> cst.BaseStatement:
+    return statement.with_changes(leading_lines=[*statement.leading_lines, *lines])  # type: ignore[attr-defined]
+
+
+def _comment_lines(statement: cst.BaseStatement, leading: bool) -> list[cst.EmptyLine]:
+    """A dropped statement's comment lines (``leading``: those above it too), its end-of-line
+    comment as a line of its own."""
+    above = statement.leading_lines if leading else ()  # type: ignore[attr-defined]
+    lines = [line for line in above if line.comment is not None]
+    trailing = getattr(statement, "trailing_whitespace", None)
+    if trailing is not None and trailing.comment is not None:
+        lines.append(cst.EmptyLine(comment=trailing.comment))
+    return lines
+
+
+def _check_backward(region: Region, ctx: HookContext) -> None:
+    """``loss.backward()`` or ``scaler.scale(loss).backward()`` with no argument (retain_graph,
+    inputs, a gradient escape); ``loss`` a plain name."""
+    backward = region.backward
+    assert backward is not None
+    call = backward.call
+    if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "backward"):
+        raise Untranslatable(f"`{code_of(call).strip()}` is not `loss.backward()`")
+    if (
+        call.args
+        and call.args[0].keyword is None
+        and region.loss != code_of(call.func.value).strip()
+    ):
+        raise Untranslatable(
+            f"`{code_of(call).strip()}` is a framework's backward (accelerate, Fabric, "
+            "Lightning): the framework owns the step; port its training loop first"
+        )
+    if call.args:
+        shown = ", ".join(code_of(a).strip() for a in call.args)
+        raise Untranslatable(
+            f"`backward({shown})`: retain_graph, inputs= and a gradient for a non-scalar loss "
+            "have no nnx.value_and_grad equivalent"
+        )
+    loss = call.func.value
+    if region.scaler is not None and _is_scaler_call(
+        loss, region, ctx.semantic_map.scaler_methods.scale
+    ):
+        loss = loss.args[0].value if len(loss.args) == 1 else loss  # type: ignore[attr-defined]
+    if not (isinstance(loss, cst.Name) and loss.value == region.loss):
+        raise Untranslatable(f"the loss `{code_of(loss).strip()}` is not a plain name")
+
+
+def _is_scaler_call(node: cst.CSTNode, region: Region, method: str | None) -> bool:
+    """``scaler.<method>(...)`` of the region's GradScaler."""
+    return (
+        method is not None
+        and isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value == method
+        and dotted_name(node.func.value) == region.scaler
+    )
+
+
+def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement], int]:
+    """The statements before the backward (zero_grad calls dropped), each an assignment."""
+    assert region.backward is not None
+    index = next(
+        i for i, s in enumerate(region.statements) if _contains(s, region.backward.statement)
+    )
+    if region.statements[index] is not region.backward.statement:
+        raise Untranslatable("the backward pass is nested in another statement")
+    forward = []
+    for statement in region.statements[:index]:
+        if _is_zero_grad(statement, ctx):
+            continue
+        if not _is_assignment(statement):
+            raise Untranslatable(
+                f"`{code_of(statement).strip()}` in the forward pass is not an assignment to "
+                "names (it would run traced inside the loss function)"
+            )
+        forward.append(statement)
+    if not forward:
+        raise Untranslatable(f"the forward pass that computes `{region.loss}` is not in the step")
+    return forward, index
+
+
+def _check_after_backward(
+    region: Region, backward_index: int, model: str, optimizer: str, ctx: HookContext
+) -> None:
+    """Between backward and step: only the GradScaler's ``unscale_(opt)`` and clip calls folded
+    into the chain (a zero_grad there would zero the gradients the step uses); after the step
+    only the GradScaler's ``update()``."""
+    methods = ctx.semantic_map.scaler_methods
+    last = len(region.statements) - 1
+    if region.scaler is not None and _is_scaler_call(
+        _lone_call(region.statements[last]), region, methods.update
+    ):
+        last -= 1
+    if region.statements[last] is not region.anchor.statement:
+        raise Untranslatable("a statement after the step belongs to it")
+    for statement in region.statements[backward_index + 1 : last]:
+        if region.clipped and _is_folded_clip(statement, model, ctx):
+            continue
+        call = _lone_call(statement)
+        if (
+            region.scaler is not None
+            and _is_scaler_call(call, region, methods.unscale)
+            and [code_of(a.value).strip() for a in call.args] == [optimizer]  # type: ignore[union-attr]
+        ):
+            continue
+        raise Untranslatable(
+            f"`{code_of(statement).strip()}` runs between backward and step (gradients read or "
+            "edited by hand)"
+        )
+
+
+def _scope(region: Region) -> cst.CSTNode:
+    """The function holding the step, else the outermost loop (a step in no loop escapes)."""
+    function = region.anchor.function
+    if function is not None:
+        return function
+    if not region.anchor.controls:
+        raise Untranslatable("a step outside any loop or function")
+    return region.anchor.controls[0]
+
+
+def _check_one_optimizer(region: Region, optimizer: str, ctx: HookContext) -> None:
+    """No other optimizer is stepped where this one is (one backward for several)."""
+    for node in _walk(_scope(region)):
+        if not (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value == "step"
+        ):
+            continue
+        receiver = node.func.value
+        if dotted_name(receiver) in (None, optimizer):
+            continue
+        value = _one_value(receiver, ctx)
+        if isinstance(value, cst.Call) and _is_constructor(value, ctx):
+            raise Untranslatable(
+                f"`{dotted_name(receiver)}` is stepped here too: one backward feeding several "
+                "optimizers"
+            )
+
+
+def _check_one_backward(region: Region, ctx: HookContext) -> None:
+    """No other backward pass where this step is (its gradients would add up in torch)."""
+    methods = ctx.semantic_map.backward_methods
+    inside = {id(n) for s in region.statements for n in _walk(s)}
+    for node in _walk(_scope(region)):
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value in methods
+            and id(node) not in inside
+        ):
+            raise Untranslatable(
+                f"another backward pass (`{code_of(node).strip()}`) runs where this step is: "
+                "torch adds up the gradients of both"
+            )
+
+
+def _is_constructor(call: cst.Call, ctx: HookContext) -> bool:
+    entries = (ctx.semantic_map.apis.get(q) for q in ctx.qualify(call.func))
+    return any(e is not None and e.role == roles.CONSTRUCTOR for e in entries)
+
+
+def _check_no_model_value_outside(
+    region: Region, forward: list[cst.BaseStatement], model: cst.BaseExpression
+) -> None:
+    """A name the loss reads but does not compute must not be computed from the model (or
+    by any call through ``self``) elsewhere: its gradient would be lost."""
+    bound = {t.value for s in forward for t in _target_names(s)}
+    free = _variables_of(forward) - bound
+    inside = {id(n) for s in region.statements for n in _walk(s)}
+    root = dotted_name(model).split(".")[0]  # type: ignore[union-attr]
+    for node in _walk(_scope(region)):
+        if id(node) in inside or not isinstance(node, cst.SimpleStatementLine):
+            continue
+        names = {t.value for t in _target_names(node)} & free
+        if names and root in _variables_of([node]):
+            raise Untranslatable(
+                f"`{sorted(names)[0]}`, which the loss reads, is computed from the model "
+                "outside the step (its gradient would be lost)"
+            )
+
+
+def _is_folded_clip(statement: cst.BaseStatement, model: str, ctx: HookContext) -> bool:
+    """A clip call alone on its line, of ``model.parameters()`` (it heads the chain)."""
+    call = _lone_call(statement)
+    if call is None:
+        return False
+    entry = ctx.semantic_map.apis.get(next(iter(ctx.qualify(call.func)), ""))
+    if entry is None or entry.role != roles.CLIP or not call.args:
+        return False
+    return " ".join(code_of(call.args[0].value).split()) == f"{model}.parameters()"
+
+
+def _model_in_step(
+    forward: list[cst.BaseStatement], trained: cst.BaseExpression, ctx: HookContext
+) -> cst.BaseExpression:
+    """The expression the forward pass calls the trained model by (``model`` /
+    ``self.model``, or a parameter bound to the same model): the one value that reaches it is
+    the one that reaches the optimizer's model (a rebound name escapes); a call of another
+    model escapes."""
+    trained_text = code_of(trained).strip()
+    trained_value = _one_value(trained, ctx)
+    bound = {t.value for s in forward for t in _target_names(s)}
+    found: cst.BaseExpression | None = None
+    for callee in _callees(forward):
+        text = dotted_name(callee)
+        if text is None or text.split(".")[0] in bound:
+            continue  # a value the forward pass computes
+        value = _one_value(callee, ctx)
+        if trained_value is not None and value is trained_value:
+            if found is not None and code_of(found).strip() != text:
+                raise Untranslatable(f"the model is called by two names (`{text}`)")
+            found = callee
+        elif isinstance(value, cst.Call) and _may_be_a_model(value, ctx):
+            raise Untranslatable(
+                f"the loss calls `{text}` too (several models in one loss, or an unknown loss)"
+            )
+    if found is None:
+        raise Untranslatable(f"the forward pass does not call the trained model `{trained_text}`")
+    return found
+
+
+def _check_known_calls(
+    body: list[cst.BaseStatement], model: cst.BaseExpression, ctx: HookContext
+) -> None:
+    """Every call in the loss function is the model, a method of a value, a library function
+    (torch, jax, builtins) or a torch loss module; anything else may use the model (or another)
+    behind the loss function's parameter: an unknown loss escapes."""
+    model_text = code_of(model).strip()
+    root = model_text.split(".")[0]
+    bound = {t.value for s in body for t in _target_names(s)}
+    for node in (n for s in body for n in _walk(s)):
+        if isinstance(node, cst.Call) and not _known_call(node.func, model_text, bound, ctx):
+            shown = code_of(node.func).strip()
+            raise Untranslatable(
+                f"the loss calls `{shown}`, an unknown function that may use the model outside "
+                "the loss function's parameter (an unknown loss)"
+            )
+        if root != model_text and isinstance(node, cst.Attribute):
+            text = dotted_name(node)
+            if text is not None and model_text.startswith(text + "."):
+                raise Untranslatable(f"the loss uses `{text}`, which holds the model")
+        if root != model_text and isinstance(node, cst.Arg) and dotted_name(node.value) == root:
+            raise Untranslatable(f"the loss passes `{root}`, which holds the model, to a call")
+
+
+def _known_call(func: cst.BaseExpression, model: str, bound: set[str], ctx: HookContext) -> bool:
+    text = dotted_name(func)
+    if text is None or text == model or text.startswith(model + "."):
+        return True  # a method of a computed value, the model or one of its methods
+    head = text.split(".")[0]
+    if any(q.split(".")[0] in LIBRARIES for q in ctx.qualify(func)):
+        return True
+    value = _one_value(func, ctx)
+    if isinstance(value, cst.Call) and _is_criterion(value, ctx):
+        return True
+    if isinstance(func, cst.Name):  # a builtin (not rebound), else the user's or unknown
+        return hasattr(builtins, func.value) and ctx.variable(func) is None
+    if head in bound or head != model.split(".")[0]:
+        return not ctx.qualify(func)  # a method of a value (not of an imported module)
+    return False  # `self.compute_loss(...)`: a method of the object holding the model
+
+
+def _check_no_mapped_api(body: list[cst.BaseStatement], optimizer: str, ctx: HookContext) -> None:
+    """The loss function uses neither the optimizer nor an API of the map (a scheduler, a
+    clip call): the region's statements are not translated one by one."""
+    for node in (n for s in body for n in _walk(s)):
+        if isinstance(node, (cst.Name, cst.Attribute)) and dotted_name(node) == optimizer:
+            raise Untranslatable(f"the loss reads the optimizer `{optimizer}`")
+        if isinstance(node, cst.Call) and any(
+            q in ctx.semantic_map.apis for q in ctx.qualify(node.func)
+        ):
+            raise Untranslatable(f"the loss calls `{code_of(node.func).strip()}` of the map")
+
+
+def _one_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
+    """The one value that reaches a Name or ``self.x`` (through callers' arguments)."""
+    values = ctx.origins(node)
+    return values[0] if values is not None and len(values) == 1 else None
+
+
+def _may_be_a_model(value: cst.Call, ctx: HookContext) -> bool:
+    """An object built by a call that is neither a torch loss module nor a torch function
+    returning a tensor (``torch.randn``): possibly a model."""
+    if _is_criterion(value, ctx):
+        return False
+    names = ctx.qualify(value.func)
+    return not (
+        names and all(n.startswith("torch.") and not n.startswith("torch.nn.") for n in names)
+    )
+
+
+def _is_criterion(value: cst.Call, ctx: HookContext) -> bool:
+    """A torch loss module (``torch.nn.MSELoss()``), which the user ports with the model."""
+    return any(
+        q.startswith("torch.nn.") and q.endswith(LOSS_CLASS_SUFFIX) for q in ctx.qualify(value.func)
+    )
+
+
+def _render(
+    region: Region,
+    forward: list[cst.BaseStatement],
+    model: cst.BaseExpression,
+    optimizer: str,
+    ctx: HookContext,
+) -> list[cst.BaseStatement]:
+    """``def loss_fn(model)``, the gradient and the update."""
+    model_text = code_of(model).strip()
+    parameter = model_text if isinstance(model, cst.Name) else "model"
+    taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
+    if parameter != model_text and parameter in _variables_of(forward):
+        raise Untranslatable(f"the forward pass already uses the name `{parameter}`")
+    loss_fn, grads = _fresh("loss_fn", taken), _fresh("grads", taken)
+    _check_bound_before_read(forward)
+    aux = _aux_names(forward, region, ctx)
+    body = [_with_model(s, model_text, parameter) for s in forward]
+    first = body[0]
+    returned = region.loss if not aux else f"{region.loss}, {_tuple(aux)}"
+    body[0] = first.with_changes(leading_lines=())
+    body.append(cst.parse_statement(f"return {returned}\n"))
+    function = cst.FunctionDef(
+        name=cst.Name(loss_fn),
+        params=cst.Parameters([cst.Param(cst.Name(parameter))]),
+        body=cst.IndentedBlock(body=body),
+        leading_lines=first.leading_lines,  # type: ignore[attr-defined]
+    )
+    names = {"loss": region.loss, "grads": grads, "loss_fn": loss_fn, "model": model_text}
+    template = GRADIENT_AUX if aux else GRADIENT
+    gradient = template.format(aux=_tuple(aux), **names)
+    update = UPDATE.format(optimizer=optimizer, model=model_text, grads=grads)
+    return [function, cst.parse_statement(gradient + "\n"), cst.parse_statement(update + "\n")]
+
+
+def _tuple(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else "(" + ", ".join(names) + ")"
+
+
+def _aux_names(forward: list[cst.BaseStatement], region: Region, ctx: HookContext) -> list[str]:
+    """Names the forward pass binds (besides the loss) that may be read after the region."""
+    inside = {id(n) for s in region.statements for n in _walk(s)}
+    reads = {}
+    for statement in forward:
+        for node in _walk(statement):
+            if isinstance(node, cst.Name):
+                reads.setdefault(node.value, []).append(node)
+    found: list[str] = []
+    for statement in forward:
+        for target in _target_names(statement):
+            if target.value == region.loss or target.value in found:
+                continue
+            seen = [n for n in reads.get(target.value, []) if n is not target] or [target]
+            variable = ctx.variable(seen[-1])
+            if variable is None or any(id(read[0]) not in inside for read in variable.reads):
+                found.append(target.value)
+    return found
+
+
+def _check_bound_before_read(forward: list[cst.BaseStatement]) -> None:
+    """A name the forward pass binds must not be read in it before (it would be local)."""
+    bound: set[str] = set()
+    assigned = {t.value for s in forward for t in _target_names(s)}
+    for statement in forward:
+        targets = {t.value for t in _target_names(statement)}
+        small = statement.body[0]  # type: ignore[attr-defined]
+        value = getattr(small, "value", None)
+        reads = {n.value for n in _walk(value) if isinstance(n, cst.Name)} if value else set()
+        if isinstance(small, cst.AugAssign):
+            reads |= targets
+        early = (reads & assigned) - bound
+        if early:
+            raise Untranslatable(f"`{sorted(early)[0]}` is read before the loss computes it")
+        bound |= targets
+
+
+def _with_model(statement: cst.BaseStatement, model: str, parameter: str) -> cst.BaseStatement:
+    """``statement`` with the model expression read through the loss function's parameter."""
+    if model == parameter:
+        return statement
+
+    class Rename(cst.CSTTransformer):
+        def leave_Attribute(
+            self, original: cst.Attribute, updated: cst.Attribute
+        ) -> cst.BaseExpression:
+            return cst.Name(parameter) if dotted_name(original) == model else updated
+
+    return statement.visit(Rename())  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------- small helpers
+
+
+def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    yield node
+    for child in node.children:
+        yield from _walk(child)
+
+
+def _contains(statement: cst.CSTNode, inner: cst.CSTNode) -> bool:
+    return any(n is inner for n in _walk(statement))
+
+
+def _lone_call(statement: cst.BaseStatement) -> cst.Call | None:
+    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+        small = statement.body[0]
+        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            return small.value
+    return None
+
+
+def _is_zero_grad(statement: cst.BaseStatement, ctx: HookContext) -> bool:
+    call = _lone_call(statement)
+    return (
+        call is not None
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value == "zero_grad"
+    )
+
+
+def _is_assignment(statement: cst.BaseStatement) -> bool:
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    if not isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+        return False
+    return bool(_target_names(statement)) and all(isinstance(t, cst.Name) for t in _targets(small))
+
+
+def _targets(small: cst.BaseSmallStatement) -> list[cst.BaseExpression]:
+    if isinstance(small, cst.Assign):
+        raw = [t.target for t in small.targets]
+    elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
+        raw = [small.target]
+    else:
+        return []
+    flat: list[cst.BaseExpression] = []
+    while raw:
+        target = raw.pop()
+        if isinstance(target, (cst.Tuple, cst.List)):
+            raw.extend(e.value for e in target.elements)
+        else:
+            flat.append(target)
+    return flat
+
+
+def _target_names(statement: cst.BaseStatement) -> list[cst.Name]:
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return []
+    return [t for s in statement.body for t in _targets(s) if isinstance(t, cst.Name)]
+
+
+def _calls_method(node: cst.CSTNode, name: str) -> bool:
+    return any(
+        isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and n.func.attr.value == name
+        for n in _walk(node)
+    )
+
+
+def _callees(statements: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseExpression]:
+    for statement in statements:
+        for node in _walk(statement):
+            if isinstance(node, cst.Call) and isinstance(node.func, (cst.Name, cst.Attribute)):
+                yield node.func
+                if isinstance(node.func, cst.Attribute):
+                    yield node.func.value
+
+
+def _names_of(statements: Sequence[cst.BaseStatement]) -> set[str]:
+    return {n.value for s in statements for n in _walk(s) if isinstance(n, cst.Name)}
+
+
+def _variables_of(statements: Sequence[cst.BaseStatement]) -> set[str]:
+    """Names read or bound as variables (not the ``attr`` of ``x.attr``)."""
+    attributes = {id(n.attr) for s in statements for n in _walk(s) if isinstance(n, cst.Attribute)}
+    return {
+        n.value
+        for s in statements
+        for n in _walk(s)
+        if isinstance(n, cst.Name) and id(n) not in attributes
+    }
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    candidate, number = name, 0
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}_{number}"
+    return candidate

@@ -1,0 +1,589 @@
+"""optimizer.TorchToNNX: the optimizer becomes ``nnx.Optimizer(model, tx)``, the training step
+a loss function, ``nnx.value_and_grad`` and ``opt.update``; the shapes that do not fit escape."""
+
+from __future__ import annotations
+
+import textwrap
+
+from ml_switcheroo.codemods.optimizer import TorchToNNX
+from ml_switcheroo.spec.escape_hatch import BEGIN
+from tests.support import SwitcherooTest, run_codemod
+
+HEADER = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+"""
+
+
+def convert(code: str, **options: object) -> str:
+    return run_codemod(textwrap.dedent(code), TorchToNNX, **options)
+
+
+def renders_a_step(output: str) -> bool:
+    """Whether ``output`` has code (not a comment) calling ``nnx.value_and_grad``."""
+    code = [line for line in output.splitlines() if not line.strip().startswith("#")]
+    return any("nnx.value_and_grad(" in line for line in code)
+
+
+def escaped_step(loop: str) -> str:
+    """The output for ``HEADER`` and ``loop``, asserting the step is escaped."""
+    output = convert(HEADER + textwrap.dedent(loop))
+    assert BEGIN in output and not renders_a_step(output), output
+    return output
+
+
+class NnxStepTest(SwitcherooTest):
+    TRANSFORM = TorchToNNX
+
+    def test_a_plain_loop_becomes_a_loss_function_and_an_update(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            model = make_model()
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            for x, y in loader:
+                opt.zero_grad()
+                # the forward pass
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                opt.step()
+                print(loss.item())
+            """,
+            """
+            import optax
+            from flax import nnx
+            model = make_model()
+            opt = nnx.Optimizer(model, optax.sgd(learning_rate=0.1), wrt=nnx.Param)
+            for x, y in loader:
+                # the forward pass
+                def loss_fn(model):
+                    loss = ((model(x) - y) ** 2).mean()
+                    return loss
+                loss, grads = nnx.value_and_grad(loss_fn)(model)
+                opt.update(model, grads)
+                print(loss.item())
+            """,
+        )
+
+    def test_a_value_read_after_the_step_comes_out_as_aux(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+for x, y in loader:
+    opt.zero_grad()
+    out = model(x)
+    loss = ((out - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+    print(out)
+"""
+        )
+        assert "(loss, out), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)" in output
+        assert "        return loss, out\n" in output
+
+    def test_a_method_reads_self_model_through_the_parameter(self) -> None:
+        output = convert(
+            """\
+            import torch
+            class Trainer:
+                def __init__(self, model):
+                    self.model = model
+                    self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
+                def step(self, x, y):
+                    self.opt.zero_grad()
+                    loss = ((self.model(x) - y) ** 2).mean()
+                    loss.backward()
+                    self.opt.step()
+            """
+        )
+        assert "self.opt = nnx.Optimizer(self.model, optax.sgd(learning_rate=0.1)" in output
+        assert "            loss = ((model(x) - y) ** 2).mean()\n" in output
+        assert "        self.opt.update(self.model, grads)\n" in output
+
+    def test_statements_before_the_model_is_used_stay_before_the_loss_function(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+for x, y in loader:
+    opt.zero_grad()
+    x, y = x.to(device), y.to(device)
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+"""
+        )
+        assert "    x, y = x.to(device), y.to(device)\n    def loss_fn(model):\n" in output
+
+    def test_comments_of_the_dropped_statements_are_kept(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+for x, y in loader:
+    opt.zero_grad()  # clear
+    loss = ((model(x) - y) ** 2).mean()
+    # gradients
+    loss.backward()
+    opt.step()  # update
+"""
+        )
+        assert "    # clear\n    def loss_fn(model):\n" in output
+        assert "    # gradients\n    # update\n    loss, grads = nnx.value_and_grad(" in output
+
+    def test_the_grad_scaler_calls_go_away(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+scaler = torch.amp.GradScaler()
+for x, y in loader:
+    opt.zero_grad()
+    loss = ((model(x) - y) ** 2).mean()
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    scaler.step(opt)
+    scaler.update()
+"""
+        )
+        assert output.endswith(
+            "    loss, grads = nnx.value_and_grad(loss_fn)(model)\n    opt.update(model, grads)\n"
+        )
+        assert "scaler.scale(" not in output and "scaler.update()" not in output
+
+    def test_an_import_only_the_replaced_step_used_goes_away(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+for x, y in loader:
+    opt.zero_grad()
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+    opt.step()
+"""
+        )
+        assert "import torch" not in output and "optax.clip_by_global_norm(0.5)" in output
+
+    def test_a_user_name_loss_fn_gets_a_fresh_name(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+loss_fn = None
+for x, y in loader:
+    opt.zero_grad()
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+"""
+        )
+        assert "    def loss_fn_1(model):\n" in output
+
+
+class NnxConstructionTrapTest(SwitcherooTest):
+    TRANSFORM = TorchToNNX
+
+    def test_param_groups_escape(self) -> None:
+        output = convert(
+            """\
+            import torch
+            opt = torch.optim.SGD([{"params": model.fc.parameters()}], lr=0.1)
+            """
+        )
+        assert BEGIN in output and "opt = nnx.Optimizer(" not in output
+
+    def test_a_state_dict_escape_speaks_of_the_nnx_optimizer(self) -> None:
+        output = convert(HEADER + "sd = opt.state_dict()\n")
+        assert "`opt` is now an nnx.Optimizer: it has no state_dict()" in output
+        assert "optax GradientTransformation" not in output
+
+    def test_a_list_of_parameters_escapes(self) -> None:
+        output = convert(
+            """\
+            import torch
+            opt = torch.optim.SGD(list(model.parameters()), lr=0.1)
+            """
+        )
+        assert "nnx.Optimizer trains one model's parameters" in output
+
+
+class NnxStepTrapTest(SwitcherooTest):
+    TRANSFORM = TorchToNNX
+
+    """Shapes next to the translated ones that must stay torch code in an escape hatch."""
+
+    def test_step_with_a_closure_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                opt.step(lambda: loss)
+            """
+        )
+        assert "re-evaluates the loss" in output
+
+    def test_retain_graph_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward(retain_graph=True)
+                opt.step()
+            """
+        )
+        assert "retain_graph" in output
+
+    def test_backward_with_inputs_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward(inputs=list(model.parameters()))
+                opt.step()
+            """
+        )
+        assert "no nnx.value_and_grad equivalent" in output
+
+    def test_backward_of_a_non_scalar_escapes(self) -> None:
+        escaped_step(
+            """\
+            for x, y in loader:
+                opt.zero_grad()
+                loss = (model(x) - y) ** 2
+                loss.backward(torch.ones_like(loss))
+                opt.step()
+            """
+        )
+
+    def test_gradients_edited_between_backward_and_step_escape(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                for p in model.parameters():
+                    p.grad *= 0.5
+                opt.step()
+            """
+        )
+        assert "between backward and step" in output
+
+    def test_one_backward_feeding_two_optimizers_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+other = torch.optim.Adam(model.parameters(), lr=0.1)
+for x, y in loader:
+    opt.zero_grad()
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+    other.step()
+"""
+        )
+        assert "several optimizers" in output and not renders_a_step(output)
+
+    def test_a_second_model_in_the_loss_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            teacher = make_teacher()
+            for x, y in loader:
+                opt.zero_grad()
+                loss = ((model(x) - teacher(x)) ** 2).mean()
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert "several models in one loss" in output
+
+    def test_a_model_output_computed_before_the_step_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                opt.zero_grad()
+                h = model(x)
+                print("forward done")
+                loss = ((model(x) - y) ** 2).mean() + (h ** 2).mean()
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert "computed from the model outside the step" in output
+
+    def test_a_step_under_a_condition_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for i, (x, y) in enumerate(loader):
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean() / 4
+                loss.backward()
+                if (i + 1) % 4 == 0:
+                    opt.step()
+            """
+        )
+        assert "under a condition" in output
+
+    def test_a_grad_scaler_of_a_loss_expression_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            scaler = torch.amp.GradScaler()
+            for x, y in loader:
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean()
+                scaler.scale(2 * loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            """
+        )
+        assert "is not a plain name" in output
+
+    def test_a_grad_scaler_unscaling_another_optimizer_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            scaler = torch.amp.GradScaler()
+            for x, y in loader:
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean()
+                scaler.scale(loss).backward()
+                scaler.unscale_(other)
+                scaler.step(opt)
+                scaler.update()
+            """
+        )
+        assert "between backward and step" in output
+
+    def test_a_step_in_another_function_than_its_backward_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+def apply():
+    opt.step()
+for x, y in loader:
+    opt.zero_grad()
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    apply()
+"""
+        )
+        assert BEGIN in output and not renders_a_step(output)
+
+    def test_an_escaped_clipped_step_says_the_clip_is_in_the_tx(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward(retain_graph=True)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+            """
+        )
+        assert "clipping here is now the head of `opt`'s tx: drop the clip call" in output
+
+    def test_a_model_name_rebound_after_the_optimizer_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            model = make_model()
+            for x, y in loader:
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert "does not call the trained model" in output
+
+    def test_a_loss_reading_the_optimizer_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean() * opt.param_groups[0]["lr"]
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert "the loss reads the optimizer `opt`" in output
+
+    def test_a_step_of_an_optimizer_with_reduce_on_plateau_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt)
+for epoch in range(3):
+    for x, y in loader:
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+    sched.step(val_loss)
+"""
+        )
+        assert "reduce_on_plateau (ReduceLROnPlateau)" in output and not renders_a_step(output)
+
+    def test_a_step_without_zero_grad_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+for x, y in loader:
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+"""
+        )
+        assert "no `opt.zero_grad()` runs with each step" in output and not renders_a_step(output)
+
+    def test_zero_grad_under_another_condition_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + """\
+for i, (x, y) in enumerate(loader):
+    if i % 2 == 0:
+        opt.zero_grad()
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+"""
+        )
+        assert BEGIN in output and not renders_a_step(output)
+
+    def test_zero_grad_between_backward_and_step_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                opt.zero_grad()
+                opt.step()
+            """
+        )
+        assert "runs between backward and step" in output
+
+    def test_two_backward_passes_for_one_step_escape(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                opt.zero_grad()
+                first = model(x).sum()
+                first.backward()
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert "another backward pass (`first.backward()`)" in output
+
+    def test_a_sub_module_optimizer_escapes(self) -> None:
+        output = convert(
+            """\
+            import torch
+            class Trainer:
+                def __init__(self, net):
+                    self.net = net
+                    self.opt = torch.optim.SGD(self.net.encoder.parameters(), lr=0.1)
+            """
+        )
+        assert BEGIN in output and "self.opt = nnx.Optimizer(" not in output
+
+    def test_a_framework_backward_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean()
+                accelerator.backward(loss)
+                opt.step()
+            """
+        )
+        assert "a framework's backward" in output
+
+    def test_an_item_in_the_forward_pass_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                opt.zero_grad()
+                out = model(x)
+                scale = out.abs().max().item()
+                loss = ((out - y) ** 2).mean() / scale
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert ".item()" in output
+
+    def test_an_optimizer_of_unknown_origin_escapes(self) -> None:
+        output = convert(
+            """\
+            import torch
+            def fit(model, opt, loader):
+                for x, y in loader:
+                    opt.zero_grad()
+                    loss = ((model(x) - y) ** 2).mean()
+                    loss.backward()
+                    opt.step()
+            """
+        )
+        assert BEGIN in output and not renders_a_step(output)
+
+
+TRAINER = """\
+import torch
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.criterion = torch.nn.MSELoss()
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
+    def step(self, x, y):
+        self.opt.zero_grad()
+        loss = {loss}
+        loss.backward()
+        self.opt.step()
+"""
+
+
+class NnxUnknownLossTest(SwitcherooTest):
+    """A call in the loss that may reach the model behind the loss function's parameter."""
+
+    TRANSFORM = TorchToNNX
+
+    def test_a_torch_criterion_of_the_class_converts(self) -> None:
+        output = convert(TRAINER.format(loss="self.criterion(self.model(x), y)"))
+        assert "            loss = self.criterion(model(x), y)\n" in output
+
+    def test_a_function_of_the_user_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            for x, y in loader:
+                opt.zero_grad()
+                loss = helper(model(x), y)
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert "the loss calls `helper`, an unknown function" in output
+
+    def test_a_rebound_builtin_escapes(self) -> None:
+        output = escaped_step(
+            """\
+            def len(x):
+                return model(x).sum()
+            for x, y in loader:
+                opt.zero_grad()
+                loss = ((model(x) - y) ** 2).mean() + len(x)
+                loss.backward()
+                opt.step()
+            """
+        )
+        assert "the loss calls `len`" in output
+
+    def test_a_method_of_the_object_holding_the_model_escapes(self) -> None:
+        output = convert(TRAINER.format(loss="self.compute_loss(self.model(x), y)"))
+        assert "the loss calls `self.compute_loss`" in output and not renders_a_step(output)
+
+    def test_passing_the_object_holding_the_model_escapes(self) -> None:
+        output = convert(TRAINER.format(loss="torch.mean(self.model(x)) + penalty(self)"))
+        assert BEGIN in output and not renders_a_step(output)
