@@ -374,7 +374,9 @@ class Resolver:
         self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None, depth: int = 0
     ) -> list[cst.BaseExpression] | None:
         """``origin_values`` for a value of any type: a parameter is what every call in this
-        module passes (followed through names), whether or not its type is known."""
+        module passes (followed through names), whether or not its type is known; when no call
+        in the module tells, a parameter never rebound in its function stands for itself (its
+        Name node: the same object wherever the function reads it)."""
         if not isinstance(node, cst.Name):
             return self.origin_values(node, enclosing_class, depth)
         found: list[cst.BaseExpression] = []
@@ -384,7 +386,10 @@ class Resolver:
                 found.append(value)
                 continue
             arguments = self._caller_arguments_of(binding) if depth < 3 else None
-            if arguments is None:
+            if not arguments:  # no call in this module (or one that does not tell)
+                if self._only_binding(binding):
+                    found.append(binding.name)  # type: ignore[union-attr]  # the parameter itself
+                    continue
                 return None
             for argument in arguments:
                 inner = (
@@ -396,6 +401,15 @@ class Resolver:
                     return None
                 found.extend(inner)
         return _without_none(found) if found else None
+
+    def _only_binding(self, binding: cst.CSTNode) -> bool:
+        """Whether ``binding`` is a function parameter that nothing in its scope rebinds: every
+        use of it in the function is then one and the same object, whatever callers pass."""
+        scope = self.scopes.get(binding) if isinstance(binding, cst.Param) else None
+        if scope is None:
+            return False
+        assignments = list(scope.assignments[binding.name.value])  # type: ignore[attr-defined]
+        return len(assignments) == 1 and assignments[0].node is binding
 
     def _caller_arguments_of(self, binding: cst.CSTNode) -> list[cst.BaseExpression] | None:
         """What every call in this module passes for parameter ``binding`` (None: unknown)."""

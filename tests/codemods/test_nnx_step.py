@@ -587,3 +587,31 @@ class NnxUnknownLossTest(SwitcherooTest):
     def test_passing_the_object_holding_the_model_escapes(self) -> None:
         output = convert(TRAINER.format(loss="torch.mean(self.model(x)) + penalty(self)"))
         assert BEGIN in output and not renders_a_step(output)
+
+
+class ModelParameterTest(SwitcherooTest):
+    """A model handed to the training function (called from another file, or not at all)."""
+
+    TRANSFORM = TorchToNNX
+
+    TRAIN = """
+        import torch
+        def train(model, loader):
+            criterion = torch.nn.MSELoss()
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            for x, y in loader:
+                {rebinding}opt.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                opt.step()
+        """
+
+    def test_a_parameter_never_rebound_is_the_trained_model(self) -> None:
+        output = convert(self.TRAIN.format(rebinding=""))
+        assert renders_a_step(output) and BEGIN not in output, output
+
+    def test_a_parameter_rebound_in_the_function_escapes(self) -> None:
+        output = convert(
+            self.TRAIN.format(rebinding="model = model.to(x.device)\n                ")
+        )
+        assert BEGIN in output and not renders_a_step(output), output

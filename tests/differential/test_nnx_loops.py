@@ -67,6 +67,25 @@ for epoch in range(EPOCHS):
     train(net, adam, loader)
 """
 
+MODEL_PARAMETER = """\
+import torch
+
+
+def fit(model, loader):
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    for epoch in range(EPOCHS):
+        for x, y in loader:
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+
+
+RUNNERS = {"fit": fit}  # called where the analysis does not see the argument
+RUNNERS["fit"](make_model(), loader)
+"""
+
 CLIPPING = """\
 import torch
 
@@ -151,6 +170,7 @@ LOOPS = {
     "plain_loop": (PLAIN_LOOP, {}),
     "trainer_class": (TRAINER_CLASS, {}),
     "train_function_per_epoch": (TRAIN_FUNCTION, {}),
+    "model_parameter_of_an_uncalled_function": (MODEL_PARAMETER, {}),
     "clipping_exact": (CLIPPING, {"exact": True}),
     "output_used_after_the_step": (OUTPUT_AFTER_THE_STEP, {}),
     "per_update_scheduler_then_zero_grad_exact": (PER_UPDATE_SCHEDULER, {"exact": True}),
