@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.spec.errors import SemanticMapError
 from ml_switcheroo.targets.catalogue import load_semantic_map
 from tests.support import run_codemod
@@ -47,3 +48,13 @@ def test_the_readme_user_map_entry_alone_is_refused_with_where_it_goes(tmp_path:
     with pytest.raises(SemanticMapError) as error:
         load_semantic_map([str(path)])
     assert "an API entry goes under 'apis:'" in str(error.value)
+
+
+def test_the_nnx_before_and_after_are_real() -> None:
+    text = README.read_text(encoding="utf-8")
+    before = re.search(r"```python\n# before \(NNX\)\n(.*?)```", text, re.DOTALL)
+    after = re.search(
+        r"```python\n# after: ml-switcheroo convert --target nnx\n(.*?)```", text, re.DOTALL
+    )
+    assert before and after
+    assert run_codemod(before.group(1), TorchToNNX) == after.group(1)
