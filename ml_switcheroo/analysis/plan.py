@@ -25,6 +25,7 @@ from typing import NamedTuple
 import libcst as cst
 from libcst.metadata import Assignment
 
+from ml_switcheroo.analysis import stepping
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.analysis.resolver import Resolver
@@ -111,6 +112,8 @@ class SchedulePlan:
     optimizer: Site
     move: str  # "up": schedule statements go before the optimizer; "down": optimizer after them
     per_epoch: str | None = None  # steps-per-epoch expression when stepped once per epoch
+    # (k, r) when stepped every k updates: torch's lr at `count` is schedule((count + r) // k)
+    every: tuple[int, int] | None = None
     step_sites: list[Site] = field(default_factory=list)
     calls: list[Site] = field(default_factory=list)  # every scheduler call, nested ones too
 
@@ -747,6 +750,13 @@ class Planner:
                 _stepping_suggestion(schedule),
             )
             return False
+        every = self._stepped_every_k(schedule, steps, optimizer_steps)
+        if every is not None:
+            if isinstance(every, str):
+                self._escape(schedule.outer, every, _stepping_suggestion(schedule))
+                return False
+            schedule.every = every
+            return True
         if all(_same_control(step, optimizer_steps) for step in steps):
             uneven = self._uneven_stepping(steps, optimizer_steps)
             if uneven is None:
@@ -805,6 +815,112 @@ class Planner:
                 if node is not None and order.get(id(node), -1) > start:
                     return name.value
         return None
+
+    def _stepped_every_k(
+        self, schedule: SchedulePlan, steps: list[Site], optimizer_steps: list[Site]
+    ) -> tuple[int, int] | str | None:
+        """``(k, r)`` when the one ``sched.step()`` runs under ``if counter % k == 0:`` right
+        after the one ``opt.step()`` and the counter is provably the update count; a reason
+        when it runs under a ``%`` condition that is not that; None for other shapes."""
+        if len(steps) != 1 or len(optimizer_steps) != 1:
+            return None
+        (step,), (opt_step,) = steps, optimizer_steps
+        check = self._check_after(step, opt_step)
+        if check is None:
+            return None
+        test = " ".join(code_of(check.test).split())
+        condition = stepping.every_k(check.test)
+        if condition is None:
+            if not stepping.is_modulo_test(check.test):
+                return None
+            return (
+                f"step() runs under `if {test}:`, which is not `counter % k == 0` with an "
+                "integer literal k, so how often the schedule advances per update is unknown"
+            )
+        counter = self._update_counter(condition.counter, opt_step, schedule.optimizer, check)
+        if isinstance(counter, str):
+            return (
+                f"step() runs under `if {test}:`, but `{condition.counter.value}` is not "
+                f"provably the update count: {counter}"
+            )
+        return condition.k, stepping.lr_index_offset(condition, counter)
+
+    def _check_after(self, step: Site, opt_step: Site) -> cst.If | None:
+        """The ``if`` (no ``else``) of ``opt_step``'s block, after it, whose body holds
+        ``step``'s statement, with no jump between the two; None for any other shape."""
+        depth = len(opt_step.path) - 1
+        check = step.controls[-1] if step.controls else None
+        if not isinstance(check, cst.If) or check.orelse is not None:
+            return None
+        if step.controls[:-1] != opt_step.controls or step.path[:depth] != opt_step.path[:depth]:
+            return None
+        block, index = step.path[depth]
+        body = self.collector.blocks[block].body  # type: ignore[attr-defined]
+        if block != opt_step.block or index <= opt_step.index or body[index] is not check:
+            return None
+        if isinstance(check.body, cst.SimpleStatementSuite):
+            inside = any(isinstance(s, cst.Expr) and s.value is step.call for s in check.body.body)
+            before: list[cst.CSTNode] = [check.body]
+        else:
+            inside = len(step.path) == depth + 2 and step.block == id(check.body)
+            before = list(check.body.body[: step.index])
+        jumps = any(_jumps(s) for s in (*body[opt_step.index + 1 : index], *before))
+        return check if inside and not jumps else None
+
+    def _update_counter(
+        self, name: cst.Name, opt_step: Site, optimizer: Site, check: cst.If
+    ) -> stepping.Counter | str:
+        """The counter ``name`` as the update count: assigned exactly twice in its scope,
+        ``name = <int>`` in the optimizer's block before the loop that steps it, and
+        ``name += 1`` in the block of ``opt_step``, with no jump between it, the step and the
+        check. Else why not."""
+        text = name.value
+        scope = self.resolver.scopes.get(name)
+        if scope is None or stepping.names_declared_shared(self.module, text):
+            return f"`{text}` is declared global or nonlocal, so other code may change it"
+        assignments = list(scope.assignments[text])
+        if len(assignments) != 2 or not all(isinstance(a, Assignment) for a in assignments):
+            return (
+                f"it is assigned {len(assignments)} times in its scope (a counter is set once "
+                f"to an integer literal and incremented once per update with `{text} += 1`)"
+            )
+        positions = [self.collector.name_positions.get(id(a.node)) for a in assignments]
+        statements = {
+            p: self.collector.blocks[p[0]].body[p[1]]  # type: ignore[attr-defined]
+            for p in positions
+            if p is not None
+        }
+        increments = [p for p, s in statements.items() if stepping.increment(s, text)]
+        starts = [p for p, s in statements.items() if stepping.initial_value(s, text) is not None]
+        if len(increments) != 1 or len(starts) != 1 or increments[0][0] != opt_step.block:
+            return (
+                f"it is not set once to an integer literal and incremented once with "
+                f"`{text} += 1` next to the optimizer's step() (in the same block)"
+            )
+        start = starts[0]
+        depth = len(optimizer.path) - 1
+        if (
+            start[0] != optimizer.block
+            or len(opt_step.path) <= depth
+            or opt_step.path[:depth] != optimizer.path[:depth]
+            or opt_step.path[depth][0] != optimizer.block
+            or start[1] >= opt_step.path[depth][1]
+        ):
+            return (
+                f"`{text} = ...` is not in the optimizer's block before the loop that steps it, "
+                "so it may not count from the optimizer's first update"
+            )
+        body = self.collector.blocks[opt_step.block].body  # type: ignore[attr-defined]
+        check_index = next(i for i, s in enumerate(body) if s is check)
+        indices = (increments[0][1], opt_step.index, check_index)
+        if any(_jumps(s) for s in body[min(indices) + 1 : max(indices)]):
+            return (
+                "a `continue`, `break`, `return` or `raise` between its increment and the "
+                "optimizer's step() can skip one of them"
+            )
+        initial = stepping.initial_value(statements[start], text)
+        assert initial is not None
+        return stepping.Counter(initial, increments[0][1] < check_index)
 
     def _uneven_stepping(self, steps: list[Site], optimizer_steps: list[Site]) -> str | None:
         """Why ``sched.step()`` may not run exactly once per ``opt.step()``: several calls of

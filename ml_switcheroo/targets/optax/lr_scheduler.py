@@ -58,10 +58,12 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
     _replace_tensor_literals(call, ctx)
     call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
     check_escapes(call, ctx.exact)
-    if schedule.per_epoch and node is schedule.outer.call and momentum_schedule(schedule, ctx):
+    stepped_less_often = schedule.per_epoch or schedule.every
+    if stepped_less_often and node is schedule.outer.call and momentum_schedule(schedule, ctx):
         raise Untranslatable(
-            "it also cycles the optimizer's momentum (beta1), and stepped once per epoch that "
-            "schedule would need the per-epoch count as well, which is not translated",
+            "it also cycles the optimizer's momentum (beta1), and stepped once per epoch (or "
+            "every k updates) that schedule would need the same count as well, which is not "
+            "translated",
             "step the scheduler once per update, or pass cycle_momentum=False and keep the "
             "momentum fixed",
         )
@@ -80,6 +82,8 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
         # A literal keeps its parentheses (as always); anything else is bound to a name.
         divisor = _parenthesized(steps) if is_time_invariant(steps) else parenthesize(steps)
         expression = per_epoch(expression, divisor)
+    if schedule.every and node is schedule.outer.call:
+        expression = every_k(expression, *schedule.every)
     shared = [schedule.optimizer.call] if attaches_to_chain(schedule) else []
     return ctx.hygienic(expression, node, shared=shared, extra=extra)
 
@@ -99,6 +103,15 @@ def per_epoch(schedule: cst.BaseExpression, steps: cst.BaseExpression) -> cst.Ba
         args=[call.args[0].with_changes(value=division.with_changes(right=steps))],
     )
     return _PER_EPOCH.with_changes(body=body)
+
+
+def every_k(schedule: cst.BaseExpression, k: int, offset: int) -> cst.BaseExpression:
+    """``lambda count: (schedule)((count + offset) // k)``: the schedule stepped every ``k``
+    updates (``offset``: see ``analysis.stepping.lr_index_offset``)."""
+    shifted = f"(count + {offset})" if offset else "count"
+    lambda_ = cst.parse_expression(f"lambda count: (schedule)({shifted} // {k})")
+    assert isinstance(lambda_, cst.Lambda) and isinstance(lambda_.body, cst.Call)
+    return lambda_.with_changes(body=lambda_.body.with_changes(func=_parenthesized(schedule)))
 
 
 def _parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:
