@@ -114,8 +114,19 @@ class SchedulePlan:
     per_epoch: str | None = None  # steps-per-epoch expression when stepped once per epoch
     # (k, r) when stepped every k updates: torch's lr at `count` is schedule((count + r) // k)
     every: tuple[int, int] | None = None
+    # (warm-up scheduler, boundary) of a hand-stepped warm-up/main pair (`outer` is the main)
+    warmup: tuple[Site, int] | None = None
     step_sites: list[Site] = field(default_factory=list)
     calls: list[Site] = field(default_factory=list)  # every scheduler call, nested ones too
+
+
+class Warmup(NamedTuple):
+    """A warm-up scheduler and the main one after it, stepped by hand on one optimizer."""
+
+    warm: Site
+    main: Site
+    boundary: int  # the update count at which `main` takes over
+    steps: tuple[Site, Site]  # warm.step(), main.step()
 
 
 @dataclass(eq=False)
@@ -542,11 +553,16 @@ class Planner:
             optimizer = self._scheduler_optimizer(sites[0])
             assert optimizer is not None
             if len(sites) > 1:
+                pair = self._warmup_pair(sites) if len(sites) == 2 else None
+                if isinstance(pair, Warmup):
+                    self._attach_schedule(pair.main, optimizer, components, pair)
+                    self._escape_unattached(pair.warm, pair.main)
+                    continue
                 for site in sites:
                     self._escape(
                         site,
                         "several schedulers step the same optimizer; optax takes one schedule "
-                        "per learning rate",
+                        "per learning rate" + (f": {pair}" if pair else ""),
                         "combine them, e.g. with optax.join_schedules, and pass that as "
                         "learning_rate",
                     )
@@ -578,11 +594,22 @@ class Planner:
                     return self._scheduler_optimizer(component)
         return None
 
-    def _attach_schedule(self, outer: Site, optimizer: Site, components: dict[int, Site]) -> None:
+    def _attach_schedule(
+        self,
+        outer: Site,
+        optimizer: Site,
+        components: dict[int, Site],
+        warmup: Warmup | None = None,
+    ) -> None:
         members = [
             s
             for s in self.plan.sites
-            if s.role == SCHEDULER and (s is outer or _combined_into(s, outer, components))
+            if s.role == SCHEDULER
+            and (
+                s is outer
+                or _combined_into(s, outer, components)
+                or (warmup is not None and s is warmup.warm)
+            )
         ]
         statement_members = [s for s in members if s.parent_call is None or s is outer]
         for site in statement_members:
@@ -619,11 +646,14 @@ class Planner:
             )
             return
         schedule = SchedulePlan(outer, statement_members, optimizer, move, calls=members)
+        if warmup is not None:
+            schedule.warmup = (warmup.warm, warmup.boundary)
+            schedule.step_sites = list(warmup.steps)
         for component in (s for s in members if s is not outer and s.parent_call is None):
-            if self._step_sites_of(component):
+            if warmup is None and self._step_sites_of(component):
                 self._escape(outer, "a component scheduler is stepped on its own")
                 return
-        if not self._classify_stepping(schedule):
+        if warmup is None and not self._classify_stepping(schedule):
             return
         key = self.plan.key_of
         self.plan.schedules[key(optimizer.call)] = schedule
@@ -632,6 +662,135 @@ class Planner:
             self.plan.scheduler_of[key(member.call)] = schedule
         for step in schedule.step_sites:
             self.plan.steps[key(step.call)] = schedule
+
+    def _escape_unattached(self, warm: Site, main: Site) -> None:
+        """The warm-up of a pair escapes with the main scheduler's reason when the pair was
+        not attached to its optimizer."""
+        key = self.plan.key_of(main.call)
+        if key in self.plan.scheduler_of:
+            return
+        escaped = self.plan.escapes.get(key)
+        reason = escaped.reason if escaped is not None else "its pair was not translated"
+        self._escape(
+            warm, f"it is the warm-up before `{code_of(main.call.func).strip()}`: {reason}"
+        )
+
+    def _warmup_pair(self, sites: list[Site]) -> Warmup | str | None:
+        """Two schedulers of one optimizer stepped as ``if counter < W: warm.step()`` /
+        ``else: main.step()`` right after its one ``opt.step()``, with the counter the update
+        count, a warm-up that is back at the base lr at the switch and a main scheduler that
+        continues from there (the map's ``manual_pair``): the pair, else why not (None when
+        the two are not stepped that way)."""
+        steps = [self._step_sites_of(site) for site in sites]
+        optimizer = self._scheduler_optimizer(sites[0])
+        assert optimizer is not None
+        optimizer_steps = self._optimizer_step_sites(optimizer)
+        if any(len(s) != 1 for s in steps) or len(optimizer_steps) != 1:
+            return None
+        (opt_step,) = optimizer_steps
+        check = self._if_else_after((steps[0][0], steps[1][0]), opt_step)
+        if check is None:
+            return None
+        first = 0 if self._in_suite(steps[0][0], check.body) else 1
+        warm, main = sites[first], sites[1 - first]
+        test = " ".join(code_of(check.test).split())
+        condition = stepping.warmup_test(check.test)
+        if condition is None:
+            return f"they are stepped under `if {test}:`, which is not `counter < warm-up length`"
+        bound = self._integer_value(condition.bound, opt_step)
+        if bound is None:
+            return (
+                f"the warm-up length `{code_of(condition.bound).strip()}` is not an integer "
+                "literal (or a name bound once to one): with another value (0, or one that "
+                "differs from the warm-up scheduler's own length) the pair means another schedule"
+            )
+        counter = self._update_counter(condition.counter, opt_step, optimizer, check)
+        if isinstance(counter, str):
+            return f"`{condition.counter.value}` is not provably the update count: {counter}"
+        boundary = stepping.warmup_boundary(bound, counter)
+        problem = self._pair_parts(warm, main, boundary)
+        if problem is not None:
+            return problem
+        return Warmup(warm, main, boundary, (steps[first][0], steps[1 - first][0]))
+
+    def _pair_parts(self, warm: Site, main: Site, boundary: int) -> str | None:
+        """Why ``warm`` then ``main`` (switching at ``boundary`` updates) is not the map's
+        exact manual pair, or None."""
+        assert warm.entry is not None and main.entry is not None
+        warm_part, main_part = warm.entry.manual_pair, main.entry.manual_pair
+        if main_part is None or main_part.part != "main":
+            return (
+                f"{main.entry.name} as the main scheduler of a hand-stepped pair may not continue "
+                "from the lr the warm-up leaves (the map lists no exact pair for it)"
+            )
+        if warm_part is None or warm_part.part != "warmup" or warm_part.length is None:
+            return f"{warm.entry.name} is not a warm-up the map knows to end at the base lr"
+        if warm.target is None or warm.index > main.index:
+            return "the warm-up scheduler is not assigned before the main one"
+        condition = warm_part.condition
+        if not stepping.argument_holds(
+            warm.entry.signature, warm.call, condition.when, condition.unless
+        ):
+            return (
+                f"this {warm.entry.name} may not end at the base lr (the map requires "
+                f"{dict(condition.when)} and not {dict(condition.unless)})"
+            )
+        length = self._bound_argument(warm, warm_part.length)
+        if length is None or not 1 <= length <= boundary:
+            return (
+                f"the warm-up's {warm_part.length} is not an integer literal between 1 and the "
+                f"{boundary} updates it is stepped, so it may not be back at the base lr when "
+                "the main scheduler takes over"
+            )
+        return None
+
+    def _bound_argument(self, site: Site, name: str) -> int | None:
+        """The integer value of argument ``name`` of ``site``'s call (or its default)."""
+        assert site.entry is not None
+        try:
+            bound = site.entry.signature.bind(site.call)
+        except Untranslatable:
+            return None
+        signature = site.entry.signature
+        node = bound[name].value if name in bound else signature.parameter(name).default_node
+        return self._integer_value(node, site)
+
+    def _integer_value(self, node: cst.BaseExpression, site: Site) -> int | None:
+        """An integer literal, or a name bound to one (once, where it is used)."""
+        value = stepping.integer(node)
+        if value is None and isinstance(node, cst.Name):
+            bound = self.bound_value(node, site.enclosing_class)
+            value = stepping.integer(bound) if bound is not None else None
+        return value
+
+    def _if_else_after(self, steps: tuple[Site, Site], opt_step: Site) -> cst.If | None:
+        """The ``if``/``else`` of ``opt_step``'s block after it whose two branches each hold
+        one of ``steps``' statements as their only statement."""
+        depth = len(opt_step.path) - 1
+        check = steps[0].controls[-1] if steps[0].controls else None
+        if not isinstance(check, cst.If) or not isinstance(check.orelse, cst.Else):
+            return None
+        body = self.collector.blocks[opt_step.block].body  # type: ignore[attr-defined]
+        for step in steps:
+            if step.controls[-1] is not check or step.controls[:-1] != opt_step.controls:
+                return None
+            if step.path[:depth] != opt_step.path[:depth] or len(step.path) != depth + 2:
+                return None
+            block, index = step.path[depth]
+            if block != opt_step.block or index <= opt_step.index or body[index] is not check:
+                return None
+        suites = (check.body, check.orelse.body)
+        if not all(isinstance(b, cst.IndentedBlock) and len(b.body) == 1 for b in suites):
+            return None
+        if self._in_suite(steps[0], check.body) == self._in_suite(steps[1], check.body):
+            return None
+        if any(_jumps(s) for s in body[opt_step.index + 1 : steps[0].path[depth][1]]):
+            return None
+        return check
+
+    @staticmethod
+    def _in_suite(step: Site, suite: cst.BaseSuite) -> bool:
+        return step.block == id(suite)
 
     def _move(self, optimizer: Site, members: list[Site]) -> str | None:
         """ "up" when the schedule statements can precede the optimizer, "down" when the

@@ -8,9 +8,12 @@ is the update count and decides.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import libcst as cst
+
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.signature import NotALiteral, Signature, literal_value
 
 
 class EveryK(NamedTuple):
@@ -135,3 +138,55 @@ def names_declared_shared(module: cst.Module, name: str) -> bool:
 
     module.visit(_Find())
     return found
+
+
+class WarmupTest(NamedTuple):
+    """``counter < bound``, as written."""
+
+    counter: cst.Name
+    bound: cst.BaseExpression
+
+
+def warmup_test(test: cst.BaseExpression) -> WarmupTest | None:
+    """``c < w`` (``c`` a name), or None for any other condition."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return None
+    (comparison,) = test.comparisons
+    if not isinstance(comparison.operator, cst.LessThan) or not isinstance(test.left, cst.Name):
+        return None
+    return WarmupTest(test.left, comparison.comparator)
+
+
+def warmup_boundary(bound: int, counter: Counter) -> int:
+    """The update count at which the main schedule takes over from the warm-up.
+
+    After update ``u`` (1-based) the check reads ``start + u - 1 + [incremented before]``, so
+    the warm-up steps after the updates ``u <= bound - start - [before]`` and the main
+    scheduler after the later ones: torch's lr at optax's ``count`` is ``warm(count)`` below
+    that boundary, ``main(count - boundary)`` from it (given that the warm-up is back at the
+    base lr there, which the planner checks)."""
+    return bound - counter.start - int(counter.incremented_before_check)
+
+
+def argument_holds(
+    signature: Signature, call: cst.Call, when: tuple[tuple[str, Any], ...], unless: tuple
+) -> bool:
+    """Whether every ``when`` argument of ``call`` is that literal and every ``unless`` one
+    is a literal other than that (a non-literal argument: False)."""
+    try:
+        bound = signature.bind(call)
+    except Untranslatable:
+        return False
+    for name, expected, equal in (
+        *((n, v, True) for n, v in when),
+        *((n, v, False) for n, v in unless),
+    ):
+        node = bound[name].value if name in bound else signature.parameter(name).default_node
+        try:
+            value = literal_value(node)
+        except NotALiteral:
+            return False
+        same = type(value) is type(expected) if isinstance(expected, bool) else True
+        if (same and value == expected) != equal:
+            return False
+    return True

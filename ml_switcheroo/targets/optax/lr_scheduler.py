@@ -84,6 +84,10 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
         expression = per_epoch(expression, divisor)
     if schedule.every and node is schedule.outer.call:
         expression = every_k(expression, *schedule.every)
+    if schedule.warmup and node is schedule.outer.call:
+        warm, boundary = schedule.warmup
+        assert warm.target is not None
+        expression = joined(warm.target, expression, boundary, ctx)
     shared = [schedule.optimizer.call] if attaches_to_chain(schedule) else []
     return ctx.hygienic(expression, node, shared=shared, extra=extra)
 
@@ -112,6 +116,22 @@ def every_k(schedule: cst.BaseExpression, k: int, offset: int) -> cst.BaseExpres
     lambda_ = cst.parse_expression(f"lambda count: (schedule)({shifted} // {k})")
     assert isinstance(lambda_, cst.Lambda) and isinstance(lambda_.body, cst.Call)
     return lambda_.with_changes(body=lambda_.body.with_changes(func=_parenthesized(schedule)))
+
+
+def joined(
+    warm: cst.BaseExpression, main: cst.BaseExpression, boundary: int, ctx: HookContext
+) -> cst.BaseExpression:
+    """``optax.join_schedules([warm, main], [boundary])``: the warm-up's schedule below
+    ``boundary`` updates, then the main schedule counted from there."""
+    function = ctx.semantic_map.join_function
+    ctx.add_import(function.partition(".")[0])
+    template = cst.parse_expression(f"{function}([warm, main], [{boundary}])")
+    assert isinstance(template, cst.Call) and isinstance(template.args[0].value, cst.List)
+    elements = template.args[0].value.elements
+    pair = template.args[0].value.with_changes(
+        elements=[elements[0].with_changes(value=warm), elements[1].with_changes(value=main)]
+    )
+    return template.with_changes(args=[template.args[0].with_changes(value=pair), template.args[1]])
 
 
 def _parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:
