@@ -18,6 +18,7 @@ Decisions that make a construct untranslatable are recorded as escapes with thei
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -922,7 +923,8 @@ class Planner:
                 return True
             self._escape(schedule.outer, uneven, _stepping_suggestion(schedule))
             return False
-        if all(self._per_epoch(step, optimizer_steps) for step in steps):
+        epochs = [self._per_epoch(step, optimizer_steps) for step in steps]
+        if all(epochs):
             if len(steps) > 1:
                 self._escape(
                     schedule.outer,
@@ -934,8 +936,9 @@ class Planner:
             if self.steps_per_epoch is None:
                 self._escape(
                     schedule.outer,
-                    "the scheduler steps once per epoch while optax counts updates; run with "
-                    "--steps-per-epoch EXPR (e.g. 'len(train_loader)') to translate it",
+                    f"the scheduler steps once per epoch ({epochs[0]}) while optax counts "
+                    "updates; run with --steps-per-epoch EXPR (e.g. 'len(train_loader)') to "
+                    "translate it",
                     _stepping_suggestion(schedule),
                 )
                 return False
@@ -1106,23 +1109,30 @@ class Planner:
             )
         return None
 
-    def _per_epoch(self, step: Site, optimizer_steps: list[Site]) -> bool:
-        """The scheduler steps in an outer loop of the optimizer's step, or after calling a
-        function of this file that steps the optimizer inside a loop: directly in the loop's
+    def _per_epoch(self, step: Site, optimizer_steps: list[Site]) -> str | None:
+        """Where the scheduler steps once per epoch, or None: in an outer loop of the
+        optimizer's step, or after calling a function (or a method of its class, through
+        ``self``) of this file that steps the optimizer inside a loop: directly in the loop's
         body (no condition of its own), after the statement that steps the optimizer, with no
         jump between the two."""
         outer_loops = step.loops
         if not outer_loops or step.controls[-1] is not outer_loops[-1]:
-            return False
+            return None
         loop_body = outer_loops[-1].body  # type: ignore[attr-defined]
         depth = len(step.path) - 1
         for opt_step in optimizer_steps:
             inner = opt_step.loops
             same_function = opt_step.function is step.function
             if same_function and inner[: len(outer_loops)] == outer_loops != inner:
-                return self._steps_after(loop_body, opt_step.path[depth][1], step.index)
+                if not self._steps_after(loop_body, opt_step.path[depth][1], step.index):
+                    return None
+                return (
+                    f"{self._place(step.statement)} {_function_name(step)} steps it in the loop "
+                    "around the loop that steps the optimizer"
+                )
         # A function of this file that steps an optimizer inside a loop (e.g. `train(...)`,
-        # which gets the optimizer as a parameter), called in the scheduler's loop.
+        # which gets the optimizer as a parameter), called in the scheduler's loop; or a method
+        # of the scheduler's class that steps the optimizer in a loop (`self.train_epoch()`).
         functions = {
             s.function.name.value  # type: ignore[union-attr]
             for s in self.plan.sites
@@ -1132,12 +1142,38 @@ class Planner:
             and s.loops
             and s.function is not step.function
         }
+        methods = {
+            s.function.name.value  # type: ignore[union-attr]
+            for s in optimizer_steps
+            if isinstance(s.function, cst.FunctionDef)
+            and s.loops
+            and s.function is not step.function
+            and s.enclosing_class is not None
+            and s.enclosing_class is step.enclosing_class
+        }
+        receiver = _self_name(step)
         calls = [
-            index
+            (index, name)
             for index, statement in enumerate(loop_body.body[: step.index])
-            if any(_calls_name(statement, name) for name in functions)
+            for name in sorted(functions | methods)
+            if (name in functions and _calls_name(statement, name))
+            or (name in methods and receiver and _calls_self_method(statement, receiver, name))
         ]
-        return bool(calls) and self._steps_after(loop_body, calls[-1], step.index)
+        if calls and _direct_call(loop_body.body[calls[-1][0]]) is None:
+            return None  # under a condition or in an expression: maybe not once per epoch
+        if not calls or not self._steps_after(loop_body, calls[-1][0], step.index):
+            return None
+        index, name = calls[-1]
+        return (
+            f"{self._place(loop_body.body[index])} {_function_name(step)} calls {name}(), which "
+            "loops over batches and steps the optimizer, once per epoch"
+        )
+
+    def _place(self, node: cst.CSTNode) -> str:
+        """``file.py:line`` of a node of the planned module."""
+        key = self.plan.key(node)
+        name = os.path.basename(self.filename) if self.filename else "this file"
+        return f"{name}:{key.line}" if key is not None else name
 
     @staticmethod
     def _steps_after(loop_body: cst.BaseSuite, updates: int, step: int) -> bool:
@@ -1811,6 +1847,55 @@ def _calls_method(node: cst.CSTNode, name: str) -> bool:
 
     node.visit(_Find())
     return found
+
+
+def _calls_self_method(node: cst.CSTNode, receiver: str, name: str) -> bool:
+    """Whether ``node`` calls ``receiver.name(...)`` (``self.train_one_epoch(...)``)."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            nonlocal found
+            func = call.func
+            if (
+                isinstance(func, cst.Attribute)
+                and func.attr.value == name
+                and isinstance(func.value, cst.Name)
+                and func.value.value == receiver
+            ):
+                found = True
+
+    node.visit(_Find())
+    return found
+
+
+def _direct_call(statement: cst.BaseStatement) -> cst.Call | None:
+    """The call a statement consists of: ``f(...)``, ``x = f(...)``, ``loss = self.f(...)``."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    value = small.value if isinstance(small, (cst.Expr, cst.Assign, cst.AnnAssign)) else None
+    return value if isinstance(value, cst.Call) else None
+
+
+def _self_name(site: Site) -> str | None:
+    """The first parameter of the method ``site`` sits in (``self``), or None."""
+    function = site.function
+    if not isinstance(function, cst.FunctionDef) or site.enclosing_class is None:
+        return None
+    position = next(i for i, control in enumerate(site.controls) if control is function)
+    if position == 0 or site.controls[position - 1] is not site.enclosing_class:
+        return None  # a function nested in a method
+    if any(code_of(d.decorator).strip() == "staticmethod" for d in function.decorators):
+        return None
+    parameters = function.params.params
+    return parameters[0].name.value if parameters else None
+
+
+def _function_name(site: Site) -> str:
+    """``name()`` of the function ``site`` is in, or ``the module``."""
+    function = site.function
+    return f"{function.name.value}()" if isinstance(function, cst.FunctionDef) else "the module"
 
 
 def _calls_name(node: cst.CSTNode, name: str) -> bool:
