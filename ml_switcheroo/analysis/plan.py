@@ -541,10 +541,12 @@ class Planner:
                 continue
             optimizer = self._scheduler_optimizer(site)
             if optimizer is None:
+                origin = self._origin(site)
                 self._escape(
                     site,
                     "its optimizer is not built by a translated constructor in the same block "
-                    "of this file, so the schedule cannot become the optimizer's learning rate",
+                    "of this file, so the schedule cannot become the optimizer's learning rate"
+                    + (f" ({origin})" if origin else ""),
                     "build the schedule and pass it as the optimizer's learning_rate: "
                     "`opt = optax.<optimizer>(learning_rate=schedule, ...)`",
                 )
@@ -617,7 +619,10 @@ class Planner:
             if site.target is None or site.block != optimizer.block:
                 self._escape(
                     outer,
-                    "the scheduler and its optimizer are not both assigned in the same block",
+                    "the scheduler and its optimizer are not both assigned in the same block "
+                    f"(the optimizer at {self._place(optimizer.statement)} in "
+                    f"{_function_name(optimizer)}, the scheduler at "
+                    f"{self._place(site.statement)} in {_function_name(site)})",
                     "pass the schedule as the optimizer's learning_rate",
                 )
                 return
@@ -955,10 +960,17 @@ class Planner:
                 return False
             schedule.per_epoch = self.steps_per_epoch
             return True
+        where = "; ".join(
+            f"the optimizer's at {self._place(s.statement)} in {_function_name(s)}"
+            for s in optimizer_steps
+        )
         self._escape(
             schedule.outer,
             "cannot tell whether step() runs once per optimizer update (it is not in the same "
-            "loop and condition as the optimizer's step(), after it)",
+            "loop and condition as the optimizer's step(), after it: this one is at "
+            + "; ".join(f"{self._place(s.statement)} in {_function_name(s)}" for s in steps)
+            + (f", {where}" if where else ", and the optimizer's is not found")
+            + ")",
             _stepping_suggestion(schedule),
         )
         return False
@@ -1167,6 +1179,34 @@ class Planner:
         return (
             f"{self._place(loop_body.body[index])} {_function_name(step)} calls {name}(), which "
             "loops over batches and steps the optimizer, once per epoch"
+        )
+
+    def _origin(self, site: Site) -> str | None:
+        """Where the scheduler's optimizer argument comes from, when it is a name or ``self.x``
+        of this file: a parameter, or the assignments of it."""
+        argument = _optimizer_argument(site)
+        if argument is None or not isinstance(argument, (cst.Name, cst.Attribute)):
+            return None
+        bindings = self.resolver.receiver_bindings(argument, site.enclosing_class)
+        if not bindings:
+            return None
+        text = code_of(argument).strip()
+        places = []
+        for binding in bindings[:3]:
+            node = binding.node
+            if isinstance(node, cst.Param) or self._is_parameter(node):
+                function = _enclosing_function_name(self.module, node)
+                places.append(f"a parameter of {function} ({self._place(node)})")
+            else:
+                value = binding.value
+                shown = f" from `{_short(value)}`" if value is not None else ""
+                places.append(f"assigned at {self._place(node)}{shown}")
+        more = f" and {len(bindings) - 3} more" if len(bindings) > 3 else ""
+        return f"`{text}` is " + ", ".join(places) + more
+
+    def _is_parameter(self, node: cst.CSTNode) -> bool:
+        return isinstance(node, cst.Name) and any(
+            p.name is node for p in _parameters_of(self.module, node)
         )
 
     def _place(self, node: cst.CSTNode) -> str:
@@ -1867,6 +1907,46 @@ def _calls_self_method(node: cst.CSTNode, receiver: str, name: str) -> bool:
 
     node.visit(_Find())
     return found
+
+
+def _short(node: cst.CSTNode, limit: int = 60) -> str:
+    text = " ".join(code_of(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _parameters_of(module: cst.Module, name: cst.Name) -> list[cst.Param]:
+    """The parameters of the function whose parameter list holds ``name`` (or none)."""
+    found: list[cst.Param] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Param(self, node: cst.Param) -> None:
+            if node.name is name:
+                found.append(node)
+
+    module.visit(_Find())
+    return found
+
+
+def _enclosing_function_name(module: cst.Module, node: cst.CSTNode) -> str:
+    """``name()`` of the innermost function holding ``node``, or ``the module``."""
+    found: list[str] = []
+    stack: list[str] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_FunctionDef(self, definition: cst.FunctionDef) -> None:
+            stack.append(definition.name.value)
+
+        def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+            stack.pop()
+
+        def on_visit(self, visited: cst.CSTNode) -> bool:
+            descend = super().on_visit(visited)  # a FunctionDef is pushed (and popped on leave)
+            if visited is node and stack and not found:
+                found.append(stack[-1])
+            return descend and not found
+
+    module.visit(_Find())
+    return f"{found[0]}()" if found else "the module"
 
 
 def _direct_call(statement: cst.BaseStatement) -> cst.Call | None:
