@@ -762,12 +762,17 @@ class Planner:
         return self._integer_value(node, site)
 
     def _integer_value(self, node: cst.BaseExpression, site: Site) -> int | None:
-        """An integer literal, or a name bound to one (once, where it is used)."""
+        """An integer literal, or a name its scope assigns once, to one (not global or
+        nonlocal anywhere in the file)."""
         value = stepping.integer(node)
-        if value is None and isinstance(node, cst.Name):
-            bound = self.bound_value(node, site.enclosing_class)
-            value = stepping.integer(bound) if bound is not None else None
-        return value
+        if value is not None or not isinstance(node, cst.Name):
+            return value
+        if stepping.names_declared_shared(self.module, node.value):
+            return None
+        bindings = self.resolver.receiver_bindings(node, site.enclosing_class)
+        if not bindings or len(bindings) != 1 or bindings[0].value is None:
+            return None
+        return stepping.integer(bindings[0].value)
 
     def _if_else_after(self, steps: tuple[Site, Site], opt_step: Site) -> cst.If | None:
         """The ``if``/``else`` of ``opt_step``'s block after it whose two branches each hold
@@ -1004,12 +1009,14 @@ class Planner:
             return None
         test = " ".join(code_of(check.test).split())
         condition = stepping.every_k(check.test)
-        if condition is None:
+        k = self._integer_value(condition.k, step) if condition is not None else None
+        if condition is None or k is None or k < 1:
             if not stepping.is_modulo_test(check.test):
                 return None
             return (
-                f"step() runs under `if {test}:`, which is not `counter % k == 0` with an "
-                "integer literal k, so how often the schedule advances per update is unknown"
+                f"step() runs under `if {test}:`, which is not `counter % k == 0` with k an "
+                "integer literal (or a name bound once to one), so how often the schedule "
+                "advances per update is unknown"
             )
         counter = self._update_counter(condition.counter, opt_step, schedule.optimizer, check)
         if isinstance(counter, str):
@@ -1017,7 +1024,7 @@ class Planner:
                 f"step() runs under `if {test}:`, but `{condition.counter.value}` is not "
                 f"provably the update count: {counter}"
             )
-        return condition.k, stepping.lr_index_offset(condition, counter)
+        return k, stepping.lr_index_offset(condition, k, counter)
 
     def _check_after(self, step: Site, opt_step: Site) -> cst.If | None:
         """The ``if`` (no ``else``) of ``opt_step``'s block, after it, whose body holds

@@ -21,7 +21,7 @@ class EveryK(NamedTuple):
 
     counter: cst.Name
     offset: int  # the literal added to the counter (``(step + 1) % k``), else 0
-    k: int
+    k: cst.BaseExpression  # an integer literal or a name (the planner resolves it)
 
 
 class Counter(NamedTuple):
@@ -42,8 +42,8 @@ def integer(node: cst.BaseExpression) -> int | None:
 
 
 def every_k(test: cst.BaseExpression) -> EveryK | None:
-    """``c % k == 0`` or ``(c + a) % k == 0`` (``c`` a name; ``a``, ``k`` integer literals,
-    ``k >= 1``), or None for any other condition."""
+    """``c % k == 0`` or ``(c + a) % k == 0`` (``c`` a name; ``a`` an integer literal, ``k``
+    one or a name), or None for any other condition."""
     if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
         return None
     (comparison,) = test.comparisons
@@ -52,13 +52,12 @@ def every_k(test: cst.BaseExpression) -> EveryK | None:
     modulo = test.left
     if not isinstance(modulo, cst.BinaryOperation) or not isinstance(modulo.operator, cst.Modulo):
         return None
-    k = integer(modulo.right)
-    if k is None or k < 1:
+    if integer(modulo.right) is None and not isinstance(modulo.right, cst.Name):
         return None
     counted = _counter_plus_offset(modulo.left)
     if counted is None:
         return None
-    return EveryK(counted[0], counted[1], k)
+    return EveryK(counted[0], counted[1], modulo.right)
 
 
 def is_modulo_test(test: cst.BaseExpression) -> bool:
@@ -111,16 +110,16 @@ def initial_value(statement: cst.BaseStatement, name: str) -> int | None:
     return integer(small.value)
 
 
-def lr_index_offset(condition: EveryK, counter: Counter) -> int:
+def lr_index_offset(condition: EveryK, k: int, counter: Counter) -> int:
     """``r`` in ``schedule((count + r) // k)``, the lr torch uses at optax's update ``count``.
 
     After update ``u`` (1-based) the check reads ``counter = start + u`` (incremented before
     the check) or ``start + u - 1``; with ``e = start + offset + [before] - 1`` the scheduler
     steps after the updates ``u`` with ``(u + e) % k == 0``. The lr of update ``count + 1`` is
     the schedule at the number of those among ``1..count``: ``(count + e) // k - e // k``,
-    which is ``(count + e mod k) // k``."""
+    which is ``(count + e mod k) // k`` (``k`` the value of ``condition.k``)."""
     e = counter.start + condition.offset + int(counter.incremented_before_check) - 1
-    return e % condition.k
+    return e % k
 
 
 def names_declared_shared(module: cst.Module, name: str) -> bool:

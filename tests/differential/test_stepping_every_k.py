@@ -47,6 +47,11 @@ EVERY_K = {
         "    if step % 2 == 0: sched.step()\n    step += 1\n",
         "",
     ),
+    "k bound to a name": (
+        "EVERY = 4\nstep = 0\n",
+        "    step += 1\n    if step % EVERY == 0:\n        sched.step()\n",
+        "",
+    ),
     "every update": (
         "step = 0\n",
         "    step += 1\n    if step % 1 == 0:\n        sched.step()\n",
@@ -111,7 +116,15 @@ TRAPS = {
     ),
     "k not a constant": (
         _loop("step = 0\n", "    step += 1\n    if step % k == 0:\n        sched.step()\n"),
-        "not `counter % k == 0` with an integer literal k",
+        "not `counter % k == 0` with k an integer literal",
+    ),
+    "k rebound": (
+        _loop(
+            "EVERY = 4\nstep = 0\n",
+            "    step += 1\n    if step % EVERY == 0:\n        sched.step()\n",
+        )
+        + "EVERY = 2\n",
+        "not `counter % k == 0` with k an integer literal",
     ),
     "a counter incremented by two": (
         _loop("step = 0\n", "    step += 2\n    if step % 4 == 0:\n        sched.step()\n"),
