@@ -1180,6 +1180,8 @@ class Planner:
         ]
         if calls and _direct_call(loop_body.body[calls[-1][0]]) is None:
             return None  # under a condition or in an expression: maybe not once per epoch
+        if calls and _calls_of(self.module, calls[-1][1]) != 1:
+            return None  # also called elsewhere: updates outside the epoch loop
         if not calls or not self._steps_after(loop_body, calls[-1][0], step.index):
             return None
         index, name = calls[-1]
@@ -1914,6 +1916,23 @@ def _calls_self_method(node: cst.CSTNode, receiver: str, name: str) -> bool:
 
     node.visit(_Find())
     return found
+
+
+def _calls_of(module: cst.Module, name: str) -> int:
+    """How many calls in ``module`` call ``name(...)`` or ``<anything>.name(...)``."""
+    count = 0
+
+    class _Count(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            nonlocal count
+            func = call.func
+            if (isinstance(func, cst.Name) and func.value == name) or (
+                isinstance(func, cst.Attribute) and func.attr.value == name
+            ):
+                count += 1
+
+    module.visit(_Count())
+    return count
 
 
 def _short(node: cst.CSTNode, limit: int = 60) -> str:

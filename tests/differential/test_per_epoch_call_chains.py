@@ -187,3 +187,10 @@ def test_function_called_under_a_condition_is_not_once_per_epoch() -> None:
     )
     reason = _scheduler_reason(source, str(PER_EPOCH))
     assert "cannot tell whether step() runs once per optimizer update" in reason
+
+
+def test_method_also_called_elsewhere_is_not_once_per_epoch() -> None:
+    # the optimizer also steps in finetune(), where the scheduler does not
+    source = METHOD + "\n    def finetune(self, loader):\n        self.train_one_epoch(loader)\n"
+    reason = _scheduler_reason(source, str(PER_EPOCH))
+    assert "cannot tell whether step() runs once per optimizer update" in reason
