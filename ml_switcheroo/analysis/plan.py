@@ -974,7 +974,7 @@ class Planner:
             "cannot tell whether step() runs once per optimizer update (it is not in the same "
             "loop and condition as the optimizer's step(), after it: this one is at "
             + "; ".join(f"{self._place(s.statement)} in {_function_name(s)}" for s in steps)
-            + (f", {where}" if where else ", and the optimizer's is not found")
+            + (f", {where}" if where else self._unseen_updates(schedule, steps))
             + ")",
             _stepping_suggestion(schedule),
         )
@@ -1188,6 +1188,29 @@ class Planner:
         return (
             f"{self._place(loop_body.body[index])} {_function_name(step)} calls {name}(), which "
             "loops over batches and steps the optimizer, once per epoch"
+        )
+
+    def _unseen_updates(self, schedule: SchedulePlan, steps: list[Site]) -> str:
+        """Why the optimizer's step() is not found: the calls the optimizer is handed to
+        before the scheduler steps, in its loop (``train_one_epoch(model, opt, loader)``)."""
+        optimizer = schedule.optimizer.target
+        handed: list[str] = []
+        for step in steps:
+            loops = step.loops
+            if not loops or step.controls[-1] is not loops[-1] or optimizer is None:
+                continue
+            body = loops[-1].body.body  # type: ignore[attr-defined]
+            for statement in body[: step.index]:
+                call = _direct_call(statement)
+                text = code_of(optimizer).strip()
+                if call is not None and any(_mentions(a.value, text) for a in call.args):
+                    name = code_of(call.func).strip()
+                    handed.append(f"{name}() at {self._place(statement)}")
+        if not handed:
+            return ", and the optimizer's step() is not in this file"
+        return (
+            ", and the optimizer's step() is not in this file: before it, the loop hands the "
+            f"optimizer to {', '.join(handed)}, which may step it any number of times"
         )
 
     def _origin(self, site: Site) -> str | None:

@@ -57,3 +57,19 @@ class SchedulerEscapePlacesTest(SwitcherooTest):
             "this one is at example.py:8 in tune(), the optimizer's at example.py:6 in train()",
             reason,
         )
+
+    def test_optimizer_handed_to_a_call_in_the_epoch_loop_names_the_call(self) -> None:
+        reason = self.reason(
+            "import torch\n"
+            "from engine import train_one_epoch\n"
+            "opt = torch.optim.SGD(params, lr=0.1)\n"
+            "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2)\n"
+            "for epoch in range(9):\n"
+            "    stats = train_one_epoch(model, opt, loader)\n"
+            "    sched.step()\n"
+        )
+        self.assertIn(
+            "the loop hands the optimizer to train_one_epoch() at example.py:6, which may step "
+            "it any number of times",
+            reason,
+        )
