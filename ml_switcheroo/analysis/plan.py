@@ -1060,6 +1060,8 @@ class Planner:
         if scope is None or stepping.names_declared_shared(self.module, text):
             return f"`{text}` is declared global or nonlocal, so other code may change it"
         assignments = list(scope.assignments[text])
+        if len(assignments) == 1 and isinstance(assignments[0], Assignment):
+            return self._enumerated_counter(assignments[0], opt_step, optimizer, check)
         if len(assignments) != 2 or not all(isinstance(a, Assignment) for a in assignments):
             return (
                 f"it is assigned {len(assignments)} times in its scope (a counter is set once "
@@ -1102,6 +1104,43 @@ class Planner:
         initial = stepping.initial_value(statements[start], text)
         assert initial is not None
         return stepping.Counter(initial, increments[0][1] < check_index)
+
+    def _enumerated_counter(
+        self, assignment: Assignment, opt_step: Site, optimizer: Site, check: cst.If
+    ) -> stepping.Counter | str:
+        """``for step, batch in enumerate(batches[, start]):`` as the update count: the loop
+        sits in the optimizer's block (it runs once per optimizer built) and steps it directly
+        in its body, with no jump before the check."""
+        text = code_of(assignment.node).strip()
+        position = self.collector.name_positions.get(id(assignment.node))
+        loop = self.collector.blocks[position[0]].body[position[1]] if position else None  # type: ignore[attr-defined]
+        start = stepping.enumerated_start(loop, text) if isinstance(loop, cst.For) else None
+        if start is None or self._shadowed(loop.iter.func):  # type: ignore[union-attr]
+            return (
+                f"it is assigned once in its scope, and not as the index of "
+                f"`for {text}, ... in enumerate(...)` (a counter is set once to an integer "
+                f"literal and incremented once per update with `{text} += 1`)"
+            )
+        assert position is not None and isinstance(loop, cst.For)
+        if position[0] != optimizer.block or opt_step.block != id(loop.body):
+            return (
+                f"the loop over `enumerate(...)` is not in the optimizer's block, or does not "
+                f"step the optimizer directly in its body, so `{text}` may restart while the "
+                "optimizer's update count goes on (an inner loop of an epoch loop)"
+            )
+        body = loop.body.body  # type: ignore[union-attr]
+        check_index = next(i for i, s in enumerate(body) if s is check)
+        if any(_jumps(s) for s in body[:check_index]):
+            return (
+                "a `continue`, `break`, `return` or `raise` before the check can skip an update "
+                f"while `{text}` goes on"
+            )
+        return stepping.Counter(start, incremented_before_check=False)
+
+    def _shadowed(self, name: cst.Name) -> bool:
+        """Whether the builtin ``name`` is bound by the file where it is used (or unknown)."""
+        scope = self.resolver.scopes.get(name)
+        return scope is None or any(isinstance(a, Assignment) for a in scope[name.value])
 
     def _uneven_stepping(self, steps: list[Site], optimizer_steps: list[Site]) -> str | None:
         """Why ``sched.step()`` may not run exactly once per ``opt.step()``: several calls of

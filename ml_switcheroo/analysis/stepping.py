@@ -84,10 +84,22 @@ def _counter_plus_offset(node: cst.BaseExpression) -> tuple[cst.Name, int] | Non
 
 
 def increment(statement: cst.BaseStatement, name: str) -> bool:
-    """Whether ``statement`` is exactly ``name += 1`` (one small statement on its line)."""
+    """Whether ``statement`` is exactly ``name += 1`` or ``name = name + 1`` (one small
+    statement on its line)."""
     if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
         return False
     small = statement.body[0]
+    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+        target, value = small.targets[0].target, small.value
+        return (
+            isinstance(target, cst.Name)
+            and target.value == name
+            and isinstance(value, cst.BinaryOperation)
+            and isinstance(value.operator, cst.Add)
+            and isinstance(value.left, cst.Name)
+            and value.left.value == name
+            and integer(value.right) == 1
+        )
     return (
         isinstance(small, cst.AugAssign)
         and isinstance(small.operator, cst.AddAssign)
@@ -95,6 +107,28 @@ def increment(statement: cst.BaseStatement, name: str) -> bool:
         and small.target.value == name
         and integer(small.value) == 1
     )
+
+
+def enumerated_start(loop: cst.For, name: str) -> int | None:
+    """``s`` when ``loop`` is ``for name, x in enumerate(it[, s]):`` (``s`` an integer literal,
+    0 when left out), else None."""
+    target, iterated = loop.target, loop.iter
+    if not isinstance(target, (cst.Tuple, cst.List)) or len(target.elements) != 2:
+        return None
+    index = target.elements[0].value
+    if not isinstance(index, cst.Name) or index.value != name:
+        return None
+    if not isinstance(iterated, cst.Call) or not isinstance(iterated.func, cst.Name):
+        return None
+    if iterated.func.value != "enumerate" or any(a.star for a in iterated.args):
+        return None
+    if len(iterated.args) == 1 and iterated.args[0].keyword is None:
+        return 0
+    if len(iterated.args) == 2 and iterated.args[0].keyword is None:
+        keyword = iterated.args[1].keyword
+        if keyword is None or keyword.value == "start":
+            return integer(iterated.args[1].value)
+    return None
 
 
 def initial_value(statement: cst.BaseStatement, name: str) -> int | None:

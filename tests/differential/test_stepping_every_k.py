@@ -52,6 +52,11 @@ EVERY_K = {
         "    step += 1\n    if step % EVERY == 0:\n        sched.step()\n",
         "",
     ),
+    "step = step + 1": (
+        "step = 0\n",
+        "    step = step + 1\n    if step % 3 == 0:\n        sched.step()\n",
+        "",
+    ),
     "every update": (
         "step = 0\n",
         "    step += 1\n    if step % 1 == 0:\n        sched.step()\n",
@@ -77,6 +82,26 @@ def test_every_k_in_an_epoch_loop_with_a_global_counter_matches_torch() -> None:
     )
     rel, translation = measure_loop(source, exact=True)
     assert "// 7" in translation.code
+    assert rel < EXACT, f"rel={rel:.3e}\n{translation.code}"
+
+
+ENUMERATED = {
+    "from zero": "enumerate(batches)",
+    "from one": "enumerate(batches, 1)",
+    "from a start keyword": "enumerate(batches, start=5)",
+}
+
+
+@pytest.mark.parametrize("iterated", list(ENUMERATED.values()), ids=list(ENUMERATED))
+def test_every_k_on_the_index_of_the_one_loop_matches_torch(iterated: str) -> None:
+    source = (
+        HEAD
+        + f"for step, batch in {iterated}:\n"
+        + BODY
+        + "    if (step + 1) % 4 == 0:\n        sched.step()\n"
+    )
+    rel, translation = measure_loop(source, exact=True)
+    assert "sched.step()" not in translation.code
     assert rel < EXACT, f"rel={rel:.3e}\n{translation.code}"
 
 
@@ -106,6 +131,20 @@ TRAPS = {
         + "".join("    " + line + "\n" for line in BODY.splitlines())
         + "        if i % 2 == 0:\n            sched.step()\n",
         "not provably the update count",
+    ),
+    "the index of a loop with a continue": (
+        HEAD
+        + "for step, batch in enumerate(batches):\n    if skip(batch):\n        continue\n"
+        + BODY
+        + "    if step % 4 == 0:\n        sched.step()\n",
+        "can skip an update",
+    ),
+    "the index of a loop over a rebound enumerate": (
+        HEAD
+        + "enumerate = my_enumerate\nfor step, batch in enumerate(batches):\n"
+        + BODY
+        + "    if step % 4 == 0:\n        sched.step()\n",
+        "not as the index of",
     ),
     "a counter reset each epoch": (
         HEAD
