@@ -896,10 +896,11 @@ class Planner:
         if entry.role == SCHEDULER and entry.attaches_to_chain:
             return True  # ReduceLROnPlateau: its step(metric) becomes an escape of its own
         if not steps:
+            goes = self._where_it_goes(schedule.outer)
             self._escape(
                 schedule.outer,
                 "this scheduler's step() is not called in this file, so how often it runs "
-                "(per update or per epoch) is unknown",
+                "(per update or per epoch) is unknown" + (f" ({goes})" if goes else ""),
                 _stepping_suggestion(schedule),
             )
             return False
@@ -1251,6 +1252,29 @@ class Planner:
             ", and the optimizer's step() is not in this file: before it, the loop hands the "
             f"optimizer to {', '.join(handed)}, which may step it any number of times"
         )
+
+    def _where_it_goes(self, scheduler: Site) -> str | None:
+        """Where a scheduler leaves this file's view: the first ``return`` or call argument
+        that mentions it (``return opt, sched``, ``Trainer(model, opt, sched)``)."""
+        if scheduler.target is None:
+            return None
+        text = code_of(scheduler.target).strip()
+        places: list[str] = []
+        module, place = self.module, self._place
+
+        class _Find(cst.CSTVisitor):
+            def visit_Return(self, node: cst.Return) -> None:
+                if node.value is not None and _mentions(node.value, text):
+                    places.append(f"`{text}` is returned at {place(node)}")
+
+            def visit_Call(self, node: cst.Call) -> None:
+                if any(_mentions(a.value, text) for a in node.args):
+                    places.append(
+                        f"`{text}` is passed to {_short(node.func, 40)}() at {place(node)}"
+                    )
+
+        module.visit(_Find())
+        return "; ".join(places[:2]) or None
 
     def _origin(self, site: Site) -> str | None:
         """Where the scheduler's optimizer argument comes from, when it is a name or ``self.x``

@@ -73,3 +73,23 @@ class SchedulerEscapePlacesTest(SwitcherooTest):
             "it any number of times",
             reason,
         )
+
+    def test_a_returned_scheduler_names_the_return(self) -> None:
+        reason = self.reason(
+            "import torch\n"
+            "def build(model):\n"
+            "    opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+            "    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2)\n"
+            "    return opt, sched\n"
+        )
+        self.assertIn("step() is not called in this file", reason)
+        self.assertIn("`sched` is returned at example.py:5", reason)
+
+    def test_a_scheduler_handed_to_a_call_names_the_call(self) -> None:
+        reason = self.reason(
+            "import torch\n"
+            "opt = torch.optim.SGD(params, lr=0.1)\n"
+            "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2)\n"
+            "trainer = Trainer(model, opt, sched)\n"
+        )
+        self.assertIn("`sched` is passed to Trainer() at example.py:4", reason)
