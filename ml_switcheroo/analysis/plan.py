@@ -19,6 +19,7 @@ Decisions that make a construct untranslatable are recorded as escapes: a findin
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -26,6 +27,7 @@ from typing import NamedTuple
 import libcst as cst
 from libcst.metadata import Assignment
 
+from ml_switcheroo.analysis import stepping
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.analysis.resolver import Resolver
@@ -114,8 +116,21 @@ class SchedulePlan:
     optimizer: Site
     move: str  # "up": schedule statements go before the optimizer; "down": optimizer after them
     per_epoch: str | None = None  # steps-per-epoch expression when stepped once per epoch
+    # (k, r) when stepped every k updates: torch's lr at `count` is schedule((count + r) // k)
+    every: tuple[int, int] | None = None
+    # (warm-up scheduler, boundary) of a hand-stepped warm-up/main pair (`outer` is the main)
+    warmup: tuple[Site, int] | None = None
     step_sites: list[Site] = field(default_factory=list)
     calls: list[Site] = field(default_factory=list)  # every scheduler call, nested ones too
+
+
+class Warmup(NamedTuple):
+    """A warm-up scheduler and the main one after it, stepped by hand on one optimizer."""
+
+    warm: Site
+    main: Site
+    boundary: int  # the update count at which `main` takes over
+    steps: tuple[Site, Site]  # warm.step(), main.step()
 
 
 @dataclass(eq=False)
@@ -550,15 +565,27 @@ class Planner:
                 continue
             optimizer = self._scheduler_optimizer(site)
             if optimizer is None:
-                self._refuse(site, findings.SCHEDULE_WITHOUT_TRANSLATED_OPTIMIZER)
+                origin = self._origin(site)
+                self._refuse(
+                    site,
+                    findings.SCHEDULE_WITHOUT_TRANSLATED_OPTIMIZER,
+                    where=f" ({origin})" if origin else "",
+                )
                 continue
             by_optimizer.setdefault(id(optimizer.call), []).append(site)
         for sites in by_optimizer.values():
             optimizer = self._scheduler_optimizer(sites[0])
             assert optimizer is not None
             if len(sites) > 1:
+                pair = self._warmup_pair(sites) if len(sites) == 2 else None
+                if isinstance(pair, Warmup):
+                    self._attach_schedule(pair.main, optimizer, components, pair)
+                    self._escape_unattached(pair.warm, pair.main)
+                    continue
                 for site in sites:
-                    self._refuse(site, findings.SEVERAL_SCHEDULERS)
+                    self._refuse(
+                        site, findings.SEVERAL_SCHEDULERS, where=f": {pair}" if pair else ""
+                    )
                 continue
             self._attach_schedule(sites[0], optimizer, components)
         for component_id, parent in components.items():
@@ -587,18 +614,32 @@ class Planner:
                     return self._scheduler_optimizer(component)
         return None
 
-    def _attach_schedule(self, outer: Site, optimizer: Site, components: dict[int, Site]) -> None:
+    def _attach_schedule(
+        self,
+        outer: Site,
+        optimizer: Site,
+        components: dict[int, Site],
+        warmup: Warmup | None = None,
+    ) -> None:
         members = [
             s
             for s in self.plan.sites
-            if s.role == SCHEDULER and (s is outer or _combined_into(s, outer, components))
+            if s.role == SCHEDULER
+            and (
+                s is outer
+                or _combined_into(s, outer, components)
+                or (warmup is not None and s is warmup.warm)
+            )
         ]
         statement_members = [s for s in members if s.parent_call is None or s is outer]
         for site in statement_members:
             if site.target is None or site.block != optimizer.block:
                 self._escape(
                     outer,
-                    "the scheduler and its optimizer are not both assigned in the same block",
+                    "the scheduler and its optimizer are not both assigned in the same block "
+                    f"(the optimizer at {self._place(optimizer.statement)} in "
+                    f"{_function_name(optimizer)}, the scheduler at "
+                    f"{self._place(site.statement)} in {_function_name(site)})",
                     "pass the schedule as the optimizer's learning_rate",
                 )
                 return
@@ -628,11 +669,14 @@ class Planner:
             )
             return
         schedule = SchedulePlan(outer, statement_members, optimizer, move, calls=members)
+        if warmup is not None:
+            schedule.warmup = (warmup.warm, warmup.boundary)
+            schedule.step_sites = list(warmup.steps)
         for component in (s for s in members if s is not outer and s.parent_call is None):
-            if self._step_sites_of(component):
+            if warmup is None and self._step_sites_of(component):
                 self._escape(outer, "a component scheduler is stepped on its own")
                 return
-        if not self._classify_stepping(schedule):
+        if warmup is None and not self._classify_stepping(schedule):
             return
         key = self.plan.key_of
         self.plan.schedules[key(optimizer.call)] = schedule
@@ -641,6 +685,140 @@ class Planner:
             self.plan.scheduler_of[key(member.call)] = schedule
         for step in schedule.step_sites:
             self.plan.steps[key(step.call)] = schedule
+
+    def _escape_unattached(self, warm: Site, main: Site) -> None:
+        """The warm-up of a pair escapes with the main scheduler's reason when the pair was
+        not attached to its optimizer."""
+        key = self.plan.key_of(main.call)
+        if key in self.plan.scheduler_of:
+            return
+        escaped = self.plan.escapes.get(key)
+        reason = escaped.reason if escaped is not None else "its pair was not translated"
+        self._escape(
+            warm, f"it is the warm-up before `{code_of(main.call.func).strip()}`: {reason}"
+        )
+
+    def _warmup_pair(self, sites: list[Site]) -> Warmup | str | None:
+        """Two schedulers of one optimizer stepped as ``if counter < W: warm.step()`` /
+        ``else: main.step()`` right after its one ``opt.step()``, with the counter the update
+        count, a warm-up that is back at the base lr at the switch and a main scheduler that
+        continues from there (the map's ``manual_pair``): the pair, else why not (None when
+        the two are not stepped that way)."""
+        steps = [self._step_sites_of(site) for site in sites]
+        optimizer = self._scheduler_optimizer(sites[0])
+        assert optimizer is not None
+        optimizer_steps = self._optimizer_step_sites(optimizer)
+        if any(len(s) != 1 for s in steps) or len(optimizer_steps) != 1:
+            return None
+        (opt_step,) = optimizer_steps
+        check = self._if_else_after((steps[0][0], steps[1][0]), opt_step)
+        if check is None:
+            return None
+        first = 0 if self._in_suite(steps[0][0], check.body) else 1
+        warm, main = sites[first], sites[1 - first]
+        test = " ".join(code_of(check.test).split())
+        condition = stepping.warmup_test(check.test)
+        if condition is None:
+            return f"they are stepped under `if {test}:`, which is not `counter < warm-up length`"
+        bound = self._integer_value(condition.bound, opt_step)
+        if bound is None:
+            return (
+                f"the warm-up length `{code_of(condition.bound).strip()}` is not an integer "
+                "literal (or a name bound once to one): with another value (0, or one that "
+                "differs from the warm-up scheduler's own length) the pair means another schedule"
+            )
+        counter = self._update_counter(condition.counter, opt_step, optimizer, check)
+        if isinstance(counter, str):
+            return f"`{condition.counter.value}` is not provably the update count: {counter}"
+        boundary = stepping.warmup_boundary(bound, counter)
+        problem = self._pair_parts(warm, main, boundary)
+        if problem is not None:
+            return problem
+        return Warmup(warm, main, boundary, (steps[first][0], steps[1 - first][0]))
+
+    def _pair_parts(self, warm: Site, main: Site, boundary: int) -> str | None:
+        """Why ``warm`` then ``main`` (switching at ``boundary`` updates) is not the map's
+        exact manual pair, or None."""
+        assert warm.entry is not None and main.entry is not None
+        warm_part, main_part = warm.entry.manual_pair, main.entry.manual_pair
+        if main_part is None or main_part.part != "main":
+            return (
+                f"{main.entry.name} as the main scheduler of a hand-stepped pair may not continue "
+                "from the lr the warm-up leaves (the map lists no exact pair for it)"
+            )
+        if warm_part is None or warm_part.part != "warmup" or warm_part.length is None:
+            return f"{warm.entry.name} is not a warm-up the map knows to end at the base lr"
+        if warm.target is None or warm.index > main.index:
+            return "the warm-up scheduler is not assigned before the main one"
+        condition = warm_part.condition
+        if not stepping.argument_holds(
+            warm.entry.signature, warm.call, condition.when, condition.unless
+        ):
+            return (
+                f"this {warm.entry.name} may not end at the base lr (the map requires "
+                f"{dict(condition.when)} and not {dict(condition.unless)})"
+            )
+        length = self._bound_argument(warm, warm_part.length)
+        if length is None or not 1 <= length <= boundary:
+            return (
+                f"the warm-up's {warm_part.length} is not an integer literal between 1 and the "
+                f"{boundary} updates it is stepped, so it may not be back at the base lr when "
+                "the main scheduler takes over"
+            )
+        return None
+
+    def _bound_argument(self, site: Site, name: str) -> int | None:
+        """The integer value of argument ``name`` of ``site``'s call (or its default)."""
+        assert site.entry is not None
+        try:
+            bound = site.entry.signature.bind(site.call)
+        except Untranslatable:
+            return None
+        signature = site.entry.signature
+        node = bound[name].value if name in bound else signature.parameter(name).default_node
+        return self._integer_value(node, site)
+
+    def _integer_value(self, node: cst.BaseExpression, site: Site) -> int | None:
+        """An integer literal, or a name its scope assigns once, to one (not global or
+        nonlocal anywhere in the file)."""
+        value = stepping.integer(node)
+        if value is not None or not isinstance(node, cst.Name):
+            return value
+        if stepping.names_declared_shared(self.module, node.value):
+            return None
+        bindings = self.resolver.receiver_bindings(node, site.enclosing_class)
+        if not bindings or len(bindings) != 1 or bindings[0].value is None:
+            return None
+        return stepping.integer(bindings[0].value)
+
+    def _if_else_after(self, steps: tuple[Site, Site], opt_step: Site) -> cst.If | None:
+        """The ``if``/``else`` of ``opt_step``'s block after it whose two branches each hold
+        one of ``steps``' statements as their only statement."""
+        depth = len(opt_step.path) - 1
+        check = steps[0].controls[-1] if steps[0].controls else None
+        if not isinstance(check, cst.If) or not isinstance(check.orelse, cst.Else):
+            return None
+        body = self.collector.blocks[opt_step.block].body  # type: ignore[attr-defined]
+        for step in steps:
+            if step.controls[-1] is not check or step.controls[:-1] != opt_step.controls:
+                return None
+            if step.path[:depth] != opt_step.path[:depth] or len(step.path) != depth + 2:
+                return None
+            block, index = step.path[depth]
+            if block != opt_step.block or index <= opt_step.index or body[index] is not check:
+                return None
+        suites = (check.body, check.orelse.body)
+        if not all(isinstance(b, cst.IndentedBlock) and len(b.body) == 1 for b in suites):
+            return None
+        if self._in_suite(steps[0], check.body) == self._in_suite(steps[1], check.body):
+            return None
+        if any(_jumps(s) for s in body[opt_step.index + 1 : steps[0].path[depth][1]]):
+            return None
+        return check
+
+    @staticmethod
+    def _in_suite(step: Site, suite: cst.BaseSuite) -> bool:
+        return step.block == id(suite)
 
     def _move(self, optimizer: Site, members: list[Site]) -> str | None:
         """ "up" when the schedule statements can precede the optimizer, "down" when the
@@ -735,7 +913,13 @@ class Planner:
         if entry.role == SCHEDULER and entry.attaches_to_chain:
             return True  # ReduceLROnPlateau: its step(metric) becomes an escape of its own
         if not steps:
-            self._refuse(schedule.outer, findings.SCHEDULER_STEP_NOT_CALLED, **_stepping(schedule))
+            goes = self._where_it_goes(schedule.outer)
+            self._refuse(
+                schedule.outer,
+                findings.SCHEDULER_STEP_NOT_CALLED,
+                where=f" ({goes})" if goes else "",
+                **_stepping(schedule),
+            )
             return False
         if any(step.call.args for step in steps):
             self._refuse(schedule.outer, findings.SCHEDULER_STEP_WITH_EPOCH, **_stepping(schedule))
@@ -744,6 +928,18 @@ class Planner:
         if any(_runs_conditionally(site) for site in (*steps, *optimizer_steps)):
             self._refuse(schedule.outer, findings.SCHEDULER_STEP_CONDITIONAL, **_stepping(schedule))
             return False
+        every = self._stepped_every_k(schedule, steps, optimizer_steps)
+        if every is not None:
+            if isinstance(every, str):
+                self._refuse(
+                    schedule.outer,
+                    findings.SCHEDULER_STEPPING_NOT_PROVED,
+                    reason=every,
+                    **_stepping(schedule),
+                )
+                return False
+            schedule.every = every
+            return True
         if all(_same_control(step, optimizer_steps) for step in steps):
             uneven = self._uneven_stepping(steps, optimizer_steps)
             if uneven is None:
@@ -752,7 +948,8 @@ class Planner:
                 schedule.outer, findings.SCHEDULER_STEP_UNEVEN, reason=uneven, **_stepping(schedule)
             )
             return False
-        if all(self._per_epoch(step, optimizer_steps) for step in steps):
+        epochs = [self._per_epoch(step, optimizer_steps) for step in steps]
+        if all(epochs):
             if len(steps) > 1:
                 self._refuse(
                     schedule.outer,
@@ -765,6 +962,7 @@ class Planner:
                 self._refuse(
                     schedule.outer,
                     findings.SCHEDULER_PER_EPOCH_WITHOUT_LENGTH,
+                    where=f" ({epochs[0]})",
                     **_stepping(schedule),
                 )
                 return False
@@ -781,7 +979,18 @@ class Planner:
                 return False
             schedule.per_epoch = self.steps_per_epoch
             return True
-        self._refuse(schedule.outer, findings.SCHEDULER_STEP_UNKNOWN, **_stepping(schedule))
+        where = "; ".join(
+            f"the optimizer's at {self._place(s.statement)} in {_function_name(s)}"
+            for s in optimizer_steps
+        )
+        self._refuse(
+            schedule.outer,
+            findings.SCHEDULER_STEP_UNKNOWN,
+            where=": this one is at "
+            + "; ".join(f"{self._place(s.statement)} in {_function_name(s)}" for s in steps)
+            + (f", {where}" if where else self._unseen_updates(schedule, steps)),
+            **_stepping(schedule),
+        )
         return False
 
     def _assigned_after(self, expression: str, site: Site) -> str | None:
@@ -798,6 +1007,153 @@ class Planner:
                 if node is not None and order.get(id(node), -1) > start:
                     return name.value
         return None
+
+    def _stepped_every_k(
+        self, schedule: SchedulePlan, steps: list[Site], optimizer_steps: list[Site]
+    ) -> tuple[int, int] | str | None:
+        """``(k, r)`` when the one ``sched.step()`` runs under ``if counter % k == 0:`` right
+        after the one ``opt.step()`` and the counter is provably the update count; a reason
+        when it runs under a ``%`` condition that is not that; None for other shapes."""
+        if len(steps) != 1 or len(optimizer_steps) != 1:
+            return None
+        (step,), (opt_step,) = steps, optimizer_steps
+        check = self._check_after(step, opt_step)
+        if check is None:
+            return None
+        test = " ".join(code_of(check.test).split())
+        condition = stepping.every_k(check.test)
+        k = self._integer_value(condition.k, step) if condition is not None else None
+        if condition is None or k is None or k < 1:
+            if not stepping.is_modulo_test(check.test):
+                return None
+            return (
+                f"step() runs under `if {test}:`, which is not `counter % k == 0` with k an "
+                "integer literal (or a name bound once to one), so how often the schedule "
+                "advances per update is unknown"
+            )
+        counter = self._update_counter(condition.counter, opt_step, schedule.optimizer, check)
+        if isinstance(counter, str):
+            return (
+                f"step() runs under `if {test}:`, but `{condition.counter.value}` is not "
+                f"provably the update count: {counter}"
+            )
+        return k, stepping.lr_index_offset(condition, k, counter)
+
+    def _check_after(self, step: Site, opt_step: Site) -> cst.If | None:
+        """The ``if`` (no ``else``) of ``opt_step``'s block, after it, whose body holds
+        ``step``'s statement, with no jump between the two; None for any other shape."""
+        depth = len(opt_step.path) - 1
+        check = step.controls[-1] if step.controls else None
+        if not isinstance(check, cst.If) or check.orelse is not None:
+            return None
+        if step.controls[:-1] != opt_step.controls or step.path[:depth] != opt_step.path[:depth]:
+            return None
+        block, index = step.path[depth]
+        body = self.collector.blocks[block].body  # type: ignore[attr-defined]
+        if block != opt_step.block or index <= opt_step.index or body[index] is not check:
+            return None
+        if isinstance(check.body, cst.SimpleStatementSuite):
+            inside = any(isinstance(s, cst.Expr) and s.value is step.call for s in check.body.body)
+            before: list[cst.CSTNode] = [check.body]
+        else:
+            inside = len(step.path) == depth + 2 and step.block == id(check.body)
+            before = list(check.body.body[: step.index])
+        jumps = any(_jumps(s) for s in (*body[opt_step.index + 1 : index], *before))
+        return check if inside and not jumps else None
+
+    def _update_counter(
+        self, name: cst.Name, opt_step: Site, optimizer: Site, check: cst.If
+    ) -> stepping.Counter | str:
+        """The counter ``name`` as the update count: assigned exactly twice in its scope,
+        ``name = <int>`` in the optimizer's block before the loop that steps it, and
+        ``name += 1`` in the block of ``opt_step``, with no jump between it, the step and the
+        check. Else why not."""
+        text = name.value
+        scope = self.resolver.scopes.get(name)
+        if scope is None or stepping.names_declared_shared(self.module, text):
+            return f"`{text}` is declared global or nonlocal, so other code may change it"
+        assignments = list(scope.assignments[text])
+        if len(assignments) == 1 and isinstance(assignments[0], Assignment):
+            return self._enumerated_counter(assignments[0], opt_step, optimizer, check)
+        if len(assignments) != 2 or not all(isinstance(a, Assignment) for a in assignments):
+            return (
+                f"it is assigned {len(assignments)} times in its scope (a counter is set once "
+                f"to an integer literal and incremented once per update with `{text} += 1`)"
+            )
+        positions = [self.collector.name_positions.get(id(a.node)) for a in assignments]
+        statements = {
+            p: self.collector.blocks[p[0]].body[p[1]]  # type: ignore[attr-defined]
+            for p in positions
+            if p is not None
+        }
+        increments = [p for p, s in statements.items() if stepping.increment(s, text)]
+        starts = [p for p, s in statements.items() if stepping.initial_value(s, text) is not None]
+        if len(increments) != 1 or len(starts) != 1 or increments[0][0] != opt_step.block:
+            return (
+                f"it is not set once to an integer literal and incremented once with "
+                f"`{text} += 1` next to the optimizer's step() (in the same block)"
+            )
+        start = starts[0]
+        depth = len(optimizer.path) - 1
+        if (
+            start[0] != optimizer.block
+            or len(opt_step.path) <= depth
+            or opt_step.path[:depth] != optimizer.path[:depth]
+            or opt_step.path[depth][0] != optimizer.block
+            or start[1] >= opt_step.path[depth][1]
+        ):
+            return (
+                f"`{text} = ...` is not in the optimizer's block before the loop that steps it, "
+                "so it may not count from the optimizer's first update"
+            )
+        body = self.collector.blocks[opt_step.block].body  # type: ignore[attr-defined]
+        check_index = next(i for i, s in enumerate(body) if s is check)
+        indices = (increments[0][1], opt_step.index, check_index)
+        if any(_jumps(s) for s in body[min(indices) + 1 : max(indices)]):
+            return (
+                "a `continue`, `break`, `return` or `raise` between its increment and the "
+                "optimizer's step() can skip one of them"
+            )
+        initial = stepping.initial_value(statements[start], text)
+        assert initial is not None
+        return stepping.Counter(initial, increments[0][1] < check_index)
+
+    def _enumerated_counter(
+        self, assignment: Assignment, opt_step: Site, optimizer: Site, check: cst.If
+    ) -> stepping.Counter | str:
+        """``for step, batch in enumerate(batches[, start]):`` as the update count: the loop
+        sits in the optimizer's block (it runs once per optimizer built) and steps it directly
+        in its body, with no jump before the check."""
+        text = code_of(assignment.node).strip()
+        position = self.collector.name_positions.get(id(assignment.node))
+        loop = self.collector.blocks[position[0]].body[position[1]] if position else None  # type: ignore[attr-defined]
+        start = stepping.enumerated_start(loop, text) if isinstance(loop, cst.For) else None
+        if start is None or self._shadowed(loop.iter.func):  # type: ignore[union-attr]
+            return (
+                f"it is assigned once in its scope, and not as the index of "
+                f"`for {text}, ... in enumerate(...)` (a counter is set once to an integer "
+                f"literal and incremented once per update with `{text} += 1`)"
+            )
+        assert position is not None and isinstance(loop, cst.For)
+        if position[0] != optimizer.block or opt_step.block != id(loop.body):
+            return (
+                f"the loop over `enumerate(...)` is not in the optimizer's block, or does not "
+                f"step the optimizer directly in its body, so `{text}` may restart while the "
+                "optimizer's update count goes on (an inner loop of an epoch loop)"
+            )
+        body = loop.body.body  # type: ignore[union-attr]
+        check_index = next(i for i, s in enumerate(body) if s is check)
+        if any(_jumps(s) for s in body[:check_index]):
+            return (
+                "a `continue`, `break`, `return` or `raise` before the check can skip an update "
+                f"while `{text}` goes on"
+            )
+        return stepping.Counter(start, incremented_before_check=False)
+
+    def _shadowed(self, name: cst.Name) -> bool:
+        """Whether the builtin ``name`` is bound by the file where it is used (or unknown)."""
+        scope = self.resolver.scopes.get(name)
+        return scope is None or any(isinstance(a, Assignment) for a in scope[name.value])
 
     def _uneven_stepping(self, steps: list[Site], optimizer_steps: list[Site]) -> str | None:
         """Why ``sched.step()`` may not run exactly once per ``opt.step()``: several calls of
@@ -824,23 +1180,30 @@ class Planner:
             )
         return None
 
-    def _per_epoch(self, step: Site, optimizer_steps: list[Site]) -> bool:
-        """The scheduler steps in an outer loop of the optimizer's step, or after calling a
-        function of this file that steps the optimizer inside a loop: directly in the loop's
+    def _per_epoch(self, step: Site, optimizer_steps: list[Site]) -> str | None:
+        """Where the scheduler steps once per epoch, or None: in an outer loop of the
+        optimizer's step, or after calling a function (or a method of its class, through
+        ``self``) of this file that steps the optimizer inside a loop: directly in the loop's
         body (no condition of its own), after the statement that steps the optimizer, with no
         jump between the two."""
         outer_loops = step.loops
         if not outer_loops or step.controls[-1] is not outer_loops[-1]:
-            return False
+            return None
         loop_body = outer_loops[-1].body  # type: ignore[attr-defined]
         depth = len(step.path) - 1
         for opt_step in optimizer_steps:
             inner = opt_step.loops
             same_function = opt_step.function is step.function
             if same_function and inner[: len(outer_loops)] == outer_loops != inner:
-                return self._steps_after(loop_body, opt_step.path[depth][1], step.index)
+                if not self._steps_after(loop_body, opt_step.path[depth][1], step.index):
+                    return None
+                return (
+                    f"{self._place(step.statement)} {_function_name(step)} steps it in the loop "
+                    "around the loop that steps the optimizer"
+                )
         # A function of this file that steps an optimizer inside a loop (e.g. `train(...)`,
-        # which gets the optimizer as a parameter), called in the scheduler's loop.
+        # which gets the optimizer as a parameter), called in the scheduler's loop; or a method
+        # of the scheduler's class that steps the optimizer in a loop (`self.train_epoch()`).
         functions = {
             s.function.name.value  # type: ignore[union-attr]
             for s in self.plan.sites
@@ -850,12 +1213,114 @@ class Planner:
             and s.loops
             and s.function is not step.function
         }
+        methods = {
+            s.function.name.value  # type: ignore[union-attr]
+            for s in optimizer_steps
+            if isinstance(s.function, cst.FunctionDef)
+            and s.loops
+            and s.function is not step.function
+            and s.enclosing_class is not None
+            and s.enclosing_class is step.enclosing_class
+        }
+        receiver = _self_name(step)
         calls = [
-            index
+            (index, name)
             for index, statement in enumerate(loop_body.body[: step.index])
-            if any(_calls_name(statement, name) for name in functions)
+            for name in sorted(functions | methods)
+            if (name in functions and _calls_name(statement, name))
+            or (name in methods and receiver and _calls_self_method(statement, receiver, name))
         ]
-        return bool(calls) and self._steps_after(loop_body, calls[-1], step.index)
+        if calls and _direct_call(loop_body.body[calls[-1][0]]) is None:
+            return None  # under a condition or in an expression: maybe not once per epoch
+        if calls and _calls_of(self.module, calls[-1][1]) != 1:
+            return None  # also called elsewhere: updates outside the epoch loop
+        if not calls or not self._steps_after(loop_body, calls[-1][0], step.index):
+            return None
+        index, name = calls[-1]
+        return (
+            f"{self._place(loop_body.body[index])} {_function_name(step)} calls {name}(), which "
+            "loops over batches and steps the optimizer, once per epoch"
+        )
+
+    def _unseen_updates(self, schedule: SchedulePlan, steps: list[Site]) -> str:
+        """Why the optimizer's step() is not found: the calls the optimizer is handed to
+        before the scheduler steps, in its loop (``train_one_epoch(model, opt, loader)``)."""
+        optimizer = schedule.optimizer.target
+        handed: list[str] = []
+        for step in steps:
+            loops = step.loops
+            if not loops or step.controls[-1] is not loops[-1] or optimizer is None:
+                continue
+            body = loops[-1].body.body  # type: ignore[attr-defined]
+            for statement in body[: step.index]:
+                call = _direct_call(statement)
+                text = code_of(optimizer).strip()
+                if call is not None and any(_mentions(a.value, text) for a in call.args):
+                    name = code_of(call.func).strip()
+                    handed.append(f"{name}() at {self._place(statement)}")
+        if not handed:
+            return ", and the optimizer's step() is not in this file"
+        return (
+            ", and the optimizer's step() is not in this file: before it, the loop hands the "
+            f"optimizer to {', '.join(handed)}, which may step it any number of times"
+        )
+
+    def _where_it_goes(self, scheduler: Site) -> str | None:
+        """Where a scheduler leaves this file's view: the first ``return`` or call argument
+        that mentions it (``return opt, sched``, ``Trainer(model, opt, sched)``)."""
+        if scheduler.target is None:
+            return None
+        text = code_of(scheduler.target).strip()
+        places: list[str] = []
+        module, place = self.module, self._place
+
+        class _Find(cst.CSTVisitor):
+            def visit_Return(self, node: cst.Return) -> None:
+                if node.value is not None and _mentions(node.value, text):
+                    places.append(f"`{text}` is returned at {place(node)}")
+
+            def visit_Call(self, node: cst.Call) -> None:
+                if any(_mentions(a.value, text) for a in node.args):
+                    places.append(
+                        f"`{text}` is passed to {_short(node.func, 40)}() at {place(node)}"
+                    )
+
+        module.visit(_Find())
+        return "; ".join(places[:2]) or None
+
+    def _origin(self, site: Site) -> str | None:
+        """Where the scheduler's optimizer argument comes from, when it is a name or ``self.x``
+        of this file: a parameter, or the assignments of it."""
+        argument = _optimizer_argument(site)
+        if argument is None or not isinstance(argument, (cst.Name, cst.Attribute)):
+            return None
+        bindings = self.resolver.receiver_bindings(argument, site.enclosing_class)
+        if not bindings:
+            return None
+        text = code_of(argument).strip()
+        places = []
+        for binding in bindings[:3]:
+            node = binding.node
+            if isinstance(node, cst.Param) or self._is_parameter(node):
+                function = _enclosing_function_name(self.module, node)
+                places.append(f"a parameter of {function} ({self._place(node)})")
+            else:
+                value = binding.value
+                shown = f" from `{_short(value)}`" if value is not None else ""
+                places.append(f"assigned at {self._place(node)}{shown}")
+        more = f" and {len(bindings) - 3} more" if len(bindings) > 3 else ""
+        return f"`{text}` is " + ", ".join(places) + more
+
+    def _is_parameter(self, node: cst.CSTNode) -> bool:
+        return isinstance(node, cst.Name) and any(
+            p.name is node for p in _parameters_of(self.module, node)
+        )
+
+    def _place(self, node: cst.CSTNode) -> str:
+        """``file.py:line`` of a node of the planned module."""
+        key = self.plan.key(node)
+        name = os.path.basename(self.filename) if self.filename else "this file"
+        return f"{name}:{key.line}" if key is not None else name
 
     @staticmethod
     def _steps_after(loop_body: cst.BaseSuite, updates: int, step: int) -> bool:
@@ -1567,6 +2032,112 @@ def _calls_method(node: cst.CSTNode, name: str) -> bool:
 
     node.visit(_Find())
     return found
+
+
+def _calls_self_method(node: cst.CSTNode, receiver: str, name: str) -> bool:
+    """Whether ``node`` calls ``receiver.name(...)`` (``self.train_one_epoch(...)``)."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            nonlocal found
+            func = call.func
+            if (
+                isinstance(func, cst.Attribute)
+                and func.attr.value == name
+                and isinstance(func.value, cst.Name)
+                and func.value.value == receiver
+            ):
+                found = True
+
+    node.visit(_Find())
+    return found
+
+
+def _calls_of(module: cst.Module, name: str) -> int:
+    """How many calls in ``module`` call ``name(...)`` or ``<anything>.name(...)``."""
+    count = 0
+
+    class _Count(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            nonlocal count
+            func = call.func
+            if (isinstance(func, cst.Name) and func.value == name) or (
+                isinstance(func, cst.Attribute) and func.attr.value == name
+            ):
+                count += 1
+
+    module.visit(_Count())
+    return count
+
+
+def _short(node: cst.CSTNode, limit: int = 60) -> str:
+    text = " ".join(code_of(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _parameters_of(module: cst.Module, name: cst.Name) -> list[cst.Param]:
+    """The parameters of the function whose parameter list holds ``name`` (or none)."""
+    found: list[cst.Param] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Param(self, node: cst.Param) -> None:
+            if node.name is name:
+                found.append(node)
+
+    module.visit(_Find())
+    return found
+
+
+def _enclosing_function_name(module: cst.Module, node: cst.CSTNode) -> str:
+    """``name()`` of the innermost function holding ``node``, or ``the module``."""
+    found: list[str] = []
+    stack: list[str] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_FunctionDef(self, definition: cst.FunctionDef) -> None:
+            stack.append(definition.name.value)
+
+        def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+            stack.pop()
+
+        def on_visit(self, visited: cst.CSTNode) -> bool:
+            descend = super().on_visit(visited)  # a FunctionDef is pushed (and popped on leave)
+            if visited is node and stack and not found:
+                found.append(stack[-1])
+            return descend and not found
+
+    module.visit(_Find())
+    return f"{found[0]}()" if found else "the module"
+
+
+def _direct_call(statement: cst.BaseStatement) -> cst.Call | None:
+    """The call a statement consists of: ``f(...)``, ``x = f(...)``, ``loss = self.f(...)``."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    value = small.value if isinstance(small, (cst.Expr, cst.Assign, cst.AnnAssign)) else None
+    return value if isinstance(value, cst.Call) else None
+
+
+def _self_name(site: Site) -> str | None:
+    """The first parameter of the method ``site`` sits in (``self``), or None."""
+    function = site.function
+    if not isinstance(function, cst.FunctionDef) or site.enclosing_class is None:
+        return None
+    position = next(i for i, control in enumerate(site.controls) if control is function)
+    if position == 0 or site.controls[position - 1] is not site.enclosing_class:
+        return None  # a function nested in a method
+    if any(code_of(d.decorator).strip() == "staticmethod" for d in function.decorators):
+        return None
+    parameters = function.params.params
+    return parameters[0].name.value if parameters else None
+
+
+def _function_name(site: Site) -> str:
+    """``name()`` of the function ``site`` is in, or ``the module``."""
+    function = site.function
+    return f"{function.name.value}()" if isinstance(function, cst.FunctionDef) else "the module"
 
 
 def _calls_name(node: cst.CSTNode, name: str) -> bool:

@@ -220,6 +220,21 @@ def _manual_work(escapes: Sequence[Mapping[str, Any]]) -> list[str]:
         files = len({r["file"] for r in group})
         lines.append(f"| `{api}` | {_inline(reason)} | {len(group)} | {files} |")
     lines.append("")
+    return lines + _manual_work_by_file(escapes)
+
+
+def _manual_work_by_file(escapes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The same escape hatches per file, most first: where each one is and what it is (the
+    reasons and suggestions follow in "Escape hatches by file")."""
+    groups = sorted(_by_file(escapes), key=lambda item: (-len(item[1]), item[0]))
+    lines = ["By file:", "", "| file | escape hatches | line: API |", "|---|---:|---|"]
+    for name, group in groups:
+        where = ", ".join(
+            f"{r['line']}: `{r['api'].rpartition('.')[2]}`"
+            for r in sorted(group, key=lambda r: (r["line"], r["column"]))
+        )
+        lines.append(f"| `{name}` | {len(group)} | {where} |")
+    lines.append("")
     return lines
 
 

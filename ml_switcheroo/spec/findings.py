@@ -16,15 +16,17 @@ from dataclasses import dataclass, field
 from ml_switcheroo.spec.errors import Untranslatable
 
 # Schedulers (analysis/plan.py)
-SCHEDULE_WITHOUT_TRANSLATED_OPTIMIZER = "schedule_without_translated_optimizer"
-SEVERAL_SCHEDULERS = "several_schedulers"
-SCHEDULER_STEP_NOT_CALLED = "scheduler_step_not_called"  # values: optimizer
+# ``where``: where the deciding fact sits (`` (trainer.py:57 ...)``), or empty
+SCHEDULE_WITHOUT_TRANSLATED_OPTIMIZER = "schedule_without_translated_optimizer"  # values: where
+SEVERAL_SCHEDULERS = "several_schedulers"  # values: where
+SCHEDULER_STEP_NOT_CALLED = "scheduler_step_not_called"  # values: where, optimizer
+SCHEDULER_STEPPING_NOT_PROVED = "scheduler_stepping_not_proved"  # values: reason, optimizer
 SCHEDULER_STEP_WITH_EPOCH = "scheduler_step_with_epoch"  # values: optimizer
 SCHEDULER_STEP_CONDITIONAL = "scheduler_step_conditional"  # values: optimizer
 SCHEDULER_STEP_UNEVEN = "scheduler_step_uneven"  # values: reason, optimizer
 SCHEDULER_STEPS_PER_EPOCH = "scheduler_steps_per_epoch"  # values: count, optimizer
-SCHEDULER_PER_EPOCH_WITHOUT_LENGTH = "scheduler_per_epoch_without_length"  # values: optimizer
-SCHEDULER_STEP_UNKNOWN = "scheduler_step_unknown"  # values: optimizer
+SCHEDULER_PER_EPOCH_WITHOUT_LENGTH = "scheduler_per_epoch_without_length"  # where, optimizer
+SCHEDULER_STEP_UNKNOWN = "scheduler_step_unknown"  # values: where, optimizer
 # Gradient clipping (analysis/plan.py)
 CLIP_NORM_USED = "clip_norm_used"
 CLIP_WITHOUT_OPTIMIZER = "clip_without_optimizer"

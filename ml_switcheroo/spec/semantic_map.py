@@ -72,6 +72,7 @@ _TOP_KEYS = {
     "chain",
     "inject_hyperparams",
     "count_wrapper",
+    "join_schedules",
     "backward_methods",
     "scaler_methods",
     "parameters",
@@ -104,7 +105,10 @@ _API_KEYS = {
     "per_group",
     "aliases",
     "dispatch",
+    "manual_pair",
 }
+_MANUAL_PAIR_KEYS = {"part", "length", "when", "unless"}
+MANUAL_PAIR_PARTS = ("warmup", "main")
 _DISPATCH_KEYS = {"argument", "forward", "keywords", "cases"}
 _CASE_KEYS = {"api", "pass", "keywords"}
 _LINK_KEYS = {"emit", "when", "unless", "unknown_ok", "slot", "mode"}
@@ -179,6 +183,20 @@ class EscapeRule:
 
 
 @dataclass(frozen=True)
+class ManualPair:
+    """The part a scheduler can play in a warm-up-then-main pair stepped by hand on one
+    optimizer (``if step < W: warm.step() else: main.step()``).
+
+    ``warmup``: stepped ``length`` times (an argument) while ``condition`` holds, it has brought
+    the lr back to the optimizer's own lr. ``main``: its first (construction) step keeps the lr
+    it finds, and its steps from the optimizer's own lr follow its closed form."""
+
+    part: str  # one of MANUAL_PAIR_PARTS
+    length: str | None  # warmup: the argument holding its number of steps
+    condition: Condition
+
+
+@dataclass(frozen=True)
 class DispatchCase:
     """One value of a dispatching argument: the entry it selects and what is passed on."""
 
@@ -225,6 +243,7 @@ class ApiEntry:
     per_group: frozenset[str] = frozenset()  # arguments torch also takes as one per group
     aliases: tuple[str, ...] = ()  # other qualified names of the same API (re-exports)
     dispatch: Dispatch | None = None  # translated as the API a literal argument selects
+    manual_pair: ManualPair | None = None  # its part in a hand-stepped warm-up/main pair
 
     @property
     def method(self) -> str | None:
@@ -338,6 +357,8 @@ class SemanticMap:
     chain_function: str = "optax.chain"
     inject_function: str = "optax.inject_hyperparams"
     count_wrapper: str = "optax_torch.float64_count"
+    # Switches schedules at update counts (a hand-stepped warm-up/main pair of schedulers).
+    join_function: str = "optax.join_schedules"
     # Method names that compute gradients (`loss.backward()`, `accelerator.backward(loss)`):
     # they open a training-step region before an optimizer's step().
     backward_methods: frozenset[str] = frozenset({"backward"})
@@ -1032,6 +1053,7 @@ class _Checker:
             per_group=frozenset(per_group),
             aliases=tuple(self.api_aliases(raw, name, receiver_type)),
             dispatch=self.dispatch(raw, name, signature) if "dispatch" in raw else None,
+            manual_pair=ctx.manual_pair(raw) if "manual_pair" in raw else None,
         )
 
     def dispatch(self, raw: _LineDict, name: str, signature: Signature) -> Dispatch:
@@ -1096,6 +1118,23 @@ class _EntryContext:
                 f"{arg!r} is not an argument of the signature ({self.signature.source})", line
             )
         self.used.add(arg)
+
+    def manual_pair(self, raw: _LineDict) -> ManualPair:
+        """The entry's ``manual_pair``: its part, the warm-up's length argument, a condition."""
+        line = raw.lines.get("manual_pair", raw.line)
+        body = raw["manual_pair"]
+        if not isinstance(body, dict):
+            self.fail("'manual_pair' must be a mapping", line)
+        self.checker.check_keys(body, _MANUAL_PAIR_KEYS, "'manual_pair'", self.name)
+        part = body.get("part")
+        if part not in MANUAL_PAIR_PARTS:
+            self.fail(f"'manual_pair' part must be one of {', '.join(MANUAL_PAIR_PARTS)}", line)
+        length = body.get("length")
+        if (part == "warmup") != isinstance(length, str):
+            self.fail("'manual_pair' needs 'length' (an argument) exactly for part: warmup", line)
+        if length is not None:
+            self.argument(length, line)
+        return ManualPair(part, length, self.condition(body))
 
     def items(self, raw: _LineDict, key: str) -> list[Any]:
         value = raw.get(key) or []
@@ -1377,11 +1416,13 @@ _FUNCTION_FIELDS = {
     "chain": "chain_function",
     "inject_hyperparams": "inject_function",
     "count_wrapper": "count_wrapper",
+    "join_schedules": "join_function",
 }
 _FUNCTION_DEFAULTS = {
     "chain": "optax.chain",
     "inject_hyperparams": "optax.inject_hyperparams",
     "count_wrapper": "optax_torch.float64_count",
+    "join_schedules": "optax.join_schedules",
 }
 
 

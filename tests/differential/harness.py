@@ -426,3 +426,54 @@ def translate_package(root: Path, files: dict[str, str]) -> dict[str, Translatio
         code = again.transform_module(cst.parse_module(result.code)).code
         assert code == result.code, f"a second run changed {name}"
     return results
+
+
+# ----------------------------------------------------------------------------- own loops
+
+
+def run_torch_loop(
+    problem: Problem, source: str, env: dict[str, Any], steps: int = STEPS
+) -> list[dict[str, np.ndarray]]:
+    """Parameter trajectory of ``source`` running its own training loop in torch: ``batches``
+    yields ``steps`` closures (``loss = batch()``), and the parameters are recorded after each
+    iteration of the loop over them (the source's own counters and conditions decide)."""
+    params = {
+        k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in problem.init.items()
+    }
+    out: list[dict[str, np.ndarray]] = []
+
+    def snapshot() -> None:
+        out.append({n: p.detach().numpy().copy() for n, p in params.items()})
+
+    def batches() -> Iterator[Callable[[], torch.Tensor]]:
+        for k in range(steps):
+            if k:
+                snapshot()
+            yield lambda k=k: problem.torch_loss(params, k)
+        snapshot()
+
+    execute(source, {**env, "params": list(params.values()), "batches": batches()})
+    assert len(out) == steps, f"the loop ran {len(out)} times, not {steps}"
+    return out
+
+
+def measure_loop(
+    source: str, *, exact: bool = False, env: dict[str, Any] | None = None
+) -> tuple[float, Translation]:
+    """rel between torch running ``source``'s own loop (one ``opt.step()`` per batch, its
+    scheduler stepped where the source says) and optax running the translated ``opt`` (its
+    loop, over an empty ``batches``, does not run)."""
+    env = dict(env or {})
+    translation = translate(source, exact=exact)
+    apis = {r.api for r in translation.conversions}
+    assert not any("lr_scheduler" in api for api in {r.api for r in translation.escapes}), [
+        r.reason for r in translation.escapes
+    ]
+    assert any("lr_scheduler" in api for api in apis), translation.code
+    with float64():
+        prob = linear_problem()
+        torch_traj = run_torch_loop(prob, source, env)
+        jax_params = [jnp.asarray(v) for v in prob.init.values()]
+        tx = execute(translation.code, {**env, "params": jax_params, "batches": []})["opt"]
+        optax_traj, _ = run_optax(prob, tx)
+        return rel_error(prob, torch_traj, optax_traj), translation

@@ -57,7 +57,7 @@ def test_the_plan_escapes_in_the_words_of_the_render_it_is_given() -> None:
     plan, calls = plan_of(SEVERAL_SCHEDULERS, render=kind_only)
     escape = plan.escape_for(calls[1])  # the first StepLR
     assert escape is not None
-    assert escape.reason == "several_schedulers {}"
+    assert escape.reason == "several_schedulers {'where': ''}"
 
 
 def test_the_plan_names_no_target_without_a_render() -> None:

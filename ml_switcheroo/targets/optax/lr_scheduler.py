@@ -59,10 +59,12 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
     _replace_tensor_literals(call, ctx)
     call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
     check_escapes(call, ctx.exact, render=render)
-    if schedule.per_epoch and node is schedule.outer.call and momentum_schedule(schedule, ctx):
+    stepped_less_often = schedule.per_epoch or schedule.every
+    if stepped_less_often and node is schedule.outer.call and momentum_schedule(schedule, ctx):
         raise Untranslatable(
-            "it also cycles the optimizer's momentum (beta1), and stepped once per epoch that "
-            "schedule would need the per-epoch count as well, which is not translated",
+            "it also cycles the optimizer's momentum (beta1), and stepped once per epoch (or "
+            "every k updates) that schedule would need the same count as well, which is not "
+            "translated",
             "step the scheduler once per update, or pass cycle_momentum=False and keep the "
             "momentum fixed",
         )
@@ -86,6 +88,12 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
         # A literal keeps its parentheses (as always); anything else is bound to a name.
         divisor = _parenthesized(steps) if is_time_invariant(steps) else parenthesize(steps)
         expression = per_epoch(expression, divisor)
+    if schedule.every and node is schedule.outer.call:
+        expression = every_k(expression, *schedule.every)
+    if schedule.warmup and node is schedule.outer.call:
+        warm, boundary = schedule.warmup
+        assert warm.target is not None
+        expression = joined(warm.target, expression, boundary, ctx)
     shared = [schedule.optimizer.call] if attaches_to_chain(schedule) else []
     return ctx.hygienic(expression, node, shared=shared, extra=extra)
 
@@ -105,6 +113,31 @@ def per_epoch(schedule: cst.BaseExpression, steps: cst.BaseExpression) -> cst.Ba
         args=[call.args[0].with_changes(value=division.with_changes(right=steps))],
     )
     return _PER_EPOCH.with_changes(body=body)
+
+
+def every_k(schedule: cst.BaseExpression, k: int, offset: int) -> cst.BaseExpression:
+    """``lambda count: (schedule)((count + offset) // k)``: the schedule stepped every ``k``
+    updates (``offset``: see ``analysis.stepping.lr_index_offset``)."""
+    shifted = f"(count + {offset})" if offset else "count"
+    lambda_ = cst.parse_expression(f"lambda count: (schedule)({shifted} // {k})")
+    assert isinstance(lambda_, cst.Lambda) and isinstance(lambda_.body, cst.Call)
+    return lambda_.with_changes(body=lambda_.body.with_changes(func=_parenthesized(schedule)))
+
+
+def joined(
+    warm: cst.BaseExpression, main: cst.BaseExpression, boundary: int, ctx: HookContext
+) -> cst.BaseExpression:
+    """``optax.join_schedules([warm, main], [boundary])``: the warm-up's schedule below
+    ``boundary`` updates, then the main schedule counted from there."""
+    function = ctx.semantic_map.join_function
+    ctx.add_import(function.partition(".")[0])
+    template = cst.parse_expression(f"{function}([warm, main], [{boundary}])")
+    assert isinstance(template, cst.Call) and isinstance(template.args[0].value, cst.List)
+    elements = template.args[0].value.elements
+    pair = template.args[0].value.with_changes(
+        elements=[elements[0].with_changes(value=warm), elements[1].with_changes(value=main)]
+    )
+    return template.with_changes(args=[template.args[0].with_changes(value=pair), template.args[1]])
 
 
 def _parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:

@@ -18,19 +18,21 @@ MESSAGES: dict[str, Message] = {
     # schedulers
     f.SCHEDULE_WITHOUT_TRANSLATED_OPTIMIZER: (
         "its optimizer is not built by a translated constructor in the same block of this "
-        "file, so the schedule cannot become the optimizer's learning rate",
+        "file, so the schedule cannot become the optimizer's learning rate{where}",
         "build the schedule and pass it as the optimizer's learning_rate: "
         "`opt = optax.<optimizer>(learning_rate=schedule, ...)`",
     ),
     f.SEVERAL_SCHEDULERS: (
-        "several schedulers step the same optimizer; optax takes one schedule per learning rate",
+        "several schedulers step the same optimizer; optax takes one schedule per learning "
+        "rate{where}",
         "combine them, e.g. with optax.join_schedules, and pass that as learning_rate",
     ),
     f.SCHEDULER_STEP_NOT_CALLED: (
         "this scheduler's step() is not called in this file, so how often it runs (per update "
-        "or per epoch) is unknown",
+        "or per epoch) is unknown{where}",
         _STEPPING,
     ),
+    f.SCHEDULER_STEPPING_NOT_PROVED: ("{reason}", _STEPPING),
     f.SCHEDULER_STEP_WITH_EPOCH: (
         "step() is called with an epoch argument (deprecated in torch); the schedule must be "
         "indexed by optax's update count instead",
@@ -48,13 +50,13 @@ MESSAGES: dict[str, Message] = {
         _STEPPING,
     ),
     f.SCHEDULER_PER_EPOCH_WITHOUT_LENGTH: (
-        "the scheduler steps once per epoch while optax counts updates; run with "
+        "the scheduler steps once per epoch{where} while optax counts updates; run with "
         "--steps-per-epoch EXPR (e.g. 'len(train_loader)') to translate it",
         _STEPPING,
     ),
     f.SCHEDULER_STEP_UNKNOWN: (
         "cannot tell whether step() runs once per optimizer update (it is not in the same loop "
-        "and condition as the optimizer's step(), after it)",
+        "and condition as the optimizer's step(), after it{where})",
         _STEPPING,
     ),
     # gradient clipping
