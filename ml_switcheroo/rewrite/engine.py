@@ -181,6 +181,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         )
         self._runs.receivers = self._receivers
         self._contexts.translates = self._receivers.becomes_translated
+        self._contexts.translation_of = self._receivers.translation_of
         self._regions = RegionStatements(
             statements=self._statements,
             semantic_map=self.semantic_map,

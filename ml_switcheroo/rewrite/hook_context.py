@@ -50,6 +50,7 @@ class HookContexts:
         self._parents: Any = None
         # whether a wired call's translation succeeds (the engine's receivers, set once built)
         self.translates: Callable[[cst.Call], bool] = lambda call: False
+        self.translation_of: Callable[[cst.Call], str | None] = lambda call: None
         # (call, one of its arguments) for every call of the plan: see hygienic
         self._user_expressions: list[tuple[cst.Call, UserExpression]] | None = None
 
@@ -80,7 +81,13 @@ class HookContexts:
             origins=lambda node: self.resolver().reaching_values(node, self.enclosing()),
             visible_names=self._visible_names,
             translates=self.translates,
+            assigned_to=self._assigned_to,
+            translation_of=self.translation_of,
         )
+
+    def _assigned_to(self, call: cst.Call) -> cst.BaseExpression | None:
+        """``target`` of ``target = call``, for a wired call of the file's plan."""
+        return next((site.target for site in self.plan().sites if site.call is call), None)
 
     def hygienic(
         self,
