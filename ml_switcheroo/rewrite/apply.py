@@ -29,6 +29,7 @@ from ml_switcheroo.targets.hooks import (
     Keep,
     Remove,
     Replace,
+    ReplaceEnclosing,
     ReplaceRegion,
     ReplaceStatement,
 )
@@ -63,6 +64,8 @@ def apply_call_result(
         return updated
     if isinstance(result, ReplaceStatement):
         return _replace_statement(result, frame, original, updated, context, requested)
+    if isinstance(result, ReplaceEnclosing):
+        return _replace_enclosing(result, frame, original, updated, context, requested)
     expression = result_expression(result)
     frame.translated.add(id(original))
     if context.folded:
@@ -102,6 +105,25 @@ def _replace_statement(
         suggestion=code_of(result.statement).strip(),
         warnings=tuple(context.warnings),
     )
+    frame.records.append((original, record))
+    return updated
+
+
+def _replace_enclosing(
+    result: ReplaceEnclosing,
+    frame: Frame,
+    original: Any,
+    updated: Any,
+    context: HookContext,
+    requested: list[str],
+) -> Any:
+    """Record that ``result.enclosing`` becomes ``result.expression`` (applied when the engine
+    leaves it); the node itself is left as it is."""
+    frame.enclosing[id(result.enclosing)] = result.expression
+    frame.translated.add(id(original))
+    frame.imports.extend(requested)
+    frame.discarded.update(names_in(result.enclosing) - names_in(result.expression))
+    record = _converted(context.entry, result.enclosing, result.expression, context)
     frame.records.append((original, record))
     return updated
 

@@ -233,6 +233,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 return self._regions.statement(original_node, region)
             return updated_node
         result = cst.CSTTransformer.on_leave(self, original_node, updated_node)
+        enclosing = self._statements.frames[-1].enclosing
+        if enclosing and id(original_node) in enclosing:
+            result = enclosing.pop(id(original_node))  # a hook's ReplaceEnclosing
         if is_statement:
             return self._statements.leave(original_node, result)
         return result

@@ -83,6 +83,7 @@ class HookContexts:
             translates=self.translates,
             assigned_to=self._assigned_to,
             translation_of=self.translation_of,
+            parent_of=self.parent_of,
         )
 
     def _assigned_to(self, call: cst.Call) -> cst.BaseExpression | None:
@@ -130,6 +131,14 @@ class HookContexts:
         """The one value a Name (or ``self.x``) is bound to, for hooks (``ctx.assigned_value``)."""
         enclosing = self.enclosing()
         return self.resolver().bound_value(node, enclosing)
+
+    def parent_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        """The node holding ``node`` in the file's tree (None: unknown)."""
+        if self.context.wrapper is None:
+            return None
+        if self._parents is None:
+            self._parents = self.context.wrapper.resolve(ParentNodeProvider)
+        return self._parents.get(node)
 
     def variable(self, name: cst.Name) -> Variable | None:
         """Every binding and read (with its parents) of the variable ``name`` refers to."""

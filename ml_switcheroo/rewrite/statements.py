@@ -43,6 +43,8 @@ class Frame:
     skip: bool = False
     # What replaces the whole statement (a hook's ``ReplaceStatement``), if it is not escaped.
     replacement: cst.BaseStatement | None = None
+    # id(an expression in the statement) -> what replaces it (a hook's ``ReplaceEnclosing``).
+    enclosing: dict[int, cst.BaseExpression] = field(default_factory=dict)
 
     def absorb(self, child: Frame) -> None:
         self.imports.extend(child.imports)

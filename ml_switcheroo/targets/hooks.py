@@ -2,7 +2,8 @@
 
 A hook is a small function ``(node: libcst.Call, ctx: HookContext) -> HookOutput`` registered
 under the name the semantic map uses in ``hook:``. It returns a ``HookResult`` (``Keep``,
-``Replace``, ``Remove``, ``Escape``, ``ReplaceRegion``, ``ReplaceStatement``) or, as the
+``Replace``, ``Remove``, ``Escape``, ``ReplaceRegion``, ``ReplaceStatement``,
+``ReplaceEnclosing``) or, as the
 seed's hooks do, an expression: the call itself (keep it), ``None`` (remove it) or its
 replacement; it may also report what it cannot translate by raising ``Untranslatable`` (or
 calling ``ctx.escape``).
@@ -68,7 +69,16 @@ class ReplaceStatement:
     statement: cst.BaseStatement
 
 
-HookResult = Keep | Replace | Remove | Escape | ReplaceRegion | ReplaceStatement
+@dataclass(frozen=True)
+class ReplaceEnclosing:
+    """Replace ``enclosing``, an expression holding the call (or attribute read), with
+    ``expression`` (``opt.param_groups[0]["lr"]`` for the hook of ``opt.param_groups``)."""
+
+    enclosing: cst.BaseExpression
+    expression: cst.BaseExpression
+
+
+HookResult = Keep | Replace | Remove | Escape | ReplaceRegion | ReplaceStatement | ReplaceEnclosing
 HookOutput = HookResult | cst.BaseExpression
 Hook = Callable[[cst.Call, "HookContext"], HookOutput]
 # (expression, landing call, calls evaluated by another statement too, extra user expressions)
@@ -114,7 +124,9 @@ def register_hook(
 def as_result(node: cst.CSTNode, output: HookOutput) -> HookResult:
     """A hook's return value as a ``HookResult``: ``node`` itself keeps the call, the name
     ``None`` removes it, any other expression replaces it."""
-    if isinstance(output, (Keep, Replace, Remove, Escape, ReplaceRegion, ReplaceStatement)):
+    if isinstance(
+        output, (Keep, Replace, Remove, Escape, ReplaceRegion, ReplaceStatement, ReplaceEnclosing)
+    ):
         return output
     if output is node:
         return Keep()
@@ -197,6 +209,8 @@ class HookContext:
     assigned_to: Callable[[cst.Call], cst.BaseExpression | None] = lambda call: None
     # The text a constructor call becomes when this command translates it (None: it does not).
     translation_of: Callable[[cst.Call], str | None] = lambda call: None
+    # The node holding a node of the file's tree (None: unknown).
+    parent_of: Callable[[cst.CSTNode], cst.CSTNode | None] = lambda node: None
 
     @property
     def exact(self) -> bool:

@@ -105,16 +105,70 @@ class NnxLearningRateTest(SwitcherooTest):
             + STEP
         )
 
-    def test_a_write_to_the_first_group_only_escapes(self) -> None:
-        escaped_write('for x, y in loader:\n    opt.param_groups[0]["lr"] = lr\n' + STEP)
+    def test_a_write_to_the_only_group_converts(self) -> None:
+        output = convert(
+            HEADER + 'for x, y in loader:\n    opt.param_groups[0]["lr"] = lr  # set\n' + STEP
+        )
+        assert INJECTED in output and f"    {WRITE}lr  # set\n" in output, output
 
-    def test_an_lr_read_next_to_a_write_leaves_both_escaped(self) -> None:
-        output = escaped_write(
-            "for x, y in loader:\n    for g in opt.param_groups:\n        g['lr'] = lr\n"
+    def test_an_lr_read_becomes_the_stored_learning_rate(self) -> None:
+        output = convert(
+            HEADER + "for x, y in loader:\n" + STEP + '    lr = opt.param_groups[0]["lr"]\n'
+        )
+        assert INJECTED in output, output
+        assert '    lr = float(opt.opt_state.hyperparams["learning_rate"][...])\n' in output, output
+
+    def test_an_lr_read_in_an_f_string_keeps_the_users_quotes(self) -> None:
+        output = convert(
+            HEADER
+            + "for x, y in loader:\n"
+            + STEP
+            + "    print(f\"{opt.param_groups[0]['lr']}\")\n"
+        )
+        assert "print(f\"{float(opt.opt_state.hyperparams['learning_rate'][...])}\")" in output
+
+    def test_a_read_and_a_write_convert_together(self) -> None:
+        output = convert(
+            HEADER
+            + "for x, y in loader:\n    for g in opt.param_groups:\n        g['lr'] = lr\n"
             + STEP
             + '    print(opt.param_groups[0]["lr"])\n'
         )
-        assert output.count(BEGIN) == 2, output
+        assert BEGIN not in output and INJECTED in output, output
+
+    def test_an_update_in_place_of_the_lr_escapes(self) -> None:
+        escaped_write('for x, y in loader:\n    opt.param_groups[0]["lr"] *= 0.5\n' + STEP)
+
+    def test_a_chained_assignment_of_the_lr_escapes(self) -> None:
+        escaped_write('for x, y in loader:\n    opt.param_groups[0]["lr"] = lr0 = 0.1\n' + STEP)
+
+    def test_a_read_of_the_second_group_escapes(self) -> None:
+        escaped_write("for x, y in loader:\n" + STEP + '    print(opt.param_groups[1]["lr"])\n')
+
+    def test_a_read_of_another_key_escapes(self) -> None:
+        escaped_write(
+            "for x, y in loader:\n" + STEP + '    print(opt.param_groups[0]["momentum"])\n'
+        )
+
+    def test_the_param_groups_list_given_away_escapes(self) -> None:
+        escaped_write("for x, y in loader:\n" + STEP + "    groups = opt.param_groups\n")
+
+    def test_a_write_of_a_value_read_from_the_groups_escapes(self) -> None:
+        escaped_write(
+            "for x, y in loader:\n    for g in opt.param_groups:\n"
+            '        g["lr"] = opt.param_groups[0]["lr"] * 0.5\n' + STEP
+        )
+
+    def test_a_first_group_write_with_several_groups_keeps_the_torch_optimizer(self) -> None:
+        header = HEADER.replace(
+            "model.parameters()",
+            "[{'params': model.a.parameters()}, {'params': model.b.parameters()}]",
+        )
+        output = convert(
+            header + 'for x, y in loader:\n    opt.param_groups[0]["lr"] = lr\n' + STEP
+        )
+        assert "inject_hyperparams(optax.sgd)" not in output and WRITE not in output, output
+        assert '    opt.param_groups[0]["lr"] = lr\n' in output, output
 
     def test_a_loop_that_does_more_than_the_write_escapes(self) -> None:
         escaped_write(

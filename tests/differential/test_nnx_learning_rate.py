@@ -77,7 +77,26 @@ for epoch in range(EPOCHS):
         losses.append(loss.item())
 """
 
+FIRST_GROUP_WRITE_AND_READS = """\
+import torch
+
+model = make_model()
+opt = torch.optim.RMSprop(model.parameters(), lr=1e-2, alpha=0.9)
+for epoch in range(EPOCHS):
+    opt.param_groups[0]["lr"] = 1e-2 / (1 + epoch)  # decay once per epoch
+    for i, (x, y) in enumerate(loader):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        if i == 5:
+            opt.param_groups[0]["lr"] = 0.5 * 1e-2 / (1 + epoch)
+        losses.append(loss.item())
+        losses.append(opt.param_groups[0]["lr"])
+"""
+
 LOOPS = {
+    "first_group_write_and_reads": FIRST_GROUP_WRITE_AND_READS,
     "nanogpt_warmup_cosine": NANOGPT_WARMUP_COSINE,
     "per_epoch_decay_one_line": PER_EPOCH_DECAY_ONE_LINE,
     "write_after_the_step_every_seventh": WRITE_AFTER_THE_STEP,

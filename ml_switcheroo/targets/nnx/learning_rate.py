@@ -1,51 +1,72 @@
-"""Manual learning-rate writes for the NNX target (nanoGPT style):
+"""Learning-rate writes and reads through ``param_groups`` for the NNX target (nanoGPT style):
 
-    for param_group in opt.param_groups:
-        param_group["lr"] = lr
+    for g in opt.param_groups:   ->  opt.opt_state.hyperparams["learning_rate"][...] = lr
+        g["lr"] = lr
+    opt.param_groups[0]["lr"] = lr  ->  (the same write)
+    opt.param_groups[0]["lr"]       ->  float(opt.opt_state.hyperparams["learning_rate"][...])
 
-becomes ``opt.opt_state.hyperparams["learning_rate"][...] = lr`` and the optimizer's tx
-``optax.inject_hyperparams(optax.<name>)(learning_rate=..., ...)``: the stored learning rate is
-what the next ``update`` uses, so this is exact wherever and however often torch wrote it.
-Only an optimizer bound once to a plain name, whose every ``param_groups`` use is such a write,
-and whose tx is one ``optax.<name>(learning_rate=...)`` call (no schedule, no clipping chain)
-is rewritten; any other use of ``param_groups`` escapes (reads: not done yet, issue 13 D4).
+and the optimizer's tx becomes ``optax.inject_hyperparams(optax.<name>)(learning_rate=...)``:
+the stored learning rate is what the next ``update`` uses (checked on flax 0.12.8, optax
+0.2.8), so this is exact wherever and however often torch wrote it; a read gives what was last
+stored (float64 with jax x64; in float32 the stored value is rounded to float32).
+Only an optimizer bound once to a plain name and built from ``model.parameters()`` (one param
+group), whose every ``param_groups`` use is such a write or read, and whose tx is one
+``optax.<name>(learning_rate=...)`` call (no schedule, no clipping chain) is rewritten; any
+other use of ``param_groups`` escapes. Not done (issue 13 D4): ``get_last_lr()`` and per-epoch
+schedulers through inject_hyperparams (they escape, or need ``--steps-per-epoch``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import libcst as cst
 
 from ml_switcheroo.spec.signature import code_of, dotted_name
-from ml_switcheroo.targets.hooks import HookContext, ReplaceStatement
+from ml_switcheroo.targets.hooks import (
+    HookContext,
+    HookResult,
+    ReplaceEnclosing,
+    ReplaceStatement,
+)
 from ml_switcheroo.targets.optax.lr_scheduler import escape_scheduler_read
 
 PARAM_GROUPS = "param_groups"
 LR_KEY = "lr"  # torch's key of the learning rate in a param group
 HYPERPARAMETER = "learning_rate"  # the optax argument (and inject_hyperparams key) it becomes
 WRITE = '{state}.hyperparams["learning_rate"][...] = {value}\n'
+READ = "float({state}.hyperparams[{quote}learning_rate{quote}][...])"  # the user's quote
 
 
-def nnx_scheduler_read(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode | ReplaceStatement:
-    """The NNX target's ``scheduler_read`` hook: in ``for g in opt.param_groups: g["lr"] = v``
-    of an injected optimizer, ``opt.param_groups`` makes the loop a write to its state;
+def nnx_scheduler_read(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode | HookResult:
+    """The NNX target's ``scheduler_read`` hook: ``opt.param_groups`` in a learning-rate write
+    or read of an injected optimizer becomes a write or read of its stored learning rate;
     anything else is the optax target's hook (an escape)."""
     if not ctx.receiver_translated():
         return node
     is_groups = isinstance(node, cst.Attribute) and node.attr.value == PARAM_GROUPS
-    write = _write_of_injected(node, ctx) if is_groups else None  # type: ignore[arg-type]
-    if write is None:
+    use = _use_of_injected(node, ctx) if is_groups else None  # type: ignore[arg-type]
+    if use is None:
         return escape_scheduler_read(node, ctx)
-    receiver = code_of(node.value).strip()  # type: ignore[attr-defined]
-    text = WRITE.format(state=ctx.state_of(receiver), value=code_of(write).strip())
-    return ReplaceStatement(cst.parse_statement(text))
+    state = ctx.state_of(code_of(node.value).strip())  # type: ignore[attr-defined]
+    if use.value is None:
+        quote = use.node.slice[0].slice.value.quote  # type: ignore[attr-defined]
+        read = cst.parse_expression(READ.format(state=state, quote=quote))
+        return ReplaceEnclosing(use.node, read)  # type: ignore[arg-type]
+    text = WRITE.format(state=state, value=code_of(use.value).strip())
+    written = cst.parse_statement(text)
+    if isinstance(use.node, cst.SimpleStatementLine):
+        written = written.with_changes(trailing_whitespace=use.node.trailing_whitespace)
+    return ReplaceStatement(written)
 
 
 def injected_tx(
     constructor: cst.Call, tx: cst.BaseExpression, ctx: HookContext
 ) -> cst.BaseExpression:
     """``tx`` wrapped in ``optax.inject_hyperparams`` when the optimizer ``constructor`` builds
-    has manual lr writes that all translate and ``tx`` takes them; else ``tx`` unchanged."""
-    if not manual_lr_writes(constructor, ctx) or not _injectable(tx, ctx):
+    has learning-rate writes or reads that all translate and ``tx`` takes them; else ``tx``."""
+    if not lr_uses(constructor, ctx) or not _injectable(tx, ctx):
         return tx
     assert isinstance(tx, cst.Call)
     function = ctx.semantic_map.inject_function
@@ -53,8 +74,19 @@ def injected_tx(
     return tx.with_changes(func=cst.Call(cst.parse_expression(function), [cst.Arg(tx.func)]))
 
 
-def manual_lr_writes(constructor: cst.Call, ctx: HookContext) -> list[cst.For]:
-    """The ``for g in opt.param_groups: g["lr"] = <value>`` loops of the optimizer built by
+@dataclass(frozen=True)
+class LrUse:
+    """A use of ``opt.param_groups`` (``groups``): a write of ``value`` (``node``: the
+    statement, a loop or ``opt.param_groups[0]["lr"] = value``) or a read (``value`` None,
+    ``node``: the expression ``opt.param_groups[0]["lr"]``)."""
+
+    groups: cst.Attribute
+    node: cst.CSTNode
+    value: cst.BaseExpression | None
+
+
+def lr_uses(constructor: cst.Call, ctx: HookContext) -> list[LrUse]:
+    """The learning-rate writes and reads through ``param_groups`` of the optimizer built by
     ``constructor`` (``opt = constructor``, bound once); empty when there is none or when
     ``param_groups`` is used any other way (then nothing is rewritten)."""
     target = ctx.assigned_to(constructor)
@@ -63,20 +95,84 @@ def manual_lr_writes(constructor: cst.Call, ctx: HookContext) -> list[cst.For]:
     variable = ctx.variable(target)
     if variable is None or len(variable.values) != 1 or variable.values[0] is not constructor:
         return []
-    found: list[cst.For] = []
+    found: list[LrUse] = []
     for read in variable.reads:
-        if len(read) < 2 or not _is_param_groups(read[1], read[0]):
+        groups = read[1] if len(read) > 1 else None
+        if not (isinstance(groups, cst.Attribute) and groups.value is read[0]):
             continue
-        loop = read[2] if len(read) > 2 else None
-        if not isinstance(loop, cst.For) or loop.iter is not read[1] or _lr_value(loop) is None:
+        if groups.attr.value != PARAM_GROUPS:
+            continue
+        use = _lr_use(groups, ctx)
+        if use is None:
             return []
-        found.append(loop)
+        found.append(use)
     return found
 
 
-def _write_of_injected(node: cst.Attribute, ctx: HookContext) -> cst.BaseExpression | None:
-    """The value written, when ``node`` is the loop of a manual lr write of an optimizer whose
-    translation injects its hyper-parameters."""
+def _lr_use(groups: cst.Attribute, ctx: HookContext) -> LrUse | None:
+    """What ``opt.param_groups`` is used for, when it is a learning-rate write or read."""
+    parent = ctx.parent_of(groups)
+    if isinstance(parent, cst.For) and parent.iter is groups:
+        value = _lr_value(parent)
+        return LrUse(groups, parent, value) if value is not None else None
+    item = _first_group_lr(groups, parent, ctx)
+    if item is None:
+        return None
+    holder = ctx.parent_of(item)
+    if isinstance(holder, cst.AssignTarget):
+        return _item_write(groups, item, holder, ctx)
+    if isinstance(holder, (cst.AugAssign, cst.AnnAssign, cst.Del, cst.For, cst.CompFor)):
+        return None  # an update in place, a deletion, a loop target
+    if isinstance(holder, (cst.WithItem, cst.AsName)):
+        return None
+    return LrUse(groups, item, None)
+
+
+def _first_group_lr(
+    groups: cst.Attribute, parent: cst.CSTNode | None, ctx: HookContext
+) -> cst.Subscript | None:
+    """``opt.param_groups[0]["lr"]`` around ``groups`` (the only group: the optimizer trains
+    ``model.parameters()``)."""
+    first = parent
+    if not (isinstance(first, cst.Subscript) and first.value is groups):
+        return None
+    if not _one_index(first, lambda v: isinstance(v, cst.Integer) and v.evaluated_value == 0):
+        return None
+    holder = ctx.parent_of(first)
+    item = holder if isinstance(holder, cst.Subscript) else None
+    if item is None or item.value is not first:
+        return None
+    is_lr = lambda v: isinstance(v, cst.SimpleString) and v.evaluated_value == LR_KEY  # noqa: E731
+    return item if _one_index(item, is_lr) else None
+
+
+def _one_index(subscript: cst.Subscript, accepts: Callable[[cst.BaseExpression], bool]) -> bool:
+    if len(subscript.slice) != 1:
+        return False
+    index = subscript.slice[0].slice
+    return isinstance(index, cst.Index) and accepts(index.value)
+
+
+def _item_write(
+    groups: cst.Attribute, item: cst.Subscript, target: cst.AssignTarget, ctx: HookContext
+) -> LrUse | None:
+    """``opt.param_groups[0]["lr"] = value``, alone on its line."""
+    assign = ctx.parent_of(target)
+    line = ctx.parent_of(assign) if assign is not None else None
+    if not (
+        isinstance(assign, cst.Assign)
+        and len(assign.targets) == 1
+        and isinstance(line, cst.SimpleStatementLine)
+        and len(line.body) == 1
+        and not _reads_attribute(assign.value, PARAM_GROUPS)
+    ):
+        return None
+    return LrUse(groups, line, assign.value)
+
+
+def _use_of_injected(node: cst.Attribute, ctx: HookContext) -> LrUse | None:
+    """The learning-rate use ``node`` is part of, when its optimizer's translation injects
+    its hyper-parameters."""
     if not isinstance(node.value, cst.Name):
         return None
     origins = ctx.origins(node.value)
@@ -86,8 +182,7 @@ def _write_of_injected(node: cst.Attribute, ctx: HookContext) -> cst.BaseExpress
     translation = ctx.translation_of(constructor)
     if translation is None or not _injects(cst.parse_expression(translation), ctx):
         return None
-    loops = [loop for loop in manual_lr_writes(constructor, ctx) if loop.iter is node]
-    return _lr_value(loops[0]) if loops else None
+    return next((use for use in lr_uses(constructor, ctx) if use.groups is node), None)
 
 
 def _injects(translation: cst.BaseExpression, ctx: HookContext) -> bool:
@@ -136,7 +231,7 @@ def _lr_value(loop: cst.For) -> cst.BaseExpression | None:
     assign = smalls[0]
     if len(assign.targets) != 1 or not _is_lr_item(assign.targets[0].target, loop.target.value):
         return None
-    if _reads(assign.value, loop.target.value):
+    if _reads(assign.value, loop.target.value) or _reads_attribute(assign.value, PARAM_GROUPS):
         return None
     return assign.value
 
@@ -166,6 +261,12 @@ def _is_lr_item(target: cst.BaseExpression, group: str) -> bool:
         and isinstance(index.value, cst.SimpleString)
         and index.value.evaluated_value == LR_KEY
     )
+
+
+def _reads_attribute(node: cst.CSTNode, attribute: str) -> bool:
+    if isinstance(node, cst.Attribute) and node.attr.value == attribute:
+        return True
+    return any(_reads_attribute(child, attribute) for child in node.children)
 
 
 def _reads(node: cst.CSTNode, name: str) -> bool:
