@@ -9,6 +9,7 @@ import textwrap
 from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
 from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.support import SwitcherooTest, run_codemod
+from tests.test_properties import check_invariants
 
 HEADER = """\
 import torch
@@ -238,3 +239,32 @@ class NnxLearningRateTest(SwitcherooTest):
             TorchToOptax,
         )
         assert BEGIN in output and "inject_hyperparams(optax.sgd)" not in output, output
+
+
+LR_EXAMPLE = """\
+import torch
+model = make_model()  # keep
+opt = torch.optim.AdamW(model.parameters(), lr=1e-3)  # peak lr
+for it, (x, y) in enumerate(loader):  # keep
+    lr = get_lr(it)  # keep
+    # warm-up, then cosine
+    for param_group in opt.param_groups:  # every group
+        param_group["lr"] = lr
+    opt.param_groups[0]["lr"] = lr  # again
+    opt.zero_grad()
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+    print(f"{it} {opt.param_groups[0]['lr']:.3e}")  # log
+"""
+
+
+def test_lr_uses_keep_every_invariant() -> None:
+    output = check_invariants(LR_EXAMPLE, TorchToNNX)
+    assert BEGIN in output, output  # the loop with a comment on its header escapes
+
+
+def test_lr_uses_without_a_commented_loop_keep_every_invariant() -> None:
+    code = LR_EXAMPLE.replace("  # every group", "")
+    output = check_invariants(code, TorchToNNX)
+    assert BEGIN not in output and "inject_hyperparams(optax.adamw)" in output, output
