@@ -3,10 +3,9 @@
 A hook is a small function ``(node: libcst.Call, ctx: HookContext) -> HookOutput`` registered
 under the name the semantic map uses in ``hook:``. It returns a ``HookResult`` (``Keep``,
 ``Replace``, ``Remove``, ``Escape``, ``ReplaceRegion``, ``ReplaceStatement``,
-``ReplaceEnclosing``) or, as the
-seed's hooks do, an expression: the call itself (keep it), ``None`` (remove it) or its
-replacement; it may also report what it cannot translate by raising ``Untranslatable`` (or
-calling ``ctx.escape``).
+``ReplaceEnclosing``) or, as the seed's hooks do, an expression: the call itself (keep it),
+``None`` (remove it) or its replacement; it may also report what it cannot translate by raising
+``Untranslatable`` (or calling ``ctx.escape``).
 ``run_hook`` turns all of these into one ``HookResult``, which ``rewrite/apply.py`` applies to
 the tree. All knowledge about APIs comes from ``ctx.entry``.
 """

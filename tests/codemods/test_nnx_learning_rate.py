@@ -94,6 +94,28 @@ class NnxLearningRateTest(SwitcherooTest):
         assert f"\n{WRITE}0.2\n" in output and f"    {WRITE}lr\n" in output, output
         assert BEGIN not in output, output
 
+    def test_an_integer_learning_rate_is_injected_as_a_float(self) -> None:
+        output = convert(
+            HEADER.replace("lr=0.1", "lr=1")
+            + "for x, y in loader:\n    for g in opt.param_groups:\n        g['lr'] = lr\n"
+            + STEP
+        )
+        assert "optax.inject_hyperparams(optax.sgd)(learning_rate=1.0)" in output, output
+
+    def test_a_learning_rate_variable_is_injected_through_float(self) -> None:
+        output = convert(
+            HEADER.replace("lr=0.1", "lr=base_lr")
+            + "for x, y in loader:\n    for g in opt.param_groups:\n        g['lr'] = lr\n"
+            + STEP
+        )
+        assert "inject_hyperparams(optax.sgd)(learning_rate=float(base_lr))" in output, output
+
+    def test_a_user_float_keeps_the_tx_uninjected(self) -> None:
+        escaped_write(
+            "float = my_float\n"
+            "for x, y in loader:\n    for g in opt.param_groups:\n        g['lr'] = lr\n" + STEP
+        )
+
     def test_a_group_scaled_lr_escapes(self) -> None:
         escaped_write(
             "for x, y in loader:\n    for g in opt.param_groups:\n"

@@ -95,7 +95,25 @@ for epoch in range(EPOCHS):
         losses.append(opt.param_groups[0]["lr"])
 """
 
+INTEGER_INITIAL_LR = """\
+import torch
+
+model = make_model()
+base_lr = 1
+opt = torch.optim.SGD(model.parameters(), lr=base_lr)
+for epoch in range(EPOCHS):
+    for g in opt.param_groups:
+        g["lr"] = 0.05 / (epoch + 1)
+    for x, y in loader:
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+"""
+
 LOOPS = {
+    "integer_initial_lr": INTEGER_INITIAL_LR,
     "first_group_write_and_reads": FIRST_GROUP_WRITE_AND_READS,
     "nanogpt_warmup_cosine": NANOGPT_WARMUP_COSINE,
     "per_epoch_decay_one_line": PER_EPOCH_DECAY_ONE_LINE,

@@ -36,6 +36,7 @@ PARAM_GROUPS = "param_groups"
 LR_KEY = "lr"  # torch's key of the learning rate in a param group
 HYPERPARAMETER = "learning_rate"  # the optax argument (and inject_hyperparams key) it becomes
 WRITE = '{state}.hyperparams["learning_rate"][...] = {value}\n'
+FLOAT = "float"
 READ = "float({state}.hyperparams[{quote}learning_rate{quote}][...])"  # the user's quote
 
 
@@ -68,10 +69,29 @@ def injected_tx(
     has learning-rate writes or reads that all translate and ``tx`` takes them; else ``tx``."""
     if not lr_uses(constructor, ctx) or not _injectable(tx, ctx):
         return tx
+    if FLOAT in ctx.visible_names(constructor):
+        return tx  # `float` is the user's name here
     assert isinstance(tx, cst.Call)
     function = ctx.semantic_map.inject_function
     ctx.add_import(function.partition(".")[0])
-    return tx.with_changes(func=cst.Call(cst.parse_expression(function), [cst.Arg(tx.func)]))
+    args = [_as_float(a) if _is_keyword(a, HYPERPARAMETER) else a for a in tx.args]
+    injected = cst.Call(cst.parse_expression(function), [cst.Arg(tx.func)])
+    return tx.with_changes(func=injected, args=args)
+
+
+def _is_keyword(arg: cst.Arg, name: str) -> bool:
+    return arg.keyword is not None and arg.keyword.value == name
+
+
+def _as_float(arg: cst.Arg) -> cst.Arg:
+    """The learning rate as a float: inject_hyperparams stores it with the dtype it is given,
+    and an integer one (``lr=1``) would truncate every later write (0.5 -> 0)."""
+    value = arg.value
+    if isinstance(value, cst.Float):
+        return arg
+    if isinstance(value, cst.Integer):
+        return arg.with_changes(value=cst.Float(repr(float(value.evaluated_value))))
+    return arg.with_changes(value=cst.Call(cst.Name(FLOAT), [cst.Arg(value)]))
 
 
 @dataclass(frozen=True)
