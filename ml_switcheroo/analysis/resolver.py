@@ -506,12 +506,28 @@ class Resolver:
                 bindings.append(Binding(node, value, assignment))
         return bindings
 
+    def _target_bindings(self, name: cst.Name) -> list[Binding]:
+        """Every binding of the variable an assignment target ``name`` binds, in its scope."""
+        scope = self.scopes.get(name)
+        if scope is None:
+            return []
+        assignments = [a for a in scope.assignments[name.value] if isinstance(a, Assignment)]
+        if not any(a.node is name for a in assignments):
+            return []
+        bindings: list[Binding] = []
+        for assignment in assignments:
+            node = assignment.node
+            value = self.bindings.get(node) if isinstance(node, cst.Name) else None
+            value = value if isinstance(value, cst.BaseExpression) else None
+            bindings.append(Binding(node, value, assignment))
+        return bindings
+
     def variable(
         self, name: cst.Name, parents: Mapping[cst.CSTNode, cst.CSTNode]
     ) -> Variable | None:
         """Every binding of the variable ``name`` refers to, in its scope (flow-insensitive),
         and every node that reads it with its parents; None for an imported name or a builtin."""
-        bindings = self.receiver_bindings(name, None)
+        bindings = self.receiver_bindings(name, None) or self._target_bindings(name)
         if not bindings:
             return None
         reads: dict[int, tuple[cst.CSTNode, ...]] = {}

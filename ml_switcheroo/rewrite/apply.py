@@ -29,7 +29,9 @@ from ml_switcheroo.targets.hooks import (
     Keep,
     Remove,
     Replace,
+    ReplaceEnclosing,
     ReplaceRegion,
+    ReplaceStatement,
 )
 
 NONE = "None"  # what a removed call becomes in expression position
@@ -60,6 +62,10 @@ def apply_call_result(
         raise TypeError(f"hook {entry.hook!r} returned a region for a single call")
     if isinstance(result, Keep):
         return updated
+    if isinstance(result, ReplaceStatement):
+        return _replace_statement(result, frame, original, updated, context, requested)
+    if isinstance(result, ReplaceEnclosing):
+        return _replace_enclosing(result, frame, original, updated, context, requested)
     expression = result_expression(result)
     frame.translated.add(id(original))
     if context.folded:
@@ -74,6 +80,52 @@ def apply_call_result(
     frame.lost_comments.extend(lost_comments(updated, expression))
     frame.records.append((original, _converted(entry, original, expression, context)))
     return expression
+
+
+def _replace_statement(
+    result: ReplaceStatement,
+    frame: Frame,
+    original: Any,
+    updated: Any,
+    context: HookContext,
+    requested: list[str],
+) -> Any:
+    """Record that the statement holding ``original`` becomes ``result.statement`` (applied
+    when the statement is left: ``Statements.leave``); the node itself is left as it is."""
+    frame.replacement = result.statement
+    frame.translated.add(id(original))
+    frame.imports.extend(requested)
+    entry = context.entry
+    record = Record(
+        api=entry.name,
+        kind="converted",
+        status=entry.status_for(context.exact),
+        snippet=code_of(original).strip(),
+        reason=entry.note or "",
+        suggestion=code_of(result.statement).strip(),
+        warnings=tuple(context.warnings),
+    )
+    frame.records.append((original, record))
+    return updated
+
+
+def _replace_enclosing(
+    result: ReplaceEnclosing,
+    frame: Frame,
+    original: Any,
+    updated: Any,
+    context: HookContext,
+    requested: list[str],
+) -> Any:
+    """Record that ``result.enclosing`` becomes ``result.expression`` (applied when the engine
+    leaves it); the node itself is left as it is."""
+    frame.enclosing[id(result.enclosing)] = result.expression
+    frame.translated.add(id(original))
+    frame.imports.extend(requested)
+    frame.discarded.update(names_in(result.enclosing) - names_in(result.expression))
+    record = _converted(context.entry, result.enclosing, result.expression, context)
+    frame.records.append((original, record))
+    return updated
 
 
 def _converted(

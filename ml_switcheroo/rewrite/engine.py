@@ -181,6 +181,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         )
         self._runs.receivers = self._receivers
         self._contexts.translates = self._receivers.becomes_translated
+        self._contexts.translation_of = self._receivers.translation_of
         self._regions = RegionStatements(
             statements=self._statements,
             semantic_map=self.semantic_map,
@@ -232,6 +233,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 return self._regions.statement(original_node, region)
             return updated_node
         result = cst.CSTTransformer.on_leave(self, original_node, updated_node)
+        enclosing = self._statements.frames[-1].enclosing
+        if enclosing and id(original_node) in enclosing:
+            result = enclosing.pop(id(original_node))  # a hook's ReplaceEnclosing
         if is_statement:
             return self._statements.leave(original_node, result)
         return result

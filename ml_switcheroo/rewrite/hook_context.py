@@ -50,6 +50,7 @@ class HookContexts:
         self._parents: Any = None
         # whether a wired call's translation succeeds (the engine's receivers, set once built)
         self.translates: Callable[[cst.Call], bool] = lambda call: False
+        self.translation_of: Callable[[cst.Call], str | None] = lambda call: None
         # (call, one of its arguments) for every call of the plan: see hygienic
         self._user_expressions: list[tuple[cst.Call, UserExpression]] | None = None
 
@@ -80,7 +81,14 @@ class HookContexts:
             origins=lambda node: self.resolver().reaching_values(node, self.enclosing()),
             visible_names=self._visible_names,
             translates=self.translates,
+            assigned_to=self._assigned_to,
+            translation_of=self.translation_of,
+            parent_of=self.parent_of,
         )
+
+    def _assigned_to(self, call: cst.Call) -> cst.BaseExpression | None:
+        """``target`` of ``target = call``, for a wired call of the file's plan."""
+        return next((site.target for site in self.plan().sites if site.call is call), None)
 
     def hygienic(
         self,
@@ -123,6 +131,14 @@ class HookContexts:
         """The one value a Name (or ``self.x``) is bound to, for hooks (``ctx.assigned_value``)."""
         enclosing = self.enclosing()
         return self.resolver().bound_value(node, enclosing)
+
+    def parent_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        """The node holding ``node`` in the file's tree (None: unknown)."""
+        if self.context.wrapper is None:
+            return None
+        if self._parents is None:
+            self._parents = self.context.wrapper.resolve(ParentNodeProvider)
+        return self._parents.get(node)
 
     def variable(self, name: cst.Name) -> Variable | None:
         """Every binding and read (with its parents) of the variable ``name`` refers to."""

@@ -89,7 +89,8 @@ class HookRuns:
             if receiver is not None and changes:
                 self.receivers.check_receiver_translates(original_node, receiver, entry)
             if probable and changes:
-                assert isinstance(result, (Replace, Remove))
+                if not isinstance(result, (Replace, Remove)):  # a statement or enclosing one
+                    raise Untranslatable(f"`{receiver}` is an unannotated parameter")
                 raise Untranslatable(
                     f"`{receiver}` is an unannotated parameter, taken for a "
                     f"{entry.receiver_type} only because of its name"

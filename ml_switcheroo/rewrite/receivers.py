@@ -188,6 +188,10 @@ class Receivers:
         calls = [v for v in values or [] if isinstance(v, cst.Call)]
         return not calls or any(self.becomes_translated(call) for call in calls)
 
+    def translation_of(self, call: cst.Call) -> str | None:
+        """The text constructor ``call`` becomes, when this command translates it."""
+        return self.dry_results.get(id(call)) if self.becomes_translated(call) else None
+
     def becomes_translated(self, call: cst.Call) -> bool:
         """Whether this command translates the constructor ``call`` (and it translates)."""
         wired = self.wired(call)

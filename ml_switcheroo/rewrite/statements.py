@@ -41,6 +41,10 @@ class Frame:
     folded: set[int] = field(default_factory=set)  # ids of calls folded into an optimizer
     translated: set[int] = field(default_factory=set)  # ids of calls rewritten
     skip: bool = False
+    # What replaces the whole statement (a hook's ``ReplaceStatement``), if it is not escaped.
+    replacement: cst.BaseStatement | None = None
+    # id(an expression in the statement) -> what replaces it (a hook's ``ReplaceEnclosing``).
+    enclosing: dict[int, cst.BaseExpression] = field(default_factory=dict)
 
     def absorb(self, child: Frame) -> None:
         self.imports.extend(child.imports)
@@ -82,6 +86,8 @@ class Statements:
             self.escaped.add(id(original))
             return self._escape(original, frame, parent)
         parent.absorb(frame)
+        if frame.replacement is not None:
+            updated = self._replaced(original, frame.replacement, parent)
         moved = [comment for comment in frame.lost_comments if not is_pragma(comment)]
         if moved:
             kept = escape_hatch.comment_lines(moved)
@@ -93,6 +99,15 @@ class Statements:
             self.removed[id(placeholder)] = (placeholder, carried_comments(updated))
             return placeholder
         return updated
+
+    def _replaced(
+        self, original: cst.BaseStatement, replacement: cst.BaseStatement, parent: Frame
+    ) -> cst.BaseStatement:
+        """``replacement`` in ``original``'s place, with the lines above it; the names only
+        ``original`` used are discarded."""
+        parent.discarded.update(names_in(original) - names_in(replacement))
+        leading = [*original.leading_lines, *replacement.leading_lines]  # type: ignore[attr-defined]
+        return replacement.with_changes(leading_lines=leading)
 
     def _escape(
         self, original: cst.BaseStatement, frame: Frame, parent: Frame

@@ -2,9 +2,10 @@
 
 A hook is a small function ``(node: libcst.Call, ctx: HookContext) -> HookOutput`` registered
 under the name the semantic map uses in ``hook:``. It returns a ``HookResult`` (``Keep``,
-``Replace``, ``Remove``, ``Escape``, ``ReplaceRegion``) or, as the seed's hooks do, an
-expression: the call itself (keep it), ``None`` (remove it) or its replacement; it may also
-report what it cannot translate by raising ``Untranslatable`` (or calling ``ctx.escape``).
+``Replace``, ``Remove``, ``Escape``, ``ReplaceRegion``, ``ReplaceStatement``,
+``ReplaceEnclosing``) or, as the seed's hooks do, an expression: the call itself (keep it),
+``None`` (remove it) or its replacement; it may also report what it cannot translate by raising
+``Untranslatable`` (or calling ``ctx.escape``).
 ``run_hook`` turns all of these into one ``HookResult``, which ``rewrite/apply.py`` applies to
 the tree. All knowledge about APIs comes from ``ctx.entry``.
 """
@@ -59,7 +60,24 @@ class ReplaceRegion:
     statements: tuple[cst.BaseStatement, ...]
 
 
-HookResult = Keep | Replace | Remove | Escape | ReplaceRegion
+@dataclass(frozen=True)
+class ReplaceStatement:
+    """Replace the whole statement holding the call (or attribute read) with ``statement``
+    (``for g in opt.param_groups: g["lr"] = lr`` -> one write to the optimizer's state)."""
+
+    statement: cst.BaseStatement
+
+
+@dataclass(frozen=True)
+class ReplaceEnclosing:
+    """Replace ``enclosing``, an expression holding the call (or attribute read), with
+    ``expression`` (``opt.param_groups[0]["lr"]`` for the hook of ``opt.param_groups``)."""
+
+    enclosing: cst.BaseExpression
+    expression: cst.BaseExpression
+
+
+HookResult = Keep | Replace | Remove | Escape | ReplaceRegion | ReplaceStatement | ReplaceEnclosing
 HookOutput = HookResult | cst.BaseExpression
 Hook = Callable[[cst.Call, "HookContext"], HookOutput]
 # (expression, landing call, calls evaluated by another statement too, extra user expressions)
@@ -105,7 +123,9 @@ def register_hook(
 def as_result(node: cst.CSTNode, output: HookOutput) -> HookResult:
     """A hook's return value as a ``HookResult``: ``node`` itself keeps the call, the name
     ``None`` removes it, any other expression replaces it."""
-    if isinstance(output, (Keep, Replace, Remove, Escape, ReplaceRegion)):
+    if isinstance(
+        output, (Keep, Replace, Remove, Escape, ReplaceRegion, ReplaceStatement, ReplaceEnclosing)
+    ):
         return output
     if output is node:
         return Keep()
@@ -184,6 +204,12 @@ class HookContext:
     translates: Callable[[cst.Call], bool] = lambda call: True
     # Names assigned or read in the scope of a node and its enclosing scopes.
     visible_names: Callable[[cst.CSTNode], frozenset[str]] = lambda node: frozenset()
+    # The target of ``target = call`` for a wired call of the file's plan (None: not assigned).
+    assigned_to: Callable[[cst.Call], cst.BaseExpression | None] = lambda call: None
+    # The text a constructor call becomes when this command translates it (None: it does not).
+    translation_of: Callable[[cst.Call], str | None] = lambda call: None
+    # The node holding a node of the file's tree (None: unknown).
+    parent_of: Callable[[cst.CSTNode], cst.CSTNode | None] = lambda node: None
 
     @property
     def exact(self) -> bool:

@@ -7,6 +7,7 @@ import libcst as cst
 
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.nnx.learning_rate import injected_tx
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.optax.optimizer_step import transform_optimizer_init
 
@@ -15,8 +16,8 @@ OPTIMIZER = "nnx.Optimizer({model}, {tx}, wrt=nnx.Param)"
 
 def nnx_optimizer(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     """The optax translation (schedule and clipping folded) as the ``tx`` of the model's
-    ``nnx.Optimizer``."""
+    ``nnx.Optimizer``; with its hyper-parameters injected when the code writes its lr."""
     model = code_of(trained_model(node, ctx)).strip()
-    tx = code_of(transform_optimizer_init(node, ctx)).strip()
+    tx = code_of(injected_tx(node, transform_optimizer_init(node, ctx), ctx)).strip()
     ctx.add_import("nnx")
     return cst.parse_expression(OPTIMIZER.format(model=model, tx=tx))

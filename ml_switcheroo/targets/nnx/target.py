@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ml_switcheroo.targets.nnx.learning_rate import nnx_scheduler_read
 from ml_switcheroo.targets.nnx.optimizer import nnx_optimizer
 from ml_switcheroo.targets.nnx.training_step import nnx_training_step
 from ml_switcheroo.targets.optax.target import OPTAX
@@ -14,7 +15,12 @@ NNX_MAP = Path(__file__).with_name("nnx.yaml")
 
 NNX = Target(
     "nnx",
-    {**OPTAX.hooks, "optimizer_constructor": nnx_optimizer, "training_step": nnx_training_step},
+    {
+        **OPTAX.hooks,
+        "optimizer_constructor": nnx_optimizer,
+        "training_step": nnx_training_step,
+        "scheduler_read": nnx_scheduler_read,
+    },
     OPTAX.specs,
     state_name="{x}.opt_state",
     label="Flax NNX",

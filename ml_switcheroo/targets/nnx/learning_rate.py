@@ -1,0 +1,295 @@
+"""Learning-rate writes and reads through ``param_groups`` for the NNX target (nanoGPT style):
+
+    for g in opt.param_groups:   ->  opt.opt_state.hyperparams["learning_rate"][...] = lr
+        g["lr"] = lr
+    opt.param_groups[0]["lr"] = lr  ->  (the same write)
+    opt.param_groups[0]["lr"]       ->  float(opt.opt_state.hyperparams["learning_rate"][...])
+
+and the optimizer's tx becomes ``optax.inject_hyperparams(optax.<name>)(learning_rate=...)``:
+the stored learning rate is what the next ``update`` uses (checked on flax 0.12.8, optax
+0.2.8), so this is exact wherever and however often torch wrote it; a read gives what was last
+stored (float64 with jax x64; in float32 the stored value is rounded to float32).
+Only an optimizer bound once to a plain name and built from ``model.parameters()`` (one param
+group), whose every ``param_groups`` use is such a write or read, and whose tx is one
+``optax.<name>(learning_rate=...)`` call (no schedule, no clipping chain) is rewritten; any
+other use of ``param_groups`` escapes. Not done (issue 13 D4): ``get_last_lr()`` and per-epoch
+schedulers through inject_hyperparams (they escape, or need ``--steps-per-epoch``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import libcst as cst
+
+from ml_switcheroo.spec.signature import code_of, dotted_name
+from ml_switcheroo.targets.hooks import (
+    HookContext,
+    HookResult,
+    ReplaceEnclosing,
+    ReplaceStatement,
+)
+from ml_switcheroo.targets.optax.lr_scheduler import escape_scheduler_read
+
+PARAM_GROUPS = "param_groups"
+LR_KEY = "lr"  # torch's key of the learning rate in a param group
+HYPERPARAMETER = "learning_rate"  # the optax argument (and inject_hyperparams key) it becomes
+WRITE = '{state}.hyperparams["learning_rate"][...] = {value}\n'
+FLOAT = "float"
+READ = "float({state}.hyperparams[{quote}learning_rate{quote}][...])"  # the user's quote
+
+
+def nnx_scheduler_read(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode | HookResult:
+    """The NNX target's ``scheduler_read`` hook: ``opt.param_groups`` in a learning-rate write
+    or read of an injected optimizer becomes a write or read of its stored learning rate;
+    anything else is the optax target's hook (an escape)."""
+    if not ctx.receiver_translated():
+        return node
+    is_groups = isinstance(node, cst.Attribute) and node.attr.value == PARAM_GROUPS
+    use = _use_of_injected(node, ctx) if is_groups else None  # type: ignore[arg-type]
+    if use is None:
+        return escape_scheduler_read(node, ctx)
+    state = ctx.state_of(code_of(node.value).strip())  # type: ignore[attr-defined]
+    if use.value is None:
+        quote = use.node.slice[0].slice.value.quote  # type: ignore[attr-defined]
+        read = cst.parse_expression(READ.format(state=state, quote=quote))
+        return ReplaceEnclosing(use.node, read)  # type: ignore[arg-type]
+    text = WRITE.format(state=state, value=code_of(use.value).strip())
+    written = cst.parse_statement(text)
+    if isinstance(use.node, cst.SimpleStatementLine):
+        written = written.with_changes(trailing_whitespace=use.node.trailing_whitespace)
+    return ReplaceStatement(written)
+
+
+def injected_tx(
+    constructor: cst.Call, tx: cst.BaseExpression, ctx: HookContext
+) -> cst.BaseExpression:
+    """``tx`` wrapped in ``optax.inject_hyperparams`` when the optimizer ``constructor`` builds
+    has learning-rate writes or reads that all translate and ``tx`` takes them; else ``tx``."""
+    if not lr_uses(constructor, ctx) or not _injectable(tx, ctx):
+        return tx
+    if FLOAT in ctx.visible_names(constructor):
+        return tx  # `float` is the user's name here
+    assert isinstance(tx, cst.Call)
+    function = ctx.semantic_map.inject_function
+    ctx.add_import(function.partition(".")[0])
+    args = [_as_float(a) if _is_keyword(a, HYPERPARAMETER) else a for a in tx.args]
+    injected = cst.Call(cst.parse_expression(function), [cst.Arg(tx.func)])
+    return tx.with_changes(func=injected, args=args)
+
+
+def _is_keyword(arg: cst.Arg, name: str) -> bool:
+    return arg.keyword is not None and arg.keyword.value == name
+
+
+def _as_float(arg: cst.Arg) -> cst.Arg:
+    """The learning rate as a float: inject_hyperparams stores it with the dtype it is given,
+    and an integer one (``lr=1``) would truncate every later write (0.5 -> 0)."""
+    value = arg.value
+    if isinstance(value, cst.Float):
+        return arg
+    if isinstance(value, cst.Integer):
+        return arg.with_changes(value=cst.Float(repr(float(value.evaluated_value))))
+    return arg.with_changes(value=cst.Call(cst.Name(FLOAT), [cst.Arg(value)]))
+
+
+@dataclass(frozen=True)
+class LrUse:
+    """A use of ``opt.param_groups`` (``groups``): a write of ``value`` (``node``: the
+    statement, a loop or ``opt.param_groups[0]["lr"] = value``) or a read (``value`` None,
+    ``node``: the expression ``opt.param_groups[0]["lr"]``)."""
+
+    groups: cst.Attribute
+    node: cst.CSTNode
+    value: cst.BaseExpression | None
+
+
+def lr_uses(constructor: cst.Call, ctx: HookContext) -> list[LrUse]:
+    """The learning-rate writes and reads through ``param_groups`` of the optimizer built by
+    ``constructor`` (``opt = constructor``, bound once); empty when there is none or when
+    ``param_groups`` is used any other way (then nothing is rewritten)."""
+    target = ctx.assigned_to(constructor)
+    if not isinstance(target, cst.Name):
+        return []
+    variable = ctx.variable(target)
+    if variable is None or len(variable.values) != 1 or variable.values[0] is not constructor:
+        return []
+    found: list[LrUse] = []
+    for read in variable.reads:
+        groups = read[1] if len(read) > 1 else None
+        if not (isinstance(groups, cst.Attribute) and groups.value is read[0]):
+            continue
+        if groups.attr.value != PARAM_GROUPS:
+            continue
+        use = _lr_use(groups, ctx)
+        if use is None:
+            return []
+        found.append(use)
+    return found
+
+
+def _lr_use(groups: cst.Attribute, ctx: HookContext) -> LrUse | None:
+    """What ``opt.param_groups`` is used for, when it is a learning-rate write or read."""
+    parent = ctx.parent_of(groups)
+    if isinstance(parent, cst.For) and parent.iter is groups:
+        value = _lr_value(parent)
+        return LrUse(groups, parent, value) if value is not None else None
+    item = _first_group_lr(groups, parent, ctx)
+    if item is None:
+        return None
+    holder = ctx.parent_of(item)
+    if isinstance(holder, cst.AssignTarget):
+        return _item_write(groups, item, holder, ctx)
+    if isinstance(holder, (cst.AugAssign, cst.AnnAssign, cst.Del, cst.For, cst.CompFor)):
+        return None  # an update in place, a deletion, a loop target
+    if isinstance(holder, (cst.WithItem, cst.AsName)):
+        return None
+    return LrUse(groups, item, None)
+
+
+def _first_group_lr(
+    groups: cst.Attribute, parent: cst.CSTNode | None, ctx: HookContext
+) -> cst.Subscript | None:
+    """``opt.param_groups[0]["lr"]`` around ``groups`` (the only group: the optimizer trains
+    ``model.parameters()``)."""
+    first = parent
+    if not (isinstance(first, cst.Subscript) and first.value is groups):
+        return None
+    if not _one_index(first, lambda v: isinstance(v, cst.Integer) and v.evaluated_value == 0):
+        return None
+    holder = ctx.parent_of(first)
+    item = holder if isinstance(holder, cst.Subscript) else None
+    if item is None or item.value is not first:
+        return None
+    is_lr = lambda v: isinstance(v, cst.SimpleString) and v.evaluated_value == LR_KEY  # noqa: E731
+    return item if _one_index(item, is_lr) else None
+
+
+def _one_index(subscript: cst.Subscript, accepts: Callable[[cst.BaseExpression], bool]) -> bool:
+    if len(subscript.slice) != 1:
+        return False
+    index = subscript.slice[0].slice
+    return isinstance(index, cst.Index) and accepts(index.value)
+
+
+def _item_write(
+    groups: cst.Attribute, item: cst.Subscript, target: cst.AssignTarget, ctx: HookContext
+) -> LrUse | None:
+    """``opt.param_groups[0]["lr"] = value``, alone on its line."""
+    assign = ctx.parent_of(target)
+    line = ctx.parent_of(assign) if assign is not None else None
+    if not (
+        isinstance(assign, cst.Assign)
+        and len(assign.targets) == 1
+        and isinstance(line, cst.SimpleStatementLine)
+        and len(line.body) == 1
+        and not _reads_attribute(assign.value, PARAM_GROUPS)
+    ):
+        return None
+    return LrUse(groups, line, assign.value)
+
+
+def _use_of_injected(node: cst.Attribute, ctx: HookContext) -> LrUse | None:
+    """The learning-rate use ``node`` is part of, when its optimizer's translation injects
+    its hyper-parameters."""
+    if not isinstance(node.value, cst.Name):
+        return None
+    origins = ctx.origins(node.value)
+    if not origins or len(origins) != 1 or not isinstance(origins[0], cst.Call):
+        return None
+    constructor = origins[0]
+    translation = ctx.translation_of(constructor)
+    if translation is None or not _injects(cst.parse_expression(translation), ctx):
+        return None
+    return next((use for use in lr_uses(constructor, ctx) if use.groups is node), None)
+
+
+def _injects(translation: cst.BaseExpression, ctx: HookContext) -> bool:
+    """``nnx.Optimizer(model, optax.inject_hyperparams(optax.<name>)(...), ...)``."""
+    if not isinstance(translation, cst.Call) or len(translation.args) < 2:
+        return False
+    tx = translation.args[1].value
+    return (
+        isinstance(tx, cst.Call)
+        and isinstance(tx.func, cst.Call)
+        and dotted_name(tx.func.func) == ctx.semantic_map.inject_function
+    )
+
+
+def _injectable(tx: cst.BaseExpression, ctx: HookContext) -> bool:
+    """One ``optax.<name>(learning_rate=<value>, ...)`` call, nothing folded into it."""
+    if ctx.folded or not isinstance(tx, cst.Call):
+        return False
+    name = dotted_name(tx.func) or ""
+    root = ctx.semantic_map.inject_function.partition(".")[0]
+    keywords = [a.keyword.value for a in tx.args if a.keyword is not None]
+    return (
+        name.count(".") == 1
+        and name.startswith(root + ".")
+        and HYPERPARAMETER in keywords
+        and len(keywords) == len(tx.args)
+    )
+
+
+def _is_param_groups(node: cst.CSTNode, receiver: cst.CSTNode) -> bool:
+    return (
+        isinstance(node, cst.Attribute)
+        and node.value is receiver
+        and node.attr.value == PARAM_GROUPS
+    )
+
+
+def _lr_value(loop: cst.For) -> cst.BaseExpression | None:
+    """``value`` of ``for g in ...: g["lr"] = value`` (one statement, no ``else``, no comment
+    inside, ``value`` not reading ``g``); None for any other loop."""
+    if not isinstance(loop.target, cst.Name) or loop.orelse is not None or loop.asynchronous:
+        return None
+    smalls = _small_statements(loop.body)
+    if smalls is None or len(smalls) != 1 or not isinstance(smalls[0], cst.Assign):
+        return None
+    assign = smalls[0]
+    if len(assign.targets) != 1 or not _is_lr_item(assign.targets[0].target, loop.target.value):
+        return None
+    if _reads(assign.value, loop.target.value) or _reads_attribute(assign.value, PARAM_GROUPS):
+        return None
+    return assign.value
+
+
+def _small_statements(body: cst.BaseSuite) -> list[cst.BaseSmallStatement] | None:
+    """The one line of a loop body (indented, or a suite after the colon), with no comment."""
+    if isinstance(body, cst.SimpleStatementSuite):
+        return None if body.trailing_whitespace.comment is not None else list(body.body)
+    assert isinstance(body, cst.IndentedBlock)
+    if len(body.body) != 1 or body.footer or body.header.comment is not None:
+        return None
+    line = body.body[0]
+    if not isinstance(line, cst.SimpleStatementLine) or line.leading_lines:
+        return None
+    return None if line.trailing_whitespace.comment is not None else list(line.body)
+
+
+def _is_lr_item(target: cst.BaseExpression, group: str) -> bool:
+    """``g["lr"]`` (or ``g['lr']``)."""
+    if not (isinstance(target, cst.Subscript) and len(target.slice) == 1):
+        return False
+    index = target.slice[0].slice
+    return (
+        isinstance(target.value, cst.Name)
+        and target.value.value == group
+        and isinstance(index, cst.Index)
+        and isinstance(index.value, cst.SimpleString)
+        and index.value.evaluated_value == LR_KEY
+    )
+
+
+def _reads_attribute(node: cst.CSTNode, attribute: str) -> bool:
+    if isinstance(node, cst.Attribute) and node.attr.value == attribute:
+        return True
+    return any(_reads_attribute(child, attribute) for child in node.children)
+
+
+def _reads(node: cst.CSTNode, name: str) -> bool:
+    if isinstance(node, cst.Name) and node.value == name:
+        return True
+    return any(_reads(child, name) for child in node.children)
