@@ -82,6 +82,10 @@ class CrossFile:
             return None
         return self._returned_fact(module, function)
 
+    def mentioned_elsewhere(self, word: str) -> bool:
+        """Whether a file of the repository other than this one holds the identifier."""
+        return any(other != self.path for other in self.index.with_word(word))
+
     def _returned_fact(self, module: str, function: str) -> ParameterFact:
         root = self.index.root
         returned = self.index.returned(module, function)

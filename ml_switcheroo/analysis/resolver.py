@@ -22,6 +22,7 @@ from libcst.metadata import (
     Scope,
 )
 
+from ml_switcheroo.analysis.builders import Builders, find_builders
 from ml_switcheroo.analysis.cross_file import CrossFile
 from ml_switcheroo.spec.semantic_map import SemanticMap
 from ml_switcheroo.spec.signature import dotted_name
@@ -193,6 +194,30 @@ class Resolver:
         # Facts from other files of the repository (``analysis/cross_file.py``), when known.
         self.cross_file: CrossFile | None = None
         self.cross_file_reasons: dict[int, str] = {}  # id(param) -> why it is not typed
+        self._builders: Builders | None = None  # see builders()
+
+    def builders(self) -> Builders:
+        """The file's builders (``analysis/builders.py``), found once; other files of the
+        repository are asked whether they name one, when the repository is known."""
+        if self._builders is None:
+            self._builders = Builders()  # what the search itself sees of builders: none
+            module = next((n for n in self.bindings if isinstance(n, cst.Module)), None)
+            if isinstance(module, cst.Module):
+                elsewhere = self.cross_file.mentioned_elsewhere if self.cross_file else None
+                self._builders = find_builders(
+                    module,
+                    lambda name: self.bound_value(name, None),
+                    self._is_built,
+                    elsewhere,
+                )
+        return self._builders
+
+    def _is_built(self, call: cst.Call) -> bool:
+        """A call of one of the map's constructors or schedulers (a value of a map type)."""
+        return any(
+            name in self.map.apis and self.map.canonical_type(name) is not None
+            for name in self.imported_names(call.func)
+        )
 
     def imported_names(self, node: cst.BaseExpression) -> list[str]:
         """Fully qualified names ``node`` refers to through imports (never local definitions).
@@ -256,7 +281,8 @@ class Resolver:
         if isinstance(node, cst.Name):
             for binding in self.binding_nodes(node):
                 value = self.bindings.get(binding) if isinstance(binding, cst.Name) else None
-                if not isinstance(value, cst.BaseExpression):
+                value = self.builders().built(value, binding)
+                if value is None:
                     return None
                 values.append(value)
         else:
@@ -357,10 +383,9 @@ class Resolver:
             return None if values is None else _without_none(values)
         found: list[cst.BaseExpression] = []
         for binding in self.binding_nodes(node):
-            if isinstance(binding, cst.Name) and isinstance(
-                self.bindings.get(binding), cst.BaseExpression
-            ):
-                found.append(self.bindings[binding])  # type: ignore[arg-type]
+            value = self.builders().built(self.bindings.get(binding), binding)
+            if isinstance(binding, cst.Name) and value is not None:
+                found.append(value)
             elif isinstance(binding, cst.Param) and depth < 3:
                 passed = self._passed_values(binding, enclosing_class, depth)
                 if passed is None:
@@ -451,7 +476,7 @@ class Resolver:
                     continue  # a builtin
                 node = assignment.node
                 value = self.bindings.get(node) if isinstance(node, cst.Name) else None
-                value = value if isinstance(value, cst.BaseExpression) else None
+                value = self.builders().built(value, node) if isinstance(node, cst.Name) else None
                 bindings.append(Binding(node, value, assignment))
         return bindings
 
@@ -507,7 +532,8 @@ class Resolver:
         attributes = self.bindings.get(enclosing_class)
         if not isinstance(attributes, ClassAttributes):
             return None
-        return list(attributes.values.get(node.attr.value, []))
+        built = self.builders().built
+        return [built(v) or v for v in attributes.values.get(node.attr.value, [])]
 
     def _name_type(self, name: cst.Name, depth: int = 0) -> ReceiverType | None:
         scope = self.scopes.get(name)
@@ -527,8 +553,8 @@ class Resolver:
     def _assignment_type(self, assignment: Assignment, depth: int) -> ReceiverType | None | str:
         node = assignment.node
         if isinstance(node, cst.Name):
-            value = self.bindings.get(node)
-            return self._value_type(value) if isinstance(value, cst.BaseExpression) else None
+            value = self.builders().built(self.bindings.get(node), node)
+            return self._value_type(value) if value is not None else None
         if isinstance(node, cst.Param):
             return self._param_type(node, assignment, depth)
         return None

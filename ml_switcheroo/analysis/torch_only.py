@@ -149,7 +149,7 @@ class TorchOnlyFinder:
         if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call) and parent.value is use:
             self._argument(handle, statement, use, parent, grand)
             return
-        if _harmless(use, parent):
+        if _harmless(use, parent) or self._followed_to_the_caller(handle, use, ancestors):
             return
         returned = self._returned_fact(parent, statement)
         if returned is not None and returned[0] == handle.type_name:
@@ -159,6 +159,30 @@ class TorchOnlyFinder:
         if returned is not None:
             use_text += f" ({returned[1]})"
         self._mark(handle, statement, context, handle.translated.text, use_text)
+
+    def _followed_to_the_caller(
+        self, handle: _Handle, use: cst.CSTNode, ancestors: list[cst.CSTNode]
+    ) -> bool:
+        """``return opt`` (``return opt, sched``) of a builder of this file
+        (``analysis/builders.py``): the value lives on in its caller's target, whose uses are
+        followed instead."""
+        returned = _returned_element(use, ancestors)
+        builders = self.resolver.builders()
+        targets = builders.targets.get(id(returned[0])) if returned else None
+        if returned is None or targets is None:
+            return False
+        target = targets[returned[1]]
+        if id(target) in self._followed:
+            return True
+        self._followed.add(id(target))
+        owner = builders.callers.get(id(returned[0]))
+        if isinstance(target, cst.Name):
+            uses = tuple(self.resolver.uses_of(target))
+        else:
+            uses = tuple(_self_attribute_uses(owner, target, self.resolver))  # type: ignore[arg-type]
+        name = code_of(target).strip()
+        self._follow(_Handle(handle.origin, name, handle.translated, handle.type_name, uses, owner))
+        return True
 
     def _returned_fact(
         self, parent: Any, statement: cst.BaseStatement
@@ -322,6 +346,27 @@ def _self_attribute_uses(
 
     enclosing.visit(_Find())
     return iter(found)
+
+
+def _returned_element(
+    use: cst.CSTNode, ancestors: list[cst.CSTNode]
+) -> tuple[cst.Return, int] | None:
+    """``(return, 0)`` for ``return use``; ``(return, i)`` for ``use`` the i-th element of
+    ``return a, b``."""
+    if ancestors and isinstance(ancestors[-1], cst.Return) and ancestors[-1].value is use:
+        return ancestors[-1], 0
+    if len(ancestors) < 3:
+        return None
+    statement, display, element = ancestors[-3:]
+    if (
+        isinstance(statement, cst.Return)
+        and isinstance(display, cst.Tuple)
+        and statement.value is display
+        and isinstance(element, cst.Element)
+        and element.value is use
+    ):
+        return statement, list(display.elements).index(element)
+    return None
 
 
 def _harmless(use: cst.CSTNode, parent: Any) -> bool:
