@@ -36,6 +36,11 @@ class Builders:
     targets: dict[int, list[cst.BaseExpression]] = field(default_factory=dict)
     # id(the builder's return statement) -> the class of the method that calls it (or None)
     callers: dict[int, cst.ClassDef | None] = field(default_factory=dict)
+    arguments: dict[int, cst.BaseExpression] = field(default_factory=dict)  # id(param) -> passed
+
+    def passed(self, param: cst.Param) -> cst.BaseExpression | None:
+        """What the one call of a builder passes for its parameter ``param``."""
+        return self.arguments.get(id(param))
 
     def built(self, value: object, binding: cst.CSTNode | None = None) -> cst.BaseExpression | None:
         """The constructor call ``value`` (or the tuple target ``binding``) stands for."""
@@ -72,6 +77,7 @@ def find_builders(
         if targets is None:
             continue
         _record(found, returned, call, targets)
+        found.arguments.update(_arguments(function, call, method=owner is not None))
         found.callers[id(returned[0])] = use_owner[0] if isinstance(use_owner, tuple) else None
     return found
 
@@ -153,6 +159,26 @@ def _targets(
         return None
     names = [e.value for e in target.elements if isinstance(e, cst.Element)]
     return names if all(isinstance(n, cst.Name) for n in names) and len(names) == arity else None
+
+
+def _arguments(
+    function: cst.FunctionDef, call: cst.Call, method: bool
+) -> dict[int, cst.BaseExpression]:
+    """id(parameter) -> the argument ``call`` binds to it (none with star arguments)."""
+    params = function.params
+    starred = isinstance(params.star_arg, cst.Param) or params.star_kwarg is not None
+    if starred or any(a.star for a in call.args):
+        return {}
+    positional = [*params.posonly_params, *params.params][1 if method else 0 :]
+    named = {p.name.value: p for p in [*positional, *params.kwonly_params]}
+    found: dict[int, cst.BaseExpression] = {}
+    for index, arg in enumerate(a for a in call.args if a.keyword is None):
+        if index < len(positional):
+            found[id(positional[index])] = arg.value
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value in named:
+            found[id(named[arg.keyword.value])] = arg.value
+    return found
 
 
 def _own_returns(function: cst.FunctionDef) -> list[cst.Return]:
@@ -241,6 +267,11 @@ class _Walk(cst.CSTVisitor):
             return
         call = self._calls.get(id(node))
         self._use(node.value, call)
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        value = node.evaluated_value
+        if isinstance(value, str) and value.isidentifier():  # `getattr(self, "build")`
+            self._use(value, None)
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         call = self._calls.get(id(node))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import libcst as cst
-from libcst.metadata import Assignment
+from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.analysis.purity import is_pure
@@ -1053,7 +1053,9 @@ class Planner:
             return None  # the clip's or the optimizer's own hook reports the call
         clip_set = select(clipped, self._names(clip), spec)
         trained_set = select(trained, self._names(optimizer), spec)
-        if clip_set.key == trained_set.key or self._same_model(clipped, clip, trained, optimizer):
+        if self._same_model(clipped, clip, trained, optimizer):
+            return None
+        if clip_set.key == trained_set.key and self._same_names(clipped, clip, trained, optimizer):
             return None
         opt = code_of(optimizer.target).strip() if optimizer.target is not None else "the optimizer"
         shown = " ".join(code_of(clipped).split())
@@ -1077,6 +1079,26 @@ class Planner:
         origin = self._model_origin(first[0], clip)
         return origin is not None and origin is self._model_origin(second[0], optimizer)
 
+    def _same_names(
+        self, clipped: cst.BaseExpression, clip: Site, trained: cst.BaseExpression, optimizer: Site
+    ) -> bool:
+        """Whether the names in the clip's parameters and the optimizer's (written the same)
+        name the same objects: in one function; else only module-level names and ``self`` of
+        one class (a local name of another function, a builder's ``model``, may be another
+        object)."""
+        if clip.function is optimizer.function:
+            return True
+        same_class = clip.enclosing_class is optimizer.enclosing_class
+        for name in [*_names(clipped), *_names(trained)]:
+            if name.value == "self" and same_class and clip.enclosing_class is not None:
+                continue
+            scope = self.resolver.scopes.get(name)
+            if scope is None or not all(
+                isinstance(a.scope, (GlobalScope, BuiltinScope)) for a in scope[name.value]
+            ):
+                return False
+        return True
+
     def _model_origin(
         self, model: cst.BaseExpression, site: Site, depth: int = 0
     ) -> cst.CSTNode | None:
@@ -1091,6 +1113,8 @@ class Planner:
             if scope is None or len(bindings) != 1 or len(scope.assignments[model.value]) != 1:
                 return None
             value = self.resolver.bindings.get(bindings[0])
+            if isinstance(bindings[0], cst.Param):  # a builder's: what its one call passes
+                value = self.resolver.builders().passed(bindings[0])
             if isinstance(value, cst.Name):  # `m = model`: the same object
                 return self._model_origin(value, site, depth + 1)
             return bindings[0]
