@@ -330,3 +330,92 @@ def test_a_caller_reading_param_groups_of_the_built_value_escapes(tmp_path: Path
     outputs, records = convert_in_process(tmp_path)
     assert any("pkg/train.py:10 uses `opt`" in r for r in escape_reasons(records))
     assert outputs["train.py"] == fit
+
+
+BOUND_BUILDERS = """\
+import torch
+
+def build_optimizer(model, cfg):
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.05)
+    return opt
+"""
+
+
+def test_a_builder_in_another_file_returning_a_bound_name_converts(tmp_path: Path) -> None:
+    write_package(tmp_path, {"builders.py": BOUND_BUILDERS, "train.py": FIT})
+    outputs, records = convert_in_process(tmp_path)
+    assert (
+        "    opt = optax.adamw(learning_rate=cfg.lr, weight_decay=0.05)\n    return opt\n"
+        in (outputs["builders.py"])
+    )
+    assert "zero_grad" not in outputs["train.py"]
+    assert [r.api for r in records if r.kind == "escaped"] == ["torch.optim.Optimizer.step"]
+
+
+def test_a_builder_in_another_file_rebinding_its_name_escapes_naming_the_return(
+    tmp_path: Path,
+) -> None:
+    builders = BOUND_BUILDERS.replace(
+        "    return opt\n",
+        "    if cfg.sgd:\n        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)\n"
+        "    return opt\n",
+    )
+    write_package(tmp_path, {"builders.py": builders, "train.py": FIT})
+    outputs, records = convert_in_process(tmp_path)
+    assert any("pkg/builders.py:7 returns `opt`" in r for r in escape_reasons(records))
+    assert outputs["train.py"] == FIT
+
+
+SAME_FILE_BUILDER = """\
+import torch
+
+
+def build(model, cfg):
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10)
+    return opt, sched
+
+
+def fit(model, loader, cfg):
+    opt, sched = build(model, cfg)
+    for x in loader:
+        opt.zero_grad()
+        model(x).sum().backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+"""
+
+
+def test_a_builder_of_the_file_converts_the_same_under_libcst_tool_and_convert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool, ours = tmp_path / "tool", tmp_path / "convert"
+    write_package(tool, {"trainer.py": SAME_FILE_BUILDER})
+    write_package(ours, {"trainer.py": SAME_FILE_BUILDER})
+    result = subprocess.run(
+        [sys.executable, "-m", "libcst.tool", "codemod", "optimizer.TorchToOptax"]
+        + ["--no-format", "--hide-progress", "-j", "1", str(tool)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    monkeypatch.chdir(ours)
+    assert convert.main(["-j", "1", "-i", "--no-cache", "."]) == 0
+    converted = (ours / "pkg" / "trainer.py").read_text(encoding="utf-8")
+    assert (tool / "pkg" / "trainer.py").read_text(encoding="utf-8") == converted
+    assert "optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(learning_rate=sched" in converted
+
+
+def test_a_builder_of_the_file_called_from_another_file_is_not_followed_here(
+    tmp_path: Path,
+) -> None:
+    other = (
+        "from pkg.trainer import build\n\ndef again(model, cfg):\n    return build(model, cfg)\n"
+    )
+    write_package(tmp_path, {"trainer.py": SAME_FILE_BUILDER, "other.py": other})
+    outputs, records = convert_in_process(tmp_path)
+    assert "sched.step()" in outputs["trainer.py"]
+    assert any("`return opt, sched`" in r for r in escape_reasons(records))

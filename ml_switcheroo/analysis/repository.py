@@ -21,12 +21,15 @@ name, a file that fails to parse, a parameter passed on, recursion) is returned 
 ``Unknown`` naming the place. Directories are walked without following symbolic links (no
 loops); a repository of more than ``MAX_FILES`` files is not indexed (every fact unknown).
 
+A builder may bind the value before returning it (``opt = AdamW(...); return opt``, the name
+bound once in the function).
+
 NOT DONE YET (issue 12, deliverable 1, later parts): methods and ``self.x`` across files
-(only module-level functions are followed), ``return opt, sched`` tuples and builders that
-bind the value before returning it (``opt = AdamW(...); return opt``: still a torch-only use),
-module attributes, values passed on through more than one function (``fit`` passing its
-parameter to ``train_one_epoch``: unknown), schedulers handed across files. Each of these
-keeps today's escape.
+(only module-level functions are followed), ``return opt, sched`` tuples across files (a
+builder of the same file is followed: ``analysis/builders.py``), module attributes, values
+passed on through more than one function (``fit`` passing its parameter to
+``train_one_epoch``: unknown), schedulers handed across files. Each of these keeps today's
+escape.
 """
 
 from __future__ import annotations
@@ -264,11 +267,12 @@ class RepositoryIndex:
             return Unknown(Place(path, definition.lineno), "may end without a return")
         found: Constructed | None = None
         for node in returns:
-            if not isinstance(node.value, ast.Call):
+            value = _returned_call(node, definition)
+            if value is None:
                 text = _text(node.value) if node.value is not None else "None"
                 return Unknown(Place(path, node.lineno), f"returns `{text}`")
-            name = _qualified(node.value.func, facts)
-            here = Constructed(Place(path, node.lineno), name, Place(path, node.value.lineno))
+            name = _qualified(value.func, facts)
+            here = Constructed(Place(path, node.lineno), name, Place(path, value.lineno))
             if name is None or (found is not None and found.constructor != name):
                 other = (
                     f", and line {found.call_site.line} returns `{found.constructor}(...)`"
@@ -276,7 +280,7 @@ class RepositoryIndex:
                     else ""
                 )
                 return Unknown(
-                    Place(path, node.lineno), f"returns `{_text(node.value.func)}(...)`{other}"
+                    Place(path, node.lineno), f"returns `{_text(value.func)}(...)`{other}"
                 )
             found = found or here
         assert found is not None
@@ -636,6 +640,16 @@ def _bindings(scope: ast.AST, name: str) -> list[ast.AST]:
             found.append(node)
         stack.extend(ast.iter_child_nodes(node))
     return found
+
+
+def _returned_call(node: ast.Return, definition: ast.FunctionDef) -> ast.Call | None:
+    """The call ``return <call>`` returns, or ``return opt`` with ``opt`` bound once in the
+    function, to a call (``opt = AdamW(...); return opt``)."""
+    value = node.value
+    if isinstance(value, ast.Name) and value.id not in _params(definition):
+        bound = _bindings(definition, value.id)
+        value = bound[0] if len(bound) == 1 else None
+    return value if isinstance(value, ast.Call) else None
 
 
 def _declares(node: ast.AST, name: str) -> bool:
