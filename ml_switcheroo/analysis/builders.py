@@ -32,8 +32,9 @@ class Builders:
 
     by_call: dict[int, cst.Call] = field(default_factory=dict)  # caller's `f(...)` -> built
     by_target: dict[int, cst.Call] = field(default_factory=dict)  # a tuple's Name -> built
-    # id(the builder's return statement) -> the caller's target for each returned element
-    targets: dict[int, list[cst.BaseExpression]] = field(default_factory=dict)
+    # id(the builder's return statement) -> {element index: the caller's target} for each
+    # returned element that is a built value (the others are not followed)
+    targets: dict[int, dict[int, cst.BaseExpression]] = field(default_factory=dict)
     # id(the builder's return statement) -> the class of the method that calls it (or None)
     callers: dict[int, cst.ClassDef | None] = field(default_factory=dict)
     arguments: dict[int, cst.BaseExpression] = field(default_factory=dict)  # id(param) -> passed
@@ -84,25 +85,27 @@ def find_builders(
 
 def _record(
     found: Builders,
-    returned: tuple[cst.Return, list[cst.Call], bool],
+    returned: tuple[cst.Return, list[cst.Call | None], bool],
     call: cst.Call,
     targets: list[cst.BaseExpression],
 ) -> None:
     statement, calls, is_tuple = returned
-    found.targets[id(statement)] = targets
-    if is_tuple:
-        for target, built in zip(targets, calls, strict=True):
-            found.by_target[id(target)] = built
-    else:
-        found.by_call[id(call)] = calls[0]
+    built = {i: (targets[i], c) for i, c in enumerate(calls) if c is not None}
+    found.targets[id(statement)] = {i: target for i, (target, _) in built.items()}
+    for target, value in built.values():
+        if is_tuple:
+            found.by_target[id(target)] = value
+        else:
+            found.by_call[id(call)] = value
 
 
 def _returned(
     function: cst.FunctionDef,
     bound_value: Callable[[cst.Name], cst.BaseExpression | None],
     is_built: Callable[[cst.Call], bool],
-) -> tuple[cst.Return, list[cst.Call], bool] | None:
-    """The return statement, the calls it returns and whether it returns a tuple."""
+) -> tuple[cst.Return, list[cst.Call | None], bool] | None:
+    """The return statement, the calls it returns (None for an element that is not a
+    value of the map: ``return model, opt, sched``) and whether it returns a tuple."""
     if function.decorators or function.asynchronous is not None:
         return None
     body = function.body
@@ -115,16 +118,16 @@ def _returned(
     value = returns[0].value
     is_tuple = isinstance(value, cst.Tuple)
     elements = list(value.elements) if isinstance(value, cst.Tuple) else [value]
-    calls: list[cst.Call] = []
+    calls: list[cst.Call | None] = []
     for element in elements:
         if isinstance(element, cst.StarredElement):
             return None
         node = element.value if isinstance(element, cst.Element) else element
         if isinstance(node, cst.Name):
             node = bound_value(node)
-        if not isinstance(node, cst.Call) or not is_built(node):
-            return None
-        calls.append(node)
+        calls.append(node if isinstance(node, cst.Call) and is_built(node) else None)
+    if all(c is None for c in calls):
+        return None
     return returns[0], calls, is_tuple
 
 

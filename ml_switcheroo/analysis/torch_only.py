@@ -169,7 +169,7 @@ class TorchOnlyFinder:
         returned = _returned_element(use, ancestors)
         builders = self.resolver.builders()
         targets = builders.targets.get(id(returned[0])) if returned else None
-        if returned is None or targets is None:
+        if returned is None or targets is None or returned[1] not in targets:
             return False
         target = targets[returned[1]]
         if id(target) in self._followed:

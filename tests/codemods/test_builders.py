@@ -236,3 +236,35 @@ def fit(model, loader):
         )
         out = run_codemod(code)
         self.assertIn("return optax.sgd(learning_rate=0.1)", out)
+
+
+class MixedTupleTest(SwitcherooTest):
+    CODE = """\
+import torch
+
+
+def initialize(cfg):
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    {second}
+    return model, opt, criterion
+
+
+def fit(cfg, loader):
+    model, opt, criterion = initialize(cfg)
+    for x in loader:
+        opt.zero_grad()
+        criterion(model(x)).backward()
+        opt.step()
+"""
+
+    def test_the_optimizer_among_other_values_is_followed(self) -> None:
+        out = run_codemod(self.CODE.format(second="criterion = Loss()"))
+        self.assertNotIn("opt.zero_grad()", out)
+        self.assertNotIn("this code uses it as a torch optimizer", out)
+
+    def test_an_optimizer_bound_twice_among_them_keeps_its_return_escaped(self) -> None:
+        second = "criterion = Loss()\n    if cfg.adam:\n        opt = torch.optim.Adam(model.parameters())"
+        out = run_codemod(self.CODE.format(second=second))
+        self.assertIn("this code uses it as a torch optimizer: `return model, opt, criterion`", out)
+        self.assertIn("opt.zero_grad()", out)
