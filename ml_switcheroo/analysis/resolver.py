@@ -195,6 +195,7 @@ class Resolver:
         self.cross_file: CrossFile | None = None
         self.cross_file_reasons: dict[int, str] = {}  # id(param) -> why it is not typed
         self._builders: Builders | None = None  # see builders()
+        self._classes: list[cst.ClassDef] | None = None  # see class_family()
 
     def builders(self) -> Builders:
         """The file's builders (``analysis/builders.py``), found once; other files of the
@@ -529,11 +530,39 @@ class Resolver:
             and self._is_self(node.value, enclosing_class)
         ):
             return None
-        attributes = self.bindings.get(enclosing_class)
-        if not isinstance(attributes, ClassAttributes):
-            return None
         built = self.builders().built
-        return [built(v) or v for v in attributes.values.get(node.attr.value, [])]
+        values: list[cst.BaseExpression] = []
+        for owner in self.class_family(enclosing_class):
+            attributes = self.bindings.get(owner)
+            if isinstance(attributes, ClassAttributes):
+                values.extend(built(v) or v for v in attributes.values.get(node.attr.value, []))
+        return values
+
+    def class_family(self, enclosing_class: cst.ClassDef) -> list[cst.ClassDef]:
+        """The classes of this file whose ``self.x = ...`` an instance seen in a method of
+        ``enclosing_class`` may hold: the class, its bases and their bases, and its subclasses
+        and theirs (by name: a name bound to two classes counts both)."""
+        if self._classes is None:
+            self._classes = [n for n in self.bindings if isinstance(n, cst.ClassDef)]
+        family = [enclosing_class]
+        for step in (self._bases_of, self._subclasses_of):
+            pending = [enclosing_class]
+            while pending:
+                for other in step(pending.pop()):
+                    if other not in family:
+                        family.append(other)
+                        pending.append(other)
+        return family
+
+    def _bases_of(self, node: cst.ClassDef) -> list[cst.ClassDef]:
+        names = {_last_name(base.value) for base in node.bases}
+        return [c for c in self._classes or [] if c.name.value in names]
+
+    def _subclasses_of(self, node: cst.ClassDef) -> list[cst.ClassDef]:
+        name = node.name.value
+        return [
+            c for c in self._classes or [] if any(_last_name(b.value) == name for b in c.bases)
+        ]
 
     def _name_type(self, name: cst.Name, depth: int = 0) -> ReceiverType | None:
         scope = self.scopes.get(name)
@@ -717,6 +746,13 @@ class Resolver:
                     return False
             return bool(access.referents)
         return False
+
+
+def _last_name(node: cst.BaseExpression) -> str | None:
+    """``Base`` for ``Base`` and ``pkg.Base``."""
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return node.value if isinstance(node, cst.Name) else None
 
 
 def _without_none(values: list[cst.BaseExpression]) -> list[cst.BaseExpression]:

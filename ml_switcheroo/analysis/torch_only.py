@@ -328,23 +328,29 @@ def _ancestors(statement: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode]
 def _self_attribute_uses(
     enclosing: cst.ClassDef | None, target: cst.Attribute, resolver: Any
 ) -> Iterator[cst.Attribute]:
-    """Every ``self.<attr>`` of ``enclosing``'s methods (assignments included: the caller
-    skips them)."""
+    """Every ``self.<attr>`` of the methods of ``enclosing`` and of its bases and subclasses in
+    the file (assignments included: the caller skips them)."""
     if enclosing is None:
         return iter(())
     found: list[cst.Attribute] = []
     attribute = target.attr.value
 
     class _Find(cst.CSTVisitor):
+        def __init__(self, owner: cst.ClassDef) -> None:
+            super().__init__()
+            self.owner = owner
+
         def visit_Attribute(self, node: cst.Attribute) -> None:
             if (
                 node.attr.value == attribute
                 and node is not target
-                and resolver.is_self_attribute(node, enclosing)
+                and node not in found
+                and resolver.is_self_attribute(node, self.owner)
             ):
                 found.append(node)
 
-    enclosing.visit(_Find())
+    for owner in resolver.class_family(enclosing):
+        owner.visit(_Find(owner))
     return iter(found)
 
 

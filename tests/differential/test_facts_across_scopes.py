@@ -220,3 +220,64 @@ def test_a_builder_returning_optimizer_and_scheduler_reproduces_torch(
         optax_traj, _ = run_optax(problem, opt)
         rel = rel_error(problem, torch_traj, optax_traj)
     assert rel < map_tolerance(translation, exact, clip), f"rel={rel:.3e}\n{translation.code}"
+
+
+# ----------------------------------------------------------------------------- subclasses
+
+FAMILY = """\
+import torch
+
+
+class Base:
+    def __init__(self, model, lr):
+        self.model = model
+        self.opt = {constructor}
+        self.sched = {scheduler}
+
+
+class Child(Base):
+    def train_step(self, k):
+        self.opt.zero_grad()
+        loss = self.model(k)
+        loss.backward()
+        torch.nn.utils.clip_grad_value_(self.model.parameters(), 0.05)
+        self.opt.step()
+        self.sched.step()
+"""
+
+FAMILY_CASES = [
+    (
+        "torch.optim.SGD(model.parameters(), lr=lr, momentum=0.8, weight_decay=0.01)",
+        "torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=50)",
+    ),
+    (
+        "torch.optim.Adam(model.parameters(), lr=lr, betas=(0.85, 0.99), weight_decay=0.01)",
+        "torch.optim.lr_scheduler.LinearLR(self.opt, start_factor=0.2, total_iters=20)",
+    ),
+]
+
+
+@pytest.mark.parametrize("exact", [False, True], ids=["default", "exact"])
+@pytest.mark.parametrize(
+    "constructor,scheduler", FAMILY_CASES, ids=[c.split("(")[0] for c, _ in FAMILY_CASES]
+)
+def test_a_subclass_stepping_the_base_optimizer_reproduces_torch(
+    constructor: str, scheduler: str, exact: bool
+) -> None:
+    source = FAMILY.format(constructor=constructor, scheduler=scheduler)
+    translation = translate(source, exact=exact)
+    assert "self.sched.step()" not in translation.code
+    assert "clip_grad_value_" not in translation.code.split("class Child")[0]
+    with float64():
+        problem = linear_problem()
+        params = {k: torch.tensor(v, requires_grad=True) for k, v in problem.init.items()}
+        child = execute(source, {})["Child"](TorchModel(problem, params), 0.05)
+        torch_traj = []
+        for k in range(STEPS):
+            child.train_step(k)
+            torch_traj.append({n: p.detach().numpy().copy() for n, p in params.items()})
+        translated = execute(translation.code, {})["Child"](object(), 0.05)
+        optax_traj, _ = run_optax(problem, translated.opt)
+        rel = rel_error(problem, torch_traj, optax_traj)
+    clip = "torch.nn.utils.clip_grad_value_("
+    assert rel < map_tolerance(translation, exact, clip), f"rel={rel:.3e}\n{translation.code}"
