@@ -560,9 +560,7 @@ class Resolver:
 
     def _subclasses_of(self, node: cst.ClassDef) -> list[cst.ClassDef]:
         name = node.name.value
-        return [
-            c for c in self._classes or [] if any(_last_name(b.value) == name for b in c.bases)
-        ]
+        return [c for c in self._classes or [] if any(_last_name(b.value) == name for b in c.bases)]
 
     def _name_type(self, name: cst.Name, depth: int = 0) -> ReceiverType | None:
         scope = self.scopes.get(name)
