@@ -38,7 +38,7 @@ class CrossFile:
         """For ``param`` of this file's module-level ``function``: its type when every call
         site in the repository passes a translated optimizer; None when no file calls it."""
         module = self.index.module_of(self.path)
-        sites = self.index.call_sites(module, function, param)
+        sites = self.index.call_sites(module, function, param, self.methods)
         if isinstance(sites, Unknown):
             here = sites.place.file == self.path
         else:
@@ -61,7 +61,7 @@ class CrossFile:
         param = _parameter_name(definition, call, argument)
         if param is None:
             return None, "its parameter cannot be matched to the argument"
-        sites = self.index.call_sites(module, function, param)
+        sites = self.index.call_sites(module, function, param, self.methods)
         return self._fact(module, function, param, sites)
 
     def returned_type(self, callee: str) -> ParameterFact | None:
