@@ -64,18 +64,19 @@ def find_builders(
     module.visit(walk)
     found = Builders()
     for name, definitions in walk.definitions.items():
-        if len(definitions) != 1 or (mentioned_elsewhere and mentioned_elsewhere(name)):
+        uses = walk.uses.get(name, [])
+        if len(definitions) != 1 or len(uses) != 1:
             continue
         function, owner = definitions[0]
-        returned = _returned(function, bound_value, is_built)
-        uses = walk.uses.get(name, [])
-        if returned is None or len(uses) != 1:
-            continue
         call, use_owner, statement = uses[0]
-        if not _called_as_builder(call, function, owner, use_owner):
+        if call is None or not _called_as_builder(call, function, owner, use_owner):
+            continue
+        returned = _returned(function, bound_value, is_built)
+        if returned is None:
             continue
         targets = _targets(statement, call, len(returned[1]) if returned[2] else None)
-        if targets is None:
+        # the repository's word index last: other files are read only for a builder
+        if targets is None or (mentioned_elsewhere and mentioned_elsewhere(name)):
             continue
         _record(found, returned, call, targets)
         found.arguments.update(_arguments(function, call, method=owner is not None))

@@ -268,3 +268,9 @@ def fit(cfg, loader):
         out = run_codemod(self.CODE.format(second=second))
         self.assertIn("this code uses it as a torch optimizer: `return model, opt, criterion`", out)
         self.assertIn("opt.zero_grad()", out)
+
+
+class BuilderUsedOnlyAsAValueTest(SwitcherooTest):
+    def test_a_builder_only_passed_as_a_value_is_not_followed(self) -> None:
+        code = NAME_BUILDER.replace("    opt = build(model)\n", "    opt = make(build, model)\n")
+        self.assertIn(RETURN_IS_TORCH_ONLY, run_codemod(code))
