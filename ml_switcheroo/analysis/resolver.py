@@ -196,6 +196,7 @@ class Resolver:
         self.cross_file_reasons: dict[int, str] = {}  # id(param) -> why it is not typed
         self._builders: Builders | None = None  # see builders()
         self._classes: list[cst.ClassDef] | None = None  # see class_family()
+        self._families: dict[int, list[cst.ClassDef]] = {}  # id(class) -> its family
 
     def builders(self) -> Builders:
         """The file's builders (``analysis/builders.py``), found once; other files of the
@@ -542,6 +543,9 @@ class Resolver:
         """The classes of this file whose ``self.x = ...`` an instance seen in a method of
         ``enclosing_class`` may hold: the class, its bases and their bases, and its subclasses
         and theirs (by name: a name bound to two classes counts both)."""
+        known = self._families.get(id(enclosing_class))
+        if known is not None:
+            return known
         if self._classes is None:
             self._classes = [n for n in self.bindings if isinstance(n, cst.ClassDef)]
         family = [enclosing_class]
@@ -552,6 +556,7 @@ class Resolver:
                     if other not in family:
                         family.append(other)
                         pending.append(other)
+        self._families[id(enclosing_class)] = family
         return family
 
     def _bases_of(self, node: cst.ClassDef) -> list[cst.ClassDef]:
