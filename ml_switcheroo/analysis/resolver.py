@@ -104,7 +104,13 @@ class BindingProvider(BatchableMetadataProvider[object]):
             self._record(node.target, node.value)
 
     def _record(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
-        if isinstance(target, cst.Name):
+        if isinstance(target, (cst.Tuple, cst.List)):
+            # `self.opt, self.x = a, b`: the attribute holds some element of the value, kept
+            # as the whole value (not an optimizer) so that a fact about `self.opt` sees it
+            for element in target.elements:
+                if not isinstance(element.value, cst.Name):
+                    self._record(element.value, value)
+        elif isinstance(target, cst.Name):
             self.set_metadata(target, value)
         elif (
             isinstance(target, cst.Attribute)

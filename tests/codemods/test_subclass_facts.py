@@ -92,3 +92,19 @@ class SubclassFactsTest(SwitcherooTest):
         )
         out = run_codemod(code)
         self.assertIn("        self.opt.zero_grad()\n", out.split("class Unrelated")[1])
+
+
+class TupleStoreTest(SwitcherooTest):
+    def test_self_opt_stored_by_a_tuple_assignment_keeps_its_calls(self) -> None:
+        code = (
+            "import torch\n"
+            "class T:\n"
+            "    def __init__(self, model):\n"
+            "        self.opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+            "    def reset(self, a, b):\n"
+            "        self.opt, self.x = a, b\n"
+            "    def step(self):\n"
+            "        self.opt.zero_grad()\n"
+        )
+        out = run_codemod(code)
+        self.assertIn("        self.opt.zero_grad()\n", out.split("def step")[1])
