@@ -14,6 +14,11 @@ of those; its name used only by one call, ``f(...)`` for a module-level function
 ``self.f(...)`` in its own class, whose value is assigned to a name or ``self.x`` (a tuple of
 names for a tuple); and (when the repository is known) no other file names it. Anything else
 keeps today's answer (the builder's ``return`` is a torch-only use of the value).
+
+NOT DONE YET (issue 12): a builder called more than once (each call builds its own value; the
+facts of the calls are not kept apart), a tuple returned by a builder of another file, a
+scheduler built in the caller for the builder's optimizer (it escapes: not built in the same
+block), a method reached through an instance other than ``self`` (``trainer.build()``).
 """
 
 from __future__ import annotations
