@@ -330,3 +330,188 @@ def test_a_caller_reading_param_groups_of_the_built_value_escapes(tmp_path: Path
     outputs, records = convert_in_process(tmp_path)
     assert any("pkg/train.py:10 uses `opt`" in r for r in escape_reasons(records))
     assert outputs["train.py"] == fit
+
+
+BOUND_BUILDERS = """\
+import torch
+
+def build_optimizer(model, cfg):
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.05)
+    return opt
+"""
+
+
+def test_a_builder_in_another_file_returning_a_bound_name_converts(tmp_path: Path) -> None:
+    write_package(tmp_path, {"builders.py": BOUND_BUILDERS, "train.py": FIT})
+    outputs, records = convert_in_process(tmp_path)
+    assert (
+        "    opt = optax.adamw(learning_rate=cfg.lr, weight_decay=0.05)\n    return opt\n"
+        in (outputs["builders.py"])
+    )
+    assert "zero_grad" not in outputs["train.py"]
+    assert [r.api for r in records if r.kind == "escaped"] == ["torch.optim.Optimizer.step"]
+
+
+def test_a_builder_in_another_file_rebinding_its_name_escapes_naming_the_return(
+    tmp_path: Path,
+) -> None:
+    builders = BOUND_BUILDERS.replace(
+        "    return opt\n",
+        "    if cfg.sgd:\n        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)\n"
+        "    return opt\n",
+    )
+    write_package(tmp_path, {"builders.py": builders, "train.py": FIT})
+    outputs, records = convert_in_process(tmp_path)
+    assert any("pkg/builders.py:7 returns `opt`" in r for r in escape_reasons(records))
+    assert outputs["train.py"] == FIT
+
+
+SAME_FILE_BUILDER = """\
+import torch
+
+
+def build(model, cfg):
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10)
+    return opt, sched
+
+
+def fit(model, loader, cfg):
+    opt, sched = build(model, cfg)
+    for x in loader:
+        opt.zero_grad()
+        model(x).sum().backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+"""
+
+
+def test_a_builder_of_the_file_converts_the_same_under_libcst_tool_and_convert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool, ours = tmp_path / "tool", tmp_path / "convert"
+    write_package(tool, {"trainer.py": SAME_FILE_BUILDER})
+    write_package(ours, {"trainer.py": SAME_FILE_BUILDER})
+    result = subprocess.run(
+        [sys.executable, "-m", "libcst.tool", "codemod", "optimizer.TorchToOptax"]
+        + ["--no-format", "--hide-progress", "-j", "1", str(tool)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    monkeypatch.chdir(ours)
+    assert convert.main(["-j", "1", "-i", "--no-cache", "."]) == 0
+    converted = (ours / "pkg" / "trainer.py").read_text(encoding="utf-8")
+    assert (tool / "pkg" / "trainer.py").read_text(encoding="utf-8") == converted
+    assert "optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(learning_rate=sched" in converted
+
+
+def test_a_builder_of_the_file_called_from_another_file_is_not_followed_here(
+    tmp_path: Path,
+) -> None:
+    other = (
+        "from pkg.trainer import build\n\ndef again(model, cfg):\n    return build(model, cfg)\n"
+    )
+    write_package(tmp_path, {"trainer.py": SAME_FILE_BUILDER, "other.py": other})
+    outputs, records = convert_in_process(tmp_path)
+    assert "sched.step()" in outputs["trainer.py"]
+    assert any("`return opt, sched`" in r for r in escape_reasons(records))
+
+
+# ---------------------------------------------------------------------- two hops
+
+TWO_HOPS_ENGINE = """\
+def train_one_epoch(model, optimizer, loader):
+    for batch in loader:
+        optimizer.zero_grad()
+        loss = model(batch)
+        loss.backward()
+        optimizer.step()
+
+
+def fit(model, optimizer, loader, epochs):
+    for _ in range(epochs):
+        train_one_epoch(model, optimizer, loader)
+"""
+
+TWO_HOPS_MAIN = """\
+import torch
+from pkg.engine import fit
+
+
+def main(model, loader):
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    fit(model, opt, loader, 3)
+"""
+
+
+def handed_to_fit(records: list[Record]) -> list[str]:
+    return [reason for reason in escape_reasons(records) if "`fit(...)` gets" in reason]
+
+
+def test_an_optimizer_passed_on_through_two_functions_converts(tmp_path: Path) -> None:
+    write_package(tmp_path, {"engine.py": TWO_HOPS_ENGINE, "main.py": TWO_HOPS_MAIN})
+    outputs, records = convert_in_process(tmp_path)
+    assert "optimizer.zero_grad()" not in outputs["engine.py"]
+    assert "    opt = optax.sgd(learning_rate=0.05, momentum=0.9)\n" in outputs["main.py"]
+    assert handed_to_fit(records) == []
+
+
+def test_a_middle_function_reading_param_groups_keeps_the_hand_over_naming_it(
+    tmp_path: Path,
+) -> None:
+    engine = TWO_HOPS_ENGINE + "    print(optimizer.param_groups)\n"
+    write_package(tmp_path, {"engine.py": engine, "main.py": TWO_HOPS_MAIN})
+    outputs, records = convert_in_process(tmp_path)
+    assert any("pkg/engine.py:12 uses `optimizer`" in r for r in handed_to_fit(records))
+    assert "optimizer.zero_grad()" in outputs["engine.py"]
+
+
+def test_functions_passing_the_optimizer_back_and_forth_keep_the_hand_over(
+    tmp_path: Path,
+) -> None:
+    engine = TWO_HOPS_ENGINE.replace(
+        "        optimizer.step()\n",
+        "        optimizer.step()\n    fit(model, optimizer, loader, 0)\n",
+    )
+    write_package(tmp_path, {"engine.py": engine, "main.py": TWO_HOPS_MAIN})
+    outputs, records = convert_in_process(tmp_path)
+    assert any("recursion" in r for r in handed_to_fit(records))
+    assert "optimizer.zero_grad()" in outputs["engine.py"]
+
+
+def test_another_caller_of_the_middle_function_passing_lbfgs_keeps_the_calls(
+    tmp_path: Path,
+) -> None:
+    other = (
+        "import torch\nfrom pkg.engine import fit\n\n\ndef other(model, loader):\n"
+        "    opt = torch.optim.LBFGS(model.parameters())\n    fit(model, opt, loader, 1)\n"
+    )
+    write_package(
+        tmp_path, {"engine.py": TWO_HOPS_ENGINE, "main.py": TWO_HOPS_MAIN, "other.py": other}
+    )
+    outputs, records = convert_in_process(tmp_path)
+    assert "optimizer.zero_grad()" in outputs["engine.py"]
+    assert any(
+        "pkg/other.py:7 passes `torch.optim.LBFGS(...)`" in r for r in handed_to_fit(records)
+    )
+
+
+def test_more_functions_than_followed_keep_the_hand_over(tmp_path: Path) -> None:
+    engine = TWO_HOPS_ENGINE
+    for name, inner in (("run", "fit"), ("launch", "run"), ("start", "launch")):
+        engine += (
+            f"\n\ndef {name}(model, optimizer, loader, epochs):\n"
+            f"    {inner}(model, optimizer, loader, epochs)\n"
+        )
+    main = TWO_HOPS_MAIN.replace("import fit", "import start").replace("    fit(", "    start(")
+    write_package(tmp_path, {"engine.py": engine, "main.py": main})
+    outputs, records = convert_in_process(tmp_path)
+    assert "optimizer.zero_grad()" in outputs["engine.py"]
+    assert any(
+        "`start(...)` gets" in r and "on through more than 3 functions" in r
+        for r in escape_reasons(records)
+    )

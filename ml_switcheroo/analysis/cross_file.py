@@ -38,7 +38,7 @@ class CrossFile:
         """For ``param`` of this file's module-level ``function``: its type when every call
         site in the repository passes a translated optimizer; None when no file calls it."""
         module = self.index.module_of(self.path)
-        sites = self.index.call_sites(module, function, param)
+        sites = self.index.call_sites(module, function, param, self.methods)
         if isinstance(sites, Unknown):
             here = sites.place.file == self.path
         else:
@@ -61,7 +61,7 @@ class CrossFile:
         param = _parameter_name(definition, call, argument)
         if param is None:
             return None, "its parameter cannot be matched to the argument"
-        sites = self.index.call_sites(module, function, param)
+        sites = self.index.call_sites(module, function, param, self.methods)
         return self._fact(module, function, param, sites)
 
     def returned_type(self, callee: str) -> ParameterFact | None:
@@ -81,6 +81,10 @@ class CrossFile:
         if all(other == self.path for other in self.index.with_word(function)):
             return None
         return self._returned_fact(module, function)
+
+    def mentioned_elsewhere(self, word: str) -> bool:
+        """Whether a file of the repository other than this one holds the identifier."""
+        return any(other != self.path for other in self.index.with_word(word))
 
     def _returned_fact(self, module: str, function: str) -> ParameterFact:
         root = self.index.root

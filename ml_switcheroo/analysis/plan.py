@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import libcst as cst
-from libcst.metadata import Assignment
+from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import stepping
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
@@ -1490,7 +1490,9 @@ class Planner:
             return None  # the clip's or the optimizer's own hook reports the call
         clip_set = select(clipped, self._names(clip), spec)
         trained_set = select(trained, self._names(optimizer), spec)
-        if clip_set.key == trained_set.key:
+        if self._same_model(clipped, clip, trained, optimizer):
+            return None
+        if clip_set.key == trained_set.key and self._same_names(clipped, clip, trained, optimizer):
             return None
         opt = code_of(optimizer.target).strip() if optimizer.target is not None else "the optimizer"
         shown = " ".join(code_of(clipped).split())
@@ -1499,6 +1501,113 @@ class Planner:
             findings.CLIP_SUBSET, {"clipped": shown, "optimizer": opt, "trained": trains}
         )
         return SubsetClip(optimizer, shown, self.render(finding).reason)
+
+    def _same_model(
+        self, clipped: cst.BaseExpression, clip: Site, trained: cst.BaseExpression, optimizer: Site
+    ) -> bool:
+        """``clip(self.model.parameters())`` and ``Opt(model.parameters())``: both every
+        parameter of one model object, the program proves (``self.model = model`` the one
+        store of ``.model`` in the file, ``model`` bound once where both read it)."""
+        methods = self.resolver.map.parameters.module_methods
+        first, second = _parameters_of(clipped, methods), _parameters_of(trained, methods)
+        if first is None or second is None or first[1] != second[1]:
+            return False
+        origin = self._model_origin(first[0], clip)
+        return origin is not None and origin is self._model_origin(second[0], optimizer)
+
+    def _same_names(
+        self, clipped: cst.BaseExpression, clip: Site, trained: cst.BaseExpression, optimizer: Site
+    ) -> bool:
+        """Whether the names in the clip's parameters and the optimizer's (written the same)
+        name the same objects: in one function; else only module-level names and ``self`` of
+        one class (a local name of another function, a builder's ``model``, may be another
+        object)."""
+        if clip.function is optimizer.function:
+            return True
+        same_class = clip.enclosing_class is optimizer.enclosing_class
+        for name in [*_names(clipped), *_names(trained)]:
+            if name.value == "self" and same_class and clip.enclosing_class is not None:
+                continue
+            scope = self.resolver.scopes.get(name)
+            if scope is None or not all(
+                isinstance(a.scope, (GlobalScope, BuiltinScope)) for a in scope[name.value]
+            ):
+                return False
+        return True
+
+    def _model_origin(
+        self, model: cst.BaseExpression, site: Site, depth: int = 0
+    ) -> cst.CSTNode | None:
+        """The one binding node (a parameter, an assignment target) the object ``model``
+        names comes from: a Name bound once in its scope, or ``self.x`` stored once in the
+        file, from such a Name; None when it is not certain."""
+        if depth > 4:
+            return None
+        if isinstance(model, cst.Name):
+            scope = self.resolver.scopes.get(model)
+            bindings = self.resolver.binding_nodes(model)
+            if scope is None or len(bindings) != 1 or len(scope.assignments[model.value]) != 1:
+                return None
+            value = self.resolver.bindings.get(bindings[0])
+            if isinstance(bindings[0], cst.Param):  # a builder's: what its one call passes
+                value = self.resolver.builders().passed(bindings[0])
+            if isinstance(value, cst.Name):  # `m = model`: the same object
+                return self._model_origin(value, site, depth + 1)
+            return bindings[0]
+        if not self.resolver.is_self_attribute(model, site.enclosing_class):
+            return None
+        assert isinstance(model, cst.Attribute)
+        if self._attribute_writes(model.attr.value) != 1:
+            return None
+        value = self.bound_value(model, site.enclosing_class)
+        return self._model_origin(value, site, depth + 1) if isinstance(value, cst.Name) else None
+
+    def _attribute_writes(self, attribute: str) -> int:
+        """How many places in the file may set ``<anything>.<attribute>``: stores and
+        deletions of the attribute, ``setattr`` calls, and definitions of the name (a method
+        or property, a class-level assignment); the number is only 1 for one store."""
+        counted = 0
+
+        class _Writes(cst.CSTVisitor):
+            def _target(self, target: cst.CSTNode) -> None:
+                nonlocal counted
+                if isinstance(target, cst.Attribute) and target.attr.value == attribute:
+                    counted += 1
+                elif isinstance(target, (cst.Tuple, cst.List)):
+                    for element in target.elements:
+                        self._target(element.value)
+                elif isinstance(target, cst.StarredElement):
+                    self._target(target.value)
+
+            def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+                self._target(node.target)
+
+            def visit_AugAssign(self, node: cst.AugAssign) -> None:
+                self._target(node.target)
+
+            def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+                self._target(node.target)
+
+            def visit_For(self, node: cst.For) -> None:
+                self._target(node.target)
+
+            def visit_AsName(self, node: cst.AsName) -> None:
+                self._target(node.name)
+
+            def visit_Del(self, node: cst.Del) -> None:
+                self._target(node.target)
+
+            def visit_Name(self, node: cst.Name) -> None:
+                nonlocal counted
+                if node.value in ("setattr", "__dict__", "vars"):
+                    counted += 2
+
+            def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+                nonlocal counted
+                counted += 2 if node.name.value == attribute else 0
+
+        self.module.visit(_Writes())
+        return counted
 
     def _names(self, site: Site) -> Names:
         qualify = self.resolver.imported_names
@@ -1761,6 +1870,20 @@ def _optimizer_argument(site: Site) -> cst.BaseExpression | None:
         return None
     argument = bound.get("optimizer")
     return argument.value if argument is not None else None
+
+
+def _parameters_of(
+    value: cst.BaseExpression, methods: frozenset[str]
+) -> tuple[cst.BaseExpression, str] | None:
+    """``(m, "parameters")`` for ``m.parameters()`` with no arguments."""
+    if (
+        isinstance(value, cst.Call)
+        and not value.args
+        and isinstance(value.func, cst.Attribute)
+        and value.func.attr.value in methods
+    ):
+        return value.func.value, value.func.attr.value
+    return None
 
 
 def _elements(value: cst.BaseExpression) -> list[cst.BaseExpression]:

@@ -21,12 +21,15 @@ name, a file that fails to parse, a parameter passed on, recursion) is returned 
 ``Unknown`` naming the place. Directories are walked without following symbolic links (no
 loops); a repository of more than ``MAX_FILES`` files is not indexed (every fact unknown).
 
+A builder may bind the value before returning it (``opt = AdamW(...); return opt``, the name
+bound once in the function).
+
 NOT DONE YET (issue 12, deliverable 1, later parts): methods and ``self.x`` across files
-(only module-level functions are followed), ``return opt, sched`` tuples and builders that
-bind the value before returning it (``opt = AdamW(...); return opt``: still a torch-only use),
-module attributes, values passed on through more than one function (``fit`` passing its
-parameter to ``train_one_epoch``: unknown), schedulers handed across files. Each of these
-keeps today's escape.
+(only module-level functions are followed), ``return opt, sched`` tuples across files (a
+builder of the same file is followed: ``analysis/builders.py``), module attributes, values
+passed on through more than one function (``fit`` passing its parameter to
+``train_one_epoch``: unknown), schedulers handed across files. Each of these keeps today's
+escape.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 MAX_FILES = 20_000
+MAX_HOPS = 3  # functions a value passed on is followed through
 _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 # Never a package of the repository (a folder such as `build` or `env` may be one, so it is
 # read: a call site left unread would be a guess).
@@ -211,9 +215,22 @@ class RepositoryIndex:
 
     # ------------------------------------------------------------------ queries
 
-    def call_sites(self, module: str, function: str, param: str) -> list[Constructed] | Unknown:
+    def call_sites(
+        self,
+        module: str,
+        function: str,
+        param: str,
+        methods: frozenset[str] | None = None,
+        trail: tuple[str, ...] = (),
+    ) -> list[Constructed] | Unknown:
         """What every call site in the repository passes for ``param`` of ``module.function``
-        (a module-level function); an ``Unknown`` at the first place that cannot be followed."""
+        (a module-level function); an ``Unknown`` at the first place that cannot be followed.
+
+        With ``methods``, a call site in a module-level function that passes its own parameter
+        on (``fit(model, opt)`` calling ``train_one_epoch(model, opt, loader)``) is followed to
+        that function's call sites, up to ``MAX_HOPS`` functions, when the function uses the
+        parameter only through ``methods`` (and by passing it on); ``trail`` holds the
+        functions followed so far (one of them again is recursion)."""
         path = self.file_of(module)
         if path is None or not self.complete:
             return Unknown(Place(path or module, 0), "is not a file of an indexed repository")
@@ -221,19 +238,26 @@ class RepositoryIndex:
         if definition is None:
             return Unknown(Place(path, 0), f"does not define `{function}` once at module level")
         qualified = f"{module}.{function}"
+        follow = _Follow(methods, (*trail, qualified))
         sites: list[Constructed] = []
         for other in self.with_word(function):
-            found = self._sites_in(self.facts(other), qualified, module, definition, param)
+            found = self._sites_in(self.facts(other), qualified, module, definition, param, follow)
             if isinstance(found, Unknown):
                 return found
             sites.extend(found)
         return sites
 
     def parameter_misuse(
-        self, module: str, function: str, param: str, methods: frozenset[str]
+        self,
+        module: str,
+        function: str,
+        param: str,
+        methods: frozenset[str],
+        trail: tuple[str, ...] = (),
     ) -> Unknown | None:
-        """None when ``function`` uses ``param`` only by calling one of ``methods`` on it;
-        else the first other use."""
+        """None when ``function`` uses ``param`` only by calling one of ``methods`` on it, or
+        by passing it to a module-level function of the repository that does (up to
+        ``MAX_HOPS`` functions); else the first other use."""
         path = self.file_of(module)
         definition = self.facts(path).functions.get(function) if path else None
         if path is None or definition is None:
@@ -241,12 +265,51 @@ class RepositoryIndex:
         if definition.decorator_list:
             return Unknown(Place(path, definition.lineno), f"`{function}` is decorated")
         parents = _parents(definition)
+        trail = (*trail, f"{module}.{function}")
         for node in ast.walk(definition):
             if isinstance(node, ast.Name) and node.id == param:
                 problem = _use_problem(node, parents, methods)
-                if problem is not None:
+                if problem is None:
+                    continue
+                passed = self._passed_on(self.facts(path), node, parents, methods, trail)
+                if passed is False:
                     return Unknown(Place(path, node.lineno), problem)
+                if isinstance(passed, Unknown):
+                    return passed
         return None
+
+    def _passed_on(
+        self,
+        facts: FileFacts,
+        node: ast.Name,
+        parents: dict[int, ast.AST],
+        methods: frozenset[str],
+        trail: tuple[str, ...],
+    ) -> Unknown | bool:
+        """For ``g(..., param, ...)`` with ``g`` a module-level function of the repository:
+        True when ``g`` uses the parameter it binds only through ``methods`` (else the
+        ``Unknown`` why); False when ``node`` is not such an argument."""
+        call = parents.get(id(node))
+        if isinstance(call, ast.keyword):
+            call = parents.get(id(call))
+        if not isinstance(call, ast.Call) or call.func is node:
+            return False
+        callee = _qualified(call.func, facts)
+        split = self.split(callee) if callee else None
+        path = self.file_of(split[0]) if split else None
+        definition = self.facts(path).functions.get(split[1]) if split and path else None
+        if split is None or definition is None:
+            return False
+        here = Place(facts.path, call.lineno)
+        if callee in trail:
+            return Unknown(here, f"recursion: passes `{node.id}` back to `{split[1]}`")
+        if len(trail) > MAX_HOPS:
+            return Unknown(here, f"passes `{node.id}` on through more than {MAX_HOPS} functions")
+        bound = [p for p in _params(definition) if _argument(call, definition, p) is node]
+        if len(bound) != 1:
+            return Unknown(here, f"passes `{node.id}` where no parameter can be matched to it")
+        misuse = self.parameter_misuse(split[0], split[1], bound[0], methods, trail)
+        return True if misuse is None else misuse
 
     def returned(self, module: str, function: str) -> Constructed | Unknown:
         """The call every path of the module-level ``function`` returns (one constructor,
@@ -264,11 +327,12 @@ class RepositoryIndex:
             return Unknown(Place(path, definition.lineno), "may end without a return")
         found: Constructed | None = None
         for node in returns:
-            if not isinstance(node.value, ast.Call):
+            value = _returned_call(node, definition)
+            if value is None:
                 text = _text(node.value) if node.value is not None else "None"
                 return Unknown(Place(path, node.lineno), f"returns `{text}`")
-            name = _qualified(node.value.func, facts)
-            here = Constructed(Place(path, node.lineno), name, Place(path, node.value.lineno))
+            name = _qualified(value.func, facts)
+            here = Constructed(Place(path, node.lineno), name, Place(path, value.lineno))
             if name is None or (found is not None and found.constructor != name):
                 other = (
                     f", and line {found.call_site.line} returns `{found.constructor}(...)`"
@@ -276,7 +340,7 @@ class RepositoryIndex:
                     else ""
                 )
                 return Unknown(
-                    Place(path, node.lineno), f"returns `{_text(node.value.func)}(...)`{other}"
+                    Place(path, node.lineno), f"returns `{_text(value.func)}(...)`{other}"
                 )
             found = found or here
         assert found is not None
@@ -432,6 +496,7 @@ class RepositoryIndex:
         module: str,
         definition: ast.FunctionDef,
         param: str,
+        follow: _Follow,
     ) -> list[Constructed] | Unknown:
         if facts.tree is None:
             assert facts.error is not None
@@ -454,10 +519,10 @@ class RepositoryIndex:
             call = parents.get(id(node))
             if not isinstance(call, ast.Call) or call.func is not node:
                 return Unknown(Place(facts.path, node.lineno), "uses it without calling it")
-            site = self._passed(facts, call, definition, param, parents)
+            site = self._passed(facts, call, definition, param, parents, follow)
             if isinstance(site, Unknown):
                 return site
-            sites.append(site)
+            sites.extend(site)
         return sites
 
     def _passed(
@@ -467,7 +532,8 @@ class RepositoryIndex:
         definition: ast.FunctionDef,
         param: str,
         parents: dict[int, ast.AST],
-    ) -> Constructed | Unknown:
+        follow: _Follow,
+    ) -> list[Constructed] | Unknown:
         here = Place(facts.path, call.lineno)
         value = _argument(call, definition, param)
         if value is None:
@@ -478,6 +544,9 @@ class RepositoryIndex:
         if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and value.id in _params(
             scope
         ):
+            outer = self._outer_sites(facts, scope, value.id, definition, follow)
+            if outer is not None:
+                return outer
             why = "recursion: " if scope is definition else ""
             return Unknown(here, f"{why}passes its own parameter `{value.id}` on")
         bound = _bindings(scope, value.id)
@@ -486,12 +555,50 @@ class RepositoryIndex:
         if len(bound) != 1 or not isinstance(bound[0], ast.Call):
             return Unknown(here, f"passes `{value.id}`, which is not bound once to a call")
         constructor = bound[0]
-        return Constructed(
-            here, _qualified(constructor.func, facts), Place(facts.path, constructor.lineno)
-        )
+        return [
+            Constructed(
+                here, _qualified(constructor.func, facts), Place(facts.path, constructor.lineno)
+            )
+        ]
+
+    def _outer_sites(
+        self,
+        facts: FileFacts,
+        scope: ast.FunctionDef | ast.AsyncFunctionDef,
+        name: str,
+        definition: ast.FunctionDef,
+        follow: _Follow,
+    ) -> list[Constructed] | Unknown | None:
+        """The call sites of the module-level function ``scope`` for its parameter ``name``,
+        which it passes on (None when that is not followed: no ``methods``, a method, direct
+        recursion, too many functions)."""
+        qualified = f"{facts.module}.{getattr(scope, 'name', '')}"
+        if (
+            follow.methods is None
+            or scope is definition
+            or facts.functions.get(scope.name) is not scope
+        ):
+            return None
+        place = Place(facts.path, scope.lineno)
+        if qualified in follow.trail:
+            return Unknown(place, f"recursion: `{scope.name}` is reached again through `{name}`")
+        if len(follow.trail) > MAX_HOPS:
+            return Unknown(place, f"passes `{name}` on through more than {MAX_HOPS} functions")
+        misuse = self.parameter_misuse(facts.module, scope.name, name, follow.methods)
+        if misuse is not None:
+            return misuse
+        return self.call_sites(facts.module, scope.name, name, follow.methods, follow.trail)
 
 
 # ---------------------------------------------------------------------- reading one file
+
+
+@dataclass(frozen=True)
+class _Follow:
+    """How far call sites that pass a parameter on are followed."""
+
+    methods: frozenset[str] | None  # None: not followed
+    trail: tuple[str, ...]  # the functions followed so far
 
 
 def _python_files(root: str) -> Iterator[str]:
@@ -636,6 +743,16 @@ def _bindings(scope: ast.AST, name: str) -> list[ast.AST]:
             found.append(node)
         stack.extend(ast.iter_child_nodes(node))
     return found
+
+
+def _returned_call(node: ast.Return, definition: ast.FunctionDef) -> ast.Call | None:
+    """The call ``return <call>`` returns, or ``return opt`` with ``opt`` bound once in the
+    function, to a call (``opt = AdamW(...); return opt``)."""
+    value = node.value
+    if isinstance(value, ast.Name) and value.id not in _params(definition):
+        bound = _bindings(definition, value.id)
+        value = bound[0] if len(bound) == 1 else None
+    return value if isinstance(value, ast.Call) else None
 
 
 def _declares(node: ast.AST, name: str) -> bool:

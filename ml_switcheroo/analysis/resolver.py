@@ -22,6 +22,7 @@ from libcst.metadata import (
     Scope,
 )
 
+from ml_switcheroo.analysis.builders import Builders, find_builders
 from ml_switcheroo.analysis.cross_file import CrossFile
 from ml_switcheroo.spec.semantic_map import SemanticMap
 from ml_switcheroo.spec.signature import dotted_name
@@ -103,7 +104,13 @@ class BindingProvider(BatchableMetadataProvider[object]):
             self._record(node.target, node.value)
 
     def _record(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
-        if isinstance(target, cst.Name):
+        if isinstance(target, (cst.Tuple, cst.List)):
+            # `self.opt, self.x = a, b`: the attribute holds some element of the value, kept
+            # as the whole value (not an optimizer) so that a fact about `self.opt` sees it
+            for element in target.elements:
+                if not isinstance(element.value, cst.Name):
+                    self._record(element.value, value)
+        elif isinstance(target, cst.Name):
             self.set_metadata(target, value)
         elif (
             isinstance(target, cst.Attribute)
@@ -193,6 +200,32 @@ class Resolver:
         # Facts from other files of the repository (``analysis/cross_file.py``), when known.
         self.cross_file: CrossFile | None = None
         self.cross_file_reasons: dict[int, str] = {}  # id(param) -> why it is not typed
+        self._builders: Builders | None = None  # see builders()
+        self._classes: list[cst.ClassDef] | None = None  # see class_family()
+        self._families: dict[int, list[cst.ClassDef]] = {}  # id(class) -> its family
+
+    def builders(self) -> Builders:
+        """The file's builders (``analysis/builders.py``), found once; other files of the
+        repository are asked whether they name one, when the repository is known."""
+        if self._builders is None:
+            self._builders = Builders()  # what the search itself sees of builders: none
+            module = next((n for n in self.bindings if isinstance(n, cst.Module)), None)
+            if isinstance(module, cst.Module):
+                elsewhere = self.cross_file.mentioned_elsewhere if self.cross_file else None
+                self._builders = find_builders(
+                    module,
+                    lambda name: self.bound_value(name, None),
+                    self._is_built,
+                    elsewhere,
+                )
+        return self._builders
+
+    def _is_built(self, call: cst.Call) -> bool:
+        """A call of one of the map's constructors or schedulers (a value of a map type)."""
+        return any(
+            name in self.map.apis and self.map.canonical_type(name) is not None
+            for name in self.imported_names(call.func)
+        )
 
     def imported_names(self, node: cst.BaseExpression) -> list[str]:
         """Fully qualified names ``node`` refers to through imports (never local definitions).
@@ -256,7 +289,8 @@ class Resolver:
         if isinstance(node, cst.Name):
             for binding in self.binding_nodes(node):
                 value = self.bindings.get(binding) if isinstance(binding, cst.Name) else None
-                if not isinstance(value, cst.BaseExpression):
+                value = self.builders().built(value, binding)
+                if value is None:
                     return None
                 values.append(value)
         else:
@@ -357,10 +391,9 @@ class Resolver:
             return None if values is None else _without_none(values)
         found: list[cst.BaseExpression] = []
         for binding in self.binding_nodes(node):
-            if isinstance(binding, cst.Name) and isinstance(
-                self.bindings.get(binding), cst.BaseExpression
-            ):
-                found.append(self.bindings[binding])  # type: ignore[arg-type]
+            value = self.builders().built(self.bindings.get(binding), binding)
+            if isinstance(binding, cst.Name) and value is not None:
+                found.append(value)
             elif isinstance(binding, cst.Param) and depth < 3:
                 passed = self._passed_values(binding, enclosing_class, depth)
                 if passed is None:
@@ -502,7 +535,7 @@ class Resolver:
                     continue  # a builtin
                 node = assignment.node
                 value = self.bindings.get(node) if isinstance(node, cst.Name) else None
-                value = value if isinstance(value, cst.BaseExpression) else None
+                value = self.builders().built(value, node) if isinstance(node, cst.Name) else None
                 bindings.append(Binding(node, value, assignment))
         return bindings
 
@@ -571,10 +604,41 @@ class Resolver:
             and self._is_self(node.value, enclosing_class)
         ):
             return None
-        attributes = self.bindings.get(enclosing_class)
-        if not isinstance(attributes, ClassAttributes):
-            return None
-        return list(attributes.values.get(node.attr.value, []))
+        built = self.builders().built
+        values: list[cst.BaseExpression] = []
+        for owner in self.class_family(enclosing_class):
+            attributes = self.bindings.get(owner)
+            if isinstance(attributes, ClassAttributes):
+                values.extend(built(v) or v for v in attributes.values.get(node.attr.value, []))
+        return values
+
+    def class_family(self, enclosing_class: cst.ClassDef) -> list[cst.ClassDef]:
+        """The classes of this file whose ``self.x = ...`` an instance seen in a method of
+        ``enclosing_class`` may hold: the class, its bases and their bases, and its subclasses
+        and theirs (by name: a name bound to two classes counts both)."""
+        known = self._families.get(id(enclosing_class))
+        if known is not None:
+            return known
+        if self._classes is None:
+            self._classes = [n for n in self.bindings if isinstance(n, cst.ClassDef)]
+        family = [enclosing_class]
+        for step in (self._bases_of, self._subclasses_of):
+            pending = [enclosing_class]
+            while pending:
+                for other in step(pending.pop()):
+                    if other not in family:
+                        family.append(other)
+                        pending.append(other)
+        self._families[id(enclosing_class)] = family
+        return family
+
+    def _bases_of(self, node: cst.ClassDef) -> list[cst.ClassDef]:
+        names = {_last_name(base.value) for base in node.bases}
+        return [c for c in self._classes or [] if c.name.value in names]
+
+    def _subclasses_of(self, node: cst.ClassDef) -> list[cst.ClassDef]:
+        name = node.name.value
+        return [c for c in self._classes or [] if any(_last_name(b.value) == name for b in c.bases)]
 
     def _name_type(self, name: cst.Name, depth: int = 0) -> ReceiverType | None:
         scope = self.scopes.get(name)
@@ -594,8 +658,8 @@ class Resolver:
     def _assignment_type(self, assignment: Assignment, depth: int) -> ReceiverType | None | str:
         node = assignment.node
         if isinstance(node, cst.Name):
-            value = self.bindings.get(node)
-            return self._value_type(value) if isinstance(value, cst.BaseExpression) else None
+            value = self.builders().built(self.bindings.get(node), node)
+            return self._value_type(value) if value is not None else None
         if isinstance(node, cst.Param):
             return self._param_type(node, assignment, depth)
         return None
@@ -758,6 +822,13 @@ class Resolver:
                     return False
             return bool(access.referents)
         return False
+
+
+def _last_name(node: cst.BaseExpression) -> str | None:
+    """``Base`` for ``Base`` and ``pkg.Base``."""
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return node.value if isinstance(node, cst.Name) else None
 
 
 def _without_none(values: list[cst.BaseExpression]) -> list[cst.BaseExpression]:

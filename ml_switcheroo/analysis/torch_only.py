@@ -153,7 +153,7 @@ class TorchOnlyFinder:
         if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call) and parent.value is use:
             self._argument(handle, statement, use, parent, grand)
             return
-        if _harmless(use, parent):
+        if _harmless(use, parent) or self._followed_to_the_caller(handle, use, ancestors):
             return
         returned = self._returned_fact(parent, statement)
         if returned is not None and returned[0] == handle.type_name:
@@ -163,6 +163,30 @@ class TorchOnlyFinder:
         if returned is not None:
             use_text += f" ({returned[1]})"
         self._mark(handle, statement, context, handle.translated.text, use_text)
+
+    def _followed_to_the_caller(
+        self, handle: _Handle, use: cst.CSTNode, ancestors: list[cst.CSTNode]
+    ) -> bool:
+        """``return opt`` (``return opt, sched``) of a builder of this file
+        (``analysis/builders.py``): the value lives on in its caller's target, whose uses are
+        followed instead."""
+        returned = _returned_element(use, ancestors)
+        builders = self.resolver.builders()
+        targets = builders.targets.get(id(returned[0])) if returned else None
+        if returned is None or targets is None or returned[1] not in targets:
+            return False
+        target = targets[returned[1]]
+        if id(target) in self._followed:
+            return True
+        self._followed.add(id(target))
+        owner = builders.callers.get(id(returned[0]))
+        if isinstance(target, cst.Name):
+            uses = tuple(self.resolver.uses_of(target))
+        else:
+            uses = tuple(_self_attribute_uses(owner, target, self.resolver))  # type: ignore[arg-type]
+        name = code_of(target).strip()
+        self._follow(_Handle(handle.origin, name, handle.translated, handle.type_name, uses, owner))
+        return True
 
     def _returned_fact(
         self, parent: Any, statement: cst.BaseStatement
@@ -309,24 +333,51 @@ def _ancestors(statement: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode]
 def _self_attribute_uses(
     enclosing: cst.ClassDef | None, target: cst.Attribute, resolver: Any
 ) -> Iterator[cst.Attribute]:
-    """Every ``self.<attr>`` of ``enclosing``'s methods (assignments included: the caller
-    skips them)."""
+    """Every ``self.<attr>`` of the methods of ``enclosing`` and of its bases and subclasses in
+    the file (assignments included: the caller skips them)."""
     if enclosing is None:
         return iter(())
     found: list[cst.Attribute] = []
     attribute = target.attr.value
 
     class _Find(cst.CSTVisitor):
+        def __init__(self, owner: cst.ClassDef) -> None:
+            super().__init__()
+            self.owner = owner
+
         def visit_Attribute(self, node: cst.Attribute) -> None:
             if (
                 node.attr.value == attribute
                 and node is not target
-                and resolver.is_self_attribute(node, enclosing)
+                and node not in found
+                and resolver.is_self_attribute(node, self.owner)
             ):
                 found.append(node)
 
-    enclosing.visit(_Find())
+    for owner in resolver.class_family(enclosing):
+        owner.visit(_Find(owner))
     return iter(found)
+
+
+def _returned_element(
+    use: cst.CSTNode, ancestors: list[cst.CSTNode]
+) -> tuple[cst.Return, int] | None:
+    """``(return, 0)`` for ``return use``; ``(return, i)`` for ``use`` the i-th element of
+    ``return a, b``."""
+    if ancestors and isinstance(ancestors[-1], cst.Return) and ancestors[-1].value is use:
+        return ancestors[-1], 0
+    if len(ancestors) < 3:
+        return None
+    statement, display, element = ancestors[-3:]
+    if (
+        isinstance(statement, cst.Return)
+        and isinstance(display, cst.Tuple)
+        and statement.value is display
+        and isinstance(element, cst.Element)
+        and element.value is use
+    ):
+        return statement, list(display.elements).index(element)
+    return None
 
 
 def _harmless(use: cst.CSTNode, parent: Any) -> bool:

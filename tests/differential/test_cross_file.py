@@ -151,3 +151,48 @@ def test_a_builder_of_another_file_translated_reproduces_torch(
         optax_traj, _ = run_optax(problem, namespace["opt"])
         rel = rel_error(problem, torch_traj, optax_traj)
     assert rel < EXACT, f"rel={rel:.3e}\n{translations['xfile_pkg/builders.py'].code}"
+
+
+ENGINE_TWO_HOPS = (
+    ENGINE
+    + """
+
+def fit_epochs(model, optimizer, loader, epochs):
+    for _ in range(epochs):
+        train_one_epoch(model, optimizer, loader)
+"""
+)
+
+MAIN_TWO_HOPS = """\
+import torch
+from xfile_pkg.engine import fit_epochs
+opt = {constructor}
+def fit(model, loader):
+    fit_epochs(model, opt, loader, 1)
+"""
+
+
+@pytest.mark.parametrize("constructor", CONSTRUCTORS)
+def test_an_optimizer_passed_through_two_functions_of_another_file_reproduces_torch(
+    constructor: str, tmp_path: Path
+) -> None:
+    main = MAIN_TWO_HOPS.format(constructor=constructor)
+    files = {
+        "xfile_pkg/__init__.py": "",
+        "xfile_pkg/engine.py": ENGINE_TWO_HOPS,
+        "xfile_pkg/main.py": main,
+    }
+    translations = translate_package(tmp_path, files)
+    assert [r.api for r in translations["xfile_pkg/main.py"].escapes] == []
+    assert "zero_grad" not in translations["xfile_pkg/engine.py"].code
+    with float64():
+        problem = linear_problem()
+        torch_traj = torch_trajectory(main, tmp_path / "original")
+        with importable(tmp_path / "translated"):
+            namespace = execute(
+                translations["xfile_pkg/main.py"].code,
+                {"params": [jnp.asarray(v) for v in problem.init.values()]},
+            )
+        optax_traj, _ = run_optax(problem, namespace["opt"])
+        rel = rel_error(problem, torch_traj, optax_traj)
+    assert rel < EXACT, f"rel={rel:.3e}\n{translations['xfile_pkg/main.py'].code}"
