@@ -1313,7 +1313,7 @@ class Planner:
 
     def _is_parameter(self, node: cst.CSTNode) -> bool:
         return isinstance(node, cst.Name) and any(
-            p.name is node for p in _parameters_of(self.module, node)
+            p.name is node for p in _function_parameters_of(self.module, node)
         )
 
     def _place(self, node: cst.CSTNode) -> str:
@@ -2199,7 +2199,7 @@ def _short(node: cst.CSTNode, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _parameters_of(module: cst.Module, name: cst.Name) -> list[cst.Param]:
+def _function_parameters_of(module: cst.Module, name: cst.Name) -> list[cst.Param]:
     """The parameters of the function whose parameter list holds ``name`` (or none)."""
     found: list[cst.Param] = []
 

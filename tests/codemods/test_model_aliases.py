@@ -116,3 +116,20 @@ class ModelAliasTest(SwitcherooTest):
         )
         out = run_codemod(code)
         self.assertNotIn(FOLDED, out)
+
+
+class SubmoduleClipTest(SwitcherooTest):
+    def test_clips_of_two_submodules_stay_out_of_the_chain(self) -> None:
+        source = (
+            "import torch\n"
+            "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+            "for b in batches:\n"
+            "    opt.zero_grad()\n"
+            "    b.sum().backward()\n"
+            "    torch.nn.utils.clip_grad_norm_(model.backbone.parameters(), 1.0)\n"
+            "    torch.nn.utils.clip_grad_norm_(model.head.parameters(), 0.5)\n"
+            "    opt.step()\n"
+        )
+        out = run_codemod(source)
+        self.assertNotIn("clip_by_global_norm", out.split("ESCAPE-BEGIN")[0])
+        self.assertIn("clip_grad_norm_(model.backbone.parameters(), 1.0)", out)
