@@ -14,6 +14,7 @@ import pytest
 
 from tests.differential.harness import (
     EXACT,
+    measure_loop,
     measure_training,
     optax_lrs,
     relative,
@@ -187,17 +188,39 @@ def test_factory_stepped_once_per_epoch_escapes() -> None:
     assert "once per epoch" in reason
 
 
-def test_factory_stepped_every_k_updates_under_a_condition_escapes() -> None:
+def test_factory_stepped_every_k_updates_matches_torch() -> None:
+    # issue 12 D2: a counter proved to count updates folds as schedule((count + r) // k)
+    source = (
+        f"import torch\n{FROM}\n"
+        "opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)\n"
+        "sched = get_linear_schedule_with_warmup(opt, 3, 12)\n"
+        "step = 0\n"
+        "for batch in batches:\n"
+        "    opt.zero_grad()\n"
+        "    loss = batch()\n"
+        "    loss.backward()\n"
+        "    opt.step()\n"
+        "    step += 1\n"
+        "    if step % 4 == 0:\n"
+        "        sched.step()\n"
+    )
+    rel, translation = measure_loop(source, exact=True)
+    assert "sched.step()" not in translation.code
+    assert rel < EXACT, f"rel={rel:.3e}\n{translation.code}"
+
+
+def test_factory_stepped_on_a_batch_index_that_restarts_per_epoch_escapes() -> None:
     source = (
         f"import torch\n{FROM}\n"
         "opt = torch.optim.SGD(params, lr=0.1)\n"
         "sched = get_linear_schedule_with_warmup(opt, 10, 60)\n"
-        "for step, batch in enumerate(batches):\n"
-        "    opt.zero_grad()\n"
-        "    batch.sum().backward()\n"
-        "    opt.step()\n"
-        "    if step % 4 == 0:\n"
-        "        sched.step()\n"
+        "for epoch in range(3):\n"
+        "    for step, batch in enumerate(batches):\n"
+        "        opt.zero_grad()\n"
+        "        batch.sum().backward()\n"
+        "        opt.step()\n"
+        "        if step % 4 == 0:\n"
+        "            sched.step()\n"
     )
     assert _escape_reasons(source)
 
