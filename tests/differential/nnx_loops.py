@@ -130,3 +130,9 @@ def worst_rel(torch_run: LoopRun, nnx_run: LoopRun) -> float:
     return max(
         float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(a))), 1e-300)) for a, b in pairs
     )
+
+
+def translated_rel(source: str, **options: Any) -> tuple[str, float]:
+    """The NNX translation of ``source`` and its worst relative difference from torch when run."""
+    translated = translate_nnx(source, **options)
+    return translated, worst_rel(run_torch_loop(source), run_nnx_loop(source, translated))
