@@ -4,7 +4,8 @@ from ml_switcheroo.codemods.optimizer import (
     OptimizerInit,
     OptimizerStep,
     StripZeroGrad,
+    TorchToNNX,
     TorchToOptax,
 )
 
-__all__ = ["OptimizerInit", "OptimizerStep", "StripZeroGrad", "TorchToOptax"]
+__all__ = ["OptimizerInit", "OptimizerStep", "StripZeroGrad", "TorchToNNX", "TorchToOptax"]

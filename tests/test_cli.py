@@ -96,11 +96,34 @@ def test_single_commands_run_alone(project: Path) -> None:
     assert "torch.optim.Adam(" in text and "ESCAPE" not in text
 
 
+def test_nnx_command_runs_under_the_repository_config(project: Path) -> None:
+    target = project / "train.py"
+    result = libcst_tool("codemod", "optimizer.TorchToNNX", "--hide-progress", str(target))
+    assert result.returncode == 0, result.stderr
+    assert "nnx.Optimizer(" in target.read_text(encoding="utf-8")
+
+
+def test_repository_config_offers_every_command_of_the_package() -> None:
+    import codemods.optimizer as offered
+    from ml_switcheroo.codemods import optimizer as package
+    from ml_switcheroo.rewrite.engine import SwitcherooCommand
+
+    commands = {
+        name
+        for name, value in vars(package).items()
+        if isinstance(value, type)
+        and issubclass(value, SwitcherooCommand)
+        and value is not SwitcherooCommand
+    }
+    assert commands <= set(offered.__all__)
+
+
 def test_list_shows_every_command_with_its_description() -> None:
     result = libcst_tool("list")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    for command in ("TorchToOptax", "OptimizerInit", "OptimizerStep", "StripZeroGrad"):
+    commands = ("TorchToOptax", "TorchToNNX", "OptimizerInit", "OptimizerStep", "StripZeroGrad")
+    for command in commands:
         (line,) = [line for line in lines if line.startswith(f"optimizer.{command} - ")]
         assert len(line) > len(f"optimizer.{command} - ") + 10
 

@@ -48,3 +48,43 @@ def test_an_unknown_target_is_a_usage_error(
     with pytest.raises(SystemExit) as exit_info:
         run(capsys, "--target", "keras", ".", cwd=tmp_path)
     assert exit_info.value.code == 2
+
+
+# A user map whose template names `nnx`, which only the NNX target's layer (nnx.yaml) imports.
+NNX_ONLY_MAP = """\
+version: 1
+apis:
+  torch.optim.SGD:
+    role: constructor
+    hook: optimizer_constructor
+    returns: torch.optim.Optimizer
+    learning_rate: lr
+    signature: "params, lr=0.001"
+    chain:
+      - emit: "optax.sgd(learning_rate={lr}, nesterov=nnx is None)"
+"""
+
+
+def test_a_user_map_is_checked_against_the_chosen_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "loop.py").write_text(LOOP)
+    (tmp_path / "mine.yaml").write_text(NNX_ONLY_MAP)
+    args = ("--no-cache", "--semantic-map", "mine.yaml", "--target", "nnx", "-i", ".")
+    code, _, err = run(capsys, *args, cwd=tmp_path)
+    assert code == 0, err
+    assert (
+        "optax.sgd(learning_rate=0.1, nesterov=nnx is None)" in (tmp_path / "loop.py").read_text()
+    )
+
+
+def test_a_user_map_for_another_target_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "loop.py").write_text(LOOP)
+    (tmp_path / "mine.yaml").write_text(NNX_ONLY_MAP)
+    code, _, err = run(capsys, "--no-cache", "--semantic-map", "mine.yaml", ".", cwd=tmp_path)
+    assert code == 2
+    assert "neither an argument placeholder nor declared under 'imports'" in err
+    assert len(err.strip().splitlines()) == 1
+    assert (tmp_path / "loop.py").read_text() == LOOP

@@ -129,9 +129,8 @@ def rank_mask(
     reads = _Reads()
     if list_name is not None:
         if not single_binding(list_name, context):
-            raise Untranslatable(
-                f"the param group list `{list_name.value}` is assigned more than once, so "
-                "which groups reach the optimizer is not certain"
+            raise context.render(
+                Finding(findings.PARAM_GROUP_LIST_REBOUND, {"name": list_name.value})
             )
         follow(list_name, context, reads)
     groups = [_group(node, context, reads) for node in params]
@@ -139,16 +138,13 @@ def rank_mask(
     if name_based:
         raise _name_based(groups[decay], context.spec)
     if len({group.model for group in groups}) != 1:
-        raise Untranslatable(
-            "the param groups filter the parameters of different models ("
-            + ", ".join(f"`{group.model}`" for group in groups)
-            + "), so a mask cannot say which group a leaf is in"
-        )
-    ranks = [_ranks(group, context.spec) for group in groups]
+        models = ", ".join(f"`{group.model}`" for group in groups)
+        raise context.render(Finding(findings.PARAM_GROUPS_SEVERAL_MODELS, {"models": models}))
+    ranks = [_ranks(group, context) for group in groups]
     if ranks[0] & ranks[1] or (ranks[0] | ranks[1]) != frozenset(_RANKS):
         raise context.render(Finding(findings.PARAM_GROUPS_OVERLAP))
-    _check_reads(reads)
-    return _spelled(ranks[decay])
+    _check_reads(reads, context)
+    return _spelled(ranks[decay], context)
 
 
 def _group(node: cst.BaseExpression, context: Context, reads: _Reads) -> _Group:
@@ -190,9 +186,7 @@ def _model(iterable: cst.BaseExpression, named: bool, context: Context, reads: _
     selection = select(iterable, context.names, context.spec)
     shown = " ".join(code_of(iterable).split())
     if selection.kind != WHOLE:
-        raise Untranslatable(
-            f"a param group filters `{shown}`, which is not every parameter of one model"
-        )
+        raise context.render(Finding(findings.PARAM_GROUP_PART_OF_MODEL, {"shown": shown}))
     func = iterable.func if isinstance(iterable, cst.Call) else None
     if isinstance(func, cst.Attribute) and func.attr.value in context.spec.module_methods:
         return " ".join(code_of(func.value).split())
@@ -285,25 +279,21 @@ def _always_true(atom: cst.BaseExpression, parameter: str, spec: ParameterSpec) 
     )
 
 
-def _ranks(group: _Group, spec: ParameterSpec) -> frozenset[int]:
+def _ranks(group: _Group, context: Context) -> frozenset[int]:
     """The ranks (in ``_RANKS``) of the parameters the group's condition keeps."""
     selected = frozenset(_RANKS)
     for atom in _atoms(group.condition):
-        if _always_true(atom, group.parameter, spec):
+        if _always_true(atom, group.parameter, context.spec):
             continue
-        selected &= _rank_comparison(atom, group.parameter, spec)
+        selected &= _rank_comparison(atom, group.parameter, context)
     return selected
 
 
-def _rank_comparison(
-    atom: cst.BaseExpression, parameter: str, spec: ParameterSpec
-) -> frozenset[int]:
+def _rank_comparison(atom: cst.BaseExpression, parameter: str, context: Context) -> frozenset[int]:
     """The ranks ``p.dim() >= 2`` (or ``2 <= len(p.shape)``...) keeps, or escape."""
+    spec = context.spec
     shown = " ".join(code_of(atom).split())
-    unknown = Untranslatable(
-        f"the param group condition `{shown}` is not one the map knows to mean the same on "
-        "JAX arrays (a comparison of the parameter's number of dimensions with an integer)"
-    )
+    unknown = context.render(Finding(findings.PARAM_GROUP_CONDITION_UNKNOWN, {"shown": shown}))
     if not isinstance(atom, cst.Comparison) or len(atom.comparisons) != 1:
         raise unknown
     target = atom.comparisons[0]
@@ -339,15 +329,13 @@ def _small_integer(node: cst.BaseExpression) -> int | None:
     return value
 
 
-def _spelled(ranks: frozenset[int]) -> str:
+def _spelled(ranks: frozenset[int], context: Context) -> str:
     """``">= 2"``: the comparison with an integer that keeps exactly ``ranks``."""
     for operator, compare in _SPELLED.items():
         for constant in range(len(_RANKS) + 1):
             if ranks == frozenset(r for r in _RANKS if compare(r, constant)):
                 return f"{operator} {constant}"
-    raise Untranslatable(
-        "the param groups split the parameters by rank in a way one comparison does not say"
-    )
+    raise context.render(Finding(findings.PARAM_GROUPS_RANK_SPLIT_UNSAID))
 
 
 def _uses(node: cst.CSTNode | None, name: str) -> bool:
@@ -361,15 +349,15 @@ def _uses(node: cst.CSTNode | None, name: str) -> bool:
     return any(_uses(child, name) for child in node.children)
 
 
-def _check_reads(reads: _Reads) -> None:
+def _check_reads(reads: _Reads, context: Context) -> None:
     """Every variable followed is only read where it was followed, iterated or measured
     (``len(x)``): nothing appends to a group or changes the dict of parameters."""
     for name, variable in reads.variables:
         for read in variable.reads:
             if not _harmless(read, reads.followed):
-                raise Untranslatable(
-                    f"`{name}` is used elsewhere (`{' '.join(code_of(read[-1]).split())}`), "
-                    "which may change the param groups after they are built"
+                use = " ".join(code_of(read[-1]).split())
+                raise context.render(
+                    Finding(findings.PARAM_GROUP_VARIABLE_USED, {"name": name, "use": use})
                 )
 
 

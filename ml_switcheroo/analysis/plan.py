@@ -595,10 +595,12 @@ class Planner:
             escaped = self.plan.escapes.get(self.plan.key_of(root.call))
             if escaped is not None:
                 name = code_of(root.target).strip() if root.target is not None else "its scheduler"
-                self._escape(
+                self._refuse(
                     self.by_call[component_id],
-                    f"it is part of `{name}`, which is not translated: {escaped.reason}",
-                    escaped.suggestion,
+                    findings.PART_OF_UNTRANSLATED_SCHEDULER,
+                    name=name,
+                    reason=escaped.reason,
+                    suggestion=escaped.suggestion or "",
                 )
 
     def _scheduler_optimizer(self, site: Site) -> Site | None:
@@ -634,39 +636,26 @@ class Planner:
         statement_members = [s for s in members if s.parent_call is None or s is outer]
         for site in statement_members:
             if site.target is None or site.block != optimizer.block:
-                self._escape(
+                self._refuse(
                     outer,
-                    "the scheduler and its optimizer are not both assigned in the same block "
-                    f"(the optimizer at {self._place(optimizer.statement)} in "
-                    f"{_function_name(optimizer)}, the scheduler at "
-                    f"{self._place(site.statement)} in {_function_name(site)})",
-                    "pass the schedule as the optimizer's learning_rate",
+                    findings.SCHEDULER_APART_FROM_OPTIMIZER,
+                    optimizer_place=self._place(optimizer.statement),
+                    optimizer_function=_function_name(optimizer),
+                    scheduler_place=self._place(site.statement),
+                    scheduler_function=_function_name(site),
                 )
                 return
         if optimizer.target is None:
-            self._escape(outer, "the optimizer is not assigned by a plain `name = ...` statement")
+            self._refuse(outer, findings.OPTIMIZER_NOT_A_PLAIN_ASSIGNMENT)
             return
         statement_members.sort(key=lambda s: s.index)
         reordered = self._reordered_calls(optimizer, statement_members)
         if reordered is not None:
-            self._escape(
-                outer,
-                f"putting the schedule next to the optimizer would change the order in which "
-                f"{reordered} are evaluated (calls may depend on each other: random draws, "
-                "counters)",
-                "bind the values of those calls to names first, in source order, then pass the "
-                "names",
-            )
+            self._refuse(outer, findings.SCHEDULE_MOVE_REORDERS_CALLS, calls=reordered)
             return
         move = self._move(optimizer, statement_members)
         if move is None:
-            self._escape(
-                outer,
-                "the schedule's arguments are computed after the optimizer, and the optimizer is "
-                "used (or a name in its arguments is rebound) in between, so neither can move "
-                "next to the other",
-                "define the schedule before the optimizer and pass it as learning_rate",
-            )
+            self._refuse(outer, findings.SCHEDULE_CANNOT_MOVE)
             return
         schedule = SchedulePlan(outer, statement_members, optimizer, move, calls=members)
         if warmup is not None:
@@ -674,7 +663,7 @@ class Planner:
             schedule.step_sites = list(warmup.steps)
         for component in (s for s in members if s is not outer and s.parent_call is None):
             if warmup is None and self._step_sites_of(component):
-                self._escape(outer, "a component scheduler is stepped on its own")
+                self._refuse(outer, findings.COMPONENT_STEPPED_ALONE)
                 return
         if warmup is None and not self._classify_stepping(schedule):
             return
@@ -694,8 +683,11 @@ class Planner:
             return
         escaped = self.plan.escapes.get(key)
         reason = escaped.reason if escaped is not None else "its pair was not translated"
-        self._escape(
-            warm, f"it is the warm-up before `{code_of(main.call.func).strip()}`: {reason}"
+        self._refuse(
+            warm,
+            findings.WARMUP_OF_UNTRANSLATED,
+            main=code_of(main.call.func).strip(),
+            reason=reason,
         )
 
     def _warmup_pair(self, sites: list[Site]) -> Warmup | str | None:
@@ -968,13 +960,11 @@ class Planner:
                 return False
             late = self._assigned_after(self.steps_per_epoch, schedule.outer)
             if late is not None:
-                self._escape(
+                self._refuse(
                     schedule.outer,
-                    f"--steps-per-epoch {self.steps_per_epoch} reads `{late}`, which is assigned "
-                    "after this scheduler; the translation evaluates it where the schedule is "
-                    "built",
-                    f"build the scheduler after `{late}` is assigned, or pass an expression "
-                    "whose names are bound there",
+                    findings.STEPS_PER_EPOCH_ASSIGNED_LATE,
+                    steps_per_epoch=self.steps_per_epoch,
+                    late=late,
                 )
                 return False
             schedule.per_epoch = self.steps_per_epoch

@@ -71,7 +71,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
 
     @classmethod
     def add_args(cls, arg_parser: argparse.ArgumentParser) -> None:
-        add_arguments(arg_parser, cls.TARGET.label)
+        add_arguments(arg_parser, cls.TARGET.label, (cls.TARGET,))
 
     def __init__(
         self,

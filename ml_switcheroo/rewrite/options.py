@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 import libcst as cst
 
 from ml_switcheroo.spec.errors import SemanticMapError
 from ml_switcheroo.targets.catalogue import load_semantic_map
+from ml_switcheroo.targets.target import Target
 
 
-def add_arguments(arg_parser: argparse.ArgumentParser, label: str) -> None:
+def add_arguments(
+    arg_parser: argparse.ArgumentParser, label: str, targets: Sequence[Target]
+) -> None:
     """``--semantic-map``, ``--exact``, ``--steps-per-epoch``, ``--no-prefilter`` (``label``:
-    the target's, as the help says it); a broken shipped map stops the parser before any file
-    is touched."""
+    the target's, as the help says it); a user map must hold for one of ``targets`` (the
+    command's, or those ``convert --target`` may choose); a broken shipped map stops the
+    parser before any file is touched."""
     arg_parser.add_argument(
         "--semantic-map",
         dest="semantic_map",
         metavar="FILE",
         action="append",
         default=[],
-        type=_map_argument,
+        type=_map_argument(targets),
         help="Extra semantic-map YAML that adds or overrides entries (repeatable).",
     )
     arg_parser.add_argument(
@@ -63,13 +68,22 @@ def _python_expression(text: str) -> str:
     return text
 
 
-def _map_argument(path: str) -> str:
-    """argparse ``type=``: validate a user map before any file is touched."""
-    try:
-        load_semantic_map([path])
-    except SemanticMapError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return path
+def _map_argument(targets: Sequence[Target]) -> Callable[[str], str]:
+    """argparse ``type=``: validate a user map, layered on one of ``targets``' maps, before
+    any file is touched (the first target's error is the one shown)."""
+
+    def check(path: str) -> str:
+        errors = []
+        for target in targets:
+            try:
+                load_semantic_map([path], target)
+            except SemanticMapError as exc:
+                errors.append(exc)
+            else:
+                return path
+        raise argparse.ArgumentTypeError(str(errors[0]))
+
+    return check
 
 
 def _map_errors_in_one_line(parser: argparse.ArgumentParser) -> None:

@@ -27,6 +27,15 @@ SCHEDULER_STEP_UNEVEN = "scheduler_step_uneven"  # values: reason, optimizer
 SCHEDULER_STEPS_PER_EPOCH = "scheduler_steps_per_epoch"  # values: count, optimizer
 SCHEDULER_PER_EPOCH_WITHOUT_LENGTH = "scheduler_per_epoch_without_length"  # where, optimizer
 SCHEDULER_STEP_UNKNOWN = "scheduler_step_unknown"  # values: where, optimizer
+PART_OF_UNTRANSLATED_SCHEDULER = "part_of_untranslated_scheduler"  # name, reason, suggestion
+SCHEDULER_APART_FROM_OPTIMIZER = "scheduler_apart_from_optimizer"  # values: optimizer_place,
+# optimizer_function, scheduler_place, scheduler_function
+OPTIMIZER_NOT_A_PLAIN_ASSIGNMENT = "optimizer_not_a_plain_assignment"
+SCHEDULE_MOVE_REORDERS_CALLS = "schedule_move_reorders_calls"  # values: calls
+SCHEDULE_CANNOT_MOVE = "schedule_cannot_move"
+COMPONENT_STEPPED_ALONE = "component_stepped_alone"
+WARMUP_OF_UNTRANSLATED = "warmup_of_untranslated"  # values: main, reason
+STEPS_PER_EPOCH_ASSIGNED_LATE = "steps_per_epoch_assigned_late"  # values: steps_per_epoch, late
 # Gradient clipping (analysis/plan.py)
 CLIP_NORM_USED = "clip_norm_used"
 CLIP_WITHOUT_OPTIMIZER = "clip_without_optimizer"
@@ -41,6 +50,13 @@ FROZEN_PARAMETERS = "frozen_parameters"  # values: freezing
 PARAM_GROUPS_OVERLAP = "param_groups_overlap"
 PER_GROUP_SEQUENCE = "per_group_sequence"  # values: name, first
 CONDITION_NOT_LITERAL = "condition_not_literal"  # values: names
+# Param groups split by a predicate (analysis/param_groups.py)
+PARAM_GROUP_LIST_REBOUND = "param_group_list_rebound"  # values: name
+PARAM_GROUPS_SEVERAL_MODELS = "param_groups_several_models"  # values: models
+PARAM_GROUP_PART_OF_MODEL = "param_group_part_of_model"  # values: shown
+PARAM_GROUP_CONDITION_UNKNOWN = "param_group_condition_unknown"  # values: shown
+PARAM_GROUPS_RANK_SPLIT_UNSAID = "param_groups_rank_split_unsaid"
+PARAM_GROUP_VARIABLE_USED = "param_group_variable_used"  # values: name, use
 # Torch tensors as hyper-parameters (model/tensor_values.py)
 TENSOR_NOT_A_NUMBER = "tensor_not_a_number"  # values: shown, data
 TENSOR_ARGUMENT_CHANGES_NUMBER = "tensor_argument_changes_number"  # values: shown, name, value
@@ -72,10 +88,8 @@ def render(messages: Messages, finding: Finding) -> Untranslatable:
         shown = ", ".join(f"{name}={value}" for name, value in finding.values.items())
         return Untranslatable(f"{finding.kind.replace('_', ' ')}" + (f": {shown}" if shown else ""))
     reason, suggestion = message
-    return Untranslatable(
-        reason.format(**finding.values),
-        suggestion.format(**finding.values) if suggestion is not None else None,
-    )
+    said = suggestion.format(**finding.values) if suggestion is not None else None
+    return Untranslatable(reason.format(**finding.values), said or None)
 
 
 def stated(finding: Finding) -> Untranslatable:

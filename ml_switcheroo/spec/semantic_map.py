@@ -354,11 +354,13 @@ class SemanticMap:
     types: Mapping[str, TypeEntry]
     imports: Mapping[str, ImportSpec]
     sources: tuple[str, ...]
-    chain_function: str = "optax.chain"
-    inject_function: str = "optax.inject_hyperparams"
-    count_wrapper: str = "optax_torch.float64_count"
+    # The target's combinators, named by the map's top level (`chain:`, `inject_hyperparams:`,
+    # `count_wrapper:`, `join_schedules:`); the shipped map names optax's.
+    chain_function: str
+    inject_function: str
+    count_wrapper: str
     # Switches schedules at update counts (a hand-stepped warm-up/main pair of schedulers).
-    join_function: str = "optax.join_schedules"
+    join_function: str
     # Method names that compute gradients (`loss.backward()`, `accelerator.backward(loss)`):
     # they open a training-step region before an optimizer's step().
     backward_methods: frozenset[str] = frozenset({"backward"})
@@ -1358,9 +1360,10 @@ def _compile_raw(
     sources = (base.sources if base else ()) + (str(path),)
     functions = {}
     for key, field_name in _FUNCTION_FIELDS.items():
-        default = getattr(base, field_name) if base else _FUNCTION_DEFAULTS[key]
-        value = top.get(key, default)
         line = top.lines.get(key)
+        if key not in top and base is None:
+            checker.fail(f"the base map must name {key!r} (the target's function for it)")
+        value = top.get(key, getattr(base, field_name) if base else None)
         checker.dotted(value, f"'{key}'", line, None)
         if value.partition(".")[0] not in imports:
             checker.fail(
@@ -1417,12 +1420,6 @@ _FUNCTION_FIELDS = {
     "inject_hyperparams": "inject_function",
     "count_wrapper": "count_wrapper",
     "join_schedules": "join_function",
-}
-_FUNCTION_DEFAULTS = {
-    "chain": "optax.chain",
-    "inject_hyperparams": "optax.inject_hyperparams",
-    "count_wrapper": "optax_torch.float64_count",
-    "join_schedules": "optax.join_schedules",
 }
 
 

@@ -90,5 +90,5 @@ def test_the_support_table_header_takes_the_target_label() -> None:
 
 def test_the_exact_help_takes_the_target_label() -> None:
     parser = argparse.ArgumentParser()
-    add_arguments(parser, "nnx")
+    add_arguments(parser, "nnx", (OPTAX,))
     assert "where stock nnx has no exact equivalent" in parser.format_help().replace("\n", " ")

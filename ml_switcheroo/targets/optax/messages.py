@@ -59,6 +59,39 @@ MESSAGES: dict[str, Message] = {
         "and condition as the optimizer's step(), after it{where})",
         _STEPPING,
     ),
+    f.PART_OF_UNTRANSLATED_SCHEDULER: (
+        "it is part of `{name}`, which is not translated: {reason}",
+        "{suggestion}",
+    ),
+    f.SCHEDULER_APART_FROM_OPTIMIZER: (
+        "the scheduler and its optimizer are not both assigned in the same block (the "
+        "optimizer at {optimizer_place} in {optimizer_function}, the scheduler at "
+        "{scheduler_place} in {scheduler_function})",
+        "pass the schedule as the optimizer's learning_rate",
+    ),
+    f.OPTIMIZER_NOT_A_PLAIN_ASSIGNMENT: (
+        "the optimizer is not assigned by a plain `name = ...` statement",
+        None,
+    ),
+    f.SCHEDULE_MOVE_REORDERS_CALLS: (
+        "putting the schedule next to the optimizer would change the order in which {calls} "
+        "are evaluated (calls may depend on each other: random draws, counters)",
+        "bind the values of those calls to names first, in source order, then pass the names",
+    ),
+    f.SCHEDULE_CANNOT_MOVE: (
+        "the schedule's arguments are computed after the optimizer, and the optimizer is used "
+        "(or a name in its arguments is rebound) in between, so neither can move next to the "
+        "other",
+        "define the schedule before the optimizer and pass it as learning_rate",
+    ),
+    f.COMPONENT_STEPPED_ALONE: ("a component scheduler is stepped on its own", None),
+    f.WARMUP_OF_UNTRANSLATED: ("it is the warm-up before `{main}`: {reason}", None),
+    f.STEPS_PER_EPOCH_ASSIGNED_LATE: (
+        "--steps-per-epoch {steps_per_epoch} reads `{late}`, which is assigned after this "
+        "scheduler; the translation evaluates it where the schedule is built",
+        "build the scheduler after `{late}` is assigned, or pass an expression whose names are "
+        "bound there",
+    ),
     # gradient clipping
     f.CLIP_NORM_USED: (
         "its return value (the total gradient norm) is used; in optax the clipping happens "
@@ -129,6 +162,35 @@ MESSAGES: dict[str, Message] = {
     f.CONDITION_NOT_LITERAL: (
         "{names} is not a literal, and the translation depends on its value",
         "pass a literal value, or write the optax expression for each case",
+    ),
+    # param groups split by a predicate
+    f.PARAM_GROUP_LIST_REBOUND: (
+        "the param group list `{name}` is assigned more than once, so which groups reach the "
+        "optimizer is not certain",
+        None,
+    ),
+    f.PARAM_GROUPS_SEVERAL_MODELS: (
+        "the param groups filter the parameters of different models ({models}), so a mask "
+        "cannot say which group a leaf is in",
+        None,
+    ),
+    f.PARAM_GROUP_PART_OF_MODEL: (
+        "a param group filters `{shown}`, which is not every parameter of one model",
+        None,
+    ),
+    f.PARAM_GROUP_CONDITION_UNKNOWN: (
+        "the param group condition `{shown}` is not one the map knows to mean the same on JAX "
+        "arrays (a comparison of the parameter's number of dimensions with an integer)",
+        None,
+    ),
+    f.PARAM_GROUPS_RANK_SPLIT_UNSAID: (
+        "the param groups split the parameters by rank in a way one comparison does not say",
+        None,
+    ),
+    f.PARAM_GROUP_VARIABLE_USED: (
+        "`{name}` is used elsewhere (`{use}`), which may change the param groups after they "
+        "are built",
+        None,
     ),
     # torch tensors as hyper-parameters
     f.TENSOR_NOT_A_NUMBER: (
