@@ -73,6 +73,7 @@ _TOP_KEYS = {
     "inject_hyperparams",
     "count_wrapper",
     "join_schedules",
+    "accumulate",
     "backward_methods",
     "scaler_methods",
     "parameters",
@@ -359,6 +360,8 @@ class SemanticMap:
     count_wrapper: str = "optax_torch.float64_count"
     # Switches schedules at update counts (a hand-stepped warm-up/main pair of schedulers).
     join_function: str = "optax.join_schedules"
+    # Sums the gradients of k calls and applies the optimizer once (gradient accumulation).
+    accumulate_function: str = "optax.MultiSteps"
     # Method names that compute gradients (`loss.backward()`, `accelerator.backward(loss)`):
     # they open a training-step region before an optimizer's step().
     backward_methods: frozenset[str] = frozenset({"backward"})
@@ -1417,12 +1420,14 @@ _FUNCTION_FIELDS = {
     "inject_hyperparams": "inject_function",
     "count_wrapper": "count_wrapper",
     "join_schedules": "join_function",
+    "accumulate": "accumulate_function",
 }
 _FUNCTION_DEFAULTS = {
     "chain": "optax.chain",
     "inject_hyperparams": "optax.inject_hyperparams",
     "count_wrapper": "optax_torch.float64_count",
     "join_schedules": "optax.join_schedules",
+    "accumulate": "optax.MultiSteps",
 }
 
 
