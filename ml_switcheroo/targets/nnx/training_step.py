@@ -86,6 +86,7 @@ def _rendered_step(
     model_node = _model_in_step(forward, trained_model(constructor, ctx), ctx)
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
+    _check_prefix_untouched(prefix, optimizer, ctx)
     if not region.zeroed:
         raise Untranslatable(
             f"no `{optimizer}.zero_grad()` runs with each step (under the same loops and "
@@ -161,6 +162,23 @@ def _split_prefix(
         if root in _variables_of([statement]):
             return forward[:index], forward[index:]
     return forward, []
+
+
+def _check_prefix_untouched(
+    prefix: list[cst.BaseStatement], optimizer: str, ctx: HookContext
+) -> None:
+    """The statements kept before the loss function are emitted as written: none may use the
+    optimizer, an API of the map or a value one builds (``sched.get_last_lr()``)."""
+    _check_no_mapped_api(prefix, optimizer, ctx)
+    for node in (n for s in prefix for n in _walk(s)):
+        value = _one_value(node, ctx) if isinstance(node, cst.Name) else None
+        if isinstance(value, cst.Call) and any(
+            q in ctx.semantic_map.apis for q in ctx.qualify(value.func)
+        ):
+            raise Untranslatable(
+                f"`{node.value}` (built by an API of the map) is used by a statement of the "
+                "step before the loss; the step's statements are not translated one by one"
+            )
 
 
 def _check_traceable(forward: list[cst.BaseStatement]) -> None:
