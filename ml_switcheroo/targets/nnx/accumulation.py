@@ -127,7 +127,8 @@ def _optimizer_uses(
             if method.attr.value == ZERO_GRAD:
                 zero_grads.append(call)
                 continue
-        others.append(read[1] if len(read) > 1 else read[0])
+        argument = len(read) > 2 and isinstance(read[1], cst.Arg)
+        others.append(read[2] if argument else read[1] if len(read) > 1 else read[0])
     return steps, zero_grads, others
 
 
