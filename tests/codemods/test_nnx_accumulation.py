@@ -229,6 +229,35 @@ class NnxAccumulationTrapTest(SwitcherooTest):
         assert BEGIN in output and not any("nnx.value_and_grad(" in line for line in code)
         assert "under a condition that is not gradient accumulation" in output, output
 
+    def test_a_clip_of_every_batch_escapes(self) -> None:
+        output = escaped_accumulation(
+            """\
+            for i, (x, y) in enumerate(loader):
+                loss = ((model(x) - y) ** 2).mean() / 4
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                if (i + 1) % 4 == 0:
+                    opt.step()
+                    opt.zero_grad()
+            """
+        )
+        assert "runs between the backward pass and the step's condition" in output
+
+    def test_a_clip_of_another_model_in_the_condition_escapes(self) -> None:
+        output = escaped_accumulation(
+            """\
+            other = make_model()
+            for i, (x, y) in enumerate(loader):
+                loss = ((model(x) - y) ** 2).mean() / 4
+                loss.backward()
+                if (i + 1) % 4 == 0:
+                    torch.nn.utils.clip_grad_norm_(other.parameters(), 1.0)
+                    opt.step()
+                    opt.zero_grad()
+            """
+        )
+        assert "optax.MultiSteps" in output
+
     def test_an_lr_write_with_accumulation_escapes(self) -> None:
         output = escaped_accumulation(
             """\

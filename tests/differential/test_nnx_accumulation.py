@@ -83,7 +83,24 @@ for i, (x, y) in enumerate(loader * 5):
     losses.append(loss.item())
 """
 
+# The accumulated gradients clipped before the step: the clip heads the chain in MultiSteps.
+CLIPPED_SUM = """\
+import torch
+
+model = make_model()
+opt = torch.optim.Adam(model.parameters(), lr=0.01)
+for i, (x, y) in enumerate(loader * 5):
+    loss = ((model(x) - y) ** 2).mean() / 2
+    loss.backward()
+    if (i + 1) % 2 == 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.3)
+        opt.step()
+        opt.zero_grad()
+    losses.append(loss.item())
+"""
+
 LOOPS = {
+    "clipped_sum": CLIPPED_SUM,
     "enumerate_index": ENUMERATE_INDEX,
     "counter_across_epochs": COUNTER_ACROSS_EPOCHS,
     "counter_after_the_check": COUNTER_AFTER_THE_CHECK,

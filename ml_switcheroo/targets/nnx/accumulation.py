@@ -16,8 +16,10 @@ Exact only when the k-th, 2k-th... backward since the optimizer was built is whe
 the counter is the index of ``enumerate`` over a loop in the optimizer's block (it never
 restarts) or a name set once to an integer there and incremented once per backward; one step,
 its zero_grad right after it under the same ``if``, no other zero_grad but before the loop,
-no jump in the loop body. Anything else is a reason (the step escapes). Not done: GradScaler,
-clipping or a scheduler together with accumulation, an optimizer held by ``self.x``.
+no jump in the loop body. Clip calls right before the step under the same ``if`` clip the sum:
+they head the chain inside MultiSteps (only when the constructor folded them). Anything else is
+a reason (the step escapes). Not done: a GradScaler or a scheduler together with accumulation,
+an optimizer held by ``self.x`` or passed to a function.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from ml_switcheroo.analysis import stepping
+from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
 
@@ -45,6 +48,7 @@ class Accumulation:
     k: int
     check: cst.If
     increment: cst.BaseStatement | None = None
+    clips: tuple[cst.Call, ...] = ()  # clip calls in ``check`` before the step (in the chain)
 
 
 def accumulated_tx(tx: cst.BaseExpression, k: int, ctx: HookContext) -> cst.BaseExpression:
@@ -159,6 +163,7 @@ def _check_body(
     if check.orelse is not None or not isinstance(body, cst.IndentedBlock):
         return f"the condition of the step has an else branch or is not {shape}"
     lines = list(body.body)
+    lines = lines[len(_clip_calls(check, ctx)) :]
     zero_lines = [_line_of(z, ctx) for z in zero_grads]
     if (
         len(lines) != 2
@@ -206,6 +211,13 @@ def _every_k(
             "a `continue`, `break`, `return` or `raise` in the loop body may skip a backward "
             "pass or the check while the counter goes on"
         )
+    backward = next(i for i, line in enumerate(before) if _is_backward(line))
+    for line in before[backward + 1 :]:
+        if not stepping.increment(line, condition.counter.value):
+            return (
+                f"`{code_of(line).strip()}` runs between the backward pass and the step's "
+                "condition (gradients read or edited on every batch)"
+            )
     home = _home_block(constructor, ctx)
     if home is None:
         return "the optimizer is not built by a statement of its own"
@@ -222,7 +234,25 @@ def _every_k(
             f"{k} (off by one: torch steps with fewer gradients first)"
         )
     increments = [s for s in block.body if stepping.increment(s, condition.counter.value)]
-    return Accumulation(k, check, increments[0] if increments else None)
+    increment = increments[0] if increments else None
+    return Accumulation(k, check, increment, tuple(_clip_calls(check, ctx)))
+
+
+def _clip_calls(check: cst.If, ctx: HookContext) -> list[cst.Call]:
+    """The clip calls of the map alone on the first lines of ``check``'s body (the accumulated
+    gradients are clipped before the step: the optimizer's chain does it on the sum)."""
+    found: list[cst.Call] = []
+    lines = check.body.body if isinstance(check.body, cst.IndentedBlock) else ()
+    for line in lines:
+        small = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
+        call = small.value if isinstance(small, cst.Expr) else None
+        if not isinstance(call, cst.Call) or len(line.body) != 1:  # type: ignore[union-attr]
+            break
+        entries = (ctx.semantic_map.apis.get(q) for q in ctx.qualify(call.func))
+        if not any(e is not None and e.role == roles.CLIP for e in entries):
+            break
+        found.append(call)
+    return found
 
 
 def _integer_of(node: cst.BaseExpression, ctx: HookContext) -> int | None:

@@ -29,11 +29,15 @@ def nnx_optimizer(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
 def _accumulating(
     constructor: cst.Call, tx: cst.BaseExpression, ctx: HookContext
 ) -> cst.BaseExpression:
-    """``tx`` in ``optax.MultiSteps`` when the optimizer accumulates exactly so and nothing is
-    folded into or injected in ``tx`` (a schedule, clipping, an lr write: not done); else ``tx``."""
+    """``tx`` in ``optax.MultiSteps`` when the optimizer accumulates exactly so and nothing but
+    the clip calls of its step's condition is folded into ``tx``, nothing injected (a schedule,
+    an lr write: not done); else ``tx``."""
     found = accumulation(constructor, ctx)
-    if not isinstance(found, Accumulation) or ctx.folded:
+    if not isinstance(found, Accumulation):
         return tx
+    clips = {id(call) for call in found.clips}
+    if not set(ctx.folded) <= clips or not clips <= set(ctx.folded):
+        return tx  # a folded schedule, or a clip of the condition not in the chain
     if isinstance(tx, cst.Call) and isinstance(tx.func, cst.Call):
         return tx  # optax.inject_hyperparams(...)(...): its hyperparams would move inside
     return accumulated_tx(tx, found.k, ctx)
