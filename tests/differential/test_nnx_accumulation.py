@@ -108,17 +108,21 @@ LOOPS = {
 }
 
 
+# The clip's translation is exact with --exact (the map: torch adds 1e-6 to the norm).
+OPTIONS = {"clipped_sum": {"exact": True}}
+
+
 @pytest.mark.parametrize("name", sorted(LOOPS))
 def test_the_accumulating_loop_matches_torch(name: str) -> None:
-    translated, rel = translated_rel(LOOPS[name])
+    translated, rel = translated_rel(LOOPS[name], **OPTIONS.get(name, {}))
     assert BEGIN not in translated and "optax.MultiSteps(" in translated, translated
     assert rel < EXACT, f"{name}: rel {rel:.3e}"
 
 
 @pytest.mark.parametrize("name", sorted(LOOPS))
 def test_a_second_run_changes_nothing(name: str) -> None:
-    once = translate_nnx(LOOPS[name])
-    assert translate_nnx(once) == once
+    once = translate_nnx(LOOPS[name], **OPTIONS.get(name, {}))
+    assert translate_nnx(once, **OPTIONS.get(name, {})) == once
 
 
 def _with_tx_arguments(source: str, old: str, new: str) -> str:
