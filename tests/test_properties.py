@@ -691,6 +691,38 @@ class Trainer:  # keep
 """
 
 
+# Gradient accumulation and reads of a folded schedule's lr (NNX target), with comments.
+ACCUMULATION_EXAMPLE = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for i, (x, y) in enumerate(loader):
+    loss = ((model(x) - y) ** 2).mean() / 2  # averaged
+    loss.backward()
+    # every second batch
+    if (i + 1) % 2 == 0:
+        opt.step()
+        opt.zero_grad()
+    print(loss.item())
+"""
+
+LR_READ_EXAMPLE = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5)
+for x, y in loader:
+    loss = ((model(x) - y) ** 2).mean()  # the loss
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    sched.step()
+    print(sched.get_last_lr()[0], opt.param_groups[0]["lr"])  # logged
+"""
+
+
 @examples(150)
 @given(modules())
 def test_generated_modules_keep_every_invariant(code: str) -> None:
@@ -700,6 +732,8 @@ def test_generated_modules_keep_every_invariant(code: str) -> None:
 @examples(30)
 @given(rich_modules())
 @example(CLASS_EXAMPLE)
+@example(ACCUMULATION_EXAMPLE)
+@example(LR_READ_EXAMPLE)
 def test_rich_modules_keep_every_invariant_for_the_nnx_target(code: str) -> None:
     check_invariants(code, TorchToNNX)
 

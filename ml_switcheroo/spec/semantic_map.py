@@ -73,6 +73,7 @@ _TOP_KEYS = {
     "inject_hyperparams",
     "count_wrapper",
     "join_schedules",
+    "accumulate",
     "backward_methods",
     "scaler_methods",
     "parameters",
@@ -361,6 +362,8 @@ class SemanticMap:
     count_wrapper: str
     # Switches schedules at update counts (a hand-stepped warm-up/main pair of schedulers).
     join_function: str
+    # Sums the gradients of k calls and applies the optimizer once (gradient accumulation).
+    accumulate_function: str
     # Method names that compute gradients (`loss.backward()`, `accelerator.backward(loss)`):
     # they open a training-step region before an optimizer's step().
     backward_methods: frozenset[str] = frozenset({"backward"})
@@ -1420,6 +1423,7 @@ _FUNCTION_FIELDS = {
     "inject_hyperparams": "inject_function",
     "count_wrapper": "count_wrapper",
     "join_schedules": "join_function",
+    "accumulate": "accumulate_function",
 }
 
 

@@ -314,7 +314,7 @@ for x, y in loader:
         )
         assert "computed from the model outside the step" in output
 
-    def test_a_step_under_a_condition_escapes(self) -> None:
+    def test_a_step_under_a_condition_without_its_zero_grad_escapes(self) -> None:
         output = escaped_step(
             """\
             for i, (x, y) in enumerate(loader):
@@ -325,7 +325,7 @@ for x, y in loader:
                     opt.step()
             """
         )
-        assert "under a condition" in output
+        assert "the zero_grad right after the step" in output
 
     def test_a_grad_scaler_of_a_loss_expression_escapes(self) -> None:
         output = escaped_step(

@@ -12,7 +12,8 @@ stored (float64 with jax x64; in float32 the stored value is rounded to float32)
 Only an optimizer bound once to a plain name and built from ``model.parameters()`` (one param
 group), whose every ``param_groups`` use is such a write or read, and whose tx is one
 ``optax.<name>(learning_rate=...)`` call (no schedule, no clipping chain) is rewritten; any
-other use of ``param_groups`` escapes. Not done (issue 13 D4): ``get_last_lr()`` and per-epoch
+other use of ``param_groups`` escapes. Reads of a folded schedule's lr (``get_last_lr()[0]``,
+``param_groups[0]["lr"]``): see ``scheduled_lr.py``. Not done (issue 13 D4): per-epoch
 schedulers through inject_hyperparams (they escape, or need ``--steps-per-epoch``).
 """
 
@@ -30,9 +31,11 @@ from ml_switcheroo.targets.hooks import (
     ReplaceEnclosing,
     ReplaceStatement,
 )
+from ml_switcheroo.targets.nnx.scheduled_lr import folded_lr
 from ml_switcheroo.targets.optax.lr_scheduler import escape_scheduler_read
 
 PARAM_GROUPS = "param_groups"
+LAST_LR = "get_last_lr"
 LR_KEY = "lr"  # torch's key of the learning rate in a param group
 HYPERPARAMETER = "learning_rate"  # the optax argument (and inject_hyperparams key) it becomes
 WRITE = '{state}.hyperparams["learning_rate"][...] = {value}\n'
@@ -46,6 +49,9 @@ def nnx_scheduler_read(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode | Hoo
     anything else is the optax target's hook (an escape)."""
     if not ctx.receiver_translated():
         return node
+    scheduled = _scheduled_read(node, ctx)
+    if scheduled is not None:
+        return scheduled
     is_groups = isinstance(node, cst.Attribute) and node.attr.value == PARAM_GROUPS
     use = _use_of_injected(node, ctx) if is_groups else None  # type: ignore[arg-type]
     if use is None:
@@ -60,6 +66,64 @@ def nnx_scheduler_read(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode | Hoo
     if isinstance(use.node, cst.SimpleStatementLine):
         written = written.with_changes(trailing_whitespace=use.node.trailing_whitespace)
     return ReplaceStatement(written)
+
+
+def _scheduled_read(node: cst.CSTNode, ctx: HookContext) -> HookResult | None:
+    """``sched.get_last_lr()[0]`` or ``opt.param_groups[0]["lr"]`` (only reads of it) of an
+    optimizer whose schedule is folded into its tx, as the schedule at its update count."""
+    if isinstance(node, cst.Call):
+        item = ctx.parent_of(node)
+        func = node.func
+        if node.args or not isinstance(func, cst.Attribute) or func.attr.value != LAST_LR:
+            return None
+        if not (isinstance(item, cst.Subscript) and item.value is node and _one_index(item, _zero)):
+            return None
+        scheduler = func.value
+        optimizer = (
+            _scheduler_optimizer(scheduler, ctx) if isinstance(scheduler, cst.Name) else None
+        )
+        if optimizer is None:
+            return None
+        read = folded_lr(optimizer, scheduler, item, ctx)  # type: ignore[arg-type]
+    elif isinstance(node, cst.Attribute) and node.attr.value == PARAM_GROUPS:
+        use = _lr_use(node, ctx)
+        if use is None or use.value is not None or not isinstance(node.value, cst.Name):
+            return None
+        if not _only_reads(node.value, ctx):
+            return None
+        item, read = use.node, folded_lr(node.value, None, use.node, ctx)
+    else:
+        return None
+    return ReplaceEnclosing(item, read) if read is not None else None  # type: ignore[arg-type]
+
+
+def _zero(value: cst.BaseExpression) -> bool:
+    return isinstance(value, cst.Integer) and value.evaluated_value == 0
+
+
+def _scheduler_optimizer(scheduler: cst.Name, ctx: HookContext) -> cst.Name | None:
+    """``opt`` of ``sched = Scheduler(opt, ...)`` (``sched`` bound once)."""
+    origins = ctx.origins(scheduler)
+    if not origins or len(origins) != 1 or not isinstance(origins[0], cst.Call):
+        return None
+    args = origins[0].args
+    first = args[0].value if args and args[0].keyword is None else None
+    return first if isinstance(first, cst.Name) else None
+
+
+def _only_reads(optimizer: cst.Name, ctx: HookContext) -> bool:
+    """Whether every use of ``optimizer.param_groups`` is a read of ``[0]["lr"]``."""
+    variable = ctx.variable(optimizer)
+    if variable is None:
+        return False
+    for read in variable.reads:
+        groups = read[1] if len(read) > 1 else None
+        if not (isinstance(groups, cst.Attribute) and groups.value is read[0]):
+            continue
+        use = _lr_use(groups, ctx) if groups.attr.value == PARAM_GROUPS else None
+        if groups.attr.value == PARAM_GROUPS and (use is None or use.value is not None):
+            return False
+    return True
 
 
 def injected_tx(

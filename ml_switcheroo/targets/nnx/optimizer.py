@@ -7,6 +7,7 @@ import libcst as cst
 
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulated_tx, accumulation
 from ml_switcheroo.targets.nnx.learning_rate import injected_tx
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.optax.optimizer_step import transform_optimizer_init
@@ -16,8 +17,27 @@ OPTIMIZER = "nnx.Optimizer({model}, {tx}, wrt=nnx.Param)"
 
 def nnx_optimizer(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     """The optax translation (schedule and clipping folded) as the ``tx`` of the model's
-    ``nnx.Optimizer``; with its hyper-parameters injected when the code writes its lr."""
+    ``nnx.Optimizer``; with its hyper-parameters injected when the code writes its lr; summed
+    over k batches when the code steps it every k backward passes (gradient accumulation)."""
     model = code_of(trained_model(node, ctx)).strip()
-    tx = code_of(injected_tx(node, transform_optimizer_init(node, ctx), ctx)).strip()
+    injected = injected_tx(node, transform_optimizer_init(node, ctx), ctx)
+    tx = code_of(_accumulating(node, injected, ctx)).strip()
     ctx.add_import("nnx")
     return cst.parse_expression(OPTIMIZER.format(model=model, tx=tx))
+
+
+def _accumulating(
+    constructor: cst.Call, tx: cst.BaseExpression, ctx: HookContext
+) -> cst.BaseExpression:
+    """``tx`` in ``optax.MultiSteps`` when the optimizer accumulates exactly so and nothing but
+    the clip calls of its step's condition is folded into ``tx``, nothing injected (a schedule,
+    an lr write: not done); else ``tx``."""
+    found = accumulation(constructor, ctx)
+    if not isinstance(found, Accumulation):
+        return tx
+    clips = {id(call) for call in found.clips}
+    if not set(ctx.folded) <= clips or not clips <= set(ctx.folded):
+        return tx  # a folded schedule, or a clip of the condition not in the chain
+    if isinstance(tx, cst.Call) and isinstance(tx.func, cst.Call):
+        return tx  # optax.inject_hyperparams(...)(...): its hyperparams would move inside
+    return accumulated_tx(tx, found.k, ctx)

@@ -10,8 +10,10 @@ Only the plainest shape is rendered; anything else escapes with its reason (neve
 A GradScaler (``scaler.scale(loss).backward()``, ``unscale_``, ``step``, ``update``) goes away:
 JAX needs no loss scaling (torch's scaling by a power of two is exact; its skipping of steps
 with inf/nan gradients is float16 behaviour, which the ported model no longer has).
-Half-done (issue 13, D4): gradient accumulation under a condition, a forward pass under
-``autocast``, and a clip call other than one folded into the optimizer's chain escape here.
+Gradient accumulation (the step every k backward passes) renders the same, the ``if`` gone:
+the optimizer's tx is optax.MultiSteps (see ``accumulation.py``).
+Half-done (issue 13, D4): a forward pass under ``autocast``, and a clip call other than one
+folded into the optimizer's chain escape here.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
+from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
 from ml_switcheroo.targets.nnx.model import trained_model
 
 GRADIENT = "{loss}, {grads} = nnx.value_and_grad({loss_fn})({model})"
@@ -78,10 +81,12 @@ def _rendered_step(
     constructor = _one_value(stepped, ctx)
     if not isinstance(constructor, cst.Call) or not ctx.translates(constructor):
         raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
+    step_statement, counted = _accumulated_check(region, constructor, ctx)
     forward, backward_index = _forward(region, ctx)
     model_node = _model_in_step(forward, trained_model(constructor, ctx), ctx)
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
+    _check_prefix_untouched(prefix, optimizer, ctx)
     if not region.zeroed:
         raise Untranslatable(
             f"no `{optimizer}.zero_grad()` runs with each step (under the same loops and "
@@ -92,18 +97,19 @@ def _rendered_step(
         raise Untranslatable(
             f"`{optimizer}`'s chain ends in optax.contrib.reduce_on_plateau (ReduceLROnPlateau), "
             "which takes the metric at each update (`value=`) while torch gives it once per "
-            "scheduler step; not rendered for NNX"
+            "scheduler step; not rendered for NNX (measured, optax 0.2.8: its `patience` is "
+            "torch's + 1, and torch skips a reduction smaller than `eps`, optax does not)"
         )
     _check_one_optimizer(region, optimizer, ctx)
     _check_one_backward(region, ctx)
     _check_no_model_value_outside(region, forward, model_node)
-    _check_after_backward(region, backward_index, model, optimizer, ctx)
+    _check_after_backward(region, backward_index, model, optimizer, step_statement, counted, ctx)
     _check_backward(region, ctx)
     _check_traceable(forward)
     _check_known_calls(forward, model_node, ctx)
     _check_no_mapped_api(forward, optimizer, ctx)
-    statements = [*prefix, *_render(region, forward, model_node, optimizer, ctx)]
-    return _with_dropped_comments(statements, region, prefix, forward)
+    statements = [*prefix, *_render(region, forward, model_node, optimizer, ctx), *counted]
+    return _with_dropped_comments(statements, region, prefix, [*forward, *counted])
 
 
 def _stepped_optimizer(region: Region) -> cst.BaseExpression:
@@ -116,17 +122,35 @@ def _stepped_optimizer(region: Region) -> cst.BaseExpression:
             "`step(closure)` re-evaluates the loss inside the optimizer (LBFGS); "
             "nnx.Optimizer.update takes gradients"
         )
-    if region.gated:
-        raise Untranslatable(
-            "the step runs under a condition (gradient accumulation?): optax.MultiSteps applies "
-            "every k-th update counted across epochs, while a condition like `(i + 1) % k == 0` "
-            "restarts with each epoch, and it accumulates in float32 unless given "
-            "accumulator_dtype; not rendered for NNX"
-        )
     optimizer = anchor.call.args[0].value if scaled and anchor.call.args else anchor.receiver
     if optimizer is None or dotted_name(optimizer) is None:
         raise Untranslatable("the stepped optimizer is not a name or `self.x`")
     return optimizer
+
+
+def _accumulated_check(
+    region: Region, constructor: cst.Call, ctx: HookContext
+) -> tuple[cst.BaseStatement, list[cst.BaseStatement]]:
+    """The region's statement holding the step: the step, or for a step every k backward
+    passes the ``if`` around it, when the optimizer's tx accumulates them (optax.MultiSteps:
+    the update then runs every batch and the ``if`` goes away); and the counter's increment
+    when it runs between the backward pass and the ``if`` (kept after the update)."""
+    if not region.gated:
+        return region.anchor.statement, []
+    found = accumulation(constructor, ctx)
+    if not isinstance(found, Accumulation):
+        reason = found or "the step runs under a condition that is not gradient accumulation"
+        raise Untranslatable(reason)
+    if region.scaler is not None or not is_accumulated(ctx.translation_of(constructor), ctx):
+        raise Untranslatable(
+            "the step accumulates gradients, but the optimizer's tx is not optax.MultiSteps "
+            "(a GradScaler, a folded schedule or clipping, or an lr write: not done with "
+            "accumulation)"
+        )
+    if found.check is not region.statements[-1]:
+        raise Untranslatable("the step's condition is not the region's last statement")
+    inside = any(found.increment is s for s in region.statements)
+    return found.check, [found.increment] if inside and found.increment is not None else []
 
 
 def _split_prefix(
@@ -139,6 +163,23 @@ def _split_prefix(
         if root in _variables_of([statement]):
             return forward[:index], forward[index:]
     return forward, []
+
+
+def _check_prefix_untouched(
+    prefix: list[cst.BaseStatement], optimizer: str, ctx: HookContext
+) -> None:
+    """The statements kept before the loss function are emitted as written: none may use the
+    optimizer, an API of the map or a value one builds (``sched.get_last_lr()``)."""
+    _check_no_mapped_api(prefix, optimizer, ctx)
+    for node in (n for s in prefix for n in _walk(s)):
+        value = _one_value(node, ctx) if isinstance(node, cst.Name) else None
+        if isinstance(value, cst.Call) and any(
+            q in ctx.semantic_map.apis for q in ctx.qualify(value.func)
+        ):
+            raise Untranslatable(
+                f"`{node.value}` (built by an API of the map) is used by a statement of the "
+                "step before the loss; the step's statements are not translated one by one"
+            )
 
 
 def _check_traceable(forward: list[cst.BaseStatement]) -> None:
@@ -260,7 +301,13 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
 
 
 def _check_after_backward(
-    region: Region, backward_index: int, model: str, optimizer: str, ctx: HookContext
+    region: Region,
+    backward_index: int,
+    model: str,
+    optimizer: str,
+    step_statement: cst.BaseStatement,
+    counted: list[cst.BaseStatement],
+    ctx: HookContext,
 ) -> None:
     """Between backward and step: only the GradScaler's ``unscale_(opt)`` and clip calls folded
     into the chain (a zero_grad there would zero the gradients the step uses); after the step
@@ -271,9 +318,11 @@ def _check_after_backward(
         _lone_call(region.statements[last]), region, methods.update
     ):
         last -= 1
-    if region.statements[last] is not region.anchor.statement:
+    if region.statements[last] is not step_statement:
         raise Untranslatable("a statement after the step belongs to it")
     for statement in region.statements[backward_index + 1 : last]:
+        if any(statement is kept for kept in counted):
+            continue  # the accumulation's counter: kept, after the update
         if region.clipped and _is_folded_clip(statement, model, ctx):
             continue
         call = _lone_call(statement)
