@@ -27,6 +27,7 @@ class FactoryCall:
     where: str  # `file:line` of that call
     # id(a Name of the factory's scheduler call) -> the caller's expression for its parameter
     substitutions: dict[int, cst.BaseExpression] = field(default_factory=dict)
+    hints: dict[int, str] = field(default_factory=dict)  # id(caller's expression) -> parameter
     inline: bool = False  # rendering the copy at the caller's constructor (not the factory's)
 
     def arguments(self) -> list[tuple[str, cst.BaseExpression]]:
@@ -34,7 +35,7 @@ class FactoryCall:
         seen: dict[int, cst.BaseExpression] = {}
         for value in self.substitutions.values():
             seen.setdefault(id(value), value)
-        return [("factory_argument", value) for value in seen.values()]
+        return [(self.hints.get(key, "factory_argument"), value) for key, value in seen.items()]
 
 
 def substituted(call: cst.Call, factory: FactoryCall) -> cst.Call:

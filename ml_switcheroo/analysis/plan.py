@@ -677,13 +677,14 @@ class Planner:
         reason = self._factory_body_reason(site, function, param, name)
         if reason is not None:
             return reason
-        substitutions = self._factory_substitutions(site, function, param, call)
-        if isinstance(substitutions, str):
-            return f"{substitutions} ({name} is called at {where})"
+        found = self._factory_substitutions(site, function, param, call)
+        if isinstance(found, str):
+            return f"{found} ({name} is called at {where})"
+        substitutions, hints = found
         reason = self._factory_call_reason(call, optimizer, list(substitutions.values()))
         if reason is not None:
             return f"{reason} ({name} is called at {where})"
-        return optimizer, FactoryCall(call, where, substitutions)
+        return optimizer, FactoryCall(call, where, substitutions, hints)
 
     def _factory_body_reason(
         self, site: Site, function: cst.FunctionDef, param: cst.Param, name: str
@@ -711,11 +712,13 @@ class Planner:
 
     def _factory_substitutions(
         self, site: Site, function: cst.FunctionDef, optimizer: cst.Param, call: cst.Call
-    ) -> dict[int, cst.BaseExpression] | str:
+    ) -> tuple[dict[int, cst.BaseExpression], dict[int, str]] | str:
         """id(Name of the scheduler's arguments) -> the caller's expression for the factory
-        parameter it reads; a reason when a name is not such a parameter."""
+        parameter it reads, and id(that expression) -> the parameter's name; a reason when a
+        name is not such a parameter."""
         builders = self.resolver.builders()
         substitutions: dict[int, cst.BaseExpression] = {}
+        hints: dict[int, str] = {}
         lambdas = lambda_parameters(site.call)
         for arg in site.call.args:
             if arg.value is _optimizer_argument(site):
@@ -741,7 +744,8 @@ class Planner:
                 ):
                     return f"what the call passes for `{name.value}` cannot stand in its place"
                 substitutions[id(name)] = value
-        return substitutions
+                hints[id(value)] = param.name.value
+        return substitutions, hints
 
     def _factory_call_reason(
         self, call: cst.Call, optimizer: Site, values: list[cst.BaseExpression]
@@ -1471,13 +1475,33 @@ class Planner:
             node = binding.node
             if isinstance(node, cst.Param) or self._is_parameter(node):
                 function = _enclosing_function_name(self.module, node)
-                places.append(f"a parameter of {function} ({self._place(node)})")
+                places.append(
+                    f"a parameter of {function} ({self._place(node)})"
+                    + self._factory_calls_note(site, function)
+                )
             else:
                 value = binding.value
                 shown = f" from `{_short(value)}`" if value is not None else ""
                 places.append(f"assigned at {self._place(node)}{shown}")
         more = f" and {len(bindings) - 3} more" if len(bindings) > 3 else ""
         return f"`{text}` is " + ", ".join(places) + more
+
+    def _factory_calls_note(self, site: Site, function: str) -> str:
+        """Why a factory of the scheduler was not followed to its caller: called several
+        times, or with more than one ``return`` (``analysis/factories.py``)."""
+        definition = site.function
+        if not isinstance(definition, cst.FunctionDef) or f"{definition.name.value}()" != function:
+            return ""
+        calls = _calls_named(self.module, definition.name.value)
+        places = ", ".join(self._place(call) for call in calls[:3])
+        if len(calls) > 1:
+            return f", called {len(calls)} times ({places}): each call may pass another optimizer"
+        returns = sum(
+            1 for s in self.plan.sites if s.role == SCHEDULER and s.function is definition
+        )
+        if len(calls) == 1 and returns > 1:
+            return f", called at {places}, builds {returns} schedulers (one per branch)"
+        return ""
 
     def _is_parameter(self, node: cst.CSTNode) -> bool:
         return isinstance(node, cst.Name) and any(
@@ -2347,19 +2371,23 @@ def _calls_self_method(node: cst.CSTNode, receiver: str, name: str) -> bool:
 
 def _calls_of(module: cst.Module, name: str) -> int:
     """How many calls in ``module`` call ``name(...)`` or ``<anything>.name(...)``."""
-    count = 0
+    return len(_calls_named(module, name))
 
-    class _Count(cst.CSTVisitor):
+
+def _calls_named(module: cst.Module, name: str) -> list[cst.Call]:
+    """The calls in ``module`` of ``name(...)`` or ``<anything>.name(...)``."""
+    found: list[cst.Call] = []
+
+    class _Find(cst.CSTVisitor):
         def visit_Call(self, call: cst.Call) -> None:
-            nonlocal count
             func = call.func
             if (isinstance(func, cst.Name) and func.value == name) or (
                 isinstance(func, cst.Attribute) and func.attr.value == name
             ):
-                count += 1
+                found.append(call)
 
-    module.visit(_Count())
-    return count
+    module.visit(_Find())
+    return found
 
 
 def _short(node: cst.CSTNode, limit: int = 60) -> str:
