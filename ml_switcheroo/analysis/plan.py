@@ -720,32 +720,44 @@ class Planner:
         substitutions: dict[int, cst.BaseExpression] = {}
         hints: dict[int, str] = {}
         lambdas = lambda_parameters(site.call)
+        name = f"{function.name.value}()"
         for arg in site.call.args:
             if arg.value is _optimizer_argument(site):
                 continue
-            for name in read_names(arg.value):
-                bindings = self.resolver.binding_nodes(name)
-                if not bindings and name.value in BUILTIN_NAMES:
+            for read in read_names(arg.value):
+                bindings = self.resolver.binding_nodes(read)
+                if not bindings and read.value in BUILTIN_NAMES:
+                    if self._bound_at(call, read.value):
+                        return f"`{read.value}` means another value where {name} is called"
                     continue
                 param = parameter_of(bindings[0], function) if len(bindings) == 1 else None
                 lambda_param = len(bindings) == 1 and isinstance(bindings[0], cst.Param)
-                if param is None and lambda_param and name.value in lambdas:
+                if param is None and lambda_param and read.value in lambdas:
                     continue  # a parameter of a lambda of the scheduler's arguments
                 if param is None or param is optimizer:
                     return (
-                        f"the scheduler's argument reads `{name.value}`, which is not a "
-                        f"parameter of {function.name.value}() bound once"
+                        f"the scheduler's argument reads `{read.value}`, which is not a "
+                        f"parameter of {name} bound once"
                     )
-                value = builders.passed(param) or param.default
+                value = builders.passed(param)
+                if value is None and param.default is not None and not read_names(param.default):
+                    value = param.default
                 if (
                     value is None
                     or lambda_parameters(value)
                     or any(n.value in lambdas for n in read_names(value))
                 ):
-                    return f"what the call passes for `{name.value}` cannot stand in its place"
-                substitutions[id(name)] = value
+                    return f"what the call passes for `{read.value}` cannot stand in its place"
+                substitutions[id(read)] = value
                 hints[id(value)] = param.name.value
         return substitutions, hints
+
+    def _bound_at(self, node: cst.CSTNode, name: str) -> bool:
+        """Whether ``name`` is bound by the program (not a builtin) where ``node`` is."""
+        scope = self.resolver.scopes.get(node)
+        if scope is None:
+            return True
+        return any(not isinstance(a.scope, BuiltinScope) for a in scope[name])
 
     def _factory_call_reason(
         self, call: cst.Call, optimizer: Site, values: list[cst.BaseExpression]
@@ -778,7 +790,25 @@ class Planner:
         """Link the factory's scheduler to the caller's optimizer when it steps per update
         (or every k updates): nothing moves; the constructor inlines the schedule."""
         schedule = SchedulePlan(outer, [outer], optimizer, "none", calls=[outer], factory=factory)
+        assert outer.entry is not None
+        if outer.entry.attaches_to_chain:
+            self._escape(
+                outer,
+                f"a scheduler that reads the training metric is not folded from the factory "
+                f"that builds it (called at {factory.where})",
+                "build the scheduler next to the optimizer",
+            )
+            return
         if not self._classify_stepping(schedule):
+            return
+        if schedule.per_epoch is not None:
+            self._escape(
+                outer,
+                f"the scheduler steps once per epoch, and --steps-per-epoch "
+                f"{schedule.per_epoch} names values of the caller (at {factory.where}) that "
+                "the factory building it cannot see",
+                "build the scheduler next to the optimizer",
+            )
             return
         key = self.plan.key_of
         self.plan.schedules[key(optimizer.call)] = schedule
