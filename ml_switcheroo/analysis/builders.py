@@ -13,7 +13,9 @@ override by a subclass of the file), not decorated, not async, not a generator, 
 of those; its name used only by one call, ``f(...)`` for a module-level function or
 ``self.f(...)`` in its own class, whose value is assigned to a name or ``self.x`` (a tuple of
 names for a tuple); and (when the repository is known) no other file names it. Anything else
-keeps today's answer (the builder's ``return`` is a torch-only use of the value).
+keeps today's answer (the builder's ``return`` is a torch-only use of the value). A builder
+that returns a scheduler built on its optimizer parameter is a scheduler factory
+(``factories.py``); ``call_of`` gives its one call.
 
 NOT DONE YET (issue 12): a builder called more than once (each call builds its own value; the
 facts of the calls are not kept apart), a tuple returned by a builder of another file, a

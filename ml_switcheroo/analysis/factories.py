@@ -7,6 +7,22 @@ schedule folds into ``opt``'s constructor with the factory's parameters replaced
 caller passes (``Substitution``), and the factory's own scheduler call becomes the same schedule
 in the factory's terms. The planner (``plan.py``, ``Planner._factory_schedule``) decides when
 that is certain; this module holds the substitution, shared with the rendering hooks.
+
+Followed only when: the factory is a builder of the file (``builders.py``: one definition,
+one call, one ``return`` at its end, no other file naming it); the optimizer it is passed is
+one translated constructor, and the call comes after it in the same block; the optimizer
+parameter is used only as the scheduler's optimizer; every name the scheduler's arguments read
+is a parameter of the factory bound once (or a builtin not shadowed at the call); what the
+call passes has no calls, no names rebound after the constructor and no attribute assigned in
+the file; the caller steps the scheduler once per update or every k updates; the optimizer's
+learning rate is a literal (the factory's own copy of the schedule starts from it).
+
+NOT DONE YET (issue 12): a factory in another file of the repository (the caller's file would
+need the factory's scheduler text and the factory's file the caller's stepping: both escape
+today), a factory that combines several schedulers (``SequentialLR([warmup, cosine])``, as
+litgpt's ``get_lr_scheduler``), a learning rate that is not a literal (``lr=cfg.lr``: the
+factory cannot see it), per-epoch stepping with ``--steps-per-epoch`` (its expression names
+the caller's values), a factory called once per run through a loop of another function.
 """
 
 from __future__ import annotations
