@@ -212,3 +212,42 @@ def test_a_method_factory_schedule_folds_into_self_optimizer_and_matches_torch(
         optax_traj, _ = run_optax(problem, optimizer)
         rel = rel_error(problem, torch_traj, optax_traj)
     assert rel < map_tolerance(translation, exact, ""), f"rel={rel:.3e}\n{translation.code}"
+
+
+EVERY_K = """\
+import torch
+
+
+def get_lr_scheduler(optimizer, size):
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=size, gamma=0.5)
+
+
+def fit(model, loader, lr):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scheduler = get_lr_scheduler(optimizer, 2)
+    step = 0
+    for k in loader:
+        optimizer.zero_grad()
+        loss = model(k)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        if step % 3 == 0:
+            scheduler.step()
+"""
+
+
+@pytest.mark.parametrize("exact", [False, True], ids=["default", "exact"])
+def test_a_factory_schedule_stepped_every_k_updates_in_the_caller_matches_torch(
+    exact: bool,
+) -> None:
+    translation = translate(EVERY_K, exact=exact)
+    assert [r.api for r in translation.escapes] == ["torch.optim.Optimizer.step"], [
+        r.reason for r in translation.escapes
+    ]
+    assert "// 3" in translation.code
+    with float64():
+        problem, torch_traj = torch_fit_trajectory(EVERY_K)
+        optax_traj, _ = run_optax(problem, translated_optimizer(translation))
+        rel = rel_error(problem, torch_traj, optax_traj)
+    assert rel < map_tolerance(translation, exact, ""), f"rel={rel:.3e}\n{translation.code}"
