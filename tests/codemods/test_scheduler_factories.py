@@ -119,6 +119,11 @@ class FactoryFoldsTest(SwitcherooTest):
         self.assertIn(")(total))\n    scheduler = get_lr_scheduler(optimizer, total)\n", out)
 
 
+    def test_a_builtin_the_caller_does_not_shadow_folds(self) -> None:
+        code = FACTORY.replace("step_size=max_steps // 3", "step_size=max(1, max_steps // 3)")
+        self.assertIn("transition_steps=max(1, 300 // 3)", run_codemod(code))
+
+
 class FactoryTrapsTest(SwitcherooTest):
     def scheduler_reason(self, code: str) -> str:
         (record,) = [
