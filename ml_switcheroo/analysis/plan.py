@@ -782,8 +782,15 @@ class Planner:
         if _impure_calls(values, self._harmless_call):
             return "the factory's arguments call functions, which would run at the optimizer"
         stored = self._stored_paths()
-        if any(_overlaps(read, path) for v in values for read in _paths(v) for path in stored):
+        read = [path for value in values for path in _paths(value)]
+        if any(_overlaps(path, store) for path in read for store in stored):
             return "an attribute the factory's arguments read is assigned in this file"
+        between = _impure_calls(list(body[optimizer.index + 1 : index]), self._harmless_call)
+        if read and between:
+            return (
+                f"`{code_of(between[0]).strip()}` runs between the optimizer and the factory's "
+                "call and may change an attribute the factory's arguments read"
+            )
         return None
 
     def _attach_factory_schedule(self, outer: Site, optimizer: Site, factory: FactoryCall) -> None:

@@ -118,10 +118,15 @@ class FactoryFoldsTest(SwitcherooTest):
         self.assertIn("optimizer = optax.adam(learning_rate=(lambda max_steps: lambda count:", out)
         self.assertIn(")(total))\n    scheduler = get_lr_scheduler(optimizer, total)\n", out)
 
-
     def test_a_builtin_the_caller_does_not_shadow_folds(self) -> None:
         code = FACTORY.replace("step_size=max_steps // 3", "step_size=max(1, max_steps // 3)")
         self.assertIn("transition_steps=max(1, 300 // 3)", run_codemod(code))
+
+    def test_an_attribute_of_a_parameter_folds(self) -> None:
+        code = FACTORY.replace("def fit(model, loader):", "def fit(model, loader, cfg):").replace(
+            "get_lr_scheduler(optimizer, 300)", "get_lr_scheduler(optimizer, cfg.max_steps)"
+        )
+        self.assertIn("transition_steps=cfg.max_steps // 3", run_codemod(code))
 
 
 class FactoryTrapsTest(SwitcherooTest):
@@ -227,4 +232,29 @@ class FactoryTrapsTest(SwitcherooTest):
             "    if loader:\n        scheduler = get_lr_scheduler(optimizer, 300)\n",
         )
         self.assertIn("the factory is not called after the optimizer", self.scheduler_reason(code))
+        self.assertNotFolded(code)
+
+    def test_an_attribute_argument_after_a_call_that_may_change_it_escapes(self) -> None:
+        code = FACTORY.replace("def fit(model, loader):", "def fit(model, loader, cfg):").replace(
+            "    scheduler = get_lr_scheduler(optimizer, 300)\n",
+            "    cfg.finalize()\n    scheduler = get_lr_scheduler(optimizer, cfg.max_steps)\n",
+        )
+        self.assertIn(
+            "`cfg.finalize()` runs between the optimizer and the factory's call",
+            self.scheduler_reason(code),
+        )
+        self.assertNotFolded(code)
+
+    def test_an_attribute_argument_assigned_in_the_file_escapes(self) -> None:
+        code = (
+            FACTORY.replace("def fit(model, loader):", "def fit(model, loader, cfg):")
+            .replace(
+                "    optimizer = torch",
+                "    cfg.max_steps = 30\n    optimizer = torch",
+            )
+            .replace(
+                "get_lr_scheduler(optimizer, 300)", "get_lr_scheduler(optimizer, cfg.max_steps)"
+            )
+        )
+        self.assertIn("is assigned in this file", self.scheduler_reason(code))
         self.assertNotFolded(code)
