@@ -151,3 +151,21 @@ def parameter_of(binding: cst.CSTNode, function: cst.FunctionDef) -> cst.Param |
         if binding is param or binding is param.name:
             return param
     return None
+
+
+def returns_of(function: cst.FunctionDef) -> list[cst.Return]:
+    """The ``return`` statements of ``function`` itself (not of nested functions or lambdas)."""
+    found: list[cst.Return] = []
+
+    class _Returns(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return node is function
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+        def visit_Return(self, node: cst.Return) -> None:
+            found.append(node)
+
+    function.visit(_Returns())
+    return found

@@ -34,6 +34,7 @@ from ml_switcheroo.analysis.factories import (
     lambda_parameters,
     parameter_of,
     read_names,
+    returns_of,
 )
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.analysis.purity import is_pure
@@ -1533,11 +1534,10 @@ class Planner:
         places = ", ".join(self._place(call) for call in calls[:3])
         if len(calls) > 1:
             return f", called {len(calls)} times ({places}): each call may pass another optimizer"
-        returns = sum(
-            1 for s in self.plan.sites if s.role == SCHEDULER and s.function is definition
-        )
-        if len(calls) == 1 and returns > 1:
-            return f", called at {places}, builds {returns} schedulers (one per branch)"
+        returns = returns_of(definition)
+        if len(calls) == 1 and len(returns) > 1:
+            lines = ", ".join(self._place(node) for node in returns[:3])
+            return f", called at {places}, returns on {len(returns)} paths ({lines})"
         return ""
 
     def _is_parameter(self, node: cst.CSTNode) -> bool:

@@ -158,7 +158,10 @@ class FactoryTrapsTest(SwitcherooTest):
         )
         records = [r for r in self.records(code) if r.api.endswith("StepLR")]
         self.assertEqual([r.kind for r in records], ["escaped", "escaped"])
-        self.assertIn("builds 2 schedulers (one per branch)", records[0].reason)
+        self.assertIn(
+            "called at example.py:13, returns on 2 paths (example.py:6, example.py:8)",
+            records[0].reason,
+        )
         self.assertNotFolded(code)
 
     def test_an_argument_that_is_not_provably_one_optimizer_escapes(self) -> None:
