@@ -13,7 +13,9 @@ override by a subclass of the file), not decorated, not async, not a generator, 
 of those; its name used only by one call, ``f(...)`` for a module-level function or
 ``self.f(...)`` in its own class, whose value is assigned to a name or ``self.x`` (a tuple of
 names for a tuple); and (when the repository is known) no other file names it. Anything else
-keeps today's answer (the builder's ``return`` is a torch-only use of the value).
+keeps today's answer (the builder's ``return`` is a torch-only use of the value). A builder
+that returns a scheduler built on its optimizer parameter is a scheduler factory
+(``factories.py``); ``call_of`` gives its one call.
 
 NOT DONE YET (issue 12): a builder called more than once (each call builds its own value; the
 facts of the calls are not kept apart), a tuple returned by a builder of another file, a
@@ -43,10 +45,16 @@ class Builders:
     # id(the builder's return statement) -> the class of the method that calls it (or None)
     callers: dict[int, cst.ClassDef | None] = field(default_factory=dict)
     arguments: dict[int, cst.BaseExpression] = field(default_factory=dict)  # id(param) -> passed
+    # id(the builder's FunctionDef) -> (the one call of it, the builder's return statement)
+    by_function: dict[int, tuple[cst.Call, cst.Return]] = field(default_factory=dict)
 
     def passed(self, param: cst.Param) -> cst.BaseExpression | None:
         """What the one call of a builder passes for its parameter ``param``."""
         return self.arguments.get(id(param))
+
+    def call_of(self, function: cst.CSTNode | None) -> tuple[cst.Call, cst.Return] | None:
+        """The one call of builder ``function`` and the builder's return statement."""
+        return self.by_function.get(id(function)) if function is not None else None
 
     def built(self, value: object, binding: cst.CSTNode | None = None) -> cst.BaseExpression | None:
         """The constructor call ``value`` (or the tuple target ``binding``) stands for."""
@@ -86,6 +94,7 @@ def find_builders(
         _record(found, returned, call, targets)
         found.arguments.update(_arguments(function, call, method=owner is not None))
         found.callers[id(returned[0])] = use_owner[0] if isinstance(use_owner, tuple) else None
+        found.by_function[id(function)] = (call, returned[0])
     return found
 
 

@@ -28,6 +28,14 @@ import libcst as cst
 from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import stepping
+from ml_switcheroo.analysis.factories import (
+    BUILTIN_NAMES,
+    FactoryCall,
+    lambda_parameters,
+    parameter_of,
+    read_names,
+    returns_of,
+)
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.analysis.resolver import Resolver
@@ -122,6 +130,9 @@ class SchedulePlan:
     warmup: tuple[Site, int] | None = None
     step_sites: list[Site] = field(default_factory=list)
     calls: list[Site] = field(default_factory=list)  # every scheduler call, nested ones too
+    # the factory's one call when `outer` is built in a factory the optimizer is passed to
+    # (``analysis/factories.py``): nothing moves, the constructor gets the schedule inlined
+    factory: FactoryCall | None = None
 
 
 class Warmup(NamedTuple):
@@ -560,11 +571,24 @@ class Planner:
                     if named is not None:
                         components[id(named.call)] = site
         by_optimizer: dict[int, list[Site]] = {}
+        optimizers: dict[int, Site] = {}  # id(constructor call) -> its site
+        factories: dict[int, FactoryCall] = {}  # id(scheduler call) -> its factory's one call
         for site in schedulers:
             if id(site.call) in components:
                 continue
             optimizer = self._scheduler_optimizer(site)
             if optimizer is None:
+                factory = self._factory_schedule(site)
+                if isinstance(factory, tuple):
+                    optimizer, factories[id(site.call)] = factory
+                    by_optimizer.setdefault(id(optimizer.call), []).append(site)
+                    optimizers[id(optimizer.call)] = optimizer
+                    continue
+                if isinstance(factory, str):
+                    self._escape(
+                        site, factory, "pass the schedule as the optimizer's learning_rate"
+                    )
+                    continue
                 origin = self._origin(site)
                 self._refuse(
                     site,
@@ -573,11 +597,15 @@ class Planner:
                 )
                 continue
             by_optimizer.setdefault(id(optimizer.call), []).append(site)
-        for sites in by_optimizer.values():
-            optimizer = self._scheduler_optimizer(sites[0])
-            assert optimizer is not None
+            optimizers[id(optimizer.call)] = optimizer
+        for key, sites in by_optimizer.items():
+            optimizer = optimizers[key]
+            if len(sites) == 1 and id(sites[0].call) in factories:
+                self._attach_factory_schedule(sites[0], optimizer, factories[id(sites[0].call)])
+                continue
             if len(sites) > 1:
-                pair = self._warmup_pair(sites) if len(sites) == 2 else None
+                in_factory = any(id(site.call) in factories for site in sites)
+                pair = self._warmup_pair(sites) if len(sites) == 2 and not in_factory else None
                 if isinstance(pair, Warmup):
                     self._attach_schedule(pair.main, optimizer, components, pair)
                     self._escape_unattached(pair.warm, pair.main)
@@ -615,6 +643,188 @@ class Planner:
                 if component is not None and component is not site:
                     return self._scheduler_optimizer(component)
         return None
+
+    # ------------------------------------------------------------------ scheduler factories
+
+    def _factory_schedule(self, site: Site) -> tuple[Site, FactoryCall] | str | None:
+        """``site`` built on a parameter of a factory called once with a translated optimizer:
+        that optimizer and the call (``analysis/factories.py``); a reason when the factory is
+        followed but the schedule cannot move to the optimizer; None when it is no factory."""
+        argument = _optimizer_argument(site)
+        function = site.function
+        if not isinstance(argument, cst.Name) or not isinstance(function, cst.FunctionDef):
+            return None
+        bindings = self.resolver.binding_nodes(argument)
+        param = parameter_of(bindings[0], function) if len(bindings) == 1 else None
+        builders = self.resolver.builders()
+        called = builders.call_of(function)
+        if param is None or called is None or builders.by_call.get(id(called[0])) is not site.call:
+            return None
+        call, returned = called
+        name = f"{function.name.value}()"
+        where = self._place(call)
+        passed = builders.passed(param)
+        optimizer = self._bound_site(passed, site, CONSTRUCTOR) if passed is not None else None
+        caller_class = builders.callers.get(id(returned))
+        if passed is not None and caller_class is not site.enclosing_class:
+            value = self.bound_value(passed, caller_class)
+            optimizer = self.by_call.get(id(value)) if isinstance(value, cst.Call) else None
+            optimizer = optimizer if optimizer and optimizer.role == CONSTRUCTOR else None
+        if optimizer is None:
+            shown = f"`{code_of(passed).strip()}`" if passed is not None else "nothing"
+            return (
+                f"{name} builds the scheduler on its parameter `{param.name.value}`, and its one "
+                f"call ({where}) passes {shown}, which is not an optimizer built by a translated "
+                "constructor of this file"
+            )
+        reason = self._factory_body_reason(site, function, param, name)
+        if reason is not None:
+            return reason
+        found = self._factory_substitutions(site, function, param, call)
+        if isinstance(found, str):
+            return f"{found} ({name} is called at {where})"
+        substitutions, hints = found
+        reason = self._factory_call_reason(call, optimizer, list(substitutions.values()))
+        if reason is not None:
+            return f"{reason} ({name} is called at {where})"
+        return optimizer, FactoryCall(call, where, substitutions, hints)
+
+    def _factory_body_reason(
+        self, site: Site, function: cst.FunctionDef, param: cst.Param, name: str
+    ) -> str | None:
+        """Why the factory's scheduler is not the whole story of its optimizer parameter: it
+        combines other schedulers, or the factory uses the optimizer otherwise."""
+        if site.parent_call is not None or any(
+            s.role == SCHEDULER and s is not site and s.function is function
+            for s in self.plan.sites
+        ):
+            return f"{name} builds more than one scheduler; only a single one is folded"
+        scope = self.resolver.scopes.get(param)
+        uses = [
+            access.node
+            for assignment in (scope.assignments[param.name.value] if scope else [])
+            for access in assignment.references
+        ]
+        if len(uses) != 1:
+            places = ", ".join(self._place(use) for use in uses[:3])
+            return (
+                f"{name} also uses its optimizer parameter `{param.name.value}` outside the "
+                f"scheduler ({places}), and what it does to the optimizer is not translated"
+            )
+        return None
+
+    def _factory_substitutions(
+        self, site: Site, function: cst.FunctionDef, optimizer: cst.Param, call: cst.Call
+    ) -> tuple[dict[int, cst.BaseExpression], dict[int, str]] | str:
+        """id(Name of the scheduler's arguments) -> the caller's expression for the factory
+        parameter it reads, and id(that expression) -> the parameter's name; a reason when a
+        name is not such a parameter."""
+        builders = self.resolver.builders()
+        substitutions: dict[int, cst.BaseExpression] = {}
+        hints: dict[int, str] = {}
+        lambdas = lambda_parameters(site.call)
+        name = f"{function.name.value}()"
+        for arg in site.call.args:
+            if arg.value is _optimizer_argument(site):
+                continue
+            for read in read_names(arg.value):
+                bindings = self.resolver.binding_nodes(read)
+                if not bindings and read.value in BUILTIN_NAMES:
+                    if self._bound_at(call, read.value):
+                        return f"`{read.value}` means another value where {name} is called"
+                    continue
+                param = parameter_of(bindings[0], function) if len(bindings) == 1 else None
+                lambda_param = len(bindings) == 1 and isinstance(bindings[0], cst.Param)
+                if param is None and lambda_param and read.value in lambdas:
+                    continue  # a parameter of a lambda of the scheduler's arguments
+                if param is None or param is optimizer:
+                    return (
+                        f"the scheduler's argument reads `{read.value}`, which is not a "
+                        f"parameter of {name} bound once"
+                    )
+                value = builders.passed(param)
+                if value is None and param.default is not None and not read_names(param.default):
+                    value = param.default
+                if (
+                    value is None
+                    or lambda_parameters(value)
+                    or any(n.value in lambdas for n in read_names(value))
+                ):
+                    return f"what the call passes for `{read.value}` cannot stand in its place"
+                substitutions[id(read)] = value
+                hints[id(value)] = param.name.value
+        return substitutions, hints
+
+    def _bound_at(self, node: cst.CSTNode, name: str) -> bool:
+        """Whether ``name`` is bound by the program (not a builtin) where ``node`` is."""
+        scope = self.resolver.scopes.get(node)
+        if scope is None:
+            return True
+        return any(not isinstance(a.scope, BuiltinScope) for a in scope[name])
+
+    def _factory_call_reason(
+        self, call: cst.Call, optimizer: Site, values: list[cst.BaseExpression]
+    ) -> str | None:
+        """Why the caller's arguments cannot be evaluated at the optimizer's constructor: the
+        call is not after it in its block, a name is rebound after it, an argument calls
+        something, or an attribute it reads is assigned somewhere in the file."""
+        position = next((self.collector.name_positions.get(id(n)) for n in _names(call.func)), None)
+        if optimizer.target is None or position is None:
+            return "the optimizer is not assigned by a plain `name = ...` statement"
+        block, index = position
+        if block != optimizer.block or index <= optimizer.index:
+            return (
+                f"the factory is not called after the optimizer ({self._place(optimizer.call)}) "
+                "in the same block"
+            )
+        body = self.collector.blocks[block].body  # type: ignore[attr-defined]
+        if self.referents_after(values, block, optimizer.index, set()) or self.rebound_in(
+            values, list(body[optimizer.index : index])
+        ):
+            return "a name the factory's arguments read is assigned after the optimizer is built"
+        if _impure_calls(values, self._harmless_call):
+            return "the factory's arguments call functions, which would run at the optimizer"
+        stored = self._stored_paths()
+        read = [path for value in values for path in _paths(value)]
+        if any(_overlaps(path, store) for path in read for store in stored):
+            return "an attribute the factory's arguments read is assigned in this file"
+        between = _impure_calls(list(body[optimizer.index + 1 : index]), self._harmless_call)
+        if read and between:
+            return (
+                f"`{code_of(between[0]).strip()}` runs between the optimizer and the factory's "
+                "call and may change an attribute the factory's arguments read"
+            )
+        return None
+
+    def _attach_factory_schedule(self, outer: Site, optimizer: Site, factory: FactoryCall) -> None:
+        """Link the factory's scheduler to the caller's optimizer when it steps per update
+        (or every k updates): nothing moves; the constructor inlines the schedule."""
+        schedule = SchedulePlan(outer, [outer], optimizer, "none", calls=[outer], factory=factory)
+        assert outer.entry is not None
+        if outer.entry.attaches_to_chain:
+            self._escape(
+                outer,
+                f"a scheduler that reads the training metric is not folded from the factory "
+                f"that builds it (called at {factory.where})",
+                "build the scheduler next to the optimizer",
+            )
+            return
+        if not self._classify_stepping(schedule):
+            return
+        if schedule.per_epoch is not None:
+            self._escape(
+                outer,
+                f"the scheduler steps once per epoch, and --steps-per-epoch "
+                f"{schedule.per_epoch} names values of the caller (at {factory.where}) that "
+                "the factory building it cannot see",
+                "build the scheduler next to the optimizer",
+            )
+            return
+        key = self.plan.key_of
+        self.plan.schedules[key(optimizer.call)] = schedule
+        self.plan.scheduler_of[key(outer.call)] = schedule
+        for step in schedule.step_sites:
+            self.plan.steps[key(step.call)] = schedule
 
     def _attach_schedule(
         self,
@@ -1293,13 +1503,32 @@ class Planner:
             node = binding.node
             if isinstance(node, cst.Param) or self._is_parameter(node):
                 function = _enclosing_function_name(self.module, node)
-                places.append(f"a parameter of {function} ({self._place(node)})")
+                places.append(
+                    f"a parameter of {function} ({self._place(node)})"
+                    + self._factory_calls_note(site, function)
+                )
             else:
                 value = binding.value
                 shown = f" from `{_short(value)}`" if value is not None else ""
                 places.append(f"assigned at {self._place(node)}{shown}")
         more = f" and {len(bindings) - 3} more" if len(bindings) > 3 else ""
         return f"`{text}` is " + ", ".join(places) + more
+
+    def _factory_calls_note(self, site: Site, function: str) -> str:
+        """Why a factory of the scheduler was not followed to its caller: called several
+        times, or with more than one ``return`` (``analysis/factories.py``)."""
+        definition = site.function
+        if not isinstance(definition, cst.FunctionDef) or f"{definition.name.value}()" != function:
+            return ""
+        calls = _calls_named(self.module, definition.name.value)
+        places = ", ".join(self._place(call) for call in calls[:3])
+        if len(calls) > 1:
+            return f", called {len(calls)} times ({places}): each call may pass another optimizer"
+        returns = returns_of(definition)
+        if len(calls) == 1 and len(returns) > 1:
+            lines = ", ".join(self._place(node) for node in returns[:3])
+            return f", called at {places}, returns on {len(returns)} paths ({lines})"
+        return ""
 
     def _is_parameter(self, node: cst.CSTNode) -> bool:
         return isinstance(node, cst.Name) and any(
@@ -2169,19 +2398,23 @@ def _calls_self_method(node: cst.CSTNode, receiver: str, name: str) -> bool:
 
 def _calls_of(module: cst.Module, name: str) -> int:
     """How many calls in ``module`` call ``name(...)`` or ``<anything>.name(...)``."""
-    count = 0
+    return len(_calls_named(module, name))
 
-    class _Count(cst.CSTVisitor):
+
+def _calls_named(module: cst.Module, name: str) -> list[cst.Call]:
+    """The calls in ``module`` of ``name(...)`` or ``<anything>.name(...)``."""
+    found: list[cst.Call] = []
+
+    class _Find(cst.CSTVisitor):
         def visit_Call(self, call: cst.Call) -> None:
-            nonlocal count
             func = call.func
             if (isinstance(func, cst.Name) and func.value == name) or (
                 isinstance(func, cst.Attribute) and func.attr.value == name
             ):
-                count += 1
+                found.append(call)
 
-    module.visit(_Count())
-    return count
+    module.visit(_Find())
+    return found
 
 
 def _short(node: cst.CSTNode, limit: int = 60) -> str:

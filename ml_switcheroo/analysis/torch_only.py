@@ -216,6 +216,14 @@ class TorchOnlyFinder:
                 return True
         return False
 
+    def _folded_factory_call(self, call: cst.Call) -> bool:
+        """Whether ``call`` is the one call of a scheduler factory whose schedule the plan
+        folds into the optimizer (``analysis/factories.py``)."""
+        return any(
+            schedule.factory is not None and schedule.factory.call is call
+            for schedule in self.planner.plan.schedules.values()
+        )
+
     def _member_problem(
         self, handle: _Handle, use: cst.CSTNode, member: cst.Attribute, grand: Any
     ) -> str | None:
@@ -243,6 +251,8 @@ class TorchOnlyFinder:
         argument: cst.Arg,
         call: cst.Call,
     ) -> None:
+        if self._folded_factory_call(call):
+            return  # the factory only builds the scheduler the optimizer folds (plan.py)
         callee = self.resolver.called_function(call.func)
         description = f"`{code_of(call.func).strip()}(...)` gets `{handle.name}`"
         if callee in self.map.torch_only_calls:

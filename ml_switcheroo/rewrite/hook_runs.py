@@ -80,7 +80,7 @@ class HookRuns:
             if isinstance(result, Escape):
                 return result
             attached = plan.attachment(original_node)
-            if attached is not None and not self.statements.is_folded(id(attached)):
+            if attached is not None and not self._folded(attached):
                 raise Untranslatable(
                     "it belongs to an optimizer that was not translated together with it "
                     "(see the optimizer's statement)"
@@ -101,6 +101,19 @@ class HookRuns:
         except Untranslatable as exc:
             return Escape(exc.reason, exc.suggestion)
         return result
+
+    def _folded(self, attached: cst.Call) -> bool:
+        """Whether the optimizer folds ``attached``: translated so far, or (a factory's
+        scheduler, which may come before its optimizer in the file) its optimizer's dry run
+        folds it."""
+        if self.statements.is_folded(id(attached)):
+            return True
+        schedule = self.plan().schedule_of(attached)
+        return (
+            schedule is not None
+            and schedule.factory is not None
+            and (self.receivers.value_translates(attached))
+        )
 
     def dry(self, call: cst.Call, wired: Wired) -> tuple[bool, str | None, list[int]]:
         """Run the hook of constructor ``call`` without applying it: whether it translates, its

@@ -16,8 +16,11 @@ scheduler to the optimizer it wraps; then
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import libcst as cst
 
+from ml_switcheroo.analysis.factories import read_names, substituted
 from ml_switcheroo.analysis.plan import SchedulePlan
 from ml_switcheroo.model.hygiene import UserExpression, is_time_invariant
 from ml_switcheroo.model.tensor_values import replace_tensor_literals
@@ -82,6 +85,8 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
         ctx.add_import(wrapper.partition(".")[0])
         expression = cst.Call(cst.parse_expression(wrapper), [cst.Arg(expression)])
     extra: list[UserExpression] = []
+    if schedule.factory is not None and node is schedule.outer.call:
+        extra.extend(_factory_expressions(schedule, ctx))
     if schedule.per_epoch and node is schedule.outer.call:
         steps = cst.parse_expression(schedule.per_epoch)
         extra.append(UserExpression(steps, "steps_per_epoch", _AFTER_SOURCE))
@@ -99,6 +104,52 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
 
 
 _AFTER_SOURCE = 1 << 30  # source order of --steps-per-epoch: after every argument in the file
+
+
+def inline_schedule(
+    schedule: SchedulePlan, ctx: HookContext
+) -> tuple[SchedulePlan, cst.BaseExpression]:
+    """A factory's schedule as the caller's constructor evaluates it: the factory's
+    parameters replaced by what its one call passes (``analysis/factories.py``), and that
+    plan."""
+    factory = schedule.factory
+    assert factory is not None
+    call = substituted(schedule.outer.call, factory)
+    outer = replace(schedule.outer, call=call)
+    inline = replace(
+        schedule, outer=outer, members=[outer], calls=[outer], factory=replace(factory, inline=True)
+    )
+    return inline, render_schedule(call, inline, replace(ctx, entry=outer.entry))
+
+
+def factory_arguments(schedule: SchedulePlan) -> list[UserExpression]:
+    """The caller's expressions an inlined factory schedule evaluates (hygiene binds them
+    where the constructor is when the schedule defers them)."""
+    if schedule.factory is None:
+        return []
+    return [
+        UserExpression(value, hint, _AFTER_SOURCE - 1, shared=True)
+        for hint, value in schedule.factory.arguments()
+    ]
+
+
+def _factory_expressions(schedule: SchedulePlan, ctx: HookContext) -> list[UserExpression]:
+    """Inline: the caller's expressions. In the factory: none, but the optimizer's learning
+    rate, which the schedule starts from, must mean the same there (a literal)."""
+    assert schedule.factory is not None
+    if schedule.factory.inline:
+        return factory_arguments(schedule)
+    lr = optimizer_lr(schedule, ctx)
+    if read_names(lr):
+        raise Untranslatable(
+            f"the schedule starts from the optimizer's learning rate `{code_of(lr).strip()}`, "
+            f"which is not visible in the factory that builds the scheduler (called at "
+            f"{schedule.factory.where})",
+            "pass the learning rate to the factory, or write it as a literal in the optimizer",
+        )
+    return []
+
+
 _PER_EPOCH = cst.parse_expression("lambda count: (schedule)(count // (steps))")
 
 

@@ -42,6 +42,8 @@ from ml_switcheroo.targets.hooks import HookContext, register_hook
 from ml_switcheroo.targets.optax.clipping import clip_expression
 from ml_switcheroo.targets.optax.lr_scheduler import (
     attaches_to_chain,
+    factory_arguments,
+    inline_schedule,
     momentum_schedule,
     render_schedule,
 )
@@ -69,14 +71,15 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
     head = [link for link in (_clip_link(site, ctx) for site in clips) if link is not None]
     tail: list[cst.BaseExpression] = []
     inject = None
-    if schedule is not None and _schedule_translates(schedule, ctx):
-        target = cst.parse_expression(code_of(schedule.outer.target).strip())
+    folded = _folded_schedule(schedule, ctx) if schedule is not None else None
+    if schedule is not None and folded is not None:
+        rendered, target = folded
         if attaches_to_chain(schedule):
             tail.append(target)
             _fold_schedule(schedule, ctx)
         elif _takes_schedule(call, ctx):
             call.overrides[ctx.entry.learning_rate] = target  # type: ignore[index]
-            momentum = momentum_schedule(schedule, ctx)
+            momentum = momentum_schedule(rendered, ctx)
             if momentum is None or ctx.entry.momentum_argument:
                 if momentum is not None:
                     key = ctx.entry.momentum_argument
@@ -101,7 +104,8 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
         expression = _attach_mask(expression, mask, ctx)
     # A momentum schedule repeats the scheduler's arguments, which its own statement evaluates.
     shared = [site.call for site in schedule.calls] if schedule is not None else []
-    return ctx.hygienic(expression, node, shared=shared)  # type: ignore[return-value]
+    extra = factory_arguments(schedule) if schedule is not None and folded is not None else []
+    return ctx.hygienic(expression, node, shared=shared, extra=extra)  # type: ignore[return-value]
 
 
 def _clip_link(site: Site, ctx: HookContext) -> cst.BaseExpression | None:
@@ -112,6 +116,23 @@ def _clip_link(site: Site, ctx: HookContext) -> cst.BaseExpression | None:
         return None
     ctx.fold(site.call)
     return expression
+
+
+def _folded_schedule(
+    schedule: SchedulePlan, ctx: HookContext
+) -> tuple[SchedulePlan, cst.BaseExpression] | None:
+    """The plan to render the schedule's momentum with and the learning rate the
+    constructor takes: the scheduler's name, or a factory's schedule inlined; None when the
+    schedule does not translate."""
+    if not _schedule_translates(schedule, ctx):
+        return None
+    if schedule.factory is None:
+        return schedule, cst.parse_expression(code_of(schedule.outer.target).strip())
+    try:
+        inline_schedule(schedule, replace(ctx, request_import=lambda key: None, folded=[]))
+    except Untranslatable:
+        return None
+    return inline_schedule(schedule, ctx)
 
 
 def _schedule_translates(schedule: SchedulePlan, ctx: HookContext) -> bool:

@@ -1,0 +1,171 @@
+"""Scheduler factories: a function or method of this file that receives the optimizer as a
+parameter and returns the scheduler it builds on it.
+
+``def get_lr_scheduler(optimizer, warmup, total): return LambdaLR(optimizer, ...)`` called
+once as ``sched = get_lr_scheduler(opt, 100, 1000)`` next to ``opt = AdamW(...)``: the
+schedule folds into ``opt``'s constructor with the factory's parameters replaced by what the
+caller passes (``Substitution``), and the factory's own scheduler call becomes the same schedule
+in the factory's terms. The planner (``plan.py``, ``Planner._factory_schedule``) decides when
+that is certain; this module holds the substitution, shared with the rendering hooks.
+
+Followed only when: the factory is a builder of the file (``builders.py``: one definition,
+one call, one ``return`` at its end, no other file naming it); the optimizer it is passed is
+one translated constructor, and the call comes after it in the same block; the optimizer
+parameter is used only as the scheduler's optimizer; every name the scheduler's arguments read
+is a parameter of the factory bound once (or a builtin not shadowed at the call); what the
+call passes has no calls, no names rebound after the constructor and no attribute assigned in
+the file; the caller steps the scheduler once per update or every k updates; the optimizer's
+learning rate is a literal (the factory's own copy of the schedule starts from it).
+
+NOT DONE YET (issue 12): a factory in another file of the repository (the caller's file would
+need the factory's scheduler text and the factory's file the caller's stepping: both escape
+today), a factory that combines several schedulers (``SequentialLR([warmup, cosine])``, as
+litgpt's ``get_lr_scheduler``), a learning rate that is not a literal (``lr=cfg.lr``: the
+factory cannot see it), per-epoch stepping with ``--steps-per-epoch`` (its expression names
+the caller's values), a factory called once per run through a loop of another function.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+BUILTIN_NAMES = frozenset(dir(builtins))
+
+
+@dataclass(frozen=True, eq=False)
+class FactoryCall:
+    """The one call of a scheduler factory and what its scheduler's names become there."""
+
+    call: cst.Call  # the caller's `get_lr_scheduler(opt, 100, 1000)`
+    where: str  # `file:line` of that call
+    # id(a Name of the factory's scheduler call) -> the caller's expression for its parameter
+    substitutions: dict[int, cst.BaseExpression] = field(default_factory=dict)
+    hints: dict[int, str] = field(default_factory=dict)  # id(caller's expression) -> parameter
+    inline: bool = False  # rendering the copy at the caller's constructor (not the factory's)
+
+    def arguments(self) -> list[tuple[str, cst.BaseExpression]]:
+        """The caller's expressions that the inlined schedule evaluates, once each."""
+        seen: dict[int, cst.BaseExpression] = {}
+        for value in self.substitutions.values():
+            seen.setdefault(id(value), value)
+        return [(self.hints.get(key, "factory_argument"), value) for key, value in seen.items()]
+
+
+def substituted(call: cst.Call, factory: FactoryCall) -> cst.Call:
+    """``call`` with every Name the factory's parameters bind replaced by the caller's
+    expression (the nodes themselves, so that hygiene knows them)."""
+    replaced = call.visit(_Substitute(factory.substitutions))
+    assert isinstance(replaced, cst.Call)
+    return replaced
+
+
+class _Substitute(cst.CSTTransformer):
+    def __init__(self, substitutions: dict[int, cst.BaseExpression]) -> None:
+        super().__init__()
+        self.substitutions = substitutions
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:  # type: ignore[override]
+        value = self.substitutions.get(id(original_node))
+        if value is None:
+            return updated_node
+        return (
+            value.with_changes(
+                lpar=[*original_node.lpar, cst.LeftParen(), *value.lpar],
+                rpar=[*value.rpar, cst.RightParen(), *original_node.rpar],
+            )
+            if _needs_parentheses(value)
+            else value
+        )
+
+
+def _needs_parentheses(value: cst.BaseExpression) -> bool:
+    """A caller expression that is not atomic keeps its meaning inside ``a * (b + c)``."""
+    return (
+        not isinstance(
+            value,
+            (
+                cst.Name,
+                cst.Attribute,
+                cst.Integer,
+                cst.Float,
+                cst.SimpleString,
+                cst.Call,
+                cst.Subscript,
+            ),
+        )
+        and not value.lpar
+    )
+
+
+def read_names(node: cst.CSTNode) -> list[cst.Name]:
+    """Names ``node`` reads as variables (not attribute names, keywords or lambda
+    parameters' own Name nodes)."""
+    found: list[cst.Name] = []
+
+    class _Names(cst.CSTVisitor):
+        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
+            attribute.value.visit(self)
+            return False
+
+        def visit_Arg(self, arg: cst.Arg) -> bool:
+            arg.value.visit(self)
+            return False
+
+        def visit_Param(self, param: cst.Param) -> bool:
+            if param.default is not None:
+                param.default.visit(self)
+            return False
+
+        def visit_Name(self, name: cst.Name) -> None:
+            found.append(name)
+
+    node.visit(_Names())
+    return found
+
+
+def lambda_parameters(node: cst.CSTNode) -> set[str]:
+    """The names of every lambda parameter inside ``node``."""
+    found: set[str] = set()
+
+    class _Params(cst.CSTVisitor):
+        def visit_Param(self, param: cst.Param) -> None:
+            found.add(param.name.value)
+
+    node.visit(_Params())
+    return found
+
+
+def parameter_of(binding: cst.CSTNode, function: cst.FunctionDef) -> cst.Param | None:
+    """The parameter of ``function`` that ``binding`` (a Param or its Name) is."""
+    params = function.params
+    every = [
+        *params.posonly_params,
+        *params.params,
+        *params.kwonly_params,
+        *(p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)),
+    ]
+    for param in every:
+        if binding is param or binding is param.name:
+            return param
+    return None
+
+
+def returns_of(function: cst.FunctionDef) -> list[cst.Return]:
+    """The ``return`` statements of ``function`` itself (not of nested functions or lambdas)."""
+    found: list[cst.Return] = []
+
+    class _Returns(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return node is function
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+        def visit_Return(self, node: cst.Return) -> None:
+            found.append(node)
+
+    function.visit(_Returns())
+    return found
