@@ -521,11 +521,6 @@ class Planner:
                 return found
         return None
 
-    def _escape(self, site: Site, reason: str, suggestion: str | None = None) -> None:
-        self.plan.escapes.setdefault(
-            self.plan.key_of(site.call), Untranslatable(reason, suggestion)
-        )
-
     def _refuse(self, site: Site, kind: str, **values: str) -> None:
         """Escape ``site`` for a finding, in the target's words."""
         self.plan.escapes.setdefault(
@@ -585,9 +580,7 @@ class Planner:
                     optimizers[id(optimizer.call)] = optimizer
                     continue
                 if isinstance(factory, str):
-                    self._escape(
-                        site, factory, "pass the schedule as the optimizer's learning_rate"
-                    )
+                    self._refuse(site, findings.FACTORY_NOT_FOLDED, reason=factory)
                     continue
                 origin = self._origin(site)
                 self._refuse(
@@ -802,22 +795,16 @@ class Planner:
         schedule = SchedulePlan(outer, [outer], optimizer, "none", calls=[outer], factory=factory)
         assert outer.entry is not None
         if outer.entry.attaches_to_chain:
-            self._escape(
-                outer,
-                f"a scheduler that reads the training metric is not folded from the factory "
-                f"that builds it (called at {factory.where})",
-                "build the scheduler next to the optimizer",
-            )
+            self._refuse(outer, findings.FACTORY_METRIC_SCHEDULER, where=factory.where)
             return
         if not self._classify_stepping(schedule):
             return
         if schedule.per_epoch is not None:
-            self._escape(
+            self._refuse(
                 outer,
-                f"the scheduler steps once per epoch, and --steps-per-epoch "
-                f"{schedule.per_epoch} names values of the caller (at {factory.where}) that "
-                "the factory building it cannot see",
-                "build the scheduler next to the optimizer",
+                findings.FACTORY_PER_EPOCH,
+                steps_per_epoch=schedule.per_epoch,
+                where=factory.where,
             )
             return
         key = self.plan.key_of

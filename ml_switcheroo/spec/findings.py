@@ -36,6 +36,9 @@ SCHEDULE_CANNOT_MOVE = "schedule_cannot_move"
 COMPONENT_STEPPED_ALONE = "component_stepped_alone"
 WARMUP_OF_UNTRANSLATED = "warmup_of_untranslated"  # values: main, reason
 STEPS_PER_EPOCH_ASSIGNED_LATE = "steps_per_epoch_assigned_late"  # values: steps_per_epoch, late
+FACTORY_NOT_FOLDED = "factory_not_folded"  # values: reason
+FACTORY_METRIC_SCHEDULER = "factory_metric_scheduler"  # values: where
+FACTORY_PER_EPOCH = "factory_per_epoch"  # values: steps_per_epoch, where
 # Gradient clipping (analysis/plan.py)
 CLIP_NORM_USED = "clip_norm_used"
 CLIP_WITHOUT_OPTIMIZER = "clip_without_optimizer"

@@ -86,6 +86,17 @@ MESSAGES: dict[str, Message] = {
     ),
     f.COMPONENT_STEPPED_ALONE: ("a component scheduler is stepped on its own", None),
     f.WARMUP_OF_UNTRANSLATED: ("it is the warm-up before `{main}`: {reason}", None),
+    f.FACTORY_NOT_FOLDED: ("{reason}", "pass the schedule as the optimizer's learning_rate"),
+    f.FACTORY_METRIC_SCHEDULER: (
+        "a scheduler that reads the training metric is not folded from the factory that "
+        "builds it (called at {where})",
+        "build the scheduler next to the optimizer",
+    ),
+    f.FACTORY_PER_EPOCH: (
+        "the scheduler steps once per epoch, and --steps-per-epoch {steps_per_epoch} names "
+        "values of the caller (at {where}) that the factory building it cannot see",
+        "build the scheduler next to the optimizer",
+    ),
     f.STEPS_PER_EPOCH_ASSIGNED_LATE: (
         "--steps-per-epoch {steps_per_epoch} reads `{late}`, which is assigned after this "
         "scheduler; the translation evaluates it where the schedule is built",
