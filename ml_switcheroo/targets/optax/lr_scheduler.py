@@ -59,7 +59,7 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
     _replace_tensor_literals(call, ctx)
     call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
     check_escapes(call, ctx.exact, render=render)
-    stepped_less_often = schedule.per_epoch or schedule.every
+    stepped_less_often = schedule.per_epoch or schedule.every or schedule.written
     if stepped_less_often and node is schedule.outer.call and momentum_schedule(schedule, ctx):
         raise Untranslatable(
             "it also cycles the optimizer's momentum (beta1), and stepped once per epoch (or "
