@@ -997,7 +997,8 @@ class Planner:
         """``epoch + 1``: the scheduler's step count at its ``step()``, when provably so: the
         step is alone on its line directly in ``for epoch in range(n):`` (no ``else``, no
         jump anywhere in it, ``epoch`` not rebound in it), that loop in the scheduler's block
-        after it (each run of the block builds a fresh scheduler), and the optimizer's
+        after it (each run of the block builds a fresh scheduler), scheduler and optimizer
+        plain names not rebound from there to the loop's end, and the optimizer's
         ``param_groups`` unused (a write there would change what the scheduler multiplies)."""
         loop = step.controls[-1]
         if not isinstance(loop, cst.For) or loop.orelse is not None or loop.asynchronous:
@@ -1014,10 +1015,14 @@ class Planner:
             return None
         if self.rebound_in([loop.target], body):
             return None
-        optimizer = schedule.optimizer.target
-        if optimizer is None or _mentions(
-            self.module, f"{code_of(optimizer).strip()}.param_groups"
-        ):
+        optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
+        if not isinstance(optimizer, cst.Name) or not isinstance(scheduler, cst.Name):
+            return None  # an attribute (`self.sched`) may be rebound by other methods
+        owner = self.collector.blocks[schedule.outer.block]
+        after = list(owner.body[schedule.outer.index + 1 : step.path[-2][1] + 1])  # type: ignore[attr-defined]
+        if self.rebound_in([optimizer, scheduler], after):
+            return None  # `sched` (or `opt`) at the step may not be the one built
+        if _mentions(self.module, f"{optimizer.value}.param_groups"):
             return None
         return f"{loop.target.value} + 1"
 

@@ -153,3 +153,31 @@ for epoch in range(10):
     def test_a_user_float_escapes(self) -> None:
         output = convert("float = None\n" + PER_EPOCH)
         assert BEGIN in output and FIRST_LR not in output, output
+
+    def test_a_scheduler_rebound_in_the_epoch_loop_escapes(self) -> None:
+        escaped(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    sched.step()\n"
+            + "    sched = restored_scheduler()\n"
+        )
+
+    def test_a_scheduler_rebound_before_the_epoch_loop_escapes(self) -> None:
+        escaped(
+            HEADER
+            + "sched = restored_scheduler()\n"
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    sched.step()\n"
+        )
+
+    def test_an_attribute_scheduler_escapes(self) -> None:
+        code = PER_EPOCH.replace("sched = ", "self.sched = ").replace(
+            "sched.step", "self.sched.step"
+        )
+        code = code.replace("opt = ", "self.opt = ").replace("(opt", "(self.opt")
+        code = code.replace("opt.", "self.opt.").replace("model = make", "model = make")
+        body = textwrap.indent(code.split("\n", 2)[2], "        ")
+        output = convert("import torch\n\nclass T:\n    def fit(self):\n" + body)
+        assert BEGIN in output and "sched(epoch + 1)" not in output, output
