@@ -11,7 +11,9 @@ scheduler to the optimizer it wraps; then
 * a scheduler that works on the update stream (ReduceLROnPlateau) is appended to the optimizer's
   chain instead;
 * ``sched.step()`` is removed when it runs once per update; a per-epoch step translates only
-  with ``--steps-per-epoch``; reads of the current lr get an escape hatch.
+  with ``--steps-per-epoch`` (a target that writes the lr per epoch, NNX, has the planner mark
+  it ``SchedulePlan.written`` instead: ``targets/nnx/epoch_lr.py``); reads of the current lr
+  get an escape hatch.
 """
 
 from __future__ import annotations
