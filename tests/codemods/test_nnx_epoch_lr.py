@@ -181,3 +181,19 @@ for epoch in range(10):
         body = textwrap.indent(code.split("\n", 2)[2], "        ")
         output = convert("import torch\n\nclass T:\n    def fit(self):\n" + body)
         assert BEGIN in output and "sched(epoch + 1)" not in output, output
+
+    def test_an_accumulating_step_of_a_written_schedule_escapes(self) -> None:
+        # Not done: optax.MultiSteps around an injected tx; the step stays torch code, flagged.
+        output = convert(
+            HEADER
+            + "for epoch in range(10):\n"
+            + "    for i, (x, y) in enumerate(loader):\n"
+            + "        loss = ((model(x) - y) ** 2).mean() / 2\n"
+            + "        loss.backward()\n"
+            + "        if (i + 1) % 2 == 0:\n"
+            + "            opt.step()\n"
+            + "            opt.zero_grad()\n"
+            + "    sched.step()\n"
+        )
+        assert BEGIN in output and "MultiSteps" not in output, output
+        assert "        loss.backward()\n" in output, output
