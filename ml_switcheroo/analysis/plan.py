@@ -124,6 +124,9 @@ class SchedulePlan:
     optimizer: Site
     move: str  # "up": schedule statements go before the optimizer; "down": optimizer after them
     per_epoch: str | None = None  # steps-per-epoch expression when stepped once per epoch
+    # the scheduler's step count at its step() (``epoch + 1``) when the target writes the lr
+    # there instead of folding the schedule (per-epoch steps, NNX: ``Target.writes_epoch_lr``)
+    written: str | None = None
     # (k, r) when stepped every k updates: torch's lr at `count` is schedule((count + r) // k)
     every: tuple[int, int] | None = None
     # (warm-up scheduler, boundary) of a hand-stepped warm-up/main pair (`outer` is the main)
@@ -413,8 +416,11 @@ class Planner:
         filename: str | None = None,
         render: Render = stated,
         region_start: str = "backward",
+        writes_epoch_lr: bool = False,
     ) -> None:
         self.module = module
+        # a per-epoch scheduler's lr is written at its step() (``SchedulePlan.written``)
+        self.writes_epoch_lr = writes_epoch_lr
         self.render = render  # the target's words for a finding (``spec/findings.py``)
         # where a training-step region starts: at its backward pass ("backward"), or at the
         # forward pass that computes the backward's loss ("forward"; ``Target.region_start``)
@@ -1147,6 +1153,10 @@ class Planner:
                     **_stepping(schedule),
                 )
                 return False
+            if self.steps_per_epoch is None and self.writes_epoch_lr:
+                schedule.written = self._epoch_count(schedule, steps[0])
+                if schedule.written is not None:
+                    return True
             if self.steps_per_epoch is None:
                 self._refuse(
                     schedule.outer,
@@ -1179,6 +1189,51 @@ class Planner:
             **_stepping(schedule),
         )
         return False
+
+    def _epoch_count(self, schedule: SchedulePlan, step: Site) -> str | None:
+        """``epoch + 1``: the scheduler's step count at its ``step()``, when provably so: the
+        step is alone on its line directly in ``for epoch in range(n):`` (no ``else``, no
+        jump anywhere in it, ``epoch`` not rebound in it), that loop in the scheduler's block
+        after it (each run of the block builds a fresh scheduler), scheduler and optimizer
+        plain names not rebound from there to the loop's end, and the optimizer's
+        ``param_groups`` unused (a write there would change what the scheduler multiplies)."""
+        loop = step.controls[-1]
+        if not isinstance(loop, cst.For) or loop.orelse is not None or loop.asynchronous:
+            return None
+        if not isinstance(loop.target, cst.Name) or not self._counts_from_zero(loop.iter):
+            return None
+        if len(step.path) < 2 or step.path[-2][0] != schedule.outer.block:
+            return None
+        if step.path[-2][1] <= schedule.outer.index or _direct_call(step.statement) is None:
+            return None
+        body = list(loop.body.body)  # type: ignore[attr-defined]
+        line = step.statement
+        if not isinstance(line.body[0], cst.Expr) or any(_jumps(s) for s in body):  # type: ignore[attr-defined]
+            return None
+        if self.rebound_in([loop.target], body):
+            return None
+        optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
+        if not isinstance(optimizer, cst.Name) or not isinstance(scheduler, cst.Name):
+            return None  # an attribute (`self.sched`) may be rebound by other methods
+        owner = self.collector.blocks[schedule.outer.block]
+        after = list(owner.body[schedule.outer.index + 1 : step.path[-2][1] + 1])  # type: ignore[attr-defined]
+        if self.rebound_in([optimizer, scheduler], after):
+            return None  # `sched` (or `opt`) at the step may not be the one built
+        if _mentions(self.module, f"{optimizer.value}.param_groups"):
+            return None
+        return f"{loop.target.value} + 1"
+
+    def _counts_from_zero(self, iterable: cst.BaseExpression) -> bool:
+        """``range(n)``: one positional argument, ``range`` the builtin."""
+        return (
+            isinstance(iterable, cst.Call)
+            and isinstance(iterable.func, cst.Name)
+            and iterable.func.value == "range"
+            and not self._shadowed(iterable.func)
+            and len(iterable.args) == 1
+            and iterable.args[0].keyword is None
+            and not iterable.args[0].star
+        )
 
     def _assigned_after(self, expression: str, site: Site) -> str | None:
         """A name of ``expression`` (the --steps-per-epoch text) assigned, in the scope of

@@ -347,6 +347,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 filename=self.context.filename,
                 render=self.TARGET.untranslatable,
                 region_start=self.TARGET.region_start,
+                writes_epoch_lr=self.TARGET.writes_epoch_lr,
             ).build()
         return self._plan
 

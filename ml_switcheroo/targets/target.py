@@ -37,6 +37,9 @@ class Target:
     optimizer_value: str
     maps: tuple[Path, ...] = ()
     region_start: str = "backward"
+    # a scheduler stepped once per epoch is not folded: its lr is written where it steps
+    # (``analysis.plan.SchedulePlan.written``; NNX: ``targets/nnx/epoch_lr.py``)
+    writes_epoch_lr: bool = False
     messages: Messages = field(default_factory=dict)
 
     def untranslatable(self, finding: Finding) -> Untranslatable:

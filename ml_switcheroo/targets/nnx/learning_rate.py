@@ -13,8 +13,8 @@ Only an optimizer bound once to a plain name and built from ``model.parameters()
 group), whose every ``param_groups`` use is such a write or read, and whose tx is one
 ``optax.<name>(learning_rate=...)`` call (no schedule, no clipping chain) is rewritten; any
 other use of ``param_groups`` escapes. Reads of a folded schedule's lr (``get_last_lr()[0]``,
-``param_groups[0]["lr"]``): see ``scheduled_lr.py``. Not done (issue 13 D4): per-epoch
-schedulers through inject_hyperparams (they escape, or need ``--steps-per-epoch``).
+``param_groups[0]["lr"]``): see ``scheduled_lr.py``. Schedulers stepped once per epoch:
+see ``epoch_lr.py``.
 """
 
 from __future__ import annotations

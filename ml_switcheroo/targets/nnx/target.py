@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ml_switcheroo.targets.nnx.epoch_lr import nnx_scheduler_step
 from ml_switcheroo.targets.nnx.learning_rate import nnx_scheduler_read
 from ml_switcheroo.targets.nnx.optimizer import nnx_optimizer
 from ml_switcheroo.targets.nnx.training_step import nnx_training_step
@@ -20,6 +21,7 @@ NNX = Target(
         "optimizer_constructor": nnx_optimizer,
         "training_step": nnx_training_step,
         "scheduler_read": nnx_scheduler_read,
+        "scheduler_step": nnx_scheduler_step,
     },
     OPTAX.specs,
     state_name="{x}.opt_state",
@@ -27,5 +29,6 @@ NNX = Target(
     optimizer_value="an nnx.Optimizer",
     maps=(NNX_MAP,),
     region_start="forward",
+    writes_epoch_lr=True,
     messages=OPTAX.messages,  # the tx is optax: its findings read the same
 )

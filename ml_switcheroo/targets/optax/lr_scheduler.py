@@ -11,7 +11,9 @@ scheduler to the optimizer it wraps; then
 * a scheduler that works on the update stream (ReduceLROnPlateau) is appended to the optimizer's
   chain instead;
 * ``sched.step()`` is removed when it runs once per update; a per-epoch step translates only
-  with ``--steps-per-epoch``; reads of the current lr get an escape hatch.
+  with ``--steps-per-epoch`` (a target that writes the lr per epoch, NNX, has the planner mark
+  it ``SchedulePlan.written`` instead: ``targets/nnx/epoch_lr.py``); reads of the current lr
+  get an escape hatch.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
     _replace_tensor_literals(call, ctx)
     call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
     check_escapes(call, ctx.exact, render=render)
-    stepped_less_often = schedule.per_epoch or schedule.every
+    stepped_less_often = schedule.per_epoch or schedule.every or schedule.written
     if stepped_less_often and node is schedule.outer.call and momentum_schedule(schedule, ctx):
         raise Untranslatable(
             "it also cycles the optimizer's momentum (beta1), and stepped once per epoch (or "

@@ -78,14 +78,17 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
             tail.append(target)
             _fold_schedule(schedule, ctx)
         elif _takes_schedule(call, ctx):
-            call.overrides[ctx.entry.learning_rate] = target  # type: ignore[index]
+            call.overrides[ctx.entry.learning_rate] = _scheduled_lr(target, schedule, node, ctx)  # type: ignore[index]
+            if schedule.written is not None:  # written where it steps: injected, not folded
+                call.injected = frozenset({ctx.entry.learning_rate})  # type: ignore[arg-type]
+                inject = _injector(ctx)
             momentum = momentum_schedule(rendered, ctx)
             if momentum is None or ctx.entry.momentum_argument:
                 if momentum is not None:
                     key = ctx.entry.momentum_argument
                     assert key is not None
                     call.overrides[key] = momentum
-                    call.injected = frozenset({key})
+                    call.injected = call.injected | {key}
                     inject = _injector(ctx)
                 _fold_schedule(schedule, ctx)
             else:
@@ -106,6 +109,27 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
     shared = [site.call for site in schedule.calls] if schedule is not None else []
     extra = factory_arguments(schedule) if schedule is not None and folded is not None else []
     return ctx.hygienic(expression, node, shared=shared, extra=extra)  # type: ignore[return-value]
+
+
+FLOAT = "float"
+
+
+def _scheduled_lr(
+    schedule_name: cst.BaseExpression, schedule: SchedulePlan, node: cst.Call, ctx: HookContext
+) -> cst.BaseExpression:
+    """The optimizer's ``learning_rate``: the schedule itself (the update count drives it), or
+    ``float(sched(0))``, its first value, when the lr is written where the scheduler steps
+    (``SchedulePlan.written``): folding it there would give each update a different lr."""
+    if schedule.written is None:
+        return schedule_name
+    if FLOAT in ctx.visible_names(node):
+        raise Untranslatable(
+            f"`{FLOAT}` is a name of this code here, and the learning rate written per epoch "
+            f"starts from `{FLOAT}(<schedule>(0))`",
+            f"rename that `{FLOAT}`",
+        )
+    first = cst.Call(schedule_name, [cst.Arg(cst.Integer("0"))])
+    return cst.Call(cst.Name(FLOAT), [cst.Arg(first)])
 
 
 def _clip_link(site: Site, ctx: HookContext) -> cst.BaseExpression | None:

@@ -1,0 +1,55 @@
+"""Schedulers stepped once per epoch (NNX target): the learning rate is written where torch
+steps the scheduler, instead of folding the schedule into the optimizer's tx:
+
+    sched = StepLR(opt, step_size=2)  ->  sched = optax.exponential_decay(...)
+    opt = torch.optim.SGD(...)        ->  opt = nnx.Optimizer(model,
+                                              optax.inject_hyperparams(optax.sgd)(
+                                                  learning_rate=float(sched(0)), ...), ...)
+    for epoch in range(n):               for epoch in range(n):
+        ...                                  ...
+        sched.step()                  ->     opt.opt_state.hyperparams["learning_rate"][...] = (
+                                                 sched(epoch + 1))
+
+The stored learning rate is what the next ``update`` uses, and after its ``k``-th ``step()``
+torch's scheduler gives ``schedule(k)``; the planner proves ``k`` (``SchedulePlan.written``:
+``for epoch in range(n)`` in the scheduler's block, the step alone and unconditional in it, no
+jump, ``epoch`` not rebound). The optimizer's ``learning_rate`` is the schedule's first value
+(``targets/optax/optimizer_step.py``, ``_scheduled_lr``): folding the schedule as well would
+advance it every update, silently wrong.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ml_switcheroo.analysis.plan import SchedulePlan
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceStatement
+from ml_switcheroo.targets.nnx.learning_rate import WRITE
+from ml_switcheroo.targets.optax.lr_scheduler import strip_scheduler_step
+
+
+def nnx_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression | HookResult:
+    """``sched.step()`` of a scheduler whose lr is written per epoch: the write of its next
+    value to the optimizer's stored learning rate; any other: the optax target's hook."""
+    schedule = ctx.plan
+    if not isinstance(schedule, SchedulePlan) or schedule.written is None:
+        return strip_scheduler_step(node, ctx)
+    line = _line_of(node, ctx)
+    optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
+    if line is None or optimizer is None or scheduler is None:
+        raise Untranslatable("the scheduler's step() is not a statement of its own")
+    value = f"{code_of(scheduler).strip()}({schedule.written})"
+    text = WRITE.format(state=ctx.state_of(code_of(optimizer).strip()), value=value)
+    written = cst.parse_statement(text).with_changes(trailing_whitespace=line.trailing_whitespace)
+    return ReplaceStatement(written)
+
+
+def _line_of(node: cst.Call, ctx: HookContext) -> cst.SimpleStatementLine | None:
+    """The line ``node`` is the whole of (``sched.step()`` alone)."""
+    expression = ctx.parent_of(node)
+    line = ctx.parent_of(expression) if isinstance(expression, cst.Expr) else None
+    if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1:
+        return line
+    return None
