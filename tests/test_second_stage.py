@@ -154,7 +154,8 @@ def test_a_user_map_extends_the_stage(tmp_path: Path) -> None:
 
 def test_the_cross_file_seam_says_no_for_a_file_no_other_file_calls(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("import torch\n")
-    assert second_stage.cross_file_facts_may_change(str(tmp_path / "a.py"), (b"torch",)) is False
+    path = str(tmp_path / "a.py")
+    assert second_stage.cross_file_facts_may_change(path, load_semantic_map()) is False
 
 
 def test_the_cross_file_seam_says_yes_for_a_callee_of_a_translated_optimizer(
@@ -172,7 +173,7 @@ def test_the_cross_file_seam_says_yes_for_a_callee_of_a_translated_optimizer(
     )
     engine = str(package / "engine.py")
     assert not stage().keeps_by_itself((package / "engine.py").read_bytes())
-    assert second_stage.cross_file_facts_may_change(engine, (b"torch",)) is True
+    assert second_stage.cross_file_facts_may_change(engine, load_semantic_map()) is True
     assert stage().keeps((package / "engine.py").read_bytes(), engine)
 
 
@@ -181,7 +182,7 @@ def test_a_file_is_kept_when_the_cross_file_seam_says_so(monkeypatch: pytest.Mon
     assert not stage().keeps(code, "train.py")
     asked: list[str | None] = []
 
-    def index_says_yes(path: str | None, words: tuple[bytes, ...]) -> bool:
+    def index_says_yes(path: str | None, semantic_map: object, parsed: object = None) -> bool:
         asked.append(path)
         return True
 

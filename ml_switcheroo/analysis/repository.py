@@ -206,11 +206,14 @@ class RepositoryIndex:
             self._facts.pop(path, None)
         return self._bytes[path][1]
 
-    def facts(self, path: str) -> FileFacts:
-        """The parsed facts of one file (parsed once per content)."""
+    def facts(self, path: str, parsed: tuple[bytes, ast.Module] | None = None) -> FileFacts:
+        """The parsed facts of one file (parsed once per content). ``parsed``: the file's bytes
+        and their ``ast`` when the caller has them (the second stage): used when they are the
+        bytes read here, so the file is not parsed twice."""
         data = self.source(path)
         if path not in self._facts:
-            self._facts[path] = _read_facts(path, self.module_of(path), data)
+            tree = parsed[1] if parsed is not None and parsed[0] == data else None
+            self._facts[path] = _read_facts(path, self.module_of(path), data, tree)
         return self._facts[path]
 
     # ------------------------------------------------------------------ queries
@@ -614,10 +617,10 @@ def _python_files(root: str) -> Iterator[str]:
                     return
 
 
-def _read_facts(path: str, module: str, data: bytes) -> FileFacts:
+def _read_facts(path: str, module: str, data: bytes, tree: ast.Module | None = None) -> FileFacts:
     facts = FileFacts(path, module)
     try:
-        facts.tree = ast.parse(data, filename=path)
+        facts.tree = tree if tree is not None else ast.parse(data, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         line = getattr(exc, "lineno", None) or 0
         facts.error = Unknown(Place(path, line), "fails to parse")
