@@ -43,6 +43,9 @@ class CrossFile:
     translates: Callable[[str, int], bool]  # the constructor at file:line translates
     methods: frozenset[str]  # the methods the map rewrites on an optimizer parameter
     target_root: str  # a call under it is a translated value already (the target's name)
+    # constructors the map escapes with and without --exact: never a translated optimizer (the
+    # pre-filter's question, which makes no dry run; the engine's dry run says the same)
+    never_translated: frozenset[str] = frozenset()
 
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
@@ -154,7 +157,7 @@ class CrossFile:
         if name.partition(".")[0] == self.target_root:
             return self._optimizer_type()
         type_name = self.semantic_map.canonical_type(name)
-        if type_name is None or name not in self.semantic_map.apis:
+        if type_name is None or name not in self.semantic_map.apis or name in self.never_translated:
             return None
         if not all(self.semantic_map.method(type_name, m) for m in self.methods):
             return None
@@ -209,9 +212,10 @@ def may_change_through_other_files(
     one); both require the value to be used only through ``cross_file_methods``. So the file is
     kept only when it calls one of those methods (by its bytes, then its ``ast``) and one of
     those two facts is positive for it, asked of the index exactly as the engine asks, except
-    that every constructor found is assumed to translate (the engine's dry run of its file is
-    not made here: kept, never dropped, on that account). An unknown fact types nothing, so it
-    changes nothing in a file that has nothing of its own to rewrite. ``parsed``: the file's
+    that every constructor found is assumed to translate unless the map escapes it always (the
+    engine's dry run of its file is not made here: kept, never dropped, on that account). An
+    unknown fact types nothing, so it changes nothing in a file with nothing of its own to
+    rewrite. ``parsed``: the file's
     bytes and ``ast`` when the caller parsed it already (one parse per file)."""
     methods = cross_file_methods(semantic_map)
     absolute = os.path.abspath(path)
@@ -224,7 +228,13 @@ def may_change_through_other_files(
     facts = index.facts(absolute, parsed)
     if facts.tree is None:
         return False  # libcst reports it, as without the index
-    cross = CrossFile(index, absolute, semantic_map, _assume_translates, methods, target_root or "")
+    never = frozenset(
+        name
+        for name, entry in semantic_map.apis.items()
+        if entry.status == "escape" and entry.exact_status == "escape"
+    )
+    root = target_root or ""
+    cross = CrossFile(index, absolute, semantic_map, _assume_translates, methods, root, never)
     for function, param in _stepped_parameters(facts, methods):
         fact = cross.parameter_type(function, param)
         if fact is not None and fact[0] is not None:
