@@ -382,6 +382,14 @@ CROSS_FILE_REPOSITORIES: dict[str, dict[str, str]] = {
     "parameter-across-files": {"engine.py": _ENGINE, "main.py": _SGD_CALLER},
     "builder-across-files": {"builders.py": _BUILDER, "train.py": _FIT},
     "passed-on-through-two-functions": {"engine.py": _TWO_HOPS, "main.py": _FIT_CALLER},
+    "passed-on-through-three-files": {
+        "engine.py": _ENGINE,
+        "loop.py": "from pkg.engine import train_one_epoch\n\n"
+        "def fit(model, optimizer, loader):\n    train_one_epoch(model, optimizer, loader)\n",
+        "main.py": _SGD_CALLER.replace(
+            "pkg.engine import train_one_epoch", "pkg.loop import fit"
+        ).replace("train_one_epoch(", "fit("),
+    },
     # trap twins: a step in another file that no translated optimizer reaches
     "caller-passes-lbfgs": {
         "engine.py": _ENGINE,
@@ -478,6 +486,7 @@ def test_across_files_the_question_keeps_exactly_the_dropped_files_that_change(
         ("parameter-across-files", {"engine.py"}),
         ("builder-across-files", {"train.py"}),
         ("passed-on-through-two-functions", {"engine.py"}),
+        ("passed-on-through-three-files", {"engine.py"}),
     ],
 )
 def test_across_files_the_file_without_torch_is_kept_by_the_question(
