@@ -346,6 +346,7 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
     if kept:  # libcst's progress indicator only when there is a while to wait
         progress = show_progress and len(kept) >= LONG_RUN_FILES
         content_failures: dict[str, tuple[str, str]] = {}
+        _share_repository_indexes(kept)
         results = _convert(kept, options, mode, args, progress, failures, content_failures)
         if cache is not None:
             _store_results(cache, results, content_failures)
@@ -512,6 +513,20 @@ def _stage_keeps(path: str, stage: SecondStage) -> bool:
     except OSError:
         return True
     return stage.keeps(data, path)
+
+
+def _share_repository_indexes(kept: list[str]) -> None:
+    """Build, once in this process, the word table of the repository index of every file to
+    convert (what the engine's cross-file questions read first: every file of the repository,
+    read and scanned once). libcst's runner forks its workers from this process, so they
+    inherit the table, with every file the pre-filter stages parsed for the index, instead of
+    each reading the whole repository again."""
+    from ml_switcheroo.analysis.repository import index_for, repository_root
+
+    for root in sorted({repository_root(os.path.abspath(path)) for path in kept}):
+        index = index_for(root)
+        if index.complete:
+            index.with_word("")
 
 
 def _replayable(cached: dict[str, Any] | None, mode: str) -> bool:
