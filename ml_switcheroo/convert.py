@@ -281,6 +281,8 @@ def _graceful_signals() -> Iterator[None]:
 
 
 def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: float) -> int:
+    from dataclasses import replace
+
     from ml_switcheroo.analysis.prefilter import prefilter_for
     from ml_switcheroo.analysis.repository import index_for
     from ml_switcheroo.analysis.second_stage import second_stage_for
@@ -301,7 +303,11 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
     prefilter = (
         prefilter_for(semantic_map, TorchToOptax.HOOKS) if options.get("prefilter") else None
     )
-    stage = second_stage_for(semantic_map, TorchToOptax.HOOKS) if prefilter else None
+    stage = (
+        replace(second_stage_for(semantic_map, TorchToOptax.HOOKS), target_root=target.name)
+        if prefilter
+        else None
+    )
     show_progress = sys.stderr.isatty() and not args.quiet
 
     discovery = files.discover(args.paths, args.exclude)
@@ -483,7 +489,7 @@ def _may_change_across_files(
 
     if prefilter is None or stage is None:
         return False
-    return cross_file_facts_may_change(path, stage.semantic_map)
+    return cross_file_facts_may_change(path, stage.semantic_map, None, stage.target_root)
 
 
 def _second_stage(

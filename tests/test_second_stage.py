@@ -390,6 +390,11 @@ CROSS_FILE_REPOSITORIES: dict[str, dict[str, str]] = {
             "pkg.engine import train_one_epoch", "pkg.loop import fit"
         ).replace("train_one_epoch(", "fit("),
     },
+    "caller-converted-by-an-earlier-run": {
+        "engine.py": _ENGINE,
+        "main.py": "import optax\nfrom pkg.engine import train_one_epoch\n\n"
+        "def main(model, loader):\n    opt = optax.sgd(0.1)\n    train_one_epoch(model, opt, loader)\n",
+    },
     # trap twins: a step in another file that no translated optimizer reaches
     "caller-passes-lbfgs": {
         "engine.py": _ENGINE,
@@ -439,7 +444,7 @@ def _kept_across_files(root: Path) -> set[str]:
         data = path.read_bytes()
         if prefilter.matches(data) and stage(TorchToOptax.HOOKS).keeps_by_itself(data):
             continue
-        if second_stage.cross_file_facts_may_change(str(path), semantic_map):
+        if second_stage.cross_file_facts_may_change(str(path), semantic_map, None, "optax"):
             kept.add(path.name)
     return kept
 
@@ -487,6 +492,7 @@ def test_across_files_the_question_keeps_exactly_the_dropped_files_that_change(
         ("builder-across-files", {"train.py"}),
         ("passed-on-through-two-functions", {"engine.py"}),
         ("passed-on-through-three-files", {"engine.py"}),
+        ("caller-converted-by-an-earlier-run", {"engine.py"}),
     ],
 )
 def test_across_files_the_file_without_torch_is_kept_by_the_question(

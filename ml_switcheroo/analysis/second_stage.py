@@ -56,6 +56,9 @@ class SecondStage:
     source_words: tuple[bytes, ...] = ()  # the map's source packages (``torch``), as bytes
     # the map, for the cross-file question (None: no facts from other files are asked for)
     semantic_map: SemanticMap | None = field(default=None, compare=False, repr=False)
+    # the target's name: a call under it in another file is a translated optimizer already (a
+    # file converted by an earlier run); set by the runner that knows the target
+    target_root: str | None = None
 
     @classmethod
     def from_map(cls, semantic_map: SemanticMap, hooks: frozenset[str] | None) -> SecondStage:
@@ -91,7 +94,7 @@ class SecondStage:
         if kept:
             return True
         parsed = (data, tree) if tree is not None else None
-        return cross_file_facts_may_change(path, self.semantic_map, parsed)
+        return cross_file_facts_may_change(path, self.semantic_map, parsed, self.target_root)
 
     def keeps_by_itself(self, data: bytes) -> bool:
         """Whether the file's own bytes may make the engine change it (``keeps`` without the
@@ -129,16 +132,19 @@ def cross_file_facts_may_change(
     path: str | None,
     semantic_map: SemanticMap | None,
     parsed: tuple[bytes, ast.Module] | None = None,
+    target_root: str | None = None,
 ) -> bool:
     """Whether facts from other files (an optimizer built in another module and passed here,
     or returned by a builder there) may make the engine change this file: the precise question
     of ``analysis.cross_file.may_change_through_other_files``, asked only for a file the stage
-    would otherwise drop (``parsed``: its bytes and ``ast``, parsed once). ``convert``'s cache
-    records a dropped file as "pre-filtered out" by its stat; ``convert._prescan`` asks again
-    for such a file on a later run, so a change in another file is seen."""
+    would otherwise drop (``parsed``: its bytes and ``ast``, parsed once; ``target_root``: the
+    target's name, under which another file holds an optimizer converted by an earlier run).
+    ``convert``'s cache records a dropped file as "pre-filtered out" by its stat;
+    ``convert._prescan`` asks again for such a file on a later run, so a change in another file
+    is seen."""
     if path is None or semantic_map is None:
         return False
-    return may_change_through_other_files(path, semantic_map, None, parsed)
+    return may_change_through_other_files(path, semantic_map, target_root, parsed)
 
 
 def _parse(data: bytes) -> ast.Module | None:
