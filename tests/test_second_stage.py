@@ -417,6 +417,12 @@ CROSS_FILE_REPOSITORIES: dict[str, dict[str, str]] = {
         ),
         "train.py": _FIT,
     },
+    "builder-wrapped-by-a-function-of-the-caller": {
+        "builders.py": _BUILDER,
+        "train.py": _FIT.replace(
+            "\ndef fit", "\ndef make(model):\n    return build_optimizer(model, 1e-3)\n\n\ndef fit"
+        ).replace("opt = build_optimizer(model, 1e-3)", "opt = make(model)"),
+    },
     "a-step-no-other-file-reaches": {"env.py": _UNCALLED_STEP, "main.py": _SGD_CALLER},
 }
 

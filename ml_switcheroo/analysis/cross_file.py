@@ -240,6 +240,8 @@ def may_change_through_other_files(
         if fact is not None and fact[0] is not None:
             return True
     for callee in _called_names(facts):
+        if not _may_build_an_optimizer(cross, callee):
+            continue
         fact = cross.returned_type(callee)
         if fact is not None and fact[0] is not None:
             return True
@@ -274,23 +276,46 @@ def _stepped_parameters(facts: FileFacts, methods: frozenset[str]) -> Iterator[t
 
 def _called_names(facts: FileFacts) -> list[str]:
     """Every name a call of the file may call through its imports (absolute, relative ones
-    made absolute) or its own module-level functions: the builders it may get a value from."""
+    made absolute) or its own module-level functions: the builders it may get a value from,
+    directly or through a builder of its own (``Builders.built``)."""
     assert facts.tree is not None
     names: set[str] = set()
     for node in ast.walk(facts.tree):
-        if not isinstance(node, ast.Call):
-            continue
-        parts: list[str] = []
-        func = node.func
-        while isinstance(func, ast.Attribute):
-            parts.append(func.attr)
-            func = func.value
-        if not isinstance(func, ast.Name):
-            continue
-        rest = "".join(f".{part}" for part in reversed(parts))
-        shadowed = (facts.shadowed.get(func.id + suffix) for suffix in ("", "\0"))
-        imported = [facts.imports.get(func.id), *shadowed]
-        names.update(f"{found}{rest}" for found in imported if found)
-        if func.id in facts.functions:
-            names.add(f"{facts.module}.{func.id}{rest}")
+        if isinstance(node, ast.Call):
+            names.update(_call_names(node.func, facts))
     return sorted(names)
+
+
+def _may_build_an_optimizer(cross: CrossFile, callee: str) -> bool:
+    """Whether ``callee`` is a module-level function of the repository whose every ``return``
+    is a call of one map constructor or one under the target's name: what
+    ``CrossFile.returned_type`` checks after the (costlier) uses of its value."""
+    split = cross.index.split(cross._absolute(callee))
+    if split is None:
+        return False
+    returned = cross.index.returned(*split)
+    if isinstance(returned, Unknown) or returned.constructor is None:
+        return False
+    name = returned.constructor
+    root = name.partition(".")[0]
+    return (bool(cross.target_root) and root == cross.target_root) or (
+        name in cross.semantic_map.apis and name not in cross.never_translated
+    )
+
+
+def _call_names(func: ast.expr, facts: FileFacts) -> set[str]:
+    """What ``func`` may name through the file's imports (every one bound to its first name)
+    or its own module-level functions."""
+    parts: list[str] = []
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name):
+        return set()
+    rest = "".join(f".{part}" for part in reversed(parts))
+    shadowed = (facts.shadowed.get(func.id + suffix) for suffix in ("", "\0"))
+    imported = [facts.imports.get(func.id), *shadowed]
+    names = {f"{found}{rest}" for found in imported if found}
+    if func.id in facts.functions:
+        names.add(f"{facts.module}.{func.id}{rest}")
+    return names
