@@ -183,7 +183,7 @@ def test_a_file_is_kept_when_the_cross_file_seam_says_so(monkeypatch: pytest.Mon
     assert not stage().keeps(code, "train.py")
     asked: list[str | None] = []
 
-    def index_says_yes(path: str | None, semantic_map: object, parsed: object = None) -> bool:
+    def index_says_yes(path: str | None, *facts: object) -> bool:
         asked.append(path)
         return True
 
