@@ -239,8 +239,9 @@ def may_change_through_other_files(
         fact = cross.parameter_type(function, param)
         if fact is not None and fact[0] is not None:
             return True
+    words = _constructor_words(semantic_map, root)
     for callee in _called_names(facts):
-        if not _may_build_an_optimizer(cross, callee):
+        if not _may_build_an_optimizer(cross, callee, words):
             continue
         fact = cross.returned_type(callee)
         if fact is not None and fact[0] is not None:
@@ -286,12 +287,27 @@ def _called_names(facts: FileFacts) -> list[str]:
     return sorted(names)
 
 
-def _may_build_an_optimizer(cross: CrossFile, callee: str) -> bool:
+def _constructor_words(semantic_map: SemanticMap, target_root: str) -> tuple[bytes, ...]:
+    """The last names of the map's APIs that build a value of a declared type (``AdamW``),
+    and the target's name: one of them is in the file of a builder ``returned_type`` types."""
+    names = {
+        name.rpartition(".")[2]
+        for name in semantic_map.apis
+        if semantic_map.canonical_type(name) is not None
+    }
+    return tuple(sorted(n.encode("ascii") for n in {*names, target_root} if n))
+
+
+def _may_build_an_optimizer(cross: CrossFile, callee: str, words: tuple[bytes, ...]) -> bool:
     """Whether ``callee`` is a module-level function of the repository whose every ``return``
     is a call of one map constructor or one under the target's name: what
-    ``CrossFile.returned_type`` checks after the (costlier) uses of its value."""
+    ``CrossFile.returned_type`` checks after the (costlier) uses of its value. A file whose
+    bytes hold none of ``words`` is not parsed."""
     split = cross.index.split(cross._absolute(callee))
     if split is None:
+        return False
+    path = cross.index.file_of(split[0])
+    if path is None or not any(word in cross.index.source(path) for word in words):
         return False
     returned = cross.index.returned(*split)
     if isinstance(returned, Unknown) or returned.constructor is None:
