@@ -287,6 +287,20 @@ def _called_names(facts: FileFacts) -> list[str]:
     return sorted(names)
 
 
+_NAMED: dict[tuple[int, tuple[bytes, ...]], tuple[bytes, bool]] = {}
+
+
+def _names_one_of(data: bytes, words: tuple[bytes, ...]) -> bool:
+    """Whether ``data`` holds one of ``words`` (remembered for the last bytes of each file: a
+    callee's file is asked about once for every file that calls it)."""
+    key = (id(data), words)
+    known = _NAMED.get(key)
+    if known is None or known[0] is not data:
+        known = (data, any(word in data for word in words))
+        _NAMED[key] = known  # holds the bytes: their id is not reused while remembered
+    return known[1]
+
+
 def _constructor_words(semantic_map: SemanticMap, target_root: str) -> tuple[bytes, ...]:
     """The last names of the map's APIs that build a value of a declared type (``AdamW``),
     and the target's name: one of them is in the file of a builder ``returned_type`` types."""
@@ -307,7 +321,7 @@ def _may_build_an_optimizer(cross: CrossFile, callee: str, words: tuple[bytes, .
     if split is None:
         return False
     path = cross.index.file_of(split[0])
-    if path is None or not any(word in cross.index.source(path) for word in words):
+    if path is None or not _names_one_of(cross.index.source(path), words):
         return False
     returned = cross.index.returned(*split)
     if isinstance(returned, Unknown) or returned.constructor is None:
