@@ -215,8 +215,8 @@ def may_change_through_other_files(
     that every constructor found is assumed to translate unless the map escapes it always (the
     engine's dry run of its file is not made here: kept, never dropped, on that account). An
     unknown fact types nothing, so it changes nothing in a file with nothing of its own to
-    rewrite. ``parsed``: the file's
-    bytes and ``ast`` when the caller parsed it already (one parse per file)."""
+    rewrite. ``parsed``: the file's bytes and ``ast`` when the caller parsed it already (one
+    parse per file)."""
     methods = cross_file_methods(semantic_map)
     absolute = os.path.abspath(path)
     index = index_for(repository_root(absolute))
@@ -287,17 +287,17 @@ def _called_names(facts: FileFacts) -> list[str]:
     return sorted(names)
 
 
-_NAMED: dict[tuple[int, tuple[bytes, ...]], tuple[bytes, bool]] = {}
+_NAMED: dict[tuple[str, tuple[bytes, ...]], tuple[bytes, bool]] = {}
 
 
-def _names_one_of(data: bytes, words: tuple[bytes, ...]) -> bool:
-    """Whether ``data`` holds one of ``words`` (remembered for the last bytes of each file: a
-    callee's file is asked about once for every file that calls it)."""
-    key = (id(data), words)
+def _names_one_of(path: str, data: bytes, words: tuple[bytes, ...]) -> bool:
+    """Whether ``data``, the bytes of ``path``, hold one of ``words`` (remembered for the last
+    bytes of each file: a callee's file is asked about once for every file that calls it)."""
+    key = (path, words)
     known = _NAMED.get(key)
     if known is None or known[0] is not data:
         known = (data, any(word in data for word in words))
-        _NAMED[key] = known  # holds the bytes: their id is not reused while remembered
+        _NAMED[key] = known
     return known[1]
 
 
@@ -321,7 +321,7 @@ def _may_build_an_optimizer(cross: CrossFile, callee: str, words: tuple[bytes, .
     if split is None:
         return False
     path = cross.index.file_of(split[0])
-    if path is None or not _names_one_of(cross.index.source(path), words):
+    if path is None or not _names_one_of(path, cross.index.source(path), words):
         return False
     returned = cross.index.returned(*split)
     if isinstance(returned, Unknown) or returned.constructor is None:

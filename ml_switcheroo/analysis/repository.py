@@ -403,8 +403,9 @@ class RepositoryIndex:
         """Whether ``path`` may change because of facts from other files, coarsely: a file
         whose bytes name a source package (``torch``) imports its module and it defines a
         function, or it imports such a file. What ``dependencies`` (the cache's digest of other
-        files) is gated on; the pre-filter stages ask ``cross_file`` the precise question (a
-        file is kept only where that says yes, which implies this)."""
+        files) is gated on, with the precise question of the pre-filter stages
+        (``cross_file.may_change_through_other_files``), which can say yes where this says no
+        (a value passed on through functions of several files): ``dependencies(linked=...)``."""
         if not self.complete:
             return False
         words = tuple(source_words)
