@@ -509,3 +509,16 @@ def test_across_files_the_file_without_torch_is_kept_by_the_question(
         {f"pkg/{n}": t for n, t in {"__init__.py": "", **CROSS_FILE_REPOSITORIES[name]}.items()},
     )
     assert _kept_across_files(tmp_path) == kept
+
+
+def test_across_three_files_the_cache_sees_a_change_in_the_first_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = CROSS_FILE_REPOSITORIES["passed-on-through-three-files"]
+    tree(tmp_path, {f"pkg/{n}": t for n, t in {"__init__.py": "", **files}.items()})
+    code, _, err = run(capsys, "--check", "--cache", "cache", "pkg", cwd=tmp_path)
+    assert code == 1 and "would convert pkg/engine.py" in err
+    lbfgs = files["main.py"].replace("SGD(model.parameters(), lr=0.1)", "LBFGS(model.parameters())")
+    (tmp_path / "pkg" / "main.py").write_text(lbfgs, encoding="utf-8")
+    code, _, err = run(capsys, "--check", "--cache", "cache", "pkg", cwd=tmp_path)
+    assert "would convert pkg/engine.py" not in err
