@@ -298,6 +298,8 @@ def _graceful_signals() -> Iterator[None]:
 
 
 def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: float) -> int:
+    from dataclasses import replace
+
     from ml_switcheroo.analysis.prefilter import prefilter_for
     from ml_switcheroo.analysis.repository import index_for
     from ml_switcheroo.analysis.second_stage import second_stage_for
@@ -318,7 +320,11 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
     prefilter = (
         prefilter_for(semantic_map, TorchToOptax.HOOKS) if options.get("prefilter") else None
     )
-    stage = second_stage_for(semantic_map, TorchToOptax.HOOKS) if prefilter else None
+    stage = (
+        replace(second_stage_for(semantic_map, TorchToOptax.HOOKS), target_root=target.name)
+        if prefilter
+        else None
+    )
     show_progress = sys.stderr.isatty() and not args.quiet
 
     discovery = files.discover(args.paths, args.exclude)
@@ -342,7 +348,7 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
         if show_progress and index % 500 == 0 and len(paths) >= 5000:
             sys.stderr.write(f"{_PROGRESS_PREFIX}scanning {index}/{len(paths)} files")
         try:
-            outcome, cached = _prescan(path, prefilter, marker, cache, mode)
+            outcome, cached = _prescan(path, prefilter, marker, cache, mode, stage)
         except OSError as exc:
             failures[files.display_name(path)] = f"cannot read the file: {exc.strerror or exc}"
             continue
@@ -363,6 +369,7 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
     if kept:  # libcst's progress indicator only when there is a while to wait
         progress = show_progress and len(kept) >= LONG_RUN_FILES
         content_failures: dict[str, tuple[str, str]] = {}
+        _share_repository_indexes(kept)
         results = _convert(kept, options, mode, args, progress, failures, content_failures)
         if cache is not None:
             _store_results(cache, results, content_failures)
@@ -442,18 +449,24 @@ def _open_cache(args: argparse.Namespace, options: dict[str, Any]) -> Cache | No
 
 
 def _prescan(
-    path: str, prefilter: Prefilter | None, marker: bytes | None, cache: Cache | None, mode: str
+    path: str,
+    prefilter: Prefilter | None,
+    marker: bytes | None,
+    cache: Cache | None,
+    mode: str,
+    stage: SecondStage | None = None,
 ) -> tuple[str, dict[str, Any] | None]:
     """What becomes of one file before conversion: pre-filtered out, skipped as generated, or
     converted (``cache.CONVERTED``); for the latter, its result when the cache holds one this
     mode can replay. Reads the file only when the cache cannot tell from its stat. (The second
-    stage runs afterwards on the files left to convert: ``_second_stage``.)"""
+    stage runs afterwards on the files left to convert: ``_second_stage``; ``stage`` asks the
+    cross-file question for a file the bytes rule out.)"""
     from ml_switcheroo.app import cache as cache_files
 
     if cache is not None:
         entry = cache.known(path, cache_files.stamp_of(os.stat(path)))
         if entry is not None and entry.outcome == cache_files.PREFILTERED:
-            entry = None if _may_change_across_files(path, prefilter) else entry
+            entry = None if _may_change_across_files(path, prefilter, stage) else entry
         if entry is not None and entry.outcome != cache_files.CONVERTED:
             cache.keep(path)
             return entry.outcome, None
@@ -467,7 +480,7 @@ def _prescan(
     if (
         prefilter is not None
         and not prefilter.matches(data)
-        and not _may_change_across_files(path, prefilter)
+        and not _may_change_across_files(path, prefilter, stage)
     ):
         outcome = cache_files.PREFILTERED
     elif marker is not None and marker in data:
@@ -483,14 +496,17 @@ def _prescan(
     return outcome, cached if _replayable(cached, mode) else None
 
 
-def _may_change_across_files(path: str, prefilter: Prefilter | None) -> bool:
+def _may_change_across_files(
+    path: str, prefilter: Prefilter | None, stage: SecondStage | None
+) -> bool:
     """Whether a file the pre-filter rejects is converted anyway: a function of it receives a
-    translated optimizer from another file (``RepositoryIndex.may_change``)."""
-    from ml_switcheroo.analysis.repository import may_change_across_files
+    translated optimizer from another file, or it steps one a builder there returns
+    (``analysis.cross_file.may_change_through_other_files``)."""
+    from ml_switcheroo.analysis.second_stage import cross_file_facts_may_change
 
-    if prefilter is None:
+    if prefilter is None or stage is None:
         return False
-    return may_change_across_files(path, [root.encode() for root in prefilter.roots])
+    return cross_file_facts_may_change(path, stage.semantic_map, None, stage.target_root)
 
 
 def _second_stage(
@@ -520,6 +536,20 @@ def _stage_keeps(path: str, stage: SecondStage) -> bool:
     except OSError:
         return True
     return stage.keeps(data, path)
+
+
+def _share_repository_indexes(kept: list[str]) -> None:
+    """Build, once in this process, the word table of the repository index of every file to
+    convert (what the engine's cross-file questions read first: every file of the repository,
+    read and scanned once). libcst's runner forks its workers from this process, so they
+    inherit the table, with every file the pre-filter stages parsed for the index, instead of
+    each reading the whole repository again."""
+    from ml_switcheroo.analysis.repository import index_for, repository_root
+
+    for root in sorted({repository_root(os.path.abspath(path)) for path in kept}):
+        index = index_for(root)
+        if index.complete:
+            index.with_word("")
 
 
 def _replayable(cached: dict[str, Any] | None, mode: str) -> bool:

@@ -4,6 +4,7 @@ examples, generated modules), in ``convert`` and in the libcst command."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -154,7 +155,8 @@ def test_a_user_map_extends_the_stage(tmp_path: Path) -> None:
 
 def test_the_cross_file_seam_says_no_for_a_file_no_other_file_calls(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("import torch\n")
-    assert second_stage.cross_file_facts_may_change(str(tmp_path / "a.py"), (b"torch",)) is False
+    path = str(tmp_path / "a.py")
+    assert second_stage.cross_file_facts_may_change(path, load_semantic_map()) is False
 
 
 def test_the_cross_file_seam_says_yes_for_a_callee_of_a_translated_optimizer(
@@ -172,7 +174,7 @@ def test_the_cross_file_seam_says_yes_for_a_callee_of_a_translated_optimizer(
     )
     engine = str(package / "engine.py")
     assert not stage().keeps_by_itself((package / "engine.py").read_bytes())
-    assert second_stage.cross_file_facts_may_change(engine, (b"torch",)) is True
+    assert second_stage.cross_file_facts_may_change(engine, load_semantic_map()) is True
     assert stage().keeps((package / "engine.py").read_bytes(), engine)
 
 
@@ -181,7 +183,7 @@ def test_a_file_is_kept_when_the_cross_file_seam_says_so(monkeypatch: pytest.Mon
     assert not stage().keeps(code, "train.py")
     asked: list[str | None] = []
 
-    def index_says_yes(path: str | None, words: tuple[bytes, ...]) -> bool:
+    def index_says_yes(path: str | None, *facts: object) -> bool:
         asked.append(path)
         return True
 
@@ -334,3 +336,189 @@ def test_convert_with_two_jobs_drops_the_same_files(
     numbers = summary_numbers(err)
     assert numbers["pre-filtered out"] == 5 and numbers["parsed"] == 1
     assert numbers["would change"] == 1
+
+
+# --------------------------------------------------------------------------- soundness across files
+
+_ENGINE = """\
+def train_one_epoch(model, optimizer, loader):
+    for batch in loader:
+        optimizer.zero_grad()
+        model(batch).backward()
+        optimizer.step()
+"""
+_SGD_CALLER = """\
+import torch
+from pkg.engine import train_one_epoch
+
+def main(model, loader):
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    train_one_epoch(model, opt, loader)
+"""
+_BUILDER = """\
+import torch
+
+def build_optimizer(model, lr):
+    return torch.optim.AdamW(model.parameters(), lr=lr)
+"""
+_FIT = """\
+from pkg.builders import build_optimizer
+
+def fit(model, loader):
+    opt = build_optimizer(model, 1e-3)
+    for batch in loader:
+        opt.zero_grad()
+        model(batch).backward()
+        opt.step()
+"""
+_TWO_HOPS = (
+    _ENGINE
+    + "\n\ndef fit(model, optimizer, loader):\n    train_one_epoch(model, optimizer, loader)\n"
+)
+_FIT_CALLER = _SGD_CALLER.replace("train_one_epoch", "fit")
+_UNCALLED_STEP = "def rollout(env, steps):\n    for _ in range(steps):\n        env.step()\n"
+
+CROSS_FILE_REPOSITORIES: dict[str, dict[str, str]] = {
+    "parameter-across-files": {"engine.py": _ENGINE, "main.py": _SGD_CALLER},
+    "builder-across-files": {"builders.py": _BUILDER, "train.py": _FIT},
+    "passed-on-through-two-functions": {"engine.py": _TWO_HOPS, "main.py": _FIT_CALLER},
+    "passed-on-through-three-files": {
+        "engine.py": _ENGINE,
+        "loop.py": "from pkg.engine import train_one_epoch\n\n"
+        "def fit(model, optimizer, loader):\n    train_one_epoch(model, optimizer, loader)\n",
+        "main.py": _SGD_CALLER.replace(
+            "pkg.engine import train_one_epoch", "pkg.loop import fit"
+        ).replace("train_one_epoch(", "fit("),
+    },
+    "caller-converted-by-an-earlier-run": {
+        "engine.py": _ENGINE,
+        "main.py": "import optax\nfrom pkg.engine import train_one_epoch\n\n"
+        "def main(model, loader):\n    opt = optax.sgd(0.1)\n    train_one_epoch(model, opt, loader)\n",
+    },
+    # trap twins: a step in another file that no translated optimizer reaches
+    "caller-passes-lbfgs": {
+        "engine.py": _ENGINE,
+        "main.py": _SGD_CALLER.replace(
+            "SGD(model.parameters(), lr=0.1)", "LBFGS(model.parameters())"
+        ),
+    },
+    "callee-stores-the-optimizer": {
+        "engine.py": _ENGINE + "    STATE['opt'] = optimizer\n",
+        "main.py": _SGD_CALLER,
+    },
+    "caller-passes-an-unknown-value": {
+        "engine.py": _ENGINE,
+        "main.py": "import torch\nfrom pkg.engine import train_one_epoch\n"
+        "def main(model, opt, loader):\n    train_one_epoch(model, opt, loader)\n",
+    },
+    "builder-returns-no-optimizer": {
+        "builders.py": _BUILDER.replace(
+            "torch.optim.AdamW(model.parameters(), lr=lr)", "torch.zeros(3)"
+        ),
+        "train.py": _FIT,
+    },
+    "builder-wrapped-by-a-function-of-the-caller": {
+        "builders.py": _BUILDER,
+        "train.py": _FIT.replace(
+            "\ndef fit", "\ndef make(model):\n    return build_optimizer(model, 1e-3)\n\n\ndef fit"
+        ).replace("opt = build_optimizer(model, 1e-3)", "opt = make(model)"),
+    },
+    "a-step-no-other-file-reaches": {"env.py": _UNCALLED_STEP, "main.py": _SGD_CALLER},
+}
+
+
+def _changed_files(
+    root: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[set[str], str]:
+    """The files ``convert --check`` over ``root/pkg`` finds would change, and its diff."""
+    report = root / "report.json"
+    code, out, _ = run(capsys, "--no-cache", "--report", str(report), *extra, "pkg", cwd=root)
+    assert code == 0
+    changed = {
+        Path(f["file"]).name for f in json.loads(report.read_text())["files"] if f["changed"]
+    }
+    return changed, out
+
+
+def _kept_across_files(root: Path) -> set[str]:
+    """The files the byte filter and the ``ast`` stage drop on their own bytes that the
+    cross-file question keeps."""
+    semantic_map = load_semantic_map()
+    prefilter = prefilter_for(semantic_map, TorchToOptax.HOOKS)
+    kept = set()
+    for path in sorted((root / "pkg").glob("*.py")):
+        data = path.read_bytes()
+        if prefilter.matches(data) and stage(TorchToOptax.HOOKS).keeps_by_itself(data):
+            continue
+        if second_stage.cross_file_facts_may_change(str(path), semantic_map, None, "optax"):
+            kept.add(path.name)
+    return kept
+
+
+def _own_bytes_dropped(root: Path) -> set[str]:
+    semantic_map = load_semantic_map()
+    prefilter = prefilter_for(semantic_map, TorchToOptax.HOOKS)
+    return {
+        path.name
+        for path in (root / "pkg").glob("*.py")
+        if not (
+            prefilter.matches(data := path.read_bytes())
+            and stage(TorchToOptax.HOOKS).keeps_by_itself(data)
+        )
+    }
+
+
+@pytest.mark.parametrize("name", sorted(CROSS_FILE_REPOSITORIES))
+def test_across_files_the_stages_change_the_same_files_as_no_prefilter(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree(
+        tmp_path,
+        {f"pkg/{n}": t for n, t in {"__init__.py": "", **CROSS_FILE_REPOSITORIES[name]}.items()},
+    )
+    assert _changed_files(tmp_path, capsys) == _changed_files(tmp_path, capsys, "--no-prefilter")
+
+
+@pytest.mark.parametrize("name", sorted(CROSS_FILE_REPOSITORIES))
+def test_across_files_the_question_keeps_exactly_the_dropped_files_that_change(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree(
+        tmp_path,
+        {f"pkg/{n}": t for n, t in {"__init__.py": "", **CROSS_FILE_REPOSITORIES[name]}.items()},
+    )
+    changed, _ = _changed_files(tmp_path, capsys, "--no-prefilter")
+    assert _kept_across_files(tmp_path) == changed & _own_bytes_dropped(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "kept"),
+    [
+        ("parameter-across-files", {"engine.py"}),
+        ("builder-across-files", {"train.py"}),
+        ("passed-on-through-two-functions", {"engine.py"}),
+        ("passed-on-through-three-files", {"engine.py"}),
+        ("caller-converted-by-an-earlier-run", {"engine.py"}),
+    ],
+)
+def test_across_files_the_file_without_torch_is_kept_by_the_question(
+    name: str, kept: set[str], tmp_path: Path
+) -> None:
+    tree(
+        tmp_path,
+        {f"pkg/{n}": t for n, t in {"__init__.py": "", **CROSS_FILE_REPOSITORIES[name]}.items()},
+    )
+    assert _kept_across_files(tmp_path) == kept
+
+
+def test_across_three_files_the_cache_sees_a_change_in_the_first_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = CROSS_FILE_REPOSITORIES["passed-on-through-three-files"]
+    tree(tmp_path, {f"pkg/{n}": t for n, t in {"__init__.py": "", **files}.items()})
+    code, _, err = run(capsys, "--check", "--cache", "cache", "pkg", cwd=tmp_path)
+    assert code == 1 and "would convert pkg/engine.py" in err
+    lbfgs = files["main.py"].replace("SGD(model.parameters(), lr=0.1)", "LBFGS(model.parameters())")
+    (tmp_path / "pkg" / "main.py").write_text(lbfgs, encoding="utf-8")
+    code, _, err = run(capsys, "--check", "--cache", "cache", "pkg", cwd=tmp_path)
+    assert "would convert pkg/engine.py" not in err

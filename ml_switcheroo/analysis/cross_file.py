@@ -12,12 +12,22 @@ if the optimizer were built there.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import libcst as cst
 
-from ml_switcheroo.analysis.repository import Constructed, RepositoryIndex, Unknown
+from ml_switcheroo.analysis.prefilter import has_attribute
+from ml_switcheroo.analysis.repository import (
+    Constructed,
+    FileFacts,
+    RepositoryIndex,
+    Unknown,
+    index_for,
+    repository_root,
+)
+from ml_switcheroo.spec.roles import STEP, ZERO_GRAD
 from ml_switcheroo.spec.semantic_map import SemanticMap
 
 ParameterFact = tuple[str | None, str]  # (type name, or None with the reason)
@@ -33,6 +43,9 @@ class CrossFile:
     translates: Callable[[str, int], bool]  # the constructor at file:line translates
     methods: frozenset[str]  # the methods the map rewrites on an optimizer parameter
     target_root: str  # a call under it is a translated value already (the target's name)
+    # constructors the map escapes with and without --exact: never a translated optimizer (the
+    # pre-filter's question, which makes no dry run; the engine's dry run says the same)
+    never_translated: frozenset[str] = frozenset()
 
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
@@ -144,7 +157,7 @@ class CrossFile:
         if name.partition(".")[0] == self.target_root:
             return self._optimizer_type()
         type_name = self.semantic_map.canonical_type(name)
-        if type_name is None or name not in self.semantic_map.apis:
+        if type_name is None or name not in self.semantic_map.apis or name in self.never_translated:
             return None
         if not all(self.semantic_map.method(type_name, m) for m in self.methods):
             return None
@@ -171,3 +184,168 @@ def _parameter_name(definition: object, call: cst.Call, argument: cst.Arg) -> st
     positional = [a.arg for a in [*definition.args.posonlyargs, *definition.args.args]]
     index = [a for a in call.args if a.keyword is None].index(argument)
     return positional[index] if index < len(positional) else None
+
+
+def cross_file_methods(semantic_map: SemanticMap) -> frozenset[str]:
+    """The methods the map rewrites on an optimizer another file passes or returns (the
+    ``step()`` and ``zero_grad()`` roles): the only uses such a value may have."""
+    roles = (STEP, ZERO_GRAD)
+    return frozenset(
+        entry.method
+        for entry in semantic_map.apis.values()
+        if entry.role in roles and entry.method and not entry.attribute
+    )
+
+
+def may_change_through_other_files(
+    path: str,
+    semantic_map: SemanticMap,
+    target_root: str | None = None,
+    parsed: tuple[bytes, ast.Module] | None = None,
+) -> bool:
+    """Whether facts from other files can make the engine change ``path``, a file whose own
+    bytes give it nothing to rewrite: asked of a file a pre-filter stage would drop.
+
+    Such a file changes only when the engine types one of its receivers from another file,
+    and the only such facts are ``CrossFile.parameter_type`` (every call site passes a
+    translated optimizer) and ``CrossFile.returned_type`` (a builder of another file returns
+    one); both require the value to be used only through ``cross_file_methods``. So the file is
+    kept only when it calls one of those methods (by its bytes, then its ``ast``) and one of
+    those two facts is positive for it, asked of the index exactly as the engine asks, except
+    that every constructor found is assumed to translate unless the map escapes it always (the
+    engine's dry run of its file is not made here: kept, never dropped, on that account). An
+    unknown fact types nothing, so it changes nothing in a file with nothing of its own to
+    rewrite. ``parsed``: the file's bytes and ``ast`` when the caller parsed it already (one
+    parse per file)."""
+    methods = cross_file_methods(semantic_map)
+    absolute = os.path.abspath(path)
+    index = index_for(repository_root(absolute))
+    if not methods or not index.complete:
+        return False
+    data = index.source(absolute)
+    if not any(has_attribute(data, method.encode("ascii")) for method in methods):
+        return False
+    facts = index.facts(absolute, parsed)
+    if facts.tree is None:
+        return False  # libcst reports it, as without the index
+    never = frozenset(
+        name
+        for name, entry in semantic_map.apis.items()
+        if entry.status == "escape" and entry.exact_status == "escape"
+    )
+    root = target_root or ""
+    cross = CrossFile(index, absolute, semantic_map, _assume_translates, methods, root, never)
+    for function, param in _stepped_parameters(facts, methods):
+        fact = cross.parameter_type(function, param)
+        if fact is not None and fact[0] is not None:
+            return True
+    words = _constructor_words(semantic_map, root)
+    for callee in _called_names(facts):
+        if not _may_build_an_optimizer(cross, callee, words):
+            continue
+        fact = cross.returned_type(callee)
+        if fact is not None and fact[0] is not None:
+            return True
+    return False
+
+
+def _assume_translates(path: str, line: int) -> bool:
+    """The stage does not make the engine's dry run of another file: a constructor may
+    translate."""
+    return True
+
+
+def _stepped_parameters(facts: FileFacts, methods: frozenset[str]) -> Iterator[tuple[str, str]]:
+    """(function, parameter) for each parameter of a module-level function of the file on
+    which the function (or a function nested in it) calls one of ``methods``."""
+    for name, function in facts.functions.items():
+        args = function.args
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+        params = {a.arg for a in every if a is not None}
+        used: set[str] = set()
+        for node in ast.walk(function):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in methods
+                and isinstance(node.value, ast.Name)
+                and node.value.id in params
+            ):
+                used.add(node.value.id)
+        for param in sorted(used):
+            yield name, param
+
+
+def _called_names(facts: FileFacts) -> list[str]:
+    """Every name a call of the file may call through its imports (absolute, relative ones
+    made absolute) or its own module-level functions: the builders it may get a value from,
+    directly or through a builder of its own (``Builders.built``)."""
+    assert facts.tree is not None
+    names: set[str] = set()
+    for node in ast.walk(facts.tree):
+        if isinstance(node, ast.Call):
+            names.update(_call_names(node.func, facts))
+    return sorted(names)
+
+
+_NAMED: dict[tuple[str, tuple[bytes, ...]], tuple[bytes, bool]] = {}
+
+
+def _names_one_of(path: str, data: bytes, words: tuple[bytes, ...]) -> bool:
+    """Whether ``data``, the bytes of ``path``, hold one of ``words`` (remembered for the last
+    bytes of each file: a callee's file is asked about once for every file that calls it)."""
+    key = (path, words)
+    known = _NAMED.get(key)
+    if known is None or known[0] is not data:
+        known = (data, any(word in data for word in words))
+        _NAMED[key] = known
+    return known[1]
+
+
+def _constructor_words(semantic_map: SemanticMap, target_root: str) -> tuple[bytes, ...]:
+    """The last names of the map's APIs that build a value of a declared type (``AdamW``),
+    and the target's name: one of them is in the file of a builder ``returned_type`` types."""
+    names = {
+        name.rpartition(".")[2]
+        for name in semantic_map.apis
+        if semantic_map.canonical_type(name) is not None
+    }
+    return tuple(sorted(n.encode("ascii") for n in {*names, target_root} if n))
+
+
+def _may_build_an_optimizer(cross: CrossFile, callee: str, words: tuple[bytes, ...]) -> bool:
+    """Whether ``callee`` is a module-level function of the repository whose every ``return``
+    is a call of one map constructor or one under the target's name: what
+    ``CrossFile.returned_type`` checks after the (costlier) uses of its value. A file whose
+    bytes hold none of ``words`` is not parsed."""
+    split = cross.index.split(cross._absolute(callee))
+    if split is None:
+        return False
+    path = cross.index.file_of(split[0])
+    if path is None or not _names_one_of(path, cross.index.source(path), words):
+        return False
+    returned = cross.index.returned(*split)
+    if isinstance(returned, Unknown) or returned.constructor is None:
+        return False
+    name = returned.constructor
+    root = name.partition(".")[0]
+    return (bool(cross.target_root) and root == cross.target_root) or (
+        name in cross.semantic_map.apis and name not in cross.never_translated
+    )
+
+
+def _call_names(func: ast.expr, facts: FileFacts) -> set[str]:
+    """What ``func`` may name through the file's imports (every one bound to its first name)
+    or its own module-level functions."""
+    parts: list[str] = []
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name):
+        return set()
+    rest = "".join(f".{part}" for part in reversed(parts))
+    shadowed = (facts.shadowed.get(func.id + suffix) for suffix in ("", "\0"))
+    imported = [facts.imports.get(func.id), *shadowed]
+    names = {f"{found}{rest}" for found in imported if found}
+    if func.id in facts.functions:
+        names.add(f"{facts.module}.{func.id}{rest}")
+    return names

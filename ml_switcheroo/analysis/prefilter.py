@@ -114,7 +114,7 @@ class Prefilter:
             else:
                 break  # every segment of this call API is there
         else:
-            if not any(_has_attribute(data, method) for method in self._methods):
+            if not any(has_attribute(data, method) for method in self._methods):
                 return False
         return any(words[r] if r in words else _has_word(data, r) for r in self._roots)
 
@@ -131,7 +131,7 @@ def _has_word(data: bytes, word: bytes) -> bool:
     return False
 
 
-def _has_attribute(data: bytes, name: bytes) -> bool:
+def has_attribute(data: bytes, name: bytes) -> bool:
     """``.name``, with whitespace, newlines or continuations (or comments) before ``name``."""
     size = len(data)
     index = data.find(name)

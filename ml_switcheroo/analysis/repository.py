@@ -114,8 +114,8 @@ def may_change_across_files(path: str, source_words: Iterable[bytes]) -> bool:
     """Whether the file ``path`` can change because of facts from other files of its
     repository, though its own bytes lack what the pre-filter needs (``source_words``: the
     map's source packages, ``torch``, and the target's name): see
-    ``RepositoryIndex.may_change``. For the byte pre-filter, ``convert``'s file selection and
-    a cheap second stage before libcst."""
+    ``RepositoryIndex.may_change``, the coarse question behind the cache's dependency digests.
+    The pre-filter stages ask the precise one (``cross_file.may_change_through_other_files``)."""
     absolute = os.path.abspath(path)
     return index_for(repository_root(absolute)).may_change(absolute, source_words)
 
@@ -206,11 +206,14 @@ class RepositoryIndex:
             self._facts.pop(path, None)
         return self._bytes[path][1]
 
-    def facts(self, path: str) -> FileFacts:
-        """The parsed facts of one file (parsed once per content)."""
+    def facts(self, path: str, parsed: tuple[bytes, ast.Module] | None = None) -> FileFacts:
+        """The parsed facts of one file (parsed once per content). ``parsed``: the file's bytes
+        and their ``ast`` when the caller has them (the second stage): used when they are the
+        bytes read here, so the file is not parsed twice."""
         data = self.source(path)
         if path not in self._facts:
-            self._facts[path] = _read_facts(path, self.module_of(path), data)
+            tree = parsed[1] if parsed is not None and parsed[0] == data else None
+            self._facts[path] = _read_facts(path, self.module_of(path), data, tree)
         return self._facts[path]
 
     # ------------------------------------------------------------------ queries
@@ -397,8 +400,12 @@ class RepositoryIndex:
         return None
 
     def may_change(self, path: str, source_words: Iterable[bytes]) -> bool:
-        """Whether ``path`` can change because of facts from other files: a file whose bytes
-        name a source package (``torch``) imports its module and it defines a function."""
+        """Whether ``path`` may change because of facts from other files, coarsely: a file
+        whose bytes name a source package (``torch``) imports its module and it defines a
+        function, or it imports such a file. What ``dependencies`` (the cache's digest of other
+        files) is gated on, with the precise question of the pre-filter stages
+        (``cross_file.may_change_through_other_files``), which can say yes where this says no
+        (a value passed on through functions of several files): ``dependencies(linked=...)``."""
         if not self.complete:
             return False
         words = tuple(source_words)
@@ -441,15 +448,18 @@ class RepositoryIndex:
             ]
         return self._importers[key]
 
-    def dependencies(self, path: str, source_words: Iterable[bytes]) -> list[str]:
+    def dependencies(
+        self, path: str, source_words: Iterable[bytes], linked: bool = False
+    ) -> list[str]:
         """The other files ``path``'s facts come from: the files importing it (the call
         sites of its functions), the repository files it imports (the functions it hands
         values to) and the files importing those (their other call sites). None for a file
-        that holds none of ``source_words`` and that ``may_change`` rules out: other files
-        cannot change what becomes of it."""
+        that holds none of ``source_words`` and that ``may_change`` rules out, unless the
+        caller knows it is ``linked`` to other files (the precise cross-file question said
+        yes): other files cannot change what becomes of it."""
         words = tuple(source_words)
         data = self.source(path)
-        if not any(w in data for w in words) and not self.may_change(path, words):
+        if not linked and not any(w in data for w in words) and not self.may_change(path, words):
             return []
         imported = self.imported_files(path)
         near = set(imported) | set(self.importers(path))
@@ -468,9 +478,11 @@ class RepositoryIndex:
                 found.append(other)
         return found
 
-    def digest_of_dependencies(self, path: str, source_words: Iterable[bytes]) -> str:
+    def digest_of_dependencies(
+        self, path: str, source_words: Iterable[bytes], linked: bool = False
+    ) -> str:
         """A digest of the content of every file ``dependencies`` names ("" for none)."""
-        others = self.dependencies(path, source_words) if self.complete else []
+        others = self.dependencies(path, source_words, linked) if self.complete else []
         if not others:
             return ""
         digest = hashlib.sha256()
@@ -614,10 +626,10 @@ def _python_files(root: str) -> Iterator[str]:
                     return
 
 
-def _read_facts(path: str, module: str, data: bytes) -> FileFacts:
+def _read_facts(path: str, module: str, data: bytes, tree: ast.Module | None = None) -> FileFacts:
     facts = FileFacts(path, module)
     try:
-        facts.tree = ast.parse(data, filename=path)
+        facts.tree = tree if tree is not None else ast.parse(data, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         line = getattr(exc, "lineno", None) or 0
         facts.error = Unknown(Place(path, line), "fails to parse")

@@ -26,7 +26,7 @@ leading dots; map names have none): they bind nothing here. A file is always kep
 be read this way or might resolve names in ways the pass does not follow: ``ast`` cannot parse
 it, it holds an escape-hatch marker, a star import, ``__import__``, ``importlib``, ``exec`` or
 ``eval``; or when facts from other files may change it (``cross_file_facts_may_change``: the
-repository index).
+repository index, asked precisely: ``analysis.cross_file.may_change_through_other_files``).
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ import ast
 import re
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ml_switcheroo.analysis.repository import may_change_across_files
+from ml_switcheroo.analysis.cross_file import may_change_through_other_files
 from ml_switcheroo.spec import escape_hatch
 from ml_switcheroo.spec.semantic_map import SemanticMap
 
@@ -54,6 +54,11 @@ class SecondStage:
     type_of: Mapping[str, str]  # name denoting a declared type (type, alias, constructor) -> it
     guesses: tuple[tuple[re.Pattern[str], str, str], ...]  # (parameter_names, root, type)
     source_words: tuple[bytes, ...] = ()  # the map's source packages (``torch``), as bytes
+    # the map, for the cross-file question (None: no facts from other files are asked for)
+    semantic_map: SemanticMap | None = field(default=None, compare=False, repr=False)
+    # the target's name: a call under it in another file is a translated optimizer already (a
+    # file converted by an earlier run); set by the runner that knows the target
+    target_root: str | None = None
 
     @classmethod
     def from_map(cls, semantic_map: SemanticMap, hooks: frozenset[str] | None) -> SecondStage:
@@ -80,49 +85,66 @@ class SecondStage:
             {name: found for name, found in type_of.items() if found is not None},
             guesses,
             tuple(sorted(root.encode() for root in semantic_map.source_roots)),
+            semantic_map,
         )
 
     def keeps(self, data: bytes, path: str | None = None) -> bool:
         """Whether the file with these bytes (at ``path``, if known) may change."""
-        return self.keeps_by_itself(data) or cross_file_facts_may_change(path, self.source_words)
+        kept, tree = self._own_answer(data)
+        if kept:
+            return True
+        parsed = (data, tree) if tree is not None else None
+        return cross_file_facts_may_change(path, self.semantic_map, parsed, self.target_root)
 
     def keeps_by_itself(self, data: bytes) -> bool:
         """Whether the file's own bytes may make the engine change it (``keeps`` without the
         repository index: for a caller that asks the index itself)."""
+        return self._own_answer(data)[0]
+
+    def _own_answer(self, data: bytes) -> tuple[bool, ast.Module | None]:
+        """``keeps_by_itself``, and the file's ``ast`` when it was parsed (for the index)."""
         if _MARKER in data:
-            return True
+            return True, None
         tree = _parse(data)
         if tree is None:
-            return True
+            return True, None
         facts = _Facts.of(tree)
         if facts.dynamic:
-            return True
+            return True, tree
         names = facts.qualified_names()
         if names & self.call_apis:
-            return True
+            return True, tree
         used = {owner for owner, found in self.members.items() if found & facts.attributes}
         if not used:
-            return False
+            return False, tree
         if used & {self.type_of[name] for name in names if name in self.type_of}:
-            return True
-        return any(
+            return True, tree
+        guessed = any(
             owner in used
             and root in facts.import_roots
             and any(pattern.fullmatch(p) for p in facts.parameters)
             for pattern, root, owner in self.guesses
         )
+        return guessed, tree
 
 
-def cross_file_facts_may_change(path: str | None, source_words: tuple[bytes, ...]) -> bool:
-    """Whether facts from other files (the repository index of issue 12: an optimizer built in
-    another module and passed here) may make the engine change this file: the repository index
-    answers (``analysis.repository.may_change_across_files``), asked only for a file the stage
-    would otherwise drop. ``convert``'s cache records a dropped file as "pre-filtered out" by
-    its stat; ``convert._prescan`` asks the index again for such a file on a later run, so a
-    change in another file is seen."""
-    if path is None:
+def cross_file_facts_may_change(
+    path: str | None,
+    semantic_map: SemanticMap | None,
+    parsed: tuple[bytes, ast.Module] | None = None,
+    target_root: str | None = None,
+) -> bool:
+    """Whether facts from other files (an optimizer built in another module and passed here,
+    or returned by a builder there) may make the engine change this file: the precise question
+    of ``analysis.cross_file.may_change_through_other_files``, asked only for a file the stage
+    would otherwise drop (``parsed``: its bytes and ``ast``, parsed once; ``target_root``: the
+    target's name, under which another file holds an optimizer converted by an earlier run).
+    ``convert``'s cache records a dropped file as "pre-filtered out" by its stat;
+    ``convert._prescan`` asks again for such a file on a later run, so a change in another file
+    is seen."""
+    if path is None or semantic_map is None:
         return False
-    return may_change_across_files(path, source_words)
+    return may_change_through_other_files(path, semantic_map, target_root, parsed)
 
 
 def _parse(data: bytes) -> ast.Module | None:

@@ -134,7 +134,18 @@ def facts_from_other_files(path: str) -> str:
     if not os.path.isfile(path):
         return ""
     absolute = os.path.abspath(path)
-    return index_for(repository_root(absolute)).digest_of_dependencies(absolute, _source_words())
+    index = index_for(repository_root(absolute))
+    return index.digest_of_dependencies(absolute, _source_words(), _linked_across_files(absolute))
+
+
+def _linked_across_files(path: str) -> bool:
+    """Whether the pre-filter's precise cross-file question keeps ``path`` (the file then
+    depends on other files even when ``RepositoryIndex.may_change``, the coarse one, says no:
+    a value passed on through functions of several files)."""
+    from ml_switcheroo.analysis.cross_file import may_change_through_other_files
+    from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
+
+    return may_change_through_other_files(path, load_semantic_map(), DEFAULT_TARGET.name)
 
 
 @cache

@@ -18,17 +18,17 @@ from typing import Any
 import libcst as cst
 from libcst.codemod import CodemodCommand, CodemodContext
 
-from ml_switcheroo.analysis.cross_file import CrossFile
+from ml_switcheroo.analysis.cross_file import (
+    CrossFile,
+    cross_file_methods,
+    may_change_through_other_files,
+)
 from ml_switcheroo.analysis.plan import Plan
 from ml_switcheroo.analysis.prefilter import Prefilter
-from ml_switcheroo.analysis.repository import (
-    index_for,
-    may_change_across_files,
-    repository_root,
-)
+from ml_switcheroo.analysis.repository import index_for, repository_root
 from ml_switcheroo.analysis.resolver import Resolver
 from ml_switcheroo.rewrite.receivers import Receivers
-from ml_switcheroo.spec.roles import CONSTRUCTOR, STEP, ZERO_GRAD
+from ml_switcheroo.spec.roles import CONSTRUCTOR
 from ml_switcheroo.spec.semantic_map import SemanticMap
 from ml_switcheroo.targets.target import Target
 
@@ -69,18 +69,12 @@ class CrossFileQuestions:
         path = self.repository_file()
         if path is None:
             return None
-        roles = (STEP, ZERO_GRAD)  # the calls rewritten on an optimizer another file passes
-        methods = frozenset(
-            entry.method
-            for entry in self.semantic_map.apis.values()
-            if entry.role in roles and entry.method and not entry.attribute
-        )
         return CrossFile(
             index_for(repository_root(path)),
             path,
             self.semantic_map,
             self.constructor_translates_at,
-            methods,
+            cross_file_methods(self.semantic_map),  # rewritten on an optimizer another file passes
             self.target.name,
         )
 
@@ -96,16 +90,14 @@ class CrossFileQuestions:
 
     def may_change_across_files(self) -> bool:
         """Whether a file the pre-filter would skip can change through facts from other
-        files (a function of it receives a translated optimizer): see
-        ``RepositoryIndex.may_change``."""
+        files (a function of it receives a translated optimizer, or it steps one a builder
+        of another file returns): ``analysis.cross_file.may_change_through_other_files``."""
         path = self.repository_file()
         if path is None:
             return False
-        roots = self.prefilter.roots if self.prefilter else self.semantic_map.source_roots
-        # A caller converted earlier in the same run (libcst's runner writes as it goes) holds
-        # the target's name instead.
-        words = [root.encode() for root in (*roots, self.target.name)]
-        return may_change_across_files(path, words)
+        # A caller converted earlier in the same run (libcst's runner writes as it goes) builds
+        # the target's value instead: a call under the target's name counts as translated.
+        return may_change_through_other_files(path, self.semantic_map, self.target.name)
 
 
 def translated_constructor_lines(
