@@ -38,6 +38,7 @@ import ast
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -193,15 +194,18 @@ class RepositoryIndex:
         try:
             info = os.stat(path)
             stamp = (info.st_mtime_ns, info.st_size)
+            regular = stat.S_ISREG(info.st_mode)
         except OSError:
-            stamp = (0, -1)
+            stamp, regular = (0, -1), False
         known = self._bytes.get(path)
         if known is None or known[0] != stamp:
-            try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
-            except OSError:
-                data = b""
+            data = b""
+            if regular:  # never open a FIFO or a device named like a Python file: it blocks
+                try:
+                    with open(path, "rb") as handle:
+                        data = handle.read()
+                except OSError:
+                    pass
             self._bytes[path] = (stamp, data)
             self._facts.pop(path, None)
         return self._bytes[path][1]

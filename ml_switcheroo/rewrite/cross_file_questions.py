@@ -136,6 +136,8 @@ def _translated_constructor_lines(
     its modification time), run by ``command`` without facts from other files."""
     map_files, exact, steps_per_epoch = options
     context = CodemodContext(filename=path)
+    if not os.path.isfile(path):  # a FIFO or device named like a Python file: never opened
+        return frozenset()
     try:
         with open(path, "rb") as handle:
             tree = cst.parse_module(handle.read())

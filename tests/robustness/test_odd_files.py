@@ -120,6 +120,32 @@ def test_a_fifo_named_like_a_python_file_does_not_block_the_run(tmp_path: Path) 
         assert (folder / "good.py").read_bytes() == GOOD_CONVERTED
 
 
+IMPORTS_THE_PIPE = b"""import torch
+from pipe import train_one_epoch
+
+
+def fit(model, loader):
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    train_one_epoch(model, opt, loader)
+"""
+
+
+def test_a_fifo_that_another_file_imports_is_never_read(tmp_path: Path) -> None:
+    """The repository index follows imports to other files: a FIFO named like the imported
+    module must not be opened there either (it blocked the run once)."""
+    for tool in ("convert", "libcst"):
+        folder = tmp_path / tool
+        folder.mkdir()
+        (folder / "main.py").write_bytes(IMPORTS_THE_PIPE)
+        os.mkfifo(folder / "pipe.py")
+        if tool == "convert":
+            result = convert_cli(folder, timeout=120)
+        else:
+            result = libcst_tool(folder, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert b"optax.sgd(learning_rate=0.1)" in (folder / "main.py").read_bytes()
+
+
 def _without_file_permission_override() -> tuple[str, ...] | None:
     """A command prefix under which the file permission bits hold, or None if there is none.
 
