@@ -1007,7 +1007,7 @@ class Planner:
             return None
         if self._in_suite(steps[0], check.body) == self._in_suite(steps[1], check.body):
             return None
-        if any(_jumps(s) for s in body[opt_step.index + 1 : steps[0].path[depth][1]]):
+        if any(stepping.jumps(s) for s in body[opt_step.index + 1 : steps[0].path[depth][1]]):
             return None
         return check
 
@@ -1208,7 +1208,7 @@ class Planner:
             return None
         body = list(loop.body.body)  # type: ignore[attr-defined]
         line = step.statement
-        if not isinstance(line.body[0], cst.Expr) or any(_jumps(s) for s in body):  # type: ignore[attr-defined]
+        if not isinstance(line.body[0], cst.Expr) or any(stepping.jumps(s) for s in body):  # type: ignore[attr-defined]
             return None
         if self.rebound_in([loop.target], body):
             return None
@@ -1300,7 +1300,7 @@ class Planner:
         else:
             inside = len(step.path) == depth + 2 and step.block == id(check.body)
             before = list(check.body.body[: step.index])
-        jumps = any(_jumps(s) for s in (*body[opt_step.index + 1 : index], *before))
+        jumps = any(stepping.jumps(s) for s in (*body[opt_step.index + 1 : index], *before))
         return check if inside and not jumps else None
 
     def _update_counter(
@@ -1351,7 +1351,7 @@ class Planner:
         body = self.collector.blocks[opt_step.block].body  # type: ignore[attr-defined]
         check_index = next(i for i, s in enumerate(body) if s is check)
         indices = (increments[0][1], opt_step.index, check_index)
-        if any(_jumps(s) for s in body[min(indices) + 1 : max(indices)]):
+        if any(stepping.jumps(s) for s in body[min(indices) + 1 : max(indices)]):
             return (
                 "a `continue`, `break`, `return` or `raise` between its increment and the "
                 "optimizer's step() can skip one of them"
@@ -1385,7 +1385,7 @@ class Planner:
             )
         body = loop.body.body  # type: ignore[union-attr]
         check_index = next(i for i, s in enumerate(body) if s is check)
-        if any(_jumps(s) for s in body[:check_index]):
+        if any(stepping.jumps(s) for s in body[:check_index]):
             return (
                 "a `continue`, `break`, `return` or `raise` before the check can skip an update "
                 f"while `{text}` goes on"
@@ -1415,7 +1415,7 @@ class Planner:
             return None
         owner = self.collector.blocks[step.block]
         between = owner.body[opt_step.index + 1 : step.index]  # type: ignore[attr-defined]
-        if any(_jumps(statement) for statement in between):
+        if any(stepping.jumps(statement) for statement in between):
             return (
                 "a `continue`, `break`, `return` or `raise` between the optimizer's step() and "
                 "this one can skip it, so it may not run once per update"
@@ -1588,7 +1588,7 @@ class Planner:
         """The scheduler's statement (index ``step`` in ``loop_body``) runs after the one that
         updates (``updates``), with no ``continue``/``break``/``return``/``raise`` between."""
         between = loop_body.body[updates + 1 : step]  # type: ignore[attr-defined]
-        return updates < step and not any(_jumps(statement) for statement in between)
+        return updates < step and not any(stepping.jumps(statement) for statement in between)
 
     # ------------------------------------------------------------------ clipping
 
@@ -2248,31 +2248,6 @@ def _runs_conditionally(site: Site) -> bool:
                 depth -= 1
 
     site.statement.visit(_Find())
-    return found
-
-
-def _jumps(statement: cst.CSTNode) -> bool:
-    """Whether ``statement`` holds a ``continue``/``break``/``return``/``raise`` (outside
-    functions and classes defined in it)."""
-    found = False
-
-    class _Find(cst.CSTVisitor):
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            return False
-
-        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-            return False
-
-        def visit_Lambda(self, node: cst.Lambda) -> bool:
-            return False
-
-        def on_visit(self, node: cst.CSTNode) -> bool:
-            nonlocal found
-            if isinstance(node, (cst.Continue, cst.Break, cst.Return, cst.Raise)):
-                found = True
-            return not found and super().on_visit(node)
-
-    statement.visit(_Find())
     return found
 
 

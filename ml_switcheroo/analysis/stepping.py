@@ -223,3 +223,28 @@ def argument_holds(
         if (same and value == expected) != equal:
             return False
     return True
+
+
+def jumps(statement: cst.CSTNode) -> bool:
+    """Whether ``statement`` holds a ``continue``/``break``/``return``/``raise`` (outside
+    functions and classes defined in it)."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            nonlocal found
+            if isinstance(node, (cst.Continue, cst.Break, cst.Return, cst.Raise)):
+                found = True
+            return not found and super().on_visit(node)
+
+    statement.visit(_Find())
+    return found

@@ -224,6 +224,14 @@ class HookContext:
         """Ask for the import the map declares under ``key`` (e.g. ``"optax"``)."""
         self.request_import(key)
 
+    def line_alone(self, call: cst.Call) -> cst.SimpleStatementLine | None:
+        """The line ``call`` is the whole of (an expression statement alone on it), else None."""
+        expression = self.parent_of(call)
+        line = self.parent_of(expression) if isinstance(expression, cst.Expr) else None
+        if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1:
+            return line
+        return None
+
     def escape(self, reason: str, suggestion: str | None = None) -> None:
         """Give up on this construct: the engine keeps the statement and adds an escape hatch."""
         raise Untranslatable(reason, suggestion)

@@ -37,7 +37,6 @@ STEP = "step"
 ZERO_GRAD = "zero_grad"
 BACKWARD = "backward"
 RENDER = "{function}({tx}, every_k_schedule={k}, use_grad_mean=False, accumulator_dtype=None)"
-JUMPS = (cst.Continue, cst.Break, cst.Return, cst.Raise)
 
 
 @dataclass(frozen=True)
@@ -136,18 +135,9 @@ def _optimizer_uses(
     return steps, zero_grads, others
 
 
-def _line_of(call: cst.Call, ctx: HookContext) -> cst.SimpleStatementLine | None:
-    """The line ``call`` is alone on (as an expression statement), else None."""
-    expression = ctx.parent_of(call)
-    line = ctx.parent_of(expression) if expression is not None else None
-    if not (isinstance(expression, cst.Expr) and isinstance(line, cst.SimpleStatementLine)):
-        return None
-    return line if len(line.body) == 1 else None
-
-
 def _check_of(step: cst.Call, ctx: HookContext) -> cst.If | None:
     """The ``if`` whose indented body holds the line of ``step``, else None."""
-    line = _line_of(step, ctx)
+    line = ctx.line_alone(step)
     block = ctx.parent_of(line) if line is not None else None
     check = ctx.parent_of(block) if isinstance(block, cst.IndentedBlock) else None
     return check if isinstance(check, cst.If) else None
@@ -164,10 +154,10 @@ def _check_body(
         return f"the condition of the step has an else branch or is not {shape}"
     lines = list(body.body)
     lines = lines[len(_clip_calls(check, ctx)) :]
-    zero_lines = [_line_of(z, ctx) for z in zero_grads]
+    zero_lines = [ctx.line_alone(z) for z in zero_grads]
     if (
         len(lines) != 2
-        or lines[0] is not _line_of(step, ctx)
+        or lines[0] is not ctx.line_alone(step)
         or lines[1] not in zero_lines
         or step.args
     ):
@@ -206,7 +196,7 @@ def _every_k(
     before = list(block.body)[: list(block.body).index(check)]
     if sum(_is_backward(statement) for statement in before) != 1:
         return f"not exactly one `loss.backward()` runs before `if {test}:` in the loop body"
-    if _jumps(block):
+    if stepping.jumps(block):
         return (
             "a `continue`, `break`, `return` or `raise` in the loop body may skip a backward "
             "pass or the check while the counter goes on"
@@ -367,7 +357,7 @@ def _zero_grads_outside(
     top = _top_statement(check, home, ctx)
     assert top is not None
     for call in zero_grads:
-        line = _line_of(call, ctx)
+        line = ctx.line_alone(call)
         if line is not None and ctx.parent_of(line) is check.body:
             continue
         if line is not None and line in body and body.index(line) < body.index(top):
@@ -390,11 +380,3 @@ def _is_backward(statement: cst.BaseStatement) -> bool:
         and isinstance(small.value.func, cst.Attribute)
         and small.value.func.attr.value == BACKWARD
     )
-
-
-def _jumps(node: cst.CSTNode) -> bool:
-    if isinstance(node, JUMPS):
-        return True
-    if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-        return False
-    return any(_jumps(child) for child in node.children)

@@ -36,7 +36,7 @@ def nnx_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression |
     schedule = ctx.plan
     if not isinstance(schedule, SchedulePlan) or schedule.written is None:
         return strip_scheduler_step(node, ctx)
-    line = _line_of(node, ctx)
+    line = ctx.line_alone(node)
     optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
     if line is None or optimizer is None or scheduler is None:
         raise Untranslatable("the scheduler's step() is not a statement of its own")
@@ -44,12 +44,3 @@ def nnx_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression |
     text = WRITE.format(state=ctx.state_of(code_of(optimizer).strip()), value=value)
     written = cst.parse_statement(text).with_changes(trailing_whitespace=line.trailing_whitespace)
     return ReplaceStatement(written)
-
-
-def _line_of(node: cst.Call, ctx: HookContext) -> cst.SimpleStatementLine | None:
-    """The line ``node`` is the whole of (``sched.step()`` alone)."""
-    expression = ctx.parent_of(node)
-    line = ctx.parent_of(expression) if isinstance(expression, cst.Expr) else None
-    if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1:
-        return line
-    return None

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ml_switcheroo.analysis.stepping import jumps
 from ml_switcheroo.targets.hooks import HookContext
 
 STEP = "step"
 LEARNING_RATE = "learning_rate"
 FLOAT = "float"
 READ = "float({schedule}(int({optimizer}.step[...])))"
-JUMPS = (cst.Continue, cst.Break, cst.Return, cst.Raise)
 
 
 def folded_lr(
@@ -116,7 +116,7 @@ def _read_between_updates(
     body = list(block.body)
     first = body.index(line)
     last = _index_in(block, sched_step, ctx)
-    if last is None or last <= first or any(_jumps(s) for s in body[first + 1 : last]):
+    if last is None or last <= first or any(jumps(s) for s in body[first + 1 : last]):
         return False
     if _function_of(read, ctx) is not _function_of(line, ctx):
         return False
@@ -145,11 +145,3 @@ def _function_of(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode | None:
     while current is not None and not isinstance(current, (cst.FunctionDef, cst.Lambda)):
         current = ctx.parent_of(current)
     return current
-
-
-def _jumps(node: cst.CSTNode) -> bool:
-    if isinstance(node, JUMPS):
-        return True
-    if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-        return False
-    return any(_jumps(child) for child in node.children)
