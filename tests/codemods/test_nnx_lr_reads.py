@@ -80,6 +80,36 @@ class NnxLrReadTrapTest(SwitcherooTest):
         assert BEGIN in output and READ not in output, output
         assert "print(sched.get_last_lr()[0])" in output
 
+    def test_a_read_where_float_is_a_user_name_escapes(self) -> None:
+        output = convert(
+            """\
+            float = make_float()
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                print(sched.get_last_lr()[0])
+            """
+        )
+        assert BEGIN in output and READ not in output, output
+
+    def test_a_read_where_int_is_a_user_name_escapes(self) -> None:
+        output = convert(
+            """\
+            int = make_int()
+            for x, y in loader:
+                loss = ((model(x) - y) ** 2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                print(sched.get_last_lr()[0])
+            """
+        )
+        assert BEGIN in output and READ not in output, output
+
     def test_the_whole_list_of_last_lrs_escapes(self) -> None:
         output = convert(
             """\

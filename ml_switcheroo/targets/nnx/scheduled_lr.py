@@ -22,6 +22,7 @@ from ml_switcheroo.targets.hooks import HookContext
 STEP = "step"
 LEARNING_RATE = "learning_rate"
 FLOAT = "float"
+INT = "int"
 READ = "float({schedule}(int({optimizer}.step[...])))"
 
 
@@ -33,8 +34,8 @@ def folded_lr(
     schedule = _folded_schedule(optimizer, ctx)
     if schedule is None or (scheduler is not None and scheduler.value != schedule):
         return None
-    if FLOAT in ctx.visible_names(read):
-        return None  # `float` is the user's name here
+    if {FLOAT, INT} & ctx.visible_names(read):
+        return None  # `float` or `int` is the user's name here: the read would call it
     scheduler_target = scheduler or _scheduler_of(optimizer, schedule, ctx)
     if scheduler_target is None:
         return None
