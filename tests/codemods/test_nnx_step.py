@@ -615,3 +615,24 @@ class ModelParameterTest(SwitcherooTest):
             self.TRAIN.format(rebinding="model = model.to(x.device)\n                ")
         )
         assert BEGIN in output and not renders_a_step(output), output
+
+
+def test_a_step_left_to_the_user_is_worded_for_nnx_not_optax() -> None:
+    output = convert(
+        """
+        import torch
+        model = make_model()
+        opt = torch.optim.SGD(parameter_list, lr=0.1)
+        def optimize():
+            opt.step()
+        """
+    )
+    assert "torch's `opt.step()` applies the gradients" in output, output
+    assert "opt.update(model, grads)" in output and "optax.apply_updates" not in output, output
+    assert "an nnx.Optimizer updates the model" in output, output
+
+
+def test_a_closure_step_is_worded_for_nnx() -> None:
+    output = convert(HEADER + "opt.step(closure)\n")
+    assert "re-evaluates the loss inside the optimizer; an nnx.Optimizer" in output, output
+    assert "optax.apply_updates" not in output, output
