@@ -1594,7 +1594,7 @@ class Planner:
 
     def _plan_clips(self) -> None:
         for site in (s for s in self.plan.sites if s.role == CLIP):
-            if site.value_used:
+            if site.value_used and not self._value_from_gradients(site):
                 self._refuse(site, findings.CLIP_NORM_USED)
                 continue
             optimizers = self._optimizers_stepped_after(site)
@@ -1624,6 +1624,19 @@ class Planner:
                 continue
             self.plan.clips.setdefault(self.plan.key_of(optimizer.call), []).append(site)
             self.plan.clip_target[self.plan.key_of(site.call)] = optimizer
+
+    def _value_from_gradients(self, clip: Site) -> bool:
+        """``name = clip(...)`` alone on its line, for a target that renders training steps
+        (it computes the gradients, so the map's ``value`` of the call can be rendered there;
+        the step's renderer checks the rest and escapes otherwise)."""
+        return (
+            self.region_start == "forward"
+            and clip.entry is not None
+            and bool(clip.entry.value)
+            and isinstance(clip.target, cst.Name)
+            and isinstance(clip.statement, cst.SimpleStatementLine)
+            and isinstance(clip.statement.body[0], cst.Assign)
+        )
 
     def _clip_values_vary(self, clip: Site, optimizer: Site) -> dict[str, str] | None:
         """Why the clip's arguments may not be the same at the construction as at every step

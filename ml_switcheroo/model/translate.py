@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import libcst as cst
@@ -18,7 +18,7 @@ import libcst as cst
 from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.findings import Finding, Render
-from ml_switcheroo.spec.semantic_map import ApiEntry, Condition, EscapeRule, Link
+from ml_switcheroo.spec.semantic_map import GRADIENTS, ApiEntry, Condition, EscapeRule, Link
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 from ml_switcheroo.spec.template import _PLACEHOLDER, Placeholder, Template, parenthesize
 
@@ -286,6 +286,24 @@ def render_chain(
         func=cst.parse_expression(chain_function),
         args=[cst.Arg(expression) for expression in rendered],
     )
+
+
+def render_value(
+    call: BoundCall,
+    exact: bool,
+    gradients: cst.BaseExpression,
+    request_import: Callable[[str], None],
+) -> cst.BaseExpression | None:
+    """What the call returns, from the update's ``gradients`` (the entry's ``value`` links:
+    the first whose condition holds); None when no link holds for these arguments."""
+    for link in call.entry.value:
+        if mode_active(link.mode, exact) and call.holds(link.condition):
+            bound = replace(call, overrides={**call.overrides, GRADIENTS: gradients})
+            expression = _render(link.emit, bound, Counter())
+            for name in sorted(link.emit.free_names):
+                request_import(name)
+            return expression
+    return None
 
 
 def is_definition(link: Link) -> bool:

@@ -41,6 +41,8 @@ FACTORY_METRIC_SCHEDULER = "factory_metric_scheduler"  # values: where
 FACTORY_PER_EPOCH = "factory_per_epoch"  # values: steps_per_epoch, where
 # Gradient clipping (analysis/plan.py)
 CLIP_NORM_USED = "clip_norm_used"
+# values: name, optimizer (a norm used where no translated training step computes gradients)
+CLIP_NORM_OUTSIDE_STEP = "clip_norm_outside_step"
 CLIP_WITHOUT_OPTIMIZER = "clip_without_optimizer"
 CLIP_SEVERAL_OPTIMIZERS = "clip_several_optimizers"
 CLIP_SCALED_GRADIENTS = "clip_scaled_gradients"

@@ -107,7 +107,9 @@ _API_KEYS = {
     "aliases",
     "dispatch",
     "manual_pair",
+    "value",
 }
+GRADIENTS = "grads"  # the placeholder of an entry's ``value`` links: the update's gradients
 _MANUAL_PAIR_KEYS = {"part", "length", "when", "unless"}
 MANUAL_PAIR_PARTS = ("warmup", "main")
 _DISPATCH_KEYS = {"argument", "forward", "keywords", "cases"}
@@ -245,6 +247,9 @@ class ApiEntry:
     aliases: tuple[str, ...] = ()  # other qualified names of the same API (re-exports)
     dispatch: Dispatch | None = None  # translated as the API a literal argument selects
     manual_pair: ManualPair | None = None  # its part in a hand-stepped warm-up/main pair
+    # What the call returns, as an expression of the update's gradients (``{grads}``): for a
+    # target that computes them (NNX). The first link whose condition holds; none: unknown.
+    value: tuple[Link, ...] = ()
 
     @property
     def method(self) -> str | None:
@@ -985,6 +990,12 @@ class _Checker:
         for arg in ignore:
             ctx.argument(arg, raw.lines.get("ignore"))
         chain = tuple(ctx.link(item, raw.lines.get("chain")) for item in ctx.items(raw, "chain"))
+        value_ctx = _EntryContext(
+            self, name, signature, imports, (*ctx.context_placeholders, GRADIENTS)
+        )
+        returned = tuple(
+            value_ctx.link(item, raw.lines.get("value")) for item in value_ctx.items(raw, "value")
+        )
         escapes = tuple(
             ctx.rule(item, raw.lines.get("escapes")) for item in ctx.items(raw, "escapes")
         )
@@ -1058,6 +1069,7 @@ class _Checker:
             per_group=frozenset(per_group),
             aliases=tuple(self.api_aliases(raw, name, receiver_type)),
             dispatch=self.dispatch(raw, name, signature) if "dispatch" in raw else None,
+            value=returned,
             manual_pair=ctx.manual_pair(raw) if "manual_pair" in raw else None,
         )
 

@@ -636,3 +636,87 @@ def test_a_closure_step_is_worded_for_nnx() -> None:
     output = convert(HEADER + "opt.step(closure)\n")
     assert "re-evaluates the loss inside the optimizer; an nnx.Optimizer" in output, output
     assert "optax.apply_updates" not in output, output
+
+
+NORM_LOOP = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    opt.zero_grad()
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    {clip}
+    opt.step()
+    print(loss.item())
+"""
+
+
+class NnxClipNormTest(SwitcherooTest):
+    TRANSFORM = TorchToNNX
+
+    def test_a_logged_clip_norm_becomes_the_norm_of_the_gradients(self) -> None:
+        self.assertConverts(
+            NORM_LOOP.format(clip="norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)"),
+            """
+            import optax
+            from flax import nnx
+
+            model = make_model()
+            opt = nnx.Optimizer(model, optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(learning_rate=0.1)), wrt=nnx.Param)
+            for x, y in loader:
+                def loss_fn(model):
+                    loss = ((model(x) - y) ** 2).mean()
+                    return loss
+                loss, grads = nnx.value_and_grad(loss_fn)(model)
+                norm = optax.tree.norm(grads)
+                opt.update(model, grads)
+                print(loss.item())
+            """,
+        )
+
+
+def test_a_norm_of_another_order_escapes_the_step() -> None:
+    clip = "norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0, norm_type=1.0)"
+    output = convert(NORM_LOOP.format(clip=clip), exact=True)
+    assert BEGIN in output and not renders_a_step(output), output
+    assert "the map has no value of this call" in output, output
+
+
+def test_a_norm_assigned_to_two_names_escapes() -> None:
+    clip = "a = b = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)"
+    output = convert(NORM_LOOP.format(clip=clip))
+    assert BEGIN in output and not renders_a_step(output), output
+    assert clip in output and "optax.clip_by_global_norm" not in output, output
+
+
+def test_a_norm_used_inside_an_expression_escapes() -> None:
+    clip = "print(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))"
+    output = convert(NORM_LOOP.format(clip=clip))
+    assert BEGIN in output and not renders_a_step(output), output
+    assert clip in output and "optax.clip_by_global_norm" not in output, output
+
+
+def test_a_norm_where_no_step_is_rendered_escapes_the_clip() -> None:
+    output = convert(
+        HEADER
+        + textwrap.dedent(
+            """
+            def clip_and_step():
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                return norm
+            """
+        )
+    )
+    assert "no translated training step computes the gradients here" in output, output
+    assert "norm = optax.tree.norm(grads)" in output, output
+    assert "norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)" in output, output
+
+
+def test_an_escaped_step_suggests_the_norm_of_a_logged_clip() -> None:
+    loop = NORM_LOOP.format(clip="norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)")
+    output = convert(loop.replace("loss.backward()", "loss.backward(retain_graph=True)"))
+    assert BEGIN in output and not renders_a_step(output), output
+    assert "|   norm = optax.tree.norm(grads)  # the norm before clipping" in output, output

@@ -556,3 +556,36 @@ def test_a_user_map_replaces_only_the_scaler_methods_it_names(tmp_path: Path) ->
     path = write_map(tmp_path, "scaler_methods: {unscale: unscale_grads}\n")
     scaler = load_semantic_map([path]).scaler_methods
     assert (scaler.scale, scaler.unscale, scaler.update) == ("scale", "unscale_grads", "update")
+
+
+CLIP_WITH_VALUE = """
+apis:
+  mylib.clip_norm:
+    role: clip
+    hook: clip_gradients
+    signature: "parameters, max_norm"
+    ignore: [parameters]
+    chain:
+      - {{slot: core, emit: "optax.clip_by_global_norm({{max_norm}})"}}
+    value:
+      - {{emit: "{value}"}}
+"""
+
+
+def test_a_value_link_may_use_the_gradients(tmp_path: Path) -> None:
+    path = write_map(tmp_path, CLIP_WITH_VALUE.format(value="optax.tree.norm({grads})"))
+    entry = load_semantic_map([path]).apis["mylib.clip_norm"]
+    assert [link.emit.source for link in entry.value] == ["optax.tree.norm({grads})"]
+
+
+def test_the_gradients_are_no_placeholder_of_a_chain_link(tmp_path: Path) -> None:
+    text = CLIP_WITH_VALUE.format(value="optax.tree.norm({grads})").replace(
+        "optax.clip_by_global_norm({max_norm})", "optax.clip_by_global_norm({grads})"
+    )
+    error = load_error(tmp_path, text)
+    assert "grads" in str(error)
+
+
+def test_a_value_link_with_an_unknown_placeholder_is_refused(tmp_path: Path) -> None:
+    error = load_error(tmp_path, CLIP_WITH_VALUE.format(value="optax.tree.norm({gradients})"))
+    assert "gradients" in str(error)

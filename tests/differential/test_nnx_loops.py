@@ -140,6 +140,40 @@ for epoch in range(EPOCHS):
         losses.append(loss.item())
 """
 
+CLIPPING_NORM_LOGGED = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+for epoch in range(EPOCHS):
+    for x, y in loader:
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).sum()
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        opt.step()
+        losses.append(loss.item())
+        losses.append(float(grad_norm))
+"""
+
+GRAD_SCALER_WITH_CLIPPING_NORM_LOGGED = """\
+import torch
+
+model = make_model()
+opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+scaler = torch.amp.GradScaler("cpu")
+for epoch in range(EPOCHS):
+    for x, y in loader:
+        opt.zero_grad(set_to_none=True)
+        loss = ((model(x) - y) ** 2).mean()
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 0.3)
+        scaler.step(opt)
+        scaler.update()
+        losses.append(norm.item())
+"""
+
 PER_UPDATE_SCHEDULER = """\
 import torch
 
@@ -185,6 +219,11 @@ LOOPS = {
         {"exact": True, "steps_per_epoch": "len(loader)"},
     ),
     "grad_scaler_with_clipping_exact": (GRAD_SCALER_WITH_CLIPPING, {"exact": True}),
+    "clipping_norm_logged_exact": (CLIPPING_NORM_LOGGED, {"exact": True}),
+    "grad_scaler_clipping_norm_logged_exact": (
+        GRAD_SCALER_WITH_CLIPPING_NORM_LOGGED,
+        {"exact": True},
+    ),
 }
 
 
@@ -207,3 +246,14 @@ def test_the_harness_sees_a_wrong_learning_rate() -> None:
     translated = translate_nnx(PLAIN_LOOP).replace("learning_rate=0.05", "learning_rate=0.0501")
     rel = worst_rel(run_torch_loop(PLAIN_LOOP), run_nnx_loop(PLAIN_LOOP, translated))
     assert rel > 1e-6
+
+
+def test_the_harness_sees_a_norm_taken_after_clipping() -> None:
+    """The logged norm is torch's norm before clipping; the clipped one (max_norm) differs."""
+    translated = translate_nnx(CLIPPING_NORM_LOGGED, exact=True).replace(
+        "grad_norm = optax.tree.norm(grads)", "grad_norm = min(optax.tree.norm(grads), 0.5)"
+    )
+    assert "min(optax.tree.norm" in translated
+    torch_run = run_torch_loop(CLIPPING_NORM_LOGGED)
+    rel = worst_rel(torch_run, run_nnx_loop(CLIPPING_NORM_LOGGED, translated))
+    assert rel > 1e-3

@@ -19,11 +19,12 @@ folded into the optimizer's chain escape here.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import libcst as cst
 
 from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.model.translate import BoundCall, render_value
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of, dotted_name
@@ -59,6 +60,7 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
         suggestion = SUGGESTION.format(**names)
         if region.clipped:
             suggestion += f"\n{CLIPPED.format(**names)}"
+            suggestion += "".join(f"\n{line}" for line in _norm_lines(region, ctx))
         raise Untranslatable(exc.reason, suggestion) from None
     ctx.add_import("nnx")
     return ReplaceRegion(tuple(statements))
@@ -108,7 +110,9 @@ def _rendered_step(
     _check_traceable(forward)
     _check_known_calls(forward, model_node, ctx)
     _check_no_mapped_api(forward, optimizer, ctx)
-    statements = [*prefix, *_render(region, forward, model_node, optimizer, ctx), *counted]
+    after_backward = region.statements[backward_index + 1 :]
+    rendered = _render(region, forward, after_backward, model_node, optimizer, ctx)
+    statements = [*prefix, *rendered, *counted]
     return _with_dropped_comments(statements, region, prefix, [*forward, *counted])
 
 
@@ -411,8 +415,9 @@ def _check_no_model_value_outside(
 
 
 def _is_folded_clip(statement: cst.BaseStatement, model: str, ctx: HookContext) -> bool:
-    """A clip call alone on its line, of ``model.parameters()`` (it heads the chain)."""
-    call = _lone_call(statement)
+    """A clip call alone on its line (or ``norm = clip(...)``, see ``_clip_norm``), of
+    ``model.parameters()`` (it heads the chain)."""
+    call = _lone_call(statement) or _assigned_call(statement)
     if call is None:
         return False
     entry = ctx.semantic_map.apis.get(next(iter(ctx.qualify(call.func)), ""))
@@ -530,11 +535,12 @@ def _is_criterion(value: cst.Call, ctx: HookContext) -> bool:
 def _render(
     region: Region,
     forward: list[cst.BaseStatement],
+    after_backward: list[cst.BaseStatement],
     model: cst.BaseExpression,
     optimizer: str,
     ctx: HookContext,
 ) -> list[cst.BaseStatement]:
-    """``def loss_fn(model)``, the gradient and the update."""
+    """``def loss_fn(model)``, the gradient (and a clip's norm read after it) and the update."""
     model_text = code_of(model).strip()
     parameter = model_text if isinstance(model, cst.Name) else "model"
     taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
@@ -558,7 +564,13 @@ def _render(
     template = GRADIENT_AUX if aux else GRADIENT
     gradient = template.format(aux=_tuple(aux), **names)
     update = UPDATE.format(optimizer=optimizer, model=model_text, grads=grads)
-    return [function, cst.parse_statement(gradient + "\n"), cst.parse_statement(update + "\n")]
+    norms = _clip_norms(after_backward, grads, ctx, ctx.add_import)
+    return [
+        function,
+        cst.parse_statement(gradient + "\n"),
+        *norms,
+        cst.parse_statement(update + "\n"),
+    ]
 
 
 def _tuple(names: Sequence[str]) -> str:
@@ -627,6 +639,56 @@ def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
 
 def _contains(statement: cst.CSTNode, inner: cst.CSTNode) -> bool:
     return any(n is inner for n in _walk(statement))
+
+
+def _assigned_call(statement: cst.BaseStatement) -> cst.Call | None:
+    """The call of ``name = call(...)`` alone on its line."""
+    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+        small = statement.body[0]
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+            and isinstance(small.value, cst.Call)
+        ):
+            return small.value
+    return None
+
+
+def _norm_lines(region: Region, ctx: HookContext) -> list[str]:
+    """For a suggestion: what each ``norm = clip(...)`` of the region becomes."""
+    try:
+        norms = _clip_norms(region.statements, "grads", ctx, lambda key: None)
+    except Untranslatable:
+        return []
+    return [code_of(norm).strip() + "  # the norm before clipping" for norm in norms]
+
+
+def _clip_norms(
+    statements: Sequence[cst.BaseStatement],
+    grads: str,
+    ctx: HookContext,
+    request_import: Callable[[str], None],
+) -> list[cst.BaseStatement]:
+    """``norm = clip(...)`` between backward and step (a clip folded into the chain whose
+    value is read): ``norm = <the map's value of the call, from the gradients>``."""
+    rendered = []
+    for statement in statements:
+        call = _assigned_call(statement)
+        entry = ctx.semantic_map.apis.get(next(iter(ctx.qualify(call.func)), "")) if call else None
+        if call is None or entry is None or entry.role != roles.CLIP:
+            continue
+        value = render_value(
+            BoundCall.bind(entry, call), ctx.exact, cst.Name(grads), ctx.add_import
+        )
+        if value is None:
+            raise Untranslatable(
+                f"`{code_of(statement).strip()}`: the map has no value of this call from the "
+                "gradients for these arguments"
+            )
+        small = statement.body[0]  # type: ignore[attr-defined]
+        rendered.append(statement.with_changes(body=[small.with_changes(value=value)]))
+    return rendered
 
 
 def _lone_call(statement: cst.BaseStatement) -> cst.Call | None:

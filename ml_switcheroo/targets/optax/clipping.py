@@ -14,8 +14,9 @@ import libcst as cst
 from ml_switcheroo.analysis.plan import SubsetClip
 from ml_switcheroo.model.tensor_values import replace_tensor_literals
 from ml_switcheroo.model.translate import BoundCall, check_escapes, render_chain
-from ml_switcheroo.spec import roles
+from ml_switcheroo.spec import findings, roles
 from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.findings import Finding
 from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext, register_hook
@@ -30,6 +31,18 @@ def fold_gradient_clipping(node: cst.Call, ctx: HookContext) -> cst.BaseExpressi
     if ctx.plan is None:
         raise Untranslatable("no translated optimizer is stepped after this call")
     clip_expression(node, ctx.entry, ctx)
+    if ctx.line_alone(node) is None:  # `norm = clip(...)`: only a rendered step gives the norm
+        target = ctx.assigned_to(node)
+        optimizer = getattr(ctx.plan, "target", None)
+        raise render(
+            Finding(
+                findings.CLIP_NORM_OUTSIDE_STEP,
+                {
+                    "name": code_of(target).strip() if target is not None else "norm",
+                    "optimizer": code_of(optimizer).strip() if optimizer is not None else "opt",
+                },
+            )
+        )
     return cst.Name("None")
 
 
