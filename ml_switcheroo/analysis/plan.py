@@ -219,6 +219,12 @@ class Plan:
     # object: handed to another library, pickled, type-checked, an unknown member...
     torch_only: dict[SiteKey, list[TorchOnlyUse]] = field(default_factory=dict)
     _ranges: Positions | None = field(default=None, repr=False, compare=False)
+    # The one binding the object a model expression names comes from (``Planner._model_origin``:
+    # a Name bound once, ``self.x`` stored once in the file from such a Name), read in a method
+    # of the given class; None when not certain.
+    model_origin: Callable[[cst.BaseExpression, cst.ClassDef | None], cst.CSTNode | None] = field(
+        default=lambda model, enclosing: None, repr=False, compare=False
+    )
 
     def key(self, node: cst.CSTNode) -> SiteKey | None:
         """The stable key of a node of the planned module (None for a node not in it)."""
@@ -479,6 +485,7 @@ class Planner:
         self.collector = collector
         plan = Plan(module=self.filename, positions=self.positions, sites=collector.sites)
         self.plan = plan
+        plan.model_origin = self._model_origin  # for the NNX step hook (``HookContext``)
         # Bookkeeping of the walk (never leaves the planner): a call's site by id(call), like
         # the collector's blocks and name positions and the `components` of a schedule.
         self.by_call = {id(site.call): site for site in collector.sites}
@@ -1773,8 +1780,10 @@ class Planner:
         first, second = _parameters_of(clipped, methods), _parameters_of(trained, methods)
         if first is None or second is None or first[1] != second[1]:
             return False
-        origin = self._model_origin(first[0], clip)
-        return origin is not None and origin is self._model_origin(second[0], optimizer)
+        origin = self._model_origin(first[0], clip.enclosing_class)
+        return origin is not None and origin is self._model_origin(
+            second[0], optimizer.enclosing_class
+        )
 
     def _same_names(
         self, clipped: cst.BaseExpression, clip: Site, trained: cst.BaseExpression, optimizer: Site
@@ -1797,7 +1806,7 @@ class Planner:
         return True
 
     def _model_origin(
-        self, model: cst.BaseExpression, site: Site, depth: int = 0
+        self, model: cst.BaseExpression, enclosing: cst.ClassDef | None, depth: int = 0
     ) -> cst.CSTNode | None:
         """The one binding node (a parameter, an assignment target) the object ``model``
         names comes from: a Name bound once in its scope, or ``self.x`` stored once in the
@@ -1813,15 +1822,15 @@ class Planner:
             if isinstance(bindings[0], cst.Param):  # a builder's: what its one call passes
                 value = self.resolver.builders().passed(bindings[0])
             if isinstance(value, cst.Name):  # `m = model`: the same object
-                return self._model_origin(value, site, depth + 1)
+                return self._model_origin(value, enclosing, depth + 1)
             return bindings[0]
-        if not self.resolver.is_self_attribute(model, site.enclosing_class):
+        if not self.resolver.is_self_attribute(model, enclosing):
             return None
         assert isinstance(model, cst.Attribute)
         if self._attribute_writes(model.attr.value) != 1:
             return None
-        value = self.bound_value(model, site.enclosing_class)
-        return self._model_origin(value, site, depth + 1) if isinstance(value, cst.Name) else None
+        value = self.bound_value(model, enclosing)
+        return self._model_origin(value, enclosing, depth + 1) if isinstance(value, cst.Name) else None
 
     def _attribute_writes(self, attribute: str) -> int:
         """How many places in the file may set ``<anything>.<attribute>``: stores and

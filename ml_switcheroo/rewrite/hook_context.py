@@ -84,7 +84,19 @@ class HookContexts:
             assigned_to=self._assigned_to,
             translation_of=self.translation_of,
             parent_of=self.parent_of,
+            model_origin=self.model_origin,
         )
+
+    def model_origin(self, node: cst.BaseExpression) -> cst.CSTNode | None:
+        """The plan's ``model_origin`` of ``node``, read in the class whose method holds it."""
+        return self.plan().model_origin(node, self._class_of(node))
+
+    def _class_of(self, node: cst.CSTNode) -> cst.ClassDef | None:
+        """The class a method holding ``node`` belongs to (None: not in a method)."""
+        parent = self.parent_of(node)
+        while parent is not None and not isinstance(parent, cst.ClassDef):
+            parent = self.parent_of(parent)
+        return parent
 
     def _assigned_to(self, call: cst.Call) -> cst.BaseExpression | None:
         """``target`` of ``target = call``, for a wired call of the file's plan."""

@@ -210,6 +210,10 @@ class HookContext:
     translation_of: Callable[[cst.Call], str | None] = lambda call: None
     # The node holding a node of the file's tree (None: unknown).
     parent_of: Callable[[cst.CSTNode], cst.CSTNode | None] = lambda node: None
+    # The one binding (a parameter, an assignment target) the object a model expression names
+    # comes from: a Name bound once in its scope, ``self.x`` stored once in the file from such a
+    # Name (None: not certain). Two expressions with one origin name one object.
+    model_origin: Callable[[cst.BaseExpression], cst.CSTNode | None] = lambda node: None
 
     @property
     def exact(self) -> bool:

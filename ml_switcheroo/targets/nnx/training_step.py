@@ -437,7 +437,9 @@ def _model_in_step(
         if text is None or text.split(".")[0] in bound:
             continue  # a value the forward pass computes
         value = _one_value(callee, ctx)
-        if trained_value is not None and value is trained_value:
+        if (trained_value is not None and value is trained_value) or _one_object(
+            callee, trained, ctx
+        ):
             if found is not None and code_of(found).strip() != text:
                 raise Untranslatable(f"the model is called by two names (`{text}`)")
             found = callee
@@ -448,6 +450,15 @@ def _model_in_step(
     if found is None:
         raise Untranslatable(f"the forward pass does not call the trained model `{trained_text}`")
     return found
+
+
+def _one_object(
+    callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookContext
+) -> bool:
+    """``self.model`` (stored once in the file, ``self.model = model``) and the constructor's
+    ``model`` (bound once): one origin, one object (``HookContext.model_origin``)."""
+    origin = ctx.model_origin(callee)
+    return origin is not None and origin is ctx.model_origin(trained)
 
 
 def _check_known_calls(
