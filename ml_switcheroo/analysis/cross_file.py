@@ -99,6 +99,33 @@ class CrossFile:
         """Whether a file of the repository other than this one holds the identifier."""
         return any(other != self.path for other in self.index.with_word(word))
 
+    def trained_model_reason(self, function: str, optimizer: str, model: str) -> str | None:
+        """For parameters ``optimizer`` and ``model`` of this file's module-level ``function``:
+        None when every call site in the repository passes a translated optimizer for
+        ``optimizer`` and for ``model`` the very model it was built over; else why not (with
+        the ``file:line`` that decided)."""
+        fact = self.parameter_type(function, optimizer)
+        if fact is None:
+            return f"no other file of the repository calls `{function}`"
+        if fact[0] is None:
+            return fact[1]
+        module = self.index.module_of(self.path)
+        mismatch = self.index.model_mismatch(module, function, optimizer, model)
+        return None if mismatch is None else mismatch.describe(self.index.root)
+
+    def passed_constructors(self, function: str, param: str) -> list[str] | None:
+        """The qualified names of the calls every call site in the repository passes for
+        ``param`` of this file's module-level ``function`` (``criterion = nn.MSELoss()``);
+        None when one cannot be followed or no other file calls it."""
+        module = self.index.module_of(self.path)
+        sites = self.index.call_sites(module, function, param)
+        if isinstance(sites, Unknown) or not sites:
+            return None
+        if all(site.call_site.file == self.path for site in sites):
+            return None  # this file's own callers decide, as without the index
+        names = [site.constructor for site in sites]
+        return [n for n in names if n is not None] if None not in names else None
+
     def _returned_fact(self, module: str, function: str) -> ParameterFact:
         root = self.index.root
         returned = self.index.returned(module, function)

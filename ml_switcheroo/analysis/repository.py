@@ -318,6 +318,39 @@ class RepositoryIndex:
         misuse = self.parameter_misuse(split[0], split[1], bound[0], methods, trail)
         return True if misuse is None else misuse
 
+    def model_mismatch(
+        self, module: str, function: str, optimizer: str, model: str
+    ) -> Unknown | None:
+        """None when every call site of the module-level ``function`` passes for ``model`` the
+        very object the optimizer it passes for ``optimizer`` trains: ``train(m, o)`` with ``o =
+        Opt(m.parameters(), ...)`` built in the caller's scope and ``m`` bound once there (a
+        parameter never rebound, or one assignment from a call); else the first call site that
+        differs, or cannot be followed (a parameter passed on, a wrapper, another model)."""
+        path = self.file_of(module)
+        definition = self.facts(path).functions.get(function) if path else None
+        if path is None or definition is None or not self.complete:
+            return Unknown(Place(path or module, 0), f"does not define `{function}` once")
+        qualified = f"{module}.{function}"
+        for other in self.with_word(function):
+            facts = self.facts(other)
+            if facts.tree is None:
+                assert facts.error is not None
+                return facts.error
+            parents = _parents(facts.tree)
+            for node in ast.walk(facts.tree):
+                if not isinstance(node, (ast.Name, ast.Attribute)):
+                    continue
+                if _qualified(node, facts) != qualified:
+                    continue
+                call = parents.get(id(node))
+                here = Place(facts.path, node.lineno)
+                if not isinstance(call, ast.Call) or call.func is not node:
+                    return Unknown(here, "uses it without calling it")
+                why = _model_passed_with(call, definition, optimizer, model, parents, facts)
+                if why is not None:
+                    return Unknown(here, why)
+        return None
+
     def returned(self, module: str, function: str) -> Constructed | Unknown:
         """The call every path of the module-level ``function`` returns (one constructor,
         the same on every ``return``, the body ending in one); else what differs, and where."""
@@ -812,6 +845,67 @@ def _argument(call: ast.Call, definition: ast.FunctionDef, param: str) -> ast.ex
     positional = [a.arg for a in [*definition.args.posonlyargs, *definition.args.args]]
     if param in positional and positional.index(param) < len(call.args):
         return call.args[positional.index(param)]
+    return None
+
+
+def _model_passed_with(
+    call: ast.Call,
+    definition: ast.FunctionDef,
+    optimizer: str,
+    model: str,
+    parents: dict[int, ast.AST],
+    facts: FileFacts,
+) -> str | None:
+    """Why ``call`` may pass for ``model`` another object than the optimizer it passes for
+    ``optimizer`` trains (None: ``o = Opt(m.parameters(), ...)`` and ``m`` bound once in the
+    caller's scope)."""
+    passed_optimizer = _argument(call, definition, optimizer)
+    passed_model = _argument(call, definition, model)
+    if not isinstance(passed_optimizer, ast.Name) or not isinstance(passed_model, ast.Name):
+        return f"passes no plain names for `{optimizer}` and `{model}`"
+    scope = _enclosing_scope(call, parents, facts.tree)
+    params = _params(scope) if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) else set()
+    if passed_optimizer.id in params:
+        return f"passes its own parameter `{passed_optimizer.id}` on (its model is not followed)"
+    built = _bindings(scope, passed_optimizer.id)
+    if len(built) != 1 or not isinstance(built[0], ast.Call):
+        return f"passes `{passed_optimizer.id}`, which is not bound once to a call"
+    trained = _parameters_receiver(built[0])
+    if trained != passed_model.id:
+        shown = f"`{trained}`" if trained else "not one model's `.parameters()`"
+        return (
+            f"passes `{passed_model.id}` for `{model}`, but `{passed_optimizer.id}` trains "
+            f"{shown}"
+        )
+    bound = _bindings(scope, passed_model.id)
+    once = (not bound and passed_model.id in params) or (
+        len(bound) == 1 and isinstance(bound[0], ast.Call) and passed_model.id not in params
+    )
+    if not once or _declared_global(facts.tree, passed_model.id, scope):
+        return f"binds `{passed_model.id}` more than once or not to a call (a wrapper, a rebinding)"
+    return None
+
+
+def _declared_global(tree: ast.Module | None, name: str, scope: ast.AST) -> bool:
+    """Whether ``scope`` is the module and a function of it declares ``global name``."""
+    return scope is tree and any(
+        isinstance(node, ast.Global) and name in node.names for node in ast.walk(tree)
+    )
+
+
+def _parameters_receiver(constructor: ast.Call) -> str | None:
+    """``m`` of ``Opt(m.parameters(), ...)`` (first argument or ``params=``), else None."""
+    keywords = [k.value for k in constructor.keywords if k.arg == "params"]
+    params = constructor.args[0] if constructor.args else (keywords[0] if keywords else None)
+    if (
+        isinstance(params, ast.Call)
+        and not params.args
+        and not params.keywords
+        and isinstance(params.func, ast.Attribute)
+        and params.func.attr == "parameters"
+        and isinstance(params.func.value, ast.Name)
+    ):
+        return params.func.value.id
     return None
 
 

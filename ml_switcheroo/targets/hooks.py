@@ -214,6 +214,13 @@ class HookContext:
     # comes from: a Name bound once in its scope, ``self.x`` stored once in the file from such a
     # Name (None: not certain). Two expressions with one origin name one object.
     model_origin: Callable[[cst.BaseExpression], cst.CSTNode | None] = lambda node: None
+    # For two Names, parameters of one module-level function other files call
+    # (``analysis/cross_file.py``): why the model one names may not be the model the optimizer
+    # the other names trains, at every call site of the repository (None: it is).
+    trains_across_files: Callable[[cst.Name, cst.Name], str | None] = lambda opt, model: "unknown"
+    # For a Name, a parameter of a module-level function other files call: the qualified names
+    # of the calls every call site passes for it (None: unknown).
+    passed_across_files: Callable[[cst.Name], list[str] | None] = lambda name: None
 
     @property
     def exact(self) -> bool:
