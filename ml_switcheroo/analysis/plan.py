@@ -1150,7 +1150,10 @@ class Planner:
                 schedule.outer, findings.SCHEDULER_STEP_UNEVEN, reason=uneven, **_stepping(schedule)
             )
             return False
-        epochs = [self._per_epoch(step, optimizer_steps) for step in steps]
+        epochs = [
+            self._per_epoch(step, optimizer_steps) or self._handed_per_epoch(schedule, step)
+            for step in steps
+        ]
         if all(epochs):
             if len(steps) > 1:
                 self._refuse(
@@ -1489,6 +1492,42 @@ class Planner:
         return (
             f"{self._place(loop_body.body[index])} {_function_name(step)} calls {name}(), which "
             "loops over batches and steps the optimizer, once per epoch"
+        )
+
+    def _handed_per_epoch(self, schedule: SchedulePlan, step: Site) -> str | None:
+        """Where the scheduler steps once per epoch after handing its optimizer to a function
+        of another file, or None. Only for a target that writes the lr where torch steps the
+        scheduler (``writes_epoch_lr``, no --steps-per-epoch: exact however often the function
+        steps the optimizer): the step directly in its loop, every use of the optimizer in the
+        loop an argument of a direct call before it to a function every call site in the
+        repository hands a translated optimizer and that only steps and zeroes it
+        (``CrossFile.hand_over``), the scheduler given to none of them."""
+        optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
+        loops, cross_file = step.loops, self.resolver.cross_file
+        if not self.writes_epoch_lr or self.steps_per_epoch is not None or cross_file is None:
+            return None
+        if not loops or step.controls[-1] is not loops[-1] or optimizer is None:
+            return None
+        text, body = code_of(optimizer).strip(), loops[-1].body.body  # type: ignore[attr-defined]
+        handed = [s for s in body if _mentions(s, text)]
+        for statement in handed:
+            call = _direct_call(statement)
+            if call is None or body.index(statement) > step.index:
+                return None
+            if scheduler is not None and _mentions(call, code_of(scheduler).strip()):
+                return None  # the function may step the scheduler too
+            arguments = [a for a in call.args if _mentions(a, text)]
+            callee = self.resolver.called_function(call.func)
+            if callee is None or any(code_of(a.value).strip() != text for a in arguments):
+                return None
+            facts = [cross_file.hand_over(callee, call, a) for a in arguments]
+            if not arguments or any(f is None or f[0] is None for f in facts):
+                return None
+        if not handed:
+            return None
+        return (
+            f"{self._place(step.statement)} {_function_name(step)} steps it after handing the "
+            "optimizer to a function of another file, once per epoch"
         )
 
     def _unseen_updates(self, schedule: SchedulePlan, steps: list[Site]) -> str:
