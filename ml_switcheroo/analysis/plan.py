@@ -1869,7 +1869,9 @@ class Planner:
         if self._attribute_writes(model.attr.value) != 1:
             return None
         value = self.bound_value(model, enclosing)
-        return self._model_origin(value, enclosing, depth + 1) if isinstance(value, cst.Name) else None
+        return (
+            self._model_origin(value, enclosing, depth + 1) if isinstance(value, cst.Name) else None
+        )
 
     def _attribute_writes(self, attribute: str) -> int:
         """How many places in the file may set ``<anything>.<attribute>``: stores and

@@ -39,7 +39,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -319,13 +319,20 @@ class RepositoryIndex:
         return True if misuse is None else misuse
 
     def model_mismatch(
-        self, module: str, function: str, optimizer: str, model: str
+        self,
+        module: str,
+        function: str,
+        optimizer: str,
+        model: str,
+        translated: Callable[[str], bool] = lambda name: False,
     ) -> Unknown | None:
         """None when every call site of the module-level ``function`` passes for ``model`` the
         very object the optimizer it passes for ``optimizer`` trains: ``train(m, o)`` with ``o =
         Opt(m.parameters(), ...)`` built in the caller's scope and ``m`` bound once there (a
         parameter never rebound, or one assignment from a call); else the first call site that
-        differs, or cannot be followed (a parameter passed on, a wrapper, another model)."""
+        differs, or cannot be followed (a parameter passed on, a wrapper, another model).
+        ``translated``: whether a qualified name is the target's (``nnx.Optimizer(m, tx)``, in a
+        caller converted earlier in the same run, is built over ``m``)."""
         path = self.file_of(module)
         definition = self.facts(path).functions.get(function) if path else None
         if path is None or definition is None or not self.complete:
@@ -346,7 +353,9 @@ class RepositoryIndex:
                 here = Place(facts.path, node.lineno)
                 if not isinstance(call, ast.Call) or call.func is not node:
                     return Unknown(here, "uses it without calling it")
-                why = _model_passed_with(call, definition, optimizer, model, parents, facts)
+                why = _model_passed_with(
+                    call, definition, (optimizer, model), parents, facts, translated
+                )
                 if why is not None:
                     return Unknown(here, why)
         return None
@@ -851,14 +860,15 @@ def _argument(call: ast.Call, definition: ast.FunctionDef, param: str) -> ast.ex
 def _model_passed_with(
     call: ast.Call,
     definition: ast.FunctionDef,
-    optimizer: str,
-    model: str,
+    names: tuple[str, str],
     parents: dict[int, ast.AST],
     facts: FileFacts,
+    translated: Callable[[str], bool],
 ) -> str | None:
     """Why ``call`` may pass for ``model`` another object than the optimizer it passes for
     ``optimizer`` trains (None: ``o = Opt(m.parameters(), ...)`` and ``m`` bound once in the
-    caller's scope)."""
+    caller's scope; ``nnx.Optimizer(m, tx)`` when ``translated`` says it is the target's)."""
+    optimizer, model = names
     passed_optimizer = _argument(call, definition, optimizer)
     passed_model = _argument(call, definition, model)
     if not isinstance(passed_optimizer, ast.Name) or not isinstance(passed_model, ast.Name):
@@ -871,11 +881,14 @@ def _model_passed_with(
     if len(built) != 1 or not isinstance(built[0], ast.Call):
         return f"passes `{passed_optimizer.id}`, which is not bound once to a call"
     trained = _parameters_receiver(built[0])
+    qualified = _qualified(built[0].func, facts)
+    first = built[0].args[0] if built[0].args else None
+    if qualified is not None and translated(qualified) and isinstance(first, ast.Name):
+        trained = first.id  # converted already: the target's optimizer takes the model
     if trained != passed_model.id:
         shown = f"`{trained}`" if trained else "not one model's `.parameters()`"
         return (
-            f"passes `{passed_model.id}` for `{model}`, but `{passed_optimizer.id}` trains "
-            f"{shown}"
+            f"passes `{passed_model.id}` for `{model}`, but `{passed_optimizer.id}` trains {shown}"
         )
     bound = _bindings(scope, passed_model.id)
     once = (not bound and passed_model.id in params) or (

@@ -118,6 +118,7 @@ class TrainerModelTrapTest(SwitcherooTest):
 
     def test_self_model_stored_in_another_method_than_the_optimizer_escapes(self) -> None:
         source = trainer(store="pass").replace(
-            "    def train_step", "    def attach(self, model):\n        self.model = model\n\n    def train_step"
+            "    def train_step",
+            "    def attach(self, model):\n        self.model = model\n\n    def train_step",
         )
         assert steps_escaped(convert(source))

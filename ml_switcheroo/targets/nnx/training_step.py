@@ -490,9 +490,7 @@ def _model_across_files(
     return found
 
 
-def _one_object(
-    callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookContext
-) -> bool:
+def _one_object(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookContext) -> bool:
     """``self.model`` (stored once in the file, ``self.model = model``) and the constructor's
     ``model`` (bound once): one origin, one object (``HookContext.model_origin``)."""
     origin = ctx.model_origin(callee)
