@@ -1231,6 +1231,8 @@ class Planner:
             return None  # `sched` (or `opt`) at the step may not be the one built
         if _mentions(self.module, f"{optimizer.value}.param_groups"):
             return None
+        if _handed_as_argument(self.module, scheduler.value):
+            return None  # a function it is handed to (`train(model, opt, sched)`) may step it
         return f"{loop.target.value} + 1"
 
     def _counts_from_zero(self, iterable: cst.BaseExpression) -> bool:
@@ -2466,6 +2468,19 @@ def _calls_self_method(node: cst.CSTNode, receiver: str, name: str) -> bool:
 def _calls_of(module: cst.Module, name: str) -> int:
     """How many calls in ``module`` call ``name(...)`` or ``<anything>.name(...)``."""
     return len(_calls_named(module, name))
+
+
+def _handed_as_argument(module: cst.Module, name: str) -> bool:
+    """Whether a call in ``module`` is given the name ``name`` itself as an argument."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Arg(self, node: cst.Arg) -> None:
+            nonlocal found
+            found = found or (isinstance(node.value, cst.Name) and node.value.value == name)
+
+    module.visit(_Find())
+    return found
 
 
 def _calls_named(module: cst.Module, name: str) -> list[cst.Call]:
