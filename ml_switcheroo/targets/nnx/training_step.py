@@ -14,6 +14,11 @@ Gradient accumulation (the step every k backward passes) renders the same, the `
 the optimizer's tx is optax.MultiSteps (see ``accumulation.py``).
 Half-done (issue 13, D4): a forward pass under ``autocast``, and a clip call other than one
 folded into the optimizer's chain escape here.
+A step in another file than its optimizer (``train_one_epoch(model, criterion, loader,
+optimizer)``) renders when every call site in the repository passes a translated optimizer and
+the very model it was built over (``HookContext.trains_across_files``). Not done: a call site
+passing its own parameters on (``fit(model, opt)`` -> ``train_one_epoch``) escapes, though the
+optax target follows it for the optimizer; the model is not followed through the chain yet.
 """
 
 from __future__ import annotations
