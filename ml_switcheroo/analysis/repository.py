@@ -325,14 +325,18 @@ class RepositoryIndex:
         optimizer: str,
         model: str,
         translated: Callable[[str], bool] = lambda name: False,
+        trail: tuple[str, ...] = (),
     ) -> Unknown | None:
         """None when every call site of the module-level ``function`` passes for ``model`` the
         very object the optimizer it passes for ``optimizer`` trains: ``train(m, o)`` with ``o =
         Opt(m.parameters(), ...)`` built in the caller's scope and ``m`` bound once there (a
-        parameter never rebound, or one assignment from a call); else the first call site that
-        differs, or cannot be followed (a parameter passed on, a wrapper, another model).
-        ``translated``: whether a qualified name is the target's (``nnx.Optimizer(m, tx)``, in a
-        caller converted earlier in the same run, is built over ``m``)."""
+        parameter never rebound, or one assignment from a call), or a module-level function
+        passing on both its own parameters, never rebound (``fit(model, opt)`` calling
+        ``train(model, opt)``), whose own call sites do so (up to ``MAX_HOPS`` functions);
+        else the first call site that differs, or cannot be followed (a wrapper, another
+        model, recursion). ``translated``: whether a qualified name is the target's
+        (``nnx.Optimizer(m, tx)``, in a caller converted earlier in the same run, is built
+        over ``m``); ``trail``: the functions followed so far."""
         path = self.file_of(module)
         definition = self.facts(path).functions.get(function) if path else None
         if path is None or definition is None or not self.complete:
@@ -353,12 +357,36 @@ class RepositoryIndex:
                 here = Place(facts.path, node.lineno)
                 if not isinstance(call, ast.Call) or call.func is not node:
                     return Unknown(here, "uses it without calling it")
+                outer = _passed_on_together(call, definition, (optimizer, model), parents, facts)
+                if outer is not None:
+                    found = self._outer_mismatch(facts, outer, here, translated, trail, qualified)
+                    if found is not None:
+                        return found
+                    continue
                 why = _model_passed_with(
                     call, definition, (optimizer, model), parents, facts, translated
                 )
                 if why is not None:
                     return Unknown(here, why)
         return None
+
+    def _outer_mismatch(
+        self,
+        facts: FileFacts,
+        outer: tuple[str, str, str],
+        here: Place,
+        translated: Callable[[str], bool],
+        trail: tuple[str, ...],
+        qualified: str,
+    ) -> Unknown | None:
+        """``model_mismatch`` of the caller ``outer`` (its name, its optimizer and model
+        parameters), which passes both on: recursion and too long a chain are unknown."""
+        trail = (*trail, qualified)
+        if f"{facts.module}.{outer[0]}" in trail:
+            return Unknown(here, f"recursion: `{outer[0]}` is reached again")
+        if len(trail) > MAX_HOPS:
+            return Unknown(here, f"passes the model on through more than {MAX_HOPS} functions")
+        return self.model_mismatch(facts.module, *outer, translated, trail)
 
     def returned(self, module: str, function: str) -> Constructed | Unknown:
         """The call every path of the module-level ``function`` returns (one constructor,
@@ -857,6 +885,28 @@ def _argument(call: ast.Call, definition: ast.FunctionDef, param: str) -> ast.ex
     return None
 
 
+def _passed_on_together(
+    call: ast.Call,
+    definition: ast.FunctionDef,
+    names: tuple[str, str],
+    parents: dict[int, ast.AST],
+    facts: FileFacts,
+) -> tuple[str, str, str] | None:
+    """(function, its optimizer parameter, its model parameter) when ``call`` sits in a
+    module-level function that passes on two of its own parameters, neither rebound, for
+    ``names`` (the optimizer and the model); else None."""
+    passed = [_argument(call, definition, name) for name in names]
+    scope = _enclosing_scope(call, parents, facts.tree)
+    if not isinstance(scope, ast.FunctionDef) or facts.functions.get(scope.name) is not scope:
+        return None
+    if not all(isinstance(p, ast.Name) and p.id in _params(scope) for p in passed):
+        return None
+    ids = [p.id for p in passed]  # type: ignore[union-attr]
+    if ids[0] == ids[1] or any(_bindings(scope, name) for name in ids):
+        return None  # one name for both, or rebound: `_model_passed_with` says why
+    return scope.name, ids[0], ids[1]
+
+
 def _model_passed_with(
     call: ast.Call,
     definition: ast.FunctionDef,
@@ -876,7 +926,11 @@ def _model_passed_with(
     scope = _enclosing_scope(call, parents, facts.tree)
     params = _params(scope) if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) else set()
     if passed_optimizer.id in params:
-        return f"passes its own parameter `{passed_optimizer.id}` on (its model is not followed)"
+        return (
+            f"passes its own parameter `{passed_optimizer.id}` on with `{passed_model.id}`, "
+            "not another parameter of its own passed on unchanged (the model it trains is not "
+            "followed)"
+        )
     built = _bindings(scope, passed_optimizer.id)
     if len(built) != 1 or not isinstance(built[0], ast.Call):
         return f"passes `{passed_optimizer.id}`, which is not bound once to a call"

@@ -106,7 +106,51 @@ def main(model, loader, epochs):
 # The user ports the criterion with the model (the codemod leaves torch.nn.MSELoss() as it is).
 PORTED_CRITERION = ("torch.nn.MSELoss()", "(lambda out, y: ((out - y) ** 2).mean())")
 
-PACKAGES = {"step_in_another_file": MAIN, "per_epoch_step_lr_across_files": MAIN_PER_EPOCH}
+MAIN_THROUGH_FIT = """\
+import torch
+from {package}.fit import fit
+
+
+def main(model, loader, epochs):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.1)
+    return fit(model, loader, optimizer, epochs)
+"""
+
+# A function between the optimizer's file and the step's, passing model and optimizer on.
+FIT = """\
+from {package}.engine import train_one_epoch
+
+
+def fit(model, loader, optimizer, epochs):
+    losses = []
+    for epoch in range(epochs):
+        epoch_losses = train_one_epoch(model, loader, optimizer)
+        losses.extend(epoch_losses)
+    return losses
+"""
+
+ENGINE_OWN_LOSS = """\
+def train_one_epoch(model, loader, optimizer):
+    losses = []
+    for x, y in loader:
+        loss = ((model(x) - y) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+"""
+
+# name -> the package's files (``{package}``: its name)
+PACKAGES = {
+    "step_in_another_file": {"engine.py": ENGINE, "main.py": MAIN},
+    "per_epoch_step_lr_across_files": {"engine.py": ENGINE, "main.py": MAIN_PER_EPOCH},
+    "step_reached_through_a_function_passing_it_on": {
+        "engine.py": ENGINE_OWN_LOSS,
+        "fit.py": FIT,
+        "main.py": MAIN_THROUGH_FIT,
+    },
+}
 
 
 @contextmanager
@@ -150,7 +194,7 @@ def package_rel(
     """The NNX translation of package ``name`` and its worst relative difference from torch
     (``edit``: applied to the translated ``main.py`` before it runs, to check the runner)."""
     package = f"pkg_{name}"
-    files = {"engine.py": ENGINE, "main.py": PACKAGES[name].format(package=package)}
+    files = {file: text.format(package=package) for file, text in PACKAGES[name].items()}
     write_package(tmp_path / "torch", package, files)
     outputs = converted(tmp_path / "torch", package)
     ported = {**outputs, "main.py": edit(outputs["main.py"]).replace(*PORTED_CRITERION)}

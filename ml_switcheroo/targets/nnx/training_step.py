@@ -16,9 +16,9 @@ Half-done (issue 13, D4): a forward pass under ``autocast``, and a clip call oth
 folded into the optimizer's chain escape here.
 A step in another file than its optimizer (``train_one_epoch(model, criterion, loader,
 optimizer)``) renders when every call site in the repository passes a translated optimizer and
-the very model it was built over (``HookContext.trains_across_files``). Not done: a call site
-passing its own parameters on (``fit(model, opt)`` -> ``train_one_epoch``) escapes, though the
-optax target follows it for the optimizer; the model is not followed through the chain yet.
+the very model it was built over (``HookContext.trains_across_files``; through functions that
+pass both on, ``fit(model, opt)`` -> ``train_one_epoch(model, opt)``). Not done: a criterion
+parameter passed on through such a function is not followed (an unknown loss: escaped).
 """
 
 from __future__ import annotations
