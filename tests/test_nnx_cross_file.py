@@ -15,6 +15,7 @@ import pytest
 from libcst.codemod import CodemodContext
 
 from ml_switcheroo import convert
+from ml_switcheroo.app import cache
 from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.rewrite.engine import records_of
 from ml_switcheroo.rewrite.report import Record
@@ -380,3 +381,16 @@ def test_a_train_call_under_a_condition_escapes(tmp_path: Path) -> None:
 def test_the_optimizer_handed_after_the_scheduler_step_escapes(tmp_path: Path) -> None:
     step = "scheduler.step()\n        train_one_epoch(model, criterion, loader, optimizer)"
     assert scheduler_escaped(tmp_path, per_epoch(step=step))
+
+
+def test_changing_the_outermost_caller_changes_the_steps_facts(tmp_path: Path) -> None:
+    """A fact followed through ``fit`` comes from ``main.py``, which does not import the
+    step's file: the cache's digest of the step's file still covers it."""
+    write_package(
+        tmp_path,
+        {"engine.py": PLAIN_ENGINE, "fit.py": FIT.format(before=""), "main.py": FIT_CALLER},
+    )
+    engine = str(tmp_path / "pkg" / "engine.py")
+    before = cache.facts_from_other_files(engine)
+    (tmp_path / "pkg" / "main.py").write_text(FIT_CALLER + "# changed\n", encoding="utf-8")
+    assert cache.facts_from_other_files(engine) not in ("", before)

@@ -539,8 +539,20 @@ class RepositoryIndex:
         near = set(imported) | set(self.importers(path))
         for other in imported:
             near.update(self.importers(other))
+        near.update(self._outer_importers(path, near))
         near.discard(path)
         return sorted(near)
+
+    def _outer_importers(self, path: str, known: set[str]) -> set[str]:
+        """The importers of ``path``'s importers, up to ``MAX_HOPS`` files away: a fact
+        followed through functions that pass values on (``main`` -> ``fit`` -> ``engine``)
+        comes from the outermost caller's file."""
+        found: set[str] = set()
+        frontier = set(self.importers(path))
+        for _ in range(MAX_HOPS):
+            frontier = {f for other in frontier for f in self.importers(other)} - known - found
+            found |= frontier
+        return found
 
     def imported_files(self, path: str) -> list[str]:
         found: list[str] = []
