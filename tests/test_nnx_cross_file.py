@@ -339,6 +339,31 @@ def test_a_per_epoch_scheduler_after_a_train_call_of_another_file_is_written(
     assert [r for r in records if r.kind == "escaped"] == []
 
 
+def test_the_per_epoch_write_is_the_same_under_convert_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_package(tmp_path, {"engine.py": ENGINE, "main.py": per_epoch()})
+    monkeypatch.chdir(tmp_path)
+    assert convert.main(["--target", "nnx", "-j", "1", "-i", "--no-cache", "."]) == 0
+    assert (tmp_path / "pkg" / "main.py").read_text(encoding="utf-8") == MAIN_PER_EPOCH_AFTER
+    assert (tmp_path / "pkg" / "engine.py").read_text(encoding="utf-8") == ENGINE_AFTER
+
+
+def test_the_per_epoch_write_is_the_same_under_libcst_tool(tmp_path: Path) -> None:
+    write_package(tmp_path, {"engine.py": ENGINE, "main.py": per_epoch()})
+    result = subprocess.run(
+        [sys.executable, "-m", "libcst.tool", "codemod", "optimizer.TorchToNNX"]
+        + ["--no-format", "--hide-progress", "-j", "2", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "pkg" / "main.py").read_text(encoding="utf-8") == MAIN_PER_EPOCH_AFTER
+    assert (tmp_path / "pkg" / "engine.py").read_text(encoding="utf-8") == ENGINE_AFTER
+
+
 def scheduler_escaped(tmp_path: Path, main: str, engine: str = ENGINE) -> bool:
     write_package(tmp_path, {"engine.py": engine, "main.py": main})
     outputs, _ = convert_in_process(tmp_path)
