@@ -85,7 +85,9 @@ def _rendered_step(
     optimizer = code_of(stepped).strip()
     constructor = _one_value(stepped, ctx)
     built_here = isinstance(constructor, cst.Call) and ctx.translates(constructor)
-    if not built_here and (region.gated or not isinstance(stepped, cst.Name)):
+    # a parameter standing for itself: maybe built in another file (``_model_across_files``)
+    parameter = isinstance(stepped, cst.Name) and isinstance(constructor, cst.Name)
+    if not built_here and (region.gated or not parameter):
         raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
     if isinstance(constructor, cst.Call) and built_here:
         step_statement, counted = _accumulated_check(region, constructor, ctx)
