@@ -99,6 +99,33 @@ class CrossFile:
         """Whether a file of the repository other than this one holds the identifier."""
         return any(other != self.path for other in self.index.with_word(word))
 
+    def trained_model_reason(self, function: str, optimizer: str, model: str) -> str | None:
+        """For parameters ``optimizer`` and ``model`` of this file's module-level ``function``:
+        None when every call site in the repository passes a translated optimizer for
+        ``optimizer`` and for ``model`` the very model it was built over; else why not (with
+        the ``file:line`` that decided)."""
+        fact = self.parameter_type(function, optimizer)
+        if fact is None:
+            return f"no other file of the repository calls `{function}`"
+        if fact[0] is None:
+            return fact[1]
+        module = self.index.module_of(self.path)
+        mismatch = self.index.model_mismatch(module, function, optimizer, model, self._under_target)
+        return None if mismatch is None else mismatch.describe(self.index.root)
+
+    def passed_constructors(self, function: str, param: str) -> list[str] | None:
+        """The qualified names of the calls every call site in the repository passes for
+        ``param`` of this file's module-level ``function`` (``criterion = nn.MSELoss()``);
+        None when one cannot be followed or no other file calls it."""
+        module = self.index.module_of(self.path)
+        sites = self.index.call_sites(module, function, param)
+        if isinstance(sites, Unknown) or not sites:
+            return None
+        if all(site.call_site.file == self.path for site in sites):
+            return None  # this file's own callers decide, as without the index
+        names = [site.constructor for site in sites]
+        return [n for n in names if n is not None] if None not in names else None
+
     def _returned_fact(self, module: str, function: str) -> ParameterFact:
         root = self.index.root
         returned = self.index.returned(module, function)
@@ -133,7 +160,8 @@ class CrossFile:
         root = self.index.root
         if isinstance(sites, Unknown):
             return None, sites.describe(root)
-        misuse = self.index.parameter_misuse(module, function, param, self.methods)
+        uses = self.methods | self._translated_members()
+        misuse = self.index.parameter_misuse(module, function, param, uses)
         if misuse is not None:
             return None, misuse.describe(root)
         types = set()
@@ -154,7 +182,7 @@ class CrossFile:
         name = site.constructor
         if name is None:
             return None
-        if name.partition(".")[0] == self.target_root:
+        if self._under_target(name):
             return self._optimizer_type()
         type_name = self.semantic_map.canonical_type(name)
         if type_name is None or name not in self.semantic_map.apis or name in self.never_translated:
@@ -162,6 +190,21 @@ class CrossFile:
         if not all(self.semantic_map.method(type_name, m) for m in self.methods):
             return None
         return type_name if self.translates(site.place.file, site.place.line) else None
+
+    def _under_target(self, name: str) -> bool:
+        """Whether ``name`` is the target's (``optax.sgd``, ``flax.nnx.Optimizer``): a value
+        translated already, in a file converted earlier in the same run."""
+        return bool(self.target_root) and self.target_root in name.split(".")[:-1]
+
+    def _translated_members(self) -> frozenset[str]:
+        """The members an optimizer keeps once translated (``update``): the uses a function
+        converted earlier in the same run makes of the optimizer it is handed."""
+        return frozenset(
+            member
+            for name, entry in self.semantic_map.types.items()
+            if entry.translated is not None and name == self._optimizer_type()
+            for member in entry.translated.members
+        )
 
     def _optimizer_type(self) -> str | None:
         """The one map type with every method in ``methods`` (a translated value already)."""

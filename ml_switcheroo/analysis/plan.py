@@ -219,6 +219,12 @@ class Plan:
     # object: handed to another library, pickled, type-checked, an unknown member...
     torch_only: dict[SiteKey, list[TorchOnlyUse]] = field(default_factory=dict)
     _ranges: Positions | None = field(default=None, repr=False, compare=False)
+    # The one binding the object a model expression names comes from (``Planner._model_origin``:
+    # a Name bound once, ``self.x`` stored once in the file from such a Name), read in a method
+    # of the given class; None when not certain.
+    model_origin: Callable[[cst.BaseExpression, cst.ClassDef | None], cst.CSTNode | None] = field(
+        default=lambda model, enclosing: None, repr=False, compare=False
+    )
 
     def key(self, node: cst.CSTNode) -> SiteKey | None:
         """The stable key of a node of the planned module (None for a node not in it)."""
@@ -479,6 +485,7 @@ class Planner:
         self.collector = collector
         plan = Plan(module=self.filename, positions=self.positions, sites=collector.sites)
         self.plan = plan
+        plan.model_origin = self._model_origin  # for the NNX step hook (``HookContext``)
         # Bookkeeping of the walk (never leaves the planner): a call's site by id(call), like
         # the collector's blocks and name positions and the `components` of a schedule.
         self.by_call = {id(site.call): site for site in collector.sites}
@@ -1143,7 +1150,10 @@ class Planner:
                 schedule.outer, findings.SCHEDULER_STEP_UNEVEN, reason=uneven, **_stepping(schedule)
             )
             return False
-        epochs = [self._per_epoch(step, optimizer_steps) for step in steps]
+        epochs = [
+            self._per_epoch(step, optimizer_steps) or self._handed_per_epoch(schedule, step)
+            for step in steps
+        ]
         if all(epochs):
             if len(steps) > 1:
                 self._refuse(
@@ -1221,6 +1231,8 @@ class Planner:
             return None  # `sched` (or `opt`) at the step may not be the one built
         if _mentions(self.module, f"{optimizer.value}.param_groups"):
             return None
+        if _handed_as_argument(self.module, scheduler.value):
+            return None  # a function it is handed to (`train(model, opt, sched)`) may step it
         return f"{loop.target.value} + 1"
 
     def _counts_from_zero(self, iterable: cst.BaseExpression) -> bool:
@@ -1482,6 +1494,42 @@ class Planner:
         return (
             f"{self._place(loop_body.body[index])} {_function_name(step)} calls {name}(), which "
             "loops over batches and steps the optimizer, once per epoch"
+        )
+
+    def _handed_per_epoch(self, schedule: SchedulePlan, step: Site) -> str | None:
+        """Where the scheduler steps once per epoch after handing its optimizer to a function
+        of another file, or None. Only for a target that writes the lr where torch steps the
+        scheduler (``writes_epoch_lr``, no --steps-per-epoch: exact however often the function
+        steps the optimizer): the step directly in its loop, every use of the optimizer in the
+        loop an argument of a direct call before it to a function every call site in the
+        repository hands a translated optimizer and that only steps and zeroes it
+        (``CrossFile.hand_over``), the scheduler given to none of them."""
+        optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
+        loops, cross_file = step.loops, self.resolver.cross_file
+        if not self.writes_epoch_lr or self.steps_per_epoch is not None or cross_file is None:
+            return None
+        if not loops or step.controls[-1] is not loops[-1] or optimizer is None:
+            return None
+        text, body = code_of(optimizer).strip(), loops[-1].body.body  # type: ignore[attr-defined]
+        handed = [s for s in body if _mentions(s, text)]
+        for statement in handed:
+            call = _direct_call(statement)
+            if call is None or body.index(statement) > step.index:
+                return None
+            if scheduler is not None and _mentions(call, code_of(scheduler).strip()):
+                return None  # the function may step the scheduler too
+            arguments = [a for a in call.args if _mentions(a, text)]
+            callee = self.resolver.called_function(call.func)
+            if callee is None or any(code_of(a.value).strip() != text for a in arguments):
+                return None
+            facts = [cross_file.hand_over(callee, call, a) for a in arguments]
+            if not arguments or any(f is None or f[0] is None for f in facts):
+                return None
+        if not handed:
+            return None
+        return (
+            f"{self._place(step.statement)} {_function_name(step)} steps it after handing the "
+            "optimizer to a function of another file, once per epoch"
         )
 
     def _unseen_updates(self, schedule: SchedulePlan, steps: list[Site]) -> str:
@@ -1786,8 +1834,10 @@ class Planner:
         first, second = _parameters_of(clipped, methods), _parameters_of(trained, methods)
         if first is None or second is None or first[1] != second[1]:
             return False
-        origin = self._model_origin(first[0], clip)
-        return origin is not None and origin is self._model_origin(second[0], optimizer)
+        origin = self._model_origin(first[0], clip.enclosing_class)
+        return origin is not None and origin is self._model_origin(
+            second[0], optimizer.enclosing_class
+        )
 
     def _same_names(
         self, clipped: cst.BaseExpression, clip: Site, trained: cst.BaseExpression, optimizer: Site
@@ -1810,7 +1860,7 @@ class Planner:
         return True
 
     def _model_origin(
-        self, model: cst.BaseExpression, site: Site, depth: int = 0
+        self, model: cst.BaseExpression, enclosing: cst.ClassDef | None, depth: int = 0
     ) -> cst.CSTNode | None:
         """The one binding node (a parameter, an assignment target) the object ``model``
         names comes from: a Name bound once in its scope, or ``self.x`` stored once in the
@@ -1826,15 +1876,17 @@ class Planner:
             if isinstance(bindings[0], cst.Param):  # a builder's: what its one call passes
                 value = self.resolver.builders().passed(bindings[0])
             if isinstance(value, cst.Name):  # `m = model`: the same object
-                return self._model_origin(value, site, depth + 1)
+                return self._model_origin(value, enclosing, depth + 1)
             return bindings[0]
-        if not self.resolver.is_self_attribute(model, site.enclosing_class):
+        if not self.resolver.is_self_attribute(model, enclosing):
             return None
         assert isinstance(model, cst.Attribute)
         if self._attribute_writes(model.attr.value) != 1:
             return None
-        value = self.bound_value(model, site.enclosing_class)
-        return self._model_origin(value, site, depth + 1) if isinstance(value, cst.Name) else None
+        value = self.bound_value(model, enclosing)
+        return (
+            self._model_origin(value, enclosing, depth + 1) if isinstance(value, cst.Name) else None
+        )
 
     def _attribute_writes(self, attribute: str) -> int:
         """How many places in the file may set ``<anything>.<attribute>``: stores and
@@ -2429,6 +2481,19 @@ def _calls_self_method(node: cst.CSTNode, receiver: str, name: str) -> bool:
 def _calls_of(module: cst.Module, name: str) -> int:
     """How many calls in ``module`` call ``name(...)`` or ``<anything>.name(...)``."""
     return len(_calls_named(module, name))
+
+
+def _handed_as_argument(module: cst.Module, name: str) -> bool:
+    """Whether a call in ``module`` is given the name ``name`` itself as an argument."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Arg(self, node: cst.Arg) -> None:
+            nonlocal found
+            found = found or (isinstance(node.value, cst.Name) and node.value.value == name)
+
+    module.visit(_Find())
+    return found
 
 
 def _calls_named(module: cst.Module, name: str) -> list[cst.Call]:

@@ -39,7 +39,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -318,6 +318,76 @@ class RepositoryIndex:
         misuse = self.parameter_misuse(split[0], split[1], bound[0], methods, trail)
         return True if misuse is None else misuse
 
+    def model_mismatch(
+        self,
+        module: str,
+        function: str,
+        optimizer: str,
+        model: str,
+        translated: Callable[[str], bool] = lambda name: False,
+        trail: tuple[str, ...] = (),
+    ) -> Unknown | None:
+        """None when every call site of the module-level ``function`` passes for ``model`` the
+        very object the optimizer it passes for ``optimizer`` trains: ``train(m, o)`` with ``o =
+        Opt(m.parameters(), ...)`` built in the caller's scope and ``m`` bound once there (a
+        parameter never rebound, or one assignment from a call), or a module-level function
+        passing on both its own parameters, never rebound (``fit(model, opt)`` calling
+        ``train(model, opt)``), whose own call sites do so (up to ``MAX_HOPS`` functions);
+        else the first call site that differs, or cannot be followed (a wrapper, another
+        model, recursion). ``translated``: whether a qualified name is the target's
+        (``nnx.Optimizer(m, tx)``, in a caller converted earlier in the same run, is built
+        over ``m``); ``trail``: the functions followed so far."""
+        path = self.file_of(module)
+        definition = self.facts(path).functions.get(function) if path else None
+        if path is None or definition is None or not self.complete:
+            return Unknown(Place(path or module, 0), f"does not define `{function}` once")
+        qualified = f"{module}.{function}"
+        for other in self.with_word(function):
+            facts = self.facts(other)
+            if facts.tree is None:
+                assert facts.error is not None
+                return facts.error
+            parents = _parents(facts.tree)
+            for node in ast.walk(facts.tree):
+                if not isinstance(node, (ast.Name, ast.Attribute)):
+                    continue
+                if _qualified(node, facts) != qualified:
+                    continue
+                call = parents.get(id(node))
+                here = Place(facts.path, node.lineno)
+                if not isinstance(call, ast.Call) or call.func is not node:
+                    return Unknown(here, "uses it without calling it")
+                outer = _passed_on_together(call, definition, (optimizer, model), parents, facts)
+                if outer is not None:
+                    found = self._outer_mismatch(facts, outer, here, translated, trail, qualified)
+                    if found is not None:
+                        return found
+                    continue
+                why = _model_passed_with(
+                    call, definition, (optimizer, model), parents, facts, translated
+                )
+                if why is not None:
+                    return Unknown(here, why)
+        return None
+
+    def _outer_mismatch(
+        self,
+        facts: FileFacts,
+        outer: tuple[str, str, str],
+        here: Place,
+        translated: Callable[[str], bool],
+        trail: tuple[str, ...],
+        qualified: str,
+    ) -> Unknown | None:
+        """``model_mismatch`` of the caller ``outer`` (its name, its optimizer and model
+        parameters), which passes both on: recursion and too long a chain are unknown."""
+        trail = (*trail, qualified)
+        if f"{facts.module}.{outer[0]}" in trail:
+            return Unknown(here, f"recursion: `{outer[0]}` is reached again")
+        if len(trail) > MAX_HOPS:
+            return Unknown(here, f"passes the model on through more than {MAX_HOPS} functions")
+        return self.model_mismatch(facts.module, *outer, translated, trail)
+
     def returned(self, module: str, function: str) -> Constructed | Unknown:
         """The call every path of the module-level ``function`` returns (one constructor,
         the same on every ``return``, the body ending in one); else what differs, and where."""
@@ -469,8 +539,20 @@ class RepositoryIndex:
         near = set(imported) | set(self.importers(path))
         for other in imported:
             near.update(self.importers(other))
+        near.update(self._outer_importers(path, near))
         near.discard(path)
         return sorted(near)
+
+    def _outer_importers(self, path: str, known: set[str]) -> set[str]:
+        """The importers of ``path``'s importers, up to ``MAX_HOPS`` files away: a fact
+        followed through functions that pass values on (``main`` -> ``fit`` -> ``engine``)
+        comes from the outermost caller's file."""
+        found: set[str] = set()
+        frontier = set(self.importers(path))
+        for _ in range(MAX_HOPS):
+            frontier = {f for other in frontier for f in self.importers(other)} - known - found
+            found |= frontier
+        return found
 
     def imported_files(self, path: str) -> list[str]:
         found: list[str] = []
@@ -812,6 +894,97 @@ def _argument(call: ast.Call, definition: ast.FunctionDef, param: str) -> ast.ex
     positional = [a.arg for a in [*definition.args.posonlyargs, *definition.args.args]]
     if param in positional and positional.index(param) < len(call.args):
         return call.args[positional.index(param)]
+    return None
+
+
+def _passed_on_together(
+    call: ast.Call,
+    definition: ast.FunctionDef,
+    names: tuple[str, str],
+    parents: dict[int, ast.AST],
+    facts: FileFacts,
+) -> tuple[str, str, str] | None:
+    """(function, its optimizer parameter, its model parameter) when ``call`` sits in a
+    module-level function that passes on two of its own parameters, neither rebound, for
+    ``names`` (the optimizer and the model); else None."""
+    passed = [_argument(call, definition, name) for name in names]
+    scope = _enclosing_scope(call, parents, facts.tree)
+    if not isinstance(scope, ast.FunctionDef) or facts.functions.get(scope.name) is not scope:
+        return None
+    if not all(isinstance(p, ast.Name) and p.id in _params(scope) for p in passed):
+        return None
+    ids = [p.id for p in passed]  # type: ignore[union-attr]
+    if ids[0] == ids[1] or any(_bindings(scope, name) for name in ids):
+        return None  # one name for both, or rebound: `_model_passed_with` says why
+    return scope.name, ids[0], ids[1]
+
+
+def _model_passed_with(
+    call: ast.Call,
+    definition: ast.FunctionDef,
+    names: tuple[str, str],
+    parents: dict[int, ast.AST],
+    facts: FileFacts,
+    translated: Callable[[str], bool],
+) -> str | None:
+    """Why ``call`` may pass for ``model`` another object than the optimizer it passes for
+    ``optimizer`` trains (None: ``o = Opt(m.parameters(), ...)`` and ``m`` bound once in the
+    caller's scope; ``nnx.Optimizer(m, tx)`` when ``translated`` says it is the target's)."""
+    optimizer, model = names
+    passed_optimizer = _argument(call, definition, optimizer)
+    passed_model = _argument(call, definition, model)
+    if not isinstance(passed_optimizer, ast.Name) or not isinstance(passed_model, ast.Name):
+        return f"passes no plain names for `{optimizer}` and `{model}`"
+    scope = _enclosing_scope(call, parents, facts.tree)
+    params = _params(scope) if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) else set()
+    if passed_optimizer.id in params:
+        return (
+            f"passes its own parameter `{passed_optimizer.id}` on with `{passed_model.id}`, "
+            "not another parameter of its own passed on unchanged (the model it trains is not "
+            "followed)"
+        )
+    built = _bindings(scope, passed_optimizer.id)
+    if len(built) != 1 or not isinstance(built[0], ast.Call):
+        return f"passes `{passed_optimizer.id}`, which is not bound once to a call"
+    trained = _parameters_receiver(built[0])
+    qualified = _qualified(built[0].func, facts)
+    first = built[0].args[0] if built[0].args else None
+    if qualified is not None and translated(qualified) and isinstance(first, ast.Name):
+        trained = first.id  # converted already: the target's optimizer takes the model
+    if trained != passed_model.id:
+        shown = f"`{trained}`" if trained else "not one model's `.parameters()`"
+        return (
+            f"passes `{passed_model.id}` for `{model}`, but `{passed_optimizer.id}` trains {shown}"
+        )
+    bound = _bindings(scope, passed_model.id)
+    once = (not bound and passed_model.id in params) or (
+        len(bound) == 1 and isinstance(bound[0], ast.Call) and passed_model.id not in params
+    )
+    if not once or _declared_global(facts.tree, passed_model.id, scope):
+        return f"binds `{passed_model.id}` more than once or not to a call (a wrapper, a rebinding)"
+    return None
+
+
+def _declared_global(tree: ast.Module | None, name: str, scope: ast.AST) -> bool:
+    """Whether ``scope`` is the module and a function of it declares ``global name``."""
+    return scope is tree and any(
+        isinstance(node, ast.Global) and name in node.names for node in ast.walk(tree)
+    )
+
+
+def _parameters_receiver(constructor: ast.Call) -> str | None:
+    """``m`` of ``Opt(m.parameters(), ...)`` (first argument or ``params=``), else None."""
+    keywords = [k.value for k in constructor.keywords if k.arg == "params"]
+    params = constructor.args[0] if constructor.args else (keywords[0] if keywords else None)
+    if (
+        isinstance(params, ast.Call)
+        and not params.args
+        and not params.keywords
+        and isinstance(params.func, ast.Attribute)
+        and params.func.attr == "parameters"
+        and isinstance(params.func.value, ast.Name)
+    ):
+        return params.func.value.id
     return None
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import libcst as cst
 from libcst.codemod import CodemodContext
-from libcst.metadata import BuiltinScope, ParentNodeProvider
+from libcst.metadata import BuiltinScope, GlobalScope, ParentNodeProvider
 
 from ml_switcheroo.analysis.plan import Plan, PlanItem
 from ml_switcheroo.analysis.resolver import Resolver, Variable
@@ -84,7 +84,56 @@ class HookContexts:
             assigned_to=self._assigned_to,
             translation_of=self.translation_of,
             parent_of=self.parent_of,
+            model_origin=self.model_origin,
+            trains_across_files=self.trains_across_files,
+            passed_across_files=self.passed_across_files,
         )
+
+    def trains_across_files(self, optimizer: cst.Name, model: cst.Name) -> str | None:
+        """``HookContext.trains_across_files``: ``CrossFile.trained_model_reason``."""
+        resolver = self.resolver()
+        found = [self._module_parameter(name) for name in (optimizer, model)]
+        if resolver.cross_file is None or found[0] is None or found[1] is None:
+            return "they are not parameters of a module-level function another file calls"
+        (function, opt_param), (other, model_param) = found[0], found[1]
+        if function is not other:
+            return f"`{optimizer.value}` and `{model.value}` are not parameters of one function"
+        name = function.name.value
+        return resolver.cross_file.trained_model_reason(name, opt_param, model_param)
+
+    def passed_across_files(self, name: cst.Name) -> list[str] | None:
+        """``HookContext.passed_across_files``: ``CrossFile.passed_constructors``."""
+        cross_file = self.resolver().cross_file
+        found = self._module_parameter(name)
+        if cross_file is None or found is None:
+            return None
+        return cross_file.passed_constructors(found[0].name.value, found[1])
+
+    def _module_parameter(self, name: cst.Name) -> tuple[cst.FunctionDef, str] | None:
+        """(function, parameter) when ``name`` reads a parameter of a module-level function
+        that nothing in the function rebinds."""
+        bindings = self.resolver().binding_nodes(name)
+        if len(bindings) != 1 or not isinstance(bindings[0], cst.Param):
+            return None
+        scope = self.scopes.get(bindings[0])
+        function = getattr(scope, "node", None)
+        parent = getattr(scope, "parent", None)
+        if not isinstance(function, cst.FunctionDef) or not isinstance(parent, GlobalScope):
+            return None
+        if len(list(scope.assignments[name.value])) != 1:  # type: ignore[union-attr]
+            return None
+        return function, name.value
+
+    def model_origin(self, node: cst.BaseExpression) -> cst.CSTNode | None:
+        """The plan's ``model_origin`` of ``node``, read in the class whose method holds it."""
+        return self.plan().model_origin(node, self._class_of(node))
+
+    def _class_of(self, node: cst.CSTNode) -> cst.ClassDef | None:
+        """The class a method holding ``node`` belongs to (None: not in a method)."""
+        parent = self.parent_of(node)
+        while parent is not None and not isinstance(parent, cst.ClassDef):
+            parent = self.parent_of(parent)
+        return parent
 
     def _assigned_to(self, call: cst.Call) -> cst.BaseExpression | None:
         """``target`` of ``target = call``, for a wired call of the file's plan."""

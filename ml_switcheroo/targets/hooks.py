@@ -210,6 +210,17 @@ class HookContext:
     translation_of: Callable[[cst.Call], str | None] = lambda call: None
     # The node holding a node of the file's tree (None: unknown).
     parent_of: Callable[[cst.CSTNode], cst.CSTNode | None] = lambda node: None
+    # The one binding (a parameter, an assignment target) the object a model expression names
+    # comes from: a Name bound once in its scope, ``self.x`` stored once in the file from such a
+    # Name (None: not certain). Two expressions with one origin name one object.
+    model_origin: Callable[[cst.BaseExpression], cst.CSTNode | None] = lambda node: None
+    # For two Names, parameters of one module-level function other files call
+    # (``analysis/cross_file.py``): why the model one names may not be the model the optimizer
+    # the other names trains, at every call site of the repository (None: it is).
+    trains_across_files: Callable[[cst.Name, cst.Name], str | None] = lambda opt, model: "unknown"
+    # For a Name, a parameter of a module-level function other files call: the qualified names
+    # of the calls every call site passes for it (None: unknown).
+    passed_across_files: Callable[[cst.Name], list[str] | None] = lambda name: None
 
     @property
     def exact(self) -> bool:

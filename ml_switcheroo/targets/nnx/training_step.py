@@ -14,6 +14,11 @@ Gradient accumulation (the step every k backward passes) renders the same, the `
 the optimizer's tx is optax.MultiSteps (see ``accumulation.py``).
 Half-done (issue 13, D4): a forward pass under ``autocast``, and a clip call other than one
 folded into the optimizer's chain escape here.
+A step in another file than its optimizer (``train_one_epoch(model, criterion, loader,
+optimizer)``) renders when every call site in the repository passes a translated optimizer and
+the very model it was built over (``HookContext.trains_across_files``; through functions that
+pass both on, ``fit(model, opt)`` -> ``train_one_epoch(model, opt)``). Not done: a criterion
+parameter passed on through such a function is not followed (an unknown loss: escaped).
 """
 
 from __future__ import annotations
@@ -81,11 +86,19 @@ def _rendered_step(
     stepped = _stepped_optimizer(region)
     optimizer = code_of(stepped).strip()
     constructor = _one_value(stepped, ctx)
-    if not isinstance(constructor, cst.Call) or not ctx.translates(constructor):
+    built_here = isinstance(constructor, cst.Call) and ctx.translates(constructor)
+    # a parameter standing for itself: maybe built in another file (``_model_across_files``)
+    parameter = isinstance(stepped, cst.Name) and isinstance(constructor, cst.Name)
+    if not built_here and (region.gated or not parameter):
         raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
-    step_statement, counted = _accumulated_check(region, constructor, ctx)
-    forward, backward_index = _forward(region, ctx)
-    model_node = _model_in_step(forward, trained_model(constructor, ctx), ctx)
+    if isinstance(constructor, cst.Call) and built_here:
+        step_statement, counted = _accumulated_check(region, constructor, ctx)
+        forward, backward_index = _forward(region, ctx)
+        model_node = _model_in_step(forward, trained_model(constructor, ctx), ctx)
+    else:  # a parameter: built in another file (``HookContext.trains_across_files``)
+        step_statement, counted = region.anchor.statement, []
+        forward, backward_index = _forward(region, ctx)
+        model_node = _model_across_files(forward, stepped, ctx)  # type: ignore[arg-type]
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
     _check_prefix_untouched(prefix, optimizer, ctx)
@@ -442,7 +455,9 @@ def _model_in_step(
         if text is None or text.split(".")[0] in bound:
             continue  # a value the forward pass computes
         value = _one_value(callee, ctx)
-        if trained_value is not None and value is trained_value:
+        if (trained_value is not None and value is trained_value) or _one_object(
+            callee, trained, ctx
+        ):
             if found is not None and code_of(found).strip() != text:
                 raise Untranslatable(f"the model is called by two names (`{text}`)")
             found = callee
@@ -453,6 +468,45 @@ def _model_in_step(
     if found is None:
         raise Untranslatable(f"the forward pass does not call the trained model `{trained_text}`")
     return found
+
+
+def _model_across_files(
+    forward: list[cst.BaseStatement], optimizer: cst.Name, ctx: HookContext
+) -> cst.Name:
+    """The parameter the forward pass calls that every call site in the repository passes the
+    model the optimizer parameter ``optimizer`` was built over (``HookContext.
+    trains_across_files``); none, or two: untranslatable, with the call site that decided."""
+    bound = {t.value for s in forward for t in _target_names(s)}
+    found: cst.Name | None = None
+    reasons: list[str] = []
+    for callee in _callees(forward):
+        if not isinstance(callee, cst.Name) or callee.value in bound:
+            continue
+        if found is not None and callee.value == found.value:
+            continue
+        if not isinstance(_one_value(callee, ctx), cst.Name):
+            continue  # not a parameter standing for itself (a builtin, an import, a value)
+        reason = ctx.trains_across_files(optimizer, callee)
+        if reason is not None:
+            reasons.append(f"`{callee.value}`: {reason}")
+        elif found is not None:
+            raise Untranslatable(f"the model is called by two names (`{callee.value}`)")
+        else:
+            found = callee
+    if found is None:
+        why = f" ({reasons[0]})" if reasons else ""
+        raise Untranslatable(
+            f"the optimizer `{optimizer.value}` is not built in this file, and no model the "
+            f"forward pass calls is provably the one it trains at every call site{why}"
+        )
+    return found
+
+
+def _one_object(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookContext) -> bool:
+    """``self.model`` (stored once in the file, ``self.model = model``) and the constructor's
+    ``model`` (bound once): one origin, one object (``HookContext.model_origin``)."""
+    origin = ctx.model_origin(callee)
+    return origin is not None and origin is ctx.model_origin(trained)
 
 
 def _check_known_calls(
@@ -489,6 +543,8 @@ def _known_call(func: cst.BaseExpression, model: str, bound: set[str], ctx: Hook
     value = _one_value(func, ctx)
     if isinstance(value, cst.Call) and _is_criterion(value, ctx):
         return True
+    if isinstance(func, cst.Name) and _criterion_passed(func, ctx):
+        return True
     if isinstance(func, cst.Name):  # a builtin (not rebound), else the user's or unknown
         return hasattr(builtins, func.value) and ctx.variable(func) is None
     if head in bound or head != model.split(".")[0]:
@@ -523,6 +579,17 @@ def _may_be_a_model(value: cst.Call, ctx: HookContext) -> bool:
     return not (
         names and all(n.startswith("torch.") and not n.startswith("torch.nn.") for n in names)
     )
+
+
+def _criterion_passed(parameter: cst.Name, ctx: HookContext) -> bool:
+    """A parameter every call site in the repository passes a torch loss module for (a
+    ``criterion`` built in another file)."""
+    names = ctx.passed_across_files(parameter)
+    return bool(names) and all(_is_criterion_name(name) for name in names or ())
+
+
+def _is_criterion_name(name: str) -> bool:
+    return name.startswith("torch.nn.") and name.endswith(LOSS_CLASS_SUFFIX)
 
 
 def _is_criterion(value: cst.Call, ctx: HookContext) -> bool:
