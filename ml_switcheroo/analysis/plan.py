@@ -877,6 +877,10 @@ class Planner:
                 return
         if warmup is None and not self._classify_stepping(schedule):
             return
+        handed = self._scheduler_handed_to_call(statement_members)
+        if handed is not None:
+            self._refuse(outer, findings.SCHEDULER_HANDED_TO_CALL, **handed)
+            return
         key = self.plan.key_of
         self.plan.schedules[key(optimizer.call)] = schedule
         self.plan.moves[key(optimizer.statement)] = schedule
@@ -884,6 +888,39 @@ class Planner:
             self.plan.scheduler_of[key(member.call)] = schedule
         for step in schedule.step_sites:
             self.plan.steps[key(step.call)] = schedule
+
+    def _scheduler_handed_to_call(self, members: list[Site]) -> dict[str, str] | None:
+        """A call of a function of the repository given a scheduler's name (or ``self.x``) as
+        an argument: that function may step it, and steps there are not counted (the values
+        of a ``SCHEDULER_HANDED_TO_CALL`` finding). By text, in the whole file: conservative."""
+        names = {code_of(s.target).strip() for s in members if s.target is not None}
+        for node in _walk_calls(self.module):
+            site = self.by_call.get(id(node))
+            if site is not None and site.role == SCHEDULER:
+                continue
+            for argument in node.args:
+                text = dotted_name(argument.value)
+                if text in names and self._followed_argument(node, argument):
+                    return {
+                        "name": text,
+                        "call": _short(node.func),
+                        "place": self._place(node),
+                    }
+        return None
+
+    def _followed_argument(self, call: cst.Call, argument: cst.Arg) -> bool:
+        """Whether ``argument`` binds a parameter of a function of this file or of another
+        file of the repository (whose uses are followed, so no torch-only use marks the call);
+        any other call is marked as a torch-only use of the scheduler instead."""
+        if self.resolver.local_parameter(call, argument) is not None:
+            return True
+        cross_file = getattr(self.resolver, "cross_file", None)
+        callee = self.resolver.called_function(call.func)
+        return (
+            cross_file is not None
+            and callee is not None
+            and cross_file.hand_over(callee, call, argument) is not None
+        )
 
     def _escape_unattached(self, warm: Site, main: Site) -> None:
         """The warm-up of a pair escapes with the main scheduler's reason when the pair was
@@ -2491,6 +2528,18 @@ def _handed_as_argument(module: cst.Module, name: str) -> bool:
         def visit_Arg(self, node: cst.Arg) -> None:
             nonlocal found
             found = found or (isinstance(node.value, cst.Name) and node.value.value == name)
+
+    module.visit(_Find())
+    return found
+
+
+def _walk_calls(module: cst.Module) -> list[cst.Call]:
+    """Every call in ``module``, in source order."""
+    found: list[cst.Call] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            found.append(call)
 
     module.visit(_Find())
     return found

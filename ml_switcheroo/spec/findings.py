@@ -30,6 +30,7 @@ SCHEDULER_STEP_UNKNOWN = "scheduler_step_unknown"  # values: where, optimizer
 PART_OF_UNTRANSLATED_SCHEDULER = "part_of_untranslated_scheduler"  # name, reason, suggestion
 SCHEDULER_APART_FROM_OPTIMIZER = "scheduler_apart_from_optimizer"  # values: optimizer_place,
 # optimizer_function, scheduler_place, scheduler_function
+SCHEDULER_HANDED_TO_CALL = "scheduler_handed_to_call"  # values: name, call, place
 OPTIMIZER_NOT_A_PLAIN_ASSIGNMENT = "optimizer_not_a_plain_assignment"
 SCHEDULE_MOVE_REORDERS_CALLS = "schedule_move_reorders_calls"  # values: calls
 SCHEDULE_CANNOT_MOVE = "schedule_cannot_move"

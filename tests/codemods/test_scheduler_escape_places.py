@@ -6,8 +6,8 @@ from tests.support import SwitcherooTest
 
 
 class SchedulerEscapePlacesTest(SwitcherooTest):
-    def reason(self, code: str) -> str:
-        (record,) = [r for r in self.records(code) if r.api.endswith("StepLR")]
+    def reason(self, code: str, **options: object) -> str:
+        (record,) = [r for r in self.records(code, **options) if r.api.endswith("StepLR")]
         self.assertEqual(record.kind, "escaped")
         return record.reason
 
@@ -93,3 +93,24 @@ class SchedulerEscapePlacesTest(SwitcherooTest):
             "trainer = Trainer(model, opt, sched)\n"
         )
         self.assertIn("`sched` is passed to Trainer() at example.py:4", reason)
+
+    def test_a_scheduler_also_stepped_by_a_function_it_is_passed_to_escapes(self) -> None:
+        """torch steps it twice per epoch (in train() and in the loop); the fold saw one."""
+        reason = self.reason(
+            "import torch\n\n"
+            "def train(model, optimizer, scheduler, loader):\n"
+            "    for x, y in loader:\n"
+            "        optimizer.zero_grad()\n"
+            "        loss = model(x).sum()\n"
+            "        loss.backward()\n"
+            "        optimizer.step()\n"
+            "    scheduler.step()\n\n"
+            "def main(model, loader):\n"
+            "    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+            "    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2)\n"
+            "    for epoch in range(5):\n"
+            "        train(model, optimizer, scheduler, loader)\n"
+            "        scheduler.step()\n",
+            steps_per_epoch="10",
+        )
+        self.assertIn("`scheduler` is passed to `train` at example.py:15", reason)

@@ -69,6 +69,11 @@ MESSAGES: dict[str, Message] = {
         "{scheduler_place} in {scheduler_function})",
         "pass the schedule as the optimizer's learning_rate",
     ),
+    f.SCHEDULER_HANDED_TO_CALL: (
+        "`{name}` is passed to `{call}` at {place}, which may step or read it there; folded "
+        "into its optimizer, the schedule would not follow those steps",
+        "step the scheduler only where it is built and stepped here, or port `{call}` first",
+    ),
     f.OPTIMIZER_NOT_A_PLAIN_ASSIGNMENT: (
         "the optimizer is not assigned by a plain `name = ...` statement",
         None,
