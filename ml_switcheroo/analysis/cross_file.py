@@ -21,13 +21,16 @@ import libcst as cst
 from ml_switcheroo.analysis.prefilter import has_attribute
 from ml_switcheroo.analysis.repository import (
     Constructed,
+    FactoryBody,
     FileFacts,
     RepositoryIndex,
     Unknown,
+    factory_body,
+    factory_callers,
     index_for,
     repository_root,
 )
-from ml_switcheroo.spec.roles import STEP, ZERO_GRAD
+from ml_switcheroo.spec.roles import SCHEDULER, STEP, ZERO_GRAD
 from ml_switcheroo.spec.semantic_map import SemanticMap
 
 ParameterFact = tuple[str | None, str]  # (type name, or None with the reason)
@@ -98,6 +101,27 @@ class CrossFile:
     def mentioned_elsewhere(self, word: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier."""
         return any(other != self.path for other in self.index.with_word(word))
+
+    def factory_of(self, callee: str) -> tuple[FactoryBody, str | None] | None:
+        """For ``sched = callee(opt, ...)`` with ``callee`` a module-level function of another
+        file of the repository whose whole body returns a map scheduler built on one of its
+        parameters: its body, and None when every call of it in the repository can be followed
+        or the reason (naming ``file:line``) when one cannot; None when it is no such function. The
+        caller's call then stands for the scheduler call, its arguments in the parameters'
+        places (``plan.py``): the factory's own file is not changed."""
+        split = self.index.split(self._absolute(callee))
+        path = self.index.file_of(split[0]) if split is not None else None
+        if split is None or path is None or path == self.path:
+            return None
+        body = factory_body(self.index, *split)
+        if isinstance(body, Unknown):
+            return None
+        entry = self.semantic_map.apis.get(body.constructor)
+        if entry is None or entry.role != SCHEDULER:
+            return None
+        root = self.index.root
+        callers = factory_callers(self.index, *split, body.optimizer)
+        return body, callers.describe(root) if isinstance(callers, Unknown) else None
 
     def _returned_fact(self, module: str, function: str) -> ParameterFact:
         root = self.index.root

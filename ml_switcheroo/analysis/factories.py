@@ -45,6 +45,9 @@ class FactoryCall:
     substitutions: dict[int, cst.BaseExpression] = field(default_factory=dict)
     hints: dict[int, str] = field(default_factory=dict)  # id(caller's expression) -> parameter
     inline: bool = False  # rendering the copy at the caller's constructor (not the factory's)
+    # a factory of another file (issue 12): its scheduler call, parsed from that file; the
+    # caller's call stands for it (``scheduler_call``)
+    scheduler: cst.Call | None = None
 
     def arguments(self) -> list[tuple[str, cst.BaseExpression]]:
         """The caller's expressions that the inlined schedule evaluates, once each."""
@@ -52,6 +55,14 @@ class FactoryCall:
         for value in self.substitutions.values():
             seen.setdefault(id(value), value)
         return [(self.hints.get(key, "factory_argument"), value) for key, value in seen.items()]
+
+
+def scheduler_call(node: cst.Call, foreign: FactoryCall | None) -> cst.Call:
+    """The scheduler call ``node`` means: itself, or (the call of a factory of another file)
+    the factory's scheduler call with its parameters replaced by the caller's arguments."""
+    if foreign is None or foreign.scheduler is None or node is not foreign.call:
+        return node
+    return substituted(foreign.scheduler, foreign)
 
 
 def substituted(call: cst.Call, factory: FactoryCall) -> cst.Call:

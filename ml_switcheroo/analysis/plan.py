@@ -136,6 +136,9 @@ class SchedulePlan:
     # the factory's one call when `outer` is built in a factory the optimizer is passed to
     # (``analysis/factories.py``): nothing moves, the constructor gets the schedule inlined
     factory: FactoryCall | None = None
+    # the outer scheduler is the call of a scheduler factory of another file (issue 12): it
+    # stands for the factory's scheduler call (``factories.scheduler_call``)
+    foreign: FactoryCall | None = None
 
 
 class Warmup(NamedTuple):
@@ -381,6 +384,25 @@ class _Collector(cst.CSTVisitor):
         self._calls.pop()
 
 
+def _bound_arguments(
+    call: cst.Call, params: tuple[str, ...]
+) -> dict[str, cst.BaseExpression] | None:
+    """Parameter name -> the argument ``call`` binds to it (None with star arguments, an
+    unknown keyword or too many positional arguments)."""
+    found: dict[str, cst.BaseExpression] = {}
+    positional = [a for a in call.args if a.keyword is None]
+    if any(a.star for a in call.args) or len(positional) > len(params):
+        return None
+    for param, arg in zip(params, positional, strict=False):
+        found[param] = arg.value
+    for arg in call.args:
+        if arg.keyword is not None:
+            if arg.keyword.value not in params or arg.keyword.value in found:
+                return None
+            found[arg.keyword.value] = arg.value
+    return found
+
+
 def _assigned_target(statement: cst.BaseStatement, call: cst.Call) -> cst.BaseExpression | None:
     if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
         return None
@@ -574,10 +596,18 @@ class Planner:
         by_optimizer: dict[int, list[Site]] = {}
         optimizers: dict[int, Site] = {}  # id(constructor call) -> its site
         factories: dict[int, FactoryCall] = {}  # id(scheduler call) -> its factory's one call
+        self._foreign: dict[int, FactoryCall] = {}  # id(factory call) -> what it stands for
         for site in schedulers:
             if id(site.call) in components:
                 continue
-            optimizer = self._scheduler_optimizer(site)
+            foreign = self._cross_file_factory(site)
+            if isinstance(foreign, str):
+                self._refuse(site, findings.FACTORY_NOT_FOLDED, reason=foreign)
+                continue
+            if foreign is not None:
+                optimizer, self._foreign[id(site.call)] = foreign
+            else:
+                optimizer = self._scheduler_optimizer(site)
             if optimizer is None:
                 factory = self._factory_schedule(site)
                 if isinstance(factory, tuple):
@@ -687,6 +717,45 @@ class Planner:
         if reason is not None:
             return f"{reason} ({name} is called at {where})"
         return optimizer, FactoryCall(call, where, substitutions, hints)
+
+    def _cross_file_factory(self, site: Site) -> tuple[Site, FactoryCall] | str | None:
+        """``sched = build_scheduler(opt, 300)`` calling a scheduler factory of another file
+        (``CrossFile.factory_of``): the optimizer its scheduler is built on and the factory's
+        scheduler call with the caller's arguments in its parameters' places; a reason (naming
+        ``file:line``) when it cannot stand for it; None when ``site`` is no such call."""
+        found = self.resolver.factory_of(site.call)
+        if found is None:
+            return None
+        body, reason = found
+        if reason is not None:
+            return f"the scheduler factory cannot be followed: {reason}"
+        where = f"{body.place.file.rpartition('/')[2]}:{body.place.line}"
+        name = f"`{code_of(site.call.func).strip()}()` (returning the scheduler at {where})"
+        passed = _bound_arguments(site.call, body.params)
+        if passed is None:
+            return f"the arguments of {name} cannot be matched to its parameters"
+        argument = passed.get(body.optimizer)
+        optimizer = self._bound_site(argument, site, CONSTRUCTOR) if argument is not None else None
+        if optimizer is None:
+            return f"{name} is not passed an optimizer built by a translated constructor here"
+        scheduler = cst.parse_expression(body.source)
+        assert isinstance(scheduler, cst.Call)
+        substitutions: dict[int, cst.BaseExpression] = {}
+        hints: dict[int, str] = {}
+        lambdas = lambda_parameters(scheduler)
+        for arg in scheduler.args[1:]:
+            for read in read_names(arg.value):
+                if read.value in body.read:
+                    value = passed.get(read.value)
+                    if value is None:
+                        return f"{name} reads `{read.value}`, which its call does not pass"
+                    substitutions[id(read)] = value
+                    hints[id(value)] = read.value
+                elif read.value not in lambdas and self._bound_at(site.call, read.value):
+                    return f"`{read.value}` means another value where {name} is called"
+        if _impure_calls(list(substitutions.values()), self._harmless_call):
+            return f"the arguments of {name} call functions, which would run at the optimizer"
+        return optimizer, FactoryCall(site.call, where, substitutions, hints, scheduler=scheduler)
 
     def _factory_body_reason(
         self, site: Site, function: cst.FunctionDef, param: cst.Param, name: str
@@ -861,6 +930,7 @@ class Planner:
             self._refuse(outer, findings.SCHEDULE_CANNOT_MOVE)
             return
         schedule = SchedulePlan(outer, statement_members, optimizer, move, calls=members)
+        schedule.foreign = self._foreign.get(id(outer.call))
         if warmup is not None:
             schedule.warmup = (warmup.warm, warmup.boundary)
             schedule.step_sites = list(warmup.steps)

@@ -856,3 +856,116 @@ def _is_getattr_of(node: ast.AST, name: str) -> bool:
 def _text(node: ast.AST) -> str:
     text = " ".join(ast.unparse(node).split())
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---------------------------------------------------------------------- scheduler factories
+
+
+@dataclass(frozen=True)
+class FactoryBody:
+    """A module-level function whose whole body returns one call built on its parameter
+    ``optimizer``: ``def build_scheduler(optimizer, total): return LambdaLR(optimizer, ...)``
+    (issue 12: a scheduler factory of another file)."""
+
+    place: Place  # the returned call
+    constructor: str  # its qualified name through the factory file's imports
+    source: str  # its text
+    optimizer: str  # the parameter the call is built on
+    params: tuple[str, ...]  # the function's parameters in order (positional first)
+    read: frozenset[str]  # the parameters the call's other arguments read
+
+
+def factory_body(index: RepositoryIndex, module: str, function: str) -> FactoryBody | Unknown:
+    """``function`` of ``module`` as a scheduler factory another file may fold: not
+    decorated, no ``*args``/``**kwargs``, a body that is one ``return <call>`` (after a
+    docstring), the call's first argument one of its parameters (used nowhere else), and every
+    other name the call reads a parameter, a parameter of a lambda inside it, or a builtin the
+    factory's file does not bind; else what differs, and where."""
+    path = index.file_of(module)
+    facts = index.facts(path) if path else None
+    definition = facts.functions.get(function) if facts else None
+    if path is None or facts is None or definition is None:
+        if facts is not None and facts.error is not None:
+            return facts.error
+        return Unknown(Place(path or module, 0), f"does not define `{function}` once")
+    here = Place(path, definition.lineno)
+    args = definition.args
+    if definition.decorator_list or args.vararg or args.kwarg or args.kwonlyargs:
+        return Unknown(here, f"`{function}` is decorated or takes `*`/`**`/keyword-only arguments")
+    body = definition.body[1:] if _docstring(definition) else definition.body
+    if len(body) != 1 or not isinstance(body[0], ast.Return):
+        return Unknown(here, f"`{function}` does more than return one scheduler")
+    value = body[0].value
+    constructor = _qualified(value.func, facts) if isinstance(value, ast.Call) else None
+    if not isinstance(value, ast.Call) or constructor is None:
+        return Unknown(Place(path, body[0].lineno), f"`{function}` returns no call of an import")
+    params = tuple(a.arg for a in [*args.posonlyargs, *args.args])
+    first = value.args[0] if value.args else None
+    if not isinstance(first, ast.Name) or first.id not in params:
+        return Unknown(Place(path, value.lineno), "builds the scheduler on no parameter")
+    read: set[str] = set()
+    lambdas = {a.arg for n in ast.walk(value) if isinstance(n, ast.Lambda) for a in _all_args(n)}
+    if lambdas & set(params):
+        return Unknown(Place(path, value.lineno), "has a lambda parameter named as its own")
+    callee = {id(n) for n in ast.walk(value.func)}
+    for node in ast.walk(value):
+        if not isinstance(node, ast.Name) or node is first or id(node) in callee:
+            continue
+        if node.id == first.id:
+            return Unknown(Place(path, node.lineno), f"uses `{first.id}` beyond the scheduler")
+        if node.id in params:
+            read.add(node.id)
+        elif node.id in lambdas:
+            continue
+        elif node.id in _BUILTINS and node.id not in facts.stored and node.id not in facts.imports:
+            continue
+        else:
+            return Unknown(
+                Place(path, node.lineno),
+                f"reads `{node.id}`, a name of its own file the caller's file cannot see",
+            )
+    source = ast.get_source_segment(index.source(path).decode("utf-8", "replace"), value)
+    if source is None:
+        return Unknown(Place(path, value.lineno), "has a scheduler call whose text is not known")
+    return FactoryBody(
+        Place(path, value.lineno), constructor, source, first.id, params, frozenset(read)
+    )
+
+
+def factory_callers(
+    index: RepositoryIndex, module: str, function: str, optimizer: str
+) -> list[Constructed] | Unknown:
+    """Every call of the factory ``module.function`` in the repository (``call_sites`` for
+    its ``optimizer`` parameter); Unknown as ``call_sites`` says, or when a file calls it under
+    two names."""
+    sites = index.call_sites(module, function, optimizer)
+    if isinstance(sites, Unknown):
+        return sites
+    qualified = f"{module}.{function}"
+    for path in sorted({site.call_site.file for site in sites}):
+        names = [n for n, q in index.facts(path).imports.items() if q == qualified]
+        if len(names) > 1:
+            return Unknown(Place(path, 0), f"imports `{function}` under two names")
+    return sites
+
+
+_BUILTINS = frozenset(dir(__import__("builtins")))
+
+
+def _docstring(definition: ast.FunctionDef) -> bool:
+    first = definition.body[0] if definition.body else None
+    return (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+        and len(definition.body) > 1
+    )
+
+
+def _all_args(node: ast.Lambda) -> list[ast.arg]:
+    args = node.args
+    return [
+        a
+        for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+        if a is not None
+    ]

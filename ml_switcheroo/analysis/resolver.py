@@ -24,6 +24,7 @@ from libcst.metadata import (
 
 from ml_switcheroo.analysis.builders import Builders, find_builders
 from ml_switcheroo.analysis.cross_file import CrossFile
+from ml_switcheroo.analysis.repository import FactoryBody
 from ml_switcheroo.spec.semantic_map import SemanticMap
 from ml_switcheroo.spec.signature import dotted_name
 
@@ -685,7 +686,24 @@ class Resolver:
         if self.cross_file is None or len(names) != 1:
             return None
         fact = self.cross_file.returned_type(names[0])
-        return ReceiverType(fact[0]) if fact is not None and fact[0] is not None else None
+        if fact is not None and fact[0] is not None:
+            return ReceiverType(fact[0])
+        factory = self.factory_scheduler(call)
+        type_name = self.map.canonical_type(factory) if factory is not None else None
+        return ReceiverType(type_name) if type_name is not None else None
+
+    def factory_scheduler(self, call: cst.Call) -> str | None:
+        """The map scheduler ``call`` builds when it calls a scheduler factory of another file
+        of the repository (``CrossFile.factory_of``; followed or not), else None."""
+        found = self.factory_of(call)
+        return found[0].constructor if found is not None else None
+
+    def factory_of(self, call: cst.Call) -> tuple[FactoryBody, str | None] | None:
+        """``CrossFile.factory_of`` for the callee of ``call`` (None without the index)."""
+        names = self.imported_names(call.func)
+        if self.cross_file is None or len(names) != 1:
+            return None
+        return self.cross_file.factory_of(names[0])
 
     def _param_type(
         self, param: cst.Param, assignment: Assignment, depth: int
