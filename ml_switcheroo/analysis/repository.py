@@ -915,9 +915,7 @@ def factory_body(index: RepositoryIndex, module: str, function: str) -> FactoryB
             return Unknown(Place(path, node.lineno), f"uses `{first.id}` beyond the scheduler")
         if node.id in params:
             read.add(node.id)
-        elif node.id in lambdas:
-            continue
-        elif node.id in _BUILTINS and node.id not in facts.stored and node.id not in facts.imports:
+        elif node.id in lambdas or _unbound_builtin(node.id, facts):
             continue
         else:
             return Unknown(
@@ -943,13 +941,36 @@ def factory_callers(
         return sites
     qualified = f"{module}.{function}"
     for path in sorted({site.call_site.file for site in sites}):
-        names = [n for n, q in index.facts(path).imports.items() if q == qualified]
+        facts = index.facts(path)
+        names = [n for n, q in facts.imports.items() if q == qualified]
         if len(names) > 1:
-            return Unknown(Place(path, 0), f"imports `{function}` under two names")
+            line = max(_import_lines(facts, qualified), default=0)
+            return Unknown(Place(path, line), f"imports `{function}` under two names")
     return sites
 
 
 _BUILTINS = frozenset(dir(__import__("builtins")))
+
+
+def _unbound_builtin(name: str, facts: FileFacts) -> bool:
+    """A builtin the file binds nowhere (by assignment, parameter, definition or import)."""
+    return name in _BUILTINS and name not in facts.stored and name not in facts.imports
+
+
+def _import_lines(facts: FileFacts, qualified: str) -> list[int]:
+    """The lines of the file's ``from ... import`` statements that import ``qualified``."""
+    module, _, name = qualified.rpartition(".")
+    is_package = facts.path.endswith("__init__.py")
+    package = facts.module if is_package else facts.module.rpartition(".")[0]
+    if facts.tree is None:
+        return []
+    return [
+        node.lineno
+        for node in ast.walk(facts.tree)
+        if isinstance(node, ast.ImportFrom)
+        and _absolute(node, package) == module
+        and any(alias.name == name for alias in node.names)
+    ]
 
 
 def _docstring(definition: ast.FunctionDef) -> bool:

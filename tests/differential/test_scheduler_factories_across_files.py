@@ -103,7 +103,9 @@ def test_the_comparison_fails_when_the_factory_reads_another_warmup(tmp_path: Pa
         problem = linear_problem()
         with importable(tmp_path / "original"):
             torch_traj = fit_trajectory(other["xfile_pkg/train.py"], problem, 0.05)
-        optimizer = translated_optimizer(translations["xfile_pkg/train.py"], tmp_path / "translated")
+        optimizer = translated_optimizer(
+            translations["xfile_pkg/train.py"], tmp_path / "translated"
+        )
         optax_traj, _ = run_optax(problem, optimizer)
         rel = rel_error(problem, torch_traj, optax_traj)
     assert rel > 1e-4

@@ -59,7 +59,8 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
     """The schedule expression of scheduler call ``node`` (the outer one or a component)."""
     entry = schedule.outer.entry if node is schedule.outer.call else None
     entry = entry or _entry_of(node, schedule, ctx)
-    entry, forwarded = dispatched(entry, scheduler_call(node, schedule.foreign), ctx.semantic_map.apis)
+    source = scheduler_call(node, schedule.foreign)  # a factory of another file: its call
+    entry, forwarded = dispatched(entry, source, ctx.semantic_map.apis)
     call = BoundCall.bind(entry, forwarded)
     _replace_tensor_literals(call, ctx)
     call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
