@@ -25,6 +25,7 @@ from ml_switcheroo.analysis.repository import (
     FileFacts,
     RepositoryIndex,
     Unknown,
+    calls_of,
     factory_body,
     factory_callers,
     index_for,
@@ -91,10 +92,13 @@ class CrossFile:
         return self._returned_fact(*split)
 
     def builder_type(self, function: str) -> ParameterFact | None:
-        """``returned_type`` for this file's module-level ``function`` (None when no other
-        file calls it)."""
+        """``returned_type`` for this file's module-level ``function`` (None when no file of
+        the repository calls it: its callers may be outside). A builder called more than once
+        (``opt_g = build(model_g, cfg)``, ``opt_d = build(model_d, cfg)``) returns one
+        optimizer per call, each used only through the rewritten methods: the same
+        translation serves every call (issue 12)."""
         module = self.index.module_of(self.path)
-        if all(other == self.path for other in self.index.with_word(function)):
+        if calls_of(self.index, module, function) == 0:
             return None
         return self._returned_fact(module, function)
 

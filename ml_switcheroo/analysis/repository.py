@@ -930,6 +930,21 @@ def factory_body(index: RepositoryIndex, module: str, function: str) -> FactoryB
     )
 
 
+def calls_of(index: RepositoryIndex, module: str, function: str) -> int:
+    """How many calls of the module-level ``module.function`` the repository's files hold
+    (through their imports or, in its own file, its name)."""
+    qualified = f"{module}.{function}"
+    count = 0
+    for path in index.with_word(function):
+        facts = index.facts(path)
+        if facts.tree is None:
+            continue
+        for node in ast.walk(facts.tree):
+            if isinstance(node, ast.Call) and _qualified(node.func, facts) == qualified:
+                count += 1
+    return count
+
+
 def factory_callers(
     index: RepositoryIndex, module: str, function: str, optimizer: str
 ) -> list[Constructed] | Unknown:

@@ -681,9 +681,16 @@ class Resolver:
 
     def _returned_type(self, call: cst.Call) -> ReceiverType | None:
         """The type of the translated optimizer a builder function of another file returns
-        (``opt = build_optimizer(model, cfg)``; ``analysis/cross_file.py``)."""
+        (``opt = build_optimizer(model, cfg)``; ``analysis/cross_file.py``), or of this file
+        when ``builders.py`` does not follow it (called more than once: ``own_builder``)."""
+        if self.cross_file is None:
+            return None
+        own = self._own_builder(call)
+        if own is not None:
+            fact = self.cross_file.builder_type(own.name.value)
+            return ReceiverType(fact[0]) if fact is not None and fact[0] is not None else None
         names = self.imported_names(call.func)
-        if self.cross_file is None or len(names) != 1:
+        if len(names) != 1:
             return None
         fact = self.cross_file.returned_type(names[0])
         if fact is not None and fact[0] is not None:
@@ -691,6 +698,19 @@ class Resolver:
         factory = self.factory_scheduler(call)
         type_name = self.map.canonical_type(factory) if factory is not None else None
         return ReceiverType(type_name) if type_name is not None else None
+
+    def _own_builder(self, call: cst.Call) -> cst.FunctionDef | None:
+        """The module-level function of this file ``call`` calls by its name (bound once)."""
+        func = call.func
+        scope = self.scopes.get(func)
+        if not isinstance(func, cst.Name) or scope is None:
+            return None
+        bindings = [a for a in scope[func.value] if isinstance(a, Assignment)]
+        if len(bindings) != 1 or not isinstance(bindings[0].node, cst.FunctionDef):
+            return None
+        if not isinstance(bindings[0].scope, GlobalScope):
+            return None
+        return bindings[0].node
 
     def factory_scheduler(self, call: cst.Call) -> str | None:
         """The map scheduler ``call`` builds when it calls a scheduler factory of another file
