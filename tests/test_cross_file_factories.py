@@ -16,9 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import libcst as cst
 import pytest
+from libcst.codemod import CodemodContext
 
 from ml_switcheroo import convert
+from ml_switcheroo.codemods.optimizer import TorchToOptax
 from tests.test_cross_file import REPO, convert_in_process, write_package
 
 SCHED = """\
@@ -156,15 +159,17 @@ def test_the_cache_sees_a_change_of_the_factorys_file(
 # ---------------------------------------------------------------------- trap twins
 
 
+PER_EPOCH = TRAIN.replace("    for x in loader:\n", "    for epoch in range(3):\n").replace(
+    "        optimizer.zero_grad()\n        model(x).sum().backward()\n"
+    "        optimizer.step()\n        scheduler.step()\n",
+    "        for x in loader:\n            optimizer.zero_grad()\n"
+    "            model(x).sum().backward()\n            optimizer.step()\n"
+    "        scheduler.step()\n",
+)
+
+
 def test_a_caller_stepping_per_epoch_escapes_naming_its_step(tmp_path: Path) -> None:
-    per_epoch = TRAIN.replace("    for x in loader:\n", "    for epoch in range(3):\n").replace(
-        "        optimizer.zero_grad()\n        model(x).sum().backward()\n"
-        "        optimizer.step()\n        scheduler.step()\n",
-        "        for x in loader:\n            optimizer.zero_grad()\n"
-        "            model(x).sum().backward()\n            optimizer.step()\n"
-        "        scheduler.step()\n",
-    )
-    outputs, reasons = converted(tmp_path, **{"train.py": per_epoch})
+    outputs, reasons = converted(tmp_path, **{"train.py": PER_EPOCH})
     assert not folded(outputs)
     assert any("once per epoch (train.py:13" in reason for reason in reasons), reasons
 
@@ -256,3 +261,34 @@ def test_a_same_named_function_of_the_callers_file_is_not_the_factory(tmp_path: 
     )
     outputs, _ = converted(tmp_path, **{"train.py": train})
     assert not folded(outputs)
+
+
+# ---------------------------------------------------------------------- stepping of the caller
+
+
+def convert_train(tmp_path: Path, train: str, **options: str) -> str:
+    """``train.py`` converted with ``options`` (``steps_per_epoch``) next to ``SCHED``."""
+    write_package(tmp_path, {"sched.py": SCHED, "train.py": train})
+    path = tmp_path / "pkg" / "train.py"
+    command = TorchToOptax(CodemodContext(filename=str(path)), **options)
+    return command.transform_module(cst.parse_module(train)).code
+
+
+def test_a_caller_stepping_every_k_updates_gets_the_schedule_of_count_over_k(
+    tmp_path: Path,
+) -> None:
+    train = TRAIN.replace("    for x in loader:\n", "    for i, x in enumerate(loader):\n").replace(
+        "        scheduler.step()\n", "        if (i + 1) % 4 == 0:\n            scheduler.step()\n"
+    )
+    out = convert_train(tmp_path, train)
+    assert (
+        "    scheduler = lambda count: (optax.exponential_decay(1e-3, transition_steps=300 // 3, "
+        "decay_rate=0.1, staircase=True))(count // 4)\n"
+        "    optimizer = optax.adam(learning_rate=scheduler)\n"
+    ) in out
+
+
+def test_a_caller_stepping_per_epoch_converts_with_steps_per_epoch(tmp_path: Path) -> None:
+    out = convert_train(tmp_path, PER_EPOCH, steps_per_epoch="len(loader)")
+    assert "(count // steps_per_epoch))(len(loader))\n" in out
+    assert "optimizer = optax.adam(learning_rate=scheduler)" in out

@@ -109,3 +109,43 @@ def test_the_comparison_fails_when_the_factory_reads_another_warmup(tmp_path: Pa
         optax_traj, _ = run_optax(problem, optimizer)
         rel = rel_error(problem, torch_traj, optax_traj)
     assert rel > 1e-4
+
+
+TRAIN_EVERY_K = """\
+import torch
+from xfile_pkg.sched import get_lr_scheduler
+
+
+def fit(model, loader, lr):
+    total = {total}
+    optimizer = {constructor}
+    scheduler = get_lr_scheduler(optimizer, {warmup}, total)
+    for i, k in enumerate(loader):
+        optimizer.zero_grad()
+        loss = model(k)
+        loss.backward()
+        optimizer.step()
+        if (i + 1) % 3 == 0:
+            scheduler.step()
+"""
+
+
+@pytest.mark.parametrize("case", ["lambda_warmup", "transformers_cosine_with_warmup"])
+def test_a_factory_of_another_file_stepped_every_k_updates_matches_torch(
+    case: str, tmp_path: Path
+) -> None:
+    files = package(FUNCTION_CASES[case])
+    files["xfile_pkg/train.py"] = TRAIN_EVERY_K.format(**FUNCTION_CASES[case])
+    translations = translate_package(tmp_path, files)
+    train = translations["xfile_pkg/train.py"]
+    assert [r.api for r in train.escapes] == ["torch.optim.Optimizer.step"], [
+        r.reason for r in train.escapes
+    ]
+    with float64():
+        problem = linear_problem()
+        with importable(tmp_path / "original"):
+            torch_traj = fit_trajectory(files["xfile_pkg/train.py"], problem, 0.05)
+        optimizer = translated_optimizer(train, tmp_path / "translated")
+        optax_traj, _ = run_optax(problem, optimizer)
+        rel = rel_error(problem, torch_traj, optax_traj)
+    assert rel < map_tolerance(train, False, ""), f"rel={rel:.3e}\n{train.code}"
