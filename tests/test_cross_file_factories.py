@@ -22,7 +22,9 @@ from libcst.codemod import CodemodContext
 
 from ml_switcheroo import convert
 from ml_switcheroo.codemods.optimizer import TorchToOptax
+from tests.test_convert_cli import tree
 from tests.test_cross_file import REPO, convert_in_process, write_package
+from tests.test_second_stage import _changed_files
 
 SCHED = """\
 import torch
@@ -292,3 +294,39 @@ def test_a_caller_stepping_per_epoch_converts_with_steps_per_epoch(tmp_path: Pat
     out = convert_train(tmp_path, PER_EPOCH, steps_per_epoch="len(loader)")
     assert "(count // steps_per_epoch))(len(loader))\n" in out
     assert "optimizer = optax.adam(learning_rate=scheduler)" in out
+
+
+# ---------------------------------------------------------------------- pre-filter soundness
+
+HANDS_A_PARAMETER = """\
+from pkg.sched import build_scheduler
+
+
+def make(opt):
+    return build_scheduler(opt, 100)
+"""
+
+PREFILTER_REPOSITORIES = {
+    "factory-folded": {"sched.py": SCHED, "train.py": TRAIN},
+    "factory-given-a-parameter-without-torch": {"sched.py": SCHED, "make.py": HANDS_A_PARAMETER},
+    "factory-given-a-parameter-with-torch": {
+        "sched.py": SCHED,
+        "make.py": "import torch\n" + HANDS_A_PARAMETER,
+    },
+    "builder-called-twice": {
+        "gan.py": "import torch\n\n\ndef build(model):\n"
+        "    return torch.optim.SGD(model.parameters(), lr=0.1)\n\n\n"
+        "def train(g, d):\n    opt_g = build(g)\n    opt_d = build(d)\n"
+        "    opt_g.zero_grad()\n    opt_d.zero_grad()\n"
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(PREFILTER_REPOSITORIES))
+def test_the_pre_filter_stages_change_the_same_files_as_no_prefilter(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {"__init__.py": "", **PREFILTER_REPOSITORIES[name]}
+    tree(tmp_path, {f"pkg/{n}": t for n, t in files.items()})
+    with_stages = _changed_files(tmp_path, capsys)
+    assert with_stages == _changed_files(tmp_path, capsys, "--no-prefilter")

@@ -180,3 +180,22 @@ def returns_of(function: cst.FunctionDef) -> list[cst.Return]:
 
     function.visit(_Returns())
     return found
+
+
+def bound_arguments(
+    call: cst.Call, params: tuple[str, ...]
+) -> dict[str, cst.BaseExpression] | None:
+    """Parameter name -> the argument ``call`` binds to it (None with star arguments, an
+    unknown keyword or too many positional arguments)."""
+    found: dict[str, cst.BaseExpression] = {}
+    positional = [a for a in call.args if a.keyword is None]
+    if any(a.star for a in call.args) or len(positional) > len(params):
+        return None
+    for param, arg in zip(params, positional, strict=False):
+        found[param] = arg.value
+    for arg in call.args:
+        if arg.keyword is not None:
+            if arg.keyword.value not in params or arg.keyword.value in found:
+                return None
+            found[arg.keyword.value] = arg.value
+    return found

@@ -31,6 +31,7 @@ from ml_switcheroo.analysis import stepping
 from ml_switcheroo.analysis.factories import (
     BUILTIN_NAMES,
     FactoryCall,
+    bound_arguments,
     lambda_parameters,
     parameter_of,
     read_names,
@@ -384,25 +385,6 @@ class _Collector(cst.CSTVisitor):
         self._calls.pop()
 
 
-def _bound_arguments(
-    call: cst.Call, params: tuple[str, ...]
-) -> dict[str, cst.BaseExpression] | None:
-    """Parameter name -> the argument ``call`` binds to it (None with star arguments, an
-    unknown keyword or too many positional arguments)."""
-    found: dict[str, cst.BaseExpression] = {}
-    positional = [a for a in call.args if a.keyword is None]
-    if any(a.star for a in call.args) or len(positional) > len(params):
-        return None
-    for param, arg in zip(params, positional, strict=False):
-        found[param] = arg.value
-    for arg in call.args:
-        if arg.keyword is not None:
-            if arg.keyword.value not in params or arg.keyword.value in found:
-                return None
-            found[arg.keyword.value] = arg.value
-    return found
-
-
 def _assigned_target(statement: cst.BaseStatement, call: cst.Call) -> cst.BaseExpression | None:
     if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
         return None
@@ -731,7 +713,7 @@ class Planner:
             return f"the scheduler factory cannot be followed: {reason}"
         where = f"{body.place.file.rpartition('/')[2]}:{body.place.line}"
         name = f"`{code_of(site.call.func).strip()}()` (returning the scheduler at {where})"
-        passed = _bound_arguments(site.call, body.params)
+        passed = bound_arguments(site.call, body.params)
         if passed is None:
             return f"the arguments of {name} cannot be matched to its parameters"
         argument = passed.get(body.optimizer)

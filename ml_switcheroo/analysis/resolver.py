@@ -24,6 +24,7 @@ from libcst.metadata import (
 
 from ml_switcheroo.analysis.builders import Builders, find_builders
 from ml_switcheroo.analysis.cross_file import CrossFile
+from ml_switcheroo.analysis.factories import bound_arguments
 from ml_switcheroo.analysis.repository import FactoryBody
 from ml_switcheroo.spec.semantic_map import SemanticMap
 from ml_switcheroo.spec.signature import dotted_name
@@ -714,9 +715,33 @@ class Resolver:
 
     def factory_scheduler(self, call: cst.Call) -> str | None:
         """The map scheduler ``call`` builds when it calls a scheduler factory of another file
-        of the repository (``CrossFile.factory_of``; followed or not), else None."""
+        of the repository (``CrossFile.factory_of``; followed or not) with, for its optimizer
+        parameter, a name bound only to calls of the map's constructors (so the file holds
+        one: the pre-filter stages keep it on its own bytes); else None."""
         found = self.factory_of(call)
-        return found[0].constructor if found is not None else None
+        if found is None:
+            return None
+        passed = bound_arguments(call, found[0].params)
+        argument = passed.get(found[0].optimizer) if passed is not None else None
+        if not isinstance(argument, cst.Name) or not self._bound_to_constructors(argument):
+            return None
+        return found[0].constructor
+
+    def _bound_to_constructors(self, name: cst.Name) -> bool:
+        """Whether every binding of ``name`` where it is read assigns a call of a map
+        constructor (``opt = torch.optim.AdamW(...)``)."""
+        scope = self.scopes.get(name)
+        if scope is None:
+            return False
+        referents = [r for a in scope.accesses[name.value] if a.node is name for r in a.referents]
+        for referent in referents:
+            value = self.bindings.get(referent.node) if isinstance(referent, Assignment) else None
+            if not isinstance(value, cst.Call) or not any(
+                self.map.canonical_type(n) is not None and n in self.map.apis
+                for n in self.imported_names(value.func)
+            ):
+                return False
+        return bool(referents)
 
     def factory_of(self, call: cst.Call) -> tuple[FactoryBody, str | None] | None:
         """``CrossFile.factory_of`` for the callee of ``call`` (None without the index)."""
