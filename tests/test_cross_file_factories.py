@@ -269,8 +269,10 @@ def test_a_same_named_function_of_the_callers_file_is_not_the_factory(tmp_path: 
 
 
 def convert_train(tmp_path: Path, train: str, **options: str) -> str:
-    """``train.py`` converted with ``options`` (``steps_per_epoch``) next to ``SCHED``."""
-    write_package(tmp_path, {"sched.py": SCHED, "train.py": train})
+    """``train.py`` converted with ``options`` (``steps_per_epoch``) next to ``SCHED`` (or
+    the package already written there)."""
+    if not (tmp_path / "pkg").exists():
+        write_package(tmp_path, {"sched.py": SCHED, "train.py": train})
     path = tmp_path / "pkg" / "train.py"
     command = TorchToOptax(CodemodContext(filename=str(path)), **options)
     return command.transform_module(cst.parse_module(train)).code
@@ -330,3 +332,12 @@ def test_the_pre_filter_stages_change_the_same_files_as_no_prefilter(
     tree(tmp_path, {f"pkg/{n}": t for n, t in files.items()})
     with_stages = _changed_files(tmp_path, capsys)
     assert with_stages == _changed_files(tmp_path, capsys, "--no-prefilter")
+
+
+def test_a_factory_whose_file_fails_to_parse_keeps_the_hand_over_naming_it(
+    tmp_path: Path,
+) -> None:
+    write_package(tmp_path, {"sched.py": SCHED + "\ndef broken(:\n", "train.py": TRAIN})
+    out = convert_train(tmp_path, TRAIN)
+    assert "optimizer = optax.adam(learning_rate=scheduler)" not in out
+    assert "ESCAPE-BEGIN torch.optim.Adam" in out and "pkg/sched.py:7 fails to parse" in out

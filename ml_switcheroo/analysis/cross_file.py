@@ -72,7 +72,10 @@ class CrossFile:
             return None
         module, function = split
         path = self.index.file_of(module)
-        definition = self.index.facts(path).functions.get(function) if path else None
+        facts = self.index.facts(path) if path else None
+        if facts is not None and facts.error is not None:
+            return None, facts.error.describe(self.index.root)  # its file fails to parse
+        definition = facts.functions.get(function) if facts else None
         if definition is None:
             return None
         param = _parameter_name(definition, call, argument)
