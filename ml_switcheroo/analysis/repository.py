@@ -24,6 +24,12 @@ loops); a repository of more than ``MAX_FILES`` files is not indexed (every fact
 A builder may bind the value before returning it (``opt = AdamW(...); return opt``, the name
 bound once in the function).
 
+Scheduler factories (issue 12): ``factory_body`` reads a module-level function whose whole body
+returns one call built on one of its parameters (its text, the parameters its other arguments
+read, or the place that makes it unknown: a module global of its own file, a second use of the
+optimizer, ``*args``); ``factory_callers`` is ``call_sites`` for it, unknown also where a file
+imports it under two names; ``calls_of`` counts the calls of a function in the repository.
+
 NOT DONE YET (issue 12, deliverable 1, later parts): methods and ``self.x`` across files
 (only module-level functions are followed), ``return opt, sched`` tuples across files (a
 builder of the same file is followed: ``analysis/builders.py``), module attributes, values
