@@ -341,3 +341,29 @@ def test_a_factory_whose_file_fails_to_parse_keeps_the_hand_over_naming_it(
     out = convert_train(tmp_path, TRAIN)
     assert "optimizer = optax.adam(learning_rate=scheduler)" not in out
     assert "ESCAPE-BEGIN torch.optim.Adam" in out and "pkg/sched.py:7 fails to parse" in out
+
+
+def test_a_factory_binding_its_scheduler_to_a_name_before_returning_it_folds(
+    tmp_path: Path,
+) -> None:
+    sched = SCHED.replace(
+        "    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=total // 3)\n",
+        '    """The run\'s schedule."""\n'
+        "    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=total // 3)\n"
+        "    return scheduler\n",
+    )
+    outputs, _ = converted(tmp_path, **{"sched.py": sched})
+    assert outputs["train.py"] == TRAIN_AFTER
+
+
+def test_a_factory_returning_another_name_than_its_scheduler_is_not_followed(
+    tmp_path: Path,
+) -> None:
+    sched = SCHED.replace(
+        "    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=total // 3)\n",
+        "    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=total // 3)\n"
+        "    return optimizer\n",
+    )
+    outputs, _ = converted(tmp_path, **{"sched.py": sched})
+    assert not folded(outputs)
+    assert "ESCAPE-BEGIN torch.optim.Adam" in outputs["train.py"]

@@ -899,12 +899,12 @@ def factory_body(index: RepositoryIndex, module: str, function: str) -> FactoryB
     if definition.decorator_list or args.vararg or args.kwarg or args.kwonlyargs:
         return Unknown(here, f"`{function}` is decorated or takes `*`/`**`/keyword-only arguments")
     body = definition.body[1:] if _docstring(definition) else definition.body
-    if len(body) != 1 or not isinstance(body[0], ast.Return):
+    value = _returned_value(body)
+    if value is None:
         return Unknown(here, f"`{function}` does more than return one scheduler")
-    value = body[0].value
     constructor = _qualified(value.func, facts) if isinstance(value, ast.Call) else None
     if not isinstance(value, ast.Call) or constructor is None:
-        return Unknown(Place(path, body[0].lineno), f"`{function}` returns no call of an import")
+        return Unknown(Place(path, body[-1].lineno), f"`{function}` returns no call of an import")
     params = tuple(a.arg for a in [*args.posonlyargs, *args.args])
     first = value.args[0] if value.args else None
     if not isinstance(first, ast.Name) or first.id not in params:
@@ -992,6 +992,20 @@ def _import_lines(facts: FileFacts, qualified: str) -> list[int]:
         and _absolute(node, package) == module
         and any(alias.name == name for alias in node.names)
     ]
+
+
+def _returned_value(body: list[ast.stmt]) -> ast.expr | None:
+    """What ``return <value>`` returns, or ``name = <value>`` then ``return name``."""
+    if len(body) == 1 and isinstance(body[0], ast.Return):
+        return body[0].value
+    if len(body) != 2 or not isinstance(body[0], ast.Assign) or not isinstance(body[1], ast.Return):
+        return None
+    targets, returned = body[0].targets, body[1].value
+    if len(targets) != 1 or not isinstance(targets[0], ast.Name):
+        return None
+    if not isinstance(returned, ast.Name) or returned.id != targets[0].id:
+        return None
+    return body[0].value
 
 
 def _docstring(definition: ast.FunctionDef) -> bool:
