@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import libcst as cst
 
@@ -50,6 +50,10 @@ class CrossFile:
     # constructors the map escapes with and without --exact: never a translated optimizer (the
     # pre-filter's question, which makes no dry run; the engine's dry run says the same)
     never_translated: frozenset[str] = frozenset()
+    # callee -> ``factory_of``'s answer, for this file's run (the engine asks per call, often)
+    _factories: dict[str, tuple[FactoryBody, str | None] | None] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
@@ -116,6 +120,11 @@ class CrossFile:
         or the reason (naming ``file:line``) when one cannot; None when it is no such function. The
         caller's call then stands for the scheduler call, its arguments in the parameters'
         places (``plan.py``): the factory's own file is not changed."""
+        if callee not in self._factories:
+            self._factories[callee] = self._factory_of(callee)
+        return self._factories[callee]
+
+    def _factory_of(self, callee: str) -> tuple[FactoryBody, str | None] | None:
         split = self.index.split(self._absolute(callee))
         path = self.index.file_of(split[0]) if split is not None else None
         if split is None or path is None or path == self.path:
