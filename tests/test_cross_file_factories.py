@@ -367,3 +367,11 @@ def test_a_factory_returning_another_name_than_its_scheduler_is_not_followed(
     outputs, _ = converted(tmp_path, **{"sched.py": sched})
     assert not folded(outputs)
     assert "ESCAPE-BEGIN torch.optim.Adam" in outputs["train.py"]
+
+
+def test_the_factorys_escape_names_the_calls_of_other_files(tmp_path: Path) -> None:
+    outputs, _ = converted(tmp_path)
+    assert (
+        "a parameter of build_scheduler() (sched.py:4), called from other files "
+        "(pkg/train.py:7), where the call is translated in place of this scheduler"
+    ) in outputs["sched.py"]

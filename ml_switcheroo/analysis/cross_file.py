@@ -124,6 +124,20 @@ class CrossFile:
             self._factories[callee] = self._factory_of(callee)
         return self._factories[callee]
 
+    def factory_call_places(self, function: str) -> list[str]:
+        """``file:line`` of each call in another file of this file's module-level scheduler
+        factory ``function`` (empty when it is no factory ``factory_of`` reads, or a call
+        cannot be followed)."""
+        module = self.index.module_of(self.path)
+        body = factory_body(self.index, module, function)
+        if isinstance(body, Unknown):
+            return []
+        callers = factory_callers(self.index, module, function, body.optimizer)
+        if isinstance(callers, Unknown):
+            return []
+        root = self.index.root
+        return [s.call_site.named(root) for s in callers if s.call_site.file != self.path]
+
     def _factory_of(self, callee: str) -> tuple[FactoryBody, str | None] | None:
         split = self.index.split(self._absolute(callee))
         path = self.index.file_of(split[0]) if split is not None else None

@@ -1622,7 +1622,22 @@ class Planner:
         if len(calls) == 1 and len(returns) > 1:
             lines = ", ".join(self._place(node) for node in returns[:3])
             return f", called at {places}, returns on {len(returns)} paths ({lines})"
-        return ""
+        return self._other_files_note(definition) if not calls else ""
+
+    def _other_files_note(self, definition: cst.FunctionDef) -> str:
+        """For a scheduler factory called only from other files: where, and that each such
+        call is translated in place of this scheduler where it folds (``CrossFile.factory_of``),
+        so this torch scheduler stays for the calls that do not."""
+        cross = self.resolver.cross_file
+        places = cross.factory_call_places(definition.name.value) if cross is not None else []
+        if not places:
+            return ""
+        shown = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
+        return (
+            f", called from other files ({shown}), where the call is translated in place of this "
+            "scheduler when it folds into the caller's optimizer; this one stays for the calls "
+            "that keep torch"
+        )
 
     def _is_parameter(self, node: cst.CSTNode) -> bool:
         return isinstance(node, cst.Name) and any(
