@@ -139,3 +139,13 @@ def test_a_builder_returning_two_optimizers_by_argument_escapes_naming_the_retur
     outputs, records = convert_in_process(tmp_path)
     assert "opt_d.zero_grad()" in outputs["gan.py"]
     assert any("pkg/gan.py:7 returns `torch.optim.Adam(...)`" in r for r in escapes(records))
+
+
+def test_a_decorated_builder_called_twice_escapes(tmp_path: Path) -> None:
+    code = SAME_FILE.replace("def build(", "@functools.cache\ndef build(").replace(
+        "import torch\n", "import functools\nimport torch\n"
+    )
+    write_package(tmp_path, {"gan.py": code})
+    outputs, records = convert_in_process(tmp_path)
+    assert "opt_d.zero_grad()" in outputs["gan.py"]
+    assert any("`build` is decorated or yields" in r for r in escapes(records))

@@ -332,6 +332,10 @@ class RepositoryIndex:
         if path is None or definition is None:
             return Unknown(Place(path or module, 0), f"does not define `{function}` once")
         facts = self.facts(path)
+        if definition.decorator_list or any(
+            isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(definition)
+        ):
+            return Unknown(Place(path, definition.lineno), f"`{function}` is decorated or yields")
         returns = sorted(
             (n for n in _own_nodes(definition) if isinstance(n, ast.Return)),
             key=lambda n: (n.lineno, n.col_offset),
