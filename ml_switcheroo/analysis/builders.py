@@ -17,10 +17,17 @@ keeps today's answer (the builder's ``return`` is a torch-only use of the value)
 that returns a scheduler built on its optimizer parameter is a scheduler factory
 (``factories.py``); ``call_of`` gives its one call.
 
-NOT DONE YET (issue 12): a builder called more than once (each call builds its own value; the
-facts of the calls are not kept apart), a tuple returned by a builder of another file, a
-scheduler built in the caller for the builder's optimizer (it escapes: not built in the same
-block), a method reached through an instance other than ``self`` (``trainer.build()``).
+A module-level builder called more than once (a GAN trainer's ``opt_g = build(model_g, cfg)``,
+``opt_d = build(model_d, cfg)``) is not followed here: with a repository (a file on disk), the
+repository index types each call's value instead when the builder returns one constructor on
+every path and every call's value is a name used only through ``step()``/``zero_grad()``
+(``CrossFile.builder_type``, ``Resolver._own_builder``); the one translation serves every call.
+
+NOT DONE YET (issue 12): a builder called more than once whose callers attach a scheduler or a
+clip to what it returns (each call would need its own chain: escape), or without a repository
+(a source string: escape); a tuple returned by a builder of another file, a scheduler built in
+the caller for the builder's optimizer (it escapes: not built in the same block), a method
+reached through an instance other than ``self`` (``trainer.build()``).
 """
 
 from __future__ import annotations

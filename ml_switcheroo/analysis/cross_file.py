@@ -14,20 +14,24 @@ from __future__ import annotations
 import ast
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import libcst as cst
 
 from ml_switcheroo.analysis.prefilter import has_attribute
 from ml_switcheroo.analysis.repository import (
     Constructed,
+    FactoryBody,
     FileFacts,
     RepositoryIndex,
     Unknown,
+    calls_of,
+    factory_body,
+    factory_callers,
     index_for,
     repository_root,
 )
-from ml_switcheroo.spec.roles import STEP, ZERO_GRAD
+from ml_switcheroo.spec.roles import SCHEDULER, STEP, ZERO_GRAD
 from ml_switcheroo.spec.semantic_map import SemanticMap
 
 ParameterFact = tuple[str | None, str]  # (type name, or None with the reason)
@@ -46,6 +50,10 @@ class CrossFile:
     # constructors the map escapes with and without --exact: never a translated optimizer (the
     # pre-filter's question, which makes no dry run; the engine's dry run says the same)
     never_translated: frozenset[str] = frozenset()
+    # callee -> ``factory_of``'s answer, for this file's run (the engine asks per call, often)
+    _factories: dict[str, tuple[FactoryBody, str | None] | None] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
@@ -68,7 +76,10 @@ class CrossFile:
             return None
         module, function = split
         path = self.index.file_of(module)
-        definition = self.index.facts(path).functions.get(function) if path else None
+        facts = self.index.facts(path) if path else None
+        if facts is not None and facts.error is not None:
+            return None, facts.error.describe(self.index.root)  # its file fails to parse
+        definition = facts.functions.get(function) if facts else None
         if definition is None:
             return None
         param = _parameter_name(definition, call, argument)
@@ -88,10 +99,13 @@ class CrossFile:
         return self._returned_fact(*split)
 
     def builder_type(self, function: str) -> ParameterFact | None:
-        """``returned_type`` for this file's module-level ``function`` (None when no other
-        file calls it)."""
+        """``returned_type`` for this file's module-level ``function`` (None when no file of
+        the repository calls it: its callers may be outside). A builder called more than once
+        (``opt_g = build(model_g, cfg)``, ``opt_d = build(model_d, cfg)``) returns one
+        optimizer per call, each used only through the rewritten methods: the same
+        translation serves every call (issue 12)."""
         module = self.index.module_of(self.path)
-        if all(other == self.path for other in self.index.with_word(function)):
+        if calls_of(self.index, module, function) == 0:
             return None
         return self._returned_fact(module, function)
 
@@ -125,6 +139,46 @@ class CrossFile:
             return None  # this file's own callers decide, as without the index
         names = [site.constructor for site in sites]
         return [n for n in names if n is not None] if None not in names else None
+
+    def factory_of(self, callee: str) -> tuple[FactoryBody, str | None] | None:
+        """For ``sched = callee(opt, ...)`` with ``callee`` a module-level function of another
+        file of the repository whose whole body returns a map scheduler built on one of its
+        parameters: its body, and None when every call of it in the repository can be followed
+        or the reason (naming ``file:line``) when one cannot; None when it is no such function. The
+        caller's call then stands for the scheduler call, its arguments in the parameters'
+        places (``plan.py``): the factory's own file is not changed."""
+        if callee not in self._factories:
+            self._factories[callee] = self._factory_of(callee)
+        return self._factories[callee]
+
+    def factory_call_places(self, function: str) -> list[str]:
+        """``file:line`` of each call in another file of this file's module-level scheduler
+        factory ``function`` (empty when it is no factory ``factory_of`` reads, or a call
+        cannot be followed)."""
+        module = self.index.module_of(self.path)
+        body = factory_body(self.index, module, function)
+        if isinstance(body, Unknown):
+            return []
+        callers = factory_callers(self.index, module, function, body.optimizer)
+        if isinstance(callers, Unknown):
+            return []
+        root = self.index.root
+        return [s.call_site.named(root) for s in callers if s.call_site.file != self.path]
+
+    def _factory_of(self, callee: str) -> tuple[FactoryBody, str | None] | None:
+        split = self.index.split(self._absolute(callee))
+        path = self.index.file_of(split[0]) if split is not None else None
+        if split is None or path is None or path == self.path:
+            return None
+        body = factory_body(self.index, *split)
+        if isinstance(body, Unknown):
+            return None
+        entry = self.semantic_map.apis.get(body.constructor)
+        if entry is None or entry.role != SCHEDULER:
+            return None
+        root = self.index.root
+        callers = factory_callers(self.index, *split, body.optimizer)
+        return body, callers.describe(root) if isinstance(callers, Unknown) else None
 
     def _returned_fact(self, module: str, function: str) -> ParameterFact:
         root = self.index.root

@@ -17,12 +17,25 @@ call passes has no calls, no names rebound after the constructor and no attribut
 the file; the caller steps the scheduler once per update or every k updates; the optimizer's
 learning rate is a literal (the factory's own copy of the schedule starts from it).
 
-NOT DONE YET (issue 12): a factory in another file of the repository (the caller's file would
-need the factory's scheduler text and the factory's file the caller's stepping: both escape
-today), a factory that combines several schedulers (``SequentialLR([warmup, cosine])``, as
-litgpt's ``get_lr_scheduler``), a learning rate that is not a literal (``lr=cfg.lr``: the
-factory cannot see it), per-epoch stepping with ``--steps-per-epoch`` (its expression names
-the caller's values), a factory called once per run through a loop of another function.
+A factory of another file of the repository (issue 12): ``sched = build_scheduler(opt, 300)``
+with ``from pkg.sched import build_scheduler`` whose whole body is ``return <map scheduler>(
+optimizer, ...)`` (``repository.factory_body``): the caller's call is wired to the scheduler's
+entry and stands for the factory's scheduler call with the caller's arguments in the
+parameters' places (``FactoryCall.scheduler``, ``scheduler_call``); it then folds as a
+scheduler built in the caller's block (its statement becomes the schedule and moves before the
+optimizer; every k updates and ``--steps-per-epoch`` as there). The factory's file is not
+changed (its torch scheduler stays for callers that do not fold), so each file's output depends
+only on the other's original ``ast``, whichever file libcst's runner writes first.
+
+NOT DONE YET (issue 12): a factory that combines several schedulers (``SequentialLR([warmup,
+cosine])``, as litgpt's ``get_lr_scheduler``), a learning rate that is not a literal in the
+same-file case (``lr=cfg.lr``: the factory cannot see it), per-epoch stepping with
+``--steps-per-epoch`` in the same-file case (its expression names the caller's values), a
+factory called once per run through a loop of another function. Across files: a factory body
+with more than its ``return`` (``sched = LambdaLR(...); return sched``, helper functions,
+``math`` or other module globals: escape), an optimizer passed as ``self.x`` (only a name bound
+to the map's constructors is followed), a method factory of another file's class, and the
+factory's own ``return`` rendered as the schedule (it stays torch).
 """
 
 from __future__ import annotations
@@ -45,6 +58,9 @@ class FactoryCall:
     substitutions: dict[int, cst.BaseExpression] = field(default_factory=dict)
     hints: dict[int, str] = field(default_factory=dict)  # id(caller's expression) -> parameter
     inline: bool = False  # rendering the copy at the caller's constructor (not the factory's)
+    # a factory of another file (issue 12): its scheduler call, parsed from that file; the
+    # caller's call stands for it (``scheduler_call``)
+    scheduler: cst.Call | None = None
 
     def arguments(self) -> list[tuple[str, cst.BaseExpression]]:
         """The caller's expressions that the inlined schedule evaluates, once each."""
@@ -52,6 +68,14 @@ class FactoryCall:
         for value in self.substitutions.values():
             seen.setdefault(id(value), value)
         return [(self.hints.get(key, "factory_argument"), value) for key, value in seen.items()]
+
+
+def scheduler_call(node: cst.Call, foreign: FactoryCall | None) -> cst.Call:
+    """The scheduler call ``node`` means: itself, or (the call of a factory of another file)
+    the factory's scheduler call with its parameters replaced by the caller's arguments."""
+    if foreign is None or foreign.scheduler is None or node is not foreign.call:
+        return node
+    return substituted(foreign.scheduler, foreign)
 
 
 def substituted(call: cst.Call, factory: FactoryCall) -> cst.Call:
@@ -168,4 +192,23 @@ def returns_of(function: cst.FunctionDef) -> list[cst.Return]:
             found.append(node)
 
     function.visit(_Returns())
+    return found
+
+
+def bound_arguments(
+    call: cst.Call, params: tuple[str, ...]
+) -> dict[str, cst.BaseExpression] | None:
+    """Parameter name -> the argument ``call`` binds to it (None with star arguments, an
+    unknown keyword or too many positional arguments)."""
+    found: dict[str, cst.BaseExpression] = {}
+    positional = [a for a in call.args if a.keyword is None]
+    if any(a.star for a in call.args) or len(positional) > len(params):
+        return None
+    for param, arg in zip(params, positional, strict=False):
+        found[param] = arg.value
+    for arg in call.args:
+        if arg.keyword is not None:
+            if arg.keyword.value not in params or arg.keyword.value in found:
+                return None
+            found[arg.keyword.value] = arg.value
     return found

@@ -31,6 +31,7 @@ from ml_switcheroo.analysis import stepping
 from ml_switcheroo.analysis.factories import (
     BUILTIN_NAMES,
     FactoryCall,
+    bound_arguments,
     lambda_parameters,
     parameter_of,
     read_names,
@@ -136,6 +137,9 @@ class SchedulePlan:
     # the factory's one call when `outer` is built in a factory the optimizer is passed to
     # (``analysis/factories.py``): nothing moves, the constructor gets the schedule inlined
     factory: FactoryCall | None = None
+    # the outer scheduler is the call of a scheduler factory of another file (issue 12): it
+    # stands for the factory's scheduler call (``factories.scheduler_call``)
+    foreign: FactoryCall | None = None
 
 
 class Warmup(NamedTuple):
@@ -581,10 +585,18 @@ class Planner:
         by_optimizer: dict[int, list[Site]] = {}
         optimizers: dict[int, Site] = {}  # id(constructor call) -> its site
         factories: dict[int, FactoryCall] = {}  # id(scheduler call) -> its factory's one call
+        self._foreign: dict[int, FactoryCall] = {}  # id(factory call) -> what it stands for
         for site in schedulers:
             if id(site.call) in components:
                 continue
-            optimizer = self._scheduler_optimizer(site)
+            foreign = self._cross_file_factory(site)
+            if isinstance(foreign, str):
+                self._refuse(site, findings.FACTORY_NOT_FOLDED, reason=foreign)
+                continue
+            if foreign is not None:
+                optimizer, self._foreign[id(site.call)] = foreign
+            else:
+                optimizer = self._scheduler_optimizer(site)
             if optimizer is None:
                 factory = self._factory_schedule(site)
                 if isinstance(factory, tuple):
@@ -694,6 +706,45 @@ class Planner:
         if reason is not None:
             return f"{reason} ({name} is called at {where})"
         return optimizer, FactoryCall(call, where, substitutions, hints)
+
+    def _cross_file_factory(self, site: Site) -> tuple[Site, FactoryCall] | str | None:
+        """``sched = build_scheduler(opt, 300)`` calling a scheduler factory of another file
+        (``CrossFile.factory_of``): the optimizer its scheduler is built on and the factory's
+        scheduler call with the caller's arguments in its parameters' places; a reason (naming
+        ``file:line``) when it cannot stand for it; None when ``site`` is no such call."""
+        found = self.resolver.factory_of(site.call)
+        if found is None:
+            return None
+        body, reason = found
+        if reason is not None:
+            return f"the scheduler factory cannot be followed: {reason}"
+        where = f"{body.place.file.rpartition('/')[2]}:{body.place.line}"
+        name = f"`{code_of(site.call.func).strip()}()` (returning the scheduler at {where})"
+        passed = bound_arguments(site.call, body.params)
+        if passed is None:
+            return f"the arguments of {name} cannot be matched to its parameters"
+        argument = passed.get(body.optimizer)
+        optimizer = self._bound_site(argument, site, CONSTRUCTOR) if argument is not None else None
+        if optimizer is None:
+            return f"{name} is not passed an optimizer built by a translated constructor here"
+        scheduler = cst.parse_expression(body.source)
+        assert isinstance(scheduler, cst.Call)
+        substitutions: dict[int, cst.BaseExpression] = {}
+        hints: dict[int, str] = {}
+        lambdas = lambda_parameters(scheduler)
+        for arg in scheduler.args[1:]:
+            for read in read_names(arg.value):
+                if read.value in body.read:
+                    value = passed.get(read.value)
+                    if value is None:
+                        return f"{name} reads `{read.value}`, which its call does not pass"
+                    substitutions[id(read)] = value
+                    hints[id(value)] = read.value
+                elif read.value not in lambdas and self._bound_at(site.call, read.value):
+                    return f"`{read.value}` means another value where {name} is called"
+        if _impure_calls(list(substitutions.values()), self._harmless_call):
+            return f"the arguments of {name} call functions, which would run at the optimizer"
+        return optimizer, FactoryCall(site.call, where, substitutions, hints, scheduler=scheduler)
 
     def _factory_body_reason(
         self, site: Site, function: cst.FunctionDef, param: cst.Param, name: str
@@ -868,6 +919,7 @@ class Planner:
             self._refuse(outer, findings.SCHEDULE_CANNOT_MOVE)
             return
         schedule = SchedulePlan(outer, statement_members, optimizer, move, calls=members)
+        schedule.foreign = self._foreign.get(id(outer.call))
         if warmup is not None:
             schedule.warmup = (warmup.warm, warmup.boundary)
             schedule.step_sites = list(warmup.steps)
@@ -1655,7 +1707,22 @@ class Planner:
         if len(calls) == 1 and len(returns) > 1:
             lines = ", ".join(self._place(node) for node in returns[:3])
             return f", called at {places}, returns on {len(returns)} paths ({lines})"
-        return ""
+        return self._other_files_note(definition) if not calls else ""
+
+    def _other_files_note(self, definition: cst.FunctionDef) -> str:
+        """For a scheduler factory called only from other files: where, and that each such
+        call is translated in place of this scheduler where it folds (``CrossFile.factory_of``),
+        so this torch scheduler stays for the calls that do not."""
+        cross = self.resolver.cross_file
+        places = cross.factory_call_places(definition.name.value) if cross is not None else []
+        if not places:
+            return ""
+        shown = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
+        return (
+            f", called from other files ({shown}), where the call is translated in place of this "
+            "scheduler when it folds into the caller's optimizer; this one stays for the calls "
+            "that keep torch"
+        )
 
     def _is_parameter(self, node: cst.CSTNode) -> bool:
         return isinstance(node, cst.Name) and any(

@@ -24,6 +24,12 @@ loops); a repository of more than ``MAX_FILES`` files is not indexed (every fact
 A builder may bind the value before returning it (``opt = AdamW(...); return opt``, the name
 bound once in the function).
 
+Scheduler factories (issue 12): ``factory_body`` reads a module-level function whose whole body
+returns one call built on one of its parameters (its text, the parameters its other arguments
+read, or the place that makes it unknown: a module global of its own file, a second use of the
+optimizer, ``*args``); ``factory_callers`` is ``call_sites`` for it, unknown also where a file
+imports it under two names; ``calls_of`` counts the calls of a function in the repository.
+
 NOT DONE YET (issue 12, deliverable 1, later parts): methods and ``self.x`` across files
 (only module-level functions are followed), ``return opt, sched`` tuples across files (a
 builder of the same file is followed: ``analysis/builders.py``), module attributes, values
@@ -396,6 +402,10 @@ class RepositoryIndex:
         if path is None or definition is None:
             return Unknown(Place(path or module, 0), f"does not define `{function}` once")
         facts = self.facts(path)
+        if definition.decorator_list or any(
+            isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(definition)
+        ):
+            return Unknown(Place(path, definition.lineno), f"`{function}` is decorated or yields")
         returns = sorted(
             (n for n in _own_nodes(definition) if isinstance(n, ast.Return)),
             key=lambda n: (n.lineno, n.col_offset),
@@ -1029,3 +1039,166 @@ def _is_getattr_of(node: ast.AST, name: str) -> bool:
 def _text(node: ast.AST) -> str:
     text = " ".join(ast.unparse(node).split())
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---------------------------------------------------------------------- scheduler factories
+
+
+@dataclass(frozen=True)
+class FactoryBody:
+    """A module-level function whose whole body returns one call built on its parameter
+    ``optimizer``: ``def build_scheduler(optimizer, total): return LambdaLR(optimizer, ...)``
+    (issue 12: a scheduler factory of another file)."""
+
+    place: Place  # the returned call
+    constructor: str  # its qualified name through the factory file's imports
+    source: str  # its text
+    optimizer: str  # the parameter the call is built on
+    params: tuple[str, ...]  # the function's parameters in order (positional first)
+    read: frozenset[str]  # the parameters the call's other arguments read
+
+
+def factory_body(index: RepositoryIndex, module: str, function: str) -> FactoryBody | Unknown:
+    """``function`` of ``module`` as a scheduler factory another file may fold: not
+    decorated, no ``*args``/``**kwargs``, a body that is one ``return <call>`` (after a
+    docstring), the call's first argument one of its parameters (used nowhere else), and every
+    other name the call reads a parameter, a parameter of a lambda inside it, or a builtin the
+    factory's file does not bind; else what differs, and where."""
+    path = index.file_of(module)
+    facts = index.facts(path) if path else None
+    definition = facts.functions.get(function) if facts else None
+    if path is None or facts is None or definition is None:
+        if facts is not None and facts.error is not None:
+            return facts.error
+        return Unknown(Place(path or module, 0), f"does not define `{function}` once")
+    here = Place(path, definition.lineno)
+    args = definition.args
+    if definition.decorator_list or args.vararg or args.kwarg or args.kwonlyargs:
+        return Unknown(here, f"`{function}` is decorated or takes `*`/`**`/keyword-only arguments")
+    body = definition.body[1:] if _docstring(definition) else definition.body
+    value = _returned_value(body)
+    if value is None:
+        return Unknown(here, f"`{function}` does more than return one scheduler")
+    constructor = _qualified(value.func, facts) if isinstance(value, ast.Call) else None
+    if not isinstance(value, ast.Call) or constructor is None:
+        return Unknown(Place(path, body[-1].lineno), f"`{function}` returns no call of an import")
+    params = tuple(a.arg for a in [*args.posonlyargs, *args.args])
+    first = value.args[0] if value.args else None
+    if not isinstance(first, ast.Name) or first.id not in params:
+        return Unknown(Place(path, value.lineno), "builds the scheduler on no parameter")
+    read: set[str] = set()
+    lambdas = {a.arg for n in ast.walk(value) if isinstance(n, ast.Lambda) for a in _all_args(n)}
+    if lambdas & set(params):
+        return Unknown(Place(path, value.lineno), "has a lambda parameter named as its own")
+    callee = {id(n) for n in ast.walk(value.func)}
+    for node in ast.walk(value):
+        if not isinstance(node, ast.Name) or node is first or id(node) in callee:
+            continue
+        if node.id == first.id:
+            return Unknown(Place(path, node.lineno), f"uses `{first.id}` beyond the scheduler")
+        if node.id in params:
+            read.add(node.id)
+        elif node.id in lambdas or _unbound_builtin(node.id, facts):
+            continue
+        else:
+            return Unknown(
+                Place(path, node.lineno),
+                f"reads `{node.id}`, a name of its own file the caller's file cannot see",
+            )
+    source = ast.get_source_segment(index.source(path).decode("utf-8", "replace"), value)
+    if source is None:
+        return Unknown(Place(path, value.lineno), "has a scheduler call whose text is not known")
+    return FactoryBody(
+        Place(path, value.lineno), constructor, source, first.id, params, frozenset(read)
+    )
+
+
+def calls_of(index: RepositoryIndex, module: str, function: str) -> int:
+    """How many calls of the module-level ``module.function`` the repository's files hold
+    (through their imports or, in its own file, its name)."""
+    qualified = f"{module}.{function}"
+    count = 0
+    for path in index.with_word(function):
+        facts = index.facts(path)
+        if facts.tree is None:
+            continue
+        for node in ast.walk(facts.tree):
+            if isinstance(node, ast.Call) and _qualified(node.func, facts) == qualified:
+                count += 1
+    return count
+
+
+def factory_callers(
+    index: RepositoryIndex, module: str, function: str, optimizer: str
+) -> list[Constructed] | Unknown:
+    """Every call of the factory ``module.function`` in the repository (``call_sites`` for
+    its ``optimizer`` parameter); Unknown as ``call_sites`` says, or when a file calls it under
+    two names."""
+    sites = index.call_sites(module, function, optimizer)
+    if isinstance(sites, Unknown):
+        return sites
+    qualified = f"{module}.{function}"
+    for path in sorted({site.call_site.file for site in sites}):
+        facts = index.facts(path)
+        names = [n for n, q in facts.imports.items() if q == qualified]
+        if len(names) > 1:
+            line = max(_import_lines(facts, qualified), default=0)
+            return Unknown(Place(path, line), f"imports `{function}` under two names")
+    return sites
+
+
+_BUILTINS = frozenset(dir(__import__("builtins")))
+
+
+def _unbound_builtin(name: str, facts: FileFacts) -> bool:
+    """A builtin the file binds nowhere (by assignment, parameter, definition or import)."""
+    return name in _BUILTINS and name not in facts.stored and name not in facts.imports
+
+
+def _import_lines(facts: FileFacts, qualified: str) -> list[int]:
+    """The lines of the file's ``from ... import`` statements that import ``qualified``."""
+    module, _, name = qualified.rpartition(".")
+    is_package = facts.path.endswith("__init__.py")
+    package = facts.module if is_package else facts.module.rpartition(".")[0]
+    if facts.tree is None:
+        return []
+    return [
+        node.lineno
+        for node in ast.walk(facts.tree)
+        if isinstance(node, ast.ImportFrom)
+        and _absolute(node, package) == module
+        and any(alias.name == name for alias in node.names)
+    ]
+
+
+def _returned_value(body: list[ast.stmt]) -> ast.expr | None:
+    """What ``return <value>`` returns, or ``name = <value>`` then ``return name``."""
+    if len(body) == 1 and isinstance(body[0], ast.Return):
+        return body[0].value
+    if len(body) != 2 or not isinstance(body[0], ast.Assign) or not isinstance(body[1], ast.Return):
+        return None
+    targets, returned = body[0].targets, body[1].value
+    if len(targets) != 1 or not isinstance(targets[0], ast.Name):
+        return None
+    if not isinstance(returned, ast.Name) or returned.id != targets[0].id:
+        return None
+    return body[0].value
+
+
+def _docstring(definition: ast.FunctionDef) -> bool:
+    first = definition.body[0] if definition.body else None
+    return (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+        and len(definition.body) > 1
+    )
+
+
+def _all_args(node: ast.Lambda) -> list[ast.arg]:
+    args = node.args
+    return [
+        a
+        for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+        if a is not None
+    ]

@@ -24,6 +24,8 @@ from libcst.metadata import (
 
 from ml_switcheroo.analysis.builders import Builders, find_builders
 from ml_switcheroo.analysis.cross_file import CrossFile
+from ml_switcheroo.analysis.factories import bound_arguments
+from ml_switcheroo.analysis.repository import FactoryBody
 from ml_switcheroo.spec.semantic_map import SemanticMap
 from ml_switcheroo.spec.signature import dotted_name
 
@@ -680,12 +682,73 @@ class Resolver:
 
     def _returned_type(self, call: cst.Call) -> ReceiverType | None:
         """The type of the translated optimizer a builder function of another file returns
-        (``opt = build_optimizer(model, cfg)``; ``analysis/cross_file.py``)."""
+        (``opt = build_optimizer(model, cfg)``; ``analysis/cross_file.py``), or of this file
+        when ``builders.py`` does not follow it (called more than once: ``own_builder``)."""
+        if self.cross_file is None:
+            return None
+        own = self._own_builder(call)
+        if own is not None:
+            fact = self.cross_file.builder_type(own.name.value)
+            return ReceiverType(fact[0]) if fact is not None and fact[0] is not None else None
+        names = self.imported_names(call.func)
+        if len(names) != 1:
+            return None
+        fact = self.cross_file.returned_type(names[0])
+        if fact is not None and fact[0] is not None:
+            return ReceiverType(fact[0])
+        factory = self.factory_scheduler(call)
+        type_name = self.map.canonical_type(factory) if factory is not None else None
+        return ReceiverType(type_name) if type_name is not None else None
+
+    def _own_builder(self, call: cst.Call) -> cst.FunctionDef | None:
+        """The module-level function of this file ``call`` calls by its name (bound once)."""
+        func = call.func
+        scope = self.scopes.get(func)
+        if not isinstance(func, cst.Name) or scope is None:
+            return None
+        bindings = [a for a in scope[func.value] if isinstance(a, Assignment)]
+        if len(bindings) != 1 or not isinstance(bindings[0].node, cst.FunctionDef):
+            return None
+        if not isinstance(bindings[0].scope, GlobalScope):
+            return None
+        return bindings[0].node
+
+    def factory_scheduler(self, call: cst.Call) -> str | None:
+        """The map scheduler ``call`` builds when it calls a scheduler factory of another file
+        of the repository (``CrossFile.factory_of``; followed or not) with, for its optimizer
+        parameter, a name bound only to calls of the map's constructors (so the file holds
+        one: the pre-filter stages keep it on its own bytes); else None."""
+        found = self.factory_of(call)
+        if found is None:
+            return None
+        passed = bound_arguments(call, found[0].params)
+        argument = passed.get(found[0].optimizer) if passed is not None else None
+        if not isinstance(argument, cst.Name) or not self._bound_to_constructors(argument):
+            return None
+        return found[0].constructor
+
+    def _bound_to_constructors(self, name: cst.Name) -> bool:
+        """Whether every binding of ``name`` where it is read assigns a call of a map
+        constructor (``opt = torch.optim.AdamW(...)``)."""
+        scope = self.scopes.get(name)
+        if scope is None:
+            return False
+        referents = [r for a in scope.accesses[name.value] if a.node is name for r in a.referents]
+        for referent in referents:
+            value = self.bindings.get(referent.node) if isinstance(referent, Assignment) else None
+            if not isinstance(value, cst.Call) or not any(
+                self.map.canonical_type(n) is not None and n in self.map.apis
+                for n in self.imported_names(value.func)
+            ):
+                return False
+        return bool(referents)
+
+    def factory_of(self, call: cst.Call) -> tuple[FactoryBody, str | None] | None:
+        """``CrossFile.factory_of`` for the callee of ``call`` (None without the index)."""
         names = self.imported_names(call.func)
         if self.cross_file is None or len(names) != 1:
             return None
-        fact = self.cross_file.returned_type(names[0])
-        return ReceiverType(fact[0]) if fact is not None and fact[0] is not None else None
+        return self.cross_file.factory_of(names[0])
 
     def _param_type(
         self, param: cst.Param, assignment: Assignment, depth: int

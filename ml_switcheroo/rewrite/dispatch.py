@@ -56,10 +56,27 @@ def wired_call(
         entry = wiring.entries.get(name)
         if entry is not None and entry.receiver_type is None:
             return Wired(entry, name, None, False)
+    factory = _factory_entry(wiring, resolver, call)
+    if factory is not None:
+        return factory
     func = call.func
     if not isinstance(func, cst.Attribute) or func.attr.value not in wiring.methods:
         return None
     return wired_member(wiring, resolver, func, enclosing, attribute=False)
+
+
+def _factory_entry(wiring: Wiring, resolver: Resolver, call: cst.Call) -> Wired | None:
+    """``sched = build_scheduler(opt, ...)`` calling a scheduler factory of another file: the
+    scheduler's entry (the planner makes the call stand for the factory's scheduler call,
+    ``Planner._cross_file_factory``). Asked only of a call with an argument whose callee is
+    imported from a module (the index is not asked about other calls)."""
+    if not call.args or not isinstance(call.func, (cst.Name, cst.Attribute)):
+        return None
+    name = resolver.factory_scheduler(call)
+    entry = wiring.entries.get(name) if name is not None else None
+    if entry is None or entry.receiver_type is not None:
+        return None
+    return Wired(entry, name, None, False)  # type: ignore[arg-type]
 
 
 def wired_member(

@@ -97,6 +97,9 @@ class Receivers:
         """Refuse a call whose name another import binds too (apex's ``Adam`` on one path,
         torch's on the other): what runs there is decided at run time."""
         func = node.func if isinstance(node, cst.Call) else node
+        names = self.resolver().imported_names(func)
+        if names and qualified_name not in names:  # a scheduler factory of another file
+            qualified_name = names[0]
         others = self.resolver().other_imports(func, qualified_name)
         if not others:
             return

@@ -400,7 +400,9 @@ class _EveryN:
 # ----------------------------------------------------------------------------- packages
 
 
-def translate_package(root: Path, files: dict[str, str]) -> dict[str, Translation]:
+def translate_package(
+    root: Path, files: dict[str, str], exact: bool = False
+) -> dict[str, Translation]:
     """``files`` written as the package ``root/original/<pkg>`` and each translated by
     ``optimizer.TorchToOptax`` with its real path (the repository index sees the package), as
     libcst's runner does one file per call; the outputs are written to ``root/translated``,
@@ -413,7 +415,7 @@ def translate_package(root: Path, files: dict[str, str]) -> dict[str, Translatio
     for name in files:
         path = original / name
         context = CodemodContext(filename=str(path))
-        command = TorchToOptax(context)
+        command = TorchToOptax(context, exact=exact)
         code = command.transform_module(cst.parse_module(files[name])).code
         compile(code, name, "exec")
         results[name] = Translation(files[name], code, records_of(context))
@@ -422,7 +424,7 @@ def translate_package(root: Path, files: dict[str, str]) -> dict[str, Translatio
         (translated / name).write_text(result.code, encoding="utf-8")
     for name, result in results.items():
         path = translated / name
-        again = TorchToOptax(CodemodContext(filename=str(path)))
+        again = TorchToOptax(CodemodContext(filename=str(path)), exact=exact)
         code = again.transform_module(cst.parse_module(result.code)).code
         assert code == result.code, f"a second run changed {name}"
     return results

@@ -22,7 +22,7 @@ from dataclasses import replace
 
 import libcst as cst
 
-from ml_switcheroo.analysis.factories import read_names, substituted
+from ml_switcheroo.analysis.factories import read_names, scheduler_call, substituted
 from ml_switcheroo.analysis.plan import SchedulePlan
 from ml_switcheroo.model.hygiene import UserExpression, is_time_invariant
 from ml_switcheroo.model.tensor_values import replace_tensor_literals
@@ -59,7 +59,8 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
     """The schedule expression of scheduler call ``node`` (the outer one or a component)."""
     entry = schedule.outer.entry if node is schedule.outer.call else None
     entry = entry or _entry_of(node, schedule, ctx)
-    entry, forwarded = dispatched(entry, node, ctx.semantic_map.apis)
+    source = scheduler_call(node, schedule.foreign)  # a factory of another file: its call
+    entry, forwarded = dispatched(entry, source, ctx.semantic_map.apis)
     call = BoundCall.bind(entry, forwarded)
     _replace_tensor_literals(call, ctx)
     call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
@@ -206,7 +207,7 @@ def momentum_schedule(schedule: SchedulePlan, ctx: HookContext) -> cst.BaseExpre
     assert entry is not None
     if not any(link.slot == MOMENTUM for link in entry.chain):
         return None
-    call = BoundCall.bind(entry, schedule.outer.call)
+    call = BoundCall.bind(entry, scheduler_call(schedule.outer.call, schedule.foreign))
     _replace_tensor_literals(call, ctx)
     call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
     try:
