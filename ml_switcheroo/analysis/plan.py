@@ -1193,7 +1193,8 @@ class Planner:
     def _epoch_count(self, schedule: SchedulePlan, step: Site) -> str | None:
         """``epoch + 1``: the scheduler's step count at its ``step()``, when provably so: the
         step is alone on its line directly in ``for epoch in range(n):`` (no ``else``, no
-        jump anywhere in it, ``epoch`` not rebound in it), that loop in the scheduler's block
+        jump out of it or past the rest of its body: ``stepping.leaves_loop``, a jump of an
+        inner loop is harmless; ``epoch`` not rebound in it), that loop in the scheduler's block
         after it (each run of the block builds a fresh scheduler), scheduler and optimizer
         plain names not rebound from there to the loop's end, and the optimizer's
         ``param_groups`` unused (a write there would change what the scheduler multiplies)."""
@@ -1208,7 +1209,7 @@ class Planner:
             return None
         body = list(loop.body.body)  # type: ignore[attr-defined]
         line = step.statement
-        if not isinstance(line.body[0], cst.Expr) or any(stepping.jumps(s) for s in body):  # type: ignore[attr-defined]
+        if not isinstance(line.body[0], cst.Expr) or any(stepping.leaves_loop(s) for s in body):  # type: ignore[attr-defined]
             return None
         if self.rebound_in([loop.target], body):
             return None

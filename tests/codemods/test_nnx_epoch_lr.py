@@ -197,3 +197,65 @@ for epoch in range(10):
         )
         assert BEGIN in output and "MultiSteps" not in output, output
         assert "        loss.backward()\n" in output, output
+
+
+INNER_BREAK = """\
+    for i, (x, y) in enumerate(loader):
+        if i >= max_batches:
+            {jump}
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+"""
+
+
+class NnxEpochLoopJumpsTest(SwitcherooTest):
+    """A jump that leaves only the batch loop cannot skip ``sched.step()``: the lr is written;
+    one that leaves the epoch loop or skips the rest of its body escapes."""
+
+    TRANSFORM = TorchToNNX
+
+    def test_a_break_of_the_batch_loop_writes_the_lr(self) -> None:
+        code = HEADER + "for epoch in range(10):\n" + INNER_BREAK.format(jump="break")
+        output = convert(code + "    sched.step()\n")
+        assert BEGIN not in output and WRITE in output, output
+
+    def test_a_continue_of_the_batch_loop_writes_the_lr(self) -> None:
+        code = HEADER + "for epoch in range(10):\n" + INNER_BREAK.format(jump="continue")
+        output = convert(code + "    sched.step()\n")
+        assert BEGIN not in output and WRITE in output, output
+
+    def test_a_continue_of_the_epoch_loop_before_the_step_escapes(self) -> None:
+        escaped(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    if skip(epoch):\n        continue\n    sched.step()\n"
+        )
+
+    def test_a_break_of_the_epoch_loop_after_the_step_escapes(self) -> None:
+        escaped(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    sched.step()\n    if done():\n        break\n"
+        )
+
+    def test_a_break_in_the_else_of_the_batch_loop_escapes(self) -> None:
+        # The `else:` of the batch loop belongs to the epoch loop: its break leaves that one.
+        escaped(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    else:\n        break\n"
+            + "    sched.step()\n"
+        )
+
+    def test_a_return_in_the_batch_loop_escapes(self) -> None:
+        body = textwrap.indent(
+            "for epoch in range(10):\n" + INNER_BREAK.format(jump="return") + "    sched.step()\n",
+            "    ",
+        )
+        output = convert(HEADER + "def fit(max_batches):\n" + body)
+        assert WRITE not in output, output

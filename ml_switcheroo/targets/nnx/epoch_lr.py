@@ -13,7 +13,8 @@ steps the scheduler, instead of folding the schedule into the optimizer's tx:
 The stored learning rate is what the next ``update`` uses, and after its ``k``-th ``step()``
 torch's scheduler gives ``schedule(k)``; the planner proves ``k`` (``SchedulePlan.written``:
 ``for epoch in range(n)`` in the scheduler's block, the step alone and unconditional in it, no
-jump, ``epoch`` not rebound). The optimizer's ``learning_rate`` is the schedule's first value
+jump out of the epoch loop (an inner loop's ``break`` is fine), ``epoch`` not rebound).
+The optimizer's ``learning_rate`` is the schedule's first value
 (``targets/optax/optimizer_step.py``, ``_scheduled_lr``): folding the schedule as well would
 advance it every update, silently wrong.
 """
