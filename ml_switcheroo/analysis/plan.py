@@ -872,7 +872,8 @@ class Planner:
             return
         key = self.plan.key_of
         self.plan.schedules[key(optimizer.call)] = schedule
-        self.plan.moves[key(optimizer.statement)] = schedule
+        if schedule.move != "none":
+            self.plan.moves[key(optimizer.statement)] = schedule
         for member in members:
             self.plan.scheduler_of[key(member.call)] = schedule
         for step in schedule.step_sites:
@@ -1106,7 +1107,11 @@ class Planner:
         entry = schedule.outer.entry
         assert entry is not None
         if entry.role == SCHEDULER and entry.attaches_to_chain:
-            return True  # ReduceLROnPlateau: its step(metric) becomes an escape of its own
+            if self.writes_epoch_lr:  # NNX: the lr is written where step(metric) runs
+                schedule.written = self._metric_epoch_count(schedule, steps)
+                if schedule.written is not None:
+                    schedule.move = "none"  # the optimizer does not use it: nothing moves
+            return True  # ReduceLROnPlateau: else its step(metric) becomes an escape of its own
         if not steps:
             goes = self._where_it_goes(schedule.outer)
             self._refuse(
@@ -1223,6 +1228,19 @@ class Planner:
         if _mentions(self.module, f"{optimizer.value}.param_groups"):
             return None
         return f"{loop.target.value} + 1"
+
+    def _metric_epoch_count(self, schedule: SchedulePlan, steps: list[Site]) -> str | None:
+        """``epoch + 1`` (``_epoch_count``) for a scheduler that takes a metric
+        (ReduceLROnPlateau): its one ``step(metric)``, the metric one positional argument,
+        once per epoch after the optimizer's updates; None for any other shape."""
+        if len(steps) != 1:
+            return None
+        arguments = steps[0].call.args
+        if len(arguments) != 1 or arguments[0].keyword is not None or arguments[0].star:
+            return None
+        if not self._per_epoch(steps[0], self._optimizer_step_sites(schedule.optimizer)):
+            return None
+        return self._epoch_count(schedule, steps[0])
 
     def _counts_from_zero(self, iterable: cst.BaseExpression) -> bool:
         """``range(n)``: one positional argument, ``range`` the builtin."""
@@ -1951,8 +1969,8 @@ class Planner:
             site = self.by_call.get(id(value))
             schedule = self.plan.schedules.get(self.plan.key_of(site.call)) if site else None
             entry = schedule.outer.entry if schedule is not None else None
-            if entry is not None and entry.attaches_to_chain:
-                return True
+            if entry is not None and entry.attaches_to_chain and schedule.written is None:  # type: ignore[union-attr]
+                return True  # written where it steps (NNX): the update takes no metric
         return False
 
     def _zeroed_with(self, step: Site) -> bool:

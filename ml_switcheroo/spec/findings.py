@@ -39,6 +39,10 @@ STEPS_PER_EPOCH_ASSIGNED_LATE = "steps_per_epoch_assigned_late"  # values: steps
 FACTORY_NOT_FOLDED = "factory_not_folded"  # values: reason
 FACTORY_METRIC_SCHEDULER = "factory_metric_scheduler"  # values: where
 FACTORY_PER_EPOCH = "factory_per_epoch"  # values: steps_per_epoch, where
+# ReduceLROnPlateau written where it steps (targets/nnx/plateau.py)
+PLATEAU_NOT_LITERAL = "plateau_not_literal"  # values: names
+PLATEAU_NAME_TAKEN = "plateau_name_taken"  # values: name
+PLATEAU_LINE_NOT_ALONE = "plateau_line_not_alone"  # values: shown
 # Gradient clipping (analysis/plan.py)
 CLIP_NORM_USED = "clip_norm_used"
 CLIP_WITHOUT_OPTIMIZER = "clip_without_optimizer"

@@ -28,6 +28,7 @@ from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceStatement
 from ml_switcheroo.targets.nnx.learning_rate import WRITE
+from ml_switcheroo.targets.nnx.plateau import plateau_step, written_plateau
 from ml_switcheroo.targets.optax.lr_scheduler import strip_scheduler_step
 
 
@@ -37,6 +38,8 @@ def nnx_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression |
     schedule = ctx.plan
     if not isinstance(schedule, SchedulePlan) or schedule.written is None:
         return strip_scheduler_step(node, ctx)
+    if written_plateau(schedule):
+        return plateau_step(node, schedule, ctx)
     line = ctx.line_alone(node)
     optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
     if line is None or optimizer is None or scheduler is None:

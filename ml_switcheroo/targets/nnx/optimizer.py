@@ -10,6 +10,7 @@ from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulated_tx, accumulation
 from ml_switcheroo.targets.nnx.learning_rate import injected_tx
 from ml_switcheroo.targets.nnx.model import trained_model
+from ml_switcheroo.targets.nnx.plateau import check_plateau, written_plateau
 from ml_switcheroo.targets.optax.optimizer_step import transform_optimizer_init
 
 OPTIMIZER = "nnx.Optimizer({model}, {tx}, wrt=nnx.Param)"
@@ -20,6 +21,9 @@ def nnx_optimizer(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     ``nnx.Optimizer``; with its hyper-parameters injected when the code writes its lr; summed
     over k batches when the code steps it every k backward passes (gradient accumulation)."""
     model = code_of(trained_model(node, ctx)).strip()
+    schedule = ctx.plan[0] if isinstance(ctx.plan, tuple) else None
+    if written_plateau(schedule):
+        check_plateau(schedule, ctx)  # type: ignore[arg-type]
     injected = injected_tx(node, transform_optimizer_init(node, ctx), ctx)
     tx = code_of(_accumulating(node, injected, ctx)).strip()
     ctx.add_import("nnx")

@@ -1,0 +1,36 @@
+"""What the NNX target says about each finding: the optax target's table (its tx is optax),
+and the findings only the NNX hooks report."""
+
+from __future__ import annotations
+
+from ml_switcheroo.spec import findings as f
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.findings import Finding, Message
+from ml_switcheroo.targets.optax.messages import MESSAGES as OPTAX_MESSAGES
+
+MESSAGES: dict[str, Message] = {
+    **OPTAX_MESSAGES,
+    f.PLATEAU_NOT_LITERAL: (
+        "ReduceLROnPlateau's {names} not a number written in the code: torch skips every "
+        "reduction smaller than `eps` (so its lr stops early, at a point computed from lr, "
+        "factor, min_lr and eps), and optax.contrib.reduce_on_plateau has no such rule; that "
+        "point is only computed from literal values",
+        "write lr, factor, min_lr and eps as numbers, or port the scheduler by hand: "
+        "optax.contrib.reduce_on_plateau(..., patience=<torch patience> + 1, min_scale=<lowest "
+        "lr torch reaches> / lr), stepped with `update(None, state, value=metric)` once per "
+        "epoch, and write lr * state.scale to opt.opt_state.hyperparams['learning_rate']",
+    ),
+    f.PLATEAU_NAME_TAKEN: (
+        "the translation keeps the scheduler's state in `{name}`, a name this code already uses",
+        "rename that `{name}`",
+    ),
+    f.PLATEAU_LINE_NOT_ALONE: (
+        "`{shown}` is not a statement of its own; the translation replaces the whole statement",
+        "put it on a line of its own",
+    ),
+}
+
+
+def render(finding: Finding) -> Untranslatable:
+    """``finding`` in the NNX target's words."""
+    return f.render(MESSAGES, finding)
