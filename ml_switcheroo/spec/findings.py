@@ -73,6 +73,8 @@ TENSOR_HYPERPARAMETER = "tensor_hyperparameter"  # values: name, value, detail, 
 KINDS = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
 )
+# Kinds only the NNX target's hooks report (the optax target never meets them)
+NNX_KINDS = frozenset({PLATEAU_NOT_LITERAL, PLATEAU_NAME_TAKEN, PLATEAU_LINE_NOT_ALONE})
 
 # (reason, suggestion) templates of one kind: ``{name}`` is the finding's value ``name``.
 Message = tuple[str, str | None]

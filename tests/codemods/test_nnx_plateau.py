@@ -105,7 +105,9 @@ for epoch in range(10):
         escaped(HEADER + "for epoch in range(10):\n" + BATCHES + "    sched.step()\n")
 
     def test_a_step_with_an_epoch_escapes(self) -> None:
-        escaped(HEADER + "for epoch in range(10):\n" + BATCHES + "    sched.step(val_loss, epoch)\n")
+        escaped(
+            HEADER + "for epoch in range(10):\n" + BATCHES + "    sched.step(val_loss, epoch)\n"
+        )
 
     def test_a_step_under_a_condition_escapes(self) -> None:
         escaped(
