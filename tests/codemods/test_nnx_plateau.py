@@ -170,3 +170,9 @@ for epoch in range(10):
             + BATCHES
             + "    sched.step(val_loss)\n    if done():\n        break\n"
         )
+
+    def test_the_comment_above_the_scheduler_is_kept_once(self) -> None:
+        code = PER_EPOCH.replace("sched = ", "# on the validation loss\nsched = ")
+        output = convert(code)
+        assert output.count("# on the validation loss\n") == 1, output
+        assert "# on the validation loss\nsched = optax.contrib.reduce_on_plateau(" in output

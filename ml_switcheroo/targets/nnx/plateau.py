@@ -70,7 +70,8 @@ def nnx_lr_scheduler(node: cst.Call, ctx: HookContext) -> cst.BaseExpression | H
     state, floor, line = check_plateau(schedule, ctx)
     overrides = {} if floor is None else {MIN_LR: cst.parse_expression(repr(floor))}
     transformation = render_schedule(node, schedule, ctx, overrides)
-    built = line.with_changes(body=[line.body[0].with_changes(value=transformation)])
+    assignment = line.body[0].with_changes(value=transformation)
+    built = line.with_changes(body=[assignment], leading_lines=[])  # the engine keeps them
     model = code_of(trained_model(schedule.optimizer.call, ctx)).strip()
     init = INIT.format(state=state, scheduler=scheduler, model=model)
     ctx.add_import("nnx")
