@@ -43,6 +43,7 @@ FACTORY_PER_EPOCH = "factory_per_epoch"  # values: steps_per_epoch, where
 PLATEAU_NOT_LITERAL = "plateau_not_literal"  # values: names
 PLATEAU_NAME_TAKEN = "plateau_name_taken"  # values: name
 PLATEAU_LINE_NOT_ALONE = "plateau_line_not_alone"  # values: shown
+PLATEAU_MAX_IN_CHAIN = "plateau_max_in_chain"  # values: mode
 # Gradient clipping (analysis/plan.py)
 CLIP_NORM_USED = "clip_norm_used"
 CLIP_WITHOUT_OPTIMIZER = "clip_without_optimizer"
@@ -74,7 +75,9 @@ KINDS = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
 )
 # Kinds only the NNX target's hooks report (the optax target never meets them)
-NNX_KINDS = frozenset({PLATEAU_NOT_LITERAL, PLATEAU_NAME_TAKEN, PLATEAU_LINE_NOT_ALONE})
+NNX_KINDS = frozenset(
+    {PLATEAU_NOT_LITERAL, PLATEAU_NAME_TAKEN, PLATEAU_LINE_NOT_ALONE, PLATEAU_MAX_IN_CHAIN}
+)
 
 # (reason, suggestion) templates of one kind: ``{name}`` is the finding's value ``name``.
 Message = tuple[str, str | None]

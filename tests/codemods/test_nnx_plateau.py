@@ -147,16 +147,34 @@ for epoch in range(10):
     def test_a_non_literal_factor_escapes_the_optimizer_too(self) -> None:
         # The eps floor needs the numbers; the optimizer is not built for a torch scheduler.
         output = escaped(PER_EPOCH.replace("factor=0.5", "factor=f"))
-        assert "`factor` is not a number written in the code" in output, output
+        assert "`factor` is not written as a literal in the code" in output, output
         assert "opt = torch.optim.SGD(" in output, output
 
     def test_a_non_literal_learning_rate_escapes(self) -> None:
         output = escaped(PER_EPOCH.replace("lr=0.1", "lr=base_lr"))
-        assert "`lr` is not a number written in the code" in output, output
+        assert "`lr` is not written as a literal in the code" in output, output
 
-    def test_mode_max_escapes(self) -> None:
+    def test_mode_max_with_an_abs_threshold_passes_the_negated_metric(self) -> None:
+        output = convert(
+            PER_EPOCH.replace("factor=0.5", "mode='max', threshold_mode='abs', factor=0.5")
+        )
+        assert "value=-(val_loss))[1]" in output and WRITE in output, output
+        assert "rtol=0.0, atol=0.0001" in output and BEGIN not in output, output
+
+    def test_mode_max_with_a_rel_threshold_escapes(self) -> None:
         output = escaped(PER_EPOCH.replace("factor=0.5", "mode='max', factor=0.5"))
-        assert "mode='max' has no equivalent" in output, output
+        assert "in mode='max' torch's relative threshold" in output, output
+
+    def test_a_mode_that_is_not_a_literal_escapes(self) -> None:
+        # Danger: taken for "min", a "max" metric would be minimised.
+        code = PER_EPOCH.replace("factor=0.5", "mode=mode, threshold_mode='abs', factor=0.5")
+        output = escaped(code)
+        assert "`mode` is not written as a literal" in output, output
+
+    def test_mode_max_stepped_per_batch_escapes_the_optimizer_too(self) -> None:
+        code = HEADER.replace("factor=0.5", "mode='max', threshold_mode='abs', factor=0.5")
+        output = escaped(code + "for epoch in range(10):\n" + BATCHES + "        sched.step(acc)\n")
+        assert "opt = torch.optim.SGD(" in output and "reduce_on_plateau(" not in output, output
 
     def test_a_taken_state_name_escapes(self) -> None:
         output = convert(HEADER + "sched_state = None\n" + PER_EPOCH.split("\n", 5)[5])

@@ -57,6 +57,11 @@ LOOPS = {
         arguments="factor=0.5, patience=2",
         metric="1.0",
     ),
+    "mode_max_with_an_abs_threshold_on_the_negated_loss": PLATEAU_LOOP.format(
+        optimizer="SGD(model.parameters(), lr=0.1, momentum=0.5)",
+        arguments="mode='max', factor=0.5, patience=0, threshold=0.01, threshold_mode='abs'",
+        metric="-loss.item()",
+    ),
     "eps_stops_the_reductions": PLATEAU_LOOP.format(
         optimizer="SGD(model.parameters(), lr=0.1)",
         arguments="factor=0.5, patience=0, eps=0.01",

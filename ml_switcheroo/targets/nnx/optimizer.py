@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ml_switcheroo.analysis.plan import SchedulePlan
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulated_tx, accumulation
 from ml_switcheroo.targets.nnx.learning_rate import injected_tx
 from ml_switcheroo.targets.nnx.model import trained_model
-from ml_switcheroo.targets.nnx.plateau import check_plateau, written_plateau
+from ml_switcheroo.targets.nnx.plateau import (
+    check_chained_plateau,
+    check_plateau,
+    written_plateau,
+)
 from ml_switcheroo.targets.optax.optimizer_step import transform_optimizer_init
 
 OPTIMIZER = "nnx.Optimizer({model}, {tx}, wrt=nnx.Param)"
@@ -24,6 +29,8 @@ def nnx_optimizer(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     schedule = ctx.plan[0] if isinstance(ctx.plan, tuple) else None
     if written_plateau(schedule):
         check_plateau(schedule, ctx)  # type: ignore[arg-type]
+    elif isinstance(schedule, SchedulePlan):
+        check_chained_plateau(schedule)
     injected = injected_tx(node, transform_optimizer_init(node, ctx), ctx)
     tx = code_of(_accumulating(node, injected, ctx)).strip()
     ctx.add_import("nnx")

@@ -46,8 +46,11 @@ STATE = "{scheduler}_state"
 INIT = "{state} = {scheduler}.init(nnx.state({model}, nnx.Param))"
 UPDATE = "{state} = {scheduler}.update(None, {state}, value={metric})[1]"
 LEARNING_RATE = "{lr} * {state}.scale"
+# mode='max' (threshold_mode='abs'; nnx.yaml): optax minimises the negated metric
+NEGATED = "-({metric})"
 # ReduceLROnPlateau's arguments (its signature in the map) the eps floor is computed from
 FACTOR, MIN_LR, EPS = "factor", "min_lr", "eps"
+MODE, MIN, MAX = "mode", "min", "max"
 
 
 def written_plateau(schedule: object) -> bool:
@@ -63,6 +66,8 @@ def nnx_lr_scheduler(node: cst.Call, ctx: HookContext) -> cst.BaseExpression | H
     """A written ReduceLROnPlateau: the optax transformation (its floor from torch's ``eps``)
     and its state; any other scheduler: the optax target's hook."""
     schedule = ctx.plan
+    if isinstance(schedule, SchedulePlan) and not written_plateau(schedule):
+        check_chained_plateau(schedule)
     if not written_plateau(schedule) or node is not schedule.outer.call:  # type: ignore[union-attr]
         return translate_lr_scheduler(node, ctx)
     assert isinstance(schedule, SchedulePlan)
@@ -81,6 +86,21 @@ def nnx_lr_scheduler(node: cst.Call, ctx: HookContext) -> cst.BaseExpression | H
     )
 
 
+def check_chained_plateau(schedule: SchedulePlan) -> None:
+    """A plateau in the optimizer's chain (not written per epoch) watches the metric as optax
+    does, to minimise: ``Untranslatable`` unless torch's mode is literally ``min``."""
+    if not attaches_to_chain(schedule):
+        return
+    mode = _mode(schedule)
+    if mode != MIN:
+        raise render(Finding(findings.PLATEAU_MAX_IN_CHAIN, {"mode": repr(mode)}))
+
+
+def _mode(schedule: SchedulePlan) -> object:
+    """The literal ``mode`` of the scheduler (``None``-like unknown when not a literal)."""
+    return BoundCall.bind(schedule.outer.entry, schedule.outer.call).literal(MODE)  # type: ignore[arg-type]
+
+
 def check_plateau(
     schedule: SchedulePlan, ctx: HookContext
 ) -> tuple[str, float | None, cst.SimpleStatementLine]:
@@ -89,6 +109,8 @@ def check_plateau(
     for a plateau that stays torch code."""
     node = schedule.outer.call
     scheduler = code_of(schedule.outer.target).strip()  # type: ignore[arg-type]
+    if _mode(schedule) not in (MIN, MAX):  # the metric's sign depends on it
+        raise render(Finding(findings.PLATEAU_NOT_LITERAL, {"names": _listed([MODE])}))
     return _state_name(scheduler, node, ctx), _eps_floor(schedule, node, ctx), _line_of(node, ctx)
 
 
@@ -102,6 +124,8 @@ def plateau_step(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) -> Ho
     optimizer = code_of(schedule.optimizer.target).strip()  # type: ignore[arg-type]
     state = STATE.format(scheduler=scheduler)
     metric = code_of(node.args[0].value).strip()
+    if _mode(schedule) == MAX:  # the map's entry escapes the rel threshold in this mode
+        metric = NEGATED.format(metric=metric)
     lr = code_of(optimizer_lr(schedule, ctx)).strip()
     update = UPDATE.format(state=state, scheduler=scheduler, metric=metric)
     value = LEARNING_RATE.format(lr=lr, state=state)
