@@ -1206,7 +1206,8 @@ class Planner:
         loop = step.controls[-1]
         if not isinstance(loop, cst.For) or loop.orelse is not None or loop.asynchronous:
             return None
-        if not isinstance(loop.target, cst.Name) or not self._counts_from_zero(loop.iter):
+        start = self._epoch_start(loop) if isinstance(loop.target, cst.Name) else None
+        if start is None:
             return None
         if len(step.path) < 2 or step.path[-2][0] != schedule.outer.block:
             return None
@@ -1227,7 +1228,7 @@ class Planner:
             return None  # `sched` (or `opt`) at the step may not be the one built
         if _mentions(self.module, f"{optimizer.value}.param_groups"):
             return None
-        return f"{loop.target.value} + 1"
+        return _steps_at(loop.target.value, start)
 
     def _metric_epoch_count(self, schedule: SchedulePlan, steps: list[Site]) -> str | None:
         """``epoch + 1`` (``_epoch_count``) for a scheduler that takes a metric
@@ -1241,6 +1242,35 @@ class Planner:
         if not self._per_epoch(steps[0], self._optimizer_step_sites(schedule.optimizer)):
             return None
         return self._epoch_count(schedule, steps[0])
+
+    def _epoch_start(self, loop: cst.For) -> cst.Integer | cst.Name | None:
+        """The first value of ``for epoch in range(n)`` (0) or ``range(start, n)``: an integer
+        literal, or a plain name that nothing can rebind while the loop runs (not assigned in
+        it, never declared ``global``/``nonlocal``); None for any other iterable."""
+        iterable = loop.iter
+        if self._counts_from_zero(iterable):
+            return cst.Integer("0")
+        if not self._range_call(iterable, 2):
+            return None
+        start = iterable.args[0].value  # type: ignore[attr-defined]
+        if isinstance(start, cst.Integer):
+            return start
+        if not isinstance(start, cst.Name) or self.resolver.scopes.get(start) is None:
+            return None
+        if self.rebound_in([start], [loop]) or start.value in _declared_global(self.module):
+            return None
+        return start
+
+    def _range_call(self, iterable: cst.BaseExpression, arguments: int) -> bool:
+        """``range(...)`` with ``arguments`` plain positional arguments, the builtin."""
+        return (
+            isinstance(iterable, cst.Call)
+            and isinstance(iterable.func, cst.Name)
+            and iterable.func.value == "range"
+            and not self._shadowed(iterable.func)
+            and len(iterable.args) == arguments
+            and all(a.keyword is None and not a.star for a in iterable.args)
+        )
 
     def _counts_from_zero(self, iterable: cst.BaseExpression) -> bool:
         """``range(n)``: one positional argument, ``range`` the builtin."""
@@ -2491,6 +2521,32 @@ def _enclosing_function_name(module: cst.Module, node: cst.CSTNode) -> str:
 
     module.visit(_Find())
     return f"{found[0]}()" if found else "the module"
+
+
+def _steps_at(epoch: str, start: cst.Integer | cst.Name) -> str:
+    """The scheduler's step count at its step in ``for epoch in range(start, n)`` of a fresh
+    scheduler: ``epoch - start + 1`` (``epoch + 1`` from 0, ``epoch`` from 1)."""
+    if isinstance(start, cst.Name):
+        return f"{epoch} - {start.value} + 1"
+    offset = 1 - int(start.evaluated_value)
+    if offset == 0:
+        return epoch
+    return f"{epoch} + {offset}" if offset > 0 else f"{epoch} - {-offset}"
+
+
+def _declared_global(module: cst.Module) -> set[str]:
+    """Names a ``global`` or ``nonlocal`` statement of ``module`` declares."""
+    names: set[str] = set()
+
+    class _Find(cst.CSTVisitor):
+        def visit_Global(self, node: cst.Global) -> None:
+            names.update(item.name.value for item in node.names)
+
+        def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+            names.update(item.name.value for item in node.names)
+
+    module.visit(_Find())
+    return names
 
 
 def _direct_call(statement: cst.BaseStatement) -> cst.Call | None:

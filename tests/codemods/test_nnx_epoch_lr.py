@@ -120,8 +120,40 @@ for epoch in range(10):
             + "    epoch = epoch * 2\n    sched.step()\n"
         )
 
-    def test_an_epoch_loop_not_counting_from_zero_escapes(self) -> None:
-        escaped(HEADER + "for epoch in range(1, 10):\n" + BATCHES + "    sched.step()\n")
+    def test_an_epoch_loop_from_one_writes_the_schedule_at_the_epoch(self) -> None:
+        # A fresh scheduler's k-th step() sets sched(k): from 1, the k-th epoch is `epoch`.
+        output = convert(HEADER + "for epoch in range(1, 10):\n" + BATCHES + "    sched.step()\n")
+        assert 'hyperparams["learning_rate"][...] = sched(epoch)\n' in output, output
+
+    def test_an_epoch_loop_from_a_name_writes_the_schedule_counted_from_it(self) -> None:
+        code = HEADER + "for epoch in range(start, n):\n" + BATCHES + "    sched.step()\n"
+        output = convert(code)
+        assert 'hyperparams["learning_rate"][...] = sched(epoch - start + 1)\n' in output, output
+
+    def test_an_epoch_loop_from_a_start_rebound_in_it_escapes(self) -> None:
+        escaped(
+            HEADER
+            + "for epoch in range(start, n):\n"
+            + BATCHES
+            + "    start = resume_point()\n    sched.step()\n"
+        )
+
+    def test_an_epoch_loop_from_a_global_start_escapes(self) -> None:
+        escaped(
+            HEADER
+            + "def resume():\n    global start\n    start = 3\n\n"
+            + "for epoch in range(start, n):\n"
+            + BATCHES
+            + "    sched.step()\n"
+        )
+
+    def test_an_epoch_loop_from_an_attribute_escapes(self) -> None:
+        escaped(
+            HEADER + "for epoch in range(args.start_epoch, n):\n" + BATCHES + "    sched.step()\n"
+        )
+
+    def test_an_epoch_loop_with_a_range_step_escapes(self) -> None:
+        escaped(HEADER + "for epoch in range(0, 10, 2):\n" + BATCHES + "    sched.step()\n")
 
     def test_a_step_in_another_function_escapes(self) -> None:
         escaped(

@@ -73,6 +73,16 @@ LOOPS = {
         "    for x, y in loader:\n",
         "    for i, (x, y) in enumerate(loader):\n        if i >= 10:\n            break\n",
     ),
+    "step_lr_from_a_start_epoch_name": EPOCH_LOOP.format(
+        optimizer="SGD(model.parameters(), lr=0.1, momentum=0.9)",
+        scheduler="StepLR(opt, step_size=1, gamma=0.5)",
+    ).replace(
+        "for epoch in range(EPOCHS):", "start = 2\nfor epoch in range(start, EPOCHS + start):"
+    ),
+    "multi_step_lr_from_epoch_one": EPOCH_LOOP.format(
+        optimizer="Adam(model.parameters(), lr=1e-2)",
+        scheduler="MultiStepLR(opt, milestones=[1, 2], gamma=0.1)",
+    ).replace("for epoch in range(EPOCHS):", "for epoch in range(1, EPOCHS + 1):"),
     "exponential_lr_with_a_continue_of_the_batch_loop": EPOCH_LOOP.format(
         optimizer="Adam(model.parameters(), lr=1e-2)",
         scheduler="ExponentialLR(opt, gamma=0.6)",
