@@ -40,7 +40,32 @@ for epoch in range(EPOCHS * 4):
     sched.step({metric})
 """
 
+TRAIN_FUNCTION_RETURNING_THE_METRIC = """\
+import torch
+
+
+def train(model, optimizer, loader):
+    for i, (x, y) in enumerate(loader):
+        if i >= 3:
+            break
+        optimizer.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return loss.item()
+
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0, threshold=0.05)
+for epoch in range(EPOCHS * 4):
+    val_loss = train(model, opt, loader)
+    scheduler.step(val_loss)
+"""
+
 LOOPS = {
+    "train_function_returning_the_metric": TRAIN_FUNCTION_RETURNING_THE_METRIC,
     "rel_threshold_on_the_last_loss": PLATEAU_LOOP.format(
         optimizer="SGD(model.parameters(), lr=0.1, momentum=0.9)",
         arguments="factor=0.5, patience=0, threshold=0.05",
