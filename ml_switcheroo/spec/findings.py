@@ -44,6 +44,7 @@ PLATEAU_NOT_LITERAL = "plateau_not_literal"  # values: names
 PLATEAU_NAME_TAKEN = "plateau_name_taken"  # values: name
 PLATEAU_LINE_NOT_ALONE = "plateau_line_not_alone"  # values: shown
 PLATEAU_MAX_IN_CHAIN = "plateau_max_in_chain"  # values: mode
+WRITTEN_LR_IN_CHAIN = "written_lr_in_chain"  # values: tx (NNX: a per-epoch lr write)
 # Gradient clipping (analysis/plan.py)
 CLIP_NORM_USED = "clip_norm_used"
 CLIP_WITHOUT_OPTIMIZER = "clip_without_optimizer"
@@ -76,7 +77,13 @@ KINDS = frozenset(
 )
 # Kinds only the NNX target's hooks report (the optax target never meets them)
 NNX_KINDS = frozenset(
-    {PLATEAU_NOT_LITERAL, PLATEAU_NAME_TAKEN, PLATEAU_LINE_NOT_ALONE, PLATEAU_MAX_IN_CHAIN}
+    {
+        PLATEAU_NOT_LITERAL,
+        PLATEAU_NAME_TAKEN,
+        PLATEAU_LINE_NOT_ALONE,
+        PLATEAU_MAX_IN_CHAIN,
+        WRITTEN_LR_IN_CHAIN,
+    }
 )
 
 # (reason, suggestion) templates of one kind: ``{name}`` is the finding's value ``name``.

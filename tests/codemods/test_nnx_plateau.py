@@ -194,3 +194,13 @@ for epoch in range(10):
         output = convert(code)
         assert output.count("# on the validation loss\n") == 1, output
         assert "# on the validation loss\nsched = optax.contrib.reduce_on_plateau(" in output
+
+    def test_a_clipped_optimizer_escapes(self) -> None:
+        clipped = BATCHES.replace(
+            "        opt.step()\n",
+            "        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n        opt.step()\n",
+        )
+        output = escaped(
+            HEADER + "for epoch in range(10):\n" + clipped + "    sched.step(val_loss)\n"
+        )
+        assert "is a chain (clipping at its head)" in output, output

@@ -31,6 +31,14 @@ MESSAGES: dict[str, Message] = {
         "step it once per epoch, `sched.step(metric)` in `for epoch in range(n):`, or port it "
         "by hand",
     ),
+    f.WRITTEN_LR_IN_CHAIN: (
+        "the learning rate is written where the scheduler steps, to "
+        "`opt.opt_state.hyperparams`, but the optimizer's tx `{tx}` is a chain (clipping at "
+        "its head): its state is a tuple, the injected learning rate one element of it; not "
+        "translated",
+        "write to the injected element of the chain's state by hand "
+        "(`opt.opt_state[<index>].hyperparams['learning_rate'][...] = ...`), or port it by hand",
+    ),
     f.PLATEAU_LINE_NOT_ALONE: (
         "`{shown}` is not a statement of its own; the translation replaces the whole statement",
         "put it on a line of its own",
