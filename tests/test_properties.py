@@ -722,6 +722,27 @@ for x, y in loader:
     print(sched.get_last_lr()[0], opt.param_groups[0]["lr"])  # logged
 """
 
+# ReduceLROnPlateau stepped once per epoch after a batch loop left early (NNX target): the
+# scheduler and its step each become two statements.
+PLATEAU_EXAMPLE = """\
+import torch
+
+model = make_model()
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+# reduce on plateau
+sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)  # plateau
+for epoch in range(10):
+    for i, (x, y) in enumerate(loader):
+        if i >= 100:
+            break  # a short epoch
+        loss = ((model(x) - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # once per epoch
+    sched.step(loss.item())  # the metric
+"""
+
 
 @examples(150)
 @given(modules())
@@ -734,6 +755,7 @@ def test_generated_modules_keep_every_invariant(code: str) -> None:
 @example(CLASS_EXAMPLE)
 @example(ACCUMULATION_EXAMPLE)
 @example(LR_READ_EXAMPLE)
+@example(PLATEAU_EXAMPLE)
 def test_rich_modules_keep_every_invariant_for_the_nnx_target(code: str) -> None:
     check_invariants(code, TorchToNNX)
 

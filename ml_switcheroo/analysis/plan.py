@@ -935,7 +935,8 @@ class Planner:
             return
         key = self.plan.key_of
         self.plan.schedules[key(optimizer.call)] = schedule
-        self.plan.moves[key(optimizer.statement)] = schedule
+        if schedule.move != "none":
+            self.plan.moves[key(optimizer.statement)] = schedule
         for member in members:
             self.plan.scheduler_of[key(member.call)] = schedule
         for step in schedule.step_sites:
@@ -1202,7 +1203,11 @@ class Planner:
         entry = schedule.outer.entry
         assert entry is not None
         if entry.role == SCHEDULER and entry.attaches_to_chain:
-            return True  # ReduceLROnPlateau: its step(metric) becomes an escape of its own
+            if self.writes_epoch_lr:  # NNX: the lr is written where step(metric) runs
+                schedule.written = self._metric_epoch_count(schedule, steps)
+                if schedule.written is not None:
+                    schedule.move = "none"  # the optimizer does not use it: nothing moves
+            return True  # ReduceLROnPlateau: else its step(metric) becomes an escape of its own
         if not steps:
             goes = self._where_it_goes(schedule.outer)
             self._refuse(
@@ -1292,14 +1297,16 @@ class Planner:
     def _epoch_count(self, schedule: SchedulePlan, step: Site) -> str | None:
         """``epoch + 1``: the scheduler's step count at its ``step()``, when provably so: the
         step is alone on its line directly in ``for epoch in range(n):`` (no ``else``, no
-        jump anywhere in it, ``epoch`` not rebound in it), that loop in the scheduler's block
+        jump out of it or past the rest of its body: ``stepping.leaves_loop``, a jump of an
+        inner loop is harmless; ``epoch`` not rebound in it), that loop in the scheduler's block
         after it (each run of the block builds a fresh scheduler), scheduler and optimizer
         plain names not rebound from there to the loop's end, and the optimizer's
         ``param_groups`` unused (a write there would change what the scheduler multiplies)."""
         loop = step.controls[-1]
         if not isinstance(loop, cst.For) or loop.orelse is not None or loop.asynchronous:
             return None
-        if not isinstance(loop.target, cst.Name) or not self._counts_from_zero(loop.iter):
+        start = self._epoch_start(loop) if isinstance(loop.target, cst.Name) else None
+        if start is None:
             return None
         if len(step.path) < 2 or step.path[-2][0] != schedule.outer.block:
             return None
@@ -1307,7 +1314,7 @@ class Planner:
             return None
         body = list(loop.body.body)  # type: ignore[attr-defined]
         line = step.statement
-        if not isinstance(line.body[0], cst.Expr) or any(stepping.jumps(s) for s in body):  # type: ignore[attr-defined]
+        if not isinstance(line.body[0], cst.Expr) or any(stepping.leaves_loop(s) for s in body):  # type: ignore[attr-defined]
             return None
         if self.rebound_in([loop.target], body):
             return None
@@ -1322,7 +1329,49 @@ class Planner:
             return None
         if _handed_as_argument(self.module, scheduler.value):
             return None  # a function it is handed to (`train(model, opt, sched)`) may step it
-        return f"{loop.target.value} + 1"
+        return _steps_at(loop.target.value, start)
+
+    def _metric_epoch_count(self, schedule: SchedulePlan, steps: list[Site]) -> str | None:
+        """``epoch + 1`` (``_epoch_count``) for a scheduler that takes a metric
+        (ReduceLROnPlateau): its one ``step(metric)``, the metric one positional argument,
+        once per epoch after the optimizer's updates; None for any other shape."""
+        if len(steps) != 1:
+            return None
+        arguments = steps[0].call.args
+        if len(arguments) != 1 or arguments[0].keyword is not None or arguments[0].star:
+            return None
+        if not self._per_epoch(steps[0], self._optimizer_step_sites(schedule.optimizer)):
+            return None
+        return self._epoch_count(schedule, steps[0])
+
+    def _epoch_start(self, loop: cst.For) -> cst.Integer | cst.Name | None:
+        """The first value of ``for epoch in range(n)`` (0) or ``range(start, n)``: an integer
+        literal, or a plain name that nothing can rebind while the loop runs (not assigned in
+        it, never declared ``global``/``nonlocal``); None for any other iterable."""
+        iterable = loop.iter
+        if self._counts_from_zero(iterable):
+            return cst.Integer("0")
+        if not self._range_call(iterable, 2):
+            return None
+        start = iterable.args[0].value  # type: ignore[attr-defined]
+        if isinstance(start, cst.Integer):
+            return start
+        if not isinstance(start, cst.Name) or self.resolver.scopes.get(start) is None:
+            return None
+        if self.rebound_in([start], [loop]) or start.value in _declared_global(self.module):
+            return None
+        return start
+
+    def _range_call(self, iterable: cst.BaseExpression, arguments: int) -> bool:
+        """``range(...)`` with ``arguments`` plain positional arguments, the builtin."""
+        return (
+            isinstance(iterable, cst.Call)
+            and isinstance(iterable.func, cst.Name)
+            and iterable.func.value == "range"
+            and not self._shadowed(iterable.func)
+            and len(iterable.args) == arguments
+            and all(a.keyword is None and not a.star for a in iterable.args)
+        )
 
     def _counts_from_zero(self, iterable: cst.BaseExpression) -> bool:
         """``range(n)``: one positional argument, ``range`` the builtin."""
@@ -2119,8 +2168,8 @@ class Planner:
             site = self.by_call.get(id(value))
             schedule = self.plan.schedules.get(self.plan.key_of(site.call)) if site else None
             entry = schedule.outer.entry if schedule is not None else None
-            if entry is not None and entry.attaches_to_chain:
-                return True
+            if entry is not None and entry.attaches_to_chain and schedule.written is None:  # type: ignore[union-attr]
+                return True  # written where it steps (NNX): the update takes no metric
         return False
 
     def _zeroed_with(self, step: Site) -> bool:
@@ -2666,6 +2715,32 @@ def _enclosing_function_name(module: cst.Module, node: cst.CSTNode) -> str:
 
     module.visit(_Find())
     return f"{found[0]}()" if found else "the module"
+
+
+def _steps_at(epoch: str, start: cst.Integer | cst.Name) -> str:
+    """The scheduler's step count at its step in ``for epoch in range(start, n)`` of a fresh
+    scheduler: ``epoch - start + 1`` (``epoch + 1`` from 0, ``epoch`` from 1)."""
+    if isinstance(start, cst.Name):
+        return f"{epoch} - {start.value} + 1"
+    offset = 1 - int(start.evaluated_value)
+    if offset == 0:
+        return epoch
+    return f"{epoch} + {offset}" if offset > 0 else f"{epoch} - {-offset}"
+
+
+def _declared_global(module: cst.Module) -> set[str]:
+    """Names a ``global`` or ``nonlocal`` statement of ``module`` declares."""
+    names: set[str] = set()
+
+    class _Find(cst.CSTVisitor):
+        def visit_Global(self, node: cst.Global) -> None:
+            names.update(item.name.value for item in node.names)
+
+        def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+            names.update(item.name.value for item in node.names)
+
+    module.visit(_Find())
+    return names
 
 
 def _direct_call(statement: cst.BaseStatement) -> cst.Call | None:

@@ -248,3 +248,55 @@ def jumps(statement: cst.CSTNode) -> bool:
 
     statement.visit(_Find())
     return found
+
+
+def leaves_loop(statement: cst.CSTNode) -> bool:
+    """Whether ``statement``, a statement of a loop's body, holds a jump that leaves that
+    loop or the rest of its body: a ``return``/``raise`` anywhere, or a ``break``/``continue``
+    that is not inside the body of a loop nested in ``statement`` (one in a nested loop's
+    ``else:`` belongs to the outer loop). Functions and classes defined in it do not count."""
+    return _LeavesLoop.holds(statement, nested=False)
+
+
+class _LeavesLoop(cst.CSTVisitor):
+    """Finds a jump out of the loop whose body is visited (``nested``: inside an inner loop's
+    body, where ``break``/``continue`` stay in that inner loop)."""
+
+    def __init__(self, nested: bool) -> None:
+        self.nested = nested
+        self.found = False
+
+    @classmethod
+    def holds(cls, node: cst.CSTNode, *, nested: bool) -> bool:
+        finder = cls(nested)
+        node.visit(finder)
+        return finder.found
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_For(self, node: cst.For) -> bool:
+        self._loop(node.body, node.orelse)
+        return False
+
+    def visit_While(self, node: cst.While) -> bool:
+        self._loop(node.body, node.orelse)
+        return False
+
+    def _loop(self, body: cst.BaseSuite, orelse: cst.Else | None) -> None:
+        """An inner loop: its body's ``break``/``continue`` are its own, its ``else:``'s not."""
+        self.found = self.found or _LeavesLoop.holds(body, nested=True)
+        if orelse is not None:
+            self.found = self.found or _LeavesLoop.holds(orelse, nested=self.nested)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        leaves_function = isinstance(node, (cst.Return, cst.Raise))
+        if leaves_function or (isinstance(node, (cst.Continue, cst.Break)) and not self.nested):
+            self.found = True
+        return not self.found and super().on_visit(node)

@@ -93,6 +93,7 @@ def _replace_statement(
     """Record that the statement holding ``original`` becomes ``result.statement`` (applied
     when the statement is left: ``Statements.leave``); the node itself is left as it is."""
     frame.replacement = result.statement
+    frame.following = result.following
     frame.translated.add(id(original))
     frame.imports.extend(requested)
     entry = context.entry
@@ -102,7 +103,7 @@ def _replace_statement(
         status=entry.status_for(context.exact),
         snippet=code_of(original).strip(),
         reason=entry.note or "",
-        suggestion=code_of(result.statement).strip(),
+        suggestion="\n".join(code_of(s).strip() for s in (result.statement, *result.following)),
         warnings=tuple(context.warnings),
     )
     frame.records.append((original, record))

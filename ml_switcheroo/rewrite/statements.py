@@ -43,6 +43,7 @@ class Frame:
     skip: bool = False
     # What replaces the whole statement (a hook's ``ReplaceStatement``), if it is not escaped.
     replacement: cst.BaseStatement | None = None
+    following: tuple[cst.BaseStatement, ...] = ()  # statements put after the replacement
     # id(an expression in the statement) -> what replaces it (a hook's ``ReplaceEnclosing``).
     enclosing: dict[int, cst.BaseExpression] = field(default_factory=dict)
 
@@ -75,8 +76,11 @@ class Statements:
 
     def leave(self, original: cst.BaseStatement, updated: Any) -> Any:
         """Settle the statement whose frame is on top: escaped, or its effects committed."""
+        following = self.frames[-1].following
         result = self._settle(original, updated)
         self.updated_of[id(original)] = result
+        if following and id(original) not in self.escaped:
+            return cst.FlattenSentinel([result, *following])  # a hook's ReplaceStatement
         return result
 
     def _settle(self, original: cst.BaseStatement, updated: Any) -> Any:

@@ -40,6 +40,12 @@ STEPS_PER_EPOCH_ASSIGNED_LATE = "steps_per_epoch_assigned_late"  # values: steps
 FACTORY_NOT_FOLDED = "factory_not_folded"  # values: reason
 FACTORY_METRIC_SCHEDULER = "factory_metric_scheduler"  # values: where
 FACTORY_PER_EPOCH = "factory_per_epoch"  # values: steps_per_epoch, where
+# ReduceLROnPlateau written where it steps (targets/nnx/plateau.py)
+PLATEAU_NOT_LITERAL = "plateau_not_literal"  # values: names
+PLATEAU_NAME_TAKEN = "plateau_name_taken"  # values: name
+PLATEAU_LINE_NOT_ALONE = "plateau_line_not_alone"  # values: shown
+PLATEAU_MAX_IN_CHAIN = "plateau_max_in_chain"  # values: mode
+WRITTEN_LR_IN_CHAIN = "written_lr_in_chain"  # values: tx (NNX: a per-epoch lr write)
 # Gradient clipping (analysis/plan.py)
 CLIP_NORM_USED = "clip_norm_used"
 # values: name, optimizer (a norm used where no translated training step computes gradients)
@@ -71,6 +77,16 @@ TENSOR_HYPERPARAMETER = "tensor_hyperparameter"  # values: name, value, detail, 
 
 KINDS = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
+)
+# Kinds only the NNX target's hooks report (the optax target never meets them)
+NNX_KINDS = frozenset(
+    {
+        PLATEAU_NOT_LITERAL,
+        PLATEAU_NAME_TAKEN,
+        PLATEAU_LINE_NOT_ALONE,
+        PLATEAU_MAX_IN_CHAIN,
+        WRITTEN_LR_IN_CHAIN,
+    }
 )
 
 # (reason, suggestion) templates of one kind: ``{name}`` is the finding's value ``name``.

@@ -63,9 +63,11 @@ class ReplaceRegion:
 @dataclass(frozen=True)
 class ReplaceStatement:
     """Replace the whole statement holding the call (or attribute read) with ``statement``
-    (``for g in opt.param_groups: g["lr"] = lr`` -> one write to the optimizer's state)."""
+    (``for g in opt.param_groups: g["lr"] = lr`` -> one write to the optimizer's state), and
+    ``following`` statements after it (a scheduler's state set up after the scheduler)."""
 
     statement: cst.BaseStatement
+    following: tuple[cst.BaseStatement, ...] = ()
 
 
 @dataclass(frozen=True)

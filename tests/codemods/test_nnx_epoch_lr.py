@@ -120,8 +120,40 @@ for epoch in range(10):
             + "    epoch = epoch * 2\n    sched.step()\n"
         )
 
-    def test_an_epoch_loop_not_counting_from_zero_escapes(self) -> None:
-        escaped(HEADER + "for epoch in range(1, 10):\n" + BATCHES + "    sched.step()\n")
+    def test_an_epoch_loop_from_one_writes_the_schedule_at_the_epoch(self) -> None:
+        # A fresh scheduler's k-th step() sets sched(k): from 1, the k-th epoch is `epoch`.
+        output = convert(HEADER + "for epoch in range(1, 10):\n" + BATCHES + "    sched.step()\n")
+        assert 'hyperparams["learning_rate"][...] = sched(epoch)\n' in output, output
+
+    def test_an_epoch_loop_from_a_name_writes_the_schedule_counted_from_it(self) -> None:
+        code = HEADER + "for epoch in range(start, n):\n" + BATCHES + "    sched.step()\n"
+        output = convert(code)
+        assert 'hyperparams["learning_rate"][...] = sched(epoch - start + 1)\n' in output, output
+
+    def test_an_epoch_loop_from_a_start_rebound_in_it_escapes(self) -> None:
+        escaped(
+            HEADER
+            + "for epoch in range(start, n):\n"
+            + BATCHES
+            + "    start = resume_point()\n    sched.step()\n"
+        )
+
+    def test_an_epoch_loop_from_a_global_start_escapes(self) -> None:
+        escaped(
+            HEADER
+            + "def resume():\n    global start\n    start = 3\n\n"
+            + "for epoch in range(start, n):\n"
+            + BATCHES
+            + "    sched.step()\n"
+        )
+
+    def test_an_epoch_loop_from_an_attribute_escapes(self) -> None:
+        escaped(
+            HEADER + "for epoch in range(args.start_epoch, n):\n" + BATCHES + "    sched.step()\n"
+        )
+
+    def test_an_epoch_loop_with_a_range_step_escapes(self) -> None:
+        escaped(HEADER + "for epoch in range(0, 10, 2):\n" + BATCHES + "    sched.step()\n")
 
     def test_a_step_in_another_function_escapes(self) -> None:
         escaped(
@@ -197,3 +229,76 @@ for epoch in range(10):
         )
         assert BEGIN in output and "MultiSteps" not in output, output
         assert "        loss.backward()\n" in output, output
+
+
+INNER_BREAK = """\
+    for i, (x, y) in enumerate(loader):
+        if i >= max_batches:
+            {jump}
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+"""
+
+
+class NnxEpochLoopJumpsTest(SwitcherooTest):
+    """A jump that leaves only the batch loop cannot skip ``sched.step()``: the lr is written;
+    one that leaves the epoch loop or skips the rest of its body escapes."""
+
+    TRANSFORM = TorchToNNX
+
+    def test_a_break_of_the_batch_loop_writes_the_lr(self) -> None:
+        code = HEADER + "for epoch in range(10):\n" + INNER_BREAK.format(jump="break")
+        output = convert(code + "    sched.step()\n")
+        assert BEGIN not in output and WRITE in output, output
+
+    def test_a_continue_of_the_batch_loop_writes_the_lr(self) -> None:
+        code = HEADER + "for epoch in range(10):\n" + INNER_BREAK.format(jump="continue")
+        output = convert(code + "    sched.step()\n")
+        assert BEGIN not in output and WRITE in output, output
+
+    def test_a_continue_of_the_epoch_loop_before_the_step_escapes(self) -> None:
+        escaped(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    if skip(epoch):\n        continue\n    sched.step()\n"
+        )
+
+    def test_a_break_of_the_epoch_loop_after_the_step_escapes(self) -> None:
+        escaped(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    sched.step()\n    if done():\n        break\n"
+        )
+
+    def test_a_break_in_the_else_of_the_batch_loop_escapes(self) -> None:
+        # The `else:` of the batch loop belongs to the epoch loop: its break leaves that one.
+        escaped(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    else:\n        break\n"
+            + "    sched.step()\n"
+        )
+
+    def test_a_return_in_the_batch_loop_escapes(self) -> None:
+        body = textwrap.indent(
+            "for epoch in range(10):\n" + INNER_BREAK.format(jump="return") + "    sched.step()\n",
+            "    ",
+        )
+        output = convert(HEADER + "def fit(max_batches):\n" + body)
+        assert WRITE not in output, output
+
+    def test_a_clipped_optimizer_with_a_written_schedule_escapes(self) -> None:
+        # The tx is a chain (clip, injected optimizer): opt.opt_state is a tuple, and a write
+        # to opt.opt_state.hyperparams would fail.
+        clipped = BATCHES.replace(
+            "        opt.step()\n",
+            "        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n        opt.step()\n",
+        )
+        output = convert(HEADER + "for epoch in range(10):\n" + clipped + "    sched.step()\n")
+        assert "is a chain (clipping at its head)" in output and WRITE not in output, output
+        assert "\nopt = torch.optim.SGD(" in output and "\nsched = torch.optim" in output, output

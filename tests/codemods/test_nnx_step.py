@@ -409,7 +409,10 @@ for x, y in loader:
         )
         assert "the loss reads the optimizer `opt`" in output
 
-    def test_a_step_of_an_optimizer_with_reduce_on_plateau_escapes(self) -> None:
+    def test_a_step_of_an_optimizer_with_reduce_on_plateau_stepped_per_batch_escapes(
+        self,
+    ) -> None:
+        # Stepped once per epoch it translates (tests/codemods/test_nnx_plateau.py).
         output = convert(
             HEADER
             + """\
@@ -420,7 +423,7 @@ for epoch in range(3):
         loss = ((model(x) - y) ** 2).mean()
         loss.backward()
         opt.step()
-    sched.step(val_loss)
+        sched.step(val_loss)
 """
         )
         assert "reduce_on_plateau (ReduceLROnPlateau)" in output and not renders_a_step(output)

@@ -1,7 +1,7 @@
 """Schedulers stepped once per epoch translated by ``optimizer.TorchToNNX`` (the lr written to
 the injected hyper-parameter where torch steps the scheduler, ``sched(epoch + 1)``) match
 PyTorch when run: every recorded loss and the final parameters, float64, 36 updates over 3
-epochs (``nnx_loops.EPOCHS``), with and without ``--exact``."""
+epochs (``nnx_loops.EPOCHS``; 30 where a jump skips batches), with and without ``--exact``."""
 
 from __future__ import annotations
 
@@ -66,6 +66,30 @@ LOOPS = {
         scheduler="CosineAnnealingLR(opt, T_max=3, eta_min=1e-3)",
     ),
     "step_lr_after_a_train_function": TRAIN_FUNCTION_PER_EPOCH,
+    "step_lr_with_a_break_of_the_batch_loop": EPOCH_LOOP.format(
+        optimizer="SGD(model.parameters(), lr=0.1, momentum=0.9)",
+        scheduler="StepLR(opt, step_size=1, gamma=0.5)",
+    ).replace(
+        "    for x, y in loader:\n",
+        "    for i, (x, y) in enumerate(loader):\n        if i >= 10:\n            break\n",
+    ),
+    "step_lr_from_a_start_epoch_name": EPOCH_LOOP.format(
+        optimizer="SGD(model.parameters(), lr=0.1, momentum=0.9)",
+        scheduler="StepLR(opt, step_size=1, gamma=0.5)",
+    ).replace(
+        "for epoch in range(EPOCHS):", "start = 2\nfor epoch in range(start, EPOCHS + start):"
+    ),
+    "multi_step_lr_from_epoch_one": EPOCH_LOOP.format(
+        optimizer="Adam(model.parameters(), lr=1e-2)",
+        scheduler="MultiStepLR(opt, milestones=[1, 2], gamma=0.1)",
+    ).replace("for epoch in range(EPOCHS):", "for epoch in range(1, EPOCHS + 1):"),
+    "exponential_lr_with_a_continue_of_the_batch_loop": EPOCH_LOOP.format(
+        optimizer="Adam(model.parameters(), lr=1e-2)",
+        scheduler="ExponentialLR(opt, gamma=0.6)",
+    ).replace(
+        "    for x, y in loader:\n",
+        "    for i, (x, y) in enumerate(loader):\n        if i % 6 == 5:\n            continue\n",
+    ),
 }
 
 

@@ -17,6 +17,7 @@ from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.findings import Finding, stated
 from ml_switcheroo.spec.semantic_map import TorchOnlyText
 from ml_switcheroo.targets.catalogue import load_semantic_map
+from ml_switcheroo.targets.nnx.messages import MESSAGES as NNX_MESSAGES
 from ml_switcheroo.targets.optax.messages import MESSAGES
 from ml_switcheroo.targets.optax.target import OPTAX
 from ml_switcheroo.targets.target import Target
@@ -37,8 +38,12 @@ def kind_only(finding: Finding) -> Untranslatable:
     return Untranslatable(f"{finding.kind} {dict(finding.values)}")
 
 
-def test_the_optax_target_words_every_finding_kind() -> None:
-    assert set(MESSAGES) == findings.KINDS
+def test_the_optax_target_words_every_finding_kind_but_the_nnx_ones() -> None:
+    assert set(MESSAGES) == findings.KINDS - findings.NNX_KINDS
+
+
+def test_the_nnx_target_words_every_finding_kind() -> None:
+    assert set(NNX_MESSAGES) == findings.KINDS
 
 
 def test_a_finding_is_rendered_in_the_optax_words_with_its_values() -> None:

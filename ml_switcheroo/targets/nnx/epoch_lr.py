@@ -13,7 +13,8 @@ steps the scheduler, instead of folding the schedule into the optimizer's tx:
 The stored learning rate is what the next ``update`` uses, and after its ``k``-th ``step()``
 torch's scheduler gives ``schedule(k)``; the planner proves ``k`` (``SchedulePlan.written``:
 ``for epoch in range(n)`` in the scheduler's block, the step alone and unconditional in it, no
-jump, ``epoch`` not rebound). The optimizer's ``learning_rate`` is the schedule's first value
+jump out of the epoch loop (an inner loop's ``break`` is fine), ``epoch`` not rebound).
+The optimizer's ``learning_rate`` is the schedule's first value
 (``targets/optax/optimizer_step.py``, ``_scheduled_lr``): folding the schedule as well would
 advance it every update, silently wrong.
 """
@@ -27,6 +28,7 @@ from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceStatement
 from ml_switcheroo.targets.nnx.learning_rate import WRITE
+from ml_switcheroo.targets.nnx.plateau import plateau_step, written_plateau
 from ml_switcheroo.targets.optax.lr_scheduler import strip_scheduler_step
 
 
@@ -36,6 +38,8 @@ def nnx_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression |
     schedule = ctx.plan
     if not isinstance(schedule, SchedulePlan) or schedule.written is None:
         return strip_scheduler_step(node, ctx)
+    if written_plateau(schedule):
+        return plateau_step(node, schedule, ctx)
     line = ctx.line_alone(node)
     optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
     if line is None or optimizer is None or scheduler is None:

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ml_switcheroo.analysis.plan import SchedulePlan
+from ml_switcheroo.spec import findings
+from ml_switcheroo.spec.findings import Finding
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulated_tx, accumulation
 from ml_switcheroo.targets.nnx.learning_rate import injected_tx
+from ml_switcheroo.targets.nnx.messages import render
 from ml_switcheroo.targets.nnx.model import trained_model
+from ml_switcheroo.targets.nnx.plateau import (
+    check_chained_plateau,
+    check_plateau,
+    written_plateau,
+)
 from ml_switcheroo.targets.optax.optimizer_step import transform_optimizer_init
 
 OPTIMIZER = "nnx.Optimizer({model}, {tx}, wrt=nnx.Param)"
@@ -20,10 +29,29 @@ def nnx_optimizer(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     ``nnx.Optimizer``; with its hyper-parameters injected when the code writes its lr; summed
     over k batches when the code steps it every k backward passes (gradient accumulation)."""
     model = code_of(trained_model(node, ctx)).strip()
+    schedule = ctx.plan[0] if isinstance(ctx.plan, tuple) else None
+    if written_plateau(schedule):
+        check_plateau(schedule, ctx)  # type: ignore[arg-type]
+    elif isinstance(schedule, SchedulePlan):
+        check_chained_plateau(schedule)
     injected = injected_tx(node, transform_optimizer_init(node, ctx), ctx)
+    if isinstance(schedule, SchedulePlan):
+        _check_written_lr_reachable(schedule, injected, ctx)
     tx = code_of(_accumulating(node, injected, ctx)).strip()
     ctx.add_import("nnx")
     return cst.parse_expression(OPTIMIZER.format(model=model, tx=tx))
+
+
+def _check_written_lr_reachable(
+    schedule: SchedulePlan, tx: cst.BaseExpression, ctx: HookContext
+) -> None:
+    """A schedule written where it steps writes ``opt.opt_state.hyperparams``: that is the
+    state only when ``tx`` is the injected optimizer itself, not a chain holding it (a clip at
+    its head makes the state a tuple)."""
+    if schedule.written is None or id(schedule.outer.call) not in ctx.folded:
+        return
+    if not (isinstance(tx, cst.Call) and isinstance(tx.func, cst.Call)):
+        raise render(Finding(findings.WRITTEN_LR_IN_CHAIN, {"tx": code_of(tx).strip()}))
 
 
 def _accumulating(

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from ml_switcheroo.targets.nnx.epoch_lr import nnx_scheduler_step
 from ml_switcheroo.targets.nnx.learning_rate import nnx_scheduler_read
+from ml_switcheroo.targets.nnx.messages import MESSAGES
 from ml_switcheroo.targets.nnx.optimizer import nnx_optimizer
+from ml_switcheroo.targets.nnx.plateau import nnx_lr_scheduler
 from ml_switcheroo.targets.nnx.training_step import nnx_training_step
 from ml_switcheroo.targets.optax.target import OPTAX
 from ml_switcheroo.targets.target import Target
@@ -22,6 +24,7 @@ NNX = Target(
         "training_step": nnx_training_step,
         "scheduler_read": nnx_scheduler_read,
         "scheduler_step": nnx_scheduler_step,
+        "lr_scheduler": nnx_lr_scheduler,
     },
     OPTAX.specs,
     state_name="{x}.opt_state",
@@ -30,5 +33,5 @@ NNX = Target(
     maps=(NNX_MAP,),
     region_start="forward",
     writes_epoch_lr=True,
-    messages=OPTAX.messages,  # the tx is optax: its findings read the same
+    messages=MESSAGES,  # the optax table (the tx is optax) and the NNX-only findings
 )

@@ -18,6 +18,7 @@ scheduler to the optimizer it wraps; then
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import libcst as cst
@@ -55,8 +56,14 @@ def translate_lr_scheduler(node: cst.Call, ctx: HookContext) -> cst.BaseExpressi
     return render_schedule(node, schedule, ctx)
 
 
-def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) -> cst.BaseExpression:
-    """The schedule expression of scheduler call ``node`` (the outer one or a component)."""
+def render_schedule(
+    node: cst.Call,
+    schedule: SchedulePlan,
+    ctx: HookContext,
+    overrides: Mapping[str, cst.BaseExpression] | None = None,
+) -> cst.BaseExpression:
+    """The schedule expression of scheduler call ``node`` (the outer one or a component);
+    ``overrides``: arguments rendered as given instead of as written (a target's hook)."""
     entry = schedule.outer.entry if node is schedule.outer.call else None
     entry = entry or _entry_of(node, schedule, ctx)
     source = scheduler_call(node, schedule.foreign)  # a factory of another file: its call
@@ -64,6 +71,7 @@ def render_schedule(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) ->
     call = BoundCall.bind(entry, forwarded)
     _replace_tensor_literals(call, ctx)
     call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
+    call.overrides.update(overrides or {})
     check_escapes(call, ctx.exact, render=render)
     stepped_less_often = schedule.per_epoch or schedule.every or schedule.written
     if stepped_less_often and node is schedule.outer.call and momentum_schedule(schedule, ctx):

@@ -74,7 +74,12 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
     folded = _folded_schedule(schedule, ctx) if schedule is not None else None
     if schedule is not None and folded is not None:
         rendered, target = folded
-        if attaches_to_chain(schedule):
+        if attaches_to_chain(schedule) and schedule.written is not None:
+            # written where it steps (NNX, targets/nnx/plateau.py): the lr as given, injected
+            call.injected = frozenset({ctx.entry.learning_rate})  # type: ignore[arg-type]
+            inject = _injector(ctx)
+            _fold_schedule(schedule, ctx)
+        elif attaches_to_chain(schedule):
             tail.append(target)
             _fold_schedule(schedule, ctx)
         elif _takes_schedule(call, ctx):
