@@ -42,6 +42,7 @@ FACTORY_METRIC_SCHEDULER = "factory_metric_scheduler"  # values: where
 FACTORY_PER_EPOCH = "factory_per_epoch"  # values: steps_per_epoch, where
 # ReduceLROnPlateau written where it steps (targets/nnx/plateau.py)
 PLATEAU_NOT_LITERAL = "plateau_not_literal"  # values: names
+PLATEAU_EPS_FLOOR_UNKNOWN = "plateau_eps_floor_unknown"  # values: names
 PLATEAU_NAME_TAKEN = "plateau_name_taken"  # values: name
 PLATEAU_LINE_NOT_ALONE = "plateau_line_not_alone"  # values: shown
 PLATEAU_MAX_IN_CHAIN = "plateau_max_in_chain"  # values: mode

@@ -341,7 +341,8 @@ class EvaluatedOnceAtConstructionTest(SwitcherooTest):
             if r.api.endswith("ReduceLROnPlateau")
         ]
         self.assertEqual(record.kind, "escaped")
-        self.assertIn("would be evaluated by two statements", record.reason)
+        # escaped before the hygiene check: torch's eps floor needs a literal lr
+        self.assertIn("`lr` not a number literal", record.reason)
 
     def test_impure_total_steps_of_a_momentum_cycle_escapes(self) -> None:
         (record,) = [

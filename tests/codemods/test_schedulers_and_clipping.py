@@ -139,7 +139,7 @@ class SchedulerFoldingTest(SwitcherooTest):
             "    sched.step(val_loss)\n"
         )
         self.assertIn(
-            "sched = optax.contrib.reduce_on_plateau(factor=0.5, patience=2 + 1, rtol=0.0001, atol=0.0, cooldown=0, min_scale=0 / 0.05)",
+            "sched = optax.contrib.reduce_on_plateau(factor=0.5, patience=2 + 1, rtol=0.0001, atol=0.0, cooldown=0, min_scale=1.1920928955078126e-08 / 0.05)",
             out,
         )
         self.assertIn("opt = optax.chain(optax.adam(learning_rate=0.05), sched)", out)

@@ -467,3 +467,54 @@ def test_clip_bound_after_the_optimizer_is_not_folded() -> None:
     translation = translate(source)
     assert "clip_by_global_norm" not in translation.code
     assert "torch.nn.utils.clip_grad_norm_(params, max_norm)" in translation.code
+
+
+PLATEAU_AT_THE_EPS_FLOOR = "torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=0)"
+
+
+def _plateau_lrs_of_the_translation(code: str, steps: int) -> list[float]:
+    """The lr the translated plateau transform gives after each update (a metric that never
+    improves: a reduction each time patience runs out)."""
+    import jax.numpy as jnp
+
+    from tests.differential.harness import execute, float64
+
+    with float64():
+        sched = execute(code, {"params": [], "batches": []})["sched"]
+        params = {"w": jnp.zeros(2)}
+        state = sched.init(params)
+        lrs = []
+        for _ in range(steps):
+            _, state = sched.update(params, state, value=jnp.asarray(1.0))
+            lrs.append(0.05 * float(state.scale))
+    return lrs
+
+
+def test_reduce_lr_on_plateau_stops_at_torchs_eps_floor() -> None:
+    """torch skips a reduction whose decrement is <= eps (1e-8): it stops at 1e-8, not 1e-9."""
+    from tests.differential.harness import execute, float64
+
+    source = training_module("torch.optim.Adam(params, lr=0.05)", PLATEAU_AT_THE_EPS_FLOOR)
+    source = source.replace("    sched.step()", "    sched.step(loss)")
+    translation = translate(source)
+    with float64():
+        param = torch.zeros(2, requires_grad=True)
+        scope = execute(source, {"params": [param], "batches": []})
+        torch_opt, torch_sched = scope["opt"], scope["sched"]
+        torch_lrs = []
+        for _ in range(30):
+            torch_sched.step(1.0)
+            torch_lrs.append(torch_opt.param_groups[0]["lr"])
+    assert min(torch_lrs) > 4e-9, torch_lrs  # torch stopped above the next reduction
+    lrs = _plateau_lrs_of_the_translation(translation.code, 30)
+    assert max(abs(a - b) / a for a, b in zip(torch_lrs, lrs, strict=True)) < EXACT  # each lr
+
+
+def test_the_eps_floor_test_fails_without_the_floor() -> None:
+    source = training_module("torch.optim.Adam(params, lr=0.05)", PLATEAU_AT_THE_EPS_FLOOR)
+    source = source.replace("    sched.step()", "    sched.step(loss)")
+    code = translate(source).code
+    floorless = code.replace("min_scale=", "min_scale=0 * ")
+    assert floorless != code
+    lrs = _plateau_lrs_of_the_translation(floorless, 30)
+    assert min(lrs) < 1e-12

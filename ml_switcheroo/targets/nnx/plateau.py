@@ -36,7 +36,11 @@ from ml_switcheroo.targets.nnx.learning_rate import WRITE
 from ml_switcheroo.targets.nnx.messages import render
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.optax.lr_scheduler import (
+    EPS,
+    FACTOR,
+    MIN_LR,
     attaches_to_chain,
+    eps_floor,
     optimizer_lr,
     render_schedule,
     translate_lr_scheduler,
@@ -48,8 +52,6 @@ UPDATE = "{state} = {scheduler}.update(None, {state}, value={metric})[1]"
 LEARNING_RATE = "{lr} * {state}.scale"
 # mode='max' (threshold_mode='abs'; nnx.yaml): optax minimises the negated metric
 NEGATED = "-({metric})"
-# ReduceLROnPlateau's arguments (its signature in the map) the eps floor is computed from
-FACTOR, MIN_LR, EPS = "factor", "min_lr", "eps"
 MODE, MIN, MAX = "mode", "min", "max"
 
 
@@ -166,13 +168,7 @@ def _eps_floor(schedule: SchedulePlan, node: cst.Call, ctx: HookContext) -> floa
     unknown = [name for name, value in values.items() if not _number(value)]
     if unknown:
         raise render(Finding(findings.PLATEAU_NOT_LITERAL, {"names": _listed(unknown)}))
-    lr, factor, min_lr, eps = (float(values[k]) for k in ("lr", FACTOR, MIN_LR, EPS))
-    while True:
-        reduced = max(lr * factor, min_lr)
-        if not lr - reduced > eps or reduced == lr:
-            break
-        lr = reduced
-    return None if lr == min_lr else lr
+    return eps_floor(*(float(values[k]) for k in ("lr", FACTOR, MIN_LR, EPS)))
 
 
 def _number(value: object) -> bool:

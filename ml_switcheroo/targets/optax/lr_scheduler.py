@@ -18,8 +18,10 @@ scheduler to the optimizer it wraps; then
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
+from numbers import Real
 
 import libcst as cst
 
@@ -34,14 +36,17 @@ from ml_switcheroo.model.translate import (
     render_chain,
     render_text,
 )
-from ml_switcheroo.spec import roles
+from ml_switcheroo.spec import findings, roles
 from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.findings import Finding
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.spec.template import parenthesize
 from ml_switcheroo.targets.hooks import HookContext, register_hook
 from ml_switcheroo.targets.optax.messages import render
 
 OPTIMIZER_LR = "optimizer_lr"
+# ReduceLROnPlateau's arguments (its signature in the map) torch's eps floor is computed from
+FACTOR, MIN_LR, EPS = "factor", "min_lr", "eps"
 MOMENTUM = "momentum"  # the slot of a scheduler's momentum schedule
 
 
@@ -73,6 +78,10 @@ def render_schedule(
     call.overrides[OPTIMIZER_LR] = optimizer_lr(schedule, ctx)
     call.overrides.update(overrides or {})
     check_escapes(call, ctx.exact, render=render)
+    if node is schedule.outer.call and attaches_to_chain(schedule) and MIN_LR not in call.overrides:
+        floor = _plateau_floor(call)
+        if floor is not None:
+            call.overrides[MIN_LR] = cst.parse_expression(repr(floor))
     stepped_less_often = schedule.per_epoch or schedule.every or schedule.written
     if stepped_less_often and node is schedule.outer.call and momentum_schedule(schedule, ctx):
         raise Untranslatable(
@@ -229,6 +238,36 @@ def momentum_schedule(schedule: SchedulePlan, ctx: HookContext) -> cst.BaseExpre
         )
     except Untranslatable:
         return None  # no momentum link applies (e.g. cycle_momentum=False)
+
+
+def eps_floor(lr: float, factor: float, min_lr: float, eps: float) -> float | None:
+    """The lowest lr ReduceLROnPlateau reaches when it is above ``min_lr`` (None: it is
+    ``min_lr``): torch reduces ``lr`` to ``max(lr * factor, min_lr)`` only while the
+    decrement is ``> eps``, and as decrements shrink it stops there for good (Python floats,
+    as torch computes them)."""
+    while True:
+        reduced = max(lr * factor, min_lr)
+        if not lr - reduced > eps or reduced == lr:
+            break
+        lr = reduced
+    return None if lr == min_lr else lr
+
+
+def _plateau_floor(call: BoundCall) -> float | None:
+    """``eps_floor`` of a plateau call bound with the optimizer's lr; ``Untranslatable`` when a
+    value it needs is not a number literal (optax.contrib.reduce_on_plateau has no eps rule:
+    its ``min_scale`` must carry torch's floor)."""
+    values = {name: call.literal(name) for name in (OPTIMIZER_LR, FACTOR, MIN_LR, EPS)}
+    unknown = [name for name, value in values.items() if not _number(value)]
+    if unknown:
+        shown = ", ".join(f"`{'lr' if n == OPTIMIZER_LR else n}`" for n in unknown)
+        raise render(Finding(findings.PLATEAU_EPS_FLOOR_UNKNOWN, {"names": shown}))
+    lr, factor, min_lr, eps = (float(values[k]) for k in (OPTIMIZER_LR, FACTOR, MIN_LR, EPS))
+    return eps_floor(lr, factor, min_lr, eps)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def attaches_to_chain(schedule: SchedulePlan) -> bool:

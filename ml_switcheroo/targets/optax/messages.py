@@ -69,6 +69,14 @@ MESSAGES: dict[str, Message] = {
         "{scheduler_place} in {scheduler_function})",
         "pass the schedule as the optimizer's learning_rate",
     ),
+    f.PLATEAU_EPS_FLOOR_UNKNOWN: (
+        "ReduceLROnPlateau's {names} not a number literal here: torch skips every reduction "
+        "smaller than `eps`, so its lr stops for good at a point computed from lr, factor, "
+        "min_lr and eps; optax.contrib.reduce_on_plateau has no such rule and needs that point "
+        "as its min_scale, which is computed only from literal values",
+        "write lr, factor, min_lr and eps as literals, or pass min_scale=<the lowest lr torch "
+        "reaches> / lr by hand",
+    ),
     f.SCHEDULER_HANDED_TO_CALL: (
         "`{name}` is passed to `{call}` at {place}, which may step or read it there; folded "
         "into its optimizer, the schedule would not follow those steps",
