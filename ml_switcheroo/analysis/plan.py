@@ -20,7 +20,7 @@ Decisions that make a construct untranslatable are recorded as escapes: a findin
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -2264,16 +2264,21 @@ class Planner:
     def _forward_start(self, body: Sequence[cst.BaseStatement], first: int) -> int:
         """The first statement of the forward pass before the backward at ``body[first]``: the
         statements right before it that bind a name a later one of them reads (and the
-        ``zero_grad()`` calls among them)."""
+        ``zero_grad()`` calls among them), and between those, simple statements that feed no
+        later one (logging, accuracy: ``_movable``; the NNX step runs them after the gradient)."""
         needed = {name.value for name in _names(body[first])}
-        start = first
-        while start > 0:
-            previous = body[start - 1]
+        start = index = first
+        while index > 0:
+            previous = body[index - 1]
             if _bound_names(previous) & needed:
                 needed |= {name.value for name in _names(previous)}
             elif not self._only_zero_grad(previous):
-                break
-            start -= 1
+                if not _movable(previous) or _calls_a_method(previous, self.backward_methods):
+                    break
+                index -= 1
+                continue  # part of the region only if a statement of the loss comes before it
+            index -= 1
+            start = index
         return start
 
     def _only_zero_grad(self, statement: cst.BaseStatement) -> bool:
@@ -2530,6 +2535,29 @@ def _overlaps(read: str, stored: str) -> bool:
         return True
     shorter, longer = sorted((read, stored), key=len)
     return longer.startswith(shorter) and longer[len(shorter)] in ".["
+
+
+def _calls_a_method(node: cst.CSTNode, methods: Iterable[str]) -> bool:
+    """Whether ``node`` calls ``x.<method>(...)`` for one of ``methods``."""
+    wanted = frozenset(methods)
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            nonlocal found
+            func = call.func
+            found = found or (isinstance(func, cst.Attribute) and func.attr.value in wanted)
+
+    node.visit(_Find())
+    return found
+
+
+def _movable(statement: cst.BaseStatement) -> bool:
+    """A simple line of expressions and assignments only (no jump, no definition)."""
+    return isinstance(statement, cst.SimpleStatementLine) and all(
+        isinstance(small, (cst.Expr, cst.Assign, cst.AugAssign, cst.AnnAssign))
+        for small in statement.body
+    )
 
 
 def _bound_names(statement: cst.BaseStatement) -> set[str]:

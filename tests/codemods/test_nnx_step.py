@@ -306,7 +306,8 @@ for x, y in loader:
             for x, y in loader:
                 opt.zero_grad()
                 h = model(x)
-                print("forward done")
+                if verbose:
+                    print("forward done")
                 loss = ((model(x) - y) ** 2).mean() + (h ** 2).mean()
                 loss.backward()
                 opt.step()
@@ -723,3 +724,64 @@ def test_an_escaped_step_suggests_the_norm_of_a_logged_clip() -> None:
     output = convert(loop.replace("loss.backward()", "loss.backward(retain_graph=True)"))
     assert BEGIN in output and not renders_a_step(output), output
     assert "|   norm = optax.tree.norm(grads)  # the norm before clipping" in output, output
+
+
+TAIL_LOOP = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    out = model(x)
+    loss = ((out - y) ** 2).mean()
+    {tail}
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+
+
+def test_logging_between_the_loss_and_the_backward_runs_after_the_gradient() -> None:
+    output = convert(TAIL_LOOP.format(tail="meter.update(loss.item(), out.shape[0])"))
+    assert renders_a_step(output), output
+    lines = [line.strip() for line in output.splitlines()]
+    gradient = lines.index("(loss, out), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)")
+    assert lines[gradient + 1] == "meter.update(loss.item(), out.shape[0])", output
+    assert lines[gradient + 2] == "opt.update(model, grads)", output
+
+
+def test_a_statement_reading_the_model_before_the_backward_escapes() -> None:
+    output = escaped_step(
+        TAIL_LOOP.format(tail="n = count_parameters(model)")
+        .replace(HEADER, "")
+        .replace(
+            "import torch\n\nmodel = make_model()\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\n",
+            "",
+        )
+    )
+    assert "uses the model between the loss and the backward" in output, output
+
+
+def test_a_statement_the_loss_reads_after_it_escapes() -> None:
+    loop = TAIL_LOOP.format(tail="").replace(
+        "    out = model(x)\n", "    out = model(x)\n    record(out)\n"
+    )
+    output = convert(loop)
+    assert BEGIN in output and not renders_a_step(output), output
+    assert "uses a name the loss reads after it" in output, output
+
+
+def test_the_optimizer_read_before_the_backward_escapes() -> None:
+    output = convert(TAIL_LOOP.format(tail='print(opt.param_groups[0]["lr"])'))
+    assert BEGIN in output and not renders_a_step(output), output
+
+
+def test_another_backward_before_the_backward_escapes() -> None:
+    output = convert(TAIL_LOOP.format(tail="aux_loss.backward()"))
+    assert BEGIN in output and not renders_a_step(output), output
+
+
+def test_a_condition_before_the_backward_escapes() -> None:
+    loop = TAIL_LOOP.format(tail="if step % 10 == 0:\n        print(loss.item())")
+    output = convert(loop)
+    assert BEGIN in output and not renders_a_step(output), output

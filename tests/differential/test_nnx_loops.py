@@ -174,6 +174,25 @@ for epoch in range(EPOCHS):
         losses.append(norm.item())
 """
 
+LOGGED_BEFORE_THE_BACKWARD = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+for epoch in range(EPOCHS):
+    for x, y in loader:
+        out = model(x)
+        loss = ((out - y) ** 2).mean()
+
+        # record the loss and the worst error before the update
+        losses.append(loss.item())
+        worst = float(abs(out - y).max())
+        losses.append(worst)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+"""
+
 PER_UPDATE_SCHEDULER = """\
 import torch
 
@@ -220,6 +239,7 @@ LOOPS = {
     ),
     "grad_scaler_with_clipping_exact": (GRAD_SCALER_WITH_CLIPPING, {"exact": True}),
     "clipping_norm_logged_exact": (CLIPPING_NORM_LOGGED, {"exact": True}),
+    "logged_between_the_loss_and_the_backward": (LOGGED_BEFORE_THE_BACKWARD, {}),
     "grad_scaler_clipping_norm_logged_exact": (
         GRAD_SCALER_WITH_CLIPPING_NORM_LOGGED,
         {"exact": True},

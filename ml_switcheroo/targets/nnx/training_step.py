@@ -93,11 +93,11 @@ def _rendered_step(
         raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
     if isinstance(constructor, cst.Call) and built_here:
         step_statement, counted = _accumulated_check(region, constructor, ctx)
-        forward, backward_index = _forward(region, ctx)
+        forward, backward_index, tail = _forward(region, ctx)
         model_node = _model_in_step(forward, trained_model(constructor, ctx), ctx)
     else:  # a parameter: built in another file (``HookContext.trains_across_files``)
         step_statement, counted = region.anchor.statement, []
-        forward, backward_index = _forward(region, ctx)
+        forward, backward_index, tail = _forward(region, ctx)
         model_node = _model_across_files(forward, stepped, ctx)  # type: ignore[arg-type]
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
@@ -123,10 +123,11 @@ def _rendered_step(
     _check_traceable(forward)
     _check_known_calls(forward, model_node, ctx)
     _check_no_mapped_api(forward, optimizer, ctx)
+    _check_tail(tail, region, model_node, optimizer, ctx)
     after_backward = region.statements[backward_index + 1 :]
-    rendered = _render(region, forward, after_backward, model_node, optimizer, ctx)
+    rendered = _render(region, forward, after_backward, model_node, optimizer, ctx, tail)
     statements = [*prefix, *rendered, *counted]
-    return _with_dropped_comments(statements, region, prefix, [*forward, *counted])
+    return _with_dropped_comments(statements, region, prefix, [*forward, *tail, *counted])
 
 
 def _stepped_optimizer(region: Region) -> cst.BaseExpression:
@@ -302,9 +303,11 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
     )
     if region.statements[index] is not region.backward.statement:
         raise Untranslatable("the backward pass is nested in another statement")
+    candidates = [s for s in region.statements[:index] if not _is_zero_grad(s, ctx)]
+    forward, tail = _loss_slice(candidates, region.statements[index])
     forward = []
-    for statement in region.statements[:index]:
-        if _is_zero_grad(statement, ctx):
+    for statement in candidates:
+        if any(statement is t for t in tail):
             continue
         if not _is_assignment(statement):
             raise Untranslatable(
@@ -314,7 +317,63 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
         forward.append(statement)
     if not forward:
         raise Untranslatable(f"the forward pass that computes `{region.loss}` is not in the step")
-    return forward, index
+    return forward, index, tail
+
+
+def _before_backward(
+    statements: list[cst.BaseStatement], region: Region
+) -> list[cst.BaseStatement]:
+    """``statements`` up to the region's backward pass (the rest runs after the gradient)."""
+    backward = region.backward.statement  # type: ignore[union-attr]
+    index = next((i for i, s in enumerate(statements) if _contains(s, backward)), len(statements))
+    return statements[:index]
+
+
+def _loss_slice(
+    statements: list[cst.BaseStatement], backward: cst.BaseStatement
+) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
+    """The statements the backward's loss depends on (through the names they bind), and the
+    others (logging, accuracy: run after the gradient, before the update, where the model's
+    parameters are still the ones they saw)."""
+    needed = _variables_of([backward])
+    slice_: list[cst.BaseStatement] = []
+    tail: list[cst.BaseStatement] = []
+    for statement in reversed(statements):
+        if {t.value for t in _target_names(statement)} & needed:
+            needed |= _variables_of([statement])
+            slice_.insert(0, statement)
+        else:
+            tail.insert(0, statement)
+    return slice_, tail
+
+
+def _check_tail(
+    tail: list[cst.BaseStatement],
+    region: Region,
+    model: cst.BaseExpression,
+    optimizer: str,
+    ctx: HookContext,
+) -> None:
+    """The statements moved after the gradient: they must not read the model (its parameters
+    change at the update), run a backward pass or use the optimizer or an API of the map, nor
+    use a name a later statement of the loss reads (it may mutate it)."""
+    root = (dotted_name(model) or "").split(".")[0]
+    backward = ctx.semantic_map.backward_methods
+    for statement in tail:
+        shown = code_of(statement).strip()
+        used = _variables_of([statement])
+        if root in used:
+            raise Untranslatable(f"`{shown}` uses the model between the loss and the backward")
+        if any(_calls_method(statement, method) for method in backward):
+            raise Untranslatable(f"`{shown}` runs another backward pass")
+        position = next(i for i, s in enumerate(region.statements) if s is statement)
+        later = [s for s in region.statements[position + 1 :] if not any(s is t for t in tail)]
+        if used & _variables_of(_before_backward(later, region)):
+            raise Untranslatable(
+                f"`{shown}` uses a name the loss reads after it (it would run after the loss "
+                "function)"
+            )
+    _check_prefix_untouched(tail, optimizer, ctx)
 
 
 def _check_after_backward(
@@ -606,8 +665,10 @@ def _render(
     model: cst.BaseExpression,
     optimizer: str,
     ctx: HookContext,
+    tail: Sequence[cst.BaseStatement] = (),
 ) -> list[cst.BaseStatement]:
-    """``def loss_fn(model)``, the gradient (and a clip's norm read after it) and the update."""
+    """``def loss_fn(model)``, the gradient, the statements of the step that do not feed the
+    loss (``tail``), a clip's norm read after it, and the update."""
     model_text = code_of(model).strip()
     parameter = model_text if isinstance(model, cst.Name) else "model"
     taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
@@ -615,7 +676,7 @@ def _render(
         raise Untranslatable(f"the forward pass already uses the name `{parameter}`")
     loss_fn, grads = _fresh("loss_fn", taken), _fresh("grads", taken)
     _check_bound_before_read(forward)
-    aux = _aux_names(forward, region, ctx)
+    aux = _aux_names(forward, region, ctx, tail)
     body = [_with_model(s, model_text, parameter) for s in forward]
     first = body[0]
     returned = region.loss if not aux else f"{region.loss}, {_tuple(aux)}"
@@ -635,6 +696,7 @@ def _render(
     return [
         function,
         cst.parse_statement(gradient + "\n"),
+        *tail,
         *norms,
         cst.parse_statement(update + "\n"),
     ]
@@ -644,9 +706,16 @@ def _tuple(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else "(" + ", ".join(names) + ")"
 
 
-def _aux_names(forward: list[cst.BaseStatement], region: Region, ctx: HookContext) -> list[str]:
-    """Names the forward pass binds (besides the loss) that may be read after the region."""
-    inside = {id(n) for s in region.statements for n in _walk(s)}
+def _aux_names(
+    forward: list[cst.BaseStatement],
+    region: Region,
+    ctx: HookContext,
+    tail: Sequence[cst.BaseStatement] = (),
+) -> list[str]:
+    """Names the forward pass binds (besides the loss) that may be read after the region or
+    by the statements run after the gradient (``tail``)."""
+    moved = {id(n) for s in tail for n in _walk(s)}
+    inside = {id(n) for s in region.statements for n in _walk(s)} - moved
     reads = {}
     for statement in forward:
         for node in _walk(statement):
