@@ -65,6 +65,16 @@ TRANSFORMERS_VERSION = "5.23.0"
 # Source distributions that ship tests, examples or training scripts next to the package: a
 # checkout-like corpus. Pinned: the corpus is the same on every machine.
 CHECKOUT_SDISTS = ("pytorch-ignite==0.5.5", "timm==1.0.31", "accelerate==1.15.0", "skorch==1.4.0")
+# A larger checkout-like corpus (over 3,000 files) in which optimizer code is as rare as in a
+# large library's checkout: the above plus libraries whose sdists ship their test suites
+# (pure-Python builds: ``pip download`` prepares no compiled build to read their metadata).
+CHECKOUT_LARGE_SDISTS = (
+    *CHECKOUT_SDISTS,
+    "sympy==1.14.0",
+    "networkx==3.6.1",
+    "kornia==0.9.0",
+    "pytorch-lightning==2.6.6",
+)
 LIBCST_CONFIG = """\
 generated_code_marker: '@gen{}erated'
 formatter: [cat]
@@ -94,6 +104,8 @@ def ensure_corpus(name: str, workdir: Path) -> Path:
         source = _transformers_sources(workdir)
     elif name == "checkout":
         source = _checkout_sources(workdir)
+    elif name == "checkout-large":
+        source = _checkout_sources(workdir, CHECKOUT_LARGE_SDISTS, "sdists-large")
     elif name == "torch":
         spec = find_spec("torch")  # the package's location, without importing it
         if spec is None or not spec.submodule_search_locations:
@@ -129,14 +141,16 @@ def _transformers_sources(workdir: Path) -> Path:
     return found[0]
 
 
-def _checkout_sources(workdir: Path) -> Path:
-    """The unpacked source distributions of ``CHECKOUT_SDISTS``, one folder each."""
+def _checkout_sources(
+    workdir: Path, requirements: tuple[str, ...] = CHECKOUT_SDISTS, folder: str = "sdists"
+) -> Path:
+    """The unpacked source distributions of ``requirements``, one folder each."""
     import tarfile
     import zipfile
 
-    downloads, unpacked = workdir / "sdists", workdir / "sdists-unpacked"
+    downloads, unpacked = workdir / folder, workdir / f"{folder}-unpacked"
     downloads.mkdir(parents=True, exist_ok=True)
-    for requirement in CHECKOUT_SDISTS:
+    for requirement in requirements:
         name, _, version = requirement.partition("==")
         stem = f"{name.replace('-', '_')}-{version}"
         if not any(downloads.glob(f"{stem}.*")) and not any(downloads.glob(f"{name}-{version}.*")):
@@ -174,6 +188,8 @@ def _describe_source(name: str, source: Path) -> str:
         return f"transformers=={TRANSFORMERS_VERSION} (PyPI, --no-deps)\n"
     if name == "checkout":
         return f"sdists (PyPI): {' '.join(CHECKOUT_SDISTS)}\n"
+    if name == "checkout-large":
+        return f"sdists (PyPI): {' '.join(CHECKOUT_LARGE_SDISTS)}\n"
     version = (source / "version.py").read_text(encoding="utf-8", errors="replace")
     line = next((x for x in version.splitlines() if x.startswith("__version__")), "")
     return f"torch sources from {source} {line}\n"
@@ -378,7 +394,10 @@ def ratio(x: dict[str, object], y: dict[str, object]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--corpus", action="append", default=[], choices=["transformers", "torch", "checkout"]
+        "--corpus",
+        action="append",
+        default=[],
+        choices=["transformers", "torch", "checkout", "checkout-large"],
     )
     parser.add_argument(
         "--corpus-dir",

@@ -33,3 +33,28 @@ def test_metadata_resolved_with_the_per_class_scan_is_the_same() -> None:
     after = cst.MetadataWrapper(cst.parse_module(code))
     assert {type(k).__name__ for k in after.resolve(BindingProvider)} == plain
     assert len(after.resolve(ParentNodeProvider)) > 0
+
+
+def test_a_provider_that_is_not_batchable_costs_no_empty_walk(monkeypatch) -> None:
+    from libcst.metadata import PositionProvider
+
+    command_support.fast_batched_visitors()
+    walks: list[int] = []
+    real = cst.MetadataWrapper.visit_batched
+
+    def counted(self, visitors, *args, **kwargs):  # type: ignore[no-untyped-def]
+        walks.append(len(list(visitors)))
+        return real(self, visitors, *args, **kwargs)
+
+    monkeypatch.setattr(cst.MetadataWrapper, "visit_batched", counted)
+    wrapper = cst.MetadataWrapper(cst.parse_module("x = f(1)\n"))
+    positions = wrapper.resolve(PositionProvider)
+    assert walks == []
+    assert positions[wrapper.module.body[0]].start.line == 1
+
+
+def test_batchable_metadata_is_still_resolved_in_a_walk_after_the_patch() -> None:
+    command_support.fast_batched_visitors()
+    wrapper = cst.MetadataWrapper(cst.parse_module("import torch\nopt = torch.optim.SGD(p)\n"))
+    parents = wrapper.resolve(ParentNodeProvider)
+    assert parents[wrapper.module.body[0]] is wrapper.module

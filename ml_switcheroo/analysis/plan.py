@@ -2198,6 +2198,9 @@ class Planner:
         """Every optimizer of a file that freezes parameters escapes: torch skips those
         without a gradient, a functional optimizer updates every leaf it is given."""
         spec = self.resolver.map.parameters
+        names = spec.freeze_attributes | spec.freeze_methods
+        if self.resolver.assigns_or_calls(self.module, names) is False:
+            return  # the file's binding facts say: no such assignment or call (no walk)
         freezing = _first_freeze(self.module, spec.freeze_attributes, spec.freeze_methods)
         if freezing is None:
             return

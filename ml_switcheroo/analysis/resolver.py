@@ -39,9 +39,11 @@ class CallSite:
 
 @dataclass(frozen=True)
 class CalledMethods:
-    """Metadata on the Module: the name of every method called in it (``x.name(...)``)."""
+    """Metadata on the Module: the name of every method called in it (``x.name(...)``), and of
+    every attribute assigned (``x.name = ...``, ``x.name += ...``)."""
 
     names: frozenset[str]
+    assigned_attributes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class BindingProvider(BatchableMetadataProvider[object]):
     def __init__(self) -> None:
         super().__init__()
         self._methods: set[str] = set()
+        self._assigned_attributes: set[str] = set()
         self._classes: list[dict[str, list[cst.BaseExpression]]] = []
         self._self_names: list[str | None] = []
         self._depth_in_class: list[int] = []
@@ -95,11 +98,18 @@ class BindingProvider(BatchableMetadataProvider[object]):
             self._methods.add(node.func.attr.value)
 
     def leave_Module(self, original_node: cst.Module) -> None:
-        self.set_metadata(original_node, CalledMethods(frozenset(self._methods)))
+        methods = CalledMethods(frozenset(self._methods), frozenset(self._assigned_attributes))
+        self.set_metadata(original_node, methods)
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
+            if isinstance(target.target, cst.Attribute):
+                self._assigned_attributes.add(target.target.attr.value)
             self._record(target.target, node.value)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        if isinstance(node.target, cst.Attribute):
+            self._assigned_attributes.add(node.target.attr.value)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:
@@ -304,6 +314,14 @@ class Resolver:
         """The name of every method called in ``module``."""
         found = self.bindings.get(module)
         return found.names if isinstance(found, CalledMethods) else frozenset()
+
+    def assigns_or_calls(self, module: cst.Module, names: frozenset[str]) -> bool | None:
+        """Whether ``module`` assigns an attribute or calls a method of one of ``names``
+        (``x.name = ...``, ``x.name += ...``, ``x.name(...)``); None when not recorded."""
+        found = self.bindings.get(module)
+        if not isinstance(found, CalledMethods):
+            return None
+        return bool(names & (found.names | found.assigned_attributes))
 
     def uses_of(self, target: cst.Name) -> list[cst.CSTNode]:
         """The nodes that read the variable an assignment target binds."""

@@ -66,7 +66,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
     DESCRIPTION: str = "Translate PyTorch optimizer code to JAX/Optax."
     #: Hook names this command runs; None runs every hook in the map.
     HOOKS: ClassVar[frozenset[str] | None] = None
-    METADATA_DEPENDENCIES = (ScopeProvider,)
+    # Resolved together: libcst computes the binding facts in the same walk as the expression
+    # contexts scopes are built on (one walk of the tree fewer than resolving them apart).
+    METADATA_DEPENDENCIES = (ScopeProvider, BindingProvider)
     TARGET: ClassVar[Target] = DEFAULT_TARGET  # the hooks that render the map entries
 
     @classmethod

@@ -13,8 +13,9 @@ from typing import Any
 
 import libcst as cst
 from libcst.codemod import CodemodContext
-from libcst.metadata import BuiltinScope, GlobalScope, ParentNodeProvider
+from libcst.metadata import BuiltinScope, GlobalScope
 
+from ml_switcheroo.analysis.parents import parent_map
 from ml_switcheroo.analysis.plan import Plan, PlanItem
 from ml_switcheroo.analysis.resolver import Resolver, Variable
 from ml_switcheroo.model.hygiene import UserExpression, hygienic
@@ -185,17 +186,21 @@ class HookContexts:
         """The node holding ``node`` in the file's tree (None: unknown)."""
         if self.context.wrapper is None:
             return None
-        if self._parents is None:
-            self._parents = self.context.wrapper.resolve(ParentNodeProvider)
-        return self._parents.get(node)
+        return self._parent_map().get(node)
 
     def variable(self, name: cst.Name) -> Variable | None:
         """Every binding and read (with its parents) of the variable ``name`` refers to."""
         if self.context.wrapper is None:
             return None
+        return self.resolver().variable(name, self._parent_map())
+
+    def _parent_map(self) -> Mapping[cst.CSTNode, cst.CSTNode]:
+        """The parents of the file's nodes (``ParentNodeProvider``'s map, made once per file
+        by ``analysis.parents.parent_map``, much cheaper)."""
         if self._parents is None:
-            self._parents = self.context.wrapper.resolve(ParentNodeProvider)
-        return self.resolver().variable(name, self._parents)
+            assert self.context.wrapper is not None
+            self._parents = parent_map(self.context.wrapper.module)
+        return self._parents  # type: ignore[no-any-return]
 
 
 def _argument_values(site: Any) -> list[tuple[str, cst.BaseExpression]]:

@@ -43,3 +43,12 @@ class FrozenParametersTest(SwitcherooTest):
 
     def test_requires_grad_method_without_argument_converts(self) -> None:
         self.assertConvertsWith("model.requires_grad_()\n")
+
+    def test_requires_grad_changed_by_augmented_assignment(self) -> None:
+        self.assertEscapesFor("for p in model.parameters():\n    p.requires_grad &= train\n")
+
+    def test_requires_grad_set_in_one_target_of_a_chained_assignment(self) -> None:
+        self.assertEscapesFor("x = p.requires_grad = False\n")
+
+    def test_a_file_naming_requires_grad_only_as_a_read_converts(self) -> None:
+        self.assertConvertsWith("print(p.requires_grad)\n")
