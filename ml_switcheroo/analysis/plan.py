@@ -284,8 +284,16 @@ class Plan:
         return self.region_of.get(self.key(statement)) if self.region_of else None  # type: ignore[arg-type]
 
     def torch_only_in(self, statement: cst.CSTNode) -> list[TorchOnlyUse] | None:
-        """The torch-only uses of translated values in ``statement``, or None."""
-        return self.torch_only.get(self.key(statement)) if self.torch_only else None  # type: ignore[arg-type]
+        """The torch-only uses of translated values in ``statement``, or None; in source order
+        (libcst's references are sets ordered by memory address)."""
+        uses = self.torch_only.get(self.key(statement)) if self.torch_only else None  # type: ignore[arg-type]
+        return sorted(uses, key=self._source_order) if uses else uses
+
+    def _source_order(self, use: TorchOnlyUse) -> tuple[int, int, int, int, str]:
+        key = self.key(use.node)
+        if key is None:
+            return (0, 0, 0, 0, "")
+        return (key.line, key.column, key.end_line, key.end_column, use.names.get("name", ""))
 
     def key_of(self, node: cst.CSTNode) -> SiteKey:
         """``key(node)`` for a node the planner found in the module (always has one)."""

@@ -550,7 +550,10 @@ class Resolver:
                 scopes.append(referent.scope)
         bindings: list[Binding] = []
         for scope in scopes:
-            for assignment in scope.assignments[receiver.value]:
+            # in the order the scope saw them (libcst's set is ordered by memory address)
+            for assignment in sorted(
+                scope.assignments[receiver.value], key=lambda a: getattr(a, "_index", -1)
+            ):
                 if not isinstance(assignment, Assignment):
                     continue  # a builtin
                 node = assignment.node

@@ -461,3 +461,26 @@ class LightningTest(_Base):
             '        return {"optimizer": opt}\n'
         )
         self.assertIn('`return {"optimizer": opt}`', escape.reason)
+
+
+class SourceOrderTest(_Base):
+    """Several torch-only uses in one statement are reported in source order (libcst keeps
+    references in sets ordered by memory address: the order must not come from there)."""
+
+    def reasons(self, code: str) -> list[str]:
+        output = self.transform(HEAD + code)
+        return [line for line in output.splitlines() if "# ml_switcheroo: reason:" in line]
+
+    def transform(self, code: str) -> str:
+        from tests.support import run_codemod
+
+        return run_codemod(code)
+
+    def test_two_uses_in_one_statement_follow_the_source(self) -> None:
+        forward = self.reasons("log(pickle_it(opt), isinstance(opt, Base))\n")
+        backward = self.reasons("log(isinstance(opt, Base), pickle_it(opt))\n")
+        self.assertEqual(len(forward), 2, forward)
+        self.assertIn("pickle_it(...)", forward[0])
+        self.assertIn("isinstance", forward[1])
+        self.assertIn("isinstance", backward[0])
+        self.assertIn("pickle_it(...)", backward[1])
