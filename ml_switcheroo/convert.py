@@ -467,6 +467,9 @@ def _prescan(
         entry = cache.known(path, cache_files.stamp_of(os.stat(path)))
         if entry is not None and entry.outcome == cache_files.PREFILTERED:
             entry = None if _may_change_across_files(path, prefilter, stage) else entry
+        if entry is not None and entry.outcome == cache_files.PREFILTERED_ALONE:
+            cache.keep(path)
+            return cache_files.PREFILTERED, None
         if entry is not None and entry.outcome != cache_files.CONVERTED:
             cache.keep(path)
             return entry.outcome, None
@@ -491,9 +494,26 @@ def _prescan(
         return outcome, None
     sha = cache_files.content_sha(data)
     if stamp is not None:
-        cache.remember(path, stamp, sha, outcome, read_at)
+        recorded = outcome
+        if outcome == cache_files.PREFILTERED and not _calls_cross_file_methods(data, stage):
+            recorded = cache_files.PREFILTERED_ALONE
+        cache.remember(path, stamp, sha, recorded, read_at)
     cached = cache.result(path, sha) if outcome == cache_files.CONVERTED else None
     return outcome, cached if _replayable(cached, mode) else None
+
+
+def _calls_cross_file_methods(data: bytes, stage: SecondStage | None) -> bool:
+    """Whether ``data`` calls a method that facts from other files may type (``.step``,
+    ``.zero_grad``): a file that calls none never changes through other files
+    (``may_change_through_other_files`` asks this first), so its cached "pre-filtered out"
+    needs no question on a later run. True when it cannot tell (no stage)."""
+    from ml_switcheroo.analysis.cross_file import cross_file_methods
+    from ml_switcheroo.analysis.prefilter import has_attribute
+
+    if stage is None:
+        return True
+    methods = cross_file_methods(stage.semantic_map)
+    return any(has_attribute(data, method.encode("ascii")) for method in methods)
 
 
 def _may_change_across_files(

@@ -149,6 +149,54 @@ def test_a_second_check_run_reads_python_sources_only_for_the_repository_index(
     assert int(count) <= 2 * len(LAYOUT), result.stdout
 
 
+SECOND_RUN_OPENS = textwrap.dedent(
+    """
+    import sys
+    from ml_switcheroo import convert
+    from ml_switcheroo.app import cache
+    cache.RACY_NS = -(10**18)
+    args = ["--check", "-j", "1", "-q", "--cache", ".c", "src"]
+    convert.main(args)
+    opened = []
+    def audit(event, data):
+        if event == "open" and str(data[0]).endswith(".py") and "/src/" in str(data[0]):
+            opened.append(data[0])
+    sys.addaudithook(audit)
+    code = convert.main(args)
+    print(code, len(opened), opened)
+    """
+)
+
+
+def second_run_opens(tmp_path: Path, layout: dict[str, str]) -> tuple[str, int]:
+    """The exit code of a second cached ``--check`` run and how many sources it opened."""
+    tree(tmp_path / "src", layout)
+    result = subprocess.run(
+        [sys.executable, "-c", SECOND_RUN_OPENS],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=300,
+    )
+    code, count = result.stdout.split()[:2]
+    return code, int(count)
+
+
+def test_a_second_run_over_files_without_torch_or_steps_opens_none(tmp_path: Path) -> None:
+    """Pre-filtered files whose bytes call no `.step`/`.zero_grad` cannot change through other
+    files: the cache says so, and the second run asks no repository index about them."""
+    layout = {f"m{i}.py": PLAIN + f"\nVALUE_{i} = {i}\n" for i in range(5)}
+    assert second_run_opens(tmp_path, layout) == ("0", 0)
+
+
+def test_a_pre_filtered_file_that_steps_is_asked_again(tmp_path: Path) -> None:
+    """A pre-filtered file calling `.step()` may change through another file: asked again."""
+    layout = {"engine.py": "def train(opt, loss):\n    loss.backward()\n    opt.step()\n"}
+    code, opened = second_run_opens(tmp_path, layout)
+    assert code == "0" and opened >= 1
+
+
 def test_a_poisoned_result_is_replayed_when_nothing_changed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
 ) -> None:

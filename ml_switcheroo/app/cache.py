@@ -60,9 +60,12 @@ MAGIC = b"ml-switcheroo-cache"
 RACY_NS = 2_000_000_000  # stat entries younger than this at read time are verified next time
 
 PREFILTERED = "p"  # outcomes recorded in the stat index
+# pre-filtered out, and its bytes call none of the methods facts from other files type
+# (``cross_file_methods``): no other file can change it, so a later run does not ask
+PREFILTERED_ALONE = "q"
 GENERATED = "g"
 CONVERTED = "c"
-OUTCOMES = frozenset({PREFILTERED, GENERATED, CONVERTED})
+OUTCOMES = frozenset({PREFILTERED, PREFILTERED_ALONE, GENERATED, CONVERTED})
 
 Stamp = tuple[int, int, int, int, int]  # device, inode, size, mtime_ns, ctime_ns
 
