@@ -118,35 +118,9 @@ def test_a_second_check_run_reads_python_sources_only_for_the_repository_index(
     a file's facts come from (issue 12), which the repository index reads: once per file and
     index (``pkg/c.py`` is in two: ``src`` and, no ``__init__.py``, ``src/pkg``). Nothing is
     converted again (exit 3 from the cached results)."""
-    tree(tmp_path / "src", LAYOUT)
-    script = textwrap.dedent(
-        """
-        import sys
-        from ml_switcheroo import convert
-        from ml_switcheroo.app import cache
-        cache.RACY_NS = -(10**18)
-        args = ["--check", "-j", "1", "-q", "--cache", ".c", "src"]
-        convert.main(args)
-        opened = []
-        def audit(event, data):
-            if event == "open" and str(data[0]).endswith(".py") and "/src/" in str(data[0]):
-                opened.append(data[0])
-        sys.addaudithook(audit)
-        code = convert.main(args)
-        print(code, len(opened), opened)
-        """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=300,
-    )
-    code, count = result.stdout.split()[:2]
-    assert code == "3", result.stdout + result.stderr
-    assert int(count) <= 2 * len(LAYOUT), result.stdout
+    code, count = second_run_opens(tmp_path, LAYOUT)
+    assert code == "3"
+    assert count <= 2 * len(LAYOUT)
 
 
 SECOND_RUN_OPENS = textwrap.dedent(

@@ -225,21 +225,25 @@ def argument_holds(
     return True
 
 
+class _OwnCode(cst.CSTVisitor):
+    """Visits a statement's own code: not the functions, classes and lambdas defined in it."""
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
 def jumps(statement: cst.CSTNode) -> bool:
     """Whether ``statement`` holds a ``continue``/``break``/``return``/``raise`` (outside
     functions and classes defined in it)."""
     found = False
 
-    class _Find(cst.CSTVisitor):
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            return False
-
-        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-            return False
-
-        def visit_Lambda(self, node: cst.Lambda) -> bool:
-            return False
-
+    class _Find(_OwnCode):
         def on_visit(self, node: cst.CSTNode) -> bool:
             nonlocal found
             if isinstance(node, (cst.Continue, cst.Break, cst.Return, cst.Raise)):
@@ -258,7 +262,7 @@ def leaves_loop(statement: cst.CSTNode) -> bool:
     return _LeavesLoop.holds(statement, nested=False)
 
 
-class _LeavesLoop(cst.CSTVisitor):
+class _LeavesLoop(_OwnCode):
     """Finds a jump out of the loop whose body is visited (``nested``: inside an inner loop's
     body, where ``break``/``continue`` stay in that inner loop)."""
 
@@ -271,15 +275,6 @@ class _LeavesLoop(cst.CSTVisitor):
         finder = cls(nested)
         node.visit(finder)
         return finder.found
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
 
     def visit_For(self, node: cst.For) -> bool:
         self._loop(node.body, node.orelse)
