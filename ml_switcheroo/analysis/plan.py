@@ -2119,7 +2119,7 @@ class Planner:
             return False
         before = self.collector.blocks[clip.block].body[: clip.index]  # type: ignore[attr-defined]
         unscale = self.scaler_methods.unscale
-        return not any(unscale and _calls_method(statement, unscale) for statement in before)
+        return not any(unscale and _calls_a_method(statement, (unscale,)) for statement in before)
 
     def _stepped_under_other_control(self, clip: Site) -> bool:
         """An optimizer step after ``clip`` (in its function) is nested in a loop or
@@ -2636,20 +2636,6 @@ def _mentions(node: cst.CSTNode, text: str) -> bool:
     return found
 
 
-def _calls_method(node: cst.CSTNode, name: str) -> bool:
-    """Whether ``node`` calls ``<anything>.name(...)``."""
-    found = False
-
-    class _Find(cst.CSTVisitor):
-        def visit_Call(self, call: cst.Call) -> None:
-            nonlocal found
-            if isinstance(call.func, cst.Attribute) and call.func.attr.value == name:
-                found = True
-
-    node.visit(_Find())
-    return found
-
-
 def _calls_self_method(node: cst.CSTNode, receiver: str, name: str) -> bool:
     """Whether ``node`` calls ``receiver.name(...)`` (``self.train_one_epoch(...)``)."""
     found = False
@@ -2702,18 +2688,12 @@ def _walk_calls(module: cst.Module) -> list[cst.Call]:
 
 def _calls_named(module: cst.Module, name: str) -> list[cst.Call]:
     """The calls in ``module`` of ``name(...)`` or ``<anything>.name(...)``."""
-    found: list[cst.Call] = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_Call(self, call: cst.Call) -> None:
-            func = call.func
-            if (isinstance(func, cst.Name) and func.value == name) or (
-                isinstance(func, cst.Attribute) and func.attr.value == name
-            ):
-                found.append(call)
-
-    module.visit(_Find())
-    return found
+    return [
+        call
+        for call in _walk_calls(module)
+        if (isinstance(call.func, cst.Name) and call.func.value == name)
+        or (isinstance(call.func, cst.Attribute) and call.func.attr.value == name)
+    ]
 
 
 def _short(node: cst.CSTNode, limit: int = 60) -> str:

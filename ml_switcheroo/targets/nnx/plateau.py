@@ -21,9 +21,6 @@ is initialised with the parameters so that its dtype is theirs (as a chain's wou
 
 from __future__ import annotations
 
-import math
-from numbers import Real
-
 import libcst as cst
 
 from ml_switcheroo.analysis.plan import SchedulePlan
@@ -41,6 +38,7 @@ from ml_switcheroo.targets.optax.lr_scheduler import (
     MIN_LR,
     attaches_to_chain,
     eps_floor,
+    finite_number,
     optimizer_lr,
     render_schedule,
     translate_lr_scheduler,
@@ -165,14 +163,10 @@ def _eps_floor(schedule: SchedulePlan, node: cst.Call, ctx: HookContext) -> floa
         values["lr"] = literal_value(optimizer_lr(schedule, ctx))
     except NotALiteral:
         values["lr"] = None
-    unknown = [name for name, value in values.items() if not _number(value)]
+    unknown = [name for name, value in values.items() if not finite_number(value)]
     if unknown:
         raise render(Finding(findings.PLATEAU_NOT_LITERAL, {"names": _listed(unknown)}))
     return eps_floor(*(float(values[k]) for k in ("lr", FACTOR, MIN_LR, EPS)))
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _listed(names: list[str]) -> str:

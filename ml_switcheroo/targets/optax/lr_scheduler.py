@@ -258,7 +258,7 @@ def _plateau_floor(call: BoundCall) -> float | None:
     value it needs is not a number literal (optax.contrib.reduce_on_plateau has no eps rule:
     its ``min_scale`` must carry torch's floor)."""
     values = {name: call.literal(name) for name in (OPTIMIZER_LR, FACTOR, MIN_LR, EPS)}
-    unknown = [name for name, value in values.items() if not _number(value)]
+    unknown = [name for name, value in values.items() if not finite_number(value)]
     if unknown:
         shown = ", ".join(f"`{'lr' if n == OPTIMIZER_LR else n}`" for n in unknown)
         raise render(Finding(findings.PLATEAU_EPS_FLOOR_UNKNOWN, {"names": shown}))
@@ -266,7 +266,8 @@ def _plateau_floor(call: BoundCall) -> float | None:
     return eps_floor(lr, factor, min_lr, eps)
 
 
-def _number(value: object) -> bool:
+def finite_number(value: object) -> bool:
+    """A finite int or float literal value (not a bool)."""
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
