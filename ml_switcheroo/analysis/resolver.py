@@ -556,6 +556,18 @@ class Resolver:
         arguments = self.caller_arguments(param, assignment) if assignment is not None else None
         return arguments[0] if arguments is not None and len(arguments) == 1 else None
 
+    def other_argument(self, param: cst.Param, type_name: str) -> cst.BaseExpression | None:
+        """The first argument a construction of the class passes for its ``__init__``
+        parameter ``param`` that is not a ``type_name`` (None: none, or not such a parameter)."""
+        assignment = param_assignment(self, param)
+        if owner_of(self, param) is None or assignment is None:
+            return None
+        for argument in self.caller_arguments(param, assignment) or []:
+            found = self._expression_type(argument, 1)
+            if not isinstance(found, ReceiverType) or found.name != type_name or found.probable:
+                return argument
+        return None
+
     def _constructions_pass(
         self, param: cst.Param, enclosing_class: cst.ClassDef | None, depth: int
     ) -> list[cst.BaseExpression] | None:
@@ -612,7 +624,9 @@ class Resolver:
         """
         if not isinstance(receiver, cst.Name):
             values = self._self_attribute_values(receiver, enclosing_class)
-            return None if values is None else [self._attribute_binding(v, receiver) for v in values]
+            return (
+                None if values is None else [self._attribute_binding(v, receiver) for v in values]
+            )
         scopes: list[Scope] = []
         for referent in self._referents(receiver):
             if isinstance(referent.node, (cst.Import, cst.ImportFrom)):

@@ -25,6 +25,8 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import Assignment, ClassScope, GlobalScope
 
+from ml_switcheroo.spec.signature import code_of
+
 _REFLECTION = frozenset({"getattr", "setattr", "delattr", "hasattr", "vars"})
 
 
@@ -205,7 +207,9 @@ class _Accesses(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.problem is None and _reflects(node, self.attribute, bool(self._depth_in_methods)):
-            self.problem = NotStored(node, "reaches an attribute by name")
+            self.problem = NotStored(
+                node, f"`{code_of(node.func)}(...)` reaches an attribute by name"
+            )
 
     def _self_of_family(self, node: cst.Attribute) -> bool:
         return any(self.resolver.is_self_attribute(node, c) for c in self.family)

@@ -268,6 +268,10 @@ class TorchOnlyFinder:
         stored = self.resolver.stored_attribute(param) if param is not None else None
         if isinstance(stored, NotStored):  # a class of the file that does not only keep it
             description += f" ({self.planner._place(stored.node)} {stored.why})"
+        other = self.resolver.other_argument(param, handle.type_name) if param else None
+        if other is not None and stored is not None:  # another construction of the class
+            shown = _shortened(code_of(other))
+            description += f" ({self.planner._place(other)} passes `{shown}` for it)"
         across = self._across_files(callee, call, argument)
         if across is not None:
             type_name, reason = across
@@ -299,7 +303,9 @@ class TorchOnlyFinder:
             owner = owner_of(self.resolver, param)
             uses = tuple(_self_attribute_uses(owner, stored, self.resolver))
             name = code_of(stored).strip()
-            self._follow(_Handle(handle.origin, name, handle.translated, handle.type_name, uses, owner))
+            self._follow(
+                _Handle(handle.origin, name, handle.translated, handle.type_name, uses, owner)
+            )
             return
         uses = tuple(self.resolver.parameter_uses(param))
         self._follow(

@@ -525,8 +525,31 @@ def _model_in_step(
                 f"the loss calls `{text}` too (several models in one loss, or an unknown loss)"
             )
     if found is None:
-        raise Untranslatable(f"the forward pass does not call the trained model `{trained_text}`")
+        raise Untranslatable(
+            f"the forward pass does not call the trained model `{trained_text}`"
+            + _rebound_models(forward, bound, ctx)
+        )
     return found
+
+
+def _rebound_models(forward: list[cst.BaseStatement], bound: set[str], ctx: HookContext) -> str:
+    """`` (`self.model` holds `DDP(self.model)` too, at file.py:37)``: the callees of the
+    forward pass that hold more than one value (a wrapper stored over the model), where."""
+    for callee in _callees(forward):
+        text = dotted_name(callee)
+        values = ctx.origins(callee) if isinstance(callee, cst.Attribute) else None
+        if text is None or text.split(".")[0] in bound or values is None or len(values) < 2:
+            continue
+        shown = ", ".join(
+            f"`{_short(code_of(v))}` at {ctx.place(v) or 'an unknown line'}" for v in values
+        )
+        return f" (`{text}` holds more than one object: {shown})"
+    return ""
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _model_across_files(
