@@ -454,14 +454,22 @@ class Resolver:
         assert isinstance(node, cst.Attribute)
         found: list[cst.BaseExpression] = []
         for value in values:
-            if self.stored_parameter(value, node.attr.value) is None or depth >= 3:
-                found.append(value)
+            stored = self.stored_parameter(value, node.attr.value)
+            if stored is None or depth >= 3 or self._constructed_elsewhere(*stored):
+                found.append(value)  # constructed in other files: the parameter stands for itself
                 continue
             inner = self.origin_values(value, enclosing_class, depth + 1)
             if inner is None:
                 return None
             found.extend(inner)
         return found
+
+    def _constructed_elsewhere(self, param: cst.Param, assignment: Assignment) -> bool:
+        """Whether another file of the repository constructs the class whose ``__init__`` has
+        ``param`` (its call sites, not this file's, decide: ``_cross_file_type``)."""
+        return self._cross_file_type(param, assignment) is not None or (
+            id(param) in self.cross_file_reasons
+        )
 
     def reaching_values(
         self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None, depth: int = 0
@@ -719,6 +727,9 @@ class Resolver:
         stored = self.stored_parameter(value, receiver.attr.value)
         if stored is None:
             return self._value_type(value)
+        across = self._cross_file_type(*stored)
+        if across is not None or id(stored[0]) in self.cross_file_reasons:
+            return across  # constructed in other files: the repository's call sites decide
         return self._type_from_callers(stored[0], stored[1], 0)
 
     def _self_attribute_values(
@@ -908,14 +919,18 @@ class Resolver:
         no longer decide."""
         function = assignment.scope.node
         parent = getattr(assignment.scope, "parent", None)
+        owner = init_class(function, parent) if function is not None else None
+        if owner is not None and not isinstance(self.scopes.get(owner), GlobalScope):
+            owner = None  # a class of the module level only
         if (
             self.cross_file is None
             or not isinstance(function, cst.FunctionDef)
             or parent is None
-            or not isinstance(parent, GlobalScope)  # not a module-level function
+            or not (isinstance(parent, GlobalScope) or owner is not None)
         ):
             return None
-        fact = self.cross_file.parameter_type(function.name.value, param.name.value)
+        name = owner.name.value if owner is not None else function.name.value
+        fact = self.cross_file.parameter_type(name, param.name.value)
         if fact is None:
             return None
         type_name, reason = fact
@@ -1013,16 +1028,15 @@ class Resolver:
     def _stored_in(
         self, param: cst.Param, owner: cst.ClassDef, init: cst.FunctionDef
     ) -> cst.Attribute | NotStored:
-        if self.cross_file is not None and self.cross_file.mentioned_elsewhere(owner.name.value):
-            return NotStored(
-                owner,
-                f"another file of the repository names `{owner.name.value}` (a class built "
-                "in another file is not followed yet)",
-            )
         calls = constructions(self, owner, CallSite)
         if isinstance(calls, NotStored):
             return calls
-        return stored_attribute(self, param, owner, init)
+        stored = stored_attribute(self, param, owner, init)
+        elsewhere = self.cross_file.stored_reason if self.cross_file is not None else None
+        why = elsewhere(owner.name.value, param.name.value) if elsewhere else None
+        if isinstance(stored, cst.Attribute) and why is not None:
+            return NotStored(owner, f"(another file: {why})")
+        return stored
 
     def stored_parameter(
         self, value: cst.BaseExpression, attribute: str
