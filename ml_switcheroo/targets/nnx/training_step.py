@@ -582,6 +582,7 @@ def _model_across_files(
         raise Untranslatable(
             f"the optimizer `{code_of(optimizer).strip()}` is not built in this file, and no "
             f"model the forward pass calls is provably the one it trains at every call site{why}"
+            + _rebound_models(forward, bound, ctx)
         )
     return found
 
