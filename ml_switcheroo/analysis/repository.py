@@ -30,8 +30,13 @@ read, or the place that makes it unknown: a module global of its own file, a sec
 optimizer, ``*args``); ``factory_callers`` is ``call_sites`` for it, unknown also where a file
 imports it under two names; ``calls_of`` counts the calls of a function in the repository.
 
-NOT DONE YET (issue 12, deliverable 1, later parts): methods and ``self.x`` across files
-(only module-level functions are followed), ``return opt, sched`` tuples across files (a
+A module-level class is a callable too (``FileFacts.callable``: its ``__init__`` without
+``self``): ``Trainer(model, loader, opt)`` is a call site, and a parameter its ``__init__``
+stores once in ``self.<attr>`` is used only as the repository's files use ``.<attr>``
+(``stored_misuse``, ``analysis/stored_ast.py``).
+
+NOT DONE YET (issue 12, deliverable 1, later parts): methods other than a class's
+``__init__`` (``trainer.fit(opt)``), ``return opt, sched`` tuples across files (a
 builder of the same file is followed: ``analysis/builders.py``), module attributes, values
 passed on through more than one function (``fit`` passing its parameter to
 ``train_one_epoch``: unknown), schedulers handed across files. Each of these keeps today's

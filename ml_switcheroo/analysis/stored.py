@@ -12,9 +12,17 @@ the class, a subclass, or on an instance from outside), the instance never reach
 ``<something>.<attr>``. The resolver then types ``self.<attr>`` as the parameter and follows its
 origins to the construction sites; the torch-only finder follows its uses in the class.
 
-NOT DONE YET: the class constructed in another file of the repository (the repository index
-follows module-level functions only): a class whose name another file holds is not followed,
-and keeps today's escape (the reason names the file).
+With the repository index, the constructions in other files decide (``Resolver.
+_cross_file_type`` for the class's name, ``RepositoryIndex.stored_misuse``: the rule read with
+``ast``, ``analysis/stored_ast.py``), and no other file may store or (for an optimizer) read
+``.<attr>`` (``CrossFile.stored_reason``). NNX: ``self.model`` stored once from another
+parameter of the same ``__init__`` is the model the optimizer trains when every construction
+passes the model it was built over (``CrossFile.trained_model_reason``).
+
+NOT DONE YET: a model moved or wrapped before it is stored (``self.model = model.to(gpu)``,
+``DDP(self.model)``) escapes (task N adds the self-returning methods of a module); an optimizer
+passed to a method other than ``__init__`` (``trainer.fit(opt)``), or stored in a container
+(``self.opts = [opt]``), is not followed.
 """
 
 from __future__ import annotations
