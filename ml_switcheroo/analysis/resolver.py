@@ -955,15 +955,16 @@ class Resolver:
 
         Only for functions called by name whose name is used for nothing but calls.
         """
-        stored = self.stored_attribute(param)
-        if isinstance(stored, NotStored):
-            return None  # an `__init__` parameter not followed into `self.<attr>`
         arguments = self.caller_arguments(param, assignment) if depth <= 3 else None
         if arguments is None:
             return None
         types = [self._expression_type(argument, depth + 1) for argument in arguments]
         result = self._agreeing(types)
-        return result if result is not None and not result.probable else None
+        if result is None or result.probable:
+            return None
+        if isinstance(self.stored_attribute(param), NotStored):
+            return None  # an `__init__` parameter not followed into `self.<attr>`
+        return result
 
     def caller_arguments(
         self, param: cst.Param, assignment: Assignment
