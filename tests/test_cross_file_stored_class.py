@@ -192,6 +192,20 @@ def test_convert_in_place_rewrites_both_files_the_same(
     assert (tmp_path / "pkg" / "main.py").read_text(encoding="utf-8") == MAIN_AFTER
 
 
+def test_a_cached_run_sees_a_construction_added_in_another_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_package(tmp_path, {"trainer.py": trainer(), "main.py": main()})
+    monkeypatch.chdir(tmp_path)
+    assert convert.main(["-j", "1", "-q", "--check", "--cache=.cache", "."]) == 1
+    other = "\n\n\ndef other(model, loader):\n    return Trainer(model, loader, None)"
+    (tmp_path / "pkg" / "main.py").write_text(main(extra=other), encoding="utf-8")
+    capsys.readouterr()
+    convert.main(["-j", "1", "-q", "--diff", "--cache=.cache", "."])
+    diff = capsys.readouterr().out
+    assert "main.py" in diff and "trainer.py" not in diff, diff
+
+
 # ---------------------------------------------------------------------- trap twins
 
 
