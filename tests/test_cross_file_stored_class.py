@@ -159,6 +159,14 @@ def test_the_class_converted_after_its_constructor_was_written_is_the_same(
     assert outputs["trainer.py"] == TRAINER_AFTER
 
 
+def test_the_constructor_converted_after_the_class_was_written_is_the_same(
+    tmp_path: Path,
+) -> None:
+    write_package(tmp_path, {"trainer.py": TRAINER_AFTER, "main.py": main()})
+    outputs, _ = convert_in_process(tmp_path)
+    assert outputs["main.py"] == MAIN_AFTER
+
+
 def test_a_second_run_changes_nothing(tmp_path: Path) -> None:
     write_package(tmp_path, {"trainer.py": TRAINER_AFTER, "main.py": MAIN_AFTER})
     outputs, _ = convert_in_process(tmp_path)
@@ -305,6 +313,17 @@ def test_nnx_converts_the_step_in_the_class(tmp_path: Path) -> None:
     assert nnx_step_converted(outputs["trainer.py"]), outputs["trainer.py"]
     assert "nnx.Optimizer(model, optax.sgd(" in outputs["main.py"]
     assert convert_in_process(tmp_path, TorchToNNX, order=-1)[0] == outputs
+
+
+def test_nnx_each_file_converted_after_the_other_was_written_is_the_same(
+    tmp_path: Path,
+) -> None:
+    write_package(tmp_path, {"trainer.py": trainer(), "main.py": main()})
+    outputs, _ = convert_in_process(tmp_path, TorchToNNX)
+    write_package(tmp_path, {"main.py": outputs["main.py"]})
+    assert convert_in_process(tmp_path, TorchToNNX)[0]["trainer.py"] == outputs["trainer.py"]
+    write_package(tmp_path, {"main.py": main(), "trainer.py": outputs["trainer.py"]})
+    assert convert_in_process(tmp_path, TorchToNNX)[0]["main.py"] == outputs["main.py"]
 
 
 def test_nnx_a_construction_passing_another_model_escapes_the_step(tmp_path: Path) -> None:
