@@ -16,9 +16,11 @@ import pytest
 from libcst.codemod import CodemodContext
 
 from ml_switcheroo import convert
+from ml_switcheroo.analysis.prefilter import prefilter_for
 from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
 from ml_switcheroo.rewrite.engine import records_of
 from ml_switcheroo.rewrite.report import Record
+from ml_switcheroo.targets.catalogue import load_semantic_map
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -171,6 +173,11 @@ def test_a_second_run_changes_nothing(tmp_path: Path) -> None:
     write_package(tmp_path, {"trainer.py": TRAINER_AFTER, "main.py": MAIN_AFTER})
     outputs, _ = convert_in_process(tmp_path)
     assert outputs == {"__init__.py": "", "trainer.py": TRAINER_AFTER, "main.py": MAIN_AFTER}
+
+
+def test_the_class_file_has_no_bytes_the_prefilter_needs() -> None:
+    """So ``convert`` keeps it only through ``may_change_through_other_files``."""
+    assert not prefilter_for(load_semantic_map()).matches(trainer().encode())
 
 
 def test_libcst_tool_rewrites_both_files(tmp_path: Path) -> None:

@@ -350,7 +350,8 @@ def may_change_through_other_files(
     )
     root = target_root or ""
     cross = CrossFile(index, absolute, semantic_map, _assume_translates, methods, root, never)
-    for function, param in [*_stepped_parameters(facts, methods), *_stored_parameters(facts)]:
+    stored = _stored_parameters(facts, methods)
+    for function, param in [*_stepped_parameters(facts, methods), *stored]:
         fact = cross.parameter_type(function, param)
         if fact is not None and fact[0] is not None:
             return True
@@ -390,13 +391,22 @@ def _stepped_parameters(facts: FileFacts, methods: frozenset[str]) -> Iterator[t
             yield name, param
 
 
-def _stored_parameters(facts: FileFacts) -> Iterator[tuple[str, str]]:
+def _stored_parameters(facts: FileFacts, methods: frozenset[str]) -> Iterator[tuple[str, str]]:
     """(class, parameter) for each parameter of the ``__init__`` of a module-level class of
-    the file that it stores in ``self.<attr>`` (``stored_ast.stored_attribute``)."""
+    the file that it stores in ``self.<attr>`` (``stored_ast.stored_attribute``) and on which
+    the class calls one of ``methods`` (``self.<attr>.step()``)."""
     for name, owner in facts.classes.items():
+        called = {
+            node.value.attr
+            for node in ast.walk(owner)
+            if isinstance(node, ast.Attribute)
+            and node.attr in methods
+            and isinstance(node.value, ast.Attribute)
+        }
         init = class_init(owner)
         for arg in init.args.args[1:] if init is not None else []:
-            if not isinstance(stored_attribute(owner, arg.arg)[0], int):
+            stored = stored_attribute(owner, arg.arg)
+            if not isinstance(stored[0], int) and stored[0] in called:
                 yield name, arg.arg
 
 
