@@ -149,6 +149,14 @@ class StoredOptimizerOptaxTest(SwitcherooTest):
         assert "ESCAPE-BEGIN torch.optim.Optimizer.state_dict" in lines[at - 4], output
         assert not construction_escaped(output) and not zero_grad_kept(output), output
 
+    def test_an_lr_read_of_the_stored_optimizer_is_marked_in_place(self) -> None:
+        extra_method = '\n\n    def lr(self):\n        return self.optimizer.param_groups[0]["lr"]'
+        output = optax_output(trainer(init_extra=extra_method))
+        lines = output.splitlines()
+        at = lines.index('        return self.optimizer.param_groups[0]["lr"]')
+        assert "ESCAPE-BEGIN torch.optim.Optimizer.param_groups" in lines[at - 4], output
+        assert not construction_escaped(output) and not zero_grad_kept(output), output
+
 
 class StoredOptimizerTrapTest(SwitcherooTest):
     """Each shape keeps the hand-over escape at ``Trainer(...)``, with the place that decided."""
