@@ -31,6 +31,7 @@ from ml_switcheroo.analysis.repository import (
     index_for,
     repository_root,
 )
+from ml_switcheroo.analysis.stored_ast import class_init, stored_attribute
 from ml_switcheroo.spec.roles import SCHEDULER, STEP, ZERO_GRAD
 from ml_switcheroo.spec.semantic_map import SemanticMap
 
@@ -79,7 +80,7 @@ class CrossFile:
         facts = self.index.facts(path) if path else None
         if facts is not None and facts.error is not None:
             return None, facts.error.describe(self.index.root)  # its file fails to parse
-        definition = facts.functions.get(function) if facts else None
+        definition = facts.callable(function) if facts else None
         if definition is None:
             return None
         param = _parameter_name(definition, call, argument)
@@ -124,8 +125,25 @@ class CrossFile:
         if fact[0] is None:
             return fact[1]
         module = self.index.module_of(self.path)
+        if function in self.index.facts(self.path).classes:  # `self.model`: stored once
+            uses = self.methods | self._translated_members()
+            rebound = self.index.stored_misuse(module, function, model, uses, reads_allowed=True)
+            if rebound is not None:
+                return rebound.describe(self.index.root)
         mismatch = self.index.model_mismatch(module, function, optimizer, model, self._under_target)
         return None if mismatch is None else mismatch.describe(self.index.root)
+
+    def stored_reason(self, owner: str, param: str, model: bool = False) -> str | None:
+        """For this file's module-level class ``owner`` whose ``__init__`` stores ``param`` in
+        ``self.<attr>``: why another file may store, reach by name or (not a ``model``) read
+        ``.<attr>`` (``RepositoryIndex.stored_misuse``; this file is read by the caller); None
+        when none does."""
+        module = self.index.module_of(self.path)
+        if not self.index.complete:
+            return "the repository is too large to be indexed"
+        uses = self.methods | self._translated_members()
+        found = self.index.stored_misuse(module, owner, param, uses, model, skip_own=True)
+        return None if found is None else found.describe(self.index.root)
 
     def passed_constructors(self, function: str, param: str) -> list[str] | None:
         """The qualified names of the calls every call site in the repository passes for
@@ -332,7 +350,8 @@ def may_change_through_other_files(
     )
     root = target_root or ""
     cross = CrossFile(index, absolute, semantic_map, _assume_translates, methods, root, never)
-    for function, param in _stepped_parameters(facts, methods):
+    stored = _stored_parameters(facts, methods)
+    for function, param in [*_stepped_parameters(facts, methods), *stored]:
         fact = cross.parameter_type(function, param)
         if fact is not None and fact[0] is not None:
             return True
@@ -370,6 +389,25 @@ def _stepped_parameters(facts: FileFacts, methods: frozenset[str]) -> Iterator[t
                 used.add(node.value.id)
         for param in sorted(used):
             yield name, param
+
+
+def _stored_parameters(facts: FileFacts, methods: frozenset[str]) -> Iterator[tuple[str, str]]:
+    """(class, parameter) for each parameter of the ``__init__`` of a module-level class of
+    the file that it stores in ``self.<attr>`` (``stored_ast.stored_attribute``) and on which
+    the class calls one of ``methods`` (``self.<attr>.step()``)."""
+    for name, owner in facts.classes.items():
+        called = {
+            node.value.attr
+            for node in ast.walk(owner)
+            if isinstance(node, ast.Attribute)
+            and node.attr in methods
+            and isinstance(node.value, ast.Attribute)
+        }
+        init = class_init(owner)
+        for arg in init.args.args[1:] if init is not None else []:
+            stored = stored_attribute(owner, arg.arg)
+            if not isinstance(stored[0], int) and stored[0] in called:
+                yield name, arg.arg
 
 
 def _called_names(facts: FileFacts) -> list[str]:

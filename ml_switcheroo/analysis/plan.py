@@ -2036,6 +2036,7 @@ class Planner:
             value = self.resolver.bindings.get(bindings[0])
             if isinstance(bindings[0], cst.Param):  # a builder's: what its one call passes
                 value = self.resolver.builders().passed(bindings[0])
+                value = value or self.resolver.constructed_with(bindings[0])
             if isinstance(value, cst.Name):  # `m = model`: the same object
                 return self._model_origin(value, enclosing, depth + 1)
             return bindings[0]

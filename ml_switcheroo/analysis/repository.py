@@ -30,8 +30,13 @@ read, or the place that makes it unknown: a module global of its own file, a sec
 optimizer, ``*args``); ``factory_callers`` is ``call_sites`` for it, unknown also where a file
 imports it under two names; ``calls_of`` counts the calls of a function in the repository.
 
-NOT DONE YET (issue 12, deliverable 1, later parts): methods and ``self.x`` across files
-(only module-level functions are followed), ``return opt, sched`` tuples across files (a
+A module-level class is a callable too (``FileFacts.callable``: its ``__init__`` without
+``self``): ``Trainer(model, loader, opt)`` is a call site, and a parameter its ``__init__``
+stores once in ``self.<attr>`` is used only as the repository's files use ``.<attr>``
+(``stored_misuse``, ``analysis/stored_ast.py``).
+
+NOT DONE YET (issue 12, deliverable 1, later parts): methods other than a class's
+``__init__`` (``trainer.fit(opt)``), ``return opt, sched`` tuples across files (a
 builder of the same file is followed: ``analysis/builders.py``), module attributes, values
 passed on through more than one function (``fit`` passing its parameter to
 ``train_one_epoch``: unknown), schedulers handed across files. Each of these keeps today's
@@ -48,6 +53,13 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
+
+from ml_switcheroo.analysis.stored_ast import (
+    attribute_problem,
+    class_problem,
+    init_without_self,
+    stored_attribute,
+)
 
 MAX_FILES = 20_000
 MAX_HOPS = 3  # functions a value passed on is followed through
@@ -104,6 +116,20 @@ class FileFacts:
     # two imports, a function and an assignment): reaching one makes a fact unknown
     shadowed: dict[str, str] = field(default_factory=dict)
     functions: dict[str, ast.FunctionDef] = field(default_factory=dict)  # module level, once
+    classes: dict[str, ast.ClassDef] = field(default_factory=dict)  # module level, once
+    # class name -> its `__init__` without `self` (``stored_ast.init_without_self``), once made
+    inits: dict[str, ast.FunctionDef | None] = field(default_factory=dict)
+
+    def callable(self, name: str) -> ast.FunctionDef | None:
+        """The module-level function ``name``, or the ``__init__`` (without ``self``) of the
+        module-level class ``name``: what a call of ``name`` binds its arguments to."""
+        if name in self.functions:
+            return self.functions[name]
+        if name not in self.classes:
+            return None
+        if name not in self.inits:
+            self.inits[name] = init_without_self(self.classes[name])
+        return self.inits[name]
 
 
 def repository_root(path: str) -> str:
@@ -247,7 +273,7 @@ class RepositoryIndex:
         path = self.file_of(module)
         if path is None or not self.complete:
             return Unknown(Place(path or module, 0), "is not a file of an indexed repository")
-        definition = self.facts(path).functions.get(function)
+        definition = self.facts(path).callable(function)
         if definition is None:
             return Unknown(Place(path, 0), f"does not define `{function}` once at module level")
         qualified = f"{module}.{function}"
@@ -272,6 +298,8 @@ class RepositoryIndex:
         by passing it to a module-level function of the repository that does (up to
         ``MAX_HOPS`` functions); else the first other use."""
         path = self.file_of(module)
+        if path is not None and function in self.facts(path).classes:
+            return self.stored_misuse(module, function, param, methods)
         definition = self.facts(path).functions.get(function) if path else None
         if path is None or definition is None:
             return Unknown(Place(path or module, 0), f"does not define `{function}`")
@@ -310,7 +338,7 @@ class RepositoryIndex:
         callee = _qualified(call.func, facts)
         split = self.split(callee) if callee else None
         path = self.file_of(split[0]) if split else None
-        definition = self.facts(path).functions.get(split[1]) if split and path else None
+        definition = self.facts(path).callable(split[1]) if split and path else None
         if split is None or definition is None:
             return False
         here = Place(facts.path, call.lineno)
@@ -344,7 +372,7 @@ class RepositoryIndex:
         (``nnx.Optimizer(m, tx)``, in a caller converted earlier in the same run, is built
         over ``m``); ``trail``: the functions followed so far."""
         path = self.file_of(module)
-        definition = self.facts(path).functions.get(function) if path else None
+        definition = self.facts(path).callable(function) if path else None
         if path is None or definition is None or not self.complete:
             return Unknown(Place(path or module, 0), f"does not define `{function}` once")
         qualified = f"{module}.{function}"
@@ -393,6 +421,48 @@ class RepositoryIndex:
         if len(trail) > MAX_HOPS:
             return Unknown(here, f"passes the model on through more than {MAX_HOPS} functions")
         return self.model_mismatch(facts.module, *outer, translated, trail)
+
+    def stored_misuse(
+        self,
+        module: str,
+        owner: str,
+        param: str,
+        methods: frozenset[str],
+        reads_allowed: bool = False,
+        skip_own: bool = False,
+    ) -> Unknown | None:
+        """None when the module-level class ``owner`` keeps its ``__init__`` parameter
+        ``param`` in ``self.<attr>`` and no file of the repository stores, reaches by name or
+        (unless ``reads_allowed``: a model) uses ``.<attr>`` otherwise than by calling one of
+        ``methods`` on it in the class (``analysis/stored_ast.py``); else the first place
+        that does (``skip_own``: the class's own file is read by the caller)."""
+        path = self.file_of(module)
+        facts = self.facts(path) if path else None
+        definition = facts.classes.get(owner) if facts else None
+        if path is None or facts is None or definition is None:
+            return Unknown(Place(path or module, 0), f"does not define `{owner}` once")
+        problem = class_problem(definition)
+        stored = stored_attribute(definition, param) if problem is None else problem
+        if isinstance(stored[0], int):
+            return Unknown(Place(path, stored[0]), str(stored[1]))
+        attribute, store = stored
+        assert isinstance(attribute, str) and isinstance(store, ast.Attribute)
+        for other in sorted({path, *self.with_word(attribute)} - ({path} if skip_own else set())):
+            tree = self.facts(other).tree
+            if tree is None:
+                return self.facts(other).error
+            mine = other == path
+            found = attribute_problem(
+                tree,
+                definition if mine else None,
+                attribute,
+                store if mine else None,
+                methods,
+                reads_allowed,
+            )
+            if found is not None:
+                return Unknown(Place(other, found[0]), found[1])
+        return None
 
     def returned(self, module: str, function: str) -> Constructed | Unknown:
         """The call every path of the module-level ``function`` returns (one constructor,
@@ -494,8 +564,9 @@ class RepositoryIndex:
             return False
         words = tuple(source_words)
         data = self.source(path)
-        if b"def " in data and self.importers(path, words) and self.facts(path).functions:
-            return True  # a function of it may receive a translated optimizer
+        facts = self.facts(path) if b"def " in data else None
+        if facts is not None and (facts.functions or facts.classes) and self.importers(path, words):
+            return True  # a function (or a class) of it may receive a translated optimizer
         return self._imports_a_builder_file(path, words)
 
     def _imports_a_builder_file(self, path: str, words: tuple[bytes, ...]) -> bool:
@@ -762,10 +833,15 @@ def _read_facts(path: str, module: str, data: bytes, tree: ast.Module | None = N
         for name, nodes in defined.items()
         if len(nodes) == 1 and isinstance(nodes[0], ast.FunctionDef)
     }
+    facts.classes = {
+        name: nodes[0]
+        for name, nodes in defined.items()
+        if len(nodes) == 1 and isinstance(nodes[0], ast.ClassDef)
+    }
     facts.stored = frozenset(stored)
     for name in set(facts.imports) & stored:
         facts.shadowed.setdefault(name, facts.imports[name])
-    for name in set(facts.functions) & plain:
+    for name in (set(facts.functions) | set(facts.classes)) & plain:
         facts.shadowed.setdefault(name, f"{module}.{name}")
     return facts
 
@@ -807,6 +883,8 @@ def _qualified(node: ast.AST, facts: FileFacts) -> str | None:
         return None if node.id in facts.stored else facts.imports[node.id]
     if node.id in facts.functions and node.id not in facts.shadowed:
         return f"{facts.module}.{node.id}"
+    if node.id in facts.classes and node.id not in facts.shadowed:
+        return f"{facts.module}.{node.id}"  # a class: called, it runs its `__init__`
     return None
 
 

@@ -26,6 +26,14 @@ from ml_switcheroo.analysis.builders import Builders, find_builders
 from ml_switcheroo.analysis.cross_file import CrossFile
 from ml_switcheroo.analysis.factories import bound_arguments
 from ml_switcheroo.analysis.repository import FactoryBody
+from ml_switcheroo.analysis.stored import (
+    NotStored,
+    constructions,
+    init_class,
+    owner_of,
+    param_assignment,
+    stored_attribute,
+)
 from ml_switcheroo.spec.semantic_map import SemanticMap
 from ml_switcheroo.spec.signature import dotted_name
 
@@ -212,6 +220,8 @@ class Resolver:
         # Facts from other files of the repository (``analysis/cross_file.py``), when known.
         self.cross_file: CrossFile | None = None
         self.cross_file_reasons: dict[int, str] = {}  # id(param) -> why it is not typed
+        # id(param of `__init__`) -> `self.<attr>` it is stored in, or why it is not followed
+        self._stored: dict[int, cst.Attribute | NotStored] = {}
         self._builders: Builders | None = None  # see builders()
         self._classes: list[cst.ClassDef] | None = None  # see class_family()
         self._families: dict[int, list[cst.ClassDef]] = {}  # id(class) -> its family
@@ -357,12 +367,19 @@ class Resolver:
         if not isinstance(func, cst.Name) or scope is None:
             return None
         bindings = [a for a in scope[func.value] if isinstance(a, Assignment)]
-        if len(bindings) != 1 or not isinstance(bindings[0].node, cst.FunctionDef):
+        if len(bindings) != 1:
             return None
-        params = bindings[0].node.params
+        function = bindings[0].node
+        if isinstance(function, cst.ClassDef):  # `Trainer(...)`: its `__init__` (issue 12)
+            function = _init_of(function)
+        if not isinstance(function, cst.FunctionDef):
+            return None
+        params = function.params
         if params.star_kwarg is not None or any(a.star for a in call.args):
             return None
         positional = [*params.posonly_params, *params.params]
+        if function is not bindings[0].node:
+            positional = positional[1:]  # `self`
         if argument.keyword is None:
             index = [a for a in call.args if a.keyword is None].index(argument)
             return positional[index] if index < len(positional) else None
@@ -408,7 +425,9 @@ class Resolver:
         following parameters to what this module's callers pass; None if unknown."""
         if not isinstance(node, cst.Name):
             values = self._self_attribute_values(node, enclosing_class)
-            return None if values is None else _without_none(values)
+            if values is None:
+                return None
+            return self._through_stored(_without_none(values), node, enclosing_class, depth)
         found: list[cst.BaseExpression] = []
         for binding in self.binding_nodes(node):
             value = self.builders().built(self.bindings.get(binding), binding)
@@ -422,6 +441,35 @@ class Resolver:
             else:
                 return None
         return _without_none(found) if found else None
+
+    def _through_stored(
+        self,
+        values: list[cst.BaseExpression],
+        node: cst.BaseExpression,
+        enclosing_class: cst.ClassDef | None,
+        depth: int,
+    ) -> list[cst.BaseExpression] | None:
+        """``values`` of ``self.x`` with an ``__init__`` parameter stored there replaced by
+        what the constructions of the class pass for it."""
+        assert isinstance(node, cst.Attribute)
+        found: list[cst.BaseExpression] = []
+        for value in values:
+            stored = self.stored_parameter(value, node.attr.value)
+            if stored is None or depth >= 3 or self._constructed_elsewhere(*stored):
+                found.append(value)  # constructed in other files: the parameter stands for itself
+                continue
+            inner = self.origin_values(value, enclosing_class, depth + 1)
+            if inner is None:
+                return None
+            found.extend(inner)
+        return found
+
+    def _constructed_elsewhere(self, param: cst.Param, assignment: Assignment) -> bool:
+        """Whether another file of the repository constructs the class whose ``__init__`` has
+        ``param`` (its call sites, not this file's, decide: ``_cross_file_type``)."""
+        return self._cross_file_type(param, assignment) is not None or (
+            id(param) in self.cross_file_reasons
+        )
 
     def reaching_values(
         self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None, depth: int = 0
@@ -485,6 +533,8 @@ class Resolver:
         parent = getattr(scope, "parent", None)
         if not isinstance(function, cst.FunctionDef) or parent is None:
             return None
+        if isinstance(parent, ClassScope):  # `__init__`: what the constructions pass
+            return self._constructions_pass(param, enclosing_class, depth)
         positional = list(function.params.params)
         index = positional.index(param) if param in positional else None
         values: list[cst.BaseExpression] = []
@@ -503,6 +553,47 @@ class Resolver:
                     values.extend(inner)
                 else:
                     values.append(argument)
+        return values
+
+    def constructed_with(self, param: cst.Param) -> cst.BaseExpression | None:
+        """What the one construction of a class of the module level passes for its
+        ``__init__`` parameter ``param`` (None: not one such construction)."""
+        if not isinstance(self.scopes.get(param), Scope) or owner_of(self, param) is None:
+            return None
+        assignment = param_assignment(self, param)
+        arguments = self.caller_arguments(param, assignment) if assignment is not None else None
+        return arguments[0] if arguments is not None and len(arguments) == 1 else None
+
+    def other_argument(self, param: cst.Param, type_name: str) -> cst.BaseExpression | None:
+        """The first argument a construction of the class passes for its ``__init__``
+        parameter ``param`` that is not a ``type_name`` (None: none, or not such a parameter)."""
+        assignment = param_assignment(self, param)
+        if owner_of(self, param) is None or assignment is None:
+            return None
+        for argument in self.caller_arguments(param, assignment) or []:
+            found = self._expression_type(argument, 1)
+            if not isinstance(found, ReceiverType) or found.name != type_name or found.probable:
+                return argument
+        return None
+
+    def _constructions_pass(
+        self, param: cst.Param, enclosing_class: cst.ClassDef | None, depth: int
+    ) -> list[cst.BaseExpression] | None:
+        """What every construction of the class passes for its ``__init__`` parameter
+        ``param`` (followed through names)."""
+        assignment = param_assignment(self, param)
+        arguments = self.caller_arguments(param, assignment) if assignment is not None else None
+        if arguments is None:
+            return None
+        values: list[cst.BaseExpression] = []
+        for argument in arguments:
+            if not isinstance(argument, cst.Name):
+                values.append(argument)
+                continue
+            inner = self.origin_values(argument, None, depth + 1)
+            if inner is None:
+                return None
+            values.extend(inner)
         return values
 
     def _referents(self, name: cst.Name) -> list[Assignment]:
@@ -541,7 +632,9 @@ class Resolver:
         """
         if not isinstance(receiver, cst.Name):
             values = self._self_attribute_values(receiver, enclosing_class)
-            return None if values is None else [Binding(value, value) for value in values]
+            return (
+                None if values is None else [self._attribute_binding(v, receiver) for v in values]
+            )
         scopes: list[Scope] = []
         for referent in self._referents(receiver):
             if isinstance(referent.node, (cst.Import, cst.ImportFrom)):
@@ -561,6 +654,16 @@ class Resolver:
                 value = self.builders().built(value, node) if isinstance(node, cst.Name) else None
                 bindings.append(Binding(node, value, assignment))
         return bindings
+
+    def _attribute_binding(
+        self, value: cst.BaseExpression, receiver: cst.BaseExpression
+    ) -> Binding:
+        """One binding of ``self.x``: its value, or the ``__init__`` parameter stored there."""
+        assert isinstance(receiver, cst.Attribute)
+        stored = self.stored_parameter(value, receiver.attr.value)
+        if stored is None:
+            return Binding(value, value)
+        return Binding(stored[0], None, stored[1])
 
     def _target_bindings(self, name: cst.Name) -> list[Binding]:
         """Every binding of the variable an assignment target ``name`` binds, in its scope."""
@@ -613,7 +716,21 @@ class Resolver:
         values = self._self_attribute_values(receiver, enclosing_class)
         if values is None:
             return None
-        return self._agreeing([self._value_type(v) for v in values])
+        return self._agreeing([self._attribute_value_type(v, receiver) for v in values])
+
+    def _attribute_value_type(
+        self, value: cst.BaseExpression, receiver: cst.BaseExpression
+    ) -> ReceiverType | None | str:
+        """The type of one value of ``self.x``: an ``__init__`` parameter stored there is what
+        every construction of the class passes (``stored_parameter``)."""
+        assert isinstance(receiver, cst.Attribute)
+        stored = self.stored_parameter(value, receiver.attr.value)
+        if stored is None:
+            return self._value_type(value)
+        across = self._cross_file_type(*stored)
+        if across is not None or id(stored[0]) in self.cross_file_reasons:
+            return across  # constructed in other files: the repository's call sites decide
+        return self._type_from_callers(stored[0], stored[1], 0)
 
     def _self_attribute_values(
         self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None
@@ -802,14 +919,18 @@ class Resolver:
         no longer decide."""
         function = assignment.scope.node
         parent = getattr(assignment.scope, "parent", None)
+        owner = init_class(function, parent) if function is not None else None
+        if owner is not None and not isinstance(self.scopes.get(owner), GlobalScope):
+            owner = None  # a class of the module level only
         if (
             self.cross_file is None
             or not isinstance(function, cst.FunctionDef)
             or parent is None
-            or not isinstance(parent, GlobalScope)  # not a module-level function
+            or not (isinstance(parent, GlobalScope) or owner is not None)
         ):
             return None
-        fact = self.cross_file.parameter_type(function.name.value, param.name.value)
+        name = owner.name.value if owner is not None else function.name.value
+        fact = self.cross_file.parameter_type(name, param.name.value)
         if fact is None:
             return None
         type_name, reason = fact
@@ -839,7 +960,11 @@ class Resolver:
             return None
         types = [self._expression_type(argument, depth + 1) for argument in arguments]
         result = self._agreeing(types)
-        return result if result is not None and not result.probable else None
+        if result is None or result.probable:
+            return None
+        if isinstance(self.stored_attribute(param), NotStored):
+            return None  # an `__init__` parameter not followed into `self.<attr>`
+        return result
 
     def caller_arguments(
         self, param: cst.Param, assignment: Assignment
@@ -850,23 +975,86 @@ class Resolver:
         parent = getattr(assignment.scope, "parent", None)
         if not isinstance(function, cst.FunctionDef) or parent is None:
             return None
-        if isinstance(parent, ClassScope):
-            return None  # methods are called through attributes; not followed
-        definitions = [a for a in parent.assignments[function.name.value] if a.node is function]
-        if len(parent.assignments[function.name.value]) != 1 or not definitions:
+        calls = self._calls_of(function, parent)
+        if calls is None:
             return None
         positional = list(function.params.params)
         index = positional.index(param) if param in positional else None
-        arguments: list[cst.BaseExpression] = []
-        for access in definitions[0].references:
-            site = self.bindings.get(access.node)
-            if not isinstance(site, CallSite):
+        if isinstance(parent, ClassScope) and index is not None:
+            index = index - 1 if index > 0 else None  # `Trainer(...)` passes no `self`
+            if index is None:
                 return None
-            argument = _argument_for(site.call, param.name.value, index)
+        arguments: list[cst.BaseExpression] = []
+        for call in calls:
+            argument = _argument_for(call, param.name.value, index)
             if argument is None:
                 return None
             arguments.append(argument)
         return arguments
+
+    def _calls_of(self, function: cst.FunctionDef, parent: object) -> list[cst.Call] | None:
+        """Every call of ``function`` in this module, when they are all seen: a function
+        called by its name, used for nothing else; the ``__init__`` of a class of the module
+        level (its constructions, ``analysis/stored.py``). Other methods: None."""
+        if isinstance(parent, ClassScope):
+            owner = init_class(function, parent)
+            found = constructions(self, owner, CallSite) if owner is not None else None
+            return found if isinstance(found, list) else None
+        assert isinstance(parent, Scope)
+        definitions = [a for a in parent.assignments[function.name.value] if a.node is function]
+        if len(parent.assignments[function.name.value]) != 1 or not definitions:
+            return None
+        calls: list[cst.Call] = []
+        for access in definitions[0].references:
+            site = self.bindings.get(access.node)
+            if not isinstance(site, CallSite):
+                return None
+            calls.append(site.call)
+        return calls
+
+    def stored_attribute(self, param: cst.Param) -> cst.Attribute | NotStored | None:
+        """``self.<attr>`` when ``param``, a parameter of the ``__init__`` of a class of the
+        module level, is stored there and followed (``analysis/stored.py``); why not when it
+        is not; None when ``param`` is no such parameter."""
+        if id(param) not in self._stored:
+            scope = self.scopes.get(param)
+            init = getattr(scope, "node", None)
+            owner = init_class(init, getattr(scope, "parent", None)) if init else None
+            if owner is None:
+                return None
+            assert isinstance(init, cst.FunctionDef)
+            self._stored[id(param)] = self._stored_in(param, owner, init)
+        return self._stored[id(param)]
+
+    def _stored_in(
+        self, param: cst.Param, owner: cst.ClassDef, init: cst.FunctionDef
+    ) -> cst.Attribute | NotStored:
+        calls = constructions(self, owner, CallSite)
+        if isinstance(calls, NotStored):
+            return calls
+        stored = stored_attribute(self, param, owner, init)
+        elsewhere = self.cross_file.stored_reason if self.cross_file is not None else None
+        why = elsewhere(owner.name.value, param.name.value) if elsewhere else None
+        if isinstance(stored, cst.Attribute) and why is not None:
+            return NotStored(owner, f"(another file: {why})")
+        return stored
+
+    def stored_parameter(
+        self, value: cst.BaseExpression, attribute: str
+    ) -> tuple[cst.Param, Assignment] | None:
+        """The ``__init__`` parameter a value of ``self.<attribute>`` reads, when the class
+        stores it there and it is followed (``stored_attribute``)."""
+        if not isinstance(value, cst.Name):
+            return None
+        bindings = self.binding_nodes(value)
+        param = bindings[0] if len(bindings) == 1 else None
+        if not isinstance(param, cst.Param):
+            return None
+        stored = self.stored_attribute(param)
+        assignment = param_assignment(self, param)
+        if not isinstance(stored, cst.Attribute) or stored.attr.value != attribute:
+            return None
+        return (param, assignment) if assignment is not None else None
 
     def _expression_type(self, node: cst.BaseExpression, depth: int) -> ReceiverType | None | str:
         if isinstance(node, cst.Name):
@@ -906,6 +1094,13 @@ class Resolver:
                     return False
             return bool(access.referents)
         return False
+
+
+def _init_of(owner: cst.ClassDef) -> cst.FunctionDef | None:
+    """The one ``__init__`` defined in the body of ``owner``."""
+    body = owner.body.body if isinstance(owner.body, cst.IndentedBlock) else []
+    found = [s for s in body if isinstance(s, cst.FunctionDef) and s.name.value == "__init__"]
+    return found[0] if len(found) == 1 else None
 
 
 def _last_name(node: cst.BaseExpression) -> str | None:

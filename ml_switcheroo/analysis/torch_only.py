@@ -21,6 +21,7 @@ from typing import Any
 import libcst as cst
 
 from ml_switcheroo.analysis.site_key import SiteKey
+from ml_switcheroo.analysis.stored import NotStored, owner_of
 from ml_switcheroo.spec.roles import SCHEDULER
 from ml_switcheroo.spec.semantic_map import TorchOnlyText, Translated
 from ml_switcheroo.spec.signature import code_of
@@ -264,6 +265,13 @@ class TorchOnlyFinder:
         if param is not None and self._typed_parameter(param, handle):
             self._follow_parameter(handle, param)
             return
+        stored = self.resolver.stored_attribute(param) if param is not None else None
+        if isinstance(stored, NotStored):  # a class of the file that does not only keep it
+            description += f" ({self.planner._place(stored.node)} {stored.why})"
+        other = self.resolver.other_argument(param, handle.type_name) if param else None
+        if other is not None and stored is not None:  # another construction of the class
+            shown = _shortened(code_of(other))
+            description += f" ({self.planner._place(other)} passes `{shown}` for it)"
         across = self._across_files(callee, call, argument)
         if across is not None:
             type_name, reason = across
@@ -290,6 +298,15 @@ class TorchOnlyFinder:
         if id(param) in self._followed:
             return
         self._followed.add(id(param))
+        stored = self.resolver.stored_attribute(param)
+        if isinstance(stored, cst.Attribute):  # `self.opt = opt` in `__init__`: its uses
+            owner = owner_of(self.resolver, param)
+            uses = tuple(_self_attribute_uses(owner, stored, self.resolver))
+            name = code_of(stored).strip()
+            self._follow(
+                _Handle(handle.origin, name, handle.translated, handle.type_name, uses, owner)
+            )
+            return
         uses = tuple(self.resolver.parameter_uses(param))
         self._follow(
             _Handle(

@@ -7,6 +7,7 @@ hook; the context's ``hygiene`` keeps generated code clear of the user's names
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -18,9 +19,11 @@ from libcst.metadata import BuiltinScope, GlobalScope
 from ml_switcheroo.analysis.parents import parent_map
 from ml_switcheroo.analysis.plan import Plan, PlanItem
 from ml_switcheroo.analysis.resolver import Resolver, Variable
+from ml_switcheroo.analysis.stored import owner_of
 from ml_switcheroo.model.hygiene import UserExpression, hygienic
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
+from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.target import Target
 
@@ -88,9 +91,18 @@ class HookContexts:
             model_origin=self.model_origin,
             trains_across_files=self.trains_across_files,
             passed_across_files=self.passed_across_files,
+            place=self.place,
         )
 
-    def trains_across_files(self, optimizer: cst.Name, model: cst.Name) -> str | None:
+    def place(self, node: cst.CSTNode) -> str:
+        """``HookContext.place``: ``file.py:line`` of a node of the file."""
+        key = self.plan().key(node)
+        name = os.path.basename(self.context.filename or "") or "this file"
+        return f"{name}:{key.line}" if key is not None else ""
+
+    def trains_across_files(
+        self, optimizer: cst.BaseExpression, model: cst.BaseExpression
+    ) -> str | None:
         """``HookContext.trains_across_files``: ``CrossFile.trained_model_reason``."""
         resolver = self.resolver()
         found = [self._module_parameter(name) for name in (optimizer, model)]
@@ -98,7 +110,8 @@ class HookContexts:
             return "they are not parameters of a module-level function another file calls"
         (function, opt_param), (other, model_param) = found[0], found[1]
         if function is not other:
-            return f"`{optimizer.value}` and `{model.value}` are not parameters of one function"
+            shown = [code_of(node).strip() for node in (optimizer, model)]
+            return f"`{shown[0]}` and `{shown[1]}` are not parameters of one function"
         name = function.name.value
         return resolver.cross_file.trained_model_reason(name, opt_param, model_param)
 
@@ -110,9 +123,16 @@ class HookContexts:
             return None
         return cross_file.passed_constructors(found[0].name.value, found[1])
 
-    def _module_parameter(self, name: cst.Name) -> tuple[cst.FunctionDef, str] | None:
+    def _module_parameter(
+        self, name: cst.BaseExpression
+    ) -> tuple[cst.FunctionDef | cst.ClassDef, str] | None:
         """(function, parameter) when ``name`` reads a parameter of a module-level function
-        that nothing in the function rebinds."""
+        that nothing in the function rebinds; (class, parameter) when ``name`` is ``self.x``
+        holding only a parameter of the ``__init__`` of a module-level class."""
+        if isinstance(name, cst.Attribute):
+            return self._stored_parameter(name)
+        if not isinstance(name, cst.Name):
+            return None
         bindings = self.resolver().binding_nodes(name)
         if len(bindings) != 1 or not isinstance(bindings[0], cst.Param):
             return None
@@ -124,6 +144,23 @@ class HookContexts:
         if len(list(scope.assignments[name.value])) != 1:  # type: ignore[union-attr]
             return None
         return function, name.value
+
+    def _stored_parameter(self, node: cst.Attribute) -> tuple[cst.ClassDef, str] | None:
+        """(class, parameter) when ``self.x`` holds one value, a parameter of the class's
+        ``__init__`` stored there once (``analysis/stored.py``; a model may be read anywhere:
+        its stores across files are checked by ``CrossFile.trained_model_reason``)."""
+        resolver = self.resolver()
+        values = resolver.origin_values(node, self._class_of(node))
+        value = values[0] if values is not None and len(values) == 1 else None
+        bindings = resolver.binding_nodes(value) if isinstance(value, cst.Name) else []
+        param = bindings[0] if len(bindings) == 1 else None
+        owner = owner_of(resolver, param) if isinstance(param, cst.Param) else None
+        if owner is None or not isinstance(self.scopes.get(owner), GlobalScope):
+            return None
+        assert isinstance(param, cst.Param)
+        if self.model_origin(node) is not param:  # stored once in the file, from `param`
+            return None
+        return owner, param.name.value
 
     def model_origin(self, node: cst.BaseExpression) -> cst.CSTNode | None:
         """The plan's ``model_origin`` of ``node``, read in the class whose method holds it."""

@@ -87,8 +87,9 @@ def _rendered_step(
     optimizer = code_of(stepped).strip()
     constructor = _one_value(stepped, ctx)
     built_here = isinstance(constructor, cst.Call) and ctx.translates(constructor)
-    # a parameter standing for itself: maybe built in another file (``_model_across_files``)
-    parameter = isinstance(stepped, cst.Name) and isinstance(constructor, cst.Name)
+    # a parameter standing for itself (or stored in `self.x`, issue 12): maybe built in another
+    # file (``_model_across_files``)
+    parameter = isinstance(stepped, (cst.Name, cst.Attribute)) and isinstance(constructor, cst.Name)
     if not built_here and (region.gated or not parameter):
         raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
     if isinstance(constructor, cst.Call) and built_here:
@@ -525,40 +526,72 @@ def _model_in_step(
                 f"the loss calls `{text}` too (several models in one loss, or an unknown loss)"
             )
     if found is None:
-        raise Untranslatable(f"the forward pass does not call the trained model `{trained_text}`")
+        raise Untranslatable(
+            f"the forward pass does not call the trained model `{trained_text}`"
+            + _rebound_models(forward, bound, ctx)
+        )
     return found
 
 
+def _rebound_models(forward: list[cst.BaseStatement], bound: set[str], ctx: HookContext) -> str:
+    """`` (`self.model` holds `DDP(self.model)` too, at file.py:37)``: the callees of the
+    forward pass that hold more than one value (a wrapper stored over the model), where."""
+    for callee in _callees(forward):
+        text = dotted_name(callee)
+        values = ctx.origins(callee) if isinstance(callee, cst.Attribute) else None
+        if text is None or text.split(".")[0] in bound or values is None or len(values) < 2:
+            continue
+        shown = ", ".join(
+            f"`{_short(code_of(v))}` at {ctx.place(v) or 'an unknown line'}" for v in values
+        )
+        return f" (`{text}` holds more than one object: {shown})"
+    return ""
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _model_across_files(
-    forward: list[cst.BaseStatement], optimizer: cst.Name, ctx: HookContext
-) -> cst.Name:
+    forward: list[cst.BaseStatement], optimizer: cst.BaseExpression, ctx: HookContext
+) -> cst.BaseExpression:
     """The parameter the forward pass calls that every call site in the repository passes the
     model the optimizer parameter ``optimizer`` was built over (``HookContext.
     trains_across_files``); none, or two: untranslatable, with the call site that decided."""
     bound = {t.value for s in forward for t in _target_names(s)}
-    found: cst.Name | None = None
+    found: cst.BaseExpression | None = None
     reasons: list[str] = []
     for callee in _callees(forward):
-        if not isinstance(callee, cst.Name) or callee.value in bound:
+        text = dotted_name(callee)
+        if text is None or text.split(".")[0] in bound or not _name_or_self_attribute(callee):
             continue
-        if found is not None and callee.value == found.value:
+        if found is not None and text == code_of(found).strip():
             continue
         if not isinstance(_one_value(callee, ctx), cst.Name):
             continue  # not a parameter standing for itself (a builtin, an import, a value)
         reason = ctx.trains_across_files(optimizer, callee)
         if reason is not None:
-            reasons.append(f"`{callee.value}`: {reason}")
+            reasons.append(f"`{text}`: {reason}")
         elif found is not None:
-            raise Untranslatable(f"the model is called by two names (`{callee.value}`)")
+            raise Untranslatable(f"the model is called by two names (`{text}`)")
         else:
             found = callee
     if found is None:
         why = f" ({reasons[0]})" if reasons else ""
         raise Untranslatable(
-            f"the optimizer `{optimizer.value}` is not built in this file, and no model the "
-            f"forward pass calls is provably the one it trains at every call site{why}"
+            f"the optimizer `{code_of(optimizer).strip()}` is not built in this file, and no "
+            f"model the forward pass calls is provably the one it trains at every call site{why}"
+            + _rebound_models(forward, bound, ctx)
         )
     return found
+
+
+def _name_or_self_attribute(node: cst.BaseExpression) -> bool:
+    """``model``, or ``self.model`` (one attribute of a name)."""
+    return isinstance(node, cst.Name) or (
+        isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name)
+    )
 
 
 def _one_object(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookContext) -> bool:
