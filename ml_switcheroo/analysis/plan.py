@@ -456,6 +456,9 @@ class Planner:
         self.scaler_methods = resolver.map.scaler_methods
         self._order: dict[int, int] | None = None  # see _preorder
         self._stores: set[str] | None = None  # see _stored_paths
+        # id of a per-epoch sched.step() -> (the call in its epoch loop that steps the
+        # optimizer, the steps it runs): see _per_epoch, _batch_loop_problem
+        self._epoch_calls: dict[int, tuple[cst.Call, list[Site]]] = {}
 
     def bound_value(
         self, expression: cst.BaseExpression, enclosing: cst.ClassDef | None
@@ -1253,7 +1256,8 @@ class Planner:
             )
             return False
         epochs = [
-            self._per_epoch(step, optimizer_steps) or self._handed_per_epoch(schedule, step)
+            self._per_epoch(step, optimizer_steps, schedule)
+            or self._handed_per_epoch(schedule, step)
             for step in steps
         ]
         if all(epochs):
@@ -1284,6 +1288,15 @@ class Planner:
                     findings.STEPS_PER_EPOCH_ASSIGNED_LATE,
                     steps_per_epoch=self.steps_per_epoch,
                     late=late,
+                )
+                return False
+            problem = self._batch_loop_problem(steps[0])
+            if problem is not None:
+                self._refuse(
+                    schedule.outer,
+                    findings.SCHEDULER_STEPPING_NOT_PROVED,
+                    reason=problem,
+                    **_stepping(schedule),
                 )
                 return False
             schedule.per_epoch = self.steps_per_epoch
@@ -1348,7 +1361,7 @@ class Planner:
         arguments = steps[0].call.args
         if len(arguments) != 1 or arguments[0].keyword is not None or arguments[0].star:
             return None
-        if not self._per_epoch(steps[0], self._optimizer_step_sites(schedule.optimizer)):
+        if not self._per_epoch(steps[0], self._optimizer_step_sites(schedule.optimizer), schedule):
             return None
         return self._epoch_count(schedule, steps[0])
 
@@ -1580,12 +1593,16 @@ class Planner:
             )
         return None
 
-    def _per_epoch(self, step: Site, optimizer_steps: list[Site]) -> str | None:
+    def _per_epoch(
+        self, step: Site, optimizer_steps: list[Site], schedule: SchedulePlan
+    ) -> str | None:
         """Where the scheduler steps once per epoch, or None: in an outer loop of the
         optimizer's step, or after calling a function (or a method of its class, through
         ``self``) of this file that steps the optimizer inside a loop: directly in the loop's
         body (no condition of its own), after the statement that steps the optimizer, with no
-        jump between the two."""
+        jump between the two. A function must step the very optimizer through the parameter
+        the call hands it to (``_handed_steps``); the call and its steps are kept for
+        ``_batch_loop_problem``."""
         outer_loops = step.loops
         if not outer_loops or step.controls[-1] is not outer_loops[-1]:
             return None
@@ -1632,14 +1649,124 @@ class Planner:
         ]
         if calls and _direct_call(loop_body.body[calls[-1][0]]) is None:
             return None  # under a condition or in an expression: maybe not once per epoch
-        if calls and _calls_of(self.module, calls[-1][1]) != 1:
-            return None  # also called elsewhere: updates outside the epoch loop
         if not calls or not self._steps_after(loop_body, calls[-1][0], step.index):
             return None
         index, name = calls[-1]
+        call = _direct_call(loop_body.body[index])
+        assert call is not None
+        by_name = isinstance(call.func, cst.Name)
+        if (_references_of if by_name else _calls_of)(self.module, name) != 1:
+            return None  # also called (or handed on) elsewhere; `model.train()` is no call of it
+        if by_name:
+            stepped = self._handed_steps(call, schedule, loop_body.body)
+        else:
+            stepped = [s for s in optimizer_steps if _function_name(s) == f"{name}()"]
+        if not stepped or any(s not in stepped for s in optimizer_steps):
+            return None  # not this optimizer's steps, or it also steps elsewhere
+        self._epoch_calls[id(step.call)] = (call, stepped)
         return (
             f"{self._place(loop_body.body[index])} {_function_name(step)} calls {name}(), which "
             "loops over batches and steps the optimizer, once per epoch"
+        )
+
+    def _handed_steps(
+        self, call: cst.Call, schedule: SchedulePlan, epoch_body: Sequence[cst.BaseStatement]
+    ) -> list[Site] | None:
+        """The ``p.step()`` sites of the function of this file ``call`` calls, where ``p`` is
+        the parameter ``call`` hands the scheduler's optimizer to (its one argument naming it),
+        never rebound there and used only as ``p.step()``/``p.zero_grad()``; None when that
+        is not certain: the optimizer handed to another call of the epoch loop (which may step
+        it too), no such step. (A scheduler handed to a call escapes after this:
+        ``_scheduler_handed_to_call``.)"""
+        optimizer = schedule.optimizer.target
+        if optimizer is None:
+            return None
+        text = code_of(optimizer).strip()
+        handed = [a for a in call.args if _mentions(a, text)]
+        if len(handed) != 1 or code_of(handed[0].value).strip() != text:
+            return None
+        others = [c for c in _calls_in(epoch_body) if c is not call and _arguments_mention(c, text)]
+        param = self.resolver.local_parameter(call, handed[0])
+        scope = self.resolver.scopes.get(param) if param is not None else None
+        if param is None or scope is None or others:
+            return None
+        if any(a.node is not param for a in scope.assignments[param.name.value]):
+            return None  # `optimizer = ...` in the function: it steps another one
+        allowed = self.step_methods | self.resolver.map.methods_with_role(ZERO_GRAD)
+        receivers = _method_receivers(self.module, allowed)
+        uses = self.resolver.parameter_uses(param)
+        if not uses or any(id(use) not in receivers for use in uses):
+            return None  # handed on, stored, read: the function may do anything with it
+        ids = {id(use) for use in uses}
+        return [
+            s
+            for s in self.plan.sites
+            if s.role == STEP and self._is_step(s) and id(s.receiver) in ids
+        ] or None
+
+    def _batch_loop_problem(self, step: Site) -> str | None:
+        """Why the function or method the epoch loop calls (``_per_epoch``) may not update
+        the optimizer exactly --steps-per-epoch times an epoch: not one step, directly in the
+        body of a ``for`` loop of the function's own body; a jump out of or past the rest of
+        that loop, or before it; with ``len(X)`` as --steps-per-epoch, a loop that iterates
+        neither what the call passes as ``X`` nor ``enumerate()`` of it. None: it does."""
+        found = self._epoch_calls.get(id(step.call))
+        if found is None:
+            return None  # stepped in the loop around the optimizer's loop: as before
+        call, stepped = found
+        name = f"{code_of(call.func).strip()}()"
+        if len(stepped) != 1:
+            return f"{name} steps the optimizer in {len(stepped)} places"
+        (opt_step,) = stepped
+        function = opt_step.function
+        loop = opt_step.controls[-1]
+        assert isinstance(function, cst.FunctionDef)
+        body = list(function.body.body)  # type: ignore[attr-defined]
+        if not isinstance(loop, cst.For) or loop not in body or opt_step.block != id(loop.body):
+            return (
+                f"{name} does not step the optimizer directly in a `for` loop of its own body "
+                f"({self._place(opt_step.statement)}), so how often per epoch is unknown"
+            )
+        inside = list(loop.body.body)  # type: ignore[attr-defined]
+        jump = next((s for s in inside if stepping.leaves_loop(s)), None)
+        jump = jump or next((s for s in body[: body.index(loop)] if stepping.jumps(s)), None)
+        if jump is not None:
+            return (
+                f"{name} can leave or skip its batch loop early ({self._place(jump)}), so an "
+                f"epoch may have fewer updates than --steps-per-epoch ({self.steps_per_epoch})"
+            )
+        return self._iterated_problem(call, loop, name)
+
+    def _iterated_problem(self, call: cst.Call, loop: cst.For, name: str) -> str | None:
+        """With ``--steps-per-epoch 'len(X)'``: why ``loop`` may not run ``len(X)`` times (it
+        iterates neither the parameter ``call`` binds ``X`` to nor ``enumerate()`` of it)."""
+        assert self.steps_per_epoch is not None
+        length = cst.parse_expression(self.steps_per_epoch)
+        if not (
+            isinstance(length, cst.Call)
+            and isinstance(length.func, cst.Name)
+            and length.func.value == "len"
+            and len(length.args) == 1
+        ):
+            return None  # a number or another expression: the user's count of updates
+        measured = code_of(length.args[0].value).strip()
+        passed = [a for a in call.args if code_of(a.value).strip() == measured]
+        param = self.resolver.local_parameter(call, passed[0]) if len(passed) == 1 else None
+        iterated = loop.iter
+        if (
+            isinstance(iterated, cst.Call)
+            and code_of(iterated.func).strip() == "enumerate"
+            and iterated.args
+        ):
+            iterated = iterated.args[0].value
+        shown = code_of(iterated).strip()
+        if param is not None and shown == param.name.value:
+            return None  # `train(train_loader, ...)` iterating its parameter
+        if shown == measured and measured.startswith("self.") and _is_self_call(call):
+            return None  # `self.train_epoch()` iterating `self.train_loader`
+        return (
+            f"the batch loop of {name} iterates `{shown}`, which is not provably `{measured}` "
+            f"of --steps-per-epoch ({self.steps_per_epoch})"
         )
 
     def _handed_per_epoch(self, schedule: SchedulePlan, step: Site) -> str | None:
@@ -1683,6 +1810,7 @@ class Planner:
         before the scheduler steps, in its loop (``train_one_epoch(model, opt, loader)``)."""
         optimizer = schedule.optimizer.target
         handed: list[str] = []
+        here = False  # a call of a function of this file: its step() is in this file
         for step in steps:
             loops = step.loops
             if not loops or step.controls[-1] is not loops[-1] or optimizer is None:
@@ -1693,13 +1821,32 @@ class Planner:
                 text = code_of(optimizer).strip()
                 if call is not None and any(_mentions(a.value, text) for a in call.args):
                     name = code_of(call.func).strip()
-                    handed.append(f"{name}() at {self._place(statement)}")
+                    local = self._local_definition(call)
+                    here = here or local is not None
+                    shown = f" (defined at {self._place(local)})" if local is not None else ""
+                    handed.append(f"{name}() at {self._place(statement)}{shown}")
         if not handed:
             return ", and the optimizer's step() is not in this file"
+        where = (
+            "is not proved to run a known number of times per epoch"
+            if here
+            else "is not in this file"
+        )
         return (
-            ", and the optimizer's step() is not in this file: before it, the loop hands the "
+            f", and the optimizer's step() {where}: before it, the loop hands the "
             f"optimizer to {', '.join(handed)}, which may step it any number of times"
         )
+
+    def _local_definition(self, call: cst.Call) -> cst.FunctionDef | None:
+        """The function of this file ``call`` calls by its name (bound once, to a ``def``)."""
+        func = call.func
+        scope = self.resolver.scopes.get(func)
+        if not isinstance(func, cst.Name) or scope is None:
+            return None
+        bindings = [a for a in scope[func.value] if isinstance(a, Assignment)]
+        if len(bindings) != 1 or not isinstance(bindings[0].node, cst.FunctionDef):
+            return None
+        return bindings[0].node
 
     def _where_it_goes(self, scheduler: Site) -> str | None:
         """Where a scheduler leaves this file's view: the first ``return`` or call argument
@@ -2808,3 +2955,100 @@ def _stepping(schedule: SchedulePlan) -> dict[str, str]:
     """The values of a finding about how a scheduler steps: its optimizer's name."""
     opt = code_of(schedule.optimizer.target).strip() if schedule.optimizer.target else "opt"
     return {"optimizer": opt}
+
+
+def _references_of(module: cst.Module, name: str) -> int:
+    """How many names in ``module`` refer to ``name`` (loads: not a ``def``'s or a
+    parameter's own name, an attribute (``model.train``) or a keyword)."""
+    found = 0
+
+    class _Find(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal found
+            found += node.value == name
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            for part in (node.params, node.body, *node.decorators):
+                part.visit(self)
+            if node.returns is not None:
+                node.returns.visit(self)
+            return False
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            node.value.visit(self)
+            return False
+
+        def visit_Arg(self, node: cst.Arg) -> bool:
+            node.value.visit(self)
+            return False
+
+        def visit_Param(self, node: cst.Param) -> bool:
+            for part in (node.annotation, node.default):
+                if part is not None:
+                    part.visit(self)
+            return False
+
+    module.visit(_Find())
+    return found
+
+
+def _calls_in(statements: Sequence[cst.BaseStatement]) -> list[cst.Call]:
+    """Every call in ``statements``."""
+    found: list[cst.Call] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            found.append(call)
+
+    for statement in statements:
+        statement.visit(_Find())
+    return found
+
+
+def _arguments_mention(call: cst.Call, text: str) -> bool:
+    """Whether an argument of ``call`` holds the value ``text`` itself (``f(opt)``,
+    ``f(x=[opt])``), not only a method's result or an attribute of it (``opt.state_dict()``)."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal found
+            found = found or node.value == text
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            nonlocal found
+            if code_of(node).strip() == text:
+                found = True
+                return False
+            if code_of(node.value).strip() == text:
+                return False  # `opt.state_dict`, `opt.param_groups`
+            node.value.visit(self)
+            return False
+
+    for argument in call.args:
+        argument.value.visit(_Find())
+    return found
+
+
+def _method_receivers(module: cst.Module, methods: frozenset[str]) -> set[int]:
+    """The ids of the names ``x`` of every ``x.m(...)`` in ``module``, ``m`` in ``methods``."""
+    found: set[int] = set()
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            func = call.func
+            if isinstance(func, cst.Attribute) and func.attr.value in methods:
+                found.add(id(func.value))
+
+    module.visit(_Find())
+    return found
+
+
+def _is_self_call(call: cst.Call) -> bool:
+    """``self.method(...)``."""
+    func = call.func
+    return (
+        isinstance(func, cst.Attribute)
+        and isinstance(func.value, cst.Name)
+        and func.value.value == "self"
+    )
