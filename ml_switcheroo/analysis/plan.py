@@ -459,6 +459,8 @@ class Planner:
         # id of a per-epoch sched.step() -> (the call in its epoch loop that steps the
         # optimizer, the steps it runs): see _per_epoch, _batch_loop_problem
         self._epoch_calls: dict[int, tuple[cst.Call, list[Site]]] = {}
+        # the same for a function of another file: why it may not step once per batch
+        self._handed_problems: dict[int, str | None] = {}
 
     def bound_value(
         self, expression: cst.BaseExpression, enclosing: cst.ClassDef | None
@@ -1365,10 +1367,11 @@ class Planner:
             return None
         return self._epoch_count(schedule, steps[0])
 
-    def _epoch_start(self, loop: cst.For) -> cst.Integer | cst.Name | None:
+    def _epoch_start(self, loop: cst.For) -> cst.Integer | cst.Name | cst.Attribute | None:
         """The first value of ``for epoch in range(n)`` (0) or ``range(start, n)``: an integer
-        literal, or a plain name that nothing can rebind while the loop runs (not assigned in
-        it, never declared ``global``/``nonlocal``); None for any other iterable."""
+        literal, a plain name that nothing can rebind while the loop runs (not assigned in
+        it, never declared ``global``/``nonlocal``), or ``args.start_epoch`` that nothing can
+        change while it runs (``_attribute_start_stable``); None for any other iterable."""
         iterable = loop.iter
         if self._counts_from_zero(iterable):
             return cst.Integer("0")
@@ -1377,11 +1380,54 @@ class Planner:
         start = iterable.args[0].value  # type: ignore[attr-defined]
         if isinstance(start, cst.Integer):
             return start
+        if isinstance(start, cst.Attribute):
+            return start if self._attribute_start_stable(loop, start) else None
         if not isinstance(start, cst.Name) or self.resolver.scopes.get(start) is None:
             return None
         if self.rebound_in([start], [loop]) or start.value in _declared_global(self.module):
             return None
         return start
+
+    def _attribute_start_stable(self, loop: cst.For, start: cst.Attribute) -> bool:
+        """Whether ``args.start_epoch`` (``range(args.start_epoch, n)``) keeps the value the
+        loop started from while it runs: ``args`` a name not rebound in the loop nor declared
+        shared; every store of ``.start_epoch`` in the file in the loop's own function, before
+        the loop (the resume branch), no ``setattr``/``vars``/``args.__dict__``; in the loop,
+        ``args`` only read as ``args.x`` (no method call) or handed to functions of this file
+        that only read ``p.x`` of their parameter (``_reads_attributes_only``)."""
+        base, attribute = start.value, start.attr.value
+        if not isinstance(base, cst.Name) or self.resolver.scopes.get(base) is None:
+            return False
+        if self.rebound_in([base], [loop]) or base.value in _declared_global(self.module):
+            return False
+        function = _enclosing_def(self.module, loop)
+        stores = _attribute_stores(self.module, attribute, base.value)
+        order = self._preorder()
+        if stores is None or any(
+            owner is not function or order[id(node)] > order[id(loop)] for node, owner in stores
+        ):
+            return False
+        for use, parent, grandparent in _name_uses(loop, base.value):
+            if isinstance(parent, cst.Attribute) and parent.value is use:
+                if not (isinstance(grandparent, cst.Call) and grandparent.func is parent):
+                    continue  # `args.distributed`, `args.print_freq`: a read
+                return False  # `args.update(...)`: a method may change it
+            if isinstance(parent, cst.Arg) and isinstance(grandparent, cst.Call):
+                param = self.resolver.local_parameter(grandparent, parent)
+                if param is not None and self._reads_attributes_only(param):
+                    continue
+            return False
+        return True
+
+    def _reads_attributes_only(self, param: cst.Param) -> bool:
+        """Whether the parameter is only read as ``p.x`` (not called, not stored, not handed
+        on) in its function, and never rebound there."""
+        scope = self.resolver.scopes.get(param)
+        if scope is None or any(a.node is not param for a in scope.assignments[param.name.value]):
+            return False
+        uses = {id(u) for u in self.resolver.parameter_uses(param)}
+        reads = _attribute_reads(self.module)
+        return uses <= reads
 
     def _range_call(self, iterable: cst.BaseExpression, arguments: int) -> bool:
         """``range(...)`` with ``arguments`` plain positional arguments, the builtin."""
@@ -1710,6 +1756,8 @@ class Planner:
         body of a ``for`` loop of the function's own body; a jump out of or past the rest of
         that loop, or before it; with ``len(X)`` as --steps-per-epoch, a loop that iterates
         neither what the call passes as ``X`` nor ``enumerate()`` of it. None: it does."""
+        if id(step.call) in self._handed_problems:
+            return self._handed_problems[id(step.call)]  # a function of another file
         found = self._epoch_calls.get(id(step.call))
         if found is None:
             return None  # stepped in the loop around the optimizer's loop: as before
@@ -1737,19 +1785,25 @@ class Planner:
             )
         return self._iterated_problem(call, loop, name)
 
-    def _iterated_problem(self, call: cst.Call, loop: cst.For, name: str) -> str | None:
-        """With ``--steps-per-epoch 'len(X)'``: why ``loop`` may not run ``len(X)`` times (it
-        iterates neither the parameter ``call`` binds ``X`` to nor ``enumerate()`` of it)."""
+    def _measured_length(self) -> str | None:
+        """``X`` of ``--steps-per-epoch 'len(X)'`` (None for any other expression)."""
         assert self.steps_per_epoch is not None
         length = cst.parse_expression(self.steps_per_epoch)
-        if not (
+        if (
             isinstance(length, cst.Call)
             and isinstance(length.func, cst.Name)
             and length.func.value == "len"
             and len(length.args) == 1
         ):
+            return code_of(length.args[0].value).strip()
+        return None
+
+    def _iterated_problem(self, call: cst.Call, loop: cst.For, name: str) -> str | None:
+        """With ``--steps-per-epoch 'len(X)'``: why ``loop`` may not run ``len(X)`` times (it
+        iterates neither the parameter ``call`` binds ``X`` to nor ``enumerate()`` of it)."""
+        measured = self._measured_length()
+        if measured is None:
             return None  # a number or another expression: the user's count of updates
-        measured = code_of(length.args[0].value).strip()
         passed = [a for a in call.args if code_of(a.value).strip() == measured]
         param = self.resolver.local_parameter(call, passed[0]) if len(passed) == 1 else None
         iterated = loop.iter
@@ -1771,15 +1825,18 @@ class Planner:
 
     def _handed_per_epoch(self, schedule: SchedulePlan, step: Site) -> str | None:
         """Where the scheduler steps once per epoch after handing its optimizer to a function
-        of another file, or None. Only for a target that writes the lr where torch steps the
+        of another file, or None. For a target that writes the lr where torch steps the
         scheduler (``writes_epoch_lr``, no --steps-per-epoch: exact however often the function
-        steps the optimizer): the step directly in its loop, every use of the optimizer in the
-        loop an argument of a direct call before it to a function every call site in the
-        repository hands a translated optimizer and that only steps and zeroes it
+        steps the optimizer), or with --steps-per-epoch (then one function, and why it may not
+        step the optimizer once per batch is kept for ``_batch_loop_problem``:
+        ``CrossFile.batch_loop_problem``): the step directly in its loop, every use of the
+        optimizer in the loop an argument of a direct call before it to a function every call
+        site in the repository hands a translated optimizer and that only steps and zeroes it
         (``CrossFile.hand_over``), the scheduler given to none of them."""
         optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
         loops, cross_file = step.loops, self.resolver.cross_file
-        if not self.writes_epoch_lr or self.steps_per_epoch is not None or cross_file is None:
+        flagged = self.steps_per_epoch is not None
+        if cross_file is None:
             return None
         if not loops or step.controls[-1] is not loops[-1] or optimizer is None:
             return None
@@ -1798,11 +1855,16 @@ class Planner:
             facts = [cross_file.hand_over(callee, call, a) for a in arguments]
             if not arguments or any(f is None or f[0] is None for f in facts):
                 return None
-        if not handed:
+            if flagged:
+                measured = self._measured_length()
+                problem = cross_file.batch_loop_problem(callee, call, arguments[0], measured)
+                self._handed_problems[id(step.call)] = problem
+        if not handed or (flagged and len(handed) != 1):
             return None
+        names = ", ".join(f"{code_of(_direct_call(h).func).strip()}()" for h in handed)  # type: ignore[union-attr]
         return (
             f"{self._place(step.statement)} {_function_name(step)} steps it after handing the "
-            "optimizer to a function of another file, once per epoch"
+            f"optimizer to {names} of another file, once per epoch"
         )
 
     def _unseen_updates(self, schedule: SchedulePlan, steps: list[Site]) -> str:
@@ -2883,11 +2945,11 @@ def _enclosing_function_name(module: cst.Module, node: cst.CSTNode) -> str:
     return f"{found[0]}()" if found else "the module"
 
 
-def _steps_at(epoch: str, start: cst.Integer | cst.Name) -> str:
+def _steps_at(epoch: str, start: cst.Integer | cst.Name | cst.Attribute) -> str:
     """The scheduler's step count at its step in ``for epoch in range(start, n)`` of a fresh
     scheduler: ``epoch - start + 1`` (``epoch + 1`` from 0, ``epoch`` from 1)."""
-    if isinstance(start, cst.Name):
-        return f"{epoch} - {start.value} + 1"
+    if isinstance(start, (cst.Name, cst.Attribute)):
+        return f"{epoch} - {code_of(start).strip()} + 1"
     offset = 1 - int(start.evaluated_value)
     if offset == 0:
         return epoch
@@ -3052,3 +3114,139 @@ def _is_self_call(call: cst.Call) -> bool:
         and isinstance(func.value, cst.Name)
         and func.value.value == "self"
     )
+
+
+def _enclosing_def(module: cst.Module, node: cst.CSTNode) -> cst.FunctionDef | None:
+    """The innermost ``def`` around ``node`` (None at module level)."""
+    stack: list[cst.FunctionDef] = []
+    found: list[cst.FunctionDef | None] = []
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, visited: cst.CSTNode) -> bool:
+            if visited is node:
+                found.append(stack[-1] if stack else None)
+                return False
+            if isinstance(visited, cst.FunctionDef):
+                stack.append(visited)
+            return not found
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            if isinstance(original_node, cst.FunctionDef) and stack and stack[-1] is original_node:
+                stack.pop()
+
+    module.visit(_Find())
+    return found[0] if found else None
+
+
+def _attribute_stores(
+    module: cst.Module, attribute: str, base: str
+) -> list[tuple[cst.CSTNode, cst.FunctionDef | None]] | None:
+    """Every store or deletion of ``<anything>.<attribute>`` in ``module`` with its innermost
+    ``def``; None when something else may set it (``setattr``, ``vars``, ``base.__dict__``)."""
+    stores: list[tuple[cst.CSTNode, cst.FunctionDef | None]] = []
+    stack: list[cst.FunctionDef] = []
+    unknown = False
+
+    class _Find(cst.CSTVisitor):
+        def _target(self, target: cst.CSTNode) -> None:
+            if isinstance(target, cst.Attribute) and target.attr.value == attribute:
+                stores.append((target, stack[-1] if stack else None))
+            elif isinstance(target, (cst.Tuple, cst.List)):
+                for element in target.elements:
+                    self._target(element.value)
+            elif isinstance(target, cst.StarredElement):
+                self._target(target.value)
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            stack.append(node)
+
+        def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+            stack.pop()
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            self._target(node.target)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            self._target(node.target)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            self._target(node.target)
+
+        def visit_For(self, node: cst.For) -> None:
+            self._target(node.target)
+
+        def visit_AsName(self, node: cst.AsName) -> None:
+            self._target(node.name)
+
+        def visit_Del(self, node: cst.Del) -> None:
+            self._target(node.target)
+
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal unknown
+            unknown = unknown or node.value in ("setattr", "vars")
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal unknown
+            if node.attr.value == "__dict__" and code_of(node.value).strip() == base:
+                unknown = True
+
+    module.visit(_Find())
+    return None if unknown else stores
+
+
+def _name_uses(
+    node: cst.CSTNode, name: str
+) -> list[tuple[cst.Name, cst.CSTNode | None, cst.CSTNode | None]]:
+    """Each ``Name`` ``name`` in ``node`` (not an attribute's or keyword's own name) with its
+    parent and grandparent."""
+    found: list[tuple[cst.Name, cst.CSTNode | None, cst.CSTNode | None]] = []
+    stack: list[cst.CSTNode] = []
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, visited: cst.CSTNode) -> bool:
+            if isinstance(visited, cst.Name) and visited.value == name:
+                parent = stack[-1] if stack else None
+                grandparent = stack[-2] if len(stack) > 1 else None
+                own_name = (isinstance(parent, cst.Attribute) and parent.attr is visited) or (
+                    isinstance(parent, cst.Arg) and parent.keyword is visited
+                )
+                if not own_name:
+                    found.append((visited, parent, grandparent))
+            stack.append(visited)
+            return True
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            stack.pop()
+
+    node.visit(_Find())
+    return found
+
+
+def _attribute_reads(module: cst.Module) -> set[int]:
+    """The ids of the names ``x`` of every ``x.attr`` in ``module`` that is read: not the
+    function of a call (``x.update(...)``), not a store or deletion target."""
+    found: set[int] = set()
+    targets: set[int] = set()
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            if isinstance(node.value, cst.Name) and id(node) not in targets:
+                found.add(id(node.value))
+
+        def visit_Call(self, node: cst.Call) -> None:
+            targets.add(id(node.func))
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            targets.add(id(node.target))
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            targets.add(id(node.target))
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            targets.add(id(node.target))
+
+        def visit_Del(self, node: cst.Del) -> None:
+            targets.add(id(node.target))
+
+    module.visit(_Find())
+    return found

@@ -147,9 +147,19 @@ for epoch in range(10):
             + "    sched.step()\n"
         )
 
-    def test_an_epoch_loop_from_an_attribute_escapes(self) -> None:
+    def test_an_epoch_loop_from_an_attribute_counts_from_it(self) -> None:
+        """s14: ``range(args.start_epoch, n)`` with nothing storing ``.start_epoch`` in the file."""
+        code = HEADER + "for epoch in range(args.start_epoch, n):\n" + BATCHES + "    sched.step()\n"
+        output = convert(code)
+        self.assertNotIn(BEGIN, output)
+        self.assertIn("= sched(epoch - args.start_epoch + 1)", output)
+
+    def test_an_epoch_loop_from_an_attribute_stored_in_the_loop_escapes(self) -> None:
         escaped(
-            HEADER + "for epoch in range(args.start_epoch, n):\n" + BATCHES + "    sched.step()\n"
+            HEADER
+            + "for epoch in range(args.start_epoch, n):\n"
+            + BATCHES
+            + "    args.start_epoch = 0\n    sched.step()\n"
         )
 
     def test_an_epoch_loop_with_a_range_step_escapes(self) -> None:
