@@ -1868,35 +1868,41 @@ class Planner:
         )
 
     def _unseen_updates(self, schedule: SchedulePlan, steps: list[Site]) -> str:
-        """Why the optimizer's step() is not found: the calls the optimizer is handed to
-        before the scheduler steps, in its loop (``train_one_epoch(model, opt, loader)``)."""
+        """Why the optimizer's step() is not found: the calls the optimizer is handed to in
+        the scheduler's loop (``train_one_epoch(model, opt, loader)``), before it (or, when
+        none is, after it), each a function of this file (where) or not."""
         optimizer = schedule.optimizer.target
-        handed: list[str] = []
+        handed: dict[bool, list[str]] = {True: [], False: []}  # before the step: the calls
         here = False  # a call of a function of this file: its step() is in this file
         for step in steps:
             loops = step.loops
             if not loops or step.controls[-1] is not loops[-1] or optimizer is None:
                 continue
             body = loops[-1].body.body  # type: ignore[attr-defined]
-            for statement in body[: step.index]:
+            for index, statement in enumerate(body):
                 call = _direct_call(statement)
                 text = code_of(optimizer).strip()
-                if call is not None and any(_mentions(a.value, text) for a in call.args):
+                if index == step.index or call is None:
+                    continue
+                if _arguments_mention(call, text):
                     name = code_of(call.func).strip()
                     local = self._local_definition(call)
                     here = here or local is not None
                     shown = f" (defined at {self._place(local)})" if local is not None else ""
-                    handed.append(f"{name}() at {self._place(statement)}{shown}")
-        if not handed:
+                    handed[index < step.index].append(
+                        f"{name}() at {self._place(statement)}{shown}"
+                    )
+        if not handed[True] and not handed[False]:
             return ", and the optimizer's step() is not in this file"
         where = (
             "is not proved to run a known number of times per epoch"
             if here
             else "is not in this file"
         )
+        when, calls = ("before", handed[True]) if handed[True] else ("after", handed[False])
         return (
-            f", and the optimizer's step() {where}: before it, the loop hands the "
-            f"optimizer to {', '.join(handed)}, which may step it any number of times"
+            f", and the optimizer's step() {where}: {when} it, the loop hands the "
+            f"optimizer to {', '.join(calls)}, which may step it any number of times"
         )
 
     def _local_definition(self, call: cst.Call) -> cst.FunctionDef | None:
@@ -3142,7 +3148,8 @@ def _attribute_stores(
     module: cst.Module, attribute: str, base: str
 ) -> list[tuple[cst.CSTNode, cst.FunctionDef | None]] | None:
     """Every store or deletion of ``<anything>.<attribute>`` in ``module`` with its innermost
-    ``def``; None when something else may set it (``setattr``, ``vars``, ``base.__dict__``)."""
+    ``def``; None when something else may set it (``setattr``, ``vars``, ``base.__dict__``, a
+    method or property of that name)."""
     stores: list[tuple[cst.CSTNode, cst.FunctionDef | None]] = []
     stack: list[cst.FunctionDef] = []
     unknown = False
@@ -3158,6 +3165,8 @@ def _attribute_stores(
                 self._target(target.value)
 
         def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            nonlocal unknown
+            unknown = unknown or node.name.value == attribute  # a property may compute it
             stack.append(node)
 
         def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
