@@ -1841,7 +1841,8 @@ class Planner:
         if not loops or step.controls[-1] is not loops[-1] or optimizer is None:
             return None
         text, body = code_of(optimizer).strip(), loops[-1].body.body  # type: ignore[attr-defined]
-        handed = [s for s in body if _mentions(s, text)]
+        harmless = _method_calls_other_than(body, text, self.step_methods)
+        handed = [s for s in body if _mentions(s, text) and s not in harmless]
         for statement in handed:
             call = _direct_call(statement)
             if call is None or body.index(statement) > step.index:
@@ -3258,4 +3259,31 @@ def _attribute_reads(module: cst.Module) -> set[int]:
             targets.add(id(node.target))
 
     module.visit(_Find())
+    return found
+
+
+def _method_calls_other_than(
+    statements: Sequence[cst.BaseStatement], text: str, excluded: frozenset[str]
+) -> list[cst.BaseStatement]:
+    """The statements that use ``text`` (the optimizer) only as the receiver of method calls
+    none of which is in ``excluded`` (``opt.state_dict()`` in a checkpoint: no update)."""
+    found = []
+    for statement in statements:
+        uses, calls = 0, 0
+
+        class _Count(cst.CSTVisitor):
+            def on_visit(self, node: cst.CSTNode) -> bool:
+                nonlocal uses, calls
+                if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+                    method = node.func
+                    if code_of(method.value).strip() == text and method.attr.value not in excluded:
+                        calls += 1
+                if isinstance(node, (cst.Name, cst.Attribute)) and code_of(node).strip() == text:
+                    uses += 1
+                    return False
+                return True
+
+        statement.visit(_Count())
+        if uses and uses == calls:
+            found.append(statement)
     return found
