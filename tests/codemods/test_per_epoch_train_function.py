@@ -224,3 +224,21 @@ def test_a_scheduler_stepped_before_train_names_train_after_it() -> None:
     assert "not in this file" not in reason
     assert "after it, the loop hands the optimizer to train() at main.py:20" in reason
     assert "save_checkpoint" not in reason  # `optimizer.state_dict()` hands no optimizer
+
+
+def test_weight_decay_writes_the_lr_to_the_injected_element_of_the_chain() -> None:
+    code = source().replace("momentum=args.momentum)", "momentum=args.momentum, weight_decay=1e-4)")
+    output = nnx(code)
+    assert "optax.chain(optax.add_decayed_weights(1e-4), optax.inject_hyperparams(" in output
+    assert 'optimizer.opt_state[1].hyperparams["learning_rate"][...] = scheduler(' in output
+
+
+def test_reading_the_builtin_float_keeps_the_nnx_write() -> None:
+    """imagenet's ``parser.add_argument('--lr', type=float)`` reads the builtin."""
+    output = nnx(source().replace("import os\n", "import os\nPARSE = float\n"))
+    assert "learning_rate=float(scheduler(0))" in output and WRITE in output
+
+
+def test_a_float_bound_by_the_file_escapes_the_nnx_write() -> None:
+    output = nnx(source().replace("import os\n", "import os\nfloat = int\n"))
+    assert "rename that `float`" in output and WRITE not in output
