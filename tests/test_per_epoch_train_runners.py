@@ -142,3 +142,26 @@ def test_convert_writes_the_same(
         write_package(root)
     assert convert.main([*arguments[:-1], "-i", "."]) == 0
     assert written(root) == expected
+
+
+def test_a_cached_run_sees_a_break_added_to_the_other_files_batch_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """main.py's fold depends on engine.py's loop: a warm cache must not keep the old fold."""
+    root = write_package(tmp_path / "b")
+    arguments = ["--steps-per-epoch", FLAG, "-j", "1", "--cache", str(tmp_path / "cache")]
+    monkeypatch.chdir(root)
+    assert convert.main([*arguments, "--check", "."]) == 1  # fills the cache
+    engine = root / "pkg" / "engine.py"
+    engine.write_text(
+        ENGINE.replace(
+            "    for samples, targets in data_loader:\n",
+            "    for i, (samples, targets) in enumerate(data_loader):\n"
+            "        if i >= 10:\n            break\n",
+        ),
+        encoding="utf-8",
+    )
+    assert convert.main([*arguments, "-i", "."]) == 0
+    main = (root / "pkg" / "main.py").read_text(encoding="utf-8")
+    assert "ESCAPE-BEGIN torch.optim.lr_scheduler.StepLR" in main
+    assert "can leave or skip its batch loop early" in main
