@@ -1292,7 +1292,7 @@ class Planner:
                     late=late,
                 )
                 return False
-            problem = self._batch_loop_problem(steps[0])
+            problem = self._batch_loop_problem(steps[0], schedule)
             if problem is not None:
                 self._refuse(
                     schedule.outer,
@@ -1750,12 +1750,13 @@ class Planner:
             if s.role == STEP and self._is_step(s) and id(s.receiver) in ids
         ] or None
 
-    def _batch_loop_problem(self, step: Site) -> str | None:
+    def _batch_loop_problem(self, step: Site, schedule: SchedulePlan) -> str | None:
         """Why the function or method the epoch loop calls (``_per_epoch``) may not update
         the optimizer exactly --steps-per-epoch times an epoch: not one step, directly in the
         body of a ``for`` loop of the function's own body; a jump out of or past the rest of
         that loop, or before it; with ``len(X)`` as --steps-per-epoch, a loop that iterates
-        neither what the call passes as ``X`` nor ``enumerate()`` of it. None: it does."""
+        neither what the call passes as ``X`` nor ``enumerate()`` of it; the optimizer handed
+        to another call of the scheduler's function (``_handed_elsewhere``). None: it does."""
         if id(step.call) in self._handed_problems:
             return self._handed_problems[id(step.call)]  # a function of another file
         found = self._epoch_calls.get(id(step.call))
@@ -1763,6 +1764,9 @@ class Planner:
             return None  # stepped in the loop around the optimizer's loop: as before
         call, stepped = found
         name = f"{code_of(call.func).strip()}()"
+        elsewhere = self._handed_elsewhere(call, schedule)
+        if elsewhere is not None:
+            return elsewhere
         if len(stepped) != 1:
             return f"{name} steps the optimizer in {len(stepped)} places"
         (opt_step,) = stepped
@@ -1784,6 +1788,27 @@ class Planner:
                 f"epoch may have fewer updates than --steps-per-epoch ({self.steps_per_epoch})"
             )
         return self._iterated_problem(call, loop, name)
+
+    def _handed_elsewhere(self, call: cst.Call, schedule: SchedulePlan) -> str | None:
+        """A call of the function around ``call`` (the epoch's train call), other than it and
+        the scheduler's constructors, handed the optimizer itself (``warmup(model, opt)``
+        before the epoch loop): it may update it outside the counted batches."""
+        optimizer = schedule.optimizer.target
+        if optimizer is None:
+            return "the optimizer is not a name"
+        text = code_of(optimizer).strip()
+        function = _enclosing_def(self.module, call)
+        body = function.body.body if function is not None else self.module.body  # type: ignore[union-attr]
+        for other in _calls_in(body):
+            site = self.by_call.get(id(other))
+            if other is call or (site is not None and site.role == SCHEDULER):
+                continue
+            if _arguments_mention(other, text):
+                return (
+                    f"the optimizer is also handed to {_short(other.func, 40)}() at "
+                    f"{self._place(other)}, which may update it outside the counted batches"
+                )
+        return None
 
     def _measured_length(self) -> str | None:
         """``X`` of ``--steps-per-epoch 'len(X)'`` (None for any other expression)."""
@@ -1859,6 +1884,7 @@ class Planner:
             if flagged:
                 measured = self._measured_length()
                 problem = cross_file.batch_loop_problem(callee, call, arguments[0], measured)
+                problem = problem or self._handed_elsewhere(call, schedule)
                 self._handed_problems[id(step.call)] = problem
         if not handed or (flagged and len(handed) != 1):
             return None

@@ -242,3 +242,13 @@ def test_reading_the_builtin_float_keeps_the_nnx_write() -> None:
 def test_a_float_bound_by_the_file_escapes_the_nnx_write() -> None:
     output = nnx(source().replace("import os\n", "import os\nfloat = int\n"))
     assert "rename that `float`" in output and WRITE not in output
+
+
+def test_the_optimizer_handed_to_a_warm_up_before_the_epochs_escapes_optax() -> None:
+    """Updates before the epoch loop shift optax's count against torch's epoch count."""
+    code = source().replace(
+        "    for epoch in range(args.start_epoch",
+        "    warm_up(model, optimizer)\n    for epoch in range(args.start_epoch",
+    )
+    reason = scheduler_reason(code, steps_per_epoch="len(train_loader)")
+    assert "the optimizer is also handed to warm_up() at main.py:" in reason
