@@ -1275,6 +1275,10 @@ class Planner:
                 schedule.written = self._epoch_count(schedule, steps[0])
                 if schedule.written is not None:
                     return True
+                handed = self._scheduler_handed_to_call(schedule.members)
+                if handed is not None:  # the reason, not a --steps-per-epoch that cannot help
+                    self._refuse(schedule.outer, findings.SCHEDULER_HANDED_TO_CALL, **handed)
+                    return False
             if self.steps_per_epoch is None:
                 self._refuse(
                     schedule.outer,

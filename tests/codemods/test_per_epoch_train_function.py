@@ -252,3 +252,9 @@ def test_the_optimizer_handed_to_a_warm_up_before_the_epochs_escapes_optax() -> 
     )
     reason = scheduler_reason(code, steps_per_epoch="len(train_loader)")
     assert "the optimizer is also handed to warm_up() at main.py:" in reason
+
+
+def test_nnx_names_the_scheduler_handed_to_train_not_the_flag() -> None:
+    reason = scheduler_reason(source(**TRAPS["train_steps_the_scheduler_too"]), TorchToNNX)
+    assert "`scheduler` is passed to `train` at main.py:19" in reason
+    assert "--steps-per-epoch" not in reason
