@@ -1707,8 +1707,12 @@ class Planner:
         by_name = isinstance(call.func, cst.Name)
         if (_references_of if by_name else _calls_of)(self.module, name) != 1:
             return None  # also called (or handed on) elsewhere; `model.train()` is no call of it
-        if by_name:
+        optimizer = schedule.optimizer.target
+        if by_name and optimizer is not None and _mentions(call, code_of(optimizer).strip()):
             stepped = self._handed_steps(call, schedule, loop_body.body)
+        elif by_name:  # it steps the optimizer it reads from the module (`opt.step()`)
+            definition = self._local_definition(call)
+            stepped = [s for s in optimizer_steps if definition and s.function is definition]
         else:
             stepped = [s for s in optimizer_steps if _function_name(s) == f"{name}()"]
         if not stepped or any(s not in stepped for s in optimizer_steps):
@@ -1791,7 +1795,7 @@ class Planner:
                 f"{name} can leave or skip its batch loop early ({self._place(jump)}), so an "
                 f"epoch may have fewer updates than --steps-per-epoch ({self.steps_per_epoch})"
             )
-        return self._iterated_problem(call, loop, name)
+        return self._iterated_problem(call, loop, name, schedule.outer.call)
 
     def _handed_elsewhere(self, call: cst.Call, schedule: SchedulePlan) -> str | None:
         """A call of the function around ``call`` (the epoch's train call), other than it and
@@ -1827,7 +1831,9 @@ class Planner:
             return code_of(length.args[0].value).strip()
         return None
 
-    def _iterated_problem(self, call: cst.Call, loop: cst.For, name: str) -> str | None:
+    def _iterated_problem(
+        self, call: cst.Call, loop: cst.For, name: str, fold: cst.CSTNode
+    ) -> str | None:
         """With ``--steps-per-epoch 'len(X)'``: why ``loop`` may not run ``len(X)`` times (it
         iterates neither the parameter ``call`` binds ``X`` to nor ``enumerate()`` of it)."""
         measured = self._measured_length()
@@ -1847,10 +1853,21 @@ class Planner:
             return None  # `train(train_loader, ...)` iterating its parameter
         if shown == measured and measured.startswith("self.") and _is_self_call(call):
             return None  # `self.train_epoch()` iterating `self.train_loader`
+        if shown == measured and self._one_binding(iterated, fold):
+            return None  # `train()` iterating the module's `loader`, bound once
         return (
             f"the batch loop of {name} iterates `{shown}`, which is not provably `{measured}` "
             f"of --steps-per-epoch ({self.steps_per_epoch})"
         )
+
+    def _one_binding(self, name: cst.BaseExpression, other: cst.CSTNode) -> bool:
+        """Whether the Name ``name`` means, where it is and where ``other`` is, the one
+        binding of it (``loader = ...`` once at module level, read in both places)."""
+        here, there = self.resolver.scopes.get(name), self.resolver.scopes.get(other)
+        if not isinstance(name, cst.Name) or here is None or there is None:
+            return False
+        bindings = [a for a in here[name.value] if isinstance(a, Assignment)]
+        return len(bindings) == 1 and set(here[name.value]) == set(there[name.value])
 
     def _handed_per_epoch(self, schedule: SchedulePlan, step: Site) -> str | None:
         """Where the scheduler steps once per epoch after handing its optimizer to a function

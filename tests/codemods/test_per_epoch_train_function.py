@@ -258,3 +258,43 @@ def test_nnx_names_the_scheduler_handed_to_train_not_the_flag() -> None:
     reason = scheduler_reason(source(**TRAPS["train_steps_the_scheduler_too"]), TorchToNNX)
     assert "`scheduler` is passed to `train` at main.py:19" in reason
     assert "--steps-per-epoch" not in reason
+
+
+GLOBAL = """\
+import torch
+
+model = make_model()
+loader = make_loader()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2)
+
+
+def train():
+    for x, y in loader:
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+
+
+for epoch in range(10):
+    train()
+    sched.step()
+"""
+
+
+@pytest.mark.parametrize("flag", ["6", "len(loader)"])
+def test_a_train_function_stepping_the_module_optimizer_folds_in_optax(flag: str) -> None:
+    output = run_codemod(GLOBAL, TorchToOptax, steps_per_epoch=flag)
+    assert "count // " in output and "ESCAPE-BEGIN torch.optim.lr_scheduler" not in output
+
+
+def test_a_train_function_stepping_the_module_optimizer_keeps_the_nnx_write() -> None:
+    output = nnx(GLOBAL)
+    assert 'opt.opt_state.hyperparams["learning_rate"][...] = sched(epoch + 1)' in output
+
+
+def test_a_train_function_iterating_its_own_loader_escapes_optax() -> None:
+    code = GLOBAL.replace("def train():\n", "def train():\n    loader = other()\n")
+    reason = scheduler_reason(code, steps_per_epoch="len(loader)")
+    assert "iterates `loader`, which is not provably `loader`" in reason

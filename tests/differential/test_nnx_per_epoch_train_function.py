@@ -82,6 +82,23 @@ LOOPS = {
         "momentum=args.momentum)",
         "momentum=args.momentum, weight_decay=1e-3)\nparse = float",
     ),
+    # train() stepping the module's optimizer (no parameter)
+    "train_of_the_module_optimizer": (
+        "import torch\n\n"
+        "model = make_model()\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)\n"
+        "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)\n\n\n"
+        "def train():\n"
+        "    for x, y in loader:\n"
+        "        opt.zero_grad()\n"
+        "        loss = ((model(x) - y) ** 2).mean()\n"
+        "        loss.backward()\n"
+        "        opt.step()\n"
+        "        losses.append(loss.item())\n\n\n"
+        "for epoch in range(EPOCHS):\n"
+        "    train()\n"
+        "    sched.step()\n"
+    ),
     # clipping at the chain's head: `optax.chain(optax.clip_by_global_norm(..), injected)`
     # (in the epoch loop's own batch loop: clipping is not folded from another function)
     "sgd_with_clipping": EPOCH_LOOP.format(
@@ -106,6 +123,8 @@ def test_the_lr_written_after_train_matches_torch(name: str, exact: bool) -> Non
     write = WRITE.replace("opt_state.", "opt_state[1].") if "weight_decay" in name else WRITE
     if "clipping" in name:
         write = 'opt.opt_state[1].hyperparams["learning_rate"][...] = sched(epoch + 1)'
+    if "module_optimizer" in name:
+        write = 'opt.opt_state.hyperparams["learning_rate"][...] = sched(epoch + 1)'
     assert write in translated, translated
     assert "ESCAPE-BEGIN torch.optim.lr_scheduler.StepLR" not in translated, translated
     assert rel < tolerance(name, exact), f"{name}: rel {rel:.3e}"
