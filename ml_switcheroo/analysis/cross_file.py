@@ -89,6 +89,53 @@ class CrossFile:
         sites = self.index.call_sites(module, function, param, self.methods)
         return self._fact(module, function, param, sites)
 
+    def batch_loop_problem(
+        self, callee: str, call: cst.Call, argument: cst.Arg, measured: str | None
+    ) -> str | None:
+        """Why ``callee`` (a module-level function of another file, handed the optimizer as
+        ``argument`` of ``call``) may not step it exactly once per iteration of one batch loop
+        (what --steps-per-epoch counts): not one ``p.step()`` statement directly in a ``for``
+        loop of its own body; a jump out of or past the rest of that loop, or before it; a
+        ``yield``; with ``measured`` (``X`` of ``--steps-per-epoch 'len(X)'``), a loop that
+        iterates neither what ``call`` passes as ``X`` nor ``enumerate()`` of it. None: it
+        steps it once per batch. (``hand_over`` has shown ``p`` is only stepped and zeroed.)"""
+        split = self.index.split(self._absolute(callee))
+        path = self.index.file_of(split[0]) if split is not None else None
+        definition = self.index.facts(path).functions.get(split[1]) if split and path else None
+        param = _parameter_name(definition, call, argument) if definition is not None else None
+        if split is None or definition is None or param is None:
+            return f"{callee}() cannot be read"
+        name = f"{split[1]}() ({os.path.relpath(path, self.index.root)}:{definition.lineno})"
+        steps = [
+            node
+            for node in ast.walk(definition)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in self.semantic_map.methods_with_role(STEP)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == param
+        ]
+        if len(steps) != 1:
+            return f"{name} steps the optimizer in {len(steps)} places"
+        loop = next(
+            (
+                s
+                for s in definition.body
+                if isinstance(s, ast.For)
+                and any(isinstance(b, ast.Expr) and b.value is steps[0] for b in s.body)
+            ),
+            None,
+        )
+        if loop is None:
+            return f"{name} does not step the optimizer directly in a `for` loop of its own body"
+        before = definition.body[: definition.body.index(loop)]
+        jump = _loop_exit(loop.body) or next((s for s in before if _exits(s)), None)
+        generator = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own(definition))
+        if jump is not None or generator:
+            line = f" (line {jump.lineno})" if jump is not None else ""
+            return f"{name} can leave or skip its batch loop early{line}"
+        return _iterates_problem(name, loop, definition, call, measured)
+
     def returned_type(self, callee: str) -> ParameterFact | None:
         """For ``opt = callee(...)`` where ``callee`` is a module-level function of the
         repository (another file's, or this one's): the type of the translated optimizer it
@@ -484,3 +531,64 @@ def _call_names(func: ast.expr, facts: FileFacts) -> set[str]:
     if func.id in facts.functions:
         names.add(f"{facts.module}.{func.id}{rest}")
     return names
+
+
+def _own(node: ast.AST) -> Iterator[ast.AST]:
+    """``node``'s own code: its descendants outside functions, lambdas and classes in it."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        yield child
+        yield from _own(child)
+
+
+def _exits(statement: ast.stmt) -> bool:
+    """Whether ``statement`` holds a ``return`` or ``raise`` of its own."""
+    nodes = [statement, *_own(statement)]
+    return any(isinstance(n, (ast.Return, ast.Raise)) for n in nodes)
+
+
+def _loop_exit(body: list[ast.stmt]) -> ast.stmt | None:
+    """The first statement of a loop's ``body`` that can leave the loop or skip the rest of
+    its body: a ``return``/``raise``, or a ``break``/``continue`` not in a nested loop's body."""
+    for statement in body:
+        if _exits(statement) or _jumps_here(statement):
+            return statement
+    return None
+
+
+def _jumps_here(node: ast.AST) -> bool:
+    """A ``break``/``continue`` of the loop ``node`` is in (not of a loop nested in it)."""
+    if isinstance(node, (ast.Break, ast.Continue)):
+        return True
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+        return False
+    if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+        return any(_jumps_here(s) for s in node.orelse)  # its body's jumps are its own
+    return any(_jumps_here(child) for child in ast.iter_child_nodes(node))
+
+
+def _iterates_problem(
+    name: str, loop: ast.For, definition: ast.FunctionDef, call: cst.Call, measured: str | None
+) -> str | None:
+    """With ``--steps-per-epoch 'len(X)'`` (``measured`` = ``X``): why ``loop`` may not run
+    ``len(X)`` times: it iterates neither the parameter ``call`` binds ``X`` to nor
+    ``enumerate()`` of it. None without ``measured``."""
+    if measured is None:
+        return None
+    passed = [a for a in call.args if cst.Module([]).code_for_node(a.value).strip() == measured]
+    param = _parameter_name(definition, call, passed[0]) if len(passed) == 1 else None
+    iterated = loop.iter
+    if (
+        isinstance(iterated, ast.Call)
+        and isinstance(iterated.func, ast.Name)
+        and iterated.func.id == "enumerate"
+        and iterated.args
+    ):
+        iterated = iterated.args[0]
+    if param is not None and isinstance(iterated, ast.Name) and iterated.id == param:
+        return None
+    return (
+        f"the batch loop of {name} iterates `{ast.unparse(iterated)}`, which is not provably "
+        f"`{measured}` of --steps-per-epoch"
+    )

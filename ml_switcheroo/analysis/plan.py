@@ -456,6 +456,11 @@ class Planner:
         self.scaler_methods = resolver.map.scaler_methods
         self._order: dict[int, int] | None = None  # see _preorder
         self._stores: set[str] | None = None  # see _stored_paths
+        # id of a per-epoch sched.step() -> (the call in its epoch loop that steps the
+        # optimizer, the steps it runs): see _per_epoch, _batch_loop_problem
+        self._epoch_calls: dict[int, tuple[cst.Call, list[Site]]] = {}
+        # the same for a function of another file: why it may not step once per batch
+        self._handed_problems: dict[int, str | None] = {}
 
     def bound_value(
         self, expression: cst.BaseExpression, enclosing: cst.ClassDef | None
@@ -1253,7 +1258,8 @@ class Planner:
             )
             return False
         epochs = [
-            self._per_epoch(step, optimizer_steps) or self._handed_per_epoch(schedule, step)
+            self._per_epoch(step, optimizer_steps, schedule)
+            or self._handed_per_epoch(schedule, step)
             for step in steps
         ]
         if all(epochs):
@@ -1269,6 +1275,10 @@ class Planner:
                 schedule.written = self._epoch_count(schedule, steps[0])
                 if schedule.written is not None:
                     return True
+                handed = self._scheduler_handed_to_call(schedule.members)
+                if handed is not None:  # the reason, not a --steps-per-epoch that cannot help
+                    self._refuse(schedule.outer, findings.SCHEDULER_HANDED_TO_CALL, **handed)
+                    return False
             if self.steps_per_epoch is None:
                 self._refuse(
                     schedule.outer,
@@ -1284,6 +1294,15 @@ class Planner:
                     findings.STEPS_PER_EPOCH_ASSIGNED_LATE,
                     steps_per_epoch=self.steps_per_epoch,
                     late=late,
+                )
+                return False
+            problem = self._batch_loop_problem(steps[0], schedule)
+            if problem is not None:
+                self._refuse(
+                    schedule.outer,
+                    findings.SCHEDULER_STEPPING_NOT_PROVED,
+                    reason=problem,
+                    **_stepping(schedule),
                 )
                 return False
             schedule.per_epoch = self.steps_per_epoch
@@ -1348,14 +1367,15 @@ class Planner:
         arguments = steps[0].call.args
         if len(arguments) != 1 or arguments[0].keyword is not None or arguments[0].star:
             return None
-        if not self._per_epoch(steps[0], self._optimizer_step_sites(schedule.optimizer)):
+        if not self._per_epoch(steps[0], self._optimizer_step_sites(schedule.optimizer), schedule):
             return None
         return self._epoch_count(schedule, steps[0])
 
-    def _epoch_start(self, loop: cst.For) -> cst.Integer | cst.Name | None:
+    def _epoch_start(self, loop: cst.For) -> cst.Integer | cst.Name | cst.Attribute | None:
         """The first value of ``for epoch in range(n)`` (0) or ``range(start, n)``: an integer
-        literal, or a plain name that nothing can rebind while the loop runs (not assigned in
-        it, never declared ``global``/``nonlocal``); None for any other iterable."""
+        literal, a plain name that nothing can rebind while the loop runs (not assigned in
+        it, never declared ``global``/``nonlocal``), or ``args.start_epoch`` that nothing can
+        change while it runs (``_attribute_start_stable``); None for any other iterable."""
         iterable = loop.iter
         if self._counts_from_zero(iterable):
             return cst.Integer("0")
@@ -1364,11 +1384,54 @@ class Planner:
         start = iterable.args[0].value  # type: ignore[attr-defined]
         if isinstance(start, cst.Integer):
             return start
+        if isinstance(start, cst.Attribute):
+            return start if self._attribute_start_stable(loop, start) else None
         if not isinstance(start, cst.Name) or self.resolver.scopes.get(start) is None:
             return None
         if self.rebound_in([start], [loop]) or start.value in _declared_global(self.module):
             return None
         return start
+
+    def _attribute_start_stable(self, loop: cst.For, start: cst.Attribute) -> bool:
+        """Whether ``args.start_epoch`` (``range(args.start_epoch, n)``) keeps the value the
+        loop started from while it runs: ``args`` a name not rebound in the loop nor declared
+        shared; every store of ``.start_epoch`` in the file in the loop's own function, before
+        the loop (the resume branch), no ``setattr``/``vars``/``args.__dict__``; in the loop,
+        ``args`` only read as ``args.x`` (no method call) or handed to functions of this file
+        that only read ``p.x`` of their parameter (``_reads_attributes_only``)."""
+        base, attribute = start.value, start.attr.value
+        if not isinstance(base, cst.Name) or self.resolver.scopes.get(base) is None:
+            return False
+        if self.rebound_in([base], [loop]) or base.value in _declared_global(self.module):
+            return False
+        function = _enclosing_def(self.module, loop)
+        stores = _attribute_stores(self.module, attribute, base.value)
+        order = self._preorder()
+        if stores is None or any(
+            owner is not function or order[id(node)] > order[id(loop)] for node, owner in stores
+        ):
+            return False
+        for use, parent, grandparent in _name_uses(loop, base.value):
+            if isinstance(parent, cst.Attribute) and parent.value is use:
+                if not (isinstance(grandparent, cst.Call) and grandparent.func is parent):
+                    continue  # `args.distributed`, `args.print_freq`: a read
+                return False  # `args.update(...)`: a method may change it
+            if isinstance(parent, cst.Arg) and isinstance(grandparent, cst.Call):
+                param = self.resolver.local_parameter(grandparent, parent)
+                if param is not None and self._reads_attributes_only(param):
+                    continue
+            return False
+        return True
+
+    def _reads_attributes_only(self, param: cst.Param) -> bool:
+        """Whether the parameter is only read as ``p.x`` (not called, not stored, not handed
+        on) in its function, and never rebound there."""
+        scope = self.resolver.scopes.get(param)
+        if scope is None or any(a.node is not param for a in scope.assignments[param.name.value]):
+            return False
+        uses = {id(u) for u in self.resolver.parameter_uses(param)}
+        reads = _attribute_reads(self.module)
+        return uses <= reads
 
     def _range_call(self, iterable: cst.BaseExpression, arguments: int) -> bool:
         """``range(...)`` with ``arguments`` plain positional arguments, the builtin."""
@@ -1580,12 +1643,16 @@ class Planner:
             )
         return None
 
-    def _per_epoch(self, step: Site, optimizer_steps: list[Site]) -> str | None:
+    def _per_epoch(
+        self, step: Site, optimizer_steps: list[Site], schedule: SchedulePlan
+    ) -> str | None:
         """Where the scheduler steps once per epoch, or None: in an outer loop of the
         optimizer's step, or after calling a function (or a method of its class, through
         ``self``) of this file that steps the optimizer inside a loop: directly in the loop's
         body (no condition of its own), after the statement that steps the optimizer, with no
-        jump between the two."""
+        jump between the two. A function must step the very optimizer through the parameter
+        the call hands it to (``_handed_steps``); the call and its steps are kept for
+        ``_batch_loop_problem``."""
         outer_loops = step.loops
         if not outer_loops or step.controls[-1] is not outer_loops[-1]:
             return None
@@ -1632,32 +1699,196 @@ class Planner:
         ]
         if calls and _direct_call(loop_body.body[calls[-1][0]]) is None:
             return None  # under a condition or in an expression: maybe not once per epoch
-        if calls and _calls_of(self.module, calls[-1][1]) != 1:
-            return None  # also called elsewhere: updates outside the epoch loop
         if not calls or not self._steps_after(loop_body, calls[-1][0], step.index):
             return None
         index, name = calls[-1]
+        call = _direct_call(loop_body.body[index])
+        assert call is not None
+        by_name = isinstance(call.func, cst.Name)
+        if (_references_of if by_name else _calls_of)(self.module, name) != 1:
+            return None  # also called (or handed on) elsewhere; `model.train()` is no call of it
+        optimizer = schedule.optimizer.target
+        if by_name and optimizer is not None and _mentions(call, code_of(optimizer).strip()):
+            stepped = self._handed_steps(call, schedule, loop_body.body)
+        elif by_name:  # it steps the optimizer it reads from the module (`opt.step()`)
+            definition = self._local_definition(call)
+            stepped = [s for s in optimizer_steps if definition and s.function is definition]
+        else:
+            stepped = [s for s in optimizer_steps if _function_name(s) == f"{name}()"]
+        if not stepped or any(s not in stepped for s in optimizer_steps):
+            return None  # not this optimizer's steps, or it also steps elsewhere
+        self._epoch_calls[id(step.call)] = (call, stepped)
         return (
             f"{self._place(loop_body.body[index])} {_function_name(step)} calls {name}(), which "
             "loops over batches and steps the optimizer, once per epoch"
         )
 
+    def _handed_steps(
+        self, call: cst.Call, schedule: SchedulePlan, epoch_body: Sequence[cst.BaseStatement]
+    ) -> list[Site] | None:
+        """The ``p.step()`` sites of the function of this file ``call`` calls, where ``p`` is
+        the parameter ``call`` hands the scheduler's optimizer to (its one argument naming it),
+        never rebound there and used only as ``p.step()``/``p.zero_grad()``; None when that
+        is not certain: the optimizer handed to another call of the epoch loop (which may step
+        it too), no such step. (A scheduler handed to a call escapes after this:
+        ``_scheduler_handed_to_call``.)"""
+        optimizer = schedule.optimizer.target
+        if optimizer is None:
+            return None
+        text = code_of(optimizer).strip()
+        handed = [a for a in call.args if _mentions(a, text)]
+        if len(handed) != 1 or code_of(handed[0].value).strip() != text:
+            return None
+        others = [c for c in _calls_in(epoch_body) if c is not call and _arguments_mention(c, text)]
+        param = self.resolver.local_parameter(call, handed[0])
+        scope = self.resolver.scopes.get(param) if param is not None else None
+        if param is None or scope is None or others:
+            return None
+        if any(a.node is not param for a in scope.assignments[param.name.value]):
+            return None  # `optimizer = ...` in the function: it steps another one
+        allowed = self.step_methods | self.resolver.map.methods_with_role(ZERO_GRAD)
+        receivers = _method_receivers(self.module, allowed)
+        uses = self.resolver.parameter_uses(param)
+        if not uses or any(id(use) not in receivers for use in uses):
+            return None  # handed on, stored, read: the function may do anything with it
+        ids = {id(use) for use in uses}
+        return [
+            s
+            for s in self.plan.sites
+            if s.role == STEP and self._is_step(s) and id(s.receiver) in ids
+        ] or None
+
+    def _batch_loop_problem(self, step: Site, schedule: SchedulePlan) -> str | None:
+        """Why the function or method the epoch loop calls (``_per_epoch``) may not update
+        the optimizer exactly --steps-per-epoch times an epoch: not one step, directly in the
+        body of a ``for`` loop of the function's own body; a jump out of or past the rest of
+        that loop, or before it; with ``len(X)`` as --steps-per-epoch, a loop that iterates
+        neither what the call passes as ``X`` nor ``enumerate()`` of it; the optimizer handed
+        to another call of the scheduler's function (``_handed_elsewhere``). None: it does."""
+        if id(step.call) in self._handed_problems:
+            return self._handed_problems[id(step.call)]  # a function of another file
+        found = self._epoch_calls.get(id(step.call))
+        if found is None:
+            return None  # stepped in the loop around the optimizer's loop: as before
+        call, stepped = found
+        name = f"{code_of(call.func).strip()}()"
+        elsewhere = self._handed_elsewhere(call, schedule)
+        if elsewhere is not None:
+            return elsewhere
+        if len(stepped) != 1:
+            return f"{name} steps the optimizer in {len(stepped)} places"
+        (opt_step,) = stepped
+        function = opt_step.function
+        loop = opt_step.controls[-1]
+        assert isinstance(function, cst.FunctionDef)
+        body = list(function.body.body)  # type: ignore[attr-defined]
+        if not isinstance(loop, cst.For) or loop not in body or opt_step.block != id(loop.body):
+            return (
+                f"{name} does not step the optimizer directly in a `for` loop of its own body "
+                f"({self._place(opt_step.statement)}), so how often per epoch is unknown"
+            )
+        inside = list(loop.body.body)  # type: ignore[attr-defined]
+        jump = next((s for s in inside if stepping.leaves_loop(s)), None)
+        jump = jump or next((s for s in body[: body.index(loop)] if stepping.jumps(s)), None)
+        if jump is not None:
+            return (
+                f"{name} can leave or skip its batch loop early ({self._place(jump)}), so an "
+                f"epoch may have fewer updates than --steps-per-epoch ({self.steps_per_epoch})"
+            )
+        return self._iterated_problem(call, loop, name, schedule.outer.call)
+
+    def _handed_elsewhere(self, call: cst.Call, schedule: SchedulePlan) -> str | None:
+        """A call of the function around ``call`` (the epoch's train call), other than it and
+        the scheduler's constructors, handed the optimizer itself (``warmup(model, opt)``
+        before the epoch loop): it may update it outside the counted batches."""
+        optimizer = schedule.optimizer.target
+        if optimizer is None:
+            return "the optimizer is not a name"
+        text = code_of(optimizer).strip()
+        function = _enclosing_def(self.module, call)
+        body = function.body.body if function is not None else self.module.body  # type: ignore[union-attr]
+        for other in _calls_in(body):
+            site = self.by_call.get(id(other))
+            if other is call or (site is not None and site.role == SCHEDULER):
+                continue
+            if _arguments_mention(other, text):
+                return (
+                    f"the optimizer is also handed to {_short(other.func, 40)}() at "
+                    f"{self._place(other)}, which may update it outside the counted batches"
+                )
+        return None
+
+    def _measured_length(self) -> str | None:
+        """``X`` of ``--steps-per-epoch 'len(X)'`` (None for any other expression)."""
+        assert self.steps_per_epoch is not None
+        length = cst.parse_expression(self.steps_per_epoch)
+        if (
+            isinstance(length, cst.Call)
+            and isinstance(length.func, cst.Name)
+            and length.func.value == "len"
+            and len(length.args) == 1
+        ):
+            return code_of(length.args[0].value).strip()
+        return None
+
+    def _iterated_problem(
+        self, call: cst.Call, loop: cst.For, name: str, fold: cst.CSTNode
+    ) -> str | None:
+        """With ``--steps-per-epoch 'len(X)'``: why ``loop`` may not run ``len(X)`` times (it
+        iterates neither the parameter ``call`` binds ``X`` to nor ``enumerate()`` of it)."""
+        measured = self._measured_length()
+        if measured is None:
+            return None  # a number or another expression: the user's count of updates
+        passed = [a for a in call.args if code_of(a.value).strip() == measured]
+        param = self.resolver.local_parameter(call, passed[0]) if len(passed) == 1 else None
+        iterated = loop.iter
+        if (
+            isinstance(iterated, cst.Call)
+            and code_of(iterated.func).strip() == "enumerate"
+            and iterated.args
+        ):
+            iterated = iterated.args[0].value
+        shown = code_of(iterated).strip()
+        if param is not None and shown == param.name.value:
+            return None  # `train(train_loader, ...)` iterating its parameter
+        if shown == measured and measured.startswith("self.") and _is_self_call(call):
+            return None  # `self.train_epoch()` iterating `self.train_loader`
+        if shown == measured and self._one_binding(iterated, fold):
+            return None  # `train()` iterating the module's `loader`, bound once
+        return (
+            f"the batch loop of {name} iterates `{shown}`, which is not provably `{measured}` "
+            f"of --steps-per-epoch ({self.steps_per_epoch})"
+        )
+
+    def _one_binding(self, name: cst.BaseExpression, other: cst.CSTNode) -> bool:
+        """Whether the Name ``name`` means, where it is and where ``other`` is, the one
+        binding of it (``loader = ...`` once at module level, read in both places)."""
+        here, there = self.resolver.scopes.get(name), self.resolver.scopes.get(other)
+        if not isinstance(name, cst.Name) or here is None or there is None:
+            return False
+        bindings = [a for a in here[name.value] if isinstance(a, Assignment)]
+        return len(bindings) == 1 and set(here[name.value]) == set(there[name.value])
+
     def _handed_per_epoch(self, schedule: SchedulePlan, step: Site) -> str | None:
         """Where the scheduler steps once per epoch after handing its optimizer to a function
-        of another file, or None. Only for a target that writes the lr where torch steps the
+        of another file, or None. For a target that writes the lr where torch steps the
         scheduler (``writes_epoch_lr``, no --steps-per-epoch: exact however often the function
-        steps the optimizer): the step directly in its loop, every use of the optimizer in the
-        loop an argument of a direct call before it to a function every call site in the
-        repository hands a translated optimizer and that only steps and zeroes it
+        steps the optimizer), or with --steps-per-epoch (then one function, and why it may not
+        step the optimizer once per batch is kept for ``_batch_loop_problem``:
+        ``CrossFile.batch_loop_problem``): the step directly in its loop, every use of the
+        optimizer in the loop an argument of a direct call before it to a function every call
+        site in the repository hands a translated optimizer and that only steps and zeroes it
         (``CrossFile.hand_over``), the scheduler given to none of them."""
         optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
         loops, cross_file = step.loops, self.resolver.cross_file
-        if not self.writes_epoch_lr or self.steps_per_epoch is not None or cross_file is None:
+        flagged = self.steps_per_epoch is not None
+        if cross_file is None:
             return None
         if not loops or step.controls[-1] is not loops[-1] or optimizer is None:
             return None
         text, body = code_of(optimizer).strip(), loops[-1].body.body  # type: ignore[attr-defined]
-        handed = [s for s in body if _mentions(s, text)]
+        harmless = _method_calls_other_than(body, text, self.step_methods)
+        handed = [s for s in body if _mentions(s, text) and s not in harmless]
         for statement in handed:
             call = _direct_call(statement)
             if call is None or body.index(statement) > step.index:
@@ -1671,35 +1902,67 @@ class Planner:
             facts = [cross_file.hand_over(callee, call, a) for a in arguments]
             if not arguments or any(f is None or f[0] is None for f in facts):
                 return None
-        if not handed:
+            if flagged:
+                measured = self._measured_length()
+                problem = cross_file.batch_loop_problem(callee, call, arguments[0], measured)
+                problem = problem or self._handed_elsewhere(call, schedule)
+                self._handed_problems[id(step.call)] = problem
+        if not handed or (flagged and len(handed) != 1):
             return None
+        names = ", ".join(f"{code_of(_direct_call(h).func).strip()}()" for h in handed)  # type: ignore[union-attr]
         return (
             f"{self._place(step.statement)} {_function_name(step)} steps it after handing the "
-            "optimizer to a function of another file, once per epoch"
+            f"optimizer to {names} of another file, once per epoch"
         )
 
     def _unseen_updates(self, schedule: SchedulePlan, steps: list[Site]) -> str:
-        """Why the optimizer's step() is not found: the calls the optimizer is handed to
-        before the scheduler steps, in its loop (``train_one_epoch(model, opt, loader)``)."""
+        """Why the optimizer's step() is not found: the calls the optimizer is handed to in
+        the scheduler's loop (``train_one_epoch(model, opt, loader)``), before it (or, when
+        none is, after it), each a function of this file (where) or not."""
         optimizer = schedule.optimizer.target
-        handed: list[str] = []
+        handed: dict[bool, list[str]] = {True: [], False: []}  # before the step: the calls
+        here = False  # a call of a function of this file: its step() is in this file
         for step in steps:
             loops = step.loops
             if not loops or step.controls[-1] is not loops[-1] or optimizer is None:
                 continue
             body = loops[-1].body.body  # type: ignore[attr-defined]
-            for statement in body[: step.index]:
+            for index, statement in enumerate(body):
                 call = _direct_call(statement)
                 text = code_of(optimizer).strip()
-                if call is not None and any(_mentions(a.value, text) for a in call.args):
+                if index == step.index or call is None:
+                    continue
+                if _arguments_mention(call, text):
                     name = code_of(call.func).strip()
-                    handed.append(f"{name}() at {self._place(statement)}")
-        if not handed:
+                    local = self._local_definition(call)
+                    here = here or local is not None
+                    shown = f" (defined at {self._place(local)})" if local is not None else ""
+                    handed[index < step.index].append(
+                        f"{name}() at {self._place(statement)}{shown}"
+                    )
+        if not handed[True] and not handed[False]:
             return ", and the optimizer's step() is not in this file"
-        return (
-            ", and the optimizer's step() is not in this file: before it, the loop hands the "
-            f"optimizer to {', '.join(handed)}, which may step it any number of times"
+        where = (
+            "is not proved to run a known number of times per epoch"
+            if here
+            else "is not in this file"
         )
+        when, calls = ("before", handed[True]) if handed[True] else ("after", handed[False])
+        return (
+            f", and the optimizer's step() {where}: {when} it, the loop hands the "
+            f"optimizer to {', '.join(calls)}, which may step it any number of times"
+        )
+
+    def _local_definition(self, call: cst.Call) -> cst.FunctionDef | None:
+        """The function of this file ``call`` calls by its name (bound once, to a ``def``)."""
+        func = call.func
+        scope = self.resolver.scopes.get(func)
+        if not isinstance(func, cst.Name) or scope is None:
+            return None
+        bindings = [a for a in scope[func.value] if isinstance(a, Assignment)]
+        if len(bindings) != 1 or not isinstance(bindings[0].node, cst.FunctionDef):
+            return None
+        return bindings[0].node
 
     def _where_it_goes(self, scheduler: Site) -> str | None:
         """Where a scheduler leaves this file's view: the first ``return`` or call argument
@@ -2737,11 +3000,11 @@ def _enclosing_function_name(module: cst.Module, node: cst.CSTNode) -> str:
     return f"{found[0]}()" if found else "the module"
 
 
-def _steps_at(epoch: str, start: cst.Integer | cst.Name) -> str:
+def _steps_at(epoch: str, start: cst.Integer | cst.Name | cst.Attribute) -> str:
     """The scheduler's step count at its step in ``for epoch in range(start, n)`` of a fresh
     scheduler: ``epoch - start + 1`` (``epoch + 1`` from 0, ``epoch`` from 1)."""
-    if isinstance(start, cst.Name):
-        return f"{epoch} - {start.value} + 1"
+    if isinstance(start, (cst.Name, cst.Attribute)):
+        return f"{epoch} - {code_of(start).strip()} + 1"
     offset = 1 - int(start.evaluated_value)
     if offset == 0:
         return epoch
@@ -2809,3 +3072,266 @@ def _stepping(schedule: SchedulePlan) -> dict[str, str]:
     """The values of a finding about how a scheduler steps: its optimizer's name."""
     opt = code_of(schedule.optimizer.target).strip() if schedule.optimizer.target else "opt"
     return {"optimizer": opt}
+
+
+def _references_of(module: cst.Module, name: str) -> int:
+    """How many names in ``module`` refer to ``name`` (loads: not a ``def``'s or a
+    parameter's own name, an attribute (``model.train``) or a keyword)."""
+    found = 0
+
+    class _Find(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal found
+            found += node.value == name
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            for part in (node.params, node.body, *node.decorators):
+                part.visit(self)
+            if node.returns is not None:
+                node.returns.visit(self)
+            return False
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            node.value.visit(self)
+            return False
+
+        def visit_Arg(self, node: cst.Arg) -> bool:
+            node.value.visit(self)
+            return False
+
+        def visit_Param(self, node: cst.Param) -> bool:
+            for part in (node.annotation, node.default):
+                if part is not None:
+                    part.visit(self)
+            return False
+
+    module.visit(_Find())
+    return found
+
+
+def _calls_in(statements: Sequence[cst.BaseStatement]) -> list[cst.Call]:
+    """Every call in ``statements``."""
+    found: list[cst.Call] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            found.append(call)
+
+    for statement in statements:
+        statement.visit(_Find())
+    return found
+
+
+def _arguments_mention(call: cst.Call, text: str) -> bool:
+    """Whether an argument of ``call`` holds the value ``text`` itself (``f(opt)``,
+    ``f(x=[opt])``), not only a method's result or an attribute of it (``opt.state_dict()``)."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal found
+            found = found or node.value == text
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            nonlocal found
+            if code_of(node).strip() == text:
+                found = True
+                return False
+            if code_of(node.value).strip() == text:
+                return False  # `opt.state_dict`, `opt.param_groups`
+            node.value.visit(self)
+            return False
+
+    for argument in call.args:
+        argument.value.visit(_Find())
+    return found
+
+
+def _method_receivers(module: cst.Module, methods: frozenset[str]) -> set[int]:
+    """The ids of the names ``x`` of every ``x.m(...)`` in ``module``, ``m`` in ``methods``."""
+    found: set[int] = set()
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            func = call.func
+            if isinstance(func, cst.Attribute) and func.attr.value in methods:
+                found.add(id(func.value))
+
+    module.visit(_Find())
+    return found
+
+
+def _is_self_call(call: cst.Call) -> bool:
+    """``self.method(...)``."""
+    func = call.func
+    return (
+        isinstance(func, cst.Attribute)
+        and isinstance(func.value, cst.Name)
+        and func.value.value == "self"
+    )
+
+
+def _enclosing_def(module: cst.Module, node: cst.CSTNode) -> cst.FunctionDef | None:
+    """The innermost ``def`` around ``node`` (None at module level)."""
+    stack: list[cst.FunctionDef] = []
+    found: list[cst.FunctionDef | None] = []
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, visited: cst.CSTNode) -> bool:
+            if visited is node:
+                found.append(stack[-1] if stack else None)
+                return False
+            if isinstance(visited, cst.FunctionDef):
+                stack.append(visited)
+            return not found
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            if isinstance(original_node, cst.FunctionDef) and stack and stack[-1] is original_node:
+                stack.pop()
+
+    module.visit(_Find())
+    return found[0] if found else None
+
+
+def _attribute_stores(
+    module: cst.Module, attribute: str, base: str
+) -> list[tuple[cst.CSTNode, cst.FunctionDef | None]] | None:
+    """Every store or deletion of ``<anything>.<attribute>`` in ``module`` with its innermost
+    ``def``; None when something else may set it (``setattr``, ``vars``, ``base.__dict__``, a
+    method or property of that name)."""
+    stores: list[tuple[cst.CSTNode, cst.FunctionDef | None]] = []
+    stack: list[cst.FunctionDef] = []
+    unknown = False
+
+    class _Find(cst.CSTVisitor):
+        def _target(self, target: cst.CSTNode) -> None:
+            if isinstance(target, cst.Attribute) and target.attr.value == attribute:
+                stores.append((target, stack[-1] if stack else None))
+            elif isinstance(target, (cst.Tuple, cst.List)):
+                for element in target.elements:
+                    self._target(element.value)
+            elif isinstance(target, cst.StarredElement):
+                self._target(target.value)
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            nonlocal unknown
+            unknown = unknown or node.name.value == attribute  # a property may compute it
+            stack.append(node)
+
+        def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+            stack.pop()
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            self._target(node.target)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            self._target(node.target)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            self._target(node.target)
+
+        def visit_For(self, node: cst.For) -> None:
+            self._target(node.target)
+
+        def visit_AsName(self, node: cst.AsName) -> None:
+            self._target(node.name)
+
+        def visit_Del(self, node: cst.Del) -> None:
+            self._target(node.target)
+
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal unknown
+            unknown = unknown or node.value in ("setattr", "vars")
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal unknown
+            if node.attr.value == "__dict__" and code_of(node.value).strip() == base:
+                unknown = True
+
+    module.visit(_Find())
+    return None if unknown else stores
+
+
+def _name_uses(
+    node: cst.CSTNode, name: str
+) -> list[tuple[cst.Name, cst.CSTNode | None, cst.CSTNode | None]]:
+    """Each ``Name`` ``name`` in ``node`` (not an attribute's or keyword's own name) with its
+    parent and grandparent."""
+    found: list[tuple[cst.Name, cst.CSTNode | None, cst.CSTNode | None]] = []
+    stack: list[cst.CSTNode] = []
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, visited: cst.CSTNode) -> bool:
+            if isinstance(visited, cst.Name) and visited.value == name:
+                parent = stack[-1] if stack else None
+                grandparent = stack[-2] if len(stack) > 1 else None
+                own_name = (isinstance(parent, cst.Attribute) and parent.attr is visited) or (
+                    isinstance(parent, cst.Arg) and parent.keyword is visited
+                )
+                if not own_name:
+                    found.append((visited, parent, grandparent))
+            stack.append(visited)
+            return True
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            stack.pop()
+
+    node.visit(_Find())
+    return found
+
+
+def _attribute_reads(module: cst.Module) -> set[int]:
+    """The ids of the names ``x`` of every ``x.attr`` in ``module`` that is read: not the
+    function of a call (``x.update(...)``), not a store or deletion target."""
+    found: set[int] = set()
+    targets: set[int] = set()
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            if isinstance(node.value, cst.Name) and id(node) not in targets:
+                found.add(id(node.value))
+
+        def visit_Call(self, node: cst.Call) -> None:
+            targets.add(id(node.func))
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            targets.add(id(node.target))
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            targets.add(id(node.target))
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            targets.add(id(node.target))
+
+        def visit_Del(self, node: cst.Del) -> None:
+            targets.add(id(node.target))
+
+    module.visit(_Find())
+    return found
+
+
+def _method_calls_other_than(
+    statements: Sequence[cst.BaseStatement], text: str, excluded: frozenset[str]
+) -> list[cst.BaseStatement]:
+    """The statements that use ``text`` (the optimizer) only as the receiver of method calls
+    none of which is in ``excluded`` (``opt.state_dict()`` in a checkpoint: no update)."""
+    found = []
+    for statement in statements:
+        uses, calls = 0, 0
+
+        class _Count(cst.CSTVisitor):
+            def on_visit(self, node: cst.CSTNode) -> bool:
+                nonlocal uses, calls
+                if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+                    method = node.func
+                    if code_of(method.value).strip() == text and method.attr.value not in excluded:
+                        calls += 1
+                if isinstance(node, (cst.Name, cst.Attribute)) and code_of(node).strip() == text:
+                    uses += 1
+                    return False
+                return True
+
+        statement.visit(_Count())
+        if uses and uses == calls:
+            found.append(statement)
+    return found

@@ -84,6 +84,7 @@ class HookContexts:
             variable=self.variable,
             origins=lambda node: self.resolver().reaching_values(node, self.enclosing()),
             visible_names=self._visible_names,
+            binds=self._binds,
             translates=self.translates,
             assigned_to=self._assigned_to,
             translation_of=self.translation_of,
@@ -214,6 +215,23 @@ class HookContexts:
             scope = scope.parent if scope.parent is not scope else None
         return frozenset(names)
 
+    def _binds(self, node: cst.CSTNode, name: str) -> bool:
+        """Whether the file's code binds ``name`` (so it is not the builtin) in the scope of
+        ``node`` or an enclosing one, or may (a star import)."""
+        scope = self.scopes.get(node)
+        while scope is not None and not isinstance(scope, BuiltinScope):
+            if name in scope.assignments:
+                return True
+            if isinstance(scope, GlobalScope) and self._star_import():
+                return True
+            scope = scope.parent if scope.parent is not scope else None
+        return scope is None  # unknown: as if bound
+
+    def _star_import(self) -> bool:
+        """Whether the file has a ``from x import *`` (unknown: as if it had)."""
+        wrapper = self.context.wrapper
+        return wrapper is None or _star_import(wrapper.module)
+
     def lookup_value(self, node: cst.BaseExpression) -> cst.BaseExpression | None:
         """The one value a Name (or ``self.x``) is bound to, for hooks (``ctx.assigned_value``)."""
         enclosing = self.enclosing()
@@ -256,3 +274,16 @@ def _argument_values(site: Any) -> list[tuple[str, cst.BaseExpression]]:
                 for position, element in enumerate(arg.value.elements)
             ]
     return values
+
+
+def _star_import(module: cst.CSTNode) -> bool:
+    """Whether ``module`` has a ``from x import *``."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_ImportStar(self, node: cst.ImportStar) -> None:
+            nonlocal found
+            found = True
+
+    module.visit(_Find())
+    return found

@@ -206,6 +206,8 @@ class HookContext:
     translates: Callable[[cst.Call], bool] = lambda call: True
     # Names assigned or read in the scope of a node and its enclosing scopes.
     visible_names: Callable[[cst.CSTNode], frozenset[str]] = lambda node: frozenset()
+    # Whether the file's code binds a name where a node is (so it is not the builtin), or may.
+    binds: Callable[[cst.CSTNode, str], bool] = lambda node, name: True
     # The target of ``target = call`` for a wired call of the file's plan (None: not assigned).
     assigned_to: Callable[[cst.Call], cst.BaseExpression | None] = lambda call: None
     # The text a constructor call becomes when this command translates it (None: it does not).

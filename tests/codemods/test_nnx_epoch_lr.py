@@ -147,9 +147,21 @@ for epoch in range(10):
             + "    sched.step()\n"
         )
 
-    def test_an_epoch_loop_from_an_attribute_escapes(self) -> None:
-        escaped(
+    def test_an_epoch_loop_from_an_attribute_counts_from_it(self) -> None:
+        """s14: ``range(args.start_epoch, n)`` with nothing storing ``.start_epoch`` in the file."""
+        code = (
             HEADER + "for epoch in range(args.start_epoch, n):\n" + BATCHES + "    sched.step()\n"
+        )
+        output = convert(code)
+        self.assertNotIn(BEGIN, output)
+        self.assertIn("= sched(epoch - args.start_epoch + 1)", output)
+
+    def test_an_epoch_loop_from_an_attribute_stored_in_the_loop_escapes(self) -> None:
+        escaped(
+            HEADER
+            + "for epoch in range(args.start_epoch, n):\n"
+            + BATCHES
+            + "    args.start_epoch = 0\n    sched.step()\n"
         )
 
     def test_an_epoch_loop_with_a_range_step_escapes(self) -> None:
@@ -292,13 +304,14 @@ class NnxEpochLoopJumpsTest(SwitcherooTest):
         output = convert(HEADER + "def fit(max_batches):\n" + body)
         assert WRITE not in output, output
 
-    def test_a_clipped_optimizer_with_a_written_schedule_escapes(self) -> None:
-        # The tx is a chain (clip, injected optimizer): opt.opt_state is a tuple, and a write
-        # to opt.opt_state.hyperparams would fail.
+    def test_a_clipped_optimizer_with_a_written_schedule_writes_the_chain_element(self) -> None:
+        # The tx is a chain (clip, injected optimizer): opt.opt_state is a tuple, the lr is
+        # written to its injected element (s14; was an escape).
         clipped = BATCHES.replace(
             "        opt.step()\n",
             "        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n        opt.step()\n",
         )
         output = convert(HEADER + "for epoch in range(10):\n" + clipped + "    sched.step()\n")
-        assert "is a chain (clipping at its head)" in output and WRITE not in output, output
-        assert "\nopt = torch.optim.SGD(" in output and "\nsched = torch.optim" in output, output
+        written = WRITE.replace("opt.opt_state.", "opt.opt_state[1].")
+        assert "optax.chain(optax.clip_by_global_norm(1.0), optax.inject_hyperparams(" in output
+        assert written in output and BEGIN not in output, output

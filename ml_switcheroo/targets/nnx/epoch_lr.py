@@ -28,6 +28,7 @@ from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceStatement
 from ml_switcheroo.targets.nnx.learning_rate import WRITE
+from ml_switcheroo.targets.nnx.optimizer import injected_index
 from ml_switcheroo.targets.nnx.plateau import plateau_step, written_plateau
 from ml_switcheroo.targets.optax.lr_scheduler import strip_scheduler_step
 
@@ -45,6 +46,25 @@ def nnx_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression |
     if line is None or optimizer is None or scheduler is None:
         raise Untranslatable("the scheduler's step() is not a statement of its own")
     value = f"{code_of(scheduler).strip()}({schedule.written})"
-    text = WRITE.format(state=ctx.state_of(code_of(optimizer).strip()), value=value)
+    state = ctx.state_of(code_of(optimizer).strip()) + _chain_element(schedule, ctx)
+    text = WRITE.format(state=state, value=value)
     written = cst.parse_statement(text).with_changes(trailing_whitespace=line.trailing_whitespace)
     return ReplaceStatement(written)
+
+
+def _chain_element(schedule: SchedulePlan, ctx: HookContext) -> str:
+    """``[i]`` when the optimizer's tx is a chain whose ``i``-th element is the injected
+    optimizer (``nnx/optimizer.injected_index``: weight decay at its head), else ``""``."""
+    translation = ctx.translation_of(schedule.optimizer.call)
+    if translation is None:
+        raise Untranslatable("the scheduler's optimizer is not translated")
+    optimizer = cst.parse_expression(translation)
+    if not isinstance(optimizer, cst.Call) or len(optimizer.args) < 2:
+        raise Untranslatable("the scheduler's optimizer is not an nnx.Optimizer(model, tx)")
+    tx = optimizer.args[1].value
+    if isinstance(tx, cst.Call) and isinstance(tx.func, cst.Call):
+        return ""
+    index = injected_index(tx, ctx.semantic_map.chain_function)
+    if index is None:
+        raise Untranslatable("the optimizer's injected learning rate is not reachable")
+    return f"[{index}]"

@@ -46,12 +46,32 @@ def _check_written_lr_reachable(
     schedule: SchedulePlan, tx: cst.BaseExpression, ctx: HookContext
 ) -> None:
     """A schedule written where it steps writes ``opt.opt_state.hyperparams``: that is the
-    state only when ``tx`` is the injected optimizer itself, not a chain holding it (a clip at
-    its head makes the state a tuple)."""
+    state when ``tx`` is the injected optimizer itself; for a per-epoch write (not a plateau),
+    also ``opt.opt_state[i]`` of a chain whose one injected element is its ``i``-th
+    (``optax.chain(optax.add_decayed_weights(wd), optax.inject_hyperparams(optax.sgd)(...))``,
+    ``injected_index``); a clip at a plateau's head: not reached."""
     if schedule.written is None or id(schedule.outer.call) not in ctx.folded:
         return
-    if not (isinstance(tx, cst.Call) and isinstance(tx.func, cst.Call)):
+    if isinstance(tx, cst.Call) and isinstance(tx.func, cst.Call):
+        return
+    if written_plateau(schedule) or injected_index(tx, ctx.semantic_map.chain_function) is None:
         raise render(Finding(findings.WRITTEN_LR_IN_CHAIN, {"tx": code_of(tx).strip()}))
+
+
+def injected_index(tx: cst.BaseExpression, chain: str) -> int | None:
+    """``i`` when ``tx`` is ``chain(...)`` (the map's ``optax.chain``) of plain positional
+    elements whose ``i``-th alone is injected (``optax.inject_hyperparams(...)(...)``): its
+    state is ``state[i]``."""
+    if not isinstance(tx, cst.Call) or code_of(tx.func).strip() != chain:
+        return None
+    if any(a.keyword is not None or a.star for a in tx.args):
+        return None
+    injected = [i for i, a in enumerate(tx.args) if _is_injected(a.value)]
+    return injected[0] if len(injected) == 1 else None
+
+
+def _is_injected(value: cst.BaseExpression) -> bool:
+    return isinstance(value, cst.Call) and isinstance(value.func, cst.Call)
 
 
 def _accumulating(

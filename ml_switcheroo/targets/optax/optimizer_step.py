@@ -127,7 +127,7 @@ def _scheduled_lr(
     (``SchedulePlan.written``): folding it there would give each update a different lr."""
     if schedule.written is None:
         return schedule_name
-    if FLOAT in ctx.visible_names(node):
+    if ctx.binds(node, FLOAT):  # reading the builtin (`type=float`) is no conflict
         raise Untranslatable(
             f"`{FLOAT}` is a name of this code here, and the learning rate written per epoch "
             f"starts from `{FLOAT}(<schedule>(0))`",
