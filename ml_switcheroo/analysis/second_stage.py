@@ -34,7 +34,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ml_switcheroo.analysis.cross_file import may_change_through_other_files
@@ -88,13 +88,24 @@ class SecondStage:
             semantic_map,
         )
 
-    def keeps(self, data: bytes, path: str | None = None) -> bool:
-        """Whether the file with these bytes (at ``path``, if known) may change."""
+    def keeps(
+        self,
+        data: bytes,
+        path: str | None = None,
+        remembered: Callable[[Callable[[], bool]], bool] | None = None,
+    ) -> bool:
+        """Whether the file with these bytes (at ``path``, if known) may change.
+        ``remembered``: asks the cross-file question through a record of earlier answers
+        (``convert``'s cache), handed the question itself."""
         kept, tree = self._own_answer(data)
         if kept:
             return True
         parsed = (data, tree) if tree is not None else None
-        return cross_file_facts_may_change(path, self.semantic_map, parsed, self.target_root)
+
+        def ask() -> bool:
+            return cross_file_facts_may_change(path, self.semantic_map, parsed, self.target_root)
+
+        return ask() if remembered is None or path is None else remembered(ask)
 
     def keeps_by_itself(self, data: bytes) -> bool:
         """Whether the file's own bytes may make the engine change it (``keeps`` without the
