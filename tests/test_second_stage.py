@@ -85,6 +85,10 @@ def test_kept_a_reference_resolving_to_a_wired_call(code: str) -> None:
         "    def f(self):\n        return self.param_groups\ndef g(self):\n    self.step()\n",
         "from torch.optim import Optimizer\nclass T:\n"
         "    def f(self, o: Optimizer):\n        self.o = o\n        self.o.step()\n",
+        "from torch.optim import Optimizer\nsuper = make\nclass T(Optimizer):\n"
+        "    def f(self):\n        return super().param_groups\n",
+        "from torch.optim import Optimizer\nclass T(Optimizer):\n"
+        "    def f(self):\n        return super().base.param_groups\n",
     ],
     ids=[
         "annotation",
@@ -96,6 +100,8 @@ def test_kept_a_reference_resolving_to_a_wired_call(code: str) -> None:
         "method-self-rebound",
         "self-also-a-function-parameter",
         "member-of-an-attribute-of-self",
+        "super-rebound",
+        "member-of-an-attribute-of-super",
     ],
 )
 def test_kept_a_wired_member_with_a_possible_receiver_type(code: str) -> None:
@@ -157,6 +163,7 @@ class Lion(Optimizer):
         "import torch\ndef f(x: torch.Tensor, o):\n    o.step()\n",  # a Tensor has no step()
         "import torch\ndef f(opt_state):\n    opt_state.backward()\n",  # guessed, no backward
         OPTIMIZER_SUBCLASS,  # members read on `self` only: the engine never types it
+        OPTIMIZER_SUBCLASS.replace("return self.defaults", "return super().step(closure)"),
     ],
     ids=[
         "relative-from",
@@ -170,6 +177,7 @@ class Lion(Optimizer):
         "member-of-another-type",
         "guess-of-another-type",
         "members-of-a-methods-self",
+        "members-of-self-and-super",
     ],
 )
 def test_dropped_nothing_can_resolve(code: str) -> None:

@@ -22,7 +22,8 @@ on the side of keeping:
   ``Optimizer``) does not count when that name is bound nowhere else in the file, carries no
   annotation and matches no ``parameter_names``: the engine never types such a receiver (its
   callers are not followed for a method, it is no module-level function's parameter for the
-  cross-file facts, and it has no value of its own);
+  cross-file facts, and it has no value of its own); nor does one read on ``super()`` (the
+  engine types a name or ``self.x`` only), unless the file binds ``super``;
 * everything else the engine changes (imports, moved statements, training-step regions, uses of a
   translated optimizer as the torch object) follows from one of those rewrites or escapes.
 
@@ -181,12 +182,13 @@ class _Facts:
     dotted: set[str]  # every dotted expression (``torch.optim.Adam``, ``opt.step``, ``x``)
     imports: dict[str, set[str]]  # bound name -> what it imports (every scope, no relative)
     import_roots: set[str]  # top-level packages imported (absolute imports, any scope)
-    attributes: set[str]  # every attribute name but those read on a name (``step`` of ``a.b.step``)
+    attributes: set[str]  # attribute names not read on a name or super() (``a.b.step``)
     parameters: set[str]  # every parameter name (functions and lambdas)
     dynamic: bool  # star imports, __import__, importlib, exec, eval
     on_names: dict[str, set[str]] = field(default_factory=dict)  # name -> attributes read on it
     method_selves: set[str] = field(default_factory=set)  # unannotated first params of methods
     bound: set[str] = field(default_factory=set)  # names bound any other way
+    on_super: set[str] = field(default_factory=set)  # attributes read on ``super()``
 
     @classmethod
     def of(cls, tree: ast.Module) -> _Facts:
@@ -198,6 +200,8 @@ class _Facts:
             if isinstance(node, ast.Attribute):
                 if isinstance(node.value, ast.Name):
                     facts.on_names.setdefault(node.value.id, set()).add(node.attr)
+                elif _is_super_call(node.value):
+                    facts.on_super.add(node.attr)
                 else:
                     facts.attributes.add(node.attr)
                 dotted = _dotted(node)
@@ -237,13 +241,16 @@ class _Facts:
     def typeable_attributes(self, guesses: set[re.Pattern[str]]) -> set[str]:
         """The attribute names read on a receiver the engine may type: every one but those
         read directly on a method's first parameter bound nowhere else, unannotated and
-        matching none of ``guesses`` (the types' ``parameter_names``)."""
+        matching none of ``guesses`` (the types' ``parameter_names``), and those read on
+        ``super()`` (when the file does not bind ``super``)."""
         untyped = {
             name
             for name in self.method_selves - self.bound
             if not any(pattern.fullmatch(name) for pattern in guesses)
         }
         found = set(self.attributes)
+        if "super" in self.bound:
+            found |= self.on_super
         for name, attributes in self.on_names.items():
             if name not in untyped:
                 found |= attributes
@@ -276,6 +283,13 @@ class _Facts:
         for dotted in self.dotted:
             names.update(_qualified(dotted, self.imports))
         return names
+
+
+def _is_super_call(node: ast.expr) -> bool:
+    """``super()`` or ``super(T, self)``."""
+    return (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
+    )
 
 
 def _method_selves(node: ast.ClassDef) -> Iterator[int]:
