@@ -85,6 +85,8 @@ def test_kept_a_reference_resolving_to_a_wired_call(code: str) -> None:
         "    def f(self):\n        return self.param_groups\ndef g(self):\n    self.step()\n",
         "from torch.optim import Optimizer\nclass T:\n"
         "    def f(self, o: Optimizer):\n        self.o = o\n        self.o.step()\n",
+        "from torch.optim import Optimizer\nclass T:\n"
+        "    @staticmethod\n    def f(o):\n        o.step()\nx: Optimizer\n",
         "from torch.optim import Optimizer\nsuper = make\nclass T(Optimizer):\n"
         "    def f(self):\n        return super().param_groups\n",
         "from torch.optim import Optimizer\nclass T(Optimizer):\n"
@@ -100,6 +102,7 @@ def test_kept_a_reference_resolving_to_a_wired_call(code: str) -> None:
         "method-self-rebound",
         "self-also-a-function-parameter",
         "member-of-an-attribute-of-self",
+        "first-parameter-of-a-staticmethod",
         "super-rebound",
         "member-of-an-attribute-of-super",
     ],

@@ -294,12 +294,21 @@ def _is_super_call(node: ast.expr) -> bool:
 
 def _method_selves(node: ast.ClassDef) -> Iterator[int]:
     """The ``id`` of the first parameter of each method defined in the class body, when it has
-    no annotation."""
+    no annotation (not of a ``staticmethod``: its first parameter is its callers' argument)."""
     for statement in node.body:
-        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and not any(
+            _names_staticmethod(decorator) for decorator in statement.decorator_list
+        ):
             positional = [*statement.args.posonlyargs, *statement.args.args]
             if positional and positional[0].annotation is None:
                 yield id(positional[0])
+
+
+def _names_staticmethod(decorator: ast.expr) -> bool:
+    """``@staticmethod``, ``@builtins.staticmethod`` (or a call of either)."""
+    found = decorator.func if isinstance(decorator, ast.Call) else decorator
+    name = found.attr if isinstance(found, ast.Attribute) else getattr(found, "id", None)
+    return name == "staticmethod"
 
 
 def _qualified(dotted: str, imports: dict[str, set[str]]) -> Iterator[str]:
