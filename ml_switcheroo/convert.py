@@ -34,7 +34,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -372,6 +372,7 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
         _share_repository_indexes(kept)
         results = _convert(kept, options, mode, args, progress, failures, content_failures)
         if cache is not None:
+            cache.recheck_repositories()  # files converted in place: their answers change
             _store_results(cache, results, content_failures)
     if cache is not None:
         cache.save_index()
@@ -466,7 +467,7 @@ def _prescan(
     if cache is not None:
         entry = cache.known(path, cache_files.stamp_of(os.stat(path)))
         if entry is not None and entry.outcome == cache_files.PREFILTERED:
-            entry = None if _may_change_across_files(path, prefilter, stage) else entry
+            entry = None if _may_change_across_files(path, prefilter, stage, cache) else entry
         if entry is not None and entry.outcome == cache_files.PREFILTERED_ALONE:
             cache.keep(path)
             return cache_files.PREFILTERED, None
@@ -483,7 +484,7 @@ def _prescan(
     if (
         prefilter is not None
         and not prefilter.matches(data)
-        and not _may_change_across_files(path, prefilter, stage)
+        and not _may_change_across_files(path, prefilter, stage, cache)
     ):
         outcome = cache_files.PREFILTERED
     elif marker is not None and marker in data:
@@ -517,16 +518,28 @@ def _calls_cross_file_methods(data: bytes, stage: SecondStage | None) -> bool:
 
 
 def _may_change_across_files(
-    path: str, prefilter: Prefilter | None, stage: SecondStage | None
+    path: str, prefilter: Prefilter | None, stage: SecondStage | None, cache: Cache | None = None
 ) -> bool:
     """Whether a file the pre-filter rejects is converted anyway: a function of it receives a
     translated optimizer from another file, or it steps one a builder there returns
-    (``analysis.cross_file.may_change_through_other_files``)."""
+    (``analysis.cross_file.may_change_through_other_files``; the cache's repository record
+    answers when the repository's files are unchanged)."""
     from ml_switcheroo.analysis.second_stage import cross_file_facts_may_change
 
     if prefilter is None or stage is None:
         return False
-    return cross_file_facts_may_change(path, stage.semantic_map, None, stage.target_root)
+
+    def ask() -> bool:
+        return cross_file_facts_may_change(path, stage.semantic_map, None, stage.target_root)
+
+    return ask() if cache is None else _remembered(cache, path)(ask)
+
+
+def _remembered(cache: Cache, path: str) -> Callable[[Callable[[], bool]], bool]:
+    """The cross-file question about ``path``, asked through the cache's repository record."""
+    from ml_switcheroo.app import cache as cache_files
+
+    return lambda ask: bool(cache.across_files(cache_files.MAY_CHANGE, path, ask))
 
 
 def _second_stage(
@@ -539,7 +552,7 @@ def _second_stage(
     ``convert --in-place -j 2`` run under load and was removed)."""
     from ml_switcheroo.app import cache as cache_files
 
-    keeps = [_stage_keeps(path, stage) for path in kept]
+    keeps = [_stage_keeps(path, stage, cache) for path in kept]
     for path, keep in zip(kept, keeps, strict=True):
         if not keep:
             summary.prefiltered_out += 1
@@ -548,14 +561,15 @@ def _second_stage(
     return [path for path, keep in zip(kept, keeps, strict=True) if keep]
 
 
-def _stage_keeps(path: str, stage: SecondStage) -> bool:
-    """Whether the second stage keeps the file (kept when it cannot be read: libcst reports)."""
+def _stage_keeps(path: str, stage: SecondStage, cache: Cache | None = None) -> bool:
+    """Whether the second stage keeps the file (kept when it cannot be read: libcst reports);
+    its cross-file question through the cache's repository record."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError:
         return True
-    return stage.keeps(data, path)
+    return stage.keeps(data, path, None if cache is None else _remembered(cache, path))
 
 
 def _share_repository_indexes(kept: list[str]) -> None:

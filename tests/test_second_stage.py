@@ -76,8 +76,36 @@ def test_kept_a_reference_resolving_to_a_wired_call(code: str) -> None:
         "import torch\ndef f(opt):\n    opt.zero_grad()\n",  # the name guess: probable
         "import torch\ndef f(scheduler_main):\n    scheduler_main.step()\n",
         "import torch\nclass T:\n    def f(self, lr_opt):\n        return lr_opt.param_groups\n",
+        # trap twins of the method's first parameter, which the engine never types:
+        "import torch\nclass T:\n    def f(self: torch.optim.Optimizer):\n        self.step()\n",
+        "import torch\nclass T:\n    def f(optimizer):\n        optimizer.step()\n",
+        "from torch.optim import Optimizer\nclass T(Optimizer):\n"
+        "    def f(self):\n        self = build()\n        return self.param_groups\n",
+        "from torch.optim import Optimizer\nclass T(Optimizer):\n"
+        "    def f(self):\n        return self.param_groups\ndef g(self):\n    self.step()\n",
+        "from torch.optim import Optimizer\nclass T:\n"
+        "    def f(self, o: Optimizer):\n        self.o = o\n        self.o.step()\n",
+        "from torch.optim import Optimizer\nclass T:\n"
+        "    @staticmethod\n    def f(o):\n        o.step()\nx: Optimizer\n",
+        "from torch.optim import Optimizer\nsuper = make\nclass T(Optimizer):\n"
+        "    def f(self):\n        return super().param_groups\n",
+        "from torch.optim import Optimizer\nclass T(Optimizer):\n"
+        "    def f(self):\n        return super().base.param_groups\n",
     ],
-    ids=["annotation", "name-guess", "scheduler-name-guess", "attribute-name-guess"],
+    ids=[
+        "annotation",
+        "name-guess",
+        "scheduler-name-guess",
+        "attribute-name-guess",
+        "annotated-method-self",
+        "method-self-named-like-an-optimizer",
+        "method-self-rebound",
+        "self-also-a-function-parameter",
+        "member-of-an-attribute-of-self",
+        "first-parameter-of-a-staticmethod",
+        "super-rebound",
+        "member-of-an-attribute-of-super",
+    ],
 )
 def test_kept_a_wired_member_with_a_possible_receiver_type(code: str) -> None:
     assert keeps(code)
@@ -102,6 +130,27 @@ def test_kept_what_the_pass_cannot_read(code: str) -> None:
 
 # --------------------------------------------------------------------------- trap twins: dropped
 
+# timm's optimizers: a subclass of torch's Optimizer reads its own state through `self`.
+OPTIMIZER_SUBCLASS = """\
+import torch
+from torch.optim.optimizer import Optimizer
+
+
+class Lion(Optimizer):
+    def __init__(self, params, lr=1e-4):
+        super().__init__(params, dict(lr=lr))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                if len(state) == 0:
+                    state["exp_avg"] = torch.zeros_like(p)
+                p.add_(state["exp_avg"], alpha=-group["lr"])
+        return self.defaults
+"""
+
 
 @pytest.mark.parametrize(
     "code",
@@ -116,6 +165,8 @@ def test_kept_what_the_pass_cannot_read(code: str) -> None:
         "import torch\nmodel.eval()\nopt.step()\n",  # `.eval()` is a method, not eval()
         "import torch\ndef f(x: torch.Tensor, o):\n    o.step()\n",  # a Tensor has no step()
         "import torch\ndef f(opt_state):\n    opt_state.backward()\n",  # guessed, no backward
+        OPTIMIZER_SUBCLASS,  # members read on `self` only: the engine never types it
+        OPTIMIZER_SUBCLASS.replace("return self.defaults", "return super().step(closure)"),
     ],
     ids=[
         "relative-from",
@@ -128,6 +179,8 @@ def test_kept_what_the_pass_cannot_read(code: str) -> None:
         "eval-method",
         "member-of-another-type",
         "guess-of-another-type",
+        "members-of-a-methods-self",
+        "members-of-self-and-super",
     ],
 )
 def test_dropped_nothing_can_resolve(code: str) -> None:

@@ -242,6 +242,16 @@ class RepositoryIndex:
             self._facts.pop(path, None)
         return self._bytes[path][1]
 
+    def remember_source(self, path: str, data: bytes, mtime_ns: int, size: int) -> None:
+        """Take ``data``, read by the caller at this stat, as the bytes of ``path`` (not read
+        again while the stat holds)."""
+        if path not in self._bytes:
+            self._bytes[path] = ((mtime_ns, size), data)
+
+    def sources_read(self) -> dict[str, bytes]:
+        """The bytes of every file read so far (the last read of each)."""
+        return {path: data for path, (_, data) in self._bytes.items()}
+
     def facts(self, path: str, parsed: tuple[bytes, ast.Module] | None = None) -> FileFacts:
         """The parsed facts of one file (parsed once per content). ``parsed``: the file's bytes
         and their ``ast`` when the caller has them (the second stage): used when they are the

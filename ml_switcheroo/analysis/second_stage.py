@@ -17,7 +17,13 @@ on the side of keeping:
   T's ``parameter_names`` in a file that imports T's package. Here a file with such a member
   name of T as an attribute is kept when some dotted expression resolves to a name that denotes
   T (``SemanticMap.canonical_type``), or when some parameter name matches T's
-  ``parameter_names`` and the file imports T's root package anywhere;
+  ``parameter_names`` and the file imports T's root package anywhere. A member read directly
+  on the first parameter of a method (``self.state``, ``self.param_groups`` in a subclass of
+  ``Optimizer``) does not count when that name is bound nowhere else in the file, carries no
+  annotation and matches no ``parameter_names``: the engine never types such a receiver (its
+  callers are not followed for a method, it is no module-level function's parameter for the
+  cross-file facts, and it has no value of its own); nor does one read on ``super()`` (the
+  engine types a name or ``self.x`` only), unless the file binds ``super``;
 * everything else the engine changes (imports, moved statements, training-step regions, uses of a
   translated optimizer as the torch object) follows from one of those rewrites or escapes.
 
@@ -34,7 +40,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ml_switcheroo.analysis.cross_file import may_change_through_other_files
@@ -88,13 +94,24 @@ class SecondStage:
             semantic_map,
         )
 
-    def keeps(self, data: bytes, path: str | None = None) -> bool:
-        """Whether the file with these bytes (at ``path``, if known) may change."""
+    def keeps(
+        self,
+        data: bytes,
+        path: str | None = None,
+        remembered: Callable[[Callable[[], bool]], bool] | None = None,
+    ) -> bool:
+        """Whether the file with these bytes (at ``path``, if known) may change.
+        ``remembered``: asks the cross-file question through a record of earlier answers
+        (``convert``'s cache), handed the question itself."""
         kept, tree = self._own_answer(data)
         if kept:
             return True
         parsed = (data, tree) if tree is not None else None
-        return cross_file_facts_may_change(path, self.semantic_map, parsed, self.target_root)
+
+        def ask() -> bool:
+            return cross_file_facts_may_change(path, self.semantic_map, parsed, self.target_root)
+
+        return ask() if remembered is None or path is None else remembered(ask)
 
     def keeps_by_itself(self, data: bytes) -> bool:
         """Whether the file's own bytes may make the engine change it (``keeps`` without the
@@ -114,7 +131,8 @@ class SecondStage:
         names = facts.qualified_names()
         if names & self.call_apis:
             return True, tree
-        used = {owner for owner, found in self.members.items() if found & facts.attributes}
+        attributes = facts.typeable_attributes({pattern for pattern, _, _ in self.guesses})
+        used = {owner for owner, found in self.members.items() if found & attributes}
         if not used:
             return False, tree
         if used & {self.type_of[name] for name in names if name in self.type_of}:
@@ -164,16 +182,28 @@ class _Facts:
     dotted: set[str]  # every dotted expression (``torch.optim.Adam``, ``opt.step``, ``x``)
     imports: dict[str, set[str]]  # bound name -> what it imports (every scope, no relative)
     import_roots: set[str]  # top-level packages imported (absolute imports, any scope)
-    attributes: set[str]  # every attribute name (``step`` of ``opt.step``)
+    attributes: set[str]  # attribute names not read on a name or super() (``a.b.step``)
     parameters: set[str]  # every parameter name (functions and lambdas)
     dynamic: bool  # star imports, __import__, importlib, exec, eval
+    on_names: dict[str, set[str]] = field(default_factory=dict)  # name -> attributes read on it
+    method_selves: set[str] = field(default_factory=set)  # unannotated first params of methods
+    bound: set[str] = field(default_factory=set)  # names bound any other way
+    on_super: set[str] = field(default_factory=set)  # attributes read on ``super()``
 
     @classmethod
     def of(cls, tree: ast.Module) -> _Facts:
         facts = cls(set(), {}, set(), set(), set(), False)
+        selves: set[int] = set()  # the ast.arg of every unannotated first parameter of a method
+        arguments: list[ast.arg] = []
         for node in ast.walk(tree):
+            facts._add_binding(node)
             if isinstance(node, ast.Attribute):
-                facts.attributes.add(node.attr)
+                if isinstance(node.value, ast.Name):
+                    facts.on_names.setdefault(node.value.id, set()).add(node.attr)
+                elif _is_super_call(node.value):
+                    facts.on_super.add(node.attr)
+                else:
+                    facts.attributes.add(node.attr)
                 dotted = _dotted(node)
                 if dotted is not None:
                     facts.dotted.add(dotted)
@@ -182,11 +212,49 @@ class _Facts:
                 facts.dynamic = facts.dynamic or node.id in _DYNAMIC_NAMES
             elif isinstance(node, ast.arg):
                 facts.parameters.add(node.arg)
+                arguments.append(node)
+            elif isinstance(node, ast.ClassDef):
+                selves.update(_method_selves(node))
             elif isinstance(node, ast.Import):
                 facts._add_import(node)
             elif isinstance(node, ast.ImportFrom):
                 facts._add_import_from(node)
+        for argument in arguments:
+            into = facts.method_selves if id(argument) in selves else facts.bound
+            into.add(argument.arg)
         return facts
+
+    def _add_binding(self, node: ast.AST) -> None:
+        """The names ``node`` binds, but parameters (``ast.arg``, sorted out by ``of``):
+        assignment targets, deletions, imports, definitions, ``except``/``match`` captures,
+        and ``global``/``nonlocal`` names, counted as bound too."""
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            self.bound.add(node.id)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            self.bound.update(node.names)
+        elif not isinstance(node, ast.arg):
+            for attribute in ("name", "asname", "rest"):
+                value = getattr(node, attribute, None)
+                if isinstance(value, str):
+                    self.bound.add(value.partition(".")[0])
+
+    def typeable_attributes(self, guesses: set[re.Pattern[str]]) -> set[str]:
+        """The attribute names read on a receiver the engine may type: every one but those
+        read directly on a method's first parameter bound nowhere else, unannotated and
+        matching none of ``guesses`` (the types' ``parameter_names``), and those read on
+        ``super()`` (when the file does not bind ``super``)."""
+        untyped = {
+            name
+            for name in self.method_selves - self.bound
+            if not any(pattern.fullmatch(name) for pattern in guesses)
+        }
+        found = set(self.attributes)
+        if "super" in self.bound:
+            found |= self.on_super
+        for name, attributes in self.on_names.items():
+            if name not in untyped:
+                found |= attributes
+        return found
 
     def _add_import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -215,6 +283,32 @@ class _Facts:
         for dotted in self.dotted:
             names.update(_qualified(dotted, self.imports))
         return names
+
+
+def _is_super_call(node: ast.expr) -> bool:
+    """``super()`` or ``super(T, self)``."""
+    return (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
+    )
+
+
+def _method_selves(node: ast.ClassDef) -> Iterator[int]:
+    """The ``id`` of the first parameter of each method defined in the class body, when it has
+    no annotation (not of a ``staticmethod``: its first parameter is its callers' argument)."""
+    for statement in node.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and not any(
+            _names_staticmethod(decorator) for decorator in statement.decorator_list
+        ):
+            positional = [*statement.args.posonlyargs, *statement.args.args]
+            if positional and positional[0].annotation is None:
+                yield id(positional[0])
+
+
+def _names_staticmethod(decorator: ast.expr) -> bool:
+    """``@staticmethod``, ``@builtins.staticmethod`` (or a call of either)."""
+    found = decorator.func if isinstance(decorator, ast.Call) else decorator
+    name = found.attr if isinstance(found, ast.Attribute) else getattr(found, "id", None)
+    return name == "staticmethod"
 
 
 def _qualified(dotted: str, imports: dict[str, set[str]]) -> Iterator[str]:

@@ -36,6 +36,20 @@ Nothing is ever deleted: remove ``DIR`` to reclaim the space.
 Issue 12 (a file's outcome depending on facts from other files) plugs in at
 ``facts_from_other_files``: its value (a digest of the files the repository index links the
 file to) is part of every result key.
+
+* **repository records**, one per run key (and pre-filter) and repository root
+  (``repositories/<k>``): the stat and sha256 of every ``.py`` file of the repository (the
+  files the repository index reads, ``RepositoryIndex.files``) and the answers computed from
+  their content: each file's ``facts_from_other_files`` (``FACTS``) and whether facts from
+  other files may change a file the pre-filter stages drop (``MAY_CHANGE``). A later run lists
+  the repository by stat; a file whose stat is not the one recorded (and trusted, as in the
+  stat index) is read and hashed again. When every file of the listing has the recorded bytes
+  and no file came or went, the recorded answers hold and the run reads no source for them
+  (a touched file with the same bytes keeps them); otherwise they are all computed again from
+  the repository index (an edited, added, removed or renamed file). A record is written only
+  when the repository still has the listed stats at the end of the run and every byte the
+  index read is what the listing says (a file edited during the run, or converted in place,
+  leaves the record as it was).
 """
 
 from __future__ import annotations
@@ -46,14 +60,14 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ml_switcheroo.analysis.repository import index_for, repository_root
+from ml_switcheroo.analysis.repository import RepositoryIndex, index_for, repository_root
 
 FORMAT = 1
 MAGIC = b"ml-switcheroo-cache"
@@ -68,6 +82,10 @@ CONVERTED = "c"
 OUTCOMES = frozenset({PREFILTERED, PREFILTERED_ALONE, GENERATED, CONVERTED})
 
 Stamp = tuple[int, int, int, int, int]  # device, inode, size, mtime_ns, ctime_ns
+
+FACTS = "facts"  # answers recorded per repository: ``facts_from_other_files`` (a digest)
+MAY_CHANGE = "may_change"  # a dropped file may change through other files (a bool)
+_ANSWER_TYPES: dict[str, type] = {FACTS: str, MAY_CHANGE: bool}
 
 
 def default_dir() -> str:
@@ -272,6 +290,88 @@ class IndexEntry:
         return IndexEntry(tuple(stamp), sha, outcome, trusted)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class Listed:
+    """One file of a repository record: its stat, the sha256 of its bytes, and whether a
+    later identical stat proves those bytes (``is_trusted``)."""
+
+    stamp: Stamp
+    sha: str
+    trusted: bool
+
+    def to_list(self) -> list[Any]:
+        return [*self.stamp, self.sha, self.trusted]
+
+    @staticmethod
+    def from_list(value: Any) -> Listed | None:
+        if not isinstance(value, list) or len(value) != 7:
+            return None
+        *stamp, sha, trusted = value
+        if not all(type(s) is int for s in stamp) or not isinstance(trusted, bool):
+            return None
+        if not isinstance(sha, str) or len(sha) != 64:
+            return None
+        return Listed(tuple(stamp), sha, trusted)  # type: ignore[arg-type]
+
+
+@dataclass
+class Repository:
+    """What one run knows of the repository at ``root``: its listing (relative path ->
+    ``Listed``), the answers that hold for it (kind -> relative path -> value), and whether
+    either is new to the record on disk."""
+
+    root: str
+    listing: dict[str, Listed]
+    answers: dict[str, dict[str, Any]]
+    dirty: bool
+
+    def relative(self, path: str) -> str | None:
+        """``path`` relative to the root when it is a file of the listing (else None: its
+        answer depends on bytes the listing does not hold)."""
+        relative = os.path.relpath(path, self.root)
+        return relative if relative in self.listing else None
+
+
+def _stat_listing(root: str) -> dict[str, Stamp] | None:
+    """The stat of every file the repository index of ``root`` reads, by relative path; None
+    when the repository is too large to be indexed (its answers read no file then)."""
+    index = RepositoryIndex(root)
+    if not index.complete:
+        return None
+    found = {}
+    for path in index.files:
+        try:
+            found[os.path.relpath(path, root)] = stamp_of(os.stat(path))
+        except OSError:
+            found[os.path.relpath(path, root)] = (0, 0, -1, 0, 0)
+    return found
+
+
+def _listed(path: str, stamp: Stamp, index: RepositoryIndex) -> Listed:
+    """Read ``path`` as the repository index would (a FIFO or an unreadable file is empty to
+    it), hash it and hand the bytes to ``index`` so it does not read them again."""
+    read_at = now_ns()
+    if stamp[2] < 0 or not _is_regular(path):
+        return Listed(stamp, content_sha(b""), False)
+    try:
+        data, stable = read_source(path)
+    except OSError:
+        return Listed(stamp, content_sha(b""), False)
+    if stable is None:  # changed while read: never trusted
+        return Listed(stamp, content_sha(data), False)
+    index.remember_source(path, data, stable[3], stable[2])
+    return Listed(stable, content_sha(data), is_trusted(stable, read_at))
+
+
+def _is_regular(path: str) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 @dataclass
 class Cache:
     """One run's view of the cache directory ``root`` under the run key ``key``."""
@@ -281,6 +381,8 @@ class Cache:
     prefilter: bool = True
     index: dict[str, IndexEntry] = field(default_factory=dict)
     updates: dict[str, IndexEntry] = field(default_factory=dict)
+    # repository root -> what this run knows of it (None: not recorded, answers computed)
+    repositories: dict[str, Repository | None] = field(default_factory=dict)
 
     @property
     def base(self) -> str:
@@ -336,18 +438,109 @@ class Cache:
 
     def result(self, path: str, sha: str) -> dict[str, Any] | None:
         """The cached outcome of converting the bytes ``sha`` (found at ``path``), if any."""
-        key = result_key(self.key, sha, facts_from_other_files(path))
+        key = result_key(self.key, sha, self.facts(path))
         data = _read(self.result_path(key))
         payload = _unpack(data, key) if data is not None else None
         return payload if _valid_result(payload) else None
 
     def store_result(self, path: str, sha: str, result: Mapping[str, Any]) -> None:
-        key = result_key(self.key, sha, facts_from_other_files(path))
+        key = result_key(self.key, sha, self.facts(path))
         with suppress(OSError):
             _atomic_write(self.result_path(key), _pack(key, dict(result)))
 
+    def facts(self, path: str) -> str:
+        """``facts_from_other_files(path)``, from the repository record when it holds."""
+        return self.across_files(FACTS, path, lambda: facts_from_other_files(path))
+
+    def across_files(self, kind: str, path: str, compute: Callable[[], Any]) -> Any:
+        """The answer of ``kind`` for ``path``: recorded for its repository's current content,
+        else ``compute()`` (recorded for the next run)."""
+        absolute = os.path.abspath(path)
+        repository = self._repository(repository_root(absolute))
+        relative = repository.relative(absolute) if repository is not None else None
+        if repository is None or relative is None:
+            return compute()
+        answers = repository.answers.setdefault(kind, {})
+        if relative not in answers:
+            answers[relative] = compute()
+            repository.dirty = True
+        return answers[relative]
+
+    def _repository(self, root: str) -> Repository | None:
+        if root not in self.repositories:
+            self.repositories[root] = self._list_repository(root)
+        return self.repositories[root]
+
+    def _list_repository(self, root: str) -> Repository | None:
+        """The repository at ``root`` as it is now, with the recorded answers when every file
+        has the recorded bytes (files whose stat is not the recorded one are read again)."""
+        stamps = _stat_listing(root)
+        if stamps is None:
+            return None
+        recorded = self._read_repository(root)
+        old = recorded.listing if recorded is not None else {}
+        index = index_for(root)
+        listing = {}
+        for relative, stamp in stamps.items():
+            known = old.get(relative)
+            if known is not None and known.trusted and known.stamp == stamp:
+                listing[relative] = known
+            else:
+                listing[relative] = _listed(os.path.join(root, relative), stamp, index)
+        same = recorded is not None and old.keys() == listing.keys()
+        same = same and all(old[r].sha == listed.sha for r, listed in listing.items())
+        answers = recorded.answers if same and recorded is not None else {}
+        return Repository(root, listing, answers, dirty=not same or old != listing)
+
+    def recheck_repositories(self) -> None:
+        """Forget the repositories whose files changed since they were listed (converted in
+        place, edited during the run): their answers are computed again, and not recorded."""
+        for root, repository in self.repositories.items():
+            if repository is not None and not _still_listed(repository):
+                self.repositories[root] = None
+
+    def repository_path(self, root: str) -> str:
+        return os.path.join(self.base, "repositories", self._repository_key(root)[:32])
+
+    def _repository_key(self, root: str) -> str:
+        return hashlib.sha256(f"{self.index_key}\0{root}".encode()).hexdigest()
+
+    def _read_repository(self, root: str) -> Repository | None:
+        """The record of ``root`` on disk; None when there is none or it does not check out."""
+        data = _read(self.repository_path(root))
+        payload = _unpack(data, self._repository_key(root)) if data is not None else None
+        if not isinstance(payload, dict) or payload.get("root") != root:
+            return None
+        listing_payload, answers_payload = payload.get("listing"), payload.get("answers")
+        if not isinstance(listing_payload, dict) or not isinstance(answers_payload, dict):
+            return None
+        listing = {r: Listed.from_list(v) for r, v in listing_payload.items()}
+        answers = {k: _valid_answers(k, v) for k, v in answers_payload.items()}
+        if any(v is None for v in (*listing.values(), *answers.values())):
+            return None
+        return Repository(root, listing, answers, dirty=False)  # type: ignore[arg-type]
+
+    def save_repositories(self) -> None:
+        """Write the record of every repository this run learnt something about, when its
+        files are still those listed and the index read the listed bytes (best effort)."""
+        for root, repository in sorted(self.repositories.items()):
+            if repository is None or not repository.dirty or not _still_listed(repository):
+                continue
+            if not _index_read_listed_bytes(repository):
+                continue
+            payload = {
+                "root": root,
+                "listing": {r: e.to_list() for r, e in sorted(repository.listing.items())},
+                "answers": repository.answers,
+            }
+            key = self._repository_key(root)
+            with suppress(OSError):
+                _atomic_write(self.repository_path(root), _pack(key, payload))
+
     def save_index(self) -> None:
-        """Merge this run's entries into the index on disk (best effort)."""
+        """Merge this run's entries into the index on disk (best effort), and write the
+        repository records."""
+        self.save_repositories()
         if all(self.index.get(path) == entry for path, entry in self.updates.items()):
             return  # nothing new: every file was known by its stat
         merged = self._read_index()
@@ -355,6 +548,34 @@ class Cache:
         payload = {path: entry.to_list() for path, entry in sorted(merged.items())}
         with suppress(OSError):
             _atomic_write(self.index_path, _pack(self.index_key, payload))
+
+
+def _valid_answers(kind: str, value: Any) -> dict[str, Any] | None:
+    """Recorded answers of ``kind`` when they have its type (None otherwise)."""
+    expected = _ANSWER_TYPES.get(kind)
+    if expected is None or not isinstance(value, dict):
+        return None
+    if not all(isinstance(k, str) and type(v) is expected for k, v in value.items()):
+        return None
+    return value
+
+
+def _still_listed(repository: Repository) -> bool:
+    """Whether the repository's files are the listed ones, with the listed stats."""
+    return _stat_listing(repository.root) == {
+        relative: listed.stamp for relative, listed in repository.listing.items()
+    }
+
+
+def _index_read_listed_bytes(repository: Repository) -> bool:
+    """Whether every file of the listing that the repository index read had the listed bytes
+    (so the answers computed in this run are those of the listed content)."""
+    for path, data in index_for(repository.root).sources_read().items():
+        relative = os.path.relpath(path, repository.root)
+        listed = repository.listing.get(relative)
+        if listed is not None and content_sha(data) != listed.sha:
+            return False
+    return True
 
 
 _RECORD_FIELDS = ("api", "kind", "status", "snippet", "reason", "suggestion", "line", "column")
