@@ -2294,14 +2294,22 @@ class Planner:
         return start
 
     def _only_zero_grad(self, statement: cst.BaseStatement) -> bool:
-        """``opt.zero_grad()`` alone on its line."""
+        """``opt.zero_grad()`` alone on its line, or a module's (``model.zero_grad()``: a
+        method of the map's ``module_zero_grad_methods``; the step's hook decides whose)."""
         if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
             return False
         expression = statement.body[0]
         if not isinstance(expression, cst.Expr) or not isinstance(expression.value, cst.Call):
             return False
         site = self.by_call.get(id(expression.value))
-        return site is not None and site.role == ZERO_GRAD
+        if site is not None:
+            return site.role == ZERO_GRAD
+        func = expression.value.func
+        return (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in self.resolver.map.module_zero_grad_methods
+            and dotted_name(func.value) is not None
+        )
 
     def _backward_before(self, anchor: Site, depth: int) -> Site | None:
         """The last ``.backward()`` at or before the anchor's statement at ``depth``."""

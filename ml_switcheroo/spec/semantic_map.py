@@ -75,6 +75,7 @@ _TOP_KEYS = {
     "join_schedules",
     "accumulate",
     "backward_methods",
+    "module_zero_grad_methods",
     "scaler_methods",
     "parameters",
     "tensor_values",
@@ -372,6 +373,9 @@ class SemanticMap:
     # Method names that compute gradients (`loss.backward()`, `accelerator.backward(loss)`):
     # they open a training-step region before an optimizer's step().
     backward_methods: frozenset[str] = frozenset({"backward"})
+    # Methods of a torch module that zero the gradients of all its parameters
+    # (`model.zero_grad()`): a step's zero when the optimizer trains exactly that module.
+    module_zero_grad_methods: frozenset[str] = frozenset()
     scaler_methods: ScalerMethods = ScalerMethods()
     parameters: ParameterSpec = ParameterSpec()
     tensor_values: TensorValueSpec = TensorValueSpec()
@@ -1393,6 +1397,16 @@ def _compile_raw(
             "'backward_methods' must be a list of method names",
             line=top.lines.get("backward_methods"),
         )
+    module_zeros = top.get(
+        "module_zero_grad_methods", sorted(base.module_zero_grad_methods) if base else []
+    )
+    if not isinstance(module_zeros, list) or not all(
+        isinstance(m, str) and m.isidentifier() for m in module_zeros
+    ):
+        checker.fail(
+            "'module_zero_grad_methods' must be a list of method names",
+            line=top.lines.get("module_zero_grad_methods"),
+        )
     scaler = base.scaler_methods if base else ScalerMethods()
     if "scaler_methods" in top:
         raw_scaler, scaler_line = top["scaler_methods"], top.lines.get("scaler_methods")
@@ -1419,6 +1433,7 @@ def _compile_raw(
         imports=imports,
         sources=sources,
         backward_methods=frozenset(backward),
+        module_zero_grad_methods=frozenset(module_zeros),
         scaler_methods=scaler,
         parameters=parameters,
         tensor_values=tensor_values,

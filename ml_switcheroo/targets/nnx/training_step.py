@@ -92,10 +92,12 @@ def _rendered_step(
     parameter = isinstance(stepped, (cst.Name, cst.Attribute)) and isinstance(constructor, cst.Name)
     if not built_here and (region.gated or not parameter):
         raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
+    trained: cst.BaseExpression | None = None
     if isinstance(constructor, cst.Call) and built_here:
         step_statement, counted = _accumulated_check(region, constructor, ctx)
         forward, backward_index, tail = _forward(region, ctx)
-        model_node = _model_in_step(forward, trained_model(constructor, ctx), ctx)
+        trained = trained_model(constructor, ctx)
+        model_node = _model_in_step(forward, trained, ctx)
     else:  # a parameter: built in another file (``HookContext.trains_across_files``)
         step_statement, counted = region.anchor.statement, []
         forward, backward_index, tail = _forward(region, ctx)
@@ -103,7 +105,8 @@ def _rendered_step(
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
     _check_prefix_untouched(prefix, optimizer, ctx)
-    if not region.zeroed:
+    model_zeroed = _model_zeroed(region, backward_index, model_node, trained, optimizer, ctx)
+    if not (region.zeroed or model_zeroed):
         raise Untranslatable(
             f"no `{optimizer}.zero_grad()` runs with each step (under the same loops and "
             "conditions): torch sums the gradients of several steps in .grad, nnx.value_and_grad "
@@ -170,6 +173,64 @@ def _accumulated_check(
         raise Untranslatable("the step's condition is not the region's last statement")
     inside = any(found.increment is s for s in region.statements)
     return found.check, [found.increment] if inside and found.increment is not None else []
+
+
+def _model_zeroed(
+    region: Region,
+    backward_index: int,
+    model: cst.BaseExpression,
+    trained: cst.BaseExpression | None,
+    optimizer: str,
+    ctx: HookContext,
+) -> bool:
+    """Whether the region zeroes the trained model's gradients before its backward pass
+    (``model.zero_grad()``, a method of the map's ``module_zero_grad_methods``, on the very
+    model the optimizer is built over: its gradients are exactly the optimizer's). The zero
+    calls the loss function drops are the optimizer's and the trained model's only; another
+    object's zero (another model, a model holding more than the optimizer's parameters)
+    escapes, as does a model's zero where the step runs under a condition (accumulation)."""
+    methods = ctx.semantic_map.module_zero_grad_methods
+    zeroed = False
+    for statement in region.statements[:backward_index]:
+        call = _lone_call(statement)
+        if call is None or not _is_zero_grad(statement, ctx):
+            continue
+        receiver = call.func.value  # type: ignore[attr-defined]
+        if dotted_name(receiver) == optimizer:
+            continue  # the stepped optimizer's own zero_grad()
+        shown = code_of(statement).strip()
+        if call.func.attr.value not in methods or not _same_model(receiver, model, trained, ctx):  # type: ignore[attr-defined]
+            raise Untranslatable(
+                f"`{shown}` zeroes the gradients of `{code_of(receiver).strip()}`, not exactly "
+                f"those of `{optimizer}` (the parameters of `{code_of(model).strip()}`): it is "
+                "not the step's zero_grad, and the step's statements are not translated one by one"
+            )
+        if region.gated:
+            raise Untranslatable(
+                f"`{shown}` zeroes the gradients at every backward pass while the step runs "
+                "under a condition: not gradient accumulation"
+            )
+        zeroed = True
+    return zeroed
+
+
+def _same_model(
+    receiver: cst.BaseExpression,
+    model: cst.BaseExpression,
+    trained: cst.BaseExpression | None,
+    ctx: HookContext,
+) -> bool:
+    """``receiver`` is the model the step trains: by the step's own rule (``_trains``) for an
+    optimizer built here (``trained``: its constructor's model), else the very parameter the
+    forward pass calls (one value reaching both)."""
+    if trained is not None:
+        return _trains(receiver, trained, ctx)
+    value = _one_value(receiver, ctx)
+    return (
+        dotted_name(receiver) == dotted_name(model)
+        and value is not None
+        and value is _one_value(model, ctx)
+    )
 
 
 def _split_prefix(
@@ -507,7 +568,6 @@ def _model_in_step(
     the one that reaches the optimizer's model (a rebound name escapes); a call of another
     model escapes."""
     trained_text = code_of(trained).strip()
-    trained_value = _one_value(trained, ctx)
     bound = {t.value for s in forward for t in _target_names(s)}
     found: cst.BaseExpression | None = None
     for callee in _callees(forward):
@@ -515,9 +575,7 @@ def _model_in_step(
         if text is None or text.split(".")[0] in bound:
             continue  # a value the forward pass computes
         value = _one_value(callee, ctx)
-        if (trained_value is not None and value is trained_value) or _one_object(
-            callee, trained, ctx
-        ):
+        if _trains(callee, trained, ctx):
             if found is not None and code_of(found).strip() != text:
                 raise Untranslatable(f"the model is called by two names (`{text}`)")
             found = callee
@@ -531,6 +589,16 @@ def _model_in_step(
             + _rebound_models(forward, bound, ctx)
         )
     return found
+
+
+def _trains(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookContext) -> bool:
+    """``callee`` names the model ``trained`` (the optimizer constructor's ``model``): the one
+    value that reaches it is the one reaching ``trained``, or both have one origin."""
+    trained_value = _one_value(trained, ctx)
+    value = _one_value(callee, ctx)
+    return (trained_value is not None and value is trained_value) or _one_object(
+        callee, trained, ctx
+    )
 
 
 def _rebound_models(forward: list[cst.BaseStatement], bound: set[str], ctx: HookContext) -> str:
