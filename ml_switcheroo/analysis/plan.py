@@ -2277,14 +2277,20 @@ class Planner:
         """The first statement of the forward pass before the backward at ``body[first]``: the
         statements right before it that bind a name a later one of them reads (and the
         ``zero_grad()`` calls among them), and between those, simple statements that feed no
-        later one (logging, accuracy: ``_movable``; the NNX step runs them after the gradient)."""
+        later one (logging, accuracy: ``_movable``; the NNX step runs them after the gradient).
+        An earlier ``l1.backward()`` with no zero_grad() after it sums its gradients into this
+        step: it joins the region (the NNX step decides whether it renders the sum)."""
         needed = {name.value for name in _names(body[first])}
         start = index = first
+        zeroed = False  # a zero_grad() seen: a backward before it does not feed this step
         while index > 0:
             previous = body[index - 1]
-            if _bound_names(previous) & needed:
+            summed = not zeroed and _lone_backward(previous, self.backward_methods)
+            if _bound_names(previous) & needed or summed:
                 needed |= {name.value for name in _names(previous)}
-            elif not self._only_zero_grad(previous):
+            elif self._only_zero_grad(previous):
+                zeroed = True
+            else:
                 if not _movable(previous) or _calls_a_method(previous, self.backward_methods):
                     break
                 index -= 1
@@ -2570,6 +2576,22 @@ def _calls_a_method(node: cst.CSTNode, methods: Iterable[str]) -> bool:
 
     node.visit(_Find())
     return found
+
+
+def _lone_backward(statement: cst.BaseStatement, methods: Iterable[str]) -> bool:
+    """``loss.backward(...)`` alone on its line: a backward method of a name, no positional
+    argument (``accelerator.backward(loss)`` is not one)."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    call = small.value if isinstance(small, cst.Expr) else None
+    return (
+        isinstance(call, cst.Call)
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value in methods
+        and isinstance(call.func.value, cst.Name)
+        and all(argument.keyword is not None for argument in call.args)
+    )
 
 
 def _movable(statement: cst.BaseStatement) -> bool:
