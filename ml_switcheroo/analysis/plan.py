@@ -2255,6 +2255,8 @@ class Planner:
                 last = index
                 if last + 1 < len(body) and self._is_scaler_update(body[last + 1], anchor):
                     last += 1
+                if self.region_start == "forward" and last + 1 < len(body):
+                    last += self._module_zero(body[last + 1])  # `model.zero_grad()` after it
                 gated = any(
                     isinstance(c, cst.If) for c in anchor.controls if c not in backward.controls
                 )
@@ -2310,11 +2312,21 @@ class Planner:
         site = self.by_call.get(id(expression.value))
         if site is not None:
             return site.role == ZERO_GRAD
-        func = expression.value.func
+        return self._module_zero(statement)
+
+    def _module_zero(self, statement: cst.BaseStatement) -> bool:
+        """``model.zero_grad()`` alone on its line: a method of the map's
+        ``module_zero_grad_methods`` on a name or ``self.x``, not wired to an entry."""
+        if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+            return False
+        expression = statement.body[0]
+        call = expression.value if isinstance(expression, cst.Expr) else None
         return (
-            isinstance(func, cst.Attribute)
-            and func.attr.value in self.resolver.map.module_zero_grad_methods
-            and dotted_name(func.value) is not None
+            isinstance(call, cst.Call)
+            and id(call) not in self.by_call
+            and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value in self.resolver.map.module_zero_grad_methods
+            and dotted_name(call.func.value) is not None
         )
 
     def _backward_before(self, anchor: Site, depth: int) -> Site | None:

@@ -216,3 +216,54 @@ def test_the_optax_target_keeps_a_model_zero_grad() -> None:
         """
     )
     assert "        model.zero_grad()\n" in run_codemod(code)
+
+
+def test_the_trained_models_zero_grad_after_the_step_goes_away() -> None:
+    output = convert(
+        """
+        import torch
+        def train(netD, loader):
+            optD = torch.optim.Adam(netD.parameters(), lr=1e-3)
+            for x in loader:
+                out = netD(x).mean()
+                out.backward()
+                optD.step()
+                netD.zero_grad()
+        """
+    )
+    assert renders_a_step(output) and "zero_grad" not in output, output
+
+
+def test_another_models_zero_grad_after_the_step_is_kept_after_the_update() -> None:
+    output = convert(
+        """
+        import torch
+        def train(netD, netG, loader):
+            optD = torch.optim.Adam(netD.parameters(), lr=1e-3)
+            for x in loader:
+                optD.zero_grad()
+                out = netD(x).mean()
+                out.backward()
+                optD.step()
+                netG.zero_grad()
+        """
+    )
+    assert renders_a_step(output), output
+    assert "        optD.update(netD, grads)\n        netG.zero_grad()\n" in output, output
+
+
+def test_a_model_zero_grad_after_a_gated_step_escapes() -> None:
+    output = convert(
+        """
+        import torch
+        def train(model, loader):
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            for i, x in enumerate(loader):
+                out = model(x).mean() / 4
+                out.backward()
+                if (i + 1) % 4 == 0:
+                    opt.step()
+                model.zero_grad()
+        """
+    )
+    assert not renders_a_step(output) and "model.zero_grad()" in output, output

@@ -75,7 +75,23 @@ for epoch in range(EPOCHS):
         losses.append(trainer.train_step(x, y))
 """
 
+MODEL_ZERO_GRAD_AFTER_THE_STEP = """\
+import torch
+
+model = make_model()
+opt = torch.optim.RMSprop(model.parameters(), lr=1e-2)
+for epoch in range(EPOCHS):
+    for x, y in loader:
+        out = model(x)
+        loss = ((out - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        model.zero_grad()
+        losses.append(loss.item())
+"""
+
 LOOPS = {
+    "model_zero_grad_after_the_step": MODEL_ZERO_GRAD_AFTER_THE_STEP,
     "model_zero_grad_in_a_train_function": MODEL_ZERO_GRAD,
     "model_zero_grad_set_to_none_false": MODEL_ZERO_GRAD_KEEPING_ZEROS,
     "self_model_zero_grad_in_a_trainer_class": TRAINER_MODEL_ZERO_GRAD,

@@ -105,7 +105,7 @@ def _rendered_step(
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
     _check_prefix_untouched(prefix, optimizer, ctx)
-    model_zeroed = _model_zeroed(region, backward_index, model_node, trained, optimizer, ctx)
+    model_zeroed, kept = _model_zeroed(region, backward_index, model_node, trained, optimizer, ctx)
     if not (region.zeroed or model_zeroed):
         raise Untranslatable(
             f"no `{optimizer}.zero_grad()` runs with each step (under the same loops and "
@@ -131,8 +131,8 @@ def _rendered_step(
     _check_tail(tail, region, model_node, optimizer, ctx)
     after_backward = region.statements[backward_index + 1 :]
     rendered = _render(region, forward, after_backward, model_node, optimizer, ctx, tail, summed)
-    statements = [*prefix, *rendered, *counted]
-    return _with_dropped_comments(statements, region, prefix, [*forward, *tail, *counted])
+    statements = [*prefix, *rendered, *counted, *kept]
+    return _with_dropped_comments(statements, region, prefix, [*forward, *tail, *counted, *kept])
 
 
 def _stepped_optimizer(region: Region) -> cst.BaseExpression:
@@ -183,16 +183,20 @@ def _model_zeroed(
     trained: cst.BaseExpression | None,
     optimizer: str,
     ctx: HookContext,
-) -> bool:
-    """Whether the region zeroes the trained model's gradients before its backward pass
-    (``model.zero_grad()``, a method of the map's ``module_zero_grad_methods``, on the very
-    model the optimizer is built over: its gradients are exactly the optimizer's). The zero
-    calls the loss function drops are the optimizer's and the trained model's only; another
-    object's zero (another model, a model holding more than the optimizer's parameters)
-    escapes, as does a model's zero where the step runs under a condition (accumulation)."""
+) -> tuple[bool, list[cst.BaseStatement]]:
+    """Whether the region zeroes the trained model's gradients before its backward pass or
+    right after its step (``model.zero_grad()``, a method of the map's
+    ``module_zero_grad_methods``, on the very model the optimizer is built over: its gradients
+    are exactly the optimizer's), and the zero after the step kept as written (another
+    model's: torch code, after the update). The zero calls the loss function drops are the
+    optimizer's and the trained model's only; another object's zero before the backward
+    (another model, a model holding more than the optimizer's parameters) escapes, as does a
+    model's zero where the step runs under a condition (accumulation)."""
     methods = ctx.semantic_map.module_zero_grad_methods
     zeroed = False
-    for statement in region.statements[:backward_index]:
+    after_step = _trailing_module_zero(region, ctx)
+    kept: list[cst.BaseStatement] = []
+    for statement in [*region.statements[:backward_index], *after_step]:
         call = _lone_call(statement)
         if call is None or not _is_zero_grad(statement, ctx):
             continue
@@ -200,7 +204,11 @@ def _model_zeroed(
         if dotted_name(receiver) == optimizer:
             continue  # the stepped optimizer's own zero_grad()
         shown = code_of(statement).strip()
-        if call.func.attr.value not in methods or not _same_model(receiver, model, trained, ctx):  # type: ignore[attr-defined]
+        trains = call.func.attr.value in methods and _same_model(receiver, model, trained, ctx)  # type: ignore[attr-defined]
+        if not trains and any(statement is s for s in after_step):
+            kept.append(statement)
+            continue
+        if not trains:
             raise Untranslatable(
                 f"`{shown}` zeroes the gradients of `{code_of(receiver).strip()}`, not exactly "
                 f"those of `{optimizer}` (the parameters of `{code_of(model).strip()}`): it is "
@@ -212,7 +220,22 @@ def _model_zeroed(
                 "under a condition: not gradient accumulation"
             )
         zeroed = True
-    return zeroed
+    return zeroed, kept
+
+
+def _trailing_module_zero(region: Region, ctx: HookContext) -> list[cst.BaseStatement]:
+    """The region's last statement when it is a module's zero after the step
+    (``opt.step(); model.zero_grad()``)."""
+    last = region.statements[-1]
+    call = _lone_call(last)
+    if (
+        last is region.anchor.statement
+        or call is None
+        or not isinstance(call.func, cst.Attribute)
+        or call.func.attr.value not in ctx.semantic_map.module_zero_grad_methods
+    ):
+        return []
+    return [last]
 
 
 def _same_model(
@@ -526,7 +549,7 @@ def _check_after_backward(
     into the chain (a zero_grad there would zero the gradients the step uses); after the step
     only the GradScaler's ``update()``."""
     methods = ctx.semantic_map.scaler_methods
-    last = len(region.statements) - 1
+    last = len(region.statements) - 1 - len(_trailing_module_zero(region, ctx))
     if region.scaler is not None and _is_scaler_call(
         _lone_call(region.statements[last]), region, methods.update
     ):
