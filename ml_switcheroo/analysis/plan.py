@@ -2280,14 +2280,18 @@ class Planner:
         statements right before it that bind a name a later one of them reads (and the
         ``zero_grad()`` calls among them), and between those, simple statements that feed no
         later one (logging, accuracy: ``_movable``; the NNX step runs them after the gradient).
-        An earlier ``l1.backward()`` with no zero_grad() after it sums its gradients into this
-        step: it joins the region (the NNX step decides whether it renders the sum)."""
+        An earlier ``l1.backward()`` right before the region, with no zero_grad() after it,
+        sums its gradients into this step: it joins the region (the NNX step decides whether
+        it renders the sum)."""
         needed = {name.value for name in _names(body[first])}
         start = index = first
         zeroed = False  # a zero_grad() seen: a backward before it does not feed this step
         while index > 0:
             previous = body[index - 1]
-            summed = not zeroed and _lone_backward(previous, self.backward_methods)
+            # (right before the region: a statement skipped in between may be another step)
+            summed = (
+                not zeroed and index == start and _lone_backward(previous, self.backward_methods)
+            )
             if _bound_names(previous) & needed or summed:
                 needed |= {name.value for name in _names(previous)}
             elif self._only_zero_grad(previous):

@@ -179,7 +179,7 @@ for x, y in loader:
     l2.backward()
     opt.step()
 """,
-        "`w.grad` is read between backward passes summed into one step",
+        "another backward pass (`l1.backward()`) runs where this step is",
     )
 
 
@@ -212,3 +212,51 @@ for x, y in loader:
 """,
         "several backward passes before one step, with a GradScaler",
     )
+
+
+def test_a_statement_between_the_backwards_keeps_the_step_escaped() -> None:
+    """Only a backward right before the forward pass of the last joins the step (a statement
+    between may be another step); here the first stays torch code and the step escapes."""
+    output = escaped_with(
+        """\
+for x, y in loader:
+    opt.zero_grad()
+    l1 = ((model(x) - y) ** 2).mean()
+    l1.backward()
+    print(l1.item())
+    l2 = (model(x) ** 2).mean()
+    l2.backward()
+    opt.step()
+""",
+        "another backward pass (`l1.backward()`) runs where this step is",
+    )
+    assert "    l1.backward()\n" in output
+
+
+def test_another_optimizers_step_between_is_not_summed_into_the_second() -> None:
+    """``lA.backward(); optA.step()`` then ``lB.backward(); optB.step()``: optB's step does
+    not take optA's backward (each escapes as one backward feeding several optimizers)."""
+    output = run_codemod(
+        textwrap.dedent(
+            """\
+            import torch
+            modelA = make_model()
+            modelB = make_model()
+            optA = torch.optim.SGD(modelA.parameters(), lr=0.1)
+            optB = torch.optim.SGD(modelB.parameters(), lr=0.1)
+            for x, y in loader:
+                optA.zero_grad()
+                optB.zero_grad()
+                lA = modelA(x).mean()
+                lA.backward()
+                optA.step()
+                lB = modelB(x).mean()
+                lB.backward()
+                optB.step()
+            """
+        ),
+        TorchToNNX,
+    )
+    second = output[output.index("optA.step()") :]
+    assert "reason: `optA` is stepped here too" in second, output
+    assert "lA.backward()" not in second, output
