@@ -267,3 +267,21 @@ def test_a_model_zero_grad_after_a_gated_step_escapes() -> None:
         """
     )
     assert not renders_a_step(output) and "model.zero_grad()" in output, output
+
+
+def test_another_parameters_zero_grad_with_an_optimizer_parameter_escapes() -> None:
+    output = convert(
+        """
+        import torch
+        def train(model, other, optimizer, loader):
+            for x, y in loader:
+                other.zero_grad()
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                optimizer.step()
+        net = make_model()
+        train(net, make_model(), torch.optim.SGD(net.parameters(), lr=0.1), loader)
+        """
+    )
+    assert not renders_a_step(output) and "        other.zero_grad()\n" in output, output
+    assert "`other.zero_grad()` zeroes the gradients of `other`" in output, output

@@ -90,7 +90,27 @@ for epoch in range(EPOCHS):
         losses.append(loss.item())
 """
 
+MODEL_AND_OPTIMIZER_PARAMETERS = """\
+import torch
+
+
+def train(model, optimizer, loader):
+    for x, y in loader:
+        model.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+
+
+net = make_model()
+opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+for epoch in range(EPOCHS):
+    train(net, opt, loader)
+"""
+
 LOOPS = {
+    "model_zero_grad_of_a_model_parameter": MODEL_AND_OPTIMIZER_PARAMETERS,
     "model_zero_grad_after_the_step": MODEL_ZERO_GRAD_AFTER_THE_STEP,
     "model_zero_grad_in_a_train_function": MODEL_ZERO_GRAD,
     "model_zero_grad_set_to_none_false": MODEL_ZERO_GRAD_KEEPING_ZEROS,
