@@ -743,6 +743,25 @@ for epoch in range(10):
     sched.step(loss.item())  # the metric
 """
 
+# The trained model zeroed through itself, before the forward pass and after the step, and two
+# backward passes summed into one step (NNX target), with comments.
+MODEL_ZERO_GRAD_SUMMED_EXAMPLE = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    model.zero_grad()  # fresh
+    l1 = ((model(x) - y) ** 2).mean()  # first
+    l1.backward()  # summed
+    # the second loss
+    l2 = (model(x) ** 2).mean()
+    l2.backward()
+    opt.step()
+    model.zero_grad(set_to_none=True)  # again
+    print(l1.item())
+"""
+
 
 @examples(150)
 @given(modules())
@@ -756,6 +775,7 @@ def test_generated_modules_keep_every_invariant(code: str) -> None:
 @example(ACCUMULATION_EXAMPLE)
 @example(LR_READ_EXAMPLE)
 @example(PLATEAU_EXAMPLE)
+@example(MODEL_ZERO_GRAD_SUMMED_EXAMPLE)
 def test_rich_modules_keep_every_invariant_for_the_nnx_target(code: str) -> None:
     check_invariants(code, TorchToNNX)
 

@@ -2518,6 +2518,8 @@ class Planner:
                 last = index
                 if last + 1 < len(body) and self._is_scaler_update(body[last + 1], anchor):
                     last += 1
+                if self.region_start == "forward" and last + 1 < len(body):
+                    last += self._module_zero(body[last + 1])  # `model.zero_grad()` after it
                 gated = any(
                     isinstance(c, cst.If) for c in anchor.controls if c not in backward.controls
                 )
@@ -2540,14 +2542,24 @@ class Planner:
         """The first statement of the forward pass before the backward at ``body[first]``: the
         statements right before it that bind a name a later one of them reads (and the
         ``zero_grad()`` calls among them), and between those, simple statements that feed no
-        later one (logging, accuracy: ``_movable``; the NNX step runs them after the gradient)."""
+        later one (logging, accuracy: ``_movable``; the NNX step runs them after the gradient).
+        An earlier ``l1.backward()`` right before the region, with no zero_grad() after it,
+        sums its gradients into this step: it joins the region (the NNX step decides whether
+        it renders the sum)."""
         needed = {name.value for name in _names(body[first])}
         start = index = first
+        zeroed = False  # a zero_grad() seen: a backward before it does not feed this step
         while index > 0:
             previous = body[index - 1]
-            if _bound_names(previous) & needed:
+            # (right before the region: a statement skipped in between may be another step)
+            summed = (
+                not zeroed and index == start and _lone_backward(previous, self.backward_methods)
+            )
+            if _bound_names(previous) & needed or summed:
                 needed |= {name.value for name in _names(previous)}
-            elif not self._only_zero_grad(previous):
+            elif self._only_zero_grad(previous):
+                zeroed = True
+            else:
                 if not _movable(previous) or _calls_a_method(previous, self.backward_methods):
                     break
                 index -= 1
@@ -2557,14 +2569,32 @@ class Planner:
         return start
 
     def _only_zero_grad(self, statement: cst.BaseStatement) -> bool:
-        """``opt.zero_grad()`` alone on its line."""
+        """``opt.zero_grad()`` alone on its line, or a module's (``model.zero_grad()``: a
+        method of the map's ``module_zero_grad_methods``; the step's hook decides whose)."""
         if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
             return False
         expression = statement.body[0]
         if not isinstance(expression, cst.Expr) or not isinstance(expression.value, cst.Call):
             return False
         site = self.by_call.get(id(expression.value))
-        return site is not None and site.role == ZERO_GRAD
+        if site is not None:
+            return site.role == ZERO_GRAD
+        return self._module_zero(statement)
+
+    def _module_zero(self, statement: cst.BaseStatement) -> bool:
+        """``model.zero_grad()`` alone on its line: a method of the map's
+        ``module_zero_grad_methods`` on a name or ``self.x``, not wired to an entry."""
+        if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+            return False
+        expression = statement.body[0]
+        call = expression.value if isinstance(expression, cst.Expr) else None
+        return (
+            isinstance(call, cst.Call)
+            and id(call) not in self.by_call
+            and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value in self.resolver.map.module_zero_grad_methods
+            and dotted_name(call.func.value) is not None
+        )
 
     def _backward_before(self, anchor: Site, depth: int) -> Site | None:
         """The last ``.backward()`` at or before the anchor's statement at ``depth``."""
@@ -2825,6 +2855,22 @@ def _calls_a_method(node: cst.CSTNode, methods: Iterable[str]) -> bool:
 
     node.visit(_Find())
     return found
+
+
+def _lone_backward(statement: cst.BaseStatement, methods: Iterable[str]) -> bool:
+    """``loss.backward(...)`` alone on its line: a backward method of a name, no positional
+    argument (``accelerator.backward(loss)`` is not one)."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    call = small.value if isinstance(small, cst.Expr) else None
+    return (
+        isinstance(call, cst.Call)
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value in methods
+        and isinstance(call.func.value, cst.Name)
+        and all(argument.keyword is not None for argument in call.args)
+    )
 
 
 def _movable(statement: cst.BaseStatement) -> bool:

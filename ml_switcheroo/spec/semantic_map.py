@@ -75,6 +75,8 @@ _TOP_KEYS = {
     "join_schedules",
     "accumulate",
     "backward_methods",
+    "module_zero_grad_methods",
+    "gradient_attributes",
     "scaler_methods",
     "parameters",
     "tensor_values",
@@ -372,6 +374,12 @@ class SemanticMap:
     # Method names that compute gradients (`loss.backward()`, `accelerator.backward(loss)`):
     # they open a training-step region before an optimizer's step().
     backward_methods: frozenset[str] = frozenset({"backward"})
+    # Methods of a torch module that zero the gradients of all its parameters
+    # (`model.zero_grad()`): a step's zero when the optimizer trains exactly that module.
+    module_zero_grad_methods: frozenset[str] = frozenset()
+    # Attributes of a tensor that hold its gradient (`p.grad`): read between two backward
+    # passes, they see the partial sum.
+    gradient_attributes: frozenset[str] = frozenset()
     scaler_methods: ScalerMethods = ScalerMethods()
     parameters: ParameterSpec = ParameterSpec()
     tensor_values: TensorValueSpec = TensorValueSpec()
@@ -1393,6 +1401,8 @@ def _compile_raw(
             "'backward_methods' must be a list of method names",
             line=top.lines.get("backward_methods"),
         )
+    module_zeros = _names_list(top, base, "module_zero_grad_methods", "method", checker)
+    gradient_attributes = _names_list(top, base, "gradient_attributes", "attribute", checker)
     scaler = base.scaler_methods if base else ScalerMethods()
     if "scaler_methods" in top:
         raw_scaler, scaler_line = top["scaler_methods"], top.lines.get("scaler_methods")
@@ -1419,6 +1429,8 @@ def _compile_raw(
         imports=imports,
         sources=sources,
         backward_methods=frozenset(backward),
+        module_zero_grad_methods=frozenset(module_zeros),
+        gradient_attributes=frozenset(gradient_attributes),
         scaler_methods=scaler,
         parameters=parameters,
         tensor_values=tensor_values,
@@ -1428,6 +1440,19 @@ def _compile_raw(
         dynamic_code_calls=dynamic | (base.dynamic_code_calls if base else frozenset()),
         **functions,
     )
+
+
+def _names_list(
+    top: Any, base: SemanticMap | None, key: str, kind: str, checker: _Checker
+) -> list[str]:
+    """A top-level list of identifiers (``module_zero_grad_methods: [zero_grad]``), else the
+    base map's (none for the shipped map)."""
+    names = top.get(key, sorted(getattr(base, key)) if base else [])
+    if not isinstance(names, list) or not all(
+        isinstance(n, str) and n.isidentifier() for n in names
+    ):
+        checker.fail(f"{key!r} must be a list of {kind} names", line=top.lines.get(key))
+    return names
 
 
 _FUNCTION_FIELDS = {

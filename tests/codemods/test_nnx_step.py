@@ -467,19 +467,24 @@ for i, (x, y) in enumerate(loader):
         )
         assert "runs between backward and step" in output
 
-    def test_two_backward_passes_for_one_step_escape(self) -> None:
-        output = escaped_step(
-            """\
-            for x, y in loader:
-                opt.zero_grad()
-                first = model(x).sum()
-                first.backward()
-                loss = ((model(x) - y) ** 2).mean()
-                loss.backward()
-                opt.step()
-            """
+    def test_two_backward_passes_for_one_step_sum_their_losses(self) -> None:
+        """Issue 13: torch sums both backward passes' gradients; the loss function returns
+        the sum (was an escape before; see tests/codemods/test_nnx_summed_backwards.py)."""
+        output = convert(
+            HEADER
+            + textwrap.dedent(
+                """\
+                for x, y in loader:
+                    opt.zero_grad()
+                    first = model(x).sum()
+                    first.backward()
+                    loss = ((model(x) - y) ** 2).mean()
+                    loss.backward()
+                    opt.step()
+                """
+            )
         )
-        assert "another backward pass (`first.backward()`)" in output
+        assert renders_a_step(output) and "return first + loss\n" in output, output
 
     def test_a_sub_module_optimizer_escapes(self) -> None:
         output = convert(

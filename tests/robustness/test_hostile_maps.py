@@ -140,6 +140,8 @@ CASES: dict[str, tuple[str | bytes, str, int | None]] = {
     "import_two_statements": ("imports:\n  os: 'import os; import sys'\n", "must be one import statement", 2),
     "import_binds_another_name": ("imports:\n  os: 'import sys'\n", "must be one import statement", 2),
     "backward_methods_string": ("backward_methods: backward\n", "'backward_methods' must be a list", 1),
+    "module_zero_grad_methods_string": ("module_zero_grad_methods: zero_grad\n", "'module_zero_grad_methods' must be a list", 1),
+    "gradient_attributes_string": ("gradient_attributes: grad\n", "'gradient_attributes' must be a list", 1),
     "returns_undeclared": (lion().replace("torch.optim.Optimizer", "a b"), "'returns' names 'a b'", 4),
     "misspelt_torch_api": (lion().replace("mylib.optim.Lion", "torch.optim.Adamw"), "did you mean `torch.optim.AdamW`", 2),
     "misspelt_optax_api": (lion(EMIT.replace("optax.lion", "optax.lino")), "unknown API `optax.lino`", 8),

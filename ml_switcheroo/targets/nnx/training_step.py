@@ -92,10 +92,12 @@ def _rendered_step(
     parameter = isinstance(stepped, (cst.Name, cst.Attribute)) and isinstance(constructor, cst.Name)
     if not built_here and (region.gated or not parameter):
         raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
+    trained: cst.BaseExpression | None = None
     if isinstance(constructor, cst.Call) and built_here:
         step_statement, counted = _accumulated_check(region, constructor, ctx)
         forward, backward_index, tail = _forward(region, ctx)
-        model_node = _model_in_step(forward, trained_model(constructor, ctx), ctx)
+        trained = trained_model(constructor, ctx)
+        model_node = _model_in_step(forward, trained, ctx)
     else:  # a parameter: built in another file (``HookContext.trains_across_files``)
         step_statement, counted = region.anchor.statement, []
         forward, backward_index, tail = _forward(region, ctx)
@@ -103,7 +105,8 @@ def _rendered_step(
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
     _check_prefix_untouched(prefix, optimizer, ctx)
-    if not region.zeroed:
+    model_zeroed, kept = _model_zeroed(region, backward_index, model_node, trained, optimizer, ctx)
+    if not (region.zeroed or model_zeroed):
         raise Untranslatable(
             f"no `{optimizer}.zero_grad()` runs with each step (under the same loops and "
             "conditions): torch sums the gradients of several steps in .grad, nnx.value_and_grad "
@@ -121,14 +124,15 @@ def _rendered_step(
     _check_no_model_value_outside(region, forward, model_node)
     _check_after_backward(region, backward_index, model, optimizer, step_statement, counted, ctx)
     _check_backward(region, ctx)
+    summed = _summed_losses(region, backward_index, forward, ctx)
     _check_traceable(forward)
     _check_known_calls(forward, model_node, ctx)
     _check_no_mapped_api(forward, optimizer, ctx)
     _check_tail(tail, region, model_node, optimizer, ctx)
     after_backward = region.statements[backward_index + 1 :]
-    rendered = _render(region, forward, after_backward, model_node, optimizer, ctx, tail)
-    statements = [*prefix, *rendered, *counted]
-    return _with_dropped_comments(statements, region, prefix, [*forward, *tail, *counted])
+    rendered = _render(region, forward, after_backward, model_node, optimizer, ctx, tail, summed)
+    statements = [*prefix, *rendered, *counted, *kept]
+    return _with_dropped_comments(statements, region, prefix, [*forward, *tail, *counted, *kept])
 
 
 def _stepped_optimizer(region: Region) -> cst.BaseExpression:
@@ -170,6 +174,87 @@ def _accumulated_check(
         raise Untranslatable("the step's condition is not the region's last statement")
     inside = any(found.increment is s for s in region.statements)
     return found.check, [found.increment] if inside and found.increment is not None else []
+
+
+def _model_zeroed(
+    region: Region,
+    backward_index: int,
+    model: cst.BaseExpression,
+    trained: cst.BaseExpression | None,
+    optimizer: str,
+    ctx: HookContext,
+) -> tuple[bool, list[cst.BaseStatement]]:
+    """Whether the region zeroes the trained model's gradients before its backward pass or
+    right after its step (``model.zero_grad()``, a method of the map's
+    ``module_zero_grad_methods``, on the very model the optimizer is built over: its gradients
+    are exactly the optimizer's), and the zero after the step kept as written (another
+    model's: torch code, after the update). The zero calls the loss function drops are the
+    optimizer's and the trained model's only; another object's zero before the backward
+    (another model, a model holding more than the optimizer's parameters) escapes, as does a
+    model's zero where the step runs under a condition (accumulation)."""
+    methods = ctx.semantic_map.module_zero_grad_methods
+    zeroed = False
+    after_step = _trailing_module_zero(region, ctx)
+    kept: list[cst.BaseStatement] = []
+    for statement in [*region.statements[:backward_index], *after_step]:
+        call = _lone_call(statement)
+        if call is None or not _is_zero_grad(statement, ctx):
+            continue
+        receiver = call.func.value  # type: ignore[attr-defined]
+        if dotted_name(receiver) == optimizer:
+            continue  # the stepped optimizer's own zero_grad()
+        shown = code_of(statement).strip()
+        trains = call.func.attr.value in methods and _same_model(receiver, model, trained, ctx)  # type: ignore[attr-defined]
+        if not trains and any(statement is s for s in after_step):
+            kept.append(statement)
+            continue
+        if not trains:
+            raise Untranslatable(
+                f"`{shown}` zeroes the gradients of `{code_of(receiver).strip()}`, not exactly "
+                f"those of `{optimizer}` (the parameters of `{code_of(model).strip()}`): it is "
+                "not the step's zero_grad, and the step's statements are not translated one by one"
+            )
+        if region.gated:
+            raise Untranslatable(
+                f"`{shown}` zeroes the gradients at every backward pass while the step runs "
+                "under a condition: not gradient accumulation"
+            )
+        zeroed = True
+    return zeroed, kept
+
+
+def _trailing_module_zero(region: Region, ctx: HookContext) -> list[cst.BaseStatement]:
+    """The region's last statement when it is a module's zero after the step
+    (``opt.step(); model.zero_grad()``)."""
+    last = region.statements[-1]
+    call = _lone_call(last)
+    if (
+        last is region.anchor.statement
+        or call is None
+        or not isinstance(call.func, cst.Attribute)
+        or call.func.attr.value not in ctx.semantic_map.module_zero_grad_methods
+    ):
+        return []
+    return [last]
+
+
+def _same_model(
+    receiver: cst.BaseExpression,
+    model: cst.BaseExpression,
+    trained: cst.BaseExpression | None,
+    ctx: HookContext,
+) -> bool:
+    """``receiver`` is the model the step trains: by the step's own rule (``_trains``) for an
+    optimizer built here (``trained``: its constructor's model), else the very parameter the
+    forward pass calls (one value reaching both)."""
+    if trained is not None:
+        return _trains(receiver, trained, ctx)
+    value = _one_value(receiver, ctx)
+    return (
+        dotted_name(receiver) == dotted_name(model)
+        and value is not None
+        and value is _one_value(model, ctx)
+    )
 
 
 def _split_prefix(
@@ -304,8 +389,13 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
     )
     if region.statements[index] is not region.backward.statement:
         raise Untranslatable("the backward pass is nested in another statement")
-    candidates = [s for s in region.statements[:index] if not _is_zero_grad(s, ctx)]
-    forward, tail = _loss_slice(candidates, region.statements[index])
+    summed = _summed_backwards(region, index, ctx)
+    candidates = [
+        s
+        for s in region.statements[:index]
+        if not _is_zero_grad(s, ctx) and not any(s is b for b in summed)
+    ]
+    forward, tail = _loss_slice(candidates, [region.statements[index], *summed])
     forward = []
     for statement in candidates:
         if any(statement is t for t in tail):
@@ -321,6 +411,75 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
     return forward, index, tail
 
 
+def _summed_backwards(region: Region, index: int, ctx: HookContext) -> list[cst.BaseStatement]:
+    """The backward passes of the region before its last one (``index``): ``l1.backward()``
+    alone on its line, whose gradients torch sums into the same step."""
+    methods = ctx.semantic_map.backward_methods
+    found = []
+    for statement in region.statements[:index]:
+        call = _lone_call(statement)
+        if (
+            call is not None
+            and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value in methods
+        ):
+            found.append(statement)
+    return found
+
+
+def _summed_losses(
+    region: Region, backward_index: int, forward: list[cst.BaseStatement], ctx: HookContext
+) -> list[str]:
+    """The losses of the region's earlier backward passes (``l1`` of ``l1.backward()``), whose
+    gradients torch adds to the last one's: the loss function returns their sum, exact. Each
+    is ``l.backward()`` (``retain_graph=True`` allowed: it keeps torch's graph, the gradients
+    are the same) of a name the forward pass computes; no GradScaler, no accumulation, and no
+    gradient read (``p.grad``) in the region before the last backward."""
+    summed = _summed_backwards(region, backward_index, ctx)
+    if not summed:
+        return []
+    if region.scaler is not None or region.gated:
+        raise Untranslatable(
+            "several backward passes before one step, with a GradScaler or gradient "
+            "accumulation: not translated"
+        )
+    bound = {t.value for s in forward for t in _target_names(s)}
+    losses = []
+    for statement in summed:
+        call = _lone_call(statement)
+        loss = call.func.value  # type: ignore[union-attr]
+        shown = code_of(statement).strip()
+        if not all(_retains_graph(a) for a in call.args):  # type: ignore[union-attr]
+            raise Untranslatable(
+                f"`{shown}`: only `retain_graph=True` is translated on a backward pass summed "
+                "into the step (inputs=, a gradient for a non-scalar loss: no equivalent)"
+            )
+        if not isinstance(loss, cst.Name) or loss.value not in bound:
+            raise Untranslatable(
+                f"`{shown}`: the loss is not a name the step's forward pass computes"
+            )
+        if loss.value in losses or loss.value == region.loss:
+            raise Untranslatable(f"`{loss.value}.backward()` runs twice before the step")
+        losses.append(loss.value)
+    attributes = ctx.semantic_map.gradient_attributes
+    for node in (n for s in region.statements[:backward_index] for n in _walk(s)):
+        if isinstance(node, cst.Attribute) and node.attr.value in attributes:
+            raise Untranslatable(
+                f"`{code_of(node).strip()}` is read between backward passes summed into one "
+                "step (a partial sum of the gradients)"
+            )
+    return losses
+
+
+def _retains_graph(argument: cst.Arg) -> bool:
+    return (
+        argument.keyword is not None
+        and argument.keyword.value == "retain_graph"
+        and isinstance(argument.value, cst.Name)
+        and argument.value.value == "True"
+    )
+
+
 def _before_backward(
     statements: list[cst.BaseStatement], region: Region
 ) -> list[cst.BaseStatement]:
@@ -331,12 +490,12 @@ def _before_backward(
 
 
 def _loss_slice(
-    statements: list[cst.BaseStatement], backward: cst.BaseStatement
+    statements: list[cst.BaseStatement], backwards: list[cst.BaseStatement]
 ) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
-    """The statements the backward's loss depends on (through the names they bind), and the
+    """The statements the backwards' losses depend on (through the names they bind), and the
     others (logging, accuracy: run after the gradient, before the update, where the model's
     parameters are still the ones they saw)."""
-    needed = _variables_of([backward])
+    needed = _variables_of(backwards)
     slice_: list[cst.BaseStatement] = []
     tail: list[cst.BaseStatement] = []
     for statement in reversed(statements):
@@ -390,7 +549,7 @@ def _check_after_backward(
     into the chain (a zero_grad there would zero the gradients the step uses); after the step
     only the GradScaler's ``update()``."""
     methods = ctx.semantic_map.scaler_methods
-    last = len(region.statements) - 1
+    last = len(region.statements) - 1 - len(_trailing_module_zero(region, ctx))
     if region.scaler is not None and _is_scaler_call(
         _lone_call(region.statements[last]), region, methods.update
     ):
@@ -507,7 +666,6 @@ def _model_in_step(
     the one that reaches the optimizer's model (a rebound name escapes); a call of another
     model escapes."""
     trained_text = code_of(trained).strip()
-    trained_value = _one_value(trained, ctx)
     bound = {t.value for s in forward for t in _target_names(s)}
     found: cst.BaseExpression | None = None
     for callee in _callees(forward):
@@ -515,9 +673,7 @@ def _model_in_step(
         if text is None or text.split(".")[0] in bound:
             continue  # a value the forward pass computes
         value = _one_value(callee, ctx)
-        if (trained_value is not None and value is trained_value) or _one_object(
-            callee, trained, ctx
-        ):
+        if _trains(callee, trained, ctx):
             if found is not None and code_of(found).strip() != text:
                 raise Untranslatable(f"the model is called by two names (`{text}`)")
             found = callee
@@ -531,6 +687,16 @@ def _model_in_step(
             + _rebound_models(forward, bound, ctx)
         )
     return found
+
+
+def _trains(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookContext) -> bool:
+    """``callee`` names the model ``trained`` (the optimizer constructor's ``model``): the one
+    value that reaches it is the one reaching ``trained``, or both have one origin."""
+    trained_value = _one_value(trained, ctx)
+    value = _one_value(callee, ctx)
+    return (trained_value is not None and value is trained_value) or _one_object(
+        callee, trained, ctx
+    )
 
 
 def _rebound_models(forward: list[cst.BaseStatement], bound: set[str], ctx: HookContext) -> str:
@@ -699,20 +865,26 @@ def _render(
     optimizer: str,
     ctx: HookContext,
     tail: Sequence[cst.BaseStatement] = (),
+    summed: Sequence[str] = (),
 ) -> list[cst.BaseStatement]:
     """``def loss_fn(model)``, the gradient, the statements of the step that do not feed the
-    loss (``tail``), a clip's norm read after it, and the update."""
+    loss (``tail``), a clip's norm read after it, and the update. With losses of earlier
+    backward passes (``summed``) the loss function returns the sum of all, under a fresh name
+    (each loss read after the step comes out as aux)."""
     model_text = code_of(model).strip()
     parameter = model_text if isinstance(model, cst.Name) else "model"
     taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
     if parameter != model_text and parameter in _variables_of(forward):
         raise Untranslatable(f"the forward pass already uses the name `{parameter}`")
     loss_fn, grads = _fresh("loss_fn", taken), _fresh("grads", taken)
+    loss, total = region.loss, region.loss
+    if summed:
+        loss, total = _fresh("loss", taken | {loss_fn, grads}), " + ".join([*summed, region.loss])
     _check_bound_before_read(forward)
-    aux = _aux_names(forward, region, ctx, tail)
+    aux = _aux_names(forward, region, ctx, tail, returned=None if summed else region.loss)
     body = [_with_model(s, model_text, parameter) for s in forward]
     first = body[0]
-    returned = region.loss if not aux else f"{region.loss}, {_tuple(aux)}"
+    returned = total if not aux else f"{total}, {_tuple(aux)}"
     body[0] = first.with_changes(leading_lines=())
     body.append(cst.parse_statement(f"return {returned}\n"))
     function = cst.FunctionDef(
@@ -721,7 +893,7 @@ def _render(
         body=cst.IndentedBlock(body=body),
         leading_lines=first.leading_lines,  # type: ignore[attr-defined]
     )
-    names = {"loss": region.loss, "grads": grads, "loss_fn": loss_fn, "model": model_text}
+    names = {"loss": loss, "grads": grads, "loss_fn": loss_fn, "model": model_text}
     template = GRADIENT_AUX if aux else GRADIENT
     gradient = template.format(aux=_tuple(aux), **names)
     update = UPDATE.format(optimizer=optimizer, model=model_text, grads=grads)
@@ -744,9 +916,10 @@ def _aux_names(
     region: Region,
     ctx: HookContext,
     tail: Sequence[cst.BaseStatement] = (),
+    returned: str | None = None,
 ) -> list[str]:
-    """Names the forward pass binds (besides the loss) that may be read after the region or
-    by the statements run after the gradient (``tail``)."""
+    """Names the forward pass binds (besides the loss it ``returned``) that may be read after
+    the region or by the statements run after the gradient (``tail``)."""
     moved = {id(n) for s in tail for n in _walk(s)}
     inside = {id(n) for s in region.statements for n in _walk(s)} - moved
     reads = {}
@@ -757,7 +930,7 @@ def _aux_names(
     found: list[str] = []
     for statement in forward:
         for target in _target_names(statement):
-            if target.value == region.loss or target.value in found:
+            if target.value == returned or target.value in found:
                 continue
             seen = [n for n in reads.get(target.value, []) if n is not target] or [target]
             variable = ctx.variable(seen[-1])
