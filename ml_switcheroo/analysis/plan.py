@@ -2427,6 +2427,9 @@ class Planner:
             if not steps or not self.collector.backwards:
                 continue  # no gradients computed in this file to accumulate
             if any(s.controls == z.controls for s in steps for z in zero_grads):
+                for site in zero_grads:
+                    if _zeroes_between_updates(site, steps):
+                        self._refuse(site, findings.ZERO_GRAD_BETWEEN_UPDATES)
                 continue
             for site in zero_grads:
                 self._zero_grad_escape(site)
@@ -3381,3 +3384,14 @@ def _method_calls_other_than(
         if uses and uses == calls:
             found.append(statement)
     return found
+
+
+def _zeroes_between_updates(zero: Site, steps: list[Site]) -> bool:
+    """Whether ``zero``, not under the same loops and conditions as any step, runs inside a
+    loop that also runs a step (``opt.zero_grad()`` each batch, the step every k): torch then
+    drops the gradients summed since the last update, so it is no mere repetition of the
+    zero_grad() that runs with the step and cannot go without a word."""
+    if any(step.controls == zero.controls for step in steps):
+        return False
+    loops = [c for c in zero.controls if isinstance(c, (cst.For, cst.While))]
+    return any(loop in step.controls for step in steps for loop in loops)

@@ -59,6 +59,7 @@ CLIP_VALUE_VARIES = "clip_value_varies"  # values: name, value, optimizer, probl
 CLIP_SUBSET = "clip_subset"  # values: clipped, optimizer, trained
 # Optimizers (analysis/plan.py, analysis/param_groups.py, model/)
 ZERO_GRAD_UNDER_OTHER_CONTROL = "zero_grad_under_other_control"
+ZERO_GRAD_BETWEEN_UPDATES = "zero_grad_between_updates"
 FROZEN_PARAMETERS = "frozen_parameters"  # values: freezing
 PARAM_GROUPS_OVERLAP = "param_groups_overlap"
 PER_GROUP_SEQUENCE = "per_group_sequence"  # values: name, first

@@ -34,3 +34,23 @@ class ZeroGradAccumulationTest(SwitcherooTest):
             "    opt.step()\nopt.zero_grad()\n"
         )
         self.assertNotIn("zero_grad", out)
+
+    def test_zero_grad_each_batch_with_a_step_every_k_escapes(self) -> None:
+        source = (
+            "for i, batch in enumerate(batches):\n    opt.zero_grad()\n"
+            "    model(batch).backward()\n    if (i + 1) % 4 == 0:\n        opt.step()\n"
+            "        opt.zero_grad()\n"
+        )
+        records = [r for r in self.records(HEAD + source) if r.api.endswith("zero_grad")]
+        dropping = [r for r in records if r.line == 4]
+        self.assertEqual(len(dropping), 1)
+        self.assertEqual(dropping[0].kind, "escaped")
+        self.assertIn("torch drops the gradients summed since the last update", dropping[0].reason)
+
+    def test_zero_grad_before_the_training_loop_is_removed(self) -> None:
+        out = run_codemod(
+            HEAD + "opt.zero_grad()\nfor i, batch in enumerate(batches):\n"
+            "    model(batch).backward()\n    if (i + 1) % 4 == 0:\n        opt.step()\n"
+            "        opt.zero_grad()\n"
+        )
+        self.assertNotIn("zero_grad", out.split("ESCAPE-BEGIN")[0])

@@ -170,6 +170,13 @@ MESSAGES: dict[str, Message] = {
         "if this is gradient accumulation: opt = optax.MultiSteps(opt, every_k_schedule=<steps "
         "per update>) (it averages the gradients: scale the loss as torch sums them)",
     ),
+    f.ZERO_GRAD_BETWEEN_UPDATES: (
+        "it runs in a loop with the optimizer's step() but more often than it (outside the "
+        "step's condition): torch drops the gradients summed since the last update, so each "
+        "update applies only the gradients of the backward passes after this call",
+        "port it with the step: the update takes the gradients computed after this "
+        "zero_grad(), not the sum since the last update (this is no gradient accumulation)",
+    ),
     f.FROZEN_PARAMETERS: (
         "this file freezes parameters (`{freezing}`): torch skips a parameter without a "
         "gradient (no update, no weight decay), while an optax transformation updates every "
