@@ -128,17 +128,24 @@ class CrossFile:
         return None if mismatch is None else mismatch.describe(self.index.root)
 
     def passed_constructors(self, function: str, param: str) -> list[str] | None:
-        """The qualified names of the calls every call site in the repository passes for
-        ``param`` of this file's module-level ``function`` (``criterion = nn.MSELoss()``);
-        None when one cannot be followed or no other file calls it."""
+        """The qualified names of the calls every call site in the repository (this file's
+        too) passes for ``param`` of this file's module-level ``function`` (``criterion =
+        nn.MSELoss()``, or ``nn.MSELoss().to(device)`` through the map's module
+        ``self_methods``, which return the module itself); None when one cannot be followed
+        or nothing calls it."""
         module = self.index.module_of(self.path)
         sites = self.index.call_sites(module, function, param)
         if isinstance(sites, Unknown) or not sites:
             return None
-        if all(site.call_site.file == self.path for site in sites):
-            return None  # this file's own callers decide, as without the index
-        names = [site.constructor for site in sites]
+        names = [self._constructed_name(site) for site in sites]
         return [n for n in names if n is not None] if None not in names else None
+
+    def _constructed_name(self, site: Constructed) -> str | None:
+        """What ``site`` passes: its constructor, through self-returning module methods."""
+        if not site.methods:
+            return site.constructor
+        self_methods = self.semantic_map.modules.self_methods
+        return site.inner if set(site.methods) <= self_methods else None
 
     def factory_of(self, callee: str) -> tuple[FactoryBody, str | None] | None:
         """For ``sched = callee(opt, ...)`` with ``callee`` a module-level function of another

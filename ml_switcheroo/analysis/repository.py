@@ -87,6 +87,10 @@ class Constructed:
     call_site: Place
     constructor: str | None  # the called function's qualified name (through imports)
     place: Place  # where the constructor call is
+    # `X(...).to(d).cuda()`: the methods called on the result of the inner call, in order
+    # ("to", "cuda"), and that call's qualified name (`constructor` is then None)
+    methods: tuple[str, ...] = ()
+    inner: str | None = None
 
 
 @dataclass
@@ -663,9 +667,14 @@ class RepositoryIndex:
         if len(bound) != 1 or not isinstance(bound[0], ast.Call):
             return Unknown(here, f"passes `{value.id}`, which is not bound once to a call")
         constructor = bound[0]
+        inner, methods = _under_methods(constructor)
         return [
             Constructed(
-                here, _qualified(constructor.func, facts), Place(facts.path, constructor.lineno)
+                here,
+                _qualified(constructor.func, facts),
+                Place(facts.path, constructor.lineno),
+                methods,
+                _qualified(inner.func, facts) if methods else None,
             )
         ]
 
@@ -808,6 +817,15 @@ def _qualified(node: ast.AST, facts: FileFacts) -> str | None:
     if node.id in facts.functions and node.id not in facts.shadowed:
         return f"{facts.module}.{node.id}"
     return None
+
+
+def _under_methods(call: ast.Call) -> tuple[ast.Call, tuple[str, ...]]:
+    """``X(...).to(d).cuda()``: the call ``X(...)`` and the methods called on its result."""
+    methods: list[str] = []
+    while isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Call):
+        methods.insert(0, call.func.attr)
+        call = call.func.value
+    return call, tuple(methods)
 
 
 def _parents(tree: ast.AST) -> dict[int, ast.AST]:

@@ -7,6 +7,7 @@ hook; the context's ``hygiene`` keeps generated code clear of the user's names
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -88,7 +89,14 @@ class HookContexts:
             model_origin=self.model_origin,
             trains_across_files=self.trains_across_files,
             passed_across_files=self.passed_across_files,
+            place_of=self.place_of,
         )
+
+    def place_of(self, node: cst.CSTNode) -> str:
+        """``HookContext.place_of``: ``file.py:line`` from the plan's key of ``node``."""
+        key = self.plan().key(node) if self.context.wrapper is not None else None
+        name = os.path.basename(self.context.filename) if self.context.filename else "this file"
+        return f"{name}:{key.line}" if key is not None else name
 
     def trains_across_files(self, optimizer: cst.Name, model: cst.Name) -> str | None:
         """``HookContext.trains_across_files``: ``CrossFile.trained_model_reason``."""

@@ -223,6 +223,8 @@ class HookContext:
     # For a Name, a parameter of a module-level function other files call: the qualified names
     # of the calls every call site passes for it (None: unknown).
     passed_across_files: Callable[[cst.Name], list[str] | None] = lambda name: None
+    # ``file.py:line`` of a node of the file, for a reason ("this file" when unknown).
+    place_of: Callable[[cst.CSTNode], str] = lambda node: "this file"
 
     @property
     def exact(self) -> bool:

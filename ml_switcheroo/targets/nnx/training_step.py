@@ -48,7 +48,6 @@ SUGGESTION = (
     "{optimizer}.update({model}, grads)"
 )
 CLIPPED = "# the gradient clipping here is now the head of `{optimizer}`'s tx: drop the clip call"
-LOSS_CLASS_SUFFIX = "Loss"  # torch.nn.MSELoss(): a criterion, not a second model
 # Libraries whose functions a loss function may call (the user ports torch's to jax).
 LIBRARIES = frozenset({"torch", "jax", "jnp", "numpy", "math", "builtins", "optax"})
 
@@ -506,14 +505,23 @@ def _model_in_step(
     the one that reaches the optimizer's model (a rebound name escapes); a call of another
     model escapes."""
     trained_text = code_of(trained).strip()
-    trained_value = _one_value(trained, ctx)
+    trained_value = _model_value(trained, ctx)
     bound = {t.value for s in forward for t in _target_names(s)}
     found: cst.BaseExpression | None = None
     for callee in _callees(forward):
         text = dotted_name(callee)
         if text is None or text.split(".")[0] in bound:
             continue  # a value the forward pass computes
-        value = _one_value(callee, ctx)
+        value = _model_value(callee, ctx)
+        passed = _passed_loss(callee, ctx)
+        if passed is False:
+            raise Untranslatable(
+                f"the loss calls `{text}`, which a call site of the repository does not pass a "
+                "torch loss of the map for (a module with parameters, a rebound or an unknown "
+                "value)"
+            )
+        if passed:
+            continue
         if (trained_value is not None and value is trained_value) or _one_object(
             callee, trained, ctx
         ):
@@ -527,6 +535,40 @@ def _model_in_step(
     if found is None:
         raise Untranslatable(f"the forward pass does not call the trained model `{trained_text}`")
     return found
+
+
+def _model_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
+    """The one value that reaches a model expression, a rebinding of a name to itself through
+    the map's self-returning module methods (``model = model.to(device)``: the same object in
+    torch) not counted; a wrapper of the map (``model = DataParallel(model)``) escapes."""
+    values = ctx.origins(node)
+    if values is None:
+        return None
+    kept = [v for v in values if not _rebound_to_itself(v, ctx)]
+    for value in kept:
+        inner = _under_self_methods(value, ctx)
+        wrappers = ctx.semantic_map.modules.wrappers
+        if isinstance(inner, cst.Call) and any(q in wrappers for q in ctx.qualify(inner.func)):
+            raise Untranslatable(
+                f"the model `{code_of(node).strip()}` is `{code_of(value).strip()}` "
+                f"({ctx.place_of(value)}), a wrapper around the model: the NNX model is the "
+                "unwrapped one",
+            )
+    return kept[0] if len(kept) == 1 else None
+
+
+def _rebound_to_itself(value: cst.BaseExpression, ctx: HookContext) -> bool:
+    """``x.to(device)`` (the map's self-returning methods) in ``x = x.to(device)``."""
+    receiver = _under_self_methods(value, ctx)
+    if receiver is value or not isinstance(receiver, cst.Name):
+        return False
+    assign = ctx.parent_of(value)
+    return (
+        isinstance(assign, cst.Assign)
+        and len(assign.targets) == 1
+        and isinstance(assign.targets[0].target, cst.Name)
+        and assign.targets[0].target.value == receiver.value
+    )
 
 
 def _model_across_files(
@@ -599,10 +641,11 @@ def _known_call(func: cst.BaseExpression, model: str, bound: set[str], ctx: Hook
     head = text.split(".")[0]
     if any(q.split(".")[0] in LIBRARIES for q in ctx.qualify(func)):
         return True
+    passed = _passed_loss(func, ctx)
+    if passed is not None:
+        return passed  # a parameter: what every call site of the repository passes decides
     value = _one_value(func, ctx)
     if isinstance(value, cst.Call) and _is_criterion(value, ctx):
-        return True
-    if isinstance(func, cst.Name) and _criterion_passed(func, ctx):
         return True
     if isinstance(func, cst.Name):  # a builtin (not rebound), else the user's or unknown
         return hasattr(builtins, func.value) and ctx.variable(func) is None
@@ -640,22 +683,34 @@ def _may_be_a_model(value: cst.Call, ctx: HookContext) -> bool:
     )
 
 
-def _criterion_passed(parameter: cst.Name, ctx: HookContext) -> bool:
-    """A parameter every call site in the repository passes a torch loss module for (a
-    ``criterion`` built in another file)."""
-    names = ctx.passed_across_files(parameter)
-    return bool(names) and all(_is_criterion_name(name) for name in names or ())
-
-
-def _is_criterion_name(name: str) -> bool:
-    return name.startswith("torch.nn.") and name.endswith(LOSS_CLASS_SUFFIX)
+def _passed_loss(func: cst.BaseExpression, ctx: HookContext) -> bool | None:
+    """For a parameter of a module-level function the repository index follows: whether
+    every call site passes a loss of the map (``criterion = nn.CrossEntropyLoss().to(device)``,
+    in this file or another); None when the index does not tell (not such a parameter)."""
+    names = ctx.passed_across_files(func) if isinstance(func, cst.Name) else None
+    if names is None:
+        return None
+    return bool(names) and all(name in ctx.semantic_map.modules.losses for name in names)
 
 
 def _is_criterion(value: cst.Call, ctx: HookContext) -> bool:
-    """A torch loss module (``torch.nn.MSELoss()``), which the user ports with the model."""
-    return any(
-        q.startswith("torch.nn.") and q.endswith(LOSS_CLASS_SUFFIX) for q in ctx.qualify(value.func)
-    )
+    """A loss module of the map (``nn.MSELoss()``, ``nn.MSELoss().to(device)``: the map's
+    self-returning module methods keep it), which the user ports with the model."""
+    inner = _under_self_methods(value, ctx)
+    losses = ctx.semantic_map.modules.losses
+    return isinstance(inner, cst.Call) and any(q in losses for q in ctx.qualify(inner.func))
+
+
+def _under_self_methods(value: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression:
+    """``x`` of ``x.to(device).cuda()`` (the map's module methods returning the module)."""
+    methods = ctx.semantic_map.modules.self_methods
+    while (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Attribute)
+        and value.func.attr.value in methods
+    ):
+        value = value.func.value
+    return value
 
 
 def _render(
