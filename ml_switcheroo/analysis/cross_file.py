@@ -127,18 +127,18 @@ class CrossFile:
         mismatch = self.index.model_mismatch(module, function, optimizer, model, self._under_target)
         return None if mismatch is None else mismatch.describe(self.index.root)
 
-    def passed_constructors(self, function: str, param: str) -> list[str] | None:
+    def passed_constructors(self, function: str, param: str) -> list[str | None] | None:
         """The qualified names of the calls every call site in the repository (this file's
         too) passes for ``param`` of this file's module-level ``function`` (``criterion =
         nn.MSELoss()``, or ``nn.MSELoss().to(device)`` through the map's module
-        ``self_methods``, which return the module itself); None when one cannot be followed
-        or nothing calls it."""
+        ``self_methods``, which return the module itself), None for a site that passes
+        anything else or cannot be followed (``[None]`` when the sites cannot be listed);
+        None when nothing calls it."""
         module = self.index.module_of(self.path)
         sites = self.index.call_sites(module, function, param)
-        if isinstance(sites, Unknown) or not sites:
-            return None
-        names = [self._constructed_name(site) for site in sites]
-        return [n for n in names if n is not None] if None not in names else None
+        if isinstance(sites, Unknown):
+            return [None]
+        return [self._constructed_name(site) for site in sites] or None
 
     def _constructed_name(self, site: Constructed) -> str | None:
         """What ``site`` passes: its constructor, through self-returning module methods."""

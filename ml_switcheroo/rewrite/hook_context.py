@@ -110,7 +110,7 @@ class HookContexts:
         name = function.name.value
         return resolver.cross_file.trained_model_reason(name, opt_param, model_param)
 
-    def passed_across_files(self, name: cst.Name) -> list[str] | None:
+    def passed_across_files(self, name: cst.Name) -> list[str | None] | None:
         """``HookContext.passed_across_files``: ``CrossFile.passed_constructors``."""
         cross_file = self.resolver().cross_file
         found = self._module_parameter(name)

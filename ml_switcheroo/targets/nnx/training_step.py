@@ -514,20 +514,20 @@ def _model_in_step(
             continue  # a value the forward pass computes
         value = _model_value(callee, ctx)
         passed = _passed_loss(callee, ctx)
-        if passed is False:
-            raise Untranslatable(
-                f"the loss calls `{text}`, which a call site of the repository does not pass a "
-                "torch loss of the map for (a module with parameters, a rebound or an unknown "
-                "value)"
-            )
         if passed:
-            continue
+            continue  # every call site of the repository passes a loss of the map
         if (trained_value is not None and value is trained_value) or _one_object(
             callee, trained, ctx
         ):
             if found is not None and code_of(found).strip() != text:
                 raise Untranslatable(f"the model is called by two names (`{text}`)")
             found = callee
+        elif passed is False:
+            raise Untranslatable(
+                f"the loss calls `{text}`, which a call site of the repository does not pass a "
+                "torch loss of the map for (a module with parameters, a rebound or an unknown "
+                "value): several models in one loss, or an unknown loss"
+            )
         elif isinstance(value, cst.Call) and _may_be_a_model(value, ctx):
             raise Untranslatable(
                 f"the loss calls `{text}` too (several models in one loss, or an unknown loss)"
@@ -541,7 +541,7 @@ def _model_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpressi
     """The one value that reaches a model expression, a rebinding of a name to itself through
     the map's self-returning module methods (``model = model.to(device)``: the same object in
     torch) not counted; a wrapper of the map (``model = DataParallel(model)``) escapes."""
-    values = ctx.origins(node)
+    values = _distinct(ctx.origins(node))
     if values is None:
         return None
     kept = [v for v in values if not _rebound_to_itself(v, ctx)]
@@ -667,9 +667,17 @@ def _check_no_mapped_api(body: list[cst.BaseStatement], optimizer: str, ctx: Hoo
 
 
 def _one_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
-    """The one value that reaches a Name or ``self.x`` (through callers' arguments)."""
-    values = ctx.origins(node)
+    """The one value that reaches a Name or ``self.x`` (through callers' arguments: one
+    value two call sites pass counts once)."""
+    values = _distinct(ctx.origins(node))
     return values[0] if values is not None and len(values) == 1 else None
+
+
+def _distinct(values: list[cst.BaseExpression] | None) -> list[cst.BaseExpression] | None:
+    """``values`` without repeats of one node."""
+    if values is None:
+        return None
+    return list({id(value): value for value in values}.values())
 
 
 def _may_be_a_model(value: cst.Call, ctx: HookContext) -> bool:
@@ -690,7 +698,8 @@ def _passed_loss(func: cst.BaseExpression, ctx: HookContext) -> bool | None:
     names = ctx.passed_across_files(func) if isinstance(func, cst.Name) else None
     if names is None:
         return None
-    return bool(names) and all(name in ctx.semantic_map.modules.losses for name in names)
+    losses = ctx.semantic_map.modules.losses
+    return bool(names) and all(name is not None and name in losses for name in names)
 
 
 def _is_criterion(value: cst.Call, ctx: HookContext) -> bool:
