@@ -86,15 +86,40 @@ def accumulation(constructor: cst.Call, ctx: HookContext) -> Accumulation | str 
             f"`{name}` is stepped {len(steps)} times (a step after the loop flushes a partial "
             "accumulation, which optax.MultiSteps never applies)"
         )
+    schedulers = [other for other in others if _is_scheduler_of(other, ctx)]
+    others = [other for other in others if not _is_scheduler_of(other, ctx)]
     if others:
         shown = code_of(others[0]).strip()
         return f"`{name}` is used otherwise too (`{shown}`), so its steps may not all be seen"
     check = checks[0]
     assert check is not None
     reason = _check_body(check, steps[0], zero_grads, name, ctx)
+    reason = reason or _schedulers_in_check(schedulers, check, name, ctx)
     if reason is not None:
         return reason
     return _every_k(constructor, check, zero_grads, ctx)
+
+
+def _schedulers_in_check(
+    schedulers: list[cst.CSTNode], check: cst.If, name: str, ctx: HookContext
+) -> str | None:
+    """Why a scheduler built over the optimizer breaks the accumulation (it does not step
+    once per update: in the step's condition, after the step), or None."""
+    lines = check.body.body if isinstance(check.body, cst.IndentedBlock) else ()
+    stepped = {
+        code_of(line.body[0].value.func.value).strip()  # type: ignore[attr-defined]
+        for line in lines
+        if _scheduler_step(line, name, ctx)
+    }
+    for scheduler in schedulers:
+        target = ctx.assigned_to(scheduler)  # type: ignore[arg-type]
+        shown = code_of(target).strip() if target is not None else code_of(scheduler).strip()
+        if shown not in stepped:
+            return (
+                f"`{shown}`, a scheduler of `{name}`, does not step in the step's condition "
+                "(once per update): its steps do not follow the accumulated updates"
+            )
+    return None
 
 
 def constructor_target(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression | None:
@@ -155,6 +180,10 @@ def _check_body(
     lines = list(body.body)
     lines = lines[len(_clip_calls(check, ctx)) :]
     zero_lines = [ctx.line_alone(z) for z in zero_grads]
+    steps = [line for line in lines if _scheduler_step(line, name, ctx)]
+    if steps and lines.index(steps[0]) == 0:
+        return f"a scheduler steps before `{name}.step()` in the step's condition"
+    lines = [line for line in lines if line not in steps]
     if (
         len(lines) != 2
         or lines[0] is not ctx.line_alone(step)
@@ -173,6 +202,38 @@ def _check_body(
     if comments:
         return "a comment inside the step's condition (it would be lost)"
     return None
+
+
+def _is_scheduler_of(node: cst.CSTNode, ctx: HookContext) -> bool:
+    """``Scheduler(opt, ...)``: a scheduler of the map built over the optimizer (whether it
+    steps once per update is the planner's: the constructor folds it only then)."""
+    if not isinstance(node, cst.Call):
+        return False
+    entries = (ctx.semantic_map.apis.get(q) for q in ctx.qualify(node.func))
+    return any(e is not None and e.role == roles.SCHEDULER for e in entries)
+
+
+def _scheduler_step(line: cst.BaseStatement, optimizer: str, ctx: HookContext) -> bool:
+    """``sched.step()`` alone on ``line``, ``sched`` bound once to a scheduler of the map
+    built over ``optimizer``."""
+    small = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
+    call = small.value if isinstance(small, cst.Expr) and len(line.body) == 1 else None  # type: ignore[union-attr]
+    if not (
+        isinstance(call, cst.Call)
+        and not call.args
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value == STEP
+        and isinstance(call.func.value, cst.Name)
+    ):
+        return False
+    origins = ctx.origins(call.func.value)
+    built = origins[0] if origins is not None and len(origins) == 1 else None
+    return (
+        isinstance(built, cst.Call)
+        and _is_scheduler_of(built, ctx)
+        and bool(built.args)
+        and dotted_name(built.args[0].value) == optimizer
+    )
 
 
 def _every_k(

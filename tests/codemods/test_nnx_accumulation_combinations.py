@@ -1,0 +1,109 @@
+"""optimizer.TorchToNNX: gradient accumulation with a per-update scheduler stepped in the same
+``(i + 1) % k == 0`` condition after the step: the schedule is folded into the tx inside
+optax.MultiSteps (its count is the applied updates'); a scheduler stepped every micro-batch
+or before the step escapes."""
+
+from __future__ import annotations
+
+import textwrap
+
+from ml_switcheroo.codemods.optimizer import TorchToNNX
+from ml_switcheroo.spec.escape_hatch import BEGIN
+from tests.support import SwitcherooTest, run_codemod
+
+HEADER = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+"""
+
+
+def convert(code: str) -> str:
+    return run_codemod(HEADER + textwrap.dedent(code), TorchToNNX)
+
+
+def code_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if not line.strip().startswith("#")]
+
+
+class NnxAccumulationWithSchedulerTest(SwitcherooTest):
+    TRANSFORM = TorchToNNX
+
+    def test_a_scheduler_stepped_with_the_accumulated_step_is_folded_inside_multisteps(
+        self,
+    ) -> None:
+        self.assertConverts(
+            HEADER
+            + """\
+for i, (x, y) in enumerate(loader):
+    loss = ((model(x) - y) ** 2).mean() / 4
+    loss.backward()
+    if (i + 1) % 4 == 0:
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+""",
+            """\
+import optax
+from flax import nnx
+
+model = make_model()
+sched = optax.exponential_decay(0.1, transition_steps=3, decay_rate=0.5, staircase=True)
+opt = nnx.Optimizer(model, optax.MultiSteps(optax.sgd(learning_rate=sched), every_k_schedule=4, use_grad_mean=False, accumulator_dtype=None), wrt=nnx.Param)
+for i, (x, y) in enumerate(loader):
+    def loss_fn(model):
+        loss = ((model(x) - y) ** 2).mean() / 4
+        return loss
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    opt.update(model, grads)
+""",
+        )
+
+
+def test_a_scheduler_stepped_after_the_zero_grad_in_the_condition_converts() -> None:
+    output = convert(
+        """\
+        for i, (x, y) in enumerate(loader):
+            loss = ((model(x) - y) ** 2).mean() / 4
+            loss.backward()
+            if (i + 1) % 4 == 0:
+                opt.step()
+                opt.zero_grad()
+                sched.step()
+        """
+    )
+    assert BEGIN not in output and "MultiSteps(optax.sgd(learning_rate=sched)" in output, output
+
+
+def test_a_scheduler_stepped_every_micro_batch_escapes() -> None:
+    output = convert(
+        """\
+        for i, (x, y) in enumerate(loader):
+            loss = ((model(x) - y) ** 2).mean() / 4
+            loss.backward()
+            if (i + 1) % 4 == 0:
+                opt.step()
+                opt.zero_grad()
+            sched.step()
+        """
+    )
+    assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output
+    assert "`sched`, a scheduler of `opt`, does not step in the step's condition" in output
+
+
+def test_a_scheduler_stepped_before_the_step_escapes() -> None:
+    output = convert(
+        """\
+        for i, (x, y) in enumerate(loader):
+            loss = ((model(x) - y) ** 2).mean() / 4
+            loss.backward()
+            if (i + 1) % 4 == 0:
+                sched.step()
+                opt.step()
+                opt.zero_grad()
+        """
+    )
+    assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output
+    assert "a scheduler steps before `opt.step()`" in output, output
