@@ -107,3 +107,62 @@ def test_a_scheduler_stepped_before_the_step_escapes() -> None:
     )
     assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output
     assert "a scheduler steps before `opt.step()`" in output, output
+
+
+SCALED = """\
+scaler = torch.amp.GradScaler()
+for i, (x, y) in enumerate(loader):
+    loss = ((model(x) - y) ** 2).mean() / 4
+    scaler.scale(loss).backward()
+    if (i + 1) % 4 == 0:
+{condition}
+        opt.zero_grad()
+{after}"""
+
+STEP_AND_UPDATE = "        scaler.step(opt)\n        scaler.update()"
+UNSCALE_AND_CLIP = (
+    "        scaler.unscale_(opt)\n"
+    "        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n"
+)
+
+
+def convert_scaled(condition: str = STEP_AND_UPDATE, after: str = "") -> str:
+    header = HEADER.replace(
+        "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)\n", ""
+    )
+    return run_codemod(header + SCALED.format(condition=condition, after=after), TorchToNNX)
+
+
+def test_a_grad_scaler_with_accumulation_becomes_multisteps() -> None:
+    output = convert_scaled()
+    tx = "optax.MultiSteps(optax.sgd(learning_rate=0.1), every_k_schedule=4"
+    assert BEGIN not in output and tx in output, output
+    assert "scaler.step(" not in output and "scaler.update()" not in output, output
+
+
+def test_a_clip_after_unscale_in_the_condition_heads_the_chain_in_multisteps() -> None:
+    output = convert_scaled(UNSCALE_AND_CLIP + STEP_AND_UPDATE)
+    chain = "optax.MultiSteps(optax.chain(optax.clip_by_global_norm(1.0), optax.sgd("
+    assert BEGIN not in output and chain in output, output
+    assert "unscale_" not in output and "clip_grad_norm_" not in output, output
+
+
+def test_a_scaler_update_outside_the_condition_escapes() -> None:
+    output = convert_scaled("        scaler.step(opt)", "    scaler.update()\n")
+    assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output
+    assert "`scaler.update()` uses the loss scaler outside the accumulation's condition" in output
+
+
+def test_a_scale_read_outside_the_condition_escapes() -> None:
+    output = convert_scaled(after="    scales.append(scaler.get_scale())\n")
+    assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output
+    assert "uses the loss scaler outside the accumulation's condition" in output, output
+
+
+def test_a_clip_before_unscale_escapes() -> None:
+    clip_first = (
+        "        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n"
+        "        scaler.unscale_(opt)\n"
+    )
+    output = convert_scaled(clip_first + STEP_AND_UPDATE)
+    assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output

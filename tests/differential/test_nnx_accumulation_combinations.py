@@ -1,7 +1,8 @@
 """Gradient accumulation combined with a per-update scheduler (stepped in the accumulation's
-condition, after the step), translated by ``optimizer.TorchToNNX`` (the schedule folded into
-the tx inside optax.MultiSteps), matches PyTorch when run: every recorded loss and the final
-parameters, float64, 30 updates."""
+condition, after the step; the schedule folded into the tx inside optax.MultiSteps) or with a
+GradScaler (its calls dropped; with a clip after ``unscale_``: the clip heads the chain inside
+MultiSteps), translated by ``optimizer.TorchToNNX``, matches PyTorch when run: every recorded
+loss and the final parameters, float64, 30 or 20 updates."""
 
 from __future__ import annotations
 
@@ -47,14 +48,54 @@ for i, (x, y) in enumerate(loader * 5):
     losses.append(loss.item())
 """
 
+# k = 3: 20 updates; torch scales the loss by 2 ** 16 and unscales the summed gradients.
+GRAD_SCALER = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+scaler = torch.amp.GradScaler("cpu")
+k = 3
+for i, (x, y) in enumerate(loader * 5):
+    out = model(x)
+    loss = ((out - y) ** 2).mean() / k
+    scaler.scale(loss).backward()
+    if (i + 1) % k == 0:
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad()
+    losses.append(loss.item())
+"""
+
+# The summed gradients unscaled, then clipped (a norm of 0.3 is reached: the clip acts).
+GRAD_SCALER_CLIPPED = """\
+import torch
+
+model = make_model()
+opt = torch.optim.Adam(model.parameters(), lr=0.01)
+scaler = torch.amp.GradScaler("cpu")
+for i, (x, y) in enumerate(loader * 5):
+    loss = ((model(x) - y) ** 2).mean() / 3
+    scaler.scale(loss).backward()
+    if (i + 1) % 3 == 0:
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.3)
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad(set_to_none=True)
+    losses.append(loss.item())
+"""
+
 LOOPS = {
+    "grad_scaler": GRAD_SCALER,
+    "grad_scaler_clipped": GRAD_SCALER_CLIPPED,
     "scheduler_in_the_condition": SCHEDULER_IN_THE_CONDITION,
     "warm_up_after_the_zero_grad": WARM_UP_AFTER_THE_ZERO_GRAD,
 }
 
 
 @pytest.mark.parametrize("name", sorted(LOOPS))
-def test_accumulation_with_a_per_update_scheduler_matches_torch(name: str) -> None:
+def test_accumulation_with_a_scheduler_or_a_grad_scaler_matches_torch(name: str) -> None:
     translated, rel = translated_rel(LOOPS[name], exact=True)
     assert BEGIN not in translated and "MultiSteps(" in translated, translated
     assert rel < EXACT, (rel, translated)

@@ -18,8 +18,13 @@ restarts) or a name set once to an integer there and incremented once per backwa
 its zero_grad right after it under the same ``if``, no other zero_grad but before the loop,
 no jump in the loop body. Clip calls right before the step under the same ``if`` clip the sum:
 they head the chain inside MultiSteps (only when the constructor folded them). Anything else is
-a reason (the step escapes). Not done: a GradScaler or a scheduler together with accumulation,
-an optimizer held by ``self.x`` or passed to a function.
+a reason (the step escapes). A scheduler built over the optimizer must step in the condition
+after the step (then the planner folds it: its count inside MultiSteps is the applied
+updates'). A GradScaler: ``scaler.scale(loss).backward()`` every batch, and in the condition
+``scaler.unscale_(opt)`` first (the clips after it), ``scaler.step(opt)`` and
+``scaler.update()`` right after it, no other use of the scaler (its scale stays one power of
+two over the k backward passes, so the unscaled sum is torch's exactly). Not done: an
+optimizer held by ``self.x`` or passed to a function.
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ def accumulation(constructor: cst.Call, ctx: HookContext) -> Accumulation | str 
         )
     schedulers = [other for other in others if _is_scheduler_of(other, ctx)]
     others = [other for other in others if not _is_scheduler_of(other, ctx)]
+    others = [o for o in others if _scaler_method(o, ctx) != ScalerCall.UNSCALE]
     if others:
         shown = code_of(others[0]).strip()
         return f"`{name}` is used otherwise too (`{shown}`), so its steps may not all be seen"
@@ -95,6 +101,7 @@ def accumulation(constructor: cst.Call, ctx: HookContext) -> Accumulation | str 
     assert check is not None
     reason = _check_body(check, steps[0], zero_grads, name, ctx)
     reason = reason or _schedulers_in_check(schedulers, check, name, ctx)
+    reason = reason or _scaler_outside(steps[0], check, ctx)
     if reason is not None:
         return reason
     return _every_k(constructor, check, zero_grads, ctx)
@@ -156,8 +163,51 @@ def _optimizer_uses(
                 zero_grads.append(call)
                 continue
         argument = len(read) > 2 and isinstance(read[1], cst.Arg)
+        if argument and _scaler_method(read[2], ctx) == ScalerCall.STEP:
+            steps.append(read[2])  # type: ignore[arg-type]  # `scaler.step(opt)`
+            continue
         others.append(read[2] if argument else read[1] if len(read) > 1 else read[0])
     return steps, zero_grads, others
+
+
+class ScalerCall:
+    """What a call of a loss scaler (GradScaler) is to the accumulation."""
+
+    STEP = "step"  # `scaler.step(opt)`: unscales (unless done) and steps `opt`
+    UNSCALE = "unscale"  # `scaler.unscale_(opt)`
+    UPDATE = "update"  # `scaler.update()`
+    OTHER = "other"
+
+
+def _scaler_method(node: cst.CSTNode, ctx: HookContext) -> str | None:
+    """For ``scaler.<method>(...)`` with ``scaler`` a name bound once to a loss scaler of the
+    map (a type with a ``scaler_step`` method): what the call is; None for any other node."""
+    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)):
+        return None
+    if _scaler_of(node.func.value, ctx) is None:
+        return None
+    method, names = node.func.attr.value, ctx.semantic_map.scaler_methods
+    if method == names.unscale:
+        return ScalerCall.UNSCALE
+    if method == names.update:
+        return ScalerCall.UPDATE
+    return ScalerCall.STEP if method == STEP else ScalerCall.OTHER
+
+
+def _scaler_of(receiver: cst.BaseExpression, ctx: HookContext) -> cst.Name | None:
+    """``receiver`` when it is a name bound once to a loss scaler of the map."""
+    if not isinstance(receiver, cst.Name):
+        return None
+    origins = ctx.origins(receiver)
+    built = origins[0] if origins is not None and len(origins) == 1 else None
+    if not isinstance(built, cst.Call):
+        return None
+    for name in ctx.qualify(built.func):
+        type_name = ctx.semantic_map.canonical_type(name)
+        entry = ctx.semantic_map.method(type_name, STEP) if type_name else None
+        if entry is not None and entry.role == roles.SCALER_STEP:
+            return receiver
+    return None
 
 
 def _check_of(step: cst.Call, ctx: HookContext) -> cst.If | None:
@@ -178,17 +228,19 @@ def _check_body(
     if check.orelse is not None or not isinstance(body, cst.IndentedBlock):
         return f"the condition of the step has an else branch or is not {shape}"
     lines = list(body.body)
-    lines = lines[len(_clip_calls(check, ctx)) :]
+    lines = lines[len(_unscale_lines(check, ctx)) + len(_clip_calls(check, ctx)) :]
     zero_lines = [ctx.line_alone(z) for z in zero_grads]
     steps = [line for line in lines if _scheduler_step(line, name, ctx)]
     if steps and lines.index(steps[0]) == 0:
         return f"a scheduler steps before `{name}.step()` in the step's condition"
     lines = [line for line in lines if line not in steps]
+    if len(lines) > 1 and _scaler_line(lines[1], ctx) == ScalerCall.UPDATE:
+        lines.pop(1)  # `scaler.update()` right after `scaler.step(opt)`: the step's
     if (
         len(lines) != 2
         or lines[0] is not ctx.line_alone(step)
         or lines[1] not in zero_lines
-        or step.args
+        or len(step.args) != (1 if _scaler_method(step, ctx) == ScalerCall.STEP else 0)
     ):
         return (
             f"the step's condition does not hold exactly {shape}, the zero_grad right after "
@@ -202,6 +254,61 @@ def _check_body(
     if comments:
         return "a comment inside the step's condition (it would be lost)"
     return None
+
+
+def _scaler_line(line: cst.BaseStatement, ctx: HookContext) -> str | None:
+    """What ``line`` is when it is a call of a loss scaler alone on it (else None)."""
+    small = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
+    if not isinstance(small, cst.Expr) or len(line.body) != 1:  # type: ignore[union-attr]
+        return None
+    return _scaler_method(small.value, ctx)
+
+
+def _unscale_lines(check: cst.If, ctx: HookContext) -> list[cst.BaseStatement]:
+    """``scaler.unscale_(opt)`` as the first line of ``check``'s body (the clips after it see
+    the true summed gradients), or nothing."""
+    lines = check.body.body if isinstance(check.body, cst.IndentedBlock) else ()
+    first = lines[0] if lines else None
+    unscale = first is not None and _scaler_line(first, ctx) == ScalerCall.UNSCALE
+    return [first] if unscale else []  # type: ignore[list-item]
+
+
+def _scaler_outside(step: cst.Call, check: cst.If, ctx: HookContext) -> str | None:
+    """For ``scaler.step(opt)``: why a use of ``scaler`` breaks the accumulation (one outside
+    the step's condition but ``scaler.scale(loss)`` of the backward pass), or None."""
+    scaler = _scaler_of(step.func.value, ctx) if isinstance(step.func, cst.Attribute) else None
+    variable = ctx.variable(scaler) if scaler is not None else None
+    if scaler is None:
+        return None
+    if variable is None:
+        return f"the uses of the loss scaler `{scaler.value}` are not known"
+    scale = ctx.semantic_map.scaler_methods.scale
+    for read in variable.reads:
+        call = read[2] if len(read) > 2 else None
+        if _inside(read[0], check, ctx):
+            continue
+        if isinstance(call, cst.Call) and call.func is read[1] and _scaler_scales(call, scale):
+            continue
+        shown = code_of(call if isinstance(call, cst.Call) else read[0]).strip()
+        return (
+            f"`{shown}` uses the loss scaler outside the accumulation's condition (torch "
+            "updates or reads its scale there; the translation drops the scaler)"
+        )
+    return None
+
+
+def _scaler_scales(call: cst.Call, scale: str | None) -> bool:
+    """``scaler.scale(loss)`` whose value is the receiver of ``.backward()``."""
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value == scale
+
+
+def _inside(node: cst.CSTNode, outer: cst.CSTNode, ctx: HookContext) -> bool:
+    current: cst.CSTNode | None = node
+    while current is not None:
+        if current is outer:
+            return True
+        current = ctx.parent_of(current)
+    return False
 
 
 def _is_scheduler_of(node: cst.CSTNode, ctx: HookContext) -> bool:
@@ -294,7 +401,7 @@ def _clip_calls(check: cst.If, ctx: HookContext) -> list[cst.Call]:
     gradients are clipped before the step: the optimizer's chain does it on the sum)."""
     found: list[cst.Call] = []
     lines = check.body.body if isinstance(check.body, cst.IndentedBlock) else ()
-    for line in lines:
+    for line in lines[len(_unscale_lines(check, ctx)) :]:
         small = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
         call = small.value if isinstance(small, cst.Expr) else None
         if not isinstance(call, cst.Call) or len(line.body) != 1:  # type: ignore[union-attr]

@@ -158,10 +158,10 @@ def _accumulated_check(
     if not isinstance(found, Accumulation):
         reason = found or "the step runs under a condition that is not gradient accumulation"
         raise Untranslatable(reason)
-    if region.scaler is not None or not is_accumulated(ctx.translation_of(constructor), ctx):
+    if not is_accumulated(ctx.translation_of(constructor), ctx):
         raise Untranslatable(
             "the step accumulates gradients, but the optimizer's tx is not optax.MultiSteps "
-            "(a GradScaler, a folded schedule or clipping, or an lr write: not done with "
+            "(a folded clipping outside the condition, or an lr write: not done with "
             "accumulation)"
         )
     if found.check is not region.statements[-1]:
