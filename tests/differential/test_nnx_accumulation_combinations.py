@@ -86,8 +86,30 @@ for i, (x, y) in enumerate(loader * 5):
     losses.append(loss.item())
 """
 
+# All three: a GradScaler, a clip after unscale_ and a per-update scheduler (30 updates).
+GRAD_SCALER_CLIPPED_SCHEDULED = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5)
+scaler = torch.amp.GradScaler("cpu")
+for i, (x, y) in enumerate(loader * 5):
+    loss = ((model(x) - y) ** 2).mean() / 2
+    scaler.scale(loss).backward()
+    if (i + 1) % 2 == 0:
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.3)
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        opt.zero_grad()
+    losses.append(loss.item())
+"""
+
 LOOPS = {
     "grad_scaler": GRAD_SCALER,
+    "grad_scaler_clipped_scheduled": GRAD_SCALER_CLIPPED_SCHEDULED,
     "grad_scaler_clipped": GRAD_SCALER_CLIPPED,
     "scheduler_in_the_condition": SCHEDULER_IN_THE_CONDITION,
     "warm_up_after_the_zero_grad": WARM_UP_AFTER_THE_ZERO_GRAD,
