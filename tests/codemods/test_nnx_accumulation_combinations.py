@@ -166,3 +166,38 @@ def test_a_clip_before_unscale_escapes() -> None:
     )
     output = convert_scaled(clip_first + STEP_AND_UPDATE)
     assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output
+
+
+LOGGED = """\
+for i, (x, y) in enumerate(loader):
+    out = model(x)
+    loss = ((out - y) ** 2).mean() / 4
+    loss.backward()
+{between}    if (i + 1) % 4 == 0:
+        opt.step()
+        opt.zero_grad()
+"""
+
+
+def convert_logged(between: str) -> str:
+    header = HEADER.replace(
+        "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)\n", ""
+    )
+    return run_codemod(header + LOGGED.format(between=between), TorchToNNX)
+
+
+def test_logging_between_the_backward_and_the_condition_runs_before_the_update() -> None:
+    output = convert_logged("    losses.append(loss.item())\n")
+    logged = "    losses.append(loss.item())\n    opt.update(model, grads)\n"
+    assert BEGIN not in output and "MultiSteps(" in output and logged in output, output
+
+
+def test_a_gradient_read_between_the_backward_and_the_condition_escapes() -> None:
+    output = convert_logged("    norms.append(model.out.weight.grad.norm())\n")
+    assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output
+    assert "runs between the backward pass and the step's condition" in output, output
+
+
+def test_a_read_of_the_counter_between_the_backward_and_the_condition_escapes() -> None:
+    output = convert_logged("    print(i, loss.item())\n")
+    assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output

@@ -1,8 +1,9 @@
 """Gradient accumulation combined with a per-update scheduler (stepped in the accumulation's
 condition, after the step; the schedule folded into the tx inside optax.MultiSteps) or with a
 GradScaler (its calls dropped; with a clip after ``unscale_``: the clip heads the chain inside
-MultiSteps), translated by ``optimizer.TorchToNNX``, matches PyTorch when run: every recorded
-loss and the final parameters, float64, 30 or 20 updates."""
+MultiSteps), or with logging between the backward pass and the condition, translated by
+``optimizer.TorchToNNX``, matches PyTorch when run: every recorded loss and the final
+parameters, float64, 20 or 30 updates."""
 
 from __future__ import annotations
 
@@ -107,7 +108,27 @@ for i, (x, y) in enumerate(loader * 5):
     losses.append(loss.item())
 """
 
+# The loss and the worst error logged after each backward pass, before the condition (k = 3).
+LOGGED_BEFORE_THE_CONDITION = """\
+import torch
+
+model = make_model()
+opt = torch.optim.Adam(model.parameters(), lr=0.01)
+k = 3
+for i, (x, y) in enumerate(loader * 5):
+    out = model(x)
+    loss = ((out - y) ** 2).mean() / k
+    loss.backward()
+    losses.append(loss.item())
+    worst = float(abs(out - y).max())
+    losses.append(worst)
+    if (i + 1) % k == 0:
+        opt.step()
+        opt.zero_grad()
+"""
+
 LOOPS = {
+    "logged_before_the_condition": LOGGED_BEFORE_THE_CONDITION,
     "grad_scaler": GRAD_SCALER,
     "grad_scaler_clipped_scheduled": GRAD_SCALER_CLIPPED_SCHEDULED,
     "grad_scaler_clipped": GRAD_SCALER_CLIPPED,

@@ -370,12 +370,14 @@ def _every_k(
             "pass or the check while the counter goes on"
         )
     backward = next(i for i, line in enumerate(before) if _is_backward(line))
+    held = _held_names(constructor, check, ctx)
     for line in before[backward + 1 :]:
-        if not stepping.increment(line, condition.counter.value):
-            return (
-                f"`{code_of(line).strip()}` runs between the backward pass and the step's "
-                "condition (gradients read or edited on every batch)"
-            )
+        if stepping.increment(line, condition.counter.value) or _logs_only(line, held, ctx):
+            continue
+        return (
+            f"`{code_of(line).strip()}` runs between the backward pass and the step's "
+            "condition (gradients read or edited on every batch)"
+        )
     home = _home_block(constructor, ctx)
     if home is None:
         return "the optimizer is not built by a statement of its own"
@@ -394,6 +396,50 @@ def _every_k(
     increments = [s for s in block.body if stepping.increment(s, condition.counter.value)]
     increment = increments[0] if increments else None
     return Accumulation(k, check, increment, tuple(_clip_calls(check, ctx)))
+
+
+def _held_names(constructor: cst.Call, check: cst.If, ctx: HookContext) -> set[str]:
+    """The names a statement between the backward pass and the step's condition must not
+    read: the optimizer, the trained model's root and every name the condition reads."""
+    names = {n.value for n in _names_in(check)}
+    target = constructor_target(constructor, ctx)
+    if target is not None:
+        names.add(code_of(target).strip().split(".")[0])
+    params = constructor.args[0].value if constructor.args else None
+    if isinstance(params, cst.Call) and isinstance(params.func, cst.Attribute):
+        names.add(code_of(params.func.value).strip().split(".")[0])
+    return names
+
+
+def _logs_only(line: cst.BaseStatement, held: set[str], ctx: HookContext) -> bool:
+    """``losses.append(loss.item())`` / ``total += loss.item()``: one simple statement that
+    reads none of ``held`` (the optimizer, the model, the condition's names, a loss scaler),
+    no ``.grad`` and runs no backward pass: it changes no gradient (the NNX step runs it
+    after the gradient, before the update)."""
+    if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
+        return False
+    if isinstance(line.body[0], (cst.Return, cst.Raise, cst.Global, cst.Nonlocal, cst.Del)):
+        return False
+    backward = ctx.semantic_map.backward_methods
+    for node in _walk(line):
+        if isinstance(node, cst.Name) and node.value in held:
+            return False
+        if isinstance(node, cst.Attribute) and node.attr.value in {"grad", *backward}:
+            return False
+        if isinstance(node, cst.Name) and _scaler_of(node, ctx) is not None:
+            return False
+    return True
+
+
+def _names_in(node: cst.CSTNode) -> list[cst.Name]:
+    return [n for n in _walk(node) if isinstance(n, cst.Name)]
+
+
+def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:
+    found = [node]
+    for child in node.children:
+        found.extend(_walk(child))
+    return found
 
 
 def _clip_calls(check: cst.If, ctx: HookContext) -> list[cst.Call]:

@@ -93,6 +93,7 @@ def _rendered_step(
     if isinstance(constructor, cst.Call) and built_here:
         step_statement, counted = _accumulated_check(region, constructor, ctx)
         forward, backward_index, tail = _forward(region, ctx)
+        tail = [*tail, *_logged_before_check(region, backward_index, step_statement, counted)]
         model_node = _model_in_step(forward, trained_model(constructor, ctx), ctx)
     else:  # a parameter: built in another file (``HookContext.trains_across_files``)
         step_statement, counted = region.anchor.statement, []
@@ -168,6 +169,21 @@ def _accumulated_check(
         raise Untranslatable("the step's condition is not the region's last statement")
     inside = any(found.increment is s for s in region.statements)
     return found.check, [found.increment] if inside and found.increment is not None else []
+
+
+def _logged_before_check(
+    region: Region,
+    backward_index: int,
+    step_statement: cst.BaseStatement,
+    counted: list[cst.BaseStatement],
+) -> list[cst.BaseStatement]:
+    """For a step every k backward passes: the statements between the backward pass and the
+    step's condition but the counter (``accumulation`` let only logging there: it runs after
+    the gradient, before the update, as in torch after the backward and before the step)."""
+    if step_statement is region.anchor.statement:
+        return []
+    between = region.statements[backward_index + 1 : -1]
+    return [s for s in between if not any(s is kept for kept in counted)]
 
 
 def _split_prefix(
@@ -395,9 +411,10 @@ def _check_after_backward(
         last -= 1
     if region.statements[last] is not step_statement:
         raise Untranslatable("a statement after the step belongs to it")
+    logged = _logged_before_check(region, backward_index, step_statement, counted)
     for statement in region.statements[backward_index + 1 : last]:
-        if any(statement is kept for kept in counted):
-            continue  # the accumulation's counter: kept, after the update
+        if any(statement is kept for kept in (*counted, *logged)):
+            continue  # the accumulation's counter (kept, after the update) or its logging
         if region.clipped and _is_folded_clip(statement, model, ctx):
             continue
         call = _lone_call(statement)
