@@ -16,9 +16,12 @@ Exact only when the k-th, 2k-th... backward since the optimizer was built is whe
 the counter is the index of ``enumerate`` over a loop in the optimizer's block (it never
 restarts) or a name set once to an integer there and incremented once per backward; one step,
 its zero_grad right after it under the same ``if``, no other zero_grad but before the loop,
-no jump in the loop body. Clip calls right before the step under the same ``if`` clip the sum:
-they head the chain inside MultiSteps (only when the constructor folded them). Anything else is
-a reason (the step escapes). A scheduler built over the optimizer must step in the condition
+no jump in the loop body; between the backward pass and the ``if`` only the counter's increment
+and logging (one simple statement reading neither the optimizer, the model, the condition's
+names, a loss scaler nor ``.grad``: the NNX step runs it after the gradient). Clip calls
+right before the step under the same ``if`` clip the sum: they head the chain inside
+MultiSteps (only when the constructor folded them). Anything else is a reason (the step
+escapes). A scheduler built over the optimizer must step in the condition
 after the step (then the planner folds it: its count inside MultiSteps is the applied
 updates'). A GradScaler: ``scaler.scale(loss).backward()`` every batch, and in the condition
 ``scaler.unscale_(opt)`` first (the clips after it), ``scaler.step(opt)`` and
