@@ -541,9 +541,10 @@ def _model_in_step(
             found = callee
         elif passed is False:
             raise Untranslatable(
-                f"the loss calls `{text}`, which a call site of the repository does not pass a "
-                "torch loss of the map for (a module with parameters, a rebound or an unknown "
-                "value): several models in one loss, or an unknown loss"
+                f"the loss calls `{text}`: neither provably the model `{trained_text}` the "
+                "optimizer was built over (one value reaching both) nor a torch loss of the map "
+                "at every call site of the repository (several models in one loss, or an "
+                "unknown loss)"
             )
         elif isinstance(value, cst.Call) and _may_be_a_model(value, ctx):
             raise Untranslatable(
