@@ -17,8 +17,15 @@ folded into the optimizer's chain escape here.
 A step in another file than its optimizer (``train_one_epoch(model, criterion, loader,
 optimizer)``) renders when every call site in the repository passes a translated optimizer and
 the very model it was built over (``HookContext.trains_across_files``; through functions that
-pass both on, ``fit(model, opt)`` -> ``train_one_epoch(model, opt)``). Not done: a criterion
-parameter passed on through such a function is not followed (an unknown loss: escaped).
+pass both on, ``fit(model, opt)`` -> ``train_one_epoch(model, opt)``). A criterion is a loss
+of the map's ``modules: losses`` (through its ``self_methods``: ``nn.CrossEntropyLoss().to(
+device)``); a criterion parameter of a module-level function must be one at every call site
+of the repository (``HookContext.passed_across_files``). The model the step calls is the one
+the optimizer was built over when one value reaches both, ``model = model.to(device)`` (a
+self-method rebinding a name to itself) not counted; a wrapper of ``modules: wrappers``
+(``DataParallel``) escapes naming its line. Not done: a criterion parameter passed on through
+such a function is not followed, and a model built on two branches (``if pretrained: model =
+A(pretrained=True) else: model = A()``) is two values (both escaped).
 """
 
 from __future__ import annotations
