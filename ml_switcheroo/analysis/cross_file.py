@@ -124,7 +124,10 @@ class CrossFile:
         if fact[0] is None:
             return fact[1]
         module = self.index.module_of(self.path)
-        mismatch = self.index.model_mismatch(module, function, optimizer, model, self._under_target)
+        self_methods = self.semantic_map.modules.self_methods
+        mismatch = self.index.model_mismatch(
+            module, function, optimizer, model, self._under_target, self_methods=self_methods
+        )
         return None if mismatch is None else mismatch.describe(self.index.root)
 
     def passed_constructors(self, function: str, param: str) -> list[str | None] | None:

@@ -162,3 +162,55 @@ def test_a_criterion_passed_by_this_file_only_converts_in_a_package(tmp_path: Pa
 def test_a_criterion_another_file_passes_a_user_module_for_escapes(tmp_path: Path) -> None:
     output = converted_engine(tmp_path, OTHER_CALLER)
     assert LOSS_FUNCTION not in output and "criterion" in reason_of(output), output
+
+
+ENGINE_ALONE = """\
+def train(train_loader, model, criterion, optimizer, device):
+    for i, (images, target) in enumerate(train_loader):
+        output = model(images)
+        loss = criterion(output, target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+"""
+
+MAIN_ELSEWHERE = """\
+import torch
+import torch.nn as nn
+from pkg.engine import train
+
+
+def main(model, loader, epochs, device):
+{moved}
+    criterion = nn.CrossEntropyLoss().to(device)
+    optimizer = torch.optim.SGD(model.parameters(), 0.1)
+    for epoch in range(epochs):
+        train(loader, model, criterion, optimizer, device)
+"""
+
+
+def engine_called_from_main(root: Path, moved: str) -> str:
+    """``engine.py`` through ``TorchToNNX`` with its ``train`` called by ``main.py``."""
+    package = root / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "main.py").write_text(MAIN_ELSEWHERE.format(moved=moved), encoding="utf-8")
+    engine = package / "engine.py"
+    engine.write_text(ENGINE_ALONE, encoding="utf-8")
+    command = TorchToNNX(CodemodContext(filename=str(engine)))
+    return command.transform_module(cst.parse_module(ENGINE_ALONE)).code
+
+
+def test_a_model_moved_by_rebinding_in_another_file_converts(tmp_path: Path) -> None:
+    output = engine_called_from_main(tmp_path, "    model = model.to(device)")
+    assert BEGIN not in output and LOSS_FUNCTION in output, output
+
+
+def test_a_model_wrapped_in_another_file_escapes(tmp_path: Path) -> None:
+    output = engine_called_from_main(tmp_path, "    model = torch.nn.DataParallel(model)")
+    assert LOSS_FUNCTION not in output and "main.py" in reason_of(output), output
+
+
+def test_a_model_rebound_to_another_model_in_another_file_escapes(tmp_path: Path) -> None:
+    output = engine_called_from_main(tmp_path, "    model = make_other().to(device)")
+    assert LOSS_FUNCTION not in output and BEGIN in output, output
