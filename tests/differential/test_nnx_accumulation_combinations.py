@@ -127,8 +127,17 @@ for i, (x, y) in enumerate(loader * 5):
         opt.zero_grad()
 """
 
+# A SequentialLR (its components built over the optimizer too) stepped in the condition.
+SEQUENTIAL_IN_THE_CONDITION = SCHEDULER_IN_THE_CONDITION.replace(
+    "torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)",
+    "torch.optim.lr_scheduler.SequentialLR(opt, [torch.optim.lr_scheduler.LinearLR(opt, "
+    "start_factor=0.5, total_iters=3), torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)], "
+    "milestones=[3])",
+)
+
 LOOPS = {
     "logged_before_the_condition": LOGGED_BEFORE_THE_CONDITION,
+    "sequential_in_the_condition": SEQUENTIAL_IN_THE_CONDITION,
     "grad_scaler": GRAD_SCALER,
     "grad_scaler_clipped_scheduled": GRAD_SCALER_CLIPPED_SCHEDULED,
     "grad_scaler_clipped": GRAD_SCALER_CLIPPED,

@@ -122,6 +122,8 @@ def _schedulers_in_check(
         if _scheduler_step(line, name, ctx)
     }
     for scheduler in schedulers:
+        if _component(scheduler, ctx):
+            continue  # SequentialLR(opt, [LinearLR(opt, ...), ...]): the outer one steps
         target = ctx.assigned_to(scheduler)  # type: ignore[arg-type]
         shown = code_of(target).strip() if target is not None else code_of(scheduler).strip()
         if shown not in stepped:
@@ -298,6 +300,16 @@ def _scaler_outside(step: cst.Call, check: cst.If, ctx: HookContext) -> str | No
             "updates or reads its scale there; the translation drops the scaler)"
         )
     return None
+
+
+def _component(scheduler: cst.CSTNode, ctx: HookContext) -> bool:
+    """A scheduler built inside the arguments of another scheduler of the map."""
+    current = ctx.parent_of(scheduler)
+    while current is not None and not isinstance(current, cst.BaseStatement):
+        if current is not scheduler and _is_scheduler_of(current, ctx):
+            return True
+        current = ctx.parent_of(current)
+    return False
 
 
 def _scaler_scales(call: cst.Call, scale: str | None) -> bool:

@@ -66,8 +66,10 @@ def _accumulating(
         return tx
     clips = {id(call) for call in found.clips}
     schedule = ctx.plan[0] if isinstance(ctx.plan, tuple) else None
-    per_update = isinstance(schedule, SchedulePlan) and schedule.written is None
-    folded = {f for f in ctx.folded if not (per_update and f not in clips)}
+    scheduled: set[int] = set()
+    if isinstance(schedule, SchedulePlan) and schedule.written is None:  # folded per update
+        scheduled = {id(site.call) for site in (schedule.outer, *schedule.calls)}
+    folded = set(ctx.folded) - scheduled
     if not folded <= clips or not clips <= set(ctx.folded):
         return tx  # a clip of the condition not in the chain (or not in the condition)
     if isinstance(tx, cst.Call) and isinstance(tx.func, cst.Call):
