@@ -762,6 +762,62 @@ for x, y in loader:
     print(l1.item())
 """
 
+# imagenet's step (issue 13): the criterion built in the caller with `.to(device)`, the data
+# moved in the step, the accuracy read after it.
+IMAGENET_EXAMPLE = """\
+import torch
+import torch.nn as nn
+
+
+def train(loader, model, criterion, optimizer, device):
+    for i, (images, target) in enumerate(loader):
+        images = images.to(device, non_blocking=True)  # move the data
+        output = model(images)
+        loss = criterion(output, target)
+        # measure accuracy
+        acc1, acc5 = accuracy(output, target, topk=(1, 5))
+        optimizer.zero_grad()
+        loss.backward()  # the gradients
+        optimizer.step()
+
+
+def main_worker(loader, device):
+    model = make_model()
+    model = model.to(device)
+    criterion = nn.CrossEntropyLoss().to(device)  # the loss
+    optimizer = torch.optim.SGD(model.parameters(), 0.1, momentum=0.9)
+    for epoch in range(3):
+        train(loader, model, criterion, optimizer, device)
+"""
+
+# Gradient accumulation with a GradScaler, a clip after unscale_ and a per-update scheduler.
+SCALED_ACCUMULATION_EXAMPLE = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5)
+scaler = torch.amp.GradScaler()
+for i, (x, y) in enumerate(loader):
+    loss = ((model(x) - y) ** 2).mean() / 2
+    scaler.scale(loss).backward()  # scaled
+    if (i + 1) % 2 == 0:
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        opt.zero_grad()
+"""
+
+# The lr of a per-epoch ReduceLROnPlateau read for logging.
+PLATEAU_READ_EXAMPLE = (
+    PLATEAU_EXAMPLE
+    + """\
+    print(sched.get_last_lr()[0], opt.param_groups[0]["lr"])  # logged
+"""
+)
+
 
 @examples(150)
 @given(modules())
@@ -776,6 +832,9 @@ def test_generated_modules_keep_every_invariant(code: str) -> None:
 @example(LR_READ_EXAMPLE)
 @example(PLATEAU_EXAMPLE)
 @example(MODEL_ZERO_GRAD_SUMMED_EXAMPLE)
+@example(IMAGENET_EXAMPLE)
+@example(SCALED_ACCUMULATION_EXAMPLE)
+@example(PLATEAU_READ_EXAMPLE)
 def test_rich_modules_keep_every_invariant_for_the_nnx_target(code: str) -> None:
     check_invariants(code, TorchToNNX)
 

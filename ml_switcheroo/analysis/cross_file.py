@@ -177,7 +177,10 @@ class CrossFile:
             rebound = self.index.stored_misuse(module, function, model, uses, reads_allowed=True)
             if rebound is not None:
                 return rebound.describe(self.index.root)
-        mismatch = self.index.model_mismatch(module, function, optimizer, model, self._under_target)
+        self_methods = self.semantic_map.modules.self_methods
+        mismatch = self.index.model_mismatch(
+            module, function, optimizer, model, self._under_target, self_methods=self_methods
+        )
         return None if mismatch is None else mismatch.describe(self.index.root)
 
     def stored_reason(self, owner: str, param: str, model: bool = False) -> str | None:
@@ -192,18 +195,25 @@ class CrossFile:
         found = self.index.stored_misuse(module, owner, param, uses, model, skip_own=True)
         return None if found is None else found.describe(self.index.root)
 
-    def passed_constructors(self, function: str, param: str) -> list[str] | None:
-        """The qualified names of the calls every call site in the repository passes for
-        ``param`` of this file's module-level ``function`` (``criterion = nn.MSELoss()``);
-        None when one cannot be followed or no other file calls it."""
+    def passed_constructors(self, function: str, param: str) -> list[str | None] | None:
+        """The qualified names of the calls every call site in the repository (this file's
+        too) passes for ``param`` of this file's module-level ``function`` (``criterion =
+        nn.MSELoss()``, or ``nn.MSELoss().to(device)`` through the map's module
+        ``self_methods``, which return the module itself), None for a site that passes
+        anything else or cannot be followed (``[None]`` when the sites cannot be listed);
+        None when nothing calls it."""
         module = self.index.module_of(self.path)
         sites = self.index.call_sites(module, function, param)
-        if isinstance(sites, Unknown) or not sites:
-            return None
-        if all(site.call_site.file == self.path for site in sites):
-            return None  # this file's own callers decide, as without the index
-        names = [site.constructor for site in sites]
-        return [n for n in names if n is not None] if None not in names else None
+        if isinstance(sites, Unknown):
+            return [None]
+        return [self._constructed_name(site) for site in sites] or None
+
+    def _constructed_name(self, site: Constructed) -> str | None:
+        """What ``site`` passes: its constructor, through self-returning module methods."""
+        if not site.methods:
+            return site.constructor
+        self_methods = self.semantic_map.modules.self_methods
+        return site.inner if set(site.methods) <= self_methods else None
 
     def factory_of(self, callee: str) -> tuple[FactoryBody, str | None] | None:
         """For ``sched = callee(opt, ...)`` with ``callee`` a module-level function of another

@@ -1352,7 +1352,7 @@ class Planner:
         after = list(owner.body[schedule.outer.index + 1 : step.path[-2][1] + 1])  # type: ignore[attr-defined]
         if self.rebound_in([optimizer, scheduler], after):
             return None  # `sched` (or `opt`) at the step may not be the one built
-        if _mentions(self.module, f"{optimizer.value}.param_groups"):
+        if _mentions_but_lr_reads(self.module, f"{optimizer.value}.param_groups"):
             return None
         if _handed_as_argument(self.module, scheduler.value):
             return None  # a function it is handed to (`train(model, opt, sched)`) may step it
@@ -2930,6 +2930,60 @@ def _node_ids(statements: Sequence[cst.BaseStatement]) -> set[int]:
     for statement in statements:
         statement.visit(_Collect())
     return found
+
+
+def _mentions_but_lr_reads(module: cst.Module, groups: str) -> bool:
+    """Whether ``module`` uses ``groups`` (``opt.param_groups``) otherwise than to read
+    ``groups[0]["lr"]`` (a read changes nothing the scheduler multiplies)."""
+    other = False
+
+    class _Find(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reads: set[int] = set()
+
+        def visit_Subscript(self, node: cst.Subscript) -> None:
+            inner = node.value
+            if (
+                isinstance(inner, cst.Subscript)
+                and code_of(inner.value).strip() == groups
+                and _one_literal_index(inner, 0)
+                and _one_literal_index(node, "lr")
+            ):
+                self.reads.add(id(inner.value))
+
+        def visit_Assign(self, node: cst.Assign) -> None:
+            for target in node.targets:  # `groups[0]["lr"] = v` is a write
+                self.writes(target.target)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            self.writes(node.target)
+
+        def visit_Del(self, node: cst.Del) -> None:
+            self.writes(node.target)
+
+        def writes(self, target: cst.CSTNode) -> None:
+            nonlocal other
+            other = other or _mentions(target, groups)
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            nonlocal other
+            node = original_node
+            if isinstance(node, (cst.Name, cst.Attribute)) and code_of(node).strip() == groups:
+                other = other or id(node) not in self.reads
+
+    module.visit(_Find())
+    return other
+
+
+def _one_literal_index(node: cst.Subscript, value: object) -> bool:
+    """``x[<value>]``: one index, an integer or string literal equal to ``value``."""
+    if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+        return False
+    index = node.slice[0].slice.value
+    if isinstance(index, cst.Integer):
+        return index.evaluated_value == value
+    return isinstance(index, cst.SimpleString) and index.evaluated_value == value
 
 
 def _mentions(node: cst.CSTNode, text: str) -> bool:

@@ -99,6 +99,10 @@ class Constructed:
     call_site: Place
     constructor: str | None  # the called function's qualified name (through imports)
     place: Place  # where the constructor call is
+    # `X(...).to(d).cuda()`: the methods called on the result of the inner call, in order
+    # ("to", "cuda"), and that call's qualified name (`constructor` is then None)
+    methods: tuple[str, ...] = ()
+    inner: str | None = None
 
 
 @dataclass
@@ -370,6 +374,7 @@ class RepositoryIndex:
         model: str,
         translated: Callable[[str], bool] = lambda name: False,
         trail: tuple[str, ...] = (),
+        self_methods: frozenset[str] = frozenset(),
     ) -> Unknown | None:
         """None when every call site of the module-level ``function`` passes for ``model`` the
         very object the optimizer it passes for ``optimizer`` trains: ``train(m, o)`` with ``o =
@@ -380,7 +385,9 @@ class RepositoryIndex:
         else the first call site that differs, or cannot be followed (a wrapper, another
         model, recursion). ``translated``: whether a qualified name is the target's
         (``nnx.Optimizer(m, tx)``, in a caller converted earlier in the same run, is built
-        over ``m``); ``trail``: the functions followed so far."""
+        over ``m``); ``trail``: the functions followed so far; ``self_methods``: module methods
+        returning the module itself (``m = m.to(device)`` does not rebind ``m`` to another
+        object)."""
         path = self.file_of(module)
         definition = self.facts(path).callable(function) if path else None
         if path is None or definition is None or not self.complete:
@@ -403,12 +410,14 @@ class RepositoryIndex:
                     return Unknown(here, "uses it without calling it")
                 outer = _passed_on_together(call, definition, (optimizer, model), parents, facts)
                 if outer is not None:
-                    found = self._outer_mismatch(facts, outer, here, translated, trail, qualified)
+                    found = self._outer_mismatch(
+                        facts, outer, here, (translated, self_methods), trail, qualified
+                    )
                     if found is not None:
                         return found
                     continue
                 why = _model_passed_with(
-                    call, definition, (optimizer, model), parents, facts, translated
+                    call, definition, (optimizer, model), parents, facts, translated, self_methods
                 )
                 if why is not None:
                     return Unknown(here, why)
@@ -419,7 +428,7 @@ class RepositoryIndex:
         facts: FileFacts,
         outer: tuple[str, str, str],
         here: Place,
-        translated: Callable[[str], bool],
+        known: tuple[Callable[[str], bool], frozenset[str]],
         trail: tuple[str, ...],
         qualified: str,
     ) -> Unknown | None:
@@ -430,7 +439,8 @@ class RepositoryIndex:
             return Unknown(here, f"recursion: `{outer[0]}` is reached again")
         if len(trail) > MAX_HOPS:
             return Unknown(here, f"passes the model on through more than {MAX_HOPS} functions")
-        return self.model_mismatch(facts.module, *outer, translated, trail)
+        translated, self_methods = known
+        return self.model_mismatch(facts.module, *outer, translated, trail, self_methods)
 
     def stored_misuse(
         self,
@@ -744,9 +754,14 @@ class RepositoryIndex:
         if len(bound) != 1 or not isinstance(bound[0], ast.Call):
             return Unknown(here, f"passes `{value.id}`, which is not bound once to a call")
         constructor = bound[0]
+        inner, methods = _under_methods(constructor)
         return [
             Constructed(
-                here, _qualified(constructor.func, facts), Place(facts.path, constructor.lineno)
+                here,
+                _qualified(constructor.func, facts),
+                Place(facts.path, constructor.lineno),
+                methods,
+                _qualified(inner.func, facts) if methods else None,
             )
         ]
 
@@ -898,6 +913,15 @@ def _qualified(node: ast.AST, facts: FileFacts) -> str | None:
     return None
 
 
+def _under_methods(call: ast.Call) -> tuple[ast.Call, tuple[str, ...]]:
+    """``X(...).to(d).cuda()``: the call ``X(...)`` and the methods called on its result."""
+    methods: list[str] = []
+    while isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Call):
+        methods.insert(0, call.func.attr)
+        call = call.func.value
+    return call, tuple(methods)
+
+
 def _parents(tree: ast.AST) -> dict[int, ast.AST]:
     return {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
 
@@ -1024,10 +1048,12 @@ def _model_passed_with(
     parents: dict[int, ast.AST],
     facts: FileFacts,
     translated: Callable[[str], bool],
+    self_methods: frozenset[str] = frozenset(),
 ) -> str | None:
     """Why ``call`` may pass for ``model`` another object than the optimizer it passes for
     ``optimizer`` trains (None: ``o = Opt(m.parameters(), ...)`` and ``m`` bound once in the
-    caller's scope; ``nnx.Optimizer(m, tx)`` when ``translated`` says it is the target's)."""
+    caller's scope, not counting ``m = m.to(device)`` (``self_methods``); ``nnx.Optimizer(m,
+    tx)`` when ``translated`` says it is the target's)."""
     optimizer, model = names
     passed_optimizer = _argument(call, definition, optimizer)
     passed_model = _argument(call, definition, model)
@@ -1055,12 +1081,24 @@ def _model_passed_with(
             f"passes `{passed_model.id}` for `{model}`, but `{passed_optimizer.id}` trains {shown}"
         )
     bound = _bindings(scope, passed_model.id)
+    bound = [b for b in bound if not _to_itself(b, passed_model.id, self_methods)]
     once = (not bound and passed_model.id in params) or (
         len(bound) == 1 and isinstance(bound[0], ast.Call) and passed_model.id not in params
     )
     if not once or _declared_global(facts.tree, passed_model.id, scope):
         return f"binds `{passed_model.id}` more than once or not to a call (a wrapper, a rebinding)"
     return None
+
+
+def _to_itself(value: ast.AST, name: str, self_methods: frozenset[str]) -> bool:
+    """``name.to(device)`` (a method of ``self_methods``, chained) bound to ``name`` itself."""
+    while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
+        if value.func.attr not in self_methods:
+            return False
+        value = value.func.value
+        if isinstance(value, ast.Name):
+            return value.id == name
+    return False
 
 
 def _declared_global(tree: ast.Module | None, name: str, scope: ast.AST) -> bool:

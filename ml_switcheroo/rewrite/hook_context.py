@@ -96,8 +96,8 @@ class HookContexts:
         )
 
     def place(self, node: cst.CSTNode) -> str:
-        """``HookContext.place``: ``file.py:line`` of a node of the file."""
-        key = self.plan().key(node)
+        """``HookContext.place``: ``file.py:line`` of a node of the file ("" when unknown)."""
+        key = self.plan().key(node) if self.context.wrapper is not None else None
         name = os.path.basename(self.context.filename or "") or "this file"
         return f"{name}:{key.line}" if key is not None else ""
 
@@ -116,7 +116,7 @@ class HookContexts:
         name = function.name.value
         return resolver.cross_file.trained_model_reason(name, opt_param, model_param)
 
-    def passed_across_files(self, name: cst.Name) -> list[str] | None:
+    def passed_across_files(self, name: cst.Name) -> list[str | None] | None:
         """``HookContext.passed_across_files``: ``CrossFile.passed_constructors``."""
         cross_file = self.resolver().cross_file
         found = self._module_parameter(name)

@@ -12,6 +12,7 @@ Schema (see the shipped file for the full, commented example)::
     imports:   {optax: "import optax"}                  # names templates may use
     types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex"}}
     scaler_methods: {scale: scale, unscale: unscale_, update: update}    # GradScaler's
+    modules: {losses: [torch.nn.MSELoss], self_methods: [to], wrappers: [...]}  # ModuleSpec
     parameters: {arguments: [params], module_methods: [parameters], ...}   # ParameterSpec
     tensor_values: {literals: {torch.tensor: "data, *, dtype=None"}, ...}  # TensorValueSpec
     types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex",
@@ -78,6 +79,7 @@ _TOP_KEYS = {
     "module_zero_grad_methods",
     "gradient_attributes",
     "scaler_methods",
+    "modules",
     "parameters",
     "tensor_values",
     "template_names",
@@ -343,6 +345,15 @@ class ScalerMethods:
 
 
 @dataclass(frozen=True)
+class ModuleSpec:
+    """Torch modules a training step meets besides the model (``modules:`` of the map)."""
+
+    losses: frozenset[str] = frozenset()  # loss classes without parameters: a criterion
+    self_methods: frozenset[str] = frozenset()  # `m.to(device)`: returns `m` itself
+    wrappers: frozenset[str] = frozenset()  # `DataParallel(model)`: another object
+
+
+@dataclass(frozen=True)
 class TensorValueSpec:
     """Which torch values may stand for a Python number in a hyper-parameter."""
 
@@ -381,6 +392,7 @@ class SemanticMap:
     # passes, they see the partial sum.
     gradient_attributes: frozenset[str] = frozenset()
     scaler_methods: ScalerMethods = ScalerMethods()
+    modules: ModuleSpec = ModuleSpec()
     parameters: ParameterSpec = ParameterSpec()
     tensor_values: TensorValueSpec = TensorValueSpec()
     # Names templates may introduce (lambda parameters, comprehension variables): the engine
@@ -862,6 +874,21 @@ class _Checker:
             if not isinstance(value, str) or not value.isidentifier():
                 self.fail(f"'scaler_methods' {key!r} must be a method name", line=line)
         return replace(base, **section)
+
+    def modules(self, raw: Any, line: int | None) -> ModuleSpec:
+        """``modules: {losses: [...], self_methods: [...], wrappers: [...]}``."""
+        section = self.mapping(raw, "'modules'", line)
+        self.check_keys(section, {"losses", "self_methods", "wrappers"}, "'modules'", None)
+        methods = section.get("self_methods", [])
+        if not isinstance(methods, list) or not all(
+            isinstance(m, str) and m.isidentifier() for m in methods
+        ):
+            self.fail("'modules' 'self_methods' must be a list of method names", line=line)
+        return ModuleSpec(
+            losses=self.passthrough_calls(section.get("losses"), line, "modules: losses"),
+            self_methods=frozenset(methods),
+            wrappers=self.passthrough_calls(section.get("wrappers"), line, "modules: wrappers"),
+        )
 
     def passthrough_calls(
         self, raw: Any, line: int | None, key: str = "passthrough_calls"
@@ -1407,6 +1434,9 @@ def _compile_raw(
     if "scaler_methods" in top:
         raw_scaler, scaler_line = top["scaler_methods"], top.lines.get("scaler_methods")
         scaler = checker.scaler_methods(raw_scaler, scaler_line, scaler)
+    modules = base.modules if base else ModuleSpec()
+    if "modules" in top:
+        modules = checker.modules(top["modules"], top.lines.get("modules"))
     parameters = base.parameters if base else ParameterSpec()
     if "parameters" in top:
         parameters = checker.parameters(top["parameters"], top.lines.get("parameters"))
@@ -1432,6 +1462,7 @@ def _compile_raw(
         module_zero_grad_methods=frozenset(module_zeros),
         gradient_attributes=frozenset(gradient_attributes),
         scaler_methods=scaler,
+        modules=modules,
         parameters=parameters,
         tensor_values=tensor_values,
         template_names=checker.template_names,

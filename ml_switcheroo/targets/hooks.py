@@ -222,9 +222,10 @@ class HookContext:
     # (``analysis/cross_file.py``): why the model one names may not be the model the optimizer
     # the other names trains, at every call site of the repository (None: it is).
     trains_across_files: Callable[[cst.Name, cst.Name], str | None] = lambda opt, model: "unknown"
-    # For a Name, a parameter of a module-level function other files call: the qualified names
-    # of the calls every call site passes for it (None: unknown).
-    passed_across_files: Callable[[cst.Name], list[str] | None] = lambda name: None
+    # For a Name, a parameter of a module-level function of an indexed repository: the
+    # qualified names of the calls each call site passes for it (a None among them: a site
+    # that passes anything else or cannot be followed; None: not such a parameter, no index).
+    passed_across_files: Callable[[cst.Name], list[str | None] | None] = lambda name: None
     # ``file.py:line`` of a node of the file ("" when unknown), for a reason that names it.
     place: Callable[[cst.CSTNode], str] = lambda node: ""
 

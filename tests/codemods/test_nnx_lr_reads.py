@@ -142,7 +142,7 @@ class NnxLrReadTrapTest(SwitcherooTest):
         )
         assert BEGIN in output and READ not in output, output
 
-    def test_a_read_of_a_scheduler_stepped_per_epoch_escapes(self) -> None:
+    def test_a_read_of_a_scheduler_stepped_per_epoch_reads_the_stored_lr(self) -> None:
         output = convert(
             """\
             for epoch in range(3):
@@ -155,7 +155,8 @@ class NnxLrReadTrapTest(SwitcherooTest):
                 sched.step()
             """
         )
-        assert BEGIN in output and READ not in output, output
+        stored = 'print(float(opt.opt_state.hyperparams["learning_rate"][...]))'
+        assert BEGIN not in output and READ not in output and stored in output, output
 
     def test_an_lr_read_the_loss_uses_makes_the_step_escape(self) -> None:
         output = convert(

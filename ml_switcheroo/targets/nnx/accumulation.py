@@ -16,10 +16,18 @@ Exact only when the k-th, 2k-th... backward since the optimizer was built is whe
 the counter is the index of ``enumerate`` over a loop in the optimizer's block (it never
 restarts) or a name set once to an integer there and incremented once per backward; one step,
 its zero_grad right after it under the same ``if``, no other zero_grad but before the loop,
-no jump in the loop body. Clip calls right before the step under the same ``if`` clip the sum:
-they head the chain inside MultiSteps (only when the constructor folded them). Anything else is
-a reason (the step escapes). Not done: a GradScaler or a scheduler together with accumulation,
-an optimizer held by ``self.x`` or passed to a function.
+no jump in the loop body; between the backward pass and the ``if`` only the counter's increment
+and logging (one simple statement reading neither the optimizer, the model, the condition's
+names, a loss scaler nor ``.grad``: the NNX step runs it after the gradient). Clip calls
+right before the step under the same ``if`` clip the sum: they head the chain inside
+MultiSteps (only when the constructor folded them). Anything else is a reason (the step
+escapes). A scheduler built over the optimizer must step in the condition
+after the step (then the planner folds it: its count inside MultiSteps is the applied
+updates'). A GradScaler: ``scaler.scale(loss).backward()`` every batch, and in the condition
+``scaler.unscale_(opt)`` first (the clips after it), ``scaler.step(opt)`` and
+``scaler.update()`` right after it, no other use of the scaler (its scale stays one power of
+two over the k backward passes, so the unscaled sum is torch's exactly). Not done: an
+optimizer held by ``self.x`` or passed to a function.
 """
 
 from __future__ import annotations
@@ -86,15 +94,44 @@ def accumulation(constructor: cst.Call, ctx: HookContext) -> Accumulation | str 
             f"`{name}` is stepped {len(steps)} times (a step after the loop flushes a partial "
             "accumulation, which optax.MultiSteps never applies)"
         )
+    schedulers = [other for other in others if _is_scheduler_of(other, ctx)]
+    others = [other for other in others if not _is_scheduler_of(other, ctx)]
+    others = [o for o in others if _scaler_method(o, ctx) != ScalerCall.UNSCALE]
     if others:
         shown = code_of(others[0]).strip()
         return f"`{name}` is used otherwise too (`{shown}`), so its steps may not all be seen"
     check = checks[0]
     assert check is not None
     reason = _check_body(check, steps[0], zero_grads, name, ctx)
+    reason = reason or _schedulers_in_check(schedulers, check, name, ctx)
+    reason = reason or _scaler_outside(steps[0], check, ctx)
     if reason is not None:
         return reason
     return _every_k(constructor, check, zero_grads, ctx)
+
+
+def _schedulers_in_check(
+    schedulers: list[cst.CSTNode], check: cst.If, name: str, ctx: HookContext
+) -> str | None:
+    """Why a scheduler built over the optimizer breaks the accumulation (it does not step
+    once per update: in the step's condition, after the step), or None."""
+    lines = check.body.body if isinstance(check.body, cst.IndentedBlock) else ()
+    stepped = {
+        code_of(line.body[0].value.func.value).strip()  # type: ignore[attr-defined]
+        for line in lines
+        if _scheduler_step(line, name, ctx)
+    }
+    for scheduler in schedulers:
+        if _component(scheduler, ctx):
+            continue  # SequentialLR(opt, [LinearLR(opt, ...), ...]): the outer one steps
+        target = ctx.assigned_to(scheduler)  # type: ignore[arg-type]
+        shown = code_of(target).strip() if target is not None else code_of(scheduler).strip()
+        if shown not in stepped:
+            return (
+                f"`{shown}`, a scheduler of `{name}`, does not step in the step's condition "
+                "(once per update): its steps do not follow the accumulated updates"
+            )
+    return None
 
 
 def constructor_target(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression | None:
@@ -131,8 +168,51 @@ def _optimizer_uses(
                 zero_grads.append(call)
                 continue
         argument = len(read) > 2 and isinstance(read[1], cst.Arg)
+        if argument and _scaler_method(read[2], ctx) == ScalerCall.STEP:
+            steps.append(read[2])  # type: ignore[arg-type]  # `scaler.step(opt)`
+            continue
         others.append(read[2] if argument else read[1] if len(read) > 1 else read[0])
     return steps, zero_grads, others
+
+
+class ScalerCall:
+    """What a call of a loss scaler (GradScaler) is to the accumulation."""
+
+    STEP = "step"  # `scaler.step(opt)`: unscales (unless done) and steps `opt`
+    UNSCALE = "unscale"  # `scaler.unscale_(opt)`
+    UPDATE = "update"  # `scaler.update()`
+    OTHER = "other"
+
+
+def _scaler_method(node: cst.CSTNode, ctx: HookContext) -> str | None:
+    """For ``scaler.<method>(...)`` with ``scaler`` a name bound once to a loss scaler of the
+    map (a type with a ``scaler_step`` method): what the call is; None for any other node."""
+    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)):
+        return None
+    if _scaler_of(node.func.value, ctx) is None:
+        return None
+    method, names = node.func.attr.value, ctx.semantic_map.scaler_methods
+    if method == names.unscale:
+        return ScalerCall.UNSCALE
+    if method == names.update:
+        return ScalerCall.UPDATE
+    return ScalerCall.STEP if method == STEP else ScalerCall.OTHER
+
+
+def _scaler_of(receiver: cst.BaseExpression, ctx: HookContext) -> cst.Name | None:
+    """``receiver`` when it is a name bound once to a loss scaler of the map."""
+    if not isinstance(receiver, cst.Name):
+        return None
+    origins = ctx.origins(receiver)
+    built = origins[0] if origins is not None and len(origins) == 1 else None
+    if not isinstance(built, cst.Call):
+        return None
+    for name in ctx.qualify(built.func):
+        type_name = ctx.semantic_map.canonical_type(name)
+        entry = ctx.semantic_map.method(type_name, STEP) if type_name else None
+        if entry is not None and entry.role == roles.SCALER_STEP:
+            return receiver
+    return None
 
 
 def _check_of(step: cst.Call, ctx: HookContext) -> cst.If | None:
@@ -153,13 +233,19 @@ def _check_body(
     if check.orelse is not None or not isinstance(body, cst.IndentedBlock):
         return f"the condition of the step has an else branch or is not {shape}"
     lines = list(body.body)
-    lines = lines[len(_clip_calls(check, ctx)) :]
+    lines = lines[len(_unscale_lines(check, ctx)) + len(_clip_calls(check, ctx)) :]
     zero_lines = [ctx.line_alone(z) for z in zero_grads]
+    steps = [line for line in lines if _scheduler_step(line, name, ctx)]
+    if steps and lines.index(steps[0]) == 0:
+        return f"a scheduler steps before `{name}.step()` in the step's condition"
+    lines = [line for line in lines if line not in steps]
+    if len(lines) > 1 and _scaler_line(lines[1], ctx) == ScalerCall.UPDATE:
+        lines.pop(1)  # `scaler.update()` right after `scaler.step(opt)`: the step's
     if (
         len(lines) != 2
         or lines[0] is not ctx.line_alone(step)
         or lines[1] not in zero_lines
-        or step.args
+        or len(step.args) != (1 if _scaler_method(step, ctx) == ScalerCall.STEP else 0)
     ):
         return (
             f"the step's condition does not hold exactly {shape}, the zero_grad right after "
@@ -173,6 +259,103 @@ def _check_body(
     if comments:
         return "a comment inside the step's condition (it would be lost)"
     return None
+
+
+def _scaler_line(line: cst.BaseStatement, ctx: HookContext) -> str | None:
+    """What ``line`` is when it is a call of a loss scaler alone on it (else None)."""
+    small = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
+    if not isinstance(small, cst.Expr) or len(line.body) != 1:  # type: ignore[union-attr]
+        return None
+    return _scaler_method(small.value, ctx)
+
+
+def _unscale_lines(check: cst.If, ctx: HookContext) -> list[cst.BaseStatement]:
+    """``scaler.unscale_(opt)`` as the first line of ``check``'s body (the clips after it see
+    the true summed gradients), or nothing."""
+    lines = check.body.body if isinstance(check.body, cst.IndentedBlock) else ()
+    first = lines[0] if lines else None
+    unscale = first is not None and _scaler_line(first, ctx) == ScalerCall.UNSCALE
+    return [first] if unscale else []  # type: ignore[list-item]
+
+
+def _scaler_outside(step: cst.Call, check: cst.If, ctx: HookContext) -> str | None:
+    """For ``scaler.step(opt)``: why a use of ``scaler`` breaks the accumulation (one outside
+    the step's condition but ``scaler.scale(loss)`` of the backward pass), or None."""
+    scaler = _scaler_of(step.func.value, ctx) if isinstance(step.func, cst.Attribute) else None
+    variable = ctx.variable(scaler) if scaler is not None else None
+    if scaler is None:
+        return None
+    if variable is None:
+        return f"the uses of the loss scaler `{scaler.value}` are not known"
+    scale = ctx.semantic_map.scaler_methods.scale
+    for read in variable.reads:
+        call = read[2] if len(read) > 2 else None
+        if _inside(read[0], check, ctx):
+            continue
+        if isinstance(call, cst.Call) and call.func is read[1] and _scaler_scales(call, scale):
+            continue
+        shown = code_of(call if isinstance(call, cst.Call) else read[0]).strip()
+        return (
+            f"`{shown}` uses the loss scaler outside the accumulation's condition (torch "
+            "updates or reads its scale there; the translation drops the scaler)"
+        )
+    return None
+
+
+def _component(scheduler: cst.CSTNode, ctx: HookContext) -> bool:
+    """A scheduler built inside the arguments of another scheduler of the map."""
+    current = ctx.parent_of(scheduler)
+    while current is not None and not isinstance(current, cst.BaseStatement):
+        if current is not scheduler and _is_scheduler_of(current, ctx):
+            return True
+        current = ctx.parent_of(current)
+    return False
+
+
+def _scaler_scales(call: cst.Call, scale: str | None) -> bool:
+    """``scaler.scale(loss)`` whose value is the receiver of ``.backward()``."""
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value == scale
+
+
+def _inside(node: cst.CSTNode, outer: cst.CSTNode, ctx: HookContext) -> bool:
+    current: cst.CSTNode | None = node
+    while current is not None:
+        if current is outer:
+            return True
+        current = ctx.parent_of(current)
+    return False
+
+
+def _is_scheduler_of(node: cst.CSTNode, ctx: HookContext) -> bool:
+    """``Scheduler(opt, ...)``: a scheduler of the map built over the optimizer (whether it
+    steps once per update is the planner's: the constructor folds it only then)."""
+    if not isinstance(node, cst.Call):
+        return False
+    entries = (ctx.semantic_map.apis.get(q) for q in ctx.qualify(node.func))
+    return any(e is not None and e.role == roles.SCHEDULER for e in entries)
+
+
+def _scheduler_step(line: cst.BaseStatement, optimizer: str, ctx: HookContext) -> bool:
+    """``sched.step()`` alone on ``line``, ``sched`` bound once to a scheduler of the map
+    built over ``optimizer``."""
+    small = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
+    call = small.value if isinstance(small, cst.Expr) and len(line.body) == 1 else None  # type: ignore[union-attr]
+    if not (
+        isinstance(call, cst.Call)
+        and not call.args
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value == STEP
+        and isinstance(call.func.value, cst.Name)
+    ):
+        return False
+    origins = ctx.origins(call.func.value)
+    built = origins[0] if origins is not None and len(origins) == 1 else None
+    return (
+        isinstance(built, cst.Call)
+        and _is_scheduler_of(built, ctx)
+        and bool(built.args)
+        and dotted_name(built.args[0].value) == optimizer
+    )
 
 
 def _every_k(
@@ -202,12 +385,14 @@ def _every_k(
             "pass or the check while the counter goes on"
         )
     backward = next(i for i, line in enumerate(before) if _is_backward(line))
+    held = _held_names(constructor, check, ctx)
     for line in before[backward + 1 :]:
-        if not stepping.increment(line, condition.counter.value):
-            return (
-                f"`{code_of(line).strip()}` runs between the backward pass and the step's "
-                "condition (gradients read or edited on every batch)"
-            )
+        if stepping.increment(line, condition.counter.value) or _logs_only(line, held, ctx):
+            continue
+        return (
+            f"`{code_of(line).strip()}` runs between the backward pass and the step's "
+            "condition (gradients read or edited on every batch)"
+        )
     home = _home_block(constructor, ctx)
     if home is None:
         return "the optimizer is not built by a statement of its own"
@@ -228,12 +413,56 @@ def _every_k(
     return Accumulation(k, check, increment, tuple(_clip_calls(check, ctx)))
 
 
+def _held_names(constructor: cst.Call, check: cst.If, ctx: HookContext) -> set[str]:
+    """The names a statement between the backward pass and the step's condition must not
+    read: the optimizer, the trained model's root and every name the condition reads."""
+    names = {n.value for n in _names_in(check)}
+    target = constructor_target(constructor, ctx)
+    if target is not None:
+        names.add(code_of(target).strip().split(".")[0])
+    params = constructor.args[0].value if constructor.args else None
+    if isinstance(params, cst.Call) and isinstance(params.func, cst.Attribute):
+        names.add(code_of(params.func.value).strip().split(".")[0])
+    return names
+
+
+def _logs_only(line: cst.BaseStatement, held: set[str], ctx: HookContext) -> bool:
+    """``losses.append(loss.item())`` / ``total += loss.item()``: one simple statement that
+    reads none of ``held`` (the optimizer, the model, the condition's names, a loss scaler),
+    no ``.grad`` and runs no backward pass: it changes no gradient (the NNX step runs it
+    after the gradient, before the update)."""
+    if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
+        return False
+    if isinstance(line.body[0], (cst.Return, cst.Raise, cst.Global, cst.Nonlocal, cst.Del)):
+        return False
+    backward = ctx.semantic_map.backward_methods
+    for node in _walk(line):
+        if isinstance(node, cst.Name) and node.value in held:
+            return False
+        if isinstance(node, cst.Attribute) and node.attr.value in {"grad", *backward}:
+            return False
+        if isinstance(node, cst.Name) and _scaler_of(node, ctx) is not None:
+            return False
+    return True
+
+
+def _names_in(node: cst.CSTNode) -> list[cst.Name]:
+    return [n for n in _walk(node) if isinstance(n, cst.Name)]
+
+
+def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:
+    found = [node]
+    for child in node.children:
+        found.extend(_walk(child))
+    return found
+
+
 def _clip_calls(check: cst.If, ctx: HookContext) -> list[cst.Call]:
     """The clip calls of the map alone on the first lines of ``check``'s body (the accumulated
     gradients are clipped before the step: the optimizer's chain does it on the sum)."""
     found: list[cst.Call] = []
     lines = check.body.body if isinstance(check.body, cst.IndentedBlock) else ()
-    for line in lines:
+    for line in lines[len(_unscale_lines(check, ctx)) :]:
         small = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
         call = small.value if isinstance(small, cst.Expr) else None
         if not isinstance(call, cst.Call) or len(line.body) != 1:  # type: ignore[union-attr]

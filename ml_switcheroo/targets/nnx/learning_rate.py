@@ -85,6 +85,7 @@ def _scheduled_read(node: cst.CSTNode, ctx: HookContext) -> HookResult | None:
         if optimizer is None:
             return None
         read = folded_lr(optimizer, scheduler, item, ctx)  # type: ignore[arg-type]
+        read = read or _written_lr(optimizer, scheduler, item, ctx)  # type: ignore[arg-type]
     elif isinstance(node, cst.Attribute) and node.attr.value == PARAM_GROUPS:
         use = _lr_use(node, ctx)
         if use is None or use.value is not None or not isinstance(node.value, cst.Name):
@@ -95,6 +96,25 @@ def _scheduled_read(node: cst.CSTNode, ctx: HookContext) -> HookResult | None:
     else:
         return None
     return ReplaceEnclosing(item, read) if read is not None else None  # type: ignore[arg-type]
+
+
+def _written_lr(
+    optimizer: cst.Name, scheduler: cst.Name, item: cst.Subscript, ctx: HookContext
+) -> cst.BaseExpression | None:
+    """``sched.get_last_lr()[0]`` as the optimizer's stored lr, when the scheduler translates
+    and the optimizer's tx injects its lr with nothing folded: the scheduler's lr is then
+    written to that state where it steps (per epoch), and torch's last lr is the one it set
+    (the optimizer's initial lr before its first step); None otherwise."""
+    found = [ctx.origins(name) for name in (scheduler, optimizer)]
+    if not all(o is not None and len(o) == 1 and isinstance(o[0], cst.Call) for o in found):
+        return None
+    built, constructor = found[0][0], found[1][0]  # type: ignore[index]
+    translation = ctx.translation_of(constructor)  # type: ignore[arg-type]
+    if not ctx.translates(built) or translation is None:  # type: ignore[arg-type]
+        return None
+    if not _injects(cst.parse_expression(translation), ctx) or FLOAT in ctx.visible_names(item):
+        return None
+    return cst.parse_expression(READ.format(state=ctx.state_of(optimizer.value), quote='"'))
 
 
 def _zero(value: cst.BaseExpression) -> bool:

@@ -78,14 +78,20 @@ def _accumulating(
     constructor: cst.Call, tx: cst.BaseExpression, ctx: HookContext
 ) -> cst.BaseExpression:
     """``tx`` in ``optax.MultiSteps`` when the optimizer accumulates exactly so and nothing but
-    the clip calls of its step's condition is folded into ``tx``, nothing injected (a schedule,
-    an lr write: not done); else ``tx``."""
+    the clip calls of its step's condition and a schedule stepped once per update (its count
+    is the inner tx's: one per applied update) is folded into ``tx``, nothing injected (an lr
+    write: not done); else ``tx``."""
     found = accumulation(constructor, ctx)
     if not isinstance(found, Accumulation):
         return tx
     clips = {id(call) for call in found.clips}
-    if not set(ctx.folded) <= clips or not clips <= set(ctx.folded):
-        return tx  # a folded schedule, or a clip of the condition not in the chain
+    schedule = ctx.plan[0] if isinstance(ctx.plan, tuple) else None
+    scheduled: set[int] = set()
+    if isinstance(schedule, SchedulePlan) and schedule.written is None:  # folded per update
+        scheduled = {id(site.call) for site in (schedule.outer, *schedule.calls)}
+    folded = set(ctx.folded) - scheduled
+    if not folded <= clips or not clips <= set(ctx.folded):
+        return tx  # a clip of the condition not in the chain (or not in the condition)
     if isinstance(tx, cst.Call) and isinstance(tx.func, cst.Call):
         return tx  # optax.inject_hyperparams(...)(...): its hyperparams would move inside
     return accumulated_tx(tx, found.k, ctx)

@@ -17,8 +17,15 @@ folded into the optimizer's chain escape here.
 A step in another file than its optimizer (``train_one_epoch(model, criterion, loader,
 optimizer)``) renders when every call site in the repository passes a translated optimizer and
 the very model it was built over (``HookContext.trains_across_files``; through functions that
-pass both on, ``fit(model, opt)`` -> ``train_one_epoch(model, opt)``). Not done: a criterion
-parameter passed on through such a function is not followed (an unknown loss: escaped).
+pass both on, ``fit(model, opt)`` -> ``train_one_epoch(model, opt)``). A criterion is a loss
+of the map's ``modules: losses`` (through its ``self_methods``: ``nn.CrossEntropyLoss().to(
+device)``); a criterion parameter of a module-level function must be one at every call site
+of the repository (``HookContext.passed_across_files``). The model the step calls is the one
+the optimizer was built over when one value reaches both, ``model = model.to(device)`` (a
+self-method rebinding a name to itself) not counted; a wrapper of ``modules: wrappers``
+(``DataParallel``) escapes naming its line. Not done: a criterion parameter passed on through
+such a function is not followed, and a model built on two branches (``if pretrained: model =
+A(pretrained=True) else: model = A()``) is two values (both escaped).
 """
 
 from __future__ import annotations
@@ -48,7 +55,6 @@ SUGGESTION = (
     "{optimizer}.update({model}, grads)"
 )
 CLIPPED = "# the gradient clipping here is now the head of `{optimizer}`'s tx: drop the clip call"
-LOSS_CLASS_SUFFIX = "Loss"  # torch.nn.MSELoss(): a criterion, not a second model
 # Libraries whose functions a loss function may call (the user ports torch's to jax).
 LIBRARIES = frozenset({"torch", "jax", "jnp", "numpy", "math", "builtins", "optax"})
 
@@ -96,6 +102,7 @@ def _rendered_step(
     if isinstance(constructor, cst.Call) and built_here:
         step_statement, counted = _accumulated_check(region, constructor, ctx)
         forward, backward_index, tail = _forward(region, ctx)
+        tail = [*tail, *_logged_before_check(region, backward_index, step_statement, counted)]
         trained = trained_model(constructor, ctx)
         model_node = _model_in_step(forward, trained, ctx)
     else:  # a parameter: built in another file (``HookContext.trains_across_files``)
@@ -164,10 +171,10 @@ def _accumulated_check(
     if not isinstance(found, Accumulation):
         reason = found or "the step runs under a condition that is not gradient accumulation"
         raise Untranslatable(reason)
-    if region.scaler is not None or not is_accumulated(ctx.translation_of(constructor), ctx):
+    if not is_accumulated(ctx.translation_of(constructor), ctx):
         raise Untranslatable(
             "the step accumulates gradients, but the optimizer's tx is not optax.MultiSteps "
-            "(a GradScaler, a folded schedule or clipping, or an lr write: not done with "
+            "(a folded clipping outside the condition, or an lr write: not done with "
             "accumulation)"
         )
     if found.check is not region.statements[-1]:
@@ -255,6 +262,21 @@ def _same_model(
         and value is not None
         and value is _one_value(model, ctx)
     )
+
+
+def _logged_before_check(
+    region: Region,
+    backward_index: int,
+    step_statement: cst.BaseStatement,
+    counted: list[cst.BaseStatement],
+) -> list[cst.BaseStatement]:
+    """For a step every k backward passes: the statements between the backward pass and the
+    step's condition but the counter (``accumulation`` let only logging there: it runs after
+    the gradient, before the update, as in torch after the backward and before the step)."""
+    if step_statement is region.anchor.statement:
+        return []
+    between = region.statements[backward_index + 1 : -1]
+    return [s for s in between if not any(s is kept for kept in counted)]
 
 
 def _split_prefix(
@@ -556,9 +578,10 @@ def _check_after_backward(
         last -= 1
     if region.statements[last] is not step_statement:
         raise Untranslatable("a statement after the step belongs to it")
+    logged = _logged_before_check(region, backward_index, step_statement, counted)
     for statement in region.statements[backward_index + 1 : last]:
-        if any(statement is kept for kept in counted):
-            continue  # the accumulation's counter: kept, after the update
+        if any(statement is kept for kept in (*counted, *logged)):
+            continue  # the accumulation's counter (kept, after the update) or its logging
         if region.clipped and _is_folded_clip(statement, model, ctx):
             continue
         call = _lone_call(statement)
@@ -672,11 +695,21 @@ def _model_in_step(
         text = dotted_name(callee)
         if text is None or text.split(".")[0] in bound:
             continue  # a value the forward pass computes
-        value = _one_value(callee, ctx)
+        value = _model_value(callee, ctx)
+        passed = _passed_loss(callee, ctx)
+        if passed:
+            continue  # every call site of the repository passes a loss of the map
         if _trains(callee, trained, ctx):
             if found is not None and code_of(found).strip() != text:
                 raise Untranslatable(f"the model is called by two names (`{text}`)")
             found = callee
+        elif passed is False:
+            raise Untranslatable(
+                f"the loss calls `{text}`: neither provably the model `{trained_text}` the "
+                "optimizer was built over (one value reaching both) nor a torch loss of the map "
+                "at every call site of the repository (several models in one loss, or an "
+                "unknown loss)"
+            )
         elif isinstance(value, cst.Call) and _may_be_a_model(value, ctx):
             raise Untranslatable(
                 f"the loss calls `{text}` too (several models in one loss, or an unknown loss)"
@@ -692,8 +725,8 @@ def _model_in_step(
 def _trains(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookContext) -> bool:
     """``callee`` names the model ``trained`` (the optimizer constructor's ``model``): the one
     value that reaches it is the one reaching ``trained``, or both have one origin."""
-    trained_value = _one_value(trained, ctx)
-    value = _one_value(callee, ctx)
+    trained_value = _model_value(trained, ctx)
+    value = _model_value(callee, ctx)
     return (trained_value is not None and value is trained_value) or _one_object(
         callee, trained, ctx
     )
@@ -717,6 +750,40 @@ def _rebound_models(forward: list[cst.BaseStatement], bound: set[str], ctx: Hook
 def _short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _model_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
+    """The one value that reaches a model expression, a rebinding of a name to itself through
+    the map's self-returning module methods (``model = model.to(device)``: the same object in
+    torch) not counted; a wrapper of the map (``model = DataParallel(model)``) escapes."""
+    values = _distinct(ctx.origins(node))
+    if values is None:
+        return None
+    kept = [v for v in values if not _rebound_to_itself(v, ctx)]
+    for value in kept:
+        inner = _under_self_methods(value, ctx)
+        wrappers = ctx.semantic_map.modules.wrappers
+        if isinstance(inner, cst.Call) and any(q in wrappers for q in ctx.qualify(inner.func)):
+            raise Untranslatable(
+                f"the model `{code_of(node).strip()}` is `{code_of(value).strip()}` "
+                f"({ctx.place(value) or 'this file'}), a wrapper around the model: the NNX "
+                "model is the unwrapped one",
+            )
+    return kept[0] if len(kept) == 1 else None
+
+
+def _rebound_to_itself(value: cst.BaseExpression, ctx: HookContext) -> bool:
+    """``x.to(device)`` (the map's self-returning methods) in ``x = x.to(device)``."""
+    receiver = _under_self_methods(value, ctx)
+    if receiver is value or not isinstance(receiver, cst.Name):
+        return False
+    assign = ctx.parent_of(value)
+    return (
+        isinstance(assign, cst.Assign)
+        and len(assign.targets) == 1
+        and isinstance(assign.targets[0].target, cst.Name)
+        and assign.targets[0].target.value == receiver.value
+    )
 
 
 def _model_across_files(
@@ -798,10 +865,11 @@ def _known_call(func: cst.BaseExpression, model: str, bound: set[str], ctx: Hook
     head = text.split(".")[0]
     if any(q.split(".")[0] in LIBRARIES for q in ctx.qualify(func)):
         return True
+    passed = _passed_loss(func, ctx)
+    if passed is not None:
+        return passed  # a parameter: what every call site of the repository passes decides
     value = _one_value(func, ctx)
     if isinstance(value, cst.Call) and _is_criterion(value, ctx):
-        return True
-    if isinstance(func, cst.Name) and _criterion_passed(func, ctx):
         return True
     if isinstance(func, cst.Name):  # a builtin (not rebound), else the user's or unknown
         return hasattr(builtins, func.value) and ctx.variable(func) is None
@@ -823,9 +891,17 @@ def _check_no_mapped_api(body: list[cst.BaseStatement], optimizer: str, ctx: Hoo
 
 
 def _one_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
-    """The one value that reaches a Name or ``self.x`` (through callers' arguments)."""
-    values = ctx.origins(node)
+    """The one value that reaches a Name or ``self.x`` (through callers' arguments: one
+    value two call sites pass counts once)."""
+    values = _distinct(ctx.origins(node))
     return values[0] if values is not None and len(values) == 1 else None
+
+
+def _distinct(values: list[cst.BaseExpression] | None) -> list[cst.BaseExpression] | None:
+    """``values`` without repeats of one node."""
+    if values is None:
+        return None
+    return list({id(value): value for value in values}.values())
 
 
 def _may_be_a_model(value: cst.Call, ctx: HookContext) -> bool:
@@ -839,22 +915,35 @@ def _may_be_a_model(value: cst.Call, ctx: HookContext) -> bool:
     )
 
 
-def _criterion_passed(parameter: cst.Name, ctx: HookContext) -> bool:
-    """A parameter every call site in the repository passes a torch loss module for (a
-    ``criterion`` built in another file)."""
-    names = ctx.passed_across_files(parameter)
-    return bool(names) and all(_is_criterion_name(name) for name in names or ())
-
-
-def _is_criterion_name(name: str) -> bool:
-    return name.startswith("torch.nn.") and name.endswith(LOSS_CLASS_SUFFIX)
+def _passed_loss(func: cst.BaseExpression, ctx: HookContext) -> bool | None:
+    """For a parameter of a module-level function the repository index follows: whether
+    every call site passes a loss of the map (``criterion = nn.CrossEntropyLoss().to(device)``,
+    in this file or another); None when the index does not tell (not such a parameter)."""
+    names = ctx.passed_across_files(func) if isinstance(func, cst.Name) else None
+    if names is None:
+        return None
+    losses = ctx.semantic_map.modules.losses
+    return bool(names) and all(name is not None and name in losses for name in names)
 
 
 def _is_criterion(value: cst.Call, ctx: HookContext) -> bool:
-    """A torch loss module (``torch.nn.MSELoss()``), which the user ports with the model."""
-    return any(
-        q.startswith("torch.nn.") and q.endswith(LOSS_CLASS_SUFFIX) for q in ctx.qualify(value.func)
-    )
+    """A loss module of the map (``nn.MSELoss()``, ``nn.MSELoss().to(device)``: the map's
+    self-returning module methods keep it), which the user ports with the model."""
+    inner = _under_self_methods(value, ctx)
+    losses = ctx.semantic_map.modules.losses
+    return isinstance(inner, cst.Call) and any(q in losses for q in ctx.qualify(inner.func))
+
+
+def _under_self_methods(value: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression:
+    """``x`` of ``x.to(device).cuda()`` (the map's module methods returning the module)."""
+    methods = ctx.semantic_map.modules.self_methods
+    while (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Attribute)
+        and value.func.attr.value in methods
+    ):
+        value = value.func.value
+    return value
 
 
 def _render(

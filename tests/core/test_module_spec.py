@@ -1,0 +1,50 @@
+"""The map's ``modules:`` section (``ModuleSpec``): the NNX target's loss modules,
+self-returning module methods and model wrappers come from its layer, validated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ml_switcheroo.spec.errors import SemanticMapError
+from ml_switcheroo.spec.semantic_map import SemanticMap
+from ml_switcheroo.targets.catalogue import load_semantic_map
+from ml_switcheroo.targets.nnx.target import NNX
+
+
+def nnx_map(tmp_path: Path | None = None, text: str | None = None) -> SemanticMap:
+    extra = []
+    if tmp_path is not None and text is not None:
+        path = tmp_path / "extra.yaml"
+        path.write_text("version: 1\n" + text, encoding="utf-8")
+        extra.append(path)
+    return load_semantic_map(extra, NNX)
+
+
+def test_the_nnx_layer_lists_losses_without_parameters() -> None:
+    losses = nnx_map().modules.losses
+    assert "torch.nn.CrossEntropyLoss" in losses and "torch.nn.MSELoss" in losses
+    assert "torch.nn.AdaptiveLogSoftmaxWithLoss" not in losses
+
+
+def test_the_nnx_layer_lists_self_returning_methods() -> None:
+    assert {"to", "cuda", "cpu", "double"} <= nnx_map().modules.self_methods
+
+
+def test_the_nnx_layer_lists_data_parallel_as_a_wrapper() -> None:
+    assert "torch.nn.DataParallel" in nnx_map().modules.wrappers
+
+
+def test_the_optax_map_has_no_module_lists() -> None:
+    assert not load_semantic_map().modules.losses
+
+
+def test_a_self_method_that_is_not_a_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SemanticMapError, match="'self_methods' must be a list of method names"):
+        nnx_map(tmp_path, "modules: {self_methods: ['to(device)']}\n")
+
+
+def test_an_unknown_modules_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SemanticMapError, match="unknown field 'models' in 'modules'"):
+        nnx_map(tmp_path, "modules: {models: [torch.nn.Linear]}\n")
