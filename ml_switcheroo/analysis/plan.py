@@ -1346,8 +1346,12 @@ class Planner:
         if self.rebound_in([loop.target], body):
             return None
         optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
+        if isinstance(optimizer, cst.Attribute) and isinstance(scheduler, cst.Attribute):
+            if not self._self_attributes_stable(schedule, step):
+                return None  # `self.sched` stored or used elsewhere: its count is not provable
+            return _steps_at(loop.target.value, start)
         if not isinstance(optimizer, cst.Name) or not isinstance(scheduler, cst.Name):
-            return None  # an attribute (`self.sched`) may be rebound by other methods
+            return None
         owner = self.collector.blocks[schedule.outer.block]
         after = list(owner.body[schedule.outer.index + 1 : step.path[-2][1] + 1])  # type: ignore[attr-defined]
         if self.rebound_in([optimizer, scheduler], after):
@@ -1357,6 +1361,31 @@ class Planner:
         if _handed_as_argument(self.module, scheduler.value):
             return None  # a function it is handed to (`train(model, opt, sched)`) may step it
         return _steps_at(loop.target.value, start)
+
+    def _self_attributes_stable(self, schedule: SchedulePlan, step: Site) -> bool:
+        """For ``_epoch_count`` of a trainer class: ``self.opt`` and ``self.sched`` both built
+        in the method of the epoch loop, in its block before the loop (each run of the method
+        builds fresh ones: built in ``__init__``, a second ``fit()`` would go on counting), as
+        attributes of that method's ``self``; each attribute stored nowhere else in the file
+        (no other method, no subclass, no ``setattr``/``vars``); the scheduler's attribute
+        only the receiver of method calls (not handed on, not read into a name), the
+        optimizer's ``param_groups`` never used (a write there changes what it multiplies)."""
+        receiver = _self_name(step)
+        optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
+        for built in (optimizer, scheduler):
+            if not isinstance(built, cst.Attribute) or not isinstance(built.value, cst.Name):
+                return False
+            if receiver is None or built.value.value != receiver:
+                return False
+            stores = _attribute_stores(self.module, built.attr.value, receiver)
+            if stores is None or [id(node) for node, _ in stores] != [id(built)]:
+                return False
+        if schedule.optimizer.block != schedule.outer.block:
+            return False
+        assert isinstance(optimizer, cst.Attribute) and isinstance(scheduler, cst.Attribute)
+        if _attribute_read(self.module, optimizer.attr.value, "param_groups"):
+            return False
+        return _only_method_receiver(self.module, scheduler)
 
     def _metric_epoch_count(self, schedule: SchedulePlan, steps: list[Site]) -> str | None:
         """``epoch + 1`` (``_epoch_count``) for a scheduler that takes a metric
@@ -2923,6 +2952,48 @@ def _calls_self_method(node: cst.CSTNode, receiver: str, name: str) -> bool:
 def _calls_of(module: cst.Module, name: str) -> int:
     """How many calls in ``module`` call ``name(...)`` or ``<anything>.name(...)``."""
     return len(_calls_named(module, name))
+
+
+def _attribute_read(module: cst.Module, owner: str, attribute: str) -> bool:
+    """Whether ``module`` uses ``<anything>.<owner>.<attribute>`` (``self.opt.param_groups``)."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal found
+            value = node.value
+            found = found or (
+                node.attr.value == attribute
+                and isinstance(value, cst.Attribute)
+                and value.attr.value == owner
+            )
+
+    module.visit(_Find())
+    return found
+
+
+def _only_method_receiver(module: cst.Module, built: cst.Attribute) -> bool:
+    """Whether every ``<anything>.<attr>`` of ``built``'s attribute in ``module`` other than
+    ``built`` itself (its store) is the receiver of a method call (``self.sched.step()``)."""
+    attribute = built.attr.value
+    ok = True
+
+    class _Find(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.receivers: set[int] = set()
+
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute):
+                self.receivers.add(id(func.value))
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal ok
+            if node.attr.value == attribute and node is not built:
+                ok = ok and id(node) in self.receivers
+
+    module.visit(_Find())
+    return ok
 
 
 def _handed_as_argument(module: cst.Module, name: str) -> bool:
