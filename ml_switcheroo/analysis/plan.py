@@ -1275,6 +1275,10 @@ class Planner:
                 schedule.written = self._epoch_count(schedule, steps[0])
                 if schedule.written is not None:
                     return True
+                other = self._built_in_other_method(schedule, steps[0])
+                if other is not None:  # `__init__`: a second fit() would go on counting
+                    self._refuse(schedule.outer, findings.SCHEDULER_BUILT_IN_OTHER_METHOD, **other)
+                    return False
                 handed = self._scheduler_handed_to_call(schedule.members)
                 if handed is not None:  # the reason, not a --steps-per-epoch that cannot help
                     self._refuse(schedule.outer, findings.SCHEDULER_HANDED_TO_CALL, **handed)
@@ -1361,6 +1365,21 @@ class Planner:
         if _handed_as_argument(self.module, scheduler.value):
             return None  # a function it is handed to (`train(model, opt, sched)`) may step it
         return _steps_at(loop.target.value, start)
+
+    def _built_in_other_method(self, schedule: SchedulePlan, step: Site) -> dict[str, str] | None:
+        """The finding's values when the scheduler is an attribute (``self.sched``) built in
+        another method of the class than the one whose epoch loop steps it (``__init__`` and
+        ``fit()``): every call of that method on one object goes on counting."""
+        outer = schedule.outer
+        if not isinstance(outer.target, cst.Attribute) or step.enclosing_class is None:
+            return None
+        if outer.function is step.function:
+            return None
+        return {
+            "built": f"{self._place(outer.statement)} in {_function_name(outer)}",
+            "stepped": f"{self._place(step.statement)} in {_function_name(step)}",
+            **_stepping(schedule),
+        }
 
     def _self_attributes_stable(self, schedule: SchedulePlan, step: Site) -> bool:
         """For ``_epoch_count`` of a trainer class: ``self.opt`` and ``self.sched`` both built
