@@ -1843,7 +1843,7 @@ class Planner:
                 f"{name} can leave or skip its batch loop early ({self._place(jump)}), so an "
                 f"epoch may have fewer updates than --steps-per-epoch ({self.steps_per_epoch})"
             )
-        return self._iterated_problem(call, loop, name, schedule.outer.call)
+        return self._iterated_problem(call, loop, name, schedule.outer.call, function)
 
     def _handed_elsewhere(self, call: cst.Call, schedule: SchedulePlan) -> str | None:
         """A call of the function around ``call`` (the epoch's train call), other than it and
@@ -1880,15 +1880,32 @@ class Planner:
         return None
 
     def _iterated_problem(
-        self, call: cst.Call, loop: cst.For, name: str, fold: cst.CSTNode
+        self,
+        call: cst.Call,
+        loop: cst.For,
+        name: str,
+        fold: cst.CSTNode,
+        function: cst.FunctionDef,
     ) -> str | None:
         """With ``--steps-per-epoch 'len(X)'``: why ``loop`` may not run ``len(X)`` times (it
-        iterates neither the parameter ``call`` binds ``X`` to nor ``enumerate()`` of it)."""
+        iterates neither the parameter ``call`` binds ``X`` to, never rebound in ``function``
+        (the called function or method), nor ``enumerate()`` of it)."""
         measured = self._measured_length()
         if measured is None:
             return None  # a number or another expression: the user's count of updates
         passed = [a for a in call.args if code_of(a.value).strip() == measured]
-        param = self.resolver.local_parameter(call, passed[0]) if len(passed) == 1 else None
+        param = None
+        if len(passed) == 1:
+            param = self.resolver.local_parameter(call, passed[0])
+            if param is None and _is_self_call(call):  # `self.train_epoch(loader)`
+                param = _method_parameter(function, call, passed[0])
+        if param is not None and self._parameter_rebound(param):
+            param = None  # `loader = loader[:10]` in it: not the loader measured
+        if param is not None and not self._same_binding(passed[0].value, fold):
+            return (
+                f"--steps-per-epoch ({self.steps_per_epoch}) is evaluated where the schedule "
+                f"is built, where `{measured}` is not the one {name} is called with"
+            )
         iterated = loop.iter
         if (
             isinstance(iterated, cst.Call)
@@ -1907,6 +1924,22 @@ class Planner:
             f"the batch loop of {name} iterates `{shown}`, which is not provably `{measured}` "
             f"of --steps-per-epoch ({self.steps_per_epoch})"
         )
+
+    def _parameter_rebound(self, param: cst.Param) -> bool:
+        """Whether ``param`` is assigned in its function (or declared shared there)."""
+        scope = self.resolver.scopes.get(param)
+        if scope is None:
+            return True
+        return any(a.node is not param for a in scope.assignments[param.name.value])
+
+    def _same_binding(self, name: cst.BaseExpression, other: cst.CSTNode) -> bool:
+        """Whether the Name ``name`` is bound, and means the same bindings where ``other``
+        is (``loader`` of the epoch loop's call and of the scheduler's construction)."""
+        here, there = self.resolver.scopes.get(name), self.resolver.scopes.get(other)
+        if not isinstance(name, cst.Name) or here is None or there is None:
+            return False
+        bindings = set(here[name.value])
+        return bool(bindings) and bindings == set(there[name.value])
 
     def _one_binding(self, name: cst.BaseExpression, other: cst.CSTNode) -> bool:
         """Whether the Name ``name`` means, where it is and where ``other`` is, the one
@@ -3249,6 +3282,24 @@ def _method_receivers(module: cst.Module, methods: frozenset[str]) -> set[int]:
 
     module.visit(_Find())
     return found
+
+
+def _method_parameter(
+    method: cst.FunctionDef, call: cst.Call, argument: cst.Arg
+) -> cst.Param | None:
+    """The parameter of ``method`` that ``argument`` of ``call`` (``self.method(...)``) binds,
+    past its ``self``; None when not certain (star arguments or parameters, a decorator)."""
+    params = method.params
+    if method.decorators or params.star_kwarg is not None or any(a.star for a in call.args):
+        return None
+    if not isinstance(params.star_arg, cst.MaybeSentinel) or params.posonly_params:
+        return None
+    positional = list(params.params[1:])
+    if argument.keyword is None:
+        index = [a for a in call.args if a.keyword is None].index(argument)
+        return positional[index] if index < len(positional) else None
+    named = [*positional, *params.kwonly_params]
+    return next((p for p in named if p.name.value == argument.keyword.value), None)
 
 
 def _is_self_call(call: cst.Call) -> bool:
