@@ -1755,6 +1755,10 @@ class Planner:
         by_name = isinstance(call.func, cst.Name)
         if (_references_of if by_name else _calls_of)(self.module, name) != 1:
             return None  # also called (or handed on) elsewhere; `model.train()` is no call of it
+        if not by_name and (
+            _defs_named(self.module, name) != 1 or _attr_uses(self.module, name) != 1
+        ):
+            return None  # a subclass overrides the method, or it is read (`f = self.train_epoch`)
         optimizer = schedule.optimizer.target
         if by_name and optimizer is not None and _mentions(call, code_of(optimizer).strip()):
             stepped = self._handed_steps(call, schedule, loop_body.body)
@@ -1933,13 +1937,13 @@ class Planner:
         return any(a.node is not param for a in scope.assignments[param.name.value])
 
     def _same_binding(self, name: cst.BaseExpression, other: cst.CSTNode) -> bool:
-        """Whether the Name ``name`` is bound, and means the same bindings where ``other``
-        is (``loader`` of the epoch loop's call and of the scheduler's construction)."""
+        """Whether the Name ``name`` means the same bindings where ``other`` is (``loader``
+        of the epoch loop's call and of the scheduler's construction; none in both: the same
+        global)."""
         here, there = self.resolver.scopes.get(name), self.resolver.scopes.get(other)
         if not isinstance(name, cst.Name) or here is None or there is None:
             return False
-        bindings = set(here[name.value])
-        return bool(bindings) and bindings == set(there[name.value])
+        return set(here[name.value]) == set(there[name.value])
 
     def _one_binding(self, name: cst.BaseExpression, other: cst.CSTNode) -> bool:
         """Whether the Name ``name`` means, where it is and where ``other`` is, the one
@@ -3068,6 +3072,32 @@ def _walk_calls(module: cst.Module) -> list[cst.Call]:
     class _Find(cst.CSTVisitor):
         def visit_Call(self, call: cst.Call) -> None:
             found.append(call)
+
+    module.visit(_Find())
+    return found
+
+
+def _defs_named(module: cst.Module, name: str) -> int:
+    """How many ``def name(...)`` (functions or methods, any class) ``module`` holds."""
+    found = 0
+
+    class _Find(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            nonlocal found
+            found += node.name.value == name
+
+    module.visit(_Find())
+    return found
+
+
+def _attr_uses(module: cst.Module, name: str) -> int:
+    """How many ``<anything>.name`` attributes ``module`` holds (calls and reads)."""
+    found = 0
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal found
+            found += node.attr.value == name
 
     module.visit(_Find())
     return found
