@@ -74,7 +74,7 @@ TRAPS = {
     "epoch_rebound_in_the_loop": trainer(before="            epoch = epoch * 2\n"),
     "train_epoch_overridden_by_a_subclass": trainer(
         more="\n\nclass Twice(Trainer):\n    def train_epoch(self, loader):\n"
-        "        super().train_epoch(loader)\n        super().train_epoch(loader)\n"
+        "        run_twice(self.model, loader)\n"
     ),
     "param_groups_of_the_optimizer_used": trainer(
         more="\n    def lr(self):\n        return self.opt.param_groups[0]['lr']\n"
