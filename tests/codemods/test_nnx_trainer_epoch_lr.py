@@ -191,7 +191,9 @@ def test_optax_with_steps_per_epoch_escapes_a_loader_parameter_rebound_in_the_me
 
 
 def test_optax_with_steps_per_epoch_escapes_an_early_exit_of_the_batch_loop() -> None:
-    code = FIT_BUILT.replace("            self.opt.step()\n", "            self.opt.step()\n            break\n")
+    code = FIT_BUILT.replace(
+        "            self.opt.step()\n", "            self.opt.step()\n            break\n"
+    )
     assert FOLDED not in flagged(code)
 
 
