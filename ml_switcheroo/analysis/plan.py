@@ -1387,8 +1387,10 @@ class Planner:
         builds fresh ones: built in ``__init__``, a second ``fit()`` would go on counting), as
         attributes of that method's ``self``; each attribute stored nowhere else in the file
         (no other method, no subclass, no ``setattr``/``vars``); the scheduler's attribute
-        only the receiver of method calls (not handed on, not read into a name), the
-        optimizer's ``param_groups`` never used (a write there changes what it multiplies)."""
+        only the receiver of method calls (not handed on, not read into a name): one
+        ``step()`` in the file (also ``t.sched.step()`` of a function given the trainer),
+        otherwise reads through ``self`` (``_SCHEDULER_READS``); the optimizer's
+        ``param_groups`` never used (a write there changes what it multiplies)."""
         receiver = _self_name(step)
         optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
         for built in (optimizer, scheduler):
@@ -1404,7 +1406,13 @@ class Planner:
         assert isinstance(optimizer, cst.Attribute) and isinstance(scheduler, cst.Attribute)
         if _attribute_read(self.module, optimizer.attr.value, "param_groups"):
             return False
-        return _only_method_receiver(self.module, scheduler)
+        if not _only_method_receiver(self.module, scheduler):
+            return False
+        methods = _methods_called_on(self.module, scheduler.attr.value)
+        steps = [m for _, m in methods if m in self.step_methods]
+        reads = [(base, m) for base, m in methods if m not in self.step_methods]
+        # `t.sched.get_last_lr()` outside the class would stay torch code: not followed
+        return len(steps) == 1 and all(b == receiver and m in _SCHEDULER_READS for b, m in reads)
 
     def _metric_epoch_count(self, schedule: SchedulePlan, steps: list[Site]) -> str | None:
         """``epoch + 1`` (``_epoch_count``) for a scheduler that takes a metric
@@ -3023,6 +3031,29 @@ def _attribute_read(module: cst.Module, owner: str, attribute: str) -> bool:
                 and isinstance(value, cst.Attribute)
                 and value.attr.value == owner
             )
+
+    module.visit(_Find())
+    return found
+
+
+# Methods of a torch scheduler that leave its step count alone (``_self_attributes_stable``)
+_SCHEDULER_READS = frozenset({"get_last_lr", "state_dict"})
+
+
+def _methods_called_on(module: cst.Module, attribute: str) -> list[tuple[str, str]]:
+    """``(base, method)`` of every ``<base>.<attribute>.<method>(...)`` call in ``module``
+    (``self.sched.step()``, ``t.sched.step()`` in a function given the trainer)."""
+    found: list[tuple[str, str]] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if (
+                isinstance(func, cst.Attribute)
+                and isinstance(func.value, cst.Attribute)
+                and func.value.attr.value == attribute
+            ):
+                found.append((code_of(func.value.value).strip(), func.attr.value))
 
     module.visit(_Find())
     return found

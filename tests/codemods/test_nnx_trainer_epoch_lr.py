@@ -83,6 +83,15 @@ TRAPS = {
         more="\n    def scheduler(self):\n        return self.sched\n"
     ),
     "sched_handed_to_a_call": trainer(before="            log(self.sched)\n"),
+    "sched_stepped_by_a_function_given_the_trainer": trainer(
+        more="\n\ndef extra(t):\n    t.sched.step()\n"
+    ),
+    "sched_loaded_from_a_checkpoint": trainer(
+        more="\n    def restore(self, state):\n        self.sched.load_state_dict(state)\n"
+    ),
+    "sched_read_outside_the_class": trainer(
+        more="\n\ndef last(t):\n    return t.sched.get_last_lr()\n"
+    ),
 }
 
 
@@ -95,6 +104,9 @@ OPTAX_TRAPS = sorted(
         "param_groups_of_the_optimizer_used",
         "sched_read_into_a_name",
         "sched_handed_to_a_call",
+        "sched_stepped_by_a_function_given_the_trainer",
+        "sched_loaded_from_a_checkpoint",
+        "sched_read_outside_the_class",
     }
 )
 
@@ -139,6 +151,11 @@ class Trainer:
             self.opt.opt_state.hyperparams["learning_rate"][...] = self.sched(epoch + 1)
 """,
         )
+
+
+def test_nnx_get_last_lr_through_self_keeps_the_write() -> None:
+    code = trainer(more="\n    def last(self):\n        return self.sched.get_last_lr()\n")
+    assert WRITE in nnx(code)
 
 
 def test_nnx_output_is_a_fixed_point() -> None:
