@@ -1761,12 +1761,17 @@ class Planner:
         call = _direct_call(loop_body.body[index])
         assert call is not None
         by_name = isinstance(call.func, cst.Name)
-        if (_references_of if by_name else _calls_of)(self.module, name) != 1:
+        # NNX without --steps-per-epoch writes the lr where torch steps the scheduler: exact
+        # however often the method runs (twice an epoch, also from `warm_up()`); the count
+        # at the write is proved on its own (`_epoch_count`)
+        any_updates = not by_name and self.writes_epoch_lr and self.steps_per_epoch is None
+        once = (_references_of if by_name else _calls_of)(self.module, name) == 1
+        if not any_updates and not once:
             return None  # also called (or handed on) elsewhere; `model.train()` is no call of it
-        if not by_name and (
-            _defs_named(self.module, name) != 1 or _attr_uses(self.module, name) != 1
-        ):
-            return None  # a subclass overrides the method, or it is read (`f = self.train_epoch`)
+        if not by_name and _defs_named(self.module, name) != 1:
+            return None  # a subclass overrides the method
+        if not by_name and not any_updates and _attr_uses(self.module, name) != 1:
+            return None  # read (`f = self.train_epoch`): it may run anywhere
         optimizer = schedule.optimizer.target
         if by_name and optimizer is not None and _mentions(call, code_of(optimizer).strip()):
             stepped = self._handed_steps(call, schedule, loop_body.body)

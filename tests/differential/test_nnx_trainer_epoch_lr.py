@@ -2,8 +2,8 @@
 ``self.sched``, then per epoch calls ``self.train_epoch(loader)`` (one update per batch) and
 steps the scheduler. NNX: the lr written after train_epoch() (``self.sched(epoch + 1)``), the
 whole loop run on a torch and an NNX model with the same weights (``nnx_loops``), float64,
-36 updates over 3 epochs (72 when fit() runs twice), every recorded loss and the final
-parameters. optax with ``--steps-per-epoch 'len(loader)'``: the folded optimizer against torch
+36 updates over 3 epochs (48 to 72 when fit() or train_epoch() runs more), every recorded
+loss and the final parameters. optax with ``--steps-per-epoch 'len(loader)'``: the folded optimizer against torch
 running the class as written (``harness``), 60 updates (10 epochs of 6)."""
 
 from __future__ import annotations
@@ -72,6 +72,21 @@ LOOPS = {
     # each fit() builds a fresh optimizer and scheduler: the second counts from 0 again
     "adamw_fit_twice": TRAINER.format(
         optimizer="AdamW(self.model.parameters(), lr=self.lr)", runs=ONCE + ONCE
+    ),
+    # train_epoch() twice an epoch, and a warm-up pass after fit() through another method:
+    # the written lr is torch's wherever the updates run
+    "train_epoch_twice_an_epoch": TRAINER.format(
+        optimizer="AdamW(self.model.parameters(), lr=self.lr)", runs=ONCE
+    ).replace(
+        "            self.train_epoch(loader)\n",
+        "            self.train_epoch(loader)\n            self.train_epoch(loader)\n",
+    ),
+    "train_epoch_also_from_another_method": TRAINER.format(
+        optimizer="SGD(self.model.parameters(), lr=self.lr, momentum=0.9)",
+        runs=ONCE + "trainer.extra(loader)\n",
+    ).replace(
+        "    def fit(self",
+        "    def extra(self, loader):\n        self.train_epoch(loader)\n\n    def fit(self",
     ),
 }
 WRITE = "self.sched(epoch + 1)"
