@@ -39,8 +39,9 @@ MESSAGES: dict[str, Message] = {
         "call of that method on the same object goes on counting where the last one stopped, "
         "so its step count there is not provably `epoch + 1`",
         "build {optimizer} and the scheduler in that method, before its epoch loop (then the "
-        "lr is written where the scheduler steps), or run with --steps-per-epoch EXPR (e.g. "
-        "'len(train_loader)') to fold it into the optimizer's updates",
+        "lr is written where the scheduler steps), or run with --steps-per-epoch EXPR bound "
+        "where the scheduler is built (a number, or 'len(self.train_loader)' when the batch "
+        "loop iterates it) to fold it into the optimizer's updates",
     ),
     f.PLATEAU_NOT_LITERAL: (
         "ReduceLROnPlateau's {names} not written as a literal in the code: torch skips every "
