@@ -1275,6 +1275,10 @@ class Planner:
                 schedule.written = self._epoch_count(schedule, steps[0])
                 if schedule.written is not None:
                     return True
+                other = self._built_in_other_method(schedule, steps[0])
+                if other is not None:  # `__init__`: a second fit() would go on counting
+                    self._refuse(schedule.outer, findings.SCHEDULER_BUILT_IN_OTHER_METHOD, **other)
+                    return False
                 handed = self._scheduler_handed_to_call(schedule.members)
                 if handed is not None:  # the reason, not a --steps-per-epoch that cannot help
                     self._refuse(schedule.outer, findings.SCHEDULER_HANDED_TO_CALL, **handed)
@@ -1346,8 +1350,12 @@ class Planner:
         if self.rebound_in([loop.target], body):
             return None
         optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
+        if isinstance(optimizer, cst.Attribute) and isinstance(scheduler, cst.Attribute):
+            if not self._self_attributes_stable(schedule, step):
+                return None  # `self.sched` stored or used elsewhere: its count is not provable
+            return _steps_at(loop.target.value, start)
         if not isinstance(optimizer, cst.Name) or not isinstance(scheduler, cst.Name):
-            return None  # an attribute (`self.sched`) may be rebound by other methods
+            return None
         owner = self.collector.blocks[schedule.outer.block]
         after = list(owner.body[schedule.outer.index + 1 : step.path[-2][1] + 1])  # type: ignore[attr-defined]
         if self.rebound_in([optimizer, scheduler], after):
@@ -1357,6 +1365,54 @@ class Planner:
         if _handed_as_argument(self.module, scheduler.value):
             return None  # a function it is handed to (`train(model, opt, sched)`) may step it
         return _steps_at(loop.target.value, start)
+
+    def _built_in_other_method(self, schedule: SchedulePlan, step: Site) -> dict[str, str] | None:
+        """The finding's values when the scheduler is an attribute (``self.sched``) built in
+        another method of the class than the one whose epoch loop steps it (``__init__`` and
+        ``fit()``): every call of that method on one object goes on counting."""
+        outer = schedule.outer
+        if not isinstance(outer.target, cst.Attribute) or step.enclosing_class is None:
+            return None
+        if outer.function is step.function:
+            return None
+        return {
+            "built": f"{self._place(outer.statement)} in {_function_name(outer)}",
+            "stepped": f"{self._place(step.statement)} in {_function_name(step)}",
+            **_stepping(schedule),
+        }
+
+    def _self_attributes_stable(self, schedule: SchedulePlan, step: Site) -> bool:
+        """For ``_epoch_count`` of a trainer class: ``self.opt`` and ``self.sched`` both built
+        in the method of the epoch loop, in its block before the loop (each run of the method
+        builds fresh ones: built in ``__init__``, a second ``fit()`` would go on counting), as
+        attributes of that method's ``self``; each attribute stored nowhere else in the file
+        (no other method, no subclass, no ``setattr``/``vars``); the scheduler's attribute
+        only the receiver of method calls (not handed on, not read into a name): one
+        ``step()`` in the file (also ``t.sched.step()`` of a function given the trainer),
+        otherwise reads through ``self`` (``_SCHEDULER_READS``); the optimizer's
+        ``param_groups`` never used (a write there changes what it multiplies)."""
+        receiver = _self_name(step)
+        optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
+        for built in (optimizer, scheduler):
+            if not isinstance(built, cst.Attribute) or not isinstance(built.value, cst.Name):
+                return False
+            if receiver is None or built.value.value != receiver:
+                return False
+            stores = _attribute_stores(self.module, built.attr.value, receiver)
+            if stores is None or [id(node) for node, _ in stores] != [id(built)]:
+                return False
+        if schedule.optimizer.block != schedule.outer.block:
+            return False
+        assert isinstance(optimizer, cst.Attribute) and isinstance(scheduler, cst.Attribute)
+        if _attribute_read(self.module, optimizer.attr.value, "param_groups"):
+            return False
+        if not _only_method_receiver(self.module, scheduler):
+            return False
+        methods = _methods_called_on(self.module, scheduler.attr.value)
+        steps = [m for _, m in methods if m in self.step_methods]
+        reads = [(base, m) for base, m in methods if m not in self.step_methods]
+        # `t.sched.get_last_lr()` outside the class would stay torch code: not followed
+        return len(steps) == 1 and all(b == receiver and m in _SCHEDULER_READS for b, m in reads)
 
     def _metric_epoch_count(self, schedule: SchedulePlan, steps: list[Site]) -> str | None:
         """``epoch + 1`` (``_epoch_count``) for a scheduler that takes a metric
@@ -1705,8 +1761,17 @@ class Planner:
         call = _direct_call(loop_body.body[index])
         assert call is not None
         by_name = isinstance(call.func, cst.Name)
-        if (_references_of if by_name else _calls_of)(self.module, name) != 1:
+        # NNX without --steps-per-epoch writes the lr where torch steps the scheduler: exact
+        # however often the method runs (twice an epoch, also from `warm_up()`); the count
+        # at the write is proved on its own (`_epoch_count`)
+        any_updates = not by_name and self.writes_epoch_lr and self.steps_per_epoch is None
+        once = (_references_of if by_name else _calls_of)(self.module, name) == 1
+        if not any_updates and not once:
             return None  # also called (or handed on) elsewhere; `model.train()` is no call of it
+        if not by_name and _defs_named(self.module, name) != 1:
+            return None  # a subclass overrides the method
+        if not by_name and not any_updates and _attr_uses(self.module, name) != 1:
+            return None  # read (`f = self.train_epoch`): it may run anywhere
         optimizer = schedule.optimizer.target
         if by_name and optimizer is not None and _mentions(call, code_of(optimizer).strip()):
             stepped = self._handed_steps(call, schedule, loop_body.body)
@@ -1795,7 +1860,7 @@ class Planner:
                 f"{name} can leave or skip its batch loop early ({self._place(jump)}), so an "
                 f"epoch may have fewer updates than --steps-per-epoch ({self.steps_per_epoch})"
             )
-        return self._iterated_problem(call, loop, name, schedule.outer.call)
+        return self._iterated_problem(call, loop, name, schedule.outer.call, function)
 
     def _handed_elsewhere(self, call: cst.Call, schedule: SchedulePlan) -> str | None:
         """A call of the function around ``call`` (the epoch's train call), other than it and
@@ -1832,15 +1897,32 @@ class Planner:
         return None
 
     def _iterated_problem(
-        self, call: cst.Call, loop: cst.For, name: str, fold: cst.CSTNode
+        self,
+        call: cst.Call,
+        loop: cst.For,
+        name: str,
+        fold: cst.CSTNode,
+        function: cst.FunctionDef,
     ) -> str | None:
         """With ``--steps-per-epoch 'len(X)'``: why ``loop`` may not run ``len(X)`` times (it
-        iterates neither the parameter ``call`` binds ``X`` to nor ``enumerate()`` of it)."""
+        iterates neither the parameter ``call`` binds ``X`` to, never rebound in ``function``
+        (the called function or method), nor ``enumerate()`` of it)."""
         measured = self._measured_length()
         if measured is None:
             return None  # a number or another expression: the user's count of updates
         passed = [a for a in call.args if code_of(a.value).strip() == measured]
-        param = self.resolver.local_parameter(call, passed[0]) if len(passed) == 1 else None
+        param = None
+        if len(passed) == 1:
+            param = self.resolver.local_parameter(call, passed[0])
+            if param is None and _is_self_call(call):  # `self.train_epoch(loader)`
+                param = _method_parameter(function, call, passed[0])
+        if param is not None and self._parameter_rebound(param):
+            param = None  # `loader = loader[:10]` in it: not the loader measured
+        if param is not None and not self._same_binding(passed[0].value, fold):
+            return (
+                f"--steps-per-epoch ({self.steps_per_epoch}) is evaluated where the schedule "
+                f"is built, where `{measured}` is not the one {name} is called with"
+            )
         iterated = loop.iter
         if (
             isinstance(iterated, cst.Call)
@@ -1859,6 +1941,22 @@ class Planner:
             f"the batch loop of {name} iterates `{shown}`, which is not provably `{measured}` "
             f"of --steps-per-epoch ({self.steps_per_epoch})"
         )
+
+    def _parameter_rebound(self, param: cst.Param) -> bool:
+        """Whether ``param`` is assigned in its function (or declared shared there)."""
+        scope = self.resolver.scopes.get(param)
+        if scope is None:
+            return True
+        return any(a.node is not param for a in scope.assignments[param.name.value])
+
+    def _same_binding(self, name: cst.BaseExpression, other: cst.CSTNode) -> bool:
+        """Whether the Name ``name`` means the same bindings where ``other`` is (``loader``
+        of the epoch loop's call and of the scheduler's construction; none in both: the same
+        global)."""
+        here, there = self.resolver.scopes.get(name), self.resolver.scopes.get(other)
+        if not isinstance(name, cst.Name) or here is None or there is None:
+            return False
+        return set(here[name.value]) == set(there[name.value])
 
     def _one_binding(self, name: cst.BaseExpression, other: cst.CSTNode) -> bool:
         """Whether the Name ``name`` means, where it is and where ``other`` is, the one
@@ -3028,6 +3126,71 @@ def _calls_of(module: cst.Module, name: str) -> int:
     return len(_calls_named(module, name))
 
 
+def _attribute_read(module: cst.Module, owner: str, attribute: str) -> bool:
+    """Whether ``module`` uses ``<anything>.<owner>.<attribute>`` (``self.opt.param_groups``)."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal found
+            value = node.value
+            found = found or (
+                node.attr.value == attribute
+                and isinstance(value, cst.Attribute)
+                and value.attr.value == owner
+            )
+
+    module.visit(_Find())
+    return found
+
+
+# Methods of a torch scheduler that leave its step count alone (``_self_attributes_stable``)
+_SCHEDULER_READS = frozenset({"get_last_lr", "state_dict"})
+
+
+def _methods_called_on(module: cst.Module, attribute: str) -> list[tuple[str, str]]:
+    """``(base, method)`` of every ``<base>.<attribute>.<method>(...)`` call in ``module``
+    (``self.sched.step()``, ``t.sched.step()`` in a function given the trainer)."""
+    found: list[tuple[str, str]] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if (
+                isinstance(func, cst.Attribute)
+                and isinstance(func.value, cst.Attribute)
+                and func.value.attr.value == attribute
+            ):
+                found.append((code_of(func.value.value).strip(), func.attr.value))
+
+    module.visit(_Find())
+    return found
+
+
+def _only_method_receiver(module: cst.Module, built: cst.Attribute) -> bool:
+    """Whether every ``<anything>.<attr>`` of ``built``'s attribute in ``module`` other than
+    ``built`` itself (its store) is the receiver of a method call (``self.sched.step()``)."""
+    attribute = built.attr.value
+    ok = True
+
+    class _Find(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.receivers: set[int] = set()
+
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute):
+                self.receivers.add(id(func.value))
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal ok
+            if node.attr.value == attribute and node is not built:
+                ok = ok and id(node) in self.receivers
+
+    module.visit(_Find())
+    return ok
+
+
 def _handed_as_argument(module: cst.Module, name: str) -> bool:
     """Whether a call in ``module`` is given the name ``name`` itself as an argument."""
     found = False
@@ -3048,6 +3211,32 @@ def _walk_calls(module: cst.Module) -> list[cst.Call]:
     class _Find(cst.CSTVisitor):
         def visit_Call(self, call: cst.Call) -> None:
             found.append(call)
+
+    module.visit(_Find())
+    return found
+
+
+def _defs_named(module: cst.Module, name: str) -> int:
+    """How many ``def name(...)`` (functions or methods, any class) ``module`` holds."""
+    found = 0
+
+    class _Find(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            nonlocal found
+            found += node.name.value == name
+
+    module.visit(_Find())
+    return found
+
+
+def _attr_uses(module: cst.Module, name: str) -> int:
+    """How many ``<anything>.name`` attributes ``module`` holds (calls and reads)."""
+    found = 0
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal found
+            found += node.attr.value == name
 
     module.visit(_Find())
     return found
@@ -3262,6 +3451,24 @@ def _method_receivers(module: cst.Module, methods: frozenset[str]) -> set[int]:
 
     module.visit(_Find())
     return found
+
+
+def _method_parameter(
+    method: cst.FunctionDef, call: cst.Call, argument: cst.Arg
+) -> cst.Param | None:
+    """The parameter of ``method`` that ``argument`` of ``call`` (``self.method(...)``) binds,
+    past its ``self``; None when not certain (star arguments or parameters, a decorator)."""
+    params = method.params
+    if method.decorators or params.star_kwarg is not None or any(a.star for a in call.args):
+        return None
+    if not isinstance(params.star_arg, cst.MaybeSentinel) or params.posonly_params:
+        return None
+    positional = list(params.params[1:])
+    if argument.keyword is None:
+        index = [a for a in call.args if a.keyword is None].index(argument)
+        return positional[index] if index < len(positional) else None
+    named = [*positional, *params.kwonly_params]
+    return next((p for p in named if p.name.value == argument.keyword.value), None)
 
 
 def _is_self_call(call: cst.Call) -> bool:

@@ -47,6 +47,8 @@ PLATEAU_NAME_TAKEN = "plateau_name_taken"  # values: name
 PLATEAU_LINE_NOT_ALONE = "plateau_line_not_alone"  # values: shown
 PLATEAU_MAX_IN_CHAIN = "plateau_max_in_chain"  # values: mode
 WRITTEN_LR_IN_CHAIN = "written_lr_in_chain"  # values: tx (NNX: a per-epoch lr write)
+# NNX: a per-epoch scheduler built in another method than its epoch loop (`__init__`)
+SCHEDULER_BUILT_IN_OTHER_METHOD = "scheduler_built_in_other_method"  # built, stepped, optimizer
 # Gradient clipping (analysis/plan.py)
 CLIP_NORM_USED = "clip_norm_used"
 # values: name, optimizer (a norm used where no translated training step computes gradients)
@@ -88,6 +90,7 @@ NNX_KINDS = frozenset(
         PLATEAU_LINE_NOT_ALONE,
         PLATEAU_MAX_IN_CHAIN,
         WRITTEN_LR_IN_CHAIN,
+        SCHEDULER_BUILT_IN_OTHER_METHOD,
     }
 )
 

@@ -6,10 +6,43 @@ from __future__ import annotations
 from ml_switcheroo.spec import findings as f
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.findings import Finding, Message
+from ml_switcheroo.targets.optax.messages import _STEPPING as OPTAX_STEPPING
 from ml_switcheroo.targets.optax.messages import MESSAGES as OPTAX_MESSAGES
 
+# The NNX remedy of a scheduler whose stepping is not proved: the lr written where torch
+# steps it (exact for any stepping), not the optax-only `learning_rate=lambda count: ...`.
+_STEPPING = (
+    "per update: pass the schedule as {optimizer}'s learning_rate; otherwise build the tx "
+    "with optax.inject_hyperparams(...)(learning_rate=float(schedule(0)), ...) and, where "
+    "torch steps the scheduler for the k-th time, write "
+    "`{optimizer}.opt_state.hyperparams['learning_rate'][...] = schedule(k)`"
+)
+
+
+def _nnx_stepping(message: Message) -> Message:
+    """``message`` with the optax stepping suggestion replaced by the NNX one."""
+    reason, suggestion = message
+    return (reason, _STEPPING if suggestion == OPTAX_STEPPING else suggestion)
+
+
 MESSAGES: dict[str, Message] = {
-    **OPTAX_MESSAGES,
+    **{kind: _nnx_stepping(message) for kind, message in OPTAX_MESSAGES.items()},
+    f.SCHEDULER_PER_EPOCH_WITHOUT_LENGTH: (
+        "the scheduler steps once per epoch{where}, and its step count there is not provably "
+        "`epoch + 1` of a `for epoch in range(...)` loop run once on a scheduler built "
+        "before it in the same block, so the lr is not written there; --steps-per-epoch EXPR "
+        "(e.g. 'len(train_loader)') folds it into the optimizer's updates instead",
+        _STEPPING,
+    ),
+    f.SCHEDULER_BUILT_IN_OTHER_METHOD: (
+        "the scheduler is built at {built} and stepped once per epoch at {stepped}: every "
+        "call of that method on the same object goes on counting where the last one stopped, "
+        "so its step count there is not provably `epoch + 1`",
+        "build {optimizer} and the scheduler in that method, before its epoch loop (then the "
+        "lr is written where the scheduler steps), or run with --steps-per-epoch EXPR bound "
+        "where the scheduler is built (a number, or 'len(self.train_loader)' when the batch "
+        "loop iterates it) to fold it into the optimizer's updates",
+    ),
     f.PLATEAU_NOT_LITERAL: (
         "ReduceLROnPlateau's {names} not written as a literal in the code: torch skips every "
         "reduction smaller than `eps` (so its lr stops early, at a point computed from lr, "
