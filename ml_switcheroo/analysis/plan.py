@@ -2417,34 +2417,10 @@ class Planner:
         or property, a class-level assignment); the number is only 1 for one store."""
         counted = 0
 
-        class _Writes(cst.CSTVisitor):
-            def _target(self, target: cst.CSTNode) -> None:
+        class _Writes(_AttributeStores):
+            def stored(self, target: cst.Attribute) -> None:
                 nonlocal counted
-                if isinstance(target, cst.Attribute) and target.attr.value == attribute:
-                    counted += 1
-                elif isinstance(target, (cst.Tuple, cst.List)):
-                    for element in target.elements:
-                        self._target(element.value)
-                elif isinstance(target, cst.StarredElement):
-                    self._target(target.value)
-
-            def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-                self._target(node.target)
-
-            def visit_AugAssign(self, node: cst.AugAssign) -> None:
-                self._target(node.target)
-
-            def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-                self._target(node.target)
-
-            def visit_For(self, node: cst.For) -> None:
-                self._target(node.target)
-
-            def visit_AsName(self, node: cst.AsName) -> None:
-                self._target(node.name)
-
-            def visit_Del(self, node: cst.Del) -> None:
-                self._target(node.target)
+                counted += 1
 
             def visit_Name(self, node: cst.Name) -> None:
                 nonlocal counted
@@ -2455,7 +2431,7 @@ class Planner:
                 nonlocal counted
                 counted += 2 if node.name.value == attribute else 0
 
-        self.module.visit(_Writes())
+        self.module.visit(_Writes(attribute))
         return counted
 
     def _names(self, site: Site) -> Names:
@@ -3503,6 +3479,46 @@ def _enclosing_def(module: cst.Module, node: cst.CSTNode) -> cst.FunctionDef | N
     return found[0] if found else None
 
 
+class _AttributeStores(cst.CSTVisitor):
+    """Calls ``stored`` with each ``<anything>.<attribute>`` a statement stores or deletes
+    (assignment, augmented or annotated assignment, ``for`` and ``with ... as`` targets,
+    ``del``), also inside tuple, list and starred targets."""
+
+    def __init__(self, attribute: str) -> None:
+        super().__init__()
+        self.attribute = attribute
+
+    def stored(self, target: cst.Attribute) -> None:
+        raise NotImplementedError
+
+    def _target(self, target: cst.CSTNode) -> None:
+        if isinstance(target, cst.Attribute) and target.attr.value == self.attribute:
+            self.stored(target)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._target(element.value)
+        elif isinstance(target, cst.StarredElement):
+            self._target(target.value)
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self._target(node.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._target(node.target)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._target(node.target)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._target(node.target)
+
+    def visit_AsName(self, node: cst.AsName) -> None:
+        self._target(node.name)
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self._target(node.target)
+
+
 def _attribute_stores(
     module: cst.Module, attribute: str, base: str
 ) -> list[tuple[cst.CSTNode, cst.FunctionDef | None]] | None:
@@ -3513,15 +3529,9 @@ def _attribute_stores(
     stack: list[cst.FunctionDef] = []
     unknown = False
 
-    class _Find(cst.CSTVisitor):
-        def _target(self, target: cst.CSTNode) -> None:
-            if isinstance(target, cst.Attribute) and target.attr.value == attribute:
-                stores.append((target, stack[-1] if stack else None))
-            elif isinstance(target, (cst.Tuple, cst.List)):
-                for element in target.elements:
-                    self._target(element.value)
-            elif isinstance(target, cst.StarredElement):
-                self._target(target.value)
+    class _Find(_AttributeStores):
+        def stored(self, target: cst.Attribute) -> None:
+            stores.append((target, stack[-1] if stack else None))
 
         def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
             nonlocal unknown
@@ -3530,24 +3540,6 @@ def _attribute_stores(
 
         def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
             stack.pop()
-
-        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            self._target(node.target)
-
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            self._target(node.target)
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            self._target(node.target)
-
-        def visit_For(self, node: cst.For) -> None:
-            self._target(node.target)
-
-        def visit_AsName(self, node: cst.AsName) -> None:
-            self._target(node.name)
-
-        def visit_Del(self, node: cst.Del) -> None:
-            self._target(node.target)
 
         def visit_Name(self, node: cst.Name) -> None:
             nonlocal unknown
@@ -3558,7 +3550,7 @@ def _attribute_stores(
             if node.attr.value == "__dict__" and code_of(node.value).strip() == base:
                 unknown = True
 
-    module.visit(_Find())
+    module.visit(_Find(attribute))
     return None if unknown else stores
 
 
