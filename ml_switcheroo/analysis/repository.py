@@ -58,6 +58,7 @@ from ml_switcheroo.analysis.stored_ast import (
     attribute_problem,
     class_problem,
     init_without_self,
+    receives_method_call,
     stored_attribute,
 )
 
@@ -1129,15 +1130,9 @@ def _use_problem(
 ) -> str | None:
     if not isinstance(node.ctx, ast.Load):
         return f"rebinds `{node.id}`"
-    member = parents.get(id(node))
-    call = parents.get(id(member))
-    if (
-        isinstance(member, ast.Attribute)
-        and member.attr in methods
-        and isinstance(call, ast.Call)
-        and call.func is member
-    ):
+    if receives_method_call(node, parents, methods):
         return None
+    member = parents.get(id(node))
     return f"uses `{node.id}` as a torch object: `{_text(member or node)}`"
 
 

@@ -132,16 +132,23 @@ def _node_problem(
         return None
     if id(node) not in in_class:
         return line, f"reads `.{attribute}` outside the class"
-    member, call = parents.get(id(node)), None
+    if receives_method_call(node, parents, methods):
+        return None
+    return line, f"uses `self.{attribute}` otherwise than by calling its {_listed(methods)}"
+
+
+def receives_method_call(
+    node: ast.AST, parents: dict[int, ast.AST], methods: frozenset[str]
+) -> bool:
+    """``node`` is the receiver of a call of one of ``methods`` (``node.step()``)."""
+    member = parents.get(id(node))
     call = parents.get(id(member)) if member is not None else None
-    if (
+    return (
         isinstance(member, ast.Attribute)
         and member.attr in methods
         and isinstance(call, ast.Call)
         and call.func is member
-    ):
-        return None
-    return line, f"uses `self.{attribute}` otherwise than by calling its {_listed(methods)}"
+    )
 
 
 def _listed(methods: frozenset[str]) -> str:
