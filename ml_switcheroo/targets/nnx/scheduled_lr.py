@@ -17,6 +17,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ml_switcheroo.analysis.stepping import jumps
+from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext
 
 STEP = "step"
@@ -64,9 +65,27 @@ def _folded_schedule(optimizer: cst.Name, ctx: HookContext) -> str | None:
     if not isinstance(call, cst.Call) or len(call.args) < 2:
         return None
     tx = call.args[1].value
-    if not isinstance(tx, cst.Call):
+    found = [_learning_rate_of(c) for c in _chained(tx, ctx.semantic_map.chain_function)]
+    named = [name for name in found if name is not None]
+    return named[0] if len(named) == 1 else None
+
+
+def _chained(tx: cst.BaseExpression, chain: str) -> list[cst.BaseExpression]:
+    """The elements of ``tx`` when it is ``chain(...)`` of positional elements (a clip or
+    weight decay at the head of the optimizer), else ``tx`` alone."""
+    if isinstance(tx, cst.Call) and code_of(tx.func).strip() == chain:
+        if any(a.keyword is not None or a.star for a in tx.args):
+            return []
+        return [a.value for a in tx.args]
+    return [tx]
+
+
+def _learning_rate_of(element: cst.BaseExpression) -> str | None:
+    """``sched`` of ``optax.<name>(learning_rate=sched, ...)`` or of
+    ``optax.inject_hyperparams(optax.<name>)(learning_rate=sched, ...)``."""
+    if not isinstance(element, cst.Call):
         return None
-    for arg in tx.args:
+    for arg in element.args:
         if arg.keyword is not None and arg.keyword.value == LEARNING_RATE:
             return arg.value.value if isinstance(arg.value, cst.Name) else None
     return None
