@@ -195,12 +195,14 @@ for epoch in range(10):
         assert output.count("# on the validation loss\n") == 1, output
         assert "# on the validation loss\nsched = optax.contrib.reduce_on_plateau(" in output
 
-    def test_a_clipped_optimizer_escapes(self) -> None:
+    def test_a_clipped_optimizer_writes_the_lr_of_its_chains_injected_element(self) -> None:
         clipped = BATCHES.replace(
             "        opt.step()\n",
             "        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n        opt.step()\n",
         )
-        output = escaped(
+        output = convert(
             HEADER + "for epoch in range(10):\n" + clipped + "    sched.step(val_loss)\n"
         )
-        assert "is a chain (clipping at its head)" in output, output
+        assert BEGIN not in output, output
+        assert "optax.chain(optax.clip_by_global_norm(1.0), optax.inject_hyperparams(" in output
+        assert WRITE.replace("opt.opt_state.", "opt.opt_state[1].") in output, output

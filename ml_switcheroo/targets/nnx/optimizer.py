@@ -46,15 +46,15 @@ def _check_written_lr_reachable(
     schedule: SchedulePlan, tx: cst.BaseExpression, ctx: HookContext
 ) -> None:
     """A schedule written where it steps writes ``opt.opt_state.hyperparams``: that is the
-    state when ``tx`` is the injected optimizer itself; for a per-epoch write (not a plateau),
+    state when ``tx`` is the injected optimizer itself; for a per-epoch write or a plateau's,
     also ``opt.opt_state[i]`` of a chain whose one injected element is its ``i``-th
     (``optax.chain(optax.add_decayed_weights(wd), optax.inject_hyperparams(optax.sgd)(...))``,
-    ``injected_index``); a clip at a plateau's head: not reached."""
+    a clip at its head too: ``injected_index``)."""
     if schedule.written is None or id(schedule.outer.call) not in ctx.folded:
         return
     if isinstance(tx, cst.Call) and isinstance(tx.func, cst.Call):
         return
-    if written_plateau(schedule) or injected_index(tx, ctx.semantic_map.chain_function) is None:
+    if injected_index(tx, ctx.semantic_map.chain_function) is None:
         raise render(Finding(findings.WRITTEN_LR_IN_CHAIN, {"tx": code_of(tx).strip()}))
 
 
