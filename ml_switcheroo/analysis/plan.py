@@ -1321,14 +1321,17 @@ class Planner:
         )
         return False
 
-    def _epoch_count(self, schedule: SchedulePlan, step: Site) -> str | None:
+    def _epoch_count(
+        self, schedule: SchedulePlan, step: Site, lr_reads: bool = False
+    ) -> str | None:
         """``epoch + 1``: the scheduler's step count at its ``step()``, when provably so: the
         step is alone on its line directly in ``for epoch in range(n):`` (no ``else``, no
         jump out of it or past the rest of its body: ``stepping.leaves_loop``, a jump of an
         inner loop is harmless; ``epoch`` not rebound in it), that loop in the scheduler's block
         after it (each run of the block builds a fresh scheduler), scheduler and optimizer
         plain names not rebound from there to the loop's end, and the optimizer's
-        ``param_groups`` unused (a write there would change what the scheduler multiplies)."""
+        ``param_groups`` unused (a write there would change what the scheduler multiplies;
+        ``lr_reads``: reads of ``opt.param_groups[0]["lr"]`` are allowed)."""
         loop = step.controls[-1]
         if not isinstance(loop, cst.For) or loop.orelse is not None or loop.asynchronous:
             return None
@@ -1352,7 +1355,10 @@ class Planner:
         after = list(owner.body[schedule.outer.index + 1 : step.path[-2][1] + 1])  # type: ignore[attr-defined]
         if self.rebound_in([optimizer, scheduler], after):
             return None  # `sched` (or `opt`) at the step may not be the one built
-        if _mentions(self.module, f"{optimizer.value}.param_groups"):
+        groups = f"{optimizer.value}.param_groups"
+        if _mentions(self.module, groups) and not (
+            lr_reads and _only_lr_reads(self.module, groups)
+        ):
             return None
         if _handed_as_argument(self.module, scheduler.value):
             return None  # a function it is handed to (`train(model, opt, sched)`) may step it
@@ -1369,7 +1375,7 @@ class Planner:
             return None
         if not self._per_epoch(steps[0], self._optimizer_step_sites(schedule.optimizer), schedule):
             return None
-        return self._epoch_count(schedule, steps[0])
+        return self._epoch_count(schedule, steps[0], lr_reads=True)
 
     def _epoch_start(self, loop: cst.For) -> cst.Integer | cst.Name | cst.Attribute | None:
         """The first value of ``for epoch in range(n)`` (0) or ``range(start, n)``: an integer
@@ -2930,6 +2936,58 @@ def _node_ids(statements: Sequence[cst.BaseStatement]) -> set[int]:
     for statement in statements:
         statement.visit(_Collect())
     return found
+
+
+def _only_lr_reads(module: cst.Module, groups: str) -> bool:
+    """Whether every ``opt.param_groups`` (``groups``) of ``module`` is read as
+    ``opt.param_groups[0]["lr"]``, never a target of an assignment or ``del``."""
+    mentions: list[cst.Attribute] = []
+    reads: set[int] = set()
+    stored: set[int] = set()
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            if code_of(node).strip() == groups:
+                mentions.append(node)
+
+        def visit_Subscript(self, node: cst.Subscript) -> None:
+            inner = node.value
+            if (
+                isinstance(inner, cst.Subscript)
+                and _one_constant_index(node) == "lr"
+                and _one_constant_index(inner) == 0
+                and code_of(inner.value).strip() == groups
+            ):
+                reads.add(id(inner.value))
+                if id(node) in stored:
+                    stored.add(id(inner.value))
+
+        def visit_Assign(self, node: cst.Assign) -> None:
+            stored.update(id(t.target) for t in node.targets)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            stored.add(id(node.target))
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            stored.add(id(node.target))
+
+        def visit_Del(self, node: cst.Del) -> None:
+            stored.add(id(node.target))
+
+    module.visit(_Find())
+    return all(id(m) in reads and id(m) not in stored for m in mentions)
+
+
+def _one_constant_index(node: cst.Subscript) -> object:
+    """``k`` of ``x[k]`` with ``k`` one integer or string literal, else None."""
+    if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+        return None
+    value = node.slice[0].slice.value
+    if isinstance(value, cst.Integer):
+        return value.evaluated_value
+    if isinstance(value, cst.SimpleString):
+        return value.evaluated_value
+    return None
 
 
 def _mentions(node: cst.CSTNode, text: str) -> bool:

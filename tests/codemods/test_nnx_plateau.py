@@ -126,12 +126,42 @@ for epoch in range(10):
             + "    sched.step(val_loss)\n    sched2.step(val_loss)\n"
         )
 
-    def test_a_read_of_the_learning_rate_through_param_groups_escapes(self) -> None:
+    def test_a_read_of_the_learning_rate_through_param_groups_reads_the_written_lr(
+        self,
+    ) -> None:
         output = convert(
             HEADER
             + "for epoch in range(10):\n"
             + BATCHES
             + "    sched.step(val_loss)\n    print(opt.param_groups[0]['lr'])\n"
+        )
+        assert BEGIN not in output and WRITE in output, output
+        assert "print(float(opt.opt_state.hyperparams['learning_rate'][...]))" in output
+
+    def test_a_write_of_the_learning_rate_through_param_groups_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    sched.step(val_loss)\n    opt.param_groups[0]['lr'] = 0.1\n"
+        )
+        assert BEGIN in output and "sched_state" not in output, output
+
+    def test_a_scaled_write_of_the_learning_rate_through_param_groups_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    sched.step(val_loss)\n    opt.param_groups[0]['lr'] *= 0.5\n"
+        )
+        assert BEGIN in output and "sched_state" not in output, output
+
+    def test_a_read_of_another_param_group_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    sched.step(val_loss)\n    print(opt.param_groups[0]['momentum'])\n"
         )
         assert BEGIN in output and "sched_state" not in output, output
 

@@ -16,7 +16,7 @@ for good at the first such one: a floor computed here from literal lr, factor, m
 and given to optax as ``min_lr`` (so ``min_scale = floor / lr``). The optimizer's lr is
 injected as written (``optax/optimizer_step.py``), not chained with the plateau transform;
 with clipping or weight decay at the head of its chain, the write goes to the injected
-element's state (``opt.opt_state[i]``, ``nnx/optimizer.injected_index``).
+element's state (``opt.opt_state[i]``, ``injected_index``).
 ``init``/``update(updates, state, value=)``/``state.scale`` checked on optax 0.2.8; the state
 is initialised with the parameters so that its dtype is theirs (as a chain's would be).
 """
