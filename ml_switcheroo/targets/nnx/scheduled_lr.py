@@ -10,7 +10,8 @@ each stepped once per update; not inside ``optax.MultiSteps`` (flax 0.12.8 adds 
 ``opt.step`` at every ``update``, a micro-batch there). The folded schedule gives update
 ``c + 1`` the lr torch uses after ``c`` updates (and the scheduler steps that follow
 them), and ``opt.step`` is the nnx.Optimizer's count of updates: so wherever torch's
-stored lr is not between ``opt.step()`` and ``sched.step()`` (where it changes), it is ``sched(opt.step[...])`` (checked on flax 0.12.8, optax 0.2.8). Only
+stored lr is not between ``opt.step()`` and ``sched.step()`` (where it changes), it is
+``sched(opt.step[...])`` (checked on flax 0.12.8, optax 0.2.8). Only
 ``opt = torch.optim.X(...)`` and ``sched = Scheduler(opt, ...)`` bound once to names, each
 stepped once, ``sched.step()`` after ``opt.step()`` in its block with no jump between, and the
 read in their function and not between the two; anything else is left to the caller (escape).
