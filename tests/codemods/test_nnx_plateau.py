@@ -156,6 +156,29 @@ for epoch in range(10):
         )
         assert BEGIN in output and "sched_state" not in output, output
 
+    def test_a_loop_over_the_param_groups_reading_the_lr_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    sched.step(val_loss)\n    for g in opt.param_groups:\n        print(g['lr'])\n"
+        )
+        assert BEGIN in output and "sched_state" not in output, output
+
+    def test_a_read_of_a_clipped_optimizers_lr_reads_its_chains_injected_element(self) -> None:
+        clipped = BATCHES.replace(
+            "        opt.step()\n",
+            "        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n        opt.step()\n",
+        )
+        output = convert(
+            HEADER
+            + "for epoch in range(10):\n"
+            + clipped
+            + "    sched.step(val_loss)\n    print(opt.param_groups[0]['lr'])\n"
+        )
+        assert BEGIN not in output, output
+        assert "print(float(opt.opt_state[1].hyperparams['learning_rate'][...]))" in output
+
     def test_a_read_of_another_param_group_escapes(self) -> None:
         output = convert(
             HEADER
