@@ -82,6 +82,45 @@ def test_lr_reads_of_a_chained_schedule_match_torch(optimizer: str, scheduler: s
     assert rel < EXACT, f"{optimizer}/{scheduler}: rel {rel:.3e}"
 
 
+TRAIN_FUNCTION = """\
+import torch
+
+
+def train(model, loader, epochs):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, epochs=epochs, steps_per_epoch=len(loader))
+    for epoch in range(epochs):
+        error = 0.0
+        for inputs, targets in loader:
+            optimizer.zero_grad()
+            outputs = model(inputs)
+            loss = ((outputs - targets) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            error += ((outputs - targets) ** 2).sum().item()
+        losses.append(error)
+        losses.append(scheduler.get_last_lr()[0])
+        losses.append(optimizer.param_groups[0]["lr"])
+
+
+train(make_model(), loader, EPOCHS)
+"""
+
+
+def test_the_one_cycle_lr_read_after_each_epoch_of_a_train_function_matches_torch() -> None:
+    translated = translate_nnx(TRAIN_FUNCTION, exact=True)
+    assert BEGIN not in translated and "get_last_lr" not in translated, translated
+    torch_run = run_torch_loop(TRAIN_FUNCTION)
+    nnx_run = run_nnx_loop(TRAIN_FUNCTION, translated)
+    expected = np.asarray([v for i, v in enumerate(torch_run.losses) if i % 3])
+    got = np.asarray([v for i, v in enumerate(nnx_run.losses) if i % 3])
+    lr_rel = float(np.max(np.abs(expected - got) / np.abs(expected)))
+    assert lr_rel < LR_READS_EXACT, f"lr rel {lr_rel:.3e}"
+    rel = worst_rel(torch_run, nnx_run)
+    assert rel < EXACT, f"rel {rel:.3e}"
+
+
 def test_a_second_run_changes_nothing() -> None:
     source = LOOP.format(
         optimizer=OPTIMIZERS["nesterov_weight_decay"], scheduler=SCHEDULERS["one_cycle"]
