@@ -743,6 +743,41 @@ for epoch in range(10):
     sched.step(loss.item())  # the metric
 """
 
+# Reads of a OneCycleLR folded into an injected optimizer chained after weight decay, and a
+# ReduceLROnPlateau of a clipped, weight-decayed optimizer with its lr read (NNX target).
+CHAINED_LR_READS_EXAMPLE = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)  # sgd
+sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=100)
+for x, y in loader:
+    loss = ((model(x) - y) ** 2).mean()  # the loss
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    sched.step()  # per batch
+print(sched.get_last_lr()[0], opt.param_groups[0]["lr"])  # logged
+"""
+
+CHAINED_PLATEAU_EXAMPLE = """\
+import torch
+
+model = make_model()
+opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
+sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)  # plateau
+for epoch in range(10):
+    for x, y in loader:
+        loss = ((model(x) - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=5.0)  # clipped
+        opt.step()
+    # once per epoch
+    sched.step(loss.item())  # the metric
+    print(epoch, opt.param_groups[0]["lr"])  # logged
+"""
+
 # The trained model zeroed through itself, before the forward pass and after the step, and two
 # backward passes summed into one step (NNX target), with comments.
 MODEL_ZERO_GRAD_SUMMED_EXAMPLE = """\
@@ -835,6 +870,8 @@ def test_generated_modules_keep_every_invariant(code: str) -> None:
 @example(IMAGENET_EXAMPLE)
 @example(SCALED_ACCUMULATION_EXAMPLE)
 @example(PLATEAU_READ_EXAMPLE)
+@example(CHAINED_LR_READS_EXAMPLE)
+@example(CHAINED_PLATEAU_EXAMPLE)
 def test_rich_modules_keep_every_invariant_for_the_nnx_target(code: str) -> None:
     check_invariants(code, TorchToNNX)
 

@@ -1332,7 +1332,8 @@ class Planner:
         inner loop is harmless; ``epoch`` not rebound in it), that loop in the scheduler's block
         after it (each run of the block builds a fresh scheduler), scheduler and optimizer
         plain names not rebound from there to the loop's end, and the optimizer's
-        ``param_groups`` unused (a write there would change what the scheduler multiplies)."""
+        ``param_groups`` used only to read ``opt.param_groups[0]["lr"]`` (a write there would
+        change what the scheduler multiplies)."""
         loop = step.controls[-1]
         if not isinstance(loop, cst.For) or loop.orelse is not None or loop.asynchronous:
             return None
@@ -3031,6 +3032,9 @@ def _mentions_but_lr_reads(module: cst.Module, groups: str) -> bool:
                 self.writes(target.target)
 
         def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            self.writes(node.target)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
             self.writes(node.target)
 
         def visit_Del(self, node: cst.Del) -> None:

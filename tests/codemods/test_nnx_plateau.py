@@ -126,15 +126,67 @@ for epoch in range(10):
             + "    sched.step(val_loss)\n    sched2.step(val_loss)\n"
         )
 
-    def test_a_read_of_the_learning_rate_through_param_groups_reads_the_stored_lr(self) -> None:
+    def test_a_read_of_the_learning_rate_through_param_groups_reads_the_written_lr(
+        self,
+    ) -> None:
         output = convert(
             HEADER
             + "for epoch in range(10):\n"
             + BATCHES
             + "    sched.step(val_loss)\n    print(opt.param_groups[0]['lr'])\n"
         )
-        stored = "    print(float(opt.opt_state.hyperparams['learning_rate'][...]))\n"
-        assert BEGIN not in output and WRITE in output and stored in output, output
+        assert BEGIN not in output and WRITE in output, output
+        assert "print(float(opt.opt_state.hyperparams['learning_rate'][...]))" in output
+
+    def test_a_write_of_the_learning_rate_through_param_groups_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    sched.step(val_loss)\n    opt.param_groups[0]['lr'] = 0.1\n"
+        )
+        assert BEGIN in output and "sched_state" not in output, output
+
+    def test_a_scaled_write_of_the_learning_rate_through_param_groups_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    sched.step(val_loss)\n    opt.param_groups[0]['lr'] *= 0.5\n"
+        )
+        assert BEGIN in output and "sched_state" not in output, output
+
+    def test_a_loop_over_the_param_groups_reading_the_lr_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    sched.step(val_loss)\n    for g in opt.param_groups:\n        print(g['lr'])\n"
+        )
+        assert BEGIN in output and "sched_state" not in output, output
+
+    def test_a_read_of_a_clipped_optimizers_lr_reads_its_chains_injected_element(self) -> None:
+        clipped = BATCHES.replace(
+            "        opt.step()\n",
+            "        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n        opt.step()\n",
+        )
+        output = convert(
+            HEADER
+            + "for epoch in range(10):\n"
+            + clipped
+            + "    sched.step(val_loss)\n    print(opt.param_groups[0]['lr'])\n"
+        )
+        assert BEGIN not in output, output
+        assert "print(float(opt.opt_state[1].hyperparams['learning_rate'][...]))" in output
+
+    def test_a_read_of_another_param_group_escapes(self) -> None:
+        output = convert(
+            HEADER
+            + "for epoch in range(10):\n"
+            + BATCHES
+            + "    sched.step(val_loss)\n    print(opt.param_groups[0]['momentum'])\n"
+        )
+        assert BEGIN in output and "sched_state" not in output, output
 
     def test_a_read_of_num_bad_epochs_escapes_that_read(self) -> None:
         output = convert(PER_EPOCH + "    print(sched.num_bad_epochs)\n")
@@ -197,12 +249,14 @@ for epoch in range(10):
         assert output.count("# on the validation loss\n") == 1, output
         assert "# on the validation loss\nsched = optax.contrib.reduce_on_plateau(" in output
 
-    def test_a_clipped_optimizer_escapes(self) -> None:
+    def test_a_clipped_optimizer_writes_the_lr_of_its_chains_injected_element(self) -> None:
         clipped = BATCHES.replace(
             "        opt.step()\n",
             "        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n        opt.step()\n",
         )
-        output = escaped(
+        output = convert(
             HEADER + "for epoch in range(10):\n" + clipped + "    sched.step(val_loss)\n"
         )
-        assert "is a chain (clipping at its head)" in output, output
+        assert BEGIN not in output, output
+        assert "optax.chain(optax.clip_by_global_norm(1.0), optax.inject_hyperparams(" in output
+        assert WRITE.replace("opt.opt_state.", "opt.opt_state[1].") in output, output

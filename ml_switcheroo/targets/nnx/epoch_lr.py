@@ -40,7 +40,7 @@ def nnx_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression |
     if not isinstance(schedule, SchedulePlan) or schedule.written is None:
         return strip_scheduler_step(node, ctx)
     if written_plateau(schedule):
-        return plateau_step(node, schedule, ctx)
+        return plateau_step(node, schedule, ctx, _chain_element(schedule, ctx))
     line = ctx.line_alone(node)
     optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
     if line is None or optimizer is None or scheduler is None:

@@ -56,7 +56,7 @@ def nnx_scheduler_read(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode | Hoo
     use = _use_of_injected(node, ctx) if is_groups else None  # type: ignore[arg-type]
     if use is None:
         return escape_scheduler_read(node, ctx)
-    state = ctx.state_of(code_of(node.value).strip())  # type: ignore[attr-defined]
+    state = ctx.state_of(code_of(node.value).strip()) + use.element  # type: ignore[attr-defined]
     if use.value is None:
         quote = use.node.slice[0].slice.value.quote  # type: ignore[attr-defined]
         read = cst.parse_expression(READ.format(state=state, quote=quote))
@@ -112,9 +112,11 @@ def _written_lr(
     translation = ctx.translation_of(constructor)  # type: ignore[arg-type]
     if not ctx.translates(built) or translation is None:  # type: ignore[arg-type]
         return None
-    if not _injects(cst.parse_expression(translation), ctx) or FLOAT in ctx.visible_names(item):
+    element = _injected(cst.parse_expression(translation), ctx)
+    if element is None or FLOAT in ctx.visible_names(item):
         return None
-    return cst.parse_expression(READ.format(state=ctx.state_of(optimizer.value), quote='"'))
+    state = ctx.state_of(optimizer.value) + element
+    return cst.parse_expression(READ.format(state=state, quote='"'))
 
 
 def _zero(value: cst.BaseExpression) -> bool:
@@ -274,9 +276,26 @@ def _item_write(
     return LrUse(groups, line, assign.value)
 
 
-def _use_of_injected(node: cst.Attribute, ctx: HookContext) -> LrUse | None:
+@dataclass(frozen=True)
+class InjectedUse:
+    """A learning-rate use of an injected optimizer, whose state is ``element`` (``[i]``)
+    of the nnx.Optimizer's ``opt_state`` (``""``: the state itself)."""
+
+    use: LrUse
+    element: str
+
+    @property
+    def node(self) -> cst.CSTNode:
+        return self.use.node
+
+    @property
+    def value(self) -> cst.BaseExpression | None:
+        return self.use.value
+
+
+def _use_of_injected(node: cst.Attribute, ctx: HookContext) -> InjectedUse | None:
     """The learning-rate use ``node`` is part of, when its optimizer's translation injects
-    its hyper-parameters."""
+    its hyper-parameters (alone, or as the one injected element of a chain)."""
     if not isinstance(node.value, cst.Name):
         return None
     origins = ctx.origins(node.value)
@@ -284,21 +303,49 @@ def _use_of_injected(node: cst.Attribute, ctx: HookContext) -> LrUse | None:
         return None
     constructor = origins[0]
     translation = ctx.translation_of(constructor)
-    if translation is None or not _injects(cst.parse_expression(translation), ctx):
+    element = None if translation is None else _injected(cst.parse_expression(translation), ctx)
+    if element is None:
         return None
-    return next((use for use in lr_uses(constructor, ctx) if use.groups is node), None)
+    use = next((use for use in lr_uses(constructor, ctx) if use.groups is node), None)
+    return None if use is None else InjectedUse(use, element)
 
 
-def _injects(translation: cst.BaseExpression, ctx: HookContext) -> bool:
-    """``nnx.Optimizer(model, optax.inject_hyperparams(optax.<name>)(...), ...)``."""
+def _injected(translation: cst.BaseExpression, ctx: HookContext) -> str | None:
+    """``""`` for ``nnx.Optimizer(model, optax.inject_hyperparams(optax.<name>)(...), ...)``,
+    ``[i]`` when that is the ``i``-th element of a chain (``injected_index``), else None."""
     if not isinstance(translation, cst.Call) or len(translation.args) < 2:
-        return False
+        return None
     tx = translation.args[1].value
+    if _is_inject_call(tx, ctx):
+        return ""
+    index = injected_index(tx, ctx.semantic_map.chain_function)
+    if index is None or not _is_inject_call(tx.args[index].value, ctx):  # type: ignore[attr-defined]
+        return None
+    return f"[{index}]"
+
+
+def _is_inject_call(tx: cst.BaseExpression, ctx: HookContext) -> bool:
     return (
         isinstance(tx, cst.Call)
         and isinstance(tx.func, cst.Call)
         and dotted_name(tx.func.func) == ctx.semantic_map.inject_function
     )
+
+
+def injected_index(tx: cst.BaseExpression, chain: str) -> int | None:
+    """``i`` when ``tx`` is ``chain(...)`` (the map's ``optax.chain``) of plain positional
+    elements whose ``i``-th alone is injected (``optax.inject_hyperparams(...)(...)``): its
+    state is ``state[i]``."""
+    if not isinstance(tx, cst.Call) or code_of(tx.func).strip() != chain:
+        return None
+    if any(a.keyword is not None or a.star for a in tx.args):
+        return None
+    injected = [i for i, a in enumerate(tx.args) if _is_injected(a.value)]
+    return injected[0] if len(injected) == 1 else None
+
+
+def _is_injected(value: cst.BaseExpression) -> bool:
+    return isinstance(value, cst.Call) and isinstance(value.func, cst.Call)
 
 
 def _injectable(tx: cst.BaseExpression, ctx: HookContext) -> bool:

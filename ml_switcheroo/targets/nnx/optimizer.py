@@ -11,7 +11,7 @@ from ml_switcheroo.spec.findings import Finding
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulated_tx, accumulation
-from ml_switcheroo.targets.nnx.learning_rate import injected_tx
+from ml_switcheroo.targets.nnx.learning_rate import injected_index, injected_tx
 from ml_switcheroo.targets.nnx.messages import render
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.plateau import (
@@ -46,32 +46,16 @@ def _check_written_lr_reachable(
     schedule: SchedulePlan, tx: cst.BaseExpression, ctx: HookContext
 ) -> None:
     """A schedule written where it steps writes ``opt.opt_state.hyperparams``: that is the
-    state when ``tx`` is the injected optimizer itself; for a per-epoch write (not a plateau),
+    state when ``tx`` is the injected optimizer itself; for a per-epoch write or a plateau's,
     also ``opt.opt_state[i]`` of a chain whose one injected element is its ``i``-th
     (``optax.chain(optax.add_decayed_weights(wd), optax.inject_hyperparams(optax.sgd)(...))``,
-    ``injected_index``); a clip at a plateau's head: not reached."""
+    a clip at its head too: ``injected_index``)."""
     if schedule.written is None or id(schedule.outer.call) not in ctx.folded:
         return
     if isinstance(tx, cst.Call) and isinstance(tx.func, cst.Call):
         return
-    if written_plateau(schedule) or injected_index(tx, ctx.semantic_map.chain_function) is None:
+    if injected_index(tx, ctx.semantic_map.chain_function) is None:
         raise render(Finding(findings.WRITTEN_LR_IN_CHAIN, {"tx": code_of(tx).strip()}))
-
-
-def injected_index(tx: cst.BaseExpression, chain: str) -> int | None:
-    """``i`` when ``tx`` is ``chain(...)`` (the map's ``optax.chain``) of plain positional
-    elements whose ``i``-th alone is injected (``optax.inject_hyperparams(...)(...)``): its
-    state is ``state[i]``."""
-    if not isinstance(tx, cst.Call) or code_of(tx.func).strip() != chain:
-        return None
-    if any(a.keyword is not None or a.star for a in tx.args):
-        return None
-    injected = [i for i, a in enumerate(tx.args) if _is_injected(a.value)]
-    return injected[0] if len(injected) == 1 else None
-
-
-def _is_injected(value: cst.BaseExpression) -> bool:
-    return isinstance(value, cst.Call) and isinstance(value.func, cst.Call)
 
 
 def _accumulating(

@@ -14,7 +14,9 @@ entry); rel/abs thresholds, cooldown and ``min_lr`` (as ``min_scale``) match; to
 skips a reduction whose decrement is ``<= eps``, and as decrements shrink, torch's lr stops
 for good at the first such one: a floor computed here from literal lr, factor, min_lr and eps
 and given to optax as ``min_lr`` (so ``min_scale = floor / lr``). The optimizer's lr is
-injected as written (``optax/optimizer_step.py``), not chained with the plateau transform.
+injected as written (``optax/optimizer_step.py``), not chained with the plateau transform;
+with clipping or weight decay at the head of its chain, the write goes to the injected
+element's state (``opt.opt_state[i]``, ``injected_index``).
 ``init``/``update(updates, state, value=)``/``state.scale`` checked on optax 0.2.8; the state
 is initialised with the parameters so that its dtype is theirs (as a chain's would be).
 """
@@ -114,9 +116,12 @@ def check_plateau(
     return _state_name(scheduler, node, ctx), _eps_floor(schedule, node, ctx), _line_of(node, ctx)
 
 
-def plateau_step(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) -> HookResult:
+def plateau_step(
+    node: cst.Call, schedule: SchedulePlan, ctx: HookContext, element: str = ""
+) -> HookResult:
     """``sched.step(metric)``: the plateau state updated with the metric, and the lr it gives
-    written to the optimizer's stored learning rate."""
+    written to the optimizer's stored learning rate (``element``: ``[i]``, the injected
+    optimizer's place in a chain with clipping or weight decay at its head)."""
     line = ctx.line_alone(node)
     if line is None:
         raise render(Finding(findings.PLATEAU_LINE_NOT_ALONE, {"shown": code_of(node).strip()}))
@@ -129,7 +134,7 @@ def plateau_step(node: cst.Call, schedule: SchedulePlan, ctx: HookContext) -> Ho
     lr = code_of(optimizer_lr(schedule, ctx)).strip()
     update = UPDATE.format(state=state, scheduler=scheduler, metric=metric)
     value = LEARNING_RATE.format(lr=lr, state=state)
-    write = WRITE.format(state=ctx.state_of(optimizer), value=value)
+    write = WRITE.format(state=ctx.state_of(optimizer) + element, value=value)
     return ReplaceStatement(
         cst.parse_statement(update),
         (cst.parse_statement(write).with_changes(trailing_whitespace=line.trailing_whitespace),),

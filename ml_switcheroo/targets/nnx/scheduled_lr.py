@@ -3,10 +3,15 @@
     sched.get_last_lr()[0]      ->  float(sched(opt.step[...]))
     opt.param_groups[0]["lr"]   ->  float(sched(opt.step[...]))
 
-The folded schedule gives update ``c + 1`` the lr torch uses after ``c`` updates (and the
-scheduler steps that follow them), and ``opt.step`` is the nnx.Optimizer's count of updates:
-so wherever torch's stored lr is not between ``opt.step()`` and ``sched.step()`` (where it
-changes), it is ``sched(opt.step[...])`` (checked on flax 0.12.8, optax 0.2.8). Only
+The schedule is found as ``learning_rate=sched`` of the tx, of
+``optax.inject_hyperparams(optax.<name>)(...)`` (OneCycleLR cycling the momentum too), or of
+the one element of an ``optax.chain`` that takes it (weight decay, clipping at its head),
+each stepped once per update; not inside ``optax.MultiSteps`` (flax 0.12.8 adds 1 to
+``opt.step`` at every ``update``, a micro-batch there). The folded schedule gives update
+``c + 1`` the lr torch uses after ``c`` updates (and the scheduler steps that follow
+them), and ``opt.step`` is the nnx.Optimizer's count of updates: so wherever torch's
+stored lr is not between ``opt.step()`` and ``sched.step()`` (where it changes), it is
+``sched(opt.step[...])`` (checked on flax 0.12.8, optax 0.2.8). Only
 ``opt = torch.optim.X(...)`` and ``sched = Scheduler(opt, ...)`` bound once to names, each
 stepped once, ``sched.step()`` after ``opt.step()`` in its block with no jump between, and the
 read in their function and not between the two; anything else is left to the caller (escape).
@@ -17,6 +22,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ml_switcheroo.analysis.stepping import jumps
+from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext
 
 STEP = "step"
@@ -64,9 +70,27 @@ def _folded_schedule(optimizer: cst.Name, ctx: HookContext) -> str | None:
     if not isinstance(call, cst.Call) or len(call.args) < 2:
         return None
     tx = call.args[1].value
-    if not isinstance(tx, cst.Call):
+    found = [_learning_rate_of(c) for c in _chained(tx, ctx.semantic_map.chain_function)]
+    named = [name for name in found if name is not None]
+    return named[0] if len(named) == 1 else None
+
+
+def _chained(tx: cst.BaseExpression, chain: str) -> list[cst.BaseExpression]:
+    """The elements of ``tx`` when it is ``chain(...)`` of positional elements (a clip or
+    weight decay at the head of the optimizer), else ``tx`` alone."""
+    if isinstance(tx, cst.Call) and code_of(tx.func).strip() == chain:
+        if any(a.keyword is not None or a.star for a in tx.args):
+            return []
+        return [a.value for a in tx.args]
+    return [tx]
+
+
+def _learning_rate_of(element: cst.BaseExpression) -> str | None:
+    """``sched`` of ``optax.<name>(learning_rate=sched, ...)`` or of
+    ``optax.inject_hyperparams(optax.<name>)(learning_rate=sched, ...)``."""
+    if not isinstance(element, cst.Call):
         return None
-    for arg in tx.args:
+    for arg in element.args:
         if arg.keyword is not None and arg.keyword.value == LEARNING_RATE:
             return arg.value.value if isinstance(arg.value, cst.Name) else None
     return None
