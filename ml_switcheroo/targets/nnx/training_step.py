@@ -407,8 +407,26 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
             )
         forward.append(statement)
     if not forward:
-        raise Untranslatable(f"the forward pass that computes `{region.loss}` is not in the step")
+        raise Untranslatable(_forward_missing(region))
     return forward, index, tail
+
+
+def _forward_missing(region: Region) -> str:
+    """Why the step has no forward pass: in general, not in the step's block; under an ``if``
+    whose body starts with the backward (``if phase == 'train': loss.backward(); opt.step()``
+    after a forward that also runs for the other phase), what translating it would need."""
+    missing = f"the forward pass that computes `{region.loss}` is not in the step"
+    controls = region.anchor.controls
+    guard = controls[-1] if controls else None
+    if not isinstance(guard, cst.If) or region.first != 0:
+        return missing
+    condition = code_of(guard.test).strip()
+    return (
+        f"{missing}: the backward pass and the step run under `if {condition}:`, after a "
+        "forward pass that also runs when the condition is false (a validation phase); "
+        "not translated (it needs the forward pass traced in `loss_fn` in this branch and "
+        "run as written in an `else:`)"
+    )
 
 
 def _summed_backwards(region: Region, index: int, ctx: HookContext) -> list[cst.BaseStatement]:
