@@ -1,13 +1,15 @@
 """optimizer.TorchToNNX on the transfer-learning tutorial's loop (issue 13): a backward and
 step under ``if phase == 'train':`` after a forward pass that also runs for the ``val`` phase,
-a scheduler handed to ``train_model`` and stepped there. Neither is translated yet: each
-escapes with a reason that names what blocks it."""
+a scheduler handed to ``train_model`` and stepped there once per epoch (its lr written as
+``scheduler(epoch + 1)``), and the nearby shapes that must not convert. The step after a
+forward pass outside its condition is not translated yet: it escapes with a reason."""
 
 from __future__ import annotations
 
 import textwrap
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX
+from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.support import run_codemod
 
 PHASE_LOOP = """\
@@ -38,7 +40,7 @@ def train_model(model, optimizer, scheduler, loaders, num_epochs):
             for inputs, labels in loaders[phase]:
                 if phase == 'train':
                     optimizer.zero_grad()
-                    loss = criterion(model(inputs), labels)
+                    loss = ((model(inputs) - labels) ** 2).mean()
                     loss.backward()
                     optimizer.step()
             if phase == 'train':
@@ -71,3 +73,99 @@ def test_a_step_whose_forward_is_in_its_block_gets_no_phase_reason() -> None:
     guard = "if phase == 'train':\n"
     output = convert(PHASE_LOOP.replace(guard, guard + forward_in_branch))
     assert "run under `if phase == 'train':`" not in output
+
+
+WRITE = 'optimizer.opt_state.hyperparams["learning_rate"][...] = scheduler(epoch + 1)'
+STEPPED = "            if phase == 'train':\n                scheduler.step()\n"
+
+
+def escaped_scheduler(code: str) -> str:
+    """The NNX output of ``code``, asserting the scheduler's step is not written."""
+    output = convert(code)
+    assert WRITE not in output and "scheduler.step()" in output, output
+    assert "ESCAPE-BEGIN torch.optim.lr_scheduler.StepLR" in output, output
+    return output
+
+
+def test_a_scheduler_handed_to_train_model_writes_the_lr_at_its_step() -> None:
+    output = convert(TRAIN_MODEL)
+    assert BEGIN not in output, output
+    assert f"            if phase == 'train':\n                {WRITE}\n" in output, output
+
+
+def test_the_written_scheduler_is_the_optimizers_injected_schedule() -> None:
+    output = convert(TRAIN_MODEL)
+    assert "optax.inject_hyperparams(optax.sgd)(learning_rate=float(exp_lr_scheduler(0)))" in (
+        output
+    ), output
+
+
+def test_a_second_run_changes_nothing() -> None:
+    once = convert(TRAIN_MODEL)
+    assert convert(once) == once
+
+
+def test_a_scheduler_stepped_in_both_phases_escapes() -> None:
+    output = escaped_scheduler(TRAIN_MODEL.replace(STEPPED, "            scheduler.step()\n"))
+    assert "its step count is not proved" in output
+
+
+def test_a_phase_list_with_train_twice_escapes() -> None:
+    escaped_scheduler(TRAIN_MODEL.replace("['train', 'val']", "['train', 'val', 'train']"))
+
+
+def test_a_continue_before_the_scheduler_step_escapes() -> None:
+    skip = "            if epoch == 1:\n                continue\n"
+    escaped_scheduler(TRAIN_MODEL.replace(STEPPED, skip + STEPPED))
+
+
+def test_a_break_of_the_epoch_loop_escapes() -> None:
+    stop = "        if epoch == 1:\n            break\n"
+    epoch_loop = "    for epoch in range(num_epochs):\n"
+    escaped_scheduler(TRAIN_MODEL.replace(epoch_loop, epoch_loop + stop))
+
+
+def test_another_scheduler_at_a_second_call_site_escapes() -> None:
+    other = (
+        "    other_optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "    other = lr_scheduler.StepLR(other_optimizer, step_size=2, gamma=0.5)\n"
+        "    train_model(model, other_optimizer, other, loaders, 25)\n"
+    )
+    output = escaped_scheduler(TRAIN_MODEL + other)
+    assert "hands `scheduler` another value" in output
+
+
+def test_the_scheduler_handed_to_train_model_twice_escapes() -> None:
+    again = "    train_model(model, optimizer_ft, exp_lr_scheduler, loaders, 25)\n"
+    escaped_scheduler(TRAIN_MODEL + again)
+
+
+def test_another_optimizer_handed_with_the_scheduler_escapes() -> None:
+    output = convert(
+        TRAIN_MODEL.replace(
+            "train_model(model, optimizer_ft,", "train_model(model, make_optimizer(),"
+        )
+    )
+    assert WRITE not in output, output
+
+
+def test_a_scheduler_read_in_train_model_escapes() -> None:
+    read = "                print(scheduler.get_last_lr())\n"
+    escaped_scheduler(TRAIN_MODEL.replace(STEPPED, STEPPED + read))
+
+
+def test_a_step_outside_the_condition_of_its_backward_is_not_rendered() -> None:
+    split = TRAIN_MODEL.replace(
+        "                    loss.backward()\n                    optimizer.step()\n",
+        "                    loss.backward()\n                optimizer.step()\n",
+    )
+    code = [line for line in convert(split).splitlines() if not line.strip().startswith("#")]
+    assert not any("nnx.value_and_grad(" in line for line in code)
+
+
+def test_the_optax_target_still_escapes_the_handed_scheduler() -> None:
+    from ml_switcheroo.codemods.optimizer import TorchToOptax
+
+    output = run_codemod(TRAIN_MODEL, TorchToOptax)
+    assert "ESCAPE-BEGIN torch.optim.lr_scheduler.StepLR" in output
+    assert "scheduler.step()" in output
