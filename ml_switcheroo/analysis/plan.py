@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import libcst as cst
@@ -175,6 +175,9 @@ class Region:
     # the stepped optimizer's schedule joins its chain (ReduceLROnPlateau): each update takes
     # the metric (``value=``)
     takes_metric: bool = False
+    # ``if phase == 'train': loss.backward(); opt.step()``, the last statement of the region,
+    # after the forward pass (``Planner._branch_region``); None: a region of one block
+    branch: cst.If | None = None
 
 
 @dataclass(eq=False)
@@ -2568,7 +2571,7 @@ class Planner:
             if constructor is not None:
                 by_optimizer.setdefault(id(constructor.call), []).append(site)
         for key, zero_grads in by_optimizer.items():
-            steps = self._optimizer_step_sites(self.by_call[key])
+            steps = [self._counted(s) for s in self._optimizer_step_sites(self.by_call[key])]
             if not steps or not self.collector.backwards:
                 continue  # no gradients computed in this file to accumulate
             if any(s.controls == z.controls for s in steps for z in zero_grads):
@@ -2599,8 +2602,9 @@ class Planner:
         if stepped is None:
             return False
         constructor = self._constructor_site(stepped, step)
+        controls = self._counted(step).controls
         for site in (s for s in self.plan.sites if s.role == ZERO_GRAD and s.receiver):
-            if site.controls != step.controls:
+            if site.controls != controls:
                 continue
             if constructor is not None:
                 if self._constructor_site(site.receiver, site) is constructor:  # type: ignore[arg-type]
@@ -2608,6 +2612,21 @@ class Planner:
             elif code_of(site.receiver).strip() == code_of(stepped).strip():  # type: ignore[arg-type]
                 return True
         return False
+
+    def _counted(self, step: Site) -> Site:
+        """``step`` as the zero_grad() calls count its controls: for NNX, without the ``if``
+        whose whole body is ``loss.backward()`` and the step (``if phase == 'train':``): a
+        zero_grad() each batch zeroes before each of those backward passes, as one under the
+        ``if`` would (the gradients never meet another step)."""
+        branch = step.controls[-1] if step.controls else None
+        if self.region_start != "forward" or not isinstance(branch, cst.If) or branch.orelse:
+            return step
+        body = list(branch.body.body)  # type: ignore[attr-defined]
+        if len(body) != 2 or body[1] is not step.statement:
+            return step
+        if not _lone_backward(body[0], self.backward_methods):
+            return step
+        return replace(step, controls=step.controls[:-1])
 
     def _zero_grad_escape(self, site: Site) -> None:
         self._refuse(site, findings.ZERO_GRAD_UNDER_OTHER_CONTROL)
@@ -2671,6 +2690,9 @@ class Planner:
                 gated = any(
                     isinstance(c, cst.If) for c in anchor.controls if c not in backward.controls
                 )
+                branch = self._branch_region(anchor, backward, depth, first, last)
+                if branch is not None:
+                    return branch
                 return Region(
                     block=block,
                     first=first,
@@ -2685,6 +2707,57 @@ class Planner:
             if block == stop_block or (stop_block is None and depth == 0):
                 return None
         return None
+
+    def _branch_region(
+        self, anchor: Site, backward: Site, depth: int, first: int, last: int
+    ) -> Region | None:
+        """NNX (``region_start == "forward"``): the backward pass and the step, the whole body
+        of an ``if`` (no ``else``) that follows the forward pass computing the loss in the
+        block around it: the region is that forward pass and the ``if`` (``Region.branch``).
+        The block is a function's or loop's body, or that of a
+        ``with torch.set_grad_enabled(<the if's test>):``. None for any other shape."""
+        if self.region_start != "forward" or first != 0 or depth != len(anchor.path) - 1:
+            return None
+        branch = anchor.controls[-1] if anchor.controls else None
+        if not isinstance(branch, cst.If) or branch.orelse is not None or depth == 0:
+            return None
+        body = list(branch.body.body)  # type: ignore[attr-defined]
+        if len(body) != 2 or body[0] is not backward.statement or last != 1:
+            return None
+        block, index = anchor.path[depth - 1]
+        outer = list(self.collector.blocks[block].body)  # type: ignore[attr-defined]
+        if outer[index] is not branch or not self._grad_context_agrees(block, branch):
+            return None
+        start = self._forward_start(outer, index)
+        if start == index:
+            return None
+        return Region(
+            block=block,
+            first=start,
+            last=index,
+            anchor=anchor,
+            backward=backward,
+            loss=_loss_name(backward),
+            scaler=self._scaler_name(anchor, backward),
+            gated=False,
+            statements=list(outer[start : index + 1]),
+            branch=branch,
+        )
+
+    def _grad_context_agrees(self, block: int, branch: cst.If) -> bool:
+        """Whether the block holding ``branch`` is a loop's or function's body, or that of
+        ``with torch.set_grad_enabled(X):`` with ``X`` the ``if``'s test as written. (The one
+        grad-mode context named here, not in the map: TODO move it to semantic_map.yaml.)"""
+        owner = _owner_of(self.module, self.collector.blocks[block])
+        if not isinstance(owner, cst.With):
+            return not isinstance(owner, (cst.Try, cst.If, cst.Else))
+        if len(owner.items) != 1 or not isinstance(owner.items[0].item, cst.Call):
+            return False
+        call = owner.items[0].item
+        names = self.resolver.imported_names(call.func)
+        if "torch.set_grad_enabled" not in names or len(call.args) != 1:
+            return False
+        return code_of(call.args[0].value).strip() == code_of(branch.test).strip()
 
     def _forward_start(self, body: Sequence[cst.BaseStatement], first: int) -> int:
         """The first statement of the forward pass before the backward at ``body[first]``: the
@@ -3218,6 +3291,20 @@ def _declared_global(module: cst.Module) -> set[str]:
 
     module.visit(_Find())
     return names
+
+
+def _owner_of(module: cst.Module, block: cst.CSTNode) -> cst.CSTNode | None:
+    """The statement whose body is the indented ``block`` (None: the module's)."""
+    found: list[cst.CSTNode] = []
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if not found and getattr(node, "body", None) is block:
+                found.append(node)
+            return not found
+
+    module.visit(_Find())
+    return found[0] if found else None
 
 
 def _plain(node: cst.BaseExpression) -> cst.Name | None:

@@ -1,8 +1,11 @@
 """The transfer-learning tutorial's loop (issue 13) translated by ``optimizer.TorchToNNX``: a
 ``train`` and a ``val`` phase each epoch, the StepLR handed to ``train_model`` and stepped
-there under ``if phase == 'train':``; the lr written as ``scheduler(epoch + 1)``. Run against
-PyTorch in float64: every loss of both phases and the final parameters, 30 updates over 3
-epochs (``nnx_loops.EPOCHS``), 3 x 2 validation batches without update."""
+there under ``if phase == 'train':`` (the lr written as ``scheduler(epoch + 1)``), and the
+tutorial's step: backward and step under ``if phase == 'train':`` in
+``with torch.set_grad_enabled(phase == 'train'):`` after the forward pass (the step rendered
+in that branch, the forward pass as written in an ``else:``). Run against PyTorch in float64:
+every loss of both phases (and the tutorial's predictions) and the final parameters, 30
+updates over 3 epochs (``nnx_loops.EPOCHS``), 3 x 2 validation batches without update."""
 
 from __future__ import annotations
 
@@ -41,7 +44,44 @@ def main(model, loaders):
 main(make_model(), {{'train': loader[:10], 'val': loader[10:]}})
 """
 
+TUTORIAL = """\
+import torch
+from torch.optim import lr_scheduler
+
+
+def train_model(model, optimizer, scheduler, loaders, num_epochs):
+    for epoch in range(num_epochs):
+        for phase in ['train', 'val']:
+            if phase == 'train':
+                model.train()
+            else:
+                model.eval()
+            for inputs, labels in loaders[phase]:
+                optimizer.zero_grad()
+                with torch.set_grad_enabled(phase == 'train'):
+                    outputs = model(inputs)
+                    preds = outputs.argmax(1)
+                    loss = ((outputs - labels) ** 2).mean()
+                    if phase == 'train':
+                        loss.backward()
+                        optimizer.step()
+                losses.append(loss.item())
+                losses.append(float((preds == labels.argmax(1)).sum()))
+            if phase == 'train':
+                scheduler.step()
+
+
+def main(model, loaders):
+    optimizer_ft = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    exp_lr_scheduler = lr_scheduler.StepLR(optimizer_ft, step_size=1, gamma=0.5)
+    train_model(model, optimizer_ft, exp_lr_scheduler, loaders, EPOCHS)
+
+
+main(make_model(), {'train': loader[:10], 'val': loader[10:]})
+"""
+
 LOOPS = {
+    "the_tutorials_loop": TUTORIAL,
     "step_lr_of_sgd_momentum": TRAIN_MODEL.format(
         optimizer="SGD(model.parameters(), lr=0.1, momentum=0.9)",
         scheduler="StepLR(optimizer_ft, step_size=1, gamma=0.5)",
@@ -59,3 +99,11 @@ def test_a_scheduler_handed_to_train_model_matches_torch(name: str) -> None:
     assert BEGIN not in translated, translated
     assert "scheduler(epoch + 1)" in translated, translated
     assert rel < 1e-9, (name, rel, translated)
+
+
+def test_the_tutorials_step_is_rendered_in_the_train_branch() -> None:
+    translated, _ = translated_rel(TUTORIAL)
+    assert "                if phase == 'train':\n                    def loss_fn(model):" in (
+        translated
+    ), translated
+    assert "                else:\n                    outputs = model(inputs)\n" in translated

@@ -24,6 +24,7 @@ parameter passed on through such a function is not followed (an unknown loss: es
 from __future__ import annotations
 
 import builtins
+from dataclasses import replace
 from collections.abc import Callable, Iterator, Sequence
 
 import libcst as cst
@@ -60,7 +61,9 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
         raise Untranslatable("a step without its backward pass in the same function")
     names = {"loss": region.loss, "model": "model", "optimizer": _optimizer_text(region)}
     try:
-        statements = _rendered_step(region, names, ctx)
+        statements = _rendered_step(region, names, ctx) if region.branch is None else []
+        if region.branch is not None:
+            statements = [_rendered_branch(region, region.branch, names, ctx)]
     except Untranslatable as exc:
         suggestion = SUGGESTION.format(**names)
         if region.clipped:
@@ -69,6 +72,24 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
         raise Untranslatable(exc.reason, suggestion) from None
     ctx.add_import("nnx")
     return ReplaceRegion(tuple(statements))
+
+
+def _rendered_branch(
+    region: Region, branch: cst.If, names: dict[str, str], ctx: HookContext
+) -> cst.If:
+    """``if phase == 'train':`` with the step rendered from the forward pass before it and
+    the backward and step in it, ``else:`` the forward pass as written (``Region.branch``):
+    when the test is false torch runs the forward pass without a step, the same values."""
+    forward = region.statements[:-1]
+    flat = replace(region, statements=[*forward, *branch.body.body], branch=None)  # type: ignore[attr-defined]
+    rendered = _rendered_step(flat, names, ctx)
+    first = forward[0]
+    kept = [first.with_changes(leading_lines=()), *forward[1:]]  # type: ignore[attr-defined]
+    return branch.with_changes(
+        body=branch.body.with_changes(body=rendered),
+        orelse=cst.Else(body=branch.body.with_changes(body=kept)),
+        leading_lines=first.leading_lines,  # type: ignore[attr-defined]
+    )
 
 
 def _optimizer_text(region: Region) -> str:
@@ -396,6 +417,7 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
         if not _is_zero_grad(s, ctx) and not any(s is b for b in summed)
     ]
     forward, tail = _loss_slice(candidates, [region.statements[index], *summed])
+    tail = _run_after_gradient(tail, candidates, region)
     forward = []
     for statement in candidates:
         if any(statement is t for t in tail):
@@ -427,6 +449,23 @@ def _forward_missing(region: Region) -> str:
         "not translated (it needs the forward pass traced in `loss_fn` in this branch and "
         "run as written in an `else:`)"
     )
+
+
+def _run_after_gradient(
+    tail: list[cst.BaseStatement], candidates: list[cst.BaseStatement], region: Region
+) -> list[cst.BaseStatement]:
+    """``tail`` without the assignments that read a name a later statement of the loss reads
+    (``_, preds = torch.max(outputs, 1)`` between ``outputs = model(x)`` and the loss): those
+    stay in the loss function where torch runs them, their names come out as aux (after the
+    gradient, a later in-place change of the name would be seen; ``_check_tail``)."""
+    kept = []
+    for statement in tail:
+        position = next(i for i, s in enumerate(candidates) if s is statement)
+        later = [s for s in candidates[position + 1 :] if not any(s is t for t in tail)]
+        shared = _variables_of([statement]) & _variables_of(_before_backward(later, region))
+        if not (shared and _is_assignment(statement)):
+            kept.append(statement)
+    return kept
 
 
 def _summed_backwards(region: Region, index: int, ctx: HookContext) -> list[cst.BaseStatement]:
