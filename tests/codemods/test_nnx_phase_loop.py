@@ -23,10 +23,29 @@ for epoch in range(3):
             optimizer.zero_grad()
             with torch.set_grad_enabled(phase == 'train'):
                 outputs = model(inputs)
-                loss = criterion(outputs, labels)
+                _, preds = torch.max(outputs, 1)
+                loss = ((outputs - labels) ** 2).mean()
                 if phase == 'train':
                     loss.backward()
                     optimizer.step()
+            running_corrects += torch.sum(preds == labels)
+"""
+
+EXPECTED_PHASE_LOOP = """\
+            with torch.set_grad_enabled(phase == 'train'):
+                if phase == 'train':
+                    def loss_fn(model):
+                        outputs = model(inputs)
+                        _, preds = torch.max(outputs, 1)
+                        loss = ((outputs - labels) ** 2).mean()
+                        return loss, preds
+                    (loss, preds), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+                    optimizer.update(model, grads)
+                else:
+                    outputs = model(inputs)
+                    _, preds = torch.max(outputs, 1)
+                    loss = ((outputs - labels) ** 2).mean()
+            running_corrects += torch.sum(preds == labels)
 """
 
 TRAIN_MODEL = """\
@@ -58,21 +77,74 @@ def convert(code: str) -> str:
     return run_codemod(textwrap.dedent(code), TorchToNNX)
 
 
-def test_a_step_under_the_phase_condition_after_the_forward_names_the_condition() -> None:
-    output = convert(PHASE_LOOP)
+def rendered(output: str) -> bool:
+    """Whether ``output`` has code (not a comment) calling ``nnx.value_and_grad``."""
     code = [line for line in output.splitlines() if not line.strip().startswith("#")]
-    assert not any("nnx.value_and_grad(" in line for line in code), output
+    return any("nnx.value_and_grad(" in line for line in code)
+
+
+def test_the_tutorials_step_becomes_a_train_branch_and_an_else() -> None:
+    output = convert(PHASE_LOOP)
+    assert BEGIN not in output, output
+    assert EXPECTED_PHASE_LOOP in output, output
+
+
+def test_a_grad_context_with_another_test_than_the_branch_escapes_with_the_condition() -> None:
+    output = convert(
+        PHASE_LOOP.replace("set_grad_enabled(phase == 'train')", "set_grad_enabled(True)")
+    )
+    assert not rendered(output), output
     assert (
         "reason: the forward pass that computes `loss` is not in the step: the backward pass "
         "and the step run under `if phase == 'train':`"
     ) in output
 
 
-def test_a_step_whose_forward_is_in_its_block_gets_no_phase_reason() -> None:
-    forward_in_branch = " " * 20 + "loss = criterion(model(inputs), labels)\n"
-    guard = "if phase == 'train':\n"
-    output = convert(PHASE_LOOP.replace(guard, guard + forward_in_branch))
-    assert "run under `if phase == 'train':`" not in output
+def test_a_no_grad_context_escapes() -> None:
+    output = convert(
+        PHASE_LOOP.replace("torch.set_grad_enabled(phase == 'train')", "torch.no_grad()")
+    )
+    assert not rendered(output), output
+
+
+def test_a_branch_with_an_else_escapes() -> None:
+    step = "                    optimizer.step()\n"
+    other = "                else:\n                    print('val')\n"
+    assert not rendered(convert(PHASE_LOOP.replace(step, step + other)))
+
+
+def test_a_step_outside_the_branch_of_its_backward_escapes() -> None:
+    step = "                    optimizer.step()\n"
+    assert not rendered(convert(PHASE_LOOP.replace(step, "                optimizer.step()\n")))
+
+
+def test_a_step_under_another_condition_than_its_backward_escapes() -> None:
+    step = "                    optimizer.step()\n"
+    other = "                if epoch > 0:\n                    optimizer.step()\n"
+    assert not rendered(
+        convert(
+            PHASE_LOOP.replace(step, "").replace(
+                "                    loss.backward()\n",
+                "                    loss.backward()\n" + other,
+            )
+        )
+    )
+
+
+def test_a_zero_grad_outside_the_batch_loop_escapes() -> None:
+    zero = "            optimizer.zero_grad()\n"
+    moved = PHASE_LOOP.replace(zero, "").replace(
+        "    for phase in ['train', 'val']:\n",
+        "    optimizer.zero_grad()\n    for phase in ['train', 'val']:\n",
+    )
+    assert not rendered(convert(moved))
+
+
+def test_a_call_between_the_forward_statements_escapes() -> None:
+    outputs = "                outputs = model(inputs)\n"
+    assert not rendered(
+        convert(PHASE_LOOP.replace(outputs, outputs + "                record(outputs)\n"))
+    )
 
 
 WRITE = 'optimizer.opt_state.hyperparams["learning_rate"][...] = scheduler(epoch + 1)'

@@ -24,8 +24,8 @@ parameter passed on through such a function is not followed (an unknown loss: es
 from __future__ import annotations
 
 import builtins
-from dataclasses import replace
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 import libcst as cst
 
@@ -436,7 +436,8 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
 def _forward_missing(region: Region) -> str:
     """Why the step has no forward pass: in general, not in the step's block; under an ``if``
     whose body starts with the backward (``if phase == 'train': loss.backward(); opt.step()``
-    after a forward that also runs for the other phase), what translating it would need."""
+    after a forward that also runs for the other phase) not of the shape translated
+    (``Planner._branch_region``), which shape is."""
     missing = f"the forward pass that computes `{region.loss}` is not in the step"
     controls = region.anchor.controls
     guard = controls[-1] if controls else None
@@ -446,8 +447,8 @@ def _forward_missing(region: Region) -> str:
     return (
         f"{missing}: the backward pass and the step run under `if {condition}:`, after a "
         "forward pass that also runs when the condition is false (a validation phase); "
-        "not translated (it needs the forward pass traced in `loss_fn` in this branch and "
-        "run as written in an `else:`)"
+        "translated only when they are the whole body of that `if` (no `else:`), in a loop "
+        "or `with torch.set_grad_enabled(<the same test>):`"
     )
 
 
