@@ -241,3 +241,21 @@ def test_the_optax_target_still_escapes_the_handed_scheduler() -> None:
     output = run_codemod(TRAIN_MODEL, TorchToOptax)
     assert "ESCAPE-BEGIN torch.optim.lr_scheduler.StepLR" in output
     assert "scheduler.step()" in output
+
+
+def test_comments_around_the_branch_are_kept_once() -> None:
+    commented = PHASE_LOOP.replace(
+        "                outputs = model(inputs)\n",
+        "                # the forward\n                outputs = model(inputs)\n",
+    ).replace(
+        "                if phase == 'train':\n",
+        "                # train only\n                if phase == 'train':  # guard\n",
+    )
+    output = convert(commented)
+    assert output.count("# the forward") == 1 and output.count("# train only") == 1, output
+    assert output.count("# guard") == 1, output
+
+
+def test_a_second_run_of_the_branch_changes_nothing() -> None:
+    once = convert(PHASE_LOOP)
+    assert convert(once) == once

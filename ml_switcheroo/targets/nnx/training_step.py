@@ -87,8 +87,7 @@ def _rendered_branch(
     kept = [first.with_changes(leading_lines=()), *forward[1:]]  # type: ignore[attr-defined]
     return branch.with_changes(
         body=branch.body.with_changes(body=rendered),
-        orelse=cst.Else(body=branch.body.with_changes(body=kept)),
-        leading_lines=first.leading_lines,  # type: ignore[attr-defined]
+        orelse=cst.Else(body=cst.IndentedBlock(body=kept)),
     )
 
 
