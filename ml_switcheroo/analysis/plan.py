@@ -2729,8 +2729,9 @@ class Planner:
         if outer[index] is not branch or not self._grad_context_agrees(block, branch):
             return None
         start = self._forward_start(outer, index)
-        if start == index:
-            return None
+        bound = set().union(*(_bound_names(s) for s in outer[start:index]))
+        if start == index or bound & {n.value for n in _names(branch.test)}:
+            return None  # the test would be evaluated before the forward pass binds it
         return Region(
             block=block,
             first=start,

@@ -259,3 +259,38 @@ def test_comments_around_the_branch_are_kept_once() -> None:
 def test_a_second_run_of_the_branch_changes_nothing() -> None:
     once = convert(PHASE_LOOP)
     assert convert(once) == once
+
+
+def test_a_branch_test_the_forward_pass_binds_escapes() -> None:
+    loop = """\
+import torch
+
+model = make_model()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for inputs, labels in loader:
+    optimizer.zero_grad()
+    outputs = model(inputs)
+    loss = ((outputs - labels) ** 2).mean()
+    train = outputs.sum() > 0
+    if train:
+        loss.backward()
+        optimizer.step()
+"""
+    assert not rendered(convert(loop))
+
+
+def test_a_branch_in_a_loop_body_without_a_grad_context_is_rendered() -> None:
+    loop = """\
+import torch
+
+model = make_model()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for phase, inputs, labels in batches:
+    optimizer.zero_grad()
+    outputs = model(inputs)
+    loss = ((outputs - labels) ** 2).mean()
+    if phase == 'train':
+        loss.backward()
+        optimizer.step()
+"""
+    assert rendered(convert(loop))
