@@ -294,3 +294,13 @@ for phase, inputs, labels in batches:
         optimizer.step()
 """
     assert rendered(convert(loop))
+
+
+def test_a_zero_grad_in_the_grad_context_is_not_copied_to_the_else() -> None:
+    zero = "            optimizer.zero_grad()\n"
+    outputs = "                outputs = model(inputs)\n"
+    moved = PHASE_LOOP.replace(zero, "").replace(
+        outputs, "                optimizer.zero_grad()\n" + outputs
+    )
+    output = convert(moved)
+    assert rendered(output) and "zero_grad" not in output, output

@@ -83,8 +83,8 @@ def _rendered_branch(
     forward = region.statements[:-1]
     flat = replace(region, statements=[*forward, *branch.body.body], branch=None)  # type: ignore[attr-defined]
     rendered = _rendered_step(flat, names, ctx)
-    first = forward[0]
-    kept = [first.with_changes(leading_lines=()), *forward[1:]]  # type: ignore[attr-defined]
+    kept = [s for s in forward if not _is_zero_grad(s, ctx)]  # the nnx.Optimizer has none
+    kept[0] = kept[0].with_changes(leading_lines=())  # (kept above the `if`)
     return branch.with_changes(
         body=branch.body.with_changes(body=rendered),
         orelse=cst.Else(body=cst.IndentedBlock(body=kept)),
