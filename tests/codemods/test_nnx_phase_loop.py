@@ -304,3 +304,23 @@ def test_a_zero_grad_in_the_grad_context_is_not_copied_to_the_else() -> None:
     )
     output = convert(moved)
     assert rendered(output) and "zero_grad" not in output, output
+
+
+def test_an_assignment_between_forward_statements_stays_in_the_loss_function_as_aux() -> None:
+    loop = """\
+import torch
+
+model = make_model()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for inputs, labels in loader:
+    optimizer.zero_grad()
+    outputs = model(inputs)
+    preds = outputs.argmax(1)
+    loss = ((outputs - labels) ** 2).mean()
+    loss.backward()
+    optimizer.step()
+    record(preds)
+"""
+    output = convert(loop)
+    assert "        preds = outputs.argmax(1)\n        loss = " in output, output
+    assert "(loss, preds), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)" in output

@@ -61,8 +61,9 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
         raise Untranslatable("a step without its backward pass in the same function")
     names = {"loss": region.loss, "model": "model", "optimizer": _optimizer_text(region)}
     try:
-        statements = _rendered_step(region, names, ctx) if region.branch is None else []
-        if region.branch is not None:
+        if region.branch is None:
+            statements = _rendered_step(region, names, ctx)
+        else:
             statements = [_rendered_branch(region, region.branch, names, ctx)]
     except Untranslatable as exc:
         suggestion = SUGGESTION.format(**names)
