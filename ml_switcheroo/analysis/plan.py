@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import libcst as cst
@@ -140,6 +140,9 @@ class SchedulePlan:
     # the outer scheduler is the call of a scheduler factory of another file (issue 12): it
     # stands for the factory's scheduler call (``factories.scheduler_call``)
     foreign: FactoryCall | None = None
+    # (optimizer, scheduler) as the function the scheduler is handed to names them at its
+    # step() (``Planner._handed_scheduler``); None: the names it is built under
+    step_names: tuple[str, str] | None = None
 
 
 class Warmup(NamedTuple):
@@ -172,6 +175,9 @@ class Region:
     # the stepped optimizer's schedule joins its chain (ReduceLROnPlateau): each update takes
     # the metric (``value=``)
     takes_metric: bool = False
+    # ``if phase == 'train': loss.backward(); opt.step()``, the last statement of the region,
+    # after the forward pass (``Planner._branch_region``); None: a region of one block
+    branch: cst.If | None = None
 
 
 @dataclass(eq=False)
@@ -942,7 +948,7 @@ class Planner:
                 return
         if warmup is None and not self._classify_stepping(schedule):
             return
-        handed = self._scheduler_handed_to_call(statement_members)
+        handed = None if schedule.step_names else self._scheduler_handed_to_call(statement_members)
         if handed is not None:
             self._refuse(outer, findings.SCHEDULER_HANDED_TO_CALL, **handed)
             return
@@ -1221,6 +1227,17 @@ class Planner:
                 if schedule.written is not None:
                     schedule.move = "none"  # the optimizer does not use it: nothing moves
             return True  # ReduceLROnPlateau: else its step(metric) becomes an escape of its own
+        handed = self._handed_scheduler(schedule) if not steps else False
+        if isinstance(handed, str):
+            self._refuse(
+                schedule.outer,
+                findings.SCHEDULER_STEPPING_NOT_PROVED,
+                reason=handed,
+                **_stepping(schedule),
+            )
+            return False
+        if handed:
+            return True
         if not steps:
             goes = self._where_it_goes(schedule.outer)
             self._refuse(
@@ -1414,6 +1431,137 @@ class Planner:
         reads = [(base, m) for base, m in methods if m not in self.step_methods]
         # `t.sched.get_last_lr()` outside the class would stay torch code: not followed
         return len(steps) == 1 and all(b == receiver and m in _SCHEDULER_READS for b, m in reads)
+
+    def _handed_scheduler(self, schedule: SchedulePlan) -> bool | str:
+        """A scheduler handed, with its optimizer, to one call of a function of this file
+        that steps it (NNX: ``writes_epoch_lr``, no --steps-per-epoch): True when its step
+        count there is proved (``_phase_epoch_count``; sets ``written``, ``step_sites``,
+        ``step_names``), why not (a str), or False when it is not such a scheduler. The call
+        is the one use of the scheduler's name after it is built, in the same block (each run
+        of the block hands a fresh scheduler); every call of the function in the repository
+        hands it this scheduler and this optimizer (``reaching_values``), and it reads them
+        only as ``scheduler.step()`` and through its optimizer parameter."""
+        if not self.writes_epoch_lr or self.steps_per_epoch is not None:
+            return False
+        optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
+        if not isinstance(optimizer, cst.Name) or not isinstance(scheduler, cst.Name):
+            return False
+        body = self.collector.blocks[schedule.outer.block].body  # type: ignore[attr-defined]
+        after = [s for s in body[schedule.outer.index + 1 :] if _mentions(s, scheduler.value)]
+        call = _direct_call(after[0]) if len(after) == 1 else None
+        handed = [a for a in call.args if _mentions(a, scheduler.value)] if call else []
+        param = self.resolver.local_parameter(call, handed[0]) if len(handed) == 1 else None
+        if call is None or param is None or handed[0].value is not _plain(handed[0].value):
+            return False
+        name = f"{code_of(call.func).strip()}()"
+        if _references_of(self.module, scheduler.value) != 2:
+            return f"`{scheduler.value}` is used elsewhere than in {name}"
+        cross_file = self.resolver.cross_file
+        if cross_file is not None and cross_file.mentioned_elsewhere(code_of(call.func).strip()):
+            return f"{name} is named in another file, which may hand it another scheduler"
+        if not self._never_rebound(param):
+            return f"{name} rebinds `{param.name.value}`"
+        uses = self.resolver.parameter_uses(param)
+        steps = [s for s in self.plan.sites if any(s.receiver is u for u in uses)]
+        stepped = len(steps) == 1 and self._is_step(steps[0])
+        if len(uses) != 1 or not stepped:
+            return f"{name} uses `{param.name.value}` otherwise than by one `.step()`"
+        reached = self.resolver.reaching_values(uses[0], steps[0].enclosing_class)
+        if reached is None or len(reached) != 1 or reached[0] is not schedule.outer.call:
+            return f"a call of {name} hands `{param.name.value}` another value"
+        local_optimizer = self._handed_optimizer(call, optimizer, schedule)
+        if local_optimizer is None:
+            return f"{name} is not handed `{optimizer.value}` as a parameter it only steps"
+        count = self._phase_epoch_count(steps[0])
+        if count is None:
+            return (
+                f"{name} steps `{param.name.value}` where its step count is not proved: "
+                "once per epoch, alone under `if phase == 'train':` directly in "
+                "`for phase in [...]` (one 'train' in the list) directly in "
+                "`for epoch in range(n)`, no jump out of either loop"
+            )
+        schedule.written, schedule.step_sites = count, steps
+        schedule.step_names = (local_optimizer, param.name.value)
+        return True
+
+    def _handed_optimizer(
+        self, call: cst.Call, optimizer: cst.Name, schedule: SchedulePlan
+    ) -> str | None:
+        """The parameter ``call`` hands ``optimizer`` to (its one argument naming it), which
+        every call of the function in this file gives that optimizer and the function never
+        rebinds; None otherwise."""
+        handed = [a for a in call.args if _mentions(a, optimizer.value)]
+        if len(handed) != 1 or handed[0].value is not _plain(handed[0].value):
+            return None
+        param = self.resolver.local_parameter(call, handed[0])
+        uses = self.resolver.parameter_uses(param) if param is not None else []
+        if param is None or not uses or not self._never_rebound(param):
+            return None
+        reached = self.resolver.reaching_values(uses[0], None)  # type: ignore[arg-type]
+        if reached is None or len(reached) != 1 or reached[0] is not schedule.optimizer.call:
+            return None
+        return param.name.value
+
+    def _never_rebound(self, param: cst.Param) -> bool:
+        """Whether nothing in its function assigns the parameter ``param``'s name."""
+        scope = self.resolver.scopes.get(param)
+        if scope is None:
+            return False
+        return all(a.node is param for a in scope.assignments[param.name.value])
+
+    def _phase_epoch_count(self, step: Site) -> str | None:
+        """``epoch + 1``: the scheduler's step count at ``if phase == 'train': sched.step()``
+        (the step alone in the ``if``, no ``else``), directly in the body of
+        ``for phase in ['train', 'val']`` (string literals, the compared one once), itself
+        directly in ``for epoch in range(n)``: true once per epoch. Neither loop has an
+        ``else`` or a jump out of it or past the rest of its body, neither name is rebound
+        in it. None for any other shape."""
+        controls = step.controls
+        if len(controls) < 3 or step.index != 0:
+            return None
+        guard, phases, epochs = controls[-1], controls[-2], controls[-3]
+        if not isinstance(guard, cst.If) or guard.orelse is not None or len(guard.body.body) != 1:
+            return None
+        if not all(isinstance(loop, cst.For) for loop in (phases, epochs)):
+            return None
+        if not self._one_phase_true(guard.test, phases) or guard not in phases.body.body:  # type: ignore[attr-defined]
+            return None
+        if phases not in epochs.body.body or _direct_call(step.statement) is None:  # type: ignore[attr-defined]
+            return None
+        start = self._epoch_start(epochs) if isinstance(epochs.target, cst.Name) else None  # type: ignore[attr-defined]
+        for loop in (phases, epochs):
+            inside = list(loop.body.body)  # type: ignore[attr-defined]
+            if loop.orelse is not None or loop.asynchronous:  # type: ignore[attr-defined]
+                return None
+            if any(stepping.leaves_loop(s) for s in inside):
+                return None
+            if self.rebound_in([loop.target], inside):  # type: ignore[attr-defined]
+                return None
+        if start is None:
+            return None
+        return _steps_at(epochs.target.value, start)  # type: ignore[attr-defined]
+
+    def _one_phase_true(self, test: cst.BaseExpression, loop: cst.For) -> bool:
+        """Whether ``test`` is ``phase == 'x'`` (or ``'x' == phase``) for the target ``phase``
+        of ``loop``, which iterates a list or tuple literal of distinct string literals with
+        ``'x'`` in it."""
+        if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+            return False
+        if not isinstance(test.comparisons[0].operator, cst.Equal):
+            return False
+        sides = [test.left, test.comparisons[0].comparator]
+        names = [s for s in sides if isinstance(s, cst.Name)]
+        texts = [s for s in sides if isinstance(s, cst.SimpleString)]
+        target = loop.target
+        if len(names) != 1 or len(texts) != 1 or not isinstance(target, cst.Name):
+            return False
+        if names[0].value != target.value or not isinstance(loop.iter, (cst.List, cst.Tuple)):
+            return False
+        elements = [e.value for e in loop.iter.elements]
+        if not all(isinstance(e, cst.SimpleString) and not e.prefix.strip("rR") for e in elements):
+            return False
+        values = [e.evaluated_value for e in elements]  # type: ignore[union-attr]
+        return len(set(values)) == len(values) and texts[0].evaluated_value in values
 
     def _metric_epoch_count(self, schedule: SchedulePlan, steps: list[Site]) -> str | None:
         """``epoch + 1`` (``_epoch_count``) for a scheduler that takes a metric
@@ -2498,7 +2646,7 @@ class Planner:
             if constructor is not None:
                 by_optimizer.setdefault(id(constructor.call), []).append(site)
         for key, zero_grads in by_optimizer.items():
-            steps = self._optimizer_step_sites(self.by_call[key])
+            steps = [self._counted(s) for s in self._optimizer_step_sites(self.by_call[key])]
             if not steps or not self.collector.backwards:
                 continue  # no gradients computed in this file to accumulate
             if any(s.controls == z.controls for s in steps for z in zero_grads):
@@ -2529,8 +2677,9 @@ class Planner:
         if stepped is None:
             return False
         constructor = self._constructor_site(stepped, step)
+        controls = self._counted(step).controls
         for site in (s for s in self.plan.sites if s.role == ZERO_GRAD and s.receiver):
-            if site.controls != step.controls:
+            if site.controls != controls:
                 continue
             if constructor is not None:
                 if self._constructor_site(site.receiver, site) is constructor:  # type: ignore[arg-type]
@@ -2538,6 +2687,21 @@ class Planner:
             elif code_of(site.receiver).strip() == code_of(stepped).strip():  # type: ignore[arg-type]
                 return True
         return False
+
+    def _counted(self, step: Site) -> Site:
+        """``step`` as the zero_grad() calls count its controls: for NNX, without the ``if``
+        whose whole body is ``loss.backward()`` and the step (``if phase == 'train':``): a
+        zero_grad() each batch zeroes before each of those backward passes, as one under the
+        ``if`` would (the gradients never meet another step)."""
+        branch = step.controls[-1] if step.controls else None
+        if self.region_start != "forward" or not isinstance(branch, cst.If) or branch.orelse:
+            return step
+        body = list(branch.body.body)  # type: ignore[attr-defined]
+        if len(body) != 2 or body[1] is not step.statement:
+            return step
+        if not _lone_backward(body[0], self.backward_methods):
+            return step
+        return replace(step, controls=step.controls[:-1])
 
     def _zero_grad_escape(self, site: Site) -> None:
         self._refuse(site, findings.ZERO_GRAD_UNDER_OTHER_CONTROL)
@@ -2601,6 +2765,9 @@ class Planner:
                 gated = any(
                     isinstance(c, cst.If) for c in anchor.controls if c not in backward.controls
                 )
+                branch = self._branch_region(anchor, backward, depth, first, last)
+                if branch is not None:
+                    return branch
                 return Region(
                     block=block,
                     first=first,
@@ -2615,6 +2782,58 @@ class Planner:
             if block == stop_block or (stop_block is None and depth == 0):
                 return None
         return None
+
+    def _branch_region(
+        self, anchor: Site, backward: Site, depth: int, first: int, last: int
+    ) -> Region | None:
+        """NNX (``region_start == "forward"``): the backward pass and the step, the whole body
+        of an ``if`` (no ``else``) that follows the forward pass computing the loss in the
+        block around it: the region is that forward pass and the ``if`` (``Region.branch``).
+        The block is a function's or loop's body, or that of a
+        ``with torch.set_grad_enabled(<the if's test>):``. None for any other shape."""
+        if self.region_start != "forward" or first != 0 or depth != len(anchor.path) - 1:
+            return None
+        branch = anchor.controls[-1] if anchor.controls else None
+        if not isinstance(branch, cst.If) or branch.orelse is not None or depth == 0:
+            return None
+        body = list(branch.body.body)  # type: ignore[attr-defined]
+        if len(body) != 2 or body[0] is not backward.statement or last != 1:
+            return None
+        block, index = anchor.path[depth - 1]
+        outer = list(self.collector.blocks[block].body)  # type: ignore[attr-defined]
+        if outer[index] is not branch or not self._grad_context_agrees(block, branch):
+            return None
+        start = self._forward_start(outer, index)
+        bound = set().union(*(_bound_names(s) for s in outer[start:index]))
+        if start == index or bound & {n.value for n in _names(branch.test)}:
+            return None  # the test would be evaluated before the forward pass binds it
+        return Region(
+            block=block,
+            first=start,
+            last=index,
+            anchor=anchor,
+            backward=backward,
+            loss=_loss_name(backward),
+            scaler=self._scaler_name(anchor, backward),
+            gated=False,
+            statements=list(outer[start : index + 1]),
+            branch=branch,
+        )
+
+    def _grad_context_agrees(self, block: int, branch: cst.If) -> bool:
+        """Whether the block holding ``branch`` is a loop's or function's body, or that of
+        ``with torch.set_grad_enabled(X):`` with ``X`` the ``if``'s test as written. (The one
+        grad-mode context named here, not in the map: TODO move it to semantic_map.yaml.)"""
+        owner = _owner_of(self.module, self.collector.blocks[block])
+        if not isinstance(owner, cst.With):
+            return not isinstance(owner, (cst.Try, cst.If, cst.Else))
+        if len(owner.items) != 1 or not isinstance(owner.items[0].item, cst.Call):
+            return False
+        call = owner.items[0].item
+        names = self.resolver.imported_names(call.func)
+        if "torch.set_grad_enabled" not in names or len(call.args) != 1:
+            return False
+        return code_of(call.args[0].value).strip() == code_of(branch.test).strip()
 
     def _forward_start(self, body: Sequence[cst.BaseStatement], first: int) -> int:
         """The first statement of the forward pass before the backward at ``body[first]``: the
@@ -3296,6 +3515,25 @@ def _declared_global(module: cst.Module) -> set[str]:
 
     module.visit(_Find())
     return names
+
+
+def _owner_of(module: cst.Module, block: cst.CSTNode) -> cst.CSTNode | None:
+    """The statement whose body is the indented ``block`` (None: the module's)."""
+    found: list[cst.CSTNode] = []
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if not found and getattr(node, "body", None) is block:
+                found.append(node)
+            return not found
+
+    module.visit(_Find())
+    return found[0] if found else None
+
+
+def _plain(node: cst.BaseExpression) -> cst.Name | None:
+    """``node`` when it is a plain name, else None."""
+    return node if isinstance(node, cst.Name) else None
 
 
 def _direct_call(statement: cst.BaseStatement) -> cst.Call | None:

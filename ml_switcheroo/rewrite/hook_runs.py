@@ -104,14 +104,14 @@ class HookRuns:
 
     def _folded(self, attached: cst.Call) -> bool:
         """Whether the optimizer folds ``attached``: translated so far, or (a factory's
-        scheduler, which may come before its optimizer in the file) its optimizer's dry run
-        folds it."""
+        scheduler, or one handed to a function defined before its optimizer: ``step_names``)
+        its optimizer's dry run folds it."""
         if self.statements.is_folded(id(attached)):
             return True
         schedule = self.plan().schedule_of(attached)
         return (
             schedule is not None
-            and schedule.factory is not None
+            and (schedule.factory is not None or schedule.step_names is not None)
             and (self.receivers.value_translates(attached))
         )
 

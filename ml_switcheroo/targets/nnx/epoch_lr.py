@@ -45,8 +45,9 @@ def nnx_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression |
     optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
     if line is None or optimizer is None or scheduler is None:
         raise Untranslatable("the scheduler's step() is not a statement of its own")
-    value = f"{code_of(scheduler).strip()}({schedule.written})"
-    state = ctx.state_of(code_of(optimizer).strip()) + _chain_element(schedule, ctx)
+    names = schedule.step_names or (code_of(optimizer).strip(), code_of(scheduler).strip())
+    value = f"{names[1]}({schedule.written})"
+    state = ctx.state_of(names[0]) + _chain_element(schedule, ctx)
     text = WRITE.format(state=state, value=value)
     written = cst.parse_statement(text).with_changes(trailing_whitespace=line.trailing_whitespace)
     return ReplaceStatement(written)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 import libcst as cst
 
@@ -66,7 +67,10 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
         raise Untranslatable("a step without its backward pass in the same function")
     names = {"loss": region.loss, "model": "model", "optimizer": _optimizer_text(region)}
     try:
-        statements = _rendered_step(region, names, ctx)
+        if region.branch is None:
+            statements = _rendered_step(region, names, ctx)
+        else:
+            statements = [_rendered_branch(region, region.branch, names, ctx)]
     except Untranslatable as exc:
         suggestion = SUGGESTION.format(**names)
         if region.clipped:
@@ -75,6 +79,23 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
         raise Untranslatable(exc.reason, suggestion) from None
     ctx.add_import("nnx")
     return ReplaceRegion(tuple(statements))
+
+
+def _rendered_branch(
+    region: Region, branch: cst.If, names: dict[str, str], ctx: HookContext
+) -> cst.If:
+    """``if phase == 'train':`` with the step rendered from the forward pass before it and
+    the backward and step in it, ``else:`` the forward pass as written (``Region.branch``):
+    when the test is false torch runs the forward pass without a step, the same values."""
+    forward = region.statements[:-1]
+    flat = replace(region, statements=[*forward, *branch.body.body], branch=None)  # type: ignore[attr-defined]
+    rendered = _rendered_step(flat, names, ctx)
+    kept = [s for s in forward if not _is_zero_grad(s, ctx)]  # the nnx.Optimizer has none
+    kept[0] = kept[0].with_changes(leading_lines=())  # (kept above the `if`)
+    return branch.with_changes(
+        body=branch.body.with_changes(body=rendered),
+        orelse=cst.Else(body=cst.IndentedBlock(body=kept)),
+    )
 
 
 def _optimizer_text(region: Region) -> str:
@@ -418,6 +439,7 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
         if not _is_zero_grad(s, ctx) and not any(s is b for b in summed)
     ]
     forward, tail = _loss_slice(candidates, [region.statements[index], *summed])
+    tail = _run_after_gradient(tail, candidates, region)
     forward = []
     for statement in candidates:
         if any(statement is t for t in tail):
@@ -429,8 +451,44 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
             )
         forward.append(statement)
     if not forward:
-        raise Untranslatable(f"the forward pass that computes `{region.loss}` is not in the step")
+        raise Untranslatable(_forward_missing(region))
     return forward, index, tail
+
+
+def _forward_missing(region: Region) -> str:
+    """Why the step has no forward pass: in general, not in the step's block; under an ``if``
+    whose body starts with the backward (``if phase == 'train': loss.backward(); opt.step()``
+    after a forward that also runs for the other phase) not of the shape translated
+    (``Planner._branch_region``), which shape is."""
+    missing = f"the forward pass that computes `{region.loss}` is not in the step"
+    controls = region.anchor.controls
+    guard = controls[-1] if controls else None
+    if not isinstance(guard, cst.If) or region.first != 0:
+        return missing
+    condition = code_of(guard.test).strip()
+    return (
+        f"{missing}: the backward pass and the step run under `if {condition}:`, after a "
+        "forward pass that also runs when the condition is false (a validation phase); "
+        "translated only when they are the whole body of that `if` (no `else:`), in a loop "
+        "or `with torch.set_grad_enabled(<the same test>):`"
+    )
+
+
+def _run_after_gradient(
+    tail: list[cst.BaseStatement], candidates: list[cst.BaseStatement], region: Region
+) -> list[cst.BaseStatement]:
+    """``tail`` without the assignments that read a name a later statement of the loss reads
+    (``_, preds = torch.max(outputs, 1)`` between ``outputs = model(x)`` and the loss): those
+    stay in the loss function where torch runs them, their names come out as aux (after the
+    gradient, a later in-place change of the name would be seen; ``_check_tail``)."""
+    kept = []
+    for statement in tail:
+        position = next(i for i, s in enumerate(candidates) if s is statement)
+        later = [s for s in candidates[position + 1 :] if not any(s is t for t in tail)]
+        shared = _variables_of([statement]) & _variables_of(_before_backward(later, region))
+        if not (shared and _is_assignment(statement)):
+            kept.append(statement)
+    return kept
 
 
 def _summed_backwards(region: Region, index: int, ctx: HookContext) -> list[cst.BaseStatement]:
