@@ -2822,8 +2822,8 @@ class Planner:
 
     def _grad_context_agrees(self, block: int, branch: cst.If) -> bool:
         """Whether the block holding ``branch`` is a loop's or function's body, or that of
-        ``with torch.set_grad_enabled(X):`` with ``X`` the ``if``'s test as written. (The one
-        grad-mode context named here, not in the map: TODO move it to semantic_map.yaml.)"""
+        ``with torch.set_grad_enabled(X):`` (the map's ``modules: grad_contexts``) with ``X``
+        the ``if``'s test as written."""
         owner = _owner_of(self.module, self.collector.blocks[block])
         if not isinstance(owner, cst.With):
             return not isinstance(owner, (cst.Try, cst.If, cst.Else))
@@ -2831,7 +2831,7 @@ class Planner:
             return False
         call = owner.items[0].item
         names = self.resolver.imported_names(call.func)
-        if "torch.set_grad_enabled" not in names or len(call.args) != 1:
+        if not set(names) & self.resolver.map.modules.grad_contexts or len(call.args) != 1:
             return False
         return code_of(call.args[0].value).strip() == code_of(branch.test).strip()
 

@@ -12,7 +12,7 @@ Schema (see the shipped file for the full, commented example)::
     imports:   {optax: "import optax"}                  # names templates may use
     types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex"}}
     scaler_methods: {scale: scale, unscale: unscale_, update: update}    # GradScaler's
-    modules: {losses: [torch.nn.MSELoss], self_methods: [to], wrappers: [...]}  # ModuleSpec
+    modules: {losses: [torch.nn.MSELoss], self_methods: [to], wrappers: [...], grad_contexts: [...]}
     parameters: {arguments: [params], module_methods: [parameters], ...}   # ParameterSpec
     tensor_values: {literals: {torch.tensor: "data, *, dtype=None"}, ...}  # TensorValueSpec
     types:     {torch.optim.Optimizer: {aliases: [...], parameter_names: "regex",
@@ -351,6 +351,7 @@ class ModuleSpec:
     losses: frozenset[str] = frozenset()  # loss classes without parameters: a criterion
     self_methods: frozenset[str] = frozenset()  # `m.to(device)`: returns `m` itself
     wrappers: frozenset[str] = frozenset()  # `DataParallel(model)`: another object
+    grad_contexts: frozenset[str] = frozenset()  # `with torch.set_grad_enabled(x):`
 
 
 @dataclass(frozen=True)
@@ -876,9 +877,11 @@ class _Checker:
         return replace(base, **section)
 
     def modules(self, raw: Any, line: int | None) -> ModuleSpec:
-        """``modules: {losses: [...], self_methods: [...], wrappers: [...]}``."""
+        """``modules: {losses: [...], self_methods: [...], wrappers: [...],
+        grad_contexts: [...]}``."""
         section = self.mapping(raw, "'modules'", line)
-        self.check_keys(section, {"losses", "self_methods", "wrappers"}, "'modules'", None)
+        keys = {"losses", "self_methods", "wrappers", "grad_contexts"}
+        self.check_keys(section, keys, "'modules'", None)
         methods = section.get("self_methods", [])
         if not isinstance(methods, list) or not all(
             isinstance(m, str) and m.isidentifier() for m in methods
@@ -888,6 +891,9 @@ class _Checker:
             losses=self.passthrough_calls(section.get("losses"), line, "modules: losses"),
             self_methods=frozenset(methods),
             wrappers=self.passthrough_calls(section.get("wrappers"), line, "modules: wrappers"),
+            grad_contexts=self.passthrough_calls(
+                section.get("grad_contexts"), line, "modules: grad_contexts"
+            ),
         )
 
     def passthrough_calls(

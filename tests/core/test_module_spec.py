@@ -48,3 +48,12 @@ def test_a_self_method_that_is_not_a_name_is_refused(tmp_path: Path) -> None:
 def test_an_unknown_modules_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SemanticMapError, match="unknown field 'models' in 'modules'"):
         nnx_map(tmp_path, "modules: {models: [torch.nn.Linear]}\n")
+
+
+def test_the_nnx_layer_lists_set_grad_enabled_as_a_grad_context() -> None:
+    assert "torch.set_grad_enabled" in nnx_map().modules.grad_contexts
+
+
+def test_a_grad_context_that_is_not_a_dotted_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SemanticMapError, match="is not a dotted Python name"):
+        nnx_map(tmp_path, "modules: {grad_contexts: ['set grad']}\n")
