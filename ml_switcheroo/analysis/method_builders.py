@@ -1,0 +1,170 @@
+"""Methods that build and return an optimizer, called on an instance of their class (issue 12:
+nanoGPT's ``optimizer = model.configure_optimizers(...)`` in ``train.py`` with ``model =
+GPT(conf)``, the method in ``model.py``), read from the repository index with ``ast``.
+
+A method is followed only when that is certain: its name is defined once in the whole
+repository (no subclass override, no other class's method of that name), directly in the body
+of a module-level class, not decorated; it returns one map constructor on every path
+(``RepositoryIndex.returned_by``); and every use of its name in the repository is a call
+``x.method(...)`` whose receiver ``x`` is bound, in the scope of the call, only to calls of
+that class (``x = GPT(conf)`` on every branch, rebound to nothing else, not a parameter), with
+the value assigned to a name bound once and used only through the rewritten methods
+(``step()``, ``zero_grad()``: the function builders' rule). Anything else is an ``Unknown``
+naming the place (``train.py:171 binds `model` to `GPT.from_pretrained(...)```).
+
+NOT DONE YET: a receiver built by a classmethod (``GPT.from_pretrained(...)`` returning
+``cls(...)``) is not proven an instance (it escapes naming the binding); ``self.method()``
+inside the class is ``builders.py``'s (called once, in the same file); a receiver rebound
+through a method returning the module itself (``model = model.to(device)``) escapes.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from ml_switcheroo.analysis.repository import (
+    Constructed,
+    FileFacts,
+    Place,
+    RepositoryIndex,
+    Unknown,
+    _bindings,
+    _enclosing_scope,
+    _is_getattr_of,
+    _params,
+    _parents,
+    _qualified,
+    _text,
+)
+
+
+@dataclass(frozen=True)
+class MethodBuilder:
+    """The one definition of a method name in the repository, in a module-level class."""
+
+    path: str
+    module: str
+    owner: str  # the class's name
+    definition: ast.FunctionDef
+
+
+def method_builder(index: RepositoryIndex, method: str) -> MethodBuilder | Unknown | None:
+    """The module-level class method named ``method`` when the repository defines that name
+    once; an ``Unknown`` at the second definition (or a file that fails to parse); None when
+    no module-level class defines it (or the repository is not indexed)."""
+    if not index.complete:
+        return None
+    found: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]] = []
+    for path in index.with_word(method):
+        facts = index.facts(path)
+        if facts.tree is None:
+            return facts.error
+        for node in ast.walk(facts.tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == method:
+                found.append((path, node))
+    if not found:
+        return None
+    if len(found) > 1:
+        second = found[1]
+        why = f"defines `{method}` again (an override or another class's method)"
+        return Unknown(Place(second[0], second[1].lineno), why)
+    path, definition = found[0]
+    facts = index.facts(path)
+    owner = next(
+        (name for name, c in facts.classes.items() if definition in c.body),
+        None,
+    )
+    if owner is None or not isinstance(definition, ast.FunctionDef):
+        return None
+    if definition.decorator_list or not definition.args.args:
+        return Unknown(Place(path, definition.lineno), f"`{method}` is decorated or static")
+    return MethodBuilder(path, facts.module, owner, definition)
+
+
+def method_returned(index: RepositoryIndex, builder: MethodBuilder) -> Constructed | Unknown:
+    """The one constructor call ``builder`` returns on every path, or where it differs."""
+    return index.returned_by(builder.path, builder.definition, builder.definition.name)
+
+
+def method_calls(
+    index: RepositoryIndex, builder: MethodBuilder, methods: frozenset[str]
+) -> int | Unknown:
+    """How many calls of ``builder`` the repository makes, each on an instance of its class
+    with the value bound to a name used only through ``methods``; else the first use that
+    is not one."""
+    name = builder.definition.name
+    calls = 0
+    for path in index.with_word(name):
+        facts = index.facts(path)
+        if facts.tree is None:
+            assert facts.error is not None
+            return facts.error
+        parents = _parents(facts.tree)
+        for node in ast.walk(facts.tree):
+            problem = _name_problem(node, name)
+            if problem is not None:
+                return Unknown(Place(path, getattr(node, "lineno", 0)), problem)
+            if isinstance(node, ast.Attribute) and node.attr == name:
+                misuse = _call_problem(index, facts, node, parents, builder, methods)
+                if misuse is not None:
+                    return misuse
+                calls += 1
+    return calls
+
+
+def _name_problem(node: ast.AST, name: str) -> str | None:
+    """Why ``node`` may reach the method other than by ``x.method(...)``."""
+    if _is_getattr_of(node, name):
+        return f"reaches `{name}` through `{_text(node)}`"
+    if isinstance(node, ast.Name) and node.id == name:
+        return f"names `{name}` other than as a method of an instance"
+    return None
+
+
+def _call_problem(
+    index: RepositoryIndex,
+    facts: FileFacts,
+    node: ast.Attribute,
+    parents: dict[int, ast.AST],
+    builder: MethodBuilder,
+    methods: frozenset[str],
+) -> Unknown | None:
+    """Why ``node`` (``x.method``) is not a call on an instance of the builder's class whose
+    value is used only through ``methods``, at the place that decided."""
+    call = parents.get(id(node))
+    if not isinstance(call, ast.Call) or call.func is not node:
+        return Unknown(Place(facts.path, node.lineno), f"uses `{_text(node)}` without calling it")
+    receiver = _receiver_problem(facts, node, parents, builder)
+    if receiver is not None:
+        return receiver
+    return index._returned_use(facts, node, parents, methods)
+
+
+def _receiver_problem(
+    facts: FileFacts, node: ast.Attribute, parents: dict[int, ast.AST], builder: MethodBuilder
+) -> Unknown | None:
+    """None when the receiver of ``node`` is a name bound in the call's scope only to calls
+    of the builder's class; else why not, at the binding (or the call) that decided."""
+    receiver = node.value
+    here = Place(facts.path, node.lineno)
+    owner = builder.owner
+    if not isinstance(receiver, ast.Name):
+        return Unknown(here, f"calls `{_text(node)}` on `{_text(receiver)}`, not a name")
+    scope = _enclosing_scope(node, parents, facts.tree)
+    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and receiver.id in _params(scope):
+        why = f"calls `{_text(node)}` on the parameter `{receiver.id}`, not proven a `{owner}`"
+        return Unknown(here, why)
+    bindings = _bindings(scope, receiver.id)
+    if not bindings:
+        return Unknown(here, f"calls `{_text(node)}` on `{receiver.id}`, not bound in its scope")
+    qualified = f"{builder.module}.{owner}"
+    for binding in sorted(bindings, key=lambda b: getattr(b, "lineno", 0)):
+        if isinstance(binding, ast.Call) and _qualified(binding.func, facts) == qualified:
+            continue
+        why = (
+            f"binds `{receiver.id}` to `{_text(binding)}`, not proven a `{owner}` "
+            f"(the receiver of `{_text(node)}(...)`, line {node.lineno})"
+        )
+        return Unknown(Place(facts.path, getattr(binding, "lineno", 0)), why)
+    return None
