@@ -466,7 +466,37 @@ def may_change_through_other_files(
         fact = cross.returned_type(callee)
         if fact is not None and fact[0] is not None:
             return True
+    for method in _assigned_method_calls(facts):
+        if _may_build_in_a_method(cross.index, method, words):
+            fact = cross.method_call_type(method)
+            if fact is not None and fact[0] is not None:
+                return True
     return False
+
+
+def _assigned_method_calls(facts: FileFacts) -> list[str]:
+    """The methods ``m`` of every ``name = x.m(...)`` of the file: the method builders it may
+    get a value from (``analysis/method_builders.py``)."""
+    assert facts.tree is not None
+    found = {
+        node.value.func.attr
+        for node in ast.walk(facts.tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Attribute)
+        and isinstance(node.value.func.value, ast.Name)
+    }
+    return sorted(found)
+
+
+def _may_build_in_a_method(index: RepositoryIndex, method: str, words: tuple[bytes, ...]) -> bool:
+    """Whether a file of the repository holds ``def method`` and one of ``words`` (a map
+    constructor's name): by bytes only, before ``CrossFile.method_call_type`` parses."""
+    definition = f"def {method}(".encode()
+    return any(
+        definition in index.source(path) and _names_one_of(path, index.source(path), words)
+        for path in index.with_word(method)
+    )
 
 
 def _assume_translates(path: str, line: int) -> bool:
