@@ -178,7 +178,9 @@ class CrossFile:
         the reason (naming ``file:line``) when not; None when no class defines it or nothing
         calls it."""
         if method not in self._methods:
-            self._methods[method] = self._method_fact(method)
+            words = _constructor_words(self.semantic_map, self.target_root)
+            maybe = _may_build_in_a_method(self.index, method, words)
+            self._methods[method] = self._method_fact(method) if maybe else None
         return self._methods[method]
 
     def _method_fact(self, method: str) -> ParameterFact | None:
@@ -467,10 +469,9 @@ def may_change_through_other_files(
         if fact is not None and fact[0] is not None:
             return True
     for method in _assigned_method_calls(facts):
-        if _may_build_in_a_method(cross.index, method, words):
-            fact = cross.method_call_type(method)
-            if fact is not None and fact[0] is not None:
-                return True
+        fact = cross.method_call_type(method)
+        if fact is not None and fact[0] is not None:
+            return True
     return False
 
 

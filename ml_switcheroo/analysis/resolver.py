@@ -824,8 +824,10 @@ class Resolver:
         when ``builders.py`` does not follow it (called more than once: ``own_builder``)."""
         if self.cross_file is None:
             return None
-        if isinstance(call.func, cst.Attribute) and isinstance(call.func.value, cst.Name):
-            return self._method_builder_type(call.func)
+        func = call.func
+        method = isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+        if method and not self.imported_names(func):  # `model.configure_optimizers(...)`
+            return self._method_builder_type(func)  # type: ignore[arg-type]
         own = self._own_builder(call)
         if own is not None:
             fact = self.cross_file.builder_type(own.name.value)
