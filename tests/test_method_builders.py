@@ -181,6 +181,40 @@ def test_a_receiver_built_by_a_classmethod_escapes_naming_the_binding(tmp_path: 
     )
 
 
+FROM_PRETRAINED = """
+
+    @classmethod
+    def from_pretrained(cls, name):
+        model = cls(name)
+        model.load(name)
+        return model
+"""
+
+
+def test_a_receiver_built_by_a_classmethod_returning_cls_converts(tmp_path: Path) -> None:
+    model = MODEL + FROM_PRETRAINED
+    train = TRAIN.replace("model = GPT(conf)", "model = GPT.from_pretrained('gpt2')")
+    outputs, _ = converted(tmp_path, model=model, train=train)
+    assert outputs["model.py"] == MODEL_AFTER + FROM_PRETRAINED
+
+
+def test_a_classmethod_returning_another_class_escapes_naming_the_binding(
+    tmp_path: Path,
+) -> None:
+    model = MODEL + FROM_PRETRAINED.replace("cls(name)", "Other(name)")
+    train = TRAIN.replace("model = GPT(conf)", "model = GPT.from_pretrained('gpt2')")
+    _, reasons = converted(tmp_path, model=model, train=train)
+    assert "pkg/train.py:3 binds `model` to `GPT.from_pretrained('gpt2')`" in (
+        return_reason(reasons)
+    )
+
+
+def test_a_receiver_rebound_through_global_in_a_function_escapes(tmp_path: Path) -> None:
+    train = TRAIN + "\n\ndef swap():\n    global model\n    model = Small(conf)\n"
+    _, reasons = converted(tmp_path, train=train)
+    assert "pkg/train.py:16 may rebind `model` (`global`/`nonlocal`)" in return_reason(reasons)
+
+
 def test_the_method_reached_through_getattr_escapes(tmp_path: Path) -> None:
     train = TRAIN + "\nbuild = getattr(model, 'configure_optimizers')\n"
     _, reasons = converted(tmp_path, train=train)

@@ -32,9 +32,11 @@ from ml_switcheroo.analysis.repository import (
     _bindings,
     _enclosing_scope,
     _is_getattr_of,
+    _own_nodes,
     _params,
     _parents,
     _qualified,
+    _returned_call,
     _text,
 )
 
@@ -47,6 +49,7 @@ class MethodBuilder:
     module: str
     owner: str  # the class's name
     definition: ast.FunctionDef
+    facts: FileFacts  # of its file
 
 
 def method_builder(index: RepositoryIndex, method: str) -> MethodBuilder | Unknown | None:
@@ -79,7 +82,7 @@ def method_builder(index: RepositoryIndex, method: str) -> MethodBuilder | Unkno
         return None
     if definition.decorator_list or not definition.args.args:
         return Unknown(Place(path, definition.lineno), f"`{method}` is decorated or static")
-    return MethodBuilder(path, facts.module, owner, definition)
+    return MethodBuilder(path, facts.module, owner, definition, facts)
 
 
 def method_returned(index: RepositoryIndex, builder: MethodBuilder) -> Constructed | Unknown:
@@ -158,9 +161,12 @@ def _receiver_problem(
     bindings = _bindings(scope, receiver.id)
     if not bindings:
         return Unknown(here, f"calls `{_text(node)}` on `{receiver.id}`, not bound in its scope")
-    qualified = f"{builder.module}.{owner}"
+    declared = _declared_elsewhere(scope, receiver.id)
+    if declared is not None:
+        why = f"may rebind `{receiver.id}` (`global`/`nonlocal`), the receiver of `{_text(node)}`"
+        return Unknown(Place(facts.path, declared.lineno), why)
     for binding in sorted(bindings, key=lambda b: getattr(b, "lineno", 0)):
-        if isinstance(binding, ast.Call) and _qualified(binding.func, facts) == qualified:
+        if _builds_an_instance(facts, binding, builder):
             continue
         why = (
             f"binds `{receiver.id}` to `{_text(binding)}`, not proven a `{owner}` "
@@ -168,3 +174,64 @@ def _receiver_problem(
         )
         return Unknown(Place(facts.path, getattr(binding, "lineno", 0)), why)
     return None
+
+
+def _declared_elsewhere(scope: ast.AST, name: str) -> ast.stmt | None:
+    """A ``global name`` or ``nonlocal name`` in a function nested in ``scope``: it may rebind
+    ``name`` where ``_bindings`` does not look."""
+    for node in ast.walk(scope):
+        if isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+            return node
+    return None
+
+
+def _builds_an_instance(facts: FileFacts, value: ast.AST, builder: MethodBuilder) -> bool:
+    """Whether ``value`` is ``X(...)`` of the builder's class ``X``, or ``X.m(...)`` of a
+    classmethod ``m`` of ``X`` that returns ``cls(...)`` or ``X(...)`` on every path."""
+    if not isinstance(value, ast.Call):
+        return False
+    qualified = f"{builder.module}.{builder.owner}"
+    called = _qualified(value.func, facts)
+    if called == qualified:
+        return True
+    prefix, _, name = (called or "").rpartition(".")
+    return prefix == qualified and _returns_cls(builder, name)
+
+
+def _returns_cls(builder: MethodBuilder, name: str) -> bool:
+    """Whether the class's own ``name`` is a ``@classmethod`` (defined once in its body, no
+    other decorator) whose body ends in a ``return`` and every ``return`` is ``cls(...)`` or
+    ``X(...)`` (directly, or a name bound once to it), with no ``yield``."""
+    definitions = [
+        node
+        for node in _class_body(builder)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name
+    ]
+    if len(definitions) != 1 or not isinstance(definitions[0], ast.FunctionDef):
+        return False
+    method = definitions[0]
+    decorators = method.decorator_list
+    classmethod = len(decorators) == 1 and isinstance(decorators[0], ast.Name)
+    if not classmethod or decorators[0].id != "classmethod" or not method.args.args:  # type: ignore[attr-defined]
+        return False
+    nodes = list(_own_nodes(method))
+    if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in nodes):
+        return False
+    returns = [n for n in nodes if isinstance(n, ast.Return)]
+    if not returns or not isinstance(method.body[-1], ast.Return):
+        return False
+    cls = method.args.args[0].arg
+    qualified = f"{builder.module}.{builder.owner}"
+    for node in returns:
+        call = _returned_call(node, method)
+        func = call.func if call is not None else None
+        if not isinstance(func, ast.Name):
+            return False
+        if func.id != cls and _qualified(func, builder.facts) != qualified:
+            return False
+    return True
+
+
+def _class_body(builder: MethodBuilder) -> list[ast.stmt]:
+    owner = builder.facts.classes.get(builder.owner)
+    return owner.body if owner is not None else []
