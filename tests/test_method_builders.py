@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ml_switcheroo import convert
+from ml_switcheroo.app import cache
 from tests.test_cross_file import convert_in_process, escape_reasons, write_package
 from tests.test_nnx_cross_file import convert_in_process as nnx_convert_in_process
 from tests.test_nnx_cross_file import step_reasons
@@ -115,7 +116,32 @@ def test_a_receiver_bound_on_every_branch_to_the_class_converts(tmp_path: Path) 
     assert outputs["model.py"] == MODEL_AFTER
 
 
+def test_changing_the_caller_changes_the_method_builders_facts(tmp_path: Path) -> None:
+    write_package(tmp_path, {"model.py": MODEL, "train.py": TRAIN})
+    model = str(tmp_path / "pkg" / "model.py")
+    before = cache.facts_from_other_files(model)
+    (tmp_path / "pkg" / "train.py").write_text(TRAIN + "# changed\n", encoding="utf-8")
+    assert cache.facts_from_other_files(model) not in ("", before)
+
+
+def test_changing_the_method_builder_changes_the_callers_facts(tmp_path: Path) -> None:
+    write_package(tmp_path, {"model.py": MODEL, "train.py": TRAIN})
+    train = str(tmp_path / "pkg" / "train.py")
+    before = cache.facts_from_other_files(train)
+    (tmp_path / "pkg" / "model.py").write_text(MODEL + "# changed\n", encoding="utf-8")
+    assert cache.facts_from_other_files(train) not in ("", before)
+
+
 # ---------------------------------------------------------------------- trap twins escape
+
+
+def test_a_method_building_lbfgs_leaves_the_caller_as_it_is(tmp_path: Path) -> None:
+    model = MODEL.replace(
+        "torch.optim.AdamW(self.parameters(), lr=learning_rate, weight_decay=weight_decay)",
+        "torch.optim.LBFGS(self.parameters(), lr=learning_rate)",
+    )
+    outputs, _ = converted(tmp_path, model=model)
+    assert outputs["train.py"] == TRAIN
 
 
 def test_a_receiver_bound_to_two_classes_escapes_naming_the_binding(tmp_path: Path) -> None:
