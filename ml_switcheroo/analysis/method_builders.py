@@ -7,15 +7,20 @@ repository (no subclass override, no other class's method of that name), directl
 of a module-level class, not decorated; it returns one map constructor on every path
 (``RepositoryIndex.returned_by``); and every use of its name in the repository is a call
 ``x.method(...)`` whose receiver ``x`` is bound, in the scope of the call, only to calls of
-that class (``x = GPT(conf)`` on every branch, rebound to nothing else, not a parameter), with
-the value assigned to a name bound once and used only through the rewritten methods
-(``step()``, ``zero_grad()``: the function builders' rule). Anything else is an ``Unknown``
-naming the place (``train.py:171 binds `model` to `GPT.from_pretrained(...)```).
+that class (``x = GPT(conf)`` on every branch) or of a ``@classmethod`` of it returning
+``cls(...)``/``GPT(...)`` (``GPT.from_pretrained(...)``), rebound to nothing else (no
+``global``/``nonlocal`` of it), not a parameter, with the value assigned to a name bound once
+and used only through the rewritten methods (``step()``, ``zero_grad()``: the function
+builders' rule). Anything else is an ``Unknown`` naming the place (``train.py:185 binds
+`model` to `GPT.from_pretrained(...)```), worded in the method's ``return`` escape.
 
-NOT DONE YET: a receiver built by a classmethod (``GPT.from_pretrained(...)`` returning
-``cls(...)``) is not proven an instance (it escapes naming the binding); ``self.method()``
-inside the class is ``builders.py``'s (called once, in the same file); a receiver rebound
-through a method returning the module itself (``model = model.to(device)``) escapes.
+NOT DONE YET: ``self.method()`` inside the class is ``builders.py``'s (called once, in the same
+file); a receiver rebound through a method returning the module itself (``model =
+model.to(device)``, ``torch.compile(model)``) escapes; a caller whose other uses would each
+escape on their own (``optimizer.state_dict()``, lr writes through ``param_groups``) keeps the
+method's ``return`` escape, as for function builders; a caller of the same file naming its
+value like a local of the method (``optimizer``) is a rebinding (``_returned_use`` reads the
+nested scopes).
 """
 
 from __future__ import annotations
