@@ -247,6 +247,22 @@ def test_the_method_reached_through_getattr_escapes(tmp_path: Path) -> None:
     assert "reaches `configure_optimizers` through `getattr(" in return_reason(reasons)
 
 
+def test_the_method_replaced_through_setattr_escapes(tmp_path: Path) -> None:
+    train = TRAIN + "\nsetattr(model, 'configure_optimizers', print)\n"
+    _, reasons = converted(tmp_path, train=train)
+    assert "pkg/train.py:14 names `configure_optimizers` in a string" in return_reason(reasons)
+
+
+def test_a_subclass_in_the_callers_file_overriding_the_method_escapes(tmp_path: Path) -> None:
+    train = TRAIN + (
+        "\n\nclass Tiny(GPT):\n"
+        "    def configure_optimizers(self, weight_decay, learning_rate):\n"
+        "        return None\n"
+    )
+    _, reasons = converted(tmp_path, train=train)
+    assert "pkg/train.py:16 defines `configure_optimizers` again" in return_reason(reasons)
+
+
 def test_a_receiver_that_is_a_parameter_escapes(tmp_path: Path) -> None:
     train = (
         "def setup(model):\n"

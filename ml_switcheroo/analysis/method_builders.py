@@ -127,6 +127,8 @@ def _name_problem(node: ast.AST, name: str) -> str | None:
         return f"reaches `{name}` through `{_text(node)}`"
     if isinstance(node, ast.Name) and node.id == name:
         return f"names `{name}` other than as a method of an instance"
+    if isinstance(node, ast.Constant) and node.value == name:  # `setattr(m, "name", f)`
+        return f"names `{name}` in a string"
     return None
 
 
