@@ -26,8 +26,12 @@ every path and every call's value is a name used only through ``step()``/``zero_
 NOT DONE YET (issue 12): a builder called more than once whose callers attach a scheduler or a
 clip to what it returns (each call would need its own chain: escape), or without a repository
 (a source string: escape); a tuple returned by a builder of another file, a scheduler built in
-the caller for the builder's optimizer (it escapes: not built in the same block), a method
-reached through an instance other than ``self`` (``trainer.build()``).
+the caller for the builder's optimizer (it escapes: not built in the same block).
+
+A method reached through an instance other than ``self`` (nanoGPT's ``optimizer =
+model.configure_optimizers(...)`` with ``model = GPT(conf)``, in this file or another) is
+followed with the repository index, not here: ``method_builders.py``
+(``CrossFile.method_call_type``, ``Resolver._method_builder_type``).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
 from ml_switcheroo.analysis.prefilter import has_attribute
 from ml_switcheroo.analysis.repository import (
     Constructed,
@@ -55,6 +56,8 @@ class CrossFile:
     _factories: dict[str, tuple[FactoryBody, str | None] | None] = field(
         default_factory=dict, init=False, repr=False
     )
+    # method name -> ``method_call_type``'s answer, for this file's run
+    _methods: dict[str, ParameterFact | None] = field(default_factory=dict, init=False, repr=False)
 
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
@@ -156,6 +159,52 @@ class CrossFile:
         if calls_of(self.index, module, function) == 0:
             return None
         return self._returned_fact(module, function)
+
+    def method_builder_type(self, owner: str, method: str) -> ParameterFact | None:
+        """``builder_type`` for ``method`` of this file's module-level class ``owner``, called
+        on instances of it (``analysis/method_builders.py``; None when the repository never
+        calls it, or it is no such method)."""
+        found = method_builder(self.index, method)
+        if not isinstance(found, Unknown) and (
+            found is None or found.path != self.path or found.owner != owner
+        ):
+            return None
+        return self.method_call_type(method)
+
+    def method_call_type(self, method: str) -> ParameterFact | None:
+        """For ``opt = x.method(...)`` in this file: the type of the translated optimizer the
+        one method of that name in the repository returns, when every call of it is on an
+        instance of its class and every caller only steps and zeroes the value; None with
+        the reason (naming ``file:line``) when not; None when no class defines it or nothing
+        calls it."""
+        if method not in self._methods:
+            words = _constructor_words(self.semantic_map, self.target_root)
+            maybe = _may_build_in_a_method(self.index, method, words)
+            self._methods[method] = self._method_fact(method) if maybe else None
+        return self._methods[method]
+
+    def _method_fact(self, method: str) -> ParameterFact | None:
+        root = self.index.root
+        found = method_builder(self.index, method)
+        if found is None:
+            return None
+        if isinstance(found, Unknown):
+            return None, found.describe(root)
+        calls = method_calls(self.index, found, self.methods)
+        if isinstance(calls, Unknown):
+            return None, calls.describe(root)
+        if calls == 0:
+            return None
+        returned = method_returned(self.index, found)
+        if isinstance(returned, Unknown):
+            return None, returned.describe(root)
+        type_name = self._site_type(returned)
+        if type_name is None:
+            return None, (
+                f"{returned.call_site.named(root)} returns `{returned.constructor}(...)`, "
+                "which is not a translated optimizer"
+            )
+        return type_name, ""
 
     def mentioned_elsewhere(self, word: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier."""
@@ -419,7 +468,36 @@ def may_change_through_other_files(
         fact = cross.returned_type(callee)
         if fact is not None and fact[0] is not None:
             return True
+    for method in _assigned_method_calls(facts):
+        fact = cross.method_call_type(method)
+        if fact is not None and fact[0] is not None:
+            return True
     return False
+
+
+def _assigned_method_calls(facts: FileFacts) -> list[str]:
+    """The methods ``m`` of every ``name = x.m(...)`` of the file: the method builders it may
+    get a value from (``analysis/method_builders.py``)."""
+    assert facts.tree is not None
+    found = {
+        node.value.func.attr
+        for node in ast.walk(facts.tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Attribute)
+        and isinstance(node.value.func.value, ast.Name)
+    }
+    return sorted(found)
+
+
+def _may_build_in_a_method(index: RepositoryIndex, method: str, words: tuple[bytes, ...]) -> bool:
+    """Whether a file of the repository holds ``def method`` and one of ``words`` (a map
+    constructor's name): by bytes only, before ``CrossFile.method_call_type`` parses."""
+    definition = f"def {method}(".encode()
+    return any(
+        definition in index.source(path) and _names_one_of(path, index.source(path), words)
+        for path in index.with_word(method)
+    )
 
 
 def _assume_translates(path: str, line: int) -> bool:

@@ -492,6 +492,12 @@ class RepositoryIndex:
         definition = self.facts(path).functions.get(function) if path else None
         if path is None or definition is None:
             return Unknown(Place(path or module, 0), f"does not define `{function}` once")
+        return self.returned_by(path, definition, function)
+
+    def returned_by(
+        self, path: str, definition: ast.FunctionDef, function: str
+    ) -> Constructed | Unknown:
+        """``returned`` for the function ``definition`` of the file ``path`` (a method too)."""
         facts = self.facts(path)
         if definition.decorator_list or any(
             isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(definition)

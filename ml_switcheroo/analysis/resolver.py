@@ -824,6 +824,10 @@ class Resolver:
         when ``builders.py`` does not follow it (called more than once: ``own_builder``)."""
         if self.cross_file is None:
             return None
+        func = call.func
+        method = isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+        if method and not self.imported_names(func):  # `model.configure_optimizers(...)`
+            return self._method_builder_type(func)  # type: ignore[arg-type]
         own = self._own_builder(call)
         if own is not None:
             fact = self.cross_file.builder_type(own.name.value)
@@ -837,6 +841,13 @@ class Resolver:
         factory = self.factory_scheduler(call)
         type_name = self.map.canonical_type(factory) if factory is not None else None
         return ReceiverType(type_name) if type_name is not None else None
+
+    def _method_builder_type(self, func: cst.Attribute) -> ReceiverType | None:
+        """The type of the translated optimizer ``x.method(...)`` returns: a method of a class
+        of the repository called only on instances of it (``CrossFile.method_call_type``)."""
+        assert self.cross_file is not None
+        fact = self.cross_file.method_call_type(func.attr.value)
+        return ReceiverType(fact[0]) if fact is not None and fact[0] is not None else None
 
     def _own_builder(self, call: cst.Call) -> cst.FunctionDef | None:
         """The module-level function of this file ``call`` calls by its name (bound once)."""

@@ -200,8 +200,20 @@ class TorchOnlyFinder:
             return None
         function = self._module_level_function(statement)
         if function is None:
-            return None
+            method = self._method_of_module_class(statement)
+            return cross_file.method_builder_type(*method) if method else None  # type: ignore[no-any-return]
         return cross_file.builder_type(function.name.value)  # type: ignore[no-any-return]
+
+    def _method_of_module_class(self, statement: cst.BaseStatement) -> tuple[str, str] | None:
+        """(class, method) for a statement in a method of a module-level class."""
+        for node in self.planner.module.body:
+            if not isinstance(node, cst.ClassDef) or not isinstance(node.body, cst.IndentedBlock):
+                continue
+            for method in node.body.body:
+                inside = _ancestors(method, statement) is not None
+                if isinstance(method, cst.FunctionDef) and inside:
+                    return node.name.value, method.name.value
+        return None
 
     def _module_level_function(self, statement: cst.BaseStatement) -> cst.FunctionDef | None:
         for node in self.planner.module.body:

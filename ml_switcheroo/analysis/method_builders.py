@@ -1,0 +1,244 @@
+"""Methods that build and return an optimizer, called on an instance of their class (issue 12:
+nanoGPT's ``optimizer = model.configure_optimizers(...)`` in ``train.py`` with ``model =
+GPT(conf)``, the method in ``model.py``), read from the repository index with ``ast``.
+
+A method is followed only when that is certain: its name is defined once in the whole
+repository (no subclass override, no other class's method of that name), directly in the body
+of a module-level class, not decorated; it returns one map constructor on every path
+(``RepositoryIndex.returned_by``); and every use of its name in the repository is a call
+``x.method(...)`` whose receiver ``x`` is bound, in the scope of the call, only to calls of
+that class (``x = GPT(conf)`` on every branch) or of a ``@classmethod`` of it returning
+``cls(...)``/``GPT(...)`` (``GPT.from_pretrained(...)``), rebound to nothing else (no
+``global``/``nonlocal`` of it), not a parameter, with the value assigned to a name bound once
+and used only through the rewritten methods (``step()``, ``zero_grad()``: the function
+builders' rule). Anything else is an ``Unknown`` naming the place (``train.py:185 binds
+`model` to `GPT.from_pretrained(...)```), worded in the method's ``return`` escape.
+
+NOT DONE YET: ``self.method()`` inside the class is ``builders.py``'s (called once, in the same
+file); a receiver rebound through a method returning the module itself (``model =
+model.to(device)``, ``torch.compile(model)``) escapes; a caller whose other uses would each
+escape on their own (``optimizer.state_dict()``, lr writes through ``param_groups``) keeps the
+method's ``return`` escape, as for function builders; a caller of the same file naming its
+value like a local of the method (``optimizer``) is a rebinding (``_returned_use`` reads the
+nested scopes).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from ml_switcheroo.analysis.repository import (
+    Constructed,
+    FileFacts,
+    Place,
+    RepositoryIndex,
+    Unknown,
+    _bindings,
+    _enclosing_scope,
+    _is_getattr_of,
+    _own_nodes,
+    _params,
+    _parents,
+    _qualified,
+    _returned_call,
+    _text,
+)
+
+
+@dataclass(frozen=True)
+class MethodBuilder:
+    """The one definition of a method name in the repository, in a module-level class."""
+
+    path: str
+    module: str
+    owner: str  # the class's name
+    definition: ast.FunctionDef
+    facts: FileFacts  # of its file
+
+
+def method_builder(index: RepositoryIndex, method: str) -> MethodBuilder | Unknown | None:
+    """The module-level class method named ``method`` when the repository defines that name
+    once; an ``Unknown`` at the second definition (or a file that fails to parse); None when
+    no module-level class defines it (or the repository is not indexed)."""
+    if not index.complete:
+        return None
+    found: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]] = []
+    for path in index.with_word(method):
+        facts = index.facts(path)
+        if facts.tree is None:
+            return facts.error
+        for node in ast.walk(facts.tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == method:
+                found.append((path, node))
+    if not found:
+        return None
+    if len(found) > 1:
+        second = found[1]
+        why = f"defines `{method}` again (an override or another class's method)"
+        return Unknown(Place(second[0], second[1].lineno), why)
+    path, definition = found[0]
+    facts = index.facts(path)
+    owner = next(
+        (name for name, c in facts.classes.items() if definition in c.body),
+        None,
+    )
+    if owner is None or not isinstance(definition, ast.FunctionDef):
+        return None
+    if definition.decorator_list or not definition.args.args:
+        return Unknown(Place(path, definition.lineno), f"`{method}` is decorated or static")
+    return MethodBuilder(path, facts.module, owner, definition, facts)
+
+
+def method_returned(index: RepositoryIndex, builder: MethodBuilder) -> Constructed | Unknown:
+    """The one constructor call ``builder`` returns on every path, or where it differs."""
+    return index.returned_by(builder.path, builder.definition, builder.definition.name)
+
+
+def method_calls(
+    index: RepositoryIndex, builder: MethodBuilder, methods: frozenset[str]
+) -> int | Unknown:
+    """How many calls of ``builder`` the repository makes, each on an instance of its class
+    with the value bound to a name used only through ``methods``; else the first use that
+    is not one."""
+    name = builder.definition.name
+    calls = 0
+    for path in index.with_word(name):
+        facts = index.facts(path)
+        if facts.tree is None:
+            assert facts.error is not None
+            return facts.error
+        parents = _parents(facts.tree)
+        for node in ast.walk(facts.tree):
+            problem = _name_problem(node, name)
+            if problem is not None:
+                return Unknown(Place(path, getattr(node, "lineno", 0)), problem)
+            if isinstance(node, ast.Attribute) and node.attr == name:
+                misuse = _call_problem(index, facts, node, parents, builder, methods)
+                if misuse is not None:
+                    return misuse
+                calls += 1
+    return calls
+
+
+def _name_problem(node: ast.AST, name: str) -> str | None:
+    """Why ``node`` may reach the method other than by ``x.method(...)``."""
+    if _is_getattr_of(node, name):
+        return f"reaches `{name}` through `{_text(node)}`"
+    if isinstance(node, ast.Name) and node.id == name:
+        return f"names `{name}` other than as a method of an instance"
+    if isinstance(node, ast.Constant) and node.value == name:  # `setattr(m, "name", f)`
+        return f"names `{name}` in a string"
+    return None
+
+
+def _call_problem(
+    index: RepositoryIndex,
+    facts: FileFacts,
+    node: ast.Attribute,
+    parents: dict[int, ast.AST],
+    builder: MethodBuilder,
+    methods: frozenset[str],
+) -> Unknown | None:
+    """Why ``node`` (``x.method``) is not a call on an instance of the builder's class whose
+    value is used only through ``methods``, at the place that decided."""
+    call = parents.get(id(node))
+    if not isinstance(call, ast.Call) or call.func is not node:
+        return Unknown(Place(facts.path, node.lineno), f"uses `{_text(node)}` without calling it")
+    receiver = _receiver_problem(facts, node, parents, builder)
+    if receiver is not None:
+        return receiver
+    return index._returned_use(facts, node, parents, methods)
+
+
+def _receiver_problem(
+    facts: FileFacts, node: ast.Attribute, parents: dict[int, ast.AST], builder: MethodBuilder
+) -> Unknown | None:
+    """None when the receiver of ``node`` is a name bound in the call's scope only to calls
+    of the builder's class; else why not, at the binding (or the call) that decided."""
+    receiver = node.value
+    here = Place(facts.path, node.lineno)
+    owner = builder.owner
+    if not isinstance(receiver, ast.Name):
+        return Unknown(here, f"calls `{_text(node)}` on `{_text(receiver)}`, not a name")
+    scope = _enclosing_scope(node, parents, facts.tree)
+    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and receiver.id in _params(scope):
+        why = f"calls `{_text(node)}` on the parameter `{receiver.id}`, not proven a `{owner}`"
+        return Unknown(here, why)
+    bindings = _bindings(scope, receiver.id)
+    if not bindings:
+        return Unknown(here, f"calls `{_text(node)}` on `{receiver.id}`, not bound in its scope")
+    declared = _declared_elsewhere(scope, receiver.id)
+    if declared is not None:
+        why = f"may rebind `{receiver.id}` (`global`/`nonlocal`), the receiver of `{_text(node)}`"
+        return Unknown(Place(facts.path, declared.lineno), why)
+    for binding in sorted(bindings, key=lambda b: getattr(b, "lineno", 0)):
+        if _builds_an_instance(facts, binding, builder):
+            continue
+        why = (
+            f"binds `{receiver.id}` to `{_text(binding)}`, not proven a `{owner}` "
+            f"(the receiver of `{_text(node)}(...)`, line {node.lineno})"
+        )
+        return Unknown(Place(facts.path, getattr(binding, "lineno", 0)), why)
+    return None
+
+
+def _declared_elsewhere(scope: ast.AST, name: str) -> ast.stmt | None:
+    """A ``global name`` or ``nonlocal name`` in a function nested in ``scope``: it may rebind
+    ``name`` where ``_bindings`` does not look."""
+    for node in ast.walk(scope):
+        if isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+            return node
+    return None
+
+
+def _builds_an_instance(facts: FileFacts, value: ast.AST, builder: MethodBuilder) -> bool:
+    """Whether ``value`` is ``X(...)`` of the builder's class ``X``, or ``X.m(...)`` of a
+    classmethod ``m`` of ``X`` that returns ``cls(...)`` or ``X(...)`` on every path."""
+    if not isinstance(value, ast.Call):
+        return False
+    qualified = f"{builder.module}.{builder.owner}"
+    called = _qualified(value.func, facts)
+    if called == qualified:
+        return True
+    prefix, _, name = (called or "").rpartition(".")
+    return prefix == qualified and _returns_cls(builder, name)
+
+
+def _returns_cls(builder: MethodBuilder, name: str) -> bool:
+    """Whether the class's own ``name`` is a ``@classmethod`` (defined once in its body, no
+    other decorator) whose body ends in a ``return`` and every ``return`` is ``cls(...)`` or
+    ``X(...)`` (directly, or a name bound once to it), with no ``yield``."""
+    definitions = [
+        node
+        for node in _class_body(builder)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name
+    ]
+    if len(definitions) != 1 or not isinstance(definitions[0], ast.FunctionDef):
+        return False
+    method = definitions[0]
+    decorators = method.decorator_list
+    classmethod = len(decorators) == 1 and isinstance(decorators[0], ast.Name)
+    if not classmethod or decorators[0].id != "classmethod" or not method.args.args:  # type: ignore[attr-defined]
+        return False
+    nodes = list(_own_nodes(method))
+    if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in nodes):
+        return False
+    returns = [n for n in nodes if isinstance(n, ast.Return)]
+    if not returns or not isinstance(method.body[-1], ast.Return):
+        return False
+    cls = method.args.args[0].arg
+    qualified = f"{builder.module}.{builder.owner}"
+    for node in returns:
+        call = _returned_call(node, method)
+        func = call.func if call is not None else None
+        if not isinstance(func, ast.Name):
+            return False
+        if func.id != cls and _qualified(func, builder.facts) != qualified:
+            return False
+    return True
+
+
+def _class_body(builder: MethodBuilder) -> list[ast.stmt]:
+    owner = builder.facts.classes.get(builder.owner)
+    return owner.body if owner is not None else []
