@@ -605,9 +605,7 @@ def _prescan(
     sha = cache_files.content_sha(data)
     if stamp is not None:
         recorded = outcome
-        if outcome == cache_files.PREFILTERED and not _calls_cross_file_methods(
-            data, stages.stage
-        ):
+        if outcome == cache_files.PREFILTERED and not _calls_cross_file_methods(data, stages.stage):
             recorded = cache_files.PREFILTERED_ALONE
         cache.remember(path, stamp, sha, recorded, read_at)
     cached = cache.result(path, sha) if outcome == cache_files.CONVERTED else None
@@ -633,12 +631,12 @@ def _may_change_across_files(path: str, stages: _Stages, cache: Cache | None = N
     translated optimizer from another file, or it steps one a builder there returns
     (``analysis.cross_file.may_change_through_other_files``; the cache's repository record
     answers when the repository's files are unchanged, and then no map is compiled)."""
-    from ml_switcheroo.analysis.second_stage import cross_file_facts_may_change
-
     if not stages.enabled:
         return False
 
     def ask() -> bool:
+        from ml_switcheroo.analysis.second_stage import cross_file_facts_may_change
+
         stage = stages.stage
         assert stage is not None  # the stages are enabled
         return cross_file_facts_may_change(path, stage.semantic_map, None, stage.target_root)
