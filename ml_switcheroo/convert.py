@@ -14,8 +14,10 @@
 
 With a cache (``--cache DIR``; by default with ``--check``), a file known by its stat is not
 read, and bytes converted before are not converted again: their result is replayed
-(``ml_switcheroo.app.cache``). ``--shard K/N`` takes the K-th of N parts of the files, by a
-hash of each path (``files.in_shard``); ``ml-switcheroo report merge`` joins the shards' reports.
+(``ml_switcheroo.app.cache``); when the cache proves that the run's maps compile, they are
+compiled (and libcst's command imported) only for the first file it cannot answer.
+``--shard K/N`` takes the K-th of N parts of the files, by a hash of each path
+(``files.in_shard``); ``ml-switcheroo report merge`` joins the shards' reports.
 
 Exit codes: 0 success (with ``--check``: nothing would change); 1 ``--check`` found files that
 would change; 2 usage error (bad option, missing path, broken semantic map, bad report name),
@@ -389,7 +391,9 @@ class _Stages:
         from ml_switcheroo.analysis.prefilter import prefilter_for
         from ml_switcheroo.codemods.optimizer import TorchToOptax
 
-        return prefilter_for(self.semantic_map, TorchToOptax.HOOKS) if self.enabled else None
+        if not self.enabled:
+            return None
+        return prefilter_for(self.semantic_map, TorchToOptax.HOOKS)
 
     @cached_property
     def stage(self) -> SecondStage | None:

@@ -33,6 +33,12 @@ write the same bytes; two runs writing the stat index each merge into what they 
 last rename wins (the other run's new entries are lost: a later miss, not a wrong answer).
 Nothing is ever deleted: remove ``DIR`` to reclaim the space.
 
+* **the maps proof**, one per run key (``maps-<key[:32]>``): written by a run whose maps
+  compiled. The run key holds every byte the compilation reads (this package's files, the
+  shipped map and the hooks included, and each ``--semantic-map`` file), so a later run under
+  the same key parses its options without the map checks and compiles the maps only when a
+  file needs them (``convert._parse_arguments``): a run whose files all hit compiles nothing.
+
 Issue 12 (a file's outcome depending on facts from other files) plugs in at
 ``facts_from_other_files``: its value (a digest of the files the repository index links the
 file to) is part of every result key.
