@@ -3,8 +3,9 @@
     python benchmarks/startup.py [--repeat 10]
 
 * wall time (median of N) of ``python -c pass``, ``python -c "import libcst"``,
-  ``ml-switcheroo --help``, ``ml-switcheroo convert --check`` on one small file, and libcst's
-  own ``codemod`` (noop.NOOPCommand, optimizer.TorchToOptax) on the same file;
+  ``ml-switcheroo --help``, ``ml-switcheroo convert --check`` on one small file (with a cache
+  of its own: the first run fills it, the others are cached runs; and with ``--no-cache``),
+  and libcst's own ``codemod`` (noop.NOOPCommand, optimizer.TorchToOptax) on the same file;
 * whether torch, jax, optax or numpy get imported on those paths (``python -X importtime``);
 * semantic-map loads per process in libcst's parallel runner with ``-j 2`` (and in
   ``ml-switcheroo convert -j 2``), with the default start method and with ``spawn``: a
@@ -158,9 +159,14 @@ def main() -> int:
             "python -c pass": [py, "-c", "pass"],
             "python -c 'import libcst'": [py, "-c", "import libcst"],
             "ml-switcheroo --help": [*console(), "--help"],
+            # with the default cache: the first run fills it, the others hit
             "ml-switcheroo convert --check train.py": [
                 *console(),
-                *("convert", "--check", "train.py"),
+                *("convert", "--check", "--cache", str(work / "cache"), "train.py"),
+            ],
+            "ml-switcheroo convert --check --no-cache train.py": [
+                *console(),
+                *("convert", "--check", "--no-cache", "train.py"),
             ],
             "libcst codemod noop.NOOPCommand train.py": [
                 *libcst,

@@ -3,7 +3,8 @@
 ``init [DIR]`` writes or updates ``DIR/.libcst.codemod.yaml`` so that
 ``python -m libcst.tool codemod optimizer.TorchToOptax PATH`` works in the user's own repository.
 ``convert PATHS...`` runs optimizer.TorchToOptax over a repository (``ml_switcheroo.convert``);
-it is imported only when used, so that ``--help`` and ``init`` do not load libcst.
+it is imported only when used, so that ``--help`` and ``init`` do not load libcst (nor
+``convert`` PyYAML).
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-import yaml
 
 CONFIG_NAME = ".libcst.codemod.yaml"
 MODULE = "ml_switcheroo.codemods"
@@ -35,6 +34,8 @@ repo_root: .
 
 def init_config(directory: Path) -> str:
     """Create or update ``directory/.libcst.codemod.yaml``; return what was done."""
+    import yaml
+
     path = directory / CONFIG_NAME
     if not path.exists():
         path.write_text(NEW_CONFIG, encoding="utf-8")
@@ -138,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "init":
+        import yaml
+
         try:
             print(init_config(args.directory))
         except (OSError, ValueError, yaml.YAMLError) as exc:

@@ -14,8 +14,10 @@
 
 With a cache (``--cache DIR``; by default with ``--check``), a file known by its stat is not
 read, and bytes converted before are not converted again: their result is replayed
-(``ml_switcheroo.app.cache``). ``--shard K/N`` takes the K-th of N parts of the files, by a
-hash of each path (``files.in_shard``); ``ml-switcheroo report merge`` joins the shards' reports.
+(``ml_switcheroo.app.cache``); when the cache proves that the run's maps compile, they are
+compiled (and libcst's command imported) only for the first file it cannot answer.
+``--shard K/N`` takes the K-th of N parts of the files, by a hash of each path
+(``files.in_shard``); ``ml-switcheroo report merge`` joins the shards' reports.
 
 Exit codes: 0 success (with ``--check``: nothing would change); 1 ``--check`` found files that
 would change; 2 usage error (bad option, missing path, broken semantic map, bad report name),
@@ -36,6 +38,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from ml_switcheroo.analysis.prefilter import Prefilter
     from ml_switcheroo.analysis.second_stage import SecondStage
     from ml_switcheroo.app.cache import Cache
+    from ml_switcheroo.spec.semantic_map import SemanticMap
 
 EXIT_OK = 0
 EXIT_CHANGES = 1
@@ -66,25 +70,50 @@ class _Parser(argparse.ArgumentParser):
 TARGET_NAMES = ("optax", "nnx")  # the default first (targets.catalogue.TARGETS)
 
 
-def _command_parser() -> argparse.ArgumentParser:
+def _command_parser(check_maps: bool = True) -> argparse.ArgumentParser:
     """The options of optimizer.TorchToOptax (``--semantic-map``, ``--exact``...), as is; a
-    user map must hold for one of the targets (the chosen one checks it again at the run)."""
-    from ml_switcheroo.codemods.optimizer import TorchToOptax
+    user map must hold for one of the targets (the chosen one checks it again at the run).
+    Without ``check_maps``: no map is checked and neither the command nor the targets are
+    imported (the help text, never shown then, names the default target)."""
     from ml_switcheroo.rewrite.options import add_arguments
-    from ml_switcheroo.targets.catalogue import TARGETS
 
     parser = _Parser(add_help=False, prog="ml-switcheroo convert")
+    if not check_maps:
+        add_arguments(parser, TARGET_NAMES[0], (), check_maps=False)
+        return parser
+    from ml_switcheroo.codemods.optimizer import TorchToOptax
+    from ml_switcheroo.targets.catalogue import TARGETS
+
     add_arguments(parser, TorchToOptax.TARGET.label, tuple(TARGETS.values()))
     return parser
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
-    """The ``convert`` parser, and the names of the options passed on to the command."""
-    command = _command_parser()
+class _Unparsed(Exception):
+    """What ``_QuietParser`` raises instead of exiting."""
+
+
+class _QuietParser(_Parser):
+    """Raises ``_Unparsed`` on any error while ``parsing`` (the caller parses again with the
+    full checks); a usage error after that exits as ``_Parser``'s do."""
+
+    parsing = True
+
+    def error(self, message: str) -> NoReturn:
+        if self.parsing:
+            raise _Unparsed(message)
+        super().error(message)
+
+
+def build_parser(check_maps: bool = True) -> tuple[argparse.ArgumentParser, list[str]]:
+    """The ``convert`` parser, and the names of the options passed on to the command.
+    Without ``check_maps``: one that checks no map and raises ``_Unparsed`` on any error,
+    ``-h`` included (see ``_parse_arguments``)."""
+    command = _command_parser(check_maps)
     command_options = sorted(vars(command.parse_args([])))
-    parser = _Parser(
+    parser = (_Parser if check_maps else _QuietParser)(
         prog="ml-switcheroo convert",
         parents=[command],
+        add_help=check_maps,
         description="Convert torch.optim code to optax in every Python file under PATHS "
         "(optimizer.TorchToOptax), in parallel. Prints a diff and changes nothing unless "
         "--in-place is given.",
@@ -220,8 +249,9 @@ def _forget_interrupted_string_eval() -> None:
 
 
 def _main(argv: Sequence[str] | None, started: float) -> int:
-    parser, command_option_names = build_parser()
-    args = parser.parse_args(argv)
+    from ml_switcheroo.spec.errors import SemanticMapError
+
+    parser, args, options, maps_compiled = _parse_arguments(argv)
     if args.check and args.in_place:
         parser.error("--check changes nothing: it cannot be combined with --in-place")
     for path in args.paths:
@@ -232,11 +262,53 @@ def _main(argv: Sequence[str] | None, started: float) -> int:
             parser.error(f"--report {report}: the name must end in .json or .md")
         if not os.path.isdir(os.path.dirname(os.path.abspath(report))):
             parser.error(f"--report {report}: no such directory")
-    options = {name: getattr(args, name) for name in command_option_names}
+    mode = "in-place" if args.in_place else "check" if args.check and not args.diff else "diff"
+    try:
+        return _run(args, options, mode, started, maps_compiled)
+    except SemanticMapError as exc:  # the maps are compiled at the start, or on first use
+        print(f"ml-switcheroo convert: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _parse_arguments(
+    argv: Sequence[str] | None,
+) -> tuple[argparse.ArgumentParser, argparse.Namespace, dict[str, Any], bool]:
+    """The parser, the arguments, the command's options and whether the run's cache proves
+    that its maps compile (``cache.maps_compiled_under``). Such a run parses without
+    compiling a map or importing the command; any other run (or any argument error, ``-h``)
+    is parsed again by the full parser, which checks the maps as it always did."""
+    quick, names = build_parser(check_maps=False)
+    try:
+        args = quick.parse_args(argv)
+    except _Unparsed:
+        pass
+    else:
+        quick.parsing = False  # type: ignore[attr-defined]
+        options = _command_options(args, names)
+        if _cache_proves_maps(args, options):
+            return quick, args, options, True
+    parser, names = build_parser()
+    args = parser.parse_args(argv)
+    return parser, args, _command_options(args, names), False
+
+
+def _command_options(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
+    """The options passed on to the command (and part of the cache key)."""
+    options = {name: getattr(args, name) for name in names}
     if args.target != TARGET_NAMES[0]:
         options["target"] = args.target  # passed to ConvertCommand (and in the cache key)
-    mode = "in-place" if args.in_place else "check" if args.check and not args.diff else "diff"
-    return _run(args, options, mode, started)
+    return options
+
+
+def _cache_proves_maps(args: argparse.Namespace, options: dict[str, Any]) -> bool:
+    """Whether the cache this run uses holds the proof that its maps compile."""
+    from ml_switcheroo.app import cache
+
+    if args.no_cache or not (args.cache or args.check):
+        return False
+    root = args.cache or cache.default_dir()
+    maps = options.get("semantic_map", ())
+    return cache.maps_compiled_under(root, maps, options, args.include_generated)
 
 
 _DONE = {"in-place": "converted", "check": "checked", "diff": "diffed"}
@@ -297,41 +369,73 @@ def _graceful_signals() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: float) -> int:
-    from dataclasses import replace
+class _Stages:
+    """The run's semantic map and the pre-filter stages built from it, each made on first
+    use: a run whose every file the cache answers compiles no map and imports no target."""
 
-    from ml_switcheroo.analysis.prefilter import prefilter_for
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.map_files = options.get("semantic_map", ())
+        self.target_name: str = options.get("target", TARGET_NAMES[0])
+        self.enabled = bool(options.get("prefilter"))  # the pre-filter stages run
+
+    @cached_property
+    def semantic_map(self) -> SemanticMap:
+        """The run's map (raises ``SemanticMapError``)."""
+        from ml_switcheroo.targets.catalogue import TARGETS, load_semantic_map
+
+        return load_semantic_map(self.map_files, TARGETS[self.target_name])
+
+    @cached_property
+    def prefilter(self) -> Prefilter | None:
+        """The byte pre-filter (None: ``--no-prefilter``)."""
+        from ml_switcheroo.analysis.prefilter import prefilter_for
+        from ml_switcheroo.codemods.optimizer import TorchToOptax
+
+        if not self.enabled:
+            return None
+        return prefilter_for(self.semantic_map, TorchToOptax.HOOKS)
+
+    @cached_property
+    def stage(self) -> SecondStage | None:
+        """The ``ast`` stage (None: ``--no-prefilter``)."""
+        from dataclasses import replace
+
+        from ml_switcheroo.analysis.second_stage import second_stage_for
+        from ml_switcheroo.codemods.optimizer import TorchToOptax
+
+        if not self.enabled:
+            return None
+        stage = second_stage_for(self.semantic_map, TorchToOptax.HOOKS)
+        return replace(stage, target_root=self.target_name)
+
+
+def _run(
+    args: argparse.Namespace,
+    options: dict[str, Any],
+    mode: str,
+    started: float,
+    maps_compiled: bool = False,
+) -> int:
+    """The run; with ``maps_compiled`` (proven by the cache) the maps are compiled on first
+    use, else first of all (a broken map: ``SemanticMapError`` before any file is read)."""
     from ml_switcheroo.analysis.repository import index_for
-    from ml_switcheroo.analysis.second_stage import second_stage_for
 
     index_for.cache_clear()  # a new run reads the repository again
     from ml_switcheroo.app import cache as cache_files
     from ml_switcheroo.app import files, migration_report
-    from ml_switcheroo.codemods.optimizer import TorchToOptax
-    from ml_switcheroo.spec.errors import SemanticMapError
-    from ml_switcheroo.targets.catalogue import TARGETS, load_semantic_map
 
-    target = TARGETS[options.get("target", TARGET_NAMES[0])]
-    try:  # validated by the option parser already; the shipped map is checked here too
-        semantic_map = load_semantic_map(options.get("semantic_map", ()), target)
-    except SemanticMapError as exc:
-        print(f"ml-switcheroo convert: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    prefilter = (
-        prefilter_for(semantic_map, TorchToOptax.HOOKS) if options.get("prefilter") else None
-    )
-    stage = (
-        replace(second_stage_for(semantic_map, TorchToOptax.HOOKS), target_root=target.name)
-        if prefilter
-        else None
-    )
+    stages = _Stages(options)
+    if not maps_compiled:
+        stages.semantic_map  # noqa: B018 - validated by the option parser already; checked here
     show_progress = sys.stderr.isatty() and not args.quiet
 
     discovery = files.discover(args.paths, args.exclude)
     paths = discovery.files
     if args.shard:
         paths = [p for p in paths if files.in_shard(p, *args.shard)]
-    cache = _open_cache(args, options)
+    cache = _open_cache(args, options, stages)
+    if cache is not None and not maps_compiled:
+        cache.prove_maps()
     summary = migration_report.RunSummary(
         mode=mode,
         files_scanned=len(paths),
@@ -348,7 +452,7 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
         if show_progress and index % 500 == 0 and len(paths) >= 5000:
             sys.stderr.write(f"{_PROGRESS_PREFIX}scanning {index}/{len(paths)} files")
         try:
-            outcome, cached = _prescan(path, prefilter, marker, cache, mode, stage)
+            outcome, cached = _prescan(path, stages, marker, cache, mode)
         except OSError as exc:
             failures[files.display_name(path)] = f"cannot read the file: {exc.strerror or exc}"
             continue
@@ -362,8 +466,8 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
             kept.append(path)
     if show_progress and len(paths) >= 5000:
         sys.stderr.write(_PROGRESS_PREFIX)
-    if stage is not None and kept:
-        kept = _second_stage(kept, stage, args.jobs or os.cpu_count() or 1, cache, summary)
+    if stages.enabled and kept and stages.stage is not None:
+        kept = _second_stage(kept, stages.stage, args.jobs or os.cpu_count() or 1, cache, summary)
 
     results: dict[str, dict[str, Any]] = {}
     if kept:  # libcst's progress indicator only when there is a while to wait
@@ -436,14 +540,24 @@ def _run(args: argparse.Namespace, options: dict[str, Any], mode: str, started: 
     return EXIT_OK
 
 
-def _open_cache(args: argparse.Namespace, options: dict[str, Any]) -> Cache | None:
-    """The run's ``cache.Cache``: ``--cache DIR``, the default one with ``--check``, or None."""
+def _open_cache(
+    args: argparse.Namespace, options: dict[str, Any], stages: _Stages | None = None
+) -> Cache | None:
+    """The run's ``cache.Cache``: ``--cache DIR``, the default one with ``--check``, or None;
+    its dependency answers use the run's map and target (``stages``)."""
     from ml_switcheroo.app import cache
 
     if args.no_cache or not (args.cache or args.check):
         return None
     root = args.cache or cache.default_dir()
-    found = cache.open_cache(root, options.get("semantic_map", ()), options, args.include_generated)
+    found = cache.open_cache(
+        root,
+        options.get("semantic_map", ()),
+        options,
+        args.include_generated,
+        None if stages is None else (lambda: stages.semantic_map),
+        None if stages is None else stages.target_name,
+    )
     if found is None and not args.quiet:
         print(f"ml-switcheroo convert: cache {root} not usable; running without", file=sys.stderr)
     return found
@@ -451,23 +565,22 @@ def _open_cache(args: argparse.Namespace, options: dict[str, Any]) -> Cache | No
 
 def _prescan(
     path: str,
-    prefilter: Prefilter | None,
+    stages: _Stages,
     marker: bytes | None,
     cache: Cache | None,
     mode: str,
-    stage: SecondStage | None = None,
 ) -> tuple[str, dict[str, Any] | None]:
     """What becomes of one file before conversion: pre-filtered out, skipped as generated, or
     converted (``cache.CONVERTED``); for the latter, its result when the cache holds one this
     mode can replay. Reads the file only when the cache cannot tell from its stat. (The second
-    stage runs afterwards on the files left to convert: ``_second_stage``; ``stage`` asks the
-    cross-file question for a file the bytes rule out.)"""
+    stage runs afterwards on the files left to convert: ``_second_stage``; ``stages.stage``
+    asks the cross-file question for a file the bytes rule out.)"""
     from ml_switcheroo.app import cache as cache_files
 
     if cache is not None:
         entry = cache.known(path, cache_files.stamp_of(os.stat(path)))
         if entry is not None and entry.outcome == cache_files.PREFILTERED:
-            entry = None if _may_change_across_files(path, prefilter, stage, cache) else entry
+            entry = None if _may_change_across_files(path, stages, cache) else entry
         if entry is not None and entry.outcome == cache_files.PREFILTERED_ALONE:
             cache.keep(path)
             return cache_files.PREFILTERED, None
@@ -482,9 +595,9 @@ def _prescan(
     read_at = cache_files.now_ns()
     data, stamp = cache_files.read_source(path)
     if (
-        prefilter is not None
-        and not prefilter.matches(data)
-        and not _may_change_across_files(path, prefilter, stage, cache)
+        stages.prefilter is not None
+        and not stages.prefilter.matches(data)
+        and not _may_change_across_files(path, stages, cache)
     ):
         outcome = cache_files.PREFILTERED
     elif marker is not None and marker in data:
@@ -496,7 +609,7 @@ def _prescan(
     sha = cache_files.content_sha(data)
     if stamp is not None:
         recorded = outcome
-        if outcome == cache_files.PREFILTERED and not _calls_cross_file_methods(data, stage):
+        if outcome == cache_files.PREFILTERED and not _calls_cross_file_methods(data, stages.stage):
             recorded = cache_files.PREFILTERED_ALONE
         cache.remember(path, stamp, sha, recorded, read_at)
     cached = cache.result(path, sha) if outcome == cache_files.CONVERTED else None
@@ -517,19 +630,19 @@ def _calls_cross_file_methods(data: bytes, stage: SecondStage | None) -> bool:
     return any(has_attribute(data, method.encode("ascii")) for method in methods)
 
 
-def _may_change_across_files(
-    path: str, prefilter: Prefilter | None, stage: SecondStage | None, cache: Cache | None = None
-) -> bool:
+def _may_change_across_files(path: str, stages: _Stages, cache: Cache | None = None) -> bool:
     """Whether a file the pre-filter rejects is converted anyway: a function of it receives a
     translated optimizer from another file, or it steps one a builder there returns
     (``analysis.cross_file.may_change_through_other_files``; the cache's repository record
-    answers when the repository's files are unchanged)."""
-    from ml_switcheroo.analysis.second_stage import cross_file_facts_may_change
-
-    if prefilter is None or stage is None:
+    answers when the repository's files are unchanged, and then no map is compiled)."""
+    if not stages.enabled:
         return False
 
     def ask() -> bool:
+        from ml_switcheroo.analysis.second_stage import cross_file_facts_may_change
+
+        stage = stages.stage
+        assert stage is not None  # the stages are enabled
         return cross_file_facts_may_change(path, stage.semantic_map, None, stage.target_root)
 
     return ask() if cache is None else _remembered(cache, path)(ask)

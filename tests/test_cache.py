@@ -525,3 +525,131 @@ def test_a_copy_of_the_same_bytes_elsewhere_is_served_by_content(
 def test_facts_from_other_files_are_part_of_the_result_key() -> None:
     assert cache.facts_from_other_files("x.py") == ""  # no such file: no other file decides
     assert cache.result_key("k", "s") != cache.result_key("k", "s", "facts")
+
+
+# --------------------------------------------------------------------------- the run's map
+
+BUILDER = "from mylib.optim import Lion\n\n\ndef make(params):\n    return Lion(params, lr=1e-3)\n"
+BUILDER_USER = textwrap.dedent(
+    """\
+    from builders import make
+
+
+    def fit(model, batches):
+        opt = make(model.parameters())
+        for batch in batches:
+            opt.zero_grad()
+            model(batch).backward()
+            opt.step()
+    """
+)
+
+
+def test_a_user_maps_builder_edited_between_cached_runs_gives_the_uncached_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    """train.py names neither torch nor mylib: only the user map's words link it to the
+    builder of its optimizer in builders.py, so the cache must key its result on them."""
+    from tests.test_prefilter import LION_MAP
+
+    (tmp_path / "lion.yaml").write_text(LION_MAP, encoding="utf-8")
+    tree(tmp_path / "src", {"builders.py": BUILDER, "train.py": BUILDER_USER})
+    with_map = ("--semantic-map", "lion.yaml")
+    assert "train.py" in report_of(capsys, tmp_path, "--cache", ".c", *with_map)[1]
+    (tmp_path / "src" / "builders.py").write_text(
+        BUILDER.replace("Lion(", "Other("), encoding="utf-8"
+    )
+    _, uncached = report_of(capsys, tmp_path, "--no-cache", *with_map)
+    assert "train.py" not in uncached  # its optimizer is no longer one the map knows
+    assert report_of(capsys, tmp_path, "--cache", ".c", *with_map)[1] == uncached
+
+
+def test_the_dependency_words_are_those_of_the_run_s_map_and_target(tmp_path: Path) -> None:
+    from ml_switcheroo.targets.catalogue import load_semantic_map
+    from ml_switcheroo.targets.nnx.target import NNX
+    from tests.test_prefilter import LION_MAP
+
+    (tmp_path / "lion.yaml").write_text(LION_MAP, encoding="utf-8")
+    user_map = load_semantic_map([tmp_path / "lion.yaml"], NNX)
+    assert {b"mylib", b"nnx", b"torch"} <= set(cache.source_words(user_map, "nnx"))
+
+
+def test_a_broken_user_map_stops_a_cached_run_as_an_uncached_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    """No proof that the maps compile is recorded for a broken map: its run key's runs are
+    parsed with the map checks, every time."""
+    tree(tmp_path / "src", {"a.py": TRAIN})
+    (tmp_path / "bad.yaml").write_text("apis:\n  torch.optim.Adamw:\n    hook: nope\n")
+    errors = []
+    for extra in (("--no-cache",), ("--cache", ".c"), ("--cache", ".c")):
+        with pytest.raises(SystemExit) as exit_info:
+            run(capsys, "--check", *extra, "--semantic-map", "bad.yaml", "src", cwd=tmp_path)
+        assert exit_info.value.code == 2
+        errors.append(capsys.readouterr().err)
+    assert errors[0] == errors[1] == errors[2] and "bad.yaml" in errors[0]
+    assert not open_run_cache(tmp_path, "bad.yaml").maps_compiled()
+
+
+def test_a_run_that_compiled_its_maps_records_the_proof(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree(tmp_path / "src", {"a.py": PLAIN})
+    check(capsys, tmp_path)
+    assert open_run_cache(tmp_path).maps_compiled()
+    assert not open_run_cache(tmp_path, exact=True).maps_compiled()  # another run key
+
+
+# --------------------------------------------------------------------------- start-up
+
+RUN_AND_LIST_MODULES = textwrap.dedent(
+    """
+    import json, sys
+    from ml_switcheroo import convert
+    from ml_switcheroo.app import cache
+    cache.RACY_NS = -(10**18)
+    code = convert.main(["--check", "-j", "1", "-q", "--cache", ".c", "src"])
+    heavy = ("libcst", "libcst.codemod", "ml_switcheroo.spec.semantic_map", "yaml")
+    print(json.dumps([code, [name for name in heavy if name in sys.modules]]))
+    """
+)
+
+
+def cached_run_modules(root: Path) -> tuple[int, list[str]]:
+    """The exit code of a cached ``--check`` run over ``root/src`` in a process of its own,
+    and which of libcst, libcst.codemod, the map compiler and PyYAML it imported."""
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_AND_LIST_MODULES],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=300,
+    )
+    code, modules = json.loads(result.stdout.splitlines()[-1])
+    return code, modules
+
+
+def test_a_cached_run_whose_every_file_hits_imports_neither_libcst_nor_the_map(
+    tmp_path: Path,
+) -> None:
+    tree(tmp_path / "src", LAYOUT)
+    first = cached_run_modules(tmp_path)
+    assert first == (3, ["libcst", "libcst.codemod", "ml_switcheroo.spec.semantic_map", "yaml"])
+    assert cached_run_modules(tmp_path) == (3, [])  # broken.py's failure, from the cache
+
+
+def test_a_cached_run_with_an_edited_file_compiles_the_map_and_converts_it(
+    tmp_path: Path,
+) -> None:
+    tree(tmp_path / "src", {"a.py": PLAIN, "b.py": PLAIN.replace("\n", "\n\n", 1)})
+    assert cached_run_modules(tmp_path)[0] == 0
+    (tmp_path / "src" / "a.py").write_text(TRAIN, encoding="utf-8")
+    code, modules = cached_run_modules(tmp_path)
+    assert code == 1 and "libcst.codemod" in modules
+
+
+def test_the_libcst_version_is_read_without_importing_libcst() -> None:
+    from libcst._version import __version__
+
+    assert cache.libcst_version() == __version__

@@ -33,6 +33,12 @@ write the same bytes; two runs writing the stat index each merge into what they 
 last rename wins (the other run's new entries are lost: a later miss, not a wrong answer).
 Nothing is ever deleted: remove ``DIR`` to reclaim the space.
 
+* **the maps proof**, one per run key (``maps-<key[:32]>``): written by a run whose maps
+  compiled. The run key holds every byte the compilation reads (this package's files, the
+  shipped map and the hooks included, and each ``--semantic-map`` file), so a later run under
+  the same key parses its options without the map checks and compiles the maps only when a
+  file needs them (``convert._parse_arguments``): a run whose files all hit compiles nothing.
+
 Issue 12 (a file's outcome depending on facts from other files) plugs in at
 ``facts_from_other_files``: its value (a digest of the files the repository index links the
 file to) is part of every result key.
@@ -65,9 +71,12 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml_switcheroo.analysis.repository import RepositoryIndex, index_for, repository_root
+
+if TYPE_CHECKING:
+    from ml_switcheroo.spec.semantic_map import SemanticMap
 
 FORMAT = 1
 MAGIC = b"ml-switcheroo-cache"
@@ -114,7 +123,23 @@ def package_digest() -> str:
 
 
 def libcst_version() -> str:
-    try:  # what libcst's build writes; importlib.metadata scans every installed package
+    """libcst's version, read from the ``_version.py`` its build writes without importing
+    libcst (0.3 s; ``importlib.metadata`` scans every installed package)."""
+    import importlib.util
+    import re
+
+    spec = importlib.util.find_spec("libcst")
+    for directory in (spec.submodule_search_locations or []) if spec else []:
+        with suppress(OSError):
+            text = Path(directory, "_version.py").read_text(encoding="utf-8")
+            found = re.search(r"^__version__ = (?:version = )?'([^']+)'$", text, re.MULTILINE)
+            if found:
+                return found.group(1)
+    return _imported_libcst_version()  # pragma: no cover - another layout
+
+
+def _imported_libcst_version() -> str:
+    try:
         from libcst._version import __version__ as found
     except ImportError:  # pragma: no cover - another layout
         from importlib.metadata import version
@@ -147,37 +172,47 @@ def run_key(map_files: Sequence[str], options: Mapping[str, Any], include_genera
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def facts_from_other_files(path: str) -> str:
+def facts_from_other_files(
+    path: str, semantic_map: SemanticMap | None = None, target_name: str | None = None
+) -> str:
     """What the outcome of ``path`` depends on in other files of the repository: a digest of
     the content of the files the repository index links it to (the files it imports, the
     files importing it, and the files importing those; ``analysis/repository.py``), "" when
-    there are none."""
+    there are none. ``semantic_map`` and ``target_name``: the run's (by default the shipped
+    map and the default target)."""
     if not os.path.isfile(path):
         return ""
+    if semantic_map is None or target_name is None:
+        semantic_map, target_name = _default_map_and_target()
     absolute = os.path.abspath(path)
     index = index_for(repository_root(absolute))
-    return index.digest_of_dependencies(absolute, _source_words(), _linked_across_files(absolute))
+    words = source_words(semantic_map, target_name)
+    linked = _linked_across_files(absolute, semantic_map, target_name)
+    return index.digest_of_dependencies(absolute, words, linked)
 
 
-def _linked_across_files(path: str) -> bool:
+def _default_map_and_target() -> tuple[SemanticMap, str]:
+    from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
+
+    return load_semantic_map(), DEFAULT_TARGET.name
+
+
+def _linked_across_files(path: str, semantic_map: SemanticMap, target_name: str) -> bool:
     """Whether the pre-filter's precise cross-file question keeps ``path`` (the file then
     depends on other files even when ``RepositoryIndex.may_change``, the coarse one, says no:
     a value passed on through functions of several files)."""
     from ml_switcheroo.analysis.cross_file import may_change_through_other_files
-    from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
 
-    return may_change_through_other_files(path, load_semantic_map(), DEFAULT_TARGET.name)
+    return may_change_through_other_files(path, semantic_map, target_name)
 
 
-@cache
-def _source_words() -> tuple[bytes, ...]:
+def source_words(semantic_map: SemanticMap, target_name: str) -> tuple[bytes, ...]:
     """The words a file that hands values to other files holds: the map's source packages
-    (``torch``), and the target's (a file converted earlier in the same run)."""
+    (``torch``, a user map's own), and the target's (a file converted earlier in the run)."""
     from ml_switcheroo.analysis.prefilter import prefilter_for
-    from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
 
-    roots = prefilter_for(load_semantic_map()).roots
-    return tuple(word.encode() for word in sorted({*roots, DEFAULT_TARGET.name}))
+    roots = prefilter_for(semantic_map).roots
+    return tuple(word.encode() for word in sorted({*roots, target_name}))
 
 
 def result_key(key: str, content_sha: str, facts: str = "") -> str:
@@ -374,11 +409,19 @@ def _is_regular(path: str) -> bool:
 
 @dataclass
 class Cache:
-    """One run's view of the cache directory ``root`` under the run key ``key``."""
+    """One run's view of the cache directory ``root`` under the run key ``key``.
+
+    ``semantic_map`` gives the run's map (called on the first answer that needs it: a run
+    whose answers are all recorded compiles no map) and ``target_name`` names the run's
+    target: their words drive the dependency answers (``facts_from_other_files``). Without
+    them, the shipped map and the default target.
+    """
 
     root: str
     key: str
     prefilter: bool = True
+    semantic_map: Callable[[], SemanticMap] | None = None
+    target_name: str | None = None
     index: dict[str, IndexEntry] = field(default_factory=dict)
     updates: dict[str, IndexEntry] = field(default_factory=dict)
     # repository root -> what this run knows of it (None: not recorded, answers computed)
@@ -449,8 +492,31 @@ class Cache:
             _atomic_write(self.result_path(key), _pack(key, dict(result)))
 
     def facts(self, path: str) -> str:
-        """``facts_from_other_files(path)``, from the repository record when it holds."""
-        return self.across_files(FACTS, path, lambda: facts_from_other_files(path))
+        """``facts_from_other_files(path)`` for the run's map and target, from the repository
+        record when it holds."""
+        return self.across_files(FACTS, path, lambda: self._facts_now(path))
+
+    def _facts_now(self, path: str) -> str:
+        if self.semantic_map is None or self.target_name is None:
+            return facts_from_other_files(path)
+        return facts_from_other_files(path, self.semantic_map(), self.target_name)
+
+    @property
+    def maps_proof_path(self) -> str:
+        return os.path.join(self.base, f"maps-{self.key[:32]}")
+
+    def maps_compiled(self) -> bool:
+        """Whether a run under this key compiled its maps without an error (``prove_maps``):
+        the key holds this package's files (the shipped map, the hooks) and every map file's
+        bytes, so this run's maps compile too."""
+        data = _read(self.maps_proof_path)
+        return data is not None and _unpack(data, self.key) == "compiled"
+
+    def prove_maps(self) -> None:
+        """Record that this run's maps compiled (best effort; see ``maps_compiled``)."""
+        if not self.maps_compiled():
+            with suppress(OSError):
+                _atomic_write(self.maps_proof_path, _pack(self.key, "compiled"))
 
     def across_files(self, kind: str, path: str, compute: Callable[[], Any]) -> Any:
         """The answer of ``kind`` for ``path``: recorded for its repository's current content,
@@ -598,16 +664,32 @@ def open_cache(
     map_files: Sequence[str],
     options: Mapping[str, Any],
     include_generated: bool,
+    semantic_map: Callable[[], SemanticMap] | None = None,
+    target_name: str | None = None,
 ) -> Cache | None:
-    """The cache under ``root`` for this run, its index loaded; None when it cannot be used."""
+    """The cache under ``root`` for this run, its index loaded; None when it cannot be used.
+    ``semantic_map`` and ``target_name``: the run's (see ``Cache``)."""
     try:
         os.makedirs(root, exist_ok=True)
         key = run_key(map_files, options, include_generated)
     except OSError:
         return None
-    found = Cache(root, key, prefilter=bool(options.get("prefilter", True)))
+    prefilter = bool(options.get("prefilter", True))
+    found = Cache(root, key, prefilter, semantic_map, target_name)
     found.load_index()
     return found
+
+
+def maps_compiled_under(
+    root: str, map_files: Sequence[str], options: Mapping[str, Any], include_generated: bool
+) -> bool:
+    """Whether the cache under ``root`` proves that the maps of a run with these arguments
+    compile (``Cache.maps_compiled``); reads nothing but the map files and the proof."""
+    try:
+        key = run_key(map_files, options, include_generated)
+    except OSError:
+        return False
+    return Cache(root, key).maps_compiled()
 
 
 def now_ns() -> int:

@@ -4,29 +4,31 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-import libcst as cst
-
-from ml_switcheroo.spec.errors import SemanticMapError
-from ml_switcheroo.targets.catalogue import load_semantic_map
-from ml_switcheroo.targets.target import Target
+if TYPE_CHECKING:
+    from ml_switcheroo.targets.target import Target
 
 
 def add_arguments(
-    arg_parser: argparse.ArgumentParser, label: str, targets: Sequence[Target]
+    arg_parser: argparse.ArgumentParser,
+    label: str,
+    targets: Sequence[Target],
+    check_maps: bool = True,
 ) -> None:
     """``--semantic-map``, ``--exact``, ``--steps-per-epoch``, ``--no-prefilter`` (``label``:
     the target's, as the help says it); a user map must hold for one of ``targets`` (the
     command's, or those ``convert --target`` may choose); a broken shipped map stops the
-    parser before any file is touched."""
+    parser before any file is touched. Without ``check_maps`` no map is compiled (nor the
+    targets and libcst imported): the caller has proof that these maps compile
+    (``convert``: its cache)."""
     arg_parser.add_argument(
         "--semantic-map",
         dest="semantic_map",
         metavar="FILE",
         action="append",
         default=[],
-        type=_map_argument(targets),
+        type=_map_argument(targets) if check_maps else str,
         help="Extra semantic-map YAML that adds or overrides entries (repeatable).",
     )
     arg_parser.add_argument(
@@ -53,6 +55,11 @@ def add_arguments(
         "(to check the pre-filter: the output is the same).",
     )
     _map_errors_in_one_line(arg_parser)
+    if not check_maps:
+        return
+    from ml_switcheroo.spec.errors import SemanticMapError
+    from ml_switcheroo.targets.catalogue import load_semantic_map
+
     try:  # fail before any file is touched when the shipped map is broken
         load_semantic_map()
     except SemanticMapError as exc:
@@ -61,6 +68,8 @@ def add_arguments(
 
 def _python_expression(text: str) -> str:
     """argparse ``type=``: a single Python expression."""
+    import libcst as cst
+
     try:
         cst.parse_expression(text)
     except cst.ParserSyntaxError:
@@ -73,6 +82,9 @@ def _map_argument(targets: Sequence[Target]) -> Callable[[str], str]:
     any file is touched (the first target's error is the one shown)."""
 
     def check(path: str) -> str:
+        from ml_switcheroo.spec.errors import SemanticMapError
+        from ml_switcheroo.targets.catalogue import load_semantic_map
+
         errors = []
         for target in targets:
             try:
