@@ -661,9 +661,11 @@ class Resolver:
                 scopes.append(referent.scope)
         bindings: list[Binding] = []
         for scope in scopes:
-            # in the order the scope saw them (libcst's set is ordered by memory address)
+            # in the order the scope saw them (libcst's set is ordered by memory address);
+            # two of one index (`global` stores in one function) in the order of the tree
             for assignment in sorted(
-                scope.assignments[receiver.value], key=lambda a: getattr(a, "_index", -1)
+                self.in_tree_order(scope.assignments[receiver.value]),
+                key=lambda a: getattr(a, "_index", -1),
             ):
                 if not isinstance(assignment, Assignment):
                     continue  # a builtin
