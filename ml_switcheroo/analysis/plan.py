@@ -779,7 +779,7 @@ class Planner:
         uses = [
             access.node
             for assignment in (scope.assignments[param.name.value] if scope else [])
-            for access in assignment.references
+            for access in self.resolver.in_tree_order(assignment.references)
         ]
         if len(uses) != 1:
             places = ", ".join(self._place(use) for use in uses[:3])

@@ -9,8 +9,9 @@ parameter whose name matches the type's ``parameter_names`` is only *probably* o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import libcst as cst
 from libcst.metadata import (
@@ -205,6 +206,9 @@ class ReceiverType:
     probable: bool = False
 
 
+_Scoped = TypeVar("_Scoped")  # a libcst Assignment or Access: what has a ``node``
+
+
 class Resolver:
     """Answers qualified-name and receiver-type questions for one module."""
 
@@ -225,6 +229,19 @@ class Resolver:
         self._builders: Builders | None = None  # see builders()
         self._classes: list[cst.ClassDef] | None = None  # see class_family()
         self._families: dict[int, list[cst.ClassDef]] = {}  # id(class) -> its family
+        self._tree_order: dict[int, int] | None = None  # id(node) -> its place, see in_tree_order
+
+    def in_tree_order(self, items: Iterable[_Scoped]) -> list[_Scoped]:
+        """libcst's assignments or accesses (kept in sets, whose order is the objects' memory
+        addresses: a different one in every process) in the order of their nodes in the tree,
+        so that what is built from them (reasons, generated code) is the same in every run."""
+        found = list(items)
+        if len(found) < 2:
+            return found
+        if self._tree_order is None:  # the scope metadata holds every node, in visit order
+            self._tree_order = {id(node): place for place, node in enumerate(self.scopes)}
+        order = self._tree_order
+        return sorted(found, key=lambda item: order.get(id(getattr(item, "node", None)), -1))
 
     def builders(self) -> Builders:
         """The file's builders (``analysis/builders.py``), found once; other files of the
@@ -295,7 +312,7 @@ class Resolver:
         for access in scope.accesses[root.value]:
             if access.node is not root:
                 continue
-            for referent in access.referents:
+            for referent in self.in_tree_order(access.referents):
                 statement = getattr(referent, "node", None)
                 if not isinstance(statement, (cst.Import, cst.ImportFrom)):
                     continue
@@ -341,7 +358,7 @@ class Resolver:
         uses: list[cst.CSTNode] = []
         for assignment in scope.assignments[target.value]:
             if getattr(assignment, "node", None) is target:
-                uses.extend(access.node for access in assignment.references)
+                uses.extend(access.node for access in self.in_tree_order(assignment.references))
         return uses
 
     def called_function(self, func: cst.BaseExpression) -> str | None:
@@ -395,7 +412,7 @@ class Resolver:
             access.node
             for assignment in scope.assignments[param.name.value]
             if getattr(assignment, "node", None) is param
-            for access in assignment.references
+            for access in self.in_tree_order(assignment.references)
         ]
 
     def parameter_type(self, param: cst.Param) -> ReceiverType | None:
@@ -538,8 +555,8 @@ class Resolver:
         positional = list(function.params.params)
         index = positional.index(param) if param in positional else None
         values: list[cst.BaseExpression] = []
-        for assignment in parent.assignments[function.name.value]:
-            for access in assignment.references:
+        for assignment in self.in_tree_order(parent.assignments[function.name.value]):
+            for access in self.in_tree_order(assignment.references):
                 site = self.bindings.get(access.node)
                 if not isinstance(site, CallSite):
                     return None
@@ -605,7 +622,7 @@ class Resolver:
             referent
             for access in scope.accesses[name.value]
             if access.node is name
-            for referent in access.referents
+            for referent in self.in_tree_order(access.referents)
             if isinstance(referent, Assignment)
         ]
 
@@ -617,7 +634,8 @@ class Resolver:
         nodes: list[cst.CSTNode] = []
         for access in scope.accesses[name.value]:
             if access.node is name:
-                nodes.extend(r.node for r in access.referents if isinstance(r, Assignment))
+                referents = self.in_tree_order(access.referents)
+                nodes.extend(r.node for r in referents if isinstance(r, Assignment))
         return nodes
 
     def receiver_bindings(
@@ -643,9 +661,11 @@ class Resolver:
                 scopes.append(referent.scope)
         bindings: list[Binding] = []
         for scope in scopes:
-            # in the order the scope saw them (libcst's set is ordered by memory address)
+            # in the order the scope saw them (libcst's set is ordered by memory address);
+            # two of one index (`global` stores in one function) in the order of the tree
             for assignment in sorted(
-                scope.assignments[receiver.value], key=lambda a: getattr(a, "_index", -1)
+                self.in_tree_order(scope.assignments[receiver.value]),
+                key=lambda a: getattr(a, "_index", -1),
             ):
                 if not isinstance(assignment, Assignment):
                     continue  # a builtin
@@ -670,7 +690,11 @@ class Resolver:
         scope = self.scopes.get(name)
         if scope is None:
             return []
-        assignments = [a for a in scope.assignments[name.value] if isinstance(a, Assignment)]
+        assignments = [
+            a
+            for a in self.in_tree_order(scope.assignments[name.value])
+            if isinstance(a, Assignment)
+        ]
         if not any(a.node is name for a in assignments):
             return []
         bindings: list[Binding] = []
@@ -691,7 +715,9 @@ class Resolver:
             return None
         reads: dict[int, tuple[cst.CSTNode, ...]] = {}
         for binding in bindings:
-            for access in binding.assignment.references if binding.assignment else ():
+            for access in self.in_tree_order(
+                binding.assignment.references if binding.assignment else ()
+            ):
                 reads[id(access.node)] = _ancestors(access.node, parents, _READ_CONTEXT)
         return Variable(tuple(b.value for b in bindings), tuple(reads.values()))
 
@@ -1016,7 +1042,7 @@ class Resolver:
         if len(parent.assignments[function.name.value]) != 1 or not definitions:
             return None
         calls: list[cst.Call] = []
-        for access in definitions[0].references:
+        for access in self.in_tree_order(definitions[0].references):
             site = self.bindings.get(access.node)
             if not isinstance(site, CallSite):
                 return None

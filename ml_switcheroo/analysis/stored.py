@@ -73,7 +73,7 @@ def constructions(
     if len(assignments) != 1 or assignments[0].node is not owner:
         return NotStored(owner, f"the name `{owner.name.value}` is bound more than once")
     calls: list[cst.Call] = []
-    for access in assignments[0].references:
+    for access in resolver.in_tree_order(assignments[0].references):
         site = resolver.bindings.get(access.node)
         if not isinstance(site, call_site):
             return NotStored(
