@@ -87,17 +87,18 @@ def stored_attribute(owner: ast.ClassDef, param: str) -> tuple[str, ast.Attribut
 
 def attribute_problem(
     tree: ast.Module,
+    parents: dict[int, ast.AST],
     owner: ast.ClassDef | None,
     attribute: str,
     store: ast.Attribute | None,
     methods: frozenset[str],
     reads_allowed: bool,
 ) -> Problem | None:
-    """The first place of one file (``tree``; ``owner`` the class when it is the class's file,
-    ``store`` its one store) that may store ``.<attribute>`` again, reach an attribute by name,
-    or (unless ``reads_allowed``) read ``.<attribute>`` otherwise than as
-    ``self.<attribute>.<method>(...)`` in the class's methods."""
-    parents = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
+    """The first place of one file (``tree``, ``parents`` the parent of each of its nodes;
+    ``owner`` the class when it is the class's file, ``store`` its one store) that may store
+    ``.<attribute>`` again, reach an attribute by name, or (unless ``reads_allowed``) read
+    ``.<attribute>`` otherwise than as ``self.<attribute>.<method>(...)`` in the class's
+    methods."""
     in_class = {id(n) for m in _methods(owner) for n in ast.walk(m)}
     for node in ast.walk(tree):
         problem = _node_problem(node, parents, in_class, attribute, store, methods, reads_allowed)
