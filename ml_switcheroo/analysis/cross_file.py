@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.analysis.prefilter import has_attribute
 from ml_switcheroo.analysis.repository import (
     Constructed,
@@ -436,7 +437,7 @@ def _stepped_parameters(facts: FileFacts, methods: frozenset[str]) -> Iterator[t
         every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
         params = {a.arg for a in every if a is not None}
         used: set[str] = set()
-        for node in ast.walk(function):
+        for node in ast_nodes.walk(function):
             if (
                 isinstance(node, ast.Attribute)
                 and node.attr in methods
@@ -455,7 +456,7 @@ def _stored_parameters(facts: FileFacts, methods: frozenset[str]) -> Iterator[tu
     for name, owner in facts.classes.items():
         called = {
             node.value.attr
-            for node in ast.walk(owner)
+            for node in ast_nodes.walk(owner)
             if isinstance(node, ast.Attribute)
             and node.attr in methods
             and isinstance(node.value, ast.Attribute)
@@ -473,7 +474,7 @@ def _called_names(facts: FileFacts) -> list[str]:
     directly or through a builder of its own (``Builders.built``)."""
     assert facts.tree is not None
     names: set[str] = set()
-    for node in ast.walk(facts.tree):
+    for node in ast_nodes.walk(facts.tree):
         if isinstance(node, ast.Call):
             names.update(_call_names(node.func, facts))
     return sorted(names)

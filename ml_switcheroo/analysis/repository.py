@@ -54,6 +54,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
+from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.analysis.stored_ast import (
     attribute_problem,
     class_problem,
@@ -883,7 +884,7 @@ def _read_facts(path: str, module: str, data: bytes, tree: ast.Module | None = N
     stored: set[str] = set()
     plain: set[str] = set()  # bound by an assignment or a parameter
     defined: dict[str, list[ast.AST]] = {}
-    for node in ast.walk(facts.tree):
+    for node in ast_nodes.walk(facts.tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 local = alias.asname or alias.name.partition(".")[0]
@@ -990,11 +991,7 @@ def _tree_nodes(facts: FileFacts) -> TreeNodes:
     """``TreeNodes`` of the file's tree, from one walk."""
     assert facts.tree is not None
     parents: dict[int, ast.AST] = {}
-    order: list[ast.AST] = [facts.tree]
-    for node in order:  # the list grows while it is read: the order of `ast.walk`
-        for child in ast.iter_child_nodes(node):
-            parents[id(child)] = node
-            order.append(child)
+    order = ast_nodes.walk_with_parents(facts.tree, parents)
     qualified = _qualified_names(order, facts)
     denoting: dict[str, list[tuple[int, ast.expr]]] = {}
     names: dict[str, list[tuple[int, ast.Name]]] = {}
