@@ -228,7 +228,7 @@ class RepositoryIndex:
         self._modules: dict[str, str] | None = None  # module -> path
         self._bytes: dict[str, tuple[tuple[int, int], bytes]] = {}  # path -> (stat, bytes)
         self._facts: dict[str, FileFacts] = {}
-        self._words: dict[bytes, list[str]] | None = None  # word -> the files holding it
+        self._words: dict[bytes, list[str]] | None = None  # word -> the files holding it (asked)
         self._file_words: dict[str, frozenset[bytes]] = {}  # path -> its words (when listed)
         self._shas: dict[str, tuple[bytes, bytes]] = {}  # path -> (bytes, their sha256)
         # source words -> (the files holding one, the last names of their modules)
@@ -268,17 +268,18 @@ class RepositoryIndex:
         return None
 
     def with_word(self, word: str) -> list[str]:
-        """The files whose text holds the identifier ``word`` (one pass over every file,
-        the first time: names of functions and modules do not change when a file is
-        converted, so it is not built again)."""
+        """The files whose text holds the identifier ``word`` (one pass over every file for
+        its words, the first time; the files of a word listed when it is first asked: names of
+        functions and modules do not change when a file is converted, so neither is built
+        again)."""
         if self._words is None:
-            words: dict[bytes, list[str]] = {}
             for path in self.files:
                 self._file_words[path] = frozenset(_WORD.findall(self.source(path)))
-                for found in self._file_words[path]:
-                    words.setdefault(found, []).append(path)
-            self._words = words
-        return self._words.get(word.encode(), [])
+            self._words = {}
+        key = word.encode()
+        if key not in self._words:
+            self._words[key] = [path for path in self.files if key in self._file_words[path]]
+        return self._words[key]
 
     def source(self, path: str) -> bytes:
         """The file's bytes, read again when its size or modification time changed (a file
