@@ -56,6 +56,7 @@ class CrossFile:
     _factories: dict[str, tuple[FactoryBody, str | None] | None] = field(
         default_factory=dict, init=False, repr=False
     )
+    _scheduler_names: tuple[bytes, ...] | None = field(default=None, init=False, repr=False)
 
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
@@ -246,6 +247,8 @@ class CrossFile:
         path = self.index.file_of(split[0]) if split is not None else None
         if split is None or path is None or path == self.path:
             return None
+        if not self._may_hold_a_factory(path, split[1]):
+            return None
         body = factory_body(self.index, *split)
         if isinstance(body, Unknown):
             return None
@@ -255,6 +258,26 @@ class CrossFile:
         root = self.index.root
         callers = factory_callers(self.index, *split, body.optimizer)
         return body, callers.describe(root) if isinstance(callers, Unknown) else None
+
+    def _may_hold_a_factory(self, path: str, function: str) -> bool:
+        """Whether the bytes of ``path`` hold ``function`` and the last name of a map scheduler
+        (``LambdaLR``): a factory ``_factory_of`` takes is defined there and calls one (by an
+        import or an attribute, spelt out in the file). A file holding neither is not parsed
+        for it. (A name that is not ASCII may be stored otherwise: the file is parsed.)"""
+        if self._scheduler_names is None:
+            self._scheduler_names = tuple(
+                sorted(
+                    {
+                        name.rpartition(".")[2].encode("ascii")
+                        for name, entry in self.semantic_map.apis.items()
+                        if entry.role == SCHEDULER
+                    }
+                )
+            )
+        data = self.index.source(path)
+        if function.isascii() and function.encode("ascii") not in data:
+            return False
+        return any(name in data for name in self._scheduler_names)
 
     def _returned_fact(self, module: str, function: str) -> ParameterFact:
         root = self.index.root
@@ -461,7 +484,7 @@ def _stored_parameters(facts: FileFacts, methods: frozenset[str]) -> Iterator[tu
             and node.attr in methods
             and isinstance(node.value, ast.Attribute)
         }
-        init = class_init(owner)
+        init = class_init(owner) if called else None  # nothing stepped: nothing to store
         for arg in init.args.args[1:] if init is not None else []:
             stored = stored_attribute(owner, arg.arg)
             if not isinstance(stored[0], int) and stored[0] in called:
