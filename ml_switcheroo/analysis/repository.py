@@ -521,13 +521,13 @@ class RepositoryIndex:
         attribute, store = stored
         assert isinstance(attribute, str) and isinstance(store, ast.Attribute)
         for other in sorted({path, *self.with_word(attribute)} - ({path} if skip_own else set())):
-            tree = self.facts(other).tree
-            if tree is None:
-                return self.facts(other).error
+            read = self.facts(other)
+            if read.tree is None:
+                return read.error
             mine = other == path
             found = attribute_problem(
-                tree,
-                self.facts(other).nodes().parents,
+                read.tree,
+                read.nodes().parents,
                 definition if mine else None,
                 attribute,
                 store if mine else None,
@@ -984,7 +984,7 @@ def _parents(tree: ast.AST) -> dict[int, ast.AST]:
 def _parents_around(definition: ast.AST, facts: FileFacts) -> dict[int, ast.AST]:
     """The parents of the nodes of ``definition``: the file's, when it is a node of the file's
     tree (a copy, ``stored_ast.init_without_self``, has parents of its own)."""
-    parents = facts.nodes().parents
+    parents = facts.nodes().parents if facts.tree is not None else {}
     return parents if id(definition) in parents else _parents(definition)
 
 
