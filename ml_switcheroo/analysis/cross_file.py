@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
 from ml_switcheroo.analysis.prefilter import has_attribute
 from ml_switcheroo.analysis.repository import (
@@ -58,6 +59,7 @@ class CrossFile:
     )
     # method name -> ``method_call_type``'s answer, for this file's run
     _methods: dict[str, ParameterFact | None] = field(default_factory=dict, init=False, repr=False)
+    _scheduler_names: tuple[bytes, ...] | None = field(default=None, init=False, repr=False)
 
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
@@ -294,6 +296,8 @@ class CrossFile:
         path = self.index.file_of(split[0]) if split is not None else None
         if split is None or path is None or path == self.path:
             return None
+        if not self._may_hold_a_factory(path, split[1]):
+            return None
         body = factory_body(self.index, *split)
         if isinstance(body, Unknown):
             return None
@@ -303,6 +307,26 @@ class CrossFile:
         root = self.index.root
         callers = factory_callers(self.index, *split, body.optimizer)
         return body, callers.describe(root) if isinstance(callers, Unknown) else None
+
+    def _may_hold_a_factory(self, path: str, function: str) -> bool:
+        """Whether the bytes of ``path`` hold ``function`` and the last name of a map scheduler
+        (``LambdaLR``): a factory ``_factory_of`` takes is defined there and calls one (by an
+        import or an attribute, spelt out in the file). A file holding neither is not parsed
+        for it. (A name that is not ASCII may be stored otherwise: the file is parsed.)"""
+        if self._scheduler_names is None:
+            self._scheduler_names = tuple(
+                sorted(
+                    {
+                        name.rpartition(".")[2].encode("ascii")
+                        for name, entry in self.semantic_map.apis.items()
+                        if entry.role == SCHEDULER
+                    }
+                )
+            )
+        data = self.index.source(path)
+        if function.isascii() and function.encode("ascii") not in data:
+            return False
+        return any(name in data for name in self._scheduler_names)
 
     def _returned_fact(self, module: str, function: str) -> ParameterFact:
         root = self.index.root
@@ -514,7 +538,7 @@ def _stepped_parameters(facts: FileFacts, methods: frozenset[str]) -> Iterator[t
         every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
         params = {a.arg for a in every if a is not None}
         used: set[str] = set()
-        for node in ast.walk(function):
+        for node in ast_nodes.walk(function):
             if (
                 isinstance(node, ast.Attribute)
                 and node.attr in methods
@@ -533,12 +557,12 @@ def _stored_parameters(facts: FileFacts, methods: frozenset[str]) -> Iterator[tu
     for name, owner in facts.classes.items():
         called = {
             node.value.attr
-            for node in ast.walk(owner)
+            for node in ast_nodes.walk(owner)
             if isinstance(node, ast.Attribute)
             and node.attr in methods
             and isinstance(node.value, ast.Attribute)
         }
-        init = class_init(owner)
+        init = class_init(owner) if called else None  # nothing stepped: nothing to store
         for arg in init.args.args[1:] if init is not None else []:
             stored = stored_attribute(owner, arg.arg)
             if not isinstance(stored[0], int) and stored[0] in called:
@@ -551,7 +575,7 @@ def _called_names(facts: FileFacts) -> list[str]:
     directly or through a builder of its own (``Builders.built``)."""
     assert facts.tree is not None
     names: set[str] = set()
-    for node in ast.walk(facts.tree):
+    for node in ast_nodes.walk(facts.tree):
         if isinstance(node, ast.Call):
             names.update(_call_names(node.func, facts))
     return sorted(names)

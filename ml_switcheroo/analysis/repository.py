@@ -54,6 +54,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
+from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.analysis.stored_ast import (
     attribute_problem,
     class_problem,
@@ -124,6 +125,15 @@ class FileFacts:
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)  # module level, once
     # class name -> its `__init__` without `self` (``stored_ast.init_without_self``), once made
     inits: dict[str, ast.FunctionDef | None] = field(default_factory=dict)
+    _nodes: TreeNodes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def nodes(self) -> TreeNodes:
+        """The indices of the parsed tree the queries read (built on first use, kept with the
+        tree: both go when the file's bytes change)."""
+        if self._nodes is None:
+            assert self.tree is not None
+            self._nodes = _tree_nodes(self)
+        return self._nodes
 
     def callable(self, name: str) -> ast.FunctionDef | None:
         """The module-level function ``name``, or the ``__init__`` (without ``self``) of the
@@ -135,6 +145,51 @@ class FileFacts:
         if name not in self.inits:
             self.inits[name] = init_without_self(self.classes[name])
         return self.inits[name]
+
+
+@dataclass(frozen=True)
+class TreeNodes:
+    """One walk of a file's tree, for every query about it: each node's parent, and, each list
+    in ``ast.walk`` order with the node's place in that order, the names and attributes by the
+    qualified name they denote (``_qualified``), the names by identifier, the
+    ``getattr``/``hasattr`` calls by the attribute name they reach, and the names some function
+    declares ``global``."""
+
+    parents: dict[int, ast.AST]
+    denoting: dict[str, list[tuple[int, ast.expr]]]
+    names: dict[str, list[tuple[int, ast.Name]]]
+    reaching: dict[str, list[tuple[int, ast.Call]]]
+    declared_global: frozenset[str]
+
+    def candidates(
+        self, facts: FileFacts, qualified: str, reached: str | None = None
+    ) -> list[ast.AST]:
+        """In ``ast.walk`` order, every node where a scan of the file for ``qualified`` may
+        stop: the names and attributes denoting it, the names ``_shadowed_reach`` may flag,
+        and (``reached``: a last name) the ``getattr``/``hasattr`` calls reaching it."""
+        groups = [self.denoting.get(qualified, [])]
+        groups += [self.names.get(n, []) for n in facts.shadowed if _shadows(n, facts, qualified)]
+        if reached is not None:
+            groups.append(self.reaching.get(reached, []))
+        return [node for _, node in sorted({p: n for g in groups for p, n in g}.items())]
+
+    def calls_of(self, qualified: str) -> int:
+        """How many calls call what ``qualified`` names."""
+        return sum(
+            1
+            for _, node in self.denoting.get(qualified, [])
+            if isinstance(call := self.parents.get(id(node)), ast.Call) and call.func is node
+        )
+
+    def names_under(self, scope: ast.AST, name: str) -> list[ast.Name]:
+        """The names ``name`` in ``scope`` (nested functions too), in ``ast.walk`` order."""
+        return [node for _, node in self.names.get(name, []) if self._under(node, scope)]
+
+    def _under(self, node: ast.AST, scope: ast.AST) -> bool:
+        current = self.parents.get(id(node))
+        while current is not None and current is not scope:
+            current = self.parents.get(id(current))
+        return current is not None
 
 
 def repository_root(path: str) -> str:
@@ -173,7 +228,7 @@ class RepositoryIndex:
         self._modules: dict[str, str] | None = None  # module -> path
         self._bytes: dict[str, tuple[tuple[int, int], bytes]] = {}  # path -> (stat, bytes)
         self._facts: dict[str, FileFacts] = {}
-        self._words: dict[bytes, list[str]] | None = None  # word -> the files holding it
+        self._words: dict[bytes, list[str]] | None = None  # word -> the files holding it (asked)
         self._file_words: dict[str, frozenset[bytes]] = {}  # path -> its words (when listed)
         self._shas: dict[str, tuple[bytes, bytes]] = {}  # path -> (bytes, their sha256)
         # source words -> (the files holding one, the last names of their modules)
@@ -213,17 +268,18 @@ class RepositoryIndex:
         return None
 
     def with_word(self, word: str) -> list[str]:
-        """The files whose text holds the identifier ``word`` (one pass over every file,
-        the first time: names of functions and modules do not change when a file is
-        converted, so it is not built again)."""
+        """The files whose text holds the identifier ``word`` (one pass over every file for
+        its words, the first time; the files of a word listed when it is first asked: names of
+        functions and modules do not change when a file is converted, so neither is built
+        again)."""
         if self._words is None:
-            words: dict[bytes, list[str]] = {}
             for path in self.files:
                 self._file_words[path] = frozenset(_WORD.findall(self.source(path)))
-                for found in self._file_words[path]:
-                    words.setdefault(found, []).append(path)
-            self._words = words
-        return self._words.get(word.encode(), [])
+            self._words = {}
+        key = word.encode()
+        if key not in self._words:
+            self._words[key] = [path for path in self.files if key in self._file_words[path]]
+        return self._words[key]
 
     def source(self, path: str) -> bytes:
         """The file's bytes, read again when its size or modification time changed (a file
@@ -320,7 +376,7 @@ class RepositoryIndex:
             return Unknown(Place(path or module, 0), f"does not define `{function}`")
         if definition.decorator_list:
             return Unknown(Place(path, definition.lineno), f"`{function}` is decorated")
-        parents = _parents(definition)
+        parents = _parents_around(definition, self.facts(path))
         trail = (*trail, f"{module}.{function}")
         for node in ast.walk(definition):
             if isinstance(node, ast.Name) and node.id == param:
@@ -399,12 +455,8 @@ class RepositoryIndex:
             if facts.tree is None:
                 assert facts.error is not None
                 return facts.error
-            parents = _parents(facts.tree)
-            for node in ast.walk(facts.tree):
-                if not isinstance(node, (ast.Name, ast.Attribute)):
-                    continue
-                if _qualified(node, facts) != qualified:
-                    continue
+            parents = facts.nodes().parents
+            for _, node in facts.nodes().denoting.get(qualified, []):
                 call = parents.get(id(node))
                 here = Place(facts.path, node.lineno)
                 if not isinstance(call, ast.Call) or call.func is not node:
@@ -469,12 +521,13 @@ class RepositoryIndex:
         attribute, store = stored
         assert isinstance(attribute, str) and isinstance(store, ast.Attribute)
         for other in sorted({path, *self.with_word(attribute)} - ({path} if skip_own else set())):
-            tree = self.facts(other).tree
-            if tree is None:
-                return self.facts(other).error
+            read = self.facts(other)
+            if read.tree is None:
+                return read.error
             mine = other == path
             found = attribute_problem(
-                tree,
+                read.tree,
+                read.nodes().parents,
                 definition if mine else None,
                 attribute,
                 store if mine else None,
@@ -541,8 +594,8 @@ class RepositoryIndex:
             if facts.tree is None:
                 assert facts.error is not None
                 return facts.error
-            parents = _parents(facts.tree)
-            for node in ast.walk(facts.tree):
+            parents = facts.nodes().parents
+            for node in facts.nodes().candidates(facts, qualified):
                 shadow = _shadowed_reach(node, facts, qualified)
                 if shadow is not None:
                     return Unknown(Place(facts.path, getattr(node, "lineno", 0)), shadow)
@@ -573,8 +626,8 @@ class RepositoryIndex:
         scope = _enclosing_scope(assign, parents, facts.tree)
         if len(_bindings(scope, name)) != 1:
             return Unknown(here, f"binds `{name}` more than once")
-        for use in ast.walk(scope):  # nested functions too: they may read it
-            if isinstance(use, ast.Name) and use.id == name and use is not assign.targets[0]:
+        for use in facts.nodes().names_under(scope, name):  # nested functions too: they may read it
+            if use is not assign.targets[0]:
                 problem = _use_problem(use, parents, methods)
                 if problem is not None:
                     return Unknown(Place(facts.path, use.lineno), problem)
@@ -710,13 +763,14 @@ class RepositoryIndex:
         for star, line in facts.stars:
             if star == module:
                 return Unknown(Place(facts.path, line), f"imports `*` from `{module}`")
-        parents = _parents(facts.tree)
+        parents = facts.nodes().parents
         sites: list[Constructed] = []
-        for node in ast.walk(facts.tree):
+        last = qualified.rpartition(".")[2]
+        for node in facts.nodes().candidates(facts, qualified, last):
             shadow = _shadowed_reach(node, facts, qualified)
             if shadow is not None:
                 return Unknown(Place(facts.path, getattr(node, "lineno", 0)), shadow)
-            if _is_getattr_of(node, qualified.rpartition(".")[2]):
+            if _is_getattr_of(node, last):
                 return Unknown(Place(facts.path, node.lineno), "reaches it through `getattr`")
             if not isinstance(node, (ast.Name, ast.Attribute)):
                 continue
@@ -837,7 +891,7 @@ def _read_facts(path: str, module: str, data: bytes, tree: ast.Module | None = N
     stored: set[str] = set()
     plain: set[str] = set()  # bound by an assignment or a parameter
     defined: dict[str, list[ast.AST]] = {}
-    for node in ast.walk(facts.tree):
+    for node in ast_nodes.walk(facts.tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 local = alias.asname or alias.name.partition(".")[0]
@@ -933,6 +987,65 @@ def _parents(tree: ast.AST) -> dict[int, ast.AST]:
     return {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
 
 
+def _parents_around(definition: ast.AST, facts: FileFacts) -> dict[int, ast.AST]:
+    """The parents of the nodes of ``definition``: the file's, when it is a node of the file's
+    tree (a copy, ``stored_ast.init_without_self``, has parents of its own)."""
+    parents = facts.nodes().parents if facts.tree is not None else {}
+    return parents if id(definition) in parents else _parents(definition)
+
+
+def _tree_nodes(facts: FileFacts) -> TreeNodes:
+    """``TreeNodes`` of the file's tree, from one walk."""
+    assert facts.tree is not None
+    parents: dict[int, ast.AST] = {}
+    order = ast_nodes.walk_with_parents(facts.tree, parents)
+    qualified = _qualified_names(order, facts)
+    denoting: dict[str, list[tuple[int, ast.expr]]] = {}
+    names: dict[str, list[tuple[int, ast.Name]]] = {}
+    reaching: dict[str, list[tuple[int, ast.Call]]] = {}
+    declared: set[str] = set()
+    for position, node in enumerate(order):
+        name = qualified.get(id(node))
+        if name is not None:
+            denoting.setdefault(name, []).append((position, node))  # type: ignore[arg-type]
+        if isinstance(node, ast.Name):
+            names.setdefault(node.id, []).append((position, node))
+        elif isinstance(node, ast.Call) and (reached := _reached_attribute(node)) is not None:
+            reaching.setdefault(reached, []).append((position, node))
+        elif isinstance(node, ast.Global):
+            declared.update(node.names)
+    return TreeNodes(parents, denoting, names, reaching, frozenset(declared))
+
+
+def _qualified_names(order: list[ast.AST], facts: FileFacts) -> dict[int, str]:
+    """``_qualified`` of every name and attribute of ``order`` (in ``ast.walk`` order: an
+    attribute's value after it) that has one, by the node's id."""
+    found: dict[int, str] = {}
+    for node in reversed(order):
+        if isinstance(node, ast.Attribute):
+            base = found.get(id(node.value))
+            if base:
+                found[id(node)] = f"{base}.{node.attr}"
+        elif isinstance(node, ast.Name):
+            name = _qualified(node, facts)
+            if name:
+                found[id(node)] = name
+    return found
+
+
+def _reached_attribute(call: ast.Call) -> str | None:
+    """``name`` of ``getattr(x, "name")`` or ``hasattr(x, "name", ...)`` (``_is_getattr_of``)."""
+    if (
+        isinstance(call.func, ast.Name)
+        and call.func.id in ("getattr", "hasattr")
+        and len(call.args) >= 2
+        and isinstance(call.args[1], ast.Constant)
+        and isinstance(call.args[1].value, str)
+    ):
+        return call.args[1].value
+    return None
+
+
 def _enclosing_scope(node: ast.AST, parents: dict[int, ast.AST], tree: ast.AST | None) -> ast.AST:
     current = parents.get(id(node))
     while current is not None:
@@ -953,9 +1066,9 @@ def _bindings(scope: ast.AST, name: str) -> list[ast.AST]:
     """Every binding of ``name`` directly in ``scope`` (nested functions and classes left out):
     an assigned value, or the binding statement itself when it binds no single value."""
     found: list[ast.AST] = []
-    stack = list(ast.iter_child_nodes(scope))
+    stack = [(child, scope) for child in ast.iter_child_nodes(scope)]
     while stack:
-        node = stack.pop()
+        node, parent = stack.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
             if getattr(node, "name", None) == name:
                 found.append(node)
@@ -964,11 +1077,11 @@ def _bindings(scope: ast.AST, name: str) -> list[ast.AST]:
             simple = len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
             found.append(node.value if simple else node)
         elif isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
-            if not isinstance(_assign_parent(node, scope), ast.Assign):
+            if not _assigned_by(parent, node):
                 found.append(node)
         elif _declares(node, name):
             found.append(node)
-        stack.extend(ast.iter_child_nodes(node))
+        stack.extend((child, node) for child in ast.iter_child_nodes(node))
     return found
 
 
@@ -1005,11 +1118,9 @@ def _binds(target: ast.AST, name: str) -> bool:
     return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target))
 
 
-def _assign_parent(name: ast.Name, scope: ast.AST) -> ast.AST | None:
-    for node in ast.walk(scope):
-        if isinstance(node, ast.Assign) and any(t is name for t in node.targets):
-            return node
-    return None
+def _assigned_by(parent: ast.AST, name: ast.Name) -> bool:
+    """Whether ``parent`` (the node holding ``name``) is an assignment to ``name`` itself."""
+    return isinstance(parent, ast.Assign) and any(t is name for t in parent.targets)
 
 
 def _argument(call: ast.Call, definition: ast.FunctionDef, param: str) -> ast.expr | None:
@@ -1092,7 +1203,7 @@ def _model_passed_with(
     once = (not bound and passed_model.id in params) or (
         len(bound) == 1 and isinstance(bound[0], ast.Call) and passed_model.id not in params
     )
-    if not once or _declared_global(facts.tree, passed_model.id, scope):
+    if not once or _declared_global(facts, passed_model.id, scope):
         return f"binds `{passed_model.id}` more than once or not to a call (a wrapper, a rebinding)"
     return None
 
@@ -1108,11 +1219,9 @@ def _to_itself(value: ast.AST, name: str, self_methods: frozenset[str]) -> bool:
     return False
 
 
-def _declared_global(tree: ast.Module | None, name: str, scope: ast.AST) -> bool:
+def _declared_global(facts: FileFacts, name: str, scope: ast.AST) -> bool:
     """Whether ``scope`` is the module and a function of it declares ``global name``."""
-    return scope is tree and any(
-        isinstance(node, ast.Global) and name in node.names for node in ast.walk(tree)
-    )
+    return scope is facts.tree and name in facts.nodes().declared_global
 
 
 def _parameters_receiver(constructor: ast.Call) -> str | None:
@@ -1144,12 +1253,17 @@ def _use_problem(
 
 def _shadowed_reach(node: ast.AST, facts: FileFacts, qualified: str) -> str | None:
     """Why ``node`` may or may not name ``qualified``: a name bound more than once."""
-    if not isinstance(node, ast.Name) or node.id not in facts.shadowed:
-        return None
-    candidates = [facts.shadowed[node.id], facts.shadowed.get(node.id + "\0", "")]
-    if any(c and (c == qualified or qualified.startswith(c + ".")) for c in candidates):
+    if isinstance(node, ast.Name) and _shadows(node.id, facts, qualified):
         return f"binds `{node.id}` more than once (the name may not be `{qualified}`)"
     return None
+
+
+def _shadows(name: str, facts: FileFacts, qualified: str) -> bool:
+    """Whether ``name``, bound more than once in the file, may name ``qualified``."""
+    if name not in facts.shadowed:
+        return False
+    candidates = [facts.shadowed[name], facts.shadowed.get(name + "\0", "")]
+    return any(c and (c == qualified or qualified.startswith(c + ".")) for c in candidates)
 
 
 def _is_getattr_of(node: ast.AST, name: str) -> bool:
@@ -1247,11 +1361,8 @@ def calls_of(index: RepositoryIndex, module: str, function: str) -> int:
     count = 0
     for path in index.with_word(function):
         facts = index.facts(path)
-        if facts.tree is None:
-            continue
-        for node in ast.walk(facts.tree):
-            if isinstance(node, ast.Call) and _qualified(node.func, facts) == qualified:
-                count += 1
+        if facts.tree is not None:
+            count += facts.nodes().calls_of(qualified)
     return count
 
 

@@ -43,6 +43,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.analysis.cross_file import may_change_through_other_files
 from ml_switcheroo.spec import escape_hatch
 from ml_switcheroo.spec.semantic_map import SemanticMap
@@ -195,42 +196,48 @@ class _Facts:
         facts = cls(set(), {}, set(), set(), set(), False)
         selves: set[int] = set()  # the ast.arg of every unannotated first parameter of a method
         arguments: list[ast.arg] = []
-        for node in ast.walk(tree):
-            facts._add_binding(node)
-            if isinstance(node, ast.Attribute):
-                if isinstance(node.value, ast.Name):
-                    facts.on_names.setdefault(node.value.id, set()).add(node.attr)
-                elif _is_super_call(node.value):
-                    facts.on_super.add(node.attr)
-                else:
-                    facts.attributes.add(node.attr)
-                dotted = _dotted(node)
-                if dotted is not None:
-                    facts.dotted.add(dotted)
-            elif isinstance(node, ast.Name):
+        for node in ast_nodes.walk(tree):
+            if isinstance(node, ast.Name):
                 facts.dotted.add(node.id)
                 facts.dynamic = facts.dynamic or node.id in _DYNAMIC_NAMES
+                if not isinstance(node.ctx, ast.Load):
+                    facts.bound.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                facts._add_attribute(node)
             elif isinstance(node, ast.arg):
                 facts.parameters.add(node.arg)
                 arguments.append(node)
-            elif isinstance(node, ast.ClassDef):
-                selves.update(_method_selves(node))
-            elif isinstance(node, ast.Import):
-                facts._add_import(node)
-            elif isinstance(node, ast.ImportFrom):
-                facts._add_import_from(node)
+            elif type(node) in _BINDING:
+                facts._add_binding(node)
+                if isinstance(node, ast.ClassDef):
+                    selves.update(_method_selves(node))
+                elif isinstance(node, ast.Import):
+                    facts._add_import(node)
+                elif isinstance(node, ast.ImportFrom):
+                    facts._add_import_from(node)
         for argument in arguments:
             into = facts.method_selves if id(argument) in selves else facts.bound
             into.add(argument.arg)
         return facts
 
+    def _add_attribute(self, node: ast.Attribute) -> None:
+        """An attribute read: by its receiver (a name, ``super()``, anything else), and as a
+        dotted expression."""
+        if isinstance(node.value, ast.Name):
+            self.on_names.setdefault(node.value.id, set()).add(node.attr)
+        elif _is_super_call(node.value):
+            self.on_super.add(node.attr)
+        else:
+            self.attributes.add(node.attr)
+        dotted = _dotted(node)
+        if dotted is not None:
+            self.dotted.add(dotted)
+
     def _add_binding(self, node: ast.AST) -> None:
-        """The names ``node`` binds, but parameters (``ast.arg``, sorted out by ``of``):
-        assignment targets, deletions, imports, definitions, ``except``/``match`` captures,
-        and ``global``/``nonlocal`` names, counted as bound too."""
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            self.bound.add(node.id)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+        """The names ``node`` binds, but names and parameters (``ast.Name``, ``ast.arg``: read
+        by ``of``): deletions, imports, definitions, ``except``/``match`` captures, and
+        ``global``/``nonlocal`` names, counted as bound too."""
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
             self.bound.update(node.names)
         elif not isinstance(node, ast.arg):
             for attribute in ("name", "asname", "rest"):
@@ -283,6 +290,23 @@ class _Facts:
         for dotted in self.dotted:
             names.update(_qualified(dotted, self.imports))
         return names
+
+
+def _node_classes(base: type = ast.AST) -> Iterator[type]:
+    for found in base.__subclasses__():
+        yield found
+        yield from _node_classes(found)
+
+
+# The node classes ``_Facts._add_binding`` reads: with a field ``name``, ``asname`` or
+# ``rest`` (definitions, imports' aliases, ``except ... as``, match captures; not ``ast.arg``),
+# global and nonlocal declarations, and imports; and their subclasses.
+_BINDING = frozenset(
+    c
+    for c in _node_classes()
+    if issubclass(c, (ast.Global, ast.Nonlocal, ast.Import, ast.ImportFrom))
+    or (not issubclass(c, ast.arg) and {"name", "asname", "rest"} & set(getattr(c, "_fields", ())))
+)
 
 
 def _is_super_call(node: ast.expr) -> bool:

@@ -19,6 +19,8 @@ import ast
 import copy
 from collections.abc import Iterator
 
+from ml_switcheroo.analysis import ast_nodes
+
 Problem = tuple[int, str]  # (line, why)
 _REFLECTION = frozenset({"getattr", "setattr", "delattr", "hasattr", "vars"})
 
@@ -50,7 +52,7 @@ def class_problem(owner: ast.ClassDef) -> Problem | None:
     decorator, a metaclass, a ``classmethod``, ``type(self)``, ``__class__``, ``__new__``."""
     if owner.decorator_list or owner.keywords:
         return owner.lineno, f"`{owner.name}` is decorated or has a metaclass"
-    for node in ast.walk(owner):
+    for node in ast_nodes.walk(owner):
         if isinstance(node, ast.Name) and node.id in ("classmethod", "__class__", "type"):
             return node.lineno, f"`{owner.name}` may build an instance by another name"
         if isinstance(node, (ast.Attribute, ast.FunctionDef)):
@@ -67,7 +69,7 @@ def stored_attribute(owner: ast.ClassDef, param: str) -> tuple[str, ast.Attribut
     if init is None or not init.args.args:
         return owner.lineno, f"`{owner.name}` has no `__init__` of its own"
     self_name = init.args.args[0].arg
-    reads = [n for n in ast.walk(init) if isinstance(n, ast.Name) and n.id == param]
+    reads = [n for n in ast_nodes.walk(init) if isinstance(n, ast.Name) and n.id == param]
     if any(not isinstance(n.ctx, ast.Load) for n in reads):
         return init.lineno, f"`__init__` rebinds `{param}`"
     if len(reads) != 1:
@@ -87,19 +89,20 @@ def stored_attribute(owner: ast.ClassDef, param: str) -> tuple[str, ast.Attribut
 
 def attribute_problem(
     tree: ast.Module,
+    parents: dict[int, ast.AST],
     owner: ast.ClassDef | None,
     attribute: str,
     store: ast.Attribute | None,
     methods: frozenset[str],
     reads_allowed: bool,
 ) -> Problem | None:
-    """The first place of one file (``tree``; ``owner`` the class when it is the class's file,
-    ``store`` its one store) that may store ``.<attribute>`` again, reach an attribute by name,
-    or (unless ``reads_allowed``) read ``.<attribute>`` otherwise than as
-    ``self.<attribute>.<method>(...)`` in the class's methods."""
-    parents = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
-    in_class = {id(n) for m in _methods(owner) for n in ast.walk(m)}
-    for node in ast.walk(tree):
+    """The first place of one file (``tree``, ``parents`` the parent of each of its nodes;
+    ``owner`` the class when it is the class's file, ``store`` its one store) that may store
+    ``.<attribute>`` again, reach an attribute by name, or (unless ``reads_allowed``) read
+    ``.<attribute>`` otherwise than as ``self.<attribute>.<method>(...)`` in the class's
+    methods."""
+    in_class = {id(n) for m in _methods(owner) for n in ast_nodes.walk(m)}
+    for node in ast_nodes.walk(tree):
         problem = _node_problem(node, parents, in_class, attribute, store, methods, reads_allowed)
         if problem is not None:
             return problem

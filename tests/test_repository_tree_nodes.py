@@ -1,0 +1,123 @@
+"""One walk per parsed file (issue 14): ``analysis/ast_nodes.py`` and the repository index's
+``TreeNodes``, which answer the cross-file questions in the order a walk of the whole file
+would (the first place that makes a fact unknown is the one named)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import ml_switcheroo
+from ml_switcheroo.analysis import ast_nodes
+from ml_switcheroo.analysis.cross_file import CrossFile, cross_file_methods
+from ml_switcheroo.analysis.repository import RepositoryIndex, Unknown, calls_of
+from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
+
+SOURCES = sorted(Path(ml_switcheroo.__file__).parent.rglob("*.py"))
+
+
+def index_of(root: Path, files: dict[str, str]) -> RepositoryIndex:
+    """``files`` written under ``root/pkg`` (a package); the index of ``root``."""
+    (root / "pkg").mkdir(parents=True, exist_ok=True)
+    (root / "pkg" / "__init__.py").write_text("", encoding="utf-8")
+    for name, text in files.items():
+        (root / "pkg" / name).write_text(text, encoding="utf-8")
+    return RepositoryIndex(str(root))
+
+
+def test_walk_is_ast_walk_without_expression_contexts() -> None:
+    for path in SOURCES:
+        tree = ast.parse(path.read_bytes())
+        expected = [n for n in ast.walk(tree) if not isinstance(n, ast.expr_context)]
+        assert [id(n) for n in ast_nodes.walk(tree)] == [id(n) for n in expected], path
+
+
+def test_walk_records_every_parent_but_of_contexts() -> None:
+    tree = ast.parse(SOURCES[0].read_bytes())
+    parents: dict[int, ast.AST] = {}
+    ast_nodes.walk_with_parents(tree, parents)
+    expected = {
+        id(child): node
+        for node in ast.walk(tree)
+        for child in ast.iter_child_nodes(node)
+        if not isinstance(child, ast.expr_context)
+    }
+    assert parents == expected
+
+
+def test_calls_of_counts_what_a_walk_counts(tmp_path: Path) -> None:
+    index = index_of(
+        tmp_path,
+        {
+            "engine.py": "def train(o):\n    o.step()\n",
+            "main.py": (
+                "from pkg.engine import train\nimport pkg.engine as e\n"
+                "train(a)\ne.train(b)\nf(train)\nx = [train(c) for c in d]\n"
+            ),
+        },
+    )
+    assert calls_of(index, "pkg.engine", "train") == 3
+
+
+def test_the_first_unknown_in_walk_order_is_named(tmp_path: Path) -> None:
+    """A `getattr` by name on line 6, a use as a value on line 4 (less deep in the tree: an
+    `ast.walk` meets it first): the use is named, as by a walk of the whole file."""
+    index = index_of(
+        tmp_path,
+        {
+            "engine.py": "def train(o):\n    o.step()\n",
+            "main.py": (
+                "from pkg.engine import train\nimport torch\nimport pkg.engine as e\n"
+                "handler = train\n"
+                "def go(m):\n    getattr(e, 'train')(m, torch.optim.SGD(m.parameters()))\n"
+            ),
+        },
+    )
+    found = index.call_sites("pkg.engine", "train", "o")
+    assert isinstance(found, Unknown)
+    assert (found.place.line, found.why) == (4, "uses it without calling it")
+
+
+def test_tree_nodes_are_built_once_per_file_content(tmp_path: Path) -> None:
+    index = index_of(tmp_path, {"engine.py": "def train(o):\n    o.step()\n"})
+    facts = index.facts(str(tmp_path / "pkg" / "engine.py"))
+    assert facts.nodes() is facts.nodes()
+
+
+def test_a_changed_file_gets_new_tree_nodes(tmp_path: Path) -> None:
+    index = index_of(tmp_path, {"engine.py": "def train(o):\n    o.step()\n"})
+    path = str(tmp_path / "pkg" / "engine.py")
+    before = index.facts(path).nodes()
+    Path(path).write_text("def train(o):\n    o.step()\n    o.zero_grad()\n", encoding="utf-8")
+    assert index.facts(path).nodes() is not before
+
+
+def cross_file(index: RepositoryIndex, path: Path) -> CrossFile:
+    semantic_map = load_semantic_map((), DEFAULT_TARGET)
+    methods = cross_file_methods(semantic_map)
+    return CrossFile(index, str(path), semantic_map, lambda p, n: True, methods, "optax")
+
+
+def test_a_callee_file_naming_no_scheduler_is_not_parsed_for_a_factory(tmp_path: Path) -> None:
+    index = index_of(
+        tmp_path,
+        {"util.py": "def build(optimizer, n):\n    return helper(optimizer, n)\n", "main.py": ""},
+    )
+    asking = cross_file(index, tmp_path / "pkg" / "main.py")
+    assert asking.factory_of("pkg.util.build") is None
+    assert str(tmp_path / "pkg" / "util.py") not in index._facts
+
+
+def test_a_factory_importing_its_scheduler_under_another_name_is_read(tmp_path: Path) -> None:
+    index = index_of(
+        tmp_path,
+        {
+            "util.py": (
+                "from torch.optim.lr_scheduler import StepLR as S\n"
+                "def build(optimizer, n):\n    return S(optimizer, step_size=n)\n"
+            ),
+            "main.py": "",
+        },
+    )
+    found = cross_file(index, tmp_path / "pkg" / "main.py").factory_of("pkg.util.build")
+    assert found is not None and found[0].constructor == "torch.optim.lr_scheduler.StepLR"
