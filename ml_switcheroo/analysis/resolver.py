@@ -25,6 +25,7 @@ from libcst.metadata import (
 from ml_switcheroo.analysis.builders import Builders, find_builders
 from ml_switcheroo.analysis.cross_file import CrossFile
 from ml_switcheroo.analysis.factories import bound_arguments
+from ml_switcheroo.analysis.reaching import runs_after
 from ml_switcheroo.analysis.repository import FactoryBody
 from ml_switcheroo.analysis.stored import (
     NotStored,
@@ -488,7 +489,7 @@ class Resolver:
                 continue
             arguments = self._caller_arguments_of(binding) if depth < 3 else None
             if not arguments:  # no call in this module (or one that does not tell)
-                if self._only_binding(binding):
+                if self._only_binding(binding, node):
                     found.append(binding.name)  # type: ignore[union-attr]  # the parameter itself
                     continue
                 return None
@@ -503,14 +504,19 @@ class Resolver:
                 found.extend(inner)
         return _without_none(found) if found else None
 
-    def _only_binding(self, binding: cst.CSTNode) -> bool:
-        """Whether ``binding`` is a function parameter that nothing in its scope rebinds: every
-        use of it in the function is then one and the same object, whatever callers pass."""
+    def _only_binding(self, binding: cst.CSTNode, read: cst.Name) -> bool:
+        """Whether ``binding`` is a function parameter that nothing in its scope rebinds
+        before ``read`` (``reaching.runs_after``: ``m = train(m, ...)`` rebinds it after): every
+        such read in the function is then one and the same object, whatever callers pass."""
         scope = self.scopes.get(binding) if isinstance(binding, cst.Param) else None
-        if scope is None:
+        function = getattr(scope, "node", None)
+        if scope is None or not isinstance(function, cst.FunctionDef):
             return False
         assignments = list(scope.assignments[binding.name.value])  # type: ignore[attr-defined]
-        return len(assignments) == 1 and assignments[0].node is binding
+        others = [a.node for a in assignments if a.node is not binding]
+        return len(others) < len(assignments) and all(
+            runs_after(function, read, other) for other in others
+        )
 
     def _caller_arguments_of(self, binding: cst.CSTNode) -> list[cst.BaseExpression] | None:
         """What every call in this module passes for parameter ``binding`` (None: unknown)."""
