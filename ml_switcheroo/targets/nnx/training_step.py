@@ -640,19 +640,32 @@ def _check_after_backward(
     for statement in region.statements[backward_index + 1 : last]:
         if any(statement is kept for kept in (*counted, *logged)):
             continue  # the accumulation's counter (kept, after the update) or its logging
-        if region.clipped and _is_folded_clip(statement, model, ctx):
+        if _folded_or_unscale(statement, region, model, optimizer, ctx):
             continue
-        call = _lone_call(statement)
-        if (
-            region.scaler is not None
-            and _is_scaler_call(call, region, methods.unscale)
-            and [code_of(a.value).strip() for a in call.args] == [optimizer]  # type: ignore[union-attr]
+        if any(statement is guard for guard in region.true_guards) and all(
+            _lone_call(inner) is not None
+            and _folded_or_unscale(inner, region, model, optimizer, ctx)
+            for inner in statement.body.body  # type: ignore[attr-defined]
         ):
-            continue
+            continue  # `if grad_clip != 0.0:` always true (a module constant): the same calls
         raise Untranslatable(
             f"`{code_of(statement).strip()}` runs between backward and step (gradients read or "
             "edited by hand)"
         )
+
+
+def _folded_or_unscale(
+    statement: cst.BaseStatement, region: Region, model: str, optimizer: str, ctx: HookContext
+) -> bool:
+    """A clip folded into the chain, or the GradScaler's ``unscale_(opt)``."""
+    if region.clipped and _is_folded_clip(statement, model, ctx):
+        return True
+    call = _lone_call(statement)
+    return (
+        region.scaler is not None
+        and _is_scaler_call(call, region, ctx.semantic_map.scaler_methods.unscale)
+        and [code_of(a.value).strip() for a in call.args] == [optimizer]  # type: ignore[union-attr]
+    )
 
 
 def _scope(region: Region) -> cst.CSTNode:
