@@ -49,6 +49,19 @@ def always_true(
     return value is not None and value != 0
 
 
+def positive_count(
+    node: cst.BaseExpression,
+    scopes: dict[cst.CSTNode, Scope | None],
+    module: cst.Module,
+    mentioned_elsewhere: Callable[[str], bool] | None,
+) -> bool:
+    """Whether ``node`` is an integer literal or module-level integer constant >= 1."""
+    if _rebinds_globals(module):
+        return False
+    value = _number(node, scopes, module, mentioned_elsewhere)
+    return value is not None and value >= 1 and value == int(value)
+
+
 def _number(
     node: cst.BaseExpression,
     scopes: dict[cst.CSTNode, Scope | None],

@@ -28,7 +28,7 @@ import libcst as cst
 from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import stepping
-from ml_switcheroo.analysis.constant_guard import always_true
+from ml_switcheroo.analysis.constant_guard import always_true, positive_count
 from ml_switcheroo.analysis.factories import (
     BUILTIN_NAMES,
     FactoryCall,
@@ -182,6 +182,9 @@ class Region:
     # NNX: the region's ``if`` statements whose test is always true (``if grad_clip != 0.0:``
     # with ``grad_clip = 1.0`` a module constant, ``analysis/constant_guard.py``)
     true_guards: list[cst.If] = field(default_factory=list)
+    # NNX: the region's ``for`` statements over ``range(k)``, ``k`` an integer constant >= 1
+    # (``for micro_step in range(gradient_accumulation_steps):``): they run at least once
+    nonempty_loops: list[cst.For] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -2803,6 +2806,7 @@ class Planner:
                     gated=gated,
                     statements=list(body[first : last + 1]),
                     true_guards=self._true_guards(body[first : last + 1]),
+                    nonempty_loops=self._nonempty_loops(body[first : last + 1]),
                 )
             if block == stop_block or (stop_block is None and depth == 0):
                 return None
@@ -2813,6 +2817,30 @@ class Planner:
         if self.region_start != "forward":
             return []
         return [s for s in statements if isinstance(s, cst.If) and self._always_true(s)]
+
+    def _nonempty_loops(self, statements: Sequence[cst.BaseStatement]) -> list[cst.For]:
+        """NNX: the statements of a region that are ``for x in range(k):``, ``range`` the
+        builtin and ``k`` an integer literal or module constant >= 1 (``constant_guard``)."""
+        if self.region_start != "forward":
+            return []
+        found = []
+        cross_file = self.resolver.cross_file
+        elsewhere = cross_file.mentioned_elsewhere if cross_file is not None else None
+        for loop in (s for s in statements if isinstance(s, cst.For)):
+            call = loop.iter
+            if not (
+                isinstance(call, cst.Call)
+                and isinstance(call.func, cst.Name)
+                and call.func.value == "range"
+                and not self._bound_at(call.func, "range")
+                and len(call.args) == 1
+                and call.args[0].keyword is None
+                and not call.args[0].star
+            ):
+                continue
+            if positive_count(call.args[0].value, self.resolver.scopes, self.module, elsewhere):
+                found.append(loop)
+        return found
 
     def _branch_region(
         self, anchor: Site, backward: Site, depth: int, first: int, last: int
