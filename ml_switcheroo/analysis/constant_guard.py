@@ -44,7 +44,9 @@ def always_true(
         compare = _COMPARISONS.get(type(target.operator))
         left = _number(test.left, scopes, module, mentioned_elsewhere)
         right = _number(target.comparator, scopes, module, mentioned_elsewhere)
-        return compare is not None and left is not None and right is not None and compare(left, right)
+        if compare is None or left is None or right is None:
+            return False
+        return compare(left, right)
     value = _number(test, scopes, module, mentioned_elsewhere)
     return value is not None and value != 0
 
@@ -101,9 +103,7 @@ def _constant(
         return None
     if mentioned_elsewhere is not None and mentioned_elsewhere(name.value):
         return None  # another file may assign `module.name` (no repository: the file alone)
-    referents = [
-        r for a in scope.accesses[name.value] if a.node is name for r in a.referents
-    ]
+    referents = [r for a in scope.accesses[name.value] if a.node is name for r in a.referents]
     if len(referents) != 1 or not isinstance(referents[0], Assignment):
         return None
     referent = referents[0]

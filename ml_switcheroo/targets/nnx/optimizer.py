@@ -57,10 +57,7 @@ def _lr_written_with_clips(node: cst.Call, ctx: HookContext) -> bool:
     element of the chain after the clip is injected (``opt.opt_state[i]``, ``injected_index``)."""
     plan = ctx.plan
     return (
-        isinstance(plan, tuple)
-        and plan[0] is None
-        and bool(plan[1])
-        and bool(lr_uses(node, ctx))
+        isinstance(plan, tuple) and plan[0] is None and bool(plan[1]) and bool(lr_uses(node, ctx))
     )
 
 

@@ -282,9 +282,7 @@ def _looped(
         body[0] = body[0].with_changes(leading_lines=[*above, *lines])
     outside = () if micro.first else micro.loop.leading_lines
     start = cst.parse_statement(f"{micro.total} = None\n").with_changes(leading_lines=outside)
-    loop = micro.loop.with_changes(
-        body=micro.loop.body.with_changes(body=body), leading_lines=()
-    )
+    loop = micro.loop.with_changes(body=micro.loop.body.with_changes(body=body), leading_lines=())
     return [start, loop, *after]
 
 
