@@ -37,8 +37,6 @@ def always_true(
 ) -> bool:
     """Whether ``test`` (read in a function of ``module``) is a number constant or a
     comparison of two whose value is provably true (False whenever unsure)."""
-    if _rebinds_globals(module):
-        return False
     if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
         target = test.comparisons[0]
         compare = _COMPARISONS.get(type(target.operator))
@@ -58,8 +56,6 @@ def positive_count(
     mentioned_elsewhere: Callable[[str], bool] | None,
 ) -> bool:
     """Whether ``node`` is an integer literal or module-level integer constant >= 1."""
-    if _rebinds_globals(module):
-        return False
     value = _number(node, scopes, module, mentioned_elsewhere)
     return value is not None and value >= 1 and value == int(value)
 
@@ -103,6 +99,8 @@ def _constant(
         return None
     if mentioned_elsewhere is not None and mentioned_elsewhere(name.value):
         return None  # another file may assign `module.name` (no repository: the file alone)
+    if _rebinds_globals(module):
+        return None
     referents = [r for a in scope.accesses[name.value] if a.node is name for r in a.referents]
     if len(referents) != 1 or not isinstance(referents[0], Assignment):
         return None

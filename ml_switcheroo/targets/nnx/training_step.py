@@ -206,6 +206,8 @@ def _micro_loop(region: Region, ctx: HookContext) -> _MicroLoop | None:
     if not any(s is backward for s in body):
         return None
     _check_micro_loop(loop, region, ctx)
+    if region.gated:
+        raise Untranslatable("a micro-step loop before a step under a condition: not translated")
     before = region.statements[:index]
     for statement in before:
         if not _is_zero_grad(statement, ctx):
