@@ -47,12 +47,14 @@ class _Paths(cst.CSTVisitor):
         self.stack.pop()
 
 
-def runs_after(function: cst.FunctionDef, read: cst.CSTNode, binding: cst.CSTNode) -> bool:
-    """Whether ``binding`` (a node libcst records as an assignment of the name in
-    ``function``'s scope) provably runs after ``read`` in each call of ``function``, never
-    before it: False whenever unsure."""
+def runs_after(
+    owner: cst.FunctionDef | cst.Module, read: cst.CSTNode, binding: cst.CSTNode
+) -> bool:
+    """Whether ``binding`` (a node libcst records as an assignment of the name in the scope
+    of ``owner``, a function or the module) provably runs after ``read`` in each run of
+    ``owner``, never before it: False whenever unsure."""
     paths = _Paths({id(read), id(binding)})
-    function.body.visit(paths)
+    (owner.body if isinstance(owner, cst.FunctionDef) else owner).visit(paths)
     if id(read) not in paths.paths or id(binding) not in paths.paths:
         return False
     read_path, binding_path = paths.paths[id(read)], paths.paths[id(binding)]

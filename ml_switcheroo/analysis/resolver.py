@@ -226,6 +226,7 @@ class Resolver:
         self._builders: Builders | None = None  # see builders()
         self._classes: list[cst.ClassDef] | None = None  # see class_family()
         self._families: dict[int, list[cst.ClassDef]] = {}  # id(class) -> its family
+        self._module: cst.CSTNode | None = None  # see _rebound_in_loop
 
     def builders(self) -> Builders:
         """The file's builders (``analysis/builders.py``), found once; other files of the
@@ -482,7 +483,8 @@ class Resolver:
         if not isinstance(node, cst.Name):
             return self.origin_values(node, enclosing_class, depth)
         found: list[cst.BaseExpression] = []
-        for binding in self.binding_nodes(node):
+        bindings = self.binding_nodes(node)
+        for binding in [*bindings, *self._rebound_in_loop(node, bindings)]:
             value = self.bindings.get(binding) if isinstance(binding, cst.Name) else None
             if isinstance(value, cst.BaseExpression):
                 found.append(value)
@@ -503,6 +505,26 @@ class Resolver:
                     return None
                 found.extend(inner)
         return _without_none(found) if found else None
+
+    def _rebound_in_loop(self, read: cst.Name, bindings: list[cst.CSTNode]) -> list[cst.CSTNode]:
+        """The assignments of ``read``'s name in its own scope that libcst leaves out of its
+        referents (written after it) but that may run before it: in a loop holding both
+        (``model = train(model, ...)`` in ``for stage in ...:``; ``reaching.runs_after``)."""
+        scope = self.scopes.get(read)
+        owner = getattr(scope, "node", None) if not isinstance(scope, GlobalScope) else None
+        if isinstance(scope, GlobalScope):
+            if self._module is None:
+                self._module = next((n for n in self.bindings if isinstance(n, cst.Module)), None)
+            owner = self._module
+        if scope is None or not isinstance(owner, (cst.FunctionDef, cst.Module)):
+            return []
+        known = {id(b) for b in bindings}
+        later = [
+            a.node
+            for a in scope.assignments[read.value]
+            if isinstance(a, Assignment) and id(a.node) not in known
+        ]
+        return [b for b in later if not runs_after(owner, read, b)]
 
     def _only_binding(self, binding: cst.CSTNode, read: cst.Name) -> bool:
         """Whether ``binding`` is a function parameter that nothing in its scope rebinds

@@ -77,6 +77,30 @@ def main(model_ft, loaders, other):
 )
 
 
+A_LOCAL_REBOUND_IN_A_LOOP = (
+    TRAIN_MODEL.format(returned="make_other()")
+    + """
+def main(loaders):
+    model_ft = make_model()
+    optimizer_ft = torch.optim.SGD(model_ft.parameters(), lr=0.1, momentum=0.9)
+    exp_lr_scheduler = lr_scheduler.StepLR(optimizer_ft, step_size=1, gamma=0.5)
+    for stage in range(2):
+        model_ft = train_model(model_ft, optimizer_ft, exp_lr_scheduler, loaders, 1)
+"""
+)
+
+A_MODULE_NAME_REBOUND_IN_A_LOOP = (
+    TRAIN_MODEL.format(returned="make_other()")
+    + """
+model_ft = make_model()
+optimizer_ft = torch.optim.SGD(model_ft.parameters(), lr=0.1, momentum=0.9)
+exp_lr_scheduler = lr_scheduler.StepLR(optimizer_ft, step_size=1, gamma=0.5)
+for stage in range(2):
+    model_ft = train_model(model_ft, optimizer_ft, exp_lr_scheduler, loaders, 1)
+"""
+)
+
+
 def _step_escapes(source: str) -> str:
     translated = translate_nnx(source)
     assert BEGIN in translated, translated
@@ -108,3 +132,13 @@ def test_a_call_in_a_loop_rebinding_the_model_to_its_own_result_escapes() -> Non
 
 def test_another_model_bound_before_the_call_escapes() -> None:
     _step_escapes(OTHER_BOUND_BEFORE_THE_CALL)
+
+
+def test_a_local_model_rebound_in_a_loop_by_the_training_call_escapes() -> None:
+    """libcst's referents leave out the loop's later assignment; it reaches the next
+    iteration's call (``Resolver._rebound_in_loop``)."""
+    _step_escapes(A_LOCAL_REBOUND_IN_A_LOOP)
+
+
+def test_a_module_level_model_rebound_in_a_loop_by_the_training_call_escapes() -> None:
+    _step_escapes(A_MODULE_NAME_REBOUND_IN_A_LOOP)
