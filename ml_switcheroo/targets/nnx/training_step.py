@@ -12,6 +12,13 @@ JAX needs no loss scaling (torch's scaling by a power of two is exact; its skipp
 with inf/nan gradients is float16 behaviour, which the ported model no longer has).
 Gradient accumulation (the step every k backward passes) renders the same, the ``if`` gone:
 the optimizer's tx is optax.MultiSteps (see ``accumulation.py``).
+nanoGPT's micro-step loop (``for micro_step in range(k):`` holding the forward and backward
+passes, the step after the loop): the loss function and the gradient inside the loop, a
+running sum ``grads_sum`` of the k gradients (``SUMMED``; torch sums them in .grad) and one
+update after it, when the loop provably runs (``Region.nonempty_loops``) and nothing in it
+jumps, zeroes, steps or reads the gradients (``_micro_loop``). A clip under an ``if`` whose
+test is always true (``if grad_clip != 0.0:``, a module constant: ``Region.true_guards``)
+is folded like one without it.
 Half-done (issue 13, D4): a forward pass under ``autocast``, and a clip call other than one
 folded into the optimizer's chain escape here.
 A step in another file than its optimizer (``train_one_epoch(model, criterion, loader,
