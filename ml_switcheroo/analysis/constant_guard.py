@@ -57,7 +57,7 @@ def positive_count(
 ) -> bool:
     """Whether ``node`` is an integer literal or module-level integer constant >= 1."""
     value = _number(node, scopes, module, mentioned_elsewhere)
-    return value is not None and value >= 1 and value == int(value)
+    return value is not None and value >= 1 and value.is_integer()
 
 
 def _number(
