@@ -28,6 +28,7 @@ import libcst as cst
 from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import stepping
+from ml_switcheroo.analysis.constant_guard import always_true, positive_count
 from ml_switcheroo.analysis.factories import (
     BUILTIN_NAMES,
     FactoryCall,
@@ -178,6 +179,12 @@ class Region:
     # ``if phase == 'train': loss.backward(); opt.step()``, the last statement of the region,
     # after the forward pass (``Planner._branch_region``); None: a region of one block
     branch: cst.If | None = None
+    # NNX: the region's ``if`` statements whose test is always true (``if grad_clip != 0.0:``
+    # with ``grad_clip = 1.0`` a module constant, ``analysis/constant_guard.py``)
+    true_guards: list[cst.If] = field(default_factory=list)
+    # NNX: the region's ``for`` statements over ``range(k)``, ``k`` an integer constant >= 1
+    # (``for micro_step in range(gradient_accumulation_steps):``): they run at least once
+    nonempty_loops: list[cst.For] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -527,6 +534,7 @@ class Planner:
             self._plan_torch_only_uses()
         for region in plan.regions:
             statements = {id(s) for s in region.statements}
+            statements |= {id(s) for g in region.true_guards for s in g.body.body}  # type: ignore[attr-defined]
             region.clipped = any(
                 id(site.statement) in statements for sites in plan.clips.values() for site in sites
             )
@@ -2316,7 +2324,8 @@ class Planner:
             if site.value_used and not self._value_from_gradients(site):
                 self._refuse(site, findings.CLIP_NORM_USED)
                 continue
-            optimizers = self._optimizers_stepped_after(site)
+            placed = self._placed_clip(site)
+            optimizers = self._optimizers_stepped_after(placed)
             if len(optimizers) != 1:
                 self._refuse(
                     site,
@@ -2326,10 +2335,10 @@ class Planner:
                 )
                 continue
             (optimizer,) = optimizers
-            if self._clips_scaled_gradients(site):
+            if self._clips_scaled_gradients(site, placed):
                 self._refuse(site, findings.CLIP_SCALED_GRADIENTS)
                 continue
-            if self._stepped_under_other_control(site):
+            if self._stepped_under_other_control(placed):
                 self._refuse(site, findings.CLIP_UNDER_OTHER_CONTROL)
                 continue
             varying = self._clip_values_vary(site, optimizer)
@@ -2592,14 +2601,15 @@ class Planner:
             is_module_class(site.enclosing_class, qualify, spec),
         )
 
-    def _clips_scaled_gradients(self, clip: Site) -> bool:
-        """``scaler.step(opt)`` follows ``clip`` (in its function) and no statement before
-        ``clip`` in its block calls ``<scaler>.unscale_(...)``."""
+    def _clips_scaled_gradients(self, clip: Site, placed: Site) -> bool:
+        """``scaler.step(opt)`` follows ``clip`` (in its function; ``placed``: where it runs,
+        ``_placed_clip``) and no statement before ``clip`` in its block calls
+        ``<scaler>.unscale_(...)``."""
         scaled = any(
             s.role == SCALER_STEP
             and self._is_step(s)
             and s.function is clip.function
-            and _follows(clip, s)
+            and _follows(placed, s)
             for s in self.plan.sites
         )
         if not scaled:
@@ -2618,6 +2628,23 @@ class Planner:
             and step.controls != clip.controls
             for step in self.plan.sites
         )
+
+    def _placed_clip(self, clip: Site) -> Site:
+        """``clip`` where it runs: for NNX, a clip in the body of an ``if`` whose test is
+        always true (no ``else``) placed as that ``if`` statement (it runs every time the
+        ``if`` does)."""
+        guard = clip.controls[-1] if clip.controls else None
+        if self.region_start != "forward" or len(clip.path) < 2 or not self._always_true(guard):
+            return clip
+        return replace(clip, path=clip.path[:-1], controls=clip.controls[:-1])
+
+    def _always_true(self, node: cst.CSTNode | None) -> bool:
+        """An ``if`` with no ``else`` whose test is always true (``constant_guard``)."""
+        if not isinstance(node, cst.If) or node.orelse is not None:
+            return False
+        cross_file = self.resolver.cross_file
+        elsewhere = cross_file.mentioned_elsewhere if cross_file is not None else None
+        return always_true(node.test, self.resolver.scopes, self.module, elsewhere)
 
     def _optimizers_stepped_after(self, site: Site) -> list[Site]:
         found: dict[int, Site] = {}
@@ -2778,10 +2805,42 @@ class Planner:
                     scaler=self._scaler_name(anchor, backward),
                     gated=gated,
                     statements=list(body[first : last + 1]),
+                    true_guards=self._true_guards(body[first : last + 1]),
+                    nonempty_loops=self._nonempty_loops(body[first : last + 1]),
                 )
             if block == stop_block or (stop_block is None and depth == 0):
                 return None
         return None
+
+    def _true_guards(self, statements: Sequence[cst.BaseStatement]) -> list[cst.If]:
+        """NNX: the statements of a region that are an always-true ``if`` (``_always_true``)."""
+        if self.region_start != "forward":
+            return []
+        return [s for s in statements if isinstance(s, cst.If) and self._always_true(s)]
+
+    def _nonempty_loops(self, statements: Sequence[cst.BaseStatement]) -> list[cst.For]:
+        """NNX: the statements of a region that are ``for x in range(k):``, ``range`` the
+        builtin and ``k`` an integer literal or module constant >= 1 (``constant_guard``)."""
+        if self.region_start != "forward":
+            return []
+        found = []
+        cross_file = self.resolver.cross_file
+        elsewhere = cross_file.mentioned_elsewhere if cross_file is not None else None
+        for loop in (s for s in statements if isinstance(s, cst.For)):
+            call = loop.iter
+            if not (
+                isinstance(call, cst.Call)
+                and isinstance(call.func, cst.Name)
+                and call.func.value == "range"
+                and not self._bound_at(call.func, "range")
+                and len(call.args) == 1
+                and call.args[0].keyword is None
+                and not call.args[0].star
+            ):
+                continue
+            if positive_count(call.args[0].value, self.resolver.scopes, self.module, elsewhere):
+                found.append(loop)
+        return found
 
     def _branch_region(
         self, anchor: Site, backward: Site, depth: int, first: int, last: int

@@ -26,6 +26,7 @@ from libcst.metadata import (
 from ml_switcheroo.analysis.builders import Builders, find_builders
 from ml_switcheroo.analysis.cross_file import CrossFile
 from ml_switcheroo.analysis.factories import bound_arguments
+from ml_switcheroo.analysis.reaching import runs_after
 from ml_switcheroo.analysis.repository import FactoryBody
 from ml_switcheroo.analysis.stored import (
     NotStored,
@@ -230,6 +231,7 @@ class Resolver:
         self._classes: list[cst.ClassDef] | None = None  # see class_family()
         self._families: dict[int, list[cst.ClassDef]] = {}  # id(class) -> its family
         self._tree_order: dict[int, int] | None = None  # id(node) -> its place, see in_tree_order
+        self._module: cst.CSTNode | None = None  # see _rebound_in_loop
 
     def in_tree_order(self, items: Iterable[_Scoped]) -> list[_Scoped]:
         """libcst's assignments or accesses (kept in sets, whose order is the objects' memory
@@ -498,14 +500,15 @@ class Resolver:
         if not isinstance(node, cst.Name):
             return self.origin_values(node, enclosing_class, depth)
         found: list[cst.BaseExpression] = []
-        for binding in self.binding_nodes(node):
+        bindings = self.binding_nodes(node)
+        for binding in [*bindings, *self._rebound_in_loop(node, bindings)]:
             value = self.bindings.get(binding) if isinstance(binding, cst.Name) else None
             if isinstance(value, cst.BaseExpression):
                 found.append(value)
                 continue
             arguments = self._caller_arguments_of(binding) if depth < 3 else None
             if not arguments:  # no call in this module (or one that does not tell)
-                if self._only_binding(binding):
+                if self._only_binding(binding, node):
                     found.append(binding.name)  # type: ignore[union-attr]  # the parameter itself
                     continue
                 return None
@@ -520,14 +523,39 @@ class Resolver:
                 found.extend(inner)
         return _without_none(found) if found else None
 
-    def _only_binding(self, binding: cst.CSTNode) -> bool:
-        """Whether ``binding`` is a function parameter that nothing in its scope rebinds: every
-        use of it in the function is then one and the same object, whatever callers pass."""
+    def _rebound_in_loop(self, read: cst.Name, bindings: list[cst.CSTNode]) -> list[cst.CSTNode]:
+        """The assignments of ``read``'s name in its own scope that libcst leaves out of its
+        referents (written after it) but that may run before it: in a loop holding both
+        (``model = train(model, ...)`` in ``for stage in ...:``; ``reaching.runs_after``)."""
+        scope = self.scopes.get(read)
+        owner = getattr(scope, "node", None) if not isinstance(scope, GlobalScope) else None
+        if isinstance(scope, GlobalScope):
+            if self._module is None:
+                self._module = next((n for n in self.bindings if isinstance(n, cst.Module)), None)
+            owner = self._module
+        if scope is None or not isinstance(owner, (cst.FunctionDef, cst.Module)):
+            return []
+        known = {id(b) for b in bindings}
+        later = [
+            a.node
+            for a in scope.assignments[read.value]
+            if isinstance(a, Assignment) and id(a.node) not in known
+        ]
+        return [b for b in later if not runs_after(owner, read, b)]
+
+    def _only_binding(self, binding: cst.CSTNode, read: cst.Name) -> bool:
+        """Whether ``binding`` is a function parameter that nothing in its scope rebinds
+        before ``read`` (``reaching.runs_after``: ``m = train(m, ...)`` rebinds it after): every
+        such read in the function is then one and the same object, whatever callers pass."""
         scope = self.scopes.get(binding) if isinstance(binding, cst.Param) else None
-        if scope is None:
+        function = getattr(scope, "node", None)
+        if scope is None or not isinstance(function, cst.FunctionDef):
             return False
         assignments = list(scope.assignments[binding.name.value])  # type: ignore[attr-defined]
-        return len(assignments) == 1 and assignments[0].node is binding
+        others = [a.node for a in assignments if a.node is not binding]
+        return len(others) < len(assignments) and all(
+            runs_after(function, read, other) for other in others
+        )
 
     def _caller_arguments_of(self, binding: cst.CSTNode) -> list[cst.BaseExpression] | None:
         """What every call in this module passes for parameter ``binding`` (None: unknown)."""

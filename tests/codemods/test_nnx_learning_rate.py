@@ -232,12 +232,27 @@ class NnxLearningRateTest(SwitcherooTest):
             + "    sched.step()\n"
         )
 
-    def test_a_clipping_chain_escapes_the_write(self) -> None:
-        escaped_write(
-            "for x, y in loader:\n    for g in opt.param_groups:\n        g['lr'] = lr\n"
+    def test_a_clipping_chain_writes_the_lr_of_its_injected_element(self) -> None:
+        """The clip heads the chain, the optimizer's element after it is injected (its state
+        ``opt.opt_state[1]``; tests/differential/test_nnx_micro_step_loop.py runs it)."""
+        output = convert(
+            HEADER + "for x, y in loader:\n    for g in opt.param_groups:\n        g['lr'] = lr\n"
             "    opt.zero_grad()\n    loss = ((model(x) - y) ** 2).mean()\n    loss.backward()\n"
             "    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n    opt.step()\n"
         )
+        assert BEGIN not in output, output
+        chain = "optax.chain(optax.clip_by_global_norm(1.0), " + INJECTED + ")"
+        assert chain in output, output
+        assert 'opt.opt_state[1].hyperparams["learning_rate"][...] = lr' in output, output
+
+    def test_a_clipping_chain_with_an_integer_lr_injects_it_as_a_float(self) -> None:
+        output = convert(
+            HEADER.replace("lr=0.1", "lr=1")
+            + "for x, y in loader:\n    for g in opt.param_groups:\n        g['lr'] = lr\n"
+            "    opt.zero_grad()\n    loss = ((model(x) - y) ** 2).mean()\n    loss.backward()\n"
+            "    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n    opt.step()\n"
+        )
+        assert "optax.inject_hyperparams(optax.sgd)(learning_rate=1.0)" in output, output
 
     def test_an_optimizer_bound_twice_escapes_the_write(self) -> None:
         escaped_write(

@@ -165,6 +165,21 @@ def injected_tx(
     return tx.with_changes(func=injected, args=args)
 
 
+def float_lr_in_chain(tx: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression:
+    """``tx`` with the learning rate of its injected chain element as a float (``_as_float``;
+    ``injected_index``); ``tx`` itself when it is no such chain."""
+    index = injected_index(tx, ctx.semantic_map.chain_function)
+    if index is None or FLOAT in ctx.visible_names(tx):
+        return tx
+    assert isinstance(tx, cst.Call)
+    element = tx.args[index].value
+    assert isinstance(element, cst.Call)
+    args = [_as_float(a) if _is_keyword(a, HYPERPARAMETER) else a for a in element.args]
+    chained = list(tx.args)
+    chained[index] = chained[index].with_changes(value=element.with_changes(args=args))
+    return tx.with_changes(args=chained)
+
+
 def _is_keyword(arg: cst.Arg, name: str) -> bool:
     return arg.keyword is not None and arg.keyword.value == name
 

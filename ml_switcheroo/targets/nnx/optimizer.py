@@ -11,7 +11,12 @@ from ml_switcheroo.spec.findings import Finding
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulated_tx, accumulation
-from ml_switcheroo.targets.nnx.learning_rate import injected_index, injected_tx
+from ml_switcheroo.targets.nnx.learning_rate import (
+    float_lr_in_chain,
+    injected_index,
+    injected_tx,
+    lr_uses,
+)
 from ml_switcheroo.targets.nnx.messages import render
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.plateau import (
@@ -34,12 +39,26 @@ def nnx_optimizer(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
         check_plateau(schedule, ctx)  # type: ignore[arg-type]
     elif isinstance(schedule, SchedulePlan):
         check_chained_plateau(schedule)
-    injected = injected_tx(node, transform_optimizer_init(node, ctx), ctx)
+    if _lr_written_with_clips(node, ctx):
+        translated = transform_optimizer_init(node, ctx, inject_lr=True)
+        injected = float_lr_in_chain(translated, ctx)
+    else:
+        injected = injected_tx(node, transform_optimizer_init(node, ctx), ctx)
     if isinstance(schedule, SchedulePlan):
         _check_written_lr_reachable(schedule, injected, ctx)
     tx = code_of(_accumulating(node, injected, ctx)).strip()
     ctx.add_import("nnx")
     return cst.parse_expression(OPTIMIZER.format(model=model, tx=tx))
+
+
+def _lr_written_with_clips(node: cst.Call, ctx: HookContext) -> bool:
+    """The code writes or reads the lr through ``param_groups`` (every use translates,
+    ``lr_uses``) of an optimizer whose steps clip (clip calls attached, no schedule): its
+    element of the chain after the clip is injected (``opt.opt_state[i]``, ``injected_index``)."""
+    plan = ctx.plan
+    return (
+        isinstance(plan, tuple) and plan[0] is None and bool(plan[1]) and bool(lr_uses(node, ctx))
+    )
 
 
 def _check_written_lr_reachable(

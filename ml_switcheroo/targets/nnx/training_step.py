@@ -12,6 +12,13 @@ JAX needs no loss scaling (torch's scaling by a power of two is exact; its skipp
 with inf/nan gradients is float16 behaviour, which the ported model no longer has).
 Gradient accumulation (the step every k backward passes) renders the same, the ``if`` gone:
 the optimizer's tx is optax.MultiSteps (see ``accumulation.py``).
+nanoGPT's micro-step loop (``for micro_step in range(k):`` holding the forward and backward
+passes, the step after the loop): the loss function and the gradient inside the loop, a
+running sum ``grads_sum`` of the k gradients (``SUMMED``; torch sums them in .grad) and one
+update after it, when the loop provably runs (``Region.nonempty_loops``) and nothing in it
+jumps, zeroes, steps or reads the gradients (``_micro_loop``). A clip under an ``if`` whose
+test is always true (``if grad_clip != 0.0:``, a module constant: ``Region.true_guards``)
+is folded like one without it.
 Half-done (issue 13, D4): a forward pass under ``autocast``, and a clip call other than one
 folded into the optimizer's chain escape here.
 A step in another file than its optimizer (``train_one_epoch(model, criterion, loader,
@@ -32,7 +39,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import libcst as cst
 
@@ -55,6 +62,8 @@ SUGGESTION = (
     "{loss}, grads = nnx.value_and_grad(loss_fn)({model})\n"
     "{optimizer}.update({model}, grads)"
 )
+# the running sum of a micro-step loop's gradients (torch sums the k backward passes in .grad)
+SUMMED = "{total} = {grads} if {total} is None else jax.tree.map(jnp.add, {total}, {grads})"
 CLIPPED = "# the gradient clipping here is now the head of `{optimizer}`'s tx: drop the clip call"
 # Libraries whose functions a loss function may call (the user ports torch's to jax).
 LIBRARIES = frozenset({"torch", "jax", "jnp", "numpy", "math", "builtins", "optax"})
@@ -110,6 +119,9 @@ def _rendered_step(
     region: Region, names: dict[str, str], ctx: HookContext
 ) -> list[cst.BaseStatement]:
     """The region's statements for NNX (``names``: filled in as the model is found)."""
+    micro = _micro_loop(region, ctx)
+    if micro is not None:
+        region = micro.region
     stepped = _stepped_optimizer(region)
     optimizer = code_of(stepped).strip()
     constructor = _one_value(stepped, ctx)
@@ -133,6 +145,8 @@ def _rendered_step(
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
     _check_prefix_untouched(prefix, optimizer, ctx)
+    if micro is not None:
+        _check_prefix_reads_no_forward_value(prefix, forward)
     model_zeroed, kept = _model_zeroed(region, backward_index, model_node, trained, optimizer, ctx)
     if not (region.zeroed or model_zeroed):
         raise Untranslatable(
@@ -158,9 +172,127 @@ def _rendered_step(
     _check_no_mapped_api(forward, optimizer, ctx)
     _check_tail(tail, region, model_node, optimizer, ctx)
     after_backward = region.statements[backward_index + 1 :]
-    rendered = _render(region, forward, after_backward, model_node, optimizer, ctx, tail, summed)
+    running = micro.total if micro is not None else None
+    rendered = _render(
+        region, forward, after_backward, model_node, optimizer, ctx, tail, summed, running
+    )
     statements = [*prefix, *rendered, *counted, *kept]
-    return _with_dropped_comments(statements, region, prefix, [*forward, *tail, *counted, *kept])
+    statements = _with_dropped_comments(
+        statements, region, prefix, [*forward, *tail, *counted, *kept]
+    )
+    if micro is None:
+        return statements
+    return _looped(statements, micro, len(prefix) + 3 + len(tail))
+
+
+@dataclass(frozen=True)
+class _MicroLoop:
+    """nanoGPT's micro-step loop: ``for micro_step in range(k):`` holding the forward and
+    backward passes, the step after it. ``region``: the step's region with the loop's body in
+    the loop's place (one micro step); ``total``: the name of the gradients' running sum."""
+
+    loop: cst.For
+    region: Region
+    total: str
+    first: bool  # the loop is the region's first statement
+
+
+def _micro_loop(region: Region, ctx: HookContext) -> _MicroLoop | None:
+    """The micro-step loop holding the region's backward pass (directly in its body), when
+    the backward pass is in a ``for`` statement of the region; None otherwise. Torch sums the
+    backward passes of its iterations in .grad and steps once: exact as a running sum of the
+    gradients when the loop runs at least once (``range(k)``, ``k`` an integer constant >= 1,
+    ``Region.nonempty_loops``), has no ``else``, jump, zero_grad, step or gradient read, and
+    only the optimizer's zero_grad() runs before it in the region."""
+    backward = region.backward.statement  # type: ignore[union-attr]
+    index = next((i for i, s in enumerate(region.statements) if _contains(s, backward)), None)
+    loop = region.statements[index] if index is not None else None
+    if not isinstance(loop, cst.For) or not isinstance(loop.body, cst.IndentedBlock):
+        return None
+    body = list(loop.body.body)
+    if not any(s is backward for s in body):
+        return None
+    _check_micro_loop(loop, region, ctx)
+    if region.gated:
+        raise Untranslatable("a micro-step loop before a step under a condition: not translated")
+    before = region.statements[:index]
+    for statement in before:
+        if not _is_zero_grad(statement, ctx):
+            raise Untranslatable(
+                f"`{code_of(statement).strip()}` runs before the micro-step loop in the step: "
+                "only a zero_grad() is translated there"
+            )
+    flat = replace(region, statements=[*before, *body, *region.statements[index + 1 :]])
+    taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
+    return _MicroLoop(loop, flat, _fresh("grads_sum", taken), not before)
+
+
+def _check_micro_loop(loop: cst.For, region: Region, ctx: HookContext) -> None:
+    """The micro-step loop runs its body whole, at least once, and nothing in it zeroes,
+    reads or applies the gradients summed so far."""
+    shown = f"for {code_of(loop.target).strip()} in {code_of(loop.iter).strip()}"
+    if loop.orelse is not None or loop.asynchronous is not None:
+        raise Untranslatable(f"the micro-step loop `{shown}` has an `else:` or is async")
+    if not any(loop is known for known in region.nonempty_loops):
+        raise Untranslatable(
+            f"the micro-step loop `{shown}` may run zero times (it is not over `range(k)` with "
+            "`k` an integer constant >= 1): torch would step with no new gradient, the sum of "
+            "the gradients would be empty"
+        )
+    zeroes = ctx.semantic_map.module_zero_grad_methods | {"zero_grad"}
+    attributes = ctx.semantic_map.gradient_attributes
+    for node in _walk(loop.body):
+        if isinstance(node, (cst.Break, cst.Continue, cst.Return, cst.Yield)):
+            raise Untranslatable(
+                f"`{code_of(node).strip()}` in the micro-step loop `{shown}`: not every "
+                "iteration runs its backward pass"
+            )
+        method = node.func.attr.value if _is_method_call(node) else None  # type: ignore[attr-defined]
+        if method in zeroes or method == "step":
+            raise Untranslatable(
+                f"`{code_of(node).strip()}` in the micro-step loop `{shown}`: the gradients "
+                "are zeroed or applied between its backward passes"
+            )
+        if isinstance(node, cst.Attribute) and node.attr.value in attributes:
+            raise Untranslatable(
+                f"`{code_of(node).strip()}` is read in the micro-step loop `{shown}` (a "
+                "partial sum of the gradients)"
+            )
+
+
+def _is_method_call(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+
+
+def _check_prefix_reads_no_forward_value(
+    prefix: list[cst.BaseStatement], forward: list[cst.BaseStatement]
+) -> None:
+    """In a micro-step loop, the statements before the loss function run in each iteration:
+    none may read what the loss function computes (the last iteration's value in torch, a
+    name local to the loss function in NNX)."""
+    bound = {t.value for s in forward for t in _target_names(s)}
+    read = bound & _variables_of(prefix)
+    if read:
+        raise Untranslatable(
+            f"`{sorted(read)[0]}`, which the loss computes, is read before it in the "
+            "micro-step loop"
+        )
+
+
+def _looped(
+    statements: list[cst.BaseStatement], micro: _MicroLoop, inside: int
+) -> list[cst.BaseStatement]:
+    """``total = None``, then the micro-step loop with the first ``inside`` statements (the
+    loss function, the gradient, the statements after it and the sum), the rest after it."""
+    body, after = statements[:inside], statements[inside:]
+    above = list(micro.region.statements[0].leading_lines)  # type: ignore[attr-defined]
+    lines = list(body[0].leading_lines)  # type: ignore[attr-defined]
+    if micro.first and above and lines[: len(above)] != above:
+        body[0] = body[0].with_changes(leading_lines=[*above, *lines])
+    outside = () if micro.first else micro.loop.leading_lines
+    start = cst.parse_statement(f"{micro.total} = None\n").with_changes(leading_lines=outside)
+    loop = micro.loop.with_changes(body=micro.loop.body.with_changes(body=body), leading_lines=())
+    return [start, loop, *after]
 
 
 def _stepped_optimizer(region: Region) -> cst.BaseExpression:
@@ -640,19 +772,32 @@ def _check_after_backward(
     for statement in region.statements[backward_index + 1 : last]:
         if any(statement is kept for kept in (*counted, *logged)):
             continue  # the accumulation's counter (kept, after the update) or its logging
-        if region.clipped and _is_folded_clip(statement, model, ctx):
+        if _folded_or_unscale(statement, region, model, optimizer, ctx):
             continue
-        call = _lone_call(statement)
-        if (
-            region.scaler is not None
-            and _is_scaler_call(call, region, methods.unscale)
-            and [code_of(a.value).strip() for a in call.args] == [optimizer]  # type: ignore[union-attr]
+        if any(statement is guard for guard in region.true_guards) and all(
+            _lone_call(inner) is not None
+            and _folded_or_unscale(inner, region, model, optimizer, ctx)
+            for inner in statement.body.body  # type: ignore[attr-defined]
         ):
-            continue
+            continue  # `if grad_clip != 0.0:` always true (a module constant): the same calls
         raise Untranslatable(
             f"`{code_of(statement).strip()}` runs between backward and step (gradients read or "
             "edited by hand)"
         )
+
+
+def _folded_or_unscale(
+    statement: cst.BaseStatement, region: Region, model: str, optimizer: str, ctx: HookContext
+) -> bool:
+    """A clip folded into the chain, or the GradScaler's ``unscale_(opt)``."""
+    if region.clipped and _is_folded_clip(statement, model, ctx):
+        return True
+    call = _lone_call(statement)
+    return (
+        region.scaler is not None
+        and _is_scaler_call(call, region, ctx.semantic_map.scaler_methods.unscale)
+        and [code_of(a.value).strip() for a in call.args] == [optimizer]  # type: ignore[union-attr]
+    )
 
 
 def _scope(region: Region) -> cst.CSTNode:
@@ -1013,11 +1158,13 @@ def _render(
     ctx: HookContext,
     tail: Sequence[cst.BaseStatement] = (),
     summed: Sequence[str] = (),
+    running: str | None = None,
 ) -> list[cst.BaseStatement]:
     """``def loss_fn(model)``, the gradient, the statements of the step that do not feed the
     loss (``tail``), a clip's norm read after it, and the update. With losses of earlier
     backward passes (``summed``) the loss function returns the sum of all, under a fresh name
-    (each loss read after the step comes out as aux)."""
+    (each loss read after the step comes out as aux). With ``running`` (a micro-step loop) the
+    gradients are added to that running sum, which the clip's norms and the update read."""
     model_text = code_of(model).strip()
     parameter = model_text if isinstance(model, cst.Name) else "model"
     taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
@@ -1043,12 +1190,19 @@ def _render(
     names = {"loss": loss, "grads": grads, "loss_fn": loss_fn, "model": model_text}
     template = GRADIENT_AUX if aux else GRADIENT
     gradient = template.format(aux=_tuple(aux), **names)
-    update = UPDATE.format(optimizer=optimizer, model=model_text, grads=grads)
-    norms = _clip_norms(after_backward, grads, ctx, ctx.add_import)
+    applied = running or grads
+    update = UPDATE.format(optimizer=optimizer, model=model_text, grads=applied)
+    norms = _clip_norms(after_backward, applied, ctx, ctx.add_import)
+    summing = []
+    if running is not None:
+        summing = [cst.parse_statement(SUMMED.format(total=running, grads=grads) + "\n")]
+        ctx.add_import("jax")
+        ctx.add_import("jnp")
     return [
         function,
         cst.parse_statement(gradient + "\n"),
         *tail,
+        *summing,
         *norms,
         cst.parse_statement(update + "\n"),
     ]

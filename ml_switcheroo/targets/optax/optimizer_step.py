@@ -53,11 +53,13 @@ PARAMS = "params"
 
 
 @register_hook("optimizer_constructor", requires=("signature",), role=roles.CONSTRUCTOR)
-def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
+def transform_optimizer_init(node: cst.Call, ctx: HookContext, inject_lr: bool = False) -> cst.Call:
     """Hook to rewrite optimizer instantiation: drop the parameters, translate the rest.
 
     The file's plan may attach a scheduler (its schedule becomes ``learning_rate``, or joins the
     chain) and clip calls (they head the chain); each is folded only if it translates.
+    ``inject_lr`` (NNX: the code writes the lr, no schedule attached): the optimizer's element
+    of the chain gets its learning rate injected (``optax.inject_hyperparams``).
     """
     call = BoundCall(ctx.entry, node, ctx.entry.signature.bind(_without_neutral_kwargs(node, ctx)))
     mask = _check_param_groups(call, ctx)
@@ -98,6 +100,9 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext) -> cst.Call:
                 _fold_schedule(schedule, ctx)
             else:
                 del call.overrides[ctx.entry.learning_rate]  # type: ignore[arg-type]
+    if inject_lr and schedule is None and ctx.entry.learning_rate is not None:
+        call.injected = frozenset({ctx.entry.learning_rate})
+        inject = _injector(ctx)
     expression = render_chain(
         call,
         ctx.exact,

@@ -1,0 +1,63 @@
+"""``analysis/constant_guard``: an ``if`` test read in a function is always true only for
+literals and module-level number constants bound once, in a module that rebinds no global by
+name, mentioned by no other file."""
+
+from __future__ import annotations
+
+import libcst as cst
+import pytest
+from libcst.metadata import MetadataWrapper, ScopeProvider
+
+from ml_switcheroo.analysis.constant_guard import always_true, positive_count
+
+TRUE_CLIP = "grad_clip = 1.0\n\n\ndef f():\n    if grad_clip != 0.0:\n        pass\n"
+
+
+def _first_if(source: str, elsewhere: set[str] | None = None) -> bool:
+    wrapper = MetadataWrapper(cst.parse_module(source))
+    scopes = dict(wrapper.resolve(ScopeProvider))
+    found: list[cst.If] = []
+
+    class Finder(cst.CSTVisitor):
+        def visit_If(self, node: cst.If) -> None:
+            found.append(node)
+
+    wrapper.module.visit(Finder())
+    mentioned = None if elsewhere is None else elsewhere.__contains__
+    return always_true(found[0].test, scopes, wrapper.module, mentioned)
+
+
+def test_a_module_constant_compared_to_a_literal_is_always_true() -> None:
+    assert _first_if(TRUE_CLIP)
+
+
+NOT_TRUE = {
+    "a_false_comparison": TRUE_CLIP.replace("grad_clip = 1.0", "grad_clip = 0.0"),
+    "a_second_module_binding": TRUE_CLIP + "\ngrad_clip = 0.0\n",
+    "a_global_statement_rebinding_it": TRUE_CLIP
+    + "\n\ndef g():\n    global grad_clip\n    grad_clip = 0.0\n",
+    "an_exec_in_the_module": TRUE_CLIP + "\nexec('grad_clip = 0.0')\n",
+    "a_local_of_the_same_name": TRUE_CLIP.replace("def f():\n", "def f():\n    grad_clip = x\n"),
+    "a_value_that_is_not_a_literal": TRUE_CLIP.replace("= 1.0", "= float(x)"),
+    "two_comparisons": TRUE_CLIP.replace("grad_clip != 0.0", "0.0 < grad_clip < 2.0"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_TRUE))
+def test_a_test_that_may_be_false_is_not_always_true(name: str) -> None:
+    assert not _first_if(NOT_TRUE[name])
+
+
+def test_a_constant_another_file_mentions_is_not_always_true() -> None:
+    assert not _first_if(TRUE_CLIP, elsewhere={"grad_clip"})
+
+
+def test_a_positive_module_count_runs_a_range_loop() -> None:
+    source = "k = 4\n\n\ndef f():\n    for i in range(k):\n        pass\n"
+    wrapper = MetadataWrapper(cst.parse_module(source))
+    scopes = dict(wrapper.resolve(ScopeProvider))
+    loop = wrapper.module.body[1].body.body[0]  # type: ignore[attr-defined]
+    argument = loop.iter.args[0].value
+    assert positive_count(argument, scopes, wrapper.module, None)
+    zero = cst.Integer("0")
+    assert not positive_count(zero, scopes, wrapper.module, None)
