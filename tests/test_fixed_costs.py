@@ -58,3 +58,108 @@ def test_batchable_metadata_is_still_resolved_in_a_walk_after_the_patch() -> Non
     wrapper = cst.MetadataWrapper(cst.parse_module("import torch\nopt = torch.optim.SGD(p)\n"))
     parents = wrapper.resolve(ParentNodeProvider)
     assert parents[wrapper.module.body[0]] is wrapper.module
+
+
+def _walks_resolving_scopes(monkeypatch) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    from libcst.metadata import ScopeProvider
+
+    walks: list[list[str]] = []
+    real = cst.MetadataWrapper.visit_batched
+
+    def counted(self, visitors, *args, **kwargs):  # type: ignore[no-untyped-def]
+        visitors = list(visitors)
+        walks.append([type(v).__name__ for v in visitors])
+        return real(self, visitors, *args, **kwargs)
+
+    monkeypatch.setattr(cst.MetadataWrapper, "visit_batched", counted)
+    wrapper = cst.MetadataWrapper(cst.parse_module("import torch\nopt = torch.optim.SGD(p)\n"))
+    scopes = wrapper.resolve(ScopeProvider)
+    assert scopes[wrapper.module.body[1]] is not None
+    return walks
+
+
+def test_scopes_cost_no_batched_walk_of_the_tree(monkeypatch) -> None:
+    # ExpressionContextProvider and ScopeProvider each do their own walk in visit_Module.
+    command_support.fast_batched_visitors()
+    assert _walks_resolving_scopes(monkeypatch) == []
+
+
+def test_scopes_cost_two_batched_walks_without_the_patch(monkeypatch) -> None:
+    from libcst.metadata import wrapper as metadata_wrapper
+
+    monkeypatch.setattr(metadata_wrapper, "_gen_batchable", command_support._walk_batchable)
+    walks = _walks_resolving_scopes(monkeypatch)
+    assert walks == [["ExpressionContextProvider"], ["ScopeProvider"]]
+
+
+def test_a_batch_with_a_provider_of_other_nodes_is_walked(monkeypatch) -> None:
+    from libcst.metadata import ScopeProvider
+
+    command_support.fast_batched_visitors()
+    walks: list[list[str]] = []
+    real = cst.MetadataWrapper.visit_batched
+
+    def counted(self, visitors, *args, **kwargs):  # type: ignore[no-untyped-def]
+        visitors = list(visitors)
+        walks.append(sorted(type(v).__name__ for v in visitors))
+        return real(self, visitors, *args, **kwargs)
+
+    monkeypatch.setattr(cst.MetadataWrapper, "visit_batched", counted)
+    wrapper = cst.MetadataWrapper(cst.parse_module("import torch\nopt = torch.optim.SGD(p)\n"))
+    wrapper.resolve_many([ScopeProvider, BindingProvider])
+    assert walks == [["BindingProvider", "ExpressionContextProvider"]]
+
+
+_SCOPED = """
+import torch
+from typing import List
+G = 1
+class Net(torch.nn.Module):
+    size: "List[int]" = []
+    def forward(self, x, *a, k=G, **kw):
+        global G
+        y = [x * i for i in range(G) if i]
+        def inner():
+            nonlocal y
+            y = lambda z: z + x
+        return {k: v for k, v in kw.items()}, y
+opt = torch.optim.SGD(Net().parameters(), lr=0.1)
+del G
+"""
+
+
+def _scope_facts(code: str) -> list[tuple[str, ...]]:
+    """Per node of the parsed tree (in walk order): its scope's kind, assignments, accesses."""
+    from libcst.metadata import ScopeProvider
+
+    wrapper = cst.MetadataWrapper(cst.parse_module(code), unsafe_skip_copy=True)
+    scopes = wrapper.resolve(ScopeProvider)
+    facts = []
+
+    class _Nodes(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            scope = scopes.get(node)
+            if scope is None:
+                facts.append((type(node).__name__,))
+                return True
+            assigned = sorted(a.name for a in scope.assignments)
+            accessed = sorted(
+                (cst.Module([]).code_for_node(a.node), len(a.referents)) for a in scope.accesses
+            )
+            facts.append((type(node).__name__, type(scope).__name__, str(assigned), str(accessed)))
+            return True
+
+    wrapper.module.visit(_Nodes())
+    return facts
+
+
+def test_scopes_resolved_without_the_walk_are_libcsts() -> None:
+    from libcst.metadata import wrapper as metadata_wrapper
+
+    metadata_wrapper._gen_batchable = command_support._walk_batchable
+    try:
+        walked = _scope_facts(_SCOPED)
+    finally:
+        command_support.fast_batched_visitors()
+    assert metadata_wrapper._gen_batchable is command_support._gen_batchable_unless_none
+    assert _scope_facts(_SCOPED) == walked

@@ -33,16 +33,24 @@
    tree for the batchable providers whose dependencies are done, even when there are none:
    resolving ``PositionProvider`` (not batchable) cost a walk of the tree that visits nothing
    on top of its own code generation. ``fast_batched_visitors`` skips that walk.
+6. No walk for a batch that only visits the module. libcst's ``ExpressionContextProvider``
+   and ``ScopeProvider`` are batchable but do all their work in ``visit_Module`` (each its
+   own walk with its own visitor). Resolved in a round of its own (scopes depend on the
+   expression contexts; the engine's ``BindingProvider`` shares the contexts' round), such a
+   batch then walked the whole tree once more calling nothing: each as costly as a walk of
+   a no-op visitor (measured on the 124 files a checkout-like corpus keeps: scopes and
+   bindings 36.2 -> 29.4 CPU-s over 400 files). For such a batch ``fast_batched_visitors``
+   calls the module methods, in the batch's order, without the walk.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import fields, replace
 from functools import cache
-from types import CodeType, FrameType
+from types import CodeType, FrameType, MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import libcst as cst
@@ -225,18 +233,41 @@ _scan_visitor_methods = BatchableCSTVisitor.get_visitors
 _walk_batchable = metadata_wrapper._gen_batchable
 
 
+_MODULE_METHODS = frozenset({"visit_Module", "leave_Module"})
+
+
 def _gen_batchable_unless_none(wrapper: MetadataWrapper, providers: Any) -> Any:
     """libcst's ``_gen_batchable``, without its walk of the whole tree when there is no
-    batchable provider to resolve (what it would return then: no metadata)."""
+    batchable provider to resolve (what it would return then: no metadata), nor when the
+    providers only visit the module node (point 6 above)."""
     providers = list(providers)
     if not providers:
         return {}
+    if all(_MODULE_METHODS.issuperset(p.get_visitors()) for p in providers):
+        return _gen_module_only(wrapper, providers)
     return _walk_batchable(wrapper, providers)
+
+
+def _gen_module_only(wrapper: MetadataWrapper, providers: list[Any]) -> Any:
+    """``_gen_batchable`` for providers whose only visitor methods are ``visit_Module`` and
+    ``leave_Module``: what libcst's batched walk calls, in its order (each provider's
+    ``visit_Module``, then each one's ``leave_Module``), without the walk below the module."""
+    with ExitStack() as stack:
+        for provider in providers:
+            stack.enter_context(provider.resolve(wrapper))
+        module = wrapper.module
+        methods = [provider.get_visitors() for provider in providers]
+        for name in ("visit_Module", "leave_Module"):
+            for visitors in methods:
+                if name in visitors:
+                    visitors[name](module)
+    return {type(p): MappingProxyType(dict(p._computed)) for p in providers}
 
 
 def fast_batched_visitors() -> None:
     """Make libcst scan each batchable visitor class for its methods once per process, and
-    not walk the tree for an empty batch (point 5 above)."""
+    not walk the tree for an empty batch nor for one that only visits the module (points 5
+    and 6 above)."""
     if BatchableCSTVisitor.get_visitors is not _get_visitors_once_per_class:
         BatchableCSTVisitor.get_visitors = _get_visitors_once_per_class  # type: ignore[method-assign]
     if metadata_wrapper._gen_batchable is not _gen_batchable_unless_none:
