@@ -284,6 +284,9 @@ class Resolver:
                     lambda name: self.bound_value(name, None),
                     self._is_built,
                     elsewhere,
+                    # every FunctionDef has a scope (libcst's ScopeProvider sets one on each
+                    # node it visits): the module is walked only when one may be a builder
+                    [n for n in self.scopes if isinstance(n, cst.FunctionDef)],
                 )
         return self._builders
 
