@@ -36,7 +36,7 @@ followed with the repository index, not here: ``method_builders.py``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -81,9 +81,16 @@ def find_builders(
     bound_value: Callable[[cst.Name], cst.BaseExpression | None],
     is_built: Callable[[cst.Call], bool],
     mentioned_elsewhere: MentionedElsewhere | None,
+    functions: Iterable[cst.FunctionDef] | None = None,
 ) -> Builders:
     """The builders of ``module`` (``bound_value``: the one value a name of the builder is
-    bound to; ``is_built``: a call of the map's constructors or schedulers)."""
+    bound to; ``is_built``: a call of the map's constructors or schedulers; ``functions``:
+    every function of the module, when known: the module is walked only when one of them
+    may return a built value)."""
+    if functions is not None and not any(
+        _may_return_built(f, bound_value, is_built) for f in functions
+    ):
+        return Builders()
     walk = _Walk()
     module.visit(walk)
     found = Builders()
@@ -141,8 +148,37 @@ def _returned(
     returns = _own_returns(function)
     if len(returns) != 1 or not _is_statement_of(last, returns[0]) or _yields(function):
         return None
-    value = returns[0].value
-    is_tuple = isinstance(value, cst.Tuple)
+    calls = _returned_calls(returns[0], bound_value, is_built)
+    return (returns[0], calls, isinstance(returns[0].value, cst.Tuple)) if calls else None
+
+
+def _may_return_built(
+    function: cst.FunctionDef,
+    bound_value: Callable[[cst.Name], cst.BaseExpression | None],
+    is_built: Callable[[cst.Call], bool],
+) -> bool:
+    """What ``_returned`` asks of ``function`` without walking its body (its last statement
+    returns a built value): False when ``_returned`` is surely None."""
+    if function.decorators or function.asynchronous is not None:
+        return False
+    body = function.body
+    if not isinstance(body, cst.IndentedBlock) or not body.body:
+        return False
+    last = body.body[-1]
+    if not isinstance(last, cst.SimpleStatementLine) or len(last.body) != 1:
+        return False
+    small = last.body[0]
+    return isinstance(small, cst.Return) and bool(_returned_calls(small, bound_value, is_built))
+
+
+def _returned_calls(
+    statement: cst.Return,
+    bound_value: Callable[[cst.Name], cst.BaseExpression | None],
+    is_built: Callable[[cst.Call], bool],
+) -> list[cst.Call | None] | None:
+    """The built call of each element ``statement`` returns (None for one that is not);
+    None when none is, or an element is starred."""
+    value = statement.value
     elements = list(value.elements) if isinstance(value, cst.Tuple) else [value]
     calls: list[cst.Call | None] = []
     for element in elements:
@@ -154,7 +190,7 @@ def _returned(
         calls.append(node if isinstance(node, cst.Call) and is_built(node) else None)
     if all(c is None for c in calls):
         return None
-    return returns[0], calls, is_tuple
+    return calls
 
 
 def _called_as_builder(

@@ -331,6 +331,8 @@ class _Collector(cst.CSTVisitor):
         self._classes: list[cst.ClassDef] = []
         self._calls: list[cst.Call] = []
         self.name_positions: dict[int, tuple[int, int]] = {}  # id(Name) -> (block, index)
+        self._position: dict[int, tuple[int, int]] = {}  # set anew by visit_Module
+        self._escaped: set[int] = set()
 
     # blocks and statements
     def _enter_body(self, owner: cst.CSTNode, body: Sequence[cst.BaseStatement]) -> None:
@@ -340,17 +342,17 @@ class _Collector(cst.CSTVisitor):
         self._escaped.update(escaped_statements(body))
 
     def visit_Module(self, node: cst.Module) -> None:
-        self._position: dict[int, tuple[int, int]] = {}
-        self._escaped: set[int] = set()
+        self._position = {}
+        self._escaped = set()
         self._enter_body(node, node.body)
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         self._enter_body(node, node.body)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if hasattr(self, "_escaped") and id(node) in self._escaped:
+        if id(node) in self._escaped:
             return False  # inside an escape hatch from an earlier run: not planned again
-        position = self._position.get(id(node)) if hasattr(self, "_position") else None
+        position = self._position.get(id(node))
         if position is not None:
             self._path.append(position)
             self._statements.append(node)  # type: ignore[arg-type]
@@ -359,12 +361,12 @@ class _Collector(cst.CSTVisitor):
         return super().on_visit(node)
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
-        if hasattr(self, "_escaped") and id(original_node) in self._escaped:
+        if id(original_node) in self._escaped:
             return
         super().on_leave(original_node)
         if isinstance(original_node, _CONTROL):
             self._controls.pop()
-        if hasattr(self, "_position") and id(original_node) in self._position:
+        if id(original_node) in self._position:
             self._path.pop()
             self._statements.pop()
 

@@ -9,7 +9,7 @@ parameter whose name matches the type's ``parameter_names`` is only *probably* o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -199,6 +199,31 @@ class ImportBinding:
     module: str
 
 
+T = TypeVar("T")
+
+
+class NodeMemo:
+    """Answers remembered for one file, keyed by a question and the identity of the objects
+    it is about (nodes, scopes' assignments). The objects are kept with their answer, so an
+    id is never reused while it is remembered; the memo lives and dies with its Resolver."""
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[Hashable, ...], tuple[tuple[object, ...], object]] = {}
+
+    def answer(self, question: str, about: tuple[object, ...], compute: Callable[[], T]) -> T:
+        """``compute()``, asked once per ``question`` about the very objects ``about``."""
+        key = (question, *(id(thing) for thing in about))
+        found = self._answers.get(key)
+        if found is not None and all(a is b for a, b in zip(found[0], about, strict=True)):
+            return found[1]  # type: ignore[return-value]
+        value = compute()
+        self._answers[key] = (about, value)
+        return value
+
+    def clear(self) -> None:
+        self._answers.clear()
+
+
 @dataclass(frozen=True)
 class ReceiverType:
     """The declared type of a receiver, and whether it was only inferred from a name."""
@@ -222,8 +247,10 @@ class Resolver:
         self.map = semantic_map
         self.scopes = scopes
         self.bindings = bindings
+        # Answers that are a function of this file alone (see ``remember``).
+        self._memo = NodeMemo()
         # Facts from other files of the repository (``analysis/cross_file.py``), when known.
-        self.cross_file: CrossFile | None = None
+        self._cross_file: CrossFile | None = None
         self.cross_file_reasons: dict[int, str] = {}  # id(param) -> why it is not typed
         # id(param of `__init__`) -> `self.<attr>` it is stored in, or why it is not followed
         self._stored: dict[int, cst.Attribute | NotStored] = {}
@@ -245,6 +272,23 @@ class Resolver:
         order = self._tree_order
         return sorted(found, key=lambda item: order.get(id(getattr(item, "node", None)), -1))
 
+    @property
+    def cross_file(self) -> CrossFile | None:
+        """Facts from other files of the repository (``analysis/cross_file.py``), when known."""
+        return self._cross_file
+
+    @cross_file.setter
+    def cross_file(self, value: CrossFile | None) -> None:
+        self._cross_file = value
+        self._memo.clear()  # answers given without these facts no longer hold
+
+    def remember(self, question: str, about: tuple[object, ...], compute: Callable[[], T]) -> T:
+        """``compute()`` once per file for ``question`` about the objects ``about`` (nodes of
+        this file, objects kept alive with the answer): for answers that depend only on the
+        file, its metadata and the repository's facts (the planner and the engine ask the
+        same questions about the same nodes)."""
+        return self._memo.answer(question, about, compute)
+
     def builders(self) -> Builders:
         """The file's builders (``analysis/builders.py``), found once; other files of the
         repository are asked whether they name one, when the repository is known."""
@@ -258,6 +302,9 @@ class Resolver:
                     lambda name: self.bound_value(name, None),
                     self._is_built,
                     elsewhere,
+                    # every FunctionDef has a scope (libcst's ScopeProvider sets one on each
+                    # node it visits): the module is walked only when one may be a builder
+                    [n for n in self.scopes if isinstance(n, cst.FunctionDef)],
                 )
         return self._builders
 
@@ -269,6 +316,10 @@ class Resolver:
         )
 
     def imported_names(self, node: cst.BaseExpression) -> list[str]:
+        """``_imported_names``, asked once per node."""
+        return list(self.remember("imported_names", (node,), lambda: self._imported_names(node)))
+
+    def _imported_names(self, node: cst.BaseExpression) -> list[str]:
         """Fully qualified names ``node`` refers to through imports (never local definitions).
 
         Empty when its root name is also bound by anything but an import where it is used
@@ -754,6 +805,15 @@ class Resolver:
     ) -> ReceiverType | None:
         """The type of a recognised constructor among the bindings of a receiver whose
         bindings do not agree on one type (``opt = SGD(...)`` and ``opt = build()``)."""
+        return self.remember(
+            "mixed_receiver_type",
+            (receiver, enclosing_class),
+            lambda: self._mixed_receiver_type(receiver, enclosing_class),
+        )
+
+    def _mixed_receiver_type(
+        self, receiver: cst.BaseExpression, enclosing_class: cst.ClassDef | None
+    ) -> ReceiverType | None:
         for binding in self.receiver_bindings(receiver, enclosing_class) or []:
             if binding.value is None:
                 continue
@@ -763,6 +823,16 @@ class Resolver:
         return None
 
     def receiver_type(
+        self, receiver: cst.BaseExpression, enclosing_class: cst.ClassDef | None
+    ) -> ReceiverType | None:
+        """The type every binding of a Name or ``self.x`` receiver agrees on (once per node)."""
+        return self.remember(
+            "receiver_type",
+            (receiver, enclosing_class),
+            lambda: self._receiver_type(receiver, enclosing_class),
+        )
+
+    def _receiver_type(
         self, receiver: cst.BaseExpression, enclosing_class: cst.ClassDef | None
     ) -> ReceiverType | None:
         if isinstance(receiver, cst.Name):
@@ -850,6 +920,14 @@ class Resolver:
         return self._agreeing(types)
 
     def _assignment_type(self, assignment: Assignment, depth: int) -> ReceiverType | None | str:
+        """The type one binding gives, asked once per binding and depth (not per use)."""
+        return self.remember(
+            f"assignment_type {depth}",
+            (assignment,),
+            lambda: self._binding_type(assignment, depth),
+        )
+
+    def _binding_type(self, assignment: Assignment, depth: int) -> ReceiverType | None | str:
         node = assignment.node
         if isinstance(node, cst.Name):
             value = self.builders().built(self.bindings.get(node), node)
@@ -859,6 +937,10 @@ class Resolver:
         return None
 
     def _value_type(self, value: cst.BaseExpression) -> ReceiverType | None | str:
+        """The type a value gives its target (once per value node)."""
+        return self.remember("value_type", (value,), lambda: self._type_of_value(value))
+
+    def _type_of_value(self, value: cst.BaseExpression) -> ReceiverType | None | str:
         if isinstance(value, cst.Name) and value.value == "None":
             return "none"  # neutral: `opt = None` before the real assignment
         if isinstance(value, cst.Call):
@@ -884,7 +966,10 @@ class Resolver:
             return self._method_builder_type(func)  # type: ignore[arg-type]
         own = self._own_builder(call)
         if own is not None:
-            fact = self.cross_file.builder_type(own.name.value)
+            cross_file = self.cross_file
+            fact = self.remember(
+                "builder_type", (own,), lambda: cross_file.builder_type(own.name.value)
+            )
             return ReceiverType(fact[0]) if fact is not None and fact[0] is not None else None
         names = self.imported_names(call.func)
         if len(names) != 1:
@@ -982,6 +1067,13 @@ class Resolver:
         function that files other than this one call (``analysis/cross_file.py``); when they
         do not agree, the reason is kept in ``cross_file_reasons`` and this file's own callers
         no longer decide."""
+        return self.remember(
+            "cross_file_type",
+            (param, assignment),
+            lambda: self._repository_type(param, assignment),
+        )
+
+    def _repository_type(self, param: cst.Param, assignment: Assignment) -> ReceiverType | None:
         function = assignment.scope.node
         parent = getattr(assignment.scope, "parent", None)
         owner = init_class(function, parent) if function is not None else None
@@ -1020,6 +1112,15 @@ class Resolver:
 
         Only for functions called by name whose name is used for nothing but calls.
         """
+        return self.remember(
+            f"type_from_callers {depth}",
+            (param, assignment),
+            lambda: self._callers_type(param, assignment, depth),
+        )
+
+    def _callers_type(
+        self, param: cst.Param, assignment: Assignment, depth: int
+    ) -> ReceiverType | None:
         arguments = self.caller_arguments(param, assignment) if depth <= 3 else None
         if arguments is None:
             return None

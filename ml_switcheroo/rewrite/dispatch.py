@@ -51,7 +51,18 @@ class Wiring:
 def wired_call(
     wiring: Wiring, resolver: Resolver, call: cst.Call, enclosing: cst.ClassDef | None
 ) -> Wired | None:
-    """The map entry ``call`` is wired to (``enclosing``: the class whose method holds it)."""
+    """The map entry ``call`` is wired to (``enclosing``: the class whose method holds it);
+    answered once per file for each call (the planner and the engine both ask)."""
+    return resolver.remember(
+        "wired_call",
+        (wiring, call, enclosing),
+        lambda: _wired_call(wiring, resolver, call, enclosing),
+    )
+
+
+def _wired_call(
+    wiring: Wiring, resolver: Resolver, call: cst.Call, enclosing: cst.ClassDef | None
+) -> Wired | None:
     for name in resolver.imported_names(call.func):
         entry = wiring.entries.get(name)
         if entry is not None and entry.receiver_type is None:
