@@ -166,6 +166,22 @@ def test_a_subclass_overriding_the_method_escapes_naming_the_override(tmp_path: 
     assert "zero_grad" in outputs["train.py"]
 
 
+def test_an_override_in_another_file_spelled_with_odd_spacing_still_escapes(
+    tmp_path: Path,
+) -> None:
+    # files are searched for `def <method>(` by bytes before parsing: spacing and line
+    # continuations must not hide a second definition
+    tiny = (
+        "import torch\nfrom pkg.model import GPT\n\n\nclass TinyGPT(GPT):\n"
+        "    def \\\n  configure_optimizers (self, weight_decay, learning_rate):\n"
+        "        return torch.optim.SGD(self.parameters(), lr=learning_rate)\n"
+    )
+    write_package(tmp_path, {"model.py": MODEL, "tiny.py": tiny, "train.py": TRAIN})
+    outputs, records = convert_in_process(tmp_path)
+    assert "defines `configure_optimizers` again" in " ".join(escape_reasons(records))
+    assert "zero_grad" in outputs["train.py"]
+
+
 def test_a_method_returning_an_optimizer_chosen_by_an_argument_escapes(tmp_path: Path) -> None:
     model = MODEL.replace(
         "        optimizer = torch.optim.AdamW(",

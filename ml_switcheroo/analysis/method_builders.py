@@ -26,8 +26,10 @@ nested scopes).
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 
+from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.analysis.repository import (
     Constructed,
     FileFacts,
@@ -39,7 +41,6 @@ from ml_switcheroo.analysis.repository import (
     _is_getattr_of,
     _own_nodes,
     _params,
-    _parents,
     _qualified,
     _returned_call,
     _text,
@@ -64,13 +65,18 @@ def method_builder(index: RepositoryIndex, method: str) -> MethodBuilder | Unkno
     if not index.complete:
         return None
     found: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]] = []
+    may_define = _definition_bytes(method)
     for path in index.with_word(method):
+        if may_define is not None and not may_define.search(index.source(path)):
+            continue  # no `def method(` in the bytes: the file defines no function of that name
         facts = index.facts(path)
         if facts.tree is None:
             return facts.error
-        for node in ast.walk(facts.tree):
+        for node in ast_nodes.walk(facts.tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == method:
                 found.append((path, node))
+        if len(found) > 1:
+            break  # the second definition decides
     if not found:
         return None
     if len(found) > 1:
@@ -88,6 +94,16 @@ def method_builder(index: RepositoryIndex, method: str) -> MethodBuilder | Unkno
     if definition.decorator_list or not definition.args.args:
         return Unknown(Place(path, definition.lineno), f"`{method}` is decorated or static")
     return MethodBuilder(path, facts.module, owner, definition, facts)
+
+
+def _definition_bytes(method: str) -> re.Pattern[bytes] | None:
+    """``def method(`` (or ``def method[T](``) in a file's bytes, any spacing and line
+    continuations: a file without it defines no function of that name. None for a name that
+    is not ASCII (a file in another encoding spells it with other bytes: every file with the
+    word is parsed)."""
+    if not method.isascii():
+        return None
+    return re.compile(rb"\bdef[\s\\]+" + re.escape(method.encode()) + rb"[\s\\]*[(\[]")
 
 
 def method_returned(index: RepositoryIndex, builder: MethodBuilder) -> Constructed | Unknown:
@@ -108,8 +124,8 @@ def method_calls(
         if facts.tree is None:
             assert facts.error is not None
             return facts.error
-        parents = _parents(facts.tree)
-        for node in ast.walk(facts.tree):
+        parents = facts.nodes().parents
+        for node in ast_nodes.walk(facts.tree):
             problem = _name_problem(node, name)
             if problem is not None:
                 return Unknown(Place(path, getattr(node, "lineno", 0)), problem)
