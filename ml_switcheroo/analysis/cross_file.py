@@ -200,13 +200,7 @@ class CrossFile:
         returned = method_returned(self.index, found)
         if isinstance(returned, Unknown):
             return None, returned.describe(root)
-        type_name = self._site_type(returned)
-        if type_name is None:
-            return None, (
-                f"{returned.call_site.named(root)} returns `{returned.constructor}(...)`, "
-                "which is not a translated optimizer"
-            )
-        return type_name, ""
+        return self._constructed_fact(returned)
 
     def mentioned_elsewhere(self, word: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier."""
@@ -336,11 +330,15 @@ class CrossFile:
         misuse = self.index.returned_value_misuse(module, function, self.methods)
         if misuse is not None:
             return None, misuse.describe(root)
+        return self._constructed_fact(returned)
+
+    def _constructed_fact(self, returned: Constructed) -> ParameterFact:
+        """The type of the optimizer a builder returns, or why it is not a translated one."""
         found = self._site_type(returned)
         if found is None:
             return None, (
-                f"{returned.call_site.named(root)} returns `{returned.constructor}(...)`, "
-                "which is not a translated optimizer"
+                f"{returned.call_site.named(self.index.root)} returns "
+                f"`{returned.constructor}(...)`, which is not a translated optimizer"
             )
         return found, ""
 
