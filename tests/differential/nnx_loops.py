@@ -183,7 +183,8 @@ def importable(root: Path, package: str) -> Iterator[None]:
             del sys.modules[name]
 
 
-def write_package(root: Path, package: str, files: dict[str, str]) -> None:
+def write_named_package(root: Path, package: str, files: dict[str, str]) -> None:
+    """``files`` under ``root / package`` (a package named ``package``)."""
     (root / package).mkdir(parents=True)
     (root / package / "__init__.py").write_text("", encoding="utf-8")
     for name, text in files.items():
@@ -228,8 +229,8 @@ def translated_package_runs(
     """``files`` written as ``package`` under ``root / "torch"`` and every file translated
     (``converted``); ``port`` of the translations (those of ``files``) written under
     ``root / "nnx"``; both run (``run_packages``): the translations and the two runs."""
-    write_package(root / "torch", package, files)
+    write_named_package(root / "torch", package, files)
     outputs = converted(root / "torch", package)
     ported = {name: text for name, text in port(outputs).items() if name in files}
-    write_package(root / "nnx", package, ported)
+    write_named_package(root / "nnx", package, ported)
     return (outputs, *run_packages(root / "torch", root / "nnx", package))
