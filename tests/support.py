@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import libcst as cst
 from libcst.codemod import CodemodContext, CodemodTest
 
-from ml_switcheroo.codemods.optimizer import TorchToOptax
+from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
 from ml_switcheroo.rewrite.engine import records_of
 from ml_switcheroo.rewrite.report import Record
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class SwitcherooTest(CodemodTest):
@@ -35,3 +41,74 @@ def run_codemod(code: str, command: type = TorchToOptax, **kwargs: Any) -> str:
     """Transform ``code`` with ``command`` and return the new source."""
     context = CodemodContext(filename="example.py")
     return command(context, **kwargs).transform_module(cst.parse_module(code)).code
+
+
+# a script with a model and an SGD optimizer over its parameters (the NNX step tests' header)
+SGD_MODEL = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+"""
+
+
+def nnx_output(code: str, header: str = "", **kwargs: Any) -> str:
+    """``header`` followed by the dedented ``code``, transformed with ``TorchToNNX``."""
+    return run_codemod(header + textwrap.dedent(code), TorchToNNX, **kwargs)
+
+
+def code_lines(output: str) -> list[str]:
+    """The lines of ``output`` that are code, not comments (an escape hatch's are comments)."""
+    return [line for line in output.splitlines() if not line.strip().startswith("#")]
+
+
+def renders_a_step(output: str) -> bool:
+    """Whether ``output`` has code (not a comment) calling ``nnx.value_and_grad``."""
+    return any("nnx.value_and_grad(" in line for line in code_lines(output))
+
+
+def step_escaped_with(code: str, reason: str, header: str = "") -> str:
+    """``nnx_output(code, header)``, asserting its step escapes with ``reason`` in the hatch."""
+    output = nnx_output(code, header)
+    assert not renders_a_step(output) and reason in output, output
+    return output
+
+
+def write_package(root: Path, files: dict[str, str]) -> Path:
+    """``files`` under ``root/pkg`` (a package); ``root``."""
+    (root / "pkg").mkdir(parents=True, exist_ok=True)
+    (root / "pkg" / "__init__.py").write_text("", encoding="utf-8")
+    for name, text in files.items():
+        (root / "pkg" / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def convert_in_process(
+    root: Path, command: type = TorchToOptax, order: int = 1
+) -> tuple[dict[str, str], list[Record]]:
+    """Every file of ``root/pkg`` through ``command`` as libcst's runner calls it (one file per
+    call, its real path as the context's filename), in name order (``order=-1``: reversed);
+    outputs by name, and the records."""
+    outputs: dict[str, str] = {}
+    records: list[Record] = []
+    for path in sorted((root / "pkg").glob("*.py"))[::order]:
+        context = CodemodContext(filename=str(path))
+        tree = cst.parse_module(path.read_text(encoding="utf-8"))
+        outputs[path.name] = command(context).transform_module(tree).code
+        records.extend(records_of(context))
+    return outputs, records
+
+
+def run_libcst_tool(folder: Path, command: str, *arguments: str, jobs: int = 2) -> None:
+    """``python -m libcst.tool codemod <command> <arguments> --no-format --hide-progress -j
+    <jobs> <folder>`` run from the repository (its ``.libcst.codemod.yaml``), as a user runs
+    it; asserts it succeeds."""
+    result = subprocess.run(
+        [sys.executable, "-m", "libcst.tool", "codemod", command, *arguments]
+        + ["--no-format", "--hide-progress", "-j", str(jobs), str(folder)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr

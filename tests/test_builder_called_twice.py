@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_cross_file import convert_in_process, write_package
+from tests.support import convert_in_process, write_package
 
 BUILD = """\
 def build(model, cfg):

@@ -8,7 +8,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, ScopeProvider
 
-from ml_switcheroo.analysis.constant_guard import always_true, positive_count
+from ml_switcheroo.analysis.constant_guard import always_true, positive_count, rebinds_globals
 
 TRUE_CLIP = "grad_clip = 1.0\n\n\ndef f():\n    if grad_clip != 0.0:\n        pass\n"
 
@@ -24,7 +24,8 @@ def _first_if(source: str, elsewhere: set[str] | None = None) -> bool:
 
     wrapper.module.visit(Finder())
     mentioned = None if elsewhere is None else elsewhere.__contains__
-    return always_true(found[0].test, scopes, wrapper.module, mentioned)
+    rebound = rebinds_globals(wrapper.module)
+    return always_true(found[0].test, scopes, wrapper.module, mentioned, rebound)
 
 
 def test_a_module_constant_compared_to_a_literal_is_always_true() -> None:
@@ -58,6 +59,14 @@ def test_a_positive_module_count_runs_a_range_loop() -> None:
     scopes = dict(wrapper.resolve(ScopeProvider))
     loop = wrapper.module.body[1].body.body[0]  # type: ignore[attr-defined]
     argument = loop.iter.args[0].value
-    assert positive_count(argument, scopes, wrapper.module, None)
+    assert positive_count(argument, scopes, wrapper.module, None, False)
     zero = cst.Integer("0")
-    assert not positive_count(zero, scopes, wrapper.module, None)
+    assert not positive_count(zero, scopes, wrapper.module, None, False)
+
+
+def test_a_module_rebinding_globals_is_found_once_for_the_file() -> None:
+    """``rebinds_globals`` reads the whole module (an ``exec`` anywhere, even in a class);
+    a constant is then not known, whatever its binding."""
+    module = cst.parse_module(TRUE_CLIP + "\n\nclass C:\n    def m(self):\n        exec(s)\n")
+    assert rebinds_globals(module)
+    assert not rebinds_globals(cst.parse_module(TRUE_CLIP))

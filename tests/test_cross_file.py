@@ -5,23 +5,16 @@ the escape naming the place that decided."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-import libcst as cst
 import pytest
-from libcst.codemod import CodemodContext
 
 from ml_switcheroo import convert
 from ml_switcheroo.analysis.prefilter import prefilter_for
 from ml_switcheroo.app import cache
-from ml_switcheroo.codemods.optimizer import TorchToOptax
-from ml_switcheroo.rewrite.engine import records_of
 from ml_switcheroo.rewrite.report import Record
 from ml_switcheroo.targets.catalogue import load_semantic_map
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import convert_in_process, run_libcst_tool, write_package
 
 ENGINE = """\
 def train_one_epoch(model, optimizer, loader):
@@ -81,28 +74,6 @@ def finetune(model, loader):
 """
 
 
-def write_package(root: Path, files: dict[str, str]) -> Path:
-    """``files`` under ``root/pkg`` (a package)."""
-    (root / "pkg").mkdir(parents=True, exist_ok=True)
-    (root / "pkg" / "__init__.py").write_text("", encoding="utf-8")
-    for name, text in files.items():
-        (root / "pkg" / name).write_text(text, encoding="utf-8")
-    return root
-
-
-def convert_in_process(root: Path) -> tuple[dict[str, str], list[Record]]:
-    """Every file of ``root/pkg`` through the command as libcst's runner calls it (one file per
-    call, its real path as the context's filename); outputs by name, and the records."""
-    outputs: dict[str, str] = {}
-    records: list[Record] = []
-    for path in sorted((root / "pkg").glob("*.py")):
-        context = CodemodContext(filename=str(path))
-        tree = cst.parse_module(path.read_text(encoding="utf-8"))
-        outputs[path.name] = TorchToOptax(context).transform_module(tree).code
-        records.extend(records_of(context))
-    return outputs, records
-
-
 def escape_reasons(records: list[Record]) -> list[str]:
     return [r.reason for r in records if r.kind == "escaped"]
 
@@ -133,15 +104,7 @@ def test_the_callee_file_has_no_bytes_the_prefilter_needs(tmp_path: Path) -> Non
 
 def test_libcst_tool_rewrites_both_files(tmp_path: Path) -> None:
     write_package(tmp_path, {"engine.py": ENGINE, "main.py": MAIN})
-    result = subprocess.run(
-        [sys.executable, "-m", "libcst.tool", "codemod", "optimizer.TorchToOptax"]
-        + ["--no-format", "--hide-progress", "-j", "2", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    run_libcst_tool(tmp_path, "optimizer.TorchToOptax")
     assert (tmp_path / "pkg" / "engine.py").read_text(encoding="utf-8") == ENGINE_AFTER
     assert (tmp_path / "pkg" / "main.py").read_text(encoding="utf-8") == MAIN_AFTER
 
@@ -393,15 +356,7 @@ def test_a_builder_of_the_file_converts_the_same_under_libcst_tool_and_convert(
     tool, ours = tmp_path / "tool", tmp_path / "convert"
     write_package(tool, {"trainer.py": SAME_FILE_BUILDER})
     write_package(ours, {"trainer.py": SAME_FILE_BUILDER})
-    result = subprocess.run(
-        [sys.executable, "-m", "libcst.tool", "codemod", "optimizer.TorchToOptax"]
-        + ["--no-format", "--hide-progress", "-j", "1", str(tool)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    run_libcst_tool(tool, "optimizer.TorchToOptax", jobs=1)
     monkeypatch.chdir(ours)
     assert convert.main(["-j", "1", "-i", "--no-cache", "."]) == 0
     converted = (ours / "pkg" / "trainer.py").read_text(encoding="utf-8")

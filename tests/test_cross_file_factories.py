@@ -12,8 +12,6 @@ libcst's runner writes first). Trap twins escape naming the place that decided.
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import libcst as cst
@@ -22,8 +20,8 @@ from libcst.codemod import CodemodContext
 
 from ml_switcheroo import convert
 from ml_switcheroo.codemods.optimizer import TorchToOptax
+from tests.support import convert_in_process, run_libcst_tool, write_package
 from tests.test_convert_cli import tree
-from tests.test_cross_file import REPO, convert_in_process, write_package
 from tests.test_second_stage import _changed_files
 
 SCHED = """\
@@ -119,15 +117,7 @@ def test_a_second_run_changes_nothing(tmp_path: Path) -> None:
 def test_libcst_tool_writes_the_same_as_in_process(tmp_path: Path) -> None:
     expected, _ = converted(tmp_path / "expected")
     write_package(tmp_path / "tool", {"sched.py": SCHED, "train.py": TRAIN})
-    result = subprocess.run(
-        [sys.executable, "-m", "libcst.tool", "codemod", "optimizer.TorchToOptax"]
-        + ["--no-format", "--hide-progress", "-j", "2", str(tmp_path / "tool")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    run_libcst_tool(tmp_path / "tool", "optimizer.TorchToOptax")
     for name in ("sched.py", "train.py"):
         assert (tmp_path / "tool" / "pkg" / name).read_text(encoding="utf-8") == expected[name]
 

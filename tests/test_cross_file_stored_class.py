@@ -7,22 +7,16 @@ escapes, naming the ``file:line`` that decided."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-import libcst as cst
 import pytest
-from libcst.codemod import CodemodContext
 
 from ml_switcheroo import convert
 from ml_switcheroo.analysis.prefilter import prefilter_for
-from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
-from ml_switcheroo.rewrite.engine import records_of
+from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.rewrite.report import Record
 from ml_switcheroo.targets.catalogue import load_semantic_map
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import convert_in_process, run_libcst_tool, write_package
 
 TRAINER = """\
 class Trainer:
@@ -105,29 +99,6 @@ def main(construction: str = CONSTRUCTION, extra: str = "") -> str:
     return MAIN.format(construction=construction, extra=extra)
 
 
-def write_package(root: Path, files: dict[str, str]) -> Path:
-    (root / "pkg").mkdir(parents=True, exist_ok=True)
-    (root / "pkg" / "__init__.py").write_text("", encoding="utf-8")
-    for name, text in files.items():
-        (root / "pkg" / name).write_text(text, encoding="utf-8")
-    return root
-
-
-def convert_in_process(
-    root: Path, command: type = TorchToOptax, order: int = 1
-) -> tuple[dict[str, str], list[Record]]:
-    """Every file of ``root/pkg`` through ``command`` as libcst's runner calls it, in name
-    order (``order=-1``: reversed); outputs by name, and the records."""
-    outputs: dict[str, str] = {}
-    records: list[Record] = []
-    for path in sorted((root / "pkg").glob("*.py"))[::order]:
-        context = CodemodContext(filename=str(path))
-        tree = cst.parse_module(path.read_text(encoding="utf-8"))
-        outputs[path.name] = command(context).transform_module(tree).code
-        records.extend(records_of(context))
-    return outputs, records
-
-
 def hand_over_reasons(records: list[Record]) -> list[str]:
     return [r.reason for r in records if r.kind == "escaped" and "`Trainer(...)` gets" in r.reason]
 
@@ -182,15 +153,7 @@ def test_the_class_file_has_no_bytes_the_prefilter_needs() -> None:
 
 def test_libcst_tool_rewrites_both_files(tmp_path: Path) -> None:
     write_package(tmp_path, {"trainer.py": trainer(), "main.py": main()})
-    result = subprocess.run(
-        [sys.executable, "-m", "libcst.tool", "codemod", "optimizer.TorchToOptax"]
-        + ["--no-format", "--hide-progress", "-j", "2", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    run_libcst_tool(tmp_path, "optimizer.TorchToOptax")
     assert (tmp_path / "pkg" / "trainer.py").read_text(encoding="utf-8") == TRAINER_AFTER
     assert (tmp_path / "pkg" / "main.py").read_text(encoding="utf-8") == MAIN_AFTER
 

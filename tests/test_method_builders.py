@@ -11,7 +11,8 @@ import pytest
 
 from ml_switcheroo import convert
 from ml_switcheroo.app import cache
-from tests.test_cross_file import convert_in_process, escape_reasons, write_package
+from tests.support import convert_in_process, write_package
+from tests.test_cross_file import escape_reasons
 from tests.test_nnx_cross_file import convert_in_process as nnx_convert_in_process
 from tests.test_nnx_cross_file import step_reasons
 

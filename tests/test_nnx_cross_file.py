@@ -6,22 +6,17 @@ Anything the index cannot follow escapes, naming the ``file:line`` that decided.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-import libcst as cst
 import pytest
-from libcst.codemod import CodemodContext
 
 from ml_switcheroo import convert
 from ml_switcheroo.app import cache
 from ml_switcheroo.codemods.optimizer import TorchToNNX
-from ml_switcheroo.rewrite.engine import records_of
 from ml_switcheroo.rewrite.report import Record
 from ml_switcheroo.spec.escape_hatch import BEGIN
-
-REPO = Path(__file__).resolve().parents[1]
+from tests import support
+from tests.support import run_libcst_tool, write_package
 
 ENGINE = """\
 def train_one_epoch(model, criterion, loader, optimizer):
@@ -102,25 +97,9 @@ def per_epoch(call: str = CALL, before: str = "", step: str = "scheduler.step()"
     return main_source(call, SCHEDULER, step, before)
 
 
-def write_package(root: Path, files: dict[str, str]) -> Path:
-    """``files`` under ``root/pkg`` (a package)."""
-    (root / "pkg").mkdir(parents=True, exist_ok=True)
-    (root / "pkg" / "__init__.py").write_text("", encoding="utf-8")
-    for name, text in files.items():
-        (root / "pkg" / name).write_text(text, encoding="utf-8")
-    return root
-
-
 def convert_in_process(root: Path) -> tuple[dict[str, str], list[Record]]:
     """Every file of ``root/pkg`` through ``TorchToNNX`` as libcst's runner calls it."""
-    outputs: dict[str, str] = {}
-    records: list[Record] = []
-    for path in sorted((root / "pkg").glob("*.py")):
-        context = CodemodContext(filename=str(path))
-        tree = cst.parse_module(path.read_text(encoding="utf-8"))
-        outputs[path.name] = TorchToNNX(context).transform_module(tree).code
-        records.extend(records_of(context))
-    return outputs, records
+    return support.convert_in_process(root, TorchToNNX)
 
 
 def step_reasons(records: list[Record]) -> list[str]:
@@ -161,15 +140,7 @@ def test_the_caller_builds_the_nnx_optimizer_over_the_same_model(tmp_path: Path)
 
 def test_libcst_tool_rewrites_both_files_the_same(tmp_path: Path) -> None:
     write_package(tmp_path, {"engine.py": ENGINE, "main.py": main_source()})
-    result = subprocess.run(
-        [sys.executable, "-m", "libcst.tool", "codemod", "optimizer.TorchToNNX"]
-        + ["--no-format", "--hide-progress", "-j", "2", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    run_libcst_tool(tmp_path, "optimizer.TorchToNNX")
     assert (tmp_path / "pkg" / "engine.py").read_text(encoding="utf-8") == ENGINE_AFTER
     assert (tmp_path / "pkg" / "main.py").read_text(encoding="utf-8") == MAIN_AFTER
 
@@ -351,15 +322,7 @@ def test_the_per_epoch_write_is_the_same_under_convert_in_place(
 
 def test_the_per_epoch_write_is_the_same_under_libcst_tool(tmp_path: Path) -> None:
     write_package(tmp_path, {"engine.py": ENGINE, "main.py": per_epoch()})
-    result = subprocess.run(
-        [sys.executable, "-m", "libcst.tool", "codemod", "optimizer.TorchToNNX"]
-        + ["--no-format", "--hide-progress", "-j", "2", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    run_libcst_tool(tmp_path, "optimizer.TorchToNNX")
     assert (tmp_path / "pkg" / "main.py").read_text(encoding="utf-8") == MAIN_PER_EPOCH_AFTER
     assert (tmp_path / "pkg" / "engine.py").read_text(encoding="utf-8") == ENGINE_AFTER
 

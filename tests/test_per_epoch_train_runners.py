@@ -6,8 +6,6 @@ both targets (optax with ``--steps-per-epoch``, NNX without it)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import libcst as cst
@@ -16,8 +14,8 @@ from libcst.codemod import CodemodContext
 
 from ml_switcheroo import convert
 from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
+from tests.support import run_libcst_tool
 
-REPO = Path(__file__).resolve().parents[1]
 FLAG = "len(train_loader)"
 
 ENGINE = """\
@@ -115,15 +113,7 @@ def test_libcst_tool_writes_the_same(tmp_path: Path, target: str) -> None:
     expected = in_process(write_package(tmp_path / "a"), target)
     root = write_package(tmp_path / "b")
     command = {"optax": "optimizer.TorchToOptax", "nnx": "optimizer.TorchToNNX"}[target]
-    result = subprocess.run(
-        [sys.executable, "-m", "libcst.tool", "codemod", command, *TARGETS[target][1]]
-        + ["--no-format", "--hide-progress", "-j", "2", str(root)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    run_libcst_tool(root, command, *TARGETS[target][1])
     assert written(root) == expected
 
 

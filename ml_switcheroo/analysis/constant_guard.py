@@ -6,6 +6,9 @@ number literal (libcst lists every global assignment, those of ``global`` statem
 functions too, for a read inside a function), the module calls nothing that rebinds globals
 by name (``exec``, ``globals()``...), and no other file of the repository mentions it (it might
 assign ``module.name``). Anything else is not known to be true.
+
+Whether the module rebinds globals by name is a fact of the whole file: the caller computes it
+once (``rebinds_globals``) and passes it to every question as ``globals_rebound``.
 """
 
 from __future__ import annotations
@@ -34,18 +37,19 @@ def always_true(
     scopes: dict[cst.CSTNode, Scope | None],
     module: cst.Module,
     mentioned_elsewhere: Callable[[str], bool] | None,
+    globals_rebound: bool,
 ) -> bool:
     """Whether ``test`` (read in a function of ``module``) is a number constant or a
     comparison of two whose value is provably true (False whenever unsure)."""
     if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
         target = test.comparisons[0]
         compare = _COMPARISONS.get(type(target.operator))
-        left = _number(test.left, scopes, module, mentioned_elsewhere)
-        right = _number(target.comparator, scopes, module, mentioned_elsewhere)
+        left = _number(test.left, scopes, module, mentioned_elsewhere, globals_rebound)
+        right = _number(target.comparator, scopes, module, mentioned_elsewhere, globals_rebound)
         if compare is None or left is None or right is None:
             return False
         return compare(left, right)
-    value = _number(test, scopes, module, mentioned_elsewhere)
+    value = _number(test, scopes, module, mentioned_elsewhere, globals_rebound)
     return value is not None and value != 0
 
 
@@ -54,9 +58,10 @@ def positive_count(
     scopes: dict[cst.CSTNode, Scope | None],
     module: cst.Module,
     mentioned_elsewhere: Callable[[str], bool] | None,
+    globals_rebound: bool,
 ) -> bool:
     """Whether ``node`` is an integer literal or module-level integer constant >= 1."""
-    value = _number(node, scopes, module, mentioned_elsewhere)
+    value = _number(node, scopes, module, mentioned_elsewhere, globals_rebound)
     return value is not None and value >= 1 and value.is_integer()
 
 
@@ -65,10 +70,11 @@ def _number(
     scopes: dict[cst.CSTNode, Scope | None],
     module: cst.Module,
     mentioned_elsewhere: Callable[[str], bool] | None,
+    globals_rebound: bool,
 ) -> float | None:
     """The number a literal (``1.0``, ``-2``) or a module-level constant name holds."""
     if isinstance(node, cst.Name):
-        return _constant(node, scopes, module, mentioned_elsewhere)
+        return _constant(node, scopes, module, mentioned_elsewhere, globals_rebound)
     return _literal_number(node)
 
 
@@ -91,6 +97,7 @@ def _constant(
     scopes: dict[cst.CSTNode, Scope | None],
     module: cst.Module,
     mentioned_elsewhere: Callable[[str], bool] | None,
+    globals_rebound: bool,
 ) -> float | None:
     """The number of ``name = <number>``, the one binding of a module-level ``name`` read in
     a function (not in the module's own code, where libcst lists only earlier assignments)."""
@@ -99,7 +106,7 @@ def _constant(
         return None
     if mentioned_elsewhere is not None and mentioned_elsewhere(name.value):
         return None  # another file may assign `module.name` (no repository: the file alone)
-    if _rebinds_globals(module):
+    if globals_rebound:
         return None
     referents = [r for a in scope.accesses[name.value] if a.node is name for r in a.referents]
     if len(referents) != 1 or not isinstance(referents[0], Assignment):
@@ -127,8 +134,9 @@ def _module_assignment(module: cst.Module, target: cst.CSTNode) -> cst.Assign | 
     return None
 
 
-def _rebinds_globals(module: cst.Module) -> bool:
-    """Whether the module calls a builtin that may rebind its globals by name."""
+def rebinds_globals(module: cst.Module) -> bool:
+    """Whether the module calls a builtin that may rebind its globals by name (one walk of the
+    whole module: compute it once per file)."""
     found = False
 
     class Finder(cst.CSTVisitor):

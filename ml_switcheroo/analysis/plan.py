@@ -28,7 +28,7 @@ import libcst as cst
 from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import stepping
-from ml_switcheroo.analysis.constant_guard import always_true, positive_count
+from ml_switcheroo.analysis.constant_guard import always_true, positive_count, rebinds_globals
 from ml_switcheroo.analysis.factories import (
     BUILTIN_NAMES,
     FactoryCall,
@@ -470,6 +470,7 @@ class Planner:
         self.step_methods = resolver.map.methods_with_role(STEP, SCALER_STEP, SCHEDULER_STEP)
         self.scaler_methods = resolver.map.scaler_methods
         self._order: dict[int, int] | None = None  # see _preorder
+        self._globals_rebound: bool | None = None  # see _rebinds_globals
         self._stores: set[str] | None = None  # see _stored_paths
         # id of a per-epoch sched.step() -> (the call in its epoch loop that steps the
         # optimizer, the steps it runs): see _per_epoch, _batch_loop_problem
@@ -2646,7 +2647,15 @@ class Planner:
             return False
         cross_file = self.resolver.cross_file
         elsewhere = cross_file.mentioned_elsewhere if cross_file is not None else None
-        return always_true(node.test, self.resolver.scopes, self.module, elsewhere)
+        rebound = self._rebinds_globals()
+        return always_true(node.test, self.resolver.scopes, self.module, elsewhere, rebound)
+
+    def _rebinds_globals(self) -> bool:
+        """Whether the module may rebind its globals by name (``constant_guard``), computed
+        once per file, at its first always-true ``if`` or ``range`` loop question."""
+        if self._globals_rebound is None:
+            self._globals_rebound = rebinds_globals(self.module)
+        return self._globals_rebound
 
     def _optimizers_stepped_after(self, site: Site) -> list[Site]:
         found: dict[int, Site] = {}
@@ -2840,7 +2849,9 @@ class Planner:
                 and not call.args[0].star
             ):
                 continue
-            if positive_count(call.args[0].value, self.resolver.scopes, self.module, elsewhere):
+            count = call.args[0].value
+            rebound = self._rebinds_globals()
+            if positive_count(count, self.resolver.scopes, self.module, elsewhere, rebound):
                 found.append(loop)
         return found
 

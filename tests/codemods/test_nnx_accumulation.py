@@ -4,32 +4,24 @@ torch would step with other gradients escapes."""
 
 from __future__ import annotations
 
-import textwrap
-
 from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.support import SwitcherooTest, run_codemod
+from tests.support import SGD_MODEL, SwitcherooTest, code_lines, nnx_output, renders_a_step
 
-HEADER = """\
-import torch
-
-model = make_model()
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-"""
+HEADER = SGD_MODEL
 
 
 def convert(code: str) -> str:
-    return run_codemod(HEADER + textwrap.dedent(code), TorchToNNX)
+    return nnx_output(code, HEADER)
 
 
 def escaped_accumulation(loop: str) -> str:
     """The output for ``HEADER`` and ``loop``, asserting the step escapes and the optimizer
     does not accumulate."""
     output = convert(loop)
-    code = [line for line in output.splitlines() if not line.strip().startswith("#")]
     assert BEGIN in output, output
-    assert not any("nnx.value_and_grad(" in line for line in code), output
-    assert not any("MultiSteps(" in line for line in code), output
+    assert not renders_a_step(output), output
+    assert not any("MultiSteps(" in line for line in code_lines(output)), output
     return output
 
 

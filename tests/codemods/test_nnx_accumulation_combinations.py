@@ -5,27 +5,15 @@ or before the step escapes."""
 
 from __future__ import annotations
 
-import textwrap
-
 from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.support import SwitcherooTest, run_codemod
+from tests.support import SGD_MODEL, SwitcherooTest, nnx_output, renders_a_step
 
-HEADER = """\
-import torch
-
-model = make_model()
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
-"""
+HEADER = SGD_MODEL + "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)\n"
 
 
 def convert(code: str) -> str:
-    return run_codemod(HEADER + textwrap.dedent(code), TorchToNNX)
-
-
-def code_lines(output: str) -> list[str]:
-    return [line for line in output.splitlines() if not line.strip().startswith("#")]
+    return nnx_output(code, HEADER)
 
 
 class NnxAccumulationWithSchedulerTest(SwitcherooTest):
@@ -89,7 +77,7 @@ def test_a_scheduler_stepped_every_micro_batch_escapes() -> None:
             sched.step()
         """
     )
-    assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output
+    assert not renders_a_step(output), output
     assert "`sched`, a scheduler of `opt`, does not step in the step's condition" in output
 
 
@@ -105,7 +93,7 @@ def test_a_scheduler_stepped_before_the_step_escapes() -> None:
                 opt.zero_grad()
         """
     )
-    assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output
+    assert not renders_a_step(output), output
     assert "a scheduler steps before `opt.step()`" in output, output
 
 
@@ -127,10 +115,7 @@ UNSCALE_AND_CLIP = (
 
 
 def convert_scaled(condition: str = STEP_AND_UPDATE, after: str = "") -> str:
-    header = HEADER.replace(
-        "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)\n", ""
-    )
-    return run_codemod(header + SCALED.format(condition=condition, after=after), TorchToNNX)
+    return nnx_output(SCALED.format(condition=condition, after=after), SGD_MODEL)
 
 
 def test_a_grad_scaler_with_accumulation_becomes_multisteps() -> None:
@@ -149,13 +134,13 @@ def test_a_clip_after_unscale_in_the_condition_heads_the_chain_in_multisteps() -
 
 def test_a_scaler_update_outside_the_condition_escapes() -> None:
     output = convert_scaled("        scaler.step(opt)", "    scaler.update()\n")
-    assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output
+    assert not renders_a_step(output), output
     assert "`scaler.update()` uses the loss scaler outside the accumulation's condition" in output
 
 
 def test_a_scale_read_outside_the_condition_escapes() -> None:
     output = convert_scaled(after="    scales.append(scaler.get_scale())\n")
-    assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output
+    assert not renders_a_step(output), output
     assert "uses the loss scaler outside the accumulation's condition" in output, output
 
 
@@ -165,7 +150,7 @@ def test_a_clip_before_unscale_escapes() -> None:
         "        scaler.unscale_(opt)\n"
     )
     output = convert_scaled(clip_first + STEP_AND_UPDATE)
-    assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output
+    assert not renders_a_step(output), output
 
 
 LOGGED = """\
@@ -180,10 +165,7 @@ for i, (x, y) in enumerate(loader):
 
 
 def convert_logged(between: str) -> str:
-    header = HEADER.replace(
-        "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)\n", ""
-    )
-    return run_codemod(header + LOGGED.format(between=between), TorchToNNX)
+    return nnx_output(LOGGED.format(between=between), SGD_MODEL)
 
 
 def test_logging_between_the_backward_and_the_condition_runs_before_the_update() -> None:
@@ -194,10 +176,10 @@ def test_logging_between_the_backward_and_the_condition_runs_before_the_update()
 
 def test_a_gradient_read_between_the_backward_and_the_condition_escapes() -> None:
     output = convert_logged("    norms.append(model.out.weight.grad.norm())\n")
-    assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output
+    assert not renders_a_step(output), output
     assert "runs between the backward pass and the step's condition" in output, output
 
 
 def test_a_read_of_the_counter_between_the_backward_and_the_condition_escapes() -> None:
     output = convert_logged("    print(i, loss.item())\n")
-    assert not any("nnx.value_and_grad(" in line for line in code_lines(output)), output
+    assert not renders_a_step(output), output

@@ -4,29 +4,17 @@ nnx.Optimizer's update count; reads where torch's lr is not that escape."""
 
 from __future__ import annotations
 
-import textwrap
-
 from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.support import SwitcherooTest, run_codemod
+from tests.support import SGD_MODEL, SwitcherooTest, code_lines, nnx_output
 
-HEADER = """\
-import torch
-
-model = make_model()
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5)
-"""
+HEADER = SGD_MODEL + "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5)\n"
 
 READ = "float(sched(int(opt.step[...])))"
 
 
 def convert(code: str) -> str:
-    return run_codemod(HEADER + textwrap.dedent(code), TorchToNNX)
-
-
-def code_lines(output: str) -> list[str]:
-    return [line for line in output.splitlines() if not line.strip().startswith("#")]
+    return nnx_output(code, HEADER)
 
 
 class NnxLrReadTest(SwitcherooTest):

@@ -10,19 +10,15 @@ from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.targets.catalogue import load_semantic_map
 from ml_switcheroo.targets.nnx.target import NNX
 from ml_switcheroo.targets.optax.target import OPTAX
-from tests.codemods.test_nnx_step import renders_a_step
-from tests.support import SwitcherooTest, run_codemod
+from tests.support import SwitcherooTest, nnx_output, renders_a_step, run_codemod, step_escaped_with
 
 
 def convert(code: str) -> str:
-    return run_codemod(textwrap.dedent(code), TorchToNNX)
+    return nnx_output(code)
 
 
 def escaped_with(code: str, reason: str) -> str:
-    """The output for ``code``, asserting its step escapes with ``reason`` in the hatch."""
-    output = convert(code)
-    assert not renders_a_step(output) and reason in output, output
-    return output
+    return step_escaped_with(code, reason)
 
 
 class ModelZeroGradTest(SwitcherooTest):

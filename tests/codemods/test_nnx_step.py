@@ -7,29 +7,18 @@ import textwrap
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.support import SwitcherooTest, run_codemod
+from tests.support import SGD_MODEL, SwitcherooTest, nnx_output, renders_a_step
 
-HEADER = """\
-import torch
-
-model = make_model()
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-"""
+HEADER = SGD_MODEL
 
 
 def convert(code: str, **options: object) -> str:
-    return run_codemod(textwrap.dedent(code), TorchToNNX, **options)
-
-
-def renders_a_step(output: str) -> bool:
-    """Whether ``output`` has code (not a comment) calling ``nnx.value_and_grad``."""
-    code = [line for line in output.splitlines() if not line.strip().startswith("#")]
-    return any("nnx.value_and_grad(" in line for line in code)
+    return nnx_output(code, **options)
 
 
 def escaped_step(loop: str) -> str:
     """The output for ``HEADER`` and ``loop``, asserting the step is escaped."""
-    output = convert(HEADER + textwrap.dedent(loop))
+    output = nnx_output(loop, HEADER)
     assert BEGIN in output and not renders_a_step(output), output
     return output
 

@@ -7,26 +7,24 @@ from __future__ import annotations
 import textwrap
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX
-from tests.codemods.test_nnx_step import renders_a_step
-from tests.support import SwitcherooTest, run_codemod
+from tests.support import (
+    SGD_MODEL,
+    SwitcherooTest,
+    nnx_output,
+    renders_a_step,
+    run_codemod,
+    step_escaped_with,
+)
 
-HEADER = """\
-import torch
-
-model = make_model()
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-"""
+HEADER = SGD_MODEL
 
 
 def convert(loop: str) -> str:
-    return run_codemod(HEADER + textwrap.dedent(loop), TorchToNNX)
+    return nnx_output(loop, HEADER)
 
 
 def escaped_with(loop: str, reason: str) -> str:
-    """The output for ``HEADER`` and ``loop``, asserting its step escapes with ``reason``."""
-    output = convert(loop)
-    assert not renders_a_step(output) and reason in output, output
-    return output
+    return step_escaped_with(loop, reason, HEADER)
 
 
 class SummedBackwardsTest(SwitcherooTest):

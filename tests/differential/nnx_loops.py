@@ -5,7 +5,12 @@ final parameters."""
 
 from __future__ import annotations
 
+import importlib
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jax.numpy as jnp
@@ -87,6 +92,27 @@ def batches(seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     ]
 
 
+def torch_batches(seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``batches(seed)`` as torch tensors."""
+    return [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches(seed)]
+
+
+def nnx_batches(seed: int = 0) -> list[tuple[Any, Any]]:
+    """``batches(seed)`` as jax arrays."""
+    return [(jnp.asarray(x), jnp.asarray(y)) for x, y in batches(seed)]
+
+
+def torch_net(seed: int = 0) -> TorchNet:
+    """The torch network torch's generator seeded with ``seed`` builds."""
+    torch.manual_seed(seed)
+    return TorchNet()
+
+
+def nnx_net(seed: int = 0) -> NnxNet:
+    """An NNX copy of ``torch_net(seed)`` (the same weights)."""
+    return nnx_copy(torch_net(seed))
+
+
 def translate_nnx(source: str, **options: Any) -> str:
     """The NNX codemod's output for ``source``."""
     command = TorchToNNX(CodemodContext(filename=None), **options)
@@ -99,26 +125,33 @@ class LoopRun:
     weights: list[np.ndarray]
 
 
+def run_script(source: str, model: Any, data: list[Any], where: str) -> dict[str, Any]:
+    """The globals of ``source`` run as a script: ``make_model()`` returns ``model``,
+    ``loader`` holds ``data``, ``losses`` collects what the script records, ``EPOCHS``."""
+    scope = {"make_model": lambda: model, "loader": data, "losses": [], "EPOCHS": EPOCHS}
+    exec(compile(source, where, "exec"), scope)
+    return scope
+
+
+def run_torch_script(source: str, seed: int = 0) -> tuple[TorchNet, dict[str, Any]]:
+    """``source`` run as written (float64 on) on ``torch_net(seed)`` and torch batches: the
+    network and the script's globals."""
+    model = torch_net(seed)
+    return model, run_script(source, model, torch_batches(seed), "<torch loop>")
+
+
 def run_torch_loop(source: str, seed: int = 0) -> LoopRun:
-    """``source`` run as written: ``make_model()`` builds the torch network, ``loader`` holds
-    torch batches, ``losses`` collects what the script records."""
+    """``source`` run as written (``run_script``) on the torch network, float64."""
     with float64():
-        torch.manual_seed(seed)
-        model = TorchNet()
-        data = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches(seed)]
-        scope = {"make_model": lambda: model, "loader": data, "losses": [], "EPOCHS": EPOCHS}
-        exec(compile(source, "<torch loop>", "exec"), scope)
+        model, scope = run_torch_script(source, seed)
         return LoopRun([float(v) for v in scope["losses"]], torch_weights(model))
 
 
 def run_nnx_loop(source: str, translated: str, seed: int = 0) -> LoopRun:
     """The translation run on an NNX copy of the torch network ``run_torch_loop`` starts from."""
     with float64():
-        torch.manual_seed(seed)
-        model = nnx_copy(TorchNet())
-        data = [(jnp.asarray(x), jnp.asarray(y)) for x, y in batches(seed)]
-        scope = {"make_model": lambda: model, "loader": data, "losses": [], "EPOCHS": EPOCHS}
-        exec(compile(translated, "<nnx loop>", "exec"), scope)
+        model = nnx_net(seed)
+        scope = run_script(translated, model, nnx_batches(seed), "<nnx loop>")
         return LoopRun([float(v) for v in scope["losses"]], nnx_weights(model))
 
 
@@ -136,3 +169,68 @@ def translated_rel(source: str, **options: Any) -> tuple[str, float]:
     """The NNX translation of ``source`` and its worst relative difference from torch when run."""
     translated = translate_nnx(source, **options)
     return translated, worst_rel(run_torch_loop(source), run_nnx_loop(source, translated))
+
+
+@contextmanager
+def importable(root: Path, package: str) -> Iterator[None]:
+    """``root`` on ``sys.path`` while the block runs; ``package``'s modules forgotten after."""
+    sys.path.insert(0, str(root))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(root))
+        for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+            del sys.modules[name]
+
+
+def write_named_package(root: Path, package: str, files: dict[str, str]) -> None:
+    """``files`` under ``root / package`` (a package named ``package``)."""
+    (root / package).mkdir(parents=True)
+    (root / package / "__init__.py").write_text("", encoding="utf-8")
+    for name, text in files.items():
+        (root / package / name).write_text(text, encoding="utf-8")
+
+
+def converted(root: Path, package: str) -> dict[str, str]:
+    """Every file of the package through ``TorchToNNX`` as libcst's runner calls it."""
+    outputs = {}
+    for path in sorted((root / package).glob("*.py")):
+        tree = cst.parse_module(path.read_text(encoding="utf-8"))
+        command = TorchToNNX(CodemodContext(filename=str(path)))
+        outputs[path.name] = command.transform_module(tree).code
+    return outputs
+
+
+def run_main(root: Path, package: str, model: Any, data: list[Any]) -> list[float]:
+    with importable(root, package):
+        main = importlib.import_module(f"{package}.main").main
+        return [float(v) for v in main(model, data, EPOCHS)]
+
+
+def run_packages(torch_root: Path, nnx_root: Path, package: str) -> tuple[LoopRun, LoopRun]:
+    """``package.main.main(model, loader, EPOCHS)`` imported from ``torch_root`` on the torch
+    network and from ``nnx_root`` on its NNX copy, float64: what each returns and the final
+    parameters."""
+    with float64():
+        model = torch_net()
+        torch_run = LoopRun(run_main(torch_root, package, model, torch_batches()), [])
+        torch_run.weights = torch_weights(model)
+        net = nnx_net()
+        nnx_run = LoopRun(run_main(nnx_root, package, net, nnx_batches()), nnx_weights(net))
+    return torch_run, nnx_run
+
+
+def translated_package_runs(
+    root: Path,
+    package: str,
+    files: dict[str, str],
+    port: Callable[[dict[str, str]], dict[str, str]],
+) -> tuple[dict[str, str], LoopRun, LoopRun]:
+    """``files`` written as ``package`` under ``root / "torch"`` and every file translated
+    (``converted``); ``port`` of the translations (those of ``files``) written under
+    ``root / "nnx"``; both run (``run_packages``): the translations and the two runs."""
+    write_named_package(root / "torch", package, files)
+    outputs = converted(root / "torch", package)
+    ported = {name: text for name, text in port(outputs).items() if name in files}
+    write_named_package(root / "nnx", package, ported)
+    return (outputs, *run_packages(root / "torch", root / "nnx", package))

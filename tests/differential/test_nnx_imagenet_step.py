@@ -9,25 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jax.numpy as jnp
-import torch
-
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.differential.harness import EXACT, float64
+from tests.differential.harness import EXACT
 from tests.differential.nnx_loops import (
     EPOCHS,
-    LoopRun,
-    TorchNet,
     batches,
-    nnx_copy,
-    nnx_weights,
     run_nnx_loop,
     run_torch_loop,
-    torch_weights,
     translate_nnx,
+    translated_package_runs,
     worst_rel,
 )
-from tests.differential.test_nnx_trainers_and_files import converted, run_main, write_package
 
 IMAGENET_SHAPE = """\
 import torch
@@ -143,23 +135,15 @@ PORTED_ACROSS_FILES = (
 def test_the_imagenet_shape_across_two_files_matches_torch(tmp_path: Path) -> None:
     package = "pkg_imagenet_shape"
     files = {"engine.py": ENGINE, "main.py": MAIN.format(package=package)}
-    write_package(tmp_path / "torch", package, files)
-    outputs = converted(tmp_path / "torch", package)
-    assert all(BEGIN not in text for text in outputs.values()), outputs
-    ported = {name: outputs[name] for name in files}
-    for torch_code, nnx_code in PORTED_ACROSS_FILES:
-        name = next(n for n, text in ported.items() if torch_code in text)
-        ported[name] = ported[name].replace(torch_code, nnx_code)
-    write_package(tmp_path / "nnx", package, ported)
-    with float64():
-        torch.manual_seed(0)
-        model = TorchNet()
-        data = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches()]
-        torch_run = LoopRun(run_main(tmp_path / "torch", package, model, data), [])
-        torch_run.weights = torch_weights(model)
-        torch.manual_seed(0)
-        net = nnx_copy(TorchNet())
-        arrays = [(jnp.asarray(x), jnp.asarray(y)) for x, y in batches()]
-        nnx_run = LoopRun(run_main(tmp_path / "nnx", package, net, arrays), nnx_weights(net))
+
+    def port(outputs: dict[str, str]) -> dict[str, str]:
+        assert all(BEGIN not in text for text in outputs.values()), outputs
+        ported = {name: outputs[name] for name in files}
+        for torch_code, nnx_code in PORTED_ACROSS_FILES:
+            name = next(n for n, text in ported.items() if torch_code in text)
+            ported[name] = ported[name].replace(torch_code, nnx_code)
+        return ported
+
+    _, torch_run, nnx_run = translated_package_runs(tmp_path, package, files, port)
     assert len(torch_run.losses) == 2 * len(batches()) * EPOCHS
     assert worst_rel(torch_run, nnx_run) < EXACT

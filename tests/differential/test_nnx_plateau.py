@@ -7,16 +7,13 @@ nothing), and the eps loop is checked to differ without torch's eps floor."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.differential.harness import EXACT, float64
 from tests.differential.nnx_loops import (
-    EPOCHS,
-    TorchNet,
-    batches,
     run_nnx_loop,
     run_torch_loop,
+    run_torch_script,
     translate_nnx,
     translated_rel,
     worst_rel,
@@ -98,11 +95,7 @@ LOOPS = {
 def torch_lrs(source: str) -> tuple[float, float]:
     """The torch optimizer's lr before and after ``source`` runs."""
     with float64():
-        torch.manual_seed(0)
-        model = TorchNet()
-        data = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches(0)]
-        scope = {"make_model": lambda: model, "loader": data, "losses": [], "EPOCHS": EPOCHS}
-        exec(compile(source, "<torch loop>", "exec"), scope)
+        _, scope = run_torch_script(source)
         return scope["opt"].defaults["lr"], scope["opt"].param_groups[0]["lr"]
 
 

@@ -8,23 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jax.numpy as jnp
-import torch
-
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.differential.harness import EXACT, float64
+from tests.differential.harness import EXACT
 from tests.differential.nnx_loops import (
     EPOCHS,
-    LoopRun,
-    TorchNet,
     batches,
-    nnx_copy,
-    nnx_weights,
-    torch_weights,
+    translated_package_runs,
     translated_rel,
     worst_rel,
 )
-from tests.differential.test_nnx_trainers_and_files import converted, run_main, write_package
 
 TRAINER_CLASS = """\
 class Trainer:
@@ -87,22 +79,13 @@ def package_rel(tmp_path: Path, drop_update: bool = False) -> tuple[dict[str, st
     its worst relative difference from torch (``drop_update``: the runner's own check)."""
     package = "pkg_stored_optimizer"
     files = {"trainer.py": TRAINER_CLASS, "main.py": MAIN.format(package=package)}
-    write_package(tmp_path / "torch", package, files)
-    outputs = converted(tmp_path / "torch", package)
-    ported = {n: t for n, t in outputs.items() if n in files}
-    if drop_update:
-        ported["trainer.py"] = ported["trainer.py"].replace(UPDATE, "pass")
-    write_package(tmp_path / "nnx", package, ported)
-    with float64():
-        torch.manual_seed(0)
-        model = TorchNet()
-        data = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches()]
-        torch_run = LoopRun(run_main(tmp_path / "torch", package, model, data), [])
-        torch_run.weights = torch_weights(model)
-        torch.manual_seed(0)
-        net = nnx_copy(TorchNet())
-        arrays = [(jnp.asarray(x), jnp.asarray(y)) for x, y in batches()]
-        nnx_run = LoopRun(run_main(tmp_path / "nnx", package, net, arrays), nnx_weights(net))
+
+    def port(outputs: dict[str, str]) -> dict[str, str]:
+        if not drop_update:
+            return outputs
+        return {**outputs, "trainer.py": outputs["trainer.py"].replace(UPDATE, "pass")}
+
+    outputs, torch_run, nnx_run = translated_package_runs(tmp_path, package, files, port)
     assert len(torch_run.losses) == len(batches()) * EPOCHS
     return outputs, worst_rel(torch_run, nnx_run)
 

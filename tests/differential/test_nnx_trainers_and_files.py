@@ -7,30 +7,17 @@ parameters < 1e-9 relative."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import jax.numpy as jnp
-import libcst as cst
 import pytest
-import torch
-from libcst.codemod import CodemodContext
 
-from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.differential.harness import EXACT, float64
+from tests.differential.harness import EXACT
 from tests.differential.nnx_loops import (
     EPOCHS,
-    LoopRun,
-    TorchNet,
     batches,
-    nnx_copy,
-    nnx_weights,
-    torch_weights,
+    translated_package_runs,
     translated_rel,
     worst_rel,
 )
@@ -153,41 +140,6 @@ PACKAGES = {
 }
 
 
-@contextmanager
-def importable(root: Path, package: str) -> Iterator[None]:
-    """``root`` on ``sys.path`` while the block runs; ``package``'s modules forgotten after."""
-    sys.path.insert(0, str(root))
-    try:
-        yield
-    finally:
-        sys.path.remove(str(root))
-        for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
-            del sys.modules[name]
-
-
-def write_package(root: Path, package: str, files: dict[str, str]) -> None:
-    (root / package).mkdir(parents=True)
-    (root / package / "__init__.py").write_text("", encoding="utf-8")
-    for name, text in files.items():
-        (root / package / name).write_text(text, encoding="utf-8")
-
-
-def converted(root: Path, package: str) -> dict[str, str]:
-    """Every file of the package through ``TorchToNNX`` as libcst's runner calls it."""
-    outputs = {}
-    for path in sorted((root / package).glob("*.py")):
-        tree = cst.parse_module(path.read_text(encoding="utf-8"))
-        command = TorchToNNX(CodemodContext(filename=str(path)))
-        outputs[path.name] = command.transform_module(tree).code
-    return outputs
-
-
-def run_main(root: Path, package: str, model: Any, data: list[Any]) -> list[float]:
-    with importable(root, package):
-        main = importlib.import_module(f"{package}.main").main
-        return [float(v) for v in main(model, data, EPOCHS)]
-
-
 def package_rel(
     tmp_path: Path, name: str, edit: Callable[[str], str] = lambda main: main
 ) -> tuple[dict[str, str], float]:
@@ -195,20 +147,11 @@ def package_rel(
     (``edit``: applied to the translated ``main.py`` before it runs, to check the runner)."""
     package = f"pkg_{name}"
     files = {file: text.format(package=package) for file, text in PACKAGES[name].items()}
-    write_package(tmp_path / "torch", package, files)
-    outputs = converted(tmp_path / "torch", package)
-    ported = {**outputs, "main.py": edit(outputs["main.py"]).replace(*PORTED_CRITERION)}
-    write_package(tmp_path / "nnx", package, {n: t for n, t in ported.items() if n in files})
-    with float64():
-        torch.manual_seed(0)
-        model = TorchNet()
-        data = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches()]
-        torch_run = LoopRun(run_main(tmp_path / "torch", package, model, data), [])
-        torch_run.weights = torch_weights(model)
-        torch.manual_seed(0)
-        net = nnx_copy(TorchNet())
-        arrays = [(jnp.asarray(x), jnp.asarray(y)) for x, y in batches()]
-        nnx_run = LoopRun(run_main(tmp_path / "nnx", package, net, arrays), nnx_weights(net))
+
+    def port(outputs: dict[str, str]) -> dict[str, str]:
+        return {**outputs, "main.py": edit(outputs["main.py"]).replace(*PORTED_CRITERION)}
+
+    outputs, torch_run, nnx_run = translated_package_runs(tmp_path, package, files, port)
     assert len(torch_run.losses) == len(batches()) * EPOCHS
     return outputs, worst_rel(torch_run, nnx_run)
 
