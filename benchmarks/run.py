@@ -584,6 +584,8 @@ def run_header(args: argparse.Namespace, frozen: str | None) -> dict[str, object
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     frozen = None if args.live else snapshot_package(args.workdir)
+    if args.live:  # this checkout's package, not whichever one the interpreter would find
+        SNAPSHOT_ENV["PYTHONPATH"] = str(REPO)
     out_dir = args.results / time.strftime("%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
     results = run_header(args, frozen)
