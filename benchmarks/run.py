@@ -583,6 +583,9 @@ def run_header(args: argparse.Namespace, frozen: str | None) -> dict[str, object
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
+    names = [*args.corpus, *(name for name, _ in args.corpus_dir)]
+    if len(set(names)) != len(names):  # their files in the results folder would collide
+        sys.exit(f"each corpus needs a name of its own: {' '.join(names)}")
     frozen = None if args.live else snapshot_package(args.workdir)
     if args.live:  # this checkout's package, not whichever one the interpreter would find
         SNAPSHOT_ENV["PYTHONPATH"] = str(REPO)

@@ -191,6 +191,14 @@ def test_corpus_dir_needs_an_existing_directory(tmp_path: Path) -> None:
         run.parse_arguments(["--corpus-dir", f"x={tmp_path / 'missing'}"])
 
 
+def test_two_corpora_of_one_name_are_refused_before_any_run(tmp_path: Path) -> None:
+    pair = f"x={tmp_path}"
+    argv = ["--live", "--corpus-dir", pair, "--corpus-dir", pair, "--results", str(tmp_path)]
+    with pytest.raises(SystemExit):
+        run.main(argv)
+    assert not list(tmp_path.glob("*/results.json"))
+
+
 # --------------------------------------------------------------------------- tables
 
 
