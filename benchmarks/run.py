@@ -410,13 +410,17 @@ def bench_corpus(
     return {key: median_run(value) for key, value in measured.items()}
 
 
-def with_ratios(runs: dict[str, dict[str, object]], files: int) -> dict[str, dict[str, object]]:
+def with_ratios(
+    runs: dict[str, dict[str, object]], files: int, libcst_files: int | None = None
+) -> dict[str, dict[str, object]]:
     """Each run with its wall and CPU time over (a)'s and its files per CPU-second (files/s
-    per core: a machine with k cores converts about k times as many)."""
+    per core: a machine with k cores converts about k times as many); ``libcst_files``: the
+    files (a) and (b) read, when libcst finds other files than ``convert`` (``files``)."""
     a = runs.get("a")
-    for run in runs.values():
+    for key, run in runs.items():
         cpu = float(run["cpu_seconds"])  # type: ignore[arg-type]
-        run["files_per_core_second"] = round(files / cpu, 1) if cpu else None
+        read = libcst_files if key in ("a", "b") and libcst_files is not None else files
+        run["files_per_core_second"] = round(read / cpu, 1) if cpu else None
         if a is not None:
             for field in ("wall_seconds", "cpu_seconds"):
                 floor = float(a[field])  # type: ignore[arg-type]
@@ -467,6 +471,7 @@ def corpus_entry(
     results = bench_corpus(name, root, args.jobs, args.repeat, out_dir, runs)
     report = json.loads((out_dir / f"{name}-report.json").read_text(encoding="utf-8"))
     counts = selection_counts(report, by_bytes)
+    files = int(counts["files"])  # type: ignore[call-overload]
     stats = corpus_stats(root)
     entry: dict[str, object] = {
         "corpus": name,
@@ -475,7 +480,7 @@ def corpus_entry(
         "files_on_disk": stats["files"],  # every .py file: what (a) and (b) read
         "mb": stats["mb"],
         "counts": counts,
-        "runs": with_ratios(results, int(counts["files"])),  # type: ignore[call-overload]
+        "runs": with_ratios(results, files, int(stats["files"])),  # type: ignore[call-overload]
         "skipped": sorted(skipped),
     }
     if "optimizer-files" not in skipped:

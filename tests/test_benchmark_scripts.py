@@ -191,6 +191,15 @@ def test_corpus_dir_needs_an_existing_directory(tmp_path: Path) -> None:
         run.parse_arguments(["--corpus-dir", f"x={tmp_path / 'missing'}"])
 
 
+def test_files_per_core_of_libcst_runs_count_the_files_libcst_reads() -> None:
+    runs = {
+        "a": {"wall_seconds": 10.0, "cpu_seconds": 20.0},
+        "c": {"wall_seconds": 1.0, "cpu_seconds": 2.0},
+    }
+    rated = run.with_ratios(runs, files=100, libcst_files=120)
+    assert (rated["a"]["files_per_core_second"], rated["c"]["files_per_core_second"]) == (6.0, 50.0)
+
+
 def test_two_corpora_of_one_name_are_refused_before_any_run(tmp_path: Path) -> None:
     pair = f"x={tmp_path}"
     argv = ["--live", "--corpus-dir", pair, "--corpus-dir", pair, "--results", str(tmp_path)]
