@@ -301,13 +301,6 @@ def selection_counts(report: dict[str, Any], by_bytes: dict[str, object]) -> dic
 
 RUSAGE_RUN = Path(__file__).resolve().parent / "rusage_run.py"
 RUNS = ("a", "b", "c", "c1", "c2")  # in the order each repeat runs them
-RUN_TITLES = {
-    "a": "(a) libcst no-op",
-    "b": "(b) libcst TorchToOptax",
-    "c": "(c) convert --check",
-    "c1": "(c1) convert --check, empty cache",
-    "c2": "(c2) convert --check, cached",
-}
 SKIPPABLE = ("b", "c1", "c2", "optimizer-files")
 # the names ``--skip`` took before (whole corpus runs)
 OLD_SKIP_NAMES = {"b_libcst_torch_to_optax": "b", "c1_convert_check_cold_cache": "c1"}
