@@ -17,30 +17,39 @@ Creates the corpus when it is missing (never inside the repository; default
 ``--corpus-dir NAME=DIR`` measures an existing directory as corpus NAME instead (nothing is
 copied; e.g. ``--corpus-dir torch=/tmp/layers-torch/torch``).
 
-Measured per corpus, in one run, each a separate process tree timed by wall clock:
+Measured per corpus, each run a separate process tree, its wall time and the CPU time of the
+whole tree (the command and every process it waited for: libcst's forked workers):
 
 (a) ``python -m libcst.tool codemod noop.NOOPCommand -j J --no-format --hide-progress
-    --unified-diff CORPUS``: libcst's floor, parse + code generation of every file;
+    --unified-diff 1 CORPUS``: libcst's floor, parse + code generation of every file;
 (b) ``python -m libcst.tool codemod optimizer.TorchToOptax`` with the same options (both write
     nothing: ``--unified-diff`` prints diffs to stdout, sent to a file);
-(c) ``ml-switcheroo convert --check -j J --no-cache CORPUS``;
-(c1) the same with ``--cache DIR`` on an empty DIR (a first run, filling the cache);
-(c2) the same with the DIR a first run left, over the unchanged corpus (the second run);
+(c) ``ml-switcheroo convert --check -j J --no-cache --report R.json CORPUS``;
+(c1) ``convert --check -j J --cache DIR`` on an empty DIR (a first run, filling the cache);
+(c2) the same right after (c1), with the DIR it filled, over the unchanged corpus;
 
-and, in this process, what each pre-filter stage keeps: the byte filter (``prefilter.py``)
-and then the ``ast`` stage (``second_stage.py``), with the seconds each takes; the files (c)
-hands to libcst's parser (its report's ``parsed``; (a) and (b) parse every file);
+``--repeat N`` runs them N times interleaved (a, b, c, c1, c2, a, ...) and keeps the median of
+each. ``--skip [CORPUS:]RUN`` leaves out (b), (c1), (c2) or the optimizer files, on every
+corpus or on CORPUS only.
 
-then (a) and (b) again on a copy of only the files that (c) finds would change ("optimizer
-files"): the cost where there is work to do. With ``--soundness``, ``convert --check
---no-prefilter`` over the whole corpus must find the same files to change as (c).
+Counts: (c)'s report gives the files scanned, parsed by libcst (kept by both pre-filter stages)
+and changed; the byte filter's count (what the ``ast`` stage is handed) is taken in this
+process with convert's own discovery and filter (cheap: no ``ast``, no repository index).
+Keep rates: ``kept_by_bytes / files`` and ``parsed_by_libcst / kept_by_bytes`` (the stage).
+
+Then (a) and (b) again on a copy of only the files that (c) finds would change ("optimizer
+files", ``--small-repeat`` runs): the cost where there is work to do. With ``--soundness``,
+``convert --check --no-prefilter`` over the whole corpus must find the same files to change.
 
 Unless ``--live``, the commands run a copy of ``ml_switcheroo/`` frozen at the start (on
 ``PYTHONPATH``), so that edits made during the run do not change what is measured.
 
-Peak memory: the peak resident set size (VmHWM) of every process of the tree, sampled from
-/proc every 20 ms; reported for the main process and the largest worker. Results go to
-``benchmarks/results/`` (git-ignored) and stdout.
+Peak memory per process: every command runs under ``rusage_run.py``, which records at its end
+the peak resident set size of the main process (``RUSAGE_SELF``) and of its largest child
+(``RUSAGE_CHILDREN``: a forked worker; None without one). Results go to
+``benchmarks/results/<time>/results.json`` (git-ignored; rewritten after every corpus) and
+stdout; ``benchmarks/table.py results.json`` prints the tables of README and
+``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -53,11 +62,11 @@ import platform
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from contextlib import suppress
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
@@ -205,78 +214,6 @@ def corpus_stats(root: Path) -> dict[str, object]:
     }
 
 
-def stage_keep_rates(root: Path) -> dict[str, object]:
-    """What the byte filter and then the ``ast`` stage keep of ``root`` (this checkout's code)."""
-    sys.path.insert(0, str(REPO))
-    from benchmarks.stage_soundness import stage_counts
-
-    counts = stage_counts(root)
-    files = max(int(counts["files"]), 1)  # type: ignore[call-overload]
-    counts["byte_keep_rate"] = round(int(counts["kept_by_bytes"]) / files, 4)  # type: ignore[call-overload]
-    counts["stage_keep_rate"] = round(int(counts["kept_by_stage"]) / files, 4)  # type: ignore[call-overload]
-    return counts
-
-
-# --------------------------------------------------------------------------- measuring
-
-
-class TreeMemory:
-    """Peak RSS (VmHWM, kB) of a process and all its descendants, sampled from /proc."""
-
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
-        self.pid = pid
-        self.interval = interval
-        self.peaks: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> TreeMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for pid in self._tree():
-                peak = _hwm(pid)
-                if peak:
-                    self.peaks[pid] = max(self.peaks.get(pid, 0), peak)
-            self._stop.wait(self.interval)
-
-    def _tree(self) -> list[int]:
-        pids, frontier = [], [self.pid]
-        while frontier:
-            pid = frontier.pop()
-            pids.append(pid)
-            with suppress(OSError):  # the process may be gone by now
-                for task in Path(f"/proc/{pid}/task").glob("*/children"):
-                    with suppress(OSError):
-                        frontier.extend(int(c) for c in task.read_text().split())
-        return pids
-
-    def summary(self) -> dict[str, float | int]:
-        main = self.peaks.get(self.pid, 0)
-        workers = [v for k, v in self.peaks.items() if k != self.pid]
-        return {
-            "main_mb": round(main / 1024, 1),
-            "max_worker_mb": round(max(workers) / 1024, 1) if workers else 0.0,
-            "processes": len(self.peaks),
-        }
-
-
-def _hwm(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 SNAPSHOT_ENV: dict[str, str] = {}  # PYTHONPATH of the frozen copy of the package, if any
 
 
@@ -299,75 +236,190 @@ def snapshot_package(workdir: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def measure(argv: list[str], cwd: Path, log: Path) -> dict[str, object]:
+# --------------------------------------------------------------------------- counts
+
+
+def _import_measured_package() -> None:
+    """Make ``import ml_switcheroo`` in this process load the measured copy (the frozen
+    snapshot, else this checkout)."""
+    location = SNAPSHOT_ENV.get("PYTHONPATH", str(REPO))
+    if location not in sys.path:
+        sys.path.insert(0, location)
+
+
+def byte_filter_count(root: Path) -> dict[str, object]:
+    """Of the files ``convert`` finds under ``root``, how many its byte pre-filter hands to the
+    ``ast`` stage (kept and not generated), counted in this process with convert's own
+    discovery, map and filter; and the CPU seconds it took. Neither ``ast`` nor the repository
+    index runs here: every other count is (c)'s report's (``selection_counts``)."""
+    _import_measured_package()
+    from ml_switcheroo.analysis.prefilter import prefilter_for
+    from ml_switcheroo.app.files import discover
+    from ml_switcheroo.codemods.optimizer import TorchToOptax
+    from ml_switcheroo.convert import GENERATED_MARKER
+    from ml_switcheroo.targets.catalogue import load_semantic_map
+
+    prefilter = prefilter_for(load_semantic_map(), TorchToOptax.HOOKS)
+    marker = GENERATED_MARKER.encode("utf-8")
+    started = time.process_time()
+    kept = 0
+    for path in discover([str(root)]).files:
+        with suppress(OSError):
+            data = Path(path).read_bytes()
+            kept += bool(prefilter.matches(data) and marker not in data)
+    seconds = round(time.process_time() - started, 2)
+    return {"kept_by_bytes": kept, "byte_filter_cpu_seconds": seconds}
+
+
+def rate(part: int, whole: int) -> float | None:
+    """``part / whole`` to 4 places; None when ``whole`` is 0."""
+    return round(part / whole, 4) if whole else None
+
+
+def selection_counts(report: dict[str, Any], by_bytes: dict[str, object]) -> dict[str, object]:
+    """The corpus's counts: (c)'s report (``convert --check --no-cache --report``: the files it
+    scans, parses with libcst, finds would change...) and the byte filter's count
+    (``byte_filter_count``), with the keep rates of both stages."""
+    summary = report["summary"]
+    files, parsed = int(summary["files_scanned"]), int(summary["parsed"])
+    kept = int(by_bytes["kept_by_bytes"])  # type: ignore[call-overload]
+    return {
+        "files": files,
+        "kept_by_bytes": kept,
+        "parsed_by_libcst": parsed,  # kept by the `ast` stage (and for cross-file reasons)
+        "changed": int(summary["changed"]),
+        "prefiltered_out": int(summary["prefiltered_out"]),
+        "skipped_generated": int(summary["skipped_generated"]),
+        "failed": int(summary["failed"]),
+        "byte_keep_rate": rate(kept, files),
+        "stage_keep_rate": rate(parsed, kept),
+        "byte_filter_cpu_seconds": by_bytes["byte_filter_cpu_seconds"],
+    }
+
+
+# --------------------------------------------------------------------------- measuring
+
+RUSAGE_RUN = Path(__file__).resolve().parent / "rusage_run.py"
+RUNS = ("a", "b", "c", "c1", "c2")  # in the order each repeat runs them
+SKIPPABLE = ("b", "c1", "c2", "optimizer-files")
+# the names ``--skip`` took before (whole corpus runs)
+OLD_SKIP_NAMES = {"b_libcst_torch_to_optax": "b", "c1_convert_check_cold_cache": "c1"}
+
+
+def _megabytes(kilobytes: int) -> float | None:
+    return round(kilobytes / 1024, 1) if kilobytes else None
+
+
+def peak_memory(usage_file: Path) -> dict[str, object]:
+    """Peak RSS (MB) of the command's main process and of its largest worker (None without a
+    worker), and how many workers it forked, as ``rusage_run.py`` recorded them; None when it
+    recorded nothing (the command was killed)."""
+    try:
+        record = json.loads(usage_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"main_peak_mb": None, "worker_peak_mb": None, "workers": None}
+    workers = [int(kb) for kb in record["worker_peaks_kb"]]
+    return {
+        "main_peak_mb": _megabytes(int(record["main_peak_kb"])),
+        "worker_peak_mb": _megabytes(max(workers, default=0)),
+        "workers": len(workers),
+    }
+
+
+def measure(module_argv: list[str], cwd: Path, log: Path) -> dict[str, object]:
+    """Run ``python -m MODULE ARGS`` (through ``rusage_run.py``) from ``cwd``, output to
+    ``log``: its wall time, the CPU time of its whole process tree (``wait4``: the command and
+    every process it waited for), its exit code and peak memory per process."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **SNAPSHOT_ENV}
     load = round(os.getloadavg()[0], 2)
+    usage_file = log.with_name(log.name + ".rusage.json")
+    usage_file.unlink(missing_ok=True)
+    argv = [sys.executable, str(RUSAGE_RUN), str(usage_file), *module_argv]
     with open(log, "wb") as out:
         start = time.perf_counter()
         process = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
-        with TreeMemory(process.pid) as memory:
-            code = process.wait()
-        seconds = time.perf_counter() - start
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
     return {
-        "seconds": round(seconds, 3),
-        "exit": code,
-        **memory.summary(),
+        "wall_seconds": round(wall, 3),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
+        "exit": process.returncode,
+        **peak_memory(usage_file),
         "load_before": load,  # 1-minute load average: other work on the machine
     }
 
 
-def best_of(runs: list[dict[str, object]]) -> dict[str, object]:
-    """The median run by time (its memory numbers with it), plus every time."""
-    ordered = sorted(runs, key=lambda r: float(r["seconds"]))  # type: ignore[arg-type]
+def median_run(runs: list[dict[str, object]]) -> dict[str, object]:
+    """The median run by wall time (its CPU and memory with it), plus every run's times."""
+    ordered = sorted(runs, key=lambda r: float(r["wall_seconds"]))  # type: ignore[arg-type]
     middle = dict(ordered[(len(ordered) - 1) // 2])
-    middle["all_seconds"] = [r["seconds"] for r in runs]
+    middle["all_wall_seconds"] = [r["wall_seconds"] for r in runs]
+    middle["all_cpu_seconds"] = [r["cpu_seconds"] for r in runs]
     return middle
 
 
-def bench_corpus(
-    root: Path,
-    jobs: int,
-    repeat: int,
-    out_dir: Path,
-    cached: bool = False,
-    skip: tuple[str, ...] = (),
-) -> dict[str, object]:
-    """(a), (b), (c) on ``root`` (with ``cached``: (c1) and (c2) too); the commands run from a
-    scratch dir holding a libcst config. Commands named in ``skip`` are not run."""
+def commands(jobs: int, report: Path, cache: Path) -> dict[str, list[str]]:
+    """The module command line (``python -m`` ...) of each run, the corpus left out."""
+    libcst = ["-j", str(jobs), "--no-format", "--hide-progress", "--unified-diff", "1"]
+    convert = ["ml_switcheroo", "convert", "--check", "-j", str(jobs)]
+    return {
+        "a": ["libcst.tool", "codemod", "noop.NOOPCommand", *libcst],
+        "b": ["libcst.tool", "codemod", "optimizer.TorchToOptax", *libcst],
+        "c": [*convert, "--no-cache", "--report", str(report)],
+        "c1": [*convert, "--cache", str(cache)],
+        "c2": [*convert, "--cache", str(cache)],
+    }
+
+
+def scratch_dir(out_dir: Path) -> Path:
+    """The folder every command runs from, with the libcst config (a) and (b) need."""
     scratch = out_dir / "cwd"
     scratch.mkdir(parents=True, exist_ok=True)
     (scratch / ".libcst.codemod.yaml").write_text(LIBCST_CONFIG, encoding="utf-8")
-    py = sys.executable
-    common = ["-j", str(jobs), "--no-format", "--hide-progress", "--unified-diff", "1"]
-    report = out_dir / f"{root.name}-report.json"
-    commands = {
-        "a_libcst_noop": [py, "-m", "libcst.tool", "codemod", "noop.NOOPCommand", *common],
-        "b_libcst_torch_to_optax": [
-            *(py, "-m", "libcst.tool", "codemod", "optimizer.TorchToOptax"),
-            *common,
-        ],
-        "c_convert_check": [
-            *(py, "-m", "ml_switcheroo", "convert", "--check", "-j", str(jobs), "--no-cache"),
-            *("--report", str(report)),
-        ],
-    }
-    cold, warm = out_dir / f"{root.name}-cache-cold", out_dir / f"{root.name}-cache-warm"
-    if cached:
-        convert_check = [py, "-m", "ml_switcheroo", "convert", "--check", "-j", str(jobs)]
-        # (c1) a first run that fills an empty cache; (c2) a run over the unchanged tree with
-        # the cache a first run left.
-        commands["c1_convert_check_cold_cache"] = [*convert_check, "--cache", str(cold)]
-        commands["c2_convert_check_cached"] = [*convert_check, "--cache", str(warm)]
-        shutil.rmtree(warm, ignore_errors=True)
-        measure([*commands["c2_convert_check_cached"], str(root)], scratch, out_dir / "prime.log")
-    commands = {key: argv for key, argv in commands.items() if key not in skip}
-    runs: dict[str, list[dict[str, object]]] = {key: [] for key in commands}
-    for index in range(repeat):  # interleaved, so that a busy spell hits every command alike
-        for key, argv in commands.items():
-            log = out_dir / f"{root.name}-{key}-{index}.log"
-            shutil.rmtree(cold, ignore_errors=True)
-            runs[key].append(measure([*argv, str(root)], scratch, log))
-    return {key: best_of(value) for key, value in runs.items()}
+    return scratch
+
+
+def bench_corpus(
+    name: str, root: Path, jobs: int, repeat: int, out_dir: Path, runs: tuple[str, ...] = RUNS
+) -> dict[str, dict[str, object]]:
+    """The ``runs`` on ``root``, ``repeat`` times interleaved (a, b, c, c1, c2, a, ...: a busy
+    spell hits every command alike), the median of each. (c1) starts from an empty cache and
+    (c2) reads the cache (c1) has just filled over the same, unchanged corpus (without (c1): one
+    unmeasured first run fills it). (c) writes ``<name>-report.json`` in ``out_dir``."""
+    scratch = scratch_dir(out_dir)
+    cache = out_dir / f"{name}-cache"
+    argvs = commands(jobs, out_dir / f"{name}-report.json", cache)
+    shutil.rmtree(cache, ignore_errors=True)
+    if "c2" in runs and "c1" not in runs:
+        measure([*argvs["c1"], str(root)], scratch, out_dir / f"{name}-fill-cache.log")
+    measured: dict[str, list[dict[str, object]]] = {key: [] for key in RUNS if key in runs}
+    for index in range(repeat):
+        for key in measured:
+            if key == "c1":
+                shutil.rmtree(cache, ignore_errors=True)
+            log = out_dir / f"{name}-{key}-{index}.log"
+            measured[key].append(measure([*argvs[key], str(root)], scratch, log))
+    return {key: median_run(value) for key, value in measured.items()}
+
+
+def with_ratios(
+    runs: dict[str, dict[str, object]], files: int, libcst_files: int | None = None
+) -> dict[str, dict[str, object]]:
+    """Each run with its wall and CPU time over (a)'s and its files per CPU-second (files/s
+    per core: a machine with k cores converts about k times as many); ``libcst_files``: the
+    files (a) and (b) read, when libcst finds other files than ``convert`` (``files``)."""
+    a = runs.get("a")
+    for key, run in runs.items():
+        cpu = float(run["cpu_seconds"])  # type: ignore[arg-type]
+        read = libcst_files if key in ("a", "b") and libcst_files is not None else files
+        run["files_per_core_second"] = round(read / cpu, 1) if cpu else None
+        if a is not None:
+            for field in ("wall_seconds", "cpu_seconds"):
+                floor = float(a[field])  # type: ignore[arg-type]
+                value = float(run[field])  # type: ignore[arg-type]
+                run[f"{field.split('_')[0]}_over_a"] = round(value / floor, 3) if floor else None
+    return runs
 
 
 def optimizer_files(report: Path, root: Path, target: Path) -> int:
@@ -387,12 +439,78 @@ def optimizer_files(report: Path, root: Path, target: Path) -> int:
     return count
 
 
-def ratio(x: dict[str, object], y: dict[str, object]) -> float:
-    return round(float(x["seconds"]) / float(y["seconds"]), 3)  # type: ignore[arg-type]
+def optimizer_files_runs(
+    name: str, root: Path, workdir: Path, jobs: int, repeat: int, out_dir: Path
+) -> dict[str, object]:
+    """(a) and (b) again on a copy of only the files (c) found would change: the cost where
+    there is work to do."""
+    small = workdir / "corpus" / f"{name}-optimizer-files"
+    count = optimizer_files(out_dir / f"{name}-report.json", root, small)
+    found: dict[str, object] = {"files": count}
+    if count:
+        found["mb"] = corpus_stats_simple(small)
+        runs = bench_corpus(name, small, jobs, repeat, out_dir / "optimizer-files", ("a", "b"))
+        found["runs"] = with_ratios(runs, count)
+    return found
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def corpus_entry(
+    name: str, root: Path, args: argparse.Namespace, out_dir: Path
+) -> dict[str, object]:
+    """Everything measured on one corpus."""
+    skipped = skipped_runs(name, args.skip)
+    runs = tuple(key for key in RUNS if key not in skipped)
+    by_bytes = byte_filter_count(root)
+    results = bench_corpus(name, root, args.jobs, args.repeat, out_dir, runs)
+    report = json.loads((out_dir / f"{name}-report.json").read_text(encoding="utf-8"))
+    counts = selection_counts(report, by_bytes)
+    files = int(counts["files"])  # type: ignore[call-overload]
+    stats = corpus_stats(root)
+    entry: dict[str, object] = {
+        "corpus": name,
+        "root": str(root),
+        "source": stats["source"],
+        "files_on_disk": stats["files"],  # every .py file: what (a) and (b) read
+        "mb": stats["mb"],
+        "counts": counts,
+        "runs": with_ratios(results, files, int(stats["files"])),  # type: ignore[call-overload]
+        "skipped": sorted(skipped),
+    }
+    if "optimizer-files" not in skipped:
+        entry["optimizer_files"] = optimizer_files_runs(
+            name, root, args.workdir, args.jobs, args.small_repeat, out_dir
+        )
+    if args.soundness:
+        entry["soundness"] = soundness(name, root, args.jobs, out_dir)
+    return entry
+
+
+def skipped_runs(corpus: str, skips: list[str]) -> set[str]:
+    """The runs ``--skip [CORPUS:]RUN`` leaves out on ``corpus``."""
+    found = set()
+    for skip in skips:
+        only, _, run = skip.rpartition(":")
+        if not only or only == corpus:
+            found.add(OLD_SKIP_NAMES.get(run, run))
+    return found
+
+
+def _skip_option(text: str) -> str:
+    run = text.rpartition(":")[2]
+    if OLD_SKIP_NAMES.get(run, run) not in SKIPPABLE:
+        raise argparse.ArgumentTypeError(f"{run!r} is not one of {', '.join(SKIPPABLE)}")
+    return text
+
+
+def _corpus_dir_option(text: str) -> tuple[str, Path]:
+    name, _, folder = text.partition("=")
+    if not name or not folder or not Path(folder).is_dir():
+        raise argparse.ArgumentTypeError(f"expected NAME=DIR with an existing DIR, not {text!r}")
+    return name, Path(folder).resolve()
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--corpus",
         action="append",
@@ -403,6 +521,7 @@ def main() -> int:
         "--corpus-dir",
         action="append",
         default=[],
+        type=_corpus_dir_option,
         metavar="NAME=DIR",
         help="measure the .py files under DIR as corpus NAME, as they are (repeatable)",
     )
@@ -410,6 +529,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (median)")
     parser.add_argument("--small-repeat", type=int, default=5, help="runs on optimizer files")
     parser.add_argument("--workdir", type=Path, default=default_workdir())
+    parser.add_argument("--results", type=Path, default=RESULTS, help="parent of the run's folder")
     parser.add_argument(
         "--live",
         action="store_true",
@@ -422,92 +542,80 @@ def main() -> int:
         "(slow: the full analysis of every file)",
     )
     parser.add_argument(
-        "--no-cached",
-        action="store_true",
-        help="skip (c1) convert --check filling an empty cache and (c2) convert --check with "
-        "the cache of a first run, over the unchanged corpus",
+        "--no-cached", action="store_true", help="skip (c1) and (c2): --skip c1 --skip c2"
     )
     parser.add_argument(
         "--skip",
         action="append",
         default=[],
-        choices=["b_libcst_torch_to_optax", "c1_convert_check_cold_cache"],
-        help="do not run this measurement on the whole corpus (repeatable)",
+        type=_skip_option,
+        metavar="[CORPUS:]RUN",
+        help=f"do not run RUN (one of {', '.join(SKIPPABLE)}) on CORPUS (default: on every "
+        "corpus); repeatable",
     )
-    args = parser.parse_args()
-    args.skip = tuple(args.skip)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    frozen = None if args.live else snapshot_package(args.workdir)
-    out_dir = RESULTS / stamp
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, object] = {
+    args = parser.parse_args(argv)
+    if args.no_cached:
+        args.skip += ["c1", "c2"]
+    return args
+
+
+def run_header(args: argparse.Namespace, frozen: str | None) -> dict[str, object]:
+    """What the results were measured on and with."""
+    return {
+        "format": 2,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": ["benchmarks/run.py", *sys.argv[1:]],
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
         "jobs": args.jobs,
+        "repeat": args.repeat,
+        "small_repeat": args.small_repeat,
         "versions": _versions(),
         "package_snapshot_sha256": frozen,
-        "corpora": {},
+        "corpora": [],
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    names = [*args.corpus, *(name for name, _ in args.corpus_dir)]
+    if len(set(names)) != len(names):  # their files in the results folder would collide
+        sys.exit(f"each corpus needs a name of its own: {' '.join(names)}")
+    frozen = None if args.live else snapshot_package(args.workdir)
+    if args.live:  # this checkout's package, not whichever one the interpreter would find
+        SNAPSHOT_ENV["PYTHONPATH"] = str(REPO)
+    out_dir = args.results / time.strftime("%Y%m%d-%H%M%S")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = run_header(args, frozen)
     corpora = [(name, ensure_corpus(name, args.workdir)) for name in args.corpus]
-    for pair in args.corpus_dir:
-        name, _, folder = pair.partition("=")
-        corpora.append((name, Path(folder).resolve()))
+    corpora += args.corpus_dir
     if not corpora:
         corpora = [("transformers", ensure_corpus("transformers", args.workdir))]
+    out = out_dir / "results.json"
     for name, root in corpora:
-        stats = {**corpus_stats(root), **stage_keep_rates(root)}
-        print(f"== {name}: {stats}", flush=True)
-        results = bench_corpus(
-            root, args.jobs, args.repeat, out_dir, cached=not args.no_cached, skip=args.skip
-        )
-        a = results["a_libcst_noop"]
-        parsed = json.loads((out_dir / f"{root.name}-report.json").read_text(encoding="utf-8"))
-        entry: dict[str, object] = {
-            **stats,
-            "c_files_parsed_by_libcst": parsed["summary"]["parsed"],
-            **results,
-            **{  # (b), (c), (c1), (c2) over the floor (a)
-                f"ratio_{key.split('_')[0]}_over_a": ratio(value, a)  # type: ignore[arg-type]
-                for key, value in results.items()
-                if key != "a_libcst_noop"
-            },
-            "files_per_second": {
-                k: round(int(stats["files"]) / float(v["seconds"]), 1)  # type: ignore[arg-type, index]
-                for k, v in results.items()
-            },
-        }
-        small = args.workdir / "corpus" / f"{name}-optimizer-files"
-        count = optimizer_files(out_dir / f"{name}-report.json", root, small)
-        entry["optimizer_files"] = count
-        if count:
-            entry["optimizer_files_mb"] = corpus_stats_simple(small)
-            restricted = bench_corpus(small, args.jobs, args.small_repeat, out_dir / "small")
-            restricted.pop("c_convert_check", None)
-            ra, rb = restricted["a_libcst_noop"], restricted["b_libcst_torch_to_optax"]
-            entry["optimizer_files_runs"] = restricted
-            entry["optimizer_files_ratio_b_over_a"] = ratio(rb, ra)  # type: ignore[arg-type]
-        if args.soundness:
-            entry["soundness"] = soundness(root, args.jobs, out_dir)
-        summary["corpora"][name] = entry  # type: ignore[index]
+        print(f"== {name}: {root}", flush=True)
+        entry = corpus_entry(name, root, args, out_dir)
+        results["corpora"].append(entry)  # type: ignore[attr-defined]
+        # written after every corpus: a run stopped early keeps the corpora it finished
+        out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         print(json.dumps(entry, indent=2), flush=True)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(f"results: {out_dir}")
+    print(f"results: {out}\ntable: python benchmarks/table.py {out}")
     return 0
 
 
-def soundness(root: Path, jobs: int, out_dir: Path) -> dict[str, object]:
+def soundness(name: str, root: Path, jobs: int, out_dir: Path) -> dict[str, object]:
     """Convert every file without the pre-filter: it must change exactly the same files."""
-    with_filter = out_dir / f"{root.name}-report.json"
-    without = out_dir / f"{root.name}-no-prefilter-report.json"
-    argv = [sys.executable, "-m", "ml_switcheroo", "convert", "--check", "--no-prefilter"]
+    with_filter = out_dir / f"{name}-report.json"
+    without = out_dir / f"{name}-no-prefilter-report.json"
+    argv = ["ml_switcheroo", "convert", "--check", "--no-prefilter"]
     argv.append("--no-cache")  # the full analysis of every file, not results of earlier runs
     run = measure(
         [*argv, "-j", str(jobs), "--report", str(without), str(root)],
-        out_dir / "cwd",
-        out_dir / f"{root.name}-no-prefilter.log",
+        scratch_dir(out_dir),
+        out_dir / f"{name}-no-prefilter.log",
     )
 
     def changed(report: Path) -> set[str]:
@@ -516,7 +624,8 @@ def soundness(root: Path, jobs: int, out_dir: Path) -> dict[str, object]:
 
     missed = sorted(changed(without) - changed(with_filter))
     return {
-        "seconds_without_prefilter": run["seconds"],
+        "wall_seconds_without_prefilter": run["wall_seconds"],
+        "cpu_seconds_without_prefilter": run["cpu_seconds"],
         "changed_without_prefilter": len(changed(without)),
         "changed_with_prefilter": len(changed(with_filter)),
         "missed_by_prefilter": missed,  # must be empty
