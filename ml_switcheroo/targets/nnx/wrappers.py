@@ -1,0 +1,202 @@
+"""Model wrappers (the map's ``modules: wrappers``: DistributedDataParallel, DataParallel,
+torch.compile) under the NNX target.
+
+In torch a wrapper shares the model's parameters (``DDP(m).parameters()`` yields the very
+tensors of ``m.parameters()``: torch 2.13, checked for DDP, DataParallel and torch.compile's
+OptimizedModule) and calls it in its forward pass; the NNX program trains the unwrapped model.
+So a step calling ``model`` trains the optimizer's model when every value reaching ``model`` is
+that model or a map wrapper of it (``unwrapped_values``), and the wrapper's statement itself
+escapes in place (``nnx_model_wrapper``): it is torch code the NNX program cannot run, and its
+meaning is not the identity (DDP averages the gradients across processes), so the map's text
+says what the JAX program does instead.
+Not done: ``model.module`` (DDP's unwrapped model) is not read as the model (an unknown value:
+the step escapes), so ``raw_model = model.module if ddp else model`` stays unknown too.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ml_switcheroo.model.translate import BoundCall, render_text
+from ml_switcheroo.spec import roles
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.signature import code_of, dotted_name
+from ml_switcheroo.targets.hooks import HookContext, register_hook
+
+DEPTH = 3  # wrappers followed through other names (``ddp = DDP(model)``) at most this deep
+
+
+def wrapper_call(value: cst.BaseExpression, ctx: HookContext) -> cst.Call | None:
+    """The map wrapper call a value is, under the map's self-returning module methods
+    (``DataParallel(model).cuda()`` -> ``DataParallel(model)``); None: not a wrapper."""
+    inner = under_self_methods(value, ctx)
+    wrappers = ctx.semantic_map.modules.wrappers
+    if isinstance(inner, cst.Call) and any(q in wrappers for q in ctx.qualify(inner.func)):
+        return inner
+    return None
+
+
+def wrapped_model(call: cst.Call) -> cst.BaseExpression | None:
+    """The model a wrapper call wraps: its one positional argument before any keyword (the
+    first parameter of each wrapper of the map); None when it is not given so."""
+    first = call.args[0] if call.args else None
+    if first is None or first.keyword is not None or first.star:
+        return None
+    return first.value
+
+
+def under_self_methods(value: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression:
+    """``x`` of ``x.to(device).cuda()`` (the map's module methods returning the module)."""
+    methods = ctx.semantic_map.modules.self_methods
+    while (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Attribute)
+        and value.func.attr.value in methods
+    ):
+        value = value.func.value
+    return value
+
+
+def rebound_to_itself(value: cst.BaseExpression, ctx: HookContext) -> bool:
+    """``x = x.to(device)`` (the map's self-returning methods: the same object) or ``x =
+    DDP(x, ...)`` / ``self.m = torch.compile(self.m)`` (a map wrapper of what ``x`` held):
+    a binding whose value is what the name held before, or a wrapper of it."""
+    inner = _innermost(value, ctx)  # torch.compile(DDP(x)) -> x
+    receiver = under_self_methods(inner, ctx) if inner is not None else value
+    if receiver is value or dotted_name(receiver) is None:
+        return False
+    assign = ctx.parent_of(value)
+    return (
+        isinstance(assign, cst.Assign)
+        and len(assign.targets) == 1
+        and dotted_name(assign.targets[0].target) == dotted_name(receiver)
+    )
+
+
+def unwrapped_values(
+    node: cst.BaseExpression, ctx: HookContext, depth: int = 0
+) -> list[cst.BaseExpression] | None:
+    """Every value that reaches a model expression (a Name or ``self.x``), a binding to
+    itself or to a map wrapper of itself not counted (``rebound_to_itself``) and a map
+    wrapper of another name replaced by the values of what it wraps (``ddp = DDP(model)``);
+    None when unknown (a wrapper of something else than a name, too deep)."""
+    values = _distinct(ctx.origins(node))
+    if values is None:
+        return None
+    found: list[cst.BaseExpression] = []
+    for value in values:
+        if rebound_to_itself(value, ctx):
+            continue
+        inner = _innermost(value, ctx)
+        if inner is value:
+            found.append(value)
+            continue
+        if inner is None or depth >= DEPTH or dotted_name(inner) is None:
+            return None
+        below = unwrapped_values(inner, ctx, depth + 1)
+        if below is None:
+            return None
+        found.extend(below)
+    return _distinct(found)
+
+
+def _innermost(value: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
+    """What nested map wrappers wrap (``torch.compile(DDP(model))`` -> ``model``); ``value``
+    itself when it is no wrapper; None when a wrapper's model is not given positionally."""
+    inner: cst.BaseExpression | None = value
+    while inner is not None and (call := wrapper_call(inner, ctx)) is not None:
+        inner = wrapped_model(call)
+        inner = under_self_methods(inner, ctx) if inner is not None else None
+    return inner
+
+
+def _distinct(values: list[cst.BaseExpression] | None) -> list[cst.BaseExpression] | None:
+    """``values`` without repeats of one node."""
+    if values is None:
+        return None
+    return list({id(value): value for value in values}.values())
+
+
+def check_wrapped_constructor_model(model: cst.BaseExpression, ctx: HookContext) -> None:
+    """An optimizer built over a model some value of which is a map wrapper
+    (``model = DDP(model)`` before ``SGD(model.parameters())``): its nnx.Optimizer trains the
+    unwrapped model, which must be one value, as the step's (``unwrapped_values``); else the
+    constructor escapes with the step."""
+    values = _distinct(ctx.origins(model))
+    wrapped = [v for v in values or [] if wrapper_call(v, ctx) is not None]
+    if not wrapped:
+        return
+    unwrapped = unwrapped_values(model, ctx)
+    if unwrapped is not None and len(unwrapped) == 1:
+        return
+    shown = code_of(model).strip()
+    raise Untranslatable(
+        f"the model `{shown}` may be `{' '.join(code_of(wrapped[0]).split())}` "
+        f"({ctx.place(wrapped[0]) or 'this file'}), a wrapper: the nnx.Optimizer trains the "
+        "unwrapped model, and what it wraps is not provably one model (several models, or "
+        "a value that cannot be followed)",
+        "port the model first; build `nnx.Optimizer(<the unwrapped model>, tx, wrt=nnx.Param)`",
+    )
+
+
+@register_hook(
+    "model_wrapper",
+    requires=("reason", "suggest"),
+    placeholders=("name", "wrapped"),
+    role=roles.TYPE,
+)
+def nnx_model_wrapper(node: cst.Call, ctx: HookContext) -> cst.Call:
+    """Hook for a model wrapper of the map (``model = DDP(model, device_ids=[rank])``) in a
+    file that translates an optimizer: the statement escapes in place with the map's text (what
+    the NNX program does instead); elsewhere it is left as written."""
+    if not _translates_an_optimizer(node, ctx):
+        return node
+    target = _assigned_target(node, ctx)
+    model = wrapped_model(node)
+    names = {
+        "name": code_of(target).strip() if target is not None else "model",
+        "wrapped": code_of(model).strip() if model is not None else "the model",
+    }
+    call = BoundCall(ctx.entry, node, {})
+    assert ctx.entry.reason and ctx.entry.suggest
+    raise Untranslatable(
+        render_text(ctx.entry.reason, call, names), render_text(ctx.entry.suggest, call, names)
+    )
+
+
+def _assigned_target(node: cst.Call, ctx: HookContext) -> cst.BaseExpression | None:
+    """``x`` of ``x = <node>`` (through self-returning methods: ``x = DDP(m).cuda()``)."""
+    current: cst.CSTNode = node
+    parent = ctx.parent_of(current)
+    while isinstance(parent, (cst.Attribute, cst.Call)) and parent is not None:
+        current, parent = parent, ctx.parent_of(parent)
+    if isinstance(parent, cst.Assign) and len(parent.targets) == 1:
+        return parent.targets[0].target
+    return None
+
+
+def _translates_an_optimizer(node: cst.CSTNode, ctx: HookContext) -> bool:
+    """Whether the file holding ``node`` has an optimizer constructor this command translates."""
+    module: cst.CSTNode | None = node
+    while module is not None and not isinstance(module, cst.Module):
+        module = ctx.parent_of(module)
+    if module is None:
+        return False
+    return any(_translated_constructor(n, ctx) for n in _calls(module))
+
+
+def _translated_constructor(call: cst.Call, ctx: HookContext) -> bool:
+    entries = (ctx.semantic_map.apis.get(q) for q in ctx.qualify(call.func))
+    constructor = any(e is not None and e.role == roles.CONSTRUCTOR for e in entries)
+    return constructor and ctx.translates(call)
+
+
+def _calls(node: cst.CSTNode) -> list[cst.Call]:
+    found: list[cst.Call] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Call):
+            found.append(current)
+        stack.extend(current.children)
+    return found
