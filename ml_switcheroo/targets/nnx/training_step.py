@@ -52,7 +52,7 @@ from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
 from ml_switcheroo.targets.nnx.model import trained_model
-from ml_switcheroo.targets.nnx.wrappers import unwrapped_values
+from ml_switcheroo.targets.nnx.wrappers import one_origin_through_wrappers, unwrapped_values
 
 GRADIENT = "{loss}, {grads} = nnx.value_and_grad({loss_fn})({model})"
 GRADIENT_AUX = "({loss}, {aux}), {grads} = nnx.value_and_grad({loss_fn}, has_aux=True)({model})"
@@ -936,8 +936,10 @@ def _trains(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookCo
     value that reaches it is the one reaching ``trained``, or both have one origin."""
     trained_value = _model_value(trained, ctx)
     value = _model_value(callee, ctx)
-    return (trained_value is not None and value is trained_value) or _one_object(
-        callee, trained, ctx
+    return (
+        (trained_value is not None and value is trained_value)
+        or _one_object(callee, trained, ctx)
+        or one_origin_through_wrappers(callee, trained, ctx)
     )
 
 

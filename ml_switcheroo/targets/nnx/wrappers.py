@@ -77,9 +77,10 @@ def unwrapped_values(
     node: cst.BaseExpression, ctx: HookContext, depth: int = 0
 ) -> list[cst.BaseExpression] | None:
     """Every value that reaches a model expression (a Name or ``self.x``), a binding to
-    itself or to a map wrapper of itself not counted (``rebound_to_itself``) and a map
-    wrapper of another name replaced by the values of what it wraps (``ddp = DDP(model)``);
-    None when unknown (a wrapper of something else than a name, too deep)."""
+    itself or to a map wrapper of itself not counted (``rebound_to_itself``), and a map
+    wrapper or a self-returning method of another name replaced by the values of that name
+    (``ddp = DDP(model)``, ``self.model = model.to(rank)``: the same model); None when
+    unknown (a value that cannot be followed, too deep)."""
     values = _distinct(ctx.origins(node))
     if values is None:
         return None
@@ -88,10 +89,12 @@ def unwrapped_values(
         if rebound_to_itself(value, ctx):
             continue
         inner = _innermost(value, ctx)
-        if inner is value:
-            found.append(value)
+        if inner is None:
+            return None
+        if inner is value or dotted_name(inner) is None:
+            found.append(inner)  # the object built there (``DDP(make_model())``)
             continue
-        if inner is None or depth >= DEPTH or dotted_name(inner) is None:
+        if depth >= DEPTH:
             return None
         below = unwrapped_values(inner, ctx, depth + 1)
         if below is None:
@@ -101,12 +104,15 @@ def unwrapped_values(
 
 
 def _innermost(value: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
-    """What nested map wrappers wrap (``torch.compile(DDP(model))`` -> ``model``); ``value``
-    itself when it is no wrapper; None when a wrapper's model is not given positionally."""
-    inner: cst.BaseExpression | None = value
-    while inner is not None and (call := wrapper_call(inner, ctx)) is not None:
-        inner = wrapped_model(call)
-        inner = under_self_methods(inner, ctx) if inner is not None else None
+    """What nested map wrappers and self-returning methods leave (``torch.compile(DDP(
+    model.to(rank)))`` -> ``model``); ``value`` itself when it is neither; None when a
+    wrapper's model is not given positionally."""
+    inner = under_self_methods(value, ctx)
+    while (call := wrapper_call(inner, ctx)) is not None:
+        model = wrapped_model(call)
+        if model is None:
+            return None
+        inner = under_self_methods(model, ctx)
     return inner
 
 
@@ -177,12 +183,11 @@ def _assigned_target(node: cst.Call, ctx: HookContext) -> cst.BaseExpression | N
 
 def _translates_an_optimizer(node: cst.CSTNode, ctx: HookContext) -> bool:
     """Whether the file holding ``node`` has an optimizer constructor this command translates."""
-    module: cst.CSTNode | None = node
-    while module is not None and not isinstance(module, cst.Module):
-        module = ctx.parent_of(module)
+    module = _module_of(node, ctx)
     if module is None:
         return False
-    return any(_translated_constructor(n, ctx) for n in _calls(module))
+    calls = (n for n in _nodes(module) if isinstance(n, cst.Call))
+    return any(_translated_constructor(n, ctx) for n in calls)
 
 
 def _translated_constructor(call: cst.Call, ctx: HookContext) -> bool:
@@ -191,12 +196,93 @@ def _translated_constructor(call: cst.Call, ctx: HookContext) -> bool:
     return constructor and ctx.translates(call)
 
 
-def _calls(node: cst.CSTNode) -> list[cst.Call]:
-    found: list[cst.Call] = []
+def one_origin_through_wrappers(
+    callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookContext
+) -> bool:
+    """``self.model`` stored from a name and stored again as a map wrapper of itself
+    (``self.model = model.to(rank)``, later ``self.model = DDP(self.model, ...)``): the one
+    value it unwraps to (``unwrapped_values``) and the optimizer's model ``trained`` have one
+    origin (``HookContext.model_origin``), every store of ``.model`` in the file being one of
+    those the class makes (``_stores_seen``)."""
+    if not isinstance(callee, cst.Attribute):
+        return False
+    stores = ctx.origins(callee)
+    values = unwrapped_values(callee, ctx)
+    if stores is None or values is None or len(values) != 1:
+        return False
+    if not isinstance(values[0], cst.Name) or not _stores_seen(callee.attr.value, stores, ctx):
+        return False
+    origin = ctx.model_origin(values[0])
+    return origin is not None and origin is ctx.model_origin(trained)
+
+
+_DYNAMIC = frozenset({"setattr", "delattr", "vars", "__dict__", "__setattr__", "exec"})
+
+
+def _stores_seen(attribute: str, values: list[cst.BaseExpression], ctx: HookContext) -> bool:
+    """Every place in the file that may set ``<anything>.<attribute>`` is an assignment of
+    one of ``values`` (the class's stores): no other store, augmented or annotated store,
+    deletion, loop or ``with`` target, definition of that name, nor ``setattr``/``__dict__``."""
+    module = _module_of(values[0], ctx) if values else None
+    if module is None:
+        return False
+    seen = {id(v) for v in values}
+    for node in _nodes(module):
+        if isinstance(node, cst.Name) and node.value in _DYNAMIC:
+            return False
+        if isinstance(node, cst.FunctionDef) and node.name.value == attribute:
+            return False
+        if isinstance(node, cst.ClassDef) and attribute in _class_level_names(node):
+            return False
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                for element in _flat(target.target):
+                    if _names_attribute(element, attribute) and id(node.value) not in seen:
+                        return False
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.AsName, cst.Del)):
+            target = node.name if isinstance(node, cst.AsName) else node.target
+            if any(_names_attribute(e, attribute) for e in _flat(target)):
+                return False
+    return True
+
+
+def _class_level_names(node: cst.ClassDef) -> set[str]:
+    """Names a class body binds by assignment (``model = None`` at class level)."""
+    names: set[str] = set()
+    for statement in node.body.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            targets = [t.target for t in getattr(small, "targets", ())]
+            if isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+                targets = [small.target]
+            names |= {e.value for t in targets for e in _flat(t) if isinstance(e, cst.Name)}
+    return names
+
+
+def _names_attribute(node: cst.CSTNode, attribute: str) -> bool:
+    return isinstance(node, cst.Attribute) and node.attr.value == attribute
+
+
+def _flat(target: cst.CSTNode) -> list[cst.CSTNode]:
+    """The targets of a (nested) tuple or list target."""
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for e in target.elements for n in _flat(e.value)]
+    return [target]
+
+
+def _module_of(node: cst.CSTNode, ctx: HookContext) -> cst.Module | None:
+    current: cst.CSTNode | None = node
+    while current is not None and not isinstance(current, cst.Module):
+        current = ctx.parent_of(current)
+    return current
+
+
+def _nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
+    found: list[cst.CSTNode] = []
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, cst.Call):
-            found.append(current)
+        found.append(current)
         stack.extend(current.children)
     return found
