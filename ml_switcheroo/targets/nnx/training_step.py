@@ -52,7 +52,11 @@ from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
 from ml_switcheroo.targets.nnx.model import trained_model
-from ml_switcheroo.targets.nnx.wrappers import one_origin_through_wrappers, unwrapped_values
+from ml_switcheroo.targets.nnx.wrappers import (
+    check_no_wrapper_attribute,
+    one_origin_through_wrappers,
+    unwrapped_values,
+)
 
 GRADIENT = "{loss}, {grads} = nnx.value_and_grad({loss_fn})({model})"
 GRADIENT_AUX = "({loss}, {aux}), {grads} = nnx.value_and_grad({loss_fn}, has_aux=True)({model})"
@@ -166,6 +170,7 @@ def _rendered_step(
     _check_one_optimizer(region, optimizer, ctx)
     _check_one_backward(region, ctx)
     _check_no_model_value_outside(region, forward, model_node)
+    check_no_wrapper_attribute(forward, model_node, ctx)
     _check_after_backward(region, backward_index, model, optimizer, step_statement, counted, ctx)
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)

@@ -15,6 +15,8 @@ the step escapes), so ``raw_model = model.module if ddp else model`` stays unkno
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import libcst as cst
 
 from ml_switcheroo.model.translate import BoundCall, render_text
@@ -74,18 +76,24 @@ def rebound_to_itself(value: cst.BaseExpression, ctx: HookContext) -> bool:
 
 
 def unwrapped_values(
-    node: cst.BaseExpression, ctx: HookContext, depth: int = 0
+    node: cst.BaseExpression,
+    ctx: HookContext,
+    depth: int = 0,
+    met: list[cst.Call] | None = None,
 ) -> list[cst.BaseExpression] | None:
     """Every value that reaches a model expression (a Name or ``self.x``), a binding to
     itself or to a map wrapper of itself not counted (``rebound_to_itself``), and a map
     wrapper or a self-returning method of another name replaced by the values of that name
     (``ddp = DDP(model)``, ``self.model = model.to(rank)``: the same model); None when
-    unknown (a value that cannot be followed, too deep)."""
+    unknown (a value that cannot be followed, too deep). ``met``: collects the wrapper calls
+    met on the way."""
     values = _distinct(ctx.origins(node))
     if values is None:
         return None
     found: list[cst.BaseExpression] = []
     for value in values:
+        if met is not None and (call := wrapper_call(value, ctx)) is not None:
+            met.append(call)
         if rebound_to_itself(value, ctx):
             continue
         inner = _innermost(value, ctx)
@@ -96,7 +104,7 @@ def unwrapped_values(
             continue
         if depth >= DEPTH:
             return None
-        below = unwrapped_values(inner, ctx, depth + 1)
+        below = unwrapped_values(inner, ctx, depth + 1, met)
         if below is None:
             return None
         found.extend(below)
@@ -121,6 +129,27 @@ def _distinct(values: list[cst.BaseExpression] | None) -> list[cst.BaseExpressio
     if values is None:
         return None
     return list({id(value): value for value in values}.values())
+
+
+def check_no_wrapper_attribute(
+    statements: Sequence[cst.BaseStatement], model: cst.BaseExpression, ctx: HookContext
+) -> None:
+    """A step over a wrapped model (``model = DDP(model)``) whose loss reads an attribute of
+    it (``model.module(x)``: DDP's unwrapped model in torch; on the NNX model, the unwrapped
+    one, a submodule of that name or nothing) escapes: not translated (issue 13, not done)."""
+    met: list[cst.Call] = []
+    unwrapped_values(model, ctx, met=met)
+    if not met:
+        return
+    shown = code_of(model).strip()
+    for node in (n for s in statements for n in _nodes(s)):
+        if isinstance(node, cst.Attribute) and dotted_name(node.value) == shown:
+            raise Untranslatable(
+                f"the loss reads `{code_of(node).strip()}` of `{shown}`, a wrapper "
+                f"(`{' '.join(code_of(met[0]).split())}`, {ctx.place(met[0]) or 'this file'}): "
+                "the NNX model is the unwrapped one, and reading the wrapper's attributes "
+                "through it is not translated"
+            )
 
 
 def check_wrapped_constructor_model(model: cst.BaseExpression, ctx: HookContext) -> None:
