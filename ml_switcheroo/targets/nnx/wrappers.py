@@ -186,8 +186,13 @@ def nnx_model_wrapper(node: cst.Call, ctx: HookContext) -> cst.Call:
     the NNX program does instead); elsewhere it is left as written."""
     if not _translates_an_optimizer(node, ctx):
         return node
-    target = _assigned_target(node, ctx)
-    model = wrapped_model(node)
+    target, model = _assigned_target(node, ctx), wrapped_model(node)
+    assign = ctx.parent_of(ctx.parent_of(target)) if target is not None else None  # type: ignore[arg-type]
+    inner = _innermost(assign.value, ctx) if isinstance(assign, cst.Assign) else None
+    if inner is None or inner is getattr(assign, "value", None):
+        target = None  # not `x = <wrappers and self-methods of a model>`
+    else:
+        model = inner  # torch.compile(DDP(model)): the model
     names = {
         "name": code_of(target).strip() if target is not None else "model",
         "wrapped": code_of(model).strip() if model is not None else "the model",
@@ -200,11 +205,11 @@ def nnx_model_wrapper(node: cst.Call, ctx: HookContext) -> cst.Call:
 
 
 def _assigned_target(node: cst.Call, ctx: HookContext) -> cst.BaseExpression | None:
-    """``x`` of ``x = <node>`` (through self-returning methods: ``x = DDP(m).cuda()``)."""
-    current: cst.CSTNode = node
-    parent = ctx.parent_of(current)
-    while isinstance(parent, (cst.Attribute, cst.Call)) and parent is not None:
-        current, parent = parent, ctx.parent_of(parent)
+    """``x`` of ``x = <node>`` (through self-returning methods and other wrappers: ``x =
+    DDP(m).cuda()``, ``x = torch.compile(DDP(m))``)."""
+    parent = ctx.parent_of(node)
+    while isinstance(parent, (cst.Attribute, cst.Call, cst.Arg)):
+        parent = ctx.parent_of(parent)
     if isinstance(parent, cst.Assign) and len(parent.targets) == 1:
         return parent.targets[0].target
     return None
