@@ -179,3 +179,10 @@ def wrap(model, rank):
 
 def test_a_wrapper_in_a_file_without_a_translated_optimizer_is_left_alone() -> None:
     assert run_codemod(WITHOUT_OPTIMIZER, TorchToNNX) == WITHOUT_OPTIMIZER
+
+
+def test_a_model_of_two_branches_wrapped_by_itself_keeps_its_constructor() -> None:
+    wrap = "    if args.pretrained:\n        model = make_model(True)\n    model = DDP(model)"
+    output = convert(wrap)  # the step escapes: two models (not proven one object)
+    assert constructor_converted(output) and not step_converted(output), output
+    assert DDP_ESCAPE in output, output

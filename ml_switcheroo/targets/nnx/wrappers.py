@@ -153,12 +153,15 @@ def check_no_wrapper_attribute(
 
 
 def check_wrapped_constructor_model(model: cst.BaseExpression, ctx: HookContext) -> None:
-    """An optimizer built over a model some value of which is a map wrapper
-    (``model = DDP(model)`` before ``SGD(model.parameters())``): its nnx.Optimizer trains the
-    unwrapped model, which must be one value, as the step's (``unwrapped_values``); else the
-    constructor escapes with the step."""
-    values = _distinct(ctx.origins(model))
-    wrapped = [v for v in values or [] if wrapper_call(v, ctx) is not None]
+    """An optimizer built over a model some value of which is a map wrapper of another name
+    (``if ddp: model = DDP(other)`` before ``SGD(model.parameters())``): torch trains the
+    wrapped object's parameters, so the nnx.Optimizer is right only once that line is ported
+    as its escape says (``model = other``); deleted, it would train another model. The
+    constructor converts when what every value unwraps to is one model (the step's rule,
+    ``unwrapped_values``), else it escapes with the step. A wrapper rebinding the name to a
+    wrapper of itself (``model = DDP(model)``) is the same model whether ported or deleted."""
+    values = _distinct(ctx.origins(model)) or []
+    wrapped = [v for v in values if wrapper_call(v, ctx) and not rebound_to_itself(v, ctx)]
     if not wrapped:
         return
     unwrapped = unwrapped_values(model, ctx)
@@ -167,10 +170,11 @@ def check_wrapped_constructor_model(model: cst.BaseExpression, ctx: HookContext)
     shown = code_of(model).strip()
     raise Untranslatable(
         f"the model `{shown}` may be `{' '.join(code_of(wrapped[0]).split())}` "
-        f"({ctx.place(wrapped[0]) or 'this file'}), a wrapper: the nnx.Optimizer trains the "
-        "unwrapped model, and what it wraps is not provably one model (several models, or "
-        "a value that cannot be followed)",
-        "port the model first; build `nnx.Optimizer(<the unwrapped model>, tx, wrt=nnx.Param)`",
+        f"({ctx.place(wrapped[0]) or 'this file'}), a wrapper of another object: the "
+        "nnx.Optimizer trains the unwrapped model, and what the values of "
+        f"`{shown}` unwrap to is not provably one model",
+        "port the model and the wrapper first; build "
+        "`nnx.Optimizer(<the unwrapped model>, tx, wrt=nnx.Param)`",
     )
 
 
