@@ -16,6 +16,7 @@ byte-exact round trip) is ``command_support.py``.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -105,7 +106,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             prefilter=self.prefilter,
             map_files=semantic_map,
             options=self.options,
-            dry_command=SwitcherooCommand,
+            dry_command=dry_command_for(self.TARGET),
         )
         self.second_stage: SecondStage = second_stage_for(self.semantic_map, self.HOOKS)
 
@@ -398,3 +399,13 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         body, pending = self._statements.settle_body(body, self._plan)
         publish(frame, self.context, self._positions.of, self.warn)
         return updated_node.with_changes(body=body, footer=[*pending, *updated_node.footer])
+
+
+@functools.cache
+def dry_command_for(target: Target) -> type[SwitcherooCommand]:
+    """The command a dry run of another file runs: every hook, rendered for ``target`` (a
+    constructor the NNX target escapes, param groups, is no translated optimizer to the
+    files that call its builder, even where the optax target translates it)."""
+    if target is DEFAULT_TARGET:
+        return SwitcherooCommand
+    return type(f"Dry{target.name.title()}Command", (SwitcherooCommand,), {"TARGET": target})

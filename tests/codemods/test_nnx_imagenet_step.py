@@ -93,15 +93,16 @@ def test_a_model_moved_on_either_branch_converts() -> None:
     assert BEGIN not in output and LOSS_FUNCTION in output, output
 
 
-def test_a_data_parallel_model_escapes_naming_the_line() -> None:
+def test_a_data_parallel_model_converts_and_its_line_escapes() -> None:
     output = convert(model="    model = torch.nn.DataParallel(model).cuda()")
-    assert LOSS_FUNCTION not in output, output
-    assert "`torch.nn.DataParallel(model).cuda()` (example.py:21)" in reason_of(output), output
+    assert LOSS_FUNCTION in output, output
+    wrapper = "# ml_switcheroo: ESCAPE-BEGIN torch.nn.DataParallel\n"
+    assert output.index(wrapper) < output.index("    model = torch.nn.DataParallel("), output
 
 
-def test_a_distributed_model_escapes() -> None:
+def test_a_distributed_model_converts_and_its_line_escapes() -> None:
     output = convert(model="    model = torch.nn.parallel.DistributedDataParallel(model)")
-    assert LOSS_FUNCTION not in output and "a wrapper" in reason_of(output), output
+    assert LOSS_FUNCTION in output and "(all-reduce)" in reason_of(output), output
 
 
 def test_a_model_rebound_to_another_module_method_escapes() -> None:

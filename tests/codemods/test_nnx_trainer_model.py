@@ -69,6 +69,12 @@ class TrainerModelTest(SwitcherooTest):
             """,
         )
 
+    def test_a_wrapped_model_converts_and_the_store_escapes(self) -> None:
+        store = "self.model = torch.nn.parallel.DistributedDataParallel(model)"
+        output = convert(trainer(store=store))
+        assert "self.opt.update(self.model, grads)" in output, output
+        assert "ESCAPE-BEGIN torch.nn.parallel.DistributedDataParallel" in output, output
+
     def test_a_trainer_built_in_the_file_converts_too(self) -> None:
         output = convert(trainer(extra="\n\ntrainer = Trainer(make_model(), 0.1)\n"))
         assert "self.opt.update(self.model, grads)" in output and BEGIN not in output, output
@@ -94,8 +100,11 @@ class TrainerModelTrapTest(SwitcherooTest):
         store = "self.model = model\n        self.model = model"
         assert steps_escaped(convert(trainer(store=store)))
 
-    def test_a_wrapped_model_escapes(self) -> None:
-        store = "self.model = torch.nn.parallel.DistributedDataParallel(model)"
+    def test_a_model_wrapped_by_a_function_of_the_user_escapes(self) -> None:
+        assert steps_escaped(convert(trainer(store="self.model = wrap(model)")))
+
+    def test_a_map_wrapper_of_another_model_escapes(self) -> None:
+        store = "self.model = torch.nn.parallel.DistributedDataParallel(other)"
         assert steps_escaped(convert(trainer(store=store)))
 
     def test_self_model_from_another_value_escapes(self) -> None:

@@ -3,8 +3,9 @@
 libcst keeps a scope's assignments and accesses in sets, whose order is the objects' memory
 addresses (another one in every process); what the codemod builds from them (here the NNX
 escape reason naming the model's wrapper) must not follow that order. Each run is a real
-process with its own hash seed; the input has four wrappers on four branches, in four files,
-so that a run that took libcst's order would name different lines in different runs.
+process with its own hash seed; the input has four wrappers on four branches, in four files
+(three of another model: the optimizer's escape names the first of those), so that a run that
+took libcst's order would name different lines in different runs.
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ import torch
 from torch import nn
 
 
-def main(world, data):
+def main(world, data, other):
     model = nn.Linear(4, 2)
     if world == 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[0])
     elif world == 2:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[1])
+        model = torch.nn.parallel.DistributedDataParallel(other, device_ids=[1])
     elif world == 3:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[2])
+        model = torch.nn.parallel.DistributedDataParallel(other, device_ids=[2])
     else:
-        model = torch.nn.parallel.DistributedDataParallel(model)
+        model = torch.nn.parallel.DistributedDataParallel(other)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     criterion = nn.MSELoss()
     for x, y in data:
@@ -44,7 +45,9 @@ def main(world, data):
         optimizer.step()
 """
 
-WRAPPER_REASON = re.compile(r"is `torch\.nn\.parallel\.DistributedDataParallel\(.*?\)` \((\S+)\)")
+WRAPPER_REASON = re.compile(
+    r"may be `torch\.nn\.parallel\.DistributedDataParallel\(.*?\)` \((\S+)\)"
+)
 
 
 def _diff_under_seed(folder: Path, seed: str) -> str:
@@ -76,4 +79,4 @@ def test_nnx_wrapper_reason_is_the_same_bytes_under_every_hash_seed(tmp_path: Pa
 def test_nnx_wrapper_reason_names_the_first_wrapper_in_source_order(tmp_path: Path) -> None:
     folder = _four_files(tmp_path)
     named = WRAPPER_REASON.findall(_diff_under_seed(folder, SEEDS[1]))
-    assert named == [f"step{number}.py:8" for number in range(4)]
+    assert named == [f"step{number}.py:10" for number in range(4)]

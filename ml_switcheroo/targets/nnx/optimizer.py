@@ -24,6 +24,7 @@ from ml_switcheroo.targets.nnx.plateau import (
     check_plateau,
     written_plateau,
 )
+from ml_switcheroo.targets.nnx.wrappers import check_wrapped_constructor_model
 from ml_switcheroo.targets.optax.optimizer_step import transform_optimizer_init
 
 OPTIMIZER = "nnx.Optimizer({model}, {tx}, wrt=nnx.Param)"
@@ -33,7 +34,9 @@ def nnx_optimizer(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     """The optax translation (schedule and clipping folded) as the ``tx`` of the model's
     ``nnx.Optimizer``; with its hyper-parameters injected when the code writes its lr; summed
     over k batches when the code steps it every k backward passes (gradient accumulation)."""
-    model = code_of(trained_model(node, ctx)).strip()
+    trained = trained_model(node, ctx)
+    check_wrapped_constructor_model(trained, ctx)  # the step's rule: one unwrapped model
+    model = code_of(trained).strip()
     schedule = ctx.plan[0] if isinstance(ctx.plan, tuple) else None
     if written_plateau(schedule):
         check_plateau(schedule, ctx)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from ml_switcheroo.targets.nnx.messages import MESSAGES
 from ml_switcheroo.targets.nnx.optimizer import nnx_optimizer
 from ml_switcheroo.targets.nnx.plateau import nnx_lr_scheduler
 from ml_switcheroo.targets.nnx.training_step import nnx_training_step
+from ml_switcheroo.targets.nnx.wrappers import nnx_model_wrapper
 from ml_switcheroo.targets.optax.target import OPTAX
 from ml_switcheroo.targets.target import Target
 
@@ -25,6 +26,7 @@ NNX = Target(
         "scheduler_read": nnx_scheduler_read,
         "scheduler_step": nnx_scheduler_step,
         "lr_scheduler": nnx_lr_scheduler,
+        "model_wrapper": nnx_model_wrapper,
     },
     OPTAX.specs,
     state_name="{x}.opt_state",

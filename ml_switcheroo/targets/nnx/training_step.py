@@ -30,9 +30,10 @@ device)``); a criterion parameter of a module-level function must be one at ever
 of the repository (``HookContext.passed_across_files``). The model the step calls is the one
 the optimizer was built over when one value reaches both, ``model = model.to(device)`` (a
 self-method rebinding a name to itself) not counted; a wrapper of ``modules: wrappers``
-(``DataParallel``) escapes naming its line. Not done: a criterion parameter passed on through
-such a function is not followed, and a model built on two branches (``if pretrained: model =
-A(pretrained=True) else: model = A()``) is two values (both escaped).
+(``DDP(model)``, ``torch.compile(model)``) is the model it wraps (``wrappers.py``). Not done:
+a criterion parameter passed on through such a function is not followed, and a model built on
+two branches (``if pretrained: model = A(pretrained=True) else: model = A()``) is two values
+(both escaped).
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
 from ml_switcheroo.targets.nnx.model import trained_model
+from ml_switcheroo.targets.nnx.wrappers import (
+    check_no_wrapper_attribute,
+    one_origin_through_wrappers,
+    unwrapped_values,
+)
 
 GRADIENT = "{loss}, {grads} = nnx.value_and_grad({loss_fn})({model})"
 GRADIENT_AUX = "({loss}, {aux}), {grads} = nnx.value_and_grad({loss_fn}, has_aux=True)({model})"
@@ -164,6 +170,7 @@ def _rendered_step(
     _check_one_optimizer(region, optimizer, ctx)
     _check_one_backward(region, ctx)
     _check_no_model_value_outside(region, forward, model_node)
+    check_no_wrapper_attribute(forward, model_node, ctx)
     _check_after_backward(region, backward_index, model, optimizer, step_statement, counted, ctx)
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)
@@ -856,7 +863,9 @@ def _check_no_model_value_outside(
     region: Region, forward: list[cst.BaseStatement], model: cst.BaseExpression
 ) -> None:
     """A name the loss reads but does not compute must not be computed from the model (or
-    by any call through ``self``) elsewhere: its gradient would be lost."""
+    by any call through ``self``) elsewhere: its gradient would be lost. A binding of the
+    model's own name (``model = DDP(model)``) is not such a name: the model is the loss
+    function's parameter, proven the optimizer's (``_model_in_step``)."""
     bound = {t.value for s in forward for t in _target_names(s)}
     free = _variables_of(forward) - bound
     inside = {id(n) for s in region.statements for n in _walk(s)}
@@ -865,6 +874,8 @@ def _check_no_model_value_outside(
         if id(node) in inside or not isinstance(node, cst.SimpleStatementLine):
             continue
         names = {t.value for t in _target_names(node)} & free
+        if {t.value for t in _target_names(node)} == {root}:
+            continue  # the model's own binding (``model = DDP(model)``): the identity proof's
         if names and root in _variables_of([node]):
             raise Untranslatable(
                 f"`{sorted(names)[0]}`, which the loss reads, is computed from the model "
@@ -930,8 +941,10 @@ def _trains(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookCo
     value that reaches it is the one reaching ``trained``, or both have one origin."""
     trained_value = _model_value(trained, ctx)
     value = _model_value(callee, ctx)
-    return (trained_value is not None and value is trained_value) or _one_object(
-        callee, trained, ctx
+    return (
+        (trained_value is not None and value is trained_value)
+        or _one_object(callee, trained, ctx)
+        or one_origin_through_wrappers(callee, trained, ctx)
     )
 
 
@@ -958,35 +971,11 @@ def _short(text: str) -> str:
 def _model_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
     """The one value that reaches a model expression, a rebinding of a name to itself through
     the map's self-returning module methods (``model = model.to(device)``: the same object in
-    torch) not counted; a wrapper of the map (``model = DataParallel(model)``) escapes."""
-    values = _distinct(ctx.origins(node))
-    if values is None:
-        return None
-    kept = [v for v in values if not _rebound_to_itself(v, ctx)]
-    for value in kept:
-        inner = _under_self_methods(value, ctx)
-        wrappers = ctx.semantic_map.modules.wrappers
-        if isinstance(inner, cst.Call) and any(q in wrappers for q in ctx.qualify(inner.func)):
-            raise Untranslatable(
-                f"the model `{code_of(node).strip()}` is `{code_of(value).strip()}` "
-                f"({ctx.place(value) or 'this file'}), a wrapper around the model: the NNX "
-                "model is the unwrapped one",
-            )
-    return kept[0] if len(kept) == 1 else None
-
-
-def _rebound_to_itself(value: cst.BaseExpression, ctx: HookContext) -> bool:
-    """``x.to(device)`` (the map's self-returning methods) in ``x = x.to(device)``."""
-    receiver = _under_self_methods(value, ctx)
-    if receiver is value or not isinstance(receiver, cst.Name):
-        return False
-    assign = ctx.parent_of(value)
-    return (
-        isinstance(assign, cst.Assign)
-        and len(assign.targets) == 1
-        and isinstance(assign.targets[0].target, cst.Name)
-        and assign.targets[0].target.value == receiver.value
-    )
+    torch) not counted, and a wrapper of the map (``model = DDP(model)``, ``ddp =
+    torch.compile(model)``) read as the model it wraps (``wrappers.unwrapped_values``: the NNX
+    model is the unwrapped one; the wrapper's statement escapes in place)."""
+    values = unwrapped_values(node, ctx)
+    return values[0] if values is not None and len(values) == 1 else None
 
 
 def _model_across_files(
