@@ -261,7 +261,9 @@ def _position_of(statement: cst.CSTNode, parent_of: Parents) -> tuple[cst.CSTNod
     return None if index is None else (block, index)
 
 
-def _enclosing(node: cst.CSTNode, parent_of: Parents, kinds: tuple[type, ...]) -> cst.CSTNode | None:
+def _enclosing(
+    node: cst.CSTNode, parent_of: Parents, kinds: tuple[type, ...]
+) -> cst.CSTNode | None:
     """The innermost ancestor of ``node`` of ``kinds`` in the same function."""
     current = parent_of(node)
     while current is not None and not isinstance(current, (*kinds, cst.FunctionDef)):

@@ -134,7 +134,9 @@ class OtherModels:
 
     def _check_discarded(self, model: cst.BaseExpression, shown: cst.BaseExpression) -> None:
         text = code_of(shown).strip()
-        owners = [o for o in self._optimizers_of() if o.model is not None and self.trains(model, o.model)]
+        owners = [
+            o for o in self._optimizers_of() if o.model is not None and self.trains(model, o.model)
+        ]
         if len(owners) != 1 or owners[0].name is None or not isinstance(model, cst.Name):
             raise Untranslatable(
                 f"the loss reaches `{text}` too, which is not the model of one optimizer of this "
@@ -159,9 +161,9 @@ class OtherModels:
             return None
         for optimizer in self._optimizers_of():
             model = optimizer.model
-            if model is not None and not self.trains(model, self.trained):
-                if self.trains(callee, model):
-                    return callee
+            other = model is not None and not self.trains(model, self.trained)
+            if other and self.trains(callee, model):  # type: ignore[arg-type]
+                return callee
         return None
 
     def _output_of(self, value: cst.BaseExpression | None) -> cst.Name | None:
@@ -213,7 +215,8 @@ def _free_reads(forward: list[cst.BaseStatement], bound: set[str]) -> dict[str, 
     for statement in forward:
         attributes = {id(n.attr) for n in _walk(statement) if isinstance(n, cst.Attribute)}
         for node in _walk(statement):
-            if isinstance(node, cst.Name) and id(node) not in attributes and node.value not in bound:
+            free = isinstance(node, cst.Name) and node.value not in bound
+            if free and id(node) not in attributes:
                 reads.setdefault(node.value, []).append(node)
     return reads
 

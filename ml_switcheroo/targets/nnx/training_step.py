@@ -1233,8 +1233,6 @@ def _render(
     passed = [n for n in others.called if n in _variables_of(forward)] if others else []
     if parameter in passed:
         raise Untranslatable(f"another model the loss calls is named `{parameter}`")
-    if others is not None:
-        forward = [others.without_detach(s) for s in forward]
     loss_fn, grads = _fresh("loss_fn", taken), _fresh("grads", taken)
     loss, total = region.loss, region.loss
     if summed:
@@ -1242,6 +1240,8 @@ def _render(
     _check_bound_before_read(forward)
     aux = _aux_names(forward, region, ctx, tail, returned=None if summed else region.loss)
     body = [_with_model(s, model_text, parameter) for s in forward]
+    if others is not None:
+        body = [others.without_detach(s) for s in body]
     first = body[0]
     returned = total if not aux else f"{total}, {_tuple(aux)}"
     body[0] = first.with_changes(leading_lines=())
