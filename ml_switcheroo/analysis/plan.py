@@ -2734,6 +2734,9 @@ class Planner:
         backwards = [s for s in body if _holds_call_of(s, self.backward_methods)]
         if len(backwards) != 1 or not any(s is backwards[0] for s in body[:index]):
             return step
+        zeroes = self.resolver.map.methods_with_role(ZERO_GRAD)
+        if any(_holds_call_of(s, zeroes) for s in body):
+            return step  # zeroed under the `if` itself: counted with it
         if not _lone_backward(backwards[0], self.backward_methods):
             return step
         return replace(step, controls=step.controls[:-1])
