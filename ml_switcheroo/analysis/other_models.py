@@ -43,11 +43,14 @@ class GradientOwner:
 @dataclass(frozen=True)
 class TorchFacts:
     """What the map knows about torch: the methods that run a backward pass, zero a module's
-    or an optimizer's gradients, step an optimizer, and the attributes holding a gradient."""
+    or an optimizer's gradients, the attributes holding a gradient, and the names of the
+    functions and methods that read gradients or hand out parameters (the clip functions,
+    ``parameters``: through an alias of the model they would escape the names' check)."""
 
     backward_methods: frozenset[str]
     zero_methods: frozenset[str]
     gradient_attributes: frozenset[str]
+    gradient_calls: frozenset[str] = frozenset()
 
 
 Parents = Callable[[cst.CSTNode], "cst.CSTNode | None"]
@@ -226,6 +229,8 @@ class _Walk:
             and inner.func.attr.value in self.facts.backward_methods
         ):
             return f"`{shown}` runs a backward pass before {zero}"
+        if isinstance(inner, cst.Call) and _last_name(inner.func) in self.facts.gradient_calls:
+            return f"`{shown}` may read gradients or parameters before {zero}"
         if not isinstance(inner, cst.Name):
             return None
         if inner.value == self.owner.optimizer:
@@ -250,6 +255,13 @@ class _Walk:
             ):
                 return True
         return False
+
+
+def _last_name(func: cst.BaseExpression) -> str | None:
+    """``f`` of ``f(...)`` or ``x.y.f(...)``."""
+    if isinstance(func, cst.Name):
+        return func.value
+    return func.attr.value if isinstance(func, cst.Attribute) else None
 
 
 def _position_of(statement: cst.CSTNode, parent_of: Parents) -> tuple[cst.CSTNode, int] | None:

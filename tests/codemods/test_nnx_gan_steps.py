@@ -110,7 +110,7 @@ class NnxGanStepTest(SwitcherooTest):
         clip = "        torch.nn.utils.clip_grad_norm_(discriminator.parameters(), 1.0)\n"
         output = convert(MODELS + LOOP + G_STEP + clip + D_STEP)
         self.assertIn("optimizer_G", escaped_steps(output), output)
-        self.assertIn("uses `discriminator` other than calling it", reasons(output))
+        self.assertIn("may read gradients or parameters before", reasons(output))
 
     def test_a_gradient_read_between_the_steps_escapes(self) -> None:
         read = "        norms.append(sum(float(p.grad.norm()) for p in params_D))\n"
@@ -148,13 +148,14 @@ class NnxGanStepTest(SwitcherooTest):
         self.assertIn("optimizer_G", escaped_steps(output), output)
 
     def test_a_step_in_a_function_returning_before_the_zero_escapes(self) -> None:
-        """The path from the generator's backward leaves the function: its caller may read
-        the discriminator's gradients."""
-        body = textwrap.indent(textwrap.dedent(D_STEP + G_STEP), "    ")
-        function = "def train_step(z, real_imgs, valid, fake, gen_imgs):\n" + body
-        output = convert(MODELS + function)
-        self.assertIn("optimizer_G", escaped_steps(output), output)
-        self.assertIn("returns before", reasons(output))
+        """The path from the generator's backward leaves the function after its loop: its
+        caller may read the discriminator's gradients."""
+        setup = textwrap.indent(MODELS.replace("import torch\n\n", ""), "    ")
+        body = textwrap.indent(textwrap.dedent(G_STEP + D_STEP), "        ")
+        function = "import torch\n\ndef train(loader):\n" + setup + "    " + LOOP + body
+        output = convert(function)
+        self.assertEqual(escaped_steps(output), ["optimizer_G", "optimizer_D"], output)
+        self.assertIn("`train` returns before", reasons(output))
 
     def test_an_undetached_generator_output_outside_the_loss_is_proven_like_a_call(self) -> None:
         """``discriminator(gen_imgs)`` without ``.detach()``: torch's backward reaches the
@@ -198,3 +199,19 @@ class NnxGanStepTest(SwitcherooTest):
         )
         self.assertEqual(escaped_steps(output), ["encoder_optimizer", "decoder_optimizer"])
         self.assertIn(BEGIN, output)
+
+    def test_a_clip_through_an_alias_of_the_discriminator_escapes(self) -> None:
+        """``params_D`` holds the discriminator's parameters: the clip call itself is the
+        gradient read (its name, not the model's, is what the proof sees)."""
+        alias = MODELS + "params_D = list(discriminator.parameters())\n"
+        clip = "        torch.nn.utils.clip_grad_norm_(params_D, 1.0)\n"
+        output = convert(alias + LOOP + G_STEP + clip + D_STEP)
+        self.assertIn("optimizer_G", escaped_steps(output), output)
+        self.assertIn("may read gradients or parameters before", reasons(output))
+
+    def test_optimizers_built_in_another_scope_escape(self) -> None:
+        """The proof reads names: the other model's optimizer must be built where the step
+        runs (here the step is in a function, the optimizers at module level)."""
+        body = textwrap.indent(textwrap.dedent(G_STEP + D_STEP), "    ")
+        output = convert(MODELS + "def train_step(z, real_imgs, valid, fake):\n" + body)
+        self.assertIn("optimizer_G", escaped_steps(output), output)

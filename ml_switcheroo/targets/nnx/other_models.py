@@ -41,6 +41,8 @@ from ml_switcheroo.targets.nnx.model import trained_model
 
 Trains = Callable[[cst.BaseExpression, cst.BaseExpression], bool]
 DETACH = "detach"
+# torch.nn.Module methods handing out the parameters (whose .grad a caller may then read)
+PARAMETER_METHODS = frozenset({"parameters", "named_parameters"})
 
 
 @dataclass
@@ -99,15 +101,17 @@ class OtherModels:
             model = trained_model(constructor, self.ctx)
         except Untranslatable as exc:
             return exc.reason
-        if not isinstance(model, cst.Name):
-            return f"its model `{code_of(model).strip()}` is not a plain name"
+        if not isinstance(model, cst.Name) or not name.isidentifier():
+            return f"`{name}` or its model `{code_of(model).strip()}` is not a plain name"
+        if not self._one_optimizer_named(name):
+            return f"`{name}` names several optimizers of this file"
         return self._discarded(GradientOwner(model.value, name))
 
     def backward_discarded(self, backward: cst.BaseStatement, optimizer: str) -> str | None:
         """None when the gradients another backward pass leaves in the trained model are
         discarded before ``optimizer`` steps; else why not."""
-        if not isinstance(self.trained, cst.Name) or not optimizer.isidentifier():
-            return "the model or the optimizer is not a plain name"
+        if not isinstance(self.trained, cst.Name) or not self._one_optimizer_named(optimizer):
+            return f"`{optimizer}` is not one optimizer built under a plain name in this scope"
         owner = GradientOwner(self.trained.value, optimizer)
         return discarded(backward, owner, _facts(self.ctx), self.ctx.parent_of)
 
@@ -137,7 +141,12 @@ class OtherModels:
         owners = [
             o for o in self._optimizers_of() if o.model is not None and self.trains(model, o.model)
         ]
-        if len(owners) != 1 or owners[0].name is None or not isinstance(model, cst.Name):
+        if (
+            len(owners) != 1
+            or owners[0].name is None
+            or not isinstance(model, cst.Name)
+            or not self._one_optimizer_named(owners[0].name)
+        ):
             raise Untranslatable(
                 f"the loss reaches `{text}` too, which is not the model of one optimizer of this "
                 "file built over all of its parameters (`model.parameters()`, bound to a name): "
@@ -149,6 +158,11 @@ class OtherModels:
                 f"the loss reaches `{text}` too, and torch keeps the gradients this backward "
                 f"pass leaves in it ({reason}): several models trained by one loss"
             )
+
+    def _one_optimizer_named(self, name: str) -> bool:
+        """``name`` is bound by one optimizer constructor of the file (its zero_grad() and
+        uses, found by name, are that optimizer's)."""
+        return [o.name for o in self._optimizers_of()].count(name) == 1
 
     def _discarded(self, owner: GradientOwner) -> str | None:
         backward = self.region.backward
@@ -174,13 +188,19 @@ class OtherModels:
         return None
 
     def _optimizers_of(self) -> list[_Optimizer]:
-        """The file's translated optimizer constructors (each with its model, None when its
-        parameters are not one model's)."""
+        """The translated optimizer constructors of the step's scope (its function, else the
+        module: names there mean what they mean at the step), each with its model (None when
+        its parameters are not one model's)."""
         if self._optimizers is None:
+            scope = _function_of(self.region.anchor.call, self.ctx)
             root = _root(self.region.anchor.call, self.ctx)
             found = []
             for node in _walk(root):
-                if isinstance(node, cst.Call) and _is_constructor(node, self.ctx):
+                if (
+                    isinstance(node, cst.Call)
+                    and _is_constructor(node, self.ctx)
+                    and _function_of(node, self.ctx) is scope
+                ):
                     target = self.ctx.assigned_to(node)
                     name = target.value if isinstance(target, cst.Name) else None
                     found.append(_Optimizer(node, name, _model_or_none(node, self.ctx)))
@@ -189,9 +209,18 @@ class OtherModels:
 
 
 def _facts(ctx: HookContext) -> TorchFacts:
+    """The map's torch facts the proof reads (the clip functions by their last name)."""
     zeroes = ctx.semantic_map.module_zero_grad_methods | {"zero_grad"}
+    clips = {
+        name.rsplit(".", 1)[-1]
+        for name, entry in ctx.semantic_map.apis.items()
+        if entry.role == roles.CLIP
+    }
     return TorchFacts(
-        ctx.semantic_map.backward_methods, frozenset(zeroes), ctx.semantic_map.gradient_attributes
+        ctx.semantic_map.backward_methods,
+        frozenset(zeroes),
+        ctx.semantic_map.gradient_attributes,
+        frozenset(clips | PARAMETER_METHODS),
     )
 
 
@@ -239,6 +268,14 @@ def _one_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression
     values = ctx.origins(node)
     distinct = list({id(v): v for v in values}.values()) if values is not None else []
     return distinct[0] if len(distinct) == 1 else None
+
+
+def _function_of(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode | None:
+    """The innermost function holding ``node`` (None: the module)."""
+    parent = ctx.parent_of(node)
+    while parent is not None and not isinstance(parent, (cst.FunctionDef, cst.Lambda)):
+        parent = ctx.parent_of(parent)
+    return parent
 
 
 def _root(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode:
