@@ -41,6 +41,7 @@ from ml_switcheroo.targets.nnx.model import trained_model
 
 Trains = Callable[[cst.BaseExpression, cst.BaseExpression], bool]
 DETACH = "detach"
+STEP = "step"
 # torch.nn.Module methods handing out the parameters (whose .grad a caller may then read)
 PARAMETER_METHODS = frozenset({"parameters", "named_parameters"})
 
@@ -112,6 +113,9 @@ class OtherModels:
         discarded before ``optimizer`` steps; else why not."""
         if not isinstance(self.trained, cst.Name) or not self._one_optimizer_named(optimizer):
             return f"`{optimizer}` is not one optimizer built under a plain name in this scope"
+        stepped = self._stepped_after(backward)
+        if stepped is None or stepped == optimizer:
+            return "it is not the backward pass of another optimizer's step"
         owner = GradientOwner(self.trained.value, optimizer)
         return discarded(backward, owner, _facts(self.ctx), self.ctx.parent_of)
 
@@ -158,6 +162,27 @@ class OtherModels:
                 f"the loss reaches `{text}` too, and torch keeps the gradients this backward "
                 f"pass leaves in it ({reason}): several models trained by one loss"
             )
+
+    def _stepped_after(self, backward: cst.BaseStatement) -> str | None:
+        """The optimizer of the scope whose ``name.step()`` is the first step after
+        ``backward`` in its block, with no other backward pass between (the backward pass
+        is that step's: translated or escaped with it)."""
+        block = self.ctx.parent_of(backward)
+        statements = list(getattr(block, "body", ()))
+        index = next((i for i, s in enumerate(statements) if s is backward), None)
+        if index is None:
+            return None
+        names = {o.name for o in self._optimizers_of() if o.name is not None}
+        for statement in statements[index + 1 :]:
+            call = _lone_method_call(statement)
+            if call is None:
+                continue
+            method, receiver = call
+            if method in self.ctx.semantic_map.backward_methods:
+                return None
+            if method == STEP:
+                return receiver if receiver in names else None
+        return None
 
     def _one_optimizer_named(self, name: str) -> bool:
         """``name`` is bound by one optimizer constructor of the file (its zero_grad() and
@@ -206,6 +231,18 @@ class OtherModels:
                     found.append(_Optimizer(node, name, _model_or_none(node, self.ctx)))
             self._optimizers = found
         return self._optimizers
+
+
+def _lone_method_call(statement: cst.BaseStatement) -> tuple[str, str | None] | None:
+    """``(method, receiver name)`` of ``x.method(...)`` alone on its line."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    call = small.value if isinstance(small, cst.Expr) else None
+    if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
+        return None
+    receiver = call.func.value
+    return call.func.attr.value, receiver.value if isinstance(receiver, cst.Name) else None
 
 
 def _facts(ctx: HookContext) -> TorchFacts:
