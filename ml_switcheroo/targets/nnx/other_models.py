@@ -22,6 +22,11 @@ function: ``nnx.value_and_grad`` never differentiates it, so ``.detach()`` is dr
 Read without ``.detach()``, torch's backward reaches that model: the same proof is needed.
 A model that is another model's optimizer's must be a plain name, the optimizer's one
 ``X.parameters()`` (param groups, a part of the model: not proven, escaped).
+Not done (issue 13, s16): a GAN loop in a function (its end is a path out: escaped), models
+or optimizers in ``self.x`` (trainer classes), dcgan's D step (``netD.zero_grad()``, two
+backward passes with ``.item()`` and ``label.fill_`` between them), a frozen model without an
+optimizer in the loss (a perceptual loss), models sharing parameters (not checked: the proof
+reads names). ``parameters``/``named_parameters``/``detach`` are names in code, not yet map facts.
 """
 
 from __future__ import annotations
