@@ -2728,16 +2728,25 @@ class Planner:
 
     def _counted(self, step: Site) -> Site:
         """``step`` as the zero_grad() calls count its controls: for NNX, without the ``if``
-        whose whole body is ``loss.backward()`` and the step (``if phase == 'train':``): a
-        zero_grad() each batch zeroes before each of those backward passes, as one under the
-        ``if`` would (the gradients never meet another step)."""
+        (no ``else``) holding the step and, before it, the one backward pass of its body
+        (``if phase == 'train':``, a GAN's ``if i % n_critic == 0:``): a zero_grad() each
+        batch zeroes before each of those backward passes, as one under the ``if`` would.
+        A backward pass between that zero_grad() and the ``if`` is the NNX step hook's to
+        refuse (``_check_one_backward``: unless what it leaves is zeroed before the step)."""
         branch = step.controls[-1] if step.controls else None
         if self.region_start != "forward" or not isinstance(branch, cst.If) or branch.orelse:
             return step
         body = list(branch.body.body)  # type: ignore[attr-defined]
-        if len(body) != 2 or body[1] is not step.statement:
+        index = next((i for i, s in enumerate(body) if s is step.statement), None)
+        if index is None:
             return step
-        if not _lone_backward(body[0], self.backward_methods):
+        backwards = [s for s in body if _holds_call_of(s, self.backward_methods)]
+        if len(backwards) != 1 or not any(s is backwards[0] for s in body[:index]):
+            return step
+        zeroes = self.resolver.map.methods_with_role(ZERO_GRAD)
+        if any(_holds_call_of(s, zeroes) for s in body):
+            return step  # zeroed under the `if` itself: counted with it
+        if not _lone_backward(backwards[0], self.backward_methods):
             return step
         return replace(step, controls=step.controls[:-1])
 
@@ -3224,6 +3233,22 @@ def _calls_a_method(node: cst.CSTNode, methods: Iterable[str]) -> bool:
 
     node.visit(_Find())
     return found
+
+
+def _holds_call_of(statement: cst.CSTNode, methods: Iterable[str]) -> bool:
+    """Whether ``statement`` holds a call of a method named in ``methods``."""
+    names = set(methods)
+    stack = [statement]
+    while stack:
+        node = stack.pop()
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value in names
+        ):
+            return True
+        stack.extend(node.children)
+    return False
 
 
 def _lone_backward(statement: cst.BaseStatement, methods: Iterable[str]) -> bool:

@@ -233,7 +233,9 @@ for x, y in loader:
 
 def test_another_optimizers_step_between_is_not_summed_into_the_second() -> None:
     """``lA.backward(); optA.step()`` then ``lB.backward(); optB.step()``: optB's step does
-    not take optA's backward (each escapes as one backward feeding several optimizers)."""
+    not take optA's backward (optA's escapes as one backward feeding several optimizers,
+    optB's as another backward pass whose gradients in modelB are not proven zeroed before
+    its step: ``analysis/other_models``)."""
     output = run_codemod(
         textwrap.dedent(
             """\
@@ -256,5 +258,8 @@ def test_another_optimizers_step_between_is_not_summed_into_the_second() -> None
         TorchToNNX,
     )
     second = output[output.index("optA.step()") :]
-    assert "reason: `optA` is stepped here too" in second, output
-    assert "lA.backward()" not in second, output
+    assert "reason: another backward pass (`lA.backward()`) runs where this step is" in second, (
+        output
+    )
+    code = [line for line in second.splitlines() if not line.strip().startswith("#")]
+    assert not any("lA.backward()" in line for line in code), output

@@ -52,6 +52,7 @@ from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
 from ml_switcheroo.targets.nnx.model import trained_model
+from ml_switcheroo.targets.nnx.other_models import OtherModels
 from ml_switcheroo.targets.nnx.wrappers import (
     check_no_wrapper_attribute,
     one_origin_through_wrappers,
@@ -138,12 +139,14 @@ def _rendered_step(
     if not built_here and (region.gated or not parameter):
         raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
     trained: cst.BaseExpression | None = None
+    others: OtherModels | None = None
     if isinstance(constructor, cst.Call) and built_here:
         step_statement, counted = _accumulated_check(region, constructor, ctx)
         forward, backward_index, tail = _forward(region, ctx)
         tail = [*tail, *_logged_before_check(region, backward_index, step_statement, counted)]
         trained = trained_model(constructor, ctx)
-        model_node = _model_in_step(forward, trained, ctx)
+        others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
+        model_node = _model_in_step(forward, trained, ctx, others)
     else:  # a parameter: built in another file (``HookContext.trains_across_files``)
         step_statement, counted = region.anchor.statement, []
         forward, backward_index, tail = _forward(region, ctx)
@@ -167,21 +170,24 @@ def _rendered_step(
             "scheduler step; not rendered for NNX (measured, optax 0.2.8: its `patience` is "
             "torch's + 1, and torch skips a reduction smaller than `eps`, optax does not)"
         )
-    _check_one_optimizer(region, optimizer, ctx)
-    _check_one_backward(region, ctx)
+    _check_one_optimizer(region, optimizer, ctx, others)
+    _check_one_backward(region, ctx, others, optimizer)
     _check_no_model_value_outside(region, forward, model_node)
     check_no_wrapper_attribute(forward, model_node, ctx)
+    if others is not None:
+        others.check_outputs(forward, {t.value for s in forward for t in _target_names(s)})
+        _check_others_plain(others, forward, region, micro is not None)
     _check_after_backward(region, backward_index, model, optimizer, step_statement, counted, ctx)
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)
     _check_traceable(forward)
-    _check_known_calls(forward, model_node, ctx)
+    _check_known_calls(forward, model_node, ctx, others)
     _check_no_mapped_api(forward, optimizer, ctx)
     _check_tail(tail, region, model_node, optimizer, ctx)
     after_backward = region.statements[backward_index + 1 :]
     running = micro.total if micro is not None else None
     rendered = _render(
-        region, forward, after_backward, model_node, optimizer, ctx, tail, summed, running
+        region, forward, after_backward, model_node, optimizer, ctx, tail, summed, running, others
     )
     statements = [*prefix, *rendered, *counted, *kept]
     statements = _with_dropped_comments(
@@ -817,8 +823,12 @@ def _scope(region: Region) -> cst.CSTNode:
     return region.anchor.controls[0]
 
 
-def _check_one_optimizer(region: Region, optimizer: str, ctx: HookContext) -> None:
-    """No other optimizer is stepped where this one is (one backward for several)."""
+def _check_one_optimizer(
+    region: Region, optimizer: str, ctx: HookContext, others: OtherModels | None = None
+) -> None:
+    """No other optimizer is stepped where this one is (one backward for several), unless
+    torch discards the gradients this backward leaves in its model (``others``: a GAN's
+    other step, ``analysis/other_models.discarded``)."""
     for node in _walk(_scope(region)):
         if not (
             isinstance(node, cst.Call)
@@ -831,14 +841,22 @@ def _check_one_optimizer(region: Region, optimizer: str, ctx: HookContext) -> No
             continue
         value = _one_value(receiver, ctx)
         if isinstance(value, cst.Call) and _is_constructor(value, ctx):
+            name = dotted_name(receiver) or ""
+            why = others.optimizer_discards(value, name) if others is not None else ""
+            if why is None:
+                continue  # this backward's gradients in its model are zeroed before it steps
             raise Untranslatable(
                 f"`{dotted_name(receiver)}` is stepped here too: one backward feeding several "
-                "optimizers"
+                "optimizers" + (f" ({why})" if why else "")
             )
 
 
-def _check_one_backward(region: Region, ctx: HookContext) -> None:
-    """No other backward pass where this step is (its gradients would add up in torch)."""
+def _check_one_backward(
+    region: Region, ctx: HookContext, others: OtherModels | None = None, optimizer: str = ""
+) -> None:
+    """No other backward pass where this step is (its gradients would add up in torch),
+    unless torch zeroes what it leaves in the trained model before this optimizer steps
+    (``others``: a GAN's other step)."""
     methods = ctx.semantic_map.backward_methods
     inside = {id(n) for s in region.statements for n in _walk(s)}
     for node in _walk(_scope(region)):
@@ -848,10 +866,38 @@ def _check_one_backward(region: Region, ctx: HookContext) -> None:
             and node.func.attr.value in methods
             and id(node) not in inside
         ):
+            statement = _statement_of(node, ctx)
+            why = (
+                others.backward_discarded(statement, optimizer)
+                if others is not None and statement is not None
+                else ""
+            )
+            if why is None:
+                continue  # what it leaves in the trained model is zeroed before the step
             raise Untranslatable(
                 f"another backward pass (`{code_of(node).strip()}`) runs where this step is: "
-                "torch adds up the gradients of both"
+                "torch adds up the gradients of both" + (f" ({why})" if why else "")
             )
+
+
+def _statement_of(call: cst.Call, ctx: HookContext) -> cst.BaseStatement | None:
+    """The line ``call`` is alone on (``loss.backward()``), else None."""
+    expression = ctx.parent_of(call)
+    line = ctx.parent_of(expression) if isinstance(expression, cst.Expr) else None
+    return line if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1 else None
+
+
+def _check_others_plain(
+    others: OtherModels, forward: list[cst.BaseStatement], region: Region, micro: bool
+) -> None:
+    """Another model in the loss: only for one backward pass and one update per step."""
+    if not (others.called or others.detached):
+        return
+    if micro or region.gated or region.scaler is not None:
+        raise Untranslatable(
+            "the loss reaches another model, in a micro-step loop, gradient accumulation or "
+            "with a GradScaler: not translated"
+        )
 
 
 def _is_constructor(call: cst.Call, ctx: HookContext) -> bool:
@@ -896,7 +942,10 @@ def _is_folded_clip(statement: cst.BaseStatement, model: str, ctx: HookContext) 
 
 
 def _model_in_step(
-    forward: list[cst.BaseStatement], trained: cst.BaseExpression, ctx: HookContext
+    forward: list[cst.BaseStatement],
+    trained: cst.BaseExpression,
+    ctx: HookContext,
+    others: OtherModels | None = None,
 ) -> cst.BaseExpression:
     """The expression the forward pass calls the trained model by (``model`` /
     ``self.model``, or a parameter bound to the same model): the one value that reaches it is
@@ -924,6 +973,8 @@ def _model_in_step(
                 "at every call site of the repository (several models in one loss, or an "
                 "unknown loss)"
             )
+        elif others is not None and others.accepts(callee, value):
+            continue  # another model whose gradients torch discards, or its output
         elif isinstance(value, cst.Call) and _may_be_a_model(value, ctx):
             raise Untranslatable(
                 f"the loss calls `{text}` too (several models in one loss, or an unknown loss)"
@@ -1027,7 +1078,10 @@ def _one_object(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: Ho
 
 
 def _check_known_calls(
-    body: list[cst.BaseStatement], model: cst.BaseExpression, ctx: HookContext
+    body: list[cst.BaseStatement],
+    model: cst.BaseExpression,
+    ctx: HookContext,
+    others: OtherModels | None = None,
 ) -> None:
     """Every call in the loss function is the model, a method of a value, a library function
     (torch, jax, builtins) or a torch loss module; anything else may use the model (or another)
@@ -1035,7 +1089,10 @@ def _check_known_calls(
     model_text = code_of(model).strip()
     root = model_text.split(".")[0]
     bound = {t.value for s in body for t in _target_names(s)}
+    called = set(others.called) if others is not None else set()
     for node in (n for s in body for n in _walk(s)):
+        if isinstance(node, cst.Call) and dotted_name(node.func) in called:
+            continue  # another model whose gradients torch discards (``OtherModels``)
         if isinstance(node, cst.Call) and not _known_call(node.func, model_text, bound, ctx):
             shown = code_of(node.func).strip()
             raise Untranslatable(
@@ -1148,17 +1205,23 @@ def _render(
     tail: Sequence[cst.BaseStatement] = (),
     summed: Sequence[str] = (),
     running: str | None = None,
+    others: OtherModels | None = None,
 ) -> list[cst.BaseStatement]:
     """``def loss_fn(model)``, the gradient, the statements of the step that do not feed the
     loss (``tail``), a clip's norm read after it, and the update. With losses of earlier
     backward passes (``summed``) the loss function returns the sum of all, under a fresh name
     (each loss read after the step comes out as aux). With ``running`` (a micro-step loop) the
-    gradients are added to that running sum, which the clip's norms and the update read."""
+    gradients are added to that running sum, which the clip's norms and the update read.
+    Other models the loss calls (``others.called``) are parameters after the model, passed
+    as themselves: ``nnx.value_and_grad`` differentiates the first argument only."""
     model_text = code_of(model).strip()
     parameter = model_text if isinstance(model, cst.Name) else "model"
     taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
     if parameter != model_text and parameter in _variables_of(forward):
         raise Untranslatable(f"the forward pass already uses the name `{parameter}`")
+    passed = [n for n in others.called if n in _variables_of(forward)] if others else []
+    if parameter in passed:
+        raise Untranslatable(f"another model the loss calls is named `{parameter}`")
     loss_fn, grads = _fresh("loss_fn", taken), _fresh("grads", taken)
     loss, total = region.loss, region.loss
     if summed:
@@ -1166,17 +1229,20 @@ def _render(
     _check_bound_before_read(forward)
     aux = _aux_names(forward, region, ctx, tail, returned=None if summed else region.loss)
     body = [_with_model(s, model_text, parameter) for s in forward]
+    if others is not None:
+        body = [others.without_detach(s) for s in body]
     first = body[0]
     returned = total if not aux else f"{total}, {_tuple(aux)}"
     body[0] = first.with_changes(leading_lines=())
     body.append(cst.parse_statement(f"return {returned}\n"))
     function = cst.FunctionDef(
         name=cst.Name(loss_fn),
-        params=cst.Parameters([cst.Param(cst.Name(parameter))]),
+        params=cst.Parameters([cst.Param(cst.Name(p)) for p in (parameter, *passed)]),
         body=cst.IndentedBlock(body=body),
         leading_lines=first.leading_lines,  # type: ignore[attr-defined]
     )
-    names = {"loss": loss, "grads": grads, "loss_fn": loss_fn, "model": model_text}
+    arguments = ", ".join([model_text, *passed])
+    names = {"loss": loss, "grads": grads, "loss_fn": loss_fn, "model": arguments}
     template = GRADIENT_AUX if aux else GRADIENT
     gradient = template.format(aux=_tuple(aux), **names)
     applied = running or grads

@@ -1,0 +1,336 @@
+"""NNX training steps whose loss reaches another model (GAN steps, issue 13).
+
+``g_loss = criterion(discriminator(generator(z)), valid)`` trains the generator; torch also
+fills the discriminator's ``.grad``. When torch provably discards those gradients
+(``analysis/other_models.discarded``: the discriminator's optimizer zeroes them on every path
+before anything uses them), the step is exactly
+
+    def loss_fn(generator, discriminator):
+        ...
+    g_loss, grads = nnx.value_and_grad(loss_fn)(generator, discriminator)
+
+``nnx.value_and_grad`` differentiates the first argument only; the discriminator is passed as
+a second argument rather than captured, because flax 0.12.8 refuses to update a captured
+module's state inside the transform (``TraceContextError: Cannot mutate BatchStat from a
+different trace level``), while an argument's BatchNorm statistics and Dropout rng counts are
+updated as torch updates them during the generator's forward pass (checked).
+
+A value an other model computed outside the loss (``gen_imgs = generator(z)``, read as
+``gen_imgs.detach()`` in the discriminator's loss) is an array computed outside the loss
+function: ``nnx.value_and_grad`` never differentiates it, so ``.detach()`` is dropped (no
+``jax.lax.stop_gradient`` needed: the array does not depend on the loss function's argument).
+Read without ``.detach()``, torch's backward reaches that model: the same proof is needed.
+A model that is another model's optimizer's must be a plain name, the optimizer's one
+``X.parameters()`` (param groups, a part of the model: not proven, escaped).
+Not done (issue 13, s16): a GAN loop in a function (its end is a path out: escaped), models
+or optimizers in ``self.x`` (trainer classes), dcgan's D step (``netD.zero_grad()``, two
+backward passes with ``.item()`` and ``label.fill_`` between them), a frozen model without an
+optimizer in the loss (a perceptual loss). Models sharing a submodule are not checked (the
+proof reads names); flax 0.12.8 then refuses the call at run time (``ValueError: Inconsistent
+aliasing detected``, checked), never silent numbers. ``parameters``/``named_parameters``/
+``detach`` are names in code, not yet map facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from ml_switcheroo.analysis.other_models import GradientOwner, TorchFacts, discarded
+from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.spec import roles
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.nnx.model import trained_model
+
+Trains = Callable[[cst.BaseExpression, cst.BaseExpression], bool]
+DETACH = "detach"
+STEP = "step"
+# torch.nn.Module methods handing out the parameters (whose .grad a caller may then read)
+PARAMETER_METHODS = frozenset({"parameters", "named_parameters"})
+
+
+@dataclass
+class _Optimizer:
+    """A translated optimizer constructor of the file, the name it is bound to, its model."""
+
+    constructor: cst.Call
+    name: str | None
+    model: cst.BaseExpression | None
+
+
+@dataclass
+class OtherModels:
+    """The models a step's loss reaches besides the one it trains (``called``: passed to the
+    loss function after it, in order; ``detached``: other models' outputs read through
+    ``.detach()``, which the loss function reads as they are)."""
+
+    region: Region
+    ctx: HookContext
+    trains: Trains
+    trained: cst.BaseExpression
+    called: list[str] = field(default_factory=list)
+    detached: set[str] = field(default_factory=set)
+    _optimizers: list[_Optimizer] | None = None
+
+    def accepts(self, callee: cst.BaseExpression, value: cst.BaseExpression | None) -> bool:
+        """Whether the loss may call ``callee`` (not the trained model): another optimizer's
+        model whose gradients torch discards, or an array such a model computed. Raises
+        with the reason when it is such a model and the gradients are not discarded."""
+        model = self._model_of(callee)
+        if model is not None:
+            self._check_discarded(model, callee)
+            if callee.value not in self.called:  # type: ignore[attr-defined]
+                self.called.append(callee.value)  # type: ignore[attr-defined]
+            return True
+        return isinstance(callee, cst.Name) and self._output_of(value) is not None
+
+    def check_outputs(self, forward: list[cst.BaseStatement], bound: set[str]) -> None:
+        """Every array another model computed outside the loss: read only as ``x.detach()``
+        (a constant of the loss function), else that model's gradients must be discarded."""
+        for name, reads in _free_reads(forward, bound).items():
+            value = _one_value(reads[0], self.ctx)
+            model = self._output_of(value)
+            if model is None:
+                continue
+            if all(_detached(read, self.ctx) for read in reads):
+                self.detached.add(name)
+            else:
+                self._check_discarded(model, model)
+
+    def optimizer_discards(self, constructor: cst.Call, name: str) -> str | None:
+        """None when the gradients this step's backward leaves in the model of ``name``
+        (another optimizer, built by ``constructor``) are discarded before it steps; else why
+        not."""
+        try:
+            model = trained_model(constructor, self.ctx)
+        except Untranslatable as exc:
+            return exc.reason
+        if not isinstance(model, cst.Name) or not name.isidentifier():
+            return f"`{name}` or its model `{code_of(model).strip()}` is not a plain name"
+        if not self._one_optimizer_named(name):
+            return f"`{name}` names several optimizers of this file"
+        return self._discarded(GradientOwner(model.value, name))
+
+    def backward_discarded(self, backward: cst.BaseStatement, optimizer: str) -> str | None:
+        """None when the gradients another backward pass leaves in the trained model are
+        discarded before ``optimizer`` steps; else why not."""
+        if not isinstance(self.trained, cst.Name) or not self._one_optimizer_named(optimizer):
+            return f"`{optimizer}` is not one optimizer built under a plain name in this scope"
+        stepped = self._stepped_after(backward)
+        if stepped is None or stepped == optimizer:
+            return "it is not the backward pass of another optimizer's step"
+        owner = GradientOwner(self.trained.value, optimizer)
+        return discarded(backward, owner, _facts(self.ctx), self.ctx.parent_of)
+
+    def without_detach(self, statement: cst.BaseStatement) -> cst.BaseStatement:
+        """``statement`` with ``x.detach()`` read as ``x`` for the detached outputs."""
+        if not self.detached:
+            return statement
+        names = self.detached
+
+        class Undetach(cst.CSTTransformer):
+            def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+                func = original.func
+                if (
+                    isinstance(func, cst.Attribute)
+                    and func.attr.value == DETACH
+                    and isinstance(func.value, cst.Name)
+                    and func.value.value in names
+                    and not original.args
+                ):
+                    return updated.func.value  # type: ignore[attr-defined]
+                return updated
+
+        return statement.visit(Undetach())  # type: ignore[return-value]
+
+    def _check_discarded(self, model: cst.BaseExpression, shown: cst.BaseExpression) -> None:
+        text = code_of(shown).strip()
+        owners = [
+            o for o in self._optimizers_of() if o.model is not None and self.trains(model, o.model)
+        ]
+        if (
+            len(owners) != 1
+            or owners[0].name is None
+            or not isinstance(model, cst.Name)
+            or not self._one_optimizer_named(owners[0].name)
+        ):
+            raise Untranslatable(
+                f"the loss reaches `{text}` too, which is not the model of one optimizer of this "
+                "file built over all of its parameters (`model.parameters()`, bound to a name): "
+                "several models in one loss"
+            )
+        reason = self._discarded(GradientOwner(model.value, owners[0].name))
+        if reason is not None:
+            raise Untranslatable(
+                f"the loss reaches `{text}` too, and torch keeps the gradients this backward "
+                f"pass leaves in it ({reason}): several models trained by one loss"
+            )
+
+    def _stepped_after(self, backward: cst.BaseStatement) -> str | None:
+        """The optimizer of the scope whose ``name.step()`` is the first step after
+        ``backward`` in its block, with no other backward pass between (the backward pass
+        is that step's: translated or escaped with it)."""
+        block = self.ctx.parent_of(backward)
+        statements = list(getattr(block, "body", ()))
+        index = next((i for i, s in enumerate(statements) if s is backward), None)
+        if index is None:
+            return None
+        names = {o.name for o in self._optimizers_of() if o.name is not None}
+        for statement in statements[index + 1 :]:
+            call = _lone_method_call(statement)
+            if call is None:
+                continue
+            method, receiver = call
+            if method in self.ctx.semantic_map.backward_methods:
+                return None
+            if method == STEP:
+                return receiver if receiver in names else None
+        return None
+
+    def _one_optimizer_named(self, name: str) -> bool:
+        """``name`` is bound by one optimizer constructor of the file (its zero_grad() and
+        uses, found by name, are that optimizer's)."""
+        return [o.name for o in self._optimizers_of()].count(name) == 1
+
+    def _discarded(self, owner: GradientOwner) -> str | None:
+        backward = self.region.backward
+        assert backward is not None
+        return discarded(backward.statement, owner, _facts(self.ctx), self.ctx.parent_of)
+
+    def _model_of(self, callee: cst.BaseExpression) -> cst.BaseExpression | None:
+        """``callee`` when it is the model of another translated optimizer of the file."""
+        if not isinstance(callee, cst.Name):
+            return None
+        for optimizer in self._optimizers_of():
+            model = optimizer.model
+            other = model is not None and not self.trains(model, self.trained)
+            if other and self.trains(callee, model):  # type: ignore[arg-type]
+                return callee
+        return None
+
+    def _output_of(self, value: cst.BaseExpression | None) -> cst.Name | None:
+        """The model ``M`` of ``value = M(...)``, another optimizer's model."""
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Name):
+            model = self._model_of(value.func)
+            return model if isinstance(model, cst.Name) else None
+        return None
+
+    def _optimizers_of(self) -> list[_Optimizer]:
+        """The translated optimizer constructors of the step's scope (its function, else the
+        module: names there mean what they mean at the step), each with its model (None when
+        its parameters are not one model's)."""
+        if self._optimizers is None:
+            scope = _function_of(self.region.anchor.call, self.ctx)
+            root = _root(self.region.anchor.call, self.ctx)
+            found = []
+            for node in _walk(root):
+                if (
+                    isinstance(node, cst.Call)
+                    and _is_constructor(node, self.ctx)
+                    and _function_of(node, self.ctx) is scope
+                ):
+                    target = self.ctx.assigned_to(node)
+                    name = target.value if isinstance(target, cst.Name) else None
+                    found.append(_Optimizer(node, name, _model_or_none(node, self.ctx)))
+            self._optimizers = found
+        return self._optimizers
+
+
+def _lone_method_call(statement: cst.BaseStatement) -> tuple[str, str | None] | None:
+    """``(method, receiver name)`` of ``x.method(...)`` alone on its line."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    call = small.value if isinstance(small, cst.Expr) else None
+    if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
+        return None
+    receiver = call.func.value
+    return call.func.attr.value, receiver.value if isinstance(receiver, cst.Name) else None
+
+
+def _facts(ctx: HookContext) -> TorchFacts:
+    """The map's torch facts the proof reads (the clip functions by their last name)."""
+    zeroes = ctx.semantic_map.module_zero_grad_methods | {"zero_grad"}
+    clips = {
+        name.rsplit(".", 1)[-1]
+        for name, entry in ctx.semantic_map.apis.items()
+        if entry.role == roles.CLIP
+    }
+    return TorchFacts(
+        ctx.semantic_map.backward_methods,
+        frozenset(zeroes),
+        ctx.semantic_map.gradient_attributes,
+        frozenset(clips | PARAMETER_METHODS),
+    )
+
+
+def _model_or_none(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression | None:
+    if not ctx.translates(constructor):
+        return None
+    try:
+        return trained_model(constructor, ctx)
+    except Untranslatable:
+        return None
+
+
+def _is_constructor(call: cst.Call, ctx: HookContext) -> bool:
+    entries = (ctx.semantic_map.apis.get(q) for q in ctx.qualify(call.func))
+    return any(e is not None and e.role == roles.CONSTRUCTOR for e in entries)
+
+
+def _free_reads(forward: list[cst.BaseStatement], bound: set[str]) -> dict[str, list[cst.Name]]:
+    """The reads of each name the statements read but do not bind."""
+    reads: dict[str, list[cst.Name]] = {}
+    for statement in forward:
+        attributes = {id(n.attr) for n in _walk(statement) if isinstance(n, cst.Attribute)}
+        for node in _walk(statement):
+            free = isinstance(node, cst.Name) and node.value not in bound
+            if free and id(node) not in attributes:
+                reads.setdefault(node.value, []).append(node)
+    return reads
+
+
+def _detached(read: cst.Name, ctx: HookContext) -> bool:
+    """``read`` is ``x`` of ``x.detach()`` (no argument)."""
+    attribute = ctx.parent_of(read)
+    call = ctx.parent_of(attribute) if attribute is not None else None
+    return (
+        isinstance(attribute, cst.Attribute)
+        and attribute.value is read
+        and attribute.attr.value == DETACH
+        and isinstance(call, cst.Call)
+        and call.func is attribute
+        and not call.args
+    )
+
+
+def _one_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
+    values = ctx.origins(node)
+    distinct = list({id(v): v for v in values}.values()) if values is not None else []
+    return distinct[0] if len(distinct) == 1 else None
+
+
+def _function_of(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode | None:
+    """The innermost function holding ``node`` (None: the module)."""
+    parent = ctx.parent_of(node)
+    while parent is not None and not isinstance(parent, (cst.FunctionDef, cst.Lambda)):
+        parent = ctx.parent_of(parent)
+    return parent
+
+
+def _root(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode:
+    while (parent := ctx.parent_of(node)) is not None:
+        node = parent
+    return node
+
+
+def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.children))

@@ -1,0 +1,196 @@
+"""GAN training loops (two models, two optimizers), run twice: the torch script as written
+on torch models, and the NNX codemod's own translation of it on NNX models with the same
+weights, in float64. What is compared: every recorded loss, the final parameters of both
+models and the discriminator's BatchNorm running mean when it has one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import torch
+from flax import nnx
+
+from tests.differential.harness import float64
+from tests.differential.nnx_loops import translate_nnx
+
+LATENT, IMAGE, HIDDEN = 3, 4, 6
+BATCHES = 12
+BATCH = 5
+EPOCHS = 3  # 36 iterations
+# torch's BatchNorm running mean moves by `momentum`; flax's keeps `momentum` of the old one
+TORCH_MOMENTUM = 0.1
+
+
+class TorchMlp(torch.nn.Module):
+    """Linear, tanh, (BatchNorm,) Linear."""
+
+    def __init__(self, sizes: tuple[int, int, int], norm: bool = False) -> None:
+        super().__init__()
+        self.hidden = torch.nn.Linear(sizes[0], sizes[1])
+        self.norm = torch.nn.BatchNorm1d(sizes[1], momentum=TORCH_MOMENTUM) if norm else None
+        self.out = torch.nn.Linear(sizes[1], sizes[2])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.hidden(x))
+        if self.norm is not None:  # after tanh: a shift of the input is not normalised away
+            h = self.norm(h)
+        return self.out(h)
+
+
+class NnxMlp(nnx.Module):
+    """The same network in NNX (the BatchNorm without scale and bias: torch's start at 1, 0)."""
+
+    def __init__(self, sizes: tuple[int, int, int], norm: bool, rngs: nnx.Rngs) -> None:
+        self.hidden = nnx.Linear(sizes[0], sizes[1], rngs=rngs, param_dtype=jnp.float64)
+        self.norm = (
+            nnx.BatchNorm(
+                sizes[1],
+                momentum=1 - TORCH_MOMENTUM,
+                epsilon=1e-5,
+                use_scale=False,
+                use_bias=False,
+                dtype=jnp.float64,
+                param_dtype=jnp.float64,
+                rngs=rngs,
+            )
+            if norm
+            else None
+        )
+        self.out = nnx.Linear(sizes[1], sizes[2], rngs=rngs, param_dtype=jnp.float64)
+
+    def __call__(self, x: Any) -> Any:
+        h = jnp.tanh(self.hidden(x))
+        if self.norm is not None:
+            h = self.norm(h)
+        return self.out(h)
+
+
+LAYERS = ("hidden", "out")
+G_SIZES = (LATENT, HIDDEN, IMAGE)
+D_SIZES = (IMAGE, HIDDEN, 1)
+
+
+def torch_models(seed: int, norm: bool) -> tuple[TorchMlp, TorchMlp]:
+    torch.manual_seed(seed)
+    discriminator = TorchMlp(D_SIZES, norm)
+    if discriminator.norm is not None:  # no affine parameters: NnxMlp has none
+        discriminator.norm.weight.requires_grad_(False)
+        discriminator.norm.bias.requires_grad_(False)
+    return TorchMlp(G_SIZES), discriminator
+
+
+def nnx_copy(model: TorchMlp, sizes: tuple[int, int, int]) -> NnxMlp:
+    """An NNX network with ``model``'s weights."""
+    net = NnxMlp(sizes, model.norm is not None, nnx.Rngs(0))
+    for name in LAYERS:
+        layer = getattr(model, name)
+        getattr(net, name).kernel[...] = jnp.asarray(layer.weight.detach().numpy().T)
+        getattr(net, name).bias[...] = jnp.asarray(layer.bias.detach().numpy())
+    if net.norm is not None:  # flax 0.12.8 keeps the statistics in float32 whatever the dtypes
+        net.norm.mean.value = jnp.zeros(sizes[1], jnp.float64)
+        net.norm.var.value = jnp.ones(sizes[1], jnp.float64)
+    return net
+
+
+def torch_state(model: TorchMlp) -> list[np.ndarray]:
+    arrays = [
+        a.detach().numpy()
+        for name in LAYERS
+        for a in (getattr(model, name).weight.T, getattr(model, name).bias)
+    ]
+    if model.norm is not None:
+        arrays.append(model.norm.running_mean.numpy())
+    return arrays
+
+
+def nnx_state(model: NnxMlp) -> list[np.ndarray]:
+    arrays = [
+        np.asarray(a[...])
+        for name in LAYERS
+        for a in (getattr(model, name).kernel, getattr(model, name).bias)
+    ]
+    if model.norm is not None:
+        arrays.append(np.asarray(model.norm.mean[...]))
+    return arrays
+
+
+def batches(seed: int) -> list[tuple[np.ndarray, ...]]:
+    """(noise, real images, the `valid` label, the `fake` label) per batch."""
+    rng = np.random.default_rng(seed)
+    return [
+        (
+            rng.normal(size=(BATCH, LATENT)),
+            rng.normal(size=(BATCH, IMAGE)),
+            np.ones((BATCH, 1)),
+            np.zeros((BATCH, 1)),
+        )
+        for _ in range(BATCHES)
+    ]
+
+
+@dataclass
+class GanRun:
+    g_losses: list[float]
+    d_losses: list[float]
+    state: list[np.ndarray]  # the generator's parameters, then the discriminator's
+
+
+def run_torch_gan(source: str, norm: bool = False, seed: int = 0) -> GanRun:
+    """``source`` run as written on torch models (``make_generator()``, ``make_discriminator()``)."""
+    with float64():
+        generator, discriminator = torch_models(seed, norm)
+        data = [tuple(torch.from_numpy(a) for a in batch) for batch in batches(seed)]
+        scope = _scope(generator, discriminator, data)
+        exec(compile(source, "<torch gan>", "exec"), scope)
+        state = [*torch_state(generator), *torch_state(discriminator)]
+        return GanRun(_floats(scope["g_losses"]), _floats(scope["d_losses"]), state)
+
+
+def run_nnx_gan(translated: str, norm: bool = False, seed: int = 0) -> GanRun:
+    """The translation run on NNX copies of the torch models ``run_torch_gan`` starts from."""
+    with float64():
+        torch_generator, torch_discriminator = torch_models(seed, norm)
+        generator = nnx_copy(torch_generator, G_SIZES)
+        discriminator = nnx_copy(torch_discriminator, D_SIZES)
+        data = [tuple(jnp.asarray(a) for a in batch) for batch in batches(seed)]
+        scope = _scope(generator, discriminator, data)
+        exec(compile(translated, "<nnx gan>", "exec"), scope)
+        state = [*nnx_state(generator), *nnx_state(discriminator)]
+        return GanRun(_floats(scope["g_losses"]), _floats(scope["d_losses"]), state)
+
+
+def _scope(generator: Any, discriminator: Any, data: list[Any]) -> dict[str, Any]:
+    return {
+        "make_generator": lambda: generator,
+        "make_discriminator": lambda: discriminator,
+        "loader": data,
+        "g_losses": [],
+        "d_losses": [],
+        "EPOCHS": EPOCHS,
+        "N_CRITIC": 3,
+    }
+
+
+def _floats(values: list[Any]) -> list[float]:
+    return [float(v) for v in values]
+
+
+def worst_gan_rel(torch_run: GanRun, nnx_run: GanRun) -> float:
+    """The worst relative difference over both losses and both models' final state."""
+    pairs = []
+    for a, b in ((torch_run.g_losses, nnx_run.g_losses), (torch_run.d_losses, nnx_run.d_losses)):
+        assert len(a) == len(b) and a, (len(a), len(b))
+        pairs.append((np.asarray(a), np.asarray(b)))
+    pairs += list(zip(torch_run.state, nnx_run.state, strict=True))
+    return max(
+        float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(a))), 1e-300)) for a, b in pairs
+    )
+
+
+def translated_gan_rel(source: str, norm: bool = False) -> tuple[str, float]:
+    """The NNX translation of ``source`` and its worst relative difference from torch."""
+    translated = translate_nnx(source)
+    return translated, worst_gan_rel(run_torch_gan(source, norm), run_nnx_gan(translated, norm))
