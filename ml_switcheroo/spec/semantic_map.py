@@ -138,7 +138,15 @@ _PARAMETER_KEYS = {
     "mask",
     "path_mask",
 }
-_TENSOR_KEYS = {"literals", "ignore", "dtypes", "packages", "python_values", "python_methods"}
+_TENSOR_KEYS = {
+    "literals",
+    "copies",
+    "ignore",
+    "dtypes",
+    "packages",
+    "python_values",
+    "python_methods",
+}
 DTYPE_FORMATS = ("float64", "float32")
 _TYPE_KEYS = {"aliases", "parameter_names", "translated"}
 _TRANSLATED_KEYS = {"members", "reason", "suggest", "inline"}
@@ -360,6 +368,9 @@ class TensorValueSpec:
     """Which torch values may stand for a Python number in a hyper-parameter."""
 
     literals: Mapping[str, Signature] = field(default_factory=dict)  # `torch.tensor(0.1)`
+    # Those of ``literals`` that always copy their data: a tensor of an expression
+    # (`torch.tensor(cfg.lr)`) stands for `float(cfg.lr)` only through these.
+    copies: frozenset[str] = frozenset()
     ignore: frozenset[str] = frozenset()  # arguments of those calls that keep the value
     dtypes: Mapping[str, str] = field(default_factory=dict)  # `torch.float64` -> "float64"
     packages: frozenset[str] = frozenset()  # calls into these return tensors...
@@ -856,6 +867,7 @@ class _Checker:
 
         return TensorValueSpec(
             literals=signatures,
+            copies=names("copies"),
             ignore=names("ignore", dotted=False),
             dtypes=dict(dtypes),
             packages=names("packages"),
