@@ -250,7 +250,7 @@ MESSAGES: dict[str, Message] = {
     ),
     f.TENSOR_OF_EXPRESSION: (
         "`{shown}` becomes `float({data})`: {rounding} (measured on float64 parameters, 60 "
-        "updates: SGD 1e-8, Adam 1e-9, AdamW 1e-6 relative)",
+        "updates: SGD and Adam about 1e-8, AdamW about 1e-6 relative)",
         None,
     ),
     f.TENSOR_OF_TENSOR: (
