@@ -865,9 +865,15 @@ class _Checker:
         def names(key: str, dotted: bool = True) -> frozenset[str]:
             return frozenset(self.names(section, key, f"'tensor_values.{key}'", dotted=dotted))
 
+        copies = names("copies")
+        for name in sorted(copies - set(signatures)):
+            self.fail(
+                f"'tensor_values.copies' {name!r} is not one of its literals",
+                line=section.lines.get("copies", line),
+            )
         return TensorValueSpec(
             literals=signatures,
-            copies=names("copies"),
+            copies=copies,
             ignore=names("ignore", dotted=False),
             dtypes=dict(dtypes),
             packages=names("packages"),
