@@ -40,6 +40,8 @@ class Names:
     value: Callable[[cst.BaseExpression], cst.BaseExpression | None]
     qualified: Callable[[cst.BaseExpression], list[str]]
     module_self: bool = False  # `self` is a model (its class derives from a module class)
+    # Whether the file's code binds a name where a node is (so it is not the builtin), or may.
+    binds: Callable[[cst.CSTNode, str], bool] = lambda node, name: True
 
 
 def is_module_class(

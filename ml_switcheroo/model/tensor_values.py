@@ -6,12 +6,21 @@ tensor made from one number literal (the map's ``tensor_values.literals``) is re
 number; any other argument whose value is a torch tensor escapes. The dtype matters: a float
 literal not exactly representable in float32 is rounded when torch's default dtype is float32,
 which the codemod cannot see (the conversion happens with a warning; see ``_rounding``).
+
+A tensor of an expression through a call that copies its data (``tensor_values.copies``:
+``torch.tensor(cfg.lr, device=device)``) becomes ``float(cfg.lr)``: torch's value exactly when
+the expression is an int, a float64 number or tensor, or the default dtype is float64; a Python
+float under float32 default dtype is rounded and computed with in float32 (a warning, see
+``_expression_rounding``). Escapes: an expression that is no single number (a list, a string),
+that is a torch tensor (its shape and in-place writes are not followed), or a call that may
+return the expression itself (``torch.as_tensor``: torch's optimizer would hold that tensor).
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import libcst as cst
@@ -23,11 +32,27 @@ from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.findings import Finding, Render
 from ml_switcheroo.spec.semantic_map import SemanticMap, TensorValueSpec
-from ml_switcheroo.spec.signature import NotALiteral, Parameter, code_of, literal_value
+from ml_switcheroo.spec.signature import NotALiteral, Parameter, Signature, code_of, literal_value
 
 DTYPE = "dtype"  # the argument of a literal tensor call that sets its dtype
 _MAX_DEPTH = 8  # names followed through assignments
 _INT64 = 2**63
+FLOAT = "float"  # the builtin an expression's tensor becomes a number through
+# Expressions that are no single number: `torch.tensor([lr])`, `torch.tensor("1e-3")`.
+_NOT_SCALARS = (
+    cst.List,
+    cst.Tuple,
+    cst.Set,
+    cst.Dict,
+    cst.ListComp,
+    cst.SetComp,
+    cst.DictComp,
+    cst.GeneratorExp,
+    cst.SimpleString,
+    cst.ConcatenatedString,
+    cst.FormattedString,
+    cst.Lambda,
+)
 
 
 def replace_tensor_literals(
@@ -45,7 +70,7 @@ def replace_tensor_literals(
     Calls the map knows (optimizers, schedulers: ``SequentialLR(opt, [warmup, cosine])``) are
     not tensors."""
     spec = semantic_map.tensor_values
-    names = Names(names.value, _unless_mapped(names.qualified, semantic_map))
+    names = replace(names, qualified=_unless_mapped(names.qualified, semantic_map))
     warnings: list[str] = []
     skipped = set(skip) | call.entry.ignore
     for name, arg in call.args.items():
@@ -101,7 +126,8 @@ def _replaced(
 def _number(
     node: cst.Call, names: Names, spec: TensorValueSpec, warnings: list[str], render: Render
 ) -> cst.BaseExpression | None:
-    """The number literal of ``torch.tensor(<number>, ...)``; None for any other call."""
+    """The number of ``torch.tensor(<number>, ...)`` (``float(<expression>)`` for a tensor
+    of an expression, see ``_expression``); None for any other call."""
     api = next((n for n in names.qualified(node.func) if n in spec.literals), None)
     if api is None:
         return None
@@ -113,17 +139,87 @@ def _number(
         raise Untranslatable(f"`{shown}` is a torch tensor, and {exc.reason}") from None
     data = bound[signature.parameters[0].name].value
     number = _literal(data)
+    if number is _NOT_A_LITERAL and not _not_a_scalar(data, names, 0):
+        return _expression(node, api, data, names, spec, warnings, render)
     if isinstance(number, bool) or not isinstance(number, (int, float)):
         raise render(Finding(findings.TENSOR_NOT_A_NUMBER, {"shown": shown, "data": _code(data)}))
-    for parameter in signature.parameters[1:]:
-        if parameter.name in bound and parameter.name != DTYPE:
-            value = bound[parameter.name].value
-            _check_neutral(shown, parameter.name, value, parameter, spec, render)
-    dtype = _dtype(shown, bound.get(DTYPE), names, spec)
+    dtype = _checked_dtype(shown, signature, bound, names, spec, render)
     warning = _rounding(shown, number, dtype, render)
     if warning:
         warnings.append(warning)
     return data
+
+
+def _checked_dtype(
+    shown: str,
+    signature: Signature,
+    bound: dict[str, cst.Arg],
+    names: Names,
+    spec: TensorValueSpec,
+    render: Render,
+) -> str | None:
+    """The tensor's dtype (see ``_dtype``), once its other arguments keep the number."""
+    for parameter in signature.parameters[1:]:
+        if parameter.name in bound and parameter.name != DTYPE:
+            value = bound[parameter.name].value
+            _check_neutral(shown, parameter.name, value, parameter, spec, render)
+    return _dtype(shown, bound.get(DTYPE), names, spec)
+
+
+def _expression(
+    node: cst.Call,
+    api: str,
+    data: cst.BaseExpression,
+    names: Names,
+    spec: TensorValueSpec,
+    warnings: list[str],
+    render: Render,
+) -> cst.BaseExpression:
+    """``float(<data>)`` for ``torch.tensor(<data>, ...)`` of an expression that may be one
+    number; escapes when it is a torch tensor, when the call may return it uncopied, or when
+    ``float`` is the file's name there."""
+    shown, data_code = _code(node), _code(data)
+    values = {"shown": shown, "data": data_code}
+    found = _tensor_source(data, names, spec, 0)
+    if found is not None:
+        raise render(Finding(findings.TENSOR_OF_TENSOR, {**values, "origin": found[1]}))
+    if api not in spec.copies:
+        raise render(Finding(findings.TENSOR_MAY_ALIAS, {**values, "api": api}))
+    if names.binds(node, FLOAT):
+        raise render(Finding(findings.TENSOR_FLOAT_SHADOWED, values))
+    signature = spec.literals[api]
+    dtype = _checked_dtype(shown, signature, signature.bind(node), names, spec, render)
+    if dtype != "float64":
+        rounding = _expression_rounding(data_code, dtype)
+        finding = Finding(findings.TENSOR_OF_EXPRESSION, {**values, **rounding})
+        warnings.append(render(finding).reason)
+    return cst.Call(cst.Name(FLOAT), [cst.Arg(data)])
+
+
+def _expression_rounding(data: str, dtype: str | None) -> dict[str, str]:
+    """The warning's words on what torch rounds: a float32 tensor, or under the default dtype."""
+    if dtype == "float32":
+        return {"rounding": "torch rounds it to float32 and computes with it in float32"}
+    return {
+        "rounding": f"torch's value when `{data}` is an int, a float64 number or tensor, or "
+        "torch's default dtype is float64; a Python float under float32 default dtype (torch's "
+        "usual) is rounded to float32 and computed with in float32"
+    }
+
+
+def _not_a_scalar(node: cst.BaseExpression, names: Names, depth: int) -> bool:
+    """``node`` (or the one value a name holds) is a container, a string or a literal that is
+    no number: its tensor is no single number torch's optimizer takes as ``float()`` does."""
+    if isinstance(node, _NOT_SCALARS):
+        return True
+    literal = _literal(node)
+    if literal is not _NOT_A_LITERAL:
+        return isinstance(literal, bool) or not isinstance(literal, (int, float))
+    if isinstance(node, (cst.Name, cst.Attribute)) and depth < _MAX_DEPTH:
+        value = names.value(node)
+        if value is not None and value is not node:
+            return _not_a_scalar(value, names, depth + 1)
+    return False
 
 
 def _check_neutral(

@@ -198,10 +198,23 @@ class HookContexts:
         if self._user_expressions is None:
             found: list[tuple[cst.Call, UserExpression]] = []
             for site in self.plan().sites:
-                for hint, value in _argument_values(site):
+                for hint, value in [*_argument_values(site), *self._tensor_data(site)]:
                     found.append((site.call, UserExpression(value, hint, len(found))))
             self._user_expressions = found
         return self._user_expressions
+
+    def _tensor_data(self, site: Any) -> list[tuple[str, cst.BaseExpression]]:
+        """The data of each argument that is a tensor call of the map's ``tensor_values``
+        (``torch.tensor(cfg.lr)`` becomes ``float(cfg.lr)``: ``cfg.lr`` is the user's)."""
+        literals = self.semantic_map.tensor_values.literals
+        qualify = self.resolver().imported_names
+        return [
+            (hint, value.args[0].value)
+            for hint, value in _argument_values(site)
+            if isinstance(value, cst.Call)
+            and value.args
+            and any(name in literals for name in qualify(value.func))
+        ]
 
     def _visible_names(self, node: cst.CSTNode) -> frozenset[str]:
         """Names assigned or read in the scope of ``node`` and its enclosing scopes."""

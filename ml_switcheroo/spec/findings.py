@@ -78,6 +78,10 @@ TENSOR_NOT_A_NUMBER = "tensor_not_a_number"  # values: shown, data
 TENSOR_ARGUMENT_CHANGES_NUMBER = "tensor_argument_changes_number"  # values: shown, name, value
 TENSOR_ROUNDED = "tensor_rounded"  # a warning; values: shown, where, rounded, number, relative
 TENSOR_HYPERPARAMETER = "tensor_hyperparameter"  # values: name, value, detail, shown
+TENSOR_OF_EXPRESSION = "tensor_of_expression"  # a warning; values: shown, data, rounding
+TENSOR_OF_TENSOR = "tensor_of_tensor"  # values: shown, data, origin
+TENSOR_MAY_ALIAS = "tensor_may_alias"  # values: shown, data, api
+TENSOR_FLOAT_SHADOWED = "tensor_float_shadowed"  # values: shown, data
 
 KINDS = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)

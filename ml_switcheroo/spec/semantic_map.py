@@ -138,7 +138,15 @@ _PARAMETER_KEYS = {
     "mask",
     "path_mask",
 }
-_TENSOR_KEYS = {"literals", "ignore", "dtypes", "packages", "python_values", "python_methods"}
+_TENSOR_KEYS = {
+    "literals",
+    "copies",
+    "ignore",
+    "dtypes",
+    "packages",
+    "python_values",
+    "python_methods",
+}
 DTYPE_FORMATS = ("float64", "float32")
 _TYPE_KEYS = {"aliases", "parameter_names", "translated"}
 _TRANSLATED_KEYS = {"members", "reason", "suggest", "inline"}
@@ -360,6 +368,9 @@ class TensorValueSpec:
     """Which torch values may stand for a Python number in a hyper-parameter."""
 
     literals: Mapping[str, Signature] = field(default_factory=dict)  # `torch.tensor(0.1)`
+    # Those of ``literals`` that always copy their data: a tensor of an expression
+    # (`torch.tensor(cfg.lr)`) stands for `float(cfg.lr)` only through these.
+    copies: frozenset[str] = frozenset()
     ignore: frozenset[str] = frozenset()  # arguments of those calls that keep the value
     dtypes: Mapping[str, str] = field(default_factory=dict)  # `torch.float64` -> "float64"
     packages: frozenset[str] = frozenset()  # calls into these return tensors...
@@ -854,8 +865,15 @@ class _Checker:
         def names(key: str, dotted: bool = True) -> frozenset[str]:
             return frozenset(self.names(section, key, f"'tensor_values.{key}'", dotted=dotted))
 
+        copies = names("copies")
+        for name in sorted(copies - set(signatures)):
+            self.fail(
+                f"'tensor_values.copies' {name!r} is not one of its literals",
+                line=section.lines.get("copies", line),
+            )
         return TensorValueSpec(
             literals=signatures,
+            copies=copies,
             ignore=names("ignore", dotted=False),
             dtypes=dict(dtypes),
             packages=names("packages"),

@@ -263,7 +263,7 @@ class HookContext:
         """Name resolution at this call, for ``core.parameters`` and ``core.tensor_values``."""
         spec = self.semantic_map.parameters
         module_self = is_module_class(self.enclosing_class, self.qualify, spec)
-        return Names(self.lookup, self.qualify, module_self)
+        return Names(self.lookup, self.qualify, module_self, self.binds)
 
     def fold(self, call: cst.CSTNode) -> None:
         """Record that ``call`` (a scheduler or clip of this optimizer) is part of the result."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.rewrite.report import Record
 from tests.support import SwitcherooTest, run_codemod
 
@@ -169,11 +170,11 @@ class TensorValuedArgumentTest(SwitcherooTest):
         )
         self.assertIn("`b1` is `torch.tensor(0.9)`", reason)
 
-    def test_tensor_of_a_name_escapes(self) -> None:
+    def test_tensor_of_a_list_of_a_name_escapes(self) -> None:
         reason = self.escape_reason(
-            "import torch\nopt = torch.optim.SGD(p, lr=torch.tensor(args.lr))\n"
+            "import torch\nopt = torch.optim.SGD(p, lr=torch.tensor([args.lr]))\n"
         )
-        self.assertIn("which is not a number literal", reason)
+        self.assertIn("is a torch tensor of `[args.lr]`, which is not one number", reason)
 
     def test_tensor_that_requires_grad_escapes(self) -> None:
         reason = self.escape_reason(
@@ -198,6 +199,129 @@ class TensorValuedArgumentTest(SwitcherooTest):
             "import torch\nopt = torch.optim.SGD(p, lr=torch.Tensor([0.1]))\n"
         )
         self.assertIn("`lr=torch.Tensor([0.1])` is a torch tensor", reason)
+
+
+class TensorOfExpressionTest(SwitcherooTest):
+    """``torch.tensor(<expression>)`` (torchrl: ``lr=torch.tensor(cfg.optim.lr, device=device)``)
+    is ``float(<expression>)``: torch.tensor copies its data, whatever it is."""
+
+    def escape_reason(self, source: str) -> str:
+        escaped = [r for r in self.records(source) if r.kind == "escaped"]
+        self.assertEqual(len(escaped), 1, escaped)
+        return escaped[0].reason
+
+    def only_record(self, call: str) -> Record:
+        (record,) = self.records(
+            f"import torch\nopt = torch.optim.Adam(model.parameters(), lr={call})\n"
+        )
+        self.assertEqual(record.kind, "converted")
+        return record
+
+    def test_tensor_of_a_config_value_becomes_its_float(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            opt = torch.optim.Adam(actor.parameters(), lr=torch.tensor(cfg.optim.lr, device=device), eps=1e-5)
+            """,
+            """
+            import optax
+            opt = optax.adam(learning_rate=float(cfg.optim.lr), eps=1e-5)
+            """,
+        )
+
+    def test_tensor_of_an_expression_warns_that_torch_may_round_it(self) -> None:
+        (warning,) = self.only_record("torch.tensor(cfg.lr)").warnings
+        self.assertIn("`torch.tensor(cfg.lr)` becomes `float(cfg.lr)`", warning)
+        self.assertIn("a Python float under float32 default dtype", warning)
+
+    def test_float32_tensor_of_an_expression_warns_that_torch_rounds_it(self) -> None:
+        (warning,) = self.only_record("torch.tensor(cfg.lr, dtype=torch.float32)").warnings
+        self.assertIn("torch rounds it to float32", warning)
+
+    def test_float64_tensor_of_an_expression_has_no_warning(self) -> None:
+        self.assertEqual(self.only_record("torch.tensor(cfg.lr, dtype=torch.double)").warnings, ())
+
+    def test_tensor_of_an_expression_in_a_scheduler_becomes_its_float(self) -> None:
+        out = run_codemod(
+            "import torch\nopt = torch.optim.SGD(p, lr=0.5)\n"
+            "sched = torch.optim.lr_scheduler.StepLR(opt, 30, gamma=torch.tensor(cfg.gamma))\n"
+            + loop("opt.step();sched.step()")
+        )
+        self.assertIn(
+            "sched = (lambda gamma: lambda count: 0.5 * float(gamma) ** (count // 30))(cfg.gamma)",
+            out,
+        )
+
+    def test_tensor_of_a_name_bound_to_a_list_escapes(self) -> None:
+        reason = self.escape_reason(
+            "import torch\nlrs = [0.1]\nopt = torch.optim.SGD(p, lr=torch.tensor(lrs))\n"
+        )
+        self.assertIn(
+            "`torch.tensor(lrs)` is a torch tensor of `lrs`, which is not one number", reason
+        )
+
+    def test_tensor_of_a_string_escapes(self) -> None:
+        reason = self.escape_reason(
+            "import torch\nopt = torch.optim.SGD(p, lr=torch.tensor(f'{lr}'))\n"
+        )
+        self.assertIn("which is not one number", reason)
+
+    def test_tensor_of_an_expression_that_requires_grad_escapes(self) -> None:
+        reason = self.escape_reason(
+            "import torch\nopt = torch.optim.SGD(p, lr=torch.tensor(cfg.lr, requires_grad=True))\n"
+        )
+        self.assertIn("with `requires_grad=True`", reason)
+
+    def test_tensor_of_an_expression_with_an_integer_dtype_escapes(self) -> None:
+        reason = self.escape_reason(
+            "import torch\nopt = torch.optim.SGD(p, lr=torch.tensor(cfg.lr, dtype=torch.int64))\n"
+        )
+        self.assertIn("of dtype `torch.int64`", reason)
+
+    def test_tensor_of_a_torch_tensor_escapes(self) -> None:
+        reason = self.escape_reason(
+            "import torch\nbase = torch.ones(3)\nopt = torch.optim.SGD(p, lr=torch.tensor(base))\n"
+        )
+        self.assertIn("is a torch tensor of the torch tensor `base` (`torch.ones(3)`)", reason)
+
+    def test_as_tensor_of_an_expression_escapes_as_it_may_not_copy(self) -> None:
+        reason = self.escape_reason(
+            "import torch\nopt = torch.optim.SGD(p, lr=torch.as_tensor(cfg.lr))\n"
+        )
+        self.assertIn("torch.as_tensor does not copy it", reason)
+
+    def test_as_tensor_of_a_tensor_changed_in_place_escapes(self) -> None:
+        reason = self.escape_reason(
+            "import torch\ndef build(p, lr_t):\n"
+            "    opt = torch.optim.SGD(p, lr=torch.as_tensor(lr_t))\n"
+            "    lr_t.fill_(0.01)\n    return opt\n"
+        )
+        self.assertIn("a write to it (`.fill_()`, `.copy_()`) would change torch's lr", reason)
+
+    def test_name_bound_to_a_tensor_of_an_expression_changed_in_place_escapes(self) -> None:
+        reason = self.escape_reason(
+            "import torch\nlr_t = torch.tensor(cfg.lr)\n"
+            "opt = torch.optim.SGD(p, lr=lr_t)\nlr_t.copy_(lr_t * 0.5)\n"
+        )
+        self.assertIn("`lr=lr_t` is a torch tensor (`lr_t` is `torch.tensor(cfg.lr)`)", reason)
+
+    def test_tensor_of_an_expression_where_float_is_the_files_name_escapes(self) -> None:
+        reason = self.escape_reason(
+            "import torch\nfloat = make_float\nopt = torch.optim.SGD(p, lr=torch.tensor(cfg.lr))\n"
+        )
+        self.assertIn("`float` is a name of this file here", reason)
+
+    def test_nnx_target_makes_the_tensor_of_an_expression_its_float(self) -> None:
+        out = run_codemod(
+            "import torch\nmodel = make_model()\n"
+            "opt = torch.optim.AdamW(model.parameters(), lr=torch.tensor(cfg.lr, device=device))\n",
+            TorchToNNX,
+        )
+        self.assertIn(
+            "opt = nnx.Optimizer(model, optax.adamw(learning_rate=float(cfg.lr), weight_decay=0.01), "
+            "wrt=nnx.Param)",
+            out,
+        )
 
 
 class PythonValuedArgumentTest(SwitcherooTest):

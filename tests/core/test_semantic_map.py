@@ -307,6 +307,15 @@ def test_tensor_literal_signature_starts_with_the_value(tmp_path: Path) -> None:
     assert error.line == 3
 
 
+def test_tensor_copies_must_be_literals(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        "tensor_values:\n  literals: {mylib.scalar: 'value'}\n  copies: [mylib.other]\n",
+    )
+    assert "'tensor_values.copies' 'mylib.other' is not one of its literals" in str(error)
+    assert error.line == 3
+
+
 def test_user_map_without_the_sections_keeps_the_shipped_ones(tmp_path: Path) -> None:
     semantic_map = load_semantic_map([write_map(tmp_path, "version: 1\n")])
     assert "torch.tensor" in semantic_map.tensor_values.literals

@@ -48,6 +48,7 @@ from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.model.translate import BoundCall, render_value
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
@@ -58,6 +59,7 @@ from ml_switcheroo.targets.nnx.wrappers import (
     one_origin_through_wrappers,
     unwrapped_values,
 )
+from ml_switcheroo.targets.optax.clipping import clip_expression
 
 GRADIENT = "{loss}, {grads} = nnx.value_and_grad({loss_fn})({model})"
 GRADIENT_AUX = "({loss}, {aux}), {grads} = nnx.value_and_grad({loss_fn}, has_aux=True)({model})"
@@ -89,12 +91,28 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
             statements = [_rendered_branch(region, region.branch, names, ctx)]
     except Untranslatable as exc:
         suggestion = SUGGESTION.format(**names)
-        if region.clipped:
+        if region.clipped and not _unfolded_clips(region, ctx):
             suggestion += f"\n{CLIPPED.format(**names)}"
             suggestion += "".join(f"\n{line}" for line in _norm_lines(region, ctx))
         raise Untranslatable(exc.reason, suggestion) from None
     ctx.add_import("nnx")
     return ReplaceRegion(tuple(statements))
+
+
+def _unfolded_clips(region: Region, ctx: HookContext) -> list[cst.Call]:
+    """The clip calls of ``region`` the optimizer's chain cannot take."""
+    found = []
+    for statement in region.statements:
+        call = _lone_call(statement) or _assigned_call(statement)
+        entry = ctx.semantic_map.apis.get(next(iter(ctx.qualify(call.func)), "")) if call else None
+        if (
+            call is not None
+            and entry is not None
+            and entry.role == roles.CLIP
+            and unfolded_clip(call, entry, ctx) is not None
+        ):
+            found.append(call)
+    return found
 
 
 def _rendered_branch(
@@ -931,14 +949,32 @@ def _check_no_model_value_outside(
 
 def _is_folded_clip(statement: cst.BaseStatement, model: str, ctx: HookContext) -> bool:
     """A clip call alone on its line (or ``norm = clip(...)``, see ``_clip_norm``), of
-    ``model.parameters()`` (it heads the chain)."""
+    ``model.parameters()`` (it heads the chain); a clip the constructor cannot fold (the map
+    escapes it: ``norm_type=inf`` without --exact) escapes the step."""
     call = _lone_call(statement) or _assigned_call(statement)
     if call is None:
         return False
     entry = ctx.semantic_map.apis.get(next(iter(ctx.qualify(call.func)), ""))
     if entry is None or entry.role != roles.CLIP or not call.args:
         return False
-    return " ".join(code_of(call.args[0].value).split()) == f"{model}.parameters()"
+    if " ".join(code_of(call.args[0].value).split()) != f"{model}.parameters()":
+        return False
+    problem = unfolded_clip(call, entry, ctx)
+    if problem is not None:
+        raise Untranslatable(
+            f"`{code_of(statement).strip()}` is not in the optimizer's tx ({problem}), and the "
+            "step would drop it"
+        )
+    return True
+
+
+def unfolded_clip(call: cst.Call, entry: ApiEntry, ctx: HookContext) -> str | None:
+    """Why the optimizer's chain cannot take clip ``call`` (the map's escapes), or None."""
+    try:
+        clip_expression(call, entry, replace(ctx, request_import=lambda key: None, warnings=[]))
+    except Untranslatable as exc:
+        return exc.reason
+    return None
 
 
 def _model_in_step(

@@ -230,7 +230,7 @@ MESSAGES: dict[str, Message] = {
     ),
     # torch tensors as hyper-parameters
     f.TENSOR_NOT_A_NUMBER: (
-        "`{shown}` is a torch tensor of `{data}`, which is not a number literal",
+        "`{shown}` is a torch tensor of `{data}`, which is not one number",
         "pass a Python number (optax cannot take a torch tensor), e.g. float({shown})",
     ),
     f.TENSOR_ARGUMENT_CHANGES_NUMBER: (
@@ -247,6 +247,26 @@ MESSAGES: dict[str, Message] = {
         "`{name}={value}` is a torch tensor ({detail}); optax hyper-parameters must be Python "
         "numbers (or JAX arrays)",
         "pass a Python number: `float({shown})` instead of `{shown}`",
+    ),
+    f.TENSOR_OF_EXPRESSION: (
+        "`{shown}` becomes `float({data})`: {rounding} (measured on float64 parameters, 60 "
+        "updates: SGD and Adam about 1e-8, AdamW about 1e-6 relative)",
+        None,
+    ),
+    f.TENSOR_OF_TENSOR: (
+        "`{shown}` is a torch tensor of the torch tensor `{data}` (`{origin}`), whose shape "
+        "and later writes are not followed",
+        "pass the Python number the optimizer should use, e.g. `float({data})`",
+    ),
+    f.TENSOR_MAY_ALIAS: (
+        "`{shown}` is `{data}` itself when `{data}` is a torch tensor of that dtype and device "
+        "({api} does not copy it): the optimizer would then hold that tensor, and a write to it "
+        "(`.fill_()`, `.copy_()`) would change torch's lr, which a translated number does not",
+        "if `{data}` is a Python number, write `float({data})`",
+    ),
+    f.TENSOR_FLOAT_SHADOWED: (
+        "`{shown}` would become `float({data})`, but `float` is a name of this file here",
+        "pass the Python number the optimizer should use",
     ),
 }
 
