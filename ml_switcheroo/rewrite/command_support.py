@@ -155,6 +155,16 @@ def called_by_libcst_cli(frame: FrameType | None) -> bool:
     return False
 
 
+def bytes_read_by_libcst_cli(frame: FrameType | None) -> bytes | None:
+    """The bytes libcst's command-line runner read from the file (``frame`` is its
+    ``_execute_transform``, see ``called_by_libcst_cli``), or None when not known."""
+    if not called_by_libcst_cli(frame):
+        return None
+    assert frame is not None
+    data = frame.f_locals.get("oldcode")
+    return data if isinstance(data, bytes) else None
+
+
 def caller_frame() -> FrameType | None:
     """The frame that called the function calling this one."""
     return sys._getframe(2)
