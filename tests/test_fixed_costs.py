@@ -106,8 +106,31 @@ def test_a_batch_with_a_provider_of_other_nodes_is_walked(monkeypatch) -> None:
 
     monkeypatch.setattr(cst.MetadataWrapper, "visit_batched", counted)
     wrapper = cst.MetadataWrapper(cst.parse_module("import torch\nopt = torch.optim.SGD(p)\n"))
-    wrapper.resolve_many([ScopeProvider, BindingProvider])
-    assert walks == [["BindingProvider", "ExpressionContextProvider"]]
+    wrapper.resolve_many([ScopeProvider, _CallsProvider])
+    assert walks == [["ExpressionContextProvider", "_CallsProvider"]]
+
+
+class _CallsProvider(cst.BatchableMetadataProvider[bool]):
+    """A batchable provider of other nodes than the module."""
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.set_metadata(node, True)
+
+
+def test_binding_facts_cost_no_batched_walk_of_the_tree(monkeypatch) -> None:
+    command_support.fast_batched_visitors()
+    walks: list[int] = []
+    real = cst.MetadataWrapper.visit_batched
+
+    def counted(self, visitors, *args, **kwargs):  # type: ignore[no-untyped-def]
+        walks.append(len(list(visitors)))
+        return real(self, visitors, *args, **kwargs)
+
+    monkeypatch.setattr(cst.MetadataWrapper, "visit_batched", counted)
+    wrapper = cst.MetadataWrapper(cst.parse_module("import torch\nopt = torch.optim.SGD(p)\n"))
+    bindings = wrapper.resolve(BindingProvider)
+    assert walks == []
+    assert isinstance(bindings[wrapper.module.body[1].body[0].targets[0].target], cst.Call)
 
 
 _SCOPED = """
