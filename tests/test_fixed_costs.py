@@ -106,8 +106,31 @@ def test_a_batch_with_a_provider_of_other_nodes_is_walked(monkeypatch) -> None:
 
     monkeypatch.setattr(cst.MetadataWrapper, "visit_batched", counted)
     wrapper = cst.MetadataWrapper(cst.parse_module("import torch\nopt = torch.optim.SGD(p)\n"))
-    wrapper.resolve_many([ScopeProvider, BindingProvider])
-    assert walks == [["BindingProvider", "ExpressionContextProvider"]]
+    wrapper.resolve_many([ScopeProvider, _CallsProvider])
+    assert walks == [["ExpressionContextProvider", "_CallsProvider"]]
+
+
+class _CallsProvider(cst.BatchableMetadataProvider[bool]):
+    """A batchable provider of other nodes than the module."""
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.set_metadata(node, True)
+
+
+def test_binding_facts_cost_no_batched_walk_of_the_tree(monkeypatch) -> None:
+    command_support.fast_batched_visitors()
+    walks: list[int] = []
+    real = cst.MetadataWrapper.visit_batched
+
+    def counted(self, visitors, *args, **kwargs):  # type: ignore[no-untyped-def]
+        walks.append(len(list(visitors)))
+        return real(self, visitors, *args, **kwargs)
+
+    monkeypatch.setattr(cst.MetadataWrapper, "visit_batched", counted)
+    wrapper = cst.MetadataWrapper(cst.parse_module("import torch\nopt = torch.optim.SGD(p)\n"))
+    bindings = wrapper.resolve(BindingProvider)
+    assert walks == []
+    assert isinstance(bindings[wrapper.module.body[1].body[0].targets[0].target], cst.Call)
 
 
 _SCOPED = """
@@ -163,3 +186,47 @@ def test_scopes_resolved_without_the_walk_are_libcsts() -> None:
         command_support.fast_batched_visitors()
     assert metadata_wrapper._gen_batchable is command_support._gen_batchable_unless_none
     assert _scope_facts(_SCOPED) == walked
+
+
+def _convert_with_libcst_runner(path, results_dir, monkeypatch):  # type: ignore[no-untyped-def]
+    """What libcst's runner gets back from ``convert``'s command for ``path``: the tree."""
+    from libcst.codemod._cli import ExecutionConfig, _execute_transform
+
+    from ml_switcheroo.app import convert_command
+
+    handed: list[cst.Module] = []
+    real = convert_command._handed_back
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        handed.append(real(*args))
+        return handed[-1]
+
+    monkeypatch.setattr(convert_command, "_handed_back", spy)
+    args = {"results_dir": str(results_dir), "mode": "check"}
+    config = ExecutionConfig(unified_diff=1)
+    result = _execute_transform(convert_command.ConvertCommand, str(path), config, {}, args, None)
+    return handed[0], result
+
+
+def test_convert_hands_libcst_a_tree_it_writes_out_without_code_generation(
+    tmp_path, monkeypatch
+) -> None:
+    from ml_switcheroo.rewrite.command_support import _Verbatim
+
+    path = tmp_path / "train.py"
+    path.write_bytes(b"import torch\nopt = torch.optim.SGD(p, lr=0.1)\nopt.step()\n")
+    handed, result = _convert_with_libcst_runner(path, tmp_path, monkeypatch)
+    assert isinstance(handed, _Verbatim) and handed.bytes == path.read_bytes()
+    assert result.changed is False
+
+
+def test_convert_hands_libcst_the_parsed_tree_when_the_file_changed_after_its_read(
+    tmp_path, monkeypatch
+) -> None:
+    from ml_switcheroo.rewrite import command_support
+
+    path = tmp_path / "train.py"
+    path.write_bytes(b"import torch\nopt = torch.optim.SGD(p, lr=0.1)\n")
+    monkeypatch.setattr(command_support, "bytes_read_by_libcst_cli", lambda frame: b"other")
+    handed, _ = _convert_with_libcst_runner(path, tmp_path, monkeypatch)
+    assert not isinstance(handed, command_support._Verbatim)

@@ -10,7 +10,8 @@ parameter whose name matches the type's ``parameter_names`` is only *probably* o
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cache
 from typing import TypeVar
 
 import libcst as cst
@@ -68,6 +69,11 @@ class BindingProvider(BatchableMetadataProvider[object]):
 
     Assignment target Name -> value; ClassDef -> ``ClassAttributes``; called Name -> ``CallSite``;
     Module -> ``CalledMethods``.
+
+    All of it is found in ``visit_Module``, by a walk of the tree's fields (``_walk``) instead
+    of libcst's walk: libcst's rebuilds every node it visits, and costed as much as the rest of
+    the metadata. A provider that only visits the module gets no walk of libcst
+    (``rewrite.command_support``, point 6).
     """
 
     def __init__(self) -> None:
@@ -78,15 +84,15 @@ class BindingProvider(BatchableMetadataProvider[object]):
         self._self_names: list[str | None] = []
         self._depth_in_class: list[int] = []
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+    def _enter_ClassDef(self, node: cst.ClassDef) -> None:
         self._classes.append({})
         self._depth_in_class.append(0)
 
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+    def _leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self.set_metadata(original_node, ClassAttributes(self._classes.pop()))
         self._depth_in_class.pop()
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+    def _enter_FunctionDef(self, node: cst.FunctionDef) -> None:
         self_name = None
         is_method = bool(self._depth_in_class) and self._depth_in_class[-1] == 0
         static = any(_decorator_name(d) == "staticmethod" for d in node.decorators)
@@ -96,32 +102,54 @@ class BindingProvider(BatchableMetadataProvider[object]):
         if self._depth_in_class:
             self._depth_in_class[-1] += 1
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+    def _leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self._self_names.pop()
         if self._depth_in_class:
             self._depth_in_class[-1] -= 1
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def _enter_Call(self, node: cst.Call) -> None:
         if isinstance(node.func, cst.Name):
             self.set_metadata(node.func, CallSite(node))
         elif isinstance(node.func, cst.Attribute):
             self._methods.add(node.func.attr.value)
 
+    def visit_Module(self, node: cst.Module) -> None:
+        self._walk(node)
+
+    def _walk(self, module: cst.Module) -> None:
+        """Every node below ``module`` entered (``_enter_<type>``) and left (``_leave_<type>``)
+        as libcst's walk would: parents around their children, statements in source order
+        (the order of the fields of every node that holds statements)."""
+        enters, leaves = _ENTERS, _LEAVES
+        pending: list[tuple[cst.CSTNode, bool]] = [(c, False) for c in reversed(_children(module))]
+        while pending:
+            node, leaving = pending.pop()
+            name = type(node).__name__
+            if leaving:
+                leaves[name](self, node)
+                continue
+            enter = enters.get(name)
+            if enter is not None:
+                enter(self, node)
+            if name in leaves:
+                pending.append((node, True))
+            pending.extend((c, False) for c in reversed(_children(node)))
+
     def leave_Module(self, original_node: cst.Module) -> None:
         methods = CalledMethods(frozenset(self._methods), frozenset(self._assigned_attributes))
         self.set_metadata(original_node, methods)
 
-    def visit_Assign(self, node: cst.Assign) -> None:
+    def _enter_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
             if isinstance(target.target, cst.Attribute):
                 self._assigned_attributes.add(target.target.attr.value)
             self._record(target.target, node.value)
 
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+    def _enter_AugAssign(self, node: cst.AugAssign) -> None:
         if isinstance(node.target, cst.Attribute):
             self._assigned_attributes.add(node.target.attr.value)
 
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+    def _enter_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:
             self._record(node.target, node.value)
 
@@ -148,6 +176,46 @@ class BindingProvider(BatchableMetadataProvider[object]):
             if name is not None:
                 return name
         return None
+
+
+_ENTERS: dict[str, Callable[[BindingProvider, cst.CSTNode], None]] = {
+    name: getattr(BindingProvider, f"_enter_{name}")
+    for name in ("ClassDef", "FunctionDef", "Call", "Assign", "AugAssign", "AnnAssign")
+}
+_LEAVES: dict[str, Callable[[BindingProvider, cst.CSTNode], None]] = {
+    name: getattr(BindingProvider, f"_leave_{name}") for name in ("ClassDef", "FunctionDef")
+}
+# Nodes that hold no statement, call nor definition: not walked into.
+_NO_BINDINGS = (
+    cst.BaseParenthesizableWhitespace,
+    cst.EmptyLine,
+    cst.TrailingWhitespace,
+    cst.LeftParen,
+    cst.RightParen,
+    cst.Comma,
+    cst.Dot,
+    cst.Name,
+)
+
+
+@cache
+def _node_fields(node_type: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(node_type))
+
+
+def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The nodes ``node``'s fields hold, in field order (whitespace and names left out)."""
+    found: list[cst.CSTNode] = []
+    for name in _node_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            if not isinstance(value, _NO_BINDINGS):
+                found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found.extend(
+                v for v in value if isinstance(v, cst.CSTNode) and not isinstance(v, _NO_BINDINGS)
+            )
+    return found
 
 
 def _decorator_name(decorator: cst.Decorator) -> str | None:

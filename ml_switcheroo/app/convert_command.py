@@ -19,6 +19,7 @@ import json
 import os
 import traceback
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 import libcst as cst
@@ -136,7 +137,8 @@ class ConvertCommand(TorchToOptax):
     def transform_module(self, tree: cst.Module) -> cst.Module:
         filename = self.context.filename or "<stdin>"
         result: dict[str, Any] = {"file": filename, "changed": False}
-        fresh = command_support.called_by_libcst_parser(command_support.caller_frame())
+        caller = command_support.caller_frame()
+        fresh = command_support.called_by_libcst_parser(caller)
         try:
             before = files.snapshot(filename)
             original = command_support.source_bytes(filename, tree, from_file=True)
@@ -172,11 +174,23 @@ class ConvertCommand(TorchToOptax):
             self._save(filename, result)
             raise ConversionError(result["error"]) from None
         self._save(filename, result)
-        return tree  # libcst sees no change: it neither writes nor prints anything
+        # libcst sees no change: it neither writes nor prints anything
+        return _handed_back(tree, original, lossy, caller)
 
     def _save(self, filename: str, result: dict[str, Any]) -> None:
         with open(result_path(self.results_dir, filename), "w", encoding="utf-8") as handle:
             json.dump(result, handle)
+
+
+def _handed_back(
+    tree: cst.Module, original: bytes, lossy: str | None, caller: FrameType | None
+) -> cst.Module:
+    """The original ``tree`` for libcst, which writes it out only to compare it with the bytes
+    it read: when those are ``original`` and the tree writes back as them (``lossy`` is
+    None), a verbatim tree (``command_support.verbatim``) spares that code generation."""
+    if lossy is None and command_support.bytes_read_by_libcst_cli(caller) == original:
+        return command_support.verbatim(tree, original)
+    return tree
 
 
 def _one_line(exc: BaseException) -> str:

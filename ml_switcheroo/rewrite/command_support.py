@@ -35,12 +35,12 @@
    on top of its own code generation. ``fast_batched_visitors`` skips that walk.
 6. No walk for a batch that only visits the module. libcst's ``ExpressionContextProvider``
    and ``ScopeProvider`` are batchable but do all their work in ``visit_Module`` (each its
-   own walk with its own visitor). Resolved in a round of its own (scopes depend on the
-   expression contexts; the engine's ``BindingProvider`` shares the contexts' round), such a
-   batch then walked the whole tree once more calling nothing: each as costly as a walk of
-   a no-op visitor (measured on the 124 files a checkout-like corpus keeps: scopes and
-   bindings 36.2 -> 29.4 CPU-s over 400 files). For such a batch ``fast_batched_visitors``
-   calls the module methods, in the batch's order, without the walk.
+   own walk with its own visitor; so does the engine's ``BindingProvider``, with a walk of
+   the tree's fields). Resolved in a round of its own (scopes depend on the expression
+   contexts), such a batch then walked the whole tree once more calling nothing: each as
+   costly as a walk of a no-op visitor (measured on the 124 files a checkout-like corpus
+   keeps: scopes and bindings 36.2 -> 29.4 CPU-s over 400 files). For such a batch
+   ``fast_batched_visitors`` calls the module methods, in the batch's order, without the walk.
 """
 
 from __future__ import annotations
@@ -153,6 +153,16 @@ def called_by_libcst_cli(frame: FrameType | None) -> bool:
 
         return frame is not None and frame.f_code is _cli._execute_transform.__code__
     return False
+
+
+def bytes_read_by_libcst_cli(frame: FrameType | None) -> bytes | None:
+    """The bytes libcst's command-line runner read from the file (``frame`` is its
+    ``_execute_transform``, see ``called_by_libcst_cli``), or None when not known."""
+    if not called_by_libcst_cli(frame):
+        return None
+    assert frame is not None
+    data = frame.f_locals.get("oldcode")
+    return data if isinstance(data, bytes) else None
 
 
 def caller_frame() -> FrameType | None:
