@@ -136,3 +136,14 @@ def test_a_norm_of_each_micro_batch_under_accumulation_escapes_the_step() -> Non
     )
     output = convert(ACCUMULATED_NORM.format(body=body))
     assert_escaped_step(output)
+
+
+def test_a_clip_that_raises_on_nonfinite_norms_escapes_the_step() -> None:
+    output = convert(
+        NORM_LOOP.format(
+            clip="grad_norm = torch.nn.utils.clip_grad_norm_("
+            "model.parameters(), 1.0, error_if_nonfinite=True)"
+        )
+    )
+    assert_escaped_step(output)
+    assert "torch raises when the gradients' total norm is NaN or inf" in output

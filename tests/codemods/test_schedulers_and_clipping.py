@@ -284,6 +284,30 @@ class ClippingTest(SwitcherooTest):
         )
         self.assertIn("from ml_switcheroo import optax_torch", exact)
 
+    def test_error_if_nonfinite_escapes_the_clip(self) -> None:
+        out = run_codemod(
+            "import torch\nopt = torch.optim.SGD(p, lr=0.1)\n"
+            + loop("torch.nn.utils.clip_grad_norm_(p, 1.0, error_if_nonfinite=True);opt.step()")
+        )
+        self.assertIn("torch raises when the gradients' total norm is NaN or inf", out)
+        self.assertIn("opt = optax.sgd(learning_rate=0.1)", out)
+
+    def test_error_if_nonfinite_not_a_literal_escapes_the_clip(self) -> None:
+        out = run_codemod(
+            "import torch\nopt = torch.optim.SGD(p, lr=0.1)\n"
+            + loop("torch.nn.utils.clip_grad_norm_(p, 1.0, error_if_nonfinite=f);opt.step()")
+        )
+        self.assertIn("with error_if_nonfinite=f torch raises", out)
+
+    def test_error_if_nonfinite_false_folds_the_clip(self) -> None:
+        out = run_codemod(
+            "import torch\nopt = torch.optim.SGD(p, lr=0.1)\n"
+            + loop("torch.nn.utils.clip_grad_norm_(p, 1.0, error_if_nonfinite=False);opt.step()")
+        )
+        self.assertIn(
+            "opt = optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(learning_rate=0.1))", out
+        )
+
     def test_used_norm_escapes(self) -> None:
         out = run_codemod(
             "import torch\nopt = torch.optim.SGD(p, lr=0.1)\n"
