@@ -30,9 +30,13 @@ on the side of keeping:
 Relative imports (``from .optim import Adam``) never name a map API (libcst qualifies them with
 leading dots; map names have none): they bind nothing here. A file is always kept when it cannot
 be read this way or might resolve names in ways the pass does not follow: ``ast`` cannot parse
-it, it holds an escape-hatch marker, a star import, ``__import__``, ``importlib``, ``exec`` or
-``eval``; or when facts from other files may change it (``cross_file_facts_may_change``: the
-repository index, asked precisely: ``analysis.cross_file.may_change_through_other_files``).
+it, it holds an escape-hatch marker or a star import; or when facts from other files may change
+it (``cross_file_facts_may_change``: the repository index, asked precisely:
+``analysis.cross_file.may_change_through_other_files``). Code run from strings or modules
+imported by name (``exec``, ``eval``, ``__import__``, ``importlib``) does not keep a file: the
+engine reads names only as the file's text and its ``import`` statements bind them (libcst's
+scopes), exactly as this pass does; ``exec`` and ``eval`` (the map's ``dynamic_code_calls``)
+only make the engine keep the imports of a file it changes for another reason.
 """
 
 from __future__ import annotations
@@ -49,7 +53,6 @@ from ml_switcheroo.spec import escape_hatch
 from ml_switcheroo.spec.semantic_map import SemanticMap
 
 _MARKER = escape_hatch.PREFIX.encode("ascii")
-_DYNAMIC_NAMES = frozenset({"__import__", "importlib", "exec", "eval"})
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,7 @@ class _Facts:
     import_roots: set[str]  # top-level packages imported (absolute imports, any scope)
     attributes: set[str]  # attribute names not read on a name or super() (``a.b.step``)
     parameters: set[str]  # every parameter name (functions and lambdas)
-    dynamic: bool  # star imports, __import__, importlib, exec, eval
+    dynamic: bool  # a star import
     on_names: dict[str, set[str]] = field(default_factory=dict)  # name -> attributes read on it
     method_selves: set[str] = field(default_factory=set)  # unannotated first params of methods
     bound: set[str] = field(default_factory=set)  # names bound any other way
@@ -199,7 +202,6 @@ class _Facts:
         for node in ast_nodes.walk(tree):
             if isinstance(node, ast.Name):
                 facts.dotted.add(node.id)
-                facts.dynamic = facts.dynamic or node.id in _DYNAMIC_NAMES
                 if not isinstance(node.ctx, ast.Load):
                     facts.bound.add(node.id)
             elif isinstance(node, ast.Attribute):
@@ -266,7 +268,6 @@ class _Facts:
     def _add_import(self, node: ast.Import) -> None:
         for alias in node.names:
             self.import_roots.add(alias.name.partition(".")[0])
-            self.dynamic = self.dynamic or alias.name.partition(".")[0] == "importlib"
             if alias.asname is not None:
                 self.imports.setdefault(alias.asname, set()).add(alias.name)
             # `import torch.optim` binds `torch`: its uses are qualified as they are written.
@@ -278,7 +279,6 @@ class _Facts:
         if node.level or node.module is None:
             return  # relative: qualified with leading dots, never a map name
         self.import_roots.add(node.module.partition(".")[0])
-        self.dynamic = self.dynamic or node.module.partition(".")[0] == "importlib"
         for alias in node.names:
             bound = alias.asname or alias.name
             self.imports.setdefault(bound, set()).add(f"{node.module}.{alias.name}")
