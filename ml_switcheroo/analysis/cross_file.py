@@ -503,7 +503,7 @@ def _assigned_method_calls(facts: FileFacts) -> list[str]:
     assert facts.tree is not None
     found = {
         node.value.func.attr
-        for node in ast.walk(facts.tree)
+        for node in ast_nodes.walk(facts.tree)
         if isinstance(node, ast.Assign)
         and isinstance(node.value, ast.Call)
         and isinstance(node.value.func, ast.Attribute)

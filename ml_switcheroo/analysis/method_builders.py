@@ -72,9 +72,7 @@ def method_builder(index: RepositoryIndex, method: str) -> MethodBuilder | Unkno
         facts = index.facts(path)
         if facts.tree is None:
             return facts.error
-        for node in ast_nodes.walk(facts.tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == method:
-                found.append((path, node))
+        found.extend((path, node) for node in facts.definitions.get(method, ()))
         if len(found) > 1:
             break  # the second definition decides
     if not found:

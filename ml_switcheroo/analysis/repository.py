@@ -125,6 +125,11 @@ class FileFacts:
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)  # module level, once
     # class name -> its `__init__` without `self` (``stored_ast.init_without_self``), once made
     inits: dict[str, ast.FunctionDef | None] = field(default_factory=dict)
+    # name -> every function of that name at any depth, in ``ast.walk`` order (read in the
+    # walk that makes the facts: a method name is looked up without walking the tree again)
+    definitions: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = field(
+        default_factory=dict
+    )
     _nodes: TreeNodes | None = field(default=None, init=False, repr=False, compare=False)
 
     def nodes(self) -> TreeNodes:
@@ -906,7 +911,10 @@ def _read_facts(path: str, module: str, data: bytes, tree: ast.Module | None = N
         elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             stored.add(node.id)
             plain.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            stored.add(node.name)
+            facts.definitions.setdefault(node.name, []).append(node)
+        elif isinstance(node, ast.ClassDef):
             stored.add(node.name)
         elif isinstance(node, ast.arg):
             stored.add(node.arg)

@@ -15,24 +15,35 @@ on the side of keeping:
   constructor call (an API that ``returns`` T), annotated with T (or an alias), passed by
   callers of this file that have one of those, or an unannotated parameter whose name matches
   T's ``parameter_names`` in a file that imports T's package. Here a file with such a member
-  name of T as an attribute is kept when some dotted expression resolves to a name that denotes
-  T (``SemanticMap.canonical_type``), or when some parameter name matches T's
-  ``parameter_names`` and the file imports T's root package anywhere. A member read directly
+  name of T as an attribute is kept when some dotted expression resolves to a constructor of T
+  (a map API whose ``SemanticMap.canonical_type`` is T), or some dotted expression inside a
+  parameter's annotation resolves to T or an alias of T, or when some parameter name matches
+  T's ``parameter_names`` and the file imports T's root package anywhere. (The engine types a
+  value only by a call of a map API, ``resolver._type_of_value``; and by the type's own name
+  only in a parameter's annotation, ``resolver._param_type``: ``isinstance(x, T)``, a base
+  class ``T`` or an annotated assignment types nothing. A type with no constructor and no
+  ``parameter_names``, ``torch.Tensor``, is so typed only through an annotated parameter.)
+  A member counts only when read on a receiver the engine may type: a name or an attribute of a
+  name (``self.x``; ``resolver.receiver_type`` types nothing else: not ``loss.sum().backward()``,
+  ``super().param_groups``, ``a.b.c.step()`` or ``opts[0].step()``); and not when read directly
   on the first parameter of a method (``self.state``, ``self.param_groups`` in a subclass of
-  ``Optimizer``) does not count when that name is bound nowhere else in the file, carries no
-  annotation and matches no ``parameter_names``: the engine never types such a receiver (its
-  callers are not followed for a method, it is no module-level function's parameter for the
-  cross-file facts, and it has no value of its own); nor does one read on ``super()`` (the
-  engine types a name or ``self.x`` only), unless the file binds ``super``;
+  ``Optimizer``) when that name is bound nowhere else in the file, carries no annotation and
+  matches no ``parameter_names``: the engine never types such a receiver (its callers are not
+  followed for a method, it is no module-level function's parameter for the cross-file facts,
+  and it has no value of its own);
 * everything else the engine changes (imports, moved statements, training-step regions, uses of a
   translated optimizer as the torch object) follows from one of those rewrites or escapes.
 
 Relative imports (``from .optim import Adam``) never name a map API (libcst qualifies them with
 leading dots; map names have none): they bind nothing here. A file is always kept when it cannot
 be read this way or might resolve names in ways the pass does not follow: ``ast`` cannot parse
-it, it holds an escape-hatch marker, a star import, ``__import__``, ``importlib``, ``exec`` or
-``eval``; or when facts from other files may change it (``cross_file_facts_may_change``: the
-repository index, asked precisely: ``analysis.cross_file.may_change_through_other_files``).
+it, it holds an escape-hatch marker or a star import; or when facts from other files may change
+it (``cross_file_facts_may_change``: the repository index, asked precisely:
+``analysis.cross_file.may_change_through_other_files``). Code run from strings or modules
+imported by name (``exec``, ``eval``, ``__import__``, ``importlib``) does not keep a file: the
+engine reads names only as the file's text and its ``import`` statements bind them (libcst's
+scopes), exactly as this pass does; ``exec`` and ``eval`` (the map's ``dynamic_code_calls``)
+only make the engine keep the imports of a file it changes for another reason.
 """
 
 from __future__ import annotations
@@ -49,7 +60,6 @@ from ml_switcheroo.spec import escape_hatch
 from ml_switcheroo.spec.semantic_map import SemanticMap
 
 _MARKER = escape_hatch.PREFIX.encode("ascii")
-_DYNAMIC_NAMES = frozenset({"__import__", "importlib", "exec", "eval"})
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,7 @@ class SecondStage:
 
     call_apis: frozenset[str]  # wired call APIs of the command (``torch.optim.Adam``)
     members: Mapping[str, frozenset[str]]  # type -> its wired method and attribute names
-    type_of: Mapping[str, str]  # name denoting a declared type (type, alias, constructor) -> it
+    type_of: Mapping[str, str]  # map API returning a declared type (a constructor) -> the type
     guesses: tuple[tuple[re.Pattern[str], str, str], ...]  # (parameter_names, root, type)
     source_words: tuple[bytes, ...] = ()  # the map's source packages (``torch``), as bytes
     # the map, for the cross-file question (None: no facts from other files are asked for)
@@ -66,6 +76,8 @@ class SecondStage:
     # the target's name: a call under it in another file is a translated optimizer already (a
     # file converted by an earlier run); set by the runner that knows the target
     target_root: str | None = None
+    # a declared type or an alias of one -> the type: typing only a parameter annotated with it
+    annotation_types: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_map(cls, semantic_map: SemanticMap, hooks: frozenset[str] | None) -> SecondStage:
@@ -78,9 +90,12 @@ class SecondStage:
         for entry in entries.values():
             if entry.method and entry.receiver_type is not None:  # `T.method`, wired on a T
                 members.setdefault(entry.receiver_type, set()).add(entry.method)
-        names = [*semantic_map.apis, *(n for t in semantic_map.types.values() for n in t.aliases)]
-        type_of = {name: semantic_map.canonical_type(name) for name in names}
-        type_of.update({t.name: t.name for t in semantic_map.types.values()})
+        type_of = {name: semantic_map.canonical_type(name) for name in semantic_map.apis}
+        annotation_types = {
+            name: semantic_map.canonical_type(name) or t.name
+            for t in semantic_map.types.values()
+            for name in (t.name, *t.aliases)
+        }
         guesses = tuple(
             (t.parameter_names, t.name.partition(".")[0], t.name)
             for t in semantic_map.types.values()
@@ -93,6 +108,7 @@ class SecondStage:
             guesses,
             tuple(sorted(root.encode() for root in semantic_map.source_roots)),
             semantic_map,
+            annotation_types=annotation_types,
         )
 
     def keeps(
@@ -137,6 +153,9 @@ class SecondStage:
         if not used:
             return False, tree
         if used & {self.type_of[name] for name in names if name in self.type_of}:
+            return True, tree
+        annotated = facts.annotation_names()
+        if used & {self.annotation_types[n] for n in annotated if n in self.annotation_types}:
             return True, tree
         guessed = any(
             owner in used
@@ -183,13 +202,13 @@ class _Facts:
     dotted: set[str]  # every dotted expression (``torch.optim.Adam``, ``opt.step``, ``x``)
     imports: dict[str, set[str]]  # bound name -> what it imports (every scope, no relative)
     import_roots: set[str]  # top-level packages imported (absolute imports, any scope)
-    attributes: set[str]  # attribute names not read on a name or super() (``a.b.step``)
+    attributes: set[str]  # attribute names read on an attribute of a name (``a.b.step``)
     parameters: set[str]  # every parameter name (functions and lambdas)
-    dynamic: bool  # star imports, __import__, importlib, exec, eval
+    dynamic: bool  # a star import
     on_names: dict[str, set[str]] = field(default_factory=dict)  # name -> attributes read on it
     method_selves: set[str] = field(default_factory=set)  # unannotated first params of methods
     bound: set[str] = field(default_factory=set)  # names bound any other way
-    on_super: set[str] = field(default_factory=set)  # attributes read on ``super()``
+    annotations: list[ast.expr] = field(default_factory=list)  # of every parameter
 
     @classmethod
     def of(cls, tree: ast.Module) -> _Facts:
@@ -199,7 +218,6 @@ class _Facts:
         for node in ast_nodes.walk(tree):
             if isinstance(node, ast.Name):
                 facts.dotted.add(node.id)
-                facts.dynamic = facts.dynamic or node.id in _DYNAMIC_NAMES
                 if not isinstance(node.ctx, ast.Load):
                     facts.bound.add(node.id)
             elif isinstance(node, ast.Attribute):
@@ -207,6 +225,8 @@ class _Facts:
             elif isinstance(node, ast.arg):
                 facts.parameters.add(node.arg)
                 arguments.append(node)
+                if node.annotation is not None:
+                    facts.annotations.append(node.annotation)
             elif type(node) in _BINDING:
                 facts._add_binding(node)
                 if isinstance(node, ast.ClassDef):
@@ -221,13 +241,11 @@ class _Facts:
         return facts
 
     def _add_attribute(self, node: ast.Attribute) -> None:
-        """An attribute read: by its receiver (a name, ``super()``, anything else), and as a
-        dotted expression."""
+        """An attribute read: by its receiver (a name, an attribute of a name; on any other
+        receiver the engine types nothing), and as a dotted expression."""
         if isinstance(node.value, ast.Name):
             self.on_names.setdefault(node.value.id, set()).add(node.attr)
-        elif _is_super_call(node.value):
-            self.on_super.add(node.attr)
-        else:
+        elif isinstance(node.value, ast.Attribute) and isinstance(node.value.value, ast.Name):
             self.attributes.add(node.attr)
         dotted = _dotted(node)
         if dotted is not None:
@@ -246,18 +264,16 @@ class _Facts:
                     self.bound.add(value.partition(".")[0])
 
     def typeable_attributes(self, guesses: set[re.Pattern[str]]) -> set[str]:
-        """The attribute names read on a receiver the engine may type: every one but those
-        read directly on a method's first parameter bound nowhere else, unannotated and
-        matching none of ``guesses`` (the types' ``parameter_names``), and those read on
-        ``super()`` (when the file does not bind ``super``)."""
+        """The attribute names read on a receiver the engine may type (a name or an attribute
+        of a name): every one but those read directly on a method's first parameter bound
+        nowhere else, unannotated and matching none of ``guesses`` (the types'
+        ``parameter_names``)."""
         untyped = {
             name
             for name in self.method_selves - self.bound
             if not any(pattern.fullmatch(name) for pattern in guesses)
         }
         found = set(self.attributes)
-        if "super" in self.bound:
-            found |= self.on_super
         for name, attributes in self.on_names.items():
             if name not in untyped:
                 found |= attributes
@@ -266,7 +282,6 @@ class _Facts:
     def _add_import(self, node: ast.Import) -> None:
         for alias in node.names:
             self.import_roots.add(alias.name.partition(".")[0])
-            self.dynamic = self.dynamic or alias.name.partition(".")[0] == "importlib"
             if alias.asname is not None:
                 self.imports.setdefault(alias.asname, set()).add(alias.name)
             # `import torch.optim` binds `torch`: its uses are qualified as they are written.
@@ -278,10 +293,21 @@ class _Facts:
         if node.level or node.module is None:
             return  # relative: qualified with leading dots, never a map name
         self.import_roots.add(node.module.partition(".")[0])
-        self.dynamic = self.dynamic or node.module.partition(".")[0] == "importlib"
         for alias in node.names:
             bound = alias.asname or alias.name
             self.imports.setdefault(bound, set()).add(f"{node.module}.{alias.name}")
+
+    def annotation_names(self) -> set[str]:
+        """``qualified_names`` of the dotted expressions inside parameters' annotations."""
+        names: set[str] = set()
+        for annotation in self.annotations:
+            for node in ast_nodes.walk(annotation):
+                dotted = _dotted(node) if isinstance(node, ast.Attribute) else None
+                if isinstance(node, ast.Name):
+                    dotted = node.id
+                if dotted is not None:
+                    names.update(_qualified(dotted, self.imports))
+        return names
 
     def qualified_names(self) -> set[str]:
         """Every name a dotted expression may denote: as written, and through every import
@@ -307,13 +333,6 @@ _BINDING = frozenset(
     if issubclass(c, (ast.Global, ast.Nonlocal, ast.Import, ast.ImportFrom))
     or (not issubclass(c, ast.arg) and {"name", "asname", "rest"} & set(getattr(c, "_fields", ())))
 )
-
-
-def _is_super_call(node: ast.expr) -> bool:
-    """``super()`` or ``super(T, self)``."""
-    return (
-        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
-    )
 
 
 def _method_selves(node: ast.ClassDef) -> Iterator[int]:
