@@ -276,3 +276,26 @@ def test_a_name_imported_from_two_places_is_unknown(tmp_path: Path) -> None:
     found = sites(index)
     assert isinstance(found, Unknown)
     assert "more than once" in found.why
+
+
+def test_the_digest_of_dependencies_keeps_no_tree_of_the_files_it_reads(tmp_path: Path) -> None:
+    index = package(
+        tmp_path,
+        {"engine.py": ENGINE, "main.py": caller("from pkg.engine import train_one_epoch")},
+    )
+    engine = str(tmp_path / "pkg" / "engine.py")
+    digest = index.digest_of_dependencies(engine, (b"torch",))
+    assert digest  # main.py imports the engine: its content is part of the digest
+    assert (
+        index._facts == {}
+    )  # the import graph alone: no parsed tree held (the memory of a run filling a cache)
+
+
+def test_the_imports_of_an_edited_file_are_read_again(tmp_path: Path) -> None:
+    index = package(tmp_path, {"engine.py": ENGINE, "main.py": "import torch\n"})
+    main = tmp_path / "pkg" / "main.py"
+    assert "train_one_epoch" not in index.imports_of(str(main)).imports
+    main.write_text(caller("from pkg.engine import train_one_epoch"), encoding="utf-8")
+    imports = index.imports_of(str(main))
+    assert imports.imports["train_one_epoch"] == "pkg.engine.train_one_epoch"
+    assert imports.defines

@@ -153,6 +153,17 @@ class FileFacts:
 
 
 @dataclass(frozen=True)
+class FileImports:
+    """What the import graph reads of a file (``importers``, ``imported_files``,
+    ``may_change``: the cache's digest of other files): its imports and whether it defines a
+    module-level function or class. Kept without the tree, which a run filling a cache would
+    otherwise hold for most files of the repository."""
+
+    imports: dict[str, str]  # local name -> qualified name
+    defines: bool
+
+
+@dataclass(frozen=True)
 class TreeNodes:
     """One walk of a file's tree, for every query about it: each node's parent, and, each list
     in ``ast.walk`` order with the node's place in that order, the names and attributes by the
@@ -233,6 +244,7 @@ class RepositoryIndex:
         self._modules: dict[str, str] | None = None  # module -> path
         self._bytes: dict[str, tuple[tuple[int, int], bytes]] = {}  # path -> (stat, bytes)
         self._facts: dict[str, FileFacts] = {}
+        self._imports: dict[str, tuple[bytes, FileImports]] = {}  # path -> (bytes, imports)
         self._words: dict[bytes, list[str]] | None = None  # word -> the files holding it (asked)
         self._file_words: dict[str, frozenset[bytes]] = {}  # path -> its words (when listed)
         self._shas: dict[str, tuple[bytes, bytes]] = {}  # path -> (bytes, their sha256)
@@ -327,6 +339,20 @@ class RepositoryIndex:
             tree = parsed[1] if parsed is not None and parsed[0] == data else None
             self._facts[path] = _read_facts(path, self.module_of(path), data, tree)
         return self._facts[path]
+
+    def imports_of(self, path: str) -> FileImports:
+        """The file's imports and whether it defines a function or class: from its facts when
+        parsed already, else from a parse whose tree is dropped (parsed once per content)."""
+        data = self.source(path)
+        facts = self._facts.get(path)
+        if facts is not None:
+            return FileImports(facts.imports, bool(facts.functions or facts.classes))
+        known = self._imports.get(path)
+        if known is None or known[0] is not data:
+            read = _read_facts(path, self.module_of(path), data)
+            known = (data, FileImports(read.imports, bool(read.functions or read.classes)))
+            self._imports[path] = known
+        return known[1]
 
     # ------------------------------------------------------------------ queries
 
@@ -649,8 +675,8 @@ class RepositoryIndex:
             return False
         words = tuple(source_words)
         data = self.source(path)
-        facts = self.facts(path) if b"def " in data else None
-        if facts is not None and (facts.functions or facts.classes) and self.importers(path, words):
+        defines = b"def " in data and self.imports_of(path).defines
+        if defines and self.importers(path, words):
             return True  # a function (or a class) of it may receive a translated optimizer
         return self._imports_a_builder_file(path, words)
 
@@ -684,7 +710,7 @@ class RepositoryIndex:
                 other
                 for other in sorted(candidates)
                 if other != path
-                and any(_imports_module(q, module) for q in self.facts(other).imports.values())
+                and any(_imports_module(q, module) for q in self.imports_of(other).imports.values())
             ]
         return self._importers[key]
 
@@ -722,7 +748,7 @@ class RepositoryIndex:
 
     def imported_files(self, path: str) -> list[str]:
         found: list[str] = []
-        for qualified in self.facts(path).imports.values():
+        for qualified in self.imports_of(path).imports.values():
             # `from pkg import mod` names the file of `pkg.mod`; `from pkg.mod import f`, the
             # file of `pkg.mod` (not the package's `__init__.py`).
             other = self.file_of(qualified) or self.file_of(qualified.rpartition(".")[0])
