@@ -57,6 +57,7 @@ from ml_switcheroo.targets.nnx.other_models import OtherModels
 from ml_switcheroo.targets.nnx.wrappers import (
     check_no_wrapper_attribute,
     one_origin_through_wrappers,
+    under_self_methods,
     unwrapped_values,
 )
 from ml_switcheroo.targets.optax.clipping import clip_expression
@@ -1214,21 +1215,9 @@ def _passed_loss(func: cst.BaseExpression, ctx: HookContext) -> bool | None:
 def _is_criterion(value: cst.Call, ctx: HookContext) -> bool:
     """A loss module of the map (``nn.MSELoss()``, ``nn.MSELoss().to(device)``: the map's
     self-returning module methods keep it), which the user ports with the model."""
-    inner = _under_self_methods(value, ctx)
+    inner = under_self_methods(value, ctx)
     losses = ctx.semantic_map.modules.losses
     return isinstance(inner, cst.Call) and any(q in losses for q in ctx.qualify(inner.func))
-
-
-def _under_self_methods(value: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression:
-    """``x`` of ``x.to(device).cuda()`` (the map's module methods returning the module)."""
-    methods = ctx.semantic_map.modules.self_methods
-    while (
-        isinstance(value, cst.Call)
-        and isinstance(value.func, cst.Attribute)
-        and value.func.attr.value in methods
-    ):
-        value = value.func.value
-    return value
 
 
 def _render(
