@@ -948,6 +948,10 @@ class Planner:
         if move is None:
             self._refuse(outer, findings.SCHEDULE_CANNOT_MOVE)
             return
+        changed = self._changed_between(optimizer, statement_members, move)
+        if changed is not None:
+            self._refuse(outer, findings.SCHEDULE_MOVE_PAST_CHANGE, statement=changed)
+            return
         schedule = SchedulePlan(outer, statement_members, optimizer, move, calls=members)
         schedule.foreign = self._foreign.get(id(outer.call))
         if warmup is not None:
@@ -1166,6 +1170,42 @@ class Planner:
         if self.rebound_in(arguments, list(body[optimizer.index + 1 : last])):
             return None
         return "down"
+
+    def _changed_between(self, optimizer: Site, members: list[Site], move: str) -> str | None:
+        """A statement between the optimizer and its schedule statements that may change a
+        value the arguments that move (the schedule's up, the optimizer's down, its
+        parameters aside) read: a store through an attribute or a subscript when they read
+        one (``cfg["lr"] = 0.5``, maybe through another name), a call that is not harmless
+        when they read one or a name the call mentions (``milestones.append(20)``)."""
+        if move == "up":
+            moved = [
+                a.value
+                for m in members
+                for a in m.call.args
+                if a.value is not _optimizer_argument(m)
+            ]
+        else:
+            assert optimizer.entry is not None
+            try:
+                params = parameters_argument(
+                    optimizer.entry, optimizer.call, self.resolver.map.parameters
+                )
+            except Untranslatable:
+                return None  # the optimizer's own hook reports the call
+            moved = [a.value for a in optimizer.call.args if a.value is not params]
+        paths = [path for value in moved for path in _paths(value)]
+        names = {n.value for value in moved for n in _names(value)}
+        indices = [optimizer.index, *(m.index for m in members)]
+        member_statements = {id(m.statement) for m in members}
+        body = self.collector.blocks[optimizer.block].body  # type: ignore[attr-defined]
+        for statement in body[min(indices) + 1 : max(indices)]:
+            if id(statement) in member_statements:
+                continue
+            calls = _impure_calls([statement], self._harmless_call)
+            mentioned = {n.value for call in calls for n in _names(call)}
+            if (paths and (_store_paths(statement) or calls)) or names & mentioned:
+                return code_of(statement).strip()
+        return None
 
     def _reordered_calls(self, optimizer: Site, members: list[Site]) -> str | None:
         """Calls (other than the pure builtins of ``is_pure``) in at least two of: the
@@ -2459,30 +2499,7 @@ class Planner:
     def _stored_paths(self) -> set[str]:
         """Attribute and subscript targets the module assigns (``args.clip = ...``)."""
         if self._stores is None:
-            stores: set[str] = set()
-
-            class _Stores(cst.CSTVisitor):
-                def _add(self, target: cst.CSTNode) -> None:
-                    if isinstance(target, (cst.Attribute, cst.Subscript)):
-                        stores.add(" ".join(code_of(target).split()))
-                    elif isinstance(target, (cst.Tuple, cst.List)):
-                        for element in target.elements:
-                            self._add(element.value)
-
-                def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-                    self._add(node.target)
-
-                def visit_AugAssign(self, node: cst.AugAssign) -> None:
-                    self._add(node.target)
-
-                def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-                    self._add(node.target)
-
-                def visit_For(self, node: cst.For) -> None:
-                    self._add(node.target)
-
-            self.module.visit(_Stores())
-            self._stores = stores
+            self._stores = _store_paths(self.module)
         return self._stores
 
     def _subset_clip(self, clip: Site, optimizer: Site) -> SubsetClip | None:
@@ -3209,6 +3226,37 @@ def _paths(value: cst.CSTNode) -> list[str]:
 
     value.visit(_Collect())
     return found
+
+
+def _store_paths(node: cst.CSTNode) -> set[str]:
+    """The attribute and subscript targets ``node`` assigns (``args.clip = ...``)."""
+    stores: set[str] = set()
+
+    class _Stores(cst.CSTVisitor):
+        def _add(self, target: cst.CSTNode) -> None:
+            if isinstance(target, (cst.Attribute, cst.Subscript)):
+                stores.add(" ".join(code_of(target).split()))
+            elif isinstance(target, (cst.Tuple, cst.List)):
+                for element in target.elements:
+                    self._add(element.value)
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            self._add(node.target)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            self._add(node.target)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            self._add(node.target)
+
+        def visit_For(self, node: cst.For) -> None:
+            self._add(node.target)
+
+        def visit_Del(self, node: cst.Del) -> None:
+            self._add(node.target)
+
+    node.visit(_Stores())
+    return stores
 
 
 def _overlaps(read: str, stored: str) -> bool:
