@@ -2469,6 +2469,25 @@ class Planner:
         for path in _paths(value):
             if any(_overlaps(path, other) for other in stored):
                 return f"`{path}` is assigned in this file, so it may change after that"
+        return self._changed_otherwise(value)
+
+    def _changed_otherwise(self, value: cst.BaseExpression) -> str | None:
+        """How an attribute or subscript ``value`` reads may change other than by a store of
+        its own text: a store of the same key through another name (``c = args; c.clip =
+        3``), a method call on the object holding it (``cfg.update(clip=3)``) or
+        ``setattr``/``vars``/``delattr`` of it, anywhere in the file."""
+        for node in _path_nodes(value):
+            path = " ".join(code_of(node).split())
+            key = _last_key(node)
+            for target in _store_targets(self.module):
+                if key is not None and _last_key(target) == key:
+                    shown = " ".join(code_of(target).split())
+                    return f"`{path}` may be assigned through another name (`{shown}`)"
+            holders = _holders(node)
+            for call in _walk_calls(self.module):
+                if _changes_holder(call, holders):
+                    shown = " ".join(code_of(call).split())
+                    return f"`{shown}` may change `{path}`"
         return None
 
     def _tensor_literal(self, call: cst.Call) -> bool:
@@ -3215,27 +3234,22 @@ _BUILTIN_NAMES = frozenset({"float", "int", "inf", "len", "abs", "min", "max", "
 
 def _paths(value: cst.CSTNode) -> list[str]:
     """The attribute and subscript expressions ``value`` reads (``args.clip``, ``cfg["c"]``)."""
-    found: list[str] = []
-
-    class _Collect(cst.CSTVisitor):
-        def visit_Attribute(self, node: cst.Attribute) -> None:
-            found.append(" ".join(code_of(node).split()))
-
-        def visit_Subscript(self, node: cst.Subscript) -> None:
-            found.append(" ".join(code_of(node).split()))
-
-    value.visit(_Collect())
-    return found
+    return [" ".join(code_of(node).split()) for node in _path_nodes(value)]
 
 
 def _store_paths(node: cst.CSTNode) -> set[str]:
-    """The attribute and subscript targets ``node`` assigns (``args.clip = ...``)."""
-    stores: set[str] = set()
+    """The attribute and subscript targets ``node`` assigns (``args.clip = ...``), as text."""
+    return {" ".join(code_of(t).split()) for t in _store_targets(node)}
+
+
+def _store_targets(node: cst.CSTNode) -> list[cst.BaseExpression]:
+    """The attribute and subscript targets ``node`` assigns, deletes or loops over."""
+    stores: list[cst.BaseExpression] = []
 
     class _Stores(cst.CSTVisitor):
-        def _add(self, target: cst.CSTNode) -> None:
+        def _add(self, target: cst.BaseExpression) -> None:
             if isinstance(target, (cst.Attribute, cst.Subscript)):
-                stores.add(" ".join(code_of(target).split()))
+                stores.append(target)
             elif isinstance(target, (cst.Tuple, cst.List)):
                 for element in target.elements:
                     self._add(element.value)
@@ -3257,6 +3271,60 @@ def _store_paths(node: cst.CSTNode) -> set[str]:
 
     node.visit(_Stores())
     return stores
+
+
+def _path_nodes(value: cst.CSTNode) -> list[cst.BaseExpression]:
+    """The attribute and subscript expressions ``value`` reads (``_paths``, as nodes)."""
+    found: list[cst.BaseExpression] = []
+
+    class _Collect(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            found.append(node)
+
+        def visit_Subscript(self, node: cst.Subscript) -> None:
+            found.append(node)
+
+    value.visit(_Collect())
+    return found
+
+
+def _last_key(node: cst.BaseExpression) -> str | None:
+    """The last attribute or string key of a path (``clip`` of ``args.clip``, ``cfg["clip"]``)."""
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    if isinstance(node, cst.Subscript) and len(node.slice) == 1:
+        index = node.slice[0].slice
+        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+            return str(index.value.evaluated_value)
+    return None
+
+
+def _holders(node: cst.BaseExpression) -> set[str]:
+    """The objects a path goes through, as text (``args``, ``args.opt`` of ``args.opt.clip``)."""
+    found: set[str] = set()
+    inner: cst.BaseExpression = node
+    while isinstance(inner, (cst.Attribute, cst.Subscript)):
+        inner = inner.value
+        found.add(" ".join(code_of(inner).split()))
+    return found
+
+
+# builtins that change an object's attributes by name
+_ATTRIBUTE_SETTERS = frozenset({"setattr", "delattr", "vars"})
+
+
+def _changes_holder(call: cst.Call, holders: set[str]) -> bool:
+    """Whether ``call`` is a method call on one of ``holders`` or hands one to a builtin that
+    changes attributes by name."""
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return " ".join(code_of(func.value).split()) in holders
+    return (
+        isinstance(func, cst.Name)
+        and func.value in _ATTRIBUTE_SETTERS
+        and bool(call.args)
+        and " ".join(code_of(call.args[0].value).split()) in holders
+    )
 
 
 def _overlaps(read: str, stored: str) -> bool:
