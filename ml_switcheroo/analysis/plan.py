@@ -1177,68 +1177,49 @@ class Planner:
         parameters aside) read: a store through an attribute or a subscript when they read
         one (``cfg["lr"] = 0.5``, maybe through another name), a call that is not harmless
         when they read one or a name the call mentions (``milestones.append(20)``)."""
-        if move == "up":
-            moved = [
-                a.value
-                for m in members
-                for a in m.call.args
-                if a.value is not _optimizer_argument(m)
-            ]
-        else:
-            assert optimizer.entry is not None
-            try:
-                params = parameters_argument(
-                    optimizer.entry, optimizer.call, self.resolver.map.parameters
-                )
-            except Untranslatable:
-                return None  # the optimizer's own hook reports the call
-            moved = [a.value for a in optimizer.call.args if a.value is not params]
+        optimizer_values = self._optimizer_values(optimizer)
+        if optimizer_values is None:
+            return None  # the optimizer's own hook reports the call
+        moved = _schedule_values(members) if move == "up" else optimizer_values
         paths = [path for value in moved for path in _paths(value)]
         names = {n.value for value in moved for n in _names(value)}
-        indices = [optimizer.index, *(m.index for m in members)]
-        member_statements = {id(m.statement) for m in members}
-        body = self.collector.blocks[optimizer.block].body  # type: ignore[attr-defined]
-        for statement in body[min(indices) + 1 : max(indices)]:
-            if id(statement) in member_statements:
-                continue
+        for statement in self._between(optimizer, members):
             calls = _impure_calls([statement], self._harmless_call)
             mentioned = {n.value for call in calls for n in _names(call)}
             if (paths and (_store_paths(statement) or calls)) or names & mentioned:
                 return code_of(statement).strip()
         return None
 
-    def _reordered_calls(self, optimizer: Site, members: list[Site]) -> str | None:
-        """Calls (other than the pure builtins of ``is_pure``) in at least two of: the
-        optimizer's arguments (its parameters aside), the schedule's arguments, the statements
-        between them. Moving one next to the other would run them in another order."""
+    def _optimizer_values(self, optimizer: Site) -> list[cst.BaseExpression] | None:
+        """The optimizer's arguments but its parameters (None: they cannot be told apart)."""
         assert optimizer.entry is not None
         try:
             params = parameters_argument(
                 optimizer.entry, optimizer.call, self.resolver.map.parameters
             )
         except Untranslatable:
-            return None  # the optimizer's own hook reports the call
+            return None
+        return [a.value for a in optimizer.call.args if a.value is not params]
+
+    def _between(self, optimizer: Site, members: list[Site]) -> list[cst.BaseStatement]:
+        """The statements of the optimizer's block between it and its schedule statements."""
         member_statements = {id(m.statement) for m in members}
         indices = [optimizer.index, *(m.index for m in members)]
         body = self.collector.blocks[optimizer.block].body  # type: ignore[attr-defined]
-        between = [
-            s for s in body[min(indices) + 1 : max(indices)] if id(s) not in member_statements
-        ]
+        return [s for s in body[min(indices) + 1 : max(indices)] if id(s) not in member_statements]
+
+    def _reordered_calls(self, optimizer: Site, members: list[Site]) -> str | None:
+        """Calls (other than the pure builtins of ``is_pure``) in at least two of: the
+        optimizer's arguments (its parameters aside), the schedule's arguments, the statements
+        between them. Moving one next to the other would run them in another order."""
+        optimizer_values = self._optimizer_values(optimizer)
+        if optimizer_values is None:
+            return None  # the optimizer's own hook reports the call
         harmless = self._harmless_call
         groups = [
-            _impure_calls(
-                [a.value for a in optimizer.call.args if a.value is not params], harmless
-            ),
-            _impure_calls(
-                [
-                    a.value
-                    for m in members
-                    for a in m.call.args
-                    if a.value is not _optimizer_argument(m)
-                ],
-                harmless,
-            ),
-            _impure_calls(between, harmless),
+            _impure_calls(optimizer_values, harmless),
+            _impure_calls(_schedule_values(members), harmless),
+            _impure_calls(self._between(optimizer, members), harmless),
         ]
         found = [calls[0] for calls in groups if calls]
         if len(found) < 2:
@@ -3235,6 +3216,11 @@ _BUILTIN_NAMES = frozenset({"float", "int", "inf", "len", "abs", "min", "max", "
 def _paths(value: cst.CSTNode) -> list[str]:
     """The attribute and subscript expressions ``value`` reads (``args.clip``, ``cfg["c"]``)."""
     return [" ".join(code_of(node).split()) for node in _path_nodes(value)]
+
+
+def _schedule_values(members: list[Site]) -> list[cst.BaseExpression]:
+    """The arguments of the schedule's constructors but the optimizer they wrap."""
+    return [a.value for m in members for a in m.call.args if a.value is not _optimizer_argument(m)]
 
 
 def _store_paths(node: cst.CSTNode) -> set[str]:

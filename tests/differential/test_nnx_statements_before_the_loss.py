@@ -12,16 +12,10 @@ from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.differential.nnx_loops import translate_nnx, translated_rel
 from tests.support import renders_a_step
 
-# `bump()` changes the weight the loss reads, through a global
-GLOBAL_WEIGHT = """\
+LOOP = """\
 import torch
 
-WEIGHT = [1.0]
-
-
-def bump():
-    WEIGHT[0] = WEIGHT[0] * 1.01
-
+{definitions}
 
 model = make_model()
 opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -29,36 +23,26 @@ for epoch in range(EPOCHS):
     for x, y in loader:
         opt.zero_grad()
         out = model(x)
-        bump()
-        loss = ((out - y) ** 2).mean() * WEIGHT[0]
+{between}
+        loss = ((out - y) ** 2).mean() * {weight}
         loss.backward()
         opt.step()
         losses.append(loss.item())
 """
+
+# `bump()` changes the weight the loss reads, through a global
+GLOBAL_WEIGHT = LOOP.format(
+    definitions="WEIGHT = [1.0]\n\n\ndef bump():\n    WEIGHT[0] = WEIGHT[0] * 1.01\n",
+    between="        bump()",
+    weight="WEIGHT[0]",
+)
 
 # `c.w` is the loss's `cfg.w` under another name
-ALIASED_ATTRIBUTE = """\
-import torch
-
-
-class Config:
-    w = 1.0
-
-
-cfg = Config()
-model = make_model()
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-for epoch in range(EPOCHS):
-    for x, y in loader:
-        opt.zero_grad()
-        out = model(x)
-        c = cfg
-        c.w = c.w * 1.01
-        loss = ((out - y) ** 2).mean() * cfg.w
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-"""
+ALIASED_ATTRIBUTE = LOOP.format(
+    definitions="class Config:\n    w = 1.0\n\n\ncfg = Config()",
+    between="        c = cfg\n        c.w = c.w * 1.01",
+    weight="cfg.w",
+)
 
 BEFORE_THE_LOSS = {"a call changing a global": GLOBAL_WEIGHT, "an aliased store": ALIASED_ATTRIBUTE}
 
