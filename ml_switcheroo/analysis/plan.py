@@ -948,6 +948,10 @@ class Planner:
         if move is None:
             self._refuse(outer, findings.SCHEDULE_CANNOT_MOVE)
             return
+        changed = self._changed_between(optimizer, statement_members, move)
+        if changed is not None:
+            self._refuse(outer, findings.SCHEDULE_MOVE_PAST_CHANGE, statement=changed)
+            return
         schedule = SchedulePlan(outer, statement_members, optimizer, move, calls=members)
         schedule.foreign = self._foreign.get(id(outer.call))
         if warmup is not None:
@@ -1167,38 +1171,55 @@ class Planner:
             return None
         return "down"
 
-    def _reordered_calls(self, optimizer: Site, members: list[Site]) -> str | None:
-        """Calls (other than the pure builtins of ``is_pure``) in at least two of: the
-        optimizer's arguments (its parameters aside), the schedule's arguments, the statements
-        between them. Moving one next to the other would run them in another order."""
+    def _changed_between(self, optimizer: Site, members: list[Site], move: str) -> str | None:
+        """A statement between the optimizer and its schedule statements that may change a
+        value the arguments that move (the schedule's up, the optimizer's down, its
+        parameters aside) read: a store through an attribute or a subscript when they read
+        one (``cfg["lr"] = 0.5``, maybe through another name), a call that is not harmless
+        when they read one or a name the call mentions (``milestones.append(20)``)."""
+        optimizer_values = self._optimizer_values(optimizer)
+        if optimizer_values is None:
+            return None  # the optimizer's own hook reports the call
+        moved = _schedule_values(members) if move == "up" else optimizer_values
+        paths = [path for value in moved for path in _paths(value)]
+        names = {n.value for value in moved for n in _names(value)}
+        for statement in self._between(optimizer, members):
+            calls = _impure_calls([statement], self._harmless_call)
+            mentioned = {n.value for call in calls for n in _names(call)}
+            if (paths and (_store_paths(statement) or calls)) or names & mentioned:
+                return code_of(statement).strip()
+        return None
+
+    def _optimizer_values(self, optimizer: Site) -> list[cst.BaseExpression] | None:
+        """The optimizer's arguments but its parameters (None: they cannot be told apart)."""
         assert optimizer.entry is not None
         try:
             params = parameters_argument(
                 optimizer.entry, optimizer.call, self.resolver.map.parameters
             )
         except Untranslatable:
-            return None  # the optimizer's own hook reports the call
+            return None
+        return [a.value for a in optimizer.call.args if a.value is not params]
+
+    def _between(self, optimizer: Site, members: list[Site]) -> list[cst.BaseStatement]:
+        """The statements of the optimizer's block between it and its schedule statements."""
         member_statements = {id(m.statement) for m in members}
         indices = [optimizer.index, *(m.index for m in members)]
         body = self.collector.blocks[optimizer.block].body  # type: ignore[attr-defined]
-        between = [
-            s for s in body[min(indices) + 1 : max(indices)] if id(s) not in member_statements
-        ]
+        return [s for s in body[min(indices) + 1 : max(indices)] if id(s) not in member_statements]
+
+    def _reordered_calls(self, optimizer: Site, members: list[Site]) -> str | None:
+        """Calls (other than the pure builtins of ``is_pure``) in at least two of: the
+        optimizer's arguments (its parameters aside), the schedule's arguments, the statements
+        between them. Moving one next to the other would run them in another order."""
+        optimizer_values = self._optimizer_values(optimizer)
+        if optimizer_values is None:
+            return None  # the optimizer's own hook reports the call
         harmless = self._harmless_call
         groups = [
-            _impure_calls(
-                [a.value for a in optimizer.call.args if a.value is not params], harmless
-            ),
-            _impure_calls(
-                [
-                    a.value
-                    for m in members
-                    for a in m.call.args
-                    if a.value is not _optimizer_argument(m)
-                ],
-                harmless,
-            ),
-            _impure_calls(between, harmless),
+            _impure_calls(optimizer_values, harmless),
+            _impure_calls(_schedule_values(members), harmless),
+            _impure_calls(self._between(optimizer, members), harmless),
         ]
         found = [calls[0] for calls in groups if calls]
         if len(found) < 2:
@@ -2429,6 +2450,25 @@ class Planner:
         for path in _paths(value):
             if any(_overlaps(path, other) for other in stored):
                 return f"`{path}` is assigned in this file, so it may change after that"
+        return self._changed_otherwise(value)
+
+    def _changed_otherwise(self, value: cst.BaseExpression) -> str | None:
+        """How an attribute or subscript ``value`` reads may change other than by a store of
+        its own text: a store of the same key through another name (``c = args; c.clip =
+        3``), a method call on the object holding it (``cfg.update(clip=3)``) or
+        ``setattr``/``vars``/``delattr`` of it, anywhere in the file."""
+        for node in _path_nodes(value):
+            path = " ".join(code_of(node).split())
+            key = _last_key(node)
+            for target in _store_targets(self.module):
+                if key is not None and _last_key(target) == key:
+                    shown = " ".join(code_of(target).split())
+                    return f"`{path}` may be assigned through another name (`{shown}`)"
+            holders = _holders(node)
+            for call in _walk_calls(self.module):
+                if _changes_holder(call, holders):
+                    shown = " ".join(code_of(call).split())
+                    return f"`{shown}` may change `{path}`"
         return None
 
     def _tensor_literal(self, call: cst.Call) -> bool:
@@ -2459,30 +2499,7 @@ class Planner:
     def _stored_paths(self) -> set[str]:
         """Attribute and subscript targets the module assigns (``args.clip = ...``)."""
         if self._stores is None:
-            stores: set[str] = set()
-
-            class _Stores(cst.CSTVisitor):
-                def _add(self, target: cst.CSTNode) -> None:
-                    if isinstance(target, (cst.Attribute, cst.Subscript)):
-                        stores.add(" ".join(code_of(target).split()))
-                    elif isinstance(target, (cst.Tuple, cst.List)):
-                        for element in target.elements:
-                            self._add(element.value)
-
-                def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-                    self._add(node.target)
-
-                def visit_AugAssign(self, node: cst.AugAssign) -> None:
-                    self._add(node.target)
-
-                def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-                    self._add(node.target)
-
-                def visit_For(self, node: cst.For) -> None:
-                    self._add(node.target)
-
-            self.module.visit(_Stores())
-            self._stores = stores
+            self._stores = _store_paths(self.module)
         return self._stores
 
     def _subset_clip(self, clip: Site, optimizer: Site) -> SubsetClip | None:
@@ -3198,17 +3215,102 @@ _BUILTIN_NAMES = frozenset({"float", "int", "inf", "len", "abs", "min", "max", "
 
 def _paths(value: cst.CSTNode) -> list[str]:
     """The attribute and subscript expressions ``value`` reads (``args.clip``, ``cfg["c"]``)."""
-    found: list[str] = []
+    return [" ".join(code_of(node).split()) for node in _path_nodes(value)]
+
+
+def _schedule_values(members: list[Site]) -> list[cst.BaseExpression]:
+    """The arguments of the schedule's constructors but the optimizer they wrap."""
+    return [a.value for m in members for a in m.call.args if a.value is not _optimizer_argument(m)]
+
+
+def _store_paths(node: cst.CSTNode) -> set[str]:
+    """The attribute and subscript targets ``node`` assigns (``args.clip = ...``), as text."""
+    return {" ".join(code_of(t).split()) for t in _store_targets(node)}
+
+
+def _store_targets(node: cst.CSTNode) -> list[cst.BaseExpression]:
+    """The attribute and subscript targets ``node`` assigns, deletes or loops over."""
+    stores: list[cst.BaseExpression] = []
+
+    class _Stores(cst.CSTVisitor):
+        def _add(self, target: cst.BaseExpression) -> None:
+            if isinstance(target, (cst.Attribute, cst.Subscript)):
+                stores.append(target)
+            elif isinstance(target, (cst.Tuple, cst.List)):
+                for element in target.elements:
+                    self._add(element.value)
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            self._add(node.target)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            self._add(node.target)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            self._add(node.target)
+
+        def visit_For(self, node: cst.For) -> None:
+            self._add(node.target)
+
+        def visit_Del(self, node: cst.Del) -> None:
+            self._add(node.target)
+
+    node.visit(_Stores())
+    return stores
+
+
+def _path_nodes(value: cst.CSTNode) -> list[cst.BaseExpression]:
+    """The attribute and subscript expressions ``value`` reads (``_paths``, as nodes)."""
+    found: list[cst.BaseExpression] = []
 
     class _Collect(cst.CSTVisitor):
         def visit_Attribute(self, node: cst.Attribute) -> None:
-            found.append(" ".join(code_of(node).split()))
+            found.append(node)
 
         def visit_Subscript(self, node: cst.Subscript) -> None:
-            found.append(" ".join(code_of(node).split()))
+            found.append(node)
 
     value.visit(_Collect())
     return found
+
+
+def _last_key(node: cst.BaseExpression) -> str | None:
+    """The last attribute or string key of a path (``clip`` of ``args.clip``, ``cfg["clip"]``)."""
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    if isinstance(node, cst.Subscript) and len(node.slice) == 1:
+        index = node.slice[0].slice
+        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+            return str(index.value.evaluated_value)
+    return None
+
+
+def _holders(node: cst.BaseExpression) -> set[str]:
+    """The objects a path goes through, as text (``args``, ``args.opt`` of ``args.opt.clip``)."""
+    found: set[str] = set()
+    inner: cst.BaseExpression = node
+    while isinstance(inner, (cst.Attribute, cst.Subscript)):
+        inner = inner.value
+        found.add(" ".join(code_of(inner).split()))
+    return found
+
+
+# builtins that change an object's attributes by name
+_ATTRIBUTE_SETTERS = frozenset({"setattr", "delattr", "vars"})
+
+
+def _changes_holder(call: cst.Call, holders: set[str]) -> bool:
+    """Whether ``call`` is a method call on one of ``holders`` or hands one to a builtin that
+    changes attributes by name."""
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return " ".join(code_of(func.value).split()) in holders
+    return (
+        isinstance(func, cst.Name)
+        and func.value in _ATTRIBUTE_SETTERS
+        and bool(call.args)
+        and " ".join(code_of(call.args[0].value).split()) in holders
+    )
 
 
 def _overlaps(read: str, stored: str) -> bool:

@@ -82,6 +82,33 @@ class NotFoldedTest(SwitcherooTest):
     def test_call(self) -> None:
         self.assertNotFolded("get_clip()", "may give another value at each evaluation")
 
+    def test_attribute_assigned_through_another_name(self) -> None:
+        self.assertNotFolded(
+            "args.clip",
+            "`args.clip` may be assigned through another name (`c.clip`)",
+            after="c = args\n    c.clip = 3",
+        )
+
+    def test_subscript_changed_by_a_method_call(self) -> None:
+        self.assertNotFolded(
+            "args.opts['clip']",
+            "`args.opts.update(clip=3)` may change `args.opts['clip']`",
+            after="args.opts.update(clip=3)",
+        )
+
+    def test_attribute_changed_by_setattr(self) -> None:
+        self.assertNotFolded(
+            "args.clip",
+            "`setattr(args, 'clip', 3)` may change `args.clip`",
+            after="setattr(args, 'clip', 3)",
+        )
+
+
+class CallsThatCannotChangeTheClipTest(unittest.TestCase):
+    def test_a_call_reading_the_object_folds(self) -> None:
+        line = optimizer_line(converted("args.clip", after="print(args)"))
+        self.assertIn("optax.clip_by_global_norm(args.clip)", line)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -773,3 +773,26 @@ def test_a_condition_before_the_backward_escapes() -> None:
     loop = TAIL_LOOP.format(tail="if step % 10 == 0:\n        print(loss.item())")
     output = convert(loop)
     assert BEGIN in output and not renders_a_step(output), output
+
+
+def test_a_call_torch_runs_before_the_loss_escapes() -> None:
+    loop = TAIL_LOOP.format(tail="").replace(
+        "    out = model(x)\n", "    out = model(x)\n    bump_loss_weight()\n"
+    )
+    output = convert(loop)
+    assert BEGIN in output and not renders_a_step(output), output
+    assert "may change what the loss reads after it" in output, output
+
+
+def test_a_store_through_an_attribute_before_the_loss_escapes() -> None:
+    loop = TAIL_LOOP.format(tail="").replace(
+        "    out = model(x)\n", "    out = model(x)\n    weights.scale = 2.0\n"
+    )
+    output = convert(loop)
+    assert BEGIN in output and not renders_a_step(output), output
+    assert "may change what the loss reads after it" in output, output
+
+
+def test_a_call_after_the_loss_still_runs_after_the_gradient() -> None:
+    output = convert(TAIL_LOOP.format(tail="bump_loss_weight()"))
+    assert renders_a_step(output), output

@@ -46,3 +46,51 @@ class ScheduleMoveOrderTest(SwitcherooTest):
         records = self.records(source)
         (record,) = [r for r in records if r.api == "torch.optim.Adam"]
         self.assertIn("unknown argument `momentum`", record.reason)
+
+
+class ScheduleMovePastChangesTest(SwitcherooTest):
+    """A statement between the optimizer and its scheduler that may change a value the moved
+    arguments read (a store through an attribute or subscript, a call given the value) keeps
+    the schedule in place: moved next to the optimizer, it would read the value before the
+    change."""
+
+    def assertKeptApart(self, source: str) -> None:
+        out = run_codemod(source + LOOP)
+        self.assertNotIn("learning_rate=sched", out)
+        (record,) = [r for r in self.records(source + LOOP) if r.api.endswith("LR")]
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("may change a value", record.reason)
+
+    def test_a_subscript_store_the_schedule_reads(self) -> None:
+        self.assertKeptApart(
+            "import torch\ncfg = {'lr': 0.1}\nopt = torch.optim.SGD(params, lr=cfg['lr'])\n"
+            "cfg['lr'] = 0.5\n"
+            "sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg['lr'], total_steps=100)\n"
+        )
+
+    def test_an_attribute_store_through_another_name(self) -> None:
+        self.assertKeptApart(
+            "import torch\nopt = torch.optim.SGD(params, lr=0.1)\nc = args\nc.epochs = 5\n"
+            "sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)\n"
+        )
+
+    def test_a_call_given_the_milestones(self) -> None:
+        self.assertKeptApart(
+            "import torch\nmilestones = [10]\nopt = torch.optim.SGD(params, lr=0.1)\n"
+            "milestones.append(20)\n"
+            "sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones)\n"
+        )
+
+    def test_the_optimizer_moved_down_past_a_store_its_lr_reads(self) -> None:
+        self.assertKeptApart(
+            "import torch\ncfg = {'lr': 0.1}\nopt = torch.optim.SGD(params, lr=cfg['lr'])\n"
+            "cfg['lr'] = 0.5\ntotal = 10\n"
+            "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=total)\n"
+        )
+
+    def test_a_log_call_between_literal_arguments_folds(self) -> None:
+        out = run_codemod(
+            "import torch\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\nlog('built')\n"
+            "sched = torch.optim.lr_scheduler.StepLR(opt, 10)\n" + LOOP
+        )
+        self.assertIn("opt = optax.sgd(learning_rate=sched)", out)

@@ -202,7 +202,7 @@ def _rendered_step(
     _check_traceable(forward)
     _check_known_calls(forward, model_node, ctx, others)
     _check_no_mapped_api(forward, optimizer, ctx)
-    _check_tail(tail, region, model_node, optimizer, ctx)
+    _check_tail(tail, forward, region, model_node, optimizer, ctx)
     after_backward = region.statements[backward_index + 1 :]
     running = micro.total if micro is not None else None
     rendered = _render(
@@ -753,6 +753,7 @@ def _loss_slice(
 
 def _check_tail(
     tail: list[cst.BaseStatement],
+    forward: list[cst.BaseStatement],
     region: Region,
     model: cst.BaseExpression,
     optimizer: str,
@@ -760,7 +761,9 @@ def _check_tail(
 ) -> None:
     """The statements moved after the gradient: they must not read the model (its parameters
     change at the update), run a backward pass or use the optimizer or an API of the map, nor
-    use a name a later statement of the loss reads (it may mutate it)."""
+    use a name a later statement of the loss reads (it may mutate it); before a statement of
+    the loss function (``forward``), neither call nor store into an object (a global or an
+    alias the loss reads may change)."""
     root = (dotted_name(model) or "").split(".")[0]
     backward = ctx.semantic_map.backward_methods
     for statement in tail:
@@ -777,7 +780,21 @@ def _check_tail(
                 f"`{shown}` uses a name the loss reads after it (it would run after the loss "
                 "function)"
             )
+        crosses = any(s is f for s in region.statements[position + 1 :] for f in forward)
+        if crosses and _may_change_other_values(statement):
+            raise Untranslatable(
+                f"`{shown}` may change what the loss reads after it, through a call or a "
+                "store into an object (it would run after the loss function)"
+            )
     _check_prefix_untouched(tail, optimizer, ctx)
+
+
+def _may_change_other_values(statement: cst.BaseStatement) -> bool:
+    """Whether ``statement`` may change a value other than the names it binds: it calls
+    something, stores through an attribute or a subscript, deletes, or updates in place."""
+    if not _is_assignment(statement):
+        return True
+    return any(isinstance(n, (cst.Call, cst.AugAssign)) for n in _walk(statement))
 
 
 def _check_after_backward(

@@ -97,6 +97,13 @@ MESSAGES: dict[str, Message] = {
         "other",
         "define the schedule before the optimizer and pass it as learning_rate",
     ),
+    f.SCHEDULE_MOVE_PAST_CHANGE: (
+        "`{statement}` runs between the optimizer and the schedule and may change a value "
+        "the arguments read; put next to each other, one would read it on the other side "
+        "of the change",
+        "compute the values first, then build the schedule before the optimizer and pass it "
+        "as learning_rate",
+    ),
     f.COMPONENT_STEPPED_ALONE: ("a component scheduler is stepped on its own", None),
     f.WARMUP_OF_UNTRANSLATED: ("it is the warm-up before `{main}`: {reason}", None),
     f.FACTORY_NOT_FOLDED: ("{reason}", "pass the schedule as the optimizer's learning_rate"),

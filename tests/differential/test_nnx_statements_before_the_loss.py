@@ -1,0 +1,64 @@
+"""A statement torch runs between the forward pass and the loss that does not feed the loss
+runs after the loss function in the NNX translation. A call or a store through an attribute
+there may change what the loss reads (a global the loss reads, an object it reads under
+another name): those steps escape; the same statement after the loss converts and matches
+PyTorch when run (float64, 36 updates, ``nnx_loops``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_switcheroo.spec.escape_hatch import BEGIN
+from tests.differential.nnx_loops import translate_nnx, translated_rel
+from tests.support import renders_a_step
+
+LOOP = """\
+import torch
+
+{definitions}
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(EPOCHS):
+    for x, y in loader:
+        opt.zero_grad()
+        out = model(x)
+{between}
+        loss = ((out - y) ** 2).mean() * {weight}
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+"""
+
+# `bump()` changes the weight the loss reads, through a global
+GLOBAL_WEIGHT = LOOP.format(
+    definitions="WEIGHT = [1.0]\n\n\ndef bump():\n    WEIGHT[0] = WEIGHT[0] * 1.01\n",
+    between="        bump()",
+    weight="WEIGHT[0]",
+)
+
+# `c.w` is the loss's `cfg.w` under another name
+ALIASED_ATTRIBUTE = LOOP.format(
+    definitions="class Config:\n    w = 1.0\n\n\ncfg = Config()",
+    between="        c = cfg\n        c.w = c.w * 1.01",
+    weight="cfg.w",
+)
+
+BEFORE_THE_LOSS = {"a call changing a global": GLOBAL_WEIGHT, "an aliased store": ALIASED_ATTRIBUTE}
+
+
+@pytest.mark.parametrize("name", sorted(BEFORE_THE_LOSS))
+def test_a_statement_torch_runs_before_the_loss_escapes(name: str) -> None:
+    output = translate_nnx(BEFORE_THE_LOSS[name])
+    assert BEGIN in output and not renders_a_step(output), output
+    assert "may change what the loss reads after it" in output, output
+
+
+def test_the_call_after_the_loss_converts_and_matches_torch() -> None:
+    source = GLOBAL_WEIGHT.replace(
+        "        bump()\n        loss = ((out - y) ** 2).mean() * WEIGHT[0]\n",
+        "        loss = ((out - y) ** 2).mean() * WEIGHT[0]\n        bump()\n",
+    )
+    translated, rel = translated_rel(source)
+    assert renders_a_step(translated), translated
+    assert rel < 1e-12, (rel, translated)
