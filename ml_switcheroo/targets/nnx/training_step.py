@@ -59,6 +59,7 @@ from ml_switcheroo.targets.nnx.wrappers import (
     one_origin_through_wrappers,
     under_self_methods,
     unwrapped_values,
+    unwrapping,
 )
 from ml_switcheroo.targets.optax.clipping import clip_expression
 
@@ -1253,7 +1254,8 @@ def _render(
         loss, total = _fresh("loss", taken | {loss_fn, grads}), " + ".join([*summed, region.loss])
     _check_bound_before_read(forward)
     aux = _aux_names(forward, region, ctx, tail, returned=None if summed else region.loss)
-    body = [_with_model(s, model_text, parameter) for s in forward]
+    unwrapped = _unwrapped_reads(forward, model_text, ctx)
+    body = [_with_model(s, model_text, parameter, unwrapped) for s in forward]
     if others is not None:
         body = [others.without_detach(s) for s in body]
     first = body[0]
@@ -1337,16 +1339,37 @@ def _check_bound_before_read(forward: list[cst.BaseStatement]) -> None:
         bound |= targets
 
 
-def _with_model(statement: cst.BaseStatement, model: str, parameter: str) -> cst.BaseStatement:
-    """``statement`` with the model expression read through the loss function's parameter."""
-    if model == parameter:
+def _unwrapped_reads(
+    forward: list[cst.BaseStatement], model: str, ctx: HookContext
+) -> frozenset[int]:
+    """The ids of the ``model.module`` reads of the forward pass that are the model the
+    wrapper ``model`` wraps (``wrappers.unwrapping``): the loss function's parameter."""
+    return frozenset(
+        id(node)
+        for statement in forward
+        for node in _walk(statement)
+        if isinstance(node, cst.Attribute)
+        and dotted_name(node.value) == model
+        and unwrapping(node, ctx) is not None
+    )
+
+
+def _with_model(
+    statement: cst.BaseStatement, model: str, parameter: str, unwrapped: frozenset[int]
+) -> cst.BaseStatement:
+    """``statement`` with the model expression, and the reads of the wrapped model through
+    it (``unwrapped``: ids of ``model.module`` nodes), read through the loss function's
+    parameter."""
+    if model == parameter and not unwrapped:
         return statement
 
     class Rename(cst.CSTTransformer):
         def leave_Attribute(
             self, original: cst.Attribute, updated: cst.Attribute
         ) -> cst.BaseExpression:
-            return cst.Name(parameter) if dotted_name(original) == model else updated
+            if id(original) in unwrapped or dotted_name(original) == model:
+                return cst.Name(parameter)
+            return updated
 
     return statement.visit(Rename())  # type: ignore[return-value]
 
