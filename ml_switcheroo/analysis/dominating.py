@@ -18,17 +18,9 @@ from collections.abc import Callable, Iterator
 
 import libcst as cst
 
-ParentOf = Callable[[cst.CSTNode], cst.CSTNode | None]
+from ml_switcheroo.analysis.reaching import NESTED_SCOPES
 
-_SCOPES = (
-    cst.FunctionDef,
-    cst.Lambda,
-    cst.ClassDef,
-    cst.ListComp,
-    cst.SetComp,
-    cst.DictComp,
-    cst.GeneratorExp,
-)
+ParentOf = Callable[[cst.CSTNode], cst.CSTNode | None]
 
 
 def dominating_assignment(read: cst.Name, parent_of: ParentOf) -> cst.Assign | None:
@@ -38,7 +30,7 @@ def dominating_assignment(read: cst.Name, parent_of: ParentOf) -> cst.Assign | N
     child: cst.CSTNode = read
     parent = parent_of(read)
     while parent is not None:
-        if isinstance(parent, _SCOPES):
+        if isinstance(parent, NESTED_SCOPES):
             return None
         body = _statements(parent)
         index = next((i for i, s in enumerate(body or ()) if s is child), None)

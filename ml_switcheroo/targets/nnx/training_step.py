@@ -52,6 +52,7 @@ from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
+from ml_switcheroo.targets.nnx.logged import logged_after_backward
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.other_models import OtherModels
 from ml_switcheroo.targets.nnx.wrappers import (
@@ -164,12 +165,14 @@ def _rendered_step(
         step_statement, counted = _accumulated_check(region, constructor, ctx)
         forward, backward_index, tail = _forward(region, ctx)
         tail = [*tail, *_logged_before_check(region, backward_index, step_statement, counted)]
+        tail = [*tail, *_logged(region, backward_index, step_statement, forward, ctx)]
         trained = trained_model(constructor, ctx)
         others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
         model_node = _model_in_step(forward, trained, ctx, others)
     else:  # a parameter: built in another file (``HookContext.trains_across_files``)
         step_statement, counted = region.anchor.statement, []
         forward, backward_index, tail = _forward(region, ctx)
+        tail = [*tail, *_logged(region, backward_index, step_statement, forward, ctx)]
         model_node = _model_across_files(forward, stepped, ctx)  # type: ignore[arg-type]
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
@@ -197,7 +200,9 @@ def _rendered_step(
     if others is not None:
         others.check_outputs(forward, {t.value for s in forward for t in _target_names(s)})
         _check_others_plain(others, forward, region, micro is not None)
-    _check_after_backward(region, backward_index, model, optimizer, step_statement, counted, ctx)
+    _check_after_backward(
+        region, backward_index, model, optimizer, step_statement, [*counted, *tail], ctx
+    )
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)
     _check_traceable(forward)
@@ -463,6 +468,19 @@ def _logged_before_check(
         return []
     between = region.statements[backward_index + 1 : -1]
     return [s for s in between if not any(s is kept for kept in counted)]
+
+
+def _logged(
+    region: Region,
+    backward_index: int,
+    step_statement: cst.BaseStatement,
+    forward: list[cst.BaseStatement],
+    ctx: HookContext,
+) -> list[cst.BaseStatement]:
+    """The statements between the backward pass and the step that only record values
+    (``logged.logged_after_backward``): run after the gradient, before the update."""
+    computed = {t.value for s in forward for t in _target_names(s)}
+    return logged_after_backward(region, backward_index, step_statement, computed, ctx)
 
 
 def _split_prefix(
@@ -787,12 +805,13 @@ def _check_after_backward(
     model: str,
     optimizer: str,
     step_statement: cst.BaseStatement,
-    counted: list[cst.BaseStatement],
+    kept: list[cst.BaseStatement],
     ctx: HookContext,
 ) -> None:
-    """Between backward and step: only the GradScaler's ``unscale_(opt)`` and clip calls folded
-    into the chain (a zero_grad there would zero the gradients the step uses); after the step
-    only the GradScaler's ``update()``."""
+    """Between backward and step: only the GradScaler's ``unscale_(opt)``, clip calls folded
+    into the chain (a zero_grad there would zero the gradients the step uses) and the
+    statements ``kept`` (moved after the gradient: ``logged.py``, an accumulation's counter
+    and logging); after the step only the GradScaler's ``update()``."""
     methods = ctx.semantic_map.scaler_methods
     last = len(region.statements) - 1 - len(_trailing_module_zero(region, ctx))
     if region.scaler is not None and _is_scaler_call(
@@ -801,10 +820,9 @@ def _check_after_backward(
         last -= 1
     if region.statements[last] is not step_statement:
         raise Untranslatable("a statement after the step belongs to it")
-    logged = _logged_before_check(region, backward_index, step_statement, counted)
     for statement in region.statements[backward_index + 1 : last]:
-        if any(statement is kept for kept in (*counted, *logged)):
-            continue  # the accumulation's counter (kept, after the update) or its logging
+        if any(statement is k for k in kept):
+            continue  # moved after the gradient, or the accumulation's counter
         if _folded_or_unscale(statement, region, model, optimizer, ctx):
             continue
         if any(statement is guard for guard in region.true_guards) and all(
