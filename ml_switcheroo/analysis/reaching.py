@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 _LOOPS = (cst.For, cst.While)
-_SCOPES = (
+# Nodes that open a scope of their own (their code may run at another time, or apart).
+NESTED_SCOPES = (
     cst.FunctionDef,
     cst.Lambda,
     cst.ClassDef,
@@ -58,7 +59,7 @@ def runs_after(
     if id(read) not in paths.paths or id(binding) not in paths.paths:
         return False
     read_path, binding_path = paths.paths[id(read)], paths.paths[id(binding)]
-    if any(isinstance(n, _SCOPES) for n in (*read_path, *binding_path)):
+    if any(isinstance(n, NESTED_SCOPES) for n in (*read_path, *binding_path)):
         return False  # a nested scope may run at any time
     if binding_path and isinstance(binding_path[-1], cst.NamedExpr):
         return False

@@ -361,6 +361,8 @@ class ModuleSpec:
     self_methods: frozenset[str] = frozenset()  # `m.to(device)`: returns `m` itself
     wrappers: frozenset[str] = frozenset()  # `DataParallel(model)`: another object
     grad_contexts: frozenset[str] = frozenset()  # `with torch.set_grad_enabled(x):`
+    # The attribute of a wrapper that is the very module it wraps (`DDP(m).module is m`).
+    unwrapped_by: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -941,23 +943,36 @@ class _Checker:
 
     def modules(self, raw: Any, line: int | None) -> ModuleSpec:
         """``modules: {losses: [...], self_methods: [...], wrappers: [...],
-        grad_contexts: [...]}``."""
+        grad_contexts: [...], unwrapped_by: {wrapper: attribute}}``."""
         section = self.mapping(raw, "'modules'", line)
-        keys = {"losses", "self_methods", "wrappers", "grad_contexts"}
+        keys = {"losses", "self_methods", "wrappers", "grad_contexts", "unwrapped_by"}
         self.check_keys(section, keys, "'modules'", None)
         methods = section.get("self_methods", [])
         if not isinstance(methods, list) or not all(
             isinstance(m, str) and m.isidentifier() for m in methods
         ):
             self.fail("'modules' 'self_methods' must be a list of method names", line=line)
+        wrappers = self.passthrough_calls(section.get("wrappers"), line, "modules: wrappers")
         return ModuleSpec(
             losses=self.passthrough_calls(section.get("losses"), line, "modules: losses"),
             self_methods=frozenset(methods),
-            wrappers=self.passthrough_calls(section.get("wrappers"), line, "modules: wrappers"),
+            wrappers=wrappers,
             grad_contexts=self.passthrough_calls(
                 section.get("grad_contexts"), line, "modules: grad_contexts"
             ),
+            unwrapped_by=self.unwrapped_by(section.get("unwrapped_by", {}), wrappers, line),
         )
+
+    def unwrapped_by(self, raw: Any, wrappers: frozenset[str], line: int | None) -> dict[str, str]:
+        """``unwrapped_by: {torch.nn.DataParallel: module}``: each key one of ``wrappers``,
+        each value an attribute name."""
+        section = self.mapping(raw, "'modules' 'unwrapped_by'", line)
+        for wrapper, attribute in section.items():
+            if wrapper not in wrappers:
+                self.fail(f"'unwrapped_by' {wrapper!r} is not one of 'wrappers'", line=line)
+            if not isinstance(attribute, str) or not attribute.isidentifier():
+                self.fail(f"'unwrapped_by' {wrapper!r} must name an attribute", line=line)
+        return dict(section)
 
     def passthrough_calls(
         self, raw: Any, line: int | None, key: str = "passthrough_calls"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from ml_switcheroo.spec.errors import SemanticMapError
 from ml_switcheroo.spec.semantic_map import SemanticMap
@@ -57,3 +58,31 @@ def test_the_nnx_layer_lists_set_grad_enabled_as_a_grad_context() -> None:
 def test_a_grad_context_that_is_not_a_dotted_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SemanticMapError, match="is not a dotted Python name"):
         nnx_map(tmp_path, "modules: {grad_contexts: ['set grad']}\n")
+
+
+def test_the_nnx_layer_unwraps_ddp_through_module() -> None:
+    assert nnx_map().modules.unwrapped_by["torch.nn.parallel.DistributedDataParallel"] == "module"
+
+
+@pytest.mark.parametrize("wrapper", ["torch.nn.DataParallel", "torch.compile"])
+def test_the_unwrapping_attribute_is_the_wrapped_module_in_torch(wrapper: str) -> None:
+    """What the map says is torch's: the attribute of the wrapper is the module itself (DDP
+    needs a process group: its run is tests/differential/test_nnx_model_wrappers.py)."""
+    model = torch.nn.Linear(2, 2)
+    wrap = torch.nn.DataParallel if wrapper == "torch.nn.DataParallel" else torch.compile
+    assert getattr(wrap(model), nnx_map().modules.unwrapped_by[wrapper]) is model
+
+
+def test_an_unwrapping_of_no_listed_wrapper_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SemanticMapError, match="'unwrapped_by' 'torch.jit.script' is not one"):
+        nnx_map(
+            tmp_path,
+            "modules: {wrappers: [torch.compile], unwrapped_by: {torch.jit.script: module}}\n",
+        )
+
+
+def test_an_unwrapping_attribute_that_is_not_a_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SemanticMapError, match="must name an attribute"):
+        nnx_map(
+            tmp_path, "modules: {wrappers: [torch.compile], unwrapped_by: {torch.compile: 'a.b'}}\n"
+        )

@@ -96,10 +96,71 @@ for epoch in range(EPOCHS):
         losses.append(trainer.step(x, y))
 """
 
+# The loss calls the wrapped model through the wrapper's attribute that is that model (the
+# map's `unwrapped_by`): `DDP(m).module is m`, `torch.compile(m)._orig_mod is m`.
+LOSS_THROUGH_DDP_MODULE = """\
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+
+def main():
+    model = make_model()
+    model = DDP(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for epoch in range(EPOCHS):
+        for x, y in loader:
+            optimizer.zero_grad()
+            out = model.module(x)
+            loss = ((out - y) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+
+
+main()
+"""
+
+LOSS_THROUGH_DATA_PARALLEL_MODULE = """\
+import torch
+
+model = make_model()
+optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+parallel = torch.nn.DataParallel(model)
+for epoch in range(EPOCHS):
+    for x, y in loader:
+        loss = ((parallel.module(x) - y) ** 2).mean() + 0.1 * (parallel(x) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+"""
+
+LOSS_THROUGH_COMPILED_ORIG_MOD = """\
+import torch
+
+
+def train(model):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.1)
+    model = torch.compile(model)
+    for epoch in range(EPOCHS):
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = ((model._orig_mod(x) - y) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+
+
+train(make_model())
+"""
+
 SHAPES = {
     "DDP or DataParallel on two branches": WRAPPED_ON_TWO_BRANCHES,
     "DataParallel under another name": DATA_PARALLEL_UNDER_ANOTHER_NAME,
     "torch.compile of DDP in a trainer": COMPILED_TRAINER,
+    "the loss through DDP's module": LOSS_THROUGH_DDP_MODULE,
+    "the loss through DataParallel's module": LOSS_THROUGH_DATA_PARALLEL_MODULE,
+    "the loss through torch.compile's _orig_mod": LOSS_THROUGH_COMPILED_ORIG_MOD,
 }
 
 MARK = "# ml_switcheroo: "

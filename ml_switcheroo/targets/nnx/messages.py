@@ -1,5 +1,5 @@
 """What the NNX target says about each finding: the optax target's table (its tx is optax),
-and the findings only the NNX hooks report."""
+the clip findings in the NNX program's words, and the findings only the NNX hooks report."""
 
 from __future__ import annotations
 
@@ -19,6 +19,62 @@ _STEPPING = (
 )
 
 
+# Where the NNX program clips: at the head of the nnx.Optimizer's tx (the constructor's chain).
+_CLIP_IN_TX = (
+    "optax.clip_by_global_norm(max_norm) at the head of the nnx.Optimizer's tx: "
+    "`nnx.Optimizer(model, optax.chain(optax.clip_by_global_norm(max_norm), <tx>), "
+    "wrt=nnx.Param)`"
+)
+
+# The clip findings in the words of the NNX program (the optax table speaks of optax's own
+# chain and update, which an NNX user never writes).
+_CLIPPING: dict[str, Message] = {
+    f.CLIP_NORM_USED: (
+        "its return value (the total gradient norm) is used, and not as `name = "
+        "clip_grad_norm_(...)` alone on its line (the one use the translated NNX step "
+        "computes, as `name = optax.tree.norm(grads)`); the nnx.Optimizer clips inside its "
+        "tx, at `opt.update(model, grads)`, which returns no norm",
+        "assign the norm to a name on a line of its own and use that name; or port it by "
+        "hand: `norm = optax.tree.norm(grads)` after nnx.value_and_grad, and put " + _CLIP_IN_TX,
+    ),
+    f.CLIP_WITHOUT_OPTIMIZER: (
+        "no single optimizer translated to an nnx.Optimizer is stepped after this call in "
+        "the same block",
+        "put " + _CLIP_IN_TX,
+    ),
+    f.CLIP_SEVERAL_OPTIMIZERS: (
+        "several optimizers are stepped after this call, so the clip belongs in no one "
+        "nnx.Optimizer's tx",
+        "put " + _CLIP_IN_TX + ", of the optimizer whose gradients it clips",
+    ),
+    f.CLIP_SCALED_GRADIENTS: (
+        "a GradScaler steps the optimizer after it and no `unscale_` comes before it: torch "
+        "clips the loss-scaled gradients (the threshold applies to grads times the scale), "
+        "which a clip in the nnx.Optimizer's tx does not do",
+        "JAX needs no loss scaling in float32/bfloat16: drop the scaler and put " + _CLIP_IN_TX,
+    ),
+    f.CLIP_UNDER_OTHER_CONTROL: (
+        "the optimizer's step() after it runs under a condition or loop this call is not in: "
+        "torch clips the gradients accumulated so far at every call, the nnx.Optimizer's tx "
+        "clips once per `opt.update(model, grads)`",
+        "clip where the optimizer steps (in the same condition), then put " + _CLIP_IN_TX,
+    ),
+    f.CLIP_VALUE_VARIES: (
+        "`{name}={value}` is evaluated at every step in torch, but in the NNX program the clip "
+        "is part of the tx of the nnx.Optimizer `{optimizer}`, built once with it: {problem}",
+        "compute `{name}` before `{optimizer}` is built and keep it fixed, then run the codemod "
+        "again; or clip the gradients yourself between nnx.value_and_grad and "
+        "`{optimizer}.update(model, grads)`",
+    ),
+    f.CLIP_SUBSET: (
+        "it clips the gradients of `{clipped}` but `{optimizer}` trains `{trained}`; in the tx "
+        "of the nnx.Optimizer `{optimizer}` a clip would act on every gradient it updates, "
+        "not only on those",
+        None,
+    ),
+}
+
+
 def _nnx_stepping(message: Message) -> Message:
     """``message`` with the optax stepping suggestion replaced by the NNX one."""
     reason, suggestion = message
@@ -27,6 +83,7 @@ def _nnx_stepping(message: Message) -> Message:
 
 MESSAGES: dict[str, Message] = {
     **{kind: _nnx_stepping(message) for kind, message in OPTAX_MESSAGES.items()},
+    **_CLIPPING,
     f.SCHEDULER_PER_EPOCH_WITHOUT_LENGTH: (
         "the scheduler steps once per epoch{where}, and its step count there is not provably "
         "`epoch + 1` of a `for epoch in range(...)` loop run once on a scheduler built "

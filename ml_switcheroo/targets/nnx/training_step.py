@@ -52,6 +52,7 @@ from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
+from ml_switcheroo.targets.nnx.logged import logged_after_backward
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.other_models import OtherModels
 from ml_switcheroo.targets.nnx.wrappers import (
@@ -59,6 +60,7 @@ from ml_switcheroo.targets.nnx.wrappers import (
     one_origin_through_wrappers,
     under_self_methods,
     unwrapped_values,
+    unwrapping,
 )
 from ml_switcheroo.targets.optax.clipping import clip_expression
 
@@ -163,12 +165,14 @@ def _rendered_step(
         step_statement, counted = _accumulated_check(region, constructor, ctx)
         forward, backward_index, tail = _forward(region, ctx)
         tail = [*tail, *_logged_before_check(region, backward_index, step_statement, counted)]
+        tail = [*tail, *_logged(region, backward_index, step_statement, forward, ctx)]
         trained = trained_model(constructor, ctx)
         others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
         model_node = _model_in_step(forward, trained, ctx, others)
     else:  # a parameter: built in another file (``HookContext.trains_across_files``)
         step_statement, counted = region.anchor.statement, []
         forward, backward_index, tail = _forward(region, ctx)
+        tail = [*tail, *_logged(region, backward_index, step_statement, forward, ctx)]
         model_node = _model_across_files(forward, stepped, ctx)  # type: ignore[arg-type]
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
@@ -196,7 +200,9 @@ def _rendered_step(
     if others is not None:
         others.check_outputs(forward, {t.value for s in forward for t in _target_names(s)})
         _check_others_plain(others, forward, region, micro is not None)
-    _check_after_backward(region, backward_index, model, optimizer, step_statement, counted, ctx)
+    _check_after_backward(
+        region, backward_index, model, optimizer, step_statement, [*counted, *tail], ctx
+    )
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)
     _check_traceable(forward)
@@ -462,6 +468,19 @@ def _logged_before_check(
         return []
     between = region.statements[backward_index + 1 : -1]
     return [s for s in between if not any(s is kept for kept in counted)]
+
+
+def _logged(
+    region: Region,
+    backward_index: int,
+    step_statement: cst.BaseStatement,
+    forward: list[cst.BaseStatement],
+    ctx: HookContext,
+) -> list[cst.BaseStatement]:
+    """The statements between the backward pass and the step that only record values
+    (``logged.logged_after_backward``): run after the gradient, before the update."""
+    computed = {t.value for s in forward for t in _target_names(s)}
+    return logged_after_backward(region, backward_index, step_statement, computed, ctx)
 
 
 def _split_prefix(
@@ -803,12 +822,13 @@ def _check_after_backward(
     model: str,
     optimizer: str,
     step_statement: cst.BaseStatement,
-    counted: list[cst.BaseStatement],
+    kept: list[cst.BaseStatement],
     ctx: HookContext,
 ) -> None:
-    """Between backward and step: only the GradScaler's ``unscale_(opt)`` and clip calls folded
-    into the chain (a zero_grad there would zero the gradients the step uses); after the step
-    only the GradScaler's ``update()``."""
+    """Between backward and step: only the GradScaler's ``unscale_(opt)``, clip calls folded
+    into the chain (a zero_grad there would zero the gradients the step uses) and the
+    statements ``kept`` (moved after the gradient: ``logged.py``, an accumulation's counter
+    and logging); after the step only the GradScaler's ``update()``."""
     methods = ctx.semantic_map.scaler_methods
     last = len(region.statements) - 1 - len(_trailing_module_zero(region, ctx))
     if region.scaler is not None and _is_scaler_call(
@@ -817,10 +837,9 @@ def _check_after_backward(
         last -= 1
     if region.statements[last] is not step_statement:
         raise Untranslatable("a statement after the step belongs to it")
-    logged = _logged_before_check(region, backward_index, step_statement, counted)
     for statement in region.statements[backward_index + 1 : last]:
-        if any(statement is kept for kept in (*counted, *logged)):
-            continue  # the accumulation's counter (kept, after the update) or its logging
+        if any(statement is k for k in kept):
+            continue  # moved after the gradient, or the accumulation's counter
         if _folded_or_unscale(statement, region, model, optimizer, ctx):
             continue
         if any(statement is guard for guard in region.true_guards) and all(
@@ -1270,7 +1289,8 @@ def _render(
         loss, total = _fresh("loss", taken | {loss_fn, grads}), " + ".join([*summed, region.loss])
     _check_bound_before_read(forward)
     aux = _aux_names(forward, region, ctx, tail, returned=None if summed else region.loss)
-    body = [_with_model(s, model_text, parameter) for s in forward]
+    unwrapped = _unwrapped_reads(forward, model_text, ctx)
+    body = [_with_model(s, model_text, parameter, unwrapped) for s in forward]
     if others is not None:
         body = [others.without_detach(s) for s in body]
     first = body[0]
@@ -1354,16 +1374,37 @@ def _check_bound_before_read(forward: list[cst.BaseStatement]) -> None:
         bound |= targets
 
 
-def _with_model(statement: cst.BaseStatement, model: str, parameter: str) -> cst.BaseStatement:
-    """``statement`` with the model expression read through the loss function's parameter."""
-    if model == parameter:
+def _unwrapped_reads(
+    forward: list[cst.BaseStatement], model: str, ctx: HookContext
+) -> frozenset[int]:
+    """The ids of the ``model.module`` reads of the forward pass that are the model the
+    wrapper ``model`` wraps (``wrappers.unwrapping``): the loss function's parameter."""
+    return frozenset(
+        id(node)
+        for statement in forward
+        for node in _walk(statement)
+        if isinstance(node, cst.Attribute)
+        and dotted_name(node.value) == model
+        and unwrapping(node, ctx) is not None
+    )
+
+
+def _with_model(
+    statement: cst.BaseStatement, model: str, parameter: str, unwrapped: frozenset[int]
+) -> cst.BaseStatement:
+    """``statement`` with the model expression, and the reads of the wrapped model through
+    it (``unwrapped``: ids of ``model.module`` nodes), read through the loss function's
+    parameter."""
+    if model == parameter and not unwrapped:
         return statement
 
     class Rename(cst.CSTTransformer):
         def leave_Attribute(
             self, original: cst.Attribute, updated: cst.Attribute
         ) -> cst.BaseExpression:
-            return cst.Name(parameter) if dotted_name(original) == model else updated
+            if id(original) in unwrapped or dotted_name(original) == model:
+                return cst.Name(parameter)
+            return updated
 
     return statement.visit(Rename())  # type: ignore[return-value]
 

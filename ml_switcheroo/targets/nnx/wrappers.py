@@ -9,8 +9,11 @@ that model or a map wrapper of it (``unwrapped_values``), and the wrapper's stat
 escapes in place (``nnx_model_wrapper``): it is torch code the NNX program cannot run, and its
 meaning is not the identity (DDP averages the gradients across processes), so the map's text
 says what the JAX program does instead.
-Not done: ``model.module`` (DDP's unwrapped model) is not read as the model (an unknown value:
-the step escapes), so ``raw_model = model.module if ddp else model`` stays unknown too.
+A loss reading the wrapper's attribute that is the wrapped module itself (the map's
+``modules: unwrapped_by``: ``model.module(x)`` when every value of ``model`` is a DDP or
+DataParallel, ``._orig_mod`` of torch.compile) calls the model (``unwrapping``); the loss
+function calls its parameter there. Not done: ``raw_model = model.module if ddp else model``
+is no value followed (unknown: a step through ``raw_model`` escapes).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Sequence
 
 import libcst as cst
 
+from ml_switcheroo.analysis.dominating import dominating_assignment
 from ml_switcheroo.model.translate import BoundCall, render_text
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
@@ -131,25 +135,61 @@ def _distinct(values: list[cst.BaseExpression] | None) -> list[cst.BaseExpressio
     return list({id(value): value for value in values}.values())
 
 
+def unwrapping(node: cst.BaseExpression, ctx: HookContext) -> cst.Name | None:
+    """``model`` of ``model.module`` when the value ``model`` holds there is provably a map
+    wrapper (``model = DDP(model)``, the one assignment the read sees:
+    ``analysis.dominating``) whose attribute ``module`` is the module it wraps (the map's
+    ``unwrapped_by``: ``DDP(m).module is m``): torch's ``model.module`` is then what the
+    wrapper wraps; None otherwise (another attribute, another value on some path)."""
+    if not isinstance(node, cst.Attribute) or not isinstance(node.value, cst.Name):
+        return None
+    assign = dominating_assignment(node.value, ctx.parent_of)
+    call = wrapper_call(assign.value, ctx) if assign is not None else None
+    names = ctx.qualify(call.func) if call is not None else []
+    by = ctx.semantic_map.modules.unwrapped_by
+    if not names or any(by.get(q) != node.attr.value for q in names):
+        return None
+    return node.value
+
+
 def check_no_wrapper_attribute(
     statements: Sequence[cst.BaseStatement], model: cst.BaseExpression, ctx: HookContext
 ) -> None:
     """A step over a wrapped model (``model = DDP(model)``) whose loss reads an attribute of
-    it (``model.module(x)``: DDP's unwrapped model in torch; on the NNX model, the unwrapped
-    one, a submodule of that name or nothing) escapes: not translated (issue 13, not done)."""
+    it (``model.config``: on the NNX model, the unwrapped one, a submodule of that name or
+    nothing) escapes, unless the attribute is the wrapped model itself (``unwrapping``:
+    ``model.module``, which the loss function reads as its parameter)."""
     met: list[cst.Call] = []
     unwrapped_values(model, ctx, met=met)
     if not met:
         return
     shown = code_of(model).strip()
     for node in (n for s in statements for n in _nodes(s)):
-        if isinstance(node, cst.Attribute) and dotted_name(node.value) == shown:
+        if not isinstance(node, cst.Attribute) or dotted_name(node.value) != shown:
+            continue
+        if unwrapping(node, ctx) is None:
             raise Untranslatable(
                 f"the loss reads `{code_of(node).strip()}` of `{shown}`, a wrapper "
                 f"(`{' '.join(code_of(met[0]).split())}`, {ctx.place(met[0]) or 'this file'}): "
                 "the NNX model is the unwrapped one, and reading the wrapper's attributes "
-                "through it is not translated"
+                "through it is not translated (only the wrapped model itself, "
+                f"{_unwrapping_names(ctx)}, where `{shown}` provably holds that wrapper: "
+                f"`{shown} = <wrapper>(...)` alone on its line, earlier in the block holding "
+                "the read, nothing rebinding it in between)"
             )
+
+
+def _unwrapping_names(ctx: HookContext) -> str:
+    """```.module` of DataParallel, `._orig_mod` of torch.compile``: the map's
+    ``unwrapped_by`` (a class by its last name, a function by its dotted name)."""
+    by = ctx.semantic_map.modules.unwrapped_by
+    shown = {f"`.{a}` of {_short_name(w)}": None for w, a in sorted(by.items())}
+    return ", ".join(shown)
+
+
+def _short_name(qualified: str) -> str:
+    last = qualified.rsplit(".", 1)[-1]
+    return last if last[:1].isupper() else qualified
 
 
 def check_wrapped_constructor_model(model: cst.BaseExpression, ctx: HookContext) -> None:

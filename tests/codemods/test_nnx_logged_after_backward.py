@@ -1,0 +1,60 @@
+"""NNX step: a statement between the backward pass and the step runs after the gradient only
+when it provably records values (``logged.py``); anything that may read or edit a gradient,
+or read what a statement left in place computes there, escapes. The runs against torch:
+``tests/differential/test_nnx_logged_after_backward.py``."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import nnx_output, renders_a_step, step_escaped_with
+
+LOOP = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+history = []
+{setup}
+for x, y in loader:
+    opt.zero_grad()
+    out = model(x)
+    loss = ((out - y) ** 2).mean()
+    loss.backward()
+    {between}
+    opt.step()
+"""
+
+
+def loop(between: str, setup: str = "") -> str:
+    return LOOP.format(between=between.replace("\n", "\n    "), setup=setup)
+
+
+def test_a_recorded_loss_runs_after_the_gradient_before_the_update() -> None:
+    output = nnx_output(loop("history.append(loss.item())"))
+    assert renders_a_step(output), output
+    gradient = output.index("nnx.value_and_grad(")
+    assert gradient < output.index("history.append(loss.item())") < output.index("opt.update(")
+
+
+BETWEEN = "runs between backward and step"
+
+TWINS = {  # the statements between backward and step, the setup before the loop, the reason
+    "a_function_of_the_file": ("scale_grads()", "def scale_grads():\n    pass", BETWEEN),
+    "a_method_of_another_object": ("tracker.update(loss.item())", "tracker = Tracker()", BETWEEN),
+    "a_gradient_read": ("g = out.grad", "", BETWEEN),
+    "a_rebound_builtin": ("print(loss.item())", "def print(*a):\n    pass", BETWEEN),
+    "a_clip_norm_read_before_it_is_computed": (
+        "norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\nhistory.append(norm)",
+        "",
+        BETWEEN,
+    ),
+    "a_store_into_an_attribute": ("stats.loss = loss.item()", "stats = Stats()", BETWEEN),
+    "the_model_called": ("history.append(model(x))", "", BETWEEN),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TWINS))
+def test_a_statement_that_may_touch_a_gradient_escapes(name: str) -> None:
+    between, setup, reason = TWINS[name]
+    step_escaped_with(loop(between, setup), reason)
