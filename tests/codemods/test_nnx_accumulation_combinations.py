@@ -154,6 +154,7 @@ def test_a_clip_before_unscale_escapes() -> None:
 
 
 LOGGED = """\
+losses = []
 for i, (x, y) in enumerate(loader):
     out = model(x)
     loss = ((out - y) ** 2).mean() / 4
@@ -172,6 +173,23 @@ def test_logging_between_the_backward_and_the_condition_runs_before_the_update()
     output = convert_logged("    losses.append(loss.item())\n")
     logged = "    losses.append(loss.item())\n    opt.update(model, grads)\n"
     assert BEGIN not in output and "MultiSteps(" in output and logged in output, output
+
+
+def test_a_function_of_the_file_called_between_the_backward_and_the_condition_escapes() -> None:
+    """``scale_grads()`` may edit the gradients through a global model: moved after the
+    gradient, its effect would be lost."""
+    output = nnx_output(
+        "def scale_grads():\n    for p in model.parameters():\n        p.grad *= 0.5\n\n\n"
+        + LOGGED.format(between="    scale_grads()\n"),
+        SGD_MODEL,
+    )
+    assert not renders_a_step(output), output
+    assert "runs between the backward pass and the step's condition" in output, output
+
+
+def test_a_method_of_another_object_between_the_backward_and_the_condition_escapes() -> None:
+    output = convert_logged("    tracker.update(loss.item())\n")
+    assert not renders_a_step(output), output
 
 
 def test_a_gradient_read_between_the_backward_and_the_condition_escapes() -> None:

@@ -40,6 +40,7 @@ from ml_switcheroo.analysis import stepping
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.nnx.logged import bound_by, harmless_call
 
 STEP = "step"
 ZERO_GRAD = "zero_grad"
@@ -386,8 +387,11 @@ def _every_k(
         )
     backward = next(i for i, line in enumerate(before) if _is_backward(line))
     held = _held_names(constructor, check, ctx)
+    computed = bound_by(before[:backward])
     for line in before[backward + 1 :]:
-        if stepping.increment(line, condition.counter.value) or _logs_only(line, held, ctx):
+        if stepping.increment(line, condition.counter.value) or _logs_only(
+            line, held, computed, ctx
+        ):
             continue
         return (
             f"`{code_of(line).strip()}` runs between the backward pass and the step's "
@@ -426,11 +430,15 @@ def _held_names(constructor: cst.Call, check: cst.If, ctx: HookContext) -> set[s
     return names
 
 
-def _logs_only(line: cst.BaseStatement, held: set[str], ctx: HookContext) -> bool:
+def _logs_only(
+    line: cst.BaseStatement, held: set[str], computed: set[str], ctx: HookContext
+) -> bool:
     """``losses.append(loss.item())`` / ``total += loss.item()``: one simple statement that
     reads none of ``held`` (the optimizer, the model, the condition's names, a loss scaler),
-    no ``.grad`` and runs no backward pass: it changes no gradient (the NNX step runs it
-    after the gradient, before the update)."""
+    no ``.grad``, runs no backward pass and calls only what cannot reach a gradient
+    (``logged.harmless_call``; ``computed``: names the forward pass binds): it changes no
+    gradient (the NNX step runs it after the gradient, before the update). A function of
+    the file (``scale_grads()``) may edit the gradients through a global model."""
     if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
         return False
     if isinstance(line.body[0], (cst.Return, cst.Raise, cst.Global, cst.Nonlocal, cst.Del)):
@@ -442,6 +450,8 @@ def _logs_only(line: cst.BaseStatement, held: set[str], ctx: HookContext) -> boo
         if isinstance(node, cst.Attribute) and node.attr.value in {"grad", *backward}:
             return False
         if isinstance(node, cst.Name) and _scaler_of(node, ctx) is not None:
+            return False
+        if isinstance(node, cst.Call) and not harmless_call(node.func, computed, ctx):
             return False
     return True
 

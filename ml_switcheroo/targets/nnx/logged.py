@@ -45,7 +45,7 @@ def logged_after_backward(
     found = list(between)
     while True:  # drop those reading a name a statement left in place binds, to a fixpoint
         left = [s for s in between if not any(s is f for f in found)]
-        bound = _bound_by(left)
+        bound = bound_by(left)
         kept = [s for s in found if _records_values(s, computed, bound, ctx)]
         if len(kept) == len(found):
             return kept
@@ -68,12 +68,12 @@ def _records_values(
             return False
         if isinstance(node, cst.Name) and node.value in bound:
             return False
-        if isinstance(node, cst.Call) and not _harmless_call(node.func, computed, ctx):
+        if isinstance(node, cst.Call) and not harmless_call(node.func, computed, ctx):
             return False
     return True
 
 
-def _harmless_call(func: cst.BaseExpression, computed: set[str], ctx: HookContext) -> bool:
+def harmless_call(func: cst.BaseExpression, computed: set[str], ctx: HookContext) -> bool:
     """A builtin, a function of an imported module, or a method of a computed value, a
     literal or a list/dict/set display (see the module's docstring)."""
     if isinstance(func, cst.Name):
@@ -93,7 +93,7 @@ def _harmless_call(func: cst.BaseExpression, computed: set[str], ctx: HookContex
     return bool(values) and all(isinstance(v, _DISPLAYS) for v in values)  # type: ignore[union-attr]
 
 
-def _bound_by(statements: list[cst.BaseStatement]) -> set[str]:
+def bound_by(statements: list[cst.BaseStatement]) -> set[str]:
     """Names the statements bind (a clip's norm, ``norm = clip_grad_norm_(...)``)."""
     names: set[str] = set()
     for statement in statements:
