@@ -44,6 +44,7 @@ from ml_switcheroo.analysis.repository import (
     _qualified,
     _returned_call,
     _text,
+    is_selecting,
 )
 
 
@@ -66,7 +67,7 @@ def method_builder(index: RepositoryIndex, method: str) -> MethodBuilder | Unkno
         return None
     found: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]] = []
     spelt = method.encode() if method.isascii() else None
-    for path in index.with_word(method):
+    for path in _candidates(index, method):
         if spelt is not None and spelt not in _defined_names(path, index.source(path)):
             continue  # no `def method(` in the bytes: the file defines no function of that name
         facts = index.facts(path)
@@ -92,6 +93,17 @@ def method_builder(index: RepositoryIndex, method: str) -> MethodBuilder | Unkno
     if definition.decorator_list or not definition.args.args:
         return Unknown(Place(path, definition.lineno), f"`{method}` is decorated or static")
     return MethodBuilder(path, facts.module, owner, definition, facts)
+
+
+def _candidates(index: RepositoryIndex, method: str) -> list[str]:
+    """The files that may define ``method``: those holding the word; while the pre-filter
+    stages select files (``repository.selecting``: only whether a fact is positive matters,
+    which is the same in any order), the smallest first (a name defined twice is then known
+    from the two smallest files defining it)."""
+    found = index.with_word(method)
+    if is_selecting():
+        return sorted(found, key=lambda path: len(index.source(path)))
+    return found
 
 
 # ``def name(`` (or ``def name[T](``), any spacing and line continuations: a file without it
