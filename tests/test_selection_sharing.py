@@ -223,3 +223,19 @@ def test_a_question_asked_by_two_files_is_answered_alike(tmp_path: Path) -> None
             cross_file.may_change_through_other_files(p, semantic_map, "optax") for p in paths
         ]
     assert inside == outside == [True, True]
+
+
+@pytest.mark.parametrize("method", ["configure_optimizers", "helper", "unrelated", "missing"])
+def test_a_method_builder_is_positive_alike_while_selecting(tmp_path: Path, method: str) -> None:
+    """Inside a selection the files are parsed smallest first: the same builder, or no
+    builder (an ``Unknown`` or None), as in the engine's order."""
+    write_package(tmp_path, {"model.py": MODEL, "other.py": OTHER})
+    index = index_for(str(tmp_path))
+    outside = method_builders.method_builder(index, method)
+    with selecting():
+        inside = method_builders.method_builder(index, method)
+    builder = method_builders.MethodBuilder
+    assert isinstance(inside, builder) == isinstance(outside, builder)
+    if isinstance(inside, builder) and isinstance(outside, builder):
+        assert (inside.path, inside.owner) == (outside.path, outside.owner)
+    assert isinstance(outside, builder) == (method in ("configure_optimizers", "unrelated"))
