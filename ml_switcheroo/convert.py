@@ -418,7 +418,7 @@ def _run(
 ) -> int:
     """The run; with ``maps_compiled`` (proven by the cache) the maps are compiled on first
     use, else first of all (a broken map: ``SemanticMapError`` before any file is read)."""
-    from ml_switcheroo.analysis.repository import index_for
+    from ml_switcheroo.analysis.repository import index_for, selecting
 
     index_for.cache_clear()  # a new run reads the repository again
     from ml_switcheroo.app import cache as cache_files
@@ -447,33 +447,39 @@ def _run(
     failures: dict[str, str] = {}  # display name -> reason
     kept: list[str] = []
     replayed: dict[str, dict[str, Any]] = {}  # path -> its result, from the cache
+    sources: dict[str, bytes] = {}  # path -> the bytes the pre-filter read, of a kept file
     marker = None if args.include_generated else GENERATED_MARKER.encode("utf-8")
-    for index, path in enumerate(paths):
-        if show_progress and index % 500 == 0 and len(paths) >= 5000:
-            sys.stderr.write(f"{_PROGRESS_PREFIX}scanning {index}/{len(paths)} files")
-        try:
-            outcome, cached = _prescan(path, stages, marker, cache, mode)
-        except OSError as exc:
-            failures[files.display_name(path)] = f"cannot read the file: {exc.strerror or exc}"
-            continue
-        if outcome == cache_files.PREFILTERED:
-            summary.prefiltered_out += 1
-        elif outcome == cache_files.GENERATED:
-            summary.skipped_generated += 1
-        elif cached is not None:
-            replayed[path] = cached
-        else:
-            kept.append(path)
-    if show_progress and len(paths) >= 5000:
-        sys.stderr.write(_PROGRESS_PREFIX)
-    if stages.enabled and kept and stages.stage is not None:
-        kept = _second_stage(kept, stages.stage, args.jobs or os.cpu_count() or 1, cache, summary)
+    with selecting():  # no file is written before the conversion
+        for index, path in enumerate(paths):
+            if show_progress and index % 500 == 0 and len(paths) >= 5000:
+                sys.stderr.write(f"{_PROGRESS_PREFIX}scanning {index}/{len(paths)} files")
+            try:
+                outcome, cached, data = _prescan(path, stages, marker, cache, mode)
+            except OSError as exc:
+                failures[files.display_name(path)] = f"cannot read the file: {exc.strerror or exc}"
+                continue
+            if outcome == cache_files.PREFILTERED:
+                summary.prefiltered_out += 1
+            elif outcome == cache_files.GENERATED:
+                summary.skipped_generated += 1
+            elif cached is not None:
+                replayed[path] = cached
+            else:
+                kept.append(path)
+                if data is not None:
+                    sources[path] = data
+        if show_progress and len(paths) >= 5000:
+            sys.stderr.write(_PROGRESS_PREFIX)
+        if stages.enabled and kept and stages.stage is not None:
+            kept = _second_stage(kept, sources, stages.stage, cache, summary)
+        sources.clear()
+        if kept:
+            _share_repository_indexes(kept)
 
     results: dict[str, dict[str, Any]] = {}
     if kept:  # libcst's progress indicator only when there is a while to wait
         progress = show_progress and len(kept) >= LONG_RUN_FILES
         content_failures: dict[str, tuple[str, str]] = {}
-        _share_repository_indexes(kept)
         results = _convert(kept, options, mode, args, progress, failures, content_failures)
         if cache is not None:
             cache.recheck_repositories()  # files converted in place: their answers change
@@ -569,10 +575,12 @@ def _prescan(
     marker: bytes | None,
     cache: Cache | None,
     mode: str,
-) -> tuple[str, dict[str, Any] | None]:
+) -> tuple[str, dict[str, Any] | None, bytes | None]:
     """What becomes of one file before conversion: pre-filtered out, skipped as generated, or
     converted (``cache.CONVERTED``); for the latter, its result when the cache holds one this
-    mode can replay. Reads the file only when the cache cannot tell from its stat. (The second
+    mode can replay; and the bytes read (None when not read). Reads the file only when the
+    cache cannot tell from its stat, and hands the bytes read unchanged to the repository
+    index, which then does not read them again (``_share_source``). (The second
     stage runs afterwards on the files left to convert: ``_second_stage``; ``stages.stage``
     asks the cross-file question for a file the bytes rule out.)"""
     from ml_switcheroo.app import cache as cache_files
@@ -583,17 +591,19 @@ def _prescan(
             entry = None if _may_change_across_files(path, stages, cache) else entry
         if entry is not None and entry.outcome == cache_files.PREFILTERED_ALONE:
             cache.keep(path)
-            return cache_files.PREFILTERED, None
+            return cache_files.PREFILTERED, None, None
         if entry is not None and entry.outcome != cache_files.CONVERTED:
             cache.keep(path)
-            return entry.outcome, None
+            return entry.outcome, None, None
         if entry is not None:
             cached = cache.result(path, entry.sha)
             if _replayable(cached, mode):
                 cache.keep(path)
-                return entry.outcome, cached
+                return entry.outcome, cached, None
     read_at = cache_files.now_ns()
     data, stamp = cache_files.read_source(path)
+    if stamp is not None and stages.enabled:
+        _share_source(path, data, stamp)
     if (
         stages.prefilter is not None
         and not stages.prefilter.matches(data)
@@ -605,7 +615,7 @@ def _prescan(
     else:
         outcome = cache_files.CONVERTED
     if cache is None:
-        return outcome, None
+        return outcome, None, data
     sha = cache_files.content_sha(data)
     if stamp is not None:
         recorded = outcome
@@ -613,7 +623,17 @@ def _prescan(
             recorded = cache_files.PREFILTERED_ALONE
         cache.remember(path, stamp, sha, recorded, read_at)
     cached = cache.result(path, sha) if outcome == cache_files.CONVERTED else None
-    return outcome, cached if _replayable(cached, mode) else None
+    return outcome, cached if _replayable(cached, mode) else None, data
+
+
+def _share_source(path: str, data: bytes, stamp: tuple[int, ...]) -> None:
+    """Hand ``data``, the bytes of ``path`` read at ``stamp`` (``cache.stamp_of``), to the
+    repository index of its folder: its questions read them, not the file, while the stat
+    holds."""
+    from ml_switcheroo.analysis.repository import index_for, repository_root
+
+    absolute = os.path.abspath(path)
+    index_for(repository_root(absolute)).remember_source(absolute, data, stamp[3], stamp[2])
 
 
 def _calls_cross_file_methods(data: bytes, stage: SecondStage | None) -> bool:
@@ -656,16 +676,21 @@ def _remembered(cache: Cache, path: str) -> Callable[[Callable[[], bool]], bool]
 
 
 def _second_stage(
-    kept: list[str], stage: SecondStage, jobs: int, cache: Cache | None, summary: Any
+    kept: list[str],
+    sources: dict[str, bytes],
+    stage: SecondStage,
+    cache: Cache | None,
+    summary: Any,
 ) -> list[str]:
     """``kept`` without the files the ``ast`` stage proves unchanged: those count as
     pre-filtered out, and the cache records them so (a later run knows them by their stat; a
     file that facts from other files may change is looked at again, see ``_prescan``).
-    ``jobs`` is unused: the stage runs in this process (a pool of forked processes hung a
-    ``convert --in-place -j 2`` run under load and was removed)."""
+    ``sources``: the bytes the byte filter read, by path (what it decided on and what the
+    cache records; a file missing there is read). The stage runs in this process (a pool of
+    forked processes hung a ``convert --in-place -j 2`` run under load and was removed)."""
     from ml_switcheroo.app import cache as cache_files
 
-    keeps = [_stage_keeps(path, stage, cache) for path in kept]
+    keeps = [_stage_keeps(path, stage, cache, sources.get(path)) for path in kept]
     for path, keep in zip(kept, keeps, strict=True):
         if not keep:
             summary.prefiltered_out += 1
@@ -674,14 +699,18 @@ def _second_stage(
     return [path for path, keep in zip(kept, keeps, strict=True) if keep]
 
 
-def _stage_keeps(path: str, stage: SecondStage, cache: Cache | None = None) -> bool:
-    """Whether the second stage keeps the file (kept when it cannot be read: libcst reports);
-    its cross-file question through the cache's repository record."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return True
+def _stage_keeps(
+    path: str, stage: SecondStage, cache: Cache | None = None, data: bytes | None = None
+) -> bool:
+    """Whether the second stage keeps the file with bytes ``data`` (None: read here; kept
+    when it cannot be read: libcst reports); its cross-file question through the cache's
+    repository record."""
+    if data is None:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return True
     return stage.keeps(data, path, None if cache is None else _remembered(cache, path))
 
 

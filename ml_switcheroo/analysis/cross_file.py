@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import ast
 import os
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import libcst as cst
 
@@ -31,6 +33,8 @@ from ml_switcheroo.analysis.repository import (
     factory_body,
     factory_callers,
     index_for,
+    is_selecting,
+    remembered,
     repository_root,
 )
 from ml_switcheroo.analysis.stored_ast import class_init, stored_attribute
@@ -180,10 +184,27 @@ class CrossFile:
         the reason (naming ``file:line``) when not; None when no class defines it or nothing
         calls it."""
         if method not in self._methods:
-            words = _constructor_words(self.semantic_map, self.target_root)
-            maybe = _may_build_in_a_method(self.index, method, words)
-            self._methods[method] = self._method_fact(method) if maybe else None
+            key = self._question("method_call_type", method)
+            self._methods[method] = remembered(key, partial(self._method_call, method))
         return self._methods[method]
+
+    def _method_call(self, method: str) -> ParameterFact | None:
+        words = _constructor_words(self.semantic_map, self.target_root)
+        maybe = _may_build_in_a_method(self.index, method, words)
+        return self._method_fact(method) if maybe else None
+
+    def _question(self, *asked: Hashable) -> tuple[Hashable, ...]:
+        """The key of a question whose answer depends on the repository, not on this file:
+        ``asked`` with all this object's answers read besides the file (``remembered``)."""
+        return (
+            id(self.index),
+            id(self.semantic_map),
+            self.translates,
+            self.methods,
+            self.target_root,
+            self.never_translated,
+            *asked,
+        )
 
     def _method_fact(self, method: str) -> ParameterFact | None:
         root = self.index.root
@@ -485,16 +506,23 @@ def may_change_through_other_files(
             return True
     words = _constructor_words(semantic_map, root)
     for callee in _called_names(facts):
-        if not _may_build_an_optimizer(cross, callee, words):
-            continue
-        fact = cross.returned_type(callee)
-        if fact is not None and fact[0] is not None:
+        key = cross._question("returns", cross._absolute(callee))
+        if remembered(key, partial(_returns, cross, callee, words)):
             return True
     for method in _assigned_method_calls(facts):
         fact = cross.method_call_type(method)
         if fact is not None and fact[0] is not None:
             return True
     return False
+
+
+def _returns(cross: CrossFile, callee: str, words: tuple[bytes, ...]) -> bool:
+    """Whether ``callee`` returns a translated optimizer (``CrossFile.returned_type``), asked
+    only when it may build one (``_may_build_an_optimizer``)."""
+    if not _may_build_an_optimizer(cross, callee, words):
+        return False
+    fact = cross.returned_type(callee)
+    return fact is not None and fact[0] is not None
 
 
 def _assigned_method_calls(facts: FileFacts) -> list[str]:
@@ -513,13 +541,34 @@ def _assigned_method_calls(facts: FileFacts) -> list[str]:
 
 
 def _may_build_in_a_method(index: RepositoryIndex, method: str, words: tuple[bytes, ...]) -> bool:
-    """Whether a file of the repository holds ``def method`` and one of ``words`` (a map
-    constructor's name): by bytes only, before ``CrossFile.method_call_type`` parses."""
+    """Whether a file of the repository holds ``def method(`` and one of ``words`` (a map
+    constructor's name): by bytes only, before ``CrossFile.method_call_type`` parses. (Only
+    files holding the word ``method`` are looked at: never one for a name that is not ASCII.)
+    While the pre-filter stages select files, from every such name of the repository, found
+    once (``_defined_where_named``)."""
+    if is_selecting():
+        key = (id(index), "defined where named", words)
+        defined = remembered(key, partial(_defined_where_named, index, words))
+        return method.isascii() and method.encode() in defined
     definition = f"def {method}(".encode()
     return any(
         definition in index.source(path) and _names_one_of(path, index.source(path), words)
         for path in index.with_word(method)
     )
+
+
+_DEFINED = re.compile(rb"def ([A-Za-z0-9_]+)\(")  # `def name(`, exactly as `_may_build_in_a_method`
+
+
+def _defined_where_named(index: RepositoryIndex, words: tuple[bytes, ...]) -> frozenset[bytes]:
+    """Every ``name`` that ``def name(`` spells (ASCII) in a file of the repository holding
+    one of ``words``."""
+    found: set[bytes] = set()
+    for path in index.files:
+        data = index.source(path)
+        if b"def " in data and _names_one_of(path, data, words):
+            found.update(_DEFINED.findall(data))
+    return frozenset(found)
 
 
 def _assume_translates(path: str, line: int) -> bool:

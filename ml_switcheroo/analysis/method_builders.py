@@ -44,6 +44,7 @@ from ml_switcheroo.analysis.repository import (
     _qualified,
     _returned_call,
     _text,
+    is_selecting,
 )
 
 
@@ -65,9 +66,9 @@ def method_builder(index: RepositoryIndex, method: str) -> MethodBuilder | Unkno
     if not index.complete:
         return None
     found: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]] = []
-    may_define = _definition_bytes(method)
-    for path in index.with_word(method):
-        if may_define is not None and not may_define.search(index.source(path)):
+    spelt = method.encode() if method.isascii() else None
+    for path in _candidates(index, method):
+        if spelt is not None and spelt not in _defined_names(path, index.source(path)):
             continue  # no `def method(` in the bytes: the file defines no function of that name
         facts = index.facts(path)
         if facts.tree is None:
@@ -94,14 +95,32 @@ def method_builder(index: RepositoryIndex, method: str) -> MethodBuilder | Unkno
     return MethodBuilder(path, facts.module, owner, definition, facts)
 
 
-def _definition_bytes(method: str) -> re.Pattern[bytes] | None:
-    """``def method(`` (or ``def method[T](``) in a file's bytes, any spacing and line
-    continuations: a file without it defines no function of that name. None for a name that
-    is not ASCII (a file in another encoding spells it with other bytes: every file with the
-    word is parsed)."""
-    if not method.isascii():
-        return None
-    return re.compile(rb"\bdef[\s\\]+" + re.escape(method.encode()) + rb"[\s\\]*[(\[]")
+def _candidates(index: RepositoryIndex, method: str) -> list[str]:
+    """The files that may define ``method``: those holding the word; while the pre-filter
+    stages select files (``repository.selecting``: only whether a fact is positive matters,
+    which is the same in any order), the smallest first (a name defined twice is then known
+    from the two smallest files defining it)."""
+    found = index.with_word(method)
+    if is_selecting():
+        return sorted(found, key=lambda path: len(index.source(path)))
+    return found
+
+
+# ``def name(`` (or ``def name[T](``), any spacing and line continuations: a file without it
+# for ``name`` defines no function of that name. A name that is not ASCII is not looked for
+# (a file in another encoding spells it with other bytes: every file with the word is parsed).
+_DEFINITION = re.compile(rb"\bdef[\s\\]+([A-Za-z0-9_]+)[\s\\]*[(\[]")
+_DEFINED: dict[str, tuple[bytes, frozenset[bytes]]] = {}  # path -> (its bytes, the names)
+
+
+def _defined_names(path: str, data: bytes) -> frozenset[bytes]:
+    """The ASCII names ``data``, the bytes of ``path``, spells a ``def`` of (found once for the
+    last bytes of each file: every method asked about reads the same table)."""
+    known = _DEFINED.get(path)
+    if known is None or known[0] is not data:
+        known = (data, frozenset(_DEFINITION.findall(data)))
+        _DEFINED[path] = known
+    return known[1]
 
 
 def method_returned(index: RepositoryIndex, builder: MethodBuilder) -> Constructed | Unknown:

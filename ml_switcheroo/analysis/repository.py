@@ -50,9 +50,11 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.analysis.stored_ast import (
@@ -227,6 +229,43 @@ def may_change_across_files(path: str, source_words: Iterable[bytes]) -> bool:
     The pre-filter stages ask the precise one (``cross_file.may_change_through_other_files``)."""
     absolute = os.path.abspath(path)
     return index_for(repository_root(absolute)).may_change(absolute, source_words)
+
+
+class _Selection:
+    """The state of ``selecting()``: whether a selection runs, and the answers it keeps."""
+
+    active = False
+    answers: dict[Hashable, Any] = {}
+
+
+@contextmanager
+def selecting() -> Iterator[None]:
+    """While the pre-filter stages of one run choose the files to convert (nothing is written
+    then), ``remembered`` keeps answers about the repository that do not depend on the file
+    asking. They are dropped when it ends: later questions (the engine's, after files were
+    converted in place) look at the files again."""
+    _Selection.answers = {}
+    _Selection.active = True
+    try:
+        yield
+    finally:
+        _Selection.active = False
+        _Selection.answers = {}
+
+
+def is_selecting() -> bool:
+    """Whether ``selecting()`` runs (``remembered`` keeps answers)."""
+    return _Selection.active
+
+
+def remembered(key: Hashable, ask: Callable[[], Any]) -> Any:
+    """``ask()``, asked once per ``key`` during ``selecting()`` (every time outside it)."""
+    if not _Selection.active:
+        return ask()
+    answers = _Selection.answers
+    if key not in answers:
+        answers[key] = ask()
+    return answers[key]
 
 
 @cache
