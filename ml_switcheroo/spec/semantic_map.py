@@ -361,6 +361,8 @@ class ModuleSpec:
     self_methods: frozenset[str] = frozenset()  # `m.to(device)`: returns `m` itself
     wrappers: frozenset[str] = frozenset()  # `DataParallel(model)`: another object
     grad_contexts: frozenset[str] = frozenset()  # `with torch.set_grad_enabled(x):`
+    # `torch.compile(model)`: attribute lookup reaches the model, except the names listed
+    forwarding: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -784,7 +786,7 @@ class _Checker:
         value = section.get(key) or []
         line = section.lines.get(key, section.line)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(f"{what} must be a list of names", line=line)
+            self.fail(f"{what} must be a list of method names", line=line)
         for name in value:
             if dotted:
                 self.dotted(name, what, line, None)
@@ -939,25 +941,42 @@ class _Checker:
                 self.fail(f"'scaler_methods' {key!r} must be a method name", line=line)
         return replace(base, **section)
 
-    def modules(self, raw: Any, line: int | None) -> ModuleSpec:
+    def modules(self, raw: Any, line: int | None, base: ModuleSpec) -> ModuleSpec:
         """``modules: {losses: [...], self_methods: [...], wrappers: [...],
-        grad_contexts: [...]}``."""
+        grad_contexts: [...], forwarding: {call: [names]}}`` (the keys given replace those
+        of ``base``)."""
         section = self.mapping(raw, "'modules'", line)
-        keys = {"losses", "self_methods", "wrappers", "grad_contexts"}
+        keys = {"losses", "self_methods", "wrappers", "grad_contexts", "forwarding"}
         self.check_keys(section, keys, "'modules'", None)
-        methods = section.get("self_methods", [])
-        if not isinstance(methods, list) or not all(
-            isinstance(m, str) and m.isidentifier() for m in methods
+        given: dict[str, Any] = {}
+        if "self_methods" in section:
+            given["self_methods"] = frozenset(
+                self.identifiers(section["self_methods"], line, "'modules' 'self_methods'")
+            )
+        for key in ("losses", "wrappers", "grad_contexts"):
+            if key in section:
+                given[key] = self.passthrough_calls(section[key], line, f"modules: {key}")
+        if "forwarding" in section:
+            given["forwarding"] = self.forwarding(section["forwarding"], line)
+        return replace(base, **given)
+
+    def identifiers(self, raw: Any, line: int | None, what: str) -> list[str]:
+        """A list of Python names (``what`` words the error)."""
+        if not isinstance(raw, list) or not all(
+            isinstance(m, str) and m.isidentifier() for m in raw
         ):
-            self.fail("'modules' 'self_methods' must be a list of method names", line=line)
-        return ModuleSpec(
-            losses=self.passthrough_calls(section.get("losses"), line, "modules: losses"),
-            self_methods=frozenset(methods),
-            wrappers=self.passthrough_calls(section.get("wrappers"), line, "modules: wrappers"),
-            grad_contexts=self.passthrough_calls(
-                section.get("grad_contexts"), line, "modules: grad_contexts"
-            ),
-        )
+            self.fail(f"{what} must be a list of method names", line=line)
+        return list(raw)
+
+    def forwarding(self, raw: Any, line: int | None) -> dict[str, frozenset[str]]:
+        """``forwarding: {torch.compile: [names the wrapper answers itself]}``."""
+        section = self.mapping(raw, "'modules' 'forwarding'", line)
+        return {
+            self.dotted(call, "function", line, None): frozenset(
+                self.identifiers(names, line, f"'modules' 'forwarding' {call!r}")
+            )
+            for call, names in section.items()
+        }
 
     def passthrough_calls(
         self, raw: Any, line: int | None, key: str = "passthrough_calls"
@@ -1505,7 +1524,7 @@ def _compile_raw(
         scaler = checker.scaler_methods(raw_scaler, scaler_line, scaler)
     modules = base.modules if base else ModuleSpec()
     if "modules" in top:
-        modules = checker.modules(top["modules"], top.lines.get("modules"))
+        modules = checker.modules(top["modules"], top.lines.get("modules"), modules)
     parameters = base.parameters if base else ParameterSpec()
     if "parameters" in top:
         parameters = checker.parameters(top["parameters"], top.lines.get("parameters"))
