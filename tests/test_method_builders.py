@@ -276,21 +276,15 @@ def test_a_compiled_other_model_escapes_naming_the_binding(tmp_path: Path) -> No
     assert "pkg/train.py:5 binds `model` to `torch.compile(other)`" in return_reason(reasons)
 
 
-def test_a_method_the_compiled_wrapper_answers_itself_escapes(tmp_path: Path) -> None:
-    # `OptimizedModule.apply` is nn.Module's, not the model's method of that name
-    model = MODEL.replace("def configure_optimizers(", "def apply(")
+# `apply` is nn.Module's on `OptimizedModule`, not the model's method of that name; a name with
+# a leading underscore may be the wrapper's own (`_orig_mod`, `_call_impl`)
+@pytest.mark.parametrize("method", ["apply", "_configure"])
+def test_a_method_the_compiled_wrapper_may_answer_itself_escapes(
+    method: str, tmp_path: Path
+) -> None:
+    model = MODEL.replace("def configure_optimizers(", f"def {method}(")
     train = rebound(before="model = torch.compile(model)\n").replace(
-        "model.configure_optimizers(", "model.apply("
-    )
-    _, reasons = converted(tmp_path, model=model, train=train)
-    assert "pkg/train.py:5 binds `model` to `torch.compile(model)`" in return_reason(reasons)
-
-
-def test_a_private_method_behind_the_compiled_wrapper_escapes(tmp_path: Path) -> None:
-    # a name with a leading underscore may be the wrapper's own (`_orig_mod`, `_call_impl`)
-    model = MODEL.replace("def configure_optimizers(", "def _configure(")
-    train = rebound(before="model = torch.compile(model)\n").replace(
-        "model.configure_optimizers(", "model._configure("
+        "model.configure_optimizers(", f"model.{method}("
     )
     _, reasons = converted(tmp_path, model=model, train=train)
     assert "pkg/train.py:5 binds `model` to `torch.compile(model)`" in return_reason(reasons)
