@@ -786,7 +786,7 @@ class _Checker:
         value = section.get(key) or []
         line = section.lines.get(key, section.line)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(f"{what} must be a list of method names", line=line)
+            self.fail(f"{what} must be a list of names", line=line)
         for name in value:
             if dotted:
                 self.dotted(name, what, line, None)
