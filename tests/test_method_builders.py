@@ -99,6 +99,21 @@ def test_a_method_builder_called_in_its_own_file_converts(tmp_path: Path) -> Non
     assert "zero_grad" not in outputs["model.py"]
 
 
+def test_a_caller_naming_its_value_like_the_methods_local_converts(tmp_path: Path) -> None:
+    # build-nanogpt: `optimizer = model.configure_optimizers(...)` in the file of the method,
+    # whose own `optimizer` is a local of the method, another variable
+    train = TRAIN.replace("from pkg.model import GPT\n", "")
+    outputs, reasons = converted(tmp_path, MODEL + "\n\n" + train, "")
+    assert "optimizer = optax.adamw(" in outputs["model.py"]
+    assert not any(RETURN_ESCAPE in r for r in reasons)
+
+
+def test_a_function_rebinding_the_callers_value_through_global_escapes(tmp_path: Path) -> None:
+    train = TRAIN + "\n\ndef swap():\n    global optimizer\n    optimizer = None\n"
+    _, reasons = converted(tmp_path, train=train)
+    assert "pkg/train.py:17 rebinds `optimizer`" in return_reason(reasons)
+
+
 def test_convert_selects_the_method_builders_caller_without_torch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -206,14 +221,79 @@ def test_the_returned_optimizer_stored_in_a_global_list_escapes(tmp_path: Path) 
     )
 
 
-def test_the_receiver_rebound_after_the_call_escapes_naming_the_binding(tmp_path: Path) -> None:
-    train = TRAIN.replace(
-        "optimizer = model.configure_optimizers(0.1, 6e-4)\n",
-        "optimizer = model.configure_optimizers(0.1, 6e-4)\nmodel = torch.compile(model)\n",
+CALL = "optimizer = model.configure_optimizers(0.1, 6e-4)\n"
+
+
+def rebound(before: str = "", after: str = "") -> str:
+    """``TRAIN`` importing torch, with statements before and after the method's call."""
+    return "import torch\n" + TRAIN.replace(CALL, before + CALL + after)
+
+
+def test_a_receiver_rebound_after_the_call_converts(tmp_path: Path) -> None:
+    # nanoGPT: `model = torch.compile(model)` and `model = DDP(model)` come after the call
+    after = "model = torch.compile(model)\nif ddp:\n    model = DDP(model, device_ids=[0])\n"
+    outputs, _ = converted(tmp_path, train=rebound(after=after))
+    assert outputs["model.py"] == MODEL_AFTER
+
+
+def test_a_receiver_compiled_before_the_call_converts(tmp_path: Path) -> None:
+    # build-nanogpt: torch.compile's wrapper forwards `configure_optimizers` to the model
+    outputs, _ = converted(tmp_path, train=rebound(before="model = torch.compile(model)\n"))
+    assert outputs["model.py"] == MODEL_AFTER
+
+
+def test_a_receiver_moved_to_a_device_before_the_call_converts(tmp_path: Path) -> None:
+    train = rebound(before="model = model.to(device)\n").replace(
+        "model = GPT(conf)", "model = GPT(conf).cuda()"
     )
+    outputs, _ = converted(tmp_path, train=train)
+    assert outputs["model.py"] == MODEL_AFTER
+
+
+def test_a_receiver_rebound_after_the_call_in_a_loop_escapes_naming_the_binding(
+    tmp_path: Path,
+) -> None:
+    train = TRAIN.replace(CALL, "for stage in range(2):\n    " + CALL + "    model = Small(conf)\n")
     outputs, reasons = converted(tmp_path, train=train)
-    assert "pkg/train.py:5 binds `model` to `torch.compile(model)`" in return_reason(reasons)
+    assert "pkg/train.py:6 binds `model` to `Small(conf)`, not proven a `GPT`" in (
+        return_reason(reasons)
+    )
     assert "zero_grad" in outputs["train.py"]
+
+
+def test_a_receiver_wrapped_by_ddp_before_the_call_escapes_naming_the_binding(
+    tmp_path: Path,
+) -> None:
+    # DDP does not forward attribute lookup to the model it wraps
+    _, reasons = converted(tmp_path, train=rebound(before="model = DDP(model)\n"))
+    assert "pkg/train.py:5 binds `model` to `DDP(model)`, not proven a `GPT`" in (
+        return_reason(reasons)
+    )
+
+
+def test_a_compiled_other_model_escapes_naming_the_binding(tmp_path: Path) -> None:
+    _, reasons = converted(tmp_path, train=rebound(before="model = torch.compile(other)\n"))
+    assert "pkg/train.py:5 binds `model` to `torch.compile(other)`" in return_reason(reasons)
+
+
+# `apply` is nn.Module's on `OptimizedModule`, not the model's method of that name; a name with
+# a leading underscore may be the wrapper's own (`_orig_mod`, `_call_impl`)
+@pytest.mark.parametrize("method", ["apply", "_configure"])
+def test_a_method_the_compiled_wrapper_may_answer_itself_escapes(
+    method: str, tmp_path: Path
+) -> None:
+    model = MODEL.replace("def configure_optimizers(", f"def {method}(")
+    train = rebound(before="model = torch.compile(model)\n").replace(
+        "model.configure_optimizers(", f"model.{method}("
+    )
+    _, reasons = converted(tmp_path, model=model, train=train)
+    assert "pkg/train.py:5 binds `model` to `torch.compile(model)`" in return_reason(reasons)
+
+
+def test_a_self_method_the_repository_redefines_escapes(tmp_path: Path) -> None:
+    model = MODEL + "\n    def to(self, device):\n        return Small(self.config)\n"
+    _, reasons = converted(tmp_path, model=model, train=rebound(before="model = model.to(d)\n"))
+    assert "pkg/train.py:5 binds `model` to `model.to(d)`" in return_reason(reasons)
 
 
 def test_a_receiver_built_by_a_classmethod_escapes_naming_the_binding(tmp_path: Path) -> None:

@@ -213,7 +213,7 @@ class CrossFile:
             return None
         if isinstance(found, Unknown):
             return None, found.describe(root)
-        calls = method_calls(self.index, found, self.methods)
+        calls = method_calls(self.index, found, self.methods, self.semantic_map.modules)
         if isinstance(calls, Unknown):
             return None, calls.describe(root)
         if calls == 0:

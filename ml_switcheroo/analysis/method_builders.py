@@ -14,13 +14,20 @@ and used only through the rewritten methods (``step()``, ``zero_grad()``: the fu
 builders' rule). Anything else is an ``Unknown`` naming the place (``train.py:185 binds
 `model` to `GPT.from_pretrained(...)```), worded in the method's ``return`` escape.
 
+A binding of the receiver that can only run after the call (a later statement of the call's
+scope than the one holding the call: nanoGPT's ``model = torch.compile(model)`` and ``model =
+DDP(model)`` after ``configure_optimizers``) does not decide. A binding before it may keep the
+instance: ``x = x.to(device)`` / ``GPT(conf).to(device)`` (the map's ``modules: self_methods``,
+return the module itself, when no file of the repository defines a method of that name) and
+``x = torch.compile(x)`` (the map's ``modules: forwarding``: the wrapper's attribute lookup
+reaches ``x`` for a method name it does not answer itself, nor one with a leading underscore).
+
 NOT DONE YET: ``self.method()`` inside the class is ``builders.py``'s (called once, in the same
-file); a receiver rebound through a method returning the module itself (``model =
-model.to(device)``, ``torch.compile(model)``) escapes; a caller whose other uses would each
-escape on their own (``optimizer.state_dict()``, lr writes through ``param_groups``) keeps the
-method's ``return`` escape, as for function builders; a caller of the same file naming its
-value like a local of the method (``optimizer``) is a rebinding (``_returned_use`` reads the
-nested scopes).
+file); a receiver rebound through a wrapper that does not forward (``DDP(model)``) before the
+call escapes; a caller whose other uses would each escape on their own
+(``optimizer.state_dict()``, lr writes through ``param_groups``) keeps the method's ``return``
+escape, as for function builders. (A caller of the same file may name its value like a local
+of the method: ``_returned_use`` skips the names local to a nested function.)
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from ml_switcheroo.analysis.repository import (
     _text,
     is_selecting,
 )
+from ml_switcheroo.spec.semantic_map import ModuleSpec
 
 
 @dataclass(frozen=True)
@@ -129,11 +137,14 @@ def method_returned(index: RepositoryIndex, builder: MethodBuilder) -> Construct
 
 
 def method_calls(
-    index: RepositoryIndex, builder: MethodBuilder, methods: frozenset[str]
+    index: RepositoryIndex,
+    builder: MethodBuilder,
+    methods: frozenset[str],
+    modules: ModuleSpec,
 ) -> int | Unknown:
     """How many calls of ``builder`` the repository makes, each on an instance of its class
-    with the value bound to a name used only through ``methods``; else the first use that
-    is not one."""
+    (or a wrapper of one forwarding the method, through the map's ``modules``) with the value
+    bound to a name used only through ``methods``; else the first use that is not one."""
     name = builder.definition.name
     calls = 0
     for path in index.with_word(name):
@@ -147,7 +158,7 @@ def method_calls(
             if problem is not None:
                 return Unknown(Place(path, getattr(node, "lineno", 0)), problem)
             if isinstance(node, ast.Attribute) and node.attr == name:
-                misuse = _call_problem(index, facts, node, parents, builder, methods)
+                misuse = _call_problem(index, facts, node, parents, builder, methods, modules)
                 if misuse is not None:
                     return misuse
                 calls += 1
@@ -172,26 +183,29 @@ def _call_problem(
     parents: dict[int, ast.AST],
     builder: MethodBuilder,
     methods: frozenset[str],
+    modules: ModuleSpec,
 ) -> Unknown | None:
     """Why ``node`` (``x.method``) is not a call on an instance of the builder's class whose
     value is used only through ``methods``, at the place that decided."""
     call = parents.get(id(node))
     if not isinstance(call, ast.Call) or call.func is not node:
         return Unknown(Place(facts.path, node.lineno), f"uses `{_text(node)}` without calling it")
-    receiver = _receiver_problem(facts, node, parents, builder)
+    kept = _Kept(index, facts, builder, modules)
+    receiver = _receiver_problem(facts, node, parents, kept)
     if receiver is not None:
         return receiver
     return index._returned_use(facts, node, parents, methods)
 
 
 def _receiver_problem(
-    facts: FileFacts, node: ast.Attribute, parents: dict[int, ast.AST], builder: MethodBuilder
+    facts: FileFacts, node: ast.Attribute, parents: dict[int, ast.AST], kept: _Kept
 ) -> Unknown | None:
-    """None when the receiver of ``node`` is a name bound in the call's scope only to calls
-    of the builder's class; else why not, at the binding (or the call) that decided."""
+    """None when the receiver of ``node`` is a name bound in the call's scope, before the
+    call, only to instances of the builder's class (``_Kept``); else why not, at the binding
+    (or the call) that decided."""
     receiver = node.value
     here = Place(facts.path, node.lineno)
-    owner = builder.owner
+    owner = kept.builder.owner
     if not isinstance(receiver, ast.Name):
         return Unknown(here, f"calls `{_text(node)}` on `{_text(receiver)}`, not a name")
     scope = _enclosing_scope(node, parents, facts.tree)
@@ -205,8 +219,9 @@ def _receiver_problem(
     if declared is not None:
         why = f"may rebind `{receiver.id}` (`global`/`nonlocal`), the receiver of `{_text(node)}`"
         return Unknown(Place(facts.path, declared.lineno), why)
-    for binding in sorted(bindings, key=lambda b: getattr(b, "lineno", 0)):
-        if _builds_an_instance(facts, binding, builder):
+    reaching = [b for b in bindings if not _runs_only_after(b, node, scope, parents)]
+    for binding in sorted(reaching, key=lambda b: getattr(b, "lineno", 0)):
+        if kept.instance(binding, receiver.id, node.attr):
             continue
         why = (
             f"binds `{receiver.id}` to `{_text(binding)}`, not proven a `{owner}` "
@@ -223,6 +238,79 @@ def _declared_elsewhere(scope: ast.AST, name: str) -> ast.stmt | None:
         if isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
             return node
     return None
+
+
+def _runs_only_after(
+    binding: ast.AST, call: ast.AST, scope: ast.AST, parents: dict[int, ast.AST]
+) -> bool:
+    """Whether ``binding`` can only run after ``call``: it sits in a later statement of
+    ``scope``'s body than the one holding the call (the body runs once per call of the
+    function, with fresh locals; ``global`` is checked apart)."""
+    body = getattr(scope, "body", None)
+    call_top, binding_top = _top(call, scope, parents), _top(binding, scope, parents)
+    if not isinstance(body, list) or call_top is None or binding_top is None:
+        return False
+    order = {id(statement): i for i, statement in enumerate(body)}
+    return order.get(id(call_top), -1) < order.get(id(binding_top), -1)
+
+
+def _top(node: ast.AST, scope: ast.AST, parents: dict[int, ast.AST]) -> ast.AST | None:
+    """The statement of ``scope``'s body holding ``node``."""
+    while True:
+        parent = parents.get(id(node))
+        if parent is None:
+            return None
+        if parent is scope:
+            return node
+        node = parent
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """Which values of a receiver are an instance of the builder's class for a method call:
+    ``X(...)`` (``_builds_an_instance``), or what the map's ``modules`` keep it through."""
+
+    index: RepositoryIndex
+    facts: FileFacts
+    builder: MethodBuilder
+    modules: ModuleSpec
+
+    def instance(self, value: ast.AST, receiver: str, method: str) -> bool:
+        """Whether ``value``, bound to ``receiver`` before the call of ``method`` on it,
+        answers ``method`` with the builder's class's: ``X(...)``, ``receiver``/``X(...)``
+        through self-returning methods, or inside a forwarding wrapper that does not answer
+        ``method`` itself."""
+        if _builds_an_instance(self.facts, value, self.builder):
+            return True
+        inner = self._passed_through(value, method)
+        if inner is None:
+            return False
+        return (isinstance(inner, ast.Name) and inner.id == receiver) or self.instance(
+            inner, receiver, method
+        )
+
+    def _passed_through(self, value: ast.AST, method: str) -> ast.AST | None:
+        """``x`` of ``x.to(device)`` (a self method no file redefines) or of
+        ``torch.compile(x)`` (a forwarding wrapper not answering ``method``)."""
+        if not isinstance(value, ast.Call):
+            return None
+        func = value.func
+        if isinstance(func, ast.Attribute) and func.attr in self.modules.self_methods:
+            return None if self._redefined(func.attr) else func.value
+        answered = self.modules.forwarding.get(_qualified(func, self.facts) or "")
+        if answered is None or method in answered or method.startswith("_") or not value.args:
+            return None
+        return value.args[0]
+
+    def _redefined(self, method: str) -> bool:
+        """Whether a file of the repository may define a function named ``method``."""
+        if not method.isascii():
+            return True
+        spelt = method.encode()
+        return any(
+            spelt in _defined_names(path, self.index.source(path))
+            for path in self.index.with_word(method)
+        )
 
 
 def _builds_an_instance(facts: FileFacts, value: ast.AST, builder: MethodBuilder) -> bool:

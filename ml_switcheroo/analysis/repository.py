@@ -697,7 +697,7 @@ class RepositoryIndex:
         if len(_bindings(scope, name)) != 1:
             return Unknown(here, f"binds `{name}` more than once")
         for use in facts.nodes().names_under(scope, name):  # nested functions too: they may read it
-            if use is not assign.targets[0]:
+            if use is not assign.targets[0] and not _local_between(use, scope, parents, name):
                 problem = _use_problem(use, parents, methods)
                 if problem is not None:
                     return Unknown(Place(facts.path, use.lineno), problem)
@@ -1166,6 +1166,21 @@ def _returned_call(node: ast.Return, definition: ast.FunctionDef) -> ast.Call | 
         bound = _bindings(definition, value.id)
         value = bound[0] if len(bound) == 1 else None
     return value if isinstance(value, ast.Call) else None
+
+
+def _local_between(use: ast.AST, scope: ast.AST, parents: dict[int, ast.AST], name: str) -> bool:
+    """Whether ``name`` at ``use`` is a local of a function nested in ``scope`` (a parameter
+    or bound there, with no ``global``/``nonlocal`` of it): another variable than ``scope``'s
+    (a method's own ``optimizer`` beside the caller's ``optimizer = model.build(...)``)."""
+    function = parents.get(id(use))
+    while function is not None and function is not scope:
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            bound = _bindings(function, name)
+            declared = any(isinstance(b, (ast.Global, ast.Nonlocal)) for b in bound)
+            if not declared and (bound or name in _params(function)):
+                return True
+        function = parents.get(id(function))
+    return False
 
 
 def _declares(node: ast.AST, name: str) -> bool:

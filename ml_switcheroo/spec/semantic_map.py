@@ -363,6 +363,8 @@ class ModuleSpec:
     grad_contexts: frozenset[str] = frozenset()  # `with torch.set_grad_enabled(x):`
     # The attribute of a wrapper that is the very module it wraps (`DDP(m).module is m`).
     unwrapped_by: Mapping[str, str] = field(default_factory=dict)
+    # `torch.compile(model)`: attribute lookup reaches the model, except the names listed
+    forwarding: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -941,27 +943,45 @@ class _Checker:
                 self.fail(f"'scaler_methods' {key!r} must be a method name", line=line)
         return replace(base, **section)
 
-    def modules(self, raw: Any, line: int | None) -> ModuleSpec:
+    def modules(self, raw: Any, line: int | None, base: ModuleSpec) -> ModuleSpec:
         """``modules: {losses: [...], self_methods: [...], wrappers: [...],
-        grad_contexts: [...], unwrapped_by: {wrapper: attribute}}``."""
+        grad_contexts: [...], unwrapped_by: {wrapper: attribute}, forwarding: {call:
+        [names]}}`` (the keys given replace those of ``base``)."""
         section = self.mapping(raw, "'modules'", line)
-        keys = {"losses", "self_methods", "wrappers", "grad_contexts", "unwrapped_by"}
+        keys = {"losses", "self_methods", "wrappers", "grad_contexts", "unwrapped_by", "forwarding"}
         self.check_keys(section, keys, "'modules'", None)
-        methods = section.get("self_methods", [])
-        if not isinstance(methods, list) or not all(
-            isinstance(m, str) and m.isidentifier() for m in methods
+        given: dict[str, Any] = {}
+        if "self_methods" in section:
+            given["self_methods"] = frozenset(
+                self.identifiers(section["self_methods"], line, "'modules' 'self_methods'")
+            )
+        for key in ("losses", "wrappers", "grad_contexts"):
+            if key in section:
+                given[key] = self.passthrough_calls(section[key], line, f"modules: {key}")
+        if "forwarding" in section:
+            given["forwarding"] = self.forwarding(section["forwarding"], line)
+        if "unwrapped_by" in section:
+            wrappers = given.get("wrappers", base.wrappers)
+            given["unwrapped_by"] = self.unwrapped_by(section["unwrapped_by"], wrappers, line)
+        return replace(base, **given)
+
+    def identifiers(self, raw: Any, line: int | None, what: str) -> list[str]:
+        """A list of Python names (``what`` words the error)."""
+        if not isinstance(raw, list) or not all(
+            isinstance(m, str) and m.isidentifier() for m in raw
         ):
-            self.fail("'modules' 'self_methods' must be a list of method names", line=line)
-        wrappers = self.passthrough_calls(section.get("wrappers"), line, "modules: wrappers")
-        return ModuleSpec(
-            losses=self.passthrough_calls(section.get("losses"), line, "modules: losses"),
-            self_methods=frozenset(methods),
-            wrappers=wrappers,
-            grad_contexts=self.passthrough_calls(
-                section.get("grad_contexts"), line, "modules: grad_contexts"
-            ),
-            unwrapped_by=self.unwrapped_by(section.get("unwrapped_by", {}), wrappers, line),
-        )
+            self.fail(f"{what} must be a list of method names", line=line)
+        return list(raw)
+
+    def forwarding(self, raw: Any, line: int | None) -> dict[str, frozenset[str]]:
+        """``forwarding: {torch.compile: [names the wrapper answers itself]}``."""
+        section = self.mapping(raw, "'modules' 'forwarding'", line)
+        return {
+            self.dotted(call, "function", line, None): frozenset(
+                self.identifiers(names, line, f"'modules' 'forwarding' {call!r}")
+            )
+            for call, names in section.items()
+        }
 
     def unwrapped_by(self, raw: Any, wrappers: frozenset[str], line: int | None) -> dict[str, str]:
         """``unwrapped_by: {torch.nn.DataParallel: module}``: each key one of ``wrappers``,
@@ -1520,7 +1540,7 @@ def _compile_raw(
         scaler = checker.scaler_methods(raw_scaler, scaler_line, scaler)
     modules = base.modules if base else ModuleSpec()
     if "modules" in top:
-        modules = checker.modules(top["modules"], top.lines.get("modules"))
+        modules = checker.modules(top["modules"], top.lines.get("modules"), modules)
     parameters = base.parameters if base else ParameterSpec()
     if "parameters" in top:
         parameters = checker.parameters(top["parameters"], top.lines.get("parameters"))

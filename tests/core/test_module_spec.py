@@ -1,5 +1,6 @@
-"""The map's ``modules:`` section (``ModuleSpec``): the NNX target's loss modules,
-self-returning module methods and model wrappers come from its layer, validated."""
+"""The map's ``modules:`` section (``ModuleSpec``): self-returning module methods and
+forwarding wrappers come from the shipped map, the NNX target's loss modules and model wrappers
+from its layer (a later map's key replaces that key only), validated."""
 
 from __future__ import annotations
 
@@ -29,8 +30,32 @@ def test_the_nnx_layer_lists_losses_without_parameters() -> None:
     assert "torch.nn.AdaptiveLogSoftmaxWithLoss" not in losses
 
 
-def test_the_nnx_layer_lists_self_returning_methods() -> None:
+def test_the_nnx_layer_keeps_the_shipped_self_returning_methods() -> None:
     assert {"to", "cuda", "cpu", "double"} <= nnx_map().modules.self_methods
+
+
+def test_a_layer_giving_one_modules_key_keeps_the_others(tmp_path: Path) -> None:
+    layered = nnx_map(tmp_path, "modules: {losses: [torch.nn.MSELoss]}\n").modules
+    assert layered.losses == {"torch.nn.MSELoss"}
+    assert "to" in layered.self_methods and "torch.compile" in layered.forwarding
+
+
+def test_the_shipped_map_lists_what_torch_compiles_wrapper_answers_itself() -> None:
+    # OptimizedModule.__getattr__ forwards to the wrapped module only the names neither its
+    # class nor its instance has (torch 2.13): the map must list every public one of those
+    import inspect
+    import re
+
+    from torch._dynamo.eval_frame import OptimizedModule
+
+    own = {n for n in dir(OptimizedModule) if not n.startswith("_")}
+    own |= set(re.findall(r"self\.([a-zA-Z]\w*)\s*=", inspect.getsource(OptimizedModule)))
+    assert own <= load_semantic_map().modules.forwarding["torch.compile"]
+
+
+def test_forwarding_names_that_are_not_identifiers_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SemanticMapError, match="'forwarding' 'torch.compile' must be a list"):
+        nnx_map(tmp_path, "modules: {forwarding: {torch.compile: ['to(x)']}}\n")
 
 
 def test_the_nnx_layer_lists_data_parallel_as_a_wrapper() -> None:

@@ -95,11 +95,51 @@ def test_a_method_builder_of_another_file_reproduces_torch(
         "torch.optim.Optimizer.step"
     ]
     assert "zero_grad" not in translations["xfile_pkg/train.py"].code
+    assert_reproduces(tmp_path, TRAIN, translations)
+
+
+def assert_reproduces(tmp_path: Path, train: str, translations: dict[str, Any]) -> None:
+    """The optimizer the translated ``train.py`` gets follows torch's over 60 steps."""
     with float64():
         problem = linear_problem()
-        torch_traj = run_torch(problem, lambda p: built(tmp_path / "original", TRAIN, p))
+        torch_traj = run_torch(problem, lambda p: built(tmp_path / "original", train, p))
         leftovers = [torch.tensor(v, requires_grad=True) for v in problem.init.values()]
         code = translations["xfile_pkg/train.py"].code
         optax_traj, _ = run_optax(problem, built(tmp_path / "translated", code, leftovers))
         rel = rel_error(problem, torch_traj, optax_traj)
     assert rel < EXACT, f"rel={rel:.3e}\n{translations['xfile_pkg/model.py'].code}"
+
+
+# nanoGPT and build-nanogpt: the model is an nn.Module, compiled before or after the call
+# (torch.compile's wrapper forwards `configure_optimizers` to the model it wraps).
+MODULE = MODEL.replace("class GPT:", "class GPT(torch.nn.Module):").replace(
+    "        self.tensors = tensors\n",
+    "        super().__init__()\n        self.tensors = tensors\n",
+)
+
+COMPILED = {
+    "compiled before the call": TRAIN.replace(
+        "model = GPT(params)\n", "model = GPT(params)\nmodel = torch.compile(model.to('cpu'))\n"
+    ),
+    "compiled after the call": TRAIN.replace(
+        "optimizer = model.configure_optimizers(0.3, 0.02, (0.9, 0.95))\n",
+        "optimizer = model.configure_optimizers(0.3, 0.02, (0.9, 0.95))\n"
+        "model = torch.compile(model)\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(COMPILED))
+def test_a_method_builder_called_on_a_compiled_model_reproduces_torch(
+    shape: str, tmp_path: Path
+) -> None:
+    train = "import torch\n" + COMPILED[shape]
+    package = {
+        "xfile_pkg/__init__.py": "",
+        "xfile_pkg/model.py": MODULE.replace("{constructor}", "AdamW"),
+        "xfile_pkg/train.py": train,
+    }
+    translations = translate_package(tmp_path, package)
+    assert translations["xfile_pkg/model.py"].escapes == []
+    assert "torch.compile(" in translations["xfile_pkg/train.py"].code
+    assert_reproduces(tmp_path, train, translations)
