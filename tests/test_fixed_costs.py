@@ -230,3 +230,63 @@ def test_convert_hands_libcst_the_parsed_tree_when_the_file_changed_after_its_re
     monkeypatch.setattr(command_support, "bytes_read_by_libcst_cli", lambda frame: b"other")
     handed, _ = _convert_with_libcst_runner(path, tmp_path, monkeypatch)
     assert not isinstance(handed, command_support._Verbatim)
+
+
+def _count_code_generations(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    """One entry per module written out (``cst.Module.code``) from now on."""
+    written: list[int] = []
+    real = cst.Module.code.fget
+
+    def counted(module: cst.Module) -> str:
+        written.append(1)
+        return real(module)
+
+    monkeypatch.setattr(cst.Module, "code", property(counted))
+    return written
+
+
+def test_convert_writes_a_changed_file_out_once(tmp_path, monkeypatch) -> None:
+    """The check that the file did not change on disk during the run does not write the parsed
+    tree out again: it is libcst's parse of the very bytes the command read."""
+    import json
+
+    from ml_switcheroo.app import convert_command
+
+    path = tmp_path / "train.py"
+    path.write_bytes(b"import torch\nopt = torch.optim.SGD(p, lr=0.1)\nopt.zero_grad()\n")
+    written = _count_code_generations(monkeypatch)
+    _, result = _convert_with_libcst_runner(path, tmp_path, monkeypatch)
+    saved = convert_command.result_path(str(tmp_path), str(path))
+    with open(saved, encoding="utf-8") as handle:
+        assert json.load(handle)["changed"] is True
+    assert result.changed is False  # the command reports the change itself
+    assert len(written) == 1  # the new code, nothing else
+
+
+def test_convert_still_refuses_a_file_changed_after_libcsts_read(tmp_path, monkeypatch) -> None:
+    """When the bytes libcst's runner parsed are not the ones the command read, the tree is
+    written out and compared with them: a file saved in between is left alone."""
+    import json
+
+    from libcst.codemod import TransformFailure
+    from libcst.codemod._cli import ExecutionConfig, _execute_transform
+
+    from ml_switcheroo.app import convert_command
+
+    path = tmp_path / "train.py"
+    path.write_bytes(b"import torch\nopt = torch.optim.SGD(p, lr=0.1)\nopt.zero_grad()\n")
+    parse = cst.parse_module
+
+    def parse_then_save(data, config=None):  # type: ignore[no-untyped-def]
+        tree = parse(data)
+        path.write_bytes(data + b"# saved meanwhile\n")
+        return tree
+
+    monkeypatch.setattr("libcst.codemod._cli.parse_module", parse_then_save)
+    args = {"results_dir": str(tmp_path), "mode": "check"}
+    config = ExecutionConfig(unified_diff=1)
+    result = _execute_transform(convert_command.ConvertCommand, str(path), config, {}, args, None)
+    assert isinstance(result.transform_result, TransformFailure)
+    saved = convert_command.result_path(str(tmp_path), str(path))
+    with open(saved, encoding="utf-8") as handle:
+        assert "changed on disk during the run" in json.load(handle)["error"]

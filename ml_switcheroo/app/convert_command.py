@@ -152,7 +152,7 @@ class ConvertCommand(TorchToOptax):
                 if new_tree is not tree and new != tree.bytes:
                     raise round_trip.LossyRoundTrip(lossy)
                 new = original
-            if new != original and tree.bytes != original:
+            if new != original and not _writes_back_as(tree, original, lossy, caller):
                 raise files.FileChangedError(f"{filename} changed on disk during the run")
             result["records"] = [r.to_json() for r in records_of(self.context)]
             result["warnings"] = list(self.context.warnings)
@@ -182,13 +182,28 @@ class ConvertCommand(TorchToOptax):
             json.dump(result, handle)
 
 
+def _parsed_from(original: bytes, lossy: str | None, caller: FrameType | None) -> bool:
+    """Whether the tree ``caller`` (libcst's runner) parsed is the parse of ``original`` (the
+    bytes it read are ours) and writes back as them (``lossy`` is None:
+    ``round_trip.lost_bytes``)."""
+    return lossy is None and command_support.bytes_read_by_libcst_cli(caller) == original
+
+
+def _writes_back_as(
+    tree: cst.Module, original: bytes, lossy: str | None, caller: FrameType | None
+) -> bool:
+    """Whether ``tree`` writes out as ``original``: known without code generation when it is
+    libcst's parse of those very bytes (``_parsed_from``), else by writing it out."""
+    return _parsed_from(original, lossy, caller) or tree.bytes == original
+
+
 def _handed_back(
     tree: cst.Module, original: bytes, lossy: str | None, caller: FrameType | None
 ) -> cst.Module:
     """The original ``tree`` for libcst, which writes it out only to compare it with the bytes
-    it read: when those are ``original`` and the tree writes back as them (``lossy`` is
-    None), a verbatim tree (``command_support.verbatim``) spares that code generation."""
-    if lossy is None and command_support.bytes_read_by_libcst_cli(caller) == original:
+    it read: when those are ``original`` and the tree writes back as them (``_parsed_from``),
+    a verbatim tree (``command_support.verbatim``) spares that code generation."""
+    if _parsed_from(original, lossy, caller):
         return command_support.verbatim(tree, original)
     return tree
 
