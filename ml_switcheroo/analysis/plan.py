@@ -2455,8 +2455,9 @@ class Planner:
     def _changed_otherwise(self, value: cst.BaseExpression) -> str | None:
         """How an attribute or subscript ``value`` reads may change other than by a store of
         its own text: a store of the same key through another name (``c = args; c.clip =
-        3``), a method call on the object holding it (``cfg.update(clip=3)``) or
-        ``setattr``/``vars``/``delattr`` of it, anywhere in the file."""
+        3``), a method call on the object holding it (``cfg.update(clip=3)``), the object
+        handed to a function (``adjust(args)``, which may be of another file; not a builtin
+        that only reads it, ``print(args)``), anywhere in the file."""
         for node in _path_nodes(value):
             path = " ".join(code_of(node).split())
             key = _last_key(node)
@@ -3295,22 +3296,22 @@ def _holders(node: cst.BaseExpression) -> set[str]:
     return found
 
 
-# builtins that change an object's attributes by name
-_ATTRIBUTE_SETTERS = frozenset({"setattr", "delattr", "vars"})
+# builtins that only read the objects handed to them
+_READING_BUILTINS = frozenset(
+    {"print", "len", "str", "repr", "format", "isinstance", "hasattr", "getattr", "id", "type"}
+)
 
 
 def _changes_holder(call: cst.Call, holders: set[str]) -> bool:
-    """Whether ``call`` is a method call on one of ``holders`` or hands one to a builtin that
-    changes attributes by name."""
+    """Whether ``call`` is a method call on one of ``holders``, or hands one to a function that
+    may store into it (``adjust(args)``, in this file or another; a builtin that changes
+    attributes by name), not to a builtin that only reads it (``print(args)``)."""
     func = call.func
-    if isinstance(func, cst.Attribute):
-        return " ".join(code_of(func.value).split()) in holders
-    return (
-        isinstance(func, cst.Name)
-        and func.value in _ATTRIBUTE_SETTERS
-        and bool(call.args)
-        and " ".join(code_of(call.args[0].value).split()) in holders
-    )
+    if isinstance(func, cst.Attribute) and " ".join(code_of(func.value).split()) in holders:
+        return True
+    if isinstance(func, cst.Name) and func.value in _READING_BUILTINS:
+        return False
+    return any(" ".join(code_of(arg.value).split()) in holders for arg in call.args)
 
 
 def _overlaps(read: str, stored: str) -> bool:

@@ -103,6 +103,22 @@ class NotFoldedTest(SwitcherooTest):
             after="setattr(args, 'clip', 3)",
         )
 
+    def test_holder_handed_to_a_function_of_another_file(self) -> None:
+        """``adjust`` (imported) may store ``args.clip``: no file of this one shows it."""
+        self.assertNotFolded(
+            "args.clip",
+            "`adjust(args)` may change `args.clip`",
+            before="from tools import adjust",
+            after="adjust(args)",
+        )
+
+    def test_inner_holder_handed_to_a_function_as_a_keyword(self) -> None:
+        self.assertNotFolded(
+            "args.opts['clip']",
+            "`reset(options=args.opts)` may change `args.opts['clip']`",
+            after="reset(options=args.opts)",
+        )
+
 
 class CallsThatCannotChangeTheClipTest(unittest.TestCase):
     def test_a_call_reading_the_object_folds(self) -> None:
