@@ -115,12 +115,13 @@ import torch
 model = make_model()
 opt = torch.optim.Adam(model.parameters(), lr=0.01)
 k = 3
+losses = []
 for i, (x, y) in enumerate(loader * 5):
-    out = model(x)
-    loss = ((out - y) ** 2).mean() / k
+    err = model(x) - y
+    loss = (err**2).mean() / k
     loss.backward()
     losses.append(loss.item())
-    worst = float(abs(out - y).max())
+    worst = float(err.max())
     losses.append(worst)
     if (i + 1) % k == 0:
         opt.step()
