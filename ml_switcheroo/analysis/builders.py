@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ml_switcheroo.analysis.factories import returns_of
+
 MentionedElsewhere = Callable[[str], bool]  # another file of the repository names the word
 
 
@@ -145,7 +147,7 @@ def _returned(
     if not isinstance(body, cst.IndentedBlock) or not body.body:
         return None
     last = body.body[-1]
-    returns = _own_returns(function)
+    returns = returns_of(function)
     if len(returns) != 1 or not _is_statement_of(last, returns[0]) or _yields(function):
         return None
     calls = _returned_calls(returns[0], bound_value, is_built)
@@ -243,26 +245,6 @@ def _arguments(
     for arg in call.args:
         if arg.keyword is not None and arg.keyword.value in named:
             found[id(named[arg.keyword.value])] = arg.value
-    return found
-
-
-def _own_returns(function: cst.FunctionDef) -> list[cst.Return]:
-    found: list[cst.Return] = []
-
-    class _Returns(cst.CSTVisitor):
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            return node is function
-
-        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-            return False
-
-        def visit_Lambda(self, node: cst.Lambda) -> bool:
-            return False
-
-        def visit_Return(self, node: cst.Return) -> None:
-            found.append(node)
-
-    function.visit(_Returns())
     return found
 
 
