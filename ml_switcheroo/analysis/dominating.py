@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 
 import libcst as cst
 
+from ml_switcheroo.analysis import stepping
 from ml_switcheroo.analysis.reaching import NESTED_SCOPES
 
 ParentOf = Callable[[cst.CSTNode], cst.CSTNode | None]
@@ -48,18 +49,13 @@ def _proven(
     """``body[at]`` when it is ``name = value`` alone on its line, nothing in ``body[at + 1 :
     read_at + 1]`` binds ``name`` and the module declares no ``global``/``nonlocal`` of it."""
     statement = body[at]
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return None
-    assign = statement.body[0]
-    if not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
-        return None
-    target = assign.targets[0].target
-    if not isinstance(target, cst.Name) or target.value != name:
+    assign = stepping.lone_assignment(statement, name)
+    if assign is None:
         return None
     if any(_binds(s, name) for s in body[at + 1 : read_at + 1]):
         return None
     module = _module_of(statement, parent_of)
-    if module is None or _declared_global(module, name):
+    if module is None or stepping.names_declared_shared(module, name):
         return None
     return assign
 
@@ -124,19 +120,6 @@ def _walk_scope(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         return
     for child in node.children:
         yield from _walk_scope(child)
-
-
-def _declared_global(module: cst.Module, name: str) -> bool:
-    """Whether a ``global`` or ``nonlocal`` statement of the module names ``name``."""
-    stack: list[cst.CSTNode] = [module]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (cst.Global, cst.Nonlocal)) and any(
-            n.name.value == name for n in node.names
-        ):
-            return True
-        stack.extend(node.children)
-    return False
 
 
 def _module_of(node: cst.CSTNode, parent_of: ParentOf) -> cst.Module | None:

@@ -131,8 +131,8 @@ def enumerated_start(loop: cst.For, name: str) -> int | None:
     return None
 
 
-def initial_value(statement: cst.BaseStatement, name: str) -> int | None:
-    """``v`` when ``statement`` is exactly ``name = v`` (an integer literal), else None."""
+def lone_assignment(statement: cst.BaseStatement, name: str) -> cst.Assign | None:
+    """The assignment when ``statement`` is exactly ``name = value`` alone on its line."""
     if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
         return None
     small = statement.body[0]
@@ -141,7 +141,13 @@ def initial_value(statement: cst.BaseStatement, name: str) -> int | None:
     target = small.targets[0].target
     if not isinstance(target, cst.Name) or target.value != name:
         return None
-    return integer(small.value)
+    return small
+
+
+def initial_value(statement: cst.BaseStatement, name: str) -> int | None:
+    """``v`` when ``statement`` is exactly ``name = v`` (an integer literal), else None."""
+    assignment = lone_assignment(statement, name)
+    return None if assignment is None else integer(assignment.value)
 
 
 def lr_index_offset(condition: EveryK, k: int, counter: Counter) -> int:
