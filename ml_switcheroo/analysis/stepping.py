@@ -43,13 +43,20 @@ def integer(node: cst.BaseExpression) -> int | None:
 
 def every_k(test: cst.BaseExpression) -> EveryK | None:
     """``c % k == 0`` or ``(c + a) % k == 0`` (``c`` a name; ``a`` an integer literal, ``k``
-    one or a name), or None for any other condition."""
+    one or a name), also written ``not c % k`` (the same test on the integer counter the
+    planner proves), or None for any other condition."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        return _modulo(test.expression)
     if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
         return None
     (comparison,) = test.comparisons
     if not isinstance(comparison.operator, cst.Equal) or integer(comparison.comparator) != 0:
         return None
-    modulo = test.left
+    return _modulo(test.left)
+
+
+def _modulo(modulo: cst.BaseExpression) -> EveryK | None:
+    """``c % k`` or ``(c + a) % k``, as in :func:`every_k`."""
     if not isinstance(modulo, cst.BinaryOperation) or not isinstance(modulo.operator, cst.Modulo):
         return None
     if integer(modulo.right) is None and not isinstance(modulo.right, cst.Name):

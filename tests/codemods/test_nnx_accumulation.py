@@ -54,6 +54,31 @@ for i, (x, y) in enumerate(loader):
 """,
         )
 
+    def test_a_not_modulo_check_accumulates_as_the_equality_does(self) -> None:
+        loop = """\
+for i, (x, y) in enumerate(loader):
+    loss = ((model(x) - y) ** 2).mean() / 4
+    loss.backward()
+    if {check}:
+        opt.step()
+        opt.zero_grad()
+"""
+        negated = convert(loop.format(check="not (i + 1) % 4"))
+        assert negated == convert(loop.format(check="(i + 1) % 4 == 0"))
+        assert "every_k_schedule=4" in negated
+
+    def test_a_truthy_remainder_check_escapes(self) -> None:
+        escaped_accumulation(
+            """\
+for i, (x, y) in enumerate(loader):
+    loss = ((model(x) - y) ** 2).mean() / 4
+    loss.backward()
+    if (i + 1) % 4:
+        opt.step()
+        opt.zero_grad()
+"""
+        )
+
     def test_a_counter_incremented_before_the_check_stays_after_the_update(self) -> None:
         output = convert(
             """\

@@ -62,6 +62,16 @@ EVERY_K = {
         "    step += 1\n    if step % 1 == 0:\n        sched.step()\n",
         "",
     ),
+    "not step % k": (
+        "step = 0\n",
+        "    step += 1\n    if not step % 3:\n        sched.step()\n",
+        "",
+    ),
+    "not (step + 1) % k, then increment": (
+        "step = 0\n",
+        "    if not (step + 1) % 4:\n        sched.step()\n    step += 1\n",
+        "",
+    ),
 }
 
 
@@ -190,6 +200,10 @@ TRAPS = {
         + "".join("    " + line + "\n" for line in BODY.splitlines())
         + "        step += 1\n        if step % 3 == 0:\n            sched.step()\n",
         "not provably the update count",
+    ),
+    "a truthy remainder (steps on the other updates)": (
+        _loop("step = 0\n", "    step += 1\n    if step % 3:\n        sched.step()\n"),
+        "not `counter % k == 0`",
     ),
     "a remainder other than zero": (
         _loop("step = 0\n", "    step += 1\n    if step % 3 == 1:\n        sched.step()\n"),
