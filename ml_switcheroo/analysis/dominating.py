@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.reaching import NESTED_SCOPES
 
 ParentOf = Callable[[cst.CSTNode], cst.CSTNode | None]
@@ -119,11 +120,7 @@ def _flat(target: cst.CSTNode) -> list[cst.CSTNode]:
 def _walk_scope(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """``node`` and what it holds, not the bodies of nested functions, lambdas and classes
     (their names and decorators are of this scope)."""
-    yield node
-    if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-        return
-    for child in node.children:
-        yield from _walk_scope(child)
+    return cst_walk.walk(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
 
 
 def _declared_global(module: cst.Module, name: str) -> bool:
@@ -135,7 +132,7 @@ def _declared_global(module: cst.Module, name: str) -> bool:
             n.name.value == name for n in node.names
         ):
             return True
-        stack.extend(node.children)
+        stack.extend(cst_walk.children(node))
     return False
 
 
