@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
+
 MentionedElsewhere = Callable[[str], bool]  # another file of the repository names the word
 
 
@@ -92,7 +94,7 @@ def find_builders(
     ):
         return Builders()
     walk = _Walk()
-    module.visit(walk)
+    cst_walk.visit(module, walk)
     found = Builders()
     for name, definitions in walk.definitions.items():
         uses = walk.uses.get(name, [])
@@ -262,7 +264,7 @@ def _own_returns(function: cst.FunctionDef) -> list[cst.Return]:
         def visit_Return(self, node: cst.Return) -> None:
             found.append(node)
 
-    function.visit(_Returns())
+    cst_walk.visit(function, _Returns())
     return found
 
 
@@ -277,7 +279,7 @@ def _yields(function: cst.FunctionDef) -> bool:
             nonlocal found
             found = True
 
-    function.visit(_Yields())
+    cst_walk.visit(function, _Yields())
     return found
 
 
@@ -341,7 +343,7 @@ class _Walk(cst.CSTVisitor):
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         call = self._calls.get(id(node))
         self._use(node.attr.value, call)
-        node.value.visit(self)
+        cst_walk.visit(node.value, self)
         return False
 
     def _use(self, name: str, call: cst.Call | None) -> None:
