@@ -3350,7 +3350,7 @@ def _holds_call_of(statement: cst.CSTNode, methods: Iterable[str]) -> bool:
             and node.func.attr.value in names
         ):
             return True
-        stack.extend(node.children)
+        stack.extend(cst_walk.children(node))
     return False
 
 
