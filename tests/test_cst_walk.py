@@ -164,3 +164,17 @@ def test_libcsts_no_op_methods_are_not_looked_up_as_methods() -> None:
     call = cst.parse_expression("f(x)")
     assert cst_walk.visit_method(_Recorder(), call) is None
     assert cst_walk.leave_method(_Recorder(), call) is _Recorder.leave_Call
+
+
+def test_a_visitor_class_made_per_call_is_not_kept_by_its_table() -> None:
+    import gc
+    import weakref
+
+    class _Local(_Recorder):
+        pass
+
+    cst_walk.visit(MODULES[0], _Local())
+    gone = weakref.ref(_Local)
+    del _Local
+    gc.collect()
+    assert gone() is None

@@ -29,9 +29,7 @@ from typing import Any
 import libcst as cst
 
 _FIELDS: dict[type, tuple[str, ...] | None] = {}
-_VISITS: dict[tuple[type, type], Callable[..., Any] | None] = {}
-_LEAVES: dict[tuple[type, type], Callable[..., Any] | None] = {}
-_WALKABLE: dict[type, bool] = {}
+_TABLE = "_cst_walk_methods"  # the attribute of a visitor class holding its ``_Methods``
 _NO_OPS = cst.CSTVisitor.visit_Call.__module__  # libcst's typed no-op methods are defined there
 
 
@@ -92,25 +90,50 @@ def walk(node: cst.CSTNode, stop: tuple[type, ...] = ()) -> Iterator[cst.CSTNode
             stack.extend(reversed(children(current)))
 
 
+class _Methods:
+    """The visit and leave functions of one visitor class by node type, kept on the class (a
+    class defined in a function goes with its table)."""
+
+    __slots__ = ("cls", "visits", "leaves", "walkable")
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+        self.visits: dict[type, Callable[..., Any] | None] = {}
+        self.leaves: dict[type, Callable[..., Any] | None] = {}
+        self.walkable = _walkable(cls)
+
+    def visit(self, kind: type) -> Callable[..., Any] | None:
+        try:
+            return self.visits[kind]
+        except KeyError:
+            found = self.visits[kind] = _own(getattr(self.cls, f"visit_{kind.__name__}", None))
+            return found
+
+    def leave(self, kind: type) -> Callable[..., Any] | None:
+        try:
+            return self.leaves[kind]
+        except KeyError:
+            found = self.leaves[kind] = _own(getattr(self.cls, f"leave_{kind.__name__}", None))
+            return found
+
+
+def _methods(cls: type) -> _Methods:
+    found = vars(cls).get(_TABLE)
+    if found is None:
+        found = _Methods(cls)
+        setattr(cls, _TABLE, found)
+    return found
+
+
 def visit_method(visitor: Any, node: cst.CSTNode) -> Callable[..., Any] | None:
     """The function ``visit_<type of node>`` of ``visitor``'s class (what libcst's ``on_visit``
-    calls), looked up once per (class, node type)."""
-    key = (type(visitor), type(node))
-    try:
-        return _VISITS[key]
-    except KeyError:
-        found = _VISITS[key] = _own(getattr(key[0], f"visit_{key[1].__name__}", None))
-        return found
+    calls; None for libcst's no-op), looked up once per (class, node type)."""
+    return _methods(type(visitor)).visit(type(node))
 
 
 def leave_method(visitor: Any, node: cst.CSTNode) -> Callable[..., Any] | None:
     """The function ``leave_<type of node>`` of ``visitor``'s class, looked up once."""
-    key = (type(visitor), type(node))
-    try:
-        return _LEAVES[key]
-    except KeyError:
-        found = _LEAVES[key] = _own(getattr(key[0], f"leave_{key[1].__name__}", None))
-        return found
+    return _methods(type(visitor)).leave(type(node))
 
 
 def _own(method: Callable[..., Any] | None) -> Callable[..., Any] | None:
@@ -123,57 +146,59 @@ def _own(method: Callable[..., Any] | None) -> Callable[..., Any] | None:
 
 def on_visit(visitor: Any, node: cst.CSTNode) -> bool:
     """``CSTVisitor.on_visit``/``CSTTransformer.on_visit``: whether to enter ``node``."""
-    method = visit_method(visitor, node)
+    method = _methods(type(visitor)).visit(type(node))
     return method is None or method(visitor, node) is not False
+
+
+def on_leave(visitor: Any, node: cst.CSTNode) -> None:
+    """``CSTVisitor.on_leave``: ``leave_<type of node>``, when the class has one."""
+    method = _methods(type(visitor)).leave(type(node))
+    if method is not None:
+        method(visitor, node)
 
 
 def visit(tree: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
     """``tree.visit(visitor)`` for a ``CSTVisitor``, without copying the tree."""
-    if not _walkable(type(visitor)):
+    cls = type(visitor)
+    methods = _methods(cls)
+    if not methods.walkable:
         tree.visit(visitor)
         return
-    cls = type(visitor)
-    entering = None if cls.on_visit is not cst.CSTVisitor.on_visit else on_visit
-    leaving = None if cls.on_leave is not cst.CSTVisitor.on_leave else on_leave
+    own_enter = cls.on_visit is not cst.CSTVisitor.on_visit
+    own_leave = cls.on_leave is not cst.CSTVisitor.on_leave
     pending: list[tuple[cst.CSTNode, bool]] = [(tree, False)]
     while pending:
         node, leave = pending.pop()
         if leave:
-            if leaving is None:
+            if own_leave:
                 visitor.on_leave(node)
-            else:
-                leaving(visitor, node)
+            elif (method := methods.leave(type(node))) is not None:
+                method(visitor, node)
             continue
-        enter = visitor.on_visit(node) if entering is None else entering(visitor, node)
+        if own_enter:
+            enter = visitor.on_visit(node)
+        else:
+            method = methods.visit(type(node))
+            enter = method is None or method(visitor, node) is not False
         pending.append((node, True))
         if enter:
             pending.extend((child, False) for child in reversed(children(node)))
 
 
-def on_leave(visitor: Any, node: cst.CSTNode) -> None:
-    """``CSTVisitor.on_leave``: ``leave_<type of node>``, when the class has one."""
-    method = leave_method(visitor, node)
-    if method is not None:
-        method(visitor, node)
-
-
 def _walkable(cls: type) -> bool:
     """Whether ``visit`` runs visitors of ``cls`` as libcst would: a ``CSTVisitor`` with no
     attribute methods (``visit_Call_func``) and libcst's own attribute hooks."""
-    known = _WALKABLE.get(cls)
-    if known is None:
-        known = _WALKABLE[cls] = (
-            issubclass(cls, cst.CSTVisitor)
-            and cls.on_visit_attribute is cst.CSTVisitor.on_visit_attribute
-            and cls.on_leave_attribute is cst.CSTVisitor.on_leave_attribute
-            and not any(
-                _attribute_method(name)
-                for owner in cls.__mro__
-                if owner.__module__ != _NO_OPS
-                for name in vars(owner)
-            )
+    return (
+        issubclass(cls, cst.CSTVisitor)
+        and cls.on_visit_attribute is cst.CSTVisitor.on_visit_attribute
+        and cls.on_leave_attribute is cst.CSTVisitor.on_leave_attribute
+        and not any(
+            _attribute_method(name)
+            for owner in cls.__mro__
+            if owner.__module__ != _NO_OPS
+            for name in vars(owner)
         )
-    return known
+    )
 
 
 def _attribute_method(name: str) -> bool:
