@@ -103,17 +103,18 @@ class _Methods:
         self.walkable = _walkable(cls)
 
     def visit(self, kind: type) -> Callable[..., Any] | None:
-        try:
-            return self.visits[kind]
-        except KeyError:
-            found = self.visits[kind] = _own(getattr(self.cls, f"visit_{kind.__name__}", None))
-            return found
+        return self._find(self.visits, "visit_", kind)
 
     def leave(self, kind: type) -> Callable[..., Any] | None:
+        return self._find(self.leaves, "leave_", kind)
+
+    def _find(
+        self, table: dict[type, Callable[..., Any] | None], prefix: str, kind: type
+    ) -> Callable[..., Any] | None:
         try:
-            return self.leaves[kind]
+            return table[kind]
         except KeyError:
-            found = self.leaves[kind] = _own(getattr(self.cls, f"leave_{kind.__name__}", None))
+            found = table[kind] = _own(getattr(self.cls, prefix + kind.__name__, None))
             return found
 
 
