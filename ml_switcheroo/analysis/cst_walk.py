@@ -29,6 +29,7 @@ from typing import Any
 import libcst as cst
 
 _FIELDS: dict[type, tuple[str, ...] | None] = {}
+_LIBCST_BASES = frozenset(cst.CSTVisitor.__mro__)  # libcst's and object: no attribute methods
 _TABLE = "_cst_walk_methods"  # the attribute of a visitor class holding its ``_Methods``
 _NO_OPS = cst.CSTVisitor.visit_Call.__module__  # libcst's typed no-op methods are defined there
 
@@ -196,7 +197,7 @@ def _walkable(cls: type) -> bool:
         and not any(
             _attribute_method(name)
             for owner in cls.__mro__
-            if owner.__module__ != _NO_OPS
+            if owner not in _LIBCST_BASES
             for name in vars(owner)
         )
     )
