@@ -20,7 +20,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod import transform_module as libcst_transform_module
 from libcst.matchers import MatcherDecoratableTransformer
-from run import default_workdir
+from run import built_corpora, default_workdir
 
 from ml_switcheroo.analysis.prefilter import prefilter_for
 from ml_switcheroo.codemods.optimizer import TorchToOptax
@@ -37,9 +37,7 @@ def best(function, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
 
 
 def main() -> int:
-    roots = [Path(p) for p in sys.argv[1:]] or sorted(
-        p for p in (default_workdir() / "corpus").glob("*") if (p / ".complete").exists()
-    )
+    roots = [Path(p) for p in sys.argv[1:]] or built_corpora(default_workdir())
     for root in roots:
         measure_corpus(root)
     return 0

@@ -20,16 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-from run import default_workdir
+from run import built_corpora, default_workdir
 
 from ml_switcheroo.analysis.prefilter import _has_word, prefilter_for
 from ml_switcheroo.targets.catalogue import load_semantic_map
 
 
 def main() -> int:
-    roots = [Path(p) for p in sys.argv[1:]] or sorted(
-        p for p in (default_workdir() / "corpus").glob("*") if (p / ".complete").exists()
-    )
+    roots = [Path(p) for p in sys.argv[1:]] or built_corpora(default_workdir())
     prefilter = prefilter_for(load_semantic_map())
     roots_b = [r.encode() for r in sorted(prefilter.roots)]
     tokens = sorted({*prefilter.names, *prefilter.methods})

@@ -7,15 +7,18 @@ Creates the corpus when it is missing (never inside the repository; default
 ``$ML_SWITCHEROO_BENCH_DIR`` or ``~/.cache/ml-switcheroo-bench``):
 
 * ``transformers``: ``pip install --no-deps transformers==<pinned>`` into a scratch venv, then
-  its ``.py`` files copied to ``corpus/transformers``;
+  its ``.py`` files copied to ``corpora/transformers/transformers`` (each corpus alone in a
+  folder of its own: ``corpus_path``);
 * ``torch``: the ``.py`` files of the torch installed in the running interpreter (found
-  without importing it), copied to ``corpus/torch``;
+  without importing it), copied to ``corpora/torch/torch``;
 * ``checkout``: a checkout-like corpus (tests, examples, scripts next to the package): the
   source distributions of ``CHECKOUT_SDISTS`` (pinned), fetched with ``pip download --no-deps
-  --no-binary :all:`` and unpacked, their ``.py`` files copied to ``corpus/checkout/<name>``.
+  --no-binary :all:`` and unpacked, their ``.py`` files copied to
+  ``corpora/checkout/checkout/<name>``.
 
 ``--corpus-dir NAME=DIR`` measures an existing directory as corpus NAME instead (nothing is
-copied; e.g. ``--corpus-dir torch=/tmp/layers-torch/torch``).
+copied; e.g. ``--corpus-dir torch=/tmp/layers-torch/torch``); a DIR that is a package must be
+alone in its parent folder.
 
 Measured per corpus, each run a separate process tree, its wall time and the CPU time of the
 whole tree (the command and every process it waited for: libcst's forked workers):
@@ -103,8 +106,36 @@ def default_workdir() -> Path:
 # --------------------------------------------------------------------------- corpus
 
 
+def corpus_path(workdir: Path, name: str) -> Path:
+    """Where corpus ``name`` is built: alone in a folder of its own (``corpora/NAME/NAME``). A
+    corpus with an ``__init__.py`` at its top (torch) makes its parent the root of a repository
+    (``analysis/repository.repository_root``): corpora sharing that parent would be indexed
+    together."""
+    return workdir / "corpora" / name / name
+
+
+def built_corpora(workdir: Path) -> list[Path]:
+    """The corpora built under ``workdir``."""
+    return sorted(p for p in (workdir / "corpora").glob("*/*") if (p / ".complete").exists())
+
+
+def shared_parent(root: Path) -> str | None:
+    """Why ``root`` cannot be measured as it is: a package (``__init__.py`` at its top) whose
+    parent folder holds other entries, which the repository index would take in too."""
+    if not (root / "__init__.py").is_file():
+        return None
+    others = sorted(p.name for p in root.parent.iterdir() if p != root)
+    if not others:
+        return None
+    return (
+        f"{root} is a package, so its parent folder is the root of the repository converted,"
+        f" and that folder also holds {', '.join(others[:3])}: move {root.name} alone into a"
+        " folder of its own"
+    )
+
+
 def ensure_corpus(name: str, workdir: Path) -> Path:
-    target = workdir / "corpus" / name
+    target = corpus_path(workdir, name)
     if (target / ".complete").exists():
         return target
     if target.exists():
@@ -444,7 +475,7 @@ def optimizer_files_runs(
 ) -> dict[str, object]:
     """(a) and (b) again on a copy of only the files (c) found would change: the cost where
     there is work to do."""
-    small = workdir / "corpus" / f"{name}-optimizer-files"
+    small = corpus_path(workdir, f"{name}-optimizer-files")
     count = optimizer_files(out_dir / f"{name}-report.json", root, small)
     found: dict[str, object] = {"files": count}
     if count:
@@ -506,6 +537,9 @@ def _corpus_dir_option(text: str) -> tuple[str, Path]:
     name, _, folder = text.partition("=")
     if not name or not folder or not Path(folder).is_dir():
         raise argparse.ArgumentTypeError(f"expected NAME=DIR with an existing DIR, not {text!r}")
+    problem = shared_parent(Path(folder).resolve())
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
     return name, Path(folder).resolve()
 
 

@@ -191,6 +191,40 @@ def test_corpus_dir_needs_an_existing_directory(tmp_path: Path) -> None:
         run.parse_arguments(["--corpus-dir", f"x={tmp_path / 'missing'}"])
 
 
+def test_built_corpora_are_each_their_own_repository(tmp_path: Path) -> None:
+    from ml_switcheroo.analysis.repository import repository_root
+
+    for name in ("torch", "checkout"):
+        root = run.corpus_path(tmp_path, name)
+        (root / "sub").mkdir(parents=True)
+        (root / "__init__.py").write_text("")
+        (root / "sub" / "__init__.py").write_text("")
+        (root / "sub" / "m.py").write_text("")
+        (root / ".complete").write_text("")
+    torch_root = repository_root(str(run.corpus_path(tmp_path, "torch") / "sub" / "m.py"))
+    assert not run.corpus_path(tmp_path, "checkout").is_relative_to(torch_root)
+    assert run.ensure_corpus("torch", tmp_path) == run.corpus_path(tmp_path, "torch")
+    assert run.built_corpora(tmp_path) == [
+        run.corpus_path(tmp_path, "checkout"),
+        run.corpus_path(tmp_path, "torch"),
+    ]
+
+
+def test_corpus_dir_of_a_package_beside_other_folders_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("")
+    (tmp_path / "checkout").mkdir()
+    with pytest.raises(SystemExit):
+        run.parse_arguments(["--corpus-dir", f"torch={tmp_path / 'torch'}"])
+
+
+def test_corpus_dir_of_a_package_alone_in_its_folder_is_taken(tmp_path: Path) -> None:
+    (tmp_path / "torch" / "torch").mkdir(parents=True)
+    (tmp_path / "torch" / "torch" / "__init__.py").write_text("")
+    args = run.parse_arguments(["--corpus-dir", f"torch={tmp_path / 'torch' / 'torch'}"])
+    assert args.corpus_dir == [("torch", (tmp_path / "torch" / "torch").resolve())]
+
+
 def test_files_per_core_of_libcst_runs_count_the_files_libcst_reads() -> None:
     runs = {
         "a": {"wall_seconds": 10.0, "cpu_seconds": 20.0},

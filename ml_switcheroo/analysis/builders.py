@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.factories import returns_of
 
 MentionedElsewhere = Callable[[str], bool]  # another file of the repository names the word
@@ -94,7 +95,7 @@ def find_builders(
     ):
         return Builders()
     walk = _Walk()
-    module.visit(walk)
+    cst_walk.visit(module, walk)
     found = Builders()
     for name, definitions in walk.definitions.items():
         uses = walk.uses.get(name, [])
@@ -259,7 +260,7 @@ def _yields(function: cst.FunctionDef) -> bool:
             nonlocal found
             found = True
 
-    function.visit(_Yields())
+    cst_walk.visit(function, _Yields())
     return found
 
 
@@ -323,7 +324,7 @@ class _Walk(cst.CSTVisitor):
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         call = self._calls.get(id(node))
         self._use(node.attr.value, call)
-        node.value.visit(self)
+        cst_walk.visit(node.value, self)
         return False
 
     def _use(self, name: str, call: cst.Call | None) -> None:

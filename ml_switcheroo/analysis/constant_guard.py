@@ -19,6 +19,8 @@ from collections.abc import Callable
 import libcst as cst
 from libcst.metadata import Assignment, FunctionScope, GlobalScope, Scope
 
+from ml_switcheroo.analysis import cst_walk
+
 # calls that may rebind a module's globals by name
 _REBINDERS = frozenset({"exec", "eval", "globals", "vars", "setattr", "__import__", "execfile"})
 
@@ -144,5 +146,5 @@ def rebinds_globals(module: cst.Module) -> bool:
             nonlocal found
             found = found or (isinstance(node.func, cst.Name) and node.func.value in _REBINDERS)
 
-    module.visit(Finder())
+    cst_walk.visit(module, Finder())
     return found

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 
 import libcst as cst
 
-from ml_switcheroo.analysis import stepping
+from ml_switcheroo.analysis import cst_walk, stepping
 from ml_switcheroo.analysis.reaching import NESTED_SCOPES
 
 ParentOf = Callable[[cst.CSTNode], cst.CSTNode | None]
@@ -115,11 +115,7 @@ def _flat(target: cst.CSTNode) -> list[cst.CSTNode]:
 def _walk_scope(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """``node`` and what it holds, not the bodies of nested functions, lambdas and classes
     (their names and decorators are of this scope)."""
-    yield node
-    if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-        return
-    for child in node.children:
-        yield from _walk_scope(child)
+    return cst_walk.walk(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
 
 
 def _module_of(node: cst.CSTNode, parent_of: ParentOf) -> cst.Module | None:

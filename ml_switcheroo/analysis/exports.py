@@ -14,6 +14,8 @@ from typing import Any
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
+
 ALL = "__all__"
 _GROWERS = frozenset({"extend", "append"})
 
@@ -27,7 +29,7 @@ def exported_names(module: cst.Module, scopes: Mapping[Any, Any]) -> frozenset[s
     if not _mentioned(scopes):
         return frozenset()
     reader = _AllReader()
-    module.visit(reader)
+    cst_walk.visit(module, reader)
     if reader.unreadable or reader.mentions - reader.read:
         return None
     return frozenset(reader.names)

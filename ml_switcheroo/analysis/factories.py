@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
+
 BUILTIN_NAMES = frozenset(dir(builtins))
 
 
@@ -131,22 +133,22 @@ def read_names(node: cst.CSTNode) -> list[cst.Name]:
 
     class _Names(cst.CSTVisitor):
         def visit_Attribute(self, attribute: cst.Attribute) -> bool:
-            attribute.value.visit(self)
+            cst_walk.visit(attribute.value, self)
             return False
 
         def visit_Arg(self, arg: cst.Arg) -> bool:
-            arg.value.visit(self)
+            cst_walk.visit(arg.value, self)
             return False
 
         def visit_Param(self, param: cst.Param) -> bool:
             if param.default is not None:
-                param.default.visit(self)
+                cst_walk.visit(param.default, self)
             return False
 
         def visit_Name(self, name: cst.Name) -> None:
             found.append(name)
 
-    node.visit(_Names())
+    cst_walk.visit(node, _Names())
     return found
 
 
@@ -158,7 +160,7 @@ def lambda_parameters(node: cst.CSTNode) -> set[str]:
         def visit_Param(self, param: cst.Param) -> None:
             found.add(param.name.value)
 
-    node.visit(_Params())
+    cst_walk.visit(node, _Params())
     return found
 
 
@@ -191,7 +193,7 @@ def returns_of(function: cst.FunctionDef) -> list[cst.Return]:
         def visit_Return(self, node: cst.Return) -> None:
             found.append(node)
 
-    function.visit(_Returns())
+    cst_walk.visit(function, _Returns())
     return found
 
 

@@ -21,10 +21,12 @@ reached twice is walked once (what follows a position does not depend on the pat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import libcst as cst
+
+from ml_switcheroo.analysis import cst_walk
 
 _LOOPS = (cst.For, cst.While)
 _DEFINITIONS = (cst.FunctionDef, cst.ClassDef)
@@ -209,9 +211,9 @@ class _Walk:
     def _used(self, node: cst.CSTNode) -> str | None:
         """Why ``node`` may use the owner's gradients: a backward pass, a ``.grad``, the
         optimizer, the model other than called, a function of the file mentioning them."""
-        called = {id(n.func) for n in _walk(node) if isinstance(n, cst.Call)}
-        attributes = {id(n.attr) for n in _walk(node) if isinstance(n, cst.Attribute)}
-        for inner in _walk(node):
+        called = {id(n.func) for n in cst_walk.walk(node) if isinstance(n, cst.Call)}
+        attributes = {id(n.attr) for n in cst_walk.walk(node) if isinstance(n, cst.Attribute)}
+        for inner in cst_walk.walk(node):
             if id(inner) in attributes:
                 continue
             reason = self._use(inner, _shown(node), id(inner) in called)
@@ -251,7 +253,7 @@ class _Walk:
                     n.attr.value in self.facts.gradient_attributes
                     or n.attr.value in self.facts.backward_methods
                 )
-                for n in _walk(definition)
+                for n in cst_walk.walk(definition)
             ):
                 return True
         return False
@@ -291,28 +293,22 @@ def _root(node: cst.CSTNode, parent_of: Parents) -> cst.CSTNode:
 
 def _functions_of(root: cst.CSTNode) -> dict[str, list[cst.FunctionDef]]:
     found: dict[str, list[cst.FunctionDef]] = {}
-    for node in _walk(root):
+    for node in cst_walk.walk(root):
         if isinstance(node, cst.FunctionDef):
             found.setdefault(node.name.value, []).append(node)
     return found
 
 
-def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
-
-
 def _holds(node: cst.CSTNode, kinds: tuple[type, ...]) -> bool:
-    return any(isinstance(n, kinds) for n in _walk(node))
+    return any(isinstance(n, kinds) for n in cst_walk.walk(node))
 
 
 def _names(node: cst.CSTNode) -> set[str]:
     """Names read as variables in ``node`` (not the ``attr`` of ``x.attr``)."""
-    attributes = {id(n.attr) for n in _walk(node) if isinstance(n, cst.Attribute)}
-    return {n.value for n in _walk(node) if isinstance(n, cst.Name) and id(n) not in attributes}
+    attributes = {id(n.attr) for n in cst_walk.walk(node) if isinstance(n, cst.Attribute)}
+    return {
+        n.value for n in cst_walk.walk(node) if isinstance(n, cst.Name) and id(n) not in attributes
+    }
 
 
 def _shown(node: cst.CSTNode) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.parameters import WHOLE, Names, select
 from ml_switcheroo.analysis.resolver import Variable
 from ml_switcheroo.spec import findings
@@ -346,7 +347,7 @@ def _uses(node: cst.CSTNode | None, name: str) -> bool:
         return node.value == name
     if isinstance(node, cst.Attribute):
         return _uses(node.value, name)
-    return any(_uses(child, name) for child in node.children)
+    return any(_uses(child, name) for child in cst_walk.children(node))
 
 
 def _check_reads(reads: _Reads, context: Context) -> None:

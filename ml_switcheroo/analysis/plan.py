@@ -27,7 +27,7 @@ from typing import NamedTuple
 import libcst as cst
 from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
-from ml_switcheroo.analysis import stepping
+from ml_switcheroo.analysis import cst_walk, stepping
 from ml_switcheroo.analysis.constant_guard import always_true, positive_count, rebinds_globals
 from ml_switcheroo.analysis.factories import (
     BUILTIN_NAMES,
@@ -358,12 +358,12 @@ class _Collector(cst.CSTVisitor):
             self._statements.append(node)  # type: ignore[arg-type]
         if isinstance(node, _CONTROL):
             self._controls.append(node)
-        return super().on_visit(node)
+        return cst_walk.on_visit(self, node)
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
         if id(original_node) in self._escaped:
             return
-        super().on_leave(original_node)
+        cst_walk.on_leave(self, original_node)
         if isinstance(original_node, _CONTROL):
             self._controls.pop()
         if id(original_node) in self._position:
@@ -514,7 +514,7 @@ class Planner:
 
     def build(self) -> Plan:
         collector = _Collector(self.wire, self.backward_methods)
-        self.module.visit(collector)
+        cst_walk.visit(self.module, collector)
         self.collector = collector
         plan = Plan(module=self.filename, positions=self.positions, sites=collector.sites)
         self.plan = plan
@@ -2263,7 +2263,7 @@ class Planner:
                         f"`{text}` is passed to {_short(node.func, 40)}() at {place(node)}"
                     )
 
-        module.visit(_Find())
+        cst_walk.visit(module, _Find())
         return "; ".join(places[:2]) or None
 
     def _origin(self, site: Site) -> str | None:
@@ -2493,7 +2493,7 @@ class Planner:
                     order[id(node)] = len(order)
                     return True
 
-            self.module.visit(_Number())
+            cst_walk.visit(self.module, _Number())
             self._order = order
         return self._order
 
@@ -2610,7 +2610,7 @@ class Planner:
                 nonlocal counted
                 counted += 2 if node.name.value == attribute else 0
 
-        self.module.visit(_Writes(attribute))
+        cst_walk.visit(self.module, _Writes(attribute))
         return counted
 
     def _names(self, site: Site) -> Names:
@@ -3110,7 +3110,7 @@ def _first_freeze(
             if _is_attribute(node.func, methods) and node.args and not is_true(node.args[0].value):
                 found.append(code_of(node).strip())
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found[0] if found else None
 
 
@@ -3135,7 +3135,7 @@ def _impure_calls(
             return False
 
     for node in nodes:
-        node.visit(_Find())
+        cst_walk.visit(node, _Find())
     return found
 
 
@@ -3171,7 +3171,7 @@ def _runs_conditionally(site: Site) -> bool:
             if isinstance(original_node, _EXPRESSION_CONTROL):
                 depth -= 1
 
-    site.statement.visit(_Find())
+    cst_walk.visit(site.statement, _Find())
     return found
 
 
@@ -3256,7 +3256,7 @@ def _store_targets(node: cst.CSTNode) -> list[cst.BaseExpression]:
         def visit_Del(self, node: cst.Del) -> None:
             self._add(node.target)
 
-    node.visit(_Stores())
+    cst_walk.visit(node, _Stores())
     return stores
 
 
@@ -3271,7 +3271,7 @@ def _path_nodes(value: cst.CSTNode) -> list[cst.BaseExpression]:
         def visit_Subscript(self, node: cst.Subscript) -> None:
             found.append(node)
 
-    value.visit(_Collect())
+    cst_walk.visit(value, _Collect())
     return found
 
 
@@ -3334,7 +3334,7 @@ def _calls_a_method(node: cst.CSTNode, methods: Iterable[str]) -> bool:
             func = call.func
             found = found or (isinstance(func, cst.Attribute) and func.attr.value in wanted)
 
-    node.visit(_Find())
+    cst_walk.visit(node, _Find())
     return found
 
 
@@ -3350,7 +3350,7 @@ def _holds_call_of(statement: cst.CSTNode, methods: Iterable[str]) -> bool:
             and node.func.attr.value in names
         ):
             return True
-        stack.extend(node.children)
+        stack.extend(cst_walk.children(node))
     return False
 
 
@@ -3406,10 +3406,10 @@ def _names(node: cst.CSTNode) -> list[cst.Name]:
             found.append(name)
 
         def visit_Attribute(self, attribute: cst.Attribute) -> bool:
-            attribute.value.visit(self)
+            cst_walk.visit(attribute.value, self)
             return False
 
-    node.visit(_Collect())
+    cst_walk.visit(node, _Collect())
     return found
 
 
@@ -3422,7 +3422,7 @@ def _node_ids(statements: Sequence[cst.BaseStatement]) -> set[int]:
             return True
 
     for statement in statements:
-        statement.visit(_Collect())
+        cst_walk.visit(statement, _Collect())
     return found
 
 
@@ -3469,7 +3469,7 @@ def _mentions_but_lr_reads(module: cst.Module, groups: str) -> bool:
             if isinstance(node, (cst.Name, cst.Attribute)) and code_of(node).strip() == groups:
                 other = other or id(node) not in self.reads
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return other
 
 
@@ -3496,7 +3496,7 @@ def _mentions(node: cst.CSTNode, text: str) -> bool:
                 return False
             return True
 
-    node.visit(_Find())
+    cst_walk.visit(node, _Find())
     return found
 
 
@@ -3516,7 +3516,7 @@ def _calls_self_method(node: cst.CSTNode, receiver: str, name: str) -> bool:
             ):
                 found = True
 
-    node.visit(_Find())
+    cst_walk.visit(node, _Find())
     return found
 
 
@@ -3539,7 +3539,7 @@ def _attribute_read(module: cst.Module, owner: str, attribute: str) -> bool:
                 and value.attr.value == owner
             )
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found
 
 
@@ -3562,7 +3562,7 @@ def _methods_called_on(module: cst.Module, attribute: str) -> list[tuple[str, st
             ):
                 found.append((code_of(func.value.value).strip(), func.attr.value))
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found
 
 
@@ -3586,7 +3586,7 @@ def _only_method_receiver(module: cst.Module, built: cst.Attribute) -> bool:
             if node.attr.value == attribute and node is not built:
                 ok = ok and id(node) in self.receivers
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return ok
 
 
@@ -3599,7 +3599,7 @@ def _handed_as_argument(module: cst.Module, name: str) -> bool:
             nonlocal found
             found = found or (isinstance(node.value, cst.Name) and node.value.value == name)
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found
 
 
@@ -3611,7 +3611,7 @@ def _walk_calls(module: cst.Module) -> list[cst.Call]:
         def visit_Call(self, call: cst.Call) -> None:
             found.append(call)
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found
 
 
@@ -3624,7 +3624,7 @@ def _defs_named(module: cst.Module, name: str) -> int:
             nonlocal found
             found += node.name.value == name
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found
 
 
@@ -3637,7 +3637,7 @@ def _attr_uses(module: cst.Module, name: str) -> int:
             nonlocal found
             found += node.attr.value == name
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found
 
 
@@ -3665,7 +3665,7 @@ def _function_parameters_of(module: cst.Module, name: cst.Name) -> list[cst.Para
             if node.name is name:
                 found.append(node)
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found
 
 
@@ -3682,12 +3682,13 @@ def _enclosing_function_name(module: cst.Module, node: cst.CSTNode) -> str:
             stack.pop()
 
         def on_visit(self, visited: cst.CSTNode) -> bool:
-            descend = super().on_visit(visited)  # a FunctionDef is pushed (and popped on leave)
+            # a FunctionDef is pushed (and popped on leave)
+            descend = cst_walk.on_visit(self, visited)
             if visited is node and stack and not found:
                 found.append(stack[-1])
             return descend and not found
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return f"{found[0]}()" if found else "the module"
 
 
@@ -3713,7 +3714,7 @@ def _declared_global(module: cst.Module) -> set[str]:
         def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
             names.update(item.name.value for item in node.names)
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return names
 
 
@@ -3727,7 +3728,7 @@ def _owner_of(module: cst.Module, block: cst.CSTNode) -> cst.CSTNode | None:
                 found.append(node)
             return not found
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found[0] if found else None
 
 
@@ -3774,7 +3775,7 @@ def _calls_name(node: cst.CSTNode, name: str) -> bool:
             if isinstance(call.func, cst.Name) and call.func.value == name:
                 found = True
 
-    node.visit(_Find())
+    cst_walk.visit(node, _Find())
     return found
 
 
@@ -3796,26 +3797,26 @@ def _references_of(module: cst.Module, name: str) -> int:
 
         def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
             for part in (node.params, node.body, *node.decorators):
-                part.visit(self)
+                cst_walk.visit(part, self)
             if node.returns is not None:
-                node.returns.visit(self)
+                cst_walk.visit(node.returns, self)
             return False
 
         def visit_Attribute(self, node: cst.Attribute) -> bool:
-            node.value.visit(self)
+            cst_walk.visit(node.value, self)
             return False
 
         def visit_Arg(self, node: cst.Arg) -> bool:
-            node.value.visit(self)
+            cst_walk.visit(node.value, self)
             return False
 
         def visit_Param(self, node: cst.Param) -> bool:
             for part in (node.annotation, node.default):
                 if part is not None:
-                    part.visit(self)
+                    cst_walk.visit(part, self)
             return False
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found
 
 
@@ -3828,7 +3829,7 @@ def _calls_in(statements: Sequence[cst.BaseStatement]) -> list[cst.Call]:
             found.append(call)
 
     for statement in statements:
-        statement.visit(_Find())
+        cst_walk.visit(statement, _Find())
     return found
 
 
@@ -3849,11 +3850,11 @@ def _arguments_mention(call: cst.Call, text: str) -> bool:
                 return False
             if code_of(node.value).strip() == text:
                 return False  # `opt.state_dict`, `opt.param_groups`
-            node.value.visit(self)
+            cst_walk.visit(node.value, self)
             return False
 
     for argument in call.args:
-        argument.value.visit(_Find())
+        cst_walk.visit(argument.value, _Find())
     return found
 
 
@@ -3867,7 +3868,7 @@ def _method_receivers(module: cst.Module, methods: frozenset[str]) -> set[int]:
             if isinstance(func, cst.Attribute) and func.attr.value in methods:
                 found.add(id(func.value))
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found
 
 
@@ -3917,7 +3918,7 @@ def _enclosing_def(module: cst.Module, node: cst.CSTNode) -> cst.FunctionDef | N
             if isinstance(original_node, cst.FunctionDef) and stack and stack[-1] is original_node:
                 stack.pop()
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found[0] if found else None
 
 
@@ -3992,7 +3993,7 @@ def _attribute_stores(
             if node.attr.value == "__dict__" and code_of(node.value).strip() == base:
                 unknown = True
 
-    module.visit(_Find(attribute))
+    cst_walk.visit(module, _Find(attribute))
     return None if unknown else stores
 
 
@@ -4020,7 +4021,7 @@ def _name_uses(
         def on_leave(self, original_node: cst.CSTNode) -> None:
             stack.pop()
 
-    node.visit(_Find())
+    cst_walk.visit(node, _Find())
     return found
 
 
@@ -4050,7 +4051,7 @@ def _attribute_reads(module: cst.Module) -> set[int]:
         def visit_Del(self, node: cst.Del) -> None:
             targets.add(id(node.target))
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found
 
 
@@ -4075,7 +4076,7 @@ def _method_calls_other_than(
                     return False
                 return True
 
-        statement.visit(_Count())
+        cst_walk.visit(statement, _Count())
         if uses and uses == calls:
             found.append(statement)
     return found

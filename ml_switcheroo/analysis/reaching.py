@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
+
 _LOOPS = (cst.For, cst.While)
 # Nodes that open a scope of their own (their code may run at another time, or apart).
 NESTED_SCOPES = (
@@ -55,7 +57,7 @@ def runs_after(
     of ``owner``, a function or the module) provably runs after ``read`` in each run of
     ``owner``, never before it: False whenever unsure."""
     paths = _Paths({id(read), id(binding)})
-    (owner.body if isinstance(owner, cst.FunctionDef) else owner).visit(paths)
+    cst_walk.visit(owner.body if isinstance(owner, cst.FunctionDef) else owner, paths)
     if id(read) not in paths.paths or id(binding) not in paths.paths:
         return False
     read_path, binding_path = paths.paths[id(read)], paths.paths[id(binding)]

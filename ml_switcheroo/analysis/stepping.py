@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import NotALiteral, Signature, literal_value
 
@@ -76,7 +77,7 @@ def is_modulo_test(test: cst.BaseExpression) -> bool:
             nonlocal found
             found = found or isinstance(node.operator, cst.Modulo)
 
-    test.visit(_Find())
+    cst_walk.visit(test, _Find())
     return found
 
 
@@ -182,7 +183,7 @@ def names_declared_shared(module: cst.Module, name: str) -> bool:
             nonlocal found
             found = found or any(item.name.value == name for item in node.names)
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found
 
 
@@ -263,7 +264,7 @@ def jumps(statement: cst.CSTNode) -> bool:
                 found = True
             return not found and super().on_visit(node)
 
-    statement.visit(_Find())
+    cst_walk.visit(statement, _Find())
     return found
 
 
@@ -286,7 +287,7 @@ class _LeavesLoop(_OwnCode):
     @classmethod
     def holds(cls, node: cst.CSTNode, *, nested: bool) -> bool:
         finder = cls(nested)
-        node.visit(finder)
+        cst_walk.visit(node, finder)
         return finder.found
 
     def visit_For(self, node: cst.For) -> bool:

@@ -33,6 +33,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import Assignment, ClassScope, GlobalScope
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.spec.signature import code_of
 
 _REFLECTION = frozenset({"getattr", "setattr", "delattr", "hasattr", "vars"})
@@ -103,7 +104,7 @@ def stored_attribute(
         return NotStored(init, "the module is not known")
     methods = {id(f) for c in resolver.class_family(owner) for f in _methods(c)}
     found = _Accesses(target, methods, resolver, owner)
-    module.visit(found)
+    cst_walk.visit(module, found)
     return found.problem if found.problem is not None else target
 
 
@@ -146,7 +147,7 @@ def _other_builder(owner: cst.ClassDef) -> cst.CSTNode | None:
             if node.value in ("__class__", "__new__"):
                 found.append(node)
 
-    owner.visit(_Find())
+    cst_walk.visit(owner, _Find())
     return found[0] if found else None
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.site_key import SiteKey
 from ml_switcheroo.analysis.stored import NotStored, owner_of
 from ml_switcheroo.spec.roles import SCHEDULER
@@ -365,7 +366,7 @@ def _ancestors(statement: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode]
             if stack and stack[-1] is original_node:
                 stack.pop()
 
-    statement.visit(_Walk())
+    cst_walk.visit(statement, _Walk())
     return found
 
 
@@ -394,7 +395,7 @@ def _self_attribute_uses(
                 found.append(node)
 
     for owner in resolver.class_family(enclosing):
-        owner.visit(_Find(owner))
+        cst_walk.visit(owner, _Find(owner))
     return iter(found)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
@@ -162,14 +163,14 @@ def _children(node: cst.CSTNode, deferred: bool) -> Iterator[tuple[cst.CSTNode, 
     if isinstance(node, _COMPREHENSIONS):
         first = node.for_in
         yield first.iter, deferred
-        for child in first.children:
+        for child in cst_walk.children(first):
             if child is not first.iter:
                 yield child, True
-        for child in node.children:
+        for child in cst_walk.children(node):
             if child is not first:
                 yield child, True
         return
-    for child in node.children:
+    for child in cst_walk.children(node):
         yield child, deferred
 
 
@@ -228,7 +229,7 @@ def _names(node: cst.CSTNode, skip: _UserIndex | None = None) -> set[str]:
             return
         if isinstance(current, cst.Name):
             found.add(current.value)
-        for child in current.children:
+        for child in cst_walk.children(current):
             if not _is_member_name(current, child):
                 walk(child)
 
@@ -254,7 +255,7 @@ def _introduced(expression: cst.CSTNode, index: _UserIndex) -> set[str]:
             found.update(param.name.value for param in _parameters(node.params))
         if isinstance(node, cst.CompFor):
             found.update(_names(node.target))
-        for child in node.children:
+        for child in cst_walk.children(node):
             walk(child)
 
     walk(expression)

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.resolver import Resolver
 from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
 from ml_switcheroo.spec.signature import code_of, dotted_name
@@ -141,5 +142,5 @@ def module_level_import_roots(module: cst.Module) -> frozenset[str]:
         def visit_Assign(self, node: cst.Assign) -> bool:
             return False
 
-    module.visit(_Imports())
+    cst_walk.visit(module, _Imports())
     return frozenset(roots)

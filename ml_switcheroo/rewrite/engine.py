@@ -26,6 +26,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import ScopeProvider
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.plan import Plan, Planner
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
@@ -223,7 +224,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             uses = self._plan.torch_only_in(node) if self._plan else None
             if uses:
                 apply_torch_only_uses(frame, uses, self._receivers)
-        return cst.CSTTransformer.on_visit(self, node)
+        return cst_walk.on_visit(self, node)  # CSTTransformer.on_visit, looked up once
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
         is_statement = (
@@ -235,7 +236,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             if region is not None:
                 return self._regions.statement(original_node, region)
             return updated_node
-        result = cst.CSTTransformer.on_leave(self, original_node, updated_node)
+        leave = cst_walk.leave_method(self, original_node)  # CSTTransformer.on_leave's
+        result = updated_node if leave is None else leave(self, original_node, updated_node)
         enclosing = self._statements.frames[-1].enclosing
         if enclosing and id(original_node) in enclosing:
             result = enclosing.pop(id(original_node))  # a hook's ReplaceEnclosing

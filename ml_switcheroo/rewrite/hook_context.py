@@ -16,6 +16,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.metadata import BuiltinScope, GlobalScope
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.parents import parent_map
 from ml_switcheroo.analysis.plan import Plan, PlanItem
 from ml_switcheroo.analysis.resolver import Resolver, Variable
@@ -298,5 +299,5 @@ def _star_import(module: cst.CSTNode) -> bool:
             nonlocal found
             found = True
 
-    module.visit(_Find())
+    cst_walk.visit(module, _Find())
     return found

@@ -13,6 +13,8 @@ from collections import Counter
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
+
 #: Comment directives that tools read (type checkers, linters, formatters, coverage, import
 #: sorters). Such a comment annotates the line it ends; on a line of its own it means something
 #: else (a `# type: ignore` above the first statement silences mypy for the whole module, a
@@ -149,7 +151,7 @@ def _call_holding_args(node: cst.BaseExpression, value_ids: set[int]) -> cst.Cal
             if held:
                 found.append((held, call))
 
-    node.visit(_Find())
+    cst_walk.visit(node, _Find())
     return max(found, key=lambda item: item[0])[1] if found else None
 
 
@@ -161,7 +163,7 @@ def comments(node: cst.CSTNode) -> Counter[str]:
         def visit_Comment(self, comment: cst.Comment) -> None:
             found[comment.value] += 1
 
-    node.visit(_Collect())
+    cst_walk.visit(node, _Collect())
     return found
 
 

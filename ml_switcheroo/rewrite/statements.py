@@ -17,6 +17,7 @@ from typing import Any
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.plan import Plan, Region
 from ml_switcheroo.rewrite.layout import comments, is_pragma
 from ml_switcheroo.rewrite.report import Record
@@ -255,7 +256,7 @@ def names_in(node: cst.CSTNode) -> Counter[str]:
             if dotted is not None:
                 found[dotted] += 1
 
-    node.visit(_Count())
+    cst_walk.visit(node, _Count())
     return found
 
 
@@ -267,5 +268,5 @@ def calls_in(tree: cst.CSTNode) -> list[cst.Call]:
         def visit_Call(self, node: cst.Call) -> None:
             calls.append(node)
 
-    tree.visit(_Calls())
+    cst_walk.visit(tree, _Calls())
     return calls

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from ml_switcheroo.analysis import stepping
+from ml_switcheroo.analysis import cst_walk, stepping
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
@@ -444,7 +444,7 @@ def _logs_only(
     if isinstance(line.body[0], (cst.Return, cst.Raise, cst.Global, cst.Nonlocal, cst.Del)):
         return False
     backward = ctx.semantic_map.backward_methods
-    for node in _walk(line):
+    for node in cst_walk.walk(line):
         if isinstance(node, cst.Name) and node.value in held:
             return False
         if isinstance(node, cst.Attribute) and node.attr.value in {"grad", *backward}:
@@ -457,14 +457,7 @@ def _logs_only(
 
 
 def _names_in(node: cst.CSTNode) -> list[cst.Name]:
-    return [n for n in _walk(node) if isinstance(n, cst.Name)]
-
-
-def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:
-    found = [node]
-    for child in node.children:
-        found.extend(_walk(child))
-    return found
+    return [n for n in cst_walk.walk(node) if isinstance(n, cst.Name)]
 
 
 def _clip_calls(check: cst.If, ctx: HookContext) -> list[cst.Call]:

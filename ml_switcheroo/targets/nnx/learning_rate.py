@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import (
     HookContext,
@@ -432,10 +433,10 @@ def _is_lr_item(target: cst.BaseExpression, group: str) -> bool:
 def _reads_attribute(node: cst.CSTNode, attribute: str) -> bool:
     if isinstance(node, cst.Attribute) and node.attr.value == attribute:
         return True
-    return any(_reads_attribute(child, attribute) for child in node.children)
+    return any(_reads_attribute(child, attribute) for child in cst_walk.children(node))
 
 
 def _reads(node: cst.CSTNode, name: str) -> bool:
     if isinstance(node, cst.Name) and node.value == name:
         return True
-    return any(_reads(child, name) for child in node.children)
+    return any(_reads(child, name) for child in cst_walk.children(node))

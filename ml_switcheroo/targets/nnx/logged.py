@@ -18,10 +18,10 @@ order. The model, the optimizer and the map's APIs are the tail's rules
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.spec.signature import dotted_name
 from ml_switcheroo.targets.hooks import HookContext
@@ -63,7 +63,7 @@ def _records_values(
     if any(not isinstance(t, cst.Name) for t in _targets(small)):
         return False
     hidden = {*ctx.semantic_map.gradient_attributes, *ctx.semantic_map.backward_methods}
-    for node in _walk(statement):
+    for node in cst_walk.walk(statement):
         if isinstance(node, cst.Attribute) and node.attr.value in hidden:
             return False
         if isinstance(node, cst.Name) and node.value in bound:
@@ -97,7 +97,7 @@ def bound_by(statements: list[cst.BaseStatement]) -> set[str]:
     """Names the statements bind (a clip's norm, ``norm = clip_grad_norm_(...)``)."""
     names: set[str] = set()
     for statement in statements:
-        for node in _walk(statement):
+        for node in cst_walk.walk(statement):
             if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
                 names |= {dotted_name(t) or "" for t in _targets(node)}
     return names - {""}
@@ -109,9 +109,3 @@ def _targets(small: cst.CSTNode) -> list[cst.BaseExpression]:
     if isinstance(small, (cst.AugAssign, cst.AnnAssign)):
         return [small.target]
     return []
-
-
-def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    yield node
-    for child in node.children:
-        yield from _walk(child)

@@ -33,11 +33,12 @@ aliasing detected``, checked), never silent numbers. ``parameters``/``named_para
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.other_models import GradientOwner, TorchFacts, discarded
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.spec import roles
@@ -227,7 +228,7 @@ class OtherModels:
             scope = _function_of(self.region.anchor.call, self.ctx)
             root = _root(self.region.anchor.call, self.ctx)
             found = []
-            for node in _walk(root):
+            for node in cst_walk.walk(root):
                 if (
                     isinstance(node, cst.Call)
                     and _is_constructor(node, self.ctx)
@@ -286,8 +287,8 @@ def _free_reads(forward: list[cst.BaseStatement], bound: set[str]) -> dict[str, 
     """The reads of each name the statements read but do not bind."""
     reads: dict[str, list[cst.Name]] = {}
     for statement in forward:
-        attributes = {id(n.attr) for n in _walk(statement) if isinstance(n, cst.Attribute)}
-        for node in _walk(statement):
+        attributes = {id(n.attr) for n in cst_walk.walk(statement) if isinstance(n, cst.Attribute)}
+        for node in cst_walk.walk(statement):
             free = isinstance(node, cst.Name) and node.value not in bound
             if free and id(node) not in attributes:
                 reads.setdefault(node.value, []).append(node)
@@ -326,11 +327,3 @@ def _root(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode:
     while (parent := ctx.parent_of(node)) is not None:
         node = parent
     return node
-
-
-def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))

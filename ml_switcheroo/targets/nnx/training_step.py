@@ -44,6 +44,7 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.model.translate import BoundCall, render_value
 from ml_switcheroo.spec import roles
@@ -279,7 +280,7 @@ def _check_micro_loop(loop: cst.For, region: Region, ctx: HookContext) -> None:
         )
     zeroes = ctx.semantic_map.module_zero_grad_methods | {"zero_grad"}
     attributes = ctx.semantic_map.gradient_attributes
-    for node in _walk(loop.body):
+    for node in cst_walk.walk(loop.body):
         if isinstance(node, (cst.Break, cst.Continue, cst.Return, cst.Yield)):
             raise Untranslatable(
                 f"`{code_of(node).strip()}` in the micro-step loop `{shown}`: not every "
@@ -501,7 +502,7 @@ def _check_prefix_untouched(
     """The statements kept before the loss function are emitted as written: none may use the
     optimizer, an API of the map or a value one builds (``sched.get_last_lr()``)."""
     _check_no_mapped_api(prefix, optimizer, ctx)
-    for node in (n for s in prefix for n in _walk(s)):
+    for node in (n for s in prefix for n in cst_walk.walk(s)):
         value = _one_value(node, ctx) if isinstance(node, cst.Name) else None
         if isinstance(value, cst.Call) and any(
             q in ctx.semantic_map.apis for q in ctx.qualify(value.func)
@@ -725,7 +726,7 @@ def _summed_losses(
             raise Untranslatable(f"`{loss.value}.backward()` runs twice before the step")
         losses.append(loss.value)
     attributes = ctx.semantic_map.gradient_attributes
-    for node in (n for s in region.statements[:backward_index] for n in _walk(s)):
+    for node in (n for s in region.statements[:backward_index] for n in cst_walk.walk(s)):
         if isinstance(node, cst.Attribute) and node.attr.value in attributes:
             raise Untranslatable(
                 f"`{code_of(node).strip()}` is read between backward passes summed into one "
@@ -813,7 +814,7 @@ def _may_change_other_values(statement: cst.BaseStatement) -> bool:
     something, stores through an attribute or a subscript, deletes, or updates in place."""
     if not _is_assignment(statement):
         return True
-    return any(isinstance(n, (cst.Call, cst.AugAssign)) for n in _walk(statement))
+    return any(isinstance(n, (cst.Call, cst.AugAssign)) for n in cst_walk.walk(statement))
 
 
 def _check_after_backward(
@@ -884,7 +885,7 @@ def _check_one_optimizer(
     """No other optimizer is stepped where this one is (one backward for several), unless
     torch discards the gradients this backward leaves in its model (``others``: a GAN's
     other step, ``analysis/other_models.discarded``)."""
-    for node in _walk(_scope(region)):
+    for node in cst_walk.walk(_scope(region)):
         if not (
             isinstance(node, cst.Call)
             and isinstance(node.func, cst.Attribute)
@@ -913,8 +914,8 @@ def _check_one_backward(
     unless torch zeroes what it leaves in the trained model before this optimizer steps
     (``others``: a GAN's other step)."""
     methods = ctx.semantic_map.backward_methods
-    inside = {id(n) for s in region.statements for n in _walk(s)}
-    for node in _walk(_scope(region)):
+    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
+    for node in cst_walk.walk(_scope(region)):
         if (
             isinstance(node, cst.Call)
             and isinstance(node.func, cst.Attribute)
@@ -969,9 +970,9 @@ def _check_no_model_value_outside(
     function's parameter, proven the optimizer's (``_model_in_step``)."""
     bound = {t.value for s in forward for t in _target_names(s)}
     free = _variables_of(forward) - bound
-    inside = {id(n) for s in region.statements for n in _walk(s)}
+    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
     root = dotted_name(model).split(".")[0]  # type: ignore[union-attr]
-    for node in _walk(_scope(region)):
+    for node in cst_walk.walk(_scope(region)):
         if id(node) in inside or not isinstance(node, cst.SimpleStatementLine):
             continue
         names = {t.value for t in _target_names(node)} & free
@@ -1163,7 +1164,7 @@ def _check_known_calls(
     root = model_text.split(".")[0]
     bound = {t.value for s in body for t in _target_names(s)}
     called = set(others.called) if others is not None else set()
-    for node in (n for s in body for n in _walk(s)):
+    for node in (n for s in body for n in cst_walk.walk(s)):
         if isinstance(node, cst.Call) and dotted_name(node.func) in called:
             continue  # another model whose gradients torch discards (``OtherModels``)
         if isinstance(node, cst.Call) and not _known_call(node.func, model_text, bound, ctx):
@@ -1203,7 +1204,7 @@ def _known_call(func: cst.BaseExpression, model: str, bound: set[str], ctx: Hook
 def _check_no_mapped_api(body: list[cst.BaseStatement], optimizer: str, ctx: HookContext) -> None:
     """The loss function uses neither the optimizer nor an API of the map (a scheduler, a
     clip call): the region's statements are not translated one by one."""
-    for node in (n for s in body for n in _walk(s)):
+    for node in (n for s in body for n in cst_walk.walk(s)):
         if isinstance(node, (cst.Name, cst.Attribute)) and dotted_name(node) == optimizer:
             raise Untranslatable(f"the loss reads the optimizer `{optimizer}`")
         if isinstance(node, cst.Call) and any(
@@ -1338,11 +1339,11 @@ def _aux_names(
 ) -> list[str]:
     """Names the forward pass binds (besides the loss it ``returned``) that may be read after
     the region or by the statements run after the gradient (``tail``)."""
-    moved = {id(n) for s in tail for n in _walk(s)}
-    inside = {id(n) for s in region.statements for n in _walk(s)} - moved
+    moved = {id(n) for s in tail for n in cst_walk.walk(s)}
+    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)} - moved
     reads = {}
     for statement in forward:
-        for node in _walk(statement):
+        for node in cst_walk.walk(statement):
             if isinstance(node, cst.Name):
                 reads.setdefault(node.value, []).append(node)
     found: list[str] = []
@@ -1365,7 +1366,9 @@ def _check_bound_before_read(forward: list[cst.BaseStatement]) -> None:
         targets = {t.value for t in _target_names(statement)}
         small = statement.body[0]  # type: ignore[attr-defined]
         value = getattr(small, "value", None)
-        reads = {n.value for n in _walk(value) if isinstance(n, cst.Name)} if value else set()
+        reads = (
+            {n.value for n in cst_walk.walk(value) if isinstance(n, cst.Name)} if value else set()
+        )
         if isinstance(small, cst.AugAssign):
             reads |= targets
         early = (reads & assigned) - bound
@@ -1382,7 +1385,7 @@ def _unwrapped_reads(
     return frozenset(
         id(node)
         for statement in forward
-        for node in _walk(statement)
+        for node in cst_walk.walk(statement)
         if isinstance(node, cst.Attribute)
         and dotted_name(node.value) == model
         and unwrapping(node, ctx) is not None
@@ -1412,14 +1415,8 @@ def _with_model(
 # ---------------------------------------------------------------------- small helpers
 
 
-def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    yield node
-    for child in node.children:
-        yield from _walk(child)
-
-
 def _contains(statement: cst.CSTNode, inner: cst.CSTNode) -> bool:
-    return any(n is inner for n in _walk(statement))
+    return any(n is inner for n in cst_walk.walk(statement))
 
 
 def _assigned_call(statement: cst.BaseStatement) -> cst.Call | None:
@@ -1524,13 +1521,13 @@ def _target_names(statement: cst.BaseStatement) -> list[cst.Name]:
 def _calls_method(node: cst.CSTNode, name: str) -> bool:
     return any(
         isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and n.func.attr.value == name
-        for n in _walk(node)
+        for n in cst_walk.walk(node)
     )
 
 
 def _callees(statements: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseExpression]:
     for statement in statements:
-        for node in _walk(statement):
+        for node in cst_walk.walk(statement):
             if isinstance(node, cst.Call) and isinstance(node.func, (cst.Name, cst.Attribute)):
                 yield node.func
                 if isinstance(node.func, cst.Attribute):
@@ -1538,16 +1535,18 @@ def _callees(statements: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseExpres
 
 
 def _names_of(statements: Sequence[cst.BaseStatement]) -> set[str]:
-    return {n.value for s in statements for n in _walk(s) if isinstance(n, cst.Name)}
+    return {n.value for s in statements for n in cst_walk.walk(s) if isinstance(n, cst.Name)}
 
 
 def _variables_of(statements: Sequence[cst.BaseStatement]) -> set[str]:
     """Names read or bound as variables (not the ``attr`` of ``x.attr``)."""
-    attributes = {id(n.attr) for s in statements for n in _walk(s) if isinstance(n, cst.Attribute)}
+    attributes = {
+        id(n.attr) for s in statements for n in cst_walk.walk(s) if isinstance(n, cst.Attribute)
+    }
     return {
         n.value
         for s in statements
-        for n in _walk(s)
+        for n in cst_walk.walk(s)
         if isinstance(n, cst.Name) and id(n) not in attributes
     }
 

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.dominating import dominating_assignment
 from ml_switcheroo.model.translate import BoundCall, render_text
 from ml_switcheroo.spec import roles
@@ -362,5 +363,5 @@ def _nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
     while stack:
         current = stack.pop()
         found.append(current)
-        stack.extend(current.children)
+        stack.extend(cst_walk.children(current))
     return found

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
-from ml_switcheroo.analysis import param_groups
+from ml_switcheroo.analysis import cst_walk, param_groups
 from ml_switcheroo.analysis.parameters import PART, UNKNOWN, select
 from ml_switcheroo.analysis.plan import SchedulePlan, Site
 from ml_switcheroo.analysis.purity import is_pure
@@ -467,7 +467,7 @@ def _root_names(node: cst.CSTNode) -> set[str]:
         return _root_names(node.value)
     if isinstance(node, cst.Name):
         return {node.value}
-    for child in node.children:
+    for child in cst_walk.children(node):
         found |= _root_names(child)
     return found
 

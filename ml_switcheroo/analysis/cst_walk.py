@@ -1,0 +1,212 @@
+"""Walks of a libcst tree without libcst's per-node costs, with libcst's semantics.
+
+libcst's ``node.children`` and ``node.visit(visitor)`` both go through the node's
+``_visit_and_replace_children``, which builds a new copy of the node (and, for ``visit``, of the
+whole tree below it) even when the visitor only reads; and ``CSTVisitor.on_visit``/``on_leave``
+format a method name and look it up with ``getattr`` on every node, twice. Here:
+
+- ``children(node)`` reads the node's fields in the order ``_visit_and_replace_children`` visits
+  them (the lexical order: a decorator before its function's name, ``x if c else y`` as ``x``,
+  ``c``, ``y``), known once per node class from that method's source;
+- ``walk(node)`` is every node of the tree in preorder, ``node`` first (what a recursive walk
+  over ``children`` yields); ``stop`` kinds are yielded but not entered;
+- ``visit(tree, visitor)`` runs a ``cst.CSTVisitor`` as ``tree.visit(visitor)`` does (``visit_X``
+  before the children, ``False`` skipping them, ``leave_X`` after them, also when skipped; an
+  overridden ``on_visit``/``on_leave`` called instead), with each class's methods looked up once
+  per node type; a visitor with attribute methods (``visit_X_attr``) is left to libcst;
+- ``visit_method(visitor, node)``/``leave_method`` are those per-type lookups, for a
+  ``CSTVisitor``'s or ``CSTTransformer``'s own ``on_visit``/``on_leave``.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import libcst as cst
+
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+_LIBCST_BASES = frozenset(cst.CSTVisitor.__mro__)  # libcst's and object: no attribute methods
+_TABLE = "_cst_walk_methods"  # the attribute of a visitor class holding its ``_Methods``
+_NO_OPS = cst.CSTVisitor.visit_Call.__module__  # libcst's typed no-op methods are defined there
+
+
+def visited_fields(node_type: type) -> tuple[str, ...] | None:
+    """The fields of ``node_type`` in the order its ``_visit_and_replace_children`` visits them
+    (None when libcst's source cannot be read: then ``node.children`` is asked)."""
+    if node_type in _FIELDS:
+        return _FIELDS[node_type]
+    try:
+        source = textwrap.dedent(inspect.getsource(node_type._visit_and_replace_children))
+    except (OSError, TypeError):
+        names = None
+    else:
+        names = _visit_order(ast.parse(source))
+    _FIELDS[node_type] = names
+    return names
+
+
+def _visit_order(tree: ast.AST) -> tuple[str, ...]:
+    """The field names of the ``visit_*(self, "field", ...)`` calls of a method, in source order
+    (each once)."""
+    found = sorted(
+        (call.lineno, call.col_offset, call.args[1].value)
+        for call in ast.walk(tree)
+        if isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Name)
+        and call.func.id.startswith("visit_")
+        and len(call.args) >= 2
+        and isinstance(call.args[1], ast.Constant)
+        and isinstance(call.args[1].value, str)
+    )
+    return tuple(dict.fromkeys(name for _, _, name in found))
+
+
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """``node.children``: the nodes its fields hold, in lexical order, without copying ``node``."""
+    names = visited_fields(type(node))
+    if names is None:
+        return list(node.children)
+    found: list[cst.CSTNode] = []
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return found
+
+
+def walk(node: cst.CSTNode, stop: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
+    """``node`` and every node below it, in preorder (source order); a node of a ``stop`` kind
+    is yielded, what it holds is not."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if not (stop and isinstance(current, stop)):
+            stack.extend(reversed(children(current)))
+
+
+class _Methods:
+    """The visit and leave functions of one visitor class by node type, kept on the class (a
+    class defined in a function goes with its table)."""
+
+    __slots__ = ("cls", "visits", "leaves", "walkable")
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+        self.visits: dict[type, Callable[..., Any] | None] = {}
+        self.leaves: dict[type, Callable[..., Any] | None] = {}
+        self.walkable = _walkable(cls)
+
+    def visit(self, kind: type) -> Callable[..., Any] | None:
+        return self._find(self.visits, "visit_", kind)
+
+    def leave(self, kind: type) -> Callable[..., Any] | None:
+        return self._find(self.leaves, "leave_", kind)
+
+    def _find(
+        self, table: dict[type, Callable[..., Any] | None], prefix: str, kind: type
+    ) -> Callable[..., Any] | None:
+        try:
+            return table[kind]
+        except KeyError:
+            found = table[kind] = _own(getattr(self.cls, prefix + kind.__name__, None))
+            return found
+
+
+def _methods(cls: type) -> _Methods:
+    found = vars(cls).get(_TABLE)
+    if found is None:
+        found = _Methods(cls)
+        setattr(cls, _TABLE, found)
+    return found
+
+
+def visit_method(visitor: Any, node: cst.CSTNode) -> Callable[..., Any] | None:
+    """The function ``visit_<type of node>`` of ``visitor``'s class (what libcst's ``on_visit``
+    calls; None for libcst's no-op), looked up once per (class, node type)."""
+    return _methods(type(visitor)).visit(type(node))
+
+
+def leave_method(visitor: Any, node: cst.CSTNode) -> Callable[..., Any] | None:
+    """The function ``leave_<type of node>`` of ``visitor``'s class, looked up once."""
+    return _methods(type(visitor)).leave(type(node))
+
+
+def _own(method: Callable[..., Any] | None) -> Callable[..., Any] | None:
+    """``method``, or None for libcst's typed no-ops (``CSTVisitor.visit_Call`` does nothing and
+    returns None; ``CSTTransformer.leave_Call`` returns the updated node)."""
+    if method is not None and getattr(method, "__module__", None) == _NO_OPS:
+        return None
+    return method
+
+
+def on_visit(visitor: Any, node: cst.CSTNode) -> bool:
+    """``CSTVisitor.on_visit``/``CSTTransformer.on_visit``: whether to enter ``node``."""
+    method = _methods(type(visitor)).visit(type(node))
+    return method is None or method(visitor, node) is not False
+
+
+def on_leave(visitor: Any, node: cst.CSTNode) -> None:
+    """``CSTVisitor.on_leave``: ``leave_<type of node>``, when the class has one."""
+    method = _methods(type(visitor)).leave(type(node))
+    if method is not None:
+        method(visitor, node)
+
+
+def visit(tree: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
+    """``tree.visit(visitor)`` for a ``CSTVisitor``, without copying the tree."""
+    cls = type(visitor)
+    methods = _methods(cls)
+    if not methods.walkable:
+        tree.visit(visitor)
+        return
+    own_enter = cls.on_visit is not cst.CSTVisitor.on_visit
+    own_leave = cls.on_leave is not cst.CSTVisitor.on_leave
+    pending: list[tuple[cst.CSTNode, bool]] = [(tree, False)]
+    while pending:
+        node, leave = pending.pop()
+        if leave:
+            if own_leave:
+                visitor.on_leave(node)
+            elif (method := methods.leave(type(node))) is not None:
+                method(visitor, node)
+            continue
+        if own_enter:
+            enter = visitor.on_visit(node)
+        else:
+            method = methods.visit(type(node))
+            enter = method is None or method(visitor, node) is not False
+        pending.append((node, True))
+        if enter:
+            pending.extend((child, False) for child in reversed(children(node)))
+
+
+def _walkable(cls: type) -> bool:
+    """Whether ``visit`` runs visitors of ``cls`` as libcst would: a ``CSTVisitor`` with no
+    attribute methods (``visit_Call_func``) and libcst's own attribute hooks."""
+    return (
+        issubclass(cls, cst.CSTVisitor)
+        and cls.on_visit_attribute is cst.CSTVisitor.on_visit_attribute
+        and cls.on_leave_attribute is cst.CSTVisitor.on_leave_attribute
+        and not any(
+            _attribute_method(name)
+            for owner in cls.__mro__
+            if owner not in _LIBCST_BASES
+            for name in vars(owner)
+        )
+    )
+
+
+def _attribute_method(name: str) -> bool:
+    """Whether ``name`` is a ``visit_<Node>_<attribute>``/``leave_<Node>_<attribute>`` method."""
+    for prefix in ("visit_", "leave_"):
+        if name.startswith(prefix):
+            node, _, attribute = name[len(prefix) :].partition("_")
+            return bool(attribute) and isinstance(getattr(cst, node, None), type)
+    return False
