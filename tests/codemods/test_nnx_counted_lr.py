@@ -146,3 +146,11 @@ def test_a_function_of_the_file_writing_the_handed_optimizers_lr_escapes() -> No
     code = handing("def report(s, optimizer):\n    optimizer.param_groups[0]['lr'] = s\n")
     reason = scheduler_escape(code)
     assert "`optimizer.param_groups` is used otherwise than to read" in reason, reason
+
+
+def test_a_star_import_escapes_the_scheduler_and_the_optimizer_translates_alone() -> None:
+    # pytorch_cifar: `from models import *` may bind `float`, which the first lr calls
+    output = nnx_output(LOOP.replace("import torch\n", "import torch\nfrom models import *\n"))
+    assert "opt = nnx.Optimizer(model, optax.sgd(learning_rate=0.1), wrt=nnx.Param)" in output
+    assert "may be: a star import" in output and "sched_count" not in output, output
+    assert "opt.update(model, grads)" in output, output
