@@ -8,7 +8,8 @@ the scheduler's construction and incremented at each ``step()``, when every ``st
 scheduler object is one the translation sees and rewrites, and nothing else changes the lr:
 
 - the scheduler and its optimizer are plain names, each bound once in one scope (no other
-  assignment, ``global``/``nonlocal`` rebinding, ``del``, loop or ``with`` target);
+  assignment, ``global``/``nonlocal`` rebinding, ``del``, loop or ``with`` target); at module
+  level, names no other file of the repository mentions (it could import them);
 - every read of the scheduler's name is the receiver of its ``step()`` or of a method that
   only reads it (``sched.get_last_lr()``; not ``load_state_dict``, which changes the count):
   not handed to a call, stored, returned or aliased, where its
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import libcst as cst
-from libcst.metadata import Access, Assignment, Scope
+from libcst.metadata import Access, Assignment, GlobalScope, Scope
 
 from ml_switcheroo.analysis.resolver import Resolver
 
@@ -47,6 +48,8 @@ class CountFacts:
     place: Callable[[cst.CSTNode], str]  # ``file.py:line``
     # whether ``module`` uses ``groups`` (``opt.param_groups``) but to read ``groups[0]["lr"]``
     lr_written: Callable[[str], bool]
+    # whether another file of the repository holds the identifier (it may import it)
+    named_elsewhere: Callable[[str], bool]
 
 
 class _Uses(cst.CSTVisitor):
@@ -102,6 +105,12 @@ def count_problem(counted: Counted, steps: list[Step], facts: CountFacts) -> str
     problem = _one_binding(scheduler, scope, facts) or _one_binding(optimizer, scope, facts)
     if problem is not None:
         return problem
+    for name in (scheduler, optimizer):
+        if isinstance(scope, GlobalScope) and facts.named_elsewhere(name.value):
+            return (
+                f"`{name.value}` is a module-level name another file of the repository "
+                "mentions (it may import it, and step it or change its lr there)"
+            )
     stepped = {id(step.call) for step in steps}
     for access in _references(scheduler, scope):
         problem = _scheduler_read(access, scope, stepped, uses, facts)

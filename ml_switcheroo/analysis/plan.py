@@ -1401,6 +1401,7 @@ class Planner:
             _SCHEDULER_READS,
             self._place,
             lambda groups: _mentions_but_lr_reads(self.module, groups),
+            self._named_elsewhere,
         )
         counted = [
             Step(
@@ -1425,6 +1426,11 @@ class Planner:
             problem=problem,
         )
         return False
+
+    def _named_elsewhere(self, word: str) -> bool:
+        """Whether another file of the repository holds ``word`` (unknown without one: no)."""
+        cross_file = self.resolver.cross_file
+        return cross_file is not None and cross_file.mentioned_elsewhere(word)
 
     def _epoch_count(self, schedule: SchedulePlan, step: Site) -> str | None:
         """``epoch + 1``: the scheduler's step count at its ``step()``, when provably so: the

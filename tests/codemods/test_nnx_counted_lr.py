@@ -7,11 +7,13 @@ against torch: ``tests/differential/test_nnx_counted_lr.py``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.support import nnx_output, run_codemod
+from tests.support import convert_in_process, nnx_output, run_codemod, write_package
 from tests.test_properties import check_invariants
 
 # the epoch loop under a condition: not the scheduler's block, so `epoch + 1` is not proved
@@ -154,3 +156,16 @@ def test_a_star_import_escapes_the_scheduler_and_the_optimizer_translates_alone(
     assert "opt = nnx.Optimizer(model, optax.sgd(learning_rate=0.1), wrt=nnx.Param)" in output
     assert "may be: a star import" in output and "sched_count" not in output, output
     assert "opt.update(model, grads)" in output, output
+
+
+def test_a_module_level_scheduler_another_file_names_escapes(tmp_path: Path) -> None:
+    root = write_package(tmp_path, {"train.py": LOOP, "hooks.py": "from pkg.train import sched\n"})
+    outputs, _ = convert_in_process(root, TorchToNNX)
+    assert "another file of the repository mentions" in outputs["train.py"], outputs["train.py"]
+    assert "sched_count" not in outputs["train.py"]
+
+
+def test_a_module_level_scheduler_no_other_file_names_is_counted(tmp_path: Path) -> None:
+    root = write_package(tmp_path, {"train.py": LOOP, "hooks.py": "import math\n"})
+    outputs, _ = convert_in_process(root, TorchToNNX)
+    assert "sched_count += 1" in outputs["train.py"], outputs["train.py"]
