@@ -40,6 +40,8 @@ def nnx_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression |
     schedule = ctx.plan
     if not isinstance(schedule, SchedulePlan) or schedule.written is None:
         return strip_scheduler_step(node, ctx)
+    if not ctx.receiver_translated():
+        return node  # its construction escaped (`float` may be shadowed): torch code, as it
     if written_plateau(schedule):
         return plateau_step(node, schedule, ctx, _chain_element(schedule, ctx))
     line = ctx.line_alone(node)
