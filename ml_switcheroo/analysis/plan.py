@@ -29,6 +29,7 @@ from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import cst_walk, stepping
 from ml_switcheroo.analysis.constant_guard import always_true, positive_count, rebinds_globals
+from ml_switcheroo.analysis.counted import Counted, CountFacts, Step, count_problem
 from ml_switcheroo.analysis.factories import (
     BUILTIN_NAMES,
     FactoryCall,
@@ -61,6 +62,9 @@ from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import NotALiteral, code_of, dotted_name, literal_value
 
 _LOOPS = (cst.For, cst.While)
+# ``SchedulePlan.written`` of a scheduler whose step() calls the translation counts where they
+# run (``analysis/counted.py``): the count is no expression of the program
+COUNTED = "<counted>"
 _CONTROL = (cst.For, cst.While, cst.If, cst.FunctionDef, cst.ClassDef, cst.Match)
 
 # (entry, receiver source or None, receiver node or None, probable) for a call, or None.
@@ -127,7 +131,8 @@ class SchedulePlan:
     move: str  # "up": schedule statements go before the optimizer; "down": optimizer after them
     per_epoch: str | None = None  # steps-per-epoch expression when stepped once per epoch
     # the scheduler's step count at its step() (``epoch + 1``) when the target writes the lr
-    # there instead of folding the schedule (per-epoch steps, NNX: ``Target.writes_epoch_lr``)
+    # there instead of folding the schedule (per-epoch steps, NNX: ``Target.writes_epoch_lr``);
+    # ``COUNTED``: the translation keeps that count itself (``counted.py``)
     written: str | None = None
     # (k, r) when stepped every k updates: torch's lr at `count` is schedule((count + r) // k)
     every: tuple[int, int] | None = None
@@ -1284,28 +1289,32 @@ class Planner:
             return False
         optimizer_steps = self._optimizer_step_sites(schedule.optimizer)
         if any(_runs_conditionally(site) for site in (*steps, *optimizer_steps)):
-            self._refuse(schedule.outer, findings.SCHEDULER_STEP_CONDITIONAL, **_stepping(schedule))
-            return False
+            return self._counted_or_refused(
+                schedule, steps, findings.SCHEDULER_STEP_CONDITIONAL, **_stepping(schedule)
+            )
         every = self._stepped_every_k(schedule, steps, optimizer_steps)
         if every is not None:
             if isinstance(every, str):
-                self._refuse(
-                    schedule.outer,
+                return self._counted_or_refused(
+                    schedule,
+                    steps,
                     findings.SCHEDULER_STEPPING_NOT_PROVED,
                     reason=every,
                     **_stepping(schedule),
                 )
-                return False
             schedule.every = every
             return True
         if all(_same_control(step, optimizer_steps) for step in steps):
             uneven = self._uneven_stepping(steps, optimizer_steps)
             if uneven is None:
                 return True
-            self._refuse(
-                schedule.outer, findings.SCHEDULER_STEP_UNEVEN, reason=uneven, **_stepping(schedule)
+            return self._counted_or_refused(
+                schedule,
+                steps,
+                findings.SCHEDULER_STEP_UNEVEN,
+                reason=uneven,
+                **_stepping(schedule),
             )
-            return False
         epochs = [
             self._per_epoch(step, optimizer_steps, schedule)
             or self._handed_per_epoch(schedule, step)
@@ -1313,13 +1322,13 @@ class Planner:
         ]
         if all(epochs):
             if len(steps) > 1:
-                self._refuse(
-                    schedule.outer,
+                return self._counted_or_refused(
+                    schedule,
+                    steps,
                     findings.SCHEDULER_STEPS_PER_EPOCH,
                     count=str(len(steps)),
                     **_stepping(schedule),
                 )
-                return False
             if self.steps_per_epoch is None and self.writes_epoch_lr:
                 schedule.written = self._epoch_count(schedule, steps[0])
                 if schedule.written is not None:
@@ -1333,13 +1342,13 @@ class Planner:
                     self._refuse(schedule.outer, findings.SCHEDULER_HANDED_TO_CALL, **handed)
                     return False
             if self.steps_per_epoch is None:
-                self._refuse(
-                    schedule.outer,
+                return self._counted_or_refused(
+                    schedule,
+                    steps,
                     findings.SCHEDULER_PER_EPOCH_WITHOUT_LENGTH,
                     where=f" ({epochs[0]})",
                     **_stepping(schedule),
                 )
-                return False
             late = self._assigned_after(self.steps_per_epoch, schedule.outer)
             if late is not None:
                 self._refuse(
@@ -1364,15 +1373,64 @@ class Planner:
             f"the optimizer's at {self._place(s.statement)} in {_function_name(s)}"
             for s in optimizer_steps
         )
-        self._refuse(
-            schedule.outer,
+        return self._counted_or_refused(
+            schedule,
+            steps,
             findings.SCHEDULER_STEP_UNKNOWN,
             where=": this one is at "
             + "; ".join(f"{self._place(s.statement)} in {_function_name(s)}" for s in steps)
             + (f", {where}" if where else self._unseen_updates(schedule, steps)),
             **_stepping(schedule),
         )
+
+    def _counted_or_refused(
+        self, schedule: SchedulePlan, steps: list[Site], kind: str, **values: str
+    ) -> bool:
+        """True when the target writes the lr where the scheduler steps (NNX, no
+        --steps-per-epoch) and the scheduler's ``step()`` calls can be counted where they run
+        (``analysis/counted.py``; ``written`` becomes ``COUNTED``). Otherwise the scheduler
+        escapes for ``kind``, and, where counting was tried, why it cannot count."""
+        tried = self.writes_epoch_lr and self.steps_per_epoch is None
+        if not tried or schedule.warmup or schedule.factory or schedule.foreign:
+            self._refuse(schedule.outer, kind, **values)
+            return False
+        facts = CountFacts(
+            self.module,
+            self.resolver,
+            self.step_methods,
+            _SCHEDULER_READS,
+            self._place,
+            lambda groups: _mentions_but_lr_reads(self.module, groups),
+            self._named_elsewhere,
+        )
+        counted = [
+            Step(
+                s.call,
+                _direct_call(s.statement) is s.call and isinstance(s.statement.body[0], cst.Expr),  # type: ignore[attr-defined]
+                any(isinstance(loop, cst.While) for loop in s.loops),
+            )
+            for s in steps
+        ]
+        outer = schedule.outer
+        built = Counted(outer.call, outer.target, schedule.optimizer.target)
+        problem = count_problem(built, counted, facts)
+        if problem is None:
+            schedule.written = COUNTED
+            return True
+        stated = self.render(Finding(kind, values))
+        self._refuse(
+            schedule.outer,
+            findings.SCHEDULER_NOT_COUNTED,
+            reason=stated.reason,
+            suggestion=stated.suggestion or "",
+            problem=problem,
+        )
         return False
+
+    def _named_elsewhere(self, word: str) -> bool:
+        """Whether another file of the repository holds ``word`` (unknown without one: no)."""
+        cross_file = self.resolver.cross_file
+        return cross_file is not None and cross_file.mentioned_elsewhere(word)
 
     def _epoch_count(self, schedule: SchedulePlan, step: Site) -> str | None:
         """``epoch + 1``: the scheduler's step count at its ``step()``, when provably so: the

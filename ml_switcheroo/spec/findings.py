@@ -50,6 +50,11 @@ PLATEAU_MAX_IN_CHAIN = "plateau_max_in_chain"  # values: mode
 WRITTEN_LR_IN_CHAIN = "written_lr_in_chain"  # values: tx (NNX: a per-epoch lr write)
 # NNX: a per-epoch scheduler built in another method than its epoch loop (`__init__`)
 SCHEDULER_BUILT_IN_OTHER_METHOD = "scheduler_built_in_other_method"  # built, stepped, optimizer
+# NNX: a scheduler whose stepping no other rule proves and whose step() calls cannot be counted
+# where they run (analysis/counted.py); values: reason, suggestion (the other rule's), problem
+SCHEDULER_NOT_COUNTED = "scheduler_not_counted"
+# NNX: the name of the counter kept next to a counted scheduler is taken; values: name
+COUNTER_NAME_TAKEN = "counter_name_taken"
 # Gradient clipping (analysis/plan.py)
 CLIP_NORM_USED = "clip_norm_used"
 # values: name, optimizer (a norm used where no translated training step computes gradients)
@@ -96,6 +101,8 @@ NNX_KINDS = frozenset(
         PLATEAU_MAX_IN_CHAIN,
         WRITTEN_LR_IN_CHAIN,
         SCHEDULER_BUILT_IN_OTHER_METHOD,
+        SCHEDULER_NOT_COUNTED,
+        COUNTER_NAME_TAKEN,
     }
 )
 

@@ -27,6 +27,7 @@ from ml_switcheroo.analysis.plan import SchedulePlan
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceStatement
+from ml_switcheroo.targets.nnx.counted_lr import counted, counted_step
 from ml_switcheroo.targets.nnx.learning_rate import WRITE
 from ml_switcheroo.targets.nnx.optimizer import injected_index
 from ml_switcheroo.targets.nnx.plateau import plateau_step, written_plateau
@@ -39,6 +40,8 @@ def nnx_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression |
     schedule = ctx.plan
     if not isinstance(schedule, SchedulePlan) or schedule.written is None:
         return strip_scheduler_step(node, ctx)
+    if not ctx.receiver_translated():
+        return node  # its construction escaped (`float` may be shadowed): torch code, as it
     if written_plateau(schedule):
         return plateau_step(node, schedule, ctx, _chain_element(schedule, ctx))
     line = ctx.line_alone(node)
@@ -46,8 +49,10 @@ def nnx_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression |
     if line is None or optimizer is None or scheduler is None:
         raise Untranslatable("the scheduler's step() is not a statement of its own")
     names = schedule.step_names or (code_of(optimizer).strip(), code_of(scheduler).strip())
-    value = f"{names[1]}({schedule.written})"
     state = ctx.state_of(names[0]) + _chain_element(schedule, ctx)
+    if counted(schedule):
+        return counted_step(node, schedule, line, state, ctx)
+    value = f"{names[1]}({schedule.written})"
     text = WRITE.format(state=state, value=value)
     written = cst.parse_statement(text).with_changes(trailing_whitespace=line.trailing_whitespace)
     return ReplaceStatement(written)

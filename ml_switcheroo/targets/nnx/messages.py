@@ -100,6 +100,16 @@ MESSAGES: dict[str, Message] = {
         "where the scheduler is built (a number, or 'len(self.train_loader)' when the batch "
         "loop iterates it) to fold it into the optimizer's updates",
     ),
+    f.SCHEDULER_NOT_COUNTED: (
+        "{reason}; nor can its step() calls be counted where they run (a counter kept next to "
+        "it, the lr written at each step()): {problem}",
+        "{suggestion}",
+    ),
+    f.COUNTER_NAME_TAKEN: (
+        "the translation counts the scheduler's step() calls in `{name}`, a name this code "
+        "already uses",
+        "rename that `{name}`",
+    ),
     f.PLATEAU_NOT_LITERAL: (
         "ReduceLROnPlateau's {names} not written as a literal in the code: torch skips every "
         "reduction smaller than `eps` (so its lr stops early, at a point computed from lr, "

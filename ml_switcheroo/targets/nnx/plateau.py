@@ -31,6 +31,7 @@ from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.findings import Finding
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceStatement
+from ml_switcheroo.targets.nnx.counted_lr import counted, counted_scheduler
 from ml_switcheroo.targets.nnx.learning_rate import WRITE
 from ml_switcheroo.targets.nnx.messages import render
 from ml_switcheroo.targets.nnx.model import trained_model
@@ -70,6 +71,8 @@ def nnx_lr_scheduler(node: cst.Call, ctx: HookContext) -> cst.BaseExpression | H
     schedule = ctx.plan
     if isinstance(schedule, SchedulePlan) and not written_plateau(schedule):
         check_chained_plateau(schedule)
+    if counted(schedule) and node is schedule.outer.call:  # type: ignore[union-attr]
+        return counted_scheduler(node, translate_lr_scheduler(node, ctx), _line_of(node, ctx), ctx)
     if not written_plateau(schedule) or node is not schedule.outer.call:  # type: ignore[union-attr]
         return translate_lr_scheduler(node, ctx)
     assert isinstance(schedule, SchedulePlan)

@@ -61,6 +61,24 @@ def translate_lr_scheduler(node: cst.Call, ctx: HookContext) -> cst.BaseExpressi
     return render_schedule(node, schedule, ctx)
 
 
+FLOAT = "float"
+
+
+def check_first_lr(schedule: SchedulePlan, ctx: HookContext) -> None:
+    """A schedule written where it steps starts the optimizer's injected lr at
+    ``float(sched(0))``: ``Untranslatable`` when ``float`` may not be the builtin where the
+    optimizer is built (the schedule then does not fold, and the optimizer translates alone)."""
+    if schedule.written is None:
+        return
+    if ctx.binds(schedule.optimizer.call, FLOAT):  # reading the builtin (`type=float`) is fine
+        raise Untranslatable(
+            f"`{FLOAT}` is a name of this code here (or may be: a star import), and the "
+            f"learning rate written where the scheduler steps starts from "
+            f"`{FLOAT}(<schedule>(0))`",
+            f"rename that `{FLOAT}`",
+        )
+
+
 def render_schedule(
     node: cst.Call,
     schedule: SchedulePlan,
@@ -82,6 +100,8 @@ def render_schedule(
         floor = _plateau_floor(call)
         if floor is not None:
             call.overrides[MIN_LR] = cst.parse_expression(repr(floor))
+    if node is schedule.outer.call and not attaches_to_chain(schedule):
+        check_first_lr(schedule, ctx)
     stepped_less_often = schedule.per_epoch or schedule.every or schedule.written
     if stepped_less_often and node is schedule.outer.call and momentum_schedule(schedule, ctx):
         raise Untranslatable(

@@ -41,6 +41,7 @@ from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 from ml_switcheroo.targets.hooks import HookContext, register_hook
 from ml_switcheroo.targets.optax.clipping import clip_expression
 from ml_switcheroo.targets.optax.lr_scheduler import (
+    FLOAT,
     attaches_to_chain,
     factory_arguments,
     inline_schedule,
@@ -121,23 +122,15 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext, inject_lr: bool =
     return ctx.hygienic(expression, node, shared=shared, extra=extra)  # type: ignore[return-value]
 
 
-FLOAT = "float"
-
-
 def _scheduled_lr(
     schedule_name: cst.BaseExpression, schedule: SchedulePlan, node: cst.Call, ctx: HookContext
 ) -> cst.BaseExpression:
     """The optimizer's ``learning_rate``: the schedule itself (the update count drives it), or
     ``float(sched(0))``, its first value, when the lr is written where the scheduler steps
-    (``SchedulePlan.written``): folding it there would give each update a different lr."""
+    (``SchedulePlan.written``): folding it there would give each update a different lr
+    (``float`` is the builtin there: ``check_first_lr``, in the schedule's dry run)."""
     if schedule.written is None:
         return schedule_name
-    if ctx.binds(node, FLOAT):  # reading the builtin (`type=float`) is no conflict
-        raise Untranslatable(
-            f"`{FLOAT}` is a name of this code here, and the learning rate written per epoch "
-            f"starts from `{FLOAT}(<schedule>(0))`",
-            f"rename that `{FLOAT}`",
-        )
     first = cst.Call(schedule_name, [cst.Arg(cst.Integer("0"))])
     return cst.Call(cst.Name(FLOAT), [cst.Arg(first)])
 

@@ -1,0 +1,98 @@
+"""Schedulers whose ``step()`` calls ``optimizer.TorchToNNX`` counts where they run (a counter
+kept next to the schedule, ``sched(count)`` written to the injected lr at each step) match
+PyTorch when run: every recorded loss (and lr read) and the final parameters, float64, 36
+updates (``nnx_loops.EPOCHS``; ``--exact`` once: it only changes the approximate schedules). The scripts are those of
+``test_nnx_epoch_lr.py`` in the shapes where ``epoch + 1`` is not the proved step count."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_switcheroo.spec.escape_hatch import BEGIN
+from tests.differential.harness import EXACT
+from tests.differential.nnx_loops import translate_nnx, translated_rel
+from tests.differential.test_nnx_epoch_lr import EPOCH_LOOP, TRAIN_FUNCTION_PER_EPOCH
+
+EPOCHS_OF_TRAIN = "for epoch in range(EPOCHS):\n    train(model, opt, loader)\n"
+STEP = "    sched.step()\n"
+
+# pytorch_cifar's shape: the epoch loop from a start epoch under a condition (not the
+# scheduler's block), a function of the file stepping the optimizer once per epoch
+FROM_A_START = TRAIN_FUNCTION_PER_EPOCH.replace(
+    EPOCHS_OF_TRAIN,
+    "start_epoch = 2\nif EPOCHS > 0:\n  for epoch in range(start_epoch, start_epoch + EPOCHS):\n"
+    "    train(model, opt, loader)\n",
+)
+
+# every k updates of an epoch (`i` restarts with each epoch: not every k updates of the run,
+# which the optax fold takes), the lr read after the step
+EVERY_K = (
+    EPOCH_LOOP.format(
+        optimizer="Adam(model.parameters(), lr=1e-2)", scheduler="ExponentialLR(opt, gamma=0.8)"
+    )
+    .replace("    for x, y in loader:\n", "    for i, (x, y) in enumerate(loader):\n")
+    .replace(
+        STEP,
+        "        if i % 5 == 4:\n            sched.step()\n"
+        "            losses.append(sched.get_last_lr()[0])\n"
+        '            losses.append(opt.param_groups[0]["lr"])\n',
+    )
+)
+
+STEP_LR = EPOCH_LOOP.format(
+    optimizer="SGD(model.parameters(), lr=0.1, momentum=0.9)",
+    scheduler="StepLR(opt, step_size=1, gamma=0.6)",
+)
+
+LOOPS = {
+    "step_lr_after_a_train_function_from_a_start_epoch": FROM_A_START,
+    "cosine_annealing_lr_per_epoch_past_t_max": FROM_A_START.replace(
+        "momentum=0.9, nesterov=True", "momentum=0.9, weight_decay=0.01"
+    ).replace(
+        "StepLR(opt, step_size=1, gamma=0.5)", "CosineAnnealingLR(opt, T_max=2, eta_min=1e-3)"
+    ),
+    "exponential_lr_every_k_updates": EVERY_K,
+}
+
+# shapes that escaped before the count was kept
+SHAPES = {
+    "a_continue_of_the_epoch_loop_before_the_step": STEP_LR.replace(
+        STEP, "    if epoch == 1:\n        continue\n" + STEP
+    ),
+    "steps_per_batch_and_per_epoch": STEP_LR.replace(
+        STEP, "        if len(losses) % 4 == 0:\n            sched.step()\n" + STEP
+    ),
+    "the_epoch_loop_run_again_on_the_same_scheduler": STEP_LR.replace(
+        "for epoch in range(EPOCHS):\n", "for run in range(2):\n for epoch in range(EPOCHS):\n"
+    )
+    .replace("\n    ", "\n     ")
+    .replace("in loader:", "in loader[:6]:"),
+}
+
+
+def check_counted(source: str, **options: bool) -> None:
+    """The NNX translation of ``source`` counts the scheduler's steps and matches torch."""
+    translated, rel = translated_rel(source, **options)
+    assert BEGIN not in translated, translated
+    assert "_count += 1" in translated, translated
+    assert rel < EXACT, f"rel {rel:.3e}"
+
+
+@pytest.mark.parametrize("name", sorted(LOOPS))
+def test_the_counted_lr_writes_match_torch(name: str) -> None:
+    check_counted(LOOPS[name])
+
+
+def test_the_counted_writes_of_an_approximate_schedule_match_torch_with_exact() -> None:
+    check_counted(LOOPS["exponential_lr_every_k_updates"], exact=True)
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_steps_counted_where_epoch_plus_one_is_not_the_count_match_torch(name: str) -> None:
+    check_counted(SHAPES[name])
+
+
+@pytest.mark.parametrize("name", sorted(LOOPS))
+def test_a_second_run_leaves_the_counted_writes_as_they_are(name: str) -> None:
+    once = translate_nnx(LOOPS[name])
+    assert translate_nnx(once) == once
