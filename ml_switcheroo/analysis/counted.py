@@ -32,6 +32,7 @@ from typing import NamedTuple
 import libcst as cst
 from libcst.metadata import Access, Assignment, GlobalScope, Scope
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.resolver import Resolver
 
 PARAM_GROUPS = "param_groups"
@@ -98,7 +99,7 @@ def count_problem(counted: Counted, steps: list[Step], facts: CountFacts) -> str
     if not isinstance(scheduler, cst.Name) or not isinstance(optimizer, cst.Name):
         return "the scheduler and its optimizer are not both plain names, each bound once"
     uses = _Uses()
-    facts.module.visit(uses)
+    cst_walk.visit(facts.module, uses)
     scope = facts.resolver.scopes.get(scheduler)
     if scope is None or facts.resolver.scopes.get(optimizer) is not scope:
         return f"`{optimizer.value}` is not built in the scope that builds `{scheduler.value}`"
