@@ -58,8 +58,8 @@ def _proven(
         return None
     if any(_binds(s, name) for s in body[at + 1 : read_at + 1]):
         return None
-    module = _module_of(statement, parent_of)
-    if module is None or _declared_global(module, name):
+    module = module_of(statement, parent_of)
+    if module is None or declared_global(module, name):
         return None
     return assign
 
@@ -126,7 +126,7 @@ def _walk_scope(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         yield from _walk_scope(child)
 
 
-def _declared_global(module: cst.Module, name: str) -> bool:
+def declared_global(module: cst.Module, name: str) -> bool:
     """Whether a ``global`` or ``nonlocal`` statement of the module names ``name``."""
     stack: list[cst.CSTNode] = [module]
     while stack:
@@ -139,7 +139,7 @@ def _declared_global(module: cst.Module, name: str) -> bool:
     return False
 
 
-def _module_of(node: cst.CSTNode, parent_of: ParentOf) -> cst.Module | None:
+def module_of(node: cst.CSTNode, parent_of: ParentOf) -> cst.Module | None:
     current: cst.CSTNode | None = node
     while current is not None and not isinstance(current, cst.Module):
         current = parent_of(current)

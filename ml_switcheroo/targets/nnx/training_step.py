@@ -45,6 +45,7 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.analysis.shared_names import read_elsewhere
 from ml_switcheroo.model.translate import BoundCall, render_value
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
@@ -804,6 +805,13 @@ def _check_tail(
             raise Untranslatable(
                 f"`{shown}` may change what the loss reads after it, through a call or a "
                 "store into an object (it would run after the loss function)"
+            )
+        shared = read_elsewhere(_target_names(statement), ctx.parent_of, ctx.variable)
+        if crosses and shared is not None:
+            raise Untranslatable(
+                f"`{shown}` rebinds `{shared.value}`, which code of another scope may read (a "
+                "global the model's forward reads), before the loss computes it (it would run "
+                "after the loss function)"
             )
     _check_prefix_untouched(tail, optimizer, ctx)
 
