@@ -28,6 +28,7 @@ import libcst as cst
 from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import stepping
+from ml_switcheroo.analysis.aliases import aliasing
 from ml_switcheroo.analysis.constant_guard import always_true, positive_count, rebinds_globals
 from ml_switcheroo.analysis.factories import (
     BUILTIN_NAMES,
@@ -2455,7 +2456,8 @@ class Planner:
     def _changed_otherwise(self, value: cst.BaseExpression) -> str | None:
         """How an attribute or subscript ``value`` reads may change other than by a store of
         its own text: a store of the same key through another name (``c = args; c.clip =
-        3``), a method call on the object holding it (``cfg.update(clip=3)``), the object
+        3``), the object holding it bound to another name or put in a container (``c = cfg``,
+        then ``c.update(clip=3)``), a method call on it (``cfg.update(clip=3)``), the object
         handed to a function (``adjust(args)``, which may be of another file; not a builtin
         that only reads it, ``print(args)``), anywhere in the file."""
         for node in _path_nodes(value):
@@ -2466,6 +2468,10 @@ class Planner:
                     shown = " ".join(code_of(target).split())
                     return f"`{path}` may be assigned through another name (`{shown}`)"
             holders = _holders(node)
+            alias = aliasing(self.module, holders)
+            if alias is not None:
+                shown = " ".join(code_of(alias).split())
+                return f"`{path}` may change through another name (`{shown}`)"
             for call in _walk_calls(self.module):
                 if _changes_holder(call, holders):
                     shown = " ".join(code_of(call).split())
