@@ -97,6 +97,9 @@ SHARED_NAMES = {
     "a name declared global": IN_A_FUNCTION.format(
         definitions="scale = 1.0", declaration="    global scale"
     ),
+    "a walrus of a name declared global": IN_A_FUNCTION.format(
+        definitions="scale = 1.0", declaration="    global scale"
+    ).replace("scale = scale * 1.01", "t = (scale := scale * 1.01)"),
     "a local a nested function reads": IN_A_FUNCTION.format(
         definitions="", declaration="    def current():\n        return scale"
     ),
