@@ -953,6 +953,10 @@ class Planner:
         if changed is not None:
             self._refuse(outer, findings.SCHEDULE_MOVE_PAST_CHANGE, statement=changed)
             return
+        rebound = self._function_reads_rebound(members)
+        if rebound is not None:
+            self._refuse(outer, findings.SCHEDULE_FUNCTION_READS_REBOUND, **rebound)
+            return
         schedule = SchedulePlan(outer, statement_members, optimizer, move, calls=members)
         schedule.foreign = self._foreign.get(id(outer.call))
         if warmup is not None:
@@ -976,6 +980,39 @@ class Planner:
             self.plan.scheduler_of[key(member.call)] = schedule
         for step in schedule.step_sites:
             self.plan.steps[key(step.call)] = schedule
+
+    def _function_reads_rebound(self, members: list[Site]) -> dict[str, str] | None:
+        """A lambda argument of a scheduler (``LambdaLR(opt, lambda e: decay ** e)``) reading a
+        name assigned after the scheduler is built: torch calls it at ``sched.step()``, the
+        optax schedule at the update (the values of a ``SCHEDULE_FUNCTION_READS_REBOUND``)."""
+        order = self._preorder()
+        for site in members:
+            built = order.get(id(site.call))
+            for argument in site.call.args:
+                if not isinstance(argument.value, cst.Lambda):
+                    continue
+                for name in _free_names(argument.value):
+                    later = self._binding_after(name, built)
+                    if later is not None:
+                        return {
+                            "name": name.value,
+                            "function": " ".join(code_of(argument.value).split()),
+                            "place": self._place(later),
+                        }
+        return None
+
+    def _binding_after(self, name: cst.Name, position: int | None) -> cst.CSTNode | None:
+        """An assignment of ``name``'s variable after the preorder ``position`` (or any, when
+        the position is unknown); None when every one comes before it."""
+        scope = self.resolver.scopes.get(name)
+        order = self._preorder()
+        for access in scope[name.value] if scope else ():
+            if not isinstance(access, Assignment):
+                continue
+            at = order.get(id(access.node))
+            if position is None or at is None or at > position:
+                return access.node
+        return None
 
     def _scheduler_handed_to_call(self, members: list[Site]) -> dict[str, str] | None:
         """A call of a function of the repository given a scheduler's name (or ``self.x``) as
@@ -3606,6 +3643,26 @@ def _handed_as_argument(module: cst.Module, name: str) -> bool:
             found = found or (isinstance(node.value, cst.Name) and node.value.value == name)
 
     module.visit(_Find())
+    return found
+
+
+def _free_names(function: cst.Lambda) -> list[cst.Name]:
+    """The names a lambda's body reads that are not its parameters (nor attribute names)."""
+    params = {p.name.value for p in function.params.params}
+    params |= {p.name.value for p in function.params.kwonly_params}
+    params |= {p.name.value for p in function.params.posonly_params}
+    found: list[cst.Name] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            node.value.visit(self)
+            return False
+
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value not in params:
+                found.append(node)
+
+    function.body.visit(_Find())
     return found
 
 
