@@ -3647,23 +3647,9 @@ def _handed_as_argument(module: cst.Module, name: str) -> bool:
 
 
 def _free_names(function: cst.Lambda) -> list[cst.Name]:
-    """The names a lambda's body reads that are not its parameters (nor attribute names)."""
-    params = {p.name.value for p in function.params.params}
-    params |= {p.name.value for p in function.params.kwonly_params}
-    params |= {p.name.value for p in function.params.posonly_params}
-    found: list[cst.Name] = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_Attribute(self, node: cst.Attribute) -> bool:
-            node.value.visit(self)
-            return False
-
-        def visit_Name(self, node: cst.Name) -> None:
-            if node.value not in params:
-                found.append(node)
-
-    function.body.visit(_Find())
-    return found
+    """The names a lambda's body reads that are not parameters of it or of a lambda in it."""
+    own = lambda_parameters(function)
+    return [n for n in read_names(function.body) if n.value not in own]
 
 
 def _walk_calls(module: cst.Module) -> list[cst.Call]:
