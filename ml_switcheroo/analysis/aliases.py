@@ -31,6 +31,7 @@ _ALIASING = (
     cst.Lambda,
     cst.IfExp,
     cst.BooleanOperation,
+    cst.Param,  # a default: `def tweak(c=cfg): c.update(clip=3)`
 )
 
 
@@ -59,7 +60,8 @@ def aliasing(module: cst.Module, holders: set[str]) -> cst.CSTNode | None:
             if found:
                 return False
             parent = self.stack[-1] if self.stack else None
-            bound = getattr(parent, "target", None) is node  # `cfg: dict = ...`, `for cfg in`
+            # `cfg: dict = ...`, `for cfg in ...`, `def f(cfg):` bind the name, not its object
+            bound = node in (getattr(parent, "target", None), getattr(parent, "name", None))
             if isinstance(parent, _ALIASING) and not bound and _is_holder(node):
                 small = [n for n in self.stack if isinstance(n, cst.BaseSmallStatement)]
                 found.append(small[-1] if small else parent)
