@@ -54,8 +54,8 @@ def _proven(
         return None
     if any(_binds(s, name) for s in body[at + 1 : read_at + 1]):
         return None
-    module = _module_of(statement, parent_of)
-    if module is None or stepping.names_declared_shared(module, name):
+    module = module_of(statement, parent_of)
+    if module is None or declared_global(module, name):
         return None
     return assign
 
@@ -118,7 +118,12 @@ def _walk_scope(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     return cst_walk.walk(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
 
 
-def _module_of(node: cst.CSTNode, parent_of: ParentOf) -> cst.Module | None:
+def declared_global(module: cst.Module, name: str) -> bool:
+    """Whether a ``global`` or ``nonlocal`` statement of the module names ``name``."""
+    return stepping.names_declared_shared(module, name)
+
+
+def module_of(node: cst.CSTNode, parent_of: ParentOf) -> cst.Module | None:
     current: cst.CSTNode | None = node
     while current is not None and not isinstance(current, cst.Module):
         current = parent_of(current)

@@ -28,6 +28,7 @@ import libcst as cst
 from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import cst_walk, stepping
+from ml_switcheroo.analysis.aliases import aliasing
 from ml_switcheroo.analysis.constant_guard import always_true, positive_count, rebinds_globals
 from ml_switcheroo.analysis.counted import Counted, CountFacts, Step, count_problem
 from ml_switcheroo.analysis.factories import (
@@ -957,6 +958,10 @@ class Planner:
         if changed is not None:
             self._refuse(outer, findings.SCHEDULE_MOVE_PAST_CHANGE, statement=changed)
             return
+        rebound = self._function_reads_rebound(members)
+        if rebound is not None:
+            self._refuse(outer, findings.SCHEDULE_FUNCTION_READS_REBOUND, **rebound)
+            return
         schedule = SchedulePlan(outer, statement_members, optimizer, move, calls=members)
         schedule.foreign = self._foreign.get(id(outer.call))
         if warmup is not None:
@@ -980,6 +985,39 @@ class Planner:
             self.plan.scheduler_of[key(member.call)] = schedule
         for step in schedule.step_sites:
             self.plan.steps[key(step.call)] = schedule
+
+    def _function_reads_rebound(self, members: list[Site]) -> dict[str, str] | None:
+        """A lambda argument of a scheduler (``LambdaLR(opt, lambda e: decay ** e)``) reading a
+        name assigned after the scheduler is built: torch calls it at ``sched.step()``, the
+        optax schedule at the update (the values of a ``SCHEDULE_FUNCTION_READS_REBOUND``)."""
+        order = self._preorder()
+        for site in members:
+            built = order.get(id(site.call))
+            for argument in site.call.args:
+                if not isinstance(argument.value, cst.Lambda):
+                    continue
+                for name in _free_names(argument.value):
+                    later = self._binding_after(name, built)
+                    if later is not None:
+                        return {
+                            "name": name.value,
+                            "function": " ".join(code_of(argument.value).split()),
+                            "place": self._place(later),
+                        }
+        return None
+
+    def _binding_after(self, name: cst.Name, position: int | None) -> cst.CSTNode | None:
+        """An assignment of ``name``'s variable after the preorder ``position`` (or any, when
+        the position is unknown); None when every one comes before it."""
+        scope = self.resolver.scopes.get(name)
+        order = self._preorder()
+        for access in scope[name.value] if scope else ():
+            if not isinstance(access, Assignment):
+                continue
+            at = order.get(id(access.node))
+            if position is None or at is None or at > position:
+                return access.node
+        return None
 
     def _scheduler_handed_to_call(self, members: list[Site]) -> dict[str, str] | None:
         """A call of a function of the repository given a scheduler's name (or ``self.x``) as
@@ -2513,7 +2551,8 @@ class Planner:
     def _changed_otherwise(self, value: cst.BaseExpression) -> str | None:
         """How an attribute or subscript ``value`` reads may change other than by a store of
         its own text: a store of the same key through another name (``c = args; c.clip =
-        3``), a method call on the object holding it (``cfg.update(clip=3)``), the object
+        3``), the object holding it bound to another name or put in a container (``c = cfg``,
+        then ``c.update(clip=3)``), a method call on it (``cfg.update(clip=3)``), the object
         handed to a function (``adjust(args)``, which may be of another file; not a builtin
         that only reads it, ``print(args)``), anywhere in the file."""
         for node in _path_nodes(value):
@@ -2524,6 +2563,10 @@ class Planner:
                     shown = " ".join(code_of(target).split())
                     return f"`{path}` may be assigned through another name (`{shown}`)"
             holders = _holders(node)
+            alias = aliasing(self.module, holders)
+            if alias is not None:
+                shown = " ".join(code_of(alias).split())
+                return f"`{path}` may change through another name (`{shown}`)"
             for call in _walk_calls(self.module):
                 if _changes_holder(call, holders):
                     shown = " ".join(code_of(call).split())
@@ -3659,6 +3702,12 @@ def _handed_as_argument(module: cst.Module, name: str) -> bool:
 
     cst_walk.visit(module, _Find())
     return found
+
+
+def _free_names(function: cst.Lambda) -> list[cst.Name]:
+    """The names a lambda's body reads that are not parameters of it or of a lambda in it."""
+    own = lambda_parameters(function)
+    return [n for n in read_names(function.body) if n.value not in own]
 
 
 def _walk_calls(module: cst.Module) -> list[cst.Call]:

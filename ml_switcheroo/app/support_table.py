@@ -63,9 +63,12 @@ def _argument_cell(entry: ApiEntry, argument: str, exact: bool) -> str:
 
 
 def _short(name: str, title: str) -> str:
-    """``SGD`` for ``torch.optim.SGD``; ``clip_grad.clip_grad_norm_`` under ``torch.nn.utils``."""
+    """``SGD`` for ``torch.optim.SGD``; ``clip_grad.clip_grad_norm_`` under ``torch.nn.utils``;
+    the whole name outside torch (``transformers.AdamW`` is not ``torch.optim.AdamW``)."""
     if name.startswith(title + "."):
         return name[len(title) + 1 :]
+    if not name.startswith("torch."):
+        return name
     return name.rpartition(".")[2]
 
 

@@ -297,6 +297,9 @@ def _tensor_source(
             found = _tensor_source(node.value, names, spec, depth + 1)
             return (_code(node), found[1]) if found else None
         return None
+    if isinstance(node, cst.Subscript):  # the element is the tensor: `float(box[0])`
+        found = _tensor_source(node.value, names, spec, depth + 1)
+        return (_code(node), found[1]) if found else None
     for child in _operands(node):
         found = _tensor_source(child, names, spec, depth + 1)
         if found is not None:
@@ -330,8 +333,6 @@ def _operands(node: cst.BaseExpression) -> list[cst.BaseExpression]:
         return [node.expression]
     if isinstance(node, cst.IfExp):
         return [node.body, node.orelse]
-    if isinstance(node, cst.Subscript):
-        return [node.value]
     if isinstance(node, (cst.Tuple, cst.List)):
         return [e.value for e in node.elements]
     return []
@@ -340,7 +341,12 @@ def _operands(node: cst.BaseExpression) -> list[cst.BaseExpression]:
 def _tensor_escape(
     name: str, value: cst.BaseExpression, shown: str, origin: str, render: Render
 ) -> Untranslatable:
-    detail = f"`{shown}` is `{origin}`" if shown != origin else f"`{shown}` is one"
+    if shown == origin:
+        detail = f"`{shown}` is one"
+    elif shown.endswith("]"):  # an element of a tensor, or of a container holding one
+        detail = f"`{shown}` is read from `{origin}`"
+    else:
+        detail = f"`{shown}` is `{origin}`"
     values = {"name": name, "value": _code(value), "detail": detail, "shown": shown}
     return render(Finding(findings.TENSOR_HYPERPARAMETER, values))
 

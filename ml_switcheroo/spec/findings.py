@@ -35,6 +35,7 @@ OPTIMIZER_NOT_A_PLAIN_ASSIGNMENT = "optimizer_not_a_plain_assignment"
 SCHEDULE_MOVE_REORDERS_CALLS = "schedule_move_reorders_calls"  # values: calls
 SCHEDULE_CANNOT_MOVE = "schedule_cannot_move"
 SCHEDULE_MOVE_PAST_CHANGE = "schedule_move_past_change"  # values: statement
+SCHEDULE_FUNCTION_READS_REBOUND = "schedule_function_reads_rebound"  # name, function, place
 COMPONENT_STEPPED_ALONE = "component_stepped_alone"
 WARMUP_OF_UNTRANSLATED = "warmup_of_untranslated"  # values: main, reason
 STEPS_PER_EPOCH_ASSIGNED_LATE = "steps_per_epoch_assigned_late"  # values: steps_per_epoch, late

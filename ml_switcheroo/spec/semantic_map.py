@@ -21,6 +21,7 @@ Schema (see the shipped file for the full, commented example)::
                                                     # a translated value as the torch object
     passthrough_calls: [builtins.print]             # functions that take any object
     dynamic_code_calls: [builtins.exec]             # run code from strings: imports stay
+    recording_modules: [math, logging]              # functions that only read their arguments
     apis:
       torch.optim.SGD:                                  # a call, or Type.method for methods
         role: constructor                               # what it is to the planner (spec/roles.py)
@@ -90,6 +91,7 @@ _TOP_KEYS = {
     "torch_only_calls",
     "passthrough_calls",
     "dynamic_code_calls",
+    "recording_modules",
 }
 _API_KEYS = {
     "role",
@@ -422,6 +424,9 @@ class SemanticMap:
     # Functions that run code from strings (builtins.exec): no import is removed from a file
     # that calls one, since the code it runs may use any of them.
     dynamic_code_calls: frozenset[str] = frozenset()
+    # Modules whose functions only read their arguments and hold no state a training step
+    # reads (math, logging): a call of one records values (targets/nnx/logged.py).
+    recording_modules: frozenset[str] = frozenset()
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -995,13 +1000,14 @@ class _Checker:
         return dict(section)
 
     def passthrough_calls(
-        self, raw: Any, line: int | None, key: str = "passthrough_calls"
+        self, raw: Any, line: int | None, key: str = "passthrough_calls", kind: str = "function"
     ) -> frozenset[str]:
+        """A list of dotted names (functions, or modules for ``recording_modules``)."""
         if raw is None:
             return frozenset()
         if not isinstance(raw, list):
-            self.fail(f"'{key}' must be a list of function names", line=line)
-        return frozenset(self.dotted(name, "function", line, None) for name in raw)
+            self.fail(f"'{key}' must be a list of {kind} names", line=line)
+        return frozenset(self.dotted(name, kind, line, None) for name in raw)
 
     def apis(
         self,
@@ -1557,6 +1563,12 @@ def _compile_raw(
     dynamic = checker.passthrough_calls(
         top.get("dynamic_code_calls"), top.lines.get("dynamic_code_calls"), "dynamic_code_calls"
     )
+    recording = checker.passthrough_calls(
+        top.get("recording_modules"),
+        top.lines.get("recording_modules"),
+        "recording_modules",
+        "module",
+    )
     return SemanticMap(
         apis=apis,
         types=types,
@@ -1573,6 +1585,7 @@ def _compile_raw(
         torch_only_calls=torch_only_calls,
         passthrough_calls=passthrough | (base.passthrough_calls if base else frozenset()),
         dynamic_code_calls=dynamic | (base.dynamic_code_calls if base else frozenset()),
+        recording_modules=recording | (base.recording_modules if base else frozenset()),
         **functions,
     )
 

@@ -119,10 +119,41 @@ class NotFoldedTest(SwitcherooTest):
             after="reset(options=args.opts)",
         )
 
+    def test_holder_bound_to_another_name_then_changed_by_a_method_call(self) -> None:
+        self.assertNotFolded(
+            "args.opts['clip']",
+            "`args.opts['clip']` may change through another name (`o = args.opts`)",
+            after="o = args.opts\n    o.update(clip=3)",
+        )
+
+    def test_holder_put_in_a_container(self) -> None:
+        self.assertNotFolded(
+            "args.opts['clip']",
+            "`args.opts['clip']` may change through another name (`box = [args.opts]`)",
+            after="box = [args.opts]\n    box[0].update(clip=3)",
+        )
+
+    def test_holder_as_a_parameters_default(self) -> None:
+        self.assertNotFolded(
+            "args.opts['clip']",
+            "`args.opts['clip']` may change through another name (`c=args.opts`)",
+            after="def tweak(c=args.opts):\n        c.update(clip=3)\n    tweak()",
+        )
+
 
 class CallsThatCannotChangeTheClipTest(unittest.TestCase):
     def test_a_call_reading_the_object_folds(self) -> None:
         line = optimizer_line(converted("args.clip", after="print(args)"))
+        self.assertIn("optax.clip_by_global_norm(args.clip)", line)
+
+    def test_a_parameter_named_like_the_holder_folds(self) -> None:
+        """``def show(args)`` binds a new name; its calls hand nothing to it."""
+        line = optimizer_line(converted("args.clip", after="def show(args):\n        pass"))
+        self.assertIn("optax.clip_by_global_norm(args.clip)", line)
+
+    def test_a_name_bound_to_a_value_read_through_the_holder_folds(self) -> None:
+        """``c = args.clip`` binds the number, not the object holding it."""
+        line = optimizer_line(converted("args.clip", after="c = args.clip\n    print(c)"))
         self.assertIn("optax.clip_by_global_norm(args.clip)", line)
 
 

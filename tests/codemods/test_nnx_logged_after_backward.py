@@ -51,7 +51,27 @@ TWINS = {  # the statements between backward and step, the setup before the loop
     ),
     "a_store_into_an_attribute": ("stats.loss = loss.item()", "stats = Stats()", BETWEEN),
     "the_model_called": ("history.append(model(x))", "", BETWEEN),
+    # a helper of the user's package may edit the gradients through a global of its module
+    "a_function_of_the_users_package": ("helpers.halve_grads()", "from . import helpers", BETWEEN),
+    "a_value_from_the_users_package": ("n = mypkg.utils.f()", "import mypkg.utils", BETWEEN),
+    "an_in_place_torch_function": ("torch._foreach_mul_(grads, 0.5)", "grads = []", BETWEEN),
+    "numpy_writing_through_out": ("np.multiply(a, 2, out=a)", "import numpy as np", BETWEEN),
 }
+
+
+RECORDING = {  # functions of the map's recording_modules: the step still converts
+    "logging": ("logging.info('loss %f', loss.item())", "import logging"),
+    "math": ("history.append(math.floor(loss.item()))", "import math"),
+    "time": ("t = time.perf_counter()", "import time"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECORDING))
+def test_a_function_of_a_recording_module_runs_after_the_gradient(name: str) -> None:
+    between, setup = RECORDING[name]
+    output = nnx_output(loop(between, setup))
+    assert renders_a_step(output), output
+    assert output.index("nnx.value_and_grad(") < output.index(between) < output.index("update(")
 
 
 @pytest.mark.parametrize("name", sorted(TWINS))

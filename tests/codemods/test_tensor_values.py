@@ -146,6 +146,24 @@ class TensorValuedArgumentTest(SwitcherooTest):
         )
         self.assertIn("`self.lr` is `torch.tensor(1e-3)`", reason)
 
+    def test_element_of_a_tensor_suggests_float_of_the_element(self) -> None:
+        source = "import torch\nbox = torch.tensor([0.1])\nopt = torch.optim.SGD(p, lr=box[0])\n"
+        escaped = [r for r in self.records(source) if r.kind == "escaped"]
+        self.assertIn("(`box[0]` is read from `torch.tensor([0.1])`)", escaped[0].reason)
+        self.assertIn("`float(box[0])` instead of `box[0]`", escaped[0].suggestion)
+
+    def test_tensor_in_a_list_suggests_float_of_the_element(self) -> None:
+        source = (
+            "import torch\nbox = [torch.tensor(0.1)]\nopt = torch.optim.SGD(p, lr=2 * box[0])\n"
+        )
+        escaped = [r for r in self.records(source) if r.kind == "escaped"]
+        self.assertIn("(`box[0]` is read from `torch.tensor(0.1)`)", escaped[0].reason)
+        self.assertIn("`float(box[0])` instead of `box[0]`", escaped[0].suggestion)
+
+    def test_element_of_a_list_of_numbers_converts(self) -> None:
+        output = run_codemod("import torch\nbox = [0.1]\nopt = torch.optim.SGD(p, lr=box[0])\n")
+        self.assertIn("optax.sgd(learning_rate=box[0])", output)
+
     def test_other_tensor_function_escapes(self) -> None:
         reason = self.escape_reason(
             "import torch\nopt = torch.optim.SGD(p, lr=torch.full((), 0.1))\n"

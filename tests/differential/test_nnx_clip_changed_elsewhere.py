@@ -1,6 +1,7 @@
 """A clip folded into the optimizer's chain reads its max norm once, where the optimizer is
 built; torch reads it at every step. Changed after the construction through another name
-(``c = cfg; c["clip"] = 0.01``) or by a method call (``cfg.update(clip=0.01)``), the folded
+(``c = cfg; c["clip"] = 0.01``) or by a method call (``cfg.update(clip=0.01)``, also through
+another name: ``c = cfg; c.update(clip=0.01)``, ``box = [cfg]``), the folded
 clip kept the old value: measured, relative error 8.3 against torch (float64, 36 updates).
 Those clips escape; a call that only reads the configuration folds and matches."""
 
@@ -33,6 +34,8 @@ for epoch in range(EPOCHS):
 CHANGED_AFTER = {
     "through_another_name": 'c = cfg\nc["clip"] = 0.01',
     "by_a_method_call": "cfg.update(clip=0.01)",
+    "by_a_method_call_through_another_name": "c = cfg\nc.update(clip=0.01)",
+    "by_a_method_call_through_a_container": "box = [cfg]\nbox[0].update(clip=0.01)",
 }
 
 

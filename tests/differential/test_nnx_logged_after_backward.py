@@ -1,5 +1,6 @@
 """Issue 13: statements between the backward pass and the step that only record values
-(pytorch/examples' VAE: ``train_loss += loss.item()`` there) run in the NNX step after the
+(pytorch/examples' VAE: ``train_loss += loss.item()`` there; functions of the map's
+``recording_modules``, ``logging.debug``, ``math.fsum``) run in the NNX step after the
 gradient, before the update. The torch script as written against the NNX codemod's own output
 on an NNX model with the same weights, float64, 36 updates: every recorded value (appended
 between backward and step) and the final parameters."""
@@ -13,6 +14,9 @@ from tests.differential.harness import EXACT
 from tests.differential.nnx_loops import translated_rel
 
 RUNNING_SUM_BETWEEN = """\
+import logging
+import math
+
 import torch
 
 model = make_model()
@@ -26,7 +30,8 @@ for epoch in range(EPOCHS):
         loss = ((out - y) ** 2).mean()
         loss.backward()
         train_loss += loss.item()
-        history.append(train_loss)
+        logging.debug("loss %f", loss.item())
+        history.append(math.fsum([train_loss, 0.0]))
         optimizer.step()
 losses.extend(history)
 """

@@ -62,3 +62,58 @@ def test_the_call_after_the_loss_converts_and_matches_torch() -> None:
     translated, rel = translated_rel(source)
     assert renders_a_step(translated), translated
     assert rel < 1e-12, (rel, translated)
+
+
+IN_A_FUNCTION = """\
+import torch
+
+{definitions}
+
+def train(model):
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    scale = 1.0
+{declaration}
+    for epoch in range(EPOCHS):
+        for x, y in loader:
+            opt.zero_grad()
+            out = model(x)
+            scale = scale * 1.01
+            loss = ((out - y) ** 2).mean() + (model(x) ** 2).mean()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item() * scale)
+
+
+train(make_model())
+"""
+
+# `scale = ...` rebinds a name the model's forward may read (the second call in the loss)
+SHARED_NAMES = {
+    "a module global": LOOP.format(
+        definitions="SCALE = 1.0",
+        between="        SCALE = SCALE * 1.01",
+        weight="(model(x) ** 2).mean()",
+    ),
+    "a name declared global": IN_A_FUNCTION.format(
+        definitions="scale = 1.0", declaration="    global scale"
+    ),
+    "a walrus of a name declared global": IN_A_FUNCTION.format(
+        definitions="scale = 1.0", declaration="    global scale"
+    ).replace("scale = scale * 1.01", "t = (scale := scale * 1.01)"),
+    "a local a nested function reads": IN_A_FUNCTION.format(
+        definitions="", declaration="    def current():\n        return scale"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHARED_NAMES))
+def test_a_name_another_scope_reads_rebound_before_the_loss_escapes(name: str) -> None:
+    output = translate_nnx(SHARED_NAMES[name])
+    assert BEGIN in output and not renders_a_step(output), output
+    assert "rebinds `" in output and "which code of another scope may read" in output, output
+
+
+def test_a_local_rebound_before_the_loss_converts_and_matches_torch() -> None:
+    translated, rel = translated_rel(IN_A_FUNCTION.format(definitions="", declaration=""))
+    assert renders_a_step(translated), translated
+    assert rel < 1e-12, (rel, translated)

@@ -4,11 +4,14 @@ where torch does, after the gradient and before the update (issue 13, pytorch/ex
 
 Such a statement changes no gradient only when nothing it runs can reach one: it is one simple
 statement (an expression, or an assignment to plain names), reads no gradient attribute
-(``.grad``), runs no backward pass, and each call in it is a builtin, a function of an
-imported module, or a method of a value the forward pass computed (``loss.item()``), of a
-literal, or of a name bound only to a list, dict or set display (``losses = []``). A call of
-a function of the file, or a method of another object (``self.log(...)``, ``tracker.update(
-...)``), may read or edit the gradients through what it holds: the step escapes. It must not
+(``.grad``), runs no backward pass, and each call in it is a builtin, a function of a module
+the map lists under ``recording_modules`` (``math.floor``, ``logging.info``: functions that only
+read their arguments), or a method of a value the forward pass computed (``loss.item()``), of
+a literal, or of a name bound only to a list, dict or set display (``losses = []``). A call of
+a function of the file or of another module (``helpers.scale_grads()`` of the user's package,
+``torch._foreach_mul_(grads, 0.5)``), or a method of another object (``self.log(...)``,
+``tracker.update(...)``), may read or edit the gradients through what it holds (a global of
+its module, its arguments): the step escapes. It must not
 read a name a statement left in place between the backward pass and the step binds (a clip's
 norm is computed after the moved statements in the NNX step); the moved ones keep their
 order. The model, the optimizer and the map's APIs are the tail's rules
@@ -74,7 +77,7 @@ def _records_values(
 
 
 def harmless_call(func: cst.BaseExpression, computed: set[str], ctx: HookContext) -> bool:
-    """A builtin, a function of an imported module, or a method of a computed value, a
+    """A builtin, a function of a recording module, or a method of a computed value, a
     literal or a list/dict/set display (see the module's docstring)."""
     if isinstance(func, cst.Name):
         return hasattr(builtins, func.value) and ctx.variable(func) is None
@@ -87,10 +90,17 @@ def harmless_call(func: cst.BaseExpression, computed: set[str], ctx: HookContext
         return True
     if not isinstance(root, cst.Name):
         return False
-    if root.value in computed or ctx.qualify(func):
+    if root.value in computed or _of_recording_module(func, ctx):
         return True
     values = ctx.origins(root)
     return bool(values) and all(isinstance(v, _DISPLAYS) for v in values)  # type: ignore[union-attr]
+
+
+def _of_recording_module(func: cst.Attribute, ctx: HookContext) -> bool:
+    """Whether ``func`` is a function of a module of the map's ``recording_modules``."""
+    modules = ctx.semantic_map.recording_modules
+    qualified = ctx.qualify(func)
+    return bool(qualified) and all(q.rpartition(".")[0] in modules for q in qualified)
 
 
 def bound_by(statements: list[cst.BaseStatement]) -> set[str]:

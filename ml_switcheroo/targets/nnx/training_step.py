@@ -46,6 +46,7 @@ import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.analysis.shared_names import read_elsewhere
 from ml_switcheroo.model.translate import BoundCall, render_value
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
@@ -806,6 +807,13 @@ def _check_tail(
                 f"`{shown}` may change what the loss reads after it, through a call or a "
                 "store into an object (it would run after the loss function)"
             )
+        shared = read_elsewhere(_bound_names(statement), ctx.parent_of, ctx.variable)
+        if crosses and shared is not None:
+            raise Untranslatable(
+                f"`{shown}` rebinds `{shared.value}`, which code of another scope may read (a "
+                "global the model's forward reads), before the loss computes it (it would run "
+                "after the loss function)"
+            )
     _check_prefix_untouched(tail, optimizer, ctx)
 
 
@@ -1516,6 +1524,16 @@ def _target_names(statement: cst.BaseStatement) -> list[cst.Name]:
     if not isinstance(statement, cst.SimpleStatementLine):
         return []
     return [t for s in statement.body for t in _targets(s) if isinstance(t, cst.Name)]
+
+
+def _bound_names(statement: cst.BaseStatement) -> list[cst.Name]:
+    """The names an assignment statement binds, walrus targets (``t = (s := 2)``) included."""
+    walrus = [
+        n.target
+        for n in cst_walk.walk(statement)
+        if isinstance(n, cst.NamedExpr) and isinstance(n.target, cst.Name)
+    ]
+    return _target_names(statement) + walrus
 
 
 def _calls_method(node: cst.CSTNode, name: str) -> bool:

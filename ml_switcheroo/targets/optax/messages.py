@@ -97,6 +97,14 @@ MESSAGES: dict[str, Message] = {
         "other",
         "define the schedule before the optimizer and pass it as learning_rate",
     ),
+    f.SCHEDULE_FUNCTION_READS_REBOUND: (
+        "`{function}` reads `{name}`, which is assigned after the scheduler is built "
+        "({place}): torch calls it at each `sched.step()`, the optax schedule at each update "
+        "(once, when traced under jit), so the two may read different values",
+        "compute the factor from the update count alone (bind `{name}` once, before the "
+        "scheduler), or write the learning rate into the optimizer's injected hyperparameters "
+        "where torch steps the scheduler",
+    ),
     f.SCHEDULE_MOVE_PAST_CHANGE: (
         "`{statement}` runs between the optimizer and the schedule and may change a value "
         "the arguments read; put next to each other, one would read it on the other side "
