@@ -1,9 +1,50 @@
 """Every test gets a cache directory of its own: ``convert --check`` caches by default under
-``$XDG_CACHE_HOME``, and a test must neither read another test's results nor fill the user's."""
+``$XDG_CACHE_HOME``, and a test must neither read another test's results nor fill the user's.
+
+The session shares one JAX compilation cache, fresh for the session: code run eagerly (the NNX
+loops' translations) recompiles the same XLA computation at every step when it calls a
+control-flow primitive (``optax.MultiSteps``' ``lax.cond``), and the cache hands back the
+executable compiled the first time instead (the same binary, so the same numbers)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+import tempfile
+
 import pytest
+
+# JAX reads these when it is imported; ``_share_jax_compiles`` also sets them on a JAX already
+# imported. A minimum of 0 s and -1 B: every compile is kept (the repeated ones are small).
+JAX_CACHE_SETTINGS = {
+    "jax_persistent_cache_min_compile_time_secs": 0,
+    "jax_persistent_cache_min_entry_size_bytes": -1,
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_JAX_CACHE] = _share_jax_compiles(tempfile.mkdtemp(prefix="jax-compiles-"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    directory = config.stash.get(_JAX_CACHE, None)
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+_JAX_CACHE = pytest.StashKey[str]()
+
+
+def _share_jax_compiles(directory: str) -> str:
+    """``directory`` as JAX's compilation cache for this process (and the processes it starts)."""
+    settings = {"jax_compilation_cache_dir": directory, **JAX_CACHE_SETTINGS}
+    for name, value in settings.items():
+        os.environ[name.upper()] = str(value)
+    if "jax" in sys.modules:
+        for name, value in settings.items():
+            sys.modules["jax"].config.update(name, value)
+    return directory
 
 
 @pytest.fixture(autouse=True)
