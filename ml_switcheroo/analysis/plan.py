@@ -38,6 +38,7 @@ from ml_switcheroo.analysis.factories import (
     read_names,
     returns_of,
 )
+from ml_switcheroo.analysis.loss_helpers import FileFacts, helper_problem
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.analysis.resolver import Resolver
@@ -241,6 +242,11 @@ class Plan:
     # of the given class; None when not certain.
     model_origin: Callable[[cst.BaseExpression, cst.ClassDef | None], cst.CSTNode | None] = field(
         default=lambda model, enclosing: None, repr=False, compare=False
+    )
+    # Why a function a loss calls may not run unchanged inside the NNX loss function, given the
+    # libraries whose imports it may read (``analysis/loss_helpers.py``; None: proven).
+    helper_problem: Callable[[cst.Name, frozenset[str]], str | None] = field(
+        default=lambda name, libraries: "not planned", repr=False, compare=False
     )
 
     def key(self, node: cst.CSTNode) -> SiteKey | None:
@@ -519,6 +525,7 @@ class Planner:
         plan = Plan(module=self.filename, positions=self.positions, sites=collector.sites)
         self.plan = plan
         plan.model_origin = self._model_origin  # for the NNX step hook (``HookContext``)
+        plan.helper_problem = self._helper_problem
         # Bookkeeping of the walk (never leaves the planner): a call's site by id(call), like
         # the collector's blocks and name positions and the `components` of a schedule.
         self.by_call = {id(site.call): site for site in collector.sites}
@@ -2667,6 +2674,20 @@ class Planner:
         elsewhere = cross_file.mentioned_elsewhere if cross_file is not None else None
         rebound = self._rebinds_globals()
         return always_true(node.test, self.resolver.scopes, self.module, elsewhere, rebound)
+
+    def _helper_problem(self, name: cst.Name, libraries: frozenset[str]) -> str | None:
+        """``Plan.helper_problem``: ``loss_helpers.helper_problem`` with this file's facts."""
+        cross_file = self.resolver.cross_file
+        facts = FileFacts(
+            module=self.module,
+            scopes=self.resolver.scopes,
+            qualify=self.resolver.imported_names,
+            mentioned_elsewhere=cross_file.mentioned_elsewhere if cross_file is not None else None,
+            globals_rebound=self._rebinds_globals(),
+            in_place_suffix=self.resolver.map.in_place_suffix,
+            in_place_keywords=self.resolver.map.in_place_keywords,
+        )
+        return helper_problem(name, libraries, facts)
 
     def _rebinds_globals(self) -> bool:
         """Whether the module may rebind its globals by name (``constant_guard``), computed

@@ -1170,7 +1170,7 @@ def _check_known_calls(
             shown = code_of(node.func).strip()
             raise Untranslatable(
                 f"the loss calls `{shown}`, an unknown function that may use the model outside "
-                "the loss function's parameter (an unknown loss)"
+                "the loss function's parameter (an unknown loss)" + _helper_reason(node.func, ctx)
             )
         if root != model_text and isinstance(node, cst.Attribute):
             text = dotted_name(node)
@@ -1193,11 +1193,22 @@ def _known_call(func: cst.BaseExpression, model: str, bound: set[str], ctx: Hook
     value = _one_value(func, ctx)
     if isinstance(value, cst.Call) and _is_criterion(value, ctx):
         return True
-    if isinstance(func, cst.Name):  # a builtin (not rebound), else the user's or unknown
-        return hasattr(builtins, func.value) and ctx.variable(func) is None
+    if isinstance(func, cst.Name) and hasattr(builtins, func.value) and ctx.variable(func) is None:
+        return True  # a builtin (not rebound)
+    if isinstance(func, cst.Name):  # a function of the file proven to read only its arguments
+        return ctx.helper_problem(func, LIBRARIES) is None
     if head in bound or head != model.split(".")[0]:
         return not ctx.qualify(func)  # a method of a value (not of an imported module)
     return False  # `self.compute_loss(...)`: a method of the object holding the model
+
+
+def _helper_reason(func: cst.BaseExpression, ctx: HookContext) -> str:
+    """Why a function of the file the loss calls is not proven to read only its arguments
+    (``HookContext.helper_problem``), as a clause of the escape's reason ("" for others)."""
+    if not isinstance(func, cst.Name):
+        return ""
+    problem = ctx.helper_problem(func, LIBRARIES)
+    return f": {problem}" if problem is not None else ""
 
 
 def _check_no_mapped_api(body: list[cst.BaseStatement], optimizer: str, ctx: HookContext) -> None:
