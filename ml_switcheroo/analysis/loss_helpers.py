@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst.metadata import Assignment, BuiltinAssignment, GlobalScope, Scope
 
+from ml_switcheroo.analysis.constant_guard import module_assignment
 from ml_switcheroo.analysis.purity import pure_builtin
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 
@@ -97,9 +98,9 @@ def _module_function(name: cst.Name, facts: FileFacts) -> cst.FunctionDef | cst.
         statement is referent.node for statement in facts.module.body
     ):
         return referent.node
-    value = _module_assigned(facts.module, referent.node)
-    if isinstance(value, cst.Lambda):
-        return value
+    assignment = module_assignment(facts.module, referent.node)
+    if assignment is not None and isinstance(assignment.value, cst.Lambda):
+        return assignment.value
     return f"{shown} is not a module-level function of this file"
 
 
@@ -110,20 +111,6 @@ def _referents(name: cst.Name, facts: FileFacts) -> list[object]:
     if scope is None:
         return []
     return [r for a in scope.accesses[name.value] if a.node is name for r in a.referents]
-
-
-def _module_assigned(module: cst.Module, target: cst.CSTNode) -> cst.BaseExpression | None:
-    """The value of ``name = value`` at the top level of the module, ``target`` its target."""
-    for statement in module.body:
-        small = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
-        if (
-            isinstance(small, cst.Assign)
-            and len(statement.body) == 1  # type: ignore[union-attr]
-            and len(small.targets) == 1
-            and small.targets[0].target is target
-        ):
-            return small.value
-    return None
 
 
 def _body_problem(

@@ -2824,11 +2824,45 @@ class Planner:
             region = self._region(anchor)
             if region is None:
                 continue
-            if any(self.plan.region_at(s) is not None for s in region.statements):
+            taken = [s for s in region.statements if self.plan.region_at(s) is not None]
+            if taken and not self._zero_handed_over(region, taken):
                 continue
-            self.plan.regions.append(region)
-            for statement in region.statements:
-                self.plan.region_of[self.plan.key_of(statement)] = region
+            self._add_region(region)
+
+    def _add_region(self, region: Region) -> None:
+        self.plan.regions.append(region)
+        for statement in region.statements:
+            self.plan.region_of[self.plan.key_of(statement)] = region
+
+    def _zero_handed_over(self, region: Region, taken: list[cst.BaseStatement]) -> bool:
+        """``netG.zero_grad()`` right after ``optimizerD.step()``, at the head of the
+        generator's step (DCGAN): the earlier region took it as the module zero after its step;
+        it belongs to ``region`` when the optimizer ``region`` steps is built over
+        ``netG.parameters()``. Then the earlier region ends before it (True)."""
+        zero = region.statements[0]
+        earlier = self.plan.region_at(zero)
+        if len(taken) != 1 or taken[0] is not zero or earlier is None:
+            return False
+        if earlier.statements[-1] is not zero or not self._module_zero(zero):
+            return False
+        receiver = region.anchor.receiver
+        site = self._constructor_site(receiver, region.anchor) if receiver is not None else None
+        if site is None or site.entry is None:
+            return False
+        spec = self.resolver.map.parameters
+        try:
+            trained = parameters_argument(site.entry, site.call, spec)
+        except Untranslatable:
+            return False
+        model = _parameters_of(trained, spec.module_methods)
+        call = zero.body[0].value  # type: ignore[attr-defined]
+        if model is None or code_of(model[0]).strip() != code_of(call.func.value).strip():
+            return False
+        self.plan.regions.remove(earlier)
+        shorter = replace(earlier, last=earlier.last - 1, statements=earlier.statements[:-1])
+        del self.plan.region_of[self.plan.key_of(zero)]
+        self._add_region(shorter)
+        return True
 
     def _region(self, anchor: Site) -> Region | None:
         """The backward pass before the step, found from the step's block outwards (but not
@@ -2962,7 +2996,8 @@ class Planner:
         later one (logging, accuracy: ``_movable``; the NNX step runs them after the gradient).
         An earlier ``l1.backward()`` right before the region, with no zero_grad() after it,
         sums its gradients into this step: it joins the region (the NNX step decides whether
-        it renders the sum)."""
+        it renders the sum); so does one separated from it by assignments that call nothing of
+        the map (``D_x = output.mean().item()`` between DCGAN's two backward passes)."""
         needed = {name.value for name in _names(body[first])}
         start = index = first
         zeroed = False  # a zero_grad() seen: a backward before it does not feed this step
@@ -2970,7 +3005,9 @@ class Planner:
             previous = body[index - 1]
             # (right before the region: a statement skipped in between may be another step)
             summed = (
-                not zeroed and index == start and _lone_backward(previous, self.backward_methods)
+                not zeroed
+                and _lone_backward(previous, self.backward_methods)
+                and all(self._records_only(s) for s in body[index:start])
             )
             if _bound_names(previous) & needed or summed:
                 needed |= {name.value for name in _names(previous)}
@@ -2984,6 +3021,16 @@ class Planner:
             index -= 1
             start = index
         return start
+
+    def _records_only(self, statement: cst.BaseStatement) -> bool:
+        """Assignments only (``D_x = output.mean().item()``), calling no API of the map (no
+        step, zero_grad or scheduler step of any optimizer) and no backward pass."""
+        return (
+            isinstance(statement, cst.SimpleStatementLine)
+            and all(isinstance(small, (cst.Assign, cst.AnnAssign)) for small in statement.body)
+            and not any(id(call) in self.by_call for call in _walk_calls(statement))
+            and not _calls_a_method(statement, self.backward_methods)
+        )
 
     def _only_zero_grad(self, statement: cst.BaseStatement) -> bool:
         """``opt.zero_grad()`` alone on its line, or a module's (``model.zero_grad()``: a
@@ -3624,8 +3671,8 @@ def _handed_as_argument(module: cst.Module, name: str) -> bool:
     return found
 
 
-def _walk_calls(module: cst.Module) -> list[cst.Call]:
-    """Every call in ``module``, in source order."""
+def _walk_calls(module: cst.CSTNode) -> list[cst.Call]:
+    """Every call in ``module`` (or another node), in source order."""
     found: list[cst.Call] = []
 
     class _Find(cst.CSTVisitor):
