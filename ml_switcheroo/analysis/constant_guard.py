@@ -116,12 +116,12 @@ def _constant(
     referent = referents[0]
     if not isinstance(referent.scope, GlobalScope):
         return None
-    statement = _module_assignment(module, referent.node)
+    statement = module_assignment(module, referent.node)
     value = statement.value if statement is not None else None
     return _literal_number(value) if value is not None else None
 
 
-def _module_assignment(module: cst.Module, target: cst.CSTNode) -> cst.Assign | None:
+def module_assignment(module: cst.Module, target: cst.CSTNode) -> cst.Assign | None:
     """``name = value`` at the top level of the module, ``target`` its one target."""
     for statement in module.body:
         if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:

@@ -40,6 +40,7 @@ from ml_switcheroo.analysis.factories import (
     read_names,
     returns_of,
 )
+from ml_switcheroo.analysis.loss_helpers import FileFacts, helper_problem
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.analysis.resolver import Resolver
@@ -247,6 +248,11 @@ class Plan:
     # of the given class; None when not certain.
     model_origin: Callable[[cst.BaseExpression, cst.ClassDef | None], cst.CSTNode | None] = field(
         default=lambda model, enclosing: None, repr=False, compare=False
+    )
+    # Why a function a loss calls may not run unchanged inside the NNX loss function, given the
+    # libraries whose imports it may read (``analysis/loss_helpers.py``; None: proven).
+    helper_problem: Callable[[cst.Name, frozenset[str]], str | None] = field(
+        default=lambda name, libraries: "not planned", repr=False, compare=False
     )
 
     def key(self, node: cst.CSTNode) -> SiteKey | None:
@@ -525,6 +531,7 @@ class Planner:
         plan = Plan(module=self.filename, positions=self.positions, sites=collector.sites)
         self.plan = plan
         plan.model_origin = self._model_origin  # for the NNX step hook (``HookContext``)
+        plan.helper_problem = self._helper_problem
         # Bookkeeping of the walk (never leaves the planner): a call's site by id(call), like
         # the collector's blocks and name positions and the `components` of a schedule.
         self.by_call = {id(site.call): site for site in collector.sites}
@@ -2769,6 +2776,20 @@ class Planner:
         rebound = self._rebinds_globals()
         return always_true(node.test, self.resolver.scopes, self.module, elsewhere, rebound)
 
+    def _helper_problem(self, name: cst.Name, libraries: frozenset[str]) -> str | None:
+        """``Plan.helper_problem``: ``loss_helpers.helper_problem`` with this file's facts."""
+        cross_file = self.resolver.cross_file
+        facts = FileFacts(
+            module=self.module,
+            scopes=self.resolver.scopes,
+            qualify=self.resolver.imported_names,
+            mentioned_elsewhere=cross_file.mentioned_elsewhere if cross_file is not None else None,
+            globals_rebound=self._rebinds_globals(),
+            in_place_suffix=self.resolver.map.in_place_suffix,
+            in_place_keywords=self.resolver.map.in_place_keywords,
+        )
+        return helper_problem(name, libraries, facts)
+
     def _rebinds_globals(self) -> bool:
         """Whether the module may rebind its globals by name (``constant_guard``), computed
         once per file, at its first always-true ``if`` or ``range`` loop question."""
@@ -2904,11 +2925,45 @@ class Planner:
             region = self._region(anchor)
             if region is None:
                 continue
-            if any(self.plan.region_at(s) is not None for s in region.statements):
+            taken = [s for s in region.statements if self.plan.region_at(s) is not None]
+            if taken and not self._zero_handed_over(region, taken):
                 continue
-            self.plan.regions.append(region)
-            for statement in region.statements:
-                self.plan.region_of[self.plan.key_of(statement)] = region
+            self._add_region(region)
+
+    def _add_region(self, region: Region) -> None:
+        self.plan.regions.append(region)
+        for statement in region.statements:
+            self.plan.region_of[self.plan.key_of(statement)] = region
+
+    def _zero_handed_over(self, region: Region, taken: list[cst.BaseStatement]) -> bool:
+        """``netG.zero_grad()`` right after ``optimizerD.step()``, at the head of the
+        generator's step (DCGAN): the earlier region took it as the module zero after its step;
+        it belongs to ``region`` when the optimizer ``region`` steps is built over
+        ``netG.parameters()``. Then the earlier region ends before it (True)."""
+        zero = region.statements[0]
+        earlier = self.plan.region_at(zero)
+        if len(taken) != 1 or taken[0] is not zero or earlier is None:
+            return False
+        if earlier.statements[-1] is not zero or not self._module_zero(zero):
+            return False
+        receiver = region.anchor.receiver
+        site = self._constructor_site(receiver, region.anchor) if receiver is not None else None
+        if site is None or site.entry is None:
+            return False
+        spec = self.resolver.map.parameters
+        try:
+            trained = parameters_argument(site.entry, site.call, spec)
+        except Untranslatable:
+            return False
+        model = _parameters_of(trained, spec.module_methods)
+        call = zero.body[0].value  # type: ignore[attr-defined]
+        if model is None or code_of(model[0]).strip() != code_of(call.func.value).strip():
+            return False
+        self.plan.regions.remove(earlier)
+        shorter = replace(earlier, last=earlier.last - 1, statements=earlier.statements[:-1])
+        del self.plan.region_of[self.plan.key_of(zero)]
+        self._add_region(shorter)
+        return True
 
     def _region(self, anchor: Site) -> Region | None:
         """The backward pass before the step, found from the step's block outwards (but not
@@ -3042,7 +3097,8 @@ class Planner:
         later one (logging, accuracy: ``_movable``; the NNX step runs them after the gradient).
         An earlier ``l1.backward()`` right before the region, with no zero_grad() after it,
         sums its gradients into this step: it joins the region (the NNX step decides whether
-        it renders the sum)."""
+        it renders the sum); so does one separated from it by assignments that call nothing of
+        the map (``D_x = output.mean().item()`` between DCGAN's two backward passes)."""
         needed = {name.value for name in _names(body[first])}
         start = index = first
         zeroed = False  # a zero_grad() seen: a backward before it does not feed this step
@@ -3050,7 +3106,9 @@ class Planner:
             previous = body[index - 1]
             # (right before the region: a statement skipped in between may be another step)
             summed = (
-                not zeroed and index == start and _lone_backward(previous, self.backward_methods)
+                not zeroed
+                and _lone_backward(previous, self.backward_methods)
+                and all(self._records_only(s) for s in body[index:start])
             )
             if _bound_names(previous) & needed or summed:
                 needed |= {name.value for name in _names(previous)}
@@ -3064,6 +3122,16 @@ class Planner:
             index -= 1
             start = index
         return start
+
+    def _records_only(self, statement: cst.BaseStatement) -> bool:
+        """Assignments only (``D_x = output.mean().item()``), calling no API of the map (no
+        step, zero_grad or scheduler step of any optimizer) and no backward pass."""
+        return (
+            isinstance(statement, cst.SimpleStatementLine)
+            and all(isinstance(small, (cst.Assign, cst.AnnAssign)) for small in statement.body)
+            and not any(id(call) in self.by_call for call in _walk_calls(statement))
+            and not _calls_a_method(statement, self.backward_methods)
+        )
 
     def _only_zero_grad(self, statement: cst.BaseStatement) -> bool:
         """``opt.zero_grad()`` alone on its line, or a module's (``model.zero_grad()``: a
@@ -3710,8 +3778,8 @@ def _free_names(function: cst.Lambda) -> list[cst.Name]:
     return [n for n in read_names(function.body) if n.value not in own]
 
 
-def _walk_calls(module: cst.Module) -> list[cst.Call]:
-    """Every call in ``module``, in source order."""
+def _walk_calls(module: cst.CSTNode) -> list[cst.Call]:
+    """Every call in ``module`` (or another node), in source order."""
     found: list[cst.Call] = []
 
     class _Find(cst.CSTVisitor):

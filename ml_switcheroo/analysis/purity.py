@@ -9,6 +9,11 @@ from ml_switcheroo.spec.signature import NotALiteral, literal_value
 _PURE_BUILTINS = frozenset({"len", "int", "float", "round", "abs", "min", "max"})
 
 
+def pure_builtin(name: str) -> bool:
+    """A builtin that reads its arguments and changes nothing (``len``, ``max``...)."""
+    return name in _PURE_BUILTINS
+
+
 def is_pure(node: cst.BaseExpression) -> bool:
     """Names, attribute chains, constant subscripts, literals, arithmetic on those and a few
     builtins (``len(loader)``): safe to evaluate more than once."""

@@ -93,6 +93,7 @@ class HookContexts:
             model_origin=self.model_origin,
             trains_across_files=self.trains_across_files,
             passed_across_files=self.passed_across_files,
+            helper_problem=lambda name, libraries: self.plan().helper_problem(name, libraries),
             place=self.place,
         )
 

@@ -80,6 +80,8 @@ _TOP_KEYS = {
     "backward_methods",
     "module_zero_grad_methods",
     "gradient_attributes",
+    "in_place_suffix",
+    "in_place_keywords",
     "scaler_methods",
     "modules",
     "parameters",
@@ -410,6 +412,10 @@ class SemanticMap:
     # Attributes of a tensor that hold its gradient (`p.grad`): read between two backward
     # passes, they see the partial sum.
     gradient_attributes: frozenset[str] = frozenset()
+    # Torch's in-place conventions (`x.add_(1)`, `F.relu(x, inplace=True)`, `out=`): a function
+    # of the file called in a loss may change its arguments through these.
+    in_place_suffix: str | None = None
+    in_place_keywords: frozenset[str] = frozenset()
     scaler_methods: ScalerMethods = ScalerMethods()
     modules: ModuleSpec = ModuleSpec()
     parameters: ParameterSpec = ParameterSpec()
@@ -1540,6 +1546,10 @@ def _compile_raw(
         )
     module_zeros = _names_list(top, base, "module_zero_grad_methods", "method", checker)
     gradient_attributes = _names_list(top, base, "gradient_attributes", "attribute", checker)
+    in_place_keywords = _names_list(top, base, "in_place_keywords", "keyword", checker)
+    in_place_suffix = top.get("in_place_suffix", base.in_place_suffix if base else None)
+    if in_place_suffix is not None and not isinstance(in_place_suffix, str):
+        checker.fail("'in_place_suffix' must be a string", line=top.lines.get("in_place_suffix"))
     scaler = base.scaler_methods if base else ScalerMethods()
     if "scaler_methods" in top:
         raw_scaler, scaler_line = top["scaler_methods"], top.lines.get("scaler_methods")
@@ -1577,6 +1587,8 @@ def _compile_raw(
         backward_methods=frozenset(backward),
         module_zero_grad_methods=frozenset(module_zeros),
         gradient_attributes=frozenset(gradient_attributes),
+        in_place_suffix=in_place_suffix,
+        in_place_keywords=frozenset(in_place_keywords),
         scaler_methods=scaler,
         modules=modules,
         parameters=parameters,

@@ -226,6 +226,12 @@ class HookContext:
     # qualified names of the calls each call site passes for it (a None among them: a site
     # that passes anything else or cannot be followed; None: not such a parameter, no index).
     passed_across_files: Callable[[cst.Name], list[str | None] | None] = lambda name: None
+    # For a Name a loss calls, and the libraries whose imports the function may read: why it may
+    # not run unchanged inside the loss function (None: a module-level function of the file
+    # proven to read only its arguments and those libraries, changing nothing).
+    helper_problem: Callable[[cst.Name, frozenset[str]], str | None] = lambda name, libraries: (
+        "unknown"
+    )
     # ``file.py:line`` of a node of the file ("" when unknown), for a reason that names it.
     place: Callable[[cst.CSTNode], str] = lambda node: ""
 

@@ -33,7 +33,7 @@ aliasing detected``, checked), never silent numbers. ``parameters``/``named_para
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -101,6 +101,29 @@ class OtherModels:
                 self.detached.add(name)
             else:
                 self._check_discarded(model, model)
+
+    def computed_inside(self, forward: list[cst.BaseStatement], bound: set[str]) -> None:
+        """An array another model computes in the loss function from values of outside it
+        (DCGAN: ``fake = netG(noise)`` before ``netD(fake.detach())``): that model is an
+        argument ``nnx.value_and_grad`` does not differentiate, so the array depends on no
+        differentiated parameter and ``fake.detach()`` reads as ``fake`` (``detached``). Only
+        for a name the loss binds once, by that one call."""
+        targets = [t for s in forward for t in _assigned_names(s)]
+        for statement in forward:
+            small = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
+            if not isinstance(small, cst.Assign) or len(statement.body) != 1:  # type: ignore[union-attr]
+                continue
+            target, value = small.targets[0].target, small.value
+            if (
+                len(small.targets) == 1
+                and isinstance(target, cst.Name)
+                and [t.value for t in targets].count(target.value) == 1
+                and isinstance(value, cst.Call)
+                and isinstance(value.func, cst.Name)
+                and value.func.value in self.called
+                and not _free_names(value.args) & bound
+            ):
+                self.detached.add(target.value)
 
     def optimizer_discards(self, constructor: cst.Call, name: str) -> str | None:
         """None when the gradients this step's backward leaves in the model of ``name``
@@ -293,6 +316,31 @@ def _free_reads(forward: list[cst.BaseStatement], bound: set[str]) -> dict[str, 
             if free and id(node) not in attributes:
                 reads.setdefault(node.value, []).append(node)
     return reads
+
+
+def _assigned_names(statement: cst.BaseStatement) -> list[cst.Name]:
+    """The names a simple statement's assignments bind (``a, b = ...``)."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return []
+    found: list[cst.Name] = []
+    for small in statement.body:
+        targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else []
+        if isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+            targets = [small.target]
+        while targets:
+            target = targets.pop()
+            if isinstance(target, cst.Name):
+                found.append(target)
+            elif isinstance(target, (cst.Tuple, cst.List)):
+                targets.extend(e.value for e in target.elements)
+    return found
+
+
+def _free_names(args: Sequence[cst.Arg]) -> set[str]:
+    """The variables the arguments read (not the ``attr`` of ``x.attr``)."""
+    nodes = [n for a in args for n in cst_walk.walk(a.value)]
+    attributes = {id(n.attr) for n in nodes if isinstance(n, cst.Attribute)}
+    return {n.value for n in nodes if isinstance(n, cst.Name) and id(n) not in attributes}
 
 
 def _detached(read: cst.Name, ctx: HookContext) -> bool:

@@ -39,8 +39,9 @@ two branches (``if pretrained: model = A(pretrained=True) else: model = A()``) i
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 import libcst as cst
 
@@ -57,6 +58,7 @@ from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, i
 from ml_switcheroo.targets.nnx.logged import logged_after_backward
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.other_models import OtherModels
+from ml_switcheroo.targets.nnx.snapshots import renamed, snapshot_line, snapshot_ready
 from ml_switcheroo.targets.nnx.wrappers import (
     check_no_wrapper_attribute,
     one_origin_through_wrappers,
@@ -201,6 +203,7 @@ def _rendered_step(
     check_no_wrapper_attribute(forward, model_node, ctx)
     if others is not None:
         others.check_outputs(forward, {t.value for s in forward for t in _target_names(s)})
+        others.computed_inside(forward, {t.value for s in forward for t in _target_names(s)})
         _check_others_plain(others, forward, region, micro is not None)
     _check_after_backward(
         region, backward_index, model, optimizer, step_statement, [*counted, *tail], ctx
@@ -210,11 +213,22 @@ def _rendered_step(
     _check_traceable(forward)
     _check_known_calls(forward, model_node, ctx, others)
     _check_no_mapped_api(forward, optimizer, ctx)
-    _check_tail(tail, forward, region, model_node, optimizer, ctx)
+    snapshots = _snapshots(tail, region, backward_index, ctx)
+    _check_tail(tail, forward, region, model_node, optimizer, ctx, snapshots)
     after_backward = region.statements[backward_index + 1 :]
     running = micro.total if micro is not None else None
     rendered = _render(
-        region, forward, after_backward, model_node, optimizer, ctx, tail, summed, running, others
+        region,
+        forward,
+        after_backward,
+        model_node,
+        optimizer,
+        ctx,
+        tail,
+        summed,
+        running,
+        others,
+        snapshots,
     )
     statements = [*prefix, *rendered, *counted, *kept]
     statements = _with_dropped_comments(
@@ -624,7 +638,7 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
         if not _is_zero_grad(s, ctx) and not any(s is b for b in summed)
     ]
     forward, tail = _loss_slice(candidates, [region.statements[index], *summed])
-    tail = _run_after_gradient(tail, candidates, region)
+    tail = _run_after_gradient(tail, candidates, region, summed, ctx)
     forward = []
     for statement in candidates:
         if any(statement is t for t in tail):
@@ -660,20 +674,70 @@ def _forward_missing(region: Region) -> str:
 
 
 def _run_after_gradient(
-    tail: list[cst.BaseStatement], candidates: list[cst.BaseStatement], region: Region
+    tail: list[cst.BaseStatement],
+    candidates: list[cst.BaseStatement],
+    region: Region,
+    summed: list[cst.BaseStatement],
+    ctx: HookContext,
 ) -> list[cst.BaseStatement]:
     """``tail`` without the assignments that read a name a later statement of the loss reads
     (``_, preds = torch.max(outputs, 1)`` between ``outputs = model(x)`` and the loss): those
     stay in the loss function where torch runs them, their names come out as aux (after the
-    gradient, a later in-place change of the name would be seen; ``_check_tail``)."""
+    gradient, a later in-place change of the name would be seen; ``_check_tail``). After an
+    earlier backward pass summed into the step, one reading those names only through methods
+    (``D_x = output.mean().item()``) runs after the gradient on snapshots (``_snapshots``)."""
     kept = []
     for statement in tail:
         position = next(i for i, s in enumerate(candidates) if s is statement)
         later = [s for s in candidates[position + 1 :] if not any(s is t for t in tail)]
         shared = _variables_of([statement]) & _variables_of(_before_backward(later, region))
-        if not (shared and _is_assignment(statement)):
+        in_loss = shared and _is_assignment(statement)
+        if not in_loss or _snapshot_names(statement, later, region, summed, ctx):
             kept.append(statement)
     return kept
+
+
+def _snapshot_names(
+    statement: cst.BaseStatement,
+    later: list[cst.BaseStatement],
+    region: Region,
+    summed: list[cst.BaseStatement],
+    ctx: HookContext,
+) -> list[str]:
+    """The names ``statement`` reads that statements of the loss after it (``later``) use,
+    when it runs after the gradient on snapshots of them (``snapshots.snapshot_ready``): an
+    assignment after one of the ``summed`` backward passes; else none."""
+    position = next(i for i, s in enumerate(region.statements) if s is statement)
+    if not _is_assignment(statement) or not any(
+        b is s for b in summed for s in region.statements[:position]
+    ):
+        return []
+    shared = _variables_of([statement]) & _variables_of(_before_backward(later, region))
+    bound = {t.value for t in _target_names(statement)}
+    if not snapshot_ready(statement, shared, bound, ctx.semantic_map):
+        return []
+    return sorted(shared)
+
+
+def _snapshots(
+    tail: list[cst.BaseStatement], region: Region, backward_index: int, ctx: HookContext
+) -> dict[int, list[str]]:
+    """For the statements of ``tail`` run on snapshots (``_snapshot_names``): the names."""
+    summed = _summed_backwards(region, backward_index, ctx)
+    found = {}
+    for statement in tail:
+        position = next((i for i, s in enumerate(region.statements) if s is statement), None)
+        if position is None:
+            continue  # (logged after the backward pass: not in the loss)
+        later = [
+            s
+            for s in region.statements[position + 1 :]
+            if not any(s is t for t in [*tail, *summed]) and not _is_zero_grad(s, ctx)
+        ]
+        names = _snapshot_names(statement, later, region, summed, ctx)
+        if names:
+            found[id(statement)] = names
+    return found
 
 
 def _summed_backwards(region: Region, index: int, ctx: HookContext) -> list[cst.BaseStatement]:
@@ -779,12 +843,14 @@ def _check_tail(
     model: cst.BaseExpression,
     optimizer: str,
     ctx: HookContext,
+    snapshots: Mapping[int, list[str]] = MappingProxyType({}),
 ) -> None:
     """The statements moved after the gradient: they must not read the model (its parameters
     change at the update), run a backward pass or use the optimizer or an API of the map, nor
     use a name a later statement of the loss reads (it may mutate it); before a statement of
     the loss function (``forward``), neither call nor store into an object (a global or an
-    alias the loss reads may change)."""
+    alias the loss reads may change). A statement run on ``snapshots`` of names the loss reads
+    after it (``_snapshots``) reads the snapshots, and calls only their methods."""
     root = (dotted_name(model) or "").split(".")[0]
     backward = ctx.semantic_map.backward_methods
     for statement in tail:
@@ -796,13 +862,14 @@ def _check_tail(
             raise Untranslatable(f"`{shown}` runs another backward pass")
         position = next(i for i, s in enumerate(region.statements) if s is statement)
         later = [s for s in region.statements[position + 1 :] if not any(s is t for t in tail)]
-        if used & _variables_of(_before_backward(later, region)):
+        snapshot = set(snapshots.get(id(statement), ()))
+        if (used - snapshot) & _variables_of(_before_backward(later, region)):
             raise Untranslatable(
                 f"`{shown}` uses a name the loss reads after it (it would run after the loss "
                 "function)"
             )
         crosses = any(s is f for s in region.statements[position + 1 :] for f in forward)
-        if crosses and _may_change_other_values(statement):
+        if crosses and not snapshot and _may_change_other_values(statement):
             raise Untranslatable(
                 f"`{shown}` may change what the loss reads after it, through a call or a "
                 "store into an object (it would run after the loss function)"
@@ -1035,6 +1102,16 @@ def _model_in_step(
     model escapes."""
     trained_text = code_of(trained).strip()
     bound = {t.value for s in forward for t in _target_names(s)}
+    free = [c for c in _callees(forward) if (dotted_name(c) or ".").split(".")[0] not in bound]
+    before = (
+        ""
+        if any(_trains(c, trained, ctx) for c in free)
+        else _computed_before(forward, bound, trained, ctx)
+    )
+    if before:  # (before another model's check: the reason the step is not rendered)
+        raise Untranslatable(
+            f"the forward pass does not call the trained model `{trained_text}`{before}"
+        )
     found: cst.BaseExpression | None = None
     for callee in _callees(forward):
         text = dotted_name(callee)
@@ -1067,6 +1144,31 @@ def _model_in_step(
             + _rebound_models(forward, bound, ctx)
         )
     return found
+
+
+def _computed_before(
+    forward: list[cst.BaseStatement],
+    bound: set[str],
+    trained: cst.BaseExpression,
+    ctx: HookContext,
+) -> str:
+    """Why a loss reading an output of the trained model computed before the step (DCGAN's
+    generator step: ``output = netD(fake)``, ``fake = netG(noise)`` before the discriminator's
+    step) is not rendered, as a clause of the escape's reason ("" when it reads none)."""
+    for name in (n for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Name)):
+        if name.value in bound or ctx.variable(name) is None:
+            continue
+        for value in _distinct(ctx.origins(name)) or []:
+            if isinstance(value, cst.Call) and _trains(value.func, trained, ctx):
+                where = ctx.place(value)
+                return (
+                    f": the loss reads `{name.value}`, which `{_short(code_of(value))}` computed "
+                    f"before the step{f' ({where})' if where else ''}; its gradient reaches the "
+                    "model through that value, and computing it again inside the loss function "
+                    "would run the model's forward pass twice (a BatchNorm's running statistics "
+                    "updated twice, new dropout masks and noise)"
+                )
+    return ""
 
 
 def _trains(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookContext) -> bool:
@@ -1179,7 +1281,7 @@ def _check_known_calls(
             shown = code_of(node.func).strip()
             raise Untranslatable(
                 f"the loss calls `{shown}`, an unknown function that may use the model outside "
-                "the loss function's parameter (an unknown loss)"
+                "the loss function's parameter (an unknown loss)" + _helper_reason(node.func, ctx)
             )
         if root != model_text and isinstance(node, cst.Attribute):
             text = dotted_name(node)
@@ -1202,11 +1304,22 @@ def _known_call(func: cst.BaseExpression, model: str, bound: set[str], ctx: Hook
     value = _one_value(func, ctx)
     if isinstance(value, cst.Call) and _is_criterion(value, ctx):
         return True
-    if isinstance(func, cst.Name):  # a builtin (not rebound), else the user's or unknown
-        return hasattr(builtins, func.value) and ctx.variable(func) is None
+    if isinstance(func, cst.Name) and hasattr(builtins, func.value) and ctx.variable(func) is None:
+        return True  # a builtin (not rebound)
+    if isinstance(func, cst.Name):  # a function of the file proven to read only its arguments
+        return ctx.helper_problem(func, LIBRARIES) is None
     if head in bound or head != model.split(".")[0]:
         return not ctx.qualify(func)  # a method of a value (not of an imported module)
     return False  # `self.compute_loss(...)`: a method of the object holding the model
+
+
+def _helper_reason(func: cst.BaseExpression, ctx: HookContext) -> str:
+    """Why a function of the file the loss calls is not proven to read only its arguments
+    (``HookContext.helper_problem``), as a clause of the escape's reason ("" for others)."""
+    if not isinstance(func, cst.Name):
+        return ""
+    problem = ctx.helper_problem(func, LIBRARIES)
+    return f": {problem}" if problem is not None else ""
 
 
 def _check_no_mapped_api(body: list[cst.BaseStatement], optimizer: str, ctx: HookContext) -> None:
@@ -1276,6 +1389,7 @@ def _render(
     summed: Sequence[str] = (),
     running: str | None = None,
     others: OtherModels | None = None,
+    snapshots: Mapping[int, list[str]] = MappingProxyType({}),
 ) -> list[cst.BaseStatement]:
     """``def loss_fn(model)``, the gradient, the statements of the step that do not feed the
     loss (``tail``), a clip's norm read after it, and the update. With losses of earlier
@@ -1283,7 +1397,9 @@ def _render(
     (each loss read after the step comes out as aux). With ``running`` (a micro-step loop) the
     gradients are added to that running sum, which the clip's norms and the update read.
     Other models the loss calls (``others.called``) are parameters after the model, passed
-    as themselves: ``nnx.value_and_grad`` differentiates the first argument only."""
+    as themselves: ``nnx.value_and_grad`` differentiates the first argument only. A statement
+    of ``tail`` with ``snapshots`` reads fresh names the loss function binds where torch ran
+    it and returns as aux (``snapshots.py``)."""
     model_text = code_of(model).strip()
     parameter = model_text if isinstance(model, cst.Name) else "model"
     taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
@@ -1302,6 +1418,8 @@ def _render(
     body = [_with_model(s, model_text, parameter, unwrapped) for s in forward]
     if others is not None:
         body = [others.without_detach(s) for s in body]
+    taken |= {loss_fn, grads, loss}
+    body, tail = _with_snapshots(body, forward, region, tail, snapshots, taken, aux)
     first = body[0]
     returned = total if not aux else f"{total}, {_tuple(aux)}"
     body[0] = first.with_changes(leading_lines=())
@@ -1332,6 +1450,41 @@ def _render(
         *norms,
         cst.parse_statement(update + "\n"),
     ]
+
+
+def _with_snapshots(
+    body: list[cst.BaseStatement],
+    forward: list[cst.BaseStatement],
+    region: Region,
+    tail: Sequence[cst.BaseStatement],
+    snapshots: Mapping[int, list[str]],
+    taken: set[str],
+    aux: list[str],
+) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
+    """The loss function's ``body`` with ``fresh = name`` where torch ran each statement of
+    ``tail`` with ``snapshots`` (after the forward statements before it), ``tail`` with those
+    statements reading the fresh names, and the fresh names added to ``aux``."""
+    moved = list(tail)
+    order = {id(s): i for i, s in enumerate(region.statements)}
+    inserts: dict[int, list[cst.BaseStatement]] = {}  # before the k-th statement of the body
+    for index, statement in enumerate(tail):
+        names = snapshots.get(id(statement))
+        if not names:
+            continue
+        fresh = {}
+        for name in names:
+            fresh[name] = _fresh(name, taken)
+            taken.add(fresh[name])
+            aux.append(fresh[name])
+        before = sum(1 for f in forward if order[id(f)] < order[id(statement)])
+        inserts.setdefault(before, []).extend(snapshot_line(fresh[n], n) for n in names)
+        moved[index] = renamed(statement, fresh)
+    result: list[cst.BaseStatement] = []
+    for k, statement in enumerate(body):
+        result.extend(inserts.get(k, []))
+        result.append(statement)
+    result.extend(inserts.get(len(body), []))
+    return result, moved
 
 
 def _tuple(names: Sequence[str]) -> str:

@@ -1,0 +1,70 @@
+"""DCGAN's discriminator step (issue 13): ``netD.zero_grad()``, the real batch's loss and its
+backward pass, ``D_x = output.max().item()``, the fake batch's forward pass (``netG``'s output
+detached) and backward pass, then ``optimizerD.step()``. ``optimizer.TorchToNNX``'s loss
+function returns the sum of both losses, ``D_x`` reads a snapshot of the real batch's output
+returned as aux. Its own output matches PyTorch when run, the discriminator with BatchNorm
+(its running mean moves at each of the three forward passes of an iteration): both models'
+parameters, the recorded losses and ``D_x``/``D_G_z1``, float64, 36 updates (the generator
+is not trained here)."""
+
+from __future__ import annotations
+
+from ml_switcheroo.spec.escape_hatch import BEGIN
+from tests.differential.harness import EXACT
+from tests.differential.nnx_gan_loops import run_nnx_gan, run_torch_gan, worst_gan_rel
+from tests.differential.nnx_loops import translate_nnx
+
+# DCGAN's discriminator step alone: its generator step reuses the D step's `fake` and escapes
+# (tests/codemods/test_nnx_dcgan_step.py); the generator's gradients are zeroed each iteration.
+# `D_x` is the real batch's largest output: with BatchNorm (no affine) before the last layer,
+# every batch's mean output is that layer's bias, the same for both batches.
+DCGAN = """\
+import torch
+
+netG = make_generator()
+netD = make_discriminator()
+optimizerD = torch.optim.Adam(netD.parameters(), lr=1e-2, betas=(0.5, 0.999))
+optimizerG = torch.optim.Adam(netG.parameters(), lr=1e-2, betas=(0.5, 0.999))
+
+for epoch in range(EPOCHS):
+    for z, real_imgs, valid, fake_label in loader:
+        netD.zero_grad()
+        output = netD(real_imgs)
+        errD_real = ((output - valid) ** 2).mean()
+        errD_real.backward()
+        D_x = output.max().item()
+
+        fake = netG(z)
+        output = netD(fake.detach())
+        errD_fake = ((output - fake_label) ** 2).mean()
+        errD_fake.backward()
+        D_G_z1 = output.mean().item()
+        errD = errD_real + errD_fake
+        optimizerD.step()
+        optimizerG.zero_grad()
+        d_losses.extend([errD.item(), D_x])
+        g_losses.append(D_G_z1)
+"""
+
+
+def test_the_translated_dcgan_matches_torch_with_batchnorm() -> None:
+    translated = translate_nnx(DCGAN)
+    assert BEGIN not in translated and ".backward(" not in translated, translated
+    assert "D_x = output_1.max().item()" in translated, translated
+    rel = worst_gan_rel(run_torch_gan(DCGAN, norm=True), run_nnx_gan(translated, norm=True))
+    assert rel < EXACT, f"rel {rel:.3e}"
+
+
+def test_a_second_run_changes_nothing() -> None:
+    once = translate_nnx(DCGAN)
+    assert translate_nnx(once) == once
+
+
+def test_the_harness_sees_d_x_read_from_the_fake_batch() -> None:
+    """``D_x`` read from the fake batch's output (what moving it after the gradient without a
+    snapshot would compute) is seen."""
+    translated = translate_nnx(DCGAN)
+    wrong = translated.replace("D_x = output_1.max()", "D_x = output.max()")
+    assert wrong != translated
+    rel = worst_gan_rel(run_torch_gan(DCGAN, norm=True), run_nnx_gan(wrong, norm=True))
+    assert rel > 1e-3
