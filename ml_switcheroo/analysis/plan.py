@@ -254,6 +254,12 @@ class Plan:
     helper_problem: Callable[[cst.Name, frozenset[str]], str | None] = field(
         default=lambda name, libraries: "not planned", repr=False, compare=False
     )
+    # Whether code outside this file may read or assign a module-level name by that name:
+    # another file of the repository names the word, or the file rebinds its globals by name
+    # (``exec``, ``globals()``...).
+    global_shared: Callable[[str], bool] = field(
+        default=lambda name: True, repr=False, compare=False
+    )
 
     def key(self, node: cst.CSTNode) -> SiteKey | None:
         """The stable key of a node of the planned module (None for a node not in it)."""
@@ -532,6 +538,7 @@ class Planner:
         self.plan = plan
         plan.model_origin = self._model_origin  # for the NNX step hook (``HookContext``)
         plan.helper_problem = self._helper_problem
+        plan.global_shared = self._global_shared
         # Bookkeeping of the walk (never leaves the planner): a call's site by id(call), like
         # the collector's blocks and name positions and the `components` of a schedule.
         self.by_call = {id(site.call): site for site in collector.sites}
@@ -2789,6 +2796,13 @@ class Planner:
             in_place_keywords=self.resolver.map.in_place_keywords,
         )
         return helper_problem(name, libraries, facts)
+
+    def _global_shared(self, name: str) -> bool:
+        """``Plan.global_shared``: another file names ``name``, or the file rebinds its globals
+        by name."""
+        cross_file = self.resolver.cross_file
+        elsewhere = cross_file is not None and cross_file.mentioned_elsewhere(name)
+        return elsewhere or self._rebinds_globals()
 
     def _rebinds_globals(self) -> bool:
         """Whether the module may rebind its globals by name (``constant_guard``), computed

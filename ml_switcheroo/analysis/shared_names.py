@@ -1,9 +1,11 @@
 """Names a statement binds that code of another scope may read.
 
-A plain assignment (``SCALE = 2.0``) changes no object, but when the name is a module global,
-declared ``global``/``nonlocal``, or read by a nested function, lambda or class, a function
-called later (a model's ``forward`` reading ``SCALE``) sees the new value. Moving such a
-statement past that call changes what the call computes.
+A plain assignment (``SCALE = 2.0``) changes no object, but when the name is declared
+``global``/``nonlocal``, read by a nested function, lambda or class, or is a module global
+another file (or the file's ``exec``/``globals()``) may reach, a function called later (a
+model's ``forward`` reading ``SCALE``) sees the new value. Moving such a statement past that
+call changes what the call computes. A module-level name read only at module level
+(``D_x = output.mean().item()`` in a script's loop) is read by no function the loss calls.
 """
 
 from __future__ import annotations
@@ -30,16 +32,20 @@ def read_elsewhere(
     names: list[cst.Name],
     parent_of: ParentOf,
     variable: Callable[[cst.Name], Variable | None],
+    global_shared: Callable[[str], bool],
 ) -> cst.Name | None:
     """The first of ``names`` (names one statement binds) that code of another scope may
-    read: a module-level name (other functions and modules read it), a name declared
-    ``global`` or ``nonlocal`` anywhere in the file, a name read in a nested function, lambda
-    or class, or one whose reads are unknown; None when each is read only in its own scope."""
+    read: a name declared ``global`` or ``nonlocal`` anywhere in the file, a name read in a
+    nested function, lambda or class, a module-level name ``global_shared`` says other files
+    (or the file's own ``exec``/``globals()``) may reach, or one whose reads are unknown; None
+    when each is read only in its own scope."""
     for name in names:
         scope = scope_of(name, parent_of)
-        if scope is None or isinstance(scope, cst.Module):
+        if scope is None:
             return name
-        module = module_of(scope, parent_of)
+        if isinstance(scope, cst.Module) and global_shared(name.value):
+            return name
+        module = scope if isinstance(scope, cst.Module) else module_of(scope, parent_of)
         if module is None or declared_global(module, name.value):
             return name
         found = variable(name)

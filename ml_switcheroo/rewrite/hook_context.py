@@ -94,6 +94,7 @@ class HookContexts:
             trains_across_files=self.trains_across_files,
             passed_across_files=self.passed_across_files,
             helper_problem=lambda name, libraries: self.plan().helper_problem(name, libraries),
+            global_shared=lambda name: self.plan().global_shared(name),
             place=self.place,
         )
 

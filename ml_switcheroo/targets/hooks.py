@@ -232,6 +232,9 @@ class HookContext:
     helper_problem: Callable[[cst.Name, frozenset[str]], str | None] = lambda name, libraries: (
         "unknown"
     )
+    # Whether code outside this file may read or assign a module-level name by that name
+    # (another file of the repository names it, or the file rebinds its globals by name).
+    global_shared: Callable[[str], bool] = lambda name: True
     # ``file.py:line`` of a node of the file ("" when unknown), for a reason that names it.
     place: Callable[[cst.CSTNode], str] = lambda node: ""
 

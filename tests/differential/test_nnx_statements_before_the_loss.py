@@ -89,8 +89,13 @@ train(make_model())
 
 # `scale = ...` rebinds a name the model's forward may read (the second call in the loss)
 SHARED_NAMES = {
-    "a module global": LOOP.format(
-        definitions="SCALE = 1.0",
+    "a module global a function of the file reads": LOOP.format(
+        definitions="SCALE = 1.0\n\n\ndef scale_now():\n    return SCALE\n",
+        between="        SCALE = SCALE * 1.01",
+        weight="(model(x) ** 2).mean()",
+    ),
+    "a module global, in a file that runs exec": LOOP.format(
+        definitions="SCALE = 1.0\nexec(SETUP)",
         between="        SCALE = SCALE * 1.01",
         weight="(model(x) ** 2).mean()",
     ),
@@ -115,5 +120,18 @@ def test_a_name_another_scope_reads_rebound_before_the_loss_escapes(name: str) -
 
 def test_a_local_rebound_before_the_loss_converts_and_matches_torch() -> None:
     translated, rel = translated_rel(IN_A_FUNCTION.format(definitions="", declaration=""))
+    assert renders_a_step(translated), translated
+    assert rel < 1e-12, (rel, translated)
+
+
+def test_a_module_global_only_the_module_reads_converts_and_matches_torch() -> None:
+    # no function of the file reads `SCALE`, no other file names it, no `exec`/`globals()`:
+    # the model's forward (of another module) cannot see it
+    source = LOOP.format(
+        definitions="SCALE = 1.0",
+        between="        SCALE = SCALE * 1.01",
+        weight="(model(x) ** 2).mean()",
+    )
+    translated, rel = translated_rel(source)
     assert renders_a_step(translated), translated
     assert rel < 1e-12, (rel, translated)

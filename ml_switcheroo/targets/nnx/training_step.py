@@ -874,7 +874,9 @@ def _check_tail(
                 f"`{shown}` may change what the loss reads after it, through a call or a "
                 "store into an object (it would run after the loss function)"
             )
-        shared = read_elsewhere(_bound_names(statement), ctx.parent_of, ctx.variable)
+        shared = read_elsewhere(
+            _bound_names(statement), ctx.parent_of, ctx.variable, ctx.global_shared
+        )
         if crosses and shared is not None:
             raise Untranslatable(
                 f"`{shown}` rebinds `{shared.value}`, which code of another scope may read (a "
