@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import libcst as cst
@@ -292,6 +293,22 @@ def _bound_arguments(case: Case) -> tuple[str, set[str]]:
     return api, changed
 
 
+# Escape-only constructors whose class the test extra cannot import (transformers 5 removed
+# `transformers.AdamW`): their suggestion is checked against the reference algorithm there.
+TESTED_ELSEWHERE = {
+    "transformers.AdamW": "test_transformers_adamw.py",
+    "transformers.optimization.AdamW": "test_transformers_adamw.py",
+}
+
+
+def test_constructors_tested_elsewhere_have_their_test() -> None:
+    here = Path(__file__).parent
+    for name, module in TESTED_ELSEWHERE.items():
+        assert name in SEMANTIC_MAP.apis, name
+        assert not SEMANTIC_MAP.apis[name].chain, f"{name} translates: give it cases here"
+        assert (here / module).is_file(), module
+
+
 def test_every_optimizer_and_every_argument_is_exercised() -> None:
     """Each constructor entry has cases; each argument it handles is set to a non-default value."""
     exercised: dict[str, set[str]] = {}
@@ -301,7 +318,7 @@ def test_every_optimizer_and_every_argument_is_exercised() -> None:
     constructors = {
         name: entry
         for name, entry in SEMANTIC_MAP.apis.items()
-        if entry.hook == "optimizer_constructor"
+        if entry.hook == "optimizer_constructor" and name not in TESTED_ELSEWHERE
     }
     assert set(exercised) == set(constructors)
     for name, entry in constructors.items():

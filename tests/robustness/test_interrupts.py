@@ -418,7 +418,9 @@ def test_ctrl_c_while_starting_up(tmp_path: Path, expected: dict[str, bytes]) ->
         code = run.wait()
     stderr = run.stderr()
     assert code == 130, stderr
-    [line] = stderr.splitlines()
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    [line] = lines
     # Most often no file was read yet; on a loaded machine the signal may land later.
     assert line == "ml-switcheroo convert: interrupted by SIGINT" or INTERRUPTED.fullmatch(line)
     check_tree(folder, temp, files, expected)
