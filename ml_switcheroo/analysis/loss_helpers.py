@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst.metadata import Assignment, BuiltinAssignment, GlobalScope, Scope
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.constant_guard import module_assignment
 from ml_switcheroo.analysis.purity import pure_builtin
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
@@ -127,11 +128,11 @@ def _body_problem(
         if param.default is not None and not _is_literal(param.default):
             return f"{where} has a default that is not a literal (`{code_of(param.default)}`)"
     body: cst.CSTNode = function.body
-    for node in _walk(body):
+    for node in cst_walk.walk(body):
         problem = _node_problem(node, facts)
         if problem is not None:
             return f"{where} has {problem}"
-    inner = {id(s): s for n in _walk(body) if (s := facts.scopes.get(n)) is not None}
+    inner = {id(s): s for n in cst_walk.walk(body) if (s := facts.scopes.get(n)) is not None}
     inner.pop(id(facts.scopes.get(function)), None)
     for scope in inner.values():
         for access in scope.accesses:
@@ -234,9 +235,3 @@ def _read_problem(
             problem = _problem(node, libraries, facts, trail)
             return None if problem is None else f"calls {problem}"
     return f"reads `{node.value}`, a value of the module (it may be a model or change)"
-
-
-def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    yield node
-    for child in node.children:
-        yield from _walk(child)

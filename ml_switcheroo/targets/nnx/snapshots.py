@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.spec.semantic_map import SemanticMap
 
 
@@ -28,7 +29,7 @@ def snapshot_ready(
     the names ``shared`` it reads with later statements of the loss."""
     if not shared or shared & bound:
         return False
-    for node in _walk(statement):
+    for node in cst_walk.walk(statement):
         if isinstance(node, cst.Call) and not _method_of(node, shared, spec):
             return False
     return True
@@ -72,10 +73,3 @@ def renamed(statement: cst.BaseStatement, names: Mapping[str, str]) -> cst.BaseS
             return updated.with_changes(value=names.get(updated.value, updated.value))
 
     return statement.visit(_Rename())  # type: ignore[return-value]
-
-
-def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:
-    found = [node]
-    for child in node.children:
-        found.extend(_walk(child))
-    return found
