@@ -388,6 +388,27 @@ def test_per_group_names_arguments_of_the_signature(tmp_path: Path) -> None:
     assert "'per_group' must be a list of arguments of the signature" in str(error)
 
 
+def test_functions_names_arguments_of_the_signature(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        """
+        apis:
+          torch.optim.SGD:
+            hook: optimizer_constructor
+            signature: "params, lr=0.1"
+            functions: [lr_lambda]
+            chain: [{emit: "optax.sgd({lr})"}]
+        """,
+    )
+    assert "'functions' must be a list of arguments of the signature" in str(error)
+
+
+def test_the_shipped_schedulers_list_their_function_arguments() -> None:
+    apis = load_semantic_map().apis
+    assert apis["torch.optim.lr_scheduler.LambdaLR"].functions == {"lr_lambda"}
+    assert apis["torch.optim.lr_scheduler.CyclicLR"].functions == {"scale_fn"}
+
+
 def test_an_api_alias_names_the_same_entry() -> None:
     apis = load_semantic_map().apis
     canonical = apis["transformers.get_linear_schedule_with_warmup"]
