@@ -5,8 +5,9 @@ it at each update (once, when traced under jit). Both read the same values only 
 value the function reads is fixed once the scheduler is built. The function is read through
 lambdas, ``def``s of the file and ``functools.partial`` over them: each name it reads freely
 must be an import, a builtin, another such function, or a variable every assignment of which
-comes before the scheduler in the file and is made in the variable's own scope (no ``global``
-write from a function called later), not reachable by name from other files or ``globals()``.
+comes before the scheduler in the file, outside any loop holding the scheduler, and in the
+variable's own scope (no ``global`` write from a function called later), not reachable by name
+from other files or ``globals()``.
 Attribute and item reads (``cfg.decay``, ``decays[0]``) of anything but a module read an
 object that may change in place, and any other callable (``obj.f``, a value a call returned)
 cannot be read: both are problems.
@@ -63,6 +64,7 @@ class _Reader:
         self.facts = facts
         self.built = built
         self.shown = shown
+        self.loops: list[tuple[int, int]] | None = None
 
     def function(self, value: cst.BaseExpression, seen: set[int]) -> Problem | None:
         """A problem with the callable ``value``."""
@@ -135,12 +137,20 @@ class _Reader:
             elsewhere = self.facts.scopes.get(binding.node) is not binding.scope
             if self.built is None or at is None or at > self.built or elsewhere:
                 return self.rebound(name, binding.node)
+            if self.in_one_loop(at, self.built):  # runs again after the scheduler is built
+                return self.rebound(name, binding.node)
             if isinstance(binding.scope, GlobalScope) and self.facts.global_shared(name.value):
                 return Problem(
                     findings.SCHEDULE_FUNCTION_READS_SHARED,
                     {"name": name.value, "function": self.shown},
                 )
         return None
+
+    def in_one_loop(self, first: int, second: int) -> bool:
+        """Whether a ``for``/``while`` loop holds both preorder positions."""
+        if self.loops is None:
+            self.loops = _loop_spans(self.facts.module, self.facts.order)
+        return any(start <= first and second <= end for start, end in self.loops)
 
     def assignments(self, name: cst.Name) -> list[Assignment] | None:
         """The assignments ``name`` may mean where it is read (None: unknown)."""
@@ -287,6 +297,16 @@ def _function_bound(bindings: list[Assignment], module: cst.Module) -> cst.CSTNo
             value = assign.value
             return value if isinstance(value, (cst.Lambda, cst.Call)) else None
     return None
+
+
+def _loop_spans(module: cst.Module, order: dict[int, int]) -> list[tuple[int, int]]:
+    """The first and last preorder positions of every ``for``/``while`` loop's nodes."""
+    spans: list[tuple[int, int]] = []
+    for loop in cst_walk.walk(module):
+        if isinstance(loop, (cst.For, cst.While)):
+            inside = [order.get(id(node), -1) for node in cst_walk.walk(loop)]
+            spans.append((order.get(id(loop), -1), max(inside)))
+    return spans
 
 
 def _assigns(module: cst.Module) -> list[cst.Assign]:
