@@ -9,6 +9,11 @@ import sys
 if sys.path and sys.path[0] in ("", os.getcwd()):
     del sys.path[0]
 
-from ml_switcheroo.cli import main  # noqa: E402
+try:
+    from ml_switcheroo.cli import main
+except KeyboardInterrupt:  # a Ctrl-C while the command line's modules load
+    from ml_switcheroo.app.interrupt import interrupted_while_loading
+
+    sys.exit(interrupted_while_loading(sys.argv[1:]))
 
 sys.exit(main())

@@ -100,8 +100,12 @@ def _add_module_text(text: str, modules: list[str] | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["convert"]:
-        from ml_switcheroo import convert
+        try:
+            from ml_switcheroo import convert
+        except KeyboardInterrupt:  # before convert.main installs its handlers
+            from ml_switcheroo.app.interrupt import interrupted_while_loading
 
+            return interrupted_while_loading(argv)
         return convert.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="ml-switcheroo",
