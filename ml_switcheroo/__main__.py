@@ -11,9 +11,10 @@ if sys.path and sys.path[0] in ("", os.getcwd()):
 
 try:
     from ml_switcheroo.cli import main
-except KeyboardInterrupt:  # a Ctrl-C while the command line's modules load
-    from ml_switcheroo.app.interrupt import interrupted_while_loading
 
-    sys.exit(interrupted_while_loading(sys.argv[1:]))
+    code = main()
+except KeyboardInterrupt:  # a Ctrl-C while the command line's modules load, or as it returns
+    from ml_switcheroo.app.interrupt import interrupted
 
-sys.exit(main())
+    code = interrupted(sys.argv[1:])
+sys.exit(code)

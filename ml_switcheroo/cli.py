@@ -102,11 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["convert"]:
         try:
             from ml_switcheroo import convert
-        except KeyboardInterrupt:  # before convert.main installs its handlers
-            from ml_switcheroo.app.interrupt import interrupted_while_loading
 
-            return interrupted_while_loading(argv)
-        return convert.main(argv[1:])
+            return convert.main(argv[1:])
+        except KeyboardInterrupt:  # before convert.main installs its handlers, or after
+            from ml_switcheroo.app.interrupt import interrupted
+
+            return interrupted(argv)
     parser = argparse.ArgumentParser(
         prog="ml-switcheroo",
         description="Translate PyTorch optimizer code to JAX/Optax (LibCST codemods).",

@@ -223,17 +223,25 @@ def _shard(text: str) -> tuple[int, int]:
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     # From the start: a Ctrl-C while libcst and the semantic map load says so in one line too.
-    with _graceful_signals():
-        try:
-            return _main(argv, started)
-        except KeyboardInterrupt as exc:
-            forget_interrupted_string_eval()
-            signum = _STOP.signal or signal.SIGINT
-            done = getattr(exc, "converted", None)
-            verb = _DONE[getattr(exc, "mode", "in-place")]
-            what = "" if done is None else f": {done} files {verb}, the others left as they were"
-            print(f"ml-switcheroo convert: interrupted by {signum.name}{what}", file=sys.stderr)
-            return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
+    try:
+        with _graceful_signals():
+            try:
+                return _main(argv, started)
+            except KeyboardInterrupt as exc:
+                return _interrupted(exc)
+    except KeyboardInterrupt as exc:  # landed while the handlers were being restored
+        return _interrupted(exc)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """The one line of an interrupted run and its exit code."""
+    forget_interrupted_string_eval()
+    signum = _STOP.signal or signal.SIGINT
+    done = getattr(exc, "converted", None)
+    verb = _DONE[getattr(exc, "mode", "in-place")]
+    what = "" if done is None else f": {done} files {verb}, the others left as they were"
+    print(f"ml-switcheroo convert: interrupted by {signum.name}{what}", file=sys.stderr)
+    return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
 
 
 def _main(argv: Sequence[str] | None, started: float) -> int:

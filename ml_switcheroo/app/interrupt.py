@@ -1,5 +1,6 @@
 """A Ctrl-C while the command is still importing its modules (before ``convert.main``
-installs its SIGINT/SIGTERM handlers): one line and exit 130, as once they are installed."""
+installs its SIGINT/SIGTERM handlers) or after it restored them: one line and exit 130, as
+while they are installed."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ def forget_interrupted_string_eval() -> None:
     exec("None", {})
 
 
-def interrupted_while_loading(argv: list[str]) -> int:
-    """The line for a SIGINT that landed while the modules of ``argv``'s command load."""
+def interrupted(argv: list[str]) -> int:
+    """The line for a SIGINT that landed outside ``convert.main``'s handlers."""
     command = "ml-switcheroo convert" if argv[:1] == ["convert"] else "ml-switcheroo"
     forget_interrupted_string_eval()
     print(f"{command}: interrupted by SIGINT", file=sys.stderr)
