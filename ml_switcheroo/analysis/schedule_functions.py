@@ -22,7 +22,8 @@ import libcst as cst
 from libcst.metadata import Assignment, BuiltinAssignment, GlobalScope, ImportAssignment
 
 from ml_switcheroo.analysis import cst_walk
-from ml_switcheroo.analysis.factories import lambda_parameters
+from ml_switcheroo.analysis.dominating import bound_names
+from ml_switcheroo.analysis.factories import lambda_parameters, read_names
 from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.signature import code_of
 
@@ -192,89 +193,20 @@ class _Reader:
 
 
 def _reads(body: cst.CSTNode) -> list[cst.Name | cst.Attribute | cst.Subscript]:
-    """The attribute and item reads of ``body`` and the names it reads, in source order
-    (an attribute's own name is no read; the object it is read from is walked on)."""
-    found: list[cst.Name | cst.Attribute | cst.Subscript] = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_Attribute(self, node: cst.Attribute) -> bool:
-            found.append(node)
-            cst_walk.visit(node.value, self)
-            return False
-
-        def visit_Subscript(self, node: cst.Subscript) -> None:
-            found.append(node)
-
-        def visit_Name(self, node: cst.Name) -> None:
-            found.append(node)
-
-        def visit_Param(self, node: cst.Param) -> bool:
-            if node.default is not None:
-                cst_walk.visit(node.default, self)
-            return False
-
-        def visit_Arg(self, node: cst.Arg) -> bool:
-            cst_walk.visit(node.value, self)
-            return False
-
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            cst_walk.visit(node.params, self)
-            cst_walk.visit(node.body, self)
-            return False
-
-    cst_walk.visit(body, _Find())
-    return found
+    """The attribute and item reads of ``body``, then the names it reads (``read_names``)."""
+    chains = [n for n in cst_walk.walk(body) if isinstance(n, (cst.Attribute, cst.Subscript))]
+    return [*chains, *read_names(body)]
 
 
 def _calls(node: cst.CSTNode) -> list[cst.Call]:
-    found: list[cst.Call] = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_Call(self, call: cst.Call) -> None:
-            found.append(call)
-
-    cst_walk.visit(node, _Find())
-    return found
+    return [n for n in cst_walk.walk(node) if isinstance(n, cst.Call)]
 
 
 def _assigned_names(body: cst.CSTNode) -> set[str]:
     """Names a def's body binds (its locals, with its nested defs' and lambdas' parameters)."""
-    found: set[str] = set(lambda_parameters(body))
-
-    class _Find(cst.CSTVisitor):
-        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            found.update(n.value for n in _target_names(node.target))
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            found.update(n.value for n in _target_names(node.target))
-
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            found.update(n.value for n in _target_names(node.target))
-
-        def visit_For(self, node: cst.For) -> None:
-            found.update(n.value for n in _target_names(node.target))
-
-        def visit_CompFor(self, node: cst.CompFor) -> None:
-            found.update(n.value for n in _target_names(node.target))
-
-        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-            found.update(n.value for n in _target_names(node.target))
-
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-            found.add(node.name.value)
-
-    cst_walk.visit(body, _Find())
+    found = set(lambda_parameters(body))
+    found.update(name for node in cst_walk.walk(body) for name in bound_names(node))
     return found
-
-
-def _target_names(target: cst.CSTNode) -> list[cst.Name]:
-    if isinstance(target, cst.Name):
-        return [target]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return [n for e in target.elements for n in _target_names(e.value)]
-    if isinstance(target, cst.StarredElement):
-        return _target_names(target.value)
-    return []
 
 
 def _parameters(function: cst.FunctionDef) -> set[str]:
@@ -292,7 +224,7 @@ def _function_bound(bindings: list[Assignment], module: cst.Module) -> cst.CSTNo
     node = bindings[0].node
     if isinstance(node, cst.FunctionDef):
         return None if node.decorators else node
-    for assign in _assigns(module):
+    for assign in (n for n in cst_walk.walk(module) if isinstance(n, cst.Assign)):
         if len(assign.targets) == 1 and assign.targets[0].target is node:
             value = assign.value
             return value if isinstance(value, (cst.Lambda, cst.Call)) else None
@@ -307,17 +239,6 @@ def _loop_spans(module: cst.Module, order: dict[int, int]) -> list[tuple[int, in
             inside = [order.get(id(node), -1) for node in cst_walk.walk(loop)]
             spans.append((order.get(id(loop), -1), max(inside)))
     return spans
-
-
-def _assigns(module: cst.Module) -> list[cst.Assign]:
-    found: list[cst.Assign] = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_Assign(self, node: cst.Assign) -> None:
-            found.append(node)
-
-    cst_walk.visit(module, _Find())
-    return found
 
 
 def _text(node: cst.CSTNode) -> str:
