@@ -1015,6 +1015,8 @@ class Planner:
             self._global_shared,
         )
         for site in members:
+            if id(site.call) in self._foreign:  # a factory call of another file: not its args
+                continue
             built = order.get(id(site.call))
             for argument in _function_arguments(site):
                 problem = function_problem(argument, built, facts)
