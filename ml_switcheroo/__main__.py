@@ -9,6 +9,12 @@ import sys
 if sys.path and sys.path[0] in ("", os.getcwd()):
     del sys.path[0]
 
-from ml_switcheroo.cli import main  # noqa: E402
+try:
+    from ml_switcheroo.cli import main
 
-sys.exit(main())
+    code = main()
+except KeyboardInterrupt:  # a Ctrl-C while the command line's modules load, or as it returns
+    from ml_switcheroo.app.interrupt import interrupted
+
+    code = interrupted(sys.argv[1:])
+sys.exit(code)

@@ -100,9 +100,14 @@ def _add_module_text(text: str, modules: list[str] | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["convert"]:
-        from ml_switcheroo import convert
+        try:
+            from ml_switcheroo import convert
 
-        return convert.main(argv[1:])
+            return convert.main(argv[1:])
+        except KeyboardInterrupt:  # before convert.main installs its handlers, or after
+            from ml_switcheroo.app.interrupt import interrupted
+
+            return interrupted(argv)
     parser = argparse.ArgumentParser(
         prog="ml-switcheroo",
         description="Translate PyTorch optimizer code to JAX/Optax (LibCST codemods).",

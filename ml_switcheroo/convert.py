@@ -42,6 +42,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from ml_switcheroo.app.interrupt import EXIT_INTERRUPTED, forget_interrupted_string_eval
+
 if TYPE_CHECKING:
     from ml_switcheroo.analysis.prefilter import Prefilter
     from ml_switcheroo.analysis.second_stage import SecondStage
@@ -52,7 +54,6 @@ EXIT_OK = 0
 EXIT_CHANGES = 1
 EXIT_USAGE = 2
 EXIT_FAILED = 3
-EXIT_INTERRUPTED = 130
 
 # libcst's default marker (spelt so that this file does not carry it): such files are skipped.
 GENERATED_MARKER = f"@gen{''}erated"
@@ -222,30 +223,25 @@ def _shard(text: str) -> tuple[int, int]:
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     # From the start: a Ctrl-C while libcst and the semantic map load says so in one line too.
-    with _graceful_signals():
-        try:
-            return _main(argv, started)
-        except KeyboardInterrupt as exc:
-            _forget_interrupted_string_eval()
-            signum = _STOP.signal or signal.SIGINT
-            done = getattr(exc, "converted", None)
-            verb = _DONE[getattr(exc, "mode", "in-place")]
-            what = "" if done is None else f": {done} files {verb}, the others left as they were"
-            print(f"ml-switcheroo convert: interrupted by {signum.name}{what}", file=sys.stderr)
-            return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
+    try:
+        with _graceful_signals():
+            try:
+                return _main(argv, started)
+            except KeyboardInterrupt as exc:
+                return _interrupted(exc)
+    except KeyboardInterrupt as exc:  # landed while the handlers were being restored
+        return _interrupted(exc)
 
 
-def _forget_interrupted_string_eval() -> None:
-    """Keep the exit code 130 when the interrupt landed in code run from a string.
-
-    CPython (3.11, 3.12) marks the interpreter when a KeyboardInterrupt ends an ``exec`` of
-    a string (dataclasses, namedtuple and others build functions that way while the modules
-    load), even when a caller catches it; under ``python -m`` it then ends the process by
-    SIGINT instead of with the code ``sys.exit`` was given. The mark is cleared by the next
-    string ``exec``, which is this one. Measured: 4 of 12 Ctrl-Cs while starting up exited by
-    SIGINT (-2) before.
-    """
-    exec("None", {})
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """The one line of an interrupted run and its exit code."""
+    forget_interrupted_string_eval()
+    signum = _STOP.signal or signal.SIGINT
+    done = getattr(exc, "converted", None)
+    verb = _DONE[getattr(exc, "mode", "in-place")]
+    what = "" if done is None else f": {done} files {verb}, the others left as they were"
+    print(f"ml-switcheroo convert: interrupted by {signum.name}{what}", file=sys.stderr)
+    return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
 
 
 def _main(argv: Sequence[str] | None, started: float) -> int:

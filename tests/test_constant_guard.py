@@ -70,3 +70,17 @@ def test_a_module_rebinding_globals_is_found_once_for_the_file() -> None:
     module = cst.parse_module(TRUE_CLIP + "\n\nclass C:\n    def m(self):\n        exec(s)\n")
     assert rebinds_globals(module)
     assert not rebinds_globals(cst.parse_module(TRUE_CLIP))
+
+
+@pytest.mark.parametrize(
+    "reach",
+    ["sys.modules[__name__].SCALE", "importlib.import_module(__name__).SCALE", "reload(m)"],
+)
+def test_a_module_reaching_a_module_object_by_name_may_rebind_its_globals(reach: str) -> None:
+    module = cst.parse_module(f"SCALE = 1.0\n\n\ndef scale():\n    return {reach}\n")
+    assert rebinds_globals(module)
+
+
+def test_a_logger_named_after_the_module_rebinds_nothing() -> None:
+    module = cst.parse_module("import logging\n\nlog = logging.getLogger(__name__)\n")
+    assert not rebinds_globals(module)

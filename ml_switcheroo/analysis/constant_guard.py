@@ -20,9 +20,14 @@ import libcst as cst
 from libcst.metadata import Assignment, FunctionScope, GlobalScope, Scope
 
 from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.spec.signature import dotted_name
 
 # calls that may rebind a module's globals by name
 _REBINDERS = frozenset({"exec", "eval", "globals", "vars", "setattr", "__import__", "execfile"})
+# what reaches a module object by its name, whose attributes are the module's globals
+# (`sys.modules[__name__].SCALE` in a model's forward, `importlib.import_module(__name__)`)
+_MODULE_LOOKUPS = frozenset({"sys.modules"})
+_MODULE_IMPORTERS = frozenset({"import_module", "reload"})
 
 _COMPARISONS: dict[type, Callable[[float, float], bool]] = {
     cst.Equal: operator.eq,
@@ -137,14 +142,22 @@ def module_assignment(module: cst.Module, target: cst.CSTNode) -> cst.Assign | N
 
 
 def rebinds_globals(module: cst.Module) -> bool:
-    """Whether the module calls a builtin that may rebind its globals by name (one walk of the
-    whole module: compute it once per file)."""
+    """Whether the module calls a builtin that may rebind its globals by name, or reaches a
+    module object by name (``sys.modules``, ``importlib.import_module``: its own, whose
+    attributes are its globals), by text (one walk of the whole module: compute it once per
+    file)."""
     found = False
 
     class Finder(cst.CSTVisitor):
         def visit_Call(self, node: cst.Call) -> None:
             nonlocal found
             found = found or (isinstance(node.func, cst.Name) and node.func.value in _REBINDERS)
+            name = dotted_name(node.func)
+            found = found or (name is not None and name.split(".")[-1] in _MODULE_IMPORTERS)
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal found
+            found = found or dotted_name(node) in _MODULE_LOOKUPS
 
     cst_walk.visit(module, Finder())
     return found

@@ -70,10 +70,10 @@ def _statements(node: cst.CSTNode) -> list[cst.BaseStatement] | None:
 def _binds(node: cst.CSTNode, name: str) -> bool:
     """Whether anything in ``node`` binds (or deletes) ``name`` in ``node``'s scope, counting
     also the targets of comprehensions (conservative)."""
-    return any(name in _bound_names(n) for n in _walk_scope(node))
+    return any(name in bound_names(n) for n in _walk_scope(node))
 
 
-def _bound_names(node: cst.CSTNode) -> list[str]:
+def bound_names(node: cst.CSTNode) -> list[str]:
     """The plain names a binding node binds (or deletes); [] for other nodes."""
     targets: list[cst.CSTNode] = []
     if isinstance(node, cst.Assign):

@@ -44,6 +44,7 @@ from ml_switcheroo.analysis.loss_helpers import FileFacts, helper_problem
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.analysis.resolver import Resolver
+from ml_switcheroo.analysis.schedule_functions import FunctionFacts, function_problem
 from ml_switcheroo.analysis.site_key import Positions, SiteKey
 from ml_switcheroo.analysis.torch_only import TorchOnlyFinder, TorchOnlyUse
 from ml_switcheroo.spec import findings
@@ -974,7 +975,7 @@ class Planner:
             return
         rebound = self._function_reads_rebound(members)
         if rebound is not None:
-            self._refuse(outer, findings.SCHEDULE_FUNCTION_READS_REBOUND, **rebound)
+            self._refuse(outer, rebound[0], **rebound[1])
             return
         schedule = SchedulePlan(outer, statement_members, optimizer, move, calls=members)
         schedule.foreign = self._foreign.get(id(outer.call))
@@ -1000,37 +1001,30 @@ class Planner:
         for step in schedule.step_sites:
             self.plan.steps[key(step.call)] = schedule
 
-    def _function_reads_rebound(self, members: list[Site]) -> dict[str, str] | None:
-        """A lambda argument of a scheduler (``LambdaLR(opt, lambda e: decay ** e)``) reading a
-        name assigned after the scheduler is built: torch calls it at ``sched.step()``, the
-        optax schedule at the update (the values of a ``SCHEDULE_FUNCTION_READS_REBOUND``)."""
+    def _function_reads_rebound(self, members: list[Site]) -> tuple[str, dict[str, str]] | None:
+        """A function argument of a scheduler (``LambdaLR(opt, f)``) reading a value that may
+        change after the scheduler is built (``schedule_functions.function_problem``): torch
+        calls it at ``sched.step()``, the optax schedule at the update. The finding's kind and
+        values."""
         order = self._preorder()
+        facts = FunctionFacts(
+            self.module,
+            self.resolver.scopes,  # type: ignore[arg-type]
+            order,
+            self.resolver.imported_names,
+            self._global_shared,
+        )
         for site in members:
-            built = order.get(id(site.call))
-            for argument in site.call.args:
-                if not isinstance(argument.value, cst.Lambda):
-                    continue
-                for name in _free_names(argument.value):
-                    later = self._binding_after(name, built)
-                    if later is not None:
-                        return {
-                            "name": name.value,
-                            "function": " ".join(code_of(argument.value).split()),
-                            "place": self._place(later),
-                        }
-        return None
-
-    def _binding_after(self, name: cst.Name, position: int | None) -> cst.CSTNode | None:
-        """An assignment of ``name``'s variable after the preorder ``position`` (or any, when
-        the position is unknown); None when every one comes before it."""
-        scope = self.resolver.scopes.get(name)
-        order = self._preorder()
-        for access in scope[name.value] if scope else ():
-            if not isinstance(access, Assignment):
+            if id(site.call) in self._foreign:  # a factory call of another file: not its args
                 continue
-            at = order.get(id(access.node))
-            if position is None or at is None or at > position:
-                return access.node
+            built = order.get(id(site.call))
+            for argument in _function_arguments(site):
+                problem = function_problem(argument, built, facts)
+                if problem is not None:
+                    values = dict(problem.values)
+                    if problem.node is not None:
+                        values["place"] = self._place(problem.node)
+                    return problem.kind, values
         return None
 
     def _scheduler_handed_to_call(self, members: list[Site]) -> dict[str, str] | None:
@@ -3786,10 +3780,17 @@ def _handed_as_argument(module: cst.Module, name: str) -> bool:
     return found
 
 
-def _free_names(function: cst.Lambda) -> list[cst.Name]:
-    """The names a lambda's body reads that are not parameters of it or of a lambda in it."""
-    own = lambda_parameters(function)
-    return [n for n in read_names(function.body) if n.value not in own]
+def _function_arguments(site: Site) -> list[cst.BaseExpression]:
+    """The arguments of ``site``'s call its map entry lists as ``functions`` (``lr_lambda``);
+    every argument when they cannot be bound (conservative)."""
+    entry = site.entry
+    if entry is None or not entry.functions:
+        return []
+    try:
+        bound = entry.signature.bind(site.call)
+    except Untranslatable:
+        return [a.value for a in site.call.args]
+    return [bound[name].value for name in sorted(entry.functions) if name in bound]
 
 
 def _walk_calls(module: cst.CSTNode) -> list[cst.Call]:

@@ -113,6 +113,7 @@ _API_KEYS = {
     "momentum_argument",
     "attribute",
     "per_group",
+    "functions",
     "aliases",
     "dispatch",
     "manual_pair",
@@ -261,6 +262,9 @@ class ApiEntry:
     momentum_argument: str | None = None  # what a momentum-cycling schedule sets ("betas[0]")
     attribute: bool = False  # a wired attribute read (`opt.param_groups`), not a call
     per_group: frozenset[str] = frozenset()  # arguments torch also takes as one per group
+    # Function arguments torch calls at each step (``lr_lambda``): the optax schedule calls
+    # them at the update, so what they read must be fixed once the scheduler is built.
+    functions: frozenset[str] = frozenset()
     aliases: tuple[str, ...] = ()  # other qualified names of the same API (re-exports)
     dispatch: Dispatch | None = None  # translated as the API a literal argument selects
     manual_pair: ManualPair | None = None  # its part in a hand-stepped warm-up/main pair
@@ -1037,6 +1041,22 @@ class _Checker:
                 result[alias] = entry
         return result
 
+    def signature_arguments(
+        self, raw: _LineDict, key: str, signature: Signature, name: str
+    ) -> list[str]:
+        """The list ``key`` of an entry (``per_group``, ``functions``): arguments of its
+        signature."""
+        arguments = raw.get(key) or []
+        if not isinstance(arguments, list) or not all(
+            isinstance(a, str) and a in signature.names for a in arguments
+        ):
+            self.fail(
+                f"'{key}' must be a list of arguments of the signature",
+                line=raw.lines.get(key),
+                entry=name,
+            )
+        return arguments
+
     def api_aliases(self, raw: _LineDict, name: str, receiver_type: str | None) -> list[str]:
         """The entry's ``aliases``: other dotted names the same call is imported through."""
         aliases = raw.get("aliases") or []
@@ -1180,15 +1200,8 @@ class _Checker:
                     line=raw.lines.get(key),
                     entry=name,
                 )
-        per_group = raw.get("per_group") or []
-        if not isinstance(per_group, list) or not all(
-            isinstance(a, str) and a in signature.names for a in per_group
-        ):
-            self.fail(
-                "'per_group' must be a list of arguments of the signature",
-                line=raw.lines.get("per_group"),
-                entry=name,
-            )
+        per_group = self.signature_arguments(raw, "per_group", signature, name)
+        functions = self.signature_arguments(raw, "functions", signature, name)
         attribute = raw.get("attribute", False)
         if not isinstance(attribute, bool):
             self.fail(
@@ -1218,6 +1231,7 @@ class _Checker:
             momentum_argument=momentum_argument,
             attribute=attribute,
             per_group=frozenset(per_group),
+            functions=frozenset(functions),
             aliases=tuple(self.api_aliases(raw, name, receiver_type)),
             dispatch=self.dispatch(raw, name, signature) if "dispatch" in raw else None,
             value=returned,

@@ -180,10 +180,12 @@ class TemplateNamesCaptureNothingTest(SwitcherooTest):
         self.assertEqual(
             scheduled(
                 """
+                product = 0.9
                 opt = torch.optim.SGD(p, lr=0.1)
                 sched = torch.optim.lr_scheduler.MultiplicativeLR(opt, lambda e: product)
                 """
             ),
+            "product = 0.9\n"
             "sched = lambda count: 0.1 * jax.lax.fori_loop(1, count + 1, lambda i, product_1: product_1 * (lambda e: product)(1.0 * i), jnp.ones((), jnp.result_type(float)))\n"
             "opt = optax.sgd(learning_rate=sched)\n",
         )
@@ -298,10 +300,12 @@ class EvaluatedOnceAtConstructionTest(SwitcherooTest):
         self.assertEqual(
             scheduled(
                 """
+                warmup = lambda e: 0.9 ** e
                 opt = torch.optim.SGD(p, lr=0.1)
                 sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup)
                 """
             ),
+            "warmup = lambda e: 0.9 ** e\n"
             "sched = (lambda lr_lambda: lambda count: 0.1 * lr_lambda(1.0 * count))(warmup)\n"
             "opt = optax.sgd(learning_rate=sched)\n",
         )

@@ -796,3 +796,21 @@ def test_a_store_through_an_attribute_before_the_loss_escapes() -> None:
 def test_a_call_after_the_loss_still_runs_after_the_gradient() -> None:
     output = convert(TAIL_LOOP.format(tail="bump_loss_weight()"))
     assert renders_a_step(output), output
+
+
+def test_a_step_in_a_match_case_escapes_instead_of_crashing() -> None:
+    """The step of a ``match`` case is no statement of the region's block: the search for the
+    statements between the backward pass and it raised StopIteration (a crash of the file)."""
+    output = nnx_output(
+        """
+        for x, y in loader:
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            match mode:
+                case "train":
+                    opt.step()
+        """,
+        SGD_MODEL,
+    )
+    assert BEGIN in output and not renders_a_step(output), output

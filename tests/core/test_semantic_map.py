@@ -373,19 +373,26 @@ def test_user_map_adds_a_torch_only_call_and_a_passthrough(tmp_path: Path) -> No
     assert {"mylib.log", "builtins.print"} <= semantic_map.passthrough_calls
 
 
-def test_per_group_names_arguments_of_the_signature(tmp_path: Path) -> None:
+@pytest.mark.parametrize("key", ["per_group", "functions"])
+def test_an_argument_list_names_arguments_of_the_signature(tmp_path: Path, key: str) -> None:
     error = load_error(
         tmp_path,
-        """
+        f"""
         apis:
           torch.optim.SGD:
             hook: optimizer_constructor
             signature: "params, lr=0.1"
-            per_group: [lr_lambda]
-            chain: [{emit: "optax.sgd({lr})"}]
+            {key}: [lr_lambda]
+            chain: [{{emit: "optax.sgd({{lr}})"}}]
         """,
     )
-    assert "'per_group' must be a list of arguments of the signature" in str(error)
+    assert f"'{key}' must be a list of arguments of the signature" in str(error)
+
+
+def test_the_shipped_schedulers_list_their_function_arguments() -> None:
+    apis = load_semantic_map().apis
+    assert apis["torch.optim.lr_scheduler.LambdaLR"].functions == {"lr_lambda"}
+    assert apis["torch.optim.lr_scheduler.CyclicLR"].functions == {"scale_fn"}
 
 
 def test_an_api_alias_names_the_same_entry() -> None:

@@ -99,6 +99,20 @@ SHARED_NAMES = {
         between="        SCALE = SCALE * 1.01",
         weight="(model(x) ** 2).mean()",
     ),
+    # a function reading the global through the module object (1.8e-3 off torch before, with
+    # a model's forward reading `sys.modules[__name__].SCALE`)
+    "a module global a function reads through sys.modules": LOOP.format(
+        definitions="import sys\n\nSCALE = 1.0\n\n\ndef scale_now():\n"
+        "    return sys.modules[__name__].SCALE\n",
+        between="        SCALE = SCALE * 1.01",
+        weight="(model(x) ** 2).mean()",
+    ),
+    "a module global a function reads through importlib": LOOP.format(
+        definitions="import importlib\n\nSCALE = 1.0\n\n\ndef scale_now():\n"
+        "    return importlib.import_module(__name__).SCALE\n",
+        between="        SCALE = SCALE * 1.01",
+        weight="(model(x) ** 2).mean()",
+    ),
     "a name declared global": IN_A_FUNCTION.format(
         definitions="scale = 1.0", declaration="    global scale"
     ),

@@ -63,16 +63,7 @@ SCHEDULES: list[tuple[str, dict[str, Any]]] = [
     ),
     ("torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, 3, 3)", {}),
     ("torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.95 ** k)", {}),
-    (
-        "torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda=warmup)",
-        {
-            "warmup": lambda k: (
-                min(1.0, (k + 1) / 10)
-                if isinstance(k, int)
-                else __import__("jax.numpy").numpy.minimum(1.0, (k + 1) / 10)
-            )
-        },
-    ),
+    # a def of the file passed by keyword: tests/differential/test_schedule_function_reads.py
     ("torch.optim.lr_scheduler.MultiplicativeLR(opt, lambda k: 0.97)", {}),
     ("torch.optim.lr_scheduler.MultiplicativeLR(opt, lr_lambda=lambda k: 1.0 - 0.001 * k)", {}),
     (

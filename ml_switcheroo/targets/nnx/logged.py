@@ -43,7 +43,9 @@ def logged_after_backward(
     condition) that only record values; ``computed``: names the forward pass binds."""
     if step_statement is not region.anchor.statement:
         return []
-    end = next(i for i, s in enumerate(region.statements) if s is step_statement)
+    end = next((i for i, s in enumerate(region.statements) if s is step_statement), None)
+    if end is None:  # the step is nested in a statement of the region (a `match` case)
+        return []
     between = region.statements[backward_index + 1 : end]
     found = list(between)
     while True:  # drop those reading a name a statement left in place binds, to a fixpoint

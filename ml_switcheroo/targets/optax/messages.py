@@ -105,6 +105,29 @@ MESSAGES: dict[str, Message] = {
         "scheduler), or write the learning rate into the optimizer's injected hyperparameters "
         "where torch steps the scheduler",
     ),
+    f.SCHEDULE_FUNCTION_READS_OBJECT: (
+        "`{function}` reads `{read}`, an attribute or item of an object that may change in "
+        "place after the scheduler is built: torch calls the function at each `sched.step()`, "
+        "the optax schedule at each update (once, when traced under jit), so the two may read "
+        "different values",
+        "bind the value to a new name once, before the scheduler (`value = {read}`), and read "
+        "that name in the function",
+    ),
+    f.SCHEDULE_FUNCTION_READS_SHARED: (
+        "`{function}` reads the module global `{name}`, which another file or the file's "
+        "`globals()`/`exec` may rebind after the scheduler is built: torch calls the function "
+        "at each `sched.step()`, the optax schedule at each update (once, when traced under "
+        "jit)",
+        "bind the value to a local name before the scheduler and read that name in the function",
+    ),
+    f.SCHEDULE_FUNCTION_NOT_READ: (
+        "`{function}` calls or is `{callable}`, which is not a lambda, a `def` of this file "
+        "or an import, so what it reads cannot be checked: torch calls the function at each "
+        "`sched.step()`, the optax schedule at each update (once, when traced under jit), and "
+        "a value it reads that changes after the scheduler is built would differ",
+        "pass a lambda or a `def` of this file that computes the factor from its argument and "
+        "names bound once before the scheduler",
+    ),
     f.SCHEDULE_MOVE_PAST_CHANGE: (
         "`{statement}` runs between the optimizer and the schedule and may change a value "
         "the arguments read; put next to each other, one would read it on the other side "
