@@ -199,7 +199,7 @@ def _rendered_step(
         )
     _check_one_optimizer(region, optimizer, ctx, others)
     _check_one_backward(region, ctx, others, optimizer)
-    _check_no_model_value_outside(region, forward, model_node)
+    _check_no_model_value_outside(region, forward, model_node, ctx)
     check_no_wrapper_attribute(forward, model_node, ctx)
     if others is not None:
         others.check_outputs(forward, {t.value for s in forward for t in _target_names(s)})
@@ -215,6 +215,7 @@ def _rendered_step(
     _check_no_mapped_api(forward, optimizer, ctx)
     snapshots = _snapshots(tail, region, backward_index, ctx)
     _check_tail(tail, forward, region, model_node, optimizer, ctx, snapshots)
+    _check_no_model_value_reaching(forward, model_node, ctx)
     after_backward = region.statements[backward_index + 1 :]
     running = micro.total if micro is not None else None
     rendered = _render(
@@ -1039,10 +1040,11 @@ def _is_constructor(call: cst.Call, ctx: HookContext) -> bool:
 
 
 def _check_no_model_value_outside(
-    region: Region, forward: list[cst.BaseStatement], model: cst.BaseExpression
+    region: Region, forward: list[cst.BaseStatement], model: cst.BaseExpression, ctx: HookContext
 ) -> None:
     """A name the loss reads but does not compute must not be computed from the model (or
-    by any call through ``self``) elsewhere: its gradient would be lost. A binding of the
+    by any call through ``self``) elsewhere: its gradient would be lost (and, read once
+    before the loop, it would keep the parameters of the first update). A binding of the
     model's own name (``model = DDP(model)``) is not such a name: the model is the loss
     function's parameter, proven the optimizer's (``_model_in_step``)."""
     bound = {t.value for s in forward for t in _target_names(s)}
@@ -1060,6 +1062,25 @@ def _check_no_model_value_outside(
                 f"`{sorted(names)[0]}`, which the loss reads, is computed from the model "
                 "outside the step (its gradient would be lost)"
             )
+
+
+def _check_no_model_value_reaching(
+    forward: list[cst.BaseStatement], model: cst.BaseExpression, ctx: HookContext
+) -> None:
+    """The values reaching a name the loss reads but does not compute (through the flow: a
+    module-level ``batch = {"x": model.weight}`` before the loop the step is in, a global a
+    function reads) must not read the model (the last check: other reasons say more)."""
+    bound = {t.value for s in forward for t in _target_names(s)}
+    root = (dotted_name(model) or "").split(".")[0]
+    for name in (n for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Name)):
+        if name.value in bound or name.value == root or ctx.variable(name) is None:
+            continue
+        for value in ctx.origins(name) or []:
+            if root in _variable_names(value) and value is not name:
+                raise Untranslatable(
+                    f"`{name.value}`, which the loss reads, is computed from the model "
+                    f"outside the step (`{_short(code_of(value))}`: its gradient would be lost)"
+                )
 
 
 def _is_folded_clip(statement: cst.BaseStatement, model: str, ctx: HookContext) -> bool:
@@ -1143,7 +1164,7 @@ def _model_in_step(
     if found is None:
         raise Untranslatable(
             f"the forward pass does not call the trained model `{trained_text}`"
-            + _rebound_models(forward, bound, ctx)
+            + (_unbound_model(trained, ctx) or _rebound_models(forward, bound, ctx))
         )
     return found
 
@@ -1182,6 +1203,18 @@ def _trains(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookCo
         (trained_value is not None and value is trained_value)
         or _one_object(callee, trained, ctx)
         or one_origin_through_wrappers(callee, trained, ctx)
+    )
+
+
+def _unbound_model(trained: cst.BaseExpression, ctx: HookContext) -> str:
+    """`` (`model` is bound nowhere in this file ...)`` when the trained model's name is a
+    free name of the file (a notebook's cell, names from elsewhere): no binding proves that the
+    forward pass and the optimizer name one object."""
+    if not isinstance(trained, cst.Name) or ctx.binds(trained, trained.value):
+        return ""
+    return (
+        f" (`{trained.value}` is bound nowhere in this file, as in a notebook's cell: no "
+        "binding proves that the forward pass and the optimizer name one object)"
     )
 
 
@@ -1529,9 +1562,7 @@ def _check_bound_before_read(forward: list[cst.BaseStatement]) -> None:
         targets = {t.value for t in _target_names(statement)}
         small = statement.body[0]  # type: ignore[attr-defined]
         value = getattr(small, "value", None)
-        reads = (
-            {n.value for n in cst_walk.walk(value) if isinstance(n, cst.Name)} if value else set()
-        )
+        reads = _variable_names(value) if value else set()
         if isinstance(small, cst.AugAssign):
             reads |= targets
         early = (reads & assigned) - bound
@@ -1712,16 +1743,18 @@ def _names_of(statements: Sequence[cst.BaseStatement]) -> set[str]:
 
 
 def _variables_of(statements: Sequence[cst.BaseStatement]) -> set[str]:
-    """Names read or bound as variables (not the ``attr`` of ``x.attr``)."""
-    attributes = {
-        id(n.attr) for s in statements for n in cst_walk.walk(s) if isinstance(n, cst.Attribute)
+    """Names read or bound as variables in ``statements`` (``_variable_names``)."""
+    return {name for s in statements for name in _variable_names(s)}
+
+
+def _variable_names(node: cst.CSTNode) -> set[str]:
+    """Names read or bound as variables under ``node``: not the ``attr`` of ``x.attr`` (HF's
+    ``loss = outputs.loss``) nor the keyword of ``f(loss=...)``."""
+    nodes = list(cst_walk.walk(node))
+    not_variables = {id(n.attr) for n in nodes if isinstance(n, cst.Attribute)} | {
+        id(n.keyword) for n in nodes if isinstance(n, cst.Arg) and n.keyword is not None
     }
-    return {
-        n.value
-        for s in statements
-        for n in cst_walk.walk(s)
-        if isinstance(n, cst.Name) and id(n) not in attributes
-    }
+    return {n.value for n in nodes if isinstance(n, cst.Name) and id(n) not in not_variables}
 
 
 def _fresh(name: str, taken: set[str]) -> str:
