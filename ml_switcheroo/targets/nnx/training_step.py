@@ -156,7 +156,7 @@ def _rendered_step(
         region = micro.region
     stepped = _stepped_optimizer(region)
     optimizer = code_of(stepped).strip()
-    constructor = _one_value(stepped, ctx)
+    constructor = _one_value(stepped, ctx) or _rebuilt_constructor(stepped, region, ctx)
     built_here = isinstance(constructor, cst.Call) and ctx.translates(constructor)
     # a parameter standing for itself (or stored in `self.x`, issue 12): maybe built in another
     # file (``_model_across_files``)
@@ -1367,6 +1367,40 @@ def _check_no_mapped_api(body: list[cst.BaseStatement], optimizer: str, ctx: Hoo
             q in ctx.semantic_map.apis for q in ctx.qualify(node.func)
         ):
             raise Untranslatable(f"the loss calls `{code_of(node.func).strip()}` of the map")
+
+
+def _rebuilt_constructor(
+    stepped: cst.BaseExpression, region: Region, ctx: HookContext
+) -> cst.Call | None:
+    """The first of the constructions of an optimizer rebuilt as training goes (``optimizer =
+    torch.optim.Adam(resnet.parameters(), lr=lr)`` after ``lr /= 3``: torch starts a new
+    state, as does a new nnx.Optimizer) when every binding of the name is a translated
+    constructor over one model and the name is read only as the receiver of ``step()`` and
+    ``zero_grad()`` (no scheduler, lr access, clip or accumulation that would belong to one
+    construction only); None otherwise."""
+    variable = ctx.variable(stepped) if isinstance(stepped, cst.Name) else None
+    if variable is None or len(variable.values) < 2 or region.clipped or region.gated:
+        return None
+    calls = [v for v in variable.values if isinstance(v, cst.Call) and ctx.translates(v)]
+    if len(calls) != len(variable.values) or not all(_method_receiver(r) for r in variable.reads):
+        return None
+    try:
+        models = [trained_model(call, ctx) for call in calls]
+    except Untranslatable:
+        return None
+    return calls[0] if all(_trains(m, models[0], ctx) for m in models[1:]) else None
+
+
+def _method_receiver(read: tuple[cst.CSTNode, ...]) -> bool:
+    """A read (the node and its parents) that is the receiver of ``.step()``/``.zero_grad()``."""
+    return (
+        len(read) >= 3
+        and isinstance(read[1], cst.Attribute)
+        and read[1].value is read[0]
+        and read[1].attr.value in ("step", "zero_grad")
+        and isinstance(read[2], cst.Call)
+        and read[2].func is read[1]
+    )
 
 
 def _one_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
