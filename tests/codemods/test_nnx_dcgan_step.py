@@ -87,7 +87,7 @@ TRAPS = {
         DCGAN.replace(
             "    fake = netG(noise)\n", "    fake = netG(noise)\n    zeros.fill_(0.1)\n", 1
         ),
-        "`zeros.fill_(0.1)` uses a name the loss reads after it",
+        "`zeros.fill_(0.1)` changes `zeros` in place between forward passes of the loss",
     ),
 }
 
@@ -119,3 +119,16 @@ def test_retain_graph_on_the_first_backward_pass_still_sums() -> None:
 def test_a_second_run_changes_nothing() -> None:
     once = converted(DCGAN)
     assert nnx_output(once) == once
+
+
+def test_a_zero_grad_cut_off_by_an_in_place_change_says_where_the_step_starts() -> None:
+    # pytorch/examples dcgan: `noise.data.normal_(0, 1)` before `fake = netG(noise)`
+    loop = DCGAN.replace(
+        "    fake = netG(noise)\n", "    noise.normal_(0, 1)\n    fake = netG(noise)\n"
+    )
+    output = converted(loop)
+    assert not updates_d(output), output
+    assert (
+        "(`netD.zero_grad()` runs earlier in this block, but the step's statements start after `noise.normal_(0, 1)`"
+        in output
+    ), output

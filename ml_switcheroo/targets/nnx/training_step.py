@@ -188,7 +188,7 @@ def _rendered_step(
         raise Untranslatable(
             f"no `{optimizer}.zero_grad()` runs with each step (under the same loops and "
             "conditions): torch sums the gradients of several steps in .grad, nnx.value_and_grad "
-            "computes fresh ones"
+            "computes fresh ones" + _zero_before_region(region, ctx)
         )
     if region.takes_metric:
         raise Untranslatable(
@@ -436,6 +436,48 @@ def _model_zeroed(
             )
         zeroed = True
     return zeroed, kept
+
+
+def _zero_before_region(region: Region, ctx: HookContext) -> str:
+    """`` (`netD.zero_grad()` runs before `noise.data.normal_(0, 1)`, ...)``: a zero_grad()
+    earlier in the region's block, cut off from the step by the statement right before the
+    region (one the loss function cannot take in); "" when there is none."""
+    block = ctx.parent_of(region.statements[0])
+    body = list(getattr(block, "body", ()))
+    start = next((i for i, s in enumerate(body) if s is region.statements[0]), 0)
+    zero = next((s for s in body[:start] if _is_zero_grad(s, ctx)), None)
+    if zero is None:
+        return ""
+    return (
+        f" (`{_shown(zero)}` runs earlier in this block, but the step's statements start "
+        f"after `{_shown(body[start - 1])}`, which neither binds a "
+        "name the loss reads nor only records values: a change the loss function cannot take "
+        "in, where it would run traced)"
+    )
+
+
+def _shown(statement: cst.BaseStatement) -> str:
+    """A statement's code for a reason: without its comments, shortened."""
+    return _short(code_of(statement.with_changes(leading_lines=())).strip())
+
+
+def _changed_in_place(statement: cst.BaseStatement, read_later: set[str], ctx: HookContext) -> str:
+    """Why an in-place method call on a name the loss reads after it (DCGAN's
+    ``label.fill_(fake_label)`` between its two forward passes) stays out of the loss function;
+    "" for any other statement."""
+    call = _lone_call(statement)
+    suffix = ctx.semantic_map.in_place_suffix
+    if call is None or not suffix or not isinstance(call.func, cst.Attribute):
+        return ""
+    root = (dotted_name(call.func.value) or "").split(".")[0]
+    if not call.func.attr.value.endswith(suffix) or root not in read_later:
+        return ""
+    return (
+        f"`{_shown(statement)}` changes `{root}` in place between forward passes of the loss "
+        f"that read it: inside the loss function it would run traced (a jax array has no "
+        f"in-place methods), before or after it every pass would read one value of `{root}`; "
+        f"give each pass its own value (a new array instead of the in-place change)"
+    )
 
 
 def _trailing_module_zero(region: Region, ctx: HookContext) -> list[cst.BaseStatement]:
@@ -864,9 +906,11 @@ def _check_tail(
         position = next(i for i, s in enumerate(region.statements) if s is statement)
         later = [s for s in region.statements[position + 1 :] if not any(s is t for t in tail)]
         snapshot = set(snapshots.get(id(statement), ()))
-        if (used - snapshot) & _variables_of(_before_backward(later, region)):
+        read_later = (used - snapshot) & _variables_of(_before_backward(later, region))
+        if read_later:
             raise Untranslatable(
-                f"`{shown}` uses a name the loss reads after it (it would run after the loss "
+                _changed_in_place(statement, read_later, ctx)
+                or f"`{shown}` uses a name the loss reads after it (it would run after the loss "
                 "function)"
             )
         crosses = any(s is f for s in region.statements[position + 1 :] for f in forward)
