@@ -686,7 +686,7 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
     for statement in candidates:
         if any(statement is t for t in tail):
             continue
-        if not _is_assignment(statement):
+        if not (_is_assignment(statement) or _in_place_for_loss(statement, region, ctx)):
             raise Untranslatable(
                 f"`{code_of(statement).strip()}` in the forward pass is not an assignment to "
                 "names (it would run traced inside the loss function)"
@@ -734,10 +734,39 @@ def _run_after_gradient(
         position = next(i for i, s in enumerate(candidates) if s is statement)
         later = [s for s in candidates[position + 1 :] if not any(s is t for t in tail)]
         shared = _variables_of([statement]) & _variables_of(_before_backward(later, region))
-        in_loss = shared and _is_assignment(statement)
+        in_loss = shared and (
+            _is_assignment(statement) or _in_place_for_loss(statement, region, ctx)
+        )
         if not in_loss or _snapshot_names(statement, later, region, summed, ctx):
             kept.append(statement)
     return kept
+
+
+def _in_place_for_loss(statement: cst.BaseStatement, region: Region, ctx: HookContext) -> bool:
+    """An in-place method call (the map's ``in_place_suffix``) alone on its line, on a plain
+    name or its ``.data`` (DCGAN's ``label.fill_(fake_label)`` between its forward passes)
+    that the region never calls (no model), with arguments of names and numbers only: in the
+    loss function it runs once per step where torch runs it, changing what the later forward
+    passes read, as in torch."""
+    call = _lone_call(statement)
+    suffix = ctx.semantic_map.in_place_suffix
+    if call is None or not suffix or not isinstance(call.func, cst.Attribute):
+        return False
+    receiver = call.func.value
+    if isinstance(receiver, cst.Attribute) and receiver.attr.value == "data":
+        receiver = receiver.value
+    simple = (cst.Name, cst.Integer, cst.Float, cst.UnaryOperation)
+    return (
+        isinstance(receiver, cst.Name)
+        and call.func.attr.value.endswith(suffix)
+        and all(a.keyword is None and a.star == "" for a in call.args)
+        and all(isinstance(a.value, simple) for a in call.args)
+        and not any(
+            isinstance(n, cst.Call) and dotted_name(n.func) == receiver.value
+            for s in region.statements
+            for n in cst_walk.walk(s)
+        )
+    )
 
 
 def _snapshot_names(
