@@ -462,9 +462,9 @@ def _shown(statement: cst.BaseStatement) -> str:
 
 
 def _changed_in_place(statement: cst.BaseStatement, read_later: set[str], ctx: HookContext) -> str:
-    """Why an in-place method call on a name the loss reads after it (DCGAN's
-    ``label.fill_(fake_label)`` between its two forward passes) stays out of the loss function;
-    "" for any other statement."""
+    """Why an in-place method call on a name the loss reads after it stays out of the loss
+    function (not ``_in_place_for_loss``: ``label.fill_(x.mean())``); "" for any other
+    statement."""
     call = _lone_call(statement)
     suffix = ctx.semantic_map.in_place_suffix
     if call is None or not suffix or not isinstance(call.func, cst.Attribute):
@@ -474,9 +474,9 @@ def _changed_in_place(statement: cst.BaseStatement, read_later: set[str], ctx: H
         return ""
     return (
         f"`{_shown(statement)}` changes `{root}` in place between forward passes of the loss "
-        f"that read it: inside the loss function it would run traced (a jax array has no "
-        f"in-place methods), before or after it every pass would read one value of `{root}`; "
-        f"give each pass its own value (a new array instead of the in-place change)"
+        "that read it; the loss function takes in only an in-place change of a plain name "
+        "(not a model) by names and numbers, and before or after it every pass would read one "
+        f"value of `{root}`"
     )
 
 
