@@ -81,10 +81,7 @@ class HookRuns:
                 return result
             attached = plan.attachment(original_node)
             if attached is not None and not self._folded(attached):
-                raise Untranslatable(
-                    "it belongs to an optimizer that was not translated together with it "
-                    "(see the optimizer's statement)"
-                )
+                raise Untranslatable(_not_folded(original_node, attached))
             changes = not isinstance(result, Keep)
             if receiver is not None and changes:
                 self.receivers.check_receiver_translates(original_node, receiver, entry)
@@ -139,3 +136,18 @@ def _probable_suggestion(result: Replace | Remove) -> str:
     if isinstance(result, Remove):
         return "delete this statement if the receiver is a torch optimizer"
     return f"if the receiver is a torch optimizer: {code_of(result_expression(result)).strip()}"
+
+
+def _not_folded(call: cst.Call, attached: cst.Call) -> str:
+    """Why ``call`` stays torch code when the optimizer's translation did not fold
+    ``attached`` (``call`` itself, or the scheduler whose ``step()`` it is)."""
+    if call is attached:
+        return (
+            "it belongs to an optimizer that was not translated together with it "
+            "(see the optimizer's statement)"
+        )
+    shown = " ".join(code_of(attached.func).split())
+    return (
+        f"its scheduler (`{shown}(...)`) is not translated (see the scheduler's statement), "
+        "so this call stays torch code"
+    )

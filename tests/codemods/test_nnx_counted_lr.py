@@ -158,6 +158,12 @@ def test_a_star_import_escapes_the_scheduler_and_the_optimizer_translates_alone(
     assert "opt.update(model, grads)" in output, output
 
 
+def test_the_step_of_a_scheduler_left_out_names_the_scheduler_not_the_optimizer() -> None:
+    output = nnx_output(LOOP.replace("import torch\n", "import torch\nfrom models import *\n"))
+    assert "its scheduler (`torch.optim.lr_scheduler.StepLR(...)`) is not translated" in output
+    assert "belongs to an optimizer that was not translated" not in output, output
+
+
 def test_a_module_level_scheduler_another_file_names_escapes(tmp_path: Path) -> None:
     root = write_package(tmp_path, {"train.py": LOOP, "hooks.py": "from pkg.train import sched\n"})
     outputs, _ = convert_in_process(root, TorchToNNX)

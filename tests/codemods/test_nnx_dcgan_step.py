@@ -83,11 +83,19 @@ TRAPS = {
         DCGAN.replace("    D_x = output.mean().item()\n", "    optimizerD.step()\n", 1),
         "no `optimizerD.zero_grad()` runs with each step",
     ),
-    "the second loss reads a value changed in place": (
+    "the second loss reads a value changed in place by a computed value": (
         DCGAN.replace(
-            "    fake = netG(noise)\n", "    fake = netG(noise)\n    zeros.fill_(0.1)\n", 1
+            "    fake = netG(noise)\n",
+            "    fake = netG(noise)\n    zeros.fill_(real.mean())\n",
+            1,
         ),
-        "`zeros.fill_(0.1)` uses a name the loss reads after it",
+        "`zeros.fill_(real.mean())` changes `zeros` in place between forward passes of the loss",
+    ),
+    "the model changed in place between the passes": (
+        DCGAN.replace(
+            "    fake = netG(noise)\n", "    fake = netG(noise)\n    netD.requires_grad_(True)\n", 1
+        ),
+        "`netD.requires_grad_(True)` uses the model",
     ),
 }
 
@@ -119,3 +127,30 @@ def test_retain_graph_on_the_first_backward_pass_still_sums() -> None:
 def test_a_second_run_changes_nothing() -> None:
     once = converted(DCGAN)
     assert nnx_output(once) == once
+
+
+def test_a_zero_grad_cut_off_by_an_in_place_change_says_where_the_step_starts() -> None:
+    # pytorch/examples dcgan: `noise.data.normal_(0, 1)` before `fake = netG(noise)`
+    loop = DCGAN.replace(
+        "    fake = netG(noise)\n", "    noise.normal_(0, 1)\n    fake = netG(noise)\n"
+    )
+    output = converted(loop)
+    assert not updates_d(output), output
+    assert (
+        "(`netD.zero_grad()` runs earlier in this block, but the step's statements start after `noise.normal_(0, 1)`"
+        in output
+    ), output
+
+
+def test_a_label_filled_in_place_between_the_passes_runs_in_the_loss_function() -> None:
+    # the PyTorch DCGAN tutorial: `label.fill_(fake_label)` before the fake batch's pass
+    loop = DCGAN.replace(
+        "    fake = netG(noise)\n", "    fake = netG(noise)\n    zeros.fill_(0.1)\n"
+    )
+    output = converted(loop)
+    assert updates_d(output), output
+    lines = [line.strip() for line in output.splitlines()]
+    fill = lines.index("zeros.fill_(0.1)")
+    assert (
+        lines[fill - 1] == "fake = netG(noise)" and lines.index("def loss_fn(netD, netG):") < fill
+    )

@@ -143,7 +143,7 @@ def run_torch_gan(source: str, norm: bool = False, seed: int = 0) -> GanRun:
     with float64():
         generator, discriminator = torch_models(seed, norm)
         data = [tuple(torch.from_numpy(a) for a in batch) for batch in batches(seed)]
-        scope = _scope(generator, discriminator, data)
+        scope = _scope(generator, discriminator, data, torch_label)
         exec(compile(source, "<torch gan>", "exec"), scope)
         state = [*torch_state(generator), *torch_state(discriminator)]
         return GanRun(_floats(scope["g_losses"]), _floats(scope["d_losses"]), state)
@@ -156,14 +156,34 @@ def run_nnx_gan(translated: str, norm: bool = False, seed: int = 0) -> GanRun:
         generator = nnx_copy(torch_generator, G_SIZES)
         discriminator = nnx_copy(torch_discriminator, D_SIZES)
         data = [tuple(jnp.asarray(a) for a in batch) for batch in batches(seed)]
-        scope = _scope(generator, discriminator, data)
+        scope = _scope(generator, discriminator, data, nnx_label)
         exec(compile(translated, "<nnx gan>", "exec"), scope)
         state = [*nnx_state(generator), *nnx_state(discriminator)]
         return GanRun(_floats(scope["g_losses"]), _floats(scope["d_losses"]), state)
 
 
-def _scope(generator: Any, discriminator: Any, data: list[Any]) -> dict[str, Any]:
+class Fillable(np.ndarray):
+    """A numpy array with torch's ``fill_`` (jax arrays have no in-place methods): the NNX
+    run's label a script changes in place (``label.fill_(fake_label)``)."""
+
+    def fill_(self, value: float) -> Fillable:
+        self.fill(value)
+        return self
+
+
+def torch_label(value: float) -> torch.Tensor:
+    """``make_label(value)`` of the torch run: a batch of labels ``value``."""
+    return torch.full((BATCH, 1), value)
+
+
+def nnx_label(value: float) -> Fillable:
+    """``make_label(value)`` of the NNX run: the same labels, fillable in place."""
+    return np.full((BATCH, 1), value).view(Fillable)
+
+
+def _scope(generator: Any, discriminator: Any, data: list[Any], make_label: Any) -> dict[str, Any]:
     return {
+        "make_label": make_label,
         "make_generator": lambda: generator,
         "make_discriminator": lambda: discriminator,
         "loader": data,

@@ -156,7 +156,7 @@ def _rendered_step(
         region = micro.region
     stepped = _stepped_optimizer(region)
     optimizer = code_of(stepped).strip()
-    constructor = _one_value(stepped, ctx)
+    constructor = _one_value(stepped, ctx) or _rebuilt_constructor(stepped, region, ctx)
     built_here = isinstance(constructor, cst.Call) and ctx.translates(constructor)
     # a parameter standing for itself (or stored in `self.x`, issue 12): maybe built in another
     # file (``_model_across_files``)
@@ -188,7 +188,7 @@ def _rendered_step(
         raise Untranslatable(
             f"no `{optimizer}.zero_grad()` runs with each step (under the same loops and "
             "conditions): torch sums the gradients of several steps in .grad, nnx.value_and_grad "
-            "computes fresh ones"
+            "computes fresh ones" + _zero_before_region(region, ctx)
         )
     if region.takes_metric:
         raise Untranslatable(
@@ -199,7 +199,7 @@ def _rendered_step(
         )
     _check_one_optimizer(region, optimizer, ctx, others)
     _check_one_backward(region, ctx, others, optimizer)
-    _check_no_model_value_outside(region, forward, model_node)
+    _check_no_model_value_outside(region, forward, model_node, ctx)
     check_no_wrapper_attribute(forward, model_node, ctx)
     if others is not None:
         others.check_outputs(forward, {t.value for s in forward for t in _target_names(s)})
@@ -215,6 +215,7 @@ def _rendered_step(
     _check_no_mapped_api(forward, optimizer, ctx)
     snapshots = _snapshots(tail, region, backward_index, ctx)
     _check_tail(tail, forward, region, model_node, optimizer, ctx, snapshots)
+    _check_no_model_value_reaching(forward, model_node, ctx)
     after_backward = region.statements[backward_index + 1 :]
     running = micro.total if micro is not None else None
     rendered = _render(
@@ -437,6 +438,48 @@ def _model_zeroed(
     return zeroed, kept
 
 
+def _zero_before_region(region: Region, ctx: HookContext) -> str:
+    """`` (`netD.zero_grad()` runs before `noise.data.normal_(0, 1)`, ...)``: a zero_grad()
+    earlier in the region's block, cut off from the step by the statement right before the
+    region (one the loss function cannot take in); "" when there is none."""
+    block = ctx.parent_of(region.statements[0])
+    body = list(getattr(block, "body", ()))
+    start = next((i for i, s in enumerate(body) if s is region.statements[0]), 0)
+    zero = next((s for s in body[:start] if _is_zero_grad(s, ctx)), None)
+    if zero is None:
+        return ""
+    return (
+        f" (`{_shown(zero)}` runs earlier in this block, but the step's statements start "
+        f"after `{_shown(body[start - 1])}`, which neither binds a "
+        "name the loss reads nor only records values: a change the loss function cannot take "
+        "in, where it would run traced)"
+    )
+
+
+def _shown(statement: cst.BaseStatement) -> str:
+    """A statement's code for a reason: without its comments, shortened."""
+    return _short(code_of(statement.with_changes(leading_lines=())).strip())
+
+
+def _changed_in_place(statement: cst.BaseStatement, read_later: set[str], ctx: HookContext) -> str:
+    """Why an in-place method call on a name the loss reads after it stays out of the loss
+    function (not ``_in_place_for_loss``: ``label.fill_(x.mean())``); "" for any other
+    statement."""
+    call = _lone_call(statement)
+    suffix = ctx.semantic_map.in_place_suffix
+    if call is None or not suffix or not isinstance(call.func, cst.Attribute):
+        return ""
+    root = (dotted_name(call.func.value) or "").split(".")[0]
+    if not call.func.attr.value.endswith(suffix) or root not in read_later:
+        return ""
+    return (
+        f"`{_shown(statement)}` changes `{root}` in place between forward passes of the loss "
+        "that read it; the loss function takes in only an in-place change of a plain name "
+        "(not a model) by names and numbers, and before or after it every pass would read one "
+        f"value of `{root}`"
+    )
+
+
 def _trailing_module_zero(region: Region, ctx: HookContext) -> list[cst.BaseStatement]:
     """The region's last statement when it is a module's zero after the step
     (``opt.step(); model.zero_grad()``)."""
@@ -643,7 +686,7 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
     for statement in candidates:
         if any(statement is t for t in tail):
             continue
-        if not _is_assignment(statement):
+        if not (_is_assignment(statement) or _in_place_for_loss(statement, region, ctx)):
             raise Untranslatable(
                 f"`{code_of(statement).strip()}` in the forward pass is not an assignment to "
                 "names (it would run traced inside the loss function)"
@@ -691,10 +734,39 @@ def _run_after_gradient(
         position = next(i for i, s in enumerate(candidates) if s is statement)
         later = [s for s in candidates[position + 1 :] if not any(s is t for t in tail)]
         shared = _variables_of([statement]) & _variables_of(_before_backward(later, region))
-        in_loss = shared and _is_assignment(statement)
+        in_loss = shared and (
+            _is_assignment(statement) or _in_place_for_loss(statement, region, ctx)
+        )
         if not in_loss or _snapshot_names(statement, later, region, summed, ctx):
             kept.append(statement)
     return kept
+
+
+def _in_place_for_loss(statement: cst.BaseStatement, region: Region, ctx: HookContext) -> bool:
+    """An in-place method call (the map's ``in_place_suffix``) alone on its line, on a plain
+    name or its ``.data`` (DCGAN's ``label.fill_(fake_label)`` between its forward passes)
+    that the region never calls (no model), with arguments of names and numbers only: in the
+    loss function it runs once per step where torch runs it, changing what the later forward
+    passes read, as in torch."""
+    call = _lone_call(statement)
+    suffix = ctx.semantic_map.in_place_suffix
+    if call is None or not suffix or not isinstance(call.func, cst.Attribute):
+        return False
+    receiver = call.func.value
+    if isinstance(receiver, cst.Attribute) and receiver.attr.value == "data":
+        receiver = receiver.value
+    simple = (cst.Name, cst.Integer, cst.Float, cst.UnaryOperation)
+    return (
+        isinstance(receiver, cst.Name)
+        and call.func.attr.value.endswith(suffix)
+        and all(a.keyword is None and a.star == "" for a in call.args)
+        and all(isinstance(a.value, simple) for a in call.args)
+        and not any(
+            isinstance(n, cst.Call) and dotted_name(n.func) == receiver.value
+            for s in region.statements
+            for n in cst_walk.walk(s)
+        )
+    )
 
 
 def _snapshot_names(
@@ -863,9 +935,11 @@ def _check_tail(
         position = next(i for i, s in enumerate(region.statements) if s is statement)
         later = [s for s in region.statements[position + 1 :] if not any(s is t for t in tail)]
         snapshot = set(snapshots.get(id(statement), ()))
-        if (used - snapshot) & _variables_of(_before_backward(later, region)):
+        read_later = (used - snapshot) & _variables_of(_before_backward(later, region))
+        if read_later:
             raise Untranslatable(
-                f"`{shown}` uses a name the loss reads after it (it would run after the loss "
+                _changed_in_place(statement, read_later, ctx)
+                or f"`{shown}` uses a name the loss reads after it (it would run after the loss "
                 "function)"
             )
         crosses = any(s is f for s in region.statements[position + 1 :] for f in forward)
@@ -1039,10 +1113,11 @@ def _is_constructor(call: cst.Call, ctx: HookContext) -> bool:
 
 
 def _check_no_model_value_outside(
-    region: Region, forward: list[cst.BaseStatement], model: cst.BaseExpression
+    region: Region, forward: list[cst.BaseStatement], model: cst.BaseExpression, ctx: HookContext
 ) -> None:
     """A name the loss reads but does not compute must not be computed from the model (or
-    by any call through ``self``) elsewhere: its gradient would be lost. A binding of the
+    by any call through ``self``) elsewhere: its gradient would be lost (and, read once
+    before the loop, it would keep the parameters of the first update). A binding of the
     model's own name (``model = DDP(model)``) is not such a name: the model is the loss
     function's parameter, proven the optimizer's (``_model_in_step``)."""
     bound = {t.value for s in forward for t in _target_names(s)}
@@ -1060,6 +1135,25 @@ def _check_no_model_value_outside(
                 f"`{sorted(names)[0]}`, which the loss reads, is computed from the model "
                 "outside the step (its gradient would be lost)"
             )
+
+
+def _check_no_model_value_reaching(
+    forward: list[cst.BaseStatement], model: cst.BaseExpression, ctx: HookContext
+) -> None:
+    """The values reaching a name the loss reads but does not compute (through the flow: a
+    module-level ``batch = {"x": model.weight}`` before the loop the step is in, a global a
+    function reads) must not read the model (the last check: other reasons say more)."""
+    bound = {t.value for s in forward for t in _target_names(s)}
+    root = (dotted_name(model) or "").split(".")[0]
+    for name in (n for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Name)):
+        if name.value in bound or name.value == root or ctx.variable(name) is None:
+            continue
+        for value in ctx.origins(name) or []:
+            if root in _variable_names(value) and value is not name:
+                raise Untranslatable(
+                    f"`{name.value}`, which the loss reads, is computed from the model "
+                    f"outside the step (`{_short(code_of(value))}`: its gradient would be lost)"
+                )
 
 
 def _is_folded_clip(statement: cst.BaseStatement, model: str, ctx: HookContext) -> bool:
@@ -1143,7 +1237,7 @@ def _model_in_step(
     if found is None:
         raise Untranslatable(
             f"the forward pass does not call the trained model `{trained_text}`"
-            + _rebound_models(forward, bound, ctx)
+            + (_unbound_model(trained, ctx) or _rebound_models(forward, bound, ctx))
         )
     return found
 
@@ -1182,6 +1276,18 @@ def _trains(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookCo
         (trained_value is not None and value is trained_value)
         or _one_object(callee, trained, ctx)
         or one_origin_through_wrappers(callee, trained, ctx)
+    )
+
+
+def _unbound_model(trained: cst.BaseExpression, ctx: HookContext) -> str:
+    """`` (`model` is bound nowhere in this file ...)`` when the trained model's name is a
+    free name of the file (a notebook's cell, names from elsewhere): no binding proves that the
+    forward pass and the optimizer name one object."""
+    if not isinstance(trained, cst.Name) or ctx.binds(trained, trained.value):
+        return ""
+    return (
+        f" (`{trained.value}` is bound nowhere in this file, as in a notebook's cell: no "
+        "binding proves that the forward pass and the optimizer name one object)"
     )
 
 
@@ -1334,6 +1440,40 @@ def _check_no_mapped_api(body: list[cst.BaseStatement], optimizer: str, ctx: Hoo
             q in ctx.semantic_map.apis for q in ctx.qualify(node.func)
         ):
             raise Untranslatable(f"the loss calls `{code_of(node.func).strip()}` of the map")
+
+
+def _rebuilt_constructor(
+    stepped: cst.BaseExpression, region: Region, ctx: HookContext
+) -> cst.Call | None:
+    """The first of the constructions of an optimizer rebuilt as training goes (``optimizer =
+    torch.optim.Adam(resnet.parameters(), lr=lr)`` after ``lr /= 3``: torch starts a new
+    state, as does a new nnx.Optimizer) when every binding of the name is a translated
+    constructor over one model and the name is read only as the receiver of ``step()`` and
+    ``zero_grad()`` (no scheduler, lr access, clip or accumulation that would belong to one
+    construction only); None otherwise."""
+    variable = ctx.variable(stepped) if isinstance(stepped, cst.Name) else None
+    if variable is None or len(variable.values) < 2 or region.clipped or region.gated:
+        return None
+    calls = [v for v in variable.values if isinstance(v, cst.Call) and ctx.translates(v)]
+    if len(calls) != len(variable.values) or not all(_method_receiver(r) for r in variable.reads):
+        return None
+    try:
+        models = [trained_model(call, ctx) for call in calls]
+    except Untranslatable:
+        return None
+    return calls[0] if all(_trains(m, models[0], ctx) for m in models[1:]) else None
+
+
+def _method_receiver(read: tuple[cst.CSTNode, ...]) -> bool:
+    """A read (the node and its parents) that is the receiver of ``.step()``/``.zero_grad()``."""
+    return (
+        len(read) >= 3
+        and isinstance(read[1], cst.Attribute)
+        and read[1].value is read[0]
+        and read[1].attr.value in ("step", "zero_grad")
+        and isinstance(read[2], cst.Call)
+        and read[2].func is read[1]
+    )
 
 
 def _one_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
@@ -1529,9 +1669,7 @@ def _check_bound_before_read(forward: list[cst.BaseStatement]) -> None:
         targets = {t.value for t in _target_names(statement)}
         small = statement.body[0]  # type: ignore[attr-defined]
         value = getattr(small, "value", None)
-        reads = (
-            {n.value for n in cst_walk.walk(value) if isinstance(n, cst.Name)} if value else set()
-        )
+        reads = _variable_names(value) if value else set()
         if isinstance(small, cst.AugAssign):
             reads |= targets
         early = (reads & assigned) - bound
@@ -1712,16 +1850,18 @@ def _names_of(statements: Sequence[cst.BaseStatement]) -> set[str]:
 
 
 def _variables_of(statements: Sequence[cst.BaseStatement]) -> set[str]:
-    """Names read or bound as variables (not the ``attr`` of ``x.attr``)."""
-    attributes = {
-        id(n.attr) for s in statements for n in cst_walk.walk(s) if isinstance(n, cst.Attribute)
+    """Names read or bound as variables in ``statements`` (``_variable_names``)."""
+    return {name for s in statements for name in _variable_names(s)}
+
+
+def _variable_names(node: cst.CSTNode) -> set[str]:
+    """Names read or bound as variables under ``node``: not the ``attr`` of ``x.attr`` (HF's
+    ``loss = outputs.loss``) nor the keyword of ``f(loss=...)``."""
+    nodes = list(cst_walk.walk(node))
+    not_variables = {id(n.attr) for n in nodes if isinstance(n, cst.Attribute)} | {
+        id(n.keyword) for n in nodes if isinstance(n, cst.Arg) and n.keyword is not None
     }
-    return {
-        n.value
-        for s in statements
-        for n in cst_walk.walk(s)
-        if isinstance(n, cst.Name) and id(n) not in attributes
-    }
+    return {n.value for n in nodes if isinstance(n, cst.Name) and id(n) not in not_variables}
 
 
 def _fresh(name: str, taken: set[str]) -> str:
