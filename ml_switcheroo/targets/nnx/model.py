@@ -9,15 +9,17 @@ from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.optax.optimizer_step import rank_split_model, without_neutral_kwargs
 
 PARAMS = "params"
 
 
 def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression:
-    """``model`` of ``torch.optim.X(model.parameters(), ...)`` (a name or ``self.a.b``);
-    anything else (param groups, a list, ``named_parameters``, a filter) is untranslatable."""
+    """``model`` of ``torch.optim.X(model.parameters(), ...)`` (a name or ``self.a.b``), or of
+    param groups splitting every parameter of ``model`` by rank (the tx masks the option that
+    differs); anything else (other param groups, a list, a filter) is untranslatable."""
     entry = _constructor_entry(constructor, ctx)
-    bound = entry.signature.bind(constructor)
+    bound = entry.signature.bind(without_neutral_kwargs(constructor, ctx, entry))
     argument = bound.get(PARAMS)
     value = argument.value if argument is not None else None
     if (
@@ -28,6 +30,9 @@ def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression
         and dotted_name(value.func.value) is not None
     ):
         return value.func.value
+    model = rank_split_model(constructor, ctx, entry) if value is not None else None
+    if model is not None and dotted_name(model) is not None:
+        return model
     shown = " ".join(code_of(value).split()) if value is not None else "nothing"
     raise Untranslatable(
         f"nnx.Optimizer trains one model's parameters (`model.parameters()`); this optimizer "
