@@ -57,15 +57,17 @@ class NotASplit(Exception):
 
 class NameBased(Untranslatable):
     """Groups split by parameter names: ``mask`` is the decay group's predicate on the leaves'
-    paths (``path_mask``), for the suggestion."""
+    paths (``path_mask``), for the suggestion; ``receiver`` the model's ``.named_parameters()``
+    receiver in the decay group (None: not one)."""
 
-    def __init__(self, mask: str) -> None:
+    def __init__(self, mask: str, receiver: cst.BaseExpression | None = None) -> None:
         super().__init__(
             "the param groups are split by parameter names, which depend on how the model is "
             "ported to JAX (the paths of the params pytree)",
             f"one optimizer with mask={mask}  # n: the leaf's path, written as the torch name",
         )
         self.mask = mask
+        self.receiver = receiver
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,8 @@ def rank_mask(
     groups = [_group(node, context, reads) for node in params]
     name_based = [g for g in groups if g.name is not None and _uses(g.condition, g.name)]
     if name_based:
-        raise _name_based(groups[decay], context.spec)
+        one_model = len({group.model for group in groups}) == 1
+        raise _name_based(groups[decay], context.spec, one_model)
     if len({group.model for group in groups}) != 1:
         models = ", ".join(f"`{group.model}`" for group in groups)
         raise context.render(Finding(findings.PARAM_GROUPS_SEVERAL_MODELS, {"models": models}))
@@ -394,15 +397,17 @@ def _harmless(read: tuple[cst.CSTNode, ...], followed: set[int]) -> bool:
     )
 
 
-def _name_based(group: _Group, spec: ParameterSpec) -> NameBased:
-    """The escape for groups split by parameter names, with the mask on the leaves' paths."""
+def _name_based(group: _Group, spec: ParameterSpec, one_model: bool) -> NameBased:
+    """The escape for groups split by parameter names, with the mask on the leaves' paths
+    (and the model, when every group filters the same one)."""
     assert group.name is not None
     condition = group.condition
     predicate = "True"
     if condition is not None:
         renamed = condition.visit(_Rename({group.name: "n", group.parameter: "p"}))
         predicate = " ".join(code_of(renamed).split())
-    return NameBased((spec.path_mask or "").replace("{predicate}", predicate))
+    mask = (spec.path_mask or "").replace("{predicate}", predicate)
+    return NameBased(mask, group.receiver if one_model else None)
 
 
 class _Rename(cst.CSTTransformer):

@@ -163,3 +163,19 @@ def test_extra_args_that_may_change_the_math_escape(target: str, case: str) -> N
     output = run_codemod(source, COMMANDS[target])
     assert "`**` keyword unpacking cannot be bound statically" in output, output
     assert "**extra_args)" in constructor_line(output), output
+
+
+def test_name_based_groups_suggest_the_model_s_nnx_optimizer_with_the_path_mask() -> None:
+    named = script().replace("p.dim() >= 2]", "'bias' not in n]")
+    output = nnx_output(named.replace("p.dim() < 2]", "'bias' in n]"))
+    assert (
+        "# ml_switcheroo: |   nnx.Optimizer(model, optax.adamw(learning_rate=3e-4, "
+        "weight_decay=0.1, mask=lambda params: jax.tree_util.tree_map_with_path("
+    ) in output, output
+    assert "wrt=nnx.Param)  # n: the leaf's path in nnx.state(model, nnx.Param)" in output
+
+
+def test_name_based_groups_of_two_models_suggest_no_nnx_optimizer() -> None:
+    named = script(other="other").replace("p.dim() >= 2]", "'bias' not in n]")
+    output = nnx_output(named.replace("p.dim() < 2]", "'bias' in n]"))
+    assert "split by parameter names" in output and "nnx.Optimizer(" not in output, output

@@ -9,9 +9,19 @@ from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
-from ml_switcheroo.targets.optax.optimizer_step import rank_split_model, without_neutral_kwargs
+from ml_switcheroo.targets.optax.optimizer_step import (
+    PathMaskedGroups,
+    rank_split_model,
+    without_neutral_kwargs,
+)
 
 PARAMS = "params"
+OPTIMIZER = "nnx.Optimizer({model}, {tx}, wrt=nnx.Param)"
+# the paths of nnx.state(model, nnx.Param) end in `.value` and name NNX's leaves (`kernel`)
+PATH_NOTE = (
+    "  # n: the leaf's path in nnx.state(model, nnx.Param), e.g. `h.0.attn.kernel.value`, "
+    "not the torch name: check the predicate against it"
+)
 
 
 def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression:
@@ -30,7 +40,7 @@ def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression
         and dotted_name(value.func.value) is not None
     ):
         return value.func.value
-    model = rank_split_model(constructor, ctx, entry) if value is not None else None
+    model = _rank_split_model(constructor, ctx, entry) if value is not None else None
     if model is not None and dotted_name(model) is not None:
         return model
     shown = " ".join(code_of(value).split()) if value is not None else "nothing"
@@ -39,6 +49,21 @@ def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression
         f"is given `{shown}` (param groups, a part or a list of parameters)",
         "nnx.Optimizer(model, tx, wrt=<an nnx filter selecting those parameters>)",
     )
+
+
+def _rank_split_model(
+    constructor: cst.Call, ctx: HookContext, entry: ApiEntry
+) -> cst.BaseExpression | None:
+    """``rank_split_model``; groups split by names escape suggesting the model's
+    nnx.Optimizer over the optax target's tx with a path mask."""
+    try:
+        return rank_split_model(constructor, ctx, entry)
+    except PathMaskedGroups as exc:
+        if exc.tx is None or exc.receiver is None or dotted_name(exc.receiver) is None:
+            raise
+        model = code_of(exc.receiver).strip()
+        suggestion = OPTIMIZER.format(model=model, tx=exc.tx) + PATH_NOTE
+        raise Untranslatable(exc.reason, suggestion) from None
 
 
 def _constructor_entry(constructor: cst.Call, ctx: HookContext) -> ApiEntry:

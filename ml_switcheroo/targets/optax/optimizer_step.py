@@ -320,8 +320,9 @@ def _masked_groups(
     except param_groups.NotASplit:
         return None
     except param_groups.NameBased as exc:
-        suggestion = _path_mask_suggestion(call, ctx, options, decay, exc)
-        raise Untranslatable(exc.reason, suggestion) from None
+        tx = _path_mask_tx(call, ctx, options, decay, exc)
+        suggestion = exc.suggestion if tx is None else tx + PATH_NOTE
+        raise PathMaskedGroups(exc.reason, suggestion, exc.receiver, tx) from None
     value = values[decay]
     _check_evaluated_alike(value, context, inline=list_name is None)
     _override_group_options(call, options[0], option, value)
@@ -339,14 +340,34 @@ def _override_group_options(
     call.overrides[masked] = value
 
 
-def _path_mask_suggestion(
+PATH_NOTE = "  # n: the leaf's path, written as the torch name; check it against the port"
+
+
+class PathMaskedGroups(Untranslatable):
+    """Groups split by parameter names escape; ``tx`` is the optimizer with a mask on the
+    leaves' paths (text; None when it does not render) for the model ``receiver`` (the
+    receiver of ``.named_parameters()``, None: not one), for a target's own suggestion."""
+
+    def __init__(
+        self,
+        reason: str,
+        suggestion: str | None,
+        receiver: cst.BaseExpression | None,
+        tx: str | None,
+    ) -> None:
+        super().__init__(reason, suggestion)
+        self.receiver, self.tx = receiver, tx
+
+
+def _path_mask_tx(
     call: BoundCall,
     ctx: HookContext,
     options: list[dict[str, cst.BaseExpression]],
     decay: int,
     found: param_groups.NameBased,
 ) -> str | None:
-    """The optimizer with the groups' decay and a mask on the leaves' paths, as text."""
+    """The optimizer with the groups' decay and a mask on the leaves' paths, as text (None
+    when it does not render)."""
     option = ctx.semantic_map.parameters.masked_option
     assert option is not None
     value = options[decay].get(option, call.value(option))
@@ -360,9 +381,8 @@ def _path_mask_suggestion(
         mask = Mask(value, cst.parse_expression(found.mask))
         expression = _attach_mask(expression, mask, ctx, suggestion=True)
     except Untranslatable:
-        return found.suggestion
-    note = "  # n: the leaf's path, written as the torch name; check it against the port"
-    return code_of(expression).strip() + note
+        return None
+    return code_of(expression).strip()
 
 
 def _same_other_options(
