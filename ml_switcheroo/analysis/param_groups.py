@@ -157,6 +157,9 @@ def rank_mask(
     if len({group.model for group in groups}) != 1:
         models = ", ".join(f"`{group.model}`" for group in groups)
         raise context.render(Finding(findings.PARAM_GROUPS_SEVERAL_MODELS, {"models": models}))
+    if len({_binding(group.receiver, context) for group in groups}) != 1:
+        models = f"`{groups[0].model}` may be another object in each group"
+        raise context.render(Finding(findings.PARAM_GROUPS_SEVERAL_MODELS, {"models": models}))
     ranks = [_ranks(group, context) for group in groups]
     if ranks[0] & ranks[1] or (ranks[0] | ranks[1]) != frozenset(_RANKS):
         raise context.render(Finding(findings.PARAM_GROUPS_OVERLAP))
@@ -177,6 +180,23 @@ def _group(node: cst.BaseExpression, context: Context, reads: _Reads) -> _Group:
     name, parameter = target
     model, receiver = _model(clause.iter, name is not None, context, reads)
     return _Group(model, receiver, _conjunction(clause.ifs), parameter, name)
+
+
+def _binding(receiver: cst.BaseExpression | None, context: Context) -> tuple[object, ...]:
+    """The one binding of the name at the root of ``receiver`` that reaches it (its value and
+    the reads of the variable, by identity; a name the file never binds: the name): equal for
+    two receivers only when both read the same object; else the receiver itself."""
+    root = receiver
+    while isinstance(root, cst.Attribute):
+        root = root.value
+    if not isinstance(root, cst.Name):
+        return (id(receiver),)
+    variable = context.variable(root)
+    if variable is None:
+        return ("free", root.value)
+    if len(variable.values) != 1:
+        return (id(receiver),)
+    return (id(variable.values[0]), *sorted(id(read[0]) for read in variable.reads))
 
 
 def _target(node: cst.BaseExpression) -> tuple[str | None, str] | None:

@@ -179,3 +179,36 @@ def test_name_based_groups_of_two_models_suggest_no_nnx_optimizer() -> None:
     named = script(other="other").replace("p.dim() >= 2]", "'bias' not in n]")
     output = nnx_output(named.replace("p.dim() < 2]", "'bias' in n]"))
     assert "split by parameter names" in output and "nnx.Optimizer(" not in output, output
+
+
+REBOUND_BETWEEN_GROUPS = {
+    "rebound": """\
+import torch
+model = make_model()
+decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+model = make_other()
+no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+groups = [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}]
+opt = torch.optim.AdamW(groups, lr=3e-4)
+""",
+    "rebound_on_a_branch": """\
+import torch
+def build(model, other):
+    every = {n: p for n, p in model.named_parameters()}
+    decay = [p for n, p in every.items() if p.dim() >= 2]
+    if other is not None:
+        model = other
+    rest = {n: p for n, p in model.named_parameters()}
+    no_decay = [p for n, p in rest.items() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=3e-4)
+""",
+}
+
+
+@pytest.mark.parametrize("target", sorted(COMMANDS))
+@pytest.mark.parametrize("case", sorted(REBOUND_BETWEEN_GROUPS))
+def test_groups_of_one_name_bound_to_two_models_escape(target: str, case: str) -> None:
+    output = run_codemod(REBOUND_BETWEEN_GROUPS[case], COMMANDS[target])
+    assert "`model` may be another object in each group" in output, output
+    assert "torch.optim.AdamW(groups" in constructor_line(output), output
