@@ -212,3 +212,25 @@ def test_groups_of_one_name_bound_to_two_models_escape(target: str, case: str) -
     output = run_codemod(REBOUND_BETWEEN_GROUPS[case], COMMANDS[target])
     assert "`model` may be another object in each group" in output, output
     assert "torch.optim.AdamW(groups" in constructor_line(output), output
+
+
+def test_groups_of_a_model_rebound_before_the_constructor_escape() -> None:
+    """The groups hold the first model's parameters; ``nnx.Optimizer(model, ...)`` written at
+    the constructor would train the second."""
+    rebound = (
+        script()
+        .replace("decay = [", "every = {n: p for n, p in model.named_parameters()}\ndecay = [", 1)
+        .replace("model.named_parameters() if", "every.items() if")
+        .replace("opt = torch.optim", "model = make_other()\nopt = torch.optim")
+    )
+    assert rebound.count("named_parameters()") == 1
+    output = nnx_output(rebound)
+    assert "nnx.Optimizer trains one model's parameters" in output, output
+    assert "torch.optim.AdamW(groups" in constructor_line(output), output
+
+
+def test_groups_of_an_attribute_escape() -> None:
+    """``self.model`` may be stored again between the groups and the constructor."""
+    attribute = script().replace("model.named_parameters()", "self.model.named_parameters()")
+    output = nnx_output(attribute)
+    assert "nnx.Optimizer trains one model's parameters" in output, output

@@ -41,7 +41,7 @@ def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression
     ):
         return value.func.value
     model = _rank_split_model(constructor, ctx, entry) if value is not None else None
-    if model is not None and dotted_name(model) is not None:
+    if model is not None and _bound_once(model, ctx):
         return model
     shown = " ".join(code_of(value).split()) if value is not None else "nothing"
     raise Untranslatable(
@@ -49,6 +49,15 @@ def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression
         f"is given `{shown}` (param groups, a part or a list of parameters)",
         "nnx.Optimizer(model, tx, wrt=<an nnx filter selecting those parameters>)",
     )
+
+
+def _bound_once(model: cst.BaseExpression, ctx: HookContext) -> bool:
+    """``model`` (read where the groups are built, not in the constructor) is a name bound
+    once in its scope, or never in the file: the constructor's ``model`` is the same object."""
+    if not isinstance(model, cst.Name):
+        return False
+    variable = ctx.variable(model)
+    return variable is None or len(variable.values) == 1
 
 
 def _rank_split_model(
