@@ -11,7 +11,7 @@ import pytest
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.support import code_lines, nnx_output, renders_a_step, run_codemod
+from tests.support import code_lines, gpt_groups, nnx_output, renders_a_step, run_codemod
 
 MASK = "mask=lambda params: jax.tree_util.tree_map(lambda p: p.ndim >= 2, params)"
 
@@ -29,23 +29,20 @@ for x, y in loader:
     opt.step()
 """
 
-GPT_METHOD = """\
+GPT_METHOD = (
+    """\
 import torch
 class GPT(torch.nn.Module):
     def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
-        param_dict = {pn: p for pn, p in self.named_parameters()}
-        param_dict = {pn: p for pn, p in param_dict.items() if p.requires_grad}
-        decay_params = [p for n, p in param_dict.items() if p.dim() >= 2]
-        nodecay_params = [p for n, p in param_dict.items() if p.dim() < 2]
-        optim_groups = [
-            {"params": decay_params, "weight_decay": weight_decay},
-            {"params": nodecay_params, "weight_decay": 0.0},
-        ]
+"""
+    + gpt_groups("self", "weight_decay", " " * 8)
+    + """\
         use_fused = device_type == "cuda"
         extra_args = dict(fused=True) if use_fused else dict()
         optimizer = torch.optim.AdamW(optim_groups, lr=learning_rate, betas=betas, **extra_args)
         return optimizer
 """
+)
 
 
 def script(other: str = "model", no_decay: str = "p.dim() < 2") -> str:

@@ -22,19 +22,12 @@ from tests.differential.nnx_loops import (
     translated_rel,
     worst_rel,
 )
+from tests.support import gpt_groups
 
-GROUPS = """\
-import torch
-
-model = make_model()
-param_dict = {pn: p for pn, p in model.named_parameters()}
-param_dict = {pn: p for pn, p in param_dict.items() if p.requires_grad}
-decay_params = [p for n, p in param_dict.items() if p.dim() >= 2]
-nodecay_params = [p for n, p in param_dict.items() if p.dim() < 2]
-optim_groups = [
-    {"params": decay_params, "weight_decay": 0.5},
-    {"params": nodecay_params, "weight_decay": 0.0},
-]
+GROUPS = (
+    "import torch\n\nmodel = make_model()\n"
+    + gpt_groups("model", "0.5")
+    + """\
 use_fused = False
 extra_args = dict(fused=True) if use_fused else dict()
 opt = torch.optim.AdamW(optim_groups, lr=0.05, betas=(0.9, 0.95), **extra_args)
@@ -47,6 +40,7 @@ for epoch in range(EPOCHS):
         opt.step()
         losses.append(RECORDED)
 """
+)
 
 CASES = {
     "loss_recorded": GROUPS.replace("        CLIP\n", "").replace("RECORDED", "loss.item()"),
