@@ -112,3 +112,22 @@ def run_libcst_tool(folder: Path, command: str, *arguments: str, jobs: int = 2) 
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
+
+
+GPT_GROUPS = """\
+param_dict = {pn: p for pn, p in MODEL.named_parameters()}
+param_dict = {pn: p for pn, p in param_dict.items() if p.requires_grad}
+decay_params = [p for n, p in param_dict.items() if p.dim() >= 2]
+nodecay_params = [p for n, p in param_dict.items() if p.dim() < 2]
+optim_groups = [
+    {"params": decay_params, "weight_decay": DECAY},
+    {"params": nodecay_params, "weight_decay": 0.0},
+]
+"""
+
+
+def gpt_groups(model: str, decay: str, indent: str = "") -> str:
+    """nanoGPT's decay / no-decay param groups ``optim_groups`` over ``model``'s named
+    parameters (split by ``p.dim() >= 2``), the decay group's ``weight_decay`` ``decay``."""
+    text = GPT_GROUPS.replace("MODEL", model).replace("DECAY", decay)
+    return textwrap.indent(text, indent)

@@ -57,15 +57,17 @@ class NotASplit(Exception):
 
 class NameBased(Untranslatable):
     """Groups split by parameter names: ``mask`` is the decay group's predicate on the leaves'
-    paths (``path_mask``), for the suggestion."""
+    paths (``path_mask``), for the suggestion; ``receiver`` the model's ``.named_parameters()``
+    receiver in the decay group (None: not one)."""
 
-    def __init__(self, mask: str) -> None:
+    def __init__(self, mask: str, receiver: cst.BaseExpression | None = None) -> None:
         super().__init__(
             "the param groups are split by parameter names, which depend on how the model is "
             "ported to JAX (the paths of the params pytree)",
             f"one optimizer with mask={mask}  # n: the leaf's path, written as the torch name",
         )
         self.mask = mask
+        self.receiver = receiver
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class _Reads:
 @dataclass(frozen=True)
 class _Group:
     model: str  # the whole model whose parameters the group filters
+    receiver: cst.BaseExpression | None  # ... as the receiver of `.named_parameters()`
     condition: cst.BaseExpression | None  # the comprehension's condition (None: every one)
     parameter: str  # the comprehension's variable for a parameter
     name: str | None  # ... and for its name (`named_parameters()`), if any
@@ -119,10 +122,22 @@ def single_binding(node: cst.BaseExpression, context: Context) -> bool:
     return variable is not None and len(variable.values) == 1
 
 
+@dataclass(frozen=True)
+class RankSplit:
+    """Groups that split one whole model by rank: the model (its source text, ``self`` of
+    ``self.named_parameters()``, and that receiver of the first group, when the model is one)
+    and the comparison (``">= 2"``) selecting the decay group."""
+
+    model: str
+    receiver: cst.BaseExpression | None
+    comparison: str
+
+
 def rank_mask(
     params: list[cst.BaseExpression], decay: int, context: Context, list_name: cst.Name | None
-) -> str:
-    """The comparison (``">= 2"``) on a leaf's rank that selects group ``decay``'s parameters.
+) -> RankSplit:
+    """The model the groups split and the comparison on a leaf's rank that selects group
+    ``decay``'s parameters.
 
     ``params`` are the groups' ``params`` values; ``list_name`` the variable holding the group
     list, if any. Raises ``NotASplit`` when a group is not a comprehension over parameters,
@@ -137,15 +152,19 @@ def rank_mask(
     groups = [_group(node, context, reads) for node in params]
     name_based = [g for g in groups if g.name is not None and _uses(g.condition, g.name)]
     if name_based:
-        raise _name_based(groups[decay], context.spec)
+        one_model = len({group.model for group in groups}) == 1
+        raise _name_based(groups[decay], context.spec, one_model)
     if len({group.model for group in groups}) != 1:
         models = ", ".join(f"`{group.model}`" for group in groups)
+        raise context.render(Finding(findings.PARAM_GROUPS_SEVERAL_MODELS, {"models": models}))
+    if len({_binding(group.receiver, context) for group in groups}) != 1:
+        models = f"`{groups[0].model}` may be another object in each group"
         raise context.render(Finding(findings.PARAM_GROUPS_SEVERAL_MODELS, {"models": models}))
     ranks = [_ranks(group, context) for group in groups]
     if ranks[0] & ranks[1] or (ranks[0] | ranks[1]) != frozenset(_RANKS):
         raise context.render(Finding(findings.PARAM_GROUPS_OVERLAP))
     _check_reads(reads, context)
-    return _spelled(ranks[decay], context)
+    return RankSplit(groups[0].model, groups[0].receiver, _spelled(ranks[decay], context))
 
 
 def _group(node: cst.BaseExpression, context: Context, reads: _Reads) -> _Group:
@@ -159,8 +178,25 @@ def _group(node: cst.BaseExpression, context: Context, reads: _Reads) -> _Group:
     if clause.inner_for_in is not None or target is None or not _is_name(value.elt, target[1]):
         raise NotASplit
     name, parameter = target
-    model = _model(clause.iter, name is not None, context, reads)
-    return _Group(model, _conjunction(clause.ifs), parameter, name)
+    model, receiver = _model(clause.iter, name is not None, context, reads)
+    return _Group(model, receiver, _conjunction(clause.ifs), parameter, name)
+
+
+def _binding(receiver: cst.BaseExpression | None, context: Context) -> tuple[object, ...]:
+    """The one binding of the name at the root of ``receiver`` that reaches it (its value and
+    the reads of the variable, by identity; a name the file never binds: the name): equal for
+    two receivers only when both read the same object; else the receiver itself."""
+    root = receiver
+    while isinstance(root, cst.Attribute):
+        root = root.value
+    if not isinstance(root, cst.Name):
+        return (id(receiver),)
+    variable = context.variable(root)
+    if variable is None:
+        return ("free", root.value)
+    if len(variable.values) != 1:
+        return (id(receiver),)
+    return (id(variable.values[0]), *sorted(id(read[0]) for read in variable.reads))
 
 
 def _target(node: cst.BaseExpression) -> tuple[str | None, str] | None:
@@ -178,7 +214,10 @@ def _is_name(node: cst.BaseExpression, name: str) -> bool:
     return isinstance(node, cst.Name) and node.value == name
 
 
-def _model(iterable: cst.BaseExpression, named: bool, context: Context, reads: _Reads) -> str:
+_Model = tuple[str, cst.BaseExpression | None]  # a model's text, its receiver node if any
+
+
+def _model(iterable: cst.BaseExpression, named: bool, context: Context, reads: _Reads) -> _Model:
     """The whole model whose parameters ``iterable`` yields (named or not), or escape."""
     if named:
         found = _named_dict(iterable, context, reads, set())
@@ -190,13 +229,13 @@ def _model(iterable: cst.BaseExpression, named: bool, context: Context, reads: _
         raise context.render(Finding(findings.PARAM_GROUP_PART_OF_MODEL, {"shown": shown}))
     func = iterable.func if isinstance(iterable, cst.Call) else None
     if isinstance(func, cst.Attribute) and func.attr.value in context.spec.module_methods:
-        return " ".join(code_of(func.value).split())
-    return selection.key
+        return " ".join(code_of(func.value).split()), func.value
+    return selection.key, None
 
 
 def _named_dict(
     iterable: cst.BaseExpression, context: Context, reads: _Reads, seen: set[str]
-) -> str | None:
+) -> _Model | None:
     """``d.items()`` of a dict built only by ``{n: p for n, p in <named parameters>}``
     comprehensions (which may keep only trainable ones): the model, else None."""
     if not (
@@ -213,21 +252,21 @@ def _named_dict(
         return None
     reads.followed.add(id(receiver))
     if receiver.value in seen:
-        return ""
+        return "", None
     reads.variables.append((receiver.value, variable))
-    models = set()
+    models: dict[str, cst.BaseExpression | None] = {}
     for value in variable.values:
         model = _dict_comprehension(value, context, reads, seen | {receiver.value})
         if model is None:
             return None
-        models.add(model)
-    models.discard("")  # a comprehension over the dict itself filters it
-    return models.pop() if len(models) == 1 else None
+        models.setdefault(*model)
+    models.pop("", None)  # a comprehension over the dict itself filters it
+    return models.popitem() if len(models) == 1 else None
 
 
 def _dict_comprehension(
     value: cst.BaseExpression | None, context: Context, reads: _Reads, seen: set[str]
-) -> str | None:
+) -> _Model | None:
     if not isinstance(value, cst.DictComp) or value.for_in.inner_for_in is not None:
         return None
     target = _target(value.for_in.target)
@@ -247,7 +286,7 @@ def _dict_comprehension(
     func = iterable.func if isinstance(iterable, cst.Call) else None
     if selection.kind != WHOLE or not isinstance(func, cst.Attribute):
         return None
-    return " ".join(code_of(func.value).split())
+    return " ".join(code_of(func.value).split()), func.value
 
 
 def _conjunction(ifs: tuple[cst.CompIf, ...] | list[cst.CompIf]) -> cst.BaseExpression | None:
@@ -378,15 +417,17 @@ def _harmless(read: tuple[cst.CSTNode, ...], followed: set[int]) -> bool:
     )
 
 
-def _name_based(group: _Group, spec: ParameterSpec) -> NameBased:
-    """The escape for groups split by parameter names, with the mask on the leaves' paths."""
+def _name_based(group: _Group, spec: ParameterSpec, one_model: bool) -> NameBased:
+    """The escape for groups split by parameter names, with the mask on the leaves' paths
+    (and the model, when every group filters the same one)."""
     assert group.name is not None
     condition = group.condition
     predicate = "True"
     if condition is not None:
         renamed = condition.visit(_Rename({group.name: "n", group.parameter: "p"}))
         predicate = " ".join(code_of(renamed).split())
-    return NameBased((spec.path_mask or "").replace("{predicate}", predicate))
+    mask = (spec.path_mask or "").replace("{predicate}", predicate)
+    return NameBased(mask, group.receiver if one_model else None)
 
 
 class _Rename(cst.CSTTransformer):

@@ -7,7 +7,7 @@ the output text and the shapes that must not convert.
 from __future__ import annotations
 
 from ml_switcheroo.rewrite.report import Record
-from tests.support import SwitcherooTest
+from tests.support import SwitcherooTest, gpt_groups
 
 GROUPS = """
 import torch
@@ -114,24 +114,15 @@ class MaskedGroupsConvertTest(SwitcherooTest):
 
     def test_gpt_method_with_fused_extra_args_converts(self) -> None:
         (record, _) = self.records(
-            """
-            import torch
-            class GPT(torch.nn.Module):
-                def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
-                    param_dict = {pn: p for pn, p in self.named_parameters()}
-                    param_dict = {pn: p for pn, p in param_dict.items() if p.requires_grad}
-                    decay_params = [p for n, p in param_dict.items() if p.dim() >= 2]
-                    nodecay_params = [p for n, p in param_dict.items() if p.dim() < 2]
-                    optim_groups = [
-                        {"params": decay_params, "weight_decay": weight_decay},
-                        {"params": nodecay_params, "weight_decay": 0.0},
-                    ]
-                    print(len(decay_params), sum(p.numel() for p in nodecay_params))
-                    use_fused = device_type == "cuda"
-                    extra_args = dict(fused=True) if use_fused else dict()
-                    optimizer = torch.optim.AdamW(optim_groups, lr=learning_rate, betas=betas, **extra_args)
-                    return optimizer
-            """
+            "import torch\nclass GPT(torch.nn.Module):\n"
+            "    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):\n"
+            + gpt_groups("self", "weight_decay", " " * 8)
+            + "        print(len(decay_params), sum(p.numel() for p in nodecay_params))\n"
+            '        use_fused = device_type == "cuda"\n'
+            "        extra_args = dict(fused=True) if use_fused else dict()\n"
+            "        optimizer = torch.optim.AdamW(optim_groups, lr=learning_rate, betas=betas, "
+            "**extra_args)\n"
+            "        return optimizer\n"
         )
         self.assertEqual(record.kind, "converted")
 

@@ -28,8 +28,10 @@ from tests.differential.harness import (
     translate_package,
 )
 from tests.differential.test_cross_file import importable
+from tests.support import gpt_groups
 
-MODEL = """\
+MODEL = (
+    """\
 import torch
 
 
@@ -41,17 +43,13 @@ class GPT:
         return list(zip(["w", "b"], self.tensors))
 
     def configure_optimizers(self, weight_decay, learning_rate, betas):
-        param_dict = {pn: p for pn, p in self.named_parameters()}
-        param_dict = {pn: p for pn, p in param_dict.items() if p.requires_grad}
-        decay_params = [p for n, p in param_dict.items() if p.dim() >= 2]
-        nodecay_params = [p for n, p in param_dict.items() if p.dim() < 2]
-        optim_groups = [
-            {"params": decay_params, "weight_decay": weight_decay},
-            {"params": nodecay_params, "weight_decay": 0.0},
-        ]
+"""
+    + gpt_groups("self", "weight_decay", " " * 8)
+    + """\
         optimizer = torch.optim.{constructor}(optim_groups, lr=learning_rate, betas=betas)
         return optimizer
 """
+)
 
 TRAIN = """\
 from xfile_pkg.model import GPT

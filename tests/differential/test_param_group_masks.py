@@ -28,6 +28,7 @@ from tests.differential.harness import (
     training_module,
     translate,
 )
+from tests.support import gpt_groups
 
 
 class Model:
@@ -47,17 +48,11 @@ class Model:
 MASK = re.compile(r"mask=lambda (params_1): jax\.tree_util\.tree_map\(lambda p: p\.ndim >= 2, \1\)")
 PRELUDE = "import torch\nmodel = Model(params)\nweight_decay = 0.3\n"
 
-GPT_STYLE = """
-param_dict = {pn: p for pn, p in model.named_parameters()}
-param_dict = {pn: p for pn, p in param_dict.items() if p.requires_grad}
-decay_params = [p for n, p in param_dict.items() if p.dim() >= 2]
-nodecay_params = [p for n, p in param_dict.items() if p.dim() < 2]
-optim_groups = [
-    {"params": decay_params, "weight_decay": weight_decay},
-    {"params": nodecay_params, "weight_decay": 0.0},
-]
-print(len(decay_params), sum(p.numel() for p in nodecay_params))
-"""
+GPT_STYLE = (
+    "\n"
+    + gpt_groups("model", "weight_decay")
+    + "print(len(decay_params), sum(p.numel() for p in nodecay_params))\n"
+)
 
 CASES = {
     "adamw_gpt_style": GPT_STYLE

@@ -9,15 +9,27 @@ from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.optax.optimizer_step import (
+    PathMaskedGroups,
+    rank_split_model,
+    without_neutral_kwargs,
+)
 
 PARAMS = "params"
+OPTIMIZER = "nnx.Optimizer({model}, {tx}, wrt=nnx.Param)"
+# the paths of nnx.state(model, nnx.Param) end in `.value` and name NNX's leaves (`kernel`)
+PATH_NOTE = (
+    "  # n: the leaf's path in nnx.state(model, nnx.Param), e.g. `h.0.attn.kernel.value`, "
+    "not the torch name: check the predicate against it"
+)
 
 
 def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression:
-    """``model`` of ``torch.optim.X(model.parameters(), ...)`` (a name or ``self.a.b``);
-    anything else (param groups, a list, ``named_parameters``, a filter) is untranslatable."""
+    """``model`` of ``torch.optim.X(model.parameters(), ...)`` (a name or ``self.a.b``), or of
+    param groups splitting every parameter of ``model`` by rank (the tx masks the option that
+    differs); anything else (other param groups, a list, a filter) is untranslatable."""
     entry = _constructor_entry(constructor, ctx)
-    bound = entry.signature.bind(constructor)
+    bound = entry.signature.bind(without_neutral_kwargs(constructor, ctx, entry))
     argument = bound.get(PARAMS)
     value = argument.value if argument is not None else None
     if (
@@ -28,12 +40,39 @@ def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression
         and dotted_name(value.func.value) is not None
     ):
         return value.func.value
+    model = _rank_split_model(constructor, ctx, entry) if value is not None else None
+    if model is not None and _bound_once(model, ctx):
+        return model
     shown = " ".join(code_of(value).split()) if value is not None else "nothing"
     raise Untranslatable(
         f"nnx.Optimizer trains one model's parameters (`model.parameters()`); this optimizer "
         f"is given `{shown}` (param groups, a part or a list of parameters)",
         "nnx.Optimizer(model, tx, wrt=<an nnx filter selecting those parameters>)",
     )
+
+
+def _bound_once(model: cst.BaseExpression, ctx: HookContext) -> bool:
+    """``model`` (read where the groups are built, not in the constructor) is a name bound
+    once in its scope, or never in the file: the constructor's ``model`` is the same object."""
+    if not isinstance(model, cst.Name):
+        return False
+    variable = ctx.variable(model)
+    return variable is None or len(variable.values) == 1
+
+
+def _rank_split_model(
+    constructor: cst.Call, ctx: HookContext, entry: ApiEntry
+) -> cst.BaseExpression | None:
+    """``rank_split_model``; groups split by names escape suggesting the model's
+    nnx.Optimizer over the optax target's tx with a path mask."""
+    try:
+        return rank_split_model(constructor, ctx, entry)
+    except PathMaskedGroups as exc:
+        if exc.tx is None or exc.receiver is None or dotted_name(exc.receiver) is None:
+            raise
+        model = code_of(exc.receiver).strip()
+        suggestion = OPTIMIZER.format(model=model, tx=exc.tx) + PATH_NOTE
+        raise Untranslatable(exc.reason, suggestion) from None
 
 
 def _constructor_entry(constructor: cst.Call, ctx: HookContext) -> ApiEntry:

@@ -18,7 +18,7 @@ from ml_switcheroo.targets.nnx.learning_rate import (
     lr_uses,
 )
 from ml_switcheroo.targets.nnx.messages import render
-from ml_switcheroo.targets.nnx.model import trained_model
+from ml_switcheroo.targets.nnx.model import OPTIMIZER, trained_model
 from ml_switcheroo.targets.nnx.plateau import (
     check_chained_plateau,
     check_plateau,
@@ -26,8 +26,6 @@ from ml_switcheroo.targets.nnx.plateau import (
 )
 from ml_switcheroo.targets.nnx.wrappers import check_wrapped_constructor_model
 from ml_switcheroo.targets.optax.optimizer_step import transform_optimizer_init
-
-OPTIMIZER = "nnx.Optimizer({model}, {tx}, wrt=nnx.Param)"
 
 
 def nnx_optimizer(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:

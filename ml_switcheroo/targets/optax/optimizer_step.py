@@ -37,6 +37,7 @@ from ml_switcheroo.model.translate import (
 )
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 from ml_switcheroo.targets.hooks import HookContext, register_hook
 from ml_switcheroo.targets.optax.clipping import clip_expression
@@ -62,7 +63,7 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext, inject_lr: bool =
     ``inject_lr`` (NNX: the code writes the lr, no schedule attached): the optimizer's element
     of the chain gets its learning rate injected (``optax.inject_hyperparams``).
     """
-    call = BoundCall(ctx.entry, node, ctx.entry.signature.bind(_without_neutral_kwargs(node, ctx)))
+    call = BoundCall(ctx.entry, node, ctx.entry.signature.bind(without_neutral_kwargs(node, ctx)))
     mask = _check_param_groups(call, ctx)
     ctx.warnings.extend(
         replace_tensor_literals(call, ctx.names(), ctx.semantic_map, (PARAMS,), render=render)
@@ -268,12 +269,26 @@ def _check_param_groups(call: BoundCall, ctx: HookContext) -> Mask | None:
     )
 
 
+def rank_split_model(
+    node: cst.Call, ctx: HookContext, entry: ApiEntry
+) -> cst.BaseExpression | None:
+    """The model (the receiver of ``.named_parameters()``/``.parameters()``) whose parameters
+    the param groups of the constructor ``node`` split by rank, the groups the translation
+    gives one mask; None for no such groups. Raises ``Untranslatable`` where the translation
+    escapes the groups."""
+    bound = entry.signature.bind(without_neutral_kwargs(node, ctx, entry))
+    mask = _check_param_groups(BoundCall(entry, node, bound), ctx)
+    return mask.model if mask is not None else None
+
+
 @dataclass(frozen=True)
 class Mask:
-    """The value of the masked option and the mask (a function of the params pytree)."""
+    """The value of the masked option and the mask (a function of the params pytree); the
+    receiver of ``.parameters()`` the groups split (None: not known as one, or a suggestion)."""
 
     value: cst.BaseExpression
     mask: cst.BaseExpression
+    model: cst.BaseExpression | None = None
 
 
 def _masked_groups(
@@ -301,17 +316,18 @@ def _masked_groups(
     context = param_groups.Context(ctx.names(), spec, ctx.variable, render)
     parameters = [_group_parameters(group) for group in groups]
     try:
-        comparison = param_groups.rank_mask(parameters, decay, context, list_name)
+        split = param_groups.rank_mask(parameters, decay, context, list_name)
     except param_groups.NotASplit:
         return None
     except param_groups.NameBased as exc:
-        suggestion = _path_mask_suggestion(call, ctx, options, decay, exc)
-        raise Untranslatable(exc.reason, suggestion) from None
+        tx = _path_mask_tx(call, ctx, options, decay, exc)
+        suggestion = exc.suggestion if tx is None else tx + PATH_NOTE
+        raise PathMaskedGroups(exc.reason, suggestion, exc.receiver, tx) from None
     value = values[decay]
     _check_evaluated_alike(value, context, inline=list_name is None)
     _override_group_options(call, options[0], option, value)
-    mask = cst.parse_expression(spec.mask.replace("{comparison}", comparison))
-    return Mask(value, mask)
+    mask = cst.parse_expression(spec.mask.replace("{comparison}", split.comparison))
+    return Mask(value, mask, split.receiver)
 
 
 def _override_group_options(
@@ -324,14 +340,34 @@ def _override_group_options(
     call.overrides[masked] = value
 
 
-def _path_mask_suggestion(
+PATH_NOTE = "  # n: the leaf's path, written as the torch name; check it against the port"
+
+
+class PathMaskedGroups(Untranslatable):
+    """Groups split by parameter names escape; ``tx`` is the optimizer with a mask on the
+    leaves' paths (text; None when it does not render) for the model ``receiver`` (the
+    receiver of ``.named_parameters()``, None: not one), for a target's own suggestion."""
+
+    def __init__(
+        self,
+        reason: str,
+        suggestion: str | None,
+        receiver: cst.BaseExpression | None,
+        tx: str | None,
+    ) -> None:
+        super().__init__(reason, suggestion)
+        self.receiver, self.tx = receiver, tx
+
+
+def _path_mask_tx(
     call: BoundCall,
     ctx: HookContext,
     options: list[dict[str, cst.BaseExpression]],
     decay: int,
     found: param_groups.NameBased,
 ) -> str | None:
-    """The optimizer with the groups' decay and a mask on the leaves' paths, as text."""
+    """The optimizer with the groups' decay and a mask on the leaves' paths, as text (None
+    when it does not render)."""
     option = ctx.semantic_map.parameters.masked_option
     assert option is not None
     value = options[decay].get(option, call.value(option))
@@ -345,9 +381,8 @@ def _path_mask_suggestion(
         mask = Mask(value, cst.parse_expression(found.mask))
         expression = _attach_mask(expression, mask, ctx, suggestion=True)
     except Untranslatable:
-        return found.suggestion
-    note = "  # n: the leaf's path, written as the torch name; check it against the port"
-    return code_of(expression).strip() + note
+        return None
+    return code_of(expression).strip()
 
 
 def _same_other_options(
@@ -465,9 +500,13 @@ def _root_names(node: cst.CSTNode) -> set[str]:
     return found
 
 
-def _without_neutral_kwargs(node: cst.Call, ctx: HookContext) -> cst.Call:
+def without_neutral_kwargs(
+    node: cst.Call, ctx: HookContext, entry: ApiEntry | None = None
+) -> cst.Call:
     """``opt(..., **extra_args)`` without the ``**`` argument when it is a dict literal (or a
-    choice between dict literals) of options the map's ``ignore`` drops (``fused``)."""
+    choice between dict literals) of options the map's ``ignore`` drops (``fused``) for
+    ``entry`` (the hook's entry by default)."""
+    entry = entry or ctx.entry
     starred = [arg for arg in node.args if arg.star == "**"]
     if len(starred) != 1:
         return node
@@ -485,7 +524,7 @@ def _without_neutral_kwargs(node: cst.Call, ctx: HookContext) -> cst.Call:
         value = variable.values[0]
     keys = _literal_dict_keys(value, ctx, inline=inline)
     given = {arg.keyword.value for arg in node.args if arg.keyword is not None}
-    if keys is None or not keys <= set(ctx.entry.ignore) or keys & given:
+    if keys is None or not keys <= set(entry.ignore) or keys & given:
         return node
     return node.with_changes(args=[arg for arg in node.args if arg is not starred[0]])
 
