@@ -1459,7 +1459,6 @@ class Planner:
             Step(
                 s.call,
                 _direct_call(s.statement) is s.call and isinstance(s.statement.body[0], cst.Expr),  # type: ignore[attr-defined]
-                any(isinstance(loop, cst.While) for loop in s.loops),
             )
             for s in steps
         ]

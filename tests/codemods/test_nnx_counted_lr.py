@@ -67,6 +67,16 @@ def test_a_step_under_another_block_is_counted_next_to_the_scheduler() -> None:
     assert BEGIN not in output, output
 
 
+def test_a_step_in_a_while_loop_is_counted_there() -> None:
+    output = nnx_output(
+        with_step(
+            "        while loss.item() > 1.0:\n            sched.step()\n            loss = loss / 2\n"
+        )
+    )
+    assert "            sched_count += 1\n            opt.opt_state" in output, output
+    assert START in output and BEGIN not in output, output
+
+
 def test_the_counted_output_is_valid_minimal_and_a_fixed_point() -> None:
     check_invariants(LOOP, TorchToNNX)
 
@@ -84,9 +94,9 @@ def test_a_counter_name_the_code_uses_escapes() -> None:
 
 
 TRAPS = {
-    "a_while_loop_on_the_loss": (
-        "        while loss.item() > 1.0:\n            sched.step()\n            loss = loss / 2\n",
-        "in a `while` loop",
+    "a_step_in_the_test_of_a_while_loop": (
+        "        while sched.step() is None and len(losses) < 3:\n            losses.append(1)\n",
+        "is not a statement of its own",
     ),
     "the_scheduler_handed_to_a_function": (
         STEP + "        report(sched)\n",

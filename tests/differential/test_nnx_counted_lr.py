@@ -54,8 +54,23 @@ LOOPS = {
     "exponential_lr_every_k_updates": EVERY_K,
 }
 
+# a `while` epoch loop, and per batch a `while` loop stepping as often as the data says
+WHILE_LOOPS = (
+    EPOCH_LOOP.format(
+        optimizer="SGD(model.parameters(), lr=0.1, momentum=0.9)",
+        scheduler="StepLR(opt, step_size=2, gamma=0.9)",
+    )
+    .replace("for epoch in range(EPOCHS):\n", "epoch = 0\nwhile epoch < EPOCHS:\n")
+    .replace(
+        STEP,
+        "        n = 0\n        while n < len(losses) % 3:\n            sched.step()\n"
+        "            n += 1\n    epoch += 1\n",
+    )
+)
+
 # shapes that escaped before the count was kept
 SHAPES = {
+    "while_loops": WHILE_LOOPS,
     "a_continue_of_the_epoch_loop_before_the_step": STEP_LR.replace(
         STEP, "    if epoch == 1:\n        continue\n" + STEP
     ),
