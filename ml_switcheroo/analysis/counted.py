@@ -51,6 +51,9 @@ class CountFacts:
     lr_written: Callable[[str], bool]
     # whether another file of the repository holds the identifier (it may import it)
     named_elsewhere: Callable[[str], bool]
+    # every store or deletion of ``<anything>.<attribute>`` in the file; None when something
+    # else may set it (``setattr``, ``vars``, ``__dict__``, a property of that name)
+    attribute_stores: Callable[[str], list[cst.CSTNode] | None] = lambda attribute: None
 
 
 class _Uses(cst.CSTVisitor):

@@ -31,6 +31,7 @@ from ml_switcheroo.analysis import cst_walk, stepping
 from ml_switcheroo.analysis.aliases import aliasing
 from ml_switcheroo.analysis.constant_guard import always_true, positive_count, rebinds_globals
 from ml_switcheroo.analysis.counted import Counted, CountFacts, Step, count_problem
+from ml_switcheroo.analysis.counted_attributes import Owner, attribute_count_problem
 from ml_switcheroo.analysis.factories import (
     BUILTIN_NAMES,
     FactoryCall,
@@ -1386,9 +1387,10 @@ class Planner:
                 if schedule.written is not None:
                     return True
                 other = self._built_in_other_method(schedule, steps[0])
-                if other is not None:  # `__init__`: a second fit() would go on counting
-                    self._refuse(schedule.outer, findings.SCHEDULER_BUILT_IN_OTHER_METHOD, **other)
-                    return False
+                if other is not None:  # `__init__`: a second fit() goes on counting
+                    return self._counted_or_refused(
+                        schedule, steps, findings.SCHEDULER_BUILT_IN_OTHER_METHOD, **other
+                    )
                 handed = self._scheduler_handed_to_call(schedule.members)
                 if handed is not None:  # the reason, not a --steps-per-epoch that cannot help
                     self._refuse(schedule.outer, findings.SCHEDULER_HANDED_TO_CALL, **handed)
@@ -1454,6 +1456,7 @@ class Planner:
             self._place,
             lambda groups: _mentions_but_lr_reads(self.module, groups),
             self._named_elsewhere,
+            self._attribute_store_nodes,
         )
         counted = [
             Step(
@@ -1464,7 +1467,11 @@ class Planner:
         ]
         outer = schedule.outer
         built = Counted(outer.call, outer.target, schedule.optimizer.target)
-        problem = count_problem(built, counted, facts)
+        owner = self._attribute_owner(schedule)
+        if isinstance(owner, Owner):
+            problem = attribute_count_problem(built, owner, counted, facts)
+        else:
+            problem = owner or count_problem(built, counted, facts)
         if problem is None:
             schedule.written = COUNTED
             return True
@@ -1477,6 +1484,32 @@ class Planner:
             problem=problem,
         )
         return False
+
+    def _attribute_owner(self, schedule: SchedulePlan) -> Owner | str | None:
+        """For a scheduler and optimizer both built as attributes (``self.sched``,
+        ``self.opt``): the method building them (``analysis/counted_attributes.py``), or why
+        it is not one method of a class building both in one block; None for other targets."""
+        outer, optimizer = schedule.outer, schedule.optimizer
+        if not isinstance(outer.target, cst.Attribute) or not isinstance(
+            optimizer.target, cst.Attribute
+        ):
+            return None
+        receiver = _self_name(outer)
+        method, cls = outer.function, outer.enclosing_class
+        if receiver is None or not isinstance(method, cst.FunctionDef) or cls is None:
+            return f"`{code_of(outer.target).strip()}` is not built in a method of a class"
+        if optimizer.block != outer.block:
+            return (
+                f"`{code_of(optimizer.target).strip()}` is not built in the block that builds "
+                f"`{code_of(outer.target).strip()}`"
+            )
+        return Owner(cls, method, receiver)
+
+    def _attribute_store_nodes(self, attribute: str) -> list[cst.CSTNode] | None:
+        """Every store or deletion of ``<anything>.<attribute>`` in the file (None: it may be
+        set otherwise, ``_attribute_stores``)."""
+        stores = _attribute_stores(self.module, attribute, "")
+        return None if stores is None else [node for node, _ in stores]
 
     def _named_elsewhere(self, word: str) -> bool:
         """Whether another file of the repository holds ``word`` (unknown without one: no)."""
