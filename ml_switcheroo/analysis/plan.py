@@ -1621,14 +1621,18 @@ class Planner:
         if not isinstance(optimizer, cst.Name) or not isinstance(scheduler, cst.Name):
             return False
         body = self.collector.blocks[schedule.outer.block].body  # type: ignore[attr-defined]
-        after = [s for s in body[schedule.outer.index + 1 :] if _mentions(s, scheduler.value)]
+        live, later = self._until_rebound(scheduler, list(body[schedule.outer.index + 1 :]))
+        after = [s for s in live if _mentions(s, scheduler.value)]
         call = _direct_call(after[0]) if len(after) == 1 else None
         handed = [a for a in call.args if _mentions(a, scheduler.value)] if call else []
         param = self.resolver.local_parameter(call, handed[0]) if len(handed) == 1 else None
         if call is None or param is None or handed[0].value is not _plain(handed[0].value):
             return False
         name = f"{code_of(call.func).strip()}()"
-        if _references_of(self.module, scheduler.value) != 2:
+        later_uses = sum(_references_of(s, scheduler.value) for s in later)  # type: ignore[arg-type]
+        if later_uses and any(isinstance(c, (cst.For, cst.While)) for c in schedule.outer.controls):
+            later_uses = -1  # a loop runs the statements after the rebinding before it again
+        if _references_of(self.module, scheduler.value) != 2 + later_uses:
             return f"`{scheduler.value}` is used elsewhere than in {name}"
         cross_file = self.resolver.cross_file
         if cross_file is not None and cross_file.mentioned_elsewhere(code_of(call.func).strip()):
@@ -1642,7 +1646,14 @@ class Planner:
             return f"{name} uses `{param.name.value}` otherwise than by one `.step()`"
         reached = self.resolver.reaching_values(uses[0], steps[0].enclosing_class)
         if reached is None or len(reached) != 1 or reached[0] is not schedule.outer.call:
-            return f"a call of {name} hands `{param.name.value}` another value"
+            others = [v for v in reached or [] if v is not schedule.outer.call]
+            where = ", ".join(f"`{_short(v, 40)}` at {self._place(v)}" for v in others[:2])
+            return f"a call of {name} hands `{param.name.value}` another value" + (
+                f" ({where}): one step() there would have to write the schedule of "
+                "each scheduler it is handed to its own optimizer, which is not translated"
+                if where
+                else ""
+            )
         local_optimizer = self._handed_optimizer(call, optimizer, schedule)
         if local_optimizer is None:
             return f"{name} is not handed `{optimizer.value}` as a parameter it only steps"
@@ -1657,6 +1668,21 @@ class Planner:
         schedule.written, schedule.step_sites = count, steps
         schedule.step_names = (local_optimizer, param.name.value)
         return True
+
+    def _until_rebound(
+        self, name: cst.Name, statements: list[cst.BaseStatement]
+    ) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
+        """``statements`` (those after ``name``'s assignment in its block) split at the first
+        that assigns ``name`` again unconditionally (``name = ...`` alone on its line): the
+        ones its value reaches, and that one with the rest."""
+        for index, statement in enumerate(statements):
+            assigned = _assigned_name(statement)
+            if assigned is None or assigned.value != name.value:
+                continue
+            if not _mentions(statement.body[0].value, name.value):  # type: ignore[attr-defined]
+                return statements[:index], statements[index:]  # not `sched = f(sched)`
+            break
+        return statements, []
 
     def _handed_optimizer(
         self, call: cst.Call, optimizer: cst.Name, schedule: SchedulePlan
@@ -3870,6 +3896,17 @@ def _calls_named(module: cst.Module, name: str) -> list[cst.Call]:
         if (isinstance(call.func, cst.Name) and call.func.value == name)
         or (isinstance(call.func, cst.Attribute) and call.func.attr.value == name)
     ]
+
+
+def _assigned_name(statement: cst.BaseStatement) -> cst.Name | None:
+    """``name`` of ``name = value`` alone on its line (one target), else None."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+        return None
+    target = small.targets[0].target
+    return target if isinstance(target, cst.Name) else None
 
 
 def _short(node: cst.CSTNode, limit: int = 60) -> str:
