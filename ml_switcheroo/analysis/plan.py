@@ -1676,10 +1676,10 @@ class Planner:
         that assigns ``name`` again unconditionally (``name = ...`` alone on its line): the
         ones its value reaches, and that one with the rest."""
         for index, statement in enumerate(statements):
-            assigned = _assigned_name(statement)
-            if assigned is None or assigned.value != name.value:
+            assigned = stepping.lone_assignment(statement, name.value)
+            if assigned is None:
                 continue
-            if not _mentions(statement.body[0].value, name.value):  # type: ignore[attr-defined]
+            if not _mentions(assigned.value, name.value):
                 return statements[:index], statements[index:]  # not `sched = f(sched)`
             break
         return statements, []
@@ -3896,17 +3896,6 @@ def _calls_named(module: cst.Module, name: str) -> list[cst.Call]:
         if (isinstance(call.func, cst.Name) and call.func.value == name)
         or (isinstance(call.func, cst.Attribute) and call.func.attr.value == name)
     ]
-
-
-def _assigned_name(statement: cst.BaseStatement) -> cst.Name | None:
-    """``name`` of ``name = value`` alone on its line (one target), else None."""
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return None
-    small = statement.body[0]
-    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
-        return None
-    target = small.targets[0].target
-    return target if isinstance(target, cst.Name) else None
 
 
 def _short(node: cst.CSTNode, limit: int = 60) -> str:

@@ -48,12 +48,16 @@ def with_step(replacement: str) -> str:
     return LOOP.replace(STEP, replacement)
 
 
-def scheduler_escape(code: str) -> str:
-    """The escape reason of the scheduler's construction in the NNX output of ``code``."""
+BUILT = "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)"
+
+
+def scheduler_escape(code: str, built_line: str = BUILT) -> str:
+    """The escape reason of the scheduler's construction (``built_line``, stripped) in the
+    NNX output of ``code``, which counts nothing."""
     output = nnx_output(code)
     assert "sched_count" not in output, output
     lines = output.splitlines()
-    built = lines.index("sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)")
+    built = next(i for i, line in enumerate(lines) if line.strip() == built_line)
     reasons = [line for line in lines[:built] if "reason:" in line]
     assert reasons and BEGIN in "\n".join(lines[:built]), output
     return reasons[-1]

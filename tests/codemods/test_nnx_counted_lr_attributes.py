@@ -14,6 +14,7 @@ import pytest
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
 from ml_switcheroo.spec.escape_hatch import BEGIN
+from tests.codemods.test_nnx_counted_lr import scheduler_escape
 from tests.support import convert_in_process, nnx_output, run_codemod, write_package
 from tests.test_properties import check_invariants
 
@@ -50,17 +51,6 @@ WRITE = (
     '                self.opt.opt_state.hyperparams["learning_rate"][...] = '
     "self.sched(self.sched_count)  # decay\n"
 )
-
-
-def scheduler_escape(code: str) -> str:
-    """The escape reason of the scheduler's construction in the NNX output of ``code``."""
-    output = nnx_output(code)
-    assert "self.sched_count" not in output, output
-    lines = output.splitlines()
-    built = next(i for i, line in enumerate(lines) if line.strip() == BUILT)
-    reasons = [line for line in lines[:built] if "reason:" in line]
-    assert reasons and BEGIN in "\n".join(lines[:built]), output
-    return reasons[-1]
 
 
 def test_a_scheduler_built_in_init_is_counted_in_an_attribute() -> None:
@@ -182,7 +172,7 @@ TRAPS = {
 @pytest.mark.parametrize("trap", sorted(TRAPS))
 def test_a_trap_twin_escapes_with_the_reason(trap: str) -> None:
     code, said = TRAPS[trap]
-    reason = scheduler_escape(code)
+    reason = scheduler_escape(code, BUILT)
     assert said in reason, reason
 
 
