@@ -16,8 +16,9 @@ the counted statements and nothing else changes its optimizer's lr:
   reads it (``get_last_lr``); never handed on, stored in a name, a second instance
   (``other.sched = self.sched``) or ``load_state_dict``;
 - no string of the file is the attribute's name, no ``getattr`` takes a computed name
-  (``getattr(self, name)`` may reach it), no ``__dict__`` or ``delattr`` is used, and no
-  other file of the repository names it (a subclass there may step it);
+  (``getattr(self, name)`` may reach it), no ``__dict__`` or ``delattr`` is used, no
+  shallow copy is made (``copy.copy(self)`` shares the scheduler, not an int counter), and
+  no other file of the repository names it (a subclass there may step it);
 - ``.opt`` is read as a method receiver, as the scheduler's optimizer argument, or through
   ``self.opt.param_groups`` only to read ``[0]["lr"]``.
 """
@@ -34,6 +35,8 @@ from ml_switcheroo.spec.signature import code_of
 
 # Methods whose first parameter is no instance of the class
 _NOT_INSTANCE = frozenset({"staticmethod", "classmethod"})
+# Calls that copy an object shallowly: the copy shares the scheduler, not the counter
+_SHALLOW_COPIES = frozenset({"copy", "copy.copy", "replace", "copy.replace", "dataclasses.replace"})
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class _Uses(cst.CSTVisitor):
         self.strings: set[str] = set()
         self.computed_getattr: cst.Call | None = None
         self.reflective: cst.CSTNode | None = None  # `x.__dict__`, `delattr`
+        self.shallow_copy: cst.Call | None = None  # `copy.copy(x)`
         self.stack: list[cst.CSTNode] = []
         self.functions: list[tuple[cst.FunctionDef, cst.CSTNode | None]] = []
 
@@ -83,6 +87,8 @@ class _Uses(cst.CSTVisitor):
             self.computed_getattr = self.computed_getattr or node
         if _reflective(node):
             self.reflective = self.reflective or node
+        if isinstance(node, cst.Call) and _code(node.func) in _SHALLOW_COPIES:
+            self.shallow_copy = self.shallow_copy or node
         if isinstance(node, cst.FunctionDef):
             holder = self.stack[-2] if len(self.stack) > 1 else None  # the class, past its body
             self.functions.append((node, holder))
@@ -169,6 +175,11 @@ def _named_otherwise(attribute: str, uses: _Uses, facts: CountFacts) -> str | No
             f"`{_text(uses.reflective)}` at {facts.place(uses.reflective)} reaches attributes "
             f"by computed names, which may be '{attribute}'"
         )
+    if uses.shallow_copy is not None:
+        return (
+            f"`{_short(uses.shallow_copy)}` at {facts.place(uses.shallow_copy)} may copy an "
+            "object shallowly: the copy would share the scheduler but not a counter"
+        )
     if facts.named_elsewhere(attribute):
         return (
             f"`.{attribute}` is named by another file of the repository (a subclass or other "
@@ -240,6 +251,14 @@ def _own_method(use: _Use, owner: Owner) -> bool:
     if not parameters or parameters[0].name.value != owner.receiver:
         return False
     return isinstance(use.node.value, cst.Name) and use.node.value.value == owner.receiver
+
+
+def _code(node: cst.CSTNode) -> str:
+    return _text(node) if isinstance(node, (cst.Name, cst.Attribute)) else ""
+
+
+def _short(call: cst.Call) -> str:
+    return f"{_text(call.func)}(...)"
 
 
 def _decorator(decorator: cst.Decorator) -> str:

@@ -140,6 +140,10 @@ TRAPS = {
         TRAINER + "\n    def restore(self, state):\n        self.__dict__.update(state)\n",
         "reaches attributes by computed names",
     ),
+    "a_shallow_copy_stepping_the_shared_scheduler": (
+        TRAINER + "\n    def twin(self):\n        copy.copy(self).train_epoch()\n",
+        "may copy an object shallowly",
+    ),
     "a_restored_scheduler": (
         TRAINER + "\n    def restore(self, state):\n        self.sched.load_state_dict(state)\n",
         "may change its step count",
