@@ -14,8 +14,8 @@ scheduler object is one the translation sees and rewrites, and nothing else chan
   only reads it (``sched.get_last_lr()``; not ``load_state_dict``, which changes the count):
   not handed to a call, stored, returned or aliased, where its
   steps would not be counted; its ``step()`` calls run in that same scope (a nested function
-  would need the counter as ``nonlocal``), each a statement of its own, none in a ``while``
-  loop (its iterations depend on data: such steps are left to the user);
+  would need the counter as ``nonlocal``), each a statement of its own (in any loop,
+  ``while`` too: the counter counts the steps that run, however many iterations run);
 - the optimizer's name is read as a method receiver, an attribute (``opt.param_groups`` only
   as ``opt.param_groups[0]["lr"]``: a write there changes what torch's scheduler multiplies),
   or handed to a function of this file that reads its parameter the same ways.
@@ -51,6 +51,9 @@ class CountFacts:
     lr_written: Callable[[str], bool]
     # whether another file of the repository holds the identifier (it may import it)
     named_elsewhere: Callable[[str], bool]
+    # every store or deletion of ``<anything>.<attribute>`` in the file; None when something
+    # else may set it (``setattr``, ``vars``, ``__dict__``, a property of that name)
+    attribute_stores: Callable[[str], list[cst.CSTNode] | None] = lambda attribute: None
 
 
 class _Uses(cst.CSTVisitor):
@@ -81,7 +84,6 @@ class Step(NamedTuple):
 
     call: cst.Call
     alone: bool  # an expression statement alone on its line
-    in_while: bool  # inside a ``while`` loop of its function
 
 
 class Counted(NamedTuple):
@@ -134,11 +136,6 @@ def _step_problem(name: str, steps: list[Step], facts: CountFacts) -> str | None
     for step in steps:
         if not step.alone:
             return f"`{name}.step()` at {facts.place(step.call)} is not a statement of its own"
-        if step.in_while:
-            return (
-                f"`{name}` steps at {facts.place(step.call)} in a `while` loop, whose "
-                "iterations depend on data"
-            )
     return None
 
 

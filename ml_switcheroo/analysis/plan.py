@@ -31,6 +31,7 @@ from ml_switcheroo.analysis import cst_walk, stepping
 from ml_switcheroo.analysis.aliases import aliasing
 from ml_switcheroo.analysis.constant_guard import always_true, positive_count, rebinds_globals
 from ml_switcheroo.analysis.counted import Counted, CountFacts, Step, count_problem
+from ml_switcheroo.analysis.counted_attributes import Owner, attribute_count_problem
 from ml_switcheroo.analysis.factories import (
     BUILTIN_NAMES,
     FactoryCall,
@@ -1380,9 +1381,10 @@ class Planner:
                 if schedule.written is not None:
                     return True
                 other = self._built_in_other_method(schedule, steps[0])
-                if other is not None:  # `__init__`: a second fit() would go on counting
-                    self._refuse(schedule.outer, findings.SCHEDULER_BUILT_IN_OTHER_METHOD, **other)
-                    return False
+                if other is not None:  # `__init__`: a second fit() goes on counting
+                    return self._counted_or_refused(
+                        schedule, steps, findings.SCHEDULER_BUILT_IN_OTHER_METHOD, **other
+                    )
                 handed = self._scheduler_handed_to_call(schedule.members)
                 if handed is not None:  # the reason, not a --steps-per-epoch that cannot help
                     self._refuse(schedule.outer, findings.SCHEDULER_HANDED_TO_CALL, **handed)
@@ -1448,18 +1450,22 @@ class Planner:
             self._place,
             lambda groups: _mentions_but_lr_reads(self.module, groups),
             self._named_elsewhere,
+            self._attribute_store_nodes,
         )
         counted = [
             Step(
                 s.call,
                 _direct_call(s.statement) is s.call and isinstance(s.statement.body[0], cst.Expr),  # type: ignore[attr-defined]
-                any(isinstance(loop, cst.While) for loop in s.loops),
             )
             for s in steps
         ]
         outer = schedule.outer
         built = Counted(outer.call, outer.target, schedule.optimizer.target)
-        problem = count_problem(built, counted, facts)
+        owner = self._attribute_owner(schedule)
+        if isinstance(owner, Owner):
+            problem = attribute_count_problem(built, owner, counted, facts)
+        else:
+            problem = owner or count_problem(built, counted, facts)
         if problem is None:
             schedule.written = COUNTED
             return True
@@ -1472,6 +1478,32 @@ class Planner:
             problem=problem,
         )
         return False
+
+    def _attribute_owner(self, schedule: SchedulePlan) -> Owner | str | None:
+        """For a scheduler and optimizer both built as attributes (``self.sched``,
+        ``self.opt``): the method building them (``analysis/counted_attributes.py``), or why
+        it is not one method of a class building both in one block; None for other targets."""
+        outer, optimizer = schedule.outer, schedule.optimizer
+        if not isinstance(outer.target, cst.Attribute) or not isinstance(
+            optimizer.target, cst.Attribute
+        ):
+            return None
+        receiver = _self_name(outer)
+        method, cls = outer.function, outer.enclosing_class
+        if receiver is None or not isinstance(method, cst.FunctionDef) or cls is None:
+            return f"`{code_of(outer.target).strip()}` is not built in a method of a class"
+        if optimizer.block != outer.block:
+            return (
+                f"`{code_of(optimizer.target).strip()}` is not built in the block that builds "
+                f"`{code_of(outer.target).strip()}`"
+            )
+        return Owner(cls, method, receiver)
+
+    def _attribute_store_nodes(self, attribute: str) -> list[cst.CSTNode] | None:
+        """Every store or deletion of ``<anything>.<attribute>`` in the file (None: it may be
+        set otherwise, ``_attribute_stores``)."""
+        stores = _attribute_stores(self.module, attribute, "")
+        return None if stores is None else [node for node, _ in stores]
 
     def _named_elsewhere(self, word: str) -> bool:
         """Whether another file of the repository holds ``word`` (unknown without one: no)."""
@@ -1583,14 +1615,18 @@ class Planner:
         if not isinstance(optimizer, cst.Name) or not isinstance(scheduler, cst.Name):
             return False
         body = self.collector.blocks[schedule.outer.block].body  # type: ignore[attr-defined]
-        after = [s for s in body[schedule.outer.index + 1 :] if _mentions(s, scheduler.value)]
+        live, later = self._until_rebound(scheduler, list(body[schedule.outer.index + 1 :]))
+        after = [s for s in live if _mentions(s, scheduler.value)]
         call = _direct_call(after[0]) if len(after) == 1 else None
         handed = [a for a in call.args if _mentions(a, scheduler.value)] if call else []
         param = self.resolver.local_parameter(call, handed[0]) if len(handed) == 1 else None
         if call is None or param is None or handed[0].value is not _plain(handed[0].value):
             return False
         name = f"{code_of(call.func).strip()}()"
-        if _references_of(self.module, scheduler.value) != 2:
+        later_uses = sum(_references_of(s, scheduler.value) for s in later)  # type: ignore[arg-type]
+        if later_uses and any(isinstance(c, (cst.For, cst.While)) for c in schedule.outer.controls):
+            later_uses = -1  # a loop runs the statements after the rebinding before it again
+        if _references_of(self.module, scheduler.value) != 2 + later_uses:
             return f"`{scheduler.value}` is used elsewhere than in {name}"
         cross_file = self.resolver.cross_file
         if cross_file is not None and cross_file.mentioned_elsewhere(code_of(call.func).strip()):
@@ -1604,7 +1640,14 @@ class Planner:
             return f"{name} uses `{param.name.value}` otherwise than by one `.step()`"
         reached = self.resolver.reaching_values(uses[0], steps[0].enclosing_class)
         if reached is None or len(reached) != 1 or reached[0] is not schedule.outer.call:
-            return f"a call of {name} hands `{param.name.value}` another value"
+            others = [v for v in reached or [] if v is not schedule.outer.call]
+            where = ", ".join(f"`{_short(v, 40)}` at {self._place(v)}" for v in others[:2])
+            return f"a call of {name} hands `{param.name.value}` another value" + (
+                f" ({where}): one step() there would have to write the schedule of "
+                "each scheduler it is handed to its own optimizer, which is not translated"
+                if where
+                else ""
+            )
         local_optimizer = self._handed_optimizer(call, optimizer, schedule)
         if local_optimizer is None:
             return f"{name} is not handed `{optimizer.value}` as a parameter it only steps"
@@ -1619,6 +1662,21 @@ class Planner:
         schedule.written, schedule.step_sites = count, steps
         schedule.step_names = (local_optimizer, param.name.value)
         return True
+
+    def _until_rebound(
+        self, name: cst.Name, statements: list[cst.BaseStatement]
+    ) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
+        """``statements`` (those after ``name``'s assignment in its block) split at the first
+        that assigns ``name`` again unconditionally (``name = ...`` alone on its line): the
+        ones its value reaches, and that one with the rest."""
+        for index, statement in enumerate(statements):
+            assigned = stepping.lone_assignment(statement, name.value)
+            if assigned is None:
+                continue
+            if not _mentions(assigned.value, name.value):
+                return statements[:index], statements[index:]  # not `sched = f(sched)`
+            break
+        return statements, []
 
     def _handed_optimizer(
         self, call: cst.Call, optimizer: cst.Name, schedule: SchedulePlan

@@ -11,7 +11,7 @@ from typing import Any
 
 import libcst as cst
 
-from ml_switcheroo.analysis.plan import Plan
+from ml_switcheroo.analysis.plan import COUNTED, Plan
 from ml_switcheroo.analysis.resolver import Resolver
 from ml_switcheroo.rewrite.apply import result_expression
 from ml_switcheroo.rewrite.cross_file_questions import cross_file_reason
@@ -101,14 +101,19 @@ class HookRuns:
 
     def _folded(self, attached: cst.Call) -> bool:
         """Whether the optimizer folds ``attached``: translated so far, or (a factory's
-        scheduler, or one handed to a function defined before its optimizer: ``step_names``)
-        its optimizer's dry run folds it."""
+        scheduler, one handed to a function defined before its optimizer: ``step_names``, or
+        a counted one, whose step may come first: ``self.sched`` stepped in a method above
+        the one that builds it) its optimizer's dry run folds it."""
         if self.statements.is_folded(id(attached)):
             return True
         schedule = self.plan().schedule_of(attached)
         return (
             schedule is not None
-            and (schedule.factory is not None or schedule.step_names is not None)
+            and (
+                schedule.factory is not None
+                or schedule.step_names is not None
+                or schedule.written == COUNTED
+            )
             and (self.receivers.value_translates(attached))
         )
 

@@ -48,12 +48,16 @@ def with_step(replacement: str) -> str:
     return LOOP.replace(STEP, replacement)
 
 
-def scheduler_escape(code: str) -> str:
-    """The escape reason of the scheduler's construction in the NNX output of ``code``."""
+BUILT = "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)"
+
+
+def scheduler_escape(code: str, built_line: str = BUILT) -> str:
+    """The escape reason of the scheduler's construction (``built_line``, stripped) in the
+    NNX output of ``code``, which counts nothing."""
     output = nnx_output(code)
     assert "sched_count" not in output, output
     lines = output.splitlines()
-    built = lines.index("sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)")
+    built = next(i for i, line in enumerate(lines) if line.strip() == built_line)
     reasons = [line for line in lines[:built] if "reason:" in line]
     assert reasons and BEGIN in "\n".join(lines[:built]), output
     return reasons[-1]
@@ -65,6 +69,16 @@ def test_a_step_under_another_block_is_counted_next_to_the_scheduler() -> None:
     assert START in output and "        sched_count += 1\n        " + WRITE in output, output
     assert output.index("sched = optax.") < output.index(START) < output.index("if run:")
     assert BEGIN not in output, output
+
+
+def test_a_step_in_a_while_loop_is_counted_there() -> None:
+    output = nnx_output(
+        with_step(
+            "        while loss.item() > 1.0:\n            sched.step()\n            loss = loss / 2\n"
+        )
+    )
+    assert "            sched_count += 1\n            opt.opt_state" in output, output
+    assert START in output and BEGIN not in output, output
 
 
 def test_the_counted_output_is_valid_minimal_and_a_fixed_point() -> None:
@@ -84,9 +98,9 @@ def test_a_counter_name_the_code_uses_escapes() -> None:
 
 
 TRAPS = {
-    "a_while_loop_on_the_loss": (
-        "        while loss.item() > 1.0:\n            sched.step()\n            loss = loss / 2\n",
-        "in a `while` loop",
+    "a_step_in_the_test_of_a_while_loop": (
+        "        while sched.step() is None and len(losses) < 3:\n            losses.append(1)\n",
+        "is not a statement of its own",
     ),
     "the_scheduler_handed_to_a_function": (
         STEP + "        report(sched)\n",

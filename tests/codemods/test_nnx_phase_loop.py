@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.support import run_codemod
@@ -205,6 +207,51 @@ def test_another_scheduler_at_a_second_call_site_escapes() -> None:
     )
     output = escaped_scheduler(TRAIN_MODEL + other)
     assert "hands `scheduler` another value" in output
+
+
+# The tutorial: the name bound to a second scheduler, handed to a second call (s19)
+SECOND = (
+    "    optimizer_ft = torch.optim.Adam(model.parameters(), lr=0.01)\n"
+    "    exp_lr_scheduler = lr_scheduler.ExponentialLR(optimizer_ft, gamma=0.5)\n"
+    "    train_model(model, optimizer_ft, exp_lr_scheduler, loaders, 25)\n"
+)
+RELEASED = "    exp_lr_scheduler = None\n    print(exp_lr_scheduler)\n"
+
+
+def test_the_name_rebound_to_a_second_scheduler_for_a_second_call_names_it() -> None:
+    output = escaped_scheduler(TRAIN_MODEL + SECOND)
+    assert "hands `scheduler` another value (`lr_scheduler.ExponentialLR(" in output, output
+    assert "example.py:23): one step() there would have to write the schedule of each" in output
+
+
+def test_the_name_rebound_after_the_one_call_keeps_the_write() -> None:
+    output = convert(TRAIN_MODEL + RELEASED)
+    assert f"            if phase == 'train':\n                {WRITE}\n" in output, output
+    assert BEGIN not in output, output
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "    exp_lr_scheduler = wrap(exp_lr_scheduler)\n    print(exp_lr_scheduler)\n",
+        "    if again:\n        exp_lr_scheduler = None\n    print(exp_lr_scheduler)\n",
+        "    print(exp_lr_scheduler)\n" + RELEASED,
+    ],
+    ids=["rebound_from_itself", "rebound_under_a_condition", "read_before_the_rebinding"],
+)
+def test_a_read_the_scheduler_may_reach_after_the_call_escapes(after: str) -> None:
+    output = escaped_scheduler(TRAIN_MODEL + after)
+    assert "`exp_lr_scheduler` is passed to train_model() at example.py:21; `exp_lr_" in output
+
+
+def test_the_name_rebound_in_a_loop_then_read_escapes() -> None:
+    looped = TRAIN_MODEL.replace(
+        "\n    optimizer_ft", "\n    for run in range(2):\n     optimizer_ft"
+    )
+    looped = looped.replace("\n    exp_lr", "\n     exp_lr").replace(
+        "\n    train_model(", "\n     train_model("
+    )
+    escaped_scheduler(looped + "     exp_lr_scheduler = None\n     print(exp_lr_scheduler)\n")
 
 
 def test_the_scheduler_handed_to_train_model_twice_escapes() -> None:

@@ -2,8 +2,8 @@
 calls ``self.train_epoch(loader)`` (which steps ``self.opt`` once per batch) and steps
 ``self.sched``. The NNX target writes the lr after train_epoch() when ``self.opt`` and
 ``self.sched`` are built in ``fit()`` before its epoch loop (each fit() builds fresh ones);
-built in ``__init__`` a second fit() on the same object would go on counting, so that
-escapes, naming why. The optax target folds it with ``--steps-per-epoch`` under the rules of
+built in ``__init__`` a second fit() on the same object goes on counting, so the steps are
+counted in ``self.sched_count`` (``analysis/counted_attributes.py``), or it escapes naming why. The optax target folds it with ``--steps-per-epoch`` under the rules of
 the function path. Every trap twin keeps the scheduler escaped; train_epoch() run twice an
 epoch or also from another method only on the optax target (NNX: exact, see ANY_UPDATES)."""
 
@@ -115,7 +115,15 @@ OPTAX_TRAPS = sorted(
 # Exact under NNX (the lr written where torch steps the scheduler, whatever ran before it),
 # not folded by the optax target (its count of updates an epoch is then unknown).
 ANY_UPDATES = ("train_epoch_called_twice_per_epoch", "train_epoch_called_from_another_method")
-NNX_TRAPS = sorted(set(TRAPS) - set(ANY_UPDATES))
+# Not `epoch + 1`, but every step of `self.sched` is one the NNX target counts in
+# `self.sched_count` (analysis/counted_attributes.py; the lr read escapes on its own)
+COUNTED = (
+    "epoch_rebound_in_the_loop",
+    "param_groups_of_the_optimizer_used",
+    "sched_also_stepped_in_train_epoch",
+    "train_epoch_overridden_by_a_subclass",
+)
+NNX_TRAPS = sorted(set(TRAPS) - set(ANY_UPDATES) - set(COUNTED))
 
 
 def nnx(code: str) -> str:
@@ -165,6 +173,12 @@ def test_nnx_get_last_lr_through_self_keeps_the_write() -> None:
     assert WRITE in nnx(code)
 
 
+@pytest.mark.parametrize("shape", COUNTED)
+def test_nnx_counts_the_steps_where_epoch_plus_one_is_not_proved(shape: str) -> None:
+    output = nnx(TRAPS[shape])
+    assert "self.sched(self.sched_count)" in output and WRITE not in output, output
+
+
 @pytest.mark.parametrize("shape", ANY_UPDATES)
 def test_nnx_writes_the_lr_however_often_train_epoch_runs(shape: str) -> None:
     assert WRITE in nnx(TRAPS[shape])
@@ -174,10 +188,23 @@ def test_nnx_output_is_a_fixed_point() -> None:
     assert WRITE in check_invariants(FIT_BUILT, TorchToNNX)
 
 
-def test_nnx_scheduler_built_in_init_escapes_naming_the_methods() -> None:
+def test_nnx_scheduler_built_in_init_is_counted_in_an_attribute() -> None:
+    # a second fit() goes on counting, as torch's scheduler does (analysis/counted_attributes)
     output = nnx(INIT_BUILT)
-    assert BEGIN in output and WRITE not in output, output
+    assert "        self.sched_count = 0\n\n    def train_epoch" in output, output
+    assert "self.sched(self.sched_count)" in output and BEGIN not in output, output
+
+
+def test_nnx_scheduler_built_in_init_and_handed_on_escapes_naming_the_methods() -> None:
+    output = nnx(
+        INIT_BUILT.replace(
+            "            self.sched.step()\n",
+            "            log(self.sched)\n            self.sched.step()\n",
+        )
+    )
+    assert BEGIN in output and "self.sched_count" not in output, output
     assert "built at" in output and "in __init__()" in output and "in fit()" in output, output
+    assert "`self.sched` is used at" in output, output
 
 
 def test_nnx_scheduler_built_in_init_does_not_suggest_the_optax_lambda() -> None:

@@ -12,6 +12,7 @@ from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.differential.harness import EXACT
 from tests.differential.nnx_loops import translate_nnx, translated_rel
 from tests.differential.test_nnx_epoch_lr import EPOCH_LOOP, TRAIN_FUNCTION_PER_EPOCH
+from tests.differential.test_nnx_trainer_epoch_lr import ONCE, TRAINER
 
 EPOCHS_OF_TRAIN = "for epoch in range(EPOCHS):\n    train(model, opt, loader)\n"
 STEP = "    sched.step()\n"
@@ -54,8 +55,23 @@ LOOPS = {
     "exponential_lr_every_k_updates": EVERY_K,
 }
 
+# a `while` epoch loop, and per batch a `while` loop stepping as often as the data says
+WHILE_LOOPS = (
+    EPOCH_LOOP.format(
+        optimizer="SGD(model.parameters(), lr=0.1, momentum=0.9)",
+        scheduler="StepLR(opt, step_size=2, gamma=0.9)",
+    )
+    .replace("for epoch in range(EPOCHS):\n", "epoch = 0\nwhile epoch < EPOCHS:\n")
+    .replace(
+        STEP,
+        "        n = 0\n        while n < len(losses) % 3:\n            sched.step()\n"
+        "            n += 1\n    epoch += 1\n",
+    )
+)
+
 # shapes that escaped before the count was kept
 SHAPES = {
+    "while_loops": WHILE_LOOPS,
     "a_continue_of_the_epoch_loop_before_the_step": STEP_LR.replace(
         STEP, "    if epoch == 1:\n        continue\n" + STEP
     ),
@@ -68,6 +84,55 @@ SHAPES = {
     .replace("\n    ", "\n     ")
     .replace("in loader:", "in loader[:6]:"),
 }
+
+
+# trainer classes (analysis/counted_attributes.py): built in `__init__`, fit() run twice on
+# the object (torch's scheduler goes on counting), stepped once per epoch in fit()
+BUILT = (
+    "        self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr)\n"
+    "        self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=1, gamma=0.5)\n"
+)
+INIT_BUILT_FIT_TWICE = (
+    TRAINER.format(optimizer="AdamW(self.model.parameters(), lr=self.lr)", runs=ONCE + ONCE)
+    .replace(BUILT, "")
+    .replace("        self.lr = lr\n", "        self.lr = lr\n" + BUILT)
+)
+
+# Lightning's shape: built in configure_optimizers() (called by `__init__`, defined after the
+# method that steps), stepped every 4 updates in training_step() and once more per epoch
+CONFIGURED = """\
+import torch
+
+
+class Module:
+    def __init__(self, model):
+        self.model = model
+        self.configure_optimizers()
+
+    def training_step(self, x, y):
+        self.optimizer.zero_grad()
+        loss = ((self.model(x) - y) ** 2).mean()
+        loss.backward()
+        self.optimizer.step()
+        losses.append(loss.item())
+        if len(losses) % 4 == 0:
+            self.scheduler.step()
+
+    def configure_optimizers(self):
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9)
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=0.9)
+
+    def fit(self, epochs):
+        for epoch in range(epochs):
+            for x, y in loader:
+                self.training_step(x, y)
+            self.scheduler.step()
+
+
+Module(make_model()).fit(EPOCHS)
+"""
+
+TRAINERS = {"built_in_init_fit_twice": INIT_BUILT_FIT_TWICE, "configure_optimizers": CONFIGURED}
 
 
 def check_counted(source: str, **options: bool) -> None:
@@ -90,6 +155,11 @@ def test_the_counted_writes_of_an_approximate_schedule_match_torch_with_exact() 
 @pytest.mark.parametrize("name", sorted(SHAPES))
 def test_steps_counted_where_epoch_plus_one_is_not_the_count_match_torch(name: str) -> None:
     check_counted(SHAPES[name])
+
+
+@pytest.mark.parametrize("name", sorted(TRAINERS))
+def test_steps_counted_in_an_attribute_of_a_trainer_match_torch(name: str) -> None:
+    check_counted(TRAINERS[name])
 
 
 @pytest.mark.parametrize("name", sorted(LOOPS))

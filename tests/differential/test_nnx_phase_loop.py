@@ -90,6 +90,14 @@ LOOPS = {
         optimizer="Adam(model.parameters(), lr=1e-2)",
         scheduler="ExponentialLR(optimizer_ft, gamma=0.6)",
     ),
+    # the name rebound after its one call (s19: the value the call hands on is dead there)
+    "step_lr_name_rebound_after_the_call": TRAIN_MODEL.format(
+        optimizer="SGD(model.parameters(), lr=0.1, momentum=0.9)",
+        scheduler="StepLR(optimizer_ft, step_size=1, gamma=0.5)",
+    ).replace(
+        "loaders, EPOCHS)\n",
+        "loaders, EPOCHS)\n    exp_lr_scheduler = None\n    losses.append(0.0)\n",
+    ),
 }
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.plan import COUNTED, SchedulePlan
 from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.findings import Finding
@@ -71,10 +72,30 @@ def counted_step(
 
 
 def counter_name(node: cst.Call, ctx: HookContext) -> str:
-    """``sched_count`` for the scheduler of ``node``, when no code here uses that name."""
+    """``sched_count`` for the scheduler of ``node``, when no code here uses that name
+    (``self.sched_count`` for ``self.sched``: no attribute of that name in the file, nor a
+    word of another file, where a subclass may use it)."""
     schedule = ctx.plan
     assert isinstance(schedule, SchedulePlan)
-    counter = COUNTER.format(scheduler=code_of(schedule.outer.target).strip())  # type: ignore[arg-type]
-    if counter in ctx.visible_names(node):
+    target = schedule.outer.target
+    counter = COUNTER.format(scheduler=code_of(target).strip())  # type: ignore[arg-type]
+    if isinstance(target, cst.Attribute):
+        attribute = COUNTER.format(scheduler=target.attr.value)
+        taken = _attribute_used(node, attribute, ctx) or ctx.global_shared(attribute)
+    else:
+        taken = counter in ctx.visible_names(node)
+    if taken:
         raise render(Finding(findings.COUNTER_NAME_TAKEN, {"name": counter}))
     return counter
+
+
+def _attribute_used(node: cst.CSTNode, attribute: str, ctx: HookContext) -> bool:
+    """Whether the module holding ``node`` has an ``<anything>.<attribute>`` or the name."""
+    module: cst.CSTNode | None = node
+    while module is not None and not isinstance(module, cst.Module):
+        module = ctx.parent_of(module)
+    if module is None:
+        return True  # unknown: taken
+    return any(
+        isinstance(found, cst.Name) and found.value == attribute for found in cst_walk.walk(module)
+    )
