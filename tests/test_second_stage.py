@@ -111,19 +111,47 @@ def test_kept_a_wired_member_with_a_possible_receiver_type(code: str) -> None:
 @pytest.mark.parametrize(
     "code",
     [
-        "import torch\nfrom torch.optim import *\nopt = Adam(p)\n",
         "import torch\nopt = torch.optim.Adam(p  # unbalanced: ast fails\n",
         "import torch\n# ml_switcheroo: ESCAPE-BEGIN torch.optim.Optimizer.step\nx.step()\n",
     ],
-    ids=["star", "syntax-error", "escape-marker"],
+    ids=["syntax-error", "escape-marker"],
 )
 def test_kept_what_the_pass_cannot_read(code: str) -> None:
     assert keeps(code)
 
 
+# Star imports: libcst's scopes bind no name through one, so the engine resolves nothing
+# through it (torch's own ``from torch._C import *``); they neither keep nor drop a file.
+TARGET_COMMANDS = {"optax": TorchToOptax, "nnx": TorchToNNX}
+STAR_IMPORT_DROPPED = {
+    "call": "import torch\nfrom torch.optim import *\nopt = Adam(p)\nopt.step()\n",
+    "module": "from torch import *\nopt = optim.SGD(p, lr=0.1)\n",
+    "annotation": "from torch import *\ndef f(x: Tensor):\n    x.backward()\n",
+}
+STAR_IMPORT_KEPT = {
+    "call": "import torch\nfrom torch.optim import *\nopt = torch.optim.Adam(p)\n",
+    "name-guess": "from torch import *\ndef f(optimizer):\n    optimizer.zero_grad()\n",
+}
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+@pytest.mark.parametrize("name", sorted(STAR_IMPORT_DROPPED))
+def test_dropped_names_only_a_star_import_could_bind(name: str, target: str) -> None:
+    code = STAR_IMPORT_DROPPED[name]
+    assert not replace(stage(), target_root=target).keeps(code.encode("utf-8"))
+    assert convert(code, TARGET_COMMANDS[target]) == code  # the engine does not follow them
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+@pytest.mark.parametrize("name", sorted(STAR_IMPORT_KEPT))
+def test_kept_a_wired_api_beside_a_star_import(name: str, target: str) -> None:
+    code = STAR_IMPORT_KEPT[name]
+    assert replace(stage(), target_root=target).keeps(code.encode("utf-8"))
+    assert convert(code, TARGET_COMMANDS[target]) != code  # the twin the engine changes
+
+
 # Code run from strings and modules imported by name: the engine reads neither (it resolves
 # names through the file's import statements only), so they neither keep nor drop a file.
-TARGET_COMMANDS = {"optax": TorchToOptax, "nnx": TorchToNNX}
 DYNAMIC_CODE_DROPPED = {
     "__import__": "import torch\noptim = __import__('torch.optim').optim\nopt = optim.Adam(p)\nopt.step()\n",
     "importlib": (

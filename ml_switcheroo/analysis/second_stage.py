@@ -35,9 +35,11 @@ on the side of keeping:
   translated optimizer as the torch object) follows from one of those rewrites or escapes.
 
 Relative imports (``from .optim import Adam``) never name a map API (libcst qualifies them with
-leading dots; map names have none): they bind nothing here. A file is always kept when it cannot
-be read this way or might resolve names in ways the pass does not follow: ``ast`` cannot parse
-it, it holds an escape-hatch marker or a star import; or when facts from other files may change
+leading dots; map names have none): they bind nothing here. Nor do star imports (``from
+torch.optim import *``): libcst's scopes record no assignment for them, so the engine resolves
+no name through one (a star import only makes a hook's generated names avoid every name, in a
+file changed for another reason). A file is always kept when it cannot be read this way: ``ast``
+cannot parse it or it holds an escape-hatch marker; or when facts from other files may change
 it (``cross_file_facts_may_change``: the repository index, asked precisely:
 ``analysis.cross_file.may_change_through_other_files``). Code run from strings or modules
 imported by name (``exec``, ``eval``, ``__import__``, ``importlib``) does not keep a file: the
@@ -143,8 +145,6 @@ class SecondStage:
         if tree is None:
             return True, None
         facts = _Facts.of(tree)
-        if facts.dynamic:
-            return True, tree
         names = facts.qualified_names()
         if names & self.call_apis:
             return True, tree
@@ -204,7 +204,6 @@ class _Facts:
     import_roots: set[str]  # top-level packages imported (absolute imports, any scope)
     attributes: set[str]  # attribute names read on an attribute of a name (``a.b.step``)
     parameters: set[str]  # every parameter name (functions and lambdas)
-    dynamic: bool  # a star import
     on_names: dict[str, set[str]] = field(default_factory=dict)  # name -> attributes read on it
     method_selves: set[str] = field(default_factory=set)  # unannotated first params of methods
     bound: set[str] = field(default_factory=set)  # names bound any other way
@@ -212,7 +211,7 @@ class _Facts:
 
     @classmethod
     def of(cls, tree: ast.Module) -> _Facts:
-        facts = cls(set(), {}, set(), set(), set(), False)
+        facts = cls(set(), {}, set(), set(), set())
         selves: set[int] = set()  # the ast.arg of every unannotated first parameter of a method
         arguments: list[ast.arg] = []
         for node in ast_nodes.walk(tree):
@@ -287,13 +286,12 @@ class _Facts:
             # `import torch.optim` binds `torch`: its uses are qualified as they are written.
 
     def _add_import_from(self, node: ast.ImportFrom) -> None:
-        if any(alias.name == "*" for alias in node.names):
-            self.dynamic = True
-            return
         if node.level or node.module is None:
             return  # relative: qualified with leading dots, never a map name
         self.import_roots.add(node.module.partition(".")[0])
         for alias in node.names:
+            if alias.name == "*":
+                continue  # binds no name the engine resolves (libcst's scopes: none)
             bound = alias.asname or alias.name
             self.imports.setdefault(bound, set()).add(f"{node.module}.{alias.name}")
 
