@@ -53,8 +53,8 @@ def keeps(code: str, hooks: frozenset[str] | None = None) -> bool:
         "from torch import optim\nopt = optim.SGD(p, lr=0.1)\n",
         "from torch.optim import Adam as A\nopt = A(p)\n",
         "def f(p):\n    from torch.optim import Adam\n    return Adam(p)\n",
-        "import torch.optim\nmake = torch.optim.Adam\n",  # referenced, not called: kept
         "import torch\ntorch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n",
+        "import torch\nopt = torch.optim.Adam(p).step()\n",  # the inner call
     ],
     ids=[
         "absolute",
@@ -62,12 +62,50 @@ def keeps(code: str, hooks: frozenset[str] | None = None) -> bool:
         "from-torch-optim",
         "name-alias",
         "function-level",
-        "ref",
         "clip",
+        "called-then-member",
     ],
 )
-def test_kept_a_reference_resolving_to_a_wired_call(code: str) -> None:
+def test_kept_a_call_resolving_to_a_wired_call(code: str) -> None:
     assert keeps(code)
+
+
+# A wired call API the file names but never calls: the engine rewrites only calls whose function
+# resolves through the imports to the API, and changes no other reference to it (torch's
+# ``class GradScaler(torch.amp.GradScaler)``, skorch's ``NeuralNet(optimizer=torch.optim.Adam)``).
+TARGET_COMMANDS = {"optax": TorchToOptax, "nnx": TorchToNNX}
+UNCALLED_API_DROPPED = {
+    "assigned": "import torch.optim\nmake = torch.optim.Adam\n",
+    "assigned-then-called": "import torch.optim\nmake = torch.optim.Adam\nopt = make(p)\n",
+    "keyword": "import torch\nnet = Net(optimizer=torch.optim.Adam)\n",
+    "dict-keys": "from torch import optim\nD = {optim.Adam: 1, optim.SGD: 2}\n",
+    "base-class": "import torch\nclass G(torch.amp.GradScaler):\n    pass\n",
+    "partial": (
+        "import functools, torch\nA = functools.partial(torch.optim.Adam, lr=1)\nopt = A(p)\n"
+    ),
+    "default": "import torch\ndef f(p, ctor=torch.optim.SGD):\n    return ctor(p, lr=0.1)\n",
+}
+UNCALLED_API_KEPT = {  # the twins: the same names, called
+    "assigned": "import torch.optim\nmake = torch.optim.Adam(p)\n",
+    "keyword": "import torch\nnet = Net(optimizer=torch.optim.Adam(p))\n",
+    "partial": "import functools, torch\nA = functools.partial(torch.optim.Adam(p).step)\n",
+}
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+@pytest.mark.parametrize("name", sorted(UNCALLED_API_DROPPED))
+def test_dropped_a_wired_call_api_never_called(name: str, target: str) -> None:
+    code = UNCALLED_API_DROPPED[name]
+    assert not replace(stage(), target_root=target).keeps(code.encode("utf-8"))
+    assert convert(code, TARGET_COMMANDS[target]) == code  # the engine changes none of them
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+@pytest.mark.parametrize("name", sorted(UNCALLED_API_KEPT))
+def test_kept_a_wired_call_api_called(name: str, target: str) -> None:
+    code = UNCALLED_API_KEPT[name]
+    assert replace(stage(), target_root=target).keeps(code.encode("utf-8"))
+    assert convert(code, TARGET_COMMANDS[target]) != code  # the twin the engine changes
 
 
 @pytest.mark.parametrize(
@@ -122,7 +160,6 @@ def test_kept_what_the_pass_cannot_read(code: str) -> None:
 
 # Star imports: libcst's scopes bind no name through one, so the engine resolves nothing
 # through it (torch's own ``from torch._C import *``); they neither keep nor drop a file.
-TARGET_COMMANDS = {"optax": TorchToOptax, "nnx": TorchToNNX}
 STAR_IMPORT_DROPPED = {
     "call": "import torch\nfrom torch.optim import *\nopt = Adam(p)\nopt.step()\n",
     "module": "from torch import *\nopt = optim.SGD(p, lr=0.1)\n",

@@ -7,9 +7,13 @@ when the engine could find something to rewrite in it. It mirrors the engine's r
 on the side of keeping:
 
 * a call is rewritten only when its function resolves *through the file's imports* to a wired
-  call API (``torch.optim.Adam``). Here every dotted expression (``a.b.c``, in any context) is
-  resolved through every import of the file that binds its first name, in any scope, and also
-  as it is written: a file is kept when one of those names is a wired call API;
+  call API (``torch.optim.Adam``): the engine asks this of a call's function only
+  (``dispatch._wired_call``), never follows a name bound to the API (``make =
+  torch.optim.Adam; make(p)``) and changes no other reference to it (a base class, a default,
+  a dictionary key, ``functools.partial``'s argument). Here every called dotted expression
+  (``a.b.c(...)``) is resolved through every import of the file that binds its first name, in
+  any scope, and also as it is written: a file is kept when one of those names is a wired call
+  API;
 * a method (``opt.step()``) or attribute (``opt.param_groups``) is rewritten only when its
   receiver has a declared type ``T`` and ``T.step`` is a wired entry: the receiver is bound to a
   constructor call (an API that ``returns`` T), annotated with T (or an alias), passed by
@@ -145,9 +149,9 @@ class SecondStage:
         if tree is None:
             return True, None
         facts = _Facts.of(tree)
-        names = facts.qualified_names()
-        if names & self.call_apis:
+        if facts.qualified_names(facts.called) & self.call_apis:
             return True, tree
+        names = facts.qualified_names(facts.dotted)
         attributes = facts.typeable_attributes({pattern for pattern, _, _ in self.guesses})
         used = {owner for owner, found in self.members.items() if found & attributes}
         if not used:
@@ -200,6 +204,7 @@ class _Facts:
     """What the stage reads from one module's ``ast``."""
 
     dotted: set[str]  # every dotted expression (``torch.optim.Adam``, ``opt.step``, ``x``)
+    called: set[str]  # the dotted expressions called (``torch.optim.Adam`` in ``...Adam(p)``)
     imports: dict[str, set[str]]  # bound name -> what it imports (every scope, no relative)
     import_roots: set[str]  # top-level packages imported (absolute imports, any scope)
     attributes: set[str]  # attribute names read on an attribute of a name (``a.b.step``)
@@ -211,7 +216,7 @@ class _Facts:
 
     @classmethod
     def of(cls, tree: ast.Module) -> _Facts:
-        facts = cls(set(), {}, set(), set(), set())
+        facts = cls(set(), set(), {}, set(), set(), set())
         selves: set[int] = set()  # the ast.arg of every unannotated first parameter of a method
         arguments: list[ast.arg] = []
         for node in ast_nodes.walk(tree):
@@ -221,6 +226,12 @@ class _Facts:
                     facts.bound.add(node.id)
             elif isinstance(node, ast.Attribute):
                 facts._add_attribute(node)
+            elif isinstance(node, ast.Call):
+                callee = node.func.id if isinstance(node.func, ast.Name) else None
+                if isinstance(node.func, ast.Attribute):
+                    callee = _dotted(node.func)
+                if callee is not None:
+                    facts.called.add(callee)
             elif isinstance(node, ast.arg):
                 facts.parameters.add(node.arg)
                 arguments.append(node)
@@ -307,11 +318,11 @@ class _Facts:
                     names.update(_qualified(dotted, self.imports))
         return names
 
-    def qualified_names(self) -> set[str]:
-        """Every name a dotted expression may denote: as written, and through every import
-        that binds its first name."""
+    def qualified_names(self, expressions: set[str]) -> set[str]:
+        """Every name one of these dotted ``expressions`` may denote: as written, and through
+        every import that binds its first name."""
         names: set[str] = set()
-        for dotted in self.dotted:
+        for dotted in expressions:
             names.update(_qualified(dotted, self.imports))
         return names
 
