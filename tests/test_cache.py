@@ -23,8 +23,9 @@ from tests.test_convert_cli import PLAIN, SGD, TRAIN, run, summary_numbers, tree
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATED = "# @gen" + "erated\nimport torch\nopt = torch.optim.SGD(params, lr=0.1)\n"
-# Passes both pre-filter stages (it names torch.optim.SGD) and does not change (not a call).
-CANDIDATE = "import torch\n\n\ndef build(optim):\n    return torch.optim.SGD\n"
+# Passes both pre-filter stages (a member `backward` beside a parameter annotated with its type)
+# and does not change (the member is read on another, untyped parameter).
+CANDIDATE = "import torch\n\n\ndef build(x: torch.Tensor, loss):\n    return loss.backward\n"
 BROKEN = "import torch\nopt = torch.optim.SGD(\n"
 LAYOUT = {
     "a.py": TRAIN,

@@ -53,8 +53,8 @@ def keeps(code: str, hooks: frozenset[str] | None = None) -> bool:
         "from torch import optim\nopt = optim.SGD(p, lr=0.1)\n",
         "from torch.optim import Adam as A\nopt = A(p)\n",
         "def f(p):\n    from torch.optim import Adam\n    return Adam(p)\n",
-        "import torch.optim\nmake = torch.optim.Adam\n",  # referenced, not called: kept
         "import torch\ntorch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n",
+        "import torch\nopt = torch.optim.Adam(p).step()\n",  # the inner call
     ],
     ids=[
         "absolute",
@@ -62,12 +62,34 @@ def keeps(code: str, hooks: frozenset[str] | None = None) -> bool:
         "from-torch-optim",
         "name-alias",
         "function-level",
-        "ref",
         "clip",
+        "called-then-member",
     ],
 )
-def test_kept_a_reference_resolving_to_a_wired_call(code: str) -> None:
+def test_kept_a_call_resolving_to_a_wired_call(code: str) -> None:
     assert keeps(code)
+
+
+# A wired call API the file names but never calls: the engine rewrites only calls whose function
+# resolves through the imports to the API, and changes no other reference to it (torch's
+# ``class GradScaler(torch.amp.GradScaler)``, skorch's ``NeuralNet(optimizer=torch.optim.Adam)``).
+TARGET_COMMANDS = {"optax": TorchToOptax, "nnx": TorchToNNX}
+UNCALLED_API_DROPPED = {
+    "assigned": "import torch.optim\nmake = torch.optim.Adam\n",
+    "assigned-then-called": "import torch.optim\nmake = torch.optim.Adam\nopt = make(p)\n",
+    "keyword": "import torch\nnet = Net(optimizer=torch.optim.Adam)\n",
+    "dict-keys": "from torch import optim\nD = {optim.Adam: 1, optim.SGD: 2}\n",
+    "base-class": "import torch\nclass G(torch.amp.GradScaler):\n    pass\n",
+    "partial": (
+        "import functools, torch\nA = functools.partial(torch.optim.Adam, lr=1)\nopt = A(p)\n"
+    ),
+    "default": "import torch\ndef f(p, ctor=torch.optim.SGD):\n    return ctor(p, lr=0.1)\n",
+}
+UNCALLED_API_KEPT = {  # the twins: the same names, called
+    "assigned": "import torch.optim\nmake = torch.optim.Adam(p)\n",
+    "keyword": "import torch\nnet = Net(optimizer=torch.optim.Adam(p))\n",
+    "partial": "import functools, torch\nA = functools.partial(torch.optim.Adam(p).step)\n",
+}
 
 
 @pytest.mark.parametrize(
@@ -111,19 +133,60 @@ def test_kept_a_wired_member_with_a_possible_receiver_type(code: str) -> None:
 @pytest.mark.parametrize(
     "code",
     [
-        "import torch\nfrom torch.optim import *\nopt = Adam(p)\n",
         "import torch\nopt = torch.optim.Adam(p  # unbalanced: ast fails\n",
         "import torch\n# ml_switcheroo: ESCAPE-BEGIN torch.optim.Optimizer.step\nx.step()\n",
     ],
-    ids=["star", "syntax-error", "escape-marker"],
+    ids=["syntax-error", "escape-marker"],
 )
 def test_kept_what_the_pass_cannot_read(code: str) -> None:
     assert keeps(code)
 
 
+# Star imports: libcst's scopes bind no name through one, so the engine resolves nothing
+# through it (torch's own ``from torch._C import *``); they neither keep nor drop a file.
+STAR_IMPORT_DROPPED = {
+    "call": "import torch\nfrom torch.optim import *\nopt = Adam(p)\nopt.step()\n",
+    "module": "from torch import *\nopt = optim.SGD(p, lr=0.1)\n",
+    "annotation": "from torch import *\ndef f(x: Tensor):\n    x.backward()\n",
+}
+STAR_IMPORT_KEPT = {
+    "call": "import torch\nfrom torch.optim import *\nopt = torch.optim.Adam(p)\n",
+    "name-guess": "from torch import *\ndef f(optimizer):\n    optimizer.zero_grad()\n",
+}
+
+
+# Names the engine cannot resolve to a wired call (an API never called, a name only a star
+# import could bind): dropped, and unchanged; their twins kept, and changed.
+UNRESOLVED_DROPPED = {
+    **{f"uncalled-{name}": code for name, code in UNCALLED_API_DROPPED.items()},
+    **{f"star-{name}": code for name, code in STAR_IMPORT_DROPPED.items()},
+}
+RESOLVED_KEPT = {
+    **{f"called-{name}": code for name, code in UNCALLED_API_KEPT.items()},
+    **{f"star-{name}": code for name, code in STAR_IMPORT_KEPT.items()},
+}
+
+
+def stage_and_engine_agree(code: str, target: str, kept: bool) -> None:
+    """The stage keeps ``code`` exactly when the engine of ``target`` changes it."""
+    assert replace(stage(), target_root=target).keeps(code.encode("utf-8")) is kept
+    assert (convert(code, TARGET_COMMANDS[target]) != code) is kept
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+@pytest.mark.parametrize("name", sorted(UNRESOLVED_DROPPED))
+def test_dropped_a_name_the_engine_cannot_resolve_to_a_wired_call(name: str, target: str) -> None:
+    stage_and_engine_agree(UNRESOLVED_DROPPED[name], target, kept=False)
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+@pytest.mark.parametrize("name", sorted(RESOLVED_KEPT))
+def test_kept_the_twin_that_calls_a_wired_api(name: str, target: str) -> None:
+    stage_and_engine_agree(RESOLVED_KEPT[name], target, kept=True)
+
+
 # Code run from strings and modules imported by name: the engine reads neither (it resolves
 # names through the file's import statements only), so they neither keep nor drop a file.
-TARGET_COMMANDS = {"optax": TorchToOptax, "nnx": TorchToNNX}
 DYNAMIC_CODE_DROPPED = {
     "__import__": "import torch\noptim = __import__('torch.optim').optim\nopt = optim.Adam(p)\nopt.step()\n",
     "importlib": (

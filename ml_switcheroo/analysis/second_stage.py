@@ -7,9 +7,13 @@ when the engine could find something to rewrite in it. It mirrors the engine's r
 on the side of keeping:
 
 * a call is rewritten only when its function resolves *through the file's imports* to a wired
-  call API (``torch.optim.Adam``). Here every dotted expression (``a.b.c``, in any context) is
-  resolved through every import of the file that binds its first name, in any scope, and also
-  as it is written: a file is kept when one of those names is a wired call API;
+  call API (``torch.optim.Adam``): the engine asks this of a call's function only
+  (``dispatch._wired_call``), never follows a name bound to the API (``make =
+  torch.optim.Adam; make(p)``) and changes no other reference to it (a base class, a default,
+  a dictionary key, ``functools.partial``'s argument). Here every called dotted expression
+  (``a.b.c(...)``) is resolved through every import of the file that binds its first name, in
+  any scope, and also as it is written: a file is kept when one of those names is a wired call
+  API;
 * a method (``opt.step()``) or attribute (``opt.param_groups``) is rewritten only when its
   receiver has a declared type ``T`` and ``T.step`` is a wired entry: the receiver is bound to a
   constructor call (an API that ``returns`` T), annotated with T (or an alias), passed by
@@ -35,9 +39,11 @@ on the side of keeping:
   translated optimizer as the torch object) follows from one of those rewrites or escapes.
 
 Relative imports (``from .optim import Adam``) never name a map API (libcst qualifies them with
-leading dots; map names have none): they bind nothing here. A file is always kept when it cannot
-be read this way or might resolve names in ways the pass does not follow: ``ast`` cannot parse
-it, it holds an escape-hatch marker or a star import; or when facts from other files may change
+leading dots; map names have none): they bind nothing here. Nor do star imports (``from
+torch.optim import *``): libcst's scopes record no assignment for them, so the engine resolves
+no name through one (a star import only makes a hook's generated names avoid every name, in a
+file changed for another reason). A file is always kept when it cannot be read this way: ``ast``
+cannot parse it or it holds an escape-hatch marker; or when facts from other files may change
 it (``cross_file_facts_may_change``: the repository index, asked precisely:
 ``analysis.cross_file.may_change_through_other_files``). Code run from strings or modules
 imported by name (``exec``, ``eval``, ``__import__``, ``importlib``) does not keep a file: the
@@ -143,11 +149,9 @@ class SecondStage:
         if tree is None:
             return True, None
         facts = _Facts.of(tree)
-        if facts.dynamic:
+        if facts.qualified_names(facts.called) & self.call_apis:
             return True, tree
-        names = facts.qualified_names()
-        if names & self.call_apis:
-            return True, tree
+        names = facts.qualified_names(facts.dotted)
         attributes = facts.typeable_attributes({pattern for pattern, _, _ in self.guesses})
         used = {owner for owner, found in self.members.items() if found & attributes}
         if not used:
@@ -200,11 +204,11 @@ class _Facts:
     """What the stage reads from one module's ``ast``."""
 
     dotted: set[str]  # every dotted expression (``torch.optim.Adam``, ``opt.step``, ``x``)
+    called: set[str]  # the dotted expressions called (``torch.optim.Adam`` in ``...Adam(p)``)
     imports: dict[str, set[str]]  # bound name -> what it imports (every scope, no relative)
     import_roots: set[str]  # top-level packages imported (absolute imports, any scope)
     attributes: set[str]  # attribute names read on an attribute of a name (``a.b.step``)
     parameters: set[str]  # every parameter name (functions and lambdas)
-    dynamic: bool  # a star import
     on_names: dict[str, set[str]] = field(default_factory=dict)  # name -> attributes read on it
     method_selves: set[str] = field(default_factory=set)  # unannotated first params of methods
     bound: set[str] = field(default_factory=set)  # names bound any other way
@@ -212,7 +216,7 @@ class _Facts:
 
     @classmethod
     def of(cls, tree: ast.Module) -> _Facts:
-        facts = cls(set(), {}, set(), set(), set(), False)
+        facts = cls(set(), set(), {}, set(), set(), set())
         selves: set[int] = set()  # the ast.arg of every unannotated first parameter of a method
         arguments: list[ast.arg] = []
         for node in ast_nodes.walk(tree):
@@ -222,6 +226,12 @@ class _Facts:
                     facts.bound.add(node.id)
             elif isinstance(node, ast.Attribute):
                 facts._add_attribute(node)
+            elif isinstance(node, ast.Call):
+                callee = node.func.id if isinstance(node.func, ast.Name) else None
+                if isinstance(node.func, ast.Attribute):
+                    callee = _dotted(node.func)
+                if callee is not None:
+                    facts.called.add(callee)
             elif isinstance(node, ast.arg):
                 facts.parameters.add(node.arg)
                 arguments.append(node)
@@ -287,13 +297,12 @@ class _Facts:
             # `import torch.optim` binds `torch`: its uses are qualified as they are written.
 
     def _add_import_from(self, node: ast.ImportFrom) -> None:
-        if any(alias.name == "*" for alias in node.names):
-            self.dynamic = True
-            return
         if node.level or node.module is None:
             return  # relative: qualified with leading dots, never a map name
         self.import_roots.add(node.module.partition(".")[0])
         for alias in node.names:
+            if alias.name == "*":
+                continue  # binds no name the engine resolves (libcst's scopes: none)
             bound = alias.asname or alias.name
             self.imports.setdefault(bound, set()).add(f"{node.module}.{alias.name}")
 
@@ -309,11 +318,11 @@ class _Facts:
                     names.update(_qualified(dotted, self.imports))
         return names
 
-    def qualified_names(self) -> set[str]:
-        """Every name a dotted expression may denote: as written, and through every import
-        that binds its first name."""
+    def qualified_names(self, expressions: set[str]) -> set[str]:
+        """Every name one of these dotted ``expressions`` may denote: as written, and through
+        every import that binds its first name."""
         names: set[str] = set()
-        for dotted in self.dotted:
+        for dotted in expressions:
             names.update(_qualified(dotted, self.imports))
         return names
 
