@@ -183,12 +183,12 @@ def _group(node: cst.BaseExpression, context: Context, reads: _Reads) -> _Group:
 
 
 def _binding(receiver: cst.BaseExpression | None, context: Context) -> tuple[object, ...]:
-    """The one binding of the name at the root of ``receiver`` that reaches it (its value and
-    the reads of the variable, by identity; a name the file never binds: the name): equal for
-    two receivers only when both read the same object; else the receiver itself."""
+    """The one binding of the name ``receiver`` is that reaches it (its value and the reads of
+    the variable, by identity; a name the file never binds: the name): equal for two receivers
+    only when both read the same object; else the receiver itself. An attribute (``self.net``)
+    is the receiver itself: it may be stored again between two groups (``self.net = other``)
+    while the name at its root stays bound once."""
     root = receiver
-    while isinstance(root, cst.Attribute):
-        root = root.value
     if not isinstance(root, cst.Name):
         return (id(receiver),)
     variable = context.variable(root)

@@ -203,6 +203,44 @@ def build(model, other):
 }
 
 
+ATTRIBUTE_STORED_BETWEEN_GROUPS = """\
+import torch
+class Trainer:
+    def build(self, other):
+        decay = [p for n, p in self.net.named_parameters() if p.dim() >= 2]
+        self.net = other
+        no_decay = [p for n, p in self.net.named_parameters() if p.dim() < 2]
+        groups = [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}]
+        opt = torch.optim.AdamW(groups, lr=3e-4)
+"""
+
+
+@pytest.mark.parametrize("target", sorted(COMMANDS))
+def test_groups_of_an_attribute_stored_again_between_them_escape(target: str) -> None:
+    """``self.net`` read by two groups may be two objects although ``self`` is bound once."""
+    output = run_codemod(ATTRIBUTE_STORED_BETWEEN_GROUPS, COMMANDS[target])
+    assert "`self.net` may be another object in each group" in output, output
+    assert "torch.optim.AdamW(groups" in constructor_line(output), output
+
+
+def test_groups_of_one_attribute_read_once_convert() -> None:
+    """One ``self.net.named_parameters()`` dict read by both groups is one object (twin)."""
+    once = (
+        ATTRIBUTE_STORED_BETWEEN_GROUPS.replace(
+            "        decay = [p for n, p in self.net.named_parameters() if",
+            "        every = {n: p for n, p in self.net.named_parameters()}\n"
+            "        decay = [p for n, p in every.items() if",
+        )
+        .replace("        self.net = other\n", "")
+        .replace(
+            "no_decay = [p for n, p in self.net.named_parameters()",
+            "no_decay = [p for n, p in every.items()",
+        )
+    )
+    output = run_codemod(once, COMMANDS["optax"])
+    assert "optax.adamw(" in constructor_line(output), output
+
+
 @pytest.mark.parametrize("target", sorted(COMMANDS))
 @pytest.mark.parametrize("case", sorted(REBOUND_BETWEEN_GROUPS))
 def test_groups_of_one_name_bound_to_two_models_escape(target: str, case: str) -> None:
@@ -228,6 +266,13 @@ def test_groups_of_a_model_rebound_before_the_constructor_escape() -> None:
 
 def test_groups_of_an_attribute_escape() -> None:
     """``self.model`` may be stored again between the groups and the constructor."""
-    attribute = script().replace("model.named_parameters()", "self.model.named_parameters()")
+    attribute = (
+        script()
+        .replace(
+            "decay = [", "every = {n: p for n, p in self.model.named_parameters()}\ndecay = [", 1
+        )
+        .replace("model.named_parameters() if", "every.items() if")
+    )
+    assert attribute.count("named_parameters()") == 1
     output = nnx_output(attribute)
     assert "nnx.Optimizer trains one model's parameters" in output, output
