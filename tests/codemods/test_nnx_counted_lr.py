@@ -95,6 +95,9 @@ def test_a_counter_name_the_code_uses_escapes() -> None:
         LOOP.replace("model = make_model()\n", "model = make_model()\nsched_count = 7\n")
     )
     assert "a name this code already uses" in output and "sched_count += 1" not in output
+    # the optimizer escapes too: it would start from `float(sched(0))` of a torch scheduler
+    assert "opt = torch.optim.SGD(model.parameters(), lr=0.1)" in output, output
+    assert "sched(0)" not in output, output
 
 
 TRAPS = {

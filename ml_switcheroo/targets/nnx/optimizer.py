@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import libcst as cst
 
 from ml_switcheroo.analysis.plan import SchedulePlan
@@ -11,6 +13,7 @@ from ml_switcheroo.spec.findings import Finding
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulated_tx, accumulation
+from ml_switcheroo.targets.nnx.counted_lr import counted, counter_name
 from ml_switcheroo.targets.nnx.learning_rate import (
     float_lr_in_chain,
     injected_index,
@@ -40,6 +43,8 @@ def nnx_optimizer(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
         check_plateau(schedule, ctx)  # type: ignore[arg-type]
     elif isinstance(schedule, SchedulePlan):
         check_chained_plateau(schedule)
+    if counted(schedule):  # the scheduler's hook needs a free counter name: ask it here too
+        counter_name(schedule.outer.call, replace(ctx, plan=schedule))  # type: ignore[union-attr]
     if _lr_written_with_clips(node, ctx):
         translated = transform_optimizer_init(node, ctx, inject_lr=True)
         injected = float_lr_in_chain(translated, ctx)
