@@ -57,10 +57,29 @@ def outputs(root: Path, files: dict[str, str]) -> dict[str, str]:
 def test_a_method_builder_escaping_param_groups_keeps_the_callers_zero_grad(
     tmp_path: Path,
 ) -> None:
-    model = METHOD_BUILDER.format(params="groups")
+    """Groups split by names escape in NNX (split by rank they convert: the next test)."""
+    model = (
+        METHOD_BUILDER.format(params="groups")
+        .replace(
+            "for p in self.parameters() if p.dim() >= 2",
+            'for n, p in self.named_parameters() if "bias" not in n',
+        )
+        .replace(
+            "for p in self.parameters() if p.dim() < 2",
+            'for n, p in self.named_parameters() if "bias" in n',
+        )
+    )
+    assert model.count('"bias"') == 2
     found = outputs(tmp_path, {"model.py": model, "train.py": METHOD_CALLER})
     assert "ESCAPE-BEGIN torch.optim.AdamW" in found["model.py"], found["model.py"]
     assert found["train.py"] == METHOD_CALLER, found["train.py"]
+
+
+def test_a_method_builder_of_groups_split_by_rank_converts(tmp_path: Path) -> None:
+    model = METHOD_BUILDER.format(params="groups")
+    found = outputs(tmp_path, {"model.py": model, "train.py": METHOD_CALLER})
+    assert "optimizer = nnx.Optimizer(self, optax.adamw(" in found["model.py"], found["model.py"]
+    assert "zero_grad" not in found["train.py"], found["train.py"]
 
 
 def test_a_method_builder_over_the_models_parameters_still_converts(tmp_path: Path) -> None:
