@@ -164,16 +164,19 @@ def lambda_parameters(node: cst.CSTNode) -> set[str]:
     return found
 
 
-def parameter_of(binding: cst.CSTNode, function: cst.FunctionDef) -> cst.Param | None:
-    """The parameter of ``function`` that ``binding`` (a Param or its Name) is."""
-    params = function.params
-    every = [
+def every_param(params: cst.Parameters) -> list[cst.Param]:
+    """Every parameter of ``params``: positional-only, positional, keyword-only, ``*a``, ``**k``."""
+    return [
         *params.posonly_params,
         *params.params,
         *params.kwonly_params,
         *(p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)),
     ]
-    for param in every:
+
+
+def parameter_of(binding: cst.CSTNode, function: cst.FunctionDef) -> cst.Param | None:
+    """The parameter of ``function`` that ``binding`` (a Param or its Name) is."""
+    for param in every_param(function.params):
         if binding is param or binding is param.name:
             return param
     return None

@@ -18,7 +18,7 @@ or function (the map's ``in_place_suffix``, ``relu_``) nor passes an in-place ke
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import libcst as cst
@@ -26,6 +26,7 @@ from libcst.metadata import Assignment, BuiltinAssignment, GlobalScope, Scope
 
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.constant_guard import module_assignment
+from ml_switcheroo.analysis.factories import every_param
 from ml_switcheroo.analysis.purity import pure_builtin
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 
@@ -124,7 +125,7 @@ def _body_problem(
     where = f"`{trail[-1]}`"
     if isinstance(function, cst.FunctionDef) and (function.decorators or function.asynchronous):
         return f"{where} is decorated or asynchronous"
-    for param in _params(function.params):
+    for param in every_param(function.params):
         if param.default is not None and not _is_literal(param.default):
             return f"{where} has a default that is not a literal (`{code_of(param.default)}`)"
     body: cst.CSTNode = function.body
@@ -140,15 +141,6 @@ def _body_problem(
             if problem is not None:
                 return f"{where} {problem}"
     return None
-
-
-def _params(params: cst.Parameters) -> Iterator[cst.Param]:
-    yield from params.posonly_params
-    yield from params.params
-    yield from params.kwonly_params
-    for star in (params.star_arg, params.star_kwarg):
-        if isinstance(star, cst.Param):
-            yield star
 
 
 def _is_literal(node: cst.BaseExpression) -> bool:

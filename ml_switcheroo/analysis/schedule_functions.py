@@ -23,7 +23,7 @@ from libcst.metadata import Assignment, BuiltinAssignment, GlobalScope, ImportAs
 
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.dominating import bound_names
-from ml_switcheroo.analysis.factories import lambda_parameters, read_names
+from ml_switcheroo.analysis.factories import every_param, lambda_parameters, read_names
 from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.signature import code_of
 
@@ -101,7 +101,8 @@ class _Reader:
             return None
         seen.add(id(function))
         if isinstance(function, cst.FunctionDef):
-            return self.body(function.body, _parameters(function), seen)
+            parameters = {param.name.value for param in every_param(function.params)}
+            return self.body(function.body, parameters, seen)
         return self.function(function, seen)
 
     def body(self, body: cst.CSTNode, own: set[str], seen: set[int]) -> Problem | None:
@@ -207,13 +208,6 @@ def _assigned_names(body: cst.CSTNode) -> set[str]:
     found = set(lambda_parameters(body))
     found.update(name for node in cst_walk.walk(body) for name in bound_names(node))
     return found
-
-
-def _parameters(function: cst.FunctionDef) -> set[str]:
-    params = function.params
-    every = [*params.posonly_params, *params.params, *params.kwonly_params]
-    every += [p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)]
-    return {p.name.value for p in every}
 
 
 def _function_bound(bindings: list[Assignment], module: cst.Module) -> cst.CSTNode | None:
