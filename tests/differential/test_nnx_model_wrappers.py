@@ -10,7 +10,6 @@ ports it: each wrapper's escaped statement replaced by the first line of its sug
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -191,11 +190,13 @@ def ported(translated: str) -> str:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_process_group() -> Iterator[None]:
-    """A gloo process group of one process (DDP's all-reduce averages over it)."""
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    os.environ.setdefault("MASTER_PORT", "29571")
-    dist.init_process_group("gloo", rank=0, world_size=1)
+def one_process_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A gloo process group of one process (DDP's all-reduce averages over it).
+
+    Rendezvous through a file, not a TCP port, so parallel test runs do not collide.
+    """
+    store = tmp_path_factory.mktemp("gloo") / "store"
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=0, world_size=1)
     yield
     dist.destroy_process_group()
 
