@@ -63,6 +63,10 @@ class FactoryCall:
     # a factory of another file (issue 12): its scheduler call, parsed from that file; the
     # caller's call stands for it (``scheduler_call``)
     scheduler: cst.Call | None = None
+    # id(a Name or a nested call of the factory's returned scheduler call) -> the call of the
+    # scheduler it combines (``scheduler1 = LambdaLR(optimizer, ...)`` in ``SequentialLR(
+    # optimizer, [scheduler1, scheduler2], ...)``): the inlined schedule renders it in its place
+    components: dict[int, cst.Call] = field(default_factory=dict)
 
     def arguments(self) -> list[tuple[str, cst.BaseExpression]]:
         """The caller's expressions that the inlined schedule evaluates, once each."""
@@ -92,6 +96,9 @@ class _Substitute(cst.CSTTransformer):
     def __init__(self, substitutions: dict[int, cst.BaseExpression]) -> None:
         super().__init__()
         self.substitutions = substitutions
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # type: ignore[override]
+        return self.substitutions.get(id(original_node), updated_node)
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:  # type: ignore[override]
         value = self.substitutions.get(id(original_node))

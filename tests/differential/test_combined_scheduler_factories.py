@@ -1,0 +1,180 @@
+"""A scheduler factory that combines schedulers (litgpt's ``get_lr_scheduler``: a LambdaLR
+warm-up and a CosineAnnealingLR joined by SequentialLR, all built on its optimizer parameter),
+called once next to a translated optimizer and stepped once per update: the joined schedule
+folds into the caller's optimizer as ``optax.join_schedules`` with the factory's parameters
+replaced by what the call passes. The codemod's own output runs against torch (float64): optax
+(60 updates) and NNX (36 updates of ``nnx_loops``). Trap twins must escape."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_switcheroo.spec.escape_hatch import BEGIN
+from tests.differential.harness import float64, rel_error, run_optax, translate
+from tests.differential.nnx_loops import translate_nnx, translated_rel
+from tests.differential.test_facts_across_scopes import map_tolerance
+from tests.differential.test_scheduler_factories import torch_fit_trajectory, translated_optimizer
+
+LITGPT = """\
+def get_lr_scheduler(optimizer, warmup_steps: int, max_steps: int):
+    # linear warmup followed by cosine annealing
+    scheduler1 = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: step / warmup_steps)
+    scheduler2 = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=(max_steps - warmup_steps))
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [scheduler1, scheduler2], milestones=[warmup_steps])
+"""
+
+NESTED = """\
+def get_lr_scheduler(optimizer, warmup_steps, max_steps):
+    return torch.optim.lr_scheduler.SequentialLR(
+        optimizer,
+        [
+            torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=warmup_steps),
+            torch.optim.lr_scheduler.StepLR(optimizer, step_size=max_steps // 6, gamma=0.5),
+        ],
+        milestones=[warmup_steps],
+    )
+"""
+
+FIT = """\
+import torch
+
+
+{factory}
+
+def fit(model, loader, lr):
+    total = len(loader)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.05, weight_decay=0.1)
+    scheduler = get_lr_scheduler(optimizer, {warmup}, max_steps=total)
+    for k in loader:
+        optimizer.zero_grad()
+        loss = model(k)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+"""
+
+FACTORIES = {"litgpt_lambda_then_cosine": LITGPT, "nested_linear_then_step": NESTED}
+
+
+def scheduler_escapes(translation_escapes: list) -> list[str]:
+    return [r.reason for r in translation_escapes if "lr_scheduler" in r.api]
+
+
+@pytest.mark.parametrize("factory", list(FACTORIES), ids=list(FACTORIES))
+def test_a_combining_factory_folds_into_the_caller_optimizer_and_matches_torch(
+    factory: str,
+) -> None:
+    source = FIT.format(factory=FACTORIES[factory], warmup="10")
+    translation = translate(source)
+    assert [r.api for r in translation.escapes] == ["torch.optim.Optimizer.step"], [
+        r.reason for r in translation.escapes
+    ]
+    assert "optax.join_schedules" in translation.code and "scheduler.step()" not in translation.code
+    with float64():
+        problem, torch_traj = torch_fit_trajectory(source)
+        optax_traj, _ = run_optax(problem, translated_optimizer(translation))
+        rel = rel_error(problem, torch_traj, optax_traj)
+    assert rel < map_tolerance(translation, False, ""), f"rel={rel:.3e}\n{translation.code}"
+
+
+def test_the_combining_factory_comparison_fails_with_another_warm_up() -> None:
+    """The harness discriminates: torch run with a warm-up the translation was not given."""
+    translation = translate(FIT.format(factory=LITGPT, warmup="10"))
+    with float64():
+        problem, torch_traj = torch_fit_trajectory(FIT.format(factory=LITGPT, warmup="20"))
+        optax_traj, _ = run_optax(problem, translated_optimizer(translation))
+        rel = rel_error(problem, torch_traj, optax_traj)
+    assert rel > 1e-4
+
+
+LITGPT_FIT = FIT.format(factory=LITGPT, warmup="10")
+
+TRAPS = {
+    # the caller's optimizer is not built by a translated constructor
+    "optimizer_not_translated": LITGPT_FIT.replace(
+        "optimizer = torch.optim.AdamW(model.parameters(), lr=0.05, weight_decay=0.1)",
+        "optimizer = make_optimizer(model)",
+    ),
+    # stepped once per epoch at the caller
+    "stepped_per_epoch": LITGPT_FIT.replace(
+        "    for k in loader:\n", "    for epoch in range(3):\n      for k in loader:\n"
+    ).replace("        scheduler.step()\n", "      scheduler.step()\n"),
+    # the warm-up reads a module global that changes after the scheduler is built
+    "reads_a_global_changed_later": LITGPT_FIT.replace(
+        "def get_lr_scheduler",
+        "WARMUP = 10\n\n\ndef get_lr_scheduler",
+    ).replace("step / warmup_steps", "step / WARMUP")
+    + "\nWARMUP = 20\n",
+    # called twice, with two optimizers
+    "called_twice": LITGPT_FIT.replace(
+        "    for k in loader:\n",
+        "    other = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "    second = get_lr_scheduler(other, 5, max_steps=total)\n"
+        "    for k in loader:\n",
+    ).replace("        scheduler.step()\n", "        scheduler.step()\n        second.step()\n"),
+    # the factory rebinds a parameter the schedule reads
+    "parameter_rebound": LITGPT_FIT.replace(
+        "    # linear warmup", "    warmup_steps = warmup_steps * 2\n    # linear warmup"
+    ),
+    # a combined scheduler is also returned (read outside the joined one)
+    "component_returned_too": LITGPT_FIT.replace(
+        "    return torch.optim.lr_scheduler.SequentialLR(optimizer, [scheduler1, scheduler2], "
+        "milestones=[warmup_steps])",
+        "    return torch.optim.lr_scheduler.SequentialLR(optimizer, [scheduler1, scheduler2], "
+        "milestones=[warmup_steps]), scheduler1",
+    ),
+    # a scheduler built in the factory and combined into nothing
+    "builds_an_uncombined_scheduler": LITGPT_FIT.replace(
+        "    # linear warmup",
+        "    torch.optim.lr_scheduler.StepLR(optimizer, step_size=3)\n    # linear warmup",
+    ),
+}
+
+
+@pytest.mark.parametrize("trap", list(TRAPS), ids=list(TRAPS))
+def test_a_combining_factory_twin_escapes(trap: str) -> None:
+    assert TRAPS[trap] != LITGPT_FIT
+    translation = translate(TRAPS[trap])
+    assert scheduler_escapes(translation.escapes), translation.code
+    assert "join_schedules" not in translation.code, translation.code
+
+
+NNX_SCRIPT = """\
+import torch
+
+
+{factory}
+
+model = make_model()
+opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+sched = get_lr_scheduler(opt, 6, max_steps=36)
+for epoch in range(EPOCHS):
+    for x, y in loader:
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+"""
+
+
+@pytest.mark.parametrize("factory", list(FACTORIES), ids=list(FACTORIES))
+def test_nnx_a_combining_factory_folds_into_the_tx_and_matches_torch(factory: str) -> None:
+    # --exact: LinearLR's optax schedule is exact only through the count wrapper
+    translated, rel = translated_rel(NNX_SCRIPT.format(factory=FACTORIES[factory]), exact=True)
+    assert BEGIN not in translated and "optax.join_schedules" in translated, translated
+    assert rel < 1e-9, f"rel={rel:.3e}\n{translated}"
+
+
+def test_nnx_a_combining_factory_stepped_per_epoch_is_not_folded() -> None:
+    source = (
+        NNX_SCRIPT.format(factory=LITGPT)
+        .replace("        sched.step()\n", "")
+        .replace(
+            "        losses.append(loss.item())\n",
+            "        losses.append(loss.item())\n    sched.step()\n",
+        )
+    )
+    translated = translate_nnx(source)
+    assert "join_schedules" not in translated and BEGIN in translated, translated
