@@ -2532,6 +2532,11 @@ class Planner:
         so this torch scheduler stays for the calls that do not."""
         cross = self.resolver.cross_file
         places = cross.factory_call_places(definition.name.value) if cross is not None else []
+        if not places and cross is not None and not cross.repository_calls(definition.name.value):
+            return (
+                ", which no file of this repository calls (an exported function: the optimizer "
+                "its callers pass is not known here)"
+            )
         if not places:
             return ""
         shown = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
