@@ -27,8 +27,15 @@ optimizer; every k updates and ``--steps-per-epoch`` as there). The factory's fi
 changed (its torch scheduler stays for callers that do not fold), so each file's output depends
 only on the other's original ``ast``, whichever file libcst's runner writes first.
 
-NOT DONE YET (issue 12): a factory that combines several schedulers (``SequentialLR([warmup,
-cosine])``, as litgpt's ``get_lr_scheduler``), a learning rate that is not a literal in the
+A factory of this file may combine schedulers (litgpt's ``get_lr_scheduler``: ``scheduler1 =
+LambdaLR(optimizer, ...)``, ``scheduler2 = CosineAnnealingLR(optimizer, ...)``, ``return
+SequentialLR(optimizer, [scheduler1, scheduler2], ...)``): each combined scheduler is a name
+bound once in the block of the ``return`` and read only in the returned call, or a call nested
+in it (``FactoryCall.components``); the inlined schedule renders each in its place, its own
+names substituted too (``Planner._factory_members``).
+
+NOT DONE YET (issue 12): a factory of another file that combines several schedulers, a
+combined scheduler that itself combines others, a learning rate that is not a literal in the
 same-file case (``lr=cfg.lr``: the factory cannot see it), per-epoch stepping with
 ``--steps-per-epoch`` in the same-file case (its expression names the caller's values), a
 factory called once per run through a loop of another function. Across files: a factory body
