@@ -10,10 +10,11 @@ from __future__ import annotations
 import pytest
 
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.differential.harness import float64, rel_error, run_optax, translate
+from tests.differential.harness import translate
 from tests.differential.nnx_loops import translate_nnx, translated_rel
 from tests.differential.test_facts_across_scopes import map_tolerance
-from tests.differential.test_scheduler_factories import torch_fit_trajectory, translated_optimizer
+from tests.differential.test_nnx_epoch_lr import EPOCH_LOOP
+from tests.differential.test_scheduler_factories import fit_rel
 
 LITGPT = """\
 def get_lr_scheduler(optimizer, warmup_steps: int, max_steps: int):
@@ -54,6 +55,7 @@ def fit(model, loader, lr):
 """
 
 FACTORIES = {"litgpt_lambda_then_cosine": LITGPT, "nested_linear_then_step": NESTED}
+LITGPT_FIT = FIT.format(factory=LITGPT, warmup="10")
 
 
 def scheduler_escapes(translation_escapes: list) -> list[str]:
@@ -70,24 +72,15 @@ def test_a_combining_factory_folds_into_the_caller_optimizer_and_matches_torch(
         r.reason for r in translation.escapes
     ]
     assert "optax.join_schedules" in translation.code and "scheduler.step()" not in translation.code
-    with float64():
-        problem, torch_traj = torch_fit_trajectory(source)
-        optax_traj, _ = run_optax(problem, translated_optimizer(translation))
-        rel = rel_error(problem, torch_traj, optax_traj)
+    rel = fit_rel(source, translation)
     assert rel < map_tolerance(translation, False, ""), f"rel={rel:.3e}\n{translation.code}"
 
 
 def test_the_combining_factory_comparison_fails_with_another_warm_up() -> None:
     """The harness discriminates: torch run with a warm-up the translation was not given."""
-    translation = translate(FIT.format(factory=LITGPT, warmup="10"))
-    with float64():
-        problem, torch_traj = torch_fit_trajectory(FIT.format(factory=LITGPT, warmup="20"))
-        optax_traj, _ = run_optax(problem, translated_optimizer(translation))
-        rel = rel_error(problem, torch_traj, optax_traj)
-    assert rel > 1e-4
+    translation = translate(LITGPT_FIT)
+    assert fit_rel(FIT.format(factory=LITGPT, warmup="20"), translation) > 1e-4
 
-
-LITGPT_FIT = FIT.format(factory=LITGPT, warmup="10")
 
 TRAPS = {
     # the caller's optimizer is not built by a translated constructor
@@ -139,42 +132,26 @@ def test_a_combining_factory_twin_escapes(trap: str) -> None:
     assert "join_schedules" not in translation.code, translation.code
 
 
-NNX_SCRIPT = """\
-import torch
-
-
-{factory}
-
-model = make_model()
-opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-sched = get_lr_scheduler(opt, 6, max_steps=36)
-for epoch in range(EPOCHS):
-    for x, y in loader:
-        opt.zero_grad()
-        loss = ((model(x) - y) ** 2).mean()
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-"""
+# test_nnx_epoch_lr's loop with the factory's scheduler: stepped per epoch there, per update here
+NNX_PER_EPOCH = EPOCH_LOOP.replace("import torch\n", "import torch\n\n\n{factory}\n").replace(
+    "sched = torch.optim.lr_scheduler.{scheduler}", "sched = get_lr_scheduler(opt, 6, max_steps=36)"
+)
+NNX_SCRIPT = NNX_PER_EPOCH.replace(
+    "        losses.append(loss.item())\n    sched.step()\n",
+    "        sched.step()\n        losses.append(loss.item())\n",
+)
+NNX_ADAM = "Adam(model.parameters(), lr=1e-2)"
 
 
 @pytest.mark.parametrize("factory", list(FACTORIES), ids=list(FACTORIES))
 def test_nnx_a_combining_factory_folds_into_the_tx_and_matches_torch(factory: str) -> None:
     # --exact: LinearLR's optax schedule is exact only through the count wrapper
-    translated, rel = translated_rel(NNX_SCRIPT.format(factory=FACTORIES[factory]), exact=True)
+    source = NNX_SCRIPT.format(factory=FACTORIES[factory], optimizer=NNX_ADAM)
+    translated, rel = translated_rel(source, exact=True)
     assert BEGIN not in translated and "optax.join_schedules" in translated, translated
     assert rel < 1e-9, f"rel={rel:.3e}\n{translated}"
 
 
 def test_nnx_a_combining_factory_stepped_per_epoch_is_not_folded() -> None:
-    source = (
-        NNX_SCRIPT.format(factory=LITGPT)
-        .replace("        sched.step()\n", "")
-        .replace(
-            "        losses.append(loss.item())\n",
-            "        losses.append(loss.item())\n    sched.step()\n",
-        )
-    )
-    translated = translate_nnx(source)
+    translated = translate_nnx(NNX_PER_EPOCH.format(factory=LITGPT, optimizer=NNX_ADAM))
     assert "join_schedules" not in translated and BEGIN in translated, translated
