@@ -14,6 +14,7 @@ from tests.differential.harness import translate
 from tests.differential.nnx_loops import translate_nnx, translated_rel
 from tests.differential.test_facts_across_scopes import map_tolerance
 from tests.differential.test_nnx_epoch_lr import EPOCH_LOOP
+from tests.differential.test_scheduler_factories import FIT as FACTORY_FIT
 from tests.differential.test_scheduler_factories import fit_rel
 
 LITGPT = """\
@@ -36,23 +37,17 @@ def get_lr_scheduler(optimizer, warmup_steps, max_steps):
     )
 """
 
-FIT = """\
-import torch
-
-
-{factory}
-
-def fit(model, loader, lr):
-    total = len(loader)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=0.05, weight_decay=0.1)
-    scheduler = get_lr_scheduler(optimizer, {warmup}, max_steps=total)
-    for k in loader:
-        optimizer.zero_grad()
-        loss = model(k)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-"""
+# test_scheduler_factories' caller, with the combining factory in place of its one-line one
+FIT = FACTORY_FIT.replace(
+    "def get_lr_scheduler(optimizer, warmup_steps, max_steps):\n    return {scheduler}\n",
+    "{factory}",
+).format(
+    imports="",
+    factory="{factory}",
+    total="len(loader)",
+    constructor="torch.optim.AdamW(model.parameters(), lr=0.05, weight_decay=0.1)",
+    warmup="{warmup}",
+)
 
 FACTORIES = {"litgpt_lambda_then_cosine": LITGPT, "nested_linear_then_step": NESTED}
 LITGPT_FIT = FIT.format(factory=LITGPT, warmup="10")
@@ -102,7 +97,7 @@ TRAPS = {
     "called_twice": LITGPT_FIT.replace(
         "    for k in loader:\n",
         "    other = torch.optim.SGD(model.parameters(), lr=0.1)\n"
-        "    second = get_lr_scheduler(other, 5, max_steps=total)\n"
+        "    second = get_lr_scheduler(other, 5, total)\n"
         "    for k in loader:\n",
     ).replace("        scheduler.step()\n", "        scheduler.step()\n        second.step()\n"),
     # the factory rebinds a parameter the schedule reads
