@@ -365,3 +365,17 @@ def test_the_factorys_escape_names_the_calls_of_other_files(tmp_path: Path) -> N
         "a parameter of build_scheduler() (sched.py:4), called from other files "
         "(pkg/train.py:7), where the call is translated in place of this scheduler"
     ) in outputs["sched.py"]
+
+
+def test_a_factory_no_file_calls_escapes_saying_so(tmp_path: Path) -> None:
+    """An exported factory (diffusers' ``get_constant_schedule``): its callers, and the
+    optimizer they pass, are outside the repository."""
+    write_package(tmp_path, {"sched.py": SCHED})
+    _, records = convert_in_process(tmp_path)
+    [escape] = [r for r in records if r.api.endswith("StepLR")]
+    assert "which no file of this repository calls" in escape.reason, escape.reason
+
+
+def test_a_factory_another_file_calls_does_not_say_no_file_calls_it(tmp_path: Path) -> None:
+    _, reasons = converted(tmp_path)
+    assert reasons and not any("no file of this repository" in r for r in reasons), reasons

@@ -223,6 +223,11 @@ class CrossFile:
             return None, returned.describe(root)
         return self._constructed_fact(returned)
 
+    def repository_calls(self, function: str) -> int:
+        """How many calls of this file's module-level ``function`` the repository's files
+        hold (through their imports or, here, its name)."""
+        return calls_of(self.index, self.index.module_of(self.path), function)
+
     def mentioned_elsewhere(self, word: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier."""
         return any(other != self.path for other in self.index.with_word(word))

@@ -27,8 +27,15 @@ optimizer; every k updates and ``--steps-per-epoch`` as there). The factory's fi
 changed (its torch scheduler stays for callers that do not fold), so each file's output depends
 only on the other's original ``ast``, whichever file libcst's runner writes first.
 
-NOT DONE YET (issue 12): a factory that combines several schedulers (``SequentialLR([warmup,
-cosine])``, as litgpt's ``get_lr_scheduler``), a learning rate that is not a literal in the
+A factory of this file may combine schedulers (litgpt's ``get_lr_scheduler``: ``scheduler1 =
+LambdaLR(optimizer, ...)``, ``scheduler2 = CosineAnnealingLR(optimizer, ...)``, ``return
+SequentialLR(optimizer, [scheduler1, scheduler2], ...)``): each combined scheduler is a name
+bound once in the block of the ``return`` and read only in the returned call, or a call nested
+in it (``FactoryCall.components``); the inlined schedule renders each in its place, its own
+names substituted too (``Planner._factory_members``).
+
+NOT DONE YET (issue 12): a factory of another file that combines several schedulers, a
+combined scheduler that itself combines others, a learning rate that is not a literal in the
 same-file case (``lr=cfg.lr``: the factory cannot see it), per-epoch stepping with
 ``--steps-per-epoch`` in the same-file case (its expression names the caller's values), a
 factory called once per run through a loop of another function. Across files: a factory body
@@ -63,6 +70,10 @@ class FactoryCall:
     # a factory of another file (issue 12): its scheduler call, parsed from that file; the
     # caller's call stands for it (``scheduler_call``)
     scheduler: cst.Call | None = None
+    # id(a Name or a nested call of the factory's returned scheduler call) -> the call of the
+    # scheduler it combines (``scheduler1 = LambdaLR(optimizer, ...)`` in ``SequentialLR(
+    # optimizer, [scheduler1, scheduler2], ...)``): the inlined schedule renders it in its place
+    components: dict[int, cst.Call] = field(default_factory=dict)
 
     def arguments(self) -> list[tuple[str, cst.BaseExpression]]:
         """The caller's expressions that the inlined schedule evaluates, once each."""
@@ -92,6 +103,9 @@ class _Substitute(cst.CSTTransformer):
     def __init__(self, substitutions: dict[int, cst.BaseExpression]) -> None:
         super().__init__()
         self.substitutions = substitutions
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # type: ignore[override]
+        return self.substitutions.get(id(original_node), updated_node)
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:  # type: ignore[override]
         value = self.substitutions.get(id(original_node))

@@ -634,6 +634,7 @@ class Planner:
                     named = self._bound_site(element, site, SCHEDULER)
                     if named is not None:
                         components[id(named.call)] = site
+        self._components = components
         by_optimizer: dict[int, list[Site]] = {}
         optimizers: dict[int, Site] = {}  # id(constructor call) -> its site
         factories: dict[int, FactoryCall] = {}  # id(scheduler call) -> its factory's one call
@@ -747,17 +748,20 @@ class Planner:
                 f"call ({where}) passes {shown}, which is not an optimizer built by a translated "
                 "constructor of this file"
             )
-        reason = self._factory_body_reason(site, function, param, name)
+        members = self._factory_members(site, function)
+        if isinstance(members, str):
+            return f"{name} {members}"
+        reason = self._factory_body_reason(members, param, name)
         if reason is not None:
             return reason
-        found = self._factory_substitutions(site, function, param, call)
+        found = self._factory_substitutions(members, function, param, call)
         if isinstance(found, str):
             return f"{found} ({name} is called at {where})"
-        substitutions, hints = found
+        substitutions, hints, components = found
         reason = self._factory_call_reason(call, optimizer, list(substitutions.values()))
         if reason is not None:
             return f"{reason} ({name} is called at {where})"
-        return optimizer, FactoryCall(call, where, substitutions, hints)
+        return optimizer, FactoryCall(call, where, substitutions, hints, components=components)
 
     def _cross_file_factory(self, site: Site) -> tuple[Site, FactoryCall] | str | None:
         """``sched = build_scheduler(opt, 300)`` calling a scheduler factory of another file
@@ -798,23 +802,17 @@ class Planner:
             return f"the arguments of {name} call functions, which would run at the optimizer"
         return optimizer, FactoryCall(site.call, where, substitutions, hints, scheduler=scheduler)
 
-    def _factory_body_reason(
-        self, site: Site, function: cst.FunctionDef, param: cst.Param, name: str
-    ) -> str | None:
-        """Why the factory's scheduler is not the whole story of its optimizer parameter: it
-        combines other schedulers, or the factory uses the optimizer otherwise."""
-        if site.parent_call is not None or any(
-            s.role == SCHEDULER and s is not site and s.function is function
-            for s in self.plan.sites
-        ):
-            return f"{name} builds more than one scheduler; only a single one is folded"
+    def _factory_body_reason(self, members: list[Site], param: cst.Param, name: str) -> str | None:
+        """Why the factory's schedulers are not the whole story of its optimizer parameter:
+        the factory uses the optimizer otherwise."""
         scope = self.resolver.scopes.get(param)
         uses = [
             access.node
             for assignment in (scope.assignments[param.name.value] if scope else [])
             for access in self.resolver.in_tree_order(assignment.references)
         ]
-        if len(uses) != 1:
+        arguments = {id(_optimizer_argument(member)) for member in members}
+        if len(uses) != len(members) or any(id(use) not in arguments for use in uses):
             places = ", ".join(self._place(use) for use in uses[:3])
             return (
                 f"{name} also uses its optimizer parameter `{param.name.value}` outside the "
@@ -822,22 +820,74 @@ class Planner:
             )
         return None
 
+    def _factory_members(self, site: Site, function: cst.FunctionDef) -> list[Site] | str:
+        """The scheduler calls of the factory: the returned one and the schedulers it combines
+        (``SequentialLR(optimizer, [warmup, cosine], ...)``), each of those a ``name = ...``
+        statement of the block of the ``return``, its name read only there and never stepped
+        alone; a reason when the factory builds another scheduler."""
+        if site.parent_call is not None:
+            return "builds the scheduler inside another call; only a returned one is folded"
+        members = [site]
+        for other in self.plan.sites:
+            if other.role != SCHEDULER or other is site or other.function is not function:
+                continue
+            if self._components.get(id(other.call)) is not site:
+                return "builds a scheduler it does not combine into the one it returns"
+            if other.parent_call is None and not self._factory_component(other, site):
+                return (
+                    f"binds the scheduler `{_short(other.call.func)}` ({self._place(other.call)}) "
+                    "to a name read elsewhere than in the scheduler it returns, or not in the "
+                    "block of its `return`"
+                )
+            if self._step_sites_of(other):
+                return f"steps the scheduler at {self._place(other.call)} alone"
+            members.append(other)
+        return members
+
+    def _factory_component(self, component: Site, outer: Site) -> bool:
+        """``name = Scheduler(optimizer, ...)`` in the block of the ``return``, before it, with
+        ``name`` bound once and read once, inside the returned scheduler's call."""
+        target = component.target
+        if not isinstance(target, cst.Name) or component.block != outer.block:
+            return False
+        if component.index >= outer.index:
+            return False
+        scope = self.resolver.scopes.get(target)
+        assignments = list(scope.assignments[target.value]) if scope is not None else []
+        if len(assignments) != 1 or assignments[0].node is not target:
+            return False
+        reads = [access.node for access in assignments[0].references]
+        return len(reads) == 1 and any(node is reads[0] for node in cst_walk.walk(outer.call))
+
     def _factory_substitutions(
-        self, site: Site, function: cst.FunctionDef, optimizer: cst.Param, call: cst.Call
-    ) -> tuple[dict[int, cst.BaseExpression], dict[int, str]] | str:
-        """id(Name of the scheduler's arguments) -> the caller's expression for the factory
-        parameter it reads, and id(that expression) -> the parameter's name; a reason when a
-        name is not such a parameter."""
+        self, members: list[Site], function: cst.FunctionDef, optimizer: cst.Param, call: cst.Call
+    ) -> tuple[dict[int, cst.BaseExpression], dict[int, str], dict[int, cst.Call]] | str:
+        """id(Name of the schedulers' arguments) -> the caller's expression for the factory
+        parameter it reads, id(that expression) -> the parameter's name, and id(Name of a
+        combined scheduler) -> its call; a reason when a name is none of these."""
         builders = self.resolver.builders()
         substitutions: dict[int, cst.BaseExpression] = {}
         hints: dict[int, str] = {}
-        lambdas = lambda_parameters(site.call)
+        components = {
+            id(member.target): member.call for member in members[1:] if member.target is not None
+        }
+        combined = {id(m.call): m.call for m in members[1:] if m.parent_call is not None}
+        lambdas = set().union(*(lambda_parameters(member.call) for member in members))
+        skipped = {id(_optimizer_argument(member)) for member in members} | {
+            id(node) for member in members[1:] for node in cst_walk.walk(member.call.func)
+        }  # the optimizer each is built on, and the callee of a nested one
         name = f"{function.name.value}()"
-        for arg in site.call.args:
-            if arg.value is _optimizer_argument(site):
+        arguments = [arg for member in members for arg in member.call.args]
+        for arg in arguments:
+            if id(arg.value) in skipped:
                 continue
             for read in read_names(arg.value):
+                if id(read) in skipped:
+                    continue
                 bindings = self.resolver.binding_nodes(read)
+                if len(bindings) == 1 and id(bindings[0]) in components:
+                    combined[id(read)] = components[id(bindings[0])]
+                    continue
                 if not bindings and read.value in BUILTIN_NAMES:
                     if self._bound_at(call, read.value):
                         return f"`{read.value}` means another value where {name} is called"
@@ -862,7 +912,7 @@ class Planner:
                     return f"what the call passes for `{read.value}` cannot stand in its place"
                 substitutions[id(read)] = value
                 hints[id(value)] = param.name.value
-        return substitutions, hints
+        return substitutions, hints, combined
 
     def _bound_at(self, node: cst.CSTNode, name: str) -> bool:
         """Whether ``name`` is bound by the program (not a builtin) where ``node`` is."""
@@ -908,7 +958,12 @@ class Planner:
     def _attach_factory_schedule(self, outer: Site, optimizer: Site, factory: FactoryCall) -> None:
         """Link the factory's scheduler to the caller's optimizer when it steps per update
         (or every k updates): nothing moves; the constructor inlines the schedule."""
-        schedule = SchedulePlan(outer, [outer], optimizer, "none", calls=[outer], factory=factory)
+        calls = [
+            s
+            for s in self.plan.sites
+            if s.role == SCHEDULER and (s is outer or _combined_into(s, outer, self._components))
+        ]
+        schedule = SchedulePlan(outer, [outer], optimizer, "none", calls=calls, factory=factory)
         assert outer.entry is not None
         if outer.entry.attaches_to_chain:
             self._refuse(outer, findings.FACTORY_METRIC_SCHEDULER, where=factory.where)
@@ -925,7 +980,8 @@ class Planner:
             return
         key = self.plan.key_of
         self.plan.schedules[key(optimizer.call)] = schedule
-        self.plan.scheduler_of[key(outer.call)] = schedule
+        for site in schedule.calls:
+            self.plan.scheduler_of[key(site.call)] = schedule
         for step in schedule.step_sites:
             self.plan.steps[key(step.call)] = schedule
 
@@ -2476,6 +2532,11 @@ class Planner:
         so this torch scheduler stays for the calls that do not."""
         cross = self.resolver.cross_file
         places = cross.factory_call_places(definition.name.value) if cross is not None else []
+        if not places and cross is not None and not cross.repository_calls(definition.name.value):
+            return (
+                ", which no file of this repository calls (an exported function: the optimizer "
+                "its callers pass is not known here)"
+            )
         if not places:
             return ""
         shown = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")

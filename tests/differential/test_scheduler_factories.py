@@ -118,6 +118,15 @@ def torch_fit_trajectory(source: str) -> tuple[Any, list[dict[str, Any]]]:
     return problem, fit_trajectory(source, problem, 0.05)
 
 
+def fit_rel(source: str, translation: Translation) -> float:
+    """rel between torch running ``source``'s ``fit`` and optax running the optimizer the
+    translated ``fit`` builds (float64)."""
+    with float64():
+        problem, torch_traj = torch_fit_trajectory(source)
+        optax_traj, _ = run_optax(problem, translated_optimizer(translation))
+        return rel_error(problem, torch_traj, optax_traj)
+
+
 @pytest.mark.parametrize("exact", [False, True], ids=["default", "exact"])
 @pytest.mark.parametrize("case", list(FUNCTION_CASES), ids=list(FUNCTION_CASES))
 def test_a_function_factory_schedule_folds_into_the_caller_optimizer_and_matches_torch(
@@ -129,10 +138,7 @@ def test_a_function_factory_schedule_folds_into_the_caller_optimizer_and_matches
         r.reason for r in translation.escapes
     ]
     assert "scheduler.step()" not in translation.code
-    with float64():
-        problem, torch_traj = torch_fit_trajectory(source)
-        optax_traj, _ = run_optax(problem, translated_optimizer(translation))
-        rel = rel_error(problem, torch_traj, optax_traj)
+    rel = fit_rel(source, translation)
     assert rel < map_tolerance(translation, exact, ""), f"rel={rel:.3e}\n{translation.code}"
 
 

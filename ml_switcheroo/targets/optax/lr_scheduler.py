@@ -125,7 +125,7 @@ def render_schedule(
         ctx.add_import(wrapper.partition(".")[0])
         expression = cst.Call(cst.parse_expression(wrapper), [cst.Arg(expression)])
     extra: list[UserExpression] = []
-    if schedule.factory is not None and node is schedule.outer.call:
+    if schedule.factory is not None:  # the returned scheduler or one it combines
         extra.extend(_factory_expressions(schedule, ctx))
     if schedule.per_epoch and node is schedule.outer.call:
         steps = cst.parse_expression(schedule.per_epoch)
@@ -154,12 +154,27 @@ def inline_schedule(
     plan."""
     factory = schedule.factory
     assert factory is not None
-    call = substituted(schedule.outer.call, factory)
-    outer = replace(schedule.outer, call=call)
+    outer = replace(schedule.outer, call=substituted(schedule.outer.call, factory))
     inline = replace(
         schedule, outer=outer, members=[outer], calls=[outer], factory=replace(factory, inline=True)
     )
+    combined = {
+        key: render_schedule(
+            substituted(call, factory), inline, replace(ctx, entry=_component_entry(call, schedule))
+        )
+        for key, call in factory.components.items()
+    }
+    call = substituted(
+        schedule.outer.call, replace(factory, substitutions={**factory.substitutions, **combined})
+    )
+    outer = replace(outer, call=call)
+    inline = replace(inline, outer=outer, members=[outer], calls=[outer])
     return inline, render_schedule(call, inline, replace(ctx, entry=outer.entry))
+
+
+def _component_entry(call: cst.Call, schedule: SchedulePlan):  # type: ignore[no-untyped-def]
+    """The map entry of a scheduler the factory's returned scheduler combines."""
+    return next(site.entry for site in schedule.calls if site.call is call)
 
 
 def factory_arguments(schedule: SchedulePlan) -> list[UserExpression]:
