@@ -244,6 +244,9 @@ class Plan:
     # statement -> the uses in it of a translated optimizer (or scheduler) as the torch
     # object: handed to another library, pickled, type-checked, an unknown member...
     torch_only: dict[SiteKey, list[TorchOnlyUse]] = field(default_factory=dict)
+    # ids of the statements the rewrite must enter: those holding a wired call or attribute, a
+    # backward pass, an import, a region's or a torch-only use's statement (None: every one)
+    busy: frozenset[int] | None = field(default=None, repr=False, compare=False)
     _ranges: Positions | None = field(default=None, repr=False, compare=False)
     # The one binding the object a model expression names comes from (``Planner._model_origin``:
     # a Name bound once, ``self.x`` stored once in the file from such a Name), read in a method
@@ -338,10 +341,18 @@ class Plan:
 class _Collector(cst.CSTVisitor):
     """Finds wired calls and ``.backward()`` calls with their statement, block and controls."""
 
-    def __init__(self, wire: WireFunction, backward_methods: frozenset[str]) -> None:
+    def __init__(
+        self,
+        wire: WireFunction,
+        backward_methods: frozenset[str],
+        attributes: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__()
         self.wire = wire
         self.backward_methods = backward_methods
+        self.attributes = attributes  # the names of wired attribute reads (``param_groups``)
+        self.busy: set[int] = set()  # ids of the statements around what ``_hold`` marked
+        self.parents: dict[int, cst.BaseStatement | None] = {}  # id(statement) -> statement
         self.sites: list[Site] = []
         self.backwards: list[Site] = []
         self.blocks: dict[int, cst.CSTNode] = {}
@@ -374,6 +385,7 @@ class _Collector(cst.CSTVisitor):
             return False  # inside an escape hatch from an earlier run: not planned again
         position = self._position.get(id(node))
         if position is not None:
+            self.parents[id(node)] = self._statements[-1] if self._statements else None
             self._path.append(position)
             self._statements.append(node)  # type: ignore[arg-type]
         if isinstance(node, _CONTROL):
@@ -396,6 +408,20 @@ class _Collector(cst.CSTVisitor):
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self._classes.pop()
 
+    def _hold(self) -> None:
+        """Mark the statements around the node being visited as ones the rewrite enters."""
+        self.busy.update(id(statement) for statement in self._statements)
+
+    def visit_Import(self, node: cst.Import) -> None:
+        self._hold()
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        self._hold()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if node.attr.value in self.attributes:
+            self._hold()
+
     def visit_Name(self, node: cst.Name) -> None:
         if self._path:
             self.name_positions[id(node)] = self._path[-1]
@@ -415,6 +441,7 @@ class _Collector(cst.CSTVisitor):
         is_backward = isinstance(func, cst.Attribute) and func.attr.value in self.backward_methods
         if wired is None and not is_backward:
             return
+        self._hold()
         entry = wired[0] if wired else None
         site = Site(
             call=node,
@@ -470,8 +497,13 @@ class Planner:
         render: Render = stated,
         region_start: str = "backward",
         writes_epoch_lr: bool = False,
+        wired_attributes: frozenset[str] | None = None,
     ) -> None:
         self.module = module
+        # the names of the attribute reads the rewrite dispatches; given, the plan tells the
+        # rewrite which statements it must enter (``Plan.busy``)
+        self.wired_attributes = wired_attributes
+        self._torch_only_statements: list[cst.BaseStatement] = []
         # a per-epoch scheduler's lr is written at its step() (``SchedulePlan.written``)
         self.writes_epoch_lr = writes_epoch_lr
         self.render = render  # the target's words for a finding (``spec/findings.py``)
@@ -533,7 +565,9 @@ class Planner:
         return self.active_roles is None or role in self.active_roles
 
     def build(self) -> Plan:
-        collector = _Collector(self.wire, self.backward_methods)
+        collector = _Collector(
+            self.wire, self.backward_methods, self.wired_attributes or frozenset()
+        )
         cst_walk.visit(self.module, collector)
         self.collector = collector
         plan = Plan(module=self.filename, positions=self.positions, sites=collector.sites)
@@ -569,7 +603,21 @@ class Planner:
             if self.region_start == "forward":  # facts only a target rendering steps needs
                 region.zeroed = self._zeroed_with(region.anchor)
                 region.takes_metric = self._takes_metric(region.anchor)
+        if self.wired_attributes is not None:
+            plan.busy = self._busy()
         return plan
+
+    def _busy(self) -> frozenset[int]:
+        """``Plan.busy``: the collector's statements, those of the regions and of the torch-only
+        uses, and every statement around them."""
+        busy = set(self.collector.busy)
+        held = [s for region in self.plan.regions for s in region.statements]
+        for statement in [*held, *self._torch_only_statements]:
+            node: cst.BaseStatement | None = statement
+            while node is not None and id(node) not in busy:
+                busy.add(id(node))
+                node = self.collector.parents.get(id(node))
+        return frozenset(busy)
 
     # ------------------------------------------------------------------ helpers
 
@@ -3042,7 +3090,9 @@ class Planner:
         handed to another library (``accelerator.prepare(model, opt)``), pickled, type-checked,
         a member the translation lacks... (see ``analysis/torch_only.py``)."""
         roles = frozenset(r for r in (CONSTRUCTOR, SCHEDULER) if self.active(r))
-        self.plan.torch_only = TorchOnlyFinder(self, roles).find()
+        finder = TorchOnlyFinder(self, roles)
+        self.plan.torch_only = finder.find()
+        self._torch_only_statements = finder.statements
 
     # ------------------------------------------------------------------ training-step regions
 

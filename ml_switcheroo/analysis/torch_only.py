@@ -74,6 +74,7 @@ class TorchOnlyFinder:
         self.constructor_roles = constructor_roles  # the roles of the values followed
         # statement -> (id(node), value name) -> use (the inner ids never leave the finder)
         self.found: dict[SiteKey, dict[tuple[int, str], TorchOnlyUse]] = {}
+        self.statements: list[cst.BaseStatement] = []  # the statements ``found`` keys
         self._followed: set[int] = set()
 
     def find(self) -> dict[SiteKey, list[TorchOnlyUse]]:
@@ -339,6 +340,7 @@ class TorchOnlyFinder:
         owner = handle.name if named else "opt"
         names = {"name": handle.name, "use": use}
         uses = self.found.setdefault(self.planner.plan.key_of(statement), {})
+        self.statements.append(statement)
         found = TorchOnlyUse(handle.origin, node, text, names, owner)
         uses.setdefault((id(node), handle.name), found)
 

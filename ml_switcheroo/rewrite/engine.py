@@ -224,7 +224,18 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             uses = self._plan.torch_only_in(node) if self._plan else None
             if uses:
                 apply_torch_only_uses(frame, uses, self._receivers)
+            elif self._idle(node):
+                frame.skip = True  # nothing in it to rewrite: left as it is, names counted
+                self._names.update(names_in(node))
+                return False
         return cst_walk.on_visit(self, node)  # CSTTransformer.on_visit, looked up once
+
+    def _idle(self, statement: cst.CSTNode) -> bool:
+        """Whether the plan proves ``statement`` holds nothing the rewrite changes or reads
+        (``Plan.busy``): no wired call or attribute, backward pass, import, region statement
+        or torch-only use."""
+        busy = self._plan.busy if self._plan else None
+        return busy is not None and id(statement) not in busy
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
         is_statement = (
@@ -353,6 +364,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 render=self.TARGET.untranslatable,
                 region_start=self.TARGET.region_start,
                 writes_epoch_lr=self.TARGET.writes_epoch_lr,
+                wired_attributes=self._wiring.attributes,
             ).build()
         return self._plan
 
