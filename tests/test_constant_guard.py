@@ -1,6 +1,7 @@
 """``analysis/constant_guard``: an ``if`` test read in a function is always true only for
 literals and module-level number constants bound once, in a module that rebinds no global by
-name, mentioned by no other file."""
+name, mentioned by no other file; a ``range`` count is positive for such constants and integer
+arithmetic of them."""
 
 from __future__ import annotations
 
@@ -62,6 +63,49 @@ def test_a_positive_module_count_runs_a_range_loop() -> None:
     assert positive_count(argument, scopes, wrapper.module, None, False)
     zero = cst.Integer("0")
     assert not positive_count(zero, scopes, wrapper.module, None, False)
+
+
+def _count_of_last_loop(source: str) -> bool:
+    wrapper = MetadataWrapper(cst.parse_module(source))
+    scopes = dict(wrapper.resolve(ScopeProvider))
+    loops: list[cst.For] = []
+
+    class Finder(cst.CSTVisitor):
+        def visit_For(self, node: cst.For) -> None:
+            loops.append(node)
+
+    wrapper.module.visit(Finder())
+    argument = loops[-1].iter.args[0].value  # type: ignore[attr-defined]
+    return positive_count(argument, scopes, wrapper.module, None, False)
+
+
+COMPUTED = "total = 12\nB = 2\nT = 3\nk = total // (B * T)\n"
+LOOP = "for i in range(k):\n    pass\n"
+
+
+def test_integer_arithmetic_of_module_constants_is_a_count_in_the_module() -> None:
+    assert _count_of_last_loop(COMPUTED + LOOP)
+
+
+def test_integer_arithmetic_of_module_constants_is_a_count_in_a_function() -> None:
+    assert _count_of_last_loop(COMPUTED + "def f():\n    " + LOOP.replace("\n    ", "\n        "))
+
+
+NOT_COUNTS = {
+    "floored_to_zero": COMPUTED.replace("12", "5") + LOOP,
+    "a_float_operand": COMPUTED.replace("12", "12.0") + LOOP,
+    "a_zero_divisor": COMPUTED.replace("T = 3", "T = 0") + LOOP,
+    "a_factor_bound_again": COMPUTED + "B = 1\n" + LOOP,
+    "rebound_later_in_an_enclosing_loop": COMPUTED
+    + "for s in range(3):\n    for i in range(k):\n        pass\n    k = 0\n",
+    "bound_after_the_loop": LOOP + COMPUTED,
+    "an_operator_not_evaluated": COMPUTED.replace("//", "**") + LOOP,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_COUNTS))
+def test_arithmetic_that_may_not_be_a_positive_count_is_none(name: str) -> None:
+    assert not _count_of_last_loop(NOT_COUNTS[name])
 
 
 def test_a_module_rebinding_globals_is_found_once_for_the_file() -> None:

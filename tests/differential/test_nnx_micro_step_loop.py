@@ -201,3 +201,59 @@ def test_a_trap_twin_of_the_micro_step_loop_escapes(name: str) -> None:
     translated = translate_nnx(GPTLIKE.replace(old, new, 1))
     assert BEGIN in translated and "scaler.step(optimizer)" in translated, translated
     assert "grads_sum = None" not in translated, translated
+
+
+# build-nanogpt: the micro-step count is integer arithmetic on module constants, the loop in
+# the module's own code
+COMPUTED_COUNT = """\
+import torch
+
+total_batch_size = 12
+B = 2
+T = 3
+assert total_batch_size % (B * T) == 0
+grad_accum_steps = total_batch_size // (B * T)
+model = make_model()
+opt = torch.optim.AdamW(model.parameters(), lr=0.01, betas=(0.9, 0.95), weight_decay=0.1)
+for epoch in range(EPOCHS * 2):
+    for i in range(0, len(loader), 2):
+        opt.zero_grad()
+        for micro_step in range(grad_accum_steps):
+            x, y = loader[i + micro_step]
+            out = model(x)
+            loss = ((out - y) ** 2).mean() / grad_accum_steps
+            loss.backward()
+        opt.step()
+        losses.append(loss.item())
+"""
+
+
+def test_a_micro_step_count_computed_from_module_constants_matches_torch() -> None:
+    """36 updates of 2 micro steps each, ``2 == 12 // (2 * 3)``."""
+    translated, rel = translated_rel(COMPUTED_COUNT)
+    assert BEGIN not in translated and ".backward(" not in translated, translated
+    assert "for micro_step in range(grad_accum_steps):" in translated, translated
+    assert rel < EXACT, f"rel {rel:.3e}"
+    assert translate_nnx(translated) == translated
+
+
+COUNT_TWINS = {
+    "a_count_that_floors_to_zero": ("total_batch_size = 12\n", "total_batch_size = 5\n"),
+    "a_count_rebound_later_in_the_loop": (
+        "        losses.append(loss.item())\n",
+        "        losses.append(loss.item())\n    grad_accum_steps = 0\n",
+    ),
+    "a_factor_from_the_command_line": ("B = 2\n", "B = int(sys.argv[1])\n"),
+    "a_factor_bound_twice": ("T = 3\n", "T = 3\nif epochs_are_long:\n    T = 12\n"),
+    "a_true_division": ("total_batch_size // (B * T)", "total_batch_size / (B * T)"),
+    "a_zero_divisor": ("T = 3\n", "T = 0\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COUNT_TWINS))
+def test_a_trap_twin_of_the_computed_count_escapes(name: str) -> None:
+    old, new = COUNT_TWINS[name]
+    assert old in COMPUTED_COUNT
+    translated = translate_nnx(COMPUTED_COUNT.replace(old, new, 1))
+    assert BEGIN in translated and "may run zero times" in translated, translated
+    assert "grads_sum = None" not in translated, translated
