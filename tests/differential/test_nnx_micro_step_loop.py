@@ -204,7 +204,7 @@ def test_a_trap_twin_of_the_micro_step_loop_escapes(name: str) -> None:
 
 
 # build-nanogpt: the micro-step count is integer arithmetic on module constants, the loop in
-# the module's own code
+# the module's own code, the loss summed in `loss_accum` started before the loop
 COMPUTED_COUNT = """\
 import torch
 
@@ -218,20 +218,24 @@ opt = torch.optim.AdamW(model.parameters(), lr=0.01, betas=(0.9, 0.95), weight_d
 for epoch in range(EPOCHS * 2):
     for i in range(0, len(loader), 2):
         opt.zero_grad()
+        loss_accum = 0.0
         for micro_step in range(grad_accum_steps):
             x, y = loader[i + micro_step]
             out = model(x)
             loss = ((out - y) ** 2).mean() / grad_accum_steps
+            loss_accum += loss.item()
             loss.backward()
         opt.step()
-        losses.append(loss.item())
+        losses.append(loss_accum)
 """
 
 
-def test_a_micro_step_count_computed_from_module_constants_matches_torch() -> None:
-    """36 updates of 2 micro steps each, ``2 == 12 // (2 * 3)``."""
+def test_a_computed_count_and_a_loss_sum_match_torch() -> None:
+    """36 updates of 2 micro steps each, ``2 == 12 // (2 * 3)``; the recorded losses are the
+    sums of ``loss_accum``."""
     translated, rel = translated_rel(COMPUTED_COUNT)
     assert BEGIN not in translated and ".backward(" not in translated, translated
+    assert "loss_accum = 0.0\n        grads_sum = None\n" in translated, translated
     assert "for micro_step in range(grad_accum_steps):" in translated, translated
     assert rel < EXACT, f"rel {rel:.3e}"
     assert translate_nnx(translated) == translated
@@ -240,8 +244,8 @@ def test_a_micro_step_count_computed_from_module_constants_matches_torch() -> No
 COUNT_TWINS = {
     "a_count_that_floors_to_zero": ("total_batch_size = 12\n", "total_batch_size = 5\n"),
     "a_count_rebound_later_in_the_loop": (
-        "        losses.append(loss.item())\n",
-        "        losses.append(loss.item())\n    grad_accum_steps = 0\n",
+        "        losses.append(loss_accum)\n",
+        "        losses.append(loss_accum)\n    grad_accum_steps = 0\n",
     ),
     "a_factor_from_the_command_line": ("B = 2\n", "B = int(sys.argv[1])\n"),
     "a_factor_bound_twice": ("T = 3\n", "T = 3\nif epochs_are_long:\n    T = 12\n"),
@@ -257,3 +261,23 @@ def test_a_trap_twin_of_the_computed_count_escapes(name: str) -> None:
     translated = translate_nnx(COMPUTED_COUNT.replace(old, new, 1))
     assert BEGIN in translated and "may run zero times" in translated, translated
     assert "grads_sum = None" not in translated, translated
+
+
+ACCUMULATOR_TWINS = {
+    "the_sum_read_by_the_loss": ("/ grad_accum_steps\n", "/ grad_accum_steps + 0.0 * loss_accum\n"),
+    "the_sum_restarted_in_the_loop": (
+        "            out = model(x)\n",
+        "            loss_accum = 0.0\n            out = model(x)\n",
+    ),
+    "the_addition_reads_the_sum": ("+= loss.item()\n", "+= loss.item() + loss_accum\n"),
+    "a_start_that_is_no_number": ("loss_accum = 0.0\n", "loss_accum = float(epoch)\n"),
+    "a_product_instead_of_a_sum": ("loss_accum += loss", "loss_accum *= loss"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACCUMULATOR_TWINS))
+def test_a_trap_twin_of_the_loss_sum_escapes(name: str) -> None:
+    old, new = ACCUMULATOR_TWINS[name]
+    assert old in COMPUTED_COUNT
+    translated = translate_nnx(COMPUTED_COUNT.replace(old, new, 1))
+    assert BEGIN in translated and "grads_sum = None" not in translated, translated

@@ -250,6 +250,8 @@ class _MicroLoop:
     region: Region
     total: str
     first: bool  # the loop is the region's first statement
+    # ``loss_accum = 0.0`` before the loop, summed in it (``_accumulator_start``): kept there
+    starts: tuple[cst.BaseStatement, ...] = ()
 
 
 def _micro_loop(region: Region, ctx: HookContext) -> _MicroLoop | None:
@@ -271,15 +273,54 @@ def _micro_loop(region: Region, ctx: HookContext) -> _MicroLoop | None:
     if region.gated:
         raise Untranslatable("a micro-step loop before a step under a condition: not translated")
     before = region.statements[:index]
+    starts = tuple(s for s in before if _accumulator_start(s, body))
     for statement in before:
-        if not _is_zero_grad(statement, ctx):
+        if not _is_zero_grad(statement, ctx) and statement not in starts:
             raise Untranslatable(
                 f"`{code_of(statement).strip()}` runs before the micro-step loop in the step: "
-                "only a zero_grad() is translated there"
+                "only a zero_grad() and a number a statement of the loop adds to "
+                "(`loss_accum = 0.0`, `loss_accum += loss.item()`) are translated there"
             )
-    flat = replace(region, statements=[*before, *body, *region.statements[index + 1 :]])
+    zeroes = [s for s in before if s not in starts]
+    flat = replace(region, statements=[*zeroes, *body, *region.statements[index + 1 :]])
     taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
-    return _MicroLoop(loop, flat, _fresh("grads_sum", taken), not before)
+    return _MicroLoop(loop, flat, _fresh("grads_sum", taken), not before, starts)
+
+
+def _accumulator_start(statement: cst.BaseStatement, body: list[cst.BaseStatement]) -> bool:
+    """``loss_accum = 0.0`` before the micro-step loop whose body only adds to the name
+    (``loss_accum += ...`` statements directly in it, the name read nowhere else in the loop,
+    not even by what it adds): it runs once before the loop in both programs, and each
+    addition reads the sum of the earlier ones whether it runs before the backward pass
+    (torch) or after the gradient (NNX)."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    if not (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and isinstance(small.value, (cst.Integer, cst.Float))
+    ):
+        return False
+    name = small.targets[0].target.value
+    additions = [s for s in body if _adds_to(s, name)]
+    rest = [s for s in body if not _adds_to(s, name)]
+    values = [s.body[0].value for s in additions]  # type: ignore[attr-defined]
+    return bool(additions) and name not in _names_of(rest) and name not in _names_of(values)
+
+
+def _adds_to(statement: cst.BaseStatement, name: str) -> bool:
+    """``name += ...`` alone on its line."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    return (
+        isinstance(small, cst.AugAssign)
+        and isinstance(small.operator, cst.AddAssign)
+        and isinstance(small.target, cst.Name)
+        and small.target.value == name
+    )
 
 
 def _check_micro_loop(loop: cst.For, region: Region, ctx: HookContext) -> None:
@@ -347,7 +388,7 @@ def _looped(
     outside = () if micro.first else micro.loop.leading_lines
     start = cst.parse_statement(f"{micro.total} = None\n").with_changes(leading_lines=outside)
     loop = micro.loop.with_changes(body=micro.loop.body.with_changes(body=body), leading_lines=())
-    return [start, loop, *after]
+    return [*micro.starts, start, loop, *after]
 
 
 def _stepped_optimizer(region: Region) -> cst.BaseExpression:
