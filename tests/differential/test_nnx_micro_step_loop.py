@@ -223,19 +223,20 @@ for epoch in range(EPOCHS * 2):
             x, y = loader[i + micro_step]
             out = model(x)
             loss = ((out - y) ** 2).mean() / grad_accum_steps
-            loss_accum += loss.item()
+            loss_accum += loss.detach()
             loss.backward()
         opt.step()
-        losses.append(loss_accum)
+        losses.append(loss_accum.item())
 """
 
 
 def test_a_computed_count_and_a_loss_sum_match_torch() -> None:
     """36 updates of 2 micro steps each, ``2 == 12 // (2 * 3)``; the recorded losses are the
-    sums of ``loss_accum``."""
+    sums of ``loss_accum`` (``+= loss.detach()`` adds the JAX array ``loss``)."""
     translated, rel = translated_rel(COMPUTED_COUNT)
     assert BEGIN not in translated and ".backward(" not in translated, translated
     assert "loss_accum = 0.0\n        grads_sum = None\n" in translated, translated
+    assert "loss_accum += loss\n" in translated, translated
     assert "for micro_step in range(grad_accum_steps):" in translated, translated
     assert rel < EXACT, f"rel {rel:.3e}"
     assert translate_nnx(translated) == translated
@@ -244,8 +245,8 @@ def test_a_computed_count_and_a_loss_sum_match_torch() -> None:
 COUNT_TWINS = {
     "a_count_that_floors_to_zero": ("total_batch_size = 12\n", "total_batch_size = 5\n"),
     "a_count_rebound_later_in_the_loop": (
-        "        losses.append(loss_accum)\n",
-        "        losses.append(loss_accum)\n    grad_accum_steps = 0\n",
+        "        losses.append(loss_accum.item())\n",
+        "        losses.append(loss_accum.item())\n    grad_accum_steps = 0\n",
     ),
     "a_factor_from_the_command_line": ("B = 2\n", "B = int(sys.argv[1])\n"),
     "a_factor_bound_twice": ("T = 3\n", "T = 3\nif epochs_are_long:\n    T = 12\n"),
@@ -269,7 +270,7 @@ ACCUMULATOR_TWINS = {
         "            out = model(x)\n",
         "            loss_accum = 0.0\n            out = model(x)\n",
     ),
-    "the_addition_reads_the_sum": ("+= loss.item()\n", "+= loss.item() + loss_accum\n"),
+    "the_addition_reads_the_sum": ("+= loss.detach()\n", "+= loss.detach() + loss_accum\n"),
     "a_start_that_is_no_number": ("loss_accum = 0.0\n", "loss_accum = float(epoch)\n"),
     "a_product_instead_of_a_sum": ("loss_accum += loss", "loss_accum *= loss"),
 }

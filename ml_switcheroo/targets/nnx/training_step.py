@@ -57,7 +57,7 @@ from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
 from ml_switcheroo.targets.nnx.logged import logged_after_backward
 from ml_switcheroo.targets.nnx.model import trained_model
-from ml_switcheroo.targets.nnx.other_models import OtherModels
+from ml_switcheroo.targets.nnx.other_models import OtherModels, read_undetached
 from ml_switcheroo.targets.nnx.snapshots import renamed, snapshot_line, snapshot_ready
 from ml_switcheroo.targets.nnx.wrappers import (
     check_no_wrapper_attribute,
@@ -1603,6 +1603,7 @@ def _render(
         body = [others.without_detach(s) for s in body]
     taken |= {loss_fn, grads, loss}
     body, tail = _with_snapshots(body, forward, region, tail, snapshots, taken, aux)
+    tail = [_added_undetached(s, {loss, *aux}) for s in tail]
     first = body[0]
     returned = total if not aux else f"{total}, {_tuple(aux)}"
     body[0] = first.with_changes(leading_lines=())
@@ -1633,6 +1634,19 @@ def _render(
         *norms,
         cst.parse_statement(update + "\n"),
     ]
+
+
+def _added_undetached(statement: cst.BaseStatement, returned: set[str]) -> cst.BaseStatement:
+    """``loss_accum += loss.detach()`` after the gradient adds ``loss``: a value the gradient
+    returned is a JAX array, recorded by no tape (and without ``.detach()``). Only the value
+    added is rewritten: ``acc = loss.detach()`` would share the tensor's storage in torch."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return statement
+    small = statement.body[0]
+    if not isinstance(small, cst.AugAssign):
+        return statement
+    value = read_undetached(small.value, returned)
+    return statement.with_changes(body=[small.with_changes(value=value)])
 
 
 def _with_snapshots(
