@@ -14,16 +14,24 @@ from ml_switcheroo.analysis.constant_guard import always_true, positive_count, r
 TRUE_CLIP = "grad_clip = 1.0\n\n\ndef f():\n    if grad_clip != 0.0:\n        pass\n"
 
 
-def _first_if(source: str, elsewhere: set[str] | None = None) -> bool:
+def _found(source: str, kind: type[cst.CSTNode]) -> tuple[MetadataWrapper, dict, list]:
+    """The parsed ``source``, its scopes and its nodes of ``kind`` in order."""
     wrapper = MetadataWrapper(cst.parse_module(source))
     scopes = dict(wrapper.resolve(ScopeProvider))
-    found: list[cst.If] = []
+    found: list[cst.CSTNode] = []
 
     class Finder(cst.CSTVisitor):
-        def visit_If(self, node: cst.If) -> None:
-            found.append(node)
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, kind):
+                found.append(node)
+            return True
 
     wrapper.module.visit(Finder())
+    return wrapper, scopes, found
+
+
+def _first_if(source: str, elsewhere: set[str] | None = None) -> bool:
+    wrapper, scopes, found = _found(source, cst.If)
     mentioned = None if elsewhere is None else elsewhere.__contains__
     rebound = rebinds_globals(wrapper.module)
     return always_true(found[0].test, scopes, wrapper.module, mentioned, rebound)
@@ -66,16 +74,8 @@ def test_a_positive_module_count_runs_a_range_loop() -> None:
 
 
 def _count_of_last_loop(source: str) -> bool:
-    wrapper = MetadataWrapper(cst.parse_module(source))
-    scopes = dict(wrapper.resolve(ScopeProvider))
-    loops: list[cst.For] = []
-
-    class Finder(cst.CSTVisitor):
-        def visit_For(self, node: cst.For) -> None:
-            loops.append(node)
-
-    wrapper.module.visit(Finder())
-    argument = loops[-1].iter.args[0].value  # type: ignore[attr-defined]
+    wrapper, scopes, loops = _found(source, cst.For)
+    argument = loops[-1].iter.args[0].value
     return positive_count(argument, scopes, wrapper.module, None, False)
 
 

@@ -293,9 +293,7 @@ def _accumulator_start(statement: cst.BaseStatement, body: list[cst.BaseStatemen
     not even by what it adds): it runs once before the loop in both programs, and each
     addition reads the sum of the earlier ones whether it runs before the backward pass
     (torch) or after the gradient (NNX)."""
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return False
-    small = statement.body[0]
+    small = _lone_small(statement)
     if not (
         isinstance(small, cst.Assign)
         and len(small.targets) == 1
@@ -304,17 +302,14 @@ def _accumulator_start(statement: cst.BaseStatement, body: list[cst.BaseStatemen
     ):
         return False
     name = small.targets[0].target.value
-    additions = [s for s in body if _adds_to(s, name)]
-    rest = [s for s in body if not _adds_to(s, name)]
-    values = [s.body[0].value for s in additions]  # type: ignore[attr-defined]
+    additions = [a for a in map(_lone_small, body) if _adds_to(a, name)]
+    rest = [s for s in body if not _adds_to(_lone_small(s), name)]
+    values = [a.value for a in additions]  # type: ignore[union-attr]
     return bool(additions) and name not in _names_of(rest) and name not in _names_of(values)
 
 
-def _adds_to(statement: cst.BaseStatement, name: str) -> bool:
-    """``name += ...`` alone on its line."""
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return False
-    small = statement.body[0]
+def _adds_to(small: cst.BaseSmallStatement | None, name: str) -> bool:
+    """``name += ...``."""
     return (
         isinstance(small, cst.AugAssign)
         and isinstance(small.operator, cst.AddAssign)
@@ -1640,9 +1635,7 @@ def _added_undetached(statement: cst.BaseStatement, returned: set[str]) -> cst.B
     """``loss_accum += loss.detach()`` after the gradient adds ``loss``: a value the gradient
     returned is a JAX array, recorded by no tape (and without ``.detach()``). Only the value
     added is rewritten: ``acc = loss.detach()`` would share the tensor's storage in torch."""
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return statement
-    small = statement.body[0]
+    small = _lone_small(statement)
     if not isinstance(small, cst.AugAssign):
         return statement
     value = read_undetached(small.value, returned)
@@ -1825,11 +1818,17 @@ def _clip_norms(
     return rendered
 
 
-def _lone_call(statement: cst.BaseStatement) -> cst.Call | None:
+def _lone_small(statement: cst.BaseStatement) -> cst.BaseSmallStatement | None:
+    """The one small statement of a line holding only it."""
     if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
-        small = statement.body[0]
-        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
-            return small.value
+        return statement.body[0]
+    return None
+
+
+def _lone_call(statement: cst.BaseStatement) -> cst.Call | None:
+    small = _lone_small(statement)
+    if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+        return small.value
     return None
 
 
