@@ -100,6 +100,9 @@ NOT_COUNTS = {
     + "for s in range(3):\n    for i in range(k):\n        pass\n    k = 0\n",
     "bound_after_the_loop": LOOP + COMPUTED,
     "an_operator_not_evaluated": COMPUTED.replace("//", "**") + LOOP,
+    "rebound_by_a_walrus_in_a_comprehension": COMPUTED + "[k := 0 for _ in range(1)]\n" + LOOP,
+    "a_local_bound_by_a_walrus_in_a_comprehension": COMPUTED
+    + "def f():\n    [k := 0 for _ in range(1)]\n    for i in range(k):\n        pass\n",
 }
 
 

@@ -152,7 +152,7 @@ def _constant(name: cst.Name, reading: _Reading, depth: int) -> int | float | No
     if reading.globals_rebound:
         return None
     referent = _one_module_binding(name, scope)
-    if referent is None:
+    if referent is None or _walrus_binds(reading.module, name.value):
         return None
     statement = module_assignment(reading.module, referent.node)
     return _value(statement.value, reading, depth) if statement is not None else None
@@ -174,6 +174,17 @@ def _one_module_binding(name: cst.Name, scope: Scope | None) -> Assignment | Non
     if isinstance(scope, GlobalScope) and len(scope.assignments[name.value]) != 1:
         return None
     return referent
+
+
+def _walrus_binds(module: cst.Module, name: str) -> bool:
+    """Whether ``(name := ...)`` appears anywhere in the module: in a comprehension it binds
+    the enclosing scope's ``name``, which libcst's scopes do not list."""
+    return any(
+        isinstance(node, cst.NamedExpr)
+        and isinstance(node.target, cst.Name)
+        and node.target.value == name
+        for node in cst_walk.walk(module)
+    )
 
 
 def module_assignment(module: cst.Module, target: cst.CSTNode) -> cst.Assign | None:
