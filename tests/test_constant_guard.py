@@ -1,6 +1,7 @@
 """``analysis/constant_guard``: an ``if`` test read in a function is always true only for
 literals and module-level number constants bound once, in a module that rebinds no global by
-name, mentioned by no other file."""
+name, mentioned by no other file; a ``range`` count is positive for such constants and integer
+arithmetic of them."""
 
 from __future__ import annotations
 
@@ -13,16 +14,24 @@ from ml_switcheroo.analysis.constant_guard import always_true, positive_count, r
 TRUE_CLIP = "grad_clip = 1.0\n\n\ndef f():\n    if grad_clip != 0.0:\n        pass\n"
 
 
-def _first_if(source: str, elsewhere: set[str] | None = None) -> bool:
+def _found(source: str, kind: type[cst.CSTNode]) -> tuple[MetadataWrapper, dict, list]:
+    """The parsed ``source``, its scopes and its nodes of ``kind`` in order."""
     wrapper = MetadataWrapper(cst.parse_module(source))
     scopes = dict(wrapper.resolve(ScopeProvider))
-    found: list[cst.If] = []
+    found: list[cst.CSTNode] = []
 
     class Finder(cst.CSTVisitor):
-        def visit_If(self, node: cst.If) -> None:
-            found.append(node)
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, kind):
+                found.append(node)
+            return True
 
     wrapper.module.visit(Finder())
+    return wrapper, scopes, found
+
+
+def _first_if(source: str, elsewhere: set[str] | None = None) -> bool:
+    wrapper, scopes, found = _found(source, cst.If)
     mentioned = None if elsewhere is None else elsewhere.__contains__
     rebound = rebinds_globals(wrapper.module)
     return always_true(found[0].test, scopes, wrapper.module, mentioned, rebound)
@@ -62,6 +71,44 @@ def test_a_positive_module_count_runs_a_range_loop() -> None:
     assert positive_count(argument, scopes, wrapper.module, None, False)
     zero = cst.Integer("0")
     assert not positive_count(zero, scopes, wrapper.module, None, False)
+
+
+def _count_of_last_loop(source: str) -> bool:
+    wrapper, scopes, loops = _found(source, cst.For)
+    argument = loops[-1].iter.args[0].value
+    return positive_count(argument, scopes, wrapper.module, None, False)
+
+
+COMPUTED = "total = 12\nB = 2\nT = 3\nk = total // (B * T)\n"
+LOOP = "for i in range(k):\n    pass\n"
+
+
+def test_integer_arithmetic_of_module_constants_is_a_count_in_the_module() -> None:
+    assert _count_of_last_loop(COMPUTED + LOOP)
+
+
+def test_integer_arithmetic_of_module_constants_is_a_count_in_a_function() -> None:
+    assert _count_of_last_loop(COMPUTED + "def f():\n    " + LOOP.replace("\n    ", "\n        "))
+
+
+NOT_COUNTS = {
+    "floored_to_zero": COMPUTED.replace("12", "5") + LOOP,
+    "a_float_operand": COMPUTED.replace("12", "12.0") + LOOP,
+    "a_zero_divisor": COMPUTED.replace("T = 3", "T = 0") + LOOP,
+    "a_factor_bound_again": COMPUTED + "B = 1\n" + LOOP,
+    "rebound_later_in_an_enclosing_loop": COMPUTED
+    + "for s in range(3):\n    for i in range(k):\n        pass\n    k = 0\n",
+    "bound_after_the_loop": LOOP + COMPUTED,
+    "an_operator_not_evaluated": COMPUTED.replace("//", "**") + LOOP,
+    "rebound_by_a_walrus_in_a_comprehension": COMPUTED + "[k := 0 for _ in range(1)]\n" + LOOP,
+    "a_local_bound_by_a_walrus_in_a_comprehension": COMPUTED
+    + "def f():\n    [k := 0 for _ in range(1)]\n    for i in range(k):\n        pass\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_COUNTS))
+def test_arithmetic_that_may_not_be_a_positive_count_is_none(name: str) -> None:
+    assert not _count_of_last_loop(NOT_COUNTS[name])
 
 
 def test_a_module_rebinding_globals_is_found_once_for_the_file() -> None:

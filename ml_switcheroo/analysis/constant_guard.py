@@ -2,9 +2,11 @@
 (``grad_clip = 1.0`` at module level, ``if grad_clip != 0.0:`` in a function).
 
 A name counts as a constant when every binding of it is one module-level assignment of a
-number literal (libcst lists every global assignment, those of ``global`` statements in
-functions too, for a read inside a function), the module calls nothing that rebinds globals
-by name (``exec``, ``globals()``...), and no other file of the repository mentions it (it might
+number literal or of integer arithmetic (``+ - * // %``) on literals and such constants
+(build-nanogpt's ``grad_accum_steps = total_batch_size // (B * T)``; libcst lists every global
+assignment, those of ``global`` statements in functions too), read in a function or in the
+module's own code after that assignment, the module calls nothing that rebinds globals by
+name (``exec``, ``globals()``...), and no other file of the repository mentions it (it might
 assign ``module.name``). Anything else is not known to be true.
 
 Whether the module rebinds globals by name is a fact of the whole file: the caller computes it
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import libcst as cst
 from libcst.metadata import Assignment, FunctionScope, GlobalScope, Scope
@@ -28,6 +31,17 @@ _REBINDERS = frozenset({"exec", "eval", "globals", "vars", "setattr", "__import_
 # (`sys.modules[__name__].SCALE` in a model's forward, `importlib.import_module(__name__)`)
 _MODULE_LOOKUPS = frozenset({"sys.modules"})
 _MODULE_IMPORTERS = frozenset({"import_module", "reload"})
+
+# integer arithmetic whose result is exact: a zero divisor gives no value
+_INTEGER_OPERATIONS: dict[type, Callable[[int, int], int]] = {
+    cst.Add: operator.add,
+    cst.Subtract: operator.sub,
+    cst.Multiply: operator.mul,
+    cst.FloorDivide: operator.floordiv,
+    cst.Modulo: operator.mod,
+}
+# how many constants deep a value may name others (`a = b * 2`, `b = c // 3`...)
+_DEPTH = 8
 
 _COMPARISONS: dict[type, Callable[[float, float], bool]] = {
     cst.Equal: operator.eq,
@@ -80,12 +94,42 @@ def _number(
     globals_rebound: bool,
 ) -> float | None:
     """The number a literal (``1.0``, ``-2``) or a module-level constant name holds."""
+    value = _value(node, _Reading(scopes, module, mentioned_elsewhere, globals_rebound), _DEPTH)
+    try:
+        return None if value is None else float(value)
+    except OverflowError:  # an integer beyond any float
+        return None
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What a constant's value is read against: the file's scopes, the module, whether
+    another file mentions a name, whether the module rebinds globals by name."""
+
+    scopes: dict[cst.CSTNode, Scope | None]
+    module: cst.Module
+    mentioned_elsewhere: Callable[[str], bool] | None
+    globals_rebound: bool
+
+
+def _value(node: cst.BaseExpression, reading: _Reading, depth: int) -> int | float | None:
+    """A literal, a module constant, or integer arithmetic of them (``total // (B * T)``)."""
+    if depth == 0:
+        return None
     if isinstance(node, cst.Name):
-        return _constant(node, scopes, module, mentioned_elsewhere, globals_rebound)
+        return _constant(node, reading, depth - 1)
+    if isinstance(node, cst.BinaryOperation):
+        operation = _INTEGER_OPERATIONS.get(type(node.operator))
+        left = _value(node.left, reading, depth - 1)
+        right = _value(node.right, reading, depth - 1)
+        if operation is None or type(left) is not int or type(right) is not int:
+            return None
+        divides = isinstance(node.operator, (cst.FloorDivide, cst.Modulo))
+        return None if divides and right == 0 else operation(left, right)
     return _literal_number(node)
 
 
-def _literal_number(node: cst.BaseExpression) -> float | None:
+def _literal_number(node: cst.BaseExpression) -> int | float | None:
     """``1.0``, ``4``, ``-2``."""
     if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
         inner = _literal(node.expression)
@@ -93,27 +137,33 @@ def _literal_number(node: cst.BaseExpression) -> float | None:
     return _literal(node)
 
 
-def _literal(node: cst.BaseExpression) -> float | None:
+def _literal(node: cst.BaseExpression) -> int | float | None:
     if isinstance(node, (cst.Integer, cst.Float)) and not node.lpar:
-        return float(node.evaluated_value)
+        return node.evaluated_value
     return None
 
 
-def _constant(
-    name: cst.Name,
-    scopes: dict[cst.CSTNode, Scope | None],
-    module: cst.Module,
-    mentioned_elsewhere: Callable[[str], bool] | None,
-    globals_rebound: bool,
-) -> float | None:
-    """The number of ``name = <number>``, the one binding of a module-level ``name`` read in
-    a function (not in the module's own code, where libcst lists only earlier assignments)."""
-    scope = scopes.get(name)
-    if not isinstance(scope, FunctionScope):
-        return None
-    if mentioned_elsewhere is not None and mentioned_elsewhere(name.value):
+def _constant(name: cst.Name, reading: _Reading, depth: int) -> int | float | None:
+    """The value of ``name = <value>``, the one binding of a module-level ``name``, read in a
+    function (libcst lists every assignment there) or in the module's own code after it."""
+    scope = reading.scopes.get(name)
+    if reading.mentioned_elsewhere is not None and reading.mentioned_elsewhere(name.value):
         return None  # another file may assign `module.name` (no repository: the file alone)
-    if globals_rebound:
+    if reading.globals_rebound:
+        return None
+    referent = _one_module_binding(name, scope)
+    if referent is None or _walrus_binds(reading.module, name.value):
+        return None
+    statement = module_assignment(reading.module, referent.node)
+    return _value(statement.value, reading, depth) if statement is not None else None
+
+
+def _one_module_binding(name: cst.Name, scope: Scope | None) -> Assignment | None:
+    """The one assignment of module-level ``name`` that the read ``name`` sees: in a function
+    every binding of the module reaches it; in the module's own code libcst lists only the
+    earlier ones, so the module must hold no other binding of it (a later one in a loop
+    would change it for the next iteration)."""
+    if not isinstance(scope, (FunctionScope, GlobalScope)):
         return None
     referents = [r for a in scope.accesses[name.value] if a.node is name for r in a.referents]
     if len(referents) != 1 or not isinstance(referents[0], Assignment):
@@ -121,9 +171,20 @@ def _constant(
     referent = referents[0]
     if not isinstance(referent.scope, GlobalScope):
         return None
-    statement = module_assignment(module, referent.node)
-    value = statement.value if statement is not None else None
-    return _literal_number(value) if value is not None else None
+    if isinstance(scope, GlobalScope) and len(scope.assignments[name.value]) != 1:
+        return None
+    return referent
+
+
+def _walrus_binds(module: cst.Module, name: str) -> bool:
+    """Whether ``(name := ...)`` appears anywhere in the module: in a comprehension it binds
+    the enclosing scope's ``name``, which libcst's scopes do not list."""
+    return any(
+        isinstance(node, cst.NamedExpr)
+        and isinstance(node.target, cst.Name)
+        and node.target.value == name
+        for node in cst_walk.walk(module)
+    )
 
 
 def module_assignment(module: cst.Module, target: cst.CSTNode) -> cst.Assign | None:

@@ -201,3 +201,81 @@ def test_a_trap_twin_of_the_micro_step_loop_escapes(name: str) -> None:
     translated = translate_nnx(GPTLIKE.replace(old, new, 1))
     assert BEGIN in translated and "scaler.step(optimizer)" in translated, translated
     assert "grads_sum = None" not in translated, translated
+
+
+# build-nanogpt: the micro-step count is integer arithmetic on module constants, the loop in
+# the module's own code, the loss summed in `loss_accum` started before the loop
+COMPUTED_COUNT = """\
+import torch
+
+total_batch_size = 12
+B = 2
+T = 3
+assert total_batch_size % (B * T) == 0
+grad_accum_steps = total_batch_size // (B * T)
+model = make_model()
+opt = torch.optim.AdamW(model.parameters(), lr=0.01, betas=(0.9, 0.95), weight_decay=0.1)
+for epoch in range(EPOCHS * 2):
+    for i in range(0, len(loader), 2):
+        opt.zero_grad()
+        loss_accum = 0.0
+        for micro_step in range(grad_accum_steps):
+            x, y = loader[i + micro_step]
+            out = model(x)
+            loss = ((out - y) ** 2).mean() / grad_accum_steps
+            loss_accum += loss.detach()
+            loss.backward()
+        opt.step()
+        losses.append(loss_accum.item())
+"""
+
+
+def test_a_computed_count_and_a_loss_sum_match_torch() -> None:
+    """36 updates of 2 micro steps each, ``2 == 12 // (2 * 3)``; the recorded losses are the
+    sums of ``loss_accum`` (``+= loss.detach()`` adds the JAX array ``loss``)."""
+    translated, rel = translated_rel(COMPUTED_COUNT)
+    assert BEGIN not in translated and ".backward(" not in translated, translated
+    assert "loss_accum = 0.0\n        grads_sum = None\n" in translated, translated
+    assert "loss_accum += loss\n" in translated, translated
+    assert "for micro_step in range(grad_accum_steps):" in translated, translated
+    assert rel < EXACT, f"rel {rel:.3e}"
+    assert translate_nnx(translated) == translated
+
+
+# (old, new, words of the escape's reason)
+COUNT = "may run zero times"
+SUM = "runs before the micro-step loop"
+BUILD_NANOGPT_TWINS = {
+    "a_count_that_floors_to_zero": ("total_batch_size = 12\n", "total_batch_size = 5\n", COUNT),
+    "a_count_rebound_later_in_the_loop": (
+        "        losses.append(loss_accum.item())\n",
+        "        losses.append(loss_accum.item())\n    grad_accum_steps = 0\n",
+        COUNT,
+    ),
+    "a_factor_from_the_command_line": ("B = 2\n", "B = int(sys.argv[1])\n", COUNT),
+    "a_factor_bound_twice": ("T = 3\n", "T = 3\nif epochs_are_long:\n    T = 12\n", COUNT),
+    "a_true_division": ("total_batch_size // (B * T)", "total_batch_size / (B * T)", COUNT),
+    "a_zero_divisor": ("T = 3\n", "T = 0\n", COUNT),
+    "the_sum_read_by_the_loss": (
+        "/ grad_accum_steps\n",
+        "/ grad_accum_steps + 0.0 * loss_accum\n",
+        SUM,
+    ),
+    "the_sum_restarted_in_the_loop": (
+        "            out = model(x)\n",
+        "            loss_accum = 0.0\n            out = model(x)\n",
+        SUM,
+    ),
+    "the_addition_reads_the_sum": ("+= loss.detach()\n", "+= loss.detach() + loss_accum\n", SUM),
+    "a_start_that_is_no_number": ("loss_accum = 0.0\n", "loss_accum = float(epoch)\n", SUM),
+    "a_product_instead_of_a_sum": ("loss_accum += loss", "loss_accum *= loss", SUM),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUILD_NANOGPT_TWINS))
+def test_a_trap_twin_of_the_build_nanogpt_shape_escapes(name: str) -> None:
+    old, new, reason = BUILD_NANOGPT_TWINS[name]
+    assert old in COMPUTED_COUNT
+    translated = translate_nnx(COMPUTED_COUNT.replace(old, new, 1))
+    assert BEGIN in translated and reason in translated, translated
+    assert "grads_sum = None" not in translated, translated

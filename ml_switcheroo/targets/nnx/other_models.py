@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import libcst as cst
 
@@ -49,6 +50,7 @@ from ml_switcheroo.targets.nnx.model import trained_model
 
 Trains = Callable[[cst.BaseExpression, cst.BaseExpression], bool]
 DETACH = "detach"
+_Node = TypeVar("_Node", bound=cst.CSTNode)
 STEP = "step"
 # torch.nn.Module methods handing out the parameters (whose .grad a caller may then read)
 PARAMETER_METHODS = frozenset({"parameters", "named_parameters"})
@@ -154,22 +156,7 @@ class OtherModels:
         """``statement`` with ``x.detach()`` read as ``x`` for the detached outputs."""
         if not self.detached:
             return statement
-        names = self.detached
-
-        class Undetach(cst.CSTTransformer):
-            def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-                func = original.func
-                if (
-                    isinstance(func, cst.Attribute)
-                    and func.attr.value == DETACH
-                    and isinstance(func.value, cst.Name)
-                    and func.value.value in names
-                    and not original.args
-                ):
-                    return updated.func.value  # type: ignore[attr-defined]
-                return updated
-
-        return statement.visit(Undetach())  # type: ignore[return-value]
+        return read_undetached(statement, self.detached)
 
     def _check_discarded(self, model: cst.BaseExpression, shown: cst.BaseExpression) -> None:
         text = code_of(shown).strip()
@@ -375,3 +362,23 @@ def _root(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode:
     while (parent := ctx.parent_of(node)) is not None:
         node = parent
     return node
+
+
+def read_undetached(node: _Node, names: set[str]) -> _Node:
+    """``node`` with ``x.detach()`` read as ``x`` for each ``x`` of ``names`` (arrays that
+    ``nnx.value_and_grad`` never differentiates: a JAX array has no ``.detach()``)."""
+
+    class Undetach(cst.CSTTransformer):
+        def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+            func = original.func
+            if (
+                isinstance(func, cst.Attribute)
+                and func.attr.value == DETACH
+                and isinstance(func.value, cst.Name)
+                and func.value.value in names
+                and not original.args
+            ):
+                return updated.func.value  # type: ignore[attr-defined]
+            return updated
+
+    return node.visit(Undetach())  # type: ignore[return-value]

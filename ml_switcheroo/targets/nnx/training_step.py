@@ -57,7 +57,7 @@ from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
 from ml_switcheroo.targets.nnx.logged import logged_after_backward
 from ml_switcheroo.targets.nnx.model import trained_model
-from ml_switcheroo.targets.nnx.other_models import OtherModels
+from ml_switcheroo.targets.nnx.other_models import OtherModels, read_undetached
 from ml_switcheroo.targets.nnx.snapshots import renamed, snapshot_line, snapshot_ready
 from ml_switcheroo.targets.nnx.wrappers import (
     check_no_wrapper_attribute,
@@ -250,6 +250,8 @@ class _MicroLoop:
     region: Region
     total: str
     first: bool  # the loop is the region's first statement
+    # ``loss_accum = 0.0`` before the loop, summed in it (``_accumulator_start``): kept there
+    starts: tuple[cst.BaseStatement, ...] = ()
 
 
 def _micro_loop(region: Region, ctx: HookContext) -> _MicroLoop | None:
@@ -271,15 +273,49 @@ def _micro_loop(region: Region, ctx: HookContext) -> _MicroLoop | None:
     if region.gated:
         raise Untranslatable("a micro-step loop before a step under a condition: not translated")
     before = region.statements[:index]
+    starts = tuple(s for s in before if _accumulator_start(s, body))
     for statement in before:
-        if not _is_zero_grad(statement, ctx):
+        if not _is_zero_grad(statement, ctx) and statement not in starts:
             raise Untranslatable(
                 f"`{code_of(statement).strip()}` runs before the micro-step loop in the step: "
-                "only a zero_grad() is translated there"
+                "only a zero_grad() and a number a statement of the loop adds to "
+                "(`loss_accum = 0.0`, `loss_accum += loss.item()`) are translated there"
             )
-    flat = replace(region, statements=[*before, *body, *region.statements[index + 1 :]])
+    zeroes = [s for s in before if s not in starts]
+    flat = replace(region, statements=[*zeroes, *body, *region.statements[index + 1 :]])
     taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
-    return _MicroLoop(loop, flat, _fresh("grads_sum", taken), not before)
+    return _MicroLoop(loop, flat, _fresh("grads_sum", taken), not before, starts)
+
+
+def _accumulator_start(statement: cst.BaseStatement, body: list[cst.BaseStatement]) -> bool:
+    """``loss_accum = 0.0`` before the micro-step loop whose body only adds to the name
+    (``loss_accum += ...`` statements directly in it, the name read nowhere else in the loop,
+    not even by what it adds): it runs once before the loop in both programs, and each
+    addition reads the sum of the earlier ones whether it runs before the backward pass
+    (torch) or after the gradient (NNX)."""
+    small = _lone_small(statement)
+    if not (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and isinstance(small.value, (cst.Integer, cst.Float))
+    ):
+        return False
+    name = small.targets[0].target.value
+    additions = [a for a in map(_lone_small, body) if _adds_to(a, name)]
+    rest = [s for s in body if not _adds_to(_lone_small(s), name)]
+    values = [a.value for a in additions]  # type: ignore[union-attr]
+    return bool(additions) and name not in _names_of(rest) and name not in _names_of(values)
+
+
+def _adds_to(small: cst.BaseSmallStatement | None, name: str) -> bool:
+    """``name += ...``."""
+    return (
+        isinstance(small, cst.AugAssign)
+        and isinstance(small.operator, cst.AddAssign)
+        and isinstance(small.target, cst.Name)
+        and small.target.value == name
+    )
 
 
 def _check_micro_loop(loop: cst.For, region: Region, ctx: HookContext) -> None:
@@ -347,7 +383,7 @@ def _looped(
     outside = () if micro.first else micro.loop.leading_lines
     start = cst.parse_statement(f"{micro.total} = None\n").with_changes(leading_lines=outside)
     loop = micro.loop.with_changes(body=micro.loop.body.with_changes(body=body), leading_lines=())
-    return [start, loop, *after]
+    return [*micro.starts, start, loop, *after]
 
 
 def _stepped_optimizer(region: Region) -> cst.BaseExpression:
@@ -1562,6 +1598,7 @@ def _render(
         body = [others.without_detach(s) for s in body]
     taken |= {loss_fn, grads, loss}
     body, tail = _with_snapshots(body, forward, region, tail, snapshots, taken, aux)
+    tail = [_added_undetached(s, {loss, *aux}) for s in tail]
     first = body[0]
     returned = total if not aux else f"{total}, {_tuple(aux)}"
     body[0] = first.with_changes(leading_lines=())
@@ -1592,6 +1629,17 @@ def _render(
         *norms,
         cst.parse_statement(update + "\n"),
     ]
+
+
+def _added_undetached(statement: cst.BaseStatement, returned: set[str]) -> cst.BaseStatement:
+    """``loss_accum += loss.detach()`` after the gradient adds ``loss``: a value the gradient
+    returned is a JAX array, recorded by no tape (and without ``.detach()``). Only the value
+    added is rewritten: ``acc = loss.detach()`` would share the tensor's storage in torch."""
+    small = _lone_small(statement)
+    if not isinstance(small, cst.AugAssign):
+        return statement
+    value = read_undetached(small.value, returned)
+    return statement.with_changes(body=[small.with_changes(value=value)])
 
 
 def _with_snapshots(
@@ -1770,11 +1818,17 @@ def _clip_norms(
     return rendered
 
 
-def _lone_call(statement: cst.BaseStatement) -> cst.Call | None:
+def _lone_small(statement: cst.BaseStatement) -> cst.BaseSmallStatement | None:
+    """The one small statement of a line holding only it."""
     if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
-        small = statement.body[0]
-        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
-            return small.value
+        return statement.body[0]
+    return None
+
+
+def _lone_call(statement: cst.BaseStatement) -> cst.Call | None:
+    small = _lone_small(statement)
+    if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+        return small.value
     return None
 
 
