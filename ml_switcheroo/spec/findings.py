@@ -73,6 +73,7 @@ CLIP_SUBSET = "clip_subset"  # values: clipped, optimizer, trained
 ZERO_GRAD_UNDER_OTHER_CONTROL = "zero_grad_under_other_control"
 ZERO_GRAD_BETWEEN_UPDATES = "zero_grad_between_updates"
 FROZEN_PARAMETERS = "frozen_parameters"  # values: freezing
+MODEL_CHANGED = "model_changed"  # values: change (analysis/changed_models.py)
 PARAM_GROUPS_OVERLAP = "param_groups_overlap"
 PER_GROUP_SEQUENCE = "per_group_sequence"  # values: name, first
 CONDITION_NOT_LITERAL = "condition_not_literal"  # values: names

@@ -136,6 +136,8 @@ _PARAMETER_KEYS = {
     "filters",
     "freeze_attributes",
     "freeze_methods",
+    "structure_methods",
+    "structure_functions",
     "dict_methods",
     "rank",
     "masked_option",
@@ -343,6 +345,8 @@ class ParameterSpec:
     filters: frozenset[str] = frozenset()  # calls that select from a set (`filter`)
     freeze_attributes: frozenset[str] = frozenset()  # `p.requires_grad = False` freezes `p`
     freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
+    structure_methods: frozenset[str] = frozenset()  # `m.add_module(...)` changes `m`'s set
+    structure_functions: frozenset[str] = frozenset()  # `setattr(m, ...)` changes `m`'s set
     # Param groups split by a predicate on each parameter (`analysis/param_groups.py`):
     dict_methods: frozenset[str] = frozenset()  # `d.items()` of a dict of named parameters
     rank: tuple[str, ...] = ()  # torch spellings of a parameter `p`'s number of dimensions
@@ -828,6 +832,8 @@ class _Checker:
             filters=names("filters", dotted=True),
             freeze_attributes=names("freeze_attributes"),
             freeze_methods=names("freeze_methods"),
+            structure_methods=names("structure_methods"),
+            structure_functions=names("structure_functions", dotted=True),
             dict_methods=names("dict_methods"),
             rank=tuple(self.texts(section, "rank", "'parameters.rank'")),
             masked_option=self.string(section, "masked_option", "parameters"),

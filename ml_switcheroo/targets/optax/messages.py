@@ -223,6 +223,15 @@ MESSAGES: dict[str, Message] = {
         "optax.set_to_zero()}}, param_labels)  # param_labels: 'frozen' on the frozen leaves; "
         "or give the optimizer only the trained subtree of params",
     ),
+    f.MODEL_CHANGED: (
+        "the model changes after the optimizer took its parameters (`{change}`): torch's "
+        "optimizer keeps training the tensors it was given (a parameter added or replaced "
+        "later is never updated by it), while an optax transformation updates every leaf of "
+        "the params it is given",
+        "build the optimizer after the change (then torch trains the new parameters too), or "
+        "give the optimizer only the leaves torch trains: optax.multi_transform({{'trained': "
+        "<the optax optimizer>, 'new': optax.set_to_zero()}}, param_labels)",
+    ),
     f.PARAM_GROUPS_OVERLAP: (
         "the param groups' predicates overlap or leave parameters out (a parameter in two "
         "groups, or in none, is not one masked optax transformation)",
