@@ -1016,6 +1016,7 @@ class Planner:
             order,
             self.resolver.imported_names,
             self._global_shared,
+            self.resolver.map.fixed_modules,
         )
         for site in members:
             if id(site.call) in self._foreign:  # a factory call of another file: not its args

@@ -39,6 +39,7 @@ SCHEDULE_FUNCTION_READS_REBOUND = "schedule_function_reads_rebound"  # name, fun
 SCHEDULE_FUNCTION_READS_OBJECT = "schedule_function_reads_object"  # read, function
 SCHEDULE_FUNCTION_READS_SHARED = "schedule_function_reads_shared"  # name, function
 SCHEDULE_FUNCTION_NOT_READ = "schedule_function_not_read"  # callable, function
+SCHEDULE_FUNCTION_READS_MODULE = "schedule_function_reads_module"  # read, module, function
 COMPONENT_STEPPED_ALONE = "component_stepped_alone"
 WARMUP_OF_UNTRANSLATED = "warmup_of_untranslated"  # values: main, reason
 STEPS_PER_EPOCH_ASSIGNED_LATE = "steps_per_epoch_assigned_late"  # values: steps_per_epoch, late

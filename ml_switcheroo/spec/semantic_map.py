@@ -94,6 +94,7 @@ _TOP_KEYS = {
     "passthrough_calls",
     "dynamic_code_calls",
     "recording_modules",
+    "fixed_modules",
 }
 _API_KEYS = {
     "role",
@@ -441,6 +442,10 @@ class SemanticMap:
     # Modules whose functions only read their arguments and hold no state a training step
     # reads (math, logging): a call of one records values (targets/nnx/logged.py).
     recording_modules: frozenset[str] = frozenset()
+    # Library modules whose globals no training script changes (math, numpy): what a
+    # scheduler's function reads of them is fixed (analysis/schedule_functions.py); any other
+    # module's (the repository's own `config.DECAY`, `from sched import factor`) is not.
+    fixed_modules: frozenset[str] = frozenset()
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -1599,6 +1604,9 @@ def _compile_raw(
         "recording_modules",
         "module",
     )
+    fixed = checker.passthrough_calls(
+        top.get("fixed_modules"), top.lines.get("fixed_modules"), "fixed_modules", "module"
+    )
     return SemanticMap(
         apis=apis,
         types=types,
@@ -1618,6 +1626,7 @@ def _compile_raw(
         passthrough_calls=passthrough | (base.passthrough_calls if base else frozenset()),
         dynamic_code_calls=dynamic | (base.dynamic_code_calls if base else frozenset()),
         recording_modules=recording | (base.recording_modules if base else frozenset()),
+        fixed_modules=fixed | (base.fixed_modules if base else frozenset()),
         **functions,
     )
 

@@ -120,6 +120,15 @@ MESSAGES: dict[str, Message] = {
         "jit)",
         "bind the value to a local name before the scheduler and read that name in the function",
     ),
+    f.SCHEDULE_FUNCTION_READS_MODULE: (
+        "`{function}` reads `{read}` of the module `{module}`, whose globals its own code or "
+        "another file may change after the scheduler is built (`{module}.NAME = ...`): torch "
+        "calls the function at each `sched.step()` and once when the scheduler is built, the "
+        "optax schedule at each update (once, when traced under jit), so the two may read "
+        "different values",
+        "bind what it reads to a local name before the scheduler and read that name in a "
+        "lambda or a `def` of this file",
+    ),
     f.SCHEDULE_FUNCTION_NOT_READ: (
         "`{function}` calls or is `{callable}`, which is not a lambda, a `def` of this file "
         "or an import, so what it reads cannot be checked: torch calls the function at each "
