@@ -29,6 +29,7 @@ from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import cst_walk, stepping
 from ml_switcheroo.analysis.aliases import aliasing
+from ml_switcheroo.analysis.changed_models import Reads, changed_after, parameter_calls
 from ml_switcheroo.analysis.constant_guard import always_true, positive_count, rebinds_globals
 from ml_switcheroo.analysis.counted import Counted, CountFacts, Step, count_problem
 from ml_switcheroo.analysis.counted_attributes import Owner, attribute_count_problem
@@ -581,6 +582,7 @@ class Planner:
         self._subset_clip_sites: list[Site] = []
         if self.active(CONSTRUCTOR):
             self._plan_frozen_parameters()
+            self._plan_changed_models()
         if self.active(SCHEDULER):
             self._plan_schedules()
         if self.active(CLIP):
@@ -1118,6 +1120,7 @@ class Planner:
             order,
             self.resolver.imported_names,
             self._global_shared,
+            self.resolver.map.fixed_modules,
         )
         for site in members:
             if id(site.call) in self._foreign:  # a factory call of another file: not its args
@@ -3082,6 +3085,26 @@ class Planner:
             return
         for site in (s for s in self.plan.sites if s.role == CONSTRUCTOR):
             self._refuse(site, findings.FROZEN_PARAMETERS, freezing=str(freezing))
+
+    def _plan_changed_models(self) -> None:
+        """Every optimizer whose model may change after it took the model's parameters
+        escapes: torch trains the tensors it was given, a functional optimizer every leaf
+        it is handed (``analysis/changed_models.py``)."""
+        spec = self.resolver.map.parameters
+        for site in (s for s in self.plan.sites if s.role == CONSTRUCTOR and s.entry):
+            try:
+                argument = parameters_argument(site.entry, site.call, spec)  # type: ignore[arg-type]
+            except Untranslatable:
+                continue
+            reads = Reads(
+                lambda node, s=site: self.bound_value(node, s.enclosing_class),  # type: ignore[misc]
+                self.resolver.called_function,
+            )
+            calls = parameter_calls(argument, reads, spec)
+            owner = site.function or self.module
+            change = calls and changed_after(owner, calls, reads, spec)  # type: ignore[arg-type]
+            if change:
+                self._refuse(site, findings.MODEL_CHANGED, change=change)
 
     # ------------------------------------------------------------------ torch-only uses
 

@@ -4,10 +4,11 @@ torch calls the function at construction and at each ``sched.step()``; the optax
 it at each update (once, when traced under jit). Both read the same values only when every
 value the function reads is fixed once the scheduler is built. The function is read through
 lambdas, ``def``s of the file and ``functools.partial`` over them: each name it reads freely
-must be an import, a builtin, another such function, or a variable every assignment of which
-comes before the scheduler in the file, outside any loop holding the scheduler, and in the
-variable's own scope (no ``global`` write from a function called later), not reachable by name
-from other files or ``globals()``.
+must be an import of a module the map lists under ``fixed_modules`` (``math``; the
+repository's own modules' globals may change: ``config.DECAY = 0.5``), a builtin, another such
+function, or a variable every assignment of which comes before the scheduler in the file,
+outside any loop holding the scheduler, and in the variable's own scope (no ``global`` write
+from a function called later), not reachable by name from other files or ``globals()``.
 Attribute and item reads (``cfg.decay``, ``decays[0]``) of anything but a module read an
 object that may change in place, and any other callable (``obj.f``, a value a call returned)
 cannot be read: both are problems.
@@ -39,6 +40,7 @@ class FunctionFacts:
     order: dict[int, int]
     imported_names: Callable[[cst.BaseExpression], list[str]]
     global_shared: Callable[[str], bool]
+    fixed_modules: frozenset[str] = frozenset()  # the map's: what their globals hold is fixed
 
 
 @dataclass(frozen=True)
@@ -90,10 +92,10 @@ class _Reader:
         if bindings is None:
             return self.unread(name)
         problem = self.variable(name, bindings)
-        if problem is not None or all(
-            isinstance(b, (ImportAssignment, BuiltinAssignment)) for b in bindings
-        ):
+        if problem is not None:
             return problem
+        if all(isinstance(b, (ImportAssignment, BuiltinAssignment)) for b in bindings):
+            return self.imported(name, name)
         function = _function_bound(bindings, self.facts.module)
         if function is None:
             return self.unread(name) if called else None
@@ -113,6 +115,9 @@ class _Reader:
             if isinstance(node, (cst.Attribute, cst.Subscript)):
                 if not self.is_import_chain(node.value):
                     return self.object_read(node)
+                problem = self.imported(_root(node), node)
+                if problem is not None:
+                    return problem
                 continue
             if node.value in local:
                 continue
@@ -174,6 +179,21 @@ class _Reader:
         bindings = self.assignments(node)
         return bindings is not None and all(isinstance(b, ImportAssignment) for b in bindings)
 
+    def imported(self, name: cst.Name, read: cst.BaseExpression) -> Problem | None:
+        """A problem with ``read``, through the imported (or builtin) ``name``: its module is
+        not one of the map's ``fixed_modules`` (its globals may change after the scheduler)."""
+        qualified = self.facts.imported_names(name)
+        if not qualified:
+            return None  # a builtin (an import always has its qualified name)
+        modules = {q.split(".")[0] for q in qualified}
+        if modules <= self.facts.fixed_modules:
+            return None
+        module = qualified[0] if read is not name else qualified[0].rpartition(".")[0]
+        return Problem(
+            findings.SCHEDULE_FUNCTION_READS_MODULE,
+            {"read": _text(read), "module": module or qualified[0], "function": self.shown},
+        )
+
     def rebound(self, name: cst.Name, node: cst.CSTNode) -> Problem:
         return Problem(
             findings.SCHEDULE_FUNCTION_READS_REBOUND,
@@ -191,6 +211,13 @@ class _Reader:
         return Problem(
             findings.SCHEDULE_FUNCTION_NOT_READ, {"callable": _text(node), "function": self.shown}
         )
+
+
+def _root(node: cst.BaseExpression) -> cst.Name:
+    """The name an attribute or item chain (or a call in it) starts from."""
+    while not isinstance(node, cst.Name):
+        node = node.func if isinstance(node, cst.Call) else node.value  # type: ignore[attr-defined]
+    return node
 
 
 def _reads(body: cst.CSTNode) -> list[cst.Name | cst.Attribute | cst.Subscript]:

@@ -94,6 +94,7 @@ _TOP_KEYS = {
     "passthrough_calls",
     "dynamic_code_calls",
     "recording_modules",
+    "fixed_modules",
 }
 _API_KEYS = {
     "role",
@@ -136,6 +137,8 @@ _PARAMETER_KEYS = {
     "filters",
     "freeze_attributes",
     "freeze_methods",
+    "structure_methods",
+    "structure_functions",
     "dict_methods",
     "rank",
     "masked_option",
@@ -343,6 +346,8 @@ class ParameterSpec:
     filters: frozenset[str] = frozenset()  # calls that select from a set (`filter`)
     freeze_attributes: frozenset[str] = frozenset()  # `p.requires_grad = False` freezes `p`
     freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
+    structure_methods: frozenset[str] = frozenset()  # `m.add_module(...)` changes `m`'s set
+    structure_functions: frozenset[str] = frozenset()  # `setattr(m, ...)` changes `m`'s set
     # Param groups split by a predicate on each parameter (`analysis/param_groups.py`):
     dict_methods: frozenset[str] = frozenset()  # `d.items()` of a dict of named parameters
     rank: tuple[str, ...] = ()  # torch spellings of a parameter `p`'s number of dimensions
@@ -437,6 +442,10 @@ class SemanticMap:
     # Modules whose functions only read their arguments and hold no state a training step
     # reads (math, logging): a call of one records values (targets/nnx/logged.py).
     recording_modules: frozenset[str] = frozenset()
+    # Library modules whose globals no training script changes (math, numpy): what a
+    # scheduler's function reads of them is fixed (analysis/schedule_functions.py); any other
+    # module's (the repository's own `config.DECAY`, `from sched import factor`) is not.
+    fixed_modules: frozenset[str] = frozenset()
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -828,6 +837,8 @@ class _Checker:
             filters=names("filters", dotted=True),
             freeze_attributes=names("freeze_attributes"),
             freeze_methods=names("freeze_methods"),
+            structure_methods=names("structure_methods"),
+            structure_functions=names("structure_functions", dotted=True),
             dict_methods=names("dict_methods"),
             rank=tuple(self.texts(section, "rank", "'parameters.rank'")),
             masked_option=self.string(section, "masked_option", "parameters"),
@@ -1593,6 +1604,9 @@ def _compile_raw(
         "recording_modules",
         "module",
     )
+    fixed = checker.passthrough_calls(
+        top.get("fixed_modules"), top.lines.get("fixed_modules"), "fixed_modules", "module"
+    )
     return SemanticMap(
         apis=apis,
         types=types,
@@ -1612,6 +1626,7 @@ def _compile_raw(
         passthrough_calls=passthrough | (base.passthrough_calls if base else frozenset()),
         dynamic_code_calls=dynamic | (base.dynamic_code_calls if base else frozenset()),
         recording_modules=recording | (base.recording_modules if base else frozenset()),
+        fixed_modules=fixed | (base.fixed_modules if base else frozenset()),
         **functions,
     )
 

@@ -125,33 +125,41 @@ class LoopRun:
     weights: list[np.ndarray]
 
 
-def run_script(source: str, model: Any, data: list[Any], where: str) -> dict[str, Any]:
+def run_script(
+    source: str, model: Any, data: list[Any], where: str, names: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The globals of ``source`` run as a script: ``make_model()`` returns ``model``,
-    ``loader`` holds ``data``, ``losses`` collects what the script records, ``EPOCHS``."""
+    ``loader`` holds ``data``, ``losses`` collects what the script records, ``EPOCHS``, and
+    ``names`` (more globals the script reads)."""
     scope = {"make_model": lambda: model, "loader": data, "losses": [], "EPOCHS": EPOCHS}
+    scope.update(names or {})
     exec(compile(source, where, "exec"), scope)
     return scope
 
 
-def run_torch_script(source: str, seed: int = 0) -> tuple[TorchNet, dict[str, Any]]:
+def run_torch_script(
+    source: str, seed: int = 0, names: dict[str, Any] | None = None
+) -> tuple[TorchNet, dict[str, Any]]:
     """``source`` run as written (float64 on) on ``torch_net(seed)`` and torch batches: the
     network and the script's globals."""
     model = torch_net(seed)
-    return model, run_script(source, model, torch_batches(seed), "<torch loop>")
+    return model, run_script(source, model, torch_batches(seed), "<torch loop>", names)
 
 
-def run_torch_loop(source: str, seed: int = 0) -> LoopRun:
+def run_torch_loop(source: str, seed: int = 0, names: dict[str, Any] | None = None) -> LoopRun:
     """``source`` run as written (``run_script``) on the torch network, float64."""
     with float64():
-        model, scope = run_torch_script(source, seed)
+        model, scope = run_torch_script(source, seed, names)
         return LoopRun([float(v) for v in scope["losses"]], torch_weights(model))
 
 
-def run_nnx_loop(source: str, translated: str, seed: int = 0) -> LoopRun:
+def run_nnx_loop(
+    source: str, translated: str, seed: int = 0, names: dict[str, Any] | None = None
+) -> LoopRun:
     """The translation run on an NNX copy of the torch network ``run_torch_loop`` starts from."""
     with float64():
         model = nnx_net(seed)
-        scope = run_script(translated, model, nnx_batches(seed), "<nnx loop>")
+        scope = run_script(translated, model, nnx_batches(seed), "<nnx loop>", names)
         return LoopRun([float(v) for v in scope["losses"]], nnx_weights(model))
 
 

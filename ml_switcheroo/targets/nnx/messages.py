@@ -105,6 +105,14 @@ MESSAGES: dict[str, Message] = {
         "it, the lr written at each step()): {problem}",
         "{suggestion}",
     ),
+    f.MODEL_CHANGED: (
+        "the model changes after the optimizer took its parameters (`{change}`): torch's "
+        "optimizer keeps training the tensors it was given (a parameter added or replaced "
+        "later is never updated by it), while `nnx.Optimizer(model, tx, wrt=nnx.Param)` "
+        "updates every nnx.Param the model holds when it steps",
+        "build the optimizer after the change (then torch trains the new parameters too), or "
+        "pass `wrt=` a filter selecting only the parameters torch trains",
+    ),
     f.COUNTER_NAME_TAKEN: (
         "the translation counts the scheduler's step() calls in `{name}`, a name this code "
         "already uses",

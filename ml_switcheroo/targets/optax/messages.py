@@ -120,6 +120,15 @@ MESSAGES: dict[str, Message] = {
         "jit)",
         "bind the value to a local name before the scheduler and read that name in the function",
     ),
+    f.SCHEDULE_FUNCTION_READS_MODULE: (
+        "`{function}` reads `{read}` of the module `{module}`, whose globals its own code or "
+        "another file may change after the scheduler is built (`{module}.NAME = ...`): torch "
+        "calls the function at each `sched.step()` and once when the scheduler is built, the "
+        "optax schedule at each update (once, when traced under jit), so the two may read "
+        "different values",
+        "bind what it reads to a local name before the scheduler and read that name in a "
+        "lambda or a `def` of this file",
+    ),
     f.SCHEDULE_FUNCTION_NOT_READ: (
         "`{function}` calls or is `{callable}`, which is not a lambda, a `def` of this file "
         "or an import, so what it reads cannot be checked: torch calls the function at each "
@@ -222,6 +231,15 @@ MESSAGES: dict[str, Message] = {
         "optax.multi_transform({{'trained': <the optax optimizer>, 'frozen': "
         "optax.set_to_zero()}}, param_labels)  # param_labels: 'frozen' on the frozen leaves; "
         "or give the optimizer only the trained subtree of params",
+    ),
+    f.MODEL_CHANGED: (
+        "the model changes after the optimizer took its parameters (`{change}`): torch's "
+        "optimizer keeps training the tensors it was given (a parameter added or replaced "
+        "later is never updated by it), while an optax transformation updates every leaf of "
+        "the params it is given",
+        "build the optimizer after the change (then torch trains the new parameters too), or "
+        "give the optimizer only the leaves torch trains: optax.multi_transform({{'trained': "
+        "<the optax optimizer>, 'new': optax.set_to_zero()}}, param_labels)",
     ),
     f.PARAM_GROUPS_OVERLAP: (
         "the param groups' predicates overlap or leave parameters out (a parameter in two "

@@ -1,0 +1,174 @@
+"""Whether the model an optimizer took its parameters from may change after it took them.
+
+torch's optimizer keeps the tensors ``m.parameters()`` returned when it was built: a head
+assigned later (``m.fc = nn.Linear(...)``), a layer deleted, a ``m.apply(fn)`` replacing
+tensors are not what it trains. An optax or NNX optimizer updates every leaf of the params (the
+model) it is handed at each step, so it would train the new head. A change is a store (of
+anything but a literal: ``_literal``) or ``del`` of an attribute of the model or of a part of
+it, or a call of the map's ``structure_methods`` / ``structure_functions`` on them, in the
+scope of the optimizer, that does not provably run before every ``parameters()`` call the
+optimizer's argument reaches (``analysis/reaching.runs_after``). List methods and item stores
+are not seen (``m.layers.append(...)`` cannot be told from a plain list's bookkeeping).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import libcst as cst
+
+from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.reaching import runs_after
+from ml_switcheroo.spec.semantic_map import ParameterSpec
+from ml_switcheroo.spec.signature import code_of
+
+_MAX_DEPTH = 8  # names followed from the optimizer's argument
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+
+Owner = cst.FunctionDef | cst.Module
+
+
+@dataclass(frozen=True)
+class Reads:
+    """Name resolution of the file: the one value a name is bound to, a call's function."""
+
+    value: Callable[[cst.BaseExpression], cst.BaseExpression | None]
+    called: Callable[[cst.BaseExpression], str | None]
+
+
+def parameter_calls(
+    argument: cst.BaseExpression, reads: Reads, spec: ParameterSpec
+) -> list[tuple[cst.Call, cst.CSTNode]]:
+    """The ``m.parameters()`` / ``m.named_parameters()`` calls ``argument`` reaches, its names
+    followed to the values bound to them, each with the node whose evaluation runs it
+    (``_evaluated_by``)."""
+    found: list[tuple[cst.Call, cst.CSTNode]] = []
+    pending: list[tuple[cst.CSTNode, int]] = [(argument, 0)]
+    seen: set[int] = set()
+    while pending:
+        node, depth = pending.pop()
+        if id(node) in seen or depth > _MAX_DEPTH:
+            continue
+        seen.add(id(node))
+        for call, anchor in _evaluated_by(node):
+            if isinstance(call.func, cst.Attribute) and call.func.attr.value in spec.module_methods:
+                found.append((call, anchor))
+        for name in _references(node):
+            value = reads.value(name)
+            if value is not None and value is not name:
+                pending.append((value, depth + 1))
+    return found
+
+
+def _evaluated_by(
+    node: cst.CSTNode, anchor: cst.CSTNode | None = None
+) -> list[tuple[cst.Call, cst.CSTNode]]:
+    """Each call under ``node`` with the node whose evaluation runs it: the outermost
+    comprehension holding it (its code runs when the comprehension is evaluated), else
+    itself (in a lambda: itself, a nested scope ``runs_after`` never proves)."""
+    found: list[tuple[cst.Call, cst.CSTNode]] = []
+    if isinstance(node, cst.Call):
+        found.append((node, anchor or node))
+    if isinstance(node, cst.Lambda):
+        return [(c, c) for c in _calls(node)]
+    if anchor is None and isinstance(node, _COMPREHENSIONS):
+        anchor = node
+    for child in cst_walk.children(node):
+        found.extend(_evaluated_by(child, anchor))
+    return found
+
+
+def changed_after(
+    owner: Owner,
+    calls: list[tuple[cst.Call, cst.CSTNode]],
+    reads: Reads,
+    spec: ParameterSpec,
+) -> str | None:
+    """Source of the first change to a model of ``calls`` (``parameter_calls``) in ``owner``
+    that does not provably run before each of them, or None."""
+    models = {_source(call.func.value) for call, _ in calls}  # type: ignore[attr-defined]
+    for change in _changes(owner, models, reads, spec):
+        if not all(runs_after(owner, change, anchor) for _, anchor in calls):
+            return _source(change)
+    return None
+
+
+def _changes(
+    owner: Owner, models: set[str], reads: Reads, spec: ParameterSpec
+) -> list[cst.CSTNode]:
+    """Statements and calls of ``owner`` that change one of ``models`` (by source)."""
+    found: list[cst.CSTNode] = []
+
+    def inside(target: cst.BaseExpression) -> bool:
+        """``target`` is an attribute of a model or of a part of it: ``m.x``, ``m.x.y``."""
+        while isinstance(target, cst.Attribute):
+            target = target.value
+            if _source(target) in models:
+                return True
+        return False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            stored = any(_stores_into(t.target, inside) for t in node.targets)
+            if stored and not _literal(node.value):
+                found.append(node)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            value = node.value
+            if value is not None and not _literal(value) and _stores_into(node.target, inside):
+                found.append(node)
+
+        def visit_Del(self, node: cst.Del) -> None:
+            if _stores_into(node.target, inside):
+                found.append(node)
+
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if isinstance(func, cst.Attribute) and func.attr.value in spec.structure_methods:
+                if _source(func.value) in models or inside(func.value):
+                    found.append(node)
+            elif reads.called(func) in spec.structure_functions and node.args:
+                first = node.args[0].value
+                if _source(first) in models or inside(first):
+                    found.append(node)
+
+    cst_walk.visit(owner, _Find())
+    return found
+
+
+def _stores_into(target: cst.BaseExpression, inside: Callable[[cst.BaseExpression], bool]) -> bool:
+    """A store target (or a tuple of them) that is a part of a model."""
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return any(_stores_into(e.value, inside) for e in target.elements)
+    return inside(target)
+
+
+def _literal(value: cst.BaseExpression) -> bool:
+    """A value that holds no parameter: a number, a string, a display of such values,
+    ``None``/``True``/``False`` (a list kept on the model, ``model.rewards = []``)."""
+    if isinstance(value, (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString)):
+        return True
+    if isinstance(value, cst.Name):
+        return value.value in ("None", "True", "False")
+    if isinstance(value, (cst.List, cst.Tuple, cst.Set)):
+        return all(isinstance(e, cst.Element) and _literal(e.value) for e in value.elements)
+    if isinstance(value, cst.Dict):
+        return not value.elements
+    return False
+
+
+def _calls(node: cst.CSTNode) -> list[cst.Call]:
+    return [n for n in cst_walk.walk(node) if isinstance(n, cst.Call)]
+
+
+def _references(node: cst.CSTNode) -> list[cst.BaseExpression]:
+    """Names (not an attribute's name) and attributes read in ``node``: what may be bound."""
+    attributes = [n for n in cst_walk.walk(node) if isinstance(n, cst.Attribute)]
+    named = {id(a.attr) for a in attributes}
+    names = [n for n in cst_walk.walk(node) if isinstance(n, cst.Name) and id(n) not in named]
+    return [*names, *attributes]
+
+
+def _source(node: cst.CSTNode) -> str:
+    return code_of(node).strip()
