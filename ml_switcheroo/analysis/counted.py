@@ -54,6 +54,8 @@ class CountFacts:
     # every store or deletion of ``<anything>.<attribute>`` in the file; None when something
     # else may set it (``setattr``, ``vars``, ``__dict__``, a property of that name)
     attribute_stores: Callable[[str], list[cst.CSTNode] | None] = lambda attribute: None
+    # ``file:line`` of a call of one of the functions in another file of the repository
+    called_elsewhere: Callable[[Collection[str]], str | None] = lambda functions: None
 
 
 class _Uses(cst.CSTVisitor):

@@ -180,6 +180,12 @@ def _named_otherwise(attribute: str, uses: _Uses, facts: CountFacts) -> str | No
             f"`{_short(uses.shallow_copy)}` at {facts.place(uses.shallow_copy)} may copy an "
             "object shallowly: the copy would share the scheduler but not a counter"
         )
+    copied = facts.called_elsewhere(_SHALLOW_COPIES)
+    if copied is not None:
+        return (
+            f"another file of the repository may copy an object shallowly ({copied}): the copy "
+            "would share the scheduler but not a counter"
+        )
     if facts.named_elsewhere(attribute):
         return (
             f"`.{attribute}` is named by another file of the repository (a subclass or other "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import os
 import re
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -27,6 +27,7 @@ from ml_switcheroo.analysis.repository import (
     Constructed,
     FactoryBody,
     FileFacts,
+    Place,
     RepositoryIndex,
     Unknown,
     calls_of,
@@ -231,6 +232,22 @@ class CrossFile:
     def mentioned_elsewhere(self, word: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier."""
         return any(other != self.path for other in self.index.with_word(word))
+
+    def called_elsewhere(self, functions: Collection[str]) -> str | None:
+        """``file:line`` of a call in another file of the repository whose callee is written as
+        one of ``functions`` (``copy.copy``, ``replace``); None when no other file has one (or
+        when a file that may have one fails to parse: then its place)."""
+        for word in sorted({name.rpartition(".")[2] for name in functions}):
+            for other in self.index.with_word(word):
+                if other == self.path:
+                    continue
+                facts = self.index.facts(other)
+                if facts.error is not None:
+                    return facts.error.describe(self.index.root)
+                for node in ast_nodes.walk(facts.tree):
+                    if isinstance(node, ast.Call) and ast.unparse(node.func) in functions:
+                        return Place(other, node.lineno).named(self.index.root)
+        return None
 
     def trained_model_reason(self, function: str, optimizer: str, model: str) -> str | None:
         """For parameters ``optimizer`` and ``model`` of this file's module-level ``function``:

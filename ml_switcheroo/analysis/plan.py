@@ -20,7 +20,7 @@ Decisions that make a construct untranslatable are recorded as escapes: a findin
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -1558,6 +1558,7 @@ class Planner:
             lambda groups: _mentions_but_lr_reads(self.module, groups),
             self._named_elsewhere,
             self._attribute_store_nodes,
+            self._called_elsewhere,
         )
         counted = [
             Step(
@@ -1611,6 +1612,11 @@ class Planner:
         set otherwise, ``_attribute_stores``)."""
         stores = _attribute_stores(self.module, attribute, "")
         return None if stores is None else [node for node, _ in stores]
+
+    def _called_elsewhere(self, functions: Collection[str]) -> str | None:
+        """``file:line`` of a call of one of ``functions`` in another file of the repository."""
+        cross_file = self.resolver.cross_file
+        return None if cross_file is None else cross_file.called_elsewhere(functions)
 
     def _named_elsewhere(self, word: str) -> bool:
         """Whether another file of the repository holds ``word`` (unknown without one: no)."""

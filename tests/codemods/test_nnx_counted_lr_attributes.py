@@ -192,3 +192,24 @@ def test_an_attribute_no_other_file_names_is_counted(tmp_path: Path) -> None:
     root = write_package(tmp_path, {"train.py": TRAINER, "hooks.py": "import math\n"})
     outputs, _ = convert_in_process(root, TorchToNNX)
     assert INCREMENT + WRITE in outputs["train.py"], outputs["train.py"]
+
+
+def test_a_shallow_copy_in_another_file_escapes(tmp_path: Path) -> None:
+    """``copy.copy(trainer)`` elsewhere: torch's two trainers share one scheduler, a counter
+    attribute would be copied (each copy counting alone; measured 0.44 off torch)."""
+    other = (
+        "import copy\n\n\ndef twins(trainer, epochs):\n    other = copy.copy(trainer)\n"
+        "    for _ in range(epochs):\n        trainer.train_epoch()\n        other.train_epoch()\n"
+    )
+    root = write_package(tmp_path, {"train.py": TRAINER, "main.py": other})
+    outputs, _ = convert_in_process(root, TorchToNNX)
+    assert "may copy an object shallowly (pkg/main.py:5)" in outputs["train.py"], outputs["train.py"]
+    assert "self.sched_count" not in outputs["train.py"]
+
+
+def test_a_deep_copy_in_another_file_keeps_the_count(tmp_path: Path) -> None:
+    """``copy.deepcopy`` copies the scheduler too: each copy has its own, as its counter."""
+    other = "import copy\n\n\ndef twin(trainer):\n    return copy.deepcopy(trainer)\n"
+    root = write_package(tmp_path, {"train.py": TRAINER, "main.py": other})
+    outputs, _ = convert_in_process(root, TorchToNNX)
+    assert INCREMENT + WRITE in outputs["train.py"], outputs["train.py"]
