@@ -203,7 +203,9 @@ def test_a_shallow_copy_in_another_file_escapes(tmp_path: Path) -> None:
     )
     root = write_package(tmp_path, {"train.py": TRAINER, "main.py": other})
     outputs, _ = convert_in_process(root, TorchToNNX)
-    assert "may copy an object shallowly (pkg/main.py:5)" in outputs["train.py"], outputs["train.py"]
+    assert "may copy an object shallowly (pkg/main.py:5)" in outputs["train.py"], outputs[
+        "train.py"
+    ]
     assert "self.sched_count" not in outputs["train.py"]
 
 
