@@ -45,6 +45,15 @@ class RegionStatements:
         self.target = target
         self.receivers = receivers
         self.contexts = contexts
+        self._renders: dict[int, bool] = {}  # id of a region -> its hook renders it
+
+    def renders(self, region: Region) -> bool:
+        """Whether the training-step hook renders ``region`` (a dry run, memoized)."""
+        known = self._renders.get(id(region))
+        if known is None:
+            known = isinstance(self._region_result(region, []), ReplaceRegion)
+            self._renders[id(region)] = known
+        return known
 
     def statement(self, original: cst.BaseStatement, region: Region) -> Any:
         """A statement of a training-step region: the target's rendering of the region, or

@@ -15,8 +15,8 @@ from tests.differential.harness import EXACT
 from tests.differential.nnx_gan_loops import run_nnx_gan, run_torch_gan, worst_gan_rel
 from tests.differential.nnx_loops import translate_nnx
 
-# DCGAN's discriminator step alone: its generator step reuses the D step's `fake` and escapes
-# (tests/codemods/test_nnx_dcgan_step.py); the generator's gradients are zeroed each iteration.
+# DCGAN's discriminator step alone (the whole iteration: test_nnx_dcgan_generator.py); the
+# generator's gradients are zeroed each iteration.
 # `D_x` is the real batch's largest output: with BatchNorm (no affine) before the last layer,
 # every batch's mean output is that layer's bias, the same for both batches.
 DCGAN = """\
