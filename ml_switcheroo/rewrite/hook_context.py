@@ -56,8 +56,10 @@ class HookContexts:
         # whether a wired call's translation succeeds (the engine's receivers, set once built)
         self.translates: Callable[[cst.Call], bool] = lambda call: False
         self.translation_of: Callable[[cst.Call], str | None] = lambda call: None
-        # whether the training-step hook renders a region (``RegionStatements.renders``)
-        self.region_renders: Callable[[Region], bool] = lambda region: False
+        # what the training-step hook renders a region as (``RegionStatements.rendered``)
+        self.region_rendered: Callable[[Region], tuple[cst.BaseStatement, ...] | None] = (
+            lambda region: None
+        )
         # (call, one of its arguments) for every call of the plan: see hygienic
         self._user_expressions: list[tuple[cst.Call, UserExpression]] | None = None
 
@@ -99,7 +101,7 @@ class HookContexts:
             global_shared=lambda name: self.plan().global_shared(name),
             place=self.place,
             region_at=lambda statement: self.plan().region_at(statement),
-            region_renders=self.region_renders,
+            region_rendered=self.region_rendered,
         )
 
     def place(self, node: cst.CSTNode) -> str:

@@ -239,8 +239,9 @@ class HookContext:
     place: Callable[[cst.CSTNode], str] = lambda node: ""
     # The training-step region of the file's plan a statement is part of (None: none).
     region_at: Callable[[cst.CSTNode], Region | None] = lambda statement: None
-    # Whether the training-step hook renders a region of the file (a dry run).
-    region_renders: Callable[[Region], bool] = lambda region: False
+    # The statements the training-step hook renders a region of the file as (a dry run; None:
+    # it escapes).
+    region_rendered: Callable[[Region], tuple[cst.BaseStatement, ...] | None] = lambda region: None
 
     @property
     def exact(self) -> bool:

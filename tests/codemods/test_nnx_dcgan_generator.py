@@ -111,6 +111,12 @@ TRAPS = {
         ),
         "not pulled back through `nnx.vjp`",
     ),
+    "the forward before the discriminator's loss function": (
+        DCGAN.replace("    fake = netG(noise)\n", "", 1).replace(
+            "    netD.zero_grad()\n", "    netD.zero_grad()\n    fake = netG(noise)\n", 1
+        ),
+        "the step computing it is not translated, or computes it outside its loss function",
+    ),
     "the discriminator step escapes": (
         DCGAN.replace("    netD.zero_grad()\n", "", 1),
         "the step computing it is not translated",

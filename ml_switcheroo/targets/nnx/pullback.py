@@ -55,6 +55,14 @@ class Pullback:
         small = cst.parse_statement(text + "\n").body[0]  # type: ignore[attr-defined]
         return self.forward.with_changes(body=[small])
 
+    def returned_by(self, statements: Sequence[cst.BaseStatement]) -> bool:
+        """Whether ``statements`` (a step's rendering) bind the pullback's name."""
+        return any(
+            isinstance(node, cst.Assign) and self.name in _names_bound(node)
+            for statement in statements
+            for node in cst_walk.walk(statement)
+        )
+
     def pull(self, grads: str, gradient: str) -> str:
         """``(grads,) = pullback(gradient)``: the model's gradient from its output's."""
         return PULLED.format(grads=grads, pullback=self.name, gradient=gradient)
@@ -92,7 +100,7 @@ def link(
     if _read_first([*after, *before], name) or _read_outside(block, name, ctx):
         return f"`{name}` may be read after the step with the value `{_code(line)}` gave it"
     taken = set(ctx.visible_names(line)) | _names(statements)
-    return Pullback(line, name, model, fresh(f"{model}_vjp", taken))
+    return Pullback(line, name, model, fresh_name(f"{model}_vjp", taken))
 
 
 def next_step(statement: cst.BaseStatement, ctx: HookContext) -> cst.BaseStatement | None:
@@ -108,7 +116,7 @@ def next_step(statement: cst.BaseStatement, ctx: HookContext) -> cst.BaseStateme
 
 def fresh_gradient(pullback: Pullback, taken: set[str]) -> str:
     """A name for the gradient of the loss with respect to the forward's output."""
-    return fresh(f"{pullback.output}_grad", taken | {pullback.name})
+    return fresh_name(f"{pullback.output}_grad", taken | {pullback.name})
 
 
 def _read_output(
@@ -323,6 +331,19 @@ def _line_of(call: cst.Call, ctx: HookContext) -> cst.SimpleStatementLine | None
     return None
 
 
+def _names_bound(assign: cst.Assign) -> set[str]:
+    """The names an assignment binds, in tuples too."""
+    targets = [t.target for t in assign.targets]
+    found: set[str] = set()
+    while targets:
+        target = targets.pop()
+        if isinstance(target, cst.Name):
+            found.add(target.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            targets.extend(e.value for e in target.elements)
+    return found
+
+
 def _is_attr(node: cst.Name, ctx: HookContext) -> bool:
     parent = ctx.parent_of(node)
     keyword = isinstance(parent, cst.Arg) and parent.keyword is node
@@ -349,7 +370,7 @@ def _index(statements: list[cst.BaseStatement], statement: cst.CSTNode) -> int |
     return next((i for i, s in enumerate(statements) if s is statement), None)
 
 
-def fresh(name: str, taken: set[str]) -> str:
+def fresh_name(name: str, taken: set[str]) -> str:
     """``name``, else the first ``name_1``, ``name_2``... not in ``taken``."""
     candidate, number = name, 0
     while candidate in taken:

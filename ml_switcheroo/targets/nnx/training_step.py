@@ -58,7 +58,13 @@ from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, i
 from ml_switcheroo.targets.nnx.logged import logged_after_backward
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.other_models import OtherModels
-from ml_switcheroo.targets.nnx.pullback import Pullback, fresh, fresh_gradient, link, next_step
+from ml_switcheroo.targets.nnx.pullback import (
+    Pullback,
+    fresh_gradient,
+    fresh_name,
+    link,
+    next_step,
+)
 from ml_switcheroo.targets.nnx.snapshots import renamed, snapshot_line, snapshot_ready
 from ml_switcheroo.targets.nnx.wrappers import (
     check_no_wrapper_attribute,
@@ -287,7 +293,7 @@ def _micro_loop(region: Region, ctx: HookContext) -> _MicroLoop | None:
             )
     flat = replace(region, statements=[*before, *body, *region.statements[index + 1 :]])
     taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
-    return _MicroLoop(loop, flat, fresh("grads_sum", taken), not before)
+    return _MicroLoop(loop, flat, fresh_name("grads_sum", taken), not before)
 
 
 def _check_micro_loop(loop: cst.For, region: Region, ctx: HookContext) -> None:
@@ -1281,9 +1287,10 @@ def _generator_pullback(
     found = link(forward, bound, trained, region.statements, optimizer, others.other_model, ctx)
     if isinstance(found, Pullback):
         holder = ctx.region_at(found.forward)
-        if holder is not None and ctx.region_renders(holder):
+        rendered = ctx.region_rendered(holder) if holder is not None else None
+        if rendered is not None and found.returned_by(rendered):
             return found
-        found = "the step computing it is not translated"
+        found = "the step computing it is not translated, or computes it outside its loss function"
     raise Untranslatable(
         f"the forward pass does not call the trained model `{code_of(trained).strip()}`{before}"
         f" (not pulled back through `nnx.vjp`: {found})"
@@ -1635,10 +1642,13 @@ def _render(
     passed = [n for n in others.called if n in _variables_of(forward)] if others else []
     if parameter in passed:
         raise Untranslatable(f"another model the loss calls is named `{parameter}`")
-    loss_fn, grads = fresh("loss_fn", taken), fresh("grads", taken)
+    loss_fn, grads = fresh_name("loss_fn", taken), fresh_name("grads", taken)
     loss, total = region.loss, region.loss
     if summed:
-        loss, total = fresh("loss", taken | {loss_fn, grads}), " + ".join([*summed, region.loss])
+        loss, total = (
+            fresh_name("loss", taken | {loss_fn, grads}),
+            " + ".join([*summed, region.loss]),
+        )
     _check_bound_before_read(forward)
     aux = _aux_names(forward, region, ctx, tail, returned=None if summed else region.loss)
     aux += [p.name for p in pullbacks.values()]
@@ -1706,7 +1716,7 @@ def _with_snapshots(
             continue
         fresh = {}
         for name in names:
-            fresh[name] = fresh(name, taken)
+            fresh[name] = fresh_name(name, taken)
             taken.add(fresh[name])
             aux.append(fresh[name])
         before = sum(1 for f in forward if order[id(f)] < order[id(statement)])
