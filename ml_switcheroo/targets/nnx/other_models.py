@@ -112,7 +112,7 @@ class OtherModels:
         argument ``nnx.value_and_grad`` does not differentiate, so the array depends on no
         differentiated parameter and ``fake.detach()`` reads as ``fake`` (``detached``). Only
         for a name the loss binds once, by that one call."""
-        targets = [t for s in forward for t in _assigned_names(s)]
+        targets = [t for s in forward for t in assigned_names(s)]
         for statement in forward:
             small = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
             if not isinstance(small, cst.Assign) or len(statement.body) != 1:  # type: ignore[union-attr]
@@ -338,7 +338,7 @@ def _free_reads(forward: list[cst.BaseStatement], bound: set[str]) -> dict[str, 
     return reads
 
 
-def _assigned_names(statement: cst.BaseStatement) -> list[cst.Name]:
+def assigned_names(statement: cst.BaseStatement) -> list[cst.Name]:
     """The names a simple statement's assignments bind (``a, b = ...``)."""
     if not isinstance(statement, cst.SimpleStatementLine):
         return []

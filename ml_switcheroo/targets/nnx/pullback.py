@@ -29,6 +29,7 @@ import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.nnx.other_models import assigned_names
 
 VJP = "{output}, {pullback} = nnx.vjp(lambda {model}: {call}, {model}, graph_updates=False)"
 PULLED = "({grads},) = {pullback}({gradient})"
@@ -58,9 +59,10 @@ class Pullback:
     def returned_by(self, statements: Sequence[cst.BaseStatement]) -> bool:
         """Whether ``statements`` (a step's rendering) bind the pullback's name."""
         return any(
-            isinstance(node, cst.Assign) and self.name in _names_bound(node)
+            self.name in {n.value for n in assigned_names(node)}
             for statement in statements
             for node in cst_walk.walk(statement)
+            if isinstance(node, cst.SimpleStatementLine)
         )
 
     def pull(self, grads: str, gradient: str) -> str:
@@ -329,19 +331,6 @@ def _line_of(call: cst.Call, ctx: HookContext) -> cst.SimpleStatementLine | None
     ):
         return line
     return None
-
-
-def _names_bound(assign: cst.Assign) -> set[str]:
-    """The names an assignment binds, in tuples too."""
-    targets = [t.target for t in assign.targets]
-    found: set[str] = set()
-    while targets:
-        target = targets.pop()
-        if isinstance(target, cst.Name):
-            found.add(target.value)
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            targets.extend(e.value for e in target.elements)
-    return found
 
 
 def _is_attr(node: cst.Name, ctx: HookContext) -> bool:
