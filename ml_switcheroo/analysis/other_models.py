@@ -59,11 +59,18 @@ Parents = Callable[[cst.CSTNode], "cst.CSTNode | None"]
 
 
 def discarded(
-    backward: cst.BaseStatement, owner: GradientOwner, facts: TorchFacts, parent_of: Parents
+    backward: cst.BaseStatement,
+    owner: GradientOwner,
+    facts: TorchFacts,
+    parent_of: Parents,
+    summed: frozenset[int] = frozenset(),
 ) -> str | None:
     """None when every path from ``backward`` zeroes ``owner``'s gradients before anything
-    uses them (see the module's doc); else why not, naming the statement."""
-    walk = _Walk(owner, facts, parent_of, _functions_of(_root(backward, parent_of)))
+    uses them (see the module's doc); else why not, naming the statement. ``summed``: ids of
+    lines ``loss.backward()`` the walk passes (the other backward passes of the step holding
+    ``backward``: their gradients join the same ``.grad``, zeroed with it)."""
+    functions = _functions_of(_root(backward, parent_of))
+    walk = _Walk(owner, facts, parent_of, functions, summed)
     start = _position_of(backward, parent_of)
     if start is None:
         return f"`{_shown(backward)}` is not a statement of a block"
@@ -76,6 +83,7 @@ class _Walk:
     facts: TorchFacts
     parent_of: Parents
     functions: dict[str, list[cst.FunctionDef]]
+    summed: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         self.seen: set[tuple[int, int]] = set()
@@ -149,6 +157,8 @@ class _Walk:
         self, statement: cst.SimpleStatementLine, block: cst.CSTNode, index: int
     ) -> str | list[tuple[cst.CSTNode, int]]:
         """A line of small statements: a use of the gradients, a jump, or on to the next."""
+        if id(statement) in self.summed:
+            return [(block, index + 1)]
         used = self._used(statement)
         if used:
             return used

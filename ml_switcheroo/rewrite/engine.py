@@ -193,6 +193,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             receivers=self._receivers,
             contexts=self._contexts,
         )
+        self._contexts.region_rendered = self._regions.rendered
         # A training-step region starts at the statement holding the backward pass, which may
         # come before the file's first wired call (`loss.backward(); clip(...); opt.step()` in
         # a function defined before the optimizer is built): a plan built on that call would

@@ -18,7 +18,7 @@ from libcst.metadata import BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.parents import parent_map
-from ml_switcheroo.analysis.plan import Plan, PlanItem
+from ml_switcheroo.analysis.plan import Plan, PlanItem, Region
 from ml_switcheroo.analysis.resolver import Resolver, Variable
 from ml_switcheroo.analysis.stored import owner_of
 from ml_switcheroo.model.hygiene import UserExpression, hygienic
@@ -56,6 +56,10 @@ class HookContexts:
         # whether a wired call's translation succeeds (the engine's receivers, set once built)
         self.translates: Callable[[cst.Call], bool] = lambda call: False
         self.translation_of: Callable[[cst.Call], str | None] = lambda call: None
+        # what the training-step hook renders a region as (``RegionStatements.rendered``)
+        self.region_rendered: Callable[[Region], tuple[cst.BaseStatement, ...] | None] = (
+            lambda region: None
+        )
         # (call, one of its arguments) for every call of the plan: see hygienic
         self._user_expressions: list[tuple[cst.Call, UserExpression]] | None = None
 
@@ -96,6 +100,8 @@ class HookContexts:
             helper_problem=lambda name, libraries: self.plan().helper_problem(name, libraries),
             global_shared=lambda name: self.plan().global_shared(name),
             place=self.place,
+            region_at=lambda statement: self.plan().region_at(statement),
+            region_rendered=self.region_rendered,
         )
 
     def place(self, node: cst.CSTNode) -> str:

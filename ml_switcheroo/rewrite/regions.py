@@ -45,6 +45,17 @@ class RegionStatements:
         self.target = target
         self.receivers = receivers
         self.contexts = contexts
+        # id of a region -> what its hook renders it as (None: it escapes)
+        self._rendered: dict[int, tuple[cst.BaseStatement, ...] | None] = {}
+
+    def rendered(self, region: Region) -> tuple[cst.BaseStatement, ...] | None:
+        """The statements the training-step hook renders ``region`` as, None when it does not
+        (a dry run, memoized)."""
+        if id(region) not in self._rendered:
+            result = self._region_result(region, [])
+            statements = result.statements if isinstance(result, ReplaceRegion) else None
+            self._rendered[id(region)] = statements
+        return self._rendered[id(region)]
 
     def statement(self, original: cst.BaseStatement, region: Region) -> Any:
         """A statement of a training-step region: the target's rendering of the region, or

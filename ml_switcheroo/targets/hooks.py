@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import libcst as cst
 
 from ml_switcheroo.analysis.parameters import Names, is_module_class
-from ml_switcheroo.analysis.plan import PlanItem
+from ml_switcheroo.analysis.plan import PlanItem, Region
 from ml_switcheroo.analysis.resolver import Variable
 from ml_switcheroo.model.hygiene import UserExpression
 from ml_switcheroo.spec.errors import Untranslatable
@@ -237,6 +237,11 @@ class HookContext:
     global_shared: Callable[[str], bool] = lambda name: True
     # ``file.py:line`` of a node of the file ("" when unknown), for a reason that names it.
     place: Callable[[cst.CSTNode], str] = lambda node: ""
+    # The training-step region of the file's plan a statement is part of (None: none).
+    region_at: Callable[[cst.CSTNode], Region | None] = lambda statement: None
+    # The statements the training-step hook renders a region of the file as (a dry run; None:
+    # it escapes).
+    region_rendered: Callable[[Region], tuple[cst.BaseStatement, ...] | None] = lambda region: None
 
     @property
     def exact(self) -> bool:

@@ -10,6 +10,7 @@ from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.targets.catalogue import load_semantic_map
 from ml_switcheroo.targets.nnx.target import NNX
 from ml_switcheroo.targets.optax.target import OPTAX
+from tests.codemods.test_nnx_gpt_groups import script as gpt_groups_script
 from tests.support import SwitcherooTest, nnx_output, renders_a_step, run_codemod, step_escaped_with
 
 
@@ -281,3 +282,54 @@ def test_another_parameters_zero_grad_with_an_optimizer_parameter_escapes() -> N
     )
     assert not renders_a_step(output) and "        other.zero_grad()\n" in output, output
     assert "`other.zero_grad()` zeroes the gradients of `other`" in output, output
+
+
+def _rank_split(zero: str) -> str:
+    """The GPT rank split over ``model`` (it converts), zeroed by ``zero`` instead of
+    ``opt.zero_grad()``."""
+    return (
+        gpt_groups_script()
+        .replace("    opt.zero_grad()\n", f"    {zero}\n")
+        .replace("model = make_model()\n", "model = make_model()\nother = make_model()\n")
+    )
+
+
+def test_the_models_zero_grad_for_its_rank_split_groups_goes_away() -> None:
+    """Param groups split by rank hold every parameter of ``model``: ``model.zero_grad()``
+    is the step's zero, the output the same as with ``opt.zero_grad()``."""
+    assert convert(_rank_split("model.zero_grad()")) == convert(_rank_split("opt.zero_grad()"))
+
+
+def test_a_submodules_zero_grad_for_rank_split_groups_of_the_model_escapes() -> None:
+    escaped_with(
+        _rank_split("model.head.zero_grad()"),
+        "`model.head.zero_grad()` zeroes the gradients of `model.head`, not exactly those of `opt`",
+    )
+
+
+def test_another_models_zero_grad_for_rank_split_groups_escapes() -> None:
+    escaped_with(
+        _rank_split("other.zero_grad()"),
+        "`other.zero_grad()` zeroes the gradients of `other`, not exactly those of `opt`",
+    )
+
+
+def test_a_models_zero_grad_for_groups_of_its_parts_keeps_it() -> None:
+    """Groups over two submodules with their own lr: the constructor escapes, and with it the
+    step; ``model.zero_grad()`` stays as written."""
+    output = convert(
+        """
+        import torch
+        model = make_model()
+        opt = torch.optim.SGD(
+            [{"params": model.head.parameters()}, {"params": model.body.parameters(), "lr": 1e-3}],
+            lr=0.1,
+        )
+        for x, y in loader:
+            model.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+        """
+    )
+    assert not renders_a_step(output) and "    model.zero_grad()\n" in output, output

@@ -1,7 +1,8 @@
 """GAN training loops (two models, two optimizers), run twice: the torch script as written
 on torch models, and the NNX codemod's own translation of it on NNX models with the same
 weights, in float64. What is compared: every recorded loss, the final parameters of both
-models and the discriminator's BatchNorm running mean when it has one."""
+models and the BatchNorm running mean of each model that has one (``norm``: the
+discriminator's, ``g_norm``: the generator's)."""
 
 from __future__ import annotations
 
@@ -73,13 +74,16 @@ G_SIZES = (LATENT, HIDDEN, IMAGE)
 D_SIZES = (IMAGE, HIDDEN, 1)
 
 
-def torch_models(seed: int, norm: bool) -> tuple[TorchMlp, TorchMlp]:
+def torch_models(seed: int, norm: bool, g_norm: bool = False) -> tuple[TorchMlp, TorchMlp]:
+    """The generator (with a BatchNorm when ``g_norm``) and the discriminator (``norm``)."""
     torch.manual_seed(seed)
     discriminator = TorchMlp(D_SIZES, norm)
-    if discriminator.norm is not None:  # no affine parameters: NnxMlp has none
-        discriminator.norm.weight.requires_grad_(False)
-        discriminator.norm.bias.requires_grad_(False)
-    return TorchMlp(G_SIZES), discriminator
+    generator = TorchMlp(G_SIZES, g_norm)
+    for model in (generator, discriminator):
+        if model.norm is not None:  # no affine parameters: NnxMlp has none
+            model.norm.weight.requires_grad_(False)
+            model.norm.bias.requires_grad_(False)
+    return generator, discriminator
 
 
 def nnx_copy(model: TorchMlp, sizes: tuple[int, int, int]) -> NnxMlp:
@@ -138,10 +142,10 @@ class GanRun:
     state: list[np.ndarray]  # the generator's parameters, then the discriminator's
 
 
-def run_torch_gan(source: str, norm: bool = False, seed: int = 0) -> GanRun:
+def run_torch_gan(source: str, norm: bool = False, seed: int = 0, g_norm: bool = False) -> GanRun:
     """``source`` run as written on torch models (``make_generator()``, ``make_discriminator()``)."""
     with float64():
-        generator, discriminator = torch_models(seed, norm)
+        generator, discriminator = torch_models(seed, norm, g_norm)
         data = [tuple(torch.from_numpy(a) for a in batch) for batch in batches(seed)]
         scope = _scope(generator, discriminator, data, torch_label)
         exec(compile(source, "<torch gan>", "exec"), scope)
@@ -149,10 +153,10 @@ def run_torch_gan(source: str, norm: bool = False, seed: int = 0) -> GanRun:
         return GanRun(_floats(scope["g_losses"]), _floats(scope["d_losses"]), state)
 
 
-def run_nnx_gan(translated: str, norm: bool = False, seed: int = 0) -> GanRun:
+def run_nnx_gan(translated: str, norm: bool = False, seed: int = 0, g_norm: bool = False) -> GanRun:
     """The translation run on NNX copies of the torch models ``run_torch_gan`` starts from."""
     with float64():
-        torch_generator, torch_discriminator = torch_models(seed, norm)
+        torch_generator, torch_discriminator = torch_models(seed, norm, g_norm)
         generator = nnx_copy(torch_generator, G_SIZES)
         discriminator = nnx_copy(torch_discriminator, D_SIZES)
         data = [tuple(jnp.asarray(a) for a in batch) for batch in batches(seed)]
@@ -210,7 +214,8 @@ def worst_gan_rel(torch_run: GanRun, nnx_run: GanRun) -> float:
     )
 
 
-def translated_gan_rel(source: str, norm: bool = False) -> tuple[str, float]:
+def translated_gan_rel(source: str, norm: bool = False, g_norm: bool = False) -> tuple[str, float]:
     """The NNX translation of ``source`` and its worst relative difference from torch."""
     translated = translate_nnx(source)
-    return translated, worst_gan_rel(run_torch_gan(source, norm), run_nnx_gan(translated, norm))
+    torch_run = run_torch_gan(source, norm, g_norm=g_norm)
+    return translated, worst_gan_rel(torch_run, run_nnx_gan(translated, norm, g_norm=g_norm))

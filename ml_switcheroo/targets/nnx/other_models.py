@@ -91,6 +91,10 @@ class OtherModels:
             return True
         return isinstance(callee, cst.Name) and self._output_of(value) is not None
 
+    def other_model(self, callee: cst.BaseExpression) -> bool:
+        """``callee`` is the model of another translated optimizer of the file."""
+        return self._model_of(callee) is not None
+
     def check_outputs(self, forward: list[cst.BaseStatement], bound: set[str]) -> None:
         """Every array another model computed outside the loss: read only as ``x.detach()``
         (a constant of the loss function), else that model's gradients must be discarded."""
@@ -110,7 +114,7 @@ class OtherModels:
         argument ``nnx.value_and_grad`` does not differentiate, so the array depends on no
         differentiated parameter and ``fake.detach()`` reads as ``fake`` (``detached``). Only
         for a name the loss binds once, by that one call."""
-        targets = [t for s in forward for t in _assigned_names(s)]
+        targets = [t for s in forward for t in assigned_names(s)]
         for statement in forward:
             small = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
             if not isinstance(small, cst.Assign) or len(statement.body) != 1:  # type: ignore[union-attr]
@@ -146,11 +150,13 @@ class OtherModels:
         discarded before ``optimizer`` steps; else why not."""
         if not isinstance(self.trained, cst.Name) or not self._one_optimizer_named(optimizer):
             return f"`{optimizer}` is not one optimizer built under a plain name in this scope"
-        stepped = self._stepped_after(backward)
+        stepped, summed = self._stepped_after(backward), frozenset[int]()
+        if stepped is None:
+            stepped, summed = self._region_step(backward)
         if stepped is None or stepped == optimizer:
             return "it is not the backward pass of another optimizer's step"
         owner = GradientOwner(self.trained.value, optimizer)
-        return discarded(backward, owner, _facts(self.ctx), self.ctx.parent_of)
+        return discarded(backward, owner, _facts(self.ctx), self.ctx.parent_of, summed)
 
     def without_detach(self, statement: cst.BaseStatement) -> cst.BaseStatement:
         """``statement`` with ``x.detach()`` read as ``x`` for the detached outputs."""
@@ -201,6 +207,20 @@ class OtherModels:
             if method == STEP:
                 return receiver if receiver in names else None
         return None
+
+    def _region_step(self, backward: cst.BaseStatement) -> tuple[str | None, frozenset[int]]:
+        """The optimizer of the scope the training-step region holding ``backward`` steps
+        (DCGAN's discriminator step: two backward passes, then its step), and the ids of the
+        region's other lines ``loss.backward()`` (their gradients are summed with these)."""
+        region = self.ctx.region_at(backward)
+        receiver = region.anchor.receiver if region is not None else None
+        names = {o.name for o in self._optimizers_of() if o.name is not None}
+        if region is None or not isinstance(receiver, cst.Name) or receiver.value not in names:
+            return None, frozenset()
+        methods = self.ctx.semantic_map.backward_methods
+        calls = [(s, _lone_method_call(s)) for s in region.statements if s is not backward]
+        summed = frozenset(id(s) for s, call in calls if call is not None and call[0] in methods)
+        return receiver.value, summed
 
     def _one_optimizer_named(self, name: str) -> bool:
         """``name`` is bound by one optimizer constructor of the file (its zero_grad() and
@@ -305,7 +325,7 @@ def _free_reads(forward: list[cst.BaseStatement], bound: set[str]) -> dict[str, 
     return reads
 
 
-def _assigned_names(statement: cst.BaseStatement) -> list[cst.Name]:
+def assigned_names(statement: cst.BaseStatement) -> list[cst.Name]:
     """The names a simple statement's assignments bind (``a, b = ...``)."""
     if not isinstance(statement, cst.SimpleStatementLine):
         return []

@@ -58,6 +58,13 @@ from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, i
 from ml_switcheroo.targets.nnx.logged import logged_after_backward
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.other_models import OtherModels, read_undetached
+from ml_switcheroo.targets.nnx.pullback import (
+    Pullback,
+    fresh_gradient,
+    fresh_name,
+    link,
+    next_step,
+)
 from ml_switcheroo.targets.nnx.snapshots import renamed, snapshot_line, snapshot_ready
 from ml_switcheroo.targets.nnx.wrappers import (
     check_no_wrapper_attribute,
@@ -165,6 +172,7 @@ def _rendered_step(
         raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
     trained: cst.BaseExpression | None = None
     others: OtherModels | None = None
+    pulled: Pullback | None = None
     if isinstance(constructor, cst.Call) and built_here:
         step_statement, counted = _accumulated_check(region, constructor, ctx)
         forward, backward_index, tail = _forward(region, ctx)
@@ -172,7 +180,10 @@ def _rendered_step(
         tail = [*tail, *_logged(region, backward_index, step_statement, forward, ctx)]
         trained = trained_model(constructor, ctx)
         others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
-        model_node = _model_in_step(forward, trained, ctx, others)
+        pulled = _generator_pullback(region, forward, trained, others, optimizer, ctx)
+        model_node = _model_in_step(forward, trained, ctx, others, pulled)
+        if pulled is not None:
+            names["model"] = pulled.model
     else:  # a parameter: built in another file (``HookContext.trains_across_files``)
         step_statement, counted = region.anchor.statement, []
         forward, backward_index, tail = _forward(region, ctx)
@@ -205,6 +216,7 @@ def _rendered_step(
         others.check_outputs(forward, {t.value for s in forward for t in _target_names(s)})
         others.computed_inside(forward, {t.value for s in forward for t in _target_names(s)})
         _check_others_plain(others, forward, region, micro is not None)
+    pullbacks = _pullbacks(region, forward, others, ctx) if others is not None else {}
     _check_after_backward(
         region, backward_index, model, optimizer, step_statement, [*counted, *tail], ctx
     )
@@ -230,6 +242,8 @@ def _rendered_step(
         running,
         others,
         snapshots,
+        pullbacks,
+        pulled,
     )
     statements = [*prefix, *rendered, *counted, *kept]
     statements = _with_dropped_comments(
@@ -284,7 +298,7 @@ def _micro_loop(region: Region, ctx: HookContext) -> _MicroLoop | None:
     zeroes = [s for s in before if s not in starts]
     flat = replace(region, statements=[*zeroes, *body, *region.statements[index + 1 :]])
     taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
-    return _MicroLoop(loop, flat, _fresh("grads_sum", taken), not before, starts)
+    return _MicroLoop(loop, flat, fresh_name("grads_sum", taken), not before, starts)
 
 
 def _accumulator_start(statement: cst.BaseStatement, body: list[cst.BaseStatement]) -> bool:
@@ -1227,19 +1241,16 @@ def _model_in_step(
     trained: cst.BaseExpression,
     ctx: HookContext,
     others: OtherModels | None = None,
+    pulled: Pullback | None = None,
 ) -> cst.BaseExpression:
     """The expression the forward pass calls the trained model by (``model`` /
     ``self.model``, or a parameter bound to the same model): the one value that reaches it is
     the one that reaches the optimizer's model (a rebound name escapes); a call of another
-    model escapes."""
+    model escapes. With ``pulled`` (the model's output computed before the step, pulled back
+    through its vjp), that output's name: the loss function's differentiated argument."""
     trained_text = code_of(trained).strip()
     bound = {t.value for s in forward for t in _target_names(s)}
-    free = [c for c in _callees(forward) if (dotted_name(c) or ".").split(".")[0] not in bound]
-    before = (
-        ""
-        if any(_trains(c, trained, ctx) for c in free)
-        else _computed_before(forward, bound, trained, ctx)
-    )
+    before = "" if pulled is not None else _read_before(forward, bound, trained, ctx)
     if before:  # (before another model's check: the reason the step is not rendered)
         raise Untranslatable(
             f"the forward pass does not call the trained model `{trained_text}`{before}"
@@ -1270,12 +1281,89 @@ def _model_in_step(
             raise Untranslatable(
                 f"the loss calls `{text}` too (several models in one loss, or an unknown loss)"
             )
+    if found is None and pulled is not None:
+        return cst.Name(pulled.output)
     if found is None:
         raise Untranslatable(
             f"the forward pass does not call the trained model `{trained_text}`"
             + (_unbound_model(trained, ctx) or _rebound_models(forward, bound, ctx))
         )
     return found
+
+
+def _read_before(
+    forward: list[cst.BaseStatement],
+    bound: set[str],
+    trained: cst.BaseExpression,
+    ctx: HookContext,
+) -> str:
+    """``_computed_before`` when the forward pass does not call the trained model itself."""
+    free = [c for c in _callees(forward) if (dotted_name(c) or ".").split(".")[0] not in bound]
+    if any(_trains(c, trained, ctx) for c in free):
+        return ""
+    return _computed_before(forward, bound, trained, ctx)
+
+
+def _generator_pullback(
+    region: Region,
+    forward: list[cst.BaseStatement],
+    trained: cst.BaseExpression,
+    others: OtherModels,
+    optimizer: str,
+    ctx: HookContext,
+) -> Pullback | None:
+    """The pullback a generator step's loss reaches its model through (``pullback.py``):
+    None when the loss does not read an output of the model computed before the step; raises
+    with the reason when it does and the link does not hold, or when the step computing that
+    output does not render (its loss function would not return the pullback)."""
+    bound = {t.value for s in forward for t in _target_names(s)}
+    before = _read_before(forward, bound, trained, ctx)
+    if not before:
+        return None
+    found = link(forward, bound, trained, region.statements, optimizer, others.other_model, ctx)
+    if isinstance(found, Pullback):
+        holder = ctx.region_at(found.forward)
+        rendered = ctx.region_rendered(holder) if holder is not None else None
+        if rendered is not None and found.returned_by(rendered):
+            return found
+        found = "the step computing it is not translated, or computes it outside its loss function"
+    raise Untranslatable(
+        f"the forward pass does not call the trained model `{code_of(trained).strip()}`{before}"
+        f" (not pulled back through `nnx.vjp`: {found})"
+    )
+
+
+def _pullbacks(
+    region: Region, forward: list[cst.BaseStatement], others: OtherModels, ctx: HookContext
+) -> dict[int, Pullback]:
+    """The forward lines of ``region`` (``fake = netG(noise)``, another model's) whose
+    pullback the next step of the block reads (``pullback.py``), by id."""
+    step = next_step(region.statements[-1], ctx)
+    item = ctx.region_at(step) if step is not None else None
+    if item is None or item.backward is None:
+        return {}
+    found = _link_of(item, ctx)
+    lines = {id(s) for s in forward}
+    if isinstance(found, Pullback) and id(found.forward) in lines and found.model in others.called:
+        return {id(found.forward): found}
+    return {}
+
+
+def _link_of(region: Region, ctx: HookContext) -> Pullback | str:
+    """``pullback.link`` of another region of the file (a generator step after this one)."""
+    stepped = _stepped_optimizer(region)
+    constructor = _one_value(stepped, ctx)
+    if not isinstance(constructor, cst.Call) or not ctx.translates(constructor):
+        return "its optimizer is not one built here and translated"
+    try:
+        trained = trained_model(constructor, ctx)
+        forward = _forward(region, ctx)[0]
+    except Untranslatable as exc:
+        return exc.reason
+    bound = {t.value for s in forward for t in _target_names(s)}
+    others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
+    optimizer = code_of(stepped).strip()
+    return link(forward, bound, trained, region.statements, optimizer, others.other_model, ctx)
 
 
 def _computed_before(
@@ -1568,6 +1656,8 @@ def _render(
     running: str | None = None,
     others: OtherModels | None = None,
     snapshots: Mapping[int, list[str]] = MappingProxyType({}),
+    pullbacks: Mapping[int, Pullback] = MappingProxyType({}),
+    pulled: Pullback | None = None,
 ) -> list[cst.BaseStatement]:
     """``def loss_fn(model)``, the gradient, the statements of the step that do not feed the
     loss (``tail``), a clip's norm read after it, and the update. With losses of earlier
@@ -1577,7 +1667,9 @@ def _render(
     Other models the loss calls (``others.called``) are parameters after the model, passed
     as themselves: ``nnx.value_and_grad`` differentiates the first argument only. A statement
     of ``tail`` with ``snapshots`` reads fresh names the loss function binds where torch ran
-    it and returns as aux (``snapshots.py``)."""
+    it and returns as aux (``snapshots.py``). A forward line of ``pullbacks`` computes its
+    output through ``nnx.vjp`` and returns the pullback as aux; with ``pulled`` the gradient
+    is the loss's with respect to that output, pulled back to the model's parameters."""
     model_text = code_of(model).strip()
     parameter = model_text if isinstance(model, cst.Name) else "model"
     taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
@@ -1586,14 +1678,19 @@ def _render(
     passed = [n for n in others.called if n in _variables_of(forward)] if others else []
     if parameter in passed:
         raise Untranslatable(f"another model the loss calls is named `{parameter}`")
-    loss_fn, grads = _fresh("loss_fn", taken), _fresh("grads", taken)
+    loss_fn, grads = fresh_name("loss_fn", taken), fresh_name("grads", taken)
     loss, total = region.loss, region.loss
     if summed:
-        loss, total = _fresh("loss", taken | {loss_fn, grads}), " + ".join([*summed, region.loss])
+        loss, total = (
+            fresh_name("loss", taken | {loss_fn, grads}),
+            " + ".join([*summed, region.loss]),
+        )
     _check_bound_before_read(forward)
     aux = _aux_names(forward, region, ctx, tail, returned=None if summed else region.loss)
+    aux += [p.name for p in pullbacks.values()]
     unwrapped = _unwrapped_reads(forward, model_text, ctx)
-    body = [_with_model(s, model_text, parameter, unwrapped) for s in forward]
+    body = [pullbacks[id(s)].vjp_line() if id(s) in pullbacks else s for s in forward]
+    body = [_with_model(s, model_text, parameter, unwrapped) for s in body]
     if others is not None:
         body = [others.without_detach(s) for s in body]
     taken |= {loss_fn, grads, loss}
@@ -1610,20 +1707,24 @@ def _render(
         leading_lines=first.leading_lines,  # type: ignore[attr-defined]
     )
     arguments = ", ".join([model_text, *passed])
-    names = {"loss": loss, "grads": grads, "loss_fn": loss_fn, "model": arguments}
+    differentiated = fresh_gradient(pulled, taken) if pulled is not None else grads
+    names = {"loss": loss, "grads": differentiated, "loss_fn": loss_fn, "model": arguments}
     template = GRADIENT_AUX if aux else GRADIENT
     gradient = template.format(aux=_tuple(aux), **names)
     applied = running or grads
-    update = UPDATE.format(optimizer=optimizer, model=model_text, grads=applied)
+    updated = pulled.model if pulled is not None else model_text
+    update = UPDATE.format(optimizer=optimizer, model=updated, grads=applied)
     norms = _clip_norms(after_backward, applied, ctx, ctx.add_import)
     summing = []
     if running is not None:
         summing = [cst.parse_statement(SUMMED.format(total=running, grads=grads) + "\n")]
         ctx.add_import("jax")
         ctx.add_import("jnp")
+    pulling = [cst.parse_statement(pulled.pull(grads, differentiated) + "\n")] if pulled else []
     return [
         function,
         cst.parse_statement(gradient + "\n"),
+        *pulling,
         *tail,
         *summing,
         *norms,
@@ -1663,7 +1764,7 @@ def _with_snapshots(
             continue
         fresh = {}
         for name in names:
-            fresh[name] = _fresh(name, taken)
+            fresh[name] = fresh_name(name, taken)
             taken.add(fresh[name])
             aux.append(fresh[name])
         before = sum(1 for f in forward if order[id(f)] < order[id(statement)])
@@ -1916,11 +2017,3 @@ def _variable_names(node: cst.CSTNode) -> set[str]:
         id(n.keyword) for n in nodes if isinstance(n, cst.Arg) and n.keyword is not None
     }
     return {n.value for n in nodes if isinstance(n, cst.Name) and id(n) not in not_variables}
-
-
-def _fresh(name: str, taken: set[str]) -> str:
-    candidate, number = name, 0
-    while candidate in taken:
-        number += 1
-        candidate = f"{name}_{number}"
-    return candidate
