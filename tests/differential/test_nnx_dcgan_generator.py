@@ -33,3 +33,16 @@ def test_the_translated_dcgan_iteration_matches_torch_with_batchnorm() -> None:
     assert BEGIN not in translated and ".backward(" not in translated, translated
     assert "(grads,) = netG_vjp(fake_grad)" in translated, translated
     assert rel < EXACT, f"rel {rel:.3e}"
+
+
+def test_noise_drawn_in_the_step_leaves_no_detach_on_the_array() -> None:
+    """The tutorial draws ``noise`` in the discriminator's step: ``fake`` then comes out of
+    ``nnx.vjp`` inside the loss function, from a model it does not differentiate, and
+    ``fake.detach()`` reads as ``fake`` (a JAX array has no ``.detach()``)."""
+    loop = DCGAN.replace(
+        "        fake = netG(z)\n", "        noise = z * 1.0\n        fake = netG(noise)\n"
+    )
+    assert loop != DCGAN
+    translated, rel = translated_gan_rel(loop, norm=True, g_norm=True)
+    assert ".detach()" not in translated and "(grads,) = netG_vjp(fake_grad)" in translated
+    assert rel < EXACT, f"rel {rel:.3e}"

@@ -217,6 +217,8 @@ def _rendered_step(
         others.computed_inside(forward, {t.value for s in forward for t in _target_names(s)})
         _check_others_plain(others, forward, region, micro is not None)
     pullbacks = _pullbacks(region, forward, others, ctx) if others is not None else {}
+    for pullback in pullbacks.values():  # computed from a model the loss does not differentiate
+        others.detached.add(pullback.output)  # type: ignore[union-attr]
     _check_after_backward(
         region, backward_index, model, optimizer, step_statement, [*counted, *tail], ctx
     )
