@@ -743,7 +743,11 @@ class Planner:
                 root = components[id(root.call)]
             escaped = self.plan.escapes.get(self.plan.key_of(root.call))
             if escaped is not None:
-                name = code_of(root.target).strip() if root.target is not None else "its scheduler"
+                name = (
+                    code_of(root.target).strip()
+                    if root.target is not None
+                    else f"{code_of(root.call.func).strip()}(...)"  # a returned scheduler
+                )
                 self._refuse(
                     self.by_call[component_id],
                     findings.PART_OF_UNTRANSLATED_SCHEDULER,

@@ -429,3 +429,16 @@ class TrainingStepShapesTest(SwitcherooTest):
             + "                opt.zero_grad()\n"
         )
         self.assertIn("optax.MultiSteps(opt, every_k_schedule=<steps per update>)", out)
+
+
+def test_a_returned_combined_scheduler_is_named_in_its_components_escape() -> None:
+    """Components of a ``return SequentialLR(...)`` (no target name) name that call."""
+    code = (
+        "import torch\nfrom torch.optim.lr_scheduler import LambdaLR, StepLR, SequentialLR\n\n\n"
+        "def get_lr_scheduler(optimizer, warmup_steps):\n"
+        "    warm = LambdaLR(optimizer, lambda step: step / warmup_steps)\n"
+        "    main = StepLR(optimizer, step_size=10)\n"
+        "    return SequentialLR(optimizer, [warm, main], milestones=[warmup_steps])\n"
+    )
+    output = run_codemod(code)
+    assert "it is part of `SequentialLR(...)`, which is not translated" in output, output
