@@ -133,6 +133,19 @@ def test_kept_a_wired_member_with_a_possible_receiver_type(code: str) -> None:
 @pytest.mark.parametrize(
     "code",
     [
+        "import torch\ndef f(optimizer, env):\n    env.step()\n    optimizer.zero_grad()\n",
+        "import torch\ndef f(optimizer):\n    def g():\n        optimizer.step()\n    g()\n",
+    ],
+    ids=["guess-and-another-receiver", "guess-read-in-a-closure"],
+)
+def test_kept_a_guessed_parameter_receiving_a_member(code: str) -> None:
+    """The twins of the guessed parameters that receive nothing: the engine converts them."""
+    stage_and_engine_agree(code, "optax", kept=True)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
         "import torch\nopt = torch.optim.Adam(p  # unbalanced: ast fails\n",
         "import torch\n# ml_switcheroo: ESCAPE-BEGIN torch.optim.Optimizer.step\nx.step()\n",
     ],
@@ -266,6 +279,10 @@ class Lion(Optimizer):
         "import torch\nmodel.eval()\nopt.step()\n",  # `.eval()` is a method, not eval()
         "import torch\ndef f(x: torch.Tensor, o):\n    o.step()\n",  # a Tensor has no step()
         "import torch\ndef f(opt_state):\n    opt_state.backward()\n",  # guessed, no backward
+        "import torch\ndef f(optimizer, env):\n    env.step()\n",  # the guess reads nothing
+        "import torch\ndef f(optimizer):\n    o = optimizer\n    o.step()\n",
+        "import torch\nclass T:\n    def __init__(self, optimizer):\n        self.o = optimizer\n"
+        "    def f(self):\n        self.o.step()\n",
         OPTIMIZER_SUBCLASS,  # members read on `self` only: the engine never types it
         OPTIMIZER_SUBCLASS.replace("return self.defaults", "return super().step(closure)"),
     ],
@@ -280,6 +297,9 @@ class Lion(Optimizer):
         "eval-method",
         "member-of-another-type",
         "guess-of-another-type",
+        "guess-receives-no-member",
+        "guess-assigned-to-a-name",
+        "guess-stored-in-self",
         "members-of-a-methods-self",
         "members-of-self-and-super",
     ],

@@ -22,7 +22,9 @@ on the side of keeping:
   name of T as an attribute is kept when some dotted expression resolves to a constructor of T
   (a map API whose ``SemanticMap.canonical_type`` is T), or some dotted expression inside a
   parameter's annotation resolves to T or an alias of T, or when some parameter name matches
-  T's ``parameter_names`` and the file imports T's root package anywhere. (The engine types a
+  T's ``parameter_names``, a member of T is read on a name spelled as that parameter, and the
+  file imports T's root package anywhere (the guess types only the parameter's own name:
+  ``o = optimizer`` or ``self.o = optimizer`` takes no type from it). (The engine types a
   value only by a call of a map API, ``resolver._type_of_value``; and by the type's own name
   only in a parameter's annotation, ``resolver._param_type``: ``isinstance(x, T)``, a base
   class ``T`` or an annotated assignment types nothing. A type with no constructor and no
@@ -162,10 +164,9 @@ class SecondStage:
         if used & {self.annotation_types[n] for n in annotated if n in self.annotation_types}:
             return True, tree
         guessed = any(
-            owner in used
-            and root in facts.import_roots
-            and any(pattern.fullmatch(p) for p in facts.parameters)
+            owner in used and root in facts.import_roots and facts.guessed_receives(pattern, found)
             for pattern, root, owner in self.guesses
+            if (found := self.members.get(owner)) is not None
         )
         return guessed, tree
 
@@ -288,6 +289,16 @@ class _Facts:
             if name not in untyped:
                 found |= attributes
         return found
+
+    def guessed_receives(self, pattern: re.Pattern[str], members: frozenset[str]) -> bool:
+        """Whether a parameter named like ``pattern`` has one of ``members`` read on a name
+        spelled as it is: the engine's guess (``resolver._param_type``) types only a name
+        whose binding is that parameter (``resolver._name_type``); a value assigned from it
+        (``o = optimizer``, ``self.o = optimizer``) takes no type from the guess."""
+        return any(
+            pattern.fullmatch(name) and members & self.on_names.get(name, set())
+            for name in self.parameters
+        )
 
     def _add_import(self, node: ast.Import) -> None:
         for alias in node.names:
