@@ -274,6 +274,11 @@ def _fresh_template_names(
     return renames
 
 
+def fresh_name(base: str, used: Collection[str]) -> str:
+    """``base`` when free, else the first free ``base_1``, ``base_2``... (a generated name)."""
+    return _fresh(base, used, allow_base=True)
+
+
 def _fresh(base: str, used: Collection[str], *, allow_base: bool) -> str:
     """``base`` itself (when allowed and free), else the first free ``base_1``, ``base_2``..."""
     if not base.isidentifier():

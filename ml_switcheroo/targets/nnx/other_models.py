@@ -103,7 +103,7 @@ class OtherModels:
             model = self._output_of(value)
             if model is None:
                 continue
-            if all(_detached(read, self.ctx) for read in reads):
+            if all(is_detached(read, self.ctx) for read in reads):
                 self.detached.add(name)
             else:
                 self._check_discarded(model, model)
@@ -198,7 +198,7 @@ class OtherModels:
             return None
         names = {o.name for o in self._optimizers_of() if o.name is not None}
         for statement in statements[index + 1 :]:
-            call = _lone_method_call(statement)
+            call = lone_method_call(statement)
             if call is None:
                 continue
             method, receiver = call
@@ -218,7 +218,7 @@ class OtherModels:
         if region is None or not isinstance(receiver, cst.Name) or receiver.value not in names:
             return None, frozenset()
         methods = self.ctx.semantic_map.backward_methods
-        calls = [(s, _lone_method_call(s)) for s in region.statements if s is not backward]
+        calls = [(s, lone_method_call(s)) for s in region.statements if s is not backward]
         summed = frozenset(id(s) for s, call in calls if call is not None and call[0] in methods)
         return receiver.value, summed
 
@@ -271,7 +271,7 @@ class OtherModels:
         return self._optimizers
 
 
-def _lone_method_call(statement: cst.BaseStatement) -> tuple[str, str | None] | None:
+def lone_method_call(statement: cst.BaseStatement) -> tuple[str, str | None] | None:
     """``(method, receiver name)`` of ``x.method(...)`` alone on its line."""
     if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
         return None
@@ -350,7 +350,7 @@ def _free_names(args: Sequence[cst.Arg]) -> set[str]:
     return {n.value for n in nodes if isinstance(n, cst.Name) and id(n) not in attributes}
 
 
-def _detached(read: cst.Name, ctx: HookContext) -> bool:
+def is_detached(read: cst.Name, ctx: HookContext) -> bool:
     """``read`` is ``x`` of ``x.detach()`` (no argument)."""
     attribute = ctx.parent_of(read)
     call = ctx.parent_of(attribute) if attribute is not None else None

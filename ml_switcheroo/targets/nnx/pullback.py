@@ -28,13 +28,17 @@ from dataclasses import dataclass
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.model.hygiene import fresh_name
 from ml_switcheroo.targets.hooks import HookContext
-from ml_switcheroo.targets.nnx.other_models import assigned_names
+from ml_switcheroo.targets.nnx.other_models import (
+    STEP,
+    assigned_names,
+    is_detached,
+    lone_method_call,
+)
 
 VJP = "{output}, {pullback} = nnx.vjp(lambda {model}: {call}, {model}, graph_updates=False)"
 PULLED = "({grads},) = {pullback}({gradient})"
-DETACH = "detach"
-STEP = "step"
 
 
 @dataclass(frozen=True)
@@ -263,9 +267,9 @@ def _use_problem(
         return f"`{optimizer}` is used between the forward pass and its step"
     if node.value != name:
         return ""
-    parent = ctx.parent_of(node)
-    if _detached(node, parent, ctx):
+    if is_detached(node, ctx):
         return ""
+    parent = ctx.parent_of(node)
     call = ctx.parent_of(parent) if isinstance(parent, cst.Arg) else None
     if (
         isinstance(parent, cst.Arg)
@@ -277,28 +281,9 @@ def _use_problem(
     return f"`{name}` is used otherwise than as `{name}.detach()` or another model's input"
 
 
-def _detached(node: cst.Name, parent: cst.CSTNode | None, ctx: HookContext) -> bool:
-    call = ctx.parent_of(parent) if parent is not None else None
-    return (
-        isinstance(parent, cst.Attribute)
-        and parent.attr.value == DETACH
-        and isinstance(call, cst.Call)
-        and call.func is parent
-        and not call.args
-    )
-
-
 def _zeroes(statement: cst.BaseStatement, model: str) -> bool:
     """``model.zero_grad()`` alone on its line."""
-    small = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
-    call = small.value if isinstance(small, cst.Expr) and len(statement.body) == 1 else None  # type: ignore[union-attr]
-    return (
-        isinstance(call, cst.Call)
-        and isinstance(call.func, cst.Attribute)
-        and isinstance(call.func.value, cst.Name)
-        and call.func.value.value == model
-        and call.func.attr.value == "zero_grad"
-    )
+    return lone_method_call(statement) == ("zero_grad", model)
 
 
 def _lone_step(statement: cst.BaseStatement) -> cst.Call | None:
@@ -357,15 +342,6 @@ def _names(statements: list[cst.BaseStatement]) -> set[str]:
 
 def _index(statements: list[cst.BaseStatement], statement: cst.CSTNode) -> int | None:
     return next((i for i, s in enumerate(statements) if s is statement), None)
-
-
-def fresh_name(name: str, taken: set[str]) -> str:
-    """``name``, else the first ``name_1``, ``name_2``... not in ``taken``."""
-    candidate, number = name, 0
-    while candidate in taken:
-        number += 1
-        candidate = f"{name}_{number}"
-    return candidate
 
 
 def _code(node: cst.CSTNode) -> str:

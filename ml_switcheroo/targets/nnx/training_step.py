@@ -48,6 +48,7 @@ import libcst as cst
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.analysis.shared_names import read_elsewhere
+from ml_switcheroo.model.hygiene import fresh_name
 from ml_switcheroo.model.translate import BoundCall, render_value
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
@@ -58,13 +59,7 @@ from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, i
 from ml_switcheroo.targets.nnx.logged import logged_after_backward
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.other_models import OtherModels, read_undetached
-from ml_switcheroo.targets.nnx.pullback import (
-    Pullback,
-    fresh_gradient,
-    fresh_name,
-    link,
-    next_step,
-)
+from ml_switcheroo.targets.nnx.pullback import Pullback, fresh_gradient, link, next_step
 from ml_switcheroo.targets.nnx.snapshots import renamed, snapshot_line, snapshot_ready
 from ml_switcheroo.targets.nnx.wrappers import (
     check_no_wrapper_attribute,
