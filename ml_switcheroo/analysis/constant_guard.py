@@ -18,6 +18,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import libcst as cst
 from libcst.metadata import Assignment, FunctionScope, GlobalScope, Scope
@@ -111,6 +112,16 @@ class _Reading:
     mentioned_elsewhere: Callable[[str], bool] | None
     globals_rebound: bool
 
+    @cached_property
+    def walrus_names(self) -> frozenset[str]:
+        """The names a ``(name := ...)`` binds anywhere in the module: in a comprehension it
+        binds the enclosing scope's ``name``, which libcst's scopes do not list."""
+        return frozenset(
+            node.target.value
+            for node in cst_walk.walk(self.module)
+            if isinstance(node, cst.NamedExpr) and isinstance(node.target, cst.Name)
+        )
+
 
 def _value(node: cst.BaseExpression, reading: _Reading, depth: int) -> int | float | None:
     """A literal, a module constant, or integer arithmetic of them (``total // (B * T)``)."""
@@ -152,7 +163,7 @@ def _constant(name: cst.Name, reading: _Reading, depth: int) -> int | float | No
     if reading.globals_rebound:
         return None
     referent = _one_module_binding(name, scope)
-    if referent is None or _walrus_binds(reading.module, name.value):
+    if referent is None or name.value in reading.walrus_names:
         return None
     statement = module_assignment(reading.module, referent.node)
     return _value(statement.value, reading, depth) if statement is not None else None
@@ -174,17 +185,6 @@ def _one_module_binding(name: cst.Name, scope: Scope | None) -> Assignment | Non
     if isinstance(scope, GlobalScope) and len(scope.assignments[name.value]) != 1:
         return None
     return referent
-
-
-def _walrus_binds(module: cst.Module, name: str) -> bool:
-    """Whether ``(name := ...)`` appears anywhere in the module: in a comprehension it binds
-    the enclosing scope's ``name``, which libcst's scopes do not list."""
-    return any(
-        isinstance(node, cst.NamedExpr)
-        and isinstance(node.target, cst.Name)
-        and node.target.value == name
-        for node in cst_walk.walk(module)
-    )
 
 
 def module_assignment(module: cst.Module, target: cst.CSTNode) -> cst.Assign | None:

@@ -237,16 +237,15 @@ class CrossFile:
         """``file:line`` of a call in another file of the repository whose callee is written as
         one of ``functions`` (``copy.copy``, ``replace``); None when no other file has one (or
         when a file that may have one fails to parse: then its place)."""
-        for word in sorted({name.rpartition(".")[2] for name in functions}):
-            for other in self.index.with_word(word):
-                if other == self.path:
-                    continue
-                facts = self.index.facts(other)
-                if facts.error is not None:
-                    return facts.error.describe(self.index.root)
-                for node in ast_nodes.walk(facts.tree):
-                    if isinstance(node, ast.Call) and ast.unparse(node.func) in functions:
-                        return Place(other, node.lineno).named(self.index.root)
+        words = sorted({name.rpartition(".")[2] for name in functions})
+        files = dict.fromkeys(p for w in words for p in self.index.with_word(w) if p != self.path)
+        for other in files:  # each file once, in the order its first word lists it
+            facts = self.index.facts(other)
+            if facts.error is not None:
+                return facts.error.describe(self.index.root)
+            for node in ast_nodes.walk(facts.tree):
+                if isinstance(node, ast.Call) and ast.unparse(node.func) in functions:
+                    return Place(other, node.lineno).named(self.index.root)
         return None
 
     def trained_model_reason(self, function: str, optimizer: str, model: str) -> str | None:
