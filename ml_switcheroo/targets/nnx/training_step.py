@@ -141,6 +141,28 @@ def _rendered_branch(
     )
 
 
+def _untranslated_optimizer(
+    stepped: cst.BaseExpression, constructor: cst.BaseExpression | None, ctx: HookContext
+) -> str:
+    """Why the stepped optimizer is not an nnx.Optimizer of this file, naming what builds it:
+    an escaped constructor (``Adam(itertools.chain(...))``), several values, or none here."""
+    optimizer = code_of(stepped).strip()
+    reason = f"the optimizer `{optimizer}` is not one built here and translated"
+    if isinstance(constructor, cst.Call):
+        where = ctx.place(constructor)
+        return (
+            f"{reason}: `{_short(code_of(constructor))}`{f' ({where})' if where else ''}, the "
+            "one value reaching it, is not translated to an nnx.Optimizer"
+        )
+    values = _distinct(ctx.origins(stepped)) or []
+    if len(values) > 1:
+        shown = ", ".join(
+            f"`{_short(code_of(v))}` at {ctx.place(v) or 'an unknown line'}" for v in values
+        )
+        return f"{reason}: `{optimizer}` holds more than one value ({shown})"
+    return reason
+
+
 def _optimizer_text(region: Region) -> str:
     """The stepped optimizer's source, for a suggestion (``opt`` when unclear)."""
     anchor = region.anchor
@@ -164,7 +186,7 @@ def _rendered_step(
     # file (``_model_across_files``)
     parameter = isinstance(stepped, (cst.Name, cst.Attribute)) and isinstance(constructor, cst.Name)
     if not built_here and (region.gated or not parameter):
-        raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
+        raise Untranslatable(_untranslated_optimizer(stepped, constructor, ctx))
     trained: cst.BaseExpression | None = None
     others: OtherModels | None = None
     pulled: Pullback | None = None
@@ -1275,9 +1297,7 @@ def _model_in_step(
         elif others is not None and others.accepts(callee, value):
             continue  # another model whose gradients torch discards, or its output
         elif isinstance(value, cst.Call) and _may_be_a_model(value, ctx):
-            raise Untranslatable(
-                f"the loss calls `{text}` too (several models in one loss, or an unknown loss)"
-            )
+            raise Untranslatable(_another_callee(callee, value, forward, ctx))
     if found is None and pulled is not None:
         return cst.Name(pulled.output)
     if found is None:
@@ -1286,6 +1306,39 @@ def _model_in_step(
             + (_unbound_model(trained, ctx) or _rebound_models(forward, bound, ctx))
         )
     return found
+
+
+def _another_callee(
+    callee: cst.BaseExpression,
+    value: cst.Call,
+    forward: list[cst.BaseStatement],
+    ctx: HookContext,
+) -> str:
+    """Why the loss calling ``callee`` (bound to ``value``, possibly a model) escapes; for the
+    receiver of a method (``fake_A_buffer.push_and_pop(fake_A)``: CycleGAN's replay buffer),
+    that method's call: code the step cannot see into, not a call of the object itself."""
+    text = dotted_name(callee)
+    method = next(
+        (
+            n
+            for s in forward
+            for n in cst_walk.walk(s)
+            if isinstance(n, cst.Call)
+            and isinstance(n.func, cst.Attribute)
+            and n.func.value is callee
+        ),
+        None,
+    )
+    if method is None:
+        return f"the loss calls `{text}` too (several models in one loss, or an unknown loss)"
+    where = ctx.place(value)
+    return (
+        f"the loss calls `{_short(code_of(method))}`, a method of `{text}` (bound to "
+        f"`{_short(code_of(value))}`{f' at {where}' if where else ''}, an object the map does "
+        "not know): code the step cannot see into, which may run a model or keep "
+        "state between steps, so it can neither run in the traced loss function nor move "
+        "out of it, ahead of the model's forward pass"
+    )
 
 
 def _read_before(
