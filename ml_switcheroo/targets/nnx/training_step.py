@@ -46,7 +46,7 @@ from types import MappingProxyType
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
-from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.analysis.plan import Region, changed_in_place
 from ml_switcheroo.analysis.shared_names import read_elsewhere
 from ml_switcheroo.model.hygiene import fresh_name
 from ml_switcheroo.model.translate import BoundCall, render_value
@@ -208,6 +208,8 @@ def _rendered_step(
         model_node = _model_across_files(forward, stepped, ctx)  # type: ignore[arg-type]
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
+    for statement in forward:  # (in-place lines before the model's first use stay before it)
+        _check_for_loss(statement, region, ctx)
     _check_prefix_untouched(prefix, optimizer, ctx)
     if micro is not None:
         _check_prefix_reads_no_forward_value(prefix, forward)
@@ -749,21 +751,32 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
         for s in region.statements[:index]
         if not _is_zero_grad(s, ctx) and not any(s is b for b in summed)
     ]
-    forward, tail = _loss_slice(candidates, [region.statements[index], *summed])
+    suffix = ctx.semantic_map.in_place_suffix
+    forward, tail = _loss_slice(candidates, [region.statements[index], *summed], suffix)
     tail = _run_after_gradient(tail, candidates, region, summed, ctx)
     forward = []
     for statement in candidates:
         if any(statement is t for t in tail):
             continue
-        if not (_is_assignment(statement) or _in_place_for_loss(statement, region, ctx)):
-            raise Untranslatable(
-                f"`{code_of(statement).strip()}` in the forward pass is not an assignment to "
-                "names (it would run traced inside the loss function)"
-            )
+        if changed_in_place(statement, suffix) is None:  # (kept before the loss: _split_prefix)
+            _check_for_loss(statement, region, ctx)
         forward.append(statement)
     if not forward:
         raise Untranslatable(_forward_missing(region))
     return forward, index, tail
+
+
+def _check_for_loss(statement: cst.BaseStatement, region: Region, ctx: HookContext) -> None:
+    """A statement of the loss function's body: an assignment to names or an in-place change
+    the loss function takes in (``_in_place_for_loss``)."""
+    if not (_is_assignment(statement) or _in_place_for_loss(statement, region, ctx)):
+        changed = changed_in_place(statement, ctx.semantic_map.in_place_suffix)
+        why = _changed_in_place(statement, {changed} if changed else set(), ctx)
+        raise Untranslatable(
+            why
+            or f"`{code_of(statement).strip()}` in the forward pass is not an assignment to "
+            "names (it would run traced inside the loss function)"
+        )
 
 
 def _forward_missing(region: Region) -> str:
@@ -960,16 +973,19 @@ def _before_backward(
 
 
 def _loss_slice(
-    statements: list[cst.BaseStatement], backwards: list[cst.BaseStatement]
+    statements: list[cst.BaseStatement], backwards: list[cst.BaseStatement], suffix: str | None
 ) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
-    """The statements the backwards' losses depend on (through the names they bind), and the
-    others (logging, accuracy: run after the gradient, before the update, where the model's
-    parameters are still the ones they saw)."""
+    """The statements the backwards' losses depend on (through the names they bind, or change
+    in place: ``noise.data.resize_(batch_size, nz)``), and the others (logging, accuracy: run
+    after the gradient, before the update, where the model's parameters are still the ones
+    they saw)."""
     needed = _variables_of(backwards)
     slice_: list[cst.BaseStatement] = []
     tail: list[cst.BaseStatement] = []
     for statement in reversed(statements):
-        if {t.value for t in _target_names(statement)} & needed:
+        changed = {t.value for t in _target_names(statement)}
+        changed.add(changed_in_place(statement, suffix) or "")
+        if changed & needed:
             needed |= _variables_of([statement])
             slice_.insert(0, statement)
         else:
