@@ -3324,8 +3324,10 @@ class Planner:
                 and all(self._records_only(s) for s in body[index:start])
             )
             changed = changed_in_place(previous, self.resolver.map.in_place_suffix)
-            changed_input = changed in needed and not any(
-                _calls_name(s, changed) for s in body[index:first]  # type: ignore[arg-type]
+            changed_input = (
+                changed is not None
+                and changed in needed
+                and not any(_calls_name(s, changed) for s in body[index:first])
             )
             if _bound_names(previous) & needed or summed or changed_input:
                 needed |= {name.value for name in _names(previous)}
