@@ -73,3 +73,57 @@ def test_an_escaped_constructor_is_named_with_its_line() -> None:
 def test_several_values_of_the_optimizer_are_listed() -> None:
     rebound = MODELS + "if flag:\n    optimizer_D_A = make_optimizer()\n" + D_STEP
     step_escaped_with(rebound, "`optimizer_D_A` holds more than one value (")
+
+
+# PyTorch-GAN's wgan_gp (2018): the critic's last backward pass is the gradient penalty's, a
+# function of the file given the critic
+GP_HELPER = """\
+def compute_gradient_penalty(D, real_samples):
+    interpolates = real_samples.requires_grad_(True)
+    gradients = torch.autograd.grad(D(interpolates).sum(), interpolates, create_graph=True)[0]
+    return ((gradients.norm(2, dim=1) - 1) ** 2).mean()
+"""
+
+GP_STEP = """\
+for real_imgs, z in loader:
+    optimizer_D.zero_grad()
+    gradient_penalty = compute_gradient_penalty(discriminator, real_imgs)
+    gradient_penalty.backward()
+    optimizer_D.step()
+"""
+
+GP_MODELS = """\
+import torch
+
+discriminator = make_discriminator()
+optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=1e-3)
+"""
+
+
+def test_a_model_passed_to_a_function_of_the_file_names_the_call_and_why() -> None:
+    step_escaped_with(
+        GP_MODELS + GP_HELPER + GP_STEP,
+        "the forward pass does not call the trained model `discriminator`: it passes it to "
+        "`compute_gradient_penalty(discriminato...`; the step renders a loss that calls the model "
+        "itself (a function given the model is not followed: `compute_gradient_penalty` has a "
+        "call of `real_samples.requires_grad_`",
+    )
+
+
+def test_a_model_passed_to_an_imported_function_names_the_call() -> None:
+    imported = "from penalties import compute_gradient_penalty\n" + GP_MODELS + GP_STEP
+    step_escaped_with(
+        imported,
+        "it passes it to `compute_gradient_penalty(discriminato...`; the step renders a loss "
+        "that calls the model itself (a function given the model is not followed: "
+        "`compute_gradient_penalty` is not a module-level function of this file)",
+    )
+
+
+def test_a_step_passing_another_value_keeps_the_plain_reason() -> None:
+    other = (GP_MODELS + GP_HELPER + GP_STEP).replace(
+        "compute_gradient_penalty(discriminator, real_imgs)",
+        "compute_gradient_penalty(critic, real_imgs)",
+    )
+    output = step_escaped_with(other, "does not call the trained model `discriminator`")
+    assert "it passes it to" not in output, output

@@ -1319,9 +1319,30 @@ def _model_in_step(
     if found is None:
         raise Untranslatable(
             f"the forward pass does not call the trained model `{trained_text}`"
-            + (_unbound_model(trained, ctx) or _rebound_models(forward, bound, ctx))
+            + (
+                _passed_model(forward, trained, ctx)
+                or _unbound_model(trained, ctx)
+                or _rebound_models(forward, bound, ctx)
+            )
         )
     return found
+
+
+def _passed_model(
+    forward: list[cst.BaseStatement], trained: cst.BaseExpression, ctx: HookContext
+) -> str:
+    """``: it passes it to `gp(D, real)` ...`` when the forward pass hands the trained model to
+    a call (WGAN-GP's ``compute_gradient_penalty(discriminator, ...)``) instead of calling it,
+    with why that function is not run as it is ("" when it passes it to none)."""
+    for call in (n for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Call)):
+        if any(_trains(a.value, trained, ctx) for a in call.args):
+            return (
+                f": it passes it to `{_short(code_of(call))}`; the step renders a loss that "
+                "calls the model itself (a function given the model is not followed"
+                + _helper_reason(call.func, ctx)
+                + ")"
+            )
+    return ""
 
 
 def _another_callee(
