@@ -140,6 +140,19 @@ def test_a_draw_in_place_before_the_fake_pass_runs_in_the_loss_function() -> Non
     assert "        noise.normal_(0, 1)\n" in output.split("return")[0], output
 
 
+def test_a_zero_grad_cut_off_by_a_block_says_where_the_step_starts() -> None:
+    loop = DCGAN.replace(
+        "    fake = netG(noise)\n",
+        "    with torch.no_grad():\n        noise.normal_(0, 1)\n    fake = netG(noise)\n",
+    )
+    output = converted(loop)
+    assert not updates_d(output), output
+    assert (
+        "(`netD.zero_grad()` runs earlier in this block, but the step's statements start after "
+        "`with torch.no_grad():"
+    ) in output, output
+
+
 def test_a_label_filled_in_place_between_the_passes_runs_in_the_loss_function() -> None:
     # the PyTorch DCGAN tutorial: `label.fill_(fake_label)` before the fake batch's pass
     loop = DCGAN.replace(

@@ -521,9 +521,9 @@ def _zero_before_region(region: Region, ctx: HookContext) -> str:
         return ""
     return (
         f" (`{_shown(zero)}` runs earlier in this block, but the step's statements start "
-        f"after `{_shown(body[start - 1])}`, which neither binds a "
-        "name the loss reads nor only records values: a change the loss function cannot take "
-        "in, where it would run traced)"
+        f"after `{_shown(body[start - 1])}`, which neither binds a name the loss reads (nor "
+        "changes one in place, alone on its line) nor only records values: a change the loss "
+        "function cannot take in, where it would run traced)"
     )
 
 
