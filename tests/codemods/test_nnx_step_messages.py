@@ -127,3 +127,15 @@ def test_a_step_passing_another_value_keeps_the_plain_reason() -> None:
     )
     output = step_escaped_with(other, "does not call the trained model `discriminator`")
     assert "it passes it to" not in output, output
+
+
+def test_an_optimizer_rebound_by_a_tuple_target_says_its_value_is_not_followed() -> None:
+    prepared = MODELS.replace(
+        "fake_A_buffer = ReplayBuffer()\n",
+        "G_AB, optimizer_G = accelerator.prepare(G_AB, optimizer_G)\n",
+    )
+    step_escaped_with(
+        prepared + G_STEP,
+        "no one value reaches `optimizer_G` (bound 2 time(s) in its scope, 1 by a statement "
+        "whose value is not followed",
+    )

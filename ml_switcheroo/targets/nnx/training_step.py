@@ -160,6 +160,15 @@ def _untranslated_optimizer(
             f"`{_short(code_of(v))}` at {ctx.place(v) or 'an unknown line'}" for v in values
         )
         return f"{reason}: `{optimizer}` holds more than one value ({shown})"
+    variable = ctx.variable(stepped) if isinstance(stepped, cst.Name) else None
+    unfollowed = sum(value is None for value in variable.values) if variable else 0
+    if variable is not None and unfollowed:
+        return (
+            f"{reason}: no one value reaches `{optimizer}` (bound {len(variable.values)} "
+            f"time(s) in its scope, {unfollowed} by a statement whose value is not followed: a "
+            "tuple target such as `model, optimizer = accelerator.prepare(...)`, a parameter, a "
+            "loop variable)"
+        )
     return reason
 
 
