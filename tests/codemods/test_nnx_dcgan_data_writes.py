@@ -58,3 +58,30 @@ def test_a_state_dict_with_its_parameters_keeps_the_discriminator_escaped() -> N
         kept, "`saved = netD.state_dict(keep_vars=True)` uses `netD` other than calling it"
     )
     assert not renders_a_step(output)
+
+
+ONE_MODEL = """\
+import torch
+
+model = make_model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    opt.zero_grad()
+    buffer.data.resize_(4, 2).copy_(x)
+    loss = ((model(buffer) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+"""
+
+
+def test_a_buffer_written_before_a_single_models_forward_stays_before_the_loss() -> None:
+    output = nnx_output(ONE_MODEL)
+    assert renders_a_step(output), output
+    assert "    buffer.data.resize_(4, 2).copy_(x)\n    def loss_fn(" in output, output
+
+
+def test_a_buffer_written_from_the_model_before_its_forward_escapes() -> None:
+    step_escaped_with(
+        ONE_MODEL.replace(".copy_(x)", ".copy_(model(x))"),
+        "in the forward pass is not an assignment to names",
+    )
