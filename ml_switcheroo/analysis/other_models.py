@@ -53,6 +53,7 @@ class TorchFacts:
     zero_methods: frozenset[str]
     gradient_attributes: frozenset[str]
     gradient_calls: frozenset[str] = frozenset()
+    gradient_free_methods: frozenset[str] = frozenset()
 
 
 Parents = Callable[[cst.CSTNode], "cst.CSTNode | None"]
@@ -222,6 +223,7 @@ class _Walk:
         """Why ``node`` may use the owner's gradients: a backward pass, a ``.grad``, the
         optimizer, the model other than called, a function of the file mentioning them."""
         called = {id(n.func) for n in cst_walk.walk(node) if isinstance(n, cst.Call)}
+        called |= self._gradient_free_receivers(node)
         attributes = {id(n.attr) for n in cst_walk.walk(node) if isinstance(n, cst.Attribute)}
         for inner in cst_walk.walk(node):
             if id(inner) in attributes:
@@ -230,6 +232,20 @@ class _Walk:
             if reason is not None:
                 return reason
         return None
+
+    def _gradient_free_receivers(self, node: cst.CSTNode) -> set[int]:
+        """Ids of the owner's model as the receiver of a method of the map's
+        ``gradient_free_methods`` called with no argument (``netD.state_dict()``)."""
+        return {
+            id(n.func.value)
+            for n in cst_walk.walk(node)
+            if isinstance(n, cst.Call)
+            and not n.args
+            and isinstance(n.func, cst.Attribute)
+            and n.func.attr.value in self.facts.gradient_free_methods
+            and isinstance(n.func.value, cst.Name)
+            and n.func.value.value == self.owner.model
+        }
 
     def _use(self, inner: cst.CSTNode, shown: str, called: bool) -> str | None:
         zero = f"`{self.owner.optimizer}.zero_grad()`"

@@ -3305,6 +3305,9 @@ class Planner:
         statements right before it that bind a name a later one of them reads (and the
         ``zero_grad()`` calls among them), and between those, simple statements that feed no
         later one (logging, accuracy: ``_movable``; the NNX step runs them after the gradient).
+        A line of in-place calls changing a name a later one reads, and none calls (not a
+        model), counts as binding it (the old DCGAN example's ``noise.data.normal_(0, 1)``
+        before ``fake = netG(noise)``).
         An earlier ``l1.backward()`` right before the region, with no zero_grad() after it,
         sums its gradients into this step: it joins the region (the NNX step decides whether
         it renders the sum); so does one separated from it by assignments that call nothing of
@@ -3320,7 +3323,13 @@ class Planner:
                 and _lone_backward(previous, self.backward_methods)
                 and all(self._records_only(s) for s in body[index:start])
             )
-            if _bound_names(previous) & needed or summed:
+            changed = changed_in_place(previous, self.resolver.map.in_place_suffix)
+            changed_input = (
+                changed is not None
+                and changed in needed
+                and not any(_calls_name(s, changed) for s in body[index:first])
+            )
+            if _bound_names(previous) & needed or summed or changed_input:
                 needed |= {name.value for name in _names(previous)}
             elif self._only_zero_grad(previous):
                 zeroed = True
@@ -3755,6 +3764,26 @@ def _movable(statement: cst.BaseStatement) -> bool:
         isinstance(small, (cst.Expr, cst.Assign, cst.AugAssign, cst.AnnAssign))
         for small in statement.body
     )
+
+
+def changed_in_place(statement: cst.BaseStatement, suffix: str | None) -> str | None:
+    """The name a line of in-place method calls alone changes (``label.data.resize_(n).fill_(
+    1)``, ``noise.normal_(0, 1)``: each method ends in the map's ``in_place_suffix``, on the
+    name or its ``.data``), else None."""
+    if not suffix or not isinstance(statement, cst.SimpleStatementLine):
+        return None
+    if len(statement.body) != 1 or not isinstance(statement.body[0], cst.Expr):
+        return None
+    node = statement.body[0].value
+    if not isinstance(node, cst.Call):
+        return None
+    while isinstance(node, cst.Call):
+        if not isinstance(node.func, cst.Attribute) or not node.func.attr.value.endswith(suffix):
+            return None
+        node = node.func.value
+    if isinstance(node, cst.Attribute) and node.attr.value == "data":
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None
 
 
 def _bound_names(statement: cst.BaseStatement) -> set[str]:

@@ -80,6 +80,7 @@ _TOP_KEYS = {
     "backward_methods",
     "module_zero_grad_methods",
     "gradient_attributes",
+    "gradient_free_methods",
     "in_place_suffix",
     "in_place_keywords",
     "scaler_methods",
@@ -421,6 +422,10 @@ class SemanticMap:
     # Attributes of a tensor that hold its gradient (`p.grad`): read between two backward
     # passes, they see the partial sum.
     gradient_attributes: frozenset[str] = frozenset()
+    # Methods of a torch module that, called with no argument, read no gradient and hand out
+    # none (`model.state_dict()`: detached tensors): a use of the model that leaves its
+    # gradients unread.
+    gradient_free_methods: frozenset[str] = frozenset()
     # Torch's in-place conventions (`x.add_(1)`, `F.relu(x, inplace=True)`, `out=`): a function
     # of the file called in a loss may change its arguments through these.
     in_place_suffix: str | None = None
@@ -1571,6 +1576,7 @@ def _compile_raw(
         )
     module_zeros = _names_list(top, base, "module_zero_grad_methods", "method", checker)
     gradient_attributes = _names_list(top, base, "gradient_attributes", "attribute", checker)
+    gradient_free = _names_list(top, base, "gradient_free_methods", "method", checker)
     in_place_keywords = _names_list(top, base, "in_place_keywords", "keyword", checker)
     in_place_suffix = top.get("in_place_suffix", base.in_place_suffix if base else None)
     if in_place_suffix is not None and not isinstance(in_place_suffix, str):
@@ -1615,6 +1621,7 @@ def _compile_raw(
         backward_methods=frozenset(backward),
         module_zero_grad_methods=frozenset(module_zeros),
         gradient_attributes=frozenset(gradient_attributes),
+        gradient_free_methods=frozenset(gradient_free),
         in_place_suffix=in_place_suffix,
         in_place_keywords=frozenset(in_place_keywords),
         scaler_methods=scaler,

@@ -96,7 +96,7 @@ TRAPS = {
         DCGAN.replace(
             "    fake = netG(noise)\n", "    fake = netG(noise)\n    netD.requires_grad_(True)\n", 1
         ),
-        "`netD.requires_grad_(True)` uses the model",
+        "`netD.requires_grad_(True)` changes `netD` in place between forward passes",
     ),
 }
 
@@ -130,17 +130,27 @@ def test_a_second_run_changes_nothing() -> None:
     assert nnx_output(once) == once
 
 
-def test_a_zero_grad_cut_off_by_an_in_place_change_says_where_the_step_starts() -> None:
+def test_a_draw_in_place_before_the_fake_pass_runs_in_the_loss_function() -> None:
     # pytorch/examples dcgan: `noise.data.normal_(0, 1)` before `fake = netG(noise)`
     loop = DCGAN.replace(
         "    fake = netG(noise)\n", "    noise.normal_(0, 1)\n    fake = netG(noise)\n"
     )
     output = converted(loop)
+    assert updates_d(output), output
+    assert "        noise.normal_(0, 1)\n" in output.split("return")[0], output
+
+
+def test_a_zero_grad_cut_off_by_a_block_says_where_the_step_starts() -> None:
+    loop = DCGAN.replace(
+        "    fake = netG(noise)\n",
+        "    with torch.no_grad():\n        noise.normal_(0, 1)\n    fake = netG(noise)\n",
+    )
+    output = converted(loop)
     assert not updates_d(output), output
     assert (
-        "(`netD.zero_grad()` runs earlier in this block, but the step's statements start after `noise.normal_(0, 1)`"
-        in output
-    ), output
+        "(`netD.zero_grad()` runs earlier in this block, but the step's statements start after "
+        "`with torch.no_grad():"
+    ) in output, output
 
 
 def test_a_label_filled_in_place_between_the_passes_runs_in_the_loss_function() -> None:

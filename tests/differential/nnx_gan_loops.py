@@ -68,6 +68,10 @@ class NnxMlp(nnx.Module):
             h = self.norm(h)
         return self.out(h)
 
+    def state_dict(self) -> Any:
+        """The stand-in a port of ``torch.save(net.state_dict(), path)`` would write."""
+        return nnx.state(self)
+
 
 LAYERS = ("hidden", "out")
 G_SIZES = (LATENT, HIDDEN, IMAGE)
@@ -147,7 +151,7 @@ def run_torch_gan(source: str, norm: bool = False, seed: int = 0, g_norm: bool =
     with float64():
         generator, discriminator = torch_models(seed, norm, g_norm)
         data = [tuple(torch.from_numpy(a) for a in batch) for batch in batches(seed)]
-        scope = _scope(generator, discriminator, data, torch_label)
+        scope = _scope(generator, discriminator, data, torch_label, torch.zeros)
         exec(compile(source, "<torch gan>", "exec"), scope)
         state = [*torch_state(generator), *torch_state(discriminator)]
         return GanRun(_floats(scope["g_losses"]), _floats(scope["d_losses"]), state)
@@ -160,7 +164,7 @@ def run_nnx_gan(translated: str, norm: bool = False, seed: int = 0, g_norm: bool
         generator = nnx_copy(torch_generator, G_SIZES)
         discriminator = nnx_copy(torch_discriminator, D_SIZES)
         data = [tuple(jnp.asarray(a) for a in batch) for batch in batches(seed)]
-        scope = _scope(generator, discriminator, data, nnx_label)
+        scope = _scope(generator, discriminator, data, nnx_label, nnx_tensor)
         exec(compile(translated, "<nnx gan>", "exec"), scope)
         state = [*nnx_state(generator), *nnx_state(discriminator)]
         return GanRun(_floats(scope["g_losses"]), _floats(scope["d_losses"]), state)
@@ -168,10 +172,29 @@ def run_nnx_gan(translated: str, norm: bool = False, seed: int = 0, g_norm: bool
 
 class Fillable(np.ndarray):
     """A numpy array with torch's ``fill_`` (jax arrays have no in-place methods): the NNX
-    run's label a script changes in place (``label.fill_(fake_label)``)."""
+    run's label a script changes in place (``label.fill_(fake_label)``); for the old DCGAN
+    example's buffers (``noise.data.resize_(n, k)``, ``.normal_(0, 1)``, ``.copy_(x)``) its
+    ``.data`` is itself, ``resize_`` keeps its shape (the batches have one size) and
+    ``normal_`` draws from torch's generator, the numbers the torch run's buffer gets."""
 
     def fill_(self, value: float) -> Fillable:
         self.fill(value)
+        return self
+
+    @property
+    def data(self) -> Fillable:  # type: ignore[override]
+        return self
+
+    def resize_(self, *shape: int) -> Fillable:
+        assert tuple(shape) == self.shape, (shape, self.shape)
+        return self
+
+    def copy_(self, source: Any) -> Fillable:
+        self[...] = np.asarray(source)
+        return self
+
+    def normal_(self, mean: float, std: float) -> Fillable:
+        self[...] = torch.empty(self.shape, dtype=torch.float64).normal_(mean, std).numpy()
         return self
 
 
@@ -185,9 +208,18 @@ def nnx_label(value: float) -> Fillable:
     return np.full((BATCH, 1), value).view(Fillable)
 
 
-def _scope(generator: Any, discriminator: Any, data: list[Any], make_label: Any) -> dict[str, Any]:
+def nnx_tensor(*shape: int) -> Fillable:
+    """``make_tensor(*shape)`` of the NNX run (``torch.zeros`` in torch's): zeros, changed in
+    place by the script."""
+    return np.zeros(shape).view(Fillable)
+
+
+def _scope(
+    generator: Any, discriminator: Any, data: list[Any], make_label: Any, make_tensor: Any
+) -> dict[str, Any]:
     return {
         "make_label": make_label,
+        "make_tensor": make_tensor,
         "make_generator": lambda: generator,
         "make_discriminator": lambda: discriminator,
         "loader": data,

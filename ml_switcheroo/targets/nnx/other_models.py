@@ -296,6 +296,7 @@ def _facts(ctx: HookContext) -> TorchFacts:
         frozenset(zeroes),
         ctx.semantic_map.gradient_attributes,
         frozenset(clips | PARAMETER_METHODS),
+        ctx.semantic_map.gradient_free_methods,
     )
 
 

@@ -46,7 +46,7 @@ from types import MappingProxyType
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
-from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.analysis.plan import Region, changed_in_place
 from ml_switcheroo.analysis.shared_names import read_elsewhere
 from ml_switcheroo.model.hygiene import fresh_name
 from ml_switcheroo.model.translate import BoundCall, render_value
@@ -141,6 +141,37 @@ def _rendered_branch(
     )
 
 
+def _untranslated_optimizer(
+    stepped: cst.BaseExpression, constructor: cst.BaseExpression | None, ctx: HookContext
+) -> str:
+    """Why the stepped optimizer is not an nnx.Optimizer of this file, naming what builds it:
+    an escaped constructor (``Adam(itertools.chain(...))``), several values, or none here."""
+    optimizer = code_of(stepped).strip()
+    reason = f"the optimizer `{optimizer}` is not one built here and translated"
+    if isinstance(constructor, cst.Call):
+        where = ctx.place(constructor)
+        return (
+            f"{reason}: `{_short(code_of(constructor))}`{f' ({where})' if where else ''}, the "
+            "one value reaching it, is not translated to an nnx.Optimizer"
+        )
+    values = _distinct(ctx.origins(stepped)) or []
+    if len(values) > 1:
+        shown = ", ".join(
+            f"`{_short(code_of(v))}` at {ctx.place(v) or 'an unknown line'}" for v in values
+        )
+        return f"{reason}: `{optimizer}` holds more than one value ({shown})"
+    variable = ctx.variable(stepped) if isinstance(stepped, cst.Name) else None
+    unfollowed = sum(value is None for value in variable.values) if variable else 0
+    if variable is not None and unfollowed:
+        return (
+            f"{reason}: no one value reaches `{optimizer}` (bound {len(variable.values)} "
+            f"time(s) in its scope, {unfollowed} by a statement whose value is not followed: a "
+            "tuple target such as `model, optimizer = accelerator.prepare(...)`, a parameter, a "
+            "loop variable)"
+        )
+    return reason
+
+
 def _optimizer_text(region: Region) -> str:
     """The stepped optimizer's source, for a suggestion (``opt`` when unclear)."""
     anchor = region.anchor
@@ -164,7 +195,7 @@ def _rendered_step(
     # file (``_model_across_files``)
     parameter = isinstance(stepped, (cst.Name, cst.Attribute)) and isinstance(constructor, cst.Name)
     if not built_here and (region.gated or not parameter):
-        raise Untranslatable(f"the optimizer `{optimizer}` is not one built here and translated")
+        raise Untranslatable(_untranslated_optimizer(stepped, constructor, ctx))
     trained: cst.BaseExpression | None = None
     others: OtherModels | None = None
     pulled: Pullback | None = None
@@ -186,6 +217,8 @@ def _rendered_step(
         model_node = _model_across_files(forward, stepped, ctx)  # type: ignore[arg-type]
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
+    for statement in forward:  # (in-place lines before the model's first use stay before it)
+        _check_for_loss(statement, region, ctx)
     _check_prefix_untouched(prefix, optimizer, ctx)
     if micro is not None:
         _check_prefix_reads_no_forward_value(prefix, forward)
@@ -497,9 +530,9 @@ def _zero_before_region(region: Region, ctx: HookContext) -> str:
         return ""
     return (
         f" (`{_shown(zero)}` runs earlier in this block, but the step's statements start "
-        f"after `{_shown(body[start - 1])}`, which neither binds a "
-        "name the loss reads nor only records values: a change the loss function cannot take "
-        "in, where it would run traced)"
+        f"after `{_shown(body[start - 1])}`, which neither binds a name the loss reads (nor "
+        "changes one in place, alone on its line) nor only records values: a change the loss "
+        "function cannot take in, where it would run traced)"
     )
 
 
@@ -727,21 +760,32 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
         for s in region.statements[:index]
         if not _is_zero_grad(s, ctx) and not any(s is b for b in summed)
     ]
-    forward, tail = _loss_slice(candidates, [region.statements[index], *summed])
+    suffix = ctx.semantic_map.in_place_suffix
+    forward, tail = _loss_slice(candidates, [region.statements[index], *summed], suffix)
     tail = _run_after_gradient(tail, candidates, region, summed, ctx)
     forward = []
     for statement in candidates:
         if any(statement is t for t in tail):
             continue
-        if not (_is_assignment(statement) or _in_place_for_loss(statement, region, ctx)):
-            raise Untranslatable(
-                f"`{code_of(statement).strip()}` in the forward pass is not an assignment to "
-                "names (it would run traced inside the loss function)"
-            )
+        if changed_in_place(statement, suffix) is None:  # (kept before the loss: _split_prefix)
+            _check_for_loss(statement, region, ctx)
         forward.append(statement)
     if not forward:
         raise Untranslatable(_forward_missing(region))
     return forward, index, tail
+
+
+def _check_for_loss(statement: cst.BaseStatement, region: Region, ctx: HookContext) -> None:
+    """A statement of the loss function's body: an assignment to names or an in-place change
+    the loss function takes in (``_in_place_for_loss``)."""
+    if not (_is_assignment(statement) or _in_place_for_loss(statement, region, ctx)):
+        changed = changed_in_place(statement, ctx.semantic_map.in_place_suffix)
+        why = _changed_in_place(statement, {changed} if changed else set(), ctx)
+        raise Untranslatable(
+            why
+            or f"`{code_of(statement).strip()}` in the forward pass is not an assignment to "
+            "names (it would run traced inside the loss function)"
+        )
 
 
 def _forward_missing(region: Region) -> str:
@@ -938,16 +982,19 @@ def _before_backward(
 
 
 def _loss_slice(
-    statements: list[cst.BaseStatement], backwards: list[cst.BaseStatement]
+    statements: list[cst.BaseStatement], backwards: list[cst.BaseStatement], suffix: str | None
 ) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
-    """The statements the backwards' losses depend on (through the names they bind), and the
-    others (logging, accuracy: run after the gradient, before the update, where the model's
-    parameters are still the ones they saw)."""
+    """The statements the backwards' losses depend on (through the names they bind, or change
+    in place: ``noise.data.resize_(batch_size, nz)``), and the others (logging, accuracy: run
+    after the gradient, before the update, where the model's parameters are still the ones
+    they saw)."""
     needed = _variables_of(backwards)
     slice_: list[cst.BaseStatement] = []
     tail: list[cst.BaseStatement] = []
     for statement in reversed(statements):
-        if {t.value for t in _target_names(statement)} & needed:
+        changed = {t.value for t in _target_names(statement)}
+        changed.add(changed_in_place(statement, suffix) or "")
+        if changed & needed:
             needed |= _variables_of([statement])
             slice_.insert(0, statement)
         else:
@@ -1275,17 +1322,69 @@ def _model_in_step(
         elif others is not None and others.accepts(callee, value):
             continue  # another model whose gradients torch discards, or its output
         elif isinstance(value, cst.Call) and _may_be_a_model(value, ctx):
-            raise Untranslatable(
-                f"the loss calls `{text}` too (several models in one loss, or an unknown loss)"
-            )
+            raise Untranslatable(_another_callee(callee, value, forward, ctx))
     if found is None and pulled is not None:
         return cst.Name(pulled.output)
     if found is None:
         raise Untranslatable(
             f"the forward pass does not call the trained model `{trained_text}`"
-            + (_unbound_model(trained, ctx) or _rebound_models(forward, bound, ctx))
+            + (
+                _passed_model(forward, trained, ctx)
+                or _unbound_model(trained, ctx)
+                or _rebound_models(forward, bound, ctx)
+            )
         )
     return found
+
+
+def _passed_model(
+    forward: list[cst.BaseStatement], trained: cst.BaseExpression, ctx: HookContext
+) -> str:
+    """``: it passes it to `gp(D, real)` ...`` when the forward pass hands the trained model to
+    a call (WGAN-GP's ``compute_gradient_penalty(discriminator, ...)``) instead of calling it,
+    with why that function is not run as it is ("" when it passes it to none)."""
+    for call in (n for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Call)):
+        if any(_trains(a.value, trained, ctx) for a in call.args):
+            return (
+                f": it passes it to `{_short(code_of(call))}`; the step renders a loss that "
+                "calls the model itself (a function given the model is not followed"
+                + _helper_reason(call.func, ctx)
+                + ")"
+            )
+    return ""
+
+
+def _another_callee(
+    callee: cst.BaseExpression,
+    value: cst.Call,
+    forward: list[cst.BaseStatement],
+    ctx: HookContext,
+) -> str:
+    """Why the loss calling ``callee`` (bound to ``value``, possibly a model) escapes; for the
+    receiver of a method (``fake_A_buffer.push_and_pop(fake_A)``: CycleGAN's replay buffer),
+    that method's call: code the step cannot see into, not a call of the object itself."""
+    text = dotted_name(callee)
+    method = next(
+        (
+            n
+            for s in forward
+            for n in cst_walk.walk(s)
+            if isinstance(n, cst.Call)
+            and isinstance(n.func, cst.Attribute)
+            and n.func.value is callee
+        ),
+        None,
+    )
+    if method is None:
+        return f"the loss calls `{text}` too (several models in one loss, or an unknown loss)"
+    where = ctx.place(value)
+    return (
+        f"the loss calls `{_short(code_of(method))}`, a method of `{text}` (bound to "
+        f"`{_short(code_of(value))}`{f' at {where}' if where else ''}, an object the map does "
+        "not know): code the step cannot see into, which may run a model or keep "
+        "state between steps, so it can neither run in the traced loss function nor move "
+        "out of it, ahead of the model's forward pass"
+    )
 
 
 def _read_before(
