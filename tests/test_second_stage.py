@@ -19,7 +19,9 @@ from ml_switcheroo.analysis import second_stage
 from ml_switcheroo.analysis.prefilter import prefilter_for
 from ml_switcheroo.analysis.second_stage import SecondStage, second_stage_for
 from ml_switcheroo.codemods.optimizer import StripZeroGrad, TorchToNNX, TorchToOptax
-from ml_switcheroo.targets.catalogue import load_semantic_map
+from ml_switcheroo.spec import roles
+from ml_switcheroo.spec.errors import SemanticMapError
+from ml_switcheroo.targets.catalogue import TARGETS, load_semantic_map
 from tests.test_convert_cli import run, summary_numbers, tree
 from tests.test_prefilter import (
     _IMPORTS,
@@ -98,7 +100,7 @@ UNCALLED_API_KEPT = {  # the twins: the same names, called
         "import torch\ndef f(opt: torch.optim.Optimizer):\n    opt.step()\n",
         "import torch\ndef f(opt):\n    opt.zero_grad()\n",  # the name guess: probable
         "import torch\ndef f(scheduler_main):\n    scheduler_main.step()\n",
-        "import torch\nclass T:\n    def f(self, lr_opt):\n        return lr_opt.param_groups\n",
+        "import torch\nclass T:\n    def f(self, lr_opt):\n        return lr_opt.state_dict()\n",
         # trap twins of the method's first parameter, which the engine never types:
         "import torch\nclass T:\n    def f(self: torch.optim.Optimizer):\n        self.step()\n",
         "import torch\nclass T:\n    def f(optimizer):\n        optimizer.step()\n",
@@ -117,7 +119,7 @@ UNCALLED_API_KEPT = {  # the twins: the same names, called
         "annotation",
         "name-guess",
         "scheduler-name-guess",
-        "attribute-name-guess",
+        "member-name-guess",
         "annotated-method-self",
         "method-self-named-like-an-optimizer",
         "method-self-rebound",
@@ -365,6 +367,142 @@ def test_kept_a_member_on_a_parameter_annotated_with_its_type(name: str, target:
     code = TYPED_RECEIVERS_KEPT[name]
     assert replace(stage(), target_root=target).keeps(code.encode("utf-8"))
     assert convert(code, TARGET_COMMANDS[target]) != code  # the twin the engine changes
+
+
+# A ``type`` entry's call (``roles.TYPE``: GradScaler; NNX's model wrappers) changes nothing by
+# itself: neither stage keeps a file for it alone. Its twins are kept: the type's member read on
+# its value, and (a wrapper) the file with an optimizer constructor that translates.
+def type_calls(target: str) -> list[str]:
+    """Every ``type`` entry of ``target``'s map that is called (not a member)."""
+    apis = load_semantic_map((), TARGETS[target]).apis
+    return sorted(name for name, e in apis.items() if e.role == roles.TYPE and not e.method)
+
+
+def both_stages_keep(code: str, target: str) -> bool:
+    """The byte filter and the ``ast`` stage of ``target``'s map both keep ``code``."""
+    semantic_map = load_semantic_map((), TARGETS[target])
+    data = code.encode("utf-8")
+    stage_of = replace(second_stage_for(semantic_map), target_root=target)
+    return prefilter_for(semantic_map).matches(data) and stage_of.keeps(data)
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+def test_dropped_a_type_call_alone(target: str) -> None:
+    assert type_calls(target), "the map lists type entries"
+    for api in type_calls(target):
+        code = f"import torch\nimport {api.rpartition('.')[0]}\nm = {api}(model)\n"
+        assert not both_stages_keep(code, target), api
+        assert convert(code, TARGET_COMMANDS[target]) == code, api
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+def test_kept_a_type_calls_member(target: str) -> None:
+    code = "import torch\nscaler = torch.amp.GradScaler()\nscaler.step(opt)\n"
+    assert both_stages_keep(code, target)
+    assert convert(code, TARGET_COMMANDS[target]) != code
+
+
+def test_kept_a_wrapper_beside_a_constructor_and_it_escapes() -> None:
+    code = (
+        "import torch\nmodel = torch.compile(model)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+    )
+    assert both_stages_keep(code, "nnx")
+    assert "ESCAPE-BEGIN torch.compile" in convert(code, TorchToNNX)
+
+
+# A member whose entry is ``harmless_untranslated`` (``opt.param_groups``, ``opt.state``): its hook
+# keeps it unless the receiver is translated, and a receiver guessed from its name never is. So
+# the name guess alone does not keep a file for it; its twins (the same read on an annotated
+# parameter, another member on the guessed one) are kept, and changed.
+GUESSED_NAMES = {
+    "torch.optim.Optimizer": "optimizer",
+    "torch.optim.lr_scheduler.LRScheduler": "scheduler",
+}
+
+
+def harmless_reads(target: str) -> list[tuple[str, str]]:
+    """``(type, attribute)`` of every ``harmless_untranslated`` entry of ``target``'s map."""
+    apis = load_semantic_map((), TARGETS[target]).apis
+    found = {(e.receiver_type, e.method) for e in apis.values() if e.harmless_untranslated}
+    return sorted(found)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+def test_dropped_a_harmless_read_on_a_guessed_parameter(target: str) -> None:
+    reads = harmless_reads(target)
+    assert ("torch.optim.Optimizer", "param_groups") in reads
+    types = load_semantic_map((), TARGETS[target]).types
+    for owner, attribute in reads:
+        name = GUESSED_NAMES[owner]
+        assert types[owner].parameter_names.fullmatch(name)  # type: ignore[union-attr]
+        code = f"import torch\ndef f({name}):\n    return {name}.{attribute}\n"
+        assert not both_stages_keep(code, target), attribute
+        assert convert(code, TARGET_COMMANDS[target]) == code, attribute
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+def test_kept_a_harmless_read_on_an_annotated_parameter(target: str) -> None:
+    for owner, attribute in harmless_reads(target):
+        code = f"import torch\ndef f(o: {owner}):\n    return o.{attribute}\n"
+        assert both_stages_keep(code, target), attribute
+        assert convert(code, TARGET_COMMANDS[target]) != code, attribute
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+def test_kept_another_member_on_the_guessed_parameter(target: str) -> None:
+    code = "import torch\ndef f(optimizer):\n    g = optimizer.param_groups\n    optimizer.zero_grad()\n"
+    assert both_stages_keep(code, target)
+    assert convert(code, TARGET_COMMANDS[target]) != code
+
+
+def test_harmless_untranslated_is_refused_on_a_call_entry(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    text = "apis:\n  torch.optim.Optimizer.zero_grad:\n    role: zero_grad\n"
+    text += '    hook: optimizer_zero_grad\n    signature: "set_to_none=True"\n'
+    path.write_text(text + "    harmless_untranslated: true\n", encoding="utf-8")
+    with pytest.raises(SemanticMapError, match="true only on an attribute entry"):
+        load_semantic_map([path])
+
+
+# A type known only from a parameter's annotation reaches a name whose binding is a parameter
+# (that one, or one this file's callers pass it to) and ``self.x`` stored from one: a member read
+# on a local name, or on an attribute of one, is never typed by it.
+ANNOTATION_UNREACHED_DROPPED = {
+    "local-copy": "import torch\ndef f(x: torch.Tensor):\n    y = x\n    y.backward()\n",
+    "attribute-of-a-local": (
+        "import torch\ndef f(x: torch.Tensor):\n    fake = make()\n    fake.cls.backward(x)\n"
+    ),
+    "loop-target": (
+        "from torch.optim import Optimizer\ndef f(o: Optimizer, opts):\n"
+        "    for p in opts:\n        p.zero_grad()\n"
+    ),
+}
+ANNOTATION_REACHED_KEPT = {
+    "the-parameter": "import torch\ndef f(x: torch.Tensor):\n    y = x\n    x.backward()\n",
+    "through-a-caller": (
+        "import torch\ndef g(loss):\n    loss.backward()\ndef f(x: torch.Tensor):\n    g(x)\n"
+    ),
+    "stored-on-self": (
+        "from torch.optim import Optimizer\nclass T:\n"
+        "    def __init__(self, o):\n        self.o = o\n"
+        "    def run(self):\n        self.o.zero_grad()\n"
+        "def f(opt: Optimizer):\n    return T(opt)\n"
+    ),
+}
+
+
+ANNOTATION_CASES = {
+    **{f"dropped-{name}": (code, False) for name, code in ANNOTATION_UNREACHED_DROPPED.items()},
+    **{f"kept-{name}": (code, True) for name, code in ANNOTATION_REACHED_KEPT.items()},
+}
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+@pytest.mark.parametrize("name", sorted(ANNOTATION_CASES))
+def test_an_annotation_keeps_a_file_only_where_its_type_reaches(name: str, target: str) -> None:
+    code, kept = ANNOTATION_CASES[name]
+    stage_and_engine_agree(code, target, kept=kept)
 
 
 def test_a_single_command_keeps_its_own_members_only() -> None:

@@ -9,7 +9,8 @@ only change when its bytes contain
 
 (a) the root package of some map API or declared type as a whole word (``torch``), and
 (b) every segment of some wired *call* API as a whole word (``torch``, ``optim`` and ``Adam``:
-    a qualified name resolved through imports is spelt out in the import and the call), or some
+    a qualified name resolved through imports is spelt out in the import and the call; not a
+    ``type`` entry, ``GradScaler`` or ``torch.compile``, which changes nothing by itself), or some
     wired *method* as an attribute: ``.`` then the name, with only whitespace, newlines or
     backslash continuations between them (``.step``, ``. zero_grad``); a comment between them
     is allowed for too, conservatively.
@@ -34,6 +35,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
 
 # Encodings that store every ASCII character as that single ASCII byte, so a byte scan sees
@@ -93,7 +95,7 @@ class Prefilter:
             entries = semantic_map.apis
         type_names = [name for t in semantic_map.types.values() for name in (t.name, *t.aliases)]
         roots = frozenset(semantic_map.source_roots) | {n.partition(".")[0] for n in type_names}
-        calls = frozenset(name for name, e in entries.items() if not e.method)  # and aliases
+        calls = frozenset(name for name, e in entries.items() if changes_alone(e))  # and aliases
         methods = frozenset(e.method for e in entries.values() if e.method)
         return cls(roots=roots, calls=calls, methods=methods)
 
@@ -117,6 +119,13 @@ class Prefilter:
             if not any(has_attribute(data, method) for method in self._methods):
                 return False
         return any(words[r] if r in words else _has_word(data, r) for r in self._roots)
+
+
+def changes_alone(entry: ApiEntry) -> bool:
+    """Whether a call of ``entry`` may change a file by itself: a function or constructor
+    that is no ``type`` entry (``roles.TYPE``: changes nothing unless a constructor of the
+    file translates)."""
+    return not entry.method and entry.role != roles.TYPE
 
 
 def _has_word(data: bytes, word: bytes) -> bool:

@@ -10,7 +10,9 @@ on the side of keeping:
   call API (``torch.optim.Adam``): the engine asks this of a call's function only
   (``dispatch._wired_call``), never follows a name bound to the API (``make =
   torch.optim.Adam; make(p)``) and changes no other reference to it (a base class, a default,
-  a dictionary key, ``functools.partial``'s argument). Here every called dotted expression
+  a dictionary key, ``functools.partial``'s argument); a ``type`` entry's call (``GradScaler``,
+  NNX's ``torch.compile``) changes nothing by itself (``spec/roles.TYPE``), so it counts here
+  only as a constructor of its type. Here every called dotted expression
   (``a.b.c(...)``) is resolved through every import of the file that binds its first name, in
   any scope, and also as it is written: a file is kept when one of those names is a wired call
   API;
@@ -21,10 +23,17 @@ on the side of keeping:
   T's ``parameter_names`` in a file that imports T's package. Here a file with such a member
   name of T as an attribute is kept when some dotted expression resolves to a constructor of T
   (a map API whose ``SemanticMap.canonical_type`` is T), or some dotted expression inside a
-  parameter's annotation resolves to T or an alias of T, or when some parameter name matches
+  parameter's annotation resolves to T or an alias of T and a member of T is read on a name
+  spelled as a parameter or on an attribute of one (``loss.backward()``, ``self.opt.step()``:
+  where an annotated parameter's type reaches, directly, through this file's callers or a
+  stored ``self.x``; ``y = x`` or ``fake.cls.backward()`` on a local takes no type from it,
+  ``_Facts.read_on_parameters``), or when some parameter name matches
   T's ``parameter_names``, a member of T is read on a name spelled as that parameter, and the
   file imports T's root package anywhere (the guess types only the parameter's own name:
-  ``o = optimizer`` or ``self.o = optimizer`` takes no type from it). (The engine types a
+  ``o = optimizer`` or ``self.o = optimizer`` takes no type from it; and a member whose entry is
+  ``harmless_untranslated``, ``optimizer.param_groups``, does not count for the guess: its hook
+  keeps it unless the receiver is translated, which a guessed one never is,
+  ``Receivers.receiver_translated``, and the planner escapes calls only). (The engine types a
   value only by a call of a map API, ``resolver._type_of_value``; and by the type's own name
   only in a parameter's annotation, ``resolver._param_type``: ``isinstance(x, T)``, a base
   class ``T`` or an annotated assignment types nothing. A type with no constructor and no
@@ -64,6 +73,7 @@ from dataclasses import dataclass, field
 
 from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.analysis.cross_file import may_change_through_other_files
+from ml_switcheroo.analysis.prefilter import changes_alone
 from ml_switcheroo.spec import escape_hatch
 from ml_switcheroo.spec.semantic_map import SemanticMap
 
@@ -86,18 +96,22 @@ class SecondStage:
     target_root: str | None = None
     # a declared type or an alias of one -> the type: typing only a parameter annotated with it
     annotation_types: Mapping[str, str] = field(default_factory=dict)
+    # type -> its wired members a name-guessed receiver may change: not an entry whose hook keeps
+    # it on an untranslated receiver (``harmless_untranslated``; a guessed one never is)
+    guessed_members: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_map(cls, semantic_map: SemanticMap, hooks: frozenset[str] | None) -> SecondStage:
         """The stage of a command running ``hooks`` (None: all) on ``semantic_map``."""
         entries = semantic_map.for_hooks(hooks)
-        call_apis = frozenset(
-            e.name for e in entries.values() if e.receiver_type is None or not e.method
-        )
+        call_apis = frozenset(e.name for e in entries.values() if changes_alone(e))
         members: dict[str, set[str]] = {}
+        guessed: dict[str, set[str]] = {}
         for entry in entries.values():
             if entry.method and entry.receiver_type is not None:  # `T.method`, wired on a T
                 members.setdefault(entry.receiver_type, set()).add(entry.method)
+                if not entry.harmless_untranslated:
+                    guessed.setdefault(entry.receiver_type, set()).add(entry.method)
         type_of = {name: semantic_map.canonical_type(name) for name in semantic_map.apis}
         annotation_types = {
             name: semantic_map.canonical_type(name) or t.name
@@ -117,6 +131,7 @@ class SecondStage:
             tuple(sorted(root.encode() for root in semantic_map.source_roots)),
             semantic_map,
             annotation_types=annotation_types,
+            guessed_members={owner: frozenset(found) for owner, found in guessed.items()},
         )
 
     def keeps(
@@ -161,12 +176,15 @@ class SecondStage:
         if used & {self.type_of[name] for name in names if name in self.type_of}:
             return True, tree
         annotated = facts.annotation_names()
-        if used & {self.annotation_types[n] for n in annotated if n in self.annotation_types}:
+        typed = used & {self.annotation_types[n] for n in annotated if n in self.annotation_types}
+        guessed_names = {pattern for pattern, _, _ in self.guesses}
+        on_parameters = facts.read_on_parameters(guessed_names) if typed else set()
+        if any(self.members[owner] & on_parameters for owner in typed):
             return True, tree
         guessed = any(
             owner in used and root in facts.import_roots and facts.guessed_receives(pattern, found)
             for pattern, root, owner in self.guesses
-            if (found := self.members.get(owner)) is not None
+            if (found := self.guessed_members.get(owner)) is not None
         )
         return guessed, tree
 
@@ -214,6 +232,8 @@ class _Facts:
     method_selves: set[str] = field(default_factory=set)  # unannotated first params of methods
     bound: set[str] = field(default_factory=set)  # names bound any other way
     annotations: list[ast.expr] = field(default_factory=list)  # of every parameter
+    # root name -> attributes read on an attribute of it (``step`` of ``self.opt.step``)
+    on_attributes_of: dict[str, set[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, tree: ast.Module) -> _Facts:
@@ -258,6 +278,7 @@ class _Facts:
             self.on_names.setdefault(node.value.id, set()).add(node.attr)
         elif isinstance(node.value, ast.Attribute) and isinstance(node.value.value, ast.Name):
             self.attributes.add(node.attr)
+            self.on_attributes_of.setdefault(node.value.value.id, set()).add(node.attr)
         dotted = _dotted(node)
         if dotted is not None:
             self.dotted.add(dotted)
@@ -279,15 +300,36 @@ class _Facts:
         of a name): every one but those read directly on a method's first parameter bound
         nowhere else, unannotated and matching none of ``guesses`` (the types'
         ``parameter_names``)."""
-        untyped = {
-            name
-            for name in self.method_selves - self.bound
-            if not any(pattern.fullmatch(name) for pattern in guesses)
-        }
+        untyped = self._untyped_selves(guesses)
         found = set(self.attributes)
         for name, attributes in self.on_names.items():
             if name not in untyped:
                 found |= attributes
+        return found
+
+    def _untyped_selves(self, guesses: set[re.Pattern[str]]) -> set[str]:
+        """Methods' first parameters bound nowhere else, unannotated, matching no guess."""
+        return {
+            name
+            for name in self.method_selves - self.bound
+            if not any(pattern.fullmatch(name) for pattern in guesses)
+        }
+
+    def read_on_parameters(self, guesses: set[re.Pattern[str]]) -> set[str]:
+        """The attribute names read on a name spelled as a parameter, or on an attribute of
+        one (``p.step``, ``self.opt.step``; not on a method's untyped first parameter itself,
+        ``typeable_attributes``): where a type known only from a parameter's annotation can
+        reach. The engine types a name by an annotation only when its binding is a parameter
+        (``resolver._param_type``: annotated, or passed an annotated one by this file's
+        callers), and ``self.x`` only through the values stored there (a parameter of
+        ``__init__`` its constructions pass, ``_attribute_value_type``); ``y = x``, a loop
+        or ``with`` target takes no type from ``x`` (``_binding_type``)."""
+        untyped = self._untyped_selves(guesses)
+        found: set[str] = set()
+        for name in self.parameters:
+            if name not in untyped:
+                found |= self.on_names.get(name, set())
+            found |= self.on_attributes_of.get(name, set())
         return found
 
     def guessed_receives(self, pattern: re.Pattern[str], members: frozenset[str]) -> bool:

@@ -16,7 +16,13 @@ SCALER_STEP = "scaler_step"  # `scaler.step(opt)`: unscales the gradients, steps
 BACKWARD = "backward"  # `loss.backward()`: computes the gradients a step applies
 ZERO_GRAD = "zero_grad"  # `opt.zero_grad()`
 MEMBER = "member"  # another member of a translated value (`opt.state_dict()`, `param_groups`)
-TYPE = "type"  # a constructor listed only so that its values have a type (GradScaler)
+# A constructor listed only so that its values have a type (GradScaler), or a model wrapper
+# (NNX: DistributedDataParallel, torch.compile). Its call changes nothing by itself: its hook keeps
+# it as written, or (a wrapper) escapes it only in a file where an optimizer constructor of the
+# command translates, a call the pre-filter stages keep on its own. So those stages never keep a
+# file for a TYPE call (``prefilter.py``, ``second_stage.py``); its values' members are wired
+# through their own entries (``scaler.step``), kept as members.
+TYPE = "type"
 
 ROLES = frozenset(
     {

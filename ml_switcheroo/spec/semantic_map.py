@@ -114,6 +114,7 @@ _API_KEYS = {
     "learning_rate",
     "momentum_argument",
     "attribute",
+    "harmless_untranslated",
     "per_group",
     "functions",
     "aliases",
@@ -265,6 +266,9 @@ class ApiEntry:
     learning_rate: str | None = None  # the argument an LR schedule replaces ("lr")
     momentum_argument: str | None = None  # what a momentum-cycling schedule sets ("betas[0]")
     attribute: bool = False  # a wired attribute read (`opt.param_groups`), not a call
+    # Its hook keeps a read as written unless the receiver is a translated value (one only
+    # guessed from its name never is): reading it alone changes nothing on such a receiver.
+    harmless_untranslated: bool = False
     per_group: frozenset[str] = frozenset()  # arguments torch also takes as one per group
     # Function arguments torch calls at each step (``lr_lambda``): the optax schedule calls
     # them at the update, so what they read must be fixed once the scheduler is built.
@@ -1225,6 +1229,14 @@ class _Checker:
             )
         if attribute and receiver_type is None:
             self.fail("an attribute entry must be named Type.attribute", line=line, entry=name)
+        harmless = raw.get("harmless_untranslated", False)
+        if not isinstance(harmless, bool) or (harmless and not attribute):
+            self.fail(
+                "'harmless_untranslated' must be true or false, and true only on an attribute "
+                "entry (a call may be escaped by the planner whatever its receiver)",
+                line=raw.lines.get("harmless_untranslated"),
+                entry=name,
+            )
         return ApiEntry(
             name=name,
             hook=hook,
@@ -1246,6 +1258,7 @@ class _Checker:
             learning_rate=learning_rate,
             momentum_argument=momentum_argument,
             attribute=attribute,
+            harmless_untranslated=harmless,
             per_group=frozenset(per_group),
             functions=frozenset(functions),
             aliases=tuple(self.api_aliases(raw, name, receiver_type)),
