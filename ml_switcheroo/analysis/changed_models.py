@@ -35,6 +35,8 @@ class Reads:
 
     value: Callable[[cst.BaseExpression], cst.BaseExpression | None]
     called: Callable[[cst.BaseExpression], str | None]
+    # the function of the file and the name of its parameter an argument of a call binds
+    handed: Callable[[cst.Call, cst.Arg], tuple[cst.FunctionDef, str] | None]
 
 
 def parameter_calls(
@@ -95,10 +97,16 @@ def changed_after(
 
 
 def _changes(
-    owner: Owner, models: set[str], reads: Reads, spec: ParameterSpec
+    owner: Owner,
+    models: set[str],
+    reads: Reads,
+    spec: ParameterSpec,
+    entered: frozenset[int] = frozenset(),
 ) -> list[cst.CSTNode]:
-    """Statements and calls of ``owner`` that change one of ``models`` (by source)."""
+    """Statements and calls of ``owner`` that change one of ``models`` (by source, or a name
+    bound to one: ``_aliases``); ``entered``: the functions being read (recursion)."""
     found: list[cst.CSTNode] = []
+    models = _aliases(owner, models)
 
     def inside(target: cst.BaseExpression) -> bool:
         """``target`` is an attribute of a model or of a part of it: ``m.x``, ``m.x.y``."""
@@ -132,9 +140,37 @@ def _changes(
                 first = node.args[0].value
                 if _source(first) in models or inside(first):
                     found.append(node)
+            if any(changes_parameter(node, a) for a in node.args):
+                found.append(node)
+
+    def changes_parameter(call: cst.Call, argument: cst.Arg) -> bool:
+        """``argument`` is a model or part of one that a function of the file changes."""
+        value = argument.value
+        handed = (_source(value) in models or inside(value)) and reads.handed(call, argument)
+        if not handed or id(handed[0]) in entered:
+            return False
+        function, name = handed
+        return bool(_changes(function, {name}, reads, spec, entered | {id(function)}))
 
     cst_walk.visit(owner, _Find())
     return found
+
+
+def _aliases(owner: Owner, models: set[str]) -> set[str]:
+    """``models`` and the names ``owner`` binds to one of them (``h = model``)."""
+    found = set(models)
+    assigns = [n for n in cst_walk.walk(owner) if isinstance(n, cst.Assign)]
+    while True:
+        more = {
+            t.target.value
+            for a in assigns
+            if _source(a.value) in found
+            for t in a.targets
+            if isinstance(t.target, cst.Name)
+        }
+        if more <= found:
+            return found
+        found |= more
 
 
 def _stores_into(target: cst.BaseExpression, inside: Callable[[cst.BaseExpression], bool]) -> bool:

@@ -3109,12 +3109,24 @@ class Planner:
             reads = Reads(
                 lambda node, s=site: self.bound_value(node, s.enclosing_class),  # type: ignore[misc]
                 self.resolver.called_function,
+                self._handed_parameter,
             )
             calls = parameter_calls(argument, reads, spec)
             owner = site.function or self.module
             change = calls and changed_after(owner, calls, reads, spec)  # type: ignore[arg-type]
             if change:
                 self._refuse(site, findings.MODEL_CHANGED, change=change)
+
+    def _handed_parameter(
+        self, call: cst.Call, argument: cst.Arg
+    ) -> tuple[cst.FunctionDef, str] | None:
+        """The function of this file and the name of its parameter ``argument`` of ``call``
+        binds (``Resolver.local_parameter``), or None."""
+        param = self.resolver.local_parameter(call, argument)
+        function = getattr(self.resolver.scopes.get(param), "node", None) if param else None
+        if param is None or not isinstance(function, cst.FunctionDef):
+            return None
+        return function, param.name.value
 
     # ------------------------------------------------------------------ torch-only uses
 
