@@ -139,6 +139,8 @@ _PARAMETER_KEYS = {
     "freeze_methods",
     "structure_methods",
     "structure_functions",
+    "container_methods",
+    "module_packages",
     "dict_methods",
     "rank",
     "masked_option",
@@ -348,6 +350,8 @@ class ParameterSpec:
     freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
     structure_methods: frozenset[str] = frozenset()  # `m.add_module(...)` changes `m`'s set
     structure_functions: frozenset[str] = frozenset()  # `setattr(m, ...)` changes `m`'s set
+    container_methods: frozenset[str] = frozenset()  # `m.layers.append(nn.Linear(...))` too
+    module_packages: tuple[str, ...] = ()  # dotted prefixes of module constructors: `torch.nn.`
     # Param groups split by a predicate on each parameter (`analysis/param_groups.py`):
     dict_methods: frozenset[str] = frozenset()  # `d.items()` of a dict of named parameters
     rank: tuple[str, ...] = ()  # torch spellings of a parameter `p`'s number of dimensions
@@ -839,6 +843,8 @@ class _Checker:
             freeze_methods=names("freeze_methods"),
             structure_methods=names("structure_methods"),
             structure_functions=names("structure_functions", dotted=True),
+            container_methods=names("container_methods"),
+            module_packages=tuple(f"{n}." for n in sorted(names("module_packages", dotted=True))),
             dict_methods=names("dict_methods"),
             rank=tuple(self.texts(section, "rank", "'parameters.rank'")),
             masked_option=self.string(section, "masked_option", "parameters"),
