@@ -2968,6 +2968,7 @@ class Planner:
             globals_rebound=self._rebinds_globals(),
             in_place_suffix=self.resolver.map.in_place_suffix,
             in_place_keywords=self.resolver.map.in_place_keywords,
+            array_namesakes=self.resolver.map.array_namesakes,
         )
         return helper_problem(name, libraries, facts)
 

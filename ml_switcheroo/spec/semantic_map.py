@@ -95,6 +95,7 @@ _TOP_KEYS = {
     "dynamic_code_calls",
     "recording_modules",
     "fixed_modules",
+    "array_namesakes",
 }
 _API_KEYS = {
     "role",
@@ -300,6 +301,15 @@ class TorchOnlyText:
 
 
 @dataclass(frozen=True)
+class ArrayNamesake:
+    """A torch.Tensor method a JAX array has under the same name with other numbers: what
+    differs and what to write (``reason``); ``bare``: a call without arguments is the same."""
+
+    reason: str
+    bare: bool = False
+
+
+@dataclass(frozen=True)
 class Translated:
     """What a value of a type is once its constructor is translated: the members it still
     has (``init``, ``update``) and the text for every other use."""
@@ -450,6 +460,9 @@ class SemanticMap:
     # scheduler's function reads of them is fixed (analysis/schedule_functions.py); any other
     # module's (the repository's own `config.DECAY`, `from sched import factor`) is not.
     fixed_modules: frozenset[str] = frozenset()
+    # torch.Tensor methods a JAX array has under the same name with other numbers (`x.std()`):
+    # read in an NNX loss function, which runs on JAX arrays, they escape the step.
+    array_namesakes: Mapping[str, ArrayNamesake] = field(default_factory=dict)
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -963,6 +976,25 @@ class _Checker:
             body = self.mapping(body, "a torch-only call", key_line, name)
             self.check_keys(body, _TORCH_ONLY_KEYS, "a torch-only call", name)
             result[name] = self.torch_only_text(body, name)
+        return result
+
+    def array_namesakes(self, raw: Any, line: int | None) -> dict[str, ArrayNamesake]:
+        """``array_namesakes: {std: {reason: ..., bare: false}}``: method names to entries."""
+        if raw is None:
+            return {}
+        section = self.mapping(raw, "'array_namesakes'", line)
+        result = {}
+        for name, body in section.items():
+            key_line = section.lines.get(name)
+            if not name.isidentifier():
+                self.fail(f"'array_namesakes': {name!r} is not a method name", line=key_line)
+            body = self.mapping(body, "an array namesake", key_line, name)
+            self.check_keys(body, {"reason", "bare"}, "an array namesake", name)
+            bare = body.get("bare", False)
+            if not isinstance(bare, bool):
+                self.fail("field 'bare' must be true or false", line=key_line, entry=name)
+            reason = self.string(body, "reason", name, required=True)
+            result[name] = ArrayNamesake(reason or "", bare)
         return result
 
     def scaler_methods(self, raw: Any, line: int | None, base: ScalerMethods) -> ScalerMethods:
@@ -1613,6 +1645,10 @@ def _compile_raw(
     fixed = checker.passthrough_calls(
         top.get("fixed_modules"), top.lines.get("fixed_modules"), "fixed_modules", "module"
     )
+    namesakes = dict(base.array_namesakes) if base else {}
+    namesakes.update(
+        checker.array_namesakes(top.get("array_namesakes"), top.lines.get("array_namesakes"))
+    )
     return SemanticMap(
         apis=apis,
         types=types,
@@ -1633,6 +1669,7 @@ def _compile_raw(
         dynamic_code_calls=dynamic | (base.dynamic_code_calls if base else frozenset()),
         recording_modules=recording | (base.recording_modules if base else frozenset()),
         fixed_modules=fixed | (base.fixed_modules if base else frozenset()),
+        array_namesakes=namesakes,
         **functions,
     )
 
