@@ -13,25 +13,14 @@ import pytest
 from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.differential.harness import EXACT
 from tests.differential.nnx_loops import translate_nnx, translated_rel
-
-LOOP = """\
-import torch
-
-model = make_model()
-opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-for epoch in range(EPOCHS):
-    for x, y in loader:
-        opt.zero_grad()
-        out = model(x)
-        loss = LOSS
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-"""
+from tests.differential.test_nnx_loops import PLAIN_LOOP
 
 
 def _loop(loss: str) -> str:
-    return LOOP.replace("LOSS", loss)
+    """``PLAIN_LOOP`` with ``loss`` for its loss."""
+    plain = "loss = ((out - y) ** 2).mean()"
+    assert plain in PLAIN_LOOP
+    return PLAIN_LOOP.replace(plain, f"loss = {loss}")
 
 
 @pytest.mark.parametrize(
