@@ -248,6 +248,23 @@ class CrossFile:
                     return Place(other, node.lineno).named(self.index.root)
         return None
 
+    def imported_freeze(self, attributes: frozenset[str], methods: frozenset[str]) -> str | None:
+        """``code`` and ``file:line`` of the first freeze (``p.requires_grad = False``,
+        ``m.requires_grad_(False)``: a value other than a literal True) in a file of the
+        repository this file imports (a helper it may hand the model to), or None; a file
+        that may hold one and fails to parse: its place."""
+        words = {*attributes, *methods}
+        holding = {p for w in sorted(words) for p in self.index.with_word(w)}
+        for other in (p for p in self.index.imported_files(self.path) if p in holding):
+            facts = self.index.facts(other)
+            if facts.error is not None:
+                return facts.error.describe(self.index.root)
+            for node in ast_nodes.walk(facts.tree):
+                if _freezes(node, attributes, methods):
+                    place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
+                    return f"{ast.unparse(node)}` in `{place}"
+        return None
+
     def trained_model_reason(self, function: str, optimizer: str, model: str) -> str | None:
         """For parameters ``optimizer`` and ``model`` of this file's module-level ``function``:
         None when every call site in the repository passes a translated optimizer for
@@ -772,3 +789,18 @@ def _iterates_problem(
         f"the batch loop of {name} iterates `{ast.unparse(iterated)}`, which is not provably "
         f"`{measured}` of --steps-per-epoch"
     )
+
+
+def _freezes(node: ast.AST, attributes: frozenset[str], methods: frozenset[str]) -> bool:
+    """``x.requires_grad = v`` or ``x.requires_grad_(v)`` with ``v`` not a literal True
+    (``requires_grad_()`` alone unfreezes); the ``ast`` twin of ``plan._first_freeze``."""
+
+    def true(value: ast.expr) -> bool:
+        return isinstance(value, ast.Constant) and value.value is True
+
+    if isinstance(node, ast.Assign) and not true(node.value):
+        return any(isinstance(t, ast.Attribute) and t.attr in attributes for t in node.targets)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        values = [*node.args, *(k.value for k in node.keywords)]
+        return node.func.attr in methods and bool(values) and not true(values[0])
+    return False

@@ -3085,13 +3085,17 @@ class Planner:
     # ------------------------------------------------------------------ frozen parameters
 
     def _plan_frozen_parameters(self) -> None:
-        """Every optimizer of a file that freezes parameters escapes: torch skips those
+        """Every optimizer of a file that freezes parameters, or imports a file of the
+        repository that does (``CrossFile.imported_freeze``), escapes: torch skips those
         without a gradient, a functional optimizer updates every leaf it is given."""
         spec = self.resolver.map.parameters
         names = spec.freeze_attributes | spec.freeze_methods
-        if self.resolver.assigns_or_calls(self.module, names) is False:
-            return  # the file's binding facts say: no such assignment or call (no walk)
-        freezing = _first_freeze(self.module, spec.freeze_attributes, spec.freeze_methods)
+        freezing = None
+        if self.resolver.assigns_or_calls(self.module, names) is not False:
+            freezing = _first_freeze(self.module, spec.freeze_attributes, spec.freeze_methods)
+        cross_file = self.resolver.cross_file
+        if freezing is None and cross_file is not None:
+            freezing = cross_file.imported_freeze(spec.freeze_attributes, spec.freeze_methods)
         if freezing is None:
             return
         for site in (s for s in self.plan.sites if s.role == CONSTRUCTOR):
