@@ -56,6 +56,29 @@ def test_an_optimizer_of_a_file_importing_a_freezing_helper_escapes(tmp_path: Pa
     assert said in translated, translated
 
 
+def test_a_freeze_in_a_function_the_file_never_names_keeps_the_translation(
+    tmp_path: Path,
+) -> None:
+    """``helpers.py`` also defines ``freeze_all`` (and ``thaw`` calling it); ``main.py`` uses
+    only ``change``: nothing it runs freezes."""
+    helper = NOTHING + "\n\ndef freeze_all(m):\n    m.requires_grad_(False)\n"
+    helper += "\n\ndef thaw(m):\n    freeze_all(m)\n"
+    write_named_package(tmp_path, "freezes_unused", _files("freezes_unused", helper))
+    assert "opt = nnx.Optimizer" in converted(tmp_path, "freezes_unused")["main.py"]
+
+
+def test_a_freeze_through_another_function_of_the_helper_file_escapes(tmp_path: Path) -> None:
+    helper = (
+        "def change(m):\n    freeze_all(m)\n\n\ndef freeze_all(m):\n    m.requires_grad_(False)\n"
+    )
+    write_named_package(tmp_path, "frozen_through", _files("frozen_through", helper))
+    translated = converted(tmp_path, "frozen_through")["main.py"]
+    assert (
+        "freezes parameters (`m.requires_grad_(False)` in `frozen_through/helpers.py:6`)"
+        in translated
+    )
+
+
 def test_a_helper_freezing_nothing_keeps_the_exact_translation(tmp_path: Path) -> None:
     outputs, torch_run, nnx_run = translated_package_runs(
         tmp_path, "frees_nothing", _files("frees_nothing", NOTHING), lambda outputs: outputs
