@@ -7,13 +7,19 @@ model) it is handed at each step, so it would train the new head. A change is a 
 anything but a literal: ``_literal``) or ``del`` of an attribute of the model or of a part of
 it, or a call of the map's ``structure_methods`` / ``structure_functions`` on them, in the
 scope of the optimizer, that does not provably run before every ``parameters()`` call the
-optimizer's argument reaches (``analysis/reaching.runs_after``). List methods and item stores
-are not seen (``m.layers.append(...)`` cannot be told from a plain list's bookkeeping).
+optimizer's argument reaches (``analysis/reaching.runs_after``). A name bound to a model
+(``h = model``) is that model; a call of a function of the file handing it a model (or a part)
+is a change when that function changes its parameter (``replace_head(model)``). An item store
+into a model or a part (``m.layers[1] = ...``, anything but a literal) is a change, and so is a
+``container_methods`` call on one whose argument calls a constructor of ``module_packages``
+(``m.layers.append(nn.Linear(...))``; ``m.rewards.append(r)`` is a plain list's bookkeeping).
+Not seen: ``del m.layers[0]`` (``del policy.rewards[:]`` empties a list), other appended
+values, functions of other files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -35,6 +41,8 @@ class Reads:
 
     value: Callable[[cst.BaseExpression], cst.BaseExpression | None]
     called: Callable[[cst.BaseExpression], str | None]
+    # the function of the file and the name of its parameter an argument of a call binds
+    handed: Callable[[cst.Call, cst.Arg], tuple[cst.FunctionDef, str] | None]
 
 
 def parameter_calls(
@@ -95,10 +103,16 @@ def changed_after(
 
 
 def _changes(
-    owner: Owner, models: set[str], reads: Reads, spec: ParameterSpec
+    owner: Owner,
+    models: set[str],
+    reads: Reads,
+    spec: ParameterSpec,
+    entered: frozenset[int] = frozenset(),
 ) -> list[cst.CSTNode]:
-    """Statements and calls of ``owner`` that change one of ``models`` (by source)."""
+    """Statements and calls of ``owner`` that change one of ``models`` (by source, or a name
+    bound to one: ``_aliases``); ``entered``: the functions being read (recursion)."""
     found: list[cst.CSTNode] = []
+    models = _aliases(owner, models)
 
     def inside(target: cst.BaseExpression) -> bool:
         """``target`` is an attribute of a model or of a part of it: ``m.x``, ``m.x.y``."""
@@ -110,13 +124,14 @@ def _changes(
 
     class _Find(cst.CSTVisitor):
         def visit_Assign(self, node: cst.Assign) -> None:
-            stored = any(_stores_into(t.target, inside) for t in node.targets)
+            stored = any(_stores_into(t.target, inside, part) for t in node.targets)
             if stored and not _literal(node.value):
                 found.append(node)
 
         def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
             value = node.value
-            if value is not None and not _literal(value) and _stores_into(node.target, inside):
+            stored = _stores_into(node.target, inside, part)
+            if value is not None and not _literal(value) and stored:
                 found.append(node)
 
         def visit_Del(self, node: cst.Del) -> None:
@@ -132,15 +147,75 @@ def _changes(
                 first = node.args[0].value
                 if _source(first) in models or inside(first):
                     found.append(node)
+            elif appends_module(func, node.args):
+                found.append(node)
+            if any(changes_parameter(node, a) for a in node.args):
+                found.append(node)
+
+    def part(node: cst.BaseExpression) -> bool:
+        """``node`` is a model or a part of one."""
+        return _source(node) in models or inside(node)
+
+    def appends_module(func: cst.BaseExpression, args: Sequence[cst.Arg]) -> bool:
+        """``m.layers.append(nn.Linear(...))``: a ``container_methods`` call on a model or a
+        part whose argument calls a constructor of the map's ``module_packages``."""
+        if not isinstance(func, cst.Attribute) or func.attr.value not in spec.container_methods:
+            return False
+        called = [reads.called(c.func) or "" for a in args for c in _calls(a.value)]
+        return part(func.value) and any(c.startswith(spec.module_packages) for c in called)
+
+    def changes_parameter(call: cst.Call, argument: cst.Arg) -> bool:
+        """``argument`` is a model or part of one that a function of the file changes."""
+        value = argument.value
+        handed = (_source(value) in models or inside(value)) and reads.handed(call, argument)
+        if not handed or id(handed[0]) in entered:
+            return False
+        function, name = handed
+        return bool(_changes(function, {name}, reads, spec, entered | {id(function)}))
 
     cst_walk.visit(owner, _Find())
     return found
 
 
-def _stores_into(target: cst.BaseExpression, inside: Callable[[cst.BaseExpression], bool]) -> bool:
-    """A store target (or a tuple of them) that is a part of a model."""
+def _aliases(owner: Owner, models: set[str]) -> set[str]:
+    """``models`` and the names ``owner`` binds to one of them or to a part of one
+    (``h = model``, ``layers = model.layers``, ``for layer in model.layers``)."""
+    found = set(models)
+    bindings = [
+        (n.target, n.iter) if isinstance(n, cst.For) else (t.target, n.value)
+        for n in cst_walk.walk(owner)
+        if isinstance(n, (cst.Assign, cst.For))
+        for t in (n.targets if isinstance(n, cst.Assign) else [n])
+    ]
+    while True:
+        more = {
+            target.value
+            for target, value in bindings
+            if isinstance(target, cst.Name) and _rooted(value, found)
+        }
+        if more <= found:
+            return found
+        found |= more
+
+
+def _rooted(node: cst.BaseExpression, models: set[str]) -> bool:
+    """``node`` is one of ``models`` or attributes and items of one (``m.layers[0].fc``)."""
+    while isinstance(node, (cst.Attribute, cst.Subscript)) and _source(node) not in models:
+        node = node.value
+    return _source(node) in models
+
+
+def _stores_into(
+    target: cst.BaseExpression,
+    inside: Callable[[cst.BaseExpression], bool],
+    part: Callable[[cst.BaseExpression], bool] | None = None,
+) -> bool:
+    """A store target (or a tuple of them) that is a part of a model; with ``part``, an item
+    of a model or of a part (``m.layers[0] = ...``: a ModuleList's item is a submodule)."""
     if isinstance(target, (cst.Tuple, cst.List)):
-        return any(_stores_into(e.value, inside) for e in target.elements)
+        return any(_stores_into(e.value, inside, part) for e in target.elements)
+    if part is not None and isinstance(target, cst.Subscript):
+        return part(target.value)
     return inside(target)
 
 

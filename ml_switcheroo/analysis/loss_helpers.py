@@ -13,12 +13,13 @@ file (never a module-level value: a model, a list, a setting); it binds only pla
 ``del``, ``global``, ``nonlocal``, ``with``, ``try``, import, nested function or class, no
 ``yield``), evaluates no expression for its effect alone, and calls no in-place torch method
 or function (the map's ``in_place_suffix``, ``relu_``) nor passes an in-place keyword
-(``in_place_keywords``: ``inplace=True``, ``out=``). Anything else is not proven.
+(``in_place_keywords``: ``inplace=True``, ``out=``), nor a method the target's arrays compute
+other numbers with (the map's ``array_namesakes``: ``x.std()``). Anything else is not proven.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import libcst as cst
@@ -28,6 +29,7 @@ from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.constant_guard import module_assignment
 from ml_switcheroo.analysis.factories import every_param
 from ml_switcheroo.analysis.purity import pure_builtin
+from ml_switcheroo.spec.semantic_map import ArrayNamesake
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 
 _FORBIDDEN: dict[type, str] = {
@@ -63,6 +65,7 @@ class FileFacts:
     globals_rebound: bool
     in_place_suffix: str | None
     in_place_keywords: frozenset[str]
+    array_namesakes: Mapping[str, ArrayNamesake]
 
 
 def helper_problem(name: cst.Name, libraries: frozenset[str], facts: FileFacts) -> str | None:
@@ -162,8 +165,25 @@ def _node_problem(node: cst.CSTNode, facts: FileFacts) -> str | None:
     if any(not _plain_names(t) for t in targets):
         return "a store into an attribute or a subscript"
     if isinstance(node, cst.Call):
-        return _in_place_problem(node, facts)
+        namesakes = facts.array_namesakes
+        return _in_place_problem(node, facts) or namesake_problem(node, namesakes, facts.qualify)
     return None
+
+
+def namesake_problem(
+    call: cst.Call,
+    namesakes: Mapping[str, ArrayNamesake],
+    qualify: Callable[[cst.BaseExpression], list[str]],
+) -> str | None:
+    """``x.std()``: a method the target's arrays have under this name with other numbers (a
+    ``bare`` one called without arguments computes the same); not a function of an imported
+    module (``torch.max(a, b)``: ``qualify`` names it)."""
+    if not isinstance(call.func, cst.Attribute) or qualify(call.func):
+        return None
+    namesake = namesakes.get(call.func.attr.value)
+    if namesake is None or (namesake.bare and not call.args):
+        return None
+    return f"`{code_of(call).strip()}` runs on JAX arrays there: {namesake.reason}"
 
 
 def _store_targets(node: cst.CSTNode) -> list[cst.BaseExpression]:

@@ -2968,6 +2968,7 @@ class Planner:
             globals_rebound=self._rebinds_globals(),
             in_place_suffix=self.resolver.map.in_place_suffix,
             in_place_keywords=self.resolver.map.in_place_keywords,
+            array_namesakes=self.resolver.map.array_namesakes,
         )
         return helper_problem(name, libraries, facts)
 
@@ -3084,13 +3085,17 @@ class Planner:
     # ------------------------------------------------------------------ frozen parameters
 
     def _plan_frozen_parameters(self) -> None:
-        """Every optimizer of a file that freezes parameters escapes: torch skips those
+        """Every optimizer of a file that freezes parameters, or imports a file of the
+        repository that does (``CrossFile.imported_freeze``), escapes: torch skips those
         without a gradient, a functional optimizer updates every leaf it is given."""
         spec = self.resolver.map.parameters
         names = spec.freeze_attributes | spec.freeze_methods
-        if self.resolver.assigns_or_calls(self.module, names) is False:
-            return  # the file's binding facts say: no such assignment or call (no walk)
-        freezing = _first_freeze(self.module, spec.freeze_attributes, spec.freeze_methods)
+        freezing = None
+        if self.resolver.assigns_or_calls(self.module, names) is not False:
+            freezing = _first_freeze(self.module, spec.freeze_attributes, spec.freeze_methods)
+        cross_file = self.resolver.cross_file
+        if freezing is None and cross_file is not None:
+            freezing = cross_file.imported_freeze(spec.freeze_attributes, spec.freeze_methods)
         if freezing is None:
             return
         for site in (s for s in self.plan.sites if s.role == CONSTRUCTOR):
@@ -3109,12 +3114,24 @@ class Planner:
             reads = Reads(
                 lambda node, s=site: self.bound_value(node, s.enclosing_class),  # type: ignore[misc]
                 self.resolver.called_function,
+                self._handed_parameter,
             )
             calls = parameter_calls(argument, reads, spec)
             owner = site.function or self.module
             change = calls and changed_after(owner, calls, reads, spec)  # type: ignore[arg-type]
             if change:
                 self._refuse(site, findings.MODEL_CHANGED, change=change)
+
+    def _handed_parameter(
+        self, call: cst.Call, argument: cst.Arg
+    ) -> tuple[cst.FunctionDef, str] | None:
+        """The function of this file and the name of its parameter ``argument`` of ``call``
+        binds (``Resolver.local_parameter``), or None."""
+        param = self.resolver.local_parameter(call, argument)
+        function = getattr(self.resolver.scopes.get(param), "node", None) if param else None
+        if param is None or not isinstance(function, cst.FunctionDef):
+            return None
+        return function, param.name.value
 
     # ------------------------------------------------------------------ torch-only uses
 

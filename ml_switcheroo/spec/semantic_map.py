@@ -96,6 +96,7 @@ _TOP_KEYS = {
     "dynamic_code_calls",
     "recording_modules",
     "fixed_modules",
+    "array_namesakes",
 }
 _API_KEYS = {
     "role",
@@ -141,6 +142,8 @@ _PARAMETER_KEYS = {
     "freeze_methods",
     "structure_methods",
     "structure_functions",
+    "container_methods",
+    "module_packages",
     "dict_methods",
     "rank",
     "masked_option",
@@ -303,6 +306,15 @@ class TorchOnlyText:
 
 
 @dataclass(frozen=True)
+class ArrayNamesake:
+    """A torch.Tensor method a JAX array has under the same name with other numbers: what
+    differs and what to write (``reason``); ``bare``: a call without arguments is the same."""
+
+    reason: str
+    bare: bool = False
+
+
+@dataclass(frozen=True)
 class Translated:
     """What a value of a type is once its constructor is translated: the members it still
     has (``init``, ``update``) and the text for every other use."""
@@ -353,6 +365,8 @@ class ParameterSpec:
     freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
     structure_methods: frozenset[str] = frozenset()  # `m.add_module(...)` changes `m`'s set
     structure_functions: frozenset[str] = frozenset()  # `setattr(m, ...)` changes `m`'s set
+    container_methods: frozenset[str] = frozenset()  # `m.layers.append(nn.Linear(...))` too
+    module_packages: tuple[str, ...] = ()  # dotted prefixes of module constructors: `torch.nn.`
     # Param groups split by a predicate on each parameter (`analysis/param_groups.py`):
     dict_methods: frozenset[str] = frozenset()  # `d.items()` of a dict of named parameters
     rank: tuple[str, ...] = ()  # torch spellings of a parameter `p`'s number of dimensions
@@ -455,6 +469,9 @@ class SemanticMap:
     # scheduler's function reads of them is fixed (analysis/schedule_functions.py); any other
     # module's (the repository's own `config.DECAY`, `from sched import factor`) is not.
     fixed_modules: frozenset[str] = frozenset()
+    # torch.Tensor methods a JAX array has under the same name with other numbers (`x.std()`):
+    # read in an NNX loss function, which runs on JAX arrays, they escape the step.
+    array_namesakes: Mapping[str, ArrayNamesake] = field(default_factory=dict)
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -848,6 +865,8 @@ class _Checker:
             freeze_methods=names("freeze_methods"),
             structure_methods=names("structure_methods"),
             structure_functions=names("structure_functions", dotted=True),
+            container_methods=names("container_methods"),
+            module_packages=tuple(f"{n}." for n in sorted(names("module_packages", dotted=True))),
             dict_methods=names("dict_methods"),
             rank=tuple(self.texts(section, "rank", "'parameters.rank'")),
             masked_option=self.string(section, "masked_option", "parameters"),
@@ -966,6 +985,25 @@ class _Checker:
             body = self.mapping(body, "a torch-only call", key_line, name)
             self.check_keys(body, _TORCH_ONLY_KEYS, "a torch-only call", name)
             result[name] = self.torch_only_text(body, name)
+        return result
+
+    def array_namesakes(self, raw: Any, line: int | None) -> dict[str, ArrayNamesake]:
+        """``array_namesakes: {std: {reason: ..., bare: false}}``: method names to entries."""
+        if raw is None:
+            return {}
+        section = self.mapping(raw, "'array_namesakes'", line)
+        result = {}
+        for name, body in section.items():
+            key_line = section.lines.get(name)
+            if not name.isidentifier():
+                self.fail(f"'array_namesakes': {name!r} is not a method name", line=key_line)
+            body = self.mapping(body, "an array namesake", key_line, name)
+            self.check_keys(body, {"reason", "bare"}, "an array namesake", name)
+            bare = body.get("bare", False)
+            if not isinstance(bare, bool):
+                self.fail("field 'bare' must be true or false", line=key_line, entry=name)
+            reason = self.string(body, "reason", name, required=True)
+            result[name] = ArrayNamesake(reason or "", bare)
         return result
 
     def scaler_methods(self, raw: Any, line: int | None, base: ScalerMethods) -> ScalerMethods:
@@ -1626,6 +1664,10 @@ def _compile_raw(
     fixed = checker.passthrough_calls(
         top.get("fixed_modules"), top.lines.get("fixed_modules"), "fixed_modules", "module"
     )
+    namesakes = dict(base.array_namesakes) if base else {}
+    namesakes.update(
+        checker.array_namesakes(top.get("array_namesakes"), top.lines.get("array_namesakes"))
+    )
     return SemanticMap(
         apis=apis,
         types=types,
@@ -1647,6 +1689,7 @@ def _compile_raw(
         dynamic_code_calls=dynamic | (base.dynamic_code_calls if base else frozenset()),
         recording_modules=recording | (base.recording_modules if base else frozenset()),
         fixed_modules=fixed | (base.fixed_modules if base else frozenset()),
+        array_namesakes=namesakes,
         **functions,
     )
 

@@ -46,6 +46,7 @@ from types import MappingProxyType
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.loss_helpers import namesake_problem
 from ml_switcheroo.analysis.plan import Region, changed_in_place
 from ml_switcheroo.analysis.shared_names import read_elsewhere
 from ml_switcheroo.model.hygiene import fresh_name
@@ -252,7 +253,7 @@ def _rendered_step(
     )
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)
-    _check_traceable(forward)
+    _check_traceable(forward, ctx)
     _check_known_calls(forward, model_node, ctx, others)
     _check_no_mapped_api(forward, optimizer, ctx)
     snapshots = _snapshots(tail, region, backward_index, ctx)
@@ -651,12 +652,18 @@ def _check_prefix_untouched(
             )
 
 
-def _check_traceable(forward: list[cst.BaseStatement]) -> None:
-    """The loss function's body runs traced: no ``.item()``."""
+def _check_traceable(forward: list[cst.BaseStatement], ctx: HookContext) -> None:
+    """The loss function's body runs traced on JAX arrays: no ``.item()``, no method a JAX
+    array has under a torch name with other numbers (the map's ``array_namesakes``)."""
     if not forward:
         raise Untranslatable("the loss does not use the model")
     if any(_calls_method(statement, "item") for statement in forward):
         raise Untranslatable("`.item()` in the forward pass (a traced value has no number)")
+    calls = [n for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Call)]
+    for call in calls:
+        problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
+        if problem is not None:
+            raise Untranslatable(f"in the forward pass (the loss function): {problem}")
 
 
 def _with_dropped_comments(

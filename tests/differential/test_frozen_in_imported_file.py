@@ -1,0 +1,87 @@
+"""Parameters frozen by a helper of another file (s21c): ``change(model)`` imported from
+``helpers.py``, which calls ``m.hidden.requires_grad_(False)``. torch never updates the frozen
+layer; the NNX optimizer (JAX has no requires_grad; the port of the helper does nothing)
+trains it: measured before the fix, 0.85 relative off torch over 36 updates. A file importing a
+file of the repository that freezes parameters escapes its optimizers, naming the freeze and
+its place; a helper that freezes nothing keeps the translation, exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ml_switcheroo.spec.escape_hatch import BEGIN
+from tests.differential.harness import EXACT
+from tests.differential.nnx_loops import (
+    converted,
+    translated_package_runs,
+    worst_rel,
+    write_named_package,
+)
+
+MAIN = """\
+import torch
+
+from PACKAGE.helpers import change
+
+
+def main(model, loader, epochs):
+    losses = []
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    change(model)
+    for epoch in range(epochs):
+        for x, y in loader:
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    return losses
+"""
+
+FREEZE = "def change(m):\n    m.hidden.requires_grad_(False)\n"
+NOTHING = "def change(m):\n    pass\n"
+
+
+def _files(package: str, helper: str) -> dict[str, str]:
+    return {"main.py": MAIN.replace("PACKAGE", package), "helpers.py": helper}
+
+
+def test_an_optimizer_of_a_file_importing_a_freezing_helper_escapes(tmp_path: Path) -> None:
+    write_named_package(tmp_path, "frozen_elsewhere", _files("frozen_elsewhere", FREEZE))
+    translated = converted(tmp_path, "frozen_elsewhere")["main.py"]
+    assert "opt = nnx.Optimizer" not in translated, translated
+    said = (
+        "freezes parameters (`m.hidden.requires_grad_(False)` in `frozen_elsewhere/helpers.py:2`)"
+    )
+    assert said in translated, translated
+
+
+def test_a_freeze_in_a_function_the_file_never_names_keeps_the_translation(
+    tmp_path: Path,
+) -> None:
+    """``helpers.py`` also defines ``freeze_all`` (and ``thaw`` calling it); ``main.py`` uses
+    only ``change``: nothing it runs freezes."""
+    helper = NOTHING + "\n\ndef freeze_all(m):\n    m.requires_grad_(False)\n"
+    helper += "\n\ndef thaw(m):\n    freeze_all(m)\n"
+    write_named_package(tmp_path, "freezes_unused", _files("freezes_unused", helper))
+    assert "opt = nnx.Optimizer" in converted(tmp_path, "freezes_unused")["main.py"]
+
+
+def test_a_freeze_through_another_function_of_the_helper_file_escapes(tmp_path: Path) -> None:
+    helper = (
+        "def change(m):\n    freeze_all(m)\n\n\ndef freeze_all(m):\n    m.requires_grad_(False)\n"
+    )
+    write_named_package(tmp_path, "frozen_through", _files("frozen_through", helper))
+    translated = converted(tmp_path, "frozen_through")["main.py"]
+    assert (
+        "freezes parameters (`m.requires_grad_(False)` in `frozen_through/helpers.py:6`)"
+        in translated
+    )
+
+
+def test_a_helper_freezing_nothing_keeps_the_exact_translation(tmp_path: Path) -> None:
+    outputs, torch_run, nnx_run = translated_package_runs(
+        tmp_path, "frees_nothing", _files("frees_nothing", NOTHING), lambda outputs: outputs
+    )
+    assert BEGIN not in outputs["main.py"], outputs["main.py"]
+    assert worst_rel(torch_run, nnx_run) < EXACT
