@@ -56,6 +56,7 @@ from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
+from ml_switcheroo.targets.nnx.learning_rate import lr_write
 from ml_switcheroo.targets.nnx.logged import logged_after_backward
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.other_models import OtherModels, read_undetached
@@ -974,7 +975,8 @@ def _check_tail(
     backward = ctx.semantic_map.backward_methods
     for statement in tail:
         shown = code_of(statement).strip()
-        used = _variables_of([statement])
+        written = lr_write(statement, ctx)  # the optimizer's stored lr, read at the update
+        used = _variables_of([statement]) if written is None else _variable_names(written[1])
         if root in used:
             raise Untranslatable(f"`{shown}` uses the model between the loss and the backward")
         if any(_calls_method(statement, method) for method in backward):
@@ -990,7 +992,7 @@ def _check_tail(
                 "function)"
             )
         crosses = any(s is f for s in region.statements[position + 1 :] for f in forward)
-        if crosses and not snapshot and _may_change_other_values(statement):
+        if crosses and not snapshot and written is None and _may_change_other_values(statement):
             raise Untranslatable(
                 f"`{shown}` may change what the loss reads after it, through a call or a "
                 "store into an object (it would run after the loss function)"
@@ -1004,7 +1006,16 @@ def _check_tail(
                 "global the model's forward reads), before the loss computes it (it would run "
                 "after the loss function)"
             )
-    _check_prefix_untouched(tail, optimizer, ctx)
+    _check_prefix_untouched([_lr_value_or(s, ctx) for s in tail], optimizer, ctx)
+
+
+def _lr_value_or(statement: cst.BaseStatement, ctx: HookContext) -> cst.BaseStatement:
+    """For a learning-rate write through ``param_groups``, a line holding only the value it
+    writes (the user's node: its reads are checked, not the optimizer it writes to)."""
+    written = lr_write(statement, ctx)
+    if written is None:
+        return statement
+    return cst.SimpleStatementLine([cst.Expr(written[1])])
 
 
 def _may_change_other_values(statement: cst.BaseStatement) -> bool:
@@ -1692,7 +1703,7 @@ def _render(
         body = [others.without_detach(s) for s in body]
     taken |= {loss_fn, grads, loss}
     body, tail = _with_snapshots(body, forward, region, tail, snapshots, taken, aux)
-    tail = [_added_undetached(s, {loss, *aux}) for s in tail]
+    tail = [_added_undetached(_lr_written(s, ctx), {loss, *aux}) for s in tail]
     first = body[0]
     returned = total if not aux else f"{total}, {_tuple(aux)}"
     body[0] = first.with_changes(leading_lines=())
@@ -1727,6 +1738,13 @@ def _render(
         *norms,
         cst.parse_statement(update + "\n"),
     ]
+
+
+def _lr_written(statement: cst.BaseStatement, ctx: HookContext) -> cst.BaseStatement:
+    """A learning-rate write through ``param_groups`` (``logged.py`` moved it after the
+    gradient) as the write of the stored learning rate; any other statement as it is."""
+    written = lr_write(statement, ctx)
+    return statement if written is None else written[0]
 
 
 def _added_undetached(statement: cst.BaseStatement, returned: set[str]) -> cst.BaseStatement:
