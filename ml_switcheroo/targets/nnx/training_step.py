@@ -19,8 +19,8 @@ update after it, when the loop provably runs (``Region.nonempty_loops``) and not
 jumps, zeroes, steps or reads the gradients (``_micro_loop``). A clip under an ``if`` whose
 test is always true (``if grad_clip != 0.0:``, a module constant: ``Region.true_guards``)
 is folded like one without it.
-Half-done (issue 13, D4): a forward pass under ``autocast``, and a clip call other than one
-folded into the optimizer's chain escape here.
+Half-done (issue 13, D4): a forward pass under ``autocast`` (the escape names the ``with``),
+and a clip call other than one folded into the optimizer's chain escape here.
 A step in another file than its optimizer (``train_one_epoch(model, criterion, loader,
 optimizer)``) renders when every call site in the repository passes a translated optimizer and
 the very model it was built over (``HookContext.trains_across_files``; through functions that
@@ -741,16 +741,24 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
             )
         forward.append(statement)
     if not forward:
-        raise Untranslatable(_forward_missing(region))
+        raise Untranslatable(_forward_missing(region, ctx))
     return forward, index, tail
 
 
-def _forward_missing(region: Region) -> str:
+def _forward_missing(region: Region, ctx: HookContext) -> str:
     """Why the step has no forward pass: in general, not in the step's block; under an ``if``
     whose body starts with the backward (``if phase == 'train': loss.backward(); opt.step()``
     after a forward that also runs for the other phase) not of the shape translated
     (``Planner._branch_region``), which shape is."""
     missing = f"the forward pass that computes `{region.loss}` is not in the step"
+    block = _with_computing(region, ctx)
+    if block is not None:
+        items = ", ".join(code_of(item).strip().rstrip(",") for item in block.items)
+        return (
+            f"the forward pass that computes `{region.loss}` runs under `with {items}:`, which "
+            "the NNX loss function does not carry (a context manager such as torch.autocast "
+            "changes how torch computes the forward pass, its dtype: port it by hand)"
+        )
     controls = region.anchor.controls
     guard = controls[-1] if controls else None
     if not isinstance(guard, cst.If) or region.first != 0:
@@ -762,6 +770,21 @@ def _forward_missing(region: Region) -> str:
         "translated only when they are the whole body of that `if` (no `else:`), in a loop "
         "or `with torch.set_grad_enabled(<the same test>):`"
     )
+
+
+def _with_computing(region: Region, ctx: HookContext) -> cst.With | None:
+    """The ``with`` statement before the region, in its block, whose body binds the loss
+    (``with torch.autocast(...): logits, loss = model(x, y)``), if any."""
+    holder = ctx.parent_of(region.statements[0]) if region.statements else None
+    body = list(getattr(holder, "body", ()))
+    first = next((i for i, s in enumerate(body) if s is region.statements[0]), 0)
+    for statement in body[:first]:
+        if not isinstance(statement, cst.With):
+            continue
+        lines = [n for n in cst_walk.walk(statement) if isinstance(n, cst.SimpleStatementLine)]
+        if any(name.value == region.loss for line in lines for name in _bound_names(line)):
+            return statement
+    return None
 
 
 def _run_after_gradient(
