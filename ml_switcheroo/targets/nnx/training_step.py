@@ -58,6 +58,7 @@ from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
 from ml_switcheroo.targets.nnx.learning_rate import lr_write
 from ml_switcheroo.targets.nnx.logged import logged_after_backward
+from ml_switcheroo.targets.nnx.method_built import MethodBuilt, method_built
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.other_models import OtherModels, read_undetached
 from ml_switcheroo.targets.nnx.pullback import Pullback, fresh_gradient, link, next_step
@@ -160,6 +161,9 @@ def _rendered_step(
     stepped = _stepped_optimizer(region)
     optimizer = code_of(stepped).strip()
     constructor = _one_value(stepped, ctx) or _rebuilt_constructor(stepped, region, ctx)
+    built = _method_built(constructor, region, ctx)
+    if built is not None:  # returned by a method of the model's class (build-nanogpt)
+        constructor = built.constructor
     built_here = isinstance(constructor, cst.Call) and ctx.translates(constructor)
     # a parameter standing for itself (or stored in `self.x`, issue 12): maybe built in another
     # file (``_model_across_files``)
@@ -174,7 +178,7 @@ def _rendered_step(
         forward, backward_index, tail = _forward(region, ctx)
         tail = [*tail, *_logged_before_check(region, backward_index, step_statement, counted)]
         tail = [*tail, *_logged(region, backward_index, step_statement, forward, ctx)]
-        trained = trained_model(constructor, ctx)
+        trained = built.model if built is not None else trained_model(constructor, ctx)
         others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
         pulled = _generator_pullback(region, forward, trained, others, optimizer, ctx)
         model_node = _model_in_step(forward, trained, ctx, others, pulled)
@@ -250,6 +254,27 @@ def _rendered_step(
     if micro is None:
         return statements
     return _looped(statements, micro, len(prefix) + 3 + len(tail))
+
+
+def _method_built(
+    value: cst.BaseExpression | None, region: Region, ctx: HookContext
+) -> MethodBuilt | None:
+    """For ``opt = model.method(...)``, a translated optimizer (``ctx.receiver_translated``)
+    that a method of the model's class of this file returns: its constructor and the receiver
+    (``method_built.py``); None for any other value. Not with a folded clip or a condition."""
+    if not (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Attribute)
+        and not ctx.translates(value)
+        and ctx.receiver_translated()
+    ):
+        return None
+    if region.clipped or region.gated:
+        raise Untranslatable(
+            f"`{code_of(value.func).strip()}` returns the optimizer: a clip folded into its tx "
+            "or a step under a condition is not done through a method"
+        )
+    return method_built(value, ctx)
 
 
 @dataclass(frozen=True)
