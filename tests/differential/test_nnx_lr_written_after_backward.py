@@ -109,3 +109,45 @@ def test_twins_keep_the_step_escaped(name: str) -> None:
     source = "history = []\n" + GPT_ORDER.replace(old, new)
     translated = translate_nnx(source)
     assert not renders_a_step(translated) and BEGIN in translated, translated
+
+
+# the lr written every third update only (the stored lr persists until the next write, as
+# torch's param group's does): before the forward pass the write is rewritten in place; between
+# the backward pass and the step the `if` runs after the gradient, before the update
+EVERY_THIRD = "    if step % 3 == 0:\n        for param_group in opt.param_groups:\n"
+EVERY_THIRD_BEFORE = (
+    GPT_ORDER.replace(
+        '    for param_group in opt.param_groups:\n        param_group["lr"] = lr\n', ""
+    )
+    .replace("    lr = get_lr(step)\n", "")
+    .replace(
+        "    opt.zero_grad()\n",
+        "    lr = get_lr(step)\n"
+        + EVERY_THIRD
+        + '            param_group["lr"] = lr\n    opt.zero_grad()\n',
+    )
+)
+EVERY_THIRD_AFTER = GPT_ORDER.replace(
+    "    for param_group in opt.param_groups:\n        param_group",
+    EVERY_THIRD + "            param_group",
+)
+
+
+@pytest.mark.parametrize("source", [EVERY_THIRD_BEFORE, EVERY_THIRD_AFTER])
+def test_an_lr_written_every_third_update_matches_torch(source: str) -> None:
+    assert source != GPT_ORDER
+    translated = translate_nnx(source)
+    assert BEGIN not in translated and "if step % 3 == 0:\n        " + WRITTEN in translated
+    torch_run = run_torch_loop(source)
+    rel = worst_rel(torch_run, run_nnx_loop(source, translated))
+    assert rel < TOLERANCE, f"rel {rel:.3e}\n{translated}"
+    every_update = translated.replace("if step % 3 == 0:", "if True:")
+    assert worst_rel(torch_run, run_nnx_loop(source, every_update)) > 1e-3
+
+
+def test_an_lr_written_under_an_if_with_an_else_escapes() -> None:
+    source = EVERY_THIRD_AFTER.replace(
+        "    opt.step()\n", "    else:\n        pass\n    opt.step()\n"
+    )
+    translated = translate_nnx(source)
+    assert not renders_a_step(translated) and BEGIN in translated, translated

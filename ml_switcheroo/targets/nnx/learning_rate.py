@@ -76,10 +76,27 @@ def _written(use: InjectedUse, state: str) -> cst.BaseStatement:
 
 def lr_write(
     statement: cst.BaseStatement, ctx: HookContext
+) -> tuple[cst.BaseStatement, list[cst.BaseExpression]] | None:
+    """``statement`` with its learning-rate writes through ``param_groups`` of an injected,
+    translated optimizer as writes of the stored learning rate, and what it reads (the user's
+    nodes: the values written, an ``if``'s test), when it is such a write or an ``if`` (no
+    ``else``) of only such writes; None otherwise."""
+    if isinstance(statement, cst.If):
+        if statement.orelse is not None or not isinstance(statement.body, cst.IndentedBlock):
+            return None
+        found = [_one_lr_write(s, ctx) for s in statement.body.body]
+        if not found or any(f is None for f in found):
+            return None
+        body = statement.body.with_changes(body=[f[0] for f in found])  # type: ignore[index]
+        return statement.with_changes(body=body), [statement.test, *(f[1] for f in found)]  # type: ignore[index]
+    one = _one_lr_write(statement, ctx)
+    return None if one is None else (one[0], [one[1]])
+
+
+def _one_lr_write(
+    statement: cst.BaseStatement, ctx: HookContext
 ) -> tuple[cst.BaseStatement, cst.BaseExpression] | None:
-    """``statement`` as the write of the stored learning rate and the value written (the
-    user's node), when it is a learning-rate write through ``param_groups`` of an injected,
-    translated optimizer (None: it is not)."""
+    """One learning-rate write statement as the write of the stored lr, and its value."""
     for node in cst_walk.walk(statement):
         if not (isinstance(node, cst.Attribute) and node.attr.value == PARAM_GROUPS):
             continue

@@ -21,8 +21,9 @@ Two more kinds run there (build-nanogpt's order: clip, ``lr = get_lr(step)``, th
 through ``param_groups``, step): a call of a function of the file proven to change nothing
 (``HookContext.helper_problem``: it reads its arguments, number constants of the module and the
 recording modules) with number literals and ``for ... in range`` counters as arguments; and a
-learning-rate write of an injected optimizer (``learning_rate.lr_write``), rendered as the
-write of its stored lr before the update (torch reads the lr at ``step()``).
+learning-rate write of an injected optimizer, or an ``if`` of only such writes
+(``learning_rate.lr_write``), rendered as the write of its stored lr before the update (torch
+reads the lr at ``step()``; the stored lr persists until the next write, as torch's does).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _records_values(
 ) -> bool:
     written = lr_write(statement, ctx)
     if written is not None:  # the stored lr the update reads: written before it, as in torch
-        return _reads_harmlessly(written[1], computed, bound, ctx)
+        return all(_reads_harmlessly(read, computed, bound, ctx) for read in written[1])
     if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
         return False
     small = statement.body[0]

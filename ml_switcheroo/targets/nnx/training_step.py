@@ -265,6 +265,7 @@ def _method_built(
     if not (
         isinstance(value, cst.Call)
         and isinstance(value.func, cst.Attribute)
+        and not ctx.qualify(value.func)  # a method of a value, not a function of an import
         and not ctx.translates(value)
         and ctx.receiver_translated()
     ):
@@ -1024,7 +1025,11 @@ def _check_tail(
     for statement in tail:
         shown = code_of(statement).strip()
         written = lr_write(statement, ctx)  # the optimizer's stored lr, read at the update
-        used = _variables_of([statement]) if written is None else _variable_names(written[1])
+        used = (
+            _variables_of([statement])
+            if written is None
+            else {name for read in written[1] for name in _variable_names(read)}
+        )
         if root in used:
             raise Untranslatable(f"`{shown}` uses the model between the loss and the backward")
         if any(_calls_method(statement, method) for method in backward):
@@ -1054,16 +1059,16 @@ def _check_tail(
                 "global the model's forward reads), before the loss computes it (it would run "
                 "after the loss function)"
             )
-    _check_prefix_untouched([_lr_value_or(s, ctx) for s in tail], optimizer, ctx)
+    _check_prefix_untouched([r for s in tail for r in _lr_reads_or(s, ctx)], optimizer, ctx)
 
 
-def _lr_value_or(statement: cst.BaseStatement, ctx: HookContext) -> cst.BaseStatement:
-    """For a learning-rate write through ``param_groups``, a line holding only the value it
-    writes (the user's node: its reads are checked, not the optimizer it writes to)."""
+def _lr_reads_or(statement: cst.BaseStatement, ctx: HookContext) -> list[cst.BaseStatement]:
+    """For a learning-rate write through ``param_groups``, lines holding only what it reads
+    (the user's nodes: those are checked, not the optimizer it writes to); else the statement."""
     written = lr_write(statement, ctx)
     if written is None:
-        return statement
-    return cst.SimpleStatementLine([cst.Expr(written[1])])
+        return [statement]
+    return [cst.SimpleStatementLine([cst.Expr(read)]) for read in written[1]]
 
 
 def _may_change_other_values(statement: cst.BaseStatement) -> bool:
