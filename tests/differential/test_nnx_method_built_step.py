@@ -111,6 +111,10 @@ TWINS = {
         "        optimizer = torch.optim.AdamW(",
         "        self.head = nn.Linear(2, 2)\n        optimizer = torch.optim.AdamW(",
     ),
+    "model changed after the call": (
+        "    for epoch in range(epochs):\n",
+        "    model.head = nn.Linear(2, 2)\n    for epoch in range(epochs):\n",
+    ),
     "method overridden in a subclass": (
         "\n\ndef main(",
         "\n\nclass Small(GPT):\n    def configure_optimizers(self, weight_decay, learning_rate):\n"

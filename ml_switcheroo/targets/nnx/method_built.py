@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.changed_models import Reads, changed_after
 from ml_switcheroo.targets.hooks import HookContext, Untranslatable
 from ml_switcheroo.targets.nnx.model import trained_model
 
@@ -52,7 +53,33 @@ def method_built(call: cst.Call, ctx: HookContext) -> MethodBuilt:
             f"the file names `.{name}` {len(calls)} times (called once: not proven)"
         )
     constructor = _returned_constructor(method, ctx)
+    _check_unchanged_after(call, ctx)
     return MethodBuilt(constructor, receiver)
+
+
+def _check_unchanged_after(call: cst.Call, ctx: HookContext) -> None:
+    """The receiver changes nowhere in the call's scope but provably before the call
+    (``changed_models.changed_after``: ``model.head = nn.Linear(...)`` after it would be
+    trained by the nnx.Optimizer, not by torch's)."""
+    owner: cst.CSTNode | None = ctx.parent_of(call)
+    while owner is not None and not isinstance(owner, (cst.FunctionDef, cst.Module)):
+        owner = ctx.parent_of(owner)
+    if owner is None:
+        raise Untranslatable("the call's scope is not known")
+    reads = Reads(
+        lambda node: _one(ctx.origins(node)), lambda func: next(iter(ctx.qualify(func)), None)
+    )
+    change = changed_after(owner, [(call, call)], reads, ctx.semantic_map.parameters)
+    if change:
+        raise Untranslatable(
+            f"the model changes after the optimizer took its parameters (`{change}`): torch's "
+            "optimizer keeps training the tensors it was given, nnx.Optimizer every nnx.Param "
+            "the model holds"
+        )
+
+
+def _one(values: list[cst.BaseExpression] | None) -> cst.BaseExpression | None:
+    return values[0] if values is not None and len(values) == 1 else None
 
 
 def _code(node: cst.CSTNode) -> str:
