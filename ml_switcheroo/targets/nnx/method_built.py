@@ -8,9 +8,11 @@ the receiver is one instance of a module-level class of the file, built by ``X(.
 one method of that name (no other class of the file defines it, not decorated) reads ``self``
 only as ``self.parameters()`` / ``self.named_parameters()`` (it changes no state of the model,
 adds no parameter after the optimizer), ends in its only ``return`` of the name its one
-constructor call binds, that constructor translated over ``self``, and the file calls the
-method nowhere else. The repository facts that the method is defined once and every caller
-only steps and zeroes the value are ``CrossFile.method_call_type``'s (the receiver's type).
+constructor call binds, that constructor translated over ``self``, the file calls the
+method nowhere else, and the receiver changes nowhere after the call in its scope
+(``changed_models.changed_after``). The repository facts that the method is defined once and
+every caller only steps and zeroes the value are ``CrossFile.method_call_type``'s (the
+receiver's type).
 """
 
 from __future__ import annotations
