@@ -41,6 +41,10 @@ _INTEGER_OPERATIONS: dict[type, Callable[[int, int], int]] = {
     cst.FloorDivide: operator.floordiv,
     cst.Modulo: operator.mod,
 }
+# arithmetic whose result is a number when its operands are (`max_lr * 0.1`, `it / n`)
+_ARITHMETIC = frozenset(
+    {cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power}
+)
 # how many constants deep a value may name others (`a = b * 2`, `b = c // 3`...)
 _DEPTH = 8
 
@@ -85,6 +89,32 @@ def positive_count(
     """Whether ``node`` is an integer literal or module-level integer constant >= 1."""
     value = _number(node, scopes, module, mentioned_elsewhere, globals_rebound)
     return value is not None and value >= 1 and value.is_integer()
+
+
+def number_constant(
+    name: cst.Name,
+    scopes: dict[cst.CSTNode, Scope | None],
+    module: cst.Module,
+    mentioned_elsewhere: Callable[[str], bool] | None,
+    globals_rebound: bool,
+) -> bool:
+    """Whether ``name`` reads a module-level constant bound once to number literals and such
+    constants under arithmetic (``min_lr = max_lr * 0.1``; float arithmetic too: only that
+    it is a number is known, not its value)."""
+    reading = _Reading(scopes, module, mentioned_elsewhere, globals_rebound)
+    return _numeric(name, reading, _DEPTH)
+
+
+def _numeric(node: cst.BaseExpression, reading: _Reading, depth: int) -> bool:
+    """A number literal, a number constant, or arithmetic of them."""
+    if depth == 0:
+        return False
+    if isinstance(node, cst.Name):
+        statement = _constant_assignment(node, reading)
+        return statement is not None and _numeric(statement.value, reading, depth - 1)
+    if isinstance(node, cst.BinaryOperation) and type(node.operator) in _ARITHMETIC:
+        return _numeric(node.left, reading, depth - 1) and _numeric(node.right, reading, depth - 1)
+    return _literal_number(node) is not None
 
 
 def _number(
@@ -157,6 +187,13 @@ def _literal(node: cst.BaseExpression) -> int | float | None:
 def _constant(name: cst.Name, reading: _Reading, depth: int) -> int | float | None:
     """The value of ``name = <value>``, the one binding of a module-level ``name``, read in a
     function (libcst lists every assignment there) or in the module's own code after it."""
+    statement = _constant_assignment(name, reading)
+    return _value(statement.value, reading, depth) if statement is not None else None
+
+
+def _constant_assignment(name: cst.Name, reading: _Reading) -> cst.Assign | None:
+    """``name = <value>``, the one binding of module-level ``name`` the read sees, when no
+    other file and nothing of the module rebinds it by name."""
     scope = reading.scopes.get(name)
     if reading.mentioned_elsewhere is not None and reading.mentioned_elsewhere(name.value):
         return None  # another file may assign `module.name` (no repository: the file alone)
@@ -165,8 +202,7 @@ def _constant(name: cst.Name, reading: _Reading, depth: int) -> int | float | No
     referent = _one_module_binding(name, scope)
     if referent is None or name.value in reading.walrus_names:
         return None
-    statement = module_assignment(reading.module, referent.node)
-    return _value(statement.value, reading, depth) if statement is not None else None
+    return module_assignment(reading.module, referent.node)
 
 
 def _one_module_binding(name: cst.Name, scope: Scope | None) -> Assignment | None:

@@ -8,7 +8,9 @@ its name (``global`` statements included), the file rebinds no global by name (`
 ``globals()``...), no other file of the repository names it (it might assign
 ``module.name``), and its defaults are literals. Its body reads only its parameters and
 locals, a few pure builtins, imports of the given libraries and other such functions of the
-file (never a module-level value: a model, a list, a setting); it binds only plain names
+file and number constants of the module (``warmup_steps = 10``, ``min_lr = max_lr * 0.1``,
+bound once: ``constant_guard.number_constant``; never another module-level value: a model, a
+list, a setting); it binds only plain names
 (no store into an attribute or a subscript, no ``+=`` that may update a tensor in place, no
 ``del``, ``global``, ``nonlocal``, ``with``, ``try``, import, nested function or class, no
 ``yield``), evaluates no expression for its effect alone, and calls no in-place torch method
@@ -66,6 +68,7 @@ class FileFacts:
     in_place_suffix: str | None
     in_place_keywords: frozenset[str]
     array_namesakes: Mapping[str, ArrayNamesake]
+    number_constant: Callable[[cst.Name], bool] = lambda name: False
 
 
 def helper_problem(name: cst.Name, libraries: frozenset[str], facts: FileFacts) -> str | None:
@@ -246,4 +249,6 @@ def _read_problem(
         if not isinstance(function, str):
             problem = _problem(node, libraries, facts, trail)
             return None if problem is None else f"calls {problem}"
+    if facts.number_constant(node):
+        return None  # a number bound once at module level (`warmup_steps = 10`)
     return f"reads `{node.value}`, a value of the module (it may be a model or change)"

@@ -30,7 +30,12 @@ from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 from ml_switcheroo.analysis import cst_walk, stepping
 from ml_switcheroo.analysis.aliases import aliasing
 from ml_switcheroo.analysis.changed_models import Reads, changed_after, parameter_calls
-from ml_switcheroo.analysis.constant_guard import always_true, positive_count, rebinds_globals
+from ml_switcheroo.analysis.constant_guard import (
+    always_true,
+    number_constant,
+    positive_count,
+    rebinds_globals,
+)
 from ml_switcheroo.analysis.counted import Counted, CountFacts, Step, count_problem
 from ml_switcheroo.analysis.counted_attributes import Owner, attribute_count_problem
 from ml_switcheroo.analysis.factories import (
@@ -2960,15 +2965,20 @@ class Planner:
     def _helper_problem(self, name: cst.Name, libraries: frozenset[str]) -> str | None:
         """``Plan.helper_problem``: ``loss_helpers.helper_problem`` with this file's facts."""
         cross_file = self.resolver.cross_file
+        elsewhere = cross_file.mentioned_elsewhere if cross_file is not None else None
+        rebound = self._rebinds_globals()
         facts = FileFacts(
             module=self.module,
             scopes=self.resolver.scopes,
             qualify=self.resolver.imported_names,
-            mentioned_elsewhere=cross_file.mentioned_elsewhere if cross_file is not None else None,
-            globals_rebound=self._rebinds_globals(),
+            mentioned_elsewhere=elsewhere,
+            globals_rebound=rebound,
             in_place_suffix=self.resolver.map.in_place_suffix,
             in_place_keywords=self.resolver.map.in_place_keywords,
             array_namesakes=self.resolver.map.array_namesakes,
+            number_constant=lambda read: number_constant(
+                read, self.resolver.scopes, self.module, elsewhere, rebound
+            ),
         )
         return helper_problem(name, libraries, facts)
 

@@ -40,7 +40,12 @@ def test_a_recorded_loss_runs_after_the_gradient_before_the_update() -> None:
 BETWEEN = "runs between backward and step"
 
 TWINS = {  # the statements between backward and step, the setup before the loop, the reason
-    "a_function_of_the_file": ("scale_grads()", "def scale_grads():\n    pass", BETWEEN),
+    # (a function of the file proven to change nothing may run there: logged.py)
+    "a_function_of_the_file": (
+        "scale_grads()",
+        "def scale_grads():\n    for p in model.parameters():\n        p.grad *= 0.5",
+        BETWEEN,
+    ),
     "a_method_of_another_object": ("tracker.update(loss.item())", "tracker = Tracker()", BETWEEN),
     "a_gradient_read": ("g = out.grad", "", BETWEEN),
     "a_rebound_builtin": ("print(loss.item())", "def print(*a):\n    pass", BETWEEN),

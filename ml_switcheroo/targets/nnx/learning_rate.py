@@ -62,11 +62,50 @@ def nnx_scheduler_read(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode | Hoo
         quote = use.node.slice[0].slice.value.quote  # type: ignore[attr-defined]
         read = cst.parse_expression(READ.format(state=state, quote=quote))
         return ReplaceEnclosing(use.node, read)  # type: ignore[arg-type]
-    text = WRITE.format(state=state, value=code_of(use.value).strip())
+    return ReplaceStatement(_written(use, state))
+
+
+def _written(use: InjectedUse, state: str) -> cst.BaseStatement:
+    """The write of ``use``'s value to the stored learning rate of ``state``."""
+    text = WRITE.format(state=state, value=code_of(use.value).strip())  # type: ignore[arg-type]
     written = cst.parse_statement(text)
     if isinstance(use.node, cst.SimpleStatementLine):
         written = written.with_changes(trailing_whitespace=use.node.trailing_whitespace)
-    return ReplaceStatement(written)
+    return written
+
+
+def lr_write(
+    statement: cst.BaseStatement, ctx: HookContext
+) -> tuple[cst.BaseStatement, list[cst.BaseExpression]] | None:
+    """``statement`` with its learning-rate writes through ``param_groups`` of an injected,
+    translated optimizer as writes of the stored learning rate, and what it reads (the user's
+    nodes: the values written, an ``if``'s test), when it is such a write or an ``if`` (no
+    ``else``) of only such writes; None otherwise."""
+    if isinstance(statement, cst.If):
+        if statement.orelse is not None or not isinstance(statement.body, cst.IndentedBlock):
+            return None
+        found = [_one_lr_write(s, ctx) for s in statement.body.body]
+        if not found or any(f is None for f in found):
+            return None
+        body = statement.body.with_changes(body=[f[0] for f in found])  # type: ignore[index]
+        return statement.with_changes(body=body), [statement.test, *(f[1] for f in found)]  # type: ignore[index]
+    one = _one_lr_write(statement, ctx)
+    return None if one is None else (one[0], [one[1]])
+
+
+def _one_lr_write(
+    statement: cst.BaseStatement, ctx: HookContext
+) -> tuple[cst.BaseStatement, cst.BaseExpression] | None:
+    """One learning-rate write statement as the write of the stored lr, and its value."""
+    for node in cst_walk.walk(statement):
+        if not (isinstance(node, cst.Attribute) and node.attr.value == PARAM_GROUPS):
+            continue
+        use = _use_of_injected(node, ctx)
+        if use is None or use.value is None or use.node is not statement:
+            return None
+        state = ctx.state_of(code_of(node.value).strip()) + use.element
+        return _written(use, state), use.value
+    return None
 
 
 def _scheduled_read(node: cst.CSTNode, ctx: HookContext) -> HookResult | None:

@@ -16,6 +16,14 @@ read a name a statement left in place between the backward pass and the step bin
 norm is computed after the moved statements in the NNX step); the moved ones keep their
 order. The model, the optimizer and the map's APIs are the tail's rules
 (``training_step._check_tail``).
+
+Two more kinds run there (build-nanogpt's order: clip, ``lr = get_lr(step)``, the lr written
+through ``param_groups``, step): a call of a function of the file proven to change nothing
+(``HookContext.helper_problem``: it reads its arguments, number constants of the module and the
+recording modules) with number literals and ``for ... in range`` counters as arguments; and a
+learning-rate write of an injected optimizer, or an ``if`` of only such writes
+(``learning_rate.lr_write``), rendered as the write of its stored lr before the update (torch
+reads the lr at ``step()``; the stored lr persists until the next write, as torch's does).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.spec.signature import dotted_name
 from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.nnx.learning_rate import lr_write
 
 _DISPLAYS = (cst.List, cst.Dict, cst.Set)
 
@@ -60,6 +69,9 @@ def logged_after_backward(
 def _records_values(
     statement: cst.BaseStatement, computed: set[str], bound: set[str], ctx: HookContext
 ) -> bool:
+    written = lr_write(statement, ctx)
+    if written is not None:  # the stored lr the update reads: written before it, as in torch
+        return all(_reads_harmlessly(read, computed, bound, ctx) for read in written[1])
     if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
         return False
     small = statement.body[0]
@@ -67,15 +79,71 @@ def _records_values(
         return False
     if any(not isinstance(t, cst.Name) for t in _targets(small)):
         return False
+    return _reads_harmlessly(statement, computed, bound, ctx)
+
+
+def _reads_harmlessly(
+    checked: cst.CSTNode, computed: set[str], bound: set[str], ctx: HookContext
+) -> bool:
+    """No gradient attribute, no backward pass, no name ``bound`` in place, harmless calls."""
     hidden = {*ctx.semantic_map.gradient_attributes, *ctx.semantic_map.backward_methods}
-    for node in cst_walk.walk(statement):
+    for node in cst_walk.walk(checked):
         if isinstance(node, cst.Attribute) and node.attr.value in hidden:
             return False
         if isinstance(node, cst.Name) and node.value in bound:
             return False
-        if isinstance(node, cst.Call) and not harmless_call(node.func, computed, ctx):
+        if isinstance(node, cst.Call) and not (
+            harmless_call(node.func, computed, ctx) or _proven_function_call(node, ctx)
+        ):
             return False
     return True
+
+
+def _proven_function_call(call: cst.Call, ctx: HookContext) -> bool:
+    """``get_lr(step)``: a module-level function of the file proven to read only its
+    arguments, number constants of the module and the recording modules, changing nothing
+    (``HookContext.helper_problem``), called with number literals and counters of the ``for
+    ... in range(...)`` loops around the call (no tensor, model or optimizer reaches it)."""
+    if not isinstance(call.func, cst.Name):
+        return False
+    counters = _range_counters(call, ctx)
+    for arg in call.args:
+        if arg.star or not _counter_arithmetic(arg.value, counters):
+            return False
+    return ctx.helper_problem(call.func, frozenset(ctx.semantic_map.recording_modules)) is None
+
+
+def _range_counters(node: cst.CSTNode, ctx: HookContext) -> set[str]:
+    """The names the ``for NAME in range(...)`` loops around ``node`` count with."""
+    counters: set[str] = set()
+    parent = ctx.parent_of(node)
+    while parent is not None:
+        if (
+            isinstance(parent, cst.For)
+            and isinstance(parent.target, cst.Name)
+            and isinstance(parent.iter, cst.Call)
+            and isinstance(parent.iter.func, cst.Name)
+            and parent.iter.func.value == "range"
+            and ctx.variable(parent.iter.func) is None
+        ):
+            counters.add(parent.target.value)
+        parent = ctx.parent_of(parent)
+    return counters
+
+
+def _counter_arithmetic(value: cst.BaseExpression, counters: set[str]) -> bool:
+    """A number literal, a loop counter, or ``+ - *`` of those (``step + 1``)."""
+    if isinstance(value, (cst.Integer, cst.Float)):
+        return True
+    if isinstance(value, cst.Name):
+        return value.value in counters
+    if isinstance(value, cst.BinaryOperation) and isinstance(
+        value.operator, (cst.Add, cst.Subtract, cst.Multiply)
+    ):
+        return _counter_arithmetic(value.left, counters) and _counter_arithmetic(
+            value.right, counters
+        )
+    return False
 
 
 def harmless_call(func: cst.BaseExpression, computed: set[str], ctx: HookContext) -> bool:

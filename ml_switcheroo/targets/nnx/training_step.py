@@ -19,8 +19,8 @@ update after it, when the loop provably runs (``Region.nonempty_loops``) and not
 jumps, zeroes, steps or reads the gradients (``_micro_loop``). A clip under an ``if`` whose
 test is always true (``if grad_clip != 0.0:``, a module constant: ``Region.true_guards``)
 is folded like one without it.
-Half-done (issue 13, D4): a forward pass under ``autocast``, and a clip call other than one
-folded into the optimizer's chain escape here.
+Half-done (issue 13, D4): a forward pass under ``autocast`` (the escape names the ``with``),
+and a clip call other than one folded into the optimizer's chain escape here.
 A step in another file than its optimizer (``train_one_epoch(model, criterion, loader,
 optimizer)``) renders when every call site in the repository passes a translated optimizer and
 the very model it was built over (``HookContext.trains_across_files``; through functions that
@@ -57,7 +57,9 @@ from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
+from ml_switcheroo.targets.nnx.learning_rate import lr_write
 from ml_switcheroo.targets.nnx.logged import logged_after_backward
+from ml_switcheroo.targets.nnx.method_built import MethodBuilt, method_built
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.other_models import OtherModels, read_undetached
 from ml_switcheroo.targets.nnx.pullback import Pullback, fresh_gradient, link, next_step
@@ -191,6 +193,9 @@ def _rendered_step(
     stepped = _stepped_optimizer(region)
     optimizer = code_of(stepped).strip()
     constructor = _one_value(stepped, ctx) or _rebuilt_constructor(stepped, region, ctx)
+    built = _method_built(constructor, region, ctx)
+    if built is not None:  # returned by a method of the model's class (build-nanogpt)
+        constructor = built.constructor
     built_here = isinstance(constructor, cst.Call) and ctx.translates(constructor)
     # a parameter standing for itself (or stored in `self.x`, issue 12): maybe built in another
     # file (``_model_across_files``)
@@ -205,7 +210,7 @@ def _rendered_step(
         forward, backward_index, tail = _forward(region, ctx)
         tail = [*tail, *_logged_before_check(region, backward_index, step_statement, counted)]
         tail = [*tail, *_logged(region, backward_index, step_statement, forward, ctx)]
-        trained = trained_model(constructor, ctx)
+        trained = built.model if built is not None else trained_model(constructor, ctx)
         others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
         pulled = _generator_pullback(region, forward, trained, others, optimizer, ctx)
         model_node = _model_in_step(forward, trained, ctx, others, pulled)
@@ -283,6 +288,28 @@ def _rendered_step(
     if micro is None:
         return statements
     return _looped(statements, micro, len(prefix) + 3 + len(tail))
+
+
+def _method_built(
+    value: cst.BaseExpression | None, region: Region, ctx: HookContext
+) -> MethodBuilt | None:
+    """For ``opt = model.method(...)``, a translated optimizer (``ctx.receiver_translated``)
+    that a method of the model's class of this file returns: its constructor and the receiver
+    (``method_built.py``); None for any other value. Not with a folded clip or a condition."""
+    if not (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Attribute)
+        and not ctx.qualify(value.func)  # a method of a value, not a function of an import
+        and not ctx.translates(value)
+        and ctx.receiver_translated()
+    ):
+        return None
+    if region.clipped or region.gated:
+        raise Untranslatable(
+            f"`{code_of(value.func).strip()}` returns the optimizer: a clip folded into its tx "
+            "or a step under a condition is not done through a method"
+        )
+    return method_built(value, ctx)
 
 
 @dataclass(frozen=True)
@@ -778,7 +805,7 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
             _check_for_loss(statement, region, ctx)
         forward.append(statement)
     if not forward:
-        raise Untranslatable(_forward_missing(region))
+        raise Untranslatable(_forward_missing(region, ctx))
     return forward, index, tail
 
 
@@ -795,12 +822,20 @@ def _check_for_loss(statement: cst.BaseStatement, region: Region, ctx: HookConte
         )
 
 
-def _forward_missing(region: Region) -> str:
+def _forward_missing(region: Region, ctx: HookContext) -> str:
     """Why the step has no forward pass: in general, not in the step's block; under an ``if``
     whose body starts with the backward (``if phase == 'train': loss.backward(); opt.step()``
     after a forward that also runs for the other phase) not of the shape translated
     (``Planner._branch_region``), which shape is."""
     missing = f"the forward pass that computes `{region.loss}` is not in the step"
+    block = _with_computing(region, ctx)
+    if block is not None:
+        items = ", ".join(code_of(item).strip().rstrip(",") for item in block.items)
+        return (
+            f"the forward pass that computes `{region.loss}` runs under `with {items}:`, which "
+            "the NNX loss function does not carry (a context manager such as torch.autocast "
+            "changes how torch computes the forward pass, its dtype: port it by hand)"
+        )
     controls = region.anchor.controls
     guard = controls[-1] if controls else None
     if not isinstance(guard, cst.If) or region.first != 0:
@@ -812,6 +847,21 @@ def _forward_missing(region: Region) -> str:
         "translated only when they are the whole body of that `if` (no `else:`), in a loop "
         "or `with torch.set_grad_enabled(<the same test>):`"
     )
+
+
+def _with_computing(region: Region, ctx: HookContext) -> cst.With | None:
+    """The ``with`` statement before the region, in its block, whose body binds the loss
+    (``with torch.autocast(...): logits, loss = model(x, y)``), if any."""
+    holder = ctx.parent_of(region.statements[0]) if region.statements else None
+    body = list(getattr(holder, "body", ()))
+    first = next((i for i, s in enumerate(body) if s is region.statements[0]), 0)
+    for statement in body[:first]:
+        if not isinstance(statement, cst.With):
+            continue
+        lines = [n for n in cst_walk.walk(statement) if isinstance(n, cst.SimpleStatementLine)]
+        if any(name.value == region.loss for line in lines for name in _bound_names(line)):
+            return statement
+    return None
 
 
 def _run_after_gradient(
@@ -1028,7 +1078,12 @@ def _check_tail(
     backward = ctx.semantic_map.backward_methods
     for statement in tail:
         shown = code_of(statement).strip()
-        used = _variables_of([statement])
+        written = lr_write(statement, ctx)  # the optimizer's stored lr, read at the update
+        used = (
+            _variables_of([statement])
+            if written is None
+            else {name for read in written[1] for name in _variable_names(read)}
+        )
         if root in used:
             raise Untranslatable(f"`{shown}` uses the model between the loss and the backward")
         if any(_calls_method(statement, method) for method in backward):
@@ -1044,7 +1099,7 @@ def _check_tail(
                 "function)"
             )
         crosses = any(s is f for s in region.statements[position + 1 :] for f in forward)
-        if crosses and not snapshot and _may_change_other_values(statement):
+        if crosses and not snapshot and written is None and _may_change_other_values(statement):
             raise Untranslatable(
                 f"`{shown}` may change what the loss reads after it, through a call or a "
                 "store into an object (it would run after the loss function)"
@@ -1058,7 +1113,16 @@ def _check_tail(
                 "global the model's forward reads), before the loss computes it (it would run "
                 "after the loss function)"
             )
-    _check_prefix_untouched(tail, optimizer, ctx)
+    _check_prefix_untouched([r for s in tail for r in _lr_reads_or(s, ctx)], optimizer, ctx)
+
+
+def _lr_reads_or(statement: cst.BaseStatement, ctx: HookContext) -> list[cst.BaseStatement]:
+    """For a learning-rate write through ``param_groups``, lines holding only what it reads
+    (the user's nodes: those are checked, not the optimizer it writes to); else the statement."""
+    written = lr_write(statement, ctx)
+    if written is None:
+        return [statement]
+    return [cst.SimpleStatementLine([cst.Expr(read)]) for read in written[1]]
 
 
 def _may_change_other_values(statement: cst.BaseStatement) -> bool:
@@ -1798,7 +1862,7 @@ def _render(
         body = [others.without_detach(s) for s in body]
     taken |= {loss_fn, grads, loss}
     body, tail = _with_snapshots(body, forward, region, tail, snapshots, taken, aux)
-    tail = [_added_undetached(s, {loss, *aux}) for s in tail]
+    tail = [_added_undetached(_lr_written(s, ctx), {loss, *aux}) for s in tail]
     first = body[0]
     returned = total if not aux else f"{total}, {_tuple(aux)}"
     body[0] = first.with_changes(leading_lines=())
@@ -1833,6 +1897,13 @@ def _render(
         *norms,
         cst.parse_statement(update + "\n"),
     ]
+
+
+def _lr_written(statement: cst.BaseStatement, ctx: HookContext) -> cst.BaseStatement:
+    """A learning-rate write through ``param_groups`` (``logged.py`` moved it after the
+    gradient) as the write of the stored learning rate; any other statement as it is."""
+    written = lr_write(statement, ctx)
+    return statement if written is None else written[0]
 
 
 def _added_undetached(statement: cst.BaseStatement, returned: set[str]) -> cst.BaseStatement:
