@@ -15,7 +15,10 @@ format a method name and look it up with ``getattr`` on every node, twice. Here:
   overridden ``on_visit``/``on_leave`` called instead), with each class's methods looked up once
   per node type; a visitor with attribute methods (``visit_X_attr``) is left to libcst;
 - ``visit_method(visitor, node)``/``leave_method`` are those per-type lookups, for a
-  ``CSTVisitor``'s or ``CSTTransformer``'s own ``on_visit``/``on_leave``.
+  ``CSTVisitor``'s or ``CSTTransformer``'s own ``on_visit``/``on_leave``;
+- ``visit_in_place(node, visitor)`` is one step of ``node.visit(visitor)`` for a ``CSTVisitor``
+  whose own methods call ``child.visit(self)`` (libcst's scope and expression-context
+  visitors): the same events, the children visited through their own ``visit``, no copy made.
 """
 
 from __future__ import annotations
@@ -73,11 +76,30 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     found: list[cst.CSTNode] = []
     for name in names:
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
+        kind = _KINDS.get(type(value)) or _kind(type(value))
+        if kind is _NODE:
             found.append(value)
-        elif isinstance(value, (list, tuple)):
-            found.extend(v for v in value if isinstance(v, cst.CSTNode))
+        elif kind is _SEQUENCE:
+            found.extend(v for v in value if (_KINDS.get(type(v)) or _kind(type(v))) is _NODE)
     return found
+
+
+_NODE, _SEQUENCE, _OTHER = "node", "sequence", "other"
+_KINDS: dict[type, str] = {}
+
+
+def _kind(value_type: type) -> str:
+    """Whether a field value of ``value_type`` is a node, a list or tuple, or neither: the
+    ``isinstance`` tests ``children`` makes, once per type (``cst.CSTNode`` is an ABC, whose
+    ``isinstance`` is a Python-level call)."""
+    if issubclass(value_type, cst.CSTNode):
+        kind = _NODE
+    elif issubclass(value_type, (list, tuple)):
+        kind = _SEQUENCE
+    else:
+        kind = _OTHER
+    _KINDS[value_type] = kind
+    return kind
 
 
 def walk(node: cst.CSTNode, stop: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
@@ -95,13 +117,16 @@ class _Methods:
     """The visit and leave functions of one visitor class by node type, kept on the class (a
     class defined in a function goes with its table)."""
 
-    __slots__ = ("cls", "visits", "leaves", "walkable")
+    __slots__ = ("cls", "visits", "leaves", "walkable", "attribute_kinds", "own_enter", "own_leave")
 
     def __init__(self, cls: type) -> None:
         self.cls = cls
         self.visits: dict[type, Callable[..., Any] | None] = {}
         self.leaves: dict[type, Callable[..., Any] | None] = {}
         self.walkable = _walkable(cls)
+        self.attribute_kinds = _attribute_kinds(cls)
+        self.own_enter = getattr(cls, "on_visit", None) is not cst.CSTVisitor.on_visit
+        self.own_leave = getattr(cls, "on_leave", None) is not cst.CSTVisitor.on_leave
 
     def visit(self, kind: type) -> Callable[..., Any] | None:
         return self._find(self.visits, "visit_", kind)
@@ -185,6 +210,51 @@ def visit(tree: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
         pending.append((node, True))
         if enter:
             pending.extend((child, False) for child in reversed(children(node)))
+
+
+def visit_in_place(
+    node: cst.CSTNode, visitor: cst.CSTVisitor, libcst_visit: Callable[..., Any]
+) -> cst.CSTNode:
+    """``node.visit(visitor)`` for a ``CSTVisitor`` (``libcst_visit``: libcst's own
+    ``CSTNode.visit``), without the copy of ``node`` libcst builds and drops: ``on_visit``, each
+    child's ``visit`` when it returns true, ``on_leave``; ``node`` itself is returned, as libcst
+    returns it to a visitor. A node whose type the visitor has attribute methods for
+    (``visit_ClassDef_bases``), or a visitor with its own attribute hooks, goes to libcst."""
+    methods = _methods(type(visitor))
+    kinds = methods.attribute_kinds
+    if kinds is None or type(node).__name__ in kinds:
+        return libcst_visit(node, visitor)
+    if methods.own_enter:
+        enter = visitor.on_visit(node)
+    else:
+        method = methods.visit(type(node))
+        enter = method is None or method(visitor, node) is not False
+    if enter:
+        for child in children(node):
+            child.visit(visitor)
+    if methods.own_leave:
+        visitor.on_leave(node)
+    elif (leave := methods.leave(type(node))) is not None:
+        leave(visitor, node)
+    return node
+
+
+def _attribute_kinds(cls: type) -> frozenset[str] | None:
+    """The node type names ``cls`` has attribute methods for (``visit_ClassDef_bases``:
+    ``ClassDef``); None when it is no ``CSTVisitor`` or overrides libcst's attribute hooks."""
+    if not (
+        issubclass(cls, cst.CSTVisitor)
+        and cls.on_visit_attribute is cst.CSTVisitor.on_visit_attribute
+        and cls.on_leave_attribute is cst.CSTVisitor.on_leave_attribute
+    ):
+        return None
+    return frozenset(
+        name.partition("_")[2].partition("_")[0]
+        for owner in cls.__mro__
+        if owner not in _LIBCST_BASES
+        for name in vars(owner)
+        if _attribute_method(name)
+    )
 
 
 def _walkable(cls: type) -> bool:
