@@ -76,30 +76,31 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     found: list[cst.CSTNode] = []
     for name in names:
         value = getattr(node, name)
-        kind = _KINDS.get(type(value)) or _kind(type(value))
-        if kind is _NODE:
+        if is_node(value):
             found.append(value)
-        elif kind is _SEQUENCE:
-            found.extend(v for v in value if (_KINDS.get(type(v)) or _kind(type(v))) is _NODE)
+        elif is_sequence(value):
+            found.extend(v for v in value if is_node(v))
     return found
 
 
-_NODE, _SEQUENCE, _OTHER = "node", "sequence", "other"
-_KINDS: dict[type, str] = {}
+def instance_test(kinds: type | tuple[type, ...]) -> Callable[[object], bool]:
+    """``isinstance(value, kinds)`` answered once per type of value: libcst's node classes
+    are ABCs, and an ``isinstance`` that does not hit the exact class is a Python-level call
+    per class tested (some of the walks ask it of every node of the tree)."""
+    known: dict[type, bool] = {}
+
+    def test(value: object) -> bool:
+        value_type = type(value)
+        hit = known.get(value_type)
+        if hit is None:
+            hit = known[value_type] = issubclass(value_type, kinds)
+        return hit
+
+    return test
 
 
-def _kind(value_type: type) -> str:
-    """Whether a field value of ``value_type`` is a node, a list or tuple, or neither: the
-    ``isinstance`` tests ``children`` makes, once per type (``cst.CSTNode`` is an ABC, whose
-    ``isinstance`` is a Python-level call)."""
-    if issubclass(value_type, cst.CSTNode):
-        kind = _NODE
-    elif issubclass(value_type, (list, tuple)):
-        kind = _SEQUENCE
-    else:
-        kind = _OTHER
-    _KINDS[value_type] = kind
-    return kind
+is_node = instance_test(cst.CSTNode)
+is_sequence = instance_test((list, tuple))
 
 
 def walk(node: cst.CSTNode, stop: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:

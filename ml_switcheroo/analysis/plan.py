@@ -71,6 +71,7 @@ _LOOPS = (cst.For, cst.While)
 # run (``analysis/counted.py``): the count is no expression of the program
 COUNTED = "<counted>"
 _CONTROL = (cst.For, cst.While, cst.If, cst.FunctionDef, cst.ClassDef, cst.Match)
+_is_control = cst_walk.instance_test(_CONTROL)
 
 # (entry, receiver source or None, receiver node or None, probable) for a call, or None.
 WireFunction = Callable[
@@ -389,7 +390,7 @@ class _Collector(cst.CSTVisitor):
             self.parents[id(node)] = self._statements[-1] if self._statements else None
             self._path.append(position)
             self._statements.append(node)  # type: ignore[arg-type]
-        if isinstance(node, _CONTROL):
+        if _is_control(node):
             self._controls.append(node)
         return cst_walk.on_visit(self, node)
 
@@ -397,7 +398,7 @@ class _Collector(cst.CSTVisitor):
         if id(original_node) in self._escaped:
             return
         cst_walk.on_leave(self, original_node)
-        if isinstance(original_node, _CONTROL):
+        if _is_control(original_node):
             self._controls.pop()
         if id(original_node) in self._position:
             self._path.pop()
