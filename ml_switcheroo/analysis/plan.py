@@ -3864,20 +3864,21 @@ def _one_literal_index(node: cst.Subscript, value: object) -> bool:
 
 
 def _mentions(node: cst.CSTNode, text: str) -> bool:
-    found = False
+    """Whether a name or attribute in ``node`` is written ``text`` (``self.sched``)."""
+    return any(_written_as(found, text) for found in cst_walk.walk(node))
 
-    class _Find(cst.CSTVisitor):
-        def on_visit(self, node: cst.CSTNode) -> bool:
-            nonlocal found
-            if found:
-                return False
-            if isinstance(node, (cst.Name, cst.Attribute)) and code_of(node).strip() == text:
-                found = True
-                return False
-            return True
 
-    cst_walk.visit(node, _Find())
-    return found
+_is_name_or_attribute = cst_walk.instance_test((cst.Name, cst.Attribute))
+_is_attribute_node = cst_walk.instance_test(cst.Attribute)
+
+
+def _written_as(node: cst.CSTNode, text: str) -> bool:
+    """Whether ``node`` is a name or attribute whose code is ``text`` (its last name, which its
+    code holds, must then be in ``text``: checked before the code is written out)."""
+    if not _is_name_or_attribute(node):
+        return False
+    last = node.attr.value if _is_attribute_node(node) else node.value  # type: ignore[attr-defined]
+    return last in text and code_of(node).strip() == text
 
 
 def _calls_self_method(node: cst.CSTNode, receiver: str, name: str) -> bool:
