@@ -178,3 +178,50 @@ def test_a_visitor_class_made_per_call_is_not_kept_by_its_table() -> None:
     del _Local
     gc.collect()
     assert gone() is None
+
+
+class _Nested(_Recorder):
+    """Walks a function's body itself with ``child.visit(self)``, as libcst's scope visitor
+    does; ``on_leave`` overridden."""
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.events.append(("visit", id(node)))
+        node.body.visit(self)
+        return False
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.events.append(("on_leave", id(original_node)))
+        super().on_leave(original_node)
+
+
+def _in_place(monkeypatch, visitor_class: type) -> None:  # type: ignore[no-untyped-def]
+    libcst_visit = cst.CSTNode.visit
+
+    def visit(node: cst.CSTNode, visitor: cst.CSTVisitor) -> cst.CSTNode:
+        if type(visitor) is visitor_class:
+            return cst_walk.visit_in_place(node, visitor, libcst_visit)
+        return libcst_visit(node, visitor)
+
+    monkeypatch.setattr(cst.CSTNode, "visit", visit)
+
+
+@pytest.mark.parametrize("visitor_class", [_Nested, _Overriding, _AttributeMethods])
+def test_visit_in_place_gives_libcsts_events(monkeypatch, visitor_class: type) -> None:
+    expected = []
+    for module in MODULES:
+        theirs = visitor_class()
+        assert module.visit(theirs) is module
+        expected.append(theirs.events)
+    _in_place(monkeypatch, visitor_class)
+    for module, events in zip(MODULES, expected, strict=True):
+        ours = visitor_class()
+        assert module.visit(ours) is module
+        assert ours.events == events
+
+
+def test_visit_in_place_copies_no_node(monkeypatch) -> None:
+    built: list[str] = []
+    _in_place(monkeypatch, _Nested)
+    monkeypatch.setattr(cst.Name, "_validate", lambda self: built.append(self.value))
+    MODULES[0].visit(_Nested())
+    assert built == []

@@ -188,6 +188,31 @@ def test_scopes_resolved_without_the_walk_are_libcsts() -> None:
     assert _scope_facts(_SCOPED) == walked
 
 
+def _contexts(code: str) -> list[tuple[str, str]]:
+    """Each node's expression context (libcst's ``ExpressionContextProvider``), in walk order."""
+    from libcst.metadata import ExpressionContextProvider
+
+    from ml_switcheroo.analysis import cst_walk
+
+    wrapper = cst.MetadataWrapper(cst.parse_module(code), unsafe_skip_copy=True)
+    contexts = wrapper.resolve(ExpressionContextProvider)
+    return [(type(n).__name__, str(contexts.get(n))) for n in cst_walk.walk(wrapper.module)]
+
+
+@pytest.mark.parametrize("facts", [_scope_facts, _contexts])
+def test_scopes_and_contexts_walked_in_place_are_libcsts(monkeypatch, facts) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from tests.test_cst_walk import _SYNTAX
+
+    sources = [_SCOPED, _SYNTAX, Path(command_support.__file__).read_text()]
+    command_support.fast_batched_visitors()
+    assert cst.CSTNode.visit is command_support._visit
+    ours = [facts(code) for code in sources]
+    monkeypatch.setattr(cst.CSTNode, "visit", command_support._libcst_visit)
+    assert [facts(code) for code in sources] == ours
+
+
 def _convert_with_libcst_runner(path, results_dir, monkeypatch):  # type: ignore[no-untyped-def]
     """What libcst's runner gets back from ``convert``'s command for ``path``: the tree."""
     from libcst.codemod._cli import ExecutionConfig, _execute_transform

@@ -15,7 +15,10 @@ format a method name and look it up with ``getattr`` on every node, twice. Here:
   overridden ``on_visit``/``on_leave`` called instead), with each class's methods looked up once
   per node type; a visitor with attribute methods (``visit_X_attr``) is left to libcst;
 - ``visit_method(visitor, node)``/``leave_method`` are those per-type lookups, for a
-  ``CSTVisitor``'s or ``CSTTransformer``'s own ``on_visit``/``on_leave``.
+  ``CSTVisitor``'s or ``CSTTransformer``'s own ``on_visit``/``on_leave``;
+- ``visit_in_place(node, visitor)`` is one step of ``node.visit(visitor)`` for a ``CSTVisitor``
+  whose own methods call ``child.visit(self)`` (libcst's scope and expression-context
+  visitors): the same events, the children visited through their own ``visit``, no copy made.
 """
 
 from __future__ import annotations
@@ -73,11 +76,31 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     found: list[cst.CSTNode] = []
     for name in names:
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
+        if is_node(value):
             found.append(value)
-        elif isinstance(value, (list, tuple)):
-            found.extend(v for v in value if isinstance(v, cst.CSTNode))
+        elif is_sequence(value):
+            found.extend(v for v in value if is_node(v))
     return found
+
+
+def instance_test(kinds: type | tuple[type, ...]) -> Callable[[object], bool]:
+    """``isinstance(value, kinds)`` answered once per type of value: libcst's node classes
+    are ABCs, and an ``isinstance`` that does not hit the exact class is a Python-level call
+    per class tested (some of the walks ask it of every node of the tree)."""
+    known: dict[type, bool] = {}
+
+    def test(value: object) -> bool:
+        value_type = type(value)
+        hit = known.get(value_type)
+        if hit is None:
+            hit = known[value_type] = issubclass(value_type, kinds)
+        return hit
+
+    return test
+
+
+is_node = instance_test(cst.CSTNode)
+is_sequence = instance_test((list, tuple))
 
 
 def walk(node: cst.CSTNode, stop: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
@@ -95,13 +118,16 @@ class _Methods:
     """The visit and leave functions of one visitor class by node type, kept on the class (a
     class defined in a function goes with its table)."""
 
-    __slots__ = ("cls", "visits", "leaves", "walkable")
+    __slots__ = ("cls", "visits", "leaves", "walkable", "attribute_kinds", "own_enter", "own_leave")
 
     def __init__(self, cls: type) -> None:
         self.cls = cls
         self.visits: dict[type, Callable[..., Any] | None] = {}
         self.leaves: dict[type, Callable[..., Any] | None] = {}
         self.walkable = _walkable(cls)
+        self.attribute_kinds = _attribute_kinds(cls)
+        self.own_enter = getattr(cls, "on_visit", None) is not cst.CSTVisitor.on_visit
+        self.own_leave = getattr(cls, "on_leave", None) is not cst.CSTVisitor.on_leave
 
     def visit(self, kind: type) -> Callable[..., Any] | None:
         return self._find(self.visits, "visit_", kind)
@@ -185,6 +211,51 @@ def visit(tree: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
         pending.append((node, True))
         if enter:
             pending.extend((child, False) for child in reversed(children(node)))
+
+
+def visit_in_place(
+    node: cst.CSTNode, visitor: cst.CSTVisitor, libcst_visit: Callable[..., Any]
+) -> cst.CSTNode:
+    """``node.visit(visitor)`` for a ``CSTVisitor`` (``libcst_visit``: libcst's own
+    ``CSTNode.visit``), without the copy of ``node`` libcst builds and drops: ``on_visit``, each
+    child's ``visit`` when it returns true, ``on_leave``; ``node`` itself is returned, as libcst
+    returns it to a visitor. A node whose type the visitor has attribute methods for
+    (``visit_ClassDef_bases``), or a visitor with its own attribute hooks, goes to libcst."""
+    methods = _methods(type(visitor))
+    kinds = methods.attribute_kinds
+    if kinds is None or type(node).__name__ in kinds:
+        return libcst_visit(node, visitor)
+    if methods.own_enter:
+        enter = visitor.on_visit(node)
+    else:
+        method = methods.visit(type(node))
+        enter = method is None or method(visitor, node) is not False
+    if enter:
+        for child in children(node):
+            child.visit(visitor)
+    if methods.own_leave:
+        visitor.on_leave(node)
+    elif (leave := methods.leave(type(node))) is not None:
+        leave(visitor, node)
+    return node
+
+
+def _attribute_kinds(cls: type) -> frozenset[str] | None:
+    """The node type names ``cls`` has attribute methods for (``visit_ClassDef_bases``:
+    ``ClassDef``); None when it is no ``CSTVisitor`` or overrides libcst's attribute hooks."""
+    if not (
+        issubclass(cls, cst.CSTVisitor)
+        and cls.on_visit_attribute is cst.CSTVisitor.on_visit_attribute
+        and cls.on_leave_attribute is cst.CSTVisitor.on_leave_attribute
+    ):
+        return None
+    return frozenset(
+        name.partition("_")[2].partition("_")[0]
+        for owner in cls.__mro__
+        if owner not in _LIBCST_BASES
+        for name in vars(owner)
+        if _attribute_method(name)
+    )
 
 
 def _walkable(cls: type) -> bool:

@@ -13,6 +13,8 @@ from dataclasses import fields
 
 import libcst as cst
 
+from ml_switcheroo.analysis.cst_walk import is_node, is_sequence
+
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
@@ -34,12 +36,12 @@ def parent_map(module: cst.CSTNode) -> dict[cst.CSTNode, cst.CSTNode]:
         node = stack.pop()
         for name in _field_names(type(node)):
             value = getattr(node, name)
-            if isinstance(value, cst.CSTNode):
+            if is_node(value):
                 parents[value] = node
                 stack.append(value)
-            elif isinstance(value, (tuple, list)):
+            elif is_sequence(value):
                 for item in value:
-                    if isinstance(item, cst.CSTNode):
+                    if is_node(item):
                         parents[item] = node
                         stack.append(item)
     return parents

@@ -76,6 +76,7 @@ _LOOPS = (cst.For, cst.While)
 # run (``analysis/counted.py``): the count is no expression of the program
 COUNTED = "<counted>"
 _CONTROL = (cst.For, cst.While, cst.If, cst.FunctionDef, cst.ClassDef, cst.Match)
+_is_control = cst_walk.instance_test(_CONTROL)
 
 # (entry, receiver source or None, receiver node or None, probable) for a call, or None.
 WireFunction = Callable[
@@ -394,7 +395,7 @@ class _Collector(cst.CSTVisitor):
             self.parents[id(node)] = self._statements[-1] if self._statements else None
             self._path.append(position)
             self._statements.append(node)  # type: ignore[arg-type]
-        if isinstance(node, _CONTROL):
+        if _is_control(node):
             self._controls.append(node)
         return cst_walk.on_visit(self, node)
 
@@ -402,7 +403,7 @@ class _Collector(cst.CSTVisitor):
         if id(original_node) in self._escaped:
             return
         cst_walk.on_leave(self, original_node)
-        if isinstance(original_node, _CONTROL):
+        if _is_control(original_node):
             self._controls.pop()
         if id(original_node) in self._position:
             self._path.pop()
@@ -3919,20 +3920,21 @@ def _one_literal_index(node: cst.Subscript, value: object) -> bool:
 
 
 def _mentions(node: cst.CSTNode, text: str) -> bool:
-    found = False
+    """Whether a name or attribute in ``node`` is written ``text`` (``self.sched``)."""
+    return any(_written_as(found, text) for found in cst_walk.walk(node))
 
-    class _Find(cst.CSTVisitor):
-        def on_visit(self, node: cst.CSTNode) -> bool:
-            nonlocal found
-            if found:
-                return False
-            if isinstance(node, (cst.Name, cst.Attribute)) and code_of(node).strip() == text:
-                found = True
-                return False
-            return True
 
-    cst_walk.visit(node, _Find())
-    return found
+_is_name_or_attribute = cst_walk.instance_test((cst.Name, cst.Attribute))
+_is_attribute_node = cst_walk.instance_test(cst.Attribute)
+
+
+def _written_as(node: cst.CSTNode, text: str) -> bool:
+    """Whether ``node`` is a name or attribute whose code is ``text`` (its last name, which its
+    code holds, must then be in ``text``: checked before the code is written out)."""
+    if not _is_name_or_attribute(node):
+        return False
+    last = node.attr.value if _is_attribute_node(node) else node.value  # type: ignore[attr-defined]
+    return last in text and code_of(node).strip() == text
 
 
 def _calls_self_method(node: cst.CSTNode, receiver: str, name: str) -> bool:

@@ -24,6 +24,7 @@ from libcst.metadata import (
     Scope,
 )
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.builders import Builders, find_builders
 from ml_switcheroo.analysis.cross_file import CrossFile
 from ml_switcheroo.analysis.factories import bound_arguments
@@ -196,6 +197,7 @@ _NO_BINDINGS = (
     cst.Dot,
     cst.Name,
 )
+_holds_no_bindings = cst_walk.instance_test(_NO_BINDINGS)
 
 
 @cache
@@ -208,13 +210,11 @@ def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
     found: list[cst.CSTNode] = []
     for name in _node_fields(type(node)):
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            if not isinstance(value, _NO_BINDINGS):
+        if cst_walk.is_node(value):
+            if not _holds_no_bindings(value):
                 found.append(value)
-        elif isinstance(value, (list, tuple)):
-            found.extend(
-                v for v in value if isinstance(v, cst.CSTNode) and not isinstance(v, _NO_BINDINGS)
-            )
+        elif cst_walk.is_sequence(value):
+            found.extend(v for v in value if cst_walk.is_node(v) and not _holds_no_bindings(v))
     return found
 
 

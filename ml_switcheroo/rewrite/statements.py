@@ -240,33 +240,22 @@ def carried_comments(line: cst.SimpleStatementLine) -> list[cst.EmptyLine]:
 def names_in(node: cst.CSTNode) -> Counter[str]:
     """Names and dotted names used in ``node`` (import statements excluded)."""
     found: Counter[str] = Counter()
-
-    class _Count(cst.CSTVisitor):
-        def visit_Import(self, node: cst.Import) -> bool:
-            return False
-
-        def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-            return False
-
-        def visit_Name(self, name: cst.Name) -> None:
-            found[name.value] += 1
-
-        def visit_Attribute(self, attribute: cst.Attribute) -> None:
-            dotted = dotted_name(attribute)
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        kind = type(current)
+        if kind is cst.Import or kind is cst.ImportFrom:
+            continue
+        if kind is cst.Name:
+            found[current.value] += 1  # type: ignore[attr-defined]
+        elif kind is cst.Attribute:
+            dotted = dotted_name(current)  # type: ignore[arg-type]
             if dotted is not None:
                 found[dotted] += 1
-
-    cst_walk.visit(node, _Count())
+        stack.extend(reversed(cst_walk.children(current)))  # preorder: keys in source order
     return found
 
 
 def calls_in(tree: cst.CSTNode) -> list[cst.Call]:
-    """Every call in ``tree``."""
-    calls: list[cst.Call] = []
-
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            calls.append(node)
-
-    cst_walk.visit(tree, _Calls())
-    return calls
+    """Every call in ``tree``, in preorder."""
+    return [node for node in cst_walk.walk(tree) if type(node) is cst.Call]  # type: ignore[misc]
