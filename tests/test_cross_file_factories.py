@@ -379,3 +379,49 @@ def test_a_factory_no_file_calls_escapes_saying_so(tmp_path: Path) -> None:
 def test_a_factory_another_file_calls_does_not_say_no_file_calls_it(tmp_path: Path) -> None:
     _, reasons = converted(tmp_path)
     assert reasons and not any("no file of this repository" in r for r in reasons), reasons
+
+
+def test_a_scheduler_built_on_a_lambdas_parameter_names_the_lambda(tmp_path: Path) -> None:
+    """torch's ``OptimizerInfo.__init__(scheduler_inputs=([lambda opt: StepLR(opt, ...)],))``:
+    ``opt`` is the lambda's parameter, not ``__init__``'s, and no note about who calls
+    ``__init__`` (which once read every file naming ``__init__``)."""
+    source = (
+        "import torch\n\n\nclass Info:\n"
+        "    def __init__(self, make=(lambda opt: torch.optim.lr_scheduler.StepLR(opt, 10),)):\n"
+        "        self.make = make\n"
+    )
+    write_package(
+        tmp_path, {"info.py": source, "other.py": "class A:\n    def __init__(self): pass\n"}
+    )
+    _, records = convert_in_process(tmp_path)
+    [escape] = [r for r in records if r.api.endswith("StepLR")]
+    assert "`opt` is a parameter of a lambda (info.py:5)" in escape.reason, escape.reason
+    assert "no file of this repository" not in escape.reason
+
+
+def test_a_method_building_a_scheduler_gets_no_note_about_module_level_calls(
+    tmp_path: Path,
+) -> None:
+    """Calls of a method are not calls of a module-level function: the note that no file calls
+    it (``calls_of`` follows module-level functions only) would be wrong."""
+    source = (
+        "import torch\n\n\nclass Trainer:\n"
+        "    def build(self, optimizer):\n"
+        "        return torch.optim.lr_scheduler.StepLR(optimizer, 10)\n"
+    )
+    write_package(tmp_path, {"trainer.py": source})
+    _, records = convert_in_process(tmp_path)
+    [escape] = [r for r in records if r.api.endswith("StepLR")]
+    assert "a parameter of build() (trainer.py:5)" in escape.reason, escape.reason
+    assert "no file of this repository" not in escape.reason
+
+
+def test_counting_calls_keeps_no_tree_of_the_files_it_reads(tmp_path: Path) -> None:
+    """``calls_of`` reads every file holding the function's name; it keeps none of their
+    trees (torch's sources: 844 files held at once, 1.8 GB)."""
+    from ml_switcheroo.analysis.repository import calls_of, index_for
+
+    write_package(tmp_path, {"sched.py": SCHED, "train.py": TRAIN})
+    index = index_for(str(tmp_path))
+    assert calls_of(index, "pkg.sched", "build_scheduler") == 1
+    assert not index._facts, sorted(index._facts)

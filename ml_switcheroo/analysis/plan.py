@@ -2591,7 +2591,8 @@ class Planner:
         if len(calls) == 1 and len(returns) > 1:
             lines = ", ".join(self._place(node) for node in returns[:3])
             return f", called at {places}, returns on {len(returns)} paths ({lines})"
-        return self._other_files_note(definition) if not calls else ""
+        at_module_level = any(statement is definition for statement in self.module.body)
+        return self._other_files_note(definition) if not calls and at_module_level else ""
 
     def _other_files_note(self, definition: cst.FunctionDef) -> str:
         """For a scheduler factory called only from other files: where, and that each such
@@ -4120,15 +4121,22 @@ def _function_parameters_of(module: cst.Module, name: cst.Name) -> list[cst.Para
 
 
 def _enclosing_function_name(module: cst.Module, node: cst.CSTNode) -> str:
-    """``name()`` of the innermost function holding ``node``, or ``the module``."""
+    """``name()`` of the innermost function holding ``node``, ``a lambda``, or ``the
+    module``."""
     found: list[str] = []
     stack: list[str] = []
 
     class _Find(cst.CSTVisitor):
         def visit_FunctionDef(self, definition: cst.FunctionDef) -> None:
-            stack.append(definition.name.value)
+            stack.append(f"{definition.name.value}()")
 
         def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+            stack.pop()
+
+        def visit_Lambda(self, definition: cst.Lambda) -> None:
+            stack.append("a lambda")
+
+        def leave_Lambda(self, original_node: cst.Lambda) -> None:
             stack.pop()
 
         def on_visit(self, visited: cst.CSTNode) -> bool:
@@ -4139,7 +4147,7 @@ def _enclosing_function_name(module: cst.Module, node: cst.CSTNode) -> str:
             return descend and not found
 
     cst_walk.visit(module, _Find())
-    return f"{found[0]}()" if found else "the module"
+    return found[0] if found else "the module"
 
 
 def _steps_at(epoch: str, start: cst.Integer | cst.Name | cst.Attribute) -> str:

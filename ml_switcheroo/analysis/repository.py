@@ -379,6 +379,14 @@ class RepositoryIndex:
             self._facts[path] = _read_facts(path, self.module_of(path), data, tree)
         return self._facts[path]
 
+    def facts_unkept(self, path: str) -> FileFacts:
+        """The file's facts as ``facts`` gives them, but a file not parsed yet is parsed for
+        this question only, not kept: a question that reads every file holding a common word
+        (``calls_of``) holds no more than one of their trees at a time."""
+        data = self.source(path)
+        known = self._facts.get(path)
+        return known if known is not None else _read_facts(path, self.module_of(path), data)
+
     def imports_of(self, path: str) -> FileImports:
         """The file's imports and whether it defines a function or class: from its facts when
         parsed already, else from a parse whose tree is dropped (parsed once per content)."""
@@ -1448,7 +1456,7 @@ def calls_of(index: RepositoryIndex, module: str, function: str) -> int:
     qualified = f"{module}.{function}"
     count = 0
     for path in index.with_word(function):
-        facts = index.facts(path)
+        facts = index.facts_unkept(path)
         if facts.tree is not None:
             count += facts.nodes().calls_of(qualified)
     return count
