@@ -1,5 +1,5 @@
 """The walks the engine and the planner make per statement (``names_in``, ``calls_in``,
-``plan._mentions``) against the libcst visitors they replace, on the walk tests' sources."""
+``plan._mentions``, ``Exits``) against the libcst visitors they replace, on the walk tests' sources."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections import Counter
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.exits import Exits
 from ml_switcheroo.analysis.plan import _mentions
 from ml_switcheroo.rewrite.statements import calls_in, names_in
 from ml_switcheroo.spec.signature import code_of, dotted_name
@@ -91,3 +92,42 @@ def test_mentions_sees_a_parenthesized_name_as_its_code() -> None:
     statement = cst.parse_statement("f((sched), opt.x)\n")
     assert _mentions(statement, "(sched)") and not _mentions(statement, "sched")
     assert _mentions(statement, "opt.x") and not _mentions(statement, "x.opt")
+
+
+def _exits_by_visitor(module: cst.Module, text: str) -> list[cst.CSTNode]:
+    """The planner's former walk per scheduler: each return and call mentioning ``text``."""
+    found: list[cst.CSTNode] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Return(self, node: cst.Return) -> None:
+            if node.value is not None and _mentions(node.value, text):
+                found.append(node)
+
+        def visit_Call(self, node: cst.Call) -> None:
+            if any(_mentions(a.value, text) for a in node.args):
+                found.append(node)
+
+    module.visit(_Find())
+    return found
+
+
+def test_exits_are_the_returns_and_calls_mentioning_the_text_in_preorder() -> None:
+    for module in MODULES:
+        exits = Exits(module)
+        texts = {
+            code_of(n).strip()
+            for n in cst_walk.walk(module)
+            if isinstance(n, (cst.Name, cst.Attribute))
+        }
+        spread = sorted(texts)[:: max(1, len(texts) // 8)]  # the old walk is slow: a sample
+        for text in [*spread, "nowhere", "self.sched"]:
+            expected = _exits_by_visitor(module, text)
+            got = exits.of(text)
+            assert len(got) == len(expected), text
+            assert all(a is b for a, b in zip(got, expected, strict=True)), text
+
+
+def test_exits_skip_a_keyword_and_the_called_function() -> None:
+    module = cst.parse_module("def f():\n    g(sched=1)\n    sched(x)\n    return h(k(sched))\n")
+    kinds = [type(place).__name__ for place in Exits(module).of("sched")]
+    assert kinds == ["Return", "Call", "Call"]  # the return, h(...), k(...)

@@ -38,6 +38,7 @@ from ml_switcheroo.analysis.constant_guard import (
 )
 from ml_switcheroo.analysis.counted import Counted, CountFacts, Step, count_problem
 from ml_switcheroo.analysis.counted_attributes import Owner, attribute_count_problem
+from ml_switcheroo.analysis.exits import Exits
 from ml_switcheroo.analysis.factories import (
     BUILTIN_NAMES,
     FactoryCall,
@@ -507,6 +508,7 @@ class Planner:
         wired_attributes: frozenset[str] | None = None,
     ) -> None:
         self.module = module
+        self._exits: Exits | None = None  # where names leave the module (``_where_it_goes``)
         # the names of the attribute reads the rewrite dispatches; given, the plan tells the
         # rewrite which statements it must enter (``Plan.busy``)
         self.wired_attributes = wired_attributes
@@ -2533,23 +2535,17 @@ class Planner:
         that mentions it (``return opt, sched``, ``Trainer(model, opt, sched)``)."""
         if scheduler.target is None:
             return None
+        if self._exits is None:  # one walk of the module, for the first scheduler that asks
+            self._exits = Exits(self.module)
         text = code_of(scheduler.target).strip()
-        places: list[str] = []
-        module, place = self.module, self._place
+        places = [self._exit_words(text, node) for node in self._exits.of(text)[:2]]
+        return "; ".join(places) or None
 
-        class _Find(cst.CSTVisitor):
-            def visit_Return(self, node: cst.Return) -> None:
-                if node.value is not None and _mentions(node.value, text):
-                    places.append(f"`{text}` is returned at {place(node)}")
-
-            def visit_Call(self, node: cst.Call) -> None:
-                if any(_mentions(a.value, text) for a in node.args):
-                    places.append(
-                        f"`{text}` is passed to {_short(node.func, 40)}() at {place(node)}"
-                    )
-
-        cst_walk.visit(module, _Find())
-        return "; ".join(places[:2]) or None
+    def _exit_words(self, text: str, place: cst.Return | cst.Call) -> str:
+        """``text`` is returned at, or passed to a call at, ``place``."""
+        if isinstance(place, cst.Return):
+            return f"`{text}` is returned at {self._place(place)}"
+        return f"`{text}` is passed to {_short(place.func, 40)}() at {self._place(place)}"
 
     def _origin(self, site: Site) -> str | None:
         """Where the scheduler's optimizer argument comes from, when it is a name or ``self.x``

@@ -9,9 +9,11 @@ import pytest
 from libcst.metadata import MetadataWrapper, ScopeProvider
 
 from ml_switcheroo.analysis.resolver import BindingProvider, NodeMemo, Resolver
+from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
 from ml_switcheroo.rewrite import dispatch
 from ml_switcheroo.rewrite.dispatch import Wiring, wired_call
 from ml_switcheroo.targets.catalogue import load_semantic_map
+from tests.support import SGD_MODEL, run_codemod
 
 SOURCE = """\
 import torch
@@ -88,3 +90,21 @@ def test_a_memo_answers_each_object_for_itself() -> None:
     assert memo.answer("question", (second,), lambda: 2) == 2
     assert memo.answer("question", (first,), lambda: 3) == 1
     assert memo.answer("another question", (first,), lambda: 4) == 4
+
+
+@pytest.mark.parametrize("command", [TorchToOptax, TorchToNNX])
+def test_the_rewrite_is_answered_the_planners_wiring_of_each_call(
+    monkeypatch: pytest.MonkeyPatch, command: type
+) -> None:
+    asked: list[int] = []
+    inner = dispatch._wired_call
+    monkeypatch.setattr(
+        dispatch, "_wired_call", lambda w, r, c, e: asked.append(id(c)) or inner(w, r, c, e)
+    )
+    source = (
+        SGD_MODEL
+        + "for x in data:\n    opt.zero_grad()\n    model(x).sum().backward()\n    opt.step()\n"
+    )
+    output = run_codemod(source, command)
+    assert "optax.sgd(" in output  # the constructor was translated: the rewrite used the wiring
+    assert asked and len(asked) == len(set(asked))
