@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import libcst as cst
+from libcst.metadata import PositionProvider
 
 from ml_switcheroo.analysis import ast_nodes
+from ml_switcheroo.analysis.changed_models import foreign_change
 from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
 from ml_switcheroo.analysis.prefilter import has_attribute
 from ml_switcheroo.analysis.repository import (
@@ -40,7 +42,7 @@ from ml_switcheroo.analysis.repository import (
 )
 from ml_switcheroo.analysis.stored_ast import class_init, stored_attribute
 from ml_switcheroo.spec.roles import SCHEDULER, STEP, ZERO_GRAD
-from ml_switcheroo.spec.semantic_map import SemanticMap
+from ml_switcheroo.spec.semantic_map import ParameterSpec, SemanticMap
 
 ParameterFact = tuple[str | None, str]  # (type name, or None with the reason)
 
@@ -65,6 +67,8 @@ class CrossFile:
     # method name -> ``method_call_type``'s answer, for this file's run
     _methods: dict[str, ParameterFact | None] = field(default_factory=dict, init=False, repr=False)
     _scheduler_names: tuple[bytes, ...] | None = field(default=None, init=False, repr=False)
+    # path -> another file's libcst tree, for ``imported_change``
+    _parsed: dict[str, cst.MetadataWrapper] = field(default_factory=dict, init=False, repr=False)
 
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
@@ -266,6 +270,32 @@ class CrossFile:
                     place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
                     return f"{ast.unparse(node)}` in `{place}"
         return None
+
+    def imported_change(
+        self, qualified: str, call: cst.Call, argument: cst.Arg, spec: ParameterSpec
+    ) -> str | None:
+        """``code`` and ``file:line`` of the first change (``changed_models.foreign_change``)
+        the module-level function ``qualified`` of another file of the repository makes to
+        the parameter ``argument`` of ``call`` binds; None when it makes none or is no such
+        function; a file that fails to parse: its place."""
+        split = self.index.split(self._absolute(qualified))
+        path = self.index.file_of(split[0]) if split is not None else None
+        if split is None or path is None or path == self.path:
+            return None
+        facts = self.index.facts(path)
+        if facts.error is not None:
+            return facts.error.describe(self.index.root)
+        if path not in self._parsed:
+            self._parsed[path] = cst.MetadataWrapper(
+                cst.parse_module(self.index.source(path)), unsafe_skip_copy=True
+            )
+        wrapper = self._parsed[path]
+        change = foreign_change(wrapper.module, split[1], call, argument, facts.imports, spec)
+        if change is None:
+            return None
+        line = wrapper.resolve(PositionProvider)[change].start.line
+        code = wrapper.module.code_for_node(change).strip()
+        return f"{code}` in `{Place(path, line).named(self.index.root)}"
 
     def trained_model_reason(self, function: str, optimizer: str, model: str) -> str | None:
         """For parameters ``optimizer`` and ``model`` of this file's module-level ``function``:

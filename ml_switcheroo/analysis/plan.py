@@ -3127,6 +3127,7 @@ class Planner:
                 lambda node, s=site: self.bound_value(node, s.enclosing_class),  # type: ignore[misc]
                 self.resolver.called_function,
                 self._handed_parameter,
+                self._imported_change,
             )
             calls = parameter_calls(argument, reads, spec)
             owner = site.function or self.module
@@ -3144,6 +3145,15 @@ class Planner:
         if param is None or not isinstance(function, cst.FunctionDef):
             return None
         return function, param.name.value
+
+    def _imported_change(self, call: cst.Call, argument: cst.Arg) -> str | None:
+        """The change a function of another file of the repository ``call`` calls makes to
+        the parameter ``argument`` binds (``CrossFile.imported_change``), or None."""
+        cross_file = self.resolver.cross_file
+        called = self.resolver.called_function(call.func)
+        if cross_file is None or called is None:
+            return None
+        return cross_file.imported_change(called, call, argument, self.resolver.map.parameters)
 
     # ------------------------------------------------------------------ torch-only uses
 

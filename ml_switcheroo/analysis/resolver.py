@@ -26,6 +26,7 @@ from libcst.metadata import (
 
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.builders import Builders, find_builders
+from ml_switcheroo.analysis.changed_models import bound_parameter
 from ml_switcheroo.analysis.cross_file import CrossFile
 from ml_switcheroo.analysis.factories import bound_arguments
 from ml_switcheroo.analysis.reaching import runs_after
@@ -512,17 +513,7 @@ class Resolver:
             function = _init_of(function)
         if not isinstance(function, cst.FunctionDef):
             return None
-        params = function.params
-        if params.star_kwarg is not None or any(a.star for a in call.args):
-            return None
-        positional = [*params.posonly_params, *params.params]
-        if function is not bindings[0].node:
-            positional = positional[1:]  # `self`
-        if argument.keyword is None:
-            index = [a for a in call.args if a.keyword is None].index(argument)
-            return positional[index] if index < len(positional) else None
-        named = [*params.params, *params.kwonly_params]
-        return next((p for p in named if p.name.value == argument.keyword.value), None)
+        return bound_parameter(function, call, argument, function is not bindings[0].node)
 
     def parameter_uses(self, param: cst.Param) -> list[cst.CSTNode]:
         """The nodes that read a parameter in its function."""
