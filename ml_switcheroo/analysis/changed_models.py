@@ -13,8 +13,10 @@ is a change when that function changes its parameter (``replace_head(model)``). 
 into a model or a part (``m.layers[1] = ...``, anything but a literal) is a change, and so is a
 ``container_methods`` call on one whose argument calls a constructor of ``module_packages``
 (``m.layers.append(nn.Linear(...))``; ``m.rewards.append(r)`` is a plain list's bookkeeping).
-Not seen: ``del m.layers[0]`` (``del policy.rewards[:]`` empties a list), other appended
-values, functions of other files.
+A module-level function of another file of the repository that changes its parameter is a
+change too (``Reads.imported``: ``foreign_change`` reads it with these rules). Not seen:
+``del m.layers[0]`` (``del policy.rewards[:]`` empties a list), other appended values, methods
+of classes of other files.
 """
 
 from __future__ import annotations
