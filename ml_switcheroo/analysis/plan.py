@@ -3102,16 +3102,17 @@ class Planner:
         without a gradient, a functional optimizer updates every leaf it is given."""
         spec = self.resolver.map.parameters
         names = spec.freeze_attributes | spec.freeze_methods
-        freezing = None
+        freezing, kind = None, findings.FROZEN_PARAMETERS
         if self.resolver.assigns_or_calls(self.module, names) is not False:
             freezing = _first_freeze(self.module, spec.freeze_attributes, spec.freeze_methods)
         cross_file = self.resolver.cross_file
         if freezing is None and cross_file is not None:
             freezing = cross_file.imported_freeze(spec.freeze_attributes, spec.freeze_methods)
+            kind = findings.FROZEN_IN_IMPORTED_FILE
         if freezing is None:
             return
         for site in (s for s in self.plan.sites if s.role == CONSTRUCTOR):
-            self._refuse(site, findings.FROZEN_PARAMETERS, freezing=str(freezing))
+            self._refuse(site, kind, freezing=str(freezing))
 
     def _plan_changed_models(self) -> None:
         """Every optimizer whose model may change after it took the model's parameters
