@@ -290,13 +290,15 @@ def foreign_change(
     imports: dict[str, str],
     spec: ParameterSpec,
 ) -> cst.CSTNode | None:
-    """The first change the module-level ``function`` of another file's ``module`` makes to
-    the parameter ``argument`` of ``call`` binds (names resolved through that file's
-    ``imports``: local name -> qualified name; its own module-level functions followed), or
-    None."""
+    """The first change the module-level ``function`` (or class: its ``__init__``) of another
+    file's ``module`` makes to the parameter ``argument`` of ``call`` binds (names resolved
+    through that file's ``imports``: local name -> qualified name; its own module-level
+    functions followed), or None."""
     tops = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
-    defined = tops.get(function)
-    param = bound_parameter(defined, call, argument) if defined is not None else None
+    classes = {s.name.value: s for s in module.body if isinstance(s, cst.ClassDef)}
+    method = function in classes  # `Surgeon(model)`: its `__init__`
+    defined = init_of(classes[function]) if method else tops.get(function)
+    param = bound_parameter(defined, call, argument, method) if defined is not None else None
     if defined is None or param is None:
         return None
 
@@ -312,3 +314,10 @@ def foreign_change(
     reads = Reads(lambda node: None, called, handed)
     found = _changes(defined, {param.name.value}, reads, spec, frozenset({id(defined)}))
     return found[0] if found else None
+
+
+def init_of(owner: cst.ClassDef) -> cst.FunctionDef | None:
+    """The one ``__init__`` defined in the body of ``owner``."""
+    body = owner.body.body if isinstance(owner.body, cst.IndentedBlock) else []
+    found = [s for s in body if isinstance(s, cst.FunctionDef) and s.name.value == "__init__"]
+    return found[0] if len(found) == 1 else None

@@ -27,6 +27,16 @@ def grow(m):
 
 def add_layer(m):
     m.layers.append(nn.Linear(2, 2))
+
+
+class Surgeon:
+    def __init__(self, model):
+        model.out = nn.Linear(8, 2)
+
+
+class Holder:
+    def __init__(self, model):
+        self.model = model
 """
 
 
@@ -70,4 +80,16 @@ def test_the_change_before_the_optimizer_converts(tmp_path: Path) -> None:
 
 def test_a_store_into_another_argument_converts(tmp_path: Path) -> None:
     out = _converted(tmp_path, OPT + "    surgery.remember(cfg, model)\n")
+    assert "opt = optax.sgd" in out, out
+
+
+def test_a_class_of_the_other_file_changing_the_model_in_its_init_escapes(
+    tmp_path: Path,
+) -> None:
+    out = _converted(tmp_path, OPT + "    surgery.Surgeon(model)\n")
+    assert "which runs `model.out = nn.Linear(8, 2)` in `pkg/surgery.py:22`" in out, out
+
+
+def test_a_class_of_the_other_file_storing_the_model_converts(tmp_path: Path) -> None:
+    out = _converted(tmp_path, OPT + "    surgery.Holder(model)\n")
     assert "opt = optax.sgd" in out, out
