@@ -13,8 +13,10 @@ is a change when that function changes its parameter (``replace_head(model)``). 
 into a model or a part (``m.layers[1] = ...``, anything but a literal) is a change, and so is a
 ``container_methods`` call on one whose argument calls a constructor of ``module_packages``
 (``m.layers.append(nn.Linear(...))``; ``m.rewards.append(r)`` is a plain list's bookkeeping).
-Not seen: ``del m.layers[0]`` (``del policy.rewards[:]`` empties a list), other appended
-values, functions of other files.
+A module-level function of another file of the repository that changes its parameter is a
+change too (``Reads.imported``: ``foreign_change`` reads it with these rules). Not seen:
+``del m.layers[0]`` (``del policy.rewards[:]`` empties a list), other appended values, methods
+of classes of other files.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class Reads:
     called: Callable[[cst.BaseExpression], str | None]
     # the function of the file and the name of its parameter an argument of a call binds
     handed: Callable[[cst.Call, cst.Arg], tuple[cst.FunctionDef, str] | None]
+    # the first change a function of another file makes to the parameter an argument of a
+    # call binds: its code and ``file:line`` (``CrossFile.imported_change``), or None
+    imported: Callable[[cst.Call, cst.Arg], str | None] = lambda call, argument: None
 
 
 def parameter_calls(
@@ -96,9 +101,11 @@ def changed_after(
     """Source of the first change to a model of ``calls`` (``parameter_calls``) in ``owner``
     that does not provably run before each of them, or None."""
     models = {_source(call.func.value) for call, _ in calls}  # type: ignore[attr-defined]
-    for change in _changes(owner, models, reads, spec):
+    elsewhere: dict[int, str] = {}
+    for change in _changes(owner, models, reads, spec, elsewhere=elsewhere):
         if not all(runs_after(owner, change, anchor) for _, anchor in calls):
-            return _source(change)
+            place = elsewhere.get(id(change))
+            return _source(change) + (f"`, which runs `{place}" if place else "")
     return None
 
 
@@ -108,9 +115,11 @@ def _changes(
     reads: Reads,
     spec: ParameterSpec,
     entered: frozenset[int] = frozenset(),
+    elsewhere: dict[int, str] | None = None,
 ) -> list[cst.CSTNode]:
     """Statements and calls of ``owner`` that change one of ``models`` (by source, or a name
-    bound to one: ``_aliases``); ``entered``: the functions being read (recursion)."""
+    bound to one: ``_aliases``); ``entered``: the functions being read (recursion);
+    ``elsewhere``: filled with the change in another file a call runs (``Reads.imported``)."""
     found: list[cst.CSTNode] = []
     models = _aliases(owner, models)
 
@@ -165,10 +174,18 @@ def _changes(
         return part(func.value) and any(c.startswith(spec.module_packages) for c in called)
 
     def changes_parameter(call: cst.Call, argument: cst.Arg) -> bool:
-        """``argument`` is a model or part of one that a function of the file changes."""
+        """``argument`` is a model or part of one that a function of the file, or of another
+        file (``Reads.imported``), changes."""
         value = argument.value
-        handed = (_source(value) in models or inside(value)) and reads.handed(call, argument)
-        if not handed or id(handed[0]) in entered:
+        if not part(value):
+            return False
+        handed = reads.handed(call, argument)
+        if handed is None:
+            place = reads.imported(call, argument)
+            if place is not None and elsewhere is not None:
+                elsewhere[id(call)] = place
+            return place is not None
+        if id(handed[0]) in entered:
             return False
         function, name = handed
         return bool(_changes(function, {name}, reads, spec, entered | {id(function)}))
@@ -247,3 +264,60 @@ def _references(node: cst.CSTNode) -> list[cst.BaseExpression]:
 
 def _source(node: cst.CSTNode) -> str:
     return code_of(node).strip()
+
+
+def bound_parameter(
+    function: cst.FunctionDef, call: cst.Call, argument: cst.Arg, method: bool = False
+) -> cst.Param | None:
+    """The parameter of ``function`` that ``argument`` of ``call`` binds, when that is certain
+    (no star arguments on either side); ``method``: its first parameter is ``self``."""
+    params = function.params
+    if params.star_kwarg is not None or any(a.star for a in call.args):
+        return None
+    positional = [*params.posonly_params, *params.params][1 if method else 0 :]
+    if argument.keyword is None:
+        index = [a for a in call.args if a.keyword is None].index(argument)
+        return positional[index] if index < len(positional) else None
+    named = [*params.params, *params.kwonly_params]
+    return next((p for p in named if p.name.value == argument.keyword.value), None)
+
+
+def foreign_change(
+    module: cst.Module,
+    function: str,
+    call: cst.Call,
+    argument: cst.Arg,
+    imports: dict[str, str],
+    spec: ParameterSpec,
+) -> cst.CSTNode | None:
+    """The first change the module-level ``function`` (or class: its ``__init__``) of another
+    file's ``module`` makes to the parameter ``argument`` of ``call`` binds (names resolved
+    through that file's ``imports``: local name -> qualified name; its own module-level
+    functions followed), or None."""
+    tops = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    classes = {s.name.value: s for s in module.body if isinstance(s, cst.ClassDef)}
+    method = function in classes  # `Surgeon(model)`: its `__init__`
+    defined = init_of(classes[function]) if method else tops.get(function)
+    param = bound_parameter(defined, call, argument, method) if defined is not None else None
+    if defined is None or param is None:
+        return None
+
+    def called(func: cst.BaseExpression) -> str | None:
+        head, dot, rest = _source(func).partition(".")
+        return imports[head] + dot + rest if head in imports else None
+
+    def handed(inner: cst.Call, arg: cst.Arg) -> tuple[cst.FunctionDef, str] | None:
+        target = tops.get(inner.func.value) if isinstance(inner.func, cst.Name) else None
+        bound = bound_parameter(target, inner, arg) if target is not None else None
+        return (target, bound.name.value) if target is not None and bound else None
+
+    reads = Reads(lambda node: None, called, handed)
+    found = _changes(defined, {param.name.value}, reads, spec, frozenset({id(defined)}))
+    return found[0] if found else None
+
+
+def init_of(owner: cst.ClassDef) -> cst.FunctionDef | None:
+    """The one ``__init__`` defined in the body of ``owner``."""
+    body = owner.body.body if isinstance(owner.body, cst.IndentedBlock) else []
+    found = [s for s in body if isinstance(s, cst.FunctionDef) and s.name.value == "__init__"]
+    return found[0] if len(found) == 1 else None

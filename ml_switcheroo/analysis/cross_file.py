@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import libcst as cst
+from libcst.metadata import PositionProvider
 
 from ml_switcheroo.analysis import ast_nodes
+from ml_switcheroo.analysis.changed_models import foreign_change
 from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
 from ml_switcheroo.analysis.prefilter import has_attribute
 from ml_switcheroo.analysis.repository import (
@@ -40,7 +42,7 @@ from ml_switcheroo.analysis.repository import (
 )
 from ml_switcheroo.analysis.stored_ast import class_init, stored_attribute
 from ml_switcheroo.spec.roles import SCHEDULER, STEP, ZERO_GRAD
-from ml_switcheroo.spec.semantic_map import SemanticMap
+from ml_switcheroo.spec.semantic_map import ParameterSpec, SemanticMap
 
 ParameterFact = tuple[str | None, str]  # (type name, or None with the reason)
 
@@ -65,6 +67,8 @@ class CrossFile:
     # method name -> ``method_call_type``'s answer, for this file's run
     _methods: dict[str, ParameterFact | None] = field(default_factory=dict, init=False, repr=False)
     _scheduler_names: tuple[bytes, ...] | None = field(default=None, init=False, repr=False)
+    # path -> another file's libcst tree, for ``imported_change``
+    _parsed: dict[str, cst.MetadataWrapper] = field(default_factory=dict, init=False, repr=False)
 
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
@@ -248,24 +252,51 @@ class CrossFile:
                     return Place(other, node.lineno).named(self.index.root)
         return None
 
-    def imported_freeze(self, attributes: frozenset[str], methods: frozenset[str]) -> str | None:
+    def imported_freeze(self, spec: ParameterSpec) -> str | None:
         """``code`` and ``file:line`` of the first freeze (``p.requires_grad = False``,
-        ``m.requires_grad_(False)``: a value other than a literal True) this file may run
+        ``m.requires_grad_(False)``, ``setattr(p, 'requires_grad', False)``: a value other
+        than a literal True; the map's ``freeze_*``) this file may run
         through a file of the repository it imports: in that file's module-level code, or in
         a module-level function or class whose name this file holds (directly or through
         the functions of that file using it: ``_freezers``); None when there is none; a file
         that may hold one and fails to parse: its place."""
-        words = {*attributes, *methods}
+        words = {*spec.freeze_attributes, *spec.freeze_methods}
         holding = {p for w in sorted(words) for p in self.index.with_word(w)}
         for other in (p for p in self.index.imported_files(self.path) if p in holding):
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)
-            for node, freezers in _freezers(facts.tree, attributes, methods):  # type: ignore[arg-type]
+            for node, freezers in _freezers(facts, spec):
                 if freezers is None or any(self.path in self.index.with_word(n) for n in freezers):
                     place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
                     return f"{ast.unparse(node)}` in `{place}"
         return None
+
+    def imported_change(
+        self, qualified: str, call: cst.Call, argument: cst.Arg, spec: ParameterSpec
+    ) -> str | None:
+        """``code`` and ``file:line`` of the first change (``changed_models.foreign_change``)
+        the module-level function ``qualified`` of another file of the repository makes to
+        the parameter ``argument`` of ``call`` binds; None when it makes none or is no such
+        function; a file that fails to parse: its place."""
+        split = self.index.split(self._absolute(qualified))
+        path = self.index.file_of(split[0]) if split is not None else None
+        if split is None or path is None or path == self.path:
+            return None
+        facts = self.index.facts(path)
+        if facts.error is not None:
+            return facts.error.describe(self.index.root)
+        if path not in self._parsed:
+            self._parsed[path] = cst.MetadataWrapper(
+                cst.parse_module(self.index.source(path)), unsafe_skip_copy=True
+            )
+        wrapper = self._parsed[path]
+        change = foreign_change(wrapper.module, split[1], call, argument, facts.imports, spec)
+        if change is None:
+            return None
+        line = wrapper.resolve(PositionProvider)[change].start.line
+        code = wrapper.module.code_for_node(change).strip()
+        return f"{code}` in `{Place(path, line).named(self.index.root)}"
 
     def trained_model_reason(self, function: str, optimizer: str, model: str) -> str | None:
         """For parameters ``optimizer`` and ``model`` of this file's module-level ``function``:
@@ -793,17 +824,17 @@ def _iterates_problem(
     )
 
 
-def _freezers(
-    tree: ast.Module, attributes: frozenset[str], methods: frozenset[str]
-) -> list[tuple[ast.AST, frozenset[str] | None]]:
-    """Each freeze of ``tree`` with the names of the module-level functions and classes that
-    may run it (the one holding it, and those whose body names one of them, to a fixpoint);
-    None for a freeze in module-level code."""
+def _freezers(facts: FileFacts, spec: ParameterSpec) -> list[tuple[ast.AST, frozenset[str] | None]]:
+    """Each freeze of the file's tree with the names of the module-level functions and classes
+    that may run it (the one holding it, and those whose body names one of them, to a
+    fixpoint); None for a freeze in module-level code."""
+    tree = facts.tree
+    assert tree is not None
     tops = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.ClassDef))]
     mentioned = {t.name: {n.id for n in ast.walk(t) if isinstance(n, ast.Name)} for t in tops}
     found: list[tuple[ast.AST, frozenset[str] | None]] = []
     for statement in tree.body:
-        for node in (n for n in ast.walk(statement) if _freezes(n, attributes, methods)):
+        for node in (n for n in ast.walk(statement) if _freezes(n, spec, facts.imports)):
             if not isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
                 found.append((node, None))
                 continue
@@ -817,16 +848,31 @@ def _freezers(
     return found
 
 
-def _freezes(node: ast.AST, attributes: frozenset[str], methods: frozenset[str]) -> bool:
-    """``x.requires_grad = v`` or ``x.requires_grad_(v)`` with ``v`` not a literal True
+def _freezes(node: ast.AST, spec: ParameterSpec, imports: dict[str, str]) -> bool:
+    """``x.requires_grad = v``, ``x.requires_grad_(v)`` or ``setattr(x, 'requires_grad', v)``
+    (``imports``: the file's local name -> qualified name) with ``v`` not a literal True
     (``requires_grad_()`` alone unfreezes); the ``ast`` twin of ``plan._first_freeze``."""
 
     def true(value: ast.expr) -> bool:
         return isinstance(value, ast.Constant) and value.value is True
 
+    attributes = spec.freeze_attributes
     if isinstance(node, ast.Assign) and not true(node.value):
         return any(isinstance(t, ast.Attribute) and t.attr in attributes for t in node.targets)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         values = [*node.args, *(k.value for k in node.keywords)]
-        return node.func.attr in methods and bool(values) and not true(values[0])
+        return node.func.attr in spec.freeze_methods and bool(values) and not true(values[0])
+    if isinstance(node, ast.Call) and len(node.args) == 3:
+        name, value = node.args[1], node.args[2]
+        named = isinstance(name, ast.Constant) and name.value in attributes
+        return named and _qualified(node.func, imports) in spec.freeze_setters and not true(value)
     return False
+
+
+def _qualified(func: ast.expr, imports: dict[str, str]) -> str:
+    """The qualified name a called ``func`` spells, through the file's ``imports`` (a bare name
+    imported by none: a builtin)."""
+    head, dot, rest = ast.unparse(func).partition(".")
+    if head in imports:
+        return imports[head] + dot + rest
+    return f"builtins.{head}" if not dot else head + dot + rest

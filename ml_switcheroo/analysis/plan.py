@@ -69,7 +69,7 @@ from ml_switcheroo.spec.roles import (
     STEPS,
     ZERO_GRAD,
 )
-from ml_switcheroo.spec.semantic_map import ApiEntry
+from ml_switcheroo.spec.semantic_map import ApiEntry, ParameterSpec
 from ml_switcheroo.spec.signature import NotALiteral, code_of, dotted_name, literal_value
 
 _LOOPS = (cst.For, cst.While)
@@ -3097,17 +3097,19 @@ class Planner:
         repository that does (``CrossFile.imported_freeze``), escapes: torch skips those
         without a gradient, a functional optimizer updates every leaf it is given."""
         spec = self.resolver.map.parameters
-        names = spec.freeze_attributes | spec.freeze_methods
-        freezing = None
-        if self.resolver.assigns_or_calls(self.module, names) is not False:
-            freezing = _first_freeze(self.module, spec.freeze_attributes, spec.freeze_methods)
+        constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
+        if not constructors:
+            return
+        freezing = _first_freeze(self.module, spec, self.resolver.called_function)
+        kind = findings.FROZEN_PARAMETERS
         cross_file = self.resolver.cross_file
         if freezing is None and cross_file is not None:
-            freezing = cross_file.imported_freeze(spec.freeze_attributes, spec.freeze_methods)
+            freezing = cross_file.imported_freeze(spec)
+            kind = findings.FROZEN_IN_IMPORTED_FILE
         if freezing is None:
             return
-        for site in (s for s in self.plan.sites if s.role == CONSTRUCTOR):
-            self._refuse(site, findings.FROZEN_PARAMETERS, freezing=str(freezing))
+        for site in constructors:
+            self._refuse(site, kind, freezing=str(freezing))
 
     def _plan_changed_models(self) -> None:
         """Every optimizer whose model may change after it took the model's parameters
@@ -3123,6 +3125,7 @@ class Planner:
                 lambda node, s=site: self.bound_value(node, s.enclosing_class),  # type: ignore[misc]
                 self.resolver.called_function,
                 self._handed_parameter,
+                self._imported_change,
             )
             calls = parameter_calls(argument, reads, spec)
             owner = site.function or self.module
@@ -3140,6 +3143,15 @@ class Planner:
         if param is None or not isinstance(function, cst.FunctionDef):
             return None
         return function, param.name.value
+
+    def _imported_change(self, call: cst.Call, argument: cst.Arg) -> str | None:
+        """The change a function of another file of the repository ``call`` calls makes to
+        the parameter ``argument`` binds (``CrossFile.imported_change``), or None."""
+        cross_file = self.resolver.cross_file
+        called = self.resolver.called_function(call.func)
+        if cross_file is None or called is None:
+            return None
+        return cross_file.imported_change(called, call, argument, self.resolver.map.parameters)
 
     # ------------------------------------------------------------------ torch-only uses
 
@@ -3500,10 +3512,13 @@ def _combined_into(site: Site, outer: Site, components: dict[int, Site]) -> bool
 
 
 def _first_freeze(
-    module: cst.Module, attributes: frozenset[str], methods: frozenset[str]
+    module: cst.Module, spec: ParameterSpec, called: Callable[[cst.BaseExpression], str | None]
 ) -> str | None:
-    """Source of the first ``x.requires_grad = v`` or ``x.requires_grad_(v)`` whose value is
-    not a literal ``True`` (``requires_grad_()`` alone unfreezes), or None."""
+    """Source of the first ``x.requires_grad = v``, ``x.requires_grad_(v)`` or
+    ``setattr(x, 'requires_grad', v)`` (the map's ``freeze_setters``, ``called`` naming the
+    function) whose value is not a literal ``True`` (``requires_grad_()`` alone unfreezes), or
+    None."""
+    attributes, methods = spec.freeze_attributes, spec.freeze_methods
     found: list[str] = []
 
     def is_true(node: cst.BaseExpression) -> bool:
@@ -3522,6 +3537,11 @@ def _first_freeze(
         def visit_Call(self, node: cst.Call) -> None:
             if _is_attribute(node.func, methods) and node.args and not is_true(node.args[0].value):
                 found.append(code_of(node).strip())
+            elif len(node.args) == 3 and called(node.func) in spec.freeze_setters:
+                name, value = node.args[1].value, node.args[2].value
+                named = isinstance(name, cst.SimpleString) and name.evaluated_value in attributes
+                if named and not is_true(value):
+                    found.append(code_of(node).strip())
 
     cst_walk.visit(module, _Find())
     return found[0] if found else None

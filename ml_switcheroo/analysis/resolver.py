@@ -26,6 +26,7 @@ from libcst.metadata import (
 
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.builders import Builders, find_builders
+from ml_switcheroo.analysis.changed_models import bound_parameter, init_of
 from ml_switcheroo.analysis.cross_file import CrossFile
 from ml_switcheroo.analysis.factories import bound_arguments
 from ml_switcheroo.analysis.reaching import runs_after
@@ -509,20 +510,10 @@ class Resolver:
             return None
         function = bindings[0].node
         if isinstance(function, cst.ClassDef):  # `Trainer(...)`: its `__init__` (issue 12)
-            function = _init_of(function)
+            function = init_of(function)
         if not isinstance(function, cst.FunctionDef):
             return None
-        params = function.params
-        if params.star_kwarg is not None or any(a.star for a in call.args):
-            return None
-        positional = [*params.posonly_params, *params.params]
-        if function is not bindings[0].node:
-            positional = positional[1:]  # `self`
-        if argument.keyword is None:
-            index = [a for a in call.args if a.keyword is None].index(argument)
-            return positional[index] if index < len(positional) else None
-        named = [*params.params, *params.kwonly_params]
-        return next((p for p in named if p.name.value == argument.keyword.value), None)
+        return bound_parameter(function, call, argument, function is not bindings[0].node)
 
     def parameter_uses(self, param: cst.Param) -> list[cst.CSTNode]:
         """The nodes that read a parameter in its function."""
@@ -1328,13 +1319,6 @@ class Resolver:
                     return False
             return bool(access.referents)
         return False
-
-
-def _init_of(owner: cst.ClassDef) -> cst.FunctionDef | None:
-    """The one ``__init__`` defined in the body of ``owner``."""
-    body = owner.body.body if isinstance(owner.body, cst.IndentedBlock) else []
-    found = [s for s in body if isinstance(s, cst.FunctionDef) and s.name.value == "__init__"]
-    return found[0] if len(found) == 1 else None
 
 
 def _last_name(node: cst.BaseExpression) -> str | None:

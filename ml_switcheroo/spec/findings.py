@@ -74,6 +74,8 @@ CLIP_SUBSET = "clip_subset"  # values: clipped, optimizer, trained
 ZERO_GRAD_UNDER_OTHER_CONTROL = "zero_grad_under_other_control"
 ZERO_GRAD_BETWEEN_UPDATES = "zero_grad_between_updates"
 FROZEN_PARAMETERS = "frozen_parameters"  # values: freezing
+# a file of the repository this file imports may freeze parameters it runs; values: freezing
+FROZEN_IN_IMPORTED_FILE = "frozen_in_imported_file"
 MODEL_CHANGED = "model_changed"  # values: change (analysis/changed_models.py)
 PARAM_GROUPS_OVERLAP = "param_groups_overlap"
 PER_GROUP_SEQUENCE = "per_group_sequence"  # values: name, first

@@ -140,6 +140,7 @@ _PARAMETER_KEYS = {
     "filters",
     "freeze_attributes",
     "freeze_methods",
+    "freeze_setters",
     "structure_methods",
     "structure_functions",
     "container_methods",
@@ -363,6 +364,7 @@ class ParameterSpec:
     filters: frozenset[str] = frozenset()  # calls that select from a set (`filter`)
     freeze_attributes: frozenset[str] = frozenset()  # `p.requires_grad = False` freezes `p`
     freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
+    freeze_setters: frozenset[str] = frozenset()  # `setattr(p, 'requires_grad', False)` too
     structure_methods: frozenset[str] = frozenset()  # `m.add_module(...)` changes `m`'s set
     structure_functions: frozenset[str] = frozenset()  # `setattr(m, ...)` changes `m`'s set
     container_methods: frozenset[str] = frozenset()  # `m.layers.append(nn.Linear(...))` too
@@ -863,6 +865,7 @@ class _Checker:
             filters=names("filters", dotted=True),
             freeze_attributes=names("freeze_attributes"),
             freeze_methods=names("freeze_methods"),
+            freeze_setters=names("freeze_setters", dotted=True),
             structure_methods=names("structure_methods"),
             structure_functions=names("structure_functions", dotted=True),
             container_methods=names("container_methods"),

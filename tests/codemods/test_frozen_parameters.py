@@ -52,3 +52,21 @@ class FrozenParametersTest(SwitcherooTest):
 
     def test_a_file_naming_requires_grad_only_as_a_read_converts(self) -> None:
         self.assertConvertsWith("print(p.requires_grad)\n")
+
+    def test_requires_grad_set_by_setattr_in_a_method(self) -> None:
+        """s21g: missed before (NNX 0.85 relative off torch over 36 updates)."""
+        self.assertEscapesFor(
+            "class T:\n    def freeze(self):\n        for p in self.m.parameters():\n"
+            "            setattr(p, 'requires_grad', False)\n"
+        )
+
+    def test_setattr_of_requires_grad_to_true_converts(self) -> None:
+        self.assertConvertsWith(
+            "for p in model.parameters():\n    setattr(p, 'requires_grad', True)\n"
+        )
+
+    def test_setattr_of_another_attribute_converts(self) -> None:
+        self.assertConvertsWith("setattr(cfg, 'requires_grad_note', False)\n")
+
+    def test_a_method_named_setattr_converts(self) -> None:
+        self.assertConvertsWith("store.setattr(p, 'requires_grad', False)\n")

@@ -242,3 +242,30 @@ def translated_package_runs(
     ported = {name: text for name, text in port(outputs).items() if name in files}
     write_named_package(root / "nnx", package, ported)
     return (outputs, *run_packages(root / "torch", root / "nnx", package))
+
+
+HELPER_MAIN = """\
+import torch
+
+from PACKAGE.helpers import change
+
+
+def main(model, loader, epochs):
+    losses = []
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    change(model)
+    for epoch in range(epochs):
+        for x, y in loader:
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    return losses
+"""
+
+
+def helper_package(package: str, helper: str) -> dict[str, str]:
+    """The files of ``package``: ``main.py`` training after a call of ``change(model)``
+    imported from ``helpers.py``, which is ``helper``."""
+    return {"main.py": HELPER_MAIN.replace("PACKAGE", package), "helpers.py": helper}

@@ -53,6 +53,16 @@ def test_a_finding_is_rendered_in_the_optax_words_with_its_values() -> None:
     assert rendered.suggestion.startswith("optax.multi_transform({'trained': <the optax")
 
 
+def test_a_freeze_in_an_imported_file_is_worded_as_the_other_files() -> None:
+    freezing = "m.requires_grad_(False)` in `pkg/helpers.py:2"
+    finding = Finding(findings.FROZEN_IN_IMPORTED_FILE, {"freezing": freezing})
+    rendered = OPTAX.untranslatable(finding)
+    assert rendered.reason.startswith(
+        "a file of the repository this file imports freezes parameters where this file may run"
+        f" it (`{freezing}`): torch skips"
+    )
+
+
 def test_a_finding_kind_a_target_does_not_word_is_stated_as_it_is() -> None:
     rendered = stated(Finding(findings.SEVERAL_SCHEDULERS, {"optimizer": "opt"}))
     assert (rendered.reason, rendered.suggestion) == ("several schedulers: optimizer=opt", None)

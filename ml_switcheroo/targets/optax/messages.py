@@ -232,6 +232,15 @@ MESSAGES: dict[str, Message] = {
         "optax.set_to_zero()}}, param_labels)  # param_labels: 'frozen' on the frozen leaves; "
         "or give the optimizer only the trained subtree of params",
     ),
+    f.FROZEN_IN_IMPORTED_FILE: (
+        "a file of the repository this file imports freezes parameters where this file may "
+        "run it (`{freezing}`): torch skips a parameter without a gradient (no update, no "
+        "weight decay), while an optax transformation updates every leaf of the params it is "
+        "given (JAX has no requires_grad)",
+        "optax.multi_transform({{'trained': <the optax optimizer>, 'frozen': "
+        "optax.set_to_zero()}}, param_labels)  # param_labels: 'frozen' on the leaves the "
+        "imported code freezes; or give the optimizer only the trained subtree of params",
+    ),
     f.MODEL_CHANGED: (
         "the model changes after the optimizer took its parameters (`{change}`): torch's "
         "optimizer keeps training the tensors it was given (a parameter added or replaced "
