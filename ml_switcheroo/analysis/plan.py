@@ -267,6 +267,13 @@ class Plan:
     helper_problem: Callable[[cst.Name, frozenset[str]], str | None] = field(
         default=lambda name, libraries: "not planned", repr=False, compare=False
     )
+    # The first change to the model ``call`` reads (``model.configure_optimizers(...)``: its
+    # receiver) in ``owner`` (its function or the module) that does not provably run before
+    # it (``changed_models``, this file's functions and the repository's followed), in a
+    # method of the given class; None: none.
+    model_changed_after: Callable[
+        [cst.Call, cst.FunctionDef | cst.Module, cst.ClassDef | None], str | None
+    ] = field(default=lambda call, owner, enclosing: "not planned", repr=False, compare=False)
     # Whether code outside this file may read or assign a module-level name by that name:
     # another file of the repository names the word, or the file rebinds its globals by name
     # (``exec``, ``globals()``...).
@@ -584,6 +591,7 @@ class Planner:
         plan.model_origin = self._model_origin  # for the NNX step hook (``HookContext``)
         plan.helper_problem = self._helper_problem
         plan.global_shared = self._global_shared
+        plan.model_changed_after = self._model_changed_after
         # Bookkeeping of the walk (never leaves the planner): a call's site by id(call), like
         # the collector's blocks and name positions and the `components` of a schedule.
         self.by_call = {id(site.call): site for site in collector.sites}
@@ -3121,17 +3129,29 @@ class Planner:
                 argument = parameters_argument(site.entry, site.call, spec)  # type: ignore[arg-type]
             except Untranslatable:
                 continue
-            reads = Reads(
-                lambda node, s=site: self.bound_value(node, s.enclosing_class),  # type: ignore[misc]
-                self.resolver.called_function,
-                self._handed_parameter,
-                self._imported_change,
-            )
+            reads = self._reads(site.enclosing_class)
             calls = parameter_calls(argument, reads, spec)
             owner = site.function or self.module
             change = calls and changed_after(owner, calls, reads, spec)  # type: ignore[arg-type]
             if change:
                 self._refuse(site, findings.MODEL_CHANGED, change=change)
+
+    def _reads(self, enclosing: cst.ClassDef | None) -> Reads:
+        """This file's name resolution for ``changed_models``, in a method of ``enclosing``."""
+        return Reads(
+            lambda node: self.bound_value(node, enclosing),
+            self.resolver.called_function,
+            self._handed_parameter,
+            self._imported_change,
+        )
+
+    def _model_changed_after(
+        self, call: cst.Call, owner: cst.FunctionDef | cst.Module, enclosing: cst.ClassDef | None
+    ) -> str | None:
+        """``Plan.model_changed_after``: ``changed_models.changed_after`` for ``call`` in
+        ``owner`` (its function, or the module)."""
+        spec = self.resolver.map.parameters
+        return changed_after(owner, [(call, call)], self._reads(enclosing), spec)
 
     def _handed_parameter(
         self, call: cst.Call, argument: cst.Arg

@@ -99,6 +99,9 @@ class HookContexts:
             passed_across_files=self.passed_across_files,
             helper_problem=lambda name, libraries: self.plan().helper_problem(name, libraries),
             global_shared=lambda name: self.plan().global_shared(name),
+            model_changed_after=lambda call, owner: self.plan().model_changed_after(
+                call, owner, self.enclosing()
+            ),
             place=self.place,
             region_at=lambda statement: self.plan().region_at(statement),
             region_rendered=self.region_rendered,

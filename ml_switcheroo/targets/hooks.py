@@ -237,6 +237,11 @@ class HookContext:
     global_shared: Callable[[str], bool] = lambda name: True
     # ``file.py:line`` of a node of the file ("" when unknown), for a reason that names it.
     place: Callable[[cst.CSTNode], str] = lambda node: ""
+    # ``Plan.model_changed_after``: the first change to the model ``call`` reads in ``owner``
+    # (its function or the module) not provably before it (None: none).
+    model_changed_after: Callable[[cst.Call, cst.CSTNode], str | None] = lambda call, owner: (
+        "unknown"
+    )
     # The training-step region of the file's plan a statement is part of (None: none).
     region_at: Callable[[cst.CSTNode], Region | None] = lambda statement: None
     # The statements the training-step hook renders a region of the file as (a dry run; None:

@@ -115,6 +115,11 @@ TWINS = {
         "    for epoch in range(epochs):\n",
         "    model.head = nn.Linear(2, 2)\n    for epoch in range(epochs):\n",
     ),
+    "model changed after the call by a function of the file": (
+        "    for epoch in range(epochs):\n",
+        "    def replace_head(m):\n        m.head = nn.Linear(2, 2)\n\n"
+        "    replace_head(model)\n    for epoch in range(epochs):\n",
+    ),
     "method overridden in a subclass": (
         "\n\ndef main(",
         "\n\nclass Small(GPT):\n    def configure_optimizers(self, weight_decay, learning_rate):\n"

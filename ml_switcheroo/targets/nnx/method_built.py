@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
-from ml_switcheroo.analysis.changed_models import Reads, changed_after
 from ml_switcheroo.targets.hooks import HookContext, Untranslatable
 from ml_switcheroo.targets.nnx.model import trained_model
 
@@ -68,20 +67,13 @@ def _check_unchanged_after(call: cst.Call, ctx: HookContext) -> None:
         owner = ctx.parent_of(owner)
     if owner is None:
         raise Untranslatable("the call's scope is not known")
-    reads = Reads(
-        lambda node: _one(ctx.origins(node)), lambda func: next(iter(ctx.qualify(func)), None)
-    )
-    change = changed_after(owner, [(call, call)], reads, ctx.semantic_map.parameters)
+    change = ctx.model_changed_after(call, owner)
     if change:
         raise Untranslatable(
             f"the model changes after the optimizer took its parameters (`{change}`): torch's "
             "optimizer keeps training the tensors it was given, nnx.Optimizer every nnx.Param "
             "the model holds"
         )
-
-
-def _one(values: list[cst.BaseExpression] | None) -> cst.BaseExpression | None:
-    return values[0] if values is not None and len(values) == 1 else None
 
 
 def _code(node: cst.CSTNode) -> str:
