@@ -4,7 +4,9 @@
 (``pip install --no-deps`` into ``DIR/venv``) and copies their sources to ``DIR/src``; nothing is
 imported and nothing is committed. ``summary R.json ...`` prints, per `convert --report` JSON,
 the constructs converted, the LR-scheduler constructions converted, the training steps
-(`optimizer.step()`) converted and the most frequent escape reasons.
+(`optimizer.step()`) converted and the most frequent escape reasons. ``verify-scripts DIR`` checks a
+fetched real-scripts tree (``DIR/<owner>__<repo>/<path>``) against ``scripts_corpus.tsv``: files
+missing, changed (sha256) or not listed.
 
     python benchmarks/realcode.py build /tmp/realcode
     ml-switcheroo convert --check --report /tmp/r-optax.json /tmp/realcode/src
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import csv
+import hashlib
 import json
 import shutil
 import subprocess
@@ -42,6 +46,9 @@ PACKAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 STEP_API = "torch.optim.Optimizer.step"
 
+#: The real-scripts corpus: one row per file (repo, path, commit, sha256 of its bytes).
+SCRIPTS_MANIFEST = Path(__file__).resolve().parent / "scripts_corpus.tsv"
+
 
 def build(root: Path) -> Path:
     """Install the pinned packages without dependencies and copy their sources to ``root/src``."""
@@ -67,6 +74,32 @@ def build(root: Path) -> Path:
                 site / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__")
             )
     return source
+
+
+def manifest_files(manifest: Path) -> dict[str, str]:
+    """The manifest's files, as tree path (``<owner>__<repo>/<path>``) -> sha256."""
+    with manifest.open(newline="", encoding="utf-8") as handle:
+        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return {f"{row['repo'].replace('/', '__')}/{row['path']}": row["sha256"] for row in rows}
+
+
+def verify_scripts(root: Path, manifest: Path = SCRIPTS_MANIFEST) -> dict[str, list[str]]:
+    """Files of ``root`` missing, changed (another sha256) or not listed, against ``manifest``."""
+    expected = manifest_files(manifest)
+    present = {
+        path.relative_to(root).as_posix(): path
+        for path in root.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    return {
+        "missing": sorted(set(expected) - set(present)),
+        "changed": sorted(
+            name
+            for name, path in present.items()
+            if name in expected and hashlib.sha256(path.read_bytes()).hexdigest() != expected[name]
+        ),
+        "unlisted": sorted(set(present) - set(expected)),
+    }
 
 
 def is_scheduler_construction(api: str) -> bool:
@@ -112,12 +145,28 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("build").add_argument("root", type=Path)
     summarise = commands.add_parser("summary")
     summarise.add_argument("reports", type=Path, nargs="+")
+    verify = commands.add_parser("verify-scripts")
+    verify.add_argument("root", type=Path)
+    verify.add_argument("--manifest", type=Path, default=SCRIPTS_MANIFEST)
     args = parser.parse_args(argv)
     if args.command == "build":
         print(build(args.root))
         return 0
+    if args.command == "verify-scripts":
+        return _report_verification(verify_scripts(args.root, args.manifest))
     for path in args.reports:
         print(f"{path}:\n{summary(json.loads(path.read_text()))}")
+    return 0
+
+
+def _report_verification(problems: Mapping[str, list[str]]) -> int:
+    """Print each problem file; 0 when the tree is exactly the manifest's, else 1."""
+    for kind, names in problems.items():
+        for name in names:
+            print(f"{kind}: {name}")
+    if any(problems.values()):
+        return 1
+    print("ok: every file of the manifest, unchanged, and no other")
     return 0
 
 

@@ -97,6 +97,7 @@ _TOP_KEYS = {
     "recording_modules",
     "fixed_modules",
     "array_namesakes",
+    "parameter_chains",
 }
 _API_KEYS = {
     "role",
@@ -474,6 +475,9 @@ class SemanticMap:
     # torch.Tensor methods a JAX array has under the same name with other numbers (`x.std()`):
     # read in an NNX loss function, which runs on JAX arrays, they escape the step.
     array_namesakes: Mapping[str, ArrayNamesake] = field(default_factory=dict)
+    # Functions joining iterables of parameters into one (`itertools.chain`): an optimizer
+    # built over the joined parameters of several models (CycleGAN's generators).
+    parameter_chains: frozenset[str] = frozenset()
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -1667,6 +1671,9 @@ def _compile_raw(
     fixed = checker.passthrough_calls(
         top.get("fixed_modules"), top.lines.get("fixed_modules"), "fixed_modules", "module"
     )
+    chains = checker.passthrough_calls(
+        top.get("parameter_chains"), top.lines.get("parameter_chains"), "parameter_chains"
+    )
     namesakes = dict(base.array_namesakes) if base else {}
     namesakes.update(
         checker.array_namesakes(top.get("array_namesakes"), top.lines.get("array_namesakes"))
@@ -1693,6 +1700,7 @@ def _compile_raw(
         recording_modules=recording | (base.recording_modules if base else frozenset()),
         fixed_modules=fixed | (base.fixed_modules if base else frozenset()),
         array_namesakes=namesakes,
+        parameter_chains=chains | (base.parameter_chains if base else frozenset()),
         **functions,
     )
 

@@ -11,6 +11,7 @@ from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.optax.optimizer_step import (
     PathMaskedGroups,
+    plain_tx,
     rank_split_model,
     without_neutral_kwargs,
 )
@@ -43,11 +44,66 @@ def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression
     model = _rank_split_model(constructor, ctx, entry) if value is not None else None
     if model is not None and _bound_once(model, ctx):
         return model
+    models = _chained_models(value, ctx) if value is not None else None
+    if models is not None:
+        raise _chained_models_escape(constructor, value, models, ctx, entry)  # type: ignore[arg-type]
     shown = " ".join(code_of(value).split()) if value is not None else "nothing"
     raise Untranslatable(
         f"nnx.Optimizer trains one model's parameters (`model.parameters()`); this optimizer "
         f"is given `{shown}` (param groups, a part or a list of parameters)",
         "nnx.Optimizer(model, tx, wrt=<an nnx filter selecting those parameters>)",
+    )
+
+
+def _parameters_receiver(node: cst.BaseExpression) -> str | None:
+    """``model`` (a dotted name) of ``model.parameters()`` called without arguments."""
+    if (
+        isinstance(node, cst.Call)
+        and not node.args
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value == "parameters"
+    ):
+        return dotted_name(node.func.value)
+    return None
+
+
+def _chained_models(value: cst.BaseExpression, ctx: HookContext) -> list[str] | None:
+    """The models of ``itertools.chain(a.parameters(), b.parameters(), ...)`` (a function of
+    the map's ``parameter_chains``, positional ``<model>.parameters()`` of two or more distinct
+    dotted names); None for any other argument."""
+    if not isinstance(value, cst.Call) or not any(
+        name in ctx.semantic_map.parameter_chains for name in ctx.qualify(value.func)
+    ):
+        return None
+    if any(arg.keyword is not None or arg.star for arg in value.args):
+        return None
+    models = [_parameters_receiver(arg.value) for arg in value.args]
+    names = [m for m in models if m is not None]
+    if len(names) != len(models) or len(set(names)) != len(names) or len(names) < 2:
+        return None
+    return names
+
+
+def _chained_models_escape(
+    constructor: cst.Call,
+    value: cst.BaseExpression,
+    models: list[str],
+    ctx: HookContext,
+    entry: ApiEntry,
+) -> Untranslatable:
+    """The escape of an optimizer over the chained parameters of several models: one
+    nnx.Optimizer over a tuple of them is exact, with a loss function of the tuple."""
+    tx = plain_tx(constructor, ctx, entry) or "<this optimizer's optax translation>"
+    group = ", ".join(models)
+    shown = " ".join(code_of(value).split())
+    return Untranslatable(
+        f"this optimizer trains the parameters of {len(models)} models (`{shown}`); one "
+        f"nnx.Optimizer over the tuple `({group})` trains them exactly as torch does (its "
+        "update is per parameter), but the step's loss must then be a function of that "
+        "tuple, which this translation does not write",
+        f"models = ({group}); optimizer = nnx.Optimizer(models, {tx}, wrt=nnx.Param); "
+        f"in the step: loss, grads = nnx.value_and_grad(lambda models: <the loss, reading "
+        f"{group} from `{group} = models`>)(models); optimizer.update(models, grads)",
     )
 
 

@@ -385,6 +385,22 @@ def _path_mask_tx(
     return code_of(expression).strip()
 
 
+def plain_tx(constructor: cst.Call, ctx: HookContext, entry: ApiEntry) -> str | None:
+    """The optimizer's optax translation alone (no schedule, clip or mask folded), as text for
+    a suggestion; None when it does not translate."""
+    call = BoundCall(
+        entry, constructor, entry.signature.bind(without_neutral_kwargs(constructor, ctx, entry))
+    )
+    try:
+        check_escapes(call, ctx.exact, render=render)
+        expression = render_chain(
+            call, ctx.exact, ctx.semantic_map.chain_function, lambda _: None, render=render
+        )
+    except Untranslatable:
+        return None
+    return code_of(expression).strip()
+
+
 def _same_other_options(
     call: BoundCall, options: list[dict[str, cst.BaseExpression]], masked: str
 ) -> bool:
