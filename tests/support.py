@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,13 +76,27 @@ def step_escaped_with(code: str, reason: str, header: str = "") -> str:
     return output
 
 
-def write_package(root: Path, files: dict[str, str]) -> Path:
-    """``files`` under ``root/pkg`` (a package); ``root``."""
-    (root / "pkg").mkdir(parents=True, exist_ok=True)
-    (root / "pkg" / "__init__.py").write_text("", encoding="utf-8")
-    for name, text in files.items():
-        (root / "pkg" / name).write_text(text, encoding="utf-8")
+def write_package(root: Path, files: Mapping[str, str], package: str = "pkg") -> Path:
+    """``files`` (names relative to the package, folders made) under ``root/package``, a
+    package (an empty ``__init__.py`` unless ``files`` gives one); ``root``."""
+    for name, text in {"__init__.py": "", **files}.items():
+        path = root / package / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
     return root
+
+
+@contextmanager
+def importable(root: Path, *packages: str) -> Iterator[None]:
+    """``root`` on ``sys.path`` while the block runs; the modules of ``packages`` (by their
+    top name) forgotten afterwards."""
+    sys.path.insert(0, str(root))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(root))
+        for name in [n for n in sys.modules if n.split(".")[0] in packages]:
+            del sys.modules[name]
 
 
 def convert_in_process(

@@ -14,7 +14,7 @@ from libcst.codemod import CodemodContext
 
 from ml_switcheroo import convert
 from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
-from tests.support import run_libcst_tool
+from tests.support import run_libcst_tool, write_package
 
 FLAG = "len(train_loader)"
 
@@ -74,14 +74,6 @@ FILES = {"engine.py": ENGINE, "main.py": MAIN, "single.py": SINGLE}
 TARGETS = {"optax": (TorchToOptax, ["--steps-per-epoch", FLAG]), "nnx": (TorchToNNX, [])}
 
 
-def write_package(root: Path) -> Path:
-    (root / "pkg").mkdir(parents=True)
-    (root / "pkg" / "__init__.py").write_text("", encoding="utf-8")
-    for name, text in FILES.items():
-        (root / "pkg" / name).write_text(text, encoding="utf-8")
-    return root
-
-
 def in_process(root: Path, target: str) -> dict[str, str]:
     command, arguments = TARGETS[target]
     options = {"steps_per_epoch": FLAG} if arguments else {}
@@ -104,14 +96,14 @@ def target(request: pytest.FixtureRequest) -> str:
 
 
 def test_in_process_folds_both_schedulers(tmp_path: Path, target: str) -> None:
-    outputs = in_process(write_package(tmp_path), target)
+    outputs = in_process(write_package(tmp_path, FILES), target)
     for name in ("main.py", "single.py"):
         assert "ESCAPE-BEGIN torch.optim.lr_scheduler.StepLR" not in outputs[name], outputs[name]
 
 
 def test_libcst_tool_writes_the_same(tmp_path: Path, target: str) -> None:
-    expected = in_process(write_package(tmp_path / "a"), target)
-    root = write_package(tmp_path / "b")
+    expected = in_process(write_package(tmp_path / "a", FILES), target)
+    root = write_package(tmp_path / "b", FILES)
     command = {"optax": "optimizer.TorchToOptax", "nnx": "optimizer.TorchToNNX"}[target]
     run_libcst_tool(root, command, *TARGETS[target][1])
     assert written(root) == expected
@@ -121,15 +113,15 @@ def test_libcst_tool_writes_the_same(tmp_path: Path, target: str) -> None:
 def test_convert_writes_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, cache: str
 ) -> None:
-    expected = in_process(write_package(tmp_path / "a"), target)
-    root = write_package(tmp_path / "b")
+    expected = in_process(write_package(tmp_path / "a", FILES), target)
+    root = write_package(tmp_path / "b", FILES)
     cached = ["--no-cache"] if cache == "--no-cache" else ["--cache", str(tmp_path / "cache")]
     arguments = ["--target", target, *TARGETS[target][1], "-j", "1", *cached, "."]
     monkeypatch.chdir(root)
     if cache == "warm":  # a first run fills the cache; the files are then written afresh
         assert convert.main([*arguments[:-1], "--check", "."]) in (0, 1)
         shutil.rmtree(root / "pkg")
-        write_package(root)
+        write_package(root, FILES)
     assert convert.main([*arguments[:-1], "-i", "."]) == 0
     assert written(root) == expected
 
@@ -138,7 +130,7 @@ def test_a_cached_run_sees_a_break_added_to_the_other_files_batch_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """main.py's fold depends on engine.py's loop: a warm cache must not keep the old fold."""
-    root = write_package(tmp_path / "b")
+    root = write_package(tmp_path / "b", FILES)
     arguments = ["--steps-per-epoch", FLAG, "-j", "1", "--cache", str(tmp_path / "cache")]
     monkeypatch.chdir(root)
     assert convert.main([*arguments, "--check", "."]) == 1  # fills the cache

@@ -3,15 +3,18 @@ the places that make a fact unknown."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ml_switcheroo.analysis.repository import (
     Constructed,
     RepositoryIndex,
     Unknown,
+    calls_of,
     may_change_across_files,
     repository_root,
 )
+from tests.support import write_package
 
 ENGINE = """\
 def train_one_epoch(model, optimizer, loader):
@@ -25,13 +28,7 @@ STEPS = frozenset({"step", "zero_grad"})
 
 def package(root: Path, files: dict[str, str]) -> RepositoryIndex:
     """``files`` written under ``root/pkg`` (a package); the index of ``root``."""
-    (root / "pkg").mkdir(parents=True, exist_ok=True)
-    (root / "pkg" / "__init__.py").write_text("", encoding="utf-8")
-    for name, text in files.items():
-        path = root / "pkg" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return RepositoryIndex(str(root))
+    return RepositoryIndex(str(write_package(root, files)))
 
 
 def caller(import_line: str, call: str = "train_one_epoch") -> str:
@@ -50,6 +47,21 @@ def sites(index: RepositoryIndex) -> list[Constructed] | Unknown:
 def test_root_is_above_the_outermost_package(tmp_path: Path) -> None:
     package(tmp_path, {"sub/__init__.py": "", "sub/deep.py": ""})
     assert repository_root(str(tmp_path / "pkg" / "sub" / "deep.py")) == str(tmp_path)
+
+
+def test_calls_are_counted_once_per_content_of_the_files(tmp_path: Path) -> None:
+    index = package(
+        tmp_path,
+        {"engine.py": ENGINE, "train.py": caller("from pkg.engine import train_one_epoch")},
+    )
+    assert calls_of(index, "pkg.engine", "train_one_epoch") == 1
+    index.facts_unkept = None  # type: ignore[assignment,method-assign]  # answered from the memo
+    assert calls_of(index, "pkg.engine", "train_one_epoch") == 1
+    del index.facts_unkept
+    path = tmp_path / "pkg" / "train.py"
+    path.write_text(path.read_text() + "    train_one_epoch(model, opt, loader)  # twice\n")
+    os.utime(path, ns=(os.stat(path).st_mtime_ns + 10**9,) * 2)  # a new stat: read again
+    assert calls_of(index, "pkg.engine", "train_one_epoch") == 2
 
 
 def test_module_names_of_files_and_packages(tmp_path: Path) -> None:

@@ -12,17 +12,14 @@ from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.analysis.cross_file import CrossFile, cross_file_methods
 from ml_switcheroo.analysis.repository import RepositoryIndex, Unknown, calls_of
 from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
+from tests.support import write_package
 
 SOURCES = sorted(Path(ml_switcheroo.__file__).parent.rglob("*.py"))
 
 
 def index_of(root: Path, files: dict[str, str]) -> RepositoryIndex:
     """``files`` written under ``root/pkg`` (a package); the index of ``root``."""
-    (root / "pkg").mkdir(parents=True, exist_ok=True)
-    (root / "pkg" / "__init__.py").write_text("", encoding="utf-8")
-    for name, text in files.items():
-        (root / "pkg" / name).write_text(text, encoding="utf-8")
-    return RepositoryIndex(str(root))
+    return RepositoryIndex(str(write_package(root, files)))
 
 
 def test_walk_is_ast_walk_without_expression_contexts() -> None:

@@ -22,6 +22,7 @@ from ml_switcheroo.codemods.optimizer import StripZeroGrad, TorchToNNX, TorchToO
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import SemanticMapError
 from ml_switcheroo.targets.catalogue import TARGETS, load_semantic_map
+from tests.support import write_package
 from tests.test_convert_cli import run, summary_numbers, tree
 from tests.test_prefilter import (
     _IMPORTS,
@@ -531,16 +532,12 @@ def test_the_cross_file_seam_says_no_for_a_file_no_other_file_calls(tmp_path: Pa
 def test_the_cross_file_seam_says_yes_for_a_callee_of_a_translated_optimizer(
     tmp_path: Path,
 ) -> None:
-    package = tmp_path / "pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "engine.py").write_text(
-        "def train_one_epoch(optimizer):\n    optimizer.zero_grad()\n    optimizer.step()\n"
-    )
-    (package / "main.py").write_text(
+    callee = "def train_one_epoch(optimizer):\n    optimizer.zero_grad()\n    optimizer.step()\n"
+    main = (
         "import torch\nfrom pkg.engine import train_one_epoch\n"
         "opt = torch.optim.SGD(params, lr=0.1)\ntrain_one_epoch(opt)\n"
     )
+    package = write_package(tmp_path, {"engine.py": callee, "main.py": main}) / "pkg"
     engine = str(package / "engine.py")
     assert not stage().keeps_by_itself((package / "engine.py").read_bytes())
     assert second_stage.cross_file_facts_may_change(engine, load_semantic_map()) is True

@@ -516,6 +516,7 @@ class Planner:
     ) -> None:
         self.module = module
         self._exits: Exits | None = None  # where names leave the module (``_where_it_goes``)
+        self._parameters: dict[int, str] | None = None  # ``_parameter_functions``, when asked
         # the names of the attribute reads the rewrite dispatches; given, the plan tells the
         # rewrite which statements it must enter (``Plan.busy``)
         self.wired_attributes = wired_attributes
@@ -2568,8 +2569,8 @@ class Planner:
         places = []
         for binding in bindings[:3]:
             node = binding.node
-            if isinstance(node, cst.Param) or self._is_parameter(node):
-                function = _enclosing_function_name(self.module, node)
+            function = self._parameter_function(node)
+            if function is not None:
                 places.append(
                     f"a parameter of {function} ({self._place(node)})"
                     + self._factory_calls_note(site, function)
@@ -2618,10 +2619,12 @@ class Planner:
             "that keep torch"
         )
 
-    def _is_parameter(self, node: cst.CSTNode) -> bool:
-        return isinstance(node, cst.Name) and any(
-            p.name is node for p in _function_parameters_of(self.module, node)
-        )
+    def _parameter_function(self, node: cst.CSTNode) -> str | None:
+        """``name()`` (or ``a lambda``) of the function ``node`` is a parameter of (a Param or
+        its name), None when it is not one (``_parameter_functions``, one walk per module)."""
+        if self._parameters is None:
+            self._parameters = _parameter_functions(self.module)
+        return self._parameters.get(id(node))
 
     def _place(self, node: cst.CSTNode) -> str:
         """``file.py:line`` of a node of the planned module."""
@@ -4143,47 +4146,28 @@ def _short(node: cst.CSTNode, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _function_parameters_of(module: cst.Module, name: cst.Name) -> list[cst.Param]:
-    """The parameters of the function whose parameter list holds ``name`` (or none)."""
-    found: list[cst.Param] = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_Param(self, node: cst.Param) -> None:
-            if node.name is name:
-                found.append(node)
-
-    cst_walk.visit(module, _Find())
-    return found
-
-
-def _enclosing_function_name(module: cst.Module, node: cst.CSTNode) -> str:
-    """``name()`` of the innermost function holding ``node``, ``a lambda``, or ``the
-    module``."""
-    found: list[str] = []
-    stack: list[str] = []
+def _parameter_functions(module: cst.Module) -> dict[int, str]:
+    """For every parameter of the module's functions and lambdas (the Param, and its name):
+    ``name()`` of its function, or ``a lambda``."""
+    found: dict[int, str] = {}
 
     class _Find(cst.CSTVisitor):
         def visit_FunctionDef(self, definition: cst.FunctionDef) -> None:
-            stack.append(f"{definition.name.value}()")
-
-        def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-            stack.pop()
+            self._hold(definition.params, f"{definition.name.value}()")
 
         def visit_Lambda(self, definition: cst.Lambda) -> None:
-            stack.append("a lambda")
+            self._hold(definition.params, "a lambda")
 
-        def leave_Lambda(self, original_node: cst.Lambda) -> None:
-            stack.pop()
-
-        def on_visit(self, visited: cst.CSTNode) -> bool:
-            # a FunctionDef is pushed (and popped on leave)
-            descend = cst_walk.on_visit(self, visited)
-            if visited is node and stack and not found:
-                found.append(stack[-1])
-            return descend and not found
+        @staticmethod
+        def _hold(parameters: cst.Parameters, function: str) -> None:
+            star = parameters.star_arg if isinstance(parameters.star_arg, cst.Param) else None
+            every = [*parameters.posonly_params, *parameters.params, *parameters.kwonly_params]
+            for param in [*every, star, parameters.star_kwarg]:
+                if param is not None:
+                    found[id(param)] = found[id(param.name)] = function
 
     cst_walk.visit(module, _Find())
-    return found[0] if found else "the module"
+    return found
 
 
 def _steps_at(epoch: str, start: cst.Integer | cst.Name | cst.Attribute) -> str:

@@ -290,6 +290,8 @@ class RepositoryIndex:
         # source words -> (the files holding one, the last names of their modules)
         self._holding: dict[tuple[bytes, ...], tuple[frozenset[str], frozenset[bytes]]] = {}
         self._importers: dict[tuple[str, tuple[bytes, ...]], list[str]] = {}
+        # qualified name -> (the bytes of the files holding its last name, its calls there)
+        self._calls: dict[str, tuple[tuple[bytes, ...], int]] = {}
 
     # ------------------------------------------------------------------ files and modules
 
@@ -386,6 +388,22 @@ class RepositoryIndex:
         data = self.source(path)
         known = self._facts.get(path)
         return known if known is not None else _read_facts(path, self.module_of(path), data)
+
+    def calls_of(self, qualified: str, word: str) -> int:
+        """How many calls call what ``qualified`` names in the files holding ``word`` (its
+        last name), counted once per content of those files."""
+        paths = self.with_word(word)
+        sources = tuple(self.source(path) for path in paths)
+        known = self._calls.get(qualified)
+        if known is not None and _same_objects(known[0], sources):
+            return known[1]
+        count = 0
+        for path in paths:
+            facts = self.facts_unkept(path)
+            if facts.tree is not None:
+                count += facts.nodes().calls_of(qualified)
+        self._calls[qualified] = (sources, count)
+        return count
 
     def imports_of(self, path: str) -> FileImports:
         """The file's imports and whether it defines a function or class: from its facts when
@@ -1127,6 +1145,11 @@ def _reached_attribute(call: ast.Call) -> str | None:
     return None
 
 
+def _same_objects(old: tuple[bytes, ...], new: tuple[bytes, ...]) -> bool:
+    """Whether two tuples hold the same objects (the same reads of the same files)."""
+    return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
+
+
 def _enclosing_scope(node: ast.AST, parents: dict[int, ast.AST], tree: ast.AST | None) -> ast.AST:
     current = parents.get(id(node))
     while current is not None:
@@ -1453,13 +1476,7 @@ def factory_body(index: RepositoryIndex, module: str, function: str) -> FactoryB
 def calls_of(index: RepositoryIndex, module: str, function: str) -> int:
     """How many calls of the module-level ``module.function`` the repository's files hold
     (through their imports or, in its own file, its name)."""
-    qualified = f"{module}.{function}"
-    count = 0
-    for path in index.with_word(function):
-        facts = index.facts_unkept(path)
-        if facts.tree is not None:
-            count += facts.nodes().calls_of(qualified)
-    return count
+    return index.calls_of(f"{module}.{function}", function)
 
 
 def factory_callers(

@@ -14,7 +14,7 @@ from libcst.codemod import CodemodContext
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.support import run_codemod
+from tests.support import run_codemod, write_package
 
 TRAIN = """\
 def train(train_loader, model, criterion, optimizer, device):
@@ -143,13 +143,10 @@ def other(loader, model, optimizer, device):
 def converted_engine(root: Path, other: str | None) -> str:
     """``engine.py`` (the imagenet shape: train() called by its own main_worker) through
     ``TorchToNNX`` in a package where ``other.py`` may call train() too."""
-    package = root / "pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("", encoding="utf-8")
-    engine = package / "engine.py"
-    engine.write_text(SOURCE.format(train=TRAIN, model="", criterion="nn.MSELoss()", after=""))
+    files = {"engine.py": SOURCE.format(train=TRAIN, model="", criterion="nn.MSELoss()", after="")}
     if other is not None:
-        (package / "other.py").write_text(other.format(package="pkg"), encoding="utf-8")
+        files["other.py"] = other.format(package="pkg")
+    engine = write_package(root, files) / "pkg" / "engine.py"
     tree = cst.parse_module(engine.read_text(encoding="utf-8"))
     command = TorchToNNX(CodemodContext(filename=str(engine)))
     return command.transform_module(tree).code
@@ -192,12 +189,8 @@ def main(model, loader, epochs, device):
 
 def engine_called_from_main(root: Path, moved: str) -> str:
     """``engine.py`` through ``TorchToNNX`` with its ``train`` called by ``main.py``."""
-    package = root / "pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("", encoding="utf-8")
-    (package / "main.py").write_text(MAIN_ELSEWHERE.format(moved=moved), encoding="utf-8")
-    engine = package / "engine.py"
-    engine.write_text(ENGINE_ALONE, encoding="utf-8")
+    main = MAIN_ELSEWHERE.format(moved=moved)
+    engine = write_package(root, {"main.py": main, "engine.py": ENGINE_ALONE}) / "pkg" / "engine.py"
     command = TorchToNNX(CodemodContext(filename=str(engine)))
     return command.transform_module(cst.parse_module(ENGINE_ALONE)).code
 

@@ -6,9 +6,7 @@ final parameters."""
 from __future__ import annotations
 
 import importlib
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from libcst.codemod import CodemodContext
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX
 from tests.differential.harness import float64
+from tests.support import importable, write_package
 
 SIZES = (4, 8, 2)  # in, hidden, out
 BATCHES = 12
@@ -179,26 +178,6 @@ def translated_rel(source: str, **options: Any) -> tuple[str, float]:
     return translated, worst_rel(run_torch_loop(source), run_nnx_loop(source, translated))
 
 
-@contextmanager
-def importable(root: Path, package: str) -> Iterator[None]:
-    """``root`` on ``sys.path`` while the block runs; ``package``'s modules forgotten after."""
-    sys.path.insert(0, str(root))
-    try:
-        yield
-    finally:
-        sys.path.remove(str(root))
-        for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
-            del sys.modules[name]
-
-
-def write_named_package(root: Path, package: str, files: dict[str, str]) -> None:
-    """``files`` under ``root / package`` (a package named ``package``)."""
-    (root / package).mkdir(parents=True)
-    (root / package / "__init__.py").write_text("", encoding="utf-8")
-    for name, text in files.items():
-        (root / package / name).write_text(text, encoding="utf-8")
-
-
 def converted(root: Path, package: str) -> dict[str, str]:
     """Every file of the package through ``TorchToNNX`` as libcst's runner calls it."""
     outputs = {}
@@ -237,10 +216,10 @@ def translated_package_runs(
     """``files`` written as ``package`` under ``root / "torch"`` and every file translated
     (``converted``); ``port`` of the translations (those of ``files``) written under
     ``root / "nnx"``; both run (``run_packages``): the translations and the two runs."""
-    write_named_package(root / "torch", package, files)
+    write_package(root / "torch", files, package)
     outputs = converted(root / "torch", package)
     ported = {name: text for name, text in port(outputs).items() if name in files}
-    write_named_package(root / "nnx", package, ported)
+    write_package(root / "nnx", ported, package)
     return (outputs, *run_packages(root / "torch", root / "nnx", package))
 
 
@@ -269,3 +248,10 @@ def helper_package(package: str, helper: str) -> dict[str, str]:
     """The files of ``package``: ``main.py`` training after a call of ``change(model)``
     imported from ``helpers.py``, which is ``helper``."""
     return {"main.py": HELPER_MAIN.replace("PACKAGE", package), "helpers.py": helper}
+
+
+def converted_helper_main(root: Path, package: str, helper: str) -> str:
+    """``main.py`` of ``helper_package(package, helper)``, written under ``root``, translated
+    (``converted``)."""
+    write_package(root, helper_package(package, helper), package)
+    return converted(root, package)["main.py"]

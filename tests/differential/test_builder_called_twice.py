@@ -30,7 +30,8 @@ from tests.differential.harness import (
     rel_error,
     translate_package,
 )
-from tests.differential.test_cross_file import importable
+from tests.differential.test_cross_file import XFILE
+from tests.support import importable
 
 BUILDER = """\
 def build_optimizer(params, lr):
@@ -80,7 +81,7 @@ def torch_trajectory(source: str, problem: Problem, root: Path) -> list[dict[str
     def model(k: int) -> torch.Tensor:
         return problem.torch_loss(params, k)
 
-    with importable(root):
+    with importable(root, XFILE):
         namespace = execute(source, {"params_g": [params["w"]], "params_d": [params["b"]]})
     for k in range(STEPS):
         namespace["fit"](model, [k])
@@ -90,7 +91,7 @@ def torch_trajectory(source: str, problem: Problem, root: Path) -> list[dict[str
 
 def optax_trajectory(source: str, problem: Problem, root: Path) -> dict[str, np.ndarray]:
     """``opt_g`` updates ``w``, ``opt_d`` updates ``b``, each with its own state."""
-    with importable(root):
+    with importable(root, XFILE):
         namespace = execute(source, {"params_g": None, "params_d": None})
     opt_g: optax.GradientTransformation = namespace["opt_g"]
     opt_d: optax.GradientTransformation = namespace["opt_d"]

@@ -10,9 +10,6 @@ per batch, as the hatch says.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +27,9 @@ from tests.differential.harness import (
     run_optax,
     translate_package,
 )
+from tests.support import importable
 
+XFILE = "xfile_pkg"  # the package the tests write (imported, then forgotten)
 ENGINE = """\
 def train_one_epoch(model, optimizer, loader):
     for batch in loader:
@@ -54,18 +53,6 @@ CONSTRUCTORS = [
 ]
 
 
-@contextmanager
-def importable(root: Path) -> Iterator[None]:
-    """``xfile_pkg`` imported from ``root`` (and forgotten afterwards)."""
-    sys.path.insert(0, str(root))
-    try:
-        yield
-    finally:
-        sys.path.remove(str(root))
-        for name in [n for n in sys.modules if n.split(".")[0] == "xfile_pkg"]:
-            del sys.modules[name]
-
-
 def torch_trajectory(source: str, root: Path) -> list[dict[str, Any]]:
     """Parameters after each update of the original package's ``fit``."""
     problem = linear_problem()
@@ -76,7 +63,7 @@ def torch_trajectory(source: str, root: Path) -> list[dict[str, Any]]:
         seen.append({n: p.detach().numpy().copy() for n, p in params.items()})
         return problem.torch_loss(params, k)
 
-    with importable(root):
+    with importable(root, XFILE):
         execute(source, {"params": list(params.values())})["fit"](model, range(STEPS))
     seen.append({n: p.detach().numpy().copy() for n, p in params.items()})
     return seen[1:]
@@ -94,7 +81,7 @@ def test_the_package_translated_in_both_files_reproduces_torch(
     with float64():
         problem = linear_problem()
         torch_traj = torch_trajectory(main, tmp_path / "original")
-        with importable(tmp_path / "translated"):
+        with importable(tmp_path / "translated", XFILE):
             namespace = execute(
                 translations["xfile_pkg/main.py"].code,
                 {"params": [jnp.asarray(v) for v in problem.init.values()]},
@@ -143,7 +130,7 @@ def test_a_builder_of_another_file_translated_reproduces_torch(
     with float64():
         problem = linear_problem()
         torch_traj = torch_trajectory(FIT, tmp_path / "original")
-        with importable(tmp_path / "translated"):
+        with importable(tmp_path / "translated", XFILE):
             namespace = execute(
                 translations["xfile_pkg/fit.py"].code,
                 {"params": [jnp.asarray(v) for v in problem.init.values()]},
@@ -188,7 +175,7 @@ def test_an_optimizer_passed_through_two_functions_of_another_file_reproduces_to
     with float64():
         problem = linear_problem()
         torch_traj = torch_trajectory(main, tmp_path / "original")
-        with importable(tmp_path / "translated"):
+        with importable(tmp_path / "translated", XFILE):
             namespace = execute(
                 translations["xfile_pkg/main.py"].code,
                 {"params": [jnp.asarray(v) for v in problem.init.values()]},

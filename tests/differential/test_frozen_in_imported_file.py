@@ -12,11 +12,10 @@ from pathlib import Path
 from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.differential.harness import EXACT
 from tests.differential.nnx_loops import (
-    converted,
+    converted_helper_main,
     helper_package,
     translated_package_runs,
     worst_rel,
-    write_named_package,
 )
 
 FREEZE = "def change(m):\n    m.hidden.requires_grad_(False)\n"
@@ -24,8 +23,7 @@ NOTHING = "def change(m):\n    pass\n"
 
 
 def test_an_optimizer_of_a_file_importing_a_freezing_helper_escapes(tmp_path: Path) -> None:
-    write_named_package(tmp_path, "frozen_elsewhere", helper_package("frozen_elsewhere", FREEZE))
-    translated = converted(tmp_path, "frozen_elsewhere")["main.py"]
+    translated = converted_helper_main(tmp_path, "frozen_elsewhere", FREEZE)
     assert "opt = nnx.Optimizer" not in translated, translated
     said = (
         "a file of the repository this file imports freezes parameters where this file may run"
@@ -42,16 +40,14 @@ def test_a_freeze_in_a_function_the_file_never_names_keeps_the_translation(
     only ``change``: nothing it runs freezes."""
     helper = NOTHING + "\n\ndef freeze_all(m):\n    m.requires_grad_(False)\n"
     helper += "\n\ndef thaw(m):\n    freeze_all(m)\n"
-    write_named_package(tmp_path, "freezes_unused", helper_package("freezes_unused", helper))
-    assert "opt = nnx.Optimizer" in converted(tmp_path, "freezes_unused")["main.py"]
+    assert "opt = nnx.Optimizer" in converted_helper_main(tmp_path, "freezes_unused", helper)
 
 
 def test_a_freeze_through_another_function_of_the_helper_file_escapes(tmp_path: Path) -> None:
     helper = (
         "def change(m):\n    freeze_all(m)\n\n\ndef freeze_all(m):\n    m.requires_grad_(False)\n"
     )
-    write_named_package(tmp_path, "frozen_through", helper_package("frozen_through", helper))
-    translated = converted(tmp_path, "frozen_through")["main.py"]
+    translated = converted_helper_main(tmp_path, "frozen_through", helper)
     assert "may run it (`m.requires_grad_(False)` in `frozen_through/helpers.py:6`)" in translated
 
 
@@ -73,8 +69,7 @@ def test_a_helper_freezing_through_setattr_escapes(tmp_path: Path) -> None:
     """s21g: ``setattr(p, 'requires_grad', False)`` was no freeze (the map's ``freeze_setters``);
     in this file's own code the NNX translation was 0.85 relative off torch over 36 updates."""
     helper = SETATTR.format(value="False")
-    write_named_package(tmp_path, "set_frozen", helper_package("set_frozen", helper))
-    translated = converted(tmp_path, "set_frozen")["main.py"]
+    translated = converted_helper_main(tmp_path, "set_frozen", helper)
     assert "opt = nnx.Optimizer" not in translated, translated
     assert "(`setattr(p, 'requires_grad', False)` in `set_frozen/helpers.py:3`)" in translated
 

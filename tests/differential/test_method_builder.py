@@ -27,8 +27,8 @@ from tests.differential.harness import (
     run_torch,
     translate_package,
 )
-from tests.differential.test_cross_file import importable
-from tests.support import gpt_groups
+from tests.differential.test_cross_file import XFILE
+from tests.support import gpt_groups, importable
 
 MODEL = (
     """\
@@ -79,7 +79,7 @@ def files(constructor: str) -> dict[str, str]:
 
 def built(root: Path, source: str, params: list[Any]) -> Any:
     """The ``optimizer`` ``train.py`` (``source``) gets, with the package importable."""
-    with importable(root):
+    with importable(root, XFILE):
         return execute(source, {"params": params})["optimizer"]
 
 

@@ -14,11 +14,10 @@ from pathlib import Path
 from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.differential.harness import EXACT
 from tests.differential.nnx_loops import (
-    converted,
+    converted_helper_main,
     helper_package,
     translated_package_runs,
     worst_rel,
-    write_named_package,
 )
 
 REPLACES = "import copy\n\n\ndef change(m):\n    m.out = copy.deepcopy(m.out)\n"
@@ -26,8 +25,7 @@ READS = "def change(m):\n    return m.out\n"
 
 
 def test_a_head_replaced_by_a_function_of_another_file_escapes(tmp_path: Path) -> None:
-    write_named_package(tmp_path, "replaced", helper_package("replaced", REPLACES))
-    translated = converted(tmp_path, "replaced")["main.py"]
+    translated = converted_helper_main(tmp_path, "replaced", REPLACES)
     assert "opt = nnx.Optimizer" not in translated, translated
     said = "(`change(model)`, which runs `m.out = copy.deepcopy(m.out)` in `replaced/helpers.py:5`)"
     assert said in translated, translated

@@ -18,9 +18,8 @@ from tests.differential.nnx_loops import (
     converted,
     translated_package_runs,
     worst_rel,
-    write_named_package,
 )
-from tests.support import gpt_groups, renders_a_step
+from tests.support import gpt_groups, renders_a_step, write_package
 
 MAIN = (
     """\
@@ -147,6 +146,6 @@ TWINS = {
 def test_twins_keep_the_step_escaped(name: str, tmp_path: Path) -> None:
     old, new = TWINS[name]
     assert old in MAIN
-    write_named_package(tmp_path, "gptpkg", {"main.py": MAIN.replace(old, new)})
+    write_package(tmp_path, {"main.py": MAIN.replace(old, new)}, "gptpkg")
     text = converted(tmp_path, "gptpkg")["main.py"]
     assert not renders_a_step(text) and BEGIN in text, text

@@ -35,6 +35,7 @@ from tests.differential.harness import (
     rel_error,
     run_optax,
 )
+from tests.support import write_package
 
 PER_EPOCH = 6
 EPOCHS = STEPS // PER_EPOCH
@@ -238,12 +239,10 @@ ACROSS = MAIN.replace(
 )
 
 
-def write_package(root: Path, package: str, engine: str) -> None:
-    (root / package).mkdir(parents=True)
-    (root / package / "__init__.py").write_text("", encoding="utf-8")
-    (root / package / "engine.py").write_text(engine, encoding="utf-8")
+def write_across(root: Path, package: str, engine: str) -> None:
+    """``package`` under ``root``: ``engine.py`` and ``main.py`` calling its train_one_epoch."""
     main = ACROSS.format(import_train=f"from {package}.engine import train_one_epoch", train="")
-    (root / package / "main.py").write_text(main, encoding="utf-8")
+    write_package(root, {"engine.py": engine, "main.py": main}, package)
 
 
 @pytest.mark.parametrize("exact", [False, True])
@@ -251,7 +250,7 @@ def test_the_fold_through_a_function_of_another_file_matches_torch(
     tmp_path: Path, exact: bool
 ) -> None:
     package = f"pkg_imagenet_across_{exact}"
-    write_package(tmp_path, package, ENGINE)
+    write_across(tmp_path, package, ENGINE)
     main = tmp_path / package / "main.py"
     code = translate(main.read_text(encoding="utf-8"), str(main), exact=exact)
     assert "count // steps_per_epoch" in code
@@ -324,7 +323,7 @@ def test_a_function_of_another_file_that_may_not_step_once_per_batch_escapes(
     tmp_path: Path, name: str, engine: str, said: str
 ) -> None:
     package = f"pkg_trap_{name}"
-    write_package(tmp_path, package, engine)
+    write_across(tmp_path, package, engine)
     main = tmp_path / package / "main.py"
     context = CodemodContext(filename=str(main))
     command = TorchToOptax(context, steps_per_epoch=FLAG)

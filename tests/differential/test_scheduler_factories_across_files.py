@@ -24,9 +24,10 @@ from tests.differential.harness import (
     run_optax,
     translate_package,
 )
-from tests.differential.test_cross_file import importable
+from tests.differential.test_cross_file import XFILE
 from tests.differential.test_facts_across_scopes import fit_trajectory, map_tolerance
 from tests.differential.test_scheduler_factories import FUNCTION_CASES, CallerLocals
+from tests.support import importable
 
 FACTORY = """\
 import torch
@@ -66,7 +67,7 @@ def package(case: dict[str, str]) -> dict[str, str]:
 def translated_optimizer(translation: Translation, root: Path) -> Any:
     """The optax transformation the translated ``fit`` builds (its package importable)."""
     loader = CallerLocals()
-    with importable(root):
+    with importable(root, XFILE):
         execute(translation.code, {})["fit"](object(), loader, 0.05)
     return loader.seen["optimizer"]
 
@@ -85,7 +86,7 @@ def test_a_factory_of_another_file_folds_into_the_caller_optimizer_and_matches_t
     assert "scheduler.step()" not in train.code
     with float64():
         problem = linear_problem()
-        with importable(tmp_path / "original"):
+        with importable(tmp_path / "original", XFILE):
             torch_traj = fit_trajectory(files["xfile_pkg/train.py"], problem, 0.05)
         optimizer = translated_optimizer(train, tmp_path / "translated")
         optax_traj, _ = run_optax(problem, optimizer)
@@ -101,7 +102,7 @@ def test_the_comparison_fails_when_the_factory_reads_another_warmup(tmp_path: Pa
     other = package({**case, "warmup": "20"})
     with float64():
         problem = linear_problem()
-        with importable(tmp_path / "original"):
+        with importable(tmp_path / "original", XFILE):
             torch_traj = fit_trajectory(other["xfile_pkg/train.py"], problem, 0.05)
         optimizer = translated_optimizer(
             translations["xfile_pkg/train.py"], tmp_path / "translated"
@@ -143,7 +144,7 @@ def test_a_factory_of_another_file_stepped_every_k_updates_matches_torch(
     ]
     with float64():
         problem = linear_problem()
-        with importable(tmp_path / "original"):
+        with importable(tmp_path / "original", XFILE):
             torch_traj = fit_trajectory(files["xfile_pkg/train.py"], problem, 0.05)
         optimizer = translated_optimizer(train, tmp_path / "translated")
         optax_traj, _ = run_optax(problem, optimizer)

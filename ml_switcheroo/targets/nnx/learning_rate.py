@@ -11,10 +11,12 @@ the stored learning rate is what the next ``update`` uses (checked on flax 0.12.
 stored (float64 with jax x64; in float32 the stored value is rounded to float32).
 Only an optimizer bound once to a plain name and built from ``model.parameters()`` (one param
 group), whose every ``param_groups`` use is such a write or read, and whose tx is one
-``optax.<name>(learning_rate=...)`` call (no schedule, no clipping chain) is rewritten; any
-other use of ``param_groups`` escapes. Reads of a folded schedule's lr (``get_last_lr()[0]``,
-``param_groups[0]["lr"]``): see ``scheduled_lr.py``. Schedulers stepped once per epoch:
-see ``epoch_lr.py``.
+``optax.<name>(learning_rate=...)`` call (no schedule folded into it) is rewritten; any other
+use of ``param_groups`` escapes. When its steps clip (a clip folded: ``optax.chain(clip,
+<name>)``), the chain's element after the clip is the injected one and the writes and reads
+are of ``opt.opt_state[i]`` (``injected_index``; ``optimizer._lr_written_with_clips``).
+Reads of a folded schedule's lr (``get_last_lr()[0]``, ``param_groups[0]["lr"]``): see
+``scheduled_lr.py``. Schedulers stepped once per epoch: see ``epoch_lr.py``.
 """
 
 from __future__ import annotations

@@ -42,6 +42,13 @@ import libcst as cst
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.other_models import GradientOwner, TorchFacts, discarded
 from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.analysis.statements import (
+    DETACH,
+    STEP,
+    assigned_names,
+    is_detached,
+    lone_method_call,
+)
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
@@ -49,9 +56,7 @@ from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.nnx.model import trained_model
 
 Trains = Callable[[cst.BaseExpression, cst.BaseExpression], bool]
-DETACH = "detach"
 _Node = TypeVar("_Node", bound=cst.CSTNode)
-STEP = "step"
 # torch.nn.Module methods handing out the parameters (whose .grad a caller may then read)
 PARAMETER_METHODS = frozenset({"parameters", "named_parameters"})
 
@@ -271,18 +276,6 @@ class OtherModels:
         return self._optimizers
 
 
-def lone_method_call(statement: cst.BaseStatement) -> tuple[str, str | None] | None:
-    """``(method, receiver name)`` of ``x.method(...)`` alone on its line."""
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return None
-    small = statement.body[0]
-    call = small.value if isinstance(small, cst.Expr) else None
-    if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
-        return None
-    receiver = call.func.value
-    return call.func.attr.value, receiver.value if isinstance(receiver, cst.Name) else None
-
-
 def _facts(ctx: HookContext) -> TorchFacts:
     """The map's torch facts the proof reads (the clip functions by their last name)."""
     zeroes = ctx.semantic_map.module_zero_grad_methods | {"zero_grad"}
@@ -326,43 +319,11 @@ def _free_reads(forward: list[cst.BaseStatement], bound: set[str]) -> dict[str, 
     return reads
 
 
-def assigned_names(statement: cst.BaseStatement) -> list[cst.Name]:
-    """The names a simple statement's assignments bind (``a, b = ...``)."""
-    if not isinstance(statement, cst.SimpleStatementLine):
-        return []
-    found: list[cst.Name] = []
-    for small in statement.body:
-        targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else []
-        if isinstance(small, (cst.AnnAssign, cst.AugAssign)):
-            targets = [small.target]
-        while targets:
-            target = targets.pop()
-            if isinstance(target, cst.Name):
-                found.append(target)
-            elif isinstance(target, (cst.Tuple, cst.List)):
-                targets.extend(e.value for e in target.elements)
-    return found
-
-
 def _free_names(args: Sequence[cst.Arg]) -> set[str]:
     """The variables the arguments read (not the ``attr`` of ``x.attr``)."""
     nodes = [n for a in args for n in cst_walk.walk(a.value)]
     attributes = {id(n.attr) for n in nodes if isinstance(n, cst.Attribute)}
     return {n.value for n in nodes if isinstance(n, cst.Name) and id(n) not in attributes}
-
-
-def is_detached(read: cst.Name, ctx: HookContext) -> bool:
-    """``read`` is ``x`` of ``x.detach()`` (no argument)."""
-    attribute = ctx.parent_of(read)
-    call = ctx.parent_of(attribute) if attribute is not None else None
-    return (
-        isinstance(attribute, cst.Attribute)
-        and attribute.value is read
-        and attribute.attr.value == DETACH
-        and isinstance(call, cst.Call)
-        and call.func is attribute
-        and not call.args
-    )
 
 
 def _one_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:

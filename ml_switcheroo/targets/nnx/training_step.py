@@ -46,6 +46,7 @@ from types import MappingProxyType
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.forward_links import link, next_step
 from ml_switcheroo.analysis.loss_helpers import namesake_problem
 from ml_switcheroo.analysis.plan import Region, changed_in_place
 from ml_switcheroo.analysis.shared_names import read_elsewhere
@@ -62,7 +63,7 @@ from ml_switcheroo.targets.nnx.logged import logged_after_backward
 from ml_switcheroo.targets.nnx.method_built import MethodBuilt, method_built
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.other_models import OtherModels, read_undetached
-from ml_switcheroo.targets.nnx.pullback import Pullback, fresh_gradient, link, next_step
+from ml_switcheroo.targets.nnx.pullback import Pullback, fresh_gradient
 from ml_switcheroo.targets.nnx.snapshots import renamed, snapshot_line, snapshot_ready
 from ml_switcheroo.targets.nnx.wrappers import (
     check_no_wrapper_attribute,
@@ -1479,7 +1480,8 @@ def _generator_pullback(
     optimizer: str,
     ctx: HookContext,
 ) -> Pullback | None:
-    """The pullback a generator step's loss reaches its model through (``pullback.py``):
+    """The pullback a generator step's loss reaches its model through (the forward link,
+    ``analysis/forward_links.py``, named and written by ``pullback.py``):
     None when the loss does not read an output of the model computed before the step; raises
     with the reason when it does and the link does not hold, or when the step computing that
     output does not render (its loss function would not return the pullback)."""
@@ -1487,7 +1489,9 @@ def _generator_pullback(
     before = _read_before(forward, bound, trained, ctx)
     if not before:
         return None
-    found = link(forward, bound, trained, region.statements, optimizer, others.other_model, ctx)
+    found = Pullback.of(
+        link(forward, bound, trained, region.statements, optimizer, others.other_model, ctx)
+    )
     if isinstance(found, Pullback):
         holder = ctx.region_at(found.forward)
         rendered = ctx.region_rendered(holder) if holder is not None else None
@@ -1504,7 +1508,7 @@ def _pullbacks(
     region: Region, forward: list[cst.BaseStatement], others: OtherModels, ctx: HookContext
 ) -> dict[int, Pullback]:
     """The forward lines of ``region`` (``fake = netG(noise)``, another model's) whose
-    pullback the next step of the block reads (``pullback.py``), by id."""
+    pullback the next step of the block reads (``analysis/forward_links.py``), by id."""
     step = next_step(region.statements[-1], ctx)
     item = ctx.region_at(step) if step is not None else None
     if item is None or item.backward is None:
@@ -1517,7 +1521,8 @@ def _pullbacks(
 
 
 def _link_of(region: Region, ctx: HookContext) -> Pullback | str:
-    """``pullback.link`` of another region of the file (a generator step after this one)."""
+    """``forward_links.link`` of another region of the file (a generator step after this one),
+    as its pullback."""
     stepped = _stepped_optimizer(region)
     constructor = _one_value(stepped, ctx)
     if not isinstance(constructor, cst.Call) or not ctx.translates(constructor):
@@ -1530,7 +1535,8 @@ def _link_of(region: Region, ctx: HookContext) -> Pullback | str:
     bound = {t.value for s in forward for t in _target_names(s)}
     others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
     optimizer = code_of(stepped).strip()
-    return link(forward, bound, trained, region.statements, optimizer, others.other_model, ctx)
+    found = link(forward, bound, trained, region.statements, optimizer, others.other_model, ctx)
+    return Pullback.of(found)
 
 
 def _computed_before(

@@ -1,0 +1,66 @@
+"""Shapes of single statements and reads of a torch program: what a line binds, the one method
+call a line is, a read through ``x.detach()``.
+
+``detach`` and ``step`` are torch method names read in code here, not yet map facts (like the
+names of ``targets/nnx/other_models.py``, which uses these helpers too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import libcst as cst
+
+DETACH = "detach"
+STEP = "step"
+
+
+class Parents(Protocol):
+    """What answers the node holding a node of the file (``HookContext.parent_of``)."""
+
+    parent_of: Callable[[cst.CSTNode], cst.CSTNode | None]
+
+
+def lone_method_call(statement: cst.BaseStatement) -> tuple[str, str | None] | None:
+    """``(method, receiver name)`` of ``x.method(...)`` alone on its line."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    call = small.value if isinstance(small, cst.Expr) else None
+    if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
+        return None
+    receiver = call.func.value
+    return call.func.attr.value, receiver.value if isinstance(receiver, cst.Name) else None
+
+
+def assigned_names(statement: cst.BaseStatement) -> list[cst.Name]:
+    """The names a simple statement's assignments bind (``a, b = ...``)."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return []
+    found: list[cst.Name] = []
+    for small in statement.body:
+        targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else []
+        if isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+            targets = [small.target]
+        while targets:
+            target = targets.pop()
+            if isinstance(target, cst.Name):
+                found.append(target)
+            elif isinstance(target, (cst.Tuple, cst.List)):
+                targets.extend(e.value for e in target.elements)
+    return found
+
+
+def is_detached(read: cst.Name, parents: Parents) -> bool:
+    """``read`` is ``x`` of ``x.detach()`` (no argument)."""
+    attribute = parents.parent_of(read)
+    call = parents.parent_of(attribute) if attribute is not None else None
+    return (
+        isinstance(attribute, cst.Attribute)
+        and attribute.value is read
+        and attribute.attr.value == DETACH
+        and isinstance(call, cst.Call)
+        and call.func is attribute
+        and not call.args
+    )
