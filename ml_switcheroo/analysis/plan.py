@@ -29,7 +29,7 @@ from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import cst_walk, stepping
 from ml_switcheroo.analysis.aliases import aliasing
-from ml_switcheroo.analysis.changed_models import Reads, changed_after, parameter_calls
+from ml_switcheroo.analysis.changed_models import Held, Reads, changed_after, parameter_calls
 from ml_switcheroo.analysis.constant_guard import (
     always_true,
     number_constant,
@@ -3143,6 +3143,8 @@ class Planner:
             self.resolver.called_function,
             self._handed_parameter,
             self._imported_change,
+            self.resolver.local_class,
+            self._imported_method_change,
         )
 
     def _model_changed_after(
@@ -3172,6 +3174,15 @@ class Planner:
         if cross_file is None or called is None:
             return None
         return cross_file.imported_change(called, call, argument, self.resolver.map.parameters)
+
+    def _imported_method_change(self, held: Held) -> str | None:
+        """The change the method ``held.call`` of an instance of another file's class makes
+        to the models it holds (``CrossFile.imported_method_change``), or None."""
+        cross_file = self.resolver.cross_file
+        called = self.resolver.called_function(held.construction.func)
+        if cross_file is None or called is None:
+            return None
+        return cross_file.imported_method_change(called, held, self.resolver.map.parameters)
 
     # ------------------------------------------------------------------ torch-only uses
 
