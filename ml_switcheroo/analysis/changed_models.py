@@ -133,6 +133,42 @@ def changed_after(
     return None
 
 
+def changed_by_other_methods(
+    owner_class: cst.ClassDef,
+    method: cst.FunctionDef,
+    calls: list[tuple[cst.Call, cst.CSTNode]],
+    reads: Reads,
+    spec: ParameterSpec,
+) -> str | None:
+    """Source of the first change, in a method of ``owner_class`` other than ``method`` (where
+    the optimizer is built) and its ``__init__``, to a model of ``calls`` that is an attribute
+    of ``self`` (``self.model.parameters()``; ``replace_head(self)`` storing
+    ``self.model.out``): such a method may run after the optimizer took the parameters. None
+    when there is none, ``method`` is no method of ``owner_class``, or no model is such an
+    attribute (``self.parameters()``: the class is the model, whose own methods are not
+    read)."""
+    if method_of(owner_class, method.name.value) is not method:
+        return None
+    prefix = _self_name(method) + "."
+    attributes = {
+        model[len(prefix) :]
+        for call, _ in calls
+        if (model := _source(call.func.value)).startswith(prefix)  # type: ignore[attr-defined]
+    }
+    body = owner_class.body.body if isinstance(owner_class.body, cst.IndentedBlock) else []
+    others = [
+        s
+        for s in body
+        if isinstance(s, cst.FunctionDef) and s is not method and s.name.value != "__init__"
+    ]
+    for other in others if attributes else []:
+        models = {f"{_self_name(other)}.{a}" for a in attributes}
+        found = _changes(other, models, reads, spec, frozenset({id(other)}))
+        if found:
+            return _source(found[0])
+    return None
+
+
 def _changes(
     owner: Owner,
     models: set[str],

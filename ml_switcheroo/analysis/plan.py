@@ -29,7 +29,13 @@ from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import cst_walk, stepping
 from ml_switcheroo.analysis.aliases import aliasing
-from ml_switcheroo.analysis.changed_models import Held, Reads, changed_after, parameter_calls
+from ml_switcheroo.analysis.changed_models import (
+    Held,
+    Reads,
+    changed_after,
+    changed_by_other_methods,
+    parameter_calls,
+)
 from ml_switcheroo.analysis.constant_guard import (
     always_true,
     number_constant,
@@ -3133,6 +3139,8 @@ class Planner:
             calls = parameter_calls(argument, reads, spec)
             owner = site.function or self.module
             change = calls and changed_after(owner, calls, reads, spec)  # type: ignore[arg-type]
+            if calls and not change and site.enclosing_class and isinstance(owner, cst.FunctionDef):
+                change = changed_by_other_methods(site.enclosing_class, owner, calls, reads, spec)
             if change:
                 self._refuse(site, findings.MODEL_CHANGED, change=change)
 

@@ -273,3 +273,56 @@ def test_a_re_exported_function_reading_the_model_converts(tmp_path: Path) -> No
     _write_reexporting(tmp_path, "reexports_reads", _reexported("reexports_reads", READS))
     translated = converted(tmp_path, "reexports_reads")["main.py"]
     assert "opt = nnx.Optimizer" in translated and BEGIN not in translated, translated
+
+
+BUILDING = """\
+import torch
+
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.05, momentum=0.9)
+
+    def other(self):
+        OTHER
+
+    def fit(self):
+        for epoch in range(EPOCHS):
+            for x, y in loader:
+                self.opt.zero_grad()
+                loss = ((self.model(x) - y) ** 2).mean()
+                loss.backward()
+                self.opt.step()
+                losses.append(loss.item())
+
+
+model = make_model()
+trainer = Trainer(model)
+trainer.other()
+trainer.fit()
+"""
+
+
+def _building(other: str) -> str:
+    return BUILDING.replace("OTHER", other)
+
+
+def test_another_method_changing_the_model_an_optimizer_of_the_class_took_escapes() -> None:
+    """The optimizer built in ``__init__`` over ``self.model.parameters()``, another method
+    of the class storing ``self.model.out``: measured at main (converted), 1.19 relative off
+    torch over 36 NNX updates."""
+    translated = translate_nnx(_building("self.model.out = make_head()"))
+    assert "self.opt = nnx.Optimizer" not in translated, translated
+    assert REASON.format(change="self.model.out = make_head()") in translated, translated
+    output = run_codemod(_building("self.model.out = make_head()"))
+    assert REASON.format(change="self.model.out = make_head()") in output, output
+
+
+@pytest.mark.parametrize("other", ["self.head = self.model.out", "self.model.train()"])
+def test_another_method_only_reading_the_model_keeps_the_exact_translation(other: str) -> None:
+    source = _building(other)
+    translated = translate_nnx(source)
+    assert BEGIN not in translated, translated
+    assert "self.opt = nnx.Optimizer(self.model" in translated, translated
+    assert _rel(source, translated) < EXACT
