@@ -14,9 +14,16 @@ into a model or a part (``m.layers[1] = ...``, anything but a literal) is a chan
 ``container_methods`` call on one whose argument calls a constructor of ``module_packages``
 (``m.layers.append(nn.Linear(...))``; ``m.rewards.append(r)`` is a plain list's bookkeeping).
 A module-level function of another file of the repository that changes its parameter is a
-change too (``Reads.imported``: ``foreign_change`` reads it with these rules). Not seen:
-``del m.layers[0]`` (``del policy.rewards[:]`` empties a list), other appended values, methods
-of classes of other files.
+change too (``Reads.imported``: ``foreign_change`` reads it with these rules; one a package
+re-exports is followed to its file). So is a method called on an instance holding a model
+(``surgeon = Surgeon(model)``; ``surgeon.replace_head()``, ``Trainer(model).fit()``) or
+handed one, of a class of the file or of another file (``Reads.imported_method``): the
+method and the methods it calls on ``self`` are read with these rules, ``self.<attr>`` (where
+the class's ``__init__`` stores the model argument) and the parameter handed the model being
+the model (``held_change``); ``Trainer(model, opt).fit()`` that only trains converts. Not
+seen: ``del m.layers[0]`` (``del policy.rewards[:]`` empties a list), other appended values,
+inherited methods, a model's own methods (``model.reset_head()``), an instance bound more
+than once.
 """
 
 from __future__ import annotations
@@ -48,6 +55,23 @@ class Reads:
     # the first change a function of another file makes to the parameter an argument of a
     # call binds: its code and ``file:line`` (``CrossFile.imported_change``), or None
     imported: Callable[[cst.Call, cst.Arg], str | None] = lambda call, argument: None
+    # the class of the file a call's function names (``Surgeon`` of ``Surgeon(model)``)
+    local_class: Callable[[cst.BaseExpression], cst.ClassDef | None] = lambda func: None
+    # the first change the method ``call`` of an instance of another file's class makes to
+    # the models it holds: (``Held``) -> its code and ``file:line``
+    # (``CrossFile.imported_method_change``), or None
+    imported_method: Callable[[Held], str | None] = lambda held: None
+
+
+@dataclass(frozen=True)
+class Held:
+    """A method call on an instance holding models: ``surgeon.replace_head(...)`` where
+    ``surgeon = Surgeon(model)``."""
+
+    construction: cst.Call  # ``Surgeon(model)``
+    stored: tuple[cst.Arg, ...]  # its arguments that are models or parts of one
+    call: cst.Call  # ``surgeon.replace_head(...)``
+    handed: tuple[cst.Arg, ...]  # the method call's arguments that are models or parts
 
 
 def parameter_calls(
@@ -109,6 +133,42 @@ def changed_after(
     return None
 
 
+def changed_by_other_methods(
+    owner_class: cst.ClassDef,
+    method: cst.FunctionDef,
+    calls: list[tuple[cst.Call, cst.CSTNode]],
+    reads: Reads,
+    spec: ParameterSpec,
+) -> str | None:
+    """Source of the first change, in a method of ``owner_class`` other than ``method`` (where
+    the optimizer is built) and its ``__init__``, to a model of ``calls`` that is an attribute
+    of ``self`` (``self.model.parameters()``; ``replace_head(self)`` storing
+    ``self.model.out``): such a method may run after the optimizer took the parameters. None
+    when there is none, ``method`` is no method of ``owner_class``, or no model is such an
+    attribute (``self.parameters()``: the class is the model, whose own methods are not
+    read)."""
+    if method_of(owner_class, method.name.value) is not method:
+        return None
+    prefix = _self_name(method) + "."
+    attributes = {
+        model[len(prefix) :]
+        for call, _ in calls
+        if (model := _source(call.func.value)).startswith(prefix)  # type: ignore[attr-defined]
+    }
+    body = owner_class.body.body if isinstance(owner_class.body, cst.IndentedBlock) else []
+    others = [
+        s
+        for s in body
+        if isinstance(s, cst.FunctionDef) and s is not method and s.name.value != "__init__"
+    ]
+    for other in others if attributes else []:
+        models = {f"{_self_name(other)}.{a}" for a in attributes}
+        found = _changes(other, models, reads, spec, frozenset({id(other)}))
+        if found:
+            return _source(found[0])
+    return None
+
+
 def _changes(
     owner: Owner,
     models: set[str],
@@ -158,7 +218,7 @@ def _changes(
                     found.append(node)
             elif appends_module(func, node.args):
                 found.append(node)
-            if any(changes_parameter(node, a) for a in node.args):
+            if any(changes_parameter(node, a) for a in node.args) or changes_held(node):
                 found.append(node)
 
     def part(node: cst.BaseExpression) -> bool:
@@ -190,8 +250,113 @@ def _changes(
         function, name = handed
         return bool(_changes(function, {name}, reads, spec, entered | {id(function)}))
 
+    def changes_held(call: cst.Call) -> bool:
+        """``call`` is ``h.m(...)`` on an instance of a class of the file, or of another file
+        (``Reads.imported_method``), built with a model or part (``h = Surgeon(model)``,
+        ``Trainer(model).fit()``) or handed one, and ``m`` (or a method it calls on ``self``)
+        changes it (``held_change``)."""
+        func = call.func
+        if not isinstance(func, cst.Attribute):
+            return False
+        receiver = func.value
+        built = receiver if isinstance(receiver, cst.Call) else reads.value(receiver)
+        if not isinstance(built, cst.Call):
+            return False
+        stored = tuple(a for a in built.args if part(a.value))
+        handed = tuple(a for a in call.args if part(a.value))
+        if not stored and not handed:
+            return False
+        held = Held(built, stored, call, handed)
+        owner_class = reads.local_class(built.func)
+        if owner_class is None:
+            place = reads.imported_method(held)
+            if place is not None and elsewhere is not None:
+                elsewhere[id(call)] = place
+            return place is not None
+        if id(owner_class) in entered:
+            return False
+        return held_change(owner_class, held, reads, spec, entered | {id(owner_class)}) is not None
+
     cst_walk.visit(owner, _Find())
     return found
+
+
+def held_change(
+    owner: cst.ClassDef,
+    held: Held,
+    reads: Reads,
+    spec: ParameterSpec,
+    entered: frozenset[int] = frozenset(),
+) -> cst.CSTNode | None:
+    """The first change the method ``held.call`` calls on an instance of ``owner`` makes to a
+    model the instance holds (``self.<attr>`` its ``__init__`` stores a model argument of
+    ``held.construction`` in) or the method is handed, there or in a method of ``owner`` it
+    calls on ``self``, by the rules of ``_changes``; None when it makes none."""
+    name = held.call.func.attr.value  # type: ignore[attr-defined]
+    method = method_of(owner, name)
+    if method is None:
+        return None
+    attributes = _stored_attributes(owner, held)
+    for function in _self_called(owner, method):
+        models = {f"{_self_name(function)}.{a}" for a in attributes}
+        if function is method:
+            models |= _handed_names(method, held)
+        found = _changes(function, models, reads, spec, entered | {id(function)}) if models else []
+        if found:
+            return found[0]
+    return None
+
+
+def _stored_attributes(owner: cst.ClassDef, held: Held) -> set[str]:
+    """The attributes ``owner``'s ``__init__`` stores (``self.<attr> = param``) a parameter
+    in that a model argument of ``held.construction`` binds."""
+    init = init_of(owner)
+    if init is None:
+        return set()
+    params = {
+        p.name.value
+        for a in held.stored
+        if (p := bound_parameter(init, held.construction, a, method=True)) is not None
+    }
+    self_name = _self_name(init)
+    found: set[str] = set()
+    for node in cst_walk.walk(init):
+        if isinstance(node, cst.Assign) and _source(node.value) in params:
+            for t in node.targets:
+                target = t.target
+                if isinstance(target, cst.Attribute) and _source(target.value) == self_name:
+                    found.add(target.attr.value)
+    return found
+
+
+def _handed_names(method: cst.FunctionDef, held: Held) -> set[str]:
+    """The parameters of ``method`` that the model arguments of ``held.call`` bind."""
+    return {
+        p.name.value
+        for a in held.handed
+        if (p := bound_parameter(method, held.call, a, method=True)) is not None
+    }
+
+
+def _self_called(owner: cst.ClassDef, method: cst.FunctionDef) -> list[cst.FunctionDef]:
+    """``method`` and the methods of ``owner`` it calls on ``self`` (``self.helper()``),
+    and those they call, each once."""
+    found = [method]
+    for function in found:
+        self_name = _self_name(function)
+        for call in _calls(function):
+            func = call.func
+            if isinstance(func, cst.Attribute) and _source(func.value) == self_name:
+                called = method_of(owner, func.attr.value)
+                if called is not None and called not in found:
+                    found.append(called)
+    return found
+
+
+def _self_name(function: cst.FunctionDef) -> str:
+    """The name of the first parameter of a method (``self``)."""
+    params = [*function.params.posonly_params, *function.params.params]
+    return params[0].name.value if params else "self"
 
 
 def _aliases(owner: Owner, models: set[str]) -> set[str]:
@@ -293,14 +458,40 @@ def foreign_change(
     """The first change the module-level ``function`` (or class: its ``__init__``) of another
     file's ``module`` makes to the parameter ``argument`` of ``call`` binds (names resolved
     through that file's ``imports``: local name -> qualified name; its own module-level
-    functions followed), or None."""
-    tops = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
-    classes = {s.name.value: s for s in module.body if isinstance(s, cst.ClassDef)}
+    functions and classes followed), or None."""
+    tops, classes = _tops(module)
     method = function in classes  # `Surgeon(model)`: its `__init__`
     defined = init_of(classes[function]) if method else tops.get(function)
     param = bound_parameter(defined, call, argument, method) if defined is not None else None
     if defined is None or param is None:
         return None
+    reads = _foreign_reads(module, imports)
+    found = _changes(defined, {param.name.value}, reads, spec, frozenset({id(defined)}))
+    return found[0] if found else None
+
+
+def foreign_method_change(
+    module: cst.Module, name: str, held: Held, imports: dict[str, str], spec: ParameterSpec
+) -> cst.CSTNode | None:
+    """``held_change`` for the module-level class ``name`` of another file's ``module``
+    (names resolved through that file's ``imports``), or None when it defines no such class."""
+    owner = _tops(module)[1].get(name)
+    if owner is None:
+        return None
+    return held_change(owner, held, _foreign_reads(module, imports), spec, frozenset({id(owner)}))
+
+
+def _tops(module: cst.Module) -> tuple[dict[str, cst.FunctionDef], dict[str, cst.ClassDef]]:
+    """The module-level functions and classes of ``module`` by name."""
+    tops = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    classes = {s.name.value: s for s in module.body if isinstance(s, cst.ClassDef)}
+    return tops, classes
+
+
+def _foreign_reads(module: cst.Module, imports: dict[str, str]) -> Reads:
+    """Name resolution in another file: its ``imports`` (local name -> qualified name), its
+    module-level functions and classes; no value of a name."""
+    tops, classes = _tops(module)
 
     def called(func: cst.BaseExpression) -> str | None:
         head, dot, rest = _source(func).partition(".")
@@ -311,13 +502,19 @@ def foreign_change(
         bound = bound_parameter(target, inner, arg) if target is not None else None
         return (target, bound.name.value) if target is not None and bound else None
 
-    reads = Reads(lambda node: None, called, handed)
-    found = _changes(defined, {param.name.value}, reads, spec, frozenset({id(defined)}))
-    return found[0] if found else None
+    def local_class(func: cst.BaseExpression) -> cst.ClassDef | None:
+        return classes.get(func.value) if isinstance(func, cst.Name) else None
+
+    return Reads(lambda node: None, called, handed, local_class=local_class)
 
 
 def init_of(owner: cst.ClassDef) -> cst.FunctionDef | None:
     """The one ``__init__`` defined in the body of ``owner``."""
+    return method_of(owner, "__init__")
+
+
+def method_of(owner: cst.ClassDef, name: str) -> cst.FunctionDef | None:
+    """The one method ``name`` defined in the body of ``owner``."""
     body = owner.body.body if isinstance(owner.body, cst.IndentedBlock) else []
-    found = [s for s in body if isinstance(s, cst.FunctionDef) and s.name.value == "__init__"]
+    found = [s for s in body if isinstance(s, cst.FunctionDef) and s.name.value == name]
     return found[0] if len(found) == 1 else None

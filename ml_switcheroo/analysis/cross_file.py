@@ -22,7 +22,7 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from ml_switcheroo.analysis import ast_nodes
-from ml_switcheroo.analysis.changed_models import foreign_change
+from ml_switcheroo.analysis.changed_models import Held, foreign_change, foreign_method_change
 from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
 from ml_switcheroo.analysis.prefilter import has_attribute
 from ml_switcheroo.analysis.repository import (
@@ -45,6 +45,7 @@ from ml_switcheroo.spec.roles import SCHEDULER, STEP, ZERO_GRAD
 from ml_switcheroo.spec.semantic_map import ParameterSpec, SemanticMap
 
 ParameterFact = tuple[str | None, str]  # (type name, or None with the reason)
+_MAX_REEXPORTS = 4  # modules followed from an imported name to the file defining it
 
 
 @dataclass
@@ -276,27 +277,72 @@ class CrossFile:
         self, qualified: str, call: cst.Call, argument: cst.Arg, spec: ParameterSpec
     ) -> str | None:
         """``code`` and ``file:line`` of the first change (``changed_models.foreign_change``)
-        the module-level function ``qualified`` of another file of the repository makes to
-        the parameter ``argument`` of ``call`` binds; None when it makes none or is no such
-        function; a file that fails to parse: its place."""
-        split = self.index.split(self._absolute(qualified))
-        path = self.index.file_of(split[0]) if split is not None else None
-        if split is None or path is None or path == self.path:
+        the module-level function ``qualified`` of another file of the repository (or one
+        another module re-exports: ``_defining``) makes to the parameter ``argument`` of
+        ``call`` binds; None when it makes none or is no such function; a file that fails to
+        parse: its place."""
+        return self._foreign_change(
+            qualified,
+            lambda module, name, imports: foreign_change(
+                module, name, call, argument, imports, spec
+            ),
+        )
+
+    def imported_method_change(self, qualified: str, held: Held, spec: ParameterSpec) -> str | None:
+        """``code`` and ``file:line`` of the first change (``changed_models.held_change``)
+        the method ``held.call`` of an instance of the module-level class ``qualified`` of
+        another file of the repository makes to the models the instance holds or the method
+        is handed; None when it makes none or is no such class; a file that fails to parse:
+        its place."""
+        return self._foreign_change(
+            qualified,
+            lambda module, name, imports: foreign_method_change(module, name, held, imports, spec),
+        )
+
+    def _foreign_change(
+        self,
+        qualified: str,
+        change_in: Callable[[cst.Module, str, dict[str, str]], cst.CSTNode | None],
+    ) -> str | None:
+        """``change_in(module, name, imports)`` for the file defining ``qualified``
+        (``_defining``), as ``code`` and ``file:line``; a file that fails to parse: its
+        place; None when ``qualified`` is defined in no other file of the repository."""
+        defining = self._defining(self._absolute(qualified))
+        if isinstance(defining, str):
+            return defining
+        if defining is None or defining[0] == self.path:
             return None
-        facts = self.index.facts(path)
-        if facts.error is not None:
-            return facts.error.describe(self.index.root)
+        path, name = defining
         if path not in self._parsed:
             self._parsed[path] = cst.MetadataWrapper(
                 cst.parse_module(self.index.source(path)), unsafe_skip_copy=True
             )
         wrapper = self._parsed[path]
-        change = foreign_change(wrapper.module, split[1], call, argument, facts.imports, spec)
+        change = change_in(wrapper.module, name, self.index.facts(path).imports)
         if change is None:
             return None
         line = wrapper.resolve(PositionProvider)[change].start.line
         code = wrapper.module.code_for_node(change).strip()
         return f"{code}` in `{Place(path, line).named(self.index.root)}"
+
+    def _defining(self, qualified: str) -> tuple[str, str] | str | None:
+        """The file of the repository and the name ``qualified`` (``pkg.change``) is defined
+        under there, following re-exports (``pkg/__init__.py`` holding
+        ``from .helpers import change``) up to ``_MAX_REEXPORTS`` modules; a file on the way
+        that fails to parse: its place; None when no file defines it."""
+        for _ in range(_MAX_REEXPORTS):
+            split = self.index.split(qualified)
+            path = self.index.file_of(split[0]) if split is not None else None
+            if split is None or path is None:
+                return None
+            facts = self.index.facts(path)
+            if facts.error is not None:
+                return facts.error.describe(self.index.root)
+            name = split[1]
+            if name in facts.functions or name in facts.classes or name not in facts.imports:
+                return path, name
+            qualified = facts.imports[name]
+        return None
 
     def trained_model_reason(self, function: str, optimizer: str, model: str) -> str | None:
         """For parameters ``optimizer`` and ``model`` of this file's module-level ``function``:

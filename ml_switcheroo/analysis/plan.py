@@ -29,7 +29,13 @@ from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import cst_walk, stepping
 from ml_switcheroo.analysis.aliases import aliasing
-from ml_switcheroo.analysis.changed_models import Reads, changed_after, parameter_calls
+from ml_switcheroo.analysis.changed_models import (
+    Held,
+    Reads,
+    changed_after,
+    changed_by_other_methods,
+    parameter_calls,
+)
 from ml_switcheroo.analysis.constant_guard import (
     always_true,
     number_constant,
@@ -3136,6 +3142,8 @@ class Planner:
             calls = parameter_calls(argument, reads, spec)
             owner = site.function or self.module
             change = calls and changed_after(owner, calls, reads, spec)  # type: ignore[arg-type]
+            if calls and not change and site.enclosing_class and isinstance(owner, cst.FunctionDef):
+                change = changed_by_other_methods(site.enclosing_class, owner, calls, reads, spec)
             if change:
                 self._refuse(site, findings.MODEL_CHANGED, change=change)
 
@@ -3146,6 +3154,8 @@ class Planner:
             self.resolver.called_function,
             self._handed_parameter,
             self._imported_change,
+            self.resolver.local_class,
+            self._imported_method_change,
         )
 
     def _model_changed_after(
@@ -3175,6 +3185,15 @@ class Planner:
         if cross_file is None or called is None:
             return None
         return cross_file.imported_change(called, call, argument, self.resolver.map.parameters)
+
+    def _imported_method_change(self, held: Held) -> str | None:
+        """The change the method ``held.call`` of an instance of another file's class makes
+        to the models it holds (``CrossFile.imported_method_change``), or None."""
+        cross_file = self.resolver.cross_file
+        called = self.resolver.called_function(held.construction.func)
+        if cross_file is None or called is None:
+            return None
+        return cross_file.imported_method_change(called, held, self.resolver.map.parameters)
 
     # ------------------------------------------------------------------ torch-only uses
 

@@ -498,22 +498,32 @@ class Resolver:
         builtin = [q.name for q in qualified if q.source is QualifiedNameSource.BUILTIN]
         return builtin[0] if len(qualified) == 1 and builtin else None
 
-    def local_parameter(self, call: cst.Call, argument: cst.Arg) -> cst.Param | None:
-        """The parameter of a function of this module (called by its name) that ``argument``
-        of ``call`` binds, when that is certain (no star arguments on either side)."""
-        func = call.func
+    def local_definition(self, func: cst.BaseExpression) -> cst.CSTNode | None:
+        """The one definition (a function, a class, a binding) of this module the name
+        ``func`` reads, or None."""
         scope = self.scopes.get(func)
         if not isinstance(func, cst.Name) or scope is None:
             return None
         bindings = [a for a in scope[func.value] if isinstance(a, Assignment)]
-        if len(bindings) != 1:
+        return bindings[0].node if len(bindings) == 1 else None
+
+    def local_class(self, func: cst.BaseExpression) -> cst.ClassDef | None:
+        """The class of this module the name ``func`` reads (``Surgeon`` of ``Surgeon(m)``)."""
+        found = self.local_definition(func)
+        return found if isinstance(found, cst.ClassDef) else None
+
+    def local_parameter(self, call: cst.Call, argument: cst.Arg) -> cst.Param | None:
+        """The parameter of a function of this module (called by its name) that ``argument``
+        of ``call`` binds, when that is certain (no star arguments on either side)."""
+        definition = self.local_definition(call.func)
+        if definition is None:
             return None
-        function = bindings[0].node
+        function = definition
         if isinstance(function, cst.ClassDef):  # `Trainer(...)`: its `__init__` (issue 12)
             function = init_of(function)
         if not isinstance(function, cst.FunctionDef):
             return None
-        return bound_parameter(function, call, argument, function is not bindings[0].node)
+        return bound_parameter(function, call, argument, function is not definition)
 
     def parameter_uses(self, param: cst.Param) -> list[cst.CSTNode]:
         """The nodes that read a parameter in its function."""
