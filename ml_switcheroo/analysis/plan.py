@@ -708,12 +708,13 @@ class Planner:
                     if named is not None:
                         components[id(named.call)] = site
         self._components = components
+        refused = self._refused_sequence_parts(components)
         by_optimizer: dict[int, list[Site]] = {}
         optimizers: dict[int, Site] = {}  # id(constructor call) -> its site
         factories: dict[int, FactoryCall] = {}  # id(scheduler call) -> its factory's one call
         self._foreign: dict[int, FactoryCall] = {}  # id(factory call) -> what it stands for
         for site in schedulers:
-            if id(site.call) in components:
+            if id(site.call) in components or id(site.call) in refused:
                 continue
             foreign = self._cross_file_factory(site)
             if isinstance(foreign, str):
@@ -778,6 +779,44 @@ class Planner:
                     reason=escaped.reason,
                     suggestion=escaped.suggestion or "",
                 )
+
+    def _refused_sequence_parts(self, components: dict[int, Site]) -> set[int]:
+        """Escape each outermost scheduler combining, in sequence (the map's ``sequence``:
+        ``SequentialLR(opt, [a, b], ...)``), a part the map's ``in_sequence`` refuses there
+        (``MultiplicativeLR`` after the first part continues from the lr the previous part
+        left; ``OneCycleLR`` rewrites the group's initial lr the others start from): the ids of
+        the escaped calls."""
+        refused: set[int] = set()
+        for component_id, parent in components.items():
+            part = self.by_call[component_id]
+            rule = part.entry.in_sequence if part.entry is not None else None
+            if rule is None or parent.entry is None or parent.entry.sequence is None:
+                continue
+            position = self._position_in(parent, part)
+            if position is None or (rule.refused == "later" and position == 0):
+                continue
+            root = parent
+            while id(root.call) in components:
+                root = components[id(root.call)]
+            self._refuse(
+                root,
+                findings.SEQUENCE_PART_REFUSED,
+                part=f"{code_of(part.call.func).strip()}(...)",
+                outer=f"{code_of(parent.call.func).strip()}(...)",
+                reason=rule.reason,
+                suggestion=rule.suggest or "",
+            )
+            refused.add(id(root.call))
+        return refused
+
+    def _position_in(self, parent: Site, part: Site) -> int | None:
+        """The index of ``part`` (its call, or a name bound to it) in the list argument of
+        ``parent`` that holds it."""
+        for argument in parent.call.args:
+            for index, element in enumerate(_elements(argument.value)):
+                if element is part.call or self._bound_site(element, parent, SCHEDULER) is part:
+                    return index
+        return None
 
     def _scheduler_optimizer(self, site: Site) -> Site | None:
         argument = _optimizer_argument(site)

@@ -62,6 +62,17 @@ def _argument_cell(entry: ApiEntry, argument: str, exact: bool) -> str:
     return "; ".join(cells) or "n/a"
 
 
+_IN_SEQUENCE = {"later": "after the first part of", "any": "as a part of"}
+
+
+def _note(entry: ApiEntry) -> str:
+    """The entry's note, and where it escapes as a part of a sequence (``in_sequence``)."""
+    parts = [entry.note] if entry.note else []
+    if entry.in_sequence is not None:
+        parts.append(f"escapes {_IN_SEQUENCE[entry.in_sequence.refused]} SequentialLR")
+    return "; ".join(parts)
+
+
 def _short(name: str, title: str) -> str:
     """``SGD`` for ``torch.optim.SGD``; ``clip_grad.clip_grad_norm_`` under ``torch.nn.utils``;
     the whole name outside torch (``transformers.AdamW`` is not ``torch.optim.AdamW``)."""
@@ -94,7 +105,7 @@ def api_tables(semantic_map: SemanticMap, table: str, target: Target = DEFAULT_T
         "|---|---|---|---|",
     ]
     for entry in entries:
-        note = (entry.note or "").replace("|", "\\|")
+        note = _note(entry).replace("|", "\\|")
         stock, exact = _status(entry, False), _status(entry, True)
         lines.append(f"| `{_short(entry.name, title)}` | {stock} | {exact} | {note} |")
     lines += [

@@ -41,6 +41,7 @@ SCHEDULE_FUNCTION_READS_SHARED = "schedule_function_reads_shared"  # name, funct
 SCHEDULE_FUNCTION_NOT_READ = "schedule_function_not_read"  # callable, function
 SCHEDULE_FUNCTION_READS_MODULE = "schedule_function_reads_module"  # read, module, function
 COMPONENT_STEPPED_ALONE = "component_stepped_alone"
+SEQUENCE_PART_REFUSED = "sequence_part_refused"  # values: part, outer, reason, suggestion
 WARMUP_OF_UNTRANSLATED = "warmup_of_untranslated"  # values: main, reason
 STEPS_PER_EPOCH_ASSIGNED_LATE = "steps_per_epoch_assigned_late"  # values: steps_per_epoch, late
 FACTORY_NOT_FOLDED = "factory_not_folded"  # values: reason

@@ -122,11 +122,15 @@ _API_KEYS = {
     "aliases",
     "dispatch",
     "manual_pair",
+    "sequence",
+    "in_sequence",
     "value",
 }
 GRADIENTS = "grads"  # the placeholder of an entry's ``value`` links: the update's gradients
 _MANUAL_PAIR_KEYS = {"part", "length", "when", "unless"}
 MANUAL_PAIR_PARTS = ("warmup", "main")
+_IN_SEQUENCE_KEYS = {"refused", "reason", "suggest"}
+IN_SEQUENCE_REFUSED = ("later", "any")  # refused after the first part / in any position
 _DISPATCH_KEYS = {"argument", "forward", "keywords", "cases"}
 _CASE_KEYS = {"api", "pass", "keywords"}
 _LINK_KEYS = {"emit", "when", "unless", "unknown_ok", "slot", "mode"}
@@ -228,6 +232,17 @@ class ManualPair:
 
 
 @dataclass(frozen=True)
+class SequencePart:
+    """Why a scheduler cannot be a part of one that runs its parts one after another
+    (``SequentialLR``): ``refused`` is ``later`` (only as the first part is it what its own
+    schedule says) or ``any`` (in no position)."""
+
+    refused: str  # one of IN_SEQUENCE_REFUSED
+    reason: str
+    suggest: str | None
+
+
+@dataclass(frozen=True)
 class DispatchCase:
     """One value of a dispatching argument: the entry it selects and what is passed on."""
 
@@ -281,6 +296,9 @@ class ApiEntry:
     aliases: tuple[str, ...] = ()  # other qualified names of the same API (re-exports)
     dispatch: Dispatch | None = None  # translated as the API a literal argument selects
     manual_pair: ManualPair | None = None  # its part in a hand-stepped warm-up/main pair
+    # the argument listing schedulers run one after another (SequentialLR's ``schedulers``)
+    sequence: str | None = None
+    in_sequence: SequencePart | None = None  # why it cannot be such a part (or where)
     # What the call returns, as an expression of the update's gradients (``{grads}``): for a
     # target that computes them (NNX). The first link whose condition holds; none: unknown.
     value: tuple[Link, ...] = ()
@@ -1310,7 +1328,20 @@ class _Checker:
             dispatch=self.dispatch(raw, name, signature) if "dispatch" in raw else None,
             value=returned,
             manual_pair=ctx.manual_pair(raw) if "manual_pair" in raw else None,
+            sequence=self.sequence_argument(raw, signature, name),
+            in_sequence=ctx.in_sequence(raw) if "in_sequence" in raw else None,
         )
+
+    def sequence_argument(self, raw: _LineDict, signature: Signature, name: str) -> str | None:
+        """The entry's ``sequence``: an argument of its signature, or None."""
+        value = self.string(raw, "sequence", name)
+        if value is not None and value not in signature.names:
+            self.fail(
+                f"'sequence' names {value!r}, which is not an argument of the signature",
+                line=raw.lines.get("sequence"),
+                entry=name,
+            )
+        return value
 
     def dispatch(self, raw: _LineDict, name: str, signature: Signature) -> Dispatch:
         """The entry's ``dispatch``: arguments of the signature, cases naming entries."""
@@ -1391,6 +1422,21 @@ class _EntryContext:
         if length is not None:
             self.argument(length, line)
         return ManualPair(part, length, self.condition(body))
+
+    def in_sequence(self, raw: _LineDict) -> SequencePart:
+        """The entry's ``in_sequence``: where it is refused as a part, the reason, a suggestion."""
+        line = raw.lines.get("in_sequence", raw.line)
+        body = raw["in_sequence"]
+        if not isinstance(body, dict):
+            self.fail("'in_sequence' must be a mapping", line)
+        self.checker.check_keys(body, _IN_SEQUENCE_KEYS, "'in_sequence'", self.name)
+        refused, reason, suggest = body.get("refused"), body.get("reason"), body.get("suggest")
+        if refused not in IN_SEQUENCE_REFUSED:
+            allowed = ", ".join(IN_SEQUENCE_REFUSED)
+            self.fail(f"'in_sequence' refused must be one of {allowed}", line)
+        if not isinstance(reason, str) or not (suggest is None or isinstance(suggest, str)):
+            self.fail("'in_sequence' needs a 'reason' (and may have a 'suggest') string", line)
+        return SequencePart(refused, reason, suggest)
 
     def items(self, raw: _LineDict, key: str) -> list[Any]:
         value = raw.get(key) or []

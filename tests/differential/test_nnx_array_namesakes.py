@@ -32,6 +32,10 @@ def _loop(loss: str) -> str:
         ("((out.min(dim=1)[0] - y[:, 0]) ** 2).mean()", "returns (values, indices)"),
         ("((out.sort(1)[0] - y) ** 2).mean()", "returns (values, indices)"),
         ("((out.repeat(2, 1) - y.repeat(2, 1)) ** 2).mean()", "tiles the tensor"),
+        # s22c, measured before: 1.8, 1.06 and 1.09 relative off torch (36 updates)
+        ("((out - y) ** 2).mean() + out.transpose(0, 1)[0].mean()", "swaps two dimensions"),
+        ("((out.transpose(-2, -1).reshape(-1) - y.reshape(-1)) ** 2).mean()", "swaps two"),
+        ("((out - y) ** 2).mean() + out[y.nonzero()[0]].mean()", "one row of indices"),
     ],
 )
 def test_a_namesake_with_other_numbers_in_the_loss_escapes_the_step(loss: str, said: str) -> None:
@@ -42,7 +46,11 @@ def test_a_namesake_with_other_numbers_in_the_loss_escapes_the_step(loss: str, s
 
 @pytest.mark.parametrize(
     "loss",
-    ["((out - y) ** 2).mean() + out.max() - out.min()", "((out - y) ** 2).mean(1).sum()"],
+    [
+        "((out - y) ** 2).mean() + out.max() - out.min()",
+        "((out - y) ** 2).mean(1).sum()",
+        "((out - y) ** 2).mean() + out.T[0].mean()",  # .T is no call: the same on both
+    ],
 )
 def test_a_method_computing_the_same_on_arrays_converts_exactly(loss: str) -> None:
     translated, rel = translated_rel(_loop(loss))

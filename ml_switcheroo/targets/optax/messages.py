@@ -145,6 +145,7 @@ MESSAGES: dict[str, Message] = {
         "as learning_rate",
     ),
     f.COMPONENT_STEPPED_ALONE: ("a component scheduler is stepped on its own", None),
+    f.SEQUENCE_PART_REFUSED: ("`{part}` is a part of `{outer}`: {reason}", "{suggestion}"),
     f.WARMUP_OF_UNTRANSLATED: ("it is the warm-up before `{main}`: {reason}", None),
     f.FACTORY_NOT_FOLDED: ("{reason}", "pass the schedule as the optimizer's learning_rate"),
     f.FACTORY_METRIC_SCHEDULER: (
