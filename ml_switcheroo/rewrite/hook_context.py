@@ -102,6 +102,7 @@ class HookContexts:
             model_changed_after=lambda call, owner: self.plan().model_changed_after(
                 call, owner, self.enclosing()
             ),
+            built_by_method=lambda call: self.plan().built_by_method(call, self.enclosing()),
             place=self.place,
             region_at=lambda statement: self.plan().region_at(statement),
             region_rendered=self.region_rendered,
