@@ -34,7 +34,8 @@ ChangedAfter = Callable[[cst.Call, cst.FunctionDef | cst.Module, cst.ClassDef | 
 class BuiltByMethod:
     """``call`` (``receiver.method(...)``) returns the optimizer ``constructor`` builds in
     ``method`` of the file's class ``owner`` (``self_name``: the method's ``self``); ``change``:
-    the first change to the receiver after the call in its scope (None: none)."""
+    the first change to the receiver after the call in its scope (None: none); ``target``: the
+    name the call's value is assigned to (None: none)."""
 
     call: cst.Call
     receiver: cst.Name
@@ -43,6 +44,7 @@ class BuiltByMethod:
     self_name: str
     constructor: cst.Call
     change: str | None
+    target: cst.Name | None = None  # ``opt`` of ``opt = call``
 
 
 @dataclass(frozen=True)
@@ -60,15 +62,47 @@ class NotBuiltByMethod(Exception):
     """Why a call is not ``BuiltByMethod`` (the reason, in words for an escape)."""
 
 
-def built_by_method(
-    call: cst.Call, enclosing: cst.ClassDef | None, facts: FileFacts
-) -> BuiltByMethod | str:
-    """``call``'s ``BuiltByMethod`` (``enclosing``: the class whose method holds the call), or
-    the reason it is not one."""
+def built_by_method(call: cst.Call, facts: FileFacts) -> BuiltByMethod | str:
+    """``call``'s ``BuiltByMethod``, or the reason it is not one."""
     try:
-        return _built_by_method(call, enclosing, facts)
+        return _built_by_method(call, _enclosing_class(call, facts.parents), facts)
     except NotBuiltByMethod as exc:
         return str(exc)
+
+
+def method_caller(
+    constructor: cst.Call,
+    parents: Mapping[cst.CSTNode, cst.CSTNode],
+    module: cst.Module,
+    fact_of: Callable[[cst.Call], BuiltByMethod | str],
+) -> BuiltByMethod | None:
+    """The ``BuiltByMethod`` of the file's one call ``x.m(...)`` of the method ``m`` of a
+    class holding ``constructor``, when ``constructor`` is the one it returns (None: none)."""
+    method: cst.CSTNode | None = parents.get(constructor)
+    while method is not None and not isinstance(method, cst.FunctionDef):
+        method = parents.get(method)
+    block = parents.get(method) if method is not None else None
+    if not (isinstance(method, cst.FunctionDef) and isinstance(parents.get(block), cst.ClassDef)):  # type: ignore[arg-type]
+        return None
+    name = method.name.value
+    named = [
+        n for n in cst_walk.walk(module) if isinstance(n, cst.Attribute) and n.attr.value == name
+    ]
+    call = parents.get(named[0]) if len(named) == 1 else None
+    if not (isinstance(call, cst.Call) and call.func is named[0]):
+        return None
+    fact = fact_of(call)
+    return fact if isinstance(fact, BuiltByMethod) and fact.constructor is constructor else None
+
+
+def _enclosing_class(
+    node: cst.CSTNode, parents: Mapping[cst.CSTNode, cst.CSTNode]
+) -> cst.ClassDef | None:
+    """The innermost class holding ``node`` (the planner's ``Site.enclosing_class``)."""
+    owner = parents.get(node)
+    while owner is not None and not isinstance(owner, cst.ClassDef):
+        owner = parents.get(owner)
+    return owner
 
 
 def _built_by_method(
@@ -93,7 +127,17 @@ def _built_by_method(
     constructor = _returned_constructor(method, own, owner, facts)
     scope = _scope_of(call, facts.parents)
     change = facts.changed_after(call, scope, enclosing)
-    return BuiltByMethod(call, receiver, owner, method, own, constructor, change)
+    target = _assigned_name(call, facts.parents)
+    return BuiltByMethod(call, receiver, owner, method, own, constructor, change, target)
+
+
+def _assigned_name(call: cst.Call, parents: Mapping[cst.CSTNode, cst.CSTNode]) -> cst.Name | None:
+    """``opt`` of ``opt = call`` (one target, a name), else None."""
+    assign = parents.get(call)
+    if not (isinstance(assign, cst.Assign) and assign.value is call and len(assign.targets) == 1):
+        return None
+    target = assign.targets[0].target
+    return target if isinstance(target, cst.Name) else None
 
 
 def _code(node: cst.CSTNode) -> str:

@@ -189,7 +189,15 @@ class Receivers:
         enclosing = self.enclosing()
         values = self.resolver().origin_values(member.value, enclosing)
         calls = [v for v in values or [] if isinstance(v, cst.Call)]
-        return not calls or any(self.becomes_translated(call) for call in calls)
+        return not calls or any(self.becomes_translated(self._built(call)) for call in calls)
+
+    def _built(self, call: cst.Call) -> cst.Call:
+        """The constructor ``call`` returns through a method of the file's class
+        (``Plan.built_by_method``: ``model.configure_optimizers(...)``), else ``call``."""
+        if self.wired(call) is not None or not isinstance(call.func, cst.Attribute):
+            return call
+        fact = self.plan().built_by_method(call)
+        return call if isinstance(fact, str) else fact.constructor
 
     def translation_of(self, call: cst.Call) -> str | None:
         """The text constructor ``call`` becomes, when this command translates it."""
