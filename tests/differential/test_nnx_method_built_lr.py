@@ -170,3 +170,24 @@ def test_an_lr_written_after_the_step_matches_torch(tmp_path: Path) -> None:
     assert BEGIN not in text and INJECTED in text and WRITTEN in text, text
     rel = worst_rel(torch_run, nnx_run)
     assert rel < EXACT, f"rel {rel:.3e}\n{text}"
+
+
+# the receiver rebound through torch.compile: the repository's fact follows the method (the
+# wrapper forwards it), the file's does not (no injected lr): the loop, outside the step,
+# escapes on its own instead of staying torch code on the nnx.Optimizer
+COMPILED = (
+    MAIN.replace("        lr = get_lr(step)\n" + WRITE, "")
+    .replace(
+        "        optimizer.zero_grad()\n",
+        "        lr = get_lr(step)\n" + WRITE + "        optimizer.zero_grad()\n",
+    )
+    .replace("    model = GPT(net)\n", "    model = GPT(net)\n    model = torch.compile(model)\n")
+)
+
+
+def test_an_lr_loop_not_injected_escapes(tmp_path: Path) -> None:
+    write_named_package(tmp_path, "gptlrcompiled", {"main.py": COMPILED})
+    text = converted(tmp_path, "gptlrcompiled")["main.py"]
+    assert "optimizer = nnx.Optimizer(self, optax.adamw(" in text, text
+    loop = "        # ml_switcheroo: ESCAPE-BEGIN torch.optim.Optimizer.param_groups\n"
+    assert loop in text and WRITTEN not in text, text
