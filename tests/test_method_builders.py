@@ -380,6 +380,33 @@ def test_a_caller_reading_param_groups_of_the_built_value_escapes(tmp_path: Path
     assert outputs["train.py"] == train
 
 
+LR_LOOP = "\nfor param_group in optimizer.param_groups:\n    param_group['lr'] = 1e-3\n"
+
+
+def test_an_lr_loop_in_another_file_than_the_method_escapes(tmp_path: Path) -> None:
+    """nanoGPT's train.py writes the lr of the optimizer model.py's method builds: only a
+    write in the method's own file is followed (a target injects the lr there)."""
+    train = TRAIN + LR_LOOP
+    outputs, reasons = converted(tmp_path, train=train)
+    assert "pkg/train.py:14 uses `optimizer` as a torch object" in return_reason(reasons)
+    assert outputs["train.py"] == train
+    write_package(tmp_path, {"model.py": MODEL, "train.py": train})
+    outputs, records = nnx_convert_in_process(tmp_path)
+    assert any(RETURN_ESCAPE in r for r in escape_reasons(records))
+
+
+def test_an_lr_loop_in_the_methods_own_file_is_followed(tmp_path: Path) -> None:
+    """The same loop where the method is defined: the method's optimizer translates and the
+    loop escapes on its own in the optax target (no mutable param groups)."""
+    own = MODEL + "\n\n" + TRAIN.replace("from pkg.model import GPT\n", "") + LR_LOOP
+    write_package(tmp_path, {"model.py": own})
+    outputs, records = convert_in_process(tmp_path)
+    reasons = escape_reasons(records)
+    assert not any(RETURN_ESCAPE in r for r in reasons), reasons
+    assert "optimizer = optax.adamw(" in outputs["model.py"]
+    assert any("optimizer.param_groups" in r for r in reasons), reasons
+
+
 def test_a_method_nobody_calls_keeps_the_return_escape(tmp_path: Path) -> None:
     _, reasons = converted(tmp_path, train="x = 1\n")
     assert return_reason(reasons).endswith("`return optimizer`")

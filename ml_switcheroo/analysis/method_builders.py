@@ -11,8 +11,11 @@ that class (``x = GPT(conf)`` on every branch) or of a ``@classmethod`` of it re
 ``cls(...)``/``GPT(...)`` (``GPT.from_pretrained(...)``), rebound to nothing else (no
 ``global``/``nonlocal`` of it), not a parameter, with the value assigned to a name bound once
 and used only through the rewritten methods (``step()``, ``zero_grad()``: the function
-builders' rule). Anything else is an ``Unknown`` naming the place (``train.py:185 binds
-`model` to `GPT.from_pretrained(...)```), worded in the method's ``return`` escape.
+builders' rule), or written the learning rate of every group (``for g in
+opt.param_groups: g["lr"] = lr``, ``lr_write_loop``: issue 13) in the method's own file.
+Anything else is an
+``Unknown`` naming the place (``train.py:185 binds `model` to `GPT.from_pretrained(...)```),
+worded in the method's ``return`` escape.
 
 A binding of the receiver that can only run after the call (a later statement of the call's
 scope than the one holding the call: nanoGPT's ``model = torch.compile(model)`` and ``model =
@@ -25,7 +28,7 @@ reaches ``x`` for a method name it does not answer itself, nor one with a leadin
 NOT DONE YET: ``self.method()`` inside the class is ``builders.py``'s (called once, in the same
 file); a receiver rebound through a wrapper that does not forward (``DDP(model)``) before the
 call escapes; a caller whose other uses would each escape on their own
-(``optimizer.state_dict()``, lr writes through ``param_groups``) keeps the method's ``return``
+(``optimizer.state_dict()``, lr writes through ``param_groups[0]``) keeps the method's ``return``
 escape, as for function builders. (A caller of the same file may name its value like a local
 of the method: ``_returned_use`` skips the names local to a nested function.)
 """
@@ -194,7 +197,51 @@ def _call_problem(
     receiver = _receiver_problem(facts, node, parents, kept)
     if receiver is not None:
         return receiver
-    return index._returned_use(facts, node, parents, methods)
+    # lr writes only in the method's own file: a target follows the value there alone
+    # (``analysis/built_by_method.py``); a write in another file keeps the method's escape
+    same_file = facts.path == builder.path
+    return index._returned_use(facts, node, parents, methods, lr_write_loop if same_file else None)
+
+
+PARAM_GROUPS = "param_groups"
+LR_KEY = "lr"  # torch's key of the learning rate in a param group
+
+
+def lr_write_loop(node: ast.Name, parents: dict[int, ast.AST]) -> bool:
+    """``node`` is ``opt`` of ``for g in opt.param_groups: g["lr"] = value`` (one statement,
+    no ``else``; ``value`` reads neither ``g`` nor a ``param_groups``): a write of the
+    learning rate of every group, which a target may translate (NNX: the injected
+    hyper-parameter of the method's optimizer)."""
+    groups = parents.get(id(node))
+    loop = parents.get(id(groups)) if groups is not None else None
+    if not (
+        isinstance(groups, ast.Attribute)
+        and groups.attr == PARAM_GROUPS
+        and isinstance(loop, ast.For)
+        and loop.iter is groups
+        and isinstance(loop.target, ast.Name)
+        and not loop.orelse
+        and len(loop.body) == 1
+        and isinstance(loop.body[0], ast.Assign)
+    ):
+        return False
+    assign = loop.body[0]
+    target = assign.targets[0] if len(assign.targets) == 1 else None
+    group = loop.target.id
+    if not (
+        isinstance(target, ast.Subscript)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == group
+        and isinstance(target.slice, ast.Constant)
+        and target.slice.value == LR_KEY
+    ):
+        return False
+    reads = ast.walk(assign.value)
+    return not any(
+        (isinstance(n, ast.Name) and n.id == group)
+        or (isinstance(n, ast.Attribute) and n.attr == PARAM_GROUPS)
+        for n in reads
+    )
 
 
 def _receiver_problem(

@@ -29,6 +29,8 @@ from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import cst_walk, stepping
 from ml_switcheroo.analysis.aliases import aliasing
+from ml_switcheroo.analysis.built_by_method import BuiltByMethod, built_by_method, method_caller
+from ml_switcheroo.analysis.built_by_method import FileFacts as MethodFileFacts
 from ml_switcheroo.analysis.changed_models import (
     Held,
     Reads,
@@ -56,6 +58,7 @@ from ml_switcheroo.analysis.factories import (
 )
 from ml_switcheroo.analysis.loss_helpers import FileFacts, helper_problem
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
+from ml_switcheroo.analysis.parents import parent_map
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.analysis.resolver import Resolver
 from ml_switcheroo.analysis.schedule_functions import FunctionFacts, function_problem
@@ -280,6 +283,16 @@ class Plan:
     model_changed_after: Callable[
         [cst.Call, cst.FunctionDef | cst.Module, cst.ClassDef | None], str | None
     ] = field(default=lambda call, owner, enclosing: "not planned", repr=False, compare=False)
+    # ``x.m(...)`` returning the optimizer a method ``m`` of ``x``'s class of this file builds
+    # (``analysis/built_by_method.py``); else why it is not one.
+    built_by_method: Callable[[cst.Call], BuiltByMethod | str] = field(
+        default=lambda call: "not planned", repr=False, compare=False
+    )
+    # For a constructor call in a method: the ``BuiltByMethod`` of the file's one call of that
+    # method, when the constructor is the one it returns (None: none).
+    method_caller: Callable[[cst.Call], BuiltByMethod | None] = field(
+        default=lambda constructor: None, repr=False, compare=False
+    )
     # Whether code outside this file may read or assign a module-level name by that name:
     # another file of the repository names the word, or the file rebinds its globals by name
     # (``exec``, ``globals()``...).
@@ -552,6 +565,8 @@ class Planner:
         self._epoch_calls: dict[int, tuple[cst.Call, list[Site]]] = {}
         # the same for a function of another file: why it may not step once per batch
         self._handed_problems: dict[int, str | None] = {}
+        self._parents: dict[cst.CSTNode, cst.CSTNode] | None = None  # see _built_by_method
+        self._built_by_methods: dict[int, BuiltByMethod | str] = {}
 
     def bound_value(
         self, expression: cst.BaseExpression, enclosing: cst.ClassDef | None
@@ -599,6 +614,8 @@ class Planner:
         plan.helper_problem = self._helper_problem
         plan.global_shared = self._global_shared
         plan.model_changed_after = self._model_changed_after
+        plan.built_by_method = self._built_by_method
+        plan.method_caller = self._method_caller
         # Bookkeeping of the walk (never leaves the planner): a call's site by id(call), like
         # the collector's blocks and name positions and the `components` of a schedule.
         self.by_call = {id(site.call): site for site in collector.sites}
@@ -3204,6 +3221,30 @@ class Planner:
         ``owner`` (its function, or the module)."""
         spec = self.resolver.map.parameters
         return changed_after(owner, [(call, call)], self._reads(enclosing), spec)
+
+    def _built_by_method(self, call: cst.Call) -> BuiltByMethod | str:
+        """``Plan.built_by_method``: ``built_by_method.built_by_method`` with this file's name
+        resolution (the file's parents are mapped at the first call asking; one answer per
+        call)."""
+        if id(call) not in self._built_by_methods:
+            facts = MethodFileFacts(
+                self.module,
+                self._parent_map(),
+                self.resolver.reaching_values,
+                self._model_changed_after,
+            )
+            self._built_by_methods[id(call)] = built_by_method(call, facts)
+        return self._built_by_methods[id(call)]
+
+    def _method_caller(self, constructor: cst.Call) -> BuiltByMethod | None:
+        """``Plan.method_caller``: the fact of the file's one call of the method holding
+        ``constructor`` (``built_by_method.method_caller``)."""
+        return method_caller(constructor, self._parent_map(), self.module, self._built_by_method)
+
+    def _parent_map(self) -> dict[cst.CSTNode, cst.CSTNode]:
+        if self._parents is None:
+            self._parents = parent_map(self.module)
+        return self._parents
 
     def _handed_parameter(
         self, call: cst.Call, argument: cst.Arg

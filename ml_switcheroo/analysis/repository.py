@@ -705,7 +705,12 @@ class RepositoryIndex:
         return None
 
     def _returned_use(
-        self, facts: FileFacts, node: ast.AST, parents: dict[int, ast.AST], methods: frozenset[str]
+        self,
+        facts: FileFacts,
+        node: ast.AST,
+        parents: dict[int, ast.AST],
+        methods: frozenset[str],
+        accepted: Callable[[ast.Name, dict[int, ast.AST]], bool] | None = None,
     ) -> Unknown | None:
         call = parents.get(id(node))
         assign = parents.get(id(call))
@@ -724,6 +729,8 @@ class RepositoryIndex:
             return Unknown(here, f"binds `{name}` more than once")
         for use in facts.nodes().names_under(scope, name):  # nested functions too: they may read it
             if use is not assign.targets[0] and not _local_between(use, scope, parents, name):
+                if accepted is not None and accepted(use, parents):
+                    continue
                 problem = _use_problem(use, parents, methods)
                 if problem is not None:
                     return Unknown(Place(facts.path, use.lineno), problem)

@@ -1050,6 +1050,15 @@ class Resolver:
         type_name = self.map.canonical_type(factory) if factory is not None else None
         return ReceiverType(type_name) if type_name is not None else None
 
+    def method_builder_type(self, call: cst.Call) -> ReceiverType | None:
+        """The type of the translated optimizer ``x.method(...)`` returns through a method
+        builder of the repository (``_method_builder_type``); None for any other call."""
+        func = call.func
+        method = isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+        if self.cross_file is None or not method or self.imported_names(func):
+            return None
+        return self._method_builder_type(func)  # type: ignore[arg-type]
+
     def _method_builder_type(self, func: cst.Attribute) -> ReceiverType | None:
         """The type of the translated optimizer ``x.method(...)`` returns: a method of a class
         of the repository called only on instances of it (``CrossFile.method_call_type``)."""

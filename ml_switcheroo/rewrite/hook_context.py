@@ -102,6 +102,8 @@ class HookContexts:
             model_changed_after=lambda call, owner: self.plan().model_changed_after(
                 call, owner, self.enclosing()
             ),
+            built_by_method=lambda call: self.plan().built_by_method(call),
+            method_caller=lambda constructor: self.plan().method_caller(constructor),
             place=self.place,
             region_at=lambda statement: self.plan().region_at(statement),
             region_rendered=self.region_rendered,

@@ -189,7 +189,20 @@ class Receivers:
         enclosing = self.enclosing()
         values = self.resolver().origin_values(member.value, enclosing)
         calls = [v for v in values or [] if isinstance(v, cst.Call)]
-        return not calls or any(self.becomes_translated(call) for call in calls)
+        return not calls or any(self._returns_translated(call) for call in calls)
+
+    def _returns_translated(self, call: cst.Call) -> bool:
+        """``becomes_translated``, or for ``x.m(...)`` (not wired) returning the optimizer a
+        method builds: the constructor of a method of the file's class
+        (``Plan.built_by_method``) translates, or the repository's method-builder fact types
+        the value as a translated optimizer (``Resolver.method_builder_type``: its other uses
+        escape on their own, they are not left as torch code)."""
+        if self.wired(call) is not None or not isinstance(call.func, cst.Attribute):
+            return self.becomes_translated(call)
+        fact = self.plan().built_by_method(call)
+        if not isinstance(fact, str) and self.becomes_translated(fact.constructor):
+            return True
+        return self.resolver().method_builder_type(call) is not None
 
     def translation_of(self, call: cst.Call) -> str | None:
         """The text constructor ``call`` becomes, when this command translates it."""

@@ -79,6 +79,7 @@ _TOP_KEYS = {
     "accumulate",
     "backward_methods",
     "module_zero_grad_methods",
+    "inject_static_args",
     "gradient_attributes",
     "gradient_free_methods",
     "in_place_suffix",
@@ -458,6 +459,9 @@ class SemanticMap:
     # Methods of a torch module that zero the gradients of all its parameters
     # (`model.zero_grad()`): a step's zero when the optimizer trains exactly that module.
     module_zero_grad_methods: frozenset[str] = frozenset()
+    # Arguments of a factory that ``inject_function`` must take as ``static_args`` (a callable
+    # there is read as a schedule: ``mask=lambda params: ...``).
+    inject_static_args: tuple[str, ...] = ()
     # Attributes of a tensor that hold its gradient (`p.grad`): read between two backward
     # passes, they see the partial sum.
     gradient_attributes: frozenset[str] = frozenset()
@@ -1679,6 +1683,7 @@ def _compile_raw(
             line=top.lines.get("backward_methods"),
         )
     module_zeros = _names_list(top, base, "module_zero_grad_methods", "method", checker)
+    inject_static = _names_list(top, base, "inject_static_args", "keyword", checker)
     gradient_attributes = _names_list(top, base, "gradient_attributes", "attribute", checker)
     gradient_free = _names_list(top, base, "gradient_free_methods", "method", checker)
     in_place_keywords = _names_list(top, base, "in_place_keywords", "keyword", checker)
@@ -1731,6 +1736,7 @@ def _compile_raw(
         sources=sources,
         backward_methods=frozenset(backward),
         module_zero_grad_methods=frozenset(module_zeros),
+        inject_static_args=tuple(inject_static),
         gradient_attributes=frozenset(gradient_attributes),
         gradient_free_methods=frozenset(gradient_free),
         in_place_suffix=in_place_suffix,

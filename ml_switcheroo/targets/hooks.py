@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import libcst as cst
 
+from ml_switcheroo.analysis.built_by_method import BuiltByMethod
 from ml_switcheroo.analysis.parameters import Names, is_module_class
 from ml_switcheroo.analysis.plan import PlanItem, Region
 from ml_switcheroo.analysis.resolver import Variable
@@ -242,6 +243,12 @@ class HookContext:
     model_changed_after: Callable[[cst.Call, cst.CSTNode], str | None] = lambda call, owner: (
         "unknown"
     )
+    # ``Plan.built_by_method``: the optimizer ``x.m(...)`` returns from a method of ``x``'s class
+    # of this file (``analysis/built_by_method.py``), or why it is not one.
+    built_by_method: Callable[[cst.Call], BuiltByMethod | str] = lambda call: "unknown"
+    # ``Plan.method_caller``: for a constructor in a method, the fact of the file's one call of
+    # the method returning it (None: none).
+    method_caller: Callable[[cst.Call], BuiltByMethod | None] = lambda constructor: None
     # The training-step region of the file's plan a statement is part of (None: none).
     region_at: Callable[[cst.CSTNode], Region | None] = lambda statement: None
     # The statements the training-step hook renders a region of the file as (a dry run; None:

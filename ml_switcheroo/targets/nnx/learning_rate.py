@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.built_by_method import BuiltByMethod
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import (
     HookContext,
@@ -43,6 +44,8 @@ LR_KEY = "lr"  # torch's key of the learning rate in a param group
 HYPERPARAMETER = "learning_rate"  # the optax argument (and inject_hyperparams key) it becomes
 WRITE = '{state}.hyperparams["learning_rate"][...] = {value}\n'
 FLOAT = "float"
+STATIC_ARGS = "static_args"  # inject_hyperparams' arguments passed through as they are
+_NO_SPACE = cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
 READ = "float({state}.hyperparams[{quote}learning_rate{quote}][...])"  # the user's quote
 
 
@@ -203,8 +206,19 @@ def injected_tx(
     function = ctx.semantic_map.inject_function
     ctx.add_import(function.partition(".")[0])
     args = [_as_float(a) if _is_keyword(a, HYPERPARAMETER) else a for a in tx.args]
-    injected = cst.Call(cst.parse_expression(function), [cst.Arg(tx.func)])
+    injected = cst.Call(cst.parse_expression(function), [cst.Arg(tx.func), *_static(args, ctx)])
     return tx.with_changes(func=injected, args=args)
+
+
+def _static(args: list[cst.Arg], ctx: HookContext) -> list[cst.Arg]:
+    """``static_args=("mask",)`` for the map's ``inject_static_args`` among ``args`` (else
+    none): inject_hyperparams reads a callable argument as a schedule of the step count."""
+    static = [a.keyword.value for a in args if a.keyword is not None]
+    static = [name for name in static if name in ctx.semantic_map.inject_static_args]
+    if not static:
+        return []
+    names = cst.Tuple([cst.Element(cst.SimpleString(f'"{name}"')) for name in static])
+    return [cst.Arg(names, keyword=cst.Name(STATIC_ARGS), equal=_NO_SPACE)]
 
 
 def float_lr_in_chain(tx: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression:
@@ -258,8 +272,12 @@ def lr_uses(constructor: cst.Call, ctx: HookContext) -> list[LrUse]:
     variable = ctx.variable(target)
     if variable is None or len(variable.values) != 1 or variable.values[0] is not constructor:
         return []
+    reads = list(variable.reads)
+    caller = ctx.method_caller(constructor)
+    if caller is not None:  # returned by its method: the caller's uses (``_caller_reads``)
+        reads = _caller_reads(reads, caller, ctx)
     found: list[LrUse] = []
-    for read in variable.reads:
+    for read in reads:
         groups = read[1] if len(read) > 1 else None
         if not (isinstance(groups, cst.Attribute) and groups.value is read[0]):
             continue
@@ -270,6 +288,21 @@ def lr_uses(constructor: cst.Call, ctx: HookContext) -> list[LrUse]:
             return []
         found.append(use)
     return found
+
+
+def _caller_reads(
+    reads: list[tuple[cst.CSTNode, ...]], caller: BuiltByMethod, ctx: HookContext
+) -> list[tuple[cst.CSTNode, ...]]:
+    """For an optimizer its method returns (``opt = model.configure_optimizers(...)``, the
+    planner's ``BuiltByMethod``): the method's reads but its ``return``, and the reads of the
+    name the one caller binds once to the call's value; ``reads`` when that is not known."""
+    returned = [r for r in reads if len(r) > 1 and isinstance(r[1], cst.Return)]
+    variable = ctx.variable(caller.target) if caller.target is not None else None
+    if len(returned) != 1 or variable is None:
+        return reads
+    if len(variable.values) != 1 or variable.values[0] is not caller.call:
+        return reads
+    return [r for r in reads if r is not returned[0]] + list(variable.reads)
 
 
 def _lr_use(groups: cst.Attribute, ctx: HookContext) -> LrUse | None:
@@ -358,13 +391,22 @@ def _use_of_injected(node: cst.Attribute, ctx: HookContext) -> InjectedUse | Non
     origins = ctx.origins(node.value)
     if not origins or len(origins) != 1 or not isinstance(origins[0], cst.Call):
         return None
-    constructor = origins[0]
+    constructor = _method_constructor(origins[0], ctx) or origins[0]
     translation = ctx.translation_of(constructor)
     element = None if translation is None else _injected(cst.parse_expression(translation), ctx)
     if element is None:
         return None
     use = next((use for use in lr_uses(constructor, ctx) if use.groups is node), None)
     return None if use is None else InjectedUse(use, element)
+
+
+def _method_constructor(call: cst.Call, ctx: HookContext) -> cst.Call | None:
+    """The constructor ``call`` (``model.configure_optimizers(...)``, not itself translated)
+    returns through a method of the model's class (``ctx.built_by_method``), None else."""
+    if ctx.translation_of(call) is not None or not isinstance(call.func, cst.Attribute):
+        return None
+    fact = ctx.built_by_method(call)
+    return None if isinstance(fact, str) else fact.constructor
 
 
 def _injected(translation: cst.BaseExpression, ctx: HookContext) -> str | None:

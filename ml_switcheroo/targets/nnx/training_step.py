@@ -214,6 +214,8 @@ def _rendered_step(
         trained = built.model if built is not None else trained_model(constructor, ctx)
         others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
         pulled = _generator_pullback(region, forward, trained, others, optimizer, ctx)
+        if pulled is None:
+            _check_not_under_with(region, forward, trained, ctx)
         model_node = _model_in_step(forward, trained, ctx, others, pulled)
         if pulled is not None:
             names["model"] = pulled.model
@@ -848,6 +850,32 @@ def _forward_missing(region: Region, ctx: HookContext) -> str:
         "translated only when they are the whole body of that `if` (no `else:`), in a loop "
         "or `with torch.set_grad_enabled(<the same test>):`"
     )
+
+
+def _check_not_under_with(
+    region: Region,
+    forward: list[cst.BaseStatement],
+    trained: cst.BaseExpression,
+    ctx: HookContext,
+) -> None:
+    """Escape naming the ``with`` when the step calls the trained model only under one
+    (build-nanogpt's micro step: ``with torch.autocast(...): logits, loss = model(x, y)``):
+    the loss function would compute the forward pass without it."""
+    model = code_of(trained).strip()
+    if any(_trains(callee, trained, ctx) for callee in _callees(forward)):
+        return
+    for statement in region.statements:
+        if not isinstance(statement, cst.With):
+            continue
+        calls = [n for n in cst_walk.walk(statement.body) if isinstance(n, cst.Call)]
+        if any(dotted_name(call.func) == model for call in calls):
+            items = ", ".join(code_of(item).strip().rstrip(",") for item in statement.items)
+            raise Untranslatable(
+                f"the forward pass calls the trained model `{model}` under `with {items}:`, "
+                "which the NNX loss function does not carry (a context manager such as "
+                "torch.autocast changes how torch computes the forward pass, its dtype: port "
+                "it by hand)"
+            )
 
 
 def _with_computing(region: Region, ctx: HookContext) -> cst.With | None:
