@@ -264,14 +264,16 @@ class CrossFile:
         ``_freezers``); None when there is none; a file that may hold one and fails to parse:
         its place. A ``setattr`` of a computed name counts in the files this file imports
         directly only: through the closure of a library's package (ignite's ``Engine`` loading
-        its state with ``setattr(self.state, k, v)``) it would escape nearly every file; not
-        seen: one that freezes parameters from a file imported only through another."""
-        setters = {name.rpartition(".")[2] for name in spec.freeze_setters}
-        words = {*spec.freeze_attributes, *spec.freeze_methods, *setters}
+        its state with ``setattr(self.state, k, v)``) it would escape nearly every file. Not
+        seen: a computed-name setattr freezing parameters in a file imported only through
+        another."""
+        words = {*spec.freeze_attributes, *spec.freeze_methods}  # in a string too: 'requires_grad'
         holding = {p for w in sorted(words) for p in self.index.with_word(w)}
+        setters = {name.rpartition(".")[2] for name in spec.freeze_setters}
+        setting = {p for w in sorted(setters) for p in self.index.with_word(w)}
         closure = self.index.imported_closure(self.path)
         direct = set(self.index.imported_files(self.path))
-        for other in (p for p in closure if p in holding):
+        for other in (p for p in closure if p in holding or (p in direct and p in setting)):
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)
