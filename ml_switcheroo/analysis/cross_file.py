@@ -24,6 +24,7 @@ from libcst.metadata import PositionProvider
 from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.analysis.changed_models import Held, foreign_change, foreign_method_change
 from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
+from ml_switcheroo.analysis.parameters import may_be_tensor_class
 from ml_switcheroo.analysis.prefilter import has_attribute
 from ml_switcheroo.analysis.repository import (
     Constructed,
@@ -256,19 +257,34 @@ class CrossFile:
     def imported_freeze(self, spec: ParameterSpec) -> str | None:
         """``code`` and ``file:line`` of the first freeze (``p.requires_grad = False``,
         ``m.requires_grad_(False)``, ``setattr(p, 'requires_grad', False)``: a value other
-        than a literal True; the map's ``freeze_*``) this file may run
-        through a file of the repository it imports: in that file's module-level code, or in
-        a module-level function or class whose name this file holds (directly or through
-        the functions of that file using it: ``_freezers``); None when there is none; a file
-        that may hold one and fails to parse: its place."""
-        words = {*spec.freeze_attributes, *spec.freeze_methods}
+        than a literal True; the map's ``freeze_*``) this file may run through a file of the
+        repository it imports, directly or through the files those import
+        (``RepositoryIndex.imported_closure``): in that file's module-level code, or in a
+        module-level function or class of it whose name this file or another file of that
+        closure holds (directly or through the functions of that file using it:
+        ``_freezers``); None when there is none; a file that may hold one and fails to parse:
+        its place. A ``setattr`` of a computed name counts in the files this file imports
+        directly only: through the closure of a library's package (ignite's ``Engine`` loading
+        its state with ``setattr(self.state, k, v)``) it would escape nearly every file. Not
+        seen: a computed-name setattr freezing parameters in a file imported only through
+        another."""
+        words = {*spec.freeze_attributes, *spec.freeze_methods}  # in a string too: 'requires_grad'
         holding = {p for w in sorted(words) for p in self.index.with_word(w)}
-        for other in (p for p in self.index.imported_files(self.path) if p in holding):
+        setters = {name.rpartition(".")[2] for name in spec.freeze_setters}
+        setting = {p for w in sorted(setters) for p in self.index.with_word(w)}
+        closure = self.index.imported_closure(self.path)
+        direct = set(self.index.imported_files(self.path))
+        for other in (p for p in closure if p in holding or (p in direct and p in setting)):
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)
-            for node, freezers in _freezers(facts, spec):
-                if freezers is None or any(self.path in self.index.with_word(n) for n in freezers):
+            namers = {self.path, *closure} - {other}
+            key = ("freezers", other, self.index.source(other), id(spec), other in direct)
+            found = remembered(key, partial(_freezers, facts, spec, other in direct))
+            for node, freezers in found:
+                if freezers is None or any(
+                    namers.intersection(self.index.with_word(n)) for n in freezers
+                ):
                     place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
                     return f"{ast.unparse(node)}` in `{place}"
         return None
@@ -870,17 +886,21 @@ def _iterates_problem(
     )
 
 
-def _freezers(facts: FileFacts, spec: ParameterSpec) -> list[tuple[ast.AST, frozenset[str] | None]]:
+def _freezers(
+    facts: FileFacts, spec: ParameterSpec, computed: bool = True
+) -> list[tuple[ast.AST, frozenset[str] | None]]:
     """Each freeze of the file's tree with the names of the module-level functions and classes
     that may run it (the one holding it, and those whose body names one of them, to a
-    fixpoint); None for a freeze in module-level code."""
+    fixpoint); None for a freeze in module-level code. Without ``computed``, a ``setattr`` of
+    a computed name is none."""
     tree = facts.tree
     assert tree is not None
     tops = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.ClassDef))]
     mentioned = {t.name: {n.id for n in ast.walk(t) if isinstance(n, ast.Name)} for t in tops}
     found: list[tuple[ast.AST, frozenset[str] | None]] = []
+    selves = _on_self(tree, spec.tensor_classes) if computed else None
     for statement in tree.body:
-        for node in (n for n in ast.walk(statement) if _freezes(n, spec, facts.imports)):
+        for node in (n for n in ast.walk(statement) if _freezes(n, spec, facts.imports, selves)):
             if not isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
                 found.append((node, None))
                 continue
@@ -894,10 +914,19 @@ def _freezers(facts: FileFacts, spec: ParameterSpec) -> list[tuple[ast.AST, froz
     return found
 
 
-def _freezes(node: ast.AST, spec: ParameterSpec, imports: dict[str, str]) -> bool:
-    """``x.requires_grad = v``, ``x.requires_grad_(v)`` or ``setattr(x, 'requires_grad', v)``
-    (``imports``: the file's local name -> qualified name) with ``v`` not a literal True
-    (``requires_grad_()`` alone unfreezes); the ``ast`` twin of ``plan._first_freeze``."""
+def _freezes(
+    node: ast.AST,
+    spec: ParameterSpec,
+    imports: dict[str, str],
+    selves: Collection[int] | None = (),
+) -> bool:
+    """``x.requires_grad = v`` (or ``op=``), ``x.requires_grad_(v)`` or
+    ``setattr(x, 'requires_grad', v)`` (or ``setattr(x, name, v)``: a computed name may be it,
+    unless the call is one of ``selves``, on ``self`` of a class based on no tensor class:
+    ``_on_self``; never with ``selves`` None; ``imports``: the file's local name -> qualified
+    name) with ``v`` not a
+    literal True (``requires_grad_()`` alone unfreezes); the ``ast`` twin of
+    ``plan._first_freeze``."""
 
     def true(value: ast.expr) -> bool:
         return isinstance(value, ast.Constant) and value.value is True
@@ -905,14 +934,59 @@ def _freezes(node: ast.AST, spec: ParameterSpec, imports: dict[str, str]) -> boo
     attributes = spec.freeze_attributes
     if isinstance(node, ast.Assign) and not true(node.value):
         return any(isinstance(t, ast.Attribute) and t.attr in attributes for t in node.targets)
+    if isinstance(node, ast.AugAssign):
+        return isinstance(node.target, ast.Attribute) and node.target.attr in attributes
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         values = [*node.args, *(k.value for k in node.keywords)]
         return node.func.attr in spec.freeze_methods and bool(values) and not true(values[0])
     if isinstance(node, ast.Call) and len(node.args) == 3:
         name, value = node.args[1], node.args[2]
-        named = isinstance(name, ast.Constant) and name.value in attributes
+        if isinstance(name, ast.Constant):
+            named = name.value in attributes
+        else:  # computed: may be requires_grad
+            named = selves is not None and id(node) not in selves
         return named and _qualified(node.func, imports) in spec.freeze_setters and not true(value)
     return False
+
+
+def _on_self(tree: ast.Module, tensor_classes: frozenset[str]) -> set[int]:
+    """The ids of the calls ``f(s, ...)`` whose first argument is the ``self`` of a method
+    (not a staticmethod) of a class none of whose bases may be a tensor class
+    (``parameters.may_be_tensor_class``): such an object is no tensor."""
+    found: set[int] = set()
+
+    def walk(node: ast.AST, own: str | None, in_class: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                bases = [ast.unparse(b) for b in child.bases]
+                tensor = any(may_be_tensor_class(b, tensor_classes) for b in bases)
+                walk(child, None, not tensor)
+                continue
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                names = [a.arg for a in (*child.args.posonlyargs, *child.args.args)]
+                static = not isinstance(child, ast.Lambda) and any(
+                    ast.unparse(d) == "staticmethod" for d in child.decorator_list
+                )
+                inner = own if own not in names and own not in _other_args(child) else None
+                if in_class and names and not static and not isinstance(child, ast.Lambda):
+                    inner = names[0]
+                walk(child, inner, False)
+                continue
+            if isinstance(child, ast.Call) and own and child.args:
+                first = child.args[0]
+                if isinstance(first, ast.Name) and first.id == own:
+                    found.add(id(child))
+            walk(child, own, False if not isinstance(child, ast.stmt) else in_class)
+
+    walk(tree, None, False)
+    return found
+
+
+def _other_args(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> set[str]:
+    arguments = function.args
+    names = {a.arg for a in arguments.kwonlyargs}
+    names |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None}
+    return names
 
 
 def _qualified(func: ast.expr, imports: dict[str, str]) -> str:

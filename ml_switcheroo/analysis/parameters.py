@@ -208,3 +208,12 @@ def _yields_the_parameter(element: cst.BaseExpression, target: cst.BaseExpressio
 
 def _code(node: cst.CSTNode) -> str:
     return " ".join(code_of(node).split())
+
+
+def may_be_tensor_class(base: str, tensor_classes: frozenset[str]) -> bool:
+    """Whether a class base written ``base`` may be a tensor class: its dotted name (a
+    subscript's value) ends with one of ``tensor_classes``, or it is no dotted name."""
+    name = base.partition("[")[0]
+    if not all(part.isidentifier() for part in name.split(".")):
+        return True
+    return name.rpartition(".")[2] in tensor_classes

@@ -57,7 +57,13 @@ from ml_switcheroo.analysis.factories import (
     returns_of,
 )
 from ml_switcheroo.analysis.loss_helpers import FileFacts, helper_problem
-from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
+from ml_switcheroo.analysis.parameters import (
+    Names,
+    is_module_class,
+    may_be_tensor_class,
+    parameters_argument,
+    select,
+)
 from ml_switcheroo.analysis.parents import parent_map
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.analysis.resolver import Resolver
@@ -3638,8 +3644,9 @@ def _first_freeze(
 ) -> str | None:
     """Source of the first ``x.requires_grad = v``, ``x.requires_grad_(v)`` or
     ``setattr(x, 'requires_grad', v)`` (the map's ``freeze_setters``, ``called`` naming the
-    function) whose value is not a literal ``True`` (``requires_grad_()`` alone unfreezes), or
-    None."""
+    function; a name other than a plain string literal, ``setattr(p, name, v)``, may be it,
+    unless ``x`` is ``self`` of a class based on no ``tensor_classes``) whose value is not a
+    literal ``True`` (``requires_grad_()`` alone unfreezes), or None."""
     attributes, methods = spec.freeze_attributes, spec.freeze_methods
     found: list[str] = []
 
@@ -3647,6 +3654,30 @@ def _first_freeze(
         return isinstance(node, cst.Name) and node.value == "True"
 
     class _Find(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.frames: list[str | None] = []  # per class/function: the `self` no tensor is
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+            bases = [code_of(b.value).strip() for b in node.bases]
+            tensor = any(may_be_tensor_class(b, spec.tensor_classes) for b in bases)
+            self.frames.append(None if tensor else "")
+
+        def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+            self.frames.pop()
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            outer = self.frames[-1] if self.frames else None
+            params = node.params.params
+            static = any(code_of(d.decorator).strip() == "staticmethod" for d in node.decorators)
+            if outer == "" and params and not static:  # a method of a class based on no tensor
+                outer = params[0].name.value
+            elif outer and any(p.name.value == outer for p in params):
+                outer = None  # a nested function rebinding it
+            self.frames.append(outer or None)
+
+        def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+            self.frames.pop()
+
         def visit_Assign(self, node: cst.Assign) -> None:
             for target in node.targets:
                 if _is_attribute(target.target, attributes) and not is_true(node.value):
@@ -3660,8 +3691,12 @@ def _first_freeze(
             if _is_attribute(node.func, methods) and node.args and not is_true(node.args[0].value):
                 found.append(code_of(node).strip())
             elif len(node.args) == 3 and called(node.func) in spec.freeze_setters:
-                name, value = node.args[1].value, node.args[2].value
-                named = isinstance(name, cst.SimpleString) and name.evaluated_value in attributes
+                target, name, value = (a.value for a in node.args)
+                if isinstance(name, cst.SimpleString):
+                    named = name.evaluated_value in attributes
+                else:  # computed: may be requires_grad, unless set on an object no tensor is
+                    own = self.frames[-1] if self.frames else None
+                    named = not (own and isinstance(target, cst.Name) and target.value == own)
                 if named and not is_true(value):
                     found.append(code_of(node).strip())
 

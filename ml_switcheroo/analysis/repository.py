@@ -791,7 +791,8 @@ class RepositoryIndex:
     ) -> list[str]:
         """The other files ``path``'s facts come from: the files importing it (the call
         sites of its functions), the repository files it imports (the functions it hands
-        values to) and the files importing those (their other call sites). None for a file
+        values to), the files importing those (their other call sites) and the files those
+        import, to any depth (a freeze ``path`` may run). None for a file
         that holds none of ``source_words`` and that ``may_change`` rules out, unless the
         caller knows it is ``linked`` to other files (the precise cross-file question said
         yes): other files cannot change what becomes of it."""
@@ -803,6 +804,7 @@ class RepositoryIndex:
         near = set(imported) | set(self.importers(path))
         for other in imported:
             near.update(self.importers(other))
+        near.update(self.imported_closure(path))  # a freeze they may run (imported_freeze)
         near.update(self._outer_importers(path, near))
         near.discard(path)
         return sorted(near)
@@ -827,6 +829,17 @@ class RepositoryIndex:
             if other is not None and other not in found:
                 found.append(other)
         return found
+
+    def imported_closure(self, path: str) -> list[str]:
+        """The repository files ``path`` imports, directly or through the files it imports
+        (breadth first, each once; ``path`` itself left out)."""
+        found = {path: None}
+        frontier = [path]
+        while frontier:
+            nearer = [f for other in frontier for f in self.imported_files(other)]
+            frontier = [f for f in dict.fromkeys(nearer) if f not in found]
+            found.update(dict.fromkeys(frontier))
+        return [f for f in found if f != path]
 
     def digest_of_dependencies(
         self, path: str, source_words: Iterable[bytes], linked: bool = False

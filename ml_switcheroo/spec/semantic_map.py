@@ -147,6 +147,7 @@ _PARAMETER_KEYS = {
     "freeze_attributes",
     "freeze_methods",
     "freeze_setters",
+    "tensor_classes",
     "structure_methods",
     "structure_functions",
     "container_methods",
@@ -385,6 +386,7 @@ class ParameterSpec:
     freeze_attributes: frozenset[str] = frozenset()  # `p.requires_grad = False` freezes `p`
     freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
     freeze_setters: frozenset[str] = frozenset()  # `setattr(p, 'requires_grad', False)` too
+    tensor_classes: frozenset[str] = frozenset()  # a class based on none: `self` is no tensor
     structure_methods: frozenset[str] = frozenset()  # `m.add_module(...)` changes `m`'s set
     structure_functions: frozenset[str] = frozenset()  # `setattr(m, ...)` changes `m`'s set
     container_methods: frozenset[str] = frozenset()  # `m.layers.append(nn.Linear(...))` too
@@ -892,6 +894,7 @@ class _Checker:
             freeze_attributes=names("freeze_attributes"),
             freeze_methods=names("freeze_methods"),
             freeze_setters=names("freeze_setters", dotted=True),
+            tensor_classes=names("tensor_classes"),
             structure_methods=names("structure_methods"),
             structure_functions=names("structure_functions", dotted=True),
             container_methods=names("container_methods"),

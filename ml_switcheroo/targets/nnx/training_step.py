@@ -262,6 +262,7 @@ def _rendered_step(
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)
     _check_traceable(forward, ctx)
+    _check_namesakes_after(region, forward, tail, ctx)
     _check_known_calls(forward, model_node, ctx, others)
     _check_no_mapped_api(forward, optimizer, ctx)
     snapshots = _snapshots(tail, region, backward_index, ctx)
@@ -694,6 +695,71 @@ def _check_traceable(forward: list[cst.BaseStatement], ctx: HookContext) -> None
         problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
         if problem is not None:
             raise Untranslatable(f"in the forward pass (the loss function): {problem}")
+
+
+_NESTED = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
+
+def _check_namesakes_after(
+    region: Region,
+    forward: list[cst.BaseStatement],
+    tail: Sequence[cst.BaseStatement],
+    ctx: HookContext,
+) -> None:
+    """What the loss function computes comes out of the gradient as JAX arrays: a method of
+    the map's ``array_namesakes`` called with other numbers on one of those names (or on a
+    name assigned from one) in a statement the step runs after the gradient (``tail``:
+    ``spread = out.std().item()``) or elsewhere in the step's scope, outside the step
+    (``_, pred = out.max(1)`` after it), computes other numbers than torch (s22b)."""
+    namesakes = ctx.semantic_map.array_namesakes
+    scope = _scope(region)
+    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
+    roots = scope.body.body if isinstance(scope, cst.FunctionDef) else [scope]  # type: ignore[attr-defined]
+    outside = [n for r in roots for n in cst_walk.walk(r, _NESTED) if id(n) not in inside]
+    nodes = [*(n for s in tail for n in cst_walk.walk(s, _NESTED)), *outside]
+    computed = {t.value for s in forward for t in _target_names(s)} | {region.loss}
+    stores = [(n, _stored_value(n)) for n in nodes]
+    while True:  # names assigned from a computed name are computed, to a fixpoint
+        more = {
+            name
+            for node, value in stores
+            if value is not None and _variable_names(value) & computed
+            for name in _stored_names(node)
+        } - computed
+        if not more:
+            break
+        computed |= more
+    for call in (n for n in nodes if isinstance(n, cst.Call)):
+        problem = namesake_problem(call, namesakes, ctx.qualify)
+        receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+        if problem is not None and receiver is not None and _variable_names(receiver) & computed:
+            raise Untranslatable(
+                f"after the gradient, a value the loss function returns is a JAX array: {problem}"
+            )
+
+
+def _stored_value(node: cst.CSTNode) -> cst.BaseExpression | None:
+    """The value an assignment or a ``for`` loop stores (None for other nodes)."""
+    if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.NamedExpr)):
+        return node.value
+    if isinstance(node, (cst.For, cst.CompFor)):
+        return node.iter
+    return None
+
+
+def _stored_names(node: cst.CSTNode) -> set[str]:
+    """The names an assignment or a ``for`` loop binds (in tuples too)."""
+    targets: list[cst.CSTNode] = []
+    if isinstance(node, cst.Assign):
+        targets = [t.target for t in node.targets]
+    elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.NamedExpr, cst.For, cst.CompFor)):
+        targets = [node.target]
+    return {
+        n.value
+        for t in targets
+        for n in cst_walk.walk(t)
+        if isinstance(n, cst.Name) and isinstance(t, (cst.Name, cst.Tuple, cst.List))
+    }
 
 
 def _with_dropped_comments(
