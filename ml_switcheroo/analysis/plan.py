@@ -51,7 +51,7 @@ from ml_switcheroo.analysis.factories import (
 from ml_switcheroo.analysis.loss_helpers import FileFacts, helper_problem
 from ml_switcheroo.analysis.parameters import Names, is_module_class, parameters_argument, select
 from ml_switcheroo.analysis.purity import is_pure
-from ml_switcheroo.analysis.resolver import Resolver
+from ml_switcheroo.analysis.resolver import Binding, Resolver
 from ml_switcheroo.analysis.schedule_functions import FunctionFacts, function_problem
 from ml_switcheroo.analysis.site_key import Positions, SiteKey
 from ml_switcheroo.analysis.torch_only import TorchOnlyFinder, TorchOnlyUse
@@ -2569,7 +2569,9 @@ class Planner:
         for binding in bindings[:3]:
             node = binding.node
             if isinstance(node, cst.Param) or self._is_parameter(node):
-                function = _enclosing_function_name(self.module, node)
+                function = _parameter_owner_name(binding) or _enclosing_function_name(
+                    self.module, node
+                )
                 places.append(
                     f"a parameter of {function} ({self._place(node)})"
                     + self._factory_calls_note(site, function)
@@ -4154,6 +4156,17 @@ def _function_parameters_of(module: cst.Module, name: cst.Name) -> list[cst.Para
 
     cst_walk.visit(module, _Find())
     return found
+
+
+def _parameter_owner_name(binding: Binding) -> str | None:
+    """``_enclosing_function_name`` of a parameter's binding, from libcst's scope of it (the
+    function or lambda whose parameter it is: no walk of the module); None when unknown."""
+    owner = binding.assignment.scope.node if binding.assignment is not None else None
+    if isinstance(owner, cst.FunctionDef):
+        return f"{owner.name.value}()"
+    if isinstance(owner, cst.Lambda):
+        return "a lambda"
+    return None
 
 
 def _enclosing_function_name(module: cst.Module, node: cst.CSTNode) -> str:
