@@ -888,3 +888,50 @@ def test_across_three_files_the_cache_sees_a_change_in_the_first_file(
     (tmp_path / "pkg" / "main.py").write_text(lbfgs, encoding="utf-8")
     code, _, err = run(capsys, "--check", "--cache", "cache", "pkg", cwd=tmp_path)
     assert "would convert pkg/engine.py" not in err
+
+
+# A constructor types a value only when called (``resolver._type_of_value``): one only named
+# (handed to a wrapper as a class, listed in a tuple, bound to another name and called through
+# it) types nothing, so a member read beside it does not keep the file. The twins: the same
+# constructor called, and a parameter annotated with it (``_param_type`` reads a constructor
+# in an annotation as its type), are kept and changed.
+NAMED_CONSTRUCTORS_DROPPED = {
+    "passed-as-a-class": (
+        "import torch\ndef f(params, loss):\n"
+        "    o = make_optimizer(torch.optim.SGD, params, lr=0.05)\n"
+        "    loss.backward()\n    o.step()\n"
+    ),
+    "listed-in-a-tuple": (
+        "import torch\nUNSUPPORTED = (torch.optim.SparseAdam, torch.optim.LBFGS)\n"
+        "def patch(o):\n    if isinstance(o, UNSUPPORTED):\n        o.step = wrap(o.step)\n"
+    ),
+    "called-through-another-name": (
+        "from torch import optim\ncls = optim.SGD\ndef f(params):\n"
+        "    o = cls(params, lr=0.1)\n    o.zero_grad()\n    o.step()\n"
+    ),
+}
+CONSTRUCTORS_KEPT = {
+    "called": (
+        "import torch\ndef f(params, loss):\n"
+        "    o = torch.optim.SGD(params, lr=0.05)\n"
+        "    loss.backward()\n    o.step()\n"
+    ),
+    "annotation": "from torch import optim\ndef clear(o: optim.Adam):\n    o.zero_grad()\n",
+}
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+@pytest.mark.parametrize("name", sorted(NAMED_CONSTRUCTORS_DROPPED))
+def test_dropped_a_constructor_named_but_never_called(name: str, target: str) -> None:
+    code = NAMED_CONSTRUCTORS_DROPPED[name]
+    assert both_stages_keep(code, target) is False
+    assert prefilter_for(load_semantic_map((), TARGETS[target])).matches(code.encode("utf-8"))
+    assert convert(code, TARGET_COMMANDS[target]) == code
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+@pytest.mark.parametrize("name", sorted(CONSTRUCTORS_KEPT))
+def test_kept_a_constructor_called_or_in_an_annotation(name: str, target: str) -> None:
+    code = CONSTRUCTORS_KEPT[name]
+    assert both_stages_keep(code, target)
+    assert convert(code, TARGET_COMMANDS[target]) != code

@@ -21,10 +21,14 @@ on the side of keeping:
   constructor call (an API that ``returns`` T), annotated with T (or an alias), passed by
   callers of this file that have one of those, or an unannotated parameter whose name matches
   T's ``parameter_names`` in a file that imports T's package. Here a file with such a member
-  name of T as an attribute is kept when some dotted expression resolves to a constructor of T
-  (a map API whose ``SemanticMap.canonical_type`` is T), or some dotted expression inside a
-  parameter's annotation resolves to T or an alias of T and a member of T is read on a name
-  spelled as a parameter or on an attribute of one (``loss.backward()``, ``self.opt.step()``:
+  name of T as an attribute is kept when some *called* dotted expression resolves to a
+  constructor of T (a map API whose ``SemanticMap.canonical_type`` is T: the engine types a
+  value by a call of one, ``resolver._type_of_value``, and its builders and factories follow
+  such a call of this file; a constructor only named, ``DistributedOptimizer(optim.SGD, ...)``
+  or ``(torch.optim.SGD, torch.optim.LBFGS)``, types nothing), or some dotted expression inside
+  a parameter's annotation resolves to T, an alias of T or a constructor of T (``o:
+  optim.Adam``) and a member of T is read on a name spelled as a parameter or on an attribute
+  of one (``loss.backward()``, ``self.opt.step()``:
   where an annotated parameter's type reaches, directly, through this file's callers or a
   stored ``self.x``; ``y = x`` or ``fake.cls.backward()`` on a local takes no type from it,
   ``_Facts.read_on_parameters``), or when some parameter name matches
@@ -94,7 +98,8 @@ class SecondStage:
     # the target's name: a call under it in another file is a translated optimizer already (a
     # file converted by an earlier run); set by the runner that knows the target
     target_root: str | None = None
-    # a declared type or an alias of one -> the type: typing only a parameter annotated with it
+    # a declared type, an alias of one or a constructor -> the type: typing only a parameter
+    # annotated with it
     annotation_types: Mapping[str, str] = field(default_factory=dict)
     # type -> its wired members a name-guessed receiver may change: not an entry whose hook keeps
     # it on an untranslated receiver (``harmless_untranslated``; a guessed one never is)
@@ -118,6 +123,9 @@ class SecondStage:
             for t in semantic_map.types.values()
             for name in (t.name, *t.aliases)
         }
+        # a constructor types a parameter annotated with it too (``o: optim.Adam``), as
+        # ``resolver._param_type`` reads an annotation by ``SemanticMap.canonical_type``
+        annotation_types.update((name, t) for name, t in type_of.items() if t is not None)
         guesses = tuple(
             (t.parameter_names, t.name.partition(".")[0], t.name)
             for t in semantic_map.types.values()
@@ -166,14 +174,14 @@ class SecondStage:
         if tree is None:
             return True, None
         facts = _Facts.of(tree)
-        if facts.qualified_names(facts.called) & self.call_apis:
+        called = facts.qualified_names(facts.called)
+        if called & self.call_apis:
             return True, tree
-        names = facts.qualified_names(facts.dotted)
         attributes = facts.typeable_attributes({pattern for pattern, _, _ in self.guesses})
         used = {owner for owner, found in self.members.items() if found & attributes}
         if not used:
             return False, tree
-        if used & {self.type_of[name] for name in names if name in self.type_of}:
+        if used & {self.type_of[name] for name in called if name in self.type_of}:
             return True, tree
         annotated = facts.annotation_names()
         typed = used & {self.annotation_types[n] for n in annotated if n in self.annotation_types}
@@ -222,7 +230,6 @@ def _parse(data: bytes) -> ast.Module | None:
 class _Facts:
     """What the stage reads from one module's ``ast``."""
 
-    dotted: set[str]  # every dotted expression (``torch.optim.Adam``, ``opt.step``, ``x``)
     called: set[str]  # the dotted expressions called (``torch.optim.Adam`` in ``...Adam(p)``)
     imports: dict[str, set[str]]  # bound name -> what it imports (every scope, no relative)
     import_roots: set[str]  # top-level packages imported (absolute imports, any scope)
@@ -237,12 +244,11 @@ class _Facts:
 
     @classmethod
     def of(cls, tree: ast.Module) -> _Facts:
-        facts = cls(set(), set(), {}, set(), set(), set())
+        facts = cls(set(), {}, set(), set(), set())
         selves: set[int] = set()  # the ast.arg of every unannotated first parameter of a method
         arguments: list[ast.arg] = []
         for node in ast_nodes.walk(tree):
             if isinstance(node, ast.Name):
-                facts.dotted.add(node.id)
                 if not isinstance(node.ctx, ast.Load):
                     facts.bound.add(node.id)
             elif isinstance(node, ast.Attribute):
@@ -272,16 +278,13 @@ class _Facts:
         return facts
 
     def _add_attribute(self, node: ast.Attribute) -> None:
-        """An attribute read: by its receiver (a name, an attribute of a name; on any other
-        receiver the engine types nothing), and as a dotted expression."""
+        """An attribute read, by its receiver (a name, an attribute of a name; on any other
+        receiver the engine types nothing)."""
         if isinstance(node.value, ast.Name):
             self.on_names.setdefault(node.value.id, set()).add(node.attr)
         elif isinstance(node.value, ast.Attribute) and isinstance(node.value.value, ast.Name):
             self.attributes.add(node.attr)
             self.on_attributes_of.setdefault(node.value.value.id, set()).add(node.attr)
-        dotted = _dotted(node)
-        if dotted is not None:
-            self.dotted.add(dotted)
 
     def _add_binding(self, node: ast.AST) -> None:
         """The names ``node`` binds, but names and parameters (``ast.Name``, ``ast.arg``: read
