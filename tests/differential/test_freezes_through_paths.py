@@ -25,9 +25,9 @@ from tests.differential.nnx_loops import (
     translated_package_runs,
     translated_rel,
     worst_rel,
-    write_named_package,
 )
 from tests.differential.test_nnx_loops import PLAIN_LOOP
+from tests.support import write_package
 
 SETTERS = [
     "name = 'requires_grad'\nfor p in model.hidden.parameters():\n    setattr(p, name, False)\n",
@@ -50,7 +50,7 @@ def test_a_setattr_of_a_computed_name_in_an_imported_file_escapes(tmp_path: Path
         "NAME = 'requires_grad'\n\n\ndef change(m):\n    for p in m.hidden.parameters():\n"
         "        setattr(p, NAME, False)\n"
     )
-    write_named_package(tmp_path, "set_named", helper_package("set_named", helper))
+    write_package(tmp_path, helper_package("set_named", helper), "set_named")
     translated = converted(tmp_path, "set_named")["main.py"]
     assert "opt = nnx.Optimizer" not in translated, translated
     assert "(`setattr(p, NAME, False)` in `set_named/helpers.py:6`)" in translated, translated
@@ -88,7 +88,7 @@ def _transitive(package: str, deep: str, middle: bool = False) -> dict[str, str]
 @pytest.mark.parametrize("middle", [False, True])
 def test_a_freeze_in_a_file_imported_through_another_escapes(tmp_path: Path, middle: bool) -> None:
     package = f"deep_freeze_{int(middle)}"
-    write_named_package(tmp_path, package, _transitive(package, FREEZE, middle))
+    write_package(tmp_path, _transitive(package, FREEZE, middle), package)
     translated = converted(tmp_path, package)["main.py"]
     assert "opt = nnx.Optimizer" not in translated, translated
     said = f"may run it (`m.hidden.requires_grad_(False)` in `{package}/deep.py:2`)"
@@ -99,7 +99,7 @@ def test_a_freeze_of_a_transitive_file_no_file_names_keeps_the_translation(
     tmp_path: Path,
 ) -> None:
     deep = NOTHING + "\n\ndef thaw_none(m):\n    m.requires_grad_(False)\n"
-    write_named_package(tmp_path, "deep_unused", _transitive("deep_unused", deep))
+    write_package(tmp_path, _transitive("deep_unused", deep), "deep_unused")
     assert "opt = nnx.Optimizer" in converted(tmp_path, "deep_unused")["main.py"]
 
 
@@ -153,7 +153,7 @@ def test_a_setattr_on_self_in_an_imported_file_keeps_the_translation(tmp_path: P
     helper = CONFIG.replace("cfg = Config(lr=0.05, tag=False)\n", "") + (
         "\n\ndef change(m):\n    Config(note=False)\n"
     )
-    write_named_package(tmp_path, "config_self", helper_package("config_self", helper))
+    write_package(tmp_path, helper_package("config_self", helper), "config_self")
     assert "opt = nnx.Optimizer" in converted(tmp_path, "config_self")["main.py"]
 
 
@@ -163,6 +163,6 @@ def test_a_computed_setattr_of_a_tensor_class_in_an_imported_file_escapes(tmp_pa
         "cfg = Config(lr=0.05, tag=False)\n", ""
     )
     helper += "\n\ndef change(m):\n    Config(note=False)\n"
-    write_named_package(tmp_path, "tensor_self", helper_package("tensor_self", helper))
+    write_package(tmp_path, helper_package("tensor_self", helper), "tensor_self")
     translated = converted(tmp_path, "tensor_self")["main.py"]
     assert "(`setattr(self, key, value)` in `tensor_self/helpers.py:7`)" in translated, translated

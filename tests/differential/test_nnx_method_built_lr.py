@@ -20,10 +20,9 @@ from tests.differential.nnx_loops import (
     converted,
     translated_package_runs,
     worst_rel,
-    write_named_package,
 )
 from tests.differential.test_nnx_method_built_step import port
-from tests.support import gpt_groups, renders_a_step
+from tests.support import gpt_groups, renders_a_step, write_package
 
 MAIN = (
     """\
@@ -148,7 +147,7 @@ TWINS = {
 def test_twins_keep_an_escape(name: str, tmp_path: Path) -> None:
     old, new = TWINS[name]
     assert old in MAIN
-    write_named_package(tmp_path, "gptlrtwin", {"main.py": MAIN.replace(old, new)})
+    write_package(tmp_path, {"main.py": MAIN.replace(old, new)}, "gptlrtwin")
     text = converted(tmp_path, "gptlrtwin")["main.py"]
     assert BEGIN in text, text
     assert not renders_a_step(text) or WRITTEN not in text, text
@@ -186,7 +185,7 @@ COMPILED = (
 
 
 def test_an_lr_loop_not_injected_escapes(tmp_path: Path) -> None:
-    write_named_package(tmp_path, "gptlrcompiled", {"main.py": COMPILED})
+    write_package(tmp_path, {"main.py": COMPILED}, "gptlrcompiled")
     text = converted(tmp_path, "gptlrcompiled")["main.py"]
     assert "optimizer = nnx.Optimizer(self, optax.adamw(" in text, text
     loop = "        # ml_switcheroo: ESCAPE-BEGIN torch.optim.Optimizer.param_groups\n"

@@ -23,10 +23,9 @@ from tests.differential.nnx_loops import (
     translate_nnx,
     translated_package_runs,
     worst_rel,
-    write_named_package,
 )
 from tests.differential.test_nnx_model_changed import REASON, _nnx_head, _torch_head
-from tests.support import run_codemod
+from tests.support import run_codemod, write_package
 
 SURGEON = """\
 import torch
@@ -219,7 +218,7 @@ def _surgery(package: str, method: str) -> dict[str, str]:
 def test_a_method_of_another_files_class_changing_the_model_escapes(tmp_path: Path) -> None:
     """Measured at main (the optimizer converted, ``copy.deepcopy`` ported as ``nnx.clone``):
     1.28 relative off torch over 36 updates."""
-    write_named_package(tmp_path, "surgery_pkg", _surgery("surgery_pkg", "change"))
+    write_package(tmp_path, _surgery("surgery_pkg", "change"), "surgery_pkg")
     translated = converted(tmp_path, "surgery_pkg")["main.py"]
     assert "opt = nnx.Optimizer" not in translated, translated
     said = (
@@ -254,7 +253,7 @@ def _reexported(package: str, helper: str) -> dict[str, str]:
 
 
 def _write_reexporting(root: Path, package: str, files: dict[str, str]) -> None:
-    write_named_package(root, package, files)
+    write_package(root, files, package)
     (root / package / "__init__.py").write_text(REEXPORT, encoding="utf-8")
 
 
