@@ -1,6 +1,7 @@
 """Calls of the map's ``array_namesakes`` that its ``exact`` template writes in JAX with the
-same numbers (``_, pred = out.max(1)`` in the NNX step: ``(out.max(axis=1, keepdims=False),
-out.argmax(axis=1, keepdims=False))``): which calls may be written so, and the rewrite."""
+same numbers (``_, pred = out.max(1)`` in the NNX step: ``(jnp.take_along_axis(out,
+out.argmax(axis=1, keepdims=True), axis=1).squeeze(1), out.argmax(axis=1))``): which calls may
+be written so, and the rewrite."""
 
 from __future__ import annotations
 
