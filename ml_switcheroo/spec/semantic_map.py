@@ -330,10 +330,17 @@ class TorchOnlyText:
 @dataclass(frozen=True)
 class ArrayNamesake:
     """A torch.Tensor method a JAX array has under the same name with other numbers: what
-    differs and what to write (``reason``); ``bare``: a call without arguments is the same."""
+    differs and what to write (``reason``); ``bare``: a call without arguments is the same;
+    ``exact``: what a call on an array becomes when every argument is a literal of ``params``
+    (a template: ``{x}`` the receiver, ``{<param>}`` each argument), ``params`` the method's
+    torch parameters in order with their defaults (None: required, an ``int``), ``imports``
+    the keys of the map's ``imports`` the template uses."""
 
     reason: str
     bare: bool = False
+    exact: str | None = None
+    params: tuple[tuple[str, Any], ...] = ()
+    imports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -1030,12 +1037,22 @@ class _Checker:
             if not name.isidentifier():
                 self.fail(f"'array_namesakes': {name!r} is not a method name", line=key_line)
             body = self.mapping(body, "an array namesake", key_line, name)
-            self.check_keys(body, {"reason", "bare"}, "an array namesake", name)
+            keys = {"reason", "bare", "exact", "params", "imports"}
+            self.check_keys(body, keys, "an array namesake", name)
             bare = body.get("bare", False)
             if not isinstance(bare, bool):
                 self.fail("field 'bare' must be true or false", line=key_line, entry=name)
             reason = self.string(body, "reason", name, required=True)
-            result[name] = ArrayNamesake(reason or "", bare)
+            exact = self.string(body, "exact", name, required=False)
+            params = dict(self.mapping(body.get("params", {}), "'params'", key_line, name))
+            if (exact is None) != (not params):
+                self.fail("'exact' and 'params' go together", line=key_line, entry=name)
+            imports = body.get("imports", [])
+            if not isinstance(imports, list) or not all(isinstance(i, str) for i in imports):
+                self.fail("field 'imports' must be a list of names", line=key_line, entry=name)
+            result[name] = ArrayNamesake(
+                reason or "", bare, exact, tuple(params.items()), tuple(imports)
+            )
         return result
 
     def scaler_methods(self, raw: Any, line: int | None, base: ScalerMethods) -> ScalerMethods:

@@ -28,9 +28,8 @@ def _loop(loss: str) -> str:
     [
         ("((out - y) ** 2).mean() + out.std()", "divides by n - 1"),
         ("((out - y) ** 2).mean() + out.var(0).sum()", "divides by n - 1"),
-        ("((out.max(1)[0] - y[:, 0]) ** 2).mean()", "returns (values, indices)"),
-        ("((out.min(dim=1)[0] - y[:, 0]) ** 2).mean()", "returns (values, indices)"),
         ("((out.sort(1)[0] - y) ** 2).mean()", "returns (values, indices)"),
+        ("((out.max(1, True)[0] - y[:, :1]) ** 2).mean()", "returns (values, indices)"),
         ("((out.repeat(2, 1) - y.repeat(2, 1)) ** 2).mean()", "tiles the tensor"),
         # s22c, measured before: 1.8, 1.06 and 1.09 relative off torch (36 updates)
         ("((out - y) ** 2).mean() + out.transpose(0, 1)[0].mean()", "swaps two dimensions"),
@@ -49,6 +48,9 @@ def test_a_namesake_with_other_numbers_in_the_loss_escapes_the_step(loss: str, s
     [
         "((out - y) ** 2).mean() + out.max() - out.min()",
         "((out - y) ** 2).mean(1).sum()",
+        # s22i: the map's `exact` writes these (tests/differential/test_nnx_exact_namesakes.py)
+        "((out.max(1)[0] - y[:, 0]) ** 2).mean()",
+        "((out.min(dim=1)[0] - y[:, 0]) ** 2).mean()",
         "((out - y) ** 2).mean() + out.T[0].mean()",  # .T is no call: the same on both
     ],
 )

@@ -62,6 +62,11 @@ from ml_switcheroo.targets.nnx.learning_rate import lr_write
 from ml_switcheroo.targets.nnx.logged import logged_after_backward
 from ml_switcheroo.targets.nnx.method_built import MethodBuilt, method_built
 from ml_switcheroo.targets.nnx.model import trained_model
+from ml_switcheroo.targets.nnx.namesake_rewrite import (
+    ExactNamesakes,
+    attribute_receivers,
+    exact_text,
+)
 from ml_switcheroo.targets.nnx.other_models import OtherModels, read_undetached
 from ml_switcheroo.targets.nnx.pullback import Pullback, fresh_gradient
 from ml_switcheroo.targets.nnx.snapshots import renamed, snapshot_line, snapshot_ready
@@ -261,8 +266,8 @@ def _rendered_step(
     )
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)
-    _check_traceable(forward, ctx)
-    _check_namesakes_after(region, forward, tail, ctx)
+    exact = _check_traceable(forward, ctx)
+    exact.update(_check_namesakes_after(region, forward, tail, ctx))
     _check_known_calls(forward, model_node, ctx, others)
     _check_no_mapped_api(forward, optimizer, ctx)
     snapshots = _snapshots(tail, region, backward_index, ctx)
@@ -285,6 +290,11 @@ def _rendered_step(
         pullbacks,
         pulled,
     )
+    if exact:
+        rendered = [s.visit(ExactNamesakes(exact)) for s in rendered]  # type: ignore[misc]
+        for key in {k for n in ctx.semantic_map.array_namesakes.values() for k in n.imports}:
+            if any(f"{key}." in text for text in exact.values()):
+                ctx.request_import(key)
     statements = [*prefix, *rendered, *counted, *kept]
     statements = _with_dropped_comments(
         statements, region, prefix, [*forward, *tail, *counted, *kept]
@@ -683,18 +693,44 @@ def _check_prefix_untouched(
             )
 
 
-def _check_traceable(forward: list[cst.BaseStatement], ctx: HookContext) -> None:
+def _check_traceable(forward: list[cst.BaseStatement], ctx: HookContext) -> dict[str, str]:
     """The loss function's body runs traced on JAX arrays: no ``.item()``, no method a JAX
-    array has under a torch name with other numbers (the map's ``array_namesakes``)."""
+    array has under a torch name with other numbers (the map's ``array_namesakes``) unless
+    its ``exact`` template writes it on a name the loss function computes (returned: the
+    call's code to its JAX text)."""
     if not forward:
         raise Untranslatable("the loss does not use the model")
     if any(_calls_method(statement, "item") for statement in forward):
         raise Untranslatable("`.item()` in the forward pass (a traced value has no number)")
     calls = [n for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Call)]
-    for call in calls:
+    arrays = {t.value for s in forward for t in _target_names(s)}
+    exact, written = _exact_texts(calls, forward, arrays, ctx)
+    for call in (c for c in calls if id(c) not in written):
         problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
         if problem is not None:
             raise Untranslatable(f"in the forward pass (the loss function): {problem}")
+    return exact
+
+
+def _exact_texts(
+    calls: list[cst.Call],
+    statements: Sequence[cst.BaseStatement],
+    arrays: set[str],
+    ctx: HookContext,
+) -> tuple[dict[str, str], set[int]]:
+    """The calls of ``array_namesakes`` on ``arrays`` the map's ``exact`` writes in JAX with
+    torch's numbers (code -> JAX text, and their ids); none whose result an attribute is read
+    of (``out.max(1).indices``: such a call with the same code escapes the step)."""
+    read = attribute_receivers(statements)
+    namesakes = ctx.semantic_map.array_namesakes
+    texts, written = {}, set()
+    for call in (c for c in calls if id(c) not in read):
+        text = exact_text(call, namesakes, arrays, ctx.qualify)
+        if text is not None:
+            texts[code_of(call).strip()] = text
+            written.add(id(call))
+
+    return texts, written
 
 
 _NESTED = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
@@ -705,12 +741,14 @@ def _check_namesakes_after(
     forward: list[cst.BaseStatement],
     tail: Sequence[cst.BaseStatement],
     ctx: HookContext,
-) -> None:
+) -> dict[str, str]:
     """What the loss function computes comes out of the gradient as JAX arrays: a method of
     the map's ``array_namesakes`` called with other numbers on one of those names (or on a
     name assigned from one) in a statement the step runs after the gradient (``tail``:
     ``spread = out.std().item()``) or elsewhere in the step's scope, outside the step
-    (``_, pred = out.max(1)`` after it), computes other numbers than torch (s22b)."""
+    (``_, pred = out.max(1)`` after it), computes other numbers than torch (s22b); in
+    ``tail`` unless the map's ``exact`` writes it (returned: the call's code to its JAX text;
+    outside the step nothing is rewritten, so there it escapes)."""
     namesakes = ctx.semantic_map.array_namesakes
     scope = _scope(region)
     inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
@@ -729,13 +767,16 @@ def _check_namesakes_after(
         if not more:
             break
         computed |= more
-    for call in (n for n in nodes if isinstance(n, cst.Call)):
+    in_tail = [n for s in tail for n in cst_walk.walk(s, _NESTED) if isinstance(n, cst.Call)]
+    exact, written = _exact_texts(in_tail, tail, computed, ctx)
+    for call in (n for n in nodes if isinstance(n, cst.Call) and id(n) not in written):
         problem = namesake_problem(call, namesakes, ctx.qualify)
         receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
         if problem is not None and receiver is not None and _variable_names(receiver) & computed:
             raise Untranslatable(
                 f"after the gradient, a value the loss function returns is a JAX array: {problem}"
             )
+    return exact
 
 
 def _stored_value(node: cst.CSTNode) -> cst.BaseExpression | None:

@@ -1,0 +1,99 @@
+"""Calls of the map's ``array_namesakes`` that its ``exact`` template writes in JAX with the
+same numbers (``_, pred = out.max(1)`` in the NNX step: ``(jnp.take_along_axis(out,
+out.argmax(axis=1, keepdims=True), axis=1).squeeze(1), out.argmax(axis=1))``): which calls may
+be written so, and the rewrite."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import libcst as cst
+
+from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.spec.semantic_map import ArrayNamesake
+from ml_switcheroo.spec.signature import code_of
+
+
+def exact_text(
+    call: cst.Call,
+    namesakes: Mapping[str, ArrayNamesake],
+    arrays: set[str],
+    qualify: Callable[[cst.BaseExpression], list[str]],
+) -> str | None:
+    """The JAX text of ``x.<namesake>(...)`` with ``x`` one of ``arrays`` and every argument a
+    literal of the entry's ``params`` (None: the call keeps the namesake's escape)."""
+    func = call.func
+    if not isinstance(func, cst.Attribute) or not isinstance(func.value, cst.Name):
+        return None
+    namesake = namesakes.get(func.attr.value)
+    if namesake is None or namesake.exact is None or func.value.value not in arrays:
+        return None
+    if qualify(func):
+        return None
+    bound = _bound(call.args, dict(namesake.params))
+    if bound is None:
+        return None
+    return namesake.exact.format(x=func.value.value, **bound)
+
+
+def _bound(args: Sequence[cst.Arg], params: dict[str, Any]) -> dict[str, str] | None:
+    """Each parameter's literal text (its default's when not given), or None when an argument
+    is not a literal of its parameter's type (a required one: an int), starred or unknown."""
+    names = list(params)
+    given: dict[str, cst.BaseExpression] = {}
+    for index, arg in enumerate(args):
+        if arg.star or (arg.keyword is None and index >= len(names)):
+            return None
+        name = arg.keyword.value if arg.keyword is not None else names[index]
+        if name not in params or name in given:
+            return None
+        given[name] = arg.value
+    result = {}
+    for name, default in params.items():
+        if name not in given:
+            if default is None:
+                return None
+            result[name] = repr(default)
+            continue
+        value = _literal(given[name])
+        wanted = int if default is None else type(default)
+        if value is None or type(value) is not wanted:
+            return None
+        result[name] = repr(value)
+    return result
+
+
+def _literal(node: cst.BaseExpression) -> int | bool | None:
+    """``1``, ``-1``, ``True``, ``False`` (None: anything else)."""
+    if isinstance(node, cst.Integer):
+        return int(node.value, 0)
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        inner = _literal(node.expression)
+        return -inner if type(inner) is int else None
+    if isinstance(node, cst.Name) and node.value in ("True", "False"):
+        return node.value == "True"
+    return None
+
+
+def attribute_receivers(statements: Iterable[cst.CSTNode]) -> set[int]:
+    """Ids of the calls whose result an attribute is read of (``out.max(1).indices``): a tuple
+    has none of torch's named fields, so these keep the escape."""
+    return {
+        id(n.value)
+        for s in statements
+        for n in cst_walk.walk(s)
+        if isinstance(n, cst.Attribute) and isinstance(n.value, cst.Call)
+    }
+
+
+class ExactNamesakes(cst.CSTTransformer):
+    """Writes each call equal to one of ``texts`` (source code of the call -> JAX text)."""
+
+    def __init__(self, texts: Mapping[str, str]) -> None:
+        super().__init__()
+        self.texts = texts
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        text = self.texts.get(code_of(original).strip())
+        return cst.parse_expression(text) if text is not None else updated
