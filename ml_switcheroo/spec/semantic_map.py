@@ -82,6 +82,7 @@ _TOP_KEYS = {
     "inject_static_args",
     "gradient_attributes",
     "gradient_free_methods",
+    "torch_only_module_names",
     "in_place_suffix",
     "in_place_keywords",
     "scaler_methods",
@@ -98,6 +99,7 @@ _TOP_KEYS = {
     "recording_modules",
     "fixed_modules",
     "array_namesakes",
+    "array_lacks",
     "parameter_chains",
 }
 _API_KEYS = {
@@ -478,6 +480,10 @@ class SemanticMap:
     # none (`model.state_dict()`: detached tensors): a use of the model that leaves its
     # gradients unread.
     gradient_free_methods: frozenset[str] = frozenset()
+    # Attributes and methods of a torch module its NNX port does not have (`parameters`,
+    # `weight`): read on the model in the scope of a step the NNX target converts, they raise
+    # when the translation runs, so the step escapes naming the use.
+    torch_only_module_names: frozenset[str] = frozenset()
     # Torch's in-place conventions (`x.add_(1)`, `F.relu(x, inplace=True)`, `out=`): a function
     # of the file called in a loss may change its arguments through these.
     in_place_suffix: str | None = None
@@ -504,7 +510,8 @@ class SemanticMap:
     # module's (the repository's own `config.DECAY`, `from sched import factor`) is not.
     fixed_modules: frozenset[str] = frozenset()
     # torch.Tensor methods a JAX array has under the same name with other numbers (`x.std()`):
-    # read in an NNX loss function, which runs on JAX arrays, they escape the step.
+    # read in an NNX loss function, which runs on JAX arrays, they escape the step. The map's
+    # `array_lacks` (methods a JAX array does not have: `x.pow(2)` raises) are read into it too.
     array_namesakes: Mapping[str, ArrayNamesake] = field(default_factory=dict)
     # Functions joining iterables of parameters into one (`itertools.chain`): an optimizer
     # built over the joined parameters of several models (CycleGAN's generators).
@@ -1026,18 +1033,25 @@ class _Checker:
             result[name] = self.torch_only_text(body, name)
         return result
 
-    def array_namesakes(self, raw: Any, line: int | None) -> dict[str, ArrayNamesake]:
-        """``array_namesakes: {std: {reason: ..., bare: false}}``: method names to entries."""
+    def array_namesakes(
+        self, raw: Any, line: int | None, section_name: str = "array_namesakes"
+    ) -> dict[str, ArrayNamesake]:
+        """``array_namesakes: {std: {reason: ..., bare: false}}``: method names to entries;
+        ``array_lacks: {pow: {reason: ...}}`` (``bare`` not allowed there) the same way."""
         if raw is None:
             return {}
-        section = self.mapping(raw, "'array_namesakes'", line)
+        section = self.mapping(raw, f"'{section_name}'", line)
+        keys = (
+            {"reason", "bare", "exact", "params", "imports"}
+            if section_name == "array_namesakes"
+            else {"reason"}
+        )
         result = {}
         for name, body in section.items():
             key_line = section.lines.get(name)
             if not name.isidentifier():
-                self.fail(f"'array_namesakes': {name!r} is not a method name", line=key_line)
+                self.fail(f"'{section_name}': {name!r} is not a method name", line=key_line)
             body = self.mapping(body, "an array namesake", key_line, name)
-            keys = {"reason", "bare", "exact", "params", "imports"}
             self.check_keys(body, keys, "an array namesake", name)
             bare = body.get("bare", False)
             if not isinstance(bare, bool):
@@ -1706,6 +1720,7 @@ def _compile_raw(
     inject_static = _names_list(top, base, "inject_static_args", "keyword", checker)
     gradient_attributes = _names_list(top, base, "gradient_attributes", "attribute", checker)
     gradient_free = _names_list(top, base, "gradient_free_methods", "method", checker)
+    torch_only_names = _names_list(top, base, "torch_only_module_names", "attribute", checker)
     in_place_keywords = _names_list(top, base, "in_place_keywords", "keyword", checker)
     in_place_suffix = top.get("in_place_suffix", base.in_place_suffix if base else None)
     if in_place_suffix is not None and not isinstance(in_place_suffix, str):
@@ -1749,6 +1764,9 @@ def _compile_raw(
     namesakes.update(
         checker.array_namesakes(top.get("array_namesakes"), top.lines.get("array_namesakes"))
     )
+    namesakes.update(
+        checker.array_namesakes(top.get("array_lacks"), top.lines.get("array_lacks"), "array_lacks")
+    )
     return SemanticMap(
         apis=apis,
         types=types,
@@ -1759,6 +1777,7 @@ def _compile_raw(
         inject_static_args=tuple(inject_static),
         gradient_attributes=frozenset(gradient_attributes),
         gradient_free_methods=frozenset(gradient_free),
+        torch_only_module_names=frozenset(torch_only_names),
         in_place_suffix=in_place_suffix,
         in_place_keywords=frozenset(in_place_keywords),
         scaler_methods=scaler,

@@ -50,6 +50,7 @@ from ml_switcheroo.analysis.forward_links import link, next_step
 from ml_switcheroo.analysis.loss_helpers import namesake_problem
 from ml_switcheroo.analysis.plan import Region, changed_in_place
 from ml_switcheroo.analysis.shared_names import read_elsewhere
+from ml_switcheroo.analysis.statements import DETACH
 from ml_switcheroo.model.hygiene import fresh_name
 from ml_switcheroo.model.translate import BoundCall, render_value
 from ml_switcheroo.spec import roles
@@ -266,8 +267,9 @@ def _rendered_step(
     )
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)
-    exact = _check_traceable(forward, ctx)
+    exact = _check_traceable(forward, ctx, others)
     exact.update(_check_namesakes_after(region, forward, tail, ctx))
+    _check_no_torch_only_model_use(region, model_node, ctx)
     _check_known_calls(forward, model_node, ctx, others)
     _check_no_mapped_api(forward, optimizer, ctx)
     snapshots = _snapshots(tail, region, backward_index, ctx)
@@ -693,18 +695,22 @@ def _check_prefix_untouched(
             )
 
 
-def _check_traceable(forward: list[cst.BaseStatement], ctx: HookContext) -> dict[str, str]:
+def _check_traceable(
+    forward: list[cst.BaseStatement], ctx: HookContext, others: OtherModels | None
+) -> dict[str, str]:
     """The loss function's body runs traced on JAX arrays: no ``.item()``, no method a JAX
-    array has under a torch name with other numbers (the map's ``array_namesakes``) unless
-    its ``exact`` template writes it on a name the loss function computes (returned: the
-    call's code to its JAX text)."""
+    array has under a torch name with other numbers or lacks (the map's ``array_namesakes``,
+    ``array_lacks``), but for the ``.detach()`` of other models' outputs the render drops, and
+    a namesake the map's ``exact`` template writes on a name the loss function computes
+    (returned: the call's code to its JAX text)."""
     if not forward:
         raise Untranslatable("the loss does not use the model")
     if any(_calls_method(statement, "item") for statement in forward):
         raise Untranslatable("`.item()` in the forward pass (a traced value has no number)")
-    calls = [n for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Call)]
+    body = [others.without_detach(s) for s in forward] if others is not None else forward
+    calls = [n for s in body for n in cst_walk.walk(s) if isinstance(n, cst.Call)]
     arrays = {t.value for s in forward for t in _target_names(s)}
-    exact, written = _exact_texts(calls, forward, arrays, ctx)
+    exact, written = _exact_texts(calls, body, arrays, ctx)
     for call in (c for c in calls if id(c) not in written):
         problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
         if problem is not None:
@@ -748,14 +754,20 @@ def _check_namesakes_after(
     ``spread = out.std().item()``) or elsewhere in the step's scope, outside the step
     (``_, pred = out.max(1)`` after it), computes other numbers than torch (s22b); in
     ``tail`` unless the map's ``exact`` writes it (returned: the call's code to its JAX text;
-    outside the step nothing is rewritten, so there it escapes)."""
+    outside the step nothing is rewritten, so there it escapes); one the map's
+    ``array_lacks`` raises. Outside the step, ``x.detach()`` is not checked: another converted
+    step reading ``fake.detach()`` reads ``fake`` (``OtherModels.without_detach``), and such a
+    step is not told apart from torch code here (a gap: ``save(fake.detach())`` after the step
+    still converts)."""
     namesakes = ctx.semantic_map.array_namesakes
     scope = _scope(region)
     inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
     roots = scope.body.body if isinstance(scope, cst.FunctionDef) else [scope]  # type: ignore[attr-defined]
     outside = [n for r in roots for n in cst_walk.walk(r, _NESTED) if id(n) not in inside]
-    nodes = [*(n for s in tail for n in cst_walk.walk(s, _NESTED)), *outside]
     computed = {t.value for s in forward for t in _target_names(s)} | {region.loss}
+    rendered = [_added_undetached(s, computed) for s in tail]  # `acc += loss.detach()`: exact
+    nodes = [*(n for s in rendered for n in cst_walk.walk(s, _NESTED)), *outside]
+    undetached = {id(n) for n in outside if _calls_method_named(n, DETACH)}
     stores = [(n, _stored_value(n)) for n in nodes]
     while True:  # names assigned from a computed name are computed, to a fixpoint
         more = {
@@ -767,9 +779,10 @@ def _check_namesakes_after(
         if not more:
             break
         computed |= more
-    in_tail = [n for s in tail for n in cst_walk.walk(s, _NESTED) if isinstance(n, cst.Call)]
-    exact, written = _exact_texts(in_tail, tail, computed, ctx)
-    for call in (n for n in nodes if isinstance(n, cst.Call) and id(n) not in written):
+    in_tail = [n for s in rendered for n in cst_walk.walk(s, _NESTED) if isinstance(n, cst.Call)]
+    exact, written = _exact_texts(in_tail, rendered, computed, ctx)
+    skipped = written | undetached
+    for call in (n for n in nodes if isinstance(n, cst.Call) and id(n) not in skipped):
         problem = namesake_problem(call, namesakes, ctx.qualify)
         receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
         if problem is not None and receiver is not None and _variable_names(receiver) & computed:
@@ -777,6 +790,38 @@ def _check_namesakes_after(
                 f"after the gradient, a value the loss function returns is a JAX array: {problem}"
             )
     return exact
+
+
+def _check_no_torch_only_model_use(
+    region: Region, model: cst.BaseExpression, ctx: HookContext
+) -> None:
+    """The step's scope reads no attribute of the model (or of a module of it) that an NNX
+    module lacks (the map's ``torch_only_module_names``: ``model.parameters()``,
+    ``model.out.weight``) but in a call of an API of the map (the optimizer's constructor, a
+    clip), which the translation rewrites: the NNX program would raise there."""
+    names = ctx.semantic_map.torch_only_module_names
+    text = dotted_name(model)
+    if not names or text is None:
+        return
+    scope = _scope(region)
+    roots = scope.body.body if isinstance(scope, cst.FunctionDef) else [scope]  # type: ignore[attr-defined]
+    nodes = [n for r in roots for n in cst_walk.walk(r, _NESTED)]
+    apis = ctx.semantic_map.apis
+    mapped = {
+        id(inner)
+        for call in nodes
+        if isinstance(call, cst.Call) and any(q in apis for q in ctx.qualify(call.func))
+        for inner in cst_walk.walk(call)
+    }
+    reads = [n for n in nodes if isinstance(n, cst.Attribute) and id(n) not in mapped]
+    for node in (n for n in reads if n.attr.value in names):
+        owner = dotted_name(node.value) or ""
+        if owner == text or owner.startswith(f"{text}."):
+            raise Untranslatable(
+                f"`{code_of(node).strip()}` reads the model as a torch module: the NNX model "
+                f"has no `{node.attr.value}` (the translation would raise there); port this "
+                "use by hand (`nnx.state(model, nnx.Param)` holds the parameters)"
+            )
 
 
 def _stored_value(node: cst.CSTNode) -> cst.BaseExpression | None:
@@ -2297,6 +2342,15 @@ def _bound_names(statement: cst.BaseStatement) -> list[cst.Name]:
         if isinstance(n, cst.NamedExpr) and isinstance(n.target, cst.Name)
     ]
     return _target_names(statement) + walrus
+
+
+def _calls_method_named(node: cst.CSTNode, name: str) -> bool:
+    """``node`` is itself a call of a method ``name`` (``x.detach()``)."""
+    return (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value == name
+    )
 
 
 def _calls_method(node: cst.CSTNode, name: str) -> bool:
