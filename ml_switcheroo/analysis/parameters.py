@@ -115,6 +115,9 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
         return Selection(PART, _code(node), f"only `{_code(module)}`'s parameters")
     called = _called_names(func, names)
     if called & spec.filters:
+        kept = unfiltered(node, spec, lambda f: bool(_called_names(f, names) & spec.filters))
+        if kept is not None:
+            return select(kept, names, spec, depth + 1)
         return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
     positional = [a.value for a in node.args if a.keyword is None and not a.star]
     if called & spec.wrappers and len(node.args) == 1 and len(positional) == 1:
@@ -187,7 +190,7 @@ def _select_comprehension(
 ) -> Selection:
     """``[p for p in m.parameters()]`` is ``m``'s; a condition selects part of them."""
     clause = node.for_in
-    if clause.ifs:
+    if clause.ifs and unfiltered(node, spec, lambda f: False) is None:
         return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
     if clause.inner_for_in is not None or not _yields_the_parameter(node.elt, clause.target):
         return Selection(UNKNOWN, _code(node))
@@ -204,6 +207,61 @@ def _yields_the_parameter(element: cst.BaseExpression, target: cst.BaseExpressio
         last = target.elements[1].value
         return isinstance(last, cst.Name) and last.value == element.value
     return False
+
+
+def unfiltered(
+    node: cst.BaseExpression,
+    spec: ParameterSpec,
+    is_filter: Callable[[cst.BaseExpression], bool],
+) -> cst.BaseExpression | None:
+    """``X`` of ``filter(lambda p: p.requires_grad, X)`` (``is_filter``: the callee is one
+    of the map's ``filters``) or ``[p for p in X if p.requires_grad]`` (a generator too; the
+    map's ``freeze_attributes``): every parameter where nothing may freeze one, as a file
+    whose code may freeze parameters escapes its optimizers
+    (``Planner._plan_frozen_parameters``); None for anything else."""
+    if isinstance(node, cst.Call) and len(node.args) == 2:
+        function, iterable = node.args
+        if any(a.keyword is not None or a.star for a in node.args) or not is_filter(node.func):
+            return None
+        lam = function.value
+        if not isinstance(lam, cst.Lambda) or not _one_parameter(lam.params):
+            return None
+        if _is_trained_flag(lam.body, lam.params.params[0].name.value, spec):
+            return iterable.value
+        return None
+    if isinstance(node, (cst.ListComp, cst.GeneratorExp)):
+        clause = node.for_in
+        if clause.inner_for_in is not None or not isinstance(clause.target, cst.Name):
+            return None
+        if not _yields_the_parameter(node.elt, clause.target) or not clause.ifs:
+            return None
+        name = clause.target.value
+        if all(_is_trained_flag(c.test, name, spec) for c in clause.ifs):
+            return clause.iter
+    return None
+
+
+def _one_parameter(params: cst.Parameters) -> bool:
+    """``lambda p: ...``: one plain positional parameter, no default."""
+    plain = params.params
+    return (
+        len(plain) == 1
+        and plain[0].default is None
+        and not params.posonly_params
+        and not params.kwonly_params
+        and not isinstance(params.star_arg, cst.Param)
+        and params.star_kwarg is None
+    )
+
+
+def _is_trained_flag(node: cst.BaseExpression, parameter: str, spec: ParameterSpec) -> bool:
+    """``p.requires_grad`` (the map's ``freeze_attributes``) of the parameter ``p``."""
+    return (
+        isinstance(node, cst.Attribute)
+        and isinstance(node.value, cst.Name)
+        and node.value.value == parameter
+        and node.attr.value in spec.freeze_attributes
+    )
 
 
 def _code(node: cst.CSTNode) -> str:

@@ -149,6 +149,8 @@ _PARAMETER_KEYS = {
     "freeze_attributes",
     "freeze_methods",
     "freeze_setters",
+    "freeze_keywords",
+    "frozen_by_default",
     "tensor_classes",
     "structure_methods",
     "structure_functions",
@@ -395,6 +397,9 @@ class ParameterSpec:
     freeze_attributes: frozenset[str] = frozenset()  # `p.requires_grad = False` freezes `p`
     freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
     freeze_setters: frozenset[str] = frozenset()  # `setattr(p, 'requires_grad', False)` too
+    freeze_keywords: frozenset[str] = frozenset()  # `nn.Parameter(w, requires_grad=False)`
+    # `nn.Embedding.from_pretrained(w)`: callee suffix -> its argument that unfreezes (False)
+    frozen_by_default: frozenset[tuple[str, str]] = frozenset()
     tensor_classes: frozenset[str] = frozenset()  # a class based on none: `self` is no tensor
     structure_methods: frozenset[str] = frozenset()  # `m.add_module(...)` changes `m`'s set
     structure_functions: frozenset[str] = frozenset()  # `setattr(m, ...)` changes `m`'s set
@@ -908,6 +913,8 @@ class _Checker:
             freeze_attributes=names("freeze_attributes"),
             freeze_methods=names("freeze_methods"),
             freeze_setters=names("freeze_setters", dotted=True),
+            freeze_keywords=names("freeze_keywords"),
+            frozen_by_default=self.frozen_by_default(section),
             tensor_classes=names("tensor_classes"),
             structure_methods=names("structure_methods"),
             structure_functions=names("structure_functions", dotted=True),
@@ -920,6 +927,17 @@ class _Checker:
             mask=self.string(section, "mask", "parameters"),
             path_mask=self.string(section, "path_mask", "parameters"),
         )
+
+    def frozen_by_default(self, section: _LineDict) -> frozenset[tuple[str, str]]:
+        """``parameters.frozen_by_default``: dotted callee -> the keyword that unfreezes."""
+        what = "'parameters.frozen_by_default'"
+        line = section.lines.get("frozen_by_default", section.line)
+        raw = self.mapping(section.get("frozen_by_default"), what, line)
+        for callee, keyword in raw.items():
+            self.dotted(callee, what, line, None)
+            if not isinstance(keyword, str) or not keyword.isidentifier():
+                self.fail(f"{what}: {keyword!r} is not an identifier", line=line)
+        return frozenset(raw.items())
 
     def texts(self, section: _LineDict, key: str, what: str) -> list[str]:
         """A list of Python expressions under ``key`` of ``section``."""
