@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import libcst as cst
 
@@ -115,7 +116,8 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
         return Selection(PART, _code(node), f"only `{_code(module)}`'s parameters")
     called = _called_names(func, names)
     if called & spec.filters:
-        kept = unfiltered(node, spec, lambda f: bool(_called_names(f, names) & spec.filters))
+        is_filter = partial(_is_filter, names=names, spec=spec)
+        kept = unfiltered(node, spec, is_filter, names)
         if kept is not None:
             return select(kept, names, spec, depth + 1)
         return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
@@ -125,6 +127,10 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
     if called & spec.unions and len(positional) == len(node.args):
         return _union(positional, _code(node), names, spec, depth)
     return Selection(UNKNOWN, _code(node))
+
+
+def _is_filter(func: cst.BaseExpression, names: Names, spec: ParameterSpec) -> bool:
+    return bool(_called_names(func, names) & spec.filters)
 
 
 def _called_names(func: cst.BaseExpression, names: Names) -> set[str]:
@@ -190,7 +196,7 @@ def _select_comprehension(
 ) -> Selection:
     """``[p for p in m.parameters()]`` is ``m``'s; a condition selects part of them."""
     clause = node.for_in
-    if clause.ifs and unfiltered(node, spec, lambda f: False) is None:
+    if clause.ifs and unfiltered(node, spec, lambda f: False, names) is None:
         return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
     if clause.inner_for_in is not None or not _yields_the_parameter(node.elt, clause.target):
         return Selection(UNKNOWN, _code(node))
@@ -213,12 +219,37 @@ def unfiltered(
     node: cst.BaseExpression,
     spec: ParameterSpec,
     is_filter: Callable[[cst.BaseExpression], bool],
+    names: Names,
 ) -> cst.BaseExpression | None:
-    """``X`` of ``filter(lambda p: p.requires_grad, X)`` (``is_filter``: the callee is one
-    of the map's ``filters``) or ``[p for p in X if p.requires_grad]`` (a generator too; the
-    map's ``freeze_attributes``): every parameter where nothing may freeze one, as a file
-    whose code may freeze parameters escapes its optimizers
-    (``Planner._plan_frozen_parameters``); None for anything else."""
+    """``m.parameters()`` of ``filter(lambda p: p.requires_grad, m.parameters())``
+    (``is_filter``: the callee is one of the map's ``filters``) or ``[p for p in
+    m.parameters() if p.requires_grad]`` (a generator too; the map's ``freeze_attributes``),
+    ``m`` a name bound once to a call other than the map's ``loaders`` (``_built_here``):
+    every parameter where nothing may freeze one, as a file whose code may freeze parameters
+    escapes its optimizers (``Planner._plan_frozen_parameters``); None for anything else."""
+    kept = _requires_grad_filtered(node, spec, is_filter)
+    if not isinstance(kept, cst.Call) or kept.args or not isinstance(kept.func, cst.Attribute):
+        return None
+    if kept.func.attr.value not in spec.module_methods:
+        return None
+    return kept if _built_here(kept.func.value, names, spec) else None
+
+
+def _built_here(model: cst.BaseExpression, names: Names, spec: ParameterSpec) -> bool:
+    """``model`` is a name whose one value is a call other than the map's ``loaders``: its
+    flags are what this file's code makes them (a parameter of a function, ``self.model``
+    or a model loaded by ``torch.load`` may come frozen)."""
+    value = names.value(model) if isinstance(model, cst.Name) else None
+    return isinstance(value, cst.Call) and not set(names.qualified(value.func)) & spec.loaders
+
+
+def _requires_grad_filtered(
+    node: cst.BaseExpression,
+    spec: ParameterSpec,
+    is_filter: Callable[[cst.BaseExpression], bool],
+) -> cst.BaseExpression | None:
+    """``X`` of ``filter(lambda p: p.requires_grad, X)`` or ``[p for p in X if
+    p.requires_grad]`` (``unfiltered``), or None."""
     if isinstance(node, cst.Call) and len(node.args) == 2:
         function, iterable = node.args
         if any(a.keyword is not None or a.star for a in node.args) or not is_filter(node.func):

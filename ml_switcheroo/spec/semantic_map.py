@@ -151,6 +151,7 @@ _PARAMETER_KEYS = {
     "freeze_setters",
     "freeze_keywords",
     "frozen_by_default",
+    "loaders",
     "tensor_classes",
     "structure_methods",
     "structure_functions",
@@ -400,6 +401,7 @@ class ParameterSpec:
     freeze_keywords: frozenset[str] = frozenset()  # `nn.Parameter(w, requires_grad=False)`
     # `nn.Embedding.from_pretrained(w)`: callee suffix -> its argument that unfreezes (False)
     frozen_by_default: frozenset[tuple[str, str]] = frozenset()
+    loaders: frozenset[str] = frozenset()  # `torch.load(path)`: a model with saved flags
     tensor_classes: frozenset[str] = frozenset()  # a class based on none: `self` is no tensor
     structure_methods: frozenset[str] = frozenset()  # `m.add_module(...)` changes `m`'s set
     structure_functions: frozenset[str] = frozenset()  # `setattr(m, ...)` changes `m`'s set
@@ -915,6 +917,7 @@ class _Checker:
             freeze_setters=names("freeze_setters", dotted=True),
             freeze_keywords=names("freeze_keywords"),
             frozen_by_default=self.frozen_by_default(section),
+            loaders=names("loaders", dotted=True),
             tensor_classes=names("tensor_classes"),
             structure_methods=names("structure_methods"),
             structure_functions=names("structure_functions", dotted=True),

@@ -10,8 +10,10 @@ a method of the model class of an imported file called after construction: sgrvi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
 from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.differential.harness import EXACT, measure
@@ -35,18 +37,49 @@ def test_a_trained_flag_filter_is_the_whole_model_in_nnx(filtered: str) -> None:
     assert rel < EXACT, f"rel {rel:.3e}"
 
 
-@pytest.mark.parametrize(
-    "filtered",
-    [
-        "filter(lambda p: p.requires_grad, params)",
-        "[p for p in params if p.requires_grad]",
-    ],
-)
-def test_a_trained_flag_filter_is_the_whole_set_in_optax(filtered: str) -> None:
-    source = f"import torch\nopt = torch.optim.AdamW({filtered}, lr=0.01, weight_decay=0.1)\n"
-    rel, translation = measure(source)
+class Holder(torch.nn.Module):
+    """A torch model whose parameters are the tensors it is given (the harness's)."""
+
+    def __init__(self, params: list[Any]) -> None:
+        super().__init__()
+        self.held = list(params)
+
+    def parameters(self, recurse: bool = True) -> Any:
+        return iter(self.held)
+
+
+@pytest.mark.parametrize("filtered", FILTERED[:2])
+def test_a_trained_flag_filter_is_the_whole_model_in_optax(filtered: str) -> None:
+    source = (
+        "import torch\nmodel = Holder(params)\n"
+        f"opt = torch.optim.AdamW({filtered}, lr=0.01, weight_decay=0.1)\n"
+    )
+    rel, translation = measure(source, env={"Holder": Holder})
+    assert "opt = optax.adamw(" in translation.code, translation.code
     assert "optax.adamw(" in translation.code, translation.code
     assert rel < EXACT, f"rel {rel:.3e}"
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "def main(model, loader):\n",
+        "def main(path, loader):\n    model = torch.load(path)\n",
+        "def main(checkpoint, loader):\n    model = checkpoint['model']\n",
+    ],
+)
+def test_a_trained_flag_filter_of_a_model_built_elsewhere_escapes(model: str) -> None:
+    """A parameter of the function (its caller may have frozen it), a model loaded with the
+    flags it was saved with, one read from a checkpoint."""
+    source = PLAIN_LOOP.replace("model = make_model()\n", model)
+    source = source.replace("SGD(model.parameters()", f"SGD({FILTERED[0]}")
+    body = source.split(model, 1)[1]
+    source = (
+        source.split(model, 1)[0]
+        + model
+        + "".join("    " + line + "\n" for line in body.splitlines())
+    )
+    assert "opt = nnx.Optimizer" not in translate_nnx(source)
 
 
 TRAPS = {

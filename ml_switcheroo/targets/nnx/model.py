@@ -6,7 +6,7 @@ from functools import partial
 
 import libcst as cst
 
-from ml_switcheroo.analysis.parameters import unfiltered
+from ml_switcheroo.analysis.parameters import Names, unfiltered
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry
@@ -38,7 +38,8 @@ def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression
     argument = bound.get(PARAMS)
     value = argument.value if argument is not None else None
     spec = ctx.semantic_map.parameters
-    kept = unfiltered(value, spec, partial(_builtin_filter, ctx=ctx)) if value else None
+    names = Names(value=partial(_one_value, ctx=ctx), qualified=ctx.qualify)
+    kept = unfiltered(value, spec, partial(_builtin_filter, ctx=ctx), names) if value else None
     value = kept if kept is not None else value
     if (
         isinstance(value, cst.Call)
@@ -60,6 +61,12 @@ def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression
         f"is given `{shown}` (param groups, a part or a list of parameters)",
         "nnx.Optimizer(model, tx, wrt=<an nnx filter selecting those parameters>)",
     )
+
+
+def _one_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
+    """The one value bound to the name ``node`` (None: a parameter, several, unknown)."""
+    variable = ctx.variable(node) if isinstance(node, cst.Name) else None
+    return variable.values[0] if variable is not None and len(variable.values) == 1 else None
 
 
 def _builtin_filter(func: cst.BaseExpression, ctx: HookContext) -> bool:
