@@ -267,8 +267,9 @@ class CrossFile:
         module-level function or class of it (``_freezers``) that code this file may run
         names (``_may_run``); None when there is none; a file that may hold one and fails to
         parse: its place."""
-        words = {*spec.freeze_attributes, *spec.freeze_methods, *spec.freeze_keywords}
-        words |= {callee.rpartition(".")[2] for callee, _ in spec.frozen_by_default}
+        words = {*spec.freeze_attributes, *spec.freeze_methods}
+        made = {*spec.freeze_keywords, *spec.frozen_by_default}
+        words |= {callee.rpartition(".")[2] for callee, _ in made}
         holding = {p for w in sorted(words) for p in self.index.with_word(w)}
         setters = {name.rpartition(".")[2] for name in spec.freeze_setters}
         holding |= {p for w in sorted(setters) for p in self.index.with_word(w)}
@@ -1121,20 +1122,26 @@ def _freezes(
 
 
 def _makes_frozen(call: ast.Call, spec: ParameterSpec) -> bool:
-    """``nn.Parameter(w, requires_grad=v)`` (the map's ``freeze_keywords``) with ``v`` not a
-    literal True (a copied flag, ``q.requires_grad``, too: ``q`` may be no tensor), or
-    ``nn.Embedding.from_pretrained(w)`` (``frozen_by_default``) without its keyword (or
-    second positional argument) a literal False."""
-    for keyword in call.keywords:
-        if keyword.arg in spec.freeze_keywords:
-            value = keyword.value
-            if not (isinstance(value, ast.Constant) and value.value is True):
-                return True
+    """``nn.Parameter(w, requires_grad=v)`` (the map's ``freeze_keywords``) with ``v`` (the
+    keyword or the second positional argument) given and not a literal True (a copied flag,
+    ``q.requires_grad``, too: ``q`` may be no tensor), or ``nn.Embedding.from_pretrained(w)``
+    (``frozen_by_default``) without its keyword a literal False."""
     written = ast.unparse(call.func)
+
+    def given(keyword: str) -> ast.expr | None:
+        values = [k.value for k in call.keywords if k.arg == keyword] + call.args[1:2]
+        return values[0] if values else None
+
+    def literal(value: ast.expr | None, constant: bool) -> bool:
+        return isinstance(value, ast.Constant) and value.value is constant
+
+    for callee, keyword in spec.freeze_keywords:
+        if written == callee or written.endswith("." + callee):
+            value = given(keyword)
+            return value is not None and not literal(value, True)
     for callee, keyword in spec.frozen_by_default:
         if written == callee or written.endswith("." + callee):
-            given = [k.value for k in call.keywords if k.arg == keyword] + call.args[1:2]
-            return not (given and isinstance(given[0], ast.Constant) and given[0].value is False)
+            return not literal(given(keyword), False)
     return False
 
 

@@ -3709,21 +3709,28 @@ def _first_freeze(
 
 
 def _makes_frozen(call: cst.Call, spec: ParameterSpec) -> bool:
-    """``nn.Parameter(w, requires_grad=v)`` (the map's ``freeze_keywords``) with ``v`` not a
-    literal True, or ``nn.Embedding.from_pretrained(w)`` (``frozen_by_default``) without its
-    keyword (or second positional argument) a literal False; the ``cst`` twin of
-    ``cross_file._makes_frozen``."""
-    for arg in call.args:
-        named = arg.keyword is not None and arg.keyword.value in spec.freeze_keywords
-        if named and not (isinstance(arg.value, cst.Name) and arg.value.value == "True"):
-            return True
+    """``nn.Parameter(w, requires_grad=v)`` (the map's ``freeze_keywords``) with ``v`` (the
+    keyword or the second positional argument) given and not a literal True, or
+    ``nn.Embedding.from_pretrained(w)`` (``frozen_by_default``) without its keyword a literal
+    False; the ``cst`` twin of ``cross_file._makes_frozen``."""
     written = " ".join(code_of(call.func).split())
     positional = [a.value for a in call.args if a.keyword is None and not a.star]
+
+    def given(keyword: str) -> cst.BaseExpression | None:
+        named = [a.value for a in call.args if a.keyword and a.keyword.value == keyword]
+        values = named + positional[1:2]
+        return values[0] if values else None
+
+    def literal(value: cst.BaseExpression | None, name: str) -> bool:
+        return isinstance(value, cst.Name) and value.value == name
+
+    for callee, keyword in spec.freeze_keywords:
+        if written == callee or written.endswith("." + callee):
+            value = given(keyword)
+            return value is not None and not literal(value, "True")
     for callee, keyword in spec.frozen_by_default:
         if written == callee or written.endswith("." + callee):
-            named = [a.value for a in call.args if a.keyword and a.keyword.value == keyword]
-            given = named + positional[1:2]
-            return not (given and isinstance(given[0], cst.Name) and given[0].value == "False")
+            return not literal(given(keyword), "False")
     return False
 
 

@@ -398,7 +398,8 @@ class ParameterSpec:
     freeze_attributes: frozenset[str] = frozenset()  # `p.requires_grad = False` freezes `p`
     freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
     freeze_setters: frozenset[str] = frozenset()  # `setattr(p, 'requires_grad', False)` too
-    freeze_keywords: frozenset[str] = frozenset()  # `nn.Parameter(w, requires_grad=False)`
+    # `nn.Parameter(w, requires_grad=False)`: callee suffix -> its argument that freezes
+    freeze_keywords: frozenset[tuple[str, str]] = frozenset()
     # `nn.Embedding.from_pretrained(w)`: callee suffix -> its argument that unfreezes (False)
     frozen_by_default: frozenset[tuple[str, str]] = frozenset()
     loaders: frozenset[str] = frozenset()  # `torch.load(path)`: a model with saved flags
@@ -915,8 +916,8 @@ class _Checker:
             freeze_attributes=names("freeze_attributes"),
             freeze_methods=names("freeze_methods"),
             freeze_setters=names("freeze_setters", dotted=True),
-            freeze_keywords=names("freeze_keywords"),
-            frozen_by_default=self.frozen_by_default(section),
+            freeze_keywords=self.callee_keywords(section, "freeze_keywords"),
+            frozen_by_default=self.callee_keywords(section, "frozen_by_default"),
             loaders=names("loaders", dotted=True),
             tensor_classes=names("tensor_classes"),
             structure_methods=names("structure_methods"),
@@ -931,11 +932,11 @@ class _Checker:
             path_mask=self.string(section, "path_mask", "parameters"),
         )
 
-    def frozen_by_default(self, section: _LineDict) -> frozenset[tuple[str, str]]:
-        """``parameters.frozen_by_default``: dotted callee -> the keyword that unfreezes."""
-        what = "'parameters.frozen_by_default'"
-        line = section.lines.get("frozen_by_default", section.line)
-        raw = self.mapping(section.get("frozen_by_default"), what, line)
+    def callee_keywords(self, section: _LineDict, key: str) -> frozenset[tuple[str, str]]:
+        """``parameters.<key>``: dotted callee -> one of its keywords."""
+        what = f"'parameters.{key}'"
+        line = section.lines.get(key, section.line)
+        raw = self.mapping(section.get(key), what, line)
         for callee, keyword in raw.items():
             self.dotted(callee, what, line, None)
             if not isinstance(keyword, str) or not keyword.isidentifier():
