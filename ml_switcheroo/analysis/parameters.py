@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import libcst as cst
 
@@ -116,10 +115,6 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
         return Selection(PART, _code(node), f"only `{_code(module)}`'s parameters")
     called = _called_names(func, names)
     if called & spec.filters:
-        is_filter = partial(_is_filter, names=names, spec=spec)
-        kept = unfiltered(node, spec, is_filter, names)
-        if kept is not None:
-            return select(kept, names, spec, depth + 1)
         return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
     positional = [a.value for a in node.args if a.keyword is None and not a.star]
     if called & spec.wrappers and len(node.args) == 1 and len(positional) == 1:
@@ -127,10 +122,6 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
     if called & spec.unions and len(positional) == len(node.args):
         return _union(positional, _code(node), names, spec, depth)
     return Selection(UNKNOWN, _code(node))
-
-
-def _is_filter(func: cst.BaseExpression, names: Names, spec: ParameterSpec) -> bool:
-    return bool(_called_names(func, names) & spec.filters)
 
 
 def _called_names(func: cst.BaseExpression, names: Names) -> set[str]:
@@ -196,7 +187,7 @@ def _select_comprehension(
 ) -> Selection:
     """``[p for p in m.parameters()]`` is ``m``'s; a condition selects part of them."""
     clause = node.for_in
-    if clause.ifs and unfiltered(node, spec, lambda f: False, names) is None:
+    if clause.ifs:
         return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
     if clause.inner_for_in is not None or not _yields_the_parameter(node.elt, clause.target):
         return Selection(UNKNOWN, _code(node))
@@ -213,86 +204,6 @@ def _yields_the_parameter(element: cst.BaseExpression, target: cst.BaseExpressio
         last = target.elements[1].value
         return isinstance(last, cst.Name) and last.value == element.value
     return False
-
-
-def unfiltered(
-    node: cst.BaseExpression,
-    spec: ParameterSpec,
-    is_filter: Callable[[cst.BaseExpression], bool],
-    names: Names,
-) -> cst.BaseExpression | None:
-    """``m.parameters()`` of ``filter(lambda p: p.requires_grad, m.parameters())``
-    (``is_filter``: the callee is one of the map's ``filters``) or ``[p for p in
-    m.parameters() if p.requires_grad]`` (a generator too; the map's ``freeze_attributes``),
-    ``m`` a name bound once to a call other than the map's ``loaders`` (``_built_here``):
-    every parameter where nothing may freeze one, as a file whose code may freeze parameters
-    escapes its optimizers (``Planner._plan_frozen_parameters``); None for anything else."""
-    kept = _requires_grad_filtered(node, spec, is_filter)
-    if not isinstance(kept, cst.Call) or kept.args or not isinstance(kept.func, cst.Attribute):
-        return None
-    if kept.func.attr.value not in spec.module_methods:
-        return None
-    return kept if _built_here(kept.func.value, names, spec) else None
-
-
-def _built_here(model: cst.BaseExpression, names: Names, spec: ParameterSpec) -> bool:
-    """``model`` is a name whose one value is a call other than the map's ``loaders``: its
-    flags are what this file's code makes them (a parameter of a function, ``self.model``
-    or a model loaded by ``torch.load`` may come frozen)."""
-    value = names.value(model) if isinstance(model, cst.Name) else None
-    return isinstance(value, cst.Call) and not set(names.qualified(value.func)) & spec.loaders
-
-
-def _requires_grad_filtered(
-    node: cst.BaseExpression,
-    spec: ParameterSpec,
-    is_filter: Callable[[cst.BaseExpression], bool],
-) -> cst.BaseExpression | None:
-    """``X`` of ``filter(lambda p: p.requires_grad, X)`` or ``[p for p in X if
-    p.requires_grad]`` (``unfiltered``), or None."""
-    if isinstance(node, cst.Call) and len(node.args) == 2:
-        function, iterable = node.args
-        if any(a.keyword is not None or a.star for a in node.args) or not is_filter(node.func):
-            return None
-        lam = function.value
-        if not isinstance(lam, cst.Lambda) or not _one_parameter(lam.params):
-            return None
-        if _is_trained_flag(lam.body, lam.params.params[0].name.value, spec):
-            return iterable.value
-        return None
-    if isinstance(node, (cst.ListComp, cst.GeneratorExp)):
-        clause = node.for_in
-        if clause.inner_for_in is not None or not isinstance(clause.target, cst.Name):
-            return None
-        if not _yields_the_parameter(node.elt, clause.target) or not clause.ifs:
-            return None
-        name = clause.target.value
-        if all(_is_trained_flag(c.test, name, spec) for c in clause.ifs):
-            return clause.iter
-    return None
-
-
-def _one_parameter(params: cst.Parameters) -> bool:
-    """``lambda p: ...``: one plain positional parameter, no default."""
-    plain = params.params
-    return (
-        len(plain) == 1
-        and plain[0].default is None
-        and not params.posonly_params
-        and not params.kwonly_params
-        and not isinstance(params.star_arg, cst.Param)
-        and params.star_kwarg is None
-    )
-
-
-def _is_trained_flag(node: cst.BaseExpression, parameter: str, spec: ParameterSpec) -> bool:
-    """``p.requires_grad`` (the map's ``freeze_attributes``) of the parameter ``p``."""
-    return (
-        isinstance(node, cst.Attribute)
-        and isinstance(node.value, cst.Name)
-        and node.value.value == parameter
-        and node.attr.value in spec.freeze_attributes
-    )
 
 
 def _code(node: cst.CSTNode) -> str:

@@ -151,7 +151,6 @@ _PARAMETER_KEYS = {
     "freeze_setters",
     "freeze_keywords",
     "frozen_by_default",
-    "loaders",
     "tensor_classes",
     "structure_methods",
     "structure_functions",
@@ -402,7 +401,6 @@ class ParameterSpec:
     freeze_keywords: frozenset[tuple[str, str]] = frozenset()
     # `nn.Embedding.from_pretrained(w)`: callee suffix -> its argument that unfreezes (False)
     frozen_by_default: frozenset[tuple[str, str]] = frozenset()
-    loaders: frozenset[str] = frozenset()  # `torch.load(path)`: a model with saved flags
     tensor_classes: frozenset[str] = frozenset()  # a class based on none: `self` is no tensor
     structure_methods: frozenset[str] = frozenset()  # `m.add_module(...)` changes `m`'s set
     structure_functions: frozenset[str] = frozenset()  # `setattr(m, ...)` changes `m`'s set
@@ -918,7 +916,6 @@ class _Checker:
             freeze_setters=names("freeze_setters", dotted=True),
             freeze_keywords=self.callee_keywords(section, "freeze_keywords"),
             frozen_by_default=self.callee_keywords(section, "frozen_by_default"),
-            loaders=names("loaders", dotted=True),
             tensor_classes=names("tensor_classes"),
             structure_methods=names("structure_methods"),
             structure_functions=names("structure_functions", dotted=True),

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import libcst as cst
 
-from ml_switcheroo.analysis.parameters import Names, unfiltered
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry
@@ -29,18 +26,13 @@ PATH_NOTE = (
 
 
 def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression:
-    """``model`` of ``torch.optim.X(model.parameters(), ...)`` (a name or ``self.a.b``; also
-    filtered by ``requires_grad`` alone: ``analysis.parameters.unfiltered``), or of
+    """``model`` of ``torch.optim.X(model.parameters(), ...)`` (a name or ``self.a.b``), or of
     param groups splitting every parameter of ``model`` by rank (the tx masks the option that
     differs); anything else (other param groups, a list, a filter) is untranslatable."""
     entry = _constructor_entry(constructor, ctx)
     bound = entry.signature.bind(without_neutral_kwargs(constructor, ctx, entry))
     argument = bound.get(PARAMS)
     value = argument.value if argument is not None else None
-    spec = ctx.semantic_map.parameters
-    names = Names(value=partial(_one_value, ctx=ctx), qualified=ctx.qualify)
-    kept = unfiltered(value, spec, partial(_builtin_filter, ctx=ctx), names) if value else None
-    value = kept if kept is not None else value
     if (
         isinstance(value, cst.Call)
         and not value.args
@@ -61,18 +53,6 @@ def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression
         f"is given `{shown}` (param groups, a part or a list of parameters)",
         "nnx.Optimizer(model, tx, wrt=<an nnx filter selecting those parameters>)",
     )
-
-
-def _one_value(node: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression | None:
-    """The one value bound to the name ``node`` (None: a parameter, several, unknown)."""
-    variable = ctx.variable(node) if isinstance(node, cst.Name) else None
-    return variable.values[0] if variable is not None and len(variable.values) == 1 else None
-
-
-def _builtin_filter(func: cst.BaseExpression, ctx: HookContext) -> bool:
-    """``filter`` (one of the map's ``filters``), a name the file never binds."""
-    spec = ctx.semantic_map.parameters
-    return isinstance(func, cst.Name) and func.value in spec.filters and ctx.variable(func) is None
 
 
 def _parameters_receiver(node: cst.BaseExpression) -> str | None:
