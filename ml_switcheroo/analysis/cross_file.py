@@ -45,6 +45,9 @@ from ml_switcheroo.analysis.stored_ast import class_init, stored_attribute
 from ml_switcheroo.spec.roles import SCHEDULER, STEP, ZERO_GRAD
 from ml_switcheroo.spec.semantic_map import ParameterSpec, SemanticMap
 
+_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+_LOOKUPS = ("getattr", "globals", "vars")  # the calls of a computed lookup (``_computed_lookup``)
+
 ParameterFact = tuple[str | None, str]  # (type name, or None with the reason)
 _MAX_REEXPORTS = 4  # modules followed from an imported name to the file defining it
 
@@ -256,38 +259,81 @@ class CrossFile:
 
     def imported_freeze(self, spec: ParameterSpec) -> str | None:
         """``code`` and ``file:line`` of the first freeze (``p.requires_grad = False``,
-        ``m.requires_grad_(False)``, ``setattr(p, 'requires_grad', False)``: a value other
-        than a literal True; the map's ``freeze_*``) this file may run through a file of the
-        repository it imports, directly or through the files those import
+        ``m.requires_grad_(False)``, ``setattr(p, 'requires_grad', False)`` or
+        ``setattr(p, name, v)``: a value other than a literal True; the map's ``freeze_*``)
+        this file may run through a file of the repository it imports, directly or through
+        the files those import and the packages' ``__init__.py`` that importing runs
         (``RepositoryIndex.imported_closure``): in that file's module-level code, or in a
-        module-level function or class of it whose name this file or another file of that
-        closure holds (directly or through the functions of that file using it:
-        ``_freezers``); None when there is none; a file that may hold one and fails to parse:
-        its place. A ``setattr`` of a computed name counts in the files this file imports
-        directly only: through the closure of a library's package (ignite's ``Engine`` loading
-        its state with ``setattr(self.state, k, v)``) it would escape nearly every file. Not
-        seen: a computed-name setattr freezing parameters in a file imported only through
-        another."""
-        words = {*spec.freeze_attributes, *spec.freeze_methods}  # in a string too: 'requires_grad'
+        module-level function or class of it (``_freezers``) that code this file may run
+        names (``_may_run``); None when there is none; a file that may hold one and fails to
+        parse: its place."""
+        words = {*spec.freeze_attributes, *spec.freeze_methods}
+        made = {*spec.freeze_keywords, *spec.frozen_by_default}
+        words |= {callee.rpartition(".")[2] for callee, _ in made}
         holding = {p for w in sorted(words) for p in self.index.with_word(w)}
         setters = {name.rpartition(".")[2] for name in spec.freeze_setters}
-        setting = {p for w in sorted(setters) for p in self.index.with_word(w)}
+        holding |= {p for w in sorted(setters) for p in self.index.with_word(w)}
         closure = self.index.imported_closure(self.path)
         direct = set(self.index.imported_files(self.path))
-        for other in (p for p in closure if p in holding or (p in direct and p in setting)):
+        for other in (p for p in closure if p in holding):
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)
-            namers = {self.path, *closure} - {other}
             key = ("freezers", other, self.index.source(other), id(spec), other in direct)
-            found = remembered(key, partial(_freezers, facts, spec, other in direct))
-            for node, freezers in found:
-                if freezers is None or any(
-                    namers.intersection(self.index.with_word(n)) for n in freezers
-                ):
+            for node, freezers in remembered(key, partial(_freezers, facts, spec, other in direct)):
+                run = True if freezers is None else self._may_run(freezers, closure)
+                if isinstance(run, str):
+                    return run
+                if run:
                     place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
                     return f"{ast.unparse(node)}` in `{place}"
         return None
+
+    def _may_run(self, names: frozenset[str], closure: list[str]) -> bool | str:
+        """Whether this file may run one of the module-level functions or classes ``names``
+        of a file of ``closure``: this file's text names it, or the module-level code of a
+        file of the closure (run at import: a call, a registration, a decorator), or a
+        function or class of such a file whose name is so reached (``_namers``, followed
+        back to a fixpoint); also when a file of the closure (or this one) looks its
+        functions up by a computed name (``getattr(module, name)``, ``globals()``). A
+        word, not a resolved name: a method named like a function reaches it. A file that
+        may reach one and fails to parse: its place."""
+        own = frozenset(_IDENTIFIER.findall(self.index.source(self.path)))
+        if self._looks_up(closure):
+            return True
+        inside = set(closure)
+        seen = set(names)
+        frontier = sorted(names)
+        while frontier:
+            name = frontier.pop()
+            if name.encode() in own:
+                return True
+            for other in (p for p in self.index.with_word(name) if p in inside):
+                facts = self.index.facts(other)
+                if facts.error is not None:
+                    return facts.error.describe(self.index.root)
+                key = ("namers", other, self.index.source(other))
+                for namer in remembered(key, partial(_namers, facts)).get(name, ()):
+                    if namer is None:
+                        return True
+                    if namer not in seen:
+                        seen.add(namer)
+                        frontier.append(namer)
+        return False
+
+    def _looks_up(self, closure: list[str]) -> bool:
+        """Whether this file or a file of ``closure`` may call a function of the repository
+        found by a computed name (``_computed_lookup``)."""
+        words = [self.index.with_word(w) for w in _LOOKUPS]
+        holding = {p for paths in words for p in paths}
+        for path in (p for p in (self.path, *closure) if p in holding):
+            facts = self.index.facts(path)
+            if facts.tree is None:
+                continue  # a freeze's own file failing to parse is reported by its place
+            key = ("lookup", path, self.index.source(path))
+            if remembered(key, partial(_computed_lookup, facts, self.index.file_of)):
+                return True
+        return False
 
     def imported_change(
         self, qualified: str, call: cst.Call, argument: cst.Arg, spec: ParameterSpec
@@ -887,24 +933,33 @@ def _iterates_problem(
 
 
 def _freezers(
-    facts: FileFacts, spec: ParameterSpec, computed: bool = True
+    facts: FileFacts, spec: ParameterSpec, direct: bool = True
 ) -> list[tuple[ast.AST, frozenset[str] | None]]:
     """Each freeze of the file's tree with the names of the module-level functions and classes
     that may run it (the one holding it, and those whose body names one of them, to a
-    fixpoint); None for a freeze in module-level code. Without ``computed``, a ``setattr`` of
-    a computed name is none."""
+    fixpoint); None for a freeze run at import (module-level code, a class body outside its
+    methods) or in a decorated function or class (a registry may call it unnamed). In a file
+    not ``direct``ly imported, a ``setattr`` of a computed name in a method, or on ``self``
+    (``_in_methods``), is none: ignite's ``Engine`` loading its state with
+    ``setattr(self.state, k, v)`` and its schedulers' ``setattr(engine.state, name, v)``
+    would escape ~60 optimizers of its tests. Not seen: such a setattr freezing a tensor."""
     tree = facts.tree
     assert tree is not None
     tops = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.ClassDef))]
     mentioned = {t.name: {n.id for n in ast.walk(t) if isinstance(n, ast.Name)} for t in tops}
     found: list[tuple[ast.AST, frozenset[str] | None]] = []
-    selves = _on_self(tree, spec.tensor_classes) if computed else None
+    selves = _on_self(tree, spec.tensor_classes)
+    if not direct:
+        selves |= _in_methods(tree)
     for statement in tree.body:
+        deferred = (
+            {id(n) for n in ast.walk(_defined_body(statement))} if _defines(statement) else set()
+        )
         for node in (n for n in ast.walk(statement) if _freezes(n, spec, facts.imports, selves)):
-            if not isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+            if id(node) not in deferred or statement.decorator_list:  # type: ignore[attr-defined]
                 found.append((node, None))
                 continue
-            names = {statement.name}
+            names = {statement.name}  # type: ignore[attr-defined]
             while True:
                 more = {t for t, used in mentioned.items() if used & names} - names
                 if not more:
@@ -912,6 +967,121 @@ def _freezers(
                 names |= more
             found.append((node, frozenset(names)))
     return found
+
+
+def _defines(statement: ast.stmt) -> bool:
+    return isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+
+
+def _namers(facts: FileFacts) -> dict[str, set[str | None]]:
+    """Each identifier the file's code names (a name, an attribute, a word of a string other
+    than a docstring or ``__all__``, the original of an import's alias) with the module-level
+    functions and classes whose code names it; None for code run at import (module-level
+    code; a def's defaults, a class's bases and body outside its methods; the whole of a
+    decorated function or class, which a registry may call unnamed)."""
+    tree = facts.tree
+    assert tree is not None
+    found: dict[str, set[str | None]] = {}
+    docstrings = {id(n) for n in _docstrings(tree)}
+
+    def add(node: ast.AST, unit: str | None) -> None:
+        for word in _mentions(node, docstrings):
+            found.setdefault(word, set()).add(unit)
+
+    for statement in tree.body:
+        if not _defines(statement) or statement.decorator_list:  # type: ignore[attr-defined]
+            add(statement, None)
+            continue
+        for part in _run_at_definition(statement):  # type: ignore[arg-type]
+            add(part, None)
+        add(_defined_body(statement), statement.name)  # type: ignore[arg-type, attr-defined]
+    return found
+
+
+def _run_at_definition(
+    statement: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
+) -> list[ast.AST]:
+    """What runs where a module-level function or class is defined: its defaults and
+    annotations, or its bases and keywords (a class body runs too, but its methods do not)."""
+    if isinstance(statement, ast.ClassDef):
+        body = [
+            s for s in statement.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
+        return [*statement.bases, *statement.keywords, *body]
+    arguments = statement.args
+    defaults = [*arguments.defaults, *(d for d in arguments.kw_defaults if d is not None)]
+    return defaults
+
+
+def _defined_body(statement: ast.stmt) -> ast.AST:
+    """The code of a function, or the methods of a class, as one node."""
+    if isinstance(statement, ast.ClassDef):
+        methods = [s for s in statement.body if _defines(s)]
+        return ast.Module(body=methods, type_ignores=[])
+    return ast.Module(body=getattr(statement, "body", []), type_ignores=[])
+
+
+def _mentions(node: ast.AST, skipped: Collection[int]) -> set[str]:
+    """The identifiers ``node``'s code names (``_namers``; ``skipped``: the ids of the
+    docstrings)."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.Name):
+            found.add(current.id)
+        elif isinstance(current, ast.Attribute):
+            found.add(current.attr)
+        elif isinstance(current, ast.alias) and current.asname:
+            found.add(current.name.rpartition(".")[2])
+        elif isinstance(current, ast.Constant) and isinstance(current.value, str):
+            if id(current) not in skipped:
+                found.update(w.decode() for w in _IDENTIFIER.findall(current.value.encode()))
+        elif isinstance(current, (ast.Assign, ast.AugAssign)) and _exports(current):
+            continue
+        stack.extend(ast.iter_child_nodes(current))
+    return found
+
+
+def _docstrings(node: ast.AST) -> Iterator[ast.Constant]:
+    """The docstrings of ``node`` and the functions and classes in it."""
+    for holder in ast.walk(node):
+        if isinstance(holder, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            first = holder.body[0] if holder.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                yield first.value
+
+
+def _exports(statement: ast.Assign | ast.AugAssign) -> bool:
+    """``__all__ = [...]`` (or ``+=``): names listed, not run."""
+    targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+    return any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets)
+
+
+def _computed_lookup(facts: FileFacts, file_of: Callable[[str], str | None]) -> bool:
+    """Whether the file finds a function by a computed name where it may be one of the
+    repository's: ``globals()``, ``vars(module)``, ``getattr(module, name)`` (``module`` an
+    import of a repository module, or ``sys.modules[...]``) with ``name`` not a string."""
+    assert facts.tree is not None
+    for node in ast.walk(facts.tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        if node.func.id == "globals":
+            return True
+        if node.func.id not in ("getattr", "vars") or not node.args:
+            continue
+        if node.func.id == "getattr" and (
+            len(node.args) < 2 or isinstance(node.args[1], ast.Constant)
+        ):
+            continue
+        held = node.args[0]
+        if isinstance(held, ast.Subscript) and ast.unparse(held.value) == "sys.modules":
+            return True
+        if isinstance(held, ast.Name) and held.id in facts.imports:
+            qualified = facts.imports[held.id]
+            if file_of(qualified) is not None:
+                return True
+    return False
 
 
 def _freezes(
@@ -925,13 +1095,15 @@ def _freezes(
     unless the call is one of ``selves``, on ``self`` of a class based on no tensor class:
     ``_on_self``; never with ``selves`` None; ``imports``: the file's local name -> qualified
     name) with ``v`` not a
-    literal True (``requires_grad_()`` alone unfreezes); the ``ast`` twin of
-    ``plan._first_freeze``."""
+    literal True (``requires_grad_()`` alone unfreezes), or parameters made frozen
+    (``_makes_frozen``); the ``ast`` twin of ``plan._first_freeze``."""
 
     def true(value: ast.expr) -> bool:
         return isinstance(value, ast.Constant) and value.value is True
 
     attributes = spec.freeze_attributes
+    if isinstance(node, ast.Call) and _makes_frozen(node, spec):
+        return True
     if isinstance(node, ast.Assign) and not true(node.value):
         return any(isinstance(t, ast.Attribute) and t.attr in attributes for t in node.targets)
     if isinstance(node, ast.AugAssign):
@@ -946,6 +1118,30 @@ def _freezes(
         else:  # computed: may be requires_grad
             named = selves is not None and id(node) not in selves
         return named and _qualified(node.func, imports) in spec.freeze_setters and not true(value)
+    return False
+
+
+def _makes_frozen(call: ast.Call, spec: ParameterSpec) -> bool:
+    """``nn.Parameter(w, requires_grad=v)`` (the map's ``freeze_keywords``) with ``v`` (the
+    keyword or the second positional argument) given and not a literal True (a copied flag,
+    ``q.requires_grad``, too: ``q`` may be no tensor), or ``nn.Embedding.from_pretrained(w)``
+    (``frozen_by_default``) without its keyword a literal False."""
+    written = ast.unparse(call.func)
+
+    def given(keyword: str) -> ast.expr | None:
+        values = [k.value for k in call.keywords if k.arg == keyword] + call.args[1:2]
+        return values[0] if values else None
+
+    def literal(value: ast.expr | None, constant: bool) -> bool:
+        return isinstance(value, ast.Constant) and value.value is constant
+
+    for callee, keyword in spec.freeze_keywords:
+        if written == callee or written.endswith("." + callee):
+            value = given(keyword)
+            return value is not None and not literal(value, True)
+    for callee, keyword in spec.frozen_by_default:
+        if written == callee or written.endswith("." + callee):
+            return not literal(given(keyword), False)
     return False
 
 
@@ -979,6 +1175,24 @@ def _on_self(tree: ast.Module, tensor_classes: frozenset[str]) -> set[int]:
             walk(child, own, False if not isinstance(child, ast.stmt) else in_class)
 
     walk(tree, None, False)
+    return found
+
+
+def _in_methods(tree: ast.Module) -> set[int]:
+    """The ids of the calls in a method of a class of the module, and of the calls
+    ``f(self, ...)`` or ``f(self.a.b, ...)`` anywhere (a wrapper a decorator puts on methods)."""
+    found: set[int] = set()
+    for owner in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        for method in (
+            m for m in owner.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)
+        ):
+            found.update(id(n) for n in ast.walk(method) if isinstance(n, ast.Call))
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.args):
+        held = call.args[0]
+        while isinstance(held, ast.Attribute):
+            held = held.value
+        if isinstance(held, ast.Name) and held.id == "self":
+            found.add(id(call))
     return found
 
 

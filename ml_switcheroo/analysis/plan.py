@@ -3646,7 +3646,8 @@ def _first_freeze(
     ``setattr(x, 'requires_grad', v)`` (the map's ``freeze_setters``, ``called`` naming the
     function; a name other than a plain string literal, ``setattr(p, name, v)``, may be it,
     unless ``x`` is ``self`` of a class based on no ``tensor_classes``) whose value is not a
-    literal ``True`` (``requires_grad_()`` alone unfreezes), or None."""
+    literal ``True`` (``requires_grad_()`` alone unfreezes), or of a call making parameters
+    frozen (``_makes_frozen``), or None."""
     attributes, methods = spec.freeze_attributes, spec.freeze_methods
     found: list[str] = []
 
@@ -3688,7 +3689,10 @@ def _first_freeze(
                 found.append(code_of(node).strip())
 
         def visit_Call(self, node: cst.Call) -> None:
-            if _is_attribute(node.func, methods) and node.args and not is_true(node.args[0].value):
+            frozen = _makes_frozen(node, spec)
+            if frozen or (
+                _is_attribute(node.func, methods) and node.args and not is_true(node.args[0].value)
+            ):
                 found.append(code_of(node).strip())
             elif len(node.args) == 3 and called(node.func) in spec.freeze_setters:
                 target, name, value = (a.value for a in node.args)
@@ -3702,6 +3706,32 @@ def _first_freeze(
 
     cst_walk.visit(module, _Find())
     return found[0] if found else None
+
+
+def _makes_frozen(call: cst.Call, spec: ParameterSpec) -> bool:
+    """``nn.Parameter(w, requires_grad=v)`` (the map's ``freeze_keywords``) with ``v`` (the
+    keyword or the second positional argument) given and not a literal True, or
+    ``nn.Embedding.from_pretrained(w)`` (``frozen_by_default``) without its keyword a literal
+    False; the ``cst`` twin of ``cross_file._makes_frozen``."""
+    written = " ".join(code_of(call.func).split())
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+
+    def given(keyword: str) -> cst.BaseExpression | None:
+        named = [a.value for a in call.args if a.keyword and a.keyword.value == keyword]
+        values = named + positional[1:2]
+        return values[0] if values else None
+
+    def literal(value: cst.BaseExpression | None, name: str) -> bool:
+        return isinstance(value, cst.Name) and value.value == name
+
+    for callee, keyword in spec.freeze_keywords:
+        if written == callee or written.endswith("." + callee):
+            value = given(keyword)
+            return value is not None and not literal(value, "True")
+    for callee, keyword in spec.frozen_by_default:
+        if written == callee or written.endswith("." + callee):
+            return not literal(given(keyword), "False")
+    return False
 
 
 def _is_attribute(node: cst.BaseExpression, names: frozenset[str]) -> bool:

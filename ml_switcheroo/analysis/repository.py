@@ -831,15 +831,26 @@ class RepositoryIndex:
         return found
 
     def imported_closure(self, path: str) -> list[str]:
-        """The repository files ``path`` imports, directly or through the files it imports
-        (breadth first, each once; ``path`` itself left out)."""
+        """The repository files ``path`` imports, directly or through the files it imports,
+        and the ``__init__.py`` of every package holding one of those (or ``path``): importing
+        ``pkg.mod`` runs ``pkg/__init__.py`` first (breadth first, each once; ``path`` itself
+        left out)."""
         found = {path: None}
-        frontier = [path]
+        frontier = [path, *self.packages_of(path)]
+        found.update(dict.fromkeys(frontier))
         while frontier:
             nearer = [f for other in frontier for f in self.imported_files(other)]
+            nearer = [g for f in nearer for g in (f, *self.packages_of(f))]
             frontier = [f for f in dict.fromkeys(nearer) if f not in found]
             found.update(dict.fromkeys(frontier))
         return [f for f in found if f != path]
+
+    def packages_of(self, path: str) -> list[str]:
+        """The ``__init__.py`` files of the repository's packages holding ``path`` (outermost
+        last; a package's own ``__init__.py`` left out)."""
+        parts = self.module_of(path).split(".")  # `pkg.sub` for pkg/sub/__init__.py
+        found = (self.file_of(".".join(parts[:end])) for end in range(len(parts) - 1, 0, -1))
+        return [f for f in found if f is not None and f != path]
 
     def digest_of_dependencies(
         self, path: str, source_words: Iterable[bytes], linked: bool = False

@@ -149,6 +149,8 @@ _PARAMETER_KEYS = {
     "freeze_attributes",
     "freeze_methods",
     "freeze_setters",
+    "freeze_keywords",
+    "frozen_by_default",
     "tensor_classes",
     "structure_methods",
     "structure_functions",
@@ -395,6 +397,10 @@ class ParameterSpec:
     freeze_attributes: frozenset[str] = frozenset()  # `p.requires_grad = False` freezes `p`
     freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
     freeze_setters: frozenset[str] = frozenset()  # `setattr(p, 'requires_grad', False)` too
+    # `nn.Parameter(w, requires_grad=False)`: callee suffix -> its argument that freezes
+    freeze_keywords: frozenset[tuple[str, str]] = frozenset()
+    # `nn.Embedding.from_pretrained(w)`: callee suffix -> its argument that unfreezes (False)
+    frozen_by_default: frozenset[tuple[str, str]] = frozenset()
     tensor_classes: frozenset[str] = frozenset()  # a class based on none: `self` is no tensor
     structure_methods: frozenset[str] = frozenset()  # `m.add_module(...)` changes `m`'s set
     structure_functions: frozenset[str] = frozenset()  # `setattr(m, ...)` changes `m`'s set
@@ -908,6 +914,8 @@ class _Checker:
             freeze_attributes=names("freeze_attributes"),
             freeze_methods=names("freeze_methods"),
             freeze_setters=names("freeze_setters", dotted=True),
+            freeze_keywords=self.callee_keywords(section, "freeze_keywords"),
+            frozen_by_default=self.callee_keywords(section, "frozen_by_default"),
             tensor_classes=names("tensor_classes"),
             structure_methods=names("structure_methods"),
             structure_functions=names("structure_functions", dotted=True),
@@ -920,6 +928,17 @@ class _Checker:
             mask=self.string(section, "mask", "parameters"),
             path_mask=self.string(section, "path_mask", "parameters"),
         )
+
+    def callee_keywords(self, section: _LineDict, key: str) -> frozenset[tuple[str, str]]:
+        """``parameters.<key>``: dotted callee -> one of its keywords."""
+        what = f"'parameters.{key}'"
+        line = section.lines.get(key, section.line)
+        raw = self.mapping(section.get(key), what, line)
+        for callee, keyword in raw.items():
+            self.dotted(callee, what, line, None)
+            if not isinstance(keyword, str) or not keyword.isidentifier():
+                self.fail(f"{what}: {keyword!r} is not an identifier", line=line)
+        return frozenset(raw.items())
 
     def texts(self, section: _LineDict, key: str, what: str) -> list[str]:
         """A list of Python expressions under ``key`` of ``section``."""
