@@ -26,7 +26,8 @@ optimizer)``) renders when every call site in the repository passes a translated
 the very model it was built over (``HookContext.trains_across_files``; through functions that
 pass both on, ``fit(model, opt)`` -> ``train_one_epoch(model, opt)``). A criterion is a loss
 of the map's ``modules: losses`` (through its ``self_methods``: ``nn.CrossEntropyLoss().to(
-device)``); a criterion parameter of a module-level function must be one at every call site
+device)``; one such module a name holds on every path, ``criterion = criterion.cuda()``
+under ``if cuda:``); a criterion parameter of a module-level function must be one at every call site
 of the repository (``HookContext.passed_across_files``). The model the step calls is the one
 the optimizer was built over when one value reaches both, ``model = model.to(device)`` (a
 self-method rebinding a name to itself) not counted; a wrapper of ``modules: wrappers``
@@ -95,6 +96,8 @@ SUMMED = "{total} = {grads} if {total} is None else jax.tree.map(jnp.add, {total
 CLIPPED = "# the gradient clipping here is now the head of `{optimizer}`'s tx: drop the clip call"
 # Libraries whose functions a loss function may call (the user ports torch's to jax).
 LIBRARIES = frozenset({"torch", "jax", "jnp", "numpy", "math", "builtins", "optax"})
+# how many self-returning moves (`criterion = criterion.cuda()`) a criterion is followed through
+_CRITERION_MOVES = 4
 
 
 def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
@@ -1886,8 +1889,7 @@ def _known_call(func: cst.BaseExpression, model: str, bound: set[str], ctx: Hook
     passed = _passed_loss(func, ctx)
     if passed is not None:
         return passed  # a parameter: what every call site of the repository passes decides
-    value = _one_value(func, ctx)
-    if isinstance(value, cst.Call) and _is_criterion(value, ctx):
+    if _one_criterion(func, ctx):
         return True
     if isinstance(func, cst.Name) and hasattr(builtins, func.value) and ctx.variable(func) is None:
         return True  # a builtin (not rebound)
@@ -1987,6 +1989,35 @@ def _passed_loss(func: cst.BaseExpression, ctx: HookContext) -> bool | None:
         return None
     losses = ctx.semantic_map.modules.losses
     return bool(names) and all(name is not None and name in losses for name in names)
+
+
+def _one_criterion(node: cst.BaseExpression, ctx: HookContext) -> bool:
+    """Every value reaching ``node`` is one loss module of the map: its constructor call, or
+    a name holding only it moved by the map's self-returning methods (``criterion =
+    criterion.cuda()`` under ``if cuda:``: the same object on both paths)."""
+    built = _criteria_reaching(node, ctx, depth=0)
+    return built is not None and len(built) == 1
+
+
+def _criteria_reaching(
+    node: cst.BaseExpression, ctx: HookContext, depth: int
+) -> dict[int, cst.Call] | None:
+    """The loss constructors of the map reaching ``node`` through names moved by
+    self-returning methods; None when some value is anything else."""
+    values = _distinct(ctx.origins(node))
+    if not values or depth > _CRITERION_MOVES:
+        return None
+    found: dict[int, cst.Call] = {}
+    for value in values:
+        if isinstance(value, cst.Call) and _is_criterion(value, ctx):
+            found[id(value)] = value
+            continue
+        inner = under_self_methods(value, ctx)
+        moved = _criteria_reaching(inner, ctx, depth + 1) if inner is not value else None
+        if not isinstance(inner, cst.Name) or moved is None:
+            return None
+        found.update(moved)
+    return found
 
 
 def _is_criterion(value: cst.Call, ctx: HookContext) -> bool:
