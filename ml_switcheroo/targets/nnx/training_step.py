@@ -542,6 +542,11 @@ def _model_zeroed(
         call = _lone_call(statement)
         if call is None or not _is_zero_grad(statement, ctx):
             continue
+        if ctx.zero_call(statement) is not None:
+            problem = _zero_function_problem(statement, ctx)
+            if problem is not None:
+                raise Untranslatable(problem)
+            continue  # region.zeroed tells whether it zeroes the stepped optimizer each step
         receiver = call.func.value  # type: ignore[attr-defined]
         if dotted_name(receiver) == optimizer:
             continue  # the stepped optimizer's own zero_grad()
@@ -2325,12 +2330,40 @@ def _lone_call(statement: cst.BaseStatement) -> cst.Call | None:
 
 
 def _is_zero_grad(statement: cst.BaseStatement, ctx: HookContext) -> bool:
+    """``x.zero_grad()`` alone on its line, or a line ``reset_grad()`` calling a function of
+    the file that only zeroes gradients (``HookContext.zero_call``)."""
     call = _lone_call(statement)
     return (
         call is not None
         and isinstance(call.func, cst.Attribute)
         and call.func.attr.value == "zero_grad"
-    )
+    ) or ctx.zero_call(statement) is not None
+
+
+def _zero_function_problem(statement: cst.BaseStatement, ctx: HookContext) -> str | None:
+    """Why the line ``reset_grad()`` (a function of the file that only zeroes gradients) may
+    not go with the step: each zero_grad() it runs must be that of an optimizer of the map
+    bound once and translated here (the plan then drops it from the function's body, and
+    nnx.value_and_grad computes fresh gradients); None when it may."""
+    for call in ctx.zero_call(statement) or ():
+        receiver = call.func.value  # type: ignore[attr-defined]
+        value = _one_value(receiver, ctx)
+        translated = (
+            isinstance(value, cst.Call) and _is_optimizer(value, ctx) and ctx.translates(value)
+        )
+        if not translated:
+            return (
+                f"`{_shown(statement)}` runs `{code_of(call).strip()}`, whose receiver is not "
+                "one optimizer built and translated here: the zero of a torch object stays "
+                "torch code"
+            )
+    return None
+
+
+def _is_optimizer(call: cst.Call, ctx: HookContext) -> bool:
+    """An optimizer constructor of the map."""
+    entries = (ctx.semantic_map.apis.get(q) for q in ctx.qualify(call.func))
+    return any(e is not None and e.role == roles.CONSTRUCTOR for e in entries)
 
 
 def _is_assignment(statement: cst.BaseStatement) -> bool:
