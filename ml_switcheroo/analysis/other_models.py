@@ -3,9 +3,11 @@
 ``g_loss.backward()`` of a generator step also fills the discriminator's ``.grad``, because
 the loss calls the discriminator. Torch then discards those gradients when, on every path
 of the program from that backward pass, the discriminator's gradients are zeroed
-(``optimizer_D.zero_grad()`` over all its parameters, or ``discriminator.zero_grad()``)
-before anything could use them: before any backward pass (which would add to them, and after
-which its optimizer would step with the sum), any use of its optimizer other than that zero
+(``optimizer_D.zero_grad()`` over all its parameters, or ``discriminator.zero_grad()``, or
+a line ``reset_grad()`` calling a function of the file that only zeroes gradients, theirs
+among them: ``analysis/zero_functions.py``) before anything could use them: before any
+backward pass (which would add to them, and after which its optimizer would step with the
+sum), any use of its optimizer other than that zero
 (a step), any read of ``.grad``, any use of the model other than calling it (a clip of
 ``discriminator.parameters()``, the model handed to a function) and any call of a function of
 the file that mentions either. Then the backward pass trains exactly the one model its
@@ -54,6 +56,9 @@ class TorchFacts:
     gradient_attributes: frozenset[str]
     gradient_calls: frozenset[str] = frozenset()
     gradient_free_methods: frozenset[str] = frozenset()
+    # the names whose gradients a line zeroes by calling a function of the file that only
+    # zeroes gradients (``reset_grad()``: ``analysis/zero_functions.py``); empty for others
+    zeroed_by_call: Callable[[cst.CSTNode], frozenset[str]] = lambda statement: frozenset()
 
 
 Parents = Callable[[cst.CSTNode], "cst.CSTNode | None"]
@@ -205,9 +210,12 @@ class _Walk:
         return f"the gradients of `{self.owner.model}` are not zeroed on every path"
 
     def _zeroes(self, statement: cst.BaseStatement) -> bool:
-        """``optimizer.zero_grad(...)`` or ``model.zero_grad(...)`` alone on its line."""
+        """``optimizer.zero_grad(...)`` or ``model.zero_grad(...)`` alone on its line, or a
+        line calling a function of the file that only zeroes gradients, theirs among them."""
         if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
             return False
+        if self.facts.zeroed_by_call(statement) & {self.owner.model, self.owner.optimizer}:
+            return True
         small = statement.body[0]
         call = small.value if isinstance(small, cst.Expr) else None
         return (

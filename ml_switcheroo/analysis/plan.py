@@ -70,6 +70,7 @@ from ml_switcheroo.analysis.resolver import Resolver
 from ml_switcheroo.analysis.schedule_functions import FunctionFacts, function_problem
 from ml_switcheroo.analysis.site_key import Positions, SiteKey
 from ml_switcheroo.analysis.torch_only import TorchOnlyFinder, TorchOnlyUse
+from ml_switcheroo.analysis.zero_functions import ZeroFunction, zero_functions
 from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.escape_hatch import escaped_statements
@@ -304,6 +305,12 @@ class Plan:
     # (``exec``, ``globals()``...).
     global_shared: Callable[[str], bool] = field(
         default=lambda name: True, repr=False, compare=False
+    )
+    # The zero_grad() calls a line ``reset_grad()`` runs, a function of the file whose body
+    # only zeroes gradients (``analysis/zero_functions.py``); None for any other line, or
+    # when one of those calls escapes.
+    zero_call: Callable[[cst.CSTNode], tuple[cst.Call, ...] | None] = field(
+        default=lambda statement: None, repr=False, compare=False
     )
 
     def key(self, node: cst.CSTNode) -> SiteKey | None:
@@ -573,6 +580,7 @@ class Planner:
         self._handed_problems: dict[int, str | None] = {}
         self._parents: dict[cst.CSTNode, cst.CSTNode] | None = None  # see _built_by_method
         self._built_by_methods: dict[int, BuiltByMethod | str] = {}
+        self._zero_functions: dict[int, ZeroFunction] | None = None  # see _zero_function_at
 
     def bound_value(
         self, expression: cst.BaseExpression, enclosing: cst.ClassDef | None
@@ -622,6 +630,7 @@ class Planner:
         plan.model_changed_after = self._model_changed_after
         plan.built_by_method = self._built_by_method
         plan.method_caller = self._method_caller
+        plan.zero_call = self._zero_call
         # Bookkeeping of the walk (never leaves the planner): a call's site by id(call), like
         # the collector's blocks and name positions and the `components` of a schedule.
         self.by_call = {id(site.call): site for site in collector.sites}
@@ -3103,9 +3112,12 @@ class Planner:
             steps = [self._counted(s) for s in self._optimizer_step_sites(self.by_call[key])]
             if not steps or not self.collector.backwards:
                 continue  # no gradients computed in this file to accumulate
-            if any(s.controls == z.controls for s in steps for z in zero_grads):
+            runs = {id(z): self._zero_grad_runs(z) for z in zero_grads}
+            if any(
+                s.controls == r.controls for s in steps for z in zero_grads for r in runs[id(z)]
+            ):
                 for site in zero_grads:
-                    if _zeroes_between_updates(site, steps):
+                    if any(_zeroes_between_updates(r, steps) for r in runs[id(site)]):
                         self._refuse(site, findings.ZERO_GRAD_BETWEEN_UPDATES)
                 continue
             for site in zero_grads:
@@ -3133,7 +3145,7 @@ class Planner:
         constructor = self._constructor_site(stepped, step)
         controls = self._counted(step).controls
         for site in (s for s in self.plan.sites if s.role == ZERO_GRAD and s.receiver):
-            if site.controls != controls:
+            if all(run.controls != controls for run in self._zero_grad_runs(site)):
                 continue
             if constructor is not None:
                 if self._constructor_site(site.receiver, site) is constructor:  # type: ignore[arg-type]
@@ -3168,6 +3180,67 @@ class Planner:
 
     def _zero_grad_escape(self, site: Site) -> None:
         self._refuse(site, findings.ZERO_GRAD_UNDER_OTHER_CONTROL)
+
+    def _zero_grad_runs(self, site: Site) -> list[Site]:
+        """Where the zero_grad() ``site`` runs: itself, or for one in the body of a function
+        of the file that only zeroes gradients (``reset_grad()``), the same call at each
+        line calling that function (its statement, path and controls)."""
+        function = site.function
+        if not isinstance(function, cst.FunctionDef) or len(site.controls) != 1:
+            return [site]
+        zero = next(
+            (z for z in self._zero_function_map().values() if z.definition is function), None
+        )
+        if zero is None or not any(call is site.call for call in zero.zeroes):
+            return [site]
+        return [self._run_at(site, call) for call in zero.calls]
+
+    def _run_at(self, site: Site, statement: cst.SimpleStatementLine) -> Site:
+        """``site`` as if it were the line ``statement`` (a call of the function holding it)."""
+        parents = self._parent_map()
+        path: list[tuple[int, int]] = []
+        controls: list[cst.CSTNode] = []
+        node: cst.CSTNode = statement
+        while node in parents:
+            parent = parents[node]
+            if isinstance(parent, (cst.Module, cst.IndentedBlock)):
+                index = next(i for i, s in enumerate(parent.body) if s is node)
+                path.append((id(parent), index))
+            if _is_control(parent):
+                controls.append(parent)
+            node = parent
+        return replace(
+            site,
+            statement=statement,
+            path=tuple(reversed(path)),
+            controls=tuple(reversed(controls)),
+        )
+
+    def _zero_function_map(self) -> dict[int, ZeroFunction]:
+        """The file's functions that only zero gradients, by the id of each line calling one
+        (``analysis/zero_functions.py``), found once per file."""
+        if self._zero_functions is None:
+            methods = self.resolver.map.methods_with_role(ZERO_GRAD)
+            self._zero_functions = zero_functions(
+                self.module,
+                self.resolver.scopes,
+                methods | self.resolver.map.module_zero_grad_methods,
+                lambda node: self._parent_map().get(node),
+                self._global_shared,
+            )
+        return self._zero_functions
+
+    def _zero_function_at(self, statement: cst.CSTNode) -> ZeroFunction | None:
+        """The zero function the line ``statement`` calls (``reset_grad()``), or None."""
+        return self._zero_function_map().get(id(statement))
+
+    def _zero_call(self, statement: cst.CSTNode) -> tuple[cst.Call, ...] | None:
+        """``Plan.zero_call``: the zero calls a line ``reset_grad()`` runs, when none of them
+        escapes (each is then one the target drops or keeps as the plan says)."""
+        zero = self._zero_function_at(statement)
+        if zero is None or any(self.plan.key(call) in self.plan.escapes for call in zero.zeroes):
+            return None
+        return zero.zeroes
 
     # ------------------------------------------------------------------ frozen parameters
 
@@ -3528,7 +3601,7 @@ class Planner:
         site = self.by_call.get(id(expression.value))
         if site is not None:
             return site.role == ZERO_GRAD
-        return self._module_zero(statement)
+        return self._module_zero(statement) or self._zero_function_at(statement) is not None
 
     def _module_zero(self, statement: cst.BaseStatement) -> bool:
         """``model.zero_grad()`` alone on its line: a method of the map's

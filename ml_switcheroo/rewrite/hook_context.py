@@ -99,6 +99,7 @@ class HookContexts:
             passed_across_files=self.passed_across_files,
             helper_problem=lambda name, libraries: self.plan().helper_problem(name, libraries),
             global_shared=lambda name: self.plan().global_shared(name),
+            zero_call=lambda statement: self.plan().zero_call(statement),
             model_changed_after=lambda call, owner: self.plan().model_changed_after(
                 call, owner, self.enclosing()
             ),

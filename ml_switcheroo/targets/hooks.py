@@ -236,6 +236,9 @@ class HookContext:
     # Whether code outside this file may read or assign a module-level name by that name
     # (another file of the repository names it, or the file rebinds its globals by name).
     global_shared: Callable[[str], bool] = lambda name: True
+    # ``Plan.zero_call``: the zero_grad() calls a line ``reset_grad()`` runs (a function of
+    # the file whose body only zeroes gradients; none of them escaped), else None.
+    zero_call: Callable[[cst.CSTNode], tuple[cst.Call, ...] | None] = lambda statement: None
     # ``file.py:line`` of a node of the file ("" when unknown), for a reason that names it.
     place: Callable[[cst.CSTNode], str] = lambda node: ""
     # ``Plan.model_changed_after``: the first change to the model ``call`` reads in ``owner``

@@ -15,6 +15,11 @@ module's state inside the transform (``TraceContextError: Cannot mutate BatchSta
 different trace level``), while an argument's BatchNorm statistics and Dropout rng counts are
 updated as torch updates them during the generator's forward pass (checked).
 
+The zeroes may be a function of the file that only zeroes gradients (yunjey's GAN tutorial:
+``def reset_grad(): d_optimizer.zero_grad(); g_optimizer.zero_grad()``): each line
+``reset_grad()`` zeroes them where it stands (``HookContext.zero_call``); the training step
+drops such a line from its region when every optimizer it zeroes is translated here.
+
 A value an other model computed outside the loss (``gen_imgs = generator(z)``, read as
 ``gen_imgs.detach()`` in the discriminator's loss) is an array computed outside the loss
 function: ``nnx.value_and_grad`` never differentiates it, so ``.detach()`` is dropped (no
@@ -290,7 +295,14 @@ def _facts(ctx: HookContext) -> TorchFacts:
         ctx.semantic_map.gradient_attributes,
         frozenset(clips | PARAMETER_METHODS),
         ctx.semantic_map.gradient_free_methods,
+        lambda statement: _zeroed_names(statement, ctx),
     )
+
+
+def _zeroed_names(statement: cst.CSTNode, ctx: HookContext) -> frozenset[str]:
+    """The receivers of the zero_grad() calls a line ``reset_grad()`` runs (``zero_call``)."""
+    calls = ctx.zero_call(statement) or ()
+    return frozenset(c.func.value.value for c in calls)  # type: ignore[attr-defined]
 
 
 def _model_or_none(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression | None:

@@ -26,7 +26,8 @@ optimizer)``) renders when every call site in the repository passes a translated
 the very model it was built over (``HookContext.trains_across_files``; through functions that
 pass both on, ``fit(model, opt)`` -> ``train_one_epoch(model, opt)``). A criterion is a loss
 of the map's ``modules: losses`` (through its ``self_methods``: ``nn.CrossEntropyLoss().to(
-device)``); a criterion parameter of a module-level function must be one at every call site
+device)``; one such module a name holds on every path, ``criterion = criterion.cuda()``
+under ``if cuda:``); a criterion parameter of a module-level function must be one at every call site
 of the repository (``HookContext.passed_across_files``). The model the step calls is the one
 the optimizer was built over when one value reaches both, ``model = model.to(device)`` (a
 self-method rebinding a name to itself) not counted; a wrapper of ``modules: wrappers``
@@ -95,6 +96,8 @@ SUMMED = "{total} = {grads} if {total} is None else jax.tree.map(jnp.add, {total
 CLIPPED = "# the gradient clipping here is now the head of `{optimizer}`'s tx: drop the clip call"
 # Libraries whose functions a loss function may call (the user ports torch's to jax).
 LIBRARIES = frozenset({"torch", "jax", "jnp", "numpy", "math", "builtins", "optax"})
+# how many self-returning moves (`criterion = criterion.cuda()`) a criterion is followed through
+_CRITERION_MOVES = 4
 
 
 def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
@@ -539,6 +542,11 @@ def _model_zeroed(
         call = _lone_call(statement)
         if call is None or not _is_zero_grad(statement, ctx):
             continue
+        if ctx.zero_call(statement) is not None:
+            problem = _zero_function_problem(statement, ctx)
+            if problem is not None:
+                raise Untranslatable(problem)
+            continue  # region.zeroed tells whether it zeroes the stepped optimizer each step
         receiver = call.func.value  # type: ignore[attr-defined]
         if dotted_name(receiver) == optimizer:
             continue  # the stepped optimizer's own zero_grad()
@@ -1886,8 +1894,7 @@ def _known_call(func: cst.BaseExpression, model: str, bound: set[str], ctx: Hook
     passed = _passed_loss(func, ctx)
     if passed is not None:
         return passed  # a parameter: what every call site of the repository passes decides
-    value = _one_value(func, ctx)
-    if isinstance(value, cst.Call) and _is_criterion(value, ctx):
+    if _one_criterion(func, ctx):
         return True
     if isinstance(func, cst.Name) and hasattr(builtins, func.value) and ctx.variable(func) is None:
         return True  # a builtin (not rebound)
@@ -1987,6 +1994,35 @@ def _passed_loss(func: cst.BaseExpression, ctx: HookContext) -> bool | None:
         return None
     losses = ctx.semantic_map.modules.losses
     return bool(names) and all(name is not None and name in losses for name in names)
+
+
+def _one_criterion(node: cst.BaseExpression, ctx: HookContext) -> bool:
+    """Every value reaching ``node`` is one loss module of the map: its constructor call, or
+    a name holding only it moved by the map's self-returning methods (``criterion =
+    criterion.cuda()`` under ``if cuda:``: the same object on both paths)."""
+    built = _criteria_reaching(node, ctx, depth=0)
+    return built is not None and len(built) == 1
+
+
+def _criteria_reaching(
+    node: cst.BaseExpression, ctx: HookContext, depth: int
+) -> dict[int, cst.Call] | None:
+    """The loss constructors of the map reaching ``node`` through names moved by
+    self-returning methods; None when some value is anything else."""
+    values = _distinct(ctx.origins(node))
+    if not values or depth > _CRITERION_MOVES:
+        return None
+    found: dict[int, cst.Call] = {}
+    for value in values:
+        if isinstance(value, cst.Call) and _is_criterion(value, ctx):
+            found[id(value)] = value
+            continue
+        inner = under_self_methods(value, ctx)
+        moved = _criteria_reaching(inner, ctx, depth + 1) if inner is not value else None
+        if not isinstance(inner, cst.Name) or moved is None:
+            return None
+        found.update(moved)
+    return found
 
 
 def _is_criterion(value: cst.Call, ctx: HookContext) -> bool:
@@ -2294,12 +2330,40 @@ def _lone_call(statement: cst.BaseStatement) -> cst.Call | None:
 
 
 def _is_zero_grad(statement: cst.BaseStatement, ctx: HookContext) -> bool:
+    """``x.zero_grad()`` alone on its line, or a line ``reset_grad()`` calling a function of
+    the file that only zeroes gradients (``HookContext.zero_call``)."""
     call = _lone_call(statement)
     return (
         call is not None
         and isinstance(call.func, cst.Attribute)
         and call.func.attr.value == "zero_grad"
-    )
+    ) or ctx.zero_call(statement) is not None
+
+
+def _zero_function_problem(statement: cst.BaseStatement, ctx: HookContext) -> str | None:
+    """Why the line ``reset_grad()`` (a function of the file that only zeroes gradients) may
+    not go with the step: each zero_grad() it runs must be that of an optimizer of the map
+    bound once and translated here (the plan then drops it from the function's body, and
+    nnx.value_and_grad computes fresh gradients); None when it may."""
+    for call in ctx.zero_call(statement) or ():
+        receiver = call.func.value  # type: ignore[attr-defined]
+        value = _one_value(receiver, ctx)
+        translated = (
+            isinstance(value, cst.Call) and _is_optimizer(value, ctx) and ctx.translates(value)
+        )
+        if not translated:
+            return (
+                f"`{_shown(statement)}` runs `{code_of(call).strip()}`, whose receiver is not "
+                "one optimizer built and translated here: the zero of a torch object stays "
+                "torch code"
+            )
+    return None
+
+
+def _is_optimizer(call: cst.Call, ctx: HookContext) -> bool:
+    """An optimizer constructor of the map."""
+    entries = (ctx.semantic_map.apis.get(q) for q in ctx.qualify(call.func))
+    return any(e is not None and e.role == roles.CONSTRUCTOR for e in entries)
 
 
 def _is_assignment(statement: cst.BaseStatement) -> bool:
