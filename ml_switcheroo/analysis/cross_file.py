@@ -22,7 +22,12 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from ml_switcheroo.analysis import ast_nodes
-from ml_switcheroo.analysis.changed_models import Held, foreign_change, foreign_method_change
+from ml_switcheroo.analysis.changed_models import (
+    Held,
+    foreign_change,
+    foreign_method_change,
+    foreign_own_method_change,
+)
 from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
 from ml_switcheroo.analysis.parameters import may_be_tensor_class
 from ml_switcheroo.analysis.prefilter import has_attribute
@@ -47,6 +52,7 @@ from ml_switcheroo.spec.semantic_map import ParameterSpec, SemanticMap
 
 ParameterFact = tuple[str | None, str]  # (type name, or None with the reason)
 _MAX_REEXPORTS = 4  # modules followed from an imported name to the file defining it
+_MAX_BASES = 8  # files followed from a class to the base class defining a method
 
 
 @dataclass
@@ -315,14 +321,37 @@ class CrossFile:
             lambda module, name, imports: foreign_method_change(module, name, held, imports, spec),
         )
 
+    def imported_own_method_change(
+        self, qualified: str, method: str, spec: ParameterSpec, depth: int = 0
+    ) -> str | None:
+        """``code`` and ``file:line`` of the first change (``changed_models.own_method_change``)
+        the method ``method`` of an instance of the module-level class ``qualified`` of another
+        file of the repository makes to the instance: defined by that class or inherited from
+        its base classes (in that file or, up to ``_MAX_BASES`` files, others); None when it
+        makes none or no class of the repository defines it; a file that fails to parse: its
+        place."""
+        if depth >= _MAX_BASES:
+            return None
+
+        def base(name: str, inherited: str) -> str | None:
+            return self.imported_own_method_change(name, inherited, spec, depth + 1)
+
+        return self._foreign_change(
+            qualified,
+            lambda module, name, imports: foreign_own_method_change(
+                module, name, method, imports, spec, base
+            ),
+        )
+
     def _foreign_change(
         self,
         qualified: str,
-        change_in: Callable[[cst.Module, str, dict[str, str]], cst.CSTNode | None],
+        change_in: Callable[[cst.Module, str, dict[str, str]], cst.CSTNode | str | None],
     ) -> str | None:
         """``change_in(module, name, imports)`` for the file defining ``qualified``
-        (``_defining``), as ``code`` and ``file:line``; a file that fails to parse: its
-        place; None when ``qualified`` is defined in no other file of the repository."""
+        (``_defining``), as ``code`` and ``file:line`` (a text ``change_in`` returns is
+        that already); a file that fails to parse: its place; None when ``qualified`` is
+        defined in no other file of the repository."""
         defining = self._defining(self._absolute(qualified))
         if isinstance(defining, str):
             return defining
@@ -335,8 +364,8 @@ class CrossFile:
             )
         wrapper = self._parsed[path]
         change = change_in(wrapper.module, name, self.index.facts(path).imports)
-        if change is None:
-            return None
+        if change is None or isinstance(change, str):
+            return change
         line = wrapper.resolve(PositionProvider)[change].start.line
         code = wrapper.module.code_for_node(change).strip()
         return f"{code}` in `{Place(path, line).named(self.index.root)}"
