@@ -222,7 +222,7 @@ def _changes(
                     found.append(node)
             elif reads.called(func) in spec.structure_functions and node.args:
                 first = node.args[0].value
-                if _source(first) in models or inside(first):
+                if (_source(first) in models or inside(first)) and not _stores_literal(node):
                     found.append(node)
             elif appends_module(func, node.args):
                 found.append(node)
@@ -513,6 +513,17 @@ def _literal(value: cst.BaseExpression) -> bool:
     if isinstance(value, cst.Dict):
         return not value.elements
     return False
+
+
+def _stores_literal(call: cst.Call) -> bool:
+    """``setattr(m, name, v)`` with ``v`` a literal (``_literal``), as an assignment of one:
+    three positional arguments, the last a literal."""
+    args = call.args
+    return (
+        len(args) == 3
+        and all(a.keyword is None and not a.star for a in args)
+        and _literal(args[2].value)
+    )
 
 
 def _calls(node: cst.CSTNode) -> list[cst.Call]:

@@ -271,9 +271,10 @@ class CrossFile:
         ``_freezers``); None when there is none; a file that may hold one and fails to parse:
         its place. A ``setattr`` of a computed name counts in the files this file imports
         directly only: through the closure of a library's package (ignite's ``Engine`` loading
-        its state with ``setattr(self.state, k, v)``) it would escape nearly every file. Not
-        seen: a computed-name setattr freezing parameters in a file imported only through
-        another."""
+        its state with ``setattr(self.state, k, v)``) it would escape nearly every file; in a
+        file imported only through another, it counts in a function holding the attribute's
+        name as a string (``def freeze(m, attr='requires_grad')``: ``_unnamed_setters``).
+        Not seen: a computed name built elsewhere in a file imported only through another."""
         words = {*spec.freeze_attributes, *spec.freeze_methods}  # in a string too: 'requires_grad'
         holding = {p for w in sorted(words) for p in self.index.with_word(w)}
         setters = {name.rpartition(".")[2] for name in spec.freeze_setters}
@@ -921,13 +922,16 @@ def _freezers(
     """Each freeze of the file's tree with the names of the module-level functions and classes
     that may run it (the one holding it, and those whose body names one of them, to a
     fixpoint); None for a freeze in module-level code. Without ``computed``, a ``setattr`` of
-    a computed name is none."""
+    a computed name is one only in a function that holds the name as a string
+    (``_unnamed_setters``: ``def freeze(m, attr='requires_grad')``)."""
     tree = facts.tree
     assert tree is not None
     tops = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.ClassDef))]
     mentioned = {t.name: {n.id for n in ast.walk(t) if isinstance(n, ast.Name)} for t in tops}
     found: list[tuple[ast.AST, frozenset[str] | None]] = []
-    selves = _on_self(tree, spec.tensor_classes) if computed else None
+    selves = _on_self(tree, spec.tensor_classes)
+    if not computed:
+        selves |= _unnamed_setters(tree, spec.freeze_attributes)
     for statement in tree.body:
         for node in (n for n in ast.walk(statement) if _freezes(n, spec, facts.imports, selves)):
             if not isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
@@ -976,6 +980,27 @@ def _freezes(
             named = selves is not None and id(node) not in selves
         return named and _qualified(node.func, imports) in spec.freeze_setters and not true(value)
     return False
+
+
+def _unnamed_setters(tree: ast.Module, attributes: Collection[str]) -> set[int]:
+    """The ids of the calls ``f(x, name, v)`` with a computed ``name`` outside every function
+    that holds one of ``attributes`` as a string (``'requires_grad'``: the name it may
+    compute): in a file imported only through another, such a call is no freeze."""
+    named: set[int] = set()
+    for function in ast.walk(tree):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        inside = list(ast.walk(function))
+        if any(isinstance(n, ast.Constant) and n.value in attributes for n in inside):
+            named |= {id(n) for n in inside}
+    return {
+        id(n)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and len(n.args) == 3
+        and not isinstance(n.args[1], ast.Constant)
+        and id(n) not in named
+    }
 
 
 def _on_self(tree: ast.Module, tensor_classes: frozenset[str]) -> set[int]:
