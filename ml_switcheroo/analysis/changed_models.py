@@ -69,6 +69,8 @@ class Reads:
     # another file (or inherited from its base classes) makes to the model: its code and
     # ``file:line`` (``CrossFile.imported_own_method_change``), or None
     imported_own_method: Callable[[str, str], str | None] = lambda qualified, name: None
+    # the map's ``modules.self_methods``: ``model = Net().to(device)`` is that ``Net()``
+    self_methods: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -307,9 +309,13 @@ def _changes(
 
 def _construction(model: cst.BaseExpression, reads: Reads) -> cst.Call | None:
     """The one call a model's name is bound to (``Net()`` of ``model = Net()``), names bound
-    to names followed (``h = model``), or None."""
+    to names followed (``h = model``) and the map's ``self_methods`` to the module they are
+    called on (``model = model.to(device)``, ``Net().to(device)``), or None."""
     value: cst.BaseExpression | None = model
     for _ in range(_MAX_DEPTH):
+        if isinstance(value, cst.Call) and _returns_itself(value, reads.self_methods):
+            value = value.func.value  # type: ignore[attr-defined]
+            continue
         if not isinstance(value, (cst.Name, cst.Attribute)):
             break
         bound = reads.value(value)
@@ -317,6 +323,11 @@ def _construction(model: cst.BaseExpression, reads: Reads) -> cst.Call | None:
             return None
         value = bound
     return value if isinstance(value, cst.Call) else None
+
+
+def _returns_itself(call: cst.Call, self_methods: frozenset[str]) -> bool:
+    """``m.to(device)``: a call of one of ``self_methods`` on a module."""
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value in self_methods
 
 
 def own_method_change(

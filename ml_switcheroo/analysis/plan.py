@@ -3219,6 +3219,7 @@ class Planner:
             self.resolver.local_class,
             self._imported_method_change,
             self._imported_own_method_change,
+            self.resolver.map.modules.self_methods,
         )
 
     def _model_changed_after(

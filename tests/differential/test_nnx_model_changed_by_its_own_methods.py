@@ -242,3 +242,20 @@ def test_both_targets_keep_a_method_of_a_class_of_the_file_reading_the_model() -
     source = LOCAL.replace("CALL", "head = net.head()")
     assert "opt = nnx.Optimizer" in translate_nnx(source)
     assert "opt = optax.sgd" in run_codemod(source)
+
+
+@pytest.mark.parametrize("built", ["Net(model).double()", "Net(model).to('cpu').train()"])
+def test_a_model_built_through_methods_returning_itself_is_read_as_its_class(
+    tmp_path: Path, built: str
+) -> None:
+    """``net = Net(model).double()``: the map's ``modules.self_methods`` return the module, so
+    ``net.reset_head()`` is still the method of ``Net``'s base class (escaped);
+    ``net.head()`` still converts."""
+    for call, escapes in (("net.reset_head()", True), ("head = net.head()", False)):
+        package = f"own_through_{len(built)}_{escapes}"
+        files = _files(package, after=call)
+        files["main.py"] = files["main.py"].replace("net = Net(model)", f"net = {built}")
+        write_package(tmp_path, files, package)
+        translated = converted(tmp_path, package)["main.py"]
+        assert ("opt = nnx.Optimizer" not in translated) is escapes, translated
+        assert (REASON.format(change=call)[:-2] in translated) is escapes, translated
