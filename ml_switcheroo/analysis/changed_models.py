@@ -20,14 +20,18 @@ re-exports is followed to its file). So is a method called on an instance holdin
 handed one, of a class of the file or of another file (``Reads.imported_method``): the
 method and the methods it calls on ``self`` are read with these rules, ``self.<attr>`` (where
 the class's ``__init__`` stores the model argument) and the parameter handed the model being
-the model (``held_change``); ``Trainer(model, opt).fit()`` that only trains converts. Not
-seen: ``del m.layers[0]`` (``del policy.rewards[:]`` empties a list), other appended values,
-inherited methods, a model's own methods (``model.reset_head()``), an instance bound more
-than once.
+the model (``held_change``); ``Trainer(model, opt).fit()`` that only trains converts. So is
+a model's own method (``model.reset_head()``, ``model = Net()``) of a class of the file or of
+another file, or inherited from a base class of either (``own_method_change``): the method
+and the methods it calls on ``self`` are read with these rules, ``self`` being the model
+(s23e). Not seen: ``del m.layers[0]`` (``del policy.rewards[:]`` empties a list), other
+appended values, a method of a model whose class is not known (``model = make_model()``) or
+of a part (``model.encoder.reset()``), an instance bound more than once.
 """
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -61,6 +65,12 @@ class Reads:
     # the models it holds: (``Held``) -> its code and ``file:line``
     # (``CrossFile.imported_method_change``), or None
     imported_method: Callable[[Held], str | None] = lambda held: None
+    # the first change the method ``name`` of a model built by the class ``qualified`` of
+    # another file (or inherited from its base classes) makes to the model: its code and
+    # ``file:line`` (``CrossFile.imported_own_method_change``), or None
+    imported_own_method: Callable[[str, str], str | None] = lambda qualified, name: None
+    # the map's ``modules.self_methods``: ``model = Net().to(device)`` is that ``Net()``
+    self_methods: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -214,11 +224,12 @@ def _changes(
                     found.append(node)
             elif reads.called(func) in spec.structure_functions and node.args:
                 first = node.args[0].value
-                if _source(first) in models or inside(first):
+                if (_source(first) in models or inside(first)) and not _stores_literal(node):
                     found.append(node)
             elif appends_module(func, node.args):
                 found.append(node)
-            if any(changes_parameter(node, a) for a in node.args) or changes_held(node):
+            handed = any(changes_parameter(node, a) for a in node.args)
+            if handed or changes_held(node) or changes_itself(node):
                 found.append(node)
 
     def part(node: cst.BaseExpression) -> bool:
@@ -277,8 +288,108 @@ def _changes(
             return False
         return held_change(owner_class, held, reads, spec, entered | {id(owner_class)}) is not None
 
+    def changes_itself(call: cst.Call) -> bool:
+        """``call`` is ``m.name(...)`` on a model built by a class of the file or of another
+        file (``model = Net()``), whose method ``name`` (or one it inherits) changes the
+        model (``own_method_change``)."""
+        func = call.func
+        if not isinstance(func, cst.Attribute) or _source(func.value) not in models:
+            return False
+        built = _construction(func.value, reads)
+        if built is None:
+            return False
+        change = own_method_change(built.func, func.attr.value, reads, spec, entered)
+        if isinstance(change, str) and elsewhere is not None:
+            elsewhere[id(call)] = change
+        return change is not None
+
     cst_walk.visit(owner, _Find())
     return found
+
+
+def _construction(model: cst.BaseExpression, reads: Reads) -> cst.Call | None:
+    """The one call a model's name is bound to (``Net()`` of ``model = Net()``), names bound
+    to names followed (``h = model``) and the map's ``self_methods`` to the module they are
+    called on (``model = model.to(device)``, ``Net().to(device)``), or None."""
+    value: cst.BaseExpression | None = model
+    for _ in range(_MAX_DEPTH):
+        if isinstance(value, cst.Call) and _returns_itself(value, reads.self_methods):
+            value = value.func.value  # type: ignore[attr-defined]
+            continue
+        if not isinstance(value, (cst.Name, cst.Attribute)):
+            break
+        bound = reads.value(value)
+        if bound is None or bound is value:
+            return None
+        value = bound
+    return value if isinstance(value, cst.Call) else None
+
+
+def _returns_itself(call: cst.Call, self_methods: frozenset[str]) -> bool:
+    """``m.to(device)``: a call of one of ``self_methods`` on a module."""
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value in self_methods
+
+
+def own_method_change(
+    cls: cst.BaseExpression,
+    name: str,
+    reads: Reads,
+    spec: ParameterSpec,
+    entered: frozenset[int] = frozenset(),
+) -> cst.CSTNode | str | None:
+    """The first change the method ``name`` of an instance of the class ``cls`` names makes
+    to the instance (``own_change``): the method defined by the class of the file, else
+    looked up in its base classes (in order); for a class of another file, its code and
+    ``file:line`` (``Reads.imported_own_method``). None when no class of the repository
+    defines it (``model.train()``: torch's own) or it makes no change."""
+    owner = reads.local_class(cls)
+    if owner is None:
+        qualified = reads.called(cls)
+        return reads.imported_own_method(qualified, name) if qualified else None
+    if id(owner) in entered:
+        return None
+    method = method_of(owner, name)
+    if method is not None:
+        return own_change(owner, method, reads, spec, entered | {id(owner)})
+    for base in owner.bases:
+        found = own_method_change(base.value, name, reads, spec, entered | {id(owner)})
+        if found is not None:
+            return found
+    return None
+
+
+def own_change(
+    owner: cst.ClassDef,
+    method: cst.FunctionDef,
+    reads: Reads,
+    spec: ParameterSpec,
+    entered: frozenset[int] = frozenset(),
+) -> cst.CSTNode | None:
+    """The first change ``method`` of ``owner``, or a method of ``owner`` it calls on
+    ``self``, makes to ``self`` (the model), by the rules of ``_changes``, or None."""
+    for function in _self_called(owner, method):
+        found = _changes(function, {_self_name(function)}, reads, spec, entered | {id(function)})
+        if found:
+            return found[0]
+    return None
+
+
+def foreign_own_method_change(
+    module: cst.Module,
+    name: str,
+    method: str,
+    imports: dict[str, str],
+    spec: ParameterSpec,
+    imported: Callable[[str, str], str | None],
+) -> cst.CSTNode | str | None:
+    """``own_method_change`` for the method ``method`` of the module-level class ``name`` of
+    another file's ``module`` (names resolved through its ``imports``; ``imported``: the
+    same for a class of yet another file), or None when it defines no such class."""
+    owner = _tops(module)[1].get(name)
+    if owner is None:
+        return None
+    reads = _foreign_reads(module, imports, imported)
+    return own_method_change(cst.Name(name), method, reads, spec)
 
 
 def held_change(
@@ -415,6 +526,17 @@ def _literal(value: cst.BaseExpression) -> bool:
     return False
 
 
+def _stores_literal(call: cst.Call) -> bool:
+    """``setattr(m, name, v)`` with ``v`` a literal (``_literal``), as an assignment of one:
+    three positional arguments, the last a literal."""
+    args = call.args
+    return (
+        len(args) == 3
+        and all(a.keyword is None and not a.star for a in args)
+        and _literal(args[2].value)
+    )
+
+
 def _calls(node: cst.CSTNode) -> list[cst.Call]:
     return [n for n in cst_walk.walk(node) if isinstance(n, cst.Call)]
 
@@ -488,14 +610,24 @@ def _tops(module: cst.Module) -> tuple[dict[str, cst.FunctionDef], dict[str, cst
     return tops, classes
 
 
-def _foreign_reads(module: cst.Module, imports: dict[str, str]) -> Reads:
+def _foreign_reads(
+    module: cst.Module,
+    imports: dict[str, str],
+    imported_own_method: Callable[[str, str], str | None] = lambda qualified, name: None,
+) -> Reads:
     """Name resolution in another file: its ``imports`` (local name -> qualified name), its
-    module-level functions and classes; no value of a name."""
+    module-level functions and classes, a builtin the file does not bind at module level
+    (``setattr``: ``builtins.setattr``), ``imported_own_method`` for a class it imports; no
+    value of a name."""
     tops, classes = _tops(module)
+    bound = _module_names(module)
 
     def called(func: cst.BaseExpression) -> str | None:
         head, dot, rest = _source(func).partition(".")
-        return imports[head] + dot + rest if head in imports else None
+        if head in imports:
+            return imports[head] + dot + rest
+        builtin = head not in bound and head in vars(builtins)
+        return f"builtins.{head}{dot}{rest}" if builtin else None
 
     def handed(inner: cst.Call, arg: cst.Arg) -> tuple[cst.FunctionDef, str] | None:
         target = tops.get(inner.func.value) if isinstance(inner.func, cst.Name) else None
@@ -505,7 +637,32 @@ def _foreign_reads(module: cst.Module, imports: dict[str, str]) -> Reads:
     def local_class(func: cst.BaseExpression) -> cst.ClassDef | None:
         return classes.get(func.value) if isinstance(func, cst.Name) else None
 
-    return Reads(lambda node: None, called, handed, local_class=local_class)
+    return Reads(
+        lambda node: None,
+        called,
+        handed,
+        local_class=local_class,
+        imported_own_method=imported_own_method,
+    )
+
+
+def _module_names(module: cst.Module) -> set[str]:
+    """The names the module-level statements of ``module`` bind (definitions, imports,
+    assignments, anything else a name is stored to at module level)."""
+    found: set[str] = set()
+    for statement in module.body:
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            found.add(statement.name.value)
+            continue
+        for node in cst_walk.walk(statement):
+            if isinstance(node, cst.ImportAlias):
+                found.add(_source(node.asname.name if node.asname else node.name).split(".")[0])
+            elif isinstance(node, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For)):
+                target = node.target
+                found |= {n.value for n in cst_walk.walk(target) if isinstance(n, cst.Name)}
+            elif isinstance(node, cst.ImportStar):
+                found |= set(vars(builtins))  # anything may be rebound
+    return found
 
 
 def init_of(owner: cst.ClassDef) -> cst.FunctionDef | None:

@@ -22,7 +22,12 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from ml_switcheroo.analysis import ast_nodes
-from ml_switcheroo.analysis.changed_models import Held, foreign_change, foreign_method_change
+from ml_switcheroo.analysis.changed_models import (
+    Held,
+    foreign_change,
+    foreign_method_change,
+    foreign_own_method_change,
+)
 from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
 from ml_switcheroo.analysis.parameters import may_be_tensor_class
 from ml_switcheroo.analysis.prefilter import has_attribute
@@ -50,6 +55,7 @@ _LOOKUPS = ("getattr", "globals", "vars")  # the calls of a computed lookup (``_
 
 ParameterFact = tuple[str | None, str]  # (type name, or None with the reason)
 _MAX_REEXPORTS = 4  # modules followed from an imported name to the file defining it
+_MAX_BASES = 8  # files followed from a class to the base class defining a method
 
 
 @dataclass
@@ -266,7 +272,9 @@ class CrossFile:
         (``RepositoryIndex.imported_closure``): in that file's module-level code, or in a
         module-level function or class of it (``_freezers``) that code this file may run
         names (``_may_run``); None when there is none; a file that may hold one and fails to
-        parse: its place."""
+        parse: its place. In a file imported only through another, a computed-name
+        ``setattr`` in a method counts when the method holds the attribute's name as a string
+        (``def freeze(self, attr='requires_grad')``: ``_unnamed_setters``)."""
         words = {*spec.freeze_attributes, *spec.freeze_methods}
         made = {*spec.freeze_keywords, *spec.frozen_by_default}
         words |= {callee.rpartition(".")[2] for callee, _ in made}
@@ -361,14 +369,37 @@ class CrossFile:
             lambda module, name, imports: foreign_method_change(module, name, held, imports, spec),
         )
 
+    def imported_own_method_change(
+        self, qualified: str, method: str, spec: ParameterSpec, depth: int = 0
+    ) -> str | None:
+        """``code`` and ``file:line`` of the first change (``changed_models.own_method_change``)
+        the method ``method`` of an instance of the module-level class ``qualified`` of another
+        file of the repository makes to the instance: defined by that class or inherited from
+        its base classes (in that file or, up to ``_MAX_BASES`` files, others); None when it
+        makes none or no class of the repository defines it; a file that fails to parse: its
+        place."""
+        if depth >= _MAX_BASES:
+            return None
+
+        def base(name: str, inherited: str) -> str | None:
+            return self.imported_own_method_change(name, inherited, spec, depth + 1)
+
+        return self._foreign_change(
+            qualified,
+            lambda module, name, imports: foreign_own_method_change(
+                module, name, method, imports, spec, base
+            ),
+        )
+
     def _foreign_change(
         self,
         qualified: str,
-        change_in: Callable[[cst.Module, str, dict[str, str]], cst.CSTNode | None],
+        change_in: Callable[[cst.Module, str, dict[str, str]], cst.CSTNode | str | None],
     ) -> str | None:
         """``change_in(module, name, imports)`` for the file defining ``qualified``
-        (``_defining``), as ``code`` and ``file:line``; a file that fails to parse: its
-        place; None when ``qualified`` is defined in no other file of the repository."""
+        (``_defining``), as ``code`` and ``file:line`` (a text ``change_in`` returns is
+        that already); a file that fails to parse: its place; None when ``qualified`` is
+        defined in no other file of the repository."""
         defining = self._defining(self._absolute(qualified))
         if isinstance(defining, str):
             return defining
@@ -381,8 +412,8 @@ class CrossFile:
             )
         wrapper = self._parsed[path]
         change = change_in(wrapper.module, name, self.index.facts(path).imports)
-        if change is None:
-            return None
+        if change is None or isinstance(change, str):
+            return change
         line = wrapper.resolve(PositionProvider)[change].start.line
         code = wrapper.module.code_for_node(change).strip()
         return f"{code}` in `{Place(path, line).named(self.index.root)}"
@@ -942,7 +973,9 @@ def _freezers(
     not ``direct``ly imported, a ``setattr`` of a computed name in a method, or on ``self``
     (``_in_methods``), is none: ignite's ``Engine`` loading its state with
     ``setattr(self.state, k, v)`` and its schedulers' ``setattr(engine.state, name, v)``
-    would escape ~60 optimizers of its tests. Not seen: such a setattr freezing a tensor."""
+    would escape ~60 optimizers of its tests. A method holding the attribute's name as a string
+    (``def freeze(self, attr='requires_grad')``: ``_unnamed_setters``) keeps its setattr.
+    Not seen: such a setattr freezing a tensor otherwise."""
     tree = facts.tree
     assert tree is not None
     tops = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.ClassDef))]
@@ -950,7 +983,7 @@ def _freezers(
     found: list[tuple[ast.AST, frozenset[str] | None]] = []
     selves = _on_self(tree, spec.tensor_classes)
     if not direct:
-        selves |= _in_methods(tree)
+        selves |= _in_methods(tree) & _unnamed_setters(tree, spec.freeze_attributes)
     for statement in tree.body:
         deferred = (
             {id(n) for n in ast.walk(_defined_body(statement))} if _defines(statement) else set()
@@ -1143,6 +1176,27 @@ def _makes_frozen(call: ast.Call, spec: ParameterSpec) -> bool:
         if written == callee or written.endswith("." + callee):
             return not literal(given(keyword), False)
     return False
+
+
+def _unnamed_setters(tree: ast.Module, attributes: Collection[str]) -> set[int]:
+    """The ids of the calls ``f(x, name, v)`` with a computed ``name`` outside every function
+    that holds one of ``attributes`` as a string (``'requires_grad'``: the name it may
+    compute): in a file imported only through another, such a call is no freeze."""
+    named: set[int] = set()
+    for function in ast.walk(tree):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        inside = list(ast.walk(function))
+        if any(isinstance(n, ast.Constant) and n.value in attributes for n in inside):
+            named |= {id(n) for n in inside}
+    return {
+        id(n)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and len(n.args) == 3
+        and not isinstance(n.args[1], ast.Constant)
+        and id(n) not in named
+    }
 
 
 def _on_self(tree: ast.Module, tensor_classes: frozenset[str]) -> set[int]:

@@ -3291,6 +3291,8 @@ class Planner:
             self._imported_change,
             self.resolver.local_class,
             self._imported_method_change,
+            self._imported_own_method_change,
+            self.resolver.map.modules.self_methods,
         )
 
     def _model_changed_after(
@@ -3353,6 +3355,15 @@ class Planner:
         if cross_file is None or called is None:
             return None
         return cross_file.imported_method_change(called, held, self.resolver.map.parameters)
+
+    def _imported_own_method_change(self, qualified: str, method: str) -> str | None:
+        """The change the method ``method`` of a model built by the class ``qualified`` of
+        another file makes to the model (``CrossFile.imported_own_method_change``), or None."""
+        cross_file = self.resolver.cross_file
+        if cross_file is None:
+            return None
+        spec = self.resolver.map.parameters
+        return cross_file.imported_own_method_change(qualified, method, spec)
 
     # ------------------------------------------------------------------ torch-only uses
 
