@@ -272,19 +272,16 @@ class CrossFile:
         holding = {p for w in sorted(words) for p in self.index.with_word(w)}
         setters = {name.rpartition(".")[2] for name in spec.freeze_setters}
         setting = {p for w in sorted(setters) for p in self.index.with_word(w)}
-        closure = self.index.imported_closure(self.path)
+        closure = _Walked(self.index.walk_imported_closure(self.path))
         direct = set(self.index.imported_files(self.path))
         for other in (p for p in closure if p in holding or (p in direct and p in setting)):
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)
-            namers = {self.path, *closure} - {other}
             key = ("freezers", other, self.index.source(other), id(spec), other in direct)
             found = remembered(key, partial(_freezers, facts, spec, other in direct))
             for node, freezers in found:
-                if freezers is None or any(
-                    namers.intersection(self.index.with_word(n)) for n in freezers
-                ):
+                if freezers is None or closure.names_one(self.index, freezers, self.path, other):
                     place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
                     return f"{ast.unparse(node)}` in `{place}"
         return None
@@ -996,3 +993,35 @@ def _qualified(func: ast.expr, imports: dict[str, str]) -> str:
     if head in imports:
         return imports[head] + dot + rest
     return f"builtins.{head}" if not dot else head + dot + rest
+
+
+class _Walked:
+    """The files of a walk (``RepositoryIndex.walk_imported_closure``) as a list read while
+    the walk goes on: iterating reads the walk only as far as the loop goes."""
+
+    def __init__(self, walk: Iterator[str]) -> None:
+        self._walk = walk
+        self.files: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        index = 0
+        while True:
+            if index == len(self.files):
+                following = next(self._walk, None)
+                if following is None:
+                    return
+                self.files.append(following)
+            yield self.files[index]
+            index += 1
+
+    def names_one(
+        self, index: RepositoryIndex, words: Collection[str], path: str, other: str
+    ) -> bool:
+        """Whether ``path`` or a file of the whole walk but ``other`` holds one of ``words``:
+        asked of the files walked so far, then (only when none does) of the rest."""
+        holding = {p for word in words for p in index.with_word(word)}
+        holding.discard(other)
+        if path in holding or not holding.isdisjoint(self.files):
+            return True
+        self.files.extend(self._walk)
+        return not holding.isdisjoint(self.files)

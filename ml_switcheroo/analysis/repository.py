@@ -833,13 +833,19 @@ class RepositoryIndex:
     def imported_closure(self, path: str) -> list[str]:
         """The repository files ``path`` imports, directly or through the files it imports
         (breadth first, each once; ``path`` itself left out)."""
-        found = {path: None}
+        return list(self.walk_imported_closure(path))
+
+    def walk_imported_closure(self, path: str) -> Iterator[str]:
+        """``imported_closure(path)`` in its order, one breadth of imports at a time: a file
+        is read for its imports only when the walk goes past the breadth before it (a
+        question answered by the first files stops before the rest are parsed)."""
+        found = {path}
         frontier = [path]
         while frontier:
             nearer = [f for other in frontier for f in self.imported_files(other)]
             frontier = [f for f in dict.fromkeys(nearer) if f not in found]
-            found.update(dict.fromkeys(frontier))
-        return [f for f in found if f != path]
+            found.update(frontier)
+            yield from frontier
 
     def digest_of_dependencies(
         self, path: str, source_words: Iterable[bytes], linked: bool = False
