@@ -1018,10 +1018,14 @@ class _Walked:
         self, index: RepositoryIndex, words: Collection[str], path: str, other: str
     ) -> bool:
         """Whether ``path`` or a file of the whole walk but ``other`` holds one of ``words``:
-        asked of the files walked so far, then (only when none does) of the rest."""
+        asked of the files walked so far, then of the rest as the walk goes on (to its end
+        only when none does)."""
         holding = {p for word in words for p in index.with_word(word)}
         holding.discard(other)
         if path in holding or not holding.isdisjoint(self.files):
             return True
-        self.files.extend(self._walk)
-        return not holding.isdisjoint(self.files)
+        for following in self._walk:
+            self.files.append(following)
+            if following in holding:
+                return True
+        return False
