@@ -57,9 +57,11 @@ def stage_counts(root: Path) -> dict[str, object]:
     }
 
 
-def convert_diff(root: Path, jobs: int, *extra: str) -> tuple[bytes, set[str], float]:
-    """The diff ``convert`` prints over ``root``, the files it changes, and its seconds (run
-    from ``root``'s parent, so that both runs name the files alike)."""
+def convert_diff(
+    root: Path, jobs: int, *extra: str
+) -> tuple[bytes, set[str], float, list[dict[str, object]]]:
+    """The diff ``convert`` prints over ``root``, the files it changes, its seconds and its
+    report's records (run from ``root``'s parent, so that both runs name the files alike)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
     with tempfile.TemporaryDirectory(prefix="stage-soundness-") as scratch:
         report = Path(scratch) / "report.json"
@@ -72,7 +74,7 @@ def convert_diff(root: Path, jobs: int, *extra: str) -> tuple[bytes, set[str], f
             sys.exit(f"convert failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
         data = json.loads(report.read_text(encoding="utf-8"))
     changed = {f["file"] for f in data["files"] if f["changed"]}
-    return done.stdout, changed, seconds
+    return done.stdout, changed, seconds, data["records"]
 
 
 def byte_kept_copy(root: Path, target: Path) -> Path:
@@ -94,13 +96,18 @@ def byte_kept_copy(root: Path, target: Path) -> Path:
     return copy
 
 
-def check(root: Path, jobs: int, byte_kept_only: bool = False) -> dict[str, object]:
+def check(
+    root: Path, jobs: int, byte_kept_only: bool = False, target: str | None = None
+) -> dict[str, object]:
     result = stage_counts(root)
     if byte_kept_only:
         root = byte_kept_copy(root, Path(tempfile.mkdtemp(prefix="stage-soundness-corpus-")))
         result["convert_runs_over"] = "the files the byte filter keeps"
-    with_stages, changed, seconds = convert_diff(root, jobs)
-    without, changed_without, seconds_without = convert_diff(root, jobs, "--no-prefilter")
+    chosen = ("--target", target) if target is not None else ()
+    with_stages, changed, seconds, records = convert_diff(root, jobs, *chosen)
+    without, changed_without, seconds_without, records_without = convert_diff(
+        root, jobs, *chosen, "--no-prefilter"
+    )
     result.update(
         {
             "changed": len(changed),
@@ -109,6 +116,8 @@ def check(root: Path, jobs: int, byte_kept_only: bool = False) -> dict[str, obje
             "patch_sha256": hashlib.sha256(with_stages).hexdigest(),
             "patch_bytes_identical": with_stages == without,
             "changed_files_identical": changed == changed_without,
+            "records": len(records),
+            "records_identical": records == records_without,
             "missed_by_the_stages": sorted(changed_without - changed),
             "seconds_convert": round(seconds, 1),
             "seconds_convert_no_prefilter": round(seconds_without, 1),
@@ -126,14 +135,18 @@ def main() -> int:
         action="store_true",
         help="run convert (with and without the stages) on the byte filter's files only",
     )
+    parser.add_argument("--target", help="convert's --target (default: convert's)")
     args = parser.parse_args()
-    results = {str(root): check(root, args.jobs, args.byte_kept_only) for root in args.corpora}
+    results = {
+        str(root): check(root, args.jobs, args.byte_kept_only, args.target) for root in args.corpora
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"stage-soundness-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
     sound = all(
-        r["patch_bytes_identical"] and r["changed_files_identical"] for r in results.values()
+        r["patch_bytes_identical"] and r["changed_files_identical"] and r["records_identical"]
+        for r in results.values()
     )
     return 0 if sound else 1
 

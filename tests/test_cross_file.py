@@ -215,8 +215,18 @@ def test_changing_the_caller_changes_the_callees_facts(tmp_path: Path) -> None:
 
 
 def test_a_file_linked_to_no_other_has_no_facts(tmp_path: Path) -> None:
+    (tmp_path / "alone.py").write_text("import torch\n", encoding="utf-8")
+    assert cache.facts_from_other_files(str(tmp_path / "alone.py")) == ""
+
+
+def test_a_module_of_a_package_depends_on_the_package_init(tmp_path: Path) -> None:
+    """Importing ``pkg.alone`` runs ``pkg/__init__.py`` (a freeze there matters)."""
     write_package(tmp_path, {"alone.py": "import torch\n"})
-    assert cache.facts_from_other_files(str(tmp_path / "pkg" / "alone.py")) == ""
+    before = cache.facts_from_other_files(str(tmp_path / "pkg" / "alone.py"))
+    (tmp_path / "pkg" / "__init__.py").write_text("X = 1\n", encoding="utf-8")
+    assert (
+        before != "" and cache.facts_from_other_files(str(tmp_path / "pkg" / "alone.py")) != before
+    )
 
 
 # ---------------------------------------------------------------------- builders (shape b)

@@ -118,3 +118,58 @@ def test_a_factory_importing_its_scheduler_under_another_name_is_read(tmp_path: 
     )
     found = cross_file(index, tmp_path / "pkg" / "main.py").factory_of("pkg.util.build")
     assert found is not None and found[0].constructor == "torch.optim.lr_scheduler.StepLR"
+
+
+# ``imported_freeze`` walks the imported closure one breadth at a time (issue 14: torch's
+# ``torch/__init__.py`` freezes through a computed ``setattr``: its importers stopped there,
+# after 1,213 files of torch had been parsed for their imports).
+FREEZING_CHAIN = {
+    "main.py": "from pkg import helpers, middle\nimport torch\nopt = torch.optim.SGD(p, lr=0.1)\n",
+    "helpers.py": "import torch\nLAYER.requires_grad_(False)\n",
+    "middle.py": "from pkg import deep\n",
+    "deep.py": "from pkg import deeper\n",
+    "deeper.py": "X = 1\n",
+}
+
+
+def test_the_imported_closure_is_walked_in_its_order(tmp_path: Path) -> None:
+    index = index_of(tmp_path, FREEZING_CHAIN)
+    main = str(tmp_path / "pkg" / "main.py")
+    walked = list(index.walk_imported_closure(main))
+    assert walked == index.imported_closure(main)
+    names = ["__init__.py", "helpers.py", "middle.py", "deep.py", "deeper.py"]
+    assert [Path(p).name for p in walked] == names  # the package's __init__.py first
+
+
+def test_a_freeze_in_a_directly_imported_file_stops_the_walk(tmp_path: Path) -> None:
+    index = index_of(tmp_path, FREEZING_CHAIN)
+    found = cross_file(index, tmp_path / "pkg" / "main.py").imported_freeze(
+        load_semantic_map((), DEFAULT_TARGET).parameters
+    )
+    assert found == "LAYER.requires_grad_(False)` in `pkg/helpers.py:2"
+    read = {Path(p).name for p in index._imports} | {Path(p).name for p in index._facts}
+    assert "deeper.py" not in read and "deep.py" not in read, read
+
+
+def test_a_freezer_named_only_deep_in_the_closure_is_found_after_the_whole_walk(
+    tmp_path: Path,
+) -> None:
+    """The twin: ``helpers.freeze_all`` freezes, and only ``deeper.py`` names it (the file
+    runs it through the closure): the rest of the walk is read, and the freeze escapes."""
+    files = {
+        **FREEZING_CHAIN,
+        "helpers.py": "def freeze_all(m):\n    m.requires_grad_(False)\n",
+        "deeper.py": "from pkg.helpers import freeze_all\nfreeze_all(M)\n",
+    }
+    index = index_of(tmp_path, files)
+    found = cross_file(index, tmp_path / "pkg" / "main.py").imported_freeze(
+        load_semantic_map((), DEFAULT_TARGET).parameters
+    )
+    assert found == "m.requires_grad_(False)` in `pkg/helpers.py:2"
+    unnamed = index_of(tmp_path / "twin", {**files, "deeper.py": "X = 1\n"})
+    assert (
+        cross_file(unnamed, tmp_path / "twin" / "pkg" / "main.py").imported_freeze(
+            load_semantic_map((), DEFAULT_TARGET).parameters
+        )
+        is None
+    )

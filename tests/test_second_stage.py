@@ -112,8 +112,6 @@ UNCALLED_API_KEPT = {  # the twins: the same names, called
         "    def f(self):\n        return self.param_groups\ndef g(self):\n    self.step()\n"
         "def h(o: Optimizer): ...\n",
         "from torch.optim import Optimizer\nclass T:\n"
-        "    def f(self, o: Optimizer):\n        self.o = o\n        self.o.step()\n",
-        "from torch.optim import Optimizer\nclass T:\n"
         "    @staticmethod\n    def f(o):\n        o.step()\ndef g(x: Optimizer): ...\n",
     ],
     ids=[
@@ -125,7 +123,6 @@ UNCALLED_API_KEPT = {  # the twins: the same names, called
         "method-self-named-like-an-optimizer",
         "method-self-rebound",
         "self-also-a-function-parameter",
-        "member-of-an-attribute-of-self",
         "first-parameter-of-a-staticmethod",
     ],
 )
@@ -478,9 +475,33 @@ ANNOTATION_UNREACHED_DROPPED = {
         "from torch.optim import Optimizer\ndef f(o: Optimizer, opts):\n"
         "    for p in opts:\n        p.zero_grad()\n"
     ),
+    # a name spelled as a parameter of another function: its binding is no parameter here
+    "parameter-of-another-function": (
+        "import torch\ndef f(x: torch.Tensor):\n    pass\ndef g():\n    x.backward()\n"
+    ),
+    # `self.o` is typed only by what the class's constructions in this file pass to its
+    # `__init__`: a parameter stored in another method, or no construction, types nothing
+    "stored-on-self-outside-init": (
+        "from torch.optim import Optimizer\nclass T:\n"
+        "    def f(self, o: Optimizer):\n        self.o = o\n        self.o.step()\n"
+    ),
+    "stored-on-self-never-constructed": (
+        "from torch.optim import Optimizer\nclass T:\n"
+        "    def __init__(self, o: Optimizer):\n        self.o = o\n"
+        "    def run(self):\n        self.o.zero_grad()\n"
+    ),
+    "stored-on-self-constructed-through-a-module": (
+        "import m\nfrom torch.optim import Optimizer\nclass T:\n"
+        "    def __init__(self, o):\n        self.o = o\n"
+        "    def run(self):\n        self.o.zero_grad()\n"
+        "def f(opt: Optimizer):\n    return m.T(opt)\n"
+    ),
 }
 ANNOTATION_REACHED_KEPT = {
     "the-parameter": "import torch\ndef f(x: torch.Tensor):\n    y = x\n    x.backward()\n",
+    "parameter-of-an-enclosing-function": (
+        "import torch\ndef f(x: torch.Tensor):\n    def g():\n        x.backward()\n    g()\n"
+    ),
     "through-a-caller": (
         "import torch\ndef g(loss):\n    loss.backward()\ndef f(x: torch.Tensor):\n    g(x)\n"
     ),

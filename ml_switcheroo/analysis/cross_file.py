@@ -281,7 +281,7 @@ class CrossFile:
         holding = {p for w in sorted(words) for p in self.index.with_word(w)}
         setters = {name.rpartition(".")[2] for name in spec.freeze_setters}
         holding |= {p for w in sorted(setters) for p in self.index.with_word(w)}
-        closure = self.index.imported_closure(self.path)
+        closure = _Walked(self.index.walk_imported_closure(self.path))
         direct = set(self.index.imported_files(self.path))
         for other in (p for p in closure if p in holding):
             facts = self.index.facts(other)
@@ -297,7 +297,7 @@ class CrossFile:
                     return f"{ast.unparse(node)}` in `{place}"
         return None
 
-    def _may_run(self, names: frozenset[str], closure: list[str]) -> bool | str:
+    def _may_run(self, names: frozenset[str], walked: _Walked) -> bool | str:
         """Whether this file may run one of the module-level functions or classes ``names``
         of a file of ``closure``: this file's text names it, or the module-level code of a
         file of the closure (run at import: a call, a registration, a decorator), or a
@@ -307,6 +307,9 @@ class CrossFile:
         word, not a resolved name: a method named like a function reaches it. A file that
         may reach one and fails to parse: its place."""
         own = frozenset(_IDENTIFIER.findall(self.index.source(self.path)))
+        if any(name.encode() in own for name in names):
+            return True  # before the rest of the closure is read (issue 14)
+        closure = walked.everything()
         if self._looks_up(closure):
             return True
         inside = set(closure)
@@ -1264,3 +1267,28 @@ def _qualified(func: ast.expr, imports: dict[str, str]) -> str:
     if head in imports:
         return imports[head] + dot + rest
     return f"builtins.{head}" if not dot else head + dot + rest
+
+
+class _Walked:
+    """The files of a walk (``RepositoryIndex.walk_imported_closure``) as a list read while
+    the walk goes on: iterating reads the walk only as far as the loop goes."""
+
+    def __init__(self, walk: Iterator[str]) -> None:
+        self._walk = walk
+        self.files: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        index = 0
+        while True:
+            if index == len(self.files):
+                following = next(self._walk, None)
+                if following is None:
+                    return
+                self.files.append(following)
+            yield self.files[index]
+            index += 1
+
+    def everything(self) -> list[str]:
+        """The files of the whole walk (read to its end)."""
+        self.files.extend(self._walk)
+        return self.files

@@ -835,15 +835,22 @@ class RepositoryIndex:
         and the ``__init__.py`` of every package holding one of those (or ``path``): importing
         ``pkg.mod`` runs ``pkg/__init__.py`` first (breadth first, each once; ``path`` itself
         left out)."""
-        found = {path: None}
-        frontier = [path, *self.packages_of(path)]
-        found.update(dict.fromkeys(frontier))
+        return list(self.walk_imported_closure(path))
+
+    def walk_imported_closure(self, path: str) -> Iterator[str]:
+        """``imported_closure(path)`` in its order, one breadth of imports at a time: a file
+        is read for its imports only when the walk goes past the breadth before it (a
+        question answered by the first files stops before the rest are parsed)."""
+        packages = [f for f in dict.fromkeys(self.packages_of(path)) if f != path]
+        yield from packages
+        found = {path, *packages}
+        frontier = [path, *packages]
         while frontier:
             nearer = [f for other in frontier for f in self.imported_files(other)]
             nearer = [g for f in nearer for g in (f, *self.packages_of(f))]
             frontier = [f for f in dict.fromkeys(nearer) if f not in found]
-            found.update(dict.fromkeys(frontier))
-        return [f for f in found if f != path]
+            found.update(frontier)
+            yield from frontier
 
     def packages_of(self, path: str) -> list[str]:
         """The ``__init__.py`` files of the repository's packages holding ``path`` (outermost

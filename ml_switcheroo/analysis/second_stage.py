@@ -27,10 +27,13 @@ on the side of keeping:
   such a call of this file; a constructor only named, ``DistributedOptimizer(optim.SGD, ...)``
   or ``(torch.optim.SGD, torch.optim.LBFGS)``, types nothing), or some dotted expression inside
   a parameter's annotation resolves to T, an alias of T or a constructor of T (``o:
-  optim.Adam``) and a member of T is read on a name spelled as a parameter or on an attribute
-  of one (``loss.backward()``, ``self.opt.step()``:
-  where an annotated parameter's type reaches, directly, through this file's callers or a
-  stored ``self.x``; ``y = x`` or ``fake.cls.backward()`` on a local takes no type from it,
+  optim.Adam``) and a member of T is read on a parameter of a function enclosing the read
+  (``loss.backward()``: where an annotated parameter's type reaches, directly or through this
+  file's callers; a name spelled like a parameter of another function, ``y = x`` or
+  ``fake.cls.backward()`` on a local takes no type from it), or on an attribute of such a
+  parameter in a file that calls one of its own classes by name (``self.opt.step()``: the
+  engine types ``self.x`` by what the class's constructions in this file pass to its
+  ``__init__``; other files' constructions are the cross-file question's;
   ``_Facts.read_on_parameters``), or when some parameter name matches
   T's ``parameter_names``, a member of T is read on a name spelled as that parameter, and the
   file imports T's root package anywhere (the guess types only the parameter's own name:
@@ -186,7 +189,7 @@ class SecondStage:
         annotated = facts.annotation_names()
         typed = used & {self.annotation_types[n] for n in annotated if n in self.annotation_types}
         guessed_names = {pattern for pattern, _, _ in self.guesses}
-        on_parameters = facts.read_on_parameters(guessed_names) if typed else set()
+        on_parameters = facts.read_on_parameters(tree, guessed_names) if typed else set()
         if any(self.members[owner] & on_parameters for owner in typed):
             return True, tree
         guessed = any(
@@ -318,22 +321,25 @@ class _Facts:
             if not any(pattern.fullmatch(name) for pattern in guesses)
         }
 
-    def read_on_parameters(self, guesses: set[re.Pattern[str]]) -> set[str]:
-        """The attribute names read on a name spelled as a parameter, or on an attribute of
-        one (``p.step``, ``self.opt.step``; not on a method's untyped first parameter itself,
-        ``typeable_attributes``): where a type known only from a parameter's annotation can
-        reach. The engine types a name by an annotation only when its binding is a parameter
-        (``resolver._param_type``: annotated, or passed an annotated one by this file's
-        callers), and ``self.x`` only through the values stored there (a parameter of
-        ``__init__`` its constructions pass, ``_attribute_value_type``); ``y = x``, a loop
-        or ``with`` target takes no type from ``x`` (``_binding_type``)."""
+    def read_on_parameters(self, tree: ast.Module, guesses: set[re.Pattern[str]]) -> set[str]:
+        """The attribute names read on a parameter of an enclosing function, or on an
+        attribute of one (``p.step``, ``self.opt.step``; not on a method's untyped first
+        parameter itself, ``typeable_attributes``): where a type known only from a parameter's
+        annotation can reach. The engine types a name by an annotation only when its binding
+        is a parameter (``resolver._param_type``: annotated, or passed an annotated one by this
+        file's callers), which is a parameter of the function reading it or of one enclosing
+        it (libcst's scopes); ``y = x``, a loop or ``with`` target takes no type from ``x``
+        (``_binding_type``). It types ``self.x`` only through the values stored there: an
+        ``__init__`` parameter is what the class's constructions in this file pass
+        (``_attribute_value_type``: ``_type_from_callers`` reads the calls of the class's
+        name, ``constructions``: ``T(...)``, not ``m.T(...)``; another file's constructions
+        are the cross-file question's), so an attribute of a parameter counts only in a file
+        that calls one of its own classes by its name."""
         untyped = self._untyped_selves(guesses)
-        found: set[str] = set()
-        for name in self.parameters:
-            if name not in untyped:
-                found |= self.on_names.get(name, set())
-            found |= self.on_attributes_of.get(name, set())
-        return found
+        direct, on_attributes = _enclosing_parameter_reads(tree, untyped)
+        classes = {n.name for n in ast_nodes.walk(tree) if isinstance(n, ast.ClassDef)}
+        constructs = not classes.isdisjoint(self.called)  # `T(...)`: a call of the name
+        return direct | on_attributes if constructs else direct
 
     def guessed_receives(self, pattern: re.Pattern[str], members: frozenset[str]) -> bool:
         """Whether a parameter named like ``pattern`` has one of ``members`` read on a name
@@ -381,6 +387,39 @@ class _Facts:
         for dotted in expressions:
             names.update(_qualified(dotted, self.imports))
         return names
+
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def _enclosing_parameter_reads(tree: ast.Module, untyped: set[str]) -> tuple[set[str], set[str]]:
+    """The attribute names read directly on a name that is a parameter of an enclosing
+    function (but ``untyped``), and those read on an attribute of such a name (``step`` of
+    ``self.opt.step``). A function's defaults, decorators and annotations count as inside it
+    (more reads, never fewer)."""
+    direct: set[str] = set()
+    on_attributes: set[str] = set()
+    pending: list[tuple[ast.AST, frozenset[str]]] = [(tree, frozenset())]
+    while pending:
+        node, parameters = pending.pop()
+        if isinstance(node, _FUNCTIONS):
+            arguments = node.args
+            every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+            every += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+            parameters = parameters | {a.arg for a in every}
+        elif isinstance(node, ast.Attribute) and parameters:
+            value = node.value
+            if isinstance(value, ast.Name):
+                if value.id in parameters and value.id not in untyped:
+                    direct.add(node.attr)
+            elif (
+                isinstance(value, ast.Attribute)
+                and isinstance(value.value, ast.Name)
+                and value.value.id in parameters
+            ):
+                on_attributes.add(node.attr)
+        pending.extend((child, parameters) for child in ast.iter_child_nodes(node))
+    return direct, on_attributes
 
 
 def _node_classes(base: type = ast.AST) -> Iterator[type]:
