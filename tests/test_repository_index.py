@@ -211,7 +211,8 @@ def test_import_cycle_terminates(tmp_path: Path) -> None:
     )
     assert isinstance(sites(index), list)
     assert index.dependencies(str(tmp_path / "pkg" / "engine.py"), [b"torch"]) == [
-        str(tmp_path / "pkg" / "main.py")
+        str(tmp_path / "pkg" / "__init__.py"),  # importing pkg.engine runs it
+        str(tmp_path / "pkg" / "main.py"),
     ]
 
 
