@@ -5,7 +5,7 @@ be written so, and the rewrite."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Any
 
 import libcst as cst
@@ -20,21 +20,58 @@ def exact_text(
     namesakes: Mapping[str, ArrayNamesake],
     arrays: set[str],
     qualify: Callable[[cst.BaseExpression], list[str]],
+    after_update: bool = False,
+    read: Set[int] = frozenset(),
 ) -> str | None:
     """The JAX text of ``x.<namesake>(...)`` with ``x`` one of ``arrays`` and every argument a
-    literal of the entry's ``params`` (None: the call keeps the namesake's escape)."""
+    literal of the entry's ``params`` (None: the call keeps the namesake's escape), inside the
+    step or (``after_update``) in the statements after it; not for a call in ``read`` (an
+    attribute of its result is read: ``attribute_receivers``) whose template is a tuple."""
     func = call.func
     if not isinstance(func, cst.Attribute) or not isinstance(func.value, cst.Name):
         return None
     namesake = namesakes.get(func.attr.value)
-    if namesake is None or namesake.exact is None or func.value.value not in arrays:
+    template = namesake.template(after_update) if namesake is not None else None
+    if namesake is None or template is None or func.value.value not in arrays:
         return None
     if qualify(func):
         return None
     bound = _bound(call.args, dict(namesake.params))
     if bound is None:
         return None
-    return namesake.exact.format(x=func.value.value, **bound)
+    return _filled(template, func.value.value, bound, id(call) in read)
+
+
+def after_text(
+    node: cst.CSTNode,
+    x: str,
+    namesakes: Mapping[str, ArrayNamesake],
+    attributes: Mapping[str, ArrayNamesake],
+    read: Set[int],
+) -> str | None:
+    """The JAX text after the update of ``<receiver>.<namesake>(...)`` (every argument a
+    literal of the entry's ``params``) or ``<receiver>.<attribute>`` (``out.data``), the
+    receiver written ``x`` (None: it keeps the escape; ``read``: as in ``exact_text``)."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        entry, args = namesakes.get(node.func.attr.value), list(node.args)
+    elif isinstance(node, cst.Attribute):
+        entry, args = attributes.get(node.attr.value), []
+    else:
+        return None
+    template = entry.template(after_update=True) if entry is not None else None
+    if entry is None or template is None:
+        return None
+    bound = _bound(args, dict(entry.params))
+    return None if bound is None else _filled(template, x, bound, id(node) in read)
+
+
+def _filled(template: str, x: str, bound: Mapping[str, str], attribute_read: bool) -> str | None:
+    """``template`` with the receiver and the arguments; None for a tuple an attribute of which
+    is read (torch's named fields: ``out.max(1).indices``)."""
+    text = template.format(x=x, **bound)
+    if attribute_read and isinstance(cst.parse_expression(text), cst.Tuple):
+        return None
+    return text
 
 
 def _bound(args: Sequence[cst.Arg], params: dict[str, Any]) -> dict[str, str] | None:
@@ -78,7 +115,7 @@ def _literal(node: cst.BaseExpression) -> int | bool | None:
 
 def attribute_receivers(statements: Iterable[cst.CSTNode]) -> set[int]:
     """Ids of the calls whose result an attribute is read of (``out.max(1).indices``): a tuple
-    has none of torch's named fields, so these keep the escape."""
+    has none of torch's named fields, so these keep the escape when written as one."""
     return {
         id(n.value)
         for s in statements
