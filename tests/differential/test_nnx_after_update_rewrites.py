@@ -18,6 +18,7 @@ import pytest
 
 from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.differential.harness import EXACT
+from tests.differential.nnx_gan_loops import run_nnx_gan, run_torch_gan, worst_gan_rel
 from tests.differential.nnx_loops import translate_nnx, translated_rel
 from tests.differential.test_nnx_loops import PLAIN_LOOP
 
@@ -127,3 +128,70 @@ def test_a_helper_of_the_loss_with_a_lacking_method_still_escapes() -> None:
     )
     translated = translate_nnx(source)
     assert BEGIN in translated and "`o.pow(2)` runs on JAX arrays there" in translated
+
+
+# pytorch-beginner's simple_Gan: each step reads the other's loss and values after its update
+# (`d_loss.data`, `g_loss.data`, `real_scores.data.mean()`, `fake_img.cpu().data`); every
+# binding of those names is a statement of one of the two steps before its backward pass.
+BEGINNER_GAN = """\
+import torch
+
+G = make_generator()
+D = make_discriminator()
+d_optimizer = torch.optim.Adam(D.parameters(), lr=1e-2)
+g_optimizer = torch.optim.Adam(G.parameters(), lr=1e-2)
+for epoch in range(EPOCHS):
+    for z, real_img, real_label, fake_label in loader:
+        real_out = D(real_img)
+        d_loss_real = ((real_out - real_label) ** 2).mean()
+        real_scores = real_out
+        fake_img = G(z)
+        fake_out = D(fake_img)
+        d_loss_fake = ((fake_out - fake_label) ** 2).mean()
+        d_loss = d_loss_real + d_loss_fake
+        d_optimizer.zero_grad()
+        d_loss.backward()
+        d_optimizer.step()
+
+        fake_img = G(z)
+        output = D(fake_img)
+        g_loss = ((output - real_label) ** 2).mean()
+        g_optimizer.zero_grad()
+        g_loss.backward()
+        g_optimizer.step()
+        d_losses.append(d_loss.data.item() + real_scores.data.mean().item())
+        g_losses.append(g_loss.data.item())
+    g_losses.append(fake_img.cpu().data.sum().item())
+"""
+
+
+def test_both_steps_of_a_gan_read_each_others_values_exactly() -> None:
+    translated = translate_nnx(BEGINNER_GAN)
+    assert BEGIN not in translated, translated
+    assert translated.count("nnx.value_and_grad(") == 2, translated
+    assert "d_losses.append(d_loss.item() + real_scores.mean().item())" in translated
+    assert "g_losses.append(fake_img.sum().item())" in translated, translated
+    rel = worst_gan_rel(run_torch_gan(BEGINNER_GAN), run_nnx_gan(translated))
+    assert rel < EXACT, f"rel {rel:.3e}"
+    assert translate_nnx(translated) == translated
+
+
+def test_a_gan_value_rebound_outside_the_steps_keeps_the_escape() -> None:
+    """``fake_img = G(z2)`` after both steps (dcgan's ``fake = netG(fixed_noise)``): not a
+    value of a loss function; its ``.cpu()`` is not rewritten."""
+    source = BEGINNER_GAN.replace(
+        "    g_losses.append(fake_img.cpu()",
+        "    fake_img = G(z)\n    g_losses.append(fake_img.cpu()",
+    )
+    translated = translate_nnx(source)
+    assert BEGIN in translated and "`fake_img.cpu().data` runs on JAX arrays" in translated
+
+
+def test_data_between_the_backward_pass_and_the_step_converts_exactly() -> None:
+    """``running += loss.data.item()`` before ``opt.step()`` (after the gradient: ``loss``)."""
+    source = "running = 0.0\n" + PLAIN_LOOP.replace(
+        "        opt.step()\n", "        running += loss.data.item()\n        opt.step()\n"
+    ).replace("losses.append(loss.item())", "losses.append(running)")
+    translated, rel = translated_rel(source)
+    assert BEGIN not in translated and "running += loss.item()" in translated, translated
+    assert rel < EXACT, f"rel {rel:.3e}"

@@ -125,12 +125,19 @@ def attribute_receivers(statements: Iterable[cst.CSTNode]) -> set[int]:
 
 
 class ExactNamesakes(cst.CSTTransformer):
-    """Writes each call equal to one of ``texts`` (source code of the call -> JAX text)."""
+    """Writes each call or attribute read equal to one of ``texts`` (source code -> JAX
+    text)."""
 
     def __init__(self, texts: Mapping[str, str]) -> None:
         super().__init__()
         self.texts = texts
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        text = self.texts.get(code_of(original).strip())
+        return cst.parse_expression(text) if text is not None else updated
+
+    def leave_Attribute(
+        self, original: cst.Attribute, updated: cst.Attribute
+    ) -> cst.BaseExpression:
         text = self.texts.get(code_of(original).strip())
         return cst.parse_expression(text) if text is not None else updated

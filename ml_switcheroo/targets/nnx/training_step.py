@@ -42,6 +42,7 @@ import builtins
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from types import MappingProxyType
 
 import libcst as cst
@@ -809,11 +810,17 @@ def _check_namesakes_after(
         if not more:
             break
         computed |= more
-    in_tail = [n for s in rendered for n in cst_walk.walk(s, _NESTED) if isinstance(n, cst.Call)]
-    exact, written = _exact_texts(in_tail, rendered, computed, ctx)
+    in_tail = [n for s in rendered for n in cst_walk.walk(s, _NESTED)]
+    tail_texts = _after_update_texts(in_tail, lambda name: name.value in computed, ctx)
+    by_id = {id(n): n for n in in_tail}
+    exact = {code_of(by_id[key]).strip(): text for key, text in tail_texts.items()}
+    written = set(tail_texts)
     if outside is not None:
         after = [n for n in outside_nodes if id(n) in later and id(n) not in stepped]
-        outside.update(_after_update_texts(after, forward, ctx))
+        assigned = {id(n) for s in forward for n in cst_walk.walk(s)}
+        assigned |= _before_backwards(walked, ctx)
+        bound = partial(_bound_in, assigned=assigned, ctx=ctx)
+        outside.update(_after_update_texts(after, lambda n: n.value in computed and bound(n), ctx))
         written |= set(outside)
     skipped = written | undetached
     for node in (n for n in nodes if id(n) not in skipped):
@@ -850,16 +857,31 @@ def _in_other_steps(nodes: Sequence[cst.CSTNode], ctx: HookContext) -> set[int]:
     return found
 
 
+def _before_backwards(nodes: Sequence[cst.CSTNode], ctx: HookContext) -> set[int]:
+    """Ids of ``nodes`` inside a statement of a training step of the file before its backward
+    pass (this step's or another's: ``d_loss`` of a GAN's other step, a JAX array once that
+    step is converted or ported as its escape says; ``real_scores = real_out`` beside the
+    loss)."""
+    found: set[int] = set()
+    for node in (n for n in nodes if isinstance(n, cst.BaseStatement)):
+        other = ctx.region_at(node)
+        if other is None or other.backward is None:
+            continue
+        backward = other.backward.statement
+        index = next((i for i, s in enumerate(other.statements) if s is backward), None)
+        if index is not None and any(s is node for s in other.statements[:index]):
+            found.update(id(n) for n in cst_walk.walk(node))
+    return found
+
+
 def _after_update_texts(
-    nodes: Sequence[cst.CSTNode], forward: Sequence[cst.BaseStatement], ctx: HookContext
+    nodes: Sequence[cst.CSTNode], receivable: Callable[[cst.Name], bool], ctx: HookContext
 ) -> dict[int, str]:
-    """The calls and attribute reads of ``nodes`` (statements after the step) the map's
-    templates after the update write (by id: their JAX text): on a name whose every binding is
-    an assignment of the loss function's statements (``output = model(img)``; one rebound
-    after the step or a parameter keeps the escape), or on such a read written as a name
-    (``output.cpu().data`` -> ``output``); not a tuple read for an attribute
-    (``out.max(1).indices``)."""
-    assigned = {id(n) for s in forward for n in cst_walk.walk(s)}
+    """The calls and attribute reads of ``nodes`` (statements after the gradient) the map's
+    templates after the update write (by id: their JAX text): on a ``receivable`` name (after
+    the step: one whose every binding is an assignment of the loss function's statements,
+    ``_bound_in``), or on such a read written as a name (``output.cpu().data`` -> ``output``);
+    not a tuple read for an attribute (``out.max(1).indices``) nor a store (``out.data = y``)."""
     read = attribute_receivers(nodes)
     called = {id(n.func) for n in nodes if isinstance(n, cst.Call)}
     called |= {id(n) for t in _store_targets(nodes) for n in cst_walk.walk(t)}  # `out.data = y`
@@ -870,7 +892,7 @@ def _after_update_texts(
         receiver = _receiver(node)
         if receiver is None or id(node) in called:
             continue
-        x = _receiver_text(receiver, texts, assigned, ctx)
+        x = _receiver_text(receiver, texts, receivable)
         text = after_text(node, x, namesakes, attributes, read) if x is not None else None
         if text is not None:
             texts[id(node)] = text
@@ -896,16 +918,16 @@ def _receiver(node: cst.CSTNode) -> cst.BaseExpression | None:
 
 
 def _receiver_text(
-    receiver: cst.BaseExpression, texts: Mapping[int, str], assigned: set[int], ctx: HookContext
+    receiver: cst.BaseExpression, texts: Mapping[int, str], receivable: Callable[[cst.Name], bool]
 ) -> str | None:
-    """A name bound only by ``assigned`` values, or a rewritten read whose text is a name."""
+    """A ``receivable`` name, or a rewritten read whose text is a name."""
     if isinstance(receiver, cst.Name):
-        return receiver.value if _bound_in(receiver, assigned, ctx) else None
+        return receiver.value if receivable(receiver) else None
     text = texts.get(id(receiver))
     return text if text is not None and text.isidentifier() else None
 
 
-def _bound_in(name: cst.Name, assigned: set[int], ctx: HookContext) -> bool:
+def _bound_in(name: cst.Name, *, assigned: set[int], ctx: HookContext) -> bool:
     """Whether every binding of ``name``'s variable assigns a value among ``assigned``."""
     variable = ctx.variable(name)
     if variable is None or not variable.values:
