@@ -346,6 +346,8 @@ class ArrayNamesake:
     params: tuple[tuple[str, Any], ...] = ()
     imports: tuple[str, ...] = ()
     after: str | None = None
+    # parameters of ``params`` that take a name or a number (``x.eq(y)``), not only a literal
+    operands: tuple[str, ...] = ()
 
     def template(self, after_update: bool) -> str | None:
         """The template a call is written with inside the step (``after_update`` False) or
@@ -1054,7 +1056,7 @@ class _Checker:
         if raw is None:
             return {}
         section = self.mapping(raw, f"'{section_name}'", line)
-        keys = {"reason", "exact", "params", "imports", "after"}
+        keys = {"reason", "exact", "params", "imports", "after", "operands"}
         if section_name == "array_namesakes":
             keys.add("bare")
         if section_name == "array_attributes":  # read, not called: no arguments
@@ -1079,8 +1081,17 @@ class _Checker:
             imports = body.get("imports", [])
             if not isinstance(imports, list) or not all(isinstance(i, str) for i in imports):
                 self.fail("field 'imports' must be a list of names", line=key_line, entry=name)
+            operands = body.get("operands", [])
+            if not isinstance(operands, list) or not set(operands) <= set(params):
+                self.fail("field 'operands' must list names of 'params'", line=key_line, entry=name)
             result[name] = ArrayNamesake(
-                reason or "", bare, exact, tuple(params.items()), tuple(imports), after
+                reason or "",
+                bare,
+                exact,
+                tuple(params.items()),
+                tuple(imports),
+                after,
+                tuple(operands),
             )
         return result
 

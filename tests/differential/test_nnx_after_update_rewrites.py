@@ -14,9 +14,13 @@ assignment through ``.data``: the step escapes."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from ml_switcheroo.spec.errors import SemanticMapError
 from ml_switcheroo.spec.escape_hatch import BEGIN
+from ml_switcheroo.targets.catalogue import NNX, load_semantic_map
 from tests.differential.harness import EXACT
 from tests.differential.nnx_gan_loops import run_nnx_gan, run_torch_gan, worst_gan_rel
 from tests.differential.nnx_loops import translate_nnx, translated_rel
@@ -42,6 +46,15 @@ CONVERTED = [
         ),
         "_, predicted = (jnp.take_along_axis(out, out.argmax(axis=1, keepdims=True), axis=1)"
         ".squeeze(1), out.argmax(axis=1))",
+    ),
+    (  # kuangliu/pytorch-cifar's count: `predicted` unpacked from a rewritten call
+        _after(
+            "        label = y.argmax(1)\n"
+            "        _, predicted = out.max(1)\n"
+            "        losses.append(float(predicted.eq(label).sum().item()))\n"
+            "        losses.append(float(predicted.ne(1).sum().item()))\n"
+        ),
+        "losses.append(float((predicted == label).sum().item()))",
     ),
     (  # the values too
         _after("        top = out.min(dim=1)[0]\n        losses.append(top.sum().item())\n"),
@@ -106,6 +119,16 @@ def test_a_torch_value_keeps_its_methods() -> None:
         (_after("        w = out.pow(0.5)\n"), "`out.pow(0.5)`"),  # a float exponent
         (_after("        w = out.sort(1)[0]\n"), "`out.sort(1)`"),  # other numbers
         (_after("        w = out.max(1).indices\n"), "`out.max(1)`"),  # a tuple's field
+        (  # an operand computed in the call: not a name or a number
+            _after("        _, p = out.max(1)\n        w = p.eq(y.argmax(1))\n"),
+            "`p.eq(y.argmax(1))`",
+        ),
+        (  # `p` is also a loop target
+            _after("        _, p = out.max(1)\n        w = p.eq(y)\n").replace(
+                "for x, y in loader:", "for p in [0]:\n      for x, y in loader:"
+            ),
+            "`p.eq(y)`",
+        ),
         (_after("        out.data = out * 2\n"), "`out.data`"),  # a write through `.data`
         (_after("        o = out\n        w = o.cpu()\n"), "`o.cpu()`"),  # bound after the step
         (
@@ -195,3 +218,22 @@ def test_data_between_the_backward_pass_and_the_step_converts_exactly() -> None:
     translated, rel = translated_rel(source)
     assert BEGIN not in translated and "running += loss.item()" in translated, translated
     assert rel < EXACT, f"rel {rel:.3e}"
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("array_lacks:\n  eq:\n    reason: r\n    exact: '{x}'\n", "go together"),
+        (
+            "array_lacks:\n  eq:\n    reason: r\n    params: {a: null}\n    exact: '{x}'\n"
+            "    operands: [b]\n",
+            "'operands' must list names of 'params'",
+        ),
+        ("array_attributes:\n  data:\n    reason: r\n    params: {}\n", "params"),
+    ],
+)
+def test_the_map_checks_the_templates_fields(tmp_path: Path, text: str, said: str) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SemanticMapError, match=said):
+        load_semantic_map([path], NNX)

@@ -12,7 +12,7 @@ import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.spec.semantic_map import ArrayNamesake
-from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.spec.signature import code_of, dotted_name
 
 
 def exact_text(
@@ -36,7 +36,7 @@ def exact_text(
         return None
     if qualify(func):
         return None
-    bound = _bound(call.args, dict(namesake.params))
+    bound = _bound(call.args, dict(namesake.params), namesake.operands)
     if bound is None:
         return None
     return _filled(template, func.value.value, bound, id(call) in read)
@@ -61,7 +61,7 @@ def after_text(
     template = entry.template(after_update=True) if entry is not None else None
     if entry is None or template is None:
         return None
-    bound = _bound(args, dict(entry.params))
+    bound = _bound(args, dict(entry.params), entry.operands)
     return None if bound is None else _filled(template, x, bound, id(node) in read)
 
 
@@ -74,9 +74,12 @@ def _filled(template: str, x: str, bound: Mapping[str, str], attribute_read: boo
     return text
 
 
-def _bound(args: Sequence[cst.Arg], params: dict[str, Any]) -> dict[str, str] | None:
+def _bound(
+    args: Sequence[cst.Arg], params: dict[str, Any], operands: Sequence[str] = ()
+) -> dict[str, str] | None:
     """Each parameter's literal text (its default's when not given), or None when an argument
-    is not a literal of its parameter's type (a required one: an int), starred or unknown."""
+    is not a literal of its parameter's type (a required one: an int), starred or unknown; an
+    ``operands`` parameter takes a name, a dotted name or a number too (written as is)."""
     names = list(params)
     given: dict[str, cst.BaseExpression] = {}
     for index, arg in enumerate(args):
@@ -93,12 +96,22 @@ def _bound(args: Sequence[cst.Arg], params: dict[str, Any]) -> dict[str, str] | 
                 return None
             result[name] = repr(default)
             continue
+        if name in operands and _operand(given[name]):
+            result[name] = code_of(given[name]).strip()
+            continue
         value = _literal(given[name])
         wanted = int if default is None else type(default)
         if value is None or type(value) is not wanted:
             return None
         result[name] = repr(value)
     return result
+
+
+def _operand(node: cst.BaseExpression) -> bool:
+    """``y``, ``batch.y``, ``2``, ``-1.5``: read as written, nothing computed in it."""
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        node = node.expression
+    return isinstance(node, (cst.Integer, cst.Float)) or dotted_name(node) is not None
 
 
 def _literal(node: cst.BaseExpression) -> int | bool | None:

@@ -819,8 +819,13 @@ def _check_namesakes_after(
         after = [n for n in outside_nodes if id(n) in later and id(n) not in stepped]
         assigned = {id(n) for s in forward for n in cst_walk.walk(s)}
         assigned |= _before_backwards(walked, ctx)
-        bound = partial(_bound_in, assigned=assigned, ctx=ctx)
-        outside.update(_after_update_texts(after, lambda n: n.value in computed and bound(n), ctx))
+        bound = partial(_bound_in, assigned=assigned, ctx=ctx, unpacked=_unpacked(walked))
+        while True:  # `_, pred = out.max(1)` rewritten: `pred.eq(y)` may be, to a fixpoint
+            texts = _after_update_texts(after, lambda n: n.value in computed and bound(n), ctx)
+            if set(texts) <= assigned:
+                break
+            assigned |= set(texts)
+        outside.update(texts)
         written |= set(outside)
     skipped = written | undetached
     for node in (n for n in nodes if id(n) not in skipped):
@@ -927,12 +932,37 @@ def _receiver_text(
     return text if text is not None and text.isidentifier() else None
 
 
-def _bound_in(name: cst.Name, *, assigned: set[int], ctx: HookContext) -> bool:
-    """Whether every binding of ``name``'s variable assigns a value among ``assigned``."""
+def _bound_in(
+    name: cst.Name,
+    *,
+    assigned: set[int],
+    ctx: HookContext,
+    unpacked: Mapping[str, list[cst.BaseExpression]],
+) -> bool:
+    """Whether every binding of ``name``'s variable assigns a value among ``assigned``: its
+    bindings by a value, and as many unpackings of its scope (``unpacked``: ``_, pred =
+    out.max(1)``, a binding without a value of its own) as it has bindings without one."""
     variable = ctx.variable(name)
     if variable is None or not variable.values:
         return False
-    return all(value is not None and id(value) in assigned for value in variable.values)
+    values = [value for value in variable.values if value is not None]
+    sites = unpacked.get(name.value, [])
+    if len(variable.values) - len(values) != len(sites):
+        return False  # a loop target, a parameter, an unpacking elsewhere...
+    return all(id(value) in assigned for value in (*values, *sites))
+
+
+def _unpacked(nodes: Sequence[cst.CSTNode]) -> dict[str, list[cst.BaseExpression]]:
+    """For each name a flat tuple or list target of an assignment of ``nodes`` binds, the
+    value of each such assignment (``_, pred = out.max(1)``: ``pred`` -> ``out.max(1)``)."""
+    found: dict[str, list[cst.BaseExpression]] = {}
+    for node in (n for n in nodes if isinstance(n, cst.Assign)):
+        for target in (t.target for t in node.targets):
+            if isinstance(target, (cst.Tuple, cst.List)):
+                for element in target.elements:
+                    if isinstance(element, cst.Element) and isinstance(element.value, cst.Name):
+                        found.setdefault(element.value.value, []).append(node.value)
+    return found
 
 
 def _check_no_torch_only_model_use(
