@@ -117,7 +117,7 @@ def _before_step(statement: str) -> str:
     [
         (_loop("((out - out.detach().mean()) ** 2).mean() + ((out - y) ** 2).mean()"), "stop_grad"),
         (_loop("(out - y).pow(2).mean()"), "write `x ** k`"),
-        (_before_step("total = 0.5 * loss.detach()"), "has no `detach`"),
+        (_before_step("total = 0.5 * loss.exp()"), "has no `exp`"),
         (_tail("loss2 = out.pow(2.0).mean()"), "has no `pow` method"),  # s23a: ints only
         (_tail("loss2 = (out * 1).pow(2).mean()"), "has no `pow` method"),  # not a name
         (_tail("ppl = loss.exp()"), "has no `exp` method"),
@@ -136,6 +136,7 @@ def test_a_method_a_jax_array_lacks_escapes_the_step(source: str, said: str) -> 
         _tail("total = 0.5 * loss.item()"),
         _tail("total = loss.item() ** 2"),
         _tail("loss2 = out.pow(2).mean()"),  # s23a: the map's template, `(out ** 2)`
+        _before_step("total = 0.5 * loss.detach()"),  # s23a: after the gradient, `loss`
     ],
 )
 def test_the_twin_without_the_lacking_method_converts_exactly(source: str) -> None:
