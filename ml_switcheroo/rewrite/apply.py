@@ -179,6 +179,7 @@ def _replace_region(
         return cst.RemovalSentinel.REMOVE
     assert isinstance(result, ReplaceRegion)
     statements.replaced_regions.add(id(region))
+    statements.outside.update(result.outside)
     new = list(result.statements)
     if new:
         first = new[0]

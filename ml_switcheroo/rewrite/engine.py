@@ -53,7 +53,7 @@ from ml_switcheroo.rewrite.positions import Positions
 from ml_switcheroo.rewrite.publish import publish
 from ml_switcheroo.rewrite.publish import records_of as records_of  # imported from here
 from ml_switcheroo.rewrite.receivers import Receivers
-from ml_switcheroo.rewrite.regions import RegionStatements
+from ml_switcheroo.rewrite.regions import OutsideCalls, RegionStatements
 from ml_switcheroo.rewrite.statements import Frame, Statements, names_in
 from ml_switcheroo.spec import escape_hatch
 from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
@@ -247,6 +247,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             region = self._plan.region_at(original_node) if self._plan else None
             if region is not None:
                 return self._regions.statement(original_node, region)
+            if self._statements.outside and id(original_node) not in self._already_escaped:
+                return updated_node.visit(OutsideCalls(self._statements.outside))
             return updated_node
         leave = cst_walk.leave_method(self, original_node)  # CSTTransformer.on_leave's
         result = updated_node if leave is None else leave(self, original_node, updated_node)
@@ -298,6 +300,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         self, original_node: cst.Attribute, updated_node: cst.Attribute
     ) -> cst.BaseExpression:
         """Wired attribute reads (``opt.param_groups``) go to their hook like calls do."""
+        text = self._statements.outside.get(id(original_node))
+        if text is not None:
+            return cst.parse_expression(text)
         if original_node.attr.value not in self._wiring.attributes:
             return updated_node
         wired = wired_member(
@@ -308,6 +313,9 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         return self._dispatch(original_node, updated_node, *wired)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        text = self._statements.outside.get(id(original_node))
+        if text is not None:
+            return cst.parse_expression(text)
         wired = self._wired_entry(original_node)
         if wired is None:
             return updated_node

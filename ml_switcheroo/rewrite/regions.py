@@ -93,3 +93,18 @@ class RegionStatements:
             return Escape(REGION_REASON)
         context = self.contexts.build(entry, entry.name, region, requested.append)
         return run_hook(self.target.hook(entry.hook), region.anchor.call, context)
+
+
+class OutsideCalls(cst.CSTTransformer):
+    """Writes the calls and attribute reads a ``ReplaceRegion``'s ``outside`` names (by id of
+    the original node) in a statement the engine does not visit (nothing else in it changes)."""
+
+    def __init__(self, texts: dict[int, str]) -> None:
+        super().__init__()
+        self.texts = texts
+
+    def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
+        text = self.texts.get(id(original))
+        if text is not None and isinstance(original, (cst.Call, cst.Attribute)):
+            return cst.parse_expression(text)
+        return updated

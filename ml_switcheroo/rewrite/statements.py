@@ -66,6 +66,8 @@ class Statements:
         self.updated_of: dict[int, cst.CSTNode] = {}  # id(original statement) -> result
         self.escaped: set[int] = set()  # ids of original statements left in escape hatches
         self.replaced_regions: set[int] = set()  # ids of regions a ``ReplaceRegion`` replaced
+        # id(a call after a replaced region) -> its text (a ``ReplaceRegion``'s ``outside``)
+        self.outside: dict[int, str] = {}
 
     def is_folded(self, key: int) -> bool:
         """Whether the call with this id was folded into an optimizer translated so far."""

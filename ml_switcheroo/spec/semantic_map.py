@@ -100,6 +100,7 @@ _TOP_KEYS = {
     "fixed_modules",
     "array_namesakes",
     "array_lacks",
+    "array_attributes",
     "parameter_chains",
 }
 _API_KEYS = {
@@ -338,13 +339,22 @@ class ArrayNamesake:
     ``exact``: what a call on an array becomes when every argument is a literal of ``params``
     (a template: ``{x}`` the receiver, ``{<param>}`` each argument), ``params`` the method's
     torch parameters in order with their defaults (None: required, an ``int``), ``imports``
-    the keys of the map's ``imports`` the template uses."""
+    the keys of the map's ``imports`` the template uses; ``after``: the template in the step's
+    scope after the update, where nothing is differentiated (None: ``exact``'s)."""
 
     reason: str
     bare: bool = False
     exact: str | None = None
     params: tuple[tuple[str, Any], ...] = ()
     imports: tuple[str, ...] = ()
+    after: str | None = None
+    # parameters of ``params`` that take a name or a number (``x.eq(y)``), not only a literal
+    operands: tuple[str, ...] = ()
+
+    def template(self, after_update: bool) -> str | None:
+        """The template a call is written with inside the step (``after_update`` False) or
+        after the update (None: it keeps the escape there)."""
+        return (self.after or self.exact) if after_update else self.exact
 
 
 @dataclass(frozen=True)
@@ -519,6 +529,9 @@ class SemanticMap:
     # read in an NNX loss function, which runs on JAX arrays, they escape the step. The map's
     # `array_lacks` (methods a JAX array does not have: `x.pow(2)` raises) are read into it too.
     array_namesakes: Mapping[str, ArrayNamesake] = field(default_factory=dict)
+    # torch.Tensor attributes a JAX array lacks (`x.data`): the same entries (``after``: what
+    # ``x.<attribute>`` becomes in the statements after the update; no ``params``).
+    array_attributes: Mapping[str, ArrayNamesake] = field(default_factory=dict)
     # Functions joining iterables of parameters into one (`itertools.chain`): an optimizer
     # built over the joined parameters of several models (CycleGAN's generators).
     parameter_chains: frozenset[str] = frozenset()
@@ -1056,15 +1069,17 @@ class _Checker:
         self, raw: Any, line: int | None, section_name: str = "array_namesakes"
     ) -> dict[str, ArrayNamesake]:
         """``array_namesakes: {std: {reason: ..., bare: false}}``: method names to entries;
-        ``array_lacks: {pow: {reason: ...}}`` (``bare`` not allowed there) the same way."""
+        ``array_lacks: {pow: {reason: ...}}`` (``bare`` not allowed there) and
+        ``array_attributes: {data: {reason: ..., after: "{x}"}}`` (attribute names, neither
+        ``params`` nor ``exact``) the same way."""
         if raw is None:
             return {}
         section = self.mapping(raw, f"'{section_name}'", line)
-        keys = (
-            {"reason", "bare", "exact", "params", "imports"}
-            if section_name == "array_namesakes"
-            else {"reason"}
-        )
+        keys = {"reason", "exact", "params", "imports", "after", "operands"}
+        if section_name == "array_namesakes":
+            keys.add("bare")
+        if section_name == "array_attributes":  # read, not called: no arguments
+            keys = {"reason", "after", "imports"}
         result = {}
         for name, body in section.items():
             key_line = section.lines.get(name)
@@ -1077,14 +1092,25 @@ class _Checker:
                 self.fail("field 'bare' must be true or false", line=key_line, entry=name)
             reason = self.string(body, "reason", name, required=True)
             exact = self.string(body, "exact", name, required=False)
+            after = self.string(body, "after", name, required=False)
             params = dict(self.mapping(body.get("params", {}), "'params'", key_line, name))
-            if (exact is None) != (not params):
+            called = section_name != "array_attributes"
+            if called and (exact is None and after is None) != ("params" not in body):
                 self.fail("'exact' and 'params' go together", line=key_line, entry=name)
             imports = body.get("imports", [])
             if not isinstance(imports, list) or not all(isinstance(i, str) for i in imports):
                 self.fail("field 'imports' must be a list of names", line=key_line, entry=name)
+            operands = body.get("operands", [])
+            if not isinstance(operands, list) or not set(operands) <= set(params):
+                self.fail("field 'operands' must list names of 'params'", line=key_line, entry=name)
             result[name] = ArrayNamesake(
-                reason or "", bare, exact, tuple(params.items()), tuple(imports)
+                reason or "",
+                bare,
+                exact,
+                tuple(params.items()),
+                tuple(imports),
+                after,
+                tuple(operands),
             )
         return result
 
@@ -1786,6 +1812,12 @@ def _compile_raw(
     namesakes.update(
         checker.array_namesakes(top.get("array_lacks"), top.lines.get("array_lacks"), "array_lacks")
     )
+    attributes = dict(base.array_attributes) if base else {}
+    attributes.update(
+        checker.array_namesakes(
+            top.get("array_attributes"), top.lines.get("array_attributes"), "array_attributes"
+        )
+    )
     return SemanticMap(
         apis=apis,
         types=types,
@@ -1810,6 +1842,7 @@ def _compile_raw(
         recording_modules=recording | (base.recording_modules if base else frozenset()),
         fixed_modules=fixed | (base.fixed_modules if base else frozenset()),
         array_namesakes=namesakes,
+        array_attributes=attributes,
         parameter_chains=chains | (base.parameter_chains if base else frozenset()),
         **functions,
     )

@@ -56,9 +56,11 @@ class Escape:
 @dataclass(frozen=True)
 class ReplaceRegion:
     """Replace the statements of a training-step region with ``statements`` (for a target that
-    renders a whole step; the optax target escapes regions)."""
+    renders a whole step; the optax target escapes regions). ``outside``: calls of the file
+    after the region (by id) and the expression text each becomes (``out.cpu()`` -> ``out``)."""
 
     statements: tuple[cst.BaseStatement, ...]
+    outside: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

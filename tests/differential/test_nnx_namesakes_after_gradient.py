@@ -5,7 +5,9 @@ the update or in the step's scope after it, computes other numbers. Measured bef
 (the codemod's own output run, float64, 36 updates, recorded values): ``spread =
 out.std().item()`` between backward and step 0.0074 relative off torch, ``stats =
 out.max(1)[0]`` after the step 0.59, ``o = out * 2; stats = o.sort(1)[0]`` after it 0.77. Such
-a step escapes, naming the call; a method computing the same on arrays still converts."""
+a step escapes, naming the call; a method computing the same on arrays still converts, and
+since s23a so does one the map's template after the update writes (``out.max(1)[0]`` after
+the step: ``take_along_axis`` at the argmax, test_nnx_after_update_rewrites.py)."""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ def _loop(after: str, line: str, recorded: str) -> str:
         (BACKWARD, "        spread = out.std().item()\n", "loss.item() + spread", "`out.std()`"),
         (
             STEP,
-            "        stats = out.max(1)[0]\n",
+            "        stats = out.max(1).values\n",  # a tuple has no `.values`
             "loss.item() + stats.sum().item()",
             "`out.max(1)`",
         ),
@@ -60,6 +62,7 @@ def test_a_namesake_on_a_value_of_the_loss_function_after_the_gradient_escapes(
         (STEP, "        stats = out.max()\n", "loss.item() + stats.item()"),
         (BACKWARD, "        spread = out.mean(1).sum().item()\n", "loss.item() + spread"),
         (STEP, "        spread = y.std()\n", "loss.item() + spread.item()"),
+        (STEP, "        stats = out.max(1)[0]\n", "loss.item() + stats.sum().item()"),  # s23a
     ],
 )
 def test_a_method_computing_the_same_after_the_gradient_converts_exactly(

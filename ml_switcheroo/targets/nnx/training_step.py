@@ -40,8 +40,10 @@ two branches (``if pretrained: model = A(pretrained=True) else: model = A()``) i
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from types import MappingProxyType
 
 import libcst as cst
@@ -66,6 +68,7 @@ from ml_switcheroo.targets.nnx.method_built import MethodBuilt, method_built
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.namesake_rewrite import (
     ExactNamesakes,
+    after_text,
     attribute_receivers,
     exact_text,
 )
@@ -106,9 +109,10 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
     if not isinstance(region, Region) or region.backward is None:
         raise Untranslatable("a step without its backward pass in the same function")
     names = {"loss": region.loss, "model": "model", "optimizer": _optimizer_text(region)}
+    outside: dict[int, str] = {}
     try:
         if region.branch is None:
-            statements = _rendered_step(region, names, ctx)
+            statements = _rendered_step(region, names, ctx, outside)
         else:
             statements = [_rendered_branch(region, region.branch, names, ctx)]
     except Untranslatable as exc:
@@ -118,7 +122,8 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
             suggestion += "".join(f"\n{line}" for line in _norm_lines(region, ctx))
         raise Untranslatable(exc.reason, suggestion) from None
     ctx.add_import("nnx")
-    return ReplaceRegion(tuple(statements))
+    _request_template_imports(outside.values(), ctx)
+    return ReplaceRegion(tuple(statements), outside)
 
 
 def _unfolded_clips(region: Region, ctx: HookContext) -> list[cst.Call]:
@@ -194,9 +199,14 @@ def _optimizer_text(region: Region) -> str:
 
 
 def _rendered_step(
-    region: Region, names: dict[str, str], ctx: HookContext
+    region: Region,
+    names: dict[str, str],
+    ctx: HookContext,
+    outside: dict[int, str] | None = None,
 ) -> list[cst.BaseStatement]:
-    """The region's statements for NNX (``names``: filled in as the model is found)."""
+    """The region's statements for NNX (``names``: filled in as the model is found;
+    ``outside``: filled with the calls after the step the map's templates rewrite, by id;
+    None: such calls escape the step)."""
     micro = _micro_loop(region, ctx)
     if micro is not None:
         region = micro.region
@@ -271,7 +281,7 @@ def _rendered_step(
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)
     exact = _check_traceable(forward, ctx, others)
-    exact.update(_check_namesakes_after(region, forward, tail, ctx))
+    exact.update(_check_namesakes_after(region, forward, tail, ctx, outside))
     _check_no_torch_only_model_use(region, model_node, ctx)
     _check_known_calls(forward, model_node, ctx, others)
     _check_no_mapped_api(forward, optimizer, ctx)
@@ -297,9 +307,7 @@ def _rendered_step(
     )
     if exact:
         rendered = [s.visit(ExactNamesakes(exact)) for s in rendered]  # type: ignore[misc]
-        for key in {k for n in ctx.semantic_map.array_namesakes.values() for k in n.imports}:
-            if any(f"{key}." in text for text in exact.values()):
-                ctx.request_import(key)
+        _request_template_imports(exact.values(), ctx)
     statements = [*prefix, *rendered, *counted, *kept]
     statements = _with_dropped_comments(
         statements, region, prefix, [*forward, *tail, *counted, *kept]
@@ -307,6 +315,18 @@ def _rendered_step(
     if micro is None:
         return statements
     return _looped(statements, micro, len(prefix) + 3 + len(tail))
+
+
+def _request_template_imports(texts: Iterable[str], ctx: HookContext) -> None:
+    """The imports of the map's namesake templates (``jnp``) that ``texts`` use."""
+    texts = list(texts)
+    entries = [
+        *ctx.semantic_map.array_namesakes.values(),
+        *ctx.semantic_map.array_attributes.values(),
+    ]
+    for key in {k for n in entries for k in n.imports}:
+        if any(re.search(rf"(?<![\w.]){key}\.", text) for text in texts):
+            ctx.request_import(key)
 
 
 def _method_built(
@@ -723,6 +743,11 @@ def _check_traceable(
         problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
         if problem is not None:
             raise Untranslatable(f"in the forward pass (the loss function): {problem}")
+    nodes = [n for s in body for n in cst_walk.walk(s)]
+    for node in (n for n in nodes if isinstance(n, cst.Attribute)):
+        problem = _array_problem(node, nodes, ctx)
+        if problem is not None and _variable_names(node.value) & arrays:
+            raise Untranslatable(f"in the forward pass (the loss function): {problem}")
     return exact
 
 
@@ -738,8 +763,8 @@ def _exact_texts(
     read = attribute_receivers(statements)
     namesakes = ctx.semantic_map.array_namesakes
     texts, written = {}, set()
-    for call in (c for c in calls if id(c) not in read):
-        text = exact_text(call, namesakes, arrays, ctx.qualify)
+    for call in calls:
+        text = exact_text(call, namesakes, arrays, ctx.qualify, read=read)
         if text is not None:
             texts[code_of(call).strip()] = text
             written.add(id(call))
@@ -755,27 +780,33 @@ def _check_namesakes_after(
     forward: list[cst.BaseStatement],
     tail: Sequence[cst.BaseStatement],
     ctx: HookContext,
+    outside: dict[int, str] | None = None,
 ) -> dict[str, str]:
     """What the loss function computes comes out of the gradient as JAX arrays: a method of
     the map's ``array_namesakes`` called with other numbers on one of those names (or on a
     name assigned from one) in a statement the step runs after the gradient (``tail``:
     ``spread = out.std().item()``) or elsewhere in the step's scope, outside the step
     (``_, pred = out.max(1)`` after it), computes other numbers than torch (s22b); in
-    ``tail`` unless the map's ``exact`` writes it (returned: the call's code to its JAX text;
-    outside the step nothing is rewritten, so there it escapes); one the map's
-    ``array_lacks`` raises. Outside the step, ``x.detach()`` is not checked: another converted
-    step reading ``fake.detach()`` reads ``fake`` (``OtherModels.without_detach``), and such a
-    step is not told apart from torch code here (a gap: ``save(fake.detach())`` after the step
-    still converts)."""
-    namesakes = ctx.semantic_map.array_namesakes
+    ``tail`` unless the map's ``exact`` writes it (returned: the call's code to its JAX text);
+    outside the step unless it comes after the step's first statement on a name every binding
+    of which the loss function computes, and the map's template after the update writes it
+    (put in ``outside`` by id: ``out.cpu()`` -> ``out``; s23a); one the map's ``array_lacks``
+    raises. A ``x.detach()`` in another training step of the scope is not checked: a converted
+    step reading ``fake.detach()`` reads ``fake`` (``OtherModels.without_detach``)."""
     scope = _scope(region)
     inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
     roots = scope.body.body if isinstance(scope, cst.FunctionDef) else [scope]  # type: ignore[attr-defined]
-    outside = [n for r in roots for n in cst_walk.walk(r, _NESTED) if id(n) not in inside]
+    walked = [n for r in roots for n in cst_walk.walk(r, _NESTED)]
+    start = next((i for i, n in enumerate(walked) if n is region.statements[0]), len(walked))
+    outside_nodes = [n for n in walked if id(n) not in inside]
+    later = {id(n) for n in walked[start:] if id(n) not in inside}
     computed = {t.value for s in forward for t in _target_names(s)} | {region.loss}
     rendered = [_added_undetached(s, computed) for s in tail]  # `acc += loss.detach()`: exact
-    nodes = [*(n for s in rendered for n in cst_walk.walk(s, _NESTED)), *outside]
-    undetached = {id(n) for n in outside if _calls_method_named(n, DETACH)}
+    nodes = [*(n for s in rendered for n in cst_walk.walk(s, _NESTED)), *outside_nodes]
+    stepped = _in_other_steps(outside_nodes, ctx)
+    undetached = {
+        id(n) for n in outside_nodes if id(n) in stepped and _calls_method_named(n, DETACH)
+    }
     stores = [(n, _stored_value(n)) for n in nodes]
     while True:  # names assigned from a computed name are computed, to a fixpoint
         more = {
@@ -787,17 +818,159 @@ def _check_namesakes_after(
         if not more:
             break
         computed |= more
-    in_tail = [n for s in rendered for n in cst_walk.walk(s, _NESTED) if isinstance(n, cst.Call)]
-    exact, written = _exact_texts(in_tail, rendered, computed, ctx)
+    in_tail = [n for s in rendered for n in cst_walk.walk(s, _NESTED)]
+    tail_texts = _after_update_texts(in_tail, lambda name: name.value in computed, ctx)
+    by_id = {id(n): n for n in in_tail}
+    exact = {code_of(by_id[key]).strip(): text for key, text in tail_texts.items()}
+    written = set(tail_texts)
+    if outside is not None:
+        after = [n for n in outside_nodes if id(n) in later and id(n) not in stepped]
+        assigned = {id(n) for s in forward for n in cst_walk.walk(s)}
+        assigned |= _before_backwards(walked, ctx)
+        bound = partial(_bound_in, assigned=assigned, ctx=ctx, unpacked=_unpacked(walked))
+        while True:  # `_, pred = out.max(1)` rewritten: `pred.eq(y)` may be, to a fixpoint
+            texts = _after_update_texts(after, lambda n: n.value in computed and bound(n), ctx)
+            if set(texts) <= assigned:
+                break
+            assigned |= set(texts)
+        outside.update(texts)
+        written |= set(outside)
     skipped = written | undetached
-    for call in (n for n in nodes if isinstance(n, cst.Call) and id(n) not in skipped):
-        problem = namesake_problem(call, namesakes, ctx.qualify)
-        receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+    for node in (n for n in nodes if id(n) not in skipped):
+        problem = _array_problem(node, nodes, ctx)
+        receiver = _receiver(node)
         if problem is not None and receiver is not None and _variable_names(receiver) & computed:
             raise Untranslatable(
                 f"after the gradient, a value the loss function returns is a JAX array: {problem}"
             )
     return exact
+
+
+def _array_problem(node: cst.CSTNode, nodes: Sequence[cst.CSTNode], ctx: HookContext) -> str | None:
+    """What a call of the map's ``array_namesakes`` (``array_lacks``) or a read of one of its
+    ``array_attributes`` (``out.data``) does on a JAX array (None: nothing the map names)."""
+    if isinstance(node, cst.Call):
+        return namesake_problem(node, ctx.semantic_map.array_namesakes, ctx.qualify)
+    entry = (
+        ctx.semantic_map.array_attributes.get(node.attr.value)
+        if isinstance(node, cst.Attribute)
+        else None
+    )
+    if entry is None or any(isinstance(n, cst.Call) and n.func is node for n in nodes):
+        return None
+    return f"`{code_of(node).strip()}` runs on JAX arrays there: {entry.reason}"
+
+
+def _in_other_steps(nodes: Sequence[cst.CSTNode], ctx: HookContext) -> set[int]:
+    """Ids of ``nodes`` inside a statement of another training-step region of the file."""
+    found: set[int] = set()
+    for node in nodes:
+        if isinstance(node, cst.BaseStatement) and ctx.region_at(node) is not None:
+            found.update(id(n) for n in cst_walk.walk(node))
+    return found
+
+
+def _before_backwards(nodes: Sequence[cst.CSTNode], ctx: HookContext) -> set[int]:
+    """Ids of ``nodes`` inside a statement of a training step of the file before its backward
+    pass (this step's or another's: ``d_loss`` of a GAN's other step, a JAX array once that
+    step is converted or ported as its escape says; ``real_scores = real_out`` beside the
+    loss)."""
+    found: set[int] = set()
+    for node in (n for n in nodes if isinstance(n, cst.BaseStatement)):
+        other = ctx.region_at(node)
+        if other is None or other.backward is None:
+            continue
+        backward = other.backward.statement
+        index = next((i for i, s in enumerate(other.statements) if s is backward), None)
+        if index is not None and any(s is node for s in other.statements[:index]):
+            found.update(id(n) for n in cst_walk.walk(node))
+    return found
+
+
+def _after_update_texts(
+    nodes: Sequence[cst.CSTNode], receivable: Callable[[cst.Name], bool], ctx: HookContext
+) -> dict[int, str]:
+    """The calls and attribute reads of ``nodes`` (statements after the gradient) the map's
+    templates after the update write (by id: their JAX text): on a ``receivable`` name (after
+    the step: one whose every binding is an assignment of the loss function's statements,
+    ``_bound_in``), or on such a read written as a name (``output.cpu().data`` -> ``output``);
+    not a tuple read for an attribute (``out.max(1).indices``) nor a store (``out.data = y``)."""
+    read = attribute_receivers(nodes)
+    called = {id(n.func) for n in nodes if isinstance(n, cst.Call)}
+    called |= {id(n) for t in _store_targets(nodes) for n in cst_walk.walk(t)}  # `out.data = y`
+    namesakes = ctx.semantic_map.array_namesakes
+    attributes = ctx.semantic_map.array_attributes
+    texts: dict[int, str] = {}
+    for node in reversed(nodes):  # (pre-order reversed: a receiver before what reads it)
+        receiver = _receiver(node)
+        if receiver is None or id(node) in called:
+            continue
+        x = _receiver_text(receiver, texts, receivable)
+        text = after_text(node, x, namesakes, attributes, read) if x is not None else None
+        if text is not None:
+            texts[id(node)] = text
+    return texts
+
+
+def _store_targets(nodes: Sequence[cst.CSTNode]) -> list[cst.CSTNode]:
+    """What the assignments, ``for`` loops and ``del`` statements of ``nodes`` store into."""
+    targets: list[cst.CSTNode] = []
+    for node in nodes:
+        if isinstance(node, cst.Assign):
+            targets.extend(t.target for t in node.targets)
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor, cst.Del)):
+            targets.append(node.target)
+    return targets
+
+
+def _receiver(node: cst.CSTNode) -> cst.BaseExpression | None:
+    """``x`` of ``x.m(...)`` or ``x.a`` (None for other nodes)."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        return node.func.value
+    return node.value if isinstance(node, cst.Attribute) else None
+
+
+def _receiver_text(
+    receiver: cst.BaseExpression, texts: Mapping[int, str], receivable: Callable[[cst.Name], bool]
+) -> str | None:
+    """A ``receivable`` name, or a rewritten read whose text is a name."""
+    if isinstance(receiver, cst.Name):
+        return receiver.value if receivable(receiver) else None
+    text = texts.get(id(receiver))
+    return text if text is not None and text.isidentifier() else None
+
+
+def _bound_in(
+    name: cst.Name,
+    *,
+    assigned: set[int],
+    ctx: HookContext,
+    unpacked: Mapping[str, list[cst.BaseExpression]],
+) -> bool:
+    """Whether every binding of ``name``'s variable assigns a value among ``assigned``: its
+    bindings by a value, and as many unpackings of its scope (``unpacked``: ``_, pred =
+    out.max(1)``, a binding without a value of its own) as it has bindings without one."""
+    variable = ctx.variable(name)
+    if variable is None or not variable.values:
+        return False
+    values = [value for value in variable.values if value is not None]
+    sites = unpacked.get(name.value, [])
+    if len(variable.values) - len(values) != len(sites):
+        return False  # a loop target, a parameter, an unpacking elsewhere...
+    return all(id(value) in assigned for value in (*values, *sites))
+
+
+def _unpacked(nodes: Sequence[cst.CSTNode]) -> dict[str, list[cst.BaseExpression]]:
+    """For each name a flat tuple or list target of an assignment of ``nodes`` binds, the
+    value of each such assignment (``_, pred = out.max(1)``: ``pred`` -> ``out.max(1)``)."""
+    found: dict[str, list[cst.BaseExpression]] = {}
+    for node in (n for n in nodes if isinstance(n, cst.Assign)):
+        for target in (t.target for t in node.targets):
+            if isinstance(target, (cst.Tuple, cst.List)):
+                for element in target.elements:
+                    if isinstance(element, cst.Element) and isinstance(element.value, cst.Name):
+                        found.setdefault(element.value.value, []).append(node.value)
+    return found
 
 
 def _check_no_torch_only_model_use(
