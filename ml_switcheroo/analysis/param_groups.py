@@ -449,3 +449,26 @@ class _Rename(cst.CSTTransformer):
         return updated_node.with_changes(
             value=self.names.get(updated_node.value, updated_node.value)
         )
+
+
+def one_group(params: cst.BaseExpression, variable: VariableOf) -> bool:
+    """Whether an optimizer built over ``params`` (its first argument) surely has one param
+    group: the argument, followed through names bound once, is a call (``model.parameters()``)
+    or a comprehension or display of no dict, or a display of one dict. Anything else (two
+    groups, a name bound twice or unbound here) is not known to be one group."""
+    value = params
+    for _ in range(_MAX_DEPTH):
+        if not isinstance(value, cst.Name):
+            break
+        bound = variable(value)
+        if bound is None or len(bound.values) != 1 or bound.values[0] is None:
+            return False
+        value = bound.values[0]
+    if isinstance(value, (cst.List, cst.Tuple)):
+        if any(isinstance(e, cst.StarredElement) for e in value.elements):
+            return False
+        dicts = sum(isinstance(e.value, cst.Dict) for e in value.elements)
+        return dicts == 0 or len(value.elements) == 1
+    if isinstance(value, (cst.ListComp, cst.GeneratorExp)):
+        return not isinstance(value.elt, cst.Dict)
+    return isinstance(value, (cst.Call, cst.Attribute))
