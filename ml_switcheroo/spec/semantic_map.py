@@ -101,6 +101,7 @@ _TOP_KEYS = {
     "array_namesakes",
     "array_lacks",
     "array_attributes",
+    "array_views",
     "parameter_chains",
 }
 _API_KEYS = {
@@ -532,6 +533,10 @@ class SemanticMap:
     # torch.Tensor attributes a JAX array lacks (`x.data`): the same entries (``after``: what
     # ``x.<attribute>`` becomes in the statements after the update; no ``params``).
     array_attributes: Mapping[str, ArrayNamesake] = field(default_factory=dict)
+    # torch.Tensor methods and attributes whose result may share the receiver's memory
+    # (`x.detach()`, `x.view(...)`, `x.data`, `x[0]`): an in-place change of one (`keep +=
+    # 1`) changes the other in torch, never with JAX arrays, so the NNX step escapes it.
+    array_views: frozenset[str] = frozenset()
     # Functions joining iterables of parameters into one (`itertools.chain`): an optimizer
     # built over the joined parameters of several models (CycleGAN's generators).
     parameter_chains: frozenset[str] = frozenset()
@@ -1766,6 +1771,7 @@ def _compile_raw(
     gradient_attributes = _names_list(top, base, "gradient_attributes", "attribute", checker)
     gradient_free = _names_list(top, base, "gradient_free_methods", "method", checker)
     torch_only_names = _names_list(top, base, "torch_only_module_names", "attribute", checker)
+    array_views = _names_list(top, base, "array_views", "method or attribute", checker)
     in_place_keywords = _names_list(top, base, "in_place_keywords", "keyword", checker)
     in_place_suffix = top.get("in_place_suffix", base.in_place_suffix if base else None)
     if in_place_suffix is not None and not isinstance(in_place_suffix, str):
@@ -1843,6 +1849,7 @@ def _compile_raw(
         fixed_modules=fixed | (base.fixed_modules if base else frozenset()),
         array_namesakes=namesakes,
         array_attributes=attributes,
+        array_views=frozenset(array_views),
         parameter_chains=chains | (base.parameter_chains if base else frozenset()),
         **functions,
     )

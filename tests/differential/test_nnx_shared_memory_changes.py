@@ -1,0 +1,49 @@
+"""A name sharing memory with a value of the NNX step, changed in place (s23int). In torch
+``keep = out.detach(); keep += 1`` changes ``out`` too (a view, the same storage); JAX arrays
+are never changed in place, so ``keep = out; keep += 1`` leaves ``out`` as it was. s23a's
+after-update templates (``x.detach()`` -> ``x``) made this convert: measured on the codemod's
+own output, float64, 36 updates, ``out`` recorded: 0.785 relative off torch. The step escapes
+naming the change (the map's ``array_views``); a fresh value changed in place still converts."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_switcheroo.spec.escape_hatch import BEGIN
+from tests.differential.harness import EXACT
+from tests.differential.nnx_loops import translate_nnx, translated_rel
+from tests.differential.test_nnx_namesakes_after_gradient import STEP, _loop
+
+RECORDED = "loss.item() + out.sum().item()"
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("        keep = out.detach()\n        keep += 1\n", "`keep += 1` changes `keep`"),
+        ("        keep = out.cpu()\n        keep += 1\n", "`keep += 1` changes `keep`"),
+        ("        keep = out.data\n        keep *= 2\n", "`keep *= 2` changes `keep`"),
+        ("        keep = out\n        keep += 1\n", "`keep += 1` changes `keep`"),
+        ("        row = out[0]\n        row[0] = 5.0\n", "`row[0] = 5.0` changes `row`"),
+        ("        keep = out.detach()\n        keep.add_(1)\n", "`keep.add_(1)` changes `keep`"),
+        ("        a, b = out.chunk(2)\n        a += 1\n", "`a += 1` changes `a`"),
+    ],
+)
+def test_a_shared_value_changed_in_place_escapes(line: str, said: str) -> None:
+    translated = translate_nnx(_loop(STEP, line, RECORDED))
+    assert BEGIN in translated and "opt.step()" in translated, translated
+    assert said in translated and "shares its memory" in translated, translated
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "        keep = out.pow(2)\n        keep += 1\n",  # a fresh value
+        "        keep = out.detach()\n        keep = keep + 1\n",  # a new value, not in place
+        "        keep = out.cpu()\n",  # shared, never changed
+    ],
+)
+def test_a_fresh_or_unchanged_value_still_converts_exactly(line: str) -> None:
+    translated, rel = translated_rel(_loop(STEP, line, RECORDED))
+    assert BEGIN not in translated and "opt.update(model, grads)" in translated, translated
+    assert rel < EXACT, f"rel {rel:.3e}"
