@@ -1,0 +1,423 @@
+"""``Planner`` on gradient clipping: which clip calls become the head of an optimizer's chain,
+clips of a subset of the parameters, and clip values that vary.
+
+Split from ``plan.py`` by ``tools/split_plan.py``: the methods of ``ClipFacts`` run on
+``Planner`` (one of its bases) and use the state ``Planner.__init__`` sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import libcst as cst
+from libcst.metadata import Assignment, BuiltinScope, GlobalScope
+
+from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.aliases import aliasing
+from ml_switcheroo.analysis.constant_guard import (
+    always_true,
+    number_constant,
+    rebinds_globals,
+)
+from ml_switcheroo.analysis.loss_helpers import FileFacts, helper_problem
+from ml_switcheroo.analysis.parameters import (
+    Names,
+    is_module_class,
+    parameters_argument,
+    select,
+)
+from ml_switcheroo.analysis.plan_facts import Site, SubsetClip
+from ml_switcheroo.analysis.plan_places import (
+    _BUILTIN_NAMES,
+    _calls_a_method,
+    _changes_holder,
+    _follows,
+    _holders,
+    _last_key,
+    _overlaps,
+    _parameters_of,
+    _path_nodes,
+    _paths,
+    _store_paths,
+    _store_targets,
+)
+from ml_switcheroo.analysis.plan_walks import _AttributeStores, _names, _walk_calls
+from ml_switcheroo.analysis.purity import is_pure
+from ml_switcheroo.spec import findings
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.findings import Finding
+from ml_switcheroo.spec.roles import (
+    CLIP,
+    SCALER_STEP,
+)
+from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
+
+
+class ClipFacts:
+    """The methods of ``Planner`` on the concern of ``plan_clips`` (a mixin)."""
+
+    # ------------------------------------------------------------------ clipping
+
+    def _plan_clips(self) -> None:
+        for site in (s for s in self.plan.sites if s.role == CLIP):
+            if site.value_used and not self._value_from_gradients(site):
+                self._refuse(site, findings.CLIP_NORM_USED)
+                continue
+            placed = self._placed_clip(site)
+            optimizers = self._optimizers_stepped_after(placed)
+            if len(optimizers) != 1:
+                self._refuse(
+                    site,
+                    findings.CLIP_SEVERAL_OPTIMIZERS
+                    if optimizers
+                    else findings.CLIP_WITHOUT_OPTIMIZER,
+                )
+                continue
+            (optimizer,) = optimizers
+            if self._clips_scaled_gradients(site, placed):
+                self._refuse(site, findings.CLIP_SCALED_GRADIENTS)
+                continue
+            if self._stepped_under_other_control(placed):
+                self._refuse(site, findings.CLIP_UNDER_OTHER_CONTROL)
+                continue
+            varying = self._clip_values_vary(site, optimizer)
+            if varying is not None:
+                self._refuse(site, findings.CLIP_VALUE_VARIES, **varying)
+                continue
+            subset = self._subset_clip(site, optimizer)
+            if subset is not None:
+                self.plan.subset_clips[self.plan.key_of(site.call)] = subset
+                self._subset_clip_sites.append(site)
+                continue
+            self.plan.clips.setdefault(self.plan.key_of(optimizer.call), []).append(site)
+            self.plan.clip_target[self.plan.key_of(site.call)] = optimizer
+
+    def _value_from_gradients(self, clip: Site) -> bool:
+        """``name = clip(...)`` alone on its line, for a target that renders training steps
+        (it computes the gradients, so the map's ``value`` of the call can be rendered there;
+        the step's renderer checks the rest and escapes otherwise)."""
+        return (
+            self.region_start == "forward"
+            and clip.entry is not None
+            and bool(clip.entry.value)
+            and isinstance(clip.target, cst.Name)
+            and isinstance(clip.statement, cst.SimpleStatementLine)
+            and isinstance(clip.statement.body[0], cst.Assign)
+        )
+
+    def _clip_values_vary(self, clip: Site, optimizer: Site) -> dict[str, str] | None:
+        """Why the clip's arguments may not be the same at the construction as at every step
+        (the values of a ``CLIP_VALUE_VARIES`` finding).
+
+        torch evaluates ``max_norm`` at each clip call; folded into the chain, it is evaluated
+        once, where the optimizer is built. That is the same value only for literals and for
+        names (and attribute chains on them) bound before the construction and never changed
+        after it: a name bound after the construction (a loop variable, ``max_norm = ...``), a
+        call, or an attribute the file assigns may differ (or not exist yet) there.
+        """
+        assert clip.entry is not None
+        try:
+            arguments = clip.entry.signature.bind(clip.call)
+        except Untranslatable:
+            return None  # the clip's own hook reports the call
+        construction = self._preorder().get(id(optimizer.call))
+        for name, arg in arguments.items():
+            if name in clip.entry.ignore:
+                continue
+            problem = self._varying_part(arg.value, construction)
+            if problem is None:
+                continue
+            opt = code_of(optimizer.target).strip() if optimizer.target is not None else "it"
+            return {
+                "name": name,
+                "value": code_of(arg.value).strip(),
+                "optimizer": opt,
+                "problem": problem,
+            }
+        return None
+
+    def _varying_part(self, value: cst.BaseExpression, construction: int | None) -> str | None:
+        """What in ``value`` may change between the construction (a preorder index) and a step."""
+        try:
+            literal_value(value)
+            return None
+        except NotALiteral:
+            pass
+        if isinstance(value, cst.Call) and self._tensor_literal(value):
+            return None  # `torch.tensor(1.0)`: the clip's hook makes it the number
+        if not is_pure(value):
+            return f"`{code_of(value).strip()}` may give another value at each evaluation"
+        order = self._preorder()
+        for name in _names(value):
+            scope = self.resolver.scopes.get(name)
+            # Every assignment of the name in the scope that binds it, also those after the use
+            # (libcst's referents of an access are only the earlier ones).
+            bindings = [
+                a.node for a in (scope[name.value] if scope else ()) if isinstance(a, Assignment)
+            ]
+            if not bindings and name.value not in _BUILTIN_NAMES:
+                return f"`{name.value}` is not bound where the optimizer is built"
+            for binding in bindings:
+                position = order.get(id(binding))
+                if construction is None or position is None or position > construction:
+                    return f"`{name.value}` is assigned after the optimizer is built"
+        stored = self._stored_paths()
+        for path in _paths(value):
+            if any(_overlaps(path, other) for other in stored):
+                return f"`{path}` is assigned in this file, so it may change after that"
+        return self._changed_otherwise(value)
+
+    def _changed_otherwise(self, value: cst.BaseExpression) -> str | None:
+        """How an attribute or subscript ``value`` reads may change other than by a store of
+        its own text: a store of the same key through another name (``c = args; c.clip =
+        3``), the object holding it bound to another name or put in a container (``c = cfg``,
+        then ``c.update(clip=3)``), a method call on it (``cfg.update(clip=3)``), the object
+        handed to a function (``adjust(args)``, which may be of another file; not a builtin
+        that only reads it, ``print(args)``), anywhere in the file."""
+        for node in _path_nodes(value):
+            path = " ".join(code_of(node).split())
+            key = _last_key(node)
+            for target in _store_targets(self.module):
+                if key is not None and _last_key(target) == key:
+                    shown = " ".join(code_of(target).split())
+                    return f"`{path}` may be assigned through another name (`{shown}`)"
+            holders = _holders(node)
+            alias = aliasing(self.module, holders)
+            if alias is not None:
+                shown = " ".join(code_of(alias).split())
+                return f"`{path}` may change through another name (`{shown}`)"
+            for call in _walk_calls(self.module):
+                if _changes_holder(call, holders):
+                    shown = " ".join(code_of(call).split())
+                    return f"`{shown}` may change `{path}`"
+        return None
+
+    def _tensor_literal(self, call: cst.Call) -> bool:
+        """``torch.tensor(<literal>, ...)``: a tensor of a constant (the map's tensor literals)."""
+        literals = self.resolver.map.tensor_values.literals
+        if not call.args or not any(n in literals for n in self.resolver.imported_names(call.func)):
+            return False
+        try:
+            literal_value(call.args[0].value)
+        except NotALiteral:
+            return False
+        return True
+
+    def _preorder(self) -> dict[int, int]:
+        """Source order of every node (by id), computed once per file that clips."""
+        if self._order is None:
+            order: dict[int, int] = {}
+
+            class _Number(cst.CSTVisitor):
+                def on_visit(self, node: cst.CSTNode) -> bool:
+                    order[id(node)] = len(order)
+                    return True
+
+            cst_walk.visit(self.module, _Number())
+            self._order = order
+        return self._order
+
+    def _stored_paths(self) -> set[str]:
+        """Attribute and subscript targets the module assigns (``args.clip = ...``)."""
+        if self._stores is None:
+            self._stores = _store_paths(self.module)
+        return self._stores
+
+    def _subset_clip(self, clip: Site, optimizer: Site) -> SubsetClip | None:
+        """A ``SubsetClip`` when the clip's parameters are not provably the optimizer's."""
+        spec = self.resolver.map.parameters
+        try:
+            clipped = parameters_argument(clip.entry, clip.call, spec)  # type: ignore[arg-type]
+            trained = parameters_argument(optimizer.entry, optimizer.call, spec)  # type: ignore[arg-type]
+        except Untranslatable:
+            return None  # the clip's or the optimizer's own hook reports the call
+        clip_set = select(clipped, self._names(clip), spec)
+        trained_set = select(trained, self._names(optimizer), spec)
+        if self._same_model(clipped, clip, trained, optimizer):
+            return None
+        if clip_set.key == trained_set.key and self._same_names(clipped, clip, trained, optimizer):
+            return None
+        opt = code_of(optimizer.target).strip() if optimizer.target is not None else "the optimizer"
+        shown = " ".join(code_of(clipped).split())
+        trains = " ".join(code_of(trained).split())
+        finding = Finding(
+            findings.CLIP_SUBSET, {"clipped": shown, "optimizer": opt, "trained": trains}
+        )
+        return SubsetClip(optimizer, shown, self.render(finding).reason)
+
+    def _same_model(
+        self, clipped: cst.BaseExpression, clip: Site, trained: cst.BaseExpression, optimizer: Site
+    ) -> bool:
+        """``clip(self.model.parameters())`` and ``Opt(model.parameters())``: both every
+        parameter of one model object, the program proves (``self.model = model`` the one
+        store of ``.model`` in the file, ``model`` bound once where both read it)."""
+        methods = self.resolver.map.parameters.module_methods
+        first, second = _parameters_of(clipped, methods), _parameters_of(trained, methods)
+        if first is None or second is None or first[1] != second[1]:
+            return False
+        origin = self._model_origin(first[0], clip.enclosing_class)
+        return origin is not None and origin is self._model_origin(
+            second[0], optimizer.enclosing_class
+        )
+
+    def _same_names(
+        self, clipped: cst.BaseExpression, clip: Site, trained: cst.BaseExpression, optimizer: Site
+    ) -> bool:
+        """Whether the names in the clip's parameters and the optimizer's (written the same)
+        name the same objects: in one function; else only module-level names and ``self`` of
+        one class (a local name of another function, a builder's ``model``, may be another
+        object)."""
+        if clip.function is optimizer.function:
+            return True
+        same_class = clip.enclosing_class is optimizer.enclosing_class
+        for name in [*_names(clipped), *_names(trained)]:
+            if name.value == "self" and same_class and clip.enclosing_class is not None:
+                continue
+            scope = self.resolver.scopes.get(name)
+            if scope is None or not all(
+                isinstance(a.scope, (GlobalScope, BuiltinScope)) for a in scope[name.value]
+            ):
+                return False
+        return True
+
+    def _model_origin(
+        self, model: cst.BaseExpression, enclosing: cst.ClassDef | None, depth: int = 0
+    ) -> cst.CSTNode | None:
+        """The one binding node (a parameter, an assignment target) the object ``model``
+        names comes from: a Name bound once in its scope, or ``self.x`` stored once in the
+        file, from such a Name; None when it is not certain."""
+        if depth > 4:
+            return None
+        if isinstance(model, cst.Name):
+            scope = self.resolver.scopes.get(model)
+            bindings = self.resolver.binding_nodes(model)
+            if scope is None or len(bindings) != 1 or len(scope.assignments[model.value]) != 1:
+                return None
+            value = self.resolver.bindings.get(bindings[0])
+            if isinstance(bindings[0], cst.Param):  # a builder's: what its one call passes
+                value = self.resolver.builders().passed(bindings[0])
+                value = value or self.resolver.constructed_with(bindings[0])
+            if isinstance(value, cst.Name):  # `m = model`: the same object
+                return self._model_origin(value, enclosing, depth + 1)
+            return bindings[0]
+        if not self.resolver.is_self_attribute(model, enclosing):
+            return None
+        assert isinstance(model, cst.Attribute)
+        if self._attribute_writes(model.attr.value) != 1:
+            return None
+        value = self.bound_value(model, enclosing)
+        return (
+            self._model_origin(value, enclosing, depth + 1) if isinstance(value, cst.Name) else None
+        )
+
+    def _attribute_writes(self, attribute: str) -> int:
+        """How many places in the file may set ``<anything>.<attribute>``: stores and
+        deletions of the attribute, ``setattr`` calls, and definitions of the name (a method
+        or property, a class-level assignment); the number is only 1 for one store."""
+        counted = 0
+
+        class _Writes(_AttributeStores):
+            def stored(self, target: cst.Attribute) -> None:
+                nonlocal counted
+                counted += 1
+
+            def visit_Name(self, node: cst.Name) -> None:
+                nonlocal counted
+                if node.value in ("setattr", "__dict__", "vars"):
+                    counted += 2
+
+            def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+                nonlocal counted
+                counted += 2 if node.name.value == attribute else 0
+
+        cst_walk.visit(self.module, _Writes(attribute))
+        return counted
+
+    def _names(self, site: Site) -> Names:
+        qualify = self.resolver.imported_names
+        spec = self.resolver.map.parameters
+        return Names(
+            lambda node: self.bound_value(node, site.enclosing_class),
+            qualify,
+            is_module_class(site.enclosing_class, qualify, spec),
+        )
+
+    def _clips_scaled_gradients(self, clip: Site, placed: Site) -> bool:
+        """``scaler.step(opt)`` follows ``clip`` (in its function; ``placed``: where it runs,
+        ``_placed_clip``) and no statement before ``clip`` in its block calls
+        ``<scaler>.unscale_(...)``."""
+        scaled = any(
+            s.role == SCALER_STEP
+            and self._is_step(s)
+            and s.function is clip.function
+            and _follows(placed, s)
+            for s in self.plan.sites
+        )
+        if not scaled:
+            return False
+        before = self.collector.blocks[clip.block].body[: clip.index]  # type: ignore[attr-defined]
+        unscale = self.scaler_methods.unscale
+        return not any(unscale and _calls_a_method(statement, (unscale,)) for statement in before)
+
+    def _stepped_under_other_control(self, clip: Site) -> bool:
+        """An optimizer step after ``clip`` (in its function) is nested in a loop or
+        condition that ``clip`` is not in (``clip`` every micro-batch, step every k)."""
+        return any(
+            self._stepped_optimizer(step) is not None
+            and step.function is clip.function
+            and _follows(clip, step)
+            and step.controls != clip.controls
+            for step in self.plan.sites
+        )
+
+    def _placed_clip(self, clip: Site) -> Site:
+        """``clip`` where it runs: for NNX, a clip in the body of an ``if`` whose test is
+        always true (no ``else``) placed as that ``if`` statement (it runs every time the
+        ``if`` does)."""
+        guard = clip.controls[-1] if clip.controls else None
+        if self.region_start != "forward" or len(clip.path) < 2 or not self._always_true(guard):
+            return clip
+        return replace(clip, path=clip.path[:-1], controls=clip.controls[:-1])
+
+    def _always_true(self, node: cst.CSTNode | None) -> bool:
+        """An ``if`` with no ``else`` whose test is always true (``constant_guard``)."""
+        if not isinstance(node, cst.If) or node.orelse is not None:
+            return False
+        cross_file = self.resolver.cross_file
+        elsewhere = cross_file.mentioned_elsewhere if cross_file is not None else None
+        rebound = self._rebinds_globals()
+        return always_true(node.test, self.resolver.scopes, self.module, elsewhere, rebound)
+
+    def _helper_problem(self, name: cst.Name, libraries: frozenset[str]) -> str | None:
+        """``Plan.helper_problem``: ``loss_helpers.helper_problem`` with this file's facts."""
+        cross_file = self.resolver.cross_file
+        elsewhere = cross_file.mentioned_elsewhere if cross_file is not None else None
+        rebound = self._rebinds_globals()
+        facts = FileFacts(
+            module=self.module,
+            scopes=self.resolver.scopes,
+            qualify=self.resolver.imported_names,
+            mentioned_elsewhere=elsewhere,
+            globals_rebound=rebound,
+            in_place_suffix=self.resolver.map.in_place_suffix,
+            in_place_keywords=self.resolver.map.in_place_keywords,
+            array_namesakes=self.resolver.map.array_namesakes,
+            number_constant=lambda read: number_constant(
+                read, self.resolver.scopes, self.module, elsewhere, rebound
+            ),
+        )
+        return helper_problem(name, libraries, facts)
+
+    def _global_shared(self, name: str) -> bool:
+        """``Plan.global_shared``: another file names ``name``, or the file rebinds its globals
+        by name."""
+        cross_file = self.resolver.cross_file
+        elsewhere = cross_file is not None and cross_file.mentioned_elsewhere(name)
+        return elsewhere or self._rebinds_globals()
+
+    def _rebinds_globals(self) -> bool:
+        """Whether the module may rebind its globals by name (``constant_guard``), computed
+        once per file, at its first always-true ``if`` or ``range`` loop question."""
+        if self._globals_rebound is None:
+            self._globals_rebound = rebinds_globals(self.module)
+        return self._globals_rebound

@@ -1,0 +1,342 @@
+"""``Planner`` on optimizers' models and gradients: ``zero_grad`` calls, frozen parameters, models
+changed after the optimizer is built, torch-only uses.
+
+Split from ``plan.py`` by ``tools/split_plan.py``: the methods of ``ModelFacts`` run on
+``Planner`` (one of its bases) and use the state ``Planner.__init__`` sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import libcst as cst
+
+from ml_switcheroo.analysis.built_by_method import BuiltByMethod, built_by_method, method_caller
+from ml_switcheroo.analysis.built_by_method import FileFacts as MethodFileFacts
+from ml_switcheroo.analysis.changed_models import (
+    Held,
+    Reads,
+    changed_after,
+    changed_by_other_methods,
+    parameter_calls,
+)
+from ml_switcheroo.analysis.parameters import (
+    parameters_argument,
+)
+from ml_switcheroo.analysis.parents import parent_map
+from ml_switcheroo.analysis.plan_facts import Site, _is_control
+from ml_switcheroo.analysis.plan_places import (
+    _first_freeze,
+    _follows,
+    _holds_call_of,
+    _lone_backward,
+    _zeroes_between_updates,
+)
+from ml_switcheroo.analysis.torch_only import TorchOnlyFinder
+from ml_switcheroo.analysis.zero_functions import ZeroFunction, zero_functions
+from ml_switcheroo.spec import findings
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.roles import (
+    CONSTRUCTOR,
+    SCHEDULER,
+    ZERO_GRAD,
+)
+from ml_switcheroo.spec.signature import code_of
+
+
+class ModelFacts:
+    """The methods of ``Planner`` on the concern of ``plan_models`` (a mixin)."""
+
+    def _optimizers_stepped_after(self, site: Site) -> list[Site]:
+        found: dict[int, Site] = {}
+        for step in self.plan.sites:
+            stepped = self._stepped_optimizer(step)
+            if stepped is None or step.function is not site.function:
+                continue
+            if not _follows(site, step):
+                continue
+            constructor = self._constructor_site(stepped, step)
+            if constructor is None:
+                return []
+            found[id(constructor.call)] = constructor
+        return list(found.values())
+
+    # ------------------------------------------------------------------ zero_grad
+
+    def _plan_zero_grads(self) -> None:
+        """``opt.zero_grad()`` goes (JAX computes fresh gradients) when one of the optimizer's
+        zero_grad() calls runs as often as its step(): under the same loops and conditions as
+        one of them. Else torch accumulates gradients in .grad over several steps, which has to
+        be ported: its zero_grad() calls escape."""
+        by_optimizer: dict[int, list[Site]] = {}
+        for site in (s for s in self.plan.sites if s.role == ZERO_GRAD and s.receiver):
+            constructor = self._constructor_site(site.receiver, site)  # type: ignore[arg-type]
+            if constructor is not None:
+                by_optimizer.setdefault(id(constructor.call), []).append(site)
+        for key, zero_grads in by_optimizer.items():
+            steps = [self._counted(s) for s in self._optimizer_step_sites(self.by_call[key])]
+            if not steps or not self.collector.backwards:
+                continue  # no gradients computed in this file to accumulate
+            runs = {id(z): self._zero_grad_runs(z) for z in zero_grads}
+            if any(
+                s.controls == r.controls for s in steps for z in zero_grads for r in runs[id(z)]
+            ):
+                for site in zero_grads:
+                    if any(_zeroes_between_updates(r, steps) for r in runs[id(site)]):
+                        self._refuse(site, findings.ZERO_GRAD_BETWEEN_UPDATES)
+                continue
+            for site in zero_grads:
+                self._zero_grad_escape(site)
+
+    def _takes_metric(self, step: Site) -> bool:
+        """Whether a schedule that joins the chain (ReduceLROnPlateau) is attached to the
+        optimizer ``step`` steps (also through a parameter every caller passes it to)."""
+        stepped = self._stepped_optimizer(step)
+        values = self.resolver.reaching_values(stepped, step.enclosing_class) if stepped else None
+        for value in values or []:
+            site = self.by_call.get(id(value))
+            schedule = self.plan.schedules.get(self.plan.key_of(site.call)) if site else None
+            entry = schedule.outer.entry if schedule is not None else None
+            if entry is not None and entry.attaches_to_chain and schedule.written is None:  # type: ignore[union-attr]
+                return True  # written where it steps (NNX): the update takes no metric
+        return False
+
+    def _zeroed_with(self, step: Site) -> bool:
+        """Whether a zero_grad() of the optimizer ``step`` steps runs under the same loops and
+        conditions as the step (the same constructor, or the same name in the same function)."""
+        stepped = self._stepped_optimizer(step)
+        if stepped is None:
+            return False
+        constructor = self._constructor_site(stepped, step)
+        controls = self._counted(step).controls
+        for site in (s for s in self.plan.sites if s.role == ZERO_GRAD and s.receiver):
+            if all(run.controls != controls for run in self._zero_grad_runs(site)):
+                continue
+            if constructor is not None:
+                if self._constructor_site(site.receiver, site) is constructor:  # type: ignore[arg-type]
+                    return True
+            elif code_of(site.receiver).strip() == code_of(stepped).strip():  # type: ignore[arg-type]
+                return True
+        return False
+
+    def _counted(self, step: Site) -> Site:
+        """``step`` as the zero_grad() calls count its controls: for NNX, without the ``if``
+        (no ``else``) holding the step and, before it, the one backward pass of its body
+        (``if phase == 'train':``, a GAN's ``if i % n_critic == 0:``): a zero_grad() each
+        batch zeroes before each of those backward passes, as one under the ``if`` would.
+        A backward pass between that zero_grad() and the ``if`` is the NNX step hook's to
+        refuse (``_check_one_backward``: unless what it leaves is zeroed before the step)."""
+        branch = step.controls[-1] if step.controls else None
+        if self.region_start != "forward" or not isinstance(branch, cst.If) or branch.orelse:
+            return step
+        body = list(branch.body.body)  # type: ignore[attr-defined]
+        index = next((i for i, s in enumerate(body) if s is step.statement), None)
+        if index is None:
+            return step
+        backwards = [s for s in body if _holds_call_of(s, self.backward_methods)]
+        if len(backwards) != 1 or not any(s is backwards[0] for s in body[:index]):
+            return step
+        zeroes = self.resolver.map.methods_with_role(ZERO_GRAD)
+        if any(_holds_call_of(s, zeroes) for s in body):
+            return step  # zeroed under the `if` itself: counted with it
+        if not _lone_backward(backwards[0], self.backward_methods):
+            return step
+        return replace(step, controls=step.controls[:-1])
+
+    def _zero_grad_escape(self, site: Site) -> None:
+        self._refuse(site, findings.ZERO_GRAD_UNDER_OTHER_CONTROL)
+
+    def _zero_grad_runs(self, site: Site) -> list[Site]:
+        """Where the zero_grad() ``site`` runs: itself, or for one in the body of a function
+        of the file that only zeroes gradients (``reset_grad()``), the same call at each
+        line calling that function (its statement, path and controls)."""
+        function = site.function
+        if not isinstance(function, cst.FunctionDef) or len(site.controls) != 1:
+            return [site]
+        zero = next(
+            (z for z in self._zero_function_map().values() if z.definition is function), None
+        )
+        if zero is None or not any(call is site.call for call in zero.zeroes):
+            return [site]
+        return [self._run_at(site, call) for call in zero.calls]
+
+    def _run_at(self, site: Site, statement: cst.SimpleStatementLine) -> Site:
+        """``site`` as if it were the line ``statement`` (a call of the function holding it)."""
+        parents = self._parent_map()
+        path: list[tuple[int, int]] = []
+        controls: list[cst.CSTNode] = []
+        node: cst.CSTNode = statement
+        while node in parents:
+            parent = parents[node]
+            if isinstance(parent, (cst.Module, cst.IndentedBlock)):
+                index = next(i for i, s in enumerate(parent.body) if s is node)
+                path.append((id(parent), index))
+            if _is_control(parent):
+                controls.append(parent)
+            node = parent
+        return replace(
+            site,
+            statement=statement,
+            path=tuple(reversed(path)),
+            controls=tuple(reversed(controls)),
+        )
+
+    def _zero_function_map(self) -> dict[int, ZeroFunction]:
+        """The file's functions that only zero gradients, by the id of each line calling one
+        (``analysis/zero_functions.py``), found once per file."""
+        if self._zero_functions is None:
+            methods = self.resolver.map.methods_with_role(ZERO_GRAD)
+            self._zero_functions = zero_functions(
+                self.module,
+                self.resolver.scopes,
+                methods | self.resolver.map.module_zero_grad_methods,
+                lambda node: self._parent_map().get(node),
+                self._global_shared,
+            )
+        return self._zero_functions
+
+    def _zero_function_at(self, statement: cst.CSTNode) -> ZeroFunction | None:
+        """The zero function the line ``statement`` calls (``reset_grad()``), or None."""
+        return self._zero_function_map().get(id(statement))
+
+    def _zero_call(self, statement: cst.CSTNode) -> tuple[cst.Call, ...] | None:
+        """``Plan.zero_call``: the zero calls a line ``reset_grad()`` runs, when none of them
+        escapes (each is then one the target drops or keeps as the plan says)."""
+        zero = self._zero_function_at(statement)
+        if zero is None or any(self.plan.key(call) in self.plan.escapes for call in zero.zeroes):
+            return None
+        return zero.zeroes
+
+    # ------------------------------------------------------------------ frozen parameters
+
+    def _plan_frozen_parameters(self) -> None:
+        """Every optimizer of a file that freezes parameters, or imports a file of the
+        repository that does (``CrossFile.imported_freeze``), escapes: torch skips those
+        without a gradient, a functional optimizer updates every leaf it is given."""
+        spec = self.resolver.map.parameters
+        constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
+        if not constructors:
+            return
+        freezing = _first_freeze(self.module, spec, self.resolver.called_function)
+        kind = findings.FROZEN_PARAMETERS
+        cross_file = self.resolver.cross_file
+        if freezing is None and cross_file is not None:
+            freezing = cross_file.imported_freeze(spec)
+            kind = findings.FROZEN_IN_IMPORTED_FILE
+        if freezing is None:
+            return
+        for site in constructors:
+            self._refuse(site, kind, freezing=str(freezing))
+
+    def _plan_changed_models(self) -> None:
+        """Every optimizer whose model may change after it took the model's parameters
+        escapes: torch trains the tensors it was given, a functional optimizer every leaf
+        it is handed (``analysis/changed_models.py``)."""
+        spec = self.resolver.map.parameters
+        for site in (s for s in self.plan.sites if s.role == CONSTRUCTOR and s.entry):
+            try:
+                argument = parameters_argument(site.entry, site.call, spec)  # type: ignore[arg-type]
+            except Untranslatable:
+                continue
+            reads = self._reads(site.enclosing_class)
+            calls = parameter_calls(argument, reads, spec)
+            owner = site.function or self.module
+            change = calls and changed_after(owner, calls, reads, spec)  # type: ignore[arg-type]
+            if calls and not change and site.enclosing_class and isinstance(owner, cst.FunctionDef):
+                change = changed_by_other_methods(site.enclosing_class, owner, calls, reads, spec)
+            if change:
+                self._refuse(site, findings.MODEL_CHANGED, change=change)
+
+    def _reads(self, enclosing: cst.ClassDef | None) -> Reads:
+        """This file's name resolution for ``changed_models``, in a method of ``enclosing``."""
+        return Reads(
+            lambda node: self.bound_value(node, enclosing),
+            self.resolver.called_function,
+            self._handed_parameter,
+            self._imported_change,
+            self.resolver.local_class,
+            self._imported_method_change,
+            self._imported_own_method_change,
+            self.resolver.map.modules.self_methods,
+        )
+
+    def _model_changed_after(
+        self, call: cst.Call, owner: cst.FunctionDef | cst.Module, enclosing: cst.ClassDef | None
+    ) -> str | None:
+        """``Plan.model_changed_after``: ``changed_models.changed_after`` for ``call`` in
+        ``owner`` (its function, or the module)."""
+        spec = self.resolver.map.parameters
+        return changed_after(owner, [(call, call)], self._reads(enclosing), spec)
+
+    def _built_by_method(self, call: cst.Call) -> BuiltByMethod | str:
+        """``Plan.built_by_method``: ``built_by_method.built_by_method`` with this file's name
+        resolution (the file's parents are mapped at the first call asking; one answer per
+        call)."""
+        if id(call) not in self._built_by_methods:
+            facts = MethodFileFacts(
+                self.module,
+                self._parent_map(),
+                self.resolver.reaching_values,
+                self._model_changed_after,
+            )
+            self._built_by_methods[id(call)] = built_by_method(call, facts)
+        return self._built_by_methods[id(call)]
+
+    def _method_caller(self, constructor: cst.Call) -> BuiltByMethod | None:
+        """``Plan.method_caller``: the fact of the file's one call of the method holding
+        ``constructor`` (``built_by_method.method_caller``)."""
+        return method_caller(constructor, self._parent_map(), self.module, self._built_by_method)
+
+    def _parent_map(self) -> dict[cst.CSTNode, cst.CSTNode]:
+        if self._parents is None:
+            self._parents = parent_map(self.module)
+        return self._parents
+
+    def _handed_parameter(
+        self, call: cst.Call, argument: cst.Arg
+    ) -> tuple[cst.FunctionDef, str] | None:
+        """The function of this file and the name of its parameter ``argument`` of ``call``
+        binds (``Resolver.local_parameter``), or None."""
+        param = self.resolver.local_parameter(call, argument)
+        function = getattr(self.resolver.scopes.get(param), "node", None) if param else None
+        if param is None or not isinstance(function, cst.FunctionDef):
+            return None
+        return function, param.name.value
+
+    def _imported_change(self, call: cst.Call, argument: cst.Arg) -> str | None:
+        """The change a function of another file of the repository ``call`` calls makes to
+        the parameter ``argument`` binds (``CrossFile.imported_change``), or None."""
+        cross_file = self.resolver.cross_file
+        called = self.resolver.called_function(call.func)
+        if cross_file is None or called is None:
+            return None
+        return cross_file.imported_change(called, call, argument, self.resolver.map.parameters)
+
+    def _imported_method_change(self, held: Held) -> str | None:
+        """The change the method ``held.call`` of an instance of another file's class makes
+        to the models it holds (``CrossFile.imported_method_change``), or None."""
+        cross_file = self.resolver.cross_file
+        called = self.resolver.called_function(held.construction.func)
+        if cross_file is None or called is None:
+            return None
+        return cross_file.imported_method_change(called, held, self.resolver.map.parameters)
+
+    def _imported_own_method_change(self, qualified: str, method: str) -> str | None:
+        """The change the method ``method`` of a model built by the class ``qualified`` of
+        another file makes to the model (``CrossFile.imported_own_method_change``), or None."""
+        cross_file = self.resolver.cross_file
+        if cross_file is None:
+            return None
+        spec = self.resolver.map.parameters
+        return cross_file.imported_own_method_change(qualified, method, spec)
+
+    # ------------------------------------------------------------------ torch-only uses
+
+    def _plan_torch_only_uses(self) -> None:
+        """Find where a translated optimizer (or scheduler) is still used as the torch object:
+        handed to another library (``accelerator.prepare(model, opt)``), pickled, type-checked,
+        a member the translation lacks... (see ``analysis/torch_only.py``)."""
+        roles = frozenset(r for r in (CONSTRUCTOR, SCHEDULER) if self.active(r))
+        finder = TorchOnlyFinder(self, roles)
+        self.plan.torch_only = finder.find()
+        self._torch_only_statements = finder.statements

@@ -1,0 +1,446 @@
+"""Where the planner's calls are and what happens around them: the control a statement runs under,
+statement order, stored paths, and what a call's arguments hold (``_runs_conditionally``,
+``_follows``, ``_store_paths``, ``_first_freeze``...).
+
+Split from ``plan.py`` by ``tools/split_plan.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import libcst as cst
+
+from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.parameters import (
+    may_be_tensor_class,
+)
+from ml_switcheroo.analysis.plan_facts import SchedulePlan, Site
+from ml_switcheroo.analysis.plan_walks import _is_attribute
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.semantic_map import ParameterSpec
+from ml_switcheroo.spec.signature import code_of, dotted_name
+
+# ---------------------------------------------------------------------- small helpers
+
+
+def _optimizer_argument(site: Site) -> cst.BaseExpression | None:
+    entry = site.entry
+    assert entry is not None
+    try:
+        bound = entry.signature.bind(site.call)
+    except Untranslatable:
+        return None
+    argument = bound.get("optimizer")
+    return argument.value if argument is not None else None
+
+
+def _parameters_of(
+    value: cst.BaseExpression, methods: frozenset[str]
+) -> tuple[cst.BaseExpression, str] | None:
+    """``(m, "parameters")`` for ``m.parameters()`` with no arguments."""
+    if (
+        isinstance(value, cst.Call)
+        and not value.args
+        and isinstance(value.func, cst.Attribute)
+        and value.func.attr.value in methods
+    ):
+        return value.func.value, value.func.attr.value
+    return None
+
+
+def _elements(value: cst.BaseExpression) -> list[cst.BaseExpression]:
+    if isinstance(value, (cst.List, cst.Tuple)):
+        return [e.value for e in value.elements if isinstance(e, cst.Element)]
+    return []
+
+
+def _combined_into(site: Site, outer: Site, components: dict[int, Site]) -> bool:
+    parent = components.get(id(site.call))
+    while parent is not None:
+        if parent is outer:
+            return True
+        parent = components.get(id(parent.call))
+    return False
+
+
+def _first_freeze(
+    module: cst.Module, spec: ParameterSpec, called: Callable[[cst.BaseExpression], str | None]
+) -> str | None:
+    """Source of the first ``x.requires_grad = v``, ``x.requires_grad_(v)`` or
+    ``setattr(x, 'requires_grad', v)`` (the map's ``freeze_setters``, ``called`` naming the
+    function; a name other than a plain string literal, ``setattr(p, name, v)``, may be it,
+    unless ``x`` is ``self`` of a class based on no ``tensor_classes``) whose value is not a
+    literal ``True`` (``requires_grad_()`` alone unfreezes), or of a call making parameters
+    frozen (``_makes_frozen``), or None."""
+    attributes, methods = spec.freeze_attributes, spec.freeze_methods
+    found: list[str] = []
+
+    def is_true(node: cst.BaseExpression) -> bool:
+        return isinstance(node, cst.Name) and node.value == "True"
+
+    class _Find(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.frames: list[str | None] = []  # per class/function: the `self` no tensor is
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+            bases = [code_of(b.value).strip() for b in node.bases]
+            tensor = any(may_be_tensor_class(b, spec.tensor_classes) for b in bases)
+            self.frames.append(None if tensor else "")
+
+        def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+            self.frames.pop()
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            outer = self.frames[-1] if self.frames else None
+            params = node.params.params
+            static = any(code_of(d.decorator).strip() == "staticmethod" for d in node.decorators)
+            if outer == "" and params and not static:  # a method of a class based on no tensor
+                outer = params[0].name.value
+            elif outer and any(p.name.value == outer for p in params):
+                outer = None  # a nested function rebinding it
+            self.frames.append(outer or None)
+
+        def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+            self.frames.pop()
+
+        def visit_Assign(self, node: cst.Assign) -> None:
+            for target in node.targets:
+                if _is_attribute(target.target, attributes) and not is_true(node.value):
+                    found.append(code_of(node).strip())
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            if _is_attribute(node.target, attributes):
+                found.append(code_of(node).strip())
+
+        def visit_Call(self, node: cst.Call) -> None:
+            frozen = _makes_frozen(node, spec)
+            if frozen or (
+                _is_attribute(node.func, methods) and node.args and not is_true(node.args[0].value)
+            ):
+                found.append(code_of(node).strip())
+            elif len(node.args) == 3 and called(node.func) in spec.freeze_setters:
+                target, name, value = (a.value for a in node.args)
+                if isinstance(name, cst.SimpleString):
+                    named = name.evaluated_value in attributes
+                else:  # computed: may be requires_grad, unless set on an object no tensor is
+                    own = self.frames[-1] if self.frames else None
+                    named = not (own and isinstance(target, cst.Name) and target.value == own)
+                if named and not is_true(value):
+                    found.append(code_of(node).strip())
+
+    cst_walk.visit(module, _Find())
+    return found[0] if found else None
+
+
+def _makes_frozen(call: cst.Call, spec: ParameterSpec) -> bool:
+    """``nn.Parameter(w, requires_grad=v)`` (the map's ``freeze_keywords``) with ``v`` (the
+    keyword or the second positional argument) given and not a literal True, or
+    ``nn.Embedding.from_pretrained(w)`` (``frozen_by_default``) without its keyword a literal
+    False; the ``cst`` twin of ``cross_file._makes_frozen``."""
+    written = " ".join(code_of(call.func).split())
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+
+    def given(keyword: str) -> cst.BaseExpression | None:
+        named = [a.value for a in call.args if a.keyword and a.keyword.value == keyword]
+        values = named + positional[1:2]
+        return values[0] if values else None
+
+    def literal(value: cst.BaseExpression | None, name: str) -> bool:
+        return isinstance(value, cst.Name) and value.value == name
+
+    for callee, keyword in spec.freeze_keywords:
+        if written == callee or written.endswith("." + callee):
+            value = given(keyword)
+            return value is not None and not literal(value, "True")
+    for callee, keyword in spec.frozen_by_default:
+        if written == callee or written.endswith("." + callee):
+            return not literal(given(keyword), "False")
+    return False
+
+
+_EXPRESSION_CONTROL = (
+    cst.IfExp,
+    cst.BooleanOperation,
+    cst.ListComp,
+    cst.SetComp,
+    cst.DictComp,
+    cst.GeneratorExp,
+    cst.Lambda,
+)
+
+
+def _runs_conditionally(site: Site) -> bool:
+    """Whether ``site``'s call sits, within its statement, in an expression that may run it
+    any number of times (``a if c else b``, ``c and a``, a comprehension, a lambda)."""
+    found = False
+    depth = 0
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            nonlocal found, depth
+            if node is site.call:
+                found = depth > 0
+                return False
+            if isinstance(node, _EXPRESSION_CONTROL):
+                depth += 1
+            return True
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            nonlocal depth
+            if isinstance(original_node, _EXPRESSION_CONTROL):
+                depth -= 1
+
+    cst_walk.visit(site.statement, _Find())
+    return found
+
+
+def _same_control(step: Site, optimizer_steps: list[Site]) -> bool:
+    """``sched.step()`` under exactly the same loops and conditions as an ``opt.step()``,
+    and after it."""
+    for opt_step in optimizer_steps:
+        if opt_step.controls != step.controls:
+            continue
+        if opt_step.path[:-1] == step.path[:-1] and opt_step.index < step.index:
+            return True
+        if opt_step.statement is step.statement:
+            return True
+    return False
+
+
+def _follows(first: Site, later: Site) -> bool:
+    """``later`` is in a statement after ``first``'s, in ``first``'s block or nested in it."""
+    depth = len(first.path) - 1
+    if len(later.path) <= depth or later.path[:depth] != first.path[:depth]:
+        return False
+    block, index = first.path[depth]
+    return later.path[depth][0] == block and later.path[depth][1] > index
+
+
+def _loss_name(backward: Site) -> str:
+    """The loss the suggestion names: a plain (dotted) name, else ``loss``."""
+    positional = [a for a in backward.call.args if a.keyword is None and not a.star]
+    receiver = backward.receiver
+    if positional and isinstance(receiver, (cst.Name, cst.Attribute)):
+        candidate = positional[0].value  # accelerator.backward(loss), self.manual_backward(loss)
+    elif isinstance(receiver, cst.Call) and receiver.args:  # scaler.scale(loss).backward()
+        candidate = receiver.args[0].value
+    else:
+        candidate = receiver  # loss.backward(), loss.backward(retain_graph=True)
+    name = dotted_name(candidate) if candidate is not None else None
+    return name or "loss"
+
+
+_BUILTIN_NAMES = frozenset({"float", "int", "inf", "len", "abs", "min", "max", "round"})
+
+
+def _paths(value: cst.CSTNode) -> list[str]:
+    """The attribute and subscript expressions ``value`` reads (``args.clip``, ``cfg["c"]``)."""
+    return [" ".join(code_of(node).split()) for node in _path_nodes(value)]
+
+
+def _schedule_values(members: list[Site]) -> list[cst.BaseExpression]:
+    """The arguments of the schedule's constructors but the optimizer they wrap."""
+    return [a.value for m in members for a in m.call.args if a.value is not _optimizer_argument(m)]
+
+
+def _store_paths(node: cst.CSTNode) -> set[str]:
+    """The attribute and subscript targets ``node`` assigns (``args.clip = ...``), as text."""
+    return {" ".join(code_of(t).split()) for t in _store_targets(node)}
+
+
+def _store_targets(node: cst.CSTNode) -> list[cst.BaseExpression]:
+    """The attribute and subscript targets ``node`` assigns, deletes or loops over."""
+    stores: list[cst.BaseExpression] = []
+
+    class _Stores(cst.CSTVisitor):
+        def _add(self, target: cst.BaseExpression) -> None:
+            if isinstance(target, (cst.Attribute, cst.Subscript)):
+                stores.append(target)
+            elif isinstance(target, (cst.Tuple, cst.List)):
+                for element in target.elements:
+                    self._add(element.value)
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            self._add(node.target)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            self._add(node.target)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            self._add(node.target)
+
+        def visit_For(self, node: cst.For) -> None:
+            self._add(node.target)
+
+        def visit_Del(self, node: cst.Del) -> None:
+            self._add(node.target)
+
+    cst_walk.visit(node, _Stores())
+    return stores
+
+
+def _path_nodes(value: cst.CSTNode) -> list[cst.BaseExpression]:
+    """The attribute and subscript expressions ``value`` reads (``_paths``, as nodes)."""
+    found: list[cst.BaseExpression] = []
+
+    class _Collect(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            found.append(node)
+
+        def visit_Subscript(self, node: cst.Subscript) -> None:
+            found.append(node)
+
+    cst_walk.visit(value, _Collect())
+    return found
+
+
+def _last_key(node: cst.BaseExpression) -> str | None:
+    """The last attribute or string key of a path (``clip`` of ``args.clip``, ``cfg["clip"]``)."""
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    if isinstance(node, cst.Subscript) and len(node.slice) == 1:
+        index = node.slice[0].slice
+        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+            return str(index.value.evaluated_value)
+    return None
+
+
+def _holders(node: cst.BaseExpression) -> set[str]:
+    """The objects a path goes through, as text (``args``, ``args.opt`` of ``args.opt.clip``)."""
+    found: set[str] = set()
+    inner: cst.BaseExpression = node
+    while isinstance(inner, (cst.Attribute, cst.Subscript)):
+        inner = inner.value
+        found.add(" ".join(code_of(inner).split()))
+    return found
+
+
+# builtins that only read the objects handed to them
+_READING_BUILTINS = frozenset(
+    {"print", "len", "str", "repr", "format", "isinstance", "hasattr", "getattr", "id", "type"}
+)
+
+
+def _changes_holder(call: cst.Call, holders: set[str]) -> bool:
+    """Whether ``call`` is a method call on one of ``holders``, or hands one to a function that
+    may store into it (``adjust(args)``, in this file or another; a builtin that changes
+    attributes by name), not to a builtin that only reads it (``print(args)``)."""
+    func = call.func
+    if isinstance(func, cst.Attribute) and " ".join(code_of(func.value).split()) in holders:
+        return True
+    if isinstance(func, cst.Name) and func.value in _READING_BUILTINS:
+        return False
+    return any(" ".join(code_of(arg.value).split()) in holders for arg in call.args)
+
+
+def _overlaps(read: str, stored: str) -> bool:
+    """``args.clip`` is changed by a store to ``args.clip``, ``args.clip.x`` or ``args.clip[0]``
+    and reads through a store to ``args.clip`` (one is a prefix path of the other)."""
+    if read == stored:
+        return True
+    shorter, longer = sorted((read, stored), key=len)
+    return longer.startswith(shorter) and longer[len(shorter)] in ".["
+
+
+def _calls_a_method(node: cst.CSTNode, methods: Iterable[str]) -> bool:
+    """Whether ``node`` calls ``x.<method>(...)`` for one of ``methods``."""
+    wanted = frozenset(methods)
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            nonlocal found
+            func = call.func
+            found = found or (isinstance(func, cst.Attribute) and func.attr.value in wanted)
+
+    cst_walk.visit(node, _Find())
+    return found
+
+
+def _holds_call_of(statement: cst.CSTNode, methods: Iterable[str]) -> bool:
+    """Whether ``statement`` holds a call of a method named in ``methods``."""
+    names = set(methods)
+    stack = [statement]
+    while stack:
+        node = stack.pop()
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value in names
+        ):
+            return True
+        stack.extend(cst_walk.children(node))
+    return False
+
+
+def _lone_backward(statement: cst.BaseStatement, methods: Iterable[str]) -> bool:
+    """``loss.backward(...)`` alone on its line: a backward method of a name, no positional
+    argument (``accelerator.backward(loss)`` is not one)."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    call = small.value if isinstance(small, cst.Expr) else None
+    return (
+        isinstance(call, cst.Call)
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value in methods
+        and isinstance(call.func.value, cst.Name)
+        and all(argument.keyword is not None for argument in call.args)
+    )
+
+
+def _movable(statement: cst.BaseStatement) -> bool:
+    """A simple line of expressions and assignments only (no jump, no definition)."""
+    return isinstance(statement, cst.SimpleStatementLine) and all(
+        isinstance(small, (cst.Expr, cst.Assign, cst.AugAssign, cst.AnnAssign))
+        for small in statement.body
+    )
+
+
+def changed_in_place(statement: cst.BaseStatement, suffix: str | None) -> str | None:
+    """The name a line of in-place method calls alone changes (``label.data.resize_(n).fill_(
+    1)``, ``noise.normal_(0, 1)``: each method ends in the map's ``in_place_suffix``, on the
+    name or its ``.data``), else None."""
+    if not suffix or not isinstance(statement, cst.SimpleStatementLine):
+        return None
+    if len(statement.body) != 1 or not isinstance(statement.body[0], cst.Expr):
+        return None
+    node = statement.body[0].value
+    if not isinstance(node, cst.Call):
+        return None
+    while isinstance(node, cst.Call):
+        if not isinstance(node.func, cst.Attribute) or not node.func.attr.value.endswith(suffix):
+            return None
+        node = node.func.value
+    if isinstance(node, cst.Attribute) and node.attr.value == "data":
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None
+
+
+def _steps_at(epoch: str, start: cst.Integer | cst.Name | cst.Attribute) -> str:
+    """The scheduler's step count at its step in ``for epoch in range(start, n)`` of a fresh
+    scheduler: ``epoch - start + 1`` (``epoch + 1`` from 0, ``epoch`` from 1)."""
+    if isinstance(start, (cst.Name, cst.Attribute)):
+        return f"{epoch} - {code_of(start).strip()} + 1"
+    offset = 1 - int(start.evaluated_value)
+    if offset == 0:
+        return epoch
+    return f"{epoch} + {offset}" if offset > 0 else f"{epoch} - {-offset}"
+
+
+def _stepping(schedule: SchedulePlan) -> dict[str, str]:
+    """The values of a finding about how a scheduler steps: its optimizer's name."""
+    opt = code_of(schedule.optimizer.target).strip() if schedule.optimizer.target else "opt"
+    return {"optimizer": opt}
+
+
+def _zeroes_between_updates(zero: Site, steps: list[Site]) -> bool:
+    """Whether ``zero``, not under the same loops and conditions as any step, runs inside a
+    loop that also runs a step (``opt.zero_grad()`` each batch, the step every k): torch then
+    drops the gradients summed since the last update, so it is no mere repetition of the
+    zero_grad() that runs with the step and cannot go without a word."""
+    if any(step.controls == zero.controls for step in steps):
+        return False
+    loops = [c for c in zero.controls if isinstance(c, (cst.For, cst.While))]
+    return any(loop in step.controls for step in steps for loop in loops)

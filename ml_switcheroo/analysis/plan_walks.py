@@ -1,0 +1,733 @@
+"""The planner's syntax walks and queries: calls, names, attributes and methods found in a node
+(``_calls_of``, ``_attribute_read``, ``_walk_calls``, ``_mentions``...), answered from the
+syntax alone.
+
+Split from ``plan.py`` by ``tools/split_plan.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import libcst as cst
+
+from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.plan_facts import Site
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.signature import code_of
+
+
+def _is_attribute(node: cst.BaseExpression, names: frozenset[str]) -> bool:
+    return isinstance(node, cst.Attribute) and node.attr.value in names
+
+
+def _impure_calls(
+    nodes: Sequence[cst.CSTNode], harmless: Callable[[cst.Call], bool]
+) -> list[cst.Call]:
+    """The outermost calls in ``nodes`` that are not ``harmless`` (lambdas aside)."""
+    found: list[cst.Call] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+        def visit_Call(self, node: cst.Call) -> bool:
+            if harmless(node):
+                return False
+            found.append(node)
+            return False
+
+    for node in nodes:
+        cst_walk.visit(node, _Find())
+    return found
+
+
+def _bound_names(statement: cst.BaseStatement) -> set[str]:
+    """The plain names a simple statement assigns (``a, b = ...``, ``a += ...``)."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return set()
+    targets: list[cst.BaseExpression] = []
+    for small in statement.body:
+        if isinstance(small, cst.Assign):
+            targets.extend(t.target for t in small.targets)
+        elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+            targets.append(small.target)
+    found: set[str] = set()
+    while targets:
+        target = targets.pop()
+        if isinstance(target, cst.Name):
+            found.add(target.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            targets.extend(e.value for e in target.elements)
+    return found
+
+
+def _names(node: cst.CSTNode) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class _Collect(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            found.append(name)
+
+        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
+            cst_walk.visit(attribute.value, self)
+            return False
+
+    cst_walk.visit(node, _Collect())
+    return found
+
+
+def _node_ids(statements: Sequence[cst.BaseStatement]) -> set[int]:
+    found: set[int] = set()
+
+    class _Collect(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            found.add(id(node))
+            return True
+
+    for statement in statements:
+        cst_walk.visit(statement, _Collect())
+    return found
+
+
+def _mentions_but_lr_reads(module: cst.Module, groups: str) -> bool:
+    """Whether ``module`` uses ``groups`` (``opt.param_groups``) otherwise than to read
+    ``groups[0]["lr"]`` (a read changes nothing the scheduler multiplies)."""
+    other = False
+
+    class _Find(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reads: set[int] = set()
+
+        def visit_Subscript(self, node: cst.Subscript) -> None:
+            inner = node.value
+            if (
+                isinstance(inner, cst.Subscript)
+                and code_of(inner.value).strip() == groups
+                and _one_literal_index(inner, 0)
+                and _one_literal_index(node, "lr")
+            ):
+                self.reads.add(id(inner.value))
+
+        def visit_Assign(self, node: cst.Assign) -> None:
+            for target in node.targets:  # `groups[0]["lr"] = v` is a write
+                self.writes(target.target)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            self.writes(node.target)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            self.writes(node.target)
+
+        def visit_Del(self, node: cst.Del) -> None:
+            self.writes(node.target)
+
+        def writes(self, target: cst.CSTNode) -> None:
+            nonlocal other
+            other = other or _mentions(target, groups)
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            nonlocal other
+            node = original_node
+            if isinstance(node, (cst.Name, cst.Attribute)) and code_of(node).strip() == groups:
+                other = other or id(node) not in self.reads
+
+    cst_walk.visit(module, _Find())
+    return other
+
+
+def _one_literal_index(node: cst.Subscript, value: object) -> bool:
+    """``x[<value>]``: one index, an integer or string literal equal to ``value``."""
+    if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+        return False
+    index = node.slice[0].slice.value
+    if isinstance(index, cst.Integer):
+        return index.evaluated_value == value
+    return isinstance(index, cst.SimpleString) and index.evaluated_value == value
+
+
+def _mentions(node: cst.CSTNode, text: str) -> bool:
+    """Whether a name or attribute in ``node`` is written ``text`` (``self.sched``)."""
+    return any(_written_as(found, text) for found in cst_walk.walk(node))
+
+
+_is_name_or_attribute = cst_walk.instance_test((cst.Name, cst.Attribute))
+
+
+_is_attribute_node = cst_walk.instance_test(cst.Attribute)
+
+
+def _written_as(node: cst.CSTNode, text: str) -> bool:
+    """Whether ``node`` is a name or attribute whose code is ``text`` (its last name, which its
+    code holds, must then be in ``text``: checked before the code is written out)."""
+    if not _is_name_or_attribute(node):
+        return False
+    last = node.attr.value if _is_attribute_node(node) else node.value  # type: ignore[attr-defined]
+    return last in text and code_of(node).strip() == text
+
+
+def _calls_self_method(node: cst.CSTNode, receiver: str, name: str) -> bool:
+    """Whether ``node`` calls ``receiver.name(...)`` (``self.train_one_epoch(...)``)."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            nonlocal found
+            func = call.func
+            if (
+                isinstance(func, cst.Attribute)
+                and func.attr.value == name
+                and isinstance(func.value, cst.Name)
+                and func.value.value == receiver
+            ):
+                found = True
+
+    cst_walk.visit(node, _Find())
+    return found
+
+
+def _calls_of(module: cst.Module, name: str) -> int:
+    """How many calls in ``module`` call ``name(...)`` or ``<anything>.name(...)``."""
+    return len(_calls_named(module, name))
+
+
+def _attribute_read(module: cst.Module, owner: str, attribute: str) -> bool:
+    """Whether ``module`` uses ``<anything>.<owner>.<attribute>`` (``self.opt.param_groups``)."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal found
+            value = node.value
+            found = found or (
+                node.attr.value == attribute
+                and isinstance(value, cst.Attribute)
+                and value.attr.value == owner
+            )
+
+    cst_walk.visit(module, _Find())
+    return found
+
+
+# Methods of a torch scheduler that leave its step count alone (``_self_attributes_stable``)
+_SCHEDULER_READS = frozenset({"get_last_lr", "state_dict"})
+
+
+def _methods_called_on(module: cst.Module, attribute: str) -> list[tuple[str, str]]:
+    """``(base, method)`` of every ``<base>.<attribute>.<method>(...)`` call in ``module``
+    (``self.sched.step()``, ``t.sched.step()`` in a function given the trainer)."""
+    found: list[tuple[str, str]] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if (
+                isinstance(func, cst.Attribute)
+                and isinstance(func.value, cst.Attribute)
+                and func.value.attr.value == attribute
+            ):
+                found.append((code_of(func.value.value).strip(), func.attr.value))
+
+    cst_walk.visit(module, _Find())
+    return found
+
+
+def _only_method_receiver(module: cst.Module, built: cst.Attribute) -> bool:
+    """Whether every ``<anything>.<attr>`` of ``built``'s attribute in ``module`` other than
+    ``built`` itself (its store) is the receiver of a method call (``self.sched.step()``)."""
+    attribute = built.attr.value
+    ok = True
+
+    class _Find(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.receivers: set[int] = set()
+
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute):
+                self.receivers.add(id(func.value))
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal ok
+            if node.attr.value == attribute and node is not built:
+                ok = ok and id(node) in self.receivers
+
+    cst_walk.visit(module, _Find())
+    return ok
+
+
+def _handed_as_argument(module: cst.Module, name: str) -> bool:
+    """Whether a call in ``module`` is given the name ``name`` itself as an argument."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Arg(self, node: cst.Arg) -> None:
+            nonlocal found
+            found = found or (isinstance(node.value, cst.Name) and node.value.value == name)
+
+    cst_walk.visit(module, _Find())
+    return found
+
+
+def _function_arguments(site: Site) -> list[cst.BaseExpression]:
+    """The arguments of ``site``'s call its map entry lists as ``functions`` (``lr_lambda``);
+    every argument when they cannot be bound (conservative)."""
+    entry = site.entry
+    if entry is None or not entry.functions:
+        return []
+    try:
+        bound = entry.signature.bind(site.call)
+    except Untranslatable:
+        return [a.value for a in site.call.args]
+    return [bound[name].value for name in sorted(entry.functions) if name in bound]
+
+
+def _walk_calls(module: cst.CSTNode) -> list[cst.Call]:
+    """Every call in ``module`` (or another node), in source order."""
+    found: list[cst.Call] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            found.append(call)
+
+    cst_walk.visit(module, _Find())
+    return found
+
+
+def _defs_named(module: cst.Module, name: str) -> int:
+    """How many ``def name(...)`` (functions or methods, any class) ``module`` holds."""
+    found = 0
+
+    class _Find(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            nonlocal found
+            found += node.name.value == name
+
+    cst_walk.visit(module, _Find())
+    return found
+
+
+def _attr_uses(module: cst.Module, name: str) -> int:
+    """How many ``<anything>.name`` attributes ``module`` holds (calls and reads)."""
+    found = 0
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal found
+            found += node.attr.value == name
+
+    cst_walk.visit(module, _Find())
+    return found
+
+
+def _calls_named(module: cst.Module, name: str) -> list[cst.Call]:
+    """The calls in ``module`` of ``name(...)`` or ``<anything>.name(...)``."""
+    return [
+        call
+        for call in _walk_calls(module)
+        if (isinstance(call.func, cst.Name) and call.func.value == name)
+        or (isinstance(call.func, cst.Attribute) and call.func.attr.value == name)
+    ]
+
+
+def _short(node: cst.CSTNode, limit: int = 60) -> str:
+    text = " ".join(code_of(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _parameter_functions(module: cst.Module) -> dict[int, str]:
+    """For every parameter of the module's functions and lambdas (the Param, and its name):
+    ``name()`` of its function, or ``a lambda``."""
+    found: dict[int, str] = {}
+
+    class _Find(cst.CSTVisitor):
+        def visit_FunctionDef(self, definition: cst.FunctionDef) -> None:
+            self._hold(definition.params, f"{definition.name.value}()")
+
+        def visit_Lambda(self, definition: cst.Lambda) -> None:
+            self._hold(definition.params, "a lambda")
+
+        @staticmethod
+        def _hold(parameters: cst.Parameters, function: str) -> None:
+            star = parameters.star_arg if isinstance(parameters.star_arg, cst.Param) else None
+            every = [*parameters.posonly_params, *parameters.params, *parameters.kwonly_params]
+            for param in [*every, star, parameters.star_kwarg]:
+                if param is not None:
+                    found[id(param)] = found[id(param.name)] = function
+
+    cst_walk.visit(module, _Find())
+    return found
+
+
+def _declared_global(module: cst.Module) -> set[str]:
+    """Names a ``global`` or ``nonlocal`` statement of ``module`` declares."""
+    names: set[str] = set()
+
+    class _Find(cst.CSTVisitor):
+        def visit_Global(self, node: cst.Global) -> None:
+            names.update(item.name.value for item in node.names)
+
+        def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+            names.update(item.name.value for item in node.names)
+
+    cst_walk.visit(module, _Find())
+    return names
+
+
+def _owner_of(module: cst.Module, block: cst.CSTNode) -> cst.CSTNode | None:
+    """The statement whose body is the indented ``block`` (None: the module's)."""
+    found: list[cst.CSTNode] = []
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if not found and getattr(node, "body", None) is block:
+                found.append(node)
+            return not found
+
+    cst_walk.visit(module, _Find())
+    return found[0] if found else None
+
+
+def _plain(node: cst.BaseExpression) -> cst.Name | None:
+    """``node`` when it is a plain name, else None."""
+    return node if isinstance(node, cst.Name) else None
+
+
+def _direct_call(statement: cst.BaseStatement) -> cst.Call | None:
+    """The call a statement consists of: ``f(...)``, ``x = f(...)``, ``loss = self.f(...)``."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    value = small.value if isinstance(small, (cst.Expr, cst.Assign, cst.AnnAssign)) else None
+    return value if isinstance(value, cst.Call) else None
+
+
+def _self_name(site: Site) -> str | None:
+    """The first parameter of the method ``site`` sits in (``self``), or None."""
+    function = site.function
+    if not isinstance(function, cst.FunctionDef) or site.enclosing_class is None:
+        return None
+    position = next(i for i, control in enumerate(site.controls) if control is function)
+    if position == 0 or site.controls[position - 1] is not site.enclosing_class:
+        return None  # a function nested in a method
+    if any(code_of(d.decorator).strip() == "staticmethod" for d in function.decorators):
+        return None
+    parameters = function.params.params
+    return parameters[0].name.value if parameters else None
+
+
+def _function_name(site: Site) -> str:
+    """``name()`` of the function ``site`` is in, or ``the module``."""
+    function = site.function
+    return f"{function.name.value}()" if isinstance(function, cst.FunctionDef) else "the module"
+
+
+def _calls_name(node: cst.CSTNode, name: str) -> bool:
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            nonlocal found
+            if isinstance(call.func, cst.Name) and call.func.value == name:
+                found = True
+
+    cst_walk.visit(node, _Find())
+    return found
+
+
+def _references_of(module: cst.Module, name: str) -> int:
+    """How many names in ``module`` refer to ``name`` (loads: not a ``def``'s or a
+    parameter's own name, an attribute (``model.train``) or a keyword)."""
+    found = 0
+
+    class _Find(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal found
+            found += node.value == name
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            for part in (node.params, node.body, *node.decorators):
+                cst_walk.visit(part, self)
+            if node.returns is not None:
+                cst_walk.visit(node.returns, self)
+            return False
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            cst_walk.visit(node.value, self)
+            return False
+
+        def visit_Arg(self, node: cst.Arg) -> bool:
+            cst_walk.visit(node.value, self)
+            return False
+
+        def visit_Param(self, node: cst.Param) -> bool:
+            for part in (node.annotation, node.default):
+                if part is not None:
+                    cst_walk.visit(part, self)
+            return False
+
+    cst_walk.visit(module, _Find())
+    return found
+
+
+def _calls_in(statements: Sequence[cst.BaseStatement]) -> list[cst.Call]:
+    """Every call in ``statements``."""
+    found: list[cst.Call] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            found.append(call)
+
+    for statement in statements:
+        cst_walk.visit(statement, _Find())
+    return found
+
+
+def _arguments_mention(call: cst.Call, text: str) -> bool:
+    """Whether an argument of ``call`` holds the value ``text`` itself (``f(opt)``,
+    ``f(x=[opt])``), not only a method's result or an attribute of it (``opt.state_dict()``)."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal found
+            found = found or node.value == text
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            nonlocal found
+            if code_of(node).strip() == text:
+                found = True
+                return False
+            if code_of(node.value).strip() == text:
+                return False  # `opt.state_dict`, `opt.param_groups`
+            cst_walk.visit(node.value, self)
+            return False
+
+    for argument in call.args:
+        cst_walk.visit(argument.value, _Find())
+    return found
+
+
+def _method_receivers(module: cst.Module, methods: frozenset[str]) -> set[int]:
+    """The ids of the names ``x`` of every ``x.m(...)`` in ``module``, ``m`` in ``methods``."""
+    found: set[int] = set()
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            func = call.func
+            if isinstance(func, cst.Attribute) and func.attr.value in methods:
+                found.add(id(func.value))
+
+    cst_walk.visit(module, _Find())
+    return found
+
+
+def _method_parameter(
+    method: cst.FunctionDef, call: cst.Call, argument: cst.Arg
+) -> cst.Param | None:
+    """The parameter of ``method`` that ``argument`` of ``call`` (``self.method(...)``) binds,
+    past its ``self``; None when not certain (star arguments or parameters, a decorator)."""
+    params = method.params
+    if method.decorators or params.star_kwarg is not None or any(a.star for a in call.args):
+        return None
+    if not isinstance(params.star_arg, cst.MaybeSentinel) or params.posonly_params:
+        return None
+    positional = list(params.params[1:])
+    if argument.keyword is None:
+        index = [a for a in call.args if a.keyword is None].index(argument)
+        return positional[index] if index < len(positional) else None
+    named = [*positional, *params.kwonly_params]
+    return next((p for p in named if p.name.value == argument.keyword.value), None)
+
+
+def _is_self_call(call: cst.Call) -> bool:
+    """``self.method(...)``."""
+    func = call.func
+    return (
+        isinstance(func, cst.Attribute)
+        and isinstance(func.value, cst.Name)
+        and func.value.value == "self"
+    )
+
+
+def _enclosing_def(module: cst.Module, node: cst.CSTNode) -> cst.FunctionDef | None:
+    """The innermost ``def`` around ``node`` (None at module level)."""
+    stack: list[cst.FunctionDef] = []
+    found: list[cst.FunctionDef | None] = []
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, visited: cst.CSTNode) -> bool:
+            if visited is node:
+                found.append(stack[-1] if stack else None)
+                return False
+            if isinstance(visited, cst.FunctionDef):
+                stack.append(visited)
+            return not found
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            if isinstance(original_node, cst.FunctionDef) and stack and stack[-1] is original_node:
+                stack.pop()
+
+    cst_walk.visit(module, _Find())
+    return found[0] if found else None
+
+
+class _AttributeStores(cst.CSTVisitor):
+    """Calls ``stored`` with each ``<anything>.<attribute>`` a statement stores or deletes
+    (assignment, augmented or annotated assignment, ``for`` and ``with ... as`` targets,
+    ``del``), also inside tuple, list and starred targets."""
+
+    def __init__(self, attribute: str) -> None:
+        super().__init__()
+        self.attribute = attribute
+
+    def stored(self, target: cst.Attribute) -> None:
+        raise NotImplementedError
+
+    def _target(self, target: cst.CSTNode) -> None:
+        if isinstance(target, cst.Attribute) and target.attr.value == self.attribute:
+            self.stored(target)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._target(element.value)
+        elif isinstance(target, cst.StarredElement):
+            self._target(target.value)
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self._target(node.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._target(node.target)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._target(node.target)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._target(node.target)
+
+    def visit_AsName(self, node: cst.AsName) -> None:
+        self._target(node.name)
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self._target(node.target)
+
+
+def _attribute_stores(
+    module: cst.Module, attribute: str, base: str
+) -> list[tuple[cst.CSTNode, cst.FunctionDef | None]] | None:
+    """Every store or deletion of ``<anything>.<attribute>`` in ``module`` with its innermost
+    ``def``; None when something else may set it (``setattr``, ``vars``, ``base.__dict__``, a
+    method or property of that name)."""
+    stores: list[tuple[cst.CSTNode, cst.FunctionDef | None]] = []
+    stack: list[cst.FunctionDef] = []
+    unknown = False
+
+    class _Find(_AttributeStores):
+        def stored(self, target: cst.Attribute) -> None:
+            stores.append((target, stack[-1] if stack else None))
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            nonlocal unknown
+            unknown = unknown or node.name.value == attribute  # a property may compute it
+            stack.append(node)
+
+        def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+            stack.pop()
+
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal unknown
+            unknown = unknown or node.value in ("setattr", "vars")
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal unknown
+            if node.attr.value == "__dict__" and code_of(node.value).strip() == base:
+                unknown = True
+
+    cst_walk.visit(module, _Find(attribute))
+    return None if unknown else stores
+
+
+def _name_uses(
+    node: cst.CSTNode, name: str
+) -> list[tuple[cst.Name, cst.CSTNode | None, cst.CSTNode | None]]:
+    """Each ``Name`` ``name`` in ``node`` (not an attribute's or keyword's own name) with its
+    parent and grandparent."""
+    found: list[tuple[cst.Name, cst.CSTNode | None, cst.CSTNode | None]] = []
+    stack: list[cst.CSTNode] = []
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, visited: cst.CSTNode) -> bool:
+            if isinstance(visited, cst.Name) and visited.value == name:
+                parent = stack[-1] if stack else None
+                grandparent = stack[-2] if len(stack) > 1 else None
+                own_name = (isinstance(parent, cst.Attribute) and parent.attr is visited) or (
+                    isinstance(parent, cst.Arg) and parent.keyword is visited
+                )
+                if not own_name:
+                    found.append((visited, parent, grandparent))
+            stack.append(visited)
+            return True
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            stack.pop()
+
+    cst_walk.visit(node, _Find())
+    return found
+
+
+def _attribute_reads(module: cst.Module) -> set[int]:
+    """The ids of the names ``x`` of every ``x.attr`` in ``module`` that is read: not the
+    function of a call (``x.update(...)``), not a store or deletion target."""
+    found: set[int] = set()
+    targets: set[int] = set()
+
+    class _Find(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            if isinstance(node.value, cst.Name) and id(node) not in targets:
+                found.add(id(node.value))
+
+        def visit_Call(self, node: cst.Call) -> None:
+            targets.add(id(node.func))
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            targets.add(id(node.target))
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            targets.add(id(node.target))
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            targets.add(id(node.target))
+
+        def visit_Del(self, node: cst.Del) -> None:
+            targets.add(id(node.target))
+
+    cst_walk.visit(module, _Find())
+    return found
+
+
+def _method_calls_other_than(
+    statements: Sequence[cst.BaseStatement], text: str, excluded: frozenset[str]
+) -> list[cst.BaseStatement]:
+    """The statements that use ``text`` (the optimizer) only as the receiver of method calls
+    none of which is in ``excluded`` (``opt.state_dict()`` in a checkpoint: no update)."""
+    found = []
+    for statement in statements:
+        uses, calls = 0, 0
+
+        class _Count(cst.CSTVisitor):
+            def on_visit(self, node: cst.CSTNode) -> bool:
+                nonlocal uses, calls
+                if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+                    method = node.func
+                    if code_of(method.value).strip() == text and method.attr.value not in excluded:
+                        calls += 1
+                if isinstance(node, (cst.Name, cst.Attribute)) and code_of(node).strip() == text:
+                    uses += 1
+                    return False
+                return True
+
+        cst_walk.visit(statement, _Count())
+        if uses and uses == calls:
+            found.append(statement)
+    return found
