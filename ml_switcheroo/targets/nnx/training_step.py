@@ -813,17 +813,10 @@ def _check_namesakes_after(
         id(n) for n in outside_nodes if id(n) in stepped and _calls_method_named(n, DETACH)
     }
     stores = [(n, _stored_value(n)) for n in nodes]
-    computed |= _sources(stores, _data_names(forward, model, ctx), ctx)
-    while True:  # names assigned from a computed name are computed, to a fixpoint
-        more = {
-            name
-            for node, value in stores
-            if value is not None and _variable_names(value) & computed
-            for name in _stored_names(node)
-        } - computed
-        if not more:
-            break
-        computed |= more
+    returned = _assigned_from(stores, computed)  # what the loss function computes, and values of it
+    computed = _assigned_from(
+        stores, computed | _sources(stores, _data_names(forward, model, ctx), ctx)
+    )
     in_tail = [n for s in rendered for n in cst_walk.walk(s, _NESTED)]
     tail_texts = _after_update_texts(in_tail, lambda name: name.value in computed, ctx)
     by_id = {id(n): n for n in in_tail}
@@ -845,13 +838,34 @@ def _check_namesakes_after(
     for node in (n for n in nodes if id(n) not in skipped):
         problem = _array_problem(node, nodes, ctx)
         receiver = _receiver(node)
-        if problem is not None and receiver is not None and _variable_names(receiver) & computed:
+        # An attribute a JAX array lacks (`label.data`) on the batch only: a port feeding JAX
+        # arrays raises there, one keeping torch buffers (the old DCGAN) runs as torch does;
+        # never other numbers (s23int).
+        arrays = returned if isinstance(node, cst.Attribute) else computed
+        if problem is not None and receiver is not None and _variable_names(receiver) & arrays:
             raise Untranslatable(
                 f"a value the loss function returns or reads is a JAX array: {problem}"
             )
     forward_nodes = [n for s in forward for n in cst_walk.walk(s, _NESTED)]
     _check_no_shared_change([*forward_nodes, *nodes], computed, ctx)
     return exact
+
+
+def _assigned_from(
+    stores: Sequence[tuple[cst.CSTNode, cst.BaseExpression | None]], names: set[str]
+) -> set[str]:
+    """``names`` and the names assigned from one of them, to a fixpoint."""
+    found = set(names)
+    while True:
+        more = {
+            name
+            for node, value in stores
+            if value is not None and _variable_names(value) & found
+            for name in _stored_names(node)
+        } - found
+        if not more:
+            return found
+        found |= more
 
 
 def _check_no_shared_change(
