@@ -888,7 +888,7 @@ def _check_no_shared_change(
         return
     suffix = ctx.semantic_map.in_place_suffix or "_"
     for node in nodes:
-        changed = _changed_in_place(node, suffix, views)
+        changed = _shared_change_of(node, suffix, views)
         if changed is not None and changed in shared:
             raise Untranslatable(
                 f"`{code_of(node).strip()}` changes `{changed}` in place, which shares its memory"
@@ -917,7 +917,7 @@ def _shared_names(value: cst.BaseExpression, views: frozenset[str]) -> set[str]:
     return set()
 
 
-def _changed_in_place(node: cst.CSTNode, suffix: str, views: frozenset[str]) -> str | None:
+def _shared_change_of(node: cst.CSTNode, suffix: str, views: frozenset[str]) -> str | None:
     """The variable an augmented assignment, an item or attribute store, or an in-place method
     (``x.add_(1)``: the map's ``in_place_suffix``) changes in place, through views of it
     (``x.detach().mul_(2)``); None: no such change."""
