@@ -71,6 +71,9 @@ class Reads:
     imported_own_method: Callable[[str, str], str | None] = lambda qualified, name: None
     # the map's ``modules.self_methods``: ``model = Net().to(device)`` is that ``Net()``
     self_methods: frozenset[str] = frozenset()
+    # every value that may reach a name bound more than once (``net = Net(); net =
+    # net.to(d)``), or None when one is unknown
+    reaching: Callable[[cst.Name], list[cst.BaseExpression] | None] = lambda name: None
 
 
 @dataclass(frozen=True)
@@ -295,22 +298,24 @@ def _changes(
         func = call.func
         if not isinstance(func, cst.Attribute) or _source(func.value) not in models:
             return False
-        built = _construction(func.value, reads)
-        if built is None:
-            return False
-        change = own_method_change(built.func, func.attr.value, reads, spec, entered)
-        if isinstance(change, str) and elsewhere is not None:
-            elsewhere[id(call)] = change
-        return change is not None
+        for built in _constructions(func.value, reads):
+            change = own_method_change(built.func, func.attr.value, reads, spec, entered)
+            if isinstance(change, str) and elsewhere is not None:
+                elsewhere[id(call)] = change
+            if change is not None:
+                return True
+        return False
 
     cst_walk.visit(owner, _Find())
     return found
 
 
-def _construction(model: cst.BaseExpression, reads: Reads) -> cst.Call | None:
-    """The one call a model's name is bound to (``Net()`` of ``model = Net()``), names bound
+def _constructions(model: cst.BaseExpression, reads: Reads, depth: int = 0) -> list[cst.Call]:
+    """The calls a model's name may be bound to (``Net()`` of ``model = Net()``), names bound
     to names followed (``h = model``) and the map's ``self_methods`` to the module they are
-    called on (``model = model.to(device)``, ``Net().to(device)``), or None."""
+    called on (``model = model.to(device)``, ``Net().to(device)``); a name bound more than once
+    by each value reaching it (``net = Net(m); net = net.to(d)``: s23int); empty when none is
+    known."""
     value: cst.BaseExpression | None = model
     for _ in range(_MAX_DEPTH):
         if isinstance(value, cst.Call) and _returns_itself(value, reads.self_methods):
@@ -319,10 +324,14 @@ def _construction(model: cst.BaseExpression, reads: Reads) -> cst.Call | None:
         if not isinstance(value, (cst.Name, cst.Attribute)):
             break
         bound = reads.value(value)
+        if bound is None and isinstance(value, cst.Name) and depth < _MAX_DEPTH:
+            reaching = reads.reaching(value) or []
+            found = (_constructions(r, reads, depth + 1) for r in reaching if r is not value)
+            return [c for calls in found for c in calls]
         if bound is None or bound is value:
-            return None
+            return []
         value = bound
-    return value if isinstance(value, cst.Call) else None
+    return [value] if isinstance(value, cst.Call) else []
 
 
 def _returns_itself(call: cst.Call, self_methods: frozenset[str]) -> bool:

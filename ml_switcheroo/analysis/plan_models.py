@@ -258,6 +258,7 @@ class ModelFacts:
             self._imported_method_change,
             self._imported_own_method_change,
             self.resolver.map.modules.self_methods,
+            lambda name: self.resolver.reaching_values(name, enclosing),
         )
 
     def _model_changed_after(
