@@ -51,7 +51,9 @@ BEFORE_THE_LOSS = {"a call changing a global": GLOBAL_WEIGHT, "an aliased store"
 def test_a_statement_torch_runs_before_the_loss_escapes(name: str) -> None:
     output = translate_nnx(BEFORE_THE_LOSS[name])
     assert BEGIN in output and not renders_a_step(output), output
-    assert "may change what the loss reads after it" in output, output
+    # the aliased store (`c = cfg; c.w = ...`) escapes first on s23int's shared-memory check
+    said = ("may change what the loss reads after it", "shares its memory with a value of the step")
+    assert any(reason in output for reason in said), output
 
 
 def test_the_call_after_the_loss_converts_and_matches_torch() -> None:
