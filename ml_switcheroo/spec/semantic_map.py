@@ -351,6 +351,10 @@ class ArrayNamesake:
     after: str | None = None
     # parameters of ``params`` that take a name or a number (``x.eq(y)``), not only a literal
     operands: tuple[str, ...] = ()
+    # the template computes torch's value on a torch tensor and a NumPy array too
+    # (``x.size(0)`` -> ``x.shape[0]``): written on any name the step's check covers (the
+    # batch's too), not only on the loss function's values
+    any_array: bool = False
 
     def template(self, after_update: bool) -> str | None:
         """The template a call is written with inside the step (``after_update`` False) or
@@ -1080,7 +1084,7 @@ class _Checker:
         if raw is None:
             return {}
         section = self.mapping(raw, f"'{section_name}'", line)
-        keys = {"reason", "exact", "params", "imports", "after", "operands"}
+        keys = {"reason", "exact", "params", "imports", "after", "operands", "any_array"}
         if section_name == "array_namesakes":
             keys.add("bare")
         if section_name == "array_attributes":  # read, not called: no arguments
@@ -1092,9 +1096,13 @@ class _Checker:
                 self.fail(f"'{section_name}': {name!r} is not a method name", line=key_line)
             body = self.mapping(body, "an array namesake", key_line, name)
             self.check_keys(body, keys, "an array namesake", name)
-            bare = body.get("bare", False)
-            if not isinstance(bare, bool):
-                self.fail("field 'bare' must be true or false", line=key_line, entry=name)
+            bare, any_array = body.get("bare", False), body.get("any_array", False)
+            if not isinstance(bare, bool) or not isinstance(any_array, bool):
+                self.fail(
+                    "fields 'bare' and 'any_array' must be true or false",
+                    line=key_line,
+                    entry=name,
+                )
             reason = self.string(body, "reason", name, required=True)
             exact = self.string(body, "exact", name, required=False)
             after = self.string(body, "after", name, required=False)
@@ -1116,6 +1124,7 @@ class _Checker:
                 tuple(imports),
                 after,
                 tuple(operands),
+                any_array,
             )
         return result
 

@@ -117,10 +117,10 @@ def _before_step(statement: str) -> str:
     [
         (_loop("((out - out.detach().mean()) ** 2).mean() + ((out - y) ** 2).mean()"), "stop_grad"),
         (_loop("(out - y).pow(2).mean()"), "write `x ** k`"),
-        (_before_step("total = 0.5 * loss.exp()"), "has no `exp`"),
+        (_before_step("total = 0.5 * loss.numel()"), "has no `numel`"),
         (_tail("loss2 = out.pow(2.0).mean()"), "has no `pow` method"),  # s23a: ints only
         (_tail("loss2 = (out * 1).pow(2).mean()"), "has no `pow` method"),  # not a name
-        (_tail("ppl = loss.exp()"), "has no `exp` method"),
+        (_tail("ppl = loss.clamp(0, 9)"), "has no `clamp` method"),
     ],
 )
 def test_a_method_a_jax_array_lacks_escapes_the_step(source: str, said: str) -> None:

@@ -32,7 +32,9 @@ def exact_text(
         return None
     namesake = namesakes.get(func.attr.value)
     template = namesake.template(after_update) if namesake is not None else None
-    if namesake is None or template is None or func.value.value not in arrays:
+    if namesake is None or template is None:
+        return None
+    if func.value.value not in arrays and not namesake.any_array:
         return None
     if qualify(func):
         return None
@@ -63,6 +65,22 @@ def after_text(
         return None
     bound = _bound(args, dict(entry.params), entry.operands)
     return None if bound is None else _filled(template, x, bound, id(node) in read)
+
+
+def any_array_read(
+    node: cst.CSTNode,
+    namesakes: Mapping[str, ArrayNamesake],
+    attributes: Mapping[str, ArrayNamesake],
+) -> bool:
+    """Whether ``node`` calls (reads) an entry whose template is torch's value on any array
+    (``any_array``: ``x.size(0)``), so that it is written on a receiver of any binding."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        entry = namesakes.get(node.func.attr.value)
+    elif isinstance(node, cst.Attribute):
+        entry = attributes.get(node.attr.value)
+    else:
+        return False
+    return entry is not None and entry.any_array
 
 
 def _filled(template: str, x: str, bound: Mapping[str, str], attribute_read: bool) -> str | None:

@@ -69,6 +69,7 @@ from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.namesake_rewrite import (
     ExactNamesakes,
     after_text,
+    any_array_read,
     attribute_receivers,
     exact_text,
 )
@@ -281,7 +282,9 @@ def _rendered_step(
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)
     exact = _check_traceable(forward, ctx, others)
-    exact.update(_check_namesakes_after(region, forward, tail, ctx, outside, prefix, model_node))
+    exact.update(
+        _check_namesakes_after(region, forward, tail, ctx, outside, prefix, model_node, others)
+    )
     _check_no_torch_only_model_use(region, model_node, ctx)
     _check_known_calls(forward, model_node, ctx, others)
     _check_no_mapped_api(forward, optimizer, ctx)
@@ -308,7 +311,8 @@ def _rendered_step(
     if exact:
         rendered = [s.visit(ExactNamesakes(exact)) for s in rendered]  # type: ignore[misc]
         _request_template_imports(exact.values(), ctx)
-    statements = [*prefix, *rendered, *counted, *kept]
+    written_prefix = [s.visit(ExactNamesakes(exact)) for s in prefix] if exact else prefix
+    statements = [*written_prefix, *rendered, *counted, *kept]  # type: ignore[list-item]
     statements = _with_dropped_comments(
         statements, region, prefix, [*forward, *tail, *counted, *kept]
     )
@@ -783,6 +787,7 @@ def _check_namesakes_after(
     outside: dict[int, str] | None = None,
     prefix: Sequence[cst.BaseStatement] = (),
     model: cst.BaseExpression | None = None,
+    others: OtherModels | None = None,
 ) -> dict[str, str]:
     """What the loss function computes comes out of the gradient as JAX arrays, and what it
     reads (the batch: ``_data_names``) is one too for the NNX model to run on it: a method of
@@ -795,7 +800,9 @@ def _check_namesakes_after(
     of which the loss function computes, and the map's template after the update writes it
     (put in ``outside`` by id: ``out.cpu()`` -> ``out``; s23a); one the map's ``array_lacks``
     raises. A ``x.detach()`` in another training step of the scope is not checked: a converted
-    step reading ``fake.detach()`` reads ``fake`` (``OtherModels.without_detach``)."""
+    step reading ``fake.detach()`` reads ``fake`` (``OtherModels.without_detach``). A binding
+    by a call of a ported model (this step's or another translated optimizer's: ``fake =
+    netG(fixed_noise)`` after the steps, a JAX array) counts as one of the loss function's."""
     scope = _scope(region)
     inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
     roots = scope.body.body if isinstance(scope, cst.FunctionDef) else [scope]  # type: ignore[attr-defined]
@@ -819,22 +826,32 @@ def _check_namesakes_after(
     )
     in_tail = [n for s in rendered for n in cst_walk.walk(s, _NESTED)]
     tail_texts = _after_update_texts(in_tail, lambda name: name.value in computed, ctx)
-    by_id = {id(n): n for n in in_tail}
+    prefix_texts = _any_array_texts(prefix_nodes, computed, ctx)  # `n = x.size(0)`
+    tail_texts.update(prefix_texts)
+    by_id = {id(n): n for n in [*in_tail, *prefix_nodes]}
     exact = {code_of(by_id[key]).strip(): text for key, text in tail_texts.items()}
     written = set(tail_texts)
     if outside is not None:
         after = [n for n in outside_nodes if id(n) in later and id(n) not in stepped]
         assigned = {id(n) for s in forward for n in cst_walk.walk(s)}
         assigned |= _before_backwards(walked, ctx)
+        assigned |= _ported_outputs(walked, model, others)
         bound = partial(_bound_in, assigned=assigned, ctx=ctx, unpacked=_unpacked(walked))
         while True:  # `_, pred = out.max(1)` rewritten: `pred.eq(y)` may be, to a fixpoint
-            texts = _after_update_texts(after, lambda n: n.value in computed and bound(n), ctx)
+            texts = _after_update_texts(
+                after,
+                lambda n: n.value in computed and bound(n),
+                ctx,
+                lambda n: n.value in computed,
+            )
             if set(texts) <= assigned:
                 break
             assigned |= set(texts)
         outside.update(texts)
+        before = [n for n in outside_nodes if id(n) not in later and id(n) not in stepped]
+        outside.update(_any_array_texts(before, computed, ctx))
         written |= set(outside)
-    skipped = written | undetached
+    skipped = written | undetached | _other_steps_any_array(nodes, stepped, ctx)
     for node in (n for n in nodes if id(n) not in skipped):
         problem = _array_problem(node, nodes, ctx)
         receiver = _receiver(node)
@@ -848,7 +865,61 @@ def _check_namesakes_after(
             )
     forward_nodes = [n for s in forward for n in cst_walk.walk(s, _NESTED)]
     _check_no_shared_change([*forward_nodes, *nodes], computed, ctx)
+    after_update = [*in_tail, *(n for n in outside_nodes if id(n) in later)]
+    outputs = _assigned_from(stores, _model_outputs(forward, model) | {region.loss})
+    _check_no_in_place_call(after_update, outputs, ctx)
     return exact
+
+
+def _ported_outputs(
+    nodes: Sequence[cst.CSTNode], model: cst.BaseExpression | None, others: OtherModels | None
+) -> set[int]:
+    """Ids of the values of ``nodes`` that call a model the translation ports to NNX by name
+    (``model(x)``, the trained one, or ``netG(z)``, another translated optimizer's): JAX
+    arrays wherever they are computed."""
+    trained = model.value if isinstance(model, cst.Name) else None
+    found: set[int] = set()
+    for node in nodes:
+        value = _stored_value(node)
+        if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Name):
+            continue
+        if value.func.value == trained or (others is not None and others.other_model(value.func)):
+            found.add(id(value))
+    return found
+
+
+def _model_outputs(
+    forward: Sequence[cst.BaseStatement], model: cst.BaseExpression | None
+) -> set[str]:
+    """The names the loss function's statements assign from a value calling the trained model
+    (``out = model(x)``: JAX arrays once the step runs)."""
+    root = (dotted_name(model) or "").partition(".")[0] if model is not None else ""
+    found: set[str] = set()
+    for node in (n for s in forward for n in cst_walk.walk(s, _NESTED)):
+        value = _stored_value(node)
+        calls = (n for n in cst_walk.walk(value) if isinstance(n, cst.Call)) if value else ()
+        if root and any((dotted_name(c.func) or "").partition(".")[0] == root for c in calls):
+            found |= _stored_names(node)
+    return found
+
+
+def _check_no_in_place_call(
+    nodes: Sequence[cst.CSTNode], outputs: set[str], ctx: HookContext
+) -> None:
+    """An in-place method (the map's ``in_place_suffix``: ``out.add_(1)``, ``loss.clamp_(0,
+    1)``, also through a view or an item: ``out[0].mul_(2)``) called after the update on the
+    model's output or the loss (``outputs``, JAX arrays there: they have none) raised
+    AttributeError when the translation ran (s24b): the step escapes naming the call."""
+    suffix = ctx.semantic_map.in_place_suffix or "_"
+    views = ctx.semantic_map.array_views
+    for node in (n for n in nodes if isinstance(n, cst.Call)):
+        changed = _shared_change_of(node, suffix, views)
+        if changed is not None and changed in outputs:
+            raise Untranslatable(
+                f"`{code_of(node).strip()}` changes `{changed}` in place after the update; it"
+                " is a JAX array there, which has no in-place methods: write"
+                f" `{changed} = <the new value>` (a JAX array's `.at[...].set(...)` for an item)"
+            )
 
 
 def _assigned_from(
@@ -989,13 +1060,18 @@ def _before_backwards(nodes: Sequence[cst.CSTNode], ctx: HookContext) -> set[int
 
 
 def _after_update_texts(
-    nodes: Sequence[cst.CSTNode], receivable: Callable[[cst.Name], bool], ctx: HookContext
+    nodes: Sequence[cst.CSTNode],
+    receivable: Callable[[cst.Name], bool],
+    ctx: HookContext,
+    covered: Callable[[cst.Name], bool] | None = None,
 ) -> dict[int, str]:
     """The calls and attribute reads of ``nodes`` (statements after the gradient) the map's
     templates after the update write (by id: their JAX text): on a ``receivable`` name (after
     the step: one whose every binding is an assignment of the loss function's statements,
-    ``_bound_in``), or on such a read written as a name (``output.cpu().data`` -> ``output``);
-    not a tuple read for an attribute (``out.max(1).indices``) nor a store (``out.data = y``)."""
+    ``_bound_in``), or on such a read written as a name (``output.cpu().data`` -> ``output``),
+    or, for a template of any array (``any_array``: ``y.size(0)``), on a ``covered`` name (one
+    the step's check covers: the batch too); not a tuple read for an attribute
+    (``out.max(1).indices``) nor a store (``out.data = y``)."""
     read = attribute_receivers(nodes)
     called = {id(n.func) for n in nodes if isinstance(n, cst.Call)}
     called |= {id(n) for t in _store_targets(nodes) for n in cst_walk.walk(t)}  # `out.data = y`
@@ -1007,10 +1083,44 @@ def _after_update_texts(
         if receiver is None or id(node) in called:
             continue
         x = _receiver_text(receiver, texts, receivable)
+        if x is None and _any_array_receiver(receiver, node, covered, ctx):
+            x = receiver.value  # type: ignore[attr-defined]  # a Name
         text = after_text(node, x, namesakes, attributes, read) if x is not None else None
         if text is not None:
             texts[id(node)] = text
     return texts
+
+
+def _other_steps_any_array(
+    nodes: Sequence[cst.CSTNode], stepped: set[int], ctx: HookContext
+) -> set[int]:
+    """Ids of the reads of an ``any_array`` template in another step's statements
+    (``stepped``): that step writes them (``num = x.size(0)`` as its prefix) or escapes."""
+    semantic_map = ctx.semantic_map
+    namesakes, attributes = semantic_map.array_namesakes, semantic_map.array_attributes
+    return {id(n) for n in nodes if id(n) in stepped and any_array_read(n, namesakes, attributes)}
+
+
+def _any_array_texts(
+    nodes: Sequence[cst.CSTNode], covered: set[str], ctx: HookContext
+) -> dict[int, str]:
+    """The reads of ``nodes`` (the step's scope before it) the map's templates of any array
+    write (``num = x.size(0)`` -> ``num = x.shape[0]``: the same int on a torch tensor) on a
+    name of ``covered``, by id."""
+    return _after_update_texts(nodes, lambda name: False, ctx, lambda n: n.value in covered)
+
+
+def _any_array_receiver(
+    receiver: cst.BaseExpression,
+    node: cst.CSTNode,
+    covered: Callable[[cst.Name], bool] | None,
+    ctx: HookContext,
+) -> bool:
+    """Whether ``node`` reads an ``any_array`` entry of the map on a ``covered`` name."""
+    if covered is None or not isinstance(receiver, cst.Name) or not covered(receiver):
+        return False
+    semantic_map = ctx.semantic_map
+    return any_array_read(node, semantic_map.array_namesakes, semantic_map.array_attributes)
 
 
 def _store_targets(nodes: Sequence[cst.CSTNode]) -> list[cst.CSTNode]:
