@@ -245,6 +245,7 @@ def _rendered_step(
         model_node = _model_across_files(forward, stepped, ctx)  # type: ignore[arg-type]
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
+    _check_no_data_object_in_loss(forward, ctx)
     for statement in forward:  # (in-place lines before the model's first use stay before it)
         _check_for_loss(statement, region, ctx)
     _check_prefix_untouched(prefix, optimizer, ctx)
@@ -1897,6 +1898,10 @@ def _model_in_step(
             )
         elif others is not None and others.accepts(callee, value):
             continue  # another model whose gradients torch discards, or its output
+        elif isinstance(value, cst.Call) and _makes_batch_ahead(
+            callee, value, forward, trained, ctx
+        ):
+            continue  # `x, y = loader.next_batch()` before the forward pass (``_split_prefix``)
         elif isinstance(value, cst.Call) and _may_be_a_model(value, ctx):
             raise Untranslatable(_another_callee(callee, value, forward, ctx))
     if found is None and pulled is not None:
@@ -2747,6 +2752,55 @@ def _callees(statements: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseExpres
                 yield node.func
                 if isinstance(node.func, cst.Attribute):
                     yield node.func.value
+
+
+def _makes_batch_ahead(
+    callee: cst.BaseExpression,
+    value: cst.Call,
+    forward: list[cst.BaseStatement],
+    trained: cst.BaseExpression,
+    ctx: HookContext,
+) -> bool:
+    """``callee`` is the receiver of a method call (``train_loader.next_batch()``) in a
+    statement before the first that calls the trained model, and holds an object of a class of
+    this file proven to reach no model (``HookContext.data_object_problem``): the call makes the
+    batch, and runs before the loss function as before torch's forward pass."""
+    if not isinstance(callee, cst.Name):
+        return False
+    first = next(
+        (i for i, s in enumerate(forward) if any(_trains(c, trained, ctx) for c in _callees([s]))),
+        None,
+    )
+    if first is None or not any(
+        isinstance(n, cst.Attribute) and n.value is callee
+        for s in forward[:first]
+        for n in cst_walk.walk(s)
+    ):
+        return False
+    variable = ctx.variable(callee)
+    if variable is None or len(variable.values) != 1 or variable.values[0] is not value:
+        return False
+    modules = ctx.semantic_map.data_modules
+    return ctx.data_object_problem(value, variable.reads, modules) is None
+
+
+def _check_no_data_object_in_loss(forward: list[cst.BaseStatement], ctx: HookContext) -> None:
+    """No call of a method of an object ``_makes_batch_ahead`` let pass is left in the loss
+    function's body (it runs ahead of the forward pass only before the model's first use)."""
+    bound = {t.value for s in forward for t in _target_names(s)}
+    for callee in _callees(forward):
+        if not isinstance(callee, cst.Name) or callee.value in bound:
+            continue
+        value = _model_value(callee, ctx)
+        modules = ctx.semantic_map.data_modules
+        variable = ctx.variable(callee)
+        if (
+            isinstance(value, cst.Call)
+            and variable is not None
+            and _may_be_a_model(value, ctx)
+            and ctx.data_object_problem(value, variable.reads, modules) is None
+        ):
+            raise Untranslatable(_another_callee(callee, value, forward, ctx))
 
 
 def _names_of(statements: Sequence[cst.BaseStatement]) -> set[str]:
