@@ -225,6 +225,12 @@ class Plan:
     helper_problem: Callable[[cst.Name, frozenset[str]], str | None] = field(
         default=lambda name, libraries: "not planned", repr=False, compare=False
     )
+    # Why ``self.opt`` (stepped) may hold an optimizer (the constructor stored in it) built over
+    # another object than the step's ``self``, given the ``self`` of ``self.parameters()``
+    # (``analysis/own_optimizer.py``; None: the step's ``self`` is the trained model).
+    own_optimizer_problem: Callable[[cst.Attribute, cst.Call, cst.Name], str | None] = field(
+        default=lambda stepped, constructor, trained: "not planned", repr=False, compare=False
+    )
     # Why the object a call builds, read at the given nodes (each with its parents), may reach
     # a model, given the modules its class may import (``analysis/data_objects.py``; None:
     # an object of a class of this file that only makes data).

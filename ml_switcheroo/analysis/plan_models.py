@@ -20,6 +20,7 @@ from ml_switcheroo.analysis.changed_models import (
     changed_by_other_methods,
     parameter_calls,
 )
+from ml_switcheroo.analysis.own_optimizer import OwnFacts, own_optimizer_problem
 from ml_switcheroo.analysis.parameters import (
     parameters_argument,
 )
@@ -287,6 +288,21 @@ class ModelFacts:
         """``Plan.method_caller``: the fact of the file's one call of the method holding
         ``constructor`` (``built_by_method.method_caller``)."""
         return method_caller(constructor, self._parent_map(), self.module, self._built_by_method)
+
+    def _own_optimizer_problem(
+        self, stepped: cst.Attribute, constructor: cst.Call, trained: cst.Name
+    ) -> str | None:
+        """``Plan.own_optimizer_problem``: ``own_optimizer.own_optimizer_problem`` with this
+        file's facts."""
+        cross_file = self.resolver.cross_file
+        facts = OwnFacts(
+            module=self.module,
+            parents=self._parent_map(),
+            scopes=self.resolver.scopes,
+            attribute_writes=self._attribute_writes,
+            mentioned_elsewhere=cross_file.mentioned_elsewhere if cross_file is not None else None,
+        )
+        return own_optimizer_problem(stepped, constructor, trained, facts)
 
     def _parent_map(self) -> dict[cst.CSTNode, cst.CSTNode]:
         if self._parents is None:

@@ -231,6 +231,7 @@ def _rendered_step(
         tail = [*tail, *_logged_before_check(region, backward_index, step_statement, counted)]
         tail = [*tail, *_logged(region, backward_index, step_statement, forward, ctx)]
         trained = built.model if built is not None else trained_model(constructor, ctx)
+        trained = _stepping_self(trained, stepped, constructor, ctx)
         others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
         pulled = _generator_pullback(region, forward, trained, others, optimizer, ctx)
         if pulled is None:
@@ -2752,6 +2753,27 @@ def _callees(statements: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseExpres
                 yield node.func
                 if isinstance(node.func, cst.Attribute):
                     yield node.func.value
+
+
+def _stepping_self(
+    trained: cst.BaseExpression,
+    stepped: cst.BaseExpression,
+    constructor: cst.Call,
+    ctx: HookContext,
+) -> cst.BaseExpression:
+    """The step's own ``self`` when the optimizer ``self.opt`` it steps is the one its class's
+    method built over ``self.parameters()`` (``HookContext.own_optimizer_problem``: the
+    forward-forward example's ``Layer``), else ``trained`` (the ``self`` of that method names
+    another call's object)."""
+    if (
+        isinstance(trained, cst.Name)
+        and isinstance(stepped, cst.Attribute)
+        and isinstance(stepped.value, cst.Name)
+        and trained is not stepped.value
+        and ctx.own_optimizer_problem(stepped, constructor, trained) is None
+    ):
+        return stepped.value
+    return trained
 
 
 def _makes_batch_ahead(
