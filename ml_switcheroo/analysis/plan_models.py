@@ -25,6 +25,7 @@ from ml_switcheroo.analysis.parameters import (
     parameters_argument,
 )
 from ml_switcheroo.analysis.parents import parent_map
+from ml_switcheroo.analysis.plain_values import OptionFacts, holds_no_parameter
 from ml_switcheroo.analysis.plan_facts import Site, _is_control
 from ml_switcheroo.analysis.plan_places import (
     _first_freeze,
@@ -260,6 +261,26 @@ class ModelFacts:
             self._imported_own_method_change,
             self.resolver.map.modules.self_methods,
             lambda name: self.resolver.reaching_values(name, enclosing),
+            lambda value: holds_no_parameter(value, self._option_facts(enclosing)),
+        )
+
+    def _option_facts(self, enclosing: cst.ClassDef | None) -> OptionFacts:
+        """What ``plain_values.holds_no_parameter`` reads of this file, in a method of
+        ``enclosing``."""
+        cross_file = self.resolver.cross_file
+        names = self.resolver.map
+        return OptionFacts(
+            module=self.module,
+            parents=self._parent_map(),
+            scopes=self.resolver.scopes,
+            value=lambda node: self.bound_value(node, enclosing),
+            qualify=self.resolver.imported_names,
+            mentioned_elsewhere=cross_file.mentioned_elsewhere if cross_file is not None else None,
+            globals_rebound=self._rebinds_globals(),
+            parsers=names.option_parsers,
+            types=names.option_types,
+            actions=names.option_actions,
+            keywords=names.option_keywords,
         )
 
     def _model_changed_after(

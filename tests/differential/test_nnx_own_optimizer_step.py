@@ -59,7 +59,9 @@ def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return weight, bias, rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
 
 
-def _torch_run(source: str) -> tuple[list[float], list[np.ndarray]]:
+def _torch_run(
+    source: str, more: dict[str, Any] | None = None
+) -> tuple[list[float], list[np.ndarray]]:
     weight, bias, x_pos, x_neg = _data()
 
     def make_linear() -> torch.nn.Linear:
@@ -75,6 +77,7 @@ def _torch_run(source: str) -> tuple[list[float], list[np.ndarray]]:
             "make_linear": make_linear,
             "x_pos": torch.from_numpy(x_pos),
             "x_neg": torch.from_numpy(x_neg),
+            **(more or {}),
         }
         scope = run_script(source, None, [], "<torch own optimizer>", names)
         lin = scope["layer"].lin
@@ -84,7 +87,9 @@ def _torch_run(source: str) -> tuple[list[float], list[np.ndarray]]:
         ]
 
 
-def _nnx_run(translated: str) -> tuple[list[float], list[np.ndarray]]:
+def _nnx_run(
+    translated: str, more: dict[str, Any] | None = None
+) -> tuple[list[float], list[np.ndarray]]:
     weight, bias, x_pos, x_neg = _data()
 
     def make_linear() -> nnx.Linear:
@@ -99,6 +104,7 @@ def _nnx_run(translated: str) -> tuple[list[float], list[np.ndarray]]:
             "make_linear": make_linear,
             "x_pos": jnp.asarray(x_pos),
             "x_neg": jnp.asarray(x_neg),
+            **(more or {}),
         }
         scope = run_script(translated, None, [], "<nnx own optimizer>", names)
         lin = scope["layer"].lin
@@ -157,3 +163,72 @@ TRAPS = {
 def test_an_optimizer_not_proven_the_steps_own_escapes(name: str) -> None:
     output = translate_nnx(TRAPS[name])
     assert not renders_a_step(output) and "opt.step()" in output, output
+
+
+# The forward-forward example's `self.threshold = args.threshold` after the optimizer: an option
+# of the command line holds a plain value (`analysis/plain_values.py`), not a parameter.
+WITH_OPTIONS = "import argparse\n" + SOURCE.replace(
+    "self.threshold = 2.0", "self.threshold = args.threshold"
+).replace("lr=0.01)", "lr=args.lr)").replace(
+    "layer = Layer()\nlayer.fit(x_pos, x_neg)\n",
+    'if __name__ == "__main__":\n'
+    "    parser = argparse.ArgumentParser()\n"
+    '    parser.add_argument("--lr", type=float, default=0.01, help="learning rate")\n'
+    '    parser.add_argument("--threshold", type=float, default=2, help="threshold")\n'
+    '    parser.add_argument("--no_cuda", action="store_true", default=False)\n'
+    "    args = parser.parse_args()\n"
+    "    layer = Layer()\n"
+    "    layer.fit(x_pos, x_neg)\n",
+)
+
+
+def test_an_option_stored_after_the_optimizer_converts_and_matches_torch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("sys.argv", ["main.py"])
+    translated = translate_nnx(WITH_OPTIONS)
+    assert renders_a_step(translated) and BEGIN not in translated, translated
+    assert "nnx.Optimizer(self, optax.adam(learning_rate=args.lr)" in translated, translated
+    main = {"__name__": "__main__"}
+    torch_losses, torch_weights = _torch_run(WITH_OPTIONS, main)
+    nnx_losses, nnx_weights = _nnx_run(translated, main)
+    assert len(torch_losses) == len(nnx_losses) == 36
+    pairs = [(np.asarray(torch_losses), np.asarray(nnx_losses))]
+    pairs += list(zip(torch_weights, nnx_weights, strict=True))
+    rel = max(_rel(a, b) for a, b in pairs)
+    assert rel < 1e-12, (rel, translated)
+
+
+CHANGES = {
+    "an nn.Parameter": "torch.nn.Parameter(torch.ones(3))",
+    "a submodule": "torch.nn.Linear(3, 3)",
+    "an unknown value": "make_threshold()",
+    "arithmetic with an unknown value": "args.threshold * make_threshold()",
+}
+OPTION_CHANGES = {
+    "an option of a custom type": ('type=float, default=2, help="threshold"', "type=torch.tensor"),
+    "an option with a tensor default": ("default=2,", "default=torch.ones(3),"),
+    "an option stored into": (
+        "    layer = Layer()\n",
+        "    args.threshold = torch.ones(3)\n    layer = Layer()\n",
+    ),
+    "options handed to a function": (
+        "    layer = Layer()\n",
+        "    setup(args)\n    layer = Layer()\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHANGES) + sorted(OPTION_CHANGES))
+def test_a_value_not_proven_plain_after_the_optimizer_escapes(name: str) -> None:
+    if name in CHANGES:
+        source = WITH_OPTIONS.replace(
+            "self.threshold = args.threshold", f"self.threshold = {CHANGES[name]}"
+        )
+    else:
+        old, new = OPTION_CHANGES[name]
+        assert old in WITH_OPTIONS
+        source = WITH_OPTIONS.replace(old, new)
+    output = translate_nnx(source)
+    assert BEGIN in output and not renders_a_step(output), output
+    assert "the model changes after the optimizer took its parameters" in output, output
