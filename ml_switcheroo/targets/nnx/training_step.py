@@ -282,7 +282,7 @@ def _rendered_step(
     )
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)
-    exact = _check_traceable(forward, ctx, others)
+    exact = _check_traceable(forward, ctx, others, model_node)
     exact.update(_check_namesakes_after(region, forward, tail, ctx, outside, prefix, model_node))
     _check_no_torch_only_model_use(region, model_node, ctx)
     _check_known_calls(forward, model_node, ctx, others)
@@ -726,7 +726,10 @@ def _check_prefix_untouched(
 
 
 def _check_traceable(
-    forward: list[cst.BaseStatement], ctx: HookContext, others: OtherModels | None
+    forward: list[cst.BaseStatement],
+    ctx: HookContext,
+    others: OtherModels | None,
+    model: cst.BaseExpression | None = None,
 ) -> dict[str, str]:
     """The loss function's body runs traced on JAX arrays: no ``.item()``, no method a JAX
     array has under a torch name with other numbers or lacks (the map's ``array_namesakes``,
@@ -740,7 +743,7 @@ def _check_traceable(
     body = [others.without_detach(s) for s in forward] if others is not None else forward
     calls = [n for s in body for n in cst_walk.walk(s) if isinstance(n, cst.Call)]
     arrays = {t.value for s in forward for t in _target_names(s)}
-    exact, written = _exact_texts(calls, body, arrays, ctx)
+    exact, written = _exact_texts(calls, body, arrays, ctx, _model_outputs(calls, model))
     for call in (c for c in calls if id(c) not in written):
         problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
         if problem is not None:
@@ -758,6 +761,7 @@ def _exact_texts(
     statements: Sequence[cst.BaseStatement],
     arrays: set[str],
     ctx: HookContext,
+    outputs: frozenset[int] = frozenset(),
 ) -> tuple[dict[str, str], set[int]]:
     """The calls of ``array_namesakes`` on ``arrays`` the map's ``exact`` writes in JAX with
     torch's numbers (code -> JAX text, and their ids); none whose result an attribute is read
@@ -766,7 +770,7 @@ def _exact_texts(
     namesakes = ctx.semantic_map.array_namesakes
     texts, written = {}, set()
     for call in calls:
-        text = exact_text(call, namesakes, arrays, ctx.qualify, read=read)
+        text = exact_text(call, namesakes, arrays, ctx.qualify, read=read, outputs=outputs)
         if text is not None:
             texts[code_of(call).strip()] = text
             written.add(id(call))
@@ -2753,6 +2757,25 @@ def _callees(statements: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseExpres
                 yield node.func
                 if isinstance(node.func, cst.Attribute):
                     yield node.func.value
+
+
+def _model_outputs(calls: list[cst.Call], model: cst.BaseExpression | None) -> frozenset[int]:
+    """The calls of the model among ``calls`` (``model(x)``, ``self.forward(x_pos)``), by id,
+    when the model is a Name: the loss function's parameter has its name, so their code is
+    the same in the rendered body (``ExactNamesakes`` finds them by their code); the NNX
+    model's output is a JAX array as ``out = model(x)`` is."""
+    if not isinstance(model, cst.Name):
+        return frozenset()
+    return frozenset(
+        id(call)
+        for call in calls
+        if (isinstance(call.func, cst.Name) and call.func.value == model.value)
+        or (
+            isinstance(call.func, cst.Attribute)
+            and isinstance(call.func.value, cst.Name)
+            and call.func.value.value == model.value
+        )
+    )
 
 
 def _stepping_self(
