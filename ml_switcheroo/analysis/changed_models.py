@@ -74,6 +74,9 @@ class Reads:
     # every value that may reach a name bound more than once (``net = Net(); net =
     # net.to(d)``), or None when one is unknown
     reaching: Callable[[cst.Name], list[cst.BaseExpression] | None] = lambda name: None
+    # a value provably holding no parameter beyond literals (``args.threshold``, an option
+    # of the command line: ``analysis/plain_values.py``)
+    plain: Callable[[cst.BaseExpression], bool] = lambda value: False
 
 
 @dataclass(frozen=True)
@@ -207,13 +210,13 @@ def _changes(
     class _Find(cst.CSTVisitor):
         def visit_Assign(self, node: cst.Assign) -> None:
             stored = any(_stores_into(t.target, inside, part) for t in node.targets)
-            if stored and not _literal(node.value):
+            if stored and not _literal(node.value) and not reads.plain(node.value):
                 found.append(node)
 
         def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
             value = node.value
             stored = _stores_into(node.target, inside, part)
-            if value is not None and not _literal(value) and stored:
+            if value is not None and not _literal(value) and not reads.plain(value) and stored:
                 found.append(node)
 
         def visit_Del(self, node: cst.Del) -> None:

@@ -7,6 +7,7 @@ Split from ``plan.py`` by ``tools/split_plan.py``: the methods of ``ClipFacts`` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import libcst as cst
@@ -19,6 +20,7 @@ from ml_switcheroo.analysis.constant_guard import (
     number_constant,
     rebinds_globals,
 )
+from ml_switcheroo.analysis.data_objects import data_object_problem
 from ml_switcheroo.analysis.loss_helpers import FileFacts, helper_problem
 from ml_switcheroo.analysis.parameters import (
     Names,
@@ -390,10 +392,24 @@ class ClipFacts:
 
     def _helper_problem(self, name: cst.Name, libraries: frozenset[str]) -> str | None:
         """``Plan.helper_problem``: ``loss_helpers.helper_problem`` with this file's facts."""
+        return helper_problem(name, libraries, self._file_facts())
+
+    def _data_object_problem(
+        self,
+        value: cst.Call,
+        reads: Sequence[tuple[cst.CSTNode, ...]],
+        modules: frozenset[str],
+    ) -> str | None:
+        """``Plan.data_object_problem``: ``data_objects.data_object_problem`` with this file's
+        facts."""
+        return data_object_problem(value, reads, modules, self._file_facts())
+
+    def _file_facts(self) -> FileFacts:
+        """What the proofs of ``loss_helpers`` and ``data_objects`` read of this file."""
         cross_file = self.resolver.cross_file
         elsewhere = cross_file.mentioned_elsewhere if cross_file is not None else None
         rebound = self._rebinds_globals()
-        facts = FileFacts(
+        return FileFacts(
             module=self.module,
             scopes=self.resolver.scopes,
             qualify=self.resolver.imported_names,
@@ -406,7 +422,6 @@ class ClipFacts:
                 read, self.resolver.scopes, self.module, elsewhere, rebound
             ),
         )
-        return helper_problem(name, libraries, facts)
 
     def _global_shared(self, name: str) -> bool:
         """``Plan.global_shared``: another file names ``name``, or the file rebinds its globals

@@ -7,7 +7,7 @@ Split from ``plan.py`` by ``tools/split_plan.py``; imports no other ``plan_*`` m
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -225,6 +225,18 @@ class Plan:
     helper_problem: Callable[[cst.Name, frozenset[str]], str | None] = field(
         default=lambda name, libraries: "not planned", repr=False, compare=False
     )
+    # Why ``self.opt`` (stepped) may hold an optimizer (the constructor stored in it) built over
+    # another object than the step's ``self``, given the ``self`` of ``self.parameters()``
+    # (``analysis/own_optimizer.py``; None: the step's ``self`` is the trained model).
+    own_optimizer_problem: Callable[[cst.Attribute, cst.Call, cst.Name], str | None] = field(
+        default=lambda stepped, constructor, trained: "not planned", repr=False, compare=False
+    )
+    # Why the object a call builds, read at the given nodes (each with its parents), may reach
+    # a model, given the modules its class may import (``analysis/data_objects.py``; None:
+    # an object of a class of this file that only makes data).
+    data_object_problem: Callable[
+        [cst.Call, Sequence[tuple[cst.CSTNode, ...]], frozenset[str]], str | None
+    ] = field(default=lambda value, reads, modules: "not planned", repr=False, compare=False)
     # The first change to the model ``call`` reads (``model.configure_optimizers(...)``: its
     # receiver) in ``owner`` (its function or the module) that does not provably run before
     # it (``changed_models``, this file's functions and the repository's followed), in a

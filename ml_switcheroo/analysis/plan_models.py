@@ -20,10 +20,12 @@ from ml_switcheroo.analysis.changed_models import (
     changed_by_other_methods,
     parameter_calls,
 )
+from ml_switcheroo.analysis.own_optimizer import OwnFacts, own_optimizer_problem
 from ml_switcheroo.analysis.parameters import (
     parameters_argument,
 )
 from ml_switcheroo.analysis.parents import parent_map
+from ml_switcheroo.analysis.plain_values import OptionFacts, holds_no_parameter
 from ml_switcheroo.analysis.plan_facts import Site, _is_control
 from ml_switcheroo.analysis.plan_places import (
     _first_freeze,
@@ -259,6 +261,26 @@ class ModelFacts:
             self._imported_own_method_change,
             self.resolver.map.modules.self_methods,
             lambda name: self.resolver.reaching_values(name, enclosing),
+            lambda value: holds_no_parameter(value, self._option_facts(enclosing)),
+        )
+
+    def _option_facts(self, enclosing: cst.ClassDef | None) -> OptionFacts:
+        """What ``plain_values.holds_no_parameter`` reads of this file, in a method of
+        ``enclosing``."""
+        cross_file = self.resolver.cross_file
+        names = self.resolver.map
+        return OptionFacts(
+            module=self.module,
+            parents=self._parent_map(),
+            scopes=self.resolver.scopes,
+            value=lambda node: self.bound_value(node, enclosing),
+            qualify=self.resolver.imported_names,
+            mentioned_elsewhere=cross_file.mentioned_elsewhere if cross_file is not None else None,
+            globals_rebound=self._rebinds_globals(),
+            parsers=names.option_parsers,
+            types=names.option_types,
+            actions=names.option_actions,
+            keywords=names.option_keywords,
         )
 
     def _model_changed_after(
@@ -287,6 +309,21 @@ class ModelFacts:
         """``Plan.method_caller``: the fact of the file's one call of the method holding
         ``constructor`` (``built_by_method.method_caller``)."""
         return method_caller(constructor, self._parent_map(), self.module, self._built_by_method)
+
+    def _own_optimizer_problem(
+        self, stepped: cst.Attribute, constructor: cst.Call, trained: cst.Name
+    ) -> str | None:
+        """``Plan.own_optimizer_problem``: ``own_optimizer.own_optimizer_problem`` with this
+        file's facts."""
+        cross_file = self.resolver.cross_file
+        facts = OwnFacts(
+            module=self.module,
+            parents=self._parent_map(),
+            scopes=self.resolver.scopes,
+            attribute_writes=self._attribute_writes,
+            mentioned_elsewhere=cross_file.mentioned_elsewhere if cross_file is not None else None,
+        )
+        return own_optimizer_problem(stepped, constructor, trained, facts)
 
     def _parent_map(self) -> dict[cst.CSTNode, cst.CSTNode]:
         if self._parents is None:

@@ -98,6 +98,12 @@ class HookContexts:
             trains_across_files=self.trains_across_files,
             passed_across_files=self.passed_across_files,
             helper_problem=lambda name, libraries: self.plan().helper_problem(name, libraries),
+            own_optimizer_problem=lambda stepped, constructor, trained: (
+                self.plan().own_optimizer_problem(stepped, constructor, trained)
+            ),
+            data_object_problem=lambda value, reads, modules: self.plan().data_object_problem(
+                value, reads, modules
+            ),
             global_shared=lambda name: self.plan().global_shared(name),
             zero_call=lambda statement: self.plan().zero_call(statement),
             model_changed_after=lambda call, owner: self.plan().model_changed_after(

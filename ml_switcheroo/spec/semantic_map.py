@@ -98,6 +98,11 @@ _TOP_KEYS = {
     "dynamic_code_calls",
     "recording_modules",
     "fixed_modules",
+    "data_modules",
+    "option_parsers",
+    "option_types",
+    "option_actions",
+    "option_keywords",
     "array_namesakes",
     "array_lacks",
     "array_attributes",
@@ -530,6 +535,15 @@ class SemanticMap:
     # scheduler's function reads of them is fixed (analysis/schedule_functions.py); any other
     # module's (the repository's own `config.DECAY`, `from sched import factor`) is not.
     fixed_modules: frozenset[str] = frozenset()
+    # Modules that hold no model of the program (tiktoken, numpy, torch): a class of the file
+    # whose methods read only these produces data (analysis/data_objects.py).
+    data_modules: frozenset[str] = frozenset()
+    # Command-line options holding plain values (analysis/plain_values.py): the parsers'
+    # constructors, and what their `add_argument` may pass (`type=`, `action=`, keywords).
+    option_parsers: frozenset[str] = frozenset()
+    option_types: frozenset[str] = frozenset()
+    option_actions: frozenset[str] = frozenset()
+    option_keywords: frozenset[str] = frozenset()
     # torch.Tensor methods a JAX array has under the same name with other numbers (`x.std()`):
     # read in an NNX loss function, which runs on JAX arrays, they escape the step. The map's
     # `array_lacks` (methods a JAX array does not have: `x.pow(2)` raises) are read into it too.
@@ -1817,6 +1831,14 @@ def _compile_raw(
     fixed = checker.passthrough_calls(
         top.get("fixed_modules"), top.lines.get("fixed_modules"), "fixed_modules", "module"
     )
+    data_modules = checker.passthrough_calls(
+        top.get("data_modules"), top.lines.get("data_modules"), "data_modules", "module"
+    )
+    options = {
+        key: checker.passthrough_calls(top.get(key), top.lines.get(key), key, "name")
+        | (getattr(base, key) if base else frozenset())
+        for key in ("option_parsers", "option_types", "option_actions", "option_keywords")
+    }
     chains = checker.passthrough_calls(
         top.get("parameter_chains"), top.lines.get("parameter_chains"), "parameter_chains"
     )
@@ -1856,6 +1878,8 @@ def _compile_raw(
         dynamic_code_calls=dynamic | (base.dynamic_code_calls if base else frozenset()),
         recording_modules=recording | (base.recording_modules if base else frozenset()),
         fixed_modules=fixed | (base.fixed_modules if base else frozenset()),
+        data_modules=data_modules | (base.data_modules if base else frozenset()),
+        **options,
         array_namesakes=namesakes,
         array_attributes=attributes,
         array_views=frozenset(array_views),

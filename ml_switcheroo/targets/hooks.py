@@ -235,6 +235,18 @@ class HookContext:
     helper_problem: Callable[[cst.Name, frozenset[str]], str | None] = lambda name, libraries: (
         "unknown"
     )
+    # ``Plan.own_optimizer_problem``: why ``self.opt`` (stepped) may hold an optimizer (the
+    # constructor stored in it) built over another object than the step's ``self``, given the
+    # ``self`` of ``self.parameters()`` (None: the step's ``self`` is the trained model).
+    own_optimizer_problem: Callable[[cst.Attribute, cst.Call, cst.Name], str | None] = (
+        lambda stepped, constructor, trained: "unknown"
+    )
+    # ``Plan.data_object_problem``: why the object a call builds, read at the given nodes (each
+    # with its parents), may reach a model, given the modules its class may import (None: an
+    # object of a class of this file that only makes data).
+    data_object_problem: Callable[
+        [cst.Call, Sequence[tuple[cst.CSTNode, ...]], frozenset[str]], str | None
+    ] = lambda value, reads, modules: "unknown"
     # Whether code outside this file may read or assign a module-level name by that name
     # (another file of the repository names it, or the file rebinds its globals by name).
     global_shared: Callable[[str], bool] = lambda name: True

@@ -22,26 +22,33 @@ def exact_text(
     qualify: Callable[[cst.BaseExpression], list[str]],
     after_update: bool = False,
     read: Set[int] = frozenset(),
+    outputs: Set[int] = frozenset(),
 ) -> str | None:
-    """The JAX text of ``x.<namesake>(...)`` with ``x`` one of ``arrays`` and every argument a
+    """The JAX text of ``x.<namesake>(...)`` with ``x`` one of ``arrays`` (or a receiver in
+    ``outputs``, by id: a call of the model, ``self.forward(x_pos)``) and every argument a
     literal of the entry's ``params`` (None: the call keeps the namesake's escape), inside the
     step or (``after_update``) in the statements after it; not for a call in ``read`` (an
     attribute of its result is read: ``attribute_receivers``) whose template is a tuple."""
     func = call.func
-    if not isinstance(func, cst.Attribute) or not isinstance(func.value, cst.Name):
+    if not isinstance(func, cst.Attribute):
         return None
+    receiver = func.value
     namesake = namesakes.get(func.attr.value)
     template = namesake.template(after_update) if namesake is not None else None
     if namesake is None or template is None:
         return None
-    if func.value.value not in arrays and not namesake.any_array:
+    if isinstance(receiver, cst.Name) and (receiver.value in arrays or namesake.any_array):
+        x = receiver.value
+    elif id(receiver) in outputs:
+        x = code_of(receiver).strip()
+    else:
         return None
     if qualify(func):
         return None
     bound = _bound(call.args, dict(namesake.params), namesake.operands)
     if bound is None:
         return None
-    return _filled(template, func.value.value, bound, id(call) in read)
+    return _filled(template, x, bound, id(call) in read)
 
 
 def after_text(

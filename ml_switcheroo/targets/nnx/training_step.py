@@ -232,6 +232,7 @@ def _rendered_step(
         tail = [*tail, *_logged_before_check(region, backward_index, step_statement, counted)]
         tail = [*tail, *_logged(region, backward_index, step_statement, forward, ctx)]
         trained = built.model if built is not None else trained_model(constructor, ctx)
+        trained = _stepping_self(trained, stepped, constructor, ctx)
         others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
         pulled = _generator_pullback(region, forward, trained, others, optimizer, ctx)
         if pulled is None:
@@ -246,6 +247,7 @@ def _rendered_step(
         model_node = _model_across_files(forward, stepped, ctx)  # type: ignore[arg-type]
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
+    _check_no_data_object_in_loss(forward, ctx)
     for statement in forward:  # (in-place lines before the model's first use stay before it)
         _check_for_loss(statement, region, ctx)
     _check_prefix_untouched(prefix, optimizer, ctx)
@@ -281,7 +283,7 @@ def _rendered_step(
     )
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)
-    exact = _check_traceable(forward, ctx, others)
+    exact = _check_traceable(forward, ctx, others, model_node)
     exact.update(
         _check_namesakes_after(region, forward, tail, ctx, outside, prefix, model_node, others)
     )
@@ -728,7 +730,10 @@ def _check_prefix_untouched(
 
 
 def _check_traceable(
-    forward: list[cst.BaseStatement], ctx: HookContext, others: OtherModels | None
+    forward: list[cst.BaseStatement],
+    ctx: HookContext,
+    others: OtherModels | None,
+    model: cst.BaseExpression | None = None,
 ) -> dict[str, str]:
     """The loss function's body runs traced on JAX arrays: no ``.item()``, no method a JAX
     array has under a torch name with other numbers or lacks (the map's ``array_namesakes``,
@@ -742,7 +747,7 @@ def _check_traceable(
     body = [others.without_detach(s) for s in forward] if others is not None else forward
     calls = [n for s in body for n in cst_walk.walk(s) if isinstance(n, cst.Call)]
     arrays = {t.value for s in forward for t in _target_names(s)}
-    exact, written = _exact_texts(calls, body, arrays, ctx)
+    exact, written = _exact_texts(calls, body, arrays, ctx, _model_outputs(calls, model))
     for call in (c for c in calls if id(c) not in written):
         problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
         if problem is not None:
@@ -760,6 +765,7 @@ def _exact_texts(
     statements: Sequence[cst.BaseStatement],
     arrays: set[str],
     ctx: HookContext,
+    outputs: frozenset[int] = frozenset(),
 ) -> tuple[dict[str, str], set[int]]:
     """The calls of ``array_namesakes`` on ``arrays`` the map's ``exact`` writes in JAX with
     torch's numbers (code -> JAX text, and their ids); none whose result an attribute is read
@@ -768,7 +774,7 @@ def _exact_texts(
     namesakes = ctx.semantic_map.array_namesakes
     texts, written = {}, set()
     for call in calls:
-        text = exact_text(call, namesakes, arrays, ctx.qualify, read=read)
+        text = exact_text(call, namesakes, arrays, ctx.qualify, read=read, outputs=outputs)
         if text is not None:
             texts[code_of(call).strip()] = text
             written.add(id(call))
@@ -2007,6 +2013,10 @@ def _model_in_step(
             )
         elif others is not None and others.accepts(callee, value):
             continue  # another model whose gradients torch discards, or its output
+        elif isinstance(value, cst.Call) and _makes_batch_ahead(
+            callee, value, forward, trained, ctx
+        ):
+            continue  # `x, y = loader.next_batch()` before the forward pass (``_split_prefix``)
         elif isinstance(value, cst.Call) and _may_be_a_model(value, ctx):
             raise Untranslatable(_another_callee(callee, value, forward, ctx))
     if found is None and pulled is not None:
@@ -2857,6 +2867,95 @@ def _callees(statements: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseExpres
                 yield node.func
                 if isinstance(node.func, cst.Attribute):
                     yield node.func.value
+
+
+def _model_outputs(calls: list[cst.Call], model: cst.BaseExpression | None) -> frozenset[int]:
+    """The calls of the model among ``calls`` (``model(x)``, ``self.forward(x_pos)``), by id,
+    when the model is a Name: the loss function's parameter has its name, so their code is
+    the same in the rendered body (``ExactNamesakes`` finds them by their code); the NNX
+    model's output is a JAX array as ``out = model(x)`` is."""
+    if not isinstance(model, cst.Name):
+        return frozenset()
+    return frozenset(
+        id(call)
+        for call in calls
+        if (isinstance(call.func, cst.Name) and call.func.value == model.value)
+        or (
+            isinstance(call.func, cst.Attribute)
+            and isinstance(call.func.value, cst.Name)
+            and call.func.value.value == model.value
+        )
+    )
+
+
+def _stepping_self(
+    trained: cst.BaseExpression,
+    stepped: cst.BaseExpression,
+    constructor: cst.Call,
+    ctx: HookContext,
+) -> cst.BaseExpression:
+    """The step's own ``self`` when the optimizer ``self.opt`` it steps is the one its class's
+    method built over ``self.parameters()`` (``HookContext.own_optimizer_problem``: the
+    forward-forward example's ``Layer``), else ``trained`` (the ``self`` of that method names
+    another call's object)."""
+    if (
+        isinstance(trained, cst.Name)
+        and isinstance(stepped, cst.Attribute)
+        and isinstance(stepped.value, cst.Name)
+        and trained is not stepped.value
+        and ctx.own_optimizer_problem(stepped, constructor, trained) is None
+    ):
+        return stepped.value
+    return trained
+
+
+def _makes_batch_ahead(
+    callee: cst.BaseExpression,
+    value: cst.Call,
+    forward: list[cst.BaseStatement],
+    trained: cst.BaseExpression,
+    ctx: HookContext,
+) -> bool:
+    """``callee`` is the receiver of a method call (``train_loader.next_batch()``) in a
+    statement before the first that calls the trained model, and holds an object of a class of
+    this file proven to reach no model (``HookContext.data_object_problem``): the call makes the
+    batch, and runs before the loss function as before torch's forward pass."""
+    if not isinstance(callee, cst.Name):
+        return False
+    first = next(
+        (i for i, s in enumerate(forward) if any(_trains(c, trained, ctx) for c in _callees([s]))),
+        None,
+    )
+    if first is None or not any(
+        isinstance(n, cst.Attribute) and n.value is callee
+        for s in forward[:first]
+        for n in cst_walk.walk(s)
+    ):
+        return False
+    variable = ctx.variable(callee)
+    if variable is None or len(variable.values) != 1 or variable.values[0] is not value:
+        return False
+    modules = ctx.semantic_map.data_modules
+    return ctx.data_object_problem(value, variable.reads, modules) is None
+
+
+def _check_no_data_object_in_loss(forward: list[cst.BaseStatement], ctx: HookContext) -> None:
+    """No call of a method of an object ``_makes_batch_ahead`` let pass is left in the loss
+    function's body (it runs ahead of the forward pass only before the model's first use)."""
+    bound = {t.value for s in forward for t in _target_names(s)}
+    for callee in _callees(forward):
+        if not isinstance(callee, cst.Name) or callee.value in bound:
+            continue
+        value = _model_value(callee, ctx)
+        modules = ctx.semantic_map.data_modules
+        variable = ctx.variable(callee)
+        if (
+            isinstance(value, cst.Call)
+            and variable is not None
+            and _may_be_a_model(value, ctx)
+            and ctx.data_object_problem(value, variable.reads, modules) is None
+        ):
+            raise Untranslatable(_another_callee(callee, value, forward, ctx))
 
 
 def _names_of(statements: Sequence[cst.BaseStatement]) -> set[str]:
