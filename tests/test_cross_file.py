@@ -229,6 +229,24 @@ def test_a_module_of_a_package_depends_on_the_package_init(tmp_path: Path) -> No
     )
 
 
+def test_a_trainer_depends_on_the_files_its_callers_import(tmp_path: Path) -> None:
+    """``run.py`` imports ``main.py`` (which imports ``training.py``) and ``helpers.py``: a
+    freeze added to ``helpers.py`` may run before ``train`` (``CrossFile.caller_freeze``)."""
+    files = {
+        "training.py": "import torch\n\n\ndef train(m):\n    torch.optim.SGD(m.parameters())\n",
+        "main.py": "from pkg.training import train\n",
+        "run.py": "from pkg.main import train\nfrom pkg.helpers import f\n",
+        "helpers.py": "def f(m):\n    pass\n",
+    }
+    write_package(tmp_path, files)
+    training = str(tmp_path / "pkg" / "training.py")
+    before = cache.facts_from_other_files(training)
+    (tmp_path / "pkg" / "helpers.py").write_text(
+        "def f(m):\n    m.requires_grad_(False)\n", encoding="utf-8"
+    )
+    assert cache.facts_from_other_files(training) not in ("", before)
+
+
 # ---------------------------------------------------------------------- builders (shape b)
 
 BUILDERS = """\

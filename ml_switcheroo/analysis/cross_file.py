@@ -15,7 +15,7 @@ import ast
 import os
 import re
 from collections.abc import Callable, Collection, Hashable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import libcst as cst
@@ -295,6 +295,27 @@ class CrossFile:
                 if run:
                     place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
                     return f"{ast.unparse(node)}` in `{place}"
+        return None
+
+    def caller_freeze(self, spec: ParameterSpec) -> str | None:
+        """``code`` and ``file:line`` of the first freeze a file importing this one
+        (``RepositoryIndex.importing_closure``) holds anywhere (``_own_freeze``), or may run
+        through the files it imports (``imported_freeze`` asked for it): it may freeze a
+        model before handing it to this file's code (``model.fc.requires_grad_(False)``
+        then ``train(model)``); None when there is none; a file that may hold one and
+        fails to parse: its place."""
+        for other in self.index.importing_closure(self.path):
+            facts = self.index.facts(other)
+            if facts.error is not None:
+                return facts.error.describe(self.index.root)
+            key = ("own freeze", other, self.index.source(other), id(spec))
+            own = remembered(key, partial(_own_freeze, facts, spec))
+            if own is not None:
+                place = Place(other, own.lineno).named(self.index.root)  # type: ignore[attr-defined]
+                return f"{ast.unparse(own)}` in `{place}"
+            found = replace(self, path=other).imported_freeze(spec)
+            if found is not None:
+                return found
         return None
 
     def _may_run(self, names: frozenset[str], walked: _Walked) -> bool | str:
@@ -1003,6 +1024,15 @@ def _freezers(
                 names |= more
             found.append((node, frozenset(names)))
     return found
+
+
+def _own_freeze(facts: FileFacts, spec: ParameterSpec) -> ast.AST | None:
+    """The first freeze (``_freezes``) anywhere in the file's tree, in the order ``ast.walk``
+    meets them; None when it holds none."""
+    tree = facts.tree
+    assert tree is not None
+    selves = _on_self(tree, spec.tensor_classes)
+    return next((n for n in ast.walk(tree) if _freezes(n, spec, facts.imports, selves)), None)
 
 
 def _defines(statement: ast.stmt) -> bool:

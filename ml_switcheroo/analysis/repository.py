@@ -786,16 +786,31 @@ class RepositoryIndex:
             ]
         return self._importers[key]
 
+    def importing_closure(self, path: str) -> list[str]:
+        """The files importing ``path``, directly or through files importing it, to any
+        depth (breadth first, each once; ``path`` left out): the code that may run
+        ``path``'s code with values of its own."""
+        found = {path}
+        frontier = [path]
+        ordered: list[str] = []
+        while frontier:
+            nearer = [f for other in frontier for f in self.importers(other)]
+            frontier = [f for f in dict.fromkeys(nearer) if f not in found]
+            found.update(frontier)
+            ordered.extend(frontier)
+        return ordered
+
     def dependencies(
         self, path: str, source_words: Iterable[bytes], linked: bool = False
     ) -> list[str]:
         """The other files ``path``'s facts come from: the files importing it (the call
         sites of its functions), the repository files it imports (the functions it hands
         values to), the files importing those (their other call sites) and the files those
-        import, to any depth (a freeze ``path`` may run). None for a file
-        that holds none of ``source_words`` and that ``may_change`` rules out, unless the
-        caller knows it is ``linked`` to other files (the precise cross-file question said
-        yes): other files cannot change what becomes of it."""
+        import, to any depth (a freeze ``path`` may run), and the files importing it to any
+        depth with the files each imports (a freeze run before ``path``'s code:
+        ``caller_freeze``). None for a file that holds none of ``source_words`` and that
+        ``may_change`` rules out, unless the caller knows it is ``linked`` to other files (the
+        precise cross-file question said yes): other files cannot change what becomes of it."""
         words = tuple(source_words)
         data = self.source(path)
         if not linked and not any(w in data for w in words) and not self.may_change(path, words):
@@ -806,6 +821,9 @@ class RepositoryIndex:
             near.update(self.importers(other))
         near.update(self.imported_closure(path))  # a freeze they may run (imported_freeze)
         near.update(self._outer_importers(path, near))
+        for caller in self.importing_closure(path):  # a freeze it may run first (caller_freeze)
+            near.add(caller)
+            near.update(self.imported_closure(caller))
         near.discard(path)
         return sorted(near)
 
