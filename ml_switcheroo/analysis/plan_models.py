@@ -223,7 +223,9 @@ class ModelFacts:
         kind = findings.FROZEN_PARAMETERS
         cross_file = self.resolver.cross_file
         if freezing is None and cross_file is not None:
-            freezing = cross_file.imported_freeze(spec)
+            places = [self.plan.key_of(s.call) for s in constructors]
+            models = cross_file.fresh_models([(k.line, k.column) for k in places])
+            freezing = cross_file.imported_freeze(spec, models)
             kind = findings.FROZEN_IN_IMPORTED_FILE
         if freezing is None and cross_file is not None:
             freezing = cross_file.caller_freeze(spec)
