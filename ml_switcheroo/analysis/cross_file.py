@@ -393,8 +393,12 @@ class CrossFile:
         through the files it imports (``imported_freeze`` asked for it): it may freeze a
         model before handing it to this file's code (``model.fc.requires_grad_(False)``
         then ``train(model)``); None when there is none; a file that may hold one and
-        fails to parse: its place."""
-        for other in self.index.importing_closure(self.path):
+        fails to parse: its place. Too many files to read (``importing_closure`` None):
+        that."""
+        callers = self.index.importing_closure(self.path)
+        if callers is None:
+            return "too many files of the repository may import this file to read them all"
+        for other in callers:
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)

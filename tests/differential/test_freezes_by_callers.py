@@ -85,7 +85,7 @@ def test_a_freeze_by_a_file_importing_the_trainer_escapes_in_nnx(
     translated = converted(tmp_path, package)["training.py"]
     assert "opt = nnx.Optimizer" not in translated, translated
     place = CALLERS[caller][2]
-    said = "a file of the repository importing this file freezes parameters"
+    said = "a file of the repository importing this file may freeze parameters"
     assert said in translated, translated
     assert f"in `{package}/{place}`)" in translated, translated
 

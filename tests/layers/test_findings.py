@@ -68,8 +68,8 @@ def test_a_freeze_by_an_importing_file_is_worded_as_the_callers() -> None:
     finding = Finding(findings.FROZEN_BY_IMPORTING_FILE, {"freezing": freezing})
     rendered = OPTAX.untranslatable(finding)
     assert rendered.reason.startswith(
-        "a file of the repository importing this file freezes parameters, or may run a freeze,"
-        f" before it may run this file's code (`{freezing}`): the model handed"
+        "a file of the repository importing this file may freeze parameters before it may"
+        f" run this file's code (`{freezing}`): the model handed"
     )
 
 

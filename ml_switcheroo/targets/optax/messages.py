@@ -243,8 +243,8 @@ MESSAGES: dict[str, Message] = {
         "imported code freezes; or give the optimizer only the trained subtree of params",
     ),
     f.FROZEN_BY_IMPORTING_FILE: (
-        "a file of the repository importing this file freezes parameters, or may run a "
-        "freeze, before it may run this file's code (`{freezing}`): the model handed to "
+        "a file of the repository importing this file may freeze parameters before it "
+        "may run this file's code (`{freezing}`): the model handed to "
         "this optimizer may hold frozen parameters; torch skips a parameter without a "
         "gradient (no update, no weight decay, no momentum), while an optax transformation "
         "updates every leaf of the params it is given (JAX has no requires_grad)",
