@@ -11,6 +11,7 @@ import pytest
 
 from ml_switcheroo import convert
 from ml_switcheroo.analysis.prefilter import prefilter_for
+from ml_switcheroo.analysis.repository import MAX_IMPORTING, RepositoryIndex
 from ml_switcheroo.app import cache
 from ml_switcheroo.rewrite.report import Record
 from ml_switcheroo.targets.catalogue import load_semantic_map
@@ -227,6 +228,24 @@ def test_a_module_of_a_package_depends_on_the_package_init(tmp_path: Path) -> No
     assert (
         before != "" and cache.facts_from_other_files(str(tmp_path / "pkg" / "alone.py")) != before
     )
+
+
+def test_a_trainer_depends_on_the_files_its_callers_import(tmp_path: Path) -> None:
+    """``run.py`` imports ``main.py`` (which imports ``training.py``) and ``helpers.py``: a
+    freeze added to ``helpers.py`` may run before ``train`` (``CrossFile.caller_freeze``)."""
+    files = {
+        "training.py": "import torch\n\n\ndef train(m):\n    torch.optim.SGD(m.parameters())\n",
+        "main.py": "from pkg.training import train\n",
+        "run.py": "from pkg.main import train\nfrom pkg.helpers import f\n",
+        "helpers.py": "def f(m):\n    pass\n",
+    }
+    write_package(tmp_path, files)
+    training = str(tmp_path / "pkg" / "training.py")
+    before = cache.facts_from_other_files(training)
+    (tmp_path / "pkg" / "helpers.py").write_text(
+        "def f(m):\n    m.requires_grad_(False)\n", encoding="utf-8"
+    )
+    assert cache.facts_from_other_files(training) not in ("", before)
 
 
 # ---------------------------------------------------------------------- builders (shape b)
@@ -480,3 +499,19 @@ def test_more_functions_than_followed_keep_the_hand_over(tmp_path: Path) -> None
         "`start(...)` gets" in r and "on through more than 3 functions" in r
         for r in escape_reasons(records)
     )
+
+
+def test_too_many_files_importing_a_trainer_are_not_known(tmp_path: Path) -> None:
+    """More than ``MAX_IMPORTING`` files import ``training.py`` (a chain of importers): not
+    read (``caller_freeze`` escapes its optimizer saying so)."""
+    files = {
+        "training.py": "import torch\n\n\ndef train(m):\n    torch.optim.SGD(m.parameters())\n"
+    }
+    previous = "training"
+    for number in range(MAX_IMPORTING + 1):
+        files[f"caller{number}.py"] = f"from pkg.{previous} import train\n"
+        previous = f"caller{number}"
+    write_package(tmp_path, files)
+    index = RepositoryIndex(str(tmp_path))
+    assert index.importing_closure(str(tmp_path / "pkg" / "training.py")) is None
+    assert index.importing_closure(str(tmp_path / "pkg" / "caller3.py")) is not None

@@ -15,7 +15,7 @@ import ast
 import os
 import re
 from collections.abc import Callable, Collection, Hashable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import libcst as cst
@@ -27,6 +27,12 @@ from ml_switcheroo.analysis.changed_models import (
     foreign_change,
     foreign_method_change,
     foreign_own_method_change,
+)
+from ml_switcheroo.analysis.freeze_targets import (
+    ModelUses,
+    fresh_model_class,
+    may_hold,
+    self_frozen_class,
 )
 from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
 from ml_switcheroo.analysis.parameters import may_be_tensor_class
@@ -263,7 +269,9 @@ class CrossFile:
                     return Place(other, node.lineno).named(self.index.root)
         return None
 
-    def imported_freeze(self, spec: ParameterSpec) -> str | None:
+    def imported_freeze(
+        self, spec: ParameterSpec, models: frozenset[str] | None = None
+    ) -> str | None:
         """``code`` and ``file:line`` of the first freeze (``p.requires_grad = False``,
         ``m.requires_grad_(False)``, ``setattr(p, 'requires_grad', False)`` or
         ``setattr(p, name, v)``: a value other than a literal True; the map's ``freeze_*``)
@@ -274,7 +282,10 @@ class CrossFile:
         names (``_may_run``); None when there is none; a file that may hold one and fails to
         parse: its place. In a file imported only through another, a computed-name
         ``setattr`` in a method counts when the method holds the attribute's name as a string
-        (``def freeze(self, attr='requires_grad')``: ``_unnamed_setters``)."""
+        (``def freeze(self, attr='requires_grad')``: ``_unnamed_setters``). With ``models``
+        (the classes of the repository every optimizer of this file trains a fresh instance
+        of: ``fresh_models``), a freeze of a method of a class on its instance that none of
+        them may hold is none (``_untouched``)."""
         words = {*spec.freeze_attributes, *spec.freeze_methods}
         made = {*spec.freeze_keywords, *spec.frozen_by_default}
         words |= {callee.rpartition(".")[2] for callee, _ in made}
@@ -292,9 +303,113 @@ class CrossFile:
                 run = True if freezers is None else self._may_run(freezers, closure)
                 if isinstance(run, str):
                     return run
+                if run and models and self._untouched(other, node, models):
+                    continue
                 if run:
                     place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
                     return f"{ast.unparse(node)}` in `{place}"
+        return None
+
+    def fresh_models(self, constructors: Collection[tuple[int, int]]) -> frozenset[str] | None:
+        """The qualified classes of the repository whose fresh instance each optimizer
+        constructor of this file (at ``(line, column)``) trains
+        (``freeze_targets.fresh_model_class``); None when one trains anything else."""
+        facts = self.index.facts(self.path)
+        if facts.tree is None or not constructors:
+            return None
+        calls = {
+            (n.lineno, n.col_offset): n for n in ast.walk(facts.tree) if isinstance(n, ast.Call)
+        }
+        uses = self._model_uses()
+        found: set[str] = set()
+        for place in constructors:
+            call = calls.get(place)
+            model = call and fresh_model_class(facts.tree, call, uses, self._spelled)
+            split = self.index.split(model) if model else None
+            if split is None:
+                return None
+            found.add(model)  # type: ignore[arg-type]
+        return frozenset(found)
+
+    def _model_uses(self) -> ModelUses:
+        spec = self.semantic_map.parameters
+        return ModelUses(
+            self.semantic_map.modules.self_methods,
+            spec.detached_methods,
+            spec.module_methods,
+            spec.arguments,
+            spec.freeze_methods,
+            spec.freeze_attributes,
+        )
+
+    def _spelled(self, written: str) -> str | None:
+        """The qualified name ``written`` spells in this file: through its imports, or a
+        module-level class of it."""
+        facts = self.index.facts(self.path)
+        head, dot, rest = written.partition(".")
+        if head in facts.imports:
+            return facts.imports[head] + dot + rest
+        tree = facts.tree
+        if (
+            not dot
+            and tree is not None
+            and any(isinstance(s, ast.ClassDef) and s.name == head for s in tree.body)
+        ):
+            return f"{self.index.module_of(self.path)}.{head}"
+        return None
+
+    def _untouched(self, path: str, node: ast.AST, models: frozenset[str]) -> bool:
+        """Whether the freeze ``node`` of ``path`` is on the instance of a class of it
+        (``freeze_targets.self_frozen_class``) that no instance of ``models`` may hold
+        (``freeze_targets.may_hold``)."""
+        tree = self.index.facts(path).tree
+        frozen = tree and self_frozen_class(tree, node, self._model_uses())
+        if not frozen:
+            return False
+        for model in sorted(models):
+            module, name = self.index.split(model) or ("", "")
+            defining = self.index.file_of(module) if module else None
+            facts = self.index.facts(defining) if defining else None
+            if facts is None or facts.tree is None:
+                return False
+            same = frozen if defining == path else ""
+            if may_hold(facts.tree, name, same, partial(self._external, facts)):
+                return False
+        return True
+
+    def _external(self, facts: FileFacts, word: str) -> bool:
+        """Whether ``word`` is an import of ``facts``' file from no module of the repository."""
+        qualified = facts.imports.get(word)
+        if qualified is None:
+            return False
+        parent = qualified.rpartition(".")[0]
+        return self.index.file_of(qualified) is None and not (
+            parent and self.index.file_of(parent) is not None
+        )
+
+    def caller_freeze(self, spec: ParameterSpec) -> str | None:
+        """``code`` and ``file:line`` of the first freeze a file importing this one
+        (``RepositoryIndex.importing_closure``) holds anywhere (``_own_freeze``), or may run
+        through the files it imports (``imported_freeze`` asked for it): it may freeze a
+        model before handing it to this file's code (``model.fc.requires_grad_(False)``
+        then ``train(model)``); None when there is none; a file that may hold one and
+        fails to parse: its place. Too many files to read (``importing_closure`` None):
+        that."""
+        callers = self.index.importing_closure(self.path)
+        if callers is None:
+            return "too many files of the repository may import this file to read them all"
+        for other in callers:
+            facts = self.index.facts(other)
+            if facts.error is not None:
+                return facts.error.describe(self.index.root)
+            key = ("own freeze", other, self.index.source(other), id(spec))
+            own = remembered(key, partial(_own_freeze, facts, spec))
+            if own is not None:
+                place = Place(other, own.lineno).named(self.index.root)  # type: ignore[attr-defined]
+                return f"{ast.unparse(own)}` in `{place}"
+            found = replace(self, path=other).imported_freeze(spec)
+            if found is not None:
+                return found
         return None
 
     def _may_run(self, names: frozenset[str], walked: _Walked) -> bool | str:
@@ -1003,6 +1118,15 @@ def _freezers(
                 names |= more
             found.append((node, frozenset(names)))
     return found
+
+
+def _own_freeze(facts: FileFacts, spec: ParameterSpec) -> ast.AST | None:
+    """The first freeze (``_freezes``) anywhere in the file's tree, in the order ``ast.walk``
+    meets them; None when it holds none."""
+    tree = facts.tree
+    assert tree is not None
+    selves = _on_self(tree, spec.tensor_classes)
+    return next((n for n in ast.walk(tree) if _freezes(n, spec, facts.imports, selves)), None)
 
 
 def _defines(statement: ast.stmt) -> bool:

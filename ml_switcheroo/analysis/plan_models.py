@@ -213,8 +213,10 @@ class ModelFacts:
 
     def _plan_frozen_parameters(self) -> None:
         """Every optimizer of a file that freezes parameters, or imports a file of the
-        repository that does (``CrossFile.imported_freeze``), escapes: torch skips those
-        without a gradient, a functional optimizer updates every leaf it is given."""
+        repository that does (``CrossFile.imported_freeze``), or is imported by a file that
+        may freeze before running its code (``CrossFile.caller_freeze``), escapes: torch
+        skips those without a gradient, a functional optimizer updates every leaf it is
+        given."""
         spec = self.resolver.map.parameters
         constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
         if not constructors:
@@ -223,8 +225,13 @@ class ModelFacts:
         kind = findings.FROZEN_PARAMETERS
         cross_file = self.resolver.cross_file
         if freezing is None and cross_file is not None:
-            freezing = cross_file.imported_freeze(spec)
+            places = [self.plan.key_of(s.call) for s in constructors]
+            models = cross_file.fresh_models([(k.line, k.column) for k in places])
+            freezing = cross_file.imported_freeze(spec, models)
             kind = findings.FROZEN_IN_IMPORTED_FILE
+        if freezing is None and cross_file is not None:
+            freezing = cross_file.caller_freeze(spec)
+            kind = findings.FROZEN_BY_IMPORTING_FILE
         if freezing is None:
             return
         for site in constructors:

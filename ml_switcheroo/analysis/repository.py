@@ -66,6 +66,8 @@ from ml_switcheroo.analysis.stored_ast import (
 )
 
 MAX_FILES = 20_000
+MAX_IMPORTING = 64  # files importing a file read for a freeze they may run before its code
+MAX_IMPORT_CANDIDATES = 512  # files holding a module's name read for their imports of it
 MAX_HOPS = 3  # functions a value passed on is followed through
 _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 # Never a package of the repository (a folder such as `build` or `env` may be one, so it is
@@ -786,16 +788,40 @@ class RepositoryIndex:
             ]
         return self._importers[key]
 
+    def importing_closure(self, path: str, limit: int = MAX_IMPORTING) -> list[str] | None:
+        """The files importing ``path``, directly or through files importing it, to any
+        depth (breadth first, each once; ``path`` left out): the code that may run
+        ``path``'s code with values of its own. None when the walk meets more than ``limit``
+        of them, or a file whose module's name more than ``MAX_IMPORT_CANDIDATES`` files of
+        the repository hold (``importers`` would read each): not known."""
+        found = {path}
+        frontier = [path]
+        ordered: list[str] = []
+        while frontier:
+            nearer: list[str] = []
+            for other in frontier:
+                word = self.module_of(other).rpartition(".")[2]
+                if len(self.with_word(word)) > MAX_IMPORT_CANDIDATES:
+                    return None
+                nearer.extend(self.importers(other))
+            frontier = [f for f in dict.fromkeys(nearer) if f not in found]
+            found.update(frontier)
+            ordered.extend(frontier)
+            if len(ordered) > limit:
+                return None
+        return ordered
+
     def dependencies(
         self, path: str, source_words: Iterable[bytes], linked: bool = False
     ) -> list[str]:
         """The other files ``path``'s facts come from: the files importing it (the call
         sites of its functions), the repository files it imports (the functions it hands
         values to), the files importing those (their other call sites) and the files those
-        import, to any depth (a freeze ``path`` may run). None for a file
-        that holds none of ``source_words`` and that ``may_change`` rules out, unless the
-        caller knows it is ``linked`` to other files (the precise cross-file question said
-        yes): other files cannot change what becomes of it."""
+        import, to any depth (a freeze ``path`` may run), and the files importing it to any
+        depth with the files each imports (a freeze run before ``path``'s code:
+        ``caller_freeze``). None for a file that holds none of ``source_words`` and that
+        ``may_change`` rules out, unless the caller knows it is ``linked`` to other files (the
+        precise cross-file question said yes): other files cannot change what becomes of it."""
         words = tuple(source_words)
         data = self.source(path)
         if not linked and not any(w in data for w in words) and not self.may_change(path, words):
@@ -806,6 +832,10 @@ class RepositoryIndex:
             near.update(self.importers(other))
         near.update(self.imported_closure(path))  # a freeze they may run (imported_freeze)
         near.update(self._outer_importers(path, near))
+        callers = self.importing_closure(path)  # a freeze they may run first (caller_freeze)
+        for caller in callers or ():
+            near.add(caller)
+            near.update(self.imported_closure(caller))
         near.discard(path)
         return sorted(near)
 

@@ -77,6 +77,9 @@ ZERO_GRAD_BETWEEN_UPDATES = "zero_grad_between_updates"
 FROZEN_PARAMETERS = "frozen_parameters"  # values: freezing
 # a file of the repository this file imports may freeze parameters it runs; values: freezing
 FROZEN_IN_IMPORTED_FILE = "frozen_in_imported_file"
+# a file of the repository importing this file may freeze parameters before it runs this file's
+# code (``model.fc.requires_grad_(False)`` then ``train(model)``); values: freezing
+FROZEN_BY_IMPORTING_FILE = "frozen_by_importing_file"
 MODEL_CHANGED = "model_changed"  # values: change (analysis/changed_models.py)
 PARAM_GROUPS_OVERLAP = "param_groups_overlap"
 PER_GROUP_SEQUENCE = "per_group_sequence"  # values: name, first

@@ -162,6 +162,7 @@ _PARAMETER_KEYS = {
     "structure_methods",
     "structure_functions",
     "container_methods",
+    "detached_methods",
     "module_packages",
     "dict_methods",
     "rank",
@@ -425,6 +426,8 @@ class ParameterSpec:
     structure_methods: frozenset[str] = frozenset()  # `m.add_module(...)` changes `m`'s set
     structure_functions: frozenset[str] = frozenset()  # `setattr(m, ...)` changes `m`'s set
     container_methods: frozenset[str] = frozenset()  # `m.layers.append(nn.Linear(...))` too
+    # `m.state_dict()`: a module's methods whose result holds none of its parameters
+    detached_methods: frozenset[str] = frozenset()
     module_packages: tuple[str, ...] = ()  # dotted prefixes of module constructors: `torch.nn.`
     # Param groups split by a predicate on each parameter (`analysis/param_groups.py`):
     dict_methods: frozenset[str] = frozenset()  # `d.items()` of a dict of named parameters
@@ -956,6 +959,7 @@ class _Checker:
             structure_methods=names("structure_methods"),
             structure_functions=names("structure_functions", dotted=True),
             container_methods=names("container_methods"),
+            detached_methods=names("detached_methods"),
             module_packages=tuple(f"{n}." for n in sorted(names("module_packages", dotted=True))),
             dict_methods=names("dict_methods"),
             rank=tuple(self.texts(section, "rank", "'parameters.rank'")),

@@ -63,6 +63,16 @@ def test_a_freeze_in_an_imported_file_is_worded_as_the_other_files() -> None:
     )
 
 
+def test_a_freeze_by_an_importing_file_is_worded_as_the_callers() -> None:
+    freezing = "model.fc.requires_grad_(False)` in `pkg/main.py:5"
+    finding = Finding(findings.FROZEN_BY_IMPORTING_FILE, {"freezing": freezing})
+    rendered = OPTAX.untranslatable(finding)
+    assert rendered.reason.startswith(
+        "a file of the repository importing this file may freeze parameters before it may"
+        f" run this file's code (`{freezing}`): the model handed"
+    )
+
+
 def test_a_finding_kind_a_target_does_not_word_is_stated_as_it_is() -> None:
     rendered = stated(Finding(findings.SEVERAL_SCHEDULERS, {"optimizer": "opt"}))
     assert (rendered.reason, rendered.suggestion) == ("several schedulers: optimizer=opt", None)

@@ -242,6 +242,16 @@ MESSAGES: dict[str, Message] = {
         "optax.set_to_zero()}}, param_labels)  # param_labels: 'frozen' on the leaves the "
         "imported code freezes; or give the optimizer only the trained subtree of params",
     ),
+    f.FROZEN_BY_IMPORTING_FILE: (
+        "a file of the repository importing this file may freeze parameters before it "
+        "may run this file's code (`{freezing}`): the model handed to "
+        "this optimizer may hold frozen parameters; torch skips a parameter without a "
+        "gradient (no update, no weight decay, no momentum), while an optax transformation "
+        "updates every leaf of the params it is given (JAX has no requires_grad)",
+        "optax.multi_transform({{'trained': <the optax optimizer>, 'frozen': "
+        "optax.set_to_zero()}}, param_labels)  # param_labels: 'frozen' on the leaves the "
+        "importing code freezes; or give the optimizer only the trained subtree of params",
+    ),
     f.MODEL_CHANGED: (
         "the model changes after the optimizer took its parameters (`{change}`): torch's "
         "optimizer keeps training the tensors it was given (a parameter added or replaced "
