@@ -817,11 +817,21 @@ class ScheduleFacts:
 
     def _harmless_call(self, call: cst.Call) -> bool:
         """A call whose place in the evaluation order does not matter: ``is_pure``'s builtins,
-        a tensor literal, one of the map's ``python_values`` (``dist.get_world_size()``)."""
+        a tensor literal, one of the map's ``python_values`` (``dist.get_world_size()``), one of
+        its ``pure_calls`` of such arguments (``math.ceil(len(loader) / k)``)."""
         if is_pure(call) or self._tensor_literal(call):
             return True
+        names = self.resolver.imported_names(call.func)
+        if names and all(name in self.resolver.map.pure_calls for name in names):
+            return all(a.star == "" and self._harmless_value(a.value) for a in call.args)
         values = self.resolver.map.tensor_values.python_values
-        return any(name in values for name in self.resolver.imported_names(call.func))
+        return any(name in values for name in names)
+
+    def _harmless_value(self, value: cst.BaseExpression) -> bool:
+        """An argument of a pure call that runs nothing: ``is_pure`` or a harmless call."""
+        if isinstance(value, cst.Call):
+            return self._harmless_call(value)
+        return is_pure(value)
 
     def _used_between(
         self, target: cst.BaseExpression, block: int, start: int, stop: int, members: list[Site]
