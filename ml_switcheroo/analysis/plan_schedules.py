@@ -98,6 +98,8 @@ class ScheduleFacts:
                 if isinstance(factory, str):
                     self._refuse(site, findings.FACTORY_NOT_FOLDED, reason=factory)
                     continue
+                if self._refused_unbound(site):
+                    continue
                 origin = self._origin(site)
                 self._refuse(
                     site,
@@ -181,6 +183,18 @@ class ScheduleFacts:
                 if element is part.call or self._bound_site(element, parent, SCHEDULER) is part:
                     return index
         return None
+
+    def _refused_unbound(self, site: Site) -> bool:
+        """Escape a scheduler call that does not bind to the map's (torch's) signature with
+        that reason (``ReduceLROnPlateau(opt, verbose=True)``: torch 2.13 raises TypeError),
+        not as one without a translated optimizer: whether the call escaped."""
+        assert site.entry is not None
+        try:
+            site.entry.signature.bind(site.call)
+        except Untranslatable as error:
+            self.plan.escapes.setdefault(self.plan.key_of(site.call), error)
+            return True
+        return False
 
     def _scheduler_optimizer(self, site: Site) -> Site | None:
         argument = _optimizer_argument(site)
