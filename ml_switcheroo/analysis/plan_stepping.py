@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import libcst as cst
-from libcst.metadata import Assignment
+from libcst.metadata import Assignment, GlobalScope
 
 from ml_switcheroo.analysis import cst_walk, stepping
 from ml_switcheroo.analysis.counted import Counted, CountFacts, Step, count_problem
@@ -494,14 +494,16 @@ class SteppingFacts:
 
     def _one_handing(self, name: cst.Name) -> tuple[cst.Call, cst.Param] | None:
         """The call of a function of this file, and its parameter, that the one read of the
-        variable ``name`` (assigned once, never ``global``/``nonlocal``, unknown to other
-        files) is handed to as a plain argument; None for any other use."""
+        variable ``name`` (assigned once, never ``global``/``nonlocal``; a module global
+        unknown to other files) is handed to as a plain argument; None for any other use."""
         scope = self.resolver.scopes.get(name)
         if scope is None or stepping.names_declared_shared(self.module, name.value):
             return None
         assignments = list(scope.assignments[name.value])  # type: ignore[attr-defined]
-        if len(assignments) != 1 or self._global_shared(name.value):  # type: ignore[attr-defined]
+        if len(assignments) != 1:
             return None
+        if isinstance(scope, GlobalScope) and self._global_shared(name.value):  # type: ignore[attr-defined]
+            return None  # a module global: another file or globals() may read or rebind it
         reads = [access.node for access in assignments[0].references]
         if len(reads) != 1:
             return None
