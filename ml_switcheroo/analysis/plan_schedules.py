@@ -98,6 +98,8 @@ class ScheduleFacts:
                 if isinstance(factory, str):
                     self._refuse(site, findings.FACTORY_NOT_FOLDED, reason=factory)
                     continue
+                if self._refused_unbound(site):
+                    continue
                 origin = self._origin(site)
                 self._refuse(
                     site,
@@ -181,6 +183,18 @@ class ScheduleFacts:
                 if element is part.call or self._bound_site(element, parent, SCHEDULER) is part:
                     return index
         return None
+
+    def _refused_unbound(self, site: Site) -> bool:
+        """Escape a scheduler call that does not bind to the map's (torch's) signature with
+        that reason (``ReduceLROnPlateau(opt, verbose=True)``: torch 2.13 raises TypeError),
+        not as one without a translated optimizer: whether the call escaped."""
+        assert site.entry is not None
+        try:
+            site.entry.signature.bind(site.call)
+        except Untranslatable as error:
+            self.plan.escapes.setdefault(self.plan.key_of(site.call), error)
+            return True
+        return False
 
     def _scheduler_optimizer(self, site: Site) -> Site | None:
         argument = _optimizer_argument(site)
@@ -817,11 +831,21 @@ class ScheduleFacts:
 
     def _harmless_call(self, call: cst.Call) -> bool:
         """A call whose place in the evaluation order does not matter: ``is_pure``'s builtins,
-        a tensor literal, one of the map's ``python_values`` (``dist.get_world_size()``)."""
+        a tensor literal, one of the map's ``python_values`` (``dist.get_world_size()``), one of
+        its ``pure_calls`` of such arguments (``math.ceil(len(loader) / k)``)."""
         if is_pure(call) or self._tensor_literal(call):
             return True
+        names = self.resolver.imported_names(call.func)
+        if names and all(name in self.resolver.map.pure_calls for name in names):
+            return all(a.star == "" and self._harmless_value(a.value) for a in call.args)
         values = self.resolver.map.tensor_values.python_values
-        return any(name in values for name in self.resolver.imported_names(call.func))
+        return any(name in values for name in names)
+
+    def _harmless_value(self, value: cst.BaseExpression) -> bool:
+        """An argument of a pure call that runs nothing: ``is_pure`` or a harmless call."""
+        if isinstance(value, cst.Call):
+            return self._harmless_call(value)
+        return is_pure(value)
 
     def _used_between(
         self, target: cst.BaseExpression, block: int, start: int, stop: int, members: list[Site]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import libcst as cst
-from libcst.metadata import Assignment
+from libcst.metadata import Assignment, GlobalScope
 
-from ml_switcheroo.analysis import stepping
+from ml_switcheroo.analysis import cst_walk, stepping
 from ml_switcheroo.analysis.counted import Counted, CountFacts, Step, count_problem
 from ml_switcheroo.analysis.counted_attributes import Owner, attribute_count_problem
 from ml_switcheroo.analysis.plan_facts import COUNTED, SchedulePlan, Site
@@ -42,6 +42,7 @@ from ml_switcheroo.analysis.plan_walks import (
     _references_of,
     _self_name,
     _short,
+    _walk_calls,
 )
 from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.findings import Finding
@@ -65,7 +66,12 @@ class SteppingFacts:
                 if schedule.written is not None:
                     schedule.move = "none"  # the optimizer does not use it: nothing moves
             return True  # ReduceLROnPlateau: else its step(metric) becomes an escape of its own
+        per_update = self._handed_per_update(schedule) if not steps else False
+        if per_update is True:
+            return True
         handed = self._handed_scheduler(schedule) if not steps else False
+        if isinstance(per_update, str) and handed is False:
+            handed = per_update
         if isinstance(handed, str):
             self._refuse(
                 schedule.outer,
@@ -438,6 +444,133 @@ class SteppingFacts:
             break
         return statements, []
 
+    def _handed_per_update(self, schedule: SchedulePlan) -> bool | str:
+        """A scheduler handed, with its optimizer, to a function of this file that steps both
+        once per batch (``train_epoch(model, loader, optimizer, scheduler)`` running
+        ``optimizer.step(); scheduler.step()``): True when each ``step()`` of the scheduler is
+        proved to follow one of the optimizer's, in the same loops and conditions (sets
+        ``step_sites`` and ``step_names``); why not (a str); False when the scheduler's one
+        use is not an argument of a call of a function of this file. Every call of the
+        function hands it this scheduler and this optimizer, it reads the scheduler only as
+        one ``.step()``, and nothing else in the file steps the optimizer or is handed it."""
+        optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
+        if not isinstance(optimizer, cst.Name) or not isinstance(scheduler, cst.Name):
+            return False
+        handing = self._one_handing(scheduler)
+        if handing is None:
+            return False
+        call, param = handing
+        name = f"{code_of(call.func).strip()}()"
+        cross_file = self.resolver.cross_file
+        if cross_file is not None and cross_file.mentioned_elsewhere(code_of(call.func).strip()):
+            return f"{name} is named in another file, which may hand it another scheduler"
+        step = self._one_step_of(param, schedule)
+        if isinstance(step, str):
+            return f"{name} {step}"
+        opt_param = self._handed_param(call, optimizer, schedule.optimizer.call)
+        if opt_param is None:
+            return f"{name} is not handed `{optimizer.value}` as a parameter it never rebinds"
+        opt_steps = self._steps_through(opt_param)
+        if opt_steps is None or self._optimizer_step_sites(schedule.optimizer):
+            return f"`{optimizer.value}` may be stepped elsewhere than in {name}"
+        if not self._handed_only_to(optimizer, call, schedule):
+            return (
+                f"`{optimizer.value}` is read otherwise than as a method's receiver or an "
+                f"argument of {name}"
+            )
+        if any(_runs_conditionally(s) for s in (step, *opt_steps)):
+            return f"{name} steps its optimizer or scheduler in a conditional expression"
+        if not _same_control(step, opt_steps):
+            return (
+                f"{name} steps `{param.name.value}` elsewhere than right after "
+                f"`{opt_param.name.value}.step()`, under the same loops and conditions"
+            )
+        uneven = self._uneven_stepping([step], opt_steps)
+        if uneven is not None:
+            return uneven
+        schedule.step_sites = [step]
+        schedule.step_names = (opt_param.name.value, param.name.value)
+        return True
+
+    def _one_handing(self, name: cst.Name) -> tuple[cst.Call, cst.Param] | None:
+        """The call of a function of this file, and its parameter, that the one read of the
+        variable ``name`` (assigned once, never ``global``/``nonlocal``; a module global
+        unknown to other files) is handed to as a plain argument; None for any other use."""
+        scope = self.resolver.scopes.get(name)
+        if scope is None or stepping.names_declared_shared(self.module, name.value):
+            return None
+        assignments = list(scope.assignments[name.value])  # type: ignore[attr-defined]
+        if len(assignments) != 1:
+            return None
+        if isinstance(scope, GlobalScope) and self._global_shared(name.value):  # type: ignore[attr-defined]
+            return None  # a module global: another file or globals() may read or rebind it
+        reads = [access.node for access in assignments[0].references]
+        if len(reads) != 1:
+            return None
+        for call in _walk_calls(self.module):
+            for argument in call.args:
+                if argument.value is reads[0]:
+                    param = self.resolver.local_parameter(call, argument)
+                    if param is None or not self._never_rebound(param):
+                        return None
+                    return call, param
+        return None
+
+    def _one_step_of(self, param: cst.Param, schedule: SchedulePlan) -> Site | str:
+        """The one ``param.step()`` (no arguments) that is the only read of ``param``, with
+        the scheduler the only value reaching it; else why not (after the function's name)."""
+        uses = self.resolver.parameter_uses(param)
+        steps = [s for s in self.plan.sites if any(s.receiver is u for u in uses)]
+        if len(uses) != 1 or len(steps) != 1 or not self._is_step(steps[0]):
+            return f"uses `{param.name.value}` otherwise than by one `.step()`"
+        if steps[0].call.args:
+            return f"calls `{param.name.value}.step()` with an argument (an epoch)"
+        reached = self.resolver.reaching_values(uses[0], steps[0].enclosing_class)
+        if reached is None or len(reached) != 1 or reached[0] is not schedule.outer.call:
+            return f"may be handed another value than this scheduler as `{param.name.value}`"
+        return steps[0]
+
+    def _handed_param(self, call: cst.Call, name: cst.Name, value: cst.Call) -> cst.Param | None:
+        """The parameter ``call`` hands the variable ``name`` to (its one argument naming
+        it, plainly), never rebound in the function, which every call hands ``value``."""
+        handed = [a for a in call.args if _mentions(a, name.value)]
+        if len(handed) != 1 or handed[0].value is not _plain(handed[0].value):
+            return None
+        param = self.resolver.local_parameter(call, handed[0])
+        uses = self.resolver.parameter_uses(param) if param is not None else []
+        if param is None or not uses or not self._never_rebound(param):
+            return None
+        reached = self.resolver.reaching_values(uses[0], None)  # type: ignore[arg-type]
+        if reached is None or len(reached) != 1 or reached[0] is not value:
+            return None
+        return param
+
+    def _steps_through(self, param: cst.Param) -> list[Site] | None:
+        """The optimizer steps (``opt.step()``, ``scaler.step(opt)``) through the parameter
+        ``param``; None when the function reads it otherwise than as a method's receiver or
+        a step's argument (``o = opt``, ``run(opt)``: that may step it too)."""
+        uses = self.resolver.parameter_uses(param)
+        steps = [s for s in self.plan.sites if any(self._stepped_optimizer(s) is u for u in uses)]
+        function = steps[0].function if steps else None
+        if function is None:
+            return None
+        allowed = {id(s.call) for s in steps}
+        return steps if _receivers_or_arguments_of(function, uses, allowed) else None
+
+    def _handed_only_to(self, optimizer: cst.Name, call: cst.Call, schedule: SchedulePlan) -> bool:
+        """Whether every read of the variable ``optimizer`` is a method's receiver
+        (``opt.zero_grad()``) or an argument of ``call`` or of the schedule's constructors."""
+        scope = self.resolver.scopes.get(optimizer)
+        if scope is None:
+            return False
+        reads = [
+            access.node
+            for assignment in scope.assignments[optimizer.value]  # type: ignore[attr-defined]
+            for access in assignment.references
+        ]
+        allowed = {id(call), *(id(m.call) for m in schedule.calls)}
+        return _receivers_or_arguments_of(self.module, reads, allowed)
+
     def _handed_optimizer(
         self, call: cst.Call, optimizer: cst.Name, schedule: SchedulePlan
     ) -> str | None:
@@ -801,3 +934,23 @@ class SteppingFacts:
                 "this one can skip it, so it may not run once per update"
             )
         return None
+
+
+def _receivers_or_arguments_of(
+    root: cst.CSTNode, reads: list[cst.CSTNode], calls: Collection[int]
+) -> bool:
+    """Whether each of ``reads`` (nodes under ``root``) is the receiver of a method call
+    (``opt.zero_grad()``) or a plain argument of one of the calls whose ids are ``calls``."""
+    wanted = {id(read) for read in reads}
+    fine: set[int] = set()
+
+    class _Find(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if isinstance(func, cst.Attribute) and id(func.value) in wanted:
+                fine.add(id(func.value))
+            if id(node) in calls:
+                fine.update(id(a.value) for a in node.args if id(a.value) in wanted)
+
+    cst_walk.visit(root, _Find())
+    return wanted <= fine
