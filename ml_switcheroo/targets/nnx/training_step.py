@@ -747,7 +747,7 @@ def _check_traceable(
     body = [others.without_detach(s) for s in forward] if others is not None else forward
     calls = [n for s in body for n in cst_walk.walk(s) if isinstance(n, cst.Call)]
     arrays = {t.value for s in forward for t in _target_names(s)}
-    exact, written = _exact_texts(calls, body, arrays, ctx, _model_outputs(calls, model))
+    exact, written = _exact_texts(calls, body, arrays, ctx, _model_output_calls(calls, model))
     for call in (c for c in calls if id(c) not in written):
         problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
         if problem is not None:
@@ -872,7 +872,7 @@ def _check_namesakes_after(
     forward_nodes = [n for s in forward for n in cst_walk.walk(s, _NESTED)]
     _check_no_shared_change([*forward_nodes, *nodes], computed, ctx)
     after_update = [*in_tail, *(n for n in outside_nodes if id(n) in later)]
-    outputs = _assigned_from(stores, _model_outputs(forward, model) | {region.loss})
+    outputs = _assigned_from(stores, _model_output_names(forward, model) | {region.loss})
     _check_no_in_place_call(after_update, outputs, ctx)
     return exact
 
@@ -894,7 +894,7 @@ def _ported_outputs(
     return found
 
 
-def _model_outputs(
+def _model_output_names(
     forward: Sequence[cst.BaseStatement], model: cst.BaseExpression | None
 ) -> set[str]:
     """The names the loss function's statements assign from a value calling the trained model
@@ -2869,7 +2869,7 @@ def _callees(statements: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseExpres
                     yield node.func.value
 
 
-def _model_outputs(calls: list[cst.Call], model: cst.BaseExpression | None) -> frozenset[int]:
+def _model_output_calls(calls: list[cst.Call], model: cst.BaseExpression | None) -> frozenset[int]:
     """The calls of the model among ``calls`` (``model(x)``, ``self.forward(x_pos)``), by id,
     when the model is a Name: the loss function's parameter has its name, so their code is
     the same in the rendered body (``ExactNamesakes`` finds them by their code); the NNX
