@@ -2,7 +2,7 @@
 itself in the loss (the forward-forward example's ``self.forward(x_pos).pow(2)``), is written
 by the template as on a name the loss function computes (``out = model(x); out.pow(2)``): the
 NNX model's output is a JAX array as ``out`` is. The codemod's own output matches torch
-(float64, 36 updates). Trap twins escape: a namesake without a template (``.exp()``), an
+(float64, 36 updates). Trap twins escape: a namesake without a template (``.numel()``), an
 argument the template does not take (a variable exponent), the model held in an attribute (the
 loss function's parameter is renamed there, so the call's code differs)."""
 
@@ -39,7 +39,7 @@ def test_a_template_on_the_models_output_converts_and_matches_torch(pred: str) -
 
 
 TRAPS = {
-    "a namesake without a template": "model(x).exp()",
+    "a namesake without a template": "model(x).numel()",
     "a variable exponent": "model(x).pow(len(x) // 3)",
 }
 
