@@ -875,12 +875,15 @@ def _check_no_shared_change(
     ``array_views``: ``keep = out.detach()``, ``row = out[0]``), or such a value, changed in
     place (``keep += 1``, ``keep[0] = 5``, ``keep.add_(1)``) changes the other too in torch,
     never with JAX arrays (s23int: ``keep = out.detach(); keep += 1`` after the step, ``out``
-    recorded: 0.785 relative off torch over 36 updates): the step escapes naming the change.
-    Not seen: a view made by a function (``torch.squeeze(out)``)."""
+    recorded: 0.785 relative off torch over 36 updates). Bindings by a conditional, a walrus,
+    a dict, a ``for`` loop or a comprehension (rows of a tensor are views of it) and values
+    passed to a function (``torch.squeeze(out)``, ``list(out)``) count too (s24d: ``keep =
+    out if c else None``, ``(keep := out.detach())``, ``d = {"o": out}`` then changed in place
+    converted, 0.785 relative off torch each). The step escapes naming the change."""
     views = ctx.semantic_map.array_views
     shared: set[str] = set()
     for node in nodes:
-        value = node.value if isinstance(node, (cst.Assign, cst.AnnAssign)) else None
+        value = None if isinstance(node, cst.AugAssign) else _stored_value(node)
         names = _shared_names(value, views) & computed if value is not None else set()
         if names:
             shared |= names | _stored_names(node)
@@ -899,22 +902,44 @@ def _check_no_shared_change(
 
 def _shared_names(value: cst.BaseExpression, views: frozenset[str]) -> set[str]:
     """The variables ``value`` may share memory with: a name, an item (``x[0]``), a view
-    (``x.detach()``, ``x.data``), each element of a tuple."""
+    (``x.detach()``, ``x.data``), each element of a tuple, list, set or dict, either branch of
+    a conditional or ``or``, a walrus's value, what a comprehension iterates or yields, and
+    every argument of a call but a method's that is no view (``out.pow(2)``: a new tensor;
+    ``torch.squeeze(out)``, ``max(out)``, ``list(out)`` may return views)."""
     if isinstance(value, cst.Name):
         return {value.value}
-    if isinstance(value, (cst.Tuple, cst.List)):
+    if isinstance(value, (cst.Tuple, cst.List, cst.Set, cst.Dict)):
         return set().union(*(_shared_names(e.value, views) for e in value.elements))
-    if isinstance(value, cst.Subscript):
+    if isinstance(value, (cst.Subscript, cst.NamedExpr)):
         return _shared_names(value.value, views)
     if isinstance(value, cst.Attribute) and value.attr.value in views:
         return _shared_names(value.value, views)
-    if (
-        isinstance(value, cst.Call)
-        and isinstance(value.func, cst.Attribute)
-        and value.func.attr.value in views
-    ):
-        return _shared_names(value.func.value, views)
+    if isinstance(value, cst.IfExp):
+        return _shared_names(value.body, views) | _shared_names(value.orelse, views)
+    if isinstance(value, cst.BooleanOperation):
+        return _shared_names(value.left, views) | _shared_names(value.right, views)
+    if isinstance(value, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+        return _comprehension_shares(value, views)
+    if isinstance(value, cst.Call):
+        passed = set().union(*(_shared_names(a.value, views) for a in value.args))
+        if isinstance(value.func, cst.Attribute) and value.func.attr.value in views:
+            return _shared_names(value.func.value, views) | passed
+        return passed
     return set()
+
+
+def _comprehension_shares(
+    value: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp, views: frozenset[str]
+) -> set[str]:
+    """What a comprehension's items may share memory with: what it iterates (the rows of a
+    tensor are views of it) and what its item reads as a view."""
+    items = [value.key, value.value] if isinstance(value, cst.DictComp) else [value.elt]
+    shared = set().union(*(_shared_names(item, views) for item in items))
+    loop: cst.CompFor | None = value.for_in
+    while loop is not None:
+        shared |= _shared_names(loop.iter, views)
+        loop = loop.inner_for_in
+    return shared
 
 
 def _shared_change_of(node: cst.CSTNode, suffix: str, views: frozenset[str]) -> str | None:
