@@ -77,6 +77,8 @@ ZERO_GRAD_BETWEEN_UPDATES = "zero_grad_between_updates"
 FROZEN_PARAMETERS = "frozen_parameters"  # values: freezing
 # a file of the repository this file imports may freeze parameters it runs; values: freezing
 FROZEN_IN_IMPORTED_FILE = "frozen_in_imported_file"
+# the file registers a hook on a tensor or module (``hook_methods``); values: hook
+HOOKS_REGISTERED = "hooks_registered"
 MODEL_CHANGED = "model_changed"  # values: change (analysis/changed_models.py)
 PARAM_GROUPS_OVERLAP = "param_groups_overlap"
 PER_GROUP_SEQUENCE = "per_group_sequence"  # values: name, first
