@@ -904,8 +904,9 @@ def _shared_names(value: cst.BaseExpression, views: frozenset[str]) -> set[str]:
     """The variables ``value`` may share memory with: a name, an item (``x[0]``), a view
     (``x.detach()``, ``x.data``), each element of a tuple, list, set or dict, either branch of
     a conditional or ``or``, a walrus's value, what a comprehension iterates or yields, and
-    every argument of a call but a method's that is no view (``out.pow(2)``: a new tensor;
-    ``torch.squeeze(out)``, ``max(out)``, ``list(out)`` may return views)."""
+    the arguments of a view function (``torch.squeeze(out)``) or of a Python builtin
+    (``max(out)``, ``list(out)``: items of a tensor are views). Not seen: a function of the
+    user's returning its argument (a model's output is a new tensor: ``fake = netG(noise)``)."""
     if isinstance(value, cst.Name):
         return {value.value}
     if isinstance(value, (cst.Tuple, cst.List, cst.Set, cst.Dict)):
@@ -924,7 +925,9 @@ def _shared_names(value: cst.BaseExpression, views: frozenset[str]) -> set[str]:
         passed = set().union(*(_shared_names(a.value, views) for a in value.args))
         if isinstance(value.func, cst.Attribute) and value.func.attr.value in views:
             return _shared_names(value.func.value, views) | passed
-        return passed
+        if isinstance(value.func, cst.Name) and hasattr(builtins, value.func.value):
+            return passed  # `list(out)`, `next(iter(out))`, `max(out)`: its items, views
+        return set()
     return set()
 
 
