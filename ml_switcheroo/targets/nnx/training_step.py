@@ -847,7 +847,7 @@ def _check_namesakes_after(
                 f"a value the loss function returns or reads is a JAX array: {problem}"
             )
     forward_nodes = [n for s in forward for n in cst_walk.walk(s, _NESTED)]
-    _check_no_shared_change([*forward_nodes, *nodes], computed, ctx)
+    _check_no_shared_change([*forward_nodes, *nodes], computed, ctx, returned)
     return exact
 
 
@@ -869,7 +869,10 @@ def _assigned_from(
 
 
 def _check_no_shared_change(
-    nodes: Sequence[cst.CSTNode], computed: set[str], ctx: HookContext
+    nodes: Sequence[cst.CSTNode],
+    computed: set[str],
+    ctx: HookContext,
+    returned: set[str] | None = None,
 ) -> None:
     """A name bound to a value of ``computed`` or to a view of one (the map's
     ``array_views``: ``keep = out.detach()``, ``row = out[0]``), or such a value, changed in
@@ -879,12 +882,16 @@ def _check_no_shared_change(
     a dict, a ``for`` loop or a comprehension (rows of a tensor are views of it) and values
     passed to a function (``torch.squeeze(out)``, ``list(out)``) count too (s24d: ``keep =
     out if c else None``, ``(keep := out.detach())``, ``d = {"o": out}`` then changed in place
-    converted, 0.785 relative off torch each). The step escapes naming the change."""
+    converted, 0.785 relative off torch each). A loop binds views only over ``returned``
+    (values of the loss function): a batch of the loader is a new tensor (DCGAN's
+    ``noise.normal_(0, 1)``). The step escapes naming the change."""
     views = ctx.semantic_map.array_views
     shared: set[str] = set()
     for node in nodes:
         value = None if isinstance(node, cst.AugAssign) else _stored_value(node)
         names = _shared_names(value, views) & computed if value is not None else set()
+        if isinstance(node, (cst.For, cst.CompFor)):
+            names &= returned if returned is not None else computed
         if names:
             shared |= names | _stored_names(node)
     if not shared:
