@@ -228,9 +228,10 @@ def _changes(
             if isinstance(func, cst.Attribute) and func.attr.value in spec.structure_methods:
                 if _source(func.value) in models or inside(func.value):
                     found.append(node)
-            elif reads.called(func) in spec.structure_functions and node.args:
+            elif (called := reads.called(func)) in spec.structure_functions and node.args:
                 first = node.args[0].value
-                if (_source(first) in models or inside(first)) and not _stores_literal(node):
+                literal = called in spec.freeze_setters and _stores_literal(node)
+                if (_source(first) in models or inside(first)) and not literal:
                     found.append(node)
             elif appends_module(func, node.args):
                 found.append(node)
@@ -539,8 +540,9 @@ def _literal(value: cst.BaseExpression) -> bool:
 
 
 def _stores_literal(call: cst.Call) -> bool:
-    """``setattr(m, name, v)`` with ``v`` a literal (``_literal``), as an assignment of one:
-    three positional arguments, the last a literal."""
+    """``setattr(m, name, v)`` (a ``freeze_setters`` function) with ``v`` a literal
+    (``_literal``), as an assignment of one: three positional arguments, the last a literal
+    (``prune.l1_unstructured(m, "weight", 0.5)`` is a change all the same)."""
     args = call.args
     return (
         len(args) == 3

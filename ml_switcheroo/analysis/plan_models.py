@@ -29,6 +29,7 @@ from ml_switcheroo.analysis.plain_values import OptionFacts, holds_no_parameter
 from ml_switcheroo.analysis.plan_facts import Site, _is_control
 from ml_switcheroo.analysis.plan_places import (
     _first_freeze,
+    _first_hook,
     _follows,
     _holds_call_of,
     _lone_backward,
@@ -216,7 +217,9 @@ class ModelFacts:
         repository that does (``CrossFile.imported_freeze``), or is imported by a file that
         may freeze before running its code (``CrossFile.caller_freeze``), escapes: torch
         skips those without a gradient, a functional optimizer updates every leaf it is
-        given."""
+        given. So does every optimizer of a file registering a hook (the map's
+        ``hook_methods``): torch steps on the gradient the hooks give, a JAX gradient runs
+        none (s24d)."""
         spec = self.resolver.map.parameters
         constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
         if not constructors:
@@ -233,6 +236,9 @@ class ModelFacts:
             freezing = cross_file.caller_freeze(spec)
             kind = findings.FROZEN_BY_IMPORTING_FILE
         if freezing is None:
+            hook = _first_hook(self.module, spec)
+            for site in constructors if hook is not None else []:
+                self._refuse(site, findings.HOOKS_REGISTERED, hook=hook)
             return
         for site in constructors:
             self._refuse(site, kind, freezing=str(freezing))

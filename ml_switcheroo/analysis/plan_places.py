@@ -71,8 +71,8 @@ def _first_freeze(
     ``setattr(x, 'requires_grad', v)`` (the map's ``freeze_setters``, ``called`` naming the
     function; a name other than a plain string literal, ``setattr(p, name, v)``, may be it,
     unless ``x`` is ``self`` of a class based on no ``tensor_classes``) whose value is not a
-    literal ``True`` (``requires_grad_()`` alone unfreezes), or of a call making parameters
-    frozen (``_makes_frozen``), or None."""
+    literal ``True`` (``requires_grad_()`` alone unfreezes), of a ``freeze_calls`` method
+    (``p.detach_()``), or of a call making parameters frozen (``_makes_frozen``), or None."""
     attributes, methods = spec.freeze_attributes, spec.freeze_methods
     found: list[str] = []
 
@@ -114,7 +114,7 @@ def _first_freeze(
                 found.append(code_of(node).strip())
 
         def visit_Call(self, node: cst.Call) -> None:
-            frozen = _makes_frozen(node, spec)
+            frozen = _makes_frozen(node, spec) or _is_attribute(node.func, spec.freeze_calls)
             if frozen or (
                 _is_attribute(node.func, methods) and node.args and not is_true(node.args[0].value)
             ):
@@ -131,6 +131,14 @@ def _first_freeze(
 
     cst_walk.visit(module, _Find())
     return found[0] if found else None
+
+
+def _first_hook(module: cst.Module, spec: ParameterSpec) -> str | None:
+    """Source of the first call of one of the map's ``hook_methods`` (``p.register_hook(h)``,
+    ``m.register_full_backward_hook(h)``) in ``module``, or None."""
+    calls = (n for n in cst_walk.walk(module) if isinstance(n, cst.Call))
+    found = next((c for c in calls if _is_attribute(c.func, spec.hook_methods)), None)
+    return code_of(found).strip() if found is not None else None
 
 
 def _makes_frozen(call: cst.Call, spec: ParameterSpec) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.constant_guard import (
     positive_count,
 )
@@ -44,13 +45,25 @@ from ml_switcheroo.spec.roles import (
 from ml_switcheroo.spec.signature import code_of, dotted_name
 
 
+def _runs_in_its_statement(site: Site) -> bool:
+    """The call runs where its statement runs: not in a lambda, function or class defined
+    there (``do = lambda: opt.step()`` steps when ``do()`` runs, if ever; s24d: the NNX
+    translation dropped the lambda and kept ``do()``)."""
+    nested = (cst.Lambda, cst.FunctionDef, cst.ClassDef)
+    return any(n is site.call for n in cst_walk.walk(site.statement, nested))
+
+
 class RegionFacts:
     """The methods of ``Planner`` on the concern of ``plan_regions`` (a mixin)."""
 
     # ------------------------------------------------------------------ training-step regions
 
     def _plan_regions(self) -> None:
-        anchors = [s for s in self.plan.sites if s.role in STEPS and self._is_step(s)]
+        anchors = [
+            s
+            for s in self.plan.sites
+            if s.role in STEPS and self._is_step(s) and _runs_in_its_statement(s)
+        ]
         for anchor in anchors:
             region = self._region(anchor)
             if region is None:

@@ -80,6 +80,8 @@ FROZEN_IN_IMPORTED_FILE = "frozen_in_imported_file"
 # a file of the repository importing this file may freeze parameters before it runs this file's
 # code (``model.fc.requires_grad_(False)`` then ``train(model)``); values: freezing
 FROZEN_BY_IMPORTING_FILE = "frozen_by_importing_file"
+# the file registers a hook on a tensor or module (``hook_methods``); values: hook
+HOOKS_REGISTERED = "hooks_registered"
 MODEL_CHANGED = "model_changed"  # values: change (analysis/changed_models.py)
 PARAM_GROUPS_OVERLAP = "param_groups_overlap"
 PER_GROUP_SEQUENCE = "per_group_sequence"  # values: name, first

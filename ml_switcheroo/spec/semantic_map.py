@@ -157,6 +157,8 @@ _PARAMETER_KEYS = {
     "filters",
     "freeze_attributes",
     "freeze_methods",
+    "freeze_calls",
+    "hook_methods",
     "freeze_setters",
     "freeze_keywords",
     "frozen_by_default",
@@ -419,6 +421,8 @@ class ParameterSpec:
     filters: frozenset[str] = frozenset()  # calls that select from a set (`filter`)
     freeze_attributes: frozenset[str] = frozenset()  # `p.requires_grad = False` freezes `p`
     freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
+    freeze_calls: frozenset[str] = frozenset()  # `p.detach_()` freezes `p`, whatever its arguments
+    hook_methods: frozenset[str] = frozenset()  # `p.register_hook(h)`: torch steps on h's gradient
     freeze_setters: frozenset[str] = frozenset()  # `setattr(p, 'requires_grad', False)` too
     # `nn.Parameter(w, requires_grad=False)`: callee suffix -> its argument that freezes
     freeze_keywords: frozenset[tuple[str, str]] = frozenset()
@@ -957,6 +961,8 @@ class _Checker:
             filters=names("filters", dotted=True),
             freeze_attributes=names("freeze_attributes"),
             freeze_methods=names("freeze_methods"),
+            freeze_calls=names("freeze_calls"),
+            hook_methods=names("hook_methods"),
             freeze_setters=names("freeze_setters", dotted=True),
             freeze_keywords=self.callee_keywords(section, "freeze_keywords"),
             frozen_by_default=self.callee_keywords(section, "frozen_by_default"),

@@ -870,7 +870,7 @@ def _check_namesakes_after(
                 f"a value the loss function returns or reads is a JAX array: {problem}"
             )
     forward_nodes = [n for s in forward for n in cst_walk.walk(s, _NESTED)]
-    _check_no_shared_change([*forward_nodes, *nodes], computed, ctx)
+    _check_no_shared_change([*forward_nodes, *nodes], computed, ctx, returned)
     after_update = [*in_tail, *(n for n in outside_nodes if id(n) in later)]
     outputs = _assigned_from(stores, _model_output_names(forward, model) | {region.loss})
     _check_no_in_place_call(after_update, outputs, ctx)
@@ -946,19 +946,29 @@ def _assigned_from(
 
 
 def _check_no_shared_change(
-    nodes: Sequence[cst.CSTNode], computed: set[str], ctx: HookContext
+    nodes: Sequence[cst.CSTNode],
+    computed: set[str],
+    ctx: HookContext,
+    returned: set[str] | None = None,
 ) -> None:
     """A name bound to a value of ``computed`` or to a view of one (the map's
     ``array_views``: ``keep = out.detach()``, ``row = out[0]``), or such a value, changed in
     place (``keep += 1``, ``keep[0] = 5``, ``keep.add_(1)``) changes the other too in torch,
     never with JAX arrays (s23int: ``keep = out.detach(); keep += 1`` after the step, ``out``
-    recorded: 0.785 relative off torch over 36 updates): the step escapes naming the change.
-    Not seen: a view made by a function (``torch.squeeze(out)``)."""
+    recorded: 0.785 relative off torch over 36 updates). Bindings by a conditional, a walrus,
+    a dict, a ``for`` loop or a comprehension (rows of a tensor are views of it) and values
+    passed to a function (``torch.squeeze(out)``, ``list(out)``) count too (s24d: ``keep =
+    out if c else None``, ``(keep := out.detach())``, ``d = {"o": out}`` then changed in place
+    converted, 0.785 relative off torch each). A loop binds views only over ``returned``
+    (values of the loss function): a batch of the loader is a new tensor (DCGAN's
+    ``noise.normal_(0, 1)``). The step escapes naming the change."""
     views = ctx.semantic_map.array_views
     shared: set[str] = set()
     for node in nodes:
-        value = node.value if isinstance(node, (cst.Assign, cst.AnnAssign)) else None
+        value = None if isinstance(node, cst.AugAssign) else _stored_value(node)
         names = _shared_names(value, views) & computed if value is not None else set()
+        if isinstance(node, (cst.For, cst.CompFor)):
+            names &= returned if returned is not None else computed
         if names:
             shared |= names | _stored_names(node)
     if not shared:
@@ -976,22 +986,47 @@ def _check_no_shared_change(
 
 def _shared_names(value: cst.BaseExpression, views: frozenset[str]) -> set[str]:
     """The variables ``value`` may share memory with: a name, an item (``x[0]``), a view
-    (``x.detach()``, ``x.data``), each element of a tuple."""
+    (``x.detach()``, ``x.data``), each element of a tuple, list, set or dict, either branch of
+    a conditional or ``or``, a walrus's value, what a comprehension iterates or yields, and
+    the arguments of a view function (``torch.squeeze(out)``) or of a Python builtin
+    (``max(out)``, ``list(out)``: items of a tensor are views). Not seen: a function of the
+    user's returning its argument (a model's output is a new tensor: ``fake = netG(noise)``)."""
     if isinstance(value, cst.Name):
         return {value.value}
-    if isinstance(value, (cst.Tuple, cst.List)):
+    if isinstance(value, (cst.Tuple, cst.List, cst.Set, cst.Dict)):
         return set().union(*(_shared_names(e.value, views) for e in value.elements))
-    if isinstance(value, cst.Subscript):
+    if isinstance(value, (cst.Subscript, cst.NamedExpr)):
         return _shared_names(value.value, views)
     if isinstance(value, cst.Attribute) and value.attr.value in views:
         return _shared_names(value.value, views)
-    if (
-        isinstance(value, cst.Call)
-        and isinstance(value.func, cst.Attribute)
-        and value.func.attr.value in views
-    ):
-        return _shared_names(value.func.value, views)
+    if isinstance(value, cst.IfExp):
+        return _shared_names(value.body, views) | _shared_names(value.orelse, views)
+    if isinstance(value, cst.BooleanOperation):
+        return _shared_names(value.left, views) | _shared_names(value.right, views)
+    if isinstance(value, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+        return _comprehension_shares(value, views)
+    if isinstance(value, cst.Call):
+        passed = set().union(*(_shared_names(a.value, views) for a in value.args))
+        if isinstance(value.func, cst.Attribute) and value.func.attr.value in views:
+            return _shared_names(value.func.value, views) | passed
+        if isinstance(value.func, cst.Name) and hasattr(builtins, value.func.value):
+            return passed  # `list(out)`, `next(iter(out))`, `max(out)`: its items, views
+        return set()
     return set()
+
+
+def _comprehension_shares(
+    value: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp, views: frozenset[str]
+) -> set[str]:
+    """What a comprehension's items may share memory with: what it iterates (the rows of a
+    tensor are views of it) and what its item reads as a view."""
+    items = [value.key, value.value] if isinstance(value, cst.DictComp) else [value.elt]
+    shared = set().union(*(_shared_names(item, views) for item in items))
+    loop: cst.CompFor | None = value.for_in
+    while loop is not None:
+        shared |= _shared_names(loop.iter, views)
+        loop = loop.inner_for_in
+    return shared
 
 
 def _shared_change_of(node: cst.CSTNode, suffix: str, views: frozenset[str]) -> str | None:

@@ -252,6 +252,14 @@ MESSAGES: dict[str, Message] = {
         "optax.set_to_zero()}}, param_labels)  # param_labels: 'frozen' on the leaves the "
         "importing code freezes; or give the optimizer only the trained subtree of params",
     ),
+    f.HOOKS_REGISTERED: (
+        "this file registers a hook (`{hook}`): torch computes the loss through forward hooks "
+        "and steps with the gradients backward hooks return, while the gradient of a JAX loss "
+        "function runs no hook, so the optax transformation would be given other gradients",
+        "port the hook into the loss function (a forward hook) or into the optax chain before "
+        "the optimizer (a gradient hook: optax.chain(<the hook as a GradientTransformation>, "
+        "<the optax optimizer>))",
+    ),
     f.MODEL_CHANGED: (
         "the model changes after the optimizer took its parameters (`{change}`): torch's "
         "optimizer keeps training the tensors it was given (a parameter added or replaced "
