@@ -272,8 +272,8 @@ class Split:
         doc = ast.get_source_segment(self.source, first) or ""
         if not doc.startswith('"""') or not doc.endswith('"""'):
             fail(f"{CORE}.py's docstring is not in triple double quotes")
-        imports = [
-            ast.get_source_segment(self.source, n) or ""
+        imports = [  # one line each: ruff wraps what it keeps (no stale magic commas)
+            ast.unparse(n)
             for n in body
             if isinstance(n, ast.Import | ast.ImportFrom)
             and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")
@@ -509,6 +509,21 @@ class Split:
             fail(f"definitions differ: +{defined - expected} -{expected - defined}")
 
 
+WRAPPED_IMPORT = re.compile(r"^from (\S+) import \(\n((?:    .+,\n)+)\)$", re.MULTILINE)
+
+
+def unwrap_imports(path: Path) -> None:
+    """Joins a parenthesized import to one line when it fits (ruff's fix of unused names
+    leaves the magic trailing comma that keeps it wrapped)."""
+
+    def joined(match: re.Match[str]) -> str:
+        names = ", ".join(n.strip().rstrip(",") for n in match.group(2).splitlines())
+        line = f"from {match.group(1)} import {names}"
+        return line if len(line) <= 100 else match.group(0)
+
+    path.write_text(WRAPPED_IMPORT.sub(joined, path.read_text(encoding="utf-8")), "utf-8")
+
+
 def ruff(root: Path, paths: list[Path]) -> None:
     files = [str(p) for p in paths]
     ruff_bin = Path(sys.executable).with_name("ruff")
@@ -519,6 +534,9 @@ def ruff(root: Path, paths: list[Path]) -> None:
         [*command, "check", "--quiet", *files],
     ]
     for args in run:
+        if args[len(command)] == "format":
+            for path in paths:
+                unwrap_imports(path)
         done = subprocess.run(args, cwd=root, capture_output=True, text=True)
         if done.returncode:
             print(done.stdout + done.stderr)
