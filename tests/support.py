@@ -59,6 +59,16 @@ def nnx_output(code: str, header: str = "", **kwargs: Any) -> str:
     return run_codemod(header + textwrap.dedent(code), TorchToNNX, **kwargs)
 
 
+def stock_clip(max_norm: str, params: str = "params", name: str = "max_norm") -> str:
+    """The stock translation of ``clip_grad_norm_(..., max_norm)``: torch's formula (the map's
+    emit; ``params`` and ``name`` are its lambda's parameters, renamed where the file has
+    them; ``max_norm`` is evaluated once, as the default of ``name``)."""
+    return (
+        f"optax.stateless(lambda updates, {params}, {name}={max_norm}: optax.tree.scale("
+        f"jnp.minimum({name} / (optax.tree.norm(updates) + 1e-6), 1.0), updates))"
+    )
+
+
 def code_lines(output: str) -> list[str]:
     """The lines of ``output`` that are code, not comments (an escape hatch's are comments)."""
     return [line for line in output.splitlines() if not line.strip().startswith("#")]

@@ -16,7 +16,7 @@ from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.rewrite.report import Record
 from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests import support
-from tests.support import run_libcst_tool, write_package
+from tests.support import renders_a_step, run_libcst_tool, write_package
 
 ENGINE = """\
 def train_one_epoch(model, criterion, loader, optimizer):
@@ -104,12 +104,6 @@ def convert_in_process(root: Path) -> tuple[dict[str, str], list[Record]]:
 
 def step_reasons(records: list[Record]) -> list[str]:
     return [r.reason for r in records if r.kind == "escaped" and r.api.endswith(".step")]
-
-
-def renders_a_step(output: str) -> bool:
-    """Whether ``output`` has code (not a comment) calling ``nnx.value_and_grad``."""
-    code = [line for line in output.splitlines() if not line.strip().startswith("#")]
-    return any("nnx.value_and_grad(" in line for line in code)
 
 
 def escaped_engine(tmp_path: Path, files: dict[str, str]) -> str:

@@ -9,7 +9,7 @@ and the builder's ``return`` is no torch-only use. Each trap twin makes the valu
 
 from __future__ import annotations
 
-from tests.support import SwitcherooTest, run_codemod
+from tests.support import SwitcherooTest, run_codemod, stock_clip
 
 TUPLE_BUILDER = """\
 import torch
@@ -218,7 +218,7 @@ def fit(model, loader):
     def test_a_clip_of_the_model_passed_to_the_builder_folds(self) -> None:
         out = run_codemod(self.CODE.format(clipped="model"))
         self.assertIn(
-            "return optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(learning_rate=0.1))",
+            f"return optax.chain({stock_clip('1.0')}, optax.sgd(learning_rate=0.1))",
             out,
         )
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from tests.support import SwitcherooTest, run_codemod
+from tests.support import SwitcherooTest, run_codemod, stock_clip
 
 HEAD = "import torch\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
 CLIP = "torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)"
-CHAINED = "opt = optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(learning_rate=0.1))"
+CHAINED = f"opt = optax.chain({stock_clip('1.0')}, optax.sgd(learning_rate=0.1))"
 
 
 class ClipControlTest(SwitcherooTest):

@@ -8,9 +8,9 @@ possibly different objects, and the clip stays out of the chain ("clips other pa
 
 from __future__ import annotations
 
-from tests.support import SwitcherooTest, run_codemod
+from tests.support import SwitcherooTest, run_codemod, stock_clip
 
-FOLDED = "self.opt = optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(learning_rate=0.1))"
+FOLDED = f"self.opt = optax.chain({stock_clip('1.0')}, optax.sgd(learning_rate=0.1))"
 NOT_FOLDED = "a clip call above clips other parameters than `self.opt` trains"
 
 

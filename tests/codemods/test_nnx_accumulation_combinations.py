@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.support import SGD_MODEL, SwitcherooTest, nnx_output, renders_a_step
+from tests.support import SGD_MODEL, SwitcherooTest, nnx_output, renders_a_step, stock_clip
 
 HEADER = SGD_MODEL + "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)\n"
 
@@ -127,7 +127,7 @@ def test_a_grad_scaler_with_accumulation_becomes_multisteps() -> None:
 
 def test_a_clip_after_unscale_in_the_condition_heads_the_chain_in_multisteps() -> None:
     output = convert_scaled(UNSCALE_AND_CLIP + STEP_AND_UPDATE)
-    chain = "optax.MultiSteps(optax.chain(optax.clip_by_global_norm(1.0), optax.sgd("
+    chain = f"optax.MultiSteps(optax.chain({stock_clip('1.0')}, optax.sgd("
     assert BEGIN not in output and chain in output, output
     assert "unscale_" not in output and "clip_grad_norm_" not in output, output
 

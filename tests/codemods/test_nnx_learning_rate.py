@@ -8,7 +8,7 @@ import textwrap
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.support import SwitcherooTest, run_codemod
+from tests.support import SwitcherooTest, run_codemod, stock_clip
 from tests.test_properties import check_invariants
 
 HEADER = """\
@@ -241,7 +241,7 @@ class NnxLearningRateTest(SwitcherooTest):
             "    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n    opt.step()\n"
         )
         assert BEGIN not in output, output
-        chain = "optax.chain(optax.clip_by_global_norm(1.0), " + INJECTED + ")"
+        chain = f"optax.chain({stock_clip('1.0')}, " + INJECTED + ")"
         assert chain in output, output
         assert 'opt.opt_state[1].hyperparams["learning_rate"][...] = lr' in output, output
 

@@ -12,7 +12,7 @@ import pytest
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.support import run_codemod
+from tests.support import renders_a_step, run_codemod
 
 PHASE_LOOP = """\
 import torch
@@ -79,12 +79,6 @@ def convert(code: str) -> str:
     return run_codemod(textwrap.dedent(code), TorchToNNX)
 
 
-def rendered(output: str) -> bool:
-    """Whether ``output`` has code (not a comment) calling ``nnx.value_and_grad``."""
-    code = [line for line in output.splitlines() if not line.strip().startswith("#")]
-    return any("nnx.value_and_grad(" in line for line in code)
-
-
 def test_the_tutorials_step_becomes_a_train_branch_and_an_else() -> None:
     output = convert(PHASE_LOOP)
     assert BEGIN not in output, output
@@ -95,7 +89,7 @@ def test_a_grad_context_with_another_test_than_the_branch_escapes_with_the_condi
     output = convert(
         PHASE_LOOP.replace("set_grad_enabled(phase == 'train')", "set_grad_enabled(True)")
     )
-    assert not rendered(output), output
+    assert not renders_a_step(output), output
     assert (
         "reason: the forward pass that computes `loss` is not in the step: the backward pass "
         "and the step run under `if phase == 'train':`"
@@ -106,24 +100,26 @@ def test_a_no_grad_context_escapes() -> None:
     output = convert(
         PHASE_LOOP.replace("torch.set_grad_enabled(phase == 'train')", "torch.no_grad()")
     )
-    assert not rendered(output), output
+    assert not renders_a_step(output), output
 
 
 def test_a_branch_with_an_else_escapes() -> None:
     step = "                    optimizer.step()\n"
     other = "                else:\n                    print('val')\n"
-    assert not rendered(convert(PHASE_LOOP.replace(step, step + other)))
+    assert not renders_a_step(convert(PHASE_LOOP.replace(step, step + other)))
 
 
 def test_a_step_outside_the_branch_of_its_backward_escapes() -> None:
     step = "                    optimizer.step()\n"
-    assert not rendered(convert(PHASE_LOOP.replace(step, "                optimizer.step()\n")))
+    assert not renders_a_step(
+        convert(PHASE_LOOP.replace(step, "                optimizer.step()\n"))
+    )
 
 
 def test_a_step_under_another_condition_than_its_backward_escapes() -> None:
     step = "                    optimizer.step()\n"
     other = "                if epoch > 0:\n                    optimizer.step()\n"
-    assert not rendered(
+    assert not renders_a_step(
         convert(
             PHASE_LOOP.replace(step, "").replace(
                 "                    loss.backward()\n",
@@ -139,12 +135,12 @@ def test_a_zero_grad_outside_the_batch_loop_escapes() -> None:
         "    for phase in ['train', 'val']:\n",
         "    optimizer.zero_grad()\n    for phase in ['train', 'val']:\n",
     )
-    assert not rendered(convert(moved))
+    assert not renders_a_step(convert(moved))
 
 
 def test_a_call_between_the_forward_statements_escapes() -> None:
     outputs = "                outputs = model(inputs)\n"
-    assert not rendered(
+    assert not renders_a_step(
         convert(PHASE_LOOP.replace(outputs, outputs + "                record(outputs)\n"))
     )
 
@@ -323,7 +319,7 @@ for inputs, labels in loader:
         loss.backward()
         optimizer.step()
 """
-    assert not rendered(convert(loop))
+    assert not renders_a_step(convert(loop))
 
 
 def test_a_branch_in_a_loop_body_without_a_grad_context_is_rendered() -> None:
@@ -340,7 +336,7 @@ for phase, inputs, labels in batches:
         loss.backward()
         optimizer.step()
 """
-    assert rendered(convert(loop))
+    assert renders_a_step(convert(loop))
 
 
 def test_a_zero_grad_in_the_grad_context_is_not_copied_to_the_else() -> None:
@@ -350,7 +346,7 @@ def test_a_zero_grad_in_the_grad_context_is_not_copied_to_the_else() -> None:
         outputs, "                optimizer.zero_grad()\n" + outputs
     )
     output = convert(moved)
-    assert rendered(output) and "zero_grad" not in output, output
+    assert renders_a_step(output) and "zero_grad" not in output, output
 
 
 def test_an_assignment_between_forward_statements_stays_in_the_loss_function_as_aux() -> None:

@@ -9,7 +9,7 @@ import textwrap
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.support import SwitcherooTest, run_codemod
+from tests.support import SwitcherooTest, run_codemod, stock_clip
 from tests.test_properties import check_invariants
 
 HEADER = """\
@@ -258,5 +258,5 @@ for epoch in range(10):
             HEADER + "for epoch in range(10):\n" + clipped + "    sched.step(val_loss)\n"
         )
         assert BEGIN not in output, output
-        assert "optax.chain(optax.clip_by_global_norm(1.0), optax.inject_hyperparams(" in output
+        assert f"optax.chain({stock_clip('1.0')}, optax.inject_hyperparams(" in output
         assert WRITE.replace("opt.opt_state.", "opt.opt_state[1].") in output, output

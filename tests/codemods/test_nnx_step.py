@@ -7,7 +7,7 @@ import textwrap
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.support import SGD_MODEL, SwitcherooTest, nnx_output, renders_a_step
+from tests.support import SGD_MODEL, SwitcherooTest, nnx_output, renders_a_step, stock_clip
 
 HEADER = SGD_MODEL
 
@@ -151,7 +151,7 @@ for x, y in loader:
     opt.step()
 """
         )
-        assert "import torch" not in output and "optax.clip_by_global_norm(0.5)" in output
+        assert "import torch" not in output and f"{stock_clip('0.5')}" in output
 
     def test_a_user_name_loss_fn_gets_a_fresh_name(self) -> None:
         output = convert(
@@ -658,11 +658,12 @@ class NnxClipNormTest(SwitcherooTest):
         self.assertConverts(
             NORM_LOOP.format(clip="norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)"),
             """
+            import jax.numpy as jnp
             import optax
             from flax import nnx
 
             model = make_model()
-            opt = nnx.Optimizer(model, optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(learning_rate=0.1)), wrt=nnx.Param)
+            opt = nnx.Optimizer(model, optax.chain(optax.stateless(lambda updates, params, max_norm=1.0: optax.tree.scale(jnp.minimum(max_norm / (optax.tree.norm(updates) + 1e-6), 1.0), updates)), optax.sgd(learning_rate=0.1)), wrt=nnx.Param)
             for x, y in loader:
                 def loss_fn(model):
                     loss = ((model(x) - y) ** 2).mean()

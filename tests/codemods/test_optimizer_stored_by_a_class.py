@@ -12,7 +12,7 @@ import textwrap
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.support import SwitcherooTest, run_codemod
+from tests.support import SwitcherooTest, renders_a_step, run_codemod
 
 TRAINER = """\
 import torch
@@ -74,12 +74,6 @@ def construction_escaped(output: str) -> bool:
 
 def zero_grad_kept(output: str) -> bool:
     return "self.optimizer.zero_grad()" in output
-
-
-def step_converted(output: str) -> bool:
-    """Whether code (not an escape hatch's suggestion) calls ``nnx.value_and_grad``."""
-    code = [line for line in output.splitlines() if not line.strip().startswith("#")]
-    return any("nnx.value_and_grad(" in line for line in code)
 
 
 class StoredOptimizerOptaxTest(SwitcherooTest):
@@ -285,19 +279,19 @@ class StoredOptimizerNNXTest(SwitcherooTest):
     def test_a_model_wrapped_after_the_store_converts_and_the_wrapper_escapes(self) -> None:
         init = "\n        self.model = torch.nn.parallel.DistributedDataParallel(self.model)"
         output = nnx_output(trainer(init_extra=init))
-        assert not zero_grad_kept(output) and step_converted(output), output
+        assert not zero_grad_kept(output) and renders_a_step(output), output
         wrapper = "# ml_switcheroo: ESCAPE-BEGIN torch.nn.parallel.DistributedDataParallel"
         assert wrapper in output, output
 
     def test_a_model_moved_with_to_converts(self) -> None:
         output = nnx_output(trainer(model="model.to(0)"))
-        assert not zero_grad_kept(output) and step_converted(output), output
+        assert not zero_grad_kept(output) and renders_a_step(output), output
 
     def test_a_model_wrapped_and_stored_again_elsewhere_escapes(self) -> None:
         init = "\n        self.model = torch.nn.parallel.DistributedDataParallel(self.model)"
         extra = "\n\ndef swap(trainer, other):\n    trainer.model = other\n"
         output = nnx_output(trainer(init_extra=init, extra=extra))
-        assert zero_grad_kept(output) and not step_converted(output), output
+        assert zero_grad_kept(output) and not renders_a_step(output), output
 
     def test_two_constructions_escape_the_step(self) -> None:
         extra = (
@@ -305,7 +299,7 @@ class StoredOptimizerNNXTest(SwitcherooTest):
             "    Trainer(net, data, torch.optim.SGD(net.parameters(), lr=0.1), 1)\n"
         )
         output = nnx_output(trainer(extra=extra))
-        assert not step_converted(output) and BEGIN in output, output
+        assert not renders_a_step(output) and BEGIN in output, output
 
     def test_a_construction_passing_another_model_escapes_the_step(self) -> None:
         source = trainer().replace(
@@ -313,4 +307,4 @@ class StoredOptimizerNNXTest(SwitcherooTest):
             "Trainer(torch.nn.Linear(20, 1), train_data, optimizer, 10)",
         )
         output = nnx_output(source)
-        assert not step_converted(output) and BEGIN in output, output
+        assert not renders_a_step(output) and BEGIN in output, output

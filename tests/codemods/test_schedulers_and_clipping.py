@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support import SwitcherooTest, run_codemod
+from tests.support import SwitcherooTest, run_codemod, stock_clip
 
 
 def loop(step_lines: str) -> str:
@@ -230,8 +230,9 @@ class ClippingTest(SwitcherooTest):
                 opt.step()
             """,
             """
+            import jax.numpy as jnp
             import optax
-            opt = optax.chain(optax.clip_by_global_norm(1.0), optax.add_decayed_weights(1e-4), optax.sgd(learning_rate=0.1))
+            opt = optax.chain(optax.stateless(lambda updates, params, max_norm=1.0: optax.tree.scale(jnp.minimum(max_norm / (optax.tree.norm(updates) + 1e-6), 1.0), updates)), optax.add_decayed_weights(1e-4), optax.sgd(learning_rate=0.1))
             def step():
                 # ml_switcheroo: ESCAPE-BEGIN torch.optim.Optimizer.step
                 # ml_switcheroo: reason: torch's `opt.step()` updates the parameters in place; optax returns updates that you apply
@@ -258,7 +259,7 @@ class ClippingTest(SwitcherooTest):
                 f"import torch\n{imports}\nopt = torch.optim.Adam(p)\n" + loop(f"{call};opt.step()")
             )
             self.assertIn(
-                "opt = optax.chain(optax.clip_by_global_norm(0.5), optax.adam(learning_rate=0.001))",
+                f"opt = optax.chain({stock_clip('0.5')}, optax.adam(learning_rate=0.001))",
                 out,
                 imports,
             )
@@ -304,9 +305,7 @@ class ClippingTest(SwitcherooTest):
             "import torch\nopt = torch.optim.SGD(p, lr=0.1)\n"
             + loop("torch.nn.utils.clip_grad_norm_(p, 1.0, error_if_nonfinite=False);opt.step()")
         )
-        self.assertIn(
-            "opt = optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(learning_rate=0.1))", out
-        )
+        self.assertIn(f"opt = optax.chain({stock_clip('1.0')}, optax.sgd(learning_rate=0.1))", out)
 
     def test_used_norm_escapes(self) -> None:
         out = run_codemod(

@@ -15,7 +15,7 @@ its module, its arguments): the step escapes. It must not
 read a name a statement left in place between the backward pass and the step binds (a clip's
 norm is computed after the moved statements in the NNX step); the moved ones keep their
 order. The model, the optimizer and the map's APIs are the tail's rules
-(``training_step._check_tail``).
+(``step_checks._check_tail``).
 
 Two more kinds run there (build-nanogpt's order: clip, ``lr = get_lr(step)``, the lr written
 through ``param_groups``, step): a call of a function of the file proven to change nothing

@@ -1,0 +1,646 @@
+"""The NNX training step's checks and escapes on the statements around the loss: the tail after the
+backward pass, zeroing of the gradients, scalers and clips, one optimizer and one backward pass,
+the model's values outside the step (``_check_tail``, ``_model_zeroed``,
+``_check_after_backward``...).
+
+Split from ``training_step.py`` by ``tools/split_training_step.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from types import MappingProxyType
+
+import libcst as cst
+
+from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.analysis.shared_names import read_elsewhere
+from ml_switcheroo.spec import roles
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.semantic_map import ApiEntry
+from ml_switcheroo.spec.signature import code_of, dotted_name
+from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
+from ml_switcheroo.targets.nnx.learning_rate import lr_write
+from ml_switcheroo.targets.nnx.logged import logged_after_backward
+from ml_switcheroo.targets.nnx.other_models import OtherModels
+from ml_switcheroo.targets.nnx.step_models import _check_no_mapped_api, _same_model, _trains
+from ml_switcheroo.targets.nnx.step_region import _before_backward, _changed_in_place
+from ml_switcheroo.targets.nnx.step_syntax import (
+    _NESTED,
+    _assigned_call,
+    _bound_names,
+    _callees,
+    _calls_method,
+    _is_assignment,
+    _is_constructor,
+    _is_optimizer,
+    _is_scaler_call,
+    _is_zero_grad,
+    _lone_call,
+    _one_value,
+    _scope,
+    _short,
+    _shown,
+    _statement_of,
+    _target_names,
+    _variable_names,
+    _variables_of,
+)
+from ml_switcheroo.targets.optax.clipping import clip_expression
+
+
+def _check_prefix_reads_no_forward_value(
+    prefix: list[cst.BaseStatement], forward: list[cst.BaseStatement]
+) -> None:
+    """In a micro-step loop, the statements before the loss function run in each iteration:
+    none may read what the loss function computes (the last iteration's value in torch, a
+    name local to the loss function in NNX)."""
+    bound = {t.value for s in forward for t in _target_names(s)}
+    read = bound & _variables_of(prefix)
+    if read:
+        raise Untranslatable(
+            f"`{sorted(read)[0]}`, which the loss computes, is read before it in the "
+            "micro-step loop"
+        )
+
+
+def _accumulated_check(
+    region: Region, constructor: cst.Call, ctx: HookContext
+) -> tuple[cst.BaseStatement, list[cst.BaseStatement]]:
+    """The region's statement holding the step: the step, or for a step every k backward
+    passes the ``if`` around it, when the optimizer's tx accumulates them (optax.MultiSteps:
+    the update then runs every batch and the ``if`` goes away); and the counter's increment
+    when it runs between the backward pass and the ``if`` (kept after the update)."""
+    if not region.gated:
+        return region.anchor.statement, []
+    found = accumulation(constructor, ctx)
+    if not isinstance(found, Accumulation):
+        reason = found or "the step runs under a condition that is not gradient accumulation"
+        raise Untranslatable(reason)
+    if not is_accumulated(ctx.translation_of(constructor), ctx):
+        raise Untranslatable(
+            "the step accumulates gradients, but the optimizer's tx is not optax.MultiSteps "
+            "(a folded clipping outside the condition, or an lr write: not done with "
+            "accumulation)"
+        )
+    if found.check is not region.statements[-1]:
+        raise Untranslatable("the step's condition is not the region's last statement")
+    inside = any(found.increment is s for s in region.statements)
+    return found.check, [found.increment] if inside and found.increment is not None else []
+
+
+def _model_zeroed(
+    region: Region,
+    backward_index: int,
+    model: cst.BaseExpression,
+    trained: cst.BaseExpression | None,
+    optimizer: str,
+    ctx: HookContext,
+) -> tuple[bool, list[cst.BaseStatement]]:
+    """Whether the region zeroes the trained model's gradients before its backward pass or
+    right after its step (``model.zero_grad()``, a method of the map's
+    ``module_zero_grad_methods``, on the very model the optimizer is built over: its gradients
+    are exactly the optimizer's), and the zero after the step kept as written (another
+    model's: torch code, after the update). The zero calls the loss function drops are the
+    optimizer's and the trained model's only; another object's zero before the backward
+    (another model, a model holding more than the optimizer's parameters) escapes, as does a
+    model's zero where the step runs under a condition (accumulation)."""
+    methods = ctx.semantic_map.module_zero_grad_methods
+    zeroed = False
+    after_step = _trailing_module_zero(region, ctx)
+    kept: list[cst.BaseStatement] = []
+    for statement in [*region.statements[:backward_index], *after_step]:
+        call = _lone_call(statement)
+        if call is None or not _is_zero_grad(statement, ctx):
+            continue
+        if ctx.zero_call(statement) is not None:
+            problem = _zero_function_problem(statement, ctx)
+            if problem is not None:
+                raise Untranslatable(problem)
+            continue  # region.zeroed tells whether it zeroes the stepped optimizer each step
+        receiver = call.func.value  # type: ignore[attr-defined]
+        if dotted_name(receiver) == optimizer:
+            continue  # the stepped optimizer's own zero_grad()
+        shown = code_of(statement).strip()
+        trains = call.func.attr.value in methods and _same_model(receiver, model, trained, ctx)  # type: ignore[attr-defined]
+        if not trains and any(statement is s for s in after_step):
+            kept.append(statement)
+            continue
+        if not trains:
+            raise Untranslatable(
+                f"`{shown}` zeroes the gradients of `{code_of(receiver).strip()}`, not exactly "
+                f"those of `{optimizer}` (the parameters of `{code_of(model).strip()}`): it is "
+                "not the step's zero_grad, and the step's statements are not translated one by one"
+            )
+        if region.gated:
+            raise Untranslatable(
+                f"`{shown}` zeroes the gradients at every backward pass while the step runs "
+                "under a condition: not gradient accumulation"
+            )
+        zeroed = True
+    return zeroed, kept
+
+
+def _zero_before_region(region: Region, ctx: HookContext) -> str:
+    """`` (`netD.zero_grad()` runs before `noise.data.normal_(0, 1)`, ...)``: a zero_grad()
+    earlier in the region's block, cut off from the step by the statement right before the
+    region (one the loss function cannot take in); "" when there is none."""
+    block = ctx.parent_of(region.statements[0])
+    body = list(getattr(block, "body", ()))
+    start = next((i for i, s in enumerate(body) if s is region.statements[0]), 0)
+    zero = next((s for s in body[:start] if _is_zero_grad(s, ctx)), None)
+    if zero is None:
+        return ""
+    return (
+        f" (`{_shown(zero)}` runs earlier in this block, but the step's statements start "
+        f"after `{_shown(body[start - 1])}`, which neither binds a name the loss reads (nor "
+        "changes one in place, alone on its line) nor only records values: a change the loss "
+        "function cannot take in, where it would run traced)"
+    )
+
+
+def _trailing_module_zero(region: Region, ctx: HookContext) -> list[cst.BaseStatement]:
+    """The region's last statement when it is a module's zero after the step
+    (``opt.step(); model.zero_grad()``)."""
+    last = region.statements[-1]
+    call = _lone_call(last)
+    if (
+        last is region.anchor.statement
+        or call is None
+        or not isinstance(call.func, cst.Attribute)
+        or call.func.attr.value not in ctx.semantic_map.module_zero_grad_methods
+    ):
+        return []
+    return [last]
+
+
+def _logged_before_check(
+    region: Region,
+    backward_index: int,
+    step_statement: cst.BaseStatement,
+    counted: list[cst.BaseStatement],
+) -> list[cst.BaseStatement]:
+    """For a step every k backward passes: the statements between the backward pass and the
+    step's condition but the counter (``accumulation`` let only logging there: it runs after
+    the gradient, before the update, as in torch after the backward and before the step)."""
+    if step_statement is region.anchor.statement:
+        return []
+    between = region.statements[backward_index + 1 : -1]
+    return [s for s in between if not any(s is kept for kept in counted)]
+
+
+def _logged(
+    region: Region,
+    backward_index: int,
+    step_statement: cst.BaseStatement,
+    forward: list[cst.BaseStatement],
+    ctx: HookContext,
+) -> list[cst.BaseStatement]:
+    """The statements between the backward pass and the step that only record values
+    (``logged.logged_after_backward``): run after the gradient, before the update."""
+    computed = {t.value for s in forward for t in _target_names(s)}
+    return logged_after_backward(region, backward_index, step_statement, computed, ctx)
+
+
+def _check_prefix_untouched(
+    prefix: list[cst.BaseStatement], optimizer: str, ctx: HookContext
+) -> None:
+    """The statements kept before the loss function are emitted as written: none may use the
+    optimizer, an API of the map or a value one builds (``sched.get_last_lr()``)."""
+    _check_no_mapped_api(prefix, optimizer, ctx)
+    for node in (n for s in prefix for n in cst_walk.walk(s)):
+        value = _one_value(node, ctx) if isinstance(node, cst.Name) else None
+        if isinstance(value, cst.Call) and any(
+            q in ctx.semantic_map.apis for q in ctx.qualify(value.func)
+        ):
+            raise Untranslatable(
+                f"`{node.value}` (built by an API of the map) is used by a statement of the "
+                "step before the loss; the step's statements are not translated one by one"
+            )
+
+
+def _check_no_torch_only_model_use(
+    region: Region, model: cst.BaseExpression, ctx: HookContext
+) -> None:
+    """The step's scope reads no attribute of the model (or of a module of it) that an NNX
+    module lacks (the map's ``torch_only_module_names``: ``model.parameters()``,
+    ``model.out.weight``) but in a call of an API of the map (the optimizer's constructor, a
+    clip), which the translation rewrites: the NNX program would raise there."""
+    names = ctx.semantic_map.torch_only_module_names
+    text = dotted_name(model)
+    if not names or text is None:
+        return
+    scope = _scope(region)
+    roots = scope.body.body if isinstance(scope, cst.FunctionDef) else [scope]  # type: ignore[attr-defined]
+    nodes = [n for r in roots for n in cst_walk.walk(r, _NESTED)]
+    apis = ctx.semantic_map.apis
+    mapped = {
+        id(inner)
+        for call in nodes
+        if isinstance(call, cst.Call) and any(q in apis for q in ctx.qualify(call.func))
+        for inner in cst_walk.walk(call)
+    }
+    reads = [n for n in nodes if isinstance(n, cst.Attribute) and id(n) not in mapped]
+    for node in (n for n in reads if n.attr.value in names):
+        owner = dotted_name(node.value) or ""
+        if owner == text or owner.startswith(f"{text}."):
+            raise Untranslatable(
+                f"`{code_of(node).strip()}` reads the model as a torch module: the NNX model "
+                f"has no `{node.attr.value}` (the translation would raise there); port this "
+                "use by hand (`nnx.state(model, nnx.Param)` holds the parameters)"
+            )
+
+
+def _with_dropped_comments(
+    statements: list[cst.BaseStatement],
+    region: Region,
+    prefix: list[cst.BaseStatement],
+    forward: list[cst.BaseStatement],
+) -> list[cst.BaseStatement]:
+    """The comments of the region's dropped statements (zero_grad, backward, step...) kept:
+    those before the loss function's body above it, the others above the gradient. The lines
+    above the region's first statement are left out: the engine puts them above the output."""
+    kept = {id(s) for s in (*prefix, *forward)}
+    before: list[cst.EmptyLine] = []
+    after: list[cst.EmptyLine] = []
+    seen_body = False
+    for statement in region.statements:
+        seen_body = seen_body or statement is forward[0]
+        if id(statement) in kept:
+            continue
+        lines = _comment_lines(statement, leading=statement is not region.statements[0])
+        (after if seen_body else before).extend(lines)
+    index = len(prefix)  # the loss function
+    statements[index] = _above(statements[index], before)
+    statements[index + 1] = _above(statements[index + 1], after)
+    first, above_region = statements[0], list(region.statements[0].leading_lines)  # type: ignore[attr-defined]
+    lines = list(first.leading_lines)  # type: ignore[attr-defined]
+    if above_region and lines[: len(above_region)] == above_region:
+        statements[0] = first.with_changes(leading_lines=lines[len(above_region) :])
+    return statements
+
+
+def _above(statement: cst.BaseStatement, lines: list[cst.EmptyLine]) -> cst.BaseStatement:
+    return statement.with_changes(leading_lines=[*statement.leading_lines, *lines])  # type: ignore[attr-defined]
+
+
+def _comment_lines(statement: cst.BaseStatement, leading: bool) -> list[cst.EmptyLine]:
+    """A dropped statement's comment lines (``leading``: those above it too), its end-of-line
+    comment as a line of its own."""
+    above = statement.leading_lines if leading else ()  # type: ignore[attr-defined]
+    lines = [line for line in above if line.comment is not None]
+    trailing = getattr(statement, "trailing_whitespace", None)
+    if trailing is not None and trailing.comment is not None:
+        lines.append(cst.EmptyLine(comment=trailing.comment))
+    return lines
+
+
+def _check_backward(region: Region, ctx: HookContext) -> None:
+    """``loss.backward()`` or ``scaler.scale(loss).backward()`` with no argument (retain_graph,
+    inputs, a gradient escape); ``loss`` a plain name."""
+    backward = region.backward
+    assert backward is not None
+    call = backward.call
+    if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "backward"):
+        raise Untranslatable(f"`{code_of(call).strip()}` is not `loss.backward()`")
+    if (
+        call.args
+        and call.args[0].keyword is None
+        and region.loss != code_of(call.func.value).strip()
+    ):
+        raise Untranslatable(
+            f"`{code_of(call).strip()}` is a framework's backward (accelerate, Fabric, "
+            "Lightning): the framework owns the step; port its training loop first"
+        )
+    if call.args:
+        shown = ", ".join(code_of(a).strip() for a in call.args)
+        raise Untranslatable(
+            f"`backward({shown})`: retain_graph, inputs= and a gradient for a non-scalar loss "
+            "have no nnx.value_and_grad equivalent"
+        )
+    loss = call.func.value
+    if region.scaler is not None and _is_scaler_call(
+        loss, region, ctx.semantic_map.scaler_methods.scale
+    ):
+        loss = loss.args[0].value if len(loss.args) == 1 else loss  # type: ignore[attr-defined]
+    if not (isinstance(loss, cst.Name) and loss.value == region.loss):
+        raise Untranslatable(f"the loss `{code_of(loss).strip()}` is not a plain name")
+
+
+def _check_not_under_with(
+    region: Region,
+    forward: list[cst.BaseStatement],
+    trained: cst.BaseExpression,
+    ctx: HookContext,
+) -> None:
+    """Escape naming the ``with`` when the step calls the trained model only under one
+    (build-nanogpt's micro step: ``with torch.autocast(...): logits, loss = model(x, y)``):
+    the loss function would compute the forward pass without it."""
+    model = code_of(trained).strip()
+    if any(_trains(callee, trained, ctx) for callee in _callees(forward)):
+        return
+    for statement in region.statements:
+        if not isinstance(statement, cst.With):
+            continue
+        calls = [n for n in cst_walk.walk(statement.body) if isinstance(n, cst.Call)]
+        if any(dotted_name(call.func) == model for call in calls):
+            items = ", ".join(code_of(item).strip().rstrip(",") for item in statement.items)
+            raise Untranslatable(
+                f"the forward pass calls the trained model `{model}` under `with {items}:`, "
+                "which the NNX loss function does not carry (a context manager such as "
+                "torch.autocast changes how torch computes the forward pass, its dtype: port "
+                "it by hand)"
+            )
+
+
+def _check_tail(
+    tail: list[cst.BaseStatement],
+    forward: list[cst.BaseStatement],
+    region: Region,
+    model: cst.BaseExpression,
+    optimizer: str,
+    ctx: HookContext,
+    snapshots: Mapping[int, list[str]] = MappingProxyType({}),
+) -> None:
+    """The statements moved after the gradient: they must not read the model (its parameters
+    change at the update), run a backward pass or use the optimizer or an API of the map, nor
+    use a name a later statement of the loss reads (it may mutate it); before a statement of
+    the loss function (``forward``), neither call nor store into an object (a global or an
+    alias the loss reads may change). A statement run on ``snapshots`` of names the loss reads
+    after it (``_snapshots``) reads the snapshots, and calls only their methods."""
+    root = (dotted_name(model) or "").split(".")[0]
+    backward = ctx.semantic_map.backward_methods
+    for statement in tail:
+        shown = code_of(statement).strip()
+        written = lr_write(statement, ctx)  # the optimizer's stored lr, read at the update
+        used = (
+            _variables_of([statement])
+            if written is None
+            else {name for read in written[1] for name in _variable_names(read)}
+        )
+        if root in used:
+            raise Untranslatable(f"`{shown}` uses the model between the loss and the backward")
+        if any(_calls_method(statement, method) for method in backward):
+            raise Untranslatable(f"`{shown}` runs another backward pass")
+        position = next(i for i, s in enumerate(region.statements) if s is statement)
+        later = [s for s in region.statements[position + 1 :] if not any(s is t for t in tail)]
+        snapshot = set(snapshots.get(id(statement), ()))
+        read_later = (used - snapshot) & _variables_of(_before_backward(later, region))
+        if read_later:
+            raise Untranslatable(
+                _changed_in_place(statement, read_later, ctx)
+                or f"`{shown}` uses a name the loss reads after it (it would run after the loss "
+                "function)"
+            )
+        crosses = any(s is f for s in region.statements[position + 1 :] for f in forward)
+        if crosses and not snapshot and written is None and _may_change_other_values(statement):
+            raise Untranslatable(
+                f"`{shown}` may change what the loss reads after it, through a call or a "
+                "store into an object (it would run after the loss function)"
+            )
+        shared = read_elsewhere(
+            _bound_names(statement), ctx.parent_of, ctx.variable, ctx.global_shared
+        )
+        if crosses and shared is not None:
+            raise Untranslatable(
+                f"`{shown}` rebinds `{shared.value}`, which code of another scope may read (a "
+                "global the model's forward reads), before the loss computes it (it would run "
+                "after the loss function)"
+            )
+    _check_prefix_untouched([r for s in tail for r in _lr_reads_or(s, ctx)], optimizer, ctx)
+
+
+def _lr_reads_or(statement: cst.BaseStatement, ctx: HookContext) -> list[cst.BaseStatement]:
+    """For a learning-rate write through ``param_groups``, lines holding only what it reads
+    (the user's nodes: those are checked, not the optimizer it writes to); else the statement."""
+    written = lr_write(statement, ctx)
+    if written is None:
+        return [statement]
+    return [cst.SimpleStatementLine([cst.Expr(read)]) for read in written[1]]
+
+
+def _may_change_other_values(statement: cst.BaseStatement) -> bool:
+    """Whether ``statement`` may change a value other than the names it binds: it calls
+    something, stores through an attribute or a subscript, deletes, or updates in place."""
+    if not _is_assignment(statement):
+        return True
+    return any(isinstance(n, (cst.Call, cst.AugAssign)) for n in cst_walk.walk(statement))
+
+
+def _check_after_backward(
+    region: Region,
+    backward_index: int,
+    model: str,
+    optimizer: str,
+    step_statement: cst.BaseStatement,
+    kept: list[cst.BaseStatement],
+    ctx: HookContext,
+) -> None:
+    """Between backward and step: only the GradScaler's ``unscale_(opt)``, clip calls folded
+    into the chain (a zero_grad there would zero the gradients the step uses) and the
+    statements ``kept`` (moved after the gradient: ``logged.py``, an accumulation's counter
+    and logging); after the step only the GradScaler's ``update()``."""
+    methods = ctx.semantic_map.scaler_methods
+    last = len(region.statements) - 1 - len(_trailing_module_zero(region, ctx))
+    if region.scaler is not None and _is_scaler_call(
+        _lone_call(region.statements[last]), region, methods.update
+    ):
+        last -= 1
+    if region.statements[last] is not step_statement:
+        raise Untranslatable("a statement after the step belongs to it")
+    for statement in region.statements[backward_index + 1 : last]:
+        if any(statement is k for k in kept):
+            continue  # moved after the gradient, or the accumulation's counter
+        if _folded_or_unscale(statement, region, model, optimizer, ctx):
+            continue
+        if any(statement is guard for guard in region.true_guards) and all(
+            _lone_call(inner) is not None
+            and _folded_or_unscale(inner, region, model, optimizer, ctx)
+            for inner in statement.body.body  # type: ignore[attr-defined]
+        ):
+            continue  # `if grad_clip != 0.0:` always true (a module constant): the same calls
+        raise Untranslatable(
+            f"`{code_of(statement).strip()}` runs between backward and step (gradients read or "
+            "edited by hand)"
+        )
+
+
+def _folded_or_unscale(
+    statement: cst.BaseStatement, region: Region, model: str, optimizer: str, ctx: HookContext
+) -> bool:
+    """A clip folded into the chain, or the GradScaler's ``unscale_(opt)``."""
+    if region.clipped and _is_folded_clip(statement, model, ctx):
+        return True
+    call = _lone_call(statement)
+    return (
+        region.scaler is not None
+        and _is_scaler_call(call, region, ctx.semantic_map.scaler_methods.unscale)
+        and [code_of(a.value).strip() for a in call.args] == [optimizer]  # type: ignore[union-attr]
+    )
+
+
+def _check_one_optimizer(
+    region: Region, optimizer: str, ctx: HookContext, others: OtherModels | None = None
+) -> None:
+    """No other optimizer is stepped where this one is (one backward for several), unless
+    torch discards the gradients this backward leaves in its model (``others``: a GAN's
+    other step, ``analysis/other_models.discarded``)."""
+    for node in cst_walk.walk(_scope(region)):
+        if not (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value == "step"
+        ):
+            continue
+        receiver = node.func.value
+        if dotted_name(receiver) in (None, optimizer):
+            continue
+        value = _one_value(receiver, ctx)
+        if isinstance(value, cst.Call) and _is_constructor(value, ctx):
+            name = dotted_name(receiver) or ""
+            why = others.optimizer_discards(value, name) if others is not None else ""
+            if why is None:
+                continue  # this backward's gradients in its model are zeroed before it steps
+            raise Untranslatable(
+                f"`{dotted_name(receiver)}` is stepped here too: one backward feeding several "
+                "optimizers" + (f" ({why})" if why else "")
+            )
+
+
+def _check_one_backward(
+    region: Region, ctx: HookContext, others: OtherModels | None = None, optimizer: str = ""
+) -> None:
+    """No other backward pass where this step is (its gradients would add up in torch),
+    unless torch zeroes what it leaves in the trained model before this optimizer steps
+    (``others``: a GAN's other step)."""
+    methods = ctx.semantic_map.backward_methods
+    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
+    for node in cst_walk.walk(_scope(region)):
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value in methods
+            and id(node) not in inside
+        ):
+            statement = _statement_of(node, ctx)
+            why = (
+                others.backward_discarded(statement, optimizer)
+                if others is not None and statement is not None
+                else ""
+            )
+            if why is None:
+                continue  # what it leaves in the trained model is zeroed before the step
+            raise Untranslatable(
+                f"another backward pass (`{code_of(node).strip()}`) runs where this step is: "
+                "torch adds up the gradients of both" + (f" ({why})" if why else "")
+            )
+
+
+def _check_others_plain(
+    others: OtherModels, forward: list[cst.BaseStatement], region: Region, micro: bool
+) -> None:
+    """Another model in the loss: only for one backward pass and one update per step."""
+    if not (others.called or others.detached):
+        return
+    if micro or region.gated or region.scaler is not None:
+        raise Untranslatable(
+            "the loss reaches another model, in a micro-step loop, gradient accumulation or "
+            "with a GradScaler: not translated"
+        )
+
+
+def _check_no_model_value_outside(
+    region: Region, forward: list[cst.BaseStatement], model: cst.BaseExpression, ctx: HookContext
+) -> None:
+    """A name the loss reads but does not compute must not be computed from the model (or
+    by any call through ``self``) elsewhere: its gradient would be lost (and, read once
+    before the loop, it would keep the parameters of the first update). A binding of the
+    model's own name (``model = DDP(model)``) is not such a name: the model is the loss
+    function's parameter, proven the optimizer's (``_model_in_step``)."""
+    bound = {t.value for s in forward for t in _target_names(s)}
+    free = _variables_of(forward) - bound
+    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
+    root = dotted_name(model).split(".")[0]  # type: ignore[union-attr]
+    for node in cst_walk.walk(_scope(region)):
+        if id(node) in inside or not isinstance(node, cst.SimpleStatementLine):
+            continue
+        names = {t.value for t in _target_names(node)} & free
+        if {t.value for t in _target_names(node)} == {root}:
+            continue  # the model's own binding (``model = DDP(model)``): the identity proof's
+        if names and root in _variables_of([node]):
+            raise Untranslatable(
+                f"`{sorted(names)[0]}`, which the loss reads, is computed from the model "
+                "outside the step (its gradient would be lost)"
+            )
+
+
+def _check_no_model_value_reaching(
+    forward: list[cst.BaseStatement], model: cst.BaseExpression, ctx: HookContext
+) -> None:
+    """The values reaching a name the loss reads but does not compute (through the flow: a
+    module-level ``batch = {"x": model.weight}`` before the loop the step is in, a global a
+    function reads) must not read the model (the last check: other reasons say more)."""
+    bound = {t.value for s in forward for t in _target_names(s)}
+    root = (dotted_name(model) or "").split(".")[0]
+    for name in (n for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Name)):
+        if name.value in bound or name.value == root or ctx.variable(name) is None:
+            continue
+        for value in ctx.origins(name) or []:
+            if root in _variable_names(value) and value is not name:
+                raise Untranslatable(
+                    f"`{name.value}`, which the loss reads, is computed from the model "
+                    f"outside the step (`{_short(code_of(value))}`: its gradient would be lost)"
+                )
+
+
+def _is_folded_clip(statement: cst.BaseStatement, model: str, ctx: HookContext) -> bool:
+    """A clip call alone on its line (or ``norm = clip(...)``, see ``_clip_norm``), of
+    ``model.parameters()`` (it heads the chain); a clip the constructor cannot fold (the map
+    escapes it: ``norm_type=inf`` without --exact) escapes the step."""
+    call = _lone_call(statement) or _assigned_call(statement)
+    if call is None:
+        return False
+    entry = ctx.semantic_map.apis.get(next(iter(ctx.qualify(call.func)), ""))
+    if entry is None or entry.role != roles.CLIP or not call.args:
+        return False
+    if " ".join(code_of(call.args[0].value).split()) != f"{model}.parameters()":
+        return False
+    problem = unfolded_clip(call, entry, ctx)
+    if problem is not None:
+        raise Untranslatable(
+            f"`{code_of(statement).strip()}` is not in the optimizer's tx ({problem}), and the "
+            "step would drop it"
+        )
+    return True
+
+
+def unfolded_clip(call: cst.Call, entry: ApiEntry, ctx: HookContext) -> str | None:
+    """Why the optimizer's chain cannot take clip ``call`` (the map's escapes), or None."""
+    try:
+        clip_expression(call, entry, replace(ctx, request_import=lambda key: None, warnings=[]))
+    except Untranslatable as exc:
+        return exc.reason
+    return None
+
+
+def _zero_function_problem(statement: cst.BaseStatement, ctx: HookContext) -> str | None:
+    """Why the line ``reset_grad()`` (a function of the file that only zeroes gradients) may
+    not go with the step: each zero_grad() it runs must be that of an optimizer of the map
+    bound once and translated here (the plan then drops it from the function's body, and
+    nnx.value_and_grad computes fresh gradients); None when it may."""
+    for call in ctx.zero_call(statement) or ():
+        receiver = call.func.value  # type: ignore[attr-defined]
+        value = _one_value(receiver, ctx)
+        translated = (
+            isinstance(value, cst.Call) and _is_optimizer(value, ctx) and ctx.translates(value)
+        )
+        if not translated:
+            return (
+                f"`{_shown(statement)}` runs `{code_of(call).strip()}`, whose receiver is not "
+                "one optimizer built and translated here: the zero of a torch object stays "
+                "torch code"
+            )
+    return None

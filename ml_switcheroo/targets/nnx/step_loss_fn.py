@@ -1,0 +1,306 @@
+"""The NNX training step's rendering: the loss function ``loss_fn(model)``, its ``has_aux`` outputs
+(the values read after the step), snapshots, the gradient and update lines, and the norms of
+folded clips (``_render``, ``_aux_names``...).
+
+Split from ``training_step.py`` by ``tools/split_training_step.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+
+import libcst as cst
+
+from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.model.hygiene import fresh_name
+from ml_switcheroo.model.translate import BoundCall, render_value
+from ml_switcheroo.spec import roles
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.signature import code_of, dotted_name
+from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.nnx.learning_rate import lr_write
+from ml_switcheroo.targets.nnx.other_models import OtherModels, read_undetached
+from ml_switcheroo.targets.nnx.pullback import Pullback, fresh_gradient
+from ml_switcheroo.targets.nnx.snapshots import renamed, snapshot_line
+from ml_switcheroo.targets.nnx.step_syntax import (
+    _assigned_call,
+    _lone_small,
+    _names_of,
+    _scope,
+    _target_names,
+    _tuple,
+    _variable_names,
+    _variables_of,
+)
+from ml_switcheroo.targets.nnx.wrappers import unwrapping
+
+GRADIENT = "{loss}, {grads} = nnx.value_and_grad({loss_fn})({model})"
+
+
+GRADIENT_AUX = "({loss}, {aux}), {grads} = nnx.value_and_grad({loss_fn}, has_aux=True)({model})"
+
+
+UPDATE = "{optimizer}.update({model}, {grads})"
+
+
+# the running sum of a micro-step loop's gradients (torch sums the k backward passes in .grad)
+SUMMED = "{total} = {grads} if {total} is None else jax.tree.map(jnp.add, {total}, {grads})"
+
+
+def _render(
+    region: Region,
+    forward: list[cst.BaseStatement],
+    after_backward: list[cst.BaseStatement],
+    model: cst.BaseExpression,
+    optimizer: str,
+    ctx: HookContext,
+    tail: Sequence[cst.BaseStatement] = (),
+    summed: Sequence[str] = (),
+    running: str | None = None,
+    others: OtherModels | None = None,
+    snapshots: Mapping[int, list[str]] = MappingProxyType({}),
+    pullbacks: Mapping[int, Pullback] = MappingProxyType({}),
+    pulled: Pullback | None = None,
+) -> list[cst.BaseStatement]:
+    """``def loss_fn(model)``, the gradient, the statements of the step that do not feed the
+    loss (``tail``), a clip's norm read after it, and the update. With losses of earlier
+    backward passes (``summed``) the loss function returns the sum of all, under a fresh name
+    (each loss read after the step comes out as aux). With ``running`` (a micro-step loop) the
+    gradients are added to that running sum, which the clip's norms and the update read.
+    Other models the loss calls (``others.called``) are parameters after the model, passed
+    as themselves: ``nnx.value_and_grad`` differentiates the first argument only. A statement
+    of ``tail`` with ``snapshots`` reads fresh names the loss function binds where torch ran
+    it and returns as aux (``snapshots.py``). A forward line of ``pullbacks`` computes its
+    output through ``nnx.vjp`` and returns the pullback as aux; with ``pulled`` the gradient
+    is the loss's with respect to that output, pulled back to the model's parameters."""
+    model_text = code_of(model).strip()
+    parameter = model_text if isinstance(model, cst.Name) else "model"
+    taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
+    if parameter != model_text and parameter in _variables_of(forward):
+        raise Untranslatable(f"the forward pass already uses the name `{parameter}`")
+    passed = [n for n in others.called if n in _variables_of(forward)] if others else []
+    if parameter in passed:
+        raise Untranslatable(f"another model the loss calls is named `{parameter}`")
+    loss_fn, grads = fresh_name("loss_fn", taken), fresh_name("grads", taken)
+    loss, total = region.loss, region.loss
+    if summed:
+        loss, total = (
+            fresh_name("loss", taken | {loss_fn, grads}),
+            " + ".join([*summed, region.loss]),
+        )
+    _check_bound_before_read(forward)
+    aux = _aux_names(forward, region, ctx, tail, returned=None if summed else region.loss)
+    aux += [p.name for p in pullbacks.values()]
+    unwrapped = _unwrapped_reads(forward, model_text, ctx)
+    body = [pullbacks[id(s)].vjp_line() if id(s) in pullbacks else s for s in forward]
+    body = [_with_model(s, model_text, parameter, unwrapped) for s in body]
+    if others is not None:
+        body = [others.without_detach(s) for s in body]
+    taken |= {loss_fn, grads, loss}
+    body, tail = _with_snapshots(body, forward, region, tail, snapshots, taken, aux)
+    tail = [_added_undetached(_lr_written(s, ctx), {loss, *aux}) for s in tail]
+    first = body[0]
+    returned = total if not aux else f"{total}, {_tuple(aux)}"
+    body[0] = first.with_changes(leading_lines=())
+    body.append(cst.parse_statement(f"return {returned}\n"))
+    function = cst.FunctionDef(
+        name=cst.Name(loss_fn),
+        params=cst.Parameters([cst.Param(cst.Name(p)) for p in (parameter, *passed)]),
+        body=cst.IndentedBlock(body=body),
+        leading_lines=first.leading_lines,  # type: ignore[attr-defined]
+    )
+    arguments = ", ".join([model_text, *passed])
+    differentiated = fresh_gradient(pulled, taken) if pulled is not None else grads
+    names = {"loss": loss, "grads": differentiated, "loss_fn": loss_fn, "model": arguments}
+    template = GRADIENT_AUX if aux else GRADIENT
+    gradient = template.format(aux=_tuple(aux), **names)
+    applied = running or grads
+    updated = pulled.model if pulled is not None else model_text
+    update = UPDATE.format(optimizer=optimizer, model=updated, grads=applied)
+    norms = _clip_norms(after_backward, applied, ctx, ctx.add_import)
+    summing = []
+    if running is not None:
+        summing = [cst.parse_statement(SUMMED.format(total=running, grads=grads) + "\n")]
+        ctx.add_import("jax")
+        ctx.add_import("jnp")
+    pulling = [cst.parse_statement(pulled.pull(grads, differentiated) + "\n")] if pulled else []
+    return [
+        function,
+        cst.parse_statement(gradient + "\n"),
+        *pulling,
+        *tail,
+        *summing,
+        *norms,
+        cst.parse_statement(update + "\n"),
+    ]
+
+
+def _lr_written(statement: cst.BaseStatement, ctx: HookContext) -> cst.BaseStatement:
+    """A learning-rate write through ``param_groups`` (``logged.py`` moved it after the
+    gradient) as the write of the stored learning rate; any other statement as it is."""
+    written = lr_write(statement, ctx)
+    return statement if written is None else written[0]
+
+
+def _added_undetached(statement: cst.BaseStatement, returned: set[str]) -> cst.BaseStatement:
+    """``loss_accum += loss.detach()`` after the gradient adds ``loss``: a value the gradient
+    returned is a JAX array, recorded by no tape (and without ``.detach()``). Only the value
+    added is rewritten: ``acc = loss.detach()`` would share the tensor's storage in torch."""
+    small = _lone_small(statement)
+    if not isinstance(small, cst.AugAssign):
+        return statement
+    value = read_undetached(small.value, returned)
+    return statement.with_changes(body=[small.with_changes(value=value)])
+
+
+def _with_snapshots(
+    body: list[cst.BaseStatement],
+    forward: list[cst.BaseStatement],
+    region: Region,
+    tail: Sequence[cst.BaseStatement],
+    snapshots: Mapping[int, list[str]],
+    taken: set[str],
+    aux: list[str],
+) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
+    """The loss function's ``body`` with ``fresh = name`` where torch ran each statement of
+    ``tail`` with ``snapshots`` (after the forward statements before it), ``tail`` with those
+    statements reading the fresh names, and the fresh names added to ``aux``."""
+    moved = list(tail)
+    order = {id(s): i for i, s in enumerate(region.statements)}
+    inserts: dict[int, list[cst.BaseStatement]] = {}  # before the k-th statement of the body
+    for index, statement in enumerate(tail):
+        names = snapshots.get(id(statement))
+        if not names:
+            continue
+        fresh = {}
+        for name in names:
+            fresh[name] = fresh_name(name, taken)
+            taken.add(fresh[name])
+            aux.append(fresh[name])
+        before = sum(1 for f in forward if order[id(f)] < order[id(statement)])
+        inserts.setdefault(before, []).extend(snapshot_line(fresh[n], n) for n in names)
+        moved[index] = renamed(statement, fresh)
+    result: list[cst.BaseStatement] = []
+    for k, statement in enumerate(body):
+        result.extend(inserts.get(k, []))
+        result.append(statement)
+    result.extend(inserts.get(len(body), []))
+    return result, moved
+
+
+def _aux_names(
+    forward: list[cst.BaseStatement],
+    region: Region,
+    ctx: HookContext,
+    tail: Sequence[cst.BaseStatement] = (),
+    returned: str | None = None,
+) -> list[str]:
+    """Names the forward pass binds (besides the loss it ``returned``) that may be read after
+    the region or by the statements run after the gradient (``tail``)."""
+    moved = {id(n) for s in tail for n in cst_walk.walk(s)}
+    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)} - moved
+    reads = {}
+    for statement in forward:
+        for node in cst_walk.walk(statement):
+            if isinstance(node, cst.Name):
+                reads.setdefault(node.value, []).append(node)
+    found: list[str] = []
+    for statement in forward:
+        for target in _target_names(statement):
+            if target.value == returned or target.value in found:
+                continue
+            seen = [n for n in reads.get(target.value, []) if n is not target] or [target]
+            variable = ctx.variable(seen[-1])
+            if variable is None or any(id(read[0]) not in inside for read in variable.reads):
+                found.append(target.value)
+    return found
+
+
+def _check_bound_before_read(forward: list[cst.BaseStatement]) -> None:
+    """A name the forward pass binds must not be read in it before (it would be local)."""
+    bound: set[str] = set()
+    assigned = {t.value for s in forward for t in _target_names(s)}
+    for statement in forward:
+        targets = {t.value for t in _target_names(statement)}
+        small = statement.body[0]  # type: ignore[attr-defined]
+        value = getattr(small, "value", None)
+        reads = _variable_names(value) if value else set()
+        if isinstance(small, cst.AugAssign):
+            reads |= targets
+        early = (reads & assigned) - bound
+        if early:
+            raise Untranslatable(f"`{sorted(early)[0]}` is read before the loss computes it")
+        bound |= targets
+
+
+def _unwrapped_reads(
+    forward: list[cst.BaseStatement], model: str, ctx: HookContext
+) -> frozenset[int]:
+    """The ids of the ``model.module`` reads of the forward pass that are the model the
+    wrapper ``model`` wraps (``wrappers.unwrapping``): the loss function's parameter."""
+    return frozenset(
+        id(node)
+        for statement in forward
+        for node in cst_walk.walk(statement)
+        if isinstance(node, cst.Attribute)
+        and dotted_name(node.value) == model
+        and unwrapping(node, ctx) is not None
+    )
+
+
+def _with_model(
+    statement: cst.BaseStatement, model: str, parameter: str, unwrapped: frozenset[int]
+) -> cst.BaseStatement:
+    """``statement`` with the model expression, and the reads of the wrapped model through
+    it (``unwrapped``: ids of ``model.module`` nodes), read through the loss function's
+    parameter."""
+    if model == parameter and not unwrapped:
+        return statement
+
+    class Rename(cst.CSTTransformer):
+        def leave_Attribute(
+            self, original: cst.Attribute, updated: cst.Attribute
+        ) -> cst.BaseExpression:
+            if id(original) in unwrapped or dotted_name(original) == model:
+                return cst.Name(parameter)
+            return updated
+
+    return statement.visit(Rename())  # type: ignore[return-value]
+
+
+def _norm_lines(region: Region, ctx: HookContext) -> list[str]:
+    """For a suggestion: what each ``norm = clip(...)`` of the region becomes."""
+    try:
+        norms = _clip_norms(region.statements, "grads", ctx, lambda key: None)
+    except Untranslatable:
+        return []
+    return [code_of(norm).strip() + "  # the norm before clipping" for norm in norms]
+
+
+def _clip_norms(
+    statements: Sequence[cst.BaseStatement],
+    grads: str,
+    ctx: HookContext,
+    request_import: Callable[[str], None],
+) -> list[cst.BaseStatement]:
+    """``norm = clip(...)`` between backward and step (a clip folded into the chain whose
+    value is read): ``norm = <the map's value of the call, from the gradients>``."""
+    rendered = []
+    for statement in statements:
+        call = _assigned_call(statement)
+        entry = ctx.semantic_map.apis.get(next(iter(ctx.qualify(call.func)), "")) if call else None
+        if call is None or entry is None or entry.role != roles.CLIP:
+            continue
+        value = render_value(
+            BoundCall.bind(entry, call), ctx.exact, cst.Name(grads), ctx.add_import
+        )
+        if value is None:
+            raise Untranslatable(
+                f"`{code_of(statement).strip()}`: the map has no value of this call from the "
+                "gradients for these arguments"
+            )
+        small = statement.body[0]  # type: ignore[attr-defined]
+        rendered.append(statement.with_changes(body=[small.with_changes(value=value)]))
+    return rendered

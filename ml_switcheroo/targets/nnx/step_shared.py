@@ -1,0 +1,599 @@
+"""The NNX training step's checks on names and memory the step shares with the code around it:
+namesakes read after the step, arrays changed in place, aliases of a stored value
+(``_check_namesakes_after``, ``_check_no_shared_change``, ``_check_traceable``...).
+
+Split from ``training_step.py`` by ``tools/split_training_step.py``.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+
+import libcst as cst
+
+from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.loss_helpers import namesake_problem
+from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.analysis.statements import DETACH
+from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.signature import code_of, dotted_name
+from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.nnx.namesake_rewrite import (
+    after_text,
+    any_array_read,
+    attribute_receivers,
+    exact_text,
+)
+from ml_switcheroo.targets.nnx.other_models import OtherModels
+from ml_switcheroo.targets.nnx.step_loss_fn import _added_undetached
+from ml_switcheroo.targets.nnx.step_models import _model_output_calls
+from ml_switcheroo.targets.nnx.step_syntax import (
+    _NESTED,
+    _bound_names,
+    _calls_method,
+    _calls_method_named,
+    _scope,
+    _target_names,
+    _variable_names,
+)
+
+
+def _check_traceable(
+    forward: list[cst.BaseStatement],
+    ctx: HookContext,
+    others: OtherModels | None,
+    model: cst.BaseExpression | None = None,
+) -> dict[str, str]:
+    """The loss function's body runs traced on JAX arrays: no ``.item()``, no method a JAX
+    array has under a torch name with other numbers or lacks (the map's ``array_namesakes``,
+    ``array_lacks``), but for the ``.detach()`` of other models' outputs the render drops, and
+    a namesake the map's ``exact`` template writes on a name the loss function computes
+    (returned: the call's code to its JAX text)."""
+    if not forward:
+        raise Untranslatable("the loss does not use the model")
+    if any(_calls_method(statement, "item") for statement in forward):
+        raise Untranslatable("`.item()` in the forward pass (a traced value has no number)")
+    body = [others.without_detach(s) for s in forward] if others is not None else forward
+    calls = [n for s in body for n in cst_walk.walk(s) if isinstance(n, cst.Call)]
+    arrays = {t.value for s in forward for t in _target_names(s)}
+    exact, written = _exact_texts(calls, body, arrays, ctx, _model_output_calls(calls, model))
+    for call in (c for c in calls if id(c) not in written):
+        problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
+        if problem is not None:
+            raise Untranslatable(f"in the forward pass (the loss function): {problem}")
+    nodes = [n for s in body for n in cst_walk.walk(s)]
+    for node in (n for n in nodes if isinstance(n, cst.Attribute)):
+        problem = _array_problem(node, nodes, ctx)
+        if problem is not None and _variable_names(node.value) & arrays:
+            raise Untranslatable(f"in the forward pass (the loss function): {problem}")
+    return exact
+
+
+def _exact_texts(
+    calls: list[cst.Call],
+    statements: Sequence[cst.BaseStatement],
+    arrays: set[str],
+    ctx: HookContext,
+    outputs: frozenset[int] = frozenset(),
+) -> tuple[dict[str, str], set[int]]:
+    """The calls of ``array_namesakes`` on ``arrays`` the map's ``exact`` writes in JAX with
+    torch's numbers (code -> JAX text, and their ids); none whose result an attribute is read
+    of (``out.max(1).indices``: such a call with the same code escapes the step)."""
+    read = attribute_receivers(statements)
+    namesakes = ctx.semantic_map.array_namesakes
+    texts, written = {}, set()
+    for call in calls:
+        text = exact_text(call, namesakes, arrays, ctx.qualify, read=read, outputs=outputs)
+        if text is not None:
+            texts[code_of(call).strip()] = text
+            written.add(id(call))
+
+    return texts, written
+
+
+def _check_namesakes_after(
+    region: Region,
+    forward: list[cst.BaseStatement],
+    tail: Sequence[cst.BaseStatement],
+    ctx: HookContext,
+    outside: dict[int, str] | None = None,
+    prefix: Sequence[cst.BaseStatement] = (),
+    model: cst.BaseExpression | None = None,
+    others: OtherModels | None = None,
+) -> dict[str, str]:
+    """What the loss function computes comes out of the gradient as JAX arrays, and what it
+    reads (the batch: ``_data_names``) is one too for the NNX model to run on it: a method of
+    the map's ``array_namesakes`` called with other numbers on one of those names (or on a
+    name assigned from one) in a statement the step runs after the gradient (``tail``:
+    ``spread = out.std().item()``) or elsewhere in the step's scope, outside the step
+    (``_, pred = out.max(1)`` after it), computes other numbers than torch (s22b); in
+    ``tail`` unless the map's ``exact`` writes it (returned: the call's code to its JAX text);
+    outside the step unless it comes after the step's first statement on a name every binding
+    of which the loss function computes, and the map's template after the update writes it
+    (put in ``outside`` by id: ``out.cpu()`` -> ``out``; s23a); one the map's ``array_lacks``
+    raises. A ``x.detach()`` in another training step of the scope is not checked: a converted
+    step reading ``fake.detach()`` reads ``fake`` (``OtherModels.without_detach``). A binding
+    by a call of a ported model (this step's or another translated optimizer's: ``fake =
+    netG(fixed_noise)`` after the steps, a JAX array) counts as one of the loss function's."""
+    scope = _scope(region)
+    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
+    roots = scope.body.body if isinstance(scope, cst.FunctionDef) else [scope]  # type: ignore[attr-defined]
+    walked = [n for r in roots for n in cst_walk.walk(r, _NESTED)]
+    start = next((i for i, n in enumerate(walked) if n is region.statements[0]), len(walked))
+    outside_nodes = [n for n in walked if id(n) not in inside]
+    later = {id(n) for n in walked[start:] if id(n) not in inside}
+    prefix_nodes = [n for s in prefix for n in cst_walk.walk(s, _NESTED)]  # checked, not written
+    computed = {t.value for s in forward for t in _target_names(s)} | {region.loss}
+    rendered = [_added_undetached(s, computed) for s in tail]  # `acc += loss.detach()`: exact
+    nodes = [*(n for s in rendered for n in cst_walk.walk(s, _NESTED)), *outside_nodes]
+    nodes += prefix_nodes
+    stepped = _in_other_steps(outside_nodes, ctx)
+    undetached = {
+        id(n) for n in outside_nodes if id(n) in stepped and _calls_method_named(n, DETACH)
+    }
+    stores = [(n, _stored_value(n)) for n in nodes]
+    returned = _assigned_from(stores, computed)  # what the loss function computes, and values of it
+    computed = _assigned_from(
+        stores, computed | _sources(stores, _data_names(forward, model, ctx), ctx)
+    )
+    in_tail = [n for s in rendered for n in cst_walk.walk(s, _NESTED)]
+    tail_texts = _after_update_texts(in_tail, lambda name: name.value in computed, ctx)
+    prefix_texts = _any_array_texts(prefix_nodes, computed, ctx)  # `n = x.size(0)`
+    tail_texts.update(prefix_texts)
+    by_id = {id(n): n for n in [*in_tail, *prefix_nodes]}
+    exact = {code_of(by_id[key]).strip(): text for key, text in tail_texts.items()}
+    written = set(tail_texts)
+    if outside is not None:
+        after = [n for n in outside_nodes if id(n) in later and id(n) not in stepped]
+        assigned = {id(n) for s in forward for n in cst_walk.walk(s)}
+        assigned |= _before_backwards(walked, ctx)
+        assigned |= _ported_outputs(walked, model, others)
+        bound = partial(_bound_in, assigned=assigned, ctx=ctx, unpacked=_unpacked(walked))
+        while True:  # `_, pred = out.max(1)` rewritten: `pred.eq(y)` may be, to a fixpoint
+            texts = _after_update_texts(
+                after,
+                lambda n: n.value in computed and bound(n),
+                ctx,
+                lambda n: n.value in computed,
+            )
+            if set(texts) <= assigned:
+                break
+            assigned |= set(texts)
+        outside.update(texts)
+        before = [n for n in outside_nodes if id(n) not in later and id(n) not in stepped]
+        outside.update(_any_array_texts(before, computed, ctx))
+        written |= set(outside)
+    skipped = written | undetached | _other_steps_any_array(nodes, stepped, ctx)
+    for node in (n for n in nodes if id(n) not in skipped):
+        problem = _array_problem(node, nodes, ctx)
+        receiver = _receiver(node)
+        # An attribute a JAX array lacks (`label.data`) on the batch only: a port feeding JAX
+        # arrays raises there, one keeping torch buffers (the old DCGAN) runs as torch does;
+        # never other numbers (s23int).
+        arrays = returned if isinstance(node, cst.Attribute) else computed
+        if problem is not None and receiver is not None and _variable_names(receiver) & arrays:
+            raise Untranslatable(
+                f"a value the loss function returns or reads is a JAX array: {problem}"
+            )
+    forward_nodes = [n for s in forward for n in cst_walk.walk(s, _NESTED)]
+    _check_no_shared_change([*forward_nodes, *nodes], computed, ctx, returned)
+    after_update = [*in_tail, *(n for n in outside_nodes if id(n) in later)]
+    outputs = _assigned_from(stores, _model_output_names(forward, model) | {region.loss})
+    _check_no_in_place_call(after_update, outputs, ctx)
+    return exact
+
+
+def _ported_outputs(
+    nodes: Sequence[cst.CSTNode], model: cst.BaseExpression | None, others: OtherModels | None
+) -> set[int]:
+    """Ids of the values of ``nodes`` that call a model the translation ports to NNX by name
+    (``model(x)``, the trained one, or ``netG(z)``, another translated optimizer's): JAX
+    arrays wherever they are computed."""
+    trained = model.value if isinstance(model, cst.Name) else None
+    found: set[int] = set()
+    for node in nodes:
+        value = _stored_value(node)
+        if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Name):
+            continue
+        if value.func.value == trained or (others is not None and others.other_model(value.func)):
+            found.add(id(value))
+    return found
+
+
+def _model_output_names(
+    forward: Sequence[cst.BaseStatement], model: cst.BaseExpression | None
+) -> set[str]:
+    """The names the loss function's statements assign from a value calling the trained model
+    (``out = model(x)``: JAX arrays once the step runs)."""
+    root = (dotted_name(model) or "").partition(".")[0] if model is not None else ""
+    found: set[str] = set()
+    for node in (n for s in forward for n in cst_walk.walk(s, _NESTED)):
+        value = _stored_value(node)
+        calls = (n for n in cst_walk.walk(value) if isinstance(n, cst.Call)) if value else ()
+        if root and any((dotted_name(c.func) or "").partition(".")[0] == root for c in calls):
+            found |= _stored_names(node)
+    return found
+
+
+def _check_no_in_place_call(
+    nodes: Sequence[cst.CSTNode], outputs: set[str], ctx: HookContext
+) -> None:
+    """An in-place method (the map's ``in_place_suffix``: ``out.add_(1)``, ``loss.clamp_(0,
+    1)``, also through a view or an item: ``out[0].mul_(2)``) called after the update on the
+    model's output or the loss (``outputs``, JAX arrays there: they have none) raised
+    AttributeError when the translation ran (s24b): the step escapes naming the call."""
+    suffix = ctx.semantic_map.in_place_suffix or "_"
+    views = ctx.semantic_map.array_views
+    for node in (n for n in nodes if isinstance(n, cst.Call)):
+        changed = _shared_change_of(node, suffix, views)
+        if changed is not None and changed in outputs:
+            raise Untranslatable(
+                f"`{code_of(node).strip()}` changes `{changed}` in place after the update; it"
+                " is a JAX array there, which has no in-place methods: write"
+                f" `{changed} = <the new value>` (a JAX array's `.at[...].set(...)` for an item)"
+            )
+
+
+def _assigned_from(
+    stores: Sequence[tuple[cst.CSTNode, cst.BaseExpression | None]], names: set[str]
+) -> set[str]:
+    """``names`` and the names assigned from one of them, to a fixpoint."""
+    found = set(names)
+    while True:
+        more = {
+            name
+            for node, value in stores
+            if value is not None and _variable_names(value) & found
+            for name in _stored_names(node)
+        } - found
+        if not more:
+            return found
+        found |= more
+
+
+def _check_no_shared_change(
+    nodes: Sequence[cst.CSTNode],
+    computed: set[str],
+    ctx: HookContext,
+    returned: set[str] | None = None,
+) -> None:
+    """A name bound to a value of ``computed`` or to a view of one (the map's
+    ``array_views``: ``keep = out.detach()``, ``row = out[0]``), or such a value, changed in
+    place (``keep += 1``, ``keep[0] = 5``, ``keep.add_(1)``) changes the other too in torch,
+    never with JAX arrays (s23int: ``keep = out.detach(); keep += 1`` after the step, ``out``
+    recorded: 0.785 relative off torch over 36 updates). Bindings by a conditional, a walrus,
+    a dict, a ``for`` loop or a comprehension (rows of a tensor are views of it) and values
+    passed to a function (``torch.squeeze(out)``, ``list(out)``) count too (s24d: ``keep =
+    out if c else None``, ``(keep := out.detach())``, ``d = {"o": out}`` then changed in place
+    converted, 0.785 relative off torch each). A loop binds views only over ``returned``
+    (values of the loss function): a batch of the loader is a new tensor (DCGAN's
+    ``noise.normal_(0, 1)``). The step escapes naming the change."""
+    views = ctx.semantic_map.array_views
+    shared: set[str] = set()
+    for node in nodes:
+        value = None if isinstance(node, cst.AugAssign) else _stored_value(node)
+        names = _shared_names(value, views) & computed if value is not None else set()
+        if isinstance(node, (cst.For, cst.CompFor)):
+            names &= returned if returned is not None else computed
+        if names:
+            shared |= names | _stored_names(node)
+    if not shared:
+        return
+    suffix = ctx.semantic_map.in_place_suffix or "_"
+    for node in nodes:
+        changed = _shared_change_of(node, suffix, views)
+        if changed is not None and changed in shared:
+            raise Untranslatable(
+                f"`{code_of(node).strip()}` changes `{changed}` in place, which shares its memory"
+                " with a value of the step in torch (a view, `x.detach()`, the same tensor);"
+                " JAX arrays are never changed in place: the other name would keep its value"
+            )
+
+
+def _shared_names(value: cst.BaseExpression, views: frozenset[str]) -> set[str]:
+    """The variables ``value`` may share memory with: a name, an item (``x[0]``), a view
+    (``x.detach()``, ``x.data``), each element of a tuple, list, set or dict, either branch of
+    a conditional or ``or``, a walrus's value, what a comprehension iterates or yields, and
+    the arguments of a view function (``torch.squeeze(out)``) or of a Python builtin
+    (``max(out)``, ``list(out)``: items of a tensor are views). Not seen: a function of the
+    user's returning its argument (a model's output is a new tensor: ``fake = netG(noise)``)."""
+    if isinstance(value, cst.Name):
+        return {value.value}
+    if isinstance(value, (cst.Tuple, cst.List, cst.Set, cst.Dict)):
+        return set().union(*(_shared_names(e.value, views) for e in value.elements))
+    if isinstance(value, (cst.Subscript, cst.NamedExpr)):
+        return _shared_names(value.value, views)
+    if isinstance(value, cst.Attribute) and value.attr.value in views:
+        return _shared_names(value.value, views)
+    if isinstance(value, cst.IfExp):
+        return _shared_names(value.body, views) | _shared_names(value.orelse, views)
+    if isinstance(value, cst.BooleanOperation):
+        return _shared_names(value.left, views) | _shared_names(value.right, views)
+    if isinstance(value, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+        return _comprehension_shares(value, views)
+    if isinstance(value, cst.Call):
+        passed = set().union(*(_shared_names(a.value, views) for a in value.args))
+        if isinstance(value.func, cst.Attribute) and value.func.attr.value in views:
+            return _shared_names(value.func.value, views) | passed
+        if isinstance(value.func, cst.Name) and hasattr(builtins, value.func.value):
+            return passed  # `list(out)`, `next(iter(out))`, `max(out)`: its items, views
+        return set()
+    return set()
+
+
+def _comprehension_shares(
+    value: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp, views: frozenset[str]
+) -> set[str]:
+    """What a comprehension's items may share memory with: what it iterates (the rows of a
+    tensor are views of it) and what its item reads as a view."""
+    items = [value.key, value.value] if isinstance(value, cst.DictComp) else [value.elt]
+    shared = set().union(*(_shared_names(item, views) for item in items))
+    loop: cst.CompFor | None = value.for_in
+    while loop is not None:
+        shared |= _shared_names(loop.iter, views)
+        loop = loop.inner_for_in
+    return shared
+
+
+def _shared_change_of(node: cst.CSTNode, suffix: str, views: frozenset[str]) -> str | None:
+    """The variable an augmented assignment, an item or attribute store, or an in-place method
+    (``x.add_(1)``: the map's ``in_place_suffix``) changes in place, through views of it
+    (``x.detach().mul_(2)``); None: no such change."""
+    targets: list[cst.BaseExpression] = []
+    if isinstance(node, cst.AugAssign):
+        targets = [node.target]
+    elif isinstance(node, cst.Assign):
+        stores = [t.target for t in node.targets]
+        targets = [t for t in stores if isinstance(t, (cst.Subscript, cst.Attribute))]
+    elif (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value.endswith(suffix)
+        and not node.func.attr.value.startswith("__")
+    ):
+        targets = [node.func.value]
+    for target in targets:
+        while True:
+            if isinstance(target, (cst.Subscript, cst.Attribute)):
+                target = target.value
+            elif isinstance(target, cst.Call) and _shared_names(target, views):
+                target = target.func.value  # type: ignore[attr-defined]  # `x.detach().mul_(2)`
+            else:
+                break
+        if isinstance(target, cst.Name):
+            return target.value
+    return None
+
+
+def _array_problem(node: cst.CSTNode, nodes: Sequence[cst.CSTNode], ctx: HookContext) -> str | None:
+    """What a call of the map's ``array_namesakes`` (``array_lacks``) or a read of one of its
+    ``array_attributes`` (``out.data``) does on a JAX array (None: nothing the map names)."""
+    if isinstance(node, cst.Call):
+        return namesake_problem(node, ctx.semantic_map.array_namesakes, ctx.qualify)
+    entry = (
+        ctx.semantic_map.array_attributes.get(node.attr.value)
+        if isinstance(node, cst.Attribute)
+        else None
+    )
+    if entry is None or any(isinstance(n, cst.Call) and n.func is node for n in nodes):
+        return None
+    return f"`{code_of(node).strip()}` runs on JAX arrays there: {entry.reason}"
+
+
+def _in_other_steps(nodes: Sequence[cst.CSTNode], ctx: HookContext) -> set[int]:
+    """Ids of ``nodes`` inside a statement of another training-step region of the file."""
+    found: set[int] = set()
+    for node in nodes:
+        if isinstance(node, cst.BaseStatement) and ctx.region_at(node) is not None:
+            found.update(id(n) for n in cst_walk.walk(node))
+    return found
+
+
+def _before_backwards(nodes: Sequence[cst.CSTNode], ctx: HookContext) -> set[int]:
+    """Ids of ``nodes`` inside a statement of a training step of the file before its backward
+    pass (this step's or another's: ``d_loss`` of a GAN's other step, a JAX array once that
+    step is converted or ported as its escape says; ``real_scores = real_out`` beside the
+    loss)."""
+    found: set[int] = set()
+    for node in (n for n in nodes if isinstance(n, cst.BaseStatement)):
+        other = ctx.region_at(node)
+        if other is None or other.backward is None:
+            continue
+        backward = other.backward.statement
+        index = next((i for i, s in enumerate(other.statements) if s is backward), None)
+        if index is not None and any(s is node for s in other.statements[:index]):
+            found.update(id(n) for n in cst_walk.walk(node))
+    return found
+
+
+def _after_update_texts(
+    nodes: Sequence[cst.CSTNode],
+    receivable: Callable[[cst.Name], bool],
+    ctx: HookContext,
+    covered: Callable[[cst.Name], bool] | None = None,
+) -> dict[int, str]:
+    """The calls and attribute reads of ``nodes`` (statements after the gradient) the map's
+    templates after the update write (by id: their JAX text): on a ``receivable`` name (after
+    the step: one whose every binding is an assignment of the loss function's statements,
+    ``_bound_in``), or on such a read written as a name (``output.cpu().data`` -> ``output``),
+    or, for a template of any array (``any_array``: ``y.size(0)``), on a ``covered`` name (one
+    the step's check covers: the batch too); not a tuple read for an attribute
+    (``out.max(1).indices``) nor a store (``out.data = y``)."""
+    read = attribute_receivers(nodes)
+    called = {id(n.func) for n in nodes if isinstance(n, cst.Call)}
+    called |= {id(n) for t in _store_targets(nodes) for n in cst_walk.walk(t)}  # `out.data = y`
+    namesakes = ctx.semantic_map.array_namesakes
+    attributes = ctx.semantic_map.array_attributes
+    texts: dict[int, str] = {}
+    for node in reversed(nodes):  # (pre-order reversed: a receiver before what reads it)
+        receiver = _receiver(node)
+        if receiver is None or id(node) in called:
+            continue
+        x = _receiver_text(receiver, texts, receivable)
+        if x is None and _any_array_receiver(receiver, node, covered, ctx):
+            x = receiver.value  # type: ignore[attr-defined]  # a Name
+        text = after_text(node, x, namesakes, attributes, read) if x is not None else None
+        if text is not None:
+            texts[id(node)] = text
+    return texts
+
+
+def _other_steps_any_array(
+    nodes: Sequence[cst.CSTNode], stepped: set[int], ctx: HookContext
+) -> set[int]:
+    """Ids of the reads of an ``any_array`` template in another step's statements
+    (``stepped``): that step writes them (``num = x.size(0)`` as its prefix) or escapes."""
+    semantic_map = ctx.semantic_map
+    namesakes, attributes = semantic_map.array_namesakes, semantic_map.array_attributes
+    return {id(n) for n in nodes if id(n) in stepped and any_array_read(n, namesakes, attributes)}
+
+
+def _any_array_texts(
+    nodes: Sequence[cst.CSTNode], covered: set[str], ctx: HookContext
+) -> dict[int, str]:
+    """The reads of ``nodes`` (the step's scope before it) the map's templates of any array
+    write (``num = x.size(0)`` -> ``num = x.shape[0]``: the same int on a torch tensor) on a
+    name of ``covered``, by id."""
+    return _after_update_texts(nodes, lambda name: False, ctx, lambda n: n.value in covered)
+
+
+def _any_array_receiver(
+    receiver: cst.BaseExpression,
+    node: cst.CSTNode,
+    covered: Callable[[cst.Name], bool] | None,
+    ctx: HookContext,
+) -> bool:
+    """Whether ``node`` reads an ``any_array`` entry of the map on a ``covered`` name."""
+    if covered is None or not isinstance(receiver, cst.Name) or not covered(receiver):
+        return False
+    semantic_map = ctx.semantic_map
+    return any_array_read(node, semantic_map.array_namesakes, semantic_map.array_attributes)
+
+
+def _store_targets(nodes: Sequence[cst.CSTNode]) -> list[cst.CSTNode]:
+    """What the assignments, ``for`` loops and ``del`` statements of ``nodes`` store into."""
+    targets: list[cst.CSTNode] = []
+    for node in nodes:
+        if isinstance(node, cst.Assign):
+            targets.extend(t.target for t in node.targets)
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor, cst.Del)):
+            targets.append(node.target)
+    return targets
+
+
+def _receiver(node: cst.CSTNode) -> cst.BaseExpression | None:
+    """``x`` of ``x.m(...)`` or ``x.a`` (None for other nodes)."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        return node.func.value
+    return node.value if isinstance(node, cst.Attribute) else None
+
+
+def _receiver_text(
+    receiver: cst.BaseExpression, texts: Mapping[int, str], receivable: Callable[[cst.Name], bool]
+) -> str | None:
+    """A ``receivable`` name, or a rewritten read whose text is a name."""
+    if isinstance(receiver, cst.Name):
+        return receiver.value if receivable(receiver) else None
+    text = texts.get(id(receiver))
+    return text if text is not None and text.isidentifier() else None
+
+
+def _bound_in(
+    name: cst.Name,
+    *,
+    assigned: set[int],
+    ctx: HookContext,
+    unpacked: Mapping[str, list[cst.BaseExpression]],
+) -> bool:
+    """Whether every binding of ``name``'s variable assigns a value among ``assigned``: its
+    bindings by a value, and as many unpackings of its scope (``unpacked``: ``_, pred =
+    out.max(1)``, a binding without a value of its own) as it has bindings without one."""
+    variable = ctx.variable(name)
+    if variable is None or not variable.values:
+        return False
+    values = [value for value in variable.values if value is not None]
+    sites = unpacked.get(name.value, [])
+    if len(variable.values) - len(values) != len(sites):
+        return False  # a loop target, a parameter, an unpacking elsewhere...
+    return all(id(value) in assigned for value in (*values, *sites))
+
+
+def _unpacked(nodes: Sequence[cst.CSTNode]) -> dict[str, list[cst.BaseExpression]]:
+    """For each name a flat tuple or list target of an assignment of ``nodes`` binds, the
+    value of each such assignment (``_, pred = out.max(1)``: ``pred`` -> ``out.max(1)``)."""
+    found: dict[str, list[cst.BaseExpression]] = {}
+    for node in (n for n in nodes if isinstance(n, cst.Assign)):
+        for target in (t.target for t in node.targets):
+            if isinstance(target, (cst.Tuple, cst.List)):
+                for element in target.elements:
+                    if isinstance(element, cst.Element) and isinstance(element.value, cst.Name):
+                        found.setdefault(element.value.value, []).append(node.value)
+    return found
+
+
+def _data_names(
+    forward: Sequence[cst.BaseStatement], model: cst.BaseExpression | None, ctx: HookContext
+) -> set[str]:
+    """The variables the loss function reads but does not compute (the batch ``x``, ``y``):
+    JAX (or NumPy) arrays for the translated step to run, so torch's namesakes on them
+    compute other numbers anywhere (s23d: ``y.std()`` after the step 0.044 relative off
+    torch). Not the model's root name (nor ``self``, a called function, an import)."""
+    bound = {t.value for s in forward for t in _bound_names(s)}
+    root = (dotted_name(model) or "").partition(".")[0] if model is not None else ""
+    return set().union(*(_read_names(s, ctx) for s in forward)) - bound - {root}
+
+
+def _read_names(node: cst.CSTNode, ctx: HookContext) -> set[str]:
+    """Variables read under ``node`` (``_variable_names``) but the functions it calls by
+    name, imports, builtins and ``self``."""
+    nodes = list(cst_walk.walk(node, _NESTED))
+    called = {id(n.func) for n in nodes if isinstance(n, cst.Call)}
+    names = [n for n in nodes if isinstance(n, cst.Name) and id(n) not in called]
+    kept = {n.value for n in names if not ctx.qualify(n)}
+    return (kept & _variable_names(node)) - set(dir(builtins)) - {"self"}
+
+
+def _sources(
+    stores: Sequence[tuple[cst.CSTNode, cst.BaseExpression | None]],
+    names: set[str],
+    ctx: HookContext,
+) -> set[str]:
+    """``names`` and, to a fixpoint, the variables read by a value stored into one of them
+    (``t = y.max(0)[0]`` before the step: ``y`` is an array if ``t`` is)."""
+    found = set(names)
+    while True:
+        more = {
+            name
+            for node, value in stores
+            if value is not None and _stored_names(node) & found
+            for name in _read_names(value, ctx)
+        } - found
+        if not more:
+            return found
+        found |= more
+
+
+def _stored_value(node: cst.CSTNode) -> cst.BaseExpression | None:
+    """The value an assignment or a ``for`` loop stores (None for other nodes)."""
+    if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.NamedExpr)):
+        return node.value
+    if isinstance(node, (cst.For, cst.CompFor)):
+        return node.iter
+    return None
+
+
+def _stored_names(node: cst.CSTNode) -> set[str]:
+    """The names an assignment or a ``for`` loop binds (in tuples too)."""
+    targets: list[cst.CSTNode] = []
+    if isinstance(node, cst.Assign):
+        targets = [t.target for t in node.targets]
+    elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.NamedExpr, cst.For, cst.CompFor)):
+        targets = [node.target]
+    return {
+        n.value
+        for t in targets
+        for n in cst_walk.walk(t)
+        if isinstance(n, cst.Name) and isinstance(t, (cst.Name, cst.Tuple, cst.List))
+    }
