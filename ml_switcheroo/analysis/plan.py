@@ -196,9 +196,13 @@ class Planner(
         for region in plan.regions:
             statements = {id(s) for s in region.statements}
             statements |= {id(s) for g in region.true_guards for s in g.body.body}  # type: ignore[attr-defined]
-            region.clipped = any(
-                id(site.statement) in statements for sites in plan.clips.values() for site in sites
-            )
+            region.clip_sites = [
+                site
+                for sites in plan.clips.values()
+                for site in sites
+                if id(site.statement) in statements
+            ]
+            region.clipped = bool(region.clip_sites)
             region.subset_clipped = any(
                 id(site.statement) in statements for site in self._subset_clip_sites
             )

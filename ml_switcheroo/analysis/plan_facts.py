@@ -144,6 +144,7 @@ class Region:
     gated: bool  # the step sits under an `if` inside the region (gradient accumulation)
     statements: list[cst.BaseStatement] = field(default_factory=list)
     clipped: bool = False  # a clip call in the region was folded into the optimizer's chain
+    clip_sites: list[Site] = field(default_factory=list)  # those clip calls
     subset_clipped: bool = False  # a clip call in the region clips other parameters (escaped)
     # the stepped optimizer's zero_grad() runs under the same loops and conditions as its step
     # (else torch sums gradients over several steps)

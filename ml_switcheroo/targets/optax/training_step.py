@@ -12,6 +12,8 @@ only when the step uses a GradScaler or is gated by a condition.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import libcst as cst
 
 from ml_switcheroo.analysis.plan import Region
@@ -20,8 +22,9 @@ from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext, register_hook
+from ml_switcheroo.targets.optax.clipping import clip_expression
 
-PLACEHOLDERS = ("loss", "optimizer", "scaler")
+PLACEHOLDERS = ("loss", "optimizer", "scaler", "clip", "clip_reason")
 
 
 @register_hook("training_step", requires=("reason", "suggest"), placeholders=PLACEHOLDERS)
@@ -36,10 +39,13 @@ def escape_training_step(node: cst.Call, ctx: HookContext) -> cst.Call:
         "state": ctx.state_of(optimizer),
         "scaler": (region.scaler if region else ctx.receiver) or "scaler",
     }
+    unfolded = _unfolded_clip(region, ctx)
+    names["clip"], names["clip_reason"] = unfolded or ("", "")
     keep = {
         "[scaler]": bool(names["scaler"] != "scaler" or (region and region.scaler)),
         "[accumulation]": bool(region and region.gated),
-        "[clipping]": bool(region and region.clipped),
+        "[clipping]": bool(region and region.clipped) and not unfolded,
+        "[unfolded_clipping]": bool(unfolded),
         "[subset_clipping]": bool(region and region.subset_clipped),
     }
     assert ctx.entry.reason is not None and ctx.entry.suggest is not None
@@ -52,6 +58,19 @@ def escape_training_step(node: cst.Call, ctx: HookContext) -> cst.Call:
         elif keep[tag]:
             lines.append(line[len(tag) + 1 :])
     raise Untranslatable(render_text(ctx.entry.reason, call, names), "\n".join(lines))
+
+
+def _unfolded_clip(region: Region | None, ctx: HookContext) -> tuple[str, str] | None:
+    """The first clip call of the region the optimizer's chain could not take (the map escapes
+    it: ``norm_type=1.0`` in stock mode) and the reason, or None: the step's suggestion must
+    not say that clipping is in the chain then (the optimizer's hook leaves it out)."""
+    for site in region.clip_sites if region is not None else []:
+        dry = replace(ctx, request_import=lambda key: None, warnings=[])
+        try:
+            clip_expression(site.call, site.entry, dry)  # type: ignore[arg-type]
+        except Untranslatable as escape:
+            return " ".join(code_of(site.call).split()), escape.reason
+    return None
 
 
 def _optimizer_name(region: Region | None, node: cst.Call, ctx: HookContext) -> str:
