@@ -577,17 +577,8 @@ class SteppingFacts:
         """The parameter ``call`` hands ``optimizer`` to (its one argument naming it), which
         every call of the function in this file gives that optimizer and the function never
         rebinds; None otherwise."""
-        handed = [a for a in call.args if _mentions(a, optimizer.value)]
-        if len(handed) != 1 or handed[0].value is not _plain(handed[0].value):
-            return None
-        param = self.resolver.local_parameter(call, handed[0])
-        uses = self.resolver.parameter_uses(param) if param is not None else []
-        if param is None or not uses or not self._never_rebound(param):
-            return None
-        reached = self.resolver.reaching_values(uses[0], None)  # type: ignore[arg-type]
-        if reached is None or len(reached) != 1 or reached[0] is not schedule.optimizer.call:
-            return None
-        return param.name.value
+        param = self._handed_param(call, optimizer, schedule.optimizer.call)
+        return param.name.value if param is not None else None
 
     def _never_rebound(self, param: cst.Param) -> bool:
         """Whether nothing in its function assigns the parameter ``param``'s name."""
