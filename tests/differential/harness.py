@@ -28,9 +28,18 @@ from libcst.codemod import CodemodContext
 from ml_switcheroo.codemods.optimizer import TorchToOptax
 from ml_switcheroo.rewrite.engine import records_of
 from ml_switcheroo.rewrite.report import Record
+from ml_switcheroo.targets.catalogue import load_semantic_map
 
 STEPS = 60
 EXACT = 1e-9
+
+
+def map_tolerance(api: str, exact: bool) -> float:
+    """The bar for ``api``'s translation: the map's tolerance where the map calls it approximate
+    (with or without ``--exact``), else ``EXACT``."""
+    entry = load_semantic_map().apis[api]
+    approximate = entry.status_for(exact) == "approximate" and entry.tolerance
+    return entry.tolerance if approximate else EXACT
 
 
 @contextmanager

@@ -18,10 +18,10 @@ import pytest
 from ml_switcheroo.spec.signature import NotALiteral, literal_value
 from ml_switcheroo.targets.catalogue import load_semantic_map
 from tests.differential.harness import (
-    EXACT,
     Problem,
     embedding_problem,
     linear_problem,
+    map_tolerance,
     matrix_problem,
     measure,
     translate,
@@ -247,18 +247,11 @@ CASES: list[Case] = [
 ]
 
 
-def tolerance(exact: bool, api: str) -> float:
-    entry = SEMANTIC_MAP.apis[api]
-    return (
-        entry.tolerance if entry.status_for(exact) == "approximate" and entry.tolerance else EXACT
-    )
-
-
 @pytest.mark.parametrize("case", [c for c in CASES if c.escape is None], ids=lambda c: c.id)
 def test_translation_reproduces_torch(case: Case) -> None:
     rel, translation = measure(case.source, exact=case.exact, env=case.env, problem=case.problem)
     (record,) = translation.conversions
-    assert rel < tolerance(case.exact, record.api), f"rel={rel:.3e}\n{translation.code}"
+    assert rel < map_tolerance(record.api, case.exact), f"rel={rel:.3e}\n{translation.code}"
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.escape is not None], ids=lambda c: c.id)

@@ -15,6 +15,7 @@ import torch
 from ml_switcheroo.targets.catalogue import load_semantic_map
 from tests.differential.harness import (
     EXACT,
+    map_tolerance,
     measure_training,
     optax_hyperparams,
     optax_lrs,
@@ -103,14 +104,7 @@ def _api(translation: Any) -> str:
     apis = {
         r.api for r in translation.conversions if SEMANTIC_MAP.apis[r.api].hook == "lr_scheduler"
     }
-    return max(apis, key=lambda api: _tolerance(api, False))
-
-
-def _tolerance(api: str, exact: bool) -> float:
-    entry = SEMANTIC_MAP.apis[api]
-    return (
-        entry.tolerance if entry.status_for(exact) == "approximate" and entry.tolerance else EXACT
-    )
+    return max(apis, key=lambda api: map_tolerance(api, False))
 
 
 @pytest.mark.parametrize("exact", [False, True], ids=["stock", "exact"])
@@ -123,7 +117,7 @@ def test_schedule_values_match_torch(scheduler: str, env: dict[str, Any], exact:
     assert "sched.step()" not in translation.code
     expected = torch_lrs(source, env)["lr"]
     actual = optax_lrs(translation.code, env)
-    assert relative(expected, actual) < _tolerance(_api(translation), exact), translation.code
+    assert relative(expected, actual) < map_tolerance(_api(translation), exact), translation.code
 
 
 MOMENTUM_CYCLES = [
@@ -310,7 +304,7 @@ def test_training_trajectory_matches_torch(
     apis = {r.api for r in translation.conversions}
     if clip:
         apis.add("torch.nn.utils." + clip.split("torch.nn.utils.")[1].split("(")[0])
-    tolerance = max(_tolerance(api, exact) for api in apis)
+    tolerance = max(map_tolerance(api, exact) for api in apis)
     assert rel < tolerance, f"rel={rel:.3e}\n{translation.code}"
 
 
