@@ -37,6 +37,7 @@ from ml_switcheroo.analysis.plan_collector import _Collector
 from ml_switcheroo.analysis.plan_epochs import EpochFacts
 from ml_switcheroo.analysis.plan_facts import COUNTED as COUNTED
 from ml_switcheroo.analysis.plan_facts import Attachments as Attachments
+from ml_switcheroo.analysis.plan_facts import ClipFeed as ClipFeed
 from ml_switcheroo.analysis.plan_facts import Plan as Plan
 from ml_switcheroo.analysis.plan_facts import PlanItem as PlanItem
 from ml_switcheroo.analysis.plan_facts import Region as Region

@@ -28,7 +28,7 @@ from ml_switcheroo.analysis.parameters import (
     parameters_argument,
     select,
 )
-from ml_switcheroo.analysis.plan_facts import Site, SubsetClip
+from ml_switcheroo.analysis.plan_facts import ClipFeed, Site, SubsetClip
 from ml_switcheroo.analysis.plan_places import (
     _BUILTIN_NAMES,
     _calls_a_method,
@@ -61,38 +61,72 @@ class ClipFacts:
     # ------------------------------------------------------------------ clipping
 
     def _plan_clips(self) -> None:
+        fed: dict[int, tuple[Site, list[Site]]] = {}  # by optimizer call: its clip calls
         for site in (s for s in self.plan.sites if s.role == CLIP):
-            if site.value_used and not self._value_from_gradients(site):
-                self._refuse(site, findings.CLIP_NORM_USED)
-                continue
             placed = self._placed_clip(site)
             optimizers = self._optimizers_stepped_after(placed)
-            if len(optimizers) != 1:
-                self._refuse(
-                    site,
-                    findings.CLIP_SEVERAL_OPTIMIZERS
-                    if optimizers
-                    else findings.CLIP_WITHOUT_OPTIMIZER,
-                )
-                continue
-            (optimizer,) = optimizers
-            if self._clips_scaled_gradients(site, placed):
-                self._refuse(site, findings.CLIP_SCALED_GRADIENTS)
-                continue
-            if self._stepped_under_other_control(placed):
-                self._refuse(site, findings.CLIP_UNDER_OTHER_CONTROL)
-                continue
-            varying = self._clip_values_vary(site, optimizer)
-            if varying is not None:
-                self._refuse(site, findings.CLIP_VALUE_VARIES, **varying)
-                continue
-            subset = self._subset_clip(site, optimizer)
-            if subset is not None:
-                self.plan.subset_clips[self.plan.key_of(site.call)] = subset
-                self._subset_clip_sites.append(site)
-                continue
-            self.plan.clips.setdefault(self.plan.key_of(optimizer.call), []).append(site)
-            self.plan.clip_target[self.plan.key_of(site.call)] = optimizer
+            for optimizer in optimizers:
+                fed.setdefault(id(optimizer.call), (optimizer, []))[1].append(site)
+            self._plan_clip(site, placed, optimizers)
+        for optimizer, clips in fed.values():
+            self._all_or_none(optimizer, clips)
+
+    def _plan_clip(self, site: Site, placed: Site, optimizers: list[Site]) -> None:
+        """Fold ``site`` into the chain of the one optimizer stepped after it, or refuse it."""
+        if site.value_used and not self._value_from_gradients(site):
+            self._refuse(site, findings.CLIP_NORM_USED)
+            return
+        if len(optimizers) != 1:
+            self._refuse(
+                site,
+                findings.CLIP_SEVERAL_OPTIMIZERS if optimizers else findings.CLIP_WITHOUT_OPTIMIZER,
+            )
+            return
+        (optimizer,) = optimizers
+        if self._clips_scaled_gradients(site, placed):
+            self._refuse(site, findings.CLIP_SCALED_GRADIENTS)
+            return
+        if self._stepped_under_other_control(placed):
+            self._refuse(site, findings.CLIP_UNDER_OTHER_CONTROL)
+            return
+        varying = self._clip_values_vary(site, optimizer)
+        if varying is not None:
+            self._refuse(site, findings.CLIP_VALUE_VARIES, **varying)
+            return
+        subset = self._subset_clip(site, optimizer)
+        if subset is not None:
+            self.plan.subset_clips[self.plan.key_of(site.call)] = subset
+            self._subset_clip_sites.append(site)
+            return
+        clips = self.plan.clips.setdefault(self.plan.key_of(optimizer.call), [])
+        clips.append(site)
+        self.plan.clip_target[self.plan.key_of(site.call)] = ClipFeed(optimizer, clips)
+
+    def _all_or_none(self, optimizer: Site, clips: list[Site]) -> None:
+        """The clip calls feeding ``optimizer``'s steps fold together or not at all: when one
+        of them is refused (it stays torch code, before the step), the others are refused too
+        (``CLIP_BESIDE_ESCAPED``): a chain holding only some of them clips other gradients
+        than torch does, and a step translated with them would drop the refused one."""
+        key = self.plan.key_of(optimizer.call)
+        folded = self.plan.clips.get(key, [])
+        refused = [site for site in clips if not any(site is f for f in folded)]
+        if not folded or not refused:
+            return
+        first = refused[0]
+        escape = self.plan.escapes.get(self.plan.key_of(first.call))
+        subset = self.plan.subset_clips.get(self.plan.key_of(first.call))
+        why = escape.reason if escape is not None else subset.reason if subset else "it escapes"
+        opt = code_of(optimizer.target).strip() if optimizer.target is not None else "it"
+        del self.plan.clips[key]
+        for site in folded:
+            del self.plan.clip_target[self.plan.key_of(site.call)]
+            self._refuse(
+                site,
+                findings.CLIP_BESIDE_ESCAPED,
+                clip=" ".join(code_of(first.call).split()),
+                optimizer=opt,
+                why=why,
+            )
 
     def _value_from_gradients(self, clip: Site) -> bool:
         """``name = clip(...)`` alone on its line, for a target that renders training steps

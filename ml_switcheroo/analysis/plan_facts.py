@@ -172,6 +172,15 @@ class SubsetClip:
     reason: str
 
 
+class ClipFeed(NamedTuple):
+    """A clip call the optimizer's chain takes: the optimizer and every clip call feeding its
+    steps (this one among them, in source order). The chain takes all of them or none
+    (``ClipFacts._all_or_none``; a target whose map escapes one of them folds none)."""
+
+    optimizer: Site
+    clips: list[Site]
+
+
 class Attachments(NamedTuple):
     """What an optimizer constructor's hook may fold: its schedule and the clip calls before
     its steps."""
@@ -181,9 +190,9 @@ class Attachments(NamedTuple):
 
 
 # What the plan holds for one call (a hook's ``ctx.plan``): a scheduler's or a scheduler
-# step's schedule, a clip call's optimizer site, a clip of other parameters, a constructor's
-# attachments, or a training-step region (for the region's anchor).
-PlanItem = SchedulePlan | Site | SubsetClip | Attachments | Region
+# step's schedule, a clip call's optimizer and the clips beside it, a clip of other
+# parameters, a constructor's attachments, or a training-step region (for the region's anchor).
+PlanItem = SchedulePlan | Site | ClipFeed | SubsetClip | Attachments | Region
 
 
 @dataclass
@@ -199,7 +208,7 @@ class Plan:
     schedules: dict[SiteKey, SchedulePlan] = field(default_factory=dict)  # by optimizer call
     scheduler_of: dict[SiteKey, SchedulePlan] = field(default_factory=dict)  # by scheduler call
     clips: dict[SiteKey, list[Site]] = field(default_factory=dict)  # by optimizer call
-    clip_target: dict[SiteKey, Site] = field(default_factory=dict)  # clip call -> optimizer site
+    clip_target: dict[SiteKey, ClipFeed] = field(default_factory=dict)  # by clip call
     subset_clips: dict[SiteKey, SubsetClip] = field(default_factory=dict)  # by clip call
     steps: dict[SiteKey, SchedulePlan] = field(default_factory=dict)  # by sched.step() call
     escapes: dict[SiteKey, Untranslatable] = field(default_factory=dict)  # call -> reason

@@ -59,6 +59,7 @@ from ml_switcheroo.spec import escape_hatch
 from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
 from ml_switcheroo.spec.signature import dotted_name
 from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
+from ml_switcheroo.targets.hooks import HookResult
 from ml_switcheroo.targets.target import Target
 
 
@@ -192,6 +193,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             target=self.TARGET,
             receivers=self._receivers,
             contexts=self._contexts,
+            checked=self._checked_alone,
         )
         self._contexts.region_rendered = self._regions.rendered
         # A training-step region starts at the statement holding the backward pass, which may
@@ -344,6 +346,19 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         return apply_call_result(
             result, frame, original_node, updated_node, context, requested, self._noop_calls
         )
+
+    def _checked_alone(self, call: cst.Call) -> tuple[ApiEntry, HookResult] | None:
+        """A wired call's entry and its hook's checked result, applied nowhere (a call a
+        training-step region keeps: does it escape on its own?); None for another call."""
+        wired = self._wired_entry(call)
+        if wired is None:
+            return None
+        entry, qualified_name, receiver, probable = wired
+        plan = self._get_plan()
+        context = self._contexts.build(
+            entry, qualified_name, plan.item_for(call), lambda key: None, receiver
+        )
+        return entry, self._runs.checked(call, context, receiver, probable, [])
 
     def _enclosing(self) -> cst.ClassDef | None:
         """The class whose body holds the node being visited."""

@@ -71,6 +71,9 @@ CLIP_SCALED_GRADIENTS = "clip_scaled_gradients"
 CLIP_UNDER_OTHER_CONTROL = "clip_under_other_control"
 CLIP_VALUE_VARIES = "clip_value_varies"  # values: name, value, optimizer, problem
 CLIP_SUBSET = "clip_subset"  # values: clipped, optimizer, trained
+# another clip call feeding the same optimizer's steps escapes (all fold or none); values:
+# clip (that call), optimizer, why (its reason)
+CLIP_BESIDE_ESCAPED = "clip_beside_escaped"
 # Optimizers (analysis/plan.py, analysis/param_groups.py, model/)
 ZERO_GRAD_UNDER_OTHER_CONTROL = "zero_grad_under_other_control"
 ZERO_GRAD_BETWEEN_UPDATES = "zero_grad_between_updates"

@@ -31,7 +31,7 @@ def test_a_clip_left_out_of_the_chain_is_named_in_the_steps_escape(extra: str) -
     assert "opt = optax.sgd(learning_rate=0.1)" in output, output
     assert FOLDED not in output, output
     assert "is not in `opt`'s optax chain" in output, output
-    assert "clip the gradients yourself before `opt.update`" in output, output
+    assert "clip the gradients yourself, in order, before `opt.update`" in output, output
 
 
 def test_a_two_norm_clip_is_in_the_chain_and_the_escape_says_so() -> None:

@@ -72,6 +72,14 @@ _CLIPPING: dict[str, Message] = {
         "not only on those",
         None,
     ),
+    f.CLIP_BESIDE_ESCAPED: (
+        "`{clip}` also clips the gradients before `{optimizer}`'s step and is not folded "
+        "({why}); the clip calls before one step go into the tx of the nnx.Optimizer "
+        "`{optimizer}` together or not at all (a tx with only some of them clips other "
+        "gradients than torch)",
+        "port the clipping by hand with that call: every clip call before the step, in "
+        "order, at the head of `{optimizer}`'s tx",
+    ),
 }
 
 

@@ -210,6 +210,13 @@ MESSAGES: dict[str, Message] = {
         "not only on those",
         None,
     ),
+    f.CLIP_BESIDE_ESCAPED: (
+        "`{clip}` also clips the gradients before `{optimizer}`'s step and is not folded "
+        "({why}); the clip calls before one step go into `{optimizer}`'s chain together or "
+        "not at all (a chain with only some of them clips other gradients than torch)",
+        "port the clipping by hand with that call: every clip call before the step, in "
+        "order, at the head of `{optimizer}`'s chain",
+    ),
     # optimizers
     f.ZERO_GRAD_UNDER_OTHER_CONTROL: (
         "it runs under other loops or conditions than the optimizer's step(), so torch sums "
