@@ -96,7 +96,8 @@ class ClipFacts:
         subset = self._subset_clip(site, optimizer)
         if subset is not None:
             self.plan.subset_clips[self.plan.key_of(site.call)] = subset
-            self._subset_clip_sites.append(site)
+            if subset.other_model_suggestion is None:
+                self._subset_clip_sites.append(site)
             return
         clips = self.plan.clips.setdefault(self.plan.key_of(optimizer.call), [])
         clips.append(site)
@@ -276,10 +277,48 @@ class ClipFacts:
         opt = code_of(optimizer.target).strip() if optimizer.target is not None else "the optimizer"
         shown = " ".join(code_of(clipped).split())
         trains = " ".join(code_of(trained).split())
+        other_model = self._other_model(clipped, clip, trained, optimizer)
+        if other_model is not None:
+            model, other = other_model
+            finding = Finding(
+                findings.CLIP_OTHER_MODEL,
+                {
+                    "clipped": shown,
+                    "optimizer": opt,
+                    "trained": trains,
+                    "model": model,
+                    "other": other,
+                },
+            )
+            rendered = self.render(finding)
+            return SubsetClip(optimizer, shown, rendered.reason, rendered.suggestion or "")
         finding = Finding(
             findings.CLIP_SUBSET, {"clipped": shown, "optimizer": opt, "trained": trains}
         )
         return SubsetClip(optimizer, shown, self.render(finding).reason)
+
+    def _other_model(
+        self, clipped: cst.BaseExpression, clip: Site, trained: cst.BaseExpression, optimizer: Site
+    ) -> tuple[str, str] | None:
+        """The two models, as written, when the clip's parameters are every parameter of one
+        model and the optimizer's every parameter of another: each bound once to a call
+        (``_model_origin``; not a parameter, which a caller may pass the other model in), two
+        bindings, neither a part of the other (``model.encoder`` is a part of ``model``)."""
+        methods = self.resolver.map.parameters.module_methods
+        first, second = _parameters_of(clipped, methods), _parameters_of(trained, methods)
+        if first is None or second is None:
+            return None
+        model, other = (" ".join(code_of(m[0]).split()) for m in (first, second))
+        if _part_of(model, other) or _part_of(other, model):
+            return None
+        origin = self._model_origin(first[0], clip.enclosing_class)
+        other_origin = self._model_origin(second[0], optimizer.enclosing_class)
+        if origin is None or other_origin is None or origin is other_origin:
+            return None
+        built = [self.resolver.bindings.get(o) for o in (origin, other_origin)]
+        if not all(isinstance(value, cst.Call) for value in built):
+            return None
+        return model, other
 
     def _same_model(
         self, clipped: cst.BaseExpression, clip: Site, trained: cst.BaseExpression, optimizer: Site
@@ -470,3 +509,8 @@ class ClipFacts:
         if self._globals_rebound is None:
             self._globals_rebound = rebinds_globals(self.module)
         return self._globals_rebound
+
+
+def _part_of(path: str, whole: str) -> bool:
+    """``model.encoder`` (or ``model``, ``model[0]``) is a part of ``model``."""
+    return path == whole or path.startswith((whole + ".", whole + "["))

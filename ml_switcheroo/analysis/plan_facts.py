@@ -170,6 +170,9 @@ class SubsetClip:
     optimizer: Site
     clipped: str  # the clip call's parameters, as written
     reason: str
+    # every parameter of another model than the one the optimizer trains (``CLIP_OTHER_MODEL``,
+    # its suggestion), not a part of that model
+    other_model_suggestion: str | None = None
 
 
 class ClipFeed(NamedTuple):

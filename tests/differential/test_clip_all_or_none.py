@@ -138,3 +138,36 @@ def test_each_unfolded_clip_of_an_escaped_step_has_its_own_record() -> None:
     assert "ESCAPE-BEGIN torch.optim.Optimizer.step, torch.nn.utils.clip_grad_value_" in (
         translation.code
     )
+
+
+OTHER_MODEL = """\
+import torch
+
+G = torch.nn.Linear(3, 1)
+D = torch.nn.Linear(3, 1)
+opt = torch.optim.SGD(G.parameters(), lr=0.1)
+for x, y in loader:
+    opt.zero_grad()
+    loss = ((G(x) - y) ** 2).mean()
+    loss.backward()
+    torch.nn.utils.clip_grad_value_(G.parameters(), 0.5)
+    torch.nn.utils.clip_grad_norm_(D.parameters(), 1.0)
+    opt.step()
+"""
+
+
+def test_a_clip_of_another_model_escapes_with_its_own_finding() -> None:
+    translation = translate(OTHER_MODEL)
+    reasons = {r.api.rsplit(".", 1)[-1]: r for r in translation.escapes}
+    norm = reasons["clip_grad_norm_"]
+    assert "`D` is not provably `G`" in norm.reason, norm.reason
+    assert "optax.masked" not in norm.suggestion, norm.suggestion
+    assert "`torch.nn.utils.clip_grad_norm_(D.parameters(), 1.0)`" in (
+        reasons["clip_grad_value_"].reason
+    )
+    assert "opt = optax.sgd(learning_rate=0.1)" in translation.code, translation.code
+
+
+def test_a_clip_of_another_model_escapes_the_nnx_step() -> None:
+    output = translate_nnx(OTHER_MODEL.replace("torch.nn.Linear(3, 1)", "make_model()"))
+    assert not renders_a_step(output) and "optax.clip(" not in output, output

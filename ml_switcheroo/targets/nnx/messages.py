@@ -72,6 +72,14 @@ _CLIPPING: dict[str, Message] = {
         "not only on those",
         None,
     ),
+    f.CLIP_OTHER_MODEL: (
+        "it clips the gradients of `{clipped}`, but `{optimizer}`, the optimizer stepped after "
+        "it, trains `{trained}`: `{model}` is not provably `{other}`, and in the tx of the "
+        "nnx.Optimizer `{optimizer}` the clip would act on the gradients of `{other}`",
+        "if `{model}` is another model, clip its gradients at the head of the tx of the "
+        "nnx.Optimizer that trains it (or drop the call if nothing trains it); if it is "
+        "`{other}`, write `{trained}` here and run the codemod again",
+    ),
     f.CLIP_BESIDE_ESCAPED: (
         "`{clip}` also clips the gradients before `{optimizer}`'s step and is not folded "
         "({why}); the clip calls before one step go into the tx of the nnx.Optimizer "

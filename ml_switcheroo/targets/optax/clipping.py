@@ -30,7 +30,8 @@ from ml_switcheroo.targets.optax.messages import render
 def fold_gradient_clipping(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     """Hook for a clip call the optimizer took into its chain: the statement goes away."""
     if isinstance(ctx.plan, SubsetClip):
-        raise Untranslatable(ctx.plan.reason, _masked_suggestion(node, ctx.plan, ctx))
+        suggestion = ctx.plan.other_model_suggestion or _masked_suggestion(node, ctx.plan, ctx)
+        raise Untranslatable(ctx.plan.reason, suggestion)
     if not isinstance(ctx.plan, ClipFeed):
         raise Untranslatable("no translated optimizer is stepped after this call")
     clip_expression(node, ctx.entry, ctx)
