@@ -74,24 +74,24 @@ class ClipFacts:
     def _plan_clip(self, site: Site, placed: Site, optimizers: list[Site]) -> None:
         """Fold ``site`` into the chain of the one optimizer stepped after it, or refuse it."""
         if site.value_used and not self._value_from_gradients(site):
-            self._refuse(site, findings.CLIP_NORM_USED)
+            self._refuse_clip(site, findings.CLIP_NORM_USED)
             return
         if len(optimizers) != 1:
-            self._refuse(
+            self._refuse_clip(
                 site,
                 findings.CLIP_SEVERAL_OPTIMIZERS if optimizers else findings.CLIP_WITHOUT_OPTIMIZER,
             )
             return
         (optimizer,) = optimizers
         if self._clips_scaled_gradients(site, placed):
-            self._refuse(site, findings.CLIP_SCALED_GRADIENTS)
+            self._refuse_clip(site, findings.CLIP_SCALED_GRADIENTS)
             return
         if self._stepped_under_other_control(placed):
-            self._refuse(site, findings.CLIP_UNDER_OTHER_CONTROL)
+            self._refuse_clip(site, findings.CLIP_UNDER_OTHER_CONTROL)
             return
         varying = self._clip_values_vary(site, optimizer)
         if varying is not None:
-            self._refuse(site, findings.CLIP_VALUE_VARIES, **varying)
+            self._refuse_clip(site, findings.CLIP_VALUE_VARIES, **varying)
             return
         subset = self._subset_clip(site, optimizer)
         if subset is not None:
@@ -121,13 +121,21 @@ class ClipFacts:
         del self.plan.clips[key]
         for site in folded:
             del self.plan.clip_target[self.plan.key_of(site.call)]
-            self._refuse(
+            self._refuse_clip(
                 site,
                 findings.CLIP_BESIDE_ESCAPED,
                 clip=" ".join(code_of(first.call).split()),
                 optimizer=opt,
                 why=why,
             )
+
+    def _refuse_clip(self, site: Site, kind: str, **values: str) -> None:
+        """``_refuse`` for a clip finding, whose suggestion names the map's transform of the
+        call as the target writes it (``transform``)."""
+        assert site.entry is not None
+        transform = self.transform(site.call, site.entry)
+        shown = transform or f"the clip transform of `{' '.join(code_of(site.call).split())}`"
+        self._refuse(site, kind, transform=shown, **values)
 
     def _value_from_gradients(self, clip: Site) -> bool:
         """``name = clip(...)`` alone on its line, for a target that renders training steps

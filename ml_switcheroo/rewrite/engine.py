@@ -31,6 +31,7 @@ from ml_switcheroo.analysis.plan import Plan, Planner
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
 from ml_switcheroo.analysis.second_stage import SecondStage, second_stage_for
+from ml_switcheroo.model.translate import BoundCall, check_escapes, render_chain
 from ml_switcheroo.rewrite import command_support
 from ml_switcheroo.rewrite.apply import apply_call_result, apply_torch_only_uses
 from ml_switcheroo.rewrite.cross_file_questions import (
@@ -56,8 +57,9 @@ from ml_switcheroo.rewrite.receivers import Receivers
 from ml_switcheroo.rewrite.regions import OutsideCalls, RegionStatements
 from ml_switcheroo.rewrite.statements import Frame, Statements, names_in
 from ml_switcheroo.spec import escape_hatch
+from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
-from ml_switcheroo.spec.signature import dotted_name
+from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
 from ml_switcheroo.targets.hooks import HookResult
 from ml_switcheroo.targets.target import Target
@@ -386,11 +388,26 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 positions=self._positions.all,
                 filename=self.context.filename,
                 render=self.TARGET.untranslatable,
+                transform=self._clip_transform,
                 region_start=self.TARGET.region_start,
                 writes_epoch_lr=self.TARGET.writes_epoch_lr,
                 wired_attributes=self._wiring.attributes,
             ).build()
         return self._plan
+
+    def _clip_transform(self, call: cst.Call, entry: ApiEntry) -> str | None:
+        """The map's transform of clip ``call`` as this command writes it, for the suggestion
+        of a clip finding; None when the map escapes it."""
+        render = self.TARGET.untranslatable
+        exact = bool(self.options.get("exact"))
+        try:
+            bound = BoundCall.bind(entry, call)
+            check_escapes(bound, exact, render=render)
+            chain = self.semantic_map.chain_function
+            expression = render_chain(bound, exact, chain, lambda key: None, render=render)
+        except Untranslatable:
+            return None
+        return code_of(expression).strip()
 
     def _get_resolver(self) -> Resolver:
         if self._resolver is None:

@@ -20,10 +20,10 @@ _STEPPING = (
 
 
 # Where the NNX program clips: at the head of the nnx.Optimizer's tx (the constructor's chain).
+# {transform}: the map's transform of the clip call, written out (``Planner.transform``)
 _CLIP_IN_TX = (
-    "optax.clip_by_global_norm(max_norm) at the head of the nnx.Optimizer's tx: "
-    "`nnx.Optimizer(model, optax.chain(optax.clip_by_global_norm(max_norm), <tx>), "
-    "wrt=nnx.Param)`"
+    "`{transform}` at the head of the nnx.Optimizer's tx: "
+    "`nnx.Optimizer(model, optax.chain({transform}, <tx>), wrt=nnx.Param)`"
 )
 
 # The clip findings in the words of the NNX program (the optax table speaks of optax's own
@@ -86,7 +86,7 @@ _CLIPPING: dict[str, Message] = {
         "`{optimizer}` together or not at all (a tx with only some of them clips other "
         "gradients than torch)",
         "port the clipping by hand with that call: every clip call before the step, in "
-        "order, at the head of `{optimizer}`'s tx",
+        "order, at the head of `{optimizer}`'s tx (this one is `{transform}`)",
     ),
 }
 

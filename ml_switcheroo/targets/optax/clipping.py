@@ -34,7 +34,7 @@ def fold_gradient_clipping(node: cst.Call, ctx: HookContext) -> cst.BaseExpressi
         raise Untranslatable(ctx.plan.reason, suggestion)
     if not isinstance(ctx.plan, ClipFeed):
         raise Untranslatable("no translated optimizer is stepped after this call")
-    clip_expression(node, ctx.entry, ctx)
+    transform = code_of(clip_expression(node, ctx.entry, ctx)).strip()
     optimizer = ctx.plan.optimizer.target
     refused = refused_clip(ctx.plan.clips, ctx)
     if refused is not None:  # another clip of the step: the chain takes none of them
@@ -46,6 +46,7 @@ def fold_gradient_clipping(node: cst.Call, ctx: HookContext) -> cst.BaseExpressi
                     "clip": " ".join(code_of(site.call).split()),
                     "optimizer": code_of(optimizer).strip() if optimizer is not None else "it",
                     "why": why,
+                    "transform": transform,
                 },
             )
         )
