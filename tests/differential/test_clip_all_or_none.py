@@ -173,3 +173,8 @@ def test_a_clip_of_another_model_escapes_the_nnx_step() -> None:
     output = translate_nnx(OTHER_MODEL.replace("torch.nn.Linear(3, 1)", "make_model()"))
     assert not renders_a_step(output), output
     assert "optax.clip(" not in "\n".join(code_lines(output)), output
+
+
+def test_a_second_run_over_the_escaped_step_changes_nothing() -> None:
+    once = translate_nnx(loop("value_first", VARYING))
+    assert translate_nnx(once) == once
