@@ -88,6 +88,7 @@ class Planner(
         filename: str | None = None,
         render: Render = stated,
         transform: Callable[[cst.Call, ApiEntry], str | None] = lambda call, entry: None,
+        clip_norm: Callable[[cst.Call, ApiEntry], str | None] = lambda call, entry: None,
         region_start: str = "backward",
         writes_epoch_lr: bool = False,
         wired_attributes: frozenset[str] | None = None,
@@ -105,6 +106,7 @@ class Planner(
         # the map's transform of a clip call as the target writes it (None: the map escapes
         # it), for the suggestions of clip findings
         self.transform = transform
+        self.clip_norm = clip_norm  # what a clip call returns, from ``grads`` (None: no value)
         # where a training-step region starts: at its backward pass ("backward"), or at the
         # forward pass that computes the backward's loss ("forward"; ``Target.region_start``)
         self.region_start = region_start

@@ -131,11 +131,13 @@ class ClipFacts:
 
     def _refuse_clip(self, site: Site, kind: str, **values: str) -> None:
         """``_refuse`` for a clip finding, whose suggestion names the map's transform of the
-        call as the target writes it (``transform``)."""
+        call and the norm it returns, as the target writes them (``transform``,
+        ``clip_norm``)."""
         assert site.entry is not None
-        transform = self.transform(site.call, site.entry)
-        shown = transform or f"the clip transform of `{' '.join(code_of(site.call).split())}`"
-        self._refuse(site, kind, transform=shown, **values)
+        call = " ".join(code_of(site.call).split())
+        transform = self.transform(site.call, site.entry) or f"the clip transform of `{call}`"
+        norm = self.clip_norm(site.call, site.entry) or f"<the norm `{call}` returns, of grads>"
+        self._refuse(site, kind, transform=transform, norm=norm, **values)
 
     def _value_from_gradients(self, clip: Site) -> bool:
         """``name = clip(...)`` alone on its line, for a target that renders training steps

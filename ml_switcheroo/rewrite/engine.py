@@ -31,7 +31,7 @@ from ml_switcheroo.analysis.plan import Plan, Planner
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
 from ml_switcheroo.analysis.second_stage import SecondStage, second_stage_for
-from ml_switcheroo.model.translate import BoundCall, check_escapes, render_chain
+from ml_switcheroo.model.translate import BoundCall, check_escapes, render_chain, render_value
 from ml_switcheroo.rewrite import command_support
 from ml_switcheroo.rewrite.apply import apply_call_result, apply_torch_only_uses
 from ml_switcheroo.rewrite.cross_file_questions import (
@@ -389,6 +389,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 filename=self.context.filename,
                 render=self.TARGET.untranslatable,
                 transform=self._clip_transform,
+                clip_norm=self._clip_norm,
                 region_start=self.TARGET.region_start,
                 writes_epoch_lr=self.TARGET.writes_epoch_lr,
                 wired_attributes=self._wiring.attributes,
@@ -408,6 +409,17 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         except Untranslatable:
             return None
         return code_of(expression).strip()
+
+    def _clip_norm(self, call: cst.Call, entry: ApiEntry) -> str | None:
+        """What clip ``call`` returns, from the gradients ``grads`` (the map's ``value``), for
+        the suggestion of a clip finding; None when the map has none for its arguments."""
+        exact = bool(self.options.get("exact"))
+        try:
+            bound = BoundCall.bind(entry, call)
+            value = render_value(bound, exact, cst.Name("grads"), lambda key: None)
+        except Untranslatable:
+            return None
+        return code_of(value).strip() if value is not None else None
 
     def _get_resolver(self) -> Resolver:
         if self._resolver is None:

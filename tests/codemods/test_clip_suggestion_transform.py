@@ -41,3 +41,17 @@ def test_a_clip_the_map_escapes_is_named_by_its_call() -> None:
     clip = "torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0, norm_type=3.0)"
     output = run_codemod(WITHOUT_OPTIMIZER.replace("CLIP", clip))
     assert f"the clip transform of `{clip}`" in output, output
+
+
+NORM_USED = """\
+import torch
+
+def clip(model):
+    return torch.nn.utils.clip_grad_norm_(model.parameters(), 0.3, norm_type=float("inf"))
+"""
+
+
+def test_a_used_norm_is_suggested_as_the_maps_value_of_the_call() -> None:
+    """The inf-norm torch returns is ``optax.tree.norm(grads, ord=jnp.inf)``, not the 2-norm."""
+    output = run_codemod(NORM_USED)
+    assert "norm = optax.tree.norm(grads, ord=jnp.inf)  # the same norm" in output, output

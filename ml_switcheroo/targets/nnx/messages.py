@@ -32,10 +32,10 @@ _CLIPPING: dict[str, Message] = {
     f.CLIP_NORM_USED: (
         "its return value (the total gradient norm) is used, and not as `name = "
         "clip_grad_norm_(...)` alone on its line (the one use the translated NNX step "
-        "computes, as `name = optax.tree.norm(grads)`); the nnx.Optimizer clips inside its "
+        "computes, as `name = {norm}`); the nnx.Optimizer clips inside its "
         "tx, at `opt.update(model, grads)`, which returns no norm",
         "assign the norm to a name on a line of its own and use that name; or port it by "
-        "hand: `norm = optax.tree.norm(grads)` after nnx.value_and_grad, and put " + _CLIP_IN_TX,
+        "hand: `norm = {norm}` after nnx.value_and_grad, and put " + _CLIP_IN_TX,
     ),
     f.CLIP_WITHOUT_OPTIMIZER: (
         "no single optimizer translated to an nnx.Optimizer is stepped after this call in "

@@ -16,7 +16,7 @@ import libcst as cst
 
 from ml_switcheroo.analysis.plan import ClipFeed, Site, SubsetClip
 from ml_switcheroo.model.tensor_values import replace_tensor_literals
-from ml_switcheroo.model.translate import BoundCall, check_escapes, render_chain
+from ml_switcheroo.model.translate import BoundCall, check_escapes, render_chain, render_value
 from ml_switcheroo.spec import findings, roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.findings import Finding
@@ -52,12 +52,16 @@ def fold_gradient_clipping(node: cst.Call, ctx: HookContext) -> cst.BaseExpressi
         )
     if ctx.line_alone(node) is None:  # `norm = clip(...)`: only a rendered step gives the norm
         target = ctx.assigned_to(node)
+        value = render_value(
+            BoundCall.bind(ctx.entry, node), ctx.exact, cst.Name("grads"), lambda key: None
+        )
         raise render(
             Finding(
                 findings.CLIP_NORM_OUTSIDE_STEP,
                 {
                     "name": code_of(target).strip() if target is not None else "norm",
                     "optimizer": code_of(optimizer).strip() if optimizer is not None else "opt",
+                    "norm": code_of(value).strip() if value is not None else "<its norm of grads>",
                 },
             )
         )

@@ -169,13 +169,12 @@ MESSAGES: dict[str, Message] = {
     f.CLIP_NORM_USED: (
         "its return value (the total gradient norm) is used; in optax the clipping happens "
         "inside the optimizer's chain and returns no norm",
-        "norm = optax.tree.norm(grads)  # the same norm, before the update; and put "
-        + _CLIP_IN_CHAIN,
+        "norm = {norm}  # the same norm, before the update; and put " + _CLIP_IN_CHAIN,
     ),
     f.CLIP_NORM_OUTSIDE_STEP: (
         "its return value (the total gradient norm) is used, and no translated training step "
         "computes the gradients here; the clipping is already the head of `{optimizer}`'s tx",
-        "{name} = optax.tree.norm(grads)  # after the gradients are computed; then drop this call",
+        "{name} = {norm}  # after the gradients are computed; then drop this call",
     ),
     f.CLIP_WITHOUT_OPTIMIZER: (
         "no single translated optimizer is stepped after this call in the same block",
