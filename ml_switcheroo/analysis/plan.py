@@ -37,6 +37,7 @@ from ml_switcheroo.analysis.plan_collector import _Collector
 from ml_switcheroo.analysis.plan_epochs import EpochFacts
 from ml_switcheroo.analysis.plan_facts import COUNTED as COUNTED
 from ml_switcheroo.analysis.plan_facts import Attachments as Attachments
+from ml_switcheroo.analysis.plan_facts import ClipFeed as ClipFeed
 from ml_switcheroo.analysis.plan_facts import Plan as Plan
 from ml_switcheroo.analysis.plan_facts import PlanItem as PlanItem
 from ml_switcheroo.analysis.plan_facts import Region as Region
@@ -67,6 +68,7 @@ from ml_switcheroo.spec.roles import (
     STEPS,
     ZERO_GRAD,
 )
+from ml_switcheroo.spec.semantic_map import ApiEntry
 
 
 class Planner(
@@ -85,6 +87,8 @@ class Planner(
         positions: Callable[[], Positions] | None = None,
         filename: str | None = None,
         render: Render = stated,
+        transform: Callable[[cst.Call, ApiEntry], str | None] = lambda call, entry: None,
+        clip_norm: Callable[[cst.Call, ApiEntry], str | None] = lambda call, entry: None,
         region_start: str = "backward",
         writes_epoch_lr: bool = False,
         wired_attributes: frozenset[str] | None = None,
@@ -99,6 +103,10 @@ class Planner(
         # a per-epoch scheduler's lr is written at its step() (``SchedulePlan.written``)
         self.writes_epoch_lr = writes_epoch_lr
         self.render = render  # the target's words for a finding (``spec/findings.py``)
+        # the map's transform of a clip call as the target writes it (None: the map escapes
+        # it), for the suggestions of clip findings
+        self.transform = transform
+        self.clip_norm = clip_norm  # what a clip call returns, from ``grads`` (None: no value)
         # where a training-step region starts: at its backward pass ("backward"), or at the
         # forward pass that computes the backward's loss ("forward"; ``Target.region_start``)
         self.region_start = region_start

@@ -28,7 +28,7 @@ from ml_switcheroo.analysis.parameters import (
     parameters_argument,
     select,
 )
-from ml_switcheroo.analysis.plan_facts import Site, SubsetClip
+from ml_switcheroo.analysis.plan_facts import ClipFeed, Site, SubsetClip
 from ml_switcheroo.analysis.plan_places import (
     _BUILTIN_NAMES,
     _calls_a_method,
@@ -61,38 +61,83 @@ class ClipFacts:
     # ------------------------------------------------------------------ clipping
 
     def _plan_clips(self) -> None:
+        fed: dict[int, tuple[Site, list[Site]]] = {}  # by optimizer call: its clip calls
         for site in (s for s in self.plan.sites if s.role == CLIP):
-            if site.value_used and not self._value_from_gradients(site):
-                self._refuse(site, findings.CLIP_NORM_USED)
-                continue
             placed = self._placed_clip(site)
             optimizers = self._optimizers_stepped_after(placed)
-            if len(optimizers) != 1:
-                self._refuse(
-                    site,
-                    findings.CLIP_SEVERAL_OPTIMIZERS
-                    if optimizers
-                    else findings.CLIP_WITHOUT_OPTIMIZER,
-                )
-                continue
-            (optimizer,) = optimizers
-            if self._clips_scaled_gradients(site, placed):
-                self._refuse(site, findings.CLIP_SCALED_GRADIENTS)
-                continue
-            if self._stepped_under_other_control(placed):
-                self._refuse(site, findings.CLIP_UNDER_OTHER_CONTROL)
-                continue
-            varying = self._clip_values_vary(site, optimizer)
-            if varying is not None:
-                self._refuse(site, findings.CLIP_VALUE_VARIES, **varying)
-                continue
-            subset = self._subset_clip(site, optimizer)
-            if subset is not None:
-                self.plan.subset_clips[self.plan.key_of(site.call)] = subset
+            for optimizer in optimizers:
+                fed.setdefault(id(optimizer.call), (optimizer, []))[1].append(site)
+            self._plan_clip(site, placed, optimizers)
+        for optimizer, clips in fed.values():
+            self._all_or_none(optimizer, clips)
+
+    def _plan_clip(self, site: Site, placed: Site, optimizers: list[Site]) -> None:
+        """Fold ``site`` into the chain of the one optimizer stepped after it, or refuse it."""
+        if site.value_used and not self._value_from_gradients(site):
+            self._refuse_clip(site, findings.CLIP_NORM_USED)
+            return
+        if len(optimizers) != 1:
+            self._refuse_clip(
+                site,
+                findings.CLIP_SEVERAL_OPTIMIZERS if optimizers else findings.CLIP_WITHOUT_OPTIMIZER,
+            )
+            return
+        (optimizer,) = optimizers
+        if self._clips_scaled_gradients(site, placed):
+            self._refuse_clip(site, findings.CLIP_SCALED_GRADIENTS)
+            return
+        if self._stepped_under_other_control(placed):
+            self._refuse_clip(site, findings.CLIP_UNDER_OTHER_CONTROL)
+            return
+        varying = self._clip_values_vary(site, optimizer)
+        if varying is not None:
+            self._refuse_clip(site, findings.CLIP_VALUE_VARIES, **varying)
+            return
+        subset = self._subset_clip(site, optimizer)
+        if subset is not None:
+            self.plan.subset_clips[self.plan.key_of(site.call)] = subset
+            if subset.other_model_suggestion is None:
                 self._subset_clip_sites.append(site)
-                continue
-            self.plan.clips.setdefault(self.plan.key_of(optimizer.call), []).append(site)
-            self.plan.clip_target[self.plan.key_of(site.call)] = optimizer
+            return
+        clips = self.plan.clips.setdefault(self.plan.key_of(optimizer.call), [])
+        clips.append(site)
+        self.plan.clip_target[self.plan.key_of(site.call)] = ClipFeed(optimizer, clips)
+
+    def _all_or_none(self, optimizer: Site, clips: list[Site]) -> None:
+        """The clip calls feeding ``optimizer``'s steps fold together or not at all: when one
+        of them is refused (it stays torch code, before the step), the others are refused too
+        (``CLIP_BESIDE_ESCAPED``): a chain holding only some of them clips other gradients
+        than torch does, and a step translated with them would drop the refused one."""
+        key = self.plan.key_of(optimizer.call)
+        folded = self.plan.clips.get(key, [])
+        refused = [site for site in clips if not any(site is f for f in folded)]
+        if not folded or not refused:
+            return
+        first = refused[0]
+        escape = self.plan.escapes.get(self.plan.key_of(first.call))
+        subset = self.plan.subset_clips.get(self.plan.key_of(first.call))
+        why = escape.reason if escape is not None else subset.reason if subset else "it escapes"
+        opt = code_of(optimizer.target).strip() if optimizer.target is not None else "it"
+        del self.plan.clips[key]
+        for site in folded:
+            del self.plan.clip_target[self.plan.key_of(site.call)]
+            self._refuse_clip(
+                site,
+                findings.CLIP_BESIDE_ESCAPED,
+                clip=" ".join(code_of(first.call).split()),
+                optimizer=opt,
+                why=why,
+            )
+
+    def _refuse_clip(self, site: Site, kind: str, **values: str) -> None:
+        """``_refuse`` for a clip finding, whose suggestion names the map's transform of the
+        call and the norm it returns, as the target writes them (``transform``,
+        ``clip_norm``)."""
+        assert site.entry is not None
+        call = " ".join(code_of(site.call).split())
+        transform = self.transform(site.call, site.entry) or f"the clip transform of `{call}`"
+        norm = self.clip_norm(site.call, site.entry) or f"<the norm `{call}` returns, of grads>"
+        self._refuse(site, kind, transform=transform, norm=norm, **values)
 
     def _value_from_gradients(self, clip: Site) -> bool:
         """``name = clip(...)`` alone on its line, for a target that renders training steps
@@ -242,10 +287,48 @@ class ClipFacts:
         opt = code_of(optimizer.target).strip() if optimizer.target is not None else "the optimizer"
         shown = " ".join(code_of(clipped).split())
         trains = " ".join(code_of(trained).split())
+        other_model = self._other_model(clipped, clip, trained, optimizer)
+        if other_model is not None:
+            model, other = other_model
+            finding = Finding(
+                findings.CLIP_OTHER_MODEL,
+                {
+                    "clipped": shown,
+                    "optimizer": opt,
+                    "trained": trains,
+                    "model": model,
+                    "other": other,
+                },
+            )
+            rendered = self.render(finding)
+            return SubsetClip(optimizer, shown, rendered.reason, rendered.suggestion or "")
         finding = Finding(
             findings.CLIP_SUBSET, {"clipped": shown, "optimizer": opt, "trained": trains}
         )
         return SubsetClip(optimizer, shown, self.render(finding).reason)
+
+    def _other_model(
+        self, clipped: cst.BaseExpression, clip: Site, trained: cst.BaseExpression, optimizer: Site
+    ) -> tuple[str, str] | None:
+        """The two models, as written, when the clip's parameters are every parameter of one
+        model and the optimizer's every parameter of another: each bound once to a call
+        (``_model_origin``; not a parameter, which a caller may pass the other model in), two
+        bindings, neither a part of the other (``model.encoder`` is a part of ``model``)."""
+        methods = self.resolver.map.parameters.module_methods
+        first, second = _parameters_of(clipped, methods), _parameters_of(trained, methods)
+        if first is None or second is None:
+            return None
+        model, other = (" ".join(code_of(m[0]).split()) for m in (first, second))
+        if _part_of(model, other) or _part_of(other, model):
+            return None
+        origin = self._model_origin(first[0], clip.enclosing_class)
+        other_origin = self._model_origin(second[0], optimizer.enclosing_class)
+        if origin is None or other_origin is None or origin is other_origin:
+            return None
+        built = [self.resolver.bindings.get(o) for o in (origin, other_origin)]
+        if not all(isinstance(value, cst.Call) for value in built):
+            return None
+        return model, other
 
     def _same_model(
         self, clipped: cst.BaseExpression, clip: Site, trained: cst.BaseExpression, optimizer: Site
@@ -436,3 +519,8 @@ class ClipFacts:
         if self._globals_rebound is None:
             self._globals_rebound = rebinds_globals(self.module)
         return self._globals_rebound
+
+
+def _part_of(path: str, whole: str) -> bool:
+    """``model.encoder`` (or ``model``, ``model[0]``) is a part of ``model``."""
+    return path == whole or path.startswith((whole + ".", whole + "["))

@@ -170,6 +170,18 @@ class SubsetClip:
     optimizer: Site
     clipped: str  # the clip call's parameters, as written
     reason: str
+    # every parameter of another model than the one the optimizer trains (``CLIP_OTHER_MODEL``,
+    # its suggestion), not a part of that model
+    other_model_suggestion: str | None = None
+
+
+class ClipFeed(NamedTuple):
+    """A clip call the optimizer's chain takes: the optimizer and every clip call feeding its
+    steps (this one among them, in source order). The chain takes all of them or none
+    (``ClipFacts._all_or_none``; a target whose map escapes one of them folds none)."""
+
+    optimizer: Site
+    clips: list[Site]
 
 
 class Attachments(NamedTuple):
@@ -181,9 +193,9 @@ class Attachments(NamedTuple):
 
 
 # What the plan holds for one call (a hook's ``ctx.plan``): a scheduler's or a scheduler
-# step's schedule, a clip call's optimizer site, a clip of other parameters, a constructor's
-# attachments, or a training-step region (for the region's anchor).
-PlanItem = SchedulePlan | Site | SubsetClip | Attachments | Region
+# step's schedule, a clip call's optimizer and the clips beside it, a clip of other
+# parameters, a constructor's attachments, or a training-step region (for the region's anchor).
+PlanItem = SchedulePlan | Site | ClipFeed | SubsetClip | Attachments | Region
 
 
 @dataclass
@@ -199,7 +211,7 @@ class Plan:
     schedules: dict[SiteKey, SchedulePlan] = field(default_factory=dict)  # by optimizer call
     scheduler_of: dict[SiteKey, SchedulePlan] = field(default_factory=dict)  # by scheduler call
     clips: dict[SiteKey, list[Site]] = field(default_factory=dict)  # by optimizer call
-    clip_target: dict[SiteKey, Site] = field(default_factory=dict)  # clip call -> optimizer site
+    clip_target: dict[SiteKey, ClipFeed] = field(default_factory=dict)  # by clip call
     subset_clips: dict[SiteKey, SubsetClip] = field(default_factory=dict)  # by clip call
     steps: dict[SiteKey, SchedulePlan] = field(default_factory=dict)  # by sched.step() call
     escapes: dict[SiteKey, Untranslatable] = field(default_factory=dict)  # call -> reason

@@ -54,7 +54,11 @@ def _argument_cell(entry: ApiEntry, argument: str, exact: bool) -> str:
         for link in entry.chain
         if mode_active(link.mode, exact)
     )
-    if used:
+    values = _only_values(entry, argument, exact)
+    if values is not None and not any(argument in r.condition.names for r in rules):
+        cells.append(f"{_status(entry, exact)} when `{argument}` is {' or '.join(values)}")
+        cells.append("escape otherwise")
+    elif used:
         cells.append(_status(entry, exact))
     for rule in rules:
         if argument in rule.condition.names:
@@ -62,6 +66,21 @@ def _argument_cell(entry: ApiEntry, argument: str, exact: bool) -> str:
     return "; ".join(cells) or "n/a"
 
 
+def _only_values(entry: ApiEntry, argument: str, exact: bool) -> list[str] | None:
+    """The values of ``argument`` the chain translates, when every active link of the core
+    slot (the one every translation has) takes only one value of it (``when``); None when it
+    takes any value."""
+    values: list[object] = []
+    for link in entry.chain:
+        if mode_active(link.mode, exact) and link.slot == _CORE:
+            values.append(dict(link.condition.when).get(argument, _ANY))
+    if not values or _ANY in values:
+        return None
+    return list(dict.fromkeys(f"`{_literal(v)}`" for v in values))
+
+
+_ANY = object()
+_CORE = "core"
 _IN_SEQUENCE = {"later": "after the first part of", "any": "as a part of"}
 
 

@@ -9,6 +9,7 @@ report record. ``apply_region_result`` does the same for a training-step region'
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import libcst as cst
@@ -150,20 +151,23 @@ def apply_region_result(
     result: HookResult | None,
     api: str,
     requested: list[str],
+    inner: Callable[[], list[tuple[cst.Call, escape_hatch.Escape]]] = list,
 ) -> Any:
     """What replaces ``original``, a statement of a training-step region, for the region's
     ``result`` (given for its first statement only): a ``ReplaceRegion`` puts its statements
     in the first one's place and removes the others; anything else keeps the region in one
-    escape hatch."""
+    escape hatch, with the escapes of its calls that escape on their own (``inner``)."""
     if isinstance(result, ReplaceRegion) or id(region) in statements.replaced_regions:
         return _replace_region(statements, original, region, result, api, requested)
     escape = None
+    calls: list[tuple[cst.Call, escape_hatch.Escape]] = []
     if original is region.statements[0]:
         if isinstance(result, Escape):
             escape = escape_hatch.Escape(api, result.reason, result.suggestion)
         else:
             escape = escape_hatch.Escape(api, "a training step: torch updates in place")
-    return statements.escape_region(original, region, escape)
+        calls = inner()
+    return statements.escape_region(original, region, escape, calls)
 
 
 def _replace_region(

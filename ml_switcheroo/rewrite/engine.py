@@ -31,6 +31,7 @@ from ml_switcheroo.analysis.plan import Plan, Planner
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
 from ml_switcheroo.analysis.second_stage import SecondStage, second_stage_for
+from ml_switcheroo.model.translate import BoundCall, check_escapes, render_chain, render_value
 from ml_switcheroo.rewrite import command_support
 from ml_switcheroo.rewrite.apply import apply_call_result, apply_torch_only_uses
 from ml_switcheroo.rewrite.cross_file_questions import (
@@ -56,9 +57,11 @@ from ml_switcheroo.rewrite.receivers import Receivers
 from ml_switcheroo.rewrite.regions import OutsideCalls, RegionStatements
 from ml_switcheroo.rewrite.statements import Frame, Statements, names_in
 from ml_switcheroo.spec import escape_hatch
+from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
-from ml_switcheroo.spec.signature import dotted_name
+from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
+from ml_switcheroo.targets.hooks import HookResult
 from ml_switcheroo.targets.target import Target
 
 
@@ -192,6 +195,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             target=self.TARGET,
             receivers=self._receivers,
             contexts=self._contexts,
+            checked=self._checked_alone,
         )
         self._contexts.region_rendered = self._regions.rendered
         # A training-step region starts at the statement holding the backward pass, which may
@@ -345,6 +349,19 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             result, frame, original_node, updated_node, context, requested, self._noop_calls
         )
 
+    def _checked_alone(self, call: cst.Call) -> tuple[ApiEntry, HookResult] | None:
+        """A wired call's entry and its hook's checked result, applied nowhere (a call a
+        training-step region keeps: does it escape on its own?); None for another call."""
+        wired = self._wired_entry(call)
+        if wired is None:
+            return None
+        entry, qualified_name, receiver, probable = wired
+        plan = self._get_plan()
+        context = self._contexts.build(
+            entry, qualified_name, plan.item_for(call), lambda key: None, receiver
+        )
+        return entry, self._runs.checked(call, context, receiver, probable, [])
+
     def _enclosing(self) -> cst.ClassDef | None:
         """The class whose body holds the node being visited."""
         return self._classes[-1] if self._classes else None
@@ -371,11 +388,38 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 positions=self._positions.all,
                 filename=self.context.filename,
                 render=self.TARGET.untranslatable,
+                transform=self._clip_transform,
+                clip_norm=self._clip_norm,
                 region_start=self.TARGET.region_start,
                 writes_epoch_lr=self.TARGET.writes_epoch_lr,
                 wired_attributes=self._wiring.attributes,
             ).build()
         return self._plan
+
+    def _clip_transform(self, call: cst.Call, entry: ApiEntry) -> str | None:
+        """The map's transform of clip ``call`` as this command writes it, for the suggestion
+        of a clip finding; None when the map escapes it."""
+        render = self.TARGET.untranslatable
+        exact = bool(self.options.get("exact"))
+        try:
+            bound = BoundCall.bind(entry, call)
+            check_escapes(bound, exact, render=render)
+            chain = self.semantic_map.chain_function
+            expression = render_chain(bound, exact, chain, lambda key: None, render=render)
+        except Untranslatable:
+            return None
+        return code_of(expression).strip()
+
+    def _clip_norm(self, call: cst.Call, entry: ApiEntry) -> str | None:
+        """What clip ``call`` returns, from the gradients ``grads`` (the map's ``value``), for
+        the suggestion of a clip finding; None when the map has none for its arguments."""
+        exact = bool(self.options.get("exact"))
+        try:
+            bound = BoundCall.bind(entry, call)
+            value = render_value(bound, exact, cst.Name("grads"), lambda key: None)
+        except Untranslatable:
+            return None
+        return code_of(value).strip() if value is not None else None
 
     def _get_resolver(self) -> Resolver:
         if self._resolver is None:

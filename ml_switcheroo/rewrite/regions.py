@@ -8,18 +8,21 @@ to a translated optimizer and to something else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.plan import Region, Site
 from ml_switcheroo.rewrite.apply import apply_region_result
 from ml_switcheroo.rewrite.hook_context import HookContexts
 from ml_switcheroo.rewrite.receivers import Receivers
 from ml_switcheroo.rewrite.statements import Statements
+from ml_switcheroo.spec import escape_hatch
 from ml_switcheroo.spec.errors import Untranslatable
-from ml_switcheroo.spec.roles import BACKWARD
-from ml_switcheroo.spec.semantic_map import SemanticMap
+from ml_switcheroo.spec.roles import BACKWARD, CLIP
+from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import Escape, HookResult, ReplaceRegion, run_hook
 from ml_switcheroo.targets.target import Target
@@ -39,8 +42,10 @@ class RegionStatements:
         target: Target,
         receivers: Receivers,
         contexts: HookContexts,
+        checked: Callable[[cst.Call], tuple[ApiEntry, HookResult] | None] = lambda call: None,
     ) -> None:
         self.statements = statements
+        self.checked = checked  # a wired call's entry and checked hook result (else None)
         self.semantic_map = semantic_map
         self.target = target
         self.receivers = receivers
@@ -69,7 +74,34 @@ class RegionStatements:
             if not isinstance(result, ReplaceRegion):
                 escape = result if isinstance(result, Escape) else Escape(REGION_REASON)
                 result = self._with_binding_conflict(escape, anchor)
-        return apply_region_result(self.statements, original, region, result, api, requested)
+        return apply_region_result(
+            self.statements,
+            original,
+            region,
+            result,
+            api,
+            requested,
+            lambda: self._clip_escapes(region),
+        )
+
+    def _clip_escapes(self, region: Region) -> list[tuple[cst.Call, escape_hatch.Escape]]:
+        """The clip calls of an escaped region that escape on their own (not folded into the
+        optimizer's chain: refused, or beside a refused one), each with its escape: the
+        region keeps them as torch code, and the report names each."""
+        found = []
+        for statement in region.statements:
+            for node in cst_walk.walk(statement):
+                if not isinstance(node, cst.Call):
+                    continue
+                checked = self.checked(node)
+                if checked is None or checked[0].role != CLIP:
+                    continue
+                entry, result = checked
+                if isinstance(result, Escape):
+                    found.append(
+                        (node, escape_hatch.Escape(entry.name, result.reason, result.suggestion))
+                    )
+        return found
 
     def _with_binding_conflict(self, escape: Escape, anchor: Site) -> Escape:
         """A training step on a receiver bound to a translated optimizer and to something else:

@@ -135,24 +135,32 @@ class Statements:
         return escaped
 
     def escape_region(
-        self, original: cst.BaseStatement, region: Region, escape: escape_hatch.Escape | None
+        self,
+        original: cst.BaseStatement,
+        region: Region,
+        escape: escape_hatch.Escape | None,
+        inner: Sequence[tuple[cst.Call, escape_hatch.Escape]] = (),
     ) -> cst.BaseStatement:
         """A statement of a training-step region: kept as is, the region marked once
-        (``escape``: the region's, given for its first statement)."""
+        (``escape``: the region's, given for its first statement; ``inner``: calls in the
+        region that escape on their own, an unfolded clip, each with its record)."""
         result: cst.BaseStatement = original
         if original is region.statements[0]:
             assert escape is not None
-            markers = escape_hatch.comment_lines(escape_hatch.begin_lines([escape]))
+            escapes = [escape, *(e for _, e in inner)]
+            markers = escape_hatch.comment_lines(escape_hatch.begin_lines(escapes))
             result = original.with_changes(leading_lines=[*original.leading_lines, *markers])
-            record = Record(
-                api=escape.api,
-                kind="escaped",
-                status="escape",
-                snippet="\n".join(code_of(s).strip() for s in region.statements),
-                reason=escape.reason,
-                suggestion=escape.suggestion or "",
-            )
-            self.frames[-1].records.append((region.anchor.call, record))
+            snippet = "\n".join(code_of(s).strip() for s in region.statements)
+            for call, each in [(region.anchor.call, escape), *inner]:
+                record = Record(
+                    api=each.api,
+                    kind="escaped",
+                    status="escape",
+                    snippet=snippet if each is escape else " ".join(code_of(call).split()),
+                    reason=each.reason,
+                    suggestion=each.suggestion or "",
+                )
+                self.frames[-1].records.append((call, record))
         if original is region.statements[-1]:
             if result is original:
                 result = original.with_changes()  # a node of its own, to mark the end after it

@@ -71,6 +71,12 @@ CLIP_SCALED_GRADIENTS = "clip_scaled_gradients"
 CLIP_UNDER_OTHER_CONTROL = "clip_under_other_control"
 CLIP_VALUE_VARIES = "clip_value_varies"  # values: name, value, optimizer, problem
 CLIP_SUBSET = "clip_subset"  # values: clipped, optimizer, trained
+# every parameter of a model not provably the one the optimizer stepped after it trains;
+# values: clipped, optimizer, trained, model (the clip's), other (the optimizer's)
+CLIP_OTHER_MODEL = "clip_other_model"
+# another clip call feeding the same optimizer's steps escapes (all fold or none); values:
+# clip (that call), optimizer, why (its reason)
+CLIP_BESIDE_ESCAPED = "clip_beside_escaped"
 # Optimizers (analysis/plan.py, analysis/param_groups.py, model/)
 ZERO_GRAD_UNDER_OTHER_CONTROL = "zero_grad_under_other_control"
 ZERO_GRAD_BETWEEN_UPDATES = "zero_grad_between_updates"

@@ -271,16 +271,16 @@ class ClippingTest(SwitcherooTest):
         )
         self.assertIn("opt = optax.chain(optax.clip(0.5), optax.sgd(learning_rate=0.1))", out)
 
-    def test_norm_type_other_than_two_escapes_in_stock_mode_and_translates_in_exact_mode(
+    def test_norm_type_other_than_one_two_inf_escapes_in_stock_mode_and_translates_in_exact_mode(
         self,
     ) -> None:
         source = "import torch\nopt = torch.optim.SGD(p, lr=0.1)\n" + loop(
-            "torch.nn.utils.clip_grad_norm_(p, 1.0, norm_type=float('inf'));opt.step()"
+            "torch.nn.utils.clip_grad_norm_(p, 1.0, norm_type=3.0);opt.step()"
         )
-        self.assertIn("optax.clip_by_global_norm uses the 2-norm", run_codemod(source))
+        self.assertIn("optax.tree.norm computes the 1-, 2- and inf-norms", run_codemod(source))
         exact = run_codemod(source, exact=True)
         self.assertIn(
-            "opt = optax.chain(optax_torch.clip_by_global_norm(1.0, norm_type=float('inf')), optax.sgd(learning_rate=0.1))",
+            "opt = optax.chain(optax_torch.clip_by_global_norm(1.0, norm_type=3.0), optax.sgd(learning_rate=0.1))",
             exact,
         )
         self.assertIn("from ml_switcheroo import optax_torch", exact)

@@ -20,10 +20,10 @@ _STEPPING = (
 
 
 # Where the NNX program clips: at the head of the nnx.Optimizer's tx (the constructor's chain).
+# {transform}: the map's transform of the clip call, written out (``Planner.transform``)
 _CLIP_IN_TX = (
-    "optax.clip_by_global_norm(max_norm) at the head of the nnx.Optimizer's tx: "
-    "`nnx.Optimizer(model, optax.chain(optax.clip_by_global_norm(max_norm), <tx>), "
-    "wrt=nnx.Param)`"
+    "`{transform}` at the head of the nnx.Optimizer's tx: "
+    "`nnx.Optimizer(model, optax.chain({transform}, <tx>), wrt=nnx.Param)`"
 )
 
 # The clip findings in the words of the NNX program (the optax table speaks of optax's own
@@ -32,10 +32,10 @@ _CLIPPING: dict[str, Message] = {
     f.CLIP_NORM_USED: (
         "its return value (the total gradient norm) is used, and not as `name = "
         "clip_grad_norm_(...)` alone on its line (the one use the translated NNX step "
-        "computes, as `name = optax.tree.norm(grads)`); the nnx.Optimizer clips inside its "
+        "computes, as `name = {norm}`); the nnx.Optimizer clips inside its "
         "tx, at `opt.update(model, grads)`, which returns no norm",
         "assign the norm to a name on a line of its own and use that name; or port it by "
-        "hand: `norm = optax.tree.norm(grads)` after nnx.value_and_grad, and put " + _CLIP_IN_TX,
+        "hand: `norm = {norm}` after nnx.value_and_grad, and put " + _CLIP_IN_TX,
     ),
     f.CLIP_WITHOUT_OPTIMIZER: (
         "no single optimizer translated to an nnx.Optimizer is stepped after this call in "
@@ -71,6 +71,22 @@ _CLIPPING: dict[str, Message] = {
         "of the nnx.Optimizer `{optimizer}` a clip would act on every gradient it updates, "
         "not only on those",
         None,
+    ),
+    f.CLIP_OTHER_MODEL: (
+        "it clips the gradients of `{clipped}`, but `{optimizer}`, the optimizer stepped after "
+        "it, trains `{trained}`: `{model}` is not provably `{other}`, and in the tx of the "
+        "nnx.Optimizer `{optimizer}` the clip would act on the gradients of `{other}`",
+        "if `{model}` is another model, clip its gradients at the head of the tx of the "
+        "nnx.Optimizer that trains it (or drop the call if nothing trains it); if it is "
+        "`{other}`, write `{trained}` here and run the codemod again",
+    ),
+    f.CLIP_BESIDE_ESCAPED: (
+        "`{clip}` also clips the gradients before `{optimizer}`'s step and is not folded "
+        "({why}); the clip calls before one step go into the tx of the nnx.Optimizer "
+        "`{optimizer}` together or not at all (a tx with only some of them clips other "
+        "gradients than torch)",
+        "port the clipping by hand with that call: every clip call before the step, in "
+        "order, at the head of `{optimizer}`'s tx (this one is `{transform}`)",
     ),
 }
 

@@ -9,7 +9,6 @@ Split from ``training_step.py`` by ``tools/split_training_step.py``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from types import MappingProxyType
 
 import libcst as cst
@@ -19,7 +18,6 @@ from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.analysis.shared_names import read_elsewhere
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
-from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
@@ -49,7 +47,7 @@ from ml_switcheroo.targets.nnx.step_syntax import (
     _variable_names,
     _variables_of,
 )
-from ml_switcheroo.targets.optax.clipping import clip_expression
+from ml_switcheroo.targets.optax.clipping import refused_clip
 
 
 def _check_prefix_reads_no_forward_value(
@@ -472,7 +470,7 @@ def _folded_or_unscale(
     statement: cst.BaseStatement, region: Region, model: str, optimizer: str, ctx: HookContext
 ) -> bool:
     """A clip folded into the chain, or the GradScaler's ``unscale_(opt)``."""
-    if region.clipped and _is_folded_clip(statement, model, ctx):
+    if _is_folded_clip(statement, region, model, ctx):
         return True
     call = _lone_call(statement)
     return (
@@ -596,10 +594,14 @@ def _check_no_model_value_reaching(
                 )
 
 
-def _is_folded_clip(statement: cst.BaseStatement, model: str, ctx: HookContext) -> bool:
+def _is_folded_clip(
+    statement: cst.BaseStatement, region: Region, model: str, ctx: HookContext
+) -> bool:
     """A clip call alone on its line (or ``norm = clip(...)``, see ``_clip_norm``), of
-    ``model.parameters()`` (it heads the chain); a clip the constructor cannot fold (the map
-    escapes it: ``norm_type=inf`` without --exact) escapes the step."""
+    ``model.parameters()``, that heads the chain: one of the region's clips the plan folds
+    (``Region.clip_sites``), which the chain takes (``refused_clip``: all or none). Any other
+    clip of the model's parameters escapes the step: it stays torch code, which the step
+    would drop."""
     call = _lone_call(statement) or _assigned_call(statement)
     if call is None:
         return False
@@ -608,22 +610,20 @@ def _is_folded_clip(statement: cst.BaseStatement, model: str, ctx: HookContext) 
         return False
     if " ".join(code_of(call.args[0].value).split()) != f"{model}.parameters()":
         return False
-    problem = unfolded_clip(call, entry, ctx)
+    problem = None
+    if not any(site.call is call for site in region.clip_sites):
+        problem = "it escapes: see its own escape hatch"
+    else:
+        refused = refused_clip(region.clip_sites, ctx)
+        if refused is not None:
+            shown = " ".join(code_of(refused[0].call).split())
+            problem = refused[1] if refused[0].call is call else f"`{shown}` is not: {refused[1]}"
     if problem is not None:
         raise Untranslatable(
             f"`{code_of(statement).strip()}` is not in the optimizer's tx ({problem}), and the "
             "step would drop it"
         )
     return True
-
-
-def unfolded_clip(call: cst.Call, entry: ApiEntry, ctx: HookContext) -> str | None:
-    """Why the optimizer's chain cannot take clip ``call`` (the map's escapes), or None."""
-    try:
-        clip_expression(call, entry, replace(ctx, request_import=lambda key: None, warnings=[]))
-    except Untranslatable as exc:
-        return exc.reason
-    return None
 
 
 def _zero_function_problem(statement: cst.BaseStatement, ctx: HookContext) -> str | None:

@@ -81,7 +81,6 @@ from ml_switcheroo.targets.nnx.step_checks import (
     _with_dropped_comments,
     _zero_before_region,
 )
-from ml_switcheroo.targets.nnx.step_checks import unfolded_clip as unfolded_clip
 from ml_switcheroo.targets.nnx.step_loss_fn import GRADIENT as GRADIENT
 from ml_switcheroo.targets.nnx.step_loss_fn import GRADIENT_AUX as GRADIENT_AUX
 from ml_switcheroo.targets.nnx.step_loss_fn import SUMMED as SUMMED
@@ -110,16 +109,15 @@ from ml_switcheroo.targets.nnx.step_region import (
 )
 from ml_switcheroo.targets.nnx.step_shared import _check_namesakes_after, _check_traceable
 from ml_switcheroo.targets.nnx.step_syntax import (
-    _assigned_call,
     _distinct,
     _is_zero_grad,
-    _lone_call,
     _one_value,
     _short,
     _stepped_optimizer,
     _target_names,
 )
 from ml_switcheroo.targets.nnx.wrappers import check_no_wrapper_attribute
+from ml_switcheroo.targets.optax.clipping import refused_clip
 
 SUGGESTION = (
     "def loss_fn(model):  # the forward pass that computes `{loss}`\n"
@@ -147,29 +145,13 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
             statements = [_rendered_branch(region, region.branch, names, ctx)]
     except Untranslatable as exc:
         suggestion = SUGGESTION.format(**names)
-        if region.clipped and not _unfolded_clips(region, ctx):
+        if region.clipped and refused_clip(region.clip_sites, ctx) is None:
             suggestion += f"\n{CLIPPED.format(**names)}"
             suggestion += "".join(f"\n{line}" for line in _norm_lines(region, ctx))
         raise Untranslatable(exc.reason, suggestion) from None
     ctx.add_import("nnx")
     _request_template_imports(outside.values(), ctx)
     return ReplaceRegion(tuple(statements), outside)
-
-
-def _unfolded_clips(region: Region, ctx: HookContext) -> list[cst.Call]:
-    """The clip calls of ``region`` the optimizer's chain cannot take."""
-    found = []
-    for statement in region.statements:
-        call = _lone_call(statement) or _assigned_call(statement)
-        entry = ctx.semantic_map.apis.get(next(iter(ctx.qualify(call.func)), "")) if call else None
-        if (
-            call is not None
-            and entry is not None
-            and entry.role == roles.CLIP
-            and unfolded_clip(call, entry, ctx) is not None
-        ):
-            found.append(call)
-    return found
 
 
 def _rendered_branch(

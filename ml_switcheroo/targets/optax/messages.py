@@ -12,7 +12,8 @@ _STEPPING = (
     "per update: pass the schedule as {optimizer}'s learning_rate; per epoch: "
     "`learning_rate=lambda count: schedule(count // steps_per_epoch)`"
 )
-_CLIP_IN_CHAIN = "optax.clip_by_global_norm(max_norm) at the head of the optimizer's chain"
+# {transform}: the map's transform of the clip call, written out (``Planner.transform``)
+_CLIP_IN_CHAIN = "`{transform}` at the head of the optimizer's chain"
 
 MESSAGES: dict[str, Message] = {
     # schedulers
@@ -168,28 +169,25 @@ MESSAGES: dict[str, Message] = {
     f.CLIP_NORM_USED: (
         "its return value (the total gradient norm) is used; in optax the clipping happens "
         "inside the optimizer's chain and returns no norm",
-        "norm = optax.tree.norm(grads)  # the same norm, before the update; and put "
-        + _CLIP_IN_CHAIN,
+        "norm = {norm}  # the same norm, before the update; and put " + _CLIP_IN_CHAIN,
     ),
     f.CLIP_NORM_OUTSIDE_STEP: (
         "its return value (the total gradient norm) is used, and no translated training step "
         "computes the gradients here; the clipping is already the head of `{optimizer}`'s tx",
-        "{name} = optax.tree.norm(grads)  # after the gradients are computed; then drop this call",
+        "{name} = {norm}  # after the gradients are computed; then drop this call",
     ),
     f.CLIP_WITHOUT_OPTIMIZER: (
         "no single translated optimizer is stepped after this call in the same block",
-        "add the clipping to the optimizer's chain: "
-        "`optax.chain(optax.clip_by_global_norm(max_norm), <optimizer>)`",
+        "add the clipping to the optimizer's chain: `optax.chain({transform}, <optimizer>)`",
     ),
     f.CLIP_SEVERAL_OPTIMIZERS: (
         "several optimizers are stepped after this call",
-        "add the clipping to the optimizer's chain: "
-        "`optax.chain(optax.clip_by_global_norm(max_norm), <optimizer>)`",
+        "add the clipping to the optimizer's chain: `optax.chain({transform}, <optimizer>)`",
     ),
     f.CLIP_SCALED_GRADIENTS: (
         "a GradScaler steps the optimizer after it and no `unscale_` comes before it: torch "
         "clips the loss-scaled gradients (the threshold applies to grads times the scale), "
-        "which optax.clip_by_global_norm(max_norm) does not do",
+        "which `{transform}` in the optimizer's chain does not do",
         "JAX needs no loss scaling in float32/bfloat16: drop the scaler and put " + _CLIP_IN_CHAIN,
     ),
     f.CLIP_UNDER_OTHER_CONTROL: (
@@ -209,6 +207,21 @@ MESSAGES: dict[str, Message] = {
         "`{optimizer}`'s optax chain a clip would act on every gradient `{optimizer}` updates, "
         "not only on those",
         None,
+    ),
+    f.CLIP_OTHER_MODEL: (
+        "it clips the gradients of `{clipped}`, but `{optimizer}`, the optimizer stepped after "
+        "it, trains `{trained}`: `{model}` is not provably `{other}`, and in `{optimizer}`'s "
+        "chain the clip would act on the gradients of `{other}`",
+        "if `{model}` is another model, clip its gradients at the head of the chain of the "
+        "optimizer that trains it (or drop the call if nothing trains it); if it is `{other}`, "
+        "write `{trained}` here and run the codemod again",
+    ),
+    f.CLIP_BESIDE_ESCAPED: (
+        "`{clip}` also clips the gradients before `{optimizer}`'s step and is not folded "
+        "({why}); the clip calls before one step go into `{optimizer}`'s chain together or "
+        "not at all (a chain with only some of them clips other gradients than torch)",
+        "port the clipping by hand with that call: every clip call before the step, in "
+        "order, at the head of `{optimizer}`'s chain (this one is `{transform}`)",
     ),
     # optimizers
     f.ZERO_GRAD_UNDER_OTHER_CONTROL: (

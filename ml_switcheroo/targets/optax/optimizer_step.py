@@ -40,7 +40,7 @@ from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 from ml_switcheroo.targets.hooks import HookContext, register_hook
-from ml_switcheroo.targets.optax.clipping import clip_expression
+from ml_switcheroo.targets.optax.clipping import clip_expression, refused_clip
 from ml_switcheroo.targets.optax.lr_scheduler import (
     FLOAT,
     attaches_to_chain,
@@ -72,7 +72,7 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext, inject_lr: bool =
     if mask is None:
         _check_parameter_subset(call, ctx)
     schedule, clips = ctx.plan if ctx.plan else (None, [])
-    head = [link for link in (_clip_link(site, ctx) for site in clips) if link is not None]
+    head = _clip_links(clips, ctx)
     tail: list[cst.BaseExpression] = []
     inject = None
     folded = _folded_schedule(schedule, ctx) if schedule is not None else None
@@ -136,14 +136,16 @@ def _scheduled_lr(
     return cst.Call(cst.Name(FLOAT), [cst.Arg(first)])
 
 
-def _clip_link(site: Site, ctx: HookContext) -> cst.BaseExpression | None:
-    """The optax transform of a clip call, or None when it does not translate."""
-    try:
-        expression = clip_expression(site.call, site.entry, ctx)  # type: ignore[arg-type]
-    except Untranslatable:
-        return None
-    ctx.fold(site.call)
-    return expression
+def _clip_links(clips: list[Site], ctx: HookContext) -> list[cst.BaseExpression]:
+    """The optax transforms of the clip calls feeding the optimizer's steps, folded; none
+    when the map escapes one of them (``refused_clip``: all or none)."""
+    if refused_clip(clips, ctx) is not None:
+        return []
+    links = []
+    for site in clips:
+        links.append(clip_expression(site.call, site.entry, ctx))  # type: ignore[arg-type]
+        ctx.fold(site.call)
+    return links
 
 
 def _folded_schedule(

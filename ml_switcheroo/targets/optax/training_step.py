@@ -12,8 +12,6 @@ only when the step uses a GradScaler or is gated by a condition.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import libcst as cst
 
 from ml_switcheroo.analysis.plan import Region
@@ -22,7 +20,7 @@ from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext, register_hook
-from ml_switcheroo.targets.optax.clipping import clip_expression
+from ml_switcheroo.targets.optax.clipping import refused_clip
 
 PLACEHOLDERS = ("loss", "optimizer", "scaler", "clip", "clip_reason")
 
@@ -64,13 +62,10 @@ def _unfolded_clip(region: Region | None, ctx: HookContext) -> tuple[str, str] |
     """The first clip call of the region the optimizer's chain could not take (the map escapes
     it: ``norm_type=1.0`` in stock mode) and the reason, or None: the step's suggestion must
     not say that clipping is in the chain then (the optimizer's hook leaves it out)."""
-    for site in region.clip_sites if region is not None else []:
-        dry = replace(ctx, request_import=lambda key: None, warnings=[])
-        try:
-            clip_expression(site.call, site.entry, dry)  # type: ignore[arg-type]
-        except Untranslatable as escape:
-            return " ".join(code_of(site.call).split()), escape.reason
-    return None
+    refused = refused_clip(region.clip_sites, ctx) if region is not None else None
+    if refused is None:
+        return None
+    return " ".join(code_of(refused[0].call).split()), refused[1]
 
 
 def _optimizer_name(region: Region | None, node: cst.Call, ctx: HookContext) -> str:
