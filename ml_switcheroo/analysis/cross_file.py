@@ -35,6 +35,7 @@ from ml_switcheroo.analysis.freeze_targets import (
     self_frozen_class,
 )
 from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
+from ml_switcheroo.analysis.module_globals import module_global_reader
 from ml_switcheroo.analysis.parameters import may_be_tensor_class
 from ml_switcheroo.analysis.prefilter import has_attribute
 from ml_switcheroo.analysis.repository import (
@@ -253,6 +254,19 @@ class CrossFile:
     def mentioned_elsewhere(self, word: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier."""
         return any(other != self.path for other in self.index.with_word(word))
+
+    def global_read_elsewhere(self, name: str) -> str | None:
+        """Why another file of the repository may read this module's global ``name`` as the
+        torch object (``file:line`` and what it does); None when none does."""
+        found = remembered(
+            self._question("global_read", self.path, name),
+            partial(module_global_reader, self.index, self.path, name),
+        )
+        if found is None:
+            return None
+        if isinstance(found, Unknown):
+            return found.describe(self.index.root)
+        return f"{found.named(self.index.root)} reads `{name}` of this module"
 
     def called_elsewhere(self, functions: Collection[str]) -> str | None:
         """``file:line`` of a call in another file of the repository whose callee is written as

@@ -473,15 +473,28 @@ class Resolver:
         return bool(names & (found.names | found.assigned_attributes))
 
     def uses_of(self, target: cst.Name) -> list[cst.CSTNode]:
-        """The nodes that read the variable an assignment target binds."""
+        """The nodes that read the variable an assignment target binds (a ``global`` or
+        ``nonlocal`` name's binding: the reads of that outer variable)."""
         scope = self.scopes.get(target)
         if scope is None:
             return []
         uses: list[cst.CSTNode] = []
-        for assignment in scope.assignments[target.value]:
+        for assignment in scope[target.value]:  # resolves global/nonlocal, unlike .assignments
             if getattr(assignment, "node", None) is target:
                 uses.extend(access.node for access in self.in_tree_order(assignment.references))
         return uses
+
+    def binds_module_global(self, target: cst.Name) -> bool:
+        """Whether the assignment target binds a module-level variable (at module level, or
+        in a function declaring it ``global``): another module may read it as an attribute."""
+        scope = self.scopes.get(target)
+        if scope is None:
+            return False
+        return any(
+            isinstance(a.scope, GlobalScope)
+            for a in scope[target.value]
+            if getattr(a, "node", None) is target
+        )
 
     def called_function(self, func: cst.BaseExpression) -> str | None:
         """The qualified name of an imported or builtin function ``func`` names, if any."""

@@ -112,7 +112,9 @@ class TorchOnlyFinder:
         target = site.target
         if isinstance(target, cst.Name):
             uses = tuple(self.resolver.uses_of(target))
-            self._follow(_Handle(site, target.value, text, type_name, uses, None))
+            handle = _Handle(site, target.value, text, type_name, uses, None)
+            self._follow(handle)
+            self._read_by_other_files(handle, target, site.statement)
         elif self.resolver.is_self_attribute(target, site.enclosing_class):
             uses = tuple(_self_attribute_uses(site.enclosing_class, target, self.resolver))
             name = code_of(target).strip()
@@ -122,6 +124,18 @@ class TorchOnlyFinder:
             text = replace(text, text=text.inline or text.text)
             handle = _Handle(site, name, text, type_name, (site.call,), site.enclosing_class)
             self._use(handle, site.call, site.statement)
+
+    def _read_by_other_files(
+        self, handle: _Handle, target: cst.Name, statement: cst.BaseStatement
+    ) -> None:
+        """A module-level variable (``global opt`` included) that another file of the
+        repository reads keeps torch calls there: the binding is escaped, naming the place."""
+        cross_file = getattr(self.resolver, "cross_file", None)
+        if cross_file is None or not self.resolver.binds_module_global(target):
+            return
+        reason = cross_file.global_read_elsewhere(target.value)
+        if reason is not None:
+            self._mark(handle, statement, target, handle.translated.text, reason)
 
     def _follow(self, handle: _Handle) -> None:
         for use in handle.uses:
