@@ -37,6 +37,7 @@ from ml_switcheroo.analysis.plan_collector import _Collector
 from ml_switcheroo.analysis.plan_epochs import EpochFacts
 from ml_switcheroo.analysis.plan_facts import COUNTED as COUNTED
 from ml_switcheroo.analysis.plan_facts import Attachments as Attachments
+from ml_switcheroo.analysis.plan_facts import FoldedElsewhere as FoldedElsewhere
 from ml_switcheroo.analysis.plan_facts import Plan as Plan
 from ml_switcheroo.analysis.plan_facts import PlanItem as PlanItem
 from ml_switcheroo.analysis.plan_facts import Region as Region
@@ -185,6 +186,7 @@ class Planner(
             self._plan_changed_models()
         if self.active(SCHEDULER):
             self._plan_schedules()
+            self._plan_folded_elsewhere()
         if self.active(CLIP):
             self._plan_clips()
         if self.active(ZERO_GRAD):
@@ -249,6 +251,17 @@ class Planner(
         self.plan.escapes.setdefault(
             self.plan.key_of(site.call), self.render(Finding(kind, values))
         )
+
+    def _plan_folded_elsewhere(self) -> None:
+        """``sched.step()`` on a parameter another file's folded scheduler is handed to
+        (``Resolver.folded_elsewhere``): the step goes (``FoldedElsewhere``)."""
+        folded = self.resolver.folded_elsewhere
+        for site in self.plan.sites if folded else ():
+            if site.role != SCHEDULER_STEP or not isinstance(site.receiver, cst.Name):
+                continue
+            bound = self.resolver.binding_nodes(site.receiver)
+            if len(bound) == 1 and id(bound[0]) in folded and not site.call.args:
+                self.plan.folded_elsewhere[self.plan.key_of(site.call)] = FoldedElsewhere(site)
 
     def _step_sites_of(self, constructor: Site) -> list[Site]:
         """``x.step()`` sites whose receiver is bound to ``constructor``'s call."""

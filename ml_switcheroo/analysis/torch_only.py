@@ -300,6 +300,8 @@ class TorchOnlyFinder:
         if other is not None and stored is not None:  # another construction of the class
             shown = _shortened(code_of(other))
             description += f" ({self.planner._place(other)} passes `{shown}` for it)"
+        if self._scheduler_folded_across_files(handle, callee, call, argument):
+            return  # another file's function steps it with its optimizer: its step() goes
         across = self._across_files(callee, call, argument)
         if across is not None:
             type_name, reason = across
@@ -317,6 +319,18 @@ class TorchOnlyFinder:
         if callee is None or cross_file is None:
             return None
         return cross_file.hand_over(callee, call, argument)  # type: ignore[no-any-return]
+
+    def _scheduler_folded_across_files(
+        self, handle: _Handle, callee: str | None, call: cst.Call, argument: cst.Arg
+    ) -> bool:
+        """A scheduler folded into its optimizer, handed to a function of another file that
+        steps it once per update (``analysis/stepped_together.py``)."""
+        cross_file = getattr(self.resolver, "cross_file", None)
+        schedule = self.planner.plan.schedule_of(handle.origin.call)
+        if callee is None or cross_file is None or schedule is None or not schedule.step_names:
+            return False
+        found = cross_file.handed_scheduler(callee, call, argument)
+        return found is not None and not isinstance(found, str)
 
     def _typed_parameter(self, param: cst.Param, handle: _Handle) -> bool:
         typed = self.resolver.parameter_type(param)

@@ -26,7 +26,7 @@ from numbers import Real
 import libcst as cst
 
 from ml_switcheroo.analysis.factories import read_names, scheduler_call, substituted
-from ml_switcheroo.analysis.plan import SchedulePlan
+from ml_switcheroo.analysis.plan import FoldedElsewhere, SchedulePlan
 from ml_switcheroo.model.hygiene import UserExpression, is_time_invariant
 from ml_switcheroo.model.tensor_values import replace_tensor_literals
 from ml_switcheroo.model.translate import (
@@ -350,6 +350,8 @@ def strip_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression
     update time instead: escape with the suggestion.
     """
     schedule = ctx.plan
+    if isinstance(schedule, FoldedElsewhere):
+        return cst.Name("None")  # another file folds its schedule (stepped_together.py)
     if not isinstance(schedule, SchedulePlan):
         return node  # a scheduler left as torch code keeps its step()
     call = BoundCall.bind(ctx.entry, node)
