@@ -279,17 +279,18 @@ class CrossFile:
         type_name, reason = self._fact(module, function, found.optimizer, [found.optimizer_site])
         return found if type_name is not None else reason
 
-    def folded_scheduler_type(self, function: str, param: str) -> str | None:
+    def folded_scheduler_type(self, function: str, param: str) -> tuple[str, str] | None:
         """The scheduler type of this file's module-level ``function``'s parameter ``param``
-        when another file's call hands it a scheduler whose schedule folds there (its
-        ``step()`` here then goes); None otherwise."""
+        and the optimizer parameter stepped before it, when another file's call hands it a
+        scheduler whose schedule folds there (its ``step()`` here then goes); else None."""
         found = self.stepped_together(self.index.module_of(self.path), function, param)
         if isinstance(found, str) or found.optimizer_site.call_site.file == self.path:
             return None
         name = found.scheduler_site.constructor or ""
         if self._under_target(name):
-            return self.semantic_map.canonical_type(self._scheduler_constructor())
-        return self.semantic_map.canonical_type(name)
+            name = self._scheduler_constructor()
+        type_name = self.semantic_map.canonical_type(name)
+        return (type_name, found.optimizer) if type_name is not None else None
 
     def handed_scheduler(
         self, callee: str, call: cst.Call, argument: cst.Arg

@@ -260,8 +260,10 @@ class Planner(
             if site.role != SCHEDULER_STEP or not isinstance(site.receiver, cst.Name):
                 continue
             bound = self.resolver.binding_nodes(site.receiver)
-            if len(bound) == 1 and id(bound[0]) in folded and not site.call.args:
-                self.plan.folded_elsewhere[self.plan.key_of(site.call)] = FoldedElsewhere(site)
+            optimizer = folded.get(id(bound[0])) if len(bound) == 1 else None
+            if optimizer is not None and not site.call.args:
+                key = self.plan.key_of(site.call)
+                self.plan.folded_elsewhere[key] = FoldedElsewhere(site, optimizer)
 
     def _step_sites_of(self, constructor: Site) -> list[Site]:
         """``x.step()`` sites whose receiver is bound to ``constructor``'s call."""

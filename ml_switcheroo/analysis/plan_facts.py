@@ -189,6 +189,7 @@ class FoldedElsewhere:
     (``analysis/stepped_together.py``): the step goes."""
 
     step: Site
+    optimizer: str  # the function's optimizer parameter, stepped right before
 
 
 PlanItem = SchedulePlan | Site | SubsetClip | Attachments | Region | FoldedElsewhere

@@ -321,8 +321,9 @@ class Resolver:
         # Facts from other files of the repository (``analysis/cross_file.py``), when known.
         self._cross_file: CrossFile | None = None
         self.cross_file_reasons: dict[int, str] = {}  # id(param) -> why it is not typed
-        # id(param): a scheduler parameter whose schedule folds in another file (its step goes)
-        self.folded_elsewhere: set[int] = set()
+        # id(param) -> the optimizer parameter stepped before it: a scheduler parameter whose
+        # schedule folds in another file (its step goes)
+        self.folded_elsewhere: dict[int, str] = {}
         # id(param of `__init__`) -> `self.<attr>` it is stored in, or why it is not followed
         self._stored: dict[int, cst.Attribute | NotStored] = {}
         self._builders: Builders | None = None  # see builders()
@@ -1182,8 +1183,8 @@ class Resolver:
         name = owner.name.value if owner is not None else function.name.value
         folded = None if owner else self.cross_file.folded_scheduler_type(name, param.name.value)
         if folded is not None:  # its schedule folds in the caller's file (stepped_together.py)
-            self.folded_elsewhere.add(id(param))
-            return ReceiverType(folded)
+            self.folded_elsewhere[id(param)] = folded[1]
+            return ReceiverType(folded[0])
         fact = self.cross_file.parameter_type(name, param.name.value)
         if fact is None:
             return None

@@ -33,6 +33,7 @@ from ml_switcheroo.analysis.repository import (
     _own_nodes,
     _qualified,
 )
+from ml_switcheroo.spec.escape_hatch import FOLDED_STEP
 
 _JUMPS = (ast.Break, ast.Continue, ast.Return, ast.Raise, ast.Yield, ast.YieldFrom)
 
@@ -63,7 +64,7 @@ def stepped_together(
     definition = facts.functions.get(function) if facts is not None else None
     if facts is None or definition is None:
         return Unknown(Place(path or module, 0), f"does not define `{function}` once")
-    body = _callee_problem(facts, definition, scheduler, step_methods)
+    body = _callee_problem(index.source(path), facts, definition, scheduler, step_methods)  # type: ignore[arg-type]
     if isinstance(body, Unknown):
         return body
     optimizer, step_line = body
@@ -87,9 +88,14 @@ def stepped_together(
 
 
 def _callee_problem(
-    facts: FileFacts, definition: ast.FunctionDef, scheduler: str, step_methods: frozenset[str]
+    source: bytes,
+    facts: FileFacts,
+    definition: ast.FunctionDef,
+    scheduler: str,
+    step_methods: frozenset[str],
 ) -> tuple[str, int] | Unknown:
-    """(the optimizer parameter, the line of ``scheduler.step()``) of the function's body."""
+    """(the optimizer parameter, the line of ``scheduler.step()``) of the function's body
+    (``source``: the file's bytes, for the comment an earlier conversion left there)."""
     here = Place(facts.path, definition.lineno)
     name = f"`{definition.name}`"
     if definition.decorator_list:
@@ -98,11 +104,8 @@ def _callee_problem(
         return Unknown(here, f"{name} is a generator")
     uses = [n for n in ast.walk(definition) if isinstance(n, ast.Name) and n.id == scheduler]
     if not uses:
-        return Unknown(
-            here,
-            f"{name} never reads `{scheduler}`, so torch never steps it there (if this run "
-            f"converted that file first, its `{scheduler}.step()` went: the schedule belongs "
-            "in the optimizer's learning rate)",
+        return _folded_before(source, facts, definition, scheduler) or Unknown(
+            here, f"{name} never reads `{scheduler}`, so torch never steps it there"
         )
     step = _alone_step(definition, uses[0], step_methods) if len(uses) == 1 else None
     if step is None:
@@ -137,6 +140,23 @@ def _callee_problem(
             line = getattr(jump, "lineno", between.lineno)
             return Unknown(Place(facts.path, line), f"may jump past `{scheduler}.step()`")
     return optimizer, block[index].lineno
+
+
+def _folded_before(
+    source: bytes, facts: FileFacts, definition: ast.FunctionDef, scheduler: str
+) -> tuple[str, int] | None:
+    """(the optimizer parameter, the line) of the ``FOLDED`` comment a conversion of this file
+    left where ``scheduler.step()`` was, after that optimizer's step (``escape_hatch``): the
+    file was converted first in this run, from the shape ``_callee_problem`` proves."""
+    assert facts.tree is not None
+    later = [s.lineno for s in facts.tree.body if s.lineno > definition.lineno]
+    first, last = definition.lineno, (min(later) - 1 if later else None)
+    lines = source.decode("utf-8", errors="replace").splitlines()[first - 1 : last]
+    for offset, line in enumerate(lines):
+        found = FOLDED_STEP.match(line.strip())
+        if found and found.group(1) == scheduler and found.group(2) in _parameters(definition):
+            return found.group(2), first + offset
+    return None
 
 
 def _alone_step(
