@@ -248,3 +248,14 @@ def test_a_note_of_another_scheduler_does_not_count(tmp_path: Path) -> None:
     write_package(tmp_path, {"engine.py": engine, "main.py": MAIN})
     _, records = convert_in_process(tmp_path)
     assert len(scheduler_escapes(records)) == 1
+
+
+def test_a_caller_refusing_for_its_own_reason_says_the_callee_drops_the_step(
+    tmp_path: Path,
+) -> None:
+    main = MAIN.replace("    sched = torch", "    if True:\n        sched = torch")
+    write_package(tmp_path, {"engine.py": ENGINE, "main.py": main})
+    _, records = convert_in_process(tmp_path)
+    (reason,) = scheduler_escapes(records)
+    assert "not both assigned in the same block" in reason
+    assert "(pkg/engine.py:7: `sched.step()` goes there all the same" in reason
