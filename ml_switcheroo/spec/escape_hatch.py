@@ -38,6 +38,8 @@ def folded_step_note(scheduler: str, optimizer: str) -> str:
         f"{FOLDED} `{scheduler}.step()` after `{optimizer}.step()`: the caller folds this "
         "schedule into the optimizer's learning rate"
     )
+
+
 SUGGESTION_LINE = f"{PREFIX} |   "
 
 
