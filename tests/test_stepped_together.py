@@ -196,7 +196,7 @@ def test_a_callee_jumping_between_the_steps_keeps_both(tmp_path: Path) -> None:
         "        sched.step()\n",
         "        if x is None:\n            continue\n        sched.step()\n",
     )
-    assert_both_kept(tmp_path, engine, "pkg/engine.py:8 may jump past `sched.step()`")
+    assert_both_kept(tmp_path, engine, "pkg/engine.py:8 may jump or raise past `sched.step()`")
 
 
 def test_a_callee_also_called_with_an_unknown_optimizer_keeps_both(tmp_path: Path) -> None:
@@ -259,3 +259,23 @@ def test_a_caller_refusing_for_its_own_reason_says_the_callee_drops_the_step(
     (reason,) = scheduler_escapes(records)
     assert "not both assigned in the same block" in reason
     assert "(pkg/engine.py:7: `sched.step()` goes there all the same" in reason
+
+
+def test_a_call_between_the_steps_keeps_both(tmp_path: Path) -> None:
+    engine = ENGINE.replace("        sched.step()\n", "        print(loss)\n        sched.step()\n")
+    assert_both_kept(tmp_path, engine, "pkg/engine.py:7 may jump or raise past `sched.step()`")
+
+
+def test_a_callee_handing_the_optimizer_on_keeps_both(tmp_path: Path) -> None:
+    engine = ENGINE + "    extra(opt)\n\n\ndef extra(opt):\n    opt.step()\n"
+    assert_both_kept(tmp_path, engine, "uses `opt` otherwise than as a method's receiver")
+
+
+def test_zero_grad_between_the_steps_folds(tmp_path: Path) -> None:
+    engine = ENGINE.replace("        opt.zero_grad()\n", "").replace(
+        "        sched.step()\n", "        opt.zero_grad()\n        sched.step()\n"
+    )
+    write_package(tmp_path, {"engine.py": engine, "main.py": MAIN})
+    outputs, records = convert_in_process(tmp_path)
+    assert "        sched.step()\n" not in outputs["engine.py"]
+    assert outputs["main.py"] == MAIN_AFTER

@@ -134,12 +134,50 @@ def _callee_problem(
     ]
     if len(steps) != 1:
         return Unknown(here, f"{name} steps `{optimizer}` in {len(steps)} places")
+    parents = facts.nodes().parents
+    for read in ast.walk(definition):
+        if (
+            isinstance(read, ast.Name)
+            and read.id == optimizer
+            and not _method_receiver(read, parents)
+        ):
+            return Unknown(
+                Place(facts.path, read.lineno),
+                f"{name} uses `{optimizer}` otherwise than as a method's receiver (it may be "
+                "stepped elsewhere)",
+            )
     for between in block[opt_index + 1 : index]:
-        jump = next((n for n in _own_nodes(between) if isinstance(n, _JUMPS)), None)
-        if jump is not None or isinstance(between, _JUMPS):
-            line = getattr(jump, "lineno", between.lineno)
-            return Unknown(Place(facts.path, line), f"may jump past `{scheduler}.step()`")
+        for node in [between, *_own_nodes(between)]:
+            calls_other = isinstance(node, ast.Call) and not _method_of(node, optimizer)
+            if isinstance(node, _JUMPS) or calls_other:
+                return Unknown(
+                    Place(facts.path, getattr(node, "lineno", between.lineno)),
+                    f"may jump or raise past `{scheduler}.step()`",
+                )
     return optimizer, block[index].lineno
+
+
+def _method_receiver(read: ast.Name, parents: dict[int, ast.AST]) -> bool:
+    """``read.m(...)``."""
+    member = parents.get(id(read))
+    called = parents.get(id(member))
+    return (
+        isinstance(member, ast.Attribute) and isinstance(called, ast.Call) and called.func is member
+    )
+
+
+def _method_of(call: ast.Call, name: str) -> bool:
+    """``name.m(...)`` with arguments that call nothing."""
+    func = call.func
+    inner = [
+        n for a in [*call.args, *call.keywords] for n in ast.walk(a) if isinstance(n, ast.Call)
+    ]
+    return (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id == name
+        and not inner
+    )
 
 
 def _folded_before(
