@@ -35,8 +35,8 @@ def folded_step_note(scheduler: str, optimizer: str) -> str:
     """The comment left where ``scheduler.step()`` went: its schedule is the learning rate of
     the optimizer its caller builds (read back by ``FOLDED_STEP``)."""
     return (
-        f"{FOLDED} `{scheduler}.step()` after `{optimizer}.step()`: the caller folds this "
-        "schedule into the optimizer's learning rate"
+        f"{FOLDED} `{scheduler}.step()` after `{optimizer}.step()`: the schedule belongs in "
+        "the learning rate of the optimizer the caller builds"
     )
 
 
