@@ -35,6 +35,7 @@ from ml_switcheroo.analysis.freeze_targets import (
     self_frozen_class,
 )
 from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
+from ml_switcheroo.analysis.module_globals import module_global_reader
 from ml_switcheroo.analysis.parameters import may_be_tensor_class
 from ml_switcheroo.analysis.prefilter import has_attribute
 from ml_switcheroo.analysis.repository import (
@@ -52,6 +53,7 @@ from ml_switcheroo.analysis.repository import (
     remembered,
     repository_root,
 )
+from ml_switcheroo.analysis.stepped_together import Together, stepped_together
 from ml_switcheroo.analysis.stored_ast import class_init, stored_attribute
 from ml_switcheroo.spec.roles import SCHEDULER, STEP, ZERO_GRAD
 from ml_switcheroo.spec.semantic_map import ParameterSpec, SemanticMap
@@ -253,6 +255,84 @@ class CrossFile:
     def mentioned_elsewhere(self, word: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier."""
         return any(other != self.path for other in self.index.with_word(word))
+
+    def stepped_together(self, module: str, function: str, param: str) -> Together | str:
+        """``analysis/stepped_together.py``'s facts for ``module.function``'s scheduler
+        parameter ``param``, with the values' types: a map scheduler that folds (or a value
+        translated already) and a translated optimizer. Else why not (``file:line``)."""
+        steps = self.semantic_map.methods_with_role(STEP)
+        found = remembered(
+            self._question("together", module, function, param),
+            partial(
+                stepped_together, self.index, module, function, param, steps, self._under_target
+            ),
+        )
+        root = self.index.root
+        if isinstance(found, Unknown):
+            return found.describe(root)
+        name = found.scheduler_site.constructor or ""
+        entry = self.semantic_map.apis.get(name)
+        folds = entry is not None and entry.role == SCHEDULER and not entry.attaches_to_chain
+        if not folds and not self._under_target(name):
+            where = found.scheduler_site.call_site.named(root)
+            return f"{where} passes `{name}(...)`, not a scheduler that folds into the optimizer"
+        type_name, reason = self._fact(module, function, found.optimizer, [found.optimizer_site])
+        return found if type_name is not None else reason
+
+    def folded_scheduler_type(self, function: str, param: str) -> tuple[str, str] | None:
+        """The scheduler type of this file's module-level ``function``'s parameter ``param``
+        and the optimizer parameter stepped before it, when another file's call hands it a
+        scheduler whose schedule folds there (its ``step()`` here then goes); else None."""
+        found = self.stepped_together(self.index.module_of(self.path), function, param)
+        if isinstance(found, str) or found.optimizer_site.call_site.file == self.path:
+            return None
+        name = found.scheduler_site.constructor or ""
+        if self._under_target(name):
+            name = self._scheduler_constructor()
+        type_name = self.semantic_map.canonical_type(name)
+        return (type_name, found.optimizer) if type_name is not None else None
+
+    def handed_scheduler(
+        self, callee: str, call: cst.Call, argument: cst.Arg
+    ) -> Together | str | None:
+        """For ``callee(..., sched, ...)``, ``callee`` a module-level function of another
+        file: ``stepped_together`` for the parameter ``argument`` binds (None when ``callee``
+        is not such a function)."""
+        split = self.index.split(self._absolute(callee))
+        path = self.index.file_of(split[0]) if split is not None else None
+        if split is None or path is None or path == self.path:
+            return None
+        facts = self.index.facts(path)
+        if facts.error is not None:
+            return facts.error.describe(self.index.root)
+        definition = facts.functions.get(split[1])
+        if definition is None:
+            return None
+        param = _parameter_name(definition, call, argument)
+        if param is None:
+            return "its parameter cannot be matched to the argument"
+        return self.stepped_together(split[0], split[1], param)
+
+    def _scheduler_constructor(self) -> str:
+        """A map scheduler that folds (its type is what a translated scheduler was)."""
+        return next(
+            name
+            for name, entry in self.semantic_map.apis.items()
+            if entry.role == SCHEDULER and not entry.attaches_to_chain
+        )
+
+    def global_read_elsewhere(self, name: str) -> str | None:
+        """Why another file of the repository may read this module's global ``name`` as the
+        torch object (``file:line`` and what it does); None when none does."""
+        found = remembered(
+            self._question("global_read", self.path, name),
+            partial(module_global_reader, self.index, self.path, name),
+        )
+        if found is None:
+            return None
+        if isinstance(found, Unknown):
+            return found.describe(self.index.root)
+        return f"{found.named(self.index.root)} reads `{name}` of this module"
 
     def called_elsewhere(self, functions: Collection[str]) -> str | None:
         """``file:line`` of a call in another file of the repository whose callee is written as

@@ -38,6 +38,7 @@ from ml_switcheroo.analysis.plan_epochs import EpochFacts
 from ml_switcheroo.analysis.plan_facts import COUNTED as COUNTED
 from ml_switcheroo.analysis.plan_facts import Attachments as Attachments
 from ml_switcheroo.analysis.plan_facts import ClipFeed as ClipFeed
+from ml_switcheroo.analysis.plan_facts import FoldedElsewhere as FoldedElsewhere
 from ml_switcheroo.analysis.plan_facts import Plan as Plan
 from ml_switcheroo.analysis.plan_facts import PlanItem as PlanItem
 from ml_switcheroo.analysis.plan_facts import Region as Region
@@ -57,6 +58,7 @@ from ml_switcheroo.analysis.plan_walks import _names, _node_ids
 from ml_switcheroo.analysis.resolver import Resolver
 from ml_switcheroo.analysis.site_key import Positions
 from ml_switcheroo.analysis.zero_functions import ZeroFunction
+from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.findings import Finding, Render, stated
 from ml_switcheroo.spec.roles import (
     CLIP,
@@ -193,6 +195,8 @@ class Planner(
             self._plan_changed_models()
         if self.active(SCHEDULER):
             self._plan_schedules()
+            self._plan_folded_elsewhere()
+            self._note_steps_dropped_elsewhere()
         if self.active(CLIP):
             self._plan_clips()
         if self.active(ZERO_GRAD):
@@ -257,6 +261,41 @@ class Planner(
         self.plan.escapes.setdefault(
             self.plan.key_of(site.call), self.render(Finding(kind, values))
         )
+
+    def _plan_folded_elsewhere(self) -> None:
+        """``sched.step()`` on a parameter another file's folded scheduler is handed to
+        (``Resolver.folded_elsewhere``): the step goes (``FoldedElsewhere``)."""
+        folded = self.resolver.folded_elsewhere
+        for site in self.plan.sites if folded else ():
+            if site.role != SCHEDULER_STEP or not isinstance(site.receiver, cst.Name):
+                continue
+            bound = self.resolver.binding_nodes(site.receiver)
+            optimizer = folded.get(id(bound[0])) if len(bound) == 1 else None
+            if optimizer is not None and not site.call.args:
+                key = self.plan.key_of(site.call)
+                self.plan.folded_elsewhere[key] = FoldedElsewhere(site, optimizer)
+
+    def _note_steps_dropped_elsewhere(self) -> None:
+        """A scheduler this file escapes although a function of another file it is handed to
+        drops its ``sched.step()`` (``analysis/stepped_together.py`` holds there): the escape
+        says so, since torch's step is gone from that file."""
+        cross_file = self.resolver.cross_file
+        for site in self.plan.sites if cross_file is not None and self.plan.escapes else ():
+            key = self.plan.key_of(site.call)
+            escaped = self.plan.escapes.get(key)
+            if site.role != SCHEDULER or escaped is None or not isinstance(site.target, cst.Name):
+                continue
+            handing = self._one_argument_read(site.target)
+            callee = self.resolver.called_function(handing[0].func) if handing else None
+            found = cross_file.handed_scheduler(callee, *handing) if callee and handing else None
+            if found is None or isinstance(found, str):
+                continue
+            where = found.step.named(cross_file.index.root)
+            note = (
+                f" ({where}: `{found.scheduler}.step()` goes there all the same, the schedule "
+                "belonging in the optimizer's learning rate)"
+            )
+            self.plan.escapes[key] = Untranslatable(escaped.reason + note, escaped.suggestion)
 
     def _step_sites_of(self, constructor: Site) -> list[Site]:
         """``x.step()`` sites whose receiver is bound to ``constructor``'s call."""

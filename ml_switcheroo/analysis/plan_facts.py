@@ -194,8 +194,18 @@ class Attachments(NamedTuple):
 
 # What the plan holds for one call (a hook's ``ctx.plan``): a scheduler's or a scheduler
 # step's schedule, a clip call's optimizer and the clips beside it, a clip of other
-# parameters, a constructor's attachments, or a training-step region (for the region's anchor).
-PlanItem = SchedulePlan | Site | ClipFeed | SubsetClip | Attachments | Region
+# parameters, a constructor's attachments, a training-step region (for the region's anchor),
+# or a scheduler step another file folds.
+@dataclass(frozen=True)
+class FoldedElsewhere:
+    """``sched.step()`` on a parameter whose scheduler another file folds into its optimizer
+    (``analysis/stepped_together.py``): the step goes."""
+
+    step: Site
+    optimizer: str  # the function's optimizer parameter, stepped right before
+
+
+PlanItem = SchedulePlan | Site | ClipFeed | SubsetClip | Attachments | Region | FoldedElsewhere
 
 
 @dataclass
@@ -214,6 +224,8 @@ class Plan:
     clip_target: dict[SiteKey, ClipFeed] = field(default_factory=dict)  # by clip call
     subset_clips: dict[SiteKey, SubsetClip] = field(default_factory=dict)  # by clip call
     steps: dict[SiteKey, SchedulePlan] = field(default_factory=dict)  # by sched.step() call
+    # sched.step() calls whose schedule another file's planner folds
+    folded_elsewhere: dict[SiteKey, FoldedElsewhere] = field(default_factory=dict)
     escapes: dict[SiteKey, Untranslatable] = field(default_factory=dict)  # call -> reason
     regions: list[Region] = field(default_factory=list)
     region_of: dict[SiteKey, Region] = field(default_factory=dict)  # by statement
@@ -302,7 +314,13 @@ class Plan:
 
     def item_for(self, call: cst.Call) -> PlanItem | None:
         """What the plan holds for ``call`` (a hook's ``ctx.plan``)."""
-        tables = (self.scheduler_of, self.steps, self.clip_target, self.subset_clips)
+        tables = (
+            self.scheduler_of,
+            self.steps,
+            self.clip_target,
+            self.subset_clips,
+            self.folded_elsewhere,
+        )
         if not any(tables) and not self.schedules and not self.clips:
             return None
         key = self.key(call)
@@ -317,6 +335,8 @@ class Plan:
             return self.clip_target[key]
         if key in self.subset_clips:
             return self.subset_clips[key]
+        if key in self.folded_elsewhere:
+            return self.folded_elsewhere[key]
         if key in self.schedules or key in self.clips:
             return Attachments(self.schedules.get(key), self.clips.get(key, []))
         return None

@@ -67,6 +67,8 @@ class SteppingFacts:
                     schedule.move = "none"  # the optimizer does not use it: nothing moves
             return True  # ReduceLROnPlateau: else its step(metric) becomes an escape of its own
         per_update = self._handed_per_update(schedule) if not steps else False
+        if per_update is False and not steps:
+            per_update = self._handed_across_files(schedule)
         if per_update is True:
             return True
         handed = self._handed_scheduler(schedule) if not steps else False
@@ -491,6 +493,56 @@ class SteppingFacts:
         schedule.step_sites = [step]
         schedule.step_names = (opt_param.name.value, param.name.value)
         return True
+
+    def _handed_across_files(self, schedule: SchedulePlan) -> bool | str:
+        """A scheduler handed, with its optimizer, to a function of another file that steps
+        both once per update (``analysis/stepped_together.py``, which that file's planner asks
+        too: its ``step()`` goes there): True (sets ``step_names``); why not (a str); False when
+        the scheduler's one read is not an argument of a call of another file's function.
+        Here the scheduler's name is read only there, and the optimizer's only as a method's
+        receiver or an argument of that call or of the scheduler, never stepped."""
+        optimizer, scheduler = schedule.optimizer.target, schedule.outer.target
+        cross_file = self.resolver.cross_file
+        if not isinstance(optimizer, cst.Name) or not isinstance(scheduler, cst.Name):
+            return False
+        handing = self._one_argument_read(scheduler)
+        callee = self.resolver.called_function(handing[0].func) if handing else None
+        if cross_file is None or handing is None or callee is None:
+            return False
+        call, argument = handing
+        found = cross_file.handed_scheduler(callee, call, argument)
+        if found is None:
+            return False
+        name = f"{code_of(call.func).strip()}()"
+        if isinstance(found, str):
+            return f"{name} of another file: {found}"
+        if self._optimizer_step_sites(schedule.optimizer):  # the call site hands it (the index)
+            return f"`{optimizer.value}` is stepped elsewhere than in {name}"
+        if not self._handed_only_to(optimizer, call, schedule):
+            return (
+                f"`{optimizer.value}` is read otherwise than as a method's receiver or an "
+                f"argument of {name}"
+            )
+        schedule.step_names = (found.optimizer, found.scheduler)
+        return True
+
+    def _one_argument_read(self, name: cst.Name) -> tuple[cst.Call, cst.Arg] | None:
+        """The call and argument that the one read of the variable ``name`` (assigned once,
+        never ``global``/``nonlocal``, not a module global others may read) is, plainly."""
+        scope = self.resolver.scopes.get(name)
+        if scope is None or stepping.names_declared_shared(self.module, name.value):
+            return None
+        assignments = list(scope.assignments[name.value])  # type: ignore[attr-defined]
+        if len(assignments) != 1 or isinstance(scope, GlobalScope):
+            return None
+        reads = [access.node for access in assignments[0].references]
+        if len(reads) != 1:
+            return None
+        for call in _walk_calls(self.module):
+            for argument in call.args:
+                if argument.value is reads[0] and not argument.star:
+                    return call, argument
+        return None
 
     def _one_handing(self, name: cst.Name) -> tuple[cst.Call, cst.Param] | None:
         """The call of a function of this file, and its parameter, that the one read of the

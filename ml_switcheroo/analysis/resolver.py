@@ -321,6 +321,9 @@ class Resolver:
         # Facts from other files of the repository (``analysis/cross_file.py``), when known.
         self._cross_file: CrossFile | None = None
         self.cross_file_reasons: dict[int, str] = {}  # id(param) -> why it is not typed
+        # id(param) -> the optimizer parameter stepped before it: a scheduler parameter whose
+        # schedule folds in another file (its step goes)
+        self.folded_elsewhere: dict[int, str] = {}
         # id(param of `__init__`) -> `self.<attr>` it is stored in, or why it is not followed
         self._stored: dict[int, cst.Attribute | NotStored] = {}
         self._builders: Builders | None = None  # see builders()
@@ -473,15 +476,28 @@ class Resolver:
         return bool(names & (found.names | found.assigned_attributes))
 
     def uses_of(self, target: cst.Name) -> list[cst.CSTNode]:
-        """The nodes that read the variable an assignment target binds."""
+        """The nodes that read the variable an assignment target binds (a ``global`` or
+        ``nonlocal`` name's binding: the reads of that outer variable)."""
         scope = self.scopes.get(target)
         if scope is None:
             return []
         uses: list[cst.CSTNode] = []
-        for assignment in scope.assignments[target.value]:
+        for assignment in scope[target.value]:  # resolves global/nonlocal, unlike .assignments
             if getattr(assignment, "node", None) is target:
                 uses.extend(access.node for access in self.in_tree_order(assignment.references))
         return uses
+
+    def binds_module_global(self, target: cst.Name) -> bool:
+        """Whether the assignment target binds a module-level variable (at module level, or
+        in a function declaring it ``global``): another module may read it as an attribute."""
+        scope = self.scopes.get(target)
+        if scope is None:
+            return False
+        return any(
+            isinstance(a.scope, GlobalScope)
+            for a in scope[target.value]
+            if getattr(a, "node", None) is target
+        )
 
     def called_function(self, func: cst.BaseExpression) -> str | None:
         """The qualified name of an imported or builtin function ``func`` names, if any."""
@@ -1165,6 +1181,10 @@ class Resolver:
         ):
             return None
         name = owner.name.value if owner is not None else function.name.value
+        folded = None if owner else self.cross_file.folded_scheduler_type(name, param.name.value)
+        if folded is not None:  # its schedule folds in the caller's file (stepped_together.py)
+            self.folded_elsewhere[id(param)] = folded[1]
+            return ReceiverType(folded[0])
         fact = self.cross_file.parameter_type(name, param.name.value)
         if fact is None:
             return None

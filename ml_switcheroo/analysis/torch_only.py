@@ -112,7 +112,9 @@ class TorchOnlyFinder:
         target = site.target
         if isinstance(target, cst.Name):
             uses = tuple(self.resolver.uses_of(target))
-            self._follow(_Handle(site, target.value, text, type_name, uses, None))
+            handle = _Handle(site, target.value, text, type_name, uses, None)
+            self._follow(handle)
+            self._read_by_other_files(handle, target, site.statement)
         elif self.resolver.is_self_attribute(target, site.enclosing_class):
             uses = tuple(_self_attribute_uses(site.enclosing_class, target, self.resolver))
             name = code_of(target).strip()
@@ -122,6 +124,18 @@ class TorchOnlyFinder:
             text = replace(text, text=text.inline or text.text)
             handle = _Handle(site, name, text, type_name, (site.call,), site.enclosing_class)
             self._use(handle, site.call, site.statement)
+
+    def _read_by_other_files(
+        self, handle: _Handle, target: cst.Name, statement: cst.BaseStatement
+    ) -> None:
+        """A module-level variable (``global opt`` included) that another file of the
+        repository reads keeps torch calls there: the binding is escaped, naming the place."""
+        cross_file = getattr(self.resolver, "cross_file", None)
+        if cross_file is None or not self.resolver.binds_module_global(target):
+            return
+        reason = cross_file.global_read_elsewhere(target.value)
+        if reason is not None:
+            self._mark(handle, statement, target, handle.translated.text, reason)
 
     def _follow(self, handle: _Handle) -> None:
         for use in handle.uses:
@@ -286,6 +300,8 @@ class TorchOnlyFinder:
         if other is not None and stored is not None:  # another construction of the class
             shown = _shortened(code_of(other))
             description += f" ({self.planner._place(other)} passes `{shown}` for it)"
+        if self._scheduler_folded_across_files(handle, callee, call, argument):
+            return  # another file's function steps it with its optimizer: its step() goes
         across = self._across_files(callee, call, argument)
         if across is not None:
             type_name, reason = across
@@ -303,6 +319,18 @@ class TorchOnlyFinder:
         if callee is None or cross_file is None:
             return None
         return cross_file.hand_over(callee, call, argument)  # type: ignore[no-any-return]
+
+    def _scheduler_folded_across_files(
+        self, handle: _Handle, callee: str | None, call: cst.Call, argument: cst.Arg
+    ) -> bool:
+        """A scheduler folded into its optimizer, handed to a function of another file that
+        steps it once per update (``analysis/stepped_together.py``)."""
+        cross_file = getattr(self.resolver, "cross_file", None)
+        schedule = self.planner.plan.schedule_of(handle.origin.call)
+        if callee is None or cross_file is None or schedule is None or not schedule.step_names:
+            return False
+        found = cross_file.handed_scheduler(callee, call, argument)
+        return found is not None and not isinstance(found, str)
 
     def _typed_parameter(self, param: cst.Param, handle: _Handle) -> bool:
         typed = self.resolver.parameter_type(param)

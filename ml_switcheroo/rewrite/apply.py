@@ -74,6 +74,8 @@ def apply_call_result(
         frame.folded.add(id(original))
     if isinstance(result, Remove):
         noop_calls.add(id(original))
+        if result.note:
+            frame.lost_comments.append(result.note)
     if isinstance(original, cst.Call):
         expression = _with_updated_arguments(carry_layout(original, expression), original, updated)
     frame.imports.extend(requested)

@@ -17,6 +17,7 @@ so a second run over converted code changes nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,20 @@ import libcst as cst
 PREFIX = "# ml_switcheroo:"
 BEGIN = f"{PREFIX} ESCAPE-BEGIN"
 END = f"{PREFIX} ESCAPE-END"
+# where a function of another file's `sched.step()` went (``analysis/stepped_together.py``)
+FOLDED = f"{PREFIX} FOLDED"
+FOLDED_STEP = re.compile(re.escape(FOLDED) + r" `(\w+)\.step\(\)` after `(\w+)\.step\(\)`")
+
+
+def folded_step_note(scheduler: str, optimizer: str) -> str:
+    """The comment left where ``scheduler.step()`` went: its schedule is the learning rate of
+    the optimizer its caller builds (read back by ``FOLDED_STEP``)."""
+    return (
+        f"{FOLDED} `{scheduler}.step()` after `{optimizer}.step()`: the schedule belongs in "
+        "the learning rate of the optimizer the caller builds"
+    )
+
+
 SUGGESTION_LINE = f"{PREFIX} |   "
 
 

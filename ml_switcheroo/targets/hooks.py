@@ -42,7 +42,10 @@ class Replace:
 
 @dataclass(frozen=True)
 class Remove:
-    """Remove the call: as a statement it goes away, in an expression it becomes ``None``."""
+    """Remove the call: as a statement it goes away, in an expression it becomes ``None``;
+    ``note``: a comment left in its place."""
+
+    note: str | None = None
 
 
 @dataclass(frozen=True)

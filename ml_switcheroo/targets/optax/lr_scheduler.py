@@ -26,7 +26,7 @@ from numbers import Real
 import libcst as cst
 
 from ml_switcheroo.analysis.factories import read_names, scheduler_call, substituted
-from ml_switcheroo.analysis.plan import SchedulePlan
+from ml_switcheroo.analysis.plan import FoldedElsewhere, SchedulePlan
 from ml_switcheroo.model.hygiene import UserExpression, is_time_invariant
 from ml_switcheroo.model.tensor_values import replace_tensor_literals
 from ml_switcheroo.model.translate import (
@@ -38,10 +38,11 @@ from ml_switcheroo.model.translate import (
 )
 from ml_switcheroo.spec import findings, roles
 from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.escape_hatch import folded_step_note
 from ml_switcheroo.spec.findings import Finding
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.spec.template import parenthesize
-from ml_switcheroo.targets.hooks import HookContext, register_hook
+from ml_switcheroo.targets.hooks import HookContext, Remove, register_hook
 from ml_switcheroo.targets.optax.messages import render
 
 OPTIMIZER_LR = "optimizer_lr"
@@ -343,13 +344,15 @@ def _entry_of(node: cst.Call, schedule: SchedulePlan, ctx: HookContext):  # type
     placeholders=("optimizer",),
     role=roles.SCHEDULER_STEP,
 )
-def strip_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
+def strip_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression | Remove:
     """Hook for ``sched.step()``: the update count drives the schedule, so it is removed.
 
     A scheduler that joined the optimizer's chain (ReduceLROnPlateau) needs the metric at
     update time instead: escape with the suggestion.
     """
     schedule = ctx.plan
+    if isinstance(schedule, FoldedElsewhere):  # another file folds it (stepped_together.py)
+        return Remove(note=folded_step_note(ctx.receiver or "sched", schedule.optimizer))
     if not isinstance(schedule, SchedulePlan):
         return node  # a scheduler left as torch code keeps its step()
     call = BoundCall.bind(ctx.entry, node)
