@@ -202,3 +202,16 @@ def test_a_to_of_what_is_not_proven_a_device_is_left_as_written(line: str) -> No
     source = _loop(prefix=f"kind = torch.float32\n        {line}")
     translated = translate_nnx(source)
     assert f"        {line}\n" in translated, translated
+
+
+def test_variable_of_the_output_a_generator_step_differentiates_escapes() -> None:
+    """DCGAN's generator step differentiates its loss with respect to ``fake`` (pulled back
+    through ``nnx.vjp``); torch's ``Variable(fake)`` cuts that gradient: not written ``fake``."""
+    from tests.codemods.test_nnx_dcgan_generator import code, converted
+    from tests.codemods.test_nnx_dcgan_step import DCGAN
+
+    loop = DCGAN.replace(
+        "    output = netD(fake)\n", "    output = netD(torch.autograd.Variable(fake))\n"
+    )
+    output = converted(loop)
+    assert "optimizerG.update" not in code(output), output

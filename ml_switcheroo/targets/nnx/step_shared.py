@@ -51,19 +51,22 @@ def _check_traceable(
     ctx: HookContext,
     others: OtherModels | None,
     model: cst.BaseExpression | None = None,
+    differentiated: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
     """The loss function's body runs traced on JAX arrays: no ``.item()``, no method a JAX
     array has under a torch name with other numbers or lacks (the map's ``array_namesakes``,
     ``array_lacks``), but for the ``.detach()`` of other models' outputs the render drops, and
     a namesake the map's ``exact`` template writes on a name the loss function computes
-    (returned: the call's code to its JAX text)."""
+    (returned: the call's code to its JAX text); ``differentiated``: further names the loss
+    function differentiates (a pulled-back output, its parameter: ``Variable(fake)`` there
+    detaches it in torch)."""
     if not forward:
         raise Untranslatable("the loss does not use the model")
     if any(_calls_method(statement, "item") for statement in forward):
         raise Untranslatable("`.item()` in the forward pass (a traced value has no number)")
     body = [others.without_detach(s) for s in forward] if others is not None else forward
     calls = [n for s in body for n in cst_walk.walk(s) if isinstance(n, cst.Call)]
-    arrays = {t.value for s in forward for t in _target_names(s)}
+    arrays = {t.value for s in forward for t in _target_names(s)} | differentiated
     exact, written = _exact_texts(calls, body, arrays, ctx, _model_output_calls(calls, model))
     for call in (c for c in calls if id(c) not in written):
         problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)

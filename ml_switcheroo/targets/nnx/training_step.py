@@ -322,7 +322,8 @@ def _rendered_step(
     )
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)
-    exact = _check_traceable(forward, ctx, others, model_node)
+    pulled_output = frozenset({pulled.output}) if pulled is not None else frozenset()
+    exact = _check_traceable(forward, ctx, others, model_node, pulled_output)
     exact.update(
         _check_namesakes_after(region, forward, tail, ctx, outside, prefix, model_node, others)
     )
