@@ -155,15 +155,24 @@ def test_kept_what_the_pass_cannot_read(code: str) -> None:
     assert keeps(code)
 
 
-# Star imports: libcst's scopes bind no name through one, so the engine resolves nothing
-# through it (torch's own ``from torch._C import *``); they neither keep nor drop a file.
+# Star imports: libcst's scopes bind no name through one; the engine resolves a name bound
+# nowhere else through the file's one star import of a module of the map's `star_exports`
+# (`from torch.optim import *`: torch's `__all__`), and nothing through another (torch's own
+# ``from torch._C import *``) or through one of several.
 STAR_IMPORT_DROPPED = {
-    "call": "import torch\nfrom torch.optim import *\nopt = Adam(p)\nopt.step()\n",
     "module": "from torch import *\nopt = optim.SGD(p, lr=0.1)\n",
     "annotation": "from torch import *\ndef f(x: Tensor):\n    x.backward()\n",
+    "two-stars": "import torch\nfrom torch.optim import *\nfrom mylib import *\nopt = Adam(p)\n",
+    "bound-too": "import torch\nfrom torch.optim import *\nAdam = make()\nopt = Adam(p)\n",
+    "not-exported": "import torch\nfrom torch.optim import *\nopt = adam.Adam(p)\n",
 }
 STAR_IMPORT_KEPT = {
     "call": "import torch\nfrom torch.optim import *\nopt = torch.optim.Adam(p)\n",
+    "exported-name": "import torch\nfrom torch.optim import *\nopt = Adam(p)\nopt.step()\n",
+    "exported-module": (
+        "import torch\nfrom torch.optim import *\nopt = SGD(p, lr=0.1)\n"
+        "sched = lr_scheduler.StepLR(opt, 10)\n"
+    ),
     "name-guess": "from torch import *\ndef f(optimizer):\n    optimizer.zero_grad()\n",
 }
 

@@ -184,7 +184,7 @@ def namesake_problem(
     if not isinstance(call.func, cst.Attribute) or qualify(call.func):
         return None
     namesake = namesakes.get(call.func.attr.value)
-    if namesake is None or (namesake.bare and not call.args):
+    if namesake is None or namesake.left or (namesake.bare and not call.args):
         return None
     return f"`{code_of(call).strip()}` runs on JAX arrays there: {namesake.reason}"
 

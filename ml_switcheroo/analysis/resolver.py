@@ -417,7 +417,32 @@ class Resolver:
             names = scope.get_qualified_names_for(node)
         except Exception:  # libcst raises on some unusual nodes; treat as unknown
             return []
-        return sorted(q.name for q in names if q.source is QualifiedNameSource.IMPORT)
+        found = sorted(q.name for q in names if q.source is QualifiedNameSource.IMPORT)
+        if not found and isinstance(root, cst.Name) and not scope[root.value]:
+            star = self._star_module(root.value)
+            dotted = dotted_name(node)
+            return [f"{star}.{dotted}"] if star is not None and dotted is not None else []
+        return found
+
+    def _star_module(self, name: str) -> str | None:
+        """The module a name bound nowhere in the file comes from: the file's one star import
+        (``from torch.optim import *``), of a module the map's ``star_exports`` lists with
+        ``name`` among its exports (torch's ``__all__``); None otherwise (no star import,
+        several, or one of a module whose names the map does not know)."""
+        stars = self.remember("star_imports", (), self._star_imports)
+        if len(stars) != 1:
+            return None
+        module = stars[0]
+        return module if name in self.map.star_exports.get(module, ()) else None
+
+    def _star_imports(self) -> list[str]:
+        """The modules of the file's star imports (``*`` of a relative import: ``.``)."""
+        found = []
+        for node in self.scopes:
+            if isinstance(node, cst.ImportFrom) and isinstance(node.names, cst.ImportStar):
+                module = dotted_name(node.module) if node.module is not None else None
+                found.append("." if node.relative or module is None else module)
+        return found
 
     def other_imports(self, node: cst.BaseExpression, qualified_name: str) -> list[ImportBinding]:
         """The imports of ``node``'s root name through which ``node`` is not ``qualified_name``.

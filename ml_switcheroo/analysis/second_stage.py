@@ -57,12 +57,13 @@ on the side of keeping:
   translated optimizer as the torch object) follows from one of those rewrites or escapes.
 
 Relative imports (``from .optim import Adam``) never name a map API (libcst qualifies them with
-leading dots; map names have none): they bind nothing here. Nor do star imports (``from
-torch.optim import *``): libcst's scopes record no assignment for them, so the engine resolves
-no name through one (a star import only makes a hook's generated names avoid every name, in a
-file changed for another reason). A file is always kept when it cannot be read this way: ``ast``
-cannot parse it or it holds an escape-hatch marker; or when facts from other files may change
-it (``cross_file_facts_may_change``: the repository index, asked precisely:
+leading dots; map names have none): they bind nothing here. A star import (``from
+torch.optim import *``) binds the names the map's ``star_exports`` lists for its module (torch's
+``__all__``), as an import of each by name would (the engine resolves them only for a file's one
+star import, where nothing else binds the name: ``Resolver._star_module``). A file is always
+kept when it cannot be read this way: ``ast`` cannot parse it or it holds an escape-hatch
+marker; or when facts from other files may change it (``cross_file_facts_may_change``: the
+repository index, asked precisely:
 ``analysis.cross_file.may_change_through_other_files``). Code run from strings or modules
 imported by name (``exec``, ``eval``, ``__import__``, ``importlib``) does not keep a file: the
 engine reads names only as the file's text and its ``import`` statements bind them (libcst's
@@ -177,6 +178,8 @@ class SecondStage:
         if tree is None:
             return True, None
         facts = _Facts.of(tree)
+        if facts.stars and self.semantic_map is not None:
+            facts.add_star_exports(self.semantic_map.star_exports)
         called = facts.qualified_names(facts.called)
         if called & self.call_apis:
             return True, tree
@@ -244,6 +247,18 @@ class _Facts:
     annotations: list[ast.expr] = field(default_factory=list)  # of every parameter
     # root name -> attributes read on an attribute of it (``step`` of ``self.opt.step``)
     on_attributes_of: dict[str, set[str]] = field(default_factory=dict)
+    stars: list[str] = field(default_factory=list)  # modules of `from m import *`
+
+    def add_star_exports(self, exports: Mapping[str, frozenset[str]]) -> None:
+        """The names a star import of a module of the map's ``star_exports`` binds, as if
+        imported by name (more qualified names, never fewer: the engine resolves them only
+        for the file's one star import, where nothing else binds the name)."""
+        if len(self.stars) != 1:
+            return  # several: none of them is known to bind a name
+        module = self.stars[0]
+        for name in exports.get(module, ()):
+            if name not in self.bound and name not in self.imports:
+                self.imports[name] = {f"{module}.{name}"}
 
     @classmethod
     def of(cls, tree: ast.Module) -> _Facts:
@@ -360,11 +375,13 @@ class _Facts:
 
     def _add_import_from(self, node: ast.ImportFrom) -> None:
         if node.level or node.module is None:
+            self.stars.extend("." for alias in node.names if alias.name == "*")
             return  # relative: qualified with leading dots, never a map name
         self.import_roots.add(node.module.partition(".")[0])
         for alias in node.names:
             if alias.name == "*":
-                continue  # binds no name the engine resolves (libcst's scopes: none)
+                self.stars.append(node.module)  # (resolved through the map's `star_exports`)
+                continue
             bound = alias.asname or alias.name
             self.imports.setdefault(bound, set()).add(f"{node.module}.{alias.name}")
 

@@ -109,7 +109,10 @@ _TOP_KEYS = {
     "array_lacks",
     "array_attributes",
     "array_views",
+    "array_functions",
     "parameter_chains",
+    "device_calls",
+    "star_exports",
 }
 _API_KEYS = {
     "role",
@@ -351,7 +354,11 @@ class ArrayNamesake:
     (a template: ``{x}`` the receiver, ``{<param>}`` each argument), ``params`` the method's
     torch parameters in order with their defaults (None: required, an ``int``), ``imports``
     the keys of the map's ``imports`` the template uses; ``after``: the template in the step's
-    scope after the update, where nothing is differentiated (None: ``exact``'s)."""
+    scope after the update, where nothing is differentiated (None: ``exact``'s). A last
+    parameter ``*name`` takes every further positional argument, each an expression (written
+    as is, after its own rewrites, joined by commas: ``x.view(n, -1)`` -> ``x.reshape(n,
+    -1)``); ``detaches``: torch's result carries no gradient (``Variable(x)``), so inside the
+    loss function the template is written only on a name the loss function does not compute."""
 
     reason: str
     bare: bool = False
@@ -365,6 +372,13 @@ class ArrayNamesake:
     # (``x.size(0)`` -> ``x.shape[0]``): written on any name the step's check covers (the
     # batch's too), not only on the loss function's values
     any_array: bool = False
+    detaches: bool = False
+    # parameters of ``params`` that must be a device the step proves (``x.to(device)``: a
+    # string such as "cuda", ``torch.device(...)``, or a name every binding of which is one)
+    devices: tuple[str, ...] = ()
+    # a call the template does not write is left as written (torch code, ported by hand), not
+    # escaped (``x.to(device)`` of a parameter: the caller's device, maybe a dtype)
+    left: bool = False
 
     def template(self, after_update: bool) -> str | None:
         """The template a call is written with inside the step (``after_update`` False) or
@@ -567,9 +581,19 @@ class SemanticMap:
     # (`x.detach()`, `x.view(...)`, `x.data`, `x[0]`): an in-place change of one (`keep +=
     # 1`) changes the other in torch, never with JAX arrays, so the NNX step escapes it.
     array_views: frozenset[str] = frozenset()
+    # torch functions on arrays (`torch.max(x, 1)`, `Variable(x)`), by qualified name: the same
+    # entries, the array the function's first argument (``{x}`` in the templates).
+    array_functions: Mapping[str, ArrayNamesake] = field(default_factory=dict)
     # Functions joining iterables of parameters into one (`itertools.chain`): an optimizer
     # built over the joined parameters of several models (CycleGAN's generators).
     parameter_chains: frozenset[str] = frozenset()
+    # Calls returning a torch device (`torch.device("cuda")`): `x.to(device)` of one moves x,
+    # the same numbers (the NNX step writes `x`; targets/nnx/step_shared.py `_is_device`).
+    device_calls: frozenset[str] = frozenset()
+    # The names a star import of a module binds (its `__all__`): `from torch.optim import *`
+    # then `Adam(...)` is torch.optim.Adam when the file has that one star import and binds
+    # `Adam` nowhere (analysis/resolver.py `_star_module`, analysis/second_stage.py).
+    star_exports: Mapping[str, frozenset[str]] = field(default_factory=dict)
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -1114,6 +1138,7 @@ class _Checker:
             return {}
         section = self.mapping(raw, f"'{section_name}'", line)
         keys = {"reason", "exact", "params", "imports", "after", "operands", "any_array"}
+        keys |= {"detaches", "devices", "left"}
         if section_name == "array_namesakes":
             keys.add("bare")
         if section_name == "array_attributes":  # read, not called: no arguments
@@ -1121,14 +1146,17 @@ class _Checker:
         result = {}
         for name, body in section.items():
             key_line = section.lines.get(name)
-            if not name.isidentifier():
-                self.fail(f"'{section_name}': {name!r} is not a method name", line=key_line)
+            functions = section_name == "array_functions"
+            if not (_DOTTED.fullmatch(name) if functions else name.isidentifier()):
+                what = "function's qualified" if functions else "method"
+                self.fail(f"'{section_name}': {name!r} is not a {what} name", line=key_line)
             body = self.mapping(body, "an array namesake", key_line, name)
             self.check_keys(body, keys, "an array namesake", name)
             bare, any_array = body.get("bare", False), body.get("any_array", False)
-            if not isinstance(bare, bool) or not isinstance(any_array, bool):
+            detaches, left = body.get("detaches", False), body.get("left", False)
+            if not all(isinstance(flag, bool) for flag in (bare, any_array, detaches, left)):
                 self.fail(
-                    "fields 'bare' and 'any_array' must be true or false",
+                    "fields 'bare', 'any_array', 'detaches' and 'left' must be true or false",
                     line=key_line,
                     entry=name,
                 )
@@ -1145,6 +1173,16 @@ class _Checker:
             operands = body.get("operands", [])
             if not isinstance(operands, list) or not set(operands) <= set(params):
                 self.fail("field 'operands' must list names of 'params'", line=key_line, entry=name)
+            devices = body.get("devices", [])
+            if not isinstance(devices, list) or not set(devices) <= set(params):
+                self.fail("field 'devices' must list names of 'params'", line=key_line, entry=name)
+            starred = [p for p in params if p.startswith("*")]
+            if starred and (list(params)[-1] != starred[-1] or len(starred) > 1):
+                self.fail(
+                    "a '*name' parameter (every further positional argument) must be the last",
+                    line=key_line,
+                    entry=name,
+                )
             result[name] = ArrayNamesake(
                 reason or "",
                 bare,
@@ -1154,6 +1192,24 @@ class _Checker:
                 after,
                 tuple(operands),
                 any_array,
+                detaches,
+                tuple(devices),
+                left,
+            )
+        return result
+
+    def star_exports(self, raw: Any, line: int | None) -> dict[str, frozenset[str]]:
+        """``star_exports: {torch.optim: [Adam, SGD, lr_scheduler]}``: a module's dotted name
+        to the names its star import binds."""
+        if raw is None:
+            return {}
+        section = self.mapping(raw, "'star_exports'", line)
+        result = {}
+        for module, names in section.items():
+            key_line = section.lines.get(module)
+            self.dotted(module, "module", key_line, module)
+            result[module] = frozenset(
+                self.identifiers(names, key_line, f"'star_exports' {module!r}")
             )
         return result
 
@@ -1860,12 +1916,25 @@ def _compile_raw(
     chains = checker.passthrough_calls(
         top.get("parameter_chains"), top.lines.get("parameter_chains"), "parameter_chains"
     )
+    device_calls = checker.passthrough_calls(
+        top.get("device_calls"), top.lines.get("device_calls"), "device_calls"
+    )
+    star_exports = dict(base.star_exports) if base else {}
+    star_exports.update(
+        checker.star_exports(top.get("star_exports"), top.lines.get("star_exports"))
+    )
     namesakes = dict(base.array_namesakes) if base else {}
     namesakes.update(
         checker.array_namesakes(top.get("array_namesakes"), top.lines.get("array_namesakes"))
     )
     namesakes.update(
         checker.array_namesakes(top.get("array_lacks"), top.lines.get("array_lacks"), "array_lacks")
+    )
+    array_functions = dict(base.array_functions) if base else {}
+    array_functions.update(
+        checker.array_namesakes(
+            top.get("array_functions"), top.lines.get("array_functions"), "array_functions"
+        )
     )
     attributes = dict(base.array_attributes) if base else {}
     attributes.update(
@@ -1902,7 +1971,10 @@ def _compile_raw(
         array_namesakes=namesakes,
         array_attributes=attributes,
         array_views=frozenset(array_views),
+        array_functions=array_functions,
         parameter_chains=chains | (base.parameter_chains if base else frozenset()),
+        device_calls=device_calls | (base.device_calls if base else frozenset()),
+        star_exports=star_exports,
         **functions,
     )
 

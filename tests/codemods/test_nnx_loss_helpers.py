@@ -27,7 +27,7 @@ for x, y in loader:
 
 PURE = """
 def loss_function(recon, target, weight=0.5):
-    rec = F.mse_loss(recon, target.view(-1, 2))
+    rec = F.mse_loss(recon, target.reshape(-1, 2))
     return rec + weight * torch.sum(recon ** 2)
 """
 

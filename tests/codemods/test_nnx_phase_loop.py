@@ -38,16 +38,16 @@ EXPECTED_PHASE_LOOP = """\
                 if phase == 'train':
                     def loss_fn(model):
                         outputs = model(inputs)
-                        _, preds = torch.max(outputs, 1)
+                        _, preds = (jnp.take_along_axis(outputs, outputs.argmax(axis=1, keepdims=True), axis=1).squeeze(1), outputs.argmax(axis=1))
                         loss = ((outputs - labels) ** 2).mean()
                         return loss, preds
                     (loss, preds), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
                     optimizer.update(model, grads)
                 else:
                     outputs = model(inputs)
-                    _, preds = torch.max(outputs, 1)
+                    _, preds = (jnp.take_along_axis(outputs, outputs.argmax(axis=1, keepdims=True), axis=1).squeeze(1), outputs.argmax(axis=1))
                     loss = ((outputs - labels) ** 2).mean()
-            running_corrects += torch.sum(preds == labels)
+            running_corrects += jnp.sum(preds == labels, axis=None, keepdims=False)
 """
 
 TRAIN_MODEL = """\

@@ -5,6 +5,7 @@ be written so, and the rewrite."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Any
 
@@ -13,6 +14,10 @@ import libcst as cst
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.spec.semantic_map import ArrayNamesake
 from ml_switcheroo.spec.signature import code_of, dotted_name
+
+# A parameter default in the map's ``params`` for an int that may be left out (torch's
+# ``dim=None``: ``torch.sum(x)``): not given, the template gets ``None``.
+OPTIONAL_INT = "None"
 
 
 def exact_text(
@@ -23,32 +28,110 @@ def exact_text(
     after_update: bool = False,
     read: Set[int] = frozenset(),
     outputs: Set[int] = frozenset(),
+    functions: Mapping[str, ArrayNamesake] | None = None,
+    render: Callable[[cst.BaseExpression], str] | None = None,
+    is_device: Callable[[cst.BaseExpression], bool] | None = None,
 ) -> str | None:
     """The JAX text of ``x.<namesake>(...)`` with ``x`` one of ``arrays`` (or a receiver in
     ``outputs``, by id: a call of the model, ``self.forward(x_pos)``) and every argument a
     literal of the entry's ``params`` (None: the call keeps the namesake's escape), inside the
     step or (``after_update``) in the statements after it; not for a call in ``read`` (an
-    attribute of its result is read: ``attribute_receivers``) whose template is a tuple."""
-    func = call.func
-    if not isinstance(func, cst.Attribute):
+    attribute of its result is read: ``attribute_receivers``) whose template is a tuple. A
+    call of one of ``functions`` (``torch.max(x, 1)``) the same, its first argument the
+    array; an entry that ``detaches`` inside the step only on a name not in ``arrays``.
+    ``render``: the text of an argument written as is (its own rewrites)."""
+    parts = array_call(call, namesakes, qualify, functions)
+    if parts is None:
         return None
-    receiver = func.value
-    namesake = namesakes.get(func.attr.value)
-    template = namesake.template(after_update) if namesake is not None else None
-    if namesake is None or template is None:
+    namesake, receiver, args = parts
+    template = namesake.template(after_update)
+    if template is None:
         return None
-    if isinstance(receiver, cst.Name) and (receiver.value in arrays or namesake.any_array):
+    if isinstance(receiver, cst.Name) and namesake.detaches and not after_update:
+        if receiver.value in arrays:
+            return None
         x = receiver.value
-    elif id(receiver) in outputs:
+    elif isinstance(receiver, cst.Name) and (receiver.value in arrays or namesake.any_array):
+        x = receiver.value
+    elif id(receiver) in outputs and not namesake.detaches:
         x = code_of(receiver).strip()
+    elif qualify(call.func) and template.count("{x}") == 1 and not namesake.detaches:
+        x = operand_text(receiver, render, template)  # `torch.sum((out - y) ** 2)`: read once
     else:
         return None
-    if qualify(func):
-        return None
-    bound = _bound(call.args, dict(namesake.params), namesake.operands)
-    if bound is None:
+    variadic = any(name.startswith("*") for name, _ in namesake.params)
+    if variadic and any(_qualified_operand(a.value, qualify) for a in args):
+        return None  # `x.view(torch.float16)`: a dtype, not a size
+    bound = _bound(args, dict(namesake.params), namesake.operands, render, namesake.devices)
+    if bound is None or not _devices_proven(args, namesake, is_device):
         return None
     return _filled(template, x, bound, id(call) in read)
+
+
+def _devices_proven(
+    args: Sequence[cst.Arg],
+    entry: ArrayNamesake,
+    is_device: Callable[[cst.BaseExpression], bool] | None,
+) -> bool:
+    """Whether every argument of a ``devices`` parameter of ``entry`` is a device
+    (``is_device``: None, none is)."""
+    if not entry.devices:
+        return True
+    names = [name for name, _ in entry.params]
+    for index, arg in enumerate(args):
+        name = arg.keyword.value if arg.keyword is not None else names[index]
+        if name in entry.devices and (is_device is None or not is_device(arg.value)):
+            return False
+    return True
+
+
+def operand_text(
+    node: cst.BaseExpression,
+    render: Callable[[cst.BaseExpression], str] | None,
+    template: str = "",
+) -> str:
+    """An expression's text (after its own rewrites), parenthesized unless it is a name, an
+    attribute read, a subscript or a call (``(out - y).sum()``, not ``out - y.sum()``), or
+    ``template`` passes it as an argument (``jnp.sum({x}, ...)``)."""
+    text = render(node) if render is not None else code_of(node).strip()
+    written = cst.parse_expression(text)
+    if written.lpar or isinstance(written, (cst.Name, cst.Attribute, cst.Subscript, cst.Call)):
+        return text
+    if re.search(r"[(,] ?\{x\}[,)]", template) and not isinstance(written, cst.Tuple):
+        return text
+    return f"({text})"
+
+
+def array_call(
+    call: cst.Call,
+    namesakes: Mapping[str, ArrayNamesake],
+    qualify: Callable[[cst.BaseExpression], list[str]],
+    functions: Mapping[str, ArrayNamesake] | None = None,
+) -> tuple[ArrayNamesake, cst.BaseExpression, list[cst.Arg]] | None:
+    """The entry of ``call``, the array it is called on and its other arguments: a method of
+    ``namesakes`` on a value (``out.max(1)``: not a function of an imported module) or a
+    function of ``functions`` by qualified name (``torch.max(out, 1)``: its first positional
+    argument, not starred); None for any other call."""
+    func = call.func
+    qualified = qualify(func)
+    if not qualified:
+        if not isinstance(func, cst.Attribute) or func.attr.value not in namesakes:
+            return None
+        return namesakes[func.attr.value], func.value, list(call.args)
+    entry = next((functions[q] for q in qualified if functions and q in functions), None)
+    if entry is None or not call.args:
+        return None
+    first, *rest = call.args
+    if first.keyword is not None or first.star:
+        return None
+    return entry, first.value, rest
+
+
+def _qualified_operand(
+    node: cst.BaseExpression, qualify: Callable[[cst.BaseExpression], list[str]]
+) -> bool:
+    """Whether an argument names something of an import (``torch.float16``, ``np.int64``)."""
+    return isinstance(node, (cst.Name, cst.Attribute)) and bool(qualify(node))
 
 
 def after_text(
@@ -57,11 +140,17 @@ def after_text(
     namesakes: Mapping[str, ArrayNamesake],
     attributes: Mapping[str, ArrayNamesake],
     read: Set[int],
+    entry_args: tuple[ArrayNamesake, list[cst.Arg]] | None = None,
+    render: Callable[[cst.BaseExpression], str] | None = None,
+    is_device: Callable[[cst.BaseExpression], bool] | None = None,
 ) -> str | None:
     """The JAX text after the update of ``<receiver>.<namesake>(...)`` (every argument a
     literal of the entry's ``params``) or ``<receiver>.<attribute>`` (``out.data``), the
-    receiver written ``x`` (None: it keeps the escape; ``read``: as in ``exact_text``)."""
-    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+    receiver written ``x`` (None: it keeps the escape; ``read``: as in ``exact_text``);
+    ``entry_args``: the entry and the other arguments of a function call (``array_call``)."""
+    if entry_args is not None:
+        entry, args = entry_args[0], list(entry_args[1])
+    elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
         entry, args = namesakes.get(node.func.attr.value), list(node.args)
     elif isinstance(node, cst.Attribute):
         entry, args = attributes.get(node.attr.value), []
@@ -70,8 +159,10 @@ def after_text(
     template = entry.template(after_update=True) if entry is not None else None
     if entry is None or template is None:
         return None
-    bound = _bound(args, dict(entry.params), entry.operands)
-    return None if bound is None else _filled(template, x, bound, id(node) in read)
+    bound = _bound(args, dict(entry.params), entry.operands, render, entry.devices)
+    if bound is None or not _devices_proven(args, entry, is_device):
+        return None
+    return _filled(template, x, bound, id(node) in read)
 
 
 def any_array_read(
@@ -100,13 +191,29 @@ def _filled(template: str, x: str, bound: Mapping[str, str], attribute_read: boo
 
 
 def _bound(
-    args: Sequence[cst.Arg], params: dict[str, Any], operands: Sequence[str] = ()
+    args: Sequence[cst.Arg],
+    params: dict[str, Any],
+    operands: Sequence[str] = (),
+    render: Callable[[cst.BaseExpression], str] | None = None,
+    free: Sequence[str] = (),
 ) -> dict[str, str] | None:
     """Each parameter's literal text (its default's when not given), or None when an argument
     is not a literal of its parameter's type (a required one: an int), starred or unknown; an
-    ``operands`` parameter takes a name, a dotted name or a number too (written as is)."""
+    ``operands`` parameter takes a name, a dotted name or a number too (written as is); a last
+    ``*name`` parameter every further positional argument (at least one, keywords none), each
+    written as is (``render``: after its own rewrites), joined by commas."""
     names = list(params)
+    rest = names.pop() if names and names[-1].startswith("*") else None
     given: dict[str, cst.BaseExpression] = {}
+    result = {}
+    if rest is not None:
+        extra = args[len(names) :]
+        if not extra or any(a.keyword is not None or a.star == "**" for a in extra):
+            return None
+        shown = render or (lambda node: code_of(node).strip())
+        result[rest[1:]] = ", ".join(f"{a.star}{shown(a.value)}" for a in extra)
+        args = args[: len(names)]
+        params = {name: params[name] for name in names}
     for index, arg in enumerate(args):
         if arg.star or (arg.keyword is None and index >= len(names)):
             return None
@@ -114,18 +221,24 @@ def _bound(
         if name not in params or name in given:
             return None
         given[name] = arg.value
-    result = {}
     for name, default in params.items():
         if name not in given:
             if default is None:
                 return None
-            result[name] = repr(default)
+            result[name] = "None" if default == OPTIONAL_INT else repr(default)
+            continue
+        if name in free:  # (a device, proven by the caller: `_devices_proven`)
+            result[name] = code_of(given[name]).strip()
             continue
         if name in operands and _operand(given[name]):
             result[name] = code_of(given[name]).strip()
             continue
+        written = render(given[name]) if render is not None and name in operands else None
+        if written is not None and written != code_of(given[name]).strip():
+            result[name] = f"({written})"  # `pred.eq(y.view_as(pred))`: its own rewrite
+            continue
         value = _literal(given[name])
-        wanted = int if default is None else type(default)
+        wanted = int if default is None or default == OPTIONAL_INT else type(default)
         if value is None or type(value) is not wanted:
             return None
         result[name] = repr(value)
@@ -160,6 +273,32 @@ def attribute_receivers(statements: Iterable[cst.CSTNode]) -> set[int]:
         for n in cst_walk.walk(s)
         if isinstance(n, cst.Attribute) and isinstance(n.value, cst.Call)
     }
+
+
+def rendered_by_code(texts: Mapping[str, str]) -> Callable[[cst.BaseExpression], str]:
+    """The text of an expression with the calls of ``texts`` (code -> JAX text) in it
+    written (``ExactNamesakes``)."""
+    return lambda node: code_of(node.visit(ExactNamesakes(texts))).strip()  # type: ignore[arg-type]
+
+
+def rendered_by_id(texts: Mapping[int, str]) -> Callable[[cst.BaseExpression], str]:
+    """The text of an expression with the calls and attribute reads of ``texts`` (by id of
+    the node) in it written."""
+    return lambda node: code_of(node.visit(_WrittenById(texts))).strip()  # type: ignore[arg-type]
+
+
+class _WrittenById(cst.CSTTransformer):
+    """Writes each call or attribute read whose id ``texts`` holds."""
+
+    def __init__(self, texts: Mapping[int, str]) -> None:
+        super().__init__()
+        self.texts = texts
+
+    def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode) -> Any:  # type: ignore[override]
+        text = self.texts.get(id(original))
+        if text is not None and isinstance(original, (cst.Call, cst.Attribute)):
+            return cst.parse_expression(text)
+        return updated
 
 
 class ExactNamesakes(cst.CSTTransformer):

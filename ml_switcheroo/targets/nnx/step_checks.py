@@ -276,7 +276,12 @@ def _with_dropped_comments(
     statements[index + 1] = _above(statements[index + 1], after)
     first, above_region = statements[0], list(region.statements[0].leading_lines)  # type: ignore[attr-defined]
     lines = list(first.leading_lines)  # type: ignore[attr-defined]
-    if above_region and lines[: len(above_region)] == above_region:
+    head = lines[: len(above_region)]  # (the map's templates written: equal lines, new nodes)
+    if (
+        above_region
+        and len(head) == len(above_region)
+        and all(a.deep_equals(b) for a, b in zip(head, above_region, strict=True))
+    ):
         statements[0] = first.with_changes(leading_lines=lines[len(above_region) :])
     return statements
 

@@ -8,6 +8,7 @@ Split from ``training_step.py`` by ``tools/split_training_step.py``.
 from __future__ import annotations
 
 import builtins
+import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
@@ -18,13 +19,18 @@ from ml_switcheroo.analysis.loss_helpers import namesake_problem
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.analysis.statements import DETACH
 from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.semantic_map import ArrayNamesake
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.nnx.namesake_rewrite import (
     after_text,
     any_array_read,
+    array_call,
     attribute_receivers,
     exact_text,
+    operand_text,
+    rendered_by_code,
+    rendered_by_id,
 )
 from ml_switcheroo.targets.nnx.other_models import OtherModels
 from ml_switcheroo.targets.nnx.step_loss_fn import _added_undetached
@@ -45,22 +51,28 @@ def _check_traceable(
     ctx: HookContext,
     others: OtherModels | None,
     model: cst.BaseExpression | None = None,
+    differentiated: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
     """The loss function's body runs traced on JAX arrays: no ``.item()``, no method a JAX
     array has under a torch name with other numbers or lacks (the map's ``array_namesakes``,
     ``array_lacks``), but for the ``.detach()`` of other models' outputs the render drops, and
     a namesake the map's ``exact`` template writes on a name the loss function computes
-    (returned: the call's code to its JAX text)."""
+    (returned: the call's code to its JAX text); ``differentiated``: further names the loss
+    function differentiates (a pulled-back output, its parameter: ``Variable(fake)`` there
+    detaches it in torch)."""
     if not forward:
         raise Untranslatable("the loss does not use the model")
     if any(_calls_method(statement, "item") for statement in forward):
         raise Untranslatable("`.item()` in the forward pass (a traced value has no number)")
     body = [others.without_detach(s) for s in forward] if others is not None else forward
     calls = [n for s in body for n in cst_walk.walk(s) if isinstance(n, cst.Call)]
-    arrays = {t.value for s in forward for t in _target_names(s)}
+    arrays = {t.value for s in forward for t in _target_names(s)} | differentiated
     exact, written = _exact_texts(calls, body, arrays, ctx, _model_output_calls(calls, model))
     for call in (c for c in calls if id(c) not in written):
         problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
+        function = _function_parts(call, ctx)  # `torch.max(out, 1).indices`, `Variable(out)`
+        if function is not None and _array_names(function[0], ctx) & arrays:
+            problem = _array_problem(call, [], ctx)
         if problem is not None:
             raise Untranslatable(f"in the forward pass (the loss function): {problem}")
     nodes = [n for s in body for n in cst_walk.walk(s)]
@@ -82,10 +94,23 @@ def _exact_texts(
     torch's numbers (code -> JAX text, and their ids); none whose result an attribute is read
     of (``out.max(1).indices``: such a call with the same code escapes the step)."""
     read = attribute_receivers(statements)
-    namesakes = ctx.semantic_map.array_namesakes
-    texts, written = {}, set()
-    for call in calls:
-        text = exact_text(call, namesakes, arrays, ctx.qualify, read=read, outputs=outputs)
+    namesakes, functions = ctx.semantic_map.array_namesakes, ctx.semantic_map.array_functions
+    texts: dict[str, str] = {}
+    written: set[int] = set()
+    render = rendered_by_code(texts)  # (an argument's own calls first: `x.view(x.size(0), -1)`)
+    for call in reversed(calls):
+        text = exact_text(
+            call,
+            namesakes,
+            arrays,
+            ctx.qualify,
+            False,
+            read,
+            outputs,
+            functions,
+            render,
+            partial(_is_device, ctx=ctx),
+        )
         if text is not None:
             texts[code_of(call).strip()] = text
             written.add(id(call))
@@ -168,12 +193,14 @@ def _check_namesakes_after(
     skipped = written | undetached | _other_steps_any_array(nodes, stepped, ctx)
     for node in (n for n in nodes if id(n) not in skipped):
         problem = _array_problem(node, nodes, ctx)
-        receiver = _receiver(node)
+        function = _function_parts(node, ctx)
+        receiver = function[0] if function is not None else _receiver(node)
         # An attribute a JAX array lacks (`label.data`) on the batch only: a port feeding JAX
         # arrays raises there, one keeping torch buffers (the old DCGAN) runs as torch does;
         # never other numbers (s23int).
         arrays = returned if isinstance(node, cst.Attribute) else computed
-        if problem is not None and receiver is not None and _variable_names(receiver) & arrays:
+        # (`Variable(torch.ones(n)).cuda()`: a tensor torch makes, ported by hand)
+        if problem is not None and receiver is not None and _array_names(receiver, ctx) & arrays:
             raise Untranslatable(
                 f"a value the loss function returns or reads is a JAX array: {problem}"
             )
@@ -317,6 +344,8 @@ def _shared_names(value: cst.BaseExpression, views: frozenset[str]) -> set[str]:
         passed = set().union(*(_shared_names(a.value, views) for a in value.args))
         if isinstance(value.func, cst.Attribute) and value.func.attr.value in views:
             return _shared_names(value.func.value, views) | passed
+        if isinstance(value.func, cst.Name) and value.func.value in views:
+            return passed  # `Variable(x)`: x's storage
         if isinstance(value.func, cst.Name) and hasattr(builtins, value.func.value):
             return passed  # `list(out)`, `next(iter(out))`, `max(out)`: its items, views
         return set()
@@ -370,6 +399,9 @@ def _shared_change_of(node: cst.CSTNode, suffix: str, views: frozenset[str]) -> 
 def _array_problem(node: cst.CSTNode, nodes: Sequence[cst.CSTNode], ctx: HookContext) -> str | None:
     """What a call of the map's ``array_namesakes`` (``array_lacks``) or a read of one of its
     ``array_attributes`` (``out.data``) does on a JAX array (None: nothing the map names)."""
+    function = _function_parts(node, ctx)
+    if function is not None and not function[1].left:
+        return f"`{code_of(node).strip()}` runs on JAX arrays there: {function[1].reason}"
     if isinstance(node, cst.Call):
         return namesake_problem(node, ctx.semantic_map.array_namesakes, ctx.qualify)
     entry = (
@@ -427,27 +459,118 @@ def _after_update_texts(
     namesakes = ctx.semantic_map.array_namesakes
     attributes = ctx.semantic_map.array_attributes
     texts: dict[int, str] = {}
+    render = rendered_by_id(texts)
     for node in reversed(nodes):  # (pre-order reversed: a receiver before what reads it)
-        receiver = _receiver(node)
+        function = _function_parts(node, ctx)  # `torch.max(out, 1)`: `out`, the entry, `1`
+        receiver = function[0] if function is not None else _receiver(node)
         if receiver is None or id(node) in called:
             continue
-        x = _receiver_text(receiver, texts, receivable)
+        entry_args = function[1:] if function is not None else None
+        once = _reads_once(node, function[1] if function is not None else None, ctx)
+        x = _receiver_text(receiver, texts, receivable, once)
         if x is None and _any_array_receiver(receiver, node, covered, ctx):
             x = receiver.value  # type: ignore[attr-defined]  # a Name
-        text = after_text(node, x, namesakes, attributes, read) if x is not None else None
+        if x is None and function is not None:
+            x = _expression_receiver(receiver, function[1], receivable, covered, render, ctx)
+        if x is None:
+            continue
+        is_device = partial(_is_device, ctx=ctx)
+        text = after_text(node, x, namesakes, attributes, read, entry_args, render, is_device)
         if text is not None:
             texts[id(node)] = text
     return texts
 
 
+def _array_names(node: cst.CSTNode, ctx: HookContext) -> set[str]:
+    """The variables ``node`` reads (``_variable_names``) but inside the arguments of a
+    function of an import (``torch.ones(n)``: a tensor torch makes, ported by hand with the
+    model) unless the map writes that function on arrays (``torch.max(out, 1)``)."""
+    if isinstance(node, cst.Call) and ctx.qualify(node.func) and _function_parts(node, ctx) is None:
+        return set()
+    names = _variable_names(node) if isinstance(node, cst.Name) else set()
+    for child in node.children:
+        names |= _array_names(child, ctx)
+    return names & _variable_names(node)
+
+
+_DEVICE = re.compile(r"(cpu|cuda|mps|xpu)(:[0-9]+)?")
+
+
+def _is_device(node: cst.BaseExpression, ctx: HookContext, depth: int = 0) -> bool:
+    """Whether ``node`` is a device (``x.to(device)`` then moves, never converts): a string
+    such as ``"cuda"``/``"cpu:0"``, a call of one of the map's ``device_calls``
+    (``torch.device(...)``), its ``.type`` (a string), either branch of a conditional of these,
+    or a name every binding of which is one (``device = torch.device("cuda" if ... else
+    "cpu")``); not a parameter (a caller may pass a dtype)."""
+    if depth > 8:
+        return False
+    if isinstance(node, cst.SimpleString):
+        return _DEVICE.fullmatch(node.evaluated_value) is not None  # type: ignore[arg-type]
+    if isinstance(node, cst.IfExp):
+        return _is_device(node.body, ctx, depth + 1) and _is_device(node.orelse, ctx, depth + 1)
+    if isinstance(node, cst.Attribute) and node.attr.value == "type":
+        node = node.value
+    if isinstance(node, cst.Call):
+        return any(q in ctx.semantic_map.device_calls for q in ctx.qualify(node.func))
+    if not isinstance(node, cst.Name) or ctx.qualify(node):
+        return False
+    variable = ctx.variable(node)
+    values = variable.values if variable is not None else []
+    return bool(values) and all(
+        value is not None and _is_device(value, ctx, depth + 1) for value in values
+    )
+
+
+def _expression_receiver(
+    receiver: cst.BaseExpression,
+    entry: ArrayNamesake,
+    receivable: Callable[[cst.Name], bool],
+    covered: Callable[[cst.Name], bool] | None,
+    render: Callable[[cst.BaseExpression], str],
+    ctx: HookContext,
+) -> str | None:
+    """The text of the array a function of the map is called on when it is an expression
+    (``torch.mean((out - y) ** 2)``, ``Variable(batch[0])``) reading a ``receivable`` name or,
+    for a template of any array, a ``covered`` one, and the template reads it once
+    (parenthesized as needed); None otherwise."""
+    template = entry.template(after_update=True) or ""
+    if isinstance(receiver, cst.Name) or template.count("{x}") != 1:
+        return None
+    names = [n for n in cst_walk.walk(receiver) if isinstance(n, cst.Name)]
+    arrays = _array_names(receiver, ctx)
+    reads = [n for n in names if n.value in arrays]
+    if not any(receivable(n) or (entry.any_array and covered and covered(n)) for n in reads):
+        return None
+    return operand_text(receiver, render, template)
+
+
+def _function_parts(
+    node: cst.CSTNode, ctx: HookContext
+) -> tuple[cst.BaseExpression, ArrayNamesake, list[cst.Arg]] | None:
+    """For a call of one of the map's ``array_functions`` (``torch.max(out, 1)``): the array
+    it is called on, the entry and the other arguments (None for anything else)."""
+    if not isinstance(node, cst.Call) or not ctx.qualify(node.func):
+        return None
+    semantic_map = ctx.semantic_map
+    parts = array_call(node, {}, ctx.qualify, semantic_map.array_functions)
+    return None if parts is None else (parts[1], parts[0], parts[2])
+
+
 def _other_steps_any_array(
     nodes: Sequence[cst.CSTNode], stepped: set[int], ctx: HookContext
 ) -> set[int]:
-    """Ids of the reads of an ``any_array`` template in another step's statements
-    (``stepped``): that step writes them (``num = x.size(0)`` as its prefix) or escapes."""
+    """Ids of the reads of an ``any_array`` template, and the calls of the map's
+    ``array_functions``, in another step's statements (``stepped``): that step writes them
+    (``num = x.size(0)`` as its prefix, ``torch.mean(fake_validity)`` in its loss function)
+    or escapes."""
     semantic_map = ctx.semantic_map
     namesakes, attributes = semantic_map.array_namesakes, semantic_map.array_attributes
-    return {id(n) for n in nodes if id(n) in stepped and any_array_read(n, namesakes, attributes)}
+    return {
+        id(n)
+        for n in nodes
+        if id(n) in stepped
+        and (any_array_read(n, namesakes, attributes) or _function_parts(n, ctx) is not None)
+    }
 
 
 def _any_array_texts(
@@ -468,6 +591,9 @@ def _any_array_receiver(
     """Whether ``node`` reads an ``any_array`` entry of the map on a ``covered`` name."""
     if covered is None or not isinstance(receiver, cst.Name) or not covered(receiver):
         return False
+    function = _function_parts(node, ctx)
+    if function is not None:
+        return function[1].any_array
     semantic_map = ctx.semantic_map
     return any_array_read(node, semantic_map.array_namesakes, semantic_map.array_attributes)
 
@@ -491,13 +617,38 @@ def _receiver(node: cst.CSTNode) -> cst.BaseExpression | None:
 
 
 def _receiver_text(
-    receiver: cst.BaseExpression, texts: Mapping[int, str], receivable: Callable[[cst.Name], bool]
+    receiver: cst.BaseExpression,
+    texts: Mapping[int, str],
+    receivable: Callable[[cst.Name], bool],
+    once: bool = False,
 ) -> str | None:
-    """A ``receivable`` name, or a rewritten read whose text is a name."""
+    """A ``receivable`` name, or a rewritten read whose text is a name or an item or
+    attribute of one (``Variable(batch[1])`` -> ``batch[1]``: no call in it), or any rewritten
+    read when the template reads its receiver ``once`` (``out.view(-1).view_as(out)``:
+    parenthesized as needed)."""
     if isinstance(receiver, cst.Name):
         return receiver.value if receivable(receiver) else None
     text = texts.get(id(receiver))
-    return text if text is not None and text.isidentifier() else None
+    if text is None or text.isidentifier():
+        return text
+    node = cst.parse_expression(text)
+    if once:
+        primary = (cst.Name, cst.Attribute, cst.Subscript, cst.Call)
+        return text if node.lpar or isinstance(node, primary) else f"({text})"
+    if node.lpar or not isinstance(node, (cst.Subscript, cst.Attribute)):
+        return None
+    return None if any(isinstance(n, cst.Call) for n in cst_walk.walk(node)) else text
+
+
+def _reads_once(node: cst.CSTNode, entry: ArrayNamesake | None, ctx: HookContext) -> bool:
+    """Whether the template after the update of ``node``'s entry (``entry``: a function's)
+    reads its receiver once."""
+    if entry is None and isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        entry = ctx.semantic_map.array_namesakes.get(node.func.attr.value)
+    elif entry is None and isinstance(node, cst.Attribute):
+        entry = ctx.semantic_map.array_attributes.get(node.attr.value)
+    template = entry.template(after_update=True) if entry is not None else None
+    return template is not None and template.count("{x}") == 1
 
 
 def _bound_in(

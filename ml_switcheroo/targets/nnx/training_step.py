@@ -142,7 +142,7 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
         if region.branch is None:
             statements = _rendered_step(region, names, ctx, outside)
         else:
-            statements = [_rendered_branch(region, region.branch, names, ctx)]
+            statements = [_rendered_branch(region, region.branch, names, ctx, outside)]
     except Untranslatable as exc:
         suggestion = SUGGESTION.format(**names)
         if region.clipped and refused_clip(region.clip_sites, ctx) is None:
@@ -155,15 +155,23 @@ def nnx_training_step(node: cst.Call, ctx: HookContext) -> HookResult:
 
 
 def _rendered_branch(
-    region: Region, branch: cst.If, names: dict[str, str], ctx: HookContext
+    region: Region,
+    branch: cst.If,
+    names: dict[str, str],
+    ctx: HookContext,
+    outside: dict[int, str] | None = None,
 ) -> cst.If:
     """``if phase == 'train':`` with the step rendered from the forward pass before it and
     the backward and step in it, ``else:`` the forward pass as written (``Region.branch``):
-    when the test is false torch runs the forward pass without a step, the same values."""
+    when the test is false torch runs the forward pass without a step, the same values (on
+    JAX arrays: the map's templates of the loss function written there too)."""
     forward = region.statements[:-1]
     flat = replace(region, statements=[*forward, *branch.body.body], branch=None)  # type: ignore[attr-defined]
-    rendered = _rendered_step(flat, names, ctx)
+    exact: dict[str, str] = {}
+    rendered = _rendered_step(flat, names, ctx, outside, exact)
     kept = [s for s in forward if not _is_zero_grad(s, ctx)]  # the nnx.Optimizer has none
+    if exact:
+        kept = [s.visit(ExactNamesakes(exact)) for s in kept]  # type: ignore[misc]
     kept[0] = kept[0].with_changes(leading_lines=())  # (kept above the `if`)
     return branch.with_changes(
         body=branch.body.with_changes(body=rendered),
@@ -215,10 +223,12 @@ def _rendered_step(
     names: dict[str, str],
     ctx: HookContext,
     outside: dict[int, str] | None = None,
+    written: dict[str, str] | None = None,
 ) -> list[cst.BaseStatement]:
     """The region's statements for NNX (``names``: filled in as the model is found;
     ``outside``: filled with the calls after the step the map's templates rewrite, by id;
-    None: such calls escape the step)."""
+    None: such calls escape the step; ``written``: filled with the calls the map's templates
+    rewrite in the step, code to JAX text)."""
     micro = _micro_loop(region, ctx)
     if micro is not None:
         region = micro.region
@@ -294,7 +304,8 @@ def _rendered_step(
     )
     _check_backward(region, ctx)
     summed = _summed_losses(region, backward_index, forward, ctx)
-    exact = _check_traceable(forward, ctx, others, model_node)
+    pulled_output = frozenset({pulled.output}) if pulled is not None else frozenset()
+    exact = _check_traceable(forward, ctx, others, model_node, pulled_output)
     exact.update(
         _check_namesakes_after(region, forward, tail, ctx, outside, prefix, model_node, others)
     )
@@ -324,6 +335,8 @@ def _rendered_step(
     if exact:
         rendered = [s.visit(ExactNamesakes(exact)) for s in rendered]  # type: ignore[misc]
         _request_template_imports(exact.values(), ctx)
+    if written is not None:
+        written.update(exact)
     written_prefix = [s.visit(ExactNamesakes(exact)) for s in prefix] if exact else prefix
     statements = [*written_prefix, *rendered, *counted, *kept]  # type: ignore[list-item]
     statements = _with_dropped_comments(
@@ -340,6 +353,7 @@ def _request_template_imports(texts: Iterable[str], ctx: HookContext) -> None:
     entries = [
         *ctx.semantic_map.array_namesakes.values(),
         *ctx.semantic_map.array_attributes.values(),
+        *ctx.semantic_map.array_functions.values(),
     ]
     for key in {k for n in entries for k in n.imports}:
         if any(re.search(rf"(?<![\w.]){key}\.", text) for text in texts):
