@@ -77,6 +77,13 @@ def test_children_are_libcsts_in_its_order() -> None:
             assert all(a is b for a, b in zip(got, expected, strict=True)), type(node).__name__
 
 
+def test_children_is_a_new_list_each_time() -> None:
+    call = cst.parse_expression("f(x, y)")
+    first = cst_walk.children(call)
+    first.reverse()  # ``visit`` reverses what it is given in place
+    assert cst_walk.children(call) == list(call.children)
+
+
 def test_walk_is_the_preorder_of_children() -> None:
     for module in MODULES:
         got = list(cst_walk.walk(module))

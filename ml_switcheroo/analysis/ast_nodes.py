@@ -7,10 +7,18 @@ from __future__ import annotations
 
 import ast
 
+_WALKED = "_ml_switcheroo_walk"  # the attribute of a module's tree holding its walk
+
 
 def walk(tree: ast.AST) -> list[ast.AST]:
-    """``tree`` and its descendants, breadth first (the order of ``ast.walk``)."""
-    return walk_with_parents(tree, None)
+    """``tree`` and its descendants, breadth first (the order of ``ast.walk``). A whole
+    module's walk is made once and kept on its tree (the stage, the repository index and the
+    cross-file questions each walk the same files; nothing changes a parsed tree): callers read
+    the list, never change it."""
+    if not isinstance(tree, ast.Module):
+        return walk_with_parents(tree, None)
+    found = tree.__dict__.get(_WALKED)
+    return found if found is not None else walk_with_parents(tree, None)  # which keeps it
 
 
 def walk_with_parents(tree: ast.AST, parents: dict[int, ast.AST] | None) -> list[ast.AST]:
@@ -30,4 +38,36 @@ def walk_with_parents(tree: ast.AST, parents: dict[int, ast.AST] | None) -> list
                 found.append(value)
                 if parents is not None:
                     parents[id(value)] = node
+    if isinstance(tree, ast.Module) and _WALKED not in tree.__dict__:
+        setattr(tree, _WALKED, found)
+    return found
+
+
+_STATEMENT_KINDS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+def statements(tree: ast.AST) -> list[ast.AST]:
+    """``tree`` and the statements below it (with the ``except`` handlers and ``match`` cases
+    holding some), in the order ``walk`` yields them: every statement's ancestors are
+    statements, handlers or cases, so walking those alone keeps each one's depth and its place
+    among them (imports are statements: a walk for them need not enter any expression)."""
+    found = [tree]
+    for node in found:  # the list grows while it is read
+        for name in _statement_fields(type(node)):
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                found.extend(item for item in value if isinstance(item, _STATEMENT_KINDS))
+    return found
+
+
+_STATEMENT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _statement_fields(kind: type) -> tuple[str, ...]:
+    """The fields of ``kind`` that may hold statements, handlers or cases (in ``_fields``
+    order: ``body``, ``handlers``, ``orelse``, ``finalbody``, ``cases``)."""
+    found = _STATEMENT_FIELDS.get(kind)
+    if found is None:
+        holders = {"body", "orelse", "finalbody", "handlers", "cases"}
+        found = _STATEMENT_FIELDS[kind] = tuple(f for f in kind._fields if f in holders)
     return found

@@ -70,16 +70,38 @@ def _visit_order(tree: ast.AST) -> tuple[str, ...]:
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """``node.children``: the nodes its fields hold, in lexical order, without copying ``node``."""
-    names = visited_fields(type(node))
-    if names is None:
-        return list(node.children)
-    found: list[cst.CSTNode] = []
+    try:
+        return _CHILDREN[type(node)](node)
+    except KeyError:
+        return _children_of_class(type(node))(node)
+
+
+_CHILDREN: dict[type, Callable[[cst.CSTNode], list[cst.CSTNode]]] = {}
+
+
+def _children_of_class(node_type: type) -> Callable[[cst.CSTNode], list[cst.CSTNode]]:
+    """``children`` for the nodes of ``node_type``: a function reading its ``visited_fields``
+    one after the other, made once per class (no loop over the names, no ``getattr``)."""
+    names = visited_fields(node_type)
+    if names is None or not all(name.isidentifier() for name in names):
+        found = _CHILDREN[node_type] = lambda node: list(node.children)
+        return found
+    lines = ["def children(node):", "    found = []"]
     for name in names:
-        value = getattr(node, name)
-        if is_node(value):
-            found.append(value)
-        elif is_sequence(value):
-            found.extend(v for v in value if is_node(v))
+        lines += [
+            f"    value = node.{name}",
+            "    kind = kinds(type(value))",
+            "    if kind is None:",
+            "        kind = kind_of(value)",
+            "    if kind == 1:",
+            "        found.append(value)",
+            "    elif kind == 2:",
+            "        found.extend([v for v in value if is_node(v)])",
+        ]
+    lines.append("    return found")
+    scope: dict[str, Any] = {"kinds": _KINDS.get, "kind_of": _kind_of, "is_node": is_node}
+    exec("\n".join(lines), scope)  # noqa: S102 - field names of libcst's own node classes
+    found = _CHILDREN[node_type] = scope["children"]
     return found
 
 
@@ -101,6 +123,14 @@ def instance_test(kinds: type | tuple[type, ...]) -> Callable[[object], bool]:
 
 is_node = instance_test(cst.CSTNode)
 is_sequence = instance_test((list, tuple))
+_KINDS: dict[type, int] = {}  # type of a field's value -> 1: a node, 2: a sequence, 0: other
+
+
+def _kind_of(value: object) -> int:
+    """What ``children`` takes of a field holding ``value``: the node (1), the nodes of the
+    sequence (2) or nothing (0); answered once per type."""
+    found = _KINDS[type(value)] = 1 if is_node(value) else 2 if is_sequence(value) else 0
+    return found
 
 
 def walk(node: cst.CSTNode, stop: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
@@ -194,23 +224,31 @@ def visit(tree: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
         return
     own_enter = cls.on_visit is not cst.CSTVisitor.on_visit
     own_leave = cls.on_leave is not cst.CSTVisitor.on_leave
-    pending: list[tuple[cst.CSTNode, bool]] = [(tree, False)]
+    # a node to enter, or a 1-tuple holding a node to leave (pushed only when leaving it calls
+    # something: ``on_leave`` of the visitor's own, or a ``leave_X`` of its class)
+    pending: list[Any] = [tree]
+    pop, push, extend = pending.pop, pending.append, pending.extend
+    visit_of, leave_of = methods.visit, methods.leave
     while pending:
-        node, leave = pending.pop()
-        if leave:
+        node = pop()
+        if type(node) is tuple:
+            node = node[0]
             if own_leave:
                 visitor.on_leave(node)
-            elif (method := methods.leave(type(node))) is not None:
-                method(visitor, node)
+            else:
+                leave_of(type(node))(visitor, node)  # type: ignore[misc]
             continue
         if own_enter:
             enter = visitor.on_visit(node)
         else:
-            method = methods.visit(type(node))
+            method = visit_of(type(node))
             enter = method is None or method(visitor, node) is not False
-        pending.append((node, True))
+        if own_leave or leave_of(type(node)) is not None:
+            push((node,))
         if enter:
-            pending.extend((child, False) for child in reversed(children(node)))
+            found = children(node)  # a list of its own
+            found.reverse()
+            extend(found)
 
 
 def visit_in_place(

@@ -416,8 +416,7 @@ class RepositoryIndex:
             return FileImports(facts.imports, bool(facts.functions or facts.classes))
         known = self._imports.get(path)
         if known is None or known[0] is not data:
-            read = _read_facts(path, self.module_of(path), data)
-            known = (data, FileImports(read.imports, bool(read.functions or read.classes)))
+            known = (data, _read_imports(path, self.module_of(path), data))
             self._imports[path] = known
         return known[1]
 
@@ -1051,11 +1050,51 @@ def _read_facts(path: str, module: str, data: bytes, tree: ast.Module | None = N
         line = getattr(exc, "lineno", None) or 0
         facts.error = Unknown(Place(path, line), "fails to parse")
         return facts
-    package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+    _read_import_statements(facts, ast_nodes.statements(facts.tree))
     stored: set[str] = set()
     plain: set[str] = set()  # bound by an assignment or a parameter
-    defined: dict[str, list[ast.AST]] = {}
     for node in ast_nodes.walk(facts.tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            stored.add(node.id)
+            plain.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            stored.add(node.name)
+            facts.definitions.setdefault(node.name, []).append(node)
+        elif isinstance(node, ast.ClassDef):
+            stored.add(node.name)
+        elif isinstance(node, ast.arg):
+            stored.add(node.arg)
+            plain.add(node.arg)
+    _read_definitions(facts)
+    facts.stored = frozenset(stored)
+    for name in set(facts.imports) & stored:
+        facts.shadowed.setdefault(name, facts.imports[name])
+    for name in (set(facts.functions) | set(facts.classes)) & plain:
+        facts.shadowed.setdefault(name, f"{module}.{name}")
+    return facts
+
+
+def _read_imports(path: str, module: str, data: bytes) -> FileImports:
+    """``FileImports`` of the file: what ``_read_facts`` finds of its imports and module-level
+    definitions, from its statements alone (an import is a statement: the expressions, most of
+    the tree, are not walked)."""
+    facts = FileFacts(path, module)
+    try:
+        facts.tree = ast.parse(data, filename=path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return FileImports({}, False)
+    _read_import_statements(facts, ast_nodes.statements(facts.tree))
+    _read_definitions(facts)
+    return FileImports(facts.imports, bool(facts.functions or facts.classes))
+
+
+def _read_import_statements(facts: FileFacts, statements: Iterable[ast.AST]) -> None:
+    """Record the imports among ``statements`` (in ``ast.walk`` order: the first import of a
+    name is the one kept, the others shadow it) in ``facts``."""
+    assert facts.tree is not None
+    module, path = facts.module, facts.path
+    package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+    for node in statements:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 local = alias.asname or alias.name.partition(".")[0]
@@ -1067,36 +1106,26 @@ def _read_facts(path: str, module: str, data: bytes, tree: ast.Module | None = N
                     facts.stars.append((source, node.lineno))
                 else:
                     _import(facts, alias.asname or alias.name, f"{source}.{alias.name}")
-        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            stored.add(node.id)
-            plain.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            stored.add(node.name)
-            facts.definitions.setdefault(node.name, []).append(node)
-        elif isinstance(node, ast.ClassDef):
-            stored.add(node.name)
-        elif isinstance(node, ast.arg):
-            stored.add(node.arg)
-            plain.add(node.arg)
+
+
+def _read_definitions(facts: FileFacts) -> None:
+    """``facts.functions`` and ``facts.classes``: the module-level functions and classes
+    defined once (by one statement of the module's body)."""
+    assert facts.tree is not None
+    defined: dict[str, list[ast.AST]] = {}
     for statement in facts.tree.body:
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             defined.setdefault(statement.name, []).append(statement)
     facts.functions = {
-        name: nodes[0]
+        name: nodes[0]  # type: ignore[misc]
         for name, nodes in defined.items()
         if len(nodes) == 1 and isinstance(nodes[0], ast.FunctionDef)
     }
     facts.classes = {
-        name: nodes[0]
+        name: nodes[0]  # type: ignore[misc]
         for name, nodes in defined.items()
         if len(nodes) == 1 and isinstance(nodes[0], ast.ClassDef)
     }
-    facts.stored = frozenset(stored)
-    for name in set(facts.imports) & stored:
-        facts.shadowed.setdefault(name, facts.imports[name])
-    for name in (set(facts.functions) | set(facts.classes)) & plain:
-        facts.shadowed.setdefault(name, f"{module}.{name}")
-    return facts
 
 
 def _import(facts: FileFacts, local: str, qualified: str) -> None:
