@@ -667,9 +667,10 @@ def _aliases(
     that may hold parts (``_holds_part``): ``h = model``, ``layers = [model.a, model.b]``,
     ``for layer in model.layers``, ``for a, n in zip(layers, names)`` (every name of a
     target), a comprehension's target, a walrus. Not ``iterated``: the names a loop or a
-    comprehension binds only over a ``part_methods`` call (``for m in model.modules()``;
-    ``for a in model.saved_actions`` may be a plain list's items: the methods the analysis
-    reads on a name are those of such names, ``changes_itself``)."""
+    comprehension binds only over a part (``for layer in model.layers``) or a
+    ``part_methods`` call (``for m in model.modules()``), not over what holds parts
+    (``zip(model.saved_actions, returns)`` may pair a plain list's items: the methods the
+    analysis reads on a name are those of such names, ``changes_itself``)."""
     found = set(models)
     bindings: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []
     for node in cst_walk.walk(owner):
@@ -678,7 +679,7 @@ def _aliases(
         elif isinstance(node, cst.AnnAssign) and node.value is not None:
             bindings.append((node.target, node.value))
         elif isinstance(node, (cst.For, cst.CompFor)):
-            if iterated or (isinstance(node.iter, cst.Call) and _part_method(node.iter, spec)):
+            if iterated or _module_items(node.iter, spec):
                 bindings.append((node.target, node.iter))
         elif isinstance(node, cst.NamedExpr):
             bindings.append((node.target, node.value))
@@ -693,6 +694,16 @@ def _aliases(
         if more <= found:
             return found
         found |= more
+
+
+def _module_items(node: cst.BaseExpression, spec: ParameterSpec) -> bool:
+    """``node`` is iterated as a module's items: ``m.layers``, ``m.blocks[1:]`` (a chain of
+    attributes and items of a name: ``_part`` decides whose), ``m.modules()``."""
+    if isinstance(node, cst.Call):
+        return _part_method(node, spec)
+    while isinstance(node, (cst.Attribute, cst.Subscript)):
+        node = node.value
+    return isinstance(node, cst.Name)
 
 
 def _target_names(target: cst.BaseExpression) -> set[str]:

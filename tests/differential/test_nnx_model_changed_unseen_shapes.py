@@ -210,6 +210,7 @@ CHANGES = {
     "getattr": ('getattr(model, "out").renew()', None),
     "a walrus": ("if (net := model) is not None:\n    net.blocks = make_blocks()", None),
     "an item's attribute": ("model.blocks[0].fc = make_head()", None),
+    "a loop over a part": ("for block in model.blocks:\n    block.fc.renew()", None),
     "get_submodule": ('model.get_submodule("blocks")[0].fc = make_head()', None),
     "load_state_dict(assign=True)": ("model.load_state_dict(sd, assign=True)", None),
 }
@@ -244,6 +245,7 @@ KEEPING = [
     "model.load_state_dict(sd, assign=False)",
     "heads = [model.out]\nn = len(heads)",
     "for net, n in zip([model], [1]):\n    net.train()",
+    "for block in model.blocks:\n    block.train()",
 ]
 
 
