@@ -39,13 +39,30 @@ import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.reaching import runs_after
+from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ParameterSpec
-from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.spec.signature import Signature, code_of
 
 _MAX_DEPTH = 8  # names followed from the optimizer's argument
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
 Owner = cst.FunctionDef | cst.Module
+
+
+class NotDefined:
+    """The answer for a method no class of the repository defines (``NOT_DEFINED``)."""
+
+    def __repr__(self) -> str:
+        return "NOT_DEFINED"
+
+
+# ``own_method_change``'s third answer: no class of the repository defines the method (nor
+# stores an attribute of that name): whether it keeps the parameters is the map's
+# ``keeping_methods``' to say
+NOT_DEFINED = NotDefined()
+UNKNOWN_METHOD = (
+    "`, a method no class of the repository defines, not one of the map's `keeping_methods"
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +85,9 @@ class Reads:
     # the first change the method ``name`` of a model built by the class ``qualified`` of
     # another file (or inherited from its base classes) makes to the model: its code and
     # ``file:line`` (``CrossFile.imported_own_method_change``), or None
-    imported_own_method: Callable[[str, str], str | None] = lambda qualified, name: None
+    imported_own_method: Callable[[str, str], str | NotDefined | None] = lambda qualified, name: (
+        NOT_DEFINED
+    )
     # the map's ``modules.self_methods``: ``model = Net().to(device)`` is that ``Net()``
     self_methods: frozenset[str] = frozenset()
     # every value that may reach a name bound more than once (``net = Net(); net =
@@ -77,6 +96,8 @@ class Reads:
     # a value provably holding no parameter beyond literals (``args.threshold``, an option
     # of the command line: ``analysis/plain_values.py``)
     plain: Callable[[cst.BaseExpression], bool] = lambda value: False
+    # the class of the file whose method holds the optimizer (``self`` is its instance)
+    enclosing: cst.ClassDef | None = None
 
 
 @dataclass(frozen=True)
@@ -142,10 +163,11 @@ def changed_after(
     that does not provably run before each of them, or None."""
     models = {_source(call.func.value) for call, _ in calls}  # type: ignore[attr-defined]
     elsewhere: dict[int, str] = {}
-    for change in _changes(owner, models, reads, spec, elsewhere=elsewhere):
+    own = _self_name(owner) if isinstance(owner, cst.FunctionDef) else None
+    classes = {own: reads.enclosing} if own in models and reads.enclosing is not None else {}
+    for change in _changes(owner, models, reads, spec, elsewhere=elsewhere, classes=classes):  # type: ignore[arg-type]
         if not all(runs_after(owner, change, anchor) for _, anchor in calls):
-            place = elsewhere.get(id(change))
-            return _source(change) + (f"`, which runs `{place}" if place else "")
+            return _source(change) + elsewhere.get(id(change), "")
     return None
 
 
@@ -192,20 +214,25 @@ def _changes(
     spec: ParameterSpec,
     entered: frozenset[int] = frozenset(),
     elsewhere: dict[int, str] | None = None,
+    classes: dict[str, cst.ClassDef] | None = None,
 ) -> list[cst.CSTNode]:
     """Statements and calls of ``owner`` that change one of ``models`` (by source, or a name
-    bound to one: ``_aliases``); ``entered``: the functions being read (recursion);
-    ``elsewhere``: filled with the change in another file a call runs (``Reads.imported``)."""
+    bound to one or to a part: ``_aliases``); ``entered``: the functions being read
+    (recursion); ``elsewhere``: filled with what a call runs that is not written in it (a
+    change in another file: ``Reads.imported``; a method no class of the repository defines);
+    ``classes``: the class a model is an instance of when no construction says it (``self``)."""
     found: list[cst.CSTNode] = []
-    models = _aliases(owner, models)
+    direct = _aliases(owner, models, reads, spec, iterated=False)
+    models = _aliases(owner, models, reads, spec)
+    known = dict(classes or {})
+
+    def part(node: cst.BaseExpression) -> bool:
+        """``node`` is a model or a part of one (``_part``)."""
+        return _part(node, models, reads, spec)
 
     def inside(target: cst.BaseExpression) -> bool:
-        """``target`` is an attribute of a model or of a part of it: ``m.x``, ``m.x.y``."""
-        while isinstance(target, cst.Attribute):
-            target = target.value
-            if _source(target) in models:
-                return True
-        return False
+        """``target`` is an attribute of a model or of a part of it: ``m.x``, ``m.x[0].y``."""
+        return isinstance(target, cst.Attribute) and part(target.value)
 
     class _Find(cst.CSTVisitor):
         def visit_Assign(self, node: cst.Assign) -> None:
@@ -224,24 +251,26 @@ def _changes(
                 found.append(node)
 
         def visit_Call(self, node: cst.Call) -> None:
-            func = node.func
-            if isinstance(func, cst.Attribute) and func.attr.value in spec.structure_methods:
-                if _source(func.value) in models or inside(func.value):
-                    found.append(node)
-            elif (called := reads.called(func)) in spec.structure_functions and node.args:
-                first = node.args[0].value
-                literal = called in spec.freeze_setters and _stores_literal(node)
-                if (_source(first) in models or inside(first)) and not literal:
-                    found.append(node)
-            elif appends_module(func, node.args):
+            if structure_call(node) or appends_module(node.func, node.args):
                 found.append(node)
+                return
             handed = any(changes_parameter(node, a) for a in node.args)
             if handed or changes_held(node) or changes_itself(node):
                 found.append(node)
 
-    def part(node: cst.BaseExpression) -> bool:
-        """``node`` is a model or a part of one."""
-        return _source(node) in models or inside(node)
+    def structure_call(call: cst.Call) -> bool:
+        """A ``structure_methods`` call on a model or part (``m.add_module(...)``), or a
+        ``structure_functions`` call on one (``setattr(m, "fc", ...)``, ``weight_norm(m.fc)``;
+        a ``freeze_setters`` one storing a literal is no change)."""
+        func = call.func
+        method = isinstance(func, cst.Attribute) and func.attr.value in spec.structure_methods
+        if method and part(func.value):  # type: ignore[attr-defined]
+            return True
+        called = reads.called(func)
+        if called not in spec.structure_functions or not call.args:
+            return False
+        literal = called in spec.freeze_setters and _stores_literal(call)
+        return part(call.args[0].value) and not literal
 
     def appends_module(func: cst.BaseExpression, args: Sequence[cst.Arg]) -> bool:
         """``m.layers.append(nn.Linear(...))``: a ``container_methods`` call on a model or a
@@ -261,7 +290,7 @@ def _changes(
         if handed is None:
             place = reads.imported(call, argument)
             if place is not None and elsewhere is not None:
-                elsewhere[id(call)] = place
+                elsewhere[id(call)] = f"`, which runs `{place}"
             return place is not None
         if id(handed[0]) in entered:
             return False
@@ -289,29 +318,137 @@ def _changes(
         if owner_class is None:
             place = reads.imported_method(held)
             if place is not None and elsewhere is not None:
-                elsewhere[id(call)] = place
+                elsewhere[id(call)] = f"`, which runs `{place}"
             return place is not None
         if id(owner_class) in entered:
             return False
         return held_change(owner_class, held, reads, spec, entered | {id(owner_class)}) is not None
 
     def changes_itself(call: cst.Call) -> bool:
-        """``call`` is ``m.name(...)`` on a model built by a class of the file or of another
-        file (``model = Net()``), whose method ``name`` (or one it inherits) changes the
-        model (``own_method_change``)."""
+        """``call`` is ``m.name(...)`` on a model or a part of one that may change it: the
+        method of the class of the file or of another file the model is built by
+        (``model = Net()``), or inherits, changes it (``own_method_change``); or no class of
+        the repository defines it (a model of a class not known, a part; not a tensor:
+        ``_tensor``) and it is no ``keeping_methods``; or it replaces the parameters by an
+        argument (``replacing_arguments``: ``m.load_state_dict(sd, assign=True)``). The
+        map's ``structure_methods`` and ``container_methods`` are read above;
+        ``passing_methods`` read, a ``wrapped_module`` called is the model's forward."""
         func = call.func
-        if not isinstance(func, cst.Attribute) or _source(func.value) not in models:
+        if not isinstance(func, cst.Attribute) or not _part(func.value, direct, reads, spec):
             return False
-        for built in _constructions(func.value, reads):
-            change = own_method_change(built.func, func.attr.value, reads, spec, entered)
+        name = func.attr.value
+        read_above = name in spec.structure_methods or name in spec.container_methods
+        if read_above or name in spec.passing_methods or _tensor(func.value, spec):
+            return False  # `d.values()` of a name holding parts reads it
+        if name in spec.wrapped_module:
+            return False  # `ddp.module(x)`: the wrapped model called (its forward)
+        if _replaces(call, name, spec):
+            return True
+        receiver = _source(func.value)
+        answers: list[cst.CSTNode | str | NotDefined | None] = []
+        if receiver in known:
+            answers.append(_class_method_change(known[receiver], name, reads, spec, entered))
+        elif receiver in models:
+            for built in _constructions(func.value, reads):
+                answers.append(own_method_change(built.func, name, reads, spec, entered))
+        for change in answers or [NOT_DEFINED]:
+            if change is NOT_DEFINED:
+                if name in spec.keeping_methods:
+                    continue
+                if elsewhere is not None:
+                    elsewhere[id(call)] = UNKNOWN_METHOD
+                return True
             if isinstance(change, str) and elsewhere is not None:
-                elsewhere[id(call)] = change
+                elsewhere[id(call)] = f"`, which runs `{change}"
             if change is not None:
                 return True
         return False
 
     cst_walk.visit(owner, _Find())
     return found
+
+
+def _part(node: cst.BaseExpression, models: set[str], reads: Reads, spec: ParameterSpec) -> bool:
+    """``node`` is one of ``models`` or a part of one: its attributes and items
+    (``m.blocks[0].fc``), a walrus binding one, the map's ``getter_functions`` and
+    ``namespace_functions`` on one (``getattr(m, "fc")``, ``vars(m)``) and its
+    ``part_methods`` (``m.get_submodule("fc")``)."""
+    for _ in range(4 * _MAX_DEPTH):
+        if _source(node) in models:
+            return True
+        if isinstance(node, (cst.Attribute, cst.Subscript, cst.NamedExpr)):
+            node = node.value
+        elif isinstance(node, cst.Call) and _part_method(node, spec):
+            node = node.func.value  # type: ignore[attr-defined]
+        elif isinstance(node, cst.Call) and node.args and not node.args[0].star:
+            called = reads.called(node.func)
+            if called not in spec.getter_functions | spec.namespace_functions:
+                return False
+            node = node.args[0].value
+        else:
+            return False
+    return False
+
+
+def _tensor(node: cst.BaseExpression, spec: ParameterSpec) -> bool:
+    """``node`` ends in one of the map's ``tensor_attributes`` (through items):
+    ``m.out.weight``, ``m.out.weight.grad``, ``m.emb.weight[0]``, a tensor, no module."""
+    while isinstance(node, cst.Subscript):
+        node = node.value
+    return isinstance(node, cst.Attribute) and node.attr.value in spec.tensor_attributes
+
+
+def _part_method(call: cst.Call, spec: ParameterSpec) -> bool:
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value in spec.part_methods
+
+
+def _holds_part(
+    value: cst.BaseExpression, models: set[str], reads: Reads, spec: ParameterSpec
+) -> bool:
+    """``value`` is a part of one of ``models`` (``_part``) or may hold one: a display
+    holding one (``[m.a, m.b]``, a dict's values), a call of the map's ``passing_functions``
+    or ``passing_methods`` on one (``zip(layers, names)``, ``d.values()``), a comprehension
+    over one, a walrus binding one."""
+    if _part(value, models, reads, spec):
+        return True
+    if isinstance(value, cst.NamedExpr):
+        return _holds_part(value.value, models, reads, spec)
+    if isinstance(value, (cst.List, cst.Tuple, cst.Set)):
+        return any(_holds_part(e.value, models, reads, spec) for e in value.elements)
+    if isinstance(value, cst.Dict):
+        return any(
+            _holds_part(e.value, models, reads, spec)
+            for e in value.elements
+            if isinstance(e, (cst.DictElement, cst.StarredDictElement))
+        )
+    if isinstance(value, _COMPREHENSIONS):
+        fors = [n for n in cst_walk.walk(value) if isinstance(n, cst.CompFor)]
+        return any(_holds_part(f.iter, models, reads, spec) for f in fors)
+    if not isinstance(value, cst.Call):
+        return False
+    func = value.func
+    if isinstance(func, cst.Attribute) and func.attr.value in spec.passing_methods:
+        return _holds_part(func.value, models, reads, spec)
+    if reads.called(func) in spec.passing_functions:
+        return any(_holds_part(a.value, models, reads, spec) for a in value.args)
+    return False
+
+
+def _replaces(call: cst.Call, name: str, spec: ParameterSpec) -> bool:
+    """``call`` (a method ``name`` on a model) gives the argument of the map's
+    ``replacing_arguments`` making it replace the parameters a value other than a literal
+    False (``m.load_state_dict(sd, assign=True)``), or binds to its signature uncertainly."""
+    for method, source, argument in spec.replacing_arguments:
+        if method != name:
+            continue
+        try:
+            bound = Signature.parse(source).bind(call)
+        except Untranslatable:
+            return True
+        given = bound.get(argument)
+        false = given is not None and isinstance(given.value, cst.Name)
+        return given is not None and not (false and given.value.value == "False")  # type: ignore[attr-defined]
+    return False
 
 
 def _constructions(model: cst.BaseExpression, reads: Reads, depth: int = 0) -> list[cst.Call]:
@@ -349,26 +486,57 @@ def own_method_change(
     reads: Reads,
     spec: ParameterSpec,
     entered: frozenset[int] = frozenset(),
-) -> cst.CSTNode | str | None:
+) -> cst.CSTNode | str | NotDefined | None:
     """The first change the method ``name`` of an instance of the class ``cls`` names makes
-    to the instance (``own_change``): the method defined by the class of the file, else
-    looked up in its base classes (in order); for a class of another file, its code and
-    ``file:line`` (``Reads.imported_own_method``). None when no class of the repository
-    defines it (``model.train()``: torch's own) or it makes no change."""
+    to the instance (``_class_method_change``); for a class of another file, its code and
+    ``file:line`` (``Reads.imported_own_method``); ``NOT_DEFINED`` when no class of the
+    repository defines it (``model.train()``: torch's own; a class of another package)."""
     owner = reads.local_class(cls)
     if owner is None:
         qualified = reads.called(cls)
-        return reads.imported_own_method(qualified, name) if qualified else None
+        return reads.imported_own_method(qualified, name) if qualified else NOT_DEFINED
+    return _class_method_change(owner, name, reads, spec, entered)
+
+
+def _class_method_change(
+    owner: cst.ClassDef,
+    name: str,
+    reads: Reads,
+    spec: ParameterSpec,
+    entered: frozenset[int] = frozenset(),
+) -> cst.CSTNode | str | NotDefined | None:
+    """The first change the method ``name`` of an instance of ``owner`` makes to the instance
+    (``own_change``): the method defined by ``owner``, else looked up in its base classes (in
+    order). None when it makes no change, or ``owner`` stores an attribute of that name on
+    ``self`` (``self.encoder = ...``: ``m.encoder(x)`` calls a part) or is being read;
+    ``NOT_DEFINED`` when neither it nor a base class of the repository defines it."""
     if id(owner) in entered:
         return None
     method = method_of(owner, name)
     if method is not None:
         return own_change(owner, method, reads, spec, entered | {id(owner)})
+    if name in _self_attributes(owner):
+        return None
     for base in owner.bases:
         found = own_method_change(base.value, name, reads, spec, entered | {id(owner)})
-        if found is not None:
+        if found is not NOT_DEFINED:
             return found
-    return None
+    return NOT_DEFINED
+
+
+def _self_attributes(owner: cst.ClassDef) -> set[str]:
+    """The attributes the methods of ``owner`` store on ``self`` (``self.out = ...``)."""
+    body = owner.body.body if isinstance(owner.body, cst.IndentedBlock) else []
+    found: set[str] = set()
+    for method in (s for s in body if isinstance(s, cst.FunctionDef)):
+        self_name = _self_name(method)
+        for node in cst_walk.walk(method):
+            targets = node.targets if isinstance(node, cst.Assign) else []
+            targets = [node] if isinstance(node, cst.AnnAssign) else targets
+            for target in (t.target for t in targets):
+                if isinstance(target, cst.Attribute) and _source(target.value) == self_name:
+                    found.add(target.attr.value)
+    return found
 
 
 def own_change(
@@ -381,7 +549,15 @@ def own_change(
     """The first change ``method`` of ``owner``, or a method of ``owner`` it calls on
     ``self``, makes to ``self`` (the model), by the rules of ``_changes``, or None."""
     for function in _self_called(owner, method):
-        found = _changes(function, {_self_name(function)}, reads, spec, entered | {id(function)})
+        self_name = _self_name(function)
+        found = _changes(
+            function,
+            {self_name},
+            reads,
+            spec,
+            entered | {id(function)},
+            classes={self_name: owner},
+        )
         if found:
             return found[0]
     return None
@@ -393,14 +569,15 @@ def foreign_own_method_change(
     method: str,
     imports: dict[str, str],
     spec: ParameterSpec,
-    imported: Callable[[str, str], str | None],
-) -> cst.CSTNode | str | None:
+    imported: Callable[[str, str], str | NotDefined | None],
+) -> cst.CSTNode | str | NotDefined | None:
     """``own_method_change`` for the method ``method`` of the module-level class ``name`` of
     another file's ``module`` (names resolved through its ``imports``; ``imported``: the
-    same for a class of yet another file), or None when it defines no such class."""
+    same for a class of yet another file), or ``NOT_DEFINED`` when it defines no such class
+    (``make_model``, a function: the class of what it builds is not known)."""
     owner = _tops(module)[1].get(name)
     if owner is None:
-        return None
+        return NOT_DEFINED
     reads = _foreign_reads(module, imports, imported)
     return own_method_change(cst.Name(name), method, reads, spec)
 
@@ -483,32 +660,61 @@ def _self_name(function: cst.FunctionDef) -> str:
     return params[0].name.value if params else "self"
 
 
-def _aliases(owner: Owner, models: set[str]) -> set[str]:
-    """``models`` and the names ``owner`` binds to one of them or to a part of one
-    (``h = model``, ``layers = model.layers``, ``for layer in model.layers``)."""
+def _aliases(
+    owner: Owner, models: set[str], reads: Reads, spec: ParameterSpec, iterated: bool = True
+) -> set[str]:
+    """``models`` and the names ``owner`` binds to one of them, to a part of one or to a value
+    that may hold parts (``_holds_part``): ``h = model``, ``layers = [model.a, model.b]``,
+    ``for layer in model.layers``, ``for a, n in zip(layers, names)`` (every name of a
+    target), a comprehension's target, a walrus. Not ``iterated``: the names a loop or a
+    comprehension binds only over a part (``for layer in model.layers``) or a
+    ``part_methods`` call (``for m in model.modules()``), not over what holds parts
+    (``zip(model.saved_actions, returns)`` may pair a plain list's items: the methods the
+    analysis reads on a name are those of such names, ``changes_itself``)."""
     found = set(models)
-    bindings = [
-        (n.target, n.iter) if isinstance(n, cst.For) else (t.target, n.value)
-        for n in cst_walk.walk(owner)
-        if isinstance(n, (cst.Assign, cst.For))
-        for t in (n.targets if isinstance(n, cst.Assign) else [n])
-    ]
+    bindings: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []
+    for node in cst_walk.walk(owner):
+        if isinstance(node, cst.Assign):
+            bindings += [(t.target, node.value) for t in node.targets]
+        elif isinstance(node, cst.AnnAssign) and node.value is not None:
+            bindings.append((node.target, node.value))
+        elif isinstance(node, (cst.For, cst.CompFor)):
+            if iterated or _module_items(node.iter, spec):
+                bindings.append((node.target, node.iter))
+        elif isinstance(node, cst.NamedExpr):
+            bindings.append((node.target, node.value))
+    named = [(names, value) for target, value in bindings if (names := _target_names(target))]
     while True:
         more = {
-            target.value
-            for target, value in bindings
-            if isinstance(target, cst.Name) and _rooted(value, found)
+            name
+            for names, value in named
+            if not names <= found and _holds_part(value, found, reads, spec)
+            for name in names
         }
         if more <= found:
             return found
         found |= more
 
 
-def _rooted(node: cst.BaseExpression, models: set[str]) -> bool:
-    """``node`` is one of ``models`` or attributes and items of one (``m.layers[0].fc``)."""
-    while isinstance(node, (cst.Attribute, cst.Subscript)) and _source(node) not in models:
+def _module_items(node: cst.BaseExpression, spec: ParameterSpec) -> bool:
+    """``node`` is iterated as a module's items: ``m.layers``, ``m.blocks[1:]`` (a chain of
+    attributes and items of a name: ``_part`` decides whose), ``m.modules()``."""
+    if isinstance(node, cst.Call):
+        return _part_method(node, spec)
+    while isinstance(node, (cst.Attribute, cst.Subscript)):
         node = node.value
-    return _source(node) in models
+    return isinstance(node, cst.Name)
+
+
+def _target_names(target: cst.BaseExpression) -> set[str]:
+    """The names a binding target binds: ``a``, or those of ``a, (b, *c)``."""
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return {n for e in target.elements for n in _target_names(e.value)}
+    return set()
 
 
 def _stores_into(
@@ -627,7 +833,9 @@ def _tops(module: cst.Module) -> tuple[dict[str, cst.FunctionDef], dict[str, cst
 def _foreign_reads(
     module: cst.Module,
     imports: dict[str, str],
-    imported_own_method: Callable[[str, str], str | None] = lambda qualified, name: None,
+    imported_own_method: Callable[[str, str], str | NotDefined | None] = (
+        lambda qualified, name: NOT_DEFINED
+    ),
 ) -> Reads:
     """Name resolution in another file: its ``imports`` (local name -> qualified name), its
     module-level functions and classes, a builtin the file does not bind at module level

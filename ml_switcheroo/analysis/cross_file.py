@@ -12,6 +12,7 @@ if the optimizer were built there.
 from __future__ import annotations
 
 import ast
+import builtins
 import os
 import re
 from collections.abc import Callable, Collection, Hashable, Iterator
@@ -23,7 +24,9 @@ from libcst.metadata import PositionProvider
 
 from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.analysis.changed_models import (
+    NOT_DEFINED,
     Held,
+    NotDefined,
     foreign_change,
     foreign_method_change,
     foreign_own_method_change,
@@ -569,17 +572,18 @@ class CrossFile:
 
     def imported_own_method_change(
         self, qualified: str, method: str, spec: ParameterSpec, depth: int = 0
-    ) -> str | None:
+    ) -> str | NotDefined | None:
         """``code`` and ``file:line`` of the first change (``changed_models.own_method_change``)
         the method ``method`` of an instance of the module-level class ``qualified`` of another
         file of the repository makes to the instance: defined by that class or inherited from
         its base classes (in that file or, up to ``_MAX_BASES`` files, others); None when it
-        makes none or no class of the repository defines it; a file that fails to parse: its
-        place."""
+        makes none; ``NOT_DEFINED`` when no class of the repository defines it (``qualified``
+        is no class of the repository: torch's ``nn.Module``, a factory function) or the
+        bases are followed too far; a file that fails to parse: its place."""
         if depth >= _MAX_BASES:
-            return None
+            return NOT_DEFINED
 
-        def base(name: str, inherited: str) -> str | None:
+        def base(name: str, inherited: str) -> str | NotDefined | None:
             return self.imported_own_method_change(name, inherited, spec, depth + 1)
 
         return self._foreign_change(
@@ -587,21 +591,27 @@ class CrossFile:
             lambda module, name, imports: foreign_own_method_change(
                 module, name, method, imports, spec, base
             ),
+            absent=NOT_DEFINED,
         )
 
     def _foreign_change(
         self,
         qualified: str,
-        change_in: Callable[[cst.Module, str, dict[str, str]], cst.CSTNode | str | None],
-    ) -> str | None:
+        change_in: Callable[
+            [cst.Module, str, dict[str, str]], cst.CSTNode | str | NotDefined | None
+        ],
+        absent: NotDefined | None = None,
+    ) -> str | NotDefined | None:
         """``change_in(module, name, imports)`` for the file defining ``qualified``
         (``_defining``), as ``code`` and ``file:line`` (a text ``change_in`` returns is
-        that already); a file that fails to parse: its place; None when ``qualified`` is
-        defined in no other file of the repository."""
+        that already); a file that fails to parse: its place; ``absent`` when ``qualified`` is
+        defined in no file of the repository, None when in this one."""
         defining = self._defining(self._absolute(qualified))
         if isinstance(defining, str):
             return defining
-        if defining is None or defining[0] == self.path:
+        if defining is None:
+            return absent
+        if defining[0] == self.path:
             return None
         path, name = defining
         if path not in self._parsed:
@@ -610,7 +620,7 @@ class CrossFile:
             )
         wrapper = self._parsed[path]
         change = change_in(wrapper.module, name, self.index.facts(path).imports)
-        if change is None or isinstance(change, str):
+        if change is None or isinstance(change, (str, NotDefined)):
             return change
         line = wrapper.resolve(PositionProvider)[change].start.line
         code = wrapper.module.code_for_node(change).strip()
@@ -1330,7 +1340,9 @@ def _freezes(
     imports: dict[str, str],
     selves: Collection[int] | None = (),
 ) -> bool:
-    """``x.requires_grad = v`` (or ``op=``), ``x.requires_grad_(v)`` or
+    """``x.requires_grad = v`` (or ``op=``), ``x.requires_grad_(v)``,
+    ``x.__setattr__('requires_grad', v)`` (``setter_methods``), ``getattr(x,
+    'requires_grad_')(v)`` (``getter_functions``; ``getattr(x, 'detach_')()``) or
     ``setattr(x, 'requires_grad', v)`` (or ``setattr(x, name, v)``: a computed name may be it,
     unless the call is one of ``selves``, on ``self`` of a class based on no tensor class:
     ``_on_self``; never with ``selves`` None; ``imports``: the file's local name -> qualified
@@ -1348,16 +1360,30 @@ def _freezes(
         return any(isinstance(t, ast.Attribute) and t.attr in attributes for t in node.targets)
     if isinstance(node, ast.AugAssign):
         return isinstance(node.target, ast.Attribute) and node.target.attr in attributes
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        values = [*node.args, *(k.value for k in node.keywords)]
-        return node.func.attr in spec.freeze_methods and bool(values) and not true(values[0])
-    if isinstance(node, ast.Call) and len(node.args) == 3:
-        name, value = node.args[1], node.args[2]
+
+    def names(name: ast.expr, named: Collection[str]) -> bool:
         if isinstance(name, ast.Constant):
-            named = name.value in attributes
-        else:  # computed: may be requires_grad
-            named = selves is not None and id(node) not in selves
-        return named and _qualified(node.func, imports) in spec.freeze_setters and not true(value)
+            return name.value in named
+        return selves is not None and id(node) not in selves  # computed: may be requires_grad
+
+    if not isinstance(node, ast.Call):
+        return False
+    values = [*node.args, *(k.value for k in node.keywords)]
+    func = node.func
+    if isinstance(func, ast.Attribute) and func.attr in spec.freeze_methods:
+        return bool(values) and not true(values[0])
+    if isinstance(func, ast.Attribute) and func.attr in spec.setter_methods and len(node.args) == 2:
+        return names(node.args[0], attributes) and not true(node.args[1])
+    if isinstance(func, ast.Call) and len(func.args) >= 2:  # `getattr(p, "requires_grad_")(v)`
+        if _qualified(func.func, imports) not in spec.getter_functions:
+            return False
+        if names(func.args[1], spec.freeze_calls):
+            return True
+        return names(func.args[1], spec.freeze_methods) and bool(values) and not true(values[0])
+    if len(node.args) == 3:
+        named = names(node.args[1], attributes)
+        setter = _qualified(func, imports) in spec.freeze_setters
+        return named and setter and not true(node.args[2])
     return False
 
 
@@ -1470,7 +1496,8 @@ def _qualified(func: ast.expr, imports: dict[str, str]) -> str:
     head, dot, rest = ast.unparse(func).partition(".")
     if head in imports:
         return imports[head] + dot + rest
-    return f"builtins.{head}" if not dot else head + dot + rest
+    builtin = not dot or head in vars(builtins)  # `object.__setattr__`
+    return f"builtins.{head}{dot}{rest}" if builtin else head + dot + rest
 
 
 class _Walked:

@@ -14,7 +14,9 @@ import libcst as cst
 from ml_switcheroo.analysis.built_by_method import BuiltByMethod, built_by_method, method_caller
 from ml_switcheroo.analysis.built_by_method import FileFacts as MethodFileFacts
 from ml_switcheroo.analysis.changed_models import (
+    NOT_DEFINED,
     Held,
+    NotDefined,
     Reads,
     changed_after,
     changed_by_other_methods,
@@ -275,6 +277,7 @@ class ModelFacts:
             self.resolver.map.modules.self_methods,
             lambda name: self.resolver.reaching_values(name, enclosing),
             lambda value: holds_no_parameter(value, self._option_facts(enclosing)),
+            enclosing,
         )
 
     def _option_facts(self, enclosing: cst.ClassDef | None) -> OptionFacts:
@@ -372,12 +375,14 @@ class ModelFacts:
             return None
         return cross_file.imported_method_change(called, held, self.resolver.map.parameters)
 
-    def _imported_own_method_change(self, qualified: str, method: str) -> str | None:
+    def _imported_own_method_change(self, qualified: str, method: str) -> str | NotDefined | None:
         """The change the method ``method`` of a model built by the class ``qualified`` of
-        another file makes to the model (``CrossFile.imported_own_method_change``), or None."""
+        another file makes to the model (``CrossFile.imported_own_method_change``), None
+        when it makes none, ``NOT_DEFINED`` when no class of the repository defines it (or
+        no repository is read)."""
         cross_file = self.resolver.cross_file
         if cross_file is None:
-            return None
+            return NOT_DEFINED
         spec = self.resolver.map.parameters
         return cross_file.imported_own_method_change(qualified, method, spec)
 

@@ -67,12 +67,15 @@ def _combined_into(site: Site, outer: Site, components: dict[int, Site]) -> bool
 def _first_freeze(
     module: cst.Module, spec: ParameterSpec, called: Callable[[cst.BaseExpression], str | None]
 ) -> str | None:
-    """Source of the first ``x.requires_grad = v``, ``x.requires_grad_(v)`` or
+    """Source of the first ``x.requires_grad = v``, ``x.requires_grad_(v)``,
     ``setattr(x, 'requires_grad', v)`` (the map's ``freeze_setters``, ``called`` naming the
     function; a name other than a plain string literal, ``setattr(p, name, v)``, may be it,
-    unless ``x`` is ``self`` of a class based on no ``tensor_classes``) whose value is not a
-    literal ``True`` (``requires_grad_()`` alone unfreezes), of a ``freeze_calls`` method
-    (``p.detach_()``), or of a call making parameters frozen (``_makes_frozen``), or None."""
+    unless ``x`` is ``self`` of a class based on no ``tensor_classes``),
+    ``x.__setattr__('requires_grad', v)`` (``setter_methods``) or
+    ``getattr(x, 'requires_grad_')(v)`` (``getter_functions``, the same way) whose value is
+    not a literal ``True`` (``requires_grad_()`` alone unfreezes), of a ``freeze_calls``
+    method (``p.detach_()``, also through a getter), or of a call making parameters frozen
+    (``_makes_frozen``), or None."""
     attributes, methods = spec.freeze_attributes, spec.freeze_methods
     found: list[str] = []
 
@@ -121,16 +124,39 @@ def _first_freeze(
                 found.append(code_of(node).strip())
             elif len(node.args) == 3 and called(node.func) in spec.freeze_setters:
                 target, name, value = (a.value for a in node.args)
-                if isinstance(name, cst.SimpleString):
-                    named = name.evaluated_value in attributes
-                else:  # computed: may be requires_grad, unless set on an object no tensor is
-                    own = self.frames[-1] if self.frames else None
-                    named = not (own and isinstance(target, cst.Name) and target.value == own)
-                if named and not is_true(value):
+                if self.names(name, attributes, target) and not is_true(value):
                     found.append(code_of(node).strip())
+            elif len(node.args) == 2 and _is_attribute(node.func, spec.setter_methods):
+                name, value = (a.value for a in node.args)  # `p.__setattr__("requires_grad", v)`
+                target = node.func.value  # type: ignore[attr-defined]
+                if self.names(name, attributes, target) and not is_true(value):
+                    found.append(code_of(node).strip())
+            elif isinstance(getter := node.func, cst.Call) and len(getter.args) >= 2:
+                if called(getter.func) not in spec.getter_functions:
+                    return  # `getattr(p, "requires_grad_")(v)`, `getattr(p, "detach_")()`
+                target, name = (a.value for a in getter.args[:2])
+                calls = self.names(name, spec.freeze_calls, target)
+                if calls or (self.names(name, methods, target) and not _true_argument(node)):
+                    found.append(code_of(node).strip())
+
+        def names(
+            self, name: cst.BaseExpression, named: frozenset[str], target: cst.BaseExpression
+        ) -> bool:
+            """The attribute ``name`` (an argument) may be one of ``named``: a string literal
+            of them, or computed (unless set on ``self`` of an object no tensor is)."""
+            if isinstance(name, cst.SimpleString):
+                return name.evaluated_value in named
+            own = self.frames[-1] if self.frames else None
+            return not (own and isinstance(target, cst.Name) and target.value == own)
 
     cst_walk.visit(module, _Find())
     return found[0] if found else None
+
+
+def _true_argument(call: cst.Call) -> bool:
+    """The first argument of ``call`` is a literal ``True``."""
+    first = call.args[0].value if call.args else None
+    return isinstance(first, cst.Name) and first.value == "True"
 
 
 def _first_hook(module: cst.Module, spec: ParameterSpec) -> str | None:

@@ -529,6 +529,11 @@ class Resolver:
         names = self.imported_names(func)
         if names:
             return names[0]
+        if isinstance(func, cst.Attribute):  # `object.__setattr__`: an attribute of a builtin
+            dotted = dotted_name(func)
+            root = self.called_function(func.value) if isinstance(func.value, cst.Name) else None
+            builtin = root is not None and root.startswith("builtins.")
+            return f"builtins.{dotted}" if builtin and dotted else None
         scope = self.scopes.get(func)
         if not isinstance(func, cst.Name) or scope is None:
             return None

@@ -169,6 +169,15 @@ _PARAMETER_KEYS = {
     "structure_methods",
     "structure_functions",
     "container_methods",
+    "keeping_methods",
+    "tensor_attributes",
+    "replacing_arguments",
+    "getter_functions",
+    "namespace_functions",
+    "setter_methods",
+    "part_methods",
+    "passing_functions",
+    "passing_methods",
     "detached_methods",
     "module_packages",
     "dict_methods",
@@ -446,6 +455,21 @@ class ParameterSpec:
     structure_methods: frozenset[str] = frozenset()  # `m.add_module(...)` changes `m`'s set
     structure_functions: frozenset[str] = frozenset()  # `setattr(m, ...)` changes `m`'s set
     container_methods: frozenset[str] = frozenset()  # `m.layers.append(nn.Linear(...))` too
+    # methods keeping a module's parameters, on a model whose class the repository does not
+    # define (`model = make_model(); model.eval()`) or a part of one: any other may change them
+    keeping_methods: frozenset[str] = frozenset()
+    # attributes holding a tensor, no module (`m.fc.weight.norm()` changes no module)
+    tensor_attributes: frozenset[str] = frozenset()
+    # (method, its torch signature, the argument that makes it replace the parameters when
+    # given other than a literal False): `m.load_state_dict(sd, assign=True)`
+    replacing_arguments: tuple[tuple[str, str, str], ...] = ()
+    getter_functions: frozenset[str] = frozenset()  # `getattr(m, "fc")`: the attribute of `m`
+    namespace_functions: frozenset[str] = frozenset()  # `vars(m)`: `m`'s attributes, writable
+    setter_methods: frozenset[str] = frozenset()  # `p.__setattr__("requires_grad", False)`
+    part_methods: frozenset[str] = frozenset()  # `m.get_submodule("fc")`, `m.modules()`: parts
+    # calls whose result holds what their arguments hold: `zip([m.a, m.b], names)`
+    passing_functions: frozenset[str] = frozenset()
+    passing_methods: frozenset[str] = frozenset()  # `d.values()` holds what `d` holds
     # `m.state_dict()`: a module's methods whose result holds none of its parameters
     detached_methods: frozenset[str] = frozenset()
     module_packages: tuple[str, ...] = ()  # dotted prefixes of module constructors: `torch.nn.`
@@ -994,6 +1018,15 @@ class _Checker:
             structure_methods=names("structure_methods"),
             structure_functions=names("structure_functions", dotted=True),
             container_methods=names("container_methods"),
+            keeping_methods=names("keeping_methods"),
+            tensor_attributes=names("tensor_attributes"),
+            replacing_arguments=self.replacing_arguments(section),
+            getter_functions=names("getter_functions", dotted=True),
+            namespace_functions=names("namespace_functions", dotted=True),
+            setter_methods=names("setter_methods"),
+            part_methods=names("part_methods"),
+            passing_functions=names("passing_functions", dotted=True),
+            passing_methods=names("passing_methods"),
             detached_methods=names("detached_methods"),
             module_packages=tuple(f"{n}." for n in sorted(names("module_packages", dotted=True))),
             dict_methods=names("dict_methods"),
@@ -1003,6 +1036,29 @@ class _Checker:
             mask=self.string(section, "mask", "parameters"),
             path_mask=self.string(section, "path_mask", "parameters"),
         )
+
+    def replacing_arguments(self, section: _LineDict) -> tuple[tuple[str, str, str], ...]:
+        """``parameters.replacing_arguments``: method -> ``{signature: ..., argument: ...}``,
+        the argument one of the signature's."""
+        what = "'parameters.replacing_arguments'"
+        line = section.lines.get("replacing_arguments", section.line)
+        raw = self.mapping(section.get("replacing_arguments"), what, line)
+        found: list[tuple[str, str, str]] = []
+        for method, body in raw.items():
+            if not isinstance(method, str) or not method.isidentifier():
+                self.fail(f"{what}: {method!r} is not an identifier", line=line)
+            entry = self.mapping(body, what, line, method)
+            self.check_keys(entry, {"signature", "argument"}, what, method)
+            source = self.string(entry, "signature", method, required=True)
+            argument = self.string(entry, "argument", method, required=True)
+            try:
+                names = Signature.parse(source).names  # type: ignore[arg-type]
+            except ValueError as exc:
+                self.fail(f"{what}: {exc}", line=line, entry=method)
+            if argument not in names:
+                self.fail(f"{what}: {argument!r} is not in its signature", line=line, entry=method)
+            found.append((method, source, argument))  # type: ignore[arg-type]
+        return tuple(sorted(found))
 
     def callee_keywords(self, section: _LineDict, key: str) -> frozenset[tuple[str, str]]:
         """``parameters.<key>``: dotted callee -> one of its keywords."""

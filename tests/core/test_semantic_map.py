@@ -288,6 +288,23 @@ def test_parameters_section_holds_lists_of_names(tmp_path: Path) -> None:
     assert error.line == 2
 
 
+def test_a_replacing_argument_must_be_one_of_its_signature(tmp_path: Path) -> None:
+    text = (
+        "parameters:\n  replacing_arguments:\n"
+        "    load_state_dict: {signature: 'state_dict, strict=True', argument: assign}\n"
+    )
+    error = load_error(tmp_path, text)
+    assert "'parameters.replacing_arguments': 'assign' is not in its signature" in str(error)
+
+
+def test_the_shipped_map_replaces_parameters_by_load_state_dict_assign() -> None:
+    spec = load_semantic_map().parameters
+    assert ("load_state_dict", "state_dict, strict=True, assign=False", "assign") in (
+        spec.replacing_arguments
+    )
+    assert {"train", "eval", "to"} <= spec.keeping_methods
+
+
 def test_unknown_field_in_tensor_values(tmp_path: Path) -> None:
     error = load_error(tmp_path, "tensor_values:\n  literal: {}\n")
     assert "unknown field 'literal' in 'tensor_values'" in str(error)
