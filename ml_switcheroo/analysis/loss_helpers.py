@@ -78,8 +78,29 @@ def helper_problem(name: cst.Name, libraries: frozenset[str], facts: FileFacts) 
     return _problem(name, libraries, facts, ())
 
 
+def copied_helper(
+    name: cst.Name, libraries: frozenset[str], facts: FileFacts
+) -> cst.FunctionDef | str:
+    """The module-level ``def`` the function ``name`` reads, proven as by ``helper_problem``
+    but for the map's ``array_namesakes`` its own body calls (``mu.pow(2)``: a copy of it in the
+    NNX loss function writes those, ``targets/nnx/helper_copies.py``), or why not (issue 13,
+    s26d). The functions it calls are proven in full: they run unchanged."""
+    function = _module_function(name, facts)
+    if isinstance(function, cst.Lambda):
+        return f"`{name.value}` is a lambda (only a `def` is copied)"
+    problem = _problem(name, libraries, facts, (), copied=True)
+    if problem is not None:
+        return problem
+    assert isinstance(function, cst.FunctionDef)
+    return function
+
+
 def _problem(
-    name: cst.Name, libraries: frozenset[str], facts: FileFacts, trail: tuple[str, ...]
+    name: cst.Name,
+    libraries: frozenset[str],
+    facts: FileFacts,
+    trail: tuple[str, ...],
+    copied: bool = False,
 ) -> str | None:
     function = _module_function(name, facts)
     if isinstance(function, str):
@@ -90,7 +111,7 @@ def _problem(
         return "the file may rebind its globals by name (`exec`, `globals()`...)"
     if facts.mentioned_elsewhere is not None and facts.mentioned_elsewhere(name.value):
         return f"another file names `{name.value}` (it may assign it)"
-    return _body_problem(function, libraries, facts, (*trail, name.value))
+    return _body_problem(function, libraries, facts, (*trail, name.value), copied)
 
 
 def _module_function(name: cst.Name, facts: FileFacts) -> cst.FunctionDef | cst.Lambda | str:
@@ -126,8 +147,10 @@ def _body_problem(
     libraries: frozenset[str],
     facts: FileFacts,
     trail: tuple[str, ...],
+    copied: bool = False,
 ) -> str | None:
-    """Why the function's body may read or change more than its arguments (None: it does not)."""
+    """Why the function's body may read or change more than its arguments (None: it does not;
+    ``copied``: its namesake calls are the copy's to write)."""
     where = f"`{trail[-1]}`"
     if isinstance(function, cst.FunctionDef) and (function.decorators or function.asynchronous):
         return f"{where} is decorated or asynchronous"
@@ -136,7 +159,7 @@ def _body_problem(
             return f"{where} has a default that is not a literal (`{code_of(param.default)}`)"
     body: cst.CSTNode = function.body
     for node in cst_walk.walk(body):
-        problem = _node_problem(node, facts)
+        problem = _node_problem(node, facts, copied)
         if problem is not None:
             return f"{where} has {problem}"
     inner = {id(s): s for n in cst_walk.walk(body) if (s := facts.scopes.get(n)) is not None}
@@ -157,8 +180,9 @@ def _is_literal(node: cst.BaseExpression) -> bool:
     return True
 
 
-def _node_problem(node: cst.CSTNode, facts: FileFacts) -> str | None:
-    """What one node of the body does beyond computing a value from its inputs."""
+def _node_problem(node: cst.CSTNode, facts: FileFacts, copied: bool = False) -> str | None:
+    """What one node of the body does beyond computing a value from its inputs (``copied``:
+    a namesake call is the copy's to write or escape)."""
     for kind, shown in _FORBIDDEN.items():
         if isinstance(node, kind):
             return shown
@@ -168,8 +192,10 @@ def _node_problem(node: cst.CSTNode, facts: FileFacts) -> str | None:
     if any(not _plain_names(t) for t in targets):
         return "a store into an attribute or a subscript"
     if isinstance(node, cst.Call):
-        namesakes = facts.array_namesakes
-        return _in_place_problem(node, facts) or namesake_problem(node, namesakes, facts.qualify)
+        in_place = _in_place_problem(node, facts)
+        if in_place is not None or copied:
+            return in_place
+        return namesake_problem(node, facts.array_namesakes, facts.qualify)
     return None
 
 

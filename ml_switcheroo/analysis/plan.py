@@ -179,6 +179,7 @@ class Planner(
         self.plan = plan
         plan.model_origin = self._model_origin  # for the NNX step hook (``HookContext``)
         plan.helper_problem = self._helper_problem
+        plan.copied_helper = self._copied_helper
         plan.data_object_problem = self._data_object_problem
         plan.own_optimizer_problem = self._own_optimizer_problem
         plan.global_shared = self._global_shared

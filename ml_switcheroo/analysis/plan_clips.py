@@ -21,7 +21,7 @@ from ml_switcheroo.analysis.constant_guard import (
     rebinds_globals,
 )
 from ml_switcheroo.analysis.data_objects import data_object_problem
-from ml_switcheroo.analysis.loss_helpers import FileFacts, helper_problem
+from ml_switcheroo.analysis.loss_helpers import FileFacts, copied_helper, helper_problem
 from ml_switcheroo.analysis.parameters import (
     Names,
     is_module_class,
@@ -476,6 +476,10 @@ class ClipFacts:
     def _helper_problem(self, name: cst.Name, libraries: frozenset[str]) -> str | None:
         """``Plan.helper_problem``: ``loss_helpers.helper_problem`` with this file's facts."""
         return helper_problem(name, libraries, self._file_facts())
+
+    def _copied_helper(self, name: cst.Name, libraries: frozenset[str]) -> cst.FunctionDef | str:
+        """``Plan.copied_helper``: ``loss_helpers.copied_helper`` with this file's facts."""
+        return copied_helper(name, libraries, self._file_facts())
 
     def _data_object_problem(
         self,

@@ -250,6 +250,12 @@ class Plan:
     helper_problem: Callable[[cst.Name, frozenset[str]], str | None] = field(
         default=lambda name, libraries: "not planned", repr=False, compare=False
     )
+    # The module-level ``def`` a loss calls, proven as ``helper_problem`` proves one but for
+    # the namesake calls of its own body, which a copy of it writes, or why not
+    # (``analysis/loss_helpers.copied_helper``).
+    copied_helper: Callable[[cst.Name, frozenset[str]], cst.FunctionDef | str] = field(
+        default=lambda name, libraries: "not planned", repr=False, compare=False
+    )
     # Why ``self.opt`` (stepped) may hold an optimizer (the constructor stored in it) built over
     # another object than the step's ``self``, given the ``self`` of ``self.parameters()``
     # (``analysis/own_optimizer.py``; None: the step's ``self`` is the trained model).

@@ -98,6 +98,7 @@ class HookContexts:
             trains_across_files=self.trains_across_files,
             passed_across_files=self.passed_across_files,
             helper_problem=lambda name, libraries: self.plan().helper_problem(name, libraries),
+            copied_helper=lambda name, libraries: self.plan().copied_helper(name, libraries),
             own_optimizer_problem=lambda stepped, constructor, trained: (
                 self.plan().own_optimizer_problem(stepped, constructor, trained)
             ),

@@ -195,6 +195,7 @@ _TENSOR_KEYS = {
     "packages",
     "python_values",
     "python_methods",
+    "other_methods",
 }
 DTYPE_FORMATS = ("float64", "float32")
 _TYPE_KEYS = {"aliases", "parameter_names", "translated"}
@@ -518,6 +519,9 @@ class TensorValueSpec:
     packages: frozenset[str] = frozenset()  # calls into these return tensors...
     python_values: frozenset[str] = frozenset()  # ...except these (`torch.finfo`)
     python_methods: frozenset[str] = frozenset()  # `t.item()`: a Python number
+    # Methods of a tensor whose result is neither a tensor nor a number (`t.numpy()`, `t.size()`):
+    # what they return is not a torch tensor (analysis/torch_tensors.py).
+    other_methods: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -1133,6 +1137,7 @@ class _Checker:
             packages=names("packages"),
             python_values=names("python_values"),
             python_methods=names("python_methods", dotted=False),
+            other_methods=names("other_methods", dotted=False),
         )
 
     def translated(self, raw: Any, line: int | None, name: str) -> Translated | None:

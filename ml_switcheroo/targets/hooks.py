@@ -238,6 +238,11 @@ class HookContext:
     helper_problem: Callable[[cst.Name, frozenset[str]], str | None] = lambda name, libraries: (
         "unknown"
     )
+    # The same, for a ``def`` copied into the loss function: the function, proven but for the
+    # namesake calls of its own body (the copy writes them), or why not.
+    copied_helper: Callable[[cst.Name, frozenset[str]], cst.FunctionDef | str] = (
+        lambda name, libraries: "unknown"
+    )
     # ``Plan.own_optimizer_problem``: why ``self.opt`` (stepped) may hold an optimizer (the
     # constructor stored in it) built over another object than the step's ``self``, given the
     # ``self`` of ``self.parameters()`` (None: the step's ``self`` is the trained model).

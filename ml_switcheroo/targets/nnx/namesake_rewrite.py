@@ -31,6 +31,7 @@ def exact_text(
     functions: Mapping[str, ArrayNamesake] | None = None,
     render: Callable[[cst.BaseExpression], str] | None = None,
     is_device: Callable[[cst.BaseExpression], bool] | None = None,
+    computed: Set[str] = frozenset(),
 ) -> str | None:
     """The JAX text of ``x.<namesake>(...)`` with ``x`` one of ``arrays`` (or a receiver in
     ``outputs``, by id: a call of the model, ``self.forward(x_pos)``) and every argument a
@@ -48,13 +49,14 @@ def exact_text(
     if template is None:
         return None
     if isinstance(receiver, cst.Name) and namesake.detaches and not after_update:
-        if receiver.value in arrays:
-            return None
+        if receiver.value in arrays or receiver.value in computed:
+            return None  # (``computed``: names the loss binds; Variable cuts their gradient)
         x = receiver.value
     elif isinstance(receiver, cst.Name) and (receiver.value in arrays or namesake.any_array):
         x = receiver.value
-    elif id(receiver) in outputs and not namesake.detaches:
-        x = code_of(receiver).strip()
+    elif id(receiver) in outputs and not namesake.detaches and template.count("{x}") == 1:
+        x = code_of(receiver).strip()  # (written twice, the model would run twice: BatchNorm
+        # statistics move twice, dropout draws other masks for the values and the indices)
     elif qualify(call.func) and template.count("{x}") == 1 and not namesake.detaches:
         x = operand_text(receiver, render, template)  # `torch.sum((out - y) ** 2)`: read once
     else:
@@ -143,11 +145,13 @@ def after_text(
     entry_args: tuple[ArrayNamesake, list[cst.Arg]] | None = None,
     render: Callable[[cst.BaseExpression], str] | None = None,
     is_device: Callable[[cst.BaseExpression], bool] | None = None,
+    once: bool = False,
 ) -> str | None:
     """The JAX text after the update of ``<receiver>.<namesake>(...)`` (every argument a
     literal of the entry's ``params``) or ``<receiver>.<attribute>`` (``out.data``), the
     receiver written ``x`` (None: it keeps the escape; ``read``: as in ``exact_text``);
-    ``entry_args``: the entry and the other arguments of a function call (``array_call``)."""
+    ``entry_args``: the entry and the other arguments of a function call (``array_call``);
+    ``once``: only a template reading its receiver once, ``x`` being a call of the model."""
     if entry_args is not None:
         entry, args = entry_args[0], list(entry_args[1])
     elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
@@ -157,7 +161,7 @@ def after_text(
     else:
         return None
     template = entry.template(after_update=True) if entry is not None else None
-    if entry is None or template is None:
+    if entry is None or template is None or (once and template.count("{x}") != 1):
         return None
     bound = _bound(args, dict(entry.params), entry.operands, render, entry.devices)
     if bound is None or not _devices_proven(args, entry, is_device):

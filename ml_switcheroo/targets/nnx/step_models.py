@@ -384,7 +384,8 @@ def _known_call(func: cst.BaseExpression, model: str, bound: set[str], ctx: Hook
     if isinstance(func, cst.Name) and hasattr(builtins, func.value) and ctx.variable(func) is None:
         return True  # a builtin (not rebound)
     if isinstance(func, cst.Name):  # a function of the file proven to read only its arguments
-        return ctx.helper_problem(func, LIBRARIES) is None
+        copied = ctx.copied_helper(func, LIBRARIES)  # or copied, its namesakes written
+        return ctx.helper_problem(func, LIBRARIES) is None or not isinstance(copied, str)
     if head in bound or head != model.split(".")[0]:
         return not ctx.qualify(func)  # a method of a value (not of an imported module)
     return False  # `self.compute_loss(...)`: a method of the object holding the model

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from functools import partial
 
 import libcst as cst
@@ -18,6 +18,7 @@ from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.loss_helpers import namesake_problem
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.analysis.statements import DETACH
+from ml_switcheroo.analysis.torch_tensors import known_tensors
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ArrayNamesake
 from ml_switcheroo.spec.signature import code_of, dotted_name
@@ -34,7 +35,7 @@ from ml_switcheroo.targets.nnx.namesake_rewrite import (
 )
 from ml_switcheroo.targets.nnx.other_models import OtherModels
 from ml_switcheroo.targets.nnx.step_loss_fn import _added_undetached
-from ml_switcheroo.targets.nnx.step_models import _model_output_calls
+from ml_switcheroo.targets.nnx.step_models import _model_output_calls, _one_criterion
 from ml_switcheroo.targets.nnx.step_syntax import (
     _NESTED,
     _bound_names,
@@ -67,7 +68,9 @@ def _check_traceable(
     body = [others.without_detach(s) for s in forward] if others is not None else forward
     calls = [n for s in body for n in cst_walk.walk(s) if isinstance(n, cst.Call)]
     arrays = {t.value for s in forward for t in _target_names(s)} | differentiated
-    exact, written = _exact_texts(calls, body, arrays, ctx, _model_output_calls(calls, model))
+    outputs = _model_output_calls(calls, model)
+    tensors = _tensors(body, outputs, others, ctx)  # not a NumPy `w` (`w.max(1)`: NumPy's)
+    exact, written = _exact_texts(calls, body, tensors, ctx, outputs, arrays)
     for call in (c for c in calls if id(c) not in written):
         problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
         function = _function_parts(call, ctx)  # `torch.max(out, 1).indices`, `Variable(out)`
@@ -83,12 +86,85 @@ def _check_traceable(
     return exact
 
 
+def _tensors(
+    body: Sequence[cst.BaseStatement],
+    outputs: frozenset[int],
+    others: OtherModels | None,
+    ctx: HookContext,
+) -> set[str]:
+    """The names the loss function's statements bind to torch tensors for sure
+    (``torch_tensors.known_tensors``): a call of the trained model (``outputs``, by id), of
+    another ported model or of a torch loss module makes one."""
+    model_call = _makes_tensor(outputs, others, ctx)
+    return known_tensors(body, model_call, ctx.qualify, ctx.semantic_map.tensor_values)
+
+
+def _loss_tensors(
+    forward: Sequence[cst.BaseStatement],
+    model: cst.BaseExpression | None,
+    others: OtherModels | None,
+    ctx: HookContext,
+) -> tuple[set[str], Callable[[cst.Call], bool]]:
+    """``_tensors`` of the loss function's statements, and whether a call makes one."""
+    calls = [n for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Call)]
+    model_call = _makes_tensor(_model_output_calls(calls, model), others, ctx)
+    spec = ctx.semantic_map.tensor_values
+    return known_tensors(forward, model_call, ctx.qualify, spec), model_call
+
+
+def _makes_tensor(
+    outputs: frozenset[int], others: OtherModels | None, ctx: HookContext
+) -> Callable[[cst.Call], bool]:
+    """Whether a call makes a torch tensor: the trained model's (``outputs``, by id), another
+    ported model's, a torch loss module's."""
+
+    def model_call(call: cst.Call) -> bool:
+        func = call.func
+        return (
+            id(call) in outputs
+            or (others is not None and isinstance(func, cst.Name) and others.other_model(func))
+            or _one_criterion(func, ctx)
+        )
+
+    return model_call
+
+
+def _scope_tensors(
+    roots: Sequence[cst.CSTNode],
+    model: cst.BaseExpression | None,
+    others: OtherModels | None,
+    ctx: HookContext,
+    loss: str,
+) -> set[str]:
+    """The names the step's scope binds to torch tensors for sure, every binding counted
+    (``torch_tensors.known_tensors``): a call of the trained model by name (``model(x)``,
+    ``model.forward(x)``), of another ported model or of a torch loss module makes one; the
+    ``loss`` torch differentiates is one. The trained model is ``others.trained`` too (a
+    generator's step pulled back through the discriminator's forward pass: DCGAN's)."""
+    names = {
+        m.value for m in (model, others.trained if others else None) if isinstance(m, cst.Name)
+    }
+
+    def model_call(call: cst.Call) -> bool:
+        func = call.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            return func.value.value in names
+        return _one_criterion(func, ctx) or (
+            isinstance(func, cst.Name)
+            and (func.value in names or (others is not None and others.other_model(func)))
+        )
+
+    spec = ctx.semantic_map.tensor_values
+    return known_tensors(roots, model_call, ctx.qualify, spec, frozenset({loss}))
+
+
 def _exact_texts(
     calls: list[cst.Call],
     statements: Sequence[cst.BaseStatement],
     arrays: set[str],
     ctx: HookContext,
     outputs: frozenset[int] = frozenset(),
+    computed: Set[str] = frozenset(),
 ) -> tuple[dict[str, str], set[int]]:
     """The calls of ``array_namesakes`` on ``arrays`` the map's ``exact`` writes in JAX with
     torch's numbers (code -> JAX text, and their ids); none whose result an attribute is read
@@ -110,6 +186,7 @@ def _exact_texts(
             functions,
             render,
             partial(_is_device, ctx=ctx),
+            computed,
         )
         if text is not None:
             texts[code_of(call).strip()] = text
@@ -164,7 +241,15 @@ def _check_namesakes_after(
         stores, computed | _sources(stores, _data_names(forward, model, ctx), ctx)
     )
     in_tail = [n for s in rendered for n in cst_walk.walk(s, _NESTED)]
-    tail_texts = _after_update_texts(in_tail, lambda name: name.value in computed, ctx)
+    tensors = _scope_tensors(
+        [*roots, *rendered], model, others, ctx, region.loss
+    )  # never a NumPy `w`
+    tail_texts = _after_update_texts(  # (a template of any array on the batch too: `x.size(0)`)
+        in_tail,
+        lambda name: name.value in computed and name.value in tensors,
+        ctx,
+        lambda name: name.value in computed,
+    )
     prefix_texts = _any_array_texts(prefix_nodes, computed, ctx)  # `n = x.size(0)`
     tail_texts.update(prefix_texts)
     by_id = {id(n): n for n in [*in_tail, *prefix_nodes]}
@@ -176,12 +261,14 @@ def _check_namesakes_after(
         assigned |= _before_backwards(walked, ctx)
         assigned |= _ported_outputs(walked, model, others)
         bound = partial(_bound_in, assigned=assigned, ctx=ctx, unpacked=_unpacked(walked))
+        outputs = _model_output_calls([n for n in after if isinstance(n, cst.Call)], model)
         while True:  # `_, pred = out.max(1)` rewritten: `pred.eq(y)` may be, to a fixpoint
             texts = _after_update_texts(
                 after,
-                lambda n: n.value in computed and bound(n),
+                lambda n: n.value in computed and n.value in tensors and bound(n),
                 ctx,
                 lambda n: n.value in computed,
+                outputs,
             )
             if set(texts) <= assigned:
                 break
@@ -217,14 +304,17 @@ def _ported_outputs(
 ) -> set[int]:
     """Ids of the values of ``nodes`` that call a model the translation ports to NNX by name
     (``model(x)``, the trained one, or ``netG(z)``, another translated optimizer's): JAX
-    arrays wherever they are computed."""
-    trained = model.value if isinstance(model, cst.Name) else None
+    arrays wherever they are computed; the trained model is ``others.trained`` too, DCGAN's
+    generator pulled back through the discriminator: ``fake = netG(fixed_noise)``)."""
+    trained = {
+        m.value for m in (model, others.trained if others else None) if isinstance(m, cst.Name)
+    }
     found: set[int] = set()
     for node in nodes:
         value = _stored_value(node)
         if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Name):
             continue
-        if value.func.value == trained or (others is not None and others.other_model(value.func)):
+        if value.func.value in trained or (others is not None and others.other_model(value.func)):
             found.add(id(value))
     return found
 
@@ -445,6 +535,7 @@ def _after_update_texts(
     receivable: Callable[[cst.Name], bool],
     ctx: HookContext,
     covered: Callable[[cst.Name], bool] | None = None,
+    outputs: frozenset[int] = frozenset(),
 ) -> dict[int, str]:
     """The calls and attribute reads of ``nodes`` (statements after the gradient) the map's
     templates after the update write (by id: their JAX text): on a ``receivable`` name (after
@@ -452,7 +543,9 @@ def _after_update_texts(
     ``_bound_in``), or on such a read written as a name (``output.cpu().data`` -> ``output``),
     or, for a template of any array (``any_array``: ``y.size(0)``), on a ``covered`` name (one
     the step's check covers: the batch too); not a tuple read for an attribute
-    (``out.max(1).indices``) nor a store (``out.data = y``)."""
+    (``out.max(1).indices``) nor a store (``out.data = y``). ``outputs``: calls of the ported
+    model, by id (``self.forward(x_pos).detach()`` -> ``self.forward(x_pos)``: a JAX array), a
+    receiver only of a template reading it once (the model runs once)."""
     read = attribute_receivers(nodes)
     called = {id(n.func) for n in nodes if isinstance(n, cst.Call)}
     called |= {id(n) for t in _store_targets(nodes) for n in cst_walk.walk(t)}  # `out.data = y`
@@ -466,16 +559,20 @@ def _after_update_texts(
         if receiver is None or id(node) in called:
             continue
         entry_args = function[1:] if function is not None else None
-        once = _reads_once(node, function[1] if function is not None else None, ctx)
-        x = _receiver_text(receiver, texts, receivable, once)
+        reads_once = _reads_once(node, function[1] if function is not None else None, ctx)
+        x = _receiver_text(receiver, texts, receivable, reads_once)
         if x is None and _any_array_receiver(receiver, node, covered, ctx):
             x = receiver.value  # type: ignore[attr-defined]  # a Name
+        model_call = x is None and id(receiver) in outputs
+        x = code_of(receiver).strip() if model_call else x
         if x is None and function is not None:
             x = _expression_receiver(receiver, function[1], receivable, covered, render, ctx)
         if x is None:
             continue
         is_device = partial(_is_device, ctx=ctx)
-        text = after_text(node, x, namesakes, attributes, read, entry_args, render, is_device)
+        text = after_text(
+            node, x, namesakes, attributes, read, entry_args, render, is_device, model_call
+        )
         if text is not None:
             texts[id(node)] = text
     return texts

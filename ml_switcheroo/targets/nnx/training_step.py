@@ -56,6 +56,7 @@ from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceRegion
+from ml_switcheroo.targets.nnx.helper_copies import helper_copies, with_copies
 from ml_switcheroo.targets.nnx.method_built import MethodBuilt, method_built
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.namesake_rewrite import ExactNamesakes
@@ -107,7 +108,11 @@ from ml_switcheroo.targets.nnx.step_region import (
     _split_prefix,
     _summed_losses,
 )
-from ml_switcheroo.targets.nnx.step_shared import _check_namesakes_after, _check_traceable
+from ml_switcheroo.targets.nnx.step_shared import (
+    _check_namesakes_after,
+    _check_traceable,
+    _loss_tensors,
+)
 from ml_switcheroo.targets.nnx.step_syntax import (
     _distinct,
     _is_zero_grad,
@@ -306,6 +311,8 @@ def _rendered_step(
     summed = _summed_losses(region, backward_index, forward, ctx)
     pulled_output = frozenset({pulled.output}) if pulled is not None else frozenset()
     exact = _check_traceable(forward, ctx, others, model_node, pulled_output)
+    tensors, makes_tensor = _loss_tensors(forward, model_node, others, ctx)
+    copies, copied_texts = helper_copies(forward, LIBRARIES, tensors, makes_tensor, ctx)
     exact.update(
         _check_namesakes_after(region, forward, tail, ctx, outside, prefix, model_node, others)
     )
@@ -337,6 +344,9 @@ def _rendered_step(
         _request_template_imports(exact.values(), ctx)
     if written is not None:
         written.update(exact)
+    if copies:  # at the top of the loss function, shadowing the module's functions
+        rendered = with_copies(rendered, copies)
+        _request_template_imports(copied_texts, ctx)
     written_prefix = [s.visit(ExactNamesakes(exact)) for s in prefix] if exact else prefix
     statements = [*written_prefix, *rendered, *counted, *kept]  # type: ignore[list-item]
     statements = _with_dropped_comments(
