@@ -65,7 +65,17 @@ class SteppingFacts:
                 schedule.written = self._metric_epoch_count(schedule, steps)
                 if schedule.written is not None:
                     schedule.move = "none"  # the optimizer does not use it: nothing moves
-            return True  # ReduceLROnPlateau: else its step(metric) becomes an escape of its own
+                    return True
+            problem = self._metric_not_per_update(schedule, steps)
+            if problem is not None:
+                self._refuse(
+                    schedule.outer,
+                    findings.PLATEAU_NOT_PER_UPDATE,
+                    reason=problem,
+                    **_stepping(schedule),
+                )
+                return False
+            return True  # ReduceLROnPlateau in the chain: its step(metric) escapes on its own
         per_update = self._handed_per_update(schedule) if not steps else False
         if per_update is False and not steps:
             per_update = self._handed_across_files(schedule)
@@ -692,6 +702,38 @@ class SteppingFacts:
             return False
         values = [e.evaluated_value for e in elements]  # type: ignore[union-attr]
         return len(set(values)) == len(values) and texts[0].evaluated_value in values
+
+    def _metric_not_per_update(self, schedule: SchedulePlan, steps: list[Site]) -> str | None:
+        """Why a scheduler that joins the chain (ReduceLROnPlateau) may not see its metric
+        once per update: its chain transform counts updates, so its one ``step(metric)``
+        (the metric its only argument) must run exactly once after each ``opt.step()``,
+        under the same loops and conditions, nothing able to skip it in between."""
+        if not steps:
+            goes = self._where_it_goes(schedule.outer)
+            return "its step(metric) is not called in this file" + (f" ({goes})" if goes else "")
+        places = ", ".join(f"{self._place(s.statement)} in {_function_name(s)}" for s in steps)
+        if len(steps) > 1:
+            return f"its step(metric) is called {len(steps)} times ({places})"
+        arguments = steps[0].call.args
+        if len(arguments) != 1 or arguments[0].star:
+            return f"its step() at {places} does not take the metric alone"
+        optimizer_steps = self._optimizer_step_sites(schedule.optimizer)
+        if any(_runs_conditionally(site) for site in (*steps, *optimizer_steps)):
+            return (
+                f"its step(metric) at {places} or the optimizer's step() is called in a "
+                "conditional expression, so it may not run once per update"
+            )
+        if not _same_control(steps[0], optimizer_steps):
+            where = "; ".join(
+                f"{self._place(s.statement)} in {_function_name(s)}" for s in optimizer_steps
+            )
+            return (
+                f"its step(metric) at {places} is not under the same loops and conditions as, "
+                "and after, the optimizer's step()"
+                + (f" (at {where})" if where else " (not seen in this file)")
+                + ", so it does not run once per update (per epoch, say)"
+            )
+        return self._uneven_stepping(steps, optimizer_steps)
 
     def _metric_epoch_count(self, schedule: SchedulePlan, steps: list[Site]) -> str | None:
         """``epoch + 1`` (``_epoch_count``) for a scheduler that takes a metric

@@ -53,6 +53,9 @@ PLATEAU_EPS_FLOOR_UNKNOWN = "plateau_eps_floor_unknown"  # values: names
 PLATEAU_NAME_TAKEN = "plateau_name_taken"  # values: name
 PLATEAU_LINE_NOT_ALONE = "plateau_line_not_alone"  # values: shown
 PLATEAU_MAX_IN_CHAIN = "plateau_max_in_chain"  # values: mode
+# ReduceLROnPlateau in the optimizer's chain whose step(metric) is not proved to run once per
+# update, right after it (per epoch, under a condition, not in this file)
+PLATEAU_NOT_PER_UPDATE = "plateau_not_per_update"  # values: reason, optimizer
 WRITTEN_LR_IN_CHAIN = "written_lr_in_chain"  # values: tx (NNX: a per-epoch lr write)
 # NNX: a per-epoch scheduler built in another method than its epoch loop (`__init__`)
 SCHEDULER_BUILT_IN_OTHER_METHOD = "scheduler_built_in_other_method"  # built, stepped, optimizer

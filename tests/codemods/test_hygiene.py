@@ -341,6 +341,7 @@ class EvaluatedOnceAtConstructionTest(SwitcherooTest):
                 "import torch\nimport random\n"
                 "opt = torch.optim.SGD(p, lr=random.random())\n"
                 "sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt)\n"
+                + STEPPED.replace("sched.step()", "sched.step(batch)")
             )
             if r.api.endswith("ReduceLROnPlateau")
         ]

@@ -286,7 +286,8 @@ def training_module(
         lines.append(f"{indent}{clip}")
     lines.append(f"{indent}opt.step()")
     if scheduler:
-        lines.append(("    " if per_epoch else indent) + "sched.step()")
+        metric = "loss" if "ReduceLROnPlateau" in scheduler else ""  # step(metrics) in torch
+        lines.append(("    " if per_epoch else indent) + f"sched.step({metric})")
     return "\n".join(line for line in lines if line) + "\n"
 
 

@@ -100,6 +100,19 @@ def _nnx_stepping(message: Message) -> Message:
 MESSAGES: dict[str, Message] = {
     **{kind: _nnx_stepping(message) for kind, message in OPTAX_MESSAGES.items()},
     **_CLIPPING,
+    f.PLATEAU_NOT_PER_UPDATE: (
+        "{reason}; in the nnx.Optimizer's tx, optax.contrib.reduce_on_plateau takes a metric "
+        "at every update and counts updates as torch counts step(metric) calls, and its "
+        "step(metric) is not the one call once per epoch (`for epoch in range(...)`) the NNX "
+        "target writes the lr at, so it would reduce the lr at other times than torch",
+        "keep the plateau out of the tx: `plateau = optax.contrib.reduce_on_plateau(...)`, "
+        "`plateau_state = plateau.init(nnx.state(model, nnx.Param))`; where torch calls "
+        "step(metric): `_, plateau_state = plateau.update(updates=nnx.state(model, nnx.Param), "
+        "state=plateau_state, value=metric)` and "
+        "`{optimizer}.opt_state.hyperparams['learning_rate'][...] = lr * plateau_state.scale` "
+        "(the tx built with optax.inject_hyperparams; optax's patience counts one more than "
+        "torch's)",
+    ),
     f.SCHEDULER_PER_EPOCH_WITHOUT_LENGTH: (
         "the scheduler steps once per epoch{where}, and its step count there is not provably "
         "`epoch + 1` of a `for epoch in range(...)` loop run once on a scheduler built "

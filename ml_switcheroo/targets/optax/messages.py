@@ -15,8 +15,24 @@ _STEPPING = (
 # {transform}: the map's transform of the clip call, written out (``Planner.transform``)
 _CLIP_IN_CHAIN = "`{transform}` at the head of the optimizer's chain"
 
+# A plateau that cannot join the chain: kept apart, its scale applied to the learning rate.
+_PLATEAU_APART = (
+    "keep the plateau out of the optimizer's chain: `plateau = optax.contrib."
+    "reduce_on_plateau(...)`, `plateau_state = plateau.init(params)`; where torch calls "
+    "step(metric): `_, plateau_state = plateau.update(updates=params, state=plateau_state, "
+    "value=metric)`; build {optimizer} with optax.inject_hyperparams and set its "
+    "learning_rate to the torch lr times `plateau_state.scale` (optax's patience counts one "
+    "more than torch's)"
+)
+
 MESSAGES: dict[str, Message] = {
     # schedulers
+    f.PLATEAU_NOT_PER_UPDATE: (
+        "{reason}; in the optimizer's chain, optax.contrib.reduce_on_plateau takes a metric at "
+        "every update and counts updates as torch counts step(metric) calls, so it would "
+        "reduce the lr at other times than torch",
+        _PLATEAU_APART,
+    ),
     f.SCHEDULE_WITHOUT_TRANSLATED_OPTIMIZER: (
         "its optimizer is not built by a translated constructor in the same block of this "
         "file, so the schedule cannot become the optimizer's learning rate{where}",
