@@ -263,3 +263,14 @@ for epoch in range(10):
         assert BEGIN not in output, output
         assert f"optax.chain({stock_clip('1.0')}, optax.inject_hyperparams(" in output
         assert WRITE.replace("opt.opt_state.", "opt.opt_state[1].") in output, output
+
+
+def test_a_plateau_stepped_per_update_suggests_the_nnx_update_with_the_metric() -> None:
+    output = convert(
+        HEADER
+        + "for x, y in loader:\n"
+        + "    opt.zero_grad()\n    loss = ((model(x) - y) ** 2).mean()\n"
+        + "    loss.backward()\n    opt.step()\n    sched.step(loss)\n"
+    )
+    assert "opt.update(model, grads, value=loss)" in output, output
+    assert "opt.opt_state, params" not in output, output
