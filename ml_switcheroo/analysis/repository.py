@@ -1045,7 +1045,7 @@ def _python_files(root: str) -> Iterator[str]:
 def _read_facts(path: str, module: str, data: bytes, tree: ast.Module | None = None) -> FileFacts:
     facts = FileFacts(path, module)
     try:
-        facts.tree = tree if tree is not None else ast.parse(data, filename=path)
+        facts.tree = tree if tree is not None else ast_nodes.parse(data, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         line = getattr(exc, "lineno", None) or 0
         facts.error = Unknown(Place(path, line), "fails to parse")
@@ -1080,7 +1080,7 @@ def _read_imports(path: str, module: str, data: bytes) -> FileImports:
     the tree, are not walked)."""
     facts = FileFacts(path, module)
     try:
-        facts.tree = ast.parse(data, filename=path)
+        facts.tree = ast_nodes.parse(data, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return FileImports({}, False)
     _read_import_statements(facts, ast_nodes.statements(facts.tree))
