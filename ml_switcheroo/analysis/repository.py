@@ -238,6 +238,7 @@ class _Selection:
 
     active = False
     answers: dict[Hashable, Any] = {}
+    looked_at: set[str] = set()  # the files whose stat ``RepositoryIndex.source`` took
 
 
 @contextmanager
@@ -247,12 +248,14 @@ def selecting() -> Iterator[None]:
     asking. They are dropped when it ends: later questions (the engine's, after files were
     converted in place) look at the files again."""
     _Selection.answers = {}
+    _Selection.looked_at = set()
     _Selection.active = True
     try:
         yield
     finally:
         _Selection.active = False
         _Selection.answers = {}
+        _Selection.looked_at = set()
 
 
 def is_selecting() -> bool:
@@ -286,6 +289,7 @@ class RepositoryIndex:
         self._bytes: dict[str, tuple[tuple[int, int], bytes]] = {}  # path -> (stat, bytes)
         self._facts: dict[str, FileFacts] = {}
         self._imports: dict[str, tuple[bytes, FileImports]] = {}  # path -> (bytes, imports)
+        self._about: dict[tuple[str, Hashable], tuple[bytes, Any]] = {}  # ``about``'s answers
         self._words: dict[bytes, list[str]] | None = None  # word -> the files holding it (asked)
         self._file_words: dict[str, frozenset[bytes]] = {}  # path -> its words (when listed)
         self._shas: dict[str, tuple[bytes, bytes]] = {}  # path -> (bytes, their sha256)
@@ -341,9 +345,27 @@ class RepositoryIndex:
             self._words[key] = [path for path in self.files if key in self._file_words[path]]
         return self._words[key]
 
+    def about(self, path: str, question: Hashable, ask: Callable[[], Any]) -> Any:
+        """``ask()``, asked once per content of the file at ``path`` in this process, during
+        a selection and after it: for answers read from that file's content alone (and the
+        repository's layout, fixed for an index), which every file converted would otherwise
+        ask again of the same files of its closure."""
+        data = self.source(path)
+        known = self._about.get((path, question))
+        if known is not None and known[0] is data:  # the same bytes object: not read again
+            return known[1]
+        answer = ask()
+        self._about[(path, question)] = (data, answer)
+        return answer
+
     def source(self, path: str) -> bytes:
         """The file's bytes, read again when its size or modification time changed (a file
-        converted earlier in the same run, or between two runs of one process)."""
+        converted earlier in the same run, or between two runs of one process). During a
+        selection (nothing is written) a file is looked at once."""
+        if _Selection.active:
+            if path in _Selection.looked_at and path in self._bytes:
+                return self._bytes[path][1]
+            _Selection.looked_at.add(path)
         try:
             info = os.stat(path)
             stamp = (info.st_mtime_ns, info.st_size)
