@@ -29,6 +29,7 @@ same (3 also when a report cannot be written). 3 wins over 1. 130 when interrupt
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import json
 import os
@@ -414,6 +415,7 @@ def _run(
 ) -> int:
     """The run; with ``maps_compiled`` (proven by the cache) the maps are compiled on first
     use, else first of all (a broken map: ``SemanticMapError`` before any file is read)."""
+    from ml_switcheroo.analysis import ast_nodes
     from ml_switcheroo.analysis.repository import index_for, selecting
 
     index_for.cache_clear()  # a new run reads the repository again
@@ -445,7 +447,9 @@ def _run(
     replayed: dict[str, dict[str, Any]] = {}  # path -> its result, from the cache
     sources: dict[str, bytes] = {}  # path -> the bytes the pre-filter read, of a kept file
     marker = None if args.include_generated else GENERATED_MARKER.encode("utf-8")
-    with selecting():  # no file is written before the conversion
+    # no file is written before the conversion; the cyclic collector paused while the
+    # selection parses and keeps trees (``ast_nodes.collector_paused``)
+    with selecting(), ast_nodes.collector_paused():
         for index, path in enumerate(paths):
             if show_progress and index % 500 == 0 and len(paths) >= 5000:
                 sys.stderr.write(f"{_PROGRESS_PREFIX}scanning {index}/{len(paths)} files")
@@ -476,7 +480,12 @@ def _run(
     if kept:  # libcst's progress indicator only when there is a while to wait
         progress = show_progress and len(kept) >= LONG_RUN_FILES
         content_failures: dict[str, tuple[str, str]] = {}
-        results = _convert(kept, options, mode, args, progress, failures, content_failures)
+        gc.collect()  # once; then what the selection holds is never scanned again, and
+        gc.freeze()  # the workers libcst forks share its pages instead of copying them
+        try:
+            results = _convert(kept, options, mode, args, progress, failures, content_failures)
+        finally:
+            gc.unfreeze()
         if cache is not None:
             cache.recheck_repositories()  # files converted in place: their answers change
             _store_results(cache, results, content_failures)

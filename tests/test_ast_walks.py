@@ -6,7 +6,11 @@ as the full walk of ``_read_facts``."""
 from __future__ import annotations
 
 import ast
+import gc
+import weakref
 from pathlib import Path
+
+import pytest
 
 from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.analysis.repository import FileImports, _read_facts, _read_imports
@@ -83,18 +87,47 @@ def test_read_imports_of_a_file_that_fails_to_parse_are_none() -> None:
     assert _read_imports("/r/pkg/m.py", "pkg.m", b"import a\ndef (:\n") == FileImports({}, False)
 
 
-def test_a_modules_walk_is_made_once() -> None:
+def test_a_modules_walk_is_made_once(monkeypatch: pytest.MonkeyPatch) -> None:
     tree = ast.parse(NESTED)
     first = ast_nodes.walk(tree)
-    assert ast_nodes.walk(tree) is first
     expected = [n for n in ast.walk(tree) if not isinstance(n, ast.expr_context)]
     assert [id(n) for n in first] == [id(n) for n in expected]
+    monkeypatch.setattr(ast_nodes, "walk_with_parents", None)  # a second walk would fail
+    assert [id(n) for n in ast_nodes.walk(tree)] == [id(n) for n in first]
 
 
-def test_a_walk_with_parents_is_the_modules_kept_walk() -> None:
+def test_a_walk_with_parents_is_the_modules_kept_walk(monkeypatch: pytest.MonkeyPatch) -> None:
     tree = ast.parse(NESTED)
     order = ast_nodes.walk_with_parents(tree, {})
-    assert ast_nodes.walk(tree) is order
+    monkeypatch.setattr(ast_nodes, "walk_with_parents", None)
+    assert [id(n) for n in ast_nodes.walk(tree)] == [id(n) for n in order]
+
+
+def test_a_walked_tree_is_freed_with_the_collector_paused() -> None:
+    # the kept walk must not hold the tree itself: a cycle only the collector frees, and the
+    # selection phase of a run parses thousands of files with it paused
+    with ast_nodes.collector_paused():
+        tree = ast_nodes.parse(NESTED)
+        ast_nodes.walk(tree)
+        alive = weakref.ref(tree)
+        del tree
+        assert alive() is None
+
+
+def test_parse_and_a_paused_block_leave_the_collector_as_they_found_it() -> None:
+    assert gc.isenabled()
+    ast_nodes.parse("x = 1")
+    assert gc.isenabled()
+    with ast_nodes.collector_paused():
+        ast_nodes.parse("x = 1")
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        ast_nodes.parse("x = 1")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_a_walk_below_the_module_is_made_again() -> None:

@@ -13,6 +13,7 @@ from ml_switcheroo.analysis.repository import (
     calls_of,
     may_change_across_files,
     repository_root,
+    selecting,
 )
 from tests.support import write_package
 
@@ -312,3 +313,27 @@ def test_the_imports_of_an_edited_file_are_read_again(tmp_path: Path) -> None:
     imports = index.imports_of(str(main))
     assert imports.imports["train_one_epoch"] == "pkg.engine.train_one_epoch"
     assert imports.defines
+
+
+def test_closures_found_by_components_are_the_walks(tmp_path: Path) -> None:
+    # cycles (a <-> b, c -> d -> e -> c), a subpackage whose __init__ imports back, a file
+    # importing itself, and chains into them: during a selection each file's closure comes
+    # from the components of the import graph; it must be the breadth-first walk's set
+    files = {
+        "__init__.py": "",
+        "a.py": "from . import b\nfrom .sub import c\n",
+        "b.py": "from . import a\n",
+        "sub/__init__.py": "from .. import a\n",
+        "sub/c.py": "from . import d\n",
+        "sub/d.py": "from . import e\n",
+        "sub/e.py": "from . import c\nimport pkg.f\n",
+        "f.py": "import pkg.f\n",
+        "g.py": "from .sub import e\n",
+        "h.py": "import os\n",
+    }
+    index = package(tmp_path, files)
+    walked = {path: set(index.imported_closure(path)) for path in index.files}
+    with selecting():
+        found = {path: set(index._closure_set(path)) for path in reversed(index.files)}
+    assert found == walked
+    assert walked[str(tmp_path / "pkg" / "g.py")] >= {str(tmp_path / "pkg" / "a.py")}

@@ -1,13 +1,41 @@
 """Every node of an ``ast`` tree as one list: ``ast.walk``'s nodes in its order, without the
 expression contexts (``Load``, ``Store``, ``Del``: leaves no question reads), and without a
 generator per node (``ast.walk`` makes two). The second stage, the repository index and its
-cross-file questions walk whole files with it."""
+cross-file questions walk whole files with it.
+
+``parse`` is ``ast.parse`` with Python's cyclic garbage collector paused: a parse allocates
+many objects, each allocation counts towards a collection, and each collection scans every
+tree kept before (the repository index keeps many): parsing torch's 2,285 files while
+keeping their trees took four times as long with the collector running."""
 
 from __future__ import annotations
 
 import ast
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _WALKED = "_ml_switcheroo_walk"  # the attribute of a module's tree holding its walk
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while the block runs (nested blocks too), back
+    to what it was after. Reference counting still frees what is not in a cycle: a tree is
+    one (its kept walk holds its nodes, not itself)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def parse(source: str | bytes, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse(source, filename)`` with the cyclic garbage collector paused."""
+    with collector_paused():
+        return ast.parse(source, filename=filename)
 
 
 def walk(tree: ast.AST) -> list[ast.AST]:
@@ -18,7 +46,7 @@ def walk(tree: ast.AST) -> list[ast.AST]:
     if not isinstance(tree, ast.Module):
         return walk_with_parents(tree, None)
     found = tree.__dict__.get(_WALKED)
-    return found if found is not None else walk_with_parents(tree, None)  # which keeps it
+    return [tree, *found] if found is not None else walk_with_parents(tree, None)  # keeps it
 
 
 def walk_with_parents(tree: ast.AST, parents: dict[int, ast.AST] | None) -> list[ast.AST]:
@@ -39,7 +67,7 @@ def walk_with_parents(tree: ast.AST, parents: dict[int, ast.AST] | None) -> list
                 if parents is not None:
                     parents[id(value)] = node
     if isinstance(tree, ast.Module) and _WALKED not in tree.__dict__:
-        setattr(tree, _WALKED, found)
+        setattr(tree, _WALKED, tuple(found[1:]))  # not the tree itself: no reference cycle
     return found
 
 

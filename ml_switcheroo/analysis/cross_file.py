@@ -15,7 +15,7 @@ import ast
 import builtins
 import os
 import re
-from collections.abc import Callable, Collection, Hashable, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 
@@ -381,8 +381,9 @@ class CrossFile:
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)
-            key = ("freezers", other, self.index.source(other), id(spec), other in direct)
-            for node, freezers in remembered(key, partial(_freezers, facts, spec, other in direct)):
+            question = ("freezers", id(spec), other in direct)
+            ask = partial(_freezers, facts, spec, other in direct)
+            for node, freezers in self.index.about(other, question, ask):
                 run = True if freezers is None else self._may_run(freezers, closure)
                 if isinstance(run, str):
                     return run
@@ -485,8 +486,9 @@ class CrossFile:
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)
-            key = ("own freeze", other, self.index.source(other), id(spec))
-            own = remembered(key, partial(_own_freeze, facts, spec))
+            own = self.index.about(
+                other, ("own freeze", id(spec)), partial(_own_freeze, facts, spec)
+            )
             if own is not None:
                 place = Place(other, own.lineno).named(self.index.root)  # type: ignore[attr-defined]
                 return f"{ast.unparse(own)}` in `{place}"
@@ -507,10 +509,9 @@ class CrossFile:
         own = frozenset(_IDENTIFIER.findall(self.index.source(self.path)))
         if any(name.encode() in own for name in names):
             return True  # before the rest of the closure is read (issue 14)
-        closure = walked.everything()
-        if self._looks_up(closure):
+        if self._looks_up(walked):  # read only as far as the first file looking names up
             return True
-        inside = set(closure)
+        inside = set(walked.everything())
         seen = set(names)
         frontier = sorted(names)
         while frontier:
@@ -521,8 +522,8 @@ class CrossFile:
                 facts = self.index.facts(other)
                 if facts.error is not None:
                     return facts.error.describe(self.index.root)
-                key = ("namers", other, self.index.source(other))
-                for namer in remembered(key, partial(_namers, facts)).get(name, ()):
+                namers = self.index.about(other, "namers", partial(_namers, facts))
+                for namer in namers.get(name, ()):
                     if namer is None:
                         return True
                     if namer not in seen:
@@ -530,7 +531,7 @@ class CrossFile:
                         frontier.append(namer)
         return False
 
-    def _looks_up(self, closure: list[str]) -> bool:
+    def _looks_up(self, closure: Iterable[str]) -> bool:
         """Whether this file or a file of ``closure`` may call a function of the repository
         found by a computed name (``_computed_lookup``)."""
         words = [self.index.with_word(w) for w in _LOOKUPS]
@@ -539,8 +540,9 @@ class CrossFile:
             facts = self.index.facts(path)
             if facts.tree is None:
                 continue  # a freeze's own file failing to parse is reported by its place
-            key = ("lookup", path, self.index.source(path))
-            if remembered(key, partial(_computed_lookup, facts, self.index.file_of)):
+            if self.index.about(
+                path, "lookup", partial(_computed_lookup, facts, self.index.file_of)
+            ):
                 return True
         return False
 

@@ -238,6 +238,7 @@ class _Selection:
 
     active = False
     answers: dict[Hashable, Any] = {}
+    looked_at: set[str] = set()  # the files whose stat ``RepositoryIndex.source`` took
 
 
 @contextmanager
@@ -247,12 +248,14 @@ def selecting() -> Iterator[None]:
     asking. They are dropped when it ends: later questions (the engine's, after files were
     converted in place) look at the files again."""
     _Selection.answers = {}
+    _Selection.looked_at = set()
     _Selection.active = True
     try:
         yield
     finally:
         _Selection.active = False
         _Selection.answers = {}
+        _Selection.looked_at = set()
 
 
 def is_selecting() -> bool:
@@ -286,6 +289,7 @@ class RepositoryIndex:
         self._bytes: dict[str, tuple[tuple[int, int], bytes]] = {}  # path -> (stat, bytes)
         self._facts: dict[str, FileFacts] = {}
         self._imports: dict[str, tuple[bytes, FileImports]] = {}  # path -> (bytes, imports)
+        self._about: dict[tuple[str, Hashable], tuple[bytes, Any]] = {}  # ``about``'s answers
         self._words: dict[bytes, list[str]] | None = None  # word -> the files holding it (asked)
         self._file_words: dict[str, frozenset[bytes]] = {}  # path -> its words (when listed)
         self._shas: dict[str, tuple[bytes, bytes]] = {}  # path -> (bytes, their sha256)
@@ -294,6 +298,13 @@ class RepositoryIndex:
         self._importers: dict[tuple[str, tuple[bytes, ...]], list[str]] = {}
         # qualified name -> (the bytes of the files holding its last name, its calls there)
         self._calls: dict[str, tuple[tuple[bytes, ...], int]] = {}
+        # made once per file (the layout of an index does not change)
+        self._module_names: dict[str, str] = {}
+        self._packages: dict[str, list[str]] = {}
+        self._imported: dict[str, tuple[bytes, list[str]]] = {}  # path -> (bytes, its files)
+        # while one selection runs: path -> every file ``_successors`` reach from it
+        self._reach: dict[str, frozenset[str]] = {}
+        self._reach_selection: object = None
 
     # ------------------------------------------------------------------ files and modules
 
@@ -309,11 +320,14 @@ class RepositoryIndex:
         return len(self.files) <= MAX_FILES
 
     def module_of(self, path: str) -> str:
-        relative = os.path.relpath(os.path.abspath(path), self.root)[: -len(".py")]
-        parts = relative.split(os.sep)
-        if parts[-1] == "__init__":
-            parts.pop()
-        return ".".join(parts)
+        known = self._module_names.get(path)
+        if known is None:
+            relative = os.path.relpath(os.path.abspath(path), self.root)[: -len(".py")]
+            parts = relative.split(os.sep)
+            if parts[-1] == "__init__":
+                parts.pop()
+            known = self._module_names[path] = ".".join(parts)
+        return known
 
     def file_of(self, module: str) -> str | None:
         if self._modules is None:
@@ -341,9 +355,27 @@ class RepositoryIndex:
             self._words[key] = [path for path in self.files if key in self._file_words[path]]
         return self._words[key]
 
+    def about(self, path: str, question: Hashable, ask: Callable[[], Any]) -> Any:
+        """``ask()``, asked once per content of the file at ``path`` in this process, during
+        a selection and after it: for answers read from that file's content alone (and the
+        repository's layout, fixed for an index), which every file converted would otherwise
+        ask again of the same files of its closure."""
+        data = self.source(path)
+        known = self._about.get((path, question))
+        if known is not None and known[0] is data:  # the same bytes object: not read again
+            return known[1]
+        answer = ask()
+        self._about[(path, question)] = (data, answer)
+        return answer
+
     def source(self, path: str) -> bytes:
         """The file's bytes, read again when its size or modification time changed (a file
-        converted earlier in the same run, or between two runs of one process)."""
+        converted earlier in the same run, or between two runs of one process). During a
+        selection (nothing is written) a file is looked at once."""
+        if _Selection.active:
+            if path in _Selection.looked_at and path in self._bytes:
+                return self._bytes[path][1]
+            _Selection.looked_at.add(path)
         try:
             info = os.stat(path)
             stamp = (info.st_mtime_ns, info.st_size)
@@ -829,12 +861,12 @@ class RepositoryIndex:
         near = set(imported) | set(self.importers(path))
         for other in imported:
             near.update(self.importers(other))
-        near.update(self.imported_closure(path))  # a freeze they may run (imported_freeze)
+        near.update(self._closure_set(path))  # a freeze they may run (imported_freeze)
         near.update(self._outer_importers(path, near))
         callers = self.importing_closure(path)  # a freeze they may run first (caller_freeze)
         for caller in callers or ():
             near.add(caller)
-            near.update(self.imported_closure(caller))
+            near.update(self._closure_set(caller))
         near.discard(path)
         return sorted(near)
 
@@ -850,6 +882,11 @@ class RepositoryIndex:
         return found
 
     def imported_files(self, path: str) -> list[str]:
+        """The repository files ``path`` imports (made once per content; callers read it)."""
+        data = self.source(path)
+        known = self._imported.get(path)
+        if known is not None and known[0] is data:
+            return known[1]
         found: list[str] = []
         for qualified in self.imports_of(path).imports.values():
             # `from pkg import mod` names the file of `pkg.mod`; `from pkg.mod import f`, the
@@ -857,7 +894,76 @@ class RepositoryIndex:
             other = self.file_of(qualified) or self.file_of(qualified.rpartition(".")[0])
             if other is not None and other not in found:
                 found.append(other)
+        self._imported[path] = (data, found)
         return found
+
+    def _closure_set(self, path: str) -> frozenset[str] | list[str]:
+        """``imported_closure(path)`` as a set; while a selection runs (no file changes), from
+        the files each file reaches, found once per strongly connected component of the
+        import graph (``_reach_from``) instead of a walk per file and per caller."""
+        if not _Selection.active:
+            return self.imported_closure(path)
+        if self._reach_selection is not _Selection.answers:  # a new selection: start again
+            self._reach = {}
+            self._reach_selection = _Selection.answers
+        starts = [path, *self.packages_of(path)]
+        found: set[str] = set(starts)
+        for start in starts:
+            if start not in self._reach:
+                self._reach_from(start)
+            found |= self._reach[start]
+        found.discard(path)
+        return frozenset(found)
+
+    def _successors(self, path: str) -> list[str]:
+        """The files one breadth of ``walk_imported_closure`` adds for ``path``: the files
+        it imports and the package ``__init__.py`` files holding each."""
+        return [g for f in self.imported_files(path) for g in (f, *self.packages_of(f))]
+
+    def _reach_from(self, start: str) -> None:
+        """Fill ``_reach`` for ``start`` and every file it reaches through ``_successors``
+        (Tarjan's strongly connected components, iteratively: a component's files reach the
+        same files, its successors' components are done before it)."""
+        order: dict[str, int] = {start: 0}
+        low: dict[str, int] = {start: 0}
+        stack, on_stack = [start], {start}
+        work = [(start, iter(self._successors(start)))]
+        while work:
+            node, successors = work[-1]
+            for following in successors:
+                if following in self._reach:
+                    continue  # a component finished before
+                if following not in order:
+                    order[following] = low[following] = len(order)
+                    stack.append(following)
+                    on_stack.add(following)
+                    work.append((following, iter(self._successors(following))))
+                    break
+                if following in on_stack:
+                    low[node] = min(low[node], order[following])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == order[node]:
+                    component: list[str] = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    members = set(component)
+                    reached: set[str] = set()  # each member is some member's successor
+                    for member in component:
+                        for following in self._successors(member):
+                            reached.add(following)
+                            if following not in members:
+                                reached |= self._reach[following]
+                    frozen = frozenset(reached)
+                    for member in component:
+                        self._reach[member] = frozen
 
     def imported_closure(self, path: str) -> list[str]:
         """The repository files ``path`` imports, directly or through the files it imports,
@@ -884,9 +990,12 @@ class RepositoryIndex:
     def packages_of(self, path: str) -> list[str]:
         """The ``__init__.py`` files of the repository's packages holding ``path`` (outermost
         last; a package's own ``__init__.py`` left out)."""
-        parts = self.module_of(path).split(".")  # `pkg.sub` for pkg/sub/__init__.py
-        found = (self.file_of(".".join(parts[:end])) for end in range(len(parts) - 1, 0, -1))
-        return [f for f in found if f is not None and f != path]
+        known = self._packages.get(path)
+        if known is None:
+            parts = self.module_of(path).split(".")  # `pkg.sub` for pkg/sub/__init__.py
+            found = (self.file_of(".".join(parts[:end])) for end in range(len(parts) - 1, 0, -1))
+            known = self._packages[path] = [f for f in found if f is not None and f != path]
+        return known
 
     def digest_of_dependencies(
         self, path: str, source_words: Iterable[bytes], linked: bool = False
@@ -1045,7 +1154,7 @@ def _python_files(root: str) -> Iterator[str]:
 def _read_facts(path: str, module: str, data: bytes, tree: ast.Module | None = None) -> FileFacts:
     facts = FileFacts(path, module)
     try:
-        facts.tree = tree if tree is not None else ast.parse(data, filename=path)
+        facts.tree = tree if tree is not None else ast_nodes.parse(data, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         line = getattr(exc, "lineno", None) or 0
         facts.error = Unknown(Place(path, line), "fails to parse")
@@ -1080,7 +1189,7 @@ def _read_imports(path: str, module: str, data: bytes) -> FileImports:
     the tree, are not walked)."""
     facts = FileFacts(path, module)
     try:
-        facts.tree = ast.parse(data, filename=path)
+        facts.tree = ast_nodes.parse(data, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return FileImports({}, False)
     _read_import_statements(facts, ast_nodes.statements(facts.tree))

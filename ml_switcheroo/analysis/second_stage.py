@@ -227,7 +227,7 @@ def _parse(data: bytes) -> ast.Module | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escape sequences and the like
-            return ast.parse(data)
+            return ast_nodes.parse(data)
     except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError, LookupError):
         return None
 
