@@ -212,3 +212,58 @@ def test_the_dropped_keyword_leaves_no_trace_in_a_multi_line_call() -> None:
     translation = translate(training_module(SGD, call))
     assert not [r for r in translation.escapes if r.api.startswith(S)]
     assert "verbose" not in translation.code
+
+
+# ----------------------------------------------------------------------------- NNX
+
+
+NNX_LOOPS = {
+    "plateau_per_epoch": (
+        "ReduceLROnPlateau(opt, factor=0.5, patience=0, threshold=0.05{verbose})",
+        "SGD(model.parameters(), lr=0.1, momentum=0.9)",
+        "        opt.step()\n        losses.append(loss.item())\n    sched.step(loss.item())\n",
+    ),
+    "step_lr_per_update": (
+        "StepLR(opt, 5, gamma=0.5{verbose})",
+        "Adam(model.parameters(), lr=0.05)",
+        "        opt.step()\n        sched.step()\n        losses.append(loss.item())\n",
+    ),
+}
+NNX_LOOP = """\
+import torch
+
+model = make_model()
+opt = torch.optim.{optimizer}
+sched = torch.optim.lr_scheduler.{scheduler}
+for epoch in range(EPOCHS * 4):
+    for i, (x, y) in enumerate(loader):
+        if i >= 3:
+            break
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+{step}"""
+
+
+@pytest.mark.parametrize("exact", [False, True], ids=["stock", "exact"])
+@pytest.mark.parametrize("name", sorted(NNX_LOOPS))
+def test_the_nnx_target_drops_verbose(name: str, exact: bool) -> None:
+    """The NNX translation with ``verbose=True`` is the one without, and run it matches torch
+    2.13 without verbose (losses and final weights, float64; the stock StepLR within its
+    entry's tolerance)."""
+    from ml_switcheroo.spec.escape_hatch import BEGIN
+    from tests.differential.nnx_loops import translate_nnx, translated_rel
+
+    scheduler, optimizer, step = NNX_LOOPS[name]
+
+    def loop(verbose: str) -> str:
+        return NNX_LOOP.format(
+            optimizer=optimizer, scheduler=scheduler.format(verbose=verbose), step=step
+        )
+
+    translated = translate_nnx(loop(", verbose=True"), exact=exact)
+    assert BEGIN not in translated and "verbose" not in translated, translated
+    without, rel = translated_rel(loop(""), exact=exact)
+    assert translated == without
+    tolerance = map_tolerance(S + scheduler.partition("(")[0], exact)  # StepLR: float32 count
+    assert rel < tolerance, f"{name}: rel {rel:.3e}"
