@@ -284,9 +284,9 @@ def test_zero_grad_between_the_steps_folds(tmp_path: Path) -> None:
 def test_a_scheduler_argument_the_map_refuses_says_the_callee_drops_the_step(
     tmp_path: Path,
 ) -> None:
-    main = MAIN.replace("gamma=0.5)", "gamma=0.5, verbose=True)")
+    main = MAIN.replace("gamma=0.5)", "gamma=0.5, verbos=True)")
     write_package(tmp_path, {"engine.py": ENGINE, "main.py": main})
     _, records = convert_in_process(tmp_path)
     (reason,) = scheduler_escapes(records)
-    assert "unknown argument `verbose`" in reason
+    assert "unknown argument `verbos`" in reason
     assert "(pkg/engine.py:7: `sched.step()` goes there all the same" in reason

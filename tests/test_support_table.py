@@ -27,6 +27,15 @@ def test_every_api_and_argument_has_a_row() -> None:
             if entry.hook not in hooks:
                 continue
             short = _short(entry.name, TABLES[table_name][1])
-            for name in entry.signature.names:
+            for name in (*entry.signature.names, *entry.signature.removed):
                 if name not in ("params", "optimizer", "parameters"):
                     assert f"| `{short}` | `{name}` |" in table
+
+
+def test_a_removed_argument_has_its_row() -> None:
+    table = api_tables(load_semantic_map(), "schedulers")
+    assert (
+        "| `StepLR` | `verbose` | — (removed in torch 2.13) | dropped if passed by keyword as a "
+        "literal or a name; escape otherwise |"
+    ) in table
+    assert "| `SWALR` | `verbose` |" not in table

@@ -186,7 +186,7 @@ class ScheduleFacts:
 
     def _refused_unbound(self, site: Site) -> bool:
         """Escape a scheduler call that does not bind to the map's (torch's) signature with
-        that reason (``ReduceLROnPlateau(opt, verbose=True)``: torch 2.13 raises TypeError),
+        that reason (``StepLR(opt, 3, verbos=True)``: torch 2.13 raises TypeError),
         not as one without a translated optimizer: whether the call escaped."""
         assert site.entry is not None
         try:

@@ -109,6 +109,8 @@ TABLES = {
     "clipping": (("clip_gradients",), "torch.nn.utils", "clipping call"),
 }
 _OWN_ARGUMENTS = frozenset({"params", "optimizer", "parameters"})
+# an argument older torch took (the entry's ``removed``: spec/signature.py)
+_REMOVED_CELL = "dropped if passed by keyword as a literal or a name; escape otherwise"
 
 
 def api_tables(semantic_map: SemanticMap, table: str, target: Target = DEFAULT_TARGET) -> str:
@@ -143,6 +145,11 @@ def api_tables(semantic_map: SemanticMap, table: str, target: Target = DEFAULT_T
                 f"| `{_short(entry.name, title)}` | `{parameter.name}` | `{default}` | "
                 f"{_argument_cell(entry, parameter.name, False)} | "
                 f"{_argument_cell(entry, parameter.name, True)} |"
+            )
+        for argument in entry.signature.removed:
+            lines.append(
+                f"| `{_short(entry.name, title)}` | `{argument}` | — (removed in torch 2.13) | "
+                f"{_REMOVED_CELL} | {_REMOVED_CELL} |"
             )
     lines += ["", "</details>"]
     return "\n".join(lines) + "\n"

@@ -123,6 +123,7 @@ _API_KEYS = {
     "tolerance",
     "note",
     "signature",
+    "removed",
     "ignore",
     "chain",
     "escapes",
@@ -1383,6 +1384,28 @@ class _Checker:
             )
         return arguments
 
+    def removed_arguments(self, raw: _LineDict, signature: Signature, name: str) -> Signature:
+        """The entry's ``removed``: arguments older torch took that torch 2.13 removed (none
+        of the signature's), which binding drops when given by keyword with a literal or a
+        plain name (spec/signature.py)."""
+        removed = raw.get("removed") or []
+        line = raw.lines.get("removed")
+        if not isinstance(removed, list) or not all(
+            isinstance(r, str) and r.isidentifier() for r in removed
+        ):
+            self.fail("'removed' must be a list of argument names", line=line, entry=name)
+        for argument in removed:
+            if argument in signature.names:
+                self.fail(
+                    f"'removed' names {argument!r}, which is an argument of the signature "
+                    f"(a removed argument is one torch 2.13 no longer takes)",
+                    line=line,
+                    entry=name,
+                )
+            if removed.count(argument) > 1:
+                self.fail(f"'removed' lists {argument!r} twice", line=line, entry=name)
+        return Signature.parse(signature.source, tuple(removed))
+
     def api_aliases(self, raw: _LineDict, name: str, receiver_type: str | None) -> list[str]:
         """The entry's ``aliases``: other dotted names the same call is imported through."""
         aliases = raw.get("aliases") or []
@@ -1433,6 +1456,7 @@ class _Checker:
             signature = Signature.parse(signature_text)
         except ValueError as exc:
             self.fail(f"bad 'signature': {exc}", line=raw.lines.get("signature"), entry=name)
+        signature = self.removed_arguments(raw, signature, name)
         owner = name.rpartition(".")[0]
         receiver_type = owner if owner in types else None
         returns = self.string(raw, "returns", name)

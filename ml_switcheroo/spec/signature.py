@@ -3,6 +3,12 @@
 A signature is written in the map the way Python writes it, e.g.
 ``"params, lr=1e-3, momentum=0, *, maximize=False"``; defaults are Python literals.
 Binding never evaluates user code: argument values stay CST nodes.
+
+``removed`` names arguments older torch took and torch 2.13 no longer has, which never
+changed the numbers (the schedulers' ``verbose``, which only printed the lr): binding drops
+one given by keyword with a value whose evaluation runs no code (a literal or a plain name).
+Given by position, or with any other value (``verbose=f()``), the call escapes: dropping it
+would lose the value, or what computing it does.
 """
 
 from __future__ import annotations
@@ -38,10 +44,13 @@ class Signature:
 
     source: str
     parameters: tuple[Parameter, ...]
+    # arguments older torch took that torch 2.13 removed and that never changed the math
+    removed: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, source: str) -> Signature:
-        """Parse ``source``; raise ``ValueError`` with a readable message on bad input."""
+    def parse(cls, source: str, removed: tuple[str, ...] = ()) -> Signature:
+        """Parse ``source``; raise ``ValueError`` with a readable message on bad input
+        (``removed`` naming one of its parameters, too)."""
         try:
             body = ast.parse(f"def _sig({source}):\n    pass\n").body
         except SyntaxError as exc:
@@ -59,7 +68,15 @@ class Signature:
             params.append(Parameter(arg.arg, False, _default_source(text, default)))
         for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
             params.append(Parameter(arg.arg, True, _default_source(text, default)))
-        return cls(source, tuple(params))
+        names = {p.name for p in params}
+        for name in removed:
+            if not name.isidentifier():
+                raise ValueError(f"removed argument {name!r} is not an identifier")
+            if name in names:
+                raise ValueError(f"removed argument `{name}` is a parameter of the signature")
+            if removed.count(name) > 1:
+                raise ValueError(f"removed argument `{name}` is listed twice")
+        return cls(source, tuple(params), tuple(removed))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -75,10 +92,13 @@ class Signature:
         """Map parameter names to the call's ``Arg`` nodes, as Python would bind them.
 
         Raises ``Untranslatable`` for ``*args``/``**kwargs`` at the call site, unknown
-        keywords, too many positional arguments or a missing required argument.
+        keywords, too many positional arguments or a missing required argument. A ``removed``
+        argument given by keyword with a literal or a plain name is left out (not bound);
+        given otherwise it escapes (``_check_removed``).
         """
         positional = [p for p in self.parameters if not p.keyword_only]
         bound: dict[str, cst.Arg] = {}
+        dropped: set[str] = set()
         position = 0
         for arg in call.args:
             if arg.star == "**":
@@ -90,13 +110,17 @@ class Signature:
                 raise Untranslatable("`*` argument unpacking cannot be bound statically")
             if arg.keyword is None:
                 if position >= len(positional):
-                    raise Untranslatable(
-                        f"too many positional arguments (signature: {self.source})"
-                    )
+                    raise Untranslatable(self._too_many_positional(arg))
                 bound[positional[position].name] = arg
                 position += 1
                 continue
             name = arg.keyword.value
+            if name in self.removed:
+                self._check_removed(name, arg)
+                if name in dropped:
+                    raise Untranslatable(f"argument `{name}` given twice")
+                dropped.add(name)
+                continue
             if name not in self.names:
                 raise Untranslatable(
                     f"unknown argument `{name}` (not in the map's signature: {self.source})"
@@ -108,6 +132,37 @@ class Signature:
             if param.default_source is None and param.name not in bound:
                 raise Untranslatable(f"required argument `{param.name}` is missing")
         return bound
+
+    def _too_many_positional(self, arg: cst.Arg) -> str:
+        reason = f"too many positional arguments (signature: {self.source})"
+        if not self.removed:
+            return reason
+        names = ", ".join(f"`{name}`" for name in self.removed)
+        return (
+            f"{reason}; older torch took {names} there, which torch 2.13 removed: it is "
+            f"dropped only when given by keyword (`{self.removed[0]}=...`), since a value "
+            f"passed by position (`{_shown(arg.value)}`) would be lost unseen"
+        )
+
+    def _check_removed(self, name: str, arg: cst.Arg) -> None:
+        """Escape a removed argument whose value dropping would lose: anything but a
+        literal or a plain name may run code (``verbose=f()``, ``verbose=self.flag``)."""
+        if isinstance(arg.value, cst.Name):
+            return
+        try:
+            literal_value(arg.value)
+        except NotALiteral:
+            raise Untranslatable(
+                f"argument `{name}` was removed in torch 2.13 (older torch took it and it "
+                f"never changed the numbers); it is dropped only when its value is a literal "
+                f"or a plain name: dropping `{name}={_shown(arg.value)}` would lose "
+                f"the value and whatever computing it does"
+            ) from None
+
+
+def _shown(node: cst.BaseExpression, limit: int = 60) -> str:
+    text = " ".join(code_of(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _default_source(text: str, node: ast.expr | None) -> str | None:

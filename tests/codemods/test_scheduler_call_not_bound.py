@@ -1,5 +1,5 @@
-"""A scheduler call that does not bind to torch's signature (``ReduceLROnPlateau(opt,
-verbose=True)``: torch 2.13 has no ``verbose`` and raises TypeError) escapes with that reason,
+"""A scheduler call that does not bind to torch's signature (``StepLR(opt, 10,
+verbos=True)``: torch 2.13 has no ``verbos`` and raises TypeError) escapes with that reason,
 not as a scheduler whose optimizer is not translated (aladdinpersson's
 ``pytorch_lr_ratescheduler.py:49``). The same call without the argument still folds."""
 
@@ -17,11 +17,11 @@ SOURCE = (
 
 class SchedulerCallNotBoundTest(SwitcherooTest):
     def test_an_unknown_keyword_escapes_with_the_binding_error(self) -> None:
-        source = SOURCE.format(extra=", verbose=True")
+        source = SOURCE.format(extra=", verbos=True")
         self.assertNotIn("learning_rate=sched", run_codemod(source))
         (record,) = [r for r in self.records(source) if r.api.endswith("StepLR")]
         self.assertEqual(record.kind, "escaped")
-        self.assertIn("unknown argument `verbose`", record.reason)
+        self.assertIn("unknown argument `verbos`", record.reason)
         self.assertNotIn("not built by a translated constructor", record.reason)
 
     def test_keyword_unpacking_escapes_with_the_binding_error(self) -> None:

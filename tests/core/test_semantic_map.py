@@ -406,6 +406,75 @@ def test_an_argument_list_names_arguments_of_the_signature(tmp_path: Path, key: 
     assert f"'{key}' must be a list of arguments of the signature" in str(error)
 
 
+REMOVED_ENTRY = """
+apis:
+  torch.optim.lr_scheduler.StepLR:
+    hook: lr_scheduler
+    signature: "optimizer, step_size, gamma=0.1, last_epoch=-1"
+    removed: {removed}
+    escapes:
+      - {{unless: {{last_epoch: -1}}, reason: "resumes"}}
+    chain:
+      - {{slot: schedule, emit: "optax.exponential_decay({{optimizer_lr}}, transition_steps={{step_size}}, decay_rate={{gamma}}, staircase=True)"}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("removed", "message"),
+    [
+        ("[gamma]", "'removed' names 'gamma', which is an argument of the signature"),
+        ("verbose", "'removed' must be a list of argument names"),
+        ("[verbose, 3]", "'removed' must be a list of argument names"),
+        ("['not a name']", "'removed' must be a list of argument names"),
+        ("[verbose, verbose]", "'removed' lists 'verbose' twice"),
+    ],
+)
+def test_removed_arguments_are_names_the_signature_does_not_have(
+    tmp_path: Path, removed: str, message: str
+) -> None:
+    error = load_error(tmp_path, REMOVED_ENTRY.format(removed=removed))
+    assert message in str(error)
+    assert error.entry == "torch.optim.lr_scheduler.StepLR" and error.line is not None
+
+
+def test_a_removed_argument_is_no_placeholder(tmp_path: Path) -> None:
+    text = REMOVED_ENTRY.format(removed="[verbose]").replace("{gamma}", "{verbose}")
+    assert "'verbose' is not an argument of the signature" in str(load_error(tmp_path, text))
+
+
+# torch 2.0's schedulers with `verbose` (all of torch.optim.lr_scheduler but ChainedScheduler;
+# SWALR never had it)
+VERBOSE_SCHEDULERS = {
+    f"torch.optim.lr_scheduler.{name}"
+    for name in [
+        "StepLR",
+        "MultiStepLR",
+        "ConstantLR",
+        "LinearLR",
+        "ExponentialLR",
+        "SequentialLR",
+        "PolynomialLR",
+        "CosineAnnealingLR",
+        "ReduceLROnPlateau",
+        "CyclicLR",
+        "OneCycleLR",
+        "CosineAnnealingWarmRestarts",
+        "LambdaLR",
+        "MultiplicativeLR",
+    ]
+}
+
+
+@pytest.mark.parametrize("target", ["optax", "nnx"])
+def test_the_shipped_schedulers_that_had_verbose_list_it_as_removed(target: str) -> None:
+    from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, NNX
+
+    apis = load_semantic_map(target=NNX if target == "nnx" else DEFAULT_TARGET).apis
+    removed = {n for n, e in apis.items() if n == e.name and e.signature.removed}
+    assert removed == VERBOSE_SCHEDULERS
+    assert all(apis[n].signature.removed == ("verbose",) for n in removed)
+
+
 def test_the_shipped_schedulers_list_their_function_arguments() -> None:
     apis = load_semantic_map().apis
     assert apis["torch.optim.lr_scheduler.LambdaLR"].functions == {"lr_lambda"}
