@@ -42,6 +42,7 @@ from ml_switcheroo.analysis.plan_walks import (
     _references_of,
     _self_name,
     _short,
+    _use_but_lr_reads,
     _walk_calls,
 )
 from ml_switcheroo.spec import findings
@@ -60,6 +61,12 @@ class SteppingFacts:
         schedule.step_sites = steps
         entry = schedule.outer.entry
         assert entry is not None
+        groups = self._lr_written(schedule)
+        if groups is not None:
+            self._refuse(
+                schedule.outer, findings.SCHEDULER_LR_WRITTEN, groups=groups, **_stepping(schedule)
+            )
+            return False
         if entry.role == SCHEDULER and entry.attaches_to_chain:
             if self.writes_epoch_lr:  # NNX: the lr is written where step(metric) runs
                 schedule.written = self._metric_epoch_count(schedule, steps)
@@ -702,6 +709,17 @@ class SteppingFacts:
             return False
         values = [e.evaluated_value for e in elements]  # type: ignore[union-attr]
         return len(set(values)) == len(values) and texts[0].evaluated_value in values
+
+    def _lr_written(self, schedule: SchedulePlan) -> str | None:
+        """``opt.param_groups`` (or ``self.opt.param_groups``) when this file uses it otherwise
+        than to read ``[0]["lr"]``: a write there changes the lr torch's scheduler works from
+        (``for g in opt.param_groups: g["lr"] = ...``), which no folded schedule sees."""
+        optimizer = schedule.optimizer.target
+        if not isinstance(optimizer, (cst.Name, cst.Attribute)):
+            return None
+        groups = f"{code_of(optimizer).strip()}.param_groups"
+        used = _use_but_lr_reads(self.module, groups)
+        return None if used is None else f"`{groups}` at {self._place(used)}"
 
     def _metric_not_per_update(self, schedule: SchedulePlan, steps: list[Site]) -> str | None:
         """Why a scheduler that joins the chain (ReduceLROnPlateau) may not see its metric

@@ -93,7 +93,13 @@ def _node_ids(statements: Sequence[cst.BaseStatement]) -> set[int]:
 def _mentions_but_lr_reads(module: cst.Module, groups: str) -> bool:
     """Whether ``module`` uses ``groups`` (``opt.param_groups``) otherwise than to read
     ``groups[0]["lr"]`` (a read changes nothing the scheduler multiplies)."""
-    other = False
+    return _use_but_lr_reads(module, groups) is not None
+
+
+def _use_but_lr_reads(module: cst.Module, groups: str) -> cst.CSTNode | None:
+    """The first node of ``module`` (a write's target, or ``groups`` itself) that uses
+    ``groups`` otherwise than to read ``groups[0]["lr"]``; None when there is none."""
+    other: cst.CSTNode | None = None
 
     class _Find(cst.CSTVisitor):
         def __init__(self) -> None:
@@ -125,13 +131,19 @@ def _mentions_but_lr_reads(module: cst.Module, groups: str) -> bool:
 
         def writes(self, target: cst.CSTNode) -> None:
             nonlocal other
-            other = other or _mentions(target, groups)
+            if other is None and _mentions(target, groups):
+                other = target
 
         def on_leave(self, original_node: cst.CSTNode) -> None:
             nonlocal other
             node = original_node
-            if isinstance(node, (cst.Name, cst.Attribute)) and code_of(node).strip() == groups:
-                other = other or id(node) not in self.reads
+            if (
+                other is None
+                and isinstance(node, (cst.Name, cst.Attribute))
+                and code_of(node).strip() == groups
+                and id(node) not in self.reads
+            ):
+                other = node
 
     cst_walk.visit(module, _Find())
     return other

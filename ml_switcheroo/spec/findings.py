@@ -27,6 +27,9 @@ SCHEDULER_STEP_UNEVEN = "scheduler_step_uneven"  # values: reason, optimizer
 SCHEDULER_STEPS_PER_EPOCH = "scheduler_steps_per_epoch"  # values: count, optimizer
 SCHEDULER_PER_EPOCH_WITHOUT_LENGTH = "scheduler_per_epoch_without_length"  # where, optimizer
 SCHEDULER_STEP_UNKNOWN = "scheduler_step_unknown"  # values: where, optimizer
+# the optimizer's param_groups used otherwise than to read the lr: a write there changes the lr
+# torch's scheduler works on, which a schedule folded into the optimizer would not see
+SCHEDULER_LR_WRITTEN = "scheduler_lr_written"  # values: groups (`opt.param_groups` at place)
 PART_OF_UNTRANSLATED_SCHEDULER = "part_of_untranslated_scheduler"  # name, reason, suggestion
 SCHEDULER_APART_FROM_OPTIMIZER = "scheduler_apart_from_optimizer"  # values: optimizer_place,
 # optimizer_function, scheduler_place, scheduler_function

@@ -224,13 +224,17 @@ class NnxLearningRateTest(SwitcherooTest):
         assert "inject_hyperparams(optax.sgd)" not in output and WRITE not in output, output
         assert "        g['lr'] = lr\n" in output, output
 
-    def test_a_scheduler_next_to_a_manual_write_escapes_the_write(self) -> None:
-        escaped_write(
-            "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5)\n"
+    def test_a_scheduler_next_to_a_manual_write_stays_torch_code(self) -> None:
+        # torch's scheduler works from the lr written there: no schedule folds into the tx
+        output = convert(
+            HEADER + "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5)\n"
             "for x, y in loader:\n    for g in opt.param_groups:\n        g['lr'] = lr\n"
             + STEP
             + "    sched.step()\n"
         )
+        escape = output.split("ESCAPE-BEGIN torch.optim.lr_scheduler.StepLR")[1]
+        assert "this code also uses `opt.param_groups` at example.py:" in escape, output
+        assert "optax.exponential_decay" not in output, output
 
     def test_a_clipping_chain_writes_the_lr_of_its_injected_element(self) -> None:
         """The clip heads the chain, the optimizer's element after it is injected (its state

@@ -27,6 +27,16 @@ _PLATEAU_APART = (
 
 MESSAGES: dict[str, Message] = {
     # schedulers
+    f.SCHEDULER_LR_WRITTEN: (
+        "this code also uses {groups} otherwise than to read the lr (a write there changes "
+        "the lr torch's scheduler works from); a schedule folded into the optimizer would "
+        "not see such writes, so the scheduler stays torch code with its optimizer's lr "
+        "writes",
+        "port the scheduler and the param_groups writes together: build {optimizer} with "
+        "optax.inject_hyperparams(...)(learning_rate=<a number>) and set "
+        "`opt_state.hyperparams['learning_rate']` where torch's scheduler steps and where the "
+        "code writes the lr (a schedule callable there would overwrite the writes)",
+    ),
     f.PLATEAU_NOT_PER_UPDATE: (
         "{reason}; in the optimizer's chain, optax.contrib.reduce_on_plateau takes a metric at "
         "every update and counts updates as torch counts step(metric) calls, so it would "
