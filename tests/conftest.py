@@ -4,7 +4,14 @@
 The session shares one JAX compilation cache, fresh for the session: code run eagerly (the NNX
 loops' translations) recompiles the same XLA computation at every step when it calls a
 control-flow primitive (``optax.MultiSteps``' ``lax.cond``), and the cache hands back the
-executable compiled the first time instead (the same binary, so the same numbers)."""
+executable compiled the first time instead (the same binary, so the same numbers).
+
+Each executable JAX keeps in memory holds memory mappings of its own, and Linux caps a process
+at ``vm.max_map_count`` of them (65,530 by default): one test module of scheduler runs left
+19,296 in its process, and an xdist worker that ran several such modules got
+``Failed to materialize symbols`` from XLA and then ``MemoryError`` from Python with 19 GB
+free. After each module, a process holding many mappings drops JAX's in-memory caches
+(``jax.clear_caches()``: 19,296 -> 715); the compiles stay in the session's disk cache."""
 
 from __future__ import annotations
 
@@ -45,6 +52,26 @@ def _share_jax_compiles(directory: str) -> str:
         for name, value in settings.items():
             sys.modules["jax"].config.update(name, value)
     return directory
+
+
+# mappings of this process above which a module's end drops JAX's in-memory caches
+MAPPINGS_KEPT = 20_000
+
+
+def _mappings() -> int:
+    """The memory mappings of this process (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            return sum(1 for _ in maps)
+    except OSError:
+        return 0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _jax_mappings_bounded():
+    yield
+    if "jax" in sys.modules and _mappings() > MAPPINGS_KEPT:
+        sys.modules["jax"].clear_caches()
 
 
 @pytest.fixture(autouse=True)
