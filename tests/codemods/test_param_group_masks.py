@@ -208,7 +208,7 @@ class MaskedGroupsEscapeTest(SwitcherooTest):
 
     def test_group_list_appended_to_after_it_is_built_escapes(self) -> None:
         record = self.escaped(groups().replace("opt =", 'groups.append({"params": extra})\nopt ='))
-        self.assertIn("`groups` is used elsewhere", record.reason)
+        self.assertIn("given by name, `groups`, is read again at", record.reason)
 
     def test_group_parameters_appended_to_escape(self) -> None:
         record = self.escaped(groups().replace("groups =", "decay.append(extra)\ngroups ="))

@@ -251,6 +251,7 @@ def _check_param_groups(call: BoundCall, ctx: HookContext) -> Mask | None:
     if not call.given(PARAMS):
         return None
     params = call.value(PARAMS)
+    _check_groups_not_shared(params, ctx)
     list_name = params if isinstance(params, cst.Name) else None
     if isinstance(params, cst.Name):
         params = ctx.assigned_value(params) or params
@@ -269,6 +270,38 @@ def _check_param_groups(call: BoundCall, ctx: HookContext) -> Mask | None:
         + ") need one optax transformation per group",
         _multi_transform_suggestion(call, ctx, options),
     )
+
+
+def _check_groups_not_shared(params: cst.BaseExpression, ctx: HookContext) -> None:
+    """Param groups given by name (``SGD([group])``, ``SGD(groups)``): torch keeps those very
+    dicts as the optimizer's ``param_groups``, so a write through the name, before the call or
+    after it (``group["lr"] *= 0.9``), changes the optimizer, and the translation reads only
+    the literal the name is bound to: ``Untranslatable`` when the name is read anywhere else."""
+    named = [params] if isinstance(params, cst.Name) else []
+    for holder in (params, ctx.assigned_value(params) if named else None):
+        if isinstance(holder, (cst.List, cst.Tuple)):
+            named += [e.value for e in holder.elements if isinstance(e.value, cst.Name)]
+    for name in named:
+        value = ctx.assigned_value(name)
+        holds_groups = isinstance(value, cst.Dict) or (
+            isinstance(value, (cst.List, cst.Tuple))
+            and any(isinstance(e.value, (cst.Dict, cst.Name)) for e in value.elements)
+        )
+        if not holds_groups:
+            continue
+        variable = ctx.variable(name)  # type: ignore[arg-type]
+        others = None if variable is None else [r[0] for r in variable.reads if r[0] is not name]
+        if others is None or others:
+            groups = "param group" if isinstance(value, cst.Dict) else "param groups"
+            read = f"is read again at {ctx.place(others[0])}" if others else "may be read"
+            raise Untranslatable(
+                f"the {groups} given by name, `{code_of(name)}`, {read}: torch keeps those "
+                "very dicts as the optimizer's param_groups, so a write through "
+                f'`{code_of(name)}` (its "lr", say) changes the optimizer, and the '
+                "translation would not see it",
+                "build the groups in the call itself, or port the writes with "
+                "optax.inject_hyperparams (the lr in `opt_state.hyperparams`)",
+            )
 
 
 def rank_split_model(
