@@ -1036,6 +1036,32 @@ class SteppingFacts:
                 "a `continue`, `break`, `return` or `raise` between the optimizer's step() and "
                 "this one can skip it, so it may not run once per update"
             )
+        if any(stepping.suspends(statement) for statement in between):
+            return (
+                "a `yield` or `await` between the optimizer's step() and this one may never "
+                "resume (a caller that stops iterating), so it may not run once per update"
+            )
+        catcher = self._catching_around(step) if between else None
+        if catcher is not None:
+            return (
+                f"an exception raised between the optimizer's step() and this one may be "
+                f"caught by the {catcher} and skip it, so it may not run once per update"
+            )
+        return None
+
+    def _catching_around(self, step: Site) -> str | None:
+        """The ``try`` (with ``except`` or ``finally``) or ``with`` statement around ``step``
+        inside its innermost loop (``file:line``), which may go on past an exception raised
+        before ``step`` runs (``contextlib.suppress``, ``except ValueError: pass``); None."""
+        loops = [c for c in step.controls if isinstance(c, (cst.For, cst.While))]
+        stop = loops[-1] if loops else None
+        node = self.collector.parents.get(id(step.statement))
+        while node is not None and node is not stop:
+            if isinstance(node, (cst.Try, cst.TryStar)):
+                return f"`try` at {self._place(node)}"
+            if isinstance(node, cst.With):
+                return f"`with` at {self._place(node)}"
+            node = self.collector.parents.get(id(node))
         return None
 
 

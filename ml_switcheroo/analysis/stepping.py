@@ -268,6 +268,23 @@ def jumps(statement: cst.CSTNode) -> bool:
     return found
 
 
+def suspends(statement: cst.CSTNode) -> bool:
+    """Whether ``statement`` holds a ``yield`` or an ``await`` (outside functions and classes
+    defined in it): the code after it runs only if whoever drives the generator or coroutine
+    resumes it."""
+    found = False
+
+    class _Find(_OwnCode):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            nonlocal found
+            if isinstance(node, (cst.Yield, cst.Await)):
+                found = True
+            return not found and super().on_visit(node)
+
+    cst_walk.visit(statement, _Find())
+    return found
+
+
 def leaves_loop(statement: cst.CSTNode) -> bool:
     """Whether ``statement``, a statement of a loop's body, holds a jump that leaves that
     loop or the rest of its body: a ``return``/``raise`` anywhere, or a ``break``/``continue``
