@@ -167,6 +167,7 @@ def check_escapes(
     """Raise ``Untranslatable`` for the first escape rule that holds (or may hold); ``render``
     words the findings (the target's)."""
     check_per_group(call, render)
+    check_counts(call, render)
     for rule in call.entry.escapes:
         if not mode_active(rule.mode, exact):
             continue
@@ -177,6 +178,65 @@ def check_escapes(
 
 
 _SEQUENCES = (cst.List, cst.Tuple, cst.ListComp, cst.GeneratorExp, cst.Set, cst.SetComp)
+
+
+def check_counts(call: BoundCall, render: Render) -> None:
+    """Raise ``Untranslatable`` when an argument torch compares with its integer step count
+    (``counts`` in the map) may not be an integer >= 0 (``_may_not_count``), or an element of
+    it, written as a list or tuple."""
+    for name in sorted(call.entry.counts):
+        if name not in call.args:
+            continue
+        value = call.args[name].value
+        parts = (
+            [e.value for e in value.elements]
+            if isinstance(value, (cst.List, cst.Tuple))
+            else [value]
+        )
+        if any(_may_not_count(part) for part in parts):
+            shown = code_of(value).strip()
+            raise render(Finding(findings.STEP_COUNT_NOT_INTEGER, {"name": name, "value": shown}))
+
+
+def _may_not_count(value: cst.BaseExpression) -> bool:
+    """A number literal other than an integer >= 0, or an expression holding a true division,
+    a float literal or a ``float()`` call (anything else, a name say, is taken as written)."""
+    try:
+        number = literal_value(value)
+    except NotALiteral:
+        number = None
+    if number is not None:
+        return isinstance(number, bool) or not isinstance(number, int) or number < 0
+    return _FloatEvidence.holds(value)
+
+
+class _FloatEvidence(cst.CSTVisitor):
+    """Finds a true division, a float or imaginary literal or a ``float()`` call."""
+
+    def __init__(self) -> None:
+        self.found = False
+
+    @classmethod
+    def holds(cls, node: cst.CSTNode) -> bool:
+        finder = cls()
+        node.visit(finder)
+        return finder.found
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, (cst.Float, cst.Imaginary)) or (
+            isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide)
+        ):
+            self.found = True
+        elif isinstance(node, cst.Call):
+            called = code_of(node.func).strip()
+            if called in _INTEGER_CALLS:
+                return False  # an int whatever its arguments
+            self.found = self.found or called == "float"
+        return not self.found
+
+
+# calls whose value is an int (or raises) whatever their arguments: a division inside is fine
+_INTEGER_CALLS = frozenset({"int", "len", "math.ceil", "math.floor"})
 
 
 def check_per_group(call: BoundCall, render: Render) -> None:

@@ -97,6 +97,7 @@ HOOKS_REGISTERED = "hooks_registered"
 MODEL_CHANGED = "model_changed"  # values: change (analysis/changed_models.py)
 PARAM_GROUPS_OVERLAP = "param_groups_overlap"
 PER_GROUP_SEQUENCE = "per_group_sequence"  # values: name, first
+STEP_COUNT_NOT_INTEGER = "step_count_not_integer"  # values: name, value
 CONDITION_NOT_LITERAL = "condition_not_literal"  # values: names
 # Param groups split by a predicate (analysis/param_groups.py)
 PARAM_GROUP_LIST_REBOUND = "param_group_list_rebound"  # values: name

@@ -134,6 +134,7 @@ _API_KEYS = {
     "attribute",
     "harmless_untranslated",
     "per_group",
+    "counts",
     "functions",
     "aliases",
     "dispatch",
@@ -322,6 +323,7 @@ class ApiEntry:
     # guessed from its name never is): reading it alone changes nothing on such a receiver.
     harmless_untranslated: bool = False
     per_group: frozenset[str] = frozenset()  # arguments torch also takes as one per group
+    counts: frozenset[str] = frozenset()  # arguments torch compares with its step count
     # Function arguments torch calls at each step (``lr_lambda``): the optax schedule calls
     # them at the update, so what they read must be fixed once the scheduler is built.
     functions: frozenset[str] = frozenset()
@@ -1551,6 +1553,7 @@ class _Checker:
                     entry=name,
                 )
         per_group = self.signature_arguments(raw, "per_group", signature, name)
+        counts = self.signature_arguments(raw, "counts", signature, name)
         functions = self.signature_arguments(raw, "functions", signature, name)
         attribute = raw.get("attribute", False)
         if not isinstance(attribute, bool):
@@ -1590,6 +1593,7 @@ class _Checker:
             attribute=attribute,
             harmless_untranslated=harmless,
             per_group=frozenset(per_group),
+            counts=frozenset(counts),
             functions=frozenset(functions),
             aliases=tuple(self.api_aliases(raw, name, receiver_type)),
             dispatch=self.dispatch(raw, name, signature) if "dispatch" in raw else None,

@@ -313,6 +313,13 @@ MESSAGES: dict[str, Message] = {
         "groups, or in none, is not one masked optax transformation)",
         "make the predicates complementary (`p.dim() >= 2` and `p.dim() < 2`)",
     ),
+    f.STEP_COUNT_NOT_INTEGER: (
+        "`{name}={value}` may not be an integer >= 0: torch compares its integer step count "
+        "with it (a float or a negative value makes it decay at other steps, or never), while "
+        "the optax schedule divides the update count by it",
+        "write `{name}` as an integer >= 0 (e.g. `int(...)` or `//`) if that is what torch "
+        "did here, or port the schedule by hand",
+    ),
     f.PER_GROUP_SEQUENCE: (
         "`{name}` is a sequence: torch applies one value per param group, and the optax "
         "translation takes a single value",
