@@ -43,7 +43,7 @@ from ml_switcheroo.analysis.plan_places import (
     _store_paths,
     _store_targets,
 )
-from ml_switcheroo.analysis.plan_walks import _AttributeStores, _names, _walk_calls
+from ml_switcheroo.analysis.plan_walks import _AttributeStores, _names, _short, _walk_calls
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.errors import Untranslatable
@@ -88,6 +88,15 @@ class ClipFacts:
             return
         if self._stepped_under_other_control(placed):
             self._refuse_clip(site, findings.CLIP_UNDER_OTHER_CONTROL)
+            return
+        backward = self._backward_after(placed)
+        if backward is not None:
+            self._refuse_clip(
+                site,
+                findings.CLIP_BACKWARD_AFTER,
+                backward=_short(backward, 60),
+                place=self._place(backward),
+            )
             return
         varying = self._clip_values_vary(site, optimizer)
         if varying is not None:
@@ -444,6 +453,28 @@ class ClipFacts:
         unscale = self.scaler_methods.unscale
         return not any(unscale and _calls_a_method(statement, (unscale,)) for statement in before)
 
+    def _backward_after(self, clip: Site) -> cst.Call | None:
+        """The first ``x.backward(...)`` (or ``backward(...)``) call in the statements of
+        ``clip``'s block from it to the statement holding the first optimizer step after it:
+        gradients torch adds after the clip, unclipped."""
+        depth = len(clip.path) - 1
+        block, index = clip.path[depth]
+        ends = [
+            step.path[depth][1]
+            for step in self.plan.sites
+            if self._stepped_optimizer(step) is not None
+            and step.function is clip.function
+            and _follows(clip, step)
+        ]
+        if not ends:
+            return None
+        owner = self.collector.blocks[block]
+        for statement in owner.body[index + 1 : min(ends) + 1]:  # type: ignore[attr-defined]
+            for node in cst_walk.walk(statement):
+                if isinstance(node, cst.Call) and _called_last_name(node) == "backward":
+                    return node
+        return None
+
     def _stepped_under_other_control(self, clip: Site) -> bool:
         """An optimizer step after ``clip`` (in its function) is nested in a loop or
         condition that ``clip`` is not in (``clip`` every micro-batch, step every k)."""
@@ -528,3 +559,12 @@ class ClipFacts:
 def _part_of(path: str, whole: str) -> bool:
     """``model.encoder`` (or ``model``, ``model[0]``) is a part of ``model``."""
     return path == whole or path.startswith((whole + ".", whole + "["))
+
+
+def _called_last_name(call: cst.Call) -> str | None:
+    """``backward`` of ``loss.backward(...)``, ``torch.autograd.backward(...)`` or
+    ``backward(...)``; None for another callee."""
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return func.value if isinstance(func, cst.Name) else None

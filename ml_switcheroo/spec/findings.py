@@ -75,6 +75,7 @@ CLIP_WITHOUT_OPTIMIZER = "clip_without_optimizer"
 CLIP_SEVERAL_OPTIMIZERS = "clip_several_optimizers"
 CLIP_SCALED_GRADIENTS = "clip_scaled_gradients"
 CLIP_UNDER_OTHER_CONTROL = "clip_under_other_control"
+CLIP_BACKWARD_AFTER = "clip_backward_after"  # values: backward, place
 CLIP_VALUE_VARIES = "clip_value_varies"  # values: name, value, optimizer, problem
 CLIP_SUBSET = "clip_subset"  # values: clipped, optimizer, trained
 # every parameter of a model not provably the one the optimizer stepped after it trains;

@@ -53,6 +53,12 @@ _CLIPPING: dict[str, Message] = {
         "which a clip in the nnx.Optimizer's tx does not do",
         "JAX needs no loss scaling in float32/bfloat16: drop the scaler and put " + _CLIP_IN_TX,
     ),
+    f.CLIP_BACKWARD_AFTER: (
+        "a backward pass runs after it and before the optimizer's step() (`{backward}` at "
+        "{place}): torch clips only the gradients computed before this call and adds the "
+        "later ones unclipped, the nnx.Optimizer's tx would clip their sum",
+        "clip after the last backward pass, right before the step, then put " + _CLIP_IN_TX,
+    ),
     f.CLIP_UNDER_OTHER_CONTROL: (
         "the optimizer's step() after it runs under a condition or loop this call is not in: "
         "torch clips the gradients accumulated so far at every call, the nnx.Optimizer's tx "

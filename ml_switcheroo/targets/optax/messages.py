@@ -216,6 +216,12 @@ MESSAGES: dict[str, Message] = {
         "which `{transform}` in the optimizer's chain does not do",
         "JAX needs no loss scaling in float32/bfloat16: drop the scaler and put " + _CLIP_IN_CHAIN,
     ),
+    f.CLIP_BACKWARD_AFTER: (
+        "a backward pass runs after it and before the optimizer's step() (`{backward}` at "
+        "{place}): torch clips only the gradients computed before this call and adds the "
+        "later ones unclipped, optax would clip their sum",
+        "clip after the last backward pass, right before the step, then put " + _CLIP_IN_CHAIN,
+    ),
     f.CLIP_UNDER_OTHER_CONTROL: (
         "the optimizer's step() after it runs under a condition or loop this call is not in: "
         "torch clips the gradients accumulated so far at every call, optax clips once per "
