@@ -255,7 +255,7 @@ def _check_param_groups(call: BoundCall, ctx: HookContext) -> Mask | None:
     list_name = params if isinstance(params, cst.Name) else None
     if isinstance(params, cst.Name):
         params = ctx.assigned_value(params) or params
-    groups = _group_dicts(params)
+    groups = _group_dicts(_named_groups_read(params, ctx))
     if groups is None:
         return None
     options = [_group_options(group) for group in groups]
@@ -269,6 +269,62 @@ def _check_param_groups(call: BoundCall, ctx: HookContext) -> Mask | None:
         + ", ".join(sorted({k for o in options for k in o}))
         + ") need one optax transformation per group",
         _multi_transform_suggestion(call, ctx, options),
+    )
+
+
+def _named_groups_read(params: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression:
+    """``params`` with each element that is a name bound to a param-group dict replaced by that
+    dict (``SGD([group])``: its options count like a dict written in the call), and
+    ``Untranslatable`` where an element may be a param group whose options cannot be read: a
+    ``dict(...)`` call, a comprehension of dicts, a starred list holding dicts, or a call or
+    subscript whose value is not known to be parameters (``[make_group(params)]``)."""
+    if isinstance(params, (cst.ListComp, cst.GeneratorExp)) and _may_be_group(params.elt, ctx):
+        raise _unread_group(params.elt)
+    if not isinstance(params, (cst.List, cst.Tuple)):
+        return params
+    elements = []
+    for element in params.elements:
+        value = element.value
+        if isinstance(element, cst.StarredElement):
+            inner = ctx.assigned_value(value) if isinstance(value, cst.Name) else value
+            if isinstance(inner, (cst.List, cst.Tuple)) and any(
+                isinstance(e.value, cst.Dict) or _may_be_group(e.value, ctx) for e in inner.elements
+            ):
+                raise _unread_group(value)
+        elif isinstance(value, cst.Name):
+            bound = ctx.assigned_value(value)
+            if isinstance(bound, cst.Dict):
+                element = element.with_changes(value=bound)
+            elif bound is not None and _may_be_group(bound, ctx):
+                raise _unread_group(value)
+            elif bound is None and any(_may_be_group(o, ctx) for o in ctx.origins(value) or ()):
+                raise _unread_group(value)  # a parameter some caller passes a dict
+        elif not isinstance(value, cst.Dict) and _may_be_group(value, ctx):
+            raise _unread_group(value)  # a literal dict is read by ``_group_dicts``
+        elements.append(element)
+    return params.with_changes(elements=elements)
+
+
+def _may_be_group(value: cst.BaseExpression, ctx: HookContext) -> bool:
+    """A ``dict(...)`` call or a dict display, or a call or subscript that is not known to
+    select parameters (it may return a param group dict)."""
+    if isinstance(value, (cst.Dict, cst.DictComp)):
+        return True
+    if isinstance(value, cst.Call) and code_of(value.func).strip() == "dict":
+        return True
+    if isinstance(value, (cst.Call, cst.Subscript)):
+        return select(value, ctx.names(), ctx.semantic_map.parameters).kind == UNKNOWN
+    return False
+
+
+def _unread_group(value: cst.BaseExpression) -> Untranslatable:
+    shown = " ".join(code_of(value).split())
+    return Untranslatable(
+        f"`{shown}` may be a param group (a dict with options of its own, `lr` say) that the "
+        "translation cannot read; torch applies its options to that group, a single optax "
+        "transformation would not",
+        "write the param groups as dicts in the call, or give the optimizer the parameters "
+        "alone (`model.parameters()`) and express per-group options with optax masks",
     )
 
 
