@@ -18,8 +18,9 @@ Pure function of the expression, the user expressions and the names taken at the
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -58,17 +59,21 @@ def hygienic(
     expression: cst.BaseExpression,
     users: Sequence[UserExpression],
     taken: Collection[str],
+    binds: Callable[[str], bool] = lambda name: False,
 ) -> cst.BaseExpression:
     """``expression`` with deferred or repeated user expressions bound and template names fresh.
 
     Raises ``Untranslatable`` when an impure user expression is also evaluated by another
-    statement (``shared``): no shape of this one expression evaluates it once."""
+    statement (``shared``): no shape of this one expression evaluates it once; and when the
+    template reads a Python builtin (``next``, ``float``, ``max``) that the user's code binds
+    where the result lands, or may (``binds``: ``float = int``, a star import)."""
     index = _UserIndex(users)
     uses = _survey(expression, index)
     _check_shared(uses)
     bound = _to_bind(uses)
     user_names = set().union(*(_names(use.user.node) for use in uses.values()))
     template_names = _names(expression, skip=index)
+    _check_builtins(template_names - _introduced(expression, index), binds)
     forbidden = set(taken) | user_names
     renames = _fresh_template_names(_introduced(expression, index), forbidden, template_names)
     if not bound and not renames:
@@ -78,6 +83,21 @@ def hygienic(
     if not bound:
         return result
     return _bind(result, [(parameters[id(use.user.node)], use.user.node) for use in bound])
+
+
+_BUILTINS = frozenset(dir(builtins)) - {"True", "False", "None"}  # keywords: never rebound
+
+
+def _check_builtins(names: set[str], binds: Callable[[str], bool]) -> None:
+    """Refuse a template that reads a builtin the user's code binds where it lands."""
+    shadowed = sorted(name for name in names & _BUILTINS if binds(name))
+    if shadowed:
+        name = shadowed[0]
+        raise Untranslatable(
+            f"the translation calls Python's builtin `{name}`, and this code binds `{name}` "
+            "where the translation lands (or may: a star import), so it would call that instead",
+            f"rename this code's `{name}`",
+        )
 
 
 def _check_shared(uses: dict[int, _Use]) -> None:

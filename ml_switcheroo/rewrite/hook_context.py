@@ -213,7 +213,12 @@ class HookContexts:
             replace(user, shared=True) if id(owner) in shared_ids else user
             for owner, user in self._get_user_expressions()
         ]
-        return hygienic(expression, [*users, *extra], self._visible_names(site))
+        return hygienic(
+            expression,
+            [*users, *extra],
+            self._visible_names(site),
+            lambda name: self.scopes.get(site) is not None and self._binds(site, name),
+        )
 
     def _get_user_expressions(self) -> list[tuple[cst.Call, UserExpression]]:
         """The arguments (and their tuple/list elements) of the plan's calls, in source order."""

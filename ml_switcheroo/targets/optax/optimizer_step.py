@@ -295,9 +295,9 @@ def _named_groups_read(params: cst.BaseExpression, ctx: HookContext) -> cst.Base
             bound = ctx.assigned_value(value)
             if isinstance(bound, cst.Dict):
                 element = element.with_changes(value=bound)
-            elif bound is not None and _may_be_group(bound, ctx):
+            elif bound is not None and _is_group(bound):
                 raise _unread_group(value)
-            elif bound is None and any(_may_be_group(o, ctx) for o in ctx.origins(value) or ()):
+            elif bound is None and any(_is_group(o) for o in ctx.origins(value) or ()):
                 raise _unread_group(value)  # a parameter some caller passes a dict
         elif not isinstance(value, cst.Dict) and _may_be_group(value, ctx):
             raise _unread_group(value)  # a literal dict is read by ``_group_dicts``
@@ -305,16 +305,23 @@ def _named_groups_read(params: cst.BaseExpression, ctx: HookContext) -> cst.Base
     return params.with_changes(elements=elements)
 
 
-def _may_be_group(value: cst.BaseExpression, ctx: HookContext) -> bool:
-    """A ``dict(...)`` call or a dict display, or a call or subscript that is not known to
-    select parameters (it may return a param group dict)."""
+def _is_group(value: cst.BaseExpression) -> bool:
+    """A dict display, a dict comprehension or a ``dict(...)`` call."""
     if isinstance(value, (cst.Dict, cst.DictComp)):
         return True
-    if isinstance(value, cst.Call) and code_of(value.func).strip() == "dict":
+    return isinstance(value, cst.Call) and code_of(value.func).strip() == "dict"
+
+
+def _may_be_group(value: cst.BaseExpression, ctx: HookContext) -> bool:
+    """``_is_group``, or a subscript, or a call that is neither known to select parameters nor
+    a function of torch (a tensor): either may hold a param group dict."""
+    if _is_group(value) or isinstance(value, cst.Subscript):
         return True
-    if isinstance(value, (cst.Call, cst.Subscript)):
-        return select(value, ctx.names(), ctx.semantic_map.parameters).kind == UNKNOWN
-    return False
+    if not isinstance(value, cst.Call):
+        return False
+    if any(q.startswith("torch.") for q in ctx.names().qualified(value.func)):
+        return False
+    return select(value, ctx.names(), ctx.semantic_map.parameters).kind == UNKNOWN
 
 
 def _unread_group(value: cst.BaseExpression) -> Untranslatable:
