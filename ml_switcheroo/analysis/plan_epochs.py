@@ -179,8 +179,8 @@ class EpochFacts:
         if id(step.call) in self._handed_problems:
             return self._handed_problems[id(step.call)]  # a function of another file
         found = self._epoch_calls.get(id(step.call))
-        if found is None:
-            return None  # stepped in the loop around the optimizer's loop: as before
+        if found is None:  # stepped in the loop around the optimizer's loop
+            return self._inline_batch_loop_problem(step, schedule)
         call, stepped = found
         name = f"{code_of(call.func).strip()}()"
         elsewhere = self._handed_elsewhere(call, schedule)
@@ -207,6 +207,57 @@ class EpochFacts:
                 f"epoch may have fewer updates than --steps-per-epoch ({self.steps_per_epoch})"
             )
         return self._iterated_problem(call, loop, name, schedule.outer.call, function)
+
+    def _inline_batch_loop_problem(self, step: Site, schedule: SchedulePlan) -> str | None:
+        """``_batch_loop_problem`` for a scheduler stepped in the loop around the optimizer's
+        loop: one optimizer step, directly in the body of a ``for`` loop of the epoch loop's
+        body, nothing that can leave or skip the rest of that loop; with ``len(X)`` as
+        --steps-per-epoch, that loop iterating ``X`` or ``enumerate(X)``."""
+        optimizer_steps = self._optimizer_step_sites(schedule.optimizer)
+        if len(optimizer_steps) != 1:
+            return (
+                f"the optimizer is stepped in {len(optimizer_steps)} places, so an epoch may "
+                f"have another number of updates than --steps-per-epoch ({self.steps_per_epoch})"
+            )
+        (opt_step,) = optimizer_steps
+        epoch_loop = step.controls[-1]
+        loop = opt_step.controls[-1] if opt_step.controls else None
+        epoch_body = list(epoch_loop.body.body)  # type: ignore[attr-defined]
+        if (
+            not isinstance(loop, cst.For)
+            or opt_step.block != id(loop.body)
+            or loop not in epoch_body
+        ):
+            return (
+                "the optimizer is not stepped directly in a `for` loop of the epoch loop's body "
+                f"({self._place(opt_step.statement)}: under a condition, say), so how often per "
+                "epoch is unknown"
+            )
+        jump = next((s for s in loop.body.body if stepping.leaves_loop(s)), None)  # type: ignore[attr-defined]
+        if jump is not None:
+            return (
+                f"the batch loop can be left or skipped early ({self._place(jump)}), so an "
+                f"epoch may have fewer updates than --steps-per-epoch ({self.steps_per_epoch})"
+            )
+        measured = self._measured_length()
+        if measured is None:
+            return None  # a number or another expression: the user's count of updates
+        iterated = loop.iter
+        if (
+            isinstance(iterated, cst.Call)
+            and code_of(iterated.func).strip() == "enumerate"
+            and len(iterated.args) == 1
+            and iterated.args[0].keyword is None
+            and not iterated.args[0].star
+        ):
+            iterated = iterated.args[0].value
+        if code_of(iterated).strip() != measured:
+            return (
+                f"the batch loop iterates `{_short(loop.iter, 40)}`, not `{measured}` of "
+                f"--steps-per-epoch 'len({measured})', so an epoch may have another number "
+                "of updates"
+            )
+        return None
 
     def _handed_elsewhere(self, call: cst.Call, schedule: SchedulePlan) -> str | None:
         """A call of the function around ``call`` (the epoch's train call), other than it and

@@ -370,7 +370,7 @@ class EvaluatedOnceAtConstructionTest(SwitcherooTest):
                 opt = torch.optim.SGD(p, lr=0.1)
                 sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2)
                 for epoch in range(3):
-                    for batch in data:
+                    for batch in loader:
                         opt.step()
                     sched.step()
                 """,
