@@ -131,7 +131,9 @@ class SteppingFacts:
             schedule.every = every
             return True
         if all(_same_control(step, optimizer_steps) for step in steps):
-            uneven = self._uneven_stepping(steps, optimizer_steps)
+            uneven = self._uneven_stepping(steps, optimizer_steps) or self._stepped_elsewhere(
+                schedule
+            )
             if uneven is None:
                 return True
             return self._counted_or_refused(
@@ -1049,6 +1051,40 @@ class SteppingFacts:
             )
         return None
 
+    def _stepped_elsewhere(self, schedule: SchedulePlan) -> str | None:
+        """A call of the file other than the plan's own (scheduler constructors, ``scaler.step``)
+        handed the scheduler's optimizer (``warmup(opt)``): it may step it outside the loop the
+        scheduler counts (before the scheduler is built, twice per iteration, after the loop),
+        and torch's schedule follows its own steps, not the optimizer's updates."""
+        optimizer = schedule.optimizer.target
+        if optimizer is None:
+            return None
+        text = code_of(optimizer).strip()
+        steppers = self._functions_calling(self.step_methods)
+        for call in _walk_calls(self.module):
+            if id(call) in self.by_call or _last_name(call.func) not in steppers:
+                continue
+            if not any(code_of(a.value).strip() == text for a in call.args):
+                continue
+            return (
+                f"the optimizer is also handed to {_short(call.func, 40)}() at "
+                f"{self._place(call)}, which may step it outside the updates this scheduler "
+                "counts (before it is built, twice per update, after the loop)"
+            )
+        return None
+
+    def _functions_calling(self, methods: Collection[str]) -> frozenset[str]:
+        """The names of the functions and methods of the file whose own body calls one of
+        ``methods`` on something (``opt.step()``)."""
+        found: set[str] = set()
+        for function in (n for n in cst_walk.walk(self.module) if isinstance(n, cst.FunctionDef)):
+            if any(
+                isinstance(c.func, cst.Attribute) and c.func.attr.value in methods
+                for c in _walk_calls(function.body)
+            ):
+                found.add(function.name.value)
+        return frozenset(found)
+
     def _catching_around(self, step: Site) -> str | None:
         """The ``try`` (with ``except`` or ``finally``) or ``with`` statement around ``step``
         inside its innermost loop (``file:line``), which may go on past an exception raised
@@ -1083,3 +1119,10 @@ def _receivers_or_arguments_of(
 
     cst_walk.visit(root, _Find())
     return wanted <= fine
+
+
+def _last_name(func: cst.BaseExpression) -> str | None:
+    """``f`` of ``f(...)``, ``self.f(...)`` or ``mod.f(...)``."""
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return func.value if isinstance(func, cst.Name) else None
