@@ -274,3 +274,20 @@ def test_a_plateau_stepped_per_update_suggests_the_nnx_update_with_the_metric() 
     )
     assert "opt.update(model, grads, value=loss)" in output, output
     assert "opt.opt_state, params" not in output, output
+
+
+def test_an_lr_bound_once_to_a_number_gives_the_eps_floor() -> None:
+    code = "learning_rate = 0.1\n" + PER_EPOCH.replace("lr=0.1", "lr=learning_rate")
+    output = convert(code)
+    assert BEGIN not in output, output
+    assert "min_scale=" in output and "/ learning_rate" in output, output
+    assert "learning_rate * sched_state.scale" in output, output
+
+
+def test_an_lr_bound_twice_or_a_parameter_escapes() -> None:
+    rebound = "learning_rate = 0.1\n" + PER_EPOCH.replace("lr=0.1", "lr=learning_rate")
+    escaped(rebound + "learning_rate = 0.05\n")
+    parameter = "def train(model, loader, val_loss, learning_rate):\n" + textwrap.indent(
+        PER_EPOCH.replace("import torch\n", "").replace("lr=0.1", "lr=learning_rate"), "    "
+    )
+    escaped("import torch\n" + parameter)

@@ -29,7 +29,7 @@ from ml_switcheroo.analysis.plan import SchedulePlan
 from ml_switcheroo.model.translate import BoundCall
 from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.findings import Finding
-from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
+from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext, HookResult, ReplaceStatement
 from ml_switcheroo.targets.nnx.counted_lr import counted, counted_scheduler
 from ml_switcheroo.targets.nnx.learning_rate import WRITE
@@ -40,6 +40,7 @@ from ml_switcheroo.targets.optax.lr_scheduler import (
     FACTOR,
     MIN_LR,
     attaches_to_chain,
+    constant_number,
     eps_floor,
     finite_number,
     optimizer_lr,
@@ -167,10 +168,7 @@ def _eps_floor(schedule: SchedulePlan, node: cst.Call, ctx: HookContext) -> floa
     ``> eps``, in Python floats as here."""
     call = BoundCall.bind(schedule.outer.entry, node)  # type: ignore[arg-type]
     values = {name: call.literal(name) for name in (FACTOR, MIN_LR, EPS)}
-    try:
-        values["lr"] = literal_value(optimizer_lr(schedule, ctx))
-    except NotALiteral:
-        values["lr"] = None
+    values["lr"] = constant_number(optimizer_lr(schedule, ctx), ctx)
     unknown = [name for name, value in values.items() if not finite_number(value)]
     if unknown:
         raise render(Finding(findings.PLATEAU_NOT_LITERAL, {"names": _listed(unknown)}))

@@ -40,7 +40,7 @@ from ml_switcheroo.spec import findings, roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.escape_hatch import folded_step_note
 from ml_switcheroo.spec.findings import Finding
-from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 from ml_switcheroo.spec.template import parenthesize
 from ml_switcheroo.targets.hooks import HookContext, Remove, register_hook
 from ml_switcheroo.targets.optax.messages import render
@@ -98,7 +98,7 @@ def render_schedule(
     call.overrides.update(overrides or {})
     check_escapes(call, ctx.exact, render=render)
     if node is schedule.outer.call and attaches_to_chain(schedule) and MIN_LR not in call.overrides:
-        floor = _plateau_floor(call)
+        floor = _plateau_floor(call, ctx)
         if floor is not None:
             call.overrides[MIN_LR] = cst.parse_expression(repr(floor))
     if node is schedule.outer.call and not attaches_to_chain(schedule):
@@ -289,11 +289,33 @@ def eps_floor(lr: float, factor: float, min_lr: float, eps: float) -> float | No
     return None if lr == min_lr else lr
 
 
-def _plateau_floor(call: BoundCall) -> float | None:
+def constant_number(node: cst.BaseExpression, ctx: HookContext) -> object:
+    """The number ``node`` is: a literal, or a name whose variable has one binding, to a number
+    literal, that no other file may change (``learning_rate = 0.1`` at module level); None."""
+    try:
+        return literal_value(node)
+    except NotALiteral:
+        pass
+    if not isinstance(node, cst.Name):
+        return None
+    variable = ctx.variable(node)
+    if variable is None or len(variable.values) != 1 or variable.values[0] is None:
+        return None
+    if ctx.global_shared(node.value):
+        return None
+    try:
+        return literal_value(variable.values[0])
+    except NotALiteral:
+        return None
+
+
+def _plateau_floor(call: BoundCall, ctx: HookContext) -> float | None:
     """``eps_floor`` of a plateau call bound with the optimizer's lr; ``Untranslatable`` when a
-    value it needs is not a number literal (optax.contrib.reduce_on_plateau has no eps rule:
-    its ``min_scale`` must carry torch's floor)."""
-    values = {name: call.literal(name) for name in (OPTIMIZER_LR, FACTOR, MIN_LR, EPS)}
+    value it needs is not a number (a literal, or a name bound once to one: ``constant_number``;
+    optax.contrib.reduce_on_plateau has no eps rule: its ``min_scale`` must carry torch's
+    floor)."""
+    values = {name: call.literal(name) for name in (FACTOR, MIN_LR, EPS)}
+    values[OPTIMIZER_LR] = constant_number(call.value(OPTIMIZER_LR), ctx)
     unknown = [name for name, value in values.items() if not finite_number(value)]
     if unknown:
         shown = ", ".join(f"`{'lr' if n == OPTIMIZER_LR else n}`" for n in unknown)
