@@ -43,7 +43,13 @@ from ml_switcheroo.analysis.plan_places import (
     _store_paths,
     _store_targets,
 )
-from ml_switcheroo.analysis.plan_walks import _AttributeStores, _names, _short, _walk_calls
+from ml_switcheroo.analysis.plan_walks import (
+    _AttributeStores,
+    _last_name,
+    _names,
+    _short,
+    _walk_calls,
+)
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.errors import Untranslatable
@@ -454,7 +460,8 @@ class ClipFacts:
         return not any(unscale and _calls_a_method(statement, (unscale,)) for statement in before)
 
     def _backward_after(self, clip: Site) -> cst.Call | None:
-        """The first ``x.backward(...)`` (or ``backward(...)``) call in the statements of
+        """The first call of one of the map's ``backward_methods`` (``x.backward(...)``,
+        ``torch.autograd.backward(...)``, ``manual_backward(...)``) in the statements of
         ``clip``'s block from it to the statement holding the first optimizer step after it:
         gradients torch adds after the clip, unclipped."""
         depth = len(clip.path) - 1
@@ -471,7 +478,7 @@ class ClipFacts:
         owner = self.collector.blocks[block]
         for statement in owner.body[index + 1 : min(ends) + 1]:  # type: ignore[attr-defined]
             for node in cst_walk.walk(statement):
-                if isinstance(node, cst.Call) and _called_last_name(node) == "backward":
+                if isinstance(node, cst.Call) and _last_name(node.func) in self.backward_methods:
                     return node
         return None
 
@@ -559,12 +566,3 @@ class ClipFacts:
 def _part_of(path: str, whole: str) -> bool:
     """``model.encoder`` (or ``model``, ``model[0]``) is a part of ``model``."""
     return path == whole or path.startswith((whole + ".", whole + "["))
-
-
-def _called_last_name(call: cst.Call) -> str | None:
-    """``backward`` of ``loss.backward(...)``, ``torch.autograd.backward(...)`` or
-    ``backward(...)``; None for another callee."""
-    func = call.func
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    return func.value if isinstance(func, cst.Name) else None

@@ -17,6 +17,7 @@ from ml_switcheroo.analysis.counted import Counted, CountFacts, Step, count_prob
 from ml_switcheroo.analysis.counted_attributes import Owner, attribute_count_problem
 from ml_switcheroo.analysis.plan_facts import COUNTED, SchedulePlan, Site
 from ml_switcheroo.analysis.plan_places import (
+    _calls_a_method,
     _runs_conditionally,
     _same_control,
     _stepping,
@@ -32,6 +33,7 @@ from ml_switcheroo.analysis.plan_walks import (
     _enclosing_def,
     _function_name,
     _handed_as_argument,
+    _last_name,
     _mentions,
     _mentions_but_lr_reads,
     _methods_called_on,
@@ -1076,14 +1078,11 @@ class SteppingFacts:
     def _functions_calling(self, methods: Collection[str]) -> frozenset[str]:
         """The names of the functions and methods of the file whose own body calls one of
         ``methods`` on something (``opt.step()``)."""
-        found: set[str] = set()
-        for function in (n for n in cst_walk.walk(self.module) if isinstance(n, cst.FunctionDef)):
-            if any(
-                isinstance(c.func, cst.Attribute) and c.func.attr.value in methods
-                for c in _walk_calls(function.body)
-            ):
-                found.add(function.name.value)
-        return frozenset(found)
+        return frozenset(
+            node.name.value
+            for node in cst_walk.walk(self.module)
+            if isinstance(node, cst.FunctionDef) and _calls_a_method(node.body, methods)
+        )
 
     def _catching_around(self, step: Site) -> str | None:
         """The ``try`` (with ``except`` or ``finally``) or ``with`` statement around ``step``
@@ -1119,10 +1118,3 @@ def _receivers_or_arguments_of(
 
     cst_walk.visit(root, _Find())
     return wanted <= fine
-
-
-def _last_name(func: cst.BaseExpression) -> str | None:
-    """``f`` of ``f(...)``, ``self.f(...)`` or ``mod.f(...)``."""
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    return func.value if isinstance(func, cst.Name) else None

@@ -343,6 +343,14 @@ def _calls_named(module: cst.Module, name: str) -> list[cst.Call]:
     ]
 
 
+def _last_name(func: cst.BaseExpression) -> str | None:
+    """``f`` of a callee ``f``, ``self.f`` or ``mod.f`` (``backward`` of
+    ``torch.autograd.backward``); None for another expression."""
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return func.value if isinstance(func, cst.Name) else None
+
+
 def _short(node: cst.CSTNode, limit: int = 60) -> str:
     text = " ".join(code_of(node).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -981,8 +981,7 @@ class RepositoryIndex:
         found = {path, *packages}
         frontier = [path, *packages]
         while frontier:
-            nearer = [f for other in frontier for f in self.imported_files(other)]
-            nearer = [g for f in nearer for g in (f, *self.packages_of(f))]
+            nearer = [f for other in frontier for f in self._successors(other)]
             frontier = [f for f in dict.fromkeys(nearer) if f not in found]
             found.update(frontier)
             yield from frontier

@@ -288,7 +288,7 @@ def _named_groups_read(params: cst.BaseExpression, ctx: HookContext) -> cst.Base
         if isinstance(element, cst.StarredElement):
             inner = ctx.assigned_value(value) if isinstance(value, cst.Name) else value
             if isinstance(inner, (cst.List, cst.Tuple)) and any(
-                isinstance(e.value, cst.Dict) or _may_be_group(e.value, ctx) for e in inner.elements
+                _may_be_group(e.value, ctx) for e in inner.elements
             ):
                 raise _unread_group(value)
         elif isinstance(value, cst.Name):
@@ -319,9 +319,10 @@ def _may_be_group(value: cst.BaseExpression, ctx: HookContext) -> bool:
         return True
     if not isinstance(value, cst.Call):
         return False
-    if any(q.startswith("torch.") for q in ctx.names().qualified(value.func)):
+    names = ctx.names()
+    if any(q.startswith("torch.") for q in names.qualified(value.func)):
         return False
-    return select(value, ctx.names(), ctx.semantic_map.parameters).kind == UNKNOWN
+    return select(value, names, ctx.semantic_map.parameters).kind == UNKNOWN
 
 
 def _unread_group(value: cst.BaseExpression) -> Untranslatable:
