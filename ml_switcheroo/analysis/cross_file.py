@@ -337,6 +337,30 @@ class CrossFile:
             return found.describe(self.index.root)
         return f"{found.named(self.index.root)} reads `{name}` of this module"
 
+    def steps_in(self, callee: str, methods: Collection[str]) -> str | None:
+        """``file:line`` of a call of one of ``methods`` (``x.step()``) in the body of
+        ``callee``, a module-level function (or a class's ``__init__``) of another file of the
+        repository; its file's place when that file fails to parse; None when it has none or
+        is not one."""
+        split = self.index.split(self._absolute(callee))
+        if split is None:
+            return None
+        module, function = split
+        path = self.index.file_of(module)
+        if path is None or path == self.path:
+            return None
+        facts = self.index.facts(path)
+        if facts.error is not None:
+            return facts.error.describe(self.index.root)
+        definition = facts.callable(function)
+        if definition is None:
+            return None
+        for node in ast_nodes.walk(definition):
+            func = node.func if isinstance(node, ast.Call) else None
+            if isinstance(func, ast.Attribute) and func.attr in methods:
+                return Place(path, node.lineno).named(self.index.root)
+        return None
+
     def called_elsewhere(self, functions: Collection[str]) -> str | None:
         """``file:line`` of a call in another file of the repository whose callee is written as
         one of ``functions`` (``copy.copy``, ``replace``); None when no other file has one (or

@@ -1064,16 +1064,33 @@ class SteppingFacts:
         text = code_of(optimizer).strip()
         steppers = self._functions_calling(self.step_methods)
         for call in _walk_calls(self.module):
-            if id(call) in self.by_call or _last_name(call.func) not in steppers:
+            if id(call) in self.by_call:
                 continue
             if not any(code_of(a.value).strip() == text for a in call.args):
                 continue
+            if _last_name(call.func) in steppers:
+                where = ""
+            else:
+                other = self._steps_in_other_file(call)
+                if other is None:
+                    continue
+                where = f" (its step at {other})"
             return (
                 f"the optimizer is also handed to {_short(call.func, 40)}() at "
-                f"{self._place(call)}, which may step it outside the updates this scheduler "
-                "counts (before it is built, twice per update, after the loop)"
+                f"{self._place(call)}{where}, which may step it outside "
+                "the updates this scheduler counts (before it is built, twice per update, "
+                "after the loop)"
             )
         return None
+
+    def _steps_in_other_file(self, call: cst.Call) -> str | None:
+        """``file:line`` of a step-method call in the function of another file of the
+        repository that ``call`` calls (or of that file, when it fails to parse); else None."""
+        cross_file = self.resolver.cross_file
+        callee = self.resolver.called_function(call.func)
+        if cross_file is None or callee is None:
+            return None
+        return cross_file.steps_in(callee, self.step_methods)
 
     def _functions_calling(self, methods: Collection[str]) -> frozenset[str]:
         """The names of the functions and methods of the file whose own body calls one of

@@ -1,14 +1,17 @@
 """A per-update scheduler whose optimizer a function of the file also steps (probe F1b): torch's
 schedule follows the scheduler's own steps, the folded one every update, so warm-up steps before
 the scheduler is built, a second step per iteration or fine-tuning after the loop shift it. The
-scheduler stays torch code naming the call; a helper that does not step folds."""
+scheduler stays torch code naming the call (and, for a function of another file of the
+repository, the step there); a helper that does not step folds."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from ml_switcheroo.codemods.optimizer import TorchToOptax
-from tests.support import run_codemod
+from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
+from tests.support import convert_in_process, run_codemod, write_package
 
 HELPER = """\
 import torch
@@ -52,3 +55,46 @@ def test_a_helper_that_steps_the_optimizer_keeps_the_scheduler(shape: str) -> No
 def test_a_helper_that_does_not_step_it_folds() -> None:
     output = run_codemod(HELPER + "report(opt)\n" + LOOP, TorchToOptax)
     assert "learning_rate=sched" in output, output
+
+
+WARMUP_FILE = """\
+def warmup(opt, batches):
+    for x in batches:
+        x.sum().backward()
+        opt.step()
+
+
+def report(opt):
+    print("lr", opt)
+"""
+
+TRAIN_FILE = """\
+import torch
+from pkg.helpers import {helper}
+
+
+def main(params, batches):
+    opt = torch.optim.SGD(params, lr=0.1)
+    {helper}(opt, batches)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+    for x in batches:
+        x.sum().backward()
+        opt.step()
+        sched.step()
+"""
+
+
+@pytest.mark.parametrize("command", [TorchToOptax, TorchToNNX])
+def test_a_helper_of_another_file_that_steps_the_optimizer_keeps_the_scheduler(
+    tmp_path: Path, command: type
+) -> None:
+    files = {"helpers.py": WARMUP_FILE, "train.py": TRAIN_FILE.format(helper="warmup")}
+    outputs, _ = convert_in_process(write_package(tmp_path, files), command)
+    assert "StepLR(opt, step_size=3" in outputs["train.py"], outputs["train.py"]
+    assert "(its step at pkg/helpers.py:4)" in outputs["train.py"], outputs["train.py"]
+
+
+def test_a_helper_of_another_file_that_does_not_step_it_folds(tmp_path: Path) -> None:
+    files = {"helpers.py": WARMUP_FILE, "train.py": TRAIN_FILE.format(helper="report")}
+    outputs, _ = convert_in_process(write_package(tmp_path, files))
+    assert "learning_rate=sched" in outputs["train.py"], outputs["train.py"]
