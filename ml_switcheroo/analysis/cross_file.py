@@ -705,6 +705,32 @@ class CrossFile:
         found = self.index.stored_misuse(module, owner, param, uses, model, skip_own=True)
         return None if found is None else found.describe(self.index.root)
 
+    def plain_parameters(self, function: str, param: str, spec: ParameterSpec) -> str | None:
+        """None when every call in the repository of this file's module-level ``function``
+        passes ``<name>.parameters()`` (a map ``module_methods`` call without arguments on a
+        plain name, not ``self``) for ``param``: every parameter of one model, no param
+        group. Else why not, naming ``file:line`` (no call at all: the function's place)."""
+        module = self.index.module_of(self.path)
+        found = self.index.arguments_of(module, function, param)
+        root = self.index.root
+        if isinstance(found, Unknown):
+            return found.describe(root)
+        if not found:
+            return f"no call of `{function}` in the repository shows what `{param}` holds"
+        for place, value in found:
+            func = value.func if isinstance(value, ast.Call) else None
+            plain = (
+                isinstance(func, ast.Attribute)
+                and func.attr in spec.module_methods
+                and isinstance(func.value, ast.Name)
+                and func.value.id != "self"
+                and not value.args  # type: ignore[union-attr]
+                and not value.keywords  # type: ignore[union-attr]
+            )
+            if not plain:
+                return f"{place.named(root)} passes `{ast.unparse(value)}` for `{param}`"
+        return None
+
     def passed_constructors(self, function: str, param: str) -> list[str | None] | None:
         """The qualified names of the calls every call site in the repository (this file's
         too) passes for ``param`` of this file's module-level ``function`` (``criterion =

@@ -1028,33 +1028,45 @@ class RepositoryIndex:
         param: str,
         follow: _Follow,
     ) -> list[Constructed] | Unknown:
-        if facts.tree is None:
-            assert facts.error is not None
-            return facts.error
-        for star, line in facts.stars:
-            if star == module:
-                return Unknown(Place(facts.path, line), f"imports `*` from `{module}`")
+        calls = _calls_in(facts, qualified, module)
+        if isinstance(calls, Unknown):
+            return calls
         parents = facts.nodes().parents
         sites: list[Constructed] = []
-        last = qualified.rpartition(".")[2]
-        for node in facts.nodes().candidates(facts, qualified, last):
-            shadow = _shadowed_reach(node, facts, qualified)
-            if shadow is not None:
-                return Unknown(Place(facts.path, getattr(node, "lineno", 0)), shadow)
-            if _is_getattr_of(node, last):
-                return Unknown(Place(facts.path, node.lineno), "reaches it through `getattr`")
-            if not isinstance(node, (ast.Name, ast.Attribute)):
-                continue
-            if _qualified(node, facts) != qualified:
-                continue
-            call = parents.get(id(node))
-            if not isinstance(call, ast.Call) or call.func is not node:
-                return Unknown(Place(facts.path, node.lineno), "uses it without calling it")
+        for call in calls:
             site = self._passed(facts, call, definition, param, parents, follow)
             if isinstance(site, Unknown):
                 return site
             sites.extend(site)
         return sites
+
+    def arguments_of(
+        self, module: str, function: str, param: str
+    ) -> list[tuple[Place, ast.expr]] | Unknown:
+        """What every call in the repository of the module-level ``module.function`` writes
+        for its ``param`` (the expression, as written at the call, and its place); an
+        ``Unknown`` at the first call that cannot be read (a star argument, a value left to
+        its default, a use that is not a call, a file that fails to parse)."""
+        path = self.file_of(module)
+        if path is None or not self.complete:
+            return Unknown(Place(path or module, 0), "is not a file of an indexed repository")
+        definition = self.facts(path).callable(function)
+        if definition is None:
+            return Unknown(Place(path, 0), f"does not define `{function}` once at module level")
+        qualified = f"{module}.{function}"
+        found: list[tuple[Place, ast.expr]] = []
+        for other in self.with_word(function):
+            facts = self.facts(other)
+            calls = _calls_in(facts, qualified, module)
+            if isinstance(calls, Unknown):
+                return calls
+            for call in calls:
+                value = _argument(call, definition, param)
+                if value is None:
+                    here = Place(facts.path, call.lineno)
+                    return Unknown(here, f"passes no value for `{param}` that can be read")
+                found.append((Place(facts.path, call.lineno), value))
+        return found
 
     def _passed(
         self,
@@ -1445,6 +1457,37 @@ def _binds(target: ast.AST, name: str) -> bool:
 def _assigned_by(parent: ast.AST, name: ast.Name) -> bool:
     """Whether ``parent`` (the node holding ``name``) is an assignment to ``name`` itself."""
     return isinstance(parent, ast.Assign) and any(t is name for t in parent.targets)
+
+
+def _calls_in(facts: FileFacts, qualified: str, module: str) -> list[ast.Call] | Unknown:
+    """The calls of ``qualified`` (a module-level function of ``module``) in the file of
+    ``facts``; an ``Unknown`` at the first place that reaches it otherwise (a star import of
+    its module, a shadowed name, ``getattr``, a use that is not a call) or when the file fails
+    to parse."""
+    if facts.tree is None:
+        assert facts.error is not None
+        return facts.error
+    for star, line in facts.stars:
+        if star == module:
+            return Unknown(Place(facts.path, line), f"imports `*` from `{module}`")
+    parents = facts.nodes().parents
+    calls: list[ast.Call] = []
+    last = qualified.rpartition(".")[2]
+    for node in facts.nodes().candidates(facts, qualified, last):
+        shadow = _shadowed_reach(node, facts, qualified)
+        if shadow is not None:
+            return Unknown(Place(facts.path, getattr(node, "lineno", 0)), shadow)
+        if _is_getattr_of(node, last):
+            return Unknown(Place(facts.path, node.lineno), "reaches it through `getattr`")
+        if not isinstance(node, (ast.Name, ast.Attribute)):
+            continue
+        if _qualified(node, facts) != qualified:
+            continue
+        call = parents.get(id(node))
+        if not isinstance(call, ast.Call) or call.func is not node:
+            return Unknown(Place(facts.path, node.lineno), "uses it without calling it")
+        calls.append(call)
+    return calls
 
 
 def _argument(call: ast.Call, definition: ast.FunctionDef, param: str) -> ast.expr | None:

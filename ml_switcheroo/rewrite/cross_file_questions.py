@@ -69,11 +69,23 @@ class CrossFileQuestions:
         path = self.repository_file()
         if path is None:
             return None
+        return self._cross_file(path, self.constructor_translates_at)
+
+    def index_only(self) -> CrossFile | None:
+        """``cross_file`` for the questions the index alone answers (no dry run of another
+        file: ``CrossFile.plain_parameters``), in the dry runs too: a dry run's answer must be
+        the one the file's own run gives."""
+        filename = self.filename()
+        if not filename or not os.path.isfile(filename):
+            return None
+        return self._cross_file(os.path.abspath(filename), lambda path, line: False)
+
+    def _cross_file(self, path: str, translates: Callable[[str, int], bool]) -> CrossFile:
         return CrossFile(
             index_for(repository_root(path)),
             path,
             self.semantic_map,
-            self.constructor_translates_at,
+            translates,
             cross_file_methods(self.semantic_map),  # rewritten on an optimizer another file passes
             self.target.name,
         )

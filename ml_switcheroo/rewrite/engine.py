@@ -168,6 +168,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             resolver=self._get_resolver,
             enclosing=self._enclosing,
             plan=self._get_plan,
+            index_only=self._across.index_only,
         )
         self._runs = HookRuns(
             target=self.TARGET,

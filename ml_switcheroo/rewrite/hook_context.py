@@ -17,6 +17,7 @@ from libcst.codemod import CodemodContext
 from libcst.metadata import BuiltinScope, GlobalScope
 
 from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.cross_file import CrossFile
 from ml_switcheroo.analysis.parents import parent_map
 from ml_switcheroo.analysis.plan import Plan, PlanItem, Region
 from ml_switcheroo.analysis.resolver import Resolver, Variable
@@ -43,6 +44,7 @@ class HookContexts:
         resolver: Callable[[], Resolver],
         enclosing: Callable[[], cst.ClassDef | None],
         plan: Callable[[], Plan],
+        index_only: Callable[[], CrossFile | None] = lambda: None,
     ) -> None:
         self.context = context
         self.semantic_map = semantic_map
@@ -52,6 +54,7 @@ class HookContexts:
         self.resolver = resolver
         self.enclosing = enclosing
         self.plan = plan
+        self.index_only = index_only  # the repository index, in dry runs too
         self._parents: Any = None
         # whether a wired call's translation succeeds (the engine's receivers, set once built)
         self.translates: Callable[[cst.Call], bool] = lambda call: False
@@ -97,6 +100,7 @@ class HookContexts:
             model_origin=self.model_origin,
             trains_across_files=self.trains_across_files,
             passed_across_files=self.passed_across_files,
+            plain_across_files=self.plain_across_files,
             helper_problem=lambda name, libraries: self.plan().helper_problem(name, libraries),
             copied_helper=lambda name, libraries: self.plan().copied_helper(name, libraries),
             own_optimizer_problem=lambda stepped, constructor, trained: (
@@ -145,6 +149,17 @@ class HookContexts:
         if cross_file is None or found is None:
             return None
         return cross_file.passed_constructors(found[0].name.value, found[1])
+
+    def plain_across_files(self, name: cst.Name) -> str | None:
+        """``HookContext.plain_across_files``: ``CrossFile.plain_parameters``."""
+        found = self._module_parameter(name)
+        if found is None or not isinstance(found[0], cst.FunctionDef):
+            return f"`{name.value}` is a parameter no call of this file shows the value of"
+        function, param = found[0].name.value, found[1]
+        cross_file = self.index_only()
+        if cross_file is None:  # not a file on disk: no repository to read
+            return f"no call of `{function}` in this file shows what `{param}` holds"
+        return cross_file.plain_parameters(function, param, self.semantic_map.parameters)
 
     def _module_parameter(
         self, name: cst.BaseExpression

@@ -20,12 +20,13 @@ from typing import Any, Protocol
 import libcst as cst
 
 from ml_switcheroo.analysis.built_by_method import BuiltByMethod
-from ml_switcheroo.analysis.parameters import Names, is_module_class
+from ml_switcheroo.analysis.parameters import PART, WHOLE, Names, is_module_class, select
 from ml_switcheroo.analysis.plan import PlanItem, Region
 from ml_switcheroo.analysis.resolver import Variable
 from ml_switcheroo.model.hygiene import UserExpression
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
+from ml_switcheroo.spec.signature import code_of
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,10 @@ class HookContext:
     # qualified names of the calls each call site passes for it (a None among them: a site
     # that passes anything else or cannot be followed; None: not such a parameter, no index).
     passed_across_files: Callable[[cst.Name], list[str | None] | None] = lambda name: None
+    # For a Name reading a parameter of a module-level function of an indexed repository: why
+    # a call of the repository may pass it something else than ``model.parameters()``
+    # (``CrossFile.plain_parameters``; None: none does; "unknown": no such parameter, no index).
+    plain_across_files: Callable[[cst.Name], str | None] = lambda name: "unknown"
     # For a Name a loss calls, and the libraries whose imports the function may read: why it may
     # not run unchanged inside the loss function (None: a module-level function of the file
     # proven to read only its arguments and those libraries, changing nothing).
@@ -315,6 +320,37 @@ class HookContext:
         spec = self.semantic_map.parameters
         module_self = is_module_class(self.enclosing_class, self.qualify, spec)
         return Names(self.lookup, self.qualify, module_self, self.binds)
+
+    def unbound(self, node: cst.BaseExpression) -> bool:
+        """Whether ``node`` is a name the file never binds and no star import may bind (an
+        undefined global: a snippet's free name)."""
+        return isinstance(node, cst.Name) and not self.binds(node, node.value)
+
+    def params_problem(self, params: cst.BaseExpression) -> str | None:
+        """Why ``params`` (an optimizer's, which ``select`` alone cannot read: a parameter, a
+        name bound to an unknown call) may hold param groups or part of a model: a value that
+        reaches it through this module's callers (and, for a parameter no call of the module
+        tells, the calls of the repository) is not every parameter of one model. None: each
+        is."""
+        values = self.origins(params)
+        if not values:
+            return "nothing in the program shows what it holds"
+        names, spec = self.names(), self.semantic_map.parameters
+        for value in values:
+            if isinstance(self.parent_of(value), cst.Param):  # a parameter no caller here tells
+                if not isinstance(params, cst.Name):
+                    return "it is a parameter no call of this file tells"
+                problem = self.plain_across_files(params)
+                if problem is not None:
+                    return problem
+                continue
+            selection = select(value, names, spec)
+            if selection.kind == PART:
+                return selection.reason
+            if selection.kind != WHOLE:
+                shown = " ".join(code_of(value).split())
+                return f"`{shown}` at {self.place(value) or 'this file'} reaches it"
+        return None
 
     def fold(self, call: cst.CSTNode) -> None:
         """Record that ``call`` (a scheduler or clip of this optimizer) is part of the result."""

@@ -410,7 +410,7 @@ class ParamGroupsTest(SwitcherooTest):
         self.assertIn("JAX has no requires_grad", record.reason)
         self.assertIn("'frozen': optax.set_to_zero()", record.suggestion)
 
-    def test_unknown_parameter_variable_translates_with_a_warning(self) -> None:
+    def test_a_parameter_no_call_shows_escapes(self) -> None:
         (record,) = self.records(
             """
             import torch
@@ -418,5 +418,31 @@ class ParamGroupsTest(SwitcherooTest):
                 opt = torch.optim.Adam(param_groups, lr=1e-3)
             """
         )
-        self.assertEqual(record.kind, "converted")
-        self.assertIn("taken as a plain parameter list", record.warnings[0])
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("no call of `build` in this file shows what `param_groups`", record.reason)
+        self.assertIn("`optax.adam(learning_rate=1e-3)`", record.suggestion)
+
+    def test_a_parameter_every_call_passes_model_parameters_translates(self) -> None:
+        records = self.records(
+            """
+            import torch
+            def build(params):
+                opt = torch.optim.Adam(params, lr=1e-3)
+            build(model.parameters())
+            """
+        )
+        self.assertEqual([r.kind for r in records], ["converted"])
+        self.assertFalse(records[0].warnings)
+
+    def test_a_parameter_a_call_passes_groups_escapes(self) -> None:
+        (record,) = self.records(
+            """
+            import torch
+            def build(params):
+                opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.1)
+            build(model.parameters())
+            build(groups_of(model))
+            """
+        )
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("`groups_of(model)` at example.py:5 reaches it", record.reason)

@@ -73,8 +73,8 @@ import torch
 from pkg.helpers import {helper}
 
 
-def main(params, batches):
-    opt = torch.optim.SGD(params, lr=0.1)
+def main(model, batches):
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
     {helper}(opt, batches)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
     for x in batches:

@@ -198,12 +198,23 @@ class OptimizerOverPartOfAModelTest(SwitcherooTest):
     def test_explicit_tensors_translate(self) -> None:
         self.assertTranslates("[w, b]")
 
-    def test_unknown_parameters_translate_with_a_warning(self) -> None:
+    def test_parameters_of_an_unknown_call_escape(self) -> None:
         record = self.only_record(
             "import torch\nopt = torch.optim.SGD(get_params(model), lr=0.1)\n"
         )
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("holds every parameter of one model and no param group", record.reason)
+
+    def test_a_free_name_translates_with_a_warning(self) -> None:
+        record = self.only_record("import torch\nopt = torch.optim.SGD(params, lr=0.1)\n")
         self.assertEqual(record.kind, "converted")
         self.assertIn("or only part of a model's parameters", record.warnings[0])
+
+    def test_a_name_a_star_import_may_bind_escapes(self) -> None:
+        record = self.only_record(
+            "import torch\nfrom config import *\nopt = torch.optim.SGD(params, lr=0.1)\n"
+        )
+        self.assertEqual(record.kind, "escaped")
 
     def test_methods_of_an_escaped_subset_optimizer_are_kept(self) -> None:
         out = run_codemod(

@@ -274,14 +274,14 @@ class ReExportedImportTest(SwitcherooTest):
         self.assertConverts(
             """
             __all__ = ["SGD"]
-            def build(p):
+            def build(model):
                 from torch.optim import SGD
-                return SGD(p, lr=0.1)
+                return SGD(model.parameters(), lr=0.1)
             """,
             """
             import optax
             __all__ = ["SGD"]
-            def build(p):
+            def build(model):
                 return optax.sgd(learning_rate=0.1)
             """,
         )

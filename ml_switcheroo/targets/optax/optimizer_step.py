@@ -747,6 +747,30 @@ def _multi_transform_suggestion(
     return "\n".join(lines)
 
 
+def _params_unknown(call: BoundCall, ctx: HookContext, shown: str, problem: str) -> None:
+    """Raise the escape of an optimizer whose ``params`` the program does not show to be
+    every parameter of one model, with the translation it has when they are."""
+    try:
+        expression = render_chain(
+            call, ctx.exact, ctx.semantic_map.chain_function, lambda key: None, render=render
+        )
+        translation = code_of(expression).strip()
+    except Untranslatable:
+        translation = None
+    raise Untranslatable(
+        f"nothing shows that `{shown}` holds every parameter of one model and no param group "
+        f"({problem}); torch applies a param group's own options (`weight_decay=0.0` for "
+        "biases, say) and trains only the parameters it is given, one optax transformation "
+        "updates every leaf with one set",
+        (
+            f"when it holds plain parameters: `{translation}`; param groups: one "
+            "transformation per group with `optax.multi_transform`"
+            if translation
+            else "give the optimizer `model.parameters()`, or express groups with optax masks"
+        ),
+    )
+
+
 def _check_parameter_subset(call: BoundCall, ctx: HookContext) -> None:
     """An optimizer over part of a model escapes: optax updates every leaf it is given."""
     if not call.given(PARAMS):
@@ -754,11 +778,17 @@ def _check_parameter_subset(call: BoundCall, ctx: HookContext) -> None:
     params = call.value(PARAMS)
     shown = " ".join(code_of(params).split())
     selection = select(params, ctx.names(), ctx.semantic_map.parameters)
-    if selection.kind == UNKNOWN:
+    if selection.kind == UNKNOWN and ctx.unbound(params):
         ctx.warn(
-            f"`{shown}` is taken as a plain parameter list; if it holds param groups with "
-            f"their own options, or only part of a model's parameters, the translation differs"
+            f"`{shown}` is taken as a plain parameter list (the file never binds it); if it "
+            "holds param groups with their own options, or only part of a model's "
+            "parameters, the translation differs"
         )
+    elif selection.kind == UNKNOWN:
+        problem = ctx.params_problem(params)
+        if problem is not None:
+            _params_unknown(call, ctx, shown, problem)
+        return
     if selection.kind != PART:
         return
     try:
