@@ -705,19 +705,27 @@ class CrossFile:
         found = self.index.stored_misuse(module, owner, param, uses, model, skip_own=True)
         return None if found is None else found.describe(self.index.root)
 
-    def plain_parameters(self, function: str, param: str, spec: ParameterSpec) -> str | None:
-        """None when every call in the repository of this file's module-level ``function``
-        passes ``<name>.parameters()`` (a map ``module_methods`` call without arguments on a
-        plain name, not ``self``) for ``param``: every parameter of one model, no param
-        group. Else why not, naming ``file:line`` (no call at all: the function's place)."""
+    def plain_parameters(
+        self, function: str, param: str, spec: ParameterSpec
+    ) -> tuple[str | None, tuple[str, ...]]:
+        """Why a call in the repository of this file's module-level ``function`` may pass
+        ``param`` something else than ``<name>.parameters()`` (a map ``module_methods`` call
+        without arguments on a plain name, not ``self``: every parameter of one model, no
+        param group), naming ``file:line`` (no call at all: that); None when none does. With
+        the free names passed (a name its file never binds, no star import: a snippet's),
+        which stand for plain parameters with a warning."""
         module = self.index.module_of(self.path)
         found = self.index.arguments_of(module, function, param)
         root = self.index.root
         if isinstance(found, Unknown):
-            return found.describe(root)
+            return found.describe(root), ()
         if not found:
-            return f"no call of `{function}` in the repository shows what `{param}` holds"
+            return f"no call of `{function}` in the repository shows what `{param}` holds", ()
+        free: list[str] = []
         for place, value in found:
+            if isinstance(value, ast.Name) and _never_bound(self.index.facts(place.file), value.id):
+                free.append(value.id)
+                continue
             func = value.func if isinstance(value, ast.Call) else None
             plain = (
                 isinstance(func, ast.Attribute)
@@ -728,8 +736,8 @@ class CrossFile:
                 and not value.keywords  # type: ignore[union-attr]
             )
             if not plain:
-                return f"{place.named(root)} passes `{ast.unparse(value)}` for `{param}`"
-        return None
+                return f"{place.named(root)} passes `{ast.unparse(value)}` for `{param}`", ()
+        return None, tuple(free)
 
     def passed_constructors(self, function: str, param: str) -> list[str | None] | None:
         """The qualified names of the calls every call site in the repository (this file's
@@ -918,6 +926,19 @@ def _parameter_name(definition: object, call: cst.Call, argument: cst.Arg) -> st
     positional = [a.arg for a in [*definition.args.posonlyargs, *definition.args.args]]
     index = [a for a in call.args if a.keyword is None].index(argument)
     return positional[index] if index < len(positional) else None
+
+
+def _never_bound(facts: FileFacts, name: str) -> bool:
+    """Whether the file of ``facts`` never binds ``name`` (no assignment, parameter,
+    definition or import of it anywhere, no star import) and it is no builtin."""
+    if name in facts.stored or name in facts.imports or facts.stars or hasattr(builtins, name):
+        return False
+    for node in ast_nodes.walk(facts.tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+            (alias.asname or alias.name).split(".")[0] == name for alias in node.names
+        ):
+            return False
+    return True
 
 
 def cross_file_methods(semantic_map: SemanticMap) -> frozenset[str]:

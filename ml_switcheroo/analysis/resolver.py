@@ -657,16 +657,23 @@ class Resolver:
         )
 
     def reaching_values(
-        self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None, depth: int = 0
+        self,
+        node: cst.BaseExpression,
+        enclosing_class: cst.ClassDef | None,
+        depth: int = 0,
+        free: bool = False,
     ) -> list[cst.BaseExpression] | None:
         """``origin_values`` for a value of any type: a parameter is what every call in this
         module passes (followed through names), whether or not its type is known; when no call
         in the module tells, a parameter never rebound in its function stands for itself (its
-        Name node: the same object wherever the function reads it)."""
+        Name node: the same object wherever the function reads it). With ``free``, so does a
+        name the module never binds (a builtin, an undefined global)."""
         if not isinstance(node, cst.Name):
             return self.origin_values(node, enclosing_class, depth)
         found: list[cst.BaseExpression] = []
         bindings = self.binding_nodes(node)
+        if free and not bindings:
+            return [node]
         for binding in [*bindings, *self._rebound_in_loop(node, bindings)]:
             value = self.bindings.get(binding) if isinstance(binding, cst.Name) else None
             if isinstance(value, cst.BaseExpression):
@@ -680,7 +687,7 @@ class Resolver:
                 return None
             for argument in arguments:
                 inner = (
-                    self.reaching_values(argument, enclosing_class, depth + 1)
+                    self.reaching_values(argument, enclosing_class, depth + 1, free)
                     if isinstance(argument, cst.Name)
                     else [argument]
                 )

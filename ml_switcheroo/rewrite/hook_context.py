@@ -91,6 +91,9 @@ class HookContexts:
             hygiene=self.hygienic,
             variable=self.variable,
             origins=lambda node: self.resolver().reaching_values(node, self.enclosing()),
+            free_origins=lambda node: self.resolver().reaching_values(
+                node, self.enclosing(), free=True
+            ),
             visible_names=self._visible_names,
             binds=self._binds,
             translates=self.translates,
@@ -150,15 +153,15 @@ class HookContexts:
             return None
         return cross_file.passed_constructors(found[0].name.value, found[1])
 
-    def plain_across_files(self, name: cst.Name) -> str | None:
+    def plain_across_files(self, name: cst.Name) -> tuple[str | None, tuple[str, ...]]:
         """``HookContext.plain_across_files``: ``CrossFile.plain_parameters``."""
         found = self._module_parameter(name)
         if found is None or not isinstance(found[0], cst.FunctionDef):
-            return f"`{name.value}` is a parameter no call of this file shows the value of"
+            return f"`{name.value}` is a parameter no call of this file shows the value of", ()
         function, param = found[0].name.value, found[1]
         cross_file = self.index_only()
         if cross_file is None:  # not a file on disk: no repository to read
-            return f"no call of `{function}` in this file shows what `{param}` holds"
+            return f"no call of `{function}` in this file shows what `{param}` holds", ()
         return cross_file.plain_parameters(function, param, self.semantic_map.parameters)
 
     def _module_parameter(

@@ -176,6 +176,13 @@ class ImportRequester(Protocol):
     def __call__(self, key: str) -> None: ...
 
 
+_FREE_PARAMS = (
+    "`{shown}` is taken as a plain parameter list (the file never binds it); if it holds "
+    "param groups with their own options, or only part of a model's parameters, the "
+    "translation differs"
+)
+
+
 @dataclass
 class HookContext:
     """Everything a hook may use; no globals.
@@ -209,6 +216,11 @@ class HookContext:
     # Every value that reaches a Name or ``self.x``, through parameters to what this module's
     # callers pass (None: unknown).
     origins: Callable[[cst.BaseExpression], list[cst.BaseExpression] | None] = lambda node: None
+    # ``origins``, where a name the module never binds stands for itself (``reaching_values``
+    # with ``free``).
+    free_origins: Callable[[cst.BaseExpression], list[cst.BaseExpression] | None] = lambda node: (
+        None
+    )
     # Whether this command translates a constructor call (False: it stays the torch object).
     translates: Callable[[cst.Call], bool] = lambda call: True
     # Names assigned or read in the scope of a node and its enclosing scopes.
@@ -236,7 +248,11 @@ class HookContext:
     # For a Name reading a parameter of a module-level function of an indexed repository: why
     # a call of the repository may pass it something else than ``model.parameters()``
     # (``CrossFile.plain_parameters``; None: none does; "unknown": no such parameter, no index).
-    plain_across_files: Callable[[cst.Name], str | None] = lambda name: "unknown"
+    # With the names the calls pass that their files never bind (taken as plain, warned).
+    plain_across_files: Callable[[cst.Name], tuple[str | None, tuple[str, ...]]] = lambda name: (
+        "unknown",
+        (),
+    )
     # For a Name a loss calls, and the libraries whose imports the function may read: why it may
     # not run unchanged inside the loss function (None: a module-level function of the file
     # proven to read only its arguments and those libraries, changing nothing).
@@ -332,17 +348,22 @@ class HookContext:
         reaches it through this module's callers (and, for a parameter no call of the module
         tells, the calls of the repository) is not every parameter of one model. None: each
         is."""
-        values = self.origins(params)
+        values = self.free_origins(params)
         if not values:
             return "nothing in the program shows what it holds"
         names, spec = self.names(), self.semantic_map.parameters
         for value in values:
+            if self.unbound(value):
+                self.warn(_FREE_PARAMS.format(shown=code_of(value).strip()))
+                continue
             if isinstance(self.parent_of(value), cst.Param):  # a parameter no caller here tells
                 if not isinstance(params, cst.Name):
                     return "it is a parameter no call of this file tells"
-                problem = self.plain_across_files(params)
+                problem, free = self.plain_across_files(params)
                 if problem is not None:
                     return problem
+                for shown in free:
+                    self.warn(_FREE_PARAMS.format(shown=shown))
                 continue
             selection = select(value, names, spec)
             if selection.kind == PART:

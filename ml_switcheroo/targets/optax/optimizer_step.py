@@ -778,13 +778,7 @@ def _check_parameter_subset(call: BoundCall, ctx: HookContext) -> None:
     params = call.value(PARAMS)
     shown = " ".join(code_of(params).split())
     selection = select(params, ctx.names(), ctx.semantic_map.parameters)
-    if selection.kind == UNKNOWN and ctx.unbound(params):
-        ctx.warn(
-            f"`{shown}` is taken as a plain parameter list (the file never binds it); if it "
-            "holds param groups with their own options, or only part of a model's "
-            "parameters, the translation differs"
-        )
-    elif selection.kind == UNKNOWN:
+    if selection.kind == UNKNOWN:
         problem = ctx.params_problem(params)
         if problem is not None:
             _params_unknown(call, ctx, shown, problem)
