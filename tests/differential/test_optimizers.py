@@ -107,7 +107,7 @@ CASES: list[Case] = [
     ),
     Case(
         "torch.optim.Adam(groups, lr=0.02)",
-        prelude="groups = [{'params': params[:1]}, {'params': params[1:]}]\n",
+        prelude="groups = [{'params': [params[0]]}, {'params': [params[1]]}]\n",
     ),
     # AdamW -------------------------------------------------------------------------------
     *stock_and_exact("torch.optim.AdamW(params)"),

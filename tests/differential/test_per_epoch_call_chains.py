@@ -36,8 +36,8 @@ import torch
 
 
 class Trainer:
-    def __init__(self, params):
-        self.opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    def __init__(self, model):
+        self.opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=2, gamma=0.5)
 
     def train_one_epoch(self, loader):
@@ -66,8 +66,8 @@ def train_one_epoch(opt, loader):
 
 
 class Trainer:
-    def __init__(self, params):
-        self.opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    def __init__(self, model):
+        self.opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         self.sched = torch.optim.lr_scheduler.ExponentialLR(self.opt, gamma=0.8)
 
     def fit(self, loaders):
@@ -107,10 +107,20 @@ def _torch_epochs(problem: Problem, source: str) -> list[dict[str, np.ndarray]]:
             yield lambda k=k: problem.torch_loss(params, k)
         snapshot()
 
-    trainer = execute(source, {})["Trainer"](list(params.values()))
+    trainer = execute(source, {})["Trainer"](_Model(list(params.values())))
     trainer.fit(loader(epoch) for epoch in range(EPOCHS))
     assert len(out) == STEPS
     return out
+
+
+class _Model:
+    """What the trainers are given: ``parameters()`` returns the problem's tensors."""
+
+    def __init__(self, tensors: list[Any]) -> None:
+        self.tensors = tensors
+
+    def parameters(self) -> list[Any]:
+        return self.tensors
 
 
 def _measure(source: str) -> tuple[float, Translation]:
@@ -120,7 +130,7 @@ def _measure(source: str) -> tuple[float, Translation]:
         problem = linear_problem()
         torch_traj = _torch_epochs(problem, source)
         jax_params = [jnp.asarray(v) for v in problem.init.values()]
-        tx = execute(translation.code, {})["Trainer"](jax_params).opt
+        tx = execute(translation.code, {})["Trainer"](_Model(jax_params)).opt
         optax_traj, _ = run_optax(problem, tx)
         return rel_error(problem, torch_traj, optax_traj), translation
 

@@ -152,10 +152,10 @@ CASES = [
     Case("no_final_newline", b"import torch\n" + SGD, b"import optax\n" + SGD_OUT),
     Case(
         "tabs",
-        b"import torch\ndef f(params):\n\topt = torch.optim.SGD(params, lr=0.1)\n"
-        b"\tif True:\n\t\topt.zero_grad()\n\treturn params\n",
-        b"import optax\ndef f(params):\n\topt = optax.sgd(learning_rate=0.1)\n"
-        b"\tif True:\n\t\tpass\n\treturn params\n",
+        b"import torch\ndef f(model):\n\topt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        b"\tif True:\n\t\topt.zero_grad()\n\treturn model\n",
+        b"import optax\ndef f(model):\n\topt = optax.sgd(learning_rate=0.1)\n"
+        b"\tif True:\n\t\tpass\n\treturn model\n",
     ),
     Case(
         "form_feed",

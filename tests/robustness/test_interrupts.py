@@ -53,8 +53,8 @@ def source(index: int, helpers: int) -> bytes:
     name, args = OPTIMIZERS[index % len(OPTIMIZERS)]
     head = (
         f'"""Module {index}."""\n\nimport torch\n\n\n'
-        f"def make_optimizer_{index}(params):\n"
-        f"    optimizer = torch.optim.{name}(params, {args})\n"
+        f"def make_optimizer_{index}(model):\n"
+        f"    optimizer = torch.optim.{name}(model.parameters(), {args})\n"
     )
     body = "".join(
         f"\n\ndef helper_{index}_{k}(x, y={k}):\n"
