@@ -62,7 +62,12 @@ from ml_switcheroo.spec.roles import SCHEDULER, STEP, ZERO_GRAD
 from ml_switcheroo.spec.semantic_map import ParameterSpec, SemanticMap
 
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
-_LOOKUPS = ("getattr", "globals", "vars")  # the calls of a computed lookup (``_computed_lookup``)
+_LOOKUPS = ("getattr", "globals", "vars")
+# modules that import a module by its name, and builtins that may (``_imports_by_name``)
+_NAMED_IMPORTERS = frozenset({"importlib", "runpy", "__main__", "imp", "pkgutil", "sys.modules"})
+_NAMED_IMPORT_CALLS = frozenset(
+    {"__import__", "exec", "eval"}
+)  # the calls of a computed lookup (``_computed_lookup``)
 
 ParameterFact = tuple[str | None, str]  # (type name, or None with the reason)
 _MAX_REEXPORTS = 4  # modules followed from an imported name to the file defining it
@@ -258,6 +263,20 @@ class CrossFile:
     def mentioned_elsewhere(self, word: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier."""
         return any(other != self.path for other in self.index.with_word(word))
+
+    def global_reachable_elsewhere(self, name: str) -> bool:
+        """Whether a file of the repository other than this one holds the identifier ``name``
+        and may reach this module's globals: it imports this module or a package above it
+        (``import m``, ``from m import x``, ``from pkg import m``), or may import a module by
+        name (``importlib``, ``__import__``, ``sys.modules``, ``__main__``, ``runpy``,
+        ``exec``, ``eval``). Another file can rebind or read ``m.name`` only through one."""
+        holders = [other for other in self.index.with_word(name) if other != self.path]
+        if not holders:
+            return False
+        importers = frozenset(self.index.importers(self.path))
+        return any(
+            other in importers or _imports_by_name(self.index.facts(other)) for other in holders
+        )
 
     def stepped_together(self, module: str, function: str, param: str) -> Together | str:
         """``analysis/stepped_together.py``'s facts for ``module.function``'s scheduler
@@ -939,6 +958,27 @@ def _never_bound(facts: FileFacts, name: str) -> bool:
         ):
             return False
     return True
+
+
+def _imports_by_name(facts: FileFacts) -> bool:
+    """Whether the file may reach a module by its name rather than by an import statement:
+    it imports ``importlib``, ``runpy``, ``__main__``, ``pkgutil`` or ``sys.modules``, reads
+    ``sys.modules``, or calls ``__import__``, ``exec`` or ``eval`` (a file that fails to
+    parse never runs)."""
+    if facts.tree is None:
+        return False
+    imported = facts.imports.values()
+    if any(q in _NAMED_IMPORTERS or q.partition(".")[0] in _NAMED_IMPORTERS for q in imported):
+        return True
+    systems = {local for local, q in facts.imports.items() if q == "sys"}
+    for node in ast_nodes.walk(facts.tree):
+        called = node.func if isinstance(node, ast.Call) else None
+        if isinstance(called, ast.Name) and called.id in _NAMED_IMPORT_CALLS:
+            return True
+        read = node.value if isinstance(node, ast.Attribute) and node.attr == "modules" else None
+        if isinstance(read, ast.Name) and read.id in systems:
+            return True
+    return False
 
 
 def cross_file_methods(semantic_map: SemanticMap) -> frozenset[str]:

@@ -549,10 +549,10 @@ class ClipFacts:
         )
 
     def _global_shared(self, name: str) -> bool:
-        """``Plan.global_shared``: another file names ``name``, or the file rebinds its globals
-        by name."""
+        """``Plan.global_shared``: another file that may reach this module's globals names
+        ``name``, or the file rebinds its globals by name."""
         cross_file = self.resolver.cross_file
-        elsewhere = cross_file is not None and cross_file.mentioned_elsewhere(name)
+        elsewhere = cross_file is not None and cross_file.global_reachable_elsewhere(name)
         return elsewhere or self._rebinds_globals()
 
     def _rebinds_globals(self) -> bool:

@@ -7,10 +7,19 @@ chain counts updates)."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
+
+import pytest
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
 from ml_switcheroo.spec.escape_hatch import BEGIN
-from tests.support import SwitcherooTest, run_codemod, stock_clip
+from tests.support import (
+    SwitcherooTest,
+    convert_in_process,
+    run_codemod,
+    stock_clip,
+    write_package,
+)
 from tests.test_properties import check_invariants
 
 HEADER = """\
@@ -291,3 +300,30 @@ def test_an_lr_bound_twice_or_a_parameter_escapes() -> None:
         PER_EPOCH.replace("import torch\n", "").replace("lr=0.1", "lr=learning_rate"), "    "
     )
     escaped("import torch\n" + parameter)
+
+
+OTHER_FILES = {
+    "mentions": "learning_rate = 0.5\nprint(learning_rate)\n",
+    "imports_it": "from pkg import train\n\ntrain.learning_rate = 0.5\n",
+    "imports_the_name": "from pkg.train import learning_rate\n\nprint(learning_rate)\n",
+    "importlib": "import importlib\n\nimportlib.import_module('pkg.train').learning_rate = 0.5\n",
+    "sys_modules": "import sys\n\nsys.modules['pkg.train'].learning_rate = 0.5\n",
+    "exec": "exec('import pkg.train as t; t.learning_rate = 0.5')\n",
+}
+
+
+@pytest.mark.parametrize("other", sorted(OTHER_FILES))
+def test_an_lr_another_file_may_rebind_escapes_one_it_only_names_does_not(
+    tmp_path: Path, other: str
+) -> None:
+    """The eps floor reads a module-level lr another file can rebind only through this module:
+    a file that imports it (or may import it by name) and names the lr keeps it torch code;
+    a file that only names a variable of its own (another script) does not."""
+    train = "learning_rate = 0.1\n" + PER_EPOCH.replace("lr=0.1", "lr=learning_rate")
+    files = {"train.py": train, "other.py": OTHER_FILES[other]}
+    outputs, _ = convert_in_process(write_package(tmp_path, files), TorchToNNX)
+    if other == "mentions":
+        assert BEGIN not in outputs["train.py"], outputs["train.py"]
+        assert "/ learning_rate" in outputs["train.py"], outputs["train.py"]
+    else:
+        assert "sched.update(" not in outputs["train.py"], outputs["train.py"]

@@ -89,6 +89,14 @@ LOOPS = {
         arguments="factor=0.5, patience=0, eps=0.01",
         metric="1.0",
     ),
+    # the lr a module-level name bound once to a literal (tutorial scripts): the eps floor
+    # computed from the name's number
+    "eps_with_the_lr_of_a_module_constant": "learning_rate = 0.1\n"
+    + PLATEAU_LOOP.format(
+        optimizer="SGD(model.parameters(), lr=learning_rate)",
+        arguments="factor=0.5, patience=0, eps=0.01",
+        metric="1.0",
+    ),
 }
 
 
