@@ -727,10 +727,11 @@ class CrossFile:
     def plain_parameters(
         self, function: str, param: str, spec: ParameterSpec
     ) -> tuple[str | None, tuple[str, ...]]:
-        """Why a call in the repository of this file's module-level ``function`` may pass
-        ``param`` something else than ``<name>.parameters()`` (a map ``module_methods`` call
-        without arguments on a plain name, not ``self``: every parameter of one model, no
-        param group), naming ``file:line`` (no call at all: that); None when none does. With
+        """Why a call in another file of the repository of this file's module-level
+        ``function`` may pass ``param`` something else than ``<name>.parameters()`` (a map
+        ``module_methods`` call without arguments on a plain name, not ``self``: every
+        parameter of one model, no param group), naming ``file:line`` (no call at all in the
+        repository, this file's included: that); None when none does. With
         the free names passed (a name its file never binds, no star import: a snippet's),
         which stand for plain parameters with a warning."""
         module = self.index.module_of(self.path)
@@ -742,6 +743,8 @@ class CrossFile:
             return f"no call of `{function}` in the repository shows what `{param}` holds", ()
         free: list[str] = []
         for place, value in found:
+            if place.file == self.path:
+                continue  # this file's calls: the engine reads their values (``origins``)
             if isinstance(value, ast.Name) and _never_bound(self.index.facts(place.file), value.id):
                 free.append(value.id)
                 continue

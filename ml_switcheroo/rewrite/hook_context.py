@@ -153,15 +153,16 @@ class HookContexts:
             return None
         return cross_file.passed_constructors(found[0].name.value, found[1])
 
-    def plain_across_files(self, name: cst.Name) -> tuple[str | None, tuple[str, ...]]:
-        """``HookContext.plain_across_files``: ``CrossFile.plain_parameters``."""
+    def plain_across_files(self, name: cst.Name) -> tuple[str | None, tuple[str, ...]] | None:
+        """``HookContext.plain_across_files``: ``CrossFile.plain_parameters``; None when
+        ``name`` is no parameter of a module-level function, or the file is not on disk."""
         found = self._module_parameter(name)
         if found is None or not isinstance(found[0], cst.FunctionDef):
-            return f"`{name.value}` is a parameter no call of this file shows the value of", ()
+            return None
         function, param = found[0].name.value, found[1]
         cross_file = self.index_only()
         if cross_file is None:  # not a file on disk: no repository to read
-            return f"no call of `{function}` in this file shows what `{param}` holds", ()
+            return None
         return cross_file.plain_parameters(function, param, self.semantic_map.parameters)
 
     def _module_parameter(

@@ -245,13 +245,13 @@ class HookContext:
     # qualified names of the calls each call site passes for it (a None among them: a site
     # that passes anything else or cannot be followed; None: not such a parameter, no index).
     passed_across_files: Callable[[cst.Name], list[str | None] | None] = lambda name: None
-    # For a Name reading a parameter of a module-level function of an indexed repository: why
-    # a call of the repository may pass it something else than ``model.parameters()``
-    # (``CrossFile.plain_parameters``; None: none does; "unknown": no such parameter, no index).
-    # With the names the calls pass that their files never bind (taken as plain, warned).
-    plain_across_files: Callable[[cst.Name], tuple[str | None, tuple[str, ...]]] = lambda name: (
-        "unknown",
-        (),
+    # For a Name reading a parameter of a module-level function: why a call in another file
+    # of the repository may pass it something else than ``model.parameters()``, or no call at
+    # all shows it (``CrossFile.plain_parameters``; None: none does), with the names those
+    # calls pass that their files never bind (taken as plain, warned). None: no such
+    # parameter, or no repository to read.
+    plain_across_files: Callable[[cst.Name], tuple[str | None, tuple[str, ...]] | None] = (
+        lambda name: None
     )
     # For a Name a loss calls, and the libraries whose imports the function may read: why it may
     # not run unchanged inside the loss function (None: a module-level function of the file
@@ -345,32 +345,34 @@ class HookContext:
     def params_problem(self, params: cst.BaseExpression) -> str | None:
         """Why ``params`` (an optimizer's, which ``select`` alone cannot read: a parameter, a
         name bound to an unknown call) may hold param groups or part of a model: a value that
-        reaches it through this module's callers (and, for a parameter no call of the module
-        tells, the calls of the repository) is not every parameter of one model. None: each
-        is."""
+        reaches it through this module's callers, or, for a parameter of a module-level
+        function, one a call in another file of the repository passes, is not every parameter
+        of one model; or no call shows what the parameter holds. None: each is."""
         values = self.free_origins(params)
         if not values:
             return "nothing in the program shows what it holds"
         names, spec = self.names(), self.semantic_map.parameters
+        uncalled = None  # a parameter no call of this file passes a value
         for value in values:
             if self.unbound(value):
                 self.warn(_FREE_PARAMS.format(shown=code_of(value).strip()))
-                continue
-            if isinstance(self.parent_of(value), cst.Param):  # a parameter no caller here tells
-                if not isinstance(params, cst.Name):
-                    return "it is a parameter no call of this file tells"
-                problem, free = self.plain_across_files(params)
-                if problem is not None:
-                    return problem
-                for shown in free:
-                    self.warn(_FREE_PARAMS.format(shown=shown))
-                continue
-            selection = select(value, names, spec)
-            if selection.kind == PART:
-                return selection.reason
-            if selection.kind != WHOLE:
-                shown = " ".join(code_of(value).split())
-                return f"`{shown}` at {self.place(value) or 'this file'} reaches it"
+            elif isinstance(self.parent_of(value), cst.Param):
+                uncalled = code_of(value).strip()
+            else:
+                selection = select(value, names, spec)
+                if selection.kind == PART:
+                    return selection.reason
+                if selection.kind != WHOLE:
+                    shown = " ".join(code_of(value).split())
+                    return f"`{shown}` at {self.place(value) or 'this file'} reaches it"
+        across = self.plain_across_files(params) if isinstance(params, cst.Name) else None
+        if across is None:
+            return None if uncalled is None else f"no call shows what `{uncalled}` holds"
+        problem, free = across
+        if problem is not None:
+            return problem
+        for shown in free:
+            self.warn(_FREE_PARAMS.format(shown=shown))
         return None
 
     def fold(self, call: cst.CSTNode) -> None:

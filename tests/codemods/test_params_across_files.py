@@ -55,3 +55,18 @@ def test_no_call_in_the_repository_keeps_it_torch(tmp_path: Path) -> None:
     assert (
         "(no call of `build` in the repository shows what `params` holds)" in (outputs["build.py"])
     )
+
+
+def test_a_call_in_another_file_counts_when_this_file_calls_it_too(tmp_path: Path) -> None:
+    here = BUILD + (
+        "\n\ndef local(model, batches):\n"
+        "    opt = build(model.parameters(), 0.1)\n"
+        "    for x in batches:\n"
+        "        opt.zero_grad()\n"
+        "        model(x).sum().backward()\n"
+        "        opt.step()\n"
+    )
+    files = {"build.py": here, "train2.py": TRAIN.format(params="groups")}
+    outputs, _ = convert_in_process(write_package(tmp_path, files))
+    assert "(pkg/train2.py:5 passes `groups` for `params`)" in outputs["build.py"]
+    assert "    return torch.optim.AdamW(params" in outputs["build.py"], outputs["build.py"]
