@@ -1062,6 +1062,13 @@ class SteppingFacts:
         if optimizer is None:
             return None
         text = code_of(optimizer).strip()
+        hidden = self._read_out_of_sight(optimizer) if isinstance(optimizer, cst.Name) else None
+        if hidden is not None:
+            return (
+                f"the optimizer is also read at {self._place(hidden)} (`{_short(hidden, 40)}`), "
+                "which may step it outside the updates this scheduler counts (an alias, a "
+                "container, a bound method)"
+            )
         steppers = self._functions_calling(self.step_methods)
         for call in _walk_calls(self.module):
             if id(call) in self.by_call:
@@ -1083,6 +1090,42 @@ class SteppingFacts:
             )
         return None
 
+    def _read_out_of_sight(self, optimizer: cst.Name) -> cst.CSTNode | None:
+        """The first statement reading the variable ``optimizer`` otherwise than as ``opt.m(...)``,
+        ``opt.attr`` (not a step method) or a plain argument of a call (whose callee
+        ``_stepped_elsewhere`` reads): an alias, a container, ``opt.step`` uncalled, ``return
+        opt``; None."""
+        scope = self.resolver.scopes.get(optimizer)
+        if scope is None:
+            return None
+        parents = self._parent_map()  # type: ignore[attr-defined]
+        for assignment in scope.assignments[optimizer.value]:  # type: ignore[attr-defined]
+            for access in assignment.references:
+                read = access.node
+                parent = parents.get(read)
+                if isinstance(parent, cst.Attribute) and parent.value is read:
+                    called = parents.get(parent)
+                    is_call = isinstance(called, cst.Call) and called.func is parent
+                    if is_call or parent.attr.value not in self.step_methods:
+                        continue
+                elif isinstance(parent, cst.Arg) and parent.value is read and not parent.star:
+                    continue
+                statement = self._statement_holding(read)
+                if isinstance(statement, cst.Return) and _returned_plainly(statement, read):
+                    continue  # a builder's `return opt, sched`: its callers are read there
+                return statement
+        return None
+
+    def _statement_holding(self, node: cst.CSTNode) -> cst.CSTNode:
+        """The (small) statement ``node`` is part of (``node`` itself when none is found)."""
+        parents = self._parent_map()  # type: ignore[attr-defined]
+        current: cst.CSTNode | None = node
+        while current is not None and not isinstance(
+            current, (cst.BaseSmallStatement, cst.BaseCompoundStatement)
+        ):
+            current = parents.get(current)
+        return current if current is not None else node
+
     def _steps_in_other_file(self, call: cst.Call) -> str | None:
         """``file:line`` of a step-method call in the function of another file of the
         repository that ``call`` calls (or of that file, when it fails to parse); else None."""
@@ -1093,12 +1136,14 @@ class SteppingFacts:
         return cross_file.steps_in(callee, self.step_methods)
 
     def _functions_calling(self, methods: Collection[str]) -> frozenset[str]:
-        """The names of the functions and methods of the file whose own body calls one of
-        ``methods`` on something (``opt.step()``)."""
+        """The names of the functions, methods and classes of the file whose own body (a
+        class's: any of its methods) calls one of ``methods`` on something (``opt.step()``;
+        ``Warm(opt).run()`` with ``run`` stepping what ``Warm`` stored)."""
         return frozenset(
             node.name.value
             for node in cst_walk.walk(self.module)
-            if isinstance(node, cst.FunctionDef) and _calls_a_method(node.body, methods)
+            if isinstance(node, (cst.FunctionDef, cst.ClassDef))
+            and _calls_a_method(node.body, methods)
         )
 
     def _catching_around(self, step: Site) -> str | None:
@@ -1115,6 +1160,15 @@ class SteppingFacts:
                 return f"`with` at {self._place(node)}"
             node = self.collector.parents.get(id(node))
         return None
+
+
+def _returned_plainly(statement: cst.Return, read: cst.CSTNode) -> bool:
+    """Whether ``read`` is the value ``statement`` returns, or an element of the tuple it
+    returns (``return opt, sched``)."""
+    value = statement.value
+    if value is read:
+        return True
+    return isinstance(value, cst.Tuple) and any(e.value is read for e in value.elements)
 
 
 def _receivers_or_arguments_of(

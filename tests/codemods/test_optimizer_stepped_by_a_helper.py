@@ -98,3 +98,36 @@ def test_a_helper_of_another_file_that_does_not_step_it_folds(tmp_path: Path) ->
     files = {"helpers.py": WARMUP_FILE, "train.py": TRAIN_FILE.format(helper="report")}
     outputs, _ = convert_in_process(write_package(tmp_path, files))
     assert "learning_rate=sched" in outputs["train.py"], outputs["train.py"]
+
+
+OUT_OF_SIGHT = {
+    "bound_method": ("do_step = opt.step\n", "do_step = opt.step"),
+    "alias": ("other = opt\n", "other = opt"),
+    "container": ('opts = {"main": opt}\n', 'opts = {"main": opt}'),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(OUT_OF_SIGHT))
+def test_an_optimizer_read_out_of_sight_keeps_the_scheduler(shape: str) -> None:
+    """An alias, a container or a bound method may step the optimizer where the scheduler
+    does not count (``do_step()`` in a warm-up loop, ``opts["main"].step()``)."""
+    line, shown = OUT_OF_SIGHT[shape]
+    output = run_codemod(HELPER + line + LOOP, TorchToOptax)
+    assert "learning_rate=sched" not in output, output
+    assert f"the optimizer is also read at example.py:15 (`{shown}`)" in output, output
+
+
+def test_a_class_whose_method_steps_what_it_is_given_keeps_the_scheduler() -> None:
+    warm = (
+        "\n\nclass Warm:\n    def __init__(self, o):\n        self.o = o\n\n"
+        "    def run(self):\n        self.o.step()\n\n\n"
+    )
+    output = run_codemod(HELPER + warm + "Warm(opt).run()\n" + LOOP, TorchToOptax)
+    assert "learning_rate=sched" not in output, output
+    assert "the optimizer is also handed to Warm() at example.py:" in output, output
+
+
+def test_reads_as_receiver_attribute_or_argument_fold() -> None:
+    reads = 'print(opt.param_groups[0]["lr"])\nsd = opt.state_dict()\nreport(opt)\n'
+    output = run_codemod(HELPER + reads + LOOP, TorchToOptax)
+    assert "learning_rate=sched" in output, output
