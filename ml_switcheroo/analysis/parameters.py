@@ -8,7 +8,7 @@ What the calls mean comes from the map's ``parameters`` section (``ParameterSpec
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import libcst as cst
@@ -42,6 +42,10 @@ class Names:
     module_self: bool = False  # `self` is a model (its class derives from a module class)
     # Whether the file's code binds a name where a node is (so it is not the builtin), or may.
     binds: Callable[[cst.CSTNode, str], bool] = lambda node, name: True
+    # For a Name: a read of its variable that may change or consume what it holds (anything
+    # but a plain argument of a torch call: ``ps.pop()``, ``next(ps)``, ``drop(ps)``, an
+    # alias), as ``out_of_sight_read`` finds; None: none, or not known (then not followed).
+    other_read: Callable[[cst.Name], cst.CSTNode | None] = lambda name: name
 
 
 def is_module_class(
@@ -73,6 +77,10 @@ def select(
     if isinstance(node, (cst.Name, cst.Attribute)):
         value = names.value(node)
         if value is not None and value is not node:
+            # what a name holds is its value only while nothing else reads it (a list filled
+            # by `append`, popped, a generator consumed): `self.x` is not followed at all
+            if isinstance(node, cst.Attribute) or names.other_read(node) is not None:
+                return Selection(UNKNOWN, _code(node))
             return select(value, names, spec, depth + 1)
         if isinstance(node, cst.Name):
             return Selection(UNKNOWN, _code(node))
@@ -106,6 +114,20 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
         if node.args:
             return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
         bound = names.value(module) if isinstance(module, cst.Name) else None
+        for _ in range(_MAX_DEPTH):  # `last = m`: the name it is bound to, followed
+            if not isinstance(bound, cst.Name):
+                break
+            found = names.value(bound)
+            if found is None and names.binds(bound, bound.value):  # a loop target, say
+                shown = f"`{_code(module)}` (`{_code(bound)}`)"
+                return Selection(UNKNOWN, _code(node), f"the parameters of {shown}")
+            if found is None:
+                break
+            bound = found
+        if isinstance(bound, cst.Subscript):  # `head = model[2]`
+            return Selection(
+                PART, _code(node), f"only `{_code(module)}`'s (`{_code(bound)}`) parameters"
+            )
         if isinstance(bound, cst.Attribute) and not whole_module(bound, spec, names.module_self):
             return Selection(
                 PART, _code(node), f"only `{_code(module)}`'s (`{_code(bound)}`) parameters"
@@ -158,9 +180,22 @@ def _select_display(
             group = _group_parameters(value)
             if group is None:
                 return Selection(UNKNOWN, _code(node))
-            parts.append(group)
+            if _free(group, names):
+                explicit = True  # a snippet's free name: as in `[w, b]`
+            else:
+                parts.append(group)
         elif isinstance(value, cst.Attribute) and not whole_module(value, spec, names.module_self):
             return Selection(PART, _code(node), f"only the tensors `{_code(node)}`")
+        elif isinstance(value, cst.Name) and isinstance(names.value(value), cst.Dict):
+            group = _group_parameters(names.value(value))  # type: ignore[arg-type]
+            if group is None:
+                return Selection(UNKNOWN, _code(node))
+            if _free(group, names):
+                explicit = True
+            else:
+                parts.append(group)  # `group = {...}; SGD([group])`
+        elif isinstance(value, cst.Name) and not _tensor_of_its_own(value, names):
+            return Selection(UNKNOWN, _code(node))  # `w` of `w, b = model.parameters()`
         else:
             explicit = True
     if not parts:
@@ -169,6 +204,55 @@ def _select_display(
     if explicit and selection.kind != PART:
         return Selection(selection.kind, _code(node))
     return selection
+
+
+def _free(node: cst.BaseExpression, names: Names) -> bool:
+    """A name the file never binds (no star import may either): a snippet's free name."""
+    return isinstance(node, cst.Name) and not names.binds(node, node.value)
+
+
+def _tensor_of_its_own(name: cst.Name, names: Names) -> bool:
+    """Whether the Name ``name`` (an element of ``[w, b]``) is a tensor the code makes itself
+    (bound once to a torch call: ``torch.randn(...)``, ``nn.Parameter(...)``), or a name the file
+    never binds (a snippet's): not a part of a model (``w = model.fc.weight``, ``w, b =
+    model.parameters()``)."""
+    value = names.value(name)
+    if value is None:
+        return not names.binds(name, name.value)
+    if not isinstance(value, cst.Call):
+        return False
+    return any(q.startswith("torch.") for q in names.qualified(value.func))
+
+
+def out_of_sight_read(
+    reads: Iterable[tuple[cst.CSTNode, ...]] | None,
+    qualified: Callable[[cst.BaseExpression], list[str]],
+) -> cst.CSTNode | None:
+    """The first of a variable's ``reads`` (each: the read and its nearest parents) that is
+    not a plain argument of a torch call (``torch.optim.SGD(ps)``, ``clip_grad_norm_(ps, 1)``):
+    one that may change or consume what the variable holds (``ps.pop()``, ``next(ps)``,
+    ``drop(ps)``, ``qs = ps``), shown by its outermost known parent. None: none. Reads not
+    known (None): a placeholder node, as if one were found."""
+    if reads is None:
+        return cst.Name("unknown")
+    for chain in reads:
+        read, parent, call = (*chain, None, None)[:3]
+        plain = isinstance(parent, cst.Arg) and parent.value is read and not parent.star
+        torch_call = isinstance(call, cst.Call) and parent in call.args
+        if plain and torch_call and any(q.startswith("torch.") for q in qualified(call.func)):  # type: ignore[union-attr]
+            continue
+        return _shown_read(chain)
+    return None
+
+
+def _shown_read(chain: tuple[cst.CSTNode, ...]) -> cst.CSTNode:
+    """What a reason shows of a read (the read and its nearest parents): the small statement
+    holding it, else its outermost parent below the module."""
+    for node in chain:
+        if isinstance(node, cst.BaseSmallStatement):
+            return node
+    below = [node for node in chain if not isinstance(node, (cst.Module, cst.BaseStatement))]
+    return below[-1] if below else chain[0]
 
 
 def _group_parameters(group: cst.Dict) -> cst.BaseExpression | None:

@@ -25,6 +25,7 @@ from ml_switcheroo.analysis.loss_helpers import FileFacts, copied_helper, helper
 from ml_switcheroo.analysis.parameters import (
     Names,
     is_module_class,
+    out_of_sight_read,
     parameters_argument,
     select,
 )
@@ -436,10 +437,17 @@ class ClipFacts:
     def _names(self, site: Site) -> Names:
         qualify = self.resolver.imported_names
         spec = self.resolver.map.parameters
+        parents = self._parent_map()  # type: ignore[attr-defined]
+
+        def other_read(name: cst.Name) -> cst.CSTNode | None:
+            variable = self.resolver.variable(name, parents)
+            return out_of_sight_read(variable.reads if variable else None, qualify)
+
         return Names(
             lambda node: self.bound_value(node, site.enclosing_class),
             qualify,
             is_module_class(site.enclosing_class, qualify, spec),
+            other_read=other_read,
         )
 
     def _clips_scaled_gradients(self, clip: Site, placed: Site) -> bool:

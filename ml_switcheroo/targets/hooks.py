@@ -20,7 +20,14 @@ from typing import Any, Protocol
 import libcst as cst
 
 from ml_switcheroo.analysis.built_by_method import BuiltByMethod
-from ml_switcheroo.analysis.parameters import PART, WHOLE, Names, is_module_class, select
+from ml_switcheroo.analysis.parameters import (
+    PART,
+    WHOLE,
+    Names,
+    is_module_class,
+    out_of_sight_read,
+    select,
+)
 from ml_switcheroo.analysis.plan import PlanItem, Region
 from ml_switcheroo.analysis.resolver import Variable
 from ml_switcheroo.model.hygiene import UserExpression
@@ -335,7 +342,12 @@ class HookContext:
         """Name resolution at this call, for ``core.parameters`` and ``core.tensor_values``."""
         spec = self.semantic_map.parameters
         module_self = is_module_class(self.enclosing_class, self.qualify, spec)
-        return Names(self.lookup, self.qualify, module_self, self.binds)
+        return Names(self.lookup, self.qualify, module_self, self.binds, self._other_read)
+
+    def _other_read(self, name: cst.Name) -> cst.CSTNode | None:
+        """``Names.other_read``: from the variable's reads (``out_of_sight_read``)."""
+        variable = self.variable(name)
+        return out_of_sight_read(variable.reads if variable else None, self.qualify)
 
     def unbound(self, node: cst.BaseExpression) -> bool:
         """Whether ``node`` is a name the file never binds and no star import may bind (an
@@ -348,6 +360,13 @@ class HookContext:
         reaches it through this module's callers, or, for a parameter of a module-level
         function, one a call in another file of the repository passes, is not every parameter
         of one model; or no call shows what the parameter holds. None: each is."""
+        if isinstance(params, cst.Attribute) and self.lookup(params) is not None:
+            return "another method may change what the attribute holds"
+        if isinstance(params, cst.Name) and self.lookup(params) is not None:
+            read = self._other_read(params)
+            if read is not None:
+                shown = " ".join(code_of(read).split())[:60]
+                return f"it is also read at {self.place(read) or 'this file'} (`{shown}`)"
         values = self.free_origins(params)
         if not values:
             return "nothing in the program shows what it holds"
