@@ -539,6 +539,11 @@ class ScheduleFacts:
                 return
         if warmup is None and not self._classify_stepping(schedule):
             return
+        if schedule.per_epoch is not None and move == "up":  # `--steps-per-epoch` moves up too
+            changed = self._per_epoch_changed(optimizer, statement_members, schedule.per_epoch)
+            if changed is not None:
+                self._refuse(outer, findings.SCHEDULE_MOVE_PAST_CHANGE, statement=changed)
+                return
         handed = None if schedule.step_names else self._scheduler_handed_to_call(statement_members)
         if handed is not None:
             self._refuse(outer, findings.SCHEDULER_HANDED_TO_CALL, **handed)
@@ -784,14 +789,58 @@ class ScheduleFacts:
         if optimizer_values is None:
             return None  # the optimizer's own hook reports the call
         moved = _schedule_values(members) if move == "up" else optimizer_values
+        return self._changed_for(moved, self._between(optimizer, members))
+
+    def _changed_for(
+        self, moved: list[cst.BaseExpression], between: list[cst.BaseStatement]
+    ) -> str | None:
+        """``_changed_between`` for the values that move (``moved``) past ``between``. A bare
+        name holding a value that may be mutable (``betas = [0.9, 0.999]``, a parameter) is
+        changed, like a path, by any store through an attribute or a subscript (``betas[0] =
+        0.5``, through an alias too), ``del``, or a call that is not harmless (``tweak()``)."""
         paths = [path for value in moved for path in _paths(value)]
         names = {n.value for value in moved for n in _names(value)}
-        for statement in self._between(optimizer, members):
+        mutable = any(self._may_be_mutable(n) for value in moved for n in _names(value))
+        for statement in between:
             calls = _impure_calls([statement], self._harmless_call)
             mentioned = {n.value for call in calls for n in _names(call)}
             if (paths and (_store_paths(statement) or calls)) or names & mentioned:
                 return code_of(statement).strip()
+            if mutable and (_store_paths(statement) or calls):
+                return code_of(statement).strip()
         return None
+
+    def _may_be_mutable(self, name: cst.Name) -> bool:
+        """Whether the variable ``name`` may hold a mutable object: it is bound in this file
+        (not an import, not a builtin) to something but a number, string, bool or None
+        literal (or a tuple of them) on some binding."""
+        bindings = self.resolver.binding_nodes(name)
+        if not bindings:
+            return False  # a builtin, an undefined name
+        for binding in bindings:
+            if isinstance(binding, (cst.Import, cst.ImportFrom, cst.ImportAlias)):
+                return False
+            value = self.resolver.bindings.get(binding) if isinstance(binding, cst.Name) else None
+            if not isinstance(value, cst.BaseExpression) or not _immutable_literal(value):
+                return True
+        return False
+
+    def _per_epoch_changed(
+        self, optimizer: Site, members: list[Site], expression: str
+    ) -> str | None:
+        """A statement between the optimizer and its schedule that binds, changes or reads a
+        name of the ``--steps-per-epoch`` expression, which moves up with the schedule
+        (``loader = loader[:4]``, or ``train_loader = DataLoader(...)`` binding it there)."""
+        try:
+            parsed = cst.parse_expression(expression)
+        except cst.ParserSyntaxError:
+            return None  # the option is refused where it is read
+        between = self._between(optimizer, members)
+        words = {n.value for n in _names(parsed)}
+        for statement in between:
+            if words & {n.value for n in _names(statement)}:
+                return code_of(statement).strip()
+        return self._changed_for([parsed], between)
 
     def _optimizer_values(self, optimizer: Site) -> list[cst.BaseExpression] | None:
         """The optimizer's arguments but its parameters (None: they cannot be told apart)."""
@@ -860,3 +909,16 @@ class ScheduleFacts:
             if _mentions(statement, text):
                 return True
         return False
+
+
+def _immutable_literal(value: cst.BaseExpression) -> bool:
+    """A number, string, bool or None literal (signed), or a tuple of them."""
+    if isinstance(value, (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString)):
+        return True
+    if isinstance(value, cst.Name):
+        return value.value in ("True", "False", "None")
+    if isinstance(value, cst.UnaryOperation):
+        return _immutable_literal(value.expression)
+    if isinstance(value, cst.Tuple):
+        return all(_immutable_literal(e.value) for e in value.elements)
+    return False

@@ -78,8 +78,16 @@ def test_a_local_scheduler_folds_though_another_file_names_it(tmp_path: Path) ->
     assert rel < EXACT, f"rel={rel:.3e}\n{code}"
 
 
-def test_a_module_global_scheduler_another_file_names_keeps_its_escape(tmp_path: Path) -> None:
-    translations = translate_package(tmp_path, {"main.py": GLOBAL, "other.py": OTHER})
+def test_a_module_global_scheduler_another_file_reads_keeps_its_escape(tmp_path: Path) -> None:
+    importing = "import main\n\nmain.scheduler.step()\n"
+    translations = translate_package(tmp_path, {"main.py": GLOBAL, "other.py": importing})
     escapes = [r for r in translations["main.py"].escapes if "lr_scheduler" in r.api]
     assert escapes, translations["main.py"].code
     assert "learning_rate=scheduler" not in translations["main.py"].code
+
+
+def test_a_module_global_scheduler_another_file_only_names_folds(tmp_path: Path) -> None:
+    """``scheduler = "cosine"`` in a file that does not import this one is its own variable:
+    it cannot reach this module's global (s30: sharper ``global_shared``)."""
+    translations = translate_package(tmp_path, {"main.py": GLOBAL, "other.py": OTHER})
+    assert "learning_rate=scheduler" in translations["main.py"].code

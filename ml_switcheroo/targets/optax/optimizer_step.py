@@ -423,7 +423,9 @@ def _masked_groups(
         suggestion = exc.suggestion if tx is None else tx + PATH_NOTE
         raise PathMaskedGroups(exc.reason, suggestion, exc.receiver, tx) from None
     value = values[decay]
-    _check_evaluated_alike(value, context, inline=list_name is None)
+    written = {id(node) for node in cst_walk.walk(call.call)}  # dicts named elsewhere: not
+    inline = list_name is None and all(id(group) in written for group in groups)
+    _check_evaluated_alike(value, context, inline=inline)
     _override_group_options(call, options[0], option, value)
     mask = cst.parse_expression(spec.mask.replace("{comparison}", split.comparison))
     return Mask(value, mask, split.receiver)
