@@ -37,6 +37,11 @@ class MaskedGroupsConvertTest(SwitcherooTest):
             """,
         )
 
+    def test_a_rank_mask_warns_that_the_port_must_keep_ranks(self) -> None:
+        (record,) = self.records(groups())
+        self.assertEqual(record.kind, "converted")
+        self.assertIn("assumes each parameter keeps its rank", " ".join(record.warnings))
+
     def test_coupled_decay_split_masks_add_decayed_weights(self) -> None:
         self.assertConverts(
             """

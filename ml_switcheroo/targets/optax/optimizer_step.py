@@ -428,7 +428,16 @@ def _masked_groups(
     _check_evaluated_alike(value, context, inline=inline)
     _override_group_options(call, options[0], option, value)
     mask = cst.parse_expression(spec.mask.replace("{comparison}", split.comparison))
+    ctx.warn(RANK_MASK_WARNING.format(comparison=split.comparison))
     return Mask(value, mask, split.receiver)
+
+
+# A rank mask means torch's split only when the port keeps each parameter's rank (probe s30 F7).
+RANK_MASK_WARNING = (
+    "the mask `p.ndim {comparison}` assumes each parameter keeps its rank in the JAX port of "
+    "the model: flax's nnx.MultiHeadAttention (the port of nn.MultiheadAttention) has 2-D "
+    "q/k/v biases and 3-D kernels, which it would select otherwise than torch's groups"
+)
 
 
 def _override_group_options(
