@@ -153,3 +153,26 @@ def test_a_step_not_called_in_the_file_stays_torch() -> None:
         """,
         "not called in this file",
     )
+
+
+PER_UPDATE = """\
+for batch in batches:
+    loss = batch.sum()
+    loss.backward()
+    opt.step()
+    sched.step(loss)
+"""
+
+
+def test_threshold_zero_keeps_the_plateau_torch_code() -> None:
+    """optax's plateau needs rtol or atol above 0 (it raises otherwise)."""
+    output = run_codemod(HEADER.replace("patience=2", "patience=2, threshold=0.0") + PER_UPDATE)
+    assert CHAIN not in output, output
+    assert "threshold=0 makes torch reduce on any value not strictly better" in output, output
+
+
+def test_the_step_of_a_plateau_left_as_torch_code_says_so() -> None:
+    """No `value=` to pass to the update: the plateau is not in the chain."""
+    output = run_codemod(HEADER.replace("patience=2", "patience=2, mode='max'") + PER_UPDATE)
+    assert "it sees the metric through the `value=` argument" not in output, output
+    assert "its scheduler (`torch.optim.lr_scheduler.ReduceLROnPlateau(...)`) is not " in output

@@ -385,6 +385,12 @@ def strip_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression
         else "opt",
     }
     names["state"] = ctx.state_of(names["optimizer"])
+    if attaches_to_chain(schedule) and not ctx.receiver_translated():
+        shown = " ".join(code_of(schedule.outer.call.func).split())
+        raise Untranslatable(  # no `value=` to pass: the scheduler is not in the chain
+            f"its scheduler (`{shown}(...)`) is not translated (see the scheduler's "
+            "statement), so this call stays torch code"
+        )
     if attaches_to_chain(schedule):
         assert ctx.entry.reason and ctx.entry.suggest
         raise Untranslatable(
