@@ -76,6 +76,7 @@ def replace_tensor_literals(
     for name, arg in call.args.items():
         if name in skipped or name in call.overrides:
             continue
+        _check_array_not_written(name, arg.value, names, spec, render)
         value = _replaced(arg.value, names, spec, warnings, render)
         found = _tensor_source(value, names, spec, 0)
         if found is not None:
@@ -83,6 +84,24 @@ def replace_tensor_literals(
         if value is not arg.value:
             call.overrides[name] = value
     return warnings
+
+
+def _check_array_not_written(
+    name: str, value: cst.BaseExpression, names: Names, spec: TensorValueSpec, render: Render
+) -> None:
+    """A hyper-parameter naming a NumPy array (the map's ``arrays``) that the code reads
+    elsewhere than as a torch call's argument may be written in place between steps: raise
+    the finding (``Names.other_read`` finds the read)."""
+    if not isinstance(value, cst.Name) or not spec.arrays:
+        return
+    bound = names.value(value)
+    if not isinstance(bound, cst.Call) or not set(names.qualified(bound.func)) & spec.arrays:
+        return
+    read = names.other_read(value)
+    if read is not None:
+        shown = " ".join(code_of(read).split())[:60]
+        values = {"name": name, "shown": value.value, "read": f"`{shown}`"}
+        raise render(Finding(findings.ARRAY_WRITTEN, values))
 
 
 def _unless_mapped(

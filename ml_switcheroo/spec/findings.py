@@ -116,6 +116,7 @@ TENSOR_OF_EXPRESSION = "tensor_of_expression"  # a warning; values: shown, data,
 TENSOR_OF_TENSOR = "tensor_of_tensor"  # values: shown, data, origin
 TENSOR_MAY_ALIAS = "tensor_may_alias"  # values: shown, data, api
 TENSOR_FLOAT_SHADOWED = "tensor_float_shadowed"  # values: shown, data
+ARRAY_WRITTEN = "array_written"  # values: name, shown, read
 
 KINDS = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)

@@ -198,6 +198,7 @@ _TENSOR_KEYS = {
     "python_values",
     "python_methods",
     "other_methods",
+    "arrays",
 }
 DTYPE_FORMATS = ("float64", "float32")
 _TYPE_KEYS = {"aliases", "parameter_names", "translated"}
@@ -525,6 +526,9 @@ class TensorValueSpec:
     # Methods of a tensor whose result is neither a tensor nor a number (`t.numpy()`, `t.size()`):
     # what they return is not a torch tensor (analysis/torch_tensors.py).
     other_methods: frozenset[str] = frozenset()
+    # Calls making mutable NumPy arrays (`numpy.array`): a hyper-parameter naming one that the
+    # code reads elsewhere may be written in place (model/tensor_values.py).
+    arrays: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -1141,6 +1145,7 @@ class _Checker:
             python_values=names("python_values"),
             python_methods=names("python_methods", dotted=False),
             other_methods=names("other_methods", dotted=False),
+            arrays=names("arrays"),
         )
 
     def translated(self, raw: Any, line: int | None, name: str) -> Translated | None:

@@ -394,6 +394,12 @@ MESSAGES: dict[str, Message] = {
         "and later writes are not followed",
         "pass the Python number the optimizer should use, e.g. `float({data})`",
     ),
+    f.ARRAY_WRITTEN: (
+        "`{name}={shown}` names a NumPy array the code also reads at {read}, where it may be "
+        "written in place: torch reads its value at every step, the translation once (under "
+        "jax.jit, when it is traced)",
+        "pass a Python number (`float({shown})`) and change it by rebuilding the optimizer",
+    ),
     f.TENSOR_MAY_ALIAS: (
         "`{shown}` is `{data}` itself when `{data}` is a torch tensor of that dtype and device "
         "({api} does not copy it): the optimizer would then hold that tensor, and a write to it "
