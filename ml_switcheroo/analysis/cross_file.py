@@ -358,9 +358,9 @@ class CrossFile:
 
     def steps_in(self, callee: str, methods: Collection[str]) -> str | None:
         """``file:line`` of a call of one of ``methods`` (``x.step()``) in the body of
-        ``callee``, a module-level function (or a class's ``__init__``) of another file of the
-        repository; its file's place when that file fails to parse; None when it has none or
-        is not one."""
+        ``callee``, a module-level function or class (any of its methods: ``Warm(opt).run()``)
+        of another file of the repository; its file's place when that file fails to parse;
+        None when it has none or is not one."""
         split = self.index.split(self._absolute(callee))
         if split is None:
             return None
@@ -371,7 +371,7 @@ class CrossFile:
         facts = self.index.facts(path)
         if facts.error is not None:
             return facts.error.describe(self.index.root)
-        definition = facts.callable(function)
+        definition = facts.classes.get(function) or facts.callable(function)
         if definition is None:
             return None
         for node in ast_nodes.walk(definition):

@@ -131,3 +131,26 @@ def test_reads_as_receiver_attribute_or_argument_fold() -> None:
     reads = 'print(opt.param_groups[0]["lr"])\nsd = opt.state_dict()\nreport(opt)\n'
     output = run_codemod(HELPER + reads + LOOP, TorchToOptax)
     assert "learning_rate=sched" in output, output
+
+
+WARM_CLASS_FILE = """\
+class Warm:
+    def __init__(self, o):
+        self.o = o
+
+    def run(self, batches):
+        for x in batches:
+            x.sum().backward()
+            self.o.step()
+"""
+
+
+def test_a_class_of_another_file_whose_method_steps_it_keeps_the_scheduler(
+    tmp_path: Path,
+) -> None:
+    train = TRAIN_FILE.replace("from pkg.helpers import {helper}", "from pkg.warm import Warm")
+    train = train.replace("    {helper}(opt, batches)\n", "    Warm(opt).run(batches)\n")
+    files = {"warm.py": WARM_CLASS_FILE, "train.py": train}
+    outputs, _ = convert_in_process(write_package(tmp_path, files))
+    assert "learning_rate=sched" not in outputs["train.py"], outputs["train.py"]
+    assert "(its step at pkg/warm.py:8)" in outputs["train.py"], outputs["train.py"]
