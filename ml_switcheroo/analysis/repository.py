@@ -470,12 +470,9 @@ class RepositoryIndex:
         that function's call sites, up to ``MAX_HOPS`` functions, when the function uses the
         parameter only through ``methods`` (and by passing it on); ``trail`` holds the
         functions followed so far (one of them again is recursion)."""
-        path = self.file_of(module)
-        if path is None or not self.complete:
-            return Unknown(Place(path or module, 0), "is not a file of an indexed repository")
-        definition = self.facts(path).callable(function)
-        if definition is None:
-            return Unknown(Place(path, 0), f"does not define `{function}` once at module level")
+        definition = self._callable_of(module, function)
+        if isinstance(definition, Unknown):
+            return definition
         qualified = f"{module}.{function}"
         follow = _Follow(methods, (*trail, qualified))
         sites: list[Constructed] = []
@@ -1040,6 +1037,18 @@ class RepositoryIndex:
             sites.extend(site)
         return sites
 
+    def _callable_of(self, module: str, function: str) -> ast.FunctionDef | Unknown:
+        """What a call of the module-level ``module.function`` binds its arguments to
+        (``FileFacts.callable``); an ``Unknown`` when the module is no file of an indexed
+        repository or does not define it once."""
+        path = self.file_of(module)
+        if path is None or not self.complete:
+            return Unknown(Place(path or module, 0), "is not a file of an indexed repository")
+        definition = self.facts(path).callable(function)
+        if definition is None:
+            return Unknown(Place(path, 0), f"does not define `{function}` once at module level")
+        return definition
+
     def arguments_of(
         self, module: str, function: str, param: str
     ) -> list[tuple[Place, ast.expr]] | Unknown:
@@ -1047,12 +1056,9 @@ class RepositoryIndex:
         for its ``param`` (the expression, as written at the call, and its place); an
         ``Unknown`` at the first call that cannot be read (a star argument, a value left to
         its default, a use that is not a call, a file that fails to parse)."""
-        path = self.file_of(module)
-        if path is None or not self.complete:
-            return Unknown(Place(path or module, 0), "is not a file of an indexed repository")
-        definition = self.facts(path).callable(function)
-        if definition is None:
-            return Unknown(Place(path, 0), f"does not define `{function}` once at module level")
+        definition = self._callable_of(module, function)
+        if isinstance(definition, Unknown):
+            return definition
         qualified = f"{module}.{function}"
         found: list[tuple[Place, ast.expr]] = []
         for other in self.with_word(function):
