@@ -285,6 +285,21 @@ def test_a_plateau_stepped_per_update_suggests_the_nnx_update_with_the_metric() 
     assert "opt.opt_state, params" not in output, output
 
 
+@pytest.mark.parametrize("threshold", ["0", "0.0"])
+@pytest.mark.parametrize("per_update", [False, True])
+def test_threshold_zero_keeps_the_plateau_torch_code(threshold: str, per_update: bool) -> None:
+    """optax's plateau needs rtol or atol above 0 (it raises ValueError at its first update):
+    per epoch (written) and per update (chained) alike."""
+    header = HEADER.replace("patience=1", f"patience=1, threshold={threshold}")
+    if per_update:
+        code = header + textwrap.dedent(BATCHES) + "    sched.step(loss)\n"
+    else:
+        code = header + "for epoch in range(10):\n" + BATCHES + "    sched.step(val_loss)\n"
+    output = escaped(code)
+    assert "sched = optax.contrib.reduce_on_plateau(" not in output, output
+    assert "threshold=0 makes torch reduce on any value not strictly better" in output, output
+
+
 def test_an_lr_bound_once_to_a_number_gives_the_eps_floor() -> None:
     code = "learning_rate = 0.1\n" + PER_EPOCH.replace("lr=0.1", "lr=learning_rate")
     output = convert(code)
