@@ -167,6 +167,39 @@ def rank_mask(
     return RankSplit(groups[0].model, groups[0].receiver, _spelled(ranks[decay], context))
 
 
+def rank_split_of(params: cst.BaseExpression, context: Context) -> RankSplit | None:
+    """The rank split of one whole model that the param groups ``params`` make (two dict
+    literals with ``params``, in a list or tuple written there or bound once to a name), for
+    any options they have; None when they are not shown to be one."""
+    list_name = params if isinstance(params, cst.Name) else None
+    value = follow(params, context)
+    if not isinstance(value, (cst.List, cst.Tuple)) or len(value.elements) != 2:
+        return None
+    groups = []
+    for element in value.elements:
+        group = element.value if isinstance(element, cst.Element) else None
+        found = _dict_params(group) if isinstance(group, cst.Dict) else None
+        if found is None:
+            return None
+        groups.append(found)
+    try:
+        return rank_mask(groups, 0, context, list_name)
+    except (NotASplit, Untranslatable):
+        return None
+
+
+def _dict_params(group: cst.Dict) -> cst.BaseExpression | None:
+    """The ``params`` value of a group dict literal whose keys are all strings (no ``**``)."""
+    found = None
+    for element in group.elements:
+        key = element.key if isinstance(element, cst.DictElement) else None
+        if not isinstance(key, cst.SimpleString):
+            return None
+        if key.evaluated_value == "params":
+            found = element.value
+    return found
+
+
 def _group(node: cst.BaseExpression, context: Context, reads: _Reads) -> _Group:
     """A group's ``params``: a list comprehension over one whole model's parameters."""
     reads.followed.add(id(node))

@@ -13,7 +13,7 @@ from dataclasses import replace
 import libcst as cst
 from libcst.metadata import Assignment, BuiltinScope, GlobalScope
 
-from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis import cst_walk, param_groups
 from ml_switcheroo.analysis.aliases import aliasing
 from ml_switcheroo.analysis.constant_guard import (
     always_true,
@@ -298,6 +298,8 @@ class ClipFacts:
         trained_set = select(trained, self._names(optimizer), spec)
         if self._same_model(clipped, clip, trained, optimizer):
             return None
+        if self._splits_the_clipped_model(clipped, clip, trained, optimizer):
+            return None
         if clip_set.key == trained_set.key and self._same_names(clipped, clip, trained, optimizer):
             return None
         opt = code_of(optimizer.target).strip() if optimizer.target is not None else "the optimizer"
@@ -359,6 +361,32 @@ class ClipFacts:
         origin = self._model_origin(first[0], clip.enclosing_class)
         return origin is not None and origin is self._model_origin(
             second[0], optimizer.enclosing_class
+        )
+
+    def _splits_the_clipped_model(
+        self, clipped: cst.BaseExpression, clip: Site, trained: cst.BaseExpression, optimizer: Site
+    ) -> bool:
+        """``clip(model.parameters())`` and ``Opt([{"params": decay, ...}, {"params":
+        no_decay, ...}])`` whose two groups split every parameter of that same model by rank
+        (GPT trainers: ``analysis/param_groups.py``): the clip acts on every gradient the
+        optimizer trains."""
+        methods = self.resolver.map.parameters.module_methods
+        first = _parameters_of(clipped, methods)
+        if first is None:
+            return False
+        parents = self._parent_map()  # type: ignore[attr-defined]
+        context = param_groups.Context(
+            self._names(optimizer),
+            self.resolver.map.parameters,
+            lambda name: self.resolver.variable(name, parents),
+            self.render,
+        )
+        split = param_groups.rank_split_of(trained, context)
+        if split is None or split.receiver is None:
+            return False
+        origin = self._model_origin(first[0], clip.enclosing_class)
+        return origin is not None and origin is self._model_origin(
+            split.receiver, optimizer.enclosing_class
         )
 
     def _same_names(

@@ -572,7 +572,9 @@ def _attach_mask(
 ) -> cst.BaseExpression:
     """``mask=`` on every call of the map's ``masked_calls`` that takes the masked value;
     escape when the translation uses the value anywhere else (imports unless ``suggestion``)."""
-    attach = _MaskAttacher(mask, ctx.semantic_map.parameters.masked_calls)
+    attach = _MaskAttacher(
+        mask, ctx.semantic_map.parameters.masked_calls, ctx.semantic_map.inject_function
+    )
     result = expression.visit(attach)
     if attach.other_uses:
         raise Untranslatable(
@@ -585,16 +587,26 @@ def _attach_mask(
 
 
 class _MaskAttacher(cst.CSTTransformer):
-    """Adds ``mask=`` to the masked calls that take the value; counts other uses of it."""
+    """Adds ``mask=`` to the masked calls that take the value (``optax.adamw(...)``, or the
+    injected ``optax.inject_hyperparams(optax.adamw)(...)``, whose ``static_args`` then name
+    ``mask``: inject_hyperparams reads a callable argument as a schedule of the step count);
+    counts other uses of it."""
 
-    def __init__(self, mask: Mask, calls: frozenset[str]) -> None:
+    def __init__(self, mask: Mask, calls: frozenset[str], inject: str = "") -> None:
         super().__init__()
-        self.mask, self.calls = mask, calls
+        self.mask, self.calls, self.inject = mask, calls, inject
         self.masked: set[int] = set()  # ids of the arguments of masked calls
         self.other_uses = 0
 
+    def _masked_call(self, node: cst.Call) -> bool:
+        """``f(...)`` or ``inject(f)(...)`` with ``f`` one of the masked calls."""
+        func = node.func
+        if isinstance(func, cst.Call) and self.inject and code_of(func.func).strip() == self.inject:
+            return len(func.args) == 1 and code_of(func.args[0].value).strip() in self.calls
+        return code_of(func).strip() in self.calls
+
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, cst.Call) and code_of(node.func).strip() in self.calls:
+        if isinstance(node, cst.Call) and self._masked_call(node):
             self.masked.update(id(arg.value) for arg in node.args)
         if node is self.mask.value:
             self.other_uses += id(node) not in self.masked
@@ -602,16 +614,24 @@ class _MaskAttacher(cst.CSTTransformer):
         return True
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
-        if code_of(original_node.func).strip() not in self.calls:
+        if not self._masked_call(original_node):
             return updated_node
         if not any(arg.value is self.mask.value for arg in original_node.args):
             return updated_node
-        argument = cst.Arg(
-            self.mask.mask,
-            keyword=cst.Name("mask"),
-            equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
-        )
-        return updated_node.with_changes(args=[*updated_node.args, argument])
+        argument = cst.Arg(self.mask.mask, keyword=cst.Name(MASK), equal=_NO_SPACE)
+        func = updated_node.func
+        if isinstance(func, cst.Call):  # injected: the mask passes through as it is
+            static = cst.Arg(
+                cst.Tuple([cst.Element(cst.SimpleString(f'"{MASK}"'))]),
+                keyword=cst.Name("static_args"),
+                equal=_NO_SPACE,
+            )
+            func = func.with_changes(args=[*func.args, static])
+        return updated_node.with_changes(func=func, args=[*updated_node.args, argument])
+
+
+MASK = "mask"
+_NO_SPACE = cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
 
 
 def _root_names(node: cst.CSTNode) -> set[str]:
