@@ -6,7 +6,7 @@ final parameters."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,13 @@ def nnx_copy(model: TorchNet) -> NnxNet:
         getattr(net, name).kernel[...] = jnp.asarray(layer.weight.detach().numpy().T)
         getattr(net, name).bias[...] = jnp.asarray(layer.bias.detach().numpy())
     return net
+
+
+def torch_named_parameters(self: nnx.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    """Torch copies of an NNX model's parameters, as ``named_parameters()`` (patched onto
+    ``NnxNet`` where a translation keeps torch lines that build param groups from it)."""
+    for path, value in nnx.to_flat_state(nnx.state(self, nnx.Param)):
+        yield ".".join(map(str, path)), torch.tensor(np.array(value[...]))
 
 
 def torch_weights(model: TorchNet) -> list[np.ndarray]:

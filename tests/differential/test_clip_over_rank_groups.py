@@ -10,12 +10,8 @@ model, groups that do not cover every rank."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import numpy as np
 import pytest
 import torch
-from flax import nnx
 
 from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.differential import nnx_loops
@@ -30,6 +26,7 @@ from tests.differential.harness import (
     translate,
 )
 from tests.differential.nnx_loops import run_nnx_loop, run_torch_loop, translate_nnx, worst_rel
+from tests.differential.test_param_group_masks import Model
 from tests.support import code_lines, gpt_groups, renders_a_step
 
 CLIP = "torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)"
@@ -54,12 +51,6 @@ STATIC = 'optax.inject_hyperparams(optax.adamw, static_args=("mask",))('
 CLIP_LINK = "optax.stateless("
 
 
-def _named_parameters(self: nnx.Module) -> Iterator[tuple[str, torch.Tensor]]:
-    """Torch copies of the parameters (the kept group lists read them)."""
-    for path, value in nnx.to_flat_state(nnx.state(self, nnx.Param)):
-        yield ".".join(map(str, path)), torch.tensor(np.array(value[...]))
-
-
 def nnx_loop(lr: str = WRITTEN_LR, clip: str = CLIP) -> str:
     """The loop with ``lr`` (no line: the lr stays fixed) and ``clip`` before the step."""
     return NNX_LOOP.replace("    LR\n", f"    {lr}\n" if lr else "").replace("CLIP", clip)
@@ -75,7 +66,9 @@ def _without_clip(translated: str, max_norm: str = "0.5") -> str:
 def test_the_clip_heads_the_masked_chain_and_matches_torch(
     lr: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(nnx_loops.NnxNet, "named_parameters", _named_parameters, raising=False)
+    monkeypatch.setattr(
+        nnx_loops.NnxNet, "named_parameters", nnx_loops.torch_named_parameters, raising=False
+    )
     source = nnx_loop(lr)
     translated = translate_nnx(source)
     assert BEGIN not in translated and CLIP_LINK in translated, translated
@@ -102,19 +95,6 @@ for batch in batches:
     opt.step()
 """
 )
-
-
-class Model:
-    """Named parameters ``w`` (5x3) and ``b`` (3,) in ``linear_problem``'s order."""
-
-    def __init__(self, tensors: list[torch.Tensor]) -> None:
-        self.tensors = tensors
-
-    def named_parameters(self) -> list[tuple[str, torch.Tensor]]:
-        return list(zip(["w", "b"], self.tensors, strict=True))
-
-    def parameters(self) -> list[torch.Tensor]:
-        return list(self.tensors)
 
 
 def test_the_optax_chain_clips_as_torch_does() -> None:

@@ -7,12 +7,7 @@ codemod's own output run). Such a write escapes now unless the optimizer surely 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import numpy as np
 import pytest
-import torch
-from flax import nnx
 
 from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.differential import nnx_loops
@@ -64,12 +59,6 @@ def _groups(epoch_write: str = "pass", step_write: str = "pass") -> str:
     return GROUPS.replace("EPOCH_WRITE", epoch_write).replace("STEP_WRITE", step_write)
 
 
-def _named_parameters(self: nnx.Module) -> Iterator[tuple[str, torch.Tensor]]:
-    """Torch copies of the parameters (the kept group lists read them)."""
-    for path, value in nnx.to_flat_state(nnx.state(self, nnx.Param)):
-        yield ".".join(map(str, path)), torch.tensor(np.array(value[...]))
-
-
 @pytest.mark.parametrize(
     "source",
     [
@@ -84,7 +73,9 @@ def test_the_first_group_written_alone_of_two_groups_escapes(source: str) -> Non
 
 
 def test_every_group_written_still_converts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(nnx_loops.NnxNet, "named_parameters", _named_parameters, raising=False)
+    monkeypatch.setattr(
+        nnx_loops.NnxNet, "named_parameters", nnx_loops.torch_named_parameters, raising=False
+    )
     translated, rel = translated_rel(_groups(step_write=EVERY.replace("\n", "\n    ")))
     assert BEGIN not in translated and INJECTED in translated, translated
     assert rel < EXACT, f"rel {rel:.3e}"

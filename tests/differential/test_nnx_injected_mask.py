@@ -7,12 +7,7 @@ is run against torch, float64, 36 updates."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import numpy as np
 import pytest
-import torch
-from flax import nnx
 
 from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.differential import nnx_loops
@@ -44,14 +39,10 @@ for step in range(EPOCHS * len(loader)):
 STATIC = 'optax.inject_hyperparams(optax.adamw, static_args=("mask",))('
 
 
-def _named_parameters(self: nnx.Module) -> Iterator[tuple[str, torch.Tensor]]:
-    """Torch copies of the parameters (the kept group lists read them)."""
-    for path, value in nnx.to_flat_state(nnx.state(self, nnx.Param)):
-        yield ".".join(map(str, path)), torch.tensor(np.array(value[...]))
-
-
 def test_the_injected_masked_decay_matches_torch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(nnx_loops.NnxNet, "named_parameters", _named_parameters, raising=False)
+    monkeypatch.setattr(
+        nnx_loops.NnxNet, "named_parameters", nnx_loops.torch_named_parameters, raising=False
+    )
     translated = translate_nnx(SOURCE)
     assert BEGIN not in translated and STATIC in translated, translated
     torch_run = run_torch_loop(SOURCE)
@@ -89,7 +80,9 @@ def test_a_per_epoch_schedule_written_to_the_masked_optimizer_matches_torch(
 ) -> None:
     """The lr written per epoch injects the masked adamw (its mask passed through: before, the
     mask met the injected call unrecognised and the optimizer escaped)."""
-    monkeypatch.setattr(nnx_loops.NnxNet, "named_parameters", _named_parameters, raising=False)
+    monkeypatch.setattr(
+        nnx_loops.NnxNet, "named_parameters", nnx_loops.torch_named_parameters, raising=False
+    )
     translated = translate_nnx(PER_EPOCH)
     assert BEGIN not in translated and STATIC in translated, translated
     torch_run = run_torch_loop(PER_EPOCH)
