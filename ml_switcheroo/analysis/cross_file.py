@@ -412,7 +412,8 @@ class CrossFile:
         (the classes of the repository every optimizer of this file trains a fresh instance
         of: ``fresh_models``), a freeze of a method of a class on its instance that none of
         them may hold is none (``_untouched``)."""
-        words = {*spec.freeze_attributes, *spec.freeze_methods}
+        words = {*spec.freeze_attributes, *spec.freeze_methods, *spec.freeze_calls}
+        words |= {callee.rpartition(".")[2] for callee in spec.freezing_calls}
         made = {*spec.freeze_keywords, *spec.frozen_by_default}
         words |= {callee.rpartition(".")[2] for callee, _ in made}
         holding = {p for w in sorted(words) for p in self.index.with_word(w)}
@@ -1486,6 +1487,10 @@ def _freezes(
         return False
     values = [*node.args, *(k.value for k in node.keywords)]
     func = node.func
+    if spec.freezing_call(ast.unparse(func), _qualified(func, imports)):
+        return True  # `get_peft_model(model, config)`
+    if isinstance(func, ast.Attribute) and func.attr in spec.freeze_calls:
+        return True  # `p.detach_()`
     if isinstance(func, ast.Attribute) and func.attr in spec.freeze_methods:
         return bool(values) and not true(values[0])
     if isinstance(func, ast.Attribute) and func.attr in spec.setter_methods and len(node.args) == 2:

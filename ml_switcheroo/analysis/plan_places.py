@@ -74,8 +74,9 @@ def _first_freeze(
     ``x.__setattr__('requires_grad', v)`` (``setter_methods``) or
     ``getattr(x, 'requires_grad_')(v)`` (``getter_functions``, the same way) whose value is
     not a literal ``True`` (``requires_grad_()`` alone unfreezes), of a ``freeze_calls``
-    method (``p.detach_()``, also through a getter), or of a call making parameters frozen
-    (``_makes_frozen``), or None."""
+    method (``p.detach_()``, also through a getter), of a call making parameters frozen
+    (``_makes_frozen``) or of a library call freezing a model's (``freezing_calls``:
+    ``get_peft_model(model, config)``), or None."""
     attributes, methods = spec.freeze_attributes, spec.freeze_methods
     found: list[str] = []
 
@@ -118,6 +119,8 @@ def _first_freeze(
 
         def visit_Call(self, node: cst.Call) -> None:
             frozen = _makes_frozen(node, spec) or _is_attribute(node.func, spec.freeze_calls)
+            written = " ".join(code_of(node.func).split())
+            frozen = frozen or spec.freezing_call(written, called(node.func))
             if frozen or (
                 _is_attribute(node.func, methods) and node.args and not is_true(node.args[0].value)
             ):

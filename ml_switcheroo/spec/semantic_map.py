@@ -163,6 +163,7 @@ _PARAMETER_KEYS = {
     "freeze_attributes",
     "freeze_methods",
     "freeze_calls",
+    "freezing_calls",
     "hook_methods",
     "freeze_setters",
     "freeze_keywords",
@@ -450,6 +451,9 @@ class ParameterSpec:
     freeze_attributes: frozenset[str] = frozenset()  # `p.requires_grad = False` freezes `p`
     freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
     freeze_calls: frozenset[str] = frozenset()  # `p.detach_()` freezes `p`, whatever its arguments
+    # library calls freezing parameters of the model they are given (`get_peft_model(m, c)`):
+    # callee suffixes, of the name written or the qualified name it is imported as
+    freezing_calls: frozenset[str] = frozenset()
     hook_methods: frozenset[str] = frozenset()  # `p.register_hook(h)`: torch steps on h's gradient
     freeze_setters: frozenset[str] = frozenset()  # `setattr(p, 'requires_grad', False)` too
     # `nn.Parameter(w, requires_grad=False)`: callee suffix -> its argument that freezes
@@ -485,6 +489,16 @@ class ParameterSpec:
     masked_calls: frozenset[str] = frozenset()  # optax calls taking that option and `mask=`
     mask: str | None = None  # the mask as a function of params; `{predicate}` on a leaf `p`
     path_mask: str | None = None  # the same on a leaf's path (`n`), for name-based groups
+
+    def freezing_call(self, written: str, qualified: str | None) -> bool:
+        """Whether a call of ``written`` (its callee as written), imported as ``qualified``,
+        is one of ``freezing_calls`` (by the end of either dotted name)."""
+        names = [written] + ([qualified] if qualified else [])
+        return any(
+            name == callee or name.endswith("." + callee)
+            for name in names
+            for callee in self.freezing_calls
+        )
 
 
 @dataclass(frozen=True)
@@ -1021,6 +1035,7 @@ class _Checker:
             freeze_attributes=names("freeze_attributes"),
             freeze_methods=names("freeze_methods"),
             freeze_calls=names("freeze_calls"),
+            freezing_calls=names("freezing_calls", dotted=True),
             hook_methods=names("hook_methods"),
             freeze_setters=names("freeze_setters", dotted=True),
             freeze_keywords=self.callee_keywords(section, "freeze_keywords"),

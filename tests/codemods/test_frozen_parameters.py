@@ -38,6 +38,28 @@ class FrozenParametersTest(SwitcherooTest):
         source = "import torch\n" + OPT + "model.embed.requires_grad_(False)\n"
         self.assertIn("ESCAPE-BEGIN torch.optim.AdamW", run_codemod(source))
 
+    def test_a_peft_model_freezes_the_base_model(self) -> None:
+        """peft trains only its adapters (map: ``freezing_calls``); before, AdamW over the
+        peft model's parameters converted and decayed every leaf."""
+        self.assertEscapesFor("from peft import get_peft_model\nmodel = get_peft_model(model, c)\n")
+
+    def test_a_peft_call_imported_under_another_name_freezes(self) -> None:
+        self.assertEscapesFor("from peft import get_peft_model as wrap\nmodel = wrap(model, c)\n")
+
+    def test_peft_spelled_through_its_module_freezes(self) -> None:
+        for freezing in (
+            "import peft\nmodel = peft.get_peft_model(model, c)\n",
+            "from peft import PeftModel\nmodel = PeftModel.from_pretrained(model, path)\n",
+            "from peft import prepare_model_for_kbit_training as prep\nmodel = prep(model)\n",
+        ):
+            with self.subTest(freezing=freezing):
+                self.assertEscapesFor(freezing)
+
+    def test_a_peft_call_that_freezes_nothing_converts(self) -> None:
+        self.assertConvertsWith(
+            "from peft import get_peft_model_state_dict\nsd = get_peft_model_state_dict(model)\n"
+        )
+
     def test_requires_grad_set_to_true_converts(self) -> None:
         self.assertConvertsWith("for p in model.parameters():\n    p.requires_grad = True\n")
 

@@ -84,3 +84,23 @@ def test_a_helper_setting_requires_grad_true_keeps_the_exact_translation(tmp_pat
     )
     assert BEGIN not in outputs["main.py"], outputs["main.py"]
     assert worst_rel(torch_run, nnx_run) < EXACT
+
+
+def test_a_helper_detaching_the_parameters_in_place_escapes(tmp_path: Path) -> None:
+    """``p.detach_()`` freezes ``p`` (the map's ``freeze_calls``): counted in this file
+    before, missed in an imported one."""
+    helper = "def change(m):\n    for p in m.hidden.parameters():\n        p.detach_()\n"
+    translated = converted_helper_main(tmp_path, "detached_elsewhere", helper)
+    assert "opt = nnx.Optimizer" not in translated, translated
+    assert "may run it (`p.detach_()` in `detached_elsewhere/helpers.py:3`)" in translated
+
+
+def test_a_helper_wrapping_the_model_with_peft_escapes(tmp_path: Path) -> None:
+    """peft freezes the base model (``freezing_calls``), under any import name."""
+    helper = (
+        "from peft import LoraConfig\nfrom peft import get_peft_model as wrap\n\n\n"
+        "def change(m):\n    wrap(m, LoraConfig(r=8))\n"
+    )
+    translated = converted_helper_main(tmp_path, "peft_elsewhere", helper)
+    assert "opt = nnx.Optimizer" not in translated, translated
+    assert "may run it (`wrap(m, LoraConfig(r=8))` in `peft_elsewhere/helpers.py:6`)" in translated
