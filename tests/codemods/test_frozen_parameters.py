@@ -55,6 +55,9 @@ class FrozenParametersTest(SwitcherooTest):
             with self.subTest(freezing=freezing):
                 self.assertEscapesFor(freezing)
 
+    def test_an_adapter_added_to_the_model_freezes_it(self) -> None:
+        self.assertEscapesFor("model.add_adapter(lora_config)\n")
+
     def test_a_peft_call_that_freezes_nothing_converts(self) -> None:
         self.assertConvertsWith(
             "from peft import get_peft_model_state_dict\nsd = get_peft_model_state_dict(model)\n"
