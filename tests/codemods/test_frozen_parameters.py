@@ -58,6 +58,15 @@ class FrozenParametersTest(SwitcherooTest):
     def test_an_adapter_added_to_the_model_freezes_it(self) -> None:
         self.assertEscapesFor("model.add_adapter(lora_config)\n")
 
+    def test_timm_and_lightning_freezes(self) -> None:
+        for freezing in (
+            "from timm.utils import freeze\nfreeze(model, ['patch_embed'])\n",
+            "from lightning.pytorch.callbacks import BaseFinetuning\n"
+            "BaseFinetuning.freeze(model.backbone)\n",
+        ):
+            with self.subTest(freezing=freezing):
+                self.assertEscapesFor(freezing)
+
     def test_a_peft_call_that_freezes_nothing_converts(self) -> None:
         self.assertConvertsWith(
             "from peft import get_peft_model_state_dict\nsd = get_peft_model_state_dict(model)\n"
