@@ -1231,6 +1231,24 @@ class Resolver:
         self.cross_file_reasons[id(param)] = reason
         return None
 
+    def callers_elsewhere_problem(self, receiver: cst.BaseExpression) -> str | None:
+        """Why a parameter ``receiver`` typed by its annotation (``opt: torch.optim.Optimizer``)
+        may hold an optimizer that stays torch code: a call site in another file of the
+        repository passes one (``_repository_type``'s reason); None when every call site
+        there passes a translated optimizer, or no other file calls its function."""
+        if not isinstance(receiver, cst.Name):
+            return None
+        for node in self.binding_nodes(receiver):
+            if not isinstance(node, cst.Param):
+                continue
+            scope = self.scopes.get(node)
+            for assignment in scope.assignments[node.name.value] if scope else ():
+                if getattr(assignment, "node", None) is node:
+                    self._cross_file_type(node, assignment)  # type: ignore[arg-type]
+            if id(node) in self.cross_file_reasons:
+                return self.cross_file_reasons[id(node)]
+        return None
+
     def cross_file_reason(self, receiver: cst.BaseExpression) -> str:
         """Why the parameter ``receiver`` is not typed from the repository's call sites."""
         if not isinstance(receiver, cst.Name):

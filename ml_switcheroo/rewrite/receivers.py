@@ -85,6 +85,14 @@ class Receivers:
             # file (`train(model, opt)`): all must translate.
             enclosing = self.enclosing()
             values = self.resolver().origin_values(member.value, enclosing) or []
+            elsewhere = self.resolver().callers_elsewhere_problem(member.value)
+            if elsewhere is not None:  # an annotated parameter another file passes torch's
+                raise Untranslatable(
+                    f"`{receiver}` is a parameter, and {elsewhere}: it may be a torch optimizer "
+                    "there, and this call must stay while it is",
+                    f"# drop this call once every optimizer passed as `{receiver}` is "
+                    f"{self.target.optimizer_value}",
+                )
             if all(self.value_translates(v) for v in values if isinstance(v, cst.Call)):
                 return
         raise Untranslatable(
