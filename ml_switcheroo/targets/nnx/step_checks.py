@@ -564,7 +564,7 @@ def _check_no_model_value_outside(
     model's own name (``model = DDP(model)``) is not such a name: the model is the loss
     function's parameter, proven the optimizer's (``_model_in_step``)."""
     bound = {t.value for s in forward for t in _target_names(s)}
-    free = _variables_of(forward) - bound
+    free = _variables_of(forward) - bound - _rebound_each_iteration(region)
     inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
     root = dotted_name(model).split(".")[0]  # type: ignore[union-attr]
     for node in cst_walk.walk(_scope(region)):
@@ -578,6 +578,69 @@ def _check_no_model_value_outside(
                 f"`{sorted(names)[0]}`, which the loss reads, is computed from the model "
                 "outside the step (its gradient would be lost)"
             )
+
+
+def _rebound_each_iteration(region: Region) -> set[str]:
+    """Names the target of the innermost ``for`` around the step binds (``for x, _ in
+    loader:``) and nothing else in that loop's body binds outside the region: each iteration
+    binds them anew before the region reads them, so a binding elsewhere in the function
+    (``x = model.sample(16)`` after the loop) never reaches the loss (minDiffusion)."""
+    function = region.anchor.function
+    controls = region.anchor.controls
+    start = controls.index(function) + 1 if function is not None else 0
+    loops = [c for c in controls[start:] if isinstance(c, cst.For)]
+    if not loops or loops[-1].asynchronous is not None:
+        return set()
+    loop = loops[-1]
+    names = _plain_targets(loop.target)
+    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
+    for node in cst_walk.walk(loop.body):
+        if id(node) in inside:
+            continue
+        if isinstance(node, (cst.Global, cst.Nonlocal, cst.FunctionDef, cst.ClassDef)):
+            return set()  # a scope of its own, or a name bound from one: not followed
+        names -= {n.value for n in _bindings(node)}
+    return names
+
+
+def _plain_targets(target: cst.BaseExpression) -> set[str]:
+    """The names a ``for`` target binds (``x`` and ``_`` of ``x, _``; none of ``a.b``)."""
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return {n for e in target.elements for n in _plain_targets(e.value)}
+    return set()
+
+
+def _bindings(node: cst.CSTNode) -> list[cst.Name]:
+    """The plain names ``node`` binds: assignment, ``for``, ``with ... as``, walrus,
+    ``except ... as``, import and ``del`` targets (the root of ``a.b = ...`` is not bound)."""
+    targets: list[cst.BaseExpression] = []
+    if isinstance(node, cst.Assign):
+        targets = [t.target for t in node.targets]
+    elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)):
+        targets = [node.target]
+    elif isinstance(node, cst.AsName):
+        targets = [node.name]  # type: ignore[list-item]
+    elif isinstance(node, cst.ExceptHandler) and node.name is not None:
+        targets = [node.name.name]  # type: ignore[list-item]
+    elif isinstance(node, cst.Del):
+        targets = [node.target]
+    elif isinstance(node, cst.ImportAlias) and node.asname is None:
+        targets = [cst.Name(code_of(node.name).split(".")[0])]
+    names: list[cst.Name] = []
+    for target in targets:
+        names += [cst.Name(n) for n in _plain_targets_deep(target)]
+    return names
+
+
+def _plain_targets_deep(target: cst.BaseExpression) -> set[str]:
+    """``_plain_targets``, starred elements included (``a, *rest = ...``)."""
+    if isinstance(target, cst.StarredElement):
+        return _plain_targets_deep(target.value)
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return {n for e in target.elements for n in _plain_targets_deep(e.value)}
+    return _plain_targets(target)
 
 
 def _check_no_model_value_reaching(
