@@ -264,13 +264,28 @@ class NnxLearningRateTest(SwitcherooTest):
             "for x, y in loader:\n    for g in opt.param_groups:\n        g['lr'] = lr\n" + STEP
         )
 
-    def test_a_write_through_a_function_parameter_escapes(self) -> None:
-        output = escaped_write(
-            "def set_lr(optimizer, lr):\n    for g in optimizer.param_groups:\n"
+    def test_a_write_through_a_function_every_call_hands_the_optimizer_is_translated(
+        self,
+    ) -> None:
+        """s31: the helper's parameter holds this optimizer at every call of the file."""
+        output = convert(
+            HEADER + "def set_lr(optimizer, lr):\n    for g in optimizer.param_groups:\n"
             "        g['lr'] = lr\n"
             "for x, y in loader:\n    set_lr(opt, 0.01)\n" + STEP
         )
-        assert "nnx.Optimizer(" in output, output
+        assert BEGIN not in output and INJECTED in output, output
+        assert 'optimizer.opt_state.hyperparams["learning_rate"][...] = lr' in output, output
+
+    def test_a_write_through_a_function_another_call_hands_a_torch_value_escapes(self) -> None:
+        """The helper stays torch code; the call handing it the nnx.Optimizer escapes."""
+        output = convert(
+            HEADER + "def set_lr(optimizer, lr):\n    for g in optimizer.param_groups:\n"
+            "        g['lr'] = lr\n"
+            "set_lr(torch_only, 0.1)\n"
+            "for x, y in loader:\n    set_lr(opt, 0.01)\n" + STEP
+        )
+        assert "opt_state.hyperparams" not in output, output
+        assert "this code uses it as a torch optimizer: `set_lr(...)` gets `opt`" in output
 
     def test_the_optax_target_still_escapes_the_write(self) -> None:
         output = run_codemod(

@@ -277,6 +277,7 @@ def lr_uses(constructor: cst.Call, ctx: HookContext) -> list[LrUse]:
     caller = ctx.method_caller(constructor)
     if caller is not None:  # returned by its method: the caller's uses (``_caller_reads``)
         reads = _caller_reads(reads, caller, ctx)
+    reads += [r for read in list(reads) for r in _helper_reads(read, ctx)]
     found: list[LrUse] = []
     for read in reads:
         groups = read[1] if len(read) > 1 else None
@@ -289,6 +290,66 @@ def lr_uses(constructor: cst.Call, ctx: HookContext) -> list[LrUse]:
             return []
         found.append(use)
     return found
+
+
+def _helper_reads(read: tuple[cst.CSTNode, ...], ctx: HookContext) -> list[tuple[cst.CSTNode, ...]]:
+    """For a read that is a plain argument of a call of a module-level function of this file
+    (``adjust_learning_rate(optimizer, epoch, args)``, MoCo's and the ImageNet example's),
+    the reads of the parameter it is passed as: its ``param_groups`` uses are this
+    optimizer's too (the helper rewrites them when every call passes this optimizer:
+    ``_use_of_injected`` follows the parameter to its callers). Nothing otherwise."""
+    arg = read[1] if len(read) > 1 else None
+    call = read[2] if len(read) > 2 else None
+    if not (isinstance(arg, cst.Arg) and isinstance(call, cst.Call) and arg.value is read[0]):
+        return []
+    if arg.star or not isinstance(call.func, cst.Name) or any(a.star for a in call.args):
+        return []
+    function = _module_function(call, ctx)
+    if function is None:
+        return []
+    param = _parameter_for(function, call, arg)
+    if param is None:
+        return []
+    named = (
+        n
+        for n in cst_walk.walk(function.body)
+        if isinstance(n, cst.Name) and n.value == param.name.value
+    )
+    variable = next((v for v in map(ctx.variable, named) if v is not None), None)
+    if variable is None or len(variable.values) != 1 or variable.values[0] is not None:
+        return []  # the parameter is bound again in the function (or not read there)
+    return list(variable.reads)
+
+
+def _module_function(call: cst.Call, ctx: HookContext) -> cst.FunctionDef | None:
+    """The one module-level ``def`` of this file the name ``call.func`` is bound to."""
+    name = call.func
+    assert isinstance(name, cst.Name)
+    variable = ctx.variable(name)
+    if variable is None or len(variable.values) != 1:
+        return None
+    module: cst.CSTNode | None = call
+    while module is not None and not isinstance(module, cst.Module):
+        module = ctx.parent_of(module)
+    if module is None:
+        return None
+    found = [
+        s for s in module.body if isinstance(s, cst.FunctionDef) and s.name.value == name.value
+    ]
+    if len(found) != 1 or found[0].decorators or found[0].asynchronous is not None:
+        return None
+    return found[0]
+
+
+def _parameter_for(function: cst.FunctionDef, call: cst.Call, arg: cst.Arg) -> cst.Param | None:
+    """The parameter of ``function`` the argument ``arg`` of ``call`` is passed as."""
+    params = function.params
+    if arg.keyword is not None:
+        named = [*params.params, *params.kwonly_params]
+        return next((p for p in named if p.name.value == arg.keyword.value), None)
+    index = [a for a in call.args if a.keyword is None].index(arg)
+    positional = [*params.posonly_params, *params.params]
+    return positional[index] if index < len(positional) else None
 
 
 def _first_group_write(use: LrUse) -> bool:
