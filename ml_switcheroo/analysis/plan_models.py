@@ -238,7 +238,7 @@ class ModelFacts:
             freezing = cross_file.caller_freeze(spec)
             kind = findings.FROZEN_BY_IMPORTING_FILE
         if freezing is None:
-            hook = _first_hook(self.module, spec)
+            hook = _first_hook(self.module, spec, self.resolver.called_function)
             for site in constructors if hook is not None else []:
                 self._refuse(site, findings.HOOKS_REGISTERED, hook=hook)
             return

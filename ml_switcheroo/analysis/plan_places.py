@@ -162,11 +162,25 @@ def _true_argument(call: cst.Call) -> bool:
     return isinstance(first, cst.Name) and first.value == "True"
 
 
-def _first_hook(module: cst.Module, spec: ParameterSpec) -> str | None:
+def _first_hook(
+    module: cst.Module,
+    spec: ParameterSpec,
+    called: Callable[[cst.BaseExpression], str | None] = lambda func: None,
+) -> str | None:
     """Source of the first call of one of the map's ``hook_methods`` (``p.register_hook(h)``,
-    ``m.register_full_backward_hook(h)``) in ``module``, or None."""
+    ``m.register_full_backward_hook(h)``), or of a function named so (torch's global
+    ``register_optimizer_step_pre_hook(h)``, under any import name: ``called`` qualifies the
+    callee), in ``module``, or None."""
+
+    def registers(call: cst.Call) -> bool:
+        if _is_attribute(call.func, spec.hook_methods):
+            return True
+        name = call.func.value if isinstance(call.func, cst.Name) else None
+        qualified = called(call.func) or ""
+        return name in spec.hook_methods or qualified.rpartition(".")[2] in spec.hook_methods
+
     calls = (n for n in cst_walk.walk(module) if isinstance(n, cst.Call))
-    found = next((c for c in calls if _is_attribute(c.func, spec.hook_methods)), None)
+    found = next((c for c in calls if registers(c)), None)
     return code_of(found).strip() if found is not None else None
 
 

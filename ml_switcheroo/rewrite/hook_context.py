@@ -103,6 +103,7 @@ class HookContexts:
             model_origin=self.model_origin,
             trains_across_files=self.trains_across_files,
             passed_across_files=self.passed_across_files,
+            callers_elsewhere=lambda node: self.resolver().callers_elsewhere_problem(node),
             plain_across_files=self.plain_across_files,
             helper_problem=lambda name, libraries: self.plan().helper_problem(name, libraries),
             copied_helper=lambda name, libraries: self.plan().copied_helper(name, libraries),

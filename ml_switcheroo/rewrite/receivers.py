@@ -187,16 +187,18 @@ class Receivers:
 
     def receiver_translated(self, node: Any, probable: bool) -> bool:
         """Whether the receiver of ``node`` (``opt.state_dict()``, ``sched.last_epoch``) is a
-        translated value: not when it is only guessed from a name, or when every constructor
-        that reaches it is left as torch code."""
-        if probable:
-            return False
+        translated value: not when every constructor that reaches it is left as torch code, nor
+        when it is only guessed from a name (``probable``) and no translated constructor of
+        this file reaches it (a helper's parameter this file's callers hand a translated
+        optimizer, and another file a torch one: its torch-only uses escape)."""
         member = node.func if isinstance(node, cst.Call) else node
         if not isinstance(member, cst.Attribute):
-            return True
+            return not probable
         enclosing = self.enclosing()
         values = self.resolver().origin_values(member.value, enclosing)
         calls = [v for v in values or [] if isinstance(v, cst.Call)]
+        if probable:
+            return any(self._returns_translated(call) for call in calls)
         return not calls or any(self._returns_translated(call) for call in calls)
 
     def _returns_translated(self, call: cst.Call) -> bool:

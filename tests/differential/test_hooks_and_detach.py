@@ -29,6 +29,22 @@ ESCAPING = {
         "params[0].detach_()\n",
         "this file freezes parameters (`params[0].detach_()`)",
     ),
+    # torch's global optimizer hooks run in every optimizer's step() (probe s31 G3: 9.73
+    # relative off torch over 40 updates for a pre-hook scaling the lr)
+    "global_optimizer_pre_hook": (
+        "from torch.optim.optimizer import register_optimizer_step_pre_hook\n"
+        "register_optimizer_step_pre_hook(hook)\n",
+        "this file registers a hook (`register_optimizer_step_pre_hook(hook)`)",
+    ),
+    "global_optimizer_post_hook_under_another_name": (
+        "from torch.optim.optimizer import register_optimizer_step_post_hook as on_step\n"
+        "on_step(hook)\n",
+        "this file registers a hook (`on_step(hook)`)",
+    ),
+    "global_optimizer_hook_through_the_module": (
+        "torch.optim.optimizer.register_optimizer_step_pre_hook(hook)\n",
+        "this file registers a hook",
+    ),
 }
 
 
@@ -75,3 +91,15 @@ def test_a_module_hook_or_detach_in_a_helper_escapes_the_nnx_optimizer(
     )
     translated = translate_nnx(source)
     assert "opt = nnx.Optimizer" not in translated and said in translated, translated
+
+
+def test_a_global_optimizer_hook_escapes_the_nnx_optimizer() -> None:
+    """Every torch optimizer's step() runs it; an nnx.Optimizer's update runs none."""
+    source = PLAIN_LOOP.replace(
+        "import torch\n",
+        "import torch\nfrom torch.optim.optimizer import register_optimizer_step_pre_hook\n"
+        "register_optimizer_step_pre_hook(hook)\n",
+    )
+    translated = translate_nnx(source)
+    assert "opt = nnx.Optimizer" not in translated, translated
+    assert "`register_optimizer_step_pre_hook(hook)`" in translated, translated

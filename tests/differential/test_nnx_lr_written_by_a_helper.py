@@ -8,8 +8,11 @@ option, the parameter bound again, GPT-style groups with the first group's lr wr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from ml_switcheroo.codemods.optimizer import TorchToNNX
 from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.differential.harness import EXACT
 from tests.differential.nnx_loops import (
@@ -19,7 +22,7 @@ from tests.differential.nnx_loops import (
     translated_rel,
     worst_rel,
 )
-from tests.support import code_lines, gpt_groups
+from tests.support import code_lines, convert_in_process, gpt_groups, write_package
 
 LOOP = """\
 import torch
@@ -102,3 +105,51 @@ def test_the_trap_twins_keep_the_helper_write_torch_code(name: str) -> None:
     assert 'hyperparams["learning_rate"][...] = lr' not in code, output
     assert 'param_group["lr"] = lr' in code or '["lr"] = lr' in code, output  # torch code
     assert BEGIN in output, output
+
+
+MAIN_FUNCTION = """\
+import torch
+
+
+def adjust_learning_rate(optimizer, epoch):
+    lr = 0.2 * 0.5 ** epoch
+    for param_group in optimizer.param_groups:
+        param_group["lr"] = lr
+
+
+def main(make_model, loader, losses, epochs):
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+    for epoch in range(epochs):
+        adjust_learning_rate(opt, epoch)
+        for x, y in loader:
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+"""
+OTHER = """\
+import torch
+
+from pkg.main import adjust_learning_rate
+
+
+def run(groups):
+    opt = torch.optim.SGD(groups, lr=0.1)
+    adjust_learning_rate(opt, 1)
+"""
+
+
+def test_a_helper_another_file_hands_a_torch_optimizer_keeps_its_write(tmp_path: Path) -> None:
+    """``other.py`` calls the helper with an optimizer that stays torch code (its params
+    unknown): the helper's write stays torch code, in an escape hatch (an nnx write would fail
+    on the torch optimizer, the torch write on the nnx.Optimizer main.py hands it)."""
+    write_package(tmp_path, {"main.py": MAIN_FUNCTION, "other.py": OTHER})
+    outputs, _ = convert_in_process(tmp_path, TorchToNNX)
+    assert "opt = nnx.Optimizer(" in outputs["main.py"], outputs["main.py"]
+    code = "\n".join(code_lines(outputs["main.py"]))
+    assert "opt_state.hyperparams" not in code, outputs["main.py"]
+    assert 'param_group["lr"] = lr' in code, outputs["main.py"]
+    # torch code on a parameter this file hands an nnx.Optimizer: marked (it was not)
+    assert "ESCAPE-BEGIN torch.optim.Optimizer.param_groups" in outputs["main.py"]

@@ -471,6 +471,8 @@ def _use_of_injected(node: cst.Attribute, ctx: HookContext) -> InjectedUse | Non
     origins = ctx.origins(node.value)
     if not origins or len(origins) != 1 or not isinstance(origins[0], cst.Call):
         return None
+    if ctx.callers_elsewhere(node.value) is not None:
+        return None  # a helper's parameter another file may pass a torch optimizer
     constructor = _method_constructor(origins[0], ctx) or origins[0]
     translation = ctx.translation_of(constructor)
     element = None if translation is None else _injected(cst.parse_expression(translation), ctx)
