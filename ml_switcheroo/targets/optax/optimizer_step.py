@@ -23,7 +23,15 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk, param_groups
-from ml_switcheroo.analysis.parameters import PART, UNKNOWN, select
+from ml_switcheroo.analysis.parameters import (
+    PART,
+    UNKNOWN,
+    WHOLE,
+    Selection,
+    is_module_class,
+    select,
+    whole_module,
+)
 from ml_switcheroo.analysis.plan import SchedulePlan, Site
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.model.hygiene import UserExpression
@@ -37,7 +45,7 @@ from ml_switcheroo.model.translate import (
 )
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
-from ml_switcheroo.spec.semantic_map import ApiEntry
+from ml_switcheroo.spec.semantic_map import ApiEntry, ParameterSpec
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 from ml_switcheroo.targets.hooks import HookContext, register_hook
 from ml_switcheroo.targets.optax.clipping import clip_expression, refused_clip
@@ -802,6 +810,51 @@ def _params_unknown(call: BoundCall, ctx: HookContext, shown: str, problem: str)
     )
 
 
+def _part_passed_for_the_model(params: cst.BaseExpression, ctx: HookContext) -> str | None:
+    """For ``m.parameters()`` with ``m`` a name: a part of a model that reaches ``m`` (through
+    this file's calls when ``m`` is a parameter: ``def make(m, lr): return SGD(m.parameters(),
+    lr)`` called as ``make(model.head, lr)``, ``make(model[2], lr)``,
+    ``make(model.get_submodule("fc"), lr)``; or a binding among several: ``m = m[2]`` in a
+    loop), probe s31 G2: 1.31 relative off torch; None when every value reaching ``m`` is a
+    whole model or nothing shows one."""
+    spec = ctx.semantic_map.parameters
+    for node in cst_walk.walk(params):
+        func = node.func if isinstance(node, cst.Call) else None
+        if not (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in spec.module_methods
+            and isinstance(func.value, cst.Name)
+        ):
+            continue
+        for value in ctx.free_origins(func.value) or []:
+            part = _part_of_a_model(value, spec, ctx)
+            if part is not None:
+                where = ctx.place(value) or "this file"
+                return f"only `{part}`'s parameters (reaching `{func.value.value}` from {where})"
+    return None
+
+
+def _part_of_a_model(
+    value: cst.BaseExpression, spec: ParameterSpec, ctx: HookContext
+) -> str | None:
+    """``value`` as written when it is part of a model: ``model.head`` (not ``self.model`` of
+    a class that is no model, nor a DDP wrapper's ``.module``), ``model[2]``,
+    ``model.get_submodule("fc")``."""
+    shown = " ".join(code_of(value).split())
+    if isinstance(value, cst.Subscript):
+        return shown
+    if isinstance(value, cst.Attribute):
+        owner: cst.CSTNode | None = value
+        while owner is not None and not isinstance(owner, cst.ClassDef):
+            owner = ctx.parent_of(owner)
+        module_self = is_module_class(owner, ctx.qualify, spec)  # type: ignore[arg-type]
+        return None if whole_module(value, spec, module_self) else shown
+    func = value.func if isinstance(value, cst.Call) else None
+    if isinstance(func, cst.Attribute) and func.attr.value in spec.part_methods:
+        return shown
+    return None
+
+
 def _check_parameter_subset(call: BoundCall, ctx: HookContext) -> None:
     """An optimizer over part of a model escapes: optax updates every leaf it is given."""
     if not call.given(PARAMS):
@@ -814,6 +867,11 @@ def _check_parameter_subset(call: BoundCall, ctx: HookContext) -> None:
         if problem is not None:
             _params_unknown(call, ctx, shown, problem)
         return
+    if selection.kind == WHOLE:
+        part = _part_passed_for_the_model(params, ctx)
+        if part is None:
+            return
+        selection = Selection(PART, selection.key, part)
     if selection.kind != PART:
         return
     try:
