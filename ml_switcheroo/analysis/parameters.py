@@ -163,7 +163,15 @@ def _union(
             return Selection(PART, key, selection.reason)
     if any(selection.kind == UNKNOWN for selection in selections):
         return Selection(UNKNOWN, key)
-    return Selection(WHOLE, "+".join(selection.key for selection in selections))
+    keys = [selection.key for selection in selections]
+    if len(set(keys)) < len(keys):  # `chain(m.parameters(), m.parameters())` (probe s31 G5)
+        return Selection(
+            PART,
+            key,
+            f"the parameters `{key}` lists, some of them more than once (torch updates a "
+            "parameter once for each time it is listed),",
+        )
+    return Selection(WHOLE, "+".join(keys))
 
 
 def _select_display(
