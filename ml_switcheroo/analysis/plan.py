@@ -192,6 +192,7 @@ class Planner(
         self.by_call = {id(site.call): site for site in collector.sites}
         self._subset_clip_sites: list[Site] = []
         if self.active(CONSTRUCTOR):
+            self._plan_replaced_apis()
             self._plan_frozen_parameters()
             self._plan_changed_models()
         if self.active(SCHEDULER):

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.built_by_method import BuiltByMethod, built_by_method, method_caller
 from ml_switcheroo.analysis.built_by_method import FileFacts as MethodFileFacts
 from ml_switcheroo.analysis.changed_models import (
@@ -213,6 +214,59 @@ class ModelFacts:
         return zero.zeroes
 
     # ------------------------------------------------------------------ frozen parameters
+
+    def _plan_replaced_apis(self) -> None:
+        """Every optimizer of a file that assigns an API of the map, a member of one or a
+        module holding one (``torch.optim.SGD = MySGD``, ``optim.SGD.step = ...``,
+        ``Optimizer.zero_grad = ...``, ``setattr(torch.optim, "SGD", ...)``) escapes: what runs
+        is the replacement (probe s31 G4: 0.25-7.8 relative off torch)."""
+        found = self._first_replacement()
+        if found is None:
+            return
+        name, change = found
+        for site in (s for s in self.plan.sites if s.role == CONSTRUCTOR):
+            self._refuse(site, findings.TORCH_REPLACED, name=name, change=change)
+
+    def _first_replacement(self) -> tuple[str, str] | None:
+        """The API a statement of the file replaces (``_replaced_api``), and the statement."""
+        setters = self.resolver.map.parameters.structure_functions
+        for node in cst_walk.walk(self.module):
+            targets: list[tuple[cst.BaseExpression, str | None]] = []
+            if isinstance(node, cst.Assign):
+                targets = [(t.target, None) for t in node.targets]
+            elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+                targets = [(node.target, None)]
+            elif (
+                isinstance(node, cst.Call)
+                and len(node.args) >= 2
+                and self.resolver.called_function(node.func) in setters
+            ):
+                named = node.args[1].value
+                attribute = named.evaluated_value if isinstance(named, cst.SimpleString) else ""
+                targets = [(node.args[0].value, attribute)]  # type: ignore[list-item]
+            for target, attribute in targets:
+                if attribute is None and not isinstance(target, cst.Attribute):
+                    continue  # a name bound again: the resolver's import check sees it
+                name = self._replaced_api(target, attribute)
+                if name is not None:
+                    return name, " ".join(code_of(node).split())[:80]
+        return None
+
+    def _replaced_api(self, target: cst.BaseExpression, attribute: str | None) -> str | None:
+        """What ``target`` (``setattr(target, attribute, v)`` when ``attribute`` is given:
+        ``""`` for a computed name) names among the map's APIs: one of them, a member of one
+        (``torch.optim.SGD.step``) or a module holding them (``torch.optim``); else None."""
+        apis = self.resolver.map.apis
+        modules = {api.rpartition(".")[0] for api in apis}
+        for qualified in self.resolver.imported_names(target):
+            if attribute == "" and (qualified in modules or qualified in apis):
+                return qualified  # `setattr(torch.optim, name, v)`: any of its names
+            name = f"{qualified}.{attribute}" if attribute else qualified
+            if name in apis or name in modules:
+                return name
+            if any(name.startswith(api + ".") for api in apis):
+                return name
+        return None
 
     def _plan_frozen_parameters(self) -> None:
         """Every optimizer of a file that freezes parameters, or imports a file of the

@@ -95,6 +95,9 @@ FROZEN_IN_IMPORTED_FILE = "frozen_in_imported_file"
 FROZEN_BY_IMPORTING_FILE = "frozen_by_importing_file"
 # the file registers a hook on a tensor or module (``hook_methods``); values: hook
 HOOKS_REGISTERED = "hooks_registered"
+# the file assigns an API of the map or its module (``torch.optim.SGD = MySGD``,
+# ``SGD.step = ...``, ``setattr(torch.optim, "SGD", ...)``); values: name, change
+TORCH_REPLACED = "torch_replaced"
 MODEL_CHANGED = "model_changed"  # values: change (analysis/changed_models.py)
 PARAM_GROUPS_OVERLAP = "param_groups_overlap"
 PER_GROUP_SEQUENCE = "per_group_sequence"  # values: name, first

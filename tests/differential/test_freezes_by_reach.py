@@ -250,4 +250,8 @@ def test_a_lookup_by_a_computed_name_in_a_repository_module_escapes(tmp_path: Pa
     files = _package(package, "helpers", {"helpers.py": helper, "deep.py": FREEZE})
     write_package(tmp_path, files, package)
     translated = converted(tmp_path, package)["main.py"]
-    assert f"in `{package}/deep.py:2`)" in translated, translated
+    # the freeze of deep.py it may run, or (since s31 read, as `freeze` is a word of the map's
+    # freezing_calls) the computed `getattr(...)(m)` itself, which may be `requires_grad_`
+    places = (f"in `{package}/deep.py:2`)", f"in `{package}/helpers.py:5`)")
+    assert any(place in translated for place in places), translated
+    assert "opt = nnx.Optimizer" not in translated, translated

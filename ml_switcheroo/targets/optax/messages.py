@@ -305,6 +305,11 @@ MESSAGES: dict[str, Message] = {
         "the optimizer (a gradient hook: optax.chain(<the hook as a GradientTransformation>, "
         "<the optax optimizer>))",
     ),
+    f.TORCH_REPLACED: (
+        "this file replaces torch's `{name}` (`{change}`): what runs there is not torch's, so "
+        "the translation of torch's would mean something else",
+        "translate the replacement by hand, or drop the patch and run the codemod again",
+    ),
     f.MODEL_CHANGED: (
         "the model changes after the optimizer took its parameters (`{change}`): torch's "
         "optimizer keeps training the tensors it was given (a parameter added or replaced "
