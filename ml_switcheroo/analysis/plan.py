@@ -54,7 +54,7 @@ from ml_switcheroo.analysis.plan_regions import RegionFacts
 from ml_switcheroo.analysis.plan_schedules import ScheduleFacts
 from ml_switcheroo.analysis.plan_stepping import SteppingFacts
 from ml_switcheroo.analysis.plan_walks import _mentions as _mentions
-from ml_switcheroo.analysis.plan_walks import _names, _node_ids
+from ml_switcheroo.analysis.plan_walks import _names, _node_ids, may_bind
 from ml_switcheroo.analysis.resolver import Resolver
 from ml_switcheroo.analysis.site_key import Positions
 from ml_switcheroo.analysis.zero_functions import ZeroFunction
@@ -155,16 +155,20 @@ class Planner(
         return False
 
     def rebound_in(self, nodes: list[cst.CSTNode], statements: list[cst.BaseStatement]) -> bool:
-        """Whether a name used in ``nodes`` is assigned (in its own scope) in ``statements``."""
+        """Whether a name used in ``nodes`` is assigned (in its own scope) in ``statements``,
+        or may be: a ``match`` capture of that name (libcst's scopes record none), or a call
+        that binds names by string (``exec``, ``globals()[...] = ``: probe s31 G7)."""
         inside = _node_ids(statements)
+        used: set[str] = set()
         for node in nodes:
             for name in _names(node):
+                used.add(name.value)
                 scope = self.resolver.scopes.get(name)
                 if scope is not None and any(
                     id(assignment.node) in inside for assignment in scope.assignments[name.value]
                 ):
                     return True
-        return False
+        return bool(used) and any(may_bind(n, used) for s in statements for n in cst_walk.walk(s))
 
     def active(self, role: str) -> bool:
         return self.active_roles is None or role in self.active_roles

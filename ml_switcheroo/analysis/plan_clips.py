@@ -50,6 +50,7 @@ from ml_switcheroo.analysis.plan_walks import (
     _names,
     _short,
     _walk_calls,
+    may_bind,
 )
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.spec import findings
@@ -211,6 +212,13 @@ class ClipFacts:
         if not is_pure(value):
             return f"`{code_of(value).strip()}` may give another value at each evaluation"
         order = self._preorder()
+        names = {name.value for name in _names(value)}
+        binder = next((n for n in cst_walk.walk(self.module) if may_bind(n, names)), None)
+        if binder is not None:  # `case max_norm:`, `exec(...)`: probe s31 G7
+            shown = " ".join(code_of(binder).split())[:60]
+            if not isinstance(binder, cst.Call):
+                shown = f"case {shown}"
+            return f"`{shown}` may bind it again (a binding libcst's scopes do not record)"
         for name in _names(value):
             scope = self.resolver.scopes.get(name)
             # Every assignment of the name in the scope that binds it, also those after the use

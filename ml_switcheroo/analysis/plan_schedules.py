@@ -40,6 +40,7 @@ from ml_switcheroo.analysis.plan_walks import (
     _names,
     _short,
     _walk_calls,
+    may_bind,
 )
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.analysis.schedule_functions import FunctionFacts, function_problem
@@ -802,6 +803,8 @@ class ScheduleFacts:
         names = {n.value for value in moved for n in _names(value)}
         mutable = any(self._may_be_mutable(n) for value in moved for n in _names(value))
         for statement in between:
+            if names and any(may_bind(n, names) for n in cst_walk.walk(statement)):
+                return code_of(statement).strip()  # `case lr:`, `exec(...)` (probe s31 G7)
             calls = _impure_calls([statement], self._harmless_call)
             mentioned = {n.value for call in calls for n in _names(call)}
             if (paths and (_store_paths(statement) or calls)) or names & mentioned:
