@@ -753,17 +753,17 @@ def _method_calls_other_than(
     return found
 
 
-# builtins that bind names by string: `exec("lr = 0.5")`, `eval(...)`; and, called without an
+# builtins that bind names by string: `exec("lr = 0.5")`; and, called without an
 # argument, the namespaces: `globals()["lr"] = 0.5`, `vars()`, `locals()` (`vars(args)` is an
 # object's: the attribute paths' checks see it)
-_EXECUTING = frozenset({"exec", "eval"})
+_EXECUTING = frozenset({"exec"})  # (`eval` binds only through a walrus: not counted)
 _NAMESPACES = frozenset({"globals", "locals", "vars"})
 
 
 def may_bind(node: cst.CSTNode, names: set[str]) -> bool:
     """``node`` binds one of ``names`` where libcst's scopes do not see it (a ``match``
     capture: ``case lr:``, ``case [lr, *rest]``, ``case {**rest}``), or may bind any name (a
-    call of ``exec``/``eval``, or of ``globals()``/``locals()``/``vars()`` with no argument)."""
+    call of ``exec``, or of ``globals()``/``locals()``/``vars()`` with no argument)."""
     if isinstance(node, (cst.MatchAs, cst.MatchStar)) and node.name is not None:
         return node.name.value in names
     if isinstance(node, cst.MatchMapping) and node.rest is not None:

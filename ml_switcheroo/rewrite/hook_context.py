@@ -20,6 +20,7 @@ from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.cross_file import CrossFile
 from ml_switcheroo.analysis.parents import parent_map
 from ml_switcheroo.analysis.plan import Plan, PlanItem, Region
+from ml_switcheroo.analysis.plan_walks import may_bind
 from ml_switcheroo.analysis.resolver import Resolver, Variable
 from ml_switcheroo.analysis.stored import owner_of
 from ml_switcheroo.model.hygiene import UserExpression, hygienic
@@ -55,6 +56,7 @@ class HookContexts:
         self.enclosing = enclosing
         self.plan = plan
         self.index_only = index_only  # the repository index, in dry runs too
+        self._missed: tuple[frozenset[str], bool] | None = None  # ``_missed_binding``
         self._parents: Any = None
         # whether a wired call's translation succeeds (the engine's receivers, set once built)
         self.translates: Callable[[cst.Call], bool] = lambda call: False
@@ -277,7 +279,10 @@ class HookContexts:
 
     def _binds(self, node: cst.CSTNode, name: str) -> bool:
         """Whether the file's code binds ``name`` (so it is not the builtin) in the scope of
-        ``node`` or an enclosing one, or may (a star import)."""
+        ``node`` or an enclosing one, or may (a star import; a binding libcst's scopes do not
+        record: a ``match`` capture of it, ``exec``: probe s31 G7)."""
+        if self._missed_binding(name):
+            return True
         scope = self.scopes.get(node)
         while scope is not None and not isinstance(scope, BuiltinScope):
             if name in scope.assignments:
@@ -286,6 +291,27 @@ class HookContexts:
                 return True
             scope = scope.parent if scope.parent is not scope else None
         return scope is None  # unknown: as if bound
+
+    def _missed_binding(self, name: str) -> bool:
+        """Whether the file may bind ``name`` where libcst's scopes do not record it
+        (``plan_walks.may_bind``: a ``match`` capture, ``exec``), the file's captures and
+        string-binding calls found once (unknown module: as if it did)."""
+        wrapper = self.context.wrapper
+        if wrapper is None:
+            return True
+        if self._missed is None:
+            captured: set[str] = set()
+            executes = False
+            for node in cst_walk.walk(wrapper.module):
+                for kind in (cst.MatchAs, cst.MatchStar):
+                    if isinstance(node, kind) and node.name is not None:
+                        captured.add(node.name.value)
+                if isinstance(node, cst.MatchMapping) and node.rest is not None:
+                    captured.add(node.rest.value)
+                executes = executes or may_bind(node, set())
+            self._missed = (frozenset(captured), executes)
+        captured_names, executes = self._missed
+        return executes or name in captured_names
 
     def _star_import(self) -> bool:
         """Whether the file has a ``from x import *`` (unknown: as if it had)."""

@@ -80,3 +80,16 @@ def test_vars_of_an_object_does_not_count() -> None:
     clip = "print(vars(cfg))\n    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)"
     source = "max_norm = 1.0\n" + HEAD + OPT + SCHED + LOOP.replace("CLIP", clip)
     assert any("optax.stateless(" in line for line in code_lines(run_codemod(source)))
+
+
+@pytest.mark.parametrize(
+    ("case", "params"), [("case [w, b]:", "[w]"), ("case [w, *rest]:", "rest")]
+)
+def test_parameters_bound_by_a_match_capture_escape(case: str, params: str) -> None:
+    """A name a capture binds is not a snippet's free name (0.565 / 1.31 relative before)."""
+    source = (
+        "import torch\nmodel = Net()\nmatch list(model.parameters()):\n"
+        f"    {case}\n        pass\nopt = torch.optim.SGD({params}, lr=0.05, momentum=0.9)\n"
+    )
+    output = run_codemod(source)
+    assert "= optax.sgd(" not in output and "ESCAPE-BEGIN torch.optim.SGD" in output, output
