@@ -231,7 +231,7 @@ class DynamicCodeImportTest(SwitcherooTest):
         self.assertConverts(
             """
             from torch.optim import SGD
-            opt = SGD(params, lr=0.1)
+            opt = SGD(model.parameters(), lr=0.1)
             exec(source)
             """,
             """
