@@ -764,10 +764,34 @@ def may_bind(node: cst.CSTNode, names: set[str]) -> bool:
     """``node`` binds one of ``names`` where libcst's scopes do not see it (a ``match``
     capture: ``case lr:``, ``case [lr, *rest]``, ``case {**rest}``), or may bind any name (a
     call of ``exec``, or of ``globals()``/``locals()``/``vars()`` with no argument)."""
+    captured = _captured(node)
+    return captured in names if captured is not None else _binds_by_string(node)
+
+
+def missed_bindings(root: cst.CSTNode) -> tuple[frozenset[str], bool]:
+    """The names ``match`` captures under ``root`` bind, and whether a call there may bind
+    any name (``may_bind``): what libcst's scopes do not record, found in one walk."""
+    captured: set[str] = set()
+    executes = False
+    for node in cst_walk.walk(root):
+        name = _captured(node)
+        if name is not None:
+            captured.add(name)
+        executes = executes or _binds_by_string(node)
+    return frozenset(captured), executes
+
+
+def _captured(node: cst.CSTNode) -> str | None:
+    """The name a ``match`` capture binds (``case lr:``, ``*rest``, ``**rest``), or None."""
     if isinstance(node, (cst.MatchAs, cst.MatchStar)) and node.name is not None:
-        return node.name.value in names
+        return node.name.value
     if isinstance(node, cst.MatchMapping) and node.rest is not None:
-        return node.rest.value in names
+        return node.rest.value
+    return None
+
+
+def _binds_by_string(node: cst.CSTNode) -> bool:
+    """``exec(...)``, ``globals()``, ``locals()``, ``vars()``: may bind any name."""
     if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Name)):
         return False
     return node.func.value in _EXECUTING or (node.func.value in _NAMESPACES and not node.args)

@@ -20,7 +20,7 @@ from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.cross_file import CrossFile
 from ml_switcheroo.analysis.parents import parent_map
 from ml_switcheroo.analysis.plan import Plan, PlanItem, Region
-from ml_switcheroo.analysis.plan_walks import may_bind
+from ml_switcheroo.analysis.plan_walks import missed_bindings
 from ml_switcheroo.analysis.resolver import Resolver, Variable
 from ml_switcheroo.analysis.stored import owner_of
 from ml_switcheroo.model.hygiene import UserExpression, hygienic
@@ -300,16 +300,7 @@ class HookContexts:
         if wrapper is None:
             return True
         if self._missed is None:
-            captured: set[str] = set()
-            executes = False
-            for node in cst_walk.walk(wrapper.module):
-                for kind in (cst.MatchAs, cst.MatchStar):
-                    if isinstance(node, kind) and node.name is not None:
-                        captured.add(node.name.value)
-                if isinstance(node, cst.MatchMapping) and node.rest is not None:
-                    captured.add(node.rest.value)
-                executes = executes or may_bind(node, set())
-            self._missed = (frozenset(captured), executes)
+            self._missed = missed_bindings(wrapper.module)
         captured_names, executes = self._missed
         return executes or name in captured_names
 

@@ -38,6 +38,7 @@ from ml_switcheroo.targets.hooks import (
 )
 from ml_switcheroo.targets.nnx.scheduled_lr import folded_lr
 from ml_switcheroo.targets.optax.lr_scheduler import escape_scheduler_read
+from ml_switcheroo.targets.optax.optimizer_step import static_args
 
 PARAM_GROUPS = "param_groups"
 LAST_LR = "get_last_lr"
@@ -45,8 +46,6 @@ LR_KEY = "lr"  # torch's key of the learning rate in a param group
 HYPERPARAMETER = "learning_rate"  # the optax argument (and inject_hyperparams key) it becomes
 WRITE = '{state}.hyperparams["learning_rate"][...] = {value}\n'
 FLOAT = "float"
-STATIC_ARGS = "static_args"  # inject_hyperparams' arguments passed through as they are
-_NO_SPACE = cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
 READ = "float({state}.hyperparams[{quote}learning_rate{quote}][...])"  # the user's quote
 
 
@@ -216,10 +215,7 @@ def _static(args: list[cst.Arg], ctx: HookContext) -> list[cst.Arg]:
     none): inject_hyperparams reads a callable argument as a schedule of the step count."""
     static = [a.keyword.value for a in args if a.keyword is not None]
     static = [name for name in static if name in ctx.semantic_map.inject_static_args]
-    if not static:
-        return []
-    names = cst.Tuple([cst.Element(cst.SimpleString(f'"{name}"')) for name in static])
-    return [cst.Arg(names, keyword=cst.Name(STATIC_ARGS), equal=_NO_SPACE)]
+    return [static_args(static)] if static else []
 
 
 def float_lr_in_chain(tx: cst.BaseExpression, ctx: HookContext) -> cst.BaseExpression:

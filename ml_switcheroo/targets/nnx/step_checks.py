@@ -14,6 +14,7 @@ from types import MappingProxyType
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.dominating import bound_names
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.analysis.shared_names import read_elsewhere
 from ml_switcheroo.spec import roles
@@ -592,55 +593,15 @@ def _rebound_each_iteration(region: Region) -> set[str]:
     if not loops or loops[-1].asynchronous is not None:
         return set()
     loop = loops[-1]
-    names = _plain_targets(loop.target)
+    names = set(bound_names(loop))
     inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
     for node in cst_walk.walk(loop.body):
         if id(node) in inside:
             continue
         if isinstance(node, (cst.Global, cst.Nonlocal, cst.FunctionDef, cst.ClassDef)):
             return set()  # a scope of its own, or a name bound from one: not followed
-        names -= {n.value for n in _bindings(node)}
+        names -= set(bound_names(node))  # `except ... as x` too: its AsName is walked
     return names
-
-
-def _plain_targets(target: cst.BaseExpression) -> set[str]:
-    """The names a ``for`` target binds (``x`` and ``_`` of ``x, _``; none of ``a.b``)."""
-    if isinstance(target, cst.Name):
-        return {target.value}
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return {n for e in target.elements for n in _plain_targets(e.value)}
-    return set()
-
-
-def _bindings(node: cst.CSTNode) -> list[cst.Name]:
-    """The plain names ``node`` binds: assignment, ``for``, ``with ... as``, walrus,
-    ``except ... as``, import and ``del`` targets (the root of ``a.b = ...`` is not bound)."""
-    targets: list[cst.BaseExpression] = []
-    if isinstance(node, cst.Assign):
-        targets = [t.target for t in node.targets]
-    elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)):
-        targets = [node.target]
-    elif isinstance(node, cst.AsName):
-        targets = [node.name]  # type: ignore[list-item]
-    elif isinstance(node, cst.ExceptHandler) and node.name is not None:
-        targets = [node.name.name]  # type: ignore[list-item]
-    elif isinstance(node, cst.Del):
-        targets = [node.target]
-    elif isinstance(node, cst.ImportAlias) and node.asname is None:
-        targets = [cst.Name(code_of(node.name).split(".")[0])]
-    names: list[cst.Name] = []
-    for target in targets:
-        names += [cst.Name(n) for n in _plain_targets_deep(target)]
-    return names
-
-
-def _plain_targets_deep(target: cst.BaseExpression) -> set[str]:
-    """``_plain_targets``, starred elements included (``a, *rest = ...``)."""
-    if isinstance(target, cst.StarredElement):
-        return _plain_targets_deep(target.value)
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return {n for e in target.elements for n in _plain_targets_deep(e.value)}
-    return _plain_targets(target)
 
 
 def _check_no_model_value_reaching(

@@ -18,6 +18,7 @@ they know about an API comes from that map entry.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import libcst as cst
@@ -629,17 +630,19 @@ class _MaskAttacher(cst.CSTTransformer):
         argument = cst.Arg(self.mask.mask, keyword=cst.Name(MASK), equal=_NO_SPACE)
         func = updated_node.func
         if isinstance(func, cst.Call):  # injected: the mask passes through as it is
-            static = cst.Arg(
-                cst.Tuple([cst.Element(cst.SimpleString(f'"{MASK}"'))]),
-                keyword=cst.Name("static_args"),
-                equal=_NO_SPACE,
-            )
-            func = func.with_changes(args=[*func.args, static])
+            func = func.with_changes(args=[*func.args, static_args([MASK])])
         return updated_node.with_changes(func=func, args=[*updated_node.args, argument])
 
 
 MASK = "mask"
 _NO_SPACE = cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
+
+
+def static_args(names: Sequence[str]) -> cst.Arg:
+    """``static_args=("mask",)``: arguments ``optax.inject_hyperparams`` passes through as
+    they are (it reads a callable argument as a schedule of the step count)."""
+    elements = [cst.Element(cst.SimpleString(f'"{name}"')) for name in names]
+    return cst.Arg(cst.Tuple(elements), keyword=cst.Name("static_args"), equal=_NO_SPACE)
 
 
 def _root_names(node: cst.CSTNode) -> set[str]:
