@@ -38,6 +38,8 @@ Schema (see the shipped file for the full, commented example)::
           - {emit: "optax.sgd(learning_rate={lr})"}
         escapes:                                        # when stock optax has no exact form
           - {unless: {dampening: 0}, reason: "...", suggest: "..."}
+        lifts:                                          # an override only: escapes of the entry
+          - {unless: {dampening: 0}, reason: "..."}     # it replaces that it translates (why)
         reason: "..."                                   # method hooks: the escape text
         suggest: "..."
 """
@@ -127,6 +129,7 @@ _API_KEYS = {
     "ignore",
     "chain",
     "escapes",
+    "lifts",
     "reason",
     "suggest",
     "learning_rate",
@@ -315,6 +318,9 @@ class ApiEntry:
     ignore: frozenset[str] = frozenset()
     chain: tuple[Link, ...] = ()
     escapes: tuple[EscapeRule, ...] = ()
+    # An override's escapes of the entry it replaces that it translates (each with why):
+    # every other escape of that entry must be among its own (`_check_overrides_keep_escapes`).
+    lifts: tuple[EscapeRule, ...] = ()
     reason: str | None = None
     suggest: str | None = None
     receiver_type: str | None = None  # set for methods: "torch.optim.Optimizer"
@@ -1542,6 +1548,7 @@ class _Checker:
         escapes = tuple(
             ctx.rule(item, raw.lines.get("escapes")) for item in ctx.items(raw, "escapes")
         )
+        lifts = tuple(ctx.rule(item, raw.lines.get("lifts")) for item in ctx.items(raw, "lifts"))
         reason = self.string(raw, "reason", name)
         suggest = self.string(raw, "suggest", name)
         for text, key in ((reason, "reason"), (suggest, "suggest")):
@@ -1605,6 +1612,7 @@ class _Checker:
             ignore=frozenset(ignore),
             chain=chain,
             escapes=escapes,
+            lifts=lifts,
             reason=reason,
             suggest=suggest,
             receiver_type=receiver_type,
@@ -1910,6 +1918,61 @@ def _compile_file(path: Path, base: SemanticMap | None, hooks: Mapping[str, Any]
         raise SemanticMapError(str(path), "nested too deeply") from None
 
 
+def _same_rule(a: EscapeRule, b: EscapeRule) -> bool:
+    return a.condition == b.condition and a.mode == b.mode
+
+
+def _describe(rule: EscapeRule) -> str:
+    parts = [
+        f"{k}: {{{', '.join(f'{n}: {v!r}' for n, v in pairs)}}}"
+        for k, pairs in (("when", rule.condition.when), ("unless", rule.condition.unless))
+        if pairs
+    ]
+    return "{" + ", ".join(parts) + "}"
+
+
+def _check_overrides_keep_escapes(
+    checker: _Checker, added: Mapping[str, ApiEntry], base: Mapping[str, ApiEntry]
+) -> None:
+    """An entry replacing one of the base map keeps each of its escapes, or names it under
+    ``lifts`` (with the reason it translates): a dropped escape would convert silently what
+    the base map knows to differ. ``lifts`` only names escapes the replaced entry has. An
+    override with no chain over one with a chain only escapes and drops nothing; an escape on
+    an argument the override's signature lacks is kept (such a call does not bind)."""
+    for name, entry in added.items():
+        replaced = base.get(name)
+        if replaced is None:
+            if entry.lifts:
+                checker.fail(
+                    "'lifts' is only for an entry that replaces one of the base map",
+                    line=entry.line,
+                    entry=name,
+                )
+            continue
+        if replaced.chain and not entry.chain:  # it only escapes now: nothing converts
+            continue
+        for lifted in entry.lifts:
+            if not any(_same_rule(lifted, rule) for rule in replaced.escapes):
+                checker.fail(
+                    f"'lifts' names {_describe(lifted)}, which is not an escape of the entry it "
+                    f"replaces ({replaced.source}:{replaced.line})",
+                    line=entry.line,
+                    entry=name,
+                )
+        for rule in replaced.escapes:
+            if not rule.condition.names <= set(entry.signature.names):
+                continue  # a call passing that argument does not bind to the override
+            kept = any(_same_rule(rule, own) for own in (*entry.escapes, *entry.lifts))
+            if not kept:
+                checker.fail(
+                    f"drops the escape {_describe(rule)} of the entry it replaces "
+                    f"({replaced.source}:{replaced.line}): keep it under 'escapes', or name it "
+                    f"under 'lifts' with the reason this entry translates it",
+                    line=entry.line,
+                    entry=name,
+                )
+
+
 def _compile_raw(
     path: Path, raw: Any, base: SemanticMap | None, hooks: Mapping[str, Any]
 ) -> SemanticMap:
@@ -1933,6 +1996,7 @@ def _compile_raw(
     )
     apis = dict(base.apis) if base else {}
     added = checker.apis(top.get("apis"), top.lines.get("apis"), types, imports)
+    _check_overrides_keep_escapes(checker, added, apis)
     for replaced in [apis[name] for name in added if name in apis]:
         for name in (replaced.name, *replaced.aliases):  # an override replaces every name
             if apis.get(name) is replaced:

@@ -266,9 +266,65 @@ def test_user_map_overrides_an_entry(tmp_path: Path) -> None:
             signature: "params, lr=0.001, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False, foreach=None, differentiable=False, fused=None"
             ignore: [foreach, differentiable, fused, dampening, maximize, weight_decay, nesterov]
             chain: [{emit: "optax.sgd(learning_rate={lr}, momentum={momentum})"}]
+            lifts:
+              - {unless: {dampening: 0, momentum: 0}, mode: stock, reason: "our runs never dampen"}
         """,
     )
     assert load_semantic_map([path]).apis["torch.optim.SGD"].status == "approximate"
+
+
+_SGD_WITHOUT_ESCAPES = """
+apis:
+  torch.optim.SGD:
+    hook: optimizer_constructor
+    returns: torch.optim.Optimizer
+    signature: "params, lr=0.001, momentum=0, dampening=0"
+    ignore: [dampening]
+    chain: [{emit: "optax.sgd(learning_rate={lr}, momentum={momentum})"}]
+"""
+
+
+def test_an_override_that_drops_an_escape_of_the_replaced_entry_is_refused(
+    tmp_path: Path,
+) -> None:
+    error = load_error(tmp_path, _SGD_WITHOUT_ESCAPES)
+    assert "drops the escape {unless: {dampening: 0, momentum: 0}}" in str(error)
+    assert "semantic_map.yaml:" in str(error) and "'lifts'" in str(error)
+    assert error.entry == "torch.optim.SGD"
+
+
+def test_an_override_keeping_the_escape_loads(tmp_path: Path) -> None:
+    kept = "    escapes:\n      - {unless: {dampening: 0, momentum: 0}, mode: stock, reason: r}\n"
+    path = write_map(tmp_path, _SGD_WITHOUT_ESCAPES + kept)
+    assert load_semantic_map([path]).apis["torch.optim.SGD"].escapes
+
+
+def test_lifts_must_name_an_escape_of_the_replaced_entry(tmp_path: Path) -> None:
+    lifted = "    lifts:\n      - {unless: {dampening: 0}, reason: r}\n"
+    error = load_error(tmp_path, _SGD_WITHOUT_ESCAPES + lifted)
+    assert "'lifts' names {unless: {dampening: 0}}, which is not an escape" in str(error)
+
+
+def test_lifts_on_a_new_entry_is_refused(tmp_path: Path) -> None:
+    text = _SGD_WITHOUT_ESCAPES.replace("torch.optim.SGD:", "mylib.optim.SGD:")
+    error = load_error(tmp_path, text + "    lifts:\n      - {when: {momentum: 1}, reason: r}\n")
+    assert "'lifts' is only for an entry that replaces one of the base map" in str(error)
+
+
+def test_the_nnx_layer_lifts_only_the_plateau_max_mode() -> None:
+    """The NNX target's layer keeps every other escape of the shipped entries it replaces."""
+    from ml_switcheroo.targets.nnx.target import NNX
+
+    semantic_map = load_semantic_map([], NNX)
+    lifted = {
+        name: [rule.condition for rule in entry.lifts]
+        for name, entry in semantic_map.apis.items()
+        if entry.lifts
+    }
+    assert list(lifted) == ["torch.optim.lr_scheduler.ReduceLROnPlateau"]
+    assert [c.unless for c in lifted["torch.optim.lr_scheduler.ReduceLROnPlateau"]] == [
+        (("mode", "min"),)
+    ]
 
 
 def test_map_errors_survive_pickling_to_and_from_worker_processes() -> None:
@@ -613,13 +669,13 @@ def test_entry_without_role_takes_its_hooks_default_role(tmp_path: Path) -> None
         tmp_path,
         """
         apis:
-          torch.optim.SGD:
+          mylib.optim.SGD:
             hook: optimizer_constructor
             signature: "params, lr=0.1"
             chain: [{emit: "optax.sgd({lr})"}]
         """,
     )
-    assert load_semantic_map([path]).apis["torch.optim.SGD"].role == "constructor"
+    assert load_semantic_map([path]).apis["mylib.optim.SGD"].role == "constructor"
 
 
 def test_stated_role_overrides_the_hooks_default(tmp_path: Path) -> None:
@@ -631,6 +687,7 @@ def test_stated_role_overrides_the_hooks_default(tmp_path: Path) -> None:
             role: scaler_step
             hook: optimizer_step
             signature: "closure=None"
+            escapes: [{unless: {closure: null}, reason: "a closure"}]
             reason: "in place"
             suggest: "optax"
         """,

@@ -6,11 +6,13 @@ The codemod emits it (from an overriding map), the harness runs it, and rel must
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from ml_switcheroo.spec.signature import Signature
+from ml_switcheroo.targets.catalogue import load_semantic_map
 from tests.differential.harness import measure
 
 TRAPS = {
@@ -45,6 +47,21 @@ TRAPS = {
 }
 
 
+def _lifting_every_escape(api: str) -> str:
+    """The trap drops the shipped entry's escapes on purpose: it names them under ``lifts``."""
+    rules = load_semantic_map().apis[api].escapes
+    lines = ["    lifts:\n"] if rules else []
+    for rule in rules:
+        condition = {
+            k: dict(v)
+            for k, v in (("when", rule.condition.when), ("unless", rule.condition.unless))
+            if v
+        }
+        item = {**condition, "mode": rule.mode, "reason": "the trap"}
+        lines.append(f"      - {json.dumps(item)}\n")
+    return "".join(lines)
+
+
 @pytest.mark.parametrize("trap", sorted(TRAPS))
 def test_known_trap_is_caught(trap: str, tmp_path: Path) -> None:
     api, signature, emit, call = TRAPS[trap]
@@ -62,7 +79,7 @@ def test_known_trap_is_caught(trap: str, tmp_path: Path) -> None:
         f'    signature: "{signature}"\n'
         f"    ignore: [{', '.join(unused)}]\n"
         "    chain:\n"
-        f'      - emit: "{emit}"\n',
+        f'      - emit: "{emit}"\n' + _lifting_every_escape(api),
         encoding="utf-8",
     )
     rel, _ = measure(f"import torch\nopt = {call}\n", semantic_map=(str(path),))
