@@ -115,6 +115,7 @@ _TOP_KEYS = {
     "parameter_chains",
     "device_calls",
     "star_exports",
+    "recording_methods",
 }
 _API_KEYS = {
     "role",
@@ -649,6 +650,10 @@ class SemanticMap:
     # then `Adam(...)` is torch.optim.Adam when the file has that one star import and binds
     # `Adam` nowhere (analysis/resolver.py `_star_module`, analysis/second_stage.py).
     star_exports: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Methods that only display or record values, by the class (or factory) that makes the
+    # object: `pbar.set_description(...)` of `pbar = tqdm(loader)` between the backward pass
+    # and the step records values (targets/nnx/logged.py).
+    recording_methods: Mapping[str, frozenset[str]] = field(default_factory=dict)
     _type_by_alias: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -1291,16 +1296,20 @@ class _Checker:
     def star_exports(self, raw: Any, line: int | None) -> dict[str, frozenset[str]]:
         """``star_exports: {torch.optim: [Adam, SGD, lr_scheduler]}``: a module's dotted name
         to the names its star import binds."""
+        return self.names_by_dotted(raw, line, "star_exports", "module")
+
+    def names_by_dotted(
+        self, raw: Any, line: int | None, key: str, what: str
+    ) -> dict[str, frozenset[str]]:
+        """``KEY: {dotted.name: [identifier, ...]}`` (``star_exports``, ``recording_methods``)."""
         if raw is None:
             return {}
-        section = self.mapping(raw, "'star_exports'", line)
+        section = self.mapping(raw, f"'{key}'", line)
         result = {}
-        for module, names in section.items():
-            key_line = section.lines.get(module)
-            self.dotted(module, "module", key_line, module)
-            result[module] = frozenset(
-                self.identifiers(names, key_line, f"'star_exports' {module!r}")
-            )
+        for dotted, names in section.items():
+            key_line = section.lines.get(dotted)
+            self.dotted(dotted, what, key_line, dotted)
+            result[dotted] = frozenset(self.identifiers(names, key_line, f"'{key}' {dotted!r}"))
         return result
 
     def scaler_methods(self, raw: Any, line: int | None, base: ScalerMethods) -> ScalerMethods:
@@ -2096,6 +2105,15 @@ def _compile_raw(
     star_exports.update(
         checker.star_exports(top.get("star_exports"), top.lines.get("star_exports"))
     )
+    recording_methods = dict(base.recording_methods) if base else {}
+    recording_methods.update(
+        checker.names_by_dotted(
+            top.get("recording_methods"),
+            top.lines.get("recording_methods"),
+            "recording_methods",
+            "class",
+        )
+    )
     namesakes = dict(base.array_namesakes) if base else {}
     namesakes.update(
         checker.array_namesakes(top.get("array_namesakes"), top.lines.get("array_namesakes"))
@@ -2148,6 +2166,7 @@ def _compile_raw(
         parameter_chains=chains | (base.parameter_chains if base else frozenset()),
         device_calls=device_calls | (base.device_calls if base else frozenset()),
         star_exports=star_exports,
+        recording_methods=recording_methods,
         **functions,
     )
 

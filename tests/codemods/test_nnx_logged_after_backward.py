@@ -61,6 +61,39 @@ TWINS = {  # the statements between backward and step, the setup before the loop
     "a_value_from_the_users_package": ("n = mypkg.utils.f()", "import mypkg.utils", BETWEEN),
     "an_in_place_torch_function": ("torch._foreach_mul_(grads, 0.5)", "grads = []", BETWEEN),
     "numpy_writing_through_out": ("np.multiply(a, 2, out=a)", "import numpy as np", BETWEEN),
+    # an `if` of records is one only when its test and every branch are
+    "an_if_reading_a_gradient": ("if ema is None:\n    ema = out.grad", "ema = None", BETWEEN),
+    "an_if_whose_test_calls_the_users_code": (
+        "if check(loss):\n    history.append(loss.item())",
+        "from mypkg import check",
+        BETWEEN,
+    ),
+    "an_else_storing_into_an_object": (
+        "if ema is None:\n    ema = loss.item()\nelse:\n    stats.ema = loss.item()",
+        "ema = None\nstats = Stats()",
+        BETWEEN,
+    ),
+    "an_elif_calling_another_object": (
+        "if ema is None:\n    ema = 0.0\nelif ema > 1:\n    tracker.update(ema)",
+        "ema = None\ntracker = Tracker()",
+        BETWEEN,
+    ),
+    # a progress bar's method the map does not list, or a name that may be another object
+    "a_progress_bar_method_not_listed": (
+        "pbar.close()",
+        "from tqdm import tqdm\npbar = tqdm(loader)",
+        BETWEEN,
+    ),
+    "a_name_bound_to_a_progress_bar_or_another_object": (
+        "pbar.set_description('x')",
+        "from tqdm import tqdm\npbar = tqdm(loader)\nif flag:\n    pbar = Bar()",
+        BETWEEN,
+    ),
+    "a_users_class_named_tqdm": (
+        "pbar.set_description('x')",
+        "from mypkg import tqdm\npbar = tqdm(loader)",
+        BETWEEN,
+    ),
 }
 
 
@@ -69,6 +102,32 @@ RECORDING = {  # functions of the map's recording_modules: the step still conver
     "math": ("history.append(math.floor(loss.item()))", "import math"),
     "time": ("t = time.perf_counter()", "import time"),
 }
+
+EMA = "if ema is None:\n    ema = loss.item()\nelse:\n    ema = 0.9 * ema + 0.1 * loss.item()"
+RECORDS = {  # statements that record values, run after the gradient: the step still converts
+    "an_if_else_of_records": (EMA, "ema = None"),
+    "an_elif_chain_of_records": (
+        "if ema is None:\n    ema = loss.item()\nelif ema > 1:\n    print(ema)\nelse:\n    ema = 0.5",
+        "ema = None",
+    ),
+    "a_tqdm_progress_bar": (
+        "pbar.set_description(f'loss {loss.item():.4f}')",
+        "from tqdm import tqdm\npbar = tqdm(loader)",
+    ),
+    "a_tqdm_auto_progress_bar_imported_as_a_module": (
+        "pbar.set_postfix(loss=loss.item())",
+        "import tqdm.auto\npbar = tqdm.auto.tqdm(loader)",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECORDS))
+def test_records_run_after_the_gradient_before_the_update(name: str) -> None:
+    between, setup = RECORDS[name]
+    output = nnx_output(loop(between, setup))
+    assert renders_a_step(output), output
+    first = between.splitlines()[0].strip()
+    assert output.index("nnx.value_and_grad(") < output.index(first) < output.index("update(")
 
 
 @pytest.mark.parametrize("name", sorted(RECORDING))

@@ -748,3 +748,17 @@ def test_the_gradients_are_no_placeholder_of_a_chain_link(tmp_path: Path) -> Non
 def test_a_value_link_with_an_unknown_placeholder_is_refused(tmp_path: Path) -> None:
     error = load_error(tmp_path, CLIP_WITH_VALUE.format(value="optax.tree.norm({gradients})"))
     assert "gradients" in str(error)
+
+
+def test_recording_methods_map_a_class_to_method_names(tmp_path: Path) -> None:
+    error = load_error(tmp_path, "recording_methods:\n  tqdm.tqdm: [set_description, 3]\n")
+    assert "'recording_methods' 'tqdm.tqdm'" in str(error)
+    assert error.line == 2
+
+
+def test_the_nnx_layer_lists_tqdm_bar_methods() -> None:
+    from ml_switcheroo.targets.nnx.target import NNX
+
+    methods = load_semantic_map([], NNX).recording_methods
+    assert "set_description" in methods["tqdm.tqdm"]
+    assert "close" not in methods["tqdm.tqdm"]

@@ -55,7 +55,34 @@ for epoch in range(EPOCHS):
 losses.extend(means)
 """
 
+# minDiffusion's loop (superminddpm.py): a loss EMA under if/else and a tqdm bar's
+# description between the backward pass and the step
+EMA_AND_A_PROGRESS_BAR = """\
+import torch
+from tqdm import tqdm
+
+model = make_model()
+optim = torch.optim.Adam(model.parameters(), lr=0.01)
+emas = []
+for epoch in range(EPOCHS):
+    pbar = tqdm(loader, disable=True)
+    loss_ema = None
+    for x, y in pbar:
+        optim.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        if loss_ema is None:
+            loss_ema = loss.item()
+        else:
+            loss_ema = 0.9 * loss_ema + 0.1 * loss.item()
+        pbar.set_description(f"loss: {loss_ema:.4f}")
+        emas.append(loss_ema)
+        optim.step()
+losses.extend(emas)
+"""
+
 SHAPES = {
+    "a loss EMA under if/else and a progress bar": EMA_AND_A_PROGRESS_BAR,
     "a running sum and a record between backward and step": RUNNING_SUM_BETWEEN,
     "records around a folded clip": WITH_A_FOLDED_CLIP,
 }

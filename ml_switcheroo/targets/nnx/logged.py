@@ -7,7 +7,10 @@ statement (an expression, or an assignment to plain names), reads no gradient at
 (``.grad``), runs no backward pass, and each call in it is a builtin, a function of a module
 the map lists under ``recording_modules`` (``math.floor``, ``logging.info``: functions that only
 read their arguments), or a method of a value the forward pass computed (``loss.item()``), of
-a literal, or of a name bound only to a list, dict or set display (``losses = []``). A call of
+a literal, of a name bound only to a list, dict or set display (``losses = []``), or one of
+the map's ``recording_methods`` of a name bound only to a call of its class
+(``pbar.set_description(...)`` of ``pbar = tqdm(loader)``). An ``if`` (``elif``, ``else``) of
+such statements under a harmless test records values too (minDiffusion's loss EMA). A call of
 a function of the file or of another module (``helpers.scale_grads()`` of the user's package,
 ``torch._foreach_mul_(grads, 0.5)``), or a method of another object (``self.log(...)``,
 ``tracker.update(...)``), may read or edit the gradients through what it holds (a global of
@@ -72,6 +75,8 @@ def _records_values(
     written = lr_write(statement, ctx)
     if written is not None:  # the stored lr the update reads: written before it, as in torch
         return all(_reads_harmlessly(read, computed, bound, ctx) for read in written[1])
+    if isinstance(statement, cst.If):
+        return _if_records_values(statement, computed, bound, ctx)
     if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
         return False
     small = statement.body[0]
@@ -80,6 +85,27 @@ def _records_values(
     if any(not isinstance(t, cst.Name) for t in _targets(small)):
         return False
     return _reads_harmlessly(statement, computed, bound, ctx)
+
+
+def _if_records_values(
+    statement: cst.If, computed: set[str], bound: set[str], ctx: HookContext
+) -> bool:
+    """``if loss_ema is None: loss_ema = loss.item() else: ...``: a harmless test, and
+    branches (``elif`` and ``else`` too) of statements that each record values."""
+    if not _reads_harmlessly(statement.test, computed, bound, ctx):
+        return False
+    blocks = [statement.body]
+    orelse = statement.orelse
+    if isinstance(orelse, cst.If):
+        if not _if_records_values(orelse, computed, bound, ctx):
+            return False
+    elif orelse is not None:
+        blocks.append(orelse.body)
+    return all(
+        isinstance(block, cst.IndentedBlock)
+        and all(_records_values(s, computed, bound, ctx) for s in block.body)
+        for block in blocks
+    )
 
 
 def _reads_harmlessly(
@@ -162,6 +188,8 @@ def harmless_call(func: cst.BaseExpression, computed: set[str], ctx: HookContext
         return False
     if root.value in computed or _of_recording_module(func, ctx):
         return True
+    if func.value is root and _of_recording_object(func, root, ctx):
+        return True
     values = ctx.origins(root)
     return bool(values) and all(isinstance(v, _DISPLAYS) for v in values)  # type: ignore[union-attr]
 
@@ -171,6 +199,22 @@ def _of_recording_module(func: cst.Attribute, ctx: HookContext) -> bool:
     modules = ctx.semantic_map.recording_modules
     qualified = ctx.qualify(func)
     return bool(qualified) and all(q.rpartition(".")[0] in modules for q in qualified)
+
+
+def _of_recording_object(func: cst.Attribute, root: cst.Name, ctx: HookContext) -> bool:
+    """``pbar.set_description(...)``: every value reaching ``pbar`` is a call of a class of
+    the map's ``recording_methods`` that lists this method (``pbar = tqdm(loader)``)."""
+    methods = ctx.semantic_map.recording_methods
+    values = ctx.origins(root)
+    if not values:
+        return False
+    for value in values:
+        if not isinstance(value, cst.Call):
+            return False
+        qualified = ctx.qualify(value.func)
+        if not qualified or any(func.attr.value not in methods.get(q, ()) for q in qualified):
+            return False
+    return True
 
 
 def bound_by(statements: list[cst.BaseStatement]) -> set[str]:
