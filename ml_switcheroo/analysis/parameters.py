@@ -146,6 +146,28 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
     return Selection(UNKNOWN, _code(node))
 
 
+def one_shot_value(
+    node: cst.BaseExpression, names: Names, spec: ParameterSpec
+) -> cst.BaseExpression | None:
+    """The iterator a name holds, which its first full pass consumes (``ps =
+    model.parameters()``, ``filter(...)``, a generator expression; names followed), else None."""
+    value: cst.BaseExpression | None = node
+    for _ in range(_MAX_DEPTH):
+        if not isinstance(value, cst.Name):
+            break
+        value = names.value(value)
+    if value is node:
+        return None
+    if isinstance(value, cst.GeneratorExp):
+        return value
+    if not isinstance(value, cst.Call):
+        return None
+    func = value.func
+    if isinstance(func, cst.Attribute) and func.attr.value in spec.module_methods:
+        return value
+    return value if _called_names(func, names) & spec.iterators else None
+
+
 def _called_names(func: cst.BaseExpression, names: Names) -> set[str]:
     """Qualified names of the callee, plus its bare name for builtins (``list``, ``filter``)."""
     found = set(names.qualified(func))

@@ -25,6 +25,7 @@ from ml_switcheroo.analysis.loss_helpers import FileFacts, copied_helper, helper
 from ml_switcheroo.analysis.parameters import (
     Names,
     is_module_class,
+    one_shot_value,
     out_of_sight_read,
     parameters_argument,
     select,
@@ -109,6 +110,10 @@ class ClipFacts:
         varying = self._clip_values_vary(site, optimizer)
         if varying is not None:
             self._refuse_clip(site, findings.CLIP_VALUE_VARIES, **varying)
+            return
+        consumed = self._consumed_iterator(site)
+        if consumed is not None:
+            self._refuse_clip(site, findings.CLIP_CONSUMED_ITERATOR, **consumed)
             return
         subset = self._subset_clip(site, optimizer)
         if subset is not None:
@@ -293,6 +298,20 @@ class ClipFacts:
         if self._stores is None:
             self._stores = _store_paths(self.module)
         return self._stores
+
+    def _consumed_iterator(self, clip: Site) -> dict[str, str] | None:
+        """``clip(ps)`` with ``ps = model.parameters()`` (or ``filter(...)``, a generator):
+        the iterator is consumed by its first pass, and torch clips nothing after it (probe
+        s32 H1: 0.14-0.88 relative over 60 updates when folded as a clip of every gradient)."""
+        spec = self.resolver.map.parameters
+        try:
+            clipped = parameters_argument(clip.entry, clip.call, spec)  # type: ignore[arg-type]
+        except Untranslatable:
+            return None
+        value = one_shot_value(clipped, self._names(clip), spec)
+        if value is None:
+            return None
+        return {"clipped": code_of(clipped).strip(), "value": " ".join(code_of(value).split())}
 
     def _subset_clip(self, clip: Site, optimizer: Site) -> SubsetClip | None:
         """A ``SubsetClip`` when the clip's parameters are not provably the optimizer's."""

@@ -78,6 +78,9 @@ CLIP_UNDER_OTHER_CONTROL = "clip_under_other_control"
 CLIP_BACKWARD_AFTER = "clip_backward_after"  # values: backward, place
 CLIP_VALUE_VARIES = "clip_value_varies"  # values: name, value, optimizer, problem
 CLIP_SUBSET = "clip_subset"  # values: clipped, optimizer, trained
+# the clip's parameters are a name holding an iterator (`ps = model.parameters()`); values:
+# clipped, value
+CLIP_CONSUMED_ITERATOR = "clip_consumed_iterator"
 # every parameter of a model not provably the one the optimizer stepped after it trains;
 # values: clipped, optimizer, trained, model (the clip's), other (the optimizer's)
 CLIP_OTHER_MODEL = "clip_other_model"

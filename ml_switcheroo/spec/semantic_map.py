@@ -164,6 +164,7 @@ _PARAMETER_KEYS = {
     "wrappers",
     "unions",
     "filters",
+    "iterators",
     "freeze_attributes",
     "freeze_methods",
     "freeze_calls",
@@ -455,6 +456,9 @@ class ParameterSpec:
     wrappers: frozenset[str] = frozenset()  # calls that pass a set through (`list(...)`)
     unions: frozenset[str] = frozenset()  # calls that join sets (`itertools.chain`)
     filters: frozenset[str] = frozenset()  # calls that select from a set (`filter`)
+    # calls returning an iterator one pass consumes (`iter(...)`, `filter(...)`); the
+    # `module_methods` are generators too
+    iterators: frozenset[str] = frozenset()
     freeze_attributes: frozenset[str] = frozenset()  # `p.requires_grad = False` freezes `p`
     freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
     freeze_calls: frozenset[str] = frozenset()  # `p.detach_()` freezes `p`, whatever its arguments
@@ -1043,6 +1047,7 @@ class _Checker:
             wrappers=names("wrappers", dotted=True),
             unions=names("unions", dotted=True),
             filters=names("filters", dotted=True),
+            iterators=names("iterators", dotted=True),
             freeze_attributes=names("freeze_attributes"),
             freeze_methods=names("freeze_methods"),
             freeze_calls=names("freeze_calls"),

@@ -240,6 +240,13 @@ MESSAGES: dict[str, Message] = {
         "not only on those",
         None,
     ),
+    f.CLIP_CONSUMED_ITERATOR: (
+        "it clips the gradients of `{clipped}`, a name holding an iterator (`{value}`): its "
+        "first pass (the optimizer's constructor, or this call's first run) consumes it, and "
+        "torch then clips nothing; a clip in the optimizer's chain would clip every gradient",
+        "to clip at every step, bind a list (`{clipped} = list({value})`); the torch program "
+        "as written clips the gradients at most once",
+    ),
     f.CLIP_OTHER_MODEL: (
         "it clips the gradients of `{clipped}`, but `{optimizer}`, the optimizer stepped after "
         "it, trains `{trained}`: `{model}` is not provably `{other}`, and in `{optimizer}`'s "
