@@ -60,6 +60,10 @@ PLATEAU_MAX_IN_CHAIN = "plateau_max_in_chain"  # values: mode
 # update, right after it (per epoch, under a condition, not in this file)
 PLATEAU_NOT_PER_UPDATE = "plateau_not_per_update"  # values: reason, optimizer
 WRITTEN_LR_IN_CHAIN = "written_lr_in_chain"  # values: tx (NNX: a per-epoch lr write)
+# the optimizer's learning rate is a schedule of the update count in its translation (Adagrad's
+# lr_decay: `lambda count: lr / (1 + count * lr_decay)`), so an injected lr written or read
+# would not be torch's group lr; values: lr (the emitted schedule)
+INJECTED_LR_SCHEDULE = "injected_lr_schedule"
 # NNX: a per-epoch scheduler built in another method than its epoch loop (`__init__`)
 SCHEDULER_BUILT_IN_OTHER_METHOD = "scheduler_built_in_other_method"  # built, stepped, optimizer
 # NNX: a scheduler whose stepping no other rule proves and whose step() calls cannot be counted

@@ -29,6 +29,8 @@ import libcst as cst
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.built_by_method import BuiltByMethod
 from ml_switcheroo.analysis.param_groups import one_group
+from ml_switcheroo.spec import findings
+from ml_switcheroo.spec.findings import Finding
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import (
     HookContext,
@@ -36,9 +38,10 @@ from ml_switcheroo.targets.hooks import (
     ReplaceEnclosing,
     ReplaceStatement,
 )
+from ml_switcheroo.targets.nnx.messages import render
 from ml_switcheroo.targets.nnx.scheduled_lr import folded_lr
 from ml_switcheroo.targets.optax.lr_scheduler import escape_scheduler_read
-from ml_switcheroo.targets.optax.optimizer_step import static_args
+from ml_switcheroo.targets.optax.optimizer_step import scheduled_lr, static_args
 
 PARAM_GROUPS = "param_groups"
 LAST_LR = "get_last_lr"
@@ -532,6 +535,9 @@ def _injectable(tx: cst.BaseExpression, ctx: HookContext) -> bool:
     name = dotted_name(tx.func) or ""
     root = ctx.semantic_map.inject_function.partition(".")[0]
     keywords = [a.keyword.value for a in tx.args if a.keyword is not None]
+    lr = scheduled_lr(tx, ctx)
+    if lr is not None:  # inject_hyperparams would call it as a schedule at each update
+        raise render(Finding(findings.INJECTED_LR_SCHEDULE, {"lr": lr}))
     return (
         name.count(".") == 1
         and name.startswith(root + ".")

@@ -174,6 +174,16 @@ MESSAGES: dict[str, Message] = {
         "step it once per epoch, `sched.step(metric)` in `for epoch in range(n):`, or port it "
         "by hand",
     ),
+    f.INJECTED_LR_SCHEDULE: (
+        "the code writes or reads this optimizer's learning rate (through `param_groups`, or a "
+        "ReduceLROnPlateau stepped per epoch), but its translation computes the rate from the "
+        "update count (`{lr}`): optax.inject_hyperparams re-evaluates such a callable at every "
+        "update, so a written lr would be lost, and torch's group lr is not that decayed rate",
+        "inject the base lr and apply the decay by hand, e.g. "
+        "`optax.chain(optax.inject_hyperparams(optax.adagrad)(learning_rate=lr, ...), "
+        "optax.scale_by_schedule(lambda count: 1 / (1 + count * lr_decay)))`, writing "
+        "`opt.opt_state[0].hyperparams['learning_rate'][...]`; or port it by hand",
+    ),
     f.WRITTEN_LR_IN_CHAIN: (
         "the learning rate is written where the scheduler steps, to "
         "`opt.opt_state.hyperparams`, but the optimizer's tx `{tx}` is a chain (clipping at "

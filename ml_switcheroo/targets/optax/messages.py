@@ -240,6 +240,15 @@ MESSAGES: dict[str, Message] = {
         "not only on those",
         None,
     ),
+    f.INJECTED_LR_SCHEDULE: (
+        "the code writes or reads this optimizer's learning rate, but its translation computes "
+        "the rate from the update count (`{lr}`): optax.inject_hyperparams re-evaluates such a "
+        "callable at every update, so a written lr would be lost, and torch's group lr is not "
+        "that decayed rate",
+        "inject the base lr and apply the decay by hand, e.g. "
+        "`optax.chain(optax.inject_hyperparams(optax.adagrad)(learning_rate=lr, ...), "
+        "optax.scale_by_schedule(lambda count: 1 / (1 + count * lr_decay)))`; or port it by hand",
+    ),
     f.CLIP_CONSUMED_ITERATOR: (
         "it clips the gradients of `{clipped}`, a name holding an iterator (`{value}`): its "
         "first pass (the optimizer's constructor, or this call's first run) consumes it, and "

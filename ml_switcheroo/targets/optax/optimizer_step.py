@@ -44,8 +44,9 @@ from ml_switcheroo.model.translate import (
     render_chain,
     render_text,
 )
-from ml_switcheroo.spec import roles
+from ml_switcheroo.spec import findings, roles
 from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.findings import Finding
 from ml_switcheroo.spec.semantic_map import ApiEntry, ParameterSpec
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 from ml_switcheroo.targets.hooks import HookContext, register_hook
@@ -61,6 +62,7 @@ from ml_switcheroo.targets.optax.lr_scheduler import (
 from ml_switcheroo.targets.optax.messages import render
 
 PARAMS = "params"
+OPTAX_LR = "learning_rate"  # optax's learning-rate argument (inject_hyperparams' key)
 
 
 @register_hook("optimizer_constructor", requires=("signature",), role=roles.CONSTRUCTOR)
@@ -207,6 +209,16 @@ def _takes_schedule(call: BoundCall, ctx: HookContext) -> bool:
     )
 
 
+def scheduled_lr(tx: cst.Call, ctx: HookContext) -> str | None:
+    """The text of ``tx``'s learning rate when the map's template made it a function of the
+    update count (``learning_rate=lambda count: ...``: Adagrad's ``lr_decay``), else None."""
+    for arg in tx.args:
+        keyword = arg.keyword.value if arg.keyword is not None else None
+        if keyword == OPTAX_LR and isinstance(arg.value, cst.Lambda):
+            return " ".join(code_of(arg.value).split())
+    return None
+
+
 def _injector(ctx: HookContext):  # type: ignore[no-untyped-def]
     """``optax.sgd(...)`` -> ``optax.inject_hyperparams(optax.sgd)(...)``."""
     function = ctx.semantic_map.inject_function
@@ -214,6 +226,9 @@ def _injector(ctx: HookContext):  # type: ignore[no-untyped-def]
     def inject(expression: cst.BaseExpression) -> cst.BaseExpression:
         if not isinstance(expression, cst.Call):
             return expression
+        lr = scheduled_lr(expression, ctx)
+        if lr is not None:  # inject_hyperparams would call it as a schedule at each update
+            raise render(Finding(findings.INJECTED_LR_SCHEDULE, {"lr": lr}))
         ctx.add_import(function.partition(".")[0])
         wrapped = cst.Call(cst.parse_expression(function), [cst.Arg(expression.func)])
         return expression.with_changes(func=wrapped)
