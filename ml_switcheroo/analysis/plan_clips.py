@@ -7,6 +7,7 @@ Split from ``plan.py`` by ``tools/split_plan.py``: the methods of ``ClipFacts`` 
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -105,6 +106,17 @@ class ClipFacts:
                 findings.CLIP_BACKWARD_AFTER,
                 backward=_short(backward, 60),
                 place=self._place(backward),
+            )
+            return
+        changed = self._gradients_may_change_after(placed)
+        if changed is not None:
+            node, why = changed
+            self._refuse_clip(
+                site,
+                findings.CLIP_GRADIENTS_MAY_CHANGE_AFTER,
+                code=_short(node, 60),
+                place=self._place(node),
+                why=why,
             )
             return
         varying = self._clip_values_vary(site, optimizer)
@@ -527,6 +539,71 @@ class ClipFacts:
         ``torch.autograd.backward(...)``, ``manual_backward(...)``) in the statements of
         ``clip``'s block from it to the statement holding the first optimizer step after it:
         gradients torch adds after the clip, unclipped."""
+        for statement in self._between_clip_and_step(clip):
+            for node in cst_walk.walk(statement):
+                if isinstance(node, cst.Call) and _last_name(node.func) in self.backward_methods:
+                    return node
+        return None
+
+    def _gradients_may_change_after(self, clip: Site) -> tuple[cst.CSTNode, str] | None:
+        """Between ``clip`` and the step: a write of a gradient (``p.grad = g``,
+        ``p.grad.zero_()``) or a call the codemod cannot see into, which may run a backward
+        pass (``fwd_bwd(batch)``, ``self.step_loss()``, ``run()`` for ``run =
+        loss.backward``, an imported helper; probe s32 H4: 0.84 relative when the clip was
+        folded). Calls known not to: builtins, functions of the map's ``fixed_modules`` (math,
+        torch...), functions of the file proven to change nothing (``get_lr(step)``), a
+        module's ``parameters()`` and a one-argument method of a list/dict/set display
+        (``history.append(norm)``); any other method call may (``tracker.update(loss)``)."""
+        gradients = self.resolver.map.gradient_attributes
+        libraries = self.resolver.map.fixed_modules | self.resolver.map.recording_modules
+        for statement in self._between_clip_and_step(clip)[:-1]:
+            for node in cst_walk.walk(statement):
+                if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+                    targets = (
+                        [t.target for t in node.targets]
+                        if isinstance(node, cst.Assign)
+                        else [node.target]
+                    )
+                    if any(_names_attribute(t, gradients) for t in targets):
+                        return node, "writes a gradient"
+                if not isinstance(node, cst.Call):
+                    continue
+                if _names_attribute(node.func, gradients):
+                    return node, "changes a gradient in place"
+                if not self._gradient_free_call(node, libraries, clip):
+                    return node, (
+                        "it calls code this translation cannot see into, which may run a "
+                        "backward pass"
+                    )
+        return None
+
+    def _gradient_free_call(self, call: cst.Call, libraries: frozenset[str], clip: Site) -> bool:
+        func = call.func
+        qualified = self.resolver.imported_names(func)
+        if qualified:
+            return all(q.partition(".")[0] in libraries for q in qualified)
+        if isinstance(func, cst.Name):
+            if func.value in dir(builtins) and not self._file_binds(func):
+                return True
+            return self._helper_problem(func, libraries) is None
+        if not isinstance(func, cst.Attribute):
+            return False
+        if func.attr.value in self.resolver.map.parameters.module_methods:
+            return True  # `model.head.parameters()`: a module's generator of its parameters
+        if not isinstance(func.value, cst.Name):
+            return False
+        value = self.bound_value(func.value, clip.enclosing_class)  # `history = []`
+        return isinstance(value, (cst.List, cst.Dict, cst.Set)) and not call.args[1:]
+
+    def _file_binds(self, name: cst.Name) -> bool:
+        scope = self.resolver.scopes.get(name)
+        return scope is None or any(
+            not isinstance(a.scope, BuiltinScope) for a in scope[name.value]
+        )
+
+    def _between_clip_and_step(self, clip: Site) -> list[cst.BaseStatement]:
+        """The statements of ``clip``'s block after it, to the one holding the first optimizer
+        step after it (included); none when no step follows in its function."""
         depth = len(clip.path) - 1
         block, index = clip.path[depth]
         ends = [
@@ -537,13 +614,9 @@ class ClipFacts:
             and _follows(clip, step)
         ]
         if not ends:
-            return None
+            return []
         owner = self.collector.blocks[block]
-        for statement in owner.body[index + 1 : min(ends) + 1]:  # type: ignore[attr-defined]
-            for node in cst_walk.walk(statement):
-                if isinstance(node, cst.Call) and _last_name(node.func) in self.backward_methods:
-                    return node
-        return None
+        return list(owner.body[index + 1 : min(ends) + 1])  # type: ignore[attr-defined]
 
     def _stepped_under_other_control(self, clip: Site) -> bool:
         """An optimizer step after ``clip`` (in its function) is nested in a loop or
@@ -624,6 +697,16 @@ class ClipFacts:
         if self._globals_rebound is None:
             self._globals_rebound = rebinds_globals(self.module)
         return self._globals_rebound
+
+
+def _names_attribute(node: cst.CSTNode, attributes: frozenset[str]) -> bool:
+    """Whether ``node`` is, or reads through, an attribute of ``attributes`` (``p.grad``,
+    ``p.grad.data``, ``p.grad.zero_``)."""
+    while isinstance(node, (cst.Attribute, cst.Subscript, cst.Call)):
+        if isinstance(node, cst.Attribute) and node.attr.value in attributes:
+            return True
+        node = node.func if isinstance(node, cst.Call) else node.value
+    return False
 
 
 def _part_of(path: str, whole: str) -> bool:

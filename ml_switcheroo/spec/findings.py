@@ -80,6 +80,9 @@ CLIP_SEVERAL_OPTIMIZERS = "clip_several_optimizers"
 CLIP_SCALED_GRADIENTS = "clip_scaled_gradients"
 CLIP_UNDER_OTHER_CONTROL = "clip_under_other_control"
 CLIP_BACKWARD_AFTER = "clip_backward_after"  # values: backward, place
+# a call the codemod cannot see into (a function that may run a backward pass) or a write of a
+# gradient runs after the clip, before the step; values: code, place, why
+CLIP_GRADIENTS_MAY_CHANGE_AFTER = "clip_gradients_may_change_after"
 CLIP_VALUE_VARIES = "clip_value_varies"  # values: name, value, optimizer, problem
 CLIP_SUBSET = "clip_subset"  # values: clipped, optimizer, trained
 # the clip's parameters are a name holding an iterator (`ps = model.parameters()`); values:

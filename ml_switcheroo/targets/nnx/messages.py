@@ -59,6 +59,12 @@ _CLIPPING: dict[str, Message] = {
         "later ones unclipped, the nnx.Optimizer's tx would clip their sum",
         "clip after the last backward pass, right before the step, then put " + _CLIP_IN_TX,
     ),
+    f.CLIP_GRADIENTS_MAY_CHANGE_AFTER: (
+        "`{code}` ({place}) runs after it and before the optimizer's step(), and {why}: torch "
+        "clips only the gradients present at this call, the nnx.Optimizer's tx would clip the "
+        "ones the step uses",
+        "clip after the last backward pass, right before the step, then put " + _CLIP_IN_TX,
+    ),
     f.CLIP_UNDER_OTHER_CONTROL: (
         "the optimizer's step() after it runs under a condition or loop this call is not in: "
         "torch clips the gradients accumulated so far at every call, the nnx.Optimizer's tx "
