@@ -103,6 +103,8 @@ _TOP_KEYS = {
     "recording_modules",
     "fixed_modules",
     "data_modules",
+    "fresh_loaders",
+    "batch_wrappers",
     "option_parsers",
     "option_types",
     "option_actions",
@@ -624,6 +626,11 @@ class SemanticMap:
     # Modules that hold no model of the program (tiktoken, numpy, torch): a class of the file
     # whose methods read only these produces data (analysis/data_objects.py).
     data_modules: frozenset[str] = frozenset()
+    # Loaders whose every pass yields new tensors (DataLoader's collate), and calls whose
+    # items are those of their arguments (`enumerate`, `tqdm`): a batch of theirs changed in
+    # place changes nothing torch reads again (targets/nnx/step_shared.py).
+    fresh_loaders: frozenset[str] = frozenset()
+    batch_wrappers: frozenset[str] = frozenset()
     # Command-line options holding plain values (analysis/plain_values.py): the parsers'
     # constructors, and what their `add_argument` may pass (`type=`, `action=`, keywords).
     option_parsers: frozenset[str] = frozenset()
@@ -2092,6 +2099,12 @@ def _compile_raw(
     fixed = checker.passthrough_calls(
         top.get("fixed_modules"), top.lines.get("fixed_modules"), "fixed_modules", "module"
     )
+    fresh_loaders = checker.passthrough_calls(
+        top.get("fresh_loaders"), top.lines.get("fresh_loaders"), "fresh_loaders", "name"
+    )
+    batch_wrappers = checker.passthrough_calls(
+        top.get("batch_wrappers"), top.lines.get("batch_wrappers"), "batch_wrappers", "name"
+    )
     data_modules = checker.passthrough_calls(
         top.get("data_modules"), top.lines.get("data_modules"), "data_modules", "module"
     )
@@ -2163,6 +2176,8 @@ def _compile_raw(
         recording_modules=recording | (base.recording_modules if base else frozenset()),
         fixed_modules=fixed | (base.fixed_modules if base else frozenset()),
         data_modules=data_modules | (base.data_modules if base else frozenset()),
+        fresh_loaders=fresh_loaders | (base.fresh_loaders if base else frozenset()),
+        batch_wrappers=batch_wrappers | (base.batch_wrappers if base else frozenset()),
         **options,
         array_namesakes=namesakes,
         array_attributes=attributes,
