@@ -940,7 +940,15 @@ class CrossFile:
             return None
         if not all(self.semantic_map.method(type_name, m) for m in self.methods):
             return None
-        return type_name if self.translates(site.place.file, site.place.line) else None
+        if not self.translates(site.place.file, site.place.line):
+            return None
+        # the dry run reads no other file: a constructor escaped there for complex parameters
+        # of a file its own file is linked to (``complex_elsewhere``) is no translated optimizer
+        spec = self.semantic_map.parameters
+        elsewhere = site.place.file != self.path and spec.complex_names
+        if elsewhere and replace(self, path=site.place.file).complex_elsewhere(spec) is not None:
+            return None
+        return type_name
 
     def _under_target(self, name: str) -> bool:
         """Whether ``name`` is the target's (``optax.sgd``, ``flax.nnx.Optimizer``): a value

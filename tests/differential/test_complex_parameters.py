@@ -255,3 +255,38 @@ def test_an_imported_file_made_complex_between_cached_runs_escapes_the_optimizer
     models = tmp_path / "src" / "pkg" / "models.py"
     models.write_text(SPECTRAL.replace("DTYPE", "torch.cfloat"), encoding="utf-8")
     assert any("may be complex" in r for r in reasons())
+
+
+ENGINE = """\
+def train(model, opt, loader):
+    for x, y in loader:
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+"""
+HANDING = """\
+import torch
+
+from handing.engine import train
+from handing.models import Spectral
+
+model = Spectral()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+train(model, opt, [])
+"""
+
+
+def test_an_optimizer_escaped_for_an_imported_complex_model_is_handed_over_untranslated(
+    tmp_path: Path,
+) -> None:
+    """The dry run of ``main.py`` that ``engine.py`` asks reads no other file: without the
+    cross-file check there, ``engine.py``'s step became ``opt.update(model, grads)`` on the
+    torch optimizer ``main.py`` keeps."""
+    models = SPECTRAL.replace("DTYPE", "torch.cfloat")
+    write_package(
+        tmp_path, {"models.py": models, "engine.py": ENGINE, "main.py": HANDING}, "handing"
+    )
+    outputs = converted(tmp_path, "handing", TorchToNNX)
+    assert outputs["engine.py"] == ENGINE, outputs["engine.py"]
+    assert "(`torch.cfloat` at handing/models.py:8)" in outputs["main.py"], outputs["main.py"]
