@@ -541,6 +541,35 @@ class CrossFile:
                 return found
         return None
 
+    def complex_elsewhere(self, spec: ParameterSpec) -> tuple[str, str] | None:
+        """``(code, file:line)`` of the first place where parameters may be made complex
+        (``_complex_node``: one of the map's ``complex_names``, an imaginary literal) in a file
+        of the repository this file imports (``RepositoryIndex.walk_imported_closure``), or
+        in a file importing this one (``RepositoryIndex.importing_closure``) or one that file
+        imports: the reach of ``imported_freeze`` and ``caller_freeze`` (a model class of
+        another file, built here or handed to this file's code). Anywhere in such a file,
+        not only in code this file may run (conservative). A file that may hold one and fails
+        to parse: ``("", its place)``. Too many importing files to read: those are not read
+        (``caller_freeze`` escapes the optimizers then)."""
+        words = {*spec.complex_names, "j", "J"}  # `1j`: the index's words hold its `j`
+        holding = {p for w in sorted(words) for p in self.index.with_word(w)}
+        if not holding:
+            return None
+        files = list(self.index.walk_imported_closure(self.path))
+        for caller in self.index.importing_closure(self.path) or ():
+            files.append(caller)
+            files.extend(self.index.walk_imported_closure(caller))
+        for other in dict.fromkeys(f for f in files if f in holding and f != self.path):
+            facts = self.index.facts(other)
+            if facts.error is not None:
+                return "", facts.error.describe(self.index.root)
+            ask = partial(_complex_node, facts, spec)
+            node = self.index.about(other, ("complex", id(spec)), ask)
+            if node is not None:
+                place = Place(other, node.lineno).named(self.index.root)
+                return ast.unparse(node), place
+        return None
+
     def _may_run(self, names: frozenset[str], walked: _Walked) -> bool | str:
         """Whether this file may run one of the module-level functions or classes ``names``
         of a file of ``closure``: this file's text names it, or the module-level code of a
@@ -911,7 +940,15 @@ class CrossFile:
             return None
         if not all(self.semantic_map.method(type_name, m) for m in self.methods):
             return None
-        return type_name if self.translates(site.place.file, site.place.line) else None
+        if not self.translates(site.place.file, site.place.line):
+            return None
+        # the dry run reads no other file: a constructor escaped there for complex parameters
+        # of a file its own file is linked to (``complex_elsewhere``) is no translated optimizer
+        spec = self.semantic_map.parameters
+        elsewhere = site.place.file != self.path and spec.complex_names
+        if elsewhere and replace(self, path=site.place.file).complex_elsewhere(spec) is not None:
+            return None
+        return type_name
 
     def _under_target(self, name: str) -> bool:
         """Whether ``name`` is the target's (``optax.sgd``, ``flax.nnx.Optimizer``): a value
@@ -1325,6 +1362,28 @@ def _freezers(
                 names |= more
             found.append((node, frozenset(names)))
     return found
+
+
+def _complex_node(facts: FileFacts, spec: ParameterSpec) -> ast.expr | None:
+    """The first name or attribute spelled as one of the map's ``complex_names``
+    (``torch.cfloat``, ``w.cdouble()``, ``torch.polar(a, b)``; an import of one) or imaginary
+    literal (``1j``) of the file's tree, in the order ``ast.walk`` meets them; None when it
+    holds none. The ``ast`` twin of ``plan_places._first_complex``."""
+    tree = facts.tree
+    assert tree is not None
+    names = spec.complex_names
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, complex):
+            return node
+        if isinstance(node, ast.Attribute) and node.attr in names:
+            return node
+        if isinstance(node, ast.Name) and node.id in names:
+            return node
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if {alias.name.rpartition(".")[2], alias.asname} & names:
+                    return ast.Name(id=alias.asname or alias.name, lineno=node.lineno)
+    return None
 
 
 def _own_freeze(facts: FileFacts, spec: ParameterSpec) -> ast.AST | None:

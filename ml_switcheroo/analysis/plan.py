@@ -198,6 +198,7 @@ class Planner(
         if self.active(CONSTRUCTOR):
             self._plan_replaced_apis()
             self._plan_frozen_parameters()
+            self._plan_complex_parameters()
             self._plan_changed_models()
         if self.active(SCHEDULER):
             self._plan_schedules()

@@ -31,6 +31,7 @@ from ml_switcheroo.analysis.parents import parent_map
 from ml_switcheroo.analysis.plain_values import OptionFacts, holds_no_parameter
 from ml_switcheroo.analysis.plan_facts import Site, _is_control
 from ml_switcheroo.analysis.plan_places import (
+    _first_complex,
     _first_freeze,
     _first_hook,
     _follows,
@@ -298,6 +299,30 @@ class ModelFacts:
             return
         for site in constructors:
             self._refuse(site, kind, freezing=str(freezing))
+
+    def _plan_complex_parameters(self) -> None:
+        """Every optimizer of a file where parameters may be complex (``_first_complex``: the
+        map's ``parameters.complex_names``, an imaginary literal), or of a file importing a
+        file of the repository or imported by one that may make them so
+        (``CrossFile.complex_elsewhere``), escapes (probe s31 G8): torch's gradient of a
+        complex parameter is the conjugate of JAX's, and torch's Adam-family optimizers treat
+        it per real component where optax uses |g|^2."""
+        spec = self.resolver.map.parameters
+        constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
+        if not constructors or not spec.complex_names:
+            return
+        node = _first_complex(self.module, spec)
+        if node is not None:
+            code, place = " ".join(code_of(node).split()), self._place(node)
+            kind = findings.COMPLEX_PARAMETERS
+        else:
+            cross_file = self.resolver.cross_file
+            found = cross_file.complex_elsewhere(spec) if cross_file is not None else None
+            if found is None:
+                return
+            (code, place), kind = found, findings.COMPLEX_IN_OTHER_FILE
+        for site in constructors:
+            self._refuse(site, kind, complex=code or "?", place=place)
 
     def _plan_changed_models(self) -> None:
         """Every optimizer whose model may change after it took the model's parameters

@@ -184,6 +184,22 @@ def _first_hook(
     return code_of(found).strip() if found is not None else None
 
 
+def _first_complex(module: cst.Module, spec: ParameterSpec) -> cst.CSTNode | None:
+    """The first place in ``module``'s code (not its strings or comments) where parameters may
+    be made complex: a name or attribute spelled as one of the map's ``complex_names``
+    (``torch.cfloat``, ``w.cdouble()``, ``torch.polar(a, b)``) or an imaginary literal
+    (``1j``); None when there is none. The ``cst`` twin of ``cross_file._complex_node``."""
+    names = spec.complex_names
+    for node in cst_walk.walk(module):
+        if isinstance(node, cst.Imaginary):
+            return node
+        if isinstance(node, cst.Attribute) and node.attr.value in names:
+            return node
+        if isinstance(node, cst.Name) and node.value in names:
+            return node
+    return None
+
+
 def _makes_frozen(call: cst.Call, spec: ParameterSpec) -> bool:
     """``nn.Parameter(w, requires_grad=v)`` (the map's ``freeze_keywords``) with ``v`` (the
     keyword or the second positional argument) given and not a literal True, or

@@ -847,7 +847,9 @@ class RepositoryIndex:
         values to), the files importing those (their other call sites) and the files those
         import, to any depth (a freeze ``path`` may run), and the files importing it to any
         depth with the files each imports (a freeze run before ``path``'s code:
-        ``caller_freeze``). None for a file that holds none of ``source_words`` and that
+        ``caller_freeze``; the same reach as ``CrossFile.complex_elsewhere``, complex
+        parameters this file's optimizers may train). None for a file that holds none of
+        ``source_words`` and that
         ``may_change`` rules out, unless the caller knows it is ``linked`` to other files (the
         precise cross-file question said yes): other files cannot change what becomes of it."""
         words = tuple(source_words)

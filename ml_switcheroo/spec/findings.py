@@ -105,6 +105,12 @@ FROZEN_IN_IMPORTED_FILE = "frozen_in_imported_file"
 FROZEN_BY_IMPORTING_FILE = "frozen_by_importing_file"
 # the file registers a hook on a tensor or module (``hook_methods``); values: hook
 HOOKS_REGISTERED = "hooks_registered"
+# parameters may be complex (the map's ``parameters.complex_names``, an imaginary literal) in
+# this file; values: complex (the code), place (``file.py:line``)
+COMPLEX_PARAMETERS = "complex_parameters"
+# the same in a file of the repository this file imports or that imports it; values: complex,
+# place
+COMPLEX_IN_OTHER_FILE = "complex_in_other_file"
 # the file assigns an API of the map or its module (``torch.optim.SGD = MySGD``,
 # ``SGD.step = ...``, ``setattr(torch.optim, "SGD", ...)``); values: name, change
 TORCH_REPLACED = "torch_replaced"

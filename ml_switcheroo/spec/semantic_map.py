@@ -172,6 +172,7 @@ _PARAMETER_KEYS = {
     "freeze_calls",
     "freezing_calls",
     "hook_methods",
+    "complex_names",
     "freeze_setters",
     "freeze_keywords",
     "frozen_by_default",
@@ -468,6 +469,8 @@ class ParameterSpec:
     # callee suffixes, of the name written or the qualified name it is imported as
     freezing_calls: frozenset[str] = frozenset()
     hook_methods: frozenset[str] = frozenset()  # `p.register_hook(h)`: torch steps on h's gradient
+    # `torch.cfloat`, `w.cdouble()`, `torch.polar(...)`: parameters may be complex (by last name)
+    complex_names: frozenset[str] = frozenset()
     freeze_setters: frozenset[str] = frozenset()  # `setattr(p, 'requires_grad', False)` too
     # `nn.Parameter(w, requires_grad=False)`: callee suffix -> its argument that freezes
     freeze_keywords: frozenset[tuple[str, str]] = frozenset()
@@ -1060,6 +1063,7 @@ class _Checker:
             freeze_calls=names("freeze_calls"),
             freezing_calls=names("freezing_calls", dotted=True),
             hook_methods=names("hook_methods"),
+            complex_names=names("complex_names"),
             freeze_setters=names("freeze_setters", dotted=True),
             freeze_keywords=self.callee_keywords(section, "freeze_keywords"),
             frozen_by_default=self.callee_keywords(section, "frozen_by_default"),

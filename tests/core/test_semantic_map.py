@@ -344,6 +344,19 @@ def test_parameters_section_holds_lists_of_names(tmp_path: Path) -> None:
     assert error.line == 2
 
 
+def test_complex_names_are_identifiers_matched_by_last_name(tmp_path: Path) -> None:
+    """``parameters.complex_names`` (probe s31 G8) holds last names (``cfloat``), not
+    ``torch.cfloat``: a method ``w.cfloat()`` and numpy's dtypes match the same name."""
+    error = load_error(tmp_path, "parameters:\n  complex_names: [torch.cfloat]\n")
+    assert "'parameters.complex_names': 'torch.cfloat' is not an identifier" in str(error)
+
+
+def test_the_shipped_map_lists_torchs_complex_dtypes_and_constructors() -> None:
+    names = load_semantic_map().parameters.complex_names
+    dtypes = {"cfloat", "cdouble", "chalf", "complex32", "complex64", "complex128"}
+    assert dtypes | {"complex", "polar", "view_as_complex"} <= names
+
+
 def test_a_replacing_argument_must_be_one_of_its_signature(tmp_path: Path) -> None:
     text = (
         "parameters:\n  replacing_arguments:\n"

@@ -154,6 +154,27 @@ MESSAGES: dict[str, Message] = {
         "build the optimizer after the change (then torch trains the new parameters too), or "
         "pass `wrt=` a filter selecting only the parameters torch trains",
     ),
+    f.COMPLEX_PARAMETERS: (
+        "parameters may be complex (`{complex}` at {place}): torch's gradient of a real loss "
+        "at a complex parameter x+iy is dL/dx + i dL/dy, the gradient nnx.value_and_grad "
+        "returns is its conjugate (an nnx.Optimizer step with it moves the imaginary part the "
+        "wrong way, even with SGD), and torch's Adam-family optimizers treat a complex "
+        "parameter per real component (view_as_real) where optax uses |g|^2",
+        "conjugate the gradients before `opt.update(model, grads)` (`grads = "
+        "jax.tree.map(jnp.conj, grads)`), and for Adam, AdamW or RMSprop hold complex "
+        "parameters as pairs of real nnx.Params (torch's view_as_real); or keep them real",
+    ),
+    f.COMPLEX_IN_OTHER_FILE: (
+        "parameters may be complex in a file of the repository this file imports or that "
+        "imports it (`{complex}` at {place}): torch's gradient of a real loss at a complex "
+        "parameter x+iy is dL/dx + i dL/dy, the gradient nnx.value_and_grad returns is its "
+        "conjugate (an nnx.Optimizer step with it moves the imaginary part the wrong way, "
+        "even with SGD), and torch's Adam-family optimizers treat a complex parameter per "
+        "real component (view_as_real) where optax uses |g|^2",
+        "if this optimizer trains complex parameters: conjugate the gradients before "
+        "`opt.update(model, grads)` (`grads = jax.tree.map(jnp.conj, grads)`), and for Adam, "
+        "AdamW or RMSprop hold them as pairs of real nnx.Params (torch's view_as_real)",
+    ),
     f.COUNTER_NAME_TAKEN: (
         "the translation counts the scheduler's step() calls in `{name}`, a name this code "
         "already uses",

@@ -318,6 +318,26 @@ MESSAGES: dict[str, Message] = {
         "optax.set_to_zero()}}, param_labels)  # param_labels: 'frozen' on the leaves the "
         "importing code freezes; or give the optimizer only the trained subtree of params",
     ),
+    f.COMPLEX_PARAMETERS: (
+        "parameters may be complex (`{complex}` at {place}): torch's gradient of a real loss "
+        "at a complex parameter x+iy is dL/dx + i dL/dy, JAX's is its conjugate (a step "
+        "with it moves the imaginary part the wrong way, even with SGD), and torch's "
+        "Adam-family optimizers treat a complex parameter per real component (view_as_real) "
+        "where optax uses |g|^2",
+        "conjugate the gradients before the optimizer (`grads = jax.tree.map(jnp.conj, "
+        "grads)`), and for Adam, AdamW or RMSprop keep complex parameters as pairs of real "
+        "arrays (torch's view_as_real) in params; or keep the parameters real",
+    ),
+    f.COMPLEX_IN_OTHER_FILE: (
+        "parameters may be complex in a file of the repository this file imports or that "
+        "imports it (`{complex}` at {place}): torch's gradient of a real loss at a complex "
+        "parameter x+iy is dL/dx + i dL/dy, JAX's is its conjugate (a step with it moves the "
+        "imaginary part the wrong way, even with SGD), and torch's Adam-family optimizers "
+        "treat a complex parameter per real component (view_as_real) where optax uses |g|^2",
+        "if this optimizer trains complex parameters: conjugate the gradients before the "
+        "optimizer (`grads = jax.tree.map(jnp.conj, grads)`), and for Adam, AdamW or RMSprop "
+        "keep them as pairs of real arrays (torch's view_as_real) in params",
+    ),
     f.HOOKS_REGISTERED: (
         "this file registers a hook (`{hook}`): torch computes the loss through forward hooks "
         "and steps with the gradients backward hooks return, while the gradient of a JAX loss "
