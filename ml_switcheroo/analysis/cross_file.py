@@ -943,10 +943,17 @@ class CrossFile:
         if not self.translates(site.place.file, site.place.line):
             return None
         # the dry run reads no other file: a constructor escaped there for complex parameters
-        # of a file its own file is linked to (``complex_elsewhere``) is no translated optimizer
+        # of a file its own file is linked to (``complex_elsewhere``), or for a freeze such a
+        # file may run (``imported_freeze``, ``caller_freeze``: its optimizers all escape), is
+        # no translated optimizer (s32: a zero_grad() of the file it is handed was removed
+        # while it stayed torch code, summing every batch's gradients)
+        if site.place.file == self.path:
+            return type_name
         spec = self.semantic_map.parameters
-        elsewhere = site.place.file != self.path and spec.complex_names
-        if elsewhere and replace(self, path=site.place.file).complex_elsewhere(spec) is not None:
+        there = replace(self, path=site.place.file)
+        if spec.complex_names and there.complex_elsewhere(spec) is not None:
+            return None
+        if there.imported_freeze(spec) is not None or there.caller_freeze(spec) is not None:
             return None
         return type_name
 
