@@ -673,16 +673,16 @@ def _aliases(
     analysis reads on a name are those of such names, ``changes_itself``)."""
     found = set(models)
     bindings: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []
-    for node in cst_walk.walk(owner):
+    for node in _binders(owner):
         if isinstance(node, cst.Assign):
             bindings += [(t.target, node.value) for t in node.targets]
-        elif isinstance(node, cst.AnnAssign) and node.value is not None:
-            bindings.append((node.target, node.value))
+        elif isinstance(node, cst.AnnAssign):
+            bindings.append((node.target, node.value))  # type: ignore[arg-type]
         elif isinstance(node, (cst.For, cst.CompFor)):
             if iterated or _module_items(node.iter, spec):
                 bindings.append((node.target, node.iter))
-        elif isinstance(node, cst.NamedExpr):
-            bindings.append((node.target, node.value))
+        else:
+            bindings.append((node.target, node.value))  # a walrus
     named = [(names, value) for target, value in bindings if (names := _target_names(target))]
     while True:
         more = {
@@ -694,6 +694,30 @@ def _aliases(
         if more <= found:
             return found
         found |= more
+
+
+_BINDERS: dict[int, tuple[Owner, list[cst.CSTNode]]] = {}  # id(owner) -> its binders
+_KEPT = 8  # owners kept (the last asked): each plan asks the few of its file many times
+
+
+def _binders(owner: Owner) -> list[cst.CSTNode]:
+    """The assignments (an annotated one with a value), loops, comprehension loops and walruses
+    of ``owner``, in source order: what ``_aliases`` reads, from one walk per owner (it is
+    asked twice per ``_changes``, and again for each optimizer of the same function)."""
+    kept = _BINDERS.pop(id(owner), None)
+    if kept is None or kept[0] is not owner:
+        kinds = (cst.Assign, cst.For, cst.CompFor, cst.NamedExpr)
+        nodes = [
+            node
+            for node in cst_walk.walk(owner)
+            if isinstance(node, kinds)
+            or (isinstance(node, cst.AnnAssign) and node.value is not None)
+        ]
+        kept = (owner, nodes)
+        while len(_BINDERS) >= _KEPT:
+            del _BINDERS[next(iter(_BINDERS))]
+    _BINDERS[id(owner)] = kept  # the most recent last
+    return kept[1]
 
 
 def _module_items(node: cst.BaseExpression, spec: ParameterSpec) -> bool:

@@ -11,8 +11,6 @@ evaluates the right side first).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
@@ -30,24 +28,53 @@ NESTED_SCOPES = (
 )
 
 
-@dataclass
-class _Paths(cst.CSTVisitor):
-    """The ancestors (the function first) of each wanted node, and its pre-order rank."""
+class _Index:
+    """The parent and the pre-order rank of every node under the root a walk of ``owner``
+    starts from (its body for a function, the module itself), from one walk: what each
+    ``runs_after`` of the same owner asks (a walk per question before)."""
 
-    wanted: set[int]
-    stack: list[cst.CSTNode] = field(default_factory=list)
-    paths: dict[int, tuple[cst.CSTNode, ...]] = field(default_factory=dict)
-    ranks: dict[int, int] = field(default_factory=dict)
+    __slots__ = ("owner", "parents", "ranks")
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if id(node) in self.wanted:
-            self.paths[id(node)] = tuple(self.stack)
-            self.ranks[id(node)] = len(self.ranks)
-        self.stack.append(node)
-        return True
+    def __init__(self, owner: cst.FunctionDef | cst.Module) -> None:
+        self.owner = owner  # held: the ids below stay its nodes' while it is cached
+        root = owner.body if isinstance(owner, cst.FunctionDef) else owner
+        parents: dict[int, cst.CSTNode | None] = {}
+        ranks: dict[int, int] = {}
+        pending: list[tuple[cst.CSTNode, cst.CSTNode | None]] = [(root, None)]
+        children = cst_walk.children
+        while pending:
+            node, parent = pending.pop()
+            parents[id(node)] = parent
+            ranks[id(node)] = len(ranks)
+            found = children(node)
+            found.reverse()
+            pending.extend((child, node) for child in found)
+        self.parents = parents
+        self.ranks = ranks
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
+    def path(self, node: cst.CSTNode) -> tuple[cst.CSTNode, ...]:
+        """The ancestors of ``node`` from the walk's root down to its parent."""
+        chain: list[cst.CSTNode] = []
+        parent = self.parents[id(node)]
+        while parent is not None:
+            chain.append(parent)
+            parent = self.parents[id(parent)]
+        chain.reverse()
+        return tuple(chain)
+
+
+_INDEXES: dict[int, _Index] = {}  # id(owner) -> its index, the few owners asked last
+_KEPT = 8
+
+
+def _index(owner: cst.FunctionDef | cst.Module) -> _Index:
+    found = _INDEXES.pop(id(owner), None)
+    if found is None or found.owner is not owner:
+        found = _Index(owner)
+        while len(_INDEXES) >= _KEPT:
+            del _INDEXES[next(iter(_INDEXES))]
+    _INDEXES[id(owner)] = found  # the most recent last
+    return found
 
 
 def runs_after(
@@ -56,11 +83,10 @@ def runs_after(
     """Whether ``binding`` (a node libcst records as an assignment of the name in the scope
     of ``owner``, a function or the module) provably runs after ``read`` in each run of
     ``owner``, never before it: False whenever unsure."""
-    paths = _Paths({id(read), id(binding)})
-    cst_walk.visit(owner.body if isinstance(owner, cst.FunctionDef) else owner, paths)
-    if id(read) not in paths.paths or id(binding) not in paths.paths:
+    index = _index(owner)
+    if id(read) not in index.ranks or id(binding) not in index.ranks:
         return False
-    read_path, binding_path = paths.paths[id(read)], paths.paths[id(binding)]
+    read_path, binding_path = index.path(read), index.path(binding)
     if any(isinstance(n, NESTED_SCOPES) for n in (*read_path, *binding_path)):
         return False  # a nested scope may run at any time
     if binding_path and isinstance(binding_path[-1], cst.NamedExpr):
@@ -70,7 +96,7 @@ def runs_after(
         return False  # a loop holding both runs the binding before the read's next run
     if _assigned_from_read(binding, binding_path, read, read_ids):
         return True
-    return paths.ranks[id(binding)] > paths.ranks[id(read)]
+    return index.ranks[id(binding)] > index.ranks[id(read)]
 
 
 def _assigned_from_read(

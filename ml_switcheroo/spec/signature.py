@@ -186,7 +186,33 @@ _EMPTY_MODULE = cst.Module(body=())
 
 def code_of(node: cst.CSTNode) -> str:
     """Source text of a node, formatting and comments included."""
-    return _EMPTY_MODULE.code_for_node(node)
+    plain = _plain_code(node)
+    return plain if plain is not None else _EMPTY_MODULE.code_for_node(node)
+
+
+def _plain_code(node: cst.CSTNode) -> str | None:
+    """The source of a name or a chain of attributes on one written without parentheses or
+    anything but spaces around its dots (``model``, ``self.model.fc``), read off its fields:
+    exactly what libcst's code generation writes for it, without its per-node state (the
+    analysis asks for the text of every name and callee of a file). None for another node."""
+    kind = type(node)
+    if kind is cst.Name:
+        return None if node.lpar or node.rpar else node.value  # type: ignore[attr-defined]
+    if kind is not cst.Attribute or node.lpar or node.rpar:  # type: ignore[attr-defined]
+        return None
+    dot, attr = node.dot, node.attr  # type: ignore[attr-defined]
+    before, after = dot.whitespace_before, dot.whitespace_after
+    if not (
+        type(dot) is cst.Dot
+        and type(before) is cst.SimpleWhitespace
+        and type(after) is cst.SimpleWhitespace
+        and type(attr) is cst.Name
+        and not attr.lpar
+        and not attr.rpar
+    ):
+        return None
+    base = _plain_code(node.value)  # type: ignore[attr-defined]
+    return None if base is None else f"{base}{before.value}.{after.value}{attr.value}"
 
 
 def dotted_name(node: cst.BaseExpression | None) -> str | None:
