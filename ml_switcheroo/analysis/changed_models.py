@@ -700,6 +700,11 @@ _BINDERS: dict[int, tuple[Owner, list[cst.CSTNode]]] = {}  # id(owner) -> its bi
 _KEPT = 8  # owners kept (the last asked): each plan asks the few of its file many times
 
 
+def forget() -> None:
+    """Drop the kept binders (and the trees they hold): a file's conversion is over."""
+    _BINDERS.clear()
+
+
 def _binders(owner: Owner) -> list[cst.CSTNode]:
     """The assignments (an annotated one with a value), loops, comprehension loops and walruses
     of ``owner``, in source order: what ``_aliases`` reads, from one walk per owner (it is

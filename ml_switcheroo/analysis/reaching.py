@@ -67,6 +67,11 @@ _INDEXES: dict[int, _Index] = {}  # id(owner) -> its index, the few owners asked
 _KEPT = 8
 
 
+def forget() -> None:
+    """Drop the kept indexes (and the trees they hold): a file's conversion is over."""
+    _INDEXES.clear()
+
+
 def _index(owner: cst.FunctionDef | cst.Module) -> _Index:
     found = _INDEXES.pop(id(owner), None)
     if found is None or found.owner is not owner:

@@ -26,7 +26,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import ScopeProvider
 
-from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis import changed_models, cst_walk, reaching
 from ml_switcheroo.analysis.plan import Plan, Planner
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
@@ -210,7 +210,11 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             self._wiring.imported_roots & self.semantic_map.source_roots
         ):
             self._get_plan()
-        return tree.visit(self)
+        try:
+            return tree.visit(self)
+        finally:  # no tree of this file kept past its conversion
+            reaching.forget()
+            changed_models.forget()
 
     # Dispatch directly: this command uses no matchers, and the matcher bookkeeping of
     # MatcherDecoratableTransformer costs time on every node.
