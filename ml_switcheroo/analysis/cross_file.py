@@ -438,6 +438,34 @@ class CrossFile:
                     return f"{ast.unparse(node)}` in `{place}"
         return None
 
+    def script_import(self) -> tuple[str, str] | None:
+        """``(module, file:line)`` of an absolute import of this file (``from models import
+        Net``) that resolves to no module from the repository's root but names a file beside
+        this one (``models.py``, ``models/__init__.py``): run as a script, Python finds it
+        there (the script's folder is first on ``sys.path``), and the index does not read
+        it; None when there is none or this file's folder is the root."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        facts = self.index.facts(self.path)
+        if facts.tree is None or folder == os.path.abspath(self.index.root):
+            return None
+        for node in ast.walk(facts.tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                top = module.partition(".")[0]
+                if self.index.file_of(top) is not None or self.index.file_of(module) is not None:
+                    continue
+                beside = os.path.join(folder, top)
+                if os.path.isfile(beside + ".py") or os.path.isfile(
+                    os.path.join(beside, "__init__.py")
+                ):
+                    return module, Place(self.path, node.lineno).named(self.index.root)
+        return None
+
     def fresh_models(self, constructors: Collection[tuple[int, int]]) -> frozenset[str] | None:
         """The qualified classes of the repository whose fresh instance each optimizer
         constructor of this file (at ``(line, column)``) trains
@@ -954,6 +982,8 @@ class CrossFile:
         if spec.complex_names and there.complex_elsewhere(spec) is not None:
             return None
         if there.imported_freeze(spec) is not None or there.caller_freeze(spec) is not None:
+            return None
+        if there.script_import() is not None:
             return None
         return type_name
 

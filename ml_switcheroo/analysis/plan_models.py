@@ -292,6 +292,12 @@ class ModelFacts:
         if freezing is None and cross_file is not None:
             freezing = cross_file.caller_freeze(spec)
             kind = findings.FROZEN_BY_IMPORTING_FILE
+        script = cross_file.script_import() if freezing is None and cross_file else None
+        if script is not None:
+            module, place = script
+            for site in constructors:
+                self._refuse(site, findings.UNREAD_SCRIPT_IMPORT, module=module, place=place)
+            return
         if freezing is None:
             hook = _first_hook(self.module, spec, self.resolver.called_function)
             for site in constructors if hook is not None else []:

@@ -103,6 +103,10 @@ FROZEN_IN_IMPORTED_FILE = "frozen_in_imported_file"
 # a file of the repository importing this file may freeze parameters before it runs this file's
 # code (``model.fc.requires_grad_(False)`` then ``train(model)``); values: freezing
 FROZEN_BY_IMPORTING_FILE = "frozen_by_importing_file"
+# `from models import Net` naming only a file beside this one (a script's own folder is first
+# on sys.path), which the repository index, rooted above the package, does not resolve: what
+# that file runs on the model (a freeze) is unread; values: module, place
+UNREAD_SCRIPT_IMPORT = "unread_script_import"
 # the file registers a hook on a tensor or module (``hook_methods``); values: hook
 HOOKS_REGISTERED = "hooks_registered"
 # parameters may be complex (the map's ``parameters.complex_names``, an imaginary literal) in

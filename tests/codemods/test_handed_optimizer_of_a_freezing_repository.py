@@ -81,3 +81,32 @@ def test_without_the_freeze_the_handed_optimizer_translates(tmp_path: Path) -> N
     outputs = converted(tmp_path, TorchToOptax)
     assert "optax.sgd(learning_rate=0.1)" in outputs["main.py"], outputs["main.py"]
     assert "opt.zero_grad()" not in outputs["engine.py"], outputs["engine.py"]
+
+
+SCRIPT_MAIN = MAIN.replace("from handed.engine", "from engine").replace(
+    "from handed.models", "from models"
+)
+
+
+@pytest.mark.parametrize("command", [TorchToOptax, TorchToNNX])
+def test_an_import_only_a_script_resolves_escapes_the_optimizers(
+    tmp_path: Path, command: type
+) -> None:
+    """``from models import ...`` in a package's file names ``models.py`` beside it only when
+    the file runs as a script; the index, rooted above the package, does not read it, and
+    its freeze went unseen (the optimizer converted, training the frozen backbone)."""
+    files = {
+        "models.py": MODELS.replace("FROZEN", "False"),
+        "engine.py": ENGINE,
+        "main.py": SCRIPT_MAIN,
+    }
+    write_package(tmp_path, files, "handed")
+    main = converted(tmp_path, command)["main.py"]
+    assert "imports `engine` (handed/main.py:3) as a script does" in main, main
+    assert "opt = torch.optim.SGD(" in main
+
+
+def test_a_package_path_import_is_read(tmp_path: Path) -> None:
+    files = {"models.py": MODELS.replace("FROZEN", "True"), "engine.py": ENGINE, "main.py": MAIN}
+    write_package(tmp_path, files, "handed")
+    assert "as a script does" not in converted(tmp_path, TorchToOptax)["main.py"]

@@ -308,6 +308,15 @@ MESSAGES: dict[str, Message] = {
         "optax.set_to_zero()}}, param_labels)  # param_labels: 'frozen' on the leaves the "
         "imported code freezes; or give the optimizer only the trained subtree of params",
     ),
+    f.UNREAD_SCRIPT_IMPORT: (
+        "this file imports `{module}` ({place}) as a script does, from the file beside it, "
+        "which the repository index does not resolve (it resolves imports from the folder "
+        "above the outermost package): what that code runs on the model is not read, and it "
+        "may freeze parameters, which torch then skips while an optax transformation updates "
+        "every leaf of the params it is given",
+        "import it by its package path (`from <package>.{module} import ...`) so the "
+        "conversion reads it, then run the codemod again",
+    ),
     f.FROZEN_BY_IMPORTING_FILE: (
         "a file of the repository importing this file may freeze parameters before it "
         "may run this file's code (`{freezing}`): the model handed to "
