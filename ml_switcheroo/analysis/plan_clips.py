@@ -552,8 +552,9 @@ class ClipFacts:
         loss.backward``, an imported helper; probe s32 H4: 0.84 relative when the clip was
         folded). Calls known not to: builtins, functions of the map's ``fixed_modules`` (math,
         torch...), functions of the file proven to change nothing (``get_lr(step)``), a
-        module's ``parameters()`` and a one-argument method of a list/dict/set display
-        (``history.append(norm)``); any other method call may (``tracker.update(loss)``)."""
+        module's ``parameters()``, the map's ``reading_methods`` (``loss.item()``) and a
+        one-argument method of a list/dict/set display (``history.append(norm)``); any other
+        method call may (``tracker.update(loss)``)."""
         gradients = self.resolver.map.gradient_attributes
         libraries = self.resolver.map.fixed_modules | self.resolver.map.recording_modules
         for statement in self._between_clip_and_step(clip)[:-1]:
@@ -590,6 +591,8 @@ class ClipFacts:
             return False
         if func.attr.value in self.resolver.map.parameters.module_methods:
             return True  # `model.head.parameters()`: a module's generator of its parameters
+        if func.attr.value in self.resolver.map.reading_methods:
+            return True  # `loss.item()`, `"{}".format(x)` (through `.grad`: caught before)
         if not isinstance(func.value, cst.Name):
             return False
         value = self.bound_value(func.value, clip.enclosing_class)  # `history = []`

@@ -84,6 +84,7 @@ _TOP_KEYS = {
     "module_zero_grad_methods",
     "inject_static_args",
     "gradient_attributes",
+    "reading_methods",
     "gradient_free_methods",
     "torch_only_module_names",
     "in_place_suffix",
@@ -590,6 +591,9 @@ class SemanticMap:
     # Attributes of a tensor that hold its gradient (`p.grad`): read between two backward
     # passes, they see the partial sum.
     gradient_attributes: frozenset[str] = frozenset()
+    # Methods that only read their receiver (`loss.item()`, `"{}".format(x)`): a call of one
+    # between a clip and the step computes no gradient (analysis/plan_clips.py).
+    reading_methods: frozenset[str] = frozenset()
     # Methods of a torch module that, called with no argument, read no gradient and hand out
     # none (`model.state_dict()`: detached tensors): a use of the model that leaves its
     # gradients unread.
@@ -2061,6 +2065,7 @@ def _compile_raw(
     module_zeros = _names_list(top, base, "module_zero_grad_methods", "method", checker)
     inject_static = _names_list(top, base, "inject_static_args", "keyword", checker)
     gradient_attributes = _names_list(top, base, "gradient_attributes", "attribute", checker)
+    reading_methods = _names_list(top, base, "reading_methods", "method", checker)
     gradient_free = _names_list(top, base, "gradient_free_methods", "method", checker)
     torch_only_names = _names_list(top, base, "torch_only_module_names", "attribute", checker)
     array_views = _names_list(top, base, "array_views", "method or attribute", checker)
@@ -2164,6 +2169,7 @@ def _compile_raw(
         module_zero_grad_methods=frozenset(module_zeros),
         inject_static_args=tuple(inject_static),
         gradient_attributes=frozenset(gradient_attributes),
+        reading_methods=frozenset(reading_methods),
         gradient_free_methods=frozenset(gradient_free),
         torch_only_module_names=frozenset(torch_only_names),
         in_place_suffix=in_place_suffix,

@@ -44,6 +44,7 @@ FOLDS = {
     "a_second_clip": ("", "torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)"),
     "a_recorded_value": ("", "history.append(step)"),
     "a_builtin_and_math": ("", "print(math.cos(step), len(history))"),
+    "a_formatted_read": ("", 'print("{:.4f}".format(batch.item()))'),
     "an_lr_of_a_function_proven_to_change_nothing": (
         "def get_lr(it):\n    return 0.1 * math.cos(it)",
         "lr = get_lr(step)",
