@@ -557,8 +557,12 @@ class ClipFacts:
         method call may (``tracker.update(loss)``)."""
         gradients = self.resolver.map.gradient_attributes
         libraries = self.resolver.map.fixed_modules | self.resolver.map.recording_modules
-        for statement in self._between_clip_and_step(clip)[:-1]:
+        between = self._between_clip_and_step(clip)
+        steps = {id(s.call) for s in self.plan.sites if self._stepped_optimizer(s) is not None}
+        for position, statement in enumerate(between):
             for node in cst_walk.walk(statement):
+                if position == len(between) - 1 and id(node) in steps:
+                    break  # the statement holding the step (`with ctx: ...; opt.step()`): to it
                 if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
                     targets = (
                         [t.target for t in node.targets]

@@ -72,3 +72,15 @@ def test_a_clip_before_calls_that_cannot_change_the_gradients_folds(name: str) -
         assert "optax.chain(" in out and "clip_grad_norm_" not in out, out
     else:
         assert CHAINED in out, out
+
+
+def test_a_helper_before_the_step_in_the_statement_holding_it_escapes_the_clip() -> None:
+    source = LOOP.format(
+        setup="def fwd_bwd(b):\n    b().backward()",
+        between="with torch.autocast('cpu'):\n        fwd_bwd(batch)",
+    ).replace("\n    opt.step()\n", "\n        opt.step()\n")
+    out = run_codemod(source)
+    assert CHAINED not in out, out
+    records = SwitcherooTest().records(source)
+    (clip,) = [r for r in records if r.api.endswith("clip_grad_norm_")]
+    assert "`fwd_bwd(batch)`" in clip.reason, clip.reason
