@@ -86,6 +86,16 @@ def step_escaped_with(code: str, reason: str, header: str = "") -> str:
     return output
 
 
+def convert_package(root: Path, package: str, command: type) -> dict[str, str]:
+    """Every file of ``root/package`` through ``command`` as libcst's runner calls it, by
+    file name."""
+    outputs = {}
+    for path in sorted((root / package).glob("*.py")):
+        tree = cst.parse_module(path.read_text(encoding="utf-8"))
+        outputs[path.name] = command(CodemodContext(filename=str(path))).transform_module(tree).code
+    return outputs
+
+
 def write_package(root: Path, files: Mapping[str, str], package: str = "pkg") -> Path:
     """``files`` (names relative to the package, folders made) under ``root/package``, a
     package (an empty ``__init__.py`` unless ``files`` gives one); ``root``."""

@@ -588,7 +588,7 @@ class ClipFacts:
         if qualified:
             return all(q.partition(".")[0] in libraries for q in qualified)
         if isinstance(func, cst.Name):
-            if func.value in dir(builtins) and not self._file_binds(func):
+            if func.value in dir(builtins) and not self._bound_at(func, func.value):  # type: ignore[attr-defined]
                 return True
             return self._helper_problem(func, libraries) is None
         if not isinstance(func, cst.Attribute):
@@ -601,12 +601,6 @@ class ClipFacts:
             return False
         value = self.bound_value(func.value, clip.enclosing_class)  # `history = []`
         return isinstance(value, (cst.List, cst.Dict, cst.Set)) and not call.args[1:]
-
-    def _file_binds(self, name: cst.Name) -> bool:
-        scope = self.resolver.scopes.get(name)
-        return scope is None or any(
-            not isinstance(a.scope, BuiltinScope) for a in scope[name.value]
-        )
 
     def _between_clip_and_step(self, clip: Site) -> list[cst.BaseStatement]:
         """The statements of ``clip``'s block after it, to the one holding the first optimizer

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import libcst as cst
 import pytest
-from libcst.codemod import CodemodContext
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
-from tests.support import write_package
+from tests.support import convert_package, write_package
 
 MODELS = """\
 import torch.nn as nn
@@ -57,11 +55,7 @@ for epoch in range(3):
 
 
 def converted(root: Path, command: type) -> dict[str, str]:
-    outputs = {}
-    for path in sorted((root / "handed").glob("*.py")):
-        tree = cst.parse_module(path.read_text(encoding="utf-8"))
-        outputs[path.name] = command(CodemodContext(filename=str(path))).transform_module(tree).code
-    return outputs
+    return convert_package(root, "handed", command)
 
 
 @pytest.mark.parametrize("command", [TorchToOptax, TorchToNNX])

@@ -20,7 +20,7 @@ from libcst.codemod import CodemodContext
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX
 from tests.differential.harness import float64
-from tests.support import importable, write_package
+from tests.support import convert_package, importable, write_package
 
 SIZES = (4, 8, 2)  # in, hidden, out
 BATCHES = 12
@@ -187,12 +187,7 @@ def translated_rel(source: str, **options: Any) -> tuple[str, float]:
 
 def converted(root: Path, package: str) -> dict[str, str]:
     """Every file of the package through ``TorchToNNX`` as libcst's runner calls it."""
-    outputs = {}
-    for path in sorted((root / package).glob("*.py")):
-        tree = cst.parse_module(path.read_text(encoding="utf-8"))
-        command = TorchToNNX(CodemodContext(filename=str(path)))
-        outputs[path.name] = command.transform_module(tree).code
-    return outputs
+    return convert_package(root, package, TorchToNNX)
 
 
 def run_main(root: Path, package: str, model: Any, data: list[Any]) -> list[float]:

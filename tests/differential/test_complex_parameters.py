@@ -16,17 +16,15 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import libcst as cst
 import numpy as np
 import pytest
 import torch
-from libcst.codemod import CodemodContext
 
 from ml_switcheroo.app import cache
 from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
 from tests.differential.harness import float64, translate
 from tests.differential.nnx_loops import translate_nnx
-from tests.support import write_package
+from tests.support import convert_package, write_package
 from tests.test_cache import report_of
 from tests.test_convert_cli import tree
 
@@ -182,11 +180,7 @@ def fit(model, loader):
 
 def converted(root: Path, package: str, command: type) -> dict[str, str]:
     """Every file of the package through ``command`` as libcst's runner calls it."""
-    outputs = {}
-    for path in sorted((root / package).glob("*.py")):
-        tree = cst.parse_module(path.read_text(encoding="utf-8"))
-        outputs[path.name] = command(CodemodContext(filename=str(path))).transform_module(tree).code
-    return outputs
+    return convert_package(root, package, command)
 
 
 def complex_package(root: Path, package: str, dtype: str = "torch.complex64") -> None:
