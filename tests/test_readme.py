@@ -58,3 +58,31 @@ def test_the_nnx_before_and_after_are_real() -> None:
     )
     assert before and after
     assert run_codemod(before.group(1), TorchToNNX) == after.group(1)
+
+
+def test_the_readme_user_map_optimizer_takes_a_schedule(tmp_path: Path) -> None:
+    path = tmp_path / "my_map.yaml"
+    path.write_text(_readme_user_map(), encoding="utf-8")
+    source = (
+        "import torch\nfrom mylib.optim import Lion\n\n"
+        "opt = Lion(model.parameters(), lr=3e-4)\n"
+        "sched = torch.optim.lr_scheduler.StepLR(opt, 10)\n"
+        "for b in loader:\n    opt.zero_grad()\n    model(b).backward()\n    opt.step()\n"
+        "    sched.step()\n"
+    )
+    out = run_codemod(source, semantic_map=[str(path)])
+    assert "optax.lion(learning_rate=sched, weight_decay=0.0)" in out
+    assert "StepLR" not in out
+
+
+def test_a_user_optimizer_without_learning_rate_names_the_missing_key(tmp_path: Path) -> None:
+    path = tmp_path / "my_map.yaml"
+    path.write_text(_readme_user_map().replace("    learning_rate: lr", "    # no lr"), "utf-8")
+    source = (
+        "import torch\nfrom mylib.optim import Lion\n\n"
+        "opt = Lion(model.parameters(), lr=3e-4)\n"
+        "sched = torch.optim.lr_scheduler.StepLR(opt, 10)\n"
+        "for b in loader:\n    model(b).backward()\n    opt.step()\n    sched.step()\n"
+    )
+    out = run_codemod(source, semantic_map=[str(path)])
+    assert "its entry names no `learning_rate:` argument" in out

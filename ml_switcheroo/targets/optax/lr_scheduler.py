@@ -339,7 +339,10 @@ def optimizer_lr(schedule: SchedulePlan, ctx: HookContext) -> cst.BaseExpression
     entry = schedule.optimizer.entry
     assert entry is not None
     if entry.learning_rate is None:
-        raise Untranslatable(f"{entry.name} takes no learning-rate schedule in the map")
+        raise Untranslatable(
+            f"{entry.name} takes no learning-rate schedule in the map (its entry names no "
+            "`learning_rate:` argument, the one a schedule replaces)"
+        )
     call = BoundCall.bind(entry, schedule.optimizer.call)
     _replace_tensor_literals(call, ctx)
     return call.value(entry.learning_rate)
