@@ -201,7 +201,12 @@ def injected_tx(
 ) -> cst.BaseExpression:
     """``tx`` wrapped in ``optax.inject_hyperparams`` when the optimizer ``constructor`` builds
     has learning-rate writes or reads that all translate and ``tx`` takes them; else ``tx``."""
-    if not lr_uses(constructor, ctx) or not _injectable(tx, ctx):
+    if not lr_uses(constructor, ctx):
+        return tx
+    lr = scheduled_lr(tx, ctx) if isinstance(tx, cst.Call) and not ctx.folded else None
+    if lr is not None:  # inject_hyperparams would call it as a schedule at each update
+        raise render(Finding(findings.INJECTED_LR_SCHEDULE, {"lr": lr}))
+    if not _injectable(tx, ctx):
         return tx
     if FLOAT in ctx.visible_names(constructor):
         return tx  # `float` is the user's name here
@@ -535,9 +540,6 @@ def _injectable(tx: cst.BaseExpression, ctx: HookContext) -> bool:
     name = dotted_name(tx.func) or ""
     root = ctx.semantic_map.inject_function.partition(".")[0]
     keywords = [a.keyword.value for a in tx.args if a.keyword is not None]
-    lr = scheduled_lr(tx, ctx)
-    if lr is not None:  # inject_hyperparams would call it as a schedule at each update
-        raise render(Finding(findings.INJECTED_LR_SCHEDULE, {"lr": lr}))
     return (
         name.count(".") == 1
         and name.startswith(root + ".")

@@ -467,11 +467,8 @@ def _fresh_batches(iterable: cst.BaseExpression, ctx: HookContext, depth: int) -
     if not called or not called <= semantic_map.batch_wrappers:
         return False
     items = [a.value for a in iterable.args if a.keyword is None and not a.star]
-    return (
-        bool(items)
-        and all(_fresh_batches(item, ctx, depth + 1) for item in items[:1])
-        and ("zip" not in called or all(_fresh_batches(item, ctx, depth + 1) for item in items))
-    )
+    yielded = items if "zip" in called else items[:1]  # the arguments whose items it yields
+    return bool(yielded) and all(_fresh_batches(item, ctx, depth + 1) for item in yielded)
 
 
 def _shared_names(value: cst.BaseExpression, views: frozenset[str]) -> set[str]:
