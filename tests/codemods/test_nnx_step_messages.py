@@ -139,3 +139,58 @@ def test_an_optimizer_rebound_by_a_tuple_target_says_its_value_is_not_followed()
         "no one value reaches `optimizer_G` (bound 2 time(s) in its scope, 1 by a statement "
         "whose value is not followed",
     )
+
+
+# A forward pass the step does not see whole says where the model's call went (probe s32's
+# misleading reasons: "the forward pass does not call the trained model" alone).
+HEADER = "import torch\nimport torch.nn.functional as F\n\n"
+
+
+def test_a_loss_built_in_a_loop_names_the_loop() -> None:
+    step_escaped_with(
+        HEADER + "def train(model, loader, targets):\n"
+        "    opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "    for x, y in loader:\n"
+        "        opt.zero_grad()\n"
+        "        out = model(x)\n"
+        "        style = 0.0\n"
+        "        for t in targets:\n"
+        "            style += F.mse_loss(out, t)\n"
+        "        loss = style * 2.0\n"
+        "        loss.backward()\n"
+        "        opt.step()\n",
+        "it reads `style`, computed by the `for` statement at ",
+    )
+
+
+def test_a_loss_appended_to_a_list_names_the_append() -> None:
+    step_escaped_with(
+        HEADER + "def train(model, loader):\n"
+        "    opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "    for x, y in loader:\n"
+        "        terms = []\n"
+        "        opt.zero_grad()\n"
+        "        terms.append(F.mse_loss(model(x), y))\n"
+        "        loss = sum(terms)\n"
+        "        loss.backward()\n"
+        "        opt.step()\n",
+        "it reads `terms`, changed by `terms.append(F.mse_loss(model(x), y))` at ",
+    )
+
+
+def test_a_loss_from_a_method_of_self_names_the_method() -> None:
+    step_escaped_with(
+        HEADER + "class Trainer:\n"
+        "    def __init__(self, model):\n"
+        "        self.model = model\n"
+        "        self.opt = torch.optim.SGD(model.parameters(), lr=0.1)\n\n"
+        "    def compute_loss(self, x, y):\n"
+        "        return F.mse_loss(self.model(x), y)\n\n"
+        "    def fit(self, loader):\n"
+        "        for x, y in loader:\n"
+        "            self.opt.zero_grad()\n"
+        "            loss = self.compute_loss(x, y)\n"
+        "            loss.backward()\n"
+        "            self.opt.step()\n",
+        "it calls `self.compute_loss(x, y)`, code of this file the step does not follow into",
+    )

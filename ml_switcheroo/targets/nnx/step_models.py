@@ -117,6 +117,8 @@ def _model_in_step(
                 _passed_model(forward, trained, ctx)
                 or _unbound_model(trained, ctx)
                 or _rebound_models(forward, bound, ctx)
+                or _cut_by_compound(forward, ctx)
+                or _through_helper(forward, bound, ctx)
             )
         )
     return found
@@ -252,6 +254,91 @@ def _trains(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookCo
         or _one_object(callee, trained, ctx)
         or one_origin_through_wrappers(callee, trained, ctx)
     )
+
+
+def _cut_by_compound(forward: list[cst.BaseStatement], ctx: HookContext) -> str:
+    """``: it reads `style_loss`, computed by the `for` statement at file.py:89 ...`` when a
+    statement right before the forward pass, or left out of it, is a compound one binding a
+    name the forward pass reads (fast_neural_style's style-loss loop), or a line calling a
+    method of one (``terms.append(mse(model(x), y))``)."""
+    holder = ctx.parent_of(forward[0])
+    body = list(getattr(holder, "body", ()))
+    kept = {id(s) for s in forward}
+    places = [i for i, s in enumerate(body) if id(s) in kept]
+    if not places:
+        return ""
+    skipped = [s for s in body[max(places[0] - 1, 0) : places[-1]] if id(s) not in kept]
+    read = {n.value for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Name)}
+    for statement in skipped:
+        where = ctx.place(statement)
+        at = f" at {where}" if where else ""
+        if isinstance(statement, cst.SimpleStatementLine):
+            changed = sorted(_receivers_called(statement) & read)
+            if changed:
+                return (
+                    f": it reads `{changed[0]}`, changed by `{_short(code_of(statement))}`{at}, "
+                    "which the forward pass the step translates does not take in (only "
+                    "assignments)"
+                )
+            continue
+        bound = sorted(_names_bound_under(statement) & read)
+        if bound:
+            kind = type(statement).__name__.lower()
+            return (
+                f": it reads `{bound[0]}`, computed by the `{kind}` statement{at}, and the "
+                "forward pass the step translates is a straight run of statements before the "
+                "backward pass (a loop or branch in it is not taken into the loss function)"
+            )
+    return ""
+
+
+def _receivers_called(statement: cst.CSTNode) -> set[str]:
+    """The names whose methods ``statement`` calls (``terms`` of ``terms.append(...)``)."""
+    return {
+        n.func.value.value
+        for n in cst_walk.walk(statement)
+        if isinstance(n, cst.Call)
+        and isinstance(n.func, cst.Attribute)
+        and isinstance(n.func.value, cst.Name)
+    }
+
+
+def _names_bound_under(statement: cst.CSTNode) -> set[str]:
+    """Names an assignment, augmented assignment or ``for`` target under ``statement`` binds."""
+    found: set[str] = set()
+    for node in cst_walk.walk(statement):
+        targets: list[cst.BaseExpression] = []
+        if isinstance(node, cst.Assign):
+            targets = [t.target for t in node.targets]
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For)):
+            targets = [node.target]
+        for target in targets:
+            found |= {n.value for n in cst_walk.walk(target) if isinstance(n, cst.Name)}
+    return found
+
+
+def _through_helper(forward: list[cst.BaseStatement], bound: set[str], ctx: HookContext) -> str:
+    """``: it calls `self.compute_loss(x, y)` ...`` when the forward pass calls a method of
+    ``self`` or a function of this file: the model may run in there, where the step does not
+    follow (the loss function must call the model itself)."""
+    for call in (n for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Call)):
+        func = call.func
+        own_method = (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.value.value == "self"
+        )
+        own_function = (
+            isinstance(func, cst.Name)
+            and func.value not in bound
+            and any(isinstance(v, cst.FunctionDef) for v in ctx.origins(func) or ())
+        )
+        if own_method or own_function:
+            return (
+                f": it calls `{_short(code_of(call))}`, code of this file the step does not "
+                "follow into (the loss function must call the model itself: inline the call)"
+            )
+    return ""
 
 
 def _unbound_model(trained: cst.BaseExpression, ctx: HookContext) -> str:
