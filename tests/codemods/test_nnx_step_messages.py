@@ -194,3 +194,31 @@ def test_a_loss_from_a_method_of_self_names_the_method() -> None:
         "            self.opt.step()\n",
         "it calls `self.compute_loss(x, y)`, code of this file the step does not follow into",
     )
+
+
+def test_a_step_under_no_grad_names_the_with() -> None:
+    step_escaped_with(
+        HEADER + "def train(model, loader):\n"
+        "    opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "    for x, y in loader:\n"
+        "        opt.zero_grad()\n"
+        "        loss = F.mse_loss(model(x), y)\n"
+        "        loss.backward()\n"
+        "        with torch.no_grad():\n"
+        "            opt.step()\n",
+        "the step runs under `with torch.no_grad():`, which the NNX step does not render",
+    )
+
+
+def test_a_mode_switch_before_the_forward_pass_says_before() -> None:
+    step_escaped_with(
+        HEADER + "def train(model, loader):\n"
+        "    opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "    for x, y in loader:\n"
+        "        opt.zero_grad()\n"
+        "        model.eval()\n"
+        "        loss = F.mse_loss(model(x), y)\n"
+        "        loss.backward()\n"
+        "        opt.step()\n",
+        "`model.eval()` uses the model before the forward pass",
+    )

@@ -385,11 +385,20 @@ def _check_tail(
             if written is None
             else {name for read in written[1] for name in _variable_names(read)}
         )
+        position = next(i for i, s in enumerate(region.statements) if s is statement)
         if root in used:
-            raise Untranslatable(f"`{shown}` uses the model between the loss and the backward")
+            first = next(
+                (i for i, s in enumerate(region.statements) if any(s is f for f in forward)),
+                position,
+            )
+            where = (
+                "before the forward pass (the step would run it after the gradient)"
+                if position < first
+                else "between the loss and the backward"
+            )
+            raise Untranslatable(f"`{shown}` uses the model {where}")
         if any(_calls_method(statement, method) for method in backward):
             raise Untranslatable(f"`{shown}` runs another backward pass")
-        position = next(i for i, s in enumerate(region.statements) if s is statement)
         later = [s for s in region.statements[position + 1 :] if not any(s is t for t in tail)]
         snapshot = set(snapshots.get(id(statement), ()))
         read_later = (used - snapshot) & _variables_of(_before_backward(later, region))
@@ -454,6 +463,14 @@ def _check_after_backward(
     ):
         last -= 1
     if region.statements[last] is not step_statement:
+        holder = region.statements[last]
+        if isinstance(holder, cst.With) and any(n is step_statement for n in cst_walk.walk(holder)):
+            items = ", ".join(code_of(i).strip().rstrip(",") for i in holder.items)
+            raise Untranslatable(
+                f"the step runs under `with {items}:`, which the NNX step does not render "
+                f"(write `{code_of(step_statement).strip()}` outside it, if that context "
+                "changes nothing there: torch's step() itself runs without autograd)"
+            )
         raise Untranslatable("a statement after the step belongs to it")
     for statement in region.statements[backward_index + 1 : last]:
         if any(statement is k for k in kept):
