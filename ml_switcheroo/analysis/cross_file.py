@@ -598,6 +598,38 @@ class CrossFile:
                 return ast.unparse(node), place
         return None
 
+    def replaced_elsewhere(self) -> tuple[str, str, str] | None:
+        """``(api, code, file:line)`` of the first statement replacing an API of the map, a
+        member of one or a module holding them (``torch.optim.SGD = MySGD``, ``optim.SGD =
+        optim.Adam``, ``setattr(torch.optim, "SGD", X)``: ``_replacement``) in a file of the
+        repository linked to this one: the reach of ``complex_elsewhere`` (a file this one
+        imports, one importing it, or one such a file imports; anywhere in it, a function's
+        body too: conservative). This file's own replacements are the planner's
+        (``plan_models._plan_replaced_apis``). A file that may hold one and fails to parse:
+        ``("", "", its place)`` (probe s33 A1: a patch in an imported file translated
+        main's constructor as torch's, 0.37-0.84 relative)."""
+        apis = self.semantic_map.apis
+        tails = _replacement_tails(apis)
+        holding = {p for w in sorted({t[-1] for t in tails}) for p in self.index.with_word(w)}
+        holding |= set(self.index.with_word("setattr"))
+        if not holding:
+            return None
+        files = list(self.index.walk_imported_closure(self.path))
+        for caller in self.index.importing_closure(self.path) or ():
+            files.append(caller)
+            files.extend(self.index.walk_imported_closure(caller))
+        for other in dict.fromkeys(f for f in files if f in holding and f != self.path):
+            facts = self.index.facts(other)
+            if facts.error is not None:
+                return "", "", facts.error.describe(self.index.root)
+            ask = partial(_replacement, facts, frozenset(apis), tails)
+            found = self.index.about(other, ("replaced", id(self.semantic_map)), ask)
+            if found is not None:
+                name, node = found
+                place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
+                return name, " ".join(ast.unparse(node).split())[:80], place
+        return None
+
     def _may_run(self, names: frozenset[str], walked: _Walked) -> bool | str:
         """Whether this file may run one of the module-level functions or classes ``names``
         of a file of ``closure``: this file's text names it, or the module-level code of a
@@ -983,7 +1015,7 @@ class CrossFile:
             return None
         if there.imported_freeze(spec) is not None or there.caller_freeze(spec) is not None:
             return None
-        if there.script_import() is not None:
+        if there.script_import() is not None or there.replaced_elsewhere() is not None:
             return None
         return type_name
 
@@ -1399,6 +1431,61 @@ def _freezers(
                 names |= more
             found.append((node, frozenset(names)))
     return found
+
+
+def _replacement_tails(apis: Collection[str]) -> frozenset[tuple[str, ...]]:
+    """The last two parts of each API of the map and of each module holding one
+    (``("optim", "SGD")``, ``("torch", "optim")``): how a replacing assignment ends, however
+    the file imported the module (``import torch.optim as optim``, an import in a function)."""
+    names = set(apis) | {api.rpartition(".")[0] for api in apis}
+    return frozenset(tuple(name.split(".")[-2:]) for name in names if "." in name)
+
+
+def _replacement(
+    facts: FileFacts, apis: frozenset[str], tails: frozenset[tuple[str, ...]]
+) -> tuple[str, ast.AST] | None:
+    """``(name, statement)`` of the first assignment (or ``setattr`` call) of the file whose
+    target is an API of the map, a member of one or a module holding them: by the file's
+    imports (``_qualified``), or spelled with the same last two parts (``_replacement_tails``);
+    ``setattr`` of a module holding them, with any name. The ``ast`` twin of
+    ``plan_models._first_replacement`` (None when the file holds none)."""
+    tree = facts.tree
+    assert tree is not None
+    modules = {api.rpartition(".")[0] for api in apis}
+    for node in ast.walk(tree):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = list(node.targets)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "setattr"
+            and len(node.args) >= 2
+        ):
+            named = node.args[1]
+            attribute = named.value if isinstance(named, ast.Constant) else None
+            owner = _qualified(node.args[0], facts.imports)
+            name = f"{owner}.{attribute}" if isinstance(attribute, str) else owner
+            if owner in modules or name in apis or _ends_like(name, tails):
+                return name, node
+            continue
+        for target in (t for t in targets if isinstance(t, ast.Attribute)):
+            name = _qualified(target, facts.imports)
+            if name in apis or name in modules or any(name.startswith(a + ".") for a in apis):
+                return name, node
+            if _ends_like(name, tails):
+                return name, node
+    return None
+
+
+def _ends_like(name: str, tails: frozenset[tuple[str, ...]]) -> bool:
+    """Whether the dotted ``name`` ends with the last two parts of an API or module of the
+    map, or with those of an API and one member (``Optimizer.zero_grad`` of
+    ``torch.optim.Optimizer.zero_grad``)."""
+    parts = tuple(name.split("."))
+    return len(parts) >= 2 and parts[-2:] in tails
 
 
 def _complex_node(facts: FileFacts, spec: ParameterSpec) -> ast.expr | None:

@@ -220,13 +220,26 @@ class ModelFacts:
         """Every optimizer of a file that assigns an API of the map, a member of one or a
         module holding one (``torch.optim.SGD = MySGD``, ``optim.SGD.step = ...``,
         ``Optimizer.zero_grad = ...``, ``setattr(torch.optim, "SGD", ...)``) escapes: what runs
-        is the replacement (probe s31 G4: 0.25-7.8 relative off torch)."""
-        found = self._first_replacement()
-        if found is None:
+        is the replacement (probe s31 G4: 0.25-7.8 relative off torch). So does every
+        optimizer of a file linked to one that does (``CrossFile.replaced_elsewhere``; probe
+        s33 A1)."""
+        constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
+        if not constructors:
             return
-        name, change = found
-        for site in (s for s in self.plan.sites if s.role == CONSTRUCTOR):
-            self._refuse(site, findings.TORCH_REPLACED, name=name, change=change)
+        found = self._first_replacement()
+        if found is not None:
+            name, change = found
+            for site in constructors:
+                self._refuse(site, findings.TORCH_REPLACED, name=name, change=change)
+            return
+        cross_file = self.resolver.cross_file
+        elsewhere = cross_file.replaced_elsewhere() if cross_file is not None else None
+        if elsewhere is not None:
+            name, change, place = elsewhere
+            for site in constructors:
+                self._refuse(
+                    site, findings.TORCH_REPLACED_ELSEWHERE, name=name, change=change, place=place
+                )
 
     def _first_replacement(self) -> tuple[str, str] | None:
         """The API a statement of the file replaces (``_replaced_api``), and the statement."""

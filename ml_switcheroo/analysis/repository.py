@@ -120,6 +120,7 @@ class FileFacts:
     tree: ast.Module | None = None
     error: Unknown | None = None
     imports: dict[str, str] = field(default_factory=dict)  # local name -> qualified name
+    submodules: list[str] = field(default_factory=list)  # run by `import a.b` (``FileImports``)
     stars: list[tuple[str, int]] = field(default_factory=list)  # (module, line)
     stored: frozenset[str] = frozenset()  # names bound by anything but an import
     # name -> what it may name, for names bound more than once (an import and an assignment,
@@ -165,6 +166,12 @@ class FileImports:
 
     imports: dict[str, str]  # local name -> qualified name
     defines: bool
+    # the modules `import a.b.c` runs besides the one it binds (`a.b`, `a.b.c`)
+    submodules: tuple[str, ...] = ()
+
+    def modules(self) -> list[str]:
+        """Every module the file imports: the qualified names it binds and the submodules."""
+        return [*self.imports.values(), *self.submodules]
 
 
 @dataclass(frozen=True)
@@ -445,7 +452,8 @@ class RepositoryIndex:
         data = self.source(path)
         facts = self._facts.get(path)
         if facts is not None:
-            return FileImports(facts.imports, bool(facts.functions or facts.classes))
+            defines = bool(facts.functions or facts.classes)
+            return FileImports(facts.imports, defines, tuple(facts.submodules))
         known = self._imports.get(path)
         if known is None or known[0] is not data:
             known = (data, _read_imports(path, self.module_of(path), data))
@@ -812,7 +820,7 @@ class RepositoryIndex:
                 other
                 for other in sorted(candidates)
                 if other != path
-                and any(_imports_module(q, module) for q in self.imports_of(other).imports.values())
+                and any(_imports_module(q, module) for q in self.imports_of(other).modules())
             ]
         return self._importers[key]
 
@@ -887,7 +895,7 @@ class RepositoryIndex:
         if known is not None and known[0] is data:
             return known[1]
         found: list[str] = []
-        for qualified in self.imports_of(path).imports.values():
+        for qualified in self.imports_of(path).modules():
             # `from pkg import mod` names the file of `pkg.mod`; `from pkg.mod import f`, the
             # file of `pkg.mod` (not the package's `__init__.py`).
             other = self.file_of(qualified) or self.file_of(qualified.rpartition(".")[0])
@@ -1213,7 +1221,8 @@ def _read_imports(path: str, module: str, data: bytes) -> FileImports:
         return FileImports({}, False)
     _read_import_statements(facts, ast_nodes.statements(facts.tree))
     _read_definitions(facts)
-    return FileImports(facts.imports, bool(facts.functions or facts.classes))
+    defines = bool(facts.functions or facts.classes)
+    return FileImports(facts.imports, defines, tuple(facts.submodules))
 
 
 def _read_import_statements(facts: FileFacts, statements: Iterable[ast.AST]) -> None:
@@ -1227,6 +1236,9 @@ def _read_import_statements(facts: FileFacts, statements: Iterable[ast.AST]) -> 
             for alias in node.names:
                 local = alias.asname or alias.name.partition(".")[0]
                 _import(facts, local, alias.name if alias.asname else local)
+                parts = alias.name.split(".")  # `import pkg.patch` runs pkg/patch.py too
+                for end in range(2, len(parts) + 1):
+                    facts.submodules.append(".".join(parts[:end]))
         elif isinstance(node, ast.ImportFrom):
             source = _absolute(node, package)
             for alias in node.names:

@@ -118,6 +118,9 @@ COMPLEX_IN_OTHER_FILE = "complex_in_other_file"
 # the file assigns an API of the map or its module (``torch.optim.SGD = MySGD``,
 # ``SGD.step = ...``, ``setattr(torch.optim, "SGD", ...)``); values: name, change
 TORCH_REPLACED = "torch_replaced"
+# the same in a file of the repository this file imports or that imports it
+# (``CrossFile.replaced_elsewhere``); values: name, change, place
+TORCH_REPLACED_ELSEWHERE = "torch_replaced_elsewhere"
 MODEL_CHANGED = "model_changed"  # values: change (analysis/changed_models.py)
 PARAM_GROUPS_OVERLAP = "param_groups_overlap"
 PER_GROUP_SEQUENCE = "per_group_sequence"  # values: name, first

@@ -1,14 +1,17 @@
 """A file that replaces torch's API (monkeypatching: probe s31 G4) escapes its optimizers: what
 runs is the replacement, not the torch optimizer the translation means (0.25 NNX to 7.8 optax
 relative off torch over the probe's runs). Twins that still convert: assignments to other torch
-attributes (`torch.backends.cudnn.benchmark = True`), to a user's own class, a name bound again."""
+attributes (`torch.backends.cudnn.benchmark = True`), to a user's own class, a name bound again.
+A replacement in a file of the repository linked to this one escapes too (probe s33 A1)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from ml_switcheroo.codemods.optimizer import TorchToNNX
-from tests.support import run_codemod
+from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
+from tests.support import convert_package, run_codemod, write_package
 
 OPT = "opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)\n"
 SAID = "this file replaces torch's"
@@ -42,3 +45,84 @@ def test_a_replaced_api_escapes_the_optimizer(name: str) -> None:
 def test_other_assignments_keep_the_translation(name: str) -> None:
     output = run_codemod("import torch\n" + KEEPING[name] + OPT)
     assert SAID not in output and "opt = optax.sgd(" in output, output
+
+
+# A patch in another file of the repository (probe s33 A1: 0.37-0.84 relative off torch, the
+# main file's constructor translated as torch's with no marker): the optimizers of every file
+# linked to it escape, naming the file and line.
+ELSEWHERE = "a file of the repository this file imports or that imports it replaces torch's"
+MAIN = "import torch\n{imports}\nmodel = make_model()\n" + OPT
+
+
+def _converted(tmp_path: Path, files: dict[str, str]) -> dict[str, str]:
+    """``main.py`` of the package ``pkg`` made of ``files``, by each target."""
+    write_package(tmp_path, files)
+    return {
+        command.__name__: convert_package(tmp_path, "pkg", command)["main.py"]
+        for command in (TorchToOptax, TorchToNNX)
+    }
+
+
+@pytest.mark.parametrize("name", sorted(REPLACING))
+def test_a_replacement_in_an_imported_file_escapes_the_optimizer(tmp_path: Path, name: str) -> None:
+    patch = "import torch\n" + REPLACING[name]
+    files = {"patch.py": patch, "main.py": MAIN.format(imports="import pkg.patch")}
+    for output in _converted(tmp_path, files).values():
+        assert ELSEWHERE in output and "patch.py:" in output, output
+
+
+@pytest.mark.parametrize(
+    "imports",
+    ["import pkg.patch", "from pkg import patch", "from . import patch", "from .patch import x"],
+)
+def test_a_replacement_reached_by_any_import_escapes(tmp_path: Path, imports: str) -> None:
+    patch = "import torch.optim as optim\noptim.SGD = optim.Adam\nx = 1\n"
+    files = {"patch.py": patch, "main.py": MAIN.format(imports=imports)}
+    for output in _converted(tmp_path, files).values():
+        assert ELSEWHERE in output, output
+
+
+def test_a_replacement_in_a_file_importing_this_one_escapes(tmp_path: Path) -> None:
+    run = "import torch\ntorch.optim.SGD = MySGD\nfrom pkg import main\n"
+    files = {"run.py": run, "main.py": MAIN.format(imports="")}
+    for output in _converted(tmp_path, files).values():
+        assert ELSEWHERE in output and "run.py:2" in output, output
+
+
+def test_a_replacement_in_a_function_of_an_imported_file_escapes(tmp_path: Path) -> None:
+    patch = "import torch\n\n\ndef install():\n    torch.optim.lr_scheduler.StepLR = Fast\n"
+    files = {"patch.py": patch, "main.py": MAIN.format(imports="from pkg.patch import install")}
+    for output in _converted(tmp_path, files).values():
+        assert ELSEWHERE in output, output
+
+
+@pytest.mark.parametrize("name", sorted(KEEPING))
+def test_other_assignments_in_an_imported_file_keep_the_translation(
+    tmp_path: Path, name: str
+) -> None:
+    other = "import torch\n" + KEEPING[name] + "self_step = 0\n"
+    files = {"other.py": other, "main.py": MAIN.format(imports="import pkg.other")}
+    for output in _converted(tmp_path, files).values():
+        assert ELSEWHERE not in output and SAID not in output, output
+        assert "sgd(" in output, output
+
+
+def test_a_replacement_in_a_file_not_linked_to_this_one_keeps_the_translation(
+    tmp_path: Path,
+) -> None:
+    files = {
+        "patch.py": "import torch\ntorch.optim.SGD = MySGD\n",
+        "main.py": MAIN.format(imports=""),
+    }
+    for output in _converted(tmp_path, files).values():
+        assert ELSEWHERE not in output and "sgd(" in output, output
+
+
+def test_a_freeze_in_a_submodule_run_by_a_dotted_import_escapes(tmp_path: Path) -> None:
+    # `import pkg.freeze` runs pkg/freeze.py: the index reads it as imported (it read only
+    # `pkg`, the name the statement binds, and the optimizer converted over a frozen layer)
+    freeze = "from pkg.model import model\n\nfor p in model.fc.parameters():\n    p.requires_grad = False\n"
+    main = "import torch\nimport pkg.freeze\nfrom pkg.model import model\n\n" + OPT
+    files = {"freeze.py": freeze, "model.py": "model = make_model()\n", "main.py": main}
+    for output in _converted(tmp_path, files).values():
+        assert "freezes parameters" in output and "pkg/freeze.py:4" in output, output

@@ -360,6 +360,12 @@ MESSAGES: dict[str, Message] = {
         "the translation of torch's would mean something else",
         "translate the replacement by hand, or drop the patch and run the codemod again",
     ),
+    f.TORCH_REPLACED_ELSEWHERE: (
+        "a file of the repository this file imports or that imports it replaces torch's "
+        "`{name}` (`{change}` at {place}): what runs here may be the replacement, so the "
+        "translation of torch's would mean something else",
+        "translate the replacement by hand, or drop the patch and run the codemod again",
+    ),
     f.MODEL_CHANGED: (
         "the model changes after the optimizer took its parameters (`{change}`): torch's "
         "optimizer keeps training the tensors it was given (a parameter added or replaced "
