@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import Any
 
 import libcst as cst
 from libcst.metadata import PositionProvider
@@ -572,46 +573,61 @@ class CrossFile:
     def complex_elsewhere(self, spec: ParameterSpec) -> tuple[str, str] | None:
         """``(code, file:line)`` of the first place where parameters may be made complex
         (``_complex_node``: one of the map's ``complex_names``, an imaginary literal) in a file
-        of the repository this file imports (``RepositoryIndex.walk_imported_closure``), or
-        in a file importing this one (``RepositoryIndex.importing_closure``) or one that file
-        imports: the reach of ``imported_freeze`` and ``caller_freeze`` (a model class of
-        another file, built here or handed to this file's code). Anywhere in such a file,
-        not only in code this file may run (conservative). A file that may hold one and fails
-        to parse: ``("", its place)``. Too many importing files to read: those are not read
-        (``caller_freeze`` escapes the optimizers then)."""
+        of the repository linked to this one (``_first_linked``). A file that may hold one and
+        fails to parse: ``("", its place)``."""
         words = {*spec.complex_names, "j", "J"}  # `1j`: the index's words hold its `j`
-        holding = {p for w in sorted(words) for p in self.index.with_word(w)}
-        if not holding:
-            return None
-        files = list(self.index.walk_imported_closure(self.path))
-        for caller in self.index.importing_closure(self.path) or ():
-            files.append(caller)
-            files.extend(self.index.walk_imported_closure(caller))
-        for other in dict.fromkeys(f for f in files if f in holding and f != self.path):
-            facts = self.index.facts(other)
-            if facts.error is not None:
-                return "", facts.error.describe(self.index.root)
-            ask = partial(_complex_node, facts, spec)
-            node = self.index.about(other, ("complex", id(spec)), ask)
-            if node is not None:
-                place = Place(other, node.lineno).named(self.index.root)
-                return ast.unparse(node), place
-        return None
+        found = self._first_linked(words, ("complex", id(spec)), partial(_complex_node, spec=spec))
+        if isinstance(found, str):
+            return "", found
+        return (ast.unparse(found[1]), found[0]) if found is not None else None
 
     def replaced_elsewhere(self) -> tuple[str, str, str] | None:
         """``(api, code, file:line)`` of the first statement replacing an API of the map, a
         member of one or a module holding them (``torch.optim.SGD = MySGD``, ``optim.SGD =
         optim.Adam``, ``setattr(torch.optim, "SGD", X)``: ``_replacement``) in a file of the
-        repository linked to this one: the reach of ``complex_elsewhere`` (a file this one
-        imports, one importing it, or one such a file imports; anywhere in it, a function's
-        body too: conservative). This file's own replacements are the planner's
-        (``plan_models._plan_replaced_apis``). A file that may hold one and fails to parse:
-        ``("", "", its place)`` (probe s33 A1: a patch in an imported file translated
-        main's constructor as torch's, 0.37-0.84 relative)."""
-        apis = self.semantic_map.apis
+        repository linked to this one (``_first_linked``). This file's own replacements are
+        the planner's (``plan_models._plan_replaced_apis``). A file that may hold one and
+        fails to parse: ``("", "", its place)`` (probe s33 A1: a patch in an imported file
+        translated main's constructor as torch's, 0.37-0.84 relative)."""
+        apis = frozenset(self.semantic_map.apis)
         tails = _replacement_tails(apis)
-        holding = {p for w in sorted({t[-1] for t in tails}) for p in self.index.with_word(w)}
-        holding |= set(self.index.with_word("setattr"))
+        words = {t[-1] for t in tails} | {"setattr"}
+        ask = partial(_replacement, apis=apis, tails=tails)
+        found = self._first_linked(words, ("replaced", id(self.semantic_map)), ask)
+        if isinstance(found, str):
+            return "", "", found
+        if found is None:
+            return None
+        place, (name, node) = found
+        return name, " ".join(ast.unparse(node).split())[:80], place
+
+    def hooks_elsewhere(self, spec: ParameterSpec) -> tuple[str, str] | None:
+        """``(code, file:line)`` of the first registration of a hook (a call of one of the
+        map's ``hook_methods``: ``p.register_hook(h)``, torch's global
+        ``register_optimizer_step_pre_hook(h)`` under any import name) in a file of the
+        repository linked to this one (``_first_linked``); this file's own are the planner's
+        (``plan_places._first_hook``). A file that may hold one and fails to parse: ``("",
+        its place)`` (probe s33 A2: a hook installed by a helper of another file, 0.83)."""
+        ask = partial(_hook_call, spec=spec)
+        found = self._first_linked(spec.hook_methods, ("hooks", id(spec)), ask)
+        if isinstance(found, str):
+            return "", found
+        return (" ".join(ast.unparse(found[1]).split())[:80], found[0]) if found else None
+
+    def _first_linked(
+        self, words: Iterable[str], question: Hashable, ask: Callable[[FileFacts], Any]
+    ) -> tuple[str, Any] | str | None:
+        """``(file:line, answer)`` of the first file linked to this one whose text holds one
+        of ``words`` and for which ``ask(facts)`` answers (a node, or a tuple ending with
+        one: its line is the place); the place of such a file that fails to parse; None.
+        Linked: a file of the repository this file imports
+        (``RepositoryIndex.walk_imported_closure``), a file importing this one
+        (``RepositoryIndex.importing_closure``) or one that file imports: the reach of
+        ``imported_freeze`` and ``caller_freeze`` (a model class of another file, built here
+        or handed to this file's code). Anywhere in such a file, not only in code this file
+        may run (conservative). Too many importing files to read: those are not read
+        (``caller_freeze`` escapes the optimizers then)."""
+        holding = {p for w in sorted(set(words)) for p in self.index.with_word(w)}
         if not holding:
             return None
         files = list(self.index.walk_imported_closure(self.path))
@@ -621,13 +637,11 @@ class CrossFile:
         for other in dict.fromkeys(f for f in files if f in holding and f != self.path):
             facts = self.index.facts(other)
             if facts.error is not None:
-                return "", "", facts.error.describe(self.index.root)
-            ask = partial(_replacement, facts, frozenset(apis), tails)
-            found = self.index.about(other, ("replaced", id(self.semantic_map)), ask)
-            if found is not None:
-                name, node = found
-                place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
-                return name, " ".join(ast.unparse(node).split())[:80], place
+                return facts.error.describe(self.index.root)
+            answer = self.index.about(other, question, partial(ask, facts))
+            if answer is not None:
+                node = answer[-1] if isinstance(answer, tuple) else answer
+                return Place(other, node.lineno).named(self.index.root), answer
         return None
 
     def _may_run(self, names: frozenset[str], walked: _Walked) -> bool | str:
@@ -1016,6 +1030,8 @@ class CrossFile:
         if there.imported_freeze(spec) is not None or there.caller_freeze(spec) is not None:
             return None
         if there.script_import() is not None or there.replaced_elsewhere() is not None:
+            return None
+        if there.hooks_elsewhere(spec) is not None:
             return None
         return type_name
 
@@ -1442,7 +1458,7 @@ def _replacement_tails(apis: Collection[str]) -> frozenset[tuple[str, ...]]:
 
 
 def _replacement(
-    facts: FileFacts, apis: frozenset[str], tails: frozenset[tuple[str, ...]]
+    facts: FileFacts, *, apis: frozenset[str], tails: frozenset[tuple[str, ...]]
 ) -> tuple[str, ast.AST] | None:
     """``(name, statement)`` of the first assignment (or ``setattr`` call) of the file whose
     target is an API of the map, a member of one or a module holding them: by the file's
@@ -1488,7 +1504,27 @@ def _ends_like(name: str, tails: frozenset[tuple[str, ...]]) -> bool:
     return len(parts) >= 2 and parts[-2:] in tails
 
 
-def _complex_node(facts: FileFacts, spec: ParameterSpec) -> ast.expr | None:
+def _hook_call(facts: FileFacts, *, spec: ParameterSpec) -> ast.Call | None:
+    """The first call of the file's tree registering a hook: a method or function of the
+    map's ``hook_methods``, by the name written or the one it imports. The ``ast`` twin of
+    ``plan_places._first_hook``."""
+    tree = facts.tree
+    assert tree is not None
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in spec.hook_methods:
+            return node
+        if isinstance(func, ast.Name) and (
+            func.id in spec.hook_methods
+            or facts.imports.get(func.id, "").rpartition(".")[2] in spec.hook_methods
+        ):
+            return node
+    return None
+
+
+def _complex_node(facts: FileFacts, *, spec: ParameterSpec) -> ast.expr | None:
     """The first name or attribute spelled as one of the map's ``complex_names``
     (``torch.cfloat``, ``w.cdouble()``, ``torch.polar(a, b)``; an import of one) or imaginary
     literal (``1j``) of the file's tree, in the order ``ast.walk`` meets them; None when it

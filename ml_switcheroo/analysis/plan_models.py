@@ -315,6 +315,10 @@ class ModelFacts:
             hook = _first_hook(self.module, spec, self.resolver.called_function)
             for site in constructors if hook is not None else []:
                 self._refuse(site, findings.HOOKS_REGISTERED, hook=hook)
+            elsewhere = cross_file.hooks_elsewhere(spec) if hook is None and cross_file else None
+            for site in constructors if elsewhere is not None else []:
+                code, place = elsewhere  # type: ignore[misc]
+                self._refuse(site, findings.HOOKS_REGISTERED_ELSEWHERE, hook=code, place=place)
             return
         for site in constructors:
             self._refuse(site, kind, freezing=str(freezing))

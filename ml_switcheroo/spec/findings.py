@@ -109,6 +109,8 @@ FROZEN_BY_IMPORTING_FILE = "frozen_by_importing_file"
 UNREAD_SCRIPT_IMPORT = "unread_script_import"
 # the file registers a hook on a tensor or module (``hook_methods``); values: hook
 HOOKS_REGISTERED = "hooks_registered"
+# the same in a file of the repository this file imports or that imports it; values: hook, place
+HOOKS_REGISTERED_ELSEWHERE = "hooks_registered_elsewhere"
 # parameters may be complex (the map's ``parameters.complex_names``, an imaginary literal) in
 # this file; values: complex (the code), place (``file.py:line``)
 COMPLEX_PARAMETERS = "complex_parameters"

@@ -355,6 +355,15 @@ MESSAGES: dict[str, Message] = {
         "the optimizer (a gradient hook: optax.chain(<the hook as a GradientTransformation>, "
         "<the optax optimizer>))",
     ),
+    f.HOOKS_REGISTERED_ELSEWHERE: (
+        "a file of the repository this file imports or that imports it registers a hook "
+        "(`{hook}` at {place}): torch computes the loss through forward hooks and steps with "
+        "the gradients backward hooks return, while the gradient of a JAX loss function runs "
+        "no hook, so the optax transformation would be given other gradients",
+        "port the hook into the loss function (a forward hook) or into the optax chain before "
+        "the optimizer (a gradient hook: optax.chain(<the hook as a GradientTransformation>, "
+        "<the optax optimizer>))",
+    ),
     f.TORCH_REPLACED: (
         "this file replaces torch's `{name}` (`{change}`): what runs there is not torch's, so "
         "the translation of torch's would mean something else",
