@@ -575,6 +575,9 @@ class ClipFacts:
                     continue
                 if _names_attribute(node.func, gradients):
                     return node, "changes a gradient in place"
+                qualified = self.resolver.imported_names(node.func)
+                if qualified and self._writes_arguments(node, qualified, clip):
+                    return node, "it may write a gradient through its arguments"
                 if not self._gradient_free_call(node, libraries, clip):
                     return node, (
                         "it calls code this translation cannot see into, which may run a "
@@ -601,6 +604,39 @@ class ClipFacts:
             return False
         value = self.bound_value(func.value, clip.enclosing_class)  # `history = []`
         return isinstance(value, (cst.List, cst.Dict, cst.Set)) and not call.args[1:]
+
+    def _writes_arguments(self, call: cst.Call, qualified: list[str], clip: Site) -> bool:
+        """Whether a library function may write a gradient through its arguments: one of the
+        map's ``writing_functions``, a name ending with ``writing_suffix`` (``torch.clamp_``),
+        a keyword of ``writing_keywords`` (``out=``), or an argument reading a gradient
+        (``p.grad``, directly or through a name bound to such a value: ``grads = [p.grad
+        for p in ps]``; as a method called through ``.grad`` counts as a change, probe s33
+        B1)."""
+        spec = self.resolver.map
+        suffix = spec.writing_suffix
+        if any(q in spec.apis for q in qualified):
+            return False  # an API of the map (a second clip): planned by its own role
+        if any(q in spec.writing_functions for q in qualified):
+            return True
+        if suffix and any(q.rpartition(".")[2].endswith(suffix) for q in qualified):
+            return True
+        if any(
+            a.keyword is not None and a.keyword.value in spec.writing_keywords for a in call.args
+        ):
+            return True
+        gradients = spec.gradient_attributes
+        for arg in call.args:
+            for node in cst_walk.walk(arg.value):
+                if isinstance(node, cst.Attribute) and node.attr.value in gradients:
+                    return True
+                if isinstance(node, cst.Name):
+                    value = self.bound_value(node, clip.enclosing_class)
+                    if value is not None and any(
+                        isinstance(n, cst.Attribute) and n.attr.value in gradients
+                        for n in cst_walk.walk(value)
+                    ):
+                        return True
+        return False
 
     def _between_clip_and_step(self, clip: Site) -> list[cst.BaseStatement]:
         """The statements of ``clip``'s block after it, to the one holding the first optimizer

@@ -85,6 +85,9 @@ _TOP_KEYS = {
     "inject_static_args",
     "gradient_attributes",
     "reading_methods",
+    "writing_suffix",
+    "writing_keywords",
+    "writing_functions",
     "gradient_free_methods",
     "torch_only_module_names",
     "in_place_suffix",
@@ -594,6 +597,13 @@ class SemanticMap:
     # Methods that only read their receiver (`loss.item()`, `"{}".format(x)`): a call of one
     # between a clip and the step computes no gradient (analysis/plan_clips.py).
     reading_methods: frozenset[str] = frozenset()
+    # Library functions that write their tensor arguments: a name ending with
+    # ``writing_suffix`` (torch's `_`: `torch._foreach_mul_`), a keyword of
+    # ``writing_keywords`` (`out=`), or one of ``writing_functions`` (`dist.all_reduce`):
+    # between a clip and the step such a call may change the gradients the clip saw.
+    writing_suffix: str | None = None
+    writing_keywords: frozenset[str] = frozenset()
+    writing_functions: frozenset[str] = frozenset()
     # Methods of a torch module that, called with no argument, read no gradient and hand out
     # none (`model.state_dict()`: detached tensors): a use of the model that leaves its
     # gradients unread.
@@ -2066,6 +2076,13 @@ def _compile_raw(
     inject_static = _names_list(top, base, "inject_static_args", "keyword", checker)
     gradient_attributes = _names_list(top, base, "gradient_attributes", "attribute", checker)
     reading_methods = _names_list(top, base, "reading_methods", "method", checker)
+    writing_keywords = _names_list(top, base, "writing_keywords", "keyword", checker)
+    writing_suffix = top.get("writing_suffix", base.writing_suffix if base else None)
+    if writing_suffix is not None and not isinstance(writing_suffix, str):
+        checker.fail("'writing_suffix' must be a string", line=top.lines.get("writing_suffix"))
+    writing_functions = checker.passthrough_calls(
+        top.get("writing_functions"), top.lines.get("writing_functions"), "writing_functions"
+    )
     gradient_free = _names_list(top, base, "gradient_free_methods", "method", checker)
     torch_only_names = _names_list(top, base, "torch_only_module_names", "attribute", checker)
     array_views = _names_list(top, base, "array_views", "method or attribute", checker)
@@ -2170,6 +2187,9 @@ def _compile_raw(
         inject_static_args=tuple(inject_static),
         gradient_attributes=frozenset(gradient_attributes),
         reading_methods=frozenset(reading_methods),
+        writing_suffix=writing_suffix,
+        writing_keywords=frozenset(writing_keywords),
+        writing_functions=writing_functions | (base.writing_functions if base else frozenset()),
         gradient_free_methods=frozenset(gradient_free),
         torch_only_module_names=frozenset(torch_only_names),
         in_place_suffix=in_place_suffix,

@@ -1,7 +1,9 @@
 """A clip folds into the chain only when nothing between it and the step may change the
 gradients: a backward pass inside a function, a method, a lambda or an imported helper, or a
-write of ``.grad``, makes torch's clip act on other gradients than the step uses (probe s32 H4:
-0.84 relative over 60 updates when folded, the clip line removed with no marker). Calls that
+write of ``.grad`` (also by a torch function writing its arguments: ``torch._foreach_mul_``,
+``out=``, a collective; probe s33 B1), makes torch's clip act on other gradients than the step
+uses (probe s32 H4: 0.84 relative over 60 updates when folded, the clip line removed with no
+marker). Calls that
 cannot: builtins, the map's fixed modules, functions of the file proven to change nothing,
 a module's ``parameters()``, a list's ``append``."""
 
@@ -38,6 +40,30 @@ ESCAPES = {  # (module-level setup, the statements between the clip and the step
     "an_imported_helper": ("from helpers import fwd_bwd", "fwd_bwd(batch)"),
     "a_gradient_written": ("", "for p in model.parameters():\n        p.grad = p.data * 0"),
     "a_gradient_changed_in_place": ("", "next(model.parameters()).grad.mul_(2.0)"),
+    # a torch function writing its arguments (probe s33 B1: 0.48-1.20 relative when folded)
+    "a_foreach_write_of_the_gradients": (
+        "",
+        "torch._foreach_mul_([p.grad for p in model.parameters()], 2.0)",
+    ),
+    "a_foreach_write_through_a_list_of_gradients": (
+        "",
+        "grads = [p.grad for p in model.parameters()]\n    torch._foreach_mul_(grads, 2.0)",
+    ),
+    "an_out_keyword": ("", "g = next(model.parameters()).grad\n    torch.mul(g, 2.0, out=g)"),
+    "an_in_place_torch_function": ("", "torch.clamp_(next(model.parameters()).grad, -1, 1)"),
+    "an_unbound_tensor_method": ("", "torch.Tensor.mul_(next(model.parameters()).grad, 2.0)"),
+    "a_second_clip_the_map_does_not_know": (
+        "",
+        "torch.nn.utils.clip_grads_with_norm_(list(model.parameters()), 0.1, total)",
+    ),
+    "a_collective": (
+        "import torch.distributed as dist",
+        "for p in model.parameters():\n        dist.all_reduce(p.grad)",
+    ),
+    "a_torch_function_given_a_gradient": (
+        "",
+        "torch.nn.utils.vector_to_parameters(v, [p.grad for p in model.parameters()])",
+    ),
 }
 
 FOLDS = {
@@ -45,6 +71,8 @@ FOLDS = {
     "a_recorded_value": ("", "history.append(step)"),
     "a_builtin_and_math": ("", "print(math.cos(step), len(history))"),
     "a_formatted_read": ("", 'print("{:.4f}".format(batch.item()))'),
+    "a_torch_function_of_other_values": ("", "ok = torch.isfinite(torch.tensor(step))"),
+    "a_torch_call_writing_no_gradient": ("", "torch.manual_seed(step)"),
     "an_lr_of_a_function_proven_to_change_nothing": (
         "def get_lr(it):\n    return 0.1 * math.cos(it)",
         "lr = get_lr(step)",
