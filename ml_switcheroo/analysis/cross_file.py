@@ -581,6 +581,18 @@ class CrossFile:
             return "", found
         return (ast.unparse(found[1]), found[0]) if found is not None else None
 
+    def star_import_names(self, module: str, level: int) -> dict[str, str | None] | None:
+        """The names ``from <level dots><module> import *`` in this file may bind
+        (``RepositoryIndex.star_names``): None when not known (a module outside the
+        repository, or one whose names cannot be read)."""
+        if level:
+            own = self.index.module_of(self.path)
+            package = own if self.path.endswith("__init__.py") else own.rpartition(".")[0]
+            parts = package.split(".") if package else []
+            base = parts[: len(parts) - (level - 1)] if level > 1 else parts
+            module = ".".join([*base, *([module] if module else [])])
+        return self.index.star_names(module) if module else None
+
     def replaced_elsewhere(self) -> tuple[str, str, str] | None:
         """``(api, code, file:line)`` of the first statement replacing an API of the map, a
         member of one or a module holding them (``torch.optim.SGD = MySGD``, ``optim.SGD =

@@ -67,6 +67,7 @@ from ml_switcheroo.analysis.stored_ast import (
 
 MAX_FILES = 20_000
 MAX_IMPORTING = 64  # files importing a file read for a freeze they may run before its code
+_MAX_STAR_DEPTH = 4  # star imports followed from one star import (``star_names``)
 MAX_IMPORT_CANDIDATES = 512  # files holding a module's name read for their imports of it
 MAX_HOPS = 3  # functions a value passed on is followed through
 _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
@@ -445,6 +446,43 @@ class RepositoryIndex:
                 count += facts.nodes().calls_of(qualified)
         self._calls[qualified] = (sources, count)
         return count
+
+    def star_names(self, module: str, depth: int = 0) -> dict[str, str | None] | None:
+        """The names ``from module import *`` may bind, for a module of the repository, each
+        with the qualified name it imports (None: an object of its own, or not known): its
+        ``__all__`` when a literal list or tuple of strings, else (a superset) every name its
+        file binds not starting with ``_``, with the files of a package's folder (a submodule
+        imported anywhere is an attribute of the package) and what its own star imports bind.
+        None when unknown: not a file here, a file that fails to parse, a star import of a
+        module outside the repository, too deep."""
+        path = self.file_of(module)
+        if path is None or depth > _MAX_STAR_DEPTH:
+            return None
+        facts = self.facts(path)
+        if facts.tree is None:
+            return None
+        names: dict[str, str | None] = {}
+        for star, _ in facts.stars:
+            more = self.star_names(star, depth + 1)
+            if more is None:
+                return None
+            names.update(more)
+        own = {*facts.stored, *facts.functions, *facts.classes, *facts.shadowed}
+        for name, qualified in facts.imports.items():
+            names[name] = None if name in own else qualified
+        names.update(dict.fromkeys(n for n in own if "\0" not in n))
+        if path.endswith("__init__.py"):
+            folder = os.path.dirname(path)
+            for entry in os.listdir(folder):
+                stem = os.path.splitext(entry)[0]
+                if entry.endswith(".py") or os.path.isfile(
+                    os.path.join(folder, entry, "__init__.py")
+                ):
+                    names.setdefault(stem, f"{module}.{stem}")
+        listed = _all_names(facts.tree)
+        if listed is not None:
+            return {n: names.get(n) for n in listed}
+        return {n: q for n, q in names.items() if not n.startswith("_")}
 
     def imports_of(self, path: str) -> FileImports:
         """The file's imports and whether it defines a function or class: from its facts when
@@ -1275,6 +1313,30 @@ def _import(facts: FileFacts, local: str, qualified: str) -> None:
     if known != qualified:
         facts.shadowed[local] = known
         facts.shadowed[local + "\0"] = qualified  # the other place
+
+
+def _all_names(tree: ast.Module) -> frozenset[str] | None:
+    """A module's ``__all__`` when its one module-level assignment is a literal list or tuple
+    of strings (none other changes it); else None."""
+    found: list[ast.expr] = []
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            found.append(node.value)  # type: ignore[attr-defined]
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "__all__"
+        ):
+            return None  # `__all__.append(...)`, `__all__.extend(...)`: changed elsewhere
+    if len(found) != 1 or not isinstance(found[0], (ast.List, ast.Tuple)):
+        return None
+    elements = found[0].elts
+    if not all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in elements):
+        return None
+    return frozenset(e.value for e in elements)  # type: ignore[attr-defined]
 
 
 def _absolute(node: ast.ImportFrom, package: str) -> str:

@@ -435,6 +435,14 @@ class Resolver:
         module = stars[0]
         return module if name in self.map.star_exports.get(module, ()) else None
 
+    def _star_nodes(self) -> list[cst.ImportFrom]:
+        """The file's star import statements."""
+        return [
+            node
+            for node in self.scopes
+            if isinstance(node, cst.ImportFrom) and isinstance(node.names, cst.ImportStar)
+        ]
+
     def _star_imports(self) -> list[str]:
         """The modules of the file's star imports (``*`` of a relative import: ``.``)."""
         found = []
@@ -468,7 +476,42 @@ class Resolver:
                     continue
                 if qualified_name not in _names_through(node, root.value, statement):
                     others.append(ImportBinding(statement, _import_source(statement, root.value)))
+        others.extend(self._rebinding_stars(node, root.value, qualified_name))
         return sorted(others, key=lambda other: other.module)
+
+    def _rebinding_stars(
+        self, node: cst.BaseExpression, name: str, qualified_name: str
+    ) -> list[ImportBinding]:
+        """The file's star imports that may bind ``name`` to something else than
+        ``qualified_name`` (libcst's scopes do not see what a star import binds): one of a
+        module whose names are known (the map's ``star_exports``, a module of the repository:
+        ``CrossFile.star_import_names``) and hold ``name`` as another object, or one of a
+        module whose names are not known (probe s33 C1: ``from torch.optim import SGD`` then
+        ``from pkg import *`` with pkg's own ``SGD``, 0.13-0.83 relative). A top-level module
+        imported as itself (``import torch``) is taken to stay itself: a star import binding
+        ``torch`` to another object is not looked for."""
+        found: list[ImportBinding] = []
+        if qualified_name.startswith(name + "."):
+            return found  # `import torch`: a star import binding `torch` binds torch itself
+        rest = (dotted_name(node) or name)[len(name) :]  # `.optim.SGD` of `torch.optim.SGD`
+        for star in self.remember("star_nodes", (), self._star_nodes):
+            module = dotted_name(star.module) if star.module is not None else ""
+            level = len(star.relative)
+            if not level and f"{module}.{name}" == qualified_name:
+                continue  # `from torch.optim import *` binds torch's own SGD
+            names: Mapping[str, str | None] | None = None
+            if not level and module in self.map.star_exports:
+                names = {n: f"{module}.{n}" for n in self.map.star_exports[module]}
+            elif self.cross_file is not None:
+                names = self.cross_file.star_import_names(module or "", level)
+            bound = names.get(name, "") if names is not None else None
+            if bound == "":
+                continue  # not among the names it binds
+            if bound is not None and bound + rest == qualified_name:
+                continue  # the same object (`import torch` in the module star-imported)
+            source = "." * level + (module or "")
+            found.append(ImportBinding(star, f"{source} (`import *`)"))
+        return found
 
     def bound_value(
         self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None

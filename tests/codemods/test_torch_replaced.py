@@ -162,3 +162,80 @@ def test_a_hook_in_a_file_not_linked_to_this_one_keeps_the_translation(tmp_path:
     files = {"hooks.py": hooks, "main.py": MAIN.format(imports="")}
     for output in _converted(tmp_path, files).values():
         assert HOOKED not in output and "sgd(" in output, output
+
+
+# A star import may bind a name imported from torch to something else (probe s33 C1:
+# 0.13-0.83 relative, `from torch.optim import SGD` then `from pkg import *` with pkg's own
+# `SGD`): the call escapes unless the star import's names are known and bind it to torch's.
+STAR_MAIN = (
+    "import torch\n{imports}\nmodel = make_model()\nopt = {call}(model.parameters(), lr=0.1)\n"
+)
+ALSO = "is also imported from"
+STARS = {  # (the star-imported module's text, main's imports, the call): escapes
+    "a_function_of_the_same_name": (
+        "import torch\n\n\ndef SGD(ps, lr):\n    return torch.optim.SGD(ps, lr=lr, nesterov=True)\n",
+        "from torch.optim import SGD\nfrom pkg.other import *",
+        "SGD",
+    ),
+    "an_alias_of_another_optimizer": (
+        "from torch.optim import Adam as SGD\n",
+        "from torch.optim import SGD\nfrom pkg.other import *",
+        "SGD",
+    ),
+    "a_module_name": (
+        "from pkg import optim\n",
+        "from torch import optim\nfrom pkg.other import *",
+        "optim.SGD",
+    ),
+    "a_relative_star_import": (
+        "def SGD(ps, lr):\n    return None\n",
+        "from torch.optim import SGD\nfrom .other import *",
+        "SGD",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STARS))
+def test_a_star_import_that_may_rebind_the_name_escapes(tmp_path: Path, name: str) -> None:
+    other, imports, call = STARS[name]
+    files = {
+        "other.py": other,
+        "optim.py": "",
+        "main.py": STAR_MAIN.format(imports=imports, call=call),
+    }
+    for output in _converted(tmp_path, files).values():
+        assert ALSO in output and "(`import *`) at line 3" in output, output
+
+
+def test_a_star_import_of_a_module_outside_the_repository_escapes() -> None:
+    source = "import torch\nfrom torch.optim import SGD\nfrom myoptim import *\n" + (
+        "opt = SGD(model.parameters(), lr=0.1)\n"
+    )
+    for output in (run_codemod(source), run_codemod(source, TorchToNNX)):
+        assert "`SGD` is also imported from myoptim (`import *`)" in output, output
+
+
+KEPT_STARS = {  # the star-imported module binds the name to the same object, or not at all
+    "no_such_name": (
+        "def helper():\n    return 1\n",
+        "from torch.optim import SGD\nfrom pkg.other import *",
+        "SGD",
+    ),
+    "torch_itself": ("import torch\n", "import torch\nfrom pkg.other import *", "torch.optim.SGD"),
+    "an_all_without_the_name": (
+        "__all__ = ['helper']\nSGD = None\n\n\ndef helper():\n    return 1\n",
+        "from torch.optim import SGD\nfrom pkg.other import *",
+        "SGD",
+    ),
+    "torch_optim_itself": ("", "from torch.optim import SGD\nfrom torch.optim import *", "SGD"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEPT_STARS))
+def test_a_star_import_that_cannot_rebind_the_name_keeps_the_translation(
+    tmp_path: Path, name: str
+) -> None:
+    other, imports, call = KEPT_STARS[name]
+    files = {"other.py": other, "main.py": STAR_MAIN.format(imports=imports, call=call)}
+    for output in _converted(tmp_path, files).values():
+        assert ALSO not in output and "sgd(" in output, output
