@@ -171,3 +171,49 @@ def test_a_record_with_an_answer_of_the_wrong_type_is_a_miss(
     first.across_files(cache.MAY_CHANGE, train, lambda: "not a bool")
     first.save_repositories()
     assert open_run_cache(tmp_path).across_files(cache.MAY_CHANGE, train, lambda: True) is True
+
+
+# --------------------------------------------------------------------------- linked-file facts
+
+STAR_MAIN = (
+    "import torch\nfrom torch.optim import SGD\nfrom pkg.other import *\n\n"
+    "model = make_model()\nopt = SGD(model.parameters(), lr=0.1)\n"
+)
+
+
+def reason_of(report: str, name: str, api: str) -> str:
+    """The reason of the record of ``api`` in ``src/pkg/<name>`` ("" when converted)."""
+    records = json.loads(report)["records"]
+    (found,) = [r for r in records if r["file"] == f"src/pkg/{name}" and r["api"] == api]
+    return found["reason"]
+
+
+def test_an_edit_of_a_star_imported_module_is_read_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    # what `from pkg.other import *` binds decides main's SGD (probe s33 C1): the cache's
+    # answer for main follows the star-imported file
+    other = "def helper():\n    return 1\n"
+    tree(tmp_path / "src", {**PACKAGE, "pkg/other.py": other, "pkg/main.py": STAR_MAIN})
+    first = report_of(capsys, tmp_path, "--cache", ".c")[1]
+    assert reason_of(first, "main.py", "torch.optim.SGD") == ""
+    (tmp_path / "src" / "pkg" / "other.py").write_text(other + "SGD = None\n", encoding="utf-8")
+    cached, uncached = cached_and_uncached(capsys, tmp_path)
+    assert "(`import *`)" in reason_of(cached, "main.py", "torch.optim.SGD")
+    assert cached == uncached
+
+
+def test_an_edit_of_an_imported_file_adding_a_patch_is_read_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
+) -> None:
+    main = "import torch\nimport pkg.patch\n\nmodel = make_model()\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+    tree(tmp_path / "src", {**PACKAGE, "pkg/patch.py": "import torch\n", "pkg/main.py": main})
+    assert (
+        reason_of(report_of(capsys, tmp_path, "--cache", ".c")[1], "main.py", "torch.optim.SGD")
+        == ""
+    )
+    patched = "import torch\ntorch.optim.SGD = MySGD\n"
+    (tmp_path / "src" / "pkg" / "patch.py").write_text(patched, encoding="utf-8")
+    cached, uncached = cached_and_uncached(capsys, tmp_path)
+    assert "replaces torch's" in reason_of(cached, "main.py", "torch.optim.SGD")
+    assert cached == uncached

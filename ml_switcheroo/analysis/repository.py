@@ -121,7 +121,8 @@ class FileFacts:
     tree: ast.Module | None = None
     error: Unknown | None = None
     imports: dict[str, str] = field(default_factory=dict)  # local name -> qualified name
-    submodules: list[str] = field(default_factory=list)  # run by `import a.b` (``FileImports``)
+    # run by `import a.b` (`a.b`), or star-imported (``FileImports.submodules``)
+    submodules: list[str] = field(default_factory=list)
     stars: list[tuple[str, int]] = field(default_factory=list)  # (module, line)
     stored: frozenset[str] = frozenset()  # names bound by anything but an import
     # name -> what it may name, for names bound more than once (an import and an assignment,
@@ -167,7 +168,8 @@ class FileImports:
 
     imports: dict[str, str]  # local name -> qualified name
     defines: bool
-    # the modules `import a.b.c` runs besides the one it binds (`a.b`, `a.b.c`)
+    # the modules `import a.b.c` runs besides the one it binds (`a.b`, `a.b.c`), and those
+    # of its star imports (what they bind is read: ``RepositoryIndex.star_names``)
     submodules: tuple[str, ...] = ()
 
     def modules(self) -> list[str]:
@@ -1282,6 +1284,7 @@ def _read_import_statements(facts: FileFacts, statements: Iterable[ast.AST]) -> 
             for alias in node.names:
                 if alias.name == "*":
                     facts.stars.append((source, node.lineno))
+                    facts.submodules.append(source)  # run, and what it binds read
                 else:
                     _import(facts, alias.asname or alias.name, f"{source}.{alias.name}")
 

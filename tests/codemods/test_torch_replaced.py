@@ -239,3 +239,12 @@ def test_a_star_import_that_cannot_rebind_the_name_keeps_the_translation(
     files = {"other.py": other, "main.py": STAR_MAIN.format(imports=imports, call=call)}
     for output in _converted(tmp_path, files).values():
         assert ALSO not in output and "sgd(" in output, output
+
+
+def test_a_freeze_in_a_star_imported_module_escapes(tmp_path: Path) -> None:
+    # `from pkg.freeze import *` runs pkg/freeze.py (the index read no import of it before)
+    freeze = "from pkg.model import model\n\nfor p in model.fc.parameters():\n    p.requires_grad = False\n"
+    main = "import torch\nfrom pkg.freeze import *\nfrom pkg.model import model\n\n" + OPT
+    files = {"freeze.py": freeze, "model.py": "model = make_model()\n", "main.py": main}
+    for output in _converted(tmp_path, files).values():
+        assert "freezes parameters" in output and "pkg/freeze.py:4" in output, output
