@@ -113,11 +113,14 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             dry_command=dry_command_for(self.TARGET),
         )
         self.second_stage: SecondStage = second_stage_for(self.semantic_map, self.HOOKS)
+        command_support.pause_collector_for_file()  # libcst's runner parses the file next
 
     def transform_module(self, tree: cst.Module) -> cst.Module:
         """libcst's entry point, with the map's pre-filter in front of the metadata
         (``rewrite.command_support.prefiltered_transform``)."""
-        return command_support.prefiltered_transform(self, tree, command_support.caller_frame())
+        caller = command_support.caller_frame()
+        with command_support.file_collector_paused():
+            return command_support.prefiltered_transform(self, tree, caller)
 
     def proved_unchanged(self, data: bytes) -> bool:
         """Whether the pre-filter's two stages (bytes, then ``ast``) prove a file of these bytes
