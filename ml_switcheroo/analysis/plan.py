@@ -136,6 +136,7 @@ class Planner(
         self._built_by_methods: dict[int, BuiltByMethod | str] = {}
         self._zero_functions: dict[int, ZeroFunction] | None = None  # see _zero_function_at
         self._scan: ModuleScan | None = None  # see _module_scan
+        self._calls: tuple[cst.Call, ...] | None = None  # see _module_calls
 
     def bound_value(
         self, expression: cst.BaseExpression, enclosing: cst.ClassDef | None

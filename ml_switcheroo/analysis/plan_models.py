@@ -260,6 +260,13 @@ class ModelFacts:
             self._scan = ModuleScan(self.module, self.resolver.map.parameters.complex_names)
         return self._scan
 
+    def _module_calls(self) -> tuple[cst.Call, ...]:
+        """Every call of the module in source order (``plan_walks._walk_calls`` of the module),
+        read off ``_module_scan``."""
+        if self._calls is None:
+            self._calls = tuple(n for n in self._module_scan().nodes if isinstance(n, cst.Call))
+        return self._calls
+
     def _replaced_api(self, target: cst.BaseExpression, attribute: str | None) -> str | None:
         """What ``target`` (``setattr(target, attribute, v)`` when ``attribute`` is given:
         ``""`` for a computed name) names among the map's APIs: one of them, a member of one

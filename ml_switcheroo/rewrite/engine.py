@@ -26,7 +26,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import ScopeProvider
 
-from ml_switcheroo.analysis import changed_models, cst_walk, reaching
+from ml_switcheroo.analysis import changed_models, cst_walk, reaching, stepping
 from ml_switcheroo.analysis.plan import Plan, Planner
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
@@ -218,6 +218,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         finally:  # no tree of this file kept past its conversion
             reaching.forget()
             changed_models.forget()
+            stepping.forget()
 
     # Dispatch directly: this command uses no matchers, and the matcher bookkeeping of
     # MatcherDecoratableTransformer costs time on every node.
