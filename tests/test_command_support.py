@@ -77,3 +77,40 @@ def test_the_map_is_compiled_once_per_process_not_once_per_file(tmp_path) -> Non
         TorchToOptax(CodemodContext(), semantic_map=[str(user_map)])
     after = semantic_map._load_cached.cache_info()
     assert after.misses == before.misses and after.hits == before.hits + 20
+
+
+def test_the_collector_is_paused_for_a_file_of_libcsts_runner_and_resumed_after(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """Point 8: libcst's runner makes the command (collector paused), parses the file and
+    transforms it (collector resumed at the end); a command made by hand pauses nothing."""
+    import gc
+
+    from libcst.codemod import _cli
+
+    source = tmp_path / "train.py"
+    source.write_text(CODE, encoding="utf-8")
+    seen: list[bool] = []
+    original = command_support.prefiltered_transform
+
+    def spy(command, tree, caller):  # type: ignore[no-untyped-def]
+        seen.append(gc.isenabled())
+        return original(command, tree, caller)
+
+    assert gc.isenabled()
+    TorchToOptax(CodemodContext())  # by hand: nothing paused
+    assert gc.isenabled()
+    config = _cli.ExecutionConfig(unified_diff=1, format_code=False)
+    try:
+        command_support.prefiltered_transform = spy  # type: ignore[assignment]
+        result = _cli._execute_transform(TorchToOptax, str(source), config, {}, {}, None)
+    finally:
+        command_support.prefiltered_transform = original  # type: ignore[assignment]
+    assert seen == [False]  # paused while the file is converted
+    assert gc.isenabled()  # and resumed after
+    assert "optax.sgd(learning_rate=0.1)" in str(getattr(result.transform_result, "code", ""))
+    with command_support.file_collector_paused():
+        with command_support.file_collector_paused():  # nested: resumes nothing
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()

@@ -194,6 +194,18 @@ def leave_method(visitor: Any, node: cst.CSTNode) -> Callable[..., Any] | None:
     return _methods(type(visitor)).leave(type(node))
 
 
+def lookups(
+    visitor: Any,
+) -> tuple[
+    Callable[[type], Callable[..., Any] | None], Callable[[type], Callable[..., Any] | None]
+]:
+    """``visit_method`` and ``leave_method`` for ``visitor``'s class as two functions of a node
+    type, the class's table found once: for a visitor whose own ``on_visit``/``on_leave`` run on
+    every node."""
+    methods = _methods(type(visitor))
+    return methods.visit, methods.leave
+
+
 def _own(method: Callable[..., Any] | None) -> Callable[..., Any] | None:
     """``method``, or None for libcst's typed no-ops (``CSTVisitor.visit_Call`` does nothing and
     returns None; ``CSTTransformer.leave_Call`` returns the updated node)."""

@@ -49,6 +49,7 @@ from ml_switcheroo.analysis.plan_facts import Warmup as Warmup
 from ml_switcheroo.analysis.plan_facts import WireFunction as WireFunction
 from ml_switcheroo.analysis.plan_models import ModelFacts
 from ml_switcheroo.analysis.plan_notes import NoteFacts
+from ml_switcheroo.analysis.plan_places import ModuleScan
 from ml_switcheroo.analysis.plan_places import changed_in_place as changed_in_place
 from ml_switcheroo.analysis.plan_regions import RegionFacts
 from ml_switcheroo.analysis.plan_schedules import ScheduleFacts
@@ -134,6 +135,8 @@ class Planner(
         self._parents: dict[cst.CSTNode, cst.CSTNode] | None = None  # see _built_by_method
         self._built_by_methods: dict[int, BuiltByMethod | str] = {}
         self._zero_functions: dict[int, ZeroFunction] | None = None  # see _zero_function_at
+        self._scan: ModuleScan | None = None  # see _module_scan
+        self._calls: tuple[cst.Call, ...] | None = None  # see _module_calls
 
     def bound_value(
         self, expression: cst.BaseExpression, enclosing: cst.ClassDef | None

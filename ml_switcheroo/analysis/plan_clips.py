@@ -51,7 +51,6 @@ from ml_switcheroo.analysis.plan_walks import (
     _last_name,
     _names,
     _short,
-    _walk_calls,
     may_bind,
 )
 from ml_switcheroo.analysis.purity import is_pure
@@ -274,7 +273,7 @@ class ClipFacts:
             if alias is not None:
                 shown = " ".join(code_of(alias).split())
                 return f"`{path}` may change through another name (`{shown}`)"
-            for call in _walk_calls(self.module):
+            for call in self._module_calls():  # type: ignore[attr-defined]
                 if _changes_holder(call, holders):
                     shown = " ".join(code_of(call).split())
                     return f"`{shown}` may change `{path}`"

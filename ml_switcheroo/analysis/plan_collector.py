@@ -41,6 +41,8 @@ class _Collector(cst.CSTVisitor):
         self.name_positions: dict[int, tuple[int, int]] = {}  # id(Name) -> (block, index)
         self._position: dict[int, tuple[int, int]] = {}  # set anew by visit_Module
         self._escaped: set[int] = set()
+        # this class's visit_X/leave_X by node type (``cst_walk.on_visit``/``on_leave``'s)
+        self._visit_of, self._leave_of = cst_walk.lookups(self)
 
     # blocks and statements
     def _enter_body(self, owner: cst.CSTNode, body: Sequence[cst.BaseStatement]) -> None:
@@ -58,24 +60,29 @@ class _Collector(cst.CSTVisitor):
         self._enter_body(node, node.body)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if id(node) in self._escaped:
+        node_id = id(node)
+        if node_id in self._escaped:
             return False  # inside an escape hatch from an earlier run: not planned again
-        position = self._position.get(id(node))
+        position = self._position.get(node_id)
         if position is not None:
-            self.parents[id(node)] = self._statements[-1] if self._statements else None
+            self.parents[node_id] = self._statements[-1] if self._statements else None
             self._path.append(position)
             self._statements.append(node)  # type: ignore[arg-type]
         if _is_control(node):
             self._controls.append(node)
-        return cst_walk.on_visit(self, node)
+        method = self._visit_of(type(node))  # cst_walk.on_visit
+        return method is None or method(self, node) is not False
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
-        if id(original_node) in self._escaped:
+        node_id = id(original_node)
+        if node_id in self._escaped:
             return
-        cst_walk.on_leave(self, original_node)
+        method = self._leave_of(type(original_node))  # cst_walk.on_leave
+        if method is not None:
+            method(self, original_node)
         if _is_control(original_node):
             self._controls.pop()
-        if id(original_node) in self._position:
+        if node_id in self._position:
             self._path.pop()
             self._statements.pop()
 

@@ -11,7 +11,6 @@ from dataclasses import replace
 
 import libcst as cst
 
-from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.built_by_method import BuiltByMethod, built_by_method, method_caller
 from ml_switcheroo.analysis.built_by_method import FileFacts as MethodFileFacts
 from ml_switcheroo.analysis.changed_models import (
@@ -31,6 +30,7 @@ from ml_switcheroo.analysis.parents import parent_map
 from ml_switcheroo.analysis.plain_values import OptionFacts, holds_no_parameter
 from ml_switcheroo.analysis.plan_facts import Site, _is_control
 from ml_switcheroo.analysis.plan_places import (
+    ModuleScan,
     _first_complex,
     _first_freeze,
     _first_hook,
@@ -244,7 +244,7 @@ class ModelFacts:
     def _first_replacement(self) -> tuple[str, str] | None:
         """The API a statement of the file replaces (``_replaced_api``), and the statement."""
         setters = self.resolver.map.parameters.structure_functions
-        for node in cst_walk.walk(self.module):
+        for node in self._module_scan().nodes:
             targets: list[tuple[cst.BaseExpression, str | None]] = []
             if isinstance(node, cst.Assign):
                 targets = [(t.target, None) for t in node.targets]
@@ -265,6 +265,20 @@ class ModelFacts:
                 if name is not None:
                     return name, " ".join(code_of(node).split())[:80]
         return None
+
+    def _module_scan(self) -> ModuleScan:
+        """The nodes the whole-module checks read (``plan_places.ModuleScan``): one walk of
+        the module, made for the first check asking."""
+        if self._scan is None:
+            self._scan = ModuleScan(self.module, self.resolver.map.parameters.complex_names)
+        return self._scan
+
+    def _module_calls(self) -> tuple[cst.Call, ...]:
+        """Every call of the module in source order (``plan_walks._walk_calls`` of the module),
+        read off ``_module_scan``."""
+        if self._calls is None:
+            self._calls = tuple(n for n in self._module_scan().nodes if isinstance(n, cst.Call))
+        return self._calls
 
     def _replaced_api(self, target: cst.BaseExpression, attribute: str | None) -> str | None:
         """What ``target`` (``setattr(target, attribute, v)`` when ``attribute`` is given:
@@ -294,7 +308,8 @@ class ModelFacts:
         constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
         if not constructors:
             return
-        freezing = _first_freeze(self.module, spec, self.resolver.called_function)
+        scan = self._module_scan()
+        freezing = _first_freeze(self.module, spec, self.resolver.called_function, scan)
         kind = findings.FROZEN_PARAMETERS
         cross_file = self.resolver.cross_file
         if freezing is None and cross_file is not None:
@@ -312,7 +327,7 @@ class ModelFacts:
                 self._refuse(site, findings.UNREAD_SCRIPT_IMPORT, module=module, place=place)
             return
         if freezing is None:
-            hook = _first_hook(self.module, spec, self.resolver.called_function)
+            hook = _first_hook(self.module, spec, self.resolver.called_function, scan)
             for site in constructors if hook is not None else []:
                 self._refuse(site, findings.HOOKS_REGISTERED, hook=hook)
             elsewhere = cross_file.hooks_elsewhere(spec) if hook is None and cross_file else None
@@ -334,7 +349,7 @@ class ModelFacts:
         constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
         if not constructors or not spec.complex_names:
             return
-        node = _first_complex(self.module, spec)
+        node = _first_complex(self.module, spec, self._module_scan())
         if node is not None:
             code, place = " ".join(code_of(node).split()), self._place(node)
             kind = findings.COMPLEX_PARAMETERS

@@ -8,6 +8,7 @@ Split from ``plan.py`` by ``tools/split_plan.py``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import libcst as cst
 
@@ -64,8 +65,114 @@ def _combined_into(site: Site, outer: Site, components: dict[int, Site]) -> bool
     return False
 
 
+class _Frame:
+    """A class or function of the module around the nodes a ``ModuleScan`` records: what
+    ``_first_freeze`` reads of it (``own``), worked out when first asked."""
+
+    __slots__ = ("node", "outer", "_own", "_known")
+
+    def __init__(self, node: cst.ClassDef | cst.FunctionDef, outer: _Frame | None) -> None:
+        self.node = node
+        self.outer = outer
+        self._own: str | None = None
+        self._known = False
+
+    def own(self, spec: ParameterSpec) -> str | None:
+        """In a class: "" when it is based on no ``tensor_classes`` (else None); in a
+        function: the name of its first parameter when it is a (non-static) method of such a
+        class, the name an outer method gave unless a parameter rebinds it, else None."""
+        if not self._known:
+            self._own, self._known = self._compute(spec), True
+        return self._own
+
+    def _compute(self, spec: ParameterSpec) -> str | None:
+        node = self.node
+        if isinstance(node, cst.ClassDef):
+            bases = [code_of(b.value).strip() for b in node.bases]
+            tensor = any(may_be_tensor_class(b, spec.tensor_classes) for b in bases)
+            return None if tensor else ""
+        outer = self.outer.own(spec) if self.outer is not None else None
+        params = node.params.params
+        static = any(code_of(d.decorator).strip() == "staticmethod" for d in node.decorators)
+        if outer == "" and params and not static:  # a method of a class based on no tensor
+            outer = params[0].name.value
+        elif outer and any(p.name.value == outer for p in params):
+            outer = None  # a nested function rebinding it
+        return outer or None
+
+
+# what ``ModuleScan`` records of a node of each type: 1 an assignment or a call (what
+# ``_first_replacement``, ``_first_freeze`` and ``_first_hook`` read), 2 an imaginary literal,
+# 3 an attribute, 4 a name (``_first_complex``, when spelled as a ``complex_names``), 5 a class
+# or function (a frame), 0 nothing
+_SCANNED: dict[type, int] = {}
+_SCANNED_KINDS = (
+    ((cst.Assign, cst.AugAssign, cst.AnnAssign, cst.Call), 1),
+    ((cst.Imaginary,), 2),
+    ((cst.Attribute,), 3),
+    ((cst.Name,), 4),
+    ((cst.ClassDef, cst.FunctionDef), 5),
+)
+
+
+def _scanned_kind(node_type: type) -> int:
+    for kinds, found in _SCANNED_KINDS:
+        if issubclass(node_type, kinds):
+            _SCANNED[node_type] = found
+            return found
+    _SCANNED[node_type] = 0
+    return 0
+
+
+class ModuleScan:
+    """The nodes of a module the planner's whole-module checks read, in preorder, from one
+    walk of the module (``cst_walk.walk``'s order): the assignments, calls and imaginary
+    literals, and the names and attributes spelled as one of ``complex_names``; and the class
+    or function around each call (``frame``). ``_first_replacement``, ``_first_freeze``,
+    ``_first_hook`` and ``_first_complex`` each walked the whole module before."""
+
+    def __init__(self, module: cst.Module, complex_names: frozenset[str]) -> None:
+        self.complex_names = complex_names
+        self.nodes: list[cst.CSTNode] = []
+        self.frames: dict[int, _Frame | None] = {}  # id(call) -> the class/function it is in
+        append, frames = self.nodes.append, self.frames
+        kinds, kind_of, children = _SCANNED.get, _scanned_kind, cst_walk.children
+        frame: _Frame | None = None
+        stack: list[Any] = [module]
+        pop, push, extend = stack.pop, stack.append, stack.extend
+        while stack:
+            node = pop()
+            if type(node) is tuple:  # leaving a class or function
+                frame = node[0]
+                continue
+            kind = kinds(type(node))
+            if kind is None:
+                kind = kind_of(type(node))
+            if kind == 1:
+                append(node)
+                if isinstance(node, cst.Call):
+                    frames[id(node)] = frame
+            elif kind == 2:
+                append(node)
+            elif kind == 3:
+                if node.attr.value in complex_names:
+                    append(node)
+            elif kind == 4:
+                if node.value in complex_names:
+                    append(node)
+            elif kind == 5:
+                push((frame,))
+                frame = _Frame(node, frame)
+            found = children(node)
+            found.reverse()
+            extend(found)
+
+
 def _first_freeze(
-    module: cst.Module, spec: ParameterSpec, called: Callable[[cst.BaseExpression], str | None]
+    module: cst.Module,
+    spec: ParameterSpec,
+    called: Callable[[cst.BaseExpression], str | None],
+    scan: ModuleScan | None = None,
 ) -> str | None:
     """Source of the first ``x.requires_grad = v``, ``x.requires_grad_(v)``,
     ``setattr(x, 'requires_grad', v)`` (the map's ``freeze_setters``, ``called`` naming the
@@ -76,84 +183,63 @@ def _first_freeze(
     not a literal ``True`` (``requires_grad_()`` alone unfreezes), of a ``freeze_calls``
     method (``p.detach_()``, also through a getter), of a call making parameters frozen
     (``_makes_frozen``) or of a library call freezing a model's (``freezing_calls``:
-    ``get_peft_model(model, config)``), or None."""
+    ``get_peft_model(model, config)``), or None. ``scan``: the module's ``ModuleScan``
+    (made here when not given)."""
     attributes, methods = spec.freeze_attributes, spec.freeze_methods
-    found: list[str] = []
+    if scan is None:
+        scan = ModuleScan(module, spec.complex_names)
 
     def is_true(node: cst.BaseExpression) -> bool:
         return isinstance(node, cst.Name) and node.value == "True"
 
-    class _Find(cst.CSTVisitor):
-        def __init__(self) -> None:
-            self.frames: list[str | None] = []  # per class/function: the `self` no tensor is
+    def names(
+        call: cst.Call,
+        name: cst.BaseExpression,
+        named: frozenset[str],
+        target: cst.BaseExpression,
+    ) -> bool:
+        """The attribute ``name`` (an argument) may be one of ``named``: a string literal
+        of them, or computed (unless set on ``self`` of an object no tensor is)."""
+        if isinstance(name, cst.SimpleString):
+            return name.evaluated_value in named
+        frame = scan.frames.get(id(call))
+        own = frame.own(spec) if frame is not None else None
+        return not (own and isinstance(target, cst.Name) and target.value == own)
 
-        def visit_ClassDef(self, node: cst.ClassDef) -> None:
-            bases = [code_of(b.value).strip() for b in node.bases]
-            tensor = any(may_be_tensor_class(b, spec.tensor_classes) for b in bases)
-            self.frames.append(None if tensor else "")
+    def freezes(node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Assign):
+            return any(
+                _is_attribute(target.target, attributes) and not is_true(node.value)
+                for target in node.targets
+            )
+        if isinstance(node, cst.AugAssign):
+            return _is_attribute(node.target, attributes)
+        if not isinstance(node, cst.Call):
+            return False
+        frozen = _makes_frozen(node, spec) or _is_attribute(node.func, spec.freeze_calls)
+        written = " ".join(code_of(node.func).split())
+        frozen = frozen or spec.freezing_call(written, called(node.func))
+        if frozen or (
+            _is_attribute(node.func, methods) and node.args and not is_true(node.args[0].value)
+        ):
+            return True
+        if len(node.args) == 3 and called(node.func) in spec.freeze_setters:
+            target, name, value = (a.value for a in node.args)
+            return names(node, name, attributes, target) and not is_true(value)
+        if len(node.args) == 2 and _is_attribute(node.func, spec.setter_methods):
+            name, value = (a.value for a in node.args)  # `p.__setattr__("requires_grad", v)`
+            target = node.func.value  # type: ignore[attr-defined]
+            return names(node, name, attributes, target) and not is_true(value)
+        if isinstance(getter := node.func, cst.Call) and len(getter.args) >= 2:
+            if called(getter.func) not in spec.getter_functions:
+                return False  # `getattr(p, "requires_grad_")(v)`, `getattr(p, "detach_")()`
+            target, name = (a.value for a in getter.args[:2])
+            calls = names(node, name, spec.freeze_calls, target)
+            return calls or (names(node, name, methods, target) and not _true_argument(node))
+        return False
 
-        def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
-            self.frames.pop()
-
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-            outer = self.frames[-1] if self.frames else None
-            params = node.params.params
-            static = any(code_of(d.decorator).strip() == "staticmethod" for d in node.decorators)
-            if outer == "" and params and not static:  # a method of a class based on no tensor
-                outer = params[0].name.value
-            elif outer and any(p.name.value == outer for p in params):
-                outer = None  # a nested function rebinding it
-            self.frames.append(outer or None)
-
-        def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-            self.frames.pop()
-
-        def visit_Assign(self, node: cst.Assign) -> None:
-            for target in node.targets:
-                if _is_attribute(target.target, attributes) and not is_true(node.value):
-                    found.append(code_of(node).strip())
-
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            if _is_attribute(node.target, attributes):
-                found.append(code_of(node).strip())
-
-        def visit_Call(self, node: cst.Call) -> None:
-            frozen = _makes_frozen(node, spec) or _is_attribute(node.func, spec.freeze_calls)
-            written = " ".join(code_of(node.func).split())
-            frozen = frozen or spec.freezing_call(written, called(node.func))
-            if frozen or (
-                _is_attribute(node.func, methods) and node.args and not is_true(node.args[0].value)
-            ):
-                found.append(code_of(node).strip())
-            elif len(node.args) == 3 and called(node.func) in spec.freeze_setters:
-                target, name, value = (a.value for a in node.args)
-                if self.names(name, attributes, target) and not is_true(value):
-                    found.append(code_of(node).strip())
-            elif len(node.args) == 2 and _is_attribute(node.func, spec.setter_methods):
-                name, value = (a.value for a in node.args)  # `p.__setattr__("requires_grad", v)`
-                target = node.func.value  # type: ignore[attr-defined]
-                if self.names(name, attributes, target) and not is_true(value):
-                    found.append(code_of(node).strip())
-            elif isinstance(getter := node.func, cst.Call) and len(getter.args) >= 2:
-                if called(getter.func) not in spec.getter_functions:
-                    return  # `getattr(p, "requires_grad_")(v)`, `getattr(p, "detach_")()`
-                target, name = (a.value for a in getter.args[:2])
-                calls = self.names(name, spec.freeze_calls, target)
-                if calls or (self.names(name, methods, target) and not _true_argument(node)):
-                    found.append(code_of(node).strip())
-
-        def names(
-            self, name: cst.BaseExpression, named: frozenset[str], target: cst.BaseExpression
-        ) -> bool:
-            """The attribute ``name`` (an argument) may be one of ``named``: a string literal
-            of them, or computed (unless set on ``self`` of an object no tensor is)."""
-            if isinstance(name, cst.SimpleString):
-                return name.evaluated_value in named
-            own = self.frames[-1] if self.frames else None
-            return not (own and isinstance(target, cst.Name) and target.value == own)
-
-    cst_walk.visit(module, _Find())
-    return found[0] if found else None
+    found = next((node for node in scan.nodes if freezes(node)), None)
+    return code_of(found).strip() if found is not None else None
 
 
 def _true_argument(call: cst.Call) -> bool:
@@ -166,6 +252,7 @@ def _first_hook(
     module: cst.Module,
     spec: ParameterSpec,
     called: Callable[[cst.BaseExpression], str | None] = lambda func: None,
+    scan: ModuleScan | None = None,
 ) -> str | None:
     """Source of the first call of one of the map's ``hook_methods`` (``p.register_hook(h)``,
     ``m.register_full_backward_hook(h)``), or of a function named so (torch's global
@@ -179,18 +266,23 @@ def _first_hook(
         qualified = called(call.func) or ""
         return name in spec.hook_methods or qualified.rpartition(".")[2] in spec.hook_methods
 
-    calls = (n for n in cst_walk.walk(module) if isinstance(n, cst.Call))
+    nodes = (scan or ModuleScan(module, spec.complex_names)).nodes
+    calls = (n for n in nodes if isinstance(n, cst.Call))
     found = next((c for c in calls if registers(c)), None)
     return code_of(found).strip() if found is not None else None
 
 
-def _first_complex(module: cst.Module, spec: ParameterSpec) -> cst.CSTNode | None:
+def _first_complex(
+    module: cst.Module, spec: ParameterSpec, scan: ModuleScan | None = None
+) -> cst.CSTNode | None:
     """The first place in ``module``'s code (not its strings or comments) where parameters may
     be made complex: a name or attribute spelled as one of the map's ``complex_names``
     (``torch.cfloat``, ``w.cdouble()``, ``torch.polar(a, b)``) or an imaginary literal
     (``1j``); None when there is none. The ``cst`` twin of ``cross_file._complex_node``."""
     names = spec.complex_names
-    for node in cst_walk.walk(module):
+    if scan is None or scan.complex_names != names:
+        scan = ModuleScan(module, names)
+    for node in scan.nodes:
         if isinstance(node, cst.Imaginary):
             return node
         if isinstance(node, cst.Attribute) and node.attr.value in names:

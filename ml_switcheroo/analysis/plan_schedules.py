@@ -39,7 +39,6 @@ from ml_switcheroo.analysis.plan_walks import (
     _mentions,
     _names,
     _short,
-    _walk_calls,
     may_bind,
 )
 from ml_switcheroo.analysis.purity import is_pure
@@ -590,7 +589,7 @@ class ScheduleFacts:
         an argument: that function may step it, and steps there are not counted (the values
         of a ``SCHEDULER_HANDED_TO_CALL`` finding). By text, in the whole file: conservative."""
         names = {code_of(s.target).strip() for s in members if s.target is not None}
-        for node in _walk_calls(self.module):
+        for node in self._module_calls():  # type: ignore[attr-defined]
             site = self.by_call.get(id(node))
             if site is not None and site.role == SCHEDULER:
                 continue

@@ -45,7 +45,6 @@ from ml_switcheroo.analysis.plan_walks import (
     _self_name,
     _short,
     _use_but_lr_reads,
-    _walk_calls,
 )
 from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.findings import Finding
@@ -559,7 +558,7 @@ class SteppingFacts:
         reads = [access.node for access in assignments[0].references]
         if len(reads) != 1:
             return None
-        for call in _walk_calls(self.module):
+        for call in self._module_calls():  # type: ignore[attr-defined]
             for argument in call.args:
                 if argument.value is reads[0] and not argument.star:
                     return call, argument
@@ -580,7 +579,7 @@ class SteppingFacts:
         reads = [access.node for access in assignments[0].references]
         if len(reads) != 1:
             return None
-        for call in _walk_calls(self.module):
+        for call in self._module_calls():  # type: ignore[attr-defined]
             for argument in call.args:
                 if argument.value is reads[0]:
                     param = self.resolver.local_parameter(call, argument)
@@ -1070,7 +1069,7 @@ class SteppingFacts:
                 "container, a bound method)"
             )
         steppers = self._functions_calling(self.step_methods)
-        for call in _walk_calls(self.module):
+        for call in self._module_calls():  # type: ignore[attr-defined]
             if id(call) in self.by_call:
                 continue
             if not any(code_of(a.value).strip() == text for a in call.args):

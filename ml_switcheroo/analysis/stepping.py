@@ -170,21 +170,36 @@ def lr_index_offset(condition: EveryK, k: int, counter: Counter) -> int:
     return e % k
 
 
+_SHARED: dict[int, tuple[cst.CSTNode, frozenset[str]]] = {}  # id(module) -> its shared names
+
+
 def names_declared_shared(module: cst.Module, name: str) -> bool:
-    """Whether a ``global name`` or ``nonlocal name`` statement appears anywhere in ``module``."""
-    found = False
+    """Whether a ``global name`` or ``nonlocal name`` statement appears anywhere in ``module``
+    (the names of a module's statements found by one walk, kept until ``forget``)."""
+    kept = _SHARED.get(id(module))
+    if kept is None or kept[0] is not module:
+        kept = _SHARED[id(module)] = (module, _shared_names(module))
+    return name in kept[1]
+
+
+def _shared_names(module: cst.CSTNode) -> frozenset[str]:
+    """Every name of a ``global`` or ``nonlocal`` statement of ``module``."""
+    found: set[str] = set()
 
     class _Find(cst.CSTVisitor):
         def visit_Global(self, node: cst.Global) -> None:
-            nonlocal found
-            found = found or any(item.name.value == name for item in node.names)
+            found.update(item.name.value for item in node.names)
 
         def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
-            nonlocal found
-            found = found or any(item.name.value == name for item in node.names)
+            found.update(item.name.value for item in node.names)
 
     cst_walk.visit(module, _Find())
-    return found
+    return frozenset(found)
+
+
+def forget() -> None:
+    """Drop the kept names (and the trees they hold): a file's conversion is over."""
+    _SHARED.clear()
 
 
 class WarmupTest(NamedTuple):

@@ -135,9 +135,13 @@ class ConvertCommand(TorchToOptax):
             raise ConversionError(_one_line(exc)) from None
 
     def transform_module(self, tree: cst.Module) -> cst.Module:
+        caller = command_support.caller_frame()
+        with command_support.file_collector_paused():  # command_support point 8
+            return self._transform(tree, caller)
+
+    def _transform(self, tree: cst.Module, caller: FrameType | None) -> cst.Module:
         filename = self.context.filename or "<stdin>"
         result: dict[str, Any] = {"file": filename, "changed": False}
-        caller = command_support.caller_frame()
         fresh = command_support.called_by_libcst_parser(caller)
         try:
             before = files.snapshot(filename)

@@ -26,7 +26,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import ScopeProvider
 
-from ml_switcheroo.analysis import changed_models, cst_walk, reaching
+from ml_switcheroo.analysis import changed_models, cst_walk, reaching, stepping
 from ml_switcheroo.analysis.plan import Plan, Planner
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
@@ -113,11 +113,14 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             dry_command=dry_command_for(self.TARGET),
         )
         self.second_stage: SecondStage = second_stage_for(self.semantic_map, self.HOOKS)
+        command_support.pause_collector_for_file()  # libcst's runner parses the file next
 
     def transform_module(self, tree: cst.Module) -> cst.Module:
         """libcst's entry point, with the map's pre-filter in front of the metadata
         (``rewrite.command_support.prefiltered_transform``)."""
-        return command_support.prefiltered_transform(self, tree, command_support.caller_frame())
+        caller = command_support.caller_frame()
+        with command_support.file_collector_paused():
+            return command_support.prefiltered_transform(self, tree, caller)
 
     def proved_unchanged(self, data: bytes) -> bool:
         """Whether the pre-filter's two stages (bytes, then ``ast``) prove a file of these bytes
@@ -215,6 +218,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         finally:  # no tree of this file kept past its conversion
             reaching.forget()
             changed_models.forget()
+            stepping.forget()
 
     # Dispatch directly: this command uses no matchers, and the matcher bookkeeping of
     # MatcherDecoratableTransformer costs time on every node.
