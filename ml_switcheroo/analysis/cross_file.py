@@ -1480,12 +1480,33 @@ def _replacement(
     tree = facts.tree
     assert tree is not None
     modules = {api.rpartition(".")[0] for api in apis}
+    roots = {api.partition(".")[0] for api in apis}
+    aliases = {  # `o = torch.optim`: o -> torch.optim
+        n.targets[0].id: _qualified(n.value, facts.imports)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Assign)
+        and len(n.targets) == 1
+        and isinstance(n.targets[0], ast.Name)
+        and isinstance(n.value, (ast.Name, ast.Attribute))
+    }
     for node in ast.walk(tree):
         targets: list[ast.expr] = []
         if isinstance(node, ast.Assign):
             targets = list(node.targets)
         elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
             targets = [node.target]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"update", "setdefault", "__setitem__"}
+        ):
+            targets = [node.func.value]  # `torch.optim.__dict__.update(SGD=X)`
+        for target in targets:
+            owner = _namespace_owner(target, facts)
+            if owner is not None and (owner == "" or owner.partition(".")[0] in roots):
+                return owner or "sys.modules", node
+        if targets:
+            targets = [t for t in targets if isinstance(t, ast.Attribute)]
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
@@ -1501,6 +1522,13 @@ def _replacement(
             continue
         for target in (t for t in targets if isinstance(t, ast.Attribute)):
             name = _qualified(target, facts.imports)
+            head = name.partition(".")[0]
+            if (
+                isinstance(target.value, ast.Name)
+                and aliases.get(head)
+                and head not in facts.imports
+            ):
+                name = f"{aliases[head]}.{target.attr}"
             if name in apis or name in modules or any(name.startswith(a + ".") for a in apis):
                 return name, node
             if _ends_like(name, tails):
@@ -1522,18 +1550,57 @@ def _hook_call(facts: FileFacts, *, spec: ParameterSpec) -> ast.Call | None:
     ``plan_places._first_hook``."""
     tree = facts.tree
     assert tree is not None
+    methods = spec.hook_methods
     for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _names_hook(node.value, methods):
+            return node  # `reg = p.register_hook`
         if not isinstance(node, ast.Call):
             continue
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in spec.hook_methods:
             return node
+        if any(_names_hook(a, methods) for a in node.args):
+            return node  # `getattr(p, "register_hook")(f)`, `apply(p.register_hook, f)`
         if isinstance(func, ast.Name) and (
             func.id in spec.hook_methods
             or facts.imports.get(func.id, "").rpartition(".")[2] in spec.hook_methods
         ):
             return node
     return None
+
+
+def _names_hook(value: ast.expr | None, methods: frozenset[str]) -> bool:
+    """``p.register_hook`` or ``"register_hook"`` (the ``ast`` twin of
+    ``plan_places._names_hook``)."""
+    if isinstance(value, ast.Attribute):
+        return value.attr in methods
+    return isinstance(value, ast.Constant) and value.value in methods
+
+
+def _namespace_owner(target: ast.expr, facts: FileFacts) -> str | None:
+    """What a write through a namespace changes (the ``ast`` twin of
+    ``plan_models._namespace_write``): the qualified owner of ``m.__dict__`` / ``vars(m)``,
+    or ``sys.modules`` (with its key when a literal) under ``target``; None otherwise."""
+    node: ast.expr = target
+    while True:
+        if isinstance(node, ast.Attribute) and node.attr == "__dict__":
+            return _qualified(node.value, facts.imports)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "vars"
+            and node.args
+        ):
+            return _qualified(node.args[0], facts.imports)
+        if (
+            isinstance(node, ast.Subscript)
+            and _qualified(node.value, facts.imports) == "sys.modules"
+        ):
+            key = node.slice
+            return key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else ""
+        if not isinstance(node, (ast.Attribute, ast.Subscript)):
+            return None
+        node = node.value
 
 
 def _complex_node(facts: FileFacts, *, spec: ParameterSpec) -> ast.expr | None:

@@ -7,6 +7,7 @@ Split from ``plan.py`` by ``tools/split_plan.py``: the methods of ``ModelFacts``
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 
 import libcst as cst
@@ -49,6 +50,9 @@ from ml_switcheroo.spec.roles import (
     ZERO_GRAD,
 )
 from ml_switcheroo.spec.signature import code_of
+
+# methods writing a namespace's mapping (``torch.optim.__dict__.update(SGD=X)``)
+_DICT_WRITERS = frozenset({"update", "setdefault", "__setitem__"})
 
 
 class ModelFacts:
@@ -258,8 +262,16 @@ class ModelFacts:
                 named = node.args[1].value
                 attribute = named.evaluated_value if isinstance(named, cst.SimpleString) else ""
                 targets = [(node.args[0].value, attribute)]  # type: ignore[list-item]
+            if (
+                isinstance(node, cst.Call)
+                and isinstance(node.func, cst.Attribute)
+                and node.func.attr.value in _DICT_WRITERS  # `torch.optim.__dict__.update(...)`
+            ):
+                targets = [(node.func.value, None)]
             for target, attribute in targets:
-                if attribute is None and not isinstance(target, cst.Attribute):
+                if attribute is None and not isinstance(
+                    target, (cst.Attribute, cst.Subscript, cst.Call)
+                ):
                     continue  # a name bound again: the resolver's import check sees it
                 name = self._replaced_api(target, attribute)
                 if name is not None:
@@ -286,7 +298,18 @@ class ModelFacts:
         (``torch.optim.SGD.step``) or a module holding them (``torch.optim``); else None."""
         apis = self.resolver.map.apis
         modules = {api.rpartition(".")[0] for api in apis}
-        for qualified in self.resolver.imported_names(target):
+        through = self._namespace_write(target, apis, modules)
+        if through is not None:
+            return through
+        qualified_names = self.resolver.imported_names(target)
+        if not qualified_names and isinstance(target, cst.Attribute):
+            # `o = torch.optim` then `o.SGD = X`: the alias's one value names a module of the map
+            owner = target.value
+            value = self.resolver.bound_value(owner, None) if isinstance(owner, cst.Name) else None
+            if value is not None:
+                base = self.resolver.imported_names(value)
+                qualified_names = [f"{q}.{target.attr.value}" for q in base]
+        for qualified in qualified_names:
             if attribute == "" and (qualified in modules or qualified in apis):
                 return qualified  # `setattr(torch.optim, name, v)`: any of its names
             name = f"{qualified}.{attribute}" if attribute else qualified
@@ -295,6 +318,40 @@ class ModelFacts:
             if any(name.startswith(api + ".") for api in apis):
                 return name
         return None
+
+    def _namespace_write(
+        self, target: cst.BaseExpression, apis: Collection[str], modules: Collection[str]
+    ) -> str | None:
+        """The module of the map a write through its namespace changes: an item or attribute of
+        ``sys.modules[...]`` (a key naming a module of the map, or not a literal), of
+        ``vars(m)`` or of ``m.__dict__`` for ``m`` a module or API of the map; else None (probe
+        s33: ``sys.modules["torch.optim"].SGD = X``, ``vars(torch.optim)["SGD"] = X``)."""
+        roots = {name.partition(".")[0] for name in apis}
+        node: cst.BaseExpression = target
+        while True:
+            owner = None
+            if isinstance(node, cst.Attribute) and node.attr.value == "__dict__":
+                owner = node.value
+            elif (
+                isinstance(node, cst.Call)
+                and self.resolver.called_function(node.func) == "builtins.vars"
+                and node.args
+            ):
+                owner = node.args[0].value
+            for qualified in self.resolver.imported_names(owner) if owner is not None else []:
+                if qualified in modules or qualified in apis or qualified in roots:
+                    return qualified
+            if isinstance(node, cst.Subscript) and "sys.modules" in self.resolver.imported_names(
+                node.value
+            ):
+                key = node.slice[0].slice if len(node.slice) == 1 else None
+                literal = isinstance(key, cst.Index) and isinstance(key.value, cst.SimpleString)
+                text = key.value.evaluated_value if literal else None  # type: ignore[union-attr]
+                if not isinstance(text, str) or text.partition(".")[0] in roots:
+                    return f"sys.modules[{text!r}]" if isinstance(text, str) else "sys.modules"
+            if not isinstance(node, (cst.Attribute, cst.Subscript)):
+                return None
+            node = node.value
 
     def _plan_frozen_parameters(self) -> None:
         """Every optimizer of a file that freezes parameters, or imports a file of the

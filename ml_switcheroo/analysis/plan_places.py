@@ -264,12 +264,30 @@ def _first_hook(
             return True
         name = call.func.value if isinstance(call.func, cst.Name) else None
         qualified = called(call.func) or ""
-        return name in spec.hook_methods or qualified.rpartition(".")[2] in spec.hook_methods
+        if name in spec.hook_methods or qualified.rpartition(".")[2] in spec.hook_methods:
+            return True
+        # `getattr(p, "register_hook")(f)`, `apply(p.register_hook, f)` (probe s33)
+        return any(_names_hook(a.value, spec.hook_methods) for a in call.args)
+
+    def aliases(node: cst.CSTNode) -> bool:  # `reg = p.register_hook` (probe s33)
+        value = (
+            getattr(node, "value", None) if isinstance(node, (cst.Assign, cst.AnnAssign)) else None
+        )
+        return value is not None and _names_hook(value, spec.hook_methods)
 
     nodes = (scan or ModuleScan(module, spec.complex_names)).nodes
-    calls = (n for n in nodes if isinstance(n, cst.Call))
-    found = next((c for c in calls if registers(c)), None)
+    found = next(
+        (n for n in nodes if (isinstance(n, cst.Call) and registers(n)) or aliases(n)), None
+    )
     return code_of(found).strip() if found is not None else None
+
+
+def _names_hook(value: cst.BaseExpression, methods: frozenset[str]) -> bool:
+    """Whether ``value`` is a registration method itself (``p.register_hook``) or a string
+    naming one (``"register_hook"``, as ``getattr`` is given it)."""
+    if isinstance(value, cst.Attribute):
+        return value.attr.value in methods
+    return isinstance(value, cst.SimpleString) and value.evaluated_value in methods
 
 
 def _first_complex(

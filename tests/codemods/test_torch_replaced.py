@@ -248,3 +248,56 @@ def test_a_freeze_in_a_star_imported_module_escapes(tmp_path: Path) -> None:
     files = {"freeze.py": freeze, "model.py": "model = make_model()\n", "main.py": main}
     for output in _converted(tmp_path, files).values():
         assert "freezes parameters" in output and "pkg/freeze.py:4" in output, output
+
+
+# Replacements and hooks spelled through an alias or a namespace (probe s33): in this file and
+# in a linked one.
+SPELLED = {
+    "an_alias_of_the_module": "o = torch.optim\no.SGD = MySGD\n",
+    "sys_modules": 'import sys\nsys.modules["torch.optim"].SGD = MySGD\n',
+    "vars_item": 'vars(torch.optim)["SGD"] = MySGD\n',
+    "dict_update": "torch.optim.__dict__.update(SGD=MySGD)\n",
+    "vars_update": "vars(torch.optim).update(SGD=MySGD)\n",
+}
+SPELLED_HOOKS = {
+    "an_alias_of_the_method": "def wire(p, f):\n    reg = p.register_hook\n    reg(f)\n",
+    "getattr": 'def wire(p, f):\n    getattr(p, "register_hook")(f)\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPELLED))
+def test_a_replacement_spelled_otherwise_escapes_here_and_across_files(
+    tmp_path: Path, name: str
+) -> None:
+    source = "import torch\n" + SPELLED[name] + OPT
+    assert SAID in run_codemod(source), run_codemod(source)
+    files = {
+        "patch.py": "import torch\n" + SPELLED[name],
+        "main.py": MAIN.format(imports="import pkg.patch"),
+    }
+    for output in _converted(tmp_path, files).values():
+        assert ELSEWHERE in output, output
+
+
+@pytest.mark.parametrize("name", sorted(SPELLED_HOOKS))
+def test_a_hook_spelled_otherwise_escapes_here_and_across_files(tmp_path: Path, name: str) -> None:
+    source = "import torch\n" + SPELLED_HOOKS[name] + OPT
+    assert "this file registers a hook" in run_codemod(source), run_codemod(source)
+    files = {"hooks.py": SPELLED_HOOKS[name], "main.py": MAIN.format(imports="import pkg.hooks")}
+    for output in _converted(tmp_path, files).values():
+        assert HOOKED in output, output
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        'import sys\nsys.modules["mylib"] = mod\n',
+        "d = {}\nd.update(a=1)\n",
+        "model.__dict__.update(a=1)\n",
+    ],
+)
+def test_other_namespace_writes_keep_the_translation(tmp_path: Path, other: str) -> None:
+    assert "sgd(" in run_codemod("import torch\n" + other + OPT)
+    files = {"other.py": other, "main.py": MAIN.format(imports="import pkg.other")}
+    for output in _converted(tmp_path, files).values():
+        assert ELSEWHERE not in output and "sgd(" in output, output
