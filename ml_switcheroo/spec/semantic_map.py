@@ -406,10 +406,16 @@ class ArrayNamesake:
     # a call the template does not write is left as written (torch code, ported by hand), not
     # escaped (``x.to(device)`` of a parameter: the caller's device, maybe a dtype)
     left: bool = False
+    # the template of a call without arguments (``x.size()`` -> ``x.shape``), where ``params``
+    # has a required one (None: such a call keeps the escape)
+    bare_exact: str | None = None
 
-    def template(self, after_update: bool) -> str | None:
+    def template(self, after_update: bool, bare: bool = False) -> str | None:
         """The template a call is written with inside the step (``after_update`` False) or
-        after the update (None: it keeps the escape there)."""
+        after the update (None: it keeps the escape there); ``bare``: a call without
+        arguments, written with ``bare_exact`` where the map gives one."""
+        if bare and self.bare_exact is not None:
+            return self.bare_exact
         return (self.after or self.exact) if after_update else self.exact
 
 
@@ -1255,7 +1261,7 @@ class _Checker:
         keys = {"reason", "exact", "params", "imports", "after", "operands", "any_array"}
         keys |= {"detaches", "devices", "left"}
         if section_name == "array_namesakes":
-            keys.add("bare")
+            keys |= {"bare", "bare_exact"}
         if section_name == "array_attributes":  # read, not called: no arguments
             keys = {"reason", "after", "imports"}
         result = {}
@@ -1278,6 +1284,16 @@ class _Checker:
             reason = self.string(body, "reason", name, required=True)
             exact = self.string(body, "exact", name, required=False)
             after = self.string(body, "after", name, required=False)
+            bare_exact = self.string(body, "bare_exact", name, required=False)
+            if bare_exact is not None and (bare or exact is None):
+                self.fail(
+                    "'bare_exact' needs 'exact' and not 'bare' (a call without arguments "
+                    "computing the same needs no template)",
+                    line=key_line,
+                    entry=name,
+                )
+            if bare_exact is not None and set(re.findall(r"\{(\w*)\}", bare_exact)) != {"x"}:
+                self.fail("'bare_exact' reads the receiver `{x}` alone", line=key_line, entry=name)
             params = dict(self.mapping(body.get("params", {}), "'params'", key_line, name))
             called = section_name != "array_attributes"
             if called and (exact is None and after is None) != ("params" not in body):
@@ -1310,6 +1326,7 @@ class _Checker:
                 detaches,
                 tuple(devices),
                 left,
+                bare_exact,
             )
         return result
 

@@ -627,7 +627,7 @@ def _after_update_texts(
         reads_once = _reads_once(node, function[1] if function is not None else None, ctx)
         x = _receiver_text(receiver, texts, receivable, reads_once)
         if x is None and _any_array_receiver(receiver, node, covered, ctx):
-            x = receiver.value  # type: ignore[attr-defined]  # a Name
+            x = code_of(receiver).strip()  # a name or an item of one: `images[0]`
         model_call = x is None and id(receiver) in outputs
         x = code_of(receiver).strip() if model_call else x
         if x is None and function is not None:
@@ -750,7 +750,9 @@ def _any_array_receiver(
     covered: Callable[[cst.Name], bool] | None,
     ctx: HookContext,
 ) -> bool:
-    """Whether ``node`` reads an ``any_array`` entry of the map on a ``covered`` name."""
+    """Whether ``node`` reads an ``any_array`` entry of the map on a ``covered`` name or on an
+    item of one at literal indices (``images[0].size(0)``: a batch of two views, moco's)."""
+    receiver = _literal_item_base(receiver)
     if covered is None or not isinstance(receiver, cst.Name) or not covered(receiver):
         return False
     function = _function_parts(node, ctx)
@@ -758,6 +760,19 @@ def _any_array_receiver(
         return function[1].any_array
     semantic_map = ctx.semantic_map
     return any_array_read(node, semantic_map.array_namesakes, semantic_map.array_attributes)
+
+
+def _literal_item_base(node: cst.BaseExpression) -> cst.BaseExpression:
+    """The name ``images[0]``, ``batch["x"][1]`` index at literal indices (an integer or a
+    string: no slice, nothing computed); ``node`` itself otherwise."""
+    while isinstance(node, cst.Subscript) and all(
+        isinstance(e.slice, cst.Index)
+        and isinstance(e.slice.value, (cst.Integer, cst.SimpleString))
+        and e.slice.star is None
+        for e in node.slice
+    ):
+        node = node.value
+    return node
 
 
 def _store_targets(nodes: Sequence[cst.CSTNode]) -> list[cst.CSTNode]:
