@@ -114,6 +114,7 @@ _TOP_KEYS = {
     "array_lacks",
     "array_attributes",
     "array_views",
+    "array_moves",
     "array_functions",
     "parameter_chains",
     "device_calls",
@@ -661,6 +662,9 @@ class SemanticMap:
     # (`x.detach()`, `x.view(...)`, `x.data`, `x[0]`): an in-place change of one (`keep +=
     # 1`) changes the other in torch, never with JAX arrays, so the NNX step escapes it.
     array_views: frozenset[str] = frozenset()
+    # the views whose value is the receiver's very values, in its shape (`x.cuda()`,
+    # `x.detach()`): `a[0] = a[0].cuda()` writes an item's own values back, changing nothing.
+    array_moves: frozenset[str] = frozenset()
     # torch functions on arrays (`torch.max(x, 1)`, `Variable(x)`), by qualified name: the same
     # entries, the array the function's first argument (``{x}`` in the templates).
     array_functions: Mapping[str, ArrayNamesake] = field(default_factory=dict)
@@ -2086,6 +2090,11 @@ def _compile_raw(
     gradient_free = _names_list(top, base, "gradient_free_methods", "method", checker)
     torch_only_names = _names_list(top, base, "torch_only_module_names", "attribute", checker)
     array_views = _names_list(top, base, "array_views", "method or attribute", checker)
+    array_moves = _names_list(top, base, "array_moves", "method or attribute", checker)
+    if not set(array_moves) <= set(array_views):
+        checker.fail(
+            "'array_moves' must be names of 'array_views'", line=top.lines.get("array_moves")
+        )
     in_place_keywords = _names_list(top, base, "in_place_keywords", "keyword", checker)
     in_place_suffix = top.get("in_place_suffix", base.in_place_suffix if base else None)
     if in_place_suffix is not None and not isinstance(in_place_suffix, str):
@@ -2209,6 +2218,7 @@ def _compile_raw(
         array_namesakes=namesakes,
         array_attributes=attributes,
         array_views=frozenset(array_views),
+        array_moves=frozenset(array_moves),
         array_functions=array_functions,
         parameter_chains=chains | (base.parameter_chains if base else frozenset()),
         device_calls=device_calls | (base.device_calls if base else frozenset()),

@@ -52,6 +52,21 @@ CONVERTED = {
         ),
         ["x, y = batch[0], batch[1]\n", "float(batch[0].shape[0] * batch[1].shape[1])"],
     ),
+    # moco's `images[0] = images[0].cuda(args.gpu, non_blocking=True)` under `if args.gpu is not
+    # None:` before the step: the item's own values, no change of the batch (left as written:
+    # the statements before a step are not rewritten; `gpu` is None here, as on a CPU)
+    "item_moved_back_into_the_batch": (
+        _loop(
+            prefix="batch = list(batch)\n"
+            "        if gpu is not None:\n"
+            "            batch[0] = batch[0].cuda(gpu, non_blocking=True)\n"
+            "            batch[1] = batch[1].cuda()\n"
+            "        x, y = batch[0], batch[1]",
+            after="losses.append(float(batch[0].size(0)))",
+            source=BATCH_LOOP.replace("model = make_model()", "gpu = None\nmodel = make_model()"),
+        ),
+        ["float(batch[0].shape[0])"],
+    ),
 }
 
 
@@ -83,6 +98,23 @@ ESCAPED = {
     "cuda_of_a_computed_device": (
         _loop(prefix="y = y.cuda(pick())"),
         "`y.cuda(pick())`",
+    ),
+    # another item's values written into the batch (a tensor batch changes in torch)
+    "other_item_moved_into_the_batch": (
+        _loop(
+            prefix="batch[0] = batch[1].cuda()\n        x, y = batch[0], batch[1]",
+            after="keep = batch[0]\n        losses.append(float(keep.sum()))",
+            source=BATCH_LOOP,
+        ),
+        "`batch[0] = batch[1].cuda()` changes `batch` in place",
+    ),
+    # a view that is not the item's own values in its shape (`t()`: transposed)
+    "transposed_item_written_back": (
+        _loop(
+            prefix="batch[0] = batch[0].t().t()\n        x, y = batch[0], batch[1]",
+            source=BATCH_LOOP,
+        ),
+        "`batch[0] = batch[0].t().t()` changes `batch` in place",
     ),
     "cuda_with_a_memory_format": (
         _loop(prefix="y = y.cuda(memory_format=torch.preserve_format)"),

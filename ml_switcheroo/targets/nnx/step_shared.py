@@ -389,6 +389,8 @@ def _check_no_shared_change(
     (values of the loss function): a batch of the loader is a new tensor (DCGAN's
     ``noise.normal_(0, 1)``). The step escapes naming the change."""
     views = ctx.semantic_map.array_views
+    moves = ctx.semantic_map.array_moves
+    nodes = [n for n in nodes if not _writes_itself_back(n, moves)]
     shared: set[str] = set()
     for node in nodes:
         value = None if isinstance(node, cst.AugAssign) else _stored_value(node)
@@ -408,6 +410,30 @@ def _check_no_shared_change(
                 " with a value of the step in torch (a view, `x.detach()`, the same tensor);"
                 " JAX arrays are never changed in place: the other name would keep its value"
             )
+
+
+def _writes_itself_back(node: cst.CSTNode, moves: Set[str]) -> bool:
+    """``images[0] = images[0].cuda(args.gpu, non_blocking=True)``: an item at literal indices
+    assigned the map's ``array_moves`` of itself (its very values, in its shape): no value
+    changes in torch (a list's item rebound, a tensor's row copied onto itself)."""
+    if not isinstance(node, cst.Assign) or len(node.targets) != 1:
+        return False
+    target = node.targets[0].target
+    if not isinstance(target, cst.Subscript) or _literal_item_base(target) is target:
+        return False
+    value = node.value
+    moved = False
+    while True:
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
+            attribute = value.func
+        elif isinstance(value, cst.Attribute):
+            attribute = value
+        else:
+            break
+        if attribute.attr.value not in moves:
+            return False
+        value, moved = attribute.value, True
+    return moved and isinstance(_literal_item_base(target), cst.Name) and value.deep_equals(target)
 
 
 def _check_batch_not_changed_in_place(nodes: Sequence[cst.CSTNode], ctx: HookContext) -> None:
