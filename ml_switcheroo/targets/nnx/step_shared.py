@@ -750,14 +750,21 @@ def _other_steps_any_array(
     """Ids of the reads of an ``any_array`` template, and the calls of the map's
     ``array_functions``, in another step's statements (``stepped``): that step writes them
     (``num = x.size(0)`` as its prefix, ``torch.mean(fake_validity)`` in its loss function)
-    or escapes."""
+    or escapes; and of the map's ``array_attributes`` there (wgan_gp's
+    `compute_gradient_penalty(D, real_imgs.data, fake_imgs.data)` in the critic's step, s33):
+    that step checks them itself, and left in its escape on a JAX array they raise
+    AttributeError, never other numbers."""
     semantic_map = ctx.semantic_map
     namesakes, attributes = semantic_map.array_namesakes, semantic_map.array_attributes
     return {
         id(n)
         for n in nodes
         if id(n) in stepped
-        and (any_array_read(n, namesakes, attributes) or _function_parts(n, ctx) is not None)
+        and (
+            any_array_read(n, namesakes, attributes)
+            or _function_parts(n, ctx) is not None
+            or (isinstance(n, cst.Attribute) and n.attr.value in attributes)
+        )
     }
 
 
