@@ -117,6 +117,7 @@ _TOP_KEYS = {
     "array_lacks",
     "array_attributes",
     "array_views",
+    "array_moves",
     "array_functions",
     "parameter_chains",
     "device_calls",
@@ -409,10 +410,16 @@ class ArrayNamesake:
     # a call the template does not write is left as written (torch code, ported by hand), not
     # escaped (``x.to(device)`` of a parameter: the caller's device, maybe a dtype)
     left: bool = False
+    # the template of a call without arguments (``x.size()`` -> ``x.shape``), where ``params``
+    # has a required one (None: such a call keeps the escape)
+    bare_exact: str | None = None
 
-    def template(self, after_update: bool) -> str | None:
+    def template(self, after_update: bool, bare: bool = False) -> str | None:
         """The template a call is written with inside the step (``after_update`` False) or
-        after the update (None: it keeps the escape there)."""
+        after the update (None: it keeps the escape there); ``bare``: a call without
+        arguments, written with ``bare_exact`` where the map gives one."""
+        if bare and self.bare_exact is not None:
+            return self.bare_exact
         return (self.after or self.exact) if after_update else self.exact
 
 
@@ -665,6 +672,9 @@ class SemanticMap:
     # (`x.detach()`, `x.view(...)`, `x.data`, `x[0]`): an in-place change of one (`keep +=
     # 1`) changes the other in torch, never with JAX arrays, so the NNX step escapes it.
     array_views: frozenset[str] = frozenset()
+    # the views whose value is the receiver's very values, in its shape (`x.cuda()`,
+    # `x.detach()`): `a[0] = a[0].cuda()` writes an item's own values back, changing nothing.
+    array_moves: frozenset[str] = frozenset()
     # torch functions on arrays (`torch.max(x, 1)`, `Variable(x)`), by qualified name: the same
     # entries, the array the function's first argument (``{x}`` in the templates).
     array_functions: Mapping[str, ArrayNamesake] = field(default_factory=dict)
@@ -1265,7 +1275,7 @@ class _Checker:
         keys = {"reason", "exact", "params", "imports", "after", "operands", "any_array"}
         keys |= {"detaches", "devices", "left"}
         if section_name == "array_namesakes":
-            keys.add("bare")
+            keys |= {"bare", "bare_exact"}
         if section_name == "array_attributes":  # read, not called: no arguments
             keys = {"reason", "after", "imports"}
         result = {}
@@ -1288,6 +1298,16 @@ class _Checker:
             reason = self.string(body, "reason", name, required=True)
             exact = self.string(body, "exact", name, required=False)
             after = self.string(body, "after", name, required=False)
+            bare_exact = self.string(body, "bare_exact", name, required=False)
+            if bare_exact is not None and (bare or exact is None):
+                self.fail(
+                    "'bare_exact' needs 'exact' and not 'bare' (a call without arguments "
+                    "computing the same needs no template)",
+                    line=key_line,
+                    entry=name,
+                )
+            if bare_exact is not None and set(re.findall(r"\{(\w*)\}", bare_exact)) != {"x"}:
+                self.fail("'bare_exact' reads the receiver `{x}` alone", line=key_line, entry=name)
             params = dict(self.mapping(body.get("params", {}), "'params'", key_line, name))
             called = section_name != "array_attributes"
             if called and (exact is None and after is None) != ("params" not in body):
@@ -1320,6 +1340,7 @@ class _Checker:
                 detaches,
                 tuple(devices),
                 left,
+                bare_exact,
             )
         return result
 
@@ -2086,6 +2107,11 @@ def _compile_raw(
     gradient_free = _names_list(top, base, "gradient_free_methods", "method", checker)
     torch_only_names = _names_list(top, base, "torch_only_module_names", "attribute", checker)
     array_views = _names_list(top, base, "array_views", "method or attribute", checker)
+    array_moves = _names_list(top, base, "array_moves", "method or attribute", checker)
+    if not set(array_moves) <= set(array_views):
+        checker.fail(
+            "'array_moves' must be names of 'array_views'", line=top.lines.get("array_moves")
+        )
     in_place_keywords = _names_list(top, base, "in_place_keywords", "keyword", checker)
     in_place_suffix = top.get("in_place_suffix", base.in_place_suffix if base else None)
     if in_place_suffix is not None and not isinstance(in_place_suffix, str):
@@ -2212,6 +2238,7 @@ def _compile_raw(
         array_namesakes=namesakes,
         array_attributes=attributes,
         array_views=frozenset(array_views),
+        array_moves=frozenset(array_moves),
         array_functions=array_functions,
         parameter_chains=chains | (base.parameter_chains if base else frozenset()),
         device_calls=device_calls | (base.device_calls if base else frozenset()),

@@ -72,7 +72,10 @@ def test_a_size_of_a_torch_value_is_written_the_same() -> None:
 @pytest.mark.parametrize(
     ("source", "said"),
     [
-        (_after("        w = out.size()\n"), "`out.size()` runs on JAX arrays there"),
+        (
+            _after("        w = out.size().numel()\n"),
+            "`out.size().numel()` runs on JAX arrays there",
+        ),
         (_after("        w = out.size(d)\n"), "`out.size(d)` runs on JAX arrays there"),
         (
             _after("        out.add_(1)\n        losses.append(out.sum().item())\n"),

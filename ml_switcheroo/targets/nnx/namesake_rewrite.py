@@ -45,7 +45,7 @@ def exact_text(
     if parts is None:
         return None
     namesake, receiver, args = parts
-    template = namesake.template(after_update)
+    template = namesake.template(after_update, bare=not args)
     if template is None:
         return None
     if isinstance(receiver, cst.Name) and namesake.detaches and not after_update:
@@ -64,10 +64,28 @@ def exact_text(
     variadic = any(name.startswith("*") for name, _ in namesake.params)
     if variadic and any(_qualified_operand(a.value, qualify) for a in args):
         return None  # `x.view(torch.float16)`: a dtype, not a size
-    bound = _bound(args, dict(namesake.params), namesake.operands, render, namesake.devices)
+    bound = _bound_or_bare(args, namesake, render)
     if bound is None or not _devices_proven(args, namesake, is_device):
         return None
-    return _filled(template, x, bound, id(call) in read)
+    return _filled(template, x, bound, id(call) in read, _is_bare(args, namesake))
+
+
+def _is_bare(args: Sequence[cst.Arg], entry: ArrayNamesake) -> bool:
+    """Whether a call is written with the entry's ``bare_exact``: another type than torch's
+    (a tuple for a torch.Size), an attribute of which (``x.size().numel()``) is not torch's."""
+    return not args and entry.bare_exact is not None
+
+
+def _bound_or_bare(
+    args: Sequence[cst.Arg],
+    entry: ArrayNamesake,
+    render: Callable[[cst.BaseExpression], str] | None,
+) -> dict[str, str] | None:
+    """``_bound`` of ``args``, or nothing to fill for a call without arguments the entry's
+    ``bare_exact`` writes (``x.size()`` -> ``x.shape``)."""
+    if not args and entry.bare_exact is not None:
+        return {}
+    return _bound(args, dict(entry.params), entry.operands, render, entry.devices)
 
 
 def _devices_proven(
@@ -160,13 +178,13 @@ def after_text(
         entry, args = attributes.get(node.attr.value), []
     else:
         return None
-    template = entry.template(after_update=True) if entry is not None else None
+    template = entry.template(True, bare=not args) if entry is not None else None
     if entry is None or template is None or (once and template.count("{x}") != 1):
         return None
-    bound = _bound(args, dict(entry.params), entry.operands, render, entry.devices)
+    bound = _bound_or_bare(args, entry, render)
     if bound is None or not _devices_proven(args, entry, is_device):
         return None
-    return _filled(template, x, bound, id(node) in read)
+    return _filled(template, x, bound, id(node) in read, _is_bare(args, entry))
 
 
 def any_array_read(
@@ -185,11 +203,14 @@ def any_array_read(
     return entry is not None and entry.any_array
 
 
-def _filled(template: str, x: str, bound: Mapping[str, str], attribute_read: bool) -> str | None:
+def _filled(
+    template: str, x: str, bound: Mapping[str, str], attribute_read: bool, bare: bool = False
+) -> str | None:
     """``template`` with the receiver and the arguments; None for a tuple an attribute of which
-    is read (torch's named fields: ``out.max(1).indices``)."""
+    is read (torch's named fields: ``out.max(1).indices``), or a ``bare`` template's
+    (``x.size().numel()``: torch.Size's method, a tuple has none)."""
     text = template.format(x=x, **bound)
-    if attribute_read and isinstance(cst.parse_expression(text), cst.Tuple):
+    if attribute_read and (bare or isinstance(cst.parse_expression(text), cst.Tuple)):
         return None
     return text
 

@@ -389,6 +389,8 @@ def _check_no_shared_change(
     (values of the loss function): a batch of the loader is a new tensor (DCGAN's
     ``noise.normal_(0, 1)``). The step escapes naming the change."""
     views = ctx.semantic_map.array_views
+    moves = ctx.semantic_map.array_moves
+    nodes = [n for n in nodes if not _writes_itself_back(n, moves)]
     shared: set[str] = set()
     for node in nodes:
         value = None if isinstance(node, cst.AugAssign) else _stored_value(node)
@@ -408,6 +410,30 @@ def _check_no_shared_change(
                 " with a value of the step in torch (a view, `x.detach()`, the same tensor);"
                 " JAX arrays are never changed in place: the other name would keep its value"
             )
+
+
+def _writes_itself_back(node: cst.CSTNode, moves: Set[str]) -> bool:
+    """``images[0] = images[0].cuda(args.gpu, non_blocking=True)``: an item at literal indices
+    assigned the map's ``array_moves`` of itself (its very values, in its shape): no value
+    changes in torch (a list's item rebound, a tensor's row copied onto itself)."""
+    if not isinstance(node, cst.Assign) or len(node.targets) != 1:
+        return False
+    target = node.targets[0].target
+    if not isinstance(target, cst.Subscript) or _literal_item_base(target) is target:
+        return False
+    value = node.value
+    moved = False
+    while True:
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
+            attribute = value.func
+        elif isinstance(value, cst.Attribute):
+            attribute = value
+        else:
+            break
+        if attribute.attr.value not in moves:
+            return False
+        value, moved = attribute.value, True
+    return moved and isinstance(_literal_item_base(target), cst.Name) and value.deep_equals(target)
 
 
 def _check_batch_not_changed_in_place(nodes: Sequence[cst.CSTNode], ctx: HookContext) -> None:
@@ -624,7 +650,7 @@ def _after_update_texts(
         reads_once = _reads_once(node, function[1] if function is not None else None, ctx)
         x = _receiver_text(receiver, texts, receivable, reads_once)
         if x is None and _any_array_receiver(receiver, node, covered, ctx):
-            x = receiver.value  # type: ignore[attr-defined]  # a Name
+            x = code_of(receiver).strip()  # a name or an item of one: `images[0]`
         model_call = x is None and id(receiver) in outputs
         x = code_of(receiver).strip() if model_call else x
         if x is None and function is not None:
@@ -721,14 +747,21 @@ def _other_steps_any_array(
     """Ids of the reads of an ``any_array`` template, and the calls of the map's
     ``array_functions``, in another step's statements (``stepped``): that step writes them
     (``num = x.size(0)`` as its prefix, ``torch.mean(fake_validity)`` in its loss function)
-    or escapes."""
+    or escapes; and of the map's ``array_attributes`` there (wgan_gp's
+    `compute_gradient_penalty(D, real_imgs.data, fake_imgs.data)` in the critic's step, s33):
+    that step checks them itself, and left in its escape on a JAX array they raise
+    AttributeError, never other numbers."""
     semantic_map = ctx.semantic_map
     namesakes, attributes = semantic_map.array_namesakes, semantic_map.array_attributes
     return {
         id(n)
         for n in nodes
         if id(n) in stepped
-        and (any_array_read(n, namesakes, attributes) or _function_parts(n, ctx) is not None)
+        and (
+            any_array_read(n, namesakes, attributes)
+            or _function_parts(n, ctx) is not None
+            or (isinstance(n, cst.Attribute) and n.attr.value in attributes)
+        )
     }
 
 
@@ -747,7 +780,9 @@ def _any_array_receiver(
     covered: Callable[[cst.Name], bool] | None,
     ctx: HookContext,
 ) -> bool:
-    """Whether ``node`` reads an ``any_array`` entry of the map on a ``covered`` name."""
+    """Whether ``node`` reads an ``any_array`` entry of the map on a ``covered`` name or on an
+    item of one at literal indices (``images[0].size(0)``: a batch of two views, moco's)."""
+    receiver = _literal_item_base(receiver)
     if covered is None or not isinstance(receiver, cst.Name) or not covered(receiver):
         return False
     function = _function_parts(node, ctx)
@@ -755,6 +790,19 @@ def _any_array_receiver(
         return function[1].any_array
     semantic_map = ctx.semantic_map
     return any_array_read(node, semantic_map.array_namesakes, semantic_map.array_attributes)
+
+
+def _literal_item_base(node: cst.BaseExpression) -> cst.BaseExpression:
+    """The name ``images[0]``, ``batch["x"][1]`` index at literal indices (an integer or a
+    string: no slice, nothing computed); ``node`` itself otherwise."""
+    while isinstance(node, cst.Subscript) and all(
+        isinstance(e.slice, cst.Index)
+        and isinstance(e.slice.value, (cst.Integer, cst.SimpleString))
+        and e.slice.star is None
+        for e in node.slice
+    ):
+        node = node.value
+    return node
 
 
 def _store_targets(nodes: Sequence[cst.CSTNode]) -> list[cst.CSTNode]:
