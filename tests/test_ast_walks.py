@@ -73,7 +73,9 @@ def test_read_imports_are_the_facts_imports() -> None:
     data = NESTED.encode()
     facts = _read_facts("/r/pkg/mod.py", "pkg.mod", data)
     found = _read_imports("/r/pkg/mod.py", "pkg.mod", data)
-    assert found == FileImports(facts.imports, bool(facts.functions or facts.classes))
+    defines = bool(facts.functions or facts.classes)
+    assert found == FileImports(facts.imports, defines, tuple(facts.submodules))
+    assert "os.path" in found.submodules  # `import os.path` runs os/path.py too
     assert list(found.imports) == list(facts.imports)
     assert found.imports["np"] == "numpy"  # the first import of a name, as the full walk
 
