@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import cache as functools_cache
 from functools import partial
 from typing import Any
 
@@ -97,6 +98,7 @@ class CrossFile:
     _scheduler_names: tuple[bytes, ...] | None = field(default=None, init=False, repr=False)
     # path -> another file's libcst tree, for ``imported_change``
     _parsed: dict[str, cst.MetadataWrapper] = field(default_factory=dict, init=False, repr=False)
+    _linked: list[str] | None = field(default=None, init=False, repr=False)  # ``_linked_files``
 
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
@@ -605,7 +607,8 @@ class CrossFile:
         tails = _replacement_tails(apis)
         words = {t[-1] for t in tails} | {"setattr"}
         ask = partial(_replacement, apis=apis, tails=tails)
-        found = self._first_linked(words, ("replaced", id(self.semantic_map)), ask)
+        holds = partial(_holds_replacement, names=_replacement_names(apis))
+        found = self._first_linked(words, ("replaced", id(self.semantic_map)), ask, holds)
         if isinstance(found, str):
             return "", "", found
         if found is None:
@@ -627,7 +630,11 @@ class CrossFile:
         return (" ".join(ast.unparse(found[1]).split())[:80], found[0]) if found else None
 
     def _first_linked(
-        self, words: Iterable[str], question: Hashable, ask: Callable[[FileFacts], Any]
+        self,
+        words: Iterable[str],
+        question: Hashable,
+        ask: Callable[[FileFacts], Any],
+        holds: Callable[[bytes], bool] | None = None,
     ) -> tuple[str, Any] | str | None:
         """``(file:line, answer)`` of the first file linked to this one whose text holds one
         of ``words`` and for which ``ask(facts)`` answers (a node, or a tuple ending with
@@ -638,15 +645,16 @@ class CrossFile:
         ``imported_freeze`` and ``caller_freeze`` (a model class of another file, built here
         or handed to this file's code). Anywhere in such a file, not only in code this file
         may run (conservative). Too many importing files to read: those are not read
-        (``caller_freeze`` escapes the optimizers then)."""
+        (``caller_freeze`` escapes the optimizers then). With ``holds``, only a file whose
+        bytes it accepts is parsed and asked (a cheap necessary condition)."""
         holding = {p for w in sorted(set(words)) for p in self.index.with_word(w)}
         if not holding:
             return None
-        files = list(self.index.walk_imported_closure(self.path))
-        for caller in self.index.importing_closure(self.path) or ():
-            files.append(caller)
-            files.extend(self.index.walk_imported_closure(caller))
-        for other in dict.fromkeys(f for f in files if f in holding and f != self.path):
+        for other in (f for f in self._linked_files() if f in holding):
+            if holds is not None and not self.index.about(
+                other, ("holds", question), partial(_searches, holds, self.index, other)
+            ):
+                continue
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)
@@ -655,6 +663,17 @@ class CrossFile:
                 node = answer[-1] if isinstance(answer, tuple) else answer
                 return Place(other, node.lineno).named(self.index.root), answer
         return None
+
+    def _linked_files(self) -> list[str]:
+        """The files linked to this one (``_first_linked``), each once, this one left out;
+        made once per ``CrossFile``."""
+        if self._linked is None:
+            files = list(self.index.walk_imported_closure(self.path))
+            for caller in self.index.importing_closure(self.path) or ():
+                files.append(caller)
+                files.extend(self.index.walk_imported_closure(caller))
+            self._linked = [f for f in dict.fromkeys(files) if f != self.path]
+        return self._linked
 
     def _may_run(self, names: frozenset[str], walked: _Walked) -> bool | str:
         """Whether this file may run one of the module-level functions or classes ``names``
@@ -1469,6 +1488,56 @@ def _replacement_tails(apis: Collection[str]) -> frozenset[tuple[str, ...]]:
     return frozenset(tuple(name.split(".")[-2:]) for name in names if "." in name)
 
 
+_ATTRIBUTE_WRITE = re.compile(
+    rb"([A-Za-z_][A-Za-z0-9_]*)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=\n]*)?[-+*/@%&|^<>]*=(?!=)"
+)
+_NAMESPACE_WRITE = re.compile(
+    rb"\bsetattr\b|\bsys\s*\.\s*modules\b"
+    rb"|(?:__dict__|\bvars\s*\([^()]*\))\s*(?:\[|\.\s*(?:update|setdefault|__setitem__)\b)"
+)
+
+
+@functools_cache
+def _replacement_names(
+    apis: frozenset[str],
+) -> tuple[frozenset[bytes], frozenset[tuple[bytes, bytes]]]:
+    """What ``_holds_replacement`` looks for: the last part of each API of the map that is
+    no member of another (``SGD``, ``clip_grad_norm_``) and of each module holding one
+    (``optim``); and for a member (``torch.optim.Optimizer.zero_grad``), the last two parts
+    (``Optimizer``, ``zero_grad``): ``self.state = ...`` replaces nothing."""
+    names: set[bytes] = set()
+    members: set[tuple[bytes, bytes]] = set()
+    for api in apis:
+        owner, _, last = api.rpartition(".")
+        if owner in apis or owner.rpartition(".")[2][:1].isupper():  # a class: `Optimizer`
+            members.add((owner.rpartition(".")[2].encode(), last.encode()))
+        else:
+            names.add(last.encode())
+            names.update(p.encode() for p in owner.split(".")[1:] if not p[:1].isupper())
+    return frozenset(names), frozenset(members)
+
+
+def _holds_replacement(
+    data: bytes, names: tuple[frozenset[bytes], frozenset[tuple[bytes, bytes]]]
+) -> bool:
+    """What a file replacing an API of the map must hold (``_replacement``'s necessary
+    condition, read on its bytes): an assignment to an attribute named as an API or module
+    of the map (``.SGD =``, ``.optim =``), or to a member through its type (``Optimizer.
+    zero_grad =``, ``SGD.step =``); ``setattr``, ``sys.modules``, or an item write or update of
+    ``__dict__`` or ``vars(...)``."""
+    if _NAMESPACE_WRITE.search(data):
+        return True
+    plain, members = names
+    return any(
+        m.group(2) in plain or m.group(1) in plain or (m.group(1), m.group(2)) in members
+        for m in _ATTRIBUTE_WRITE.finditer(data)
+    )
+
+
+def _searches(holds: Callable[[bytes], bool], index: RepositoryIndex, path: str) -> bool:
+    return holds(index.source(path))
+
+
 def _replacement(
     facts: FileFacts, *, apis: frozenset[str], tails: frozenset[tuple[str, ...]]
 ) -> tuple[str, ast.AST] | None:
@@ -1481,15 +1550,16 @@ def _replacement(
     assert tree is not None
     modules = {api.rpartition(".")[0] for api in apis}
     roots = {api.partition(".")[0] for api in apis}
+    nodes = ast_nodes.walk(tree)
     aliases = {  # `o = torch.optim`: o -> torch.optim
         n.targets[0].id: _qualified(n.value, facts.imports)
-        for n in ast.walk(tree)
+        for n in nodes
         if isinstance(n, ast.Assign)
         and len(n.targets) == 1
         and isinstance(n.targets[0], ast.Name)
         and isinstance(n.value, (ast.Name, ast.Attribute))
     }
-    for node in ast.walk(tree):
+    for node in nodes:
         targets: list[ast.expr] = []
         if isinstance(node, ast.Assign):
             targets = list(node.targets)
@@ -1551,7 +1621,7 @@ def _hook_call(facts: FileFacts, *, spec: ParameterSpec) -> ast.Call | None:
     tree = facts.tree
     assert tree is not None
     methods = spec.hook_methods
-    for node in ast.walk(tree):
+    for node in ast_nodes.walk(tree):
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and _names_hook(node.value, methods):
             return node  # `reg = p.register_hook`
         if not isinstance(node, ast.Call):

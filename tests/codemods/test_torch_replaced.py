@@ -301,3 +301,15 @@ def test_other_namespace_writes_keep_the_translation(tmp_path: Path, other: str)
     files = {"other.py": other, "main.py": MAIN.format(imports="import pkg.other")}
     for output in _converted(tmp_path, files).values():
         assert ELSEWHERE not in output and "sgd(" in output, output
+
+
+def test_the_byte_condition_holds_for_every_replacement_spelling() -> None:
+    # the linked-file scan parses only files whose bytes may hold a replacement: a necessary
+    # condition, so it must hold for every spelling the scan recognises
+    from ml_switcheroo.analysis.cross_file import _holds_replacement, _replacement_names
+    from ml_switcheroo.targets.catalogue import load_semantic_map
+
+    names = _replacement_names(frozenset(load_semantic_map([]).apis))
+    for text in [*REPLACING.values(), *SPELLED.values()]:
+        assert _holds_replacement(text.encode(), names), text
+    assert not _holds_replacement(b"self.state = {}\nself.step = 0\nx = vars(args)\n", names)
