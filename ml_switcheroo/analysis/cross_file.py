@@ -1480,7 +1480,8 @@ def _freezers(
     return found
 
 
-def _replacement_tails(apis: Collection[str]) -> frozenset[tuple[str, ...]]:
+@functools_cache
+def _replacement_tails(apis: frozenset[str]) -> frozenset[tuple[str, ...]]:
     """The last two parts of each API of the map and of each module holding one
     (``("optim", "SGD")``, ``("torch", "optim")``): how a replacing assignment ends, however
     the file imported the module (``import torch.optim as optim``, an import in a function)."""
@@ -1575,9 +1576,7 @@ def _replacement(
             owner = _namespace_owner(target, facts)
             if owner is not None and (owner == "" or owner.partition(".")[0] in roots):
                 return owner or "sys.modules", node
-        if targets:
-            targets = [t for t in targets if isinstance(t, ast.Attribute)]
-        elif (
+        if not targets and (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
             and node.func.id == "setattr"
@@ -1627,13 +1626,12 @@ def _hook_call(facts: FileFacts, *, spec: ParameterSpec) -> ast.Call | None:
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr in spec.hook_methods:
+        if isinstance(func, ast.Attribute) and func.attr in methods:
             return node
         if any(_names_hook(a, methods) for a in node.args):
             return node  # `getattr(p, "register_hook")(f)`, `apply(p.register_hook, f)`
         if isinstance(func, ast.Name) and (
-            func.id in spec.hook_methods
-            or facts.imports.get(func.id, "").rpartition(".")[2] in spec.hook_methods
+            func.id in methods or facts.imports.get(func.id, "").rpartition(".")[2] in methods
         ):
             return node
     return None

@@ -248,6 +248,9 @@ class ModelFacts:
     def _first_replacement(self) -> tuple[str, str] | None:
         """The API a statement of the file replaces (``_replaced_api``), and the statement."""
         setters = self.resolver.map.parameters.structure_functions
+        apis = self.resolver.map.apis
+        modules = frozenset(api.rpartition(".")[0] for api in apis)
+        roots = frozenset(api.partition(".")[0] for api in apis)
         for node in self._module_scan().nodes:
             targets: list[tuple[cst.BaseExpression, str | None]] = []
             if isinstance(node, cst.Assign):
@@ -273,7 +276,7 @@ class ModelFacts:
                     target, (cst.Attribute, cst.Subscript, cst.Call)
                 ):
                     continue  # a name bound again: the resolver's import check sees it
-                name = self._replaced_api(target, attribute)
+                name = self._replaced_api(target, attribute, modules, roots)
                 if name is not None:
                     return name, " ".join(code_of(node).split())[:80]
         return None
@@ -292,13 +295,19 @@ class ModelFacts:
             self._calls = tuple(n for n in self._module_scan().nodes if isinstance(n, cst.Call))
         return self._calls
 
-    def _replaced_api(self, target: cst.BaseExpression, attribute: str | None) -> str | None:
+    def _replaced_api(
+        self,
+        target: cst.BaseExpression,
+        attribute: str | None,
+        modules: frozenset[str],
+        roots: frozenset[str],
+    ) -> str | None:
         """What ``target`` (``setattr(target, attribute, v)`` when ``attribute`` is given:
         ``""`` for a computed name) names among the map's APIs: one of them, a member of one
-        (``torch.optim.SGD.step``) or a module holding them (``torch.optim``); else None."""
+        (``torch.optim.SGD.step``) or a module holding them (``torch.optim``, one of
+        ``modules``; ``roots``: their top packages); else None."""
         apis = self.resolver.map.apis
-        modules = {api.rpartition(".")[0] for api in apis}
-        through = self._namespace_write(target, apis, modules)
+        through = self._namespace_write(target, apis, modules, roots)
         if through is not None:
             return through
         qualified_names = self.resolver.imported_names(target)
@@ -320,13 +329,16 @@ class ModelFacts:
         return None
 
     def _namespace_write(
-        self, target: cst.BaseExpression, apis: Collection[str], modules: Collection[str]
+        self,
+        target: cst.BaseExpression,
+        apis: Collection[str],
+        modules: Collection[str],
+        roots: Collection[str],
     ) -> str | None:
         """The module of the map a write through its namespace changes: an item or attribute of
         ``sys.modules[...]`` (a key naming a module of the map, or not a literal), of
         ``vars(m)`` or of ``m.__dict__`` for ``m`` a module or API of the map; else None (probe
         s33: ``sys.modules["torch.optim"].SGD = X``, ``vars(torch.optim)["SGD"] = X``)."""
-        roots = {name.partition(".")[0] for name in apis}
         node: cst.BaseExpression = target
         while True:
             owner = None

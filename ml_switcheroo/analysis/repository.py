@@ -1322,7 +1322,7 @@ def _all_names(tree: ast.Module) -> frozenset[str] | None:
     """A module's ``__all__`` when its one module-level assignment is a literal list or tuple
     of strings (none other changes it); else None."""
     found: list[ast.expr] = []
-    for node in ast.walk(tree):
+    for node in ast_nodes.walk(tree):
         targets = node.targets if isinstance(node, ast.Assign) else []
         if isinstance(node, (ast.AugAssign, ast.AnnAssign)):
             targets = [node.target]

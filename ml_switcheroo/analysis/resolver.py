@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from functools import cache
+from functools import cache, partial
 from typing import TypeVar
 
 import libcst as cst
@@ -446,10 +446,9 @@ class Resolver:
     def _star_imports(self) -> list[str]:
         """The modules of the file's star imports (``*`` of a relative import: ``.``)."""
         found = []
-        for node in self.scopes:
-            if isinstance(node, cst.ImportFrom) and isinstance(node.names, cst.ImportStar):
-                module = dotted_name(node.module) if node.module is not None else None
-                found.append("." if node.relative or module is None else module)
+        for node in self.remember("star_nodes", (), self._star_nodes):
+            module = dotted_name(node.module) if node.module is not None else None
+            found.append("." if node.relative or module is None else module)
         return found
 
     def other_imports(self, node: cst.BaseExpression, qualified_name: str) -> list[ImportBinding]:
@@ -499,11 +498,7 @@ class Resolver:
             level = len(star.relative)
             if not level and f"{module}.{name}" == qualified_name:
                 continue  # `from torch.optim import *` binds torch's own SGD
-            names: Mapping[str, str | None] | None = None
-            if not level and module in self.map.star_exports:
-                names = {n: f"{module}.{n}" for n in self.map.star_exports[module]}
-            elif self.cross_file is not None:
-                names = self.cross_file.star_import_names(module or "", level)
+            names = self.remember("star_names", (star,), partial(self._star_names, star))
             bound = names.get(name, "") if names is not None else None
             if bound == "":
                 continue  # not among the names it binds
@@ -512,6 +507,18 @@ class Resolver:
             source = "." * level + (module or "")
             found.append(ImportBinding(star, f"{source} (`import *`)"))
         return found
+
+    def _star_names(self, star: cst.ImportFrom) -> Mapping[str, str | None] | None:
+        """What the star import ``star`` binds, each name with the qualified name it imports
+        (None: an object of its own): the map's ``star_exports``, or a module of the repository
+        (``CrossFile.star_import_names``); None when not known."""
+        module = dotted_name(star.module) if star.module is not None else ""
+        level = len(star.relative)
+        if not level and module in self.map.star_exports:
+            return {n: f"{module}.{n}" for n in self.map.star_exports[module]}
+        if self.cross_file is None:
+            return None
+        return self.cross_file.star_import_names(module or "", level)
 
     def bound_value(
         self, node: cst.BaseExpression, enclosing_class: cst.ClassDef | None

@@ -83,7 +83,7 @@ def _bound_or_bare(
 ) -> dict[str, str] | None:
     """``_bound`` of ``args``, or nothing to fill for a call without arguments the entry's
     ``bare_exact`` writes (``x.size()`` -> ``x.shape``)."""
-    if not args and entry.bare_exact is not None:
+    if _is_bare(args, entry):
         return {}
     return _bound(args, dict(entry.params), entry.operands, render, entry.devices)
 

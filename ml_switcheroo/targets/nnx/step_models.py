@@ -13,6 +13,7 @@ import builtins
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.dominating import bound_names
 from ml_switcheroo.analysis.forward_links import link
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.spec.errors import Untranslatable
@@ -281,7 +282,7 @@ def _cut_by_compound(forward: list[cst.BaseStatement], ctx: HookContext) -> str:
                     "assignments)"
                 )
             continue
-        bound = sorted(_names_bound_under(statement) & read)
+        bound = sorted({n for node in cst_walk.walk(statement) for n in bound_names(node)} & read)
         if bound:
             kind = type(statement).__name__.lower()
             return (
@@ -301,20 +302,6 @@ def _receivers_called(statement: cst.CSTNode) -> set[str]:
         and isinstance(n.func, cst.Attribute)
         and isinstance(n.func.value, cst.Name)
     }
-
-
-def _names_bound_under(statement: cst.CSTNode) -> set[str]:
-    """Names an assignment, augmented assignment or ``for`` target under ``statement`` binds."""
-    found: set[str] = set()
-    for node in cst_walk.walk(statement):
-        targets: list[cst.BaseExpression] = []
-        if isinstance(node, cst.Assign):
-            targets = [t.target for t in node.targets]
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For)):
-            targets = [node.target]
-        for target in targets:
-            found |= {n.value for n in cst_walk.walk(target) if isinstance(n, cst.Name)}
-    return found
 
 
 def _through_helper(forward: list[cst.BaseStatement], bound: set[str], ctx: HookContext) -> str:
