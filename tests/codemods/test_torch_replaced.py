@@ -118,16 +118,6 @@ def test_a_replacement_in_a_file_not_linked_to_this_one_keeps_the_translation(
         assert ELSEWHERE not in output and "sgd(" in output, output
 
 
-def test_a_freeze_in_a_submodule_run_by_a_dotted_import_escapes(tmp_path: Path) -> None:
-    # `import pkg.freeze` runs pkg/freeze.py: the index reads it as imported (it read only
-    # `pkg`, the name the statement binds, and the optimizer converted over a frozen layer)
-    freeze = "from pkg.model import model\n\nfor p in model.fc.parameters():\n    p.requires_grad = False\n"
-    main = "import torch\nimport pkg.freeze\nfrom pkg.model import model\n\n" + OPT
-    files = {"freeze.py": freeze, "model.py": "model = make_model()\n", "main.py": main}
-    for output in _converted(tmp_path, files).values():
-        assert "freezes parameters" in output and "pkg/freeze.py:4" in output, output
-
-
 # A hook registered in a linked file (probe s33 A2: 0.83 relative, the gradients doubled by a
 # hook a helper of another file installs): the optimizers escape as for one of this file.
 HOOKED = "a file of the repository this file imports or that imports it registers a hook"
@@ -241,11 +231,19 @@ def test_a_star_import_that_cannot_rebind_the_name_keeps_the_translation(
         assert ALSO not in output and "sgd(" in output, output
 
 
-def test_a_freeze_in_a_star_imported_module_escapes(tmp_path: Path) -> None:
-    # `from pkg.freeze import *` runs pkg/freeze.py (the index read no import of it before)
-    freeze = "from pkg.model import model\n\nfor p in model.fc.parameters():\n    p.requires_grad = False\n"
-    main = "import torch\nfrom pkg.freeze import *\nfrom pkg.model import model\n\n" + OPT
-    files = {"freeze.py": freeze, "model.py": "model = make_model()\n", "main.py": main}
+FREEZE = (
+    "from pkg.model import model\n\nfor p in model.fc.parameters():\n    p.requires_grad = False\n"
+)
+
+
+@pytest.mark.parametrize("imports", ["import pkg.freeze", "from pkg.freeze import *"])
+def test_a_freeze_in_a_module_run_by_a_dotted_or_star_import_escapes(
+    tmp_path: Path, imports: str
+) -> None:
+    # both statements run pkg/freeze.py: the index read only `pkg` (the name the first binds)
+    # and no import at all of the second, and the optimizer converted over a frozen layer
+    main = f"import torch\n{imports}\nfrom pkg.model import model\n\n" + OPT
+    files = {"freeze.py": FREEZE, "model.py": "model = make_model()\n", "main.py": main}
     for output in _converted(tmp_path, files).values():
         assert "freezes parameters" in output and "pkg/freeze.py:4" in output, output
 
