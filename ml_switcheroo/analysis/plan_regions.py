@@ -35,6 +35,7 @@ from ml_switcheroo.analysis.plan_walks import (
     _owner_of,
     _walk_calls,
 )
+from ml_switcheroo.analysis.statements import loss_loop_names
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.roles import (
     SCALER_STEP,
@@ -240,7 +241,9 @@ class RegionFacts:
         later one (logging, accuracy: ``_movable``; the NNX step runs them after the gradient).
         A line of in-place calls changing a name a later one reads, and none calls (not a
         model), counts as binding it (the old DCGAN example's ``noise.data.normal_(0, 1)``
-        before ``fake = netG(noise)``).
+        before ``fake = netG(noise)``); so does a ``for`` statement of plain assignments
+        binding one (``statements.loss_loop_names``: fast_neural_style's style-loss loop; the
+        NNX step decides whether its loss function takes it in).
         An earlier ``l1.backward()`` right before the region, with no zero_grad() after it,
         sums its gradients into this step: it joins the region (the NNX step decides whether
         it renders the sum); so does one separated from it by assignments that call nothing of
@@ -262,7 +265,8 @@ class RegionFacts:
                 and changed in needed
                 and not any(_calls_name(s, changed) for s in body[index:first])
             )
-            if _bound_names(previous) & needed or summed or changed_input:
+            looped = {name.value for name in loss_loop_names(previous) or ()}
+            if (_bound_names(previous) | looped) & needed or summed or changed_input:
                 needed |= {name.value for name in _names(previous)}
             elif self._only_zero_grad(previous):
                 zeroed = True

@@ -64,3 +64,70 @@ def is_detached(read: cst.Name, parents: Parents) -> bool:
         and call.func is attribute
         and not call.args
     )
+
+
+def _plain_names(target: cst.BaseExpression) -> list[cst.Name] | None:
+    """The names of a target made of plain names only (``x``, ``x, (y, z)``); None when an
+    item, attribute or starred element is stored."""
+    if isinstance(target, cst.Name):
+        return [target]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        found: list[cst.Name] = []
+        for element in target.elements:
+            if not isinstance(element, cst.Element):
+                return None  # (a starred element)
+            inner = _plain_names(element.value)
+            if inner is None:
+                return None
+            found.extend(inner)
+        return found
+    return None
+
+
+def _assignment_line_names(statement: cst.BaseStatement) -> list[cst.Name] | None:
+    """The names of a line holding one assignment to plain names only (``a = ...``, ``a, b =
+    ...``, ``a += ...``, ``a: T = ...``); None for any other statement."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if isinstance(small, cst.Assign):
+        found: list[cst.Name] = []
+        for target in small.targets:
+            names = _plain_names(target.target)
+            if names is None:
+                return None
+            found.extend(names)
+        return found
+    if isinstance(small, cst.AugAssign) or (
+        isinstance(small, cst.AnnAssign) and small.value is not None
+    ):
+        return _plain_names(small.target)
+    return None
+
+
+def loss_loop_names(statement: cst.BaseStatement) -> list[cst.Name] | None:
+    """For a ``for`` statement whose every step is a plain assignment (the shape a loss built
+    in a loop has: ``for ft, gm in zip(fs, gms): g = gram(ft); style += mse(g, gm)``): the
+    names it binds, its target's and then its body's in order; None for any other statement.
+    Plain: not async, no ``else:``, its target plain names, its body lines of one assignment to
+    plain names (``=``, ``+=``, ``x: T = ...``) or such loops; so no jump (``break``,
+    ``continue``, ``return``), no definition, no item or attribute store, no bare call."""
+    if (
+        not isinstance(statement, cst.For)
+        or statement.asynchronous is not None
+        or statement.orelse is not None
+        or not isinstance(statement.body, cst.IndentedBlock)
+        or not statement.body.body
+    ):
+        return None
+    found = _plain_names(statement.target)
+    if found is None:
+        return None
+    for inner in statement.body.body:
+        names = _assignment_line_names(inner)
+        if names is None:
+            names = loss_loop_names(inner)
+        if names is None:
+            return None
+        found = [*found, *names]
+    return found

@@ -146,7 +146,8 @@ def test_an_optimizer_rebound_by_a_tuple_target_says_its_value_is_not_followed()
 HEADER = "import torch\nimport torch.nn.functional as F\n\n"
 
 
-def test_a_loss_built_in_a_loop_names_the_loop() -> None:
+def test_a_loss_built_in_a_loop_with_a_jump_names_the_loop() -> None:
+    """(A loop of plain assignments runs in the loss function: ``test_nnx_loss_loops.py``.)"""
     step_escaped_with(
         HEADER + "def train(model, loader, targets):\n"
         "    opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
@@ -155,6 +156,8 @@ def test_a_loss_built_in_a_loop_names_the_loop() -> None:
         "        out = model(x)\n"
         "        style = 0.0\n"
         "        for t in targets:\n"
+        "            if t is None:\n"
+        "                break\n"
         "            style += F.mse_loss(out, t)\n"
         "        loss = style * 2.0\n"
         "        loss.backward()\n"

@@ -90,8 +90,9 @@ def _render(
             fresh_name("loss", taken | {loss_fn, grads}),
             " + ".join([*summed, region.loss]),
         )
-    _check_bound_before_read(forward)
+    bound = _check_bound_before_read(forward, region, ctx)
     aux = _aux_names(forward, region, ctx, tail, returned=None if summed else region.loss)
+    _check_bound_at_return([*summed, region.loss, *aux], bound, forward, ctx)
     aux += [p.name for p in pullbacks.values()]
     unwrapped = _unwrapped_reads(forward, model_text, ctx)
     body = [pullbacks[id(s)].vjp_line() if id(s) in pullbacks else s for s in forward]
@@ -218,21 +219,89 @@ def _aux_names(
     return found
 
 
-def _check_bound_before_read(forward: list[cst.BaseStatement]) -> None:
-    """A name the forward pass binds must not be read in it before (it would be local)."""
-    bound: set[str] = set()
+def _check_bound_before_read(
+    forward: Sequence[cst.BaseStatement], region: Region, ctx: HookContext
+) -> set[str]:
+    """A name the forward pass binds must not be read in it before (it would be local); in a
+    ``for`` loop of plain assignments (``statements.loss_loop_names``) its iterable is read
+    before its target is bound, and its body in order in the first pass (a later pass reads no
+    name the first did not bind). Returns the names bound on every path to the ``return``: a
+    loop's own names only when it provably runs (``Region.nonempty_loops``)."""
     assigned = {t.value for s in forward for t in _target_names(s)}
-    for statement in forward:
-        targets = {t.value for t in _target_names(statement)}
-        small = statement.body[0]  # type: ignore[attr-defined]
-        value = getattr(small, "value", None)
-        reads = _variable_names(value) if value else set()
-        if isinstance(small, cst.AugAssign):
-            reads |= targets
-        early = (reads & assigned) - bound
+    maybe: dict[str, cst.For] = {}  # bound only by an earlier loop that may run zero times
+
+    def check(reads: set[str], bound: set[str]) -> None:
+        early = sorted((reads & assigned) - bound)
+        if early and early[0] in maybe:
+            raise Untranslatable(_loop_only_reason(early[0], maybe[early[0]], ctx, "read after it"))
         if early:
-            raise Untranslatable(f"`{sorted(early)[0]}` is read before the loss computes it")
-        bound |= targets
+            raise Untranslatable(f"`{early[0]}` is read before the loss computes it")
+
+    def through(statements: Sequence[cst.BaseStatement], bound: set[str]) -> set[str]:
+        bound = set(bound)
+        for statement in statements:
+            if isinstance(statement, cst.For):
+                check(_variable_names(statement.iter), bound)
+                targets = {
+                    n.value for n in cst_walk.walk(statement.target) if isinstance(n, cst.Name)
+                }
+                inside = through(statement.body.body, bound | targets)  # type: ignore[attr-defined]
+                if any(statement is loop for loop in region.nonempty_loops):
+                    bound = inside
+                else:
+                    maybe.update({name: statement for name in inside - bound})
+                continue
+            targets = {t.value for t in _target_names(statement)}
+            small = statement.body[0]  # type: ignore[attr-defined]
+            value = getattr(small, "value", None)
+            reads = _variable_names(value) if value else set()
+            if isinstance(small, cst.AugAssign):
+                reads |= targets
+            check(reads, bound)
+            bound |= targets
+        return bound
+
+    return through(forward, set())
+
+
+def _check_bound_at_return(
+    names: Sequence[str],
+    bound: set[str],
+    forward: Sequence[cst.BaseStatement],
+    ctx: HookContext,
+) -> None:
+    """The loss and the aux values the loss function returns are bound on every path to its
+    ``return``: not a name only a ``for`` loop binds that may run zero times (torch would
+    read the value it held before; the loss function has none)."""
+    for name in names:
+        loop = _loop_binding(name, forward) if name not in bound else None
+        if loop is not None:
+            raise Untranslatable(_loop_only_reason(name, loop, ctx, "read after the step"))
+
+
+def _loop_binding(name: str, forward: Sequence[cst.BaseStatement]) -> cst.For | None:
+    """A ``for`` loop of the forward pass (or in one) that binds ``name``."""
+    return next(
+        (
+            loop
+            for statement in forward
+            for loop in cst_walk.walk(statement)
+            if isinstance(loop, cst.For) and any(t.value == name for t in _target_names(loop))
+        ),
+        None,
+    )
+
+
+def _loop_only_reason(name: str, loop: cst.For, ctx: HookContext, read: str) -> str:
+    """Why a name only a loop that may run zero times binds is not read after it."""
+    where = ctx.place(loop)
+    shown = f"for {code_of(loop.target).strip()} in {code_of(loop.iter).strip()}"
+    return (
+        f"`{name}` is bound only by the loop `{shown}`{f' ({where})' if where else ''} of the "
+        f"loss and {read}, and that loop may run zero times (it is not over `range(k)` with "
+        "`k` an integer constant >= 1): torch would then read the value the name held before, "
+        "the loss function has none"
+    )
 
 
 def _unwrapped_reads(

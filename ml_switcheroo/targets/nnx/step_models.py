@@ -260,7 +260,7 @@ def _trains(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookCo
 def _cut_by_compound(forward: list[cst.BaseStatement], ctx: HookContext) -> str:
     """``: it reads `style_loss`, computed by the `for` statement at file.py:89 ...`` when a
     statement right before the forward pass, or left out of it, is a compound one binding a
-    name the forward pass reads (fast_neural_style's style-loss loop), or a line calling a
+    name the forward pass reads (a style-loss loop with a ``break``), or a line calling a
     method of one (``terms.append(mse(model(x), y))``)."""
     holder = ctx.parent_of(forward[0])
     body = list(getattr(holder, "body", ()))
@@ -287,8 +287,10 @@ def _cut_by_compound(forward: list[cst.BaseStatement], ctx: HookContext) -> str:
             kind = type(statement).__name__.lower()
             return (
                 f": it reads `{bound[0]}`, computed by the `{kind}` statement{at}, and the "
-                "forward pass the step translates is a straight run of statements before the "
-                "backward pass (a loop or branch in it is not taken into the loss function)"
+                "forward pass the step translates is a run of statements before the backward "
+                "pass: a branch, a `while` loop, or a `for` loop other than one of plain "
+                "assignments to names (no jump, no `else:`, no call alone on its line, no item "
+                "or attribute store) is not taken into the loss function"
             )
     return ""
 

@@ -14,6 +14,7 @@ import libcst as cst
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.forward_links import link, next_step
 from ml_switcheroo.analysis.plan import Region, changed_in_place
+from ml_switcheroo.analysis.statements import loss_loop_names
 from ml_switcheroo.model.hygiene import fresh_name
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of, dotted_name
@@ -235,8 +236,11 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
 
 
 def _check_for_loss(statement: cst.BaseStatement, region: Region, ctx: HookContext) -> None:
-    """A statement of the loss function's body: an assignment to names or an in-place change
-    the loss function takes in (``_in_place_for_loss``)."""
+    """A statement of the loss function's body: an assignment to names, an in-place change
+    the loss function takes in (``_in_place_for_loss``), or a ``for`` loop of plain
+    assignments (``statements.loss_loop_names``: it runs traced, unrolled, as torch runs it)."""
+    if loss_loop_names(statement) is not None:
+        return
     if not (_is_assignment(statement) or _in_place_for_loss(statement, region, ctx)):
         changed = changed_in_place(statement, ctx.semantic_map.in_place_suffix)
         why = _changed_in_place(statement, {changed} if changed else set(), ctx)
