@@ -14,7 +14,7 @@ rebind it). Unsure: None.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 import libcst as cst
 
@@ -128,3 +128,55 @@ def module_of(node: cst.CSTNode, parent_of: ParentOf) -> cst.Module | None:
     while current is not None and not isinstance(current, cst.Module):
         current = parent_of(current)
     return current
+
+
+def unrebound_after(
+    statement: cst.BaseStatement,
+    read: cst.Name,
+    names: Collection[str],
+    kept: Collection[str],
+    parent_of: ParentOf,
+) -> bool:
+    """Whether each of ``names`` holds at ``read`` the object it held when ``statement`` ran
+    last, on every path: ``statement`` is a statement of a block (a function's, a loop's, the
+    module's) whose later statement holds ``read`` in the same scope (no function, lambda,
+    class or comprehension between them), so every path reaching ``read`` ran it before; no
+    statement of that block from ``statement`` to the one holding ``read`` binds (or deletes)
+    one of ``names``, but ``statement`` itself may bind those of ``kept``; and no
+    ``global``/``nonlocal`` of one of them is written in the module (another function could
+    rebind it). A path leaving the block reaches ``read`` again only through ``statement``."""
+    return rebinding_after(statement, read, names, kept, parent_of) is None
+
+
+def rebinding_after(
+    statement: cst.BaseStatement,
+    read: cst.Name,
+    names: Collection[str],
+    kept: Collection[str],
+    parent_of: ParentOf,
+) -> cst.BaseStatement | str | None:
+    """Why ``unrebound_after`` does not hold: the first statement of the block that binds one
+    of ``names`` in between, or the reason as a clause; None when it holds."""
+    block = parent_of(statement)
+    body = _statements(block) if block is not None else None
+    start = next((i for i, s in enumerate(body or ()) if s is statement), None)
+    if body is None or start is None:
+        return "the optimizer's line is not a statement of a block"
+    child: cst.CSTNode = read
+    parent = parent_of(read)
+    while parent is not None and parent is not block:
+        if isinstance(parent, NESTED_SCOPES):
+            return "it is read in another scope than the optimizer's line"
+        child, parent = parent, parent_of(parent)
+    end = next((i for i, s in enumerate(body) if s is child), None) if parent is not None else None
+    if end is None or end <= start:
+        return "it is not read after the optimizer's line in the same block"
+    if any(_binds(statement, name) for name in names if name not in kept):
+        return statement
+    for later in body[start + 1 : end + 1]:
+        if any(_binds(later, name) for name in names):
+            return later
+    module = module_of(statement, parent_of)
+    if module is None or any(declared_global(module, name) for name in names):
+        return "a `global` or `nonlocal` statement of the module names it"
+    return None

@@ -780,6 +780,11 @@ class Resolver:
             runs_after(function, read, other) for other in others
         )
 
+    def parameter_arguments(self, binding: cst.CSTNode) -> list[cst.BaseExpression] | None:
+        """What every call in this module passes for parameter ``binding``, one argument per
+        call in tree order (None: unknown)."""
+        return self._caller_arguments_of(binding)
+
     def _caller_arguments_of(self, binding: cst.CSTNode) -> list[cst.BaseExpression] | None:
         """What every call in this module passes for parameter ``binding`` (None: unknown)."""
         scope = self.scopes.get(binding) if isinstance(binding, cst.Param) else None

@@ -105,6 +105,7 @@ class HookContexts:
             model_origin=self.model_origin,
             trains_across_files=self.trains_across_files,
             passed_across_files=self.passed_across_files,
+            caller_arguments=self.caller_arguments,
             callers_elsewhere=lambda node: self.resolver().callers_elsewhere_problem(node),
             plain_across_files=self.plain_across_files,
             helper_problem=lambda name, libraries: self.plan().helper_problem(name, libraries),
@@ -147,6 +148,22 @@ class HookContexts:
             return f"`{shown[0]}` and `{shown[1]}` are not parameters of one function"
         name = function.name.value
         return resolver.cross_file.trained_model_reason(name, opt_param, model_param)
+
+    def caller_arguments(self, name: cst.Name) -> list[cst.BaseExpression] | None:
+        """``HookContext.caller_arguments``: ``Resolver.parameter_arguments`` of the parameter
+        ``name`` reads, when the repository's files hold no other call of its function."""
+        found = self._module_parameter(name)
+        if found is None or not isinstance(found[0], cst.FunctionDef):
+            return None
+        resolver = self.resolver()
+        arguments = resolver.parameter_arguments(resolver.binding_nodes(name)[0])
+        cross_file = resolver.cross_file
+        if arguments is None or (
+            cross_file is not None
+            and cross_file.repository_calls(found[0].name.value) > len(arguments)
+        ):
+            return None
+        return arguments
 
     def passed_across_files(self, name: cst.Name) -> list[str | None] | None:
         """``HookContext.passed_across_files``: ``CrossFile.passed_constructors``."""

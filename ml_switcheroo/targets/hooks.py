@@ -252,6 +252,10 @@ class HookContext:
     # qualified names of the calls each call site passes for it (a None among them: a site
     # that passes anything else or cannot be followed; None: not such a parameter, no index).
     passed_across_files: Callable[[cst.Name], list[str | None] | None] = lambda name: None
+    # For a Name reading a parameter of a module-level function that nothing in the function
+    # rebinds: the argument each call of the function passes for it, every call being in this
+    # module (None: not such a parameter, a call not seen, or one in another file).
+    caller_arguments: Callable[[cst.Name], list[cst.BaseExpression] | None] = lambda name: None
     # For a Name reading a parameter: why a call in another file of the repository may pass
     # it an optimizer that stays torch code (``Resolver.callers_elsewhere_problem``; None:
     # every such call passes a translated one, or no other file calls the function).

@@ -13,7 +13,7 @@ import builtins
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
-from ml_switcheroo.analysis.dominating import bound_names
+from ml_switcheroo.analysis.dominating import bound_names, rebinding_after, unrebound_after
 from ml_switcheroo.analysis.forward_links import link
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.spec.errors import Untranslatable
@@ -117,6 +117,7 @@ def _model_in_step(
             + (
                 _passed_model(forward, trained, ctx)
                 or _unbound_model(trained, ctx)
+                or _not_unrebound(forward, bound, trained, ctx)
                 or _rebound_models(forward, bound, ctx)
                 or _cut_by_compound(forward, ctx)
                 or _through_helper(forward, bound, ctx)
@@ -254,7 +255,117 @@ def _trains(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookCo
         (trained_value is not None and value is trained_value)
         or _one_object(callee, trained, ctx)
         or one_origin_through_wrappers(callee, trained, ctx)
+        or _unrebound_since_built(callee, trained, ctx)
     )
+
+
+def _unrebound_since_built(
+    callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookContext
+) -> bool:
+    """``callee`` names the object ``trained`` named where the optimizer was built, whatever
+    value reached it (a model built on two branches, imagenet's ``if args.pretrained: model =
+    A(pretrained=True) else: model = A()``): ``trained`` is the receiver of ``.parameters()``
+    in ``opt = Optimizer(...)`` alone on its line, and ``callee`` reads the same name with
+    neither it nor ``opt`` rebound on any path since that line (``dominating.
+    unrebound_after``), or is a parameter of a module-level function every call of which (all
+    in this module: ``HookContext.caller_arguments``) passes that name so. ``opt`` unrebound
+    too: the optimizer stepped there is the one that line built last, over that object."""
+    if not isinstance(trained, cst.Name) or not isinstance(callee, cst.Name):
+        return False
+    line = _optimizer_line(trained, ctx)
+    if line is None:
+        return False
+    statement, optimizer = line
+    names, kept = (trained.value, optimizer), (optimizer,)
+
+    def unrebound(read: cst.Name) -> bool:
+        return read.value == trained.value and unrebound_after(
+            statement, read, names, kept, ctx.parent_of
+        )
+
+    if unrebound(callee):
+        return True
+    arguments = ctx.caller_arguments(callee)
+    return bool(arguments) and all(
+        isinstance(argument, cst.Name) and unrebound(argument)
+        for argument in arguments  # type: ignore[union-attr]
+    )
+
+
+def _not_unrebound(
+    forward: list[cst.BaseStatement], bound: set[str], trained: cst.BaseExpression, ctx: HookContext
+) -> str:
+    """`` (`model` holds more than one value, and ...)``: why a name the forward pass calls,
+    the trained model's name or a parameter every call passes a name for, is not provably
+    the object the optimizer was built over (``_unrebound_since_built``); "" for no such name."""
+    line = _optimizer_line(trained, ctx) if isinstance(trained, cst.Name) else None
+    if line is None:
+        return ""
+    statement, optimizer = line
+    names, kept = (trained.value, optimizer), (optimizer,)  # type: ignore[attr-defined]
+    where = ctx.place(statement)
+    since = f"the optimizer's line{f' ({where})' if where else ''}"
+    for callee in _callees(forward):
+        if not isinstance(callee, cst.Name) or callee.value in bound:
+            continue
+        passed = ctx.caller_arguments(callee)
+        reads = [a for a in passed or [] if isinstance(a, cst.Name)]
+        if not reads and callee.value == trained.value:  # type: ignore[attr-defined]
+            reads = [callee]
+        if not reads:
+            continue
+        for read in reads:
+            passed = "" if read is callee else _passed_at(read, callee, ctx)
+            if read.value != trained.value:  # type: ignore[attr-defined]
+                return f" ({passed}, not the optimizer's `{trained.value}`)"  # type: ignore[attr-defined]
+            found = rebinding_after(statement, read, names, kept, ctx.parent_of)
+            if isinstance(found, cst.BaseStatement):
+                at = ctx.place(found)
+                found = (
+                    f"`{_short(code_of(found.with_changes(leading_lines=())))}`"
+                    f"{f' at {at}' if at else ''} binds `{trained.value}` or `{optimizer}` "  # type: ignore[attr-defined]
+                    f"on a path from {since} to it"
+                )
+            if found is not None:
+                return (
+                    f" ({f'{passed}; ' if passed else ''}`{trained.value}` holds more than one "  # type: ignore[attr-defined]
+                    f"value, and {found}: not provably the object the optimizer was built over)"
+                )
+    return ""
+
+
+def _passed_at(argument: cst.Name, parameter: cst.Name, ctx: HookContext) -> str:
+    """``the call `train(...)` at f.py:9 passes `net` for `model``` (the call holding
+    ``argument``)."""
+    arg = ctx.parent_of(argument)
+    call = ctx.parent_of(arg) if arg is not None else None
+    shown = f"`{_short(code_of(call))}`" if isinstance(call, cst.Call) else "a call"
+    where = ctx.place(call) if call is not None else ""
+    return (
+        f"the call {shown}{f' at {where}' if where else ''} passes `{argument.value}` for "
+        f"`{parameter.value}`"
+    )
+
+
+def _optimizer_line(
+    trained: cst.Name, ctx: HookContext
+) -> tuple[cst.SimpleStatementLine, str] | None:
+    """The line ``opt = <call>`` alone holding ``trained`` (the model of ``.parameters()`` in
+    the call), and ``opt``; None for any other place."""
+    node: cst.CSTNode | None = trained
+    while node is not None and not isinstance(node, cst.BaseStatement):
+        node = ctx.parent_of(node)
+    small = node.body[0] if isinstance(node, cst.SimpleStatementLine) else None
+    if (
+        not isinstance(small, cst.Assign)
+        or len(node.body) != 1  # type: ignore[union-attr]
+        or len(small.targets) != 1
+        or not isinstance(small.targets[0].target, cst.Name)
+        or not isinstance(small.value, cst.Call)
+        or not any(n is trained for n in cst_walk.walk(small.value))
+    ):
+        return None
+    return node, small.targets[0].target.value  # type: ignore[return-value]
 
 
 def _cut_by_compound(forward: list[cst.BaseStatement], ctx: HookContext) -> str:

@@ -31,10 +31,15 @@ under ``if cuda:``); a criterion parameter of a module-level function must be on
 of the repository (``HookContext.passed_across_files``). The model the step calls is the one
 the optimizer was built over when one value reaches both, ``model = model.to(device)`` (a
 self-method rebinding a name to itself) not counted; a wrapper of ``modules: wrappers``
-(``DDP(model)``, ``torch.compile(model)``) is the model it wraps (``wrappers.py``). Not done:
-a criterion parameter passed on through such a function is not followed, and a model built on
-two branches (``if pretrained: model = A(pretrained=True) else: model = A()``) is two values
-(both escaped).
+(``DDP(model)``, ``torch.compile(model)``) is the model it wraps (``wrappers.py``). A model
+built on two branches (``if pretrained: model = A(pretrained=True) else: model = A()``) is
+the optimizer's when the step reads the very name of ``opt = X(model.parameters())`` with
+neither name rebound on any path since that line, in its scope or passed so at every call of
+the step's function (``step_models._unrebound_since_built``). A loss summed in a ``for`` loop
+of plain assignments (``style_loss += mse(gram(ft), gm)`` over ``zip(...)``) runs in the loss
+function, unrolled as torch runs it (``statements.loss_loop_names``; a name only a loop that
+may run zero times binds is not read after it). Not done: a criterion parameter passed on
+through such a function is not followed.
 
 The step is split by concern (``tools/split_training_step.py``): ``step_syntax`` (syntax
 helpers), ``step_models`` (the model and criterion), ``step_loss_fn`` (rendering the loss
