@@ -105,9 +105,24 @@ def test_a_distributed_model_converts_and_its_line_escapes() -> None:
     assert LOSS_FUNCTION in output and "(all-reduce)" in reason_of(output), output
 
 
-def test_a_model_rebound_to_another_module_method_escapes() -> None:
+def test_a_model_rebound_to_another_module_method_before_the_optimizer_converts() -> None:
+    """The optimizer is built over what ``model.to_empty(...)`` returned, the very object the
+    step is given (``step_models._unrebound_since_built``)."""
     output = convert(model="    model = model.to_empty(device=device)")
-    assert LOSS_FUNCTION not in output and BEGIN in output, output
+    assert LOSS_FUNCTION in output, output
+
+
+def test_a_model_rebound_after_the_call_in_the_epoch_loop_escapes() -> None:
+    call = "        train(loader, model, criterion, optimizer, device)\n"
+    source = SOURCE.format(
+        train=TRAIN, model="", criterion="nn.CrossEntropyLoss().to(device)", after=""
+    )
+    assert call in source
+    source = source.replace(call, call + "        model = make_model()\n")
+    output = run_codemod(source, TorchToNNX)
+    code = [line for line in output.splitlines() if not line.strip().startswith("#")]
+    assert not any("nnx.value_and_grad" in line for line in code), output
+    assert "binds `model` or `optimizer` on a path from" in reason_of(output), output
 
 
 def test_a_user_module_criterion_with_parameters_escapes() -> None:

@@ -132,8 +132,18 @@ def test_the_wrapper_and_the_model_both_called_escapes() -> None:
     assert not step_converted(output) and "called by two names" in output, output
 
 
-def test_a_function_of_the_user_wrapping_the_model_escapes() -> None:
+def test_a_function_of_the_user_wrapping_the_model_before_the_optimizer_converts() -> None:
+    """The optimizer is built over what ``my_wrap(model)`` returned, the very object the step
+    calls (``step_models._unrebound_since_built``): a model the user builds."""
     output = convert("    model = my_wrap(model)")
+    assert step_converted(output) and constructor_converted(output), output
+
+
+def test_a_function_of_the_user_wrapping_the_model_after_the_optimizer_escapes() -> None:
+    source = SOURCE.format(wrap="", call="model", params="model.parameters()").replace(
+        "    for x, y in loader:\n", "    model = my_wrap(model)\n    for x, y in loader:\n"
+    )
+    output = run_codemod(source, TorchToNNX)
     assert not step_converted(output) and BEGIN in output, output
 
 
@@ -185,6 +195,15 @@ def test_a_wrapper_in_a_file_without_a_translated_optimizer_is_left_alone() -> N
 
 def test_a_model_of_two_branches_wrapped_by_itself_keeps_its_constructor() -> None:
     wrap = "    if args.pretrained:\n        model = make_model(True)\n    model = DDP(model)"
-    output = convert(wrap)  # the step escapes: two models (not proven one object)
-    assert constructor_converted(output) and not step_converted(output), output
+    output = convert(wrap)  # two models, but the optimizer's line reads the one the step calls
+    assert constructor_converted(output) and step_converted(output), output
     assert DDP_ESCAPE in output, output
+
+
+def test_a_model_of_two_branches_wrapped_after_the_optimizer_escapes() -> None:
+    wrap = "    if args.pretrained:\n        model = make_model(True)"
+    source = SOURCE.format(wrap=wrap, call="model", params="model.parameters()").replace(
+        "    for x, y in loader:\n", "    model = DDP(model)\n    for x, y in loader:\n"
+    )
+    output = run_codemod(source, TorchToNNX)  # two models: the step calls the wrapper's
+    assert constructor_converted(output) and not step_converted(output), output

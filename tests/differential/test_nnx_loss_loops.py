@@ -251,6 +251,11 @@ TWINS = {
         ),
         "may run zero times",
     ),
+    # a loop over `range(n)` of a variable `n`: its target read after the step
+    "range_of_a_variable_target_after_the_step": (
+        SEQUENCE_LOOP.replace("range(STEPS)", "range(len(x) // 2)"),
+        "`t` is bound only by the loop `for t in range(len(x) // 2)`",
+    ),
     # the loop target read after the loop in the loss
     "loop_target_after_the_loop": (
         _style(

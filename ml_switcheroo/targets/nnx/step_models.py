@@ -272,6 +272,8 @@ def _unrebound_since_built(
     too: the optimizer stepped there is the one that line built last, over that object."""
     if not isinstance(trained, cst.Name) or not isinstance(callee, cst.Name):
         return False
+    if not ctx.binds(trained, trained.value):  # a notebook's cell (``_unbound_model``)
+        return False
     line = _optimizer_line(trained, ctx)
     if line is None:
         return False
