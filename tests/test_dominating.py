@@ -6,7 +6,7 @@ from __future__ import annotations
 import libcst as cst
 import pytest
 
-from ml_switcheroo.analysis.dominating import dominating_assignment
+from ml_switcheroo.analysis.dominating import dominating_assignment, unrebound_after
 from ml_switcheroo.analysis.parents import parent_map
 from ml_switcheroo.spec.signature import code_of
 
@@ -63,3 +63,56 @@ def test_the_one_assignment_before_the_read_is_seen(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(NOT_SEEN))
 def test_another_binding_on_some_path_is_unproven(name: str) -> None:
     assert _seen(NOT_SEEN[name]) is None
+
+
+# ``unrebound_after``: from ``o = X(m.parameters())`` (the statement, ``o`` kept) to the read of
+# ``m`` in ``m.module(x)``, neither ``m`` nor ``o`` is bound again on any path.
+def _unrebound(source: str) -> bool:
+    module = cst.parse_module(source)
+    parents = parent_map(module)
+    found: dict[str, list[cst.CSTNode]] = {"reads": [], "lines": []}
+
+    class Finder(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            if node.attr.value == "module" and isinstance(node.value, cst.Name):
+                found["reads"].append(node.value)
+
+        def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+            if "parameters()" in code_of(node):
+                found["lines"].append(node)
+
+    module.visit(Finder())
+    statement, read = found["lines"][0], found["reads"][0]
+    return unrebound_after(statement, read, ("m", "o"), ("o",), parents.get)  # type: ignore[arg-type]
+
+
+OPTIMIZER = "if p:\n    m = a()\nelse:\n    m = b()\no = X(m.parameters())\n"
+UNREBOUND = {
+    "two_branches_then_a_read": OPTIMIZER + "m.module(x)\n",
+    "in_a_loop_after_it": OPTIMIZER + "for e in c:\n    y = m.module(e)\n",
+    "in_a_function_body": "def f(p):\n    m = a() if p else b()\n    o = X(m.parameters())\n"
+    "    for e in c:\n        if e:\n            m.module(e)\n",
+    "a_method_call_between": OPTIMIZER + "m.load(s)\no.load(t)\nm.module(x)\n",
+}
+REBOUND = {
+    "under_an_if_between": OPTIMIZER + "if d:\n    m = c()\nm.module(x)\n",
+    "in_the_loop_after_the_read": OPTIMIZER + "for e in c:\n    m.module(e)\n    m = d()\n",
+    "the_optimizer_rebound": OPTIMIZER + "o = Y(m.parameters())\nm.module(x)\n",
+    "deleted": OPTIMIZER + "del m\nm = a()\nm.module(x)\n",
+    "a_global_elsewhere": OPTIMIZER + "def g():\n    global m\n    m = c\ng()\nm.module(x)\n",
+    "in_a_nested_function": OPTIMIZER + "def g():\n    return m.module(x)\n",
+    "before_the_optimizer": "m = a()\nm.module(x)\no = X(m.parameters())\n",
+    "the_optimizer_in_a_branch": "m = a()\nif p:\n    o = X(m.parameters())\nm.module(x)\n",
+    "the_line_rebinds_the_model": "m = a()\no, m = X(m.parameters()), b()\nm.module(x)\n",
+    "a_walrus_between": OPTIMIZER + "if (m := c):\n    pass\nm.module(x)\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNREBOUND))
+def test_a_name_not_bound_again_since_the_statement_holds_its_object(name: str) -> None:
+    assert _unrebound(UNREBOUND[name])
+
+
+@pytest.mark.parametrize("name", sorted(REBOUND))
+def test_a_name_bound_again_or_read_elsewhere_is_not_proven(name: str) -> None:
+    assert not _unrebound(REBOUND[name])
