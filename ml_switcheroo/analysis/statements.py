@@ -12,6 +12,8 @@ from typing import Protocol
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
+
 DETACH = "detach"
 STEP = "step"
 
@@ -111,7 +113,8 @@ def loss_loop_names(statement: cst.BaseStatement) -> list[cst.Name] | None:
     names it binds, its target's and then its body's in order; None for any other statement.
     Plain: not async, no ``else:``, its target plain names, its body lines of one assignment to
     plain names (``=``, ``+=``, ``x: T = ...``) or such loops; so no jump (``break``,
-    ``continue``, ``return``), no definition, no item or attribute store, no bare call."""
+    ``continue``, ``return``), no definition, no item or attribute store, no bare call, and no
+    walrus (``:=``) anywhere in it."""
     if (
         not isinstance(statement, cst.For)
         or statement.asynchronous is not None
@@ -121,8 +124,8 @@ def loss_loop_names(statement: cst.BaseStatement) -> list[cst.Name] | None:
     ):
         return None
     found = _plain_names(statement.target)
-    if found is None:
-        return None
+    if found is None or any(isinstance(n, cst.NamedExpr) for n in cst_walk.walk(statement)):
+        return None  # (a walrus binds a name only the passes that run bind)
     for inner in statement.body.body:
         names = _assignment_line_names(inner)
         if names is None:

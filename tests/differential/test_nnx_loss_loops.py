@@ -291,6 +291,14 @@ TWINS = {
         ),
         "parameters",
     ),
+    # a walrus binds a name only the passes that run bind
+    "walrus": (
+        _style(
+            "        for ft_y, gm_s in zip(features, targets):\n"
+            "            style_loss += mse_loss((g := ft_y * 2.0), gm_s)\n"
+        ),
+        "computed by the `for` statement at this file:20",
+    ),
     # an item of the batch changed in the loop (the loop's item store is not plain)
     "item_store": (
         _style("        for i in range(3):\n            out[i] = out[i] * 2.0\n"),
