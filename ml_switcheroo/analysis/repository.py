@@ -610,7 +610,8 @@ class RepositoryIndex:
         """None when every call site of the module-level ``function`` passes for ``model`` the
         very object the optimizer it passes for ``optimizer`` trains: ``train(m, o)`` with ``o =
         Opt(m.parameters(), ...)`` built in the caller's scope and ``m`` bound once there (a
-        parameter never rebound, or one assignment from a call), or a module-level function
+        parameter never rebound, or one assignment from a call) or not bound again on any path
+        from that line to the call (``_unrebound_since``), or a module-level function
         passing on both its own parameters, never rebound (``fit(model, opt)`` calling
         ``train(model, opt)``), whose own call sites do so (up to ``MAX_HOPS`` functions);
         else the first call site that differs, or cannot be followed (a wrapper, another
@@ -1655,9 +1656,81 @@ def _model_passed_with(
     once = (not bound and passed_model.id in params) or (
         len(bound) == 1 and isinstance(bound[0], ast.Call) and passed_model.id not in params
     )
-    if not once or _declared_global(facts, passed_model.id, scope):
-        return f"binds `{passed_model.id}` more than once or not to a call (a wrapper, a rebinding)"
-    return None
+    if once and not _declared_global(facts, passed_model.id, scope):
+        return None
+    names = (passed_model.id, passed_optimizer.id)
+    if _unrebound_since(built[0], call, names, parents, facts):
+        return None  # (two branches binding the model: the one the optimizer was built over)
+    return (
+        f"binds `{passed_model.id}` more than once or not to a call (a wrapper, a rebinding), "
+        f"or again between `{passed_optimizer.id} = ...` and this call"
+    )
+
+
+_SCOPES = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.Lambda,
+    ast.ClassDef,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
+
+
+def _unrebound_since(
+    value: ast.AST,
+    call: ast.Call,
+    names: tuple[str, str],
+    parents: dict[int, ast.AST],
+    facts: FileFacts,
+) -> bool:
+    """Whether ``call`` sees the objects ``model`` and ``opt`` (``names``) held when ``opt =
+    value`` ran last, on every path (``dominating.unrebound_after`` on the ``ast`` tree): that
+    assignment is a statement of a block whose later statement holds ``call`` in the same scope,
+    no statement from it to that one binds ``model``, or ``opt`` after it, and no ``global`` or
+    ``nonlocal`` statement of the file names either (imagenet's model bound on two branches)."""
+    model, optimizer = names
+    assign = parents.get(id(value))
+    if not (
+        isinstance(assign, ast.Assign)
+        and assign.value is value
+        and len(assign.targets) == 1
+        and isinstance(assign.targets[0], ast.Name)
+        and assign.targets[0].id == optimizer
+    ):
+        return False
+    owner = parents.get(id(assign))
+    body = next(
+        (
+            field
+            for _, field in ast.iter_fields(owner)
+            if isinstance(field, list) and any(s is assign for s in field)
+        ),
+        None,
+    )
+    node: ast.AST = call
+    while body is not None and not any(s is node for s in body):
+        parent = parents.get(id(node))
+        if parent is None or isinstance(parent, _SCOPES):
+            return False
+        node = parent
+    if body is None:
+        return False
+    start = next(i for i, s in enumerate(body) if s is assign)
+    end = next(i for i, s in enumerate(body) if s is node)
+    if end <= start or _bindings(ast.Module(body=[assign], type_ignores=[]), model):
+        return False
+    for statement in body[start + 1 : end + 1]:
+        alone = ast.Module(body=[statement], type_ignores=[])
+        if _bindings(alone, model) or _bindings(alone, optimizer):
+            return False
+    assert facts.tree is not None
+    return not any(
+        isinstance(n, (ast.Global, ast.Nonlocal)) and set(n.names) & set(names)
+        for n in ast.walk(facts.tree)
+    )
 
 
 def _to_itself(value: ast.AST, name: str, self_methods: frozenset[str]) -> bool:

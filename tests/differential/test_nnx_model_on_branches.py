@@ -10,16 +10,21 @@ shapes that break the rule escape (trap twins)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.differential.harness import EXACT
 from tests.differential.nnx_loops import (
+    converted,
     run_nnx_loop,
     run_torch_loop,
     translate_nnx,
+    translated_package_runs,
     worst_rel,
 )
+from tests.support import write_package
 
 IMAGENET_BRANCHES = """\
 import torch
@@ -219,3 +224,80 @@ SAME_SCOPE_REASONS = {
 @pytest.mark.parametrize("name", sorted(SAME_SCOPE_TWINS))
 def test_a_same_scope_model_not_proven_escapes(name: str) -> None:
     _escaped(SAME_SCOPE_TWINS[name], SAME_SCOPE_REASONS[name])
+
+
+# The same across two files (the repository index, ``RepositoryIndex.model_mismatch``):
+# ``train`` in ``engine.py``, the model bound on two branches in ``main.py``.
+ENGINE = """\
+def train(train_loader, model, criterion, optimizer, device):
+    for i, (images, target) in enumerate(train_loader):
+        images = images.to(device, non_blocking=True)
+        output = model(images)
+        loss = criterion(output, target)
+        losses.append(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+"""
+
+MAIN = """\
+import torch
+import torch.nn as nn
+from {package} import engine
+from {package}.engine import train
+
+
+def main(model, loader, epochs):
+    device = torch.device("cpu")
+    if epochs > 2:
+        net = model
+    else:
+        print("=> creating model")
+        net = model
+    criterion = nn.MSELoss().to(device)
+    optimizer = torch.optim.SGD(net.parameters(), 0.05, momentum=0.9, weight_decay=1e-4)
+    engine.losses = []
+    for epoch in range(epochs):
+        train(loader, net, criterion, optimizer, device)
+    return engine.losses
+"""
+
+PORTED_ACROSS_FILES = (
+    ("nn.MSELoss().to(device)", "(lambda out, y: ((out - y) ** 2).mean())"),
+    ("images.to(device, non_blocking=True)", "images"),
+)
+
+
+def _port(files: dict[str, str]):  # noqa: ANN202
+    def port(outputs: dict[str, str]) -> dict[str, str]:
+        assert all(BEGIN not in text for text in outputs.values()), outputs
+        ported = {name: outputs[name] for name in files}
+        for torch_code, nnx_code in PORTED_ACROSS_FILES:
+            name = next(n for n, text in ported.items() if torch_code in text)
+            ported[name] = ported[name].replace(torch_code, nnx_code)
+        return ported
+
+    return port
+
+
+def test_the_model_of_either_branch_across_two_files_matches_torch(tmp_path: Path) -> None:
+    package = "pkg_model_on_branches"
+    files = {"engine.py": ENGINE, "main.py": MAIN.format(package=package)}
+    outputs, torch_run, nnx_run = translated_package_runs(tmp_path, package, files, _port(files))
+    assert "nnx.value_and_grad" in outputs["engine.py"], outputs["engine.py"]
+    assert len(torch_run.losses) == 36
+    assert worst_rel(torch_run, nnx_run) < EXACT
+
+
+def test_a_model_rebound_between_across_two_files_escapes(tmp_path: Path) -> None:
+    package = "pkg_model_on_branches_rebound"
+    optimizer = (
+        "    optimizer = torch.optim.SGD(net.parameters(), 0.05, momentum=0.9, weight_decay=1e-4)\n"
+    )
+    main = MAIN.format(package=package).replace(
+        optimizer, optimizer + "    if epochs > 5:\n        net = model\n"
+    )
+    write_package(tmp_path, {"engine.py": ENGINE, "main.py": main}, package)
+    engine = converted(tmp_path, package)["engine.py"]
+    assert "ESCAPE-BEGIN torch.optim.Optimizer.step" in engine, engine
+    assert "or again between `optimizer = ...` and this call" in engine, engine
