@@ -215,11 +215,34 @@ def test_a_model_moved_by_rebinding_in_another_file_converts(tmp_path: Path) -> 
     assert BEGIN not in output and LOSS_FUNCTION in output, output
 
 
+@pytest.mark.parametrize(
+    "moved", ["    model = torch.nn.DataParallel(model)", "    model = make_other().to(device)"]
+)
+def test_a_model_rebound_before_the_optimizer_in_another_file_converts(
+    tmp_path: Path, moved: str
+) -> None:
+    """The optimizer is built over the object the call then passes (a wrapper's line escapes
+    in place in ``main.py``): ``repository._unrebound_since``."""
+    output = engine_called_from_main(tmp_path, moved)
+    assert BEGIN not in output and LOSS_FUNCTION in output, output
+
+
+def engine_rebound_after_the_optimizer(root: Path, moved: str) -> str:
+    """``engine_called_from_main`` with ``moved`` between the optimizer's line and the loop."""
+    line = "    optimizer = torch.optim.SGD(model.parameters(), 0.1)\n"
+    main = MAIN_ELSEWHERE.format(moved="").replace(line, line + moved + "\n")
+    engine = write_package(root, {"main.py": main, "engine.py": ENGINE_ALONE}) / "pkg" / "engine.py"
+    command = TorchToNNX(CodemodContext(filename=str(engine)))
+    return command.transform_module(cst.parse_module(ENGINE_ALONE)).code
+
+
 def test_a_model_wrapped_in_another_file_escapes(tmp_path: Path) -> None:
-    output = engine_called_from_main(tmp_path, "    model = torch.nn.DataParallel(model)")
+    output = engine_rebound_after_the_optimizer(
+        tmp_path, "    model = torch.nn.DataParallel(model)"
+    )
     assert LOSS_FUNCTION not in output and "main.py" in reason_of(output), output
 
 
 def test_a_model_rebound_to_another_model_in_another_file_escapes(tmp_path: Path) -> None:
-    output = engine_called_from_main(tmp_path, "    model = make_other().to(device)")
+    output = engine_rebound_after_the_optimizer(tmp_path, "    model = make_other().to(device)")
     assert LOSS_FUNCTION not in output and BEGIN in output, output

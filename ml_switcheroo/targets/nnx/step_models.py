@@ -310,8 +310,8 @@ def _not_unrebound(
     for callee in _callees(forward):
         if not isinstance(callee, cst.Name) or callee.value in bound:
             continue
-        passed = ctx.caller_arguments(callee)
-        reads = [a for a in passed or [] if isinstance(a, cst.Name)]
+        arguments = ctx.caller_arguments(callee)
+        reads = [a for a in arguments or [] if isinstance(a, cst.Name)]
         if not reads and callee.value == trained.value:  # type: ignore[attr-defined]
             reads = [callee]
         if not reads:
