@@ -289,7 +289,7 @@ TWINS = {
             "        for p in model.parameters():\n"
             "            style_loss += 1e-3 * (p ** 2).sum()\n"
         ),
-        "parameters",
+        "`model.parameters` reads the model as a torch module",
     ),
     # a walrus binds a name only the passes that run bind
     "walrus": (
@@ -311,3 +311,45 @@ TWINS = {
 def test_a_loop_the_loss_function_cannot_take_escapes(name: str) -> None:
     source, reason = TWINS[name]
     _escaped(source, reason)
+
+
+PLAIN = {  # a loop, the names it binds
+    "augmented": ("for a, b in zip(xs, ys):\n    s += f(a, b)\n", ["a", "b", "s"]),
+    "assignments": ("for t in range(3):\n    h = g(h)\n    l: T = h * t\n", ["t", "h", "l"]),
+    "nested": ("for i in r:\n    for (j, k) in q:\n        s = s + j * k\n", ["i", "j", "k", "s"]),
+}
+NOT_PLAIN = {
+    "break": "for a in xs:\n    s += a\n    break\n",
+    "else": "for a in xs:\n    s += a\nelse:\n    s = 0\n",
+    "call": "for a in xs:\n    terms.append(a)\n",
+    "item_store": "for a in xs:\n    d[a] = 1\n",
+    "attribute_target": "for self.a in xs:\n    s += 1\n",
+    "starred_target": "for a, *b in xs:\n    s += a\n",
+    "if": "for a in xs:\n    if a:\n        s += a\n",
+    "walrus": "for a in xs:\n    s += (b := a)\n",
+    "async": "async def f():\n    async for a in xs:\n        s = a\n",
+    "annotation_only": "for a in xs:\n    s: int\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN))
+def test_a_loop_of_plain_assignments_binds_its_names(name: str) -> None:
+    import libcst as cst
+
+    from ml_switcheroo.analysis.statements import loss_loop_names
+
+    source, names = PLAIN[name]
+    found = loss_loop_names(cst.parse_module(source).body[0])
+    assert found is not None and [n.value for n in found] == names
+
+
+@pytest.mark.parametrize("name", sorted(NOT_PLAIN))
+def test_any_other_loop_is_not_one(name: str) -> None:
+    import libcst as cst
+
+    from ml_switcheroo.analysis.statements import loss_loop_names
+
+    statement = cst.parse_module(NOT_PLAIN[name]).body[0]
+    if isinstance(statement, cst.FunctionDef):
+        statement = statement.body.body[0]  # type: ignore[assignment]
+    assert loss_loop_names(statement) is None
