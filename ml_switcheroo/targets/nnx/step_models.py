@@ -79,7 +79,8 @@ def _model_in_step(
     before = "" if pulled is not None else _read_before(forward, bound, trained, ctx)
     if before:  # (before another model's check: the reason the step is not rendered)
         raise Untranslatable(
-            f"the forward pass does not call the trained model `{trained_text}`{before}"
+            f"the forward pass does not call the trained model `{trained_text}`"
+            + (_cut_by_compound(forward, ctx, calls=False) or before)
         )
     found: cst.BaseExpression | None = None
     for callee in _callees(forward):
@@ -214,9 +215,10 @@ def _generator_pullback(
         if rendered is not None and found.returned_by(rendered):
             return found
         found = "the step computing it is not translated, or computes it outside its loss function"
+    cut = _cut_by_compound(forward, ctx, calls=False)
     raise Untranslatable(
-        f"the forward pass does not call the trained model `{code_of(trained).strip()}`{before}"
-        f" (not pulled back through `nnx.vjp`: {found})"
+        f"the forward pass does not call the trained model `{code_of(trained).strip()}`"
+        + (cut or f"{before} (not pulled back through `nnx.vjp`: {found})")
     )
 
 
@@ -257,11 +259,13 @@ def _trains(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookCo
     )
 
 
-def _cut_by_compound(forward: list[cst.BaseStatement], ctx: HookContext) -> str:
+def _cut_by_compound(forward: list[cst.BaseStatement], ctx: HookContext, calls: bool = True) -> str:
     """``: it reads `style_loss`, computed by the `for` statement at file.py:89 ...`` when a
     statement right before the forward pass, or left out of it, is a compound one binding a
     name the forward pass reads (fast_neural_style's style-loss loop), or a line calling a
-    method of one (``terms.append(mse(model(x), y))``)."""
+    method of one (``terms.append(mse(model(x), y))``; not with ``calls`` false). A ``def`` in
+    the step (``def crit(t): ...`` between ``out = model(x)`` and ``loss = crit(out)``) cuts
+    the run too: before, the reason said ``out`` was computed before the step (probe s34)."""
     holder = ctx.parent_of(forward[0])
     body = list(getattr(holder, "body", ()))
     kept = {id(s) for s in forward}
@@ -274,7 +278,7 @@ def _cut_by_compound(forward: list[cst.BaseStatement], ctx: HookContext) -> str:
         where = ctx.place(statement)
         at = f" at {where}" if where else ""
         if isinstance(statement, cst.SimpleStatementLine):
-            changed = sorted(_receivers_called(statement) & read)
+            changed = sorted(_receivers_called(statement) & read) if calls else []
             if changed:
                 return (
                     f": it reads `{changed[0]}`, changed by `{_short(code_of(statement))}`{at}, "
@@ -285,10 +289,12 @@ def _cut_by_compound(forward: list[cst.BaseStatement], ctx: HookContext) -> str:
         bound = sorted({n for node in cst_walk.walk(statement) for n in bound_names(node)} & read)
         if bound:
             kind = type(statement).__name__.lower()
+            kind = {"functiondef": "def", "classdef": "class"}.get(kind, kind)
             return (
                 f": it reads `{bound[0]}`, computed by the `{kind}` statement{at}, and the "
                 "forward pass the step translates is a straight run of statements before the "
-                "backward pass (a loop or branch in it is not taken into the loss function)"
+                "backward pass (a loop, a branch or a `def` in it is not taken into the loss "
+                "function)"
             )
     return ""
 
