@@ -166,6 +166,25 @@ def test_a_loss_built_in_a_loop_with_a_jump_names_the_loop() -> None:
     )
 
 
+def test_a_def_between_the_forward_pass_and_the_loss_names_the_def() -> None:
+    """Probe s34: the reason said `out`, computed by `model(x)` in the step, was computed
+    "before the step"."""
+    output = step_escaped_with(
+        HEADER + "def train(model, loader):\n"
+        "    opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "    for x, y in loader:\n"
+        "        opt.zero_grad()\n"
+        "        out = model(x)\n"
+        "        def crit(t):\n"
+        "            return ((t - y) ** 2).mean()\n"
+        "        loss = crit(out)\n"
+        "        loss.backward()\n"
+        "        opt.step()\n",
+        "it reads `crit`, computed by the `def` statement at ",
+    )
+    assert "before the step" not in output, output
+
+
 def test_a_loss_appended_to_a_list_names_the_append() -> None:
     step_escaped_with(
         HEADER + "def train(model, loader):\n"

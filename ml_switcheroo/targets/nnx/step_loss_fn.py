@@ -93,6 +93,7 @@ def _render(
     bound = _check_bound_before_read(forward, region, ctx)
     aux = _aux_names(forward, region, ctx, tail, returned=None if summed else region.loss)
     _check_bound_at_return([*summed, region.loss, *aux], bound, forward, ctx)
+    _check_no_deferred_aux(forward, aux, model_text)
     aux += [p.name for p in pullbacks.values()]
     unwrapped = _unwrapped_reads(forward, model_text, ctx)
     body = [pullbacks[id(s)].vjp_line() if id(s) in pullbacks else s for s in forward]
@@ -217,6 +218,72 @@ def _aux_names(
             if variable is None or any(id(read[0]) not in inside for read in variable.reads):
                 found.append(target.value)
     return found
+
+
+# builtins whose result reads its arguments only when iterated (after the gradient, in aux)
+DEFERRING_BUILTINS = frozenset({"map", "filter", "zip", "iter", "reversed", "enumerate"})
+
+
+def _check_no_deferred_aux(forward: list[cst.BaseStatement], aux: list[str], model: str) -> None:
+    """An aux output must not hold code that reads the loss function's values when run later
+    (``show = lambda: out.sum()``, ``(o for o in outs)``, ``map(f, outs)``): torch runs it on the
+    tensors of the step, the translation on the loss function's traced values, which JAX
+    refuses outside the transformation (an UnexpectedTracerError)."""
+    inner = {t.value for s in forward for t in _target_names(s)} | {model.split(".")[0]}
+    for statement in forward:
+        if not {t.value for t in _target_names(statement)} & set(aux):
+            continue
+        for node in _kept_deferred(statement):
+            read = sorted((_variable_names(node) - _own_names(node)) & inner)
+            if read:
+                raise Untranslatable(
+                    f"`{code_of(node).strip()}` is kept after the step and reads `{read[0]}` "
+                    "when it runs: there it would read the loss function's traced value "
+                    "(JAX raises an UnexpectedTracerError), not the tensor of the step"
+                )
+
+
+def _deferring(node: cst.CSTNode) -> bool:
+    """A lambda, a generator expression or a call of a builtin iterating its arguments lazily."""
+    return isinstance(node, cst.Lambda | cst.GeneratorExp) or (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Name)
+        and node.func.value in DEFERRING_BUILTINS
+    )
+
+
+def _kept_deferred(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The deferring nodes under ``node`` (``_deferring``) that are not run where they are
+    written: not an argument of a call that runs them (``sum(o.sum() for o in outs)``,
+    ``sorted(xs, key=lambda v: -v)``)."""
+    if _deferring(node):
+        return [node]
+    consumed: set[int] = set()
+    if isinstance(node, cst.Call):
+        consumed = {id(a.value) for a in node.args}
+    return [
+        found
+        for child in node.children
+        if not (
+            isinstance(child, cst.Arg) and id(child.value) in consumed and _deferring(child.value)
+        )
+        for found in _kept_deferred(child)
+    ]
+
+
+def _own_names(node: cst.CSTNode) -> set[str]:
+    """The names a lambda's parameters or a generator expression's ``for`` targets bind."""
+    if isinstance(node, cst.Lambda):
+        return {p.name.value for p in cst_walk.walk(node.params) if isinstance(p, cst.Param)}
+    if isinstance(node, cst.GeneratorExp):
+        return {
+            n.value
+            for f in cst_walk.walk(node)
+            if isinstance(f, cst.CompFor)
+            for n in cst_walk.walk(f.target)
+            if isinstance(n, cst.Name)
+        }
+    return set()
 
 
 def _check_bound_before_read(

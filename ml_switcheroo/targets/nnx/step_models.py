@@ -79,7 +79,8 @@ def _model_in_step(
     before = "" if pulled is not None else _read_before(forward, bound, trained, ctx)
     if before:  # (before another model's check: the reason the step is not rendered)
         raise Untranslatable(
-            f"the forward pass does not call the trained model `{trained_text}`{before}"
+            f"the forward pass does not call the trained model `{trained_text}`"
+            + (_cut_by_compound(forward, ctx, calls=False) or before)
         )
     found: cst.BaseExpression | None = None
     for callee in _callees(forward):
@@ -215,9 +216,10 @@ def _generator_pullback(
         if rendered is not None and found.returned_by(rendered):
             return found
         found = "the step computing it is not translated, or computes it outside its loss function"
+    cut = _cut_by_compound(forward, ctx, calls=False)
     raise Untranslatable(
-        f"the forward pass does not call the trained model `{code_of(trained).strip()}`{before}"
-        f" (not pulled back through `nnx.vjp`: {found})"
+        f"the forward pass does not call the trained model `{code_of(trained).strip()}`"
+        + (cut or f"{before} (not pulled back through `nnx.vjp`: {found})")
     )
 
 
@@ -370,11 +372,13 @@ def _optimizer_line(
     return node, small.targets[0].target.value  # type: ignore[return-value]
 
 
-def _cut_by_compound(forward: list[cst.BaseStatement], ctx: HookContext) -> str:
+def _cut_by_compound(forward: list[cst.BaseStatement], ctx: HookContext, calls: bool = True) -> str:
     """``: it reads `style_loss`, computed by the `for` statement at file.py:89 ...`` when a
     statement right before the forward pass, or left out of it, is a compound one binding a
     name the forward pass reads (a style-loss loop with a ``break``), or a line calling a
-    method of one (``terms.append(mse(model(x), y))``)."""
+    method of one (``terms.append(mse(model(x), y))``; not with ``calls`` false). A ``def`` in
+    the step (``def crit(t): ...`` between ``out = model(x)`` and ``loss = crit(out)``) cuts
+    the run too: before, the reason said ``out`` was computed before the step (probe s34)."""
     holder = ctx.parent_of(forward[0])
     body = list(getattr(holder, "body", ()))
     kept = {id(s) for s in forward}
@@ -387,7 +391,7 @@ def _cut_by_compound(forward: list[cst.BaseStatement], ctx: HookContext) -> str:
         where = ctx.place(statement)
         at = f" at {where}" if where else ""
         if isinstance(statement, cst.SimpleStatementLine):
-            changed = sorted(_receivers_called(statement) & read)
+            changed = sorted(_receivers_called(statement) & read) if calls else []
             if changed:
                 return (
                     f": it reads `{changed[0]}`, changed by `{_short(code_of(statement))}`{at}, "
@@ -398,10 +402,11 @@ def _cut_by_compound(forward: list[cst.BaseStatement], ctx: HookContext) -> str:
         bound = sorted({n for node in cst_walk.walk(statement) for n in bound_names(node)} & read)
         if bound:
             kind = type(statement).__name__.lower()
+            kind = {"functiondef": "def", "classdef": "class"}.get(kind, kind)
             return (
                 f": it reads `{bound[0]}`, computed by the `{kind}` statement{at}, and the "
                 "forward pass the step translates is a run of statements before the backward "
-                "pass: a branch, a `while` loop, or a `for` loop other than one of plain "
+                "pass: a branch, a `def`, a `while` loop, or a `for` loop other than one of plain "
                 "assignments to names (no jump, no `else:`, no call alone on its line, no item "
                 "or attribute store) is not taken into the loss function"
             )
