@@ -255,18 +255,19 @@ def _deferring(node: cst.CSTNode) -> bool:
 def _kept_deferred(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The deferring nodes under ``node`` (``_deferring``) that are not run where they are
     written: not an argument of a call that runs them (``sum(o.sum() for o in outs)``,
-    ``sorted(xs, key=lambda v: -v)``)."""
+    ``sorted(xs, key=lambda v: -v)``), nor the iterable of a ``for`` statement or of a list,
+    set or dict comprehension (``for f, t in zip(fs, ts):``, run right there)."""
     if _deferring(node):
         return [node]
-    consumed: set[int] = set()
+    run_here: set[int] = set()
     if isinstance(node, cst.Call):
-        consumed = {id(a.value) for a in node.args}
+        run_here = {id(a) for a in node.args if _deferring(a.value)}
+    elif isinstance(node, cst.For | cst.CompFor) and _deferring(node.iter):
+        run_here = {id(node.iter)}
     return [
         found
         for child in node.children
-        if not (
-            isinstance(child, cst.Arg) and id(child.value) in consumed and _deferring(child.value)
-        )
+        if id(child) not in run_here
         for found in _kept_deferred(child)
     ]
 
