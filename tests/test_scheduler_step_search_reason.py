@@ -54,3 +54,26 @@ def test_aliased_step_is_not_called_missing() -> None:
 def test_no_step_at_all_still_escapes_with_the_search_named() -> None:
     reason = _scheduler_reason(ELSEWHERE)
     assert "no `self.opt.step()` is found in this file" in reason
+
+
+SELECTED_BY_A_NAME = """\
+import torch
+from transformers import get_scheduler
+NAME = "linear"
+model = Model(params)
+opt = torch.optim.AdamW(model.parameters(), lr=0.05)
+sched = get_scheduler(NAME, opt, num_warmup_steps=5, num_training_steps=60)
+NAME = "cosine"
+for batch in batches:
+    opt.zero_grad(); loss = batch(); loss.backward(); opt.step(); sched.step()
+"""
+
+
+def test_dispatch_reason_names_the_argument_given() -> None:
+    """``get_scheduler(NAME, ...)``: the reason shows `NAME`, not only the parameter `name`."""
+    translation = translate(SELECTED_BY_A_NAME)
+    reasons = [r.reason for r in translation.escapes if r.api == "transformers.get_scheduler"]
+    assert reasons == [
+        "`name` (`NAME`) is not a literal, so which API this call stands for is not known "
+        "before the program runs"
+    ], reasons
