@@ -436,7 +436,14 @@ class EpochFacts:
                         f"{name}() at {self._place(statement)}{shown}"
                     )
         if not handed[True] and not handed[False]:
-            return ", and the optimizer's step() is not in this file"
+            if optimizer is None:
+                return ", and the optimizer's step() is not found in this file"
+            # not "is not in this file": the step may be in this file under another name
+            # (``opt = t.opt; opt.step()``), which this search does not follow
+            return (
+                f", and no `{code_of(optimizer).strip()}.step()` is found in this file (it "
+                "may be stepped under another name or by another file)"
+            )
         where = (
             "is not proved to run a known number of times per epoch"
             if here

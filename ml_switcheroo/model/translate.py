@@ -110,8 +110,10 @@ def dispatched(
     bound = BoundCall.bind(entry, call)
     selector = bound.literal(dispatch.argument)
     if selector is _UNKNOWN:
+        given = bound.code(dispatch.argument)
+        shown = f" (`{given}`)" if given != dispatch.argument else ""
         raise Untranslatable(
-            f"`{dispatch.argument}` is not a literal, so which API this call stands for is "
+            f"`{dispatch.argument}`{shown} is not a literal, so which API this call stands for is "
             "not known before the program runs",
             f"pass a literal `{dispatch.argument}`, or call the API it selects directly",
         )

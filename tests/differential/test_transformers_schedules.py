@@ -275,7 +275,7 @@ def test_wsd_with_a_non_literal_warmup_type_escapes() -> None:
 @pytest.mark.parametrize(
     "scheduler,reason",
     [
-        ("get_scheduler(kind, opt, 10, 60)", "`name` is not a literal"),
+        ("get_scheduler(kind, opt, 10, 60)", "`name` (`kind`) is not a literal"),
         ("get_scheduler('linear', opt, 10, 60, extra)", "is not a dict display"),
         ("get_scheduler('greedy', opt, 10, 60)", "name='greedy' is not translated"),
         ("get_scheduler('linear', opt, 10, 60, {'last_epoch': 5})", "resumes a schedule"),
