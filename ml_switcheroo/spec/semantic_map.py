@@ -413,6 +413,9 @@ class ArrayNamesake:
     # the template of a call without arguments (``x.size()`` -> ``x.shape``), where ``params``
     # has a required one (None: such a call keeps the escape)
     bare_exact: str | None = None
+    # calling it on a JAX array raises (an ``array_lacks`` entry, or ``raises: true``: ``x.size(0)``
+    # calls an int): loud, never other numbers (a function of the file given an array, s34)
+    raises: bool = False
 
     def template(self, after_update: bool, bare: bool = False) -> str | None:
         """The template a call is written with inside the step (``after_update`` False) or
@@ -1275,7 +1278,7 @@ class _Checker:
         keys = {"reason", "exact", "params", "imports", "after", "operands", "any_array"}
         keys |= {"detaches", "devices", "left"}
         if section_name == "array_namesakes":
-            keys |= {"bare", "bare_exact"}
+            keys |= {"bare", "bare_exact", "raises"}
         if section_name == "array_attributes":  # read, not called: no arguments
             keys = {"reason", "after", "imports"}
         result = {}
@@ -1289,9 +1292,12 @@ class _Checker:
             self.check_keys(body, keys, "an array namesake", name)
             bare, any_array = body.get("bare", False), body.get("any_array", False)
             detaches, left = body.get("detaches", False), body.get("left", False)
-            if not all(isinstance(flag, bool) for flag in (bare, any_array, detaches, left)):
+            raises = body.get("raises", section_name == "array_lacks")
+            flags = (bare, any_array, detaches, left, raises)
+            if not all(isinstance(flag, bool) for flag in flags):
                 self.fail(
-                    "fields 'bare', 'any_array', 'detaches' and 'left' must be true or false",
+                    "fields 'bare', 'any_array', 'detaches', 'left' and 'raises' must be true "
+                    "or false",
                     line=key_line,
                     entry=name,
                 )
@@ -1341,6 +1347,7 @@ class _Checker:
                 tuple(devices),
                 left,
                 bare_exact,
+                raises,
             )
         return result
 

@@ -15,6 +15,7 @@ from functools import partial
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.dominating import module_of
 from ml_switcheroo.analysis.loss_helpers import namesake_problem
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.analysis.statements import DETACH
@@ -291,6 +292,7 @@ def _check_namesakes_after(
             raise Untranslatable(
                 f"a value the loss function returns or reads is a JAX array: {problem}"
             )
+    _check_file_functions_given_arrays([n for n in nodes if id(n) not in skipped], computed, ctx)
     forward_nodes = [n for s in forward for n in cst_walk.walk(s, _NESTED)]
     _check_no_shared_change([*forward_nodes, *nodes], computed, ctx, returned)
     _check_batch_not_changed_in_place([*forward_nodes, *nodes], ctx)
@@ -298,6 +300,61 @@ def _check_namesakes_after(
     outputs = _assigned_from(stores, _model_output_names(forward, model) | {region.loss})
     _check_no_in_place_call(after_update, outputs, ctx)
     return exact
+
+
+def _check_file_functions_given_arrays(
+    nodes: Sequence[cst.CSTNode], arrays: Set[str], ctx: HookContext
+) -> None:
+    """A function of this file given a JAX array (``log_stats(out)`` after the step, with
+    ``out.std()`` in its body) runs the map's ``array_namesakes`` on it with other numbers
+    than torch, silently (probe s34): a call of a ``def`` of the file, by name, with an
+    argument reading one of ``arrays``, escapes when the body of a ``def`` of that name (or
+    of a function it calls so, transitively) calls a namesake that computes other numbers on
+    any receiver (one that raises, ``ArrayNamesake.raises``, is loud: left to the port)."""
+    module = module_of(nodes[0], ctx.parent_of) if nodes else None
+    if module is None:
+        return
+    defs: dict[str, list[cst.FunctionDef]] = {}
+    for node in cst_walk.walk(module):
+        if isinstance(node, cst.FunctionDef):
+            defs.setdefault(node.name.value, []).append(node)
+    for call in nodes:
+        if not (
+            isinstance(call, cst.Call)
+            and isinstance(call.func, cst.Name)
+            and call.func.value in defs
+            and any(_variable_names(a.value) & arrays for a in call.args)
+        ):
+            continue
+        problem = _namesake_in_functions(call.func.value, defs, ctx, set())
+        if problem is not None:
+            raise Untranslatable(
+                f"a value the loss function returns or reads is a JAX array, and "
+                f"`{code_of(call).strip()}` gives it to `{call.func.value}` of this file: "
+                f"{problem}"
+            )
+
+
+def _namesake_in_functions(
+    name: str, defs: Mapping[str, list[cst.FunctionDef]], ctx: HookContext, seen: set[str]
+) -> str | None:
+    """The first call of a namesake computing other numbers (``namesake_problem``) in the
+    ``def``s named ``name`` or the ``def``s of the file they call by name (None: none)."""
+    seen.add(name)
+    silent = {k: v for k, v in ctx.semantic_map.array_namesakes.items() if not v.raises}
+    for function in defs.get(name, ()):
+        for node in cst_walk.walk(function.body):
+            if not isinstance(node, cst.Call):
+                continue
+            problem = namesake_problem(node, silent, ctx.qualify)
+            if problem is not None:
+                return problem
+            callee = node.func.value if isinstance(node.func, cst.Name) else None
+            if callee in defs and callee not in seen:
+                problem = _namesake_in_functions(callee, defs, ctx, seen)
+                if problem is not None:
+                    return problem
+    return None
 
 
 def _ported_outputs(

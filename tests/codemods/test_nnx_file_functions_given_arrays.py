@@ -1,0 +1,75 @@
+"""A function of the file given a value of the NNX loss function after the step (probe s34:
+``log_stats(output)`` whose body calls ``out.std()``): on a JAX array the map's
+``array_namesakes`` compute other numbers, silently, so the step escapes naming the call."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_switcheroo.codemods.optimizer import TorchToNNX
+from tests.support import run_codemod
+
+SOURCE = """\
+import torch
+import torch.nn as nn
+
+model = nn.Linear(3, 2)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    output = model(x)
+    loss = nn.functional.cross_entropy(output, y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    {after}
+
+
+def log_stats(out):
+    {body}
+
+
+def spread(t):
+    return t.std()
+"""
+
+
+def convert(after: str, body: str) -> str:
+    return run_codemod(SOURCE.format(after=after, body=body), TorchToNNX)
+
+
+def converted(output: str) -> bool:
+    code = [line for line in output.splitlines() if not line.lstrip().startswith("#")]
+    return any("nnx.value_and_grad" in line for line in code)
+
+
+@pytest.mark.parametrize(
+    ("after", "body", "shown"),
+    [
+        ("log_stats(output)", "print(out.std())", "`out.std()`"),
+        ("log_stats(output)", "print(out.var(0))", "`out.var(0)`"),
+        ("log_stats(output)", "return spread(out)", "`t.std()`"),  # through another function
+        ("log_stats(output.sum(1))", "print(out.std())", "`out.std()`"),
+        ("log_stats(x)", "print(out.std())", "`out.std()`"),  # the batch is a JAX array too
+    ],
+)
+def test_a_file_function_computing_other_numbers_on_an_array_escapes(
+    after: str, body: str, shown: str
+) -> None:
+    output = convert(after, body)
+    assert not converted(output), output
+    assert "gives it to `log_stats` of this file" in output and shown in output, output
+
+
+@pytest.mark.parametrize(
+    ("after", "body"),
+    [
+        ("log_stats(output)", "print(out.sum(), out.mean())"),  # the same numbers in JAX
+        ("log_stats(3)", "print(out.std())"),  # not given an array
+        ("print(spread)", "print(out.std())"),  # the function not called with one
+        # a method that raises on a JAX array (`raises`, `array_lacks`): loud, the user ports it
+        ("log_stats(output)", "print(out.size(0), out.clamp(0, 1))"),
+    ],
+)
+def test_a_file_function_computing_the_same_numbers_converts(after: str, body: str) -> None:
+    output = convert(after, body)
+    assert converted(output), output
