@@ -106,6 +106,7 @@ class HookContexts:
             trains_across_files=self.trains_across_files,
             passed_across_files=self.passed_across_files,
             caller_arguments=self.caller_arguments,
+            method_call_elsewhere=self.method_call_elsewhere,
             callers_elsewhere=lambda node: self.resolver().callers_elsewhere_problem(node),
             plain_across_files=self.plain_across_files,
             helper_problem=lambda name, libraries: self.plan().helper_problem(name, libraries),
@@ -164,6 +165,16 @@ class HookContexts:
         ):
             return None
         return arguments
+
+    def method_call_elsewhere(self, call: cst.Call, methods: frozenset[str]) -> str | None:
+        """``HookContext.method_call_elsewhere``: ``CrossFile.steps_in`` of the function of
+        another file that ``call`` calls."""
+        resolver = self.resolver()
+        cross_file = resolver.cross_file
+        callee = resolver.called_function(call.func)
+        if cross_file is None or callee is None:
+            return None
+        return cross_file.steps_in(callee, methods)
 
     def passed_across_files(self, name: cst.Name) -> list[str | None] | None:
         """``HookContext.passed_across_files``: ``CrossFile.passed_constructors``."""

@@ -256,6 +256,12 @@ class HookContext:
     # rebinds: the argument each call of the function passes for it, every call being in this
     # module (None: not such a parameter, a call not seen, or one in another file).
     caller_arguments: Callable[[cst.Name], list[cst.BaseExpression] | None] = lambda name: None
+    # For a call of a function of another file of the repository: ``file:line`` of a call of
+    # one of the given methods (``x.std()``) in its body, or its file's place when that file
+    # fails to parse (None: none, or not such a function; ``CrossFile.steps_in``).
+    method_call_elsewhere: Callable[[cst.Call, frozenset[str]], str | None] = (
+        lambda call, methods: None  # noqa: ARG005
+    )
     # For a Name reading a parameter: why a call in another file of the repository may pass
     # it an optimizer that stays torch code (``Resolver.callers_elsewhere_problem``; None:
     # every such call passes a translated one, or no other file calls the function).

@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ml_switcheroo.codemods.optimizer import TorchToNNX
-from tests.support import run_codemod
+from tests.support import convert_package, run_codemod, write_package
 
 SOURCE = """\
 import torch
@@ -73,3 +75,45 @@ def test_a_file_function_computing_other_numbers_on_an_array_escapes(
 def test_a_file_function_computing_the_same_numbers_converts(after: str, body: str) -> None:
     output = convert(after, body)
     assert converted(output), output
+
+
+STATS = """\
+def spread(o):
+    return o.std()
+
+
+def total(o):
+    return o.sum()
+"""
+
+MAIN = """\
+import torch
+import torch.nn as nn
+
+from pkg.stats import spread, total
+
+model = nn.Linear(3, 2)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    output = model(x)
+    loss = nn.functional.cross_entropy(output, y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    print({after})
+"""
+
+
+@pytest.mark.parametrize(
+    ("after", "escapes"),
+    [("spread(output)", True), ("total(output)", False), ("spread(3)", False)],
+)
+def test_a_function_of_another_file_given_an_array(
+    tmp_path: Path, after: str, escapes: bool
+) -> None:
+    write_package(tmp_path, {"stats.py": STATS, "main.py": MAIN.format(after=after)})
+    output = convert_package(tmp_path, "pkg", TorchToNNX)["main.py"]
+    assert converted(output) != escapes, output
+    if escapes:
+        assert "gives it to a function of another file" in output, output
+        assert "stats.py:2" in output, output

@@ -310,7 +310,10 @@ def _check_file_functions_given_arrays(
     than torch, silently (probe s34): a call of a ``def`` of the file, by name, with an
     argument reading one of ``arrays``, escapes when the body of a ``def`` of that name (or
     of a function it calls so, transitively) calls a namesake that computes other numbers on
-    any receiver (one that raises, ``ArrayNamesake.raises``, is loud: left to the port)."""
+    any receiver (one that raises, ``ArrayNamesake.raises``, is loud: left to the port); a
+    function of another file of the repository (``from utils import spread``) escapes when its
+    body calls one by name (``HookContext.method_call_elsewhere``: its own body only, any
+    arguments)."""
     module = module_of(nodes[0], ctx.parent_of) if nodes else None
     if module is None:
         return
@@ -318,13 +321,21 @@ def _check_file_functions_given_arrays(
     for node in cst_walk.walk(module):
         if isinstance(node, cst.FunctionDef):
             defs.setdefault(node.name.value, []).append(node)
+    silent = frozenset(k for k, v in ctx.semantic_map.array_namesakes.items() if not v.raises)
     for call in nodes:
         if not (
-            isinstance(call, cst.Call)
-            and isinstance(call.func, cst.Name)
-            and call.func.value in defs
-            and any(_variable_names(a.value) & arrays for a in call.args)
+            isinstance(call, cst.Call) and any(_variable_names(a.value) & arrays for a in call.args)
         ):
+            continue
+        where = ctx.method_call_elsewhere(call, silent)
+        if where is not None:
+            raise Untranslatable(
+                f"a value the loss function returns or reads is a JAX array, and "
+                f"`{code_of(call).strip()}` gives it to a function of another file that calls "
+                f"a method a JAX array computes other numbers with ({where}: "
+                f"{', '.join(f'`x.{m}()`' for m in sorted(silent))})"
+            )
+        if not (isinstance(call.func, cst.Name) and call.func.value in defs):
             continue
         problem = _namesake_in_functions(call.func.value, defs, ctx, set())
         if problem is not None:
