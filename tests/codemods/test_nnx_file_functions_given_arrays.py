@@ -117,3 +117,46 @@ def test_a_function_of_another_file_given_an_array(
     if escapes:
         assert "gives it to a function of another file" in output, output
         assert "stats.py:2" in output, output
+
+
+TRAINER = """\
+import torch
+import torch.nn as nn
+
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def fit(self, loader):
+        for x, y in loader:
+            output = self.model(x)
+            loss = nn.functional.cross_entropy(output, y)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            self.log_stats(output)
+
+    def log_stats(self, out):
+        print({body})
+
+    def spread(self, t):
+        return t.std()
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "escapes"),
+    [
+        ("out.std()", True),
+        ("self.spread(out)", True),  # through another method on self
+        ("out.sum()", False),
+    ],
+)
+def test_a_method_on_self_given_an_array(body: str, escapes: bool) -> None:
+    output = run_codemod(TRAINER.format(body=body), TorchToNNX)
+    if escapes:
+        assert not converted(output) and "gives it to `log_stats` of this file" in output, output
+    else:
+        assert converted(output), output

@@ -307,13 +307,13 @@ def _check_file_functions_given_arrays(
 ) -> None:
     """A function of this file given a JAX array (``log_stats(out)`` after the step, with
     ``out.std()`` in its body) runs the map's ``array_namesakes`` on it with other numbers
-    than torch, silently (probe s34): a call of a ``def`` of the file, by name, with an
-    argument reading one of ``arrays``, escapes when the body of a ``def`` of that name (or
-    of a function it calls so, transitively) calls a namesake that computes other numbers on
-    any receiver (one that raises, ``ArrayNamesake.raises``, is loud: left to the port); a
-    function of another file of the repository (``from utils import spread``) escapes when its
-    body calls one by name (``HookContext.method_call_elsewhere``: its own body only, any
-    arguments)."""
+    than torch, silently (probe s34): a call of a ``def`` of the file, by name (or a method
+    through ``self``: ``_own_callee``), with an argument reading one of ``arrays``, escapes
+    when the body of a ``def`` of that name (or of a function it calls so, transitively) calls
+    a namesake that computes other numbers on any receiver (one that raises,
+    ``ArrayNamesake.raises``, is loud: left to the port); a function of another file of the
+    repository (``from utils import spread``) escapes when its body calls one by name
+    (``HookContext.method_call_elsewhere``: its own body only, any arguments)."""
     module = module_of(nodes[0], ctx.parent_of) if nodes else None
     if module is None:
         return
@@ -335,15 +335,26 @@ def _check_file_functions_given_arrays(
                 f"a method a JAX array computes other numbers with ({where}: "
                 f"{', '.join(f'`x.{m}()`' for m in sorted(silent))})"
             )
-        if not (isinstance(call.func, cst.Name) and call.func.value in defs):
+        name = _own_callee(call.func)
+        if name is None or name not in defs:
             continue
-        problem = _namesake_in_functions(call.func.value, defs, ctx, set())
+        problem = _namesake_in_functions(name, defs, ctx, set())
         if problem is not None:
             raise Untranslatable(
                 f"a value the loss function returns or reads is a JAX array, and "
-                f"`{code_of(call).strip()}` gives it to `{call.func.value}` of this file: "
-                f"{problem}"
+                f"`{code_of(call).strip()}` gives it to `{name}` of this file: {problem}"
             )
+
+
+def _own_callee(func: cst.BaseExpression) -> str | None:
+    """The name of a function of the file a call reads: ``log_stats`` of ``log_stats(out)``,
+    ``log`` of a method call on ``self`` (``self.log(out)``: every ``def log`` of the file is
+    read, a method of another class too)."""
+    if isinstance(func, cst.Name):
+        return func.value
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+        return func.attr.value if func.value.value == "self" else None
+    return None
 
 
 def _namesake_in_functions(
@@ -360,7 +371,7 @@ def _namesake_in_functions(
             problem = namesake_problem(node, silent, ctx.qualify)
             if problem is not None:
                 return problem
-            callee = node.func.value if isinstance(node.func, cst.Name) else None
+            callee = _own_callee(node.func)
             if callee in defs and callee not in seen:
                 problem = _namesake_in_functions(callee, defs, ctx, seen)
                 if problem is not None:
