@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cache as functools_cache
 from functools import partial
+from itertools import chain
 from typing import Any
 
 import libcst as cst
@@ -98,7 +99,10 @@ class CrossFile:
     _scheduler_names: tuple[bytes, ...] | None = field(default=None, init=False, repr=False)
     # path -> another file's libcst tree, for ``imported_change``
     _parsed: dict[str, cst.MetadataWrapper] = field(default_factory=dict, init=False, repr=False)
-    _linked: list[str] | None = field(default=None, init=False, repr=False)  # ``_linked_files``
+    # ``_linked_files``: the linked files found so far, and the walk finding the rest
+    _linked: list[str] = field(default_factory=list, init=False, repr=False)
+    _linked_rest: Iterator[str] | None = field(default=None, init=False, repr=False)
+    _linked_started: bool = field(default=False, init=False, repr=False)
 
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
@@ -664,16 +668,42 @@ class CrossFile:
                 return Place(other, node.lineno).named(self.index.root), answer
         return None
 
-    def _linked_files(self) -> list[str]:
-        """The files linked to this one (``_first_linked``), each once, this one left out;
-        made once per ``CrossFile``."""
-        if self._linked is None:
-            files = list(self.index.walk_imported_closure(self.path))
-            for caller in self.index.importing_closure(self.path) or ():
-                files.append(caller)
-                files.extend(self.index.walk_imported_closure(caller))
-            self._linked = [f for f in dict.fromkeys(files) if f != self.path]
-        return self._linked
+    def _linked_files(self) -> Iterator[str]:
+        """The files linked to this one (``_first_linked``), each once, this one left out, in
+        order; found as far as a question reads them (the package ``__init__.py`` files come
+        first: a question they answer reads no import of the rest of the repository) and kept
+        for the next question of this ``CrossFile``."""
+        if not self._linked_started:
+            self._linked_started = True
+            self._linked_rest = self._walk_linked()
+        position = 0
+        while True:
+            if position < len(self._linked):
+                yield self._linked[position]
+                position += 1
+                continue
+            if self._linked_rest is None:
+                return
+            following = next(self._linked_rest, None)
+            if following is None:
+                self._linked_rest = None
+                return
+            self._linked.append(following)
+
+    def _walk_linked(self) -> Iterator[str]:
+        """``_linked_files`` in its order: the files this one imports
+        (``RepositoryIndex.walk_imported_closure``), then each file of its importing closure
+        followed by the files that one imports; each once, this one left out."""
+        seen = {self.path}
+        for other in self.index.walk_imported_closure(self.path):
+            if other not in seen:
+                seen.add(other)
+                yield other
+        for caller in self.index.importing_closure(self.path) or ():
+            for other in chain((caller,), self.index.walk_imported_closure(caller)):
+                if other not in seen:
+                    seen.add(other)
+                    yield other
 
     def _may_run(self, names: frozenset[str], walked: _Walked) -> bool | str:
         """Whether this file may run one of the module-level functions or classes ``names``
@@ -714,7 +744,7 @@ class CrossFile:
         found by a computed name (``_computed_lookup``)."""
         words = [self.index.with_word(w) for w in _LOOKUPS]
         holding = {p for paths in words for p in paths}
-        for path in (p for p in (self.path, *closure) if p in holding):
+        for path in (p for p in chain((self.path,), closure) if p in holding):  # lazily
             facts = self.index.facts(path)
             if facts.tree is None:
                 continue  # a freeze's own file failing to parse is reported by its place
