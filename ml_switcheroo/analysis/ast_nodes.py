@@ -6,12 +6,14 @@ cross-file questions walk whole files with it.
 ``parse`` is ``ast.parse`` with Python's cyclic garbage collector paused: a parse allocates
 many objects, each allocation counts towards a collection, and each collection scans every
 tree kept before (the repository index keeps many): parsing torch's 2,285 files while
-keeping their trees took four times as long with the collector running."""
+keeping their trees took four times as long with the collector running. A source parsed
+while its tree is still kept (by the repository index) gets that tree again."""
 
 from __future__ import annotations
 
 import ast
 import gc
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,10 +34,22 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+# source -> its tree, while something keeps the tree (the repository index's facts of a file,
+# the second stage's tree of the file it reads): a file read by both is parsed once
+_LIVE_TREES: weakref.WeakValueDictionary[str | bytes, ast.Module] = weakref.WeakValueDictionary()
+
+
 def parse(source: str | bytes, filename: str = "<unknown>") -> ast.Module:
-    """``ast.parse(source, filename)`` with the cyclic garbage collector paused."""
+    """``ast.parse(source, filename)`` with the cyclic garbage collector paused; the same
+    tree again for the same source while a caller keeps it (no caller changes a tree: the
+    stage, the index and the cross-file questions only read them)."""
+    known = _LIVE_TREES.get(source)
+    if known is not None:
+        return known
     with collector_paused():
-        return ast.parse(source, filename=filename)
+        tree = ast.parse(source, filename=filename)
+    _LIVE_TREES[source] = tree
+    return tree
 
 
 def walk(tree: ast.AST) -> list[ast.AST]:
