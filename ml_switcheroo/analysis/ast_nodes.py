@@ -67,21 +67,75 @@ def walk_with_parents(tree: ast.AST, parents: dict[int, ast.AST] | None) -> list
     """``walk(tree)``, recording the parent of each node but ``tree`` in ``parents`` (by the
     node's id) when given."""
     found = [tree]
+    append = found.append
+    node_fields = _NODE_FIELDS
     for node in found:  # the list grows while it is read
-        for name in node._fields:
+        kind = type(node)
+        names = node_fields.get(kind)
+        if names is None:
+            names = _node_fields(kind)
+        for name in names:
             value = getattr(node, name, None)
             if isinstance(value, list):
                 for item in value:
                     if isinstance(item, ast.AST):
-                        found.append(item)
+                        append(item)
                         if parents is not None:
                             parents[id(item)] = node
             elif isinstance(value, ast.AST) and not isinstance(value, ast.expr_context):
-                found.append(value)
+                append(value)
                 if parents is not None:
                     parents[id(value)] = node
     if isinstance(tree, ast.Module) and _WALKED not in tree.__dict__:
         setattr(tree, _WALKED, tuple(found[1:]))  # not the tree itself: no reference cycle
+    return found
+
+
+# The fields of a node kind that never hold a node (Python's ``ast`` grammar: an identifier,
+# a number, a constant, a string, or the expression context the walk leaves out): the walk
+# does not read them (a ``Name``, the commonest node, has no other field).
+_LEAF_FIELDS: dict[str, frozenset[str]] = {
+    "Name": frozenset({"id", "ctx"}),
+    "Attribute": frozenset({"attr", "ctx"}),
+    "Subscript": frozenset({"ctx"}),
+    "Starred": frozenset({"ctx"}),
+    "List": frozenset({"ctx"}),
+    "Tuple": frozenset({"ctx"}),
+    "Constant": frozenset({"value", "kind"}),
+    "FunctionDef": frozenset({"name", "type_comment"}),
+    "AsyncFunctionDef": frozenset({"name", "type_comment"}),
+    "ClassDef": frozenset({"name"}),
+    "ExceptHandler": frozenset({"name"}),
+    "alias": frozenset({"name", "asname"}),
+    "arg": frozenset({"arg", "type_comment"}),
+    "keyword": frozenset({"arg"}),
+    "ImportFrom": frozenset({"module", "level"}),
+    "FormattedValue": frozenset({"conversion"}),
+    "comprehension": frozenset({"is_async"}),
+    "Assign": frozenset({"type_comment"}),
+    "For": frozenset({"type_comment"}),
+    "AsyncFor": frozenset({"type_comment"}),
+    "With": frozenset({"type_comment"}),
+    "AsyncWith": frozenset({"type_comment"}),
+    "AnnAssign": frozenset({"simple"}),
+    "Global": frozenset({"names"}),
+    "Nonlocal": frozenset({"names"}),
+    "MatchSingleton": frozenset({"value"}),
+    "MatchAs": frozenset({"name"}),
+    "MatchStar": frozenset({"name"}),
+    "MatchMapping": frozenset({"rest"}),
+    "MatchClass": frozenset({"kwd_attrs"}),
+}
+_NODE_FIELDS: dict[type, tuple[str, ...]] = {}  # node kind -> the fields the walk reads
+
+
+def _node_fields(kind: type) -> tuple[str, ...]:
+    """``kind``'s ``_fields`` but those of ``_LEAF_FIELDS`` (for a class of ``ast`` itself:
+    a subclass of a node kind may add fields)."""
+    skipped = _LEAF_FIELDS.get(kind.__name__, frozenset())
+    if getattr(ast, kind.__name__, None) is not kind:
+        skipped = frozenset()
+    found = _NODE_FIELDS[kind] = tuple(f for f in kind._fields if f not in skipped)
     return found
 
 
