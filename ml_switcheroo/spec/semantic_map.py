@@ -90,6 +90,7 @@ _TOP_KEYS = {
     "writing_functions",
     "gradient_free_methods",
     "torch_only_module_names",
+    "argument_free_module_methods",
     "in_place_suffix",
     "in_place_keywords",
     "scaler_methods",
@@ -622,6 +623,10 @@ class SemanticMap:
     # `weight`): read on the model in the scope of a step the NNX target converts, they raise
     # when the translation runs, so the step escapes naming the use.
     torch_only_module_names: frozenset[str] = frozenset()
+    # Methods a torch module and an NNX module both have that agree only when called with no
+    # argument (`model.train(False)`: torch's evaluation mode; nnx's `train(**attributes)`
+    # always sets training mode): called with one on the step's model, the step escapes.
+    argument_free_module_methods: frozenset[str] = frozenset()
     # Torch's in-place conventions (`x.add_(1)`, `F.relu(x, inplace=True)`, `out=`): a function
     # of the file called in a loss may change its arguments through these.
     in_place_suffix: str | None = None
@@ -2113,6 +2118,7 @@ def _compile_raw(
     )
     gradient_free = _names_list(top, base, "gradient_free_methods", "method", checker)
     torch_only_names = _names_list(top, base, "torch_only_module_names", "attribute", checker)
+    argument_free = _names_list(top, base, "argument_free_module_methods", "method", checker)
     array_views = _names_list(top, base, "array_views", "method or attribute", checker)
     array_moves = _names_list(top, base, "array_moves", "method or attribute", checker)
     if not set(array_moves) <= set(array_views):
@@ -2225,6 +2231,7 @@ def _compile_raw(
         writing_functions=writing_functions | (base.writing_functions if base else frozenset()),
         gradient_free_methods=frozenset(gradient_free),
         torch_only_module_names=frozenset(torch_only_names),
+        argument_free_module_methods=frozenset(argument_free),
         in_place_suffix=in_place_suffix,
         in_place_keywords=frozenset(in_place_keywords),
         scaler_methods=scaler,

@@ -370,7 +370,8 @@ def _every_k(
     if condition is None or k is None or k < 1:
         return (
             f"the step runs under `if {test}:`, not `counter % k == 0` with k an integer "
-            "literal (or a name bound once to one)"
+            "literal (or a name bound once to one, which no `exec`/`globals()` of the file "
+            "nor another file may rebind)"
         )
     block = ctx.parent_of(check)
     loop = ctx.parent_of(block) if isinstance(block, cst.IndentedBlock) else None
@@ -478,13 +479,26 @@ def _clip_calls(check: cst.If, ctx: HookContext) -> list[cst.Call]:
 
 
 def _integer_of(node: cst.BaseExpression, ctx: HookContext) -> int | None:
-    """An integer literal, or a name bound once (in its scope) to one."""
+    """An integer literal, or a name bound once (in its scope) to one that no other code may
+    rebind by name (``ctx.global_shared``: the file's ``exec``/``globals()``, another file
+    naming it)."""
     if not isinstance(node, cst.Name):
         return stepping.integer(node)
     variable = ctx.variable(node)
     if variable is None or len(variable.values) != 1 or variable.values[0] is None:
         return None
+    if ctx.global_shared(node.value):
+        return None
     return stepping.integer(variable.values[0])
+
+
+def _shared_reason(name: str) -> str:
+    """Why a counter other code may rebind by name is not the count of backward passes."""
+    return (
+        f"`{name}` may be rebound by name outside what this file's code shows (the file uses "
+        "`exec`/`globals()`/`setattr` on its module, or another file names it): it is not "
+        "provably the count of backward passes"
+    )
 
 
 def _home_block(
@@ -532,6 +546,8 @@ def _counter(
     variable = ctx.variable(name)
     if variable is None:
         return f"`{text}` is not a variable of this scope"
+    if ctx.global_shared(text):
+        return _shared_reason(text)
     start = stepping.enumerated_start(loop, text)
     if start is not None and len(variable.values) == 1:
         if _top_statement(check, home, ctx) is not loop:
