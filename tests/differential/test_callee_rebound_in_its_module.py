@@ -1,17 +1,18 @@
-"""Probe s35O, F1 (fixed): a scheduler stepped once per update by ``train_epoch`` of another file
-folds into the optimizer (``analysis/stepped_together.py``), but the module that defines
+"""Probe s35O, F1 (fixed): a scheduler stepped once per update by ``train_epoch`` of another
+file folds into the optimizer (``analysis/stepped_together.py``), but the module that defines
 ``train_epoch`` binds the name again at module level in a way the repository index does not
 count (``_read_definitions`` reads only the top-level statements): a ``def`` under ``if``,
 an import under ``try`` (the common ``try: from .fast import train_epoch`` override), a star
 import after the ``def``, a ``globals()`` write; or another file replaces it with
 ``setattr(engine, "train_epoch", f)``, or the calling module writes the name through
-``globals()``. The function that runs steps the scheduler
-once per epoch; the translation folded it per update: measured 0.96 relative off torch
-(float64, 60 updates; `--exact`: optax schedules on a float64 count). Now the repository index takes a function as defined once only when
-nothing else of its module binds the name (``_read_definitions``, ``_bound_otherwise``), a
-module writing its names as data (``globals()``, ``vars()``, ``exec(source)``) has no such
-function and its calls are unknown (``_calls_in``), and ``setattr``/``delattr`` by name reach
-a function like ``getattr``. The twins beside those shapes still fold and match torch."""
+``globals()``. The function that runs steps the scheduler once per epoch; the translation
+folded it per update: measured 0.96 relative off torch (float64, 60 updates; ``--exact``:
+optax schedules on a float64 count). Now the repository index takes a function as defined
+once only when nothing else of its module binds the name (``_read_definitions``,
+``_bound_otherwise``), a module writing its names as data (``globals()``, ``vars()``,
+``exec(source)``) has no such function and its calls are unknown (``_calls_in``), and
+``setattr``/``delattr`` by name reach a function like ``getattr``. The twins beside those
+shapes still fold and match torch."""
 
 from __future__ import annotations
 
@@ -150,9 +151,8 @@ def test_a_callee_replaced_by_setattr_in_another_file_escapes_or_matches_torch(
 def test_a_callee_rebound_through_the_callers_globals_escapes_or_matches_torch(
     tmp_path: Path,
 ) -> None:
-    main = MAIN.replace(
-        IMPORT, IMPORT + f'from {PACKAGE}.fast import train_epoch as fast\nglobals()["train_epoch"] = fast\n'
-    )
+    rebind = f'from {PACKAGE}.fast import train_epoch as fast\nglobals()["train_epoch"] = fast\n'
+    main = MAIN.replace(IMPORT, IMPORT + rebind)
     code, rel = folded_rel(tmp_path, ENGINE, main=main)
     assert rel is None, f"rel={rel:.3e}\n{code}"
     assert "writes its module's names as data" in code, code
