@@ -41,6 +41,7 @@ from ml_switcheroo.analysis.plan_walks import (
     _names,
     _short,
     may_bind,
+    may_run_code,
 )
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.analysis.schedule_functions import FunctionFacts, function_problem
@@ -810,7 +811,9 @@ class ScheduleFacts:
             mentioned = {n.value for call in calls for n in _names(call)}
             if (paths and (_store_paths(statement) or calls)) or names & mentioned:
                 return code_of(statement).strip()
-            if rebindable and calls:  # `bump()` whose `global MAX` rebinds it (probe s35O F2)
+            if rebindable and (calls or may_run_code(statement)):
+                # `bump()` whose `global MAX` rebinds it (probe s35O F2), or code run without
+                # a call written: `@register`, a class body, `p.x`, `p + 1` (F4)
                 return code_of(statement).strip()
             if mutable and (_store_paths(statement) or calls):
                 return code_of(statement).strip()
