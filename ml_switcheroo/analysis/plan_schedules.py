@@ -33,6 +33,7 @@ from ml_switcheroo.analysis.plan_places import (
     _store_paths,
 )
 from ml_switcheroo.analysis.plan_walks import (
+    _declared_global,
     _function_arguments,
     _function_name,
     _impure_calls,
@@ -40,6 +41,7 @@ from ml_switcheroo.analysis.plan_walks import (
     _names,
     _short,
     may_bind,
+    may_run_code,
 )
 from ml_switcheroo.analysis.purity import is_pure
 from ml_switcheroo.analysis.schedule_functions import FunctionFacts, function_problem
@@ -801,6 +803,7 @@ class ScheduleFacts:
         paths = [path for value in moved for path in _paths(value)]
         names = {n.value for value in moved for n in _names(value)}
         mutable = any(self._may_be_mutable(n) for value in moved for n in _names(value))
+        rebindable = {n for n in names if self._rebindable_by_calls(n)}
         for statement in between:
             if names and any(may_bind(n, names) for n in cst_walk.walk(statement)):
                 return code_of(statement).strip()  # `case lr:`, `exec(...)` (probe s31 G7)
@@ -808,9 +811,23 @@ class ScheduleFacts:
             mentioned = {n.value for call in calls for n in _names(call)}
             if (paths and (_store_paths(statement) or calls)) or names & mentioned:
                 return code_of(statement).strip()
+            if rebindable and (calls or may_run_code(statement)):
+                # `bump()` whose `global MAX` rebinds it (probe s35O F2), or code run without
+                # a call written: `@register`, a class body, `p.x`, `p + 1` (F4)
+                return code_of(statement).strip()
             if mutable and (_store_paths(statement) or calls):
                 return code_of(statement).strip()
         return None
+
+    def _rebindable_by_calls(self, name: str) -> bool:
+        """Whether a call may rebind the variable ``name`` without naming it: a function of
+        this file declares it ``global`` or ``nonlocal``, another file may write this
+        module's global of that name, or the module writes its globals by name
+        (``Plan.global_shared``)."""
+        if self._declared_names is None:
+            self._declared_names = frozenset(_declared_global(self.module))
+        shared = self._global_shared(name)  # type: ignore[attr-defined]
+        return name in self._declared_names or bool(shared)
 
     def _may_be_mutable(self, name: cst.Name) -> bool:
         """Whether the variable ``name`` may hold a mutable object: it is bound in this file

@@ -42,6 +42,61 @@ def _impure_calls(
     return found
 
 
+# nodes whose evaluation may run code of the program without a call written there: a
+# decorator, a class body, a dunder method (attribute and item access, operators, truth
+# tests, iteration, context managers, f-string formatting), an import running a module
+_RUNS_CODE = (
+    cst.Call,
+    cst.Decorator,
+    cst.ClassDef,
+    cst.Attribute,
+    cst.Subscript,
+    cst.BinaryOperation,
+    cst.UnaryOperation,
+    cst.Comparison,
+    cst.BooleanOperation,
+    cst.AugAssign,
+    cst.IfExp,
+    cst.For,
+    cst.While,
+    cst.If,
+    cst.With,
+    cst.Try,
+    cst.Match,
+    cst.Import,
+    cst.ImportFrom,
+    cst.Del,
+    cst.Raise,
+    cst.Assert,
+    cst.Await,
+    cst.Yield,
+    cst.FormattedString,
+    cst.ListComp,
+    cst.SetComp,
+    cst.DictComp,
+    cst.GeneratorExp,
+    cst.StarredElement,
+    cst.StarredDictElement,
+)
+
+
+def may_run_code(node: cst.CSTNode) -> bool:
+    """Whether evaluating ``node`` may run code of the program besides the calls written in
+    it (``_RUNS_CODE``); a ``def``'s or a lambda's body does not run, their decorators,
+    defaults and annotations do (probe s35O F4)."""
+    for current in cst_walk.walk(node, stop=(cst.FunctionDef, cst.Lambda)):
+        if isinstance(current, _RUNS_CODE):
+            return True
+        if isinstance(current, (cst.FunctionDef, cst.Lambda)):
+            heads: list[cst.CSTNode] = [*getattr(current, "decorators", ()), current.params]
+            returns = getattr(current, "returns", None)
+            if returns is not None:
+                heads.append(returns)
+            if any(may_run_code(head) for head in heads):
+                return True
+    return False
+
+
 def _bound_names(statement: cst.BaseStatement) -> set[str]:
     """The plain names a simple statement assigns (``a, b = ...``, ``a += ...``)."""
     if not isinstance(statement, cst.SimpleStatementLine):

@@ -68,6 +68,9 @@ from ml_switcheroo.analysis.stored_ast import (
 MAX_FILES = 20_000
 MAX_IMPORTING = 64  # files importing a file read for a freeze they may run before its code
 _MAX_STAR_DEPTH = 4  # star imports followed from one star import (``star_names``)
+# builtins that reach an attribute by a name in a string: `setattr(engine, "train", f)` in
+# another file replaces a module's function as surely as `engine.train = f`
+_BY_NAME = ("getattr", "hasattr", "setattr", "delattr")
 MAX_IMPORT_CANDIDATES = 512  # files holding a module's name read for their imports of it
 MAX_HOPS = 3  # functions a value passed on is followed through
 _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
@@ -130,6 +133,10 @@ class FileFacts:
     shadowed: dict[str, str] = field(default_factory=dict)
     functions: dict[str, ast.FunctionDef] = field(default_factory=dict)  # module level, once
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)  # module level, once
+    defines: bool = False  # the module's body defines a function or class (once or not)
+    # the line of a call that writes the module's names as data (`globals()[...] = f`,
+    # `exec(source)`): any module-level name may then be something else (0: none)
+    namespace_written: int = 0
     # class name -> its `__init__` without `self` (``stored_ast.init_without_self``), once made
     inits: dict[str, ast.FunctionDef | None] = field(default_factory=dict)
     # name -> every function of that name at any depth, in ``ast.walk`` order (read in the
@@ -492,8 +499,7 @@ class RepositoryIndex:
         data = self.source(path)
         facts = self._facts.get(path)
         if facts is not None:
-            defines = bool(facts.functions or facts.classes)
-            return FileImports(facts.imports, defines, tuple(facts.submodules))
+            return FileImports(facts.imports, facts.defines, tuple(facts.submodules))
         known = self._imports.get(path)
         if known is None or known[0] is not data:
             known = (data, _read_imports(path, self.module_of(path), data))
@@ -1242,13 +1248,30 @@ def _read_facts(path: str, module: str, data: bytes, tree: ast.Module | None = N
         elif isinstance(node, ast.arg):
             stored.add(node.arg)
             plain.add(node.arg)
+        elif isinstance(node, ast.Call) and not facts.namespace_written and _writes_names(node):
+            facts.namespace_written = node.lineno
     _read_definitions(facts)
+    if facts.namespace_written:  # no name of the module is surely what its statements bind
+        facts.functions, facts.classes = {}, {}
     facts.stored = frozenset(stored)
     for name in set(facts.imports) & stored:
         facts.shadowed.setdefault(name, facts.imports[name])
     for name in (set(facts.functions) | set(facts.classes)) & plain:
         facts.shadowed.setdefault(name, f"{module}.{name}")
     return facts
+
+
+def _writes_names(call: ast.Call) -> bool:
+    """``globals()``, ``vars()`` (no argument) or ``exec(source)`` (no namespace given): the
+    module's names may be written as data (``globals()["train"] = other``)."""
+    func = call.func
+    if not isinstance(func, ast.Name):
+        return False
+    if func.id == "globals":
+        return True
+    if func.id == "vars":
+        return not call.args and not call.keywords
+    return func.id == "exec" and len(call.args) < 2 and not call.keywords
 
 
 def _read_imports(path: str, module: str, data: bytes) -> FileImports:
@@ -1262,8 +1285,7 @@ def _read_imports(path: str, module: str, data: bytes) -> FileImports:
         return FileImports({}, False)
     _read_import_statements(facts, ast_nodes.statements(facts.tree))
     _read_definitions(facts)
-    defines = bool(facts.functions or facts.classes)
-    return FileImports(facts.imports, defines, tuple(facts.submodules))
+    return FileImports(facts.imports, facts.defines, tuple(facts.submodules))
 
 
 def _read_import_statements(facts: FileFacts, statements: Iterable[ast.AST]) -> None:
@@ -1292,22 +1314,66 @@ def _read_import_statements(facts: FileFacts, statements: Iterable[ast.AST]) -> 
 
 def _read_definitions(facts: FileFacts) -> None:
     """``facts.functions`` and ``facts.classes``: the module-level functions and classes
-    defined once (by one statement of the module's body)."""
+    defined once (by one statement of the module's body) and bound by nothing else of the
+    module: not defined again or imported under ``if``/``try``/``with`` (``try: from .fast
+    import train``), not declared ``global`` by a function, no star import after them (any of
+    these may rebind the name, and a call of it from another file then runs something else).
+    ``facts.defines``: whether the body defines a function or class at all."""
     assert facts.tree is not None
     defined: dict[str, list[ast.AST]] = {}
     for statement in facts.tree.body:
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             defined.setdefault(statement.name, []).append(statement)
+    facts.defines = bool(defined)
+    rebound = _bound_otherwise(facts.tree) if defined else set()
+    stars = [line for _, line in facts.stars]
+
+    def once(nodes: list[ast.AST], kind: type) -> bool:
+        node = nodes[0]
+        return (
+            len(nodes) == 1
+            and isinstance(node, kind)
+            and node.name not in rebound  # type: ignore[attr-defined]
+            and not any(line > node.lineno for line in stars)  # type: ignore[attr-defined]
+        )
+
     facts.functions = {
         name: nodes[0]  # type: ignore[misc]
         for name, nodes in defined.items()
-        if len(nodes) == 1 and isinstance(nodes[0], ast.FunctionDef)
+        if once(nodes, ast.FunctionDef)
     }
     facts.classes = {
         name: nodes[0]  # type: ignore[misc]
         for name, nodes in defined.items()
-        if len(nodes) == 1 and isinstance(nodes[0], ast.ClassDef)
+        if once(nodes, ast.ClassDef)
     }
+
+
+def _bound_otherwise(tree: ast.Module) -> set[str]:
+    """The names the module binds by a statement other than a ``def``/``class`` of its body:
+    a ``def``/``class`` or an import nested in a compound statement at module level, an import
+    in the body, a ``global`` declaration in any function (assignments are ``plain`` names,
+    counted by ``_read_facts``). Statements only: no expression is walked."""
+    found: set[str] = set()
+    for node in ast_nodes.statements(tree):
+        if isinstance(node, ast.Global):
+            found.update(node.names)
+    stack: list[ast.AST] = [s for s in tree.body]
+    top = {id(s) for s in tree.body}
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if id(node) not in top:
+                found.add(node.name)
+            continue  # their bodies are other scopes
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.update((a.asname or a.name.partition(".")[0]) for a in node.names)
+            continue
+        for name in ast_nodes._statement_fields(type(node)):
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                stack.extend(v for v in value if isinstance(v, ast_nodes._STATEMENT_KINDS))
+    return found
 
 
 def _import(facts: FileFacts, local: str, qualified: str) -> None:
@@ -1436,10 +1502,11 @@ def _qualified_names(order: list[ast.AST], facts: FileFacts) -> dict[int, str]:
 
 
 def _reached_attribute(call: ast.Call) -> str | None:
-    """``name`` of ``getattr(x, "name")`` or ``hasattr(x, "name", ...)`` (``_is_getattr_of``)."""
+    """``name`` of ``getattr(x, "name")``, ``hasattr(x, "name", ...)``, ``setattr(x, "name",
+    v)`` or ``delattr(x, "name")`` (``_is_getattr_of``)."""
     if (
         isinstance(call.func, ast.Name)
-        and call.func.id in ("getattr", "hasattr")
+        and call.func.id in _BY_NAME
         and len(call.args) >= 2
         and isinstance(call.args[1], ast.Constant)
         and isinstance(call.args[1].value, str)
@@ -1559,12 +1626,17 @@ def _calls_in(facts: FileFacts, qualified: str, module: str) -> list[ast.Call] |
     parents = facts.nodes().parents
     calls: list[ast.Call] = []
     last = qualified.rpartition(".")[2]
-    for node in facts.nodes().candidates(facts, qualified, last):
+    candidates = facts.nodes().candidates(facts, qualified, last)
+    if candidates and facts.namespace_written:
+        line = facts.namespace_written
+        return Unknown(Place(facts.path, line), "writes its module's names as data")
+    for node in candidates:
         shadow = _shadowed_reach(node, facts, qualified)
         if shadow is not None:
             return Unknown(Place(facts.path, getattr(node, "lineno", 0)), shadow)
-        if _is_getattr_of(node, last):
-            return Unknown(Place(facts.path, node.lineno), "reaches it through `getattr`")
+        if _is_getattr_of(node, last, _BY_NAME):
+            how = node.func.id  # type: ignore[attr-defined]
+            return Unknown(Place(facts.path, node.lineno), f"reaches it through `{how}`")
         if not isinstance(node, (ast.Name, ast.Attribute)):
             continue
         if _qualified(node, facts) != qualified:
@@ -1791,11 +1863,13 @@ def _shadows(name: str, facts: FileFacts, qualified: str) -> bool:
     return any(c and (c == qualified or qualified.startswith(c + ".")) for c in candidates)
 
 
-def _is_getattr_of(node: ast.AST, name: str) -> bool:
+def _is_getattr_of(
+    node: ast.AST, name: str, builtins: tuple[str, ...] = ("getattr", "hasattr")
+) -> bool:
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)
-        and node.func.id in ("getattr", "hasattr")
+        and node.func.id in builtins
         and len(node.args) >= 2
         and isinstance(node.args[1], ast.Constant)
         and node.args[1].value == name

@@ -88,6 +88,22 @@ def hygienic(
 _BUILTINS = frozenset(dir(builtins)) - {"True", "False", "None"}  # keywords: never rebound
 
 
+def unevaluated(
+    expression: cst.BaseExpression,
+    values: Sequence[cst.BaseExpression],
+    harmless: Callable[[cst.BaseExpression], bool],
+) -> list[cst.BaseExpression]:
+    """The user argument ``values`` of which ``expression`` (a rendered translation, before
+    ``hygienic``) evaluates nothing, neither the node nor any node inside it, and that
+    ``harmless`` does not excuse: dropping one drops what its calls do (probe s35O F3)."""
+    rendered = {id(node) for node in cst_walk.walk(expression)}
+    return [
+        value
+        for value in values
+        if not any(id(node) in rendered for node in cst_walk.walk(value)) and not harmless(value)
+    ]
+
+
 def _check_builtins(names: set[str], binds: Callable[[str], bool]) -> None:
     """Refuse a template that reads a builtin the user's code binds where it lands."""
     shadowed = sorted(name for name in names & _BUILTINS if binds(name))

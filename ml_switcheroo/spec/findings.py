@@ -145,6 +145,9 @@ TENSOR_OF_TENSOR = "tensor_of_tensor"  # values: shown, data, origin
 TENSOR_MAY_ALIAS = "tensor_may_alias"  # values: shown, data, api
 TENSOR_FLOAT_SHADOWED = "tensor_float_shadowed"  # values: shown, data
 ARRAY_WRITTEN = "array_written"  # values: name, shown, read
+# an argument the translation does not emit (ignored, or replaced by a folded schedule) whose
+# expression may do something when torch evaluates it (`foreach=flag()`, `lr=pick()`)
+ARGUMENT_DROPPED = "argument_dropped"  # values: name, shown
 
 KINDS = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)

@@ -480,6 +480,12 @@ MESSAGES: dict[str, Message] = {
         "`{shown}` would become `float({data})`, but `float` is a name of this file here",
         "pass the Python number the optimizer should use",
     ),
+    f.ARGUMENT_DROPPED: (
+        "`{name}={shown}` is not part of the translation (optax has no such option, or a "
+        "folded schedule sets it), so its expression would no longer run; torch evaluates "
+        "it, and a call there may change what the program computes later",
+        "evaluate it in a statement of its own before the optimizer and pass the variable",
+    ),
 }
 
 

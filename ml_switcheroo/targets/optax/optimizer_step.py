@@ -35,7 +35,7 @@ from ml_switcheroo.analysis.parameters import (
 )
 from ml_switcheroo.analysis.plan import SchedulePlan, Site
 from ml_switcheroo.analysis.purity import is_pure
-from ml_switcheroo.model.hygiene import UserExpression
+from ml_switcheroo.model.hygiene import UserExpression, is_time_invariant, unevaluated
 from ml_switcheroo.model.tensor_values import replace_tensor_literals
 from ml_switcheroo.model.translate import (
     BoundCall,
@@ -126,12 +126,61 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext, inject_lr: bool =
         inject=inject,
         render=render,
     )
+    folded_schedule = schedule if schedule is not None and folded is not None else None
+    _check_nothing_dropped(expression, call, clips if head else [], folded_schedule, ctx)
     if mask is not None:
         expression = _attach_mask(expression, mask, ctx)
     # A momentum schedule repeats the scheduler's arguments, which its own statement evaluates.
     shared = [site.call for site in schedule.calls] if schedule is not None else []
     extra = factory_arguments(schedule) if schedule is not None and folded is not None else []
     return ctx.hygienic(expression, node, shared=shared, extra=extra)  # type: ignore[return-value]
+
+
+def _check_nothing_dropped(
+    expression: cst.BaseExpression,
+    call: BoundCall,
+    clips: list[Site],
+    schedule: SchedulePlan | None,
+    ctx: HookContext,
+) -> None:
+    """Escape when an argument of the constructor or of a clip folded into it (their
+    parameters aside) is neither in the translation nor in the folded schedule's statement
+    (which takes the optimizer's lr) and its expression may do something: an option optax
+    does not have (``foreach=flag()``), an lr a folded schedule replaces without reading it
+    (``lr=pick()`` under OneCycleLR). Torch evaluates it; dropping it drops its effects."""
+    spec = ctx.semantic_map.parameters
+    bound = [call.args]
+    for site in clips:
+        if site.entry is not None:
+            bound.append(site.entry.signature.bind(site.call))
+    for args in bound:
+        values = [arg.value for name, arg in args.items() if name not in spec.arguments]
+        dropped = unevaluated(expression, values, lambda v: _harmless(v, ctx))
+        if dropped and schedule is not None:
+            dry = replace(ctx, request_import=lambda key: None, folded=[])
+            for site in schedule.calls:
+                rendered = render_schedule(site.call, schedule, replace(dry, entry=site.entry))
+                dropped = unevaluated(rendered, dropped, lambda v: False)
+        for value in dropped:
+            name = next(n for n, arg in args.items() if arg.value is value)
+            shown = " ".join(code_of(value).split())
+            raise render(Finding(findings.ARGUMENT_DROPPED, {"name": name, "shown": shown}))
+
+
+def _harmless(value: cst.BaseExpression, ctx: HookContext) -> bool:
+    """Evaluating ``value`` does nothing but compute it: ``is_pure``, a literal or a lambda,
+    or a call of the map's ``pure_calls`` / ``tensor_values.python_values``
+    (``torch.cuda.is_available()``) of such arguments."""
+    if is_pure(value) or is_time_invariant(value):
+        return True
+    if not isinstance(value, cst.Call):
+        return False
+    names = ctx.qualify(value.func)
+    values = ctx.semantic_map.tensor_values
+    known = ctx.semantic_map.pure_calls | set(values.python_values) | set(values.literals)
+    return bool(names) and all(name in known for name in names) and all(
+        arg.star == "" and _harmless(arg.value, ctx) for arg in value.args
+    )
 
 
 def _scheduled_lr(
