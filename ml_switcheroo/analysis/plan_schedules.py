@@ -40,6 +40,7 @@ from ml_switcheroo.analysis.plan_walks import (
     _mentions,
     _names,
     _short,
+    defines_hidden_code,
     may_bind,
     may_run_code,
 )
@@ -811,6 +812,10 @@ class ScheduleFacts:
             mentioned = {n.value for call in calls for n in _names(call)}
             if (paths and (_store_paths(statement) or calls)) or names & mentioned:
                 return code_of(statement).strip()
+            if paths and self._hidden_code() and may_run_code(statement):
+                # `y = p.x` whose getter writes `cfg.lr` (probe s35O F5); only a class of
+                # this file is seen: a property of another file's class is not (yet) known
+                return code_of(statement).strip()
             if rebindable and (calls or may_run_code(statement)):
                 # `bump()` whose `global MAX` rebinds it (probe s35O F2), or code run without
                 # a call written: `@register`, a class body, `p.x`, `p + 1` (F4)
@@ -818,6 +823,13 @@ class ScheduleFacts:
             if mutable and (_store_paths(statement) or calls):
                 return code_of(statement).strip()
         return None
+
+    def _hidden_code(self) -> bool:
+        """Whether a class of this file runs code that may change a value on attribute or
+        item access or an operator (``defines_hidden_code``), computed once."""
+        if self._runs_hidden_code is None:
+            self._runs_hidden_code = defines_hidden_code(self.module)
+        return self._runs_hidden_code
 
     def _rebindable_by_calls(self, name: str) -> bool:
         """Whether a call may rebind the variable ``name`` without naming it: a function of

@@ -435,6 +435,43 @@ def _parameter_functions(module: cst.Module) -> dict[int, str]:
     return found
 
 
+_NOT_HIDDEN = frozenset({"__init__", "__new__", "__init_subclass__", "__post_init__"})
+
+
+def _plain_return(body: cst.BaseSuite) -> bool:
+    """A body that is one ``return`` of an expression that runs nothing but attribute reads
+    (``return self._lr``): a getter that cannot change a value."""
+    statements = getattr(body, "body", ())
+    if len(statements) != 1 or not isinstance(statements[0], cst.SimpleStatementLine):
+        return False
+    small = statements[0].body
+    if len(small) != 1 or not isinstance(small[0], cst.Return):
+        return False
+    value = small[0].value
+    return value is None or not any(
+        isinstance(n, cst.Call | cst.NamedExpr) for n in cst_walk.walk(value)
+    )
+
+
+def defines_hidden_code(module: cst.Module) -> bool:
+    """Whether a class of ``module`` has a method that attribute or item access, an operator
+    or a truth test may run without a call written (a decorated method such as a
+    ``@property``, a dunder but the constructors) and whose body may change a value: more
+    than one ``return`` of an expression without calls (probe s35O F5: ``y = p.x`` whose
+    getter writes ``cfg.lr``)."""
+    for node in cst_walk.walk(module):
+        if not isinstance(node, cst.ClassDef):
+            continue
+        for method in cst_walk.walk(node.body, stop=(cst.ClassDef,)):
+            if not isinstance(method, cst.FunctionDef):
+                continue
+            name = method.name.value
+            dunder = name.startswith("__") and name.endswith("__") and name not in _NOT_HIDDEN
+            if (dunder or method.decorators) and not _plain_return(method.body):
+                return True
+    return False
+
+
 def _declared_global(module: cst.Module) -> set[str]:
     """Names a ``global`` or ``nonlocal`` statement of ``module`` declares."""
     names: set[str] = set()
