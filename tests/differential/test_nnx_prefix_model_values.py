@@ -63,7 +63,9 @@ ESCAPING = {
 
 CONVERTING = {
     # the list built in the step names the model: the statement runs in the loss function
-    "list_in_the_step": LOOP.format(alias="", prefix="subs = [model.hidden]\n        h = subs[0](x)"),
+    "list_in_the_step": LOOP.format(
+        alias="", prefix="subs = [model.hidden]\n        h = subs[0](x)"
+    ),
     # values that do not reach the model stay before the loss function, as before
     "constant": LOOP.format(alias="SCALE = 0.5", prefix="h = x * SCALE"),
     "device": LOOP.format(

@@ -178,8 +178,10 @@ def _harmless(value: cst.BaseExpression, ctx: HookContext) -> bool:
     names = ctx.qualify(value.func)
     values = ctx.semantic_map.tensor_values
     known = ctx.semantic_map.pure_calls | set(values.python_values) | set(values.literals)
-    return bool(names) and all(name in known for name in names) and all(
-        arg.star == "" and _harmless(arg.value, ctx) for arg in value.args
+    return (
+        bool(names)
+        and all(name in known for name in names)
+        and all(arg.star == "" and _harmless(arg.value, ctx) for arg in value.args)
     )
 
 
