@@ -13,6 +13,7 @@ import libcst as cst
 from libcst.metadata import Assignment
 
 from ml_switcheroo.analysis import stepping
+from ml_switcheroo.analysis.loader_length import LoaderFacts, measured_read
 from ml_switcheroo.analysis.plan_facts import SchedulePlan, Site
 from ml_switcheroo.analysis.plan_walks import (
     _arguments_mention,
@@ -133,6 +134,94 @@ class EpochFacts:
             f"{self._place(loop_body.body[index])} {_function_name(step)} calls {name}(), which "
             "loops over batches and steps the optimizer, once per epoch"
         )
+
+    def _inferred_length(self, step: Site, schedule: SchedulePlan) -> tuple[str | None, str]:
+        """Without --steps-per-epoch: ``len(X)`` when the batch loop that steps the optimizer
+        once per batch (in the loop around it, or in the function the epoch loop calls:
+        ``_per_epoch``) iterates ``X`` (or ``enumerate(X)``; through the parameter of that
+        function the call hands ``X`` to) and ``len(X)`` is provably the batches of each pass
+        (``analysis/loader_length.py``); else None and why not (empty: not such a loop). The
+        caller then runs the --steps-per-epoch checks with it."""
+        if id(step.call) in self._handed_problems:
+            return None, ""  # a function of another file
+        found = self._epoch_calls.get(id(step.call))
+        if found is None:
+            stepped = self._optimizer_step_sites(schedule.optimizer)
+        else:
+            stepped = found[1]
+        if len(stepped) != 1 or not stepped[0].controls:
+            return None, ""
+        loop = stepped[0].controls[-1]
+        if not isinstance(loop, cst.For):
+            return None, ""
+        iterated = loop.iter
+        if (
+            isinstance(iterated, cst.Call)
+            and isinstance(iterated.func, cst.Name)
+            and iterated.func.value == "enumerate"
+            and len(iterated.args) == 1
+        ):
+            iterated = iterated.args[0].value
+        if not isinstance(iterated, cst.Name):
+            return None, f"the batch loop iterates `{_short(loop.iter, 40)}`, not a name"
+        facts = LoaderFacts(
+            self.resolver.scopes,  # type: ignore[arg-type]
+            self.resolver.imported_names,
+            self._parent_map(),
+            self.resolver.map,
+            self.resolver.uses_of,
+        )
+        if not facts.builtin_len(schedule.outer.call):
+            return None, "`len` is not the builtin where the schedule is built"
+        loader, handed = iterated, ()
+        if found is not None:
+            call = found[0]
+            function = stepped[0].function
+            param = next(
+                (
+                    p
+                    for p in (
+                        self.resolver.local_parameter(call, arg)
+                        or (
+                            _method_parameter(function, call, arg)  # type: ignore[arg-type]
+                            if _is_self_call(call)
+                            else None
+                        )
+                        for arg in call.args
+                    )
+                    if p is not None and p.name.value == iterated.value
+                ),
+                None,
+            )
+            if param is not None:
+                passed = [
+                    a.value
+                    for a in call.args
+                    if (
+                        self.resolver.local_parameter(call, a)
+                        or (
+                            _method_parameter(function, call, a)  # type: ignore[arg-type]
+                            if _is_self_call(call)
+                            else None
+                        )
+                    )
+                    is param
+                ]
+                if len(passed) != 1 or not isinstance(passed[0], cst.Name):
+                    return None, f"{_short(call, 40)} does not hand the loader as a name"
+                builtin = facts.builtin_len(param)
+                parent = self._parent_map()
+                for use in self.resolver.parameter_uses(param):
+                    if not measured_read(use, parent, builtin):
+                        return None, (
+                            f"`{iterated.value}` is used in {_short(call.func, 30)}() otherwise "
+                            "than iterated or measured with len()"
+                        )
+                loader, handed = passed[0], (call,)
+        problem = facts.loader_problem(loader, handed)
+        if problem is not None:
+            return None, problem
+        return f"len({loader.value})", ""
 
     def _handed_steps(
         self, call: cst.Call, schedule: SchedulePlan, epoch_body: Sequence[cst.BaseStatement]

@@ -172,11 +172,17 @@ class SteppingFacts:
                     self._refuse(schedule.outer, findings.SCHEDULER_HANDED_TO_CALL, **handed)
                     return False
             if self.steps_per_epoch is None:
+                inferred, why = self._inferred_length(steps[0], schedule)
+                if inferred is not None:
+                    why = self._length_problem(inferred, steps[0], schedule)
+                    if not why:
+                        schedule.per_epoch = inferred
+                        return True
                 return self._counted_or_refused(
                     schedule,
                     steps,
                     findings.SCHEDULER_PER_EPOCH_WITHOUT_LENGTH,
-                    where=f" ({epochs[0]})",
+                    where=f" ({epochs[0]}{'; ' + why if why else ''})",
                     **_stepping(schedule),
                 )
             late = self._assigned_after(self.steps_per_epoch, schedule.outer)
@@ -212,6 +218,22 @@ class SteppingFacts:
             + (f", {where}" if where else self._unseen_updates(schedule, steps)),
             **_stepping(schedule),
         )
+
+    def _length_problem(self, inferred: str, step: Site, schedule: SchedulePlan) -> str:
+        """The --steps-per-epoch checks (``_assigned_after``, ``_batch_loop_problem``) for
+        ``len(X)`` found by ``_inferred_length``: why it may not count each epoch's updates
+        where the schedule is built (empty: it does)."""
+        late = self._assigned_after(inferred, schedule.outer)
+        if late is not None:
+            return f"`{late}` of {inferred} is assigned after this scheduler"
+        self.steps_per_epoch = inferred
+        try:
+            problem = self._batch_loop_problem(step, schedule)
+        finally:
+            self.steps_per_epoch = None
+        if problem is not None:
+            return problem.replace(f"--steps-per-epoch ({inferred})", inferred)
+        return ""
 
     def _counted_or_refused(
         self, schedule: SchedulePlan, steps: list[Site], kind: str, **values: str

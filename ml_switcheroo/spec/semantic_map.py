@@ -109,6 +109,10 @@ _TOP_KEYS = {
     "fixed_modules",
     "data_modules",
     "fresh_loaders",
+    "measured_loaders",
+    "measured_loader_positional",
+    "measured_loader_keywords",
+    "map_style_datasets",
     "batch_wrappers",
     "option_parsers",
     "option_types",
@@ -662,6 +666,16 @@ class SemanticMap:
     # items are those of their arguments (`enumerate`, `tqdm`): a batch of theirs changed in
     # place changes nothing torch reads again (targets/nnx/step_shared.py).
     fresh_loaders: frozenset[str] = frozenset()
+    # Loaders whose len() is the number of batches one pass over them yields when their
+    # dataset is map-style and they are given only these arguments (the first positional ones
+    # by name, in order; the keywords): a per-epoch scheduler's steps per epoch
+    # (analysis/loader_length.py). `sampler=`/`batch_sampler=` are not listed: their len()
+    # is whatever the object says.
+    measured_loaders: frozenset[str] = frozenset()
+    measured_loader_positional: tuple[str, ...] = ()
+    measured_loader_keywords: frozenset[str] = frozenset()
+    # Dataset classes that are map-style (not IterableDataset) with a fixed len().
+    map_style_datasets: frozenset[str] = frozenset()
     batch_wrappers: frozenset[str] = frozenset()
     # Command-line options holding plain values (analysis/plain_values.py): the parsers'
     # constructors, and what their `add_argument` may pass (`type=`, `action=`, keywords).
@@ -2173,6 +2187,22 @@ def _compile_raw(
     data_modules = checker.passthrough_calls(
         top.get("data_modules"), top.lines.get("data_modules"), "data_modules", "module"
     )
+    measured = {
+        key: checker.passthrough_calls(top.get(key), top.lines.get(key), key, "name")
+        | (getattr(base, key) if base else frozenset())
+        for key in ("measured_loaders", "measured_loader_keywords", "map_style_datasets")
+    }
+    positional = top.get("measured_loader_positional")
+    if positional is None:
+        measured_positional = base.measured_loader_positional if base else ()
+    else:
+        measured_positional = tuple(
+            checker.identifiers(
+                positional,
+                top.lines.get("measured_loader_positional"),
+                "'measured_loader_positional'",
+            )
+        )
     options = {
         key: checker.passthrough_calls(top.get(key), top.lines.get(key), key, "name")
         | (getattr(base, key) if base else frozenset())
@@ -2247,6 +2277,8 @@ def _compile_raw(
         fixed_modules=fixed | (base.fixed_modules if base else frozenset()),
         data_modules=data_modules | (base.data_modules if base else frozenset()),
         fresh_loaders=fresh_loaders | (base.fresh_loaders if base else frozenset()),
+        **measured,
+        measured_loader_positional=measured_positional,
         batch_wrappers=batch_wrappers | (base.batch_wrappers if base else frozenset()),
         **options,
         array_namesakes=namesakes,
