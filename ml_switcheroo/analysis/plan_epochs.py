@@ -145,10 +145,7 @@ class EpochFacts:
         if id(step.call) in self._handed_problems:
             return None, ""  # a function of another file
         found = self._epoch_calls.get(id(step.call))
-        if found is None:
-            stepped = self._optimizer_step_sites(schedule.optimizer)
-        else:
-            stepped = found[1]
+        stepped = self._optimizer_step_sites(schedule.optimizer) if found is None else found[1]
         if len(stepped) != 1 or not stepped[0].controls:
             return None, ""
         loop = stepped[0].controls[-1]
