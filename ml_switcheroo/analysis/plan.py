@@ -59,6 +59,7 @@ from ml_switcheroo.analysis.plan_walks import _names, _node_ids, may_bind
 from ml_switcheroo.analysis.resolver import Resolver
 from ml_switcheroo.analysis.site_key import Positions
 from ml_switcheroo.analysis.zero_functions import ZeroFunction
+from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.findings import Finding, Render, stated
 from ml_switcheroo.spec.roles import (
@@ -72,6 +73,8 @@ from ml_switcheroo.spec.roles import (
     ZERO_GRAD,
 )
 from ml_switcheroo.spec.semantic_map import ApiEntry
+
+_BASE_LR = "base_lr"  # the optimizer's lr in a refused scheduler's written-out schedule
 
 
 class Planner(
@@ -92,6 +95,7 @@ class Planner(
         render: Render = stated,
         transform: Callable[[cst.Call, ApiEntry], str | None] = lambda call, entry: None,
         clip_norm: Callable[[cst.Call, ApiEntry], str | None] = lambda call, entry: None,
+        schedule_text: Callable[[cst.Call, ApiEntry, str], str | None] = lambda c, e, lr: None,
         region_start: str = "backward",
         writes_epoch_lr: bool = False,
         wired_attributes: frozenset[str] | None = None,
@@ -109,6 +113,9 @@ class Planner(
         # the map's transform of a clip call as the target writes it (None: the map escapes
         # it), for the suggestions of clip findings
         self.transform = transform
+        # the schedule a scheduler call means as the target writes it, the optimizer's lr
+        # written as the given name (None: not known), for the suggestion of its escape
+        self.schedule_text = schedule_text
         self.clip_norm = clip_norm  # what a clip call returns, from ``grads`` (None: no value)
         # where a training-step region starts: at its backward pass ("backward"), or at the
         # forward pass that computes the backward's loss ("forward"; ``Target.region_start``)
@@ -269,10 +276,28 @@ class Planner(
         return None
 
     def _refuse(self, site: Site, kind: str, **values: str) -> None:
-        """Escape ``site`` for a finding, in the target's words."""
-        self.plan.escapes.setdefault(
-            self.plan.key_of(site.call), self.render(Finding(kind, values))
+        """Escape ``site`` for a finding, in the target's words; a scheduler's suggestion
+        also names the schedule its call means (``schedule_text``)."""
+        key = self.plan.key_of(site.call)
+        if key in self.plan.escapes:
+            return
+        stated = self.render(Finding(kind, values))
+        text = (
+            self.schedule_text(site.call, site.entry, _BASE_LR)
+            if site.role == SCHEDULER and site.entry is not None
+            else None
         )
+        if text:
+            written = self.render(
+                Finding(findings.SCHEDULE_WRITTEN_OUT, {"schedule": text, "lr": _BASE_LR})
+            )
+            if written.suggestion:
+                suggestion = stated.suggestion or ""
+                suggestion = (
+                    f"{suggestion}; {written.suggestion}" if suggestion else written.suggestion
+                )
+                stated = Untranslatable(stated.reason, suggestion)
+        self.plan.escapes[key] = stated
 
     def _plan_folded_elsewhere(self) -> None:
         """``sched.step()`` on a parameter another file's folded scheduler is handed to

@@ -31,7 +31,13 @@ from ml_switcheroo.analysis.plan import Plan, Planner
 from ml_switcheroo.analysis.prefilter import Prefilter, prefilter_for
 from ml_switcheroo.analysis.resolver import BindingProvider, Resolver
 from ml_switcheroo.analysis.second_stage import SecondStage, second_stage_for
-from ml_switcheroo.model.translate import BoundCall, check_escapes, render_chain, render_value
+from ml_switcheroo.model.translate import (
+    BoundCall,
+    check_escapes,
+    dispatched,
+    render_chain,
+    render_value,
+)
 from ml_switcheroo.rewrite import command_support
 from ml_switcheroo.rewrite.apply import apply_call_result, apply_torch_only_uses
 from ml_switcheroo.rewrite.cross_file_questions import (
@@ -61,7 +67,7 @@ from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry, SemanticMap
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.catalogue import DEFAULT_TARGET, load_semantic_map
-from ml_switcheroo.targets.hooks import HookResult
+from ml_switcheroo.targets.hooks import HookResult, hook_specs
 from ml_switcheroo.targets.target import Target
 
 
@@ -399,6 +405,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
                 render=self.TARGET.untranslatable,
                 transform=self._clip_transform,
                 clip_norm=self._clip_norm,
+                schedule_text=self._schedule_text,
                 region_start=self.TARGET.region_start,
                 writes_epoch_lr=self.TARGET.writes_epoch_lr,
                 wired_attributes=self._wiring.attributes,
@@ -418,6 +425,26 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         except Untranslatable:
             return None
         return code_of(expression).strip()
+
+    def _schedule_text(self, call: cst.Call, entry: ApiEntry, lr: str) -> str | None:
+        """The schedule scheduler ``call`` means as this command writes it, the optimizer's
+        lr (the hook's placeholders) written as ``lr``, for the suggestion of a scheduler's
+        escape; None when the map escapes it or it reads other values (a factory's)."""
+        render = self.TARGET.untranslatable
+        exact = bool(self.options.get("exact"))
+        spec = hook_specs().get(entry.hook or "")
+        try:
+            entry, forwarded = dispatched(entry, call, self.semantic_map.apis)
+            bound = BoundCall.bind(entry, forwarded)
+            for placeholder in spec.placeholders if spec is not None else ():
+                bound.overrides[placeholder] = cst.Name(lr)
+            check_escapes(bound, exact, render=render)
+            chain = self.semantic_map.chain_function
+            expression = render_chain(bound, exact, chain, lambda key: None, render=render)
+        except Exception:  # noqa: BLE001 - any failure: no written-out schedule
+            return None
+        text = " ".join(code_of(expression).split())
+        return text if len(text) <= 240 else None
 
     def _clip_norm(self, call: cst.Call, entry: ApiEntry) -> str | None:
         """What clip ``call`` returns, from the gradients ``grads`` (the map's ``value``), for

@@ -19,6 +19,9 @@ from ml_switcheroo.spec.errors import Untranslatable
 # ``where``: where the deciding fact sits (`` (trainer.py:57 ...)``), or empty
 SCHEDULE_WITHOUT_TRANSLATED_OPTIMIZER = "schedule_without_translated_optimizer"  # values: where
 SEVERAL_SCHEDULERS = "several_schedulers"  # values: where
+# Appended to the suggestion of an escaped scheduler: the schedule its call means, written out
+# by the target with the optimizer's lr as ``{lr}`` (``Planner.schedule_text``)
+SCHEDULE_WRITTEN_OUT = "schedule_written_out"  # values: schedule, lr
 SCHEDULER_STEP_NOT_CALLED = "scheduler_step_not_called"  # values: where, optimizer
 SCHEDULER_STEPPING_NOT_PROVED = "scheduler_stepping_not_proved"  # values: reason, optimizer
 SCHEDULER_STEP_WITH_EPOCH = "scheduler_step_with_epoch"  # values: optimizer

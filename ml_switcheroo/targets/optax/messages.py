@@ -49,6 +49,10 @@ MESSAGES: dict[str, Message] = {
         "build the schedule and pass it as the optimizer's learning_rate: "
         "`opt = optax.<optimizer>(learning_rate=schedule, ...)`",
     ),
+    f.SCHEDULE_WRITTEN_OUT: (
+        "",
+        "this scheduler as an optax schedule: `{schedule}` (`{lr}`: the optimizer's lr)",
+    ),
     f.SEVERAL_SCHEDULERS: (
         "several schedulers step the same optimizer; optax takes one schedule per learning "
         "rate{where}",
