@@ -75,6 +75,16 @@ from ml_switcheroo.spec.roles import (
 from ml_switcheroo.spec.semantic_map import ApiEntry
 
 _BASE_LR = "base_lr"  # the optimizer's lr in a refused scheduler's written-out schedule
+# The findings whose fix is the schedule itself, placed otherwise: their suggestion also
+# writes out the schedule the call means (``Planner.schedule_text``).
+_WRITTEN_OUT = frozenset(
+    {
+        findings.SCHEDULE_WITHOUT_TRANSLATED_OPTIMIZER,
+        findings.SCHEDULER_PER_EPOCH_WITHOUT_LENGTH,
+        findings.SCHEDULER_STEP_NOT_CALLED,
+        findings.SCHEDULER_STEP_UNKNOWN,
+    }
+)
 
 
 class Planner(
@@ -284,7 +294,7 @@ class Planner(
         stated = self.render(Finding(kind, values))
         text = (
             self.schedule_text(site.call, site.entry, _BASE_LR)
-            if site.role == SCHEDULER and site.entry is not None
+            if site.role == SCHEDULER and site.entry is not None and kind in _WRITTEN_OUT
             else None
         )
         if text:
