@@ -45,11 +45,13 @@ def retained_graph_problem(
     modules: Collection[str],
     containers: Collection[str],
     backward: cst.CSTNode,
+    trained: cst.BaseExpression | None = None,
 ) -> str | None:
     """Why the graph ``forward`` builds may be walked by a later backward pass (None: it is
     not). ``scope``: the function (or module) holding the step; ``one_value``: the one value
     reaching a name; ``detaching``, ``modules``, ``containers``: the map's lists;
-    ``backward``: the step's backward statement (its read of the loss is the one walk)."""
+    ``backward``: the step's backward statement (its read of the loss is the one walk);
+    ``trained``: the model the step trains (``self.model`` too, called through an attribute)."""
     bound = {n for s in forward for n in _bound(s)}
     inside = {id(n) for s in forward for n in cst_walk.walk(s)}
     skipped = {id(n) for n in cst_walk.walk(backward)}
@@ -71,6 +73,15 @@ def retained_graph_problem(
         problem = _fresh(node, forward, inside, body, parent_of)
         if problem is not None:
             return problem
+    if trained is not None and not isinstance(trained, cst.Name):
+        value = one_value(trained)
+        if not (
+            isinstance(value, cst.Call) and _graph_free_module(value, qualify, modules, containers)
+        ):
+            return (
+                f"the model `{code_of(trained).strip()}` is not proven to keep no tensor "
+                "between calls (a torch.nn layer or a container of such)"
+            )
     for call in (n for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Call)):
         if isinstance(call.func, cst.Name) and not qualify(call.func):
             problem = _graph_free(call.func, one_value, qualify, modules, containers)

@@ -147,3 +147,13 @@ def test_a_model_moved_before_the_loop_is_left_to_the_port() -> None:
     source = PLAIN_LOOP.replace("model = make_model()\n", "model = make_model()\nmodel.cpu()\n")
     translated = translate_nnx(source)
     assert BEGIN not in translated and "model.cpu()\n" in translated, translated
+
+
+def test_torch_elementwise_functions_over_several_lines() -> None:
+    """``torch.log(1 + torch.exp(...))`` written over lines (pytorch/examples'
+    mnist_forward_forward): the map's ``array_functions`` write ``jnp.log``/``jnp.exp``, the
+    argument parenthesized (before the fix the file failed: ParserSyntaxError)."""
+    lines = (
+        "        soft = torch.log(\n            1\n            + torch.exp(out)\n        ).mean()\n"
+    )
+    _converts(_in_loss(lines, "0.1 * soft"), "jnp.log((1\n")

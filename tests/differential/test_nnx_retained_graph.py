@@ -205,3 +205,14 @@ def test_a_graph_walked_again_keeps_the_escape(old: str, new: str, said: str) ->
 def test_retain_graph_false_keeps_the_escape() -> None:
     source = GAN.replace("retain_graph=True", "retain_graph=False")
     _d_step_escapes(source, "retain_graph")
+
+
+def test_a_model_held_in_self_keeps_the_escape() -> None:
+    """``self.model(x)``: a model reached through an attribute is proven graph-free the same
+    way (here ``make_model()``, not a torch.nn layer: escapes)."""
+    from tests.differential.test_nnx_loops import TRAINER_CLASS
+
+    source = TRAINER_CLASS.replace("loss.backward()", "loss.backward(retain_graph=True)")
+    assert source != TRAINER_CLASS
+    translated = translate_nnx(source)
+    assert BEGIN in translated and "not proven to keep no tensor" in translated, translated

@@ -365,7 +365,10 @@ def _comment_lines(statement: cst.BaseStatement, leading: bool) -> list[cst.Empt
 
 
 def _check_backward(
-    region: Region, ctx: HookContext, forward: list[cst.BaseStatement] | None = None
+    region: Region,
+    ctx: HookContext,
+    forward: list[cst.BaseStatement] | None = None,
+    trained: cst.BaseExpression | None = None,
 ) -> None:
     """``loss.backward()`` or ``scaler.scale(loss).backward()`` with no argument (inputs, a
     gradient escape; ``retain_graph=True`` when ``retained_graph_problem`` proves no later
@@ -387,7 +390,7 @@ def _check_backward(
     if call.args:
         shown = ", ".join(code_of(a).strip() for a in call.args)
         retained = len(call.args) == 1 and _retains_graph(call.args[0])
-        problem = _retained_graph_problem(region, forward, ctx) if retained else None
+        problem = _retained_graph_problem(region, forward, trained, ctx) if retained else None
         if not retained or problem is not None:
             raise Untranslatable(
                 f"`backward({shown})`: retain_graph, inputs= and a gradient for a non-scalar "
@@ -404,7 +407,10 @@ def _check_backward(
 
 
 def _retained_graph_problem(
-    region: Region, forward: list[cst.BaseStatement] | None, ctx: HookContext
+    region: Region,
+    forward: list[cst.BaseStatement] | None,
+    trained: cst.BaseExpression | None,
+    ctx: HookContext,
 ) -> str | None:
     """Why the graph a step's last ``backward(retain_graph=True)`` keeps may be walked again
     (``analysis/retained_graph.py``; None: it is not)."""
@@ -428,6 +434,7 @@ def _retained_graph_problem(
         spec.graph_free_modules,
         spec.graph_free_containers,
         region.backward.statement,  # type: ignore[union-attr]
+        trained,
     )
 
 
