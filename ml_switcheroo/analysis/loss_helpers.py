@@ -205,14 +205,23 @@ def namesake_problem(
     qualify: Callable[[cst.BaseExpression], list[str]],
 ) -> str | None:
     """``x.std()``: a method the target's arrays have under this name with other numbers (a
-    ``bare`` one called without arguments computes the same); not a function of an imported
+    ``bare`` one called without arguments computes the same, a ``same_positional`` one with
+    that many positional arguments too); not a function of an imported
     module (``torch.max(a, b)``: ``qualify`` names it)."""
     if not isinstance(call.func, cst.Attribute) or qualify(call.func):
         return None
     namesake = namesakes.get(call.func.attr.value)
     if namesake is None or namesake.left or (namesake.bare and not call.args):
         return None
+    limit = namesake.same_positional
+    if limit is not None and len(call.args) <= limit and not _keywords(call):
+        return None  # `x.sum(1)`: torch's dim, JAX's axis
     return f"`{code_of(call).strip()}` runs on JAX arrays there: {namesake.reason}"
+
+
+def _keywords(call: cst.Call) -> bool:
+    """Whether a call passes a keyword or a starred argument."""
+    return any(a.keyword is not None or a.star for a in call.args)
 
 
 def _store_targets(node: cst.CSTNode) -> list[cst.BaseExpression]:

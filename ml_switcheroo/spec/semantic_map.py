@@ -91,6 +91,11 @@ _TOP_KEYS = {
     "gradient_free_methods",
     "torch_only_module_names",
     "argument_free_module_methods",
+    "module_moves",
+    "concrete_builtins",
+    "graph_free_reads",
+    "graph_free_modules",
+    "graph_free_containers",
     "in_place_suffix",
     "in_place_keywords",
     "scaler_methods",
@@ -421,6 +426,10 @@ class ArrayNamesake:
     # calling it on a JAX array raises (an ``array_lacks`` entry, or ``raises: true``: ``x.size(0)``
     # calls an int): loud, never other numbers (a function of the file given an array, s34)
     raises: bool = False
+    # a call with at most this many positional arguments and no keyword computes the same on a
+    # JAX array (``x.sum(1)``: torch's ``dim`` is JAX's ``axis``), left as written where no
+    # template writes it (None: only ``bare``'s call without arguments)
+    same_positional: int | None = None
 
     def template(self, after_update: bool, bare: bool = False) -> str | None:
         """The template a call is written with inside the step (``after_update`` False) or
@@ -631,6 +640,19 @@ class SemanticMap:
     # argument (`model.train(False)`: torch's evaluation mode; nnx's `train(**attributes)`
     # always sets training mode): called with one on the step's model, the step escapes.
     argument_free_module_methods: frozenset[str] = frozenset()
+    # Methods of a torch module that move or cast its parameters and return it (`model.to(dev)`,
+    # `model.cuda()`): an NNX module has none; called on the step's model in a loop holding the
+    # step (`model = model.to(dev)` in the epoch loop), the translation would raise there.
+    module_moves: frozenset[str] = frozenset()
+    # Builtins that need a concrete number (`float(x)`): on a value the loss function computes
+    # they raise on a traced JAX array (ConcretizationTypeError), so the step escapes.
+    concrete_builtins: frozenset[str] = frozenset()
+    # `loss.backward(retain_graph=True)` as a step's last backward (analysis/retained_graph.py):
+    # reads of a value that carry no graph (`x.data`, `x.item()`), the packages whose classes
+    # keep no tensor between calls (`torch.nn`), and the containers of such (`nn.Sequential`).
+    graph_free_reads: frozenset[str] = frozenset()
+    graph_free_modules: frozenset[str] = frozenset()
+    graph_free_containers: frozenset[str] = frozenset()
     # Torch's in-place conventions (`x.add_(1)`, `F.relu(x, inplace=True)`, `out=`): a function
     # of the file called in a loss may change its arguments through these.
     in_place_suffix: str | None = None
@@ -1297,7 +1319,7 @@ class _Checker:
         keys = {"reason", "exact", "params", "imports", "after", "operands", "any_array"}
         keys |= {"detaches", "devices", "left"}
         if section_name == "array_namesakes":
-            keys |= {"bare", "bare_exact", "raises"}
+            keys |= {"bare", "bare_exact", "raises", "same_positional"}
         if section_name == "array_attributes":  # read, not called: no arguments
             keys = {"reason", "after", "imports"}
         result = {}
@@ -1319,6 +1341,13 @@ class _Checker:
                     "or false",
                     line=key_line,
                     entry=name,
+                )
+            same_positional = body.get("same_positional")
+            if same_positional is not None and (
+                type(same_positional) is not int or same_positional < 1
+            ):
+                self.fail(
+                    "field 'same_positional' must be an integer >= 1", line=key_line, entry=name
                 )
             reason = self.string(body, "reason", name, required=True)
             exact = self.string(body, "exact", name, required=False)
@@ -1367,6 +1396,7 @@ class _Checker:
                 left,
                 bare_exact,
                 raises,
+                same_positional,
             )
         return result
 
@@ -2133,6 +2163,11 @@ def _compile_raw(
     gradient_free = _names_list(top, base, "gradient_free_methods", "method", checker)
     torch_only_names = _names_list(top, base, "torch_only_module_names", "attribute", checker)
     argument_free = _names_list(top, base, "argument_free_module_methods", "method", checker)
+    module_moves = _names_list(top, base, "module_moves", "method", checker)
+    concrete_builtins = _names_list(top, base, "concrete_builtins", "builtin", checker)
+    graph_free_reads = _names_list(top, base, "graph_free_reads", "attribute", checker)
+    graph_free_modules = _dotted_list(top, base, "graph_free_modules", checker)
+    graph_free_containers = _dotted_list(top, base, "graph_free_containers", checker)
     array_views = _names_list(top, base, "array_views", "method or attribute", checker)
     array_moves = _names_list(top, base, "array_moves", "method or attribute", checker)
     if not set(array_moves) <= set(array_views):
@@ -2262,6 +2297,11 @@ def _compile_raw(
         gradient_free_methods=frozenset(gradient_free),
         torch_only_module_names=frozenset(torch_only_names),
         argument_free_module_methods=frozenset(argument_free),
+        module_moves=frozenset(module_moves),
+        concrete_builtins=frozenset(concrete_builtins),
+        graph_free_reads=frozenset(graph_free_reads),
+        graph_free_modules=frozenset(graph_free_modules),
+        graph_free_containers=frozenset(graph_free_containers),
         in_place_suffix=in_place_suffix,
         in_place_keywords=frozenset(in_place_keywords),
         scaler_methods=scaler,
@@ -2304,6 +2344,17 @@ def _names_list(
         isinstance(n, str) and n.isidentifier() for n in names
     ):
         checker.fail(f"{key!r} must be a list of {kind} names", line=top.lines.get(key))
+    return names
+
+
+def _dotted_list(top: Any, base: SemanticMap | None, key: str, checker: _Checker) -> list[str]:
+    """A top-level list of dotted names (``graph_free_modules: [torch.nn]``), else the base
+    map's."""
+    names = top.get(key, sorted(getattr(base, key)) if base else [])
+    if not isinstance(names, list) or not all(
+        isinstance(n, str) and _DOTTED.fullmatch(n) for n in names
+    ):
+        checker.fail(f"{key!r} must be a list of dotted names", line=top.lines.get(key))
     return names
 
 

@@ -114,7 +114,10 @@ def operand_text(
     attribute read, a subscript or a call (``(out - y).sum()``, not ``out - y.sum()``), or
     ``template`` passes it as an argument (``jnp.sum({x}, ...)``)."""
     text = render(node) if render is not None else code_of(node).strip()
-    written = cst.parse_expression(text)
+    try:
+        written = cst.parse_expression(text)
+    except cst.ParserSyntaxError:  # over several lines, an argument's (`torch.log(\n1\n+ ...)`)
+        return f"({text})"
     if written.lpar or isinstance(written, (cst.Name, cst.Attribute, cst.Subscript, cst.Call)):
         return text
     if re.search(r"[(,] ?\{x\}[,)]", template) and not isinstance(written, cst.Tuple):

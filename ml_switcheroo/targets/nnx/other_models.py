@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import libcst as cst
 
@@ -362,17 +362,24 @@ def read_undetached(node: _Node, names: set[str]) -> _Node:
     """``node`` with ``x.detach()`` read as ``x`` for each ``x`` of ``names`` (arrays that
     ``nnx.value_and_grad`` never differentiates: a JAX array has no ``.detach()``)."""
 
-    class Undetach(cst.CSTTransformer):
-        def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-            func = original.func
-            if (
-                isinstance(func, cst.Attribute)
-                and func.attr.value == DETACH
-                and isinstance(func.value, cst.Name)
-                and func.value.value in names
-                and not original.args
-            ):
-                return updated.func.value  # type: ignore[attr-defined]
-            return updated
+    def undetached(call: cst.CSTNode) -> bool:
+        func = call.func if isinstance(call, cst.Call) else None
+        return (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == DETACH
+            and isinstance(func.value, cst.Name)
+            and func.value.value in names
+            and not call.args  # type: ignore[attr-defined]
+        )
 
+    class Undetach(cst.CSTTransformer):
+        def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode) -> Any:  # type: ignore[override]
+            if undetached(original):
+                return updated.func.value  # type: ignore[attr-defined]
+            # (the nodes without such a call kept as they are: their metadata, the resolver's
+            # qualified names, is found by identity: `torch.log(p)` beside it, s36)
+            return original if not any(map(undetached, cst_walk.walk(original))) else updated
+
+    if not any(map(undetached, cst_walk.walk(node))):
+        return node
     return node.visit(Undetach())  # type: ignore[return-value]

@@ -16,6 +16,7 @@ import libcst as cst
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.dominating import bound_names
 from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.analysis.retained_graph import retained_graph_problem
 from ml_switcheroo.analysis.shared_names import read_elsewhere
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
@@ -26,7 +27,11 @@ from ml_switcheroo.targets.nnx.learning_rate import lr_write
 from ml_switcheroo.targets.nnx.logged import logged_after_backward
 from ml_switcheroo.targets.nnx.other_models import OtherModels
 from ml_switcheroo.targets.nnx.step_models import _check_no_mapped_api, _same_model, _trains
-from ml_switcheroo.targets.nnx.step_region import _before_backward, _changed_in_place
+from ml_switcheroo.targets.nnx.step_region import (
+    _before_backward,
+    _changed_in_place,
+    _retains_graph,
+)
 from ml_switcheroo.targets.nnx.step_syntax import (
     _NESTED,
     _assigned_call,
@@ -252,6 +257,39 @@ def _check_no_torch_only_model_use(
                 "use by hand (`nnx.state(model, nnx.Param)` holds the parameters)"
             )
     _check_argument_free_methods(nodes, text, ctx)
+    _check_module_moves(nodes, region, text, ctx)
+
+
+def _check_module_moves(
+    nodes: list[cst.CSTNode], region: Region, model: str, ctx: HookContext
+) -> None:
+    """A method of the map's ``module_moves`` (``model.to(dev)``, ``model.cuda()``) called on
+    the model or a module of it inside a loop holding the step (``model = model.to(dev)`` in
+    the epoch loop): an nnx.Module has none (the translation raised AttributeError there,
+    s36), so the step escapes naming the call."""
+    methods = ctx.semantic_map.module_moves
+    if not methods:
+        return
+    first = region.statements[0]
+    loops = [
+        n
+        for n in nodes
+        if isinstance(n, (cst.For, cst.While)) and any(inner is first for inner in cst_walk.walk(n))
+    ]
+    for call in (c for loop in loops for c in cst_walk.walk(loop.body, _NESTED)):
+        if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
+            continue
+        if call.func.attr.value not in methods:
+            continue
+        owner = dotted_name(call.func.value) or ""
+        if owner == model or owner.startswith(f"{model}."):
+            raise Untranslatable(
+                f"`{code_of(call).strip()}` in the loop of the step moves or casts the model "
+                f"as a torch module: an NNX module has no `{call.func.attr.value}` (the "
+                "translation would raise there); JAX keeps the NNX model's arrays on their "
+                "device: delete the call (a dtype cast changes the numbers: port it with the "
+                "model)"
+            )
 
 
 def _check_argument_free_methods(nodes: list[cst.CSTNode], model: str, ctx: HookContext) -> None:
@@ -326,9 +364,15 @@ def _comment_lines(statement: cst.BaseStatement, leading: bool) -> list[cst.Empt
     return lines
 
 
-def _check_backward(region: Region, ctx: HookContext) -> None:
-    """``loss.backward()`` or ``scaler.scale(loss).backward()`` with no argument (retain_graph,
-    inputs, a gradient escape); ``loss`` a plain name."""
+def _check_backward(
+    region: Region,
+    ctx: HookContext,
+    forward: list[cst.BaseStatement] | None = None,
+    trained: cst.BaseExpression | None = None,
+) -> None:
+    """``loss.backward()`` or ``scaler.scale(loss).backward()`` with no argument (inputs, a
+    gradient escape; ``retain_graph=True`` when ``retained_graph_problem`` proves no later
+    backward pass walks the graph of ``forward`` again); ``loss`` a plain name."""
     backward = region.backward
     assert backward is not None
     call = backward.call
@@ -345,10 +389,14 @@ def _check_backward(region: Region, ctx: HookContext) -> None:
         )
     if call.args:
         shown = ", ".join(code_of(a).strip() for a in call.args)
-        raise Untranslatable(
-            f"`backward({shown})`: retain_graph, inputs= and a gradient for a non-scalar loss "
-            "have no nnx.value_and_grad equivalent"
-        )
+        retained = len(call.args) == 1 and _retains_graph(call.args[0])
+        problem = _retained_graph_problem(region, forward, trained, ctx) if retained else None
+        if not retained or problem is not None:
+            raise Untranslatable(
+                f"`backward({shown})`: retain_graph, inputs= and a gradient for a non-scalar "
+                "loss have no nnx.value_and_grad equivalent"
+                + (f" (retain_graph=True: {problem})" if problem else "")
+            )
     loss = call.func.value
     if region.scaler is not None and _is_scaler_call(
         loss, region, ctx.semantic_map.scaler_methods.scale
@@ -356,6 +404,38 @@ def _check_backward(region: Region, ctx: HookContext) -> None:
         loss = loss.args[0].value if len(loss.args) == 1 else loss  # type: ignore[attr-defined]
     if not (isinstance(loss, cst.Name) and loss.value == region.loss):
         raise Untranslatable(f"the loss `{code_of(loss).strip()}` is not a plain name")
+
+
+def _retained_graph_problem(
+    region: Region,
+    forward: list[cst.BaseStatement] | None,
+    trained: cst.BaseExpression | None,
+    ctx: HookContext,
+) -> str | None:
+    """Why the graph a step's last ``backward(retain_graph=True)`` keeps may be walked again
+    (``analysis/retained_graph.py``; None: it is not)."""
+    if not forward or region.scaler is not None or region.gated:
+        return "with a GradScaler, gradient accumulation or no forward pass: not translated"
+    scope = _scope(region)
+    module = scope
+    while (parent := ctx.parent_of(module)) is not None:
+        module = parent
+    if not isinstance(module, cst.Module):
+        return "the step's module is not known"
+    spec = ctx.semantic_map
+    return retained_graph_problem(
+        forward,
+        scope,
+        module,
+        ctx.parent_of,
+        lambda node: _one_value(node, ctx),
+        ctx.qualify,
+        spec.graph_free_reads,
+        spec.graph_free_modules,
+        spec.graph_free_containers,
+        region.backward.statement,  # type: ignore[union-attr]
+        trained,
+    )
 
 
 def _check_not_under_with(

@@ -70,6 +70,7 @@ def _check_traceable(
     calls = [n for s in body for n in cst_walk.walk(s) if isinstance(n, cst.Call)]
     arrays = {t.value for s in forward for t in _target_names(s)} | differentiated
     outputs = _model_output_calls(calls, model)
+    _check_concrete_builtins(calls, arrays, outputs, ctx)
     tensors = _tensors(body, outputs, others, ctx)  # not a NumPy `w` (`w.max(1)`: NumPy's)
     exact, written = _exact_texts(calls, body, tensors, ctx, outputs, arrays)
     for call in (c for c in calls if id(c) not in written):
@@ -85,6 +86,47 @@ def _check_traceable(
         if problem is not None and _variable_names(node.value) & arrays:
             raise Untranslatable(f"in the forward pass (the loss function): {problem}")
     return exact
+
+
+# Reads of an array that give a Python value, not a traced number (`float(x.shape[0])`).
+_STATIC_READS = frozenset({"shape", "ndim", "dtype"})
+
+
+def _check_concrete_builtins(
+    calls: list[cst.Call], arrays: Set[str], outputs: frozenset[int], ctx: HookContext
+) -> None:
+    """A builtin needing a concrete number (the map's ``concrete_builtins``: ``float(x)``) of
+    a value the loss function computes (a name in ``arrays``, a call of the model in
+    ``outputs``) raised ConcretizationTypeError in ``nnx.value_and_grad`` (s36): the step
+    escapes. Reads of a static property (``x.shape[0]``, ``len(x)``) are no traced number."""
+    builtins = ctx.semantic_map.concrete_builtins
+    for call in calls:
+        func = call.func
+        if not (isinstance(func, cst.Name) and func.value in builtins) or ctx.qualify(func):
+            continue
+        if any(_traced_read(a.value, arrays, outputs) for a in call.args):
+            raise Untranslatable(
+                f"in the forward pass (the loss function): `{code_of(call).strip()}` needs a "
+                "concrete number, and the loss function's values are traced JAX arrays there "
+                "(ConcretizationTypeError); compute it from the returned values after the "
+                "gradient, or keep it a JAX array (`x.astype(...)`)"
+            )
+
+
+def _traced_read(node: cst.CSTNode, arrays: Set[str], outputs: frozenset[int]) -> bool:
+    """Whether ``node`` reads a name of ``arrays`` or a model call of ``outputs`` other than
+    through a static property (``x.shape``, ``x.ndim``, ``len(x)``)."""
+    if id(node) in outputs:
+        return True
+    if isinstance(node, cst.Name):
+        return node.value in arrays
+    if isinstance(node, cst.Attribute) and node.attr.value in _STATIC_READS:
+        return False
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "len":
+        return False
+    if isinstance(node, cst.Attribute):
+        return _traced_read(node.value, arrays, outputs)
+    return any(_traced_read(child, arrays, outputs) for child in node.children)
 
 
 def _tensors(

@@ -312,7 +312,7 @@ def _rendered_step(
     _check_after_backward(
         region, backward_index, model, optimizer, step_statement, [*counted, *tail], ctx
     )
-    _check_backward(region, ctx)
+    _check_backward(region, ctx, forward, model_node)
     summed = _summed_losses(region, backward_index, forward, ctx)
     pulled_output = frozenset({pulled.output}) if pulled is not None else frozenset()
     exact = _check_traceable(forward, ctx, others, model_node, pulled_output)
