@@ -51,6 +51,7 @@ from ml_switcheroo.analysis.plan_walks import (
     _last_name,
     _names,
     _short,
+    computed_attributes,
     may_bind,
 )
 from ml_switcheroo.analysis.purity import is_pure
@@ -262,7 +263,33 @@ class ClipFacts:
         for path in _paths(value):
             if any(_overlaps(path, other) for other in stored):
                 return f"`{path}` is assigned in this file, so it may change after that"
+        computed = self._computed_read(value)
+        if computed is not None:
+            return computed
         return self._changed_otherwise(value)
+
+    def _computed_read(self, value: cst.BaseExpression) -> str | None:
+        """Probe s36 G2: an attribute ``value`` reads that a class of this file may compute
+        when it is read (``computed_attributes``): a getter's result follows values no store
+        of the path shows (``cfg.factor *= 0.9`` under ``cfg.clip``'s property)."""
+        if self._computed is None:
+            self._computed = computed_attributes(self.module)
+        names, any_attribute = self._computed
+        for node in cst_walk.walk(value):
+            if not isinstance(node, cst.Attribute):
+                continue
+            if any_attribute or node.attr.value in names:
+                shown = " ".join(code_of(node).split())
+                how = (
+                    "`__getattr__`"
+                    if any_attribute and node.attr.value not in names
+                    else f"a decorated method `{node.attr.value}` (a `@property`, say)"
+                )
+                return (
+                    f"`{shown}` may be computed when it is read ({how} of a class of this "
+                    "file), from values that change after the optimizer is built"
+                )
+        return None
 
     def _physical_scope(self, node: cst.CSTNode | None) -> Scope | None:
         """The scope whose code runs ``node`` (a comprehension's: the scope around it; a
