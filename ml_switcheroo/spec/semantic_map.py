@@ -91,6 +91,7 @@ _TOP_KEYS = {
     "gradient_free_methods",
     "torch_only_module_names",
     "argument_free_module_methods",
+    "module_mode_attributes",
     "in_place_suffix",
     "in_place_keywords",
     "scaler_methods",
@@ -627,6 +628,11 @@ class SemanticMap:
     # argument (`model.train(False)`: torch's evaluation mode; nnx's `train(**attributes)`
     # always sets training mode): called with one on the step's model, the step escapes.
     argument_free_module_methods: frozenset[str] = frozenset()
+    # A torch module's mode flag (`training`) an NNX module does not have (its mode is
+    # `use_running_average`/`deterministic`, set by `train()`/`eval()`): written in the scope
+    # of a step the NNX target converts, on any object or by `setattr`, the step escapes
+    # (probe s36 G3: an nnx module took the store and kept training mode).
+    module_mode_attributes: frozenset[str] = frozenset()
     # Torch's in-place conventions (`x.add_(1)`, `F.relu(x, inplace=True)`, `out=`): a function
     # of the file called in a loss may change its arguments through these.
     in_place_suffix: str | None = None
@@ -2119,6 +2125,7 @@ def _compile_raw(
     gradient_free = _names_list(top, base, "gradient_free_methods", "method", checker)
     torch_only_names = _names_list(top, base, "torch_only_module_names", "attribute", checker)
     argument_free = _names_list(top, base, "argument_free_module_methods", "method", checker)
+    mode_attributes = _names_list(top, base, "module_mode_attributes", "attribute", checker)
     array_views = _names_list(top, base, "array_views", "method or attribute", checker)
     array_moves = _names_list(top, base, "array_moves", "method or attribute", checker)
     if not set(array_moves) <= set(array_views):
@@ -2232,6 +2239,7 @@ def _compile_raw(
         gradient_free_methods=frozenset(gradient_free),
         torch_only_module_names=frozenset(torch_only_names),
         argument_free_module_methods=frozenset(argument_free),
+        module_mode_attributes=frozenset(mode_attributes),
         in_place_suffix=in_place_suffix,
         in_place_keywords=frozenset(in_place_keywords),
         scaler_methods=scaler,
