@@ -145,6 +145,7 @@ class Planner(
         self._globals_rebound: bool | None = None  # see _rebinds_globals
         self._declared_names: frozenset[str] | None = None  # see _rebindable_by_calls
         self._runs_hidden_code: bool | None = None  # see _hidden_code
+        self._computed: tuple[frozenset[str], bool] | None = None  # see _computed_read
         self._stores: set[str] | None = None  # see _stored_paths
         # id of a per-epoch sched.step() -> (the call in its epoch loop that steps the
         # optimizer, the steps it runs): see _per_epoch, _batch_loop_problem

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import libcst as cst
-from libcst.metadata import Assignment, BuiltinScope, GlobalScope
+from libcst.metadata import Assignment, BuiltinScope, ComprehensionScope, GlobalScope, Scope
 
 from ml_switcheroo.analysis import cst_walk, param_groups
 from ml_switcheroo.analysis.aliases import aliasing
@@ -51,6 +51,7 @@ from ml_switcheroo.analysis.plan_walks import (
     _last_name,
     _names,
     _short,
+    computed_attributes,
     may_bind,
 )
 from ml_switcheroo.analysis.purity import is_pure
@@ -204,7 +205,7 @@ class ClipFacts:
         for name, arg in arguments.items():
             if name in clip.entry.ignore:
                 continue
-            problem = self._varying_part(arg.value, construction)
+            problem = self._varying_part(arg.value, construction, optimizer.call)
             if problem is None:
                 continue
             opt = code_of(optimizer.target).strip() if optimizer.target is not None else "it"
@@ -216,8 +217,14 @@ class ClipFacts:
             }
         return None
 
-    def _varying_part(self, value: cst.BaseExpression, construction: int | None) -> str | None:
-        """What in ``value`` may change between the construction (a preorder index) and a step."""
+    def _varying_part(
+        self,
+        value: cst.BaseExpression,
+        construction: int | None,
+        construction_node: cst.CSTNode | None = None,
+    ) -> str | None:
+        """What in ``value`` may change between the construction (a preorder index; the
+        node itself, for its scope) and a step."""
         try:
             literal_value(value)
             return None
@@ -228,6 +235,7 @@ class ClipFacts:
         if not is_pure(value):
             return f"`{code_of(value).strip()}` may give another value at each evaluation"
         order = self._preorder()
+        construction_scope = self._physical_scope(construction_node)
         names = {name.value for name in _names(value)}
         binder = next((n for n in cst_walk.walk(self.module) if may_bind(n, names)), None)
         if binder is not None:  # `case max_norm:`, `exec(...)`: probe s31 G7
@@ -248,11 +256,84 @@ class ClipFacts:
                 position = order.get(id(binding))
                 if construction is None or position is None or position > construction:
                     return f"`{name.value}` is assigned after the optimizer is built"
+            elsewhere = self._bound_in_another_function(name, construction_scope)
+            if elsewhere is not None:
+                return elsewhere
         stored = self._stored_paths()
         for path in _paths(value):
             if any(_overlaps(path, other) for other in stored):
                 return f"`{path}` is assigned in this file, so it may change after that"
+        computed = self._computed_read(value)
+        if computed is not None:
+            return computed
         return self._changed_otherwise(value)
+
+    def _computed_read(self, value: cst.BaseExpression) -> str | None:
+        """Probe s36 G2: an attribute ``value`` reads that a class of this file may compute
+        when it is read (``computed_attributes``): a getter's result follows values no store
+        of the path shows (``cfg.factor *= 0.9`` under ``cfg.clip``'s property)."""
+        if self._computed is None:
+            self._computed = computed_attributes(self.module)
+        names, any_attribute = self._computed
+        for node in cst_walk.walk(value):
+            if not isinstance(node, cst.Attribute):
+                continue
+            if any_attribute or node.attr.value in names:
+                shown = " ".join(code_of(node).split())
+                how = (
+                    "`__getattr__`"
+                    if any_attribute and node.attr.value not in names
+                    else f"a decorated method `{node.attr.value}` (a `@property`, say)"
+                )
+                return (
+                    f"`{shown}` may be computed when it is read ({how} of a class of this "
+                    "file), from values that change after the optimizer is built"
+                )
+        return None
+
+    def _physical_scope(self, node: cst.CSTNode | None) -> Scope | None:
+        """The scope whose code runs ``node`` (a comprehension's: the scope around it; a
+        ``global``/``nonlocal`` binding: the function it is written in, not the scope its
+        name resolves to)."""
+        scope = self.resolver.scopes.get(node) if node is not None else None
+        while isinstance(scope, ComprehensionScope):
+            scope = scope.parent
+        return scope
+
+    def _bound_in_another_function(
+        self, name: cst.Name, construction_scope: Scope | None
+    ) -> str | None:
+        """Probe s36 G1: a binding of ``name`` whose position says nothing of when it runs,
+        so that the value read where the optimizer is built may not be the one a later clip
+        call reads: written in another function through ``global``/``nonlocal`` (``def
+        decay(): global C; C *= 0.9``, run whenever it is called), or a module global another
+        file may write (``train.C = 0.1``: ``global_reachable_elsewhere``; the file's own
+        ``exec``/``globals()`` writes are ``may_bind``'s)."""
+        scope = self.resolver.scopes.get(name)
+        if scope is None or name.value not in scope:
+            return None
+        for access in scope[name.value]:
+            if not isinstance(access, Assignment):
+                continue
+            where = self._physical_scope(access.node)
+            if where is not access.scope and where is not construction_scope:
+                function = getattr(getattr(where, "node", None), "name", None)
+                shown = f"`{function.value}()`" if isinstance(function, cst.Name) else "a function"
+                return (
+                    f"`{name.value}` is assigned in {shown} (declared `global` or `nonlocal` "
+                    "there), which may run after the optimizer is built"
+                )
+            cross_file = self.resolver.cross_file
+            if (
+                isinstance(access.scope, GlobalScope)
+                and cross_file is not None
+                and cross_file.global_reachable_elsewhere(name.value)
+            ):
+                return (
+                    f"`{name.value}` is a module global that another file of the repository "
+                    "may assign after the optimizer is built"
+                )
+        return None
 
     def _changed_otherwise(self, value: cst.BaseExpression) -> str | None:
         """How an attribute or subscript ``value`` reads may change other than by a store of

@@ -472,6 +472,28 @@ def defines_hidden_code(module: cst.Module) -> bool:
     return False
 
 
+def computed_attributes(module: cst.Module) -> tuple[frozenset[str], bool]:
+    """Attributes a class of ``module`` computes when they are read: the names of its decorated
+    methods (``@property``, ``@functools.cached_property``, any decorator: what it returns on
+    access is unknown), and whether a class defines ``__getattr__``/``__getattribute__`` (then
+    any attribute may be computed). Probe s36 G2: ``cfg.clip`` whose property returns
+    ``self.base * self.factor`` changes with ``cfg.factor``, which no store of ``cfg.clip``
+    shows."""
+    names: set[str] = set()
+    any_attribute = False
+    for node in cst_walk.walk(module):
+        if not isinstance(node, cst.ClassDef):
+            continue
+        for method in cst_walk.walk(node.body, stop=(cst.ClassDef,)):
+            if not isinstance(method, cst.FunctionDef):
+                continue
+            if method.name.value in ("__getattr__", "__getattribute__"):
+                any_attribute = True
+            elif method.decorators:
+                names.add(method.name.value)
+    return frozenset(names), any_attribute
+
+
 def _declared_global(module: cst.Module) -> set[str]:
     """Names a ``global`` or ``nonlocal`` statement of ``module`` declares."""
     names: set[str] = set()

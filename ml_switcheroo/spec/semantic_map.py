@@ -96,6 +96,7 @@ _TOP_KEYS = {
     "graph_free_reads",
     "graph_free_modules",
     "graph_free_containers",
+    "module_mode_attributes",
     "in_place_suffix",
     "in_place_keywords",
     "scaler_methods",
@@ -653,6 +654,11 @@ class SemanticMap:
     graph_free_reads: frozenset[str] = frozenset()
     graph_free_modules: frozenset[str] = frozenset()
     graph_free_containers: frozenset[str] = frozenset()
+    # A torch module's mode flag (`training`) an NNX module does not have (its mode is
+    # `use_running_average`/`deterministic`, set by `train()`/`eval()`): written in the scope
+    # of a step the NNX target converts, on any object or by `setattr`, the step escapes
+    # (probe s36 G3: an nnx module took the store and kept training mode).
+    module_mode_attributes: frozenset[str] = frozenset()
     # Torch's in-place conventions (`x.add_(1)`, `F.relu(x, inplace=True)`, `out=`): a function
     # of the file called in a loss may change its arguments through these.
     in_place_suffix: str | None = None
@@ -2168,6 +2174,7 @@ def _compile_raw(
     graph_free_reads = _names_list(top, base, "graph_free_reads", "attribute", checker)
     graph_free_modules = _dotted_list(top, base, "graph_free_modules", checker)
     graph_free_containers = _dotted_list(top, base, "graph_free_containers", checker)
+    mode_attributes = _names_list(top, base, "module_mode_attributes", "attribute", checker)
     array_views = _names_list(top, base, "array_views", "method or attribute", checker)
     array_moves = _names_list(top, base, "array_moves", "method or attribute", checker)
     if not set(array_moves) <= set(array_views):
@@ -2302,6 +2309,7 @@ def _compile_raw(
         graph_free_reads=frozenset(graph_free_reads),
         graph_free_modules=frozenset(graph_free_modules),
         graph_free_containers=frozenset(graph_free_containers),
+        module_mode_attributes=frozenset(mode_attributes),
         in_place_suffix=in_place_suffix,
         in_place_keywords=frozenset(in_place_keywords),
         scaler_methods=scaler,

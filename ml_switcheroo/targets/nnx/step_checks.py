@@ -258,6 +258,7 @@ def _check_no_torch_only_model_use(
             )
     _check_argument_free_methods(nodes, text, ctx)
     _check_module_moves(nodes, region, text, ctx)
+    _check_mode_attribute_stores(scope, ctx)
 
 
 def _check_module_moves(
@@ -289,6 +290,41 @@ def _check_module_moves(
                 "translation would raise there); JAX keeps the NNX model's arrays on their "
                 "device: delete the call (a dtype cast changes the numbers: port it with the "
                 "model)"
+            )
+
+
+def _check_mode_attribute_stores(scope: cst.CSTNode, ctx: HookContext) -> None:
+    """A store of a torch module's mode flag (the map's ``module_mode_attributes``:
+    ``training``) on any object, or ``setattr`` naming it, anywhere in the step's file (a
+    script's model is set up before its loop, the step's scope): an NNX module has no such
+    flag, takes the store and keeps its mode (probe s36 G3: ``model.norm.training = False``
+    left the translated BatchNorm on the batch's statistics, 0.28 relative off)."""
+    flags = ctx.semantic_map.module_mode_attributes
+    if not flags:
+        return
+    root = scope
+    while (parent := ctx.parent_of(root)) is not None:
+        root = parent
+    for node in cst_walk.walk(root):
+        shown = None
+        if isinstance(node, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign)):
+            target = node.target
+            if isinstance(target, cst.Attribute) and target.attr.value in flags:
+                shown = code_of(target).strip()
+        elif (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Name)
+            and node.func.value == "setattr"
+            and len(node.args) >= 2
+            and isinstance(node.args[1].value, cst.SimpleString)
+            and node.args[1].value.evaluated_value in flags
+        ):
+            shown = code_of(node).strip()
+        if shown is not None:
+            raise Untranslatable(
+                f"`{shown}` sets a torch module's mode flag: an NNX module has none (its mode "
+                "is `use_running_average`/`deterministic`), so it would keep its mode; write "
+                "`module.eval()` / `module.train()`"
             )
 
 
