@@ -69,6 +69,10 @@ class FileFacts:
     in_place_keywords: frozenset[str]
     array_namesakes: Mapping[str, ArrayNamesake]
     number_constant: Callable[[cst.Name], bool] = lambda name: False
+    # the map's `tracer_rejecting_packages` (`torch`: its functions take only torch tensors)
+    rejecting_packages: frozenset[str] = frozenset()
+    # the map's `concrete_methods` (`x.item()`, `x.tolist()`: no value of a traced array)
+    concrete_methods: frozenset[str] = frozenset()
 
 
 def helper_problem(name: cst.Name, libraries: frozenset[str], facts: FileFacts) -> str | None:
@@ -195,8 +199,36 @@ def _node_problem(node: cst.CSTNode, facts: FileFacts, copied: bool = False) -> 
         in_place = _in_place_problem(node, facts)
         if in_place is not None or copied:
             return in_place
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in facts.concrete_methods:
+            return f"`{code_of(node).strip()}` (the copy raises the step's escape)"
+        rejecting = rejecting_call(node, facts.qualify, facts.rejecting_packages)
+        if rejecting is not None:
+            return rejecting
         return namesake_problem(node, facts.array_namesakes, facts.qualify)
     return None
+
+
+def rejecting_call(
+    call: cst.Call,
+    qualify: Callable[[cst.BaseExpression], list[str]],
+    packages: frozenset[str],
+) -> str | None:
+    """``torch.cat([a, b], 1)`` in a function the loss calls: a function of a package whose
+    functions take only their own tensors (the map's ``tracer_rejecting_packages``) given
+    anything but literals, which raises on the traced JAX arrays the loss function passes
+    (s37); None for any other call."""
+    names = qualify(call.func)
+    if not names or not packages:
+        return None
+    if not all(any(n == p or n.startswith(p + ".") for p in packages) for n in names):
+        return None
+    if all(_is_literal(a.value) and not a.star for a in call.args):
+        return None
+    return (
+        f"`{code_of(call.func).strip()}(...)`, a torch function that raises on the traced JAX "
+        "arrays of the loss function (port it to JAX first)"
+    )
 
 
 def namesake_problem(

@@ -796,6 +796,8 @@ class ClipFacts:
             in_place_suffix=self.resolver.map.in_place_suffix,
             in_place_keywords=self.resolver.map.in_place_keywords,
             array_namesakes=self.resolver.map.array_namesakes,
+            rejecting_packages=self.resolver.map.tracer_rejecting_packages,
+            concrete_methods=self.resolver.map.concrete_methods,
             number_constant=lambda read: number_constant(
                 read, self.resolver.scopes, self.module, elsewhere, rebound
             ),

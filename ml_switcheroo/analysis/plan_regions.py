@@ -123,7 +123,9 @@ class RegionFacts:
                 if self.region_start == "forward":
                     first = self._forward_start(body, first)
                 last = index
-                if last + 1 < len(body) and self._is_scaler_update(body[last + 1], anchor):
+                if last + 1 < len(body) and self._is_scaler_update(
+                    body[last + 1], anchor, backward
+                ):
                     last += 1
                 if self.region_start == "forward" and last + 1 < len(body):
                     last += self._module_zero(body[last + 1])  # `model.zero_grad()` after it
@@ -360,8 +362,13 @@ class RegionFacts:
                 return code_of(func.value).strip()
         return None
 
-    def _is_scaler_update(self, statement: cst.BaseStatement, anchor: Site) -> bool:
-        scaler = self._scaler_name(anchor, None)
+    def _is_scaler_update(
+        self, statement: cst.BaseStatement, anchor: Site, backward: Site | None = None
+    ) -> bool:
+        """``scaler.update()`` of the step's scaler: of ``scaler.step(opt)``, or (s37) of
+        ``scaler.scale(loss).backward()`` before a plain ``opt.step()`` (after
+        ``scaler.unscale_(opt)``; without it the step's checks escape)."""
+        scaler = self._scaler_name(anchor, backward)
         if scaler is None:
             return False
         update = self.scaler_methods.update

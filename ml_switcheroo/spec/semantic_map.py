@@ -93,6 +93,8 @@ _TOP_KEYS = {
     "argument_free_module_methods",
     "module_moves",
     "concrete_builtins",
+    "concrete_methods",
+    "tracer_rejecting_packages",
     "graph_free_reads",
     "graph_free_modules",
     "graph_free_containers",
@@ -648,6 +650,14 @@ class SemanticMap:
     # Builtins that need a concrete number (`float(x)`): on a value the loss function computes
     # they raise on a traced JAX array (ConcretizationTypeError), so the step escapes.
     concrete_builtins: frozenset[str] = frozenset()
+    # Array methods that need a concrete value (`x.item()`, `x.tolist()`): called on a value the
+    # loss function computes, they raise on a traced JAX array, so the step escapes.
+    concrete_methods: frozenset[str] = frozenset()
+    # Packages whose functions take only their own tensors (`torch`: `torch.cat([out, y])`,
+    # `F.nll_loss(out, y)` raise TypeError on a traced JAX array): such a function the map's
+    # `array_functions` does not write, called on a value the loss function computes (or in a
+    # function of the file the loss calls), escapes the step naming the call.
+    tracer_rejecting_packages: frozenset[str] = frozenset()
     # `loss.backward(retain_graph=True)` as a step's last backward (analysis/retained_graph.py):
     # reads of a value that carry no graph (`x.data`, `x.item()`), the packages whose classes
     # keep no tensor between calls (`torch.nn`), and the containers of such (`nn.Sequential`).
@@ -2171,6 +2181,8 @@ def _compile_raw(
     argument_free = _names_list(top, base, "argument_free_module_methods", "method", checker)
     module_moves = _names_list(top, base, "module_moves", "method", checker)
     concrete_builtins = _names_list(top, base, "concrete_builtins", "builtin", checker)
+    concrete_methods = _names_list(top, base, "concrete_methods", "method", checker)
+    rejecting = _dotted_list(top, base, "tracer_rejecting_packages", checker)
     graph_free_reads = _names_list(top, base, "graph_free_reads", "attribute", checker)
     graph_free_modules = _dotted_list(top, base, "graph_free_modules", checker)
     graph_free_containers = _dotted_list(top, base, "graph_free_containers", checker)
@@ -2306,6 +2318,8 @@ def _compile_raw(
         argument_free_module_methods=frozenset(argument_free),
         module_moves=frozenset(module_moves),
         concrete_builtins=frozenset(concrete_builtins),
+        concrete_methods=frozenset(concrete_methods),
+        tracer_rejecting_packages=frozenset(rejecting),
         graph_free_reads=frozenset(graph_free_reads),
         graph_free_modules=frozenset(graph_free_modules),
         graph_free_containers=frozenset(graph_free_containers),

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
-from ml_switcheroo.analysis.loss_helpers import namesake_problem
+from ml_switcheroo.analysis.loss_helpers import namesake_problem, rejecting_call
 from ml_switcheroo.analysis.torch_tensors import is_tensor, known_tensors
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
@@ -28,6 +28,7 @@ from ml_switcheroo.targets.nnx.namesake_rewrite import (
     ExactNamesakes,
     attribute_receivers,
     exact_text,
+    rendered_by_code,
 )
 
 
@@ -92,14 +93,23 @@ def _copy(
     nodes = [n for s in body for n in cst_walk.walk(s)]
     read = attribute_receivers(body)
     namesakes = ctx.semantic_map.array_namesakes
+    functions = ctx.semantic_map.array_functions  # `torch.sum(...)`, `torch.cat(...)`: s37
     texts: dict[str, str] = {}
-    for call in (n for n in nodes if isinstance(n, cst.Call)):
-        if isinstance(call.func, cst.Attribute) and call.func.attr.value == "item":
-            raise Untranslatable(f"{where} calls `.item()` (a traced value has no number)")
-        text = exact_text(call, namesakes, inside, ctx.qualify, read=read)
+    render = rendered_by_code(texts)  # (an argument's own calls first: `torch.sum(torch.cat(...))`)
+    concrete = ctx.semantic_map.concrete_methods
+    for call in reversed([n for n in nodes if isinstance(n, cst.Call)]):
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value in concrete:
+            method = call.func.attr.value
+            raise Untranslatable(f"{where} calls `.{method}()` (a traced value has no number)")
+        text = exact_text(
+            call, namesakes, inside, ctx.qualify, read=read, functions=functions, render=render
+        )
         if text is not None:
             texts[code_of(call).strip()] = text
             continue
+        rejecting = rejecting_call(call, ctx.qualify, ctx.semantic_map.tracer_rejecting_packages)
+        if rejecting is not None:
+            raise Untranslatable(f"{where} calls {rejecting}")
         problem = namesake_problem(call, namesakes, ctx.qualify)
         if problem is not None:
             raise Untranslatable(f"{where} {_not_known(call, inside)}: {problem}")

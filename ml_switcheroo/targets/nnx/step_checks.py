@@ -411,6 +411,7 @@ def _check_backward(
     backward pass walks the graph of ``forward`` again); ``loss`` a plain name."""
     backward = region.backward
     assert backward is not None
+    _check_no_scaling_in_loss(region, forward or [], ctx)
     call = backward.call
     if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "backward"):
         raise Untranslatable(f"`{code_of(call).strip()}` is not `loss.backward()`")
@@ -440,6 +441,52 @@ def _check_backward(
         loss = loss.args[0].value if len(loss.args) == 1 else loss  # type: ignore[attr-defined]
     if not (isinstance(loss, cst.Name) and loss.value == region.loss):
         raise Untranslatable(f"the loss `{code_of(loss).strip()}` is not a plain name")
+
+
+def _check_no_scaling_in_loss(
+    region: Region, forward: list[cst.BaseStatement], ctx: HookContext
+) -> None:
+    """``scaled = scaler.scale(loss)`` in the forward pass (then ``scaled.backward()``): the
+    loss function would call the GradScaler on a traced JAX array (TypeError; s36 probe) and
+    differentiate the scaled loss. Only ``scaler.scale(loss).backward()`` drops the scaler; a
+    call of the scaler's ``scale`` method (the map's ``scaler_methods``) on the step's scaler,
+    or on a name bound to a constructor of the map returning the type whose ``step`` is a
+    scaler step, escapes."""
+    scale = ctx.semantic_map.scaler_methods.scale
+    if scale is None:
+        return
+    for node in (n for s in forward for n in cst_walk.walk(s)):
+        if not (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value == scale
+        ):
+            continue
+        receiver = node.func.value
+        if dotted_name(receiver) != region.scaler and not _is_loss_scaler(receiver, ctx):
+            continue
+        raise Untranslatable(
+            f"`{code_of(node).strip()}` runs in the forward pass (the loss function): the "
+            "GradScaler would scale a traced JAX array (TypeError) and the scaled loss would be "
+            f"differentiated; write `{code_of(node).strip()}.backward()` (the scaler is then "
+            "dropped) or drop the scaler"
+        )
+
+
+def _is_loss_scaler(receiver: cst.BaseExpression, ctx: HookContext) -> bool:
+    """``receiver`` holds one value, a call of a map API returning a type whose ``step`` is
+    the map's scaler step (``torch.amp.GradScaler("cuda")``)."""
+    value = _one_value(receiver, ctx)
+    if not isinstance(value, cst.Call):
+        return False
+    apis = ctx.semantic_map.apis
+    for name in ctx.qualify(value.func):
+        entry = apis.get(name)
+        returns = entry.returns if entry is not None else None
+        stepped = apis.get(f"{returns}.step") if returns else None
+        if stepped is not None and stepped.role == roles.SCALER_STEP:
+            return True
+    return False
 
 
 def _retained_graph_problem(
@@ -597,6 +644,19 @@ def _check_after_backward(
     statements ``kept`` (moved after the gradient: ``logged.py``, an accumulation's counter
     and logging); after the step only the GradScaler's ``update()``."""
     methods = ctx.semantic_map.scaler_methods
+    if region.scaler is not None and region.anchor.role != roles.SCALER_STEP:
+        between = region.statements[backward_index + 1 :]
+        if not any(
+            _is_scaler_call(call := _lone_call(s), region, methods.unscale)
+            and [code_of(a.value).strip() for a in call.args] == [optimizer]  # type: ignore[union-attr]
+            for s in between
+        ):
+            raise Untranslatable(
+                f"`{optimizer}.step()` is called directly after `{region.scaler}.scale(...)"
+                f".backward()` with no `{region.scaler}.{methods.unscale}({optimizer})` before "
+                "it: torch's step applies the gradients of the scaled loss (times the scale), "
+                "while the translation drops the scaler and applies the true ones (s37)"
+            )
     last = len(region.statements) - 1 - len(_trailing_module_zero(region, ctx))
     if region.scaler is not None and _is_scaler_call(
         _lone_call(region.statements[last]), region, methods.update

@@ -64,8 +64,12 @@ def _check_traceable(
     detaches it in torch)."""
     if not forward:
         raise Untranslatable("the loss does not use the model")
-    if any(_calls_method(statement, "item") for statement in forward):
-        raise Untranslatable("`.item()` in the forward pass (a traced value has no number)")
+    for method in sorted(ctx.semantic_map.concrete_methods):  # `.item()`, `.tolist()`
+        if any(_calls_method(statement, method) for statement in forward):
+            raise Untranslatable(
+                f"`.{method}()` in the forward pass (a traced value has no "
+                + ("number)" if method == "item" else "concrete value: ConcretizationTypeError)")
+            )
     body = [others.without_detach(s) for s in forward] if others is not None else forward
     calls = [n for s in body for n in cst_walk.walk(s) if isinstance(n, cst.Call)]
     arrays = {t.value for s in forward for t in _target_names(s)} | differentiated
@@ -74,6 +78,7 @@ def _check_traceable(
     tensors = _tensors(body, outputs, others, ctx)  # not a NumPy `w` (`w.max(1)`: NumPy's)
     exact, written = _exact_texts(calls, body, tensors, ctx, outputs, arrays)
     for call in (c for c in calls if id(c) not in written):
+        _check_rejecting_function(call, arrays, outputs, ctx)
         problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
         function = _function_parts(call, ctx)  # `torch.max(out, 1).indices`, `Variable(out)`
         if function is not None and _array_names(function[0], ctx) & arrays:
@@ -86,6 +91,40 @@ def _check_traceable(
         if problem is not None and _variable_names(node.value) & arrays:
             raise Untranslatable(f"in the forward pass (the loss function): {problem}")
     return exact
+
+
+def _check_rejecting_function(
+    call: cst.Call, arrays: Set[str], outputs: frozenset[int], ctx: HookContext
+) -> None:
+    """A function of the map's ``tracer_rejecting_packages`` (``torch.cat([out, y], 1)``,
+    ``F.nll_loss(out, y)``) the map's ``array_functions`` did not write, given a value the loss
+    function computes: torch takes only its own tensors and raised TypeError on the traced JAX
+    array (s37). The step escapes naming the call: the README's "port the loss's torch calls
+    first", instead of converted code that raises. (An entry of ``array_functions`` given other
+    arguments escapes with its own reason, ``_array_problem``.)"""
+    names = ctx.qualify(call.func)
+    packages = ctx.semantic_map.tracer_rejecting_packages
+    if not names or not all(_in_packages(n, packages) for n in names):
+        return
+    if any(n in ctx.semantic_map.array_functions for n in names):
+        return
+    if not any(_traced_read(a.value, arrays, outputs) for a in call.args):
+        return
+    raise Untranslatable(
+        f"in the forward pass (the loss function): `{_short_call(call)}` is a torch function "
+        "the map does not write in JAX, and the loss function's values are traced JAX arrays "
+        f"there (torch's `{names[0]}` raises TypeError on them): port it to JAX first (a "
+        "`jnp`/`optax` function with the same numbers), then convert the step"
+    )
+
+
+def _in_packages(name: str, packages: Set[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+def _short_call(call: cst.Call) -> str:
+    text = " ".join(code_of(call).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # Reads of an array that give a Python value, not a traced number (`float(x.shape[0])`).
