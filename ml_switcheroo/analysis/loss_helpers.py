@@ -173,6 +173,10 @@ def _body_problem(
             problem = _read_problem(access.node, access.referents, inner, libraries, facts, trail)
             if problem is not None:
                 return f"{where} {problem}"
+    if not copied:
+        problem = _traced_problem(body, facts)
+        if problem is not None:
+            return f"{where} has {problem}"
     return None
 
 
@@ -199,13 +203,24 @@ def _node_problem(node: cst.CSTNode, facts: FileFacts, copied: bool = False) -> 
         in_place = _in_place_problem(node, facts)
         if in_place is not None or copied:
             return in_place
+        return namesake_problem(node, facts.array_namesakes, facts.qualify)
+    return None
+
+
+def _traced_problem(body: cst.CSTNode, facts: FileFacts) -> str | None:
+    """A call in a function the loss calls that raises on a traced JAX array (s37): a
+    ``concrete_methods`` call (``a.tolist()``) or a function of ``rejecting_packages`` given
+    more than literals (``torch.cat([a, b])``); checked after every other problem (those say
+    why the function cannot run in the loss at all; these, that its copy must write them)."""
+    for node in cst_walk.walk(body):
+        if not isinstance(node, cst.Call):
+            continue
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value in facts.concrete_methods:
-            return f"`{code_of(node).strip()}` (the copy raises the step's escape)"
+            return f"`{code_of(node).strip()}` (a traced value has no concrete value)"
         rejecting = rejecting_call(node, facts.qualify, facts.rejecting_packages)
         if rejecting is not None:
             return rejecting
-        return namesake_problem(node, facts.array_namesakes, facts.qualify)
     return None
 
 

@@ -433,6 +433,16 @@ class ArrayNamesake:
     # JAX array (``x.sum(1)``: torch's ``dim`` is JAX's ``axis``), left as written where no
     # template writes it (None: only ``bare``'s call without arguments)
     same_positional: int | None = None
+    # (s37) parameters of ``params`` that take any expression, written as is after its own
+    # rewrites (the template reads each once: ``(lambda x, t: ...)({x}, {target})``)
+    expressions: tuple[str, ...] = ()
+    # (s37) parameters the template gives no gradient where torch gives one: inside the loss
+    # function such an argument reads no value the loss function computes, and calls only
+    # array methods of the map (``x.view(-1, 784)``), or the call keeps its escape
+    undifferentiated: tuple[str, ...] = ()
+    # (s37) parameters taking one of a few string literals, written as the bare word
+    # (``reduction: {mean, sum}`` -> ``jnp.{reduction}(...)``), the default first
+    choices: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def template(self, after_update: bool, bare: bool = False) -> str | None:
         """The template a call is written with inside the step (``after_update`` False) or
@@ -1334,6 +1344,8 @@ class _Checker:
         section = self.mapping(raw, f"'{section_name}'", line)
         keys = {"reason", "exact", "params", "imports", "after", "operands", "any_array"}
         keys |= {"detaches", "devices", "left"}
+        if section_name == "array_functions":
+            keys |= {"expressions", "undifferentiated", "choices"}
         if section_name == "array_namesakes":
             keys |= {"bare", "bare_exact", "raises", "same_positional"}
         if section_name == "array_attributes":  # read, not called: no arguments
@@ -1391,6 +1403,30 @@ class _Checker:
             devices = body.get("devices", [])
             if not isinstance(devices, list) or not set(devices) <= set(params):
                 self.fail("field 'devices' must list names of 'params'", line=key_line, entry=name)
+            lists = {}
+            for field_name in ("expressions", "undifferentiated"):
+                listed = body.get(field_name, [])
+                if not isinstance(listed, list) or not set(listed) <= set(params):
+                    self.fail(
+                        f"field {field_name!r} must list names of 'params'",
+                        line=key_line,
+                        entry=name,
+                    )
+                lists[field_name] = tuple(listed)
+            raw_choices = body.get("choices", {})
+            if not isinstance(raw_choices, dict) or not all(
+                key in params
+                and isinstance(words, list)
+                and words
+                and all(isinstance(w, str) and w.isidentifier() for w in words)
+                and params[key] == words[0]
+                for key, words in raw_choices.items()
+            ):
+                self.fail(
+                    "field 'choices' maps names of 'params' to lists of words, the default first",
+                    line=key_line,
+                    entry=name,
+                )
             starred = [p for p in params if p.startswith("*")]
             if starred and (list(params)[-1] != starred[-1] or len(starred) > 1):
                 self.fail(
@@ -1413,6 +1449,9 @@ class _Checker:
                 bare_exact,
                 raises,
                 same_positional,
+                lists["expressions"],
+                lists["undifferentiated"],
+                tuple((key, tuple(words)) for key, words in raw_choices.items()),
             )
         return result
 

@@ -54,8 +54,8 @@ def test_a_keyword_named_like_the_loss_is_no_read_of_it() -> None:
     output = nnx_output(
         """
         for x, y in loader:
-            alpha = torch.add(model(x).sum(), y.sum(), alpha=2.0)
-            alpha.backward()
+            dim = torch.sum(model(x) - y, dim=1).sum()
+            dim.backward()
             optimizer.step()
             optimizer.zero_grad()
         """,

@@ -52,7 +52,16 @@ def test_a_pure_function_calling_another_pure_one_converts() -> None:
 
 
 def test_a_lambda_bound_once_at_module_level_converts() -> None:
-    converts("loss_function = lambda a, b: F.l1_loss(a, b)\n")
+    converts("loss_function = lambda a, b: ((a - b) ** 2).mean()\n")
+
+
+def test_a_lambda_calling_a_torch_function_escapes() -> None:
+    """(s37) ``F.l1_loss`` raises on the loss function's traced arrays: port it first."""
+    step_escaped_with(
+        "loss_function = lambda a, b: F.l1_loss(a, b)\n" + LOOP,
+        "`F.l1_loss(...)`, a torch function that raises on the traced JAX arrays",
+        HEADER,
+    )
 
 
 TRAPS = {

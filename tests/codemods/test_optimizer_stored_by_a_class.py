@@ -236,7 +236,7 @@ class StoredOptimizerNotTranslatedTest(SwitcherooTest):
 
 NNX_AFTER = """\
 import torch
-import torch.nn.functional as F
+import jax.numpy as jnp
 from flax import nnx
 import optax
 
@@ -251,7 +251,7 @@ class Trainer:
     def _run_batch(self, source, targets):
         def loss_fn(model):
             output = model(source)
-            loss = F.mse_loss(output, targets)
+            loss = (lambda x, t: jnp.mean((x - t) ** 2))(output, targets)
             return loss
         loss, grads = nnx.value_and_grad(loss_fn)(self.model)
         self.optimizer.update(self.model, grads)

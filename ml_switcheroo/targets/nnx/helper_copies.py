@@ -54,8 +54,9 @@ def helper_copies(
             functions.setdefault(func.value, function)
             calls.setdefault(func.value, []).append(call)
     copies, texts = [], []
+    computed = _stored_names(forward)
     for name, function in functions.items():
-        copy, written = _copy(name, function, calls[name], tensors, model_call, ctx)
+        copy, written = _copy(name, function, calls[name], tensors, model_call, ctx, computed)
         copies.append(copy)
         texts.extend(written)
     return copies, texts
@@ -68,8 +69,12 @@ def _copy(
     tensors: set[str],
     model_call: Callable[[cst.Call], bool],
     ctx: HookContext,
+    computed: frozenset[str] = frozenset(),
 ) -> tuple[cst.FunctionDef, list[str]]:
-    """The copy of ``function`` with its namesake calls written, and their JAX texts."""
+    """The copy of ``function`` with its namesake calls written, and their JAX texts;
+    ``computed``: the names the loss function's statements bind (a parameter any call site
+    gives a value reading one, or a call, may carry a gradient: with every local of the copy,
+    it counts as computed for the templates' ``undifferentiated`` parameters, s37)."""
     where = f"`{name}`, copied into the loss function,"
     params = function.params
     if params.star_arg is not cst.MaybeSentinel.DEFAULT or params.kwonly_params:
@@ -90,6 +95,14 @@ def _copy(
     if not body:
         raise Untranslatable(f"{where} is not a block of statements")
     inside = known_tensors(body, lambda call: False, ctx.qualify, spec, entry=entry)
+    carried = {
+        n
+        for n in names
+        if any(
+            (a := g.get(n)) is None or _may_carry_gradient(a, computed, model_call) for g in given
+        )
+    }
+    carried |= _stored_names(body)
     nodes = [n for s in body for n in cst_walk.walk(s)]
     read = attribute_receivers(body)
     namesakes = ctx.semantic_map.array_namesakes
@@ -102,7 +115,14 @@ def _copy(
             method = call.func.attr.value
             raise Untranslatable(f"{where} calls `.{method}()` (a traced value has no number)")
         text = exact_text(
-            call, namesakes, inside, ctx.qualify, read=read, functions=functions, render=render
+            call,
+            namesakes,
+            inside,
+            ctx.qualify,
+            read=read,
+            functions=functions,
+            render=render,
+            computed=frozenset(carried),
         )
         if text is not None:
             texts[code_of(call).strip()] = text
@@ -116,6 +136,34 @@ def _copy(
     copy = function.with_changes(leading_lines=())
     copy = copy.visit(ExactNamesakes(texts)) if texts else copy
     return copy, list(texts.values())  # type: ignore[return-value]
+
+
+def _stored_names(statements: Sequence[cst.CSTNode]) -> frozenset[str]:
+    """Every name the statements store into (assignments, loop targets, walrus, ``with ...
+    as``), at any depth."""
+    found: set[str] = set()
+    for node in (n for s in statements for n in cst_walk.walk(s)):
+        targets: list[cst.CSTNode] = []
+        if isinstance(node, cst.AssignTarget):
+            targets = [node.target]
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)):
+            targets = [node.target]
+        elif isinstance(node, cst.AsName):
+            targets = [node.name]
+        for target in targets:
+            found |= {n.value for n in cst_walk.walk(target) if isinstance(n, cst.Name)}
+    return frozenset(found)
+
+
+def _may_carry_gradient(
+    node: cst.BaseExpression, computed: frozenset[str], model_call: Callable[[cst.Call], bool]
+) -> bool:
+    """Whether an argument reads a name the loss function binds, or calls anything (a model, a
+    function): its value may carry a gradient torch follows."""
+    return any(
+        (isinstance(n, cst.Name) and n.value in computed) or isinstance(n, cst.Call)
+        for n in cst_walk.walk(node)
+    )
 
 
 def _arguments(call: cst.Call, names: list[str], where: str) -> dict[str, cst.BaseExpression]:

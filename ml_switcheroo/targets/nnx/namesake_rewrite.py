@@ -67,7 +67,39 @@ def exact_text(
     bound = _bound_or_bare(args, namesake, render)
     if bound is None or not _devices_proven(args, namesake, is_device):
         return None
+    if not after_update and not _undifferentiated(args, namesake, arrays | computed, outputs):
+        return None
     return _filled(template, x, bound, id(call) in read, _is_bare(args, namesake))
+
+
+def _undifferentiated(
+    args: Sequence[cst.Arg], entry: ArrayNamesake, computed: Set[str], outputs: Set[int]
+) -> bool:
+    """Whether every argument of an ``undifferentiated`` parameter of ``entry`` (the template
+    gives it no gradient, torch one) reads no name of ``computed`` (the loss function's values)
+    and calls only methods of the map's tensor entries (``x.view(-1, 784)``), none a model's
+    output (``outputs``): torch's gradient through it is then none either (s37)."""
+    if not entry.undifferentiated:
+        return True
+    names = [name for name, _ in entry.params]
+    for index, arg in enumerate(args):
+        name = arg.keyword.value if arg.keyword is not None else names[index]
+        if name not in entry.undifferentiated:
+            continue
+        for node in cst_walk.walk(arg.value):
+            if isinstance(node, cst.Name) and node.value in computed:
+                return False
+            if isinstance(node, cst.Call) and (
+                id(node) in outputs
+                or not isinstance(node.func, cst.Attribute)
+                or node.func.attr.value not in _TENSOR_METHODS
+            ):
+                return False
+    return True
+
+
+# methods a tensor-valued argument may call and still carry no model: reshaping and type reads
+_TENSOR_METHODS = frozenset({"view", "reshape", "view_as", "float", "double", "flatten"})
 
 
 def _is_bare(args: Sequence[cst.Arg], entry: ArrayNamesake) -> bool:
@@ -85,7 +117,15 @@ def _bound_or_bare(
     ``bare_exact`` writes (``x.size()`` -> ``x.shape``)."""
     if _is_bare(args, entry):
         return {}
-    return _bound(args, dict(entry.params), entry.operands, render, entry.devices)
+    return _bound(
+        args,
+        dict(entry.params),
+        entry.operands,
+        render,
+        entry.devices,
+        entry.expressions,
+        dict(entry.choices),
+    )
 
 
 def _devices_proven(
@@ -224,6 +264,8 @@ def _bound(
     operands: Sequence[str] = (),
     render: Callable[[cst.BaseExpression], str] | None = None,
     free: Sequence[str] = (),
+    expressions: Sequence[str] = (),
+    choices: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, str] | None:
     """Each parameter's literal text (its default's when not given), or None when an argument
     is not a literal of its parameter's type (a required one: an int), starred or unknown; an
@@ -249,7 +291,14 @@ def _bound(
         if name not in params or name in given:
             return None
         given[name] = arg.value
+    choices = choices or {}
     for name, default in params.items():
+        if name in choices:  # `reduction="sum"` -> the word `sum` (s37)
+            word = _string(given[name]) if name in given else default
+            if word not in choices[name]:
+                return None
+            result[name] = word
+            continue
         if name not in given:
             if default is None:
                 return None
@@ -257,6 +306,10 @@ def _bound(
             continue
         if name in free:  # (a device, proven by the caller: `_devices_proven`)
             result[name] = code_of(given[name]).strip()
+            continue
+        if name in expressions:  # any expression, read once by the template (s37)
+            shown = render(given[name]) if render is not None else code_of(given[name]).strip()
+            result[name] = shown
             continue
         if name in operands and _operand(given[name]):
             result[name] = code_of(given[name]).strip()
@@ -271,6 +324,14 @@ def _bound(
             return None
         result[name] = repr(value)
     return result
+
+
+def _string(node: cst.BaseExpression) -> str | None:
+    """The value of a plain string literal (``"sum"``; None for anything else)."""
+    if isinstance(node, cst.SimpleString) and node.prefix.lower() in ("", "u"):
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None
+    return None
 
 
 def _operand(node: cst.BaseExpression) -> bool:
