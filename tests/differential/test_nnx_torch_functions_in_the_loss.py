@@ -176,9 +176,7 @@ def test_a_helper_without_torch_functions_runs_as_it_is() -> None:
 SLOW = WITH_F.replace("lr=0.05", "lr=0.005")  # (a summed loss at 0.05 diverges: 7e4)
 
 
-@pytest.mark.parametrize(
-    ("source", "reduction"), [(WITH_F, ""), (SLOW, ", reduction='sum'")]
-)
+@pytest.mark.parametrize(("source", "reduction"), [(WITH_F, ""), (SLOW, ", reduction='sum'")])
 def test_mse_loss(source: str, reduction: str) -> None:
     _converts(_loss(f"        loss = F.mse_loss(out, y{reduction})\n", source), "(x - t) ** 2")
 

@@ -144,9 +144,8 @@ def _stored_names(statements: Sequence[cst.CSTNode]) -> frozenset[str]:
     found: set[str] = set()
     for node in (n for s in statements for n in cst_walk.walk(s)):
         targets: list[cst.CSTNode] = []
-        if isinstance(node, cst.AssignTarget):
-            targets = [node.target]
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)):
+        stores = (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)
+        if isinstance(node, stores):
             targets = [node.target]
         elif isinstance(node, cst.AsName):
             targets = [node.name]
