@@ -77,8 +77,23 @@ def _check_traceable(
     _check_concrete_builtins(calls, arrays, outputs, ctx)
     tensors = _tensors(body, outputs, others, ctx)  # not a NumPy `w` (`w.max(1)`: NumPy's)
     exact, written = _exact_texts(calls, body, tensors, ctx, outputs, arrays)
+    model_text = code_of(model).strip() if model is not None else None
+    called = outputs | {  # (any call of the model: `self.model(x)`, `model.encode(x)`)
+        id(c)
+        for c in calls
+        if model_text is not None
+        and (text := dotted_name(c.func)) is not None
+        and (text == model_text or text.startswith(model_text + "."))
+    }
+    if not isinstance(model, cst.Name):  # (s37) `torch.tanh(self.model(x))`: the loss
+        # function calls `model(x)`, so the template keyed by the source's code would not
+        # be found in the rendered body: not written (the call's checks below decide)
+        for call in [c for c in calls if id(c) in written]:
+            if any(id(n) in called for n in cst_walk.walk(call)):
+                written.discard(id(call))
+                exact.pop(code_of(call).strip(), None)
     for call in (c for c in calls if id(c) not in written):
-        _check_rejecting_function(call, arrays, outputs, ctx)
+        _check_rejecting_function(call, arrays, frozenset(called), ctx)
         problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
         function = _function_parts(call, ctx)  # `torch.max(out, 1).indices`, `Variable(out)`
         if function is not None and _array_names(function[0], ctx) & arrays:
@@ -106,10 +121,15 @@ def _check_rejecting_function(
     packages = ctx.semantic_map.tracer_rejecting_packages
     if not names or not all(_in_packages(n, packages) for n in names):
         return
-    if any(n in ctx.semantic_map.array_functions for n in names):
-        return
     if not any(_traced_read(a.value, arrays, outputs) for a in call.args):
         return
+    entry = next((ctx.semantic_map.array_functions.get(n) for n in names), None)
+    if entry is not None:  # an entry the template did not write here (other arguments)
+        raise Untranslatable(
+            f"in the forward pass (the loss function): `{_short_call(call)}` is not written "
+            f"in JAX here (torch's `{names[0]}` raises TypeError on the traced JAX arrays "
+            f"there): {entry.reason}"
+        )
     raise Untranslatable(
         f"in the forward pass (the loss function): `{_short_call(call)}` is a torch function "
         "the map does not write in JAX, and the loss function's values are traced JAX arrays "
