@@ -262,6 +262,9 @@ def test_binary_cross_entropy_is_torchs(probabilities: str, reduction: str) -> N
         # the target carries a gradient in torch, none in the template
         "F.binary_cross_entropy(torch.sigmoid(out), torch.sigmoid(out * 2))",
         "F.binary_cross_entropy(torch.sigmoid(out), torch.sigmoid(model(x)))",
+        f"F.binary_cross_entropy(torch.sigmoid(out), model.out.bias * 0 + {BCE_TARGETS})",
+        # (a third positional argument is torch's `weight`, not the reduction)
+        f"F.binary_cross_entropy(torch.sigmoid(out), {BCE_TARGETS}, 'sum')",
     ],
 )
 def test_binary_cross_entropy_otherwise_escapes(call: str) -> None:
@@ -276,10 +279,19 @@ def test_binary_cross_entropy_in_a_helper() -> None:
     _converts(source, "def crit(a, b)")
 
 
-def test_binary_cross_entropy_in_a_helper_given_a_computed_target_escapes() -> None:
+@pytest.mark.parametrize(
+    "target", ["torch.sigmoid(out * 2)", f"model.out.bias * 0 + {BCE_TARGETS}"]
+)
+def test_binary_cross_entropy_in_a_helper_given_a_computed_target_escapes(target: str) -> None:
     source = _helper("F.binary_cross_entropy(torch.sigmoid(a), b, reduction='sum')", WITH_F)
-    source = source.replace("crit(out, y)", "crit(out, torch.sigmoid(out * 2))")
+    source = source.replace("crit(out, y)", f"crit(out, {target})")
     _escapes(source, "binary_cross_entropy")
+
+
+def test_mse_loss_with_a_positional_third_argument_escapes() -> None:
+    """torch's third positional parameter is the deprecated ``size_average`` ('sum' is truthy:
+    a mean), not ``reduction``."""
+    _escapes(_loss("        loss = F.mse_loss(out, y, 'sum')\n"), "F.mse_loss(out, y, 'sum')")
 
 
 # ------------------------------------------------------------------ GradScaler

@@ -157,10 +157,11 @@ def _stored_names(statements: Sequence[cst.CSTNode]) -> frozenset[str]:
 def _may_carry_gradient(
     node: cst.BaseExpression, computed: frozenset[str], model_call: Callable[[cst.Call], bool]
 ) -> bool:
-    """Whether an argument reads a name the loss function binds, or calls anything (a model, a
-    function): its value may carry a gradient torch follows."""
+    """Whether an argument reads a name the loss function binds, an attribute (``model.weight``)
+    or calls anything (a model, a function): its value may carry a gradient torch follows."""
+    reads = (cst.Call, cst.Attribute)
     return any(
-        (isinstance(n, cst.Name) and n.value in computed) or isinstance(n, cst.Call)
+        (isinstance(n, cst.Name) and n.value in computed) or isinstance(n, reads)
         for n in cst_walk.walk(node)
     )
 

@@ -284,14 +284,16 @@ def _bound(
         result[rest[1:]] = ", ".join(f"{a.star}{shown(a.value)}" for a in extra)
         args = args[: len(names)]
         params = {name: params[name] for name in names}
+    choices = choices or {}
     for index, arg in enumerate(args):
         if arg.star or (arg.keyword is None and index >= len(names)):
             return None
         name = arg.keyword.value if arg.keyword is not None else names[index]
         if name not in params or name in given:
             return None
+        if name in choices and arg.keyword is None:
+            return None  # (keyword only: torch's third positional is `weight`/`size_average`)
         given[name] = arg.value
-    choices = choices or {}
     for name, default in params.items():
         if name in choices:  # `reduction="sum"` -> the word `sum` (s37)
             word = _string(given[name]) if name in given else default

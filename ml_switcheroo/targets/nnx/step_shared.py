@@ -76,7 +76,9 @@ def _check_traceable(
     outputs = _model_output_calls(calls, model)
     _check_concrete_builtins(calls, arrays, outputs, ctx)
     tensors = _tensors(body, outputs, others, ctx)  # not a NumPy `w` (`w.max(1)`: NumPy's)
-    exact, written = _exact_texts(calls, body, tensors, ctx, outputs, arrays)
+    root = dotted_name(model).split(".")[0] if model is not None and dotted_name(model) else None
+    computed = arrays | ({root} if root else set())  # (`model.weight` carries a gradient)
+    exact, written = _exact_texts(calls, body, tensors, ctx, outputs, computed)
     model_text = code_of(model).strip() if model is not None else None
     called = outputs | {  # (any call of the model: `self.model(x)`, `model.encode(x)`)
         id(c)
