@@ -104,6 +104,10 @@ def test_tolist_after_the_update_converts() -> None:
         (f"        {LOSS} + 0.1 * F.relu(out).mean()\n", "F.relu(out)"),
         (f"        {LOSS} + 0.1 * torch.softmax(model(x), 1).mean()\n", "torch.softmax"),
         (f"        {LOSS} + 0.1 * torch.tanh(out, out=y).mean()\n", "torch.tanh(out, out=y)"),
+        (
+            f"        {LOSS} + 0.1 * torch.nn.utils.parameters_to_vector(model.parameters()).sum()\n",
+            "parameters_to_vector",
+        ),
     ],
 )
 def test_a_torch_function_on_a_loss_value_escapes(lines: str, said: str) -> None:

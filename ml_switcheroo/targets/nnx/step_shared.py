@@ -95,7 +95,7 @@ def _check_traceable(
                 written.discard(id(call))
                 exact.pop(code_of(call).strip(), None)
     for call in (c for c in calls if id(c) not in written):
-        _check_rejecting_function(call, arrays, frozenset(called), ctx)
+        _check_rejecting_function(call, computed, frozenset(called), ctx)
         problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
         function = _function_parts(call, ctx)  # `torch.max(out, 1).indices`, `Variable(out)`
         if function is not None and _array_names(function[0], ctx) & arrays:
