@@ -125,7 +125,8 @@ def _check_rejecting_function(
         return
     if not any(_traced_read(a.value, arrays, outputs) for a in call.args):
         return
-    entry = next((ctx.semantic_map.array_functions.get(n) for n in names), None)
+    functions = ctx.semantic_map.array_functions
+    entry = next((functions[n] for n in names if n in functions), None)
     if entry is not None:  # an entry the template did not write here (other arguments)
         raise Untranslatable(
             f"in the forward pass (the loss function): `{_short_call(call)}` is not written "
