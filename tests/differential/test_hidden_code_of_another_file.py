@@ -1,0 +1,190 @@
+"""Probe s37, H1: a class defined in ANOTHER file of the repository runs code without a call
+written (a ``@property``, ``__getattr__``, ``__getitem__``, an operator dunder), and that code
+changes, or computes from changing state, a value the translation reads once:
+
+- a clip's ``max_norm`` read through such a property (``clip_grad_norm_(params, cfg.clip)``):
+  torch evaluates it at every clip call, the fold into the optimizer's chain once;
+- a statement between the optimizer and its scheduler (``y = hp.bump``, ``hp[0]``, ``hp + 1``)
+  whose hidden code writes a value the moved schedule (or the optimizer moved down) reads.
+
+s35O F5 / s36 G2 (``plan_walks.defines_hidden_code`` / ``computed_attributes``) saw the
+classes of the same file only."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.differential.harness import (
+    EXACT,
+    Translation,
+    execute,
+    float64,
+    linear_problem,
+    rel_error,
+    run_optax,
+    run_torch_loop,
+    translate_package,
+)
+
+
+@contextmanager
+def _importable(root: Path) -> Iterator[None]:
+    """``root`` first on ``sys.path``, the package ``pkg`` imported afresh and forgotten after."""
+
+    def forget() -> None:
+        for name in [m for m in sys.modules if m == "pkg" or m.startswith("pkg.")]:
+            del sys.modules[name]
+
+    forget()
+    sys.path.insert(0, str(root))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(root))
+        forget()
+
+
+def _translated(tmp_path: Path, files: dict[str, str]) -> Translation:
+    return translate_package(tmp_path, {"pkg/__init__.py": "", **files}, exact=True)["pkg/train.py"]
+
+
+def _rel(tmp_path: Path, files: dict[str, str], translation: Translation) -> float:
+    """torch running ``pkg/train.py``'s own loop against optax running its translated ``opt``
+    (float64, 60 updates); each imports the package from its own directory."""
+    with float64():
+        problem = linear_problem()
+        with _importable(tmp_path / "original"):
+            torch_traj = run_torch_loop(problem, files["pkg/train.py"], {})
+        with _importable(tmp_path / "translated"):
+            params = list(problem.init.values())
+            tx = execute(translation.code, {"params": params, "batches": []})["opt"]
+            optax_traj, _ = run_optax(problem, tx)
+        return rel_error(problem, torch_traj, optax_traj)
+
+
+CLIP_LOOP = """\
+import torch
+from pkg.config import Cfg
+cfg = Cfg()
+opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+for batch in batches:
+    opt.zero_grad()
+    loss = batch()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, cfg.clip)
+    opt.step()
+"""
+CLIP_CASES = {
+    # the getter's own side effect: each read decays it
+    "property_with_a_side_effect": (
+        """\
+class Cfg:
+    def __init__(self):
+        self.n = 0
+    @property
+    def clip(self):
+        self.n += 1
+        return 0.5 * 0.9 ** self.n
+""",
+        CLIP_LOOP,
+    ),
+    # a pure getter over state the loop changes (s36 G2, its class in another file)
+    "pure_property_over_changing_state": (
+        """\
+class Cfg:
+    def __init__(self):
+        self.base = 0.5
+        self.factor = 1.0
+    @property
+    def clip(self):
+        return self.base * self.factor
+""",
+        CLIP_LOOP + "    cfg.factor *= 0.9\n",
+    ),
+    "getattr_over_changing_state": (
+        """\
+class Cfg:
+    scale = 1.0
+    def __getattr__(self, name):
+        return 0.5 * Cfg.scale
+""",
+        CLIP_LOOP + "    Cfg.scale *= 0.9\n",
+    ),
+}
+
+SCHEDULE_HEAD = """\
+import torch
+from pkg.config import Hp
+hp = Hp()
+opt = torch.optim.SGD(params, lr=0.05, momentum=0.9)
+"""
+SCHEDULE_TAIL = """\
+sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=hp.lr, total_steps=80)
+for batch in batches:
+    opt.zero_grad()
+    loss = batch()
+    loss.backward()
+    opt.step()
+    sched.step()
+"""
+WRITES = "        self.lr = 0.5\n"
+HP = """\
+class Hp:
+    def __init__(self):
+        self.lr = 0.1
+{method}
+"""
+SCHEDULE_CASES = {
+    "property_read_between": (
+        HP.format(method="    @property\n    def bump(self):\n" + WRITES + "        return 1"),
+        SCHEDULE_HEAD + "y = hp.bump\n" + SCHEDULE_TAIL,
+    ),
+    "item_read_between": (
+        HP.format(method="    def __getitem__(self, key):\n" + WRITES + "        return 1"),
+        SCHEDULE_HEAD + "y = hp[0]\n" + SCHEDULE_TAIL,
+    ),
+    "operator_between": (
+        HP.format(method="    def __add__(self, other):\n" + WRITES + "        return 1"),
+        SCHEDULE_HEAD + "y = hp + 1\n" + SCHEDULE_TAIL,
+    ),
+    # the optimizer moves down to its schedule (`n` is bound between): its lr read after
+    "optimizer_moved_down_past_a_property": (
+        HP.format(method="    @property\n    def bump(self):\n" + WRITES + "        return 1"),
+        """\
+import torch
+from pkg.config import Hp
+hp = Hp()
+opt = torch.optim.SGD(params, lr=hp.lr, momentum=0.9)
+y = hp.bump
+n = 20
+sched = torch.optim.lr_scheduler.StepLR(opt, step_size=n, gamma=0.5)
+for batch in batches:
+    opt.zero_grad()
+    loss = batch()
+    loss.backward()
+    opt.step()
+    sched.step()
+""",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLIP_CASES))
+def test_a_clip_value_another_files_class_computes_escapes(tmp_path: Path, name: str) -> None:
+    config, train = CLIP_CASES[name]
+    translation = _translated(tmp_path, {"pkg/config.py": config, "pkg/train.py": train})
+    reasons = [r.reason for r in translation.escapes if "clip_grad" in r.api]
+    assert any("evaluated at every step" in r for r in reasons), translation.code
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULE_CASES))
+def test_a_schedule_moved_past_another_files_hidden_code_escapes(tmp_path: Path, name: str) -> None:
+    config, train = SCHEDULE_CASES[name]
+    translation = _translated(tmp_path, {"pkg/config.py": config, "pkg/train.py": train})
+    reasons = [r.reason for r in translation.escapes if "lr_scheduler" in r.api]
+    assert reasons, translation.code
