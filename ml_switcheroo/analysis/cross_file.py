@@ -40,6 +40,7 @@ from ml_switcheroo.analysis.freeze_targets import (
     may_hold,
     self_frozen_class,
 )
+from ml_switcheroo.analysis.hidden_code import HiddenMethod, hidden_methods
 from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
 from ml_switcheroo.analysis.module_globals import module_global_reader
 from ml_switcheroo.analysis.parameters import may_be_tensor_class
@@ -284,6 +285,29 @@ class CrossFile:
         return any(
             other in importers or _imports_by_name(self.index.facts(other)) for other in holders
         )
+
+    def hidden_methods_elsewhere(self) -> tuple[HiddenMethod, ...]:
+        """Probe s37 H1: the methods of the classes of the repository's other files that an
+        attribute read, an item access or an operator may run without a call written
+        (``hidden_code.hidden_methods``), each file's answer kept per content. Any file: an
+        instance reaches this file's code through a parameter as well as an import. A file
+        that does not parse cannot be imported and defines nothing."""
+        found: list[HiddenMethod] = []
+        for other in self.index.files:
+            if other == self.path:
+                continue
+            data = self.index.source(other)
+            if b"class " not in data and b"__getattr__" not in data:
+                continue
+            found.extend(self.index.about(other, ("hidden_methods",), partial(self._hidden, other)))
+        return tuple(found)
+
+    def _hidden(self, path: str) -> tuple[HiddenMethod, ...]:
+        tree = self.index.facts_unkept(path).tree
+        if tree is None:
+            return ()
+        shown = os.path.relpath(path, self.index.root)
+        return hidden_methods(tree, shown)
 
     def stepped_together(self, module: str, function: str, param: str) -> Together | str:
         """``analysis/stepped_together.py``'s facts for ``module.function``'s scheduler
