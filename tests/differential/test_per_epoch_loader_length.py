@@ -8,7 +8,10 @@ function the epoch loop calls. Trap twins keep the scheduler escaped: a ``contin
 in the batch loop, the optimizer stepped under a condition, the loader rebound, given a
 sampler, over an unknown dataset, used otherwise, or built after the scheduler, the dataset
 changed, the optimizer rebuilt on one branch, a scheduler step under a condition, a shadowed
-``len``."""
+``len``; the dataset's tensor resized, its ``.data`` replaced, aliased, handed on, or an
+expression (probe s37 L1: ``xs.resize_(20)`` after the loader is built made torch's epochs
+4 batches where the fold divides by 6, 0.23 relative off; ``sized_by_arguments`` in the map).
+A twin reading the tensor (``len(xs)``, ``xs[0] * 2``, ``xs.shape``) folds."""
 
 from __future__ import annotations
 
