@@ -40,7 +40,11 @@ from ml_switcheroo.analysis.freeze_targets import (
     may_hold,
     self_frozen_class,
 )
-from ml_switcheroo.analysis.hidden_code import HiddenMethod, hidden_methods
+from ml_switcheroo.analysis.hidden_code import (
+    HiddenMethod,
+    attribute_write_line,
+    hidden_methods,
+)
 from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
 from ml_switcheroo.analysis.module_globals import module_global_reader
 from ml_switcheroo.analysis.parameters import may_be_tensor_class
@@ -301,6 +305,28 @@ class CrossFile:
                 continue
             found.extend(self.index.about(other, ("hidden_methods",), partial(self._hidden, other)))
         return tuple(found)
+
+    def attribute_written_elsewhere(self, key: str) -> str | None:
+        """Probe s37 H2: where (``file:line``) a file of the repository other than this one
+        may write an attribute or global named ``key`` while this file's code runs: a store
+        ``x.key = ...`` / ``x.key += ...`` on any object (but ``self.key`` in an ``__init__``,
+        which sets up an object being built), a ``setattr`` naming it, a subscript store
+        ``x["key"] = ...``, a ``global key`` declaration (``def decay(): global CLIP``: the
+        module's attribute ``config.CLIP`` changes). None when no file holding the word
+        writes it. Which object the attribute is on is not known: any counts."""
+        for other in self.index.with_word(key):
+            if other == self.path:
+                continue
+            line = self.index.about(
+                other, ("attribute_written", key), partial(self._attribute_written, other, key)
+            )
+            if line:
+                return f"{os.path.relpath(other, self.index.root)}:{line}"
+        return None
+
+    def _attribute_written(self, path: str, key: str) -> int:
+        tree = self.index.facts_unkept(path).tree
+        return 0 if tree is None else attribute_write_line(tree, key)
 
     def _hidden(self, path: str) -> tuple[HiddenMethod, ...]:
         tree = self.index.facts_unkept(path).tree

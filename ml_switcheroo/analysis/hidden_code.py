@@ -206,6 +206,38 @@ def hidden_methods(tree: ast.Module, path: str) -> tuple[HiddenMethod, ...]:
     return tuple(found)
 
 
+def attribute_write_line(tree: ast.Module, key: str) -> int:
+    """The line of the first write in ``tree`` of an attribute or global named ``key`` (see
+    ``CrossFile.attribute_written_elsewhere``), or 0."""
+    initializers: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+            initializers.update(id(n) for n in ast.walk(node))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global | ast.Nonlocal) and key in node.names:
+            return node.lineno
+        if isinstance(node, ast.Attribute) and node.attr == key:
+            stored = isinstance(node.ctx, ast.Store | ast.Del)
+            on_self = isinstance(node.value, ast.Name) and node.value.id == "self"
+            if stored and not (on_self and id(node) in initializers):
+                return node.lineno
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.ctx, ast.Store | ast.Del)
+            and isinstance(node.slice, ast.Constant)
+            and node.slice.value == key
+        ):
+            return node.lineno
+        if isinstance(node, ast.Call) and any(
+            isinstance(a, ast.Constant) and a.value == key for a in node.args[1:2]
+        ):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if name in ("setattr", "__setattr__"):
+                return node.lineno
+    return 0
+
+
 def fired(statement: cst.CSTNode, methods: Iterable[HiddenMethod]) -> HiddenMethod | None:
     """The first of ``methods`` whose body may change a value that evaluating ``statement``
     may run without a call written for it (``fires``)."""

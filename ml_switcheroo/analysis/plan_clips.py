@@ -385,6 +385,35 @@ class ClipFacts:
                 if _changes_holder(call, holders):
                     shown = " ".join(code_of(call).split())
                     return f"`{shown}` may change `{path}`"
+            written = self._written_elsewhere(node)
+            if written is not None:
+                return written
+        return None
+
+    def _written_elsewhere(self, node: cst.BaseExpression) -> str | None:
+        """Probe s37 H2: an attribute or key along the path ``node`` (``config.CLIP``; ``opt``
+        and ``clip`` of ``args.opt.clip``) that code of another file of the repository may
+        write while the loop runs (``CrossFile.attribute_written_elsewhere``: ``hooks.on_step()``
+        storing ``config.CLIP``, ``decay()`` declaring ``global CLIP`` in ``config``)."""
+        cross_file = self.resolver.cross_file
+        if cross_file is None:
+            return None
+        path = " ".join(code_of(node).split())
+        inner: cst.BaseExpression = node
+        while isinstance(inner, cst.Attribute | cst.Subscript):
+            key = _last_key(inner)
+            written = (
+                cross_file.attribute_written_elsewhere(key)
+                if key is not None and key.isidentifier()
+                else None
+            )
+            if written is not None:
+                return (
+                    f"`{path}` may be written by code of another file ({written} writes an "
+                    f"attribute or global named `{key}`), which may run after the optimizer "
+                    "is built"
+                )
+            inner = inner.value
         return None
 
     def _tensor_literal(self, call: cst.Call) -> bool:
