@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from ml_switcheroo.spec.escape_hatch import BEGIN
 from tests.differential.harness import (
     EXACT,
     Translation,
@@ -41,6 +42,8 @@ from tests.differential.harness import (
     run_torch_loop,
     translate_package,
 )
+from tests.differential.nnx_loops import converted, translated_package_runs, worst_rel
+from tests.support import write_package
 
 
 @contextmanager
@@ -303,3 +306,54 @@ def test_clip_twins_fold_and_match_torch(tmp_path: Path, name: str) -> None:
     assert "clip_by_global_norm(cfg.clip)" in translation.code, translation.code
     rel = _rel(tmp_path, files, translation)
     assert rel < EXACT, f"rel={rel:.3e}\n{translation.code}"
+
+
+# ------------------------------------------------------------------------- the NNX target
+
+NNX_MAIN = """\
+import torch
+from PKG.config import Cfg
+cfg = Cfg()
+
+
+def main(model, loader, epochs):
+    losses = []
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for epoch in range(epochs):
+        for x, y in loader:
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), VALUE)
+            opt.step()
+            losses.append(loss.item())
+    return losses
+"""
+NNX_CONFIG = """\
+class Cfg:
+    def __init__(self):
+        self.n = 0
+        self.fixed = 0.05
+    @property
+    def clip(self):
+        self.n += 1
+        return 0.05 * 0.9 ** self.n
+"""
+
+
+def test_nnx_a_clip_value_another_files_property_computes_escapes(tmp_path: Path) -> None:
+    package = "hidden_nnx_escape"
+    main = NNX_MAIN.replace("PKG", package).replace("VALUE", "cfg.clip")
+    write_package(tmp_path, {"main.py": main, "config.py": NNX_CONFIG}, package)
+    translated = converted(tmp_path, package)["main.py"]
+    assert BEGIN in translated and "cfg.clip" in translated, translated
+
+
+def test_nnx_twin_a_plain_attribute_of_that_class_folds_and_matches_torch(tmp_path: Path) -> None:
+    package = "hidden_nnx_twin"
+    main = NNX_MAIN.replace("PKG", package).replace("VALUE", "cfg.fixed")
+    files = {"main.py": main, "config.py": NNX_CONFIG}
+    outputs, torch_run, nnx_run = translated_package_runs(tmp_path, package, files, lambda o: o)
+    assert BEGIN not in outputs["main.py"], outputs["main.py"]
+    rel = worst_rel(torch_run, nnx_run)
+    assert rel < EXACT, f"rel={rel:.3e}\n{outputs['main.py']}"
