@@ -44,6 +44,7 @@ from ml_switcheroo.analysis.hidden_code import (
     HiddenMethod,
     attribute_write_line,
     hidden_methods,
+    mode_write_line,
 )
 from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
 from ml_switcheroo.analysis.module_globals import module_global_reader
@@ -327,6 +328,28 @@ class CrossFile:
     def _attribute_written(self, path: str, key: str) -> int:
         tree = self.index.facts_unkept(path).tree
         return 0 if tree is None else attribute_write_line(tree, key)
+
+    def mode_set_elsewhere(self, flags: frozenset[str], methods: frozenset[str]) -> str | None:
+        """Probe s37 M2: where (``file:line``) a file of the repository other than this one
+        sets a torch module's mode in a form an NNX module takes quietly
+        (``hidden_code.mode_write_line``: ``m.training = False``, ``m.train(mode=False)``):
+        a function there may be handed the step's model (``helpers.freeze_bn(model)``, before
+        the loop or after each epoch), and which object it sets is not known: any counts."""
+        words = [*flags, "mode"]
+        holders = {other for word in words for other in self.index.with_word(word)}
+        for other in sorted(holders - {self.path}):
+            line = self.index.about(
+                other,
+                ("mode_written", flags, methods),
+                partial(self._mode_written, other, flags, methods),
+            )
+            if line:
+                return f"{os.path.relpath(other, self.index.root)}:{line}"
+        return None
+
+    def _mode_written(self, path: str, flags: frozenset[str], methods: frozenset[str]) -> int:
+        tree = self.index.facts_unkept(path).tree
+        return 0 if tree is None else mode_write_line(tree, flags, methods)
 
     def _hidden(self, path: str) -> tuple[HiddenMethod, ...]:
         tree = self.index.facts_unkept(path).tree

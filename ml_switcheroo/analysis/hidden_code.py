@@ -238,6 +238,53 @@ def attribute_write_line(tree: ast.Module, key: str) -> int:
     return 0
 
 
+def mode_write_line(tree: ast.Module, flags: frozenset[str], methods: frozenset[str]) -> int:
+    """Probe s37 M2: the line of the first place in ``tree`` that sets a torch module's mode
+    in a form an NNX module takes quietly, or 0: a store of an attribute of ``flags``
+    (``m.training = False``, on any object), a ``setattr``/``__setattr__`` naming one, an item
+    of ``x.__dict__``/``vars(x)`` named by one or their ``update``, or a method of ``methods``
+    (``train``) called with the keyword ``mode`` (flax's ``train(**attributes)`` takes it as
+    one more attribute: a positional flag raises, loud)."""
+
+    def names_flag(node: ast.AST) -> bool:
+        return isinstance(node, ast.Constant) and node.value in flags
+
+    def namespace(node: ast.AST) -> bool:
+        if isinstance(node, ast.Attribute):
+            return node.attr == "__dict__"
+        return isinstance(node, ast.Call) and getattr(node.func, "id", None) == "vars"
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in flags:
+            if isinstance(node.ctx, ast.Store | ast.Del):
+                return node.lineno
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del):
+            if namespace(node.value) and names_flag(node.slice):
+                return node.lineno
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            arguments = [*node.args, *(k.value for k in node.keywords)]
+            if name in ("setattr", "__setattr__") and any(names_flag(a) for a in arguments):
+                return node.lineno
+            if name in methods and any(k.arg == "mode" for k in node.keywords):
+                return node.lineno
+            if (
+                name == "update"
+                and isinstance(func, ast.Attribute)
+                and namespace(func.value)
+                and (
+                    any(k.arg in flags or k.arg is None for k in node.keywords)
+                    or any(
+                        not isinstance(a, ast.Dict) or any(map(names_flag, a.keys))
+                        for a in node.args
+                    )
+                )
+            ):
+                return node.lineno
+    return 0
+
+
 def fired(statement: cst.CSTNode, methods: Iterable[HiddenMethod]) -> HiddenMethod | None:
     """The first of ``methods`` whose body may change a value that evaluating ``statement``
     may run without a call written for it (``fires``)."""

@@ -260,6 +260,7 @@ def _check_no_torch_only_model_use(
     _check_module_moves(nodes, region, text, ctx)
     _check_mode_attribute_stores(scope, ctx)
     _check_mode_calls_in_file(scope, text, ctx)
+    _check_mode_set_elsewhere(ctx)
 
 
 def _check_module_moves(
@@ -414,6 +415,24 @@ def _check_mode_calls_in_file(scope: cst.CSTNode, model: str, ctx: HookContext) 
         )
         if torch_form or any(owner == a or owner.startswith(f"{a}.") for a in aliases):
             _check_argument_free_methods([call], owner, ctx)
+
+
+def _check_mode_set_elsewhere(ctx: HookContext) -> None:
+    """Probe s37 M2: another file of the repository sets a module's mode in a form an NNX
+    module takes quietly (``model.norm.train(mode=False)``, ``model.norm.training = False`` in
+    ``helpers.freeze_bn``, called with the step's model: 0.28 relative off torch); which model
+    it is handed is not known, so any such place escapes the step, naming it."""
+    flags = ctx.semantic_map.module_mode_attributes
+    methods = ctx.semantic_map.argument_free_module_methods
+    if not flags and not methods:
+        return
+    place = ctx.mode_set_elsewhere(flags, methods)
+    if place is not None:
+        raise Untranslatable(
+            f"{place} sets a torch module's mode (`training = ...`, `train(mode=...)`): an NNX "
+            "module has no `training` flag and takes `train(mode=...)` as one more attribute, "
+            "so it would keep its mode; write `module.eval()` / `module.train()` there"
+        )
 
 
 def _model_rooted(value: cst.BaseExpression, model: str) -> bool:
