@@ -109,6 +109,7 @@ class CrossFile:
     _linked: list[str] = field(default_factory=list, init=False, repr=False)
     _linked_rest: Iterator[str] | None = field(default=None, init=False, repr=False)
     _linked_started: bool = field(default=False, init=False, repr=False)
+    _import_linked: frozenset[str] | None = field(default=None, init=False, repr=False)
 
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
@@ -294,12 +295,14 @@ class CrossFile:
     def hidden_methods_elsewhere(self) -> tuple[HiddenMethod, ...]:
         """Probe s37 H1: the methods of the classes of the repository's other files that an
         attribute read, an item access or an operator may run without a call written
-        (``hidden_code.hidden_methods``), each file's answer kept per content. Any file: an
-        instance reaches this file's code through a parameter as well as an import. A file
-        that does not parse cannot be imported and defines nothing."""
+        (``hidden_code.hidden_methods``), each file's answer kept per content. Any file
+        linked to this one by imports (``_linked_by_imports``): an instance reaches this
+        file's code through a parameter as well as an import. A file that does not parse
+        cannot be imported and defines nothing."""
         found: list[HiddenMethod] = []
+        linked = self._linked_by_imports()
         for other in self.index.files:
-            if other == self.path:
+            if other == self.path or other not in linked:
                 continue
             data = self.index.source(other)
             if b"class " not in data and b"__getattr__" not in data:
@@ -315,8 +318,9 @@ class CrossFile:
         ``x["key"] = ...``, a ``global key`` declaration (``def decay(): global CLIP``: the
         module's attribute ``config.CLIP`` changes). None when no file holding the word
         writes it. Which object the attribute is on is not known: any counts."""
+        linked = self._linked_by_imports()
         for other in self.index.with_word(key):
-            if other == self.path:
+            if other == self.path or other not in linked:
                 continue
             line = self.index.about(
                 other, ("attribute_written", key), partial(self._attribute_written, other, key)
@@ -337,7 +341,7 @@ class CrossFile:
         the loop or after each epoch), and which object it sets is not known: any counts."""
         words = [*flags, "mode"]
         holders = {other for word in words for other in self.index.with_word(word)}
-        for other in sorted(holders - {self.path}):
+        for other in sorted((holders & self._linked_by_imports()) - {self.path}):
             line = self.index.about(
                 other,
                 ("mode_written", flags, methods),
@@ -350,6 +354,20 @@ class CrossFile:
     def _mode_written(self, path: str, flags: frozenset[str], methods: frozenset[str]) -> int:
         tree = self.index.facts_unkept(path).tree
         return 0 if tree is None else mode_write_line(tree, flags, methods)
+
+    def _linked_by_imports(self) -> frozenset[str]:
+        """The files whose code may run while this file's does, as the cache reads them
+        (``RepositoryIndex.dependencies``: the files it imports and those importing it, to
+        any depth, with what each imports), so that a cached translation that read them is
+        made again when one changes; every file when the repository is too large for that
+        walk (its cache then keys no other file)."""
+        if self._import_linked is None:
+            if self.index.complete:
+                found = self.index.dependencies(self.path, (), linked=True)
+                self._import_linked = frozenset(found)
+            else:
+                self._import_linked = frozenset(self.index.files)
+        return self._import_linked
 
     def _hidden(self, path: str) -> tuple[HiddenMethod, ...]:
         tree = self.index.facts_unkept(path).tree
