@@ -40,6 +40,12 @@ from ml_switcheroo.analysis.freeze_targets import (
     may_hold,
     self_frozen_class,
 )
+from ml_switcheroo.analysis.hidden_code import (
+    HiddenMethod,
+    attribute_write_line,
+    hidden_methods,
+    mode_write_line,
+)
 from ml_switcheroo.analysis.method_builders import method_builder, method_calls, method_returned
 from ml_switcheroo.analysis.module_globals import module_global_reader
 from ml_switcheroo.analysis.parameters import may_be_tensor_class
@@ -103,6 +109,7 @@ class CrossFile:
     _linked: list[str] = field(default_factory=list, init=False, repr=False)
     _linked_rest: Iterator[str] | None = field(default=None, init=False, repr=False)
     _linked_started: bool = field(default=False, init=False, repr=False)
+    _import_linked: frozenset[str] | None = field(default=None, init=False, repr=False)
 
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
@@ -284,6 +291,90 @@ class CrossFile:
         return any(
             other in importers or _imports_by_name(self.index.facts(other)) for other in holders
         )
+
+    def hidden_methods_elsewhere(self) -> tuple[HiddenMethod, ...]:
+        """Probe s37 H1: the methods of the classes of the repository's other files that an
+        attribute read, an item access or an operator may run without a call written
+        (``hidden_code.hidden_methods``), each file's answer kept per content. Any file
+        linked to this one by imports (``_linked_by_imports``): an instance reaches this
+        file's code through a parameter as well as an import. A file that does not parse
+        cannot be imported and defines nothing."""
+        found: list[HiddenMethod] = []
+        linked = self._linked_by_imports()
+        for other in self.index.files:
+            if other == self.path or other not in linked:
+                continue
+            data = self.index.source(other)
+            if b"class " not in data and b"__getattr__" not in data:
+                continue
+            found.extend(self.index.about(other, ("hidden_methods",), partial(self._hidden, other)))
+        return tuple(found)
+
+    def attribute_written_elsewhere(self, key: str) -> str | None:
+        """Probe s37 H2: where (``file:line``) a file of the repository other than this one
+        may write an attribute or global named ``key`` while this file's code runs: a store
+        ``x.key = ...`` / ``x.key += ...`` on any object (but ``self.key`` in an ``__init__``,
+        which sets up an object being built), a ``setattr`` naming it, a subscript store
+        ``x["key"] = ...``, a ``global key`` declaration (``def decay(): global CLIP``: the
+        module's attribute ``config.CLIP`` changes). None when no file holding the word
+        writes it. Which object the attribute is on is not known: any counts."""
+        linked = self._linked_by_imports()
+        for other in self.index.with_word(key):
+            if other == self.path or other not in linked:
+                continue
+            line = self.index.about(
+                other, ("attribute_written", key), partial(self._attribute_written, other, key)
+            )
+            if line:
+                return f"{os.path.relpath(other, self.index.root)}:{line}"
+        return None
+
+    def _attribute_written(self, path: str, key: str) -> int:
+        tree = self.index.facts_unkept(path).tree
+        return 0 if tree is None else attribute_write_line(tree, key)
+
+    def mode_set_elsewhere(self, flags: frozenset[str], methods: frozenset[str]) -> str | None:
+        """Probe s37 M2: where (``file:line``) a file of the repository other than this one
+        sets a torch module's mode in a form an NNX module takes quietly
+        (``hidden_code.mode_write_line``: ``m.training = False``, ``m.train(mode=False)``):
+        a function there may be handed the step's model (``helpers.freeze_bn(model)``, before
+        the loop or after each epoch), and which object it sets is not known: any counts."""
+        words = [*flags, "mode"]
+        holders = {other for word in words for other in self.index.with_word(word)}
+        for other in sorted((holders & self._linked_by_imports()) - {self.path}):
+            line = self.index.about(
+                other,
+                ("mode_written", flags, methods),
+                partial(self._mode_written, other, flags, methods),
+            )
+            if line:
+                return f"{os.path.relpath(other, self.index.root)}:{line}"
+        return None
+
+    def _mode_written(self, path: str, flags: frozenset[str], methods: frozenset[str]) -> int:
+        tree = self.index.facts_unkept(path).tree
+        return 0 if tree is None else mode_write_line(tree, flags, methods)
+
+    def _linked_by_imports(self) -> frozenset[str]:
+        """The files whose code may run while this file's does, as the cache reads them
+        (``RepositoryIndex.dependencies``: the files it imports and those importing it, to
+        any depth, with what each imports), so that a cached translation that read them is
+        made again when one changes; every file when the repository is too large for that
+        walk (its cache then keys no other file)."""
+        if self._import_linked is None:
+            if self.index.complete:
+                found = self.index.dependencies(self.path, (), linked=True)
+                self._import_linked = frozenset(found)
+            else:
+                self._import_linked = frozenset(self.index.files)
+        return self._import_linked
+
+    def _hidden(self, path: str) -> tuple[HiddenMethod, ...]:
+        tree = self.index.facts_unkept(path).tree
+        if tree is None:
+            return ()
+        shown = os.path.relpath(path, self.index.root)
+        return hidden_methods(tree, shown)
 
     def stepped_together(self, module: str, function: str, param: str) -> Together | str:
         """``analysis/stepped_together.py``'s facts for ``module.function``'s scheduler

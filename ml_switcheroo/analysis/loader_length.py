@@ -76,6 +76,39 @@ def measured_read(
     return False
 
 
+def _size_kept(node: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode], builtin: bool) -> bool:
+    """Whether a read of a tensor cannot change its size: indexed (``x[i]``, not assigned
+    through), measured (``len(x)``), an operand (``x * 2``, ``x < 0``), or an attribute read
+    that is neither called nor assigned (``x.shape``; ``x.resize_()``, ``x.data = ...`` are
+    not)."""
+    holder = parent.get(node)
+    if isinstance(holder, cst.Subscript) and holder.value is node:
+        return not _assigned(holder, parent)
+    if _is_len(_call_of(parent, node), builtin):
+        return True
+    if isinstance(holder, cst.BinaryOperation | cst.UnaryOperation | cst.ComparisonTarget):
+        return True
+    if isinstance(holder, cst.Comparison) and holder.left is node:
+        return True
+    if isinstance(holder, cst.Attribute) and holder.value is node:
+        above = parent.get(holder)
+        called = isinstance(above, cst.Call) and above.func is holder
+        return (
+            not called
+            and not _assigned(holder, parent)
+            and not isinstance(above, cst.Attribute | cst.Subscript)
+        )
+    return False
+
+
+def _assigned(node: cst.CSTNode, parent: dict[cst.CSTNode, cst.CSTNode]) -> bool:
+    """Whether ``node`` is a target of an assignment or ``del``."""
+    holder = parent.get(node)
+    if isinstance(holder, cst.AssignTarget | cst.Del | cst.AugAssign | cst.AnnAssign):
+        return True
+    return isinstance(holder, cst.Tuple | cst.List | cst.Element) and _assigned(holder, parent)
+
+
 class LoaderFacts:
     """What ``loader_problem`` reads of the file: the scopes, qualified names through imports,
     the parents of nodes and the map."""
@@ -177,4 +210,36 @@ class LoaderFacts:
             self.map.map_style_datasets
         ):
             return "its dataset is not one the map knows is map-style with a fixed len()"
+        if set(self.qualify(value.func)) & set(self.map.sized_by_arguments):
+            return self._sized_argument_problem(value)
+        return None
+
+    def _sized_argument_problem(self, dataset: cst.Call) -> str | None:
+        """Probe s37 L1: a dataset whose len() reads its arguments when asked (the map's
+        ``sized_by_arguments``: ``TensorDataset(xs)`` is ``xs.size(0)``) has the size they have
+        at each epoch, and ``xs.resize_(20)`` or ``xs.data = xs.data[:20]`` after the loader is
+        built changes it (0.23 relative off torch). Each argument must be a name (an
+        expression such as ``xs.to(device)`` may be ``xs`` itself) whose every read but this
+        one is indexed, measured with ``len()``, an operand, or an attribute read that is
+        neither called nor assigned (``xs.shape``)."""
+        for arg in dataset.args:
+            value = arg.value
+            if arg.star or not isinstance(value, cst.Name):
+                return (
+                    f"the dataset's argument `{code_of(value).strip()[:40]}` is not a name: "
+                    "its len() reads the argument's size when asked"
+                )
+            scope = self.scopes.get(value)
+            if scope is None:
+                return f"`{value.value}` has no scope"
+            for assignment in scope[value.value]:  # type: ignore[index]
+                for access in getattr(assignment, "references", ()):
+                    read = access.node
+                    if read is value or _size_kept(read, self.parent, self.builtin_len(read)):
+                        continue
+                    shown = code_of(self.parent.get(read) or read).strip()[:60]
+                    return (
+                        f"`{value.value}`, whose size is the dataset's len(), is used otherwise "
+                        f"than indexed, measured or read: `{shown}`"
+                    )
         return None

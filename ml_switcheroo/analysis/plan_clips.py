@@ -64,6 +64,8 @@ from ml_switcheroo.spec.roles import (
 )
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 
+_ANY_ATTRIBUTE = frozenset({"__getattr__", "__getattribute__"})  # any attribute may be computed
+
 
 class ClipFacts:
     """The methods of ``Planner`` on the concern of ``plan_clips`` (a mixin)."""
@@ -289,6 +291,31 @@ class ClipFacts:
                     f"`{shown}` may be computed when it is read ({how} of a class of this "
                     "file), from values that change after the optimizer is built"
                 )
+        return self._computed_elsewhere(value)
+
+    def _computed_elsewhere(self, value: cst.BaseExpression) -> str | None:
+        """Probe s37 H1: ``_computed_read`` for the classes of the repository's other files
+        (``CrossFile.hidden_methods_elsewhere``): an attribute ``value`` reads that such a
+        class computes on access (a decorated method or a class attribute a call builds, of
+        that name), or any attribute when one defines ``__getattr__``/``__getattribute__``
+        (or a module its ``__getattr__``). Which object the path holds is not known, so a
+        class of any file counts; ``cfg.clip`` whose property elsewhere decays was read once
+        by the fold (0.82 relative off torch)."""
+        cross_file = self.resolver.cross_file
+        attributes = [n for n in cst_walk.walk(value) if isinstance(n, cst.Attribute)]
+        if cross_file is None or not attributes:
+            return None
+        methods = cross_file.hidden_methods_elsewhere()
+        lookup = next((m for m in methods if m.key in _ANY_ATTRIBUTE), None)
+        for node in attributes:
+            method = next((m for m in methods if m.key == node.attr.value), lookup)
+            if method is None:
+                continue
+            shown = " ".join(code_of(node).split())
+            return (
+                f"`{shown}` may be computed when it is read ({method.shown()} of another file "
+                "runs on the read), from values that may change after the optimizer is built"
+            )
         return None
 
     def _physical_scope(self, node: cst.CSTNode | None) -> Scope | None:
@@ -358,6 +385,35 @@ class ClipFacts:
                 if _changes_holder(call, holders):
                     shown = " ".join(code_of(call).split())
                     return f"`{shown}` may change `{path}`"
+            written = self._written_elsewhere(node)
+            if written is not None:
+                return written
+        return None
+
+    def _written_elsewhere(self, node: cst.BaseExpression) -> str | None:
+        """Probe s37 H2: an attribute or key along the path ``node`` (``config.CLIP``; ``opt``
+        and ``clip`` of ``args.opt.clip``) that code of another file of the repository may
+        write while the loop runs (``CrossFile.attribute_written_elsewhere``: ``hooks.on_step()``
+        storing ``config.CLIP``, ``decay()`` declaring ``global CLIP`` in ``config``)."""
+        cross_file = self.resolver.cross_file
+        if cross_file is None:
+            return None
+        path = " ".join(code_of(node).split())
+        inner: cst.BaseExpression = node
+        while isinstance(inner, cst.Attribute | cst.Subscript):
+            key = _last_key(inner)
+            written = (
+                cross_file.attribute_written_elsewhere(key)
+                if key is not None and key.isidentifier()
+                else None
+            )
+            if written is not None:
+                return (
+                    f"`{path}` may be written by code of another file ({written} writes an "
+                    f"attribute or global named `{key}`), which may run after the optimizer "
+                    "is built"
+                )
+            inner = inner.value
         return None
 
     def _tensor_literal(self, call: cst.Call) -> bool:

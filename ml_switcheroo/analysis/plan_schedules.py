@@ -7,6 +7,8 @@ Split from ``plan.py`` by ``tools/split_plan.py``: the methods of ``ScheduleFact
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 import libcst as cst
 from libcst.metadata import BuiltinScope
 
@@ -19,6 +21,7 @@ from ml_switcheroo.analysis.factories import (
     parameter_of,
     read_names,
 )
+from ml_switcheroo.analysis.hidden_code import HiddenMethod, fired
 from ml_switcheroo.analysis.parameters import (
     parameters_argument,
 )
@@ -527,6 +530,10 @@ class ScheduleFacts:
         if changed is not None:
             self._refuse(outer, findings.SCHEDULE_MOVE_PAST_CHANGE, statement=changed)
             return
+        hidden = self._hidden_between(optimizer, statement_members, move)
+        if hidden is not None:
+            self._refuse(outer, findings.SCHEDULE_MOVE_PAST_HIDDEN_CODE, **hidden)
+            return
         rebound = self._function_reads_rebound(members)
         if rebound is not None:
             self._refuse(outer, rebound[0], **rebound[1])
@@ -546,6 +553,10 @@ class ScheduleFacts:
             changed = self._per_epoch_changed(optimizer, statement_members, schedule.per_epoch)
             if changed is not None:
                 self._refuse(outer, findings.SCHEDULE_MOVE_PAST_CHANGE, statement=changed)
+                return
+            hidden = self._hidden_between(optimizer, statement_members, move, schedule.per_epoch)
+            if hidden is not None:
+                self._refuse(outer, findings.SCHEDULE_MOVE_PAST_HIDDEN_CODE, **hidden)
                 return
         handed = None if schedule.step_names else self._scheduler_handed_to_call(statement_members)
         if handed is not None:
@@ -813,8 +824,8 @@ class ScheduleFacts:
             if (paths and (_store_paths(statement) or calls)) or names & mentioned:
                 return code_of(statement).strip()
             if paths and self._hidden_code() and may_run_code(statement):
-                # `y = p.x` whose getter writes `cfg.lr` (probe s35O F5); only a class of
-                # this file is seen: a property of another file's class is not (yet) known
+                # `y = p.x` whose getter writes `cfg.lr` (probe s35O F5); a class of another
+                # file: `_hidden_between` (probe s37 H1)
                 return code_of(statement).strip()
             if rebindable and (calls or may_run_code(statement)):
                 # `bump()` whose `global MAX` rebinds it (probe s35O F2), or code run without
@@ -822,6 +833,43 @@ class ScheduleFacts:
                 return code_of(statement).strip()
             if mutable and (_store_paths(statement) or calls):
                 return code_of(statement).strip()
+        return None
+
+    def _hidden_between(
+        self, optimizer: Site, members: list[Site], move: str, per_epoch: str | None = None
+    ) -> dict[str, str] | None:
+        """Probe s37 H1: a statement between the optimizer and its schedule statements that
+        may run, without a call written, a method of a class of another file of the
+        repository whose body may change a value (``hidden_code.fired``: ``y = hp.bump``
+        whose property writes ``hp.lr``, read by ``max_lr=hp.lr`` moved up past it), when
+        the values that move read an attribute path or a name that may hold a mutable
+        object. Only the methods the statement's syntax can reach count (an item access a
+        ``__getitem__``, ``.bump`` a property ``bump``): a ``Dataset.__getitem__`` elsewhere
+        does not stop a schedule built after ``steps = len(loader) * epochs``. (The file's
+        own classes are ``_hidden_code``'s.) The values of the finding, or None."""
+        cross_file = self.resolver.cross_file
+        if cross_file is None:
+            return None
+        optimizer_values = self._optimizer_values(optimizer)
+        if optimizer_values is None:
+            return None  # the optimizer's own hook reports the call
+        moved = _schedule_values(members) if move == "up" else optimizer_values
+        if per_epoch is not None:
+            with suppress(cst.ParserSyntaxError):  # else refused where the option is read
+                moved = [*moved, cst.parse_expression(per_epoch)]
+        paths = [path for value in moved for path in _paths(value)]
+        mutable = any(self._may_be_mutable(n) for value in moved for n in _names(value))
+        if not paths and not mutable:
+            return None
+        methods: tuple[HiddenMethod, ...] | None = None
+        for statement in self._between(optimizer, members):
+            if not may_run_code(statement):
+                continue
+            if methods is None:
+                methods = cross_file.hidden_methods_elsewhere()
+            method = fired(statement, methods)
+            if method is not None:
+                return {"statement": code_of(statement).strip(), "method": method.shown()}
         return None
 
     def _hidden_code(self) -> bool:

@@ -118,6 +118,7 @@ class HookContexts:
                 value, reads, modules
             ),
             global_shared=lambda name: self.plan().global_shared(name),
+            mode_set_elsewhere=self.mode_set_elsewhere,
             zero_call=lambda statement: self.plan().zero_call(statement),
             model_changed_after=lambda call, owner: self.plan().model_changed_after(
                 call, owner, self.enclosing()
@@ -128,6 +129,11 @@ class HookContexts:
             region_at=lambda statement: self.plan().region_at(statement),
             region_rendered=self.region_rendered,
         )
+
+    def mode_set_elsewhere(self, flags: frozenset[str], methods: frozenset[str]) -> str | None:
+        """``HookContext.mode_set_elsewhere``: ``CrossFile.mode_set_elsewhere``."""
+        cross_file = self.index_only()
+        return None if cross_file is None else cross_file.mode_set_elsewhere(flags, methods)
 
     def place(self, node: cst.CSTNode) -> str:
         """``HookContext.place``: ``file.py:line`` of a node of the file ("" when unknown)."""

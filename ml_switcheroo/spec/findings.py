@@ -41,6 +41,7 @@ OPTIMIZER_NOT_A_PLAIN_ASSIGNMENT = "optimizer_not_a_plain_assignment"
 SCHEDULE_MOVE_REORDERS_CALLS = "schedule_move_reorders_calls"  # values: calls
 SCHEDULE_CANNOT_MOVE = "schedule_cannot_move"
 SCHEDULE_MOVE_PAST_CHANGE = "schedule_move_past_change"  # values: statement
+SCHEDULE_MOVE_PAST_HIDDEN_CODE = "schedule_move_past_hidden_code"  # statement, method
 SCHEDULE_FUNCTION_READS_REBOUND = "schedule_function_reads_rebound"  # name, function, place
 SCHEDULE_FUNCTION_READS_OBJECT = "schedule_function_reads_object"  # read, function
 SCHEDULE_FUNCTION_READS_SHARED = "schedule_function_reads_shared"  # name, function

@@ -121,6 +121,7 @@ _TOP_KEYS = {
     "measured_loader_positional",
     "measured_loader_keywords",
     "map_style_datasets",
+    "sized_by_arguments",
     "batch_wrappers",
     "option_parsers",
     "option_types",
@@ -724,6 +725,9 @@ class SemanticMap:
     measured_loader_keywords: frozenset[str] = frozenset()
     # Dataset classes that are map-style (not IterableDataset) with a fixed len().
     map_style_datasets: frozenset[str] = frozenset()
+    # Of those, the datasets whose len() reads an argument each time it is asked
+    # (TensorDataset: its first tensor's size(0)): the arguments must keep their size.
+    sized_by_arguments: frozenset[str] = frozenset()
     batch_wrappers: frozenset[str] = frozenset()
     # Command-line options holding plain values (analysis/plain_values.py): the parsers'
     # constructors, and what their `add_argument` may pass (`type=`, `action=`, keywords).
@@ -2283,7 +2287,12 @@ def _compile_raw(
     measured = {
         key: checker.passthrough_calls(top.get(key), top.lines.get(key), key, "name")
         | (getattr(base, key) if base else frozenset())
-        for key in ("measured_loaders", "measured_loader_keywords", "map_style_datasets")
+        for key in (
+            "measured_loaders",
+            "measured_loader_keywords",
+            "map_style_datasets",
+            "sized_by_arguments",
+        )
     }
     positional = top.get("measured_loader_positional")
     if positional is None:

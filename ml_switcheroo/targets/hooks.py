@@ -300,6 +300,12 @@ class HookContext:
     # Whether code outside this file may read or assign a module-level name by that name
     # (another file of the repository names it, or the file rebinds its globals by name).
     global_shared: Callable[[str], bool] = lambda name: True
+    # ``CrossFile.mode_set_elsewhere``: where another file of the repository sets a module's
+    # mode in a form an NNX module takes quietly, given the flags and the argument-free
+    # methods (None: none, or no repository).
+    mode_set_elsewhere: Callable[[frozenset[str], frozenset[str]], str | None] = (
+        lambda flags, methods: None
+    )
     # ``Plan.zero_call``: the zero_grad() calls a line ``reset_grad()`` runs (a function of
     # the file whose body only zeroes gradients; none of them escaped), else None.
     zero_call: Callable[[cst.CSTNode], tuple[cst.Call, ...] | None] = lambda statement: None

@@ -8,7 +8,10 @@ function the epoch loop calls. Trap twins keep the scheduler escaped: a ``contin
 in the batch loop, the optimizer stepped under a condition, the loader rebound, given a
 sampler, over an unknown dataset, used otherwise, or built after the scheduler, the dataset
 changed, the optimizer rebuilt on one branch, a scheduler step under a condition, a shadowed
-``len``."""
+``len``; the dataset's tensor resized, its ``.data`` replaced, aliased, handed on, or an
+expression (probe s37 L1: ``xs.resize_(20)`` after the loader is built made torch's epochs
+4 batches where the fold divides by 6, 0.23 relative off; ``sized_by_arguments`` in the map).
+A twin reading the tensor (``len(xs)``, ``xs[0] * 2``, ``xs.shape``) folds."""
 
 from __future__ import annotations
 
@@ -82,6 +85,14 @@ def main(model, criterion, xs, epochs, flag):
 """
 
 
+# the dataset's tensor read in ways that keep its size (probe s37 L1's twin): folds
+READS = INLINE.replace(
+    "        scheduler.step()\n",
+    "        scheduler.step()\n        print(len(xs), xs[0] * 2, xs.shape, -xs[:1], xs > 3)\n",
+)
+assert READS != INLINE
+
+
 class _Model:
     """The problem's loss at the update's index (one call per update), recording the
     parameters before each call after the first (the result of the previous update)."""
@@ -126,7 +137,9 @@ def _scheduler_escapes(records: list[Any]) -> list[Any]:
 
 
 @pytest.mark.parametrize("exact", [False, True])
-@pytest.mark.parametrize("source", [INLINE, FUNCTION], ids=["inline", "function"])
+@pytest.mark.parametrize(
+    "source", [INLINE, FUNCTION, READS], ids=["inline", "function", "tensor read"]
+)
 def test_the_inferred_length_fold_matches_torch(source: str, exact: bool) -> None:
     code, records = translate(source, exact)
     assert not _scheduler_escapes(records), code
@@ -230,6 +243,26 @@ TRAPS = {
         "        if flag(epoch):\n            scheduler.step()\n",
     ),
     "len shadowed": _twin(INLINE, "def main(", "len = max\n\n\ndef main("),
+    # probe s37 L1: TensorDataset's len() is its tensor's size when asked (0.23 rel off)
+    "dataset tensor resized": _twin(
+        INLINE,
+        "    for epoch in range(epochs):\n",
+        "    xs.resize_(20)\n    for epoch in range(epochs):\n",
+    ),
+    "dataset tensor data replaced": _twin(
+        INLINE,
+        "    for epoch in range(epochs):\n",
+        "    xs.data = xs.data[:20]\n    for epoch in range(epochs):\n",
+    ),
+    "dataset tensor aliased": _twin(
+        INLINE,
+        "    for epoch in range(epochs):\n",
+        "    ys = xs\n    for epoch in range(epochs):\n",
+    ),
+    "dataset tensor handed on": _twin(
+        INLINE, "        scheduler.step()\n", "        scheduler.step()\n        flag(xs)\n"
+    ),
+    "dataset of an expression": _twin(INLINE, "TensorDataset(xs)", "TensorDataset(xs.view(-1))"),
     "zip of loaders": _twin(INLINE, "enumerate(loader)", "enumerate(zip(loader, loader))"),
     "function: break": _twin(
         FUNCTION,

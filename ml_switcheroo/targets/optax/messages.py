@@ -175,6 +175,14 @@ MESSAGES: dict[str, Message] = {
         "compute the values first, then build the schedule before the optimizer and pass it "
         "as learning_rate",
     ),
+    f.SCHEDULE_MOVE_PAST_HIDDEN_CODE: (
+        "`{statement}` runs between the optimizer and the schedule and may run {method} of "
+        "another file without a call written (a property, an item access or an operator), "
+        "whose body may change a value the arguments read; put next to each other, one "
+        "would read it on the other side of the change",
+        "compute the values first, then build the schedule before the optimizer and pass it "
+        "as learning_rate",
+    ),
     f.COMPONENT_STEPPED_ALONE: ("a component scheduler is stepped on its own", None),
     f.SEQUENCE_PART_REFUSED: ("`{part}` is a part of `{outer}`: {reason}", "{suggestion}"),
     f.WARMUP_OF_UNTRANSLATED: ("it is the warm-up before `{main}`: {reason}", None),
