@@ -17,4 +17,7 @@ except KeyboardInterrupt:  # a Ctrl-C while the command line's modules load, or 
     from ml_switcheroo.app.interrupt import interrupted
 
     code = interrupted(sys.argv[1:])
-sys.exit(code)
+# the process ends without freeing its objects one by one (``app.exit``)
+from ml_switcheroo.app.exit import end  # noqa: E402
+
+end(code)

@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 CONFIG_NAME = ".libcst.codemod.yaml"
 MODULE = "ml_switcheroo.codemods"
@@ -195,5 +196,13 @@ def merge_reports(inputs: Sequence[str], outputs: Sequence[str]) -> int:
     return 0
 
 
+def console_main() -> NoReturn:
+    """The ``ml-switcheroo`` program: ``main``, then the process ends without freeing its
+    objects one by one (``app.exit.end``)."""
+    from ml_switcheroo.app.exit import end
+
+    end(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -475,20 +475,24 @@ def _run(
         sources.clear()
         if kept:
             _share_repository_indexes(kept)
+        # What the selection keeps leaves the collector's reach before the collector resumes:
+        # never scanned again during the conversion, and the workers libcst forks share its
+        # pages instead of copying them. (No collection first: the selection leaves next to no
+        # garbage, 82 objects on checkout-large; the collection over all it keeps, explicit or
+        # set off by the first allocation after the pause, cost 0.4-0.7 CPU-s here.)
+        gc.freeze()
 
     results: dict[str, dict[str, Any]] = {}
-    if kept:  # libcst's progress indicator only when there is a while to wait
-        progress = show_progress and len(kept) >= LONG_RUN_FILES
-        content_failures: dict[str, tuple[str, str]] = {}
-        gc.collect()  # once; then what the selection holds is never scanned again, and
-        gc.freeze()  # the workers libcst forks share its pages instead of copying them
-        try:
+    content_failures: dict[str, tuple[str, str]] = {}
+    try:
+        if kept:  # libcst's progress indicator only when there is a while to wait
+            progress = show_progress and len(kept) >= LONG_RUN_FILES
             results = _convert(kept, options, mode, args, progress, failures, content_failures)
-        finally:
-            gc.unfreeze()
-        if cache is not None:
-            cache.recheck_repositories()  # files converted in place: their answers change
-            _store_results(cache, results, content_failures)
+    finally:
+        gc.unfreeze()  # back in the oldest generation, without a scan
+    if kept and cache is not None:
+        cache.recheck_repositories()  # files converted in place: their answers change
+        _store_results(cache, results, content_failures)
     if cache is not None:
         cache.save_index()
     for path, cached in replayed.items():

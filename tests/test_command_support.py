@@ -114,3 +114,55 @@ def test_the_collector_is_paused_for_a_file_of_libcsts_runner_and_resumed_after(
             pass
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+_SCOPES = """\
+import os, sys as system
+from collections import OrderedDict as od
+x: int = 1
+y = x
+y += 2
+def f(a, *b, c=y, **d):
+    global x
+    z = [i for i in b if (j := i)]
+    def g():
+        nonlocal z
+        z = lambda k: k + j
+    with open(a) as h:
+        pass
+    return z, h, os, system, od
+class C(object):
+    w = f
+    for m in range(3):
+        pass
+"""
+
+
+def test_scope_leave_numbers_assignments_as_libcst() -> None:
+    """Point 9: with ``_scope_on_leave`` libcst's scopes number every assignment and access
+    as with libcst's own ``ScopeVisitor.on_leave`` (what orders them, ``_index``)."""
+    from libcst.metadata import MetadataWrapper, ScopeProvider
+
+    assert command_support._SCOPE_VISITOR is not None  # the libcst the project pins
+    visitor, _, libcst_leave = command_support._SCOPE_VISITOR
+
+    def numbered() -> list[tuple[str, int, str, list[int]]]:
+        wrapper = MetadataWrapper(cst.parse_module(_SCOPES))
+        scopes = {s for s in wrapper.resolve(ScopeProvider).values() if s is not None}
+        found = []
+        for scope in scopes:
+            for a in scope.assignments:
+                uses = sorted(access._index for access in a.references)
+                found.append((type(scope).__name__, a._index, a.name, uses))
+        return sorted(found)
+
+    command_support.fast_batched_visitors()
+    assert visitor.on_leave is command_support._scope_on_leave
+    patched = numbered()
+    try:
+        visitor.on_leave = libcst_leave  # type: ignore[method-assign]
+        original = numbered()
+    finally:
+        visitor.on_leave = command_support._scope_on_leave  # type: ignore[method-assign]
+    assert patched == original
+    assert len(original) > 15

@@ -515,3 +515,33 @@ def test_too_many_files_importing_a_trainer_are_not_known(tmp_path: Path) -> Non
     index = RepositoryIndex(str(tmp_path))
     assert index.importing_closure(str(tmp_path / "pkg" / "training.py")) is None
     assert index.importing_closure(str(tmp_path / "pkg" / "caller3.py")) is not None
+
+
+def test_one_pattern_finds_the_bytes_holding_one_of_the_words() -> None:
+    """``_one_of(words)`` (the scan ``_names_one_of`` makes) finds exactly the bytes that hold
+    one of ``words``: words holding others (``Adam`` in ``AdamW``), none, bytes with regex
+    syntax."""
+    from ml_switcheroo.analysis.cross_file import _one_of
+
+    cases = [
+        (b"Adam", b"AdamW", b"NAdam", b"SGD", b"optax"),
+        (b"AdamW",),
+        (),
+        (b"x.y", b"(", b"a|b"),
+    ]
+    samples = [
+        b"",
+        b"Adam",
+        b"AdamW",
+        b"NAda",
+        b"dam",
+        b"xSGDx",
+        b"x.y",
+        b"xzy",
+        b"(",
+        b"a|b",
+        b"ab",
+    ]
+    for words in cases:
+        for data in samples:
+            assert (_one_of(words).search(data) is not None) == any(w in data for w in words)

