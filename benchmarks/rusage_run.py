@@ -43,13 +43,16 @@ def peak_rss_kb() -> int:
     return 0
 
 
-def record_worker_exits(main_pid: int, workers_file: str) -> None:
+def record_worker_exits(main_pid: int, workers_file: str, out: str) -> None:
     """Make every forked child that ends by ``os._exit`` append ``pid peak_kb`` to
-    ``workers_file`` first."""
+    ``workers_file`` first; the main process ending by ``os._exit`` (``ml_switcheroo.app.exit``
+    does, to skip the heap's teardown) writes ``out`` first."""
     real_exit: Callable[[int], NoReturn] = os._exit
 
     def exit_recording_peak(code: int) -> NoReturn:
-        if os.getpid() != main_pid:
+        if os.getpid() == main_pid:
+            write_record(out, code, workers_file)
+        else:
             line = f"{os.getpid()} {peak_rss_kb()}\n".encode("ascii")
             try:
                 handle = os.open(workers_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -84,6 +87,12 @@ def usage_record(exit_code: int, workers: list[int]) -> dict[str, object]:
     }
 
 
+def write_record(out: str, code: int, workers_file: str) -> None:
+    """Write the main process's usage record to ``out``."""
+    with open(out, "w", encoding="utf-8") as handle:
+        json.dump(usage_record(code, worker_peaks_kb(workers_file)), handle)
+
+
 def exit_code_of(exc: SystemExit) -> int:
     """The process exit code ``sys.exit(code)`` gives."""
     if exc.code is None:
@@ -100,7 +109,7 @@ def main() -> int:
     workers_file = out + ".workers"
     if os.path.exists(workers_file):
         os.unlink(workers_file)
-    record_worker_exits(main_pid, workers_file)
+    record_worker_exits(main_pid, workers_file, out)
     sys.argv = [module, *args]
     sys.path[0] = os.getcwd()  # what ``python -m`` puts first, not this script's folder
     code = 1
@@ -111,8 +120,7 @@ def main() -> int:
         code = exit_code_of(exc)
     finally:
         if os.getpid() == main_pid:
-            with open(out, "w", encoding="utf-8") as handle:
-                json.dump(usage_record(code, worker_peaks_kb(workers_file)), handle)
+            write_record(out, code, workers_file)
     return code
 
 

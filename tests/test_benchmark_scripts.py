@@ -168,6 +168,14 @@ def test_the_command_exit_code_is_kept(tmp_path: Path) -> None:
     assert run.measure(["fails"], tmp_path, tmp_path / "fails.log")["exit"] == 3
 
 
+def test_a_command_ending_by_os_exit_keeps_its_exit_code_and_workers(tmp_path: Path) -> None:
+    # `ml-switcheroo` ends by os._exit (ml_switcheroo.app.exit): the record is written first
+    ends = FORKER.replace("print(list(", "import os\n        print(list(") + "    os._exit(5)\n"
+    (tmp_path / "ends.py").write_text(ends, encoding="utf-8")
+    measured = run.measure(["ends"], tmp_path, tmp_path / "ends.log")
+    assert (measured["exit"], measured["workers"]) == (5, 2)
+
+
 # --------------------------------------------------------------------------- options
 
 
