@@ -370,7 +370,7 @@ def _request_template_imports(texts: Iterable[str], ctx: HookContext) -> None:
         *ctx.semantic_map.array_attributes.values(),
         *ctx.semantic_map.array_functions.values(),
     ]
-    for key in {k for n in entries for k in n.imports}:
+    for key in sorted({k for n in entries for k in n.imports}):  # stable output: not set order
         if any(re.search(rf"(?<![\w.]){key}\.", text) for text in texts):
             ctx.request_import(key)
 
