@@ -341,6 +341,12 @@ class HookContext:
         """Ask for the import the map declares under ``key`` (e.g. ``"optax"``)."""
         self.request_import(key)
 
+    def root_of(self, node: cst.CSTNode) -> cst.CSTNode:
+        """The outermost node holding ``node`` (the file's module when ``parent_of`` knows it)."""
+        while (parent := self.parent_of(node)) is not None:
+            node = parent
+        return node
+
     def line_alone(self, call: cst.Call) -> cst.SimpleStatementLine | None:
         """The line ``call`` is the whole of (an expression statement alone on it), else None."""
         expression = self.parent_of(call)

@@ -266,7 +266,7 @@ class OtherModels:
         its parameters are not one model's)."""
         if self._optimizers is None:
             scope = _function_of(self.region.anchor.call, self.ctx)
-            root = _root(self.region.anchor.call, self.ctx)
+            root = self.ctx.root_of(self.region.anchor.call)
             found = []
             for node in cst_walk.walk(root):
                 if (
@@ -350,12 +350,6 @@ def _function_of(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode | None:
     while parent is not None and not isinstance(parent, (cst.FunctionDef, cst.Lambda)):
         parent = ctx.parent_of(parent)
     return parent
-
-
-def _root(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode:
-    while (parent := ctx.parent_of(node)) is not None:
-        node = parent
-    return node
 
 
 def read_undetached(node: _Node, names: set[str]) -> _Node:

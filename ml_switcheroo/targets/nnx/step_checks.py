@@ -304,9 +304,7 @@ def _check_mode_attribute_stores(scope: cst.CSTNode, ctx: HookContext) -> None:
     flags = ctx.semantic_map.module_mode_attributes
     if not flags:
         return
-    root = scope
-    while (parent := ctx.parent_of(root)) is not None:
-        root = parent
+    root = ctx.root_of(scope)
     for node in cst_walk.walk(root):
         shown = None
         if isinstance(node, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign)):
@@ -393,9 +391,7 @@ def _check_mode_calls_in_file(scope: cst.CSTNode, model: str, ctx: HookContext) 
     methods = ctx.semantic_map.argument_free_module_methods
     if not methods:
         return
-    root = scope
-    while (parent := ctx.parent_of(root)) is not None:
-        root = parent
+    root = ctx.root_of(scope)
     nodes = list(cst_walk.walk(root))
     aliases = {model}
     for node in nodes:
@@ -612,9 +608,7 @@ def _retained_graph_problem(
     if not forward or region.scaler is not None or region.gated:
         return "with a GradScaler, gradient accumulation or no forward pass: not translated"
     scope = _scope(region)
-    module = scope
-    while (parent := ctx.parent_of(module)) is not None:
-        module = parent
+    module = ctx.root_of(scope)
     if not isinstance(module, cst.Module):
         return "the step's module is not known"
     spec = ctx.semantic_map
