@@ -416,7 +416,12 @@ def _run(
     """The run; with ``maps_compiled`` (proven by the cache) the maps are compiled on first
     use, else first of all (a broken map: ``SemanticMapError`` before any file is read)."""
     from ml_switcheroo.analysis import ast_nodes
-    from ml_switcheroo.analysis.repository import index_for, selecting
+    from ml_switcheroo.analysis.repository import (
+        index_for,
+        pin_sources,
+        release_pins,
+        selecting,
+    )
 
     index_for.cache_clear()  # a new run reads the repository again
     from ml_switcheroo.app import cache as cache_files
@@ -475,6 +480,9 @@ def _run(
         sources.clear()
         if kept:
             _share_repository_indexes(kept)
+            # every question about another file, in every worker, sees it as it is now, though
+            # a worker may rewrite it first (``repository.pin_sources``)
+            pin_sources(kept)
         # What the selection keeps leaves the collector's reach before the collector resumes:
         # never scanned again during the conversion, and the workers libcst forks share its
         # pages instead of copying them. (No collection first: the selection leaves next to no
@@ -490,6 +498,7 @@ def _run(
             results = _convert(kept, options, mode, args, progress, failures, content_failures)
     finally:
         gc.unfreeze()  # back in the oldest generation, without a scan
+        release_pins()
     if kept and cache is not None:
         cache.recheck_repositories()  # files converted in place: their answers change
         _store_results(cache, results, content_failures)

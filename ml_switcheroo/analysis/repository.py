@@ -280,8 +280,8 @@ class _Selection:
 def selecting() -> Iterator[None]:
     """While the pre-filter stages of one run choose the files to convert (nothing is written
     then), ``remembered`` keeps answers about the repository that do not depend on the file
-    asking. They are dropped when it ends: later questions (the engine's, after files were
-    converted in place) look at the files again."""
+    asking. They are dropped when it ends; later questions (the engine's) look at the files
+    again, except those the run pinned (``pin_sources``: the files it may write)."""
     _Selection.answers = {}
     _Selection.looked_at = set()
     _Selection.active = True
@@ -306,6 +306,33 @@ def remembered(key: Hashable, ask: Callable[[], Any]) -> Any:
     if key not in answers:
         answers[key] = ask()
     return answers[key]
+
+
+class _Pins:
+    """The bytes of the files one run may write, as they were when it started."""
+
+    sources: dict[str, bytes] = {}  # absolute path -> bytes
+
+
+def pin_sources(paths: Iterable[str]) -> None:
+    """Take the bytes each file of ``paths`` has now as its bytes for every question asked
+    until the next ``pin_sources`` or ``release_pins``: a run that converts files in place
+    answers every question about another file from that file as the user wrote it, whether
+    or not a worker already rewrote it (the order of files, and of workers, changes nothing).
+    Called by a run before it writes anything, in the process its workers fork from."""
+    pins: dict[str, bytes] = {}
+    for path in paths:
+        absolute = os.path.abspath(path)
+        if not absolute.endswith(".py"):
+            continue
+        index = index_for(repository_root(absolute))
+        pins[absolute] = index.unpinned_source(absolute)
+    _Pins.sources = pins
+
+
+def release_pins() -> None:
+    """Forget ``pin_sources``: questions read the files again (after a run that wrote them)."""
+    _Pins.sources = {}
 
 
 @cache
@@ -406,7 +433,19 @@ class RepositoryIndex:
     def source(self, path: str) -> bytes:
         """The file's bytes, read again when its size or modification time changed (a file
         converted earlier in the same run, or between two runs of one process). During a
-        selection (nothing is written) a file is looked at once."""
+        selection (nothing is written) a file is looked at once. A pinned file
+        (``pin_sources``) is never read again while the pin holds."""
+        pinned = _Pins.sources.get(path)
+        if pinned is not None:
+            known = self._bytes.get(path)
+            if known is None or known[1] is not pinned:
+                self._bytes[path] = ((0, -2), pinned)  # a stamp no file has: read once unpinned
+                self._facts.pop(path, None)
+            return pinned
+        return self.unpinned_source(path)
+
+    def unpinned_source(self, path: str) -> bytes:
+        """``source``, from the file whatever the pins."""
         if _Selection.active:
             if path in _Selection.looked_at and path in self._bytes:
                 return self._bytes[path][1]

@@ -93,12 +93,13 @@ class CrossFileQuestions:
     def constructor_translates_at(self, path: str, line: int) -> bool:
         """Whether the optimizer constructor at ``path:line`` translates (a dry run of that
         file without facts from other files)."""
-        try:
-            stamp = os.stat(path).st_mtime_ns
-        except OSError:
+        if not os.path.isfile(path):  # a FIFO or device named like a Python file: never opened
             return False
+        # The bytes the index holds: the file as the user wrote it while a run pins it, though
+        # a worker of the run may have rewritten it already (``repository.pin_sources``).
+        data = index_for(repository_root(path)).source(path)
         options = (self.map_files, bool(self.options["exact"]), self.options["steps_per_epoch"])
-        return line in _translated_constructor_lines(self.dry_command, path, stamp, options)
+        return line in _translated_constructor_lines(self.dry_command, path, data, options)
 
     def may_change_across_files(self) -> bool:
         """Whether a file the pre-filter would skip can change through facts from other
@@ -141,18 +142,15 @@ def cross_file_reason(node: Any, resolver: Resolver) -> str:
 def _translated_constructor_lines(
     command: type[CodemodCommand],
     path: str,
-    stamp: int,
+    data: bytes,
     options: tuple[tuple[str, ...], bool, str | None],
 ) -> frozenset[int]:
-    """The lines of the optimizer constructors whose hook succeeds in ``path`` (``stamp``:
-    its modification time), run by ``command`` without facts from other files."""
+    """The lines of the optimizer constructors whose hook succeeds in ``path`` with the bytes
+    ``data``, run by ``command`` without facts from other files."""
     map_files, exact, steps_per_epoch = options
     context = CodemodContext(filename=path)
-    if not os.path.isfile(path):  # a FIFO or device named like a Python file: never opened
-        return frozenset()
     try:
-        with open(path, "rb") as handle:
-            tree = cst.parse_module(handle.read())
+        tree = cst.parse_module(data)
         dry = command(  # type: ignore[call-arg]
             context, map_files, exact=exact, steps_per_epoch=steps_per_epoch, cross_file=False
         )

@@ -61,6 +61,7 @@ from ml_switcheroo.rewrite.publish import publish
 from ml_switcheroo.rewrite.publish import records_of as records_of  # imported from here
 from ml_switcheroo.rewrite.receivers import Receivers
 from ml_switcheroo.rewrite.regions import OutsideCalls, RegionStatements
+from ml_switcheroo.rewrite.run_snapshot import RunSnapshot
 from ml_switcheroo.rewrite.statements import Frame, Statements, names_in
 from ml_switcheroo.spec import escape_hatch
 from ml_switcheroo.spec.errors import Untranslatable
@@ -79,7 +80,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
     HOOKS: ClassVar[frozenset[str] | None] = None
     # Resolved together: libcst computes the binding facts in the same walk as the expression
     # contexts scopes are built on (one walk of the tree fewer than resolving them apart).
-    METADATA_DEPENDENCIES = (ScopeProvider, BindingProvider)
+    # ``RunSnapshot`` gives no metadata: under libcst's runner it pins the run's files first.
+    METADATA_DEPENDENCIES = (RunSnapshot, ScopeProvider, BindingProvider)
     TARGET: ClassVar[Target] = DEFAULT_TARGET  # the hooks that render the map entries
 
     @classmethod
