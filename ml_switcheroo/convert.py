@@ -934,20 +934,60 @@ def _parallel_run(
 
     from ml_switcheroo.app import convert_command
 
-    parallel_exec_transform_with_prettyprint(
-        convert_command.ConvertCommand,
-        kept,
-        jobs=args.jobs or os.cpu_count() or 1,
-        # The command never hands libcst a changed tree; with a diff requested, libcst would
-        # not write even then.
-        unified_diff=1,
-        include_generated=True,  # the marker was checked above
-        hide_generated=True,
-        hide_blacklisted=True,
-        hide_progress=not show_progress,
-        repo_root=None,
-        codemod_args=codemod_args,
-    )
+    with _largest_first(kept):
+        parallel_exec_transform_with_prettyprint(
+            convert_command.ConvertCommand,
+            kept,
+            jobs=args.jobs or os.cpu_count() or 1,
+            # The command never hands libcst a changed tree; with a diff requested, libcst
+            # would not write even then.
+            unified_diff=1,
+            include_generated=True,  # the marker was checked above
+            hide_generated=True,
+            hide_blacklisted=True,
+            hide_progress=not show_progress,
+            repo_root=None,
+            codemod_args=codemod_args,
+        )
+
+
+@contextmanager
+def _largest_first(kept: list[str]) -> Iterator[None]:
+    """libcst's runner hands its workers the files in the order of their sorted paths
+    (``sorted`` in ``libcst.codemod._cli``); while the block runs, that sort of exactly these
+    files gives them largest first (by size, then path), so that a file far larger than the
+    others (torch's ``distributed_test.py``: 462 kB, over a third of the conversion's CPU) is
+    not started last, with one worker idle meanwhile. Nothing the run reports depends on the
+    order (the results are read back by path and sorted). Any other sort, or a libcst that
+    does not sort this way, is left as it was."""
+    from libcst.codemod import _cli
+
+    wanted = {os.path.abspath(path) for path in kept}
+
+    def size(path: str) -> int:
+        try:
+            return os.stat(path).st_size
+        except OSError:  # gone or unreadable: libcst reports it
+            return 0
+
+    def ordered(items: Any, *rest: Any, **options: Any) -> list[Any]:
+        items = list(items)
+        if rest or options or not all(isinstance(item, str) for item in items):
+            return sorted(items, *rest, **options)
+        if len(items) != len(wanted) or set(items) != wanted:
+            return sorted(items)
+        return sorted(items, key=lambda path: (-size(path), path))
+
+    missing = object()
+    previous = _cli.__dict__.get("sorted", missing)
+    _cli.sorted = ordered  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        if previous is missing:
+            del _cli.sorted  # type: ignore[attr-defined]
+        else:
+            _cli.sorted = previous  # type: ignore[attr-defined]
 
 
 class _ProgressOnly(io.TextIOBase):

@@ -443,3 +443,28 @@ def test_a_user_map_extends_what_the_pre_filter_lets_through(
         capsys, "--check", "--diff", "--semantic-map", "lion.yaml", "src", cwd=tmp_path
     )
     assert code == 1 and "+opt = optax.lion(" in out
+
+
+def test_libcst_runner_gets_the_files_largest_first(tmp_path: Path) -> None:
+    """While ``_parallel_run`` runs libcst's runner, its sort of exactly the files to convert
+    puts the largest first (a far larger file is not started last); any other sort, and the
+    sort after the run, are libcst's own."""
+    import inspect
+
+    from libcst.codemod import _cli, parallel_exec_transform_with_prettyprint
+
+    # the runner orders its files by this module-level lookup of ``sorted``
+    assert "sorted({os.path.abspath(f)" in inspect.getsource(
+        parallel_exec_transform_with_prettyprint
+    )
+    small, large, medium = (tmp_path / "a.py", tmp_path / "b.py", tmp_path / "c.py")
+    for path, size in ((small, 1), (large, 300), (medium, 20)):
+        path.write_text("x = 1\n" * size)
+    kept = [str(small), str(large), str(medium)]
+    with convert._largest_first(kept):
+        files = {os.path.abspath(f) for f in kept}
+        assert _cli.sorted(files) == [str(large), str(medium), str(small)]  # type: ignore[attr-defined]
+        other = {str(small), str(large)}  # not the files of the run: sorted by path
+        assert _cli.sorted(other) == [str(small), str(large)]  # type: ignore[attr-defined]
+        assert _cli.sorted([3, 1, 2]) == [1, 2, 3]  # type: ignore[attr-defined]
+    assert "sorted" not in _cli.__dict__
