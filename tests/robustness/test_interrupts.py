@@ -495,5 +495,7 @@ def test_signal_at_the_worst_moment_with_one_job(
     )
     now = snapshot(folder)
     assert sorted(now) == names  # no temporary file left
-    assert now[names[0]] == expected[names[0]]
-    assert all(now[name] == ORIGINALS[name] for name in names[1:])
+    # the first file converted (the largest: ``convert._largest_first``) is written whole
+    written = [name for name in names if now[name] != ORIGINALS[name]]
+    assert len(written) == 1
+    assert now[written[0]] == expected[written[0]]
