@@ -117,14 +117,14 @@ def count_problem(counted: Counted, steps: list[Step], facts: CountFacts) -> str
                 "mentions (it may import it, and step it or change its lr there)"
             )
     stepped = {id(step.call) for step in steps}
-    for access in _references(scheduler, scope):
+    for access in _references(scheduler, scope, facts.resolver):
         problem = _scheduler_read(access, scope, stepped, uses, facts)
         if problem is not None:
             return problem
     problem = _step_problem(scheduler.value, steps, facts)
     if problem is not None:
         return problem
-    for access in _references(optimizer, scope):
+    for access in _references(optimizer, scope, facts.resolver):
         if uses.arguments.get(id(access.node), (None,))[0] is counted.built:
             continue  # the scheduler's own optimizer argument
         problem = _optimizer_read(access.node, optimizer.value, uses, facts, handed=True)
@@ -141,16 +141,18 @@ def _step_problem(name: str, steps: list[Step], facts: CountFacts) -> str | None
     return None
 
 
-def _references(name: cst.Name, scope: Scope) -> list[Access]:
-    """The reads of the one assignment of ``name`` in ``scope`` (any nested scope too)."""
-    return [
+def _references(name: cst.Name, scope: Scope, resolver: Resolver) -> list[Access]:
+    """The reads of the one assignment of ``name`` in ``scope`` (any nested scope too), in
+    the order of the tree: the first problem found, named in the reason, is the same in every
+    run (libcst keeps them in a set ordered by memory addresses)."""
+    return resolver.in_tree_order(
         access for assignment in scope.assignments[name.value] for access in assignment.references
-    ]
+    )
 
 
 def _one_binding(name: cst.Name, scope: Scope, facts: CountFacts) -> str | None:
     """Why ``name`` is not bound once in ``scope``, by the statement that binds ``name``."""
-    for assignment in scope.assignments[name.value]:
+    for assignment in facts.resolver.in_tree_order(scope.assignments[name.value]):
         if not isinstance(assignment, Assignment) or assignment.node is not name:
             return f"`{name.value}` is bound again at {facts.place(assignment.node)}"
     return None

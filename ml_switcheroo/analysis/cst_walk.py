@@ -26,8 +26,8 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import libcst as cst
 
@@ -331,3 +331,19 @@ def _attribute_method(name: str) -> bool:
             node, _, attribute = name[len(prefix) :].partition("_")
             return bool(attribute) and isinstance(getattr(cst, node, None), type)
     return False
+
+
+_Scoped = TypeVar("_Scoped")  # a libcst Assignment or Access: what has a ``node``
+
+
+def in_tree_order(scopes: Mapping[cst.CSTNode, object], items: Iterable[_Scoped]) -> list[_Scoped]:
+    """libcst's assignments or accesses (kept in sets, whose order is the objects' memory
+    addresses: a different one in every process) in the order of their nodes in the tree,
+    ``scopes`` the scope metadata (every node of the file, in visit order): what is built from
+    them (the first problem a reason names) is the same in every run. (``Resolver`` keeps the
+    order once per file: ``Resolver.in_tree_order``.)"""
+    found = list(items)
+    if len(found) < 2:
+        return found
+    order = {id(node): place for place, node in enumerate(scopes)}
+    return sorted(found, key=lambda item: order.get(id(getattr(item, "node", None)), -1))

@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection
 import libcst as cst
 from libcst.metadata import Assignment
 
+from ml_switcheroo.analysis.cst_walk import in_tree_order
 from ml_switcheroo.spec.semantic_map import SemanticMap
 from ml_switcheroo.spec.signature import code_of
 
@@ -232,14 +233,18 @@ class LoaderFacts:
             scope = self.scopes.get(value)
             if scope is None:
                 return f"`{value.value}` has no scope"
-            for assignment in scope[value.value]:  # type: ignore[index]
-                for access in getattr(assignment, "references", ()):
-                    read = access.node
-                    if read is value or _size_kept(read, self.parent, self.builtin_len(read)):
-                        continue
-                    shown = code_of(self.parent.get(read) or read).strip()[:60]
-                    return (
-                        f"`{value.value}`, whose size is the dataset's len(), is used otherwise "
-                        f"than indexed, measured or read: `{shown}`"
-                    )
+            accesses = (  # in the order of the tree: the reason names the first
+                access
+                for assignment in scope[value.value]  # type: ignore[index]
+                for access in getattr(assignment, "references", ())
+            )
+            for access in in_tree_order(self.scopes, accesses):
+                read = access.node
+                if read is value or _size_kept(read, self.parent, self.builtin_len(read)):
+                    continue
+                shown = code_of(self.parent.get(read) or read).strip()[:60]
+                return (
+                    f"`{value.value}`, whose size is the dataset's len(), is used otherwise "
+                    f"than indexed, measured or read: `{shown}`"
+                )
         return None

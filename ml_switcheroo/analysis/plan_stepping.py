@@ -1120,21 +1120,25 @@ class SteppingFacts:
         if scope is None:
             return None
         parents = self._parent_map()  # type: ignore[attr-defined]
-        for assignment in scope.assignments[optimizer.value]:  # type: ignore[attr-defined]
-            for access in assignment.references:
-                read = access.node
-                parent = parents.get(read)
-                if isinstance(parent, cst.Attribute) and parent.value is read:
-                    called = parents.get(parent)
-                    is_call = isinstance(called, cst.Call) and called.func is parent
-                    if is_call or parent.attr.value not in self.step_methods:
-                        continue
-                elif isinstance(parent, cst.Arg) and parent.value is read and not parent.star:
+        accesses = (
+            access
+            for assignment in scope.assignments[optimizer.value]  # type: ignore[attr-defined]
+            for access in assignment.references
+        )
+        for access in self.resolver.in_tree_order(accesses):  # the first in the file is named
+            read = access.node
+            parent = parents.get(read)
+            if isinstance(parent, cst.Attribute) and parent.value is read:
+                called = parents.get(parent)
+                is_call = isinstance(called, cst.Call) and called.func is parent
+                if is_call or parent.attr.value not in self.step_methods:
                     continue
-                statement = self._statement_holding(read)
-                if isinstance(statement, cst.Return) and _returned_plainly(statement, read):
-                    continue  # a builder's `return opt, sched`: its callers are read there
-                return statement
+            elif isinstance(parent, cst.Arg) and parent.value is read and not parent.star:
+                continue
+            statement = self._statement_holding(read)
+            if isinstance(statement, cst.Return) and _returned_plainly(statement, read):
+                continue  # a builder's `return opt, sched`: its callers are read there
+            return statement
         return None
 
     def _statement_holding(self, node: cst.CSTNode) -> cst.CSTNode:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst.metadata import Assignment, Scope
 
+from ml_switcheroo.analysis.cst_walk import in_tree_order
+
 
 @dataclass(frozen=True)
 class ZeroFunction:
@@ -74,7 +76,7 @@ def _zero_function(
     if assignments[0].node is not definition:
         return None
     calls = []
-    for access in assignments[0].references:
+    for access in in_tree_order(scopes, assignments[0].references):
         statement = _lone_call_statement(access.node, parent_of)
         if statement is None:
             return None

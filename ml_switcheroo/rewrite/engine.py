@@ -207,6 +207,7 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
             target=self.TARGET,
             receivers=self._receivers,
             contexts=self._contexts,
+            imports=self._imports,
             checked=self._checked_alone,
         )
         self._contexts.region_rendered = self._regions.rendered

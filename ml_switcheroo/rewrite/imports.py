@@ -221,9 +221,37 @@ def _normalized(statement: str) -> str:
 
 
 def _import_matches(node: cst.CSTNode, statement: str) -> bool:
+    """Whether the import ``node`` is ``statement``, or binds the same names to the same
+    modules (``from jax import numpy as jnp`` for ``import jax.numpy as jnp``)."""
     if isinstance(node, (cst.Import, cst.ImportFrom)):
-        return _normalized(code_of(node)) == _normalized(statement)
+        if _normalized(code_of(node)) == _normalized(statement):
+            return True
+        wanted = _bindings(cst.parse_statement(statement).body[0])  # type: ignore[attr-defined]
+        return bool(wanted) and wanted.items() <= _bindings(node).items()
     return False
+
+
+def _bindings(node: cst.CSTNode) -> dict[str, str]:
+    """The names a plain import binds, each with the dotted name it is bound to (``import
+    jax.numpy as jnp``: jnp -> jax.numpy; ``import jax.numpy``: jax -> jax); {} for a
+    relative or star import."""
+    found: dict[str, str] = {}
+    if isinstance(node, cst.Import):
+        for alias in node.names:
+            dotted = code_of(alias.name).strip()
+            if alias.asname is not None:
+                found[code_of(alias.asname.name).strip()] = dotted
+            else:
+                found[dotted.split(".")[0]] = dotted.split(".")[0]
+    elif isinstance(node, cst.ImportFrom) and not node.relative and node.module is not None:
+        if isinstance(node.names, cst.ImportStar):
+            return {}
+        module = code_of(node.module).strip()
+        for alias in node.names:
+            name = code_of(alias.name).strip()
+            bound = code_of(alias.asname.name).strip() if alias.asname is not None else name
+            found[bound] = f"{module}.{name}"
+    return found
 
 
 def _binds_elsewhere(scope: Any, name: str, node: cst.CSTNode) -> bool:

@@ -17,6 +17,7 @@ from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.plan import Region, Site
 from ml_switcheroo.rewrite.apply import apply_region_result
 from ml_switcheroo.rewrite.hook_context import HookContexts
+from ml_switcheroo.rewrite.imports import ImportEdits
 from ml_switcheroo.rewrite.receivers import Receivers
 from ml_switcheroo.rewrite.statements import Statements
 from ml_switcheroo.spec import escape_hatch
@@ -42,6 +43,7 @@ class RegionStatements:
         target: Target,
         receivers: Receivers,
         contexts: HookContexts,
+        imports: ImportEdits | None = None,
         checked: Callable[[cst.Call], tuple[ApiEntry, HookResult] | None] = lambda call: None,
     ) -> None:
         self.statements = statements
@@ -50,6 +52,7 @@ class RegionStatements:
         self.target = target
         self.receivers = receivers
         self.contexts = contexts
+        self.imports = imports  # checks the names the rendering imports (``_region_result``)
         # id of a region -> what its hook renders it as (None: it escapes)
         self._rendered: dict[int, tuple[cst.BaseStatement, ...] | None] = {}
 
@@ -124,7 +127,16 @@ class RegionStatements:
         if entry is None:
             return Escape(REGION_REASON)
         context = self.contexts.build(entry, entry.name, region, requested.append)
-        return run_hook(self.target.hook(entry.hook), region.anchor.call, context)
+        result = run_hook(self.target.hook(entry.hook), region.anchor.call, context)
+        if isinstance(result, ReplaceRegion) and self.imports is not None:
+            # The rendering's imports (the map templates' `jnp`, `jax`) must mean those modules
+            # where the step runs, as the constructor's hook checks its own (`HookRuns`): a
+            # file binding `jnp` (`import numpy as jnp`, a variable) escapes (probe s40).
+            try:
+                self.imports.check_names(region.anchor.call, requested)
+            except Untranslatable as exc:
+                return Escape(exc.reason, exc.suggestion)
+        return result
 
 
 class OutsideCalls(cst.CSTTransformer):
