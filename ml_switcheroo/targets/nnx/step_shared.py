@@ -16,7 +16,7 @@ import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.dominating import module_of
-from ml_switcheroo.analysis.loss_helpers import namesake_problem
+from ml_switcheroo.analysis.loss_helpers import module_function, namesake_problem
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.analysis.statements import DETACH
 from ml_switcheroo.analysis.torch_tensors import known_tensors
@@ -570,7 +570,12 @@ def _check_no_shared_change(
     out if c else None``, ``(keep := out.detach())``, ``d = {"o": out}`` then changed in place
     converted, 0.785 relative off torch each). A loop binds views only over ``returned``
     (values of the loss function): a batch of the loader is a new tensor (DCGAN's
-    ``noise.normal_(0, 1)``). The step escapes naming the change."""
+    ``noise.normal_(0, 1)``). An in-place method (``x.t_()``) of a name none of ``returned``
+    reaches (the batch, values made from it: ``_batch_method``) is left to the port: torch's
+    own change on the torch tensors of a port keeping them (both names change, as in torch),
+    AttributeError on a JAX or NumPy array, never other numbers (s40: cnn-text-classification's
+    ``feature.t_()`` beside ``feature, target = feature.cuda(), target.cuda()``). The step
+    escapes naming the change."""
     views = ctx.semantic_map.array_views
     moves = ctx.semantic_map.array_moves
     nodes = [n for n in nodes if not _writes_itself_back(n, moves)]
@@ -585,14 +590,30 @@ def _check_no_shared_change(
     if not shared:
         return
     suffix = ctx.semantic_map.in_place_suffix or "_"
+    of_the_step = returned if returned is not None else computed
     for node in nodes:
         changed = _shared_change_of(node, suffix, views)
-        if changed is not None and changed in shared:
-            raise Untranslatable(
-                f"`{code_of(node).strip()}` changes `{changed}` in place, which shares its memory"
-                " with a value of the step in torch (a view, `x.detach()`, the same tensor);"
-                " JAX arrays are never changed in place: the other name would keep its value"
-            )
+        if changed is None or changed not in shared:
+            continue
+        if changed not in of_the_step and _batch_method(node, suffix):
+            continue
+        raise Untranslatable(
+            f"`{code_of(node).strip()}` changes `{changed}` in place, which shares its memory"
+            " with a value of the step in torch (a view, `x.detach()`, the same tensor);"
+            " JAX arrays are never changed in place: the other name would keep its value"
+        )
+
+
+def _batch_method(node: cst.CSTNode, suffix: str) -> bool:
+    """Whether ``node`` calls a method named with the map's ``in_place_suffix`` (``x.t_()``,
+    ``x.data.add_(1)``, ``x[0].mul_(2)``): a JAX or NumPy array has none (AttributeError), so
+    on a name the loss function does not compute it is loud or torch's own change, never other
+    numbers. An augmented assignment or an item store is not one (``x += 1`` rebinds a JAX
+    array silently)."""
+    if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Attribute):
+        return False
+    name = node.func.attr.value
+    return name.endswith(suffix) and not name.startswith("__")
 
 
 def _writes_itself_back(node: cst.CSTNode, moves: Set[str]) -> bool:
@@ -763,8 +784,9 @@ def _array_problem(node: cst.CSTNode, nodes: Sequence[cst.CSTNode], ctx: HookCon
     function = _function_parts(node, ctx)
     if function is not None and not function[1].left:
         return f"`{code_of(node).strip()}` runs on JAX arrays there: {function[1].reason}"
-    if isinstance(node, cst.Call):
-        return namesake_problem(node, ctx.semantic_map.array_namesakes, ctx.qualify)
+    if isinstance(node, cst.Call):  # (`torch.max(out, 1)[1].view(-1)`: a method of a value)
+        qualify = partial(module_function, qualify=ctx.qualify)
+        return namesake_problem(node, ctx.semantic_map.array_namesakes, qualify)
     entry = (
         ctx.semantic_map.array_attributes.get(node.attr.value)
         if isinstance(node, cst.Attribute)
@@ -832,6 +854,8 @@ def _after_update_texts(
         entry_args = function[1:] if function is not None else None
         reads_once = _reads_once(node, function[1] if function is not None else None, ctx)
         x = _receiver_text(receiver, texts, receivable, reads_once)
+        if x is None and reads_once:
+            x = _written_item(receiver, texts)
         if x is None and _any_array_receiver(receiver, node, covered, ctx):
             x = code_of(receiver).strip()  # a name or an item of one: `images[0]`
         model_call = x is None and id(receiver) in outputs
@@ -853,7 +877,11 @@ def _array_names(node: cst.CSTNode, ctx: HookContext) -> set[str]:
     """The variables ``node`` reads (``_variable_names``) but inside the arguments of a
     function of an import (``torch.ones(n)``: a tensor torch makes, ported by hand with the
     model) unless the map writes that function on arrays (``torch.max(out, 1)``)."""
-    if isinstance(node, cst.Call) and ctx.qualify(node.func) and _function_parts(node, ctx) is None:
+    if (
+        isinstance(node, cst.Call)
+        and module_function(node.func, ctx.qualify)
+        and _function_parts(node, ctx) is None
+    ):
         return set()
     names = _variable_names(node) if isinstance(node, cst.Name) else set()
     for child in node.children:
@@ -1028,6 +1056,20 @@ def _receiver_text(
     if node.lpar or not isinstance(node, (cst.Subscript, cst.Attribute)):
         return None
     return None if any(isinstance(n, cst.Call) for n in cst_walk.walk(node)) else text
+
+
+def _written_item(receiver: cst.BaseExpression, texts: Mapping[int, str]) -> str | None:
+    """``torch.max(out, 1)[1]``: an item at literal indices of a read ``texts`` writes, its
+    text with the read's (parenthesized as needed: ``(values, indices)[1]``); None otherwise
+    (s40: cnn-text-classification's ``torch.max(logit, 1)[1].view(target.size()).data``)."""
+    base = _literal_item_base(receiver)
+    if base is receiver or id(base) not in texts:
+        return None
+    written = cst.parse_expression(texts[id(base)])
+    primary = (cst.Name, cst.Attribute, cst.Subscript, cst.Call)
+    if not written.lpar and not isinstance(written, primary):
+        written = cst.parse_expression(f"({texts[id(base)]})")
+    return code_of(receiver.deep_replace(base, written)).strip()
 
 
 def _reads_once(node: cst.CSTNode, entry: ArrayNamesake | None, ctx: HookContext) -> bool:
