@@ -703,9 +703,10 @@ def _fresh_batches(iterable: cst.BaseExpression, ctx: HookContext, depth: int) -
 
 def _shared_names(value: cst.BaseExpression, views: frozenset[str]) -> set[str]:
     """The variables ``value`` may share memory with: a name, an item (``x[0]``), a view
-    (``x.detach()``, ``x.data``), each element of a tuple, list, set or dict, either branch of
-    a conditional or ``or``, a walrus's value, what a comprehension iterates or yields, and
-    the arguments of a view function (``torch.squeeze(out)``) or of a Python builtin
+    (``x.detach()``, ``x.data``), an object's attribute (``batch.text``: the batch's tensor,
+    s40; not a static read, ``x.shape``), each element of a tuple, list, set or dict, either
+    branch of a conditional or ``or``, a walrus's value, what a comprehension iterates or
+    yields, and the arguments of a view function (``torch.squeeze(out)``) or of a Python builtin
     (``max(out)``, ``list(out)``: items of a tensor are views). Not seen: a function of the
     user's returning its argument (a model's output is a new tensor: ``fake = netG(noise)``)."""
     if isinstance(value, cst.Name):
@@ -714,8 +715,8 @@ def _shared_names(value: cst.BaseExpression, views: frozenset[str]) -> set[str]:
         return set().union(*(_shared_names(e.value, views) for e in value.elements))
     if isinstance(value, (cst.Subscript, cst.NamedExpr)):
         return _shared_names(value.value, views)
-    if isinstance(value, cst.Attribute) and value.attr.value in views:
-        return _shared_names(value.value, views)
+    if isinstance(value, cst.Attribute) and value.attr.value not in _STATIC_READS:
+        return _shared_names(value.value, views)  # a view, or an object's (`batch.text`)
     if isinstance(value, cst.IfExp):
         return _shared_names(value.body, views) | _shared_names(value.orelse, views)
     if isinstance(value, cst.BooleanOperation):
