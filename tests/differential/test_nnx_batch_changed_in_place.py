@@ -12,7 +12,8 @@ assignment still does (``alias *= 2`` rebinds a JAX array, torch changes ``featu
 does an in-place method of a value of the loss function. The logged accuracy: libcst qualifies
 ``torch.max(logit, 1)[1].view`` as ``torch.max.view``, which hid the JAX array's ``view(dtype)``
 (TypeError on a shape) and ``torch.max(out, 1)[0].std()`` (n, not n - 1: other numbers) from
-the after-update check; both are seen now, and an item at literal indices of a written read is
+the after-update check and from the loss function's check (``_qualify``); both are seen now,
+and an item at literal indices of a written read after the update is
 written (``(values, indices)[1].reshape(target.shape)``). And a name bound to an attribute of
 the batch (``x = batch.text``) shares its tensor: ``x += 1.0`` before ``model(batch.text)``
 converted before s40 and trained on other numbers; it escapes now. ``optimizer.TorchToNNX``'s
@@ -307,4 +308,30 @@ def test_a_new_value_or_a_static_read_of_the_batch_converts_exactly(change: str)
     translated = translate_nnx(source)
     assert BEGIN not in translated and "opt.update(model, grads)" in translated, translated
     rel = _pair_rel(source, translated)
+    assert rel < EXACT, f"rel {rel:.3e}"
+
+
+def _in_loss(term: str) -> str:
+    """``PLAIN_LOOP`` with ``term`` added to its loss."""
+    loss = "loss = ((out - y) ** 2).mean()"
+    return PLAIN_LOOP.replace(loss, f"{loss} + {term}")
+
+
+def test_a_namesake_on_an_item_of_an_array_function_in_the_loss_escapes() -> None:
+    """The same quirk in the loss function: converted, JAX's ``std`` (n) trained on other
+    numbers than torch's (n - 1)."""
+    source = _in_loss("torch.max(out, 1)[0].std()")
+    translated = translate_nnx(source)
+    assert BEGIN in translated and "opt.step()" in translated, translated
+    assert "`torch.max(out, 1)[0].std()` runs on JAX arrays there" in translated, translated
+    would_be = translate_nnx(_in_loss("torch.max(out, 1)[0].mean()"))
+    would_be = would_be.replace("[0].mean()", "[0].std()")
+    assert would_be.count(".std()") == 1 and BEGIN not in would_be
+    assert worst_rel(run_torch_loop(source), run_nnx_loop(source, would_be)) > 1e-3
+
+
+@pytest.mark.parametrize("term", ["torch.max(out, 1)[0].mean()", "torch.max(out, 1)[0].sum()"])
+def test_a_method_computing_the_same_on_an_item_in_the_loss_converts_exactly(term: str) -> None:
+    translated, rel = translated_rel(_in_loss(term))
+    assert BEGIN not in translated and "opt.update(model, grads)" in translated, translated
     assert rel < EXACT, f"rel {rel:.3e}"

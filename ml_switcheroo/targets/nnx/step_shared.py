@@ -96,7 +96,9 @@ def _check_traceable(
                 exact.pop(code_of(call).strip(), None)
     for call in (c for c in calls if id(c) not in written):
         _check_rejecting_function(call, computed, frozenset(called), ctx)
-        problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
+        problem = namesake_problem(
+            call, ctx.semantic_map.array_namesakes, _qualify(call, computed, ctx)
+        )
         function = _function_parts(call, ctx)  # `torch.max(out, 1).indices`, `Variable(out)`
         if function is not None and _array_names(function[0], ctx) & arrays:
             problem = _array_problem(call, [], ctx)
@@ -108,6 +110,19 @@ def _check_traceable(
         if problem is not None and _variable_names(node.value) & arrays:
             raise Untranslatable(f"in the forward pass (the loss function): {problem}")
     return exact
+
+
+def _qualify(
+    call: cst.Call, computed: Set[str], ctx: HookContext
+) -> Callable[[cst.BaseExpression], list[str]]:
+    """``ctx.qualify`` for ``call``'s namesake check in the loss function, but a method of a
+    value reading one of ``computed`` is a method of an array (``torch.max(out, 1)[0].std()``:
+    libcst's ``torch.max.std`` hid JAX's ``std`` dividing by n, s40); a method of a tensor
+    torch makes (``Variable(torch.randn(n, k)).cuda()``) stays torch's."""
+    receiver = _receiver(call)
+    if receiver is not None and _array_names(receiver, ctx) & computed:
+        return partial(module_function, qualify=ctx.qualify)
+    return ctx.qualify
 
 
 def _check_rejecting_function(
