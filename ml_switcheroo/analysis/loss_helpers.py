@@ -32,7 +32,7 @@ from ml_switcheroo.analysis.constant_guard import module_assignment
 from ml_switcheroo.analysis.factories import every_param
 from ml_switcheroo.analysis.purity import pure_builtin
 from ml_switcheroo.spec.semantic_map import ArrayNamesake
-from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
+from ml_switcheroo.spec.signature import NotALiteral, code_of, dotted_name, literal_value
 
 _FORBIDDEN: dict[type, str] = {
     cst.Global: "a `global` statement",
@@ -264,6 +264,15 @@ def namesake_problem(
     if limit is not None and len(call.args) <= limit and not _keywords(call):
         return None  # `x.sum(1)`: torch's dim, JAX's axis
     return f"`{code_of(call).strip()}` runs on JAX arrays there: {namesake.reason}"
+
+
+def module_function(
+    func: cst.BaseExpression, qualify: Callable[[cst.BaseExpression], list[str]]
+) -> list[str]:
+    """The imported names of ``func``, a dotted name only: libcst names the method of a value
+    an import's call returns after the import (``torch.max(out, 1)[1].view``:
+    ``torch.max.view``), a method of a tensor all the same (s40)."""
+    return qualify(func) if dotted_name(func) is not None else []
 
 
 def _keywords(call: cst.Call) -> bool:

@@ -16,7 +16,7 @@ import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.dominating import module_of
-from ml_switcheroo.analysis.loss_helpers import namesake_problem
+from ml_switcheroo.analysis.loss_helpers import module_function, namesake_problem
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.analysis.statements import DETACH
 from ml_switcheroo.analysis.torch_tensors import known_tensors
@@ -96,7 +96,9 @@ def _check_traceable(
                 exact.pop(code_of(call).strip(), None)
     for call in (c for c in calls if id(c) not in written):
         _check_rejecting_function(call, computed, frozenset(called), ctx)
-        problem = namesake_problem(call, ctx.semantic_map.array_namesakes, ctx.qualify)
+        problem = namesake_problem(
+            call, ctx.semantic_map.array_namesakes, _qualify(call, computed, ctx)
+        )
         function = _function_parts(call, ctx)  # `torch.max(out, 1).indices`, `Variable(out)`
         if function is not None and _array_names(function[0], ctx) & arrays:
             problem = _array_problem(call, [], ctx)
@@ -108,6 +110,19 @@ def _check_traceable(
         if problem is not None and _variable_names(node.value) & arrays:
             raise Untranslatable(f"in the forward pass (the loss function): {problem}")
     return exact
+
+
+def _qualify(
+    call: cst.Call, computed: Set[str], ctx: HookContext
+) -> Callable[[cst.BaseExpression], list[str]]:
+    """``ctx.qualify`` for ``call``'s namesake check in the loss function, but a method of a
+    value reading one of ``computed`` is a method of an array (``torch.max(out, 1)[0].std()``:
+    libcst's ``torch.max.std`` hid JAX's ``std`` dividing by n, s40); a method of a tensor
+    torch makes (``Variable(torch.randn(n, k)).cuda()``) stays torch's."""
+    receiver = _receiver(call)
+    if receiver is not None and _array_names(receiver, ctx) & computed:
+        return partial(module_function, qualify=ctx.qualify)
+    return ctx.qualify
 
 
 def _check_rejecting_function(
@@ -570,7 +585,12 @@ def _check_no_shared_change(
     out if c else None``, ``(keep := out.detach())``, ``d = {"o": out}`` then changed in place
     converted, 0.785 relative off torch each). A loop binds views only over ``returned``
     (values of the loss function): a batch of the loader is a new tensor (DCGAN's
-    ``noise.normal_(0, 1)``). The step escapes naming the change."""
+    ``noise.normal_(0, 1)``). An in-place method (``x.t_()``) of a name none of ``returned``
+    reaches (the batch, values made from it: ``_batch_method``) is left to the port: torch's
+    own change on the torch tensors of a port keeping them (both names change, as in torch),
+    AttributeError on a JAX or NumPy array, never other numbers (s40: cnn-text-classification's
+    ``feature.t_()`` beside ``feature, target = feature.cuda(), target.cuda()``). The step
+    escapes naming the change."""
     views = ctx.semantic_map.array_views
     moves = ctx.semantic_map.array_moves
     nodes = [n for n in nodes if not _writes_itself_back(n, moves)]
@@ -585,14 +605,30 @@ def _check_no_shared_change(
     if not shared:
         return
     suffix = ctx.semantic_map.in_place_suffix or "_"
+    of_the_step = returned if returned is not None else computed
     for node in nodes:
         changed = _shared_change_of(node, suffix, views)
-        if changed is not None and changed in shared:
-            raise Untranslatable(
-                f"`{code_of(node).strip()}` changes `{changed}` in place, which shares its memory"
-                " with a value of the step in torch (a view, `x.detach()`, the same tensor);"
-                " JAX arrays are never changed in place: the other name would keep its value"
-            )
+        if changed is None or changed not in shared:
+            continue
+        if changed not in of_the_step and _batch_method(node, suffix):
+            continue
+        raise Untranslatable(
+            f"`{code_of(node).strip()}` changes `{changed}` in place, which shares its memory"
+            " with a value of the step in torch (a view, `x.detach()`, the same tensor);"
+            " JAX arrays are never changed in place: the other name would keep its value"
+        )
+
+
+def _batch_method(node: cst.CSTNode, suffix: str) -> bool:
+    """Whether ``node`` calls a method named with the map's ``in_place_suffix`` (``x.t_()``,
+    ``x.data.add_(1)``, ``x[0].mul_(2)``): a JAX or NumPy array has none (AttributeError), so
+    on a name the loss function does not compute it is loud or torch's own change, never other
+    numbers. An augmented assignment or an item store is not one (``x += 1`` rebinds a JAX
+    array silently)."""
+    if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Attribute):
+        return False
+    name = node.func.attr.value
+    return name.endswith(suffix) and not name.startswith("__")
 
 
 def _writes_itself_back(node: cst.CSTNode, moves: Set[str]) -> bool:
@@ -682,9 +718,10 @@ def _fresh_batches(iterable: cst.BaseExpression, ctx: HookContext, depth: int) -
 
 def _shared_names(value: cst.BaseExpression, views: frozenset[str]) -> set[str]:
     """The variables ``value`` may share memory with: a name, an item (``x[0]``), a view
-    (``x.detach()``, ``x.data``), each element of a tuple, list, set or dict, either branch of
-    a conditional or ``or``, a walrus's value, what a comprehension iterates or yields, and
-    the arguments of a view function (``torch.squeeze(out)``) or of a Python builtin
+    (``x.detach()``, ``x.data``), an object's attribute (``batch.text``: the batch's tensor,
+    s40; not a static read, ``x.shape``), each element of a tuple, list, set or dict, either
+    branch of a conditional or ``or``, a walrus's value, what a comprehension iterates or
+    yields, and the arguments of a view function (``torch.squeeze(out)``) or of a Python builtin
     (``max(out)``, ``list(out)``: items of a tensor are views). Not seen: a function of the
     user's returning its argument (a model's output is a new tensor: ``fake = netG(noise)``)."""
     if isinstance(value, cst.Name):
@@ -693,8 +730,8 @@ def _shared_names(value: cst.BaseExpression, views: frozenset[str]) -> set[str]:
         return set().union(*(_shared_names(e.value, views) for e in value.elements))
     if isinstance(value, (cst.Subscript, cst.NamedExpr)):
         return _shared_names(value.value, views)
-    if isinstance(value, cst.Attribute) and value.attr.value in views:
-        return _shared_names(value.value, views)
+    if isinstance(value, cst.Attribute) and value.attr.value not in _STATIC_READS:
+        return _shared_names(value.value, views)  # a view, or an object's (`batch.text`)
     if isinstance(value, cst.IfExp):
         return _shared_names(value.body, views) | _shared_names(value.orelse, views)
     if isinstance(value, cst.BooleanOperation):
@@ -763,8 +800,9 @@ def _array_problem(node: cst.CSTNode, nodes: Sequence[cst.CSTNode], ctx: HookCon
     function = _function_parts(node, ctx)
     if function is not None and not function[1].left:
         return f"`{code_of(node).strip()}` runs on JAX arrays there: {function[1].reason}"
-    if isinstance(node, cst.Call):
-        return namesake_problem(node, ctx.semantic_map.array_namesakes, ctx.qualify)
+    if isinstance(node, cst.Call):  # (`torch.max(out, 1)[1].view(-1)`: a method of a value)
+        qualify = partial(module_function, qualify=ctx.qualify)
+        return namesake_problem(node, ctx.semantic_map.array_namesakes, qualify)
     entry = (
         ctx.semantic_map.array_attributes.get(node.attr.value)
         if isinstance(node, cst.Attribute)
@@ -832,6 +870,8 @@ def _after_update_texts(
         entry_args = function[1:] if function is not None else None
         reads_once = _reads_once(node, function[1] if function is not None else None, ctx)
         x = _receiver_text(receiver, texts, receivable, reads_once)
+        if x is None and reads_once:
+            x = _written_item(receiver, texts)
         if x is None and _any_array_receiver(receiver, node, covered, ctx):
             x = code_of(receiver).strip()  # a name or an item of one: `images[0]`
         model_call = x is None and id(receiver) in outputs
@@ -853,7 +893,11 @@ def _array_names(node: cst.CSTNode, ctx: HookContext) -> set[str]:
     """The variables ``node`` reads (``_variable_names``) but inside the arguments of a
     function of an import (``torch.ones(n)``: a tensor torch makes, ported by hand with the
     model) unless the map writes that function on arrays (``torch.max(out, 1)``)."""
-    if isinstance(node, cst.Call) and ctx.qualify(node.func) and _function_parts(node, ctx) is None:
+    if (
+        isinstance(node, cst.Call)
+        and module_function(node.func, ctx.qualify)
+        and _function_parts(node, ctx) is None
+    ):
         return set()
     names = _variable_names(node) if isinstance(node, cst.Name) else set()
     for child in node.children:
@@ -1028,6 +1072,20 @@ def _receiver_text(
     if node.lpar or not isinstance(node, (cst.Subscript, cst.Attribute)):
         return None
     return None if any(isinstance(n, cst.Call) for n in cst_walk.walk(node)) else text
+
+
+def _written_item(receiver: cst.BaseExpression, texts: Mapping[int, str]) -> str | None:
+    """``torch.max(out, 1)[1]``: an item at literal indices of a read ``texts`` writes, its
+    text with the read's (parenthesized as needed: ``(values, indices)[1]``); None otherwise
+    (s40: cnn-text-classification's ``torch.max(logit, 1)[1].view(target.size()).data``)."""
+    base = _literal_item_base(receiver)
+    if base is receiver or id(base) not in texts:
+        return None
+    written = cst.parse_expression(texts[id(base)])
+    primary = (cst.Name, cst.Attribute, cst.Subscript, cst.Call)
+    if not written.lpar and not isinstance(written, primary):
+        written = cst.parse_expression(f"({texts[id(base)]})")
+    return code_of(receiver.deep_replace(base, written)).strip()
 
 
 def _reads_once(node: cst.CSTNode, entry: ArrayNamesake | None, ctx: HookContext) -> bool:
