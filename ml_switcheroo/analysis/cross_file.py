@@ -163,7 +163,7 @@ class CrossFile:
         name = f"{split[1]}() ({os.path.relpath(path, self.index.root)}:{definition.lineno})"
         steps = [
             node
-            for node in ast.walk(definition)
+            for node in ast_nodes.walk(definition)
             if isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
             and node.func.attr in self.semantic_map.methods_with_role(STEP)
@@ -546,7 +546,7 @@ class CrossFile:
         facts = self.index.facts(self.path)
         if facts.tree is None or folder == os.path.abspath(self.index.root):
             return None
-        for node in ast.walk(facts.tree):
+        for node in ast_nodes.walk(facts.tree):
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 modules = [node.module]
             elif isinstance(node, ast.Import):
@@ -571,9 +571,8 @@ class CrossFile:
         facts = self.index.facts(self.path)
         if facts.tree is None or not constructors:
             return None
-        calls = {
-            (n.lineno, n.col_offset): n for n in ast.walk(facts.tree) if isinstance(n, ast.Call)
-        }
+        nodes = ast_nodes.walk(facts.tree)
+        calls = {(n.lineno, n.col_offset): n for n in nodes if isinstance(n, ast.Call)}
         uses = self._model_uses()
         found: set[str] = set()
         for place in constructors:
@@ -1587,16 +1586,19 @@ def _freezers(
     tree = facts.tree
     assert tree is not None
     tops = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.ClassDef))]
-    mentioned = {t.name: {n.id for n in ast.walk(t) if isinstance(n, ast.Name)} for t in tops}
+    mentioned = {t.name: {n.id for n in ast_nodes.walk(t) if isinstance(n, ast.Name)} for t in tops}
     found: list[tuple[ast.AST, frozenset[str] | None]] = []
     selves = _on_self(tree, spec.tensor_classes)
     if not direct:
         selves |= _in_methods(tree) & _unnamed_setters(tree, spec.freeze_attributes)
     for statement in tree.body:
         deferred = (
-            {id(n) for n in ast.walk(_defined_body(statement))} if _defines(statement) else set()
+            {id(n) for n in ast_nodes.walk(_defined_body(statement))}
+            if _defines(statement)
+            else set()
         )
-        for node in (n for n in ast.walk(statement) if _freezes(n, spec, facts.imports, selves)):
+        freezes = (n for n in ast_nodes.walk(statement) if _freezes(n, spec, facts.imports, selves))
+        for node in freezes:
             if id(node) not in deferred or statement.decorator_list:  # type: ignore[attr-defined]
                 found.append((node, None))
                 continue
@@ -1809,7 +1811,7 @@ def _complex_node(facts: FileFacts, *, spec: ParameterSpec) -> ast.expr | None:
     tree = facts.tree
     assert tree is not None
     names = spec.complex_names
-    for node in ast.walk(tree):
+    for node in ast_nodes.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, complex):
             return node
         if isinstance(node, ast.Attribute) and node.attr in names:
@@ -1829,7 +1831,7 @@ def _own_freeze(facts: FileFacts, spec: ParameterSpec) -> ast.AST | None:
     tree = facts.tree
     assert tree is not None
     selves = _on_self(tree, spec.tensor_classes)
-    return next((n for n in ast.walk(tree) if _freezes(n, spec, facts.imports, selves)), None)
+    return next((n for n in ast_nodes.walk(tree) if _freezes(n, spec, facts.imports, selves)), None)
 
 
 def _defines(statement: ast.stmt) -> bool:
@@ -1908,7 +1910,7 @@ def _mentions(node: ast.AST, skipped: Collection[int]) -> set[str]:
 
 def _docstrings(node: ast.AST) -> Iterator[ast.Constant]:
     """The docstrings of ``node`` and the functions and classes in it."""
-    for holder in ast.walk(node):
+    for holder in ast_nodes.walk(node):
         if isinstance(holder, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             first = holder.body[0] if holder.body else None
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
@@ -1926,7 +1928,7 @@ def _computed_lookup(facts: FileFacts, file_of: Callable[[str], str | None]) -> 
     repository's: ``globals()``, ``vars(module)``, ``getattr(module, name)`` (``module`` an
     import of a repository module, or ``sys.modules[...]``) with ``name`` not a string."""
     assert facts.tree is not None
-    for node in ast.walk(facts.tree):
+    for node in ast_nodes.walk(facts.tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
             continue
         if node.func.id == "globals":
@@ -2033,15 +2035,15 @@ def _unnamed_setters(tree: ast.Module, attributes: Collection[str]) -> set[int]:
     that holds one of ``attributes`` as a string (``'requires_grad'``: the name it may
     compute): in a file imported only through another, such a call is no freeze."""
     named: set[int] = set()
-    for function in ast.walk(tree):
+    for function in ast_nodes.walk(tree):
         if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        inside = list(ast.walk(function))
+        inside = list(ast_nodes.walk(function))
         if any(isinstance(n, ast.Constant) and n.value in attributes for n in inside):
             named |= {id(n) for n in inside}
     return {
         id(n)
-        for n in ast.walk(tree)
+        for n in ast_nodes.walk(tree)
         if isinstance(n, ast.Call)
         and len(n.args) == 3
         and not isinstance(n.args[1], ast.Constant)
@@ -2086,12 +2088,12 @@ def _in_methods(tree: ast.Module) -> set[int]:
     """The ids of the calls in a method of a class of the module, and of the calls
     ``f(self, ...)`` or ``f(self.a.b, ...)`` anywhere (a wrapper a decorator puts on methods)."""
     found: set[int] = set()
-    for owner in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+    for owner in (n for n in ast_nodes.walk(tree) if isinstance(n, ast.ClassDef)):
         for method in (
             m for m in owner.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)
         ):
-            found.update(id(n) for n in ast.walk(method) if isinstance(n, ast.Call))
-    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.args):
+            found.update(id(n) for n in ast_nodes.walk(method) if isinstance(n, ast.Call))
+    for call in (n for n in ast_nodes.walk(tree) if isinstance(n, ast.Call) and n.args):
         held = call.args[0]
         while isinstance(held, ast.Attribute):
             held = held.value
