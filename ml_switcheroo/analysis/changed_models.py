@@ -799,7 +799,23 @@ def _references(node: cst.CSTNode) -> list[cst.BaseExpression]:
 
 
 def _source(node: cst.CSTNode) -> str:
-    return code_of(node).strip()
+    """``code_of(node).strip()``, written out once per node of the last ``_SOURCES_KEPT`` asked:
+    checkout-large's 122 files asked 11,877 times of 3,975 nodes that are no plain name or
+    attribute chain (each a code generation; libcst's nodes do not change)."""
+    if isinstance(node, (cst.Name, cst.Attribute)):  # mostly read off their fields: not kept
+        return code_of(node).strip()
+    kept = _SOURCES.get(id(node))
+    if kept is not None and kept[0] is node:
+        return kept[1]
+    text = code_of(node).strip()
+    if len(_SOURCES) >= _SOURCES_KEPT:
+        _SOURCES.clear()
+    _SOURCES[id(node)] = (node, text)  # the node kept with it: its id is not reused meanwhile
+    return text
+
+
+_SOURCES: dict[int, tuple[cst.CSTNode, str]] = {}  # id(node) -> (node, its source)
+_SOURCES_KEPT = 4096
 
 
 def bound_parameter(

@@ -93,3 +93,27 @@ def test_a_class_of_the_other_file_changing_the_model_in_its_init_escapes(
 def test_a_class_of_the_other_file_storing_the_model_converts(tmp_path: Path) -> None:
     out = _converted(tmp_path, OPT + "    surgery.Holder(model)\n")
     assert "opt = optax.sgd" in out, out
+
+
+def test_two_files_asking_about_another_file_parse_it_once(tmp_path: Path, monkeypatch) -> None:
+    """``CrossFile._foreign_change`` reads another file's libcst tree through the repository
+    index (``_libcst_tree``): one parse per content in a process, whichever file asks."""
+    import libcst as cst
+
+    parsed: list[str] = []
+    parse = cst.parse_module
+
+    def counting(source: str | bytes, *args: object, **kwargs: object) -> cst.Module:
+        parsed.append(source if isinstance(source, str) else source.decode())
+        return parse(source, *args, **kwargs)  # type: ignore[arg-type]
+
+    body = OPT + "    surgery.replace_head(model)\n"
+    write_package(
+        tmp_path,
+        {"a_main.py": _main(body), "b_main.py": _main(body), "surgery.py": SURGERY},
+    )
+    monkeypatch.setattr(cst, "parse_module", counting)
+    outputs = convert_in_process(tmp_path)[0]
+    said = "which runs `m.out = nn.Linear(8, 2)` in `pkg/surgery.py:5`"
+    assert said in outputs["a_main.py"] and said in outputs["b_main.py"]
+    assert parsed.count(SURGERY) == 2  # its own conversion (convert_in_process), one question
