@@ -59,6 +59,7 @@ EXIT_FAILED = 3
 # libcst's default marker (spelt so that this file does not carry it): such files are skipped.
 GENERATED_MARKER = f"@gen{''}erated"
 _PROGRESS_PREFIX = "\r\033[2K"  # what libcst's progress indicator writes
+_SHARED_IMPORTS = "imports"  # under the results folder: ``repository.share_imports``
 LONG_RUN_FILES = 16  # files to parse from which a progress indicator is shown (on a terminal)
 
 
@@ -781,6 +782,7 @@ def _convert(
     ``content_failures`` receives the failures that are properties of the file's bytes (path ->
     sha256 of the bytes, reason): those a cache may keep.
     """
+    from ml_switcheroo.analysis.repository import share_imports
     from ml_switcheroo.app import convert_command, files
 
     results: dict[str, dict[str, Any]] = {}
@@ -794,6 +796,9 @@ def _convert(
             "display_root": os.getcwd(),
             "stamps": convert_command.map_stamps(options.get("semantic_map", ())),
         }
+        if (args.jobs or os.cpu_count() or 1) > 1:  # forked workers share the imports read
+            os.mkdir(os.path.join(results_dir, _SHARED_IMPORTS))
+            share_imports(os.path.join(results_dir, _SHARED_IMPORTS))
         try:
             with _libcst_output(verbose=args.verbose, progress=show_progress):
                 _STOP.in_runner = True
@@ -803,6 +808,7 @@ def _convert(
                     )
                 finally:
                     _STOP.in_runner = False
+                    share_imports(None)
             if _STOP.requested():  # a signal during the run (see _on_signal)
                 raise KeyboardInterrupt
         except KeyboardInterrupt:

@@ -48,6 +48,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import pickle
 import re
 import stat
 from collections.abc import Callable, Hashable, Iterable, Iterator
@@ -330,6 +331,52 @@ def pin_sources(paths: Iterable[str]) -> None:
     _Pins.sources = pins
 
 
+class _SharedImports:
+    """The folder the processes of one run keep ``FileImports`` in (``share_imports``)."""
+
+    folder: str | None = None
+
+
+def share_imports(folder: str | None) -> None:
+    """Keep the imports read of each file (``RepositoryIndex.imports_of``) in ``folder``, where
+    every process of the run finds them (None: stop). The workers libcst forks walk import
+    closures that overlap: on checkout-large the two workers of ``-j 2`` parsed 697 and 638
+    files for their imports, 591 of them in both (1.1 + 1.0 CPU-s). Reading the imports in the
+    parent before the fork instead cost more than it saved (it cannot know where each walk
+    stops: torch's walks read no file's imports, but their closures are large)."""
+    _SharedImports.folder = folder
+
+
+def _shared_read_imports(path: str, module: str, data: bytes) -> FileImports:
+    """``_read_imports``, from the shared folder when another process read them already: the
+    answer is a function of (path, module, bytes) alone, so the entry is named by their
+    sha256. An entry that cannot be read is read from the file again."""
+    folder = _SharedImports.folder
+    if folder is None:
+        return _read_imports(path, module, data)
+    digest = hashlib.sha256(
+        os.fsencode(path) + b"\0" + module.encode("utf-8", "surrogatepass") + b"\0"
+    )
+    digest.update(data)
+    name = os.path.join(folder, digest.hexdigest())
+    try:
+        with open(name, "rb") as handle:
+            found = pickle.load(handle)
+        if type(found) is FileImports:
+            return found
+    except Exception:  # noqa: BLE001 - no entry, or one unreadable: parse the file
+        pass
+    found = _read_imports(path, module, data)
+    partial = f"{name}.{os.getpid()}"
+    try:
+        with open(partial, "wb") as handle:
+            pickle.dump(found, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, name)  # whole or absent for a reader
+    except OSError:
+        pass
+    return found
+
+
 def release_pins() -> None:
     """Forget ``pin_sources``: questions read the files again (after a run that wrote them)."""
     _Pins.sources = {}
@@ -559,7 +606,7 @@ class RepositoryIndex:
             return FileImports(facts.imports, facts.defines, tuple(facts.submodules))
         known = self._imports.get(path)
         if known is None or known[0] is not data:
-            known = (data, _read_imports(path, self.module_of(path), data))
+            known = (data, _shared_read_imports(path, self.module_of(path), data))
             self._imports[path] = known
         return known[1]
 
