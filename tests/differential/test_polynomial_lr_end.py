@@ -29,7 +29,17 @@ from tests.differential.test_warmup_then_main import _pair
 SGD = "torch.optim.SGD(params, lr=0.1, momentum=0.9)"
 API = "torch.optim.lr_scheduler.PolynomialLR"
 
-CASES = [(30, 0.1), (30, 0.5), (7, 0.5), (7, 0.1), (5, 0.5), (30, 1.0), (7, 3.0), (1, 0.5), (0, 0.5)]
+CASES = [
+    (30, 0.1),
+    (30, 0.5),
+    (7, 0.5),
+    (7, 0.1),
+    (5, 0.5),
+    (30, 1.0),
+    (7, 3.0),
+    (1, 0.5),
+    (0, 0.5),
+]
 
 
 @pytest.mark.parametrize("exact", [False, True], ids=["default", "exact"])
