@@ -1,0 +1,142 @@
+"""Probe s42, F2: a trainer class builds ``self.opt`` and ``self.sched`` in ``__init__`` and
+steps both in ``train_step``; a subclass in ANOTHER file of the package changes what torch does
+with them: it steps ``self.sched`` again after ``super().train_step(k)`` (twice per update), or
+writes ``self.opt.param_groups[...]["lr"]`` at one update. The base file folded the schedule
+into the optimizer per update, and nothing in either file was marked: measured on the parent
+(optax, float64, 60 updates, the translated ``Child(...).opt`` against torch's ``Child``)
+7.7e-1 relative for the second ``step()``, 6.4e-2 for the lr write. The same subclass in the
+base's own file escaped. Fixed: for a scheduler (optimizer) held as an attribute,
+``CrossFile.member_used_elsewhere`` finds ``<x>.sched.step()`` (``<x>.opt.param_groups``) in
+another file of the repository and the scheduler escapes, naming ``file:line``. Twins (a
+subclass only calling ``super().train_step``, one stepping another attribute's scheduler)
+convert and match torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from tests.differential.harness import (
+    STEPS,
+    float64,
+    linear_problem,
+    map_tolerance,
+    rel_error,
+    run_optax,
+    translate_package,
+)
+from tests.differential.test_facts_across_scopes import TorchModel
+from tests.support import importable
+
+BASE = """\
+import torch
+
+
+class Base:
+    def __init__(self, model, lr):
+        self.model = model
+        self.opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=5, gamma=0.5)
+
+    def train_step(self, k):
+        self.opt.zero_grad()
+        loss = self.model(k)
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+"""
+
+CHILD = """\
+import torch
+from s42pkg.base import Base
+
+
+class Child(Base):
+    def train_step(self, k):
+        super().train_step(k)
+{extra}
+"""
+
+ESCAPING = {
+    "the_subclass_steps_the_scheduler_again": "        self.sched.step()",
+    "the_subclass_writes_the_lr": (
+        "        if k == 20:\n"
+        "            for g in self.opt.param_groups:\n"
+        '                g["lr"] = 0.01'
+    ),
+}
+CONVERTING = {
+    "the_subclass_only_calls_super": "        pass",
+    "the_subclass_steps_another_scheduler": (
+        "        self.other.step()\n\n"
+        "    def build(self):\n"
+        "        self.other = torch.optim.lr_scheduler.StepLR(\n"
+        "            torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), 3)\n"
+    ),
+}
+
+
+def _unload() -> None:
+    for name in [m for m in sys.modules if m.startswith("s42pkg")]:
+        del sys.modules[name]
+
+
+def _rel(root: Path) -> float:
+    """torch's ``Child`` (original package) against the translated ``Child(...).opt``."""
+    with float64():
+        problem = linear_problem()
+        _unload()
+        with importable(root / "original"):
+            child_class = importlib.import_module("s42pkg.child").Child
+            params = {k: torch.tensor(v, requires_grad=True) for k, v in problem.init.items()}
+            child = child_class(TorchModel(problem, params), 0.05)
+            if hasattr(child, "build"):
+                child.build()
+            torch_traj: list[dict[str, Any]] = []
+            for k in range(STEPS):
+                child.train_step(k)
+                torch_traj.append({n: p.detach().numpy().copy() for n, p in params.items()})
+        _unload()
+        with importable(root / "translated"):
+            tx = importlib.import_module("s42pkg.child").Child(object(), 0.05).opt
+            optax_traj, _ = run_optax(problem, tx)
+        _unload()
+        return rel_error(problem, torch_traj, optax_traj)
+
+
+def _translate(tmp_path: Path, extra: str) -> Any:
+    files = {
+        "s42pkg/__init__.py": "",
+        "s42pkg/base.py": BASE,
+        "s42pkg/child.py": CHILD.format(extra=extra),
+    }
+    return translate_package(tmp_path, files)
+
+
+@pytest.mark.parametrize("name", sorted(ESCAPING))
+def test_a_subclass_in_another_file_changing_the_schedule_escapes(
+    tmp_path: Path, name: str
+) -> None:
+    results = _translate(tmp_path, ESCAPING[name])
+    base = results["s42pkg/base.py"]
+    reasons = [r.reason for r in base.escapes if "lr_scheduler" in r.api]
+    assert any("s42pkg/child.py:" in r for r in reasons), (reasons, base.code)
+
+
+@pytest.mark.parametrize("name", sorted(CONVERTING))
+def test_a_subclass_in_another_file_leaving_the_schedule_matches_torch(
+    tmp_path: Path, name: str
+) -> None:
+    results = _translate(tmp_path, CONVERTING[name])
+    base = results["s42pkg/base.py"]
+    assert not [r for r in base.escapes if "lr_scheduler" in r.api], base.code
+    assert "self.sched.step()" not in base.code
+    rel = _rel(tmp_path)
+    tolerance = map_tolerance("torch.optim.lr_scheduler.StepLR", exact=False)
+    assert rel < tolerance, f"rel={rel:.3e}"
