@@ -476,6 +476,26 @@ class CrossFile:
                 return Place(path, node.lineno).named(self.index.root)
         return None
 
+    def member_used_elsewhere(self, attribute: str, members: Collection[str]) -> str | None:
+        """``file:line`` of ``<anything>.<attribute>.<member>`` (one of ``members``: called,
+        read or written) in another file of the repository: ``self.sched.step()`` of a
+        subclass, ``trainer.opt.param_groups`` of a callee; None when no other file has one (or
+        when a file that may have one fails to parse: then its place)."""
+        files = [p for p in self.index.with_word(attribute) if p != self.path]
+        for other in files:
+            facts = self.index.facts(other)
+            if facts.error is not None:
+                return facts.error.describe(self.index.root)
+            for node in ast_nodes.walk(facts.tree):
+                if (
+                    isinstance(node, ast.Attribute)
+                    and node.attr in members
+                    and isinstance(node.value, ast.Attribute)
+                    and node.value.attr == attribute
+                ):
+                    return Place(other, node.lineno).named(self.index.root)
+        return None
+
     def called_elsewhere(self, functions: Collection[str]) -> str | None:
         """``file:line`` of a call in another file of the repository whose callee is written as
         one of ``functions`` (``copy.copy``, ``replace``); None when no other file has one (or

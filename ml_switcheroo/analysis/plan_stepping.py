@@ -744,7 +744,16 @@ class SteppingFacts:
             return None
         groups = f"{code_of(optimizer).strip()}.param_groups"
         used = _use_but_lr_reads(self.module, groups)
-        return None if used is None else f"`{groups}` at {self._place(used)}"
+        if used is not None:
+            return f"`{groups}` at {self._place(used)}"
+        cross_file = self.resolver.cross_file
+        if isinstance(optimizer, cst.Attribute) and cross_file is not None:
+            # a subclass or a callee in another file (`self.opt.param_groups` there)
+            attribute = optimizer.attr.value
+            other = cross_file.member_used_elsewhere(attribute, ("param_groups",))
+            if other is not None:
+                return f"`.{attribute}.param_groups` at {other}"
+        return None
 
     def _metric_not_per_update(self, schedule: SchedulePlan, steps: list[Site]) -> str | None:
         """Why a scheduler that joins the chain (ReduceLROnPlateau) may not see its metric
@@ -1083,6 +1092,17 @@ class SteppingFacts:
         if optimizer is None:
             return None
         text = code_of(optimizer).strip()
+        scheduler = schedule.outer.target
+        cross_file = self.resolver.cross_file
+        if isinstance(scheduler, cst.Attribute) and cross_file is not None:
+            # `self.sched.step()` of a subclass (or of code given the object) in another file
+            attribute = scheduler.attr.value
+            other = cross_file.member_used_elsewhere(attribute, self.step_methods)
+            if other is not None:
+                return (
+                    f"`.{attribute}.step()` is also called at {other}, which steps the "
+                    "scheduler outside the updates it counts here"
+                )
         hidden = self._read_out_of_sight(optimizer) if isinstance(optimizer, cst.Name) else None
         if hidden is not None:
             return (
