@@ -10,6 +10,14 @@ base's own file escaped. Fixed: for a scheduler (optimizer) held as an attribute
 another file of the repository and the scheduler escapes, naming ``file:line``. Twins (a
 subclass only calling ``super().train_step``, one stepping another attribute's scheduler)
 convert and match torch.
+
+F3 (the fix's first version matched only ``<x>.sched.step()`` / ``<x>.opt.param_groups``
+spelled out): the subclass reaching them through an alias (``s = self.sched; s.step()``,
+``o = self.opt; o.param_groups``), ``getattr(self, "sched")`` or ``vars(self)["sched"]``
+converted silently: 7.7e-1 relative (a second step), 6.4e-2 (the lr write), 4.7e-1
+(``o.step()`` every third update). Fixed: ``CrossFile.attribute_reached_elsewhere``: a file
+that names the owning class and uses either attribute (as an attribute or a string) escapes
+the scheduler.
 """
 
 from __future__ import annotations
@@ -69,6 +77,19 @@ ESCAPING = {
         "        if k == 20:\n"
         "            for g in self.opt.param_groups:\n"
         '                g["lr"] = 0.01'
+    ),
+    # F3: the same through an alias, getattr or vars (as measured on the parent of the fix)
+    "an_alias_steps_the_scheduler_again": "        s = self.sched\n        s.step()",
+    "getattr_steps_the_scheduler_again": "        getattr(self, 'sched').step()",
+    "vars_steps_the_scheduler_again": "        vars(self)['sched'].step()",
+    "an_alias_writes_the_lr": (
+        "        if k == 20:\n"
+        "            o = self.opt\n"
+        "            for g in o.param_groups:\n"
+        '                g["lr"] = 0.01'
+    ),
+    "an_alias_steps_the_optimizer_again": (
+        "        if k % 3 == 0:\n            o = self.opt\n            o.step()"
     ),
 }
 CONVERTING = {
