@@ -1103,6 +1103,21 @@ class SteppingFacts:
                     f"`.{attribute}.step()` is also called at {other}, which steps the "
                     "scheduler outside the updates it counts here"
                 )
+            owner = schedule.outer.enclosing_class
+            held = {attribute}
+            if isinstance(optimizer, cst.Attribute):
+                held.add(optimizer.attr.value)
+            reached = (
+                None
+                if owner is None
+                else cross_file.attribute_reached_elsewhere(owner.name.value, held)
+            )
+            if reached is not None:
+                return (
+                    f"another file naming `{owner.name.value}` uses its scheduler or optimizer "
+                    f"at {reached} (a subclass, an alias), which may step it or change its lr "
+                    "outside the updates this scheduler counts"
+                )
         hidden = self._read_out_of_sight(optimizer) if isinstance(optimizer, cst.Name) else None
         if hidden is not None:
             return (
