@@ -161,3 +161,65 @@ def test_a_subclass_in_another_file_leaving_the_schedule_matches_torch(
     rel = _rel(tmp_path)
     tolerance = map_tolerance("torch.optim.lr_scheduler.StepLR", exact=False)
     assert rel < tolerance, f"rel={rel:.3e}"
+
+
+EVERY_K_BASE = """\
+import torch
+
+
+class Base:
+    def fit(self, model, loader, lr):
+        self.opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=5, gamma=0.5)
+        step = 0
+        for k in loader:
+            self.opt.zero_grad()
+            loss = model(k)
+            loss.backward()
+            self.opt.step()
+            step += 1
+            if step % 2 == 0:
+                self.sched.step()
+            self.hook()
+
+    def hook(self):
+        pass
+"""
+
+EVERY_K_CHILD = """\
+from s42pkg.base import Base
+
+
+class Child(Base):
+    def hook(self):
+        {body}
+"""
+
+
+@pytest.mark.parametrize("body", ["self.sched.step()", "s = self.sched\n        s.step()"])
+def test_every_k_stepping_with_a_subclass_in_another_file_stepping_it_escapes(
+    tmp_path: Path, body: str
+) -> None:
+    """F4: the same subclass checks on the every-k path (``if step % 2 == 0:
+    self.sched.step()``): a ``hook()`` override in another file stepping ``self.sched`` once
+    per update was folded as ``schedule(count // 2)`` (the first two fixes ran only on the
+    path of a scheduler stepped in the optimizer's block)."""
+    files = {
+        "s42pkg/__init__.py": "",
+        "s42pkg/base.py": EVERY_K_BASE,
+        "s42pkg/child.py": EVERY_K_CHILD.format(body=body),
+    }
+    base = translate_package(tmp_path, files)["s42pkg/base.py"]
+    reasons = [r.reason for r in base.escapes if "lr_scheduler" in r.api]
+    assert any("s42pkg/child.py:" in r for r in reasons), (reasons, base.code)
+
+
+def test_every_k_stepping_with_a_subclass_leaving_it_converts(tmp_path: Path) -> None:
+    files = {
+        "s42pkg/__init__.py": "",
+        "s42pkg/base.py": EVERY_K_BASE,
+        "s42pkg/child.py": EVERY_K_CHILD.format(body="pass"),
+    }
+    base = translate_package(tmp_path, files)["s42pkg/base.py"]
+    assert not [r for r in base.escapes if "lr_scheduler" in r.api], base.code
+    assert "count // 2" in base.code, base.code
