@@ -129,6 +129,15 @@ class SteppingFacts:
                     reason=every,
                     **_stepping(schedule),
                 )
+            elsewhere = self._stepped_elsewhere(schedule)
+            if elsewhere is not None:  # a subclass in another file stepping `self.sched`, say
+                return self._counted_or_refused(
+                    schedule,
+                    steps,
+                    findings.SCHEDULER_STEPPING_NOT_PROVED,
+                    reason=elsewhere,
+                    **_stepping(schedule),
+                )
             schedule.every = every
             return True
         if all(_same_control(step, optimizer_steps) for step in steps):
