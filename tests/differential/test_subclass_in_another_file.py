@@ -27,9 +27,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import libcst as cst
 import pytest
 import torch
+from libcst.codemod import CodemodContext
 
+from ml_switcheroo.codemods.optimizer import TorchToOptax
+from ml_switcheroo.rewrite.engine import records_of
 from tests.differential.harness import (
     STEPS,
     float64,
@@ -223,3 +227,48 @@ def test_every_k_stepping_with_a_subclass_leaving_it_converts(tmp_path: Path) ->
     base = translate_package(tmp_path, files)["s42pkg/base.py"]
     assert not [r for r in base.escapes if "lr_scheduler" in r.api], base.code
     assert "count // 2" in base.code, base.code
+
+
+PER_EPOCH_BASE = """\
+import torch
+
+
+class Base:
+    def fit(self, model, loader, lr):
+        self.opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=5, gamma=0.5)
+        for epoch in range(10):
+            for k in loader:
+                self.opt.zero_grad()
+                loss = model(k)
+                loss.backward()
+                self.opt.step()
+                self.hook()
+            self.sched.step()
+
+    def hook(self):
+        pass
+"""
+
+
+@pytest.mark.parametrize("body", ["self.sched.step()", "pass"])
+def test_per_epoch_stepping_with_a_subclass_in_another_file(tmp_path: Path, body: str) -> None:
+    """F5: the per-epoch path (``--steps-per-epoch 4``) folded ``schedule(count // 4)`` while a
+    ``hook()`` override in another file also stepped ``self.sched`` once per update (torch's
+    schedule advances 4 + 1 times per epoch); the twin (``pass``) still folds."""
+    files = {
+        "s42pkg/__init__.py": "",
+        "s42pkg/base.py": PER_EPOCH_BASE,
+        "s42pkg/child.py": EVERY_K_CHILD.format(body=body),
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    context = CodemodContext(filename=str(tmp_path / "s42pkg/base.py"))
+    command = TorchToOptax(context, steps_per_epoch="4")
+    code = command.transform_module(cst.parse_module(PER_EPOCH_BASE)).code
+    reasons = [r.reason for r in records_of(context) if r.kind == "escaped" and "lr_sch" in r.api]
+    if body == "pass":
+        assert reasons == [] and "count // (4)" in code, (reasons, code)
+    else:
+        assert any("s42pkg/child.py:" in r for r in reasons), (reasons, code)
