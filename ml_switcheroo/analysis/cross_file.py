@@ -476,6 +476,45 @@ class CrossFile:
                 return Place(path, node.lineno).named(self.index.root)
         return None
 
+    def member_used_elsewhere(self, attribute: str, members: Collection[str]) -> str | None:
+        """``file:line`` of ``<anything>.<attribute>.<member>`` (one of ``members``: called,
+        read or written) in another file of the repository: ``self.sched.step()`` of a
+        subclass, ``trainer.opt.param_groups`` of a callee; None when no other file has one (or
+        when a file that may have one fails to parse: then its place)."""
+        files = [p for p in self.index.with_word(attribute) if p != self.path]
+        for other in files:
+            facts = self.index.facts(other)
+            if facts.error is not None:
+                return facts.error.describe(self.index.root)
+            for node in ast_nodes.walk(facts.tree):
+                if (
+                    isinstance(node, ast.Attribute)
+                    and node.attr in members
+                    and isinstance(node.value, ast.Attribute)
+                    and node.value.attr == attribute
+                ):
+                    return Place(other, node.lineno).named(self.index.root)
+        return None
+
+    def attribute_reached_elsewhere(self, owner: str, attributes: Collection[str]) -> str | None:
+        """``file:line`` of a use of one of ``attributes`` (``x.sched``, ``getattr(x, "sched")``,
+        ``vars(x)["sched"]``) in another file of the repository that names the class ``owner``
+        (a subclass, code building one): an alias there (``s = self.sched; s.step()``) may step
+        or change what the class built; None when no such file has one (or the place of a
+        file that may have one and fails to parse)."""
+        files = [p for p in self.index.with_word(owner) if p != self.path]
+        for other in files:
+            facts = self.index.facts(other)
+            if facts.error is not None:
+                return facts.error.describe(self.index.root)
+            for node in ast_nodes.walk(facts.tree):
+                named = (isinstance(node, ast.Attribute) and node.attr in attributes) or (
+                    isinstance(node, ast.Constant) and node.value in attributes
+                )
+                if named:
+                    return Place(other, node.lineno).named(self.index.root)
+        return None
+
     def called_elsewhere(self, functions: Collection[str]) -> str | None:
         """``file:line`` of a call in another file of the repository whose callee is written as
         one of ``functions`` (``copy.copy``, ``replace``); None when no other file has one (or

@@ -129,6 +129,15 @@ class SteppingFacts:
                     reason=every,
                     **_stepping(schedule),
                 )
+            elsewhere = self._stepped_elsewhere(schedule)
+            if elsewhere is not None:  # a subclass in another file stepping `self.sched`, say
+                return self._counted_or_refused(
+                    schedule,
+                    steps,
+                    findings.SCHEDULER_STEPPING_NOT_PROVED,
+                    reason=elsewhere,
+                    **_stepping(schedule),
+                )
             schedule.every = every
             return True
         if all(_same_control(step, optimizer_steps) for step in steps):
@@ -150,6 +159,15 @@ class SteppingFacts:
             for step in steps
         ]
         if all(epochs):
+            elsewhere = self._attributes_used_elsewhere(schedule)
+            if elsewhere is not None:  # a subclass in another file stepping `self.sched`, say
+                return self._counted_or_refused(
+                    schedule,
+                    steps,
+                    findings.SCHEDULER_STEPPING_NOT_PROVED,
+                    reason=elsewhere,
+                    **_stepping(schedule),
+                )
             if len(steps) > 1:
                 return self._counted_or_refused(
                     schedule,
@@ -744,7 +762,16 @@ class SteppingFacts:
             return None
         groups = f"{code_of(optimizer).strip()}.param_groups"
         used = _use_but_lr_reads(self.module, groups)
-        return None if used is None else f"`{groups}` at {self._place(used)}"
+        if used is not None:
+            return f"`{groups}` at {self._place(used)}"
+        cross_file = self.resolver.cross_file
+        if isinstance(optimizer, cst.Attribute) and cross_file is not None:
+            # a subclass or a callee in another file (`self.opt.param_groups` there)
+            attribute = optimizer.attr.value
+            other = cross_file.member_used_elsewhere(attribute, ("param_groups",))
+            if other is not None:
+                return f"`.{attribute}.param_groups` at {other}"
+        return None
 
     def _metric_not_per_update(self, schedule: SchedulePlan, steps: list[Site]) -> str | None:
         """Why a scheduler that joins the chain (ReduceLROnPlateau) may not see its metric
@@ -1083,6 +1110,9 @@ class SteppingFacts:
         if optimizer is None:
             return None
         text = code_of(optimizer).strip()
+        reached = self._attributes_used_elsewhere(schedule)
+        if reached is not None:
+            return reached
         hidden = self._read_out_of_sight(optimizer) if isinstance(optimizer, cst.Name) else None
         if hidden is not None:
             return (
@@ -1109,6 +1139,39 @@ class SteppingFacts:
                 "the updates this scheduler counts (before it is built, twice per update, "
                 "after the loop)"
             )
+        return None
+
+    def _attributes_used_elsewhere(self, schedule: SchedulePlan) -> str | None:
+        """For a scheduler held as an attribute (``self.sched``): why another file of the
+        repository may step it or change its lr (``<x>.sched.step()``, or a file naming the
+        class that uses the scheduler's or optimizer's attribute: a subclass, an alias); None."""
+        optimizer = schedule.optimizer.target
+        scheduler = schedule.outer.target
+        cross_file = self.resolver.cross_file
+        if isinstance(scheduler, cst.Attribute) and cross_file is not None:
+            # `self.sched.step()` of a subclass (or of code given the object) in another file
+            attribute = scheduler.attr.value
+            other = cross_file.member_used_elsewhere(attribute, self.step_methods)
+            if other is not None:
+                return (
+                    f"`.{attribute}.step()` is also called at {other}, which steps the "
+                    "scheduler outside the updates it counts here"
+                )
+            owner = schedule.outer.enclosing_class
+            held = {attribute}
+            if isinstance(optimizer, cst.Attribute):
+                held.add(optimizer.attr.value)
+            reached = (
+                None
+                if owner is None
+                else cross_file.attribute_reached_elsewhere(owner.name.value, held)
+            )
+            if reached is not None:
+                return (
+                    f"another file naming `{owner.name.value}` uses its scheduler or optimizer "
+                    f"at {reached} (a subclass, an alias), which may step it or change its lr "
+                    "outside the updates this scheduler counts"
+                )
         return None
 
     def _read_out_of_sight(self, optimizer: cst.Name) -> cst.CSTNode | None:
