@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import libcst as cst
 import pytest
-from libcst.codemod import CodemodContext
 
 from ml_switcheroo import convert
 from ml_switcheroo.analysis import repository
+from tests import test_per_epoch_train_runners as per_epoch
 from tests.support import run_libcst_tool, write_package
 from tests.test_per_epoch_train_runners import ENGINE, MAIN, TARGETS
 
@@ -25,19 +24,11 @@ COMMANDS = {"optax": "optimizer.TorchToOptax", "nnx": "optimizer.TorchToNNX"}
 
 def in_process(root: Path, target: str) -> dict[str, str]:
     """Each file converted alone, nothing written: what every in-place run must write."""
-    command, arguments = TARGETS[target]
-    options = {"steps_per_epoch": arguments[1]} if arguments else {}
-    outputs = {}
-    for name in FILES:
-        path = root / "pkg" / name
-        tree = cst.parse_module(path.read_text(encoding="utf-8"))
-        context = CodemodContext(filename=str(path))
-        outputs[name] = command(context, **options).transform_module(tree).code
-    return outputs
+    return per_epoch.in_process(root, target, FILES)
 
 
 def written(root: Path) -> dict[str, str]:
-    return {name: (root / "pkg" / name).read_text(encoding="utf-8") for name in FILES}
+    return per_epoch.written(root, FILES)
 
 
 @pytest.fixture(params=sorted(TARGETS))

@@ -6,6 +6,7 @@ both targets (optax with ``--steps-per-epoch``, NNX without it)."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import libcst as cst
@@ -74,11 +75,12 @@ FILES = {"engine.py": ENGINE, "main.py": MAIN, "single.py": SINGLE}
 TARGETS = {"optax": (TorchToOptax, ["--steps-per-epoch", FLAG]), "nnx": (TorchToNNX, [])}
 
 
-def in_process(root: Path, target: str) -> dict[str, str]:
+def in_process(root: Path, target: str, files: Mapping[str, str] = FILES) -> dict[str, str]:
+    """Each of ``files`` converted alone, nothing written."""
     command, arguments = TARGETS[target]
     options = {"steps_per_epoch": FLAG} if arguments else {}
     outputs = {}
-    for name in FILES:
+    for name in files:
         path = root / "pkg" / name
         context = CodemodContext(filename=str(path))
         tree = cst.parse_module(path.read_text(encoding="utf-8"))
@@ -86,8 +88,8 @@ def in_process(root: Path, target: str) -> dict[str, str]:
     return outputs
 
 
-def written(root: Path) -> dict[str, str]:
-    return {name: (root / "pkg" / name).read_text(encoding="utf-8") for name in FILES}
+def written(root: Path, files: Mapping[str, str] = FILES) -> dict[str, str]:
+    return {name: (root / "pkg" / name).read_text(encoding="utf-8") for name in files}
 
 
 @pytest.fixture(params=sorted(TARGETS))

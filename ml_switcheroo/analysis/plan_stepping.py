@@ -121,21 +121,14 @@ class SteppingFacts:
             )
         every = self._stepped_every_k(schedule, steps, optimizer_steps)
         if every is not None:
-            if isinstance(every, str):
+            # unproved every-k stepping, or a subclass in another file stepping `self.sched`
+            unproved = every if isinstance(every, str) else self._stepped_elsewhere(schedule)
+            if unproved is not None:
                 return self._counted_or_refused(
                     schedule,
                     steps,
                     findings.SCHEDULER_STEPPING_NOT_PROVED,
-                    reason=every,
-                    **_stepping(schedule),
-                )
-            elsewhere = self._stepped_elsewhere(schedule)
-            if elsewhere is not None:  # a subclass in another file stepping `self.sched`, say
-                return self._counted_or_refused(
-                    schedule,
-                    steps,
-                    findings.SCHEDULER_STEPPING_NOT_PROVED,
-                    reason=elsewhere,
+                    reason=unproved,
                     **_stepping(schedule),
                 )
             schedule.every = every
