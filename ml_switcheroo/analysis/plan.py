@@ -203,6 +203,7 @@ class Planner(
         cst_walk.visit(self.module, collector)
         self.collector = collector
         plan = Plan(module=self.filename, positions=self.positions, sites=collector.sites)
+        plan.hatched = frozenset(collector.hatched)
         self.plan = plan
         plan.model_origin = self._model_origin  # for the NNX step hook (``HookContext``)
         plan.helper_problem = self._helper_problem

@@ -41,6 +41,7 @@ class _Collector(cst.CSTVisitor):
         self.name_positions: dict[int, tuple[int, int]] = {}  # id(Name) -> (block, index)
         self._position: dict[int, tuple[int, int]] = {}  # set anew by visit_Module
         self._escaped: set[int] = set()
+        self.hatched: set[int] = set()  # ids of the calls in those escaped statements
         # this class's visit_X/leave_X by node type (``cst_walk.on_visit``/``on_leave``'s)
         self._visit_of, self._leave_of = cst_walk.lookups(self)
 
@@ -61,8 +62,9 @@ class _Collector(cst.CSTVisitor):
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         node_id = id(node)
-        if node_id in self._escaped:
-            return False  # inside an escape hatch from an earlier run: not planned again
+        if node_id in self._escaped:  # inside an escape hatch from an earlier run
+            self.hatched.update(id(n) for n in cst_walk.walk(node) if isinstance(n, cst.Call))
+            return False  # not planned again
         position = self._position.get(node_id)
         if position is not None:
             self.parents[node_id] = self._statements[-1] if self._statements else None

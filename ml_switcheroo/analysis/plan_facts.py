@@ -238,6 +238,9 @@ class Plan:
     # ids of the statements the rewrite must enter: those holding a wired call or attribute, a
     # backward pass, an import, a region's or a torch-only use's statement (None: every one)
     busy: frozenset[int] | None = field(default=None, repr=False, compare=False)
+    # ids of the calls inside an escape hatch of an earlier run: torch code the user has not
+    # ported yet (a constructor there stays torch, whatever a dry run of it would say)
+    hatched: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
     _ranges: Positions | None = field(default=None, repr=False, compare=False)
     # The one binding the object a model expression names comes from (``Planner._model_origin``:
     # a Name bound once, ``self.x`` stored once in the file from such a Name), read in a method

@@ -60,7 +60,9 @@ class Receivers:
             return known
         wired = self.wired(call)
         translates = True
-        if wired is not None and wired.receiver is None:  # a constructor, not a method
+        if id(call) in self.plan().hatched:
+            translates = False  # left as torch code by an earlier run's escape hatch
+        elif wired is not None and wired.receiver is None:  # a constructor, not a method
             translates, rendered, folded = self.dry_run(call, wired)
             if rendered is not None:
                 self.dry_results[id(call)] = rendered

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ml_switcheroo.codemods.optimizer import TorchToNNX, TorchToOptax
 from tests.support import SwitcherooTest, run_codemod
 
 
@@ -88,3 +89,48 @@ class StabilityTest(SwitcherooTest):
         once = run_codemod(source)
         self.assertNotEqual(once, source)
         self.assertEqual(run_codemod(once), once)
+
+    def test_constructor_escaped_for_a_file_reason_stays_torch_on_a_second_run(self) -> None:
+        # The first run escapes the constructor because the file freezes parameters; a second
+        # run must not take the constructor in that hatch for a translated one (it did: the
+        # torch `state_dict()` got an escape saying `opt` "is now" optax / an nnx.Optimizer).
+        source = (
+            "import torch\n"
+            "def freeze(model):\n"
+            "    for p in model.parameters():\n"
+            "        p.requires_grad = False\n"
+            "model = make_model()\n"
+            "freeze(make_model())\n"
+            "opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0)\n"
+            "for x, y in loader:\n"
+            "    opt.zero_grad()\n"
+            "    loss = ((model(x) - y) ** 2).mean()\n"
+            "    loss.backward()\n"
+            "    opt.step()\n"
+            "torch.save(opt.state_dict(), 'ckpt.pt')\n"
+        )
+        for command in (TorchToOptax, TorchToNNX):
+            with self.subTest(command=command.__name__):
+                once = run_codemod(source, command)
+                self.assertIn("this file freezes parameters", once)
+                self.assertEqual(run_codemod(once, command), once)
+
+    def test_constructor_escaped_for_a_changed_model_stays_torch_on_a_second_run(self) -> None:
+        source = (
+            "import torch\n"
+            "model = make_model()\n"
+            "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+            "model.fine_tune(True)\n"
+            "for x, y in loader:\n"
+            "    opt.zero_grad()\n"
+            "    loss = ((model(x) - y) ** 2).mean()\n"
+            "    loss.backward()\n"
+            "    opt.step()\n"
+            "    opt.param_groups[0]['lr'] *= 0.5\n"
+            "torch.save(opt.state_dict(), 'ckpt.pt')\n"
+        )
+        for command in (TorchToOptax, TorchToNNX):
+            with self.subTest(command=command.__name__):
+                once = run_codemod(source, command)
+                self.assertIn("the model changes after the optimizer took its parameters", once)
+                self.assertEqual(run_codemod(once, command), once)
