@@ -515,6 +515,27 @@ class CrossFile:
                     return Place(other, node.lineno).named(self.index.root)
         return None
 
+    def attribute_used_elsewhere(self, attributes: Collection[str]) -> str | None:
+        """``file:line`` and code of any use, in another file of the repository, of an
+        attribute named one of ``attributes`` (``t.sched``, ``self.sched``) or of such a name
+        given as a string to ``getattr``/``setattr``/``delattr``/``hasattr`` or as a key of
+        ``vars(x)[...]``/``x.__dict__[...]``: a parameter of unknown type, an alias, a mixin
+        may reach the object a class of this file holds there; None when none does (or the
+        place of a file that may and fails to parse)."""
+        files = dict.fromkeys(
+            p for word in sorted(attributes) for p in self.index.with_word(word) if p != self.path
+        )
+        for other in files:
+            facts = self.index.facts(other)
+            if facts.error is not None:
+                return facts.error.describe(self.index.root)
+            for node in ast_nodes.walk(facts.tree):
+                found = _names_attribute(node, attributes)
+                if found is not None:
+                    place = Place(other, found.lineno).named(self.index.root)
+                    return f"{place} (`{_clipped(ast.unparse(found))}`)"
+        return None
+
     def called_elsewhere(self, functions: Collection[str]) -> str | None:
         """``file:line`` of a call in another file of the repository whose callee is written as
         one of ``functions`` (``copy.copy``, ``replace``); None when no other file has one (or
@@ -1242,6 +1263,38 @@ class CrossFile:
             if all(self.semantic_map.method(name, m) for m in self.methods)
         ]
         return found[0] if len(found) == 1 else None
+
+
+_NAMING_CALLS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+
+
+def _names_attribute(node: ast.AST, attributes: Collection[str]) -> ast.expr | None:
+    """The expression ``node`` is when it reaches an attribute named one of ``attributes``:
+    ``x.name``, ``getattr(x, "name")`` (``setattr``, ``delattr``, ``hasattr``),
+    ``vars(x)["name"]``, ``x.__dict__["name"]``; else None."""
+    if isinstance(node, ast.Attribute) and node.attr in attributes:
+        return node
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        named = node.func.id in _NAMING_CALLS and len(node.args) >= 2
+        if named and _constant_in(node.args[1], attributes):
+            return node
+    if isinstance(node, ast.Subscript) and _constant_in(node.slice, attributes):
+        value = node.value
+        is_vars = isinstance(value, ast.Call) and ast.unparse(value.func) == "vars"
+        if is_vars or (isinstance(value, ast.Attribute) and value.attr == "__dict__"):
+            return node
+    return None
+
+
+def _constant_in(node: ast.expr, names: Collection[str]) -> bool:
+    """Whether ``node`` is a string literal among ``names``."""
+    return isinstance(node, ast.Constant) and node.value in names
+
+
+def _clipped(text: str, limit: int = 60) -> str:
+    """``text`` on one line, cut to ``limit`` characters with ``...``."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _parameter_name(definition: object, call: cst.Call, argument: cst.Arg) -> str | None:

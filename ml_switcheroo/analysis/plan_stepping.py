@@ -267,6 +267,7 @@ class SteppingFacts:
             self._named_elsewhere,
             self._attribute_store_nodes,
             self._called_elsewhere,
+            self._used_elsewhere,
         )
         counted = [
             Step(
@@ -325,6 +326,11 @@ class SteppingFacts:
         """``file:line`` of a call of one of ``functions`` in another file of the repository."""
         cross_file = self.resolver.cross_file
         return None if cross_file is None else cross_file.called_elsewhere(functions)
+
+    def _used_elsewhere(self, attributes: Collection[str]) -> str | None:
+        """``CrossFile.attribute_used_elsewhere`` (None without a repository)."""
+        cross_file = self.resolver.cross_file
+        return None if cross_file is None else cross_file.attribute_used_elsewhere(attributes)
 
     def _named_elsewhere(self, word: str) -> bool:
         """Whether another file of the repository holds ``word`` (unknown without one: no)."""
@@ -1164,6 +1170,14 @@ class SteppingFacts:
                     f"another file naming `{owner.name.value}` uses its scheduler or optimizer "
                     f"at {reached} (a subclass, an alias), which may step it or change its lr "
                     "outside the updates this scheduler counts"
+                )
+            used = cross_file.attribute_used_elsewhere(held)
+            if used is not None:  # `def bump(t): s = t.sched; s.step()`, a mixin's self.sched
+                return (
+                    f"another file of the repository reaches an attribute named like its "
+                    f"scheduler or optimizer at {used} (a parameter of unknown type, an alias, "
+                    "a mixin), which may step it or change its lr outside the updates this "
+                    "scheduler counts"
                 )
         return None
 
