@@ -60,6 +60,7 @@ from ml_switcheroo.analysis.repository import (
     calls_of,
     factory_body,
     factory_callers,
+    imported_name,
     index_for,
     is_selecting,
     remembered,
@@ -475,6 +476,55 @@ class CrossFile:
             if isinstance(func, ast.Attribute) and func.attr in methods:
                 return Place(path, node.lineno).named(self.index.root)
         return None
+
+    def handed_optimizer_use(
+        self, callee: str, call: cst.Call, argument: cst.Arg, methods: Collection[str]
+    ) -> str | None:
+        """``file:line`` and code of the first use, in ``callee`` (a module-level function of
+        another file), of the parameter ``argument`` of ``call`` binds (an optimizer) that is
+        not ``p.m(...)`` with ``m`` outside ``methods`` nor a read of
+        ``p.param_groups[i]["lr"]``: handed on, aliased, stored, its lr written may step it
+        or change its lr unseen; None when it has none or is not such a function."""
+        split = self.index.split(self._absolute(callee))
+        path = self.index.file_of(split[0]) if split is not None else None
+        if split is None or path is None or path == self.path:
+            return None
+        facts = self.index.facts(path)
+        if facts.error is not None:
+            return facts.error.describe(self.index.root)
+        definition = facts.functions.get(split[1])
+        if definition is None:
+            return None
+        param = _parameter_name(definition, call, argument)
+        if param is None:
+            return f"{Place(path, definition.lineno).named(self.index.root)} (its parameters)"
+        parents = facts.nodes().parents
+        for node in ast_nodes.walk(definition):
+            named = isinstance(node, ast.Name) and node.id == param
+            if named and self._handed_outside(node, parents, facts):  # type: ignore[arg-type]
+                continue  # `print(opt)`, `torch.save(opt)`: code outside the repository
+            if named and not _read_as_optimizer(node, parents, methods):  # type: ignore[arg-type]
+                place = Place(path, node.lineno).named(self.index.root)
+                return f"{place} (`{_clipped(ast.unparse(parents.get(id(node), node)))}`)"
+        return None
+
+    def _handed_outside(
+        self, name: ast.Name, parents: dict[int, ast.AST], facts: FileFacts
+    ) -> bool:
+        """Whether ``name`` is a plain argument of a call of a builtin (not rebound in its
+        file) or of a function imported from outside the repository."""
+        call = parents.get(id(name))
+        if not isinstance(call, ast.Call) or name not in call.args:
+            return False
+        func = call.func
+        qualified = imported_name(func, facts)
+        if qualified is None:  # a builtin the file does not bind
+            return isinstance(func, ast.Name) and func.id in _BUILTINS and _unbound(facts, func.id)
+        return self.index.split(qualified) is None
+
+    def outside_repository(self, qualified: str) -> bool:
+        """Whether ``qualified`` (a callee's qualified name) names no module of the repository."""
+        return self.index.split(self._absolute(qualified)) is None
 
     def member_used_elsewhere(self, attribute: str, members: Collection[str]) -> str | None:
         """``file:line`` of ``<anything>.<attribute>.<member>`` (one of ``members``: called,
@@ -1265,6 +1315,29 @@ class CrossFile:
         return found[0] if len(found) == 1 else None
 
 
+def _read_as_optimizer(
+    name: ast.Name, parents: dict[int, ast.AST], methods: Collection[str]
+) -> bool:
+    """Whether ``name`` is read as ``name.m(...)`` (``m`` not among ``methods``) or as
+    ``name.param_groups[i]["lr"]``."""
+    member = parents.get(id(name))
+    if not isinstance(name.ctx, ast.Load) or not isinstance(member, ast.Attribute):
+        return False
+    above = parents.get(id(member))
+    if isinstance(above, ast.Call) and above.func is member:
+        return member.attr not in methods
+    top = parents.get(id(above))
+    return (
+        member.attr == "param_groups"
+        and isinstance(above, ast.Subscript)
+        and isinstance(top, ast.Subscript)
+        and top.value is above
+        and _constant_in(top.slice, ("lr",))
+        and isinstance(top.ctx, ast.Load)
+    )
+
+
+_BUILTINS = frozenset(dir(builtins))
 _NAMING_CALLS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
 
 
@@ -1321,6 +1394,17 @@ def _never_bound(facts: FileFacts, name: str) -> bool:
         ):
             return False
     return True
+
+
+def _unbound(facts: FileFacts, name: str) -> bool:
+    """Whether the file of ``facts`` never binds ``name`` (no assignment, parameter,
+    definition or import of it anywhere, no star import)."""
+    if name in facts.stored or name in facts.imports or facts.stars:
+        return False
+    return not any(
+        isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load)
+        for node in ast_nodes.walk(facts.tree)
+    )
 
 
 def _imports_by_name(facts: FileFacts) -> bool:
