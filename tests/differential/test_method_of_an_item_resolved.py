@@ -5,7 +5,8 @@ loss function's own check only (``step_shared._qualify``); a helper of the file 
 loss function (``my_loss(out, y)`` returning ``... + torch.max(out, 1)[0].std()``) still
 converted, and JAX's ``std`` (n) trained on other numbers than torch's (n - 1). Fixed in the
 resolver for every target: an attribute reached through an item (``[i]``) of any value names
-no import."""
+no import, nor does one of a call's value unless the callee is a class of the map
+(``torch.abs(out).std``: libcst's ``torch.abs.std``)."""
 
 from __future__ import annotations
 
@@ -30,19 +31,23 @@ def _with_helper(term: str) -> str:
     return head + HELPER.format(term=term) + "model = make_model()" + rest
 
 
-def test_a_namesake_on_an_item_in_a_loss_helper_escapes() -> None:
-    source = _with_helper("torch.max(out, 1)[0].std()")
+@pytest.mark.parametrize("term", ["torch.max(out, 1)[0].std()", "torch.abs(out).std()"])
+def test_a_namesake_on_a_value_in_a_loss_helper_escapes(term: str) -> None:
+    """``torch.abs(out).std()``: libcst's ``torch.abs.std`` (a call's value, no item) hid the
+    namesake the same way."""
+    source = _with_helper(term)
     translated = translate_nnx(source)
-    assert BEGIN in translated and "`torch.max(out, 1)[0].std()` runs on JAX" in translated
-    would_be = translate_nnx(_with_helper("torch.max(out, 1)[0].mean()"))
-    would_be = would_be.replace("[0].mean()", "[0].std()")
+    assert BEGIN in translated and f"`{term}` runs on JAX" in translated, translated
+    would_be = translate_nnx(_with_helper(term.replace(".std()", ".mean()")))
+    would_be = would_be.replace(").mean()", ").std()").replace("].mean()", "].std()")
     assert ".std()" in would_be and BEGIN not in would_be
     with float64():
         assert worst_rel(run_torch_loop(source), run_nnx_loop(source, would_be)) > 1e-3
 
 
 @pytest.mark.parametrize(
-    "expression", ["build(x)[0].step", "torch.max(a, 1)[1].step", "torch.zeros(3)[0].add_"]
+    "expression",
+    ["build(x)[0].step", "torch.max(a, 1)[1].step", "torch.zeros(3)[0].add_", "torch.abs(a).std"],
 )
 def test_an_attribute_of_an_item_names_no_import(expression: str) -> None:
     source = f"import torch\nfrom m import build\nvalue = {expression}\n"
