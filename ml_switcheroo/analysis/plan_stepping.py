@@ -69,6 +69,15 @@ class SteppingFacts:
             )
             return False
         if entry.role == SCHEDULER and entry.attaches_to_chain:
+            elsewhere = self._attributes_used_elsewhere(schedule)
+            if elsewhere is not None:  # `def bump(t): s = t.plateau; s.step(m)` in another file
+                self._refuse(
+                    schedule.outer,
+                    findings.SCHEDULER_STEPPING_NOT_PROVED,
+                    reason=elsewhere,
+                    **_stepping(schedule),
+                )
+                return False
             if self.writes_epoch_lr:  # NNX: the lr is written where step(metric) runs
                 schedule.written = self._metric_epoch_count(schedule, steps)
                 if schedule.written is not None:
