@@ -95,3 +95,31 @@ def test_an_optimizer_handed_on_in_the_same_file_escapes(tmp_path: Path, target:
     )
     reasons = _translate(tmp_path, "", target, main)
     assert any("main.py:" in r for r in reasons), reasons
+
+
+HOLDER = {
+    "hands_it_on": "    def go(self):\n        inner(self.o)\n",
+    "reads_its_lr": "    def go(self):\n        print(self.o.param_groups[0]['lr'])\n",
+}
+
+
+@pytest.mark.parametrize("target", [TorchToOptax, TorchToNNX])
+@pytest.mark.parametrize("name", sorted(HOLDER))
+def test_a_class_of_another_file_keeping_the_optimizer(
+    tmp_path: Path, name: str, target: type
+) -> None:
+    """D2b: ``Holder(opt).go()`` with ``Holder`` (another file) keeping ``opt`` and handing it
+    to ``inner`` from a method folded (``steps_in`` looks for a step in the class only)."""
+    main = MAIN.replace("import warm", "import Holder").replace(
+        "warm(model, opt)", "Holder(opt).go()"
+    )
+    util = (
+        INNER
+        + "\n\nclass Holder:\n    def __init__(self, o):\n        self.o = o\n\n"
+        + HOLDER[name]
+    )
+    reasons = _translate(tmp_path, util, target, main)
+    if name == "reads_its_lr":
+        assert reasons == [], reasons
+    else:
+        assert any("s39pkg/util.py:" in r for r in reasons), reasons
