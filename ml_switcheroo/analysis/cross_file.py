@@ -493,6 +493,11 @@ class CrossFile:
         if facts.error is not None:
             return facts.error.describe(self.index.root)
         definition = facts.functions.get(split[1])
+        holder = facts.classes.get(split[1]) if definition is None else None
+        if holder is not None:  # `Holder(opt)`: it may keep it and hand it on from a method
+            found = self._repository_call(holder, facts, methods)
+            place = Place(path, found.lineno).named(self.index.root) if found else None
+            return f"{place} (`{_clipped(ast.unparse(found))}`)" if found else None
         if definition is None:
             return None
         param = _parameter_name(definition, call, argument)
@@ -506,6 +511,34 @@ class CrossFile:
             if named and not _read_as_optimizer(node, parents, methods):  # type: ignore[arg-type]
                 place = Place(path, node.lineno).named(self.index.root)
                 return f"{place} (`{_clipped(ast.unparse(parents.get(id(node), node)))}`)"
+        return None
+
+    def _repository_call(
+        self, holder: ast.ClassDef, facts: FileFacts, methods: Collection[str]
+    ) -> ast.Call | None:
+        """The first call in the class ``holder`` other than of a builtin, a function imported
+        from outside the repository, ``super()``'s methods or ``self``'s (``self.o.m()`` with
+        ``m`` not among ``methods``): one that may be handed what the class keeps."""
+        for node in ast_nodes.walk(holder):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr not in methods:
+                root = func.value
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                if isinstance(root, ast.Name) and root.id == "self":
+                    continue
+                if isinstance(root, ast.Call) and ast.unparse(root.func) == "super":
+                    continue
+            qualified = imported_name(func, facts)
+            if qualified is None:
+                builtin = isinstance(func, ast.Name) and func.id in _BUILTINS
+                if builtin and _unbound(facts, func.id):  # type: ignore[union-attr]
+                    continue
+                return node
+            if self.index.split(qualified) is not None:
+                return node
         return None
 
     def _handed_outside(
