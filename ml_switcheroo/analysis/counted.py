@@ -56,6 +56,9 @@ class CountFacts:
     attribute_stores: Callable[[str], list[cst.CSTNode] | None] = lambda attribute: None
     # ``file:line`` of a call of one of the functions in another file of the repository
     called_elsewhere: Callable[[Collection[str]], str | None] = lambda functions: None
+    # ``file:line`` of a use of an attribute named one of these in another file of the
+    # repository (``t.opt``, ``getattr(t, "opt")``: ``CrossFile.attribute_used_elsewhere``)
+    used_elsewhere: Callable[[Collection[str]], str | None] = lambda attributes: None
 
 
 class _Uses(cst.CSTVisitor):

@@ -135,6 +135,12 @@ def attribute_count_problem(
     problem = _named_otherwise(names[0], uses, facts)
     if problem is not None:
         return problem
+    used = facts.used_elsewhere((names[1],))
+    if used is not None:  # `def bump(t): o = t.opt; o.step()` in a file not naming the class
+        return (
+            f"another file of the repository reaches an attribute named `.{names[1]}` at "
+            f"{used}, which may step the optimizer or change its lr outside the counted steps"
+        )
     stepped = {id(step.call): step.alone for step in steps}
     for use in uses.found:
         if use.node is scheduler or use.node is optimizer:

@@ -60,6 +60,7 @@ from ml_switcheroo.analysis.repository import (
     calls_of,
     factory_body,
     factory_callers,
+    imported_name,
     index_for,
     is_selecting,
     remembered,
@@ -476,6 +477,88 @@ class CrossFile:
                 return Place(path, node.lineno).named(self.index.root)
         return None
 
+    def handed_optimizer_use(
+        self, callee: str, call: cst.Call, argument: cst.Arg, methods: Collection[str]
+    ) -> str | None:
+        """``file:line`` and code of the first use, in ``callee`` (a module-level function of
+        another file), of the parameter ``argument`` of ``call`` binds (an optimizer) that is
+        not ``p.m(...)`` with ``m`` outside ``methods`` nor a read of
+        ``p.param_groups[i]["lr"]``: handed on, aliased, stored, its lr written may step it
+        or change its lr unseen; None when it has none or is not such a function."""
+        split = self.index.split(self._absolute(callee))
+        path = self.index.file_of(split[0]) if split is not None else None
+        if split is None or path is None or path == self.path:
+            return None
+        facts = self.index.facts(path)
+        if facts.error is not None:
+            return facts.error.describe(self.index.root)
+        definition = facts.functions.get(split[1])
+        holder = facts.classes.get(split[1]) if definition is None else None
+        if holder is not None:  # `Holder(opt)`: it may keep it and hand it on from a method
+            found = self._repository_call(holder, facts, methods)
+            place = Place(path, found.lineno).named(self.index.root) if found else None
+            return f"{place} (`{_clipped(ast.unparse(found))}`)" if found else None
+        if definition is None:
+            return None
+        param = _parameter_name(definition, call, argument)
+        if param is None:
+            return f"{Place(path, definition.lineno).named(self.index.root)} (its parameters)"
+        parents = facts.nodes().parents
+        for node in ast_nodes.walk(definition):
+            named = isinstance(node, ast.Name) and node.id == param
+            if named and self._handed_outside(node, parents, facts):  # type: ignore[arg-type]
+                continue  # `print(opt)`, `torch.save(opt)`: code outside the repository
+            if named and not _read_as_optimizer(node, parents, methods):  # type: ignore[arg-type]
+                place = Place(path, node.lineno).named(self.index.root)
+                return f"{place} (`{_clipped(ast.unparse(parents.get(id(node), node)))}`)"
+        return None
+
+    def _repository_call(
+        self, holder: ast.ClassDef, facts: FileFacts, methods: Collection[str]
+    ) -> ast.Call | None:
+        """The first call in the class ``holder`` other than of a builtin, a function imported
+        from outside the repository, ``super()``'s methods or ``self``'s (``self.o.m()`` with
+        ``m`` not among ``methods``): one that may be handed what the class keeps."""
+        for node in ast_nodes.walk(holder):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr not in methods:
+                root = func.value
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                if isinstance(root, ast.Name) and root.id == "self":
+                    continue
+                if isinstance(root, ast.Call) and ast.unparse(root.func) == "super":
+                    continue
+            qualified = imported_name(func, facts)
+            if qualified is None:
+                builtin = isinstance(func, ast.Name) and func.id in _BUILTINS
+                if builtin and _unbound(facts, func.id):  # type: ignore[union-attr]
+                    continue
+                return node
+            if self.index.split(qualified) is not None:
+                return node
+        return None
+
+    def _handed_outside(
+        self, name: ast.Name, parents: dict[int, ast.AST], facts: FileFacts
+    ) -> bool:
+        """Whether ``name`` is a plain argument of a call of a builtin (not rebound in its
+        file) or of a function imported from outside the repository."""
+        call = parents.get(id(name))
+        if not isinstance(call, ast.Call) or name not in call.args:
+            return False
+        func = call.func
+        qualified = imported_name(func, facts)
+        if qualified is None:  # a builtin the file does not bind
+            return isinstance(func, ast.Name) and func.id in _BUILTINS and _unbound(facts, func.id)
+        return self.index.split(qualified) is None
+
+    def outside_repository(self, qualified: str) -> bool:
+        """Whether ``qualified`` (a callee's qualified name) names no module of the repository."""
+        return self.index.split(self._absolute(qualified)) is None
+
     def member_used_elsewhere(self, attribute: str, members: Collection[str]) -> str | None:
         """``file:line`` of ``<anything>.<attribute>.<member>`` (one of ``members``: called,
         read or written) in another file of the repository: ``self.sched.step()`` of a
@@ -513,6 +596,27 @@ class CrossFile:
                 )
                 if named:
                     return Place(other, node.lineno).named(self.index.root)
+        return None
+
+    def attribute_used_elsewhere(self, attributes: Collection[str]) -> str | None:
+        """``file:line`` and code of any use, in another file of the repository, of an
+        attribute named one of ``attributes`` (``t.sched``, ``self.sched``) or of such a name
+        given as a string to ``getattr``/``setattr``/``delattr``/``hasattr`` or as a key of
+        ``vars(x)[...]``/``x.__dict__[...]``: a parameter of unknown type, an alias, a mixin
+        may reach the object a class of this file holds there; None when none does (or the
+        place of a file that may and fails to parse)."""
+        files = dict.fromkeys(
+            p for word in sorted(attributes) for p in self.index.with_word(word) if p != self.path
+        )
+        for other in files:
+            facts = self.index.facts(other)
+            if facts.error is not None:
+                return facts.error.describe(self.index.root)
+            for node in ast_nodes.walk(facts.tree):
+                found = _names_attribute(node, attributes)
+                if found is not None:
+                    place = Place(other, found.lineno).named(self.index.root)
+                    return f"{place} (`{_clipped(ast.unparse(found))}`)"
         return None
 
     def called_elsewhere(self, functions: Collection[str]) -> str | None:
@@ -1244,6 +1348,61 @@ class CrossFile:
         return found[0] if len(found) == 1 else None
 
 
+def _read_as_optimizer(
+    name: ast.Name, parents: dict[int, ast.AST], methods: Collection[str]
+) -> bool:
+    """Whether ``name`` is read as ``name.m(...)`` (``m`` not among ``methods``) or as
+    ``name.param_groups[i]["lr"]``."""
+    member = parents.get(id(name))
+    if not isinstance(name.ctx, ast.Load) or not isinstance(member, ast.Attribute):
+        return False
+    above = parents.get(id(member))
+    if isinstance(above, ast.Call) and above.func is member:
+        return member.attr not in methods
+    top = parents.get(id(above))
+    return (
+        member.attr == "param_groups"
+        and isinstance(above, ast.Subscript)
+        and isinstance(top, ast.Subscript)
+        and top.value is above
+        and _constant_in(top.slice, ("lr",))
+        and isinstance(top.ctx, ast.Load)
+    )
+
+
+_BUILTINS = frozenset(dir(builtins))
+_NAMING_CALLS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+
+
+def _names_attribute(node: ast.AST, attributes: Collection[str]) -> ast.expr | None:
+    """The expression ``node`` is when it reaches an attribute named one of ``attributes``:
+    ``x.name``, ``getattr(x, "name")`` (``setattr``, ``delattr``, ``hasattr``),
+    ``vars(x)["name"]``, ``x.__dict__["name"]``; else None."""
+    if isinstance(node, ast.Attribute) and node.attr in attributes:
+        return node
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        named = node.func.id in _NAMING_CALLS and len(node.args) >= 2
+        if named and _constant_in(node.args[1], attributes):
+            return node
+    if isinstance(node, ast.Subscript) and _constant_in(node.slice, attributes):
+        value = node.value
+        is_vars = isinstance(value, ast.Call) and ast.unparse(value.func) == "vars"
+        if is_vars or (isinstance(value, ast.Attribute) and value.attr == "__dict__"):
+            return node
+    return None
+
+
+def _constant_in(node: ast.expr, names: Collection[str]) -> bool:
+    """Whether ``node`` is a string literal among ``names``."""
+    return isinstance(node, ast.Constant) and node.value in names
+
+
+def _clipped(text: str, limit: int = 60) -> str:
+    """``text`` on one line, cut to ``limit`` characters with ``...``."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def _parameter_name(definition: object, call: cst.Call, argument: cst.Arg) -> str | None:
     """The parameter of the ``ast`` function ``definition`` that ``argument`` of ``call``
     binds (None with star arguments)."""
@@ -1268,6 +1427,17 @@ def _never_bound(facts: FileFacts, name: str) -> bool:
         ):
             return False
     return True
+
+
+def _unbound(facts: FileFacts, name: str) -> bool:
+    """Whether the file of ``facts`` never binds ``name`` (no assignment, parameter,
+    definition or import of it anywhere, no star import)."""
+    if name in facts.stored or name in facts.imports or facts.stars:
+        return False
+    return not any(
+        isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load)
+        for node in ast_nodes.walk(facts.tree)
+    )
 
 
 def _imports_by_name(facts: FileFacts) -> bool:

@@ -23,9 +23,11 @@ from ml_switcheroo.analysis.repository import (
 
 def module_global_reader(index: RepositoryIndex, path: str, name: str) -> Place | Unknown | None:
     """The first place another file of the repository may read ``path``'s module-level
-    ``name`` (its import of it, star import of the module, ``module.name`` or ``getattr``
-    reaching ``name`` in a file importing the module); a file that fails to parse and may hold
-    one is an ``Unknown``. None: no other file reads it."""
+    ``name`` (its import of it, star import of the module, ``getattr`` reaching ``name`` in a
+    file importing the module; in any file naming the module: an attribute named ``name`` on
+    anything, ``module.name``, ``sys.modules[...].name``, ``import_module(...).name``, or
+    ``vars(x)["name"]``); a file that fails to parse and may hold one is an ``Unknown``. None:
+    no other file reads it."""
     module = index.module_of(path)
     last = module.rpartition(".")[2]
     holding = set(index.with_word(name)) & set(index.with_word(last)) if last else set()
@@ -42,30 +44,33 @@ def module_global_reader(index: RepositoryIndex, path: str, name: str) -> Place 
 def _reading_line(tree: ast.Module, own: str, path: str, module: str, name: str) -> int | None:
     """The line of ``tree``'s first read of ``module.name`` (see ``module_global_reader``)."""
     package = own if path.endswith("__init__.py") else own.rpartition(".")[0]
-    local_modules: set[str] = set()  # how the file spells ``module`` (``main``, ``pkg.main``)
     imports_module = False
     for node in ast_nodes.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name == module:
-                    local_modules.add(alias.asname or alias.name)
                 imports_module |= alias.name == module or alias.name.startswith(module + ".")
         elif isinstance(node, ast.ImportFrom):
             source = _absolute(node, package)
             for alias in node.names:
                 if source == module and alias.name in (name, "*"):
                     return node.lineno
-                if f"{source}.{alias.name}" == module:
-                    local_modules.add(alias.asname or alias.name)
-                    imports_module = True
+                imports_module |= f"{source}.{alias.name}" == module
             imports_module |= source == module
     for node in ast_nodes.walk(tree):
-        if (
-            isinstance(node, ast.Attribute)
-            and node.attr == name
-            and ast.unparse(node.value) in local_modules
-        ):
-            return node.lineno
-        if imports_module and _is_getattr_of(node, name):
+        if isinstance(node, ast.Attribute) and node.attr == name:
+            return node.lineno  # `T.sched`, `sys.modules[...].sched`, `import_module(...).sched`
+        if _vars_item(node, name) or (imports_module and _is_getattr_of(node, name)):
             return node.lineno
     return None
+
+
+def _vars_item(node: ast.AST, name: str) -> bool:
+    """``vars(x)["name"]`` or ``x.__dict__["name"]``."""
+    if not isinstance(node, ast.Subscript):
+        return False
+    key = node.slice
+    if not isinstance(key, ast.Constant) or key.value != name:
+        return False
+    value = node.value
+    is_vars = isinstance(value, ast.Call) and ast.unparse(value.func) == "vars"
+    return is_vars or (isinstance(value, ast.Attribute) and value.attr == "__dict__")

@@ -69,6 +69,15 @@ class SteppingFacts:
             )
             return False
         if entry.role == SCHEDULER and entry.attaches_to_chain:
+            elsewhere = self._attributes_used_elsewhere(schedule)
+            if elsewhere is not None:  # `def bump(t): s = t.plateau; s.step(m)` in another file
+                self._refuse(
+                    schedule.outer,
+                    findings.SCHEDULER_STEPPING_NOT_PROVED,
+                    reason=elsewhere,
+                    **_stepping(schedule),
+                )
+                return False
             if self.writes_epoch_lr:  # NNX: the lr is written where step(metric) runs
                 schedule.written = self._metric_epoch_count(schedule, steps)
                 if schedule.written is not None:
@@ -267,6 +276,7 @@ class SteppingFacts:
             self._named_elsewhere,
             self._attribute_store_nodes,
             self._called_elsewhere,
+            self._used_elsewhere,
         )
         counted = [
             Step(
@@ -325,6 +335,11 @@ class SteppingFacts:
         """``file:line`` of a call of one of ``functions`` in another file of the repository."""
         cross_file = self.resolver.cross_file
         return None if cross_file is None else cross_file.called_elsewhere(functions)
+
+    def _used_elsewhere(self, attributes: Collection[str]) -> str | None:
+        """``CrossFile.attribute_used_elsewhere`` (None without a repository)."""
+        cross_file = self.resolver.cross_file
+        return None if cross_file is None else cross_file.attribute_used_elsewhere(attributes)
 
     def _named_elsewhere(self, word: str) -> bool:
         """Whether another file of the repository holds ``word`` (unknown without one: no)."""
@@ -1114,18 +1129,23 @@ class SteppingFacts:
                 "container, a bound method)"
             )
         steppers = self._functions_calling(self.step_methods)
+        own = {id(schedule.outer.call), *(id(m.call) for m in schedule.calls)}
         for call in self._module_calls():  # type: ignore[attr-defined]
             if id(call) in self.by_call:
                 continue
-            if not any(code_of(a.value).strip() == text for a in call.args):
+            handed = [a for a in call.args if code_of(a.value).strip() == text]
+            if handed and id(call) in own:
+                continue  # a factory building this scheduler (`get_lr_scheduler(opt, n)`)
+            if not handed:
                 continue
             if _last_name(call.func) in steppers:
                 where = ""
             else:
                 other = self._steps_in_other_file(call)
-                if other is None:
+                used = self._handed_optimizer_use(call, handed[0]) if other is None else None
+                if other is None and used is None:
                     continue
-                where = f" (its step at {other})"
+                where = f" (its step at {other})" if other else f" (it is used at {used})"
             return (
                 f"the optimizer is also handed to {_short(call.func, 40)}() at "
                 f"{self._place(call)}{where}, which may step it outside "
@@ -1133,6 +1153,45 @@ class SteppingFacts:
                 "after the loop)"
             )
         return None
+
+    def _handed_optimizer_use(self, call: cst.Call, argument: cst.Arg) -> str | None:
+        """Where the function ``call`` calls (of this file or another) uses the parameter
+        ``argument`` binds otherwise than as ``p.m(...)`` (no step, no ``load_state_dict`` or
+        ``add_param_group``) or a read of ``p.param_groups[i]["lr"]``: handed on, aliased,
+        stored or its lr written (``file:line``); None, or when the callee is not known."""
+        methods = self.step_methods | _OPTIMIZER_CHANGES
+        param = self.resolver.local_parameter(call, argument)
+        if param is not None:
+            if not self._never_rebound(param):
+                return f"{self._place(param)} (`{param.name.value}` is rebound)"
+            parents = self._parent_map()  # type: ignore[attr-defined]
+            for use in self.resolver.parameter_uses(param):
+                if self._handed_outside(use, parents):
+                    continue  # `print(opt)`, `torch.save(opt)`: code outside the repository
+                if not _read_as_optimizer(use, parents, methods):
+                    return f"{self._place(use)} (`{_short(self._statement_holding(use), 40)}`)"
+            return None
+        cross_file = self.resolver.cross_file
+        callee = self.resolver.called_function(call.func)
+        if cross_file is None or callee is None:
+            return None
+        return cross_file.handed_optimizer_use(callee, call, argument, methods)
+
+    def _handed_outside(self, use: cst.CSTNode, parents: dict[cst.CSTNode, cst.CSTNode]) -> bool:
+        """Whether ``use`` is a plain argument of a call of a builtin or of a function
+        imported from outside the repository (not a function of this file)."""
+        argument = parents.get(use)
+        call = parents.get(argument) if isinstance(argument, cst.Arg) else None
+        if not isinstance(call, cst.Call) or argument.value is not use or argument.star:  # type: ignore[union-attr]
+            return False
+        definition = self.resolver.local_definition(call.func)
+        if definition is not None and not isinstance(definition, (cst.Import, cst.ImportFrom)):
+            return False  # a function or class of this file, a variable
+        callee = self.resolver.called_function(call.func)
+        if callee is None:
+            return False
+        cross_file = self.resolver.cross_file
+        return cross_file is None or cross_file.outside_repository(callee)
 
     def _attributes_used_elsewhere(self, schedule: SchedulePlan) -> str | None:
         """For a scheduler held as an attribute (``self.sched``): why another file of the
@@ -1164,6 +1223,14 @@ class SteppingFacts:
                     f"another file naming `{owner.name.value}` uses its scheduler or optimizer "
                     f"at {reached} (a subclass, an alias), which may step it or change its lr "
                     "outside the updates this scheduler counts"
+                )
+            used = cross_file.attribute_used_elsewhere(held)
+            if used is not None:  # `def bump(t): s = t.sched; s.step()`, a mixin's self.sched
+                return (
+                    f"another file of the repository reaches an attribute named like its "
+                    f"scheduler or optimizer at {used} (a parameter of unknown type, an alias, "
+                    "a mixin), which may step it or change its lr outside the updates this "
+                    "scheduler counts"
                 )
         return None
 
@@ -1241,6 +1308,42 @@ class SteppingFacts:
                 return f"`with` at {self._place(node)}"
             node = self.collector.parents.get(id(node))
         return None
+
+
+_OPTIMIZER_CHANGES = frozenset({"load_state_dict", "add_param_group"})  # its lr, its groups
+
+
+def _read_as_optimizer(
+    use: cst.CSTNode, parents: dict[cst.CSTNode, cst.CSTNode], methods: Collection[str]
+) -> bool:
+    """Whether ``use`` is read as ``use.m(...)`` (``m`` not among ``methods``) or as
+    ``use.param_groups[i]["lr"]`` (not written)."""
+    member = parents.get(use)
+    if not isinstance(member, cst.Attribute) or member.value is not use:
+        return False
+    above = parents.get(member)
+    if isinstance(above, cst.Call) and above.func is member:
+        return member.attr.value not in methods
+    top = parents.get(above) if isinstance(above, cst.Subscript) else None
+    if member.attr.value != "param_groups" or not isinstance(top, cst.Subscript):
+        return False
+    if top.value is not above or len(top.slice) != 1:
+        return False
+    index = top.slice[0].slice
+    is_lr = isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString)
+    if not is_lr or index.value.evaluated_value != "lr":  # type: ignore[union-attr]
+        return False
+    return not _written(top, parents)
+
+
+def _written(node: cst.CSTNode, parents: dict[cst.CSTNode, cst.CSTNode]) -> bool:
+    """Whether ``node`` is an assignment's target (``x = ...``, ``x += ...``, ``del x``)."""
+    parent = parents.get(node)
+    if isinstance(parent, cst.AssignTarget):
+        return parent.target is node
+    if isinstance(parent, (cst.AugAssign, cst.AnnAssign)):
+        return parent.target is node
+    return isinstance(parent, cst.Del)
 
 
 def _returned_plainly(statement: cst.Return, read: cst.CSTNode) -> bool:

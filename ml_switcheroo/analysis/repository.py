@@ -1529,6 +1529,11 @@ def _imports_module(qualified: str, module: str) -> bool:
     )
 
 
+def imported_name(node: ast.AST, facts: FileFacts) -> str | None:
+    """``_qualified``: the qualified name an expression names through the file's imports."""
+    return _qualified(node, facts)
+
+
 def _qualified(node: ast.AST, facts: FileFacts) -> str | None:
     """The qualified name an expression names through the file's imports (or its own
     module-level functions); None when unknown or shadowed."""

@@ -402,7 +402,7 @@ class Resolver:
         where ``torch`` is a parameter).
         """
         scope = self.scopes.get(node)
-        if scope is None:
+        if scope is None or self._of_a_value(node):
             return []
         root = node
         while isinstance(root, cst.Attribute):
@@ -423,6 +423,22 @@ class Resolver:
             dotted = dotted_name(node)
             return [f"{star}.{dotted}"] if star is not None and dotted is not None else []
         return found
+
+    def _of_a_value(self, node: cst.BaseExpression) -> bool:
+        """Whether ``node`` is an attribute of a value a call or an item computes
+        (``f(x)[i].m``, ``torch.abs(out).std``): libcst qualifies it by what lies under it
+        (``f.m``, ``torch.abs.std``), a function or module it is not. A method of a new object
+        of a class (of the map, or named in CapWords: ``torch.amp.GradScaler().step``,
+        ``Variable(t).cuda``) keeps its class's name."""
+        current = node
+        while isinstance(current, cst.Attribute):
+            current = current.value
+            if isinstance(current, cst.Subscript):
+                return True
+            if isinstance(current, cst.Call):
+                names = self.imported_names(current.func)
+                return not any(self.map.canonical_type(n) is not None or _a_class(n) for n in names)
+        return False
 
     def _star_module(self, name: str) -> str | None:
         """The module a name bound nowhere in the file comes from: the file's one star import
@@ -1545,3 +1561,9 @@ def _import_source(statement: cst.Import | cst.ImportFrom, root: str) -> str:
         if (alias.evaluated_alias or imported.partition(".")[0]) == root:
             return imported
     return root
+
+
+def _a_class(qualified: str) -> bool:
+    """Whether ``qualified``'s last name is spelled as a class (CapWords: ``GradScaler``)."""
+    last = qualified.rpartition(".")[2]
+    return last[:1].isupper() and not last.isupper()

@@ -109,6 +109,9 @@ class _Reader:
 
     def body(self, body: cst.CSTNode, own: set[str], seen: set[int]) -> Problem | None:
         """A problem with what a lambda's or def's body reads freely."""
+        shared = _declared_shared(body)
+        if shared is not None:  # `nonlocal g; g = g * 0.99`: its value follows the calls
+            return self.rebound(shared, shared)
         local = own | _assigned_names(body)
         called = {id(call.func) for call in _calls(body)}
         for node in _reads(body):
@@ -224,6 +227,14 @@ def _reads(body: cst.CSTNode) -> list[cst.Name | cst.Attribute | cst.Subscript]:
     """The attribute and item reads of ``body``, then the names it reads (``read_names``)."""
     chains = [n for n in cst_walk.walk(body) if isinstance(n, (cst.Attribute, cst.Subscript))]
     return [*chains, *read_names(body)]
+
+
+def _declared_shared(body: cst.CSTNode) -> cst.Name | None:
+    """The first name ``body`` declares ``nonlocal`` or ``global`` (state kept across calls)."""
+    for node in cst_walk.walk(body):
+        if isinstance(node, (cst.Nonlocal, cst.Global)) and node.names:
+            return node.names[0].name
+    return None
 
 
 def _calls(node: cst.CSTNode) -> list[cst.Call]:
