@@ -642,17 +642,18 @@ def _converted(outcome: str, cached: Any) -> bool:
 def _selection_shares(
     args: argparse.Namespace, stages: _Stages, cache: Cache | None, count: int
 ) -> int:
-    """In how many processes the selection of ``count`` files runs: one per job (``-j``)
-    when the pre-filter stages run without a cache over enough files, else one (a cache
-    records what the selection finds, in this process; so does a process running other
-    threads, which a fork could leave holding a lock)."""
+    """In how many processes the selection of ``count`` files runs: one per job (``-j``, at
+    most one per core) when the pre-filter stages run without a cache over enough files,
+    else one (a cache records what the selection finds, in this process; so does a process
+    running other threads, which a fork could leave holding a lock)."""
     import threading
 
     if cache is not None or not stages.enabled or count < _PARALLEL_SELECTION_FILES:
         return 1
     if threading.active_count() > 1:
         return 1
-    return max(1, args.jobs or os.cpu_count() or 1)
+    cores = os.cpu_count() or 1
+    return max(1, min(args.jobs or cores, cores))
 
 
 def _select_in_parallel(

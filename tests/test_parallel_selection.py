@@ -4,6 +4,7 @@ gives in one process, whichever process takes which repository."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import time
@@ -111,6 +112,7 @@ def test_a_run_with_the_selection_in_parallel_reports_what_one_process_reports(
     shared: list[int] = []
     real = convert._select_in_parallel
     monkeypatch.setattr(convert, "_PARALLEL_SELECTION_FILES", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # one share per job, at most one per core
     monkeypatch.setattr(convert, "_select_in_parallel", lambda *a: shared.append(a[1]) or real(*a))
     outputs = []
     for jobs in ("1", "2"):
@@ -119,3 +121,17 @@ def test_a_run_with_the_selection_in_parallel_reports_what_one_process_reports(
     assert shared == [2]
     assert outputs[0] == outputs[1] and outputs[0][1].count("+++ ") == 3  # three diffs
     assert (tmp_path / "r1.json").read_text() == (tmp_path / "r2.json").read_text()
+
+
+@pytest.mark.parametrize(
+    ("jobs", "cache", "count", "shares"),
+    [(8, None, 500, 2), (None, None, 500, 2), (1, None, 500, 1), (2, object(), 500, 1)]
+    + [(2, None, 10, 1)],
+)
+def test_the_selection_takes_one_process_per_job_and_core_without_a_cache(
+    monkeypatch: pytest.MonkeyPatch, jobs: int | None, cache: object, count: int, shares: int
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    args = argparse.Namespace(jobs=jobs)
+    stages = convert._Stages({"prefilter": True})
+    assert convert._selection_shares(args, stages, cache, count) == shares  # type: ignore[arg-type]
