@@ -784,6 +784,12 @@ def _collected(pid: int, read_end: int) -> dict[int, list[tuple[str, str, Any]]]
     try:
         with os.fdopen(read_end, "rb") as handle:
             data = handle.read()
+    except OSError:
+        data = b""
+    except BaseException:  # interrupted: the child ends now, not when its share is done
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        raise
     finally:
         _, status = os.waitpid(pid, 0)
     if status != 0:

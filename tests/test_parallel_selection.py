@@ -135,3 +135,31 @@ def test_the_selection_takes_one_process_per_job_and_core_without_a_cache(
     args = argparse.Namespace(jobs=jobs)
     stages = convert._Stages({"prefilter": True})
     assert convert._selection_shares(args, stages, cache, count) == shares  # type: ignore[arg-type]
+
+
+def test_an_interrupt_during_the_selection_ends_the_children(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = _corpus(tmp_path)
+    parent, forked = os.getpid(), []
+    real_fork, real_take = os.fork, convert._take_units
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    def take(*args: object, **options: object) -> object:
+        if os.getpid() != parent:
+            time.sleep(600)  # a child still selecting when the run is interrupted
+            return real_take(*args, **options)  # type: ignore[arg-type]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.setattr(convert, "_take_units", take)
+    with pytest.raises(KeyboardInterrupt):
+        _selected(paths, 2)
+    assert len(forked) == 1
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(forked[0], 0)
