@@ -676,6 +676,7 @@ def _select_in_parallel(
     stages.prefilter  # noqa: B018 - built once, before the fork
     stages.stage  # noqa: B018
     units = _selection_units(paths, shares)
+    _share_split_word_tables(units, shares)
     queue_out, queue_in = os.pipe()
     children: list[tuple[int, int]] = []  # (pid, read end of its pipe)
     found: dict[int, list[tuple[str, str, Any]]] = {}
@@ -750,6 +751,20 @@ def _selection_units(paths: Sequence[str], shares: int) -> list[list[str]]:
             dealt[number % _MAX_SELECTION_UNITS].extend(unit)
         units = dealt
     return units
+
+
+def _share_split_word_tables(units: list[list[str]], shares: int) -> None:
+    """Build, before the fork, the word table of each repository split over the processes
+    (``_selection_units``): each would read and scan every file of it for its own copy."""
+    from ml_switcheroo.analysis.repository import index_for, repository_root
+
+    if len(units) > _MAX_SELECTION_UNITS - shares:
+        return  # the units may be dealt out: none is known to be split
+    roots = [repository_root(unit[0]) for unit in units if unit]
+    for root in sorted({root for root in roots if roots.count(root) > 1}):
+        index = index_for(os.path.abspath(root))
+        if index.complete:
+            index.with_word("")
 
 
 def _take_units(

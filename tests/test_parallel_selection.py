@@ -163,3 +163,11 @@ def test_an_interrupt_during_the_selection_ends_the_children(
     assert len(forked) == 1
     with pytest.raises(ProcessLookupError):  # killed and reaped
         os.kill(forked[0], 0)
+
+
+def test_the_word_table_of_a_split_repository_is_built_before_the_fork(tmp_path: Path) -> None:
+    paths = _corpus(tmp_path)
+    one = [path for path in paths if f"{os.sep}a{os.sep}" in path]
+    convert._share_split_word_tables(convert._selection_units(one, 2), 2)
+    assert index_for(str(tmp_path / "a"))._words is not None
+    assert index_for(str(tmp_path / "b"))._words is None  # not split: its own process builds it
