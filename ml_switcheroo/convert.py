@@ -2,11 +2,12 @@
 
 1. Files: the ``.py`` files under PATHS (``git ls-files`` inside a checkout, so ``.gitignore``
    holds; a walk otherwise), minus ``--exclude`` globs.
-2. Pre-filter, in this process: every file is read once and scanned for the byte strings the
+2. Pre-filter: every file is read once and scanned for the byte strings the
    semantic map says a convertible file must contain (``ml_switcheroo.analysis.prefilter``);
    the files that have them are parsed with ``ast`` and kept only when something in them can
    resolve to the map (``ml_switcheroo.analysis.second_stage``). The files ruled out are never
-   parsed by libcst.
+   parsed by libcst. In this process, or, with ``-j N`` and no cache, in N processes forked
+   from it, each taking whole repositories in turn (``_select_in_parallel``).
 3. The rest go to libcst's own parallel runner (``parallel_exec_transform_with_prettyprint``,
    ``-j N`` processes) with ``ConvertCommand``, which converts, writes atomically
    (``--in-place``) and leaves one JSON result per file for this process to collect.
@@ -451,34 +452,26 @@ def _run(
     failures: dict[str, str] = {}  # display name -> reason
     kept: list[str] = []
     replayed: dict[str, dict[str, Any]] = {}  # path -> its result, from the cache
-    sources: dict[str, bytes] = {}  # path -> the bytes the pre-filter read, of a kept file
     marker = None if args.include_generated else GENERATED_MARKER.encode("utf-8")
     # no file is written before the conversion; the cyclic collector paused while the
     # selection parses and keeps trees (``ast_nodes.collector_paused``)
     with selecting(), ast_nodes.collector_paused():
-        for index, path in enumerate(paths):
-            if show_progress and index % 500 == 0 and len(paths) >= 5000:
-                sys.stderr.write(f"{_PROGRESS_PREFIX}scanning {index}/{len(paths)} files")
-            try:
-                outcome, cached, data = _prescan(path, stages, marker, cache, mode)
-            except OSError as exc:
-                failures[files.display_name(path)] = f"cannot read the file: {exc.strerror or exc}"
-                continue
-            if outcome == cache_files.PREFILTERED:
+        shares = _selection_shares(args, stages, cache, len(paths))
+        if shares > 1:
+            selected = _select_in_parallel(paths, shares, stages, marker, mode, show_progress)
+        else:
+            selected = _select(paths, stages, marker, cache, mode, show_progress)
+        for path, outcome, detail in selected:
+            if outcome == _FAILED:
+                failures[files.display_name(path)] = detail
+            elif outcome == cache_files.PREFILTERED:
                 summary.prefiltered_out += 1
             elif outcome == cache_files.GENERATED:
                 summary.skipped_generated += 1
-            elif cached is not None:
-                replayed[path] = cached
+            elif detail is not None:
+                replayed[path] = detail
             else:
                 kept.append(path)
-                if data is not None:
-                    sources[path] = data
-        if show_progress and len(paths) >= 5000:
-            sys.stderr.write(_PROGRESS_PREFIX)
-        if stages.enabled and kept and stages.stage is not None:
-            kept = _second_stage(kept, sources, stages.stage, cache, summary)
-        sources.clear()
         if kept:
             _share_repository_indexes(kept)
             # every question about another file, in every worker, sees it as it is now, though
@@ -586,6 +579,240 @@ def _open_cache(
     if found is None and not args.quiet:
         print(f"ml-switcheroo convert: cache {root} not usable; running without", file=sys.stderr)
     return found
+
+
+_FAILED = "failed"  # a selection outcome: the file could not be read (the detail says why)
+_PARALLEL_SELECTION_FILES = 200  # files from which the selection is shared out (``-j`` > 1)
+_MAX_SELECTION_UNITS = 1000  # their numbers fit in one atomic write to a pipe (4 bytes each)
+
+
+def _select(
+    paths: Sequence[str],
+    stages: _Stages,
+    marker: bytes | None,
+    cache: Cache | None,
+    mode: str,
+    show_progress: bool = False,
+    progress: tuple[int, int] | None = None,
+) -> list[tuple[str, str, Any]]:
+    """What the pre-filter stages make of each of ``paths``, in their order: (path, outcome,
+    detail). The outcome is ``_FAILED`` (detail: why), ``cache.PREFILTERED`` (by the bytes or
+    by the ``ast`` stage), ``cache.GENERATED``, or ``cache.CONVERTED`` (detail: the result the
+    cache replays, or None: the file is converted). ``progress``: (step, total) when these
+    are every step-th of the run's files, for the numbers ``show_progress`` shows."""
+    from ml_switcheroo.app import cache as cache_files
+
+    step, total = progress or (1, len(paths))
+    selected: list[tuple[str, str, Any]] = []
+    sources: dict[str, bytes] = {}  # path -> the bytes the pre-filter read, of a kept file
+    for index, path in enumerate(paths):
+        shown = index * step
+        if show_progress and shown % 500 < step and total >= 5000:
+            sys.stderr.write(f"{_PROGRESS_PREFIX}scanning {shown}/{total} files")
+        try:
+            outcome, cached, data = _prescan(path, stages, marker, cache, mode)
+        except OSError as exc:
+            selected.append((path, _FAILED, f"cannot read the file: {exc.strerror or exc}"))
+            continue
+        selected.append((path, outcome, cached))
+        if _converted(outcome, cached) and data is not None:
+            sources[path] = data
+    if show_progress and total >= 5000:
+        sys.stderr.write(_PROGRESS_PREFIX)
+    to_convert = [path for path, outcome, cached in selected if _converted(outcome, cached)]
+    if stages.enabled and to_convert and stages.stage is not None:
+        kept = set(_second_stage(to_convert, sources, stages.stage, cache))
+        selected = [
+            (path, cache_files.PREFILTERED, None)
+            if _converted(outcome, cached) and path not in kept
+            else (path, outcome, cached)
+            for path, outcome, cached in selected
+        ]
+    return selected
+
+
+def _converted(outcome: str, cached: Any) -> bool:
+    """Whether a selection outcome hands the file to the conversion."""
+    from ml_switcheroo.app import cache as cache_files
+
+    skipped = (_FAILED, cache_files.PREFILTERED, cache_files.GENERATED)
+    return outcome not in skipped and cached is None
+
+
+def _selection_shares(
+    args: argparse.Namespace, stages: _Stages, cache: Cache | None, count: int
+) -> int:
+    """In how many processes the selection of ``count`` files runs: one per job (``-j``, at
+    most one per core) when the pre-filter stages run without a cache over enough files,
+    else one (a cache records what the selection finds, in this process; so does a process
+    running other threads, which a fork could leave holding a lock)."""
+    import threading
+
+    if cache is not None or not stages.enabled or count < _PARALLEL_SELECTION_FILES:
+        return 1
+    if threading.active_count() > 1:
+        return 1
+    cores = os.cpu_count() or 1
+    return max(1, min(args.jobs or cores, cores))
+
+
+def _select_in_parallel(
+    paths: Sequence[str],
+    shares: int,
+    stages: _Stages,
+    marker: bytes | None,
+    mode: str,
+    show_progress: bool,
+) -> list[tuple[str, str, Any]]:
+    """``_select`` (without a cache) over ``paths`` in ``shares`` processes: this one and
+    ``shares - 1`` forked from it. The files go in units (``_selection_units``: a repository's
+    files, so that what the questions about a repository read is read in one process), which
+    each process takes from a pipe one after the other until none is left. Each file's outcome
+    depends on its bytes and its repository only, so the result is ``_select``'s over all
+    the paths, in their order, whichever process took which unit. A child that fails (or is
+    killed) has its units selected here again; an interrupt here ends the children."""
+    import pickle
+
+    stages.prefilter  # noqa: B018 - built once, before the fork
+    stages.stage  # noqa: B018
+    units = _selection_units(paths, shares)
+    _share_split_word_tables(units, shares)
+    queue_out, queue_in = os.pipe()
+    children: list[tuple[int, int]] = []  # (pid, read end of its pipe)
+    found: dict[int, list[tuple[str, str, Any]]] = {}
+    try:
+        # every unit number in the pipe before any process reads: 4 bytes each, in one write
+        os.write(queue_in, b"".join(n.to_bytes(4, "little") for n in range(len(units))))
+        for _ in range(1, shares):
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: select the units it takes, hand them back, end
+                code = 1
+                try:
+                    os.close(read_end)
+                    os.close(queue_in)
+                    taken = _take_units(queue_out, units, stages, marker, mode)
+                    with os.fdopen(write_end, "wb") as out:
+                        pickle.dump(taken, out, protocol=pickle.HIGHEST_PROTOCOL)
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(write_end)
+            children.append((pid, read_end))
+        os.close(queue_in)
+        queue_in = -1
+        found.update(_take_units(queue_out, units, stages, marker, mode, show_progress))
+        while children:
+            pid, read_end = children.pop(0)
+            found.update(_collected(pid, read_end) or {})
+    finally:
+        for fd in (queue_out, queue_in):
+            if fd >= 0:
+                with suppress(OSError):
+                    os.close(fd)
+        for pid, read_end in children:  # interrupted: the children end
+            with suppress(OSError):
+                os.close(read_end)
+            with suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            with suppress(OSError):
+                os.waitpid(pid, 0)
+    for number, unit in enumerate(units):  # a unit a failed child took: selected here
+        if number not in found:
+            found[number] = _select(unit, stages, marker, None, mode)
+    outcomes = {entry[0]: entry for selected in found.values() for entry in selected}
+    return [outcomes[path] for path in paths]
+
+
+def _selection_units(paths: Sequence[str], shares: int) -> list[list[str]]:
+    """``paths`` in units for ``_select_in_parallel``, largest first: the files of each
+    repository (``repository.repository_root``), except that a repository holding more than
+    a ``shares``-th of the files is split into ``shares`` units (every ``shares``-th file),
+    so that the processes have about as much to do."""
+    from ml_switcheroo.analysis.repository import repository_root
+
+    roots: dict[str, str] = {}  # folder -> its repository's root
+    groups: dict[str, list[str]] = {}
+    for path in paths:
+        folder = os.path.dirname(os.path.abspath(path))
+        if folder not in roots:
+            roots[folder] = repository_root(path)
+        groups.setdefault(roots[folder], []).append(path)
+    units: list[list[str]] = []
+    for group in groups.values():
+        if len(group) * shares > len(paths):
+            units.extend(group[share::shares] for share in range(shares))
+        else:
+            units.append(group)
+    units.sort(key=len, reverse=True)
+    if len(units) > _MAX_SELECTION_UNITS:  # many small repositories: dealt out in fewer units
+        dealt: list[list[str]] = [[] for _ in range(_MAX_SELECTION_UNITS)]
+        for number, unit in enumerate(units):
+            dealt[number % _MAX_SELECTION_UNITS].extend(unit)
+        units = dealt
+    return units
+
+
+def _share_split_word_tables(units: list[list[str]], shares: int) -> None:
+    """Build, before the fork, the word table of each repository split over the processes
+    (``_selection_units``): each would read and scan every file of it for its own copy."""
+    from ml_switcheroo.analysis.repository import index_for, repository_root
+
+    if len(units) > _MAX_SELECTION_UNITS - shares:
+        return  # the units may be dealt out: none is known to be split
+    roots = [repository_root(unit[0]) for unit in units if unit]
+    for root in sorted({root for root in roots if roots.count(root) > 1}):
+        index = index_for(os.path.abspath(root))
+        if index.complete:
+            index.with_word("")
+
+
+def _take_units(
+    queue: int,
+    units: list[list[str]],
+    stages: _Stages,
+    marker: bytes | None,
+    mode: str,
+    show_progress: bool = False,
+) -> dict[int, list[tuple[str, str, Any]]]:
+    """``_select`` over each unit whose number this process reads from the pipe ``queue``
+    (4 bytes each, written before any read), until the pipe is empty; by unit number.
+    ``show_progress``: how many files the processes have started on, as units are taken."""
+    total = sum(len(unit) for unit in units)
+    taken: dict[int, list[tuple[str, str, Any]]] = {}
+    while len(record := os.read(queue, 4)) == 4:
+        number = int.from_bytes(record, "little")
+        if show_progress and total >= 5000:
+            started = sum(len(unit) for unit in units[:number])
+            sys.stderr.write(f"{_PROGRESS_PREFIX}scanning {started}/{total} files")
+        taken[number] = _select(units[number], stages, marker, None, mode)
+    if show_progress and total >= 5000:
+        sys.stderr.write(_PROGRESS_PREFIX)
+    return taken
+
+
+def _collected(pid: int, read_end: int) -> dict[int, list[tuple[str, str, Any]]] | None:
+    """What the child ``pid`` selected, by unit number, read from its pipe; None when it
+    failed."""
+    import pickle
+
+    try:
+        with os.fdopen(read_end, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        data = b""
+    except BaseException:  # interrupted: the child ends now, not when its share is done
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        _, status = os.waitpid(pid, 0)
+    if status != 0:
+        return None
+    try:
+        return pickle.loads(data)
+    except Exception:  # noqa: BLE001 - a truncated answer: selected again
+        return None
 
 
 def _prescan(
@@ -699,22 +926,18 @@ def _second_stage(
     sources: dict[str, bytes],
     stage: SecondStage,
     cache: Cache | None,
-    summary: Any,
 ) -> list[str]:
     """``kept`` without the files the ``ast`` stage proves unchanged: those count as
     pre-filtered out, and the cache records them so (a later run knows them by their stat; a
     file that facts from other files may change is looked at again, see ``_prescan``).
     ``sources``: the bytes the byte filter read, by path (what it decided on and what the
-    cache records; a file missing there is read). The stage runs in this process (a pool of
-    forked processes hung a ``convert --in-place -j 2`` run under load and was removed)."""
+    cache records; a file missing there is read)."""
     from ml_switcheroo.app import cache as cache_files
 
     keeps = [_stage_keeps(path, stage, cache, sources.get(path)) for path in kept]
     for path, keep in zip(kept, keeps, strict=True):
-        if not keep:
-            summary.prefiltered_out += 1
-            if cache is not None:
-                cache.reclassify(path, cache_files.PREFILTERED)
+        if not keep and cache is not None:
+            cache.reclassify(path, cache_files.PREFILTERED)
     return [path for path, keep in zip(kept, keeps, strict=True) if keep]
 
 

@@ -524,8 +524,14 @@ def _class_method_change(
     return NOT_DEFINED
 
 
-def _self_attributes(owner: cst.ClassDef) -> set[str]:
-    """The attributes the methods of ``owner`` store on ``self`` (``self.out = ...``)."""
+def _self_attributes(owner: cst.ClassDef) -> frozenset[str]:
+    """The attributes the methods of ``owner`` store on ``self`` (``self.out = ...``). Found
+    once per class of the last ``_CLASSES_KEPT`` asked: torch's ``distributed_test.py`` asks
+    9 times of ``DistributedDataParallel`` (a class of 2,400 lines), checkout-large's 122 files
+    161 times of 37 classes (libcst's nodes do not change)."""
+    kept = _SELF_ATTRIBUTES.get(id(owner))
+    if kept is not None and kept[0] is owner:
+        return kept[1]
     body = owner.body.body if isinstance(owner.body, cst.IndentedBlock) else []
     found: set[str] = set()
     for method in (s for s in body if isinstance(s, cst.FunctionDef)):
@@ -536,7 +542,14 @@ def _self_attributes(owner: cst.ClassDef) -> set[str]:
             for target in (t.target for t in targets):
                 if isinstance(target, cst.Attribute) and _source(target.value) == self_name:
                     found.add(target.attr.value)
-    return found
+    if len(_SELF_ATTRIBUTES) >= _CLASSES_KEPT:
+        _SELF_ATTRIBUTES.clear()
+    _SELF_ATTRIBUTES[id(owner)] = (owner, frozenset(found))  # the class kept: its id not reused
+    return _SELF_ATTRIBUTES[id(owner)][1]
+
+
+_SELF_ATTRIBUTES: dict[int, tuple[cst.ClassDef, frozenset[str]]] = {}  # id -> (class, found)
+_CLASSES_KEPT = 64  # a class keeps its whole subtree alive: few are kept
 
 
 def own_change(
