@@ -29,8 +29,10 @@ A model that is another model's optimizer's must be a plain name, the optimizer'
 ``X.parameters()`` (param groups, a part of the model: not proven, escaped).
 Not done (issue 13, s16): a GAN loop in a function (its end is a path out: escaped), models
 or optimizers in ``self.x`` (trainer classes), dcgan's D step (``netD.zero_grad()``, two
-backward passes with ``.item()`` and ``label.fill_`` between them), a frozen model without an
-optimizer in the loss (a perceptual loss). Models sharing a submodule are not checked (the
+backward passes with ``.item()`` and ``label.fill_`` between them). A model no optimizer
+trains (a perceptual loss's frozen feature extractor, fast_neural_style's ``vgg``) is passed
+the same way when no code reads its gradients (``frozen``: ``analysis/unobserved_models.py``).
+Models sharing a submodule are not checked (the
 proof reads names); flax 0.12.8 then refuses the call at run time (``ValueError: Inconsistent
 aliasing detected``, checked), never silent numbers. ``parameters``/``named_parameters``/
 ``detach`` are names in code, not yet map facts.
@@ -54,6 +56,7 @@ from ml_switcheroo.analysis.statements import (
     is_detached,
     lone_method_call,
 )
+from ml_switcheroo.analysis.unobserved_models import confined_model, unobserved_model
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
@@ -79,7 +82,8 @@ class _Optimizer:
 class OtherModels:
     """The models a step's loss reaches besides the one it trains (``called``: passed to the
     loss function after it, in order; ``detached``: other models' outputs read through
-    ``.detach()``, which the loss function reads as they are)."""
+    ``.detach()``, which the loss function reads as they are; ``frozen``: the called models no
+    optimizer trains)."""
 
     region: Region
     ctx: HookContext
@@ -87,19 +91,35 @@ class OtherModels:
     trained: cst.BaseExpression
     called: list[str] = field(default_factory=list)
     detached: set[str] = field(default_factory=set)
+    frozen: set[str] = field(default_factory=set)
     _optimizers: list[_Optimizer] | None = None
 
     def accepts(self, callee: cst.BaseExpression, value: cst.BaseExpression | None) -> bool:
         """Whether the loss may call ``callee`` (not the trained model): another optimizer's
-        model whose gradients torch discards, or an array such a model computed. Raises
-        with the reason when it is such a model and the gradients are not discarded."""
+        model whose gradients torch discards, an object built from constants here whose
+        gradients no code reads (``frozen``: a feature extractor, or a loss module of the
+        user's, either ported with the model), or an array such a model computed. Raises
+        with the reason when it is another optimizer's model and the gradients are not
+        discarded."""
         model = self._model_of(callee)
         if model is not None:
             self._check_discarded(model, callee)
             if callee.value not in self.called:  # type: ignore[attr-defined]
                 self.called.append(callee.value)  # type: ignore[attr-defined]
             return True
+        if isinstance(callee, cst.Name) and self.unobserved(callee) is None:
+            self.frozen.add(callee.value)
+            if callee.value not in self.called:
+                self.called.append(callee.value)
+            return True
         return isinstance(callee, cst.Name) and self._output_of(value) is not None
+
+    def ported_model(self, callee: cst.BaseExpression) -> bool:
+        """``callee`` is a model ported to NNX besides the trained one: another translated
+        optimizer's, or one of ``frozen`` (its outputs are JAX arrays)."""
+        return self.other_model(callee) or (
+            isinstance(callee, cst.Name) and callee.value in self.frozen
+        )
 
     def other_model(self, callee: cst.BaseExpression) -> bool:
         """``callee`` is the model of another translated optimizer of the file."""
@@ -241,6 +261,25 @@ class OtherModels:
         backward = self.region.backward
         assert backward is not None
         return discarded(backward.statement, owner, _facts(self.ctx), self.ctx.parent_of)
+
+    def unobserved(self, callee: cst.Name) -> str | None:
+        """Why ``callee`` may be a model whose parameters code reaches, or the trained model
+        may be reached by its code (``analysis/unobserved_models.py``); None when neither."""
+        trained = self.trained
+        variable = self.ctx.variable(callee)
+        own = self.ctx.variable(trained) if isinstance(trained, cst.Name) else None
+        if variable is None or own is None or len(variable.values) != 1:
+            return f"`{callee.value}` or the trained model is not one variable of this file"
+        methods = self.ctx.semantic_map.modules.self_methods
+        parent_of = self.ctx.parent_of
+        return unobserved_model(callee, variable, methods, parent_of) or confined_model(
+            trained,  # type: ignore[arg-type]
+            own,
+            variable,
+            callee.value,
+            methods,
+            parent_of,
+        )
 
     def _model_of(self, callee: cst.BaseExpression) -> cst.BaseExpression | None:
         """``callee`` when it is the model of another translated optimizer of the file."""
