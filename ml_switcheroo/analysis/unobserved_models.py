@@ -18,38 +18,196 @@ returning one) raises when run: flax 0.12.8 refuses the loss function's two argu
 (``ValueError: Inconsistent aliasing detected``, measured). Not seen: a constructor that
 returns or registers an object a global holds, and ``T``'s forward pass calling such a
 global (as for another optimizer's model in the loss, ``targets/nnx/other_models.py``).
+
+A perceptual loss's feature extractor is often a library's, frozen by hand: ``vgg =
+torchvision.models.vgg16(pretrained=True).features.eval()`` (an attribute or a constant
+slice of the new object allowed) and ``for p in vgg.parameters(): p.requires_grad = False``
+(a loop whose body only sets the map's ``freeze_attributes`` or calls its
+``freeze_methods`` on ``p`` with constants; ``vgg.requires_grad_(False)`` too). Such reads
+hand its parameters to no other code. ``frozen_library_model``: a freeze of such a model
+built by one of the map's ``model_libraries`` touches no parameter an optimizer is given
+(library code holds no object of the user's program, and the model reaches no code), so the
+file's optimizers need not escape for it; a class of the user's may hold a module a global
+holds, which an optimizer may train: its freezes still count.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import libcst as cst
 
 from ml_switcheroo.analysis.resolver import Variable
+from ml_switcheroo.spec.semantic_map import SemanticMap
 
 Parents = Callable[[cst.CSTNode], cst.CSTNode | None]
 _CONSTANT_NAMES = frozenset({"True", "False", "None"})
 
 
+@dataclass(frozen=True)
+class ModelFacts:
+    """The map's module facts the proofs read: ``modules.self_methods`` (``m.to(d)`` returns
+    ``m``), ``parameters.module_methods`` (``m.parameters()``), ``freeze_attributes`` and
+    ``freeze_methods``."""
+
+    self_methods: frozenset[str]
+    module_methods: frozenset[str]
+    freeze_attributes: frozenset[str]
+    freeze_methods: frozenset[str]
+
+
+def model_facts(semantic_map: SemanticMap) -> ModelFacts:
+    """``ModelFacts`` of a ``SemanticMap``."""
+    spec = semantic_map.parameters
+    return ModelFacts(
+        semantic_map.modules.self_methods,
+        spec.module_methods,
+        spec.freeze_attributes,
+        spec.freeze_methods,
+    )
+
+
 def unobserved_model(
-    name: cst.Name, variable: Variable, self_methods: frozenset[str], parent_of: Parents
+    name: cst.Name, variable: Variable, facts: ModelFacts, parent_of: Parents
 ) -> str | None:
     """Why ``name`` may hold a model whose parameters code other than its own calls reaches
     (the module docstring's conditions); None when none does."""
-    if len(variable.values) != 1 or not isinstance(variable.values[0], cst.Call):
-        return f"`{name.value}` is not bound once, to a call"
+    if len(variable.values) != 1 or not isinstance(variable.values[0], cst.BaseExpression):
+        return f"`{name.value}` is not bound once, to a value"
     if _local_function(variable.values[0], name.value, parent_of) is None:
         return f"`{name.value}` is not a local of a function (other code may reach it)"
-    if not _built_from_constants(variable.values[0], self_methods):
+    if _constructor(variable.values[0], facts.self_methods) is None:
         return (
-            f"`{_shown(variable.values[0])}` is given values of the program (it may hold "
+            f"`{_shown(variable.values[0])}` is not a call given only constants (it may hold "
             "another model's parameters)"
         )
     for read in variable.reads:
-        if not _only_called(read[0], self_methods, parent_of):
+        used = _only_called(read[0], facts.self_methods, parent_of)
+        if not (used or _freeze_use(read[0], facts, parent_of)):
             return f"`{_shown(_reader(read[0], parent_of))}` hands it to code"
     return None
+
+
+def frozen_library_model(
+    node: cst.CSTNode,
+    facts: ModelFacts,
+    parent_of: Parents,
+    variable_of: Callable[[cst.Name], Variable | None],
+    called: Callable[[cst.BaseExpression], str | None],
+    libraries: tuple[str, ...],
+) -> bool:
+    """Whether the freeze ``node`` (``p.requires_grad = False`` in a loop over
+    ``m.parameters()``, ``m.requires_grad_(False)``) freezes a model whose parameters no
+    other code reaches (``unobserved_model``), built by a function of one of ``libraries``
+    (``called`` qualifies its name)."""
+    model = _frozen_model_of(node, facts, parent_of)
+    variable = variable_of(model) if model is not None else None
+    if model is None or variable is None or unobserved_model(model, variable, facts, parent_of):
+        return False
+    constructor = _constructor(variable.values[0], facts.self_methods)  # type: ignore[arg-type]
+    qualified = called(constructor.func) if constructor is not None else None
+    return qualified is not None and bool(libraries) and qualified.startswith(libraries)
+
+
+def _frozen_model_of(node: cst.CSTNode, facts: ModelFacts, parent_of: Parents) -> cst.Name | None:
+    """``m`` of a freeze ``m.requires_grad_(c)`` alone on its line, or of ``p.<freeze> ...``
+    in a loop over ``m.parameters()`` that only freezes ``p`` (``_pure_freeze_loop``)."""
+    if isinstance(node, cst.Call) and isinstance(parent_of(node), cst.Expr):
+        func = node.func
+        if not (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in facts.freeze_methods
+            and isinstance(func.value, cst.Name)
+        ):
+            return None
+        loop = _loop_of(parent_of(node), parent_of)  # type: ignore[arg-type]
+        return _loop_model(loop, facts) if loop is not None else func.value
+    if isinstance(node, cst.Assign):
+        loop = _loop_of(node, parent_of)
+        return _loop_model(loop, facts) if loop is not None else None
+    return None
+
+
+def _loop_of(small: cst.CSTNode, parent_of: Parents) -> cst.For | None:
+    """The ``for`` whose body holds the small statement ``small`` directly."""
+    parent = parent_of(small)
+    if isinstance(parent, cst.SimpleStatementLine):
+        parent = parent_of(parent)  # its IndentedBlock
+    loop = parent_of(parent) if parent is not None else None
+    return loop if isinstance(loop, cst.For) and loop.body is parent else None
+
+
+def _loop_model(loop: cst.For, facts: ModelFacts) -> cst.Name | None:
+    """``m`` of ``for p in m.parameters():`` whose body only freezes ``p``."""
+    iterated = loop.iter
+    if (
+        _pure_freeze_loop(loop, facts)
+        and isinstance(iterated, cst.Call)
+        and not iterated.args
+        and isinstance(iterated.func, cst.Attribute)
+        and iterated.func.attr.value in facts.module_methods
+        and isinstance(iterated.func.value, cst.Name)
+    ):
+        return iterated.func.value
+    return None
+
+
+def _pure_freeze_loop(loop: cst.For, facts: ModelFacts) -> bool:
+    """``for p in ...:`` (no ``else``, not async) whose body only sets ``p.<freeze attribute>``
+    to a constant or calls ``p.<freeze method>(<constants>)``."""
+    if loop.orelse is not None or loop.asynchronous is not None:
+        return False
+    if not isinstance(loop.target, cst.Name):
+        return False
+    own = loop.target.value
+    body = loop.body
+    if isinstance(body, cst.IndentedBlock):
+        lines = body.body
+        if not all(isinstance(line, cst.SimpleStatementLine) for line in lines):
+            return False
+        smalls = [small for line in lines for small in line.body]  # type: ignore[attr-defined]
+    else:
+        smalls = list(body.body)  # type: ignore[attr-defined]
+    return bool(smalls) and all(_freezes_own(small, own, facts) for small in smalls)
+
+
+def _freezes_own(small: cst.BaseSmallStatement, own: str, facts: ModelFacts) -> bool:
+    """``own.<freeze attribute> = <constant>`` or ``own.<freeze method>(<constants>)``."""
+    if isinstance(small, cst.Assign):
+        target = small.targets[0].target if len(small.targets) == 1 else None
+        return (
+            isinstance(target, cst.Attribute)
+            and isinstance(target.value, cst.Name)
+            and target.value.value == own
+            and target.attr.value in facts.freeze_attributes
+            and _constant(small.value)
+        )
+    call = small.value if isinstance(small, cst.Expr) else None
+    return (
+        isinstance(call, cst.Call)
+        and isinstance(call.func, cst.Attribute)
+        and isinstance(call.func.value, cst.Name)
+        and call.func.value.value == own
+        and call.func.attr.value in facts.freeze_methods
+        and all(not a.star and _constant(a.value) for a in call.args)
+    )
+
+
+def _freeze_use(read: cst.CSTNode, facts: ModelFacts, parent_of: Parents) -> bool:
+    """``m.<freeze method>(<constants>)`` alone on its line, or ``m.parameters()`` iterated by
+    a loop that only freezes its items."""
+    parent = parent_of(read)
+    if not (isinstance(parent, cst.Attribute) and parent.value is read):
+        return False
+    call = parent_of(parent)
+    if not (isinstance(call, cst.Call) and call.func is parent):
+        return False
+    if parent.attr.value in facts.freeze_methods:
+        constants = all(not a.star and _constant(a.value) for a in call.args)
+        return constants and isinstance(parent_of(call), cst.Expr)
+    loop = parent_of(call)
+    return isinstance(loop, cst.For) and loop.iter is call and _loop_model(loop, facts) is read
 
 
 def confined_model(
@@ -119,24 +277,46 @@ def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:
     return found
 
 
-def _built_from_constants(value: cst.Call, self_methods: frozenset[str]) -> bool:
-    """``T(<constants>)`` with the map's self-returning methods after it (``.to(device)``)."""
-    while isinstance(value.func, cst.Attribute) and value.func.attr.value in self_methods:
-        inner = value.func.value
-        if not isinstance(inner, cst.Call):
-            return False
-        value = inner
-    if not isinstance(value.func, (cst.Name, cst.Attribute)):
-        return False
-    return all(not arg.star and _constant(arg.value) for arg in value.args)
+def _constructor(value: cst.BaseExpression, self_methods: frozenset[str]) -> cst.Call | None:
+    """The call ``T(<constants>)`` ``value`` is, or reads an attribute or a constant slice of,
+    or calls the map's self-returning methods on (``f(pretrained=True).features[:16].eval()``);
+    None otherwise."""
+    node = value
+    while True:
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value in self_methods
+        ):
+            node = node.func.value
+        elif isinstance(node, cst.Attribute) or (
+            isinstance(node, cst.Subscript) and all(_constant_slice(e) for e in node.slice)
+        ):
+            node = node.value
+        else:
+            break
+    if not isinstance(node, cst.Call) or not isinstance(node.func, (cst.Name, cst.Attribute)):
+        return None
+    if not all(not arg.star and _constant(arg.value) for arg in node.args):
+        return None
+    return node
+
+
+def _constant_slice(element: cst.SubscriptElement) -> bool:
+    """``[2]``, ``[:16]``, ``[1:-1:2]``: constants only."""
+    part = element.slice
+    if isinstance(part, cst.Index):
+        return part.star is None and _constant(part.value)
+    bounds = (part.lower, part.upper, part.step)  # type: ignore[attr-defined]
+    return all(b is None or _constant(b) for b in bounds)
 
 
 def _fresh(value: cst.BaseExpression | None, name: str, self_methods: frozenset[str]) -> bool:
     """``T(<constants>)`` (a new object), or ``name`` itself through self-returning methods
     (``m = m.to(d)``)."""
-    if not isinstance(value, cst.Call):
+    if not isinstance(value, cst.BaseExpression):
         return False
-    if _built_from_constants(value, self_methods):
+    if _constructor(value, self_methods) is not None:
         return True
     while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
         if value.func.attr.value not in self_methods:

@@ -203,7 +203,7 @@ def test_a_second_run_changes_nothing() -> None:
     [
         (TRAINED_TOO, "torch keeps the gradients this backward pass leaves in it"),
         (SWITCHED_ON, "(`vgg.parameters()` hands it to code)"),
-        (SHARING, "`make_frozen(generator)` is given values of the program"),
+        (SHARING, "`make_frozen(generator)` is not a call given only constants"),
         (MODULE_LEVEL, "`vgg` is not a local of a function"),
         (TRAINED_HANDED_OUT, "`register(generator)` hands the trained model `generator` to code"),
         (TRAINED_NOT_FRESH, "is bound to `make_generator(vgg_size)`, not built here"),

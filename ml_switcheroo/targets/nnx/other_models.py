@@ -56,7 +56,11 @@ from ml_switcheroo.analysis.statements import (
     is_detached,
     lone_method_call,
 )
-from ml_switcheroo.analysis.unobserved_models import confined_model, unobserved_model
+from ml_switcheroo.analysis.unobserved_models import (
+    confined_model,
+    model_facts,
+    unobserved_model,
+)
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of
@@ -270,14 +274,14 @@ class OtherModels:
         own = self.ctx.variable(trained) if isinstance(trained, cst.Name) else None
         if variable is None or own is None or len(variable.values) != 1:
             return f"`{callee.value}` or the trained model is not one variable of this file"
-        methods = self.ctx.semantic_map.modules.self_methods
+        facts = model_facts(self.ctx.semantic_map)
         parent_of = self.ctx.parent_of
-        return unobserved_model(callee, variable, methods, parent_of) or confined_model(
+        return unobserved_model(callee, variable, facts, parent_of) or confined_model(
             trained,  # type: ignore[arg-type]
             own,
             variable,
             callee.value,
-            methods,
+            facts.self_methods,
             parent_of,
         )
 
