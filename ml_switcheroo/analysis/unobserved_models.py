@@ -12,7 +12,8 @@ holds nothing of the program (its arguments are constants).
 
 The trained model must be confined too (``confined_model``): a local of the same function,
 built the same way (``m = m.to(d)`` allowed), never handed to code (an argument, an element,
-a store under another name), so that ``T``'s code cannot reach it through a global. A frozen
+a store under another name) nor read in a nested function or class (``T`` defined there may
+close over it), so that ``T``'s code cannot reach it. A frozen
 model holding a layer of the trained one through code this does not read (a factory
 returning one) raises when run: flax 0.12.8 refuses the loss function's two arguments
 (``ValueError: Inconsistent aliasing detected``, measured). Not seen: a constructor that
@@ -233,10 +234,25 @@ def confined_model(
     if other_function is None or functions != {id(other_function)}:
         return f"the trained model `{name.value}` is not a local of the same function"
     for read in variable.reads:
+        if _scope_of(read[0], parent_of) is not other_function:
+            shown = _shown(_reader(read[0], parent_of))
+            return f"`{shown}` reads the trained model `{name.value}` in a nested scope"
         if not _kept(read[0], name.value, self_methods, parent_of):
             shown = _shown(_reader(read[0], parent_of))
             return f"`{shown}` hands the trained model `{name.value}` to code"
     return None
+
+
+def _scope_of(node: cst.CSTNode, parent_of: Parents) -> cst.CSTNode | None:
+    """The innermost function, lambda or class holding ``node`` (a class or function of that
+    one, say, closes over the trained model: its code may call it outside the loss
+    function's argument)."""
+    parent = parent_of(node)
+    while parent is not None and not isinstance(
+        parent, (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+    ):
+        parent = parent_of(parent)
+    return parent
 
 
 def _reader(read: cst.CSTNode, parent_of: Parents) -> cst.CSTNode:

@@ -108,6 +108,19 @@ TRAINED_HANDED_OUT = FROZEN.replace(
 )
 # The trained model not built fresh here (a factory given a value may return a global one).
 TRAINED_NOT_FRESH = FROZEN.replace("make_generator()", "make_generator(vgg_size)")
+# A class of the function closing over the trained model: its call runs the trained model
+# outside the loss function's argument (its gradient would be lost in NNX).
+CLOSED_OVER = FROZEN.replace(
+    "    vgg = make_frozen(False)\n",
+    "    class Critic:\n"
+    "        def train(self):\n"
+    "            pass\n"
+    "\n"
+    "        def __call__(self, x):\n"
+    "            return make_frozen(False)(x) + 0.1 * generator(z_fixed).mean()\n"
+    "\n"
+    "    vgg = Critic()\n",
+).replace("features_style = vgg(style)", "features_style = 0.0")
 # The frozen model handed to code (which may read its gradients).
 FROZEN_HANDED_OUT = FROZEN.replace("    vgg.train()\n", "    register(vgg)\n")
 
@@ -122,29 +135,29 @@ def _torch_frozen(discriminator: torch.nn.Module, generator: torch.nn.Module, gr
     return discriminator
 
 
-def run_torch(source: str) -> GanRun:
+def run_torch(source: str, norm: bool = True) -> GanRun:
     """``source`` run as written on torch models; the frozen model with a BatchNorm."""
     with float64():
-        generator, frozen = torch_models(0, norm=True)
+        generator, frozen = torch_models(0, norm=norm)
         data = [tuple(torch.from_numpy(a) for a in batch) for batch in batches(0)]
         scope = _scope(generator, lambda grad: _torch_frozen(frozen, generator, grad), data)
-        scope["style"] = data[0][1]
+        scope["style"], scope["z_fixed"] = data[0][1], data[0][0]
         exec(compile(source, "<torch>", "exec"), scope)
         state = [*torch_state(generator), *torch_state(frozen)]
         return GanRun(_floats(scope["g_losses"]), _floats(scope["d_losses"]), state)
 
 
-def run_nnx(translated: str, frozen_model: Any = None) -> GanRun:
+def run_nnx(translated: str, frozen_model: Any = None, norm: bool = True) -> GanRun:
     """The translation run on NNX copies of the torch models ``run_torch`` starts from."""
     with float64():
-        torch_generator, torch_frozen = torch_models(0, norm=True)
+        torch_generator, torch_frozen = torch_models(0, norm=norm)
         generator = nnx_copy(torch_generator, G_SIZES)
         frozen = nnx_copy(torch_frozen, D_SIZES) if frozen_model is None else frozen_model
         if callable(frozen_model) and not isinstance(frozen_model, NnxMlp):
             frozen = frozen_model(generator)
         data = [tuple(jnp.asarray(a) for a in batch) for batch in batches(0)]
         scope = _scope(generator, lambda grad: frozen, data)
-        scope["style"] = data[0][1]
+        scope["style"], scope["z_fixed"] = data[0][1], data[0][0]
         exec(compile(translated, "<nnx>", "exec"), scope)
         state = [*nnx_state(generator), *nnx_state(frozen)]
         return GanRun(_floats(scope["g_losses"]), _floats(scope["d_losses"]), state)
@@ -208,6 +221,7 @@ def test_a_second_run_changes_nothing() -> None:
         (TRAINED_HANDED_OUT, "`register(generator)` hands the trained model `generator` to code"),
         (TRAINED_NOT_FRESH, "is bound to `make_generator(vgg_size)`, not built here"),
         (FROZEN_HANDED_OUT, "(`register(vgg)` hands it to code)"),
+        (CLOSED_OVER, "reads the trained model `generator` in a nested scope"),
     ],
     ids=[
         "trained_by_another_optimizer",
@@ -217,6 +231,7 @@ def test_a_second_run_changes_nothing() -> None:
         "trained_model_handed_out",
         "trained_model_not_built_here",
         "frozen_model_handed_out",
+        "a_local_class_closing_over_the_trained_model",
     ],
 )
 def test_the_twin_escapes(source: str, reason: str) -> None:
@@ -234,6 +249,23 @@ def test_the_harness_sees_the_frozen_model_trained(source: str) -> None:
     far apart, so the comparison depends on the frozen model staying untrained."""
     base = GRAD_ON if source is TRAINED_TOO else FROZEN
     rel = worst_gan_rel(run_torch(source), run_nnx(translate_nnx(base)))
+    assert rel > 1e-3, f"rel {rel:.3e}"
+
+
+def test_the_harness_sees_the_closed_over_model() -> None:
+    """The would-be conversion of ``CLOSED_OVER`` (the frozen step's, the class inserted as
+    written): the class's call of the trained model is outside ``nnx.value_and_grad``'s
+    argument, so its gradient is lost; far from torch (no BatchNorm: a captured one raises)."""
+    class_lines = CLOSED_OVER[
+        CLOSED_OVER.index("    class Critic") : CLOSED_OVER.index("    vgg = ")
+    ]
+    would_be = (
+        translate_nnx(FROZEN)
+        .replace("    vgg = make_frozen(False)\n", class_lines + "    vgg = Critic()\n")
+        .replace("features_style = vgg(style)", "features_style = 0.0")
+    )
+    assert "def loss_fn(generator, vgg):" in would_be and "class Critic" in would_be
+    rel = worst_gan_rel(run_torch(CLOSED_OVER, norm=False), run_nnx(would_be, norm=False))
     assert rel > 1e-3, f"rel {rel:.3e}"
 
 
