@@ -123,10 +123,10 @@ def _frozen_model_of(node: cst.CSTNode, facts: ModelFacts, parent_of: Parents) -
         ):
             return None
         loop = _loop_of(parent_of(node), parent_of)  # type: ignore[arg-type]
-        return _loop_model(loop, facts) if loop is not None else func.value
+        return _loop_model(loop, facts, parent_of) if loop is not None else func.value
     if isinstance(node, cst.Assign):
         loop = _loop_of(node, parent_of)
-        return _loop_model(loop, facts) if loop is not None else None
+        return _loop_model(loop, facts, parent_of) if loop is not None else None
     return None
 
 
@@ -139,11 +139,13 @@ def _loop_of(small: cst.CSTNode, parent_of: Parents) -> cst.For | None:
     return loop if isinstance(loop, cst.For) and loop.body is parent else None
 
 
-def _loop_model(loop: cst.For, facts: ModelFacts) -> cst.Name | None:
-    """``m`` of ``for p in m.parameters():`` whose body only freezes ``p``."""
+def _loop_model(loop: cst.For, facts: ModelFacts, parent_of: Parents) -> cst.Name | None:
+    """``m`` of ``for p in m.parameters():`` whose body only freezes ``p``, and ``p`` read
+    nowhere else (``_loop_variable_kept``)."""
     iterated = loop.iter
     if (
         _pure_freeze_loop(loop, facts)
+        and _loop_variable_kept(loop, parent_of)
         and isinstance(iterated, cst.Call)
         and not iterated.args
         and isinstance(iterated.func, cst.Attribute)
@@ -152,6 +154,57 @@ def _loop_model(loop: cst.For, facts: ModelFacts) -> cst.Name | None:
     ):
         return iterated.func.value
     return None
+
+
+def _loop_variable_kept(loop: cst.For, parent_of: Parents) -> bool:
+    """The loop's variable ``p`` (a parameter of the model after the loop: Python keeps the
+    last one bound) is named, in the function holding the loop, only in this loop or in the
+    body or target of another ``for p in ...`` (which binds it anew before any read there);
+    a read after the loop (``opt.add_param_group({"params": [p]})``, ``p.grad``) would hand
+    the model's parameter on."""
+    name = loop.target.value  # type: ignore[attr-defined]
+    function = parent_of(loop)
+    while function is not None and not isinstance(function, cst.FunctionDef):
+        function = parent_of(function)
+    if function is None:
+        return False
+    inside = {id(n) for n in _walk(loop)}
+    named = (
+        n
+        for n in _walk(function.body)  # type: ignore[attr-defined]
+        if isinstance(n, cst.Name)
+        and n.value == name
+        and id(n) not in inside
+        and not _label(n, parent_of(n))
+    )
+    return all(_under_own_loop(n, name, function, parent_of) for n in named)
+
+
+def _label(node: cst.Name, parent: cst.CSTNode | None) -> bool:
+    """``node`` names no variable: the ``p`` of ``x.p`` or of a keyword ``f(p=1)``."""
+    return (isinstance(parent, cst.Attribute) and parent.attr is node) or (
+        isinstance(parent, cst.Arg) and parent.keyword is node
+    )
+
+
+def _under_own_loop(
+    node: cst.CSTNode, name: str, function: cst.CSTNode, parent_of: Parents
+) -> bool:
+    """``node`` is in the target or body of a ``for <name> in ...`` of ``function`` (not in
+    its ``iter`` or ``else``, not in a nested function, class or lambda)."""
+    child, parent = node, parent_of(node)
+    while parent is not None and parent is not function:
+        if isinstance(parent, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            return False
+        if (
+            isinstance(parent, cst.For)
+            and isinstance(parent.target, cst.Name)
+            and parent.target.value == name
+            and (child is parent.body or child is parent.target)
+        ):
+            return True
+        child, parent = parent, parent_of(parent)
+    return False
 
 
 def _pure_freeze_loop(loop: cst.For, facts: ModelFacts) -> bool:
@@ -208,7 +261,11 @@ def _freeze_use(read: cst.CSTNode, facts: ModelFacts, parent_of: Parents) -> boo
         constants = all(not a.star and _constant(a.value) for a in call.args)
         return constants and isinstance(parent_of(call), cst.Expr)
     loop = parent_of(call)
-    return isinstance(loop, cst.For) and loop.iter is call and _loop_model(loop, facts) is read
+    return (
+        isinstance(loop, cst.For)
+        and loop.iter is call
+        and _loop_model(loop, facts, parent_of) is read
+    )
 
 
 def confined_model(

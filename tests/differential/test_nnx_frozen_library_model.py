@@ -81,6 +81,12 @@ MODULE_LEVEL = LIBRARY.replace(
     + "\n\ndef train():\n",
 )
 MORE_THAN_FREEZING = LIBRARY.replace(FREEZE_LOOP, FREEZE_LOOP + "        p.data.mul_(0.5)\n")
+# The loop's variable read after it: the model's last parameter handed to code.
+LEAKED = LIBRARY.replace(FREEZE_LOOP, FREEZE_LOOP + "    register(p)\n")
+# Another loop over the trained model's parameters binding the same name: still converts.
+ANOTHER_LOOP = LIBRARY.replace(
+    FREEZE_LOOP, FREEZE_LOOP + "    for p in generator.parameters():\n        register(p.shape)\n"
+)
 TRAINED_FROZEN = LIBRARY.replace(FREEZE_LOOP, FREEZE_LOOP.replace("vgg.", "generator."))
 FREEZES = "this file freezes parameters"
 
@@ -180,6 +186,14 @@ def test_the_optax_target_translates_the_optimizer() -> None:
     assert FREEZES not in code, code
 
 
+@pytest.mark.parametrize("target", ["nnx", "optax"])
+def test_another_loop_binding_the_same_name_converts(target: str) -> None:
+    """A later ``for p in generator.parameters():`` binds ``p`` anew before its reads."""
+    code = translate_nnx(ANOTHER_LOOP) if target == "nnx" else translate(ANOTHER_LOOP).code
+    assert FREEZES not in code, code
+    assert "optax.adam(learning_rate=1e-2)" in code, code
+
+
 @pytest.mark.parametrize(
     ("source", "reason"),
     [
@@ -189,6 +203,7 @@ def test_the_optax_target_translates_the_optimizer() -> None:
         (MODULE_LEVEL, FREEZES),
         (MORE_THAN_FREEZING, FREEZES),
         (TRAINED_FROZEN, FREEZES),
+        (LEAKED, FREEZES),
     ],
     ids=[
         "a_class_of_the_user",
@@ -197,6 +212,7 @@ def test_the_optax_target_translates_the_optimizer() -> None:
         "module_level",
         "more_than_freezing",
         "the_trained_model_frozen",
+        "the_loop_variable_read_after_it",
     ],
 )
 @pytest.mark.parametrize("target", ["nnx", "optax"])
