@@ -1,0 +1,53 @@
+"""A loss object of a class of the file, called in the loss (issue 13, probe of s39nnx): built
+from constants and only called, it passed as a frozen model (``OtherModels.accepts``) and went
+to the NNX loss function as a second argument, its class left as written. Its forward pass
+then ran torch's tensor methods on JAX arrays, some with other numbers (the map's
+``array_namesakes``): measured before the fix (the codemod's own output run, float64, 36
+updates, ``translated_rel``) ``.std()`` 0.040 relative off torch, ``.max(1)[0]`` 0.89,
+``.repeat(2, 1)`` 0.57, silently. Such a step escapes now, naming the class; a frozen model whose
+constructor is not code of this file still converts (``test_nnx_frozen_model_in_loss``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_switcheroo.spec.escape_hatch import BEGIN
+from tests.differential.nnx_loops import translate_nnx
+
+LOSS_CLASS = """\
+import torch
+
+
+class MyLoss(torch.nn.Module):
+    def forward(self, pred, y):
+        return LOSS
+
+
+def train():
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    criterion = MyLoss()
+    for epoch in range(EPOCHS):
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = criterion(model(x), y)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+
+
+train()
+"""
+
+LOSSES = [
+    "((pred - y) ** 2).std()",
+    "((pred.max(1)[0] - y.max(1)[0]) ** 2).mean()",
+    "((pred.repeat(2, 1)[:, :2] - y.repeat(2, 1)[:, :2]) ** 2).mean()",
+]
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=["std", "max_dim", "repeat"])
+def test_a_loss_class_of_the_file_escapes_the_step(loss: str) -> None:
+    translated = translate_nnx(LOSS_CLASS.replace("LOSS", loss))
+    assert BEGIN in translated and "            loss.backward()\n" in translated, translated
+    assert "`MyLoss` is code of this file" in translated, translated
