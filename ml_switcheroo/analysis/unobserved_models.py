@@ -375,6 +375,16 @@ def _constructor(value: cst.BaseExpression, self_methods: frozenset[str]) -> cst
     return node
 
 
+def constructor_root(value: cst.BaseExpression, self_methods: frozenset[str]) -> cst.Name | None:
+    """The name ``T`` (or ``mod`` of ``mod.T``) the constructor ``value`` calls
+    (``_constructor``); None when ``value`` is not one."""
+    constructor = _constructor(value, self_methods)
+    func = constructor.func if constructor is not None else None
+    while isinstance(func, cst.Attribute):
+        func = func.value
+    return func if isinstance(func, cst.Name) else None
+
+
 def _constant_slice(element: cst.SubscriptElement) -> bool:
     """``[2]``, ``[:16]``, ``[1:-1:2]``: constants only."""
     part = element.slice

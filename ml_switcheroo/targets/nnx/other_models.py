@@ -58,6 +58,7 @@ from ml_switcheroo.analysis.statements import (
 )
 from ml_switcheroo.analysis.unobserved_models import (
     confined_model,
+    constructor_root,
     model_facts,
     unobserved_model,
 )
@@ -276,13 +277,35 @@ class OtherModels:
             return f"`{callee.value}` or the trained model is not one variable of this file"
         facts = model_facts(self.ctx.semantic_map)
         parent_of = self.ctx.parent_of
-        return unobserved_model(callee, variable, facts, parent_of) or confined_model(
-            trained,  # type: ignore[arg-type]
-            own,
-            variable,
-            callee.value,
-            facts.self_methods,
-            parent_of,
+        return (
+            unobserved_model(callee, variable, facts, parent_of)
+            or confined_model(
+                trained,  # type: ignore[arg-type]
+                own,
+                variable,
+                callee.value,
+                facts.self_methods,
+                parent_of,
+            )
+            or self._code_of_the_file(variable.values[0], facts.self_methods)  # type: ignore[arg-type]
+        )
+
+    def _code_of_the_file(
+        self, value: cst.BaseExpression, self_methods: frozenset[str]
+    ) -> str | None:
+        """Why the object ``value`` builds may run code of this file when called: the name
+        its constructor calls (``T`` of ``T(...)``, ``mod`` of ``mod.T(...)``) is bound here
+        (a ``class`` or ``def`` left as written, any binding: not an import). The loss
+        function would run its torch tensor methods on JAX arrays, some with other numbers
+        (``x.std()``: the map's ``array_namesakes``), where a model of another file or
+        library is the user's to port (unported, its torch layers raise on JAX arrays)."""
+        root = constructor_root(value, self_methods)
+        if root is None or self.ctx.variable(root) is None:
+            return None
+        return (
+            f"`{root.value}` is code of this file: called in the loss function, it would run "
+            "as written on JAX arrays, where tensor methods may compute other numbers (port "
+            "it to NNX)"
         )
 
     def _model_of(self, callee: cst.BaseExpression) -> cst.BaseExpression | None:
