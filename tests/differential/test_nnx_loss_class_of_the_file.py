@@ -51,3 +51,42 @@ def test_a_loss_class_of_the_file_escapes_the_step(loss: str) -> None:
     translated = translate_nnx(LOSS_CLASS.replace("LOSS", loss))
     assert BEGIN in translated and "            loss.backward()\n" in translated, translated
     assert "`MyLoss` is code of this file" in translated, translated
+
+
+PYTHON_CALLABLE = """\
+import operator
+
+import torch
+
+
+def train():
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    spread = BUILT
+    for epoch in range(EPOCHS):
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = spread((model(x) - y) ** 2)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+
+
+train()
+"""
+
+
+@pytest.mark.parametrize(
+    ("built", "said"),
+    [
+        ('operator.methodcaller("std")', "`operator.methodcaller` is Python's"),
+        ('eval("lambda t: t.std()")', "`eval` is Python's"),
+    ],
+    ids=["methodcaller", "eval"],
+)
+def test_a_callable_python_builds_escapes_the_step(built: str, said: str) -> None:
+    """Built from constants by Python itself (a builtin, the standard library), no model:
+    its call runs ``t.std()`` on a JAX array (measured before: 0.040 relative off torch)."""
+    translated = translate_nnx(PYTHON_CALLABLE.replace("BUILT", built))
+    assert BEGIN in translated and "            loss.backward()\n" in translated, translated
+    assert said in translated, translated
