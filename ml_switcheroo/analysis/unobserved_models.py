@@ -375,11 +375,19 @@ def _constructor(value: cst.BaseExpression, self_methods: frozenset[str]) -> cst
     return node
 
 
+def constructor_func(
+    value: cst.BaseExpression, self_methods: frozenset[str]
+) -> cst.BaseExpression | None:
+    """The callee ``T`` (``mod.T``) of the constructor ``value`` is (``_constructor``); None
+    when ``value`` is not one."""
+    constructor = _constructor(value, self_methods)
+    return constructor.func if constructor is not None else None
+
+
 def constructor_root(value: cst.BaseExpression, self_methods: frozenset[str]) -> cst.Name | None:
     """The name ``T`` (or ``mod`` of ``mod.T``) the constructor ``value`` calls
     (``_constructor``); None when ``value`` is not one."""
-    constructor = _constructor(value, self_methods)
-    func = constructor.func if constructor is not None else None
+    func = constructor_func(value, self_methods)
     while isinstance(func, cst.Attribute):
         func = func.value
     return func if isinstance(func, cst.Name) else None

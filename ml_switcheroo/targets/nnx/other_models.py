@@ -40,6 +40,8 @@ aliasing detected``, checked), never silent numbers. ``parameters``/``named_para
 
 from __future__ import annotations
 
+import builtins
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -58,6 +60,7 @@ from ml_switcheroo.analysis.statements import (
 )
 from ml_switcheroo.analysis.unobserved_models import (
     confined_model,
+    constructor_func,
     constructor_root,
     model_facts,
     unobserved_model,
@@ -288,6 +291,7 @@ class OtherModels:
                 parent_of,
             )
             or self._code_of_the_file(variable.values[0], facts.self_methods)  # type: ignore[arg-type]
+            or self._python_callable(variable.values[0], facts.self_methods)  # type: ignore[arg-type]
         )
 
     def _code_of_the_file(
@@ -306,6 +310,30 @@ class OtherModels:
             f"`{root.value}` is code of this file: called in the loss function, it would run "
             "as written on JAX arrays, where tensor methods may compute other numbers (port "
             "it to NNX)"
+        )
+
+    def _python_callable(
+        self, value: cst.BaseExpression, self_methods: frozenset[str]
+    ) -> str | None:
+        """Why the object ``value`` builds is Python's own, no model: its constructor a
+        builtin (``eval(...)``) or of the standard library (``operator.methodcaller("std")``).
+        Its call runs tensor methods on JAX arrays as written, where no port is asked of the
+        user (``_code_of_the_file``)."""
+        root = constructor_root(value, self_methods)
+        if root is None:
+            return None
+        func = constructor_func(value, self_methods)
+        qualified = self.ctx.qualify(func) if func is not None else []
+        if qualified:
+            python = qualified[0].split(".")[0] in sys.stdlib_module_names
+        else:
+            python = hasattr(builtins, root.value) and not self.ctx.binds(root, root.value)
+        if not python:
+            return None
+        shown = qualified[0] if qualified else root.value
+        return (
+            f"`{shown}` is Python's, no model: its call would run as written on JAX arrays, "
+            "where tensor methods may compute other numbers"
         )
 
     def _model_of(self, callee: cst.BaseExpression) -> cst.BaseExpression | None:
