@@ -5,7 +5,9 @@ then ran torch's tensor methods on JAX arrays, some with other numbers (the map'
 ``array_namesakes``): measured before the fix (the codemod's own output run, float64, 36
 updates, ``translated_rel``) ``.std()`` 0.040 relative off torch, ``.max(1)[0]`` 0.89,
 ``.repeat(2, 1)`` 0.57, silently. Such a step escapes now, naming the class; a frozen model whose
-constructor is not code of this file still converts (``test_nnx_frozen_model_in_loss``)."""
+constructor is not code of this file still converts (``test_nnx_frozen_model_in_loss``). A
+callable Python builds from constants (``operator.methodcaller("std")``, ``eval(...)``) escapes
+too: no model either."""
 
 from __future__ import annotations
 

@@ -302,7 +302,10 @@ class OtherModels:
         (a ``class`` or ``def`` left as written, any binding: not an import). The loss
         function would run its torch tensor methods on JAX arrays, some with other numbers
         (``x.std()``: the map's ``array_namesakes``), where a model of another file or
-        library is the user's to port (unported, its torch layers raise on JAX arrays)."""
+        library is the user's to port (unported, its torch layers raise on JAX arrays). Not
+        proven: a class of another file whose call runs tensor methods only (a loss of the
+        user's, no layer) runs unported with those numbers (probe s39probe2: ``.std()``, 0.040
+        relative off torch)."""
         root = constructor_root(value, self_methods)
         if root is None or self.ctx.variable(root) is None:
             return None
