@@ -52,7 +52,7 @@ LOSSES = [
 def test_a_loss_class_of_the_file_escapes_the_step(loss: str) -> None:
     translated = translate_nnx(LOSS_CLASS.replace("LOSS", loss))
     assert BEGIN in translated and "            loss.backward()\n" in translated, translated
-    assert "`MyLoss` is code of this file" in translated, translated
+    assert "`MyLoss` is bound in this file" in translated, translated
 
 
 PYTHON_CALLABLE = """\

@@ -310,9 +310,9 @@ class OtherModels:
         if root is None or self.ctx.variable(root) is None:
             return None
         return (
-            f"`{root.value}` is code of this file: called in the loss function, it would run "
-            "as written on JAX arrays, where tensor methods may compute other numbers (port "
-            "it to NNX)"
+            f"`{root.value}` is bound in this file (a class or factory left as written): "
+            "called in the loss function, its code would run as written on JAX arrays, where "
+            "tensor methods may compute other numbers (port it to NNX)"
         )
 
     def _python_callable(
