@@ -351,9 +351,9 @@ def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:
 
 
 def _constructor(value: cst.BaseExpression, self_methods: frozenset[str]) -> cst.Call | None:
-    """The call ``T(<constants>)`` ``value`` is, or reads an attribute or a constant slice of,
-    or calls the map's self-returning methods on (``f(pretrained=True).features[:16].eval()``);
-    None otherwise."""
+    """The call ``T(<constants>)`` (``T`` a dotted name) ``value`` is, or reads an attribute or
+    a constant slice of, or calls the map's self-returning methods on
+    (``f(pretrained=True).features[:16].eval()``); None otherwise."""
     node = value
     while True:
         if (
@@ -368,11 +368,19 @@ def _constructor(value: cst.BaseExpression, self_methods: frozenset[str]) -> cst
             node = node.value
         else:
             break
-    if not isinstance(node, cst.Call) or not isinstance(node.func, (cst.Name, cst.Attribute)):
+    if not isinstance(node, cst.Call) or not _dotted(node.func):
         return None
     if not all(not arg.star and _constant(arg.value) for arg in node.args):
         return None
     return node
+
+
+def _dotted(func: cst.BaseExpression) -> bool:
+    """``T`` or ``mod.T``: names only (``make_zoo().critic``, a method of an object another
+    call returns, may build an object holding the trained model: a cached factory's)."""
+    while isinstance(func, cst.Attribute):
+        func = func.value
+    return isinstance(func, cst.Name)
 
 
 def constructor_func(
