@@ -299,20 +299,22 @@ class OtherModels:
     ) -> str | None:
         """Why the object ``value`` builds may run code of this file when called: the name
         its constructor calls (``T`` of ``T(...)``, ``mod`` of ``mod.T(...)``) is bound here
-        (a ``class`` or ``def`` left as written, any binding: not an import). The loss
-        function would run its torch tensor methods on JAX arrays, some with other numbers
-        (``x.std()``: the map's ``array_namesakes``), where a model of another file or
-        library is the user's to port (unported, its torch layers raise on JAX arrays). Not
-        proven: a class of another file whose call runs tensor methods only (a loss of the
-        user's, no layer) runs unported with those numbers (probe s39probe2: ``.std()``, 0.040
-        relative off torch)."""
+        (a ``class`` or ``def`` left as written, any binding: not an import; ``zoo`` of
+        ``zoo.critic(1)`` may hold the trained model, which a closure would call outside the
+        loss function's argument, its gradient lost). The loss function would run its torch
+        tensor methods on JAX arrays, some with other numbers (``x.std()``: the map's
+        ``array_namesakes``), where a model of another file or library is the user's to port
+        (unported, its torch layers raise on JAX arrays). Not proven: a class of another file
+        whose call runs tensor methods only (a loss of the user's, no layer) runs unported
+        with those numbers (probe s39probe2: ``.std()``, 0.040 relative off torch)."""
         root = constructor_root(value, self_methods)
         if root is None or self.ctx.variable(root) is None:
             return None
         return (
-            f"`{root.value}` is bound in this file (a class or factory left as written): "
-            "called in the loss function, its code would run as written on JAX arrays, where "
-            "tensor methods may compute other numbers (port it to NNX)"
+            f"`{root.value}` is bound in this file (a class, a factory or an object of it, "
+            "left as written): called in the loss function, its code would run as written on "
+            "JAX arrays, where tensor methods may compute other numbers, and may call the "
+            "trained model outside the loss function's argument (port it to NNX)"
         )
 
     def _python_callable(
