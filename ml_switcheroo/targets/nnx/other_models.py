@@ -292,6 +292,31 @@ class OtherModels:
             )
             or self._code_of_the_file(variable.values[0], facts.self_methods)  # type: ignore[arg-type]
             or self._python_callable(variable.values[0], facts.self_methods)  # type: ignore[arg-type]
+            or self._not_a_library_model(variable.values[0], facts.self_methods)  # type: ignore[arg-type]
+        )
+
+    def _not_a_library_model(
+        self, value: cst.BaseExpression, self_methods: frozenset[str]
+    ) -> str | None:
+        """Why the object ``value`` builds may not be a model the user ports to NNX: its
+        constructor is no function of the map's ``model_libraries`` (``torchvision.models``,
+        ``timm``). A class or factory of another file of the repository may hold no layer (a
+        loss of the user's with tensor methods only runs unported on JAX arrays: ``.std()``
+        0.040 relative off torch, probe s39probe2) or close over the trained model through a
+        cache of its module (its gradient lost: 0.094); neither is read here, so it escapes."""
+        func = constructor_func(value, self_methods)
+        qualified = self.ctx.qualify(func) if func is not None else []
+        libraries = self.ctx.semantic_map.parameters.model_libraries
+        if libraries and qualified and all(q.startswith(libraries) for q in qualified):
+            return None
+        shown = qualified[0] if qualified else code_of(func if func is not None else value)
+        known = ", ".join(library.rstrip(".") for library in libraries) or "none"
+        return (
+            f"`{shown}` is not a model of a library the map knows ({known}): its code is "
+            "not read here, and called in the loss function it may run tensor methods on JAX "
+            "arrays with other numbers (a loss of your own) or call the trained model outside "
+            "the loss function's argument; port it to NNX and pass it as the loss function's "
+            "second argument by hand"
         )
 
     def _code_of_the_file(
