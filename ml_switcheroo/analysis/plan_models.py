@@ -41,6 +41,7 @@ from ml_switcheroo.analysis.plan_places import (
     _zeroes_between_updates,
 )
 from ml_switcheroo.analysis.torch_only import TorchOnlyFinder
+from ml_switcheroo.analysis.unobserved_models import frozen_library_model, model_facts
 from ml_switcheroo.analysis.zero_functions import ZeroFunction, zero_functions
 from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.errors import Untranslatable
@@ -378,7 +379,9 @@ class ModelFacts:
         if not constructors:
             return
         scan = self._module_scan()
-        freezing = _first_freeze(self.module, spec, self.resolver.called_function, scan)
+        freezing = _first_freeze(
+            self.module, spec, self.resolver.called_function, scan, self._library_frozen
+        )
         kind = findings.FROZEN_PARAMETERS
         cross_file = self.resolver.cross_file
         if freezing is None and cross_file is not None:
@@ -406,6 +409,19 @@ class ModelFacts:
             return
         for site in constructors:
             self._refuse(site, kind, freezing=str(freezing))
+
+    def _library_frozen(self, node: cst.CSTNode) -> bool:
+        """The freeze ``node`` touches a library's model no other code reaches
+        (``unobserved_models.frozen_library_model``): no optimizer trains it."""
+        parents = self._parent_map()
+        return frozen_library_model(
+            node,
+            model_facts(self.resolver.map),
+            parents.get,
+            lambda name: self.resolver.variable(name, parents),
+            self.resolver.called_function,
+            self.resolver.map.parameters.model_libraries,
+        )
 
     def _plan_complex_parameters(self) -> None:
         """Every optimizer of a file where parameters may be complex (``_first_complex``: the

@@ -173,6 +173,7 @@ def _first_freeze(
     spec: ParameterSpec,
     called: Callable[[cst.BaseExpression], str | None],
     scan: ModuleScan | None = None,
+    untouched: Callable[[cst.CSTNode], bool] = lambda node: False,
 ) -> str | None:
     """Source of the first ``x.requires_grad = v``, ``x.requires_grad_(v)``,
     ``setattr(x, 'requires_grad', v)`` (the map's ``freeze_setters``, ``called`` naming the
@@ -184,7 +185,8 @@ def _first_freeze(
     method (``p.detach_()``, also through a getter), of a call making parameters frozen
     (``_makes_frozen``) or of a library call freezing a model's (``freezing_calls``:
     ``get_peft_model(model, config)``), or None. ``scan``: the module's ``ModuleScan``
-    (made here when not given)."""
+    (made here when not given); ``untouched``: a freeze no optimizer's parameters can be
+    touched by (a library's model no other code reaches), skipped."""
     attributes, methods = spec.freeze_attributes, spec.freeze_methods
     if scan is None:
         scan = ModuleScan(module, spec.complex_names)
@@ -238,7 +240,7 @@ def _first_freeze(
             return calls or (names(node, name, methods, target) and not _true_argument(node))
         return False
 
-    found = next((node for node in scan.nodes if freezes(node)), None)
+    found = next((node for node in scan.nodes if freezes(node) and not untouched(node)), None)
     return code_of(found).strip() if found is not None else None
 
 

@@ -210,6 +210,7 @@ _PARAMETER_KEYS = {
     "passing_methods",
     "detached_methods",
     "module_packages",
+    "model_libraries",
     "dict_methods",
     "rank",
     "masked_option",
@@ -540,6 +541,8 @@ class ParameterSpec:
     # `m.state_dict()`: a module's methods whose result holds none of its parameters
     detached_methods: frozenset[str] = frozenset()
     module_packages: tuple[str, ...] = ()  # dotted prefixes of module constructors: `torch.nn.`
+    # dotted prefixes of library functions building a new model: `torchvision.models.`
+    model_libraries: tuple[str, ...] = ()
     # Param groups split by a predicate on each parameter (`analysis/param_groups.py`):
     dict_methods: frozenset[str] = frozenset()  # `d.items()` of a dict of named parameters
     rank: tuple[str, ...] = ()  # torch spellings of a parameter `p`'s number of dimensions
@@ -1180,6 +1183,7 @@ class _Checker:
             passing_methods=names("passing_methods"),
             detached_methods=names("detached_methods"),
             module_packages=tuple(f"{n}." for n in sorted(names("module_packages", dotted=True))),
+            model_libraries=tuple(f"{n}." for n in sorted(names("model_libraries", dotted=True))),
             dict_methods=names("dict_methods"),
             rank=tuple(self.texts(section, "rank", "'parameters.rank'")),
             masked_option=self.string(section, "masked_option", "parameters"),

@@ -29,8 +29,10 @@ A model that is another model's optimizer's must be a plain name, the optimizer'
 ``X.parameters()`` (param groups, a part of the model: not proven, escaped).
 Not done (issue 13, s16): a GAN loop in a function (its end is a path out: escaped), models
 or optimizers in ``self.x`` (trainer classes), dcgan's D step (``netD.zero_grad()``, two
-backward passes with ``.item()`` and ``label.fill_`` between them), a frozen model without an
-optimizer in the loss (a perceptual loss). Models sharing a submodule are not checked (the
+backward passes with ``.item()`` and ``label.fill_`` between them). A model no optimizer
+trains (a perceptual loss's frozen feature extractor, fast_neural_style's ``vgg``) is passed
+the same way when no code reads its gradients (``frozen``: ``analysis/unobserved_models.py``).
+Models sharing a submodule are not checked (the
 proof reads names); flax 0.12.8 then refuses the call at run time (``ValueError: Inconsistent
 aliasing detected``, checked), never silent numbers. ``parameters``/``named_parameters``/
 ``detach`` are names in code, not yet map facts.
@@ -38,6 +40,8 @@ aliasing detected``, checked), never silent numbers. ``parameters``/``named_para
 
 from __future__ import annotations
 
+import builtins
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -53,6 +57,13 @@ from ml_switcheroo.analysis.statements import (
     assigned_names,
     is_detached,
     lone_method_call,
+)
+from ml_switcheroo.analysis.unobserved_models import (
+    confined_model,
+    constructor_func,
+    constructor_root,
+    model_facts,
+    unobserved_model,
 )
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
@@ -79,7 +90,8 @@ class _Optimizer:
 class OtherModels:
     """The models a step's loss reaches besides the one it trains (``called``: passed to the
     loss function after it, in order; ``detached``: other models' outputs read through
-    ``.detach()``, which the loss function reads as they are)."""
+    ``.detach()``, which the loss function reads as they are; ``frozen``: the called models no
+    optimizer trains)."""
 
     region: Region
     ctx: HookContext
@@ -87,19 +99,35 @@ class OtherModels:
     trained: cst.BaseExpression
     called: list[str] = field(default_factory=list)
     detached: set[str] = field(default_factory=set)
+    frozen: set[str] = field(default_factory=set)
     _optimizers: list[_Optimizer] | None = None
 
     def accepts(self, callee: cst.BaseExpression, value: cst.BaseExpression | None) -> bool:
         """Whether the loss may call ``callee`` (not the trained model): another optimizer's
-        model whose gradients torch discards, or an array such a model computed. Raises
-        with the reason when it is such a model and the gradients are not discarded."""
+        model whose gradients torch discards, an object built from constants here whose
+        gradients no code reads (``frozen``: a feature extractor, or a loss module of the
+        user's, either ported with the model), or an array such a model computed. Raises
+        with the reason when it is another optimizer's model and the gradients are not
+        discarded."""
         model = self._model_of(callee)
         if model is not None:
             self._check_discarded(model, callee)
             if callee.value not in self.called:  # type: ignore[attr-defined]
                 self.called.append(callee.value)  # type: ignore[attr-defined]
             return True
+        if isinstance(callee, cst.Name) and self.unobserved(callee) is None:
+            self.frozen.add(callee.value)
+            if callee.value not in self.called:
+                self.called.append(callee.value)
+            return True
         return isinstance(callee, cst.Name) and self._output_of(value) is not None
+
+    def ported_model(self, callee: cst.BaseExpression) -> bool:
+        """``callee`` is a model ported to NNX besides the trained one: another translated
+        optimizer's, or one of ``frozen`` (its outputs are JAX arrays)."""
+        return self.other_model(callee) or (
+            isinstance(callee, cst.Name) and callee.value in self.frozen
+        )
 
     def other_model(self, callee: cst.BaseExpression) -> bool:
         """``callee`` is the model of another translated optimizer of the file."""
@@ -241,6 +269,102 @@ class OtherModels:
         backward = self.region.backward
         assert backward is not None
         return discarded(backward.statement, owner, _facts(self.ctx), self.ctx.parent_of)
+
+    def unobserved(self, callee: cst.Name) -> str | None:
+        """Why ``callee`` may be a model whose parameters code reaches, or the trained model
+        may be reached by its code (``analysis/unobserved_models.py``); None when neither."""
+        trained = self.trained
+        variable = self.ctx.variable(callee)
+        own = self.ctx.variable(trained) if isinstance(trained, cst.Name) else None
+        if variable is None or own is None or len(variable.values) != 1:
+            return f"`{callee.value}` or the trained model is not one variable of this file"
+        facts = model_facts(self.ctx.semantic_map)
+        parent_of = self.ctx.parent_of
+        return (
+            unobserved_model(callee, variable, facts, parent_of)
+            or confined_model(
+                trained,  # type: ignore[arg-type]
+                own,
+                variable,
+                callee.value,
+                facts.self_methods,
+                parent_of,
+            )
+            or self._code_of_the_file(variable.values[0], facts.self_methods)  # type: ignore[arg-type]
+            or self._python_callable(variable.values[0], facts.self_methods)  # type: ignore[arg-type]
+            or self._not_a_library_model(variable.values[0], facts.self_methods)  # type: ignore[arg-type]
+        )
+
+    def _not_a_library_model(
+        self, value: cst.BaseExpression, self_methods: frozenset[str]
+    ) -> str | None:
+        """Why the object ``value`` builds may not be a model the user ports to NNX: its
+        constructor is no function of the map's ``model_libraries`` (``torchvision.models``,
+        ``timm``). A class or factory of another file of the repository may hold no layer (a
+        loss of the user's with tensor methods only runs unported on JAX arrays: ``.std()``
+        0.040 relative off torch, probe s39probe2) or close over the trained model through a
+        cache of its module (its gradient lost: 0.094); neither is read here, so it escapes."""
+        func = constructor_func(value, self_methods)
+        qualified = self.ctx.qualify(func) if func is not None else []
+        libraries = self.ctx.semantic_map.parameters.model_libraries
+        if libraries and qualified and all(q.startswith(libraries) for q in qualified):
+            return None
+        shown = qualified[0] if qualified else code_of(func if func is not None else value)
+        known = ", ".join(library.rstrip(".") for library in libraries) or "none"
+        return (
+            f"`{shown}` is not a model of a library the map knows ({known}): its code is "
+            "not read here, and called in the loss function it may run tensor methods on JAX "
+            "arrays with other numbers (a loss of your own) or call the trained model outside "
+            "the loss function's argument; port it to NNX and pass it as the loss function's "
+            "second argument by hand"
+        )
+
+    def _code_of_the_file(
+        self, value: cst.BaseExpression, self_methods: frozenset[str]
+    ) -> str | None:
+        """Why the object ``value`` builds may run code of this file when called: the name
+        its constructor calls (``T`` of ``T(...)``, ``mod`` of ``mod.T(...)``) is bound here
+        (a ``class`` or ``def`` left as written, any binding: not an import; ``zoo`` of
+        ``zoo.critic(1)`` may hold the trained model, which a closure would call outside the
+        loss function's argument, its gradient lost). The loss function would run its torch
+        tensor methods on JAX arrays, some with other numbers (``x.std()``: the map's
+        ``array_namesakes``), where a model of another file or library is the user's to port
+        (unported, its torch layers raise on JAX arrays). Not proven: a class of another file
+        whose call runs tensor methods only (a loss of the user's, no layer) runs unported
+        with those numbers (probe s39probe2: ``.std()``, 0.040 relative off torch)."""
+        root = constructor_root(value, self_methods)
+        if root is None or self.ctx.variable(root) is None:
+            return None
+        return (
+            f"`{root.value}` is bound in this file (a class, a factory or an object of it, "
+            "left as written): called in the loss function, its code would run as written on "
+            "JAX arrays, where tensor methods may compute other numbers, and may call the "
+            "trained model outside the loss function's argument (port it to NNX)"
+        )
+
+    def _python_callable(
+        self, value: cst.BaseExpression, self_methods: frozenset[str]
+    ) -> str | None:
+        """Why the object ``value`` builds is Python's own, no model: its constructor a
+        builtin (``eval(...)``) or of the standard library (``operator.methodcaller("std")``).
+        Its call runs tensor methods on JAX arrays as written, where no port is asked of the
+        user (``_code_of_the_file``)."""
+        root = constructor_root(value, self_methods)
+        if root is None:
+            return None
+        func = constructor_func(value, self_methods)
+        qualified = self.ctx.qualify(func) if func is not None else []
+        if qualified:
+            python = qualified[0].split(".")[0] in sys.stdlib_module_names
+        else:
+            python = hasattr(builtins, root.value) and not self.ctx.binds(root, root.value)
+        if not python:
+            return None
+        shown = qualified[0] if qualified else root.value
+        return (
+            f"`{shown}` is Python's, no model: its call would run as written on JAX arrays, "
+            "where tensor methods may compute other numbers"
+        )
 
     def _model_of(self, callee: cst.BaseExpression) -> cst.BaseExpression | None:
         """``callee`` when it is the model of another translated optimizer of the file."""

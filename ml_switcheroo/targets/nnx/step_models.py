@@ -109,7 +109,7 @@ def _model_in_step(
         ):
             continue  # `x, y = loader.next_batch()` before the forward pass (``_split_prefix``)
         elif isinstance(value, cst.Call) and _may_be_a_model(value, ctx):
-            raise Untranslatable(_another_callee(callee, value, forward, ctx))
+            raise Untranslatable(_another_callee(callee, value, forward, ctx, others))
     if found is None and pulled is not None:
         return cst.Name(pulled.output)
     if found is None:
@@ -149,10 +149,12 @@ def _another_callee(
     value: cst.Call,
     forward: list[cst.BaseStatement],
     ctx: HookContext,
+    others: OtherModels | None = None,
 ) -> str:
     """Why the loss calling ``callee`` (bound to ``value``, possibly a model) escapes; for the
     receiver of a method (``fake_A_buffer.push_and_pop(fake_A)``: CycleGAN's replay buffer),
-    that method's call: code the step cannot see into, not a call of the object itself."""
+    that method's call: code the step cannot see into, not a call of the object itself; for
+    a model called, why it is not one whose gradients no code reads (``others.unobserved``)."""
     text = dotted_name(callee)
     method = next(
         (
@@ -166,7 +168,12 @@ def _another_callee(
         None,
     )
     if method is None:
-        return f"the loss calls `{text}` too (several models in one loss, or an unknown loss)"
+        why = others.unobserved(callee) if others and isinstance(callee, cst.Name) else None
+        return f"the loss calls `{text}` too (several models in one loss, or an unknown loss)" + (
+            f": neither another optimizer's model nor one whose gradients no code reads ({why})"
+            if why
+            else ""
+        )
     where = ctx.place(value)
     return (
         f"the loss calls `{_short(code_of(method))}`, a method of `{text}` (bound to "

@@ -242,7 +242,7 @@ def _makes_tensor(
         func = call.func
         return (
             id(call) in outputs
-            or (others is not None and isinstance(func, cst.Name) and others.other_model(func))
+            or (others is not None and isinstance(func, cst.Name) and others.ported_model(func))
             or _one_criterion(func, ctx)
         )
 
@@ -271,7 +271,7 @@ def _scope_tensors(
             return func.value.value in names
         return _one_criterion(func, ctx) or (
             isinstance(func, cst.Name)
-            and (func.value in names or (others is not None and others.other_model(func)))
+            and (func.value in names or (others is not None and others.ported_model(func)))
         )
 
     spec = ctx.semantic_map.tensor_values
@@ -513,7 +513,7 @@ def _ported_outputs(
         value = _stored_value(node)
         if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Name):
             continue
-        if value.func.value in trained or (others is not None and others.other_model(value.func)):
+        if value.func.value in trained or (others is not None and others.ported_model(value.func)):
             found.add(id(value))
     return found
 
