@@ -417,6 +417,22 @@ class CrossFile:
         """For ``callee(..., sched, ...)``, ``callee`` a module-level function of another
         file: ``stepped_together`` for the parameter ``argument`` binds (None when ``callee``
         is not such a function)."""
+        found = self._callee_file(callee)
+        if not isinstance(found, tuple):
+            return found
+        module, name, _, facts = found
+        definition = facts.functions.get(name)
+        if definition is None:
+            return None
+        param = _parameter_name(definition, call, argument)
+        if param is None:
+            return "its parameter cannot be matched to the argument"
+        return self.stepped_together(module, name, param)
+
+    def _callee_file(self, callee: str) -> tuple[str, str, str, FileFacts] | str | None:
+        """The module, name, file and facts of ``callee`` when it is a module-level name of
+        another file of the repository; the place of that file when it fails to parse; None
+        otherwise."""
         split = self.index.split(self._absolute(callee))
         path = self.index.file_of(split[0]) if split is not None else None
         if split is None or path is None or path == self.path:
@@ -424,13 +440,7 @@ class CrossFile:
         facts = self.index.facts(path)
         if facts.error is not None:
             return facts.error.describe(self.index.root)
-        definition = facts.functions.get(split[1])
-        if definition is None:
-            return None
-        param = _parameter_name(definition, call, argument)
-        if param is None:
-            return "its parameter cannot be matched to the argument"
-        return self.stepped_together(split[0], split[1], param)
+        return split[0], split[1], path, facts
 
     def _scheduler_constructor(self) -> str:
         """A map scheduler that folds (its type is what a translated scheduler was)."""
@@ -485,15 +495,12 @@ class CrossFile:
         not ``p.m(...)`` with ``m`` outside ``methods`` nor a read of
         ``p.param_groups[i]["lr"]``: handed on, aliased, stored, its lr written may step it
         or change its lr unseen; None when it has none or is not such a function."""
-        split = self.index.split(self._absolute(callee))
-        path = self.index.file_of(split[0]) if split is not None else None
-        if split is None or path is None or path == self.path:
-            return None
-        facts = self.index.facts(path)
-        if facts.error is not None:
-            return facts.error.describe(self.index.root)
-        definition = facts.functions.get(split[1])
-        holder = facts.classes.get(split[1]) if definition is None else None
+        found = self._callee_file(callee)
+        if not isinstance(found, tuple):
+            return found
+        _, name, path, facts = found
+        definition = facts.functions.get(name)
+        holder = facts.classes.get(name) if definition is None else None
         if holder is not None:  # `Holder(opt)`: it may keep it and hand it on from a method
             found = self._repository_call(holder, facts, methods)
             place = Place(path, found.lineno).named(self.index.root) if found else None

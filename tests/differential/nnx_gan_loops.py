@@ -6,6 +6,10 @@ discriminator's, ``g_norm``: the generator's)."""
 
 from __future__ import annotations
 
+import sys
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,3 +255,24 @@ def translated_gan_rel(source: str, norm: bool = False, g_norm: bool = False) ->
     translated = translate_nnx(source)
     torch_run = run_torch_gan(source, norm, g_norm=g_norm)
     return translated, worst_gan_rel(torch_run, run_nnx_gan(translated, norm, g_norm=g_norm))
+
+
+@contextmanager
+def torchvision_models(**functions: Any) -> Iterator[None]:
+    """A ``torchvision.models`` holding ``functions`` while a script runs (a model of one of
+    the map's ``model_libraries``; torchvision itself is not installed)."""
+    models = types.ModuleType("torchvision.models")
+    for name, function in functions.items():
+        setattr(models, name, function)
+    package = types.ModuleType("torchvision")
+    package.models = models  # type: ignore[attr-defined]
+    saved = {k: sys.modules.get(k) for k in ("torchvision", "torchvision.models")}
+    sys.modules.update({"torchvision": package, "torchvision.models": models})
+    try:
+        yield
+    finally:
+        for key, module in saved.items():
+            if module is None:
+                sys.modules.pop(key, None)
+            else:
+                sys.modules[key] = module

@@ -13,10 +13,7 @@ more than freezing, a freeze of the trained model's parameters."""
 
 from __future__ import annotations
 
-import sys
 import types
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import jax.numpy as jnp
@@ -35,6 +32,7 @@ from tests.differential.nnx_gan_loops import (
     nnx_state,
     torch_models,
     torch_state,
+    torchvision_models,
     worst_gan_rel,
 )
 from tests.differential.nnx_loops import translate_nnx
@@ -102,24 +100,10 @@ class _Layers:
         return self.features
 
 
-@contextmanager
-def fake_torchvision(features: Any) -> Iterator[None]:
+def fake_torchvision(features: Any) -> Any:
     """``torchvision.models.vgg16(...).features[:2]`` is ``features`` while the script runs."""
-    models = types.ModuleType("torchvision.models")
     layers = _Layers(features)
-    models.vgg16 = lambda **options: types.SimpleNamespace(features=layers)  # type: ignore[attr-defined]
-    package = types.ModuleType("torchvision")
-    package.models = models  # type: ignore[attr-defined]
-    saved = {k: sys.modules.get(k) for k in ("torchvision", "torchvision.models")}
-    sys.modules.update({"torchvision": package, "torchvision.models": models})
-    try:
-        yield
-    finally:
-        for key, module in saved.items():
-            if module is None:
-                sys.modules.pop(key, None)
-            else:
-                sys.modules[key] = module
+    return torchvision_models(vgg16=lambda **options: types.SimpleNamespace(features=layers))
 
 
 def run_torch(source: str) -> GanRun:

@@ -16,10 +16,6 @@ aliasing detected``), never other numbers."""
 
 from __future__ import annotations
 
-import sys
-import types
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import jax.numpy as jnp
@@ -42,6 +38,7 @@ from tests.differential.nnx_gan_loops import (
     nnx_state,
     torch_models,
     torch_state,
+    torchvision_models,
     worst_gan_rel,
 )
 from tests.differential.nnx_loops import translate_nnx
@@ -151,7 +148,7 @@ def run_torch(source: str, norm: bool = True) -> GanRun:
         data = [tuple(torch.from_numpy(a) for a in batch) for batch in batches(0)]
         scope = _scope(generator, lambda grad: _torch_frozen(frozen, generator, grad), data)
         scope["style"], scope["z_fixed"] = data[0][1], data[0][0]
-        with fake_library(scope["make_frozen"]):
+        with torchvision_models(make_frozen=scope["make_frozen"]):
             exec(compile(source, "<torch>", "exec"), scope)
         state = [*torch_state(generator), *torch_state(frozen)]
         return GanRun(_floats(scope["g_losses"]), _floats(scope["d_losses"]), state)
@@ -168,31 +165,10 @@ def run_nnx(translated: str, frozen_model: Any = None, norm: bool = True) -> Gan
         data = [tuple(jnp.asarray(a) for a in batch) for batch in batches(0)]
         scope = _scope(generator, lambda grad: frozen, data)
         scope["style"], scope["z_fixed"] = data[0][1], data[0][0]
-        with fake_library(scope["make_frozen"]):
+        with torchvision_models(make_frozen=scope["make_frozen"]):
             exec(compile(translated, "<nnx>", "exec"), scope)
         state = [*nnx_state(generator), *nnx_state(frozen)]
         return GanRun(_floats(scope["g_losses"]), _floats(scope["d_losses"]), state)
-
-
-@contextmanager
-def fake_library(make_frozen: Any) -> Iterator[None]:
-    """``torchvision.models.make_frozen`` is ``make_frozen`` while a script runs: the frozen
-    model comes from a library of the map's ``model_libraries`` (a model of the user's own
-    code escapes: its code is not read)."""
-    models = types.ModuleType("torchvision.models")
-    models.make_frozen = make_frozen  # type: ignore[attr-defined]
-    package = types.ModuleType("torchvision")
-    package.models = models  # type: ignore[attr-defined]
-    saved = {k: sys.modules.get(k) for k in ("torchvision", "torchvision.models")}
-    sys.modules.update({"torchvision": package, "torchvision.models": models})
-    try:
-        yield
-    finally:
-        for key, module in saved.items():
-            if module is None:
-                sys.modules.pop(key, None)
-            else:
-                sys.modules[key] = module
 
 
 def _scope(generator: Any, make_frozen: Any, data: list[Any]) -> dict[str, Any]:
