@@ -1,0 +1,240 @@
+"""Held-out s39 item 3: a clip's ``max_norm`` read as an attribute that only set-up code writes
+escaped the fold ("may change") in ikostrikov's PPO (``self.max_grad_norm`` stored in
+``__init__`` before ``self.optimizer`` is built), cleanrl (``args.max_grad_norm`` of a
+``parse_args()`` whose ``return args`` counted as an alias) and JointBERT (``self.args`` where
+only ``self.args.num_train_epochs`` is written). Attribute-granular now
+(``analysis/receivers.py``): the receiver of the method that built the optimizer, the set-up
+stores of its ``__init__``, a fresh command-line namespace returned to names of the same text.
+The codemod's own output matches torch (float64, 36 updates, both targets); every way the
+attribute can still be written keeps the escape (the trap twins)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import pytest
+
+from tests.differential.harness import (
+    EXACT,
+    execute,
+    float64,
+    linear_problem,
+    rel_error,
+    run_optax,
+    translate,
+)
+from tests.differential.harness import run_torch_loop as harness_torch_loop
+from tests.differential.nnx_loops import run_nnx_loop, run_torch_loop, translate_nnx, worst_rel
+from tests.support import SwitcherooTest
+
+PPO = """\
+import torch
+class PPO:
+    def __init__(self, model, lr, max_grad_norm):
+        self.model = model
+        self.max_grad_norm = max_grad_norm
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    def update(self, x, y):
+        loss = ((self.model(x) - y) ** 2).mean() * 20
+        self.optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
+        self.optimizer.step()
+        return loss
+{extra}
+agent = PPO(make_model(), 0.01, 0.05)
+for epoch in range(EPOCHS):
+    for x, y in loader:
+        losses.append(agent.update(x, y).item())
+"""
+ARGS = """\
+import argparse
+import torch
+def parse_args():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--max-grad-norm", type=float, default=0.05)
+    args = parser.parse_args([])
+    args.batch_size = 4
+    return args
+args = parse_args()
+{extra}
+model = make_model()
+optimizer = torch.optim.Adam(model.parameters(), lr=0.01, eps=1e-5)
+for update in range(1, EPOCHS + 1):
+    optimizer.param_groups[0]["lr"] = (1.0 - (update - 1.0) / EPOCHS) * 0.01
+    for x, y in loader:
+        loss = ((model(x) - y) ** 2).mean() * 20
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+        optimizer.step()
+        losses.append(loss.item())
+"""
+TRAINER = """\
+import types
+import torch
+class Trainer(object):
+    def __init__(self, args, model):
+        self.args = args
+        self.model = model
+    def train(self):
+        self.args.num_train_epochs = EPOCHS
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=0.01)
+        for epoch in range(self.args.num_train_epochs):
+            for x, y in loader:
+                loss = ((self.model(x) - y) ** 2).mean() * 20
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+                losses.append(loss.item())
+{extra}
+Trainer(types.SimpleNamespace(max_grad_norm=0.05), make_model()).train()
+"""
+SHAPES = {"ctor_attribute": PPO, "argparse_namespace": ARGS, "other_attribute_written": TRAINER}
+
+
+def _source(shape: str, extra: str = "") -> str:
+    return SHAPES[shape].replace("{extra}", extra)
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_the_nnx_output_folds_the_clip_and_matches_torch(shape: str) -> None:
+    source = _source(shape)
+    translated = translate_nnx(source)
+    assert "ESCAPE" not in translated and "clip_grad_norm_" not in translated, translated
+    rel = worst_rel(run_torch_loop(source), run_nnx_loop(source, translated))
+    assert rel < EXACT, f"rel={rel:.3e}\n{translated}"
+
+
+# ------------------------------------------------------------------------- trap twins
+
+TWINS = {
+    "ctor_attribute": {
+        "written_in_another_method": "    def set_clip(self, c):\n        self.max_grad_norm = c",
+        "written_by_a_subclass_init": (
+            "class PPO2(PPO):\n    def __init__(self, *a):\n        super().__init__(*a)\n"
+            "        self.max_grad_norm = 0.1"
+        ),
+        "written_through_another_name": "def tweak(a):\n    a.max_grad_norm = 0.1",
+        "setattr_with_a_computed_name": "def tweak(a, k):\n    setattr(a, k, 0.1)",
+        "dict_item_with_a_computed_name": "def tweak(a, k):\n    a.__dict__[k] = 0.1",
+        "dict_update": "def tweak(a, d):\n    a.__dict__.update(d)",
+        "vars_update": "def tweak(a):\n    vars(a).update(max_grad_norm=0.1)",
+        "set_up_again": "def reset(a):\n    a.__init__(a.model, 0.1, 0.1)",
+        "the_instance_handed_to_a_function": "    def log(self):\n        report(self)",
+    },
+    "argparse_namespace": {
+        "assigned": "args.max_grad_norm = 0.1",
+        "vars_update": "vars(args).update(max_grad_norm=0.1)",
+        "dict_item": 'args.__dict__["max_grad_norm"] = 0.1',
+        "dict_item_computed": "args.__dict__[k] = 0.1",
+        "dict_update": "args.__dict__.update(d)",
+        "another_binding_of_the_factory": "other = parse_args()",
+        "handed_to_a_function": "adjust(args)",
+        "an_alias_assigned": "a = args\na.max_grad_norm = 0.1",
+    },
+    "other_attribute_written": {
+        "holder_rebound_in_another_method": "    def reset(self, args):\n        self.args = args",
+        "handed_to_a_function": "    def seed(self):\n        set_seed(self.args)",
+        "attribute_assigned": "    def tune(self):\n        self.args.max_grad_norm = 0.1",
+    },
+}
+CASES = [(shape, name) for shape, twins in sorted(TWINS.items()) for name in sorted(twins)]
+
+
+class TrapTwinsTest(SwitcherooTest):
+    def test_every_write_keeps_the_escape(self) -> None:
+        for shape, name in CASES:
+            with self.subTest(shape=shape, twin=name):
+                source = _source(shape, TWINS[shape][name])
+                (record,) = [r for r in self.records(source) if r.api.endswith("clip_grad_norm_")]
+                self.assertEqual(record.kind, "escaped", source)
+                self.assertIn("is evaluated at every step in torch", record.reason)
+
+
+# ------------------------------------------------------------- optax: the folded chain itself
+
+OPTAX_PPO = """\
+import torch
+class PPO:
+    def __init__(self, model, lr, max_grad_norm):
+        self.model = model
+        self.max_grad_norm = max_grad_norm
+        self.opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    def update(self, batch):
+        self.opt.zero_grad()
+        loss = batch()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
+        self.opt.step()
+class Holder:
+    def __init__(self, tensors):
+        self.tensors = tensors
+    def parameters(self):
+        return self.tensors
+agent = PPO(Holder(params), 0.1, 0.05)
+for batch in batches:
+    agent.update(batch)
+opt = agent.opt
+"""
+OPTAX_ARGS = """\
+import argparse
+import torch
+def parse_args():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--max-grad-norm", type=float, default=0.05)
+    args = parser.parse_args([])
+    return args
+args = parse_args()
+opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+for batch in batches:
+    opt.zero_grad()
+    loss = batch()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
+    opt.step()
+"""
+OPTAX_TRAINER = """\
+import types
+import torch
+class Trainer(object):
+    def __init__(self, args, model):
+        self.args = args
+        self.model = model
+    def train(self):
+        self.args.epochs = 1
+        opt = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9)
+        for batch in batches:
+            opt.zero_grad()
+            loss = batch()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.max_grad_norm)
+            opt.step()
+        return opt
+class Holder:
+    def __init__(self, tensors):
+        self.tensors = tensors
+    def parameters(self):
+        return self.tensors
+opt = Trainer(types.SimpleNamespace(max_grad_norm=0.05), Holder(params)).train()
+"""
+OPTAX_SHAPES = {
+    "ctor_attribute": OPTAX_PPO,
+    "argparse_namespace": OPTAX_ARGS,
+    "other_attribute_written": OPTAX_TRAINER,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(OPTAX_SHAPES))
+def test_the_optax_chain_matches_torch(shape: str) -> None:
+    source = OPTAX_SHAPES[shape]
+    translation = translate(source, exact=True)
+    assert not [r for r in translation.escapes if "clip_grad" in r.api], translation.code
+    with float64():
+        problem = linear_problem()
+        torch_traj = harness_torch_loop(problem, source, {})
+        params = [jnp.asarray(v) for v in problem.init.values()]
+        tx = execute(translation.code, {"params": params, "batches": []})["opt"]
+        optax_traj, _ = run_optax(problem, tx)
+        rel = rel_error(problem, torch_traj, optax_traj)
+    assert rel < EXACT, f"rel={rel:.3e}\n{translation.code}"
