@@ -10,6 +10,8 @@ attribute can still be written keeps the escape (the trap twins)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax.numpy as jnp
 import pytest
 
@@ -24,6 +26,7 @@ from tests.differential.harness import (
 )
 from tests.differential.harness import run_torch_loop as harness_torch_loop
 from tests.differential.nnx_loops import run_nnx_loop, run_torch_loop, translate_nnx, worst_rel
+from tests.differential.test_hidden_code_of_another_file import _translated
 from tests.support import SwitcherooTest
 
 PPO = """\
@@ -238,3 +241,18 @@ def test_the_optax_chain_matches_torch(shape: str) -> None:
         optax_traj, _ = run_optax(problem, tx)
         rel = rel_error(problem, torch_traj, optax_traj)
     assert rel < EXACT, f"rel={rel:.3e}\n{translation.code}"
+
+
+def test_a_subclass_init_of_another_file_writing_it_keeps_the_escape(tmp_path: Path) -> None:
+    """``self.max_grad_norm`` stored by a subclass's ``__init__`` after ``super().__init__``
+    built the optimizer: the fold would have read the base's value."""
+    subclass = (
+        "from pkg.train import PPO\n"
+        "class PPO2(PPO):\n    def __init__(self, *a):\n        super().__init__(*a)\n"
+        "        self.max_grad_norm = 0.1\n"
+    )
+    translation = _translated(
+        tmp_path, {"pkg/train.py": _source("ctor_attribute"), "pkg/sub.py": subclass}
+    )
+    (record,) = [r for r in translation.escapes if "clip_grad" in r.api]
+    assert "sub.py:5" in record.reason, record.reason
