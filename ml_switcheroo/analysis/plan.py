@@ -310,6 +310,7 @@ class Planner(
                 )
                 stated = Untranslatable(stated.reason, suggestion)
         self.plan.escapes[key] = stated
+        self.plan.findings[key] = Finding(kind, values)
 
     def _plan_folded_elsewhere(self) -> None:
         """``sched.step()`` on a parameter another file's folded scheduler is handed to

@@ -21,6 +21,7 @@ from ml_switcheroo.analysis.factories import (
 from ml_switcheroo.analysis.site_key import Positions, SiteKey
 from ml_switcheroo.analysis.torch_only import TorchOnlyUse
 from ml_switcheroo.spec.errors import Untranslatable
+from ml_switcheroo.spec.findings import Finding
 from ml_switcheroo.spec.semantic_map import ApiEntry
 
 _LOOPS = (cst.For, cst.While)
@@ -227,6 +228,7 @@ class Plan:
     # sched.step() calls whose schedule another file's planner folds
     folded_elsewhere: dict[SiteKey, FoldedElsewhere] = field(default_factory=dict)
     escapes: dict[SiteKey, Untranslatable] = field(default_factory=dict)  # call -> reason
+    findings: dict[SiteKey, Finding] = field(default_factory=dict)  # what an escape states
     regions: list[Region] = field(default_factory=list)
     region_of: dict[SiteKey, Region] = field(default_factory=dict)  # by statement
     sites: list[Site] = field(default_factory=list)
@@ -353,6 +355,10 @@ class Plan:
     def escape_for(self, call: cst.Call) -> Untranslatable | None:
         """Why the planner escapes ``call``, or None."""
         return self.escapes.get(self.key(call)) if self.escapes else None  # type: ignore[arg-type]
+
+    def finding_for(self, call: cst.Call) -> Finding | None:
+        """The finding the planner's escape of ``call`` states (None: none, or a text)."""
+        return self.findings.get(self.key(call)) if self.findings else None  # type: ignore[arg-type]
 
     def schedule_of(self, call: cst.Call) -> SchedulePlan | None:
         """The schedule a scheduler call belongs to, or None."""

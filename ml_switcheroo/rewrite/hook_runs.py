@@ -71,7 +71,7 @@ class HookRuns:
                 self.receivers.check_one_import(original_node, context.qualified_name)
             planned = plan.escape_for(original_node)
             if planned is not None:
-                raise planned
+                raise self._restated(planned, original_node, context)
             if receiver is not None:
                 self.receivers.check_bindings_agree(original_node, entry, receiver)
             # Hooks see the original call, so metadata (scopes, bindings) applies to its parts;
@@ -98,6 +98,15 @@ class HookRuns:
         except Untranslatable as exc:
             return Escape(exc.reason, exc.suggestion)
         return result
+
+    def _restated(self, planned: Untranslatable, node: Any, context: HookContext) -> Untranslatable:
+        """The planned escape of ``node``, stated again by the target when it can say more
+        there (``Target.restate``)."""
+        finding = self.plan().finding_for(node)
+        restate = self.target.restate
+        if finding is None or restate is None:
+            return planned
+        return restate(finding, node, context) or planned
 
     def _folded(self, attached: cst.Call) -> bool:
         """Whether the optimizer folds ``attached``: translated so far, or (a factory's

@@ -3,13 +3,16 @@ the map files it layers over the shipped map, and how it names an optimizer's st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.findings import Finding, Messages, render
-from ml_switcheroo.targets.hooks import Hook, HookSpec
+from ml_switcheroo.targets.hooks import Hook, HookContext, HookSpec
+
+Restate = Callable[[Finding, Any, HookContext], "Untranslatable | None"]
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per target
@@ -41,10 +44,17 @@ class Target:
     # (``analysis.plan.SchedulePlan.written``; NNX: ``targets/nnx/epoch_lr.py``)
     writes_epoch_lr: bool = False
     messages: Messages = field(default_factory=dict)
+    # a planned escape stated again where its call is rewritten, from what only the rewrite
+    # knows (the optimizer's translation: ``opt.opt_state[i]``); None: as planned
+    restate: Restate | None = None
 
     def untranslatable(self, finding: Finding) -> Untranslatable:
-        """``finding`` in this target's words (``spec.findings.render``)."""
-        return render(self.messages, finding)
+        """``finding`` in this target's words (``spec.findings.render``); a finding naming
+        an ``optimizer`` also names its ``state`` (unless it says where: ``restate``)."""
+        values = dict(finding.values)
+        if "optimizer" in values:
+            values.setdefault("state", self.state_name.format(x=values["optimizer"]))
+        return render(self.messages, Finding(finding.kind, values))
 
     def hook(self, name: str) -> Hook:
         """The renderer registered as ``name``."""

@@ -64,13 +64,65 @@ def nnx_scheduler_read(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode | Hoo
     is_groups = isinstance(node, cst.Attribute) and node.attr.value == PARAM_GROUPS
     use = _use_of_injected(node, ctx) if is_groups else None  # type: ignore[arg-type]
     if use is None:
-        return escape_scheduler_read(node, ctx)
+        return escape_scheduler_read(node, ctx, _escaped_state(node, ctx))
     state = ctx.state_of(code_of(node.value).strip()) + use.element  # type: ignore[attr-defined]
     if use.value is None:
         quote = use.node.slice[0].slice.value.quote  # type: ignore[attr-defined]
         read = cst.parse_expression(READ.format(state=state, quote=quote))
         return ReplaceEnclosing(use.node, read)  # type: ignore[arg-type]
     return ReplaceStatement(_written(use, state))
+
+
+def _escaped_state(node: cst.CSTNode, ctx: HookContext) -> str | None:
+    """Where the escape's suggestion stores the lr of ``opt`` of ``opt.param_groups``
+    (``lr_state``)."""
+    return lr_state(node.value, ctx) if isinstance(node, cst.Attribute) else None
+
+
+def lr_state(optimizer: cst.BaseExpression, ctx: HookContext) -> str | None:
+    """Where the learning rate of the translated optimizer ``optimizer`` (a name) is stored
+    once injected: its state, or ``opt.opt_state[i]`` when its tx is a chain whose ``i``-th
+    element alone takes the learning rate (weight decay or a clip before it; a tuple state
+    has no ``hyperparams``). None: not known here."""
+    if not isinstance(optimizer, cst.Name):
+        return None
+    origins = ctx.origins(optimizer)
+    if not origins or len(origins) != 1 or not isinstance(origins[0], cst.Call):
+        return None
+    constructor = _method_constructor(origins[0], ctx) or origins[0]
+    tx = _tx_of(ctx.translation_of(constructor))
+    if tx is None:
+        return None
+    state = ctx.state_of(optimizer.value)
+    index = lr_element(tx, ctx.semantic_map.chain_function)
+    return state if index is None else f"{state}[{index}]"
+
+
+def _tx_of(translation: str | None) -> cst.BaseExpression | None:
+    """The tx of ``nnx.Optimizer(model, tx, ...)`` (the constructor's translation)."""
+    expression = cst.parse_expression(translation) if translation else None
+    if not isinstance(expression, cst.Call) or len(expression.args) < 2:
+        return None
+    return expression.args[1].value
+
+
+def lr_element(tx: cst.BaseExpression, chain: str) -> int | None:
+    """``i`` when ``tx`` is ``chain(...)`` (the map's ``optax.chain``) whose ``i``-th element
+    alone is injected (``injected_index``), or else alone a call taking ``learning_rate=``
+    (the optimizer: the element to inject)."""
+    injected = injected_index(tx, chain)
+    if injected is not None:
+        return injected
+    if not isinstance(tx, cst.Call) or code_of(tx.func).strip() != chain:
+        return None
+    taking = [i for i, a in enumerate(tx.args) if _takes_lr(a.value)]
+    return taking[0] if len(taking) == 1 else None
+
+
+def _takes_lr(value: cst.BaseExpression) -> bool:
+    return isinstance(value, cst.Call) and any(
+        a.keyword is not None and a.keyword.value == HYPERPARAMETER for a in value.args
+    )
 
 
 def _written(use: InjectedUse, state: str) -> cst.BaseStatement:

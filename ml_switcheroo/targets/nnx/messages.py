@@ -15,7 +15,7 @@ _STEPPING = (
     "per update: pass the schedule as {optimizer}'s learning_rate; otherwise build the tx "
     "with optax.inject_hyperparams(...)(learning_rate=float(schedule(0)), ...) and, where "
     "torch steps the scheduler for the k-th time, write "
-    "`{optimizer}.opt_state.hyperparams['learning_rate'][...] = schedule(k)`"
+    "`{state}.hyperparams['learning_rate'][...] = schedule(k)`"
 )
 
 
@@ -121,7 +121,7 @@ MESSAGES: dict[str, Message] = {
         "`plateau_state = plateau.init(nnx.state(model, nnx.Param))`; where torch calls "
         "step(metric): `_, plateau_state = plateau.update(updates=nnx.state(model, nnx.Param), "
         "state=plateau_state, value=metric)` and "
-        "`{optimizer}.opt_state.hyperparams['learning_rate'][...] = lr * plateau_state.scale` "
+        "`{state}.hyperparams['learning_rate'][...] = lr * plateau_state.scale` "
         "(the tx built with optax.inject_hyperparams; optax's patience counts one more than "
         "torch's)",
     ),

@@ -10,6 +10,7 @@ from ml_switcheroo.targets.nnx.learning_rate import nnx_scheduler_read
 from ml_switcheroo.targets.nnx.messages import MESSAGES
 from ml_switcheroo.targets.nnx.optimizer import nnx_optimizer
 from ml_switcheroo.targets.nnx.plateau import nnx_lr_scheduler
+from ml_switcheroo.targets.nnx.restate import nnx_restate
 from ml_switcheroo.targets.nnx.training_step import nnx_training_step
 from ml_switcheroo.targets.nnx.wrappers import nnx_model_wrapper
 from ml_switcheroo.targets.optax.target import OPTAX
@@ -36,4 +37,5 @@ NNX = Target(
     region_start="forward",
     writes_epoch_lr=True,
     messages=MESSAGES,  # the optax table (the tx is optax) and the NNX-only findings
+    restate=nnx_restate,  # a scheduler's suggestion names where its optimizer's lr is stored
 )

@@ -404,12 +404,15 @@ def strip_scheduler_step(node: cst.Call, ctx: HookContext) -> cst.BaseExpression
 
 
 @register_hook("scheduler_read", requires=("reason", "suggest"), role=roles.MEMBER)
-def escape_scheduler_read(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode:
-    """Hook for reads of the current lr (``sched.get_last_lr()``, ``opt.param_groups``)."""
+def escape_scheduler_read(
+    node: cst.CSTNode, ctx: HookContext, state: str | None = None
+) -> cst.CSTNode:
+    """Hook for reads of the current lr (``sched.get_last_lr()``, ``opt.param_groups``);
+    ``state``: where the suggestion reads the lr (default: the receiver's state)."""
     if not ctx.receiver_translated():
         return node  # still the torch object (its constructor is left as torch code)
     receiver = ctx.receiver or "sched"
-    names = {"receiver": receiver, "state": ctx.state_of(receiver)}
+    names = {"receiver": receiver, "state": state or ctx.state_of(receiver)}
     assert ctx.entry.reason and ctx.entry.suggest
     call = BoundCall(ctx.entry, node if isinstance(node, cst.Call) else cst.Call(cst.Name("_")), {})
     raise Untranslatable(
