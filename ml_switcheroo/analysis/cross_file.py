@@ -1253,7 +1253,8 @@ class CrossFile:
             return None, returned.describe(root)
         misuse = self.index.returned_value_misuse(module, function, self.methods)
         if misuse is not None:
-            return None, misuse.describe(root)
+            uses = self.index.returned_value_uses(module, function, self.methods)
+            return None, _listed_uses(uses or [misuse], root)
         return self._constructed_fact(returned)
 
     def _constructed_fact(self, returned: Constructed) -> ParameterFact:
@@ -2384,3 +2385,14 @@ class _Walked:
         """The files of the whole walk (read to its end)."""
         self.files.extend(self._walk)
         return self.files
+
+
+_LISTED = 8  # torch uses of a returned optimizer named in a reason, at most
+
+
+def _listed_uses(uses: list[Unknown], root: str) -> str:
+    """``uses`` described one after the other (``file:line`` and what), the first
+    ``_LISTED`` of them."""
+    shown = "; ".join(use.describe(root) for use in uses[:_LISTED])
+    more = len(uses) - _LISTED
+    return shown + (f"; and {more} more" if more > 0 else "")

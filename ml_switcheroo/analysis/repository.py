@@ -893,6 +893,85 @@ class RepositoryIndex:
                     return problem
         return None
 
+    def returned_value_uses(
+        self, module: str, function: str, methods: frozenset[str]
+    ) -> list[Unknown]:
+        """Every use ``returned_value_misuse`` would stop at, in the order of the files and
+        their lines: a caller's use of the value other than calling one of ``methods``, and
+        where the value is handed to a module-level function of the repository, that
+        function's uses of the parameter it binds (one hop; its own first use else)."""
+        qualified = f"{module}.{function}"
+        found: list[Unknown] = []
+        for other in self.with_word(function):
+            facts = self.facts(other)
+            if facts.tree is None:
+                return [*found, facts.error] if facts.error is not None else found
+            parents = facts.nodes().parents
+            for node in facts.nodes().candidates(facts, qualified):
+                if not isinstance(node, (ast.Name, ast.Attribute)):
+                    continue
+                if _qualified(node, facts) != qualified:
+                    continue
+                first = self._returned_use(facts, node, parents, methods)
+                if first is None:
+                    continue
+                found.extend(self._every_returned_use(facts, node, parents, methods) or [first])
+        return found
+
+    def _every_returned_use(
+        self,
+        facts: FileFacts,
+        node: ast.AST,
+        parents: dict[int, ast.AST],
+        methods: frozenset[str],
+    ) -> list[Unknown]:
+        """The uses ``_returned_use`` checks, each that is not a call of ``methods`` (empty
+        when the value is not bound alone to a name bound once)."""
+        assign = parents.get(id(parents.get(id(node))))
+        if not (isinstance(assign, ast.Assign) and isinstance(assign.targets[0], ast.Name)):
+            return []
+        name = assign.targets[0].id
+        scope = _enclosing_scope(assign, parents, facts.tree)
+        found: list[Unknown] = []
+        ordered = sorted(facts.nodes().names_under(scope, name), key=_position)
+        for use in ordered:
+            if use is assign.targets[0] or _local_between(use, scope, parents, name):
+                continue
+            problem = _use_problem(use, parents, methods)
+            if problem is None:
+                continue
+            found.append(Unknown(Place(facts.path, use.lineno), problem))
+            found.extend(self._handed_uses(facts, use, parents, methods))
+        return found
+
+    def _handed_uses(
+        self, facts: FileFacts, node: ast.Name, parents: dict[int, ast.AST], methods: frozenset[str]
+    ) -> list[Unknown]:
+        """For ``g(..., node, ...)`` with ``g`` a module-level function of the repository: its
+        uses of the parameter ``node`` binds other than calls of ``methods``."""
+        call = parents.get(id(node))
+        if isinstance(call, ast.keyword):
+            call = parents.get(id(call))
+        if not isinstance(call, ast.Call) or call.func is node:
+            return []
+        callee = _qualified(call.func, facts)
+        split = self.split(callee) if callee else None
+        path = self.file_of(split[0]) if split else None
+        definition = self.facts(path).functions.get(split[1]) if split and path else None
+        if split is None or path is None or definition is None:
+            return []
+        bound = [p for p in _params(definition) if _argument(call, definition, p) is node]
+        if len(bound) != 1:
+            return []
+        inner = _parents_around(definition, self.facts(path))
+        return [
+            Unknown(Place(path, use.lineno), f"(in `{split[1]}`) {problem}")
+            for use in sorted(ast.walk(definition), key=_position)
+            if isinstance(use, ast.Name) and use.id == bound[0]
+            for problem in [_use_problem(use, inner, methods)]
+            if problem is not None
+        ]
+
     def _returned_use(
         self,
         facts: FileFacts,
@@ -1944,6 +2023,11 @@ def _parameters_receiver(constructor: ast.Call) -> str | None:
     ):
         return params.func.value.id
     return None
+
+
+def _position(node: ast.AST) -> tuple[int, int]:
+    """Where ``node`` starts (line, column; 0 for a node without one)."""
+    return getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
 
 
 def _use_problem(

@@ -106,6 +106,7 @@ class HookContexts:
             trains_across_files=self.trains_across_files,
             passed_across_files=self.passed_across_files,
             caller_arguments=self.caller_arguments,
+            returned_across_files=self.returned_across_files,
             method_call_elsewhere=self.method_call_elsewhere,
             callers_elsewhere=lambda node: self.resolver().callers_elsewhere_problem(node),
             plain_across_files=self.plain_across_files,
@@ -155,6 +156,16 @@ class HookContexts:
             return f"`{shown[0]}` and `{shown[1]}` are not parameters of one function"
         name = function.name.value
         return resolver.cross_file.trained_model_reason(name, opt_param, model_param)
+
+    def returned_across_files(self, call: cst.Call) -> str | None:
+        """``HookContext.returned_across_files``: ``CrossFile.returned_type`` of the one
+        function ``call`` calls, when it gives no type but a reason."""
+        resolver = self.resolver()
+        names = resolver.imported_names(call.func)
+        if resolver.cross_file is None or len(names) != 1:
+            return None
+        fact = resolver.cross_file.returned_type(names[0])
+        return fact[1] if fact is not None and fact[0] is None and fact[1] else None
 
     def caller_arguments(self, name: cst.Name) -> list[cst.BaseExpression] | None:
         """``HookContext.caller_arguments``: ``Resolver.parameter_arguments`` of the parameter

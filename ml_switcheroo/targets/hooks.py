@@ -256,6 +256,10 @@ class HookContext:
     # rebinds: the argument each call of the function passes for it, every call being in this
     # module (None: not such a parameter, a call not seen, or one in another file).
     caller_arguments: Callable[[cst.Name], list[cst.BaseExpression] | None] = lambda name: None
+    # For a call of a module-level function of the repository returning an optimizer: why
+    # the value is not taken for a translated one (its callers' uses of it as the torch
+    # object, ``file:line`` each); None: not such a call, or nothing known against it.
+    returned_across_files: Callable[[cst.Call], str | None] = lambda call: None
     # For a call of a function of another file of the repository: ``file:line`` of a call of
     # one of the given methods (``x.std()``) in its body, or its file's place when that file
     # fails to parse (None: none, or not such a function; ``CrossFile.steps_in``).

@@ -198,6 +198,12 @@ def _untranslated_optimizer(
     reason = f"the optimizer `{optimizer}` is not one built here and translated"
     if isinstance(constructor, cst.Call):
         where = ctx.place(constructor)
+        across = ctx.returned_across_files(constructor)
+        if across is not None:
+            return (
+                f"{reason}: `{_short(code_of(constructor))}`{f' ({where})' if where else ''}, "
+                f"the one value reaching it, is not taken for an nnx.Optimizer: {across}"
+            )
         return (
             f"{reason}: `{_short(code_of(constructor))}`{f' ({where})' if where else ''}, the "
             "one value reaching it, is not translated to an nnx.Optimizer"
