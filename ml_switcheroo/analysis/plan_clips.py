@@ -470,9 +470,12 @@ class ClipFacts:
                 shown = " ".join(code_of(alias).split())
                 return f"`{path}` may change through another name (`{shown}`)"
             for call in self._module_calls():  # type: ignore[attr-defined]
-                if _changes_holder(call, holders) and not self._own_method(call, instance):
-                    shown = " ".join(code_of(call).split())
-                    return f"`{shown}` may change `{path}`"
+                if not _changes_holder(call, holders) or self._own_method(call, instance):
+                    continue
+                outer = receivers.namespace_use(call, parents)
+                if outer is False:
+                    continue  # `vars(args).items()`: the attributes read
+                return f"`{_short(outer or call, 100)}` may change `{path}`"
             by_name = receivers.written_by_name(self.module, key)
             if by_name is not None:
                 shown = " ".join(code_of(by_name).split())

@@ -373,3 +373,25 @@ def _mentions_bound(target: cst.CSTNode | None, name: str) -> bool:
     if isinstance(target, cst.StarredElement):
         return _mentions_bound(target.value, name)
     return False
+
+
+# methods of the dict ``vars(x)`` returns that only read it
+_READING_DICT_METHODS = frozenset({"items", "keys", "values", "get", "copy", "__contains__"})
+
+
+def namespace_use(call: cst.Call, parents: Parents) -> cst.Call | bool | None:
+    """For ``vars(x)`` (the object's own attribute dict): False when it is only read there
+    (``vars(x).items()``, ``.keys()``, ``.get(k)``...), the call it is handed to when it is
+    an argument (``wandb.init(config=vars(args))``: that call may write the dict); None for
+    any other call (or use)."""
+    if not _namespace(call) or not isinstance(call, cst.Call):
+        return None
+    parent = parents.get(call)
+    if isinstance(parent, cst.Attribute) and parent.value is call:
+        method = parent.attr.value
+        caller = parents.get(parent)
+        if method in _READING_DICT_METHODS and isinstance(caller, cst.Call):
+            return False
+        return None
+    outer = parents.get(parent) if isinstance(parent, cst.Arg) else None
+    return outer if isinstance(outer, cst.Call) else None

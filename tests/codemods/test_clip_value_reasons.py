@@ -77,3 +77,23 @@ class ClipValueReasonTest(SwitcherooTest):
             "`args.opt` is assigned in this file (example.py:9), so `args.opt.clip` may change",
             self.reason(HOLDER),
         )
+
+
+NAMESPACE = """\
+import torch
+def train(model, loader, args):
+    wandb.init(config=vars(args))
+    print({k: v for k, v in vars(args).items()})
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for x in loader:
+        opt.zero_grad()
+        model(x).sum().backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        opt.step()
+"""
+
+
+class NamespaceHandedOnTest(SwitcherooTest):
+    def test_the_call_the_attribute_dict_is_handed_to_is_named(self) -> None:
+        (record,) = [r for r in self.records(NAMESPACE) if r.api.endswith("clip_grad_norm_")]
+        self.assertIn("`wandb.init(config=vars(args))` may change `args.clip`", record.reason)
