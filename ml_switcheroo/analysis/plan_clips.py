@@ -465,6 +465,14 @@ class ClipFacts:
                 shown = " ".join(code_of(target).split())
                 return f"`{path}` may be assigned through another name (`{shown}`)"
             holders = _holders(node)
+            for target in _store_targets(self.module):
+                if (
+                    isinstance(target, cst.Subscript)
+                    and _last_key(target) is None
+                    and " ".join(code_of(target.value).split()) in holders
+                ):  # `cfg[k] = v`: any key (an attribute too, for a dict with attribute access)
+                    shown = " ".join(code_of(target).split())
+                    return f"`{shown} = ...` ({self._place(target)}) may write `{path}`"
             alias = aliasing(self.module, holders, partial(self._returned_to_namesakes, holders))
             if alias is not None:
                 shown = " ".join(code_of(alias).split())

@@ -102,6 +102,22 @@ class NotFoldedTest(SwitcherooTest):
             after="args.opts.update(clip=3)",
         )
 
+    def test_item_stored_by_a_computed_key(self) -> None:
+        """``cfg[k] = 3`` may be ``cfg["clip"] = 3`` (the parent folded it)."""
+        self.assertNotFolded(
+            "args['clip']",
+            "`args[k] = ...` (example.py:12) may write `args['clip']`",
+            after="k = 'clip'\n    args[k] = 3",
+        )
+
+    def test_holder_stored_by_a_computed_key(self) -> None:
+        """``cfg[k] = {...}`` may replace ``cfg.opt`` of a dict with attribute access."""
+        self.assertNotFolded(
+            "args.opt.clip",
+            "`args[k] = ...` (example.py:12) may write `args.opt.clip`",
+            after="k = 'opt'\n    args[k] = None",
+        )
+
     def test_attribute_changed_by_setattr(self) -> None:
         self.assertNotFolded(
             "args.clip",
