@@ -467,6 +467,11 @@ class Cache:
     def remember(self, path: str, stamp: Stamp, sha: str, outcome: str, read_at_ns: int) -> None:
         self.updates[path] = IndexEntry(stamp, sha, outcome, is_trusted(stamp, read_at_ns))
 
+    def recorded_sha(self, path: str) -> str | None:
+        """The sha of the bytes ``remember`` recorded for ``path`` in this run, if any."""
+        entry = self.updates.get(path)
+        return entry.sha if entry is not None else None
+
     def reclassify(self, path: str, outcome: str) -> None:
         """Record another outcome for the bytes ``remember`` recorded for ``path`` (the second
         pre-filter stage rules out a file the byte filter kept)."""
