@@ -49,7 +49,7 @@ from ml_switcheroo.app.interrupt import EXIT_INTERRUPTED, forget_interrupted_str
 if TYPE_CHECKING:
     from ml_switcheroo.analysis.prefilter import Prefilter
     from ml_switcheroo.analysis.second_stage import SecondStage
-    from ml_switcheroo.app.cache import Cache
+    from ml_switcheroo.app.cache import Cache, SelectionRecord
     from ml_switcheroo.spec.semantic_map import SemanticMap
 
 EXIT_OK = 0
@@ -456,9 +456,11 @@ def _run(
     # no file is written before the conversion; the cyclic collector paused while the
     # selection parses and keeps trees (``ast_nodes.collector_paused``)
     with selecting(), ast_nodes.collector_paused():
-        shares = _selection_shares(args, stages, cache, len(paths))
+        shares = _selection_shares(args, stages, len(paths))
         if shares > 1:
-            selected = _select_in_parallel(paths, shares, stages, marker, mode, show_progress)
+            selected = _select_in_parallel(
+                paths, shares, stages, marker, mode, show_progress, cache
+            )
         else:
             selected = _select(paths, stages, marker, cache, mode, show_progress)
         for path, outcome, detail in selected:
@@ -590,7 +592,7 @@ def _select(
     paths: Sequence[str],
     stages: _Stages,
     marker: bytes | None,
-    cache: Cache | None,
+    cache: Cache | SelectionRecord | None,
     mode: str,
     show_progress: bool = False,
     progress: tuple[int, int] | None = None,
@@ -628,7 +630,24 @@ def _select(
             else (path, outcome, cached)
             for path, outcome, cached in selected
         ]
+    if cache is not None:
+        selected = [
+            (path, outcome, _replay(cache, path, outcome, cached, mode))
+            for path, outcome, cached in selected
+        ]
     return selected
+
+
+def _replay(cache: Cache | SelectionRecord, path: str, outcome: str, cached: Any, mode: str) -> Any:
+    """The result the cache replays for a file the selection hands the conversion, looked up
+    only now that both stages kept it (the lookup's key digests the files the repository
+    links it to: on torch's sources, 247 files the byte filter keeps cost 66 CPU-s of
+    profiled time there, where the 17 the ``ast`` stage keeps cost 5)."""
+    if not _converted(outcome, cached):
+        return cached
+    sha = cache.recorded_sha(path)
+    found = cache.result(path, sha) if sha is not None else None
+    return found if _replayable(found, mode) else None
 
 
 def _converted(outcome: str, cached: Any) -> bool:
@@ -639,16 +658,15 @@ def _converted(outcome: str, cached: Any) -> bool:
     return outcome not in skipped and cached is None
 
 
-def _selection_shares(
-    args: argparse.Namespace, stages: _Stages, cache: Cache | None, count: int
-) -> int:
+def _selection_shares(args: argparse.Namespace, stages: _Stages, count: int) -> int:
     """In how many processes the selection of ``count`` files runs: one per job (``-j``, at
-    most one per core) when the pre-filter stages run without a cache over enough files,
-    else one (a cache records what the selection finds, in this process; so does a process
-    running other threads, which a fork could leave holding a lock)."""
+    most one per core) when the pre-filter stages run over enough files, else one (so does
+    a process running other threads, which a fork could leave holding a lock). With a
+    cache, the files it knows by their stat are answered here first
+    (``_select_in_parallel``)."""
     import threading
 
-    if cache is not None or not stages.enabled or count < _PARALLEL_SELECTION_FILES:
+    if not stages.enabled or count < _PARALLEL_SELECTION_FILES:
         return 1
     if threading.active_count() > 1:
         return 1
@@ -663,14 +681,73 @@ def _select_in_parallel(
     marker: bytes | None,
     mode: str,
     show_progress: bool,
+    cache: Cache | None = None,
 ) -> list[tuple[str, str, Any]]:
-    """``_select`` (without a cache) over ``paths`` in ``shares`` processes: this one and
-    ``shares - 1`` forked from it. The files go in units (``_selection_units``: a repository's
-    files, so that what the questions about a repository read is read in one process), which
-    each process takes from a pipe one after the other until none is left. Each file's outcome
-    depends on its bytes and its repository only, so the result is ``_select``'s over all
-    the paths, in their order, whichever process took which unit. A child that fails (or is
-    killed) has its units selected here again; an interrupt here ends the children."""
+    """``_select`` over ``paths`` in ``shares`` processes: this one and ``shares - 1`` forked
+    from it. The files go in units (``_selection_units``: a repository's files, so that what
+    the questions about a repository read is read in one process), which each process takes
+    from a pipe one after the other until none is left. Each file's outcome depends on its
+    bytes and its repository only, so the result is ``_select``'s over all the paths, in
+    their order, whichever process took which unit. A child that fails (or is killed) has
+    its units selected here again; an interrupt here ends the children. With a ``cache``,
+    the files it knows by their stat are answered here first, and the others shared out
+    when there are enough of them: each process records what it learns for the cache in a
+    ``SelectionRecord`` per unit, which this process replays into the cache before it looks
+    up the results to replay."""
+    if cache is not None:
+        return _select_known_first(paths, shares, stages, marker, mode, show_progress, cache)
+    return [
+        entry for entry, _ in _select_shared(paths, shares, stages, marker, mode, show_progress)
+    ]
+
+
+def _select_known_first(
+    paths: Sequence[str],
+    shares: int,
+    stages: _Stages,
+    marker: bytes | None,
+    mode: str,
+    show_progress: bool,
+    cache: Cache,
+) -> list[tuple[str, str, Any]]:
+    """``_select_in_parallel`` with a cache: what it knows by the stat, then the others."""
+    outcomes: dict[str, tuple[str, str, Any]] = {}
+    unknown: list[str] = []
+    for path in paths:
+        try:
+            known = _known_to_cache(path, stages, cache, mode)
+        except OSError:  # cannot be stat'ed: the selection says why
+            known = None
+        if known is None:
+            unknown.append(path)
+        else:
+            outcomes[path] = (path, known[0], known[1])
+    if len(unknown) < _PARALLEL_SELECTION_FILES:
+        fresh = _select(unknown, stages, marker, cache, mode, show_progress)
+    else:
+        shared = _select_shared(unknown, shares, stages, marker, mode, show_progress, True)
+        records = {id(record): record for _, record in shared if record is not None}
+        for record in records.values():  # one per unit, in the order of the paths
+            record.replay_into(cache)
+        fresh = [
+            (path, outcome, _replay(cache, path, outcome, cached, mode))
+            for (path, outcome, cached), _ in shared
+        ]
+    outcomes.update((entry[0], entry) for entry in fresh)
+    return [outcomes[path] for path in paths]
+
+
+def _select_shared(
+    paths: Sequence[str],
+    shares: int,
+    stages: _Stages,
+    marker: bytes | None,
+    mode: str,
+    show_progress: bool,
+    recording: bool = False,
+) -> list[tuple[tuple[str, str, Any], SelectionRecord | None]]:
+    """The processes of ``_select_in_parallel``: each file's outcome in ``paths``' order,
+    with the ``SelectionRecord`` of the unit it was selected in (``recording``) or None."""
     import pickle
 
     stages.prefilter  # noqa: B018 - built once, before the fork
@@ -679,7 +756,7 @@ def _select_in_parallel(
     _share_split_word_tables(units, shares)
     queue_out, queue_in = os.pipe()
     children: list[tuple[int, int]] = []  # (pid, read end of its pipe)
-    found: dict[int, list[tuple[str, str, Any]]] = {}
+    found: dict[int, _Unit] = {}
     try:
         # every unit number in the pipe before any process reads: 4 bytes each, in one write
         os.write(queue_in, b"".join(n.to_bytes(4, "little") for n in range(len(units))))
@@ -691,7 +768,7 @@ def _select_in_parallel(
                 try:
                     os.close(read_end)
                     os.close(queue_in)
-                    taken = _take_units(queue_out, units, stages, marker, mode)
+                    taken = _take_units(queue_out, units, stages, marker, mode, recording)
                     with os.fdopen(write_end, "wb") as out:
                         pickle.dump(taken, out, protocol=pickle.HIGHEST_PROTOCOL)
                     code = 0
@@ -701,7 +778,7 @@ def _select_in_parallel(
             children.append((pid, read_end))
         os.close(queue_in)
         queue_in = -1
-        found.update(_take_units(queue_out, units, stages, marker, mode, show_progress))
+        found.update(_take_units(queue_out, units, stages, marker, mode, recording, show_progress))
         while children:
             pid, read_end = children.pop(0)
             found.update(_collected(pid, read_end) or {})
@@ -719,9 +796,24 @@ def _select_in_parallel(
                 os.waitpid(pid, 0)
     for number, unit in enumerate(units):  # a unit a failed child took: selected here
         if number not in found:
-            found[number] = _select(unit, stages, marker, None, mode)
-    outcomes = {entry[0]: entry for selected in found.values() for entry in selected}
+            found[number] = _selected_unit(unit, stages, marker, mode, recording)
+    outcomes = {
+        entry[0]: (entry, record) for selected, record in found.values() for entry in selected
+    }
     return [outcomes[path] for path in paths]
+
+
+_Unit = tuple[list[tuple[str, str, Any]], "SelectionRecord | None"]
+
+
+def _selected_unit(
+    unit: list[str], stages: _Stages, marker: bytes | None, mode: str, recording: bool
+) -> _Unit:
+    """``_select`` over one unit, with what it learns for the cache (``recording``)."""
+    from ml_switcheroo.app.cache import SelectionRecord
+
+    record = SelectionRecord() if recording else None
+    return _select(unit, stages, marker, record, mode), record
 
 
 def _selection_units(paths: Sequence[str], shares: int) -> list[list[str]]:
@@ -773,25 +865,26 @@ def _take_units(
     stages: _Stages,
     marker: bytes | None,
     mode: str,
+    recording: bool = False,
     show_progress: bool = False,
-) -> dict[int, list[tuple[str, str, Any]]]:
+) -> dict[int, _Unit]:
     """``_select`` over each unit whose number this process reads from the pipe ``queue``
     (4 bytes each, written before any read), until the pipe is empty; by unit number.
     ``show_progress``: how many files the processes have started on, as units are taken."""
     total = sum(len(unit) for unit in units)
-    taken: dict[int, list[tuple[str, str, Any]]] = {}
+    taken: dict[int, _Unit] = {}
     while len(record := os.read(queue, 4)) == 4:
         number = int.from_bytes(record, "little")
         if show_progress and total >= 5000:
             started = sum(len(unit) for unit in units[:number])
             sys.stderr.write(f"{_PROGRESS_PREFIX}scanning {started}/{total} files")
-        taken[number] = _select(units[number], stages, marker, None, mode)
+        taken[number] = _selected_unit(units[number], stages, marker, mode, recording)
     if show_progress and total >= 5000:
         sys.stderr.write(_PROGRESS_PREFIX)
     return taken
 
 
-def _collected(pid: int, read_end: int) -> dict[int, list[tuple[str, str, Any]]] | None:
+def _collected(pid: int, read_end: int) -> dict[int, _Unit] | None:
     """What the child ``pid`` selected, by unit number, read from its pipe; None when it
     failed."""
     import pickle
@@ -819,33 +912,23 @@ def _prescan(
     path: str,
     stages: _Stages,
     marker: bytes | None,
-    cache: Cache | None,
+    cache: Cache | SelectionRecord | None,
     mode: str,
 ) -> tuple[str, dict[str, Any] | None, bytes | None]:
     """What becomes of one file before conversion: pre-filtered out, skipped as generated, or
-    converted (``cache.CONVERTED``); for the latter, its result when the cache holds one this
-    mode can replay; and the bytes read (None when not read). Reads the file only when the
-    cache cannot tell from its stat, and hands the bytes read unchanged to the repository
-    index, which then does not read them again (``_share_source``). (The second
-    stage runs afterwards on the files left to convert: ``_second_stage``; ``stages.stage``
-    asks the cross-file question for a file the bytes rule out.)"""
+    converted (``cache.CONVERTED``); for the latter, when the cache knows the file by its
+    stat, its result when the cache holds one this mode can replay; and the bytes read (None
+    when not read). Reads the file only when the cache cannot tell from its stat, and hands
+    the bytes read unchanged to the repository index, which then does not read them again
+    (``_share_source``). (The second stage runs afterwards on the files left to convert:
+    ``_second_stage``, then ``_replay`` looks up the results of the files read here;
+    ``stages.stage`` asks the cross-file question for a file the bytes rule out.)"""
     from ml_switcheroo.app import cache as cache_files
 
     if cache is not None:
-        entry = cache.known(path, cache_files.stamp_of(os.stat(path)))
-        if entry is not None and entry.outcome == cache_files.PREFILTERED:
-            entry = None if _may_change_across_files(path, stages, cache) else entry
-        if entry is not None and entry.outcome == cache_files.PREFILTERED_ALONE:
-            cache.keep(path)
-            return cache_files.PREFILTERED, None, None
-        if entry is not None and entry.outcome != cache_files.CONVERTED:
-            cache.keep(path)
-            return entry.outcome, None, None
-        if entry is not None:
-            cached = cache.result(path, entry.sha)
-            if _replayable(cached, mode):
-                cache.keep(path)
-                return entry.outcome, cached, None
+        known = _known_to_cache(path, stages, cache, mode)
+        if known is not None:
+            return known
     read_at = cache_files.now_ns()
     data, stamp = cache_files.read_source(path)
     if stamp is not None and stages.enabled:
@@ -868,8 +951,31 @@ def _prescan(
         if outcome == cache_files.PREFILTERED and not _calls_cross_file_methods(data, stages.stage):
             recorded = cache_files.PREFILTERED_ALONE
         cache.remember(path, stamp, sha, recorded, read_at)
-    cached = cache.result(path, sha) if outcome == cache_files.CONVERTED else None
-    return outcome, cached if _replayable(cached, mode) else None, data
+    return outcome, None, data  # the result to replay, if any: ``_replay``, after both stages
+
+
+def _known_to_cache(
+    path: str, stages: _Stages, cache: Cache | SelectionRecord, mode: str
+) -> tuple[str, dict[str, Any] | None, None] | None:
+    """``_prescan``'s answer when the cache knows ``path`` by its stat (its bytes unread), or
+    None: the file must be read."""
+    from ml_switcheroo.app import cache as cache_files
+
+    entry = cache.known(path, cache_files.stamp_of(os.stat(path)))
+    if entry is not None and entry.outcome == cache_files.PREFILTERED:
+        entry = None if _may_change_across_files(path, stages, cache) else entry
+    if entry is not None and entry.outcome == cache_files.PREFILTERED_ALONE:
+        cache.keep(path)
+        return cache_files.PREFILTERED, None, None
+    if entry is not None and entry.outcome != cache_files.CONVERTED:
+        cache.keep(path)
+        return entry.outcome, None, None
+    if entry is not None:
+        cached = cache.result(path, entry.sha)
+        if _replayable(cached, mode):
+            cache.keep(path)
+            return entry.outcome, cached, None
+    return None
 
 
 def _share_source(path: str, data: bytes, stamp: tuple[int, ...]) -> None:
@@ -896,7 +1002,9 @@ def _calls_cross_file_methods(data: bytes, stage: SecondStage | None) -> bool:
     return any(has_attribute(data, method.encode("ascii")) for method in methods)
 
 
-def _may_change_across_files(path: str, stages: _Stages, cache: Cache | None = None) -> bool:
+def _may_change_across_files(
+    path: str, stages: _Stages, cache: Cache | SelectionRecord | None = None
+) -> bool:
     """Whether a file the pre-filter rejects is converted anyway: a function of it receives a
     translated optimizer from another file, or it steps one a builder there returns
     (``analysis.cross_file.may_change_through_other_files``; the cache's repository record
@@ -914,7 +1022,7 @@ def _may_change_across_files(path: str, stages: _Stages, cache: Cache | None = N
     return ask() if cache is None else _remembered(cache, path)(ask)
 
 
-def _remembered(cache: Cache, path: str) -> Callable[[Callable[[], bool]], bool]:
+def _remembered(cache: Cache | SelectionRecord, path: str) -> Callable[[Callable[[], bool]], bool]:
     """The cross-file question about ``path``, asked through the cache's repository record."""
     from ml_switcheroo.app import cache as cache_files
 
@@ -925,7 +1033,7 @@ def _second_stage(
     kept: list[str],
     sources: dict[str, bytes],
     stage: SecondStage,
-    cache: Cache | None,
+    cache: Cache | SelectionRecord | None,
 ) -> list[str]:
     """``kept`` without the files the ``ast`` stage proves unchanged: those count as
     pre-filtered out, and the cache records them so (a later run knows them by their stat; a
@@ -942,7 +1050,10 @@ def _second_stage(
 
 
 def _stage_keeps(
-    path: str, stage: SecondStage, cache: Cache | None = None, data: bytes | None = None
+    path: str,
+    stage: SecondStage,
+    cache: Cache | SelectionRecord | None = None,
+    data: bytes | None = None,
 ) -> bool:
     """Whether the second stage keeps the file with bytes ``data`` (None: read here; kept
     when it cannot be read: libcst reports); its cross-file question through the cache's

@@ -180,6 +180,25 @@ def test_a_pre_filtered_file_that_steps_is_answered_by_the_repository_record(
     assert second_run_opens(tmp_path, layout) == ("0", 0)
 
 
+def test_a_first_run_looks_up_no_result_for_a_file_the_ast_stage_drops(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A result's key digests the files the repository links the file to (costly on a big
+    repository): it is computed for the files both stages keep, not for those the byte filter
+    keeps and the `ast` stage drops."""
+    dropped = "import torch\nnet = Net(optimizer=torch.optim.Adam)\n"  # named, never called
+    tree(tmp_path / "src", {"a.py": TRAIN, "dropped.py": dropped})
+    looked_up: list[str] = []
+    real = cache.Cache.result
+    monkeypatch.setattr(
+        cache.Cache,
+        "result",
+        lambda self, path, sha: looked_up.append(path) or real(self, path, sha),
+    )
+    assert check(capsys, tmp_path)[0] == 1
+    assert sorted(os.path.basename(path) for path in looked_up) == ["a.py"]
+
+
 def test_a_poisoned_result_is_replayed_when_nothing_changed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], trusting: None
 ) -> None:

@@ -5,15 +5,20 @@ gives in one process, whichever process takes which repository."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from ml_switcheroo import convert
-from ml_switcheroo.analysis.repository import index_for, selecting
+from ml_switcheroo.analysis.repository import index_for, repository_root, selecting
+from ml_switcheroo.app import cache
+from tests import test_cache
 from tests.support import write_package
 from tests.test_convert_cli import run
 
@@ -124,17 +129,62 @@ def test_a_run_with_the_selection_in_parallel_reports_what_one_process_reports(
 
 
 @pytest.mark.parametrize(
-    ("jobs", "cache", "count", "shares"),
-    [(8, None, 500, 2), (None, None, 500, 2), (1, None, 500, 1), (2, object(), 500, 1)]
-    + [(2, None, 10, 1)],
+    ("jobs", "count", "shares"),
+    [(8, 500, 2), (None, 500, 2), (1, 500, 1), (2, 10, 1)],
 )
-def test_the_selection_takes_one_process_per_job_and_core_without_a_cache(
-    monkeypatch: pytest.MonkeyPatch, jobs: int | None, cache: object, count: int, shares: int
+def test_the_selection_takes_one_process_per_job_and_core(
+    monkeypatch: pytest.MonkeyPatch, jobs: int | None, count: int, shares: int
 ) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     args = argparse.Namespace(jobs=jobs)
     stages = convert._Stages({"prefilter": True})
-    assert convert._selection_shares(args, stages, cache, count) == shares  # type: ignore[arg-type]
+    assert convert._selection_shares(args, stages, count) == shares
+
+
+def _cache_contents(root: Path, corpus: Path) -> tuple[object, object]:
+    """The index entries and the repository answers a ``--check --cache root`` run wrote."""
+    found = cache.open_cache(str(root), [], _RUN_OPTIONS, False)
+    assert found is not None
+    roots = sorted({repository_root(str(path)) for path in corpus.rglob("*.py")})
+    records = [found._read_repository(r) for r in roots]
+    return found.index, [r.answers if r is not None else None for r in records]
+
+
+_RUN_OPTIONS = {"semantic_map": [], "exact": False, "steps_per_epoch": None}
+
+
+def test_a_first_cached_run_in_parallel_records_what_one_process_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a cache (the default of --check), the files it cannot answer by their stat are
+    shared out too; what each process learns is recorded as one process records it."""
+    corpus = tmp_path / "corpus"
+    _corpus(corpus)
+    monkeypatch.setattr(cache, "RACY_NS", -(10**18))  # every file old enough to be trusted
+    monkeypatch.setattr(convert, "_PARALLEL_SELECTION_FILES", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    shared: list[bool] = []
+    real = convert._select_shared
+    monkeypatch.setattr(convert, "_select_shared", lambda *a: shared.append(a[-1]) or real(*a))
+    reports = []
+    for jobs in ("1", "2"):
+        index_for.cache_clear()
+        code, out, _ = run(
+            capsys,
+            "--check",
+            "-j",
+            jobs,
+            "--cache",
+            f"c{jobs}",
+            "--report",
+            f"r{jobs}.json",
+            "corpus",
+            cwd=tmp_path,
+        )
+        reports.append((code, out, (tmp_path / f"r{jobs}.json").read_text()))
+    assert shared == [True]  # the -j 2 run shared out the files, recording for the cache
+    assert reports[0] == reports[1]
+    assert _cache_contents(tmp_path / "c2", corpus) == _cache_contents(tmp_path / "c1", corpus)
 
 
 def test_an_interrupt_during_the_selection_ends_the_children(
@@ -171,3 +221,25 @@ def test_the_word_table_of_a_split_repository_is_built_before_the_fork(tmp_path:
     convert._share_split_word_tables(convert._selection_units(one, 2), 2)
     assert index_for(str(tmp_path / "a"))._words is not None
     assert index_for(str(tmp_path / "b"))._words is None  # not split: its own process builds it
+
+
+def test_a_second_run_after_a_first_run_in_parallel_opens_no_source(tmp_path: Path) -> None:
+    """What the processes of a first cached run learned is in the cache: the second run (in
+    parallel too) reads no source."""
+    script = test_cache.SECOND_RUN_OPENS.replace('"-j", "1"', '"-j", "2"').replace(
+        "cache.RACY_NS = -(10**18)",
+        "cache.RACY_NS = -(10**18)\nconvert._PARALLEL_SELECTION_FILES = 1\n"
+        "import os\nos.cpu_count = lambda: 2",
+    )
+    layout = {**test_cache.LAYOUT, "engine.py": "def train(opt, loss):\n    opt.step()\n"}
+    test_cache.tree(tmp_path / "src", layout)
+    result = subprocess.run(
+        [sys.executable, "-c", script, ""],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(test_cache.REPO)},
+        timeout=300,
+    )
+    code, opened = json.loads(result.stdout.splitlines()[-1])
+    assert (code, opened) == (3, [])  # broken.py: exit 3

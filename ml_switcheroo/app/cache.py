@@ -241,6 +241,50 @@ def read_source(path: str) -> tuple[bytes, Stamp | None]:
     return data, before if stable else None
 
 
+class SelectionRecord:
+    """What a selection process forked by ``convert`` learns for the run's cache, recorded
+    where ``Cache`` would record it and replayed into the cache by the main process
+    (``replay_into``): the entries of the files it reads and its answers about other files.
+    It knows no file by its stat and holds no result (the main process asks the cache for
+    those)."""
+
+    def __init__(self) -> None:
+        self.updates: dict[str, IndexEntry] = {}
+        self.answers: list[tuple[str, str, Any]] = []  # (kind, path, answer), in order asked
+
+    def known(self, path: str, stamp: Stamp) -> IndexEntry | None:
+        return None
+
+    def keep(self, path: str) -> None:
+        return None
+
+    def remember(self, path: str, stamp: Stamp, sha: str, outcome: str, read_at_ns: int) -> None:
+        self.updates[path] = IndexEntry(stamp, sha, outcome, is_trusted(stamp, read_at_ns))
+
+    def recorded_sha(self, path: str) -> str | None:
+        entry = self.updates.get(path)
+        return entry.sha if entry is not None else None
+
+    def reclassify(self, path: str, outcome: str) -> None:
+        entry = self.updates.get(path)
+        if entry is not None:
+            self.updates[path] = IndexEntry(entry.stamp, entry.sha, outcome, entry.trusted)
+
+    def result(self, path: str, sha: str) -> dict[str, Any] | None:
+        return None
+
+    def across_files(self, kind: str, path: str, compute: Callable[[], Any]) -> Any:
+        answer = compute()
+        self.answers.append((kind, path, answer))
+        return answer
+
+    def replay_into(self, cache: Cache) -> None:
+        """Record in ``cache`` what this record holds, as ``cache`` would have recorded it."""
+        cache.updates.update(self.updates)
+        for kind, path, answer in self.answers:
+            cache.across_files(kind, path, lambda answer=answer: answer)
+
+
 def is_trusted(stamp: Stamp, read_at_ns: int) -> bool:
     """Whether a later identical stat proves identical bytes (see the module's docstring)."""
     return max(stamp[3], stamp[4]) < read_at_ns - RACY_NS
@@ -466,6 +510,11 @@ class Cache:
 
     def remember(self, path: str, stamp: Stamp, sha: str, outcome: str, read_at_ns: int) -> None:
         self.updates[path] = IndexEntry(stamp, sha, outcome, is_trusted(stamp, read_at_ns))
+
+    def recorded_sha(self, path: str) -> str | None:
+        """The sha of the bytes ``remember`` recorded for ``path`` in this run, if any."""
+        entry = self.updates.get(path)
+        return entry.sha if entry is not None else None
 
     def reclassify(self, path: str, outcome: str) -> None:
         """Record another outcome for the bytes ``remember`` recorded for ``path`` (the second
