@@ -234,6 +234,7 @@ class Planner(
             self._plan_zero_grads()
         if any(self.active(role) for role in STEPS):
             self._plan_regions()
+            self._refuse_counted_steps_in_regions()
         if self.active(CONSTRUCTOR):
             self._plan_torch_only_uses()
         for region in plan.regions:

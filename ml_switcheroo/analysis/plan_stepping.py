@@ -305,6 +305,49 @@ class SteppingFacts:
         )
         return False
 
+    def _refuse_counted_steps_in_regions(self) -> None:
+        """A counted scheduler is exact when each of its ``step()`` calls is rewritten where it
+        runs (``counted.py``); one inside a training-step region is not (the step's hook
+        renders the region's statements, or keeps them all in its escape hatch, where
+        ``sched.step()`` would stay on an object that is no torch scheduler any more): the
+        scheduler escapes, and its optimizer keeps no schedule."""
+        for schedule in list(self.plan.schedules.values()):
+            if schedule.written != COUNTED:
+                continue
+            for step in schedule.step_sites:
+                region = self._region_holding(step.statement)
+                if region is None:
+                    continue
+                self._unattach_schedule(schedule)
+                self._refuse(
+                    schedule.outer,
+                    findings.COUNTED_STEP_IN_REGION,
+                    step=self._place(step.call),
+                    optimizer_step=self._place(region.anchor.call),
+                )
+                break
+
+    def _region_holding(self, statement: cst.BaseStatement) -> object | None:
+        """The training-step region ``statement`` is in, or a statement around it is in."""
+        node: cst.BaseStatement | None = statement
+        while node is not None:
+            region = self.plan.region_at(node)
+            if region is not None:
+                return region
+            node = self.collector.parents.get(id(node))
+        return None
+
+    def _unattach_schedule(self, schedule: SchedulePlan) -> None:
+        """Take ``schedule`` out of the plan's tables (``_attach_schedule`` put it there)."""
+        key = self.plan.key_of
+        self.plan.schedules.pop(key(schedule.optimizer.call), None)
+        if self.plan.moves.get(key(schedule.optimizer.statement)) is schedule:
+            del self.plan.moves[key(schedule.optimizer.statement)]
+        for member in schedule.calls:
+            self.plan.scheduler_of.pop(key(member.call), None)
+        for step in schedule.step_sites:
+            self.plan.steps.pop(key(step.call), None)
+
     def _attribute_owner(self, schedule: SchedulePlan) -> Owner | str | None:
         """For a scheduler and optimizer both built as attributes (``self.sched``,
         ``self.opt``): the method building them (``analysis/counted_attributes.py``), or why

@@ -75,6 +75,8 @@ SCHEDULER_BUILT_IN_OTHER_METHOD = "scheduler_built_in_other_method"  # built, st
 SCHEDULER_NOT_COUNTED = "scheduler_not_counted"
 # NNX: the name of the counter kept next to a counted scheduler is taken; values: name
 COUNTER_NAME_TAKEN = "counter_name_taken"
+# NNX: a counted scheduler stepped inside a training-step region; values: step, optimizer_step
+COUNTED_STEP_IN_REGION = "counted_step_in_region"
 # Gradient clipping (analysis/plan.py)
 CLIP_NORM_USED = "clip_norm_used"
 # values: name, optimizer (a norm used where no translated training step computes gradients)
@@ -167,6 +169,7 @@ NNX_KINDS = frozenset(
         SCHEDULER_BUILT_IN_OTHER_METHOD,
         SCHEDULER_NOT_COUNTED,
         COUNTER_NAME_TAKEN,
+        COUNTED_STEP_IN_REGION,
     }
 )
 

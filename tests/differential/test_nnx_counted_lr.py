@@ -166,3 +166,38 @@ def test_steps_counted_in_an_attribute_of_a_trainer_match_torch(name: str) -> No
 def test_a_second_run_leaves_the_counted_writes_as_they_are(name: str) -> None:
     once = translate_nnx(LOOPS[name])
     assert translate_nnx(once) == once
+
+
+# held-out s40 (vq-vae-2, lonePatient): the scheduler stepped inside the training step, before
+# the optimizer's step(): torch's update uses the lr the step() just set; the step's hatch kept
+# `sched.step()` as it was while the scheduler became a counted schedule (0.84 off torch)
+BATCH_STEP = "        opt.step()\n"
+INSIDE_THE_STEP = {
+    "between_backward_and_step": STEP_LR.replace(STEP, "").replace(
+        BATCH_STEP, "        sched.step()\n" + BATCH_STEP
+    ),
+    "before_the_forward_pass": STEP_LR.replace(STEP, "").replace(
+        "        opt.zero_grad()\n", "        opt.zero_grad()\n        sched.step()\n"
+    ),
+    "under_a_condition_between_backward_and_step": STEP_LR.replace(STEP, "").replace(
+        BATCH_STEP, "        if len(losses) % 4 == 0:\n            sched.step()\n" + BATCH_STEP
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INSIDE_THE_STEP))
+def test_a_scheduler_stepped_inside_the_training_step_escapes(name: str) -> None:
+    translated = translate_nnx(INSIDE_THE_STEP[name])
+    assert "_count" not in translated, translated
+    assert "runs inside the training step ending at the optimizer's step()" in translated
+
+
+def test_the_same_scheduler_stepped_after_the_step_is_counted() -> None:
+    """The twin: the step() after the optimizer's, under the same condition."""
+    check_counted(
+        STEP_LR.replace(STEP, "").replace(
+            "        losses.append(loss.item())\n",
+            "        losses.append(loss.item())\n        if len(losses) % 4 == 0:\n"
+            "            sched.step()\n",
+        )
+    )

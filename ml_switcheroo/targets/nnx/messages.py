@@ -146,6 +146,16 @@ MESSAGES: dict[str, Message] = {
         "it, the lr written at each step()): {problem}",
         "{suggestion}",
     ),
+    f.COUNTED_STEP_IN_REGION: (
+        "its step() at {step} runs inside the training step ending at the optimizer's step() "
+        "at {optimizer_step}, whose statements the step's translation renders itself (or "
+        "keeps in its escape hatch): the step() there is not rewritten as the counted write "
+        "of the lr, and torch's scheduler sets the lr this update uses",
+        "move `step()` after the optimizer's step() (torch recommends that order; it changes "
+        "which lr each update uses), or, when porting the training step by hand, keep a "
+        "counter next to the schedule and, where step() ran, add one to it and write the "
+        "schedule's value at it to the optimizer's injected learning rate",
+    ),
     f.MODEL_CHANGED: (
         "the model changes after the optimizer took its parameters (`{change}`): torch's "
         "optimizer keeps training the tensors it was given (a parameter added or replaced "
