@@ -530,7 +530,13 @@ def injected_index(tx: cst.BaseExpression, chain: str) -> int | None:
 
 
 def _is_injected(value: cst.BaseExpression) -> bool:
-    return isinstance(value, cst.Call) and isinstance(value.func, cst.Call)
+    """``f(g)(..., learning_rate=...)``: an injected element that holds a learning rate (one
+    injecting other hyper-parameters, ``eps=lambda count: ...``, has none to write or read)."""
+    return (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Call)
+        and any(_is_keyword(arg, HYPERPARAMETER) for arg in value.args)
+    )
 
 
 def _injectable(tx: cst.BaseExpression, ctx: HookContext) -> bool:
