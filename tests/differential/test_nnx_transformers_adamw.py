@@ -74,9 +74,11 @@ def test_a_second_run_changes_nothing() -> None:
     assert "nnx.Optimizer(" in once and translate_nnx(once) == once
 
 
-def test_an_lr_read_escapes() -> None:
-    """Its chain injects eps, not a learning rate: `opt_state[0].hyperparams` has none."""
-    source = loop("lr=0.05").replace(
+@pytest.mark.parametrize("arguments", ["lr=0.05", "lr=0.05, weight_decay=0.1"])
+def test_an_lr_read_escapes(arguments: str) -> None:
+    """Its chain injects eps, and the decay's lr positionally into a lambda: no element's
+    hyperparams hold a `learning_rate`."""
+    source = loop(arguments).replace(
         "losses.append(loss.item())",
         'losses.append(loss.item())\n        print(optimizer.param_groups[0]["lr"])',
     )
