@@ -47,7 +47,10 @@ CASES = {  # the constructor's arguments after params
     "no_deprecation_warning": "lr=0.05, weight_decay=0.1, no_deprecation_warning=True",
     "decay_of_a_name": "lr=0.05, weight_decay=wd",
     "negative_decay": "lr=0.05, weight_decay=-0.3",  # transformers decays only when > 0
+    # names the template's lambdas would capture (`rate`, `decay`) or defer (`b2`, `e`)
+    "names": "lr=rate, betas=(0.8, b2), eps=e, weight_decay=decay",
 }
+NAMES = {"wd": 0.3, "rate": 0.05, "b2": 0.95, "e": 0.01, "decay": 0.2}
 LINEAR = "get_linear_schedule_with_warmup(opt, num_warmup_steps=6, num_training_steps=60)"
 CLIP = "torch.nn.utils.clip_grad_norm_(params, 0.5)"
 
@@ -61,9 +64,7 @@ def measured(arguments: str, scheduler: str | None = None, clipped: bool = False
     source = training_module(
         f"AdamW(params, {arguments})", scheduler, CLIP if clipped else None, prelude=FROM
     )
-    rel, translation = measure_training(
-        source, before_step=clip if clipped else None, env={"wd": 0.3}
-    )
+    rel, translation = measure_training(source, before_step=clip if clipped else None, env=NAMES)
     others = [r.reason for r in translation.escapes if r.api != "torch.optim.Optimizer.step"]
     assert not others, others  # the optax step is always an escape
     assert "transformers.AdamW" in {r.api for r in translation.conversions}
@@ -76,7 +77,9 @@ def test_constant_lr_matches_transformers_adamw(name: str) -> None:
     assert rel < EXACT, f"rel {rel:.3e}"
 
 
-@pytest.mark.parametrize("name", ["weight_decay", "no_bias_correction_decay", "decay_of_a_name"])
+@pytest.mark.parametrize(
+    "name", ["weight_decay", "no_bias_correction_decay", "decay_of_a_name", "names"]
+)
 def test_linear_warmup_matches_transformers_adamw(name: str) -> None:
     rel = measured(CASES[name], LINEAR)
     assert rel < EXACT, f"rel {rel:.3e}"
