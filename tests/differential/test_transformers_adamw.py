@@ -59,12 +59,16 @@ def clip(plist: list[torch.Tensor]) -> None:
     torch.nn.utils.clip_grad_norm_(plist, 0.5)
 
 
-def measured(arguments: str, scheduler: str | None = None, clipped: bool = False) -> float:
+def measured(
+    arguments: str, scheduler: str | None = None, clipped: bool = False, exact: bool = False
+) -> float:
     """rel between transformers 4.x and the translated training of ``AdamW(params, ...)``."""
     source = training_module(
         f"AdamW(params, {arguments})", scheduler, CLIP if clipped else None, prelude=FROM
     )
-    rel, translation = measure_training(source, before_step=clip if clipped else None, env=NAMES)
+    rel, translation = measure_training(
+        source, before_step=clip if clipped else None, env=NAMES, exact=exact
+    )
     others = [r.reason for r in translation.escapes if r.api != "torch.optim.Optimizer.step"]
     assert not others, others  # the optax step is always an escape
     assert "transformers.AdamW" in {r.api for r in translation.conversions}
@@ -103,6 +107,14 @@ def test_a_torch_scheduler_matches_transformers_adamw(scheduler: str) -> None:
     rel = measured(CASES["weight_decay"], scheduler)
     bar = map_tolerance(scheduler.partition("(")[0], exact=False)
     assert rel < bar, f"rel {rel:.3e}"
+
+
+def test_exact_mode_evaluates_step_lr_in_float64() -> None:
+    """--exact: the same chain, StepLR on a float64 count (optax_torch.float64_count)."""
+    rel = measured(
+        CASES["weight_decay"], "torch.optim.lr_scheduler.StepLR(opt, 7, 0.5)", exact=True
+    )
+    assert rel < EXACT, f"rel {rel:.3e}"
 
 
 def test_the_decay_takes_the_scheduled_lr() -> None:
