@@ -74,11 +74,15 @@ def test_a_second_run_changes_nothing() -> None:
     assert "nnx.Optimizer(" in once and translate_nnx(once) == once
 
 
-@pytest.mark.parametrize("arguments", ["lr=0.05", "lr=0.05, weight_decay=0.1"])
-def test_an_lr_read_escapes(arguments: str) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "clipped"),
+    [("lr=0.05", False), ("lr=0.05, weight_decay=0.1", False), ("lr=0.05, weight_decay=0.1", True)],
+)
+def test_an_lr_read_escapes(arguments: str, clipped: bool) -> None:
     """Its chain injects eps, and the decay's lr positionally into a lambda: no element's
-    hyperparams hold a `learning_rate`."""
-    source = loop(arguments).replace(
+    hyperparams hold a `learning_rate` (with a clip too, where the NNX target injects the lr
+    of an optimizer whose lr is read)."""
+    source = loop(arguments, clipped=clipped).replace(
         "losses.append(loss.item())",
         'losses.append(loss.item())\n        print(optimizer.param_groups[0]["lr"])',
     )
