@@ -68,6 +68,9 @@ WRITTEN_LR_IN_CHAIN = "written_lr_in_chain"  # values: tx (NNX: a per-epoch lr w
 # lr_decay: `lambda count: lr / (1 + count * lr_decay)`), so an injected lr written or read
 # would not be torch's group lr; values: lr (the emitted schedule)
 INJECTED_LR_SCHEDULE = "injected_lr_schedule"
+# the optimizer's lr also scales a decay of the updated parameters (the map's `lr_in_decay`),
+# and the scheduler would scale the whole update or write one injected lr; values: optimizer
+LR_IN_DECAY = "lr_in_decay"
 # NNX: a per-epoch scheduler built in another method than its epoch loop (`__init__`)
 SCHEDULER_BUILT_IN_OTHER_METHOD = "scheduler_built_in_other_method"  # built, stepped, optimizer
 # NNX: a scheduler whose stepping no other rule proves and whose step() calls cannot be counted

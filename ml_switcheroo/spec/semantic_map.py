@@ -156,6 +156,7 @@ _API_KEYS = {
     "suggest",
     "learning_rate",
     "momentum_argument",
+    "lr_in_decay",
     "attribute",
     "harmless_untranslated",
     "per_group",
@@ -351,6 +352,9 @@ class ApiEntry:
     receiver_type: str | None = None  # set for methods: "torch.optim.Optimizer"
     learning_rate: str | None = None  # the argument an LR schedule replaces ("lr")
     momentum_argument: str | None = None  # what a momentum-cycling schedule sets ("betas[0]")
+    # The update is not proportional to the lr (the lr also scales a decay of the updated
+    # parameters): only a schedule replacing the lr argument is that lr.
+    lr_in_decay: bool = False
     attribute: bool = False  # a wired attribute read (`opt.param_groups`), not a call
     # Its hook keeps a read as written unless the receiver is a translated value (one only
     # guessed from its name never is): reading it alone changes nothing on such a receiver.
@@ -1748,6 +1752,13 @@ class _Checker:
         note = self.string(raw, "note", name)
         learning_rate = self.string(raw, "learning_rate", name)
         momentum_argument = self.string(raw, "momentum_argument", name)
+        lr_in_decay = raw.get("lr_in_decay", False)
+        if not isinstance(lr_in_decay, bool) or (lr_in_decay and learning_rate is None):
+            self.fail(
+                "'lr_in_decay' must be true or false, and true only with 'learning_rate'",
+                line=raw.lines.get("lr_in_decay"),
+                entry=name,
+            )
         for key, value in (
             ("learning_rate", learning_rate),
             ("momentum_argument", momentum_argument),
@@ -1797,6 +1808,7 @@ class _Checker:
             receiver_type=receiver_type,
             learning_rate=learning_rate,
             momentum_argument=momentum_argument,
+            lr_in_decay=lr_in_decay,
             attribute=attribute,
             harmless_untranslated=harmless,
             per_group=frozenset(per_group),

@@ -1,7 +1,7 @@
 """GAN training loops (two models, two optimizers), run twice: the torch script as written
 on torch models, and the NNX codemod's own translation of it on NNX models with the same
 weights, in float64. What is compared: every recorded loss, the final parameters of both
-models and the BatchNorm running mean of each model that has one (``norm``: the
+models and the BatchNorm running mean and variance of each model that has one (``norm``: the
 discriminator's, ``g_norm``: the generator's)."""
 
 from __future__ import annotations
@@ -45,13 +45,29 @@ class TorchMlp(torch.nn.Module):
         return self.out(h)
 
 
+class TorchBatchNorm(nnx.BatchNorm):
+    """``nnx.BatchNorm`` whose running variance moves toward the unbiased batch variance (n /
+    (n - 1) times the biased one), as torch's ``running_var`` does; both normalise a training
+    batch with the biased one. flax 0.12.8 moves it toward the biased one."""
+
+    def __call__(self, x: Any, use_running_average: bool | None = None, **kwargs: Any) -> Any:
+        old = self.var[...]
+        y = super().__call__(x, use_running_average, **kwargs)
+        running = self.use_running_average if use_running_average is None else use_running_average
+        if not running:
+            n = x.size // x.shape[-1]  # the values each feature's statistics are taken over
+            moved = self.var[...] - self.momentum * old  # (1 - momentum) * biased variance
+            self.var[...] = self.momentum * old + moved * n / (n - 1)
+        return y
+
+
 class NnxMlp(nnx.Module):
     """The same network in NNX (the BatchNorm without scale and bias: torch's start at 1, 0)."""
 
     def __init__(self, sizes: tuple[int, int, int], norm: bool, rngs: nnx.Rngs) -> None:
         self.hidden = nnx.Linear(sizes[0], sizes[1], rngs=rngs, param_dtype=jnp.float64)
         self.norm = (
-            nnx.BatchNorm(
+            TorchBatchNorm(
                 sizes[1],
                 momentum=1 - TORCH_MOMENTUM,
                 epsilon=1e-5,
@@ -114,7 +130,7 @@ def torch_state(model: TorchMlp) -> list[np.ndarray]:
         for a in (getattr(model, name).weight.T, getattr(model, name).bias)
     ]
     if model.norm is not None:
-        arrays.append(model.norm.running_mean.numpy())
+        arrays += [model.norm.running_mean.numpy(), model.norm.running_var.numpy()]
     return arrays
 
 
@@ -125,7 +141,7 @@ def nnx_state(model: NnxMlp) -> list[np.ndarray]:
         for a in (getattr(model, name).kernel, getattr(model, name).bias)
     ]
     if model.norm is not None:
-        arrays.append(np.asarray(model.norm.mean[...]))
+        arrays += [np.asarray(model.norm.mean[...]), np.asarray(model.norm.var[...])]
     return arrays
 
 

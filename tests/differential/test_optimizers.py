@@ -7,14 +7,15 @@ entry the map marks approximate). Escape cases: the codemod refuses, with the re
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import libcst as cst
 import pytest
 
+from ml_switcheroo.spec.semantic_map import ApiEntry
 from ml_switcheroo.spec.signature import NotALiteral, literal_value
 from ml_switcheroo.targets.catalogue import load_semantic_map
 from tests.differential.harness import (
@@ -267,7 +268,11 @@ def _bound_arguments(case: Case) -> tuple[str, set[str]]:
     call = cst.parse_expression(case.call)
     assert isinstance(call, cst.Call)
     api = "torch.optim." + call.func.attr.value  # type: ignore[attr-defined]
-    entry = SEMANTIC_MAP.apis[api]
+    return api, _changed_arguments(SEMANTIC_MAP.apis[api], call)
+
+
+def _changed_arguments(entry: ApiEntry, call: cst.Call) -> set[str]:
+    """The arguments ``call`` sets to another value than the default (or passes, if ignored)."""
     bound = entry.signature.bind(call)
     changed = set()
     for name, arg in bound.items():
@@ -283,23 +288,30 @@ def _bound_arguments(case: Case) -> tuple[str, set[str]]:
             same = False
         if not same:
             changed.add(name)
-    return api, changed
+    return changed
 
 
-# Escape-only constructors whose class the test extra cannot import (transformers 5 removed
-# `transformers.AdamW`): their suggestion is checked against the reference algorithm there.
+# Constructors whose class the test extra cannot import (transformers 5 removed
+# `transformers.AdamW`): their translation is checked against the reference algorithm there,
+# each argument set to a non-default value by a case of that module's `CASES` (the arguments
+# after params of `AdamW(params, ...)`).
 TESTED_ELSEWHERE = {
-    "transformers.AdamW": "test_transformers_adamw.py",
-    "transformers.optimization.AdamW": "test_transformers_adamw.py",
+    "transformers.AdamW": "test_transformers_adamw",
+    "transformers.optimization.AdamW": "test_transformers_adamw",
 }
 
 
-def test_constructors_tested_elsewhere_have_their_test() -> None:
-    here = Path(__file__).parent
+def test_constructors_tested_elsewhere_exercise_every_argument() -> None:
     for name, module in TESTED_ELSEWHERE.items():
-        assert name in SEMANTIC_MAP.apis, name
-        assert not SEMANTIC_MAP.apis[name].chain, f"{name} translates: give it cases here"
-        assert (here / module).is_file(), module
+        entry = SEMANTIC_MAP.apis[name]
+        cases = importlib.import_module(f"tests.differential.{module}").CASES.values()
+        exercised: set[str] = set()
+        for arguments in cases:
+            call = cst.parse_expression(f"AdamW(params, {arguments})")
+            assert isinstance(call, cst.Call)
+            exercised |= _changed_arguments(entry, call)
+        missing = set(entry.signature.names) - {"params"} - exercised
+        assert not missing, f"{name}: no case of {module} sets {sorted(missing)}"
 
 
 def test_every_optimizer_and_every_argument_is_exercised() -> None:

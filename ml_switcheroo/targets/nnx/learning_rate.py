@@ -582,7 +582,17 @@ def injected_index(tx: cst.BaseExpression, chain: str) -> int | None:
 
 
 def _is_injected(value: cst.BaseExpression) -> bool:
-    return isinstance(value, cst.Call) and isinstance(value.func, cst.Call)
+    """``inject(f)(...)`` holding a learning rate: given as ``learning_rate=``, or as the first
+    positional argument of a named factory (``optax.scale_by_learning_rate(lr)``). One injecting
+    other hyper-parameters (``eps=lambda count: ...``) or a template's lambda (``(lambda rate,
+    decay: ...)(lr, wd)``) has no ``learning_rate`` to write or read."""
+    if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Call)):
+        return False
+    if any(_is_keyword(arg, HYPERPARAMETER) for arg in value.args):
+        return True
+    factory = value.func.args[0].value if value.func.args else None
+    positional = bool(value.args) and value.args[0].keyword is None
+    return positional and factory is not None and not isinstance(factory, cst.Lambda)
 
 
 def _injectable(tx: cst.BaseExpression, ctx: HookContext) -> bool:

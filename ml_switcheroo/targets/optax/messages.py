@@ -257,6 +257,14 @@ MESSAGES: dict[str, Message] = {
         "not only on those",
         None,
     ),
+    f.LR_IN_DECAY: (
+        "{optimizer}'s update is not proportional to its learning rate (it decays the updated "
+        "parameters by lr * weight_decay: an lr * lr term), so this scheduler, which scales the "
+        "whole update or writes the lr while training, cannot be folded into its translation",
+        "pass the lr of each update as the learning rate the translation injects (its "
+        "`optax.inject_hyperparams(lambda rate, decay: ...)(lr, weight_decay)` element takes a "
+        "schedule of the update count), or port it by hand",
+    ),
     f.INJECTED_LR_SCHEDULE: (
         "the code writes or reads this optimizer's learning rate, but its translation computes "
         "the rate from the update count (`{lr}`): optax.inject_hyperparams re-evaluates such a "

@@ -86,6 +86,8 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext, inject_lr: bool =
     head = _clip_links(clips, ctx)
     tail: list[cst.BaseExpression] = []
     inject = None
+    if schedule is not None:
+        _check_lr_in_decay(schedule, ctx)
     folded = _folded_schedule(schedule, ctx) if schedule is not None else None
     if schedule is not None and folded is not None:
         rendered, target = folded
@@ -113,7 +115,12 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext, inject_lr: bool =
                 _fold_schedule(schedule, ctx)
             else:
                 del call.overrides[ctx.entry.learning_rate]  # type: ignore[arg-type]
-    if inject_lr and schedule is None and ctx.entry.learning_rate is not None:
+    if (
+        inject_lr
+        and schedule is None
+        and ctx.entry.learning_rate is not None
+        and not ctx.entry.lr_in_decay
+    ):
         call.injected = frozenset({ctx.entry.learning_rate})
         inject = _injector(ctx)
     expression = render_chain(
@@ -134,6 +141,15 @@ def transform_optimizer_init(node: cst.Call, ctx: HookContext, inject_lr: bool =
     shared = [site.call for site in schedule.calls] if schedule is not None else []
     extra = factory_arguments(schedule) if schedule is not None and folded is not None else []
     return ctx.hygienic(expression, node, shared=shared, extra=extra)  # type: ignore[return-value]
+
+
+def _check_lr_in_decay(schedule: SchedulePlan, ctx: HookContext) -> None:
+    """An optimizer whose lr also scales a decay of the updated parameters (the map's
+    ``lr_in_decay``: transformers.AdamW) takes a schedule only as its learning-rate argument:
+    a transform scaling the whole update (ReduceLROnPlateau's chain tail) or an lr written
+    where the scheduler steps (one injected element) is not its lr."""
+    if ctx.entry.lr_in_decay and (attaches_to_chain(schedule) or schedule.written is not None):
+        raise render(Finding(findings.LR_IN_DECAY, {"optimizer": ctx.entry.name}))
 
 
 def _check_nothing_dropped(
