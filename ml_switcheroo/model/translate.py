@@ -63,6 +63,19 @@ class BoundCall:
         except NotALiteral:
             return _UNKNOWN
 
+    def flags_not_bool(self, condition: Condition) -> list[str]:
+        """``name=value`` of each argument ``condition`` compares with True or False that is
+        a literal of another type (``amsgrad=1``, ``correct_bias=0``): torch takes a flag by
+        its truth (``if amsgrad:``), the map's conditions by identity, so neither verdict of
+        the condition is known for it."""
+        return [
+            f"{name}={self.code(name)}"
+            for name, expected in (*condition.when, *condition.unless)
+            if isinstance(expected, bool)
+            and (value := self.literal(name)) is not _UNKNOWN
+            and not isinstance(value, bool)
+        ]
+
     def holds(self, condition: Condition) -> bool | None:
         """True/False, or None when an argument it tests is not a literal."""
         unknown = False
@@ -169,10 +182,12 @@ def check_escapes(
     """Raise ``Untranslatable`` for the first escape rule that holds (or may hold); ``render``
     words the findings (the target's)."""
     check_per_group(call, render)
+    check_kept(call, render)
     check_counts(call, render)
     for rule in call.entry.escapes:
         if not mode_active(rule.mode, exact):
             continue
+        check_flags_bool(call, rule.condition, render)
         verdict = call.holds(rule.condition)
         if verdict is False:
             continue
@@ -250,6 +265,27 @@ def check_per_group(call: BoundCall, render: Render) -> None:
             raise render(Finding(findings.PER_GROUP_SEQUENCE, {"name": name, "first": first}))
 
 
+def check_kept(call: BoundCall, render: Render) -> None:
+    """Raise ``Untranslatable`` when an argument the optimizer keeps as given and reads at
+    every step (``kept`` in the map) is no literal nor a tuple written at the call (a new
+    tuple, which no other code holds): code may change it after the construction
+    (``bt[1] = 0.5``), which the translation, reading it once, would not see."""
+    for name in sorted(call.entry.kept):
+        if name not in call.args or isinstance(call.args[name].value, cst.Tuple):
+            continue
+        if call.literal(name) is _UNKNOWN:
+            raise render(Finding(findings.ARGUMENT_KEPT, {"name": name, "shown": call.code(name)}))
+
+
+def check_flags_bool(call: BoundCall, condition: Condition, render: Render) -> None:
+    """Raise ``Untranslatable`` when a flag ``condition`` tests is a literal of another type
+    than bool (``BoundCall.flags_not_bool``)."""
+    flags = call.flags_not_bool(condition)
+    if flags:
+        shown = ", ".join(f"`{flag}`" for flag in flags)
+        raise render(Finding(findings.FLAG_NOT_BOOL, {"flags": shown}))
+
+
 def escape_for(
     call: BoundCall, rule: EscapeRule, extra: dict[str, str] | None, *, unknown: bool
 ) -> Untranslatable:
@@ -289,6 +325,7 @@ def active_links(
         chosen.setdefault(link.slot, None)
         if not mode_active(link.mode, exact) or chosen[link.slot] is not None:
             continue
+        check_flags_bool(call, link.condition, render)
         verdict = call.holds(link.condition)
         if verdict is None:
             names = ", ".join(f"`{n}`" for n in call.unknown_names(link.condition))

@@ -137,6 +137,10 @@ PARAM_GROUPS_OVERLAP = "param_groups_overlap"
 PER_GROUP_SEQUENCE = "per_group_sequence"  # values: name, first
 STEP_COUNT_NOT_INTEGER = "step_count_not_integer"  # values: name, value
 CONDITION_NOT_LITERAL = "condition_not_literal"  # values: names
+# an argument the optimizer keeps and reads at every step, given as no literal (`betas=bt`)
+ARGUMENT_KEPT = "argument_kept"  # values: name, shown
+# a flag the map tests for True or False given as a literal of another type (`amsgrad=1`)
+FLAG_NOT_BOOL = "flag_not_bool"  # values: flags
 # Param groups split by a predicate (analysis/param_groups.py)
 PARAM_GROUP_LIST_REBOUND = "param_group_list_rebound"  # values: name
 PARAM_GROUPS_SEVERAL_MODELS = "param_groups_several_models"  # values: models

@@ -160,6 +160,7 @@ _API_KEYS = {
     "attribute",
     "harmless_untranslated",
     "per_group",
+    "kept",
     "counts",
     "functions",
     "aliases",
@@ -360,6 +361,9 @@ class ApiEntry:
     # guessed from its name never is): reading it alone changes nothing on such a receiver.
     harmless_untranslated: bool = False
     per_group: frozenset[str] = frozenset()  # arguments torch also takes as one per group
+    # Arguments the optimizer keeps as given and reads at every step (transformers' AdamW keeps
+    # the `betas` object): the translation reads them once, so only a literal is fixed.
+    kept: frozenset[str] = frozenset()
     counts: frozenset[str] = frozenset()  # arguments torch compares with its step count
     # Function arguments torch calls at each step (``lr_lambda``): the optax schedule calls
     # them at the update, so what they read must be fixed once the scheduler is built.
@@ -1770,6 +1774,7 @@ class _Checker:
                     entry=name,
                 )
         per_group = self.signature_arguments(raw, "per_group", signature, name)
+        kept = self.signature_arguments(raw, "kept", signature, name)
         counts = self.signature_arguments(raw, "counts", signature, name)
         functions = self.signature_arguments(raw, "functions", signature, name)
         attribute = raw.get("attribute", False)
@@ -1812,6 +1817,7 @@ class _Checker:
             attribute=attribute,
             harmless_untranslated=harmless,
             per_group=frozenset(per_group),
+            kept=frozenset(kept),
             counts=frozenset(counts),
             functions=frozenset(functions),
             aliases=tuple(self.api_aliases(raw, name, receiver_type)),

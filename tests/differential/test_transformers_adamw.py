@@ -185,6 +185,22 @@ def test_a_correct_bias_that_is_not_a_literal_escapes() -> None:
     assert "`correct_bias`" in reason, reason
 
 
+@pytest.mark.parametrize("value", ["0", "None", '""', "1"])
+def test_a_correct_bias_literal_that_is_no_bool_escapes(value: str) -> None:
+    """transformers tests `if group["correct_bias"]:`: 0, None and "" are False (probe p40b:
+    0 was taken for True, 1.07 off)."""
+    (reason,) = escaped(f"{FROM}\n\nopt = AdamW(params, lr=0.05, correct_bias={value})\n")
+    assert f"`correct_bias={value}` is no bool" in reason
+
+
+def test_betas_of_a_list_changed_after_the_construction_escape() -> None:
+    """transformers keeps the betas object and unpacks it at every step (probe p40b: a list
+    changed per epoch was read once, 0.28 off)."""
+    source = f"{FROM}\n\nbt = [0.9, 0.99]\nopt = AdamW(params, lr=0.05, betas=bt)\nbt[1] = 0.5\n"
+    (reason,) = escaped(source)
+    assert "`betas=bt` is no literal" in reason
+
+
 def test_a_star_import_is_not_resolved_to_transformers() -> None:
     source = "from transformers import *\nfrom torch.optim import *\n\nopt = AdamW(params)\n"
     translation = translate(source)

@@ -421,6 +421,17 @@ MESSAGES: dict[str, Message] = {
         "translation takes a single value",
         "pass one value (`{name}={first}` when there is one param group)",
     ),
+    f.ARGUMENT_KEPT: (
+        "`{name}={shown}` is no literal, and the optimizer keeps that object and reads it at "
+        "every step: code changing it after the construction (`{shown}[1] = ...`) changes "
+        "torch's updates, while the translation reads it once",
+        "pass a literal (`{name}=(0.9, 0.999)`), or bind the values once as a tuple",
+    ),
+    f.FLAG_NOT_BOOL: (
+        "{flags} is no bool: torch takes the flag by its truth (`1` as True, `0`, `None` or "
+        '`""` as False), and the translation is chosen for `True` or `False` only',
+        "pass `True` or `False`",
+    ),
     f.CONDITION_NOT_LITERAL: (
         "{names} is not a literal, and the translation depends on its value",
         "pass a literal value, or write the optax expression for each case",
