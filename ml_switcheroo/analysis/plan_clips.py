@@ -363,7 +363,8 @@ class ClipFacts:
                 how = (
                     "`__getattr__`"
                     if any_attribute and node.attr.value not in names
-                    else f"a decorated method `{node.attr.value}` (a `@property`, say)"
+                    else f"`{node.attr.value}`, a decorated method (a `@property`, say) or a "
+                    "class attribute bound to no literal (a descriptor)"
                 )
                 return (
                     f"`{shown}` may be computed when it is read ({how} of a class of this "

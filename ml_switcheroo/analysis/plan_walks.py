@@ -14,7 +14,7 @@ import libcst as cst
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.plan_facts import Site
 from ml_switcheroo.spec.errors import Untranslatable
-from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 
 
 def _is_attribute(node: cst.BaseExpression, names: frozenset[str]) -> bool:
@@ -478,12 +478,17 @@ def computed_attributes(module: cst.Module) -> tuple[frozenset[str], bool]:
     access is unknown), and whether a class defines ``__getattr__``/``__getattribute__`` (then
     any attribute may be computed). Probe s36 G2: ``cfg.clip`` whose property returns
     ``self.base * self.factor`` changes with ``cfg.factor``, which no store of ``cfg.clip``
-    shows."""
+    shows. Also the names a class body binds to anything but a literal
+    (``max_grad_norm = property(get, set)``, a descriptor object with ``__get__``: probe s40
+    R1), whose reads and stores on an instance may run code."""
     names: set[str] = set()
     any_attribute = False
     for node in cst_walk.walk(module):
         if not isinstance(node, cst.ClassDef):
             continue
+        for method in cst_walk.walk(node.body, stop=(cst.ClassDef, cst.FunctionDef)):
+            if isinstance(method, cst.Assign | cst.AnnAssign):
+                names.update(_class_bound(method))
         for method in cst_walk.walk(node.body, stop=(cst.ClassDef,)):
             if not isinstance(method, cst.FunctionDef):
                 continue
@@ -492,6 +497,29 @@ def computed_attributes(module: cst.Module) -> tuple[frozenset[str], bool]:
             elif method.decorators:
                 names.add(method.name.value)
     return frozenset(names), any_attribute
+
+
+def _class_bound(statement: cst.Assign | cst.AnnAssign) -> set[str]:
+    """The names a class body's assignment binds to a value that is no literal."""
+    value = statement.value
+    if value is None:
+        return set()
+    try:
+        literal_value(value)
+        return set()
+    except NotALiteral:
+        pass
+    targets = (
+        [t.target for t in statement.targets]
+        if isinstance(statement, cst.Assign)
+        else [statement.target]
+    )
+    return {
+        name.value
+        for target in targets
+        for name in cst_walk.walk(target)
+        if isinstance(name, cst.Name)
+    }
 
 
 def _declared_global(module: cst.Module) -> set[str]:

@@ -273,12 +273,21 @@ def written_by_name(module: cst.Module, key: str | None) -> cst.CSTNode | None:
     its name as a value (``setattr(x, k, v)``, ``object.__setattr__(x, "clip", v)``,
     ``x.__dict__[k] = v``, ``vars(x)[k] = v``) or several at once (``x.__dict__.update(d)``,
     ``vars(x).update(d)``, ``x.__dict__ = d``); a name other than ``key`` written as a string
-    literal does not count. None: no such place."""
+    literal does not count. Any other read of an object's ``__dict__`` counts too
+    (``ns = args.__dict__``, ``getattr(args, "__dict__")`` or a ``getattr`` by a computed
+    name: the dict may be written through the name it is bound to; probe s40 R2). None: no
+    such place."""
     for node in cst_walk.walk(module):
+        if isinstance(node, cst.Attribute) and node.attr.value == "__dict__":
+            return node
         if isinstance(node, cst.Call):
             func = node.func
             called = func.value if isinstance(func, cst.Name) else getattr(func, "attr", None)
             called = getattr(called, "value", called)
+            if called == "getattr" and len(node.args) > 1:
+                named = node.args[1].value
+                if not isinstance(named, cst.SimpleString) or named.evaluated_value == "__dict__":
+                    return node
             if called in ("setattr", "__setattr__"):
                 index = 1 if isinstance(func, cst.Name) or _text(func.value) == "object" else 0
                 named = node.args[index].value if len(node.args) > index else None

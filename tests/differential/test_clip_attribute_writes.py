@@ -125,6 +125,13 @@ TWINS = {
         "vars_update": "def tweak(a):\n    vars(a).update(max_grad_norm=0.1)",
         "set_up_again": "def reset(a):\n    a.__init__(a.model, 0.1, 0.1)",
         "the_instance_handed_to_a_function": "    def log(self):\n        report(self)",
+        # probe s40 R1: a class-body binding may compute each read (and run each store)
+        "a_property_built_by_a_call": "    max_grad_norm = property(get_clip, set_clip)",
+        "a_descriptor_object": "    max_grad_norm = Growing()",
+        # probe s40 R2: the attribute dict bound to a name and written through it
+        "the_dict_bound_in_a_method": (
+            "    def tweak(self):\n        d = self.__dict__\n        d['max_grad_norm'] = 0.1"
+        ),
     },
     "argparse_namespace": {
         "assigned": "args.max_grad_norm = 0.1",
@@ -135,6 +142,9 @@ TWINS = {
         "another_binding_of_the_factory": "other = parse_args()",
         "handed_to_a_function": "adjust(args)",
         "an_alias_assigned": "a = args\na.max_grad_norm = 0.1",
+        "the_dict_bound_to_a_name": "ns = args.__dict__\nns.update(max_grad_norm=0.1)",
+        "the_dict_read_by_getattr": "ns = getattr(args, '__dict__')\nns['max_grad_norm'] = 0.1",
+        "an_attribute_read_by_a_computed_name": "ns = getattr(args, k)",
     },
     "other_attribute_written": {
         "holder_rebound_in_another_method": "    def reset(self, args):\n        self.args = args",
