@@ -268,6 +268,11 @@ def _names_key(node: cst.BaseExpression | None, key: str) -> bool:
     return True
 
 
+# names through which code sets attributes by a name it computes: a read of one that is not
+# its call may reach it unnamed
+_SETTERS = frozenset({"setattr", "__setattr__", "__dict__", "builtins", "__builtins__"})
+
+
 def written_by_name(module: cst.Module, key: str | None) -> cst.CSTNode | None:
     """The first place of ``module`` that may write the attribute ``key`` of any object by
     its name as a value (``setattr(x, k, v)``, ``object.__setattr__(x, "clip", v)``,
@@ -276,17 +281,22 @@ def written_by_name(module: cst.Module, key: str | None) -> cst.CSTNode | None:
     literal does not count. Any other read of an object's ``__dict__`` counts too
     (``ns = args.__dict__``, ``getattr(args, "__dict__")`` or a ``getattr`` by a computed
     name: the dict may be written through the name it is bound to; probe s40 R2). None: no
-    such place."""
-    for node in cst_walk.walk(module):
+    such place. So does a setter reached by another way than a call of its name
+    (``put = setattr``, ``getattr(builtins, "setattr")``, ``builtins`` named: probe s40 R3)."""
+    nodes = list(cst_walk.walk(module))
+    called_names = {id(n.func) for n in nodes if isinstance(n, cst.Call)}
+    for node in nodes:
         if isinstance(node, cst.Attribute) and node.attr.value == "__dict__":
             return node
+        if isinstance(node, cst.Name) and node.value in _SETTERS and id(node) not in called_names:
+            return node  # the setter itself as a value, or the builtins module
         if isinstance(node, cst.Call):
             func = node.func
             called = func.value if isinstance(func, cst.Name) else getattr(func, "attr", None)
             called = getattr(called, "value", called)
             if called == "getattr" and len(node.args) > 1:
                 named = node.args[1].value
-                if not isinstance(named, cst.SimpleString) or named.evaluated_value == "__dict__":
+                if not isinstance(named, cst.SimpleString) or named.evaluated_value in _SETTERS:
                     return node
             if called in ("setattr", "__setattr__"):
                 index = 1 if isinstance(func, cst.Name) or _text(func.value) == "object" else 0

@@ -129,6 +129,13 @@ TWINS = {
         "a_property_built_by_a_call": "    max_grad_norm = property(get_clip, set_clip)",
         "a_descriptor_object": "    max_grad_norm = Growing()",
         # probe s40 R2: the attribute dict bound to a name and written through it
+        # probe s40 R3: the setter reached by another way than a call of its name
+        "setattr_reached_by_getattr": (
+            "def tweak(a):\n    getattr(builtins, 'setattr')(a, 'max_grad_norm', 0.1)"
+        ),
+        "setattr_bound_to_another_name": (
+            "put = setattr\ndef tweak(a):\n    put(a, 'max_grad_norm', 0.1)"
+        ),
         "the_dict_bound_in_a_method": (
             "    def tweak(self):\n        d = self.__dict__\n        d['max_grad_norm'] = 0.1"
         ),
