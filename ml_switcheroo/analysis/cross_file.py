@@ -113,6 +113,9 @@ class CrossFile:
     def parameter_type(self, function: str, param: str) -> ParameterFact | None:
         """For ``param`` of this file's module-level ``function``: its type when every call
         site in the repository passes a translated optimizer; None when no file calls it."""
+        own = self._own_error()
+        if own is not None:
+            return None, own
         module = self.index.module_of(self.path)
         sites = self.index.call_sites(module, function, param, self.methods)
         if isinstance(sites, Unknown):
@@ -126,6 +129,9 @@ class CrossFile:
     def hand_over(self, callee: str, call: cst.Call, argument: cst.Arg) -> ParameterFact | None:
         """For ``callee(..., opt, ...)`` where ``callee`` is a module-level function of another
         file of the repository: the parameter's fact (None when ``callee`` is not one)."""
+        own = self._own_error(callee)
+        if own is not None:
+            return None, own
         split = self.index.split(self._absolute(callee))
         if split is None:
             return None
@@ -437,6 +443,9 @@ class CrossFile:
         """The module, name, file and facts of ``callee`` when it is a module-level name of
         another file of the repository; the place of that file when it fails to parse; None
         otherwise."""
+        own = self._own_error(callee)
+        if own is not None:
+            return own  # its imports may name other files than the root's
         split = self.index.split(self._absolute(callee))
         path = self.index.file_of(split[0]) if split is not None else None
         if split is None or path is None or path == self.path:
@@ -472,6 +481,9 @@ class CrossFile:
         ``callee``, a module-level function or class (any of its methods: ``Warm(opt).run()``)
         of another file of the repository; its file's place when that file fails to parse;
         None when it has none or is not one."""
+        own = self._own_error(callee)
+        if own is not None:
+            return own
         split = self.index.split(self._absolute(callee))
         if split is None:
             return None
@@ -567,8 +579,29 @@ class CrossFile:
         return self.index.split(qualified) is None
 
     def outside_repository(self, qualified: str) -> bool:
-        """Whether ``qualified`` (a callee's qualified name) names no module of the repository."""
+        """Whether ``qualified`` (a callee's qualified name) names no module of the repository
+        (never said when this file's own imports may name other files: ``_own_error``)."""
+        if self._own_error(qualified) is not None:
+            return False
         return self.index.split(self._absolute(qualified)) is None
+
+    def _own_error(self, qualified: str | None = None) -> str | None:
+        """Why this file's facts are unknown to the index (an import of a module its own
+        folder holds, in a folder without ``__init__.py``: ``repository``), with its place;
+        with ``qualified`` (a name this file imports), only when its module is one its own
+        folder holds (the import may name that file or the root's)."""
+        if "." not in self.index.module_of(self.path) or not self.path.endswith(".py"):
+            return None  # a file of the root folder: its imports are the root's
+        folder = os.path.dirname(self.path)
+        if os.path.isfile(os.path.join(folder, "__init__.py")):
+            return None  # a module of a regular package: it is not run as a script
+        if qualified is not None:
+            top = qualified.partition(".")[0]
+            held = os.path.join(folder, top)
+            if not top or not (os.path.isfile(held + ".py") or os.path.isdir(held)):
+                return None
+        error = self.index.facts(self.path).error
+        return error.describe(self.index.root) if error is not None else None
 
     def member_used_elsewhere(self, attribute: str, members: Collection[str]) -> str | None:
         """``file:line`` of ``<anything>.<attribute>.<member>`` (one of ``members``: called,
@@ -1058,6 +1091,9 @@ class CrossFile:
         (``_defining``), as ``code`` and ``file:line`` (a text ``change_in`` returns is
         that already); a file that fails to parse: its place; ``absent`` when ``qualified`` is
         defined in no file of the repository, None when in this one."""
+        own = self._own_error(qualified)
+        if own is not None:
+            return own  # `qualified` may be another file than the root's
         defining = self._defining(self._absolute(qualified))
         if isinstance(defining, str):
             return defining

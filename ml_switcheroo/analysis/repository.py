@@ -249,14 +249,68 @@ class TreeNodes:
 
 
 def repository_root(path: str) -> str:
-    """The folder above the outermost package holding ``path`` (its own folder if none)."""
-    folder = os.path.dirname(os.path.abspath(path))
+    """The folder above the outermost package holding ``path`` (its own folder if none).
+
+    A folder without ``__init__.py`` is a namespace package when a script of the folder
+    above imports it by name (``from helper.loops import train`` in ``train.py`` next to
+    ``helper/``: ``python train.py`` puts the script's folder first on ``sys.path``): the
+    root is then looked for above that folder too."""
+    folder = _above_packages(os.path.dirname(os.path.abspath(path)))
+    while True:
+        parent = os.path.dirname(folder)
+        if parent == folder or not _script_imports(parent, os.path.basename(folder)):
+            return folder
+        folder = _above_packages(parent)
+
+
+def _above_packages(folder: str) -> str:
+    """``folder``, or the folder above the outermost regular package holding it."""
     while os.path.isfile(os.path.join(folder, "__init__.py")):
         parent = os.path.dirname(folder)
         if parent == folder:
             break
         folder = parent
     return folder
+
+
+_SCRIPT_IMPORTS: dict[tuple[str, str, int], bool] = {}
+
+
+def _script_imports(folder: str, name: str) -> bool:
+    """Whether a ``.py`` file right in ``folder`` has an import statement of the top-level
+    module ``name`` (``import name.x``, ``from name.x import y``, ``from name import x``),
+    read from its bytes (asked once per listing of the folder)."""
+    try:
+        key = (folder, name, os.stat(folder).st_mtime_ns)
+    except OSError:
+        return False
+    if key not in _SCRIPT_IMPORTS:
+        _SCRIPT_IMPORTS[key] = _any_script_imports(folder, name)
+    return _SCRIPT_IMPORTS[key]
+
+
+def _any_script_imports(folder: str, name: str) -> bool:
+    word = re.escape(name.encode("utf-8", "surrogateescape"))
+    pattern = re.compile(
+        rb"^[ \t]*(?:from[ \t]+" + word + rb"[ \t]*[.\s]|import[ \t][^\n#]*\b" + word + rb"\b)",
+        re.MULTILINE,
+    )
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError:
+        return False
+    for entry in entries:
+        path = os.path.join(folder, entry)
+        if not entry.endswith(".py") or not os.path.isfile(path) or os.path.islink(path):
+            continue
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            continue
+        if name.encode("utf-8", "surrogateescape") in data and pattern.search(data):
+            return True
+    return False
 
 
 def may_change_across_files(path: str, source_words: Iterable[bytes]) -> bool:
@@ -653,6 +707,8 @@ class RepositoryIndex:
         by passing it to a module-level function of the repository that does (up to
         ``MAX_HOPS`` functions); else the first other use."""
         path = self.file_of(module)
+        if path is not None and self.facts(path).error is not None:
+            return self.facts(path).error
         if path is not None and function in self.facts(path).classes:
             return self.stored_misuse(module, function, param, methods)
         definition = self.facts(path).functions.get(function) if path else None
@@ -731,6 +787,8 @@ class RepositoryIndex:
         returning the module itself (``m = m.to(device)`` does not rebind ``m`` to another
         object)."""
         path = self.file_of(module)
+        if path is not None and self.facts(path).error is not None:
+            return self.facts(path).error
         definition = self.facts(path).callable(function) if path else None
         if path is None or definition is None or not self.complete:
             return Unknown(Place(path or module, 0), f"does not define `{function}` once")
@@ -798,6 +856,8 @@ class RepositoryIndex:
         facts = self.facts(path) if path else None
         definition = facts.classes.get(owner) if facts else None
         if path is None or facts is None or definition is None:
+            if facts is not None and facts.error is not None:
+                return facts.error
             return Unknown(Place(path or module, 0), f"does not define `{owner}` once")
         problem = class_problem(definition)
         stored = stored_attribute(definition, param) if problem is None else problem
@@ -827,6 +887,8 @@ class RepositoryIndex:
         """The call every path of the module-level ``function`` returns (one constructor,
         the same on every ``return``, the body ending in one); else what differs, and where."""
         path = self.file_of(module)
+        if path is not None and self.facts(path).error is not None:
+            return self.facts(path).error
         definition = self.facts(path).functions.get(function) if path else None
         if path is None or definition is None:
             return Unknown(Place(path or module, 0), f"does not define `{function}` once")
@@ -1284,8 +1346,11 @@ class RepositoryIndex:
         path = self.file_of(module)
         if path is None or not self.complete:
             return Unknown(Place(path or module, 0), "is not a file of an indexed repository")
-        definition = self.facts(path).callable(function)
+        facts = self.facts(path)
+        definition = facts.callable(function)
         if definition is None:
+            if facts.error is not None:
+                return facts.error
             return Unknown(Place(path, 0), f"does not define `{function}` once at module level")
         return definition
 
@@ -1417,6 +1482,10 @@ def _read_facts(path: str, module: str, data: bytes, tree: ast.Module | None = N
         facts.error = Unknown(Place(path, line), "fails to parse")
         return facts
     _read_import_statements(facts, ast_nodes.statements(facts.tree))
+    facts.error = _script_folder_import(facts, ast_nodes.statements(facts.tree))
+    if facts.error is not None:
+        facts.tree = None  # no fact of the file is known (as for a file that fails to parse)
+        return facts
     stored: set[str] = set()
     plain: set[str] = set()  # bound by an assignment or a parameter
     for node in ast_nodes.walk(facts.tree):
@@ -1442,6 +1511,38 @@ def _read_facts(path: str, module: str, data: bytes, tree: ast.Module | None = N
     for name in (set(facts.functions) | set(facts.classes)) & plain:
         facts.shadowed.setdefault(name, f"{module}.{name}")
     return facts
+
+
+def _script_folder_import(facts: FileFacts, statements: Iterable[ast.AST]) -> Unknown | None:
+    """For a file in a folder without ``__init__.py`` below the repository root (a namespace
+    package): its first absolute import of a module its own folder holds (``from util import
+    f`` in ``helper/loops.py`` next to ``helper/util.py``). Run as a script the file finds its
+    folder's ``util`` (the script's folder is first on ``sys.path``); imported as
+    ``helper.loops`` by a script of the root it finds the root's: two files for one import."""
+    folder = os.path.dirname(facts.path)
+    if "." not in facts.module or facts.path.endswith("__init__.py"):
+        return None
+    if os.path.isfile(os.path.join(folder, "__init__.py")):
+        return None
+    for node in statements:
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            top = name.partition(".")[0]
+            if os.path.isfile(os.path.join(folder, f"{top}.py")) or os.path.isdir(
+                os.path.join(folder, top)
+            ):
+                return Unknown(
+                    Place(facts.path, node.lineno),
+                    f"imports `{name}`, which is its own folder's `{top}` when the file runs "
+                    "as a script, and another module when a script of the repository root "
+                    "imports it (a folder without __init__.py)",
+                )
+    return None
 
 
 def _writes_names(call: ast.Call) -> bool:

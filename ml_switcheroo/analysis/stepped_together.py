@@ -63,6 +63,8 @@ def stepped_together(
     facts = index.facts(path) if path is not None else None
     definition = facts.functions.get(function) if facts is not None else None
     if facts is None or definition is None:
+        if facts is not None and facts.error is not None:
+            return facts.error
         return Unknown(Place(path or module, 0), f"does not define `{function}` once")
     body = _callee_problem(index.source(path), facts, definition, scheduler, step_methods)  # type: ignore[arg-type]
     if isinstance(body, Unknown):

@@ -139,8 +139,11 @@ class ImportEdits:
             imported if module is not None else imported.partition(".")[0]
         )
         key = bound if (alias.asname or module is not None) else imported
-        if discarded[key] == 0 and discarded[bound] == 0:
-            return False  # nothing of ours used it: not our import to remove
+        if discarded[key] == 0:
+            # nothing of ours used it: not our import to remove (`import torch.nn.parallel`
+            # also loads the submodule, which other code may reach through `torch.nn.parallel`:
+            # it goes only when a use of `torch.nn.parallel` itself was discarded)
+            return False
         remaining = self.names[bound] - discarded[bound]
         if alias.asname is None and module is None and "." in imported:
             # `import torch.optim` binds `torch`; drop it when `torch.optim` is unused and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ml_switcheroo.codemods.optimizer import TorchToNNX
 from tests.support import SwitcherooTest
 
 
@@ -253,5 +254,69 @@ class DynamicCodeImportTest(SwitcherooTest):
             import optax
             opt = optax.sgd(learning_rate=0.1)
             model.eval()
+            """,
+        )
+
+
+class SubmoduleImportTest(SwitcherooTest):
+    """`import torch.nn.parallel` binds `torch` and loads the submodule: it goes only when the
+    rewrite discarded a use of `torch.nn.parallel` itself (clovaai/CutMix-PyTorch train.py)."""
+
+    def test_submodule_imports_the_rewrite_did_not_use_are_kept(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            import torch.nn.parallel
+            import torch.optim
+            import torch.utils.data.distributed
+            model = torch.nn.Linear(2, 2)
+            opt = torch.optim.SGD(model.parameters(), 0.1, momentum=0.9)
+            """,
+            """
+            import torch
+            import torch.nn.parallel
+            import torch.utils.data.distributed
+            import optax
+            model = torch.nn.Linear(2, 2)
+            opt = optax.sgd(learning_rate=0.1, momentum=0.9)
+            """,
+        )
+
+    def test_submodule_import_is_kept_when_every_use_of_torch_goes(self) -> None:
+        self.assertConverts(
+            """
+            import torch.optim
+            import torch.utils.data
+            opt = torch.optim.SGD(params, lr=0.1)
+            """,
+            """
+            import torch.utils.data
+            import optax
+            opt = optax.sgd(learning_rate=0.1)
+            """,
+        )
+
+
+class NNXSubmoduleImportTest(SwitcherooTest):
+    TRANSFORM = TorchToNNX
+
+    def test_submodule_imports_the_rewrite_did_not_use_are_kept(self) -> None:
+        self.assertConverts(
+            """
+            import torch
+            import torch.nn.parallel
+            import torch.optim
+            import torch.utils.data.distributed
+            model = torch.nn.Linear(2, 2)
+            opt = torch.optim.SGD(model.parameters(), 0.1, momentum=0.9)
+            """,
+            """
+            import torch
+            import torch.nn.parallel
+            import torch.utils.data.distributed
+            import optax
+            from flax import nnx
+            model = torch.nn.Linear(2, 2)
+            opt = nnx.Optimizer(model, optax.sgd(learning_rate=0.1, momentum=0.9), wrt=nnx.Param)
             """,
         )
