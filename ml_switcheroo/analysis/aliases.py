@@ -9,8 +9,6 @@ another name only when no other name can reach the object.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
@@ -48,14 +46,10 @@ def _root(node: cst.BaseExpression) -> cst.BaseExpression:
     return node
 
 
-def aliasing(
-    module: cst.Module,
-    holders: set[str],
-    harmless: Callable[[cst.CSTNode], bool] | None = None,
-) -> cst.CSTNode | None:
+def aliasing(module: cst.Module, holders: set[str]) -> cst.CSTNode | None:
     """The first statement of ``module`` (its small statement, else the node) that binds one
     of ``holders`` (objects as text: ``cfg``, ``args.opt``) to another name or puts it in a
-    container, but those ``harmless`` says reach no other name (None: none does)."""
+    container (None: none does)."""
     roots = {h.split(".")[0].split("[")[0] for h in holders}
     found: list[cst.CSTNode] = []
 
@@ -71,9 +65,7 @@ def aliasing(
             bound = node in (getattr(parent, "target", None), getattr(parent, "name", None))
             if isinstance(parent, _ALIASING) and not bound and _is_holder(node):
                 small = [n for n in self.stack if isinstance(n, cst.BaseSmallStatement)]
-                statement = small[-1] if small else parent
-                if harmless is None or not harmless(statement):
-                    found.append(statement)
+                found.append(small[-1] if small else parent)
                 return False
             self.stack.append(node)
             return True

@@ -315,32 +315,28 @@ class CrossFile:
             found.extend(self.index.about(other, ("hidden_methods",), partial(self._hidden, other)))
         return tuple(found)
 
-    def attribute_written_elsewhere(self, key: str, initializers: bool = False) -> str | None:
+    def attribute_written_elsewhere(self, key: str) -> str | None:
         """Probe s37 H2: where (``file:line``) a file of the repository other than this one
         may write an attribute or global named ``key`` while this file's code runs: a store
         ``x.key = ...`` / ``x.key += ...`` on any object (but ``self.key`` in an ``__init__``,
         which sets up an object being built), a ``setattr`` naming it, a subscript store
         ``x["key"] = ...``, a ``global key`` declaration (``def decay(): global CLIP``: the
         module's attribute ``config.CLIP`` changes). None when no file holding the word
-        writes it. Which object the attribute is on is not known: any counts. With
-        ``initializers``, ``self.key`` in an ``__init__`` counts too (a subclass setting up
-        an instance after its base's ``__init__`` read the attribute)."""
+        writes it. Which object the attribute is on is not known: any counts."""
         linked = self._linked_by_imports()
         for other in self.index.with_word(key):
             if other == self.path or other not in linked:
                 continue
             line = self.index.about(
-                other,
-                ("attribute_written", key, initializers),
-                partial(self._attribute_written, other, key, initializers),
+                other, ("attribute_written", key), partial(self._attribute_written, other, key)
             )
             if line:
                 return f"{os.path.relpath(other, self.index.root)}:{line}"
         return None
 
-    def _attribute_written(self, path: str, key: str, initializers: bool = False) -> int:
+    def _attribute_written(self, path: str, key: str) -> int:
         tree = self.index.facts_unkept(path).tree
-        return 0 if tree is None else attribute_write_line(tree, key, initializers)
+        return 0 if tree is None else attribute_write_line(tree, key)
 
     def mode_set_elsewhere(self, flags: frozenset[str], methods: frozenset[str]) -> str | None:
         """Probe s37 M2: where (``file:line``) a file of the repository other than this one

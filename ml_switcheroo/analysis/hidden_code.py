@@ -206,13 +206,12 @@ def hidden_methods(tree: ast.Module, path: str) -> tuple[HiddenMethod, ...]:
     return tuple(found)
 
 
-def attribute_write_line(tree: ast.Module, key: str, in_initializers: bool = False) -> int:
+def attribute_write_line(tree: ast.Module, key: str) -> int:
     """The line of the first write in ``tree`` of an attribute or global named ``key`` (see
-    ``CrossFile.attribute_written_elsewhere``; ``self.key`` in an ``__init__`` only
-    ``in_initializers``), or 0."""
+    ``CrossFile.attribute_written_elsewhere``), or 0."""
     initializers: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == "__init__" and not in_initializers:
+        if isinstance(node, ast.FunctionDef) and node.name == "__init__":
             initializers.update(id(n) for n in ast.walk(node))
     for node in ast.walk(tree):
         if isinstance(node, ast.Global | ast.Nonlocal) and key in node.names:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from dataclasses import replace
-from functools import partial
 
 import libcst as cst
 from libcst.metadata import Assignment, BuiltinScope, ComprehensionScope, GlobalScope, Scope
@@ -43,6 +42,7 @@ from ml_switcheroo.analysis.plan_places import (
     _overlaps,
     _parameters_of,
     _path_nodes,
+    _paths,
     _store_paths,
     _store_targets,
 )
@@ -65,15 +65,6 @@ from ml_switcheroo.spec.roles import (
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 
 _ANY_ATTRIBUTE = frozenset({"__getattr__", "__getattribute__"})  # any attribute may be computed
-
-
-def _outer_paths(value: cst.BaseExpression) -> list[str]:
-    """The whole attribute and subscript paths ``value`` reads (``args.opt.clip``, not its
-    holders ``args.opt``: a store of ``args.opt.other`` changes no value read), as text; a
-    store of a holder (``args.opt = ...``) overlaps the whole path."""
-    nodes = _path_nodes(value)
-    inner = {id(getattr(n, "value", None)) for n in nodes}
-    return [" ".join(code_of(n).split()) for n in nodes if id(n) not in inner]
 
 
 class ClipFacts:
@@ -216,7 +207,7 @@ class ClipFacts:
         for name, arg in arguments.items():
             if name in clip.entry.ignore:
                 continue
-            problem = self._varying_part(arg.value, construction, optimizer.call, optimizer.target)
+            problem = self._varying_part(arg.value, construction, optimizer.call)
             if problem is None:
                 continue
             opt = code_of(optimizer.target).strip() if optimizer.target is not None else "it"
@@ -233,13 +224,14 @@ class ClipFacts:
         value: cst.BaseExpression,
         construction: int | None,
         construction_node: cst.CSTNode | None = None,
-        target: cst.BaseExpression | None = None,
     ) -> str | None:
         """What in ``value`` may change between the construction (a preorder index; the
-        node itself, for its scope; ``target``, what it is stored in) and a step. A method's
-        receiver (``self`` of ``self.max_grad_norm``) is the instance that built the optimizer
-        it steps when ``receivers.same_instance`` says so: its attributes are checked one by
-        one (``_receiver_facts``)."""
+        node itself, for its scope) and a step. (Session 40 tried taking a method's receiver
+        for the instance that built the optimizer and its attributes one by one; a probe
+        found seven ways its values change unseen: a descriptor, a ``__setattr__`` of the
+        holder's class run by a sibling store, a mutable object under the set-up attribute,
+        ``delattr``, the method run on another object... It was taken out: see the session's
+        note.)"""
         try:
             literal_value(value)
             return None
@@ -251,9 +243,6 @@ class ClipFacts:
             return f"`{code_of(value).strip()}` may give another value at each evaluation"
         order = self._preorder()
         construction_scope = self._physical_scope(construction_node)
-        instance = self._receiver_facts(value, construction_node, target)
-        if isinstance(instance, str):
-            return instance
         names = {name.value for name in _names(value)}
         binder = next((n for n in cst_walk.walk(self.module) if may_bind(n, names)), None)
         if binder is not None:  # `case max_norm:`, `exec(...)`: probe s31 G7
@@ -268,12 +257,6 @@ class ClipFacts:
             bindings = [
                 a.node for a in (scope[name.value] if scope else ()) if isinstance(a, Assignment)
             ]
-            if (
-                instance is not None
-                and name.value == instance.name
-                and all(isinstance(b, cst.Param) for b in bindings)
-            ):
-                continue  # the instance that built the optimizer (`receivers.same_instance`)
             if not bindings and name.value not in _BUILTIN_NAMES:
                 return f"`{name.value}` is not bound where the optimizer is built"
             for binding in bindings:
@@ -284,44 +267,16 @@ class ClipFacts:
             if elsewhere is not None:
                 return elsewhere
         stored = self._stored_paths()
-        for path in _outer_paths(value):
+        for path in _paths(value):
             for other in (s for s in stored if _overlaps(path, s)):
-                store = self._first_store(other, instance)
-                if store is None:
-                    continue
+                where = self._first_store(other)
                 if other == path:
-                    return f"`{path}` is assigned in this file ({self._place(store)})"
-                where = self._place(store)
-                return f"`{other}` is assigned in this file ({where}), so `{path}` may change"
+                    return f"`{path}` is assigned in this file{where}"
+                return f"`{other}` is assigned in this file{where}, so `{path}` may change"
         computed = self._computed_read(value)
         if computed is not None:
             return computed
-        return self._changed_otherwise(value, instance)
-
-    def _receiver_facts(
-        self,
-        value: cst.BaseExpression,
-        construction: cst.CSTNode | None,
-        target: cst.BaseExpression | None,
-    ) -> receivers.Instance | str | None:
-        """The instance ``value``'s receiver names when it is the one whose method built the
-        optimizer (``receivers.same_instance``); why not, when an explicit ``__init__`` call
-        may set that instance up again; else None."""
-        if construction is None:
-            return None
-        parents = self._parent_map()  # type: ignore[attr-defined]
-        name = receivers.same_instance(value, construction, target, parents)
-        function = receivers.enclosing_function(construction, parents)
-        klass = receivers.method_class(function, parents) if function is not None else None
-        if name is None or klass is None:
-            return None
-        again = receivers.reinitialized(self.module, parents)
-        if again is not None:
-            return (
-                f"`{_short(again, 60)}` ({self._place(again)}) sets an instance up again, "
-                f"so what `{name}` holds may change after the optimizer is built"
-            )
-        return receivers.Instance(name, klass, construction)
+        return self._changed_otherwise(value)
 
     def _bound_after(self, name: cst.Name, binding: cst.CSTNode) -> str:
         """Why the binding ``binding`` of ``name`` comes after the construction."""
@@ -334,19 +289,13 @@ class ClipFacts:
                 )
         return f"`{name.value}` is assigned after the optimizer is built"
 
-    def _first_store(
-        self, text: str, instance: receivers.Instance | None
-    ) -> cst.BaseExpression | None:
-        """The first store of the module whose target reads ``text`` (None: each such store
-        sets up ``instance`` before its optimizer is built: ``receivers.setup_store``)."""
-        parents = self._parent_map()  # type: ignore[attr-defined]
+    def _first_store(self, text: str) -> str:
+        """`` (file:line)`` of the first store of the module whose target reads ``text`` (one
+        of ``_stored_paths``), or nothing when none is found so."""
         for target in _store_targets(self.module):
-            if " ".join(code_of(target).split()) != text:
-                continue
-            if instance is not None and receivers.setup_store(target, instance, parents):
-                continue
-            return target
-        return None
+            if " ".join(code_of(target).split()) == text:
+                return f" ({self._place(target)})"
+        return ""
 
     def _computed_read(self, value: cst.BaseExpression) -> str | None:
         """Probe s36 G2: an attribute ``value`` reads that a class of this file may compute
@@ -441,9 +390,7 @@ class ClipFacts:
                 )
         return None
 
-    def _changed_otherwise(
-        self, value: cst.BaseExpression, instance: receivers.Instance | None = None
-    ) -> str | None:
+    def _changed_otherwise(self, value: cst.BaseExpression) -> str | None:
         """How an attribute or subscript ``value`` reads may change other than by a store of
         its own text: a store of the same key through another name (``c = args; c.clip =
         3``), a write of any attribute by a computed name (``setattr(x, k, v)``,
@@ -451,17 +398,13 @@ class ClipFacts:
         object holding it bound to another name or put in a container (``c = cfg``, then
         ``c.update(clip=3)``), a method call on it (``cfg.update(clip=3)``), the object
         handed to a function (``adjust(args)``, which may be of another file; not a builtin
-        that only reads it, ``print(args)``), anywhere in the file. The set-up stores of
-        ``instance`` (``receivers.setup_store``) and a ``return args`` whose object only
-        reaches names of the same text (``_returned_to_namesakes``) change nothing."""
+        that only reads it, ``print(args)``; ``vars(args).items()``), anywhere in the file."""
         parents = self._parent_map()  # type: ignore[attr-defined]
         for node in _path_nodes(value):
             path = " ".join(code_of(node).split())
             key = _last_key(node)
             for target in _store_targets(self.module):
                 if key is None or _last_key(target) != key:
-                    continue
-                if instance is not None and receivers.setup_store(target, instance, parents):
                     continue
                 shown = " ".join(code_of(target).split())
                 return f"`{path}` may be assigned through another name (`{shown}`)"
@@ -474,12 +417,12 @@ class ClipFacts:
                 ):  # `cfg[k] = v`: any key (an attribute too, for a dict with attribute access)
                     shown = " ".join(code_of(target).split())
                     return f"`{shown} = ...` ({self._place(target)}) may write `{path}`"
-            alias = aliasing(self.module, holders, partial(self._returned_to_namesakes, holders))
+            alias = aliasing(self.module, holders)
             if alias is not None:
                 shown = " ".join(code_of(alias).split())
                 return f"`{path}` may change through another name (`{shown}`)"
             for call in self._module_calls():  # type: ignore[attr-defined]
-                if not _changes_holder(call, holders) or self._own_method(call, instance):
+                if not _changes_holder(call, holders):
                     continue
                 outer = receivers.namespace_use(call, parents)
                 if outer is False:
@@ -491,45 +434,12 @@ class ClipFacts:
                 if isinstance(by_name, cst.AssignTarget):
                     shown = f"{shown} = ..."
                 return f"`{shown}` ({self._place(by_name)}) may write `{path}`"
-            written = self._written_elsewhere(node, instance)
+            written = self._written_elsewhere(node)
             if written is not None:
                 return written
         return None
 
-    def _returned_to_namesakes(self, holders: set[str], alias: cst.CSTNode) -> bool:
-        """``return args`` of a function of this file no other file reaches, whose every call
-        binds ``args`` (``receivers.returned_to_namesakes``), returning what it bound to a
-        fresh parse of the command line (``P.parse_args()``, ``P`` a parser of the map's
-        ``option_parsers`` built there): no other name holds that object."""
-        parents = self._parent_map()  # type: ignore[attr-defined]
-        function = receivers.returned_to_namesakes(alias, holders, self.module, parents)
-        if function is None:
-            return False
-        cross_file = self.resolver.cross_file
-        if cross_file is not None and cross_file.global_reachable_elsewhere(function.name.value):
-            return False
-        assert isinstance(alias, cst.Return) and isinstance(alias.value, cst.Name)
-        return receivers.fresh_options(
-            function,
-            alias.value.value,
-            self.resolver.imported_names,
-            self.resolver.map.option_parsers,
-        )
-
-    def _own_method(self, call: cst.Call, instance: receivers.Instance | None) -> bool:
-        """``self.m(...)`` on ``instance``'s receiver calling a method ``m`` its class
-        defines, the class deriving from nothing else: its body is in this file, where its
-        stores and calls are checked like any others."""
-        if instance is None or not isinstance(call.func, cst.Attribute):
-            return False
-        func = call.func
-        if not (isinstance(func.value, cst.Name) and func.value.value == instance.name):
-            return False
-        return receivers.own_call(instance.klass, func.attr.value)
-
-    def _written_elsewhere(
-        self, node: cst.BaseExpression, instance: receivers.Instance | None = None
-    ) -> str | None:
+    def _written_elsewhere(self, node: cst.BaseExpression) -> str | None:
         """Probe s37 H2: an attribute or key along the path ``node`` (``config.CLIP``; ``opt``
         and ``clip`` of ``args.opt.clip``) that code of another file of the repository may
         write while the loop runs (``CrossFile.attribute_written_elsewhere``: ``hooks.on_step()``
@@ -542,7 +452,7 @@ class ClipFacts:
         while isinstance(inner, cst.Attribute | cst.Subscript):
             key = _last_key(inner)
             written = (
-                cross_file.attribute_written_elsewhere(key, initializers=instance is not None)
+                cross_file.attribute_written_elsewhere(key)
                 if key is not None and key.isidentifier()
                 else None
             )

@@ -1,31 +1,25 @@
 """Held-out s39 item 3: a clip's ``max_norm`` read as an attribute that only set-up code writes
-escaped the fold ("may change") in ikostrikov's PPO (``self.max_grad_norm`` stored in
+escapes the fold ("may change") in ikostrikov's PPO (``self.max_grad_norm`` stored in
 ``__init__`` before ``self.optimizer`` is built), cleanrl (``args.max_grad_norm`` of a
-``parse_args()`` whose ``return args`` counted as an alias) and JointBERT (``self.args`` where
-only ``self.args.num_train_epochs`` is written). Attribute-granular now
-(``analysis/receivers.py``): the receiver of the method that built the optimizer, the set-up
-stores of its ``__init__``, a fresh command-line namespace returned to names of the same text.
-The codemod's own output matches torch (float64, 36 updates, both targets); every way the
-attribute can still be written keeps the escape (the trap twins)."""
+``parse_args()``) and JointBERT (``self.args`` where only ``self.args.num_train_epochs`` is
+written). Session 40 folded them by attribute-granular write analysis, exact on these shapes;
+a probe then found seven ways the value changes that the analysis did not see (a descriptor in
+the class body, a ``__setattr__`` of the holder's class run by a sibling store, a mutable
+object under the set-up attribute, ``delattr``, the method run on another object through its
+class, the attribute dict bound to a name, ``setattr`` reached unnamed: 0.04-0.51 off torch),
+and the fold was withdrawn. The three shapes escape again; every way the attribute can be
+written keeps the escape (the trap twins, the probe's among them)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import jax.numpy as jnp
 import pytest
 
 from tests.differential.harness import (
-    EXACT,
-    execute,
-    float64,
-    linear_problem,
-    rel_error,
-    run_optax,
     translate,
 )
-from tests.differential.harness import run_torch_loop as harness_torch_loop
-from tests.differential.nnx_loops import run_nnx_loop, run_torch_loop, translate_nnx, worst_rel
+from tests.differential.nnx_loops import translate_nnx
 from tests.differential.test_hidden_code_of_another_file import _translated
 from tests.support import SwitcherooTest
 
@@ -101,12 +95,12 @@ def _source(shape: str, extra: str = "") -> str:
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_the_nnx_output_folds_the_clip_and_matches_torch(shape: str) -> None:
+def test_the_held_out_shapes_escape(shape: str) -> None:
+    """Withdrawn in session 40 after a probe (see the module): both targets escape."""
     source = _source(shape)
+    assert "clip_grad_norm_(" in translate(source).code
     translated = translate_nnx(source)
-    assert "ESCAPE" not in translated and "clip_grad_norm_" not in translated, translated
-    rel = worst_rel(run_torch_loop(source), run_nnx_loop(source, translated))
-    assert rel < EXACT, f"rel={rel:.3e}\n{translated}"
+    assert "ESCAPE" in translated and "clip_grad_norm_(" in translated, translated
 
 
 # ------------------------------------------------------------------------- trap twins
@@ -172,94 +166,6 @@ class TrapTwinsTest(SwitcherooTest):
                 self.assertIn("is evaluated at every step in torch", record.reason)
 
 
-# ------------------------------------------------------------- optax: the folded chain itself
-
-OPTAX_PPO = """\
-import torch
-class PPO:
-    def __init__(self, model, lr, max_grad_norm):
-        self.model = model
-        self.max_grad_norm = max_grad_norm
-        self.opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    def update(self, batch):
-        self.opt.zero_grad()
-        loss = batch()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
-        self.opt.step()
-class Holder:
-    def __init__(self, tensors):
-        self.tensors = tensors
-    def parameters(self):
-        return self.tensors
-agent = PPO(Holder(params), 0.1, 0.05)
-for batch in batches:
-    agent.update(batch)
-opt = agent.opt
-"""
-OPTAX_ARGS = """\
-import argparse
-import torch
-def parse_args():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--max-grad-norm", type=float, default=0.05)
-    args = parser.parse_args([])
-    return args
-args = parse_args()
-opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
-for batch in batches:
-    opt.zero_grad()
-    loss = batch()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
-    opt.step()
-"""
-OPTAX_TRAINER = """\
-import types
-import torch
-class Trainer(object):
-    def __init__(self, args, model):
-        self.args = args
-        self.model = model
-    def train(self):
-        self.args.epochs = 1
-        opt = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9)
-        for batch in batches:
-            opt.zero_grad()
-            loss = batch()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.max_grad_norm)
-            opt.step()
-        return opt
-class Holder:
-    def __init__(self, tensors):
-        self.tensors = tensors
-    def parameters(self):
-        return self.tensors
-opt = Trainer(types.SimpleNamespace(max_grad_norm=0.05), Holder(params)).train()
-"""
-OPTAX_SHAPES = {
-    "ctor_attribute": OPTAX_PPO,
-    "argparse_namespace": OPTAX_ARGS,
-    "other_attribute_written": OPTAX_TRAINER,
-}
-
-
-@pytest.mark.parametrize("shape", sorted(OPTAX_SHAPES))
-def test_the_optax_chain_matches_torch(shape: str) -> None:
-    source = OPTAX_SHAPES[shape]
-    translation = translate(source, exact=True)
-    assert not [r for r in translation.escapes if "clip_grad" in r.api], translation.code
-    with float64():
-        problem = linear_problem()
-        torch_traj = harness_torch_loop(problem, source, {})
-        params = [jnp.asarray(v) for v in problem.init.values()]
-        tx = execute(translation.code, {"params": params, "batches": []})["opt"]
-        optax_traj, _ = run_optax(problem, tx)
-        rel = rel_error(problem, torch_traj, optax_traj)
-    assert rel < EXACT, f"rel={rel:.3e}\n{translation.code}"
-
-
 def test_a_subclass_init_of_another_file_writing_it_keeps_the_escape(tmp_path: Path) -> None:
     """``self.max_grad_norm`` stored by a subclass's ``__init__`` after ``super().__init__``
     built the optimizer: the fold would have read the base's value."""
@@ -272,4 +178,4 @@ def test_a_subclass_init_of_another_file_writing_it_keeps_the_escape(tmp_path: P
         tmp_path, {"pkg/train.py": _source("ctor_attribute"), "pkg/sub.py": subclass}
     )
     (record,) = [r for r in translation.escapes if "clip_grad" in r.api]
-    assert "sub.py:5" in record.reason, record.reason
+    assert "is evaluated at every step in torch" in record.reason, record.reason
