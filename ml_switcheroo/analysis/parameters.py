@@ -9,13 +9,13 @@ What the calls mean comes from the map's ``parameters`` section (``ParameterSpec
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import libcst as cst
 
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry, ParameterSpec
-from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.spec.signature import code_of, dotted_name
 
 WHOLE = "whole"  # every parameter of one or more whole models (or explicit tensors)
 PART = "part"  # part of a model: the reason says which
@@ -31,6 +31,10 @@ class Selection:
     kind: str
     key: str  # the canonical source (names followed, wrappers dropped), to compare two sets
     reason: str | None = None  # for PART: what is selected
+    # Every parameter of one module and nothing else: the receiver of its ``.parameters()``
+    # (a dotted name: ``model``, ``self.actor``, ``model.encoder``, a submodule when the kind
+    # is PART); None when the selection is not shown to be exactly one module's.
+    module: cst.BaseExpression | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -132,13 +136,16 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
             return Selection(
                 PART, _code(node), f"only `{_code(module)}`'s (`{_code(bound)}`) parameters"
             )
+        dotted = module if dotted_name(module) is not None else None
         if whole_module(module, spec, names.module_self):
-            return Selection(WHOLE, _code(node))
-        return Selection(PART, _code(node), f"only `{_code(module)}`'s parameters")
+            return Selection(WHOLE, _code(node), module=dotted)
+        return Selection(PART, _code(node), f"only `{_code(module)}`'s parameters", dotted)
     called = _called_names(func, names)
-    if called & spec.filters:
-        return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
     positional = [a.value for a in node.args if a.keyword is None and not a.star]
+    if called & spec.filters:
+        if len(node.args) == 2 == len(positional) and _trainable_predicate(positional[0], spec):
+            return select(positional[1], names, spec, depth + 1)
+        return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
     if called & spec.wrappers and len(node.args) == 1 and len(positional) == 1:
         return select(positional[0], names, spec, depth + 1)
     if called & spec.unions and len(positional) == len(node.args):
@@ -301,11 +308,42 @@ def _select_comprehension(
 ) -> Selection:
     """``[p for p in m.parameters()]`` is ``m``'s; a condition selects part of them."""
     clause = node.for_in
-    if clause.ifs:
+    parameter = node.elt.value if isinstance(node.elt, cst.Name) else ""
+    if any(not trainable(c.test, parameter, spec) for c in clause.ifs):
         return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
     if clause.inner_for_in is not None or not _yields_the_parameter(node.elt, clause.target):
         return Selection(UNKNOWN, _code(node))
     return select(clause.iter, names, spec, depth + 1)
+
+
+def trainable(condition: cst.BaseExpression, parameter: str, spec: ParameterSpec) -> bool:
+    """``p.requires_grad`` (the map's ``freeze_attributes`` of the variable ``parameter``):
+    keeps every parameter of a model nothing freezes, so a filter on it is the identity.
+
+    That nothing freezes is the optimizer's own check, not this one: an optimizer of a file
+    that freezes parameters (or imports, or is imported by, one that may) escapes
+    (``plan_models._plan_frozen_parameters``), and with it every clip and param group read
+    here. The one function to change when that check asks, per model, whether a freeze can
+    reach a parameter of the model filtered."""
+    return (
+        isinstance(condition, cst.Attribute)
+        and isinstance(condition.value, cst.Name)
+        and condition.value.value == parameter
+        and condition.attr.value in spec.freeze_attributes
+    )
+
+
+def _trainable_predicate(node: cst.BaseExpression, spec: ParameterSpec) -> bool:
+    """``lambda p: p.requires_grad`` (``trainable``), the first argument of ``filter``."""
+    if not isinstance(node, cst.Lambda):
+        return False
+    params = node.params
+    plain = params.params
+    if len(plain) != 1 or params.posonly_params or params.kwonly_params or params.star_kwarg:
+        return False
+    if not isinstance(params.star_arg, cst.MaybeSentinel) or plain[0].default is not None:
+        return False
+    return trainable(node.body, plain[0].name.value, spec)
 
 
 def _yields_the_parameter(element: cst.BaseExpression, target: cst.BaseExpression) -> bool:

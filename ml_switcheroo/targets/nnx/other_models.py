@@ -67,7 +67,7 @@ from ml_switcheroo.analysis.unobserved_models import (
 )
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
-from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.nnx.model import trained_model
 
@@ -177,11 +177,12 @@ class OtherModels:
             model = trained_model(constructor, self.ctx)
         except Untranslatable as exc:
             return exc.reason
-        if not isinstance(model, cst.Name) or not name.isidentifier():
+        dotted = dotted_name(model)
+        if dotted is None or not name.isidentifier():
             return f"`{name}` or its model `{code_of(model).strip()}` is not a plain name"
         if not self._one_optimizer_named(name):
             return f"`{name}` names several optimizers of this file"
-        return self._discarded(GradientOwner(model.value, name))
+        return self._discarded(GradientOwner(dotted, name))
 
     def backward_discarded(self, backward: cst.BaseStatement, optimizer: str) -> str | None:
         """None when the gradients another backward pass leaves in the trained model are

@@ -96,6 +96,7 @@ from ml_switcheroo.targets.nnx.step_models import LIBRARIES as LIBRARIES
 from ml_switcheroo.targets.nnx.step_models import (
     _check_known_calls,
     _check_no_mapped_api,
+    _enclosing_model,
     _generator_pullback,
     _model_across_files,
     _model_in_step,
@@ -255,6 +256,7 @@ def _rendered_step(
     if not built_here and (region.gated or not parameter):
         raise Untranslatable(_untranslated_optimizer(stepped, constructor, ctx))
     trained: cst.BaseExpression | None = None
+    path: tuple[str, ...] = ()  # from the model differentiated to the optimizer's submodule
     others: OtherModels | None = None
     pulled: Pullback | None = None
     if isinstance(constructor, cst.Call) and built_here:
@@ -264,6 +266,7 @@ def _rendered_step(
         tail = [*tail, *_logged(region, backward_index, step_statement, forward, ctx)]
         trained = built.model if built is not None else trained_model(constructor, ctx)
         trained = _stepping_self(trained, stepped, constructor, ctx)
+        trained, path = _enclosing_model(forward, trained, ctx)
         others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
         pulled = _generator_pullback(region, forward, trained, others, optimizer, ctx)
         if pulled is None:
@@ -285,6 +288,11 @@ def _rendered_step(
     if micro is not None:
         _check_prefix_reads_no_forward_value(prefix, forward)
     model_zeroed, kept = _model_zeroed(region, backward_index, model_node, trained, optimizer, ctx)
+    if path and model_zeroed and not region.zeroed:
+        raise Untranslatable(
+            f"`{model}.zero_grad()` zeroes more gradients than `{optimizer}` owns (those of "
+            f"`{'.'.join([model, *path])}`): another optimizer may use the others"
+        )
     if not (region.zeroed or model_zeroed):
         raise Untranslatable(
             f"no `{optimizer}.zero_grad()` runs with each step (under the same loops and "
@@ -309,8 +317,9 @@ def _rendered_step(
     pullbacks = _pullbacks(region, forward, others, ctx) if others is not None else {}
     for pullback in pullbacks.values():  # computed from a model the loss does not differentiate
         others.detached.add(pullback.output)  # type: ignore[union-attr]
+    clipped = ".".join([model, *path])  # the parameters a folded clip clips: the optimizer's
     _check_after_backward(
-        region, backward_index, model, optimizer, step_statement, [*counted, *tail], ctx
+        region, backward_index, clipped, optimizer, step_statement, [*counted, *tail], ctx
     )
     _check_backward(region, ctx, forward, model_node)
     summed = _summed_losses(region, backward_index, forward, ctx)
@@ -343,6 +352,7 @@ def _rendered_step(
         snapshots,
         pullbacks,
         pulled,
+        path,
     )
     if exact:
         rendered = [s.visit(ExactNamesakes(exact)) for s in rendered]  # type: ignore[misc]
