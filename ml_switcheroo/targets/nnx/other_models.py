@@ -184,6 +184,27 @@ class OtherModels:
             return f"`{name}` names several optimizers of this file"
         return self._discarded(GradientOwner(dotted, name))
 
+    def other_optimizers_discard(self, constructor: cst.Call) -> str | None:
+        """For a loss differentiated through a model holding the optimizer's submodule (s40):
+        None when every other optimizer constructor of the file is one of the step's scope,
+        bound to a plain name, whose model's gradients this backward leaves are discarded
+        before it steps (``optimizer_discards``); else why not (the loss fills every .grad of
+        the model, so another optimizer over a part of it might step on them)."""
+        scope = _function_of(self.region.anchor.call, self.ctx)
+        for node in cst_walk.walk(self.ctx.root_of(self.region.anchor.call)):
+            if node is constructor or not (
+                isinstance(node, cst.Call) and _is_constructor(node, self.ctx)
+            ):
+                continue
+            shown = " ".join(code_of(node).split())[:60]
+            target = self.ctx.assigned_to(node)
+            if _function_of(node, self.ctx) is not scope or not isinstance(target, cst.Name):
+                return f"`{shown}` is another optimizer of the file, not one of this scope"
+            why = self.optimizer_discards(node, target.value)
+            if why is not None:
+                return f"`{shown}`: {why}"
+        return None
+
     def backward_discarded(self, backward: cst.BaseStatement, optimizer: str) -> str | None:
         """None when the gradients another backward pass leaves in the trained model are
         discarded before ``optimizer`` steps; else why not."""

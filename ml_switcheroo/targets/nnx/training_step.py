@@ -268,6 +268,13 @@ def _rendered_step(
         trained = _stepping_self(trained, stepped, constructor, ctx)
         trained, path = _enclosing_model(forward, trained, ctx)
         others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
+        why = others.other_optimizers_discard(constructor) if path else None
+        if why is not None:
+            raise Untranslatable(
+                f"the loss fills the gradients of all of `{code_of(trained).strip()}`, which "
+                f"holds `{optimizer}`'s submodule; another optimizer may step on some of them "
+                f"({why})"
+            )
         pulled = _generator_pullback(region, forward, trained, others, optimizer, ctx)
         if pulled is None:
             _check_not_under_with(region, forward, trained, ctx)
