@@ -139,6 +139,8 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
         dotted = module if dotted_name(module) is not None else None
         if whole_module(module, spec, names.module_self):
             return Selection(WHOLE, _code(node), module=dotted)
+        if _through_wrapper(module, spec):  # `model.module.fc`: the port has no `.module`
+            dotted = None
         return Selection(PART, _code(node), f"only `{_code(module)}`'s parameters", dotted)
     called = _called_names(func, names)
     positional = [a.value for a in node.args if a.keyword is None and not a.star]
@@ -151,6 +153,15 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
     if called & spec.unions and len(positional) == len(node.args):
         return _union(positional, _code(node), names, spec, depth)
     return Selection(UNKNOWN, _code(node))
+
+
+def _through_wrapper(node: cst.BaseExpression, spec: ParameterSpec) -> bool:
+    """An attribute on the path is a wrapper's (``spec.wrapped_module``: DDP's ``.module``)."""
+    while isinstance(node, cst.Attribute):
+        if node.attr.value in spec.wrapped_module:
+            return True
+        node = node.value
+    return False
 
 
 def one_shot_value(

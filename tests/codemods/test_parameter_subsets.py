@@ -118,9 +118,9 @@ class OptimizerOverPartOfAModelTest(SwitcherooTest):
     def test_data_parallel_module_is_the_whole_model(self) -> None:
         self.assertTranslates("model.module.parameters()")
 
-    def test_submodule_of_a_data_parallel_module_translates(self) -> None:
-        code = "import torch\nopt = torch.optim.SGD(model.module.fc.parameters(), lr=0.1)\n"
-        self.assertSubmodule(code, "model.module.fc")
+    def test_submodule_of_a_data_parallel_module_escapes(self) -> None:
+        """``model.module`` is DDP's: the port has no wrapper, so the path names nothing."""
+        self.assertEscapes("model.module.fc.parameters()", "only `model.module.fc`'s parameters")
 
     def test_submodule_by_index_escapes(self) -> None:
         self.assertEscapes("model.layers[0].parameters()", "only `model.layers[0]`'s parameters")

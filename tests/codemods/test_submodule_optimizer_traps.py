@@ -155,6 +155,7 @@ NOT_ONE_MODULE = {
     "item_of_a_container": "model.layers[0].parameters()",
     "item_then_attribute": "model.layers[0].fc.parameters()",
     "not_recursive": "model.hidden.parameters(recurse=False)",
+    "through_a_wrapper": "model.module.hidden.parameters()",
 }
 
 
