@@ -159,11 +159,13 @@ def changed_after(
     reads: Reads,
     spec: ParameterSpec,
     submodule: bool = False,
+    anywhere: bool = False,
 ) -> str | None:
     """Source of the first change to a model of ``calls`` (``parameter_calls``) in ``owner``
     that does not provably run before each of them, or None. ``submodule``: the optimizer
     takes a whole submodule's parameters (``model.encoder.parameters()``): a store of the
-    submodule or of a module holding it counts too (``_holders``)."""
+    submodule or of a module holding it counts too (``_holders``). ``anywhere``: a change
+    before them counts too (a ``requires_grad`` filter: ``model.freeze_backbone()`` before)."""
     models = {_source(call.func.value) for call, _ in calls}  # type: ignore[attr-defined]
     elsewhere: dict[int, str] = {}
     own = _self_name(owner) if isinstance(owner, cst.FunctionDef) else None
@@ -171,7 +173,7 @@ def changed_after(
     held = _holders(models, own) if submodule else frozenset()
     changes = _changes(owner, models, reads, spec, elsewhere=elsewhere, classes=classes, held=held)  # type: ignore[arg-type]
     for change in changes:
-        if not all(runs_after(owner, change, anchor) for _, anchor in calls):
+        if anywhere or not all(runs_after(owner, change, anchor) for _, anchor in calls):
             return _source(change) + elsewhere.get(id(change), "")
     return None
 

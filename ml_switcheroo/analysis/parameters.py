@@ -9,7 +9,7 @@ What the calls mean comes from the map's ``parameters`` section (``ParameterSpec
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
@@ -35,6 +35,8 @@ class Selection:
     # (a dotted name: ``model``, ``self.actor``, ``model.encoder``, a submodule when the kind
     # is PART); None when the selection is not shown to be exactly one module's.
     module: cst.BaseExpression | None = field(default=None, compare=False)
+    # A ``requires_grad`` filter was taken as the identity on the way (``trainable``)
+    filtered: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
     positional = [a.value for a in node.args if a.keyword is None and not a.star]
     if called & spec.filters:
         if len(node.args) == 2 == len(positional) and _trainable_predicate(positional[0], spec):
-            return select(positional[1], names, spec, depth + 1)
+            return _filtered(select(positional[1], names, spec, depth + 1))
         return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
     if called & spec.wrappers and len(node.args) == 1 and len(positional) == 1:
         return select(positional[0], names, spec, depth + 1)
@@ -324,7 +326,13 @@ def _select_comprehension(
         return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
     if clause.inner_for_in is not None or not _yields_the_parameter(node.elt, clause.target):
         return Selection(UNKNOWN, _code(node))
-    return select(clause.iter, names, spec, depth + 1)
+    selection = select(clause.iter, names, spec, depth + 1)
+    return _filtered(selection) if clause.ifs else selection
+
+
+def _filtered(selection: Selection) -> Selection:
+    """``selection`` marked as read through a ``requires_grad`` filter."""
+    return replace(selection, filtered=True)
 
 
 def trainable(condition: cst.BaseExpression, parameter: str, spec: ParameterSpec) -> bool:

@@ -519,6 +519,11 @@ class ModelFacts:
                 )
             if change:
                 self._refuse(site, findings.MODEL_CHANGED, change=change)
+                continue
+            filtered = select(argument, self._names(site), spec).filtered  # type: ignore[attr-defined]
+            before = filtered and calls and changed_after(owner, calls, reads, spec, sub, True)  # type: ignore[arg-type]
+            if before:
+                self._refuse(site, findings.FILTERED_MODEL_CHANGED, change=before)
 
     def _reads(self, enclosing: cst.ClassDef | None) -> Reads:
         """This file's name resolution for ``changed_models``, in a method of ``enclosing``."""

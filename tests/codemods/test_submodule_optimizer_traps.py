@@ -244,3 +244,27 @@ def test_a_loss_through_the_holder_with_another_optimizer_elsewhere_escapes() ->
     assert "enc_opt.step()" in out and "head_opt.step()" in out, out
     assert "nnx.value_and_grad" not in code_lines(out), out
     assert "another optimizer may step on some of them" in " ".join(out.split()), out
+
+
+BEFORE_THE_FILTER = {
+    "unknown_method": "model.freeze_backbone()\n",
+    "layer_replaced": "model.hidden = make_layer()\n",
+}
+
+
+@pytest.mark.parametrize("target", sorted(COMMANDS))
+@pytest.mark.parametrize("name", sorted(BEFORE_THE_FILTER))
+def test_a_requires_grad_filter_of_a_model_changed_before_escapes(target: str, name: str) -> None:
+    """The code that freezes may be out of sight (a method of a class not in the repository):
+    a change of the filtered model even before the optimizer escapes it (s40)."""
+    params = "filter(lambda p: p.requires_grad, model.parameters())"
+    code = script(params, before=BEFORE_THE_FILTER[name])
+    constructor_escapes(code, COMMANDS[target], "the parameters are filtered by `requires_grad`")
+
+
+@pytest.mark.parametrize("target", sorted(COMMANDS))
+def test_a_requires_grad_filter_of_a_model_moved_and_set_to_train_converts(target: str) -> None:
+    before = "model = model.to('cpu')\nmodel.train()\n"
+    params = "filter(lambda p: p.requires_grad, model.parameters())"
+    out = run_codemod(script(params, before=before), COMMANDS[target])
+    assert "torch.optim.Adam(" not in code_lines(out), out
