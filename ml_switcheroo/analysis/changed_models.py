@@ -160,18 +160,22 @@ def changed_after(
     spec: ParameterSpec,
     submodule: bool = False,
     anywhere: bool = False,
+    known: frozenset[str] = frozenset(),
 ) -> str | None:
     """Source of the first change to a model of ``calls`` (``parameter_calls``) in ``owner``
     that does not provably run before each of them, or None. ``submodule``: the optimizer
     takes a whole submodule's parameters (``model.encoder.parameters()``): a store of the
     submodule or of a module holding it counts too (``_holders``). ``anywhere``: a change
-    before them counts too (a ``requires_grad`` filter: ``model.freeze_backbone()`` before)."""
+    before them counts too (a ``requires_grad`` filter: ``model.freeze_backbone()`` before).
+    ``known``: dotted submodules of the file (other optimizers'), whose calls on a holder are
+    forward passes (``_holder_changes``)."""
     models = {_source(call.func.value) for call, _ in calls}  # type: ignore[attr-defined]
     elsewhere: dict[int, str] = {}
     own = _self_name(owner) if isinstance(owner, cst.FunctionDef) else None
     classes = {own: reads.enclosing} if own in models and reads.enclosing is not None else {}
     held = _holders(models, own) if submodule else frozenset()
     changes = _changes(owner, models, reads, spec, elsewhere=elsewhere, classes=classes, held=held)  # type: ignore[arg-type]
+    changes += _holder_changes(owner, held, models | known, reads, spec, elsewhere)
     for change in changes:
         if anywhere or not all(runs_after(owner, change, anchor) for _, anchor in calls):
             return _source(change) + elsewhere.get(id(change), "")
@@ -185,6 +189,7 @@ def changed_by_other_methods(
     reads: Reads,
     spec: ParameterSpec,
     submodule: bool = False,
+    known: frozenset[str] = frozenset(),
 ) -> str | None:
     """Source of the first change, in a method of ``owner_class`` other than ``method`` (where
     the optimizer is built) and its ``__init__``, to a model of ``calls`` that is an attribute
@@ -211,6 +216,8 @@ def changed_by_other_methods(
         models = {f"{_self_name(other)}.{a}" for a in attributes}
         held = _holders(models, _self_name(other)) if submodule else frozenset()
         found = _changes(other, models, reads, spec, frozenset({id(other)}), held=held)
+        renamed = {_renamed_self(k, _self_name(other)) for k in known}
+        found += _holder_changes(other, held, models | renamed, reads, spec)
         if found:
             return _source(found[0])
     return None
@@ -996,3 +1003,37 @@ def _holders(models: set[str], own: str | None) -> frozenset[str]:
         parts = model.split(".")
         held |= {".".join(parts[:i]) for i in range(1, len(parts))}
     return frozenset(held - {own, "self"} - models)
+
+
+def _holder_changes(
+    owner: Owner,
+    held: frozenset[str],
+    submodules: set[str] | frozenset[str],
+    reads: Reads,
+    spec: ParameterSpec,
+    elsewhere: dict[int, str] | None = None,
+) -> list[cst.CSTNode]:
+    """The changes of a module holding the optimizer's submodule, read as a model's
+    (``setattr(model, "encoder", ...)``, ``model.add_module(...)``, ``model._modules[...] =``,
+    ``model.load_state_dict(sd, assign=True)``, ``model.apply(f)``, a method no class of the
+    repository defines: s40 probe p40a 2), except a call of one of ``submodules`` through it
+    (``model.encoder(x)``: its forward pass, not a method of the holder)."""
+    if not held:
+        return []
+    notes: dict[int, str] = {}
+    found = []
+    for change in _changes(owner, set(held), reads, spec, elsewhere=notes):
+        func = change.func if isinstance(change, cst.Call) else None
+        called = _source(func) if isinstance(func, cst.Attribute) else None
+        if notes.get(id(change)) == UNKNOWN_METHOD and called in submodules:
+            continue
+        if elsewhere is not None and id(change) in notes:
+            elsewhere[id(change)] = notes[id(change)]
+        found.append(change)
+    return found
+
+
+def _renamed_self(path: str, own: str) -> str:
+    """``self.a.b`` with the method's own first parameter name for ``self``."""
+    head, _, rest = path.partition(".")
+    return f"{own}.{rest}" if head == "self" and rest else path

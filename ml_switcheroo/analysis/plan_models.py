@@ -25,7 +25,13 @@ from ml_switcheroo.analysis.changed_models import (
     parameter_calls,
 )
 from ml_switcheroo.analysis.own_optimizer import OwnFacts, own_optimizer_problem
-from ml_switcheroo.analysis.parameters import PART, UNKNOWN, parameters_argument, select
+from ml_switcheroo.analysis.parameters import (
+    PART,
+    UNKNOWN,
+    is_module_class,
+    parameters_argument,
+    select,
+)
 from ml_switcheroo.analysis.parents import parent_map
 from ml_switcheroo.analysis.plain_values import OptionFacts, holds_no_parameter
 from ml_switcheroo.analysis.plan_clips import _part_of
@@ -503,7 +509,9 @@ class ModelFacts:
         escapes: torch trains the tensors it was given, a functional optimizer every leaf
         it is handed (``analysis/changed_models.py``)."""
         spec = self.resolver.map.parameters
-        for site in (s for s in self.plan.sites if s.role == CONSTRUCTOR and s.entry):
+        sites = [s for s in self.plan.sites if s.role == CONSTRUCTOR and s.entry]
+        known = frozenset(p for s in sites for p in self._trained_paths(s, spec) or [])
+        for site in sites:
             try:
                 argument = parameters_argument(site.entry, site.call, spec)  # type: ignore[arg-type]
             except Untranslatable:
@@ -512,18 +520,48 @@ class ModelFacts:
             calls = parameter_calls(argument, reads, spec)
             owner = site.function or self.module
             sub = self._submodule_selected(site, spec)
-            change = calls and changed_after(owner, calls, reads, spec, sub)  # type: ignore[arg-type]
+            change = calls and changed_after(owner, calls, reads, spec, sub, known=known)  # type: ignore[arg-type]
             if calls and not change and site.enclosing_class and isinstance(owner, cst.FunctionDef):
                 change = changed_by_other_methods(
-                    site.enclosing_class, owner, calls, reads, spec, sub
+                    site.enclosing_class, owner, calls, reads, spec, sub, known
                 )
             if change:
                 self._refuse(site, findings.MODEL_CHANGED, change=change)
                 continue
-            filtered = select(argument, self._names(site), spec).filtered  # type: ignore[attr-defined]
-            before = filtered and calls and changed_after(owner, calls, reads, spec, sub, True)  # type: ignore[arg-type]
+            selection = select(argument, self._names(site), spec)  # type: ignore[attr-defined]
+            if not selection.filtered:
+                continue
+            unseen = self._not_built_here(selection.module, site)
+            if unseen is not None:
+                self._refuse(site, findings.FILTERED_MODEL_UNSEEN, model=unseen)
+                continue
+            before = calls and changed_after(owner, calls, reads, spec, sub, True, known)  # type: ignore[arg-type]
             if before:
                 self._refuse(site, findings.FILTERED_MODEL_CHANGED, change=before)
+
+    def _not_built_here(self, module: cst.BaseExpression | None, site: Site) -> str | None:
+        """For a ``requires_grad`` filter (the user's sign that parameters may be frozen): None
+        when the filtered module's root is a name bound once to an instance of a class of this
+        file (``model = Net()``), whose freezes the file's own check reads; else the model as
+        written (a library builder, ``torch.load``, a parameter may bring it frozen: probe
+        p40a 1, torchvision's detection models freeze backbone layers themselves)."""
+        if module is None:
+            return "the parameters"
+        root = module
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        value = self.bound_value(root, site.enclosing_class) if isinstance(root, cst.Name) else None  # type: ignore[attr-defined]
+        moves = self.resolver.map.modules.self_methods  # `Net().to(device)`: the instance
+        while (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Attribute)
+            and value.func.attr.value in moves
+        ):
+            value = value.func.value
+        built = self.resolver.local_class(value.func) if isinstance(value, cst.Call) else None
+        if is_module_class(built, self.resolver.imported_names, self.resolver.map.parameters):
+            return None
+        return " ".join(code_of(module).split())
 
     def _reads(self, enclosing: cst.ClassDef | None) -> Reads:
         """This file's name resolution for ``changed_models``, in a method of ``enclosing``."""

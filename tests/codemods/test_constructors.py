@@ -404,6 +404,9 @@ class ParamGroupsTest(SwitcherooTest):
         (record,) = self.records(
             """
             import torch
+            class Net(torch.nn.Module):
+                pass
+            model = Net()
             opt = torch.optim.Adam(filter(lambda p: p.requires_grad, model.parameters()), lr=1e-3)
             """
         )

@@ -13,6 +13,9 @@ from __future__ import annotations
 from ml_switcheroo.rewrite.report import Record
 from tests.support import SwitcherooTest, run_codemod, stock_clip
 
+# a model built by a class of the file: a requires_grad filter over it is the identity
+NET = "class Net(torch.nn.Module):\n    pass\nmodel = Net()\n"
+
 
 def loop(step_lines: str) -> str:
     return "for x in data:\n" + "".join(f"    {line}\n" for line in step_lines.split(";"))
@@ -31,9 +34,10 @@ class OptimizerOverPartOfAModelTest(SwitcherooTest):
         return record
 
     def assertTranslates(self, params: str, prelude: str = "") -> None:
+        kept = "import torch\n" if "torch." in prelude else ""  # still read by the prelude
         self.assertConverts(
             f"import torch\n{prelude}opt = torch.optim.SGD({params}, lr=0.1)\n",
-            f"import optax\n{prelude}opt = optax.sgd(learning_rate=0.1)\n",
+            f"{kept}import optax\n{prelude}opt = optax.sgd(learning_rate=0.1)\n",
         )
 
     def assertSubmodule(self, code: str, module: str) -> None:
@@ -139,15 +143,23 @@ class OptimizerOverPartOfAModelTest(SwitcherooTest):
         )
 
     def test_requires_grad_comprehension_translates(self) -> None:
-        self.assertTranslates("[p for p in model.parameters() if p.requires_grad]")
+        self.assertTranslates("[p for p in model.parameters() if p.requires_grad]", prelude=NET)
 
     def test_requires_grad_filter_translates(self) -> None:
-        self.assertTranslates("filter(lambda p: p.requires_grad, model.parameters())")
+        self.assertTranslates("filter(lambda p: p.requires_grad, model.parameters())", NET)
+
+    def test_requires_grad_filter_of_a_model_from_elsewhere_escapes(self) -> None:
+        record = self.only_record(
+            "import torch\nmodel = torch.load(path)\n"
+            "opt = torch.optim.SGD(filter(lambda p: p.requires_grad, model.parameters()), lr=0.1)\n"
+        )
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("`model` is not built here by a class of this file", record.reason)
 
     def test_list_of_a_requires_grad_filter_translates(self) -> None:
         self.assertTranslates(
             "filtered",
-            prelude="filtered = [p for p in filter(lambda q: q.requires_grad, "
+            prelude=NET + "filtered = [p for p in filter(lambda q: q.requires_grad, "
             "model.parameters())]\n",
         )
 

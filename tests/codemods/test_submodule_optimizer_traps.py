@@ -264,7 +264,54 @@ def test_a_requires_grad_filter_of_a_model_changed_before_escapes(target: str, n
 
 @pytest.mark.parametrize("target", sorted(COMMANDS))
 def test_a_requires_grad_filter_of_a_model_moved_and_set_to_train_converts(target: str) -> None:
-    before = "model = model.to('cpu')\nmodel.train()\n"
+    before = "class Net(torch.nn.Module):\n    pass\nmodel = Net().to('cpu')\nmodel.train()\n"
     params = "filter(lambda p: p.requires_grad, model.parameters())"
-    out = run_codemod(script(params, before=before), COMMANDS[target])
+    code = script(params, before=before).replace("model = make_model()\n", "")
+    out = run_codemod(code, COMMANDS[target])
     assert "torch.optim.Adam(" not in code_lines(out), out
+
+
+FILTERED_FROM_ELSEWHERE = {
+    "checkpoint": "model = torch.load(CHECKPOINT, weights_only=False)\n",
+    "library_builder": "model = torchvision.models.detection.fasterrcnn_resnet50_fpn()\n",
+    "function_of_the_file": "def build():\n    return make_model()\nmodel = build()\n",
+}
+
+
+@pytest.mark.parametrize("target", sorted(COMMANDS))
+@pytest.mark.parametrize("name", sorted(FILTERED_FROM_ELSEWHERE))
+def test_a_requires_grad_filter_of_a_model_not_built_by_a_class_here_escapes(
+    target: str, name: str
+) -> None:
+    """The filter is the user's sign that parameters may be frozen; a pickled model keeps its
+    flags, torchvision freezes backbone layers itself (s40 probe p40a 1)."""
+    code = (
+        "import torch\nimport torchvision\n"
+        + FILTERED_FROM_ELSEWHERE[name]
+        + "optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)\n"
+    )
+    out = run_codemod(code, COMMANDS[target])
+    assert "optimizer = torch.optim.SGD(" in out, out
+    assert "is not built here by a class of this file" in " ".join(out.split()), out
+
+
+HEAD_CALLED_DIRECTLY = """\
+import torch
+model = make_model()
+optimizer = torch.optim.Adam(model.out.parameters(), lr=0.01)
+for epoch in range(EPOCHS):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = ((model.out(torch.tanh(model.hidden(x))) - y) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+"""
+
+
+@pytest.mark.parametrize("target", sorted(COMMANDS))
+def test_a_method_of_the_holder_not_known_as_a_submodule_escapes(target: str) -> None:
+    """``model.hidden(x)``: no optimizer of the file shows that `hidden` is a submodule and not
+    a method of the model's class that may replace `model.out` (probe p40a 2)."""
+    out = run_codemod(HEAD_CALLED_DIRECTLY, COMMANDS[target])
+    assert "optimizer = torch.optim.Adam(" in out, out
+    assert "a method no class of the repository defines" in " ".join(out.split()), out

@@ -47,20 +47,6 @@ for epoch in range(EPOCHS):
         losses.append(loss.item())
 """
 
-# the submodules called one by one; only the last layer trained
-HEAD_CALLED_DIRECTLY = """\
-import torch
-model = make_model()
-optimizer = torch.optim.Adam(model.out.parameters(), lr=0.01)
-for epoch in range(EPOCHS):
-    for x, y in loader:
-        optimizer.zero_grad()
-        loss = ((model.out(torch.tanh(model.hidden(x))) - y) ** 2).mean()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-"""
-
 # a trainer class holding the model: `self.net.hidden` (issue 13, deliverable 2)
 TRAINER_ATTRIBUTE = """\
 import torch
@@ -112,7 +98,6 @@ SUBMODULE_LOOPS = {
         CLIP_OVER_THE_SUBMODULE,
         "optimizer.update(model.hidden, grads['hidden'])",
     ),
-    "head_called_directly": (HEAD_CALLED_DIRECTLY, "optimizer.update(model.out, grads['out'])"),
     "trainer_attribute": (
         TRAINER_ATTRIBUTE,
         "self.optimizer.update(self.net.hidden, grads['hidden'])",
@@ -145,9 +130,18 @@ TRAINABLE_FILTERS = {
     "generator": "(p for p in model.parameters() if p.requires_grad)",
 }
 
+# the model built by a class of the file (a filter over one of unknown origin escapes: it may
+# arrive frozen); `__new__` hands back the harness's model, torch's or the NNX copy
 FILTERED = """\
 import torch
-model = make_model()
+
+
+class Net(torch.nn.Module):
+    def __new__(cls, base):
+        return base
+
+
+model = Net(make_model())
 optimizer = torch.optim.Adam({params}, lr=0.01, weight_decay=1e-2)
 for epoch in range(EPOCHS):
     for x, y in loader:

@@ -393,6 +393,12 @@ MESSAGES: dict[str, Message] = {
         "with its own state, on the gradient .grad holds at that step; not rendered",
         "give each parameter to one optimizer, or translate the pair by hand",
     ),
+    f.FILTERED_MODEL_UNSEEN: (
+        "the parameters are filtered by `requires_grad`, and `{model}` is not built here by a "
+        "class of this file: it may arrive with frozen parameters (a library's builder, "
+        "`torch.load`, a caller), which torch's filter leaves out",
+        "give the optimizer only the parameters torch trains (a mask of the params)",
+    ),
     f.FILTERED_MODEL_CHANGED: (
         "the parameters are filtered by `requires_grad`, and `{change}` may change or freeze "
         "the model (before or after the optimizer): nothing shows that the filter keeps every "
