@@ -61,6 +61,14 @@ COMMANDS = {"optax": TorchToOptax, "nnx": TorchToNNX}
 REBOUND = {
     "submodule": "model.hidden = torch.nn.Linear(4, 8)\n",
     "tuple_target": "model.hidden, extra = torch.nn.Linear(4, 8), 1\n",
+    # probe p40a 2 and 2b: the holder changed by a call
+    "setattr": 'setattr(model, "hidden", torch.nn.Linear(4, 8))\n',
+    "add_module": 'model.add_module("hidden", torch.nn.Linear(4, 8))\n',
+    "register_module": 'model.register_module("hidden", torch.nn.Linear(4, 8))\n',
+    "modules_item": 'model._modules["hidden"] = torch.nn.Linear(4, 8)\n',
+    "dunder_setattr": 'object.__setattr__(model, "hidden", torch.nn.Linear(4, 8))\n',
+    "assign_load": "model.load_state_dict(make_model().state_dict(), assign=True)\n",
+    "to_empty": 'model.to_empty(device="cpu")\n',
 }
 
 
@@ -91,7 +99,16 @@ class Trainer:
 
 
 @pytest.mark.parametrize("target", sorted(COMMANDS))
-@pytest.mark.parametrize("reset", ["self.net.hidden = make_layer()", "self.net = make_model()"])
+@pytest.mark.parametrize(
+    "reset",
+    [
+        "self.net.hidden = make_layer()",
+        "self.net = make_model()",
+        'setattr(self.net, "hidden", make_layer())',
+        'self.net.add_module("hidden", make_layer())',
+        'self.net._modules["hidden"] = make_layer()',
+    ],
+)
 def test_another_method_storing_the_submodule_or_its_holder_escapes(
     target: str, reset: str
 ) -> None:
