@@ -332,3 +332,32 @@ def test_a_method_of_the_holder_not_known_as_a_submodule_escapes(target: str) ->
     out = run_codemod(HEAD_CALLED_DIRECTLY, COMMANDS[target])
     assert "optimizer = torch.optim.Adam(" in out, out
     assert "a method no class of the repository defines" in " ".join(out.split()), out
+
+
+# probe p40a 4 (0.31 relative off torch across two files): the caller's own backward passes
+# through `model` left gradients in `model.out`, which this step, zeroing only after it, sums in
+HEAD_OF_A_MODEL_PASSED_IN = """\
+import torch
+
+def train_head(model, loader):
+    head_opt = torch.optim.Adam(model.out.parameters(), lr=0.01)
+    for x, y in loader:
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        head_opt.step()
+        head_opt.zero_grad()
+"""
+
+
+def test_a_step_through_the_holder_zeroing_after_the_step_escapes() -> None:
+    out = run_codemod(HEAD_OF_A_MODEL_PASSED_IN, TorchToNNX)
+    assert "head_opt.step()" in out and "nnx.value_and_grad" not in code_lines(out), out
+    assert "its zero_grad() must come before the backward pass" in " ".join(out.split()), out
+
+
+def test_a_step_through_the_holder_zeroing_before_the_backward_converts() -> None:
+    zeroed_first = HEAD_OF_A_MODEL_PASSED_IN.replace("        head_opt.zero_grad()\n", "").replace(
+        "    for x, y in loader:\n", "    for x, y in loader:\n        head_opt.zero_grad()\n"
+    )
+    out = run_codemod(zeroed_first, TorchToNNX)
+    assert "head_opt.update(model.out, grads['out'])" in out, out

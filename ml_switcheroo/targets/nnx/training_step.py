@@ -268,6 +268,12 @@ def _rendered_step(
         trained = _stepping_self(trained, stepped, constructor, ctx)
         trained, path = _enclosing_model(forward, trained, ctx)
         others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
+        if path and not _zeroed_before_backward(region, optimizer, ctx):
+            raise Untranslatable(
+                f"`{optimizer}` trains a submodule of `{code_of(trained).strip()}`, whose other "
+                "uses (here or in another file) may leave gradients in it: its zero_grad() must "
+                "come before the backward pass, in the same block (s40 probe p40a 4)"
+            )
         why = others.other_optimizers_discard(constructor) if path else None
         if why is not None:
             raise Untranslatable(
@@ -377,6 +383,22 @@ def _rendered_step(
     if micro is None:
         return statements
     return _looped(statements, micro, len(prefix) + 3 + len(tail))
+
+
+def _zeroed_before_backward(region: Region, optimizer: str, ctx: HookContext) -> bool:
+    """``optimizer.zero_grad()`` alone on a line before the region's backward pass in its
+    block (the gradients the step applies are this backward's alone, whatever filled .grad
+    before: another file's loss through the same model)."""
+    backward = region.backward.statement if region.backward is not None else None
+    block = ctx.parent_of(backward) if backward is not None else None
+    statements = list(getattr(block, "body", ()))
+    index = next((i for i, s in enumerate(statements) if s is backward), None)
+    for statement in statements[:index] if index is not None else []:
+        if _is_zero_grad(statement, ctx) and code_of(statement).strip().startswith(
+            f"{optimizer}.zero_grad("
+        ):
+            return True
+    return False
 
 
 def _request_template_imports(texts: Iterable[str], ctx: HookContext) -> None:
