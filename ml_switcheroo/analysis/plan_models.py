@@ -22,6 +22,7 @@ from ml_switcheroo.analysis.changed_models import (
     Reads,
     changed_after,
     changed_by_other_methods,
+    init_of,
     parameter_calls,
 )
 from ml_switcheroo.analysis.own_optimizer import OwnFacts, own_optimizer_problem
@@ -57,7 +58,7 @@ from ml_switcheroo.spec.roles import (
     ZERO_GRAD,
 )
 from ml_switcheroo.spec.semantic_map import ParameterSpec
-from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 
 # methods writing a namespace's mapping (``torch.optim.__dict__.update(SGD=X)``)
 _DICT_WRITERS = frozenset({"update", "setdefault", "__setitem__"})
@@ -559,9 +560,54 @@ class ModelFacts:
         ):
             value = value.func.value
         built = self.resolver.local_class(value.func) if isinstance(value, cst.Call) else None
-        if is_module_class(built, self.resolver.imported_names, self.resolver.map.parameters):
+        if (
+            built is not None
+            and _literal_call(value)
+            and self._built_from_torch(built, _CLASS_DEPTH)
+        ):  # type: ignore[arg-type]
             return None
         return " ".join(code_of(module).split())
+
+    def _built_from_torch(self, cls: cst.ClassDef, depth: int) -> bool:
+        """A module class of the file whose ``__init__`` builds its submodules only with
+        constructors of the map's ``module_packages`` (``torch.nn.Linear``; none given a
+        ``freezing_arguments`` keyword such as ``_freeze``), builtins (``range``) or classes of
+        the file built so (to ``depth``), besides ``super().__init__()``: no library's
+        pretrained, maybe frozen module reaches it (s40 probe p40a 5)."""
+        spec = self.resolver.map.parameters
+        if depth < 0 or not is_module_class(cls, self.resolver.imported_names, spec):
+            return False
+        if any(isinstance(s, cst.FunctionDef) and s.name.value == "__new__" for s in _body(cls)):
+            return False  # the instance may be anything
+        init = init_of(cls)
+        if init is not None and not _literal_parameters(init):
+            return False  # a parameter may hand it a module (a pretrained backbone)
+        for node in cst_walk.walk(init) if init is not None else []:
+            if isinstance(node, cst.Call) and not self._torch_built_call(node, depth):
+                return False
+        return True
+
+    def _torch_built_call(self, call: cst.Call, depth: int) -> bool:
+        """``super().__init__(...)``, a builtin, a ``module_packages`` constructor without a
+        freezing keyword, or a class of the file ``_built_from_torch``."""
+        func = call.func
+        if isinstance(func, cst.Name) and func.value == "super":
+            return True
+        if isinstance(func, cst.Attribute) and func.attr.value == "__init__":
+            inner = func.value
+            return isinstance(inner, cst.Call) and _named(inner.func, "super")
+        spec = self.resolver.map.parameters
+        if any(
+            a.keyword is not None and a.keyword.value in spec.freezing_arguments for a in call.args
+        ):
+            return False
+        called = self.resolver.called_function(func) or ""
+        if called.startswith("builtins."):
+            return True
+        if called.startswith(spec.module_packages):
+            return True
+        local = self.resolver.local_class(func)
+        return local is not None and self._built_from_torch(local, depth - 1)
 
     def _reads(self, enclosing: cst.ClassDef | None) -> Reads:
         """This file's name resolution for ``changed_models``, in a method of ``enclosing``."""
@@ -695,6 +741,40 @@ class ModelFacts:
         finder = TorchOnlyFinder(self, roles)
         self.plan.torch_only = finder.find()
         self._torch_only_statements = finder.statements
+
+
+_CLASS_DEPTH = 3  # classes of the file followed from the filtered model's class
+
+
+def _body(cls: cst.ClassDef) -> list[cst.BaseStatement]:
+    return list(cls.body.body) if isinstance(cls.body, cst.IndentedBlock) else []
+
+
+def _literal_call(call: cst.Call) -> bool:
+    """Every argument of ``call`` is a literal (``Net()``, ``Net(10, dropout=0.1)``)."""
+    return all(not a.star and _is_literal(a.value) for a in call.args)
+
+
+def _literal_parameters(init: cst.FunctionDef) -> bool:
+    """``__init__`` takes no ``*args``/``**kwargs`` and each default is a literal: given
+    literal arguments (``_literal_call``), no parameter can hold a module."""
+    params = init.params
+    if not isinstance(params.star_arg, cst.MaybeSentinel) or params.star_kwarg is not None:
+        return False
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    return all(p.default is None or _is_literal(p.default) for p in every)
+
+
+def _is_literal(node: cst.BaseExpression) -> bool:
+    try:
+        literal_value(node)
+    except NotALiteral:
+        return False
+    return True
+
+
+def _named(node: cst.BaseExpression, name: str) -> bool:
+    return isinstance(node, cst.Name) and node.value == name
 
 
 def _disjoint(paths: list[str], others: list[str] | None) -> bool:

@@ -154,7 +154,7 @@ class OptimizerOverPartOfAModelTest(SwitcherooTest):
             "opt = torch.optim.SGD(filter(lambda p: p.requires_grad, model.parameters()), lr=0.1)\n"
         )
         self.assertEqual(record.kind, "escaped")
-        self.assertIn("`model` is not built here by a class of this file", record.reason)
+        self.assertIn("`model` is not built here, from literal arguments", record.reason)
 
     def test_list_of_a_requires_grad_filter_translates(self) -> None:
         self.assertTranslates(

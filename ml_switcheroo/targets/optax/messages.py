@@ -394,9 +394,10 @@ MESSAGES: dict[str, Message] = {
         "give each parameter to one optimizer, or translate the pair by hand",
     ),
     f.FILTERED_MODEL_UNSEEN: (
-        "the parameters are filtered by `requires_grad`, and `{model}` is not built here by a "
-        "class of this file: it may arrive with frozen parameters (a library's builder, "
-        "`torch.load`, a caller), which torch's filter leaves out",
+        "the parameters are filtered by `requires_grad`, and `{model}` is not built here, from "
+        "literal arguments, by a module class of this file whose __init__ makes its submodules "
+        "with torch.nn constructors alone: it may arrive with frozen parameters (a library's "
+        "builder or pretrained backbone, `torch.load`, a caller), which torch's filter leaves out",
         "give the optimizer only the parameters torch trains (a mask of the params)",
     ),
     f.FILTERED_MODEL_CHANGED: (
