@@ -300,7 +300,10 @@ def _rendered_step(
     _check_prefix_untouched(prefix, optimizer, ctx)
     if micro is not None:
         _check_prefix_reads_no_forward_value(prefix, forward)
-    model_zeroed, kept = _model_zeroed(region, backward_index, model_node, trained, optimizer, ctx)
+    owned = ".".join([model, *path])  # the parameters the optimizer owns
+    model_zeroed, kept = _model_zeroed(
+        region, backward_index, model_node, trained, optimizer, ctx, owned
+    )
     if path and model_zeroed and not region.zeroed:
         raise Untranslatable(
             f"`{model}.zero_grad()` zeroes more gradients than `{optimizer}` owns (those of "
