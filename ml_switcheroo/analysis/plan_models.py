@@ -569,45 +569,76 @@ class ModelFacts:
         return " ".join(code_of(module).split())
 
     def _built_from_torch(self, cls: cst.ClassDef, depth: int) -> bool:
-        """A module class of the file whose ``__init__`` builds its submodules only with
-        constructors of the map's ``module_packages`` (``torch.nn.Linear``; none given a
-        ``freezing_arguments`` keyword such as ``_freeze``), builtins (``range``) or classes of
-        the file built so (to ``depth``), besides ``super().__init__()``: no library's
-        pretrained, maybe frozen module reaches it (s40 probe p40a 5)."""
+        """A module class of the file (no ``__new__``) whose ``__init__`` (literal defaults, no
+        star parameters) is only ``super().__init__(...)`` and ``self.<name> = <built>`` lines
+        (``_torch_built``): every submodule made here by torch.nn constructors, nothing handed
+        in or assigned from elsewhere (a library's pretrained, maybe frozen module or
+        Parameter: s40 probe p40a 5, 5c, 7)."""
         spec = self.resolver.map.parameters
         if depth < 0 or not is_module_class(cls, self.resolver.imported_names, spec):
             return False
         if any(isinstance(s, cst.FunctionDef) and s.name.value == "__new__" for s in _body(cls)):
             return False  # the instance may be anything
         init = init_of(cls)
-        if init is not None and not _literal_parameters(init):
+        if init is None:
+            return True
+        if not _literal_parameters(init) or not isinstance(init.body, cst.IndentedBlock):
             return False  # a parameter may hand it a module (a pretrained backbone)
-        for node in cst_walk.walk(init) if init is not None else []:
-            if isinstance(node, cst.Call) and not self._torch_built_call(node, depth):
+        own = {p.name.value for p in [*init.params.posonly_params, *init.params.params]}
+        own |= {p.name.value for p in init.params.kwonly_params}
+        for statement in init.body.body:
+            small = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
+            if small is None or len(statement.body) != 1:  # type: ignore[attr-defined]
+                return False
+            if isinstance(small, cst.Expr) and _super_init(small.value):
+                continue
+            if not (
+                isinstance(small, cst.Assign)
+                and len(small.targets) == 1
+                and _self_attribute(small.targets[0].target, init)
+                and self._torch_built(small.value, own, depth)
+            ):
                 return False
         return True
 
-    def _torch_built_call(self, call: cst.Call, depth: int) -> bool:
-        """``super().__init__(...)``, a builtin, a ``module_packages`` constructor without a
-        freezing keyword, or a class of the file ``_built_from_torch``."""
-        func = call.func
-        if isinstance(func, cst.Name) and func.value == "super":
-            return True
-        if isinstance(func, cst.Attribute) and func.attr.value == "__init__":
-            inner = func.value
-            return isinstance(inner, cst.Call) and _named(inner.func, "super")
+    def _torch_built(self, node: cst.BaseExpression, own: set[str], depth: int) -> bool:
+        """A module made here: a ``module_packages`` constructor (no ``freezing_arguments``
+        keyword) or a class of the file ``_built_from_torch``, whose arguments are literals,
+        ``__init__``'s own parameters (literal), such modules, or displays and comprehensions
+        over ``range`` of those."""
+        if isinstance(node, (cst.List, cst.Tuple)):
+            return all(self._torch_built(e.value, own, depth) for e in node.elements)
+        if isinstance(node, (cst.ListComp, cst.GeneratorExp)):
+            clause = node.for_in
+            iterable = clause.iter
+            return (
+                clause.inner_for_in is None
+                and not clause.ifs
+                and isinstance(iterable, cst.Call)
+                and _named(iterable.func, "range")
+                and all(self._plain_argument(a.value, own, depth) for a in iterable.args)
+                and self._torch_built(node.elt, own, depth)
+            )
+        if not isinstance(node, cst.Call):
+            return False
         spec = self.resolver.map.parameters
         if any(
-            a.keyword is not None and a.keyword.value in spec.freezing_arguments for a in call.args
+            a.star or (a.keyword and a.keyword.value in spec.freezing_arguments) for a in node.args
         ):
             return False
-        called = self.resolver.called_function(func) or ""
-        if called.startswith("builtins."):
-            return True
+        if not all(self._plain_argument(a.value, own, depth) for a in node.args):
+            return False
+        called = self.resolver.called_function(node.func) or ""
         if called.startswith(spec.module_packages):
             return True
-        local = self.resolver.local_class(func)
+        local = self.resolver.local_class(node.func)
         return local is not None and self._built_from_torch(local, depth - 1)
+
+    def _plain_argument(self, node: cst.BaseExpression, own: set[str], depth: int) -> bool:
+        """A literal, a parameter of ``__init__``, or a module ``_torch_built``."""
+        if _is_literal(node) or (isinstance(node, cst.Name) and node.value in own):
+            return True
+        return self._torch_built(node, own, depth)
 
     def _reads(self, enclosing: cst.ClassDef | None) -> Reads:
         """This file's name resolution for ``changed_models``, in a method of ``enclosing``."""
@@ -771,6 +802,28 @@ def _is_literal(node: cst.BaseExpression) -> bool:
     except NotALiteral:
         return False
     return True
+
+
+def _super_init(node: cst.BaseExpression) -> bool:
+    """``super().__init__(...)`` or ``super(Net, self).__init__(...)``."""
+    func = node.func if isinstance(node, cst.Call) else None
+    return (
+        isinstance(func, cst.Attribute)
+        and func.attr.value == "__init__"
+        and isinstance(func.value, cst.Call)
+        and _named(func.value.func, "super")
+    )
+
+
+def _self_attribute(target: cst.BaseExpression, init: cst.FunctionDef) -> bool:
+    """``self.<name>`` (one attribute of the method's first parameter)."""
+    params = [*init.params.posonly_params, *init.params.params]
+    own = params[0].name.value if params else "self"
+    return (
+        isinstance(target, cst.Attribute)
+        and isinstance(target.value, cst.Name)
+        and target.value.value == own
+    )
 
 
 def _named(node: cst.BaseExpression, name: str) -> bool:

@@ -266,6 +266,8 @@ def test_a_loss_through_the_holder_with_another_optimizer_elsewhere_escapes() ->
 BEFORE_THE_FILTER = {
     "unknown_method": "model.freeze_backbone()\n",
     "layer_replaced": "model.hidden = make_layer()\n",
+    # probe p40a 6: the Parameter object takes the loaded one's requires_grad=False
+    "swap_tensors": "torch.utils.swap_tensors(model.hidden.weight, torch.load(CHECKPOINT).hidden.weight)\n",
 }
 
 
@@ -275,8 +277,10 @@ def test_a_requires_grad_filter_of_a_model_changed_before_escapes(target: str, n
     """The code that freezes may be out of sight (a method of a class not in the repository):
     a change of the filtered model even before the optimizer escapes it (s40)."""
     params = "filter(lambda p: p.requires_grad, model.parameters())"
-    code = script(params, before=BEFORE_THE_FILTER[name])
-    constructor_escapes(code, COMMANDS[target], "the parameters are filtered by `requires_grad`")
+    built = "class Net(torch.nn.Module):\n    pass\nmodel = Net()\n"
+    code = script(params, before=built + BEFORE_THE_FILTER[name])
+    code = code.replace("model = make_model()\n", "", 1)
+    constructor_escapes(code, COMMANDS[target], "may change or freeze the model")
 
 
 @pytest.mark.parametrize("target", sorted(COMMANDS))
@@ -386,6 +390,19 @@ CLASSES_THAT_MAY_FREEZE = {
         "from detlib import pretrained_backbone\n"
         "class Net(torch.nn.Module):\n    def __init__(self, net=pretrained_backbone(4, 8)):\n"
         "        super().__init__()\n        self.net = net\n"
+        "model = Net()\n"
+    ),
+    "assigns_a_parameter": (  # probe p40a 7
+        "WEIGHT = torch.load(CHECKPOINT, weights_only=False).hidden.weight\n"
+        "class Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.hidden = torch.nn.Linear(4, 8)\n        self.hidden.weight = WEIGHT\n"
+        "model = Net()\n"
+    ),
+    "class_attribute_in_a_container": (  # probe p40a 7
+        "from detlib import pretrained_backbone\n"
+        "class Net(torch.nn.Module):\n    backbone = pretrained_backbone(4, 8)\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.hidden = torch.nn.Sequential(Net.backbone)\n"
         "model = Net()\n"
     ),
     "own_new": (
