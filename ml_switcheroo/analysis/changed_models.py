@@ -159,16 +159,14 @@ def changed_after(
     reads: Reads,
     spec: ParameterSpec,
     submodule: bool = False,
-    anywhere: bool = False,
     known: frozenset[str] = frozenset(),
 ) -> str | None:
     """Source of the first change to a model of ``calls`` (``parameter_calls``) in ``owner``
     that does not provably run before each of them, or None. ``submodule``: the optimizer
     takes a whole submodule's parameters (``model.encoder.parameters()``): a store of the
-    submodule or of a module holding it counts too (``_holders``). ``anywhere``: a change
-    before them counts too (a ``requires_grad`` filter: ``model.freeze_backbone()`` before).
-    ``known``: dotted submodules of the file (other optimizers'), whose calls on a holder are
-    forward passes (``_holder_changes``)."""
+    submodule or of a module holding it counts too (``_holders``). ``known``: dotted
+    submodules of the file (other optimizers'), whose calls on a holder are forward passes
+    (``_holder_changes``)."""
     models = {_source(call.func.value) for call, _ in calls}  # type: ignore[attr-defined]
     elsewhere: dict[int, str] = {}
     own = _self_name(owner) if isinstance(owner, cst.FunctionDef) else None
@@ -177,7 +175,7 @@ def changed_after(
     changes = _changes(owner, models, reads, spec, elsewhere=elsewhere, classes=classes, held=held)  # type: ignore[arg-type]
     changes += _holder_changes(owner, held, models | known, reads, spec, elsewhere)
     for change in changes:
-        if anywhere or not all(runs_after(owner, change, anchor) for _, anchor in calls):
+        if not all(runs_after(owner, change, anchor) for _, anchor in calls):
             return _source(change) + elsewhere.get(id(change), "")
     return None
 

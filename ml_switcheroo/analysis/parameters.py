@@ -9,7 +9,7 @@ What the calls mean comes from the map's ``parameters`` section (``ParameterSpec
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import libcst as cst
 
@@ -35,8 +35,6 @@ class Selection:
     # (a dotted name: ``model``, ``self.actor``, ``model.encoder``, a submodule when the kind
     # is PART); None when the selection is not shown to be exactly one module's.
     module: cst.BaseExpression | None = field(default=None, compare=False)
-    # A ``requires_grad`` filter was taken as the identity on the way (``trainable``)
-    filtered: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -147,8 +145,6 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
     called = _called_names(func, names)
     positional = [a.value for a in node.args if a.keyword is None and not a.star]
     if called & spec.filters:
-        if len(node.args) == 2 == len(positional) and _trainable_predicate(positional[0], spec):
-            return _filtered(select(positional[1], names, spec, depth + 1))
         return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
     if called & spec.wrappers and len(node.args) == 1 and len(positional) == 1:
         return select(positional[0], names, spec, depth + 1)
@@ -320,49 +316,28 @@ def _select_comprehension(
     node: cst.ListComp | cst.GeneratorExp, names: Names, spec: ParameterSpec, depth: int
 ) -> Selection:
     """``[p for p in m.parameters()]`` is ``m``'s; a condition selects part of them."""
+    # A condition selects part of them, `p.requires_grad` too: the filter is the code's sign
+    # that something may freeze a parameter, which no check here can rule out (a library's
+    # builder or hook, `torch.load`, a class overriding `train()`: s40 probe p40a 1-10).
     clause = node.for_in
-    parameter = node.elt.value if isinstance(node.elt, cst.Name) else ""
-    if any(not trainable(c.test, parameter, spec) for c in clause.ifs):
+    if clause.ifs:
         return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
     if clause.inner_for_in is not None or not _yields_the_parameter(node.elt, clause.target):
         return Selection(UNKNOWN, _code(node))
-    selection = select(clause.iter, names, spec, depth + 1)
-    return _filtered(selection) if clause.ifs else selection
-
-
-def _filtered(selection: Selection) -> Selection:
-    """``selection`` marked as read through a ``requires_grad`` filter."""
-    return replace(selection, filtered=True)
+    return select(clause.iter, names, spec, depth + 1)
 
 
 def trainable(condition: cst.BaseExpression, parameter: str, spec: ParameterSpec) -> bool:
-    """``p.requires_grad`` (the map's ``freeze_attributes`` of the variable ``parameter``):
-    keeps every parameter of a model nothing freezes, so a filter on it is the identity.
-
-    That nothing freezes is the optimizer's own check, not this one: an optimizer of a file
-    that freezes parameters (or imports, or is imported by, one that may) escapes
-    (``plan_models._plan_frozen_parameters``), and with it every clip and param group read
-    here. The one function to change when that check asks, per model, whether a freeze can
-    reach a parameter of the model filtered."""
+    """``p.requires_grad`` (the map's ``freeze_attributes`` of the variable ``parameter``), read
+    as always true by the param-group split (``param_groups``): a file that freezes parameters
+    escapes its optimizers (``plan_models._plan_frozen_parameters``). The one function to
+    change when that check asks, per model, whether a freeze can reach it."""
     return (
         isinstance(condition, cst.Attribute)
         and isinstance(condition.value, cst.Name)
         and condition.value.value == parameter
         and condition.attr.value in spec.freeze_attributes
     )
-
-
-def _trainable_predicate(node: cst.BaseExpression, spec: ParameterSpec) -> bool:
-    """``lambda p: p.requires_grad`` (``trainable``), the first argument of ``filter``."""
-    if not isinstance(node, cst.Lambda):
-        return False
-    params = node.params
-    plain = params.params
-    if len(plain) != 1 or params.posonly_params or params.kwonly_params or params.star_kwarg:
-        return False
-    if not isinstance(params.star_arg, cst.MaybeSentinel) or plain[0].default is not None:
-        return False
-    return trainable(node.body, plain[0].name.value, spec)
 
 
 def _yields_the_parameter(element: cst.BaseExpression, target: cst.BaseExpression) -> bool:

@@ -22,17 +22,10 @@ from ml_switcheroo.analysis.changed_models import (
     Reads,
     changed_after,
     changed_by_other_methods,
-    init_of,
     parameter_calls,
 )
 from ml_switcheroo.analysis.own_optimizer import OwnFacts, own_optimizer_problem
-from ml_switcheroo.analysis.parameters import (
-    PART,
-    UNKNOWN,
-    is_module_class,
-    parameters_argument,
-    select,
-)
+from ml_switcheroo.analysis.parameters import PART, UNKNOWN, parameters_argument, select
 from ml_switcheroo.analysis.parents import parent_map
 from ml_switcheroo.analysis.plain_values import OptionFacts, holds_no_parameter
 from ml_switcheroo.analysis.plan_clips import _part_of
@@ -58,7 +51,7 @@ from ml_switcheroo.spec.roles import (
     ZERO_GRAD,
 )
 from ml_switcheroo.spec.semantic_map import ParameterSpec
-from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
+from ml_switcheroo.spec.signature import code_of
 
 # methods writing a namespace's mapping (``torch.optim.__dict__.update(SGD=X)``)
 _DICT_WRITERS = frozenset({"update", "setdefault", "__setitem__"})
@@ -528,117 +521,6 @@ class ModelFacts:
                 )
             if change:
                 self._refuse(site, findings.MODEL_CHANGED, change=change)
-                continue
-            selection = select(argument, self._names(site), spec)  # type: ignore[attr-defined]
-            if not selection.filtered:
-                continue
-            unseen = self._not_built_here(selection.module, site)
-            if unseen is not None:
-                self._refuse(site, findings.FILTERED_MODEL_UNSEEN, model=unseen)
-                continue
-            before = calls and changed_after(owner, calls, reads, spec, sub, True, known)  # type: ignore[arg-type]
-            if before:
-                self._refuse(site, findings.FILTERED_MODEL_CHANGED, change=before)
-
-    def _not_built_here(self, module: cst.BaseExpression | None, site: Site) -> str | None:
-        """For a ``requires_grad`` filter (the user's sign that parameters may be frozen): None
-        when the filtered module's root is a name bound once to an instance of a class of this
-        file (``model = Net()``), whose freezes the file's own check reads; else the model as
-        written (a library builder, ``torch.load``, a parameter may bring it frozen: probe
-        p40a 1, torchvision's detection models freeze backbone layers themselves)."""
-        if module is None:
-            return "the parameters"
-        root = module
-        while isinstance(root, cst.Attribute):
-            root = root.value
-        value = self.bound_value(root, site.enclosing_class) if isinstance(root, cst.Name) else None  # type: ignore[attr-defined]
-        moves = self.resolver.map.modules.self_methods  # `Net().to(device)`: the instance
-        while (
-            isinstance(value, cst.Call)
-            and isinstance(value.func, cst.Attribute)
-            and value.func.attr.value in moves
-        ):
-            value = value.func.value
-        built = self.resolver.local_class(value.func) if isinstance(value, cst.Call) else None
-        if (
-            built is not None
-            and _literal_call(value)
-            and self._built_from_torch(built, _CLASS_DEPTH)
-        ):  # type: ignore[arg-type]
-            return None
-        return " ".join(code_of(module).split())
-
-    def _built_from_torch(self, cls: cst.ClassDef, depth: int) -> bool:
-        """A module class of the file (no ``__new__``) whose ``__init__`` (literal defaults, no
-        star parameters) is only ``super().__init__(...)`` and ``self.<name> = <built>`` lines
-        (``_torch_built``): every submodule made here by torch.nn constructors, nothing handed
-        in or assigned from elsewhere (a library's pretrained, maybe frozen module or
-        Parameter: s40 probe p40a 5, 5c, 7)."""
-        spec = self.resolver.map.parameters
-        if depth < 0 or not is_module_class(cls, self.resolver.imported_names, spec):
-            return False
-        if any(isinstance(s, cst.FunctionDef) and s.name.value == "__new__" for s in _body(cls)):
-            return False  # the instance may be anything
-        init = init_of(cls)
-        if init is None:
-            return True
-        if not _literal_parameters(init) or not isinstance(init.body, cst.IndentedBlock):
-            return False  # a parameter may hand it a module (a pretrained backbone)
-        own = {p.name.value for p in [*init.params.posonly_params, *init.params.params]}
-        own |= {p.name.value for p in init.params.kwonly_params}
-        for statement in init.body.body:
-            small = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
-            if small is None or len(statement.body) != 1:  # type: ignore[attr-defined]
-                return False
-            if isinstance(small, cst.Expr) and _super_init(small.value):
-                continue
-            if not (
-                isinstance(small, cst.Assign)
-                and len(small.targets) == 1
-                and _self_attribute(small.targets[0].target, init)
-                and self._torch_built(small.value, own, depth)
-            ):
-                return False
-        return True
-
-    def _torch_built(self, node: cst.BaseExpression, own: set[str], depth: int) -> bool:
-        """A module made here: a ``module_packages`` constructor (no ``freezing_arguments``
-        keyword) or a class of the file ``_built_from_torch``, whose arguments are literals,
-        ``__init__``'s own parameters (literal), such modules, or displays and comprehensions
-        over ``range`` of those."""
-        if isinstance(node, (cst.List, cst.Tuple)):
-            return all(self._torch_built(e.value, own, depth) for e in node.elements)
-        if isinstance(node, (cst.ListComp, cst.GeneratorExp)):
-            clause = node.for_in
-            iterable = clause.iter
-            return (
-                clause.inner_for_in is None
-                and not clause.ifs
-                and isinstance(iterable, cst.Call)
-                and _named(iterable.func, "range")
-                and all(self._plain_argument(a.value, own, depth) for a in iterable.args)
-                and self._torch_built(node.elt, own, depth)
-            )
-        if not isinstance(node, cst.Call):
-            return False
-        spec = self.resolver.map.parameters
-        if any(
-            a.star or (a.keyword and a.keyword.value in spec.freezing_arguments) for a in node.args
-        ):
-            return False
-        if not all(self._plain_argument(a.value, own, depth) for a in node.args):
-            return False
-        called = self.resolver.called_function(node.func) or ""
-        if called.startswith(spec.module_packages):
-            return True
-        local = self.resolver.local_class(node.func)
-        return local is not None and self._built_from_torch(local, depth - 1)
-
-    def _plain_argument(self, node: cst.BaseExpression, own: set[str], depth: int) -> bool:
-        """A literal, a parameter of ``__init__``, or a module ``_torch_built``."""
-        if _is_literal(node) or (isinstance(node, cst.Name) and node.value in own):
-            return True
-        return self._torch_built(node, own, depth)
 
     def _reads(self, enclosing: cst.ClassDef | None) -> Reads:
         """This file's name resolution for ``changed_models``, in a method of ``enclosing``."""
@@ -772,62 +654,6 @@ class ModelFacts:
         finder = TorchOnlyFinder(self, roles)
         self.plan.torch_only = finder.find()
         self._torch_only_statements = finder.statements
-
-
-_CLASS_DEPTH = 3  # classes of the file followed from the filtered model's class
-
-
-def _body(cls: cst.ClassDef) -> list[cst.BaseStatement]:
-    return list(cls.body.body) if isinstance(cls.body, cst.IndentedBlock) else []
-
-
-def _literal_call(call: cst.Call) -> bool:
-    """Every argument of ``call`` is a literal (``Net()``, ``Net(10, dropout=0.1)``)."""
-    return all(not a.star and _is_literal(a.value) for a in call.args)
-
-
-def _literal_parameters(init: cst.FunctionDef) -> bool:
-    """``__init__`` takes no ``*args``/``**kwargs`` and each default is a literal: given
-    literal arguments (``_literal_call``), no parameter can hold a module."""
-    params = init.params
-    if not isinstance(params.star_arg, cst.MaybeSentinel) or params.star_kwarg is not None:
-        return False
-    every = [*params.posonly_params, *params.params, *params.kwonly_params]
-    return all(p.default is None or _is_literal(p.default) for p in every)
-
-
-def _is_literal(node: cst.BaseExpression) -> bool:
-    try:
-        literal_value(node)
-    except NotALiteral:
-        return False
-    return True
-
-
-def _super_init(node: cst.BaseExpression) -> bool:
-    """``super().__init__(...)`` or ``super(Net, self).__init__(...)``."""
-    func = node.func if isinstance(node, cst.Call) else None
-    return (
-        isinstance(func, cst.Attribute)
-        and func.attr.value == "__init__"
-        and isinstance(func.value, cst.Call)
-        and _named(func.value.func, "super")
-    )
-
-
-def _self_attribute(target: cst.BaseExpression, init: cst.FunctionDef) -> bool:
-    """``self.<name>`` (one attribute of the method's first parameter)."""
-    params = [*init.params.posonly_params, *init.params.params]
-    own = params[0].name.value if params else "self"
-    return (
-        isinstance(target, cst.Attribute)
-        and isinstance(target.value, cst.Name)
-        and target.value.value == own
-    )
-
-
-def _named(node: cst.BaseExpression, name: str) -> bool:
-    return isinstance(node, cst.Name) and node.value == name
 
 
 def _disjoint(paths: list[str], others: list[str] | None) -> bool:

@@ -131,10 +131,6 @@ MODEL_CHANGED = "model_changed"  # values: change (analysis/changed_models.py)
 # an optimizer over a whole submodule and another whose parameters may overlap its; values:
 # other (the other's constructor), place
 SHARED_PARAMETERS = "shared_parameters"
-# a requires_grad filter over a model something changes, before or after (values: change)
-FILTERED_MODEL_CHANGED = "filtered_model_changed"
-# a requires_grad filter over a model not built here by a class of the file (values: model)
-FILTERED_MODEL_UNSEEN = "filtered_model_unseen"
 PARAM_GROUPS_OVERLAP = "param_groups_overlap"
 PER_GROUP_SEQUENCE = "per_group_sequence"  # values: name, first
 STEP_COUNT_NOT_INTEGER = "step_count_not_integer"  # values: name, value

@@ -195,7 +195,6 @@ _PARAMETER_KEYS = {
     "freeze_setters",
     "freeze_keywords",
     "frozen_by_default",
-    "freezing_arguments",
     "tensor_classes",
     "structure_methods",
     "structure_functions",
@@ -509,8 +508,6 @@ class ParameterSpec:
     freeze_attributes: frozenset[str] = frozenset()  # `p.requires_grad = False` freezes `p`
     freeze_methods: frozenset[str] = frozenset()  # `m.requires_grad_(False)` freezes `m`
     freeze_calls: frozenset[str] = frozenset()  # `p.detach_()` freezes `p`, whatever its arguments
-    # keywords of a module constructor that may make a parameter frozen (`_freeze=True`)
-    freezing_arguments: frozenset[str] = frozenset()
     # library calls freezing parameters of the model they are given (`get_peft_model(m, c)`):
     # callee suffixes, of the name written or the qualified name it is imported as
     freezing_calls: frozenset[str] = frozenset()
@@ -1165,7 +1162,6 @@ class _Checker:
             freeze_attributes=names("freeze_attributes"),
             freeze_methods=names("freeze_methods"),
             freeze_calls=names("freeze_calls"),
-            freezing_arguments=names("freezing_arguments"),
             freezing_calls=names("freezing_calls", dotted=True),
             hook_methods=names("hook_methods"),
             complex_names=names("complex_names"),

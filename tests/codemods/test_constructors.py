@@ -399,18 +399,16 @@ class ParamGroupsTest(SwitcherooTest):
             """,
         )
 
-    def test_requires_grad_filter_of_a_file_that_freezes_nothing_converts(self) -> None:
-        """The filter keeps every parameter: nothing freezes one (s40)."""
+    def test_requires_grad_filter_escapes_as_part_of_the_model(self) -> None:
         (record,) = self.records(
             """
             import torch
-            class Net(torch.nn.Module):
-                pass
-            model = Net()
             opt = torch.optim.Adam(filter(lambda p: p.requires_grad, model.parameters()), lr=1e-3)
             """
         )
-        self.assertEqual(record.kind, "converted")
+        self.assertEqual(record.kind, "escaped")
+        self.assertIn("JAX has no requires_grad", record.reason)
+        self.assertIn("'frozen': optax.set_to_zero()", record.suggestion)
 
     def test_a_parameter_no_call_shows_escapes(self) -> None:
         (record,) = self.records(

@@ -263,59 +263,6 @@ def test_a_loss_through_the_holder_with_another_optimizer_elsewhere_escapes() ->
     assert "another optimizer may step on some of them" in " ".join(out.split()), out
 
 
-BEFORE_THE_FILTER = {
-    "unknown_method": "model.freeze_backbone()\n",
-    "layer_replaced": "model.hidden = make_layer()\n",
-    # probe p40a 6: the Parameter object takes the loaded one's requires_grad=False
-    "swap_tensors": "torch.utils.swap_tensors(model.hidden.weight, torch.load(CHECKPOINT).hidden.weight)\n",
-}
-
-
-@pytest.mark.parametrize("target", sorted(COMMANDS))
-@pytest.mark.parametrize("name", sorted(BEFORE_THE_FILTER))
-def test_a_requires_grad_filter_of_a_model_changed_before_escapes(target: str, name: str) -> None:
-    """The code that freezes may be out of sight (a method of a class not in the repository):
-    a change of the filtered model even before the optimizer escapes it (s40)."""
-    params = "filter(lambda p: p.requires_grad, model.parameters())"
-    built = "class Net(torch.nn.Module):\n    pass\nmodel = Net()\n"
-    code = script(params, before=built + BEFORE_THE_FILTER[name])
-    code = code.replace("model = make_model()\n", "", 1)
-    constructor_escapes(code, COMMANDS[target], "may change or freeze the model")
-
-
-@pytest.mark.parametrize("target", sorted(COMMANDS))
-def test_a_requires_grad_filter_of_a_model_moved_and_set_to_train_converts(target: str) -> None:
-    before = "class Net(torch.nn.Module):\n    pass\nmodel = Net().to('cpu')\nmodel.train()\n"
-    params = "filter(lambda p: p.requires_grad, model.parameters())"
-    code = script(params, before=before).replace("model = make_model()\n", "")
-    out = run_codemod(code, COMMANDS[target])
-    assert "torch.optim.Adam(" not in code_lines(out), out
-
-
-FILTERED_FROM_ELSEWHERE = {
-    "checkpoint": "model = torch.load(CHECKPOINT, weights_only=False)\n",
-    "library_builder": "model = torchvision.models.detection.fasterrcnn_resnet50_fpn()\n",
-    "function_of_the_file": "def build():\n    return make_model()\nmodel = build()\n",
-}
-
-
-@pytest.mark.parametrize("target", sorted(COMMANDS))
-@pytest.mark.parametrize("name", sorted(FILTERED_FROM_ELSEWHERE))
-def test_a_requires_grad_filter_of_a_model_not_built_by_a_class_here_escapes(
-    target: str, name: str
-) -> None:
-    """The filter is the user's sign that parameters may be frozen; a pickled model keeps its
-    flags, torchvision freezes backbone layers itself (s40 probe p40a 1)."""
-    code = (
-        "import torch\nimport torchvision\n"
-        + FILTERED_FROM_ELSEWHERE[name]
-        + "optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)\n"
-    )
-    out = run_codemod(code, COMMANDS[target])
-    assert "optimizer = torch.optim.SGD(" in out, out
-    assert "is not built here, from literal arguments" in " ".join(out.split()), out
-
-
 HEAD_CALLED_DIRECTLY = """\
 import torch
 model = make_model()
@@ -367,74 +314,42 @@ def test_a_step_through_the_holder_zeroing_before_the_backward_converts() -> Non
     assert "head_opt.update(model.out, grads['out'])" in out, out
 
 
-# probe p40a 5, 5b, 5c: a class of the file may still bring frozen parameters
-CLASSES_THAT_MAY_FREEZE = {
-    "library_backbone": (
-        "from detlib import pretrained_backbone\n"
+# s40 probe p40a 1-10: whatever builds the model, a requires_grad filter escapes (it converted on
+# this branch from 5c6eb2a to 308b8ea, and each proof that nothing froze a parameter had a hole:
+# torch.load, a library builder, a class decorator or global hook, `train()` overridden...)
+FILTERED_MODELS = {
+    "torch_layers_of_the_file": (
         "class Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-        "        self.hidden = pretrained_backbone(4, 8)\n"
-        "        self.out = torch.nn.Linear(8, 2)\n"
+        "        self.hidden = torch.nn.Linear(4, 8)\n"
         "model = Net()\n"
     ),
-    "frozen_embedding": (
-        "class Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-        "        self.emb = torch.nn.Embedding(10, 4, _freeze=True)\n"
-        "model = Net()\n"
-    ),
-    "wraps_its_argument": (
-        "class Wrapped(torch.nn.Module):\n    def __init__(self, net):\n"
-        "        super().__init__()\n        self.net = net\n"
-        "model = Wrapped(torch.load(CHECKPOINT, weights_only=False))\n"
-    ),
-    "default_argument": (
-        "from detlib import pretrained_backbone\n"
-        "class Net(torch.nn.Module):\n    def __init__(self, net=pretrained_backbone(4, 8)):\n"
-        "        super().__init__()\n        self.net = net\n"
-        "model = Net()\n"
-    ),
-    "assigns_a_parameter": (  # probe p40a 7
-        "WEIGHT = torch.load(CHECKPOINT, weights_only=False).hidden.weight\n"
-        "class Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-        "        self.hidden = torch.nn.Linear(4, 8)\n        self.hidden.weight = WEIGHT\n"
-        "model = Net()\n"
-    ),
-    "class_attribute_in_a_container": (  # probe p40a 7
-        "from detlib import pretrained_backbone\n"
-        "class Net(torch.nn.Module):\n    backbone = pretrained_backbone(4, 8)\n"
-        "    def __init__(self):\n        super().__init__()\n"
-        "        self.hidden = torch.nn.Sequential(Net.backbone)\n"
-        "model = Net()\n"
-    ),
-    "own_new": (
-        "class Net(torch.nn.Module):\n    def __new__(cls):\n        return make_model()\n"
-        "model = Net()\n"
-    ),
+    "checkpoint": "model = torch.load(CHECKPOINT, weights_only=False)\n",
+    "library_builder": "model = torchvision.models.detection.fasterrcnn_resnet50_fpn()\n",
+}
+FILTERS = {
+    "filter": "filter(lambda p: p.requires_grad, model.parameters())",
+    "comprehension": "[p for p in model.parameters() if p.requires_grad]",
 }
 
 
 @pytest.mark.parametrize("target", sorted(COMMANDS))
-@pytest.mark.parametrize("name", sorted(CLASSES_THAT_MAY_FREEZE))
-def test_a_requires_grad_filter_over_a_class_that_may_freeze_escapes(
-    target: str, name: str
-) -> None:
+@pytest.mark.parametrize("model", sorted(FILTERED_MODELS))
+@pytest.mark.parametrize("params", sorted(FILTERS))
+def test_a_requires_grad_filter_escapes(target: str, model: str, params: str) -> None:
     code = (
-        "import torch\n"
-        + CLASSES_THAT_MAY_FREEZE[name]
-        + "optimizer = torch.optim.SGD(filter(lambda p: p.requires_grad, model.parameters()), lr=0.1)\n"
+        "import torch\nimport torchvision\n"
+        + FILTERED_MODELS[model]
+        + f"optimizer = torch.optim.SGD({FILTERS[params]}, lr=0.1)\n"
     )
     out = run_codemod(code, COMMANDS[target])
-    assert "optimizer = torch.optim.SGD(" in out, out
-    assert "is not built here, from literal arguments" in " ".join(out.split()), out
+    assert "optimizer = torch.optim.SGD(" in out and BEGIN in out, out
+    assert "nnx.Optimizer(" not in code_lines(out) and "optax.sgd(" not in code_lines(out), out
 
 
-def test_a_requires_grad_filter_over_a_class_of_torch_layers_converts() -> None:
-    code = (
-        "import torch\n"
-        "class Net(torch.nn.Module):\n    def __init__(self, width=8):\n"
-        "        super().__init__()\n"
-        "        self.layers = torch.nn.ModuleList([torch.nn.Linear(4, width) for _ in range(2)])\n"
-        "model = Net(width=8).to('cpu')\n"
-        "optimizer = torch.optim.SGD(filter(lambda p: p.requires_grad, model.parameters()), lr=0.1)\n"
-    )
-    out = run_codemod(code, TorchToNNX)
-    assert "optimizer = nnx.Optimizer(model, optax.sgd(" in out, out
+@pytest.mark.parametrize("target", sorted(COMMANDS))
+def test_a_swap_of_a_parameter_after_the_optimizer_escapes(target: str) -> None:
+    """``torch.utils.swap_tensors`` changes the model (a structure function of the map, s40
+    probe p40a 6): the optimizer keeps the Parameter object, whose data and flags it swapped."""
+    after = "torch.utils.swap_tensors(model.hidden.weight, torch.load(CHECKPOINT).hidden.weight)\n"
+    code = script("model.hidden.parameters()", after=after)
+    constructor_escapes(code, COMMANDS[target], "the model changes after the optimizer took")

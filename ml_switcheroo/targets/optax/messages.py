@@ -393,20 +393,6 @@ MESSAGES: dict[str, Message] = {
         "with its own state, on the gradient .grad holds at that step; not rendered",
         "give each parameter to one optimizer, or translate the pair by hand",
     ),
-    f.FILTERED_MODEL_UNSEEN: (
-        "the parameters are filtered by `requires_grad`, and `{model}` is not built here, from "
-        "literal arguments, by a module class of this file whose __init__ makes its submodules "
-        "with torch.nn constructors alone: it may arrive with frozen parameters (a library's "
-        "builder or pretrained backbone, `torch.load`, a caller), which torch's filter leaves out",
-        "give the optimizer only the parameters torch trains (a mask of the params)",
-    ),
-    f.FILTERED_MODEL_CHANGED: (
-        "the parameters are filtered by `requires_grad`, and `{change}` may change or freeze "
-        "the model (before or after the optimizer): nothing shows that the filter keeps every "
-        "parameter",
-        "give the optimizer only the parameters torch trains (a mask of the params), once the "
-        "freezing code is known",
-    ),
     f.MODEL_CHANGED: (
         "the model changes after the optimizer took its parameters (`{change}`): torch's "
         "optimizer keeps training the tensors it was given (a parameter added or replaced "
