@@ -158,14 +158,23 @@ def changed_after(
     calls: list[tuple[cst.Call, cst.CSTNode]],
     reads: Reads,
     spec: ParameterSpec,
+    submodule: bool = False,
+    known: frozenset[str] = frozenset(),
 ) -> str | None:
     """Source of the first change to a model of ``calls`` (``parameter_calls``) in ``owner``
-    that does not provably run before each of them, or None."""
+    that does not provably run before each of them, or None. ``submodule``: the optimizer
+    takes a whole submodule's parameters (``model.encoder.parameters()``): a store of the
+    submodule or of a module holding it counts too (``_holders``). ``known``: dotted
+    submodules of the file (other optimizers'), whose calls on a holder are forward passes
+    (``_holder_changes``)."""
     models = {_source(call.func.value) for call, _ in calls}  # type: ignore[attr-defined]
     elsewhere: dict[int, str] = {}
     own = _self_name(owner) if isinstance(owner, cst.FunctionDef) else None
     classes = {own: reads.enclosing} if own in models and reads.enclosing is not None else {}
-    for change in _changes(owner, models, reads, spec, elsewhere=elsewhere, classes=classes):  # type: ignore[arg-type]
+    held = _holders(models, own) if submodule else frozenset()
+    changes = _changes(owner, models, reads, spec, elsewhere=elsewhere, classes=classes, held=held)  # type: ignore[arg-type]
+    changes += _holder_changes(owner, held, models | known, reads, spec, elsewhere)
+    for change in changes:
         if not all(runs_after(owner, change, anchor) for _, anchor in calls):
             return _source(change) + elsewhere.get(id(change), "")
     return None
@@ -177,6 +186,8 @@ def changed_by_other_methods(
     calls: list[tuple[cst.Call, cst.CSTNode]],
     reads: Reads,
     spec: ParameterSpec,
+    submodule: bool = False,
+    known: frozenset[str] = frozenset(),
 ) -> str | None:
     """Source of the first change, in a method of ``owner_class`` other than ``method`` (where
     the optimizer is built) and its ``__init__``, to a model of ``calls`` that is an attribute
@@ -201,7 +212,10 @@ def changed_by_other_methods(
     ]
     for other in others if attributes else []:
         models = {f"{_self_name(other)}.{a}" for a in attributes}
-        found = _changes(other, models, reads, spec, frozenset({id(other)}))
+        held = _holders(models, _self_name(other)) if submodule else frozenset()
+        found = _changes(other, models, reads, spec, frozenset({id(other)}), held=held)
+        renamed = {_renamed_self(k, _self_name(other)) for k in known}
+        found += _holder_changes(other, held, models | renamed, reads, spec)
         if found:
             return _source(found[0])
     return None
@@ -215,34 +229,55 @@ def _changes(
     entered: frozenset[int] = frozenset(),
     elsewhere: dict[int, str] | None = None,
     classes: dict[str, cst.ClassDef] | None = None,
+    held: frozenset[str] = frozenset(),
 ) -> list[cst.CSTNode]:
     """Statements and calls of ``owner`` that change one of ``models`` (by source, or a name
     bound to one or to a part: ``_aliases``); ``entered``: the functions being read
     (recursion); ``elsewhere``: filled with what a call runs that is not written in it (a
     change in another file: ``Reads.imported``; a method no class of the repository defines);
-    ``classes``: the class a model is an instance of when no construction says it (``self``)."""
+    ``classes``: the class a model is an instance of when no construction says it (``self``);
+    ``held``: the modules holding a submodule of ``models`` (``_holders``): a store into one
+    (``model.encoder = ...``, or of one: ``self.net = ...``) or one handed to a function that
+    changes it may replace the submodule (its calls are forward passes: not changes)."""
     found: list[cst.CSTNode] = []
+    stored_paths = models | held
     direct = _aliases(owner, models, reads, spec, iterated=False)
     models = _aliases(owner, models, reads, spec)
+    holders = _aliases(owner, set(held), reads, spec) if held else set()
     known = dict(classes or {})
 
     def part(node: cst.BaseExpression) -> bool:
         """``node`` is a model or a part of one (``_part``)."""
         return _part(node, models, reads, spec)
 
+    def holder(node: cst.BaseExpression) -> bool:
+        """``node`` is a module of ``held`` (or a part of one, ``_part``)."""
+        return bool(holders) and _part(node, holders, reads, spec)
+
     def inside(target: cst.BaseExpression) -> bool:
-        """``target`` is an attribute of a model or of a part of it: ``m.x``, ``m.x[0].y``."""
-        return isinstance(target, cst.Attribute) and part(target.value)
+        """``target`` is an attribute of a model or of a part of it: ``m.x``, ``m.x[0].y``;
+        or of a module holding one."""
+        return isinstance(target, cst.Attribute) and (part(target.value) or holder(target.value))
+
+    def replaced(target: cst.BaseExpression) -> bool:
+        """``target`` is an attribute of ``held`` or a submodule: ``model.encoder = ...``,
+        ``self.net = ...`` for ``self.net.encoder`` (the optimizer keeps the parameters it
+        took while the attribute names another module, s40)."""
+        if isinstance(target, (cst.Tuple, cst.List)):
+            return any(replaced(e.value) for e in target.elements)
+        return bool(held) and isinstance(target, cst.Attribute) and _source(target) in stored_paths
 
     class _Find(cst.CSTVisitor):
         def visit_Assign(self, node: cst.Assign) -> None:
-            stored = any(_stores_into(t.target, inside, part) for t in node.targets)
+            stored = any(
+                _stores_into(t.target, inside, part) or replaced(t.target) for t in node.targets
+            )
             if stored and not _literal(node.value) and not reads.plain(node.value):
                 found.append(node)
 
         def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
             value = node.value
-            stored = _stores_into(node.target, inside, part)
+            stored = _stores_into(node.target, inside, part) or replaced(node.target)
             if value is not None and not _literal(value) and not reads.plain(value) and stored:
                 found.append(node)
 
@@ -284,7 +319,7 @@ def _changes(
         """``argument`` is a model or part of one that a function of the file, or of another
         file (``Reads.imported``), changes."""
         value = argument.value
-        if not part(value):
+        if not part(value) and not holder(value):
             return False
         handed = reads.handed(call, argument)
         if handed is None:
@@ -955,3 +990,48 @@ def method_of(owner: cst.ClassDef, name: str) -> cst.FunctionDef | None:
     body = owner.body.body if isinstance(owner.body, cst.IndentedBlock) else []
     found = [s for s in body if isinstance(s, cst.FunctionDef) and s.name.value == name]
     return found[0] if len(found) == 1 else None
+
+
+def _holders(models: set[str], own: str | None) -> frozenset[str]:
+    """The modules holding a submodule of ``models`` as written (``model`` and ``model.net``
+    of ``model.net.encoder``), but not ``own`` (the method's ``self``, which is no model here:
+    its other attributes change freely)."""
+    held = set()
+    for model in models:
+        parts = model.split(".")
+        held |= {".".join(parts[:i]) for i in range(1, len(parts))}
+    return frozenset(held - {own, "self"} - models)
+
+
+def _holder_changes(
+    owner: Owner,
+    held: frozenset[str],
+    submodules: set[str] | frozenset[str],
+    reads: Reads,
+    spec: ParameterSpec,
+    elsewhere: dict[int, str] | None = None,
+) -> list[cst.CSTNode]:
+    """The changes of a module holding the optimizer's submodule, read as a model's
+    (``setattr(model, "encoder", ...)``, ``model.add_module(...)``, ``model._modules[...] =``,
+    ``model.load_state_dict(sd, assign=True)``, ``model.apply(f)``, a method no class of the
+    repository defines: s40 probe p40a 2), except a call of one of ``submodules`` through it
+    (``model.encoder(x)``: its forward pass, not a method of the holder)."""
+    if not held:
+        return []
+    notes: dict[int, str] = {}
+    found = []
+    for change in _changes(owner, set(held), reads, spec, elsewhere=notes):
+        func = change.func if isinstance(change, cst.Call) else None
+        called = _source(func) if isinstance(func, cst.Attribute) else None
+        if notes.get(id(change)) == UNKNOWN_METHOD and called in submodules:
+            continue
+        if elsewhere is not None and id(change) in notes:
+            elsewhere[id(change)] = notes[id(change)]
+        found.append(change)
+    return found
+
+
+def _renamed_self(path: str, own: str) -> str:
+    """``self.a.b`` with the method's own first parameter name for ``self``."""
+    head, _, rest = path.partition(".")
+    return f"{own}.{rest}" if head == "self" and rest else path

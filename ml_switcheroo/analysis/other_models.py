@@ -38,10 +38,19 @@ _JUMPS = (cst.Return, cst.Raise)
 @dataclass(frozen=True)
 class GradientOwner:
     """A model other than the one a step trains, and the optimizer over all its parameters:
-    ``model`` and ``optimizer`` are plain names of the file."""
+    ``optimizer`` is a plain name of the file, ``model`` a plain name or a dotted submodule
+    (``model.encoder``, s40: any use of ``model`` but calling it or that path is a use)."""
 
     model: str
     optimizer: str
+
+    @property
+    def root(self) -> str:
+        """The name ``model`` starts with."""
+        return self.model.partition(".")[0]
+
+    def dotted(self) -> bool:
+        return "." in self.model
 
 
 @dataclass(frozen=True)
@@ -222,15 +231,26 @@ class _Walk:
             isinstance(call, cst.Call)
             and isinstance(call.func, cst.Attribute)
             and call.func.attr.value in self.facts.zero_methods
-            and isinstance(call.func.value, cst.Name)
-            and call.func.value.value in (self.owner.model, self.owner.optimizer)
+            and self._zeroed_owner(call.func.value)
             and all(argument.keyword is not None for argument in call.args)
         )
+
+    def _zeroed_owner(self, receiver: cst.BaseExpression) -> bool:
+        """``receiver.zero_grad()`` zeroes the owner's gradients: the optimizer, the model, or
+        (for a dotted model) a module holding it (``model.zero_grad()``)."""
+        if isinstance(receiver, cst.Name) and receiver.value == self.owner.optimizer:
+            return True
+        text = _dotted(receiver)
+        return text is not None and _on_path(text, self.owner.model)
 
     def _used(self, node: cst.CSTNode) -> str | None:
         """Why ``node`` may use the owner's gradients: a backward pass, a ``.grad``, the
         optimizer, the model other than called, a function of the file mentioning them."""
         called = {id(n.func) for n in cst_walk.walk(node) if isinstance(n, cst.Call)}
+        if self.owner.dotted():
+            reason = self._root_used(node, called)
+            if reason is not None:
+                return reason
         called |= self._gradient_free_receivers(node)
         attributes = {id(n.attr) for n in cst_walk.walk(node) if isinstance(n, cst.Attribute)}
         for inner in cst_walk.walk(node):
@@ -239,6 +259,27 @@ class _Walk:
             reason = self._use(inner, _shown(node), id(inner) in called)
             if reason is not None:
                 return reason
+        return None
+
+    def _root_used(self, node: cst.CSTNode, called: set[int]) -> str | None:
+        """For a dotted model (``model.encoder``): a read of ``model`` other than a call of it
+        or of a module on the way (``model(x)``, ``model.encoder(x)``): ``model.head(x)``,
+        ``model.parameters()``, ``f(model)`` may all reach the submodule's gradients."""
+        chains = {id(n.value): n for n in cst_walk.walk(node) if isinstance(n, cst.Attribute)}
+        attributes = {id(n.attr) for n in chains.values()}
+        for inner in cst_walk.walk(node):
+            if not isinstance(inner, cst.Name) or inner.value != self.owner.root:
+                continue
+            if id(inner) in attributes:
+                continue
+            chain: cst.BaseExpression = inner
+            while id(chain) in chains:
+                chain = chains[id(chain)]
+            text = _dotted(chain)
+            if id(chain) in called and text is not None and _on_path(text, self.owner.model):
+                continue
+            zero = f"`{self.owner.optimizer}.zero_grad()`"
+            return f"`{_shown(node)}` uses `{self.owner.root}` before {zero}"
         return None
 
     def _gradient_free_receivers(self, node: cst.CSTNode) -> set[int]:
@@ -279,7 +320,7 @@ class _Walk:
 
     def _mentions(self, function: str) -> bool:
         """A function of the file named ``function`` may read the owner's gradients."""
-        watched = {self.owner.model, self.owner.optimizer}
+        watched = {self.owner.model, self.owner.root, self.owner.optimizer}
         for definition in self.functions.get(function, []):
             if _names(definition) & watched or any(
                 isinstance(n, cst.Attribute)
@@ -291,6 +332,21 @@ class _Walk:
             ):
                 return True
         return False
+
+
+def _dotted(node: cst.BaseExpression) -> str | None:
+    """``a.b.c`` of a Name or a chain of attributes of one, else None."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr.value}"
+    return None
+
+
+def _on_path(holder: str, model: str) -> bool:
+    """``holder`` is ``model`` or a module on its path (``model`` of ``model.encoder``)."""
+    return holder == model or model.startswith(holder + ".")
 
 
 def _last_name(func: cst.BaseExpression) -> str | None:

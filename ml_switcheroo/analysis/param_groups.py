@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
-from ml_switcheroo.analysis.parameters import WHOLE, Names, select
+from ml_switcheroo.analysis.parameters import WHOLE, Names, select, trainable
 from ml_switcheroo.analysis.resolver import Variable
 from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.errors import Untranslatable
@@ -343,13 +343,9 @@ def _atoms(condition: cst.BaseExpression | None) -> Iterator[cst.BaseExpression]
 
 
 def _always_true(atom: cst.BaseExpression, parameter: str, spec: ParameterSpec) -> bool:
-    """``p.requires_grad``: true for every parameter of a file that freezes none (a file
-    that freezes parameters escapes its optimizers)."""
-    return (
-        isinstance(atom, cst.Attribute)
-        and _is_name(atom.value, parameter)
-        and atom.attr.value in spec.freeze_attributes
-    )
+    """``p.requires_grad``: true for every parameter of a file that freezes none
+    (``parameters.trainable``)."""
+    return trainable(atom, parameter, spec)
 
 
 def _ranks(group: _Group, context: Context) -> frozenset[int]:

@@ -9,13 +9,13 @@ What the calls mean comes from the map's ``parameters`` section (``ParameterSpec
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import libcst as cst
 
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry, ParameterSpec
-from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.spec.signature import code_of, dotted_name
 
 WHOLE = "whole"  # every parameter of one or more whole models (or explicit tensors)
 PART = "part"  # part of a model: the reason says which
@@ -31,6 +31,10 @@ class Selection:
     kind: str
     key: str  # the canonical source (names followed, wrappers dropped), to compare two sets
     reason: str | None = None  # for PART: what is selected
+    # Every parameter of one module and nothing else: the receiver of its ``.parameters()``
+    # (a dotted name: ``model``, ``self.actor``, ``model.encoder``, a submodule when the kind
+    # is PART); None when the selection is not shown to be exactly one module's.
+    module: cst.BaseExpression | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -132,18 +136,30 @@ def _select_call(node: cst.Call, names: Names, spec: ParameterSpec, depth: int) 
             return Selection(
                 PART, _code(node), f"only `{_code(module)}`'s (`{_code(bound)}`) parameters"
             )
+        dotted = module if dotted_name(module) is not None else None
         if whole_module(module, spec, names.module_self):
-            return Selection(WHOLE, _code(node))
-        return Selection(PART, _code(node), f"only `{_code(module)}`'s parameters")
+            return Selection(WHOLE, _code(node), module=dotted)
+        if _through_wrapper(module, spec):  # `model.module.fc`: the port has no `.module`
+            dotted = None
+        return Selection(PART, _code(node), f"only `{_code(module)}`'s parameters", dotted)
     called = _called_names(func, names)
+    positional = [a.value for a in node.args if a.keyword is None and not a.star]
     if called & spec.filters:
         return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
-    positional = [a.value for a in node.args if a.keyword is None and not a.star]
     if called & spec.wrappers and len(node.args) == 1 and len(positional) == 1:
         return select(positional[0], names, spec, depth + 1)
     if called & spec.unions and len(positional) == len(node.args):
         return _union(positional, _code(node), names, spec, depth)
     return Selection(UNKNOWN, _code(node))
+
+
+def _through_wrapper(node: cst.BaseExpression, spec: ParameterSpec) -> bool:
+    """An attribute on the path is a wrapper's (``spec.wrapped_module``: DDP's ``.module``)."""
+    while isinstance(node, cst.Attribute):
+        if node.attr.value in spec.wrapped_module:
+            return True
+        node = node.value
+    return False
 
 
 def one_shot_value(
@@ -300,12 +316,28 @@ def _select_comprehension(
     node: cst.ListComp | cst.GeneratorExp, names: Names, spec: ParameterSpec, depth: int
 ) -> Selection:
     """``[p for p in m.parameters()]`` is ``m``'s; a condition selects part of them."""
+    # A condition selects part of them, `p.requires_grad` too: the filter is the code's sign
+    # that something may freeze a parameter, which no check here can rule out (a library's
+    # builder or hook, `torch.load`, a class overriding `train()`: s40 probe p40a 1-10).
     clause = node.for_in
     if clause.ifs:
         return Selection(PART, _code(node), f"only the parameters `{_code(node)}` selects")
     if clause.inner_for_in is not None or not _yields_the_parameter(node.elt, clause.target):
         return Selection(UNKNOWN, _code(node))
     return select(clause.iter, names, spec, depth + 1)
+
+
+def trainable(condition: cst.BaseExpression, parameter: str, spec: ParameterSpec) -> bool:
+    """``p.requires_grad`` (the map's ``freeze_attributes`` of the variable ``parameter``), read
+    as always true by the param-group split (``param_groups``): a file that freezes parameters
+    escapes its optimizers (``plan_models._plan_frozen_parameters``). The one function to
+    change when that check asks, per model, whether a freeze can reach it."""
+    return (
+        isinstance(condition, cst.Attribute)
+        and isinstance(condition.value, cst.Name)
+        and condition.value.value == parameter
+        and condition.attr.value in spec.freeze_attributes
+    )
 
 
 def _yields_the_parameter(element: cst.BaseExpression, target: cst.BaseExpression) -> bool:

@@ -224,6 +224,7 @@ class Planner(
             self._plan_frozen_parameters()
             self._plan_complex_parameters()
             self._plan_changed_models()
+            self._plan_shared_parameters()
         if self.active(SCHEDULER):
             self._plan_schedules()
             self._plan_folded_elsewhere()

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.built_by_method import BuiltByMethod, built_by_method, method_caller
 from ml_switcheroo.analysis.built_by_method import FileFacts as MethodFileFacts
 from ml_switcheroo.analysis.changed_models import (
@@ -24,11 +25,10 @@ from ml_switcheroo.analysis.changed_models import (
     parameter_calls,
 )
 from ml_switcheroo.analysis.own_optimizer import OwnFacts, own_optimizer_problem
-from ml_switcheroo.analysis.parameters import (
-    parameters_argument,
-)
+from ml_switcheroo.analysis.parameters import PART, UNKNOWN, parameters_argument, select
 from ml_switcheroo.analysis.parents import parent_map
 from ml_switcheroo.analysis.plain_values import OptionFacts, holds_no_parameter
+from ml_switcheroo.analysis.plan_clips import _part_of
 from ml_switcheroo.analysis.plan_facts import Site, _is_control
 from ml_switcheroo.analysis.plan_places import (
     ModuleScan,
@@ -50,6 +50,7 @@ from ml_switcheroo.spec.roles import (
     SCHEDULER,
     ZERO_GRAD,
 )
+from ml_switcheroo.spec.semantic_map import ParameterSpec
 from ml_switcheroo.spec.signature import code_of
 
 # methods writing a namespace's mapping (``torch.optim.__dict__.update(SGD=X)``)
@@ -447,12 +448,64 @@ class ModelFacts:
         for site in constructors:
             self._refuse(site, kind, complex=code or "?", place=place)
 
+    def _plan_shared_parameters(self) -> None:
+        """Two optimizers of the file whose parameters may overlap, one of them over a whole
+        submodule (``model.encoder.parameters()`` and ``model.parameters()``, or the same
+        submodule twice), both escape: torch steps a shared parameter once per optimizer, each
+        with its own state, on the gradient .grad holds then (which the other's zero_grad may
+        or may not have cleared); not rendered."""
+        spec = self.resolver.map.parameters
+        constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR and s.entry]
+        paths = {id(site): self._trained_paths(site, spec) for site in constructors}
+        for site in constructors:
+            for other in constructors:
+                if other is site or not self._submodule_selected(site, spec):
+                    continue
+                mine, theirs = paths[id(site)], paths[id(other)]
+                if not mine or not _disjoint(mine, theirs):
+                    for refused, counterpart in ((site, other), (other, site)):
+                        shown = " ".join(code_of(counterpart.call).split())[:80]
+                        where = self._place(counterpart.call)
+                        self._refuse(refused, findings.SHARED_PARAMETERS, other=shown, place=where)
+
+    def _submodule_selected(self, site: Site, spec: ParameterSpec) -> bool:
+        """The optimizer trains a whole submodule (``Selection.module`` of a PART)."""
+        try:
+            argument = parameters_argument(site.entry, site.call, spec)  # type: ignore[arg-type]
+        except Untranslatable:
+            return False
+        selection = select(argument, self._names(site), spec)  # type: ignore[attr-defined]
+        return selection.kind == PART and selection.module is not None
+
+    def _trained_paths(self, site: Site, spec: ParameterSpec) -> list[str] | None:
+        """The modules (as written) whose parameters the optimizer takes: its selection's
+        module, else the receivers of ``.parameters()`` in its argument; None: not known."""
+        try:
+            argument = parameters_argument(site.entry, site.call, spec)  # type: ignore[arg-type]
+        except Untranslatable:
+            return None
+        selection = select(argument, self._names(site), spec)  # type: ignore[attr-defined]
+        if selection.module is not None:
+            return [" ".join(code_of(selection.module).split())]
+        if selection.kind == UNKNOWN:
+            return None
+        receivers = [
+            " ".join(code_of(node.func.value).split())
+            for node in cst_walk.walk(argument)
+            if isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value in spec.module_methods
+        ]
+        return receivers or None
+
     def _plan_changed_models(self) -> None:
         """Every optimizer whose model may change after it took the model's parameters
         escapes: torch trains the tensors it was given, a functional optimizer every leaf
         it is handed (``analysis/changed_models.py``)."""
         spec = self.resolver.map.parameters
-        for site in (s for s in self.plan.sites if s.role == CONSTRUCTOR and s.entry):
+        sites = [s for s in self.plan.sites if s.role == CONSTRUCTOR and s.entry]
+        known = frozenset(p for s in sites for p in self._trained_paths(s, spec) or [])
+        for site in sites:
             try:
                 argument = parameters_argument(site.entry, site.call, spec)  # type: ignore[arg-type]
             except Untranslatable:
@@ -460,9 +513,12 @@ class ModelFacts:
             reads = self._reads(site.enclosing_class)
             calls = parameter_calls(argument, reads, spec)
             owner = site.function or self.module
-            change = calls and changed_after(owner, calls, reads, spec)  # type: ignore[arg-type]
+            sub = self._submodule_selected(site, spec)
+            change = calls and changed_after(owner, calls, reads, spec, sub, known=known)  # type: ignore[arg-type]
             if calls and not change and site.enclosing_class and isinstance(owner, cst.FunctionDef):
-                change = changed_by_other_methods(site.enclosing_class, owner, calls, reads, spec)
+                change = changed_by_other_methods(
+                    site.enclosing_class, owner, calls, reads, spec, sub, known
+                )
             if change:
                 self._refuse(site, findings.MODEL_CHANGED, change=change)
 
@@ -598,3 +654,10 @@ class ModelFacts:
         finder = TorchOnlyFinder(self, roles)
         self.plan.torch_only = finder.find()
         self._torch_only_statements = finder.statements
+
+
+def _disjoint(paths: list[str], others: list[str] | None) -> bool:
+    """No module of ``paths`` is, holds or is held by one of ``others`` (None: not known)."""
+    if others is None:
+        return False
+    return not any(_part_of(a, b) or _part_of(b, a) for a in paths for b in others)

@@ -133,6 +133,9 @@ TORCH_REPLACED = "torch_replaced"
 # (``CrossFile.replaced_elsewhere``); values: name, change, place
 TORCH_REPLACED_ELSEWHERE = "torch_replaced_elsewhere"
 MODEL_CHANGED = "model_changed"  # values: change (analysis/changed_models.py)
+# an optimizer over a whole submodule and another whose parameters may overlap its; values:
+# other (the other's constructor), place
+SHARED_PARAMETERS = "shared_parameters"
 PARAM_GROUPS_OVERLAP = "param_groups_overlap"
 PER_GROUP_SEQUENCE = "per_group_sequence"  # values: name, first
 STEP_COUNT_NOT_INTEGER = "step_count_not_integer"  # values: name, value

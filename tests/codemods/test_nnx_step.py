@@ -192,11 +192,21 @@ class NnxConstructionTrapTest(SwitcherooTest):
         assert "`opt` is now an nnx.Optimizer: it has no state_dict()" in output
         assert "optax GradientTransformation" not in output
 
-    def test_a_list_of_parameters_escapes(self) -> None:
+    def test_a_list_of_the_models_parameters_converts(self) -> None:
+        """``list(model.parameters())`` is every parameter of ``model`` (s40)."""
         output = convert(
             """\
             import torch
             opt = torch.optim.SGD(list(model.parameters()), lr=0.1)
+            """
+        )
+        assert "opt = nnx.Optimizer(model, optax.sgd(learning_rate=0.1)" in output, output
+
+    def test_a_slice_of_the_parameters_escapes(self) -> None:
+        output = convert(
+            """\
+            import torch
+            opt = torch.optim.SGD(list(model.parameters())[:-2], lr=0.1)
             """
         )
         assert "nnx.Optimizer trains one model's parameters" in output
@@ -482,7 +492,8 @@ for i, (x, y) in enumerate(loader):
         )
         assert renders_a_step(output) and "return first + loss\n" in output, output
 
-    def test_a_sub_module_optimizer_escapes(self) -> None:
+    def test_a_sub_module_optimizer_converts_over_the_sub_module(self) -> None:
+        """Issue 13, deliverable 2 (s40): the optimizer's model is the receiver."""
         output = convert(
             """\
             import torch
@@ -490,6 +501,18 @@ for i, (x, y) in enumerate(loader):
                 def __init__(self, net):
                     self.net = net
                     self.opt = torch.optim.SGD(self.net.encoder.parameters(), lr=0.1)
+            """
+        )
+        assert "self.opt = nnx.Optimizer(self.net.encoder, optax.sgd(" in output, output
+
+    def test_an_item_of_a_container_optimizer_escapes(self) -> None:
+        output = convert(
+            """\
+            import torch
+            class Trainer:
+                def __init__(self, net):
+                    self.net = net
+                    self.opt = torch.optim.SGD(self.net.layers[0].parameters(), lr=0.1)
             """
         )
         assert BEGIN in output and "self.opt = nnx.Optimizer(" not in output

@@ -151,7 +151,10 @@ def test_masked_clip_suggestion_is_torch_clip_over_part_of_the_parameters() -> N
 
 
 def test_multi_transform_suggestion_is_torch_optimizer_over_part_of_the_parameters() -> None:
-    source = "import torch\nopt = torch.optim.Adam(model.w_only.parameters(), lr=0.02)\n"
+    source = (
+        "import torch\n"
+        "opt = torch.optim.Adam([p for n, p in model.named_parameters() if n == 'w'], lr=0.02)\n"
+    )
     (escape,) = translate(source).escapes
     assert (
         "optax.multi_transform({'trained': optax.adam(learning_rate=0.02), "

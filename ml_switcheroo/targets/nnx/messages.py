@@ -156,6 +156,12 @@ MESSAGES: dict[str, Message] = {
         "counter next to the schedule and, where step() ran, add one to it and write the "
         "schedule's value at it to the optimizer's injected learning rate",
     ),
+    f.SHARED_PARAMETERS: (
+        "this optimizer and `{other}` ({place}) may take some of the same parameters, one "
+        "of them a whole submodule's: torch steps a shared parameter once per optimizer, each "
+        "with its own state, on the gradient .grad holds at that step; not rendered",
+        "give each parameter to one optimizer, or translate the pair by hand",
+    ),
     f.MODEL_CHANGED: (
         "the model changes after the optimizer took its parameters (`{change}`): torch's "
         "optimizer keeps training the tensors it was given (a parameter added or replaced "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.parameters import select
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ApiEntry
@@ -41,6 +43,9 @@ def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression
         and dotted_name(value.func.value) is not None
     ):
         return value.func.value
+    selected = _selected_module(constructor, value, ctx) if value is not None else None
+    if selected is not None:
+        return selected
     model = _rank_split_model(constructor, ctx, entry) if value is not None else None
     if model is not None and _bound_once(model, ctx):
         return model
@@ -53,6 +58,21 @@ def trained_model(constructor: cst.Call, ctx: HookContext) -> cst.BaseExpression
         f"is given `{shown}` (param groups, a part or a list of parameters)",
         "nnx.Optimizer(model, tx, wrt=<an nnx filter selecting those parameters>)",
     )
+
+
+def _selected_module(
+    constructor: cst.Call, value: cst.BaseExpression, ctx: HookContext
+) -> cst.BaseExpression | None:
+    """The one module whose every parameter ``value`` selects (``Selection.module``: through
+    ``list(...)``, a ``requires_grad`` filter, ``[p for p in m.parameters()]``), written in the
+    constructor's argument or a name bound once (``_bound_once``: the same object where the
+    constructor runs); else None."""
+    module = select(value, ctx.names(), ctx.semantic_map.parameters).module
+    if module is None:
+        return None
+    if any(node is module for node in cst_walk.walk(constructor)) or _bound_once(module, ctx):
+        return module
+    return None
 
 
 def _parameters_receiver(node: cst.BaseExpression) -> str | None:

@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import libcst as cst
 
+from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.parameters import select
 from ml_switcheroo.analysis.plan import SchedulePlan
 from ml_switcheroo.spec import findings
 from ml_switcheroo.spec.findings import Finding
@@ -38,6 +40,8 @@ def nnx_optimizer(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     trained = trained_model(node, ctx)
     check_wrapped_constructor_model(trained, ctx)  # the step's rule: one unwrapped model
     model = code_of(trained).strip()
+    if _gathered_before(node, trained, ctx):
+        ctx.warn(LEFT_OVER.format(model=model))
     schedule = ctx.plan[0] if isinstance(ctx.plan, tuple) else None
     if written_plateau(schedule):
         check_plateau(schedule, ctx)  # type: ignore[arg-type]
@@ -55,6 +59,21 @@ def nnx_optimizer(node: cst.Call, ctx: HookContext) -> cst.BaseExpression:
     tx = code_of(_accumulating(node, injected, ctx)).strip()
     ctx.add_import("nnx")
     return cst.parse_expression(OPTIMIZER.format(model=model, tx=tx))
+
+
+LEFT_OVER = (
+    "the parameters of `{model}` are gathered before this line (a name holds them): that torch "
+    "line stays, and the NNX model has no `.parameters()`: drop it once nothing else reads it"
+)
+
+
+def _gathered_before(node: cst.Call, trained: cst.BaseExpression, ctx: HookContext) -> bool:
+    """The constructor's parameters are a name holding every parameter of ``trained``
+    (``ps = [p for p in model.parameters() if p.requires_grad]; X(ps)``, s40)."""
+    params = node.args[0].value if node.args and node.args[0].keyword is None else None
+    if not isinstance(params, cst.Name) or any(n is trained for n in cst_walk.walk(node)):
+        return False
+    return select(params, ctx.names(), ctx.semantic_map.parameters).module is trained
 
 
 def _lr_written_with_clips(node: cst.Call, ctx: HookContext) -> bool:

@@ -67,7 +67,7 @@ from ml_switcheroo.analysis.unobserved_models import (
 )
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
-from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.nnx.model import trained_model
 
@@ -177,11 +177,33 @@ class OtherModels:
             model = trained_model(constructor, self.ctx)
         except Untranslatable as exc:
             return exc.reason
-        if not isinstance(model, cst.Name) or not name.isidentifier():
+        dotted = dotted_name(model)
+        if dotted is None or not name.isidentifier():
             return f"`{name}` or its model `{code_of(model).strip()}` is not a plain name"
         if not self._one_optimizer_named(name):
             return f"`{name}` names several optimizers of this file"
-        return self._discarded(GradientOwner(model.value, name))
+        return self._discarded(GradientOwner(dotted, name))
+
+    def other_optimizers_discard(self, constructor: cst.Call) -> str | None:
+        """For a loss differentiated through a model holding the optimizer's submodule (s40):
+        None when every other optimizer constructor of the file is one of the step's scope,
+        bound to a plain name, whose model's gradients this backward leaves are discarded
+        before it steps (``optimizer_discards``); else why not (the loss fills every .grad of
+        the model, so another optimizer over a part of it might step on them)."""
+        scope = _function_of(self.region.anchor.call, self.ctx)
+        for node in cst_walk.walk(self.ctx.root_of(self.region.anchor.call)):
+            if node is constructor or not (
+                isinstance(node, cst.Call) and _is_constructor(node, self.ctx)
+            ):
+                continue
+            shown = " ".join(code_of(node).split())[:60]
+            target = self.ctx.assigned_to(node)
+            if _function_of(node, self.ctx) is not scope or not isinstance(target, cst.Name):
+                return f"`{shown}` is another optimizer of the file, not one of this scope"
+            why = self.optimizer_discards(node, target.value)
+            if why is not None:
+                return f"`{shown}`: {why}"
+        return None
 
     def backward_discarded(self, backward: cst.BaseStatement, optimizer: str) -> str | None:
         """None when the gradients another backward pass leaves in the trained model are

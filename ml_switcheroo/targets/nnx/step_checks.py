@@ -103,6 +103,7 @@ def _model_zeroed(
     trained: cst.BaseExpression | None,
     optimizer: str,
     ctx: HookContext,
+    owned: str | None = None,
 ) -> tuple[bool, list[cst.BaseStatement]]:
     """Whether the region zeroes the trained model's gradients before its backward pass or
     right after its step (``model.zero_grad()``, a method of the map's
@@ -111,8 +112,10 @@ def _model_zeroed(
     model's: torch code, after the update). The zero calls the loss function drops are the
     optimizer's and the trained model's only; another object's zero before the backward
     (another model, a model holding more than the optimizer's parameters) escapes, as does a
-    model's zero where the step runs under a condition (accumulation)."""
+    model's zero where the step runs under a condition (accumulation). ``owned``: the
+    parameters the optimizer owns as written, when not all of ``model``'s (a submodule's)."""
     methods = ctx.semantic_map.module_zero_grad_methods
+    owned = owned or code_of(model).strip()
     zeroed = False
     after_step = _trailing_module_zero(region, ctx)
     kept: list[cst.BaseStatement] = []
@@ -136,8 +139,8 @@ def _model_zeroed(
         if not trains:
             raise Untranslatable(
                 f"`{shown}` zeroes the gradients of `{code_of(receiver).strip()}`, not exactly "
-                f"those of `{optimizer}` (the parameters of `{code_of(model).strip()}`): it is "
-                "not the step's zero_grad, and the step's statements are not translated one by one"
+                f"those of `{optimizer}` (the parameters of `{owned}`): it is not the step's "
+                "zero_grad, and the step's statements are not translated one by one"
             )
         if region.gated:
             raise Untranslatable(

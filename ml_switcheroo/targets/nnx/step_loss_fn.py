@@ -63,6 +63,7 @@ def _render(
     snapshots: Mapping[int, list[str]] = MappingProxyType({}),
     pullbacks: Mapping[int, Pullback] = MappingProxyType({}),
     pulled: Pullback | None = None,
+    path: Sequence[str] = (),
 ) -> list[cst.BaseStatement]:
     """``def loss_fn(model)``, the gradient, the statements of the step that do not feed the
     loss (``tail``), a clip's norm read after it, and the update. With losses of earlier
@@ -74,7 +75,9 @@ def _render(
     of ``tail`` with ``snapshots`` reads fresh names the loss function binds where torch ran
     it and returns as aux (``snapshots.py``). A forward line of ``pullbacks`` computes its
     output through ``nnx.vjp`` and returns the pullback as aux; with ``pulled`` the gradient
-    is the loss's with respect to that output, pulled back to the model's parameters."""
+    is the loss's with respect to that output, pulled back to the model's parameters. With
+    ``path`` (the optimizer's submodule of the model: ``("encoder",)``) the update and the
+    clips' norms take that submodule's part of the gradient."""
     model_text = code_of(model).strip()
     parameter = model_text if isinstance(model, cst.Name) else "model"
     taken = _names_of([_scope(region)]) | ctx.visible_names(region.anchor.call)
@@ -118,8 +121,15 @@ def _render(
     names = {"loss": loss, "grads": differentiated, "loss_fn": loss_fn, "model": arguments}
     template = GRADIENT_AUX if aux else GRADIENT
     gradient = template.format(aux=_tuple(aux), **names)
-    applied = running or grads
+    applied = (running or grads) + "".join(f"[{name!r}]" for name in path)
     updated = pulled.model if pulled is not None else model_text
+    if path:
+        if pulled is not None or passed:
+            raise Untranslatable(
+                f"the optimizer trains `{'.'.join([model_text, *path])}` only, a submodule of "
+                "the model the loss calls; not rendered with other models in the loss"
+            )
+        updated = ".".join([model_text, *path])
     update = UPDATE.format(optimizer=optimizer, model=updated, grads=applied)
     norms = _clip_norms(after_backward, applied, ctx, ctx.add_import)
     summing = []
@@ -431,7 +441,7 @@ def _clip_norms(
         if call is None or entry is None or entry.role != roles.CLIP:
             continue
         value = render_value(
-            BoundCall.bind(entry, call), ctx.exact, cst.Name(grads), ctx.add_import
+            BoundCall.bind(entry, call), ctx.exact, cst.parse_expression(grads), ctx.add_import
         )
         if value is None:
             raise Untranslatable(

@@ -255,6 +255,31 @@ def _computed_before(
     return ""
 
 
+def _enclosing_model(
+    forward: list[cst.BaseStatement], trained: cst.BaseExpression, ctx: HookContext
+) -> tuple[cst.BaseExpression, tuple[str, ...]]:
+    """For an optimizer over a submodule (``model.encoder``) that the forward pass never calls
+    itself but reaches through a model holding it (``model(x)``, the same object as the
+    constructor's ``model``, ``_trains``): that model and the attributes from it to the
+    submodule (``("encoder",)``). The loss function differentiates the model; the update
+    applies the submodule's part of the gradient, as torch steps only the optimizer's
+    parameters of the gradients its backward pass computes. Else ``trained`` and ()."""
+    if not isinstance(trained, cst.Attribute):
+        return trained, ()
+    callees = [c for c in _callees(forward) if dotted_name(c) is not None]
+    if any(_trains(c, trained, ctx) for c in callees):
+        return trained, ()
+    path: list[str] = []
+    node: cst.BaseExpression = trained
+    while isinstance(node, cst.Attribute):
+        path.insert(0, node.attr.value)
+        node = node.value
+        text = dotted_name(node)
+        if any(dotted_name(c) == text and _trains(c, node, ctx) for c in callees):
+            return node, tuple(path)
+    return trained, ()
+
+
 def _trains(callee: cst.BaseExpression, trained: cst.BaseExpression, ctx: HookContext) -> bool:
     """``callee`` names the model ``trained`` (the optimizer constructor's ``model``): the one
     value that reaches it is the one reaching ``trained``, or both have one origin."""

@@ -96,6 +96,7 @@ from ml_switcheroo.targets.nnx.step_models import LIBRARIES as LIBRARIES
 from ml_switcheroo.targets.nnx.step_models import (
     _check_known_calls,
     _check_no_mapped_api,
+    _enclosing_model,
     _generator_pullback,
     _model_across_files,
     _model_in_step,
@@ -261,6 +262,7 @@ def _rendered_step(
     if not built_here and (region.gated or not parameter):
         raise Untranslatable(_untranslated_optimizer(stepped, constructor, ctx))
     trained: cst.BaseExpression | None = None
+    path: tuple[str, ...] = ()  # from the model differentiated to the optimizer's submodule
     others: OtherModels | None = None
     pulled: Pullback | None = None
     if isinstance(constructor, cst.Call) and built_here:
@@ -270,7 +272,21 @@ def _rendered_step(
         tail = [*tail, *_logged(region, backward_index, step_statement, forward, ctx)]
         trained = built.model if built is not None else trained_model(constructor, ctx)
         trained = _stepping_self(trained, stepped, constructor, ctx)
+        trained, path = _enclosing_model(forward, trained, ctx)
         others = OtherModels(region, ctx, lambda a, b: _trains(a, b, ctx), trained)
+        if path and not _zeroed_before_backward(region, optimizer, ctx):
+            raise Untranslatable(
+                f"`{optimizer}` trains a submodule of `{code_of(trained).strip()}`, whose other "
+                "uses (here or in another file) may leave gradients in it: its zero_grad() must "
+                "come before the backward pass, in the same block (s40 probe p40a 4)"
+            )
+        why = others.other_optimizers_discard(constructor) if path else None
+        if why is not None:
+            raise Untranslatable(
+                f"the loss fills the gradients of all of `{code_of(trained).strip()}`, which "
+                f"holds `{optimizer}`'s submodule; another optimizer may step on some of them "
+                f"({why})"
+            )
         pulled = _generator_pullback(region, forward, trained, others, optimizer, ctx)
         if pulled is None:
             _check_not_under_with(region, forward, trained, ctx)
@@ -290,7 +306,15 @@ def _rendered_step(
     _check_prefix_untouched(prefix, optimizer, ctx)
     if micro is not None:
         _check_prefix_reads_no_forward_value(prefix, forward)
-    model_zeroed, kept = _model_zeroed(region, backward_index, model_node, trained, optimizer, ctx)
+    owned = ".".join([model, *path])  # the parameters the optimizer owns
+    model_zeroed, kept = _model_zeroed(
+        region, backward_index, model_node, trained, optimizer, ctx, owned
+    )
+    if path and model_zeroed and not region.zeroed:
+        raise Untranslatable(
+            f"`{model}.zero_grad()` zeroes more gradients than `{optimizer}` owns (those of "
+            f"`{'.'.join([model, *path])}`): another optimizer may use the others"
+        )
     if not (region.zeroed or model_zeroed):
         raise Untranslatable(
             f"no `{optimizer}.zero_grad()` runs with each step (under the same loops and "
@@ -315,8 +339,9 @@ def _rendered_step(
     pullbacks = _pullbacks(region, forward, others, ctx) if others is not None else {}
     for pullback in pullbacks.values():  # computed from a model the loss does not differentiate
         others.detached.add(pullback.output)  # type: ignore[union-attr]
+    clipped = ".".join([model, *path])  # the parameters a folded clip clips: the optimizer's
     _check_after_backward(
-        region, backward_index, model, optimizer, step_statement, [*counted, *tail], ctx
+        region, backward_index, clipped, optimizer, step_statement, [*counted, *tail], ctx
     )
     _check_backward(region, ctx, forward, model_node)
     summed = _summed_losses(region, backward_index, forward, ctx)
@@ -349,6 +374,7 @@ def _rendered_step(
         snapshots,
         pullbacks,
         pulled,
+        path,
     )
     if exact:
         rendered = [s.visit(ExactNamesakes(exact)) for s in rendered]  # type: ignore[misc]
@@ -366,6 +392,22 @@ def _rendered_step(
     if micro is None:
         return statements
     return _looped(statements, micro, len(prefix) + 3 + len(tail))
+
+
+def _zeroed_before_backward(region: Region, optimizer: str, ctx: HookContext) -> bool:
+    """``optimizer.zero_grad()`` alone on a line before the region's backward pass in its
+    block (the gradients the step applies are this backward's alone, whatever filled .grad
+    before: another file's loss through the same model)."""
+    backward = region.backward.statement if region.backward is not None else None
+    block = ctx.parent_of(backward) if backward is not None else None
+    statements = list(getattr(block, "body", ()))
+    index = next((i for i, s in enumerate(statements) if s is backward), None)
+    for statement in statements[:index] if index is not None else []:
+        if _is_zero_grad(statement, ctx) and code_of(statement).strip().startswith(
+            f"{optimizer}.zero_grad("
+        ):
+            return True
+    return False
 
 
 def _request_template_imports(texts: Iterable[str], ctx: HookContext) -> None:

@@ -395,6 +395,12 @@ MESSAGES: dict[str, Message] = {
         "translation of torch's would mean something else",
         "translate the replacement by hand, or drop the patch and run the codemod again",
     ),
+    f.SHARED_PARAMETERS: (
+        "this optimizer and `{other}` ({place}) may take some of the same parameters, one "
+        "of them a whole submodule's: torch steps a shared parameter once per optimizer, each "
+        "with its own state, on the gradient .grad holds at that step; not rendered",
+        "give each parameter to one optimizer, or translate the pair by hand",
+    ),
     f.MODEL_CHANGED: (
         "the model changes after the optimizer took its parameters (`{change}`): torch's "
         "optimizer keeps training the tensors it was given (a parameter added or replaced "

@@ -940,8 +940,16 @@ def _part_of_a_model(
     return None
 
 
+SUBMODULE_TRAINED = (
+    "this optimizer trains every parameter of `{module}` and no other: its state and updates "
+    "are over the params of `{module}` (that subtree, not the whole model's)"
+)
+
+
 def _check_parameter_subset(call: BoundCall, ctx: HookContext) -> None:
-    """An optimizer over part of a model escapes: optax updates every leaf it is given."""
+    """An optimizer over part of a model escapes: optax updates every leaf it is given. Over
+    a whole submodule (``model.encoder.parameters()``) it is the same transformation of that
+    subtree (a clip joins its chain only when it clips the same parameters: ``plan_clips``)."""
     if not call.given(PARAMS):
         return
     params = call.value(PARAMS)
@@ -958,6 +966,9 @@ def _check_parameter_subset(call: BoundCall, ctx: HookContext) -> None:
             return
         selection = Selection(PART, selection.key, part)
     if selection.kind != PART:
+        return
+    if selection.module is not None:  # a whole submodule: the tx is the same over its subtree
+        ctx.warn(SUBMODULE_TRAINED.format(module=code_of(selection.module).strip()))
         return
     try:
         expression = render_chain(

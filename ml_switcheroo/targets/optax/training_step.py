@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ml_switcheroo.analysis.parameters import PART, parameters_argument, select
 from ml_switcheroo.analysis.plan import Region
 from ml_switcheroo.model.translate import BoundCall, render_text
 from ml_switcheroo.spec import roles
@@ -22,7 +23,7 @@ from ml_switcheroo.spec.signature import code_of
 from ml_switcheroo.targets.hooks import HookContext, register_hook
 from ml_switcheroo.targets.optax.clipping import refused_clip
 
-PLACEHOLDERS = ("loss", "optimizer", "scaler", "clip", "clip_reason")
+PLACEHOLDERS = ("loss", "optimizer", "scaler", "clip", "clip_reason", "submodule")
 
 
 @register_hook("training_step", requires=("reason", "suggest"), placeholders=PLACEHOLDERS)
@@ -39,12 +40,14 @@ def escape_training_step(node: cst.Call, ctx: HookContext) -> cst.Call:
     }
     unfolded = _unfolded_clip(region, ctx)
     names["clip"], names["clip_reason"] = unfolded or ("", "")
+    names["submodule"] = _trained_submodule(region, ctx) or ""
     keep = {
         "[scaler]": bool(names["scaler"] != "scaler" or (region and region.scaler)),
         "[accumulation]": bool(region and region.gated),
         "[clipping]": bool(region and region.clipped) and not unfolded,
         "[unfolded_clipping]": bool(unfolded),
         "[subset_clipping]": bool(region and region.subset_clipped),
+        "[submodule]": bool(names["submodule"]),
     }
     assert ctx.entry.reason is not None and ctx.entry.suggest is not None
     call = BoundCall(ctx.entry, node, {})
@@ -56,6 +59,27 @@ def escape_training_step(node: cst.Call, ctx: HookContext) -> cst.Call:
         elif keep[tag]:
             lines.append(line[len(tag) + 1 :])
     raise Untranslatable(render_text(ctx.entry.reason, call, names), "\n".join(lines))
+
+
+def _trained_submodule(region: Region | None, ctx: HookContext) -> str | None:
+    """The submodule (``model.encoder``) whose every parameter the stepped optimizer, the one
+    constructor reaching it, trains (``parameters.Selection.module`` of a PART); else None."""
+    receiver = region.anchor.receiver if region is not None else None
+    values = ctx.origins(receiver) if receiver is not None else None
+    if not values or len(values) != 1 or not isinstance(values[0], cst.Call):
+        return None
+    entry = next((ctx.semantic_map.apis.get(q) for q in ctx.qualify(values[0].func)), None)
+    if entry is None or entry.role != roles.CONSTRUCTOR:
+        return None
+    spec = ctx.semantic_map.parameters
+    try:
+        params = parameters_argument(entry, values[0], spec)
+    except Untranslatable:
+        return None
+    selection = select(params, ctx.names(), spec)
+    if selection.kind != PART or selection.module is None:
+        return None
+    return " ".join(code_of(selection.module).split())
 
 
 def _unfolded_clip(region: Region | None, ctx: HookContext) -> tuple[str, str] | None:
