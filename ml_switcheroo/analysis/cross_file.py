@@ -2250,6 +2250,10 @@ def _freezes(
         return any(isinstance(t, ast.Attribute) and t.attr in attributes for t in node.targets)
     if isinstance(node, ast.AugAssign):
         return isinstance(node.target, ast.Attribute) and node.target.attr in attributes
+    if isinstance(node, ast.AnnAssign):  # `p.requires_grad: bool = False`
+        target, value = node.target, node.value
+        frozen = value is not None and not true(value)
+        return frozen and isinstance(target, ast.Attribute) and target.attr in attributes
 
     def names(name: ast.expr, named: Collection[str]) -> bool:
         if isinstance(name, ast.Constant):

@@ -216,6 +216,11 @@ def _first_freeze(
             )
         if isinstance(node, cst.AugAssign):
             return _is_attribute(node.target, attributes)
+        if isinstance(node, cst.AnnAssign):  # `p.requires_grad: bool = False`
+            value = node.value
+            return (
+                value is not None and _is_attribute(node.target, attributes) and not is_true(value)
+            )
         if not isinstance(node, cst.Call):
             return False
         frozen = _makes_frozen(node, spec) or _is_attribute(node.func, spec.freeze_calls)

@@ -32,6 +32,8 @@ FREEZES = {
     "getattr requires_grad_": 'getattr(params[0], "requires_grad_")(False)',
     "getattr detach_": 'getattr(params[0], "detach_")()',
     "object.__setattr__": 'object.__setattr__(params[0], "requires_grad", False)',
+    # s40 (s40freeze's report): an annotated assignment was no freeze for the planner
+    "annotated assignment": "params[0].requires_grad: bool = False",
 }
 
 
