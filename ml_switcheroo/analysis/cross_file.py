@@ -34,6 +34,7 @@ from ml_switcheroo.analysis.changed_models import (
     foreign_method_change,
     foreign_own_method_change,
 )
+from ml_switcheroo.analysis.freeze_reach import FRESH_TENSOR, OTHER_MODEL, FreezeReach, reach_facts
 from ml_switcheroo.analysis.freeze_targets import (
     ModelUses,
     fresh_model_class,
@@ -276,6 +277,23 @@ class CrossFile:
     def mentioned_elsewhere(self, word: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier."""
         return any(other != self.path for other in self.index.with_word(word))
+
+    def defines_function_elsewhere(self, name: str) -> bool:
+        """Whether a file of the repository other than this one defines a function or class
+        ``name`` (anywhere in it: a method too), or may and fails to parse."""
+        for other in self.index.with_word(name):
+            if other == self.path:
+                continue
+            facts = self.index.facts(other)
+            if facts.tree is None:
+                return True
+            if any(
+                isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                and n.name == name
+                for n in ast_nodes.walk(facts.tree)
+            ):
+                return True
+        return False
 
     def global_reachable_elsewhere(self, name: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier ``name``
@@ -642,7 +660,10 @@ class CrossFile:
         return None
 
     def imported_freeze(
-        self, spec: ParameterSpec, models: frozenset[str] | None = None
+        self,
+        spec: ParameterSpec,
+        models: frozenset[str] | None = None,
+        module_parameters: bool = False,
     ) -> str | None:
         """``code`` and ``file:line`` of the first freeze (``p.requires_grad = False``,
         ``m.requires_grad_(False)``, ``setattr(p, 'requires_grad', False)`` or
@@ -657,7 +678,9 @@ class CrossFile:
         (``def freeze(self, attr='requires_grad')``: ``_unnamed_setters``). With ``models``
         (the classes of the repository every optimizer of this file trains a fresh instance
         of: ``fresh_models``), a freeze of a method of a class on its instance that none of
-        them may hold is none (``_untouched``)."""
+        them may hold is none (``_untouched``), and so is a freeze ``freeze_reach`` proves
+        touches only a new model kept to itself, or a new tensor when ``module_parameters``
+        (every optimizer asking trains a model's parameters: ``_reaches_none``)."""
         words = {*spec.freeze_attributes, *spec.freeze_methods, *spec.freeze_calls}
         words |= {callee.rpartition(".")[2] for callee in spec.freezing_calls}
         made = {*spec.freeze_keywords, *spec.frozen_by_default}
@@ -678,6 +701,8 @@ class CrossFile:
                 if isinstance(run, str):
                     return run
                 if run and models and self._untouched(other, node, models):
+                    continue
+                if run and self._reaches_none(other, node, module_parameters):
                     continue
                 if run:
                     place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
@@ -788,14 +813,35 @@ class CrossFile:
             parent and self.index.file_of(parent) is not None
         )
 
-    def caller_freeze(self, spec: ParameterSpec) -> str | None:
+    def _reaches_none(self, path: str, node: ast.AST, module_parameters: bool) -> bool:
+        """The freeze ``node`` of the file ``path`` touches only a new model kept to itself,
+        or a new tensor when ``module_parameters`` (``freeze_reach.FreezeReach.kind``, read
+        on that file as ``plan_models`` reads its own)."""
+        facts = self.index.facts(path)
+        if facts.tree is None:
+            return False
+        there = replace(self, path=path)
+        reach = self.index.about(
+            path,
+            ("freeze reach", id(self.semantic_map)),
+            lambda: FreezeReach(
+                facts.tree,  # type: ignore[arg-type]
+                reach_facts(self.semantic_map),
+                there.defines_function_elsewhere,
+                there.global_reachable_elsewhere,
+            ),
+        )
+        kind = reach.kind(node)
+        return kind == OTHER_MODEL or (module_parameters and kind == FRESH_TENSOR)
+
+    def caller_freeze(self, spec: ParameterSpec, module_parameters: bool = False) -> str | None:
         """``code`` and ``file:line`` of the first freeze a file importing this one
-        (``RepositoryIndex.importing_closure``) holds anywhere (``_own_freeze``), or may run
+        (``RepositoryIndex.importing_closure``) holds anywhere (``_own_freezes``), or may run
         through the files it imports (``imported_freeze`` asked for it): it may freeze a
         model before handing it to this file's code (``model.fc.requires_grad_(False)``
         then ``train(model)``); None when there is none; a file that may hold one and
         fails to parse: its place. Too many files to read (``importing_closure`` None):
-        that."""
+        that. A freeze touching only a new model or tensor is none (``_reaches_none``)."""
         callers = self.index.importing_closure(self.path)
         if callers is None:
             return "too many files of the repository may import this file to read them all"
@@ -803,13 +849,18 @@ class CrossFile:
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)
-            own = self.index.about(
-                other, ("own freeze", id(spec)), partial(_own_freeze, facts, spec)
+            owns = self.index.about(
+                other, ("own freezes", id(spec)), partial(_own_freezes, facts, spec)
+            )
+            own = next(
+                (n for n in owns if not self._reaches_none(other, n, module_parameters)), None
             )
             if own is not None:
                 place = Place(other, own.lineno).named(self.index.root)  # type: ignore[attr-defined]
                 return f"{ast.unparse(own)}` in `{place}"
-            found = replace(self, path=other).imported_freeze(spec)
+            found = replace(self, path=other).imported_freeze(
+                spec, module_parameters=module_parameters
+            )
             if found is not None:
                 return found
         return None
@@ -2063,13 +2114,13 @@ def _complex_node(facts: FileFacts, *, spec: ParameterSpec) -> ast.expr | None:
     return None
 
 
-def _own_freeze(facts: FileFacts, spec: ParameterSpec) -> ast.AST | None:
-    """The first freeze (``_freezes``) anywhere in the file's tree, in the order ``ast.walk``
-    meets them; None when it holds none."""
+def _own_freezes(facts: FileFacts, spec: ParameterSpec) -> list[ast.AST]:
+    """The freezes (``_freezes``) anywhere in the file's tree, in the order ``ast.walk``
+    meets them."""
     tree = facts.tree
     assert tree is not None
     selves = _on_self(tree, spec.tensor_classes)
-    return next((n for n in ast_nodes.walk(tree) if _freezes(n, spec, facts.imports, selves)), None)
+    return [n for n in ast_nodes.walk(tree) if _freezes(n, spec, facts.imports, selves)]
 
 
 def _defines(statement: ast.stmt) -> bool:

@@ -1,0 +1,434 @@
+"""Freezes of objects no optimizer trains (issues 12 and 13, held-out trial s39 item 2).
+
+DiT freezes its EMA, ``ema = deepcopy(model)``, through ``requires_grad(ema, False)`` (a
+function of the file freezing what it is given) and moves it towards the model with
+``update_ema`` (``OrderedDict(ema.named_parameters())``, in-place ``mul_``/``add_``);
+jeonsworld's PGD attack writes ``adv_x.requires_grad = False`` on an input tensor made by
+``x.detach().clone()``. Both escaped every optimizer of their file ("this file freezes
+parameters"); ``analysis/freeze_reach.py`` proves neither touches a parameter an optimizer
+trains, so they convert: the codemod's own output against torch, float64, 36 updates (NNX:
+every recorded loss, the EMA's among them, and the final weights; optax: the trajectory of
+its transformation), with the user's port of the torch-only helpers (JAX has no
+``requires_grad``). Trap twins, where the freeze may reach a trained parameter, escape naming
+it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from ml_switcheroo.spec.escape_hatch import BEGIN
+from tests.differential.harness import (
+    EXACT,
+    execute,
+    float64,
+    linear_problem,
+    rel_error,
+    run_optax,
+    run_torch,
+    translate,
+)
+from tests.differential.nnx_loops import (
+    converted_helper_main,
+    helper_package,
+    run_nnx_loop,
+    run_torch_loop,
+    torch_batches,
+    torch_net,
+    translate_nnx,
+    translated_package_runs,
+    worst_rel,
+)
+
+HELPERS = """\
+def requires_grad(model, flag=True):
+    for p in model.parameters():
+        p.requires_grad = flag
+
+
+@torch.no_grad()
+def update_ema(ema_model, model, decay=0.5):
+    ema_params = OrderedDict(ema_model.named_parameters())
+    model_params = OrderedDict(model.named_parameters())
+    for name, param in model_params.items():
+        ema_params[name].mul_(decay).add_(param.data, alpha=1 - decay)
+"""
+
+NNX_HELPERS = """\
+def requires_grad(model, flag=True):
+    pass
+
+
+def update_ema(ema_model, model, decay=0.5):
+    moved = jax.tree.map(
+        lambda e, p: e * decay + p * (1 - decay),
+        nnx.state(ema_model, nnx.Param),
+        nnx.state(model, nnx.Param),
+    )
+    nnx.update(ema_model, moved)
+"""
+
+EMA = f"""\
+from collections import OrderedDict
+from copy import deepcopy
+
+import torch
+
+
+{HELPERS}
+
+def train():
+    model = make_model()
+    ema = deepcopy(model)
+    requires_grad(ema, False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    update_ema(ema, model, decay=0)
+    ema.eval()
+    for epoch in range(EPOCHS):
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+            update_ema(ema, model)
+            losses.append(loss.item())
+        losses.append(((ema(x) - y) ** 2).mean().item())
+    checkpoint = {{"ema": ema.state_dict()}}
+
+
+train()
+"""
+
+
+def _nnx_port(translated: str) -> str:
+    """The user's port of the torch-only helpers (the codemod leaves them as written)."""
+    assert HELPERS in translated, translated
+    ported = translated.replace(HELPERS, NNX_HELPERS)
+    return "import jax\n" + ported.replace('{"ema": ema.state_dict()}', "nnx.state(ema)")
+
+
+def test_a_frozen_ema_copy_keeps_the_exact_nnx_translation() -> None:
+    translated = translate_nnx(EMA)
+    assert BEGIN not in translated, translated
+    assert "optimizer = nnx.Optimizer(model" in translated, translated
+    torch_run = run_torch_loop(EMA)
+    nnx_run = run_nnx_loop(EMA, _nnx_port(translated))
+    assert len(torch_run.losses) == 36 + 3
+    assert worst_rel(torch_run, nnx_run) < EXACT
+
+
+PGD = """\
+import torch
+
+
+def make_noise(x, epsilon=0.03):
+    delta = torch.zeros_like(x)
+    delta.uniform_(-epsilon, epsilon)
+    return torch.clamp(delta + x, -1, 1)
+
+
+def perturb(x, eps=0.03):
+    adv_x = x.detach().clone()
+    adv_x = make_noise(adv_x, eps)
+    adv_x.requires_grad = False
+    adv_x = adv_x + 0.5 * eps * torch.sign(adv_x)
+    return torch.clamp(adv_x, -1, 1)
+
+
+def train():
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=0.01)
+    for epoch in range(EPOCHS):
+        for x, y in loader:
+            noised = perturb(x)
+            optimizer.zero_grad()
+            loss = ((model(noised) - y) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+
+
+train()
+"""
+
+# The user's port of the attack: the same numbers (a fixed pattern instead of uniform noise,
+# in both runs), on JAX arrays.
+TORCH_NOISE = "    delta.uniform_(-epsilon, epsilon)\n"
+FIXED_NOISE = (
+    "    delta.copy_(torch.linspace(-epsilon, epsilon, delta.numel()).reshape(delta.shape))\n"
+)
+NNX_PGD = """\
+def make_noise(x, epsilon=0.03):
+    delta = jnp.linspace(-epsilon, epsilon, x.size).reshape(x.shape)
+    return jnp.clip(delta + x, -1, 1)
+
+
+def perturb(x, eps=0.03):
+    adv_x = make_noise(x, eps)
+    adv_x = adv_x + 0.5 * eps * jnp.sign(adv_x)
+    return jnp.clip(adv_x, -1, 1)
+"""
+
+
+def test_a_frozen_input_tensor_keeps_the_exact_nnx_translation() -> None:
+    source = PGD.replace(TORCH_NOISE, FIXED_NOISE)
+    translated = translate_nnx(source)
+    assert BEGIN not in translated, translated
+    assert "optimizer = nnx.Optimizer(model" in translated, translated
+    start, end = translated.index("def make_noise"), translated.index("def train")
+    ported = "import jax.numpy as jnp\n" + translated[:start] + NNX_PGD + "\n\n" + translated[end:]
+    torch_run = run_torch_loop(source)
+    nnx_run = run_nnx_loop(source, ported)
+    assert len(torch_run.losses) == 36
+    assert worst_rel(torch_run, nnx_run) < EXACT
+
+
+class _Holder(torch.nn.Module):
+    """A model whose parameters are the harness's tensors (``deepcopy`` copies them)."""
+
+    def __init__(self, tensors: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.tensors = tensors
+
+    def parameters(self, recurse: bool = True) -> Any:
+        return iter(self.tensors)
+
+    def named_parameters(self, *args: Any, **kwargs: Any) -> Any:
+        return ((str(i), t) for i, t in enumerate(self.tensors))
+
+
+OPTAX_EMA = f"""\
+from collections import OrderedDict
+from copy import deepcopy
+
+import torch
+
+
+{HELPERS}
+
+def keep_average(model):
+    ema = deepcopy(model)
+    requires_grad(ema, False)
+    update_ema(ema, model, decay=0)
+
+
+keep_average(model)
+opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+"""
+
+OPTAX_PGD = PGD.replace(
+    "\n\ndef train():",
+    "\n\nnoised = perturb(data)\nopt = torch.optim.SGD(model.parameters(), "
+    "lr=0.05, momentum=0.9)\n\n\ndef train():",
+).replace("train()\n", "")
+
+
+@pytest.mark.parametrize("source", [OPTAX_EMA, OPTAX_PGD], ids=["ema", "input"])
+def test_the_optax_translation_is_exact(source: str) -> None:
+    """The freeze runs in torch (on the copy, on the input); optax's transformation follows
+    torch's trajectory exactly."""
+    translation = translate(source)
+    constructors = [r for r in translation.conversions if r.api == "torch.optim.SGD"]
+    assert constructors and not any(r.api == "torch.optim.SGD" for r in translation.escapes)
+    with float64():
+        problem = linear_problem()
+        data = torch.ones(3, dtype=torch.float64)
+
+        def make(plist: list[torch.Tensor]) -> Any:
+            return execute(source, {"model": _Holder(plist), "data": data})["opt"]
+
+        torch_traj = run_torch(problem, make)
+        tx = execute(translation.code, {"model": _Holder([]), "data": data})["opt"]
+        optax_traj, _ = run_optax(problem, tx)
+    assert rel_error(problem, torch_traj, optax_traj) < EXACT
+
+
+LOAD_BACK = EMA.replace(
+    "        losses.append(((ema(x) - y) ** 2).mean().item())\n",
+    "        losses.append(((ema(x) - y) ** 2).mean().item())\n"
+    "        model.load_state_dict(ema.state_dict())\n",
+)
+
+
+def test_loading_the_frozen_copy_back_keeps_torch_training_every_parameter() -> None:
+    """``model.load_state_dict(ema.state_dict())`` copies values, not flags (torch 2.x,
+    measured): the model keeps ``requires_grad`` and torch's numbers are those of the same
+    script without the freeze, so the optimizer converts."""
+    with float64():
+        model = torch_net()
+        ema = torch_net(1)
+        for p in ema.parameters():
+            p.requires_grad = False
+        model.load_state_dict(ema.state_dict())
+        assert all(p.requires_grad for p in model.parameters())
+    unfrozen = LOAD_BACK.replace("    requires_grad(ema, False)\n", "")
+    frozen_run, unfrozen_run = run_torch_loop(LOAD_BACK), run_torch_loop(unfrozen)
+    assert frozen_run.losses == unfrozen_run.losses
+    translated = translate_nnx(LOAD_BACK)
+    assert "optimizer = nnx.Optimizer(model" in translated, translated
+    assert len(torch_batches()) * 3 + 3 == len(frozen_run.losses)
+
+
+FREEZES = "this file freezes parameters"
+FROZEN_COPY = "    requires_grad(ema, False)\n"
+TRAPS = {
+    # the freeze reaches the trained model through an alias
+    "alias": (FROZEN_COPY, "    alias = model\n    requires_grad(alias, False)\n"),
+    # no copy: the EMA is the model
+    "no_copy": ("    ema = deepcopy(model)\n", "    ema = model\n"),
+    # a container holding both
+    "container": (FROZEN_COPY, "    for m in [ema, model]:\n        m.requires_grad_(False)\n"),
+    # the copy is trained too
+    "copy_trained": (
+        "    ema.eval()\n",
+        "    ema.eval()\n    ema_opt = torch.optim.SGD(ema.parameters(), lr=0.1)\n",
+    ),
+    # the copy's Parameters become the model's
+    "assigned_back": (
+        "    ema.eval()\n",
+        "    ema.eval()\n    model.load_state_dict(ema.state_dict(keep_vars=True), assign=True)\n",
+    ),
+    # the freezing function is called on the model
+    "freezer_on_model": (FROZEN_COPY, FROZEN_COPY + "    requires_grad(model, False)\n"),
+    # frozen, then re-enabled
+    "reenabled": (
+        FROZEN_COPY,
+        "    for p in model.parameters():\n        p.requires_grad = False\n"
+        "    for p in model.parameters():\n        p.requires_grad = True\n",
+    ),
+    # a parameter of the model, under a tensor's name
+    "parameter": (FROZEN_COPY, "    w = model.out.weight\n    w.requires_grad = False\n"),
+    "input_named_parameter": (
+        FROZEN_COPY,
+        "    adv_x = model.out.weight\n    adv_x.requires_grad = False\n",
+    ),
+    # a loop's parameter read after the loop
+    "leaked_parameter": (
+        FROZEN_COPY,
+        "    for p in ema.parameters():\n        p.requires_grad = False\n    keep = [p]\n",
+    ),
+    # the copy leaves the function
+    "returned": ("    checkpoint = ", "    return ema\n    checkpoint = "),
+}
+
+
+@pytest.mark.parametrize("trap", sorted(TRAPS))
+def test_a_freeze_that_may_reach_a_trained_parameter_escapes(trap: str) -> None:
+    source = EMA.replace(*TRAPS[trap])
+    assert source != EMA
+    translated = translate_nnx(source)
+    assert "optimizer = nnx.Optimizer" not in translated, translated
+    assert FREEZES in translated, translated
+
+
+GAN = f"""\
+from collections import OrderedDict
+
+import torch
+
+
+{HELPERS}
+
+def train():
+    generator = make_model()
+    discriminator = make_model()
+    g_optim = torch.optim.Adam(generator.parameters(), lr=0.01)
+    d_optim = torch.optim.Adam(discriminator.parameters(), lr=0.01)
+    for x, y in loader:
+        requires_grad(generator, False)
+        requires_grad(discriminator, True)
+        d_loss = (discriminator(generator(x)) ** 2).mean()
+        d_optim.zero_grad()
+        d_loss.backward()
+        d_optim.step()
+        requires_grad(generator, True)
+        requires_grad(discriminator, False)
+        g_loss = ((discriminator(generator(x)) - y) ** 2).mean()
+        g_optim.zero_grad()
+        g_loss.backward()
+        g_optim.step()
+
+
+train()
+"""
+
+
+def test_gan_toggling_escapes_both_optimizers() -> None:
+    """stylegan2: torch skips the frozen model's parameters between the two steps."""
+    translated = translate_nnx(GAN)
+    assert "= nnx.Optimizer(" not in translated, translated
+    assert translated.count(FREEZES) == 2, translated
+
+
+PGD_TRAPS = {
+    # the optimizer trains tensors that may be the frozen one
+    "raw_tensors": (
+        "torch.optim.SGD(model.parameters(), ",
+        "torch.optim.SGD([w for w in params], ",
+    ),
+    # a function of the file named `clone` may return anything
+    "own_clone": ("\n\ndef train():", "\n\ndef clone(x):\n    return x\n\n\ndef train():"),
+    # the frozen tensor is an argument (it may be a parameter)
+    "argument": ("    adv_x = x.detach().clone()\n", "    adv_x = x\n"),
+}
+
+
+@pytest.mark.parametrize("trap", sorted(PGD_TRAPS))
+def test_an_input_freeze_that_may_reach_a_trained_tensor_escapes(trap: str) -> None:
+    source = OPTAX_PGD.replace(*PGD_TRAPS[trap])
+    assert source != OPTAX_PGD
+    translation = translate(source)
+    escaped = [r for r in translation.escapes if r.api == "torch.optim.SGD"]
+    assert escaped and FREEZES in escaped[0].reason, translation.code
+
+
+IMPORTED_PGD = """\
+import torch
+
+
+def change(model):
+    probe = torch.zeros(3).clone()
+    probe.requires_grad = False
+    copy = deepcopy(model)
+    copy.requires_grad_(False)
+"""
+
+
+def test_an_imported_file_freezing_new_objects_keeps_the_exact_nnx_translation(
+    tmp_path: Path,
+) -> None:
+    """The cross-file check reads the freezes of ``helpers.py`` as this file's own: a new
+    tensor and a new model kept to itself touch none of ``main.py``'s optimizer."""
+    package = "new_objects_imported"
+    helper = "from copy import deepcopy\n\n" + IMPORTED_PGD
+    files = helper_package(package, helper)
+    outputs, torch_run, nnx_run = translated_package_runs(
+        tmp_path,
+        package,
+        files,
+        lambda outputs: {**outputs, "helpers.py": "def change(m):\n    pass\n"},
+    )
+    assert BEGIN not in outputs["main.py"], outputs["main.py"]
+    assert "opt = nnx.Optimizer(model" in outputs["main.py"], outputs["main.py"]
+    assert worst_rel(torch_run, nnx_run) < EXACT
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("    probe = torch.zeros(3).clone()\n", "    probe = model.out.weight\n"),
+        ("    copy = deepcopy(model)\n", "    copy = model\n"),
+    ],
+    ids=["parameter", "alias"],
+)
+def test_an_imported_file_freezing_a_trained_parameter_escapes(
+    tmp_path: Path, change: tuple[str, str]
+) -> None:
+    package = f"new_objects_imported_{change[1].split()[-1].replace('.', '_')}"
+    helper = "from copy import deepcopy\n\n" + IMPORTED_PGD.replace(*change)
+    translated = converted_helper_main(tmp_path, package, helper)
+    assert "opt = nnx.Optimizer" not in translated, translated
+    assert f"in `{package}/helpers.py:" in translated, translated
