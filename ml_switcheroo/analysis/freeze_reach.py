@@ -63,6 +63,8 @@ class ReachFacts:
     dict_builders: frozenset[str]
     tensor_attributes: frozenset[str]
     replacing: frozenset[tuple[str, str]]  # (method, argument): `load_state_dict(assign=...)`
+    group_methods: frozenset[str]  # `opt.add_param_group(g)`
+    arguments: frozenset[str]  # `params`: a group's key holding its tensors
 
 
 def reach_facts(semantic_map: SemanticMap) -> ReachFacts:
@@ -82,6 +84,8 @@ def reach_facts(semantic_map: SemanticMap) -> ReachFacts:
         spec.dict_builders,
         spec.tensor_attributes,
         frozenset((method, argument) for method, _, argument in spec.replacing_arguments),
+        spec.group_methods,
+        frozenset(spec.arguments),
     )
 
 
@@ -226,6 +230,18 @@ class FreezeReach:
             for r in returns
         )
 
+    def adds_tensors(self) -> bool:
+        """The file may give an optimizer tensors after it is built: it names one of the
+        ``group_methods`` (``add_param_group``) or writes or reads an item keyed by one of
+        the ``arguments`` (``group["params"]``)."""
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Attribute) and node.attr in self.facts.group_methods:
+                return True
+            key = node.slice if isinstance(node, ast.Subscript) else None
+            if isinstance(key, ast.Constant) and key.value in self.facts.arguments:
+                return True
+        return False
+
     def defines(self, name: str) -> bool:
         """The file, or another file of the repository, defines a function or class
         ``name``."""
@@ -255,7 +271,7 @@ class FreezeReach:
         """``name`` is a local of ``function``, bound once, to a ``new_models`` call
         (``self_methods`` after it allowed), and every read of it keeps its parameters
         (``_kept_read``)."""
-        if not isinstance(function, _FUNCTIONS) or "__deepcopy__" in self.defined:
+        if not isinstance(function, _FUNCTIONS) or self.defines("__deepcopy__"):
             return False
         values = self._bindings(name, function)
         if values is None or len(values) != 1 or not isinstance(values[0], ast.expr):

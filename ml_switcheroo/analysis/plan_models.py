@@ -475,8 +475,9 @@ class ModelFacts:
 
     def _trains_module_parameters(self, site: Site) -> bool:
         """The optimizer ``site`` is given ``m.parameters()`` (a ``module_methods`` call with no
-        argument, or ``list``/``tuple`` of one: the map's ``wrappers``), and the file defines
-        no function of that name: it trains Parameters a module registered."""
+        argument, or ``list``/``tuple`` of one: the map's ``wrappers``), the repository
+        defines no function of that name and the file adds no tensors to an optimizer
+        (``FreezeReach.adds_tensors``): it trains Parameters a module registered."""
         spec = self.resolver.map.parameters
         if site.entry is None:
             return False
@@ -498,7 +499,8 @@ class ModelFacts:
             and argument.func.attr.value in spec.module_methods
         ):
             return False
-        return not self._reach().defines(argument.func.attr.value)
+        reach = self._reach()
+        return not reach.defines(argument.func.attr.value) and not reach.adds_tensors()
 
     def _library_frozen(self, node: cst.CSTNode) -> bool:
         """The freeze ``node`` touches a library's model no other code reaches

@@ -201,6 +201,7 @@ _PARAMETER_KEYS = {
     "kept_tensor_methods",
     "transparent_decorators",
     "dict_builders",
+    "group_methods",
     "tensor_classes",
     "structure_methods",
     "structure_functions",
@@ -537,6 +538,7 @@ class ParameterSpec:
     kept_tensor_methods: frozenset[str] = frozenset()
     transparent_decorators: frozenset[str] = frozenset()
     dict_builders: frozenset[str] = frozenset()
+    group_methods: frozenset[str] = frozenset()  # `opt.add_param_group(g)`: more tensors
     structure_methods: frozenset[str] = frozenset()  # `m.add_module(...)` changes `m`'s set
     structure_functions: frozenset[str] = frozenset()  # `setattr(m, ...)` changes `m`'s set
     container_methods: frozenset[str] = frozenset()  # `m.layers.append(nn.Linear(...))` too
@@ -1192,6 +1194,7 @@ class _Checker:
             kept_tensor_methods=names("kept_tensor_methods"),
             transparent_decorators=names("transparent_decorators", dotted=True),
             dict_builders=names("dict_builders", dotted=True),
+            group_methods=names("group_methods"),
             structure_methods=names("structure_methods"),
             structure_functions=names("structure_functions", dotted=True),
             container_methods=names("container_methods"),

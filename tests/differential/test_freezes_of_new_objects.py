@@ -84,7 +84,7 @@ def train():
     model = make_model()
     ema = deepcopy(model)
     requires_grad(ema, False)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0)
     update_ema(ema, model, decay=0)
     ema.eval()
     for epoch in range(EPOCHS):
@@ -216,7 +216,7 @@ def keep_average(model):
 
 
 keep_average(model)
-opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+opt = torch.optim.AdamW(model.parameters(), lr=0.05, weight_decay=0)
 """
 
 OPTAX_PGD = PGD.replace(
@@ -231,8 +231,9 @@ def test_the_optax_translation_is_exact(source: str) -> None:
     """The freeze runs in torch (on the copy, on the input); optax's transformation follows
     torch's trajectory exactly."""
     translation = translate(source)
-    constructors = [r for r in translation.conversions if r.api == "torch.optim.SGD"]
-    assert constructors and not any(r.api == "torch.optim.SGD" for r in translation.escapes)
+    apis = {"torch.optim.SGD", "torch.optim.AdamW"}
+    constructors = [r for r in translation.conversions if r.api in apis]
+    assert constructors and not any(r.api in apis for r in translation.escapes)
     with float64():
         problem = linear_problem()
         data = torch.ones(3, dtype=torch.float64)
@@ -373,6 +374,15 @@ PGD_TRAPS = {
     "own_clone": ("\n\ndef train():", "\n\ndef clone(x):\n    return x\n\n\ndef train():"),
     # the frozen tensor is an argument (it may be a parameter)
     "argument": ("    adv_x = x.detach().clone()\n", "    adv_x = x\n"),
+    # the optimizer is given more tensors: the new one may be among them
+    "param_group_added": (
+        "lr=0.05, momentum=0.9)\n",
+        "lr=0.05, momentum=0.9)\nopt.add_param_group({'params': [noised]})\n",
+    ),
+    "params_appended": (
+        "lr=0.05, momentum=0.9)\n",
+        "lr=0.05, momentum=0.9)\nopt.param_groups[0]['params'].append(noised)\n",
+    ),
 }
 
 
