@@ -43,6 +43,8 @@ _SCOPES = (
     ast.GeneratorExp,
 )
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+# names finding a function by a computed name: its calls may be any
+_DYNAMIC = frozenset({"globals", "locals", "vars", "eval", "exec"})
 _MAX_DEPTH = 3
 
 
@@ -127,7 +129,9 @@ class FreezeReach:
         function = self._scope(node)
         if not isinstance(function, _FUNCTIONS):
             return None
-        if self._fresh_name(frozen.id, function, set(), 0):
+        if not self.defines("__torch_function__") and self._fresh_name(
+            frozen.id, function, set(), 0
+        ):
             return FRESH_TENSOR
         model = self._iterated_model(node, frozen, function) or frozen
         if self._other_model(model, function, node):
@@ -466,6 +470,8 @@ class FreezeReach:
         for node in _own_nodes(function):
             if isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
                 return None
+            if _binds_unnamed(node, name):
+                return None  # an import, `except ... as`, a nested def or class, a match
             if not (isinstance(node, ast.Name) and node.id == name) or isinstance(
                 node.ctx, ast.Load
             ):
@@ -481,15 +487,22 @@ class FreezeReach:
         return found
 
     def _loop_only(self, loop: ast.For, name: str, function: ast.AST) -> bool:
-        """``name`` is bound only by ``loop`` in ``function`` and named nowhere outside it."""
+        """``name`` is bound only by ``loop``'s target in ``function`` and named nowhere
+        outside ``loop``."""
         inside = {id(n) for n in ast.walk(loop)}
-        return not any(
-            isinstance(n, ast.Name) and n.id == name and id(n) not in inside
-            for n in ast.walk(function)
-        ) and not any(
-            isinstance(n, (ast.Global, ast.Nonlocal)) and name in n.names
-            for n in ast.walk(function)
-        )
+        target = {id(n) for n in ast.walk(loop.target)}
+        for node in ast.walk(function):
+            if isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+                return False
+            if _binds_unnamed(node, name) and node is not function:
+                return False
+            if not (isinstance(node, ast.Name) and node.id == name):
+                continue
+            if id(node) not in inside:
+                return False
+            if not isinstance(node.ctx, ast.Load) and id(node) not in target:
+                return False
+        return True
 
     def _scope(self, node: ast.AST) -> ast.AST | None:
         parent = self.parents.get(id(node))
@@ -514,6 +527,8 @@ class FreezeReach:
         name = function.name
         if self.functions.get(name) is not function or self.called_elsewhere(name):
             return None
+        if any(isinstance(n, ast.Name) and n.id in _DYNAMIC for n in ast.walk(self.tree)):
+            return None  # `globals()["requires_grad"](model, False)`
         if not self._transparent(function):
             return None
         calls: list[tuple[ast.Call, ast.AST]] = []
@@ -579,6 +594,18 @@ def nodes_by_place(tree: ast.Module) -> dict[tuple[int, int, str], ast.AST]:
                 clashes.add(key)
             found[key] = node
     return {k: v for k, v in found.items() if k not in clashes}
+
+
+def _binds_unnamed(node: ast.AST, name: str) -> bool:
+    """``node`` binds ``name`` other than through a name node: an import, ``except ... as``,
+    a ``def`` or ``class``, a ``match`` capture."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return any((a.asname or a.name.partition(".")[0]) == name for a in node.names)
+    if isinstance(node, (ast.ExceptHandler, *_FUNCTIONS, ast.ClassDef)):
+        return node.name == name
+    if isinstance(node, (ast.MatchAs, ast.MatchStar)):
+        return node.name == name
+    return isinstance(node, ast.MatchMapping) and node.rest == name
 
 
 def _method_call(node: ast.AST, methods: frozenset[str], receiver: type = ast.AST) -> bool:

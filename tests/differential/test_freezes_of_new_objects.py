@@ -311,6 +311,8 @@ TRAPS = {
         FROZEN_COPY,
         "    for p in ema.parameters():\n        p.requires_grad = False\n    keep = [p]\n",
     ),
+    # the freezing function called by a computed name, on the model
+    "computed_call": (FROZEN_COPY, FROZEN_COPY + '    globals()["requires_grad"](model, False)\n'),
     # the copy leaves the function
     "returned": ("    checkpoint = ", "    return ema\n    checkpoint = "),
 }
@@ -374,6 +376,18 @@ PGD_TRAPS = {
     "own_clone": ("\n\ndef train():", "\n\ndef clone(x):\n    return x\n\n\ndef train():"),
     # the frozen tensor is an argument (it may be a parameter)
     "argument": ("    adv_x = x.detach().clone()\n", "    adv_x = x\n"),
+    # the name is bound again by an import (a library's tensor)
+    "imported_again": (
+        "    adv_x = make_noise(adv_x, eps)\n",
+        "    adv_x = make_noise(adv_x, eps)\n    from weights import adv_x\n",
+    ),
+    # a tensor class of the repository may make torch's functions return anything
+    "torch_function": (
+        "\n\ndef train():",
+        "\n\nclass Wrapped(torch.Tensor):\n    @classmethod\n"
+        "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+        "        return PARAMETER\n\n\ndef train():",
+    ),
     # the optimizer is given more tensors: the new one may be among them
     "param_group_added": (
         "lr=0.05, momentum=0.9)\n",
