@@ -815,8 +815,9 @@ class CrossFile:
 
     def _reaches_none(self, path: str, node: ast.AST, module_parameters: bool) -> bool:
         """The freeze ``node`` of the file ``path`` touches only a new model kept to itself,
-        or a new tensor when ``module_parameters`` (``freeze_reach.FreezeReach.kind``, read
-        on that file as ``plan_models`` reads its own)."""
+        or a new tensor when ``module_parameters`` and that file gives no optimizer more
+        tensors (``freeze_reach.FreezeReach.kind``, ``adds_tensors``: read on that file as
+        ``plan_models`` reads its own)."""
         facts = self.index.facts(path)
         if facts.tree is None:
             return False
@@ -832,7 +833,8 @@ class CrossFile:
             ),
         )
         kind = reach.kind(node)
-        return kind == OTHER_MODEL or (module_parameters and kind == FRESH_TENSOR)
+        fresh = module_parameters and kind == FRESH_TENSOR and not reach.adds_tensors()
+        return kind == OTHER_MODEL or fresh
 
     def caller_freeze(self, spec: ParameterSpec, module_parameters: bool = False) -> str | None:
         """``code`` and ``file:line`` of the first freeze a file importing this one

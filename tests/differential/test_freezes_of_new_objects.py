@@ -445,13 +445,17 @@ def test_an_imported_file_freezing_new_objects_keeps_the_exact_nnx_translation(
     [
         ("    probe = torch.zeros(3).clone()\n", "    probe = model.out.weight\n"),
         ("    copy = deepcopy(model)\n", "    copy = model\n"),
+        (
+            "    copy = deepcopy(model)\n",
+            "    OPTIMIZER.add_param_group({'params': [probe]})\n    copy = deepcopy(model)\n",
+        ),
     ],
-    ids=["parameter", "alias"],
+    ids=["parameter", "alias", "group_added"],
 )
 def test_an_imported_file_freezing_a_trained_parameter_escapes(
     tmp_path: Path, change: tuple[str, str]
 ) -> None:
-    package = f"new_objects_imported_{change[1].split()[-1].replace('.', '_')}"
+    package = f"new_objects_imported_{len(change[1])}"
     helper = "from copy import deepcopy\n\n" + IMPORTED_PGD.replace(*change)
     translated = converted_helper_main(tmp_path, package, helper)
     assert "opt = nnx.Optimizer" not in translated, translated
