@@ -660,10 +660,7 @@ class CrossFile:
         return None
 
     def imported_freeze(
-        self,
-        spec: ParameterSpec,
-        models: frozenset[str] | None = None,
-        module_parameters: bool = False,
+        self, spec: ParameterSpec, models: frozenset[str] | None = None
     ) -> str | None:
         """``code`` and ``file:line`` of the first freeze (``p.requires_grad = False``,
         ``m.requires_grad_(False)``, ``setattr(p, 'requires_grad', False)`` or
@@ -679,8 +676,7 @@ class CrossFile:
         (the classes of the repository every optimizer of this file trains a fresh instance
         of: ``fresh_models``), a freeze of a method of a class on its instance that none of
         them may hold is none (``_untouched``), and so is a freeze ``freeze_reach`` proves
-        touches only a new model kept to itself, or a new tensor when ``module_parameters``
-        (every optimizer asking trains a model's parameters: ``_reaches_none``)."""
+        touches only a new model kept to itself (``_reaches_none``)."""
         words = {*spec.freeze_attributes, *spec.freeze_methods, *spec.freeze_calls}
         words |= {callee.rpartition(".")[2] for callee in spec.freezing_calls}
         made = {*spec.freeze_keywords, *spec.frozen_by_default}
@@ -702,7 +698,7 @@ class CrossFile:
                     return run
                 if run and models and self._untouched(other, node, models):
                     continue
-                if run and self._reaches_none(other, node, module_parameters):
+                if run and self._reaches_none(other, node):
                     continue
                 if run:
                     place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
@@ -813,30 +809,57 @@ class CrossFile:
             parent and self.index.file_of(parent) is not None
         )
 
-    def _reaches_none(self, path: str, node: ast.AST, module_parameters: bool) -> bool:
-        """The freeze ``node`` of the file ``path`` touches only a new model kept to itself,
-        or a new tensor when ``module_parameters`` and that file gives no optimizer more
-        tensors (``freeze_reach.FreezeReach.kind``, ``adds_tensors``: read on that file as
-        ``plan_models`` reads its own)."""
+    def _reaches_none(self, path: str, node: ast.AST) -> bool:
+        """The freeze ``node`` of the file ``path`` touches only a new model kept to itself
+        (``freeze_reach.OTHER_MODEL``, read on that file as ``plan_models`` reads its own). A
+        new tensor's freeze counts here: whether it may reach an optimizer depends on what
+        each optimizer trains, which the dry run of another file (``_site_type``) does not
+        ask."""
+        reach = self._freeze_reach(path)
+        return reach is not None and reach.kind(node) == OTHER_MODEL
+
+    def _freeze_reach(self, path: str, alone: bool = False) -> FreezeReach | None:
+        """The ``FreezeReach`` of the file ``path`` (``alone``: as a dry run of it reads it,
+        without the repository); None when it does not parse."""
         facts = self.index.facts(path)
         if facts.tree is None:
-            return False
+            return None
         there = replace(self, path=path)
-        reach = self.index.about(
+        return self.index.about(  # type: ignore[no-any-return]
             path,
-            ("freeze reach", id(self.semantic_map)),
+            ("freeze reach", id(self.semantic_map), alone),
             lambda: FreezeReach(
                 facts.tree,  # type: ignore[arg-type]
                 reach_facts(self.semantic_map),
-                there.defines_function_elsewhere,
-                there.global_reachable_elsewhere,
+                *(
+                    ()
+                    if alone
+                    else (there.defines_function_elsewhere, there.global_reachable_elsewhere)
+                ),
             ),
         )
-        kind = reach.kind(node)
-        fresh = module_parameters and kind == FRESH_TENSOR and not reach.adds_tensors()
-        return kind == OTHER_MODEL or fresh
 
-    def caller_freeze(self, spec: ParameterSpec, module_parameters: bool = False) -> str | None:
+    def freezes_read_alone(self) -> bool:
+        """Whether a dry run of this file (no repository read) skips the same freezes of it
+        as its own run: each freeze ``freeze_reach`` proves touches a new object alone is
+        proven so with the repository too (no other file defines ``clone``, calls its
+        freezing function...), and the names of the map's ``module_methods`` a new tensor's
+        proof asks are defined by no other file."""
+        alone, real = self._freeze_reach(self.path, True), self._freeze_reach(self.path)
+        if alone is None or real is None:
+            return True
+        for node in ast_nodes.walk(alone.tree):
+            kind = alone.frozen_object(node) is not None and alone.kind(node)
+            if not kind:
+                continue
+            if real.kind(node) != kind:
+                return False
+            methods = self.semantic_map.parameters.module_methods
+            if kind == FRESH_TENSOR and any(real.defines(m) for m in methods):
+                return False
+        return True
+
+    def caller_freeze(self, spec: ParameterSpec) -> str | None:
         """``code`` and ``file:line`` of the first freeze a file importing this one
         (``RepositoryIndex.importing_closure``) holds anywhere (``_own_freezes``), or may run
         through the files it imports (``imported_freeze`` asked for it): it may freeze a
@@ -854,15 +877,11 @@ class CrossFile:
             owns = self.index.about(
                 other, ("own freezes", id(spec)), partial(_own_freezes, facts, spec)
             )
-            own = next(
-                (n for n in owns if not self._reaches_none(other, n, module_parameters)), None
-            )
+            own = next((n for n in owns if not self._reaches_none(other, n)), None)
             if own is not None:
                 place = Place(other, own.lineno).named(self.index.root)  # type: ignore[attr-defined]
                 return f"{ast.unparse(own)}` in `{place}"
-            found = replace(self, path=other).imported_freeze(
-                spec, module_parameters=module_parameters
-            )
+            found = replace(self, path=other).imported_freeze(spec)
             if found is not None:
                 return found
         return None
@@ -1377,6 +1396,8 @@ class CrossFile:
             return None
         if there.imported_freeze(spec) is not None or there.caller_freeze(spec) is not None:
             return None
+        if not there.freezes_read_alone():
+            return None  # the file's own run counts a freeze its dry run skipped
         if there.script_import() is not None or there.replaced_elsewhere() is not None:
             return None
         if there.hooks_elsewhere(spec) is not None:

@@ -123,7 +123,7 @@ class FreezeReach:
     def kind(self, node: ast.AST) -> str | None:
         """``FRESH_TENSOR`` or ``OTHER_MODEL`` when the freeze ``node`` (``x.requires_grad =
         v``, ``x.requires_grad_(v)``) provably touches such an object only; else None."""
-        frozen = self._frozen_object(node)
+        frozen = self.frozen_object(node)
         if not isinstance(frozen, ast.Name):
             return None
         function = self._scope(node)
@@ -138,7 +138,8 @@ class FreezeReach:
             return OTHER_MODEL
         return None
 
-    def _frozen_object(self, node: ast.AST) -> ast.expr | None:
+    def frozen_object(self, node: ast.AST) -> ast.expr | None:
+        """``x`` of the freeze ``x.requires_grad = v`` or ``x.requires_grad_(v)``, else None."""
         attributes, methods = self.facts.freeze_attributes, self.facts.freeze_methods
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             return node.func.value if node.func.attr in methods else None

@@ -159,7 +159,7 @@ class Planner(
         self._zero_functions: dict[int, ZeroFunction] | None = None  # see _zero_function_at
         self._scan: ModuleScan | None = None  # see _module_scan
         # see freeze_reaching: a freeze in another file, and this file's FreezeReach
-        self._file_freezes: dict[bool, tuple[str, str] | tuple[()]] = {}
+        self._file_freeze: tuple[str, str] | tuple[()] | None = None
         self._freeze_reach: FreezeReach | None = None
         self._freeze_nodes: dict[tuple[int, int, str], ast.AST] = {}
         self._calls: tuple[cst.Call, ...] | None = None  # see _module_calls

@@ -415,7 +415,8 @@ class ModelFacts:
         (``_library_frozen``) and those ``freeze_reach`` proves touch only a new tensor (when
         the optimizer trains a model's parameters) or a new model kept to itself; then in a
         file of the repository this file imports (``CrossFile.imported_freeze``) or one
-        importing it (``CrossFile.caller_freeze``), asked once per file."""
+        importing it (``CrossFile.caller_freeze``: there a new model's freeze alone is
+        skipped), asked once per file."""
         spec = self.resolver.map.parameters
         scan = self._module_scan()
         module_parameters = self._trains_module_parameters(site)
@@ -428,14 +429,13 @@ class ModelFacts:
         own = _first_freeze(self.module, spec, self.resolver.called_function, scan, untouched)
         if own is not None:
             return own, findings.FROZEN_PARAMETERS
-        if module_parameters not in self._file_freezes:
-            self._file_freezes[module_parameters] = self._freeze_elsewhere(module_parameters)
-        return self._file_freezes[module_parameters] or None
+        if self._file_freeze is None:
+            self._file_freeze = self._freeze_elsewhere()
+        return self._file_freeze or None
 
-    def _freeze_elsewhere(self, module_parameters: bool) -> tuple[str, str] | tuple[()]:
+    def _freeze_elsewhere(self) -> tuple[str, str] | tuple[()]:
         """``(code, kind)`` of a freeze in a file this file imports or one importing it (see
-        ``freeze_reaching``; ``module_parameters``: the optimizer asking trains a model's
-        parameters); ``()`` when there is none (or no repository is read)."""
+        ``freeze_reaching``); ``()`` when there is none (or no repository is read)."""
         spec = self.resolver.map.parameters
         cross_file = self.resolver.cross_file
         if cross_file is None:
@@ -443,10 +443,10 @@ class ModelFacts:
         constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
         places = [self.plan.key_of(s.call) for s in constructors]
         models = cross_file.fresh_models([(k.line, k.column) for k in places])
-        freezing = cross_file.imported_freeze(spec, models, module_parameters)
+        freezing = cross_file.imported_freeze(spec, models)
         if freezing is not None:
             return str(freezing), findings.FROZEN_IN_IMPORTED_FILE
-        freezing = cross_file.caller_freeze(spec, module_parameters)
+        freezing = cross_file.caller_freeze(spec)
         if freezing is not None:
             return str(freezing), findings.FROZEN_BY_IMPORTING_FILE
         return ()

@@ -32,6 +32,7 @@ from tests.differential.harness import (
     translate,
 )
 from tests.differential.nnx_loops import (
+    converted,
     converted_helper_main,
     helper_package,
     run_nnx_loop,
@@ -42,6 +43,7 @@ from tests.differential.nnx_loops import (
     translated_package_runs,
     worst_rel,
 )
+from tests.support import write_package
 
 HELPERS = """\
 def requires_grad(model, flag=True):
@@ -409,25 +411,23 @@ def test_an_input_freeze_that_may_reach_a_trained_tensor_escapes(trap: str) -> N
     assert escaped and FREEZES in escaped[0].reason, translation.code
 
 
-IMPORTED_PGD = """\
+IMPORTED_COPY = """\
 import torch
 
 
 def change(model):
-    probe = torch.zeros(3).clone()
-    probe.requires_grad = False
     copy = deepcopy(model)
     copy.requires_grad_(False)
 """
 
 
-def test_an_imported_file_freezing_new_objects_keeps_the_exact_nnx_translation(
+def test_an_imported_file_freezing_a_new_model_keeps_the_exact_nnx_translation(
     tmp_path: Path,
 ) -> None:
     """The cross-file check reads the freezes of ``helpers.py`` as this file's own: a new
-    tensor and a new model kept to itself touch none of ``main.py``'s optimizer."""
+    model kept to itself touches none of ``main.py``'s optimizer."""
     package = "new_objects_imported"
-    helper = "from copy import deepcopy\n\n" + IMPORTED_PGD
+    helper = "from copy import deepcopy\n\n" + IMPORTED_COPY
     files = helper_package(package, helper)
     outputs, torch_run, nnx_run = translated_package_runs(
         tmp_path,
@@ -443,20 +443,68 @@ def test_an_imported_file_freezing_new_objects_keeps_the_exact_nnx_translation(
 @pytest.mark.parametrize(
     "change",
     [
-        ("    probe = torch.zeros(3).clone()\n", "    probe = model.out.weight\n"),
         ("    copy = deepcopy(model)\n", "    copy = model\n"),
+        # a new tensor's freeze in another file counts: whether it may reach an optimizer
+        # depends on what the optimizer trains, which a dry run of that file does not ask
         (
             "    copy = deepcopy(model)\n",
-            "    OPTIMIZER.add_param_group({'params': [probe]})\n    copy = deepcopy(model)\n",
+            "    copy = deepcopy(model)\n    probe = torch.zeros(3).clone()\n    probe.requires_grad = False\n",
         ),
     ],
-    ids=["parameter", "alias", "group_added"],
+    ids=["alias", "new_tensor"],
 )
-def test_an_imported_file_freezing_a_trained_parameter_escapes(
+def test_an_imported_file_freezing_what_may_be_a_trained_parameter_escapes(
     tmp_path: Path, change: tuple[str, str]
 ) -> None:
     package = f"new_objects_imported_{len(change[1])}"
-    helper = "from copy import deepcopy\n\n" + IMPORTED_PGD.replace(*change)
+    helper = "from copy import deepcopy\n\n" + IMPORTED_COPY.replace(*change)
     translated = converted_helper_main(tmp_path, package, helper)
     assert "opt = nnx.Optimizer" not in translated, translated
     assert f"in `{package}/helpers.py:" in translated, translated
+
+
+RUN = """\
+import torch
+
+from PACKAGE.steps import train
+
+
+def main(model, loader, epochs):
+    losses = []
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    probe = torch.zeros(3).clone()
+    probe.requires_grad = False
+    for epoch in range(epochs):
+        train(model, opt, loader, losses)
+    return losses
+"""
+
+STEPS = """\
+def train(model, opt, loader, losses):
+    for x, y in loader:
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+"""
+
+
+def test_a_function_stepping_an_optimizer_its_file_escapes_for_a_freeze_keeps_it_torch(
+    tmp_path: Path,
+) -> None:
+    """``main.py``'s new tensor is proven so alone (its dry run translates the optimizer), not
+    with the repository (another file defines a ``clone``): ``main.py`` escapes its
+    optimizer, so ``steps.py`` must keep ``opt``'s torch calls (``CrossFile.
+    freezes_read_alone``): a deleted ``zero_grad()`` would sum every batch's gradients."""
+    package = "new_objects_dry_run"
+    files = {
+        "main.py": RUN.replace("PACKAGE", package),
+        "steps.py": STEPS,
+        "tensors.py": "class Box:\n    def clone(self):\n        return self\n",
+    }
+    write_package(tmp_path, files, package)
+    outputs = converted(tmp_path, package)
+    assert "opt = nnx.Optimizer" not in outputs["main.py"], outputs["main.py"]
+    assert "opt.zero_grad()" in outputs["steps.py"], outputs["steps.py"]
+    assert "nnx.value_and_grad" not in outputs["steps.py"], outputs["steps.py"]
