@@ -273,6 +273,9 @@ def test_loading_the_frozen_copy_back_keeps_torch_training_every_parameter() -> 
     translated = translate_nnx(LOAD_BACK)
     assert "optimizer = nnx.Optimizer(model" in translated, translated
     assert len(torch_batches()) * 3 + 3 == len(frozen_run.losses)
+    load = "model.load_state_dict(ema.state_dict())"
+    ported = _nnx_port(translated).replace(load, "nnx.update(model, nnx.state(ema, nnx.Param))")
+    assert worst_rel(frozen_run, run_nnx_loop(LOAD_BACK, ported)) < EXACT
 
 
 FREEZES = "this file freezes parameters"
