@@ -17,7 +17,10 @@ no parameter an optimizer over ``m.parameters()`` trains, whatever else the file
   when every call of the function hands it such a model (and no other file calls it).
 
 Anything else (an alias ``ema = model``, a container, a function parameter, ``w =
-model.fc.weight``) is unknown: the freeze counts. Not seen: a class of the repository whose
+model.fc.weight``) is unknown: the freeze counts. ``plan_models.freeze_reaching`` asks this
+of the file's own freezes; ``CrossFile`` of another file's (``OTHER_MODEL`` only there: a
+dry run of that file cannot tell what the optimizer asking trains), and checks that a dry
+run of a file reads its freezes as its own run does (``freezes_read_alone``). Not seen: a class of the repository whose
 ``__deepcopy__`` returns shared parameters (a file defining one counts), a model's forward
 pass handing its own parameters to an optimizer.
 """
