@@ -279,21 +279,11 @@ class CrossFile:
         return any(other != self.path for other in self.index.with_word(word))
 
     def defines_function_elsewhere(self, name: str) -> bool:
-        """Whether a file of the repository other than this one defines a function or class
-        ``name`` (anywhere in it: a method too), or may and fails to parse."""
-        for other in self.index.with_word(name):
-            if other == self.path:
-                continue
-            facts = self.index.facts(other)
-            if facts.tree is None:
-                return True
-            if any(
-                isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                and n.name == name
-                for n in ast_nodes.walk(facts.tree)
-            ):
-                return True
-        return False
+        """Whether a file of the repository linked to this one (``_first_linked``: its code
+        may run with this file's) defines a function or class ``name`` (a method too), or may
+        and fails to parse."""
+        found = self._first_linked({name}, ("defines", name), partial(_defines_name, name=name))
+        return found is not None
 
     def global_reachable_elsewhere(self, name: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier ``name``
@@ -2135,6 +2125,15 @@ def _complex_node(facts: FileFacts, *, spec: ParameterSpec) -> ast.expr | None:
                 if {alias.name.rpartition(".")[2], alias.asname} & names:
                     return ast.Name(id=alias.asname or alias.name, lineno=node.lineno)
     return None
+
+
+def _defines_name(facts: FileFacts, name: str) -> ast.AST | None:
+    """The first function or class of the file's tree named ``name``, or None."""
+    assert facts.tree is not None
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return next(
+        (n for n in ast_nodes.walk(facts.tree) if isinstance(n, kinds) and n.name == name), None
+    )
 
 
 def _own_freezes(facts: FileFacts, spec: ParameterSpec) -> list[ast.AST]:

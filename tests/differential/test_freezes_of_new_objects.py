@@ -469,6 +469,7 @@ def test_an_imported_file_freezing_what_may_be_a_trained_parameter_escapes(
 RUN = """\
 import torch
 
+from PACKAGE import tensors  # noqa: F401
 from PACKAGE.steps import train
 
 
@@ -497,7 +498,7 @@ def test_a_function_stepping_an_optimizer_its_file_escapes_for_a_freeze_keeps_it
     tmp_path: Path,
 ) -> None:
     """``main.py``'s new tensor is proven so alone (its dry run translates the optimizer), not
-    with the repository (another file defines a ``clone``): ``main.py`` escapes its
+    with the repository (a file it imports defines a ``clone``): ``main.py`` escapes its
     optimizer, so ``steps.py`` must keep ``opt``'s torch calls (``CrossFile.
     freezes_read_alone``): a deleted ``zero_grad()`` would sum every batch's gradients."""
     package = "new_objects_dry_run"
