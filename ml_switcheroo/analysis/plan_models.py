@@ -453,11 +453,13 @@ class ModelFacts:
 
     def _freeze_kind(self, node: cst.CSTNode) -> str | None:
         """What the freeze ``node`` may reach (``freeze_reach.FreezeReach.kind``, on the
-        ``ast`` node at its place), None when not proven."""
+        ``ast`` node at its place spelling the same code), None when not proven."""
         reach = self._reach()
         key = self.plan.key(node)
         found = self._freeze_nodes.get((key.line, key.column, type(node).__name__)) if key else None
-        return reach.kind(found) if found is not None else None
+        if found is None or "".join(ast.unparse(found).split()) != "".join(code_of(node).split()):
+            return None
+        return reach.kind(found)
 
     def _reach(self) -> FreezeReach:
         """This file's ``FreezeReach`` (its ``ast`` tree parsed at the first question)."""
