@@ -419,11 +419,13 @@ class ModelFacts:
         skipped), asked once per file."""
         spec = self.resolver.map.parameters
         scan = self._module_scan()
-        module_parameters = self._trains_module_parameters(site)
 
-        def untouched(node: cst.CSTNode) -> bool:
-            return self._library_frozen(node) or self._freeze_kind(node) in (
-                (OTHER_MODEL, FRESH_TENSOR) if module_parameters else (OTHER_MODEL,)
+        def untouched(node: cst.CSTNode) -> bool:  # asked of the file's freezes only
+            if self._library_frozen(node):
+                return True
+            kind = self._freeze_kind(node)
+            return kind == OTHER_MODEL or (
+                kind == FRESH_TENSOR and self._trains_module_parameters(site)
             )
 
         own = _first_freeze(self.module, spec, self.resolver.called_function, scan, untouched)
