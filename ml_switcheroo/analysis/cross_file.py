@@ -285,6 +285,13 @@ class CrossFile:
         found = self._first_linked({name}, ("defines", name), partial(_defines_name, name=name))
         return found is not None
 
+    def named_elsewhere(self, word: str) -> bool:
+        """Whether a file of the repository linked to this one (``_first_linked``) names the
+        identifier ``word`` (a name, an attribute, an import, a word of a string), or may and
+        fails to parse."""
+        found = self._first_linked({word}, ("names", word), partial(_names_word, word=word))
+        return found is not None
+
     def global_reachable_elsewhere(self, name: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier ``name``
         and may reach this module's globals: it imports this module or a package above it
@@ -650,7 +657,7 @@ class CrossFile:
         return None
 
     def imported_freeze(
-        self, spec: ParameterSpec, models: frozenset[str] | None = None
+        self, spec: ParameterSpec, models: frozenset[str] | None = None, skip: str | None = None
     ) -> str | None:
         """``code`` and ``file:line`` of the first freeze (``p.requires_grad = False``,
         ``m.requires_grad_(False)``, ``setattr(p, 'requires_grad', False)`` or
@@ -676,7 +683,7 @@ class CrossFile:
         holding |= {p for w in sorted(setters) for p in self.index.with_word(w)}
         closure = _Walked(self.index.walk_imported_closure(self.path))
         direct = set(self.index.imported_files(self.path))
-        for other in (p for p in closure if p in holding):
+        for other in (p for p in closure if p in holding and p != skip):
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)
@@ -824,8 +831,13 @@ class CrossFile:
                 *(
                     ()
                     if alone
-                    else (there.defines_function_elsewhere, there.global_reachable_elsewhere)
+                    else (
+                        there.defines_function_elsewhere,
+                        there.global_reachable_elsewhere,
+                        there.named_elsewhere,
+                    )
                 ),
+                own_name=_module_name(path),
             ),
         )
 
@@ -871,7 +883,7 @@ class CrossFile:
             if own is not None:
                 place = Place(other, own.lineno).named(self.index.root)  # type: ignore[attr-defined]
                 return f"{ast.unparse(own)}` in `{place}"
-            found = replace(self, path=other).imported_freeze(spec)
+            found = replace(self, path=other).imported_freeze(spec, skip=self.path)
             if found is not None:
                 return found
         return None
@@ -2124,6 +2136,30 @@ def _complex_node(facts: FileFacts, *, spec: ParameterSpec) -> ast.expr | None:
             for alias in node.names:
                 if {alias.name.rpartition(".")[2], alias.asname} & names:
                     return ast.Name(id=alias.asname or alias.name, lineno=node.lineno)
+    return None
+
+
+def _module_name(path: str) -> str:
+    """``train`` of ``.../train.py``."""
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _names_word(facts: FileFacts, word: str) -> ast.AST | None:
+    """The first node of the file's tree naming the identifier ``word``, or None."""
+    assert facts.tree is not None
+    for node in ast_nodes.walk(facts.tree):
+        if isinstance(node, ast.Name) and node.id == word:
+            return node
+        if isinstance(node, ast.Attribute) and node.attr == word:
+            return node
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            parts = [p for a in node.names for p in (*a.name.split("."), a.asname)]
+            parts += (getattr(node, "module", None) or "").split(".")
+            if word in parts:
+                return node
+        text = node.value if isinstance(node, ast.Constant) else None
+        if isinstance(text, str) and word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text):
+            return node
     return None
 
 

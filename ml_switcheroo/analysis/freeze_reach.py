@@ -20,14 +20,22 @@ Anything else (an alias ``ema = model``, a container, a function parameter, ``w 
 model.fc.weight``) is unknown: the freeze counts. ``plan_models.freeze_reaching`` asks this
 of the file's own freezes; ``CrossFile`` of another file's (``OTHER_MODEL`` only there: a
 dry run of that file cannot tell what the optimizer asking trains), and checks that a dry
-run of a file reads its freezes as its own run does (``freezes_read_alone``). Not seen: a class of the repository whose
-``__deepcopy__`` returns shared parameters (a file defining one counts), a model's forward
-pass handing its own parameters to an optimizer.
+run of a file reads its freezes as its own run does (``freezes_read_alone``).
+
+Probe s40 (p40a) holes closed: ``deepcopy(model, memo)`` keeps the memo's objects (only
+``deepcopy(x)`` makes a new model); a class of the repository defining how it is copied or
+pickled (``__reduce__``, ``__setstate__``...) or code naming ``copyreg`` decides what deepcopy
+returns; ``m._parameters[n] = w`` (or ``__dict__``, ``vars``, a computed ``setattr``)
+registers a plain tensor; ``torch.zeros(n, out=p)`` returns ``p``; ``sys.modules[__name__]``
+(or an import of the file itself) calls a freezing function unnamed. Not seen: a model's
+forward pass handing its own parameters to an optimizer, a library object's ``clone()``
+returning a Parameter.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -46,8 +54,33 @@ _SCOPES = (
     ast.GeneratorExp,
 )
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
-# names finding a function by a computed name: its calls may be any
-_DYNAMIC = frozenset({"globals", "locals", "vars", "eval", "exec"})
+# builtins (as names) and identifiers reaching a module's namespace (a function of it
+# called without its name written)
+_DYNAMIC_CALLS = frozenset({"globals", "locals", "vars", "eval", "exec", "__import__"})
+_DYNAMIC = frozenset(
+    {
+        "__import__",
+        "import_module",
+        "__globals__",
+        "__dict__",
+        "__main__",
+        "run_module",
+        "run_path",
+        "getmembers",
+    }
+)
+# what decides what copy.deepcopy returns besides torch's own classes
+_COPY_HOOKS = (
+    "__deepcopy__",
+    "__copy__",
+    "__reduce__",
+    "__reduce_ex__",
+    "__setstate__",
+    "__getstate__",
+)
+_COPY_TABLES = ("copyreg", "dispatch_table")
+# writing into a module's namespace bypasses the check that only Parameters are registered
+_REGISTRY_WORDS = ("_parameters", "__dict__", "__setattr__", "vars")
 _MAX_DEPTH = 3
 
 
@@ -101,7 +134,9 @@ def _never(name: str) -> bool:
 class FreezeReach:
     """The freezes of one file's ``ast`` tree and what they may reach (``kind``).
     ``defined_elsewhere(name)``: another file of the repository defines a function so named;
-    ``called_elsewhere(name)``: another file calls this file's module-level function."""
+    ``called_elsewhere(name)``: another file calls this file's module-level function;
+    ``named_elsewhere(word)``: another file linked to this one names the identifier;
+    ``own_name``: the file's module name (``train`` of ``train.py``), when known."""
 
     def __init__(
         self,
@@ -109,11 +144,16 @@ class FreezeReach:
         facts: ReachFacts,
         defined_elsewhere: Callable[[str], bool] = _never,
         called_elsewhere: Callable[[str], bool] = _never,
+        named_elsewhere: Callable[[str], bool] = _never,
+        own_name: str | None = None,
     ) -> None:
         self.tree = tree
         self.facts = facts
         self.defined_elsewhere = defined_elsewhere
         self.called_elsewhere = called_elsewhere
+        self.named_elsewhere = named_elsewhere
+        self.own_name = own_name
+        self.identifiers = _identifiers(tree)
         self.parents = {id(c): p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
         self.defined = {
             n.name for n in ast.walk(tree) if isinstance(n, (*_FUNCTIONS, ast.ClassDef))
@@ -132,9 +172,7 @@ class FreezeReach:
         function = self._scope(node)
         if not isinstance(function, _FUNCTIONS):
             return None
-        if not self.defines("__torch_function__") and self._fresh_name(
-            frozen.id, function, set(), 0
-        ):
+        if self._tensors_registered_only() and self._fresh_name(frozen.id, function, set(), 0):
             return FRESH_TENSOR
         model = self._iterated_model(node, frozen, function) or frozen
         if self._other_model(model, function, node):
@@ -213,6 +251,8 @@ class FreezeReach:
             return self._new_tensor(value.operand, function, seen, depth)
         if not isinstance(value, ast.Call):
             return False
+        if any(k.arg in (None, "out") for k in value.keywords):
+            return False  # `torch.zeros(n, out=p)` returns `p`
         func = value.func
         if isinstance(func, ast.Attribute):
             if func.attr in self.facts.new_tensor_methods:
@@ -250,6 +290,54 @@ class FreezeReach:
                 return True
         return False
 
+    def names(self, word: str) -> bool:
+        """The file, or another file linked to it, names the identifier ``word`` (a name, an
+        attribute, an import, a string)."""
+        return word in self.identifiers or self.named_elsewhere(word)
+
+    def _copies_plainly(self) -> bool:
+        """``copy.deepcopy`` makes new objects of everything here: no class of the
+        repository defines how it is copied or pickled (``_COPY_HOOKS``) and no code linked
+        to this file names ``copyreg`` (its table decides what deepcopy returns)."""
+        return not any(self.defines(name) for name in _COPY_HOOKS) and not any(
+            self.names(word) for word in _COPY_TABLES
+        )
+
+    def _tensors_registered_only(self) -> bool:
+        """A module's parameters are Parameters it registered: no code linked to this file
+        writes into a module's namespace (``_REGISTRY_WORDS``: ``m._parameters[n] = w``),
+        this file reads no attribute by a computed name, and no tensor class of the
+        repository defines ``__torch_function__``."""
+        if self.defines("__torch_function__") or any(self.names(w) for w in _REGISTRY_WORDS):
+            return False
+        return not any(
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)
+            and n.func.id in ("getattr", "setattr", "delattr")
+            and not (len(n.args) >= 2 and isinstance(n.args[1], ast.Constant))
+            for n in ast.walk(self.tree)
+        )
+
+    def _module_reached(self) -> bool:
+        """The file may reach its own module's namespace (a function of it called unnamed):
+        ``globals()``, ``vars()``, ``sys.modules``, ``import_module``, ``__globals__``,
+        ``__main__``... (``_DYNAMIC``), or it imports itself (``own_name``)."""
+        names = {n.id for n in ast.walk(self.tree) if isinstance(n, ast.Name)}
+        if names & _DYNAMIC_CALLS or self.identifiers & _DYNAMIC:
+            return True
+        if {"sys", "modules"} <= self.identifiers:
+            return True  # `sys.modules[__name__]`, also imported in a function
+        return any(self._imports_itself(node) for node in ast.walk(self.tree))
+
+    def _imports_itself(self, node: ast.AST) -> bool:
+        """``node`` imports a module named as this file (``import train`` in train.py)."""
+        if not self.own_name or not isinstance(node, (ast.Import, ast.ImportFrom)):
+            return False
+        names = [a.name for a in node.names]
+        if isinstance(node, ast.ImportFrom):
+            names.append(node.module or "")
+        return any(n.rpartition(".")[2] == self.own_name for n in names)
+
     def defines(self, name: str) -> bool:
         """The file, or another file of the repository, defines a function or class
         ``name``."""
@@ -279,7 +367,7 @@ class FreezeReach:
         """``name`` is a local of ``function``, bound once, to a ``new_models`` call
         (``self_methods`` after it allowed), and every read of it keeps its parameters
         (``_kept_read``)."""
-        if not isinstance(function, _FUNCTIONS) or self.defines("__deepcopy__"):
+        if not isinstance(function, _FUNCTIONS) or not self._copies_plainly():
             return False
         values = self._bindings(name, function)
         if values is None or len(values) != 1 or not isinstance(values[0], ast.expr):
@@ -292,6 +380,8 @@ class FreezeReach:
             or self._qualified(value.func) not in self.facts.new_models
         ):
             return False
+        if len(value.args) != 1 or value.keywords or isinstance(value.args[0], ast.Starred):
+            return False  # `deepcopy(model, memo)`: the memo's objects are kept
         return self._kept_in(function, name, depth)
 
     def _kept_in(self, function: ast.AST, name: str, depth: int) -> bool:
@@ -531,8 +621,8 @@ class FreezeReach:
         name = function.name
         if self.functions.get(name) is not function or self.called_elsewhere(name):
             return None
-        if any(isinstance(n, ast.Name) and n.id in _DYNAMIC for n in ast.walk(self.tree)):
-            return None  # `globals()["requires_grad"](model, False)`
+        if self._module_reached():
+            return None  # `globals()["requires_grad"](m, False)`, `sys.modules[__name__]...`
         if not self._transparent(function):
             return None
         calls: list[tuple[ast.Call, ast.AST]] = []
@@ -598,6 +688,25 @@ def nodes_by_place(tree: ast.Module) -> dict[tuple[int, int, str], ast.AST]:
                 clashes.add(key)
             found[key] = node
     return {k: v for k, v in found.items() if k not in clashes}
+
+
+def _identifiers(tree: ast.Module) -> frozenset[str]:
+    """Every name, attribute, import (each dotted part) and identifier-like word of a
+    string of ``tree``."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.alias):
+            found.update(node.name.split("."))
+            found.update([node.asname] if node.asname else [])
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.update(node.module.split("."))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", node.value))
+    return frozenset(found)
 
 
 def _binds_unnamed(node: ast.AST, name: str) -> bool:

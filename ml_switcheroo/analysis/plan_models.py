@@ -8,6 +8,7 @@ Split from ``plan.py`` by ``tools/split_plan.py``: the methods of ``ModelFacts``
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Collection
 from dataclasses import replace
 
@@ -61,6 +62,12 @@ from ml_switcheroo.spec.roles import (
     ZERO_GRAD,
 )
 from ml_switcheroo.spec.signature import code_of
+
+
+def _never(name: str) -> bool:
+    """No file of the repository is read: nothing is found in one."""
+    return False
+
 
 # methods writing a namespace's mapping (``torch.optim.__dict__.update(SGD=X)``)
 _DICT_WRITERS = frozenset({"update", "setdefault", "__setitem__"})
@@ -468,11 +475,15 @@ class ModelFacts:
         if self._freeze_reach is None:
             cross_file = self.resolver.cross_file
             tree = ast.parse(self.module.code)
+            never = _never
+            own = os.path.splitext(os.path.basename(self.filename))[0] if self.filename else None
             self._freeze_reach = FreezeReach(
                 tree,
                 reach_facts(self.resolver.map),
-                cross_file.defines_function_elsewhere if cross_file else lambda name: False,
-                cross_file.global_reachable_elsewhere if cross_file else lambda name: False,
+                cross_file.defines_function_elsewhere if cross_file else never,
+                cross_file.global_reachable_elsewhere if cross_file else never,
+                cross_file.named_elsewhere if cross_file else never,
+                own_name=own,
             )
             self._freeze_nodes = _nodes_by_place(tree)
         return self._freeze_reach

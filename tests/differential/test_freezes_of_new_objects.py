@@ -318,6 +318,23 @@ TRAPS = {
     ),
     # the freezing function called by a computed name, on the model
     "computed_call": (FROZEN_COPY, FROZEN_COPY + '    globals()["requires_grad"](model, False)\n'),
+    # probe s40 p40a: deepcopy's memo keeps the model's head in the copy
+    "memo": (
+        "    ema = deepcopy(model)\n",
+        "    ema = deepcopy(model, {id(model.out): model.out})\n",
+    ),
+    # probe s40 p40a: the freezing function called through the module object
+    "sys_modules": (
+        FROZEN_COPY,
+        FROZEN_COPY + "    import sys\n    sys.modules[__name__].requires_grad(model.out, False)\n",
+    ),
+    # probe s40 p40a: a class deciding how it is pickled decides what deepcopy returns
+    "reduce": (
+        "\n\ndef train():",
+        "\n\nclass Shared(torch.nn.Module):\n    def __reduce__(self):\n"
+        "        return (SHARED.get, ('out',))\n\n\ndef train():",
+    ),
+    "copyreg": ("    ema = deepcopy(model)\n", "    import copyreg\n    ema = deepcopy(model)\n"),
     # the copy leaves the function
     "returned": ("    checkpoint = ", "    return ema\n    checkpoint = "),
 }
@@ -393,6 +410,13 @@ PGD_TRAPS = {
         "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
         "        return PARAMETER\n\n\ndef train():",
     ),
+    # probe s40 p40a: a plain tensor registered straight into a module's parameters
+    "raw_registration": (
+        "lr=0.05, momentum=0.9)\n",
+        "lr=0.05, momentum=0.9)\nmodel.out._parameters['weight'] = noised\n",
+    ),
+    # probe s40 p40a: `out=` returns the tensor it is given
+    "out_keyword": ("    adv_x = x.detach().clone()\n", "    adv_x = torch.zeros(3, out=x)\n"),
     # the optimizer is given more tensors: the new one may be among them
     "param_group_added": (
         "lr=0.05, momentum=0.9)\n",
@@ -512,3 +536,23 @@ def test_a_function_stepping_an_optimizer_its_file_escapes_for_a_freeze_keeps_it
     assert "opt = nnx.Optimizer" not in outputs["main.py"], outputs["main.py"]
     assert "opt.zero_grad()" in outputs["steps.py"], outputs["steps.py"]
     assert "nnx.value_and_grad" not in outputs["steps.py"], outputs["steps.py"]
+
+
+OWN_FRESH = {
+    "optim_utils.py": "import torch\n\n\ndef perturb(x):\n    adv = x.detach().clone()\n"
+    "    adv.requires_grad = False\n    return adv\n\n\ndef build(model):\n"
+    "    return torch.optim.SGD(model.parameters(), lr=0.1)\n",
+    "train.py": "from PACKAGE.optim_utils import build, perturb\n\n\ndef main(model, loader):\n"
+    "    opt = build(model)\n    return perturb\n",
+}
+
+
+def test_a_file_s_own_new_tensor_is_not_blamed_on_a_file_importing_it(tmp_path: Path) -> None:
+    """Probe s40 p40a item 6: the importing file's freezes were read through the files it
+    imports, this one among them, where a new tensor's freeze counts: the escape named "a
+    file importing this file" for this file's own freeze, already judged."""
+    package = "new_objects_own_fresh"
+    files = {k: v.replace("PACKAGE", package) for k, v in OWN_FRESH.items()}
+    write_package(tmp_path, files, package)
+    translated = converted(tmp_path, package)["optim_utils.py"]
+    assert "`adv.requires_grad = False`" not in translated, translated
