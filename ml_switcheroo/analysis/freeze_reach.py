@@ -154,6 +154,7 @@ class FreezeReach:
         self.named_elsewhere = named_elsewhere
         self.own_name = own_name
         self.identifiers = _identifiers(tree)
+        self.code_identifiers = _identifiers(tree, strings=False)
         self.parents = {id(c): p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
         self.defined = {
             n.name for n in ast.walk(tree) if isinstance(n, (*_FUNCTIONS, ast.ClassDef))
@@ -323,9 +324,9 @@ class FreezeReach:
         ``globals()``, ``vars()``, ``sys.modules``, ``import_module``, ``__globals__``,
         ``__main__``... (``_DYNAMIC``), or it imports itself (``own_name``)."""
         names = {n.id for n in ast.walk(self.tree) if isinstance(n, ast.Name)}
-        if names & _DYNAMIC_CALLS or self.identifiers & _DYNAMIC:
-            return True
-        if {"sys", "modules"} <= self.identifiers:
+        if names & _DYNAMIC_CALLS or self.code_identifiers & _DYNAMIC:
+            return True  # (a string `"__main__"` reaches nothing: `if __name__ == "__main__"`)
+        if {"sys", "modules"} <= self.code_identifiers:
             return True  # `sys.modules[__name__]`, also imported in a function
         return any(self._imports_itself(node) for node in ast.walk(self.tree))
 
@@ -690,9 +691,9 @@ def nodes_by_place(tree: ast.Module) -> dict[tuple[int, int, str], ast.AST]:
     return {k: v for k, v in found.items() if k not in clashes}
 
 
-def _identifiers(tree: ast.Module) -> frozenset[str]:
-    """Every name, attribute, import (each dotted part) and identifier-like word of a
-    string of ``tree``."""
+def _identifiers(tree: ast.Module, strings: bool = True) -> frozenset[str]:
+    """Every name, attribute, import (each dotted part) and, with ``strings``, identifier-like
+    word of a string of ``tree``."""
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -704,7 +705,7 @@ def _identifiers(tree: ast.Module) -> frozenset[str]:
             found.update([node.asname] if node.asname else [])
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.update(node.module.split("."))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+        elif strings and isinstance(node, ast.Constant) and isinstance(node.value, str):
             found.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", node.value))
     return frozenset(found)
 

@@ -101,6 +101,7 @@ def train():
     checkpoint = {{"ema": ema.state_dict()}}
 
 
+SCRIPT = __name__ == "__main__"  # DiT runs main() under this test; the string names nothing
 train()
 """
 
