@@ -34,7 +34,13 @@ from ml_switcheroo.analysis.changed_models import (
     foreign_method_change,
     foreign_own_method_change,
 )
-from ml_switcheroo.analysis.freeze_reach import FRESH_TENSOR, OTHER_MODEL, FreezeReach, reach_facts
+from ml_switcheroo.analysis.freeze_reach import (
+    FRESH_TENSOR,
+    OTHER_MODEL,
+    FreezeReach,
+    binds_anywhere,
+    reach_facts,
+)
 from ml_switcheroo.analysis.freeze_targets import (
     ModelUses,
     fresh_model_class,
@@ -279,18 +285,26 @@ class CrossFile:
         return any(other != self.path for other in self.index.with_word(word))
 
     def defines_function_elsewhere(self, name: str) -> bool:
-        """Whether a file of the repository linked to this one (``_first_linked``: its code
-        may run with this file's) defines a function or class ``name`` (a method too), or may
-        and fails to parse."""
-        found = self._first_linked({name}, ("defines", name), partial(_defines_name, name=name))
-        return found is not None
+        """Whether a file of the repository other than this one binds ``name`` where a class
+        or module may get it (``freeze_reach.binds_anywhere``: a ``def``, ``clone =
+        copy.copy`` in a class body, ``setattr(C, "clone", f)``), or may and fails to parse.
+        Any file: one a registry imports by name (``importlib``) is linked to none."""
+        for other in self.index.with_word(name):
+            if other == self.path:
+                continue
+            facts = self.index.facts(other)
+            if facts.tree is None:
+                return True
+            question = ("binds", name)
+            if self.index.about(other, question, partial(binds_anywhere, facts.tree, name)):
+                return True
+        return False
 
     def named_elsewhere(self, word: str) -> bool:
-        """Whether a file of the repository linked to this one (``_first_linked``) names the
-        identifier ``word`` (a name, an attribute, an import, a word of a string), or may and
-        fails to parse."""
-        found = self._first_linked({word}, ("names", word), partial(_names_word, word=word))
-        return found is not None
+        """Whether a file of the repository other than this one holds the identifier ``word``
+        (in its code, a string or a comment: the index's words). Any file: one a registry
+        imports by name is linked to none."""
+        return self.mentioned_elsewhere(word)
 
     def global_reachable_elsewhere(self, name: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier ``name``
@@ -2142,34 +2156,6 @@ def _complex_node(facts: FileFacts, *, spec: ParameterSpec) -> ast.expr | None:
 def _module_name(path: str) -> str:
     """``train`` of ``.../train.py``."""
     return os.path.splitext(os.path.basename(path))[0]
-
-
-def _names_word(facts: FileFacts, word: str) -> ast.AST | None:
-    """The first node of the file's tree naming the identifier ``word``, or None."""
-    assert facts.tree is not None
-    for node in ast_nodes.walk(facts.tree):
-        if isinstance(node, ast.Name) and node.id == word:
-            return node
-        if isinstance(node, ast.Attribute) and node.attr == word:
-            return node
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            parts = [p for a in node.names for p in (*a.name.split("."), a.asname)]
-            parts += (getattr(node, "module", None) or "").split(".")
-            if word in parts:
-                return node
-        text = node.value if isinstance(node, ast.Constant) else None
-        if isinstance(text, str) and word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text):
-            return node
-    return None
-
-
-def _defines_name(facts: FileFacts, name: str) -> ast.AST | None:
-    """The first function or class of the file's tree named ``name``, or None."""
-    assert facts.tree is not None
-    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    return next(
-        (n for n in ast_nodes.walk(facts.tree) if isinstance(n, kinds) and n.name == name), None
-    )
 
 
 def _own_freezes(facts: FileFacts, spec: ParameterSpec) -> list[ast.AST]:

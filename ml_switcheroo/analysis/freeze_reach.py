@@ -78,9 +78,20 @@ _COPY_HOOKS = (
     "__setstate__",
     "__getstate__",
 )
-_COPY_TABLES = ("copyreg", "dispatch_table")
+_COPY_TABLES = ("copyreg", "dispatch_table", "_deepcopy_dispatch", "_reconstruct")
 # writing into a module's namespace bypasses the check that only Parameters are registered
-_REGISTRY_WORDS = ("_parameters", "__dict__", "__setattr__", "vars")
+# and so do these, making a tensor a Parameter object or swapping one's flags (probe s40 p40a)
+_REGISTRY_WORDS = (
+    "_parameters",
+    "__dict__",
+    "__setattr__",
+    "vars",
+    "as_subclass",
+    "__class__",
+    "_make_subclass",
+    "swap_tensors",
+    "set_",
+)
 _MAX_DEPTH = 3
 
 
@@ -156,9 +167,6 @@ class FreezeReach:
         self.identifiers = _identifiers(tree)
         self.code_identifiers = _identifiers(tree, strings=False)
         self.parents = {id(c): p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
-        self.defined = {
-            n.name for n in ast.walk(tree) if isinstance(n, (*_FUNCTIONS, ast.ClassDef))
-        }
         self.imports = _imports(tree)
         self.functions = _module_functions(tree)
 
@@ -297,12 +305,11 @@ class FreezeReach:
         return word in self.identifiers or self.named_elsewhere(word)
 
     def _copies_plainly(self) -> bool:
-        """``copy.deepcopy`` makes new objects of everything here: no class of the
-        repository defines how it is copied or pickled (``_COPY_HOOKS``) and no code linked
-        to this file names ``copyreg`` (its table decides what deepcopy returns)."""
-        return not any(self.defines(name) for name in _COPY_HOOKS) and not any(
-            self.names(word) for word in _COPY_TABLES
-        )
+        """``copy.deepcopy`` makes new objects of everything here: no code of the repository
+        names how a class is copied or pickled (``_COPY_HOOKS``: a ``def __deepcopy__``,
+        ``__deepcopy__ = f``, ``setattr(C, "__reduce__", f)``) or deepcopy's tables
+        (``_COPY_TABLES``: ``copyreg``, ``copy._deepcopy_dispatch``)."""
+        return not any(self.names(word) for word in (*_COPY_HOOKS, *_COPY_TABLES))
 
     def _tensors_registered_only(self) -> bool:
         """A module's parameters are Parameters it registered: no code linked to this file
@@ -340,9 +347,10 @@ class FreezeReach:
         return any(n.rpartition(".")[2] == self.own_name for n in names)
 
     def defines(self, name: str) -> bool:
-        """The file, or another file of the repository, defines a function or class
-        ``name``."""
-        return name in self.defined or self.defined_elsewhere(name)
+        """The file, or another file of the repository, binds ``name`` where a class or
+        module may get it (``binds_anywhere``: ``def clone``, ``clone = copy.copy`` in a class
+        body, ``X.clone = f``, ``setattr(X, "clone", f)``)."""
+        return binds_anywhere(self.tree, name) or self.defined_elsewhere(name)
 
     # ------------------------------------------------------------------ other models
 
@@ -691,13 +699,37 @@ def nodes_by_place(tree: ast.Module) -> dict[tuple[int, int, str], ast.AST]:
     return {k: v for k, v in found.items() if k not in clashes}
 
 
+def binds_anywhere(tree: ast.Module, name: str) -> bool:
+    """``tree`` binds ``name`` where a class or module may get it: a ``def`` or ``class``,
+    an assignment or import at module level or in a class body, an attribute store
+    (``X.clone = f``) or a string naming it (``setattr(X, "clone", f)``, a ``type(...)``
+    dict); a function's local of that name is none."""
+    for node in ast.walk(tree):
+        if isinstance(node, (*_FUNCTIONS, ast.ClassDef)) and node.name == name:
+            return True
+        stored = isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load)
+        if (stored and node.attr == name) or (  # type: ignore[union-attr]
+            isinstance(node, ast.Constant) and node.value == name
+        ):
+            return True
+    scopes = [tree, *(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef))]
+    return any(
+        _binds_unnamed(node, name)
+        or (isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load))
+        for scope in scopes
+        for node in _own_nodes(scope)
+    )
+
+
 def _identifiers(tree: ast.Module, strings: bool = True) -> frozenset[str]:
-    """Every name, attribute, import (each dotted part) and, with ``strings``, identifier-like
-    word of a string of ``tree``."""
+    """Every name, ``def``/``class`` name, attribute, import (each dotted part) and, with
+    ``strings``, identifier-like word of a string of ``tree``."""
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             found.add(node.id)
+        elif isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
+            found.add(node.name)
         elif isinstance(node, ast.Attribute):
             found.add(node.attr)
         elif isinstance(node, ast.alias):

@@ -336,6 +336,17 @@ TRAPS = {
         "        return (SHARED.get, ('out',))\n\n\ndef train():",
     ),
     "copyreg": ("    ema = deepcopy(model)\n", "    import copyreg\n    ema = deepcopy(model)\n"),
+    # probe s40 p40a 3c, 3d: a copy hook bound by assignment; deepcopy's own table
+    "deepcopy_attribute": (
+        "\n\ndef train():",
+        "\n\ndef _keep(self, memo):\n    return self\n\n\nclass Shared(torch.nn.Module):\n"
+        "    __deepcopy__ = _keep\n\n\ndef train():",
+    ),
+    "deepcopy_dispatch": (
+        "    ema = deepcopy(model)\n",
+        "    import copy\n    copy._deepcopy_dispatch[type(model)] = lambda m, memo: m\n"
+        "    ema = deepcopy(model)\n",
+    ),
     # the copy leaves the function
     "returned": ("    checkpoint = ", "    return ema\n    checkpoint = "),
 }
@@ -415,6 +426,24 @@ PGD_TRAPS = {
     "raw_registration": (
         "lr=0.05, momentum=0.9)\n",
         "lr=0.05, momentum=0.9)\nmodel.out._parameters['weight'] = noised\n",
+    ),
+    # probe s40 p40a 8, 9, 10: `clone` bound by assignment; a tensor made a Parameter object
+    # or swapped into one (its flags travel)
+    "clone_bound": (
+        "\n\ndef train():",
+        "\n\nclass Twin(torch.nn.Module):\n    clone = print\n\n\ndef train():",
+    ),
+    "as_subclass": (
+        "lr=0.05, momentum=0.9)\n",
+        "lr=0.05, momentum=0.9)\nmodel.out.weight = noised.as_subclass(torch.nn.Parameter)\n",
+    ),
+    "class_swap": (
+        "lr=0.05, momentum=0.9)\n",
+        "lr=0.05, momentum=0.9)\nnoised.__class__ = torch.nn.Parameter\n",
+    ),
+    "swap_tensors": (
+        "lr=0.05, momentum=0.9)\n",
+        "lr=0.05, momentum=0.9)\ntorch.utils.swap_tensors(model.out.weight, noised)\n",
     ),
     # probe s40 p40a: `out=` returns the tensor it is given
     "out_keyword": ("    adv_x = x.detach().clone()\n", "    adv_x = torch.zeros(3, out=x)\n"),
@@ -557,3 +586,43 @@ def test_a_file_s_own_new_tensor_is_not_blamed_on_a_file_importing_it(tmp_path: 
     write_package(tmp_path, files, package)
     translated = converted(tmp_path, package)["optim_utils.py"]
     assert "`adv.requires_grad = False`" not in translated, translated
+
+
+REGISTRY_MAIN = """\
+import importlib
+from copy import deepcopy
+
+import torch
+
+
+def main(model, loader, epochs):
+    model = importlib.import_module("PACKAGE.heads").build(model)
+    ema = deepcopy(model)
+    ema.requires_grad_(False)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    return opt
+"""
+
+HEADS = """\
+import torch
+
+
+class SharedHead(torch.nn.Module):
+    def __deepcopy__(self, memo):
+        return self
+
+
+def build(model):
+    return model
+"""
+
+
+def test_a_copy_hook_in_a_file_reached_by_name_escapes(tmp_path: Path) -> None:
+    """Probe s40 p40a item 7: ``heads.py`` is imported by name (a registry), linked to no
+    file by an import; its ``__deepcopy__`` still decides what ``deepcopy`` returns."""
+    package = "new_objects_registry"
+    files = {"main.py": REGISTRY_MAIN.replace("PACKAGE", package), "heads.py": HEADS}
+    write_package(tmp_path, files, package)
+    translated = converted(tmp_path, package)["main.py"]
+    assert "opt = nnx.Optimizer" not in translated, translated
+    assert FREEZES in translated, translated
