@@ -181,7 +181,11 @@ class FreezeReach:
         function = self._scope(node)
         if not isinstance(function, _FUNCTIONS):
             return None
-        if self._tensors_registered_only() and self._fresh_name(frozen.id, function, set(), 0):
+        if (
+            self._tensors_registered_only()
+            and self._fresh_name(frozen.id, function, set(), 0)
+            and self._kept_to_itself(frozen.id, function)
+        ):
             return FRESH_TENSOR
         model = self._iterated_model(node, frozen, function) or frozen
         if self._other_model(model, function, node):
@@ -272,6 +276,39 @@ class FreezeReach:
             return True
         callee = self._function_called(func)
         return callee is not None and depth < _MAX_DEPTH and self._returns_new(callee, depth + 1)
+
+    def _kept_to_itself(self, name: str, function: ast.AST) -> bool:
+        """Every read of ``name`` in ``function`` hands its tensor to no code (probe s40 p40a
+        items 9-13: a tensor passed on may become a Parameter object keeping its flag): a
+        freeze of it, an operand of arithmetic, the receiver of a ``new_tensor_methods`` or
+        in-place (``kept_tensor_methods``) call, an argument of a ``new_tensor_functions``
+        call, or its ``grad``/``shape`` read. Not returned, not called with, not stored."""
+        return all(
+            self._read_kept(node)
+            for node in _own_nodes(function)
+            if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load)
+        )
+
+    def _read_kept(self, read: ast.Name) -> bool:
+        parent = self.parents.get(id(read))
+        if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Compare)):
+            return True
+        if isinstance(parent, ast.Call) and read in parent.args:
+            written = self._qualified(parent.func)
+            keywords = all(k.arg not in (None, "out") for k in parent.keywords)
+            return written in self.facts.new_tensor_functions and keywords
+        if not (isinstance(parent, ast.Attribute) and parent.value is read):
+            return False
+        if parent.attr in ("grad", "shape") and isinstance(parent.ctx, ast.Load):
+            return True
+        if parent.attr in self.facts.freeze_attributes:
+            return isinstance(parent.ctx, ast.Store)
+        call = self.parents.get(id(parent))
+        if not (isinstance(call, ast.Call) and call.func is parent):
+            return False
+        if parent.attr in self.facts.new_tensor_methods:
+            return not self.defines(parent.attr)
+        return self._kept_tensor(read)
 
     def _returns_new(self, function: ast.FunctionDef, depth: int) -> bool:
         """``function`` (not decorated, no ``yield``) returns a new tensor at every

@@ -134,8 +134,7 @@ def make_noise(x, epsilon=0.03):
 
 
 def perturb(x, eps=0.03):
-    adv_x = x.detach().clone()
-    adv_x = make_noise(adv_x, eps)
+    adv_x = make_noise(x.detach().clone(), eps)
     adv_x.requires_grad = False
     adv_x = adv_x + 0.5 * eps * torch.sign(adv_x)
     return torch.clamp(adv_x, -1, 1)
@@ -400,20 +399,31 @@ def test_gan_toggling_escapes_both_optimizers() -> None:
     assert translated.count(FREEZES) == 2, translated
 
 
-PGD_TRAPS = {
+CLONED = ("    adv_x = make_noise(x.detach().clone(), eps)\n",)
+PGD_TRAPS: dict[str, Any] = {
     # the optimizer trains tensors that may be the frozen one
     "raw_tensors": (
         "torch.optim.SGD(model.parameters(), ",
         "torch.optim.SGD([w for w in params], ",
     ),
     # a function of the file named `clone` may return anything
-    "own_clone": ("\n\ndef train():", "\n\ndef clone(x):\n    return x\n\n\ndef train():"),
+    "own_clone": (
+        ("\n\ndef train():", "\n\ndef clone(x):\n    return x\n\n\ndef train():"),
+        (CLONED[0], "    adv_x = x.clone()\n"),
+    ),
     # the frozen tensor is an argument (it may be a parameter)
-    "argument": ("    adv_x = x.detach().clone()\n", "    adv_x = x\n"),
+    "argument": ("    adv_x = make_noise(x.detach().clone(), eps)\n", "    adv_x = x\n"),
+    # probe s40 p40a items 11-13: the frozen tensor handed on (a library may register it as
+    # a Parameter keeping its flag) or returned
+    "handed_on": (
+        "    adv_x.requires_grad = False\n",
+        "    adv_x.requires_grad = False\n    install_weight(MODEL, 'weight', adv_x)\n",
+    ),
+    "returned_frozen": ("    return torch.clamp(adv_x, -1, 1)\n", "    return adv_x\n"),
     # the name is bound again by an import (a library's tensor)
     "imported_again": (
-        "    adv_x = make_noise(adv_x, eps)\n",
-        "    adv_x = make_noise(adv_x, eps)\n    from weights import adv_x\n",
+        "    adv_x = make_noise(x.detach().clone(), eps)\n",
+        "    adv_x = make_noise(x.detach().clone(), eps)\n    from weights import adv_x\n",
     ),
     # a tensor class of the repository may make torch's functions return anything
     "torch_function": (
@@ -430,8 +440,11 @@ PGD_TRAPS = {
     # probe s40 p40a 8, 9, 10: `clone` bound by assignment; a tensor made a Parameter object
     # or swapped into one (its flags travel)
     "clone_bound": (
-        "\n\ndef train():",
-        "\n\nclass Twin(torch.nn.Module):\n    clone = print\n\n\ndef train():",
+        (
+            "\n\ndef train():",
+            "\n\nclass Twin(torch.nn.Module):\n    clone = print\n\n\ndef train():",
+        ),
+        (CLONED[0], "    adv_x = x.clone()\n"),
     ),
     "as_subclass": (
         "lr=0.05, momentum=0.9)\n",
@@ -446,7 +459,10 @@ PGD_TRAPS = {
         "lr=0.05, momentum=0.9)\ntorch.utils.swap_tensors(model.out.weight, noised)\n",
     ),
     # probe s40 p40a: `out=` returns the tensor it is given
-    "out_keyword": ("    adv_x = x.detach().clone()\n", "    adv_x = torch.zeros(3, out=x)\n"),
+    "out_keyword": (
+        "    adv_x = make_noise(x.detach().clone(), eps)\n",
+        "    adv_x = torch.zeros(3, out=x)\n",
+    ),
     # the optimizer is given more tensors: the new one may be among them
     "param_group_added": (
         "lr=0.05, momentum=0.9)\n",
@@ -461,8 +477,11 @@ PGD_TRAPS = {
 
 @pytest.mark.parametrize("trap", sorted(PGD_TRAPS))
 def test_an_input_freeze_that_may_reach_a_trained_tensor_escapes(trap: str) -> None:
-    source = OPTAX_PGD.replace(*PGD_TRAPS[trap])
-    assert source != OPTAX_PGD
+    changes = PGD_TRAPS[trap]
+    source = OPTAX_PGD
+    for old, new in changes if isinstance(changes[0], tuple) else [changes]:
+        assert old in source, old
+        source = source.replace(old, new)
     translation = translate(source)
     escaped = [r for r in translation.escapes if r.api == "torch.optim.SGD"]
     assert escaped and FREEZES in escaped[0].reason, translation.code
@@ -570,7 +589,7 @@ def test_a_function_stepping_an_optimizer_its_file_escapes_for_a_freeze_keeps_it
 
 OWN_FRESH = {
     "optim_utils.py": "import torch\n\n\ndef perturb(x):\n    adv = x.detach().clone()\n"
-    "    adv.requires_grad = False\n    return adv\n\n\ndef build(model):\n"
+    "    adv.requires_grad = False\n    return adv * 1.0\n\n\ndef build(model):\n"
     "    return torch.optim.SGD(model.parameters(), lr=0.1)\n",
     "train.py": "from PACKAGE.optim_utils import build, perturb\n\n\ndef main(model, loader):\n"
     "    opt = build(model)\n    return perturb\n",
