@@ -34,6 +34,13 @@ from ml_switcheroo.analysis.changed_models import (
     foreign_method_change,
     foreign_own_method_change,
 )
+from ml_switcheroo.analysis.freeze_reach import (
+    FRESH_TENSOR,
+    OTHER_MODEL,
+    FreezeReach,
+    binds_anywhere,
+    reach_facts,
+)
 from ml_switcheroo.analysis.freeze_targets import (
     ModelUses,
     fresh_model_class,
@@ -282,6 +289,28 @@ class CrossFile:
     def mentioned_elsewhere(self, word: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier."""
         return any(other != self.path for other in self.index.with_word(word))
+
+    def defines_function_elsewhere(self, name: str) -> bool:
+        """Whether a file of the repository other than this one binds ``name`` where a class
+        or module may get it (``freeze_reach.binds_anywhere``: a ``def``, ``clone =
+        copy.copy`` in a class body, ``setattr(C, "clone", f)``), or may and fails to parse.
+        Any file: one a registry imports by name (``importlib``) is linked to none."""
+        for other in self.index.with_word(name):
+            if other == self.path:
+                continue
+            facts = self.index.facts(other)
+            if facts.tree is None:
+                return True
+            question = ("binds", name)
+            if self.index.about(other, question, partial(binds_anywhere, facts.tree, name)):
+                return True
+        return False
+
+    def named_elsewhere(self, word: str) -> bool:
+        """Whether a file of the repository other than this one holds the identifier ``word``
+        (in its code, a string or a comment: the index's words). Any file: one a registry
+        imports by name is linked to none."""
+        return self.mentioned_elsewhere(word)
 
     def global_reachable_elsewhere(self, name: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier ``name``
@@ -675,7 +704,7 @@ class CrossFile:
         return None
 
     def imported_freeze(
-        self, spec: ParameterSpec, models: frozenset[str] | None = None
+        self, spec: ParameterSpec, models: frozenset[str] | None = None, skip: str | None = None
     ) -> str | None:
         """``code`` and ``file:line`` of the first freeze (``p.requires_grad = False``,
         ``m.requires_grad_(False)``, ``setattr(p, 'requires_grad', False)`` or
@@ -690,7 +719,8 @@ class CrossFile:
         (``def freeze(self, attr='requires_grad')``: ``_unnamed_setters``). With ``models``
         (the classes of the repository every optimizer of this file trains a fresh instance
         of: ``fresh_models``), a freeze of a method of a class on its instance that none of
-        them may hold is none (``_untouched``)."""
+        them may hold is none (``_untouched``), and so is a freeze ``freeze_reach`` proves
+        touches only a new model kept to itself (``_reaches_none``)."""
         words = {*spec.freeze_attributes, *spec.freeze_methods, *spec.freeze_calls}
         words |= {callee.rpartition(".")[2] for callee in spec.freezing_calls}
         made = {*spec.freeze_keywords, *spec.frozen_by_default}
@@ -700,7 +730,7 @@ class CrossFile:
         holding |= {p for w in sorted(setters) for p in self.index.with_word(w)}
         closure = _Walked(self.index.walk_imported_closure(self.path))
         direct = set(self.index.imported_files(self.path))
-        for other in (p for p in closure if p in holding):
+        for other in (p for p in closure if p in holding and p != skip):
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)
@@ -711,6 +741,8 @@ class CrossFile:
                 if isinstance(run, str):
                     return run
                 if run and models and self._untouched(other, node, models):
+                    continue
+                if run and self._reaches_none(other, node):
                     continue
                 if run:
                     place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
@@ -821,14 +853,69 @@ class CrossFile:
             parent and self.index.file_of(parent) is not None
         )
 
+    def _reaches_none(self, path: str, node: ast.AST) -> bool:
+        """The freeze ``node`` of the file ``path`` touches only a new model kept to itself
+        (``freeze_reach.OTHER_MODEL``, read on that file as ``plan_models`` reads its own). A
+        new tensor's freeze counts here: whether it may reach an optimizer depends on what
+        each optimizer trains, which the dry run of another file (``_site_type``) does not
+        ask."""
+        reach = self._freeze_reach(path)
+        return reach is not None and reach.kind(node) == OTHER_MODEL
+
+    def _freeze_reach(self, path: str, alone: bool = False) -> FreezeReach | None:
+        """The ``FreezeReach`` of the file ``path`` (``alone``: as a dry run of it reads it,
+        without the repository); None when it does not parse."""
+        facts = self.index.facts(path)
+        if facts.tree is None:
+            return None
+        there = replace(self, path=path)
+        return self.index.about(  # type: ignore[no-any-return]
+            path,
+            ("freeze reach", id(self.semantic_map), alone),
+            lambda: FreezeReach(
+                facts.tree,  # type: ignore[arg-type]
+                reach_facts(self.semantic_map),
+                *(
+                    ()
+                    if alone
+                    else (
+                        there.defines_function_elsewhere,
+                        there.global_reachable_elsewhere,
+                        there.named_elsewhere,
+                    )
+                ),
+                own_name=_module_name(path),
+            ),
+        )
+
+    def freezes_read_alone(self) -> bool:
+        """Whether a dry run of this file (no repository read) skips the same freezes of it
+        as its own run: each freeze ``freeze_reach`` proves touches a new object alone is
+        proven so with the repository too (no other file defines ``clone``, calls its
+        freezing function...), and the names of the map's ``module_methods`` a new tensor's
+        proof asks are defined by no other file."""
+        alone, real = self._freeze_reach(self.path, True), self._freeze_reach(self.path)
+        if alone is None or real is None:
+            return True
+        for node in ast_nodes.walk(alone.tree):
+            kind = alone.frozen_object(node) is not None and alone.kind(node)
+            if not kind:
+                continue
+            if real.kind(node) != kind:
+                return False
+            methods = self.semantic_map.parameters.module_methods
+            if kind == FRESH_TENSOR and any(real.defines(m) for m in methods):
+                return False
+        return True
+
     def caller_freeze(self, spec: ParameterSpec) -> str | None:
         """``code`` and ``file:line`` of the first freeze a file importing this one
-        (``RepositoryIndex.importing_closure``) holds anywhere (``_own_freeze``), or may run
+        (``RepositoryIndex.importing_closure``) holds anywhere (``_own_freezes``), or may run
         through the files it imports (``imported_freeze`` asked for it): it may freeze a
         model before handing it to this file's code (``model.fc.requires_grad_(False)``
         then ``train(model)``); None when there is none; a file that may hold one and
         fails to parse: its place. Too many files to read (``importing_closure`` None):
-        that."""
+        that. A freeze touching only a new model or tensor is none (``_reaches_none``)."""
         callers = self.index.importing_closure(self.path)
         if callers is None:
             return "too many files of the repository may import this file to read them all"
@@ -836,13 +923,14 @@ class CrossFile:
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)
-            own = self.index.about(
-                other, ("own freeze", id(spec)), partial(_own_freeze, facts, spec)
+            owns = self.index.about(
+                other, ("own freezes", id(spec)), partial(_own_freezes, facts, spec)
             )
+            own = next((n for n in owns if not self._reaches_none(other, n)), None)
             if own is not None:
                 place = Place(other, own.lineno).named(self.index.root)  # type: ignore[attr-defined]
                 return f"{ast.unparse(own)}` in `{place}"
-            found = replace(self, path=other).imported_freeze(spec)
+            found = replace(self, path=other).imported_freeze(spec, skip=self.path)
             if found is not None:
                 return found
         return None
@@ -1361,6 +1449,8 @@ class CrossFile:
             return None
         if there.imported_freeze(spec) is not None or there.caller_freeze(spec) is not None:
             return None
+        if not there.freezes_read_alone():
+            return None  # the file's own run counts a freeze its dry run skipped
         if there.script_import() is not None or there.replaced_elsewhere() is not None:
             return None
         if there.hooks_elsewhere(spec) is not None:
@@ -2100,13 +2190,18 @@ def _complex_node(facts: FileFacts, *, spec: ParameterSpec) -> ast.expr | None:
     return None
 
 
-def _own_freeze(facts: FileFacts, spec: ParameterSpec) -> ast.AST | None:
-    """The first freeze (``_freezes``) anywhere in the file's tree, in the order ``ast.walk``
-    meets them; None when it holds none."""
+def _module_name(path: str) -> str:
+    """``train`` of ``.../train.py``."""
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _own_freezes(facts: FileFacts, spec: ParameterSpec) -> list[ast.AST]:
+    """The freezes (``_freezes``) anywhere in the file's tree, in the order ``ast.walk``
+    meets them."""
     tree = facts.tree
     assert tree is not None
     selves = _on_self(tree, spec.tensor_classes)
-    return next((n for n in ast_nodes.walk(tree) if _freezes(n, spec, facts.imports, selves)), None)
+    return [n for n in ast_nodes.walk(tree) if _freezes(n, spec, facts.imports, selves)]
 
 
 def _defines(statement: ast.stmt) -> bool:

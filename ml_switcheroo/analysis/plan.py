@@ -25,6 +25,7 @@ other modules import from it.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 
 import libcst as cst
@@ -32,6 +33,7 @@ import libcst as cst
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.built_by_method import BuiltByMethod
 from ml_switcheroo.analysis.exits import Exits
+from ml_switcheroo.analysis.freeze_reach import FreezeReach
 from ml_switcheroo.analysis.plan_clips import ClipFacts
 from ml_switcheroo.analysis.plan_collector import _Collector
 from ml_switcheroo.analysis.plan_epochs import EpochFacts
@@ -156,6 +158,10 @@ class Planner(
         self._built_by_methods: dict[int, BuiltByMethod | str] = {}
         self._zero_functions: dict[int, ZeroFunction] | None = None  # see _zero_function_at
         self._scan: ModuleScan | None = None  # see _module_scan
+        # see freeze_reaching: a freeze in another file, and this file's FreezeReach
+        self._file_freeze: tuple[str, str] | tuple[()] | None = None
+        self._freeze_reach: FreezeReach | None = None
+        self._freeze_nodes: dict[tuple[int, int, str], ast.AST] = {}
         self._calls: tuple[cst.Call, ...] | None = None  # see _module_calls
 
     def bound_value(

@@ -7,6 +7,8 @@ Split from ``plan.py`` by ``tools/split_plan.py``: the methods of ``ModelFacts``
 
 from __future__ import annotations
 
+import ast
+import os
 from collections.abc import Collection
 from dataclasses import replace
 
@@ -23,6 +25,15 @@ from ml_switcheroo.analysis.changed_models import (
     changed_after,
     changed_by_other_methods,
     parameter_calls,
+)
+from ml_switcheroo.analysis.freeze_reach import (
+    FRESH_TENSOR,
+    OTHER_MODEL,
+    FreezeReach,
+    reach_facts,
+)
+from ml_switcheroo.analysis.freeze_reach import (
+    nodes_by_place as _nodes_by_place,
 )
 from ml_switcheroo.analysis.own_optimizer import OwnFacts, own_optimizer_problem
 from ml_switcheroo.analysis.parameters import PART, UNKNOWN, parameters_argument, select
@@ -52,6 +63,12 @@ from ml_switcheroo.spec.roles import (
 )
 from ml_switcheroo.spec.semantic_map import ParameterSpec
 from ml_switcheroo.spec.signature import code_of
+
+
+def _never(name: str) -> bool:
+    """No file of the repository is read: nothing is found in one."""
+    return False
+
 
 # methods writing a namespace's mapping (``torch.optim.__dict__.update(SGD=X)``)
 _DICT_WRITERS = frozenset({"update", "setdefault", "__setitem__"})
@@ -368,48 +385,138 @@ class ModelFacts:
             node = node.value
 
     def _plan_frozen_parameters(self) -> None:
-        """Every optimizer of a file that freezes parameters, or imports a file of the
-        repository that does (``CrossFile.imported_freeze``), or is imported by a file that
-        may freeze before running its code (``CrossFile.caller_freeze``), escapes: torch
-        skips those without a gradient, a functional optimizer updates every leaf it is
-        given. So does every optimizer of a file registering a hook (the map's
-        ``hook_methods``): torch steps on the gradient the hooks give, a JAX gradient runs
-        none (s24d)."""
+        """Every optimizer a freeze may reach (``freeze_reaching``) escapes: torch skips
+        parameters without a gradient, a functional optimizer updates every leaf it is given.
+        So does every optimizer of a file registering a hook (the map's ``hook_methods``):
+        torch steps on the gradient the hooks give, a JAX gradient runs none (s24d); and of a
+        file importing a script's module the index does not read."""
         spec = self.resolver.map.parameters
         constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
-        if not constructors:
-            return
-        scan = self._module_scan()
-        freezing = _first_freeze(
-            self.module, spec, self.resolver.called_function, scan, self._library_frozen
-        )
-        kind = findings.FROZEN_PARAMETERS
+        remaining = []
+        for site in constructors:
+            found = self.freeze_reaching(site)
+            if found is None:
+                remaining.append(site)
+            else:
+                self._refuse(site, found[1], freezing=found[0])
         cross_file = self.resolver.cross_file
-        if freezing is None and cross_file is not None:
-            places = [self.plan.key_of(s.call) for s in constructors]
-            models = cross_file.fresh_models([(k.line, k.column) for k in places])
-            freezing = cross_file.imported_freeze(spec, models)
-            kind = findings.FROZEN_IN_IMPORTED_FILE
-        if freezing is None and cross_file is not None:
-            freezing = cross_file.caller_freeze(spec)
-            kind = findings.FROZEN_BY_IMPORTING_FILE
-        script = cross_file.script_import() if freezing is None and cross_file else None
+        script = cross_file.script_import() if remaining and cross_file else None
         if script is not None:
             module, place = script
-            for site in constructors:
+            for site in remaining:
                 self._refuse(site, findings.UNREAD_SCRIPT_IMPORT, module=module, place=place)
             return
-        if freezing is None:
-            hook = _first_hook(self.module, spec, self.resolver.called_function, scan)
-            for site in constructors if hook is not None else []:
-                self._refuse(site, findings.HOOKS_REGISTERED, hook=hook)
-            elsewhere = cross_file.hooks_elsewhere(spec) if hook is None and cross_file else None
-            for site in constructors if elsewhere is not None else []:
-                code, place = elsewhere  # type: ignore[misc]
-                self._refuse(site, findings.HOOKS_REGISTERED_ELSEWHERE, hook=code, place=place)
-            return
-        for site in constructors:
-            self._refuse(site, kind, freezing=str(freezing))
+        hook = _first_hook(self.module, spec, self.resolver.called_function, self._module_scan())
+        for site in remaining if hook is not None else []:
+            self._refuse(site, findings.HOOKS_REGISTERED, hook=hook)
+        elsewhere = (
+            cross_file.hooks_elsewhere(spec) if remaining and hook is None and cross_file else None
+        )
+        for site in remaining if elsewhere is not None else []:
+            code, place = elsewhere  # type: ignore[misc]
+            self._refuse(site, findings.HOOKS_REGISTERED_ELSEWHERE, hook=code, place=place)
+
+    def freeze_reaching(self, site: Site) -> tuple[str, str] | None:
+        """Whether anything may freeze a parameter the optimizer ``site`` (a constructor)
+        trains: ``(code, finding kind)`` of the first freeze that may, else None. In this file
+        (``_first_freeze``), skipping the freezes of a library's model no code reaches
+        (``_library_frozen``) and those ``freeze_reach`` proves touch only a new tensor (when
+        the optimizer trains a model's parameters) or a new model kept to itself; then in a
+        file of the repository this file imports (``CrossFile.imported_freeze``) or one
+        importing it (``CrossFile.caller_freeze``: there a new model's freeze alone is
+        skipped), asked once per file."""
+        spec = self.resolver.map.parameters
+        scan = self._module_scan()
+
+        def untouched(node: cst.CSTNode) -> bool:  # asked of the file's freezes only
+            if self._library_frozen(node):
+                return True
+            kind = self._freeze_kind(node)
+            return kind == OTHER_MODEL or (
+                kind == FRESH_TENSOR and self._trains_module_parameters(site)
+            )
+
+        own = _first_freeze(self.module, spec, self.resolver.called_function, scan, untouched)
+        if own is not None:
+            return own, findings.FROZEN_PARAMETERS
+        if self._file_freeze is None:
+            self._file_freeze = self._freeze_elsewhere()
+        return self._file_freeze or None
+
+    def _freeze_elsewhere(self) -> tuple[str, str] | tuple[()]:
+        """``(code, kind)`` of a freeze in a file this file imports or one importing it (see
+        ``freeze_reaching``); ``()`` when there is none (or no repository is read)."""
+        spec = self.resolver.map.parameters
+        cross_file = self.resolver.cross_file
+        if cross_file is None:
+            return ()
+        constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
+        places = [self.plan.key_of(s.call) for s in constructors]
+        models = cross_file.fresh_models([(k.line, k.column) for k in places])
+        freezing = cross_file.imported_freeze(spec, models)
+        if freezing is not None:
+            return str(freezing), findings.FROZEN_IN_IMPORTED_FILE
+        freezing = cross_file.caller_freeze(spec)
+        if freezing is not None:
+            return str(freezing), findings.FROZEN_BY_IMPORTING_FILE
+        return ()
+
+    def _freeze_kind(self, node: cst.CSTNode) -> str | None:
+        """What the freeze ``node`` may reach (``freeze_reach.FreezeReach.kind``, on the
+        ``ast`` node at its place spelling the same code), None when not proven."""
+        reach = self._reach()
+        key = self.plan.key(node)
+        found = self._freeze_nodes.get((key.line, key.column, type(node).__name__)) if key else None
+        if found is None or "".join(ast.unparse(found).split()) != "".join(code_of(node).split()):
+            return None
+        return reach.kind(found)
+
+    def _reach(self) -> FreezeReach:
+        """This file's ``FreezeReach`` (its ``ast`` tree parsed at the first question)."""
+        if self._freeze_reach is None:
+            cross_file = self.resolver.cross_file
+            tree = ast.parse(self.module.code)
+            never = _never
+            own = os.path.splitext(os.path.basename(self.filename))[0] if self.filename else None
+            self._freeze_reach = FreezeReach(
+                tree,
+                reach_facts(self.resolver.map),
+                cross_file.defines_function_elsewhere if cross_file else never,
+                cross_file.global_reachable_elsewhere if cross_file else never,
+                cross_file.named_elsewhere if cross_file else never,
+                own_name=own,
+            )
+            self._freeze_nodes = _nodes_by_place(tree)
+        return self._freeze_reach
+
+    def _trains_module_parameters(self, site: Site) -> bool:
+        """The optimizer ``site`` is given ``m.parameters()`` (a ``module_methods`` call with no
+        argument, or ``list``/``tuple`` of one: the map's ``wrappers``), the repository
+        defines no function of that name and the file adds no tensors to an optimizer
+        (``FreezeReach.adds_tensors``): it trains Parameters a module registered."""
+        spec = self.resolver.map.parameters
+        if site.entry is None:
+            return False
+        try:
+            argument = parameters_argument(site.entry, site.call, spec)
+        except Untranslatable:
+            return False
+        while (
+            isinstance(argument, cst.Call)
+            and len(argument.args) == 1
+            and (self.resolver.called_function(argument.func) or "").removeprefix("builtins.")
+            in spec.wrappers
+        ):
+            argument = argument.args[0].value
+        if not (
+            isinstance(argument, cst.Call)
+            and not argument.args
+            and isinstance(argument.func, cst.Attribute)
+            and argument.func.attr.value in spec.module_methods
+        ):
+            return False
+        reach = self._reach()
+        return not reach.defines(argument.func.attr.value) and not reach.adds_tensors()
 
     def _library_frozen(self, node: cst.CSTNode) -> bool:
         """The freeze ``node`` touches a library's model no other code reaches

@@ -197,6 +197,13 @@ _PARAMETER_KEYS = {
     "freeze_setters",
     "freeze_keywords",
     "frozen_by_default",
+    "new_models",
+    "new_tensor_methods",
+    "new_tensor_functions",
+    "kept_tensor_methods",
+    "transparent_decorators",
+    "dict_builders",
+    "group_methods",
     "tensor_classes",
     "structure_methods",
     "structure_functions",
@@ -528,6 +535,18 @@ class ParameterSpec:
     # `nn.Embedding.from_pretrained(w)`: callee suffix -> its argument that unfreezes (False)
     frozen_by_default: frozenset[tuple[str, str]] = frozenset()
     tensor_classes: frozenset[str] = frozenset()  # a class based on none: `self` is no tensor
+    # what a freeze may reach (`analysis/freeze_reach.py`): calls making a new model with new
+    # parameters (`copy.deepcopy(model)`), a new tensor that is no Parameter (`x.clone()`,
+    # `torch.zeros_like(x)`), tensor methods changing a tensor in place and returning it
+    # (`p.mul_(d)`), decorators calling the function with the arguments given
+    # (`@torch.no_grad()`), and calls building a dict or list of what they are given
+    new_models: frozenset[str] = frozenset()
+    new_tensor_methods: frozenset[str] = frozenset()
+    new_tensor_functions: frozenset[str] = frozenset()
+    kept_tensor_methods: frozenset[str] = frozenset()
+    transparent_decorators: frozenset[str] = frozenset()
+    dict_builders: frozenset[str] = frozenset()
+    group_methods: frozenset[str] = frozenset()  # `opt.add_param_group(g)`: more tensors
     structure_methods: frozenset[str] = frozenset()  # `m.add_module(...)` changes `m`'s set
     structure_functions: frozenset[str] = frozenset()  # `setattr(m, ...)` changes `m`'s set
     container_methods: frozenset[str] = frozenset()  # `m.layers.append(nn.Linear(...))` too
@@ -1177,6 +1196,13 @@ class _Checker:
             freeze_keywords=self.callee_keywords(section, "freeze_keywords"),
             frozen_by_default=self.callee_keywords(section, "frozen_by_default"),
             tensor_classes=names("tensor_classes"),
+            new_models=names("new_models", dotted=True),
+            new_tensor_methods=names("new_tensor_methods"),
+            new_tensor_functions=names("new_tensor_functions", dotted=True),
+            kept_tensor_methods=names("kept_tensor_methods"),
+            transparent_decorators=names("transparent_decorators", dotted=True),
+            dict_builders=names("dict_builders", dotted=True),
+            group_methods=names("group_methods"),
             structure_methods=names("structure_methods"),
             structure_functions=names("structure_functions", dotted=True),
             container_methods=names("container_methods"),
