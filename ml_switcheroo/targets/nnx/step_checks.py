@@ -24,7 +24,7 @@ from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
 from ml_switcheroo.targets.nnx.learning_rate import lr_write
-from ml_switcheroo.targets.nnx.logged import logged_after_backward
+from ml_switcheroo.targets.nnx.logged import logged_after_backward, records_values
 from ml_switcheroo.targets.nnx.other_models import OtherModels
 from ml_switcheroo.targets.nnx.step_models import _check_no_mapped_api, _same_model, _trains
 from ml_switcheroo.targets.nnx.step_region import (
@@ -532,6 +532,16 @@ def _check_backward(
             f"`{code_of(call).strip()}` is a framework's backward (accelerate, Fabric, "
             "Lightning): the framework owns the step; port its training loop first"
         )
+    receiver = call.func.value
+    scaled = region.scaler is not None and _is_scaler_call(
+        receiver, region, ctx.semantic_map.scaler_methods.scale
+    )
+    if call.args and not isinstance(receiver, cst.Name) and not scaled:
+        raise Untranslatable(
+            f"`{code_of(call).strip()}`: a backward pass with arguments of an expression is not "
+            "translated (`(expression).backward()` without arguments is: the loss function "
+            "returns the expression)"
+        )
     if call.args:
         shown = ", ".join(code_of(a).strip() for a in call.args)
         retained = len(call.args) == 1 and _retains_graph(call.args[0])
@@ -670,6 +680,7 @@ def _check_tail(
     after it (``_snapshots``) reads the snapshots, and calls only their methods."""
     root = (dotted_name(model) or "").split(".")[0]
     backward = ctx.semantic_map.backward_methods
+    computed = {t.value for s in forward for t in _target_names(s)}
     for statement in tail:
         shown = code_of(statement).strip()
         written = lr_write(statement, ctx)  # the optimizer's stored lr, read at the update
@@ -692,6 +703,13 @@ def _check_tail(
             raise Untranslatable(f"`{shown}` uses the model {where}")
         if any(_calls_method(statement, method) for method in backward):
             raise Untranslatable(f"`{shown}` runs another backward pass")
+        if isinstance(statement, cst.If) and not records_values(statement, computed, ctx):
+            raise Untranslatable(
+                f"`{_short(shown)}` runs where torch runs the backward pass and is not only "
+                "logging (an `if` moved after the gradient: a test and statements that read "
+                "values, calling builtins, the map's recording functions and methods of the "
+                "values the loss computes only)"
+            )
         later = [s for s in region.statements[position + 1 :] if not any(s is t for t in tail)]
         snapshot = set(snapshots.get(id(statement), ()))
         read_later = (used - snapshot) & _variables_of(_before_backward(later, region))
@@ -842,9 +860,11 @@ def _check_one_backward(
 ) -> None:
     """No other backward pass where this step is (its gradients would add up in torch),
     unless torch zeroes what it leaves in the trained model before this optimizer steps
-    (``others``: a GAN's other step)."""
+    (``others``: a GAN's other step). The region as planned (``ctx.plan``) counts too: its
+    ``(a + b).backward()`` is ``loss.backward()`` in ``region`` (``step_lines``)."""
     methods = ctx.semantic_map.backward_methods
-    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
+    planned = ctx.plan.statements if isinstance(ctx.plan, Region) else []
+    inside = {id(n) for s in [*region.statements, *planned] for n in cst_walk.walk(s)}
     for node in cst_walk.walk(_scope(region)):
         if (
             isinstance(node, cst.Call)

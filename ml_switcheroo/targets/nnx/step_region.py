@@ -14,7 +14,7 @@ import libcst as cst
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.forward_links import link, next_step
 from ml_switcheroo.analysis.plan import Region, changed_in_place
-from ml_switcheroo.analysis.statements import loss_loop_names
+from ml_switcheroo.analysis.statements import loss_branch_names, loss_loop_names
 from ml_switcheroo.model.hygiene import fresh_name
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of, dotted_name
@@ -236,11 +236,18 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
 
 
 def _check_for_loss(statement: cst.BaseStatement, region: Region, ctx: HookContext) -> None:
-    """A statement of the loss function's body: an assignment to names, an in-place change
+    """A statement of the loss function's body (no walrus: its name would stay local to the
+    loss function): an assignment to names, an in-place change
     the loss function takes in (``_in_place_for_loss``), or a ``for`` loop of plain
     assignments (``statements.loss_loop_names``: it runs traced, unrolled, as torch runs it)."""
-    if loss_loop_names(statement) is not None:
-        return
+    walrus = next((n for n in cst_walk.walk(statement) if isinstance(n, cst.NamedExpr)), None)
+    if walrus is not None:
+        raise Untranslatable(
+            f"`{code_of(walrus).strip()}` in the forward pass binds a name no assignment target "
+            "names: the loss function would keep it local, a read after the step would not see it"
+        )
+    if loss_loop_names(statement) is not None or loss_branch_names(statement) is not None:
+        return  # (an `if`: its tests are checked untraced, ``step_lines.check_untraced_tests``)
     if not (_is_assignment(statement) or _in_place_for_loss(statement, region, ctx)):
         changed = changed_in_place(statement, ctx.semantic_map.in_place_suffix)
         why = _changed_in_place(statement, {changed} if changed else set(), ctx)

@@ -87,6 +87,11 @@ from ml_switcheroo.targets.nnx.step_checks import (
     _with_dropped_comments,
     _zero_before_region,
 )
+from ml_switcheroo.targets.nnx.step_lines import (
+    check_scalar_loss,
+    check_untraced_tests,
+    lines_for_loss,
+)
 from ml_switcheroo.targets.nnx.step_loss_fn import GRADIENT as GRADIENT
 from ml_switcheroo.targets.nnx.step_loss_fn import GRADIENT_AUX as GRADIENT_AUX
 from ml_switcheroo.targets.nnx.step_loss_fn import SUMMED as SUMMED
@@ -242,6 +247,7 @@ def _rendered_step(
     micro = _micro_loop(region, ctx)
     if micro is not None:
         region = micro.region
+    region = lines_for_loss(region, ctx)
     stepped = _stepped_optimizer(region)
     optimizer = code_of(stepped).strip()
     constructor = _one_value(stepped, ctx) or _rebuilt_constructor(stepped, region, ctx)
@@ -313,6 +319,8 @@ def _rendered_step(
         region, backward_index, model, optimizer, step_statement, [*counted, *tail], ctx
     )
     _check_backward(region, ctx, forward, model_node)
+    check_scalar_loss(forward, region.loss, ctx)
+    check_untraced_tests(forward, model_node, frozenset(others.called if others else ()))
     summed = _summed_losses(region, backward_index, forward, ctx)
     pulled_output = frozenset({pulled.output}) if pulled is not None else frozenset()
     exact = _check_traceable(forward, ctx, others, model_node, pulled_output)

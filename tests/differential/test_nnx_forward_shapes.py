@@ -1,0 +1,293 @@
+"""Four forward-pass shapes of fresh real code (issue 13, s39 held-out item 4; s40): the NNX step
+renders them exactly (``targets/nnx/step_lines.py``):
+
+* ``(v * c + a - e * c).backward()`` (ikostrikov's PPO), ``loss.mean().backward()`` (minimalRL's
+  PPO): the expression bound to a fresh name in the loss function, returned;
+* ``if (epoch + 1) % 1000 == 0: print(...)`` between the loss and the backward pass (NNLM):
+  logging only, run after the gradient;
+* ``if args.clip_vloss: v_loss = ... else: v_loss = ...`` (cleanrl): a Python branch on a value
+  the loss function does not compute, kept in it;
+* ``image = a.to(device); mask = b.to(device);`` on one line (ogigo): split into lines.
+
+The torch script as written against the NNX codemod's own output on an NNX model with the same
+weights, float64, 36 updates: every recorded loss and the final parameters. The trap twins
+escape with their reason."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from ml_switcheroo.spec.escape_hatch import BEGIN
+from tests.differential.harness import EXACT
+from tests.differential.nnx_loops import run_nnx_loop, run_torch_loop, translate_nnx, worst_rel
+
+HEAD = """\
+import torch
+
+model = make_model()
+opt = torch.optim.Adam(model.parameters(), lr=0.01)
+for epoch in range(EPOCHS):
+    for i, (x, y) in enumerate(loader):
+"""
+
+# ikostrikov's PPO update: the backward pass of a sum spread over two lines
+EXPRESSION = """\
+        out = model(x)
+        value_loss = ((out - y) ** 2).mean()
+        action_loss = (out * out).mean()
+        opt.zero_grad()
+        (value_loss * 0.5 + action_loss -
+         0.01 * out.mean()).backward()
+        opt.step()
+        losses.append(value_loss.item())
+        losses.append(action_loss.item())
+"""
+
+# minimalRL's PPO: the loss a tensor of the batch, reduced at the backward pass
+MEAN_OF_THE_LOSS = """\
+        out = model(x)
+        loss = (out - y) ** 2
+        opt.zero_grad()
+        loss.mean().backward()
+        opt.step()
+        losses.append(loss.mean().item())
+"""
+
+SUM_OF_THE_LOSS = MEAN_OF_THE_LOSS.replace("loss.mean().backward()", "loss.sum().backward()")
+
+# NNLM: a print every few batches between the loss and the backward pass
+LOGGED_UNDER_A_CONDITION = """\
+        opt.zero_grad()
+        output = model(x)
+        loss = ((output - y) ** 2).mean()
+        if (i + 1) % 4 == 0:
+            print('Epoch:', '%04d' % (epoch + 1), 'cost =', '{:.6f}'.format(loss))
+            history.append(loss.item())
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+"""
+
+# cleanrl's PPO: branches on argparse flags in the forward pass
+FLAG_BRANCHES = """\
+        out = model(x)
+        target = y
+        if args.norm_target:
+            target = (y - 0.5) * 2.0
+        if args.clip_vloss:
+            unclipped = (out - target) ** 2
+            clipped = (out * 0.5 - target) ** 2
+            v_loss = 0.5 * (unclipped + clipped).mean()
+        elif args.l1:
+            v_loss = ((out - target) ** 2).sum()
+        else:
+            v_loss = 0.5 * ((out - target) ** 2).mean()
+        opt.zero_grad()
+        v_loss.backward()
+        opt.step()
+        losses.append(v_loss.item())
+"""
+
+# ogigo: two assignments on one line before the forward pass, two after it
+ONE_LINE_PAIRS = """\
+        image = x * 1.0; mask = y * 1.0;
+        output = model(image); scaled = output * 2.0
+        loss = ((scaled - mask) ** 2).mean()
+        loss.backward()
+        opt.step()  # update weight
+        opt.zero_grad()
+        losses.append(loss.item())
+"""
+
+
+def _script(body: str) -> str:
+    return HEAD.replace("for epoch", "history = []\nfor epoch") + body + "losses.extend(history)\n"
+
+
+def _renders_a_step(translated: str) -> bool:
+    """A line of code (not of an escape's suggestion) computes a gradient."""
+    return any(
+        "nnx.value_and_grad(" in line and not line.strip().startswith("#")
+        for line in translated.splitlines()
+    )
+
+
+def _runs(source: str, names: dict[str, Any] | None = None) -> tuple[str, float]:
+    translated = translate_nnx(source)
+    torch_run = run_torch_loop(source, names=names)
+    return translated, worst_rel(torch_run, run_nnx_loop(source, translated, names=names))
+
+
+SHAPES = {
+    "backward of an expression over two lines": EXPRESSION,
+    "backward of loss.mean()": MEAN_OF_THE_LOSS,
+    "backward of loss.sum()": SUM_OF_THE_LOSS,
+    "logging under a condition before the backward": LOGGED_UNDER_A_CONDITION,
+    "one-line pairs of assignments": ONE_LINE_PAIRS,
+}
+
+
+@pytest.mark.parametrize("body", SHAPES.values(), ids=SHAPES.keys())
+def test_forward_shape_matches_torch(body: str) -> None:
+    translated, rel = _runs(_script(body))
+    assert BEGIN not in translated and "nnx.value_and_grad(" in translated, translated
+    assert rel < EXACT, (rel, translated)
+
+
+FLAGS = [
+    SimpleNamespace(norm_target=True, clip_vloss=True, l1=False),
+    SimpleNamespace(norm_target=False, clip_vloss=False, l1=True),
+    SimpleNamespace(norm_target=True, clip_vloss=False, l1=False),
+]
+
+
+@pytest.mark.parametrize("args", FLAGS, ids=lambda a: str(vars(a)))
+def test_branches_on_flags_in_the_loss_match_torch(args: SimpleNamespace) -> None:
+    translated, rel = _runs(_script(FLAG_BRANCHES), {"args": args})
+    assert BEGIN not in translated and "if args.clip_vloss:" in translated, translated
+    assert rel < EXACT, (rel, translated)
+
+
+def test_the_expression_is_bound_to_a_fresh_name() -> None:
+    body = EXPRESSION.replace("out = model(x)", "loss = 3.0\n        out = model(x)")
+    translated = translate_nnx(_script(body))
+    assert "loss_1 = (value_loss * 0.5 + action_loss -" in translated, translated
+    assert "return loss_1, (value_loss, action_loss)" in translated, translated
+
+
+TRAPS = {
+    "a logging call that changes what the loss reads": (
+        """\
+        out = model(x)
+        part = ((out - y) ** 2).mean()
+        if i % 2 == 0:
+            history.append(part.item())
+        loss = part * len(history)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+""",
+        "uses a name the loss reads after it",
+    ),
+    "a condition calling another object before the backward": (
+        LOGGED_UNDER_A_CONDITION.replace("history.append", "tracker.log"),
+        "is not only logging",
+    ),
+    "backward of a reduction over a dimension (a name)": (
+        """\
+        out = model(x)
+        sq = (out - y) ** 2
+        rows = sq.mean(1, keepdim=True)
+        loss = rows.sum(dim=0)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+""",
+        "reduces over the dimensions given",
+    ),
+    "backward of a reduction over a dimension (an expression)": (
+        """\
+        out = model(x)
+        sq = (out - y) ** 2
+        loss = sq.mean(1, keepdim=True)
+        loss.mean(0).backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.mean().item())
+""",
+        "reduces over the dimensions given",
+    ),
+    "a branch on the loss's value": (
+        """\
+        out = model(x)
+        loss = ((out - y) ** 2).mean()
+        if loss > 1:
+            loss = loss * 2
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+""",
+        "the test of `if loss > 1:` reads `loss`, which the loss function computes",
+    ),
+    "a branch test calling a function": (
+        FLAG_BRANCHES.replace("if args.clip_vloss:", "if args.clip_vloss():"),
+        "calls a function",
+    ),
+    "a name bound on one branch only, read after the step": (
+        """\
+        out = model(x)
+        loss = ((out - y) ** 2).mean()
+        if args.clip_vloss:
+            loss = loss * 2
+            kept = out.mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(kept.item())
+""",
+        "is bound only on some branches of `if args.clip_vloss:`",
+    ),
+    "a walrus in a one-line pair": (
+        """\
+        out = (h := model(x)); loss = ((h - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item() + h.sum().item())
+""",
+        "binds a name no assignment target names",
+    ),
+    "an augmented assignment to an alias in a one-line pair": (
+        """\
+        out = model(x); h = out; out *= 2
+        loss = ((h - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+""",
+        "changes `out` in place, which shares its memory",
+    ),
+    "backward(retain_graph=True) of an expression": (
+        """\
+        out = model(x)
+        a = ((out - y) ** 2).mean()
+        b = (out * out).mean()
+        (a + b).backward(retain_graph=True)
+        opt.step()
+        opt.zero_grad()
+        losses.append(a.item())
+""",
+        "a backward pass with arguments of an expression",
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "reason"), TRAPS.values(), ids=TRAPS.keys())
+def test_trap_twin_escapes_with_its_reason(body: str, reason: str) -> None:
+    translated = translate_nnx(_script(body))
+    assert BEGIN in translated and not _renders_a_step(translated), translated
+    assert reason in " ".join(translated.replace("# ml_switcheroo: |", "").split()), translated
+
+
+def test_a_walrus_in_the_forward_pass_escapes() -> None:
+    """On main (8a1c311) this converted: ``h`` stayed local to the loss function, so the read
+    after the step saw the value ``h`` held before the loop (a torch tensor: no error)."""
+    body = """\
+        opt.zero_grad()
+        out = (h := model(x))
+        loss = ((h - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item() + h.sum().item())
+"""
+    source = _script(body).replace("history = []", "history = []\nh = torch.zeros(1)")
+    translated = translate_nnx(source)
+    assert BEGIN in translated and not _renders_a_step(translated), translated
+    assert "binds a name no assignment target names" in translated, translated
