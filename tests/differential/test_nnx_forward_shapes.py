@@ -121,12 +121,47 @@ def _runs(source: str, names: dict[str, Any] | None = None) -> tuple[str, float]
     return translated, worst_rel(torch_run, run_nnx_loop(source, translated, names=names))
 
 
+# the backward pass and the step on one line: that line is kept whole (found by identity)
+BACKWARD_AND_STEP_ON_ONE_LINE = """\
+        opt.zero_grad()
+        out = model(x); loss = ((out - y) ** 2).mean()
+        loss.backward(); opt.step()
+        losses.append(loss.item())
+"""
+
+# a reduction function of torch over the whole tensor (MorvanZhou's GAN): a scalar
+TORCH_MEAN = """\
+        out = model(x)
+        loss = torch.mean((out - y) ** 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+"""
+
+# Shawn1993's text CNN: records before a branch on a flag and the model's call stay before the
+# loss function, in torch's order (the branch makes them part of the step's region)
+RECORDS_BEFORE_A_FLAG_BRANCH = """\
+        feature, target = x, y
+        history.append(feature.shape[0]), history.append(target.shape[0])  # batch sizes
+        if args.cuda:
+            feature, target = feature * 1.0, target * 1.0
+        opt.zero_grad()
+        logit = model(feature)
+        loss = ((logit - target) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+"""
+
 SHAPES = {
     "backward of an expression over two lines": EXPRESSION,
     "backward of loss.mean()": MEAN_OF_THE_LOSS,
     "backward of loss.sum()": SUM_OF_THE_LOSS,
     "logging under a condition before the backward": LOGGED_UNDER_A_CONDITION,
     "one-line pairs of assignments": ONE_LINE_PAIRS,
+    "backward and step on one line": BACKWARD_AND_STEP_ON_ONE_LINE,
+    "a torch.mean of the whole tensor": TORCH_MEAN,
 }
 
 
@@ -148,6 +183,15 @@ FLAGS = [
 def test_branches_on_flags_in_the_loss_match_torch(args: SimpleNamespace) -> None:
     translated, rel = _runs(_script(FLAG_BRANCHES), {"args": args})
     assert BEGIN not in translated and "if args.clip_vloss:" in translated, translated
+    assert rel < EXACT, (rel, translated)
+
+
+@pytest.mark.parametrize("cuda", [True, False])
+def test_records_before_a_flag_branch_stay_before_the_loss_function(cuda: bool) -> None:
+    source = _script(RECORDS_BEFORE_A_FLAG_BRANCH)
+    translated, rel = _runs(source, {"args": SimpleNamespace(cuda=cuda)})
+    assert BEGIN not in translated and "nnx.value_and_grad(" in translated, translated
+    assert translated.index("history.append(feature") < translated.index("def loss_fn"), translated
     assert rel < EXACT, (rel, translated)
 
 
@@ -200,6 +244,10 @@ TRAPS = {
         opt.zero_grad()
         losses.append(loss.mean().item())
 """,
+        "reduces over the dimensions given",
+    ),
+    "a torch reduction function over a dimension": (
+        TORCH_MEAN.replace("torch.mean((out - y) ** 2)", "torch.mean((out - y) ** 2, 0)"),
         "reduces over the dimensions given",
     ),
     "a branch on the loss's value": (

@@ -46,8 +46,9 @@ RENDERED_NAMES = frozenset({"loss_fn", "grads"})
 def lines_for_loss(region: Region, ctx: HookContext) -> Region:
     """``region`` with its simple statements one per line and its loss a plain name (see the
     module's docstring); the region itself when nothing changes."""
-    statements = _split_lines(region.statements)
     backward = region.backward
+    kept = [region.anchor.call, *([backward.call] if backward is not None else [])]
+    statements = _split_lines(region.statements, kept)
     bound = _bound_loss(region, ctx) if backward is not None else None
     if bound is not None:
         line, site, name = bound
@@ -59,12 +60,17 @@ def lines_for_loss(region: Region, ctx: HookContext) -> Region:
     return replace(region, statements=statements)
 
 
-def _split_lines(statements: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
-    """The statements with each line of several simple statements (no walrus) split, the first
-    keeping the line's leading lines, the last its end-of-line comment."""
+def _split_lines(
+    statements: list[cst.BaseStatement], kept: list[cst.Call]
+) -> list[cst.BaseStatement]:
+    """The statements with each line of several simple statements (no walrus, none of the
+    ``kept`` calls: the step's and its backward pass's lines are found by identity) split, the
+    first keeping the line's leading lines, the last its end-of-line comment."""
     result: list[cst.BaseStatement] = []
     for statement in statements:
-        if not _splittable(statement):
+        if not _splittable(statement) or any(
+            n is call for n in cst_walk.walk(statement) for call in kept
+        ):
             result.append(statement)
             continue
         assert isinstance(statement, cst.SimpleStatementLine)
@@ -138,9 +144,9 @@ def _alone_on_line(statement: cst.BaseStatement, call: cst.Call) -> bool:
 
 def check_scalar_loss(forward: list[cst.BaseStatement], loss: str, ctx: HookContext) -> None:
     """The loss's last binding in the forward pass is not a reduction over given dimensions
-    (the map's ``dim_reductions``: ``loss = out.sum(dim=0)``): it may be a tensor of one
-    element and some dimensions, which torch's backward() takes and nnx.value_and_grad
-    refuses."""
+    (the map's ``dim_reductions``: ``loss = out.sum(dim=0)``, ``torch.mean(x, 0)``): it may be
+    a tensor of one element and some dimensions, which torch's backward() takes and
+    nnx.value_and_grad refuses."""
     value = None
     for statement in forward:
         small = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) else None
@@ -148,12 +154,15 @@ def check_scalar_loss(forward: list[cst.BaseStatement], loss: str, ctx: HookCont
             isinstance(t.target, cst.Name) and t.target.value == loss for t in small.targets
         ):
             value = small.value
-    if (
+    if not (
         isinstance(value, cst.Call)
         and isinstance(value.func, cst.Attribute)
         and value.func.attr.value in ctx.semantic_map.dim_reductions
-        and value.args
     ):
+        return
+    # `torch.mean(x)` (a function of a module: its first argument is the tensor), `x.mean()`
+    given = value.args[1:] if ctx.qualify(value.func) else value.args
+    if given:
         raise Untranslatable(
             f"the loss `{code_of(value).strip()}` reduces over the dimensions given: it may be "
             "a tensor of one element and more dimensions, which torch's backward() takes (an "

@@ -206,6 +206,34 @@ def _split_prefix(
     return forward, []
 
 
+def with_leading_tail(
+    region: Region,
+    prefix: list[cst.BaseStatement],
+    forward: list[cst.BaseStatement],
+    tail: list[cst.BaseStatement],
+    model: cst.BaseExpression,
+) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
+    """``prefix`` and ``tail`` with the statements of ``tail`` that torch runs before the loss
+    function's first statement and that do not read the model moved into ``prefix``, in the
+    region's order (``feature.t_(), target.sub_(1)`` before ``if args.cuda: feature = ...``
+    and the model's call): they run before the loss function, in torch's order, not after the
+    gradient."""
+    if not forward:
+        return prefix, tail
+    order = {id(s): i for i, s in enumerate(region.statements)}
+    first = order.get(id(forward[0]))
+    root = (dotted_name(model) or "").split(".")[0]
+    early = [
+        s
+        for s in tail
+        if first is not None and order.get(id(s), first) < first and root not in _variables_of([s])
+    ]
+    if not early:
+        return prefix, tail
+    merged = sorted([*prefix, *early], key=lambda s: order.get(id(s), -1))
+    return merged, [s for s in tail if not any(s is e for e in early)]
+
+
 def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement], int]:
     """The statements before the backward (zero_grad calls dropped), each an assignment."""
     assert region.backward is not None
