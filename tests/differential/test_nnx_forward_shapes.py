@@ -250,6 +250,24 @@ TRAPS = {
         TORCH_MEAN.replace("torch.mean((out - y) ** 2)", "torch.mean((out - y) ** 2, 0)"),
         "reduces over the dimensions given",
     ),
+    "a with statement in the forward pass (cleanrl's approx_kl)": (
+        """\
+        out = model(x)
+        ratio = out * 2.0
+        with torch.no_grad():
+            approx_kl = (ratio - 1).mean()
+        if args.clip_vloss:
+            v_loss = ((out - y) ** 2).mean()
+        else:
+            v_loss = ((out - y) ** 2).sum()
+        loss = v_loss + ratio.mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+""",
+        "computed before the `with` statement",
+    ),
     "a branch on the loss's value": (
         """\
         out = model(x)

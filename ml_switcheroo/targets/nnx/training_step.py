@@ -40,6 +40,11 @@ of plain assignments (``style_loss += mse(gram(ft), gm)`` over ``zip(...)``) run
 function, unrolled as torch runs it (``statements.loss_loop_names``; a name only a loop that
 may run zero times binds is not read after it). Not done: a criterion parameter passed on
 through such a function is not followed.
+The region is first put in the loss function's shape (``step_lines.py``, s40): one simple
+statement per line, ``(a + b).backward()`` as ``loss = a + b`` then ``loss.backward()``; an
+``if`` of plain assignments on a test the loss function does not compute stays in it
+(``step_lines.check_untraced_tests``), an ``if`` of logging before the backward pass runs after
+the gradient (``logged.records_values``).
 
 The step is split by concern (``tools/split_training_step.py``): ``step_syntax`` (syntax
 helpers), ``step_models`` (the model and criterion), ``step_loss_fn`` (rendering the loss
