@@ -90,9 +90,12 @@ def _split_lines(
 
 
 def _splittable(statement: cst.BaseStatement) -> bool:
+    """A line of several expressions and assignments (no ``global``, ``del``, ``import``...)."""
+    simple = (cst.Expr, cst.Assign, cst.AugAssign, cst.AnnAssign)
     return (
         isinstance(statement, cst.SimpleStatementLine)
         and len(statement.body) > 1
+        and all(isinstance(small, simple) for small in statement.body)
         and not any(isinstance(n, cst.NamedExpr) for n in cst_walk.walk(statement))
     )
 

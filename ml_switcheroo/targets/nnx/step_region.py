@@ -19,6 +19,7 @@ from ml_switcheroo.model.hygiene import fresh_name
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.nnx.learning_rate import lr_write
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.other_models import OtherModels
 from ml_switcheroo.targets.nnx.pullback import Pullback
@@ -32,6 +33,7 @@ from ml_switcheroo.targets.nnx.step_models import (
 from ml_switcheroo.targets.nnx.step_syntax import (
     _bound_names,
     _callees,
+    _calls_method,
     _contains,
     _is_assignment,
     _is_method_call,
@@ -212,21 +214,27 @@ def with_leading_tail(
     forward: list[cst.BaseStatement],
     tail: list[cst.BaseStatement],
     model: cst.BaseExpression,
+    ctx: HookContext,
 ) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
     """``prefix`` and ``tail`` with the statements of ``tail`` that torch runs before the loss
-    function's first statement and that do not read the model moved into ``prefix``, in the
-    region's order (``feature.t_(), target.sub_(1)`` before ``if args.cuda: feature = ...``
-    and the model's call): they run before the loss function, in torch's order, not after the
-    gradient."""
+    function's first statement moved into ``prefix``, in the region's order (``feature.t_(),
+    target.sub_(1)`` before ``if args.cuda: feature = ...`` and the model's call): they run
+    before the loss function, in torch's order, not after the gradient. Not one reading the
+    model, calling a backward method or writing a learning rate (``_check_tail`` decides)."""
     if not forward:
         return prefix, tail
     order = {id(s): i for i, s in enumerate(region.statements)}
     first = order.get(id(forward[0]))
     root = (dotted_name(model) or "").split(".")[0]
+    backward = ctx.semantic_map.backward_methods
     early = [
         s
         for s in tail
-        if first is not None and order.get(id(s), first) < first and root not in _variables_of([s])
+        if first is not None
+        and order.get(id(s), first) < first
+        and root not in _variables_of([s])
+        and not any(_calls_method(s, method) for method in backward)
+        and lr_write(s, ctx) is None
     ]
     if not early:
         return prefix, tail
