@@ -154,6 +154,19 @@ RECORDS_BEFORE_A_FLAG_BRANCH = """\
         losses.append(loss.item())
 """
 
+# nanoGPT-style micro steps: a one-line pair and the backward pass of an expression in the loop
+MICRO_STEPS = """\
+        pass
+    for start in range(0, len(loader), 2):
+        opt.zero_grad()
+        for micro in range(2):
+            x, y = loader[start + micro]; out = model(x)
+            loss = ((out - y) ** 2).mean()
+            (loss / 2).backward()
+        opt.step()
+        losses.append(loss.item())
+"""
+
 SHAPES = {
     "backward of an expression over two lines": EXPRESSION,
     "backward of loss.mean()": MEAN_OF_THE_LOSS,
@@ -162,6 +175,7 @@ SHAPES = {
     "one-line pairs of assignments": ONE_LINE_PAIRS,
     "backward and step on one line": BACKWARD_AND_STEP_ON_ONE_LINE,
     "a torch.mean of the whole tensor": TORCH_MEAN,
+    "micro steps with a one-line pair and an expression": MICRO_STEPS,
 }
 
 
@@ -267,6 +281,21 @@ TRAPS = {
         losses.append(loss.item())
 """,
         "computed before the `with` statement",
+    ),
+    "a module move in the loop, the region's first line a pair": (
+        """\
+        pass
+    model.double()
+    for x, y in loader:
+        image = x * 1.0; mask = y * 1.0
+        out = model(image)
+        loss = ((out - mask) ** 2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+""",
+        "model.double()",
     ),
     "a branch on the loss's value": (
         """\

@@ -45,6 +45,8 @@ from ml_switcheroo.targets.nnx.step_syntax import (
     _is_zero_grad,
     _lone_call,
     _one_value,
+    _planned_first,
+    _region_ids,
     _scope,
     _short,
     _shown,
@@ -152,9 +154,10 @@ def _zero_before_region(region: Region, ctx: HookContext) -> str:
     """`` (`netD.zero_grad()` runs before `noise.data.normal_(0, 1)`, ...)``: a zero_grad()
     earlier in the region's block, cut off from the step by the statement right before the
     region (one the loss function cannot take in); "" when there is none."""
-    block = ctx.parent_of(region.statements[0])
+    first = _planned_first(region)
+    block = ctx.parent_of(first)
     body = list(getattr(block, "body", ()))
-    start = next((i for i, s in enumerate(body) if s is region.statements[0]), 0)
+    start = next((i for i, s in enumerate(body) if s is first), 0)
     zero = next((s for s in body[:start] if _is_zero_grad(s, ctx)), None)
     if zero is None:
         return ""
@@ -273,7 +276,7 @@ def _check_module_moves(
     methods = ctx.semantic_map.module_moves
     if not methods:
         return
-    first = region.statements[0]
+    first = _planned_first(region)
     loops = [
         n
         for n in nodes
@@ -860,11 +863,10 @@ def _check_one_backward(
 ) -> None:
     """No other backward pass where this step is (its gradients would add up in torch),
     unless torch zeroes what it leaves in the trained model before this optimizer steps
-    (``others``: a GAN's other step). The region as planned (``ctx.plan``) counts too: its
-    ``(a + b).backward()`` is ``loss.backward()`` in ``region`` (``step_lines``)."""
+    (``others``: a GAN's other step). The region as planned counts too: its ``(a +
+    b).backward()`` is ``loss.backward()`` in ``region`` (``step_lines``)."""
     methods = ctx.semantic_map.backward_methods
-    planned = ctx.plan.statements if isinstance(ctx.plan, Region) else []
-    inside = {id(n) for s in [*region.statements, *planned] for n in cst_walk.walk(s)}
+    inside = _region_ids(region)
     for node in cst_walk.walk(_scope(region)):
         if (
             isinstance(node, cst.Call)
@@ -909,7 +911,7 @@ def _check_no_model_value_outside(
     function's parameter, proven the optimizer's (``_model_in_step``)."""
     bound = {t.value for s in forward for t in _target_names(s)}
     free = _variables_of(forward) - bound - _rebound_each_iteration(region)
-    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
+    inside = _region_ids(region)
     root = dotted_name(model).split(".")[0]  # type: ignore[union-attr]
     for node in cst_walk.walk(_scope(region)):
         if id(node) in inside or not isinstance(node, cst.SimpleStatementLine):
@@ -937,7 +939,7 @@ def _rebound_each_iteration(region: Region) -> set[str]:
         return set()
     loop = loops[-1]
     names = set(bound_names(loop))
-    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
+    inside = _region_ids(region)
     for node in cst_walk.walk(loop.body):
         if id(node) in inside:
             continue

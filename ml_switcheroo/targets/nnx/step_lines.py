@@ -54,10 +54,11 @@ def lines_for_loss(region: Region, ctx: HookContext) -> Region:
         line, site, name = bound
         index = next(i for i, s in enumerate(statements) if s is backward.statement)  # type: ignore[union-attr]
         statements[index : index + 1] = [line, site.statement]
-        return replace(region, statements=statements, backward=site, loss=name)
+        planned = region.planned or region.statements
+        return replace(region, statements=statements, backward=site, loss=name, planned=planned)
     if len(statements) == len(region.statements):
         return region
-    return replace(region, statements=statements)
+    return replace(region, statements=statements, planned=region.planned or region.statements)
 
 
 def _split_lines(

@@ -29,6 +29,7 @@ from ml_switcheroo.targets.nnx.step_syntax import (
     _assigned_call,
     _lone_small,
     _names_of,
+    _region_ids,
     _scope,
     _target_names,
     _tuple,
@@ -203,7 +204,7 @@ def _aux_names(
     """Names the forward pass binds (besides the loss it ``returned``) that may be read after
     the region or by the statements run after the gradient (``tail``)."""
     moved = {id(n) for s in tail for n in cst_walk.walk(s)}
-    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)} - moved
+    inside = _region_ids(region) - moved
     reads = {}
     for statement in forward:
         for node in cst_walk.walk(statement):

@@ -42,6 +42,7 @@ from ml_switcheroo.targets.nnx.step_syntax import (
     _lone_small,
     _names_of,
     _one_value,
+    _planned_first,
     _scope,
     _shown,
     _stepped_optimizer,
@@ -324,9 +325,10 @@ def _forward_missing(region: Region, ctx: HookContext) -> str:
 def _with_computing(region: Region, ctx: HookContext) -> cst.With | None:
     """The ``with`` statement before the region, in its block, whose body binds the loss
     (``with torch.autocast(...): logits, loss = model(x, y)``), if any."""
-    holder = ctx.parent_of(region.statements[0]) if region.statements else None
+    start = _planned_first(region) if region.statements else None
+    holder = ctx.parent_of(start) if start is not None else None
     body = list(getattr(holder, "body", ()))
-    first = next((i for i, s in enumerate(body) if s is region.statements[0]), 0)
+    first = next((i for i, s in enumerate(body) if s is start), 0)
     for statement in body[:first]:
         if not isinstance(statement, cst.With):
             continue

@@ -59,6 +59,16 @@ def _is_scaler_call(node: cst.CSTNode, region: Region, method: str | None) -> bo
     )
 
 
+def _planned_first(region: Region) -> cst.BaseStatement:
+    """The region's first statement in the file (``Region.planned``: before a reshaping)."""
+    return (region.planned or region.statements)[0]
+
+
+def _region_ids(region: Region) -> set[int]:
+    """The ids of the nodes of the region's statements, as planned and as reshaped."""
+    return {id(n) for s in [*region.statements, *region.planned] for n in cst_walk.walk(s)}
+
+
 def _scope(region: Region) -> cst.CSTNode:
     """The function holding the step, else the outermost loop (a step in no loop escapes)."""
     function = region.anchor.function
