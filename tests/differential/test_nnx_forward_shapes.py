@@ -328,6 +328,31 @@ TRAPS = {
 """,
         "is bound only on some branches of `if args.clip_vloss:`",
     ),
+    "a walrus in a logging line before the backward (main: rel 0.17)": (
+        """\
+        opt.zero_grad()
+        out = model(x)
+        loss = ((out - y) ** 2).mean()
+        print((loss := loss * 2).item())
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+""",
+        "`(loss := loss * 2)` in the forward pass binds a name",
+    ),
+    "a walrus in a branch test": (
+        """\
+        opt.zero_grad()
+        out = model(x)
+        loss = ((out - y) ** 2).mean()
+        if (doubled := args.clip_vloss):
+            loss = loss * 2
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+""",
+        "`(doubled := args.clip_vloss)` in the forward pass binds a name",
+    ),
     "a walrus in a one-line pair": (
         """\
         out = (h := model(x)); loss = ((h - y) ** 2).mean()

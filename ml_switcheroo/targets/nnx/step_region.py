@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.dominating import bound_names
 from ml_switcheroo.analysis.forward_links import link, next_step
 from ml_switcheroo.analysis.plan import Region, changed_in_place
 from ml_switcheroo.analysis.statements import loss_branch_names, loss_loop_names
@@ -523,7 +524,7 @@ def _loss_slice(
     slice_: list[cst.BaseStatement] = []
     tail: list[cst.BaseStatement] = []
     for statement in reversed(statements):
-        changed = {t.value for t in _target_names(statement)}
+        changed = _bound_anywhere(statement)
         changed.add(changed_in_place(statement, suffix) or "")
         if changed & needed:
             needed |= _variables_of([statement])
@@ -531,6 +532,18 @@ def _loss_slice(
         else:
             tail.insert(0, statement)
     return slice_, tail
+
+
+def _bound_anywhere(statement: cst.BaseStatement) -> set[str]:
+    """The names ``statement`` binds anywhere in it: its targets, those of the branches of an
+    ``if``, and walrus targets (``print((loss := loss * 2).item())``: on main such a line
+    before the backward pass ran after the gradient, which then missed the doubling)."""
+    return {
+        name
+        for node in cst_walk.walk(statement)
+        if not isinstance(node, cst.CompFor)  # (a comprehension's own variables)
+        for name in bound_names(node)
+    }
 
 
 def _pullbacks(
