@@ -209,6 +209,12 @@ def test_records_before_a_flag_branch_stay_before_the_loss_function(cuda: bool) 
     assert rel < EXACT, (rel, translated)
 
 
+def test_a_split_line_keeps_its_comment_as_written() -> None:
+    body = ONE_LINE_PAIRS.replace("mask = y * 1.0;", "mask = y * 1.0;  # both")
+    translated = translate_nnx(_script(body))
+    assert "        image = x * 1.0\n        mask = y * 1.0;  # both\n" in translated, translated
+
+
 def test_the_expression_is_bound_to_a_fresh_name() -> None:
     body = EXPRESSION.replace("out = model(x)", "loss = 3.0\n        out = model(x)")
     translated = translate_nnx(_script(body))

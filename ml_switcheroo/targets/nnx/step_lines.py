@@ -79,8 +79,10 @@ def _split_lines(
         for index, small in enumerate(body):
             last = index == len(body) - 1
             result.append(
-                cst.SimpleStatementLine(
-                    body=[small.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)],
+                cst.SimpleStatementLine(  # (the last keeps its `;` and the spaces after it)
+                    body=[
+                        small if last else small.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+                    ],
                     leading_lines=statement.leading_lines if index == 0 else (),
                     trailing_whitespace=(
                         statement.trailing_whitespace if last else cst.TrailingWhitespace()
