@@ -129,6 +129,14 @@ BACKWARD_AND_STEP_ON_ONE_LINE = """\
         losses.append(loss.item())
 """
 
+# probe p40b F1: the forward pass and the backward pass on one line
+FORWARD_AND_BACKWARD_ON_ONE_LINE = """\
+        opt.zero_grad()
+        out = model(x); loss = ((out - y) ** 2).mean(); loss.backward()
+        opt.step()
+        losses.append(loss.item())
+"""
+
 # a reduction function of torch over the whole tensor (MorvanZhou's GAN): a scalar
 TORCH_MEAN = """\
         out = model(x)
@@ -174,6 +182,7 @@ SHAPES = {
     "logging under a condition before the backward": LOGGED_UNDER_A_CONDITION,
     "one-line pairs of assignments": ONE_LINE_PAIRS,
     "backward and step on one line": BACKWARD_AND_STEP_ON_ONE_LINE,
+    "forward and backward on one line": FORWARD_AND_BACKWARD_ON_ONE_LINE,
     "a torch.mean of the whole tensor": TORCH_MEAN,
     "micro steps with a one-line pair and an expression": MICRO_STEPS,
 }
@@ -302,6 +311,14 @@ TRAPS = {
         losses.append(loss.item())
 """,
         "model.double()",
+    ),
+    "the forward pass, the backward pass and the step on one line": (
+        """\
+        opt.zero_grad()
+        out = model(x); loss = ((out - y) ** 2).mean(); loss.backward(); opt.step()
+        losses.append(loss.item())
+""",
+        "the backward pass shares its line with other statements",
     ),
     "a branch on the loss's value": (
         """\

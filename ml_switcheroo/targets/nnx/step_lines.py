@@ -21,6 +21,7 @@ line around them, the fresh name and its ``.backward()`` call are new.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import replace
 
 import libcst as cst
@@ -46,6 +47,8 @@ RENDERED_NAMES = frozenset({"loss_fn", "grads"})
 def lines_for_loss(region: Region, ctx: HookContext) -> Region:
     """``region`` with its simple statements one per line and its loss a plain name (see the
     module's docstring); the region itself when nothing changes."""
+    planned = region.planned or region.statements
+    region = _backward_alone(region)
     backward = region.backward
     kept = [region.anchor.call, *([backward.call] if backward is not None else [])]
     statements = _split_lines(region.statements, kept)
@@ -54,42 +57,65 @@ def lines_for_loss(region: Region, ctx: HookContext) -> Region:
         line, site, name = bound
         index = next(i for i, s in enumerate(statements) if s is backward.statement)  # type: ignore[union-attr]
         statements[index : index + 1] = [line, site.statement]
-        planned = region.planned or region.statements
         return replace(region, statements=statements, backward=site, loss=name, planned=planned)
-    if len(statements) == len(region.statements):
+    if len(statements) == len(planned) and all(map(operator.is_, statements, planned)):
         return region
-    return replace(region, statements=statements, planned=region.planned or region.statements)
+    return replace(region, statements=statements, planned=planned)
+
+
+def _backward_alone(region: Region) -> Region:
+    """``out = model(x); loss = f(out); loss.backward()`` on one line (the backward pass its
+    last statement, the step not on it): that line split, the backward site on its own line."""
+    backward = region.backward
+    statement = backward.statement if backward is not None else None
+    if (
+        backward is None
+        or not _splittable(statement)  # type: ignore[arg-type]
+        or not isinstance(statement.body[-1], cst.Expr)  # type: ignore[union-attr]
+        or statement.body[-1].value is not backward.call  # type: ignore[union-attr]
+        or any(n is region.anchor.call for n in cst_walk.walk(statement))  # type: ignore[arg-type]
+    ):
+        return region
+    lines = _split_line(statement)  # type: ignore[arg-type]
+    site = replace(backward, statement=lines[-1])
+    index = next(i for i, s in enumerate(region.statements) if s is statement)
+    statements = [*region.statements[:index], *lines, *region.statements[index + 1 :]]
+    return replace(region, statements=statements, backward=site)
 
 
 def _split_lines(
     statements: list[cst.BaseStatement], kept: list[cst.Call]
 ) -> list[cst.BaseStatement]:
     """The statements with each line of several simple statements (no walrus, none of the
-    ``kept`` calls: the step's and its backward pass's lines are found by identity) split, the
-    first keeping the line's leading lines, the last its end-of-line comment."""
+    ``kept`` calls: the step's and its backward pass's lines are found by identity) split."""
     result: list[cst.BaseStatement] = []
     for statement in statements:
         if not _splittable(statement) or any(
             n is call for n in cst_walk.walk(statement) for call in kept
         ):
             result.append(statement)
-            continue
-        assert isinstance(statement, cst.SimpleStatementLine)
-        body = list(statement.body)
-        for index, small in enumerate(body):
-            last = index == len(body) - 1
-            result.append(
-                cst.SimpleStatementLine(  # (the last keeps its `;` and the spaces after it)
-                    body=[
-                        small if last else small.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
-                    ],
-                    leading_lines=statement.leading_lines if index == 0 else (),
-                    trailing_whitespace=(
-                        statement.trailing_whitespace if last else cst.TrailingWhitespace()
-                    ),
-                )
-            )
+        else:
+            result.extend(_split_line(statement))  # type: ignore[arg-type]
     return result
+
+
+def _split_line(statement: cst.SimpleStatementLine) -> list[cst.SimpleStatementLine]:
+    """One line per simple statement, the first keeping the line's leading lines, the last its
+    ``;`` as written and its end-of-line comment."""
+    body = list(statement.body)
+    lines = []
+    for index, small in enumerate(body):
+        last = index == len(body) - 1
+        lines.append(
+            cst.SimpleStatementLine(
+                body=[small if last else small.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)],
+                leading_lines=statement.leading_lines if index == 0 else (),
+                trailing_whitespace=(
+                    statement.trailing_whitespace if last else cst.TrailingWhitespace()
+                ),
+            )
+        )
+    return lines
 
 
 def _splittable(statement: cst.BaseStatement) -> bool:

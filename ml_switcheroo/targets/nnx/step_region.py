@@ -302,6 +302,13 @@ def _forward_missing(region: Region, ctx: HookContext) -> str:
     after a forward that also runs for the other phase) not of the shape translated
     (``Planner._branch_region``), which shape is."""
     missing = f"the forward pass that computes `{region.loss}` is not in the step"
+    line = region.backward.statement if region.backward is not None else None
+    if isinstance(line, cst.SimpleStatementLine) and len(line.body) > 1:
+        return (
+            f"the backward pass shares its line with other statements (`{_shown(line)}`): a "
+            "line is split into the loss function's lines only when the backward pass is its "
+            "last statement and the step is not on it"
+        )
     block = _with_computing(region, ctx)
     if block is not None:
         items = ", ".join(code_of(item).strip().rstrip(",") for item in block.items)
