@@ -104,7 +104,8 @@ ONE_LINE_PAIRS = """\
 
 
 def _script(body: str) -> str:
-    return HEAD.replace("for epoch", "history = []\nfor epoch") + body + "losses.extend(history)\n"
+    start = "history = []\nprev = 10.0\nfor epoch"
+    return HEAD.replace("for epoch", start) + body + "losses.extend(history)\n"
 
 
 def _renders_a_step(translated: str) -> bool:
@@ -134,6 +135,21 @@ FORWARD_AND_BACKWARD_ON_ONE_LINE = """\
         opt.zero_grad()
         out = model(x); loss = ((out - y) ** 2).mean(); loss.backward()
         opt.step()
+        losses.append(loss.item())
+"""
+
+# probe p40b F2: a kept branch testing a number recorded after the previous step
+TEST_ON_THE_PREVIOUS_LOSS = """\
+        opt.zero_grad()
+        out = model(x)
+        if prev > 0.8:
+            scale = 2.0
+        else:
+            scale = 0.5
+        loss = ((out - y) ** 2).mean() * scale
+        loss.backward()
+        opt.step()
+        prev = loss.item()
         losses.append(loss.item())
 """
 
@@ -183,6 +199,10 @@ SHAPES = {
     "one-line pairs of assignments": ONE_LINE_PAIRS,
     "backward and step on one line": BACKWARD_AND_STEP_ON_ONE_LINE,
     "forward and backward on one line": FORWARD_AND_BACKWARD_ON_ONE_LINE,
+    "a branch on the previous step's loss.item()": TEST_ON_THE_PREVIOUS_LOSS,
+    "a branch on the previous step's loss": TEST_ON_THE_PREVIOUS_LOSS.replace(
+        "prev = loss.item()", "prev = loss"
+    ),
     "a torch.mean of the whole tensor": TORCH_MEAN,
     "micro steps with a one-line pair and an expression": MICRO_STEPS,
 }

@@ -26,6 +26,7 @@ from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, i
 from ml_switcheroo.targets.nnx.learning_rate import lr_write
 from ml_switcheroo.targets.nnx.logged import logged_after_backward, records_values
 from ml_switcheroo.targets.nnx.other_models import OtherModels
+from ml_switcheroo.targets.nnx.step_lines import test_only_names
 from ml_switcheroo.targets.nnx.step_models import _check_no_mapped_api, _same_model, _trains
 from ml_switcheroo.targets.nnx.step_region import (
     _before_backward,
@@ -911,6 +912,7 @@ def _check_no_model_value_outside(
     function's parameter, proven the optimizer's (``_model_in_step``)."""
     bound = {t.value for s in forward for t in _target_names(s)}
     free = _variables_of(forward) - bound - _rebound_each_iteration(region)
+    free -= test_only_names(forward)  # (read as a truth value: never differentiated)
     inside = _region_ids(region)
     root = dotted_name(model).split(".")[0]  # type: ignore[union-attr]
     for node in cst_walk.walk(_scope(region)):
@@ -963,8 +965,9 @@ def _check_no_model_value_reaching(
     off torch over 36 updates)."""
     bound = {t.value for s in forward for t in _target_names(s)}
     root = (dotted_name(model) or "").split(".")[0]
+    tested = test_only_names(forward)  # (read as a truth value: never differentiated)
     for name in (n for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Name)):
-        if name.value in bound or name.value == root or ctx.variable(name) is None:
+        if name.value in bound | tested or name.value == root or ctx.variable(name) is None:
             continue
         for value in ctx.origins(name) or []:
             if value is name:

@@ -241,3 +241,26 @@ def _reads_model(test: cst.BaseExpression, model: str) -> bool:
         for n in cst_walk.walk(test)
         if isinstance(n, cst.Name | cst.Attribute)
     )
+
+
+def test_only_names(forward: list[cst.BaseStatement]) -> set[str]:
+    """The names the forward pass reads only in the tests of the ``if`` statements it keeps
+    (``loss_branch_names``): Python reads them as a truth value, never differentiated, so a
+    value computed from the model outside the step (``prev = loss.item()`` after it) is read
+    there exactly as torch reads it."""
+    tests = [
+        test
+        for statement in forward
+        for node in cst_walk.walk(statement)
+        if isinstance(node, cst.If) and loss_branch_names(node) is not None
+        for test in [node.test]
+    ]
+    in_tests = {id(n) for test in tests for n in cst_walk.walk(test)}
+    tested = {n for test in tests for n in _variable_names(test)}
+    elsewhere = {
+        n.value
+        for statement in forward
+        for n in cst_walk.walk(statement)
+        if isinstance(n, cst.Name) and id(n) not in in_tests
+    }
+    return tested - elsewhere
