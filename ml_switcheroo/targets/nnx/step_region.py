@@ -215,26 +215,24 @@ def with_leading_tail(
     prefix: list[cst.BaseStatement],
     forward: list[cst.BaseStatement],
     tail: list[cst.BaseStatement],
-    model: cst.BaseExpression,
     ctx: HookContext,
 ) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
     """``prefix`` and ``tail`` with the statements of ``tail`` that torch runs before the loss
     function's first statement moved into ``prefix``, in the region's order (``feature.t_(),
     target.sub_(1)`` before ``if args.cuda: feature = ...`` and the model's call): they run
-    before the loss function, in torch's order, not after the gradient. Not one reading the
-    model, calling a backward method or writing a learning rate (``_check_tail`` decides)."""
+    before the loss function, in torch's order, not after the gradient (``model.train()``
+    too: it stays where torch runs it, as on main where such a line is outside the step). Not
+    one calling a backward method or writing a learning rate (``_check_tail`` decides)."""
     if not forward:
         return prefix, tail
     order = {id(s): i for i, s in enumerate(region.statements)}
     first = order.get(id(forward[0]))
-    root = (dotted_name(model) or "").split(".")[0]
     backward = ctx.semantic_map.backward_methods
     early = [
         s
         for s in tail
         if first is not None
         and order.get(id(s), first) < first
-        and root not in _variables_of([s])
         and not any(_calls_method(s, method) for method in backward)
         and lr_write(s, ctx) is None
     ]
