@@ -215,24 +215,27 @@ def with_leading_tail(
     prefix: list[cst.BaseStatement],
     forward: list[cst.BaseStatement],
     tail: list[cst.BaseStatement],
+    model: cst.BaseExpression,
     ctx: HookContext,
 ) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
     """``prefix`` and ``tail`` with the statements of ``tail`` that torch runs before the loss
     function's first statement moved into ``prefix``, in the region's order (``feature.t_(),
     target.sub_(1)`` before ``if args.cuda: feature = ...`` and the model's call): they run
-    before the loss function, in torch's order, not after the gradient (``model.train()``
-    too: it stays where torch runs it, as on main where such a line is outside the step). Not
-    one calling a backward method or writing a learning rate (``_check_tail`` decides)."""
+    before the loss function, in torch's order, not after the gradient. Not one using the
+    model (``model.eval()``: a mode switch in the step escapes, as on main), calling a
+    backward method or writing a learning rate (``_check_tail`` decides)."""
     if not forward:
         return prefix, tail
     order = {id(s): i for i, s in enumerate(region.statements)}
     first = order.get(id(forward[0]))
+    root = (dotted_name(model) or "").split(".")[0]
     backward = ctx.semantic_map.backward_methods
     early = [
         s
         for s in tail
         if first is not None
         and order.get(id(s), first) < first
+        and root not in _variables_of([s])
         and not any(_calls_method(s, method) for method in backward)
         and lr_write(s, ctx) is None
     ]
@@ -284,6 +287,8 @@ def _check_for_loss(statement: cst.BaseStatement, region: Region, ctx: HookConte
         )
     if loss_loop_names(statement) is not None or loss_branch_names(statement) is not None:
         return  # (an `if`: its tests are checked untraced, ``step_lines.check_untraced_tests``)
+    if isinstance(statement, cst.With):
+        raise Untranslatable(_under_with(statement, region))
     if not (_is_assignment(statement) or _in_place_for_loss(statement, region, ctx)):
         changed = changed_in_place(statement, ctx.semantic_map.in_place_suffix)
         why = _changed_in_place(statement, {changed} if changed else set(), ctx)
@@ -309,12 +314,7 @@ def _forward_missing(region: Region, ctx: HookContext) -> str:
         )
     block = _with_computing(region, ctx)
     if block is not None:
-        items = ", ".join(code_of(item).strip().rstrip(",") for item in block.items)
-        return (
-            f"the forward pass that computes `{region.loss}` runs under `with {items}:`, which "
-            "the NNX loss function does not carry (a context manager such as torch.autocast "
-            "changes how torch computes the forward pass, its dtype: port it by hand)"
-        )
+        return _under_with(block, region)
     controls = region.anchor.controls
     guard = controls[-1] if controls else None
     if not isinstance(guard, cst.If) or region.first != 0:
@@ -325,6 +325,16 @@ def _forward_missing(region: Region, ctx: HookContext) -> str:
         "forward pass that also runs when the condition is false (a validation phase); "
         "translated only when they are the whole body of that `if` (no `else:`), in a loop "
         "or `with torch.set_grad_enabled(<the same test>):`"
+    )
+
+
+def _under_with(block: cst.With, region: Region) -> str:
+    """Why a forward pass under ``with torch.autocast(...):`` is not translated."""
+    items = ", ".join(code_of(item).strip().rstrip(",") for item in block.items)
+    return (
+        f"the forward pass that computes `{region.loss}` runs under `with {items}:`, which "
+        "the NNX loss function does not carry (a context manager such as torch.autocast "
+        "changes how torch computes the forward pass, its dtype: port it by hand)"
     )
 
 

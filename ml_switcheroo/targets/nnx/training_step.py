@@ -290,7 +290,7 @@ def _rendered_step(
         model_node = _model_across_files(forward, stepped, ctx)  # type: ignore[arg-type]
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
-    prefix, tail = with_leading_tail(region, prefix, forward, tail, ctx)
+    prefix, tail = with_leading_tail(region, prefix, forward, tail, model_node, ctx)
     _check_no_data_object_in_loss(forward, ctx)
     for statement in forward:  # (in-place lines before the model's first use stay before it)
         _check_for_loss(statement, region, ctx)
