@@ -287,8 +287,6 @@ def _check_for_loss(statement: cst.BaseStatement, region: Region, ctx: HookConte
         )
     if loss_loop_names(statement) is not None or loss_branch_names(statement) is not None:
         return  # (an `if`: its tests are checked untraced, ``step_lines.check_untraced_tests``)
-    if isinstance(statement, cst.With):
-        raise Untranslatable(_under_with(statement, region))
     if not (_is_assignment(statement) or _in_place_for_loss(statement, region, ctx)):
         changed = changed_in_place(statement, ctx.semantic_map.in_place_suffix)
         why = _changed_in_place(statement, {changed} if changed else set(), ctx)
@@ -553,6 +551,8 @@ def _bound_anywhere(statement: cst.BaseStatement) -> set[str]:
     """The names ``statement`` binds anywhere in it: its targets, those of the branches of an
     ``if``, and walrus targets (``print((loss := loss * 2).item())``: on main such a line
     before the backward pass ran after the gradient, which then missed the doubling)."""
+    if not isinstance(statement, cst.SimpleStatementLine | cst.If):
+        return {t.value for t in _target_names(statement)}  # (a `with`: the step's checks)
     return {
         name
         for node in cst_walk.walk(statement)
