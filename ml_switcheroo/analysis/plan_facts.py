@@ -162,6 +162,10 @@ class Region:
     # NNX: the region's ``for`` statements over ``range(k)``, ``k`` an integer constant >= 1
     # (``for micro_step in range(gradient_accumulation_steps):``): they run at least once
     nonempty_loops: list[cst.For] = field(default_factory=list)
+    # NNX: the statements as planned when the step reshaped them (``targets/nnx/step_lines.py``:
+    # lines split, the loss bound to a name); empty otherwise. Nodes of the file, found by
+    # identity (``statements`` may hold new lines around the user's nodes)
+    planned: list[cst.BaseStatement] = field(default_factory=list)
 
 
 @dataclass(eq=False)

@@ -18,6 +18,7 @@ from ml_switcheroo.analysis.parameters import (
 )
 from ml_switcheroo.analysis.plan_facts import SchedulePlan, Site
 from ml_switcheroo.analysis.plan_walks import _is_attribute
+from ml_switcheroo.analysis.statements import if_branches
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.semantic_map import ParameterSpec
 from ml_switcheroo.spec.signature import code_of, dotted_name
@@ -575,7 +576,11 @@ def _lone_backward(statement: cst.BaseStatement, methods: Iterable[str]) -> bool
 
 
 def _movable(statement: cst.BaseStatement) -> bool:
-    """A simple line of expressions and assignments only (no jump, no definition)."""
+    """A simple line of expressions and assignments only (no jump, no definition), or an
+    ``if`` (``elif``, ``else``) of such lines only (``if i % 100 == 0: print(loss.item())``)."""
+    if isinstance(statement, cst.If):
+        branches = if_branches(statement)
+        return branches is not None and all(_movable(s) for b in branches[1] for s in b)
     return isinstance(statement, cst.SimpleStatementLine) and all(
         isinstance(small, (cst.Expr, cst.Assign, cst.AugAssign, cst.AnnAssign))
         for small in statement.body

@@ -35,7 +35,7 @@ from ml_switcheroo.analysis.plan_walks import (
     _owner_of,
     _walk_calls,
 )
-from ml_switcheroo.analysis.statements import loss_loop_names
+from ml_switcheroo.analysis.statements import loss_branch_names, loss_loop_names
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.roles import (
     SCALER_STEP,
@@ -267,7 +267,10 @@ class RegionFacts:
                 and changed in needed
                 and not any(_calls_name(s, changed) for s in body[index:first])
             )
-            looped = {name.value for name in loss_loop_names(previous) or ()}
+            looped = {
+                name.value
+                for name in loss_loop_names(previous) or loss_branch_names(previous) or ()
+            }
             if (_bound_names(previous) | looped) & needed or summed or changed_input:
                 needed |= {name.value for name in _names(previous)}
             elif self._only_zero_grad(previous):

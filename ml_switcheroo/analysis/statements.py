@@ -134,3 +134,55 @@ def loss_loop_names(statement: cst.BaseStatement) -> list[cst.Name] | None:
             return None
         found = [*found, *names]
     return found
+
+
+def if_branches(
+    statement: cst.If,
+) -> tuple[list[cst.BaseExpression], list[list[cst.BaseStatement]], bool] | None:
+    """The tests of an ``if``/``elif`` chain, the statements of each branch (the ``else:``'s
+    last), and whether it has an ``else:`` (some branch then always runs); None when a branch
+    is not an indented block (``if c: x = 1`` on one line)."""
+    tests: list[cst.BaseExpression] = []
+    bodies: list[list[cst.BaseStatement]] = []
+    node: cst.If = statement
+    while True:
+        if not isinstance(node.body, cst.IndentedBlock):
+            return None
+        tests.append(node.test)
+        bodies.append(list(node.body.body))
+        if isinstance(node.orelse, cst.If):
+            node = node.orelse
+            continue
+        if isinstance(node.orelse, cst.Else):
+            if not isinstance(node.orelse.body, cst.IndentedBlock):
+                return None
+            bodies.append(list(node.orelse.body.body))
+            return tests, bodies, True
+        return tests, bodies, False
+
+
+def loss_branch_names(statement: cst.BaseStatement) -> list[cst.Name] | None:
+    """For an ``if`` (``elif``, ``else``) whose every branch is plain assignments (cleanrl's
+    ``if args.clip_vloss: v_loss = ... else: v_loss = ...``): the names its branches bind, in
+    order; None for any other statement. Plain: each branch an indented block of lines of one
+    assignment to plain names (``=``, ``+=``, ``x: T = ...``), ``for`` loops of such lines
+    (``loss_loop_names``) or such ``if`` statements; no walrus (``:=``) anywhere in it. Whether
+    its tests may run in the loss function (not traced) is the step's to decide."""
+    if not isinstance(statement, cst.If) or any(
+        isinstance(n, cst.NamedExpr) for n in cst_walk.walk(statement)
+    ):
+        return None
+    branches = if_branches(statement)
+    if branches is None:
+        return None
+    found: list[cst.Name] = []
+    for inner in (s for body in branches[1] for s in body):
+        names = _assignment_line_names(inner)
+        if names is None:
+            names = loss_loop_names(inner)
+        if names is None:
+            names = loss_branch_names(inner)
+        if names is None:
+            return None
+        found = [*found, *names]
+    return found

@@ -94,6 +94,7 @@ _TOP_KEYS = {
     "module_moves",
     "concrete_builtins",
     "concrete_methods",
+    "dim_reductions",
     "tracer_rejecting_packages",
     "graph_free_reads",
     "graph_free_modules",
@@ -694,6 +695,10 @@ class SemanticMap:
     # Array methods that need a concrete value (`x.item()`, `x.tolist()`): called on a value the
     # loss function computes, they raise on a traced JAX array, so the step escapes.
     concrete_methods: frozenset[str] = frozenset()
+    # Tensor methods reducing over the dimensions given, over all of them without one
+    # (`x.sum(0)`, `x.mean()`): a loss `x.sum(0)` may be a tensor of one element and some
+    # dimensions, which torch's backward() takes and nnx.value_and_grad refuses.
+    dim_reductions: frozenset[str] = frozenset()
     # Packages whose functions take only their own tensors (`torch`: `torch.cat([out, y])`,
     # `F.nll_loss(out, y)` raise TypeError on a traced JAX array): such a function the map's
     # `array_functions` does not write, called on a value the loss function computes (or in a
@@ -2273,6 +2278,7 @@ def _compile_raw(
     module_moves = _names_list(top, base, "module_moves", "method", checker)
     concrete_builtins = _names_list(top, base, "concrete_builtins", "builtin", checker)
     concrete_methods = _names_list(top, base, "concrete_methods", "method", checker)
+    dim_reductions = _names_list(top, base, "dim_reductions", "method", checker)
     rejecting = _dotted_list(top, base, "tracer_rejecting_packages", checker)
     graph_free_reads = _names_list(top, base, "graph_free_reads", "attribute", checker)
     graph_free_modules = _dotted_list(top, base, "graph_free_modules", checker)
@@ -2415,6 +2421,7 @@ def _compile_raw(
         module_moves=frozenset(module_moves),
         concrete_builtins=frozenset(concrete_builtins),
         concrete_methods=frozenset(concrete_methods),
+        dim_reductions=frozenset(dim_reductions),
         tracer_rejecting_packages=frozenset(rejecting),
         graph_free_reads=frozenset(graph_free_reads),
         graph_free_modules=frozenset(graph_free_modules),

@@ -312,7 +312,7 @@ for x, y in loader:
             for x, y in loader:
                 opt.zero_grad()
                 h = model(x)
-                if verbose:
+                for _ in range(verbose):  # (not logging the step moves: the step starts below)
                     print("forward done")
                 loss = ((model(x) - y) ** 2).mean() + (h ** 2).mean()
                 loss.backward()
@@ -800,10 +800,23 @@ def test_another_backward_before_the_backward_escapes() -> None:
     assert BEGIN in output and not renders_a_step(output), output
 
 
-def test_a_condition_before_the_backward_escapes() -> None:
-    loop = TAIL_LOOP.format(tail="if step % 10 == 0:\n        print(loss.item())")
+def test_logging_under_a_condition_before_the_backward_runs_after_the_gradient() -> None:
+    output = convert(TAIL_LOOP.format(tail="if step % 10 == 0:\n        print(loss.item())"))
+    assert renders_a_step(output), output
+    lines = [line.strip() for line in output.splitlines()]
+    gradient = lines.index("loss, grads = nnx.value_and_grad(loss_fn)(model)")
+    assert lines[gradient + 1 : gradient + 4] == [
+        "if step % 10 == 0:",
+        "print(loss.item())",
+        "opt.update(model, grads)",
+    ], output
+
+
+def test_a_condition_calling_another_object_before_the_backward_escapes() -> None:
+    loop = TAIL_LOOP.format(tail="if step % 10 == 0:\n        tracker.log(loss.item())")
     output = convert(loop)
     assert BEGIN in output and not renders_a_step(output), output
+    assert "is not only logging" in output, output
 
 
 def test_a_call_torch_runs_before_the_loss_escapes() -> None:

@@ -75,12 +75,12 @@ for epoch in range(EPOCHS):
 """
 
 BATCH_LINE = "        feature.t_(), target.sub_(1)  # batch first, index align\n"
-# The rebinding through a view first, the in-place change after it.
+# The rebinding through a view first, the in-place change after it. (`model.train()` stays at
+# the top: since s40 the `if CUDA:` joins the step's region, and a model use between it and the
+# forward pass escapes, as any mode switch in the step does.)
 MOVED_FIRST = TEXT_STEP.replace(BATCH_LINE, "").replace(
     "            feature, target = feature.cuda(), target.cuda()\n",
-    "            feature, target = feature.cuda(), target.cuda()\n"
-    + BATCH_LINE
-    + "        model.train()\n",
+    "            feature, target = feature.cuda(), target.cuda()\n" + BATCH_LINE,
 )
 
 # What the user ports (the codemod leaves the batch's torch lines as they are): JAX arrays

@@ -69,6 +69,13 @@ def logged_after_backward(
         found = kept
 
 
+def records_values(statement: cst.BaseStatement, computed: set[str], ctx: HookContext) -> bool:
+    """Whether ``statement`` only records values (the module's rules; ``computed``: names the
+    forward pass binds): an ``if`` of logging between the loss and the backward pass
+    (``if i % 100 == 0: print(loss.item())``) runs after the gradient on that condition."""
+    return _records_values(statement, computed, set(), ctx)
+
+
 def _records_values(
     statement: cst.BaseStatement, computed: set[str], bound: set[str], ctx: HookContext
 ) -> bool:

@@ -24,8 +24,9 @@ from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
 from ml_switcheroo.targets.nnx.accumulation import Accumulation, accumulation, is_accumulated
 from ml_switcheroo.targets.nnx.learning_rate import lr_write
-from ml_switcheroo.targets.nnx.logged import logged_after_backward
+from ml_switcheroo.targets.nnx.logged import logged_after_backward, records_values
 from ml_switcheroo.targets.nnx.other_models import OtherModels
+from ml_switcheroo.targets.nnx.step_lines import test_only_names
 from ml_switcheroo.targets.nnx.step_models import _check_no_mapped_api, _same_model, _trains
 from ml_switcheroo.targets.nnx.step_region import (
     _before_backward,
@@ -45,6 +46,8 @@ from ml_switcheroo.targets.nnx.step_syntax import (
     _is_zero_grad,
     _lone_call,
     _one_value,
+    _planned_first,
+    _region_ids,
     _scope,
     _short,
     _shown,
@@ -155,9 +158,10 @@ def _zero_before_region(region: Region, ctx: HookContext) -> str:
     """`` (`netD.zero_grad()` runs before `noise.data.normal_(0, 1)`, ...)``: a zero_grad()
     earlier in the region's block, cut off from the step by the statement right before the
     region (one the loss function cannot take in); "" when there is none."""
-    block = ctx.parent_of(region.statements[0])
+    first = _planned_first(region)
+    block = ctx.parent_of(first)
     body = list(getattr(block, "body", ()))
-    start = next((i for i, s in enumerate(body) if s is region.statements[0]), 0)
+    start = next((i for i, s in enumerate(body) if s is first), 0)
     zero = next((s for s in body[:start] if _is_zero_grad(s, ctx)), None)
     if zero is None:
         return ""
@@ -276,7 +280,7 @@ def _check_module_moves(
     methods = ctx.semantic_map.module_moves
     if not methods:
         return
-    first = region.statements[0]
+    first = _planned_first(region)
     loops = [
         n
         for n in nodes
@@ -535,6 +539,16 @@ def _check_backward(
             f"`{code_of(call).strip()}` is a framework's backward (accelerate, Fabric, "
             "Lightning): the framework owns the step; port its training loop first"
         )
+    receiver = call.func.value
+    scaled = region.scaler is not None and _is_scaler_call(
+        receiver, region, ctx.semantic_map.scaler_methods.scale
+    )
+    if call.args and not isinstance(receiver, cst.Name) and not scaled:
+        raise Untranslatable(
+            f"`{code_of(call).strip()}`: a backward pass with arguments of an expression is not "
+            "translated (`(expression).backward()` without arguments is: the loss function "
+            "returns the expression)"
+        )
     if call.args:
         shown = ", ".join(code_of(a).strip() for a in call.args)
         retained = len(call.args) == 1 and _retains_graph(call.args[0])
@@ -673,6 +687,7 @@ def _check_tail(
     after it (``_snapshots``) reads the snapshots, and calls only their methods."""
     root = (dotted_name(model) or "").split(".")[0]
     backward = ctx.semantic_map.backward_methods
+    computed = {t.value for s in forward for t in _target_names(s)}
     for statement in tail:
         shown = code_of(statement).strip()
         written = lr_write(statement, ctx)  # the optimizer's stored lr, read at the update
@@ -695,6 +710,13 @@ def _check_tail(
             raise Untranslatable(f"`{shown}` uses the model {where}")
         if any(_calls_method(statement, method) for method in backward):
             raise Untranslatable(f"`{shown}` runs another backward pass")
+        if isinstance(statement, cst.If) and not records_values(statement, computed, ctx):
+            raise Untranslatable(
+                f"`{_short(shown)}` runs where torch runs the backward pass and is not only "
+                "logging (an `if` moved after the gradient: a test and statements that read "
+                "values, calling builtins, the map's recording functions and methods of the "
+                "values the loss computes only)"
+            )
         later = [s for s in region.statements[position + 1 :] if not any(s is t for t in tail)]
         snapshot = set(snapshots.get(id(statement), ()))
         read_later = (used - snapshot) & _variables_of(_before_backward(later, region))
@@ -845,9 +867,10 @@ def _check_one_backward(
 ) -> None:
     """No other backward pass where this step is (its gradients would add up in torch),
     unless torch zeroes what it leaves in the trained model before this optimizer steps
-    (``others``: a GAN's other step)."""
+    (``others``: a GAN's other step). The region as planned counts too: its ``(a +
+    b).backward()`` is ``loss.backward()`` in ``region`` (``step_lines``)."""
     methods = ctx.semantic_map.backward_methods
-    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
+    inside = _region_ids(region)
     for node in cst_walk.walk(_scope(region)):
         if (
             isinstance(node, cst.Call)
@@ -892,7 +915,8 @@ def _check_no_model_value_outside(
     function's parameter, proven the optimizer's (``_model_in_step``)."""
     bound = {t.value for s in forward for t in _target_names(s)}
     free = _variables_of(forward) - bound - _rebound_each_iteration(region)
-    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
+    free -= test_only_names(forward)  # (read as a truth value: never differentiated)
+    inside = _region_ids(region)
     root = dotted_name(model).split(".")[0]  # type: ignore[union-attr]
     for node in cst_walk.walk(_scope(region)):
         if id(node) in inside or not isinstance(node, cst.SimpleStatementLine):
@@ -920,7 +944,7 @@ def _rebound_each_iteration(region: Region) -> set[str]:
         return set()
     loop = loops[-1]
     names = set(bound_names(loop))
-    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
+    inside = _region_ids(region)
     for node in cst_walk.walk(loop.body):
         if id(node) in inside:
             continue
@@ -944,8 +968,9 @@ def _check_no_model_value_reaching(
     off torch over 36 updates)."""
     bound = {t.value for s in forward for t in _target_names(s)}
     root = (dotted_name(model) or "").split(".")[0]
+    tested = test_only_names(forward)  # (read as a truth value: never differentiated)
     for name in (n for s in forward for n in cst_walk.walk(s) if isinstance(n, cst.Name)):
-        if name.value in bound or name.value == root or ctx.variable(name) is None:
+        if name.value in bound | tested or name.value == root or ctx.variable(name) is None:
             continue
         for value in ctx.origins(name) or []:
             if value is name:

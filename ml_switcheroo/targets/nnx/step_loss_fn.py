@@ -14,6 +14,7 @@ import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.plan import Region
+from ml_switcheroo.analysis.statements import if_branches
 from ml_switcheroo.model.hygiene import fresh_name
 from ml_switcheroo.model.translate import BoundCall, render_value
 from ml_switcheroo.spec import roles
@@ -28,6 +29,7 @@ from ml_switcheroo.targets.nnx.step_syntax import (
     _assigned_call,
     _lone_small,
     _names_of,
+    _region_ids,
     _scope,
     _target_names,
     _tuple,
@@ -212,7 +214,7 @@ def _aux_names(
     """Names the forward pass binds (besides the loss it ``returned``) that may be read after
     the region or by the statements run after the gradient (``tail``)."""
     moved = {id(n) for s in tail for n in cst_walk.walk(s)}
-    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)} - moved
+    inside = _region_ids(region) - moved
     reads = {}
     for statement in forward:
         for node in cst_walk.walk(statement):
@@ -303,15 +305,19 @@ def _check_bound_before_read(
     """A name the forward pass binds must not be read in it before (it would be local); in a
     ``for`` loop of plain assignments (``statements.loss_loop_names``) its iterable is read
     before its target is bound, and its body in order in the first pass (a later pass reads no
-    name the first did not bind). Returns the names bound on every path to the ``return``: a
-    loop's own names only when it provably runs (``Region.nonempty_loops``)."""
+    name the first did not bind); in an ``if`` of them (``statements.loss_branch_names``) its
+    tests are read before its branches, each branch in order. Returns the names bound on every
+    path to the ``return``: a loop's own names only when it provably runs
+    (``Region.nonempty_loops``), an ``if``'s only when every branch binds them (an ``else:``).
+    """
     assigned = {t.value for s in forward for t in _target_names(s)}
-    maybe: dict[str, cst.For] = {}  # bound only by an earlier loop that may run zero times
+    # bound only by an earlier loop that may run zero times, or on some branches of an `if`
+    maybe: dict[str, cst.For | cst.If] = {}
 
     def check(reads: set[str], bound: set[str]) -> None:
         early = sorted((reads & assigned) - bound)
         if early and early[0] in maybe:
-            raise Untranslatable(_loop_only_reason(early[0], maybe[early[0]], ctx, "read after it"))
+            raise Untranslatable(_maybe_reason(early[0], maybe[early[0]], ctx, "read after it"))
         if early:
             raise Untranslatable(f"`{early[0]}` is read before the loss computes it")
 
@@ -328,6 +334,15 @@ def _check_bound_before_read(
                     bound = inside
                 else:
                     maybe.update({name: statement for name in inside - bound})
+                continue
+            branches = if_branches(statement) if isinstance(statement, cst.If) else None
+            if branches is not None:
+                tests, bodies, complete = branches
+                check({n for test in tests for n in _variable_names(test)}, bound)
+                after = [through(body, bound) for body in bodies] + ([] if complete else [bound])
+                every = set.intersection(*after)
+                maybe.update({name: statement for name in set().union(*after) - every})
+                bound = every
                 continue
             targets = {t.value for t in _target_names(statement)}
             small = statement.body[0]  # type: ignore[attr-defined]
@@ -349,33 +364,43 @@ def _check_bound_at_return(
     ctx: HookContext,
 ) -> None:
     """The loss and the aux values the loss function returns are bound on every path to its
-    ``return``: not a name only a ``for`` loop binds that may run zero times (torch would
-    read the value it held before; the loss function has none)."""
+    ``return``: not a name only a ``for`` loop binds that may run zero times, nor one only some
+    branches of an ``if`` bind (torch would read the value it held before; the loss function
+    has none)."""
     for name in names:
-        loop = _loop_binding(name, forward) if name not in bound else None
-        if loop is not None:
-            raise Untranslatable(_loop_only_reason(name, loop, ctx, "read after the step"))
+        binding = _partial_binding(name, forward) if name not in bound else None
+        if binding is not None:
+            raise Untranslatable(_maybe_reason(name, binding, ctx, "read after the step"))
 
 
-def _loop_binding(name: str, forward: Sequence[cst.BaseStatement]) -> cst.For | None:
-    """A ``for`` loop of the forward pass (or in one) that binds ``name``."""
+def _partial_binding(name: str, forward: Sequence[cst.BaseStatement]) -> cst.For | cst.If | None:
+    """A ``for`` loop or ``if`` of the forward pass (or in one) that binds ``name``."""
     return next(
         (
-            loop
+            node
             for statement in forward
-            for loop in cst_walk.walk(statement)
-            if isinstance(loop, cst.For) and any(t.value == name for t in _target_names(loop))
+            for node in cst_walk.walk(statement)
+            if isinstance(node, cst.For | cst.If)
+            and any(t.value == name for t in _target_names(node))
         ),
         None,
     )
 
 
-def _loop_only_reason(name: str, loop: cst.For, ctx: HookContext, read: str) -> str:
-    """Why a name only a loop that may run zero times binds is not read after it."""
-    where = ctx.place(loop)
-    shown = f"for {code_of(loop.target).strip()} in {code_of(loop.iter).strip()}"
+def _maybe_reason(name: str, node: cst.For | cst.If, ctx: HookContext, read: str) -> str:
+    """Why a name only a loop that may run zero times, or only some branches of an ``if``,
+    bind is not read after it."""
+    where = ctx.place(node)
+    at = f" ({where})" if where else ""
+    if isinstance(node, cst.If):
+        return (
+            f"`{name}` is bound only on some branches of `if {code_of(node.test).strip()}:`{at} "
+            f"of the loss and {read}: on a path that does not bind it torch would read the "
+            "value the name held before, the loss function has none"
+        )
+    shown = f"for {code_of(node.target).strip()} in {code_of(node.iter).strip()}"
     return (
-        f"`{name}` is bound only by the loop `{shown}`{f' ({where})' if where else ''} of the "
+        f"`{name}` is bound only by the loop `{shown}`{at} of the "
         f"loss and {read}, and that loop may run zero times (it is not over `range(k)` with "
         "`k` an integer constant >= 1): torch would then read the value the name held before, "
         "the loss function has none"

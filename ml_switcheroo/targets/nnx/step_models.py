@@ -438,11 +438,46 @@ def _cut_by_compound(forward: list[cst.BaseStatement], ctx: HookContext, calls: 
             return (
                 f": it reads `{bound[0]}`, computed by the `{kind}` statement{at}, and the "
                 "forward pass the step translates is a run of statements before the backward "
-                "pass: a branch, a `def`, a `while` loop, or a `for` loop other than one of plain "
-                "assignments to names (no jump, no `else:`, no call alone on its line, no item "
-                "or attribute store) is not taken into the loss function"
+                f"pass: {_NOT_TAKEN}"
             )
-    return ""
+    return _cut_before(body, places[0], read, ctx)
+
+
+# the compound statements the loss function does not take in (``_cut_by_compound``)
+_NOT_TAKEN = (
+    "a `def`, a `with`, a `while` loop, a `for` loop or an `if` other than one of plain "
+    "assignments to names (no jump, no `else:` on the loop, no call alone on its line, no item or "
+    "attribute store; the `if` on a test the loss function does not compute) is not taken into "
+    "the loss function"
+)
+
+
+def _cut_before(body: list[cst.BaseStatement], first: int, read: set[str], ctx: HookContext) -> str:
+    """``: the run ... starts after the `with` statement at file.py:265`` when the statement
+    right before the forward pass (``body[first]``) is a compound one and a name the forward
+    pass reads is bound before it (cleanrl: ``newvalue`` of the model's call above a ``with
+    torch.no_grad():``); "" otherwise."""
+    statement = body[first - 1] if first > 0 else None
+    if statement is None or isinstance(statement, cst.SimpleStatementLine):
+        return ""
+    before = {n for s in body[: first - 1] for n in _bound_by_line(s)} & read
+    if not before:
+        return ""
+    where = ctx.place(statement)
+    kind = type(statement).__name__.lower()
+    kind = {"functiondef": "def", "classdef": "class"}.get(kind, kind)
+    return (
+        f": it reads `{sorted(before)[0]}`, computed before the `{kind}` statement"
+        f"{f' at {where}' if where else ''}, which ends the run of statements before the "
+        f"backward pass that the step translates: {_NOT_TAKEN}"
+    )
+
+
+def _bound_by_line(statement: cst.BaseStatement) -> list[str]:
+    """The names a simple line binds (``_, logprob, entropy, value = agent(...)``)."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return []
+    return [n for node in cst_walk.walk(statement) for n in bound_names(node)]
 
 
 def _receivers_called(statement: cst.CSTNode) -> set[str]:

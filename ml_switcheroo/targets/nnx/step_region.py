@@ -12,13 +12,15 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis.dominating import bound_names
 from ml_switcheroo.analysis.forward_links import link, next_step
 from ml_switcheroo.analysis.plan import Region, changed_in_place
-from ml_switcheroo.analysis.statements import loss_loop_names
+from ml_switcheroo.analysis.statements import loss_branch_names, loss_loop_names
 from ml_switcheroo.model.hygiene import fresh_name
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of, dotted_name
 from ml_switcheroo.targets.hooks import HookContext
+from ml_switcheroo.targets.nnx.learning_rate import lr_write
 from ml_switcheroo.targets.nnx.model import trained_model
 from ml_switcheroo.targets.nnx.other_models import OtherModels
 from ml_switcheroo.targets.nnx.pullback import Pullback
@@ -32,6 +34,7 @@ from ml_switcheroo.targets.nnx.step_models import (
 from ml_switcheroo.targets.nnx.step_syntax import (
     _bound_names,
     _callees,
+    _calls_method,
     _contains,
     _is_assignment,
     _is_method_call,
@@ -40,6 +43,7 @@ from ml_switcheroo.targets.nnx.step_syntax import (
     _lone_small,
     _names_of,
     _one_value,
+    _planned_first,
     _scope,
     _shown,
     _stepped_optimizer,
@@ -206,6 +210,41 @@ def _split_prefix(
     return forward, []
 
 
+def with_leading_tail(
+    region: Region,
+    prefix: list[cst.BaseStatement],
+    forward: list[cst.BaseStatement],
+    tail: list[cst.BaseStatement],
+    model: cst.BaseExpression,
+    ctx: HookContext,
+) -> tuple[list[cst.BaseStatement], list[cst.BaseStatement]]:
+    """``prefix`` and ``tail`` with the statements of ``tail`` that torch runs before the loss
+    function's first statement moved into ``prefix``, in the region's order (``feature.t_(),
+    target.sub_(1)`` before ``if args.cuda: feature = ...`` and the model's call): they run
+    before the loss function, in torch's order, not after the gradient. Not one using the
+    model (``model.eval()``: a mode switch in the step escapes, as on main), calling a
+    backward method or writing a learning rate (``_check_tail`` decides)."""
+    if not forward:
+        return prefix, tail
+    order = {id(s): i for i, s in enumerate(region.statements)}
+    first = order.get(id(forward[0]))
+    root = (dotted_name(model) or "").split(".")[0]
+    backward = ctx.semantic_map.backward_methods
+    early = [
+        s
+        for s in tail
+        if first is not None
+        and order.get(id(s), first) < first
+        and root not in _variables_of([s])
+        and not any(_calls_method(s, method) for method in backward)
+        and lr_write(s, ctx) is None
+    ]
+    if not early:
+        return prefix, tail
+    merged = sorted([*prefix, *early], key=lambda s: order.get(id(s), -1))
+    return merged, [s for s in tail if not any(s is e for e in early)]
+
+
 def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement], int]:
     """The statements before the backward (zero_grad calls dropped), each an assignment."""
     assert region.backward is not None
@@ -236,11 +275,18 @@ def _forward(region: Region, ctx: HookContext) -> tuple[list[cst.BaseStatement],
 
 
 def _check_for_loss(statement: cst.BaseStatement, region: Region, ctx: HookContext) -> None:
-    """A statement of the loss function's body: an assignment to names, an in-place change
+    """A statement of the loss function's body (no walrus: its name would stay local to the
+    loss function): an assignment to names, an in-place change
     the loss function takes in (``_in_place_for_loss``), or a ``for`` loop of plain
     assignments (``statements.loss_loop_names``: it runs traced, unrolled, as torch runs it)."""
-    if loss_loop_names(statement) is not None:
-        return
+    walrus = next((n for n in cst_walk.walk(statement) if isinstance(n, cst.NamedExpr)), None)
+    if walrus is not None:
+        raise Untranslatable(
+            f"`{code_of(walrus).strip()}` in the forward pass binds a name no assignment target "
+            "names: the loss function would keep it local, a read after the step would not see it"
+        )
+    if loss_loop_names(statement) is not None or loss_branch_names(statement) is not None:
+        return  # (an `if`: its tests are checked untraced, ``step_lines.check_untraced_tests``)
     if not (_is_assignment(statement) or _in_place_for_loss(statement, region, ctx)):
         changed = changed_in_place(statement, ctx.semantic_map.in_place_suffix)
         why = _changed_in_place(statement, {changed} if changed else set(), ctx)
@@ -257,14 +303,16 @@ def _forward_missing(region: Region, ctx: HookContext) -> str:
     after a forward that also runs for the other phase) not of the shape translated
     (``Planner._branch_region``), which shape is."""
     missing = f"the forward pass that computes `{region.loss}` is not in the step"
+    line = region.backward.statement if region.backward is not None else None
+    if isinstance(line, cst.SimpleStatementLine) and len(line.body) > 1:
+        return (
+            f"the backward pass shares its line with other statements (`{_shown(line)}`): a "
+            "line is split into the loss function's lines only when the backward pass is its "
+            "last statement and the step is not on it"
+        )
     block = _with_computing(region, ctx)
     if block is not None:
-        items = ", ".join(code_of(item).strip().rstrip(",") for item in block.items)
-        return (
-            f"the forward pass that computes `{region.loss}` runs under `with {items}:`, which "
-            "the NNX loss function does not carry (a context manager such as torch.autocast "
-            "changes how torch computes the forward pass, its dtype: port it by hand)"
-        )
+        return _under_with(block, region)
     controls = region.anchor.controls
     guard = controls[-1] if controls else None
     if not isinstance(guard, cst.If) or region.first != 0:
@@ -278,12 +326,23 @@ def _forward_missing(region: Region, ctx: HookContext) -> str:
     )
 
 
+def _under_with(block: cst.With, region: Region) -> str:
+    """Why a forward pass under ``with torch.autocast(...):`` is not translated."""
+    items = ", ".join(code_of(item).strip().rstrip(",") for item in block.items)
+    return (
+        f"the forward pass that computes `{region.loss}` runs under `with {items}:`, which "
+        "the NNX loss function does not carry (a context manager such as torch.autocast "
+        "changes how torch computes the forward pass, its dtype: port it by hand)"
+    )
+
+
 def _with_computing(region: Region, ctx: HookContext) -> cst.With | None:
     """The ``with`` statement before the region, in its block, whose body binds the loss
     (``with torch.autocast(...): logits, loss = model(x, y)``), if any."""
-    holder = ctx.parent_of(region.statements[0]) if region.statements else None
+    start = _planned_first(region) if region.statements else None
+    holder = ctx.parent_of(start) if start is not None else None
     body = list(getattr(holder, "body", ()))
-    first = next((i for i, s in enumerate(body) if s is region.statements[0]), 0)
+    first = next((i for i, s in enumerate(body) if s is start), 0)
     for statement in body[:first]:
         if not isinstance(statement, cst.With):
             continue
@@ -478,7 +537,7 @@ def _loss_slice(
     slice_: list[cst.BaseStatement] = []
     tail: list[cst.BaseStatement] = []
     for statement in reversed(statements):
-        changed = {t.value for t in _target_names(statement)}
+        changed = _bound_anywhere(statement)
         changed.add(changed_in_place(statement, suffix) or "")
         if changed & needed:
             needed |= _variables_of([statement])
@@ -486,6 +545,20 @@ def _loss_slice(
         else:
             tail.insert(0, statement)
     return slice_, tail
+
+
+def _bound_anywhere(statement: cst.BaseStatement) -> set[str]:
+    """The names ``statement`` binds anywhere in it: its targets, those of the branches of an
+    ``if``, and walrus targets (``print((loss := loss * 2).item())``: on main such a line
+    before the backward pass ran after the gradient, which then missed the doubling)."""
+    if not isinstance(statement, cst.SimpleStatementLine | cst.If):
+        return {t.value for t in _target_names(statement)}  # (a `with`: the step's checks)
+    return {
+        name
+        for node in cst_walk.walk(statement)
+        if not isinstance(node, cst.CompFor)  # (a comprehension's own variables)
+        for name in bound_names(node)
+    }
 
 
 def _pullbacks(

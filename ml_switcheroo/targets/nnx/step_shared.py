@@ -42,6 +42,8 @@ from ml_switcheroo.targets.nnx.step_syntax import (
     _bound_names,
     _calls_method,
     _calls_method_named,
+    _planned_first,
+    _region_ids,
     _scope,
     _target_names,
     _variable_names,
@@ -340,10 +342,11 @@ def _check_namesakes_after(
     by a call of a ported model (this step's or another translated optimizer's: ``fake =
     netG(fixed_noise)`` after the steps, a JAX array) counts as one of the loss function's."""
     scope = _scope(region)
-    inside = {id(n) for s in region.statements for n in cst_walk.walk(s)}
+    inside = _region_ids(region)
     roots = scope.body.body if isinstance(scope, cst.FunctionDef) else [scope]  # type: ignore[attr-defined]
     walked = [n for r in roots for n in cst_walk.walk(r, _NESTED)]
-    start = next((i for i, n in enumerate(walked) if n is region.statements[0]), len(walked))
+    first = _planned_first(region)
+    start = next((i for i, n in enumerate(walked) if n is first), len(walked))
     outside_nodes = [n for n in walked if id(n) not in inside]
     later = {id(n) for n in walked[start:] if id(n) not in inside}
     prefix_nodes = [n for s in prefix for n in cst_walk.walk(s, _NESTED)]  # checked, not written

@@ -13,7 +13,7 @@ import libcst as cst
 
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.analysis.plan import Region
-from ml_switcheroo.analysis.statements import loss_loop_names
+from ml_switcheroo.analysis.statements import loss_branch_names, loss_loop_names
 from ml_switcheroo.spec import roles
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import code_of, dotted_name
@@ -57,6 +57,16 @@ def _is_scaler_call(node: cst.CSTNode, region: Region, method: str | None) -> bo
         and node.func.attr.value == method
         and dotted_name(node.func.value) == region.scaler
     )
+
+
+def _planned_first(region: Region) -> cst.BaseStatement:
+    """The region's first statement in the file (``Region.planned``: before a reshaping)."""
+    return (region.planned or region.statements)[0]
+
+
+def _region_ids(region: Region) -> set[int]:
+    """The ids of the nodes of the region's statements, as planned and as reshaped."""
+    return {id(n) for s in [*region.statements, *region.planned] for n in cst_walk.walk(s)}
 
 
 def _scope(region: Region) -> cst.CSTNode:
@@ -184,9 +194,12 @@ def _targets(small: cst.BaseSmallStatement) -> list[cst.BaseExpression]:
 
 def _target_names(statement: cst.BaseStatement) -> list[cst.Name]:
     """The names an assignment line binds, or a ``for`` loop of plain assignments
-    (``statements.loss_loop_names``: its target's and its body's); [] for other statements."""
+    (``statements.loss_loop_names``: its target's and its body's) or an ``if`` of them
+    (``statements.loss_branch_names``: its branches'); [] for other statements."""
     if isinstance(statement, cst.For):
         return loss_loop_names(statement) or []
+    if isinstance(statement, cst.If):
+        return loss_branch_names(statement) or []
     if not isinstance(statement, cst.SimpleStatementLine):
         return []
     return [t for s in statement.body for t in _targets(s) if isinstance(t, cst.Name)]

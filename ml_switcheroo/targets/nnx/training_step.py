@@ -40,6 +40,11 @@ of plain assignments (``style_loss += mse(gram(ft), gm)`` over ``zip(...)``) run
 function, unrolled as torch runs it (``statements.loss_loop_names``; a name only a loop that
 may run zero times binds is not read after it). Not done: a criterion parameter passed on
 through such a function is not followed.
+The region is first put in the loss function's shape (``step_lines.py``, s40): one simple
+statement per line, ``(a + b).backward()`` as ``loss = a + b`` then ``loss.backward()``; an
+``if`` of plain assignments on a test the loss function does not compute stays in it
+(``step_lines.check_untraced_tests``), an ``if`` of logging before the backward pass runs after
+the gradient (``logged.records_values``).
 
 The step is split by concern (``tools/split_training_step.py``): ``step_syntax`` (syntax
 helpers), ``step_models`` (the model and criterion), ``step_loss_fn`` (rendering the loss
@@ -87,6 +92,11 @@ from ml_switcheroo.targets.nnx.step_checks import (
     _with_dropped_comments,
     _zero_before_region,
 )
+from ml_switcheroo.targets.nnx.step_lines import (
+    check_scalar_loss,
+    check_untraced_tests,
+    lines_for_loss,
+)
 from ml_switcheroo.targets.nnx.step_loss_fn import GRADIENT as GRADIENT
 from ml_switcheroo.targets.nnx.step_loss_fn import GRADIENT_AUX as GRADIENT_AUX
 from ml_switcheroo.targets.nnx.step_loss_fn import SUMMED as SUMMED
@@ -113,6 +123,7 @@ from ml_switcheroo.targets.nnx.step_region import (
     _snapshots,
     _split_prefix,
     _summed_losses,
+    with_leading_tail,
 )
 from ml_switcheroo.targets.nnx.step_shared import (
     _check_namesakes_after,
@@ -249,6 +260,7 @@ def _rendered_step(
     micro = _micro_loop(region, ctx)
     if micro is not None:
         region = micro.region
+    region = lines_for_loss(region, ctx)
     stepped = _stepped_optimizer(region)
     optimizer = code_of(stepped).strip()
     constructor = _one_value(stepped, ctx) or _rebuilt_constructor(stepped, region, ctx)
@@ -300,6 +312,7 @@ def _rendered_step(
         model_node = _model_across_files(forward, stepped, ctx)  # type: ignore[arg-type]
     model = names["model"] = code_of(model_node).strip()
     prefix, forward = _split_prefix(forward, model_node)
+    prefix, tail = with_leading_tail(region, prefix, forward, tail, model_node, ctx)
     _check_no_data_object_in_loss(forward, ctx)
     for statement in forward:  # (in-place lines before the model's first use stay before it)
         _check_for_loss(statement, region, ctx)
@@ -344,6 +357,8 @@ def _rendered_step(
         region, backward_index, clipped, optimizer, step_statement, [*counted, *tail], ctx
     )
     _check_backward(region, ctx, forward, model_node)
+    check_scalar_loss(forward, region.loss, ctx)
+    check_untraced_tests(forward, model_node, frozenset(others.called if others else ()))
     summed = _summed_losses(region, backward_index, forward, ctx)
     pulled_output = frozenset({pulled.output}) if pulled is not None else frozenset()
     exact = _check_traceable(forward, ctx, others, model_node, pulled_output)
