@@ -306,6 +306,22 @@ class CrossFile:
                 return True
         return False
 
+    def defines_in_linked_file(self, name: str) -> str | None:
+        """``file:line``-less place (the file) of a file of the repository whose code may run
+        with this file's (``_linked_by_imports``) and binds ``name`` where a class or module may
+        get it (``freeze_reach.binds_anywhere``), or fails to parse; None: none does."""
+        linked = self._linked_by_imports()
+        for other in self.index.with_word(name):
+            if other == self.path or other not in linked:
+                continue
+            facts = self.index.facts(other)
+            question = ("binds", name)
+            if facts.tree is None or self.index.about(
+                other, question, partial(binds_anywhere, facts.tree, name)
+            ):
+                return os.path.relpath(other, self.index.root)
+        return None
+
     def named_elsewhere(self, word: str) -> bool:
         """Whether a file of the repository other than this one holds the identifier ``word``
         (in its code, a string or a comment: the index's words). Any file: one a registry
@@ -723,7 +739,7 @@ class CrossFile:
         touches only a new model kept to itself (``_reaches_none``)."""
         words = {*spec.freeze_attributes, *spec.freeze_methods, *spec.freeze_calls}
         words |= {callee.rpartition(".")[2] for callee in spec.freezing_calls}
-        made = {*spec.freeze_keywords, *spec.frozen_by_default}
+        made = {*spec.freeze_keywords, *spec.frozen_by_default, *spec.freeze_flags}
         words |= {callee.rpartition(".")[2] for callee, _ in made}
         holding = {p for w in sorted(words) for p in self.index.with_word(w)}
         setters = {name.rpartition(".")[2] for name in spec.freeze_setters}
@@ -2401,6 +2417,10 @@ def _makes_frozen(call: ast.Call, spec: ParameterSpec) -> bool:
     for callee, keyword in spec.frozen_by_default:
         if written == callee or written.endswith("." + callee):
             return not literal(given(keyword), False)
+    for callee, keyword in spec.freeze_flags:
+        if written == callee or written.endswith("." + callee):
+            flag = [k.value for k in call.keywords if k.arg == keyword]
+            return bool(flag) and not literal(flag[0], False)
     return False
 
 

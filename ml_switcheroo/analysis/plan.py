@@ -228,6 +228,7 @@ class Planner(
         if self.active(CONSTRUCTOR):
             self._plan_replaced_apis()
             self._plan_frozen_parameters()
+            self._plan_overridden_parameters()
             self._plan_complex_parameters()
             self._plan_changed_models()
             self._plan_shared_parameters()

@@ -384,6 +384,32 @@ class ModelFacts:
                 return None
             node = node.value
 
+    def _plan_overridden_parameters(self) -> None:
+        """Every optimizer taking ``m.parameters()`` (or ``named_parameters``) escapes when a
+        class of this file, or a file of the repository its code runs with, defines that
+        method: ``m``'s class may return only part of the model (probe s40: a ``Net`` whose
+        ``parameters()`` returns its hidden layer's; the translation trained the rest)."""
+        names = ("parameters", "named_parameters")
+        where = next(
+            (
+                f"this file (`{name}` at {self._place(node)})"
+                for name in names
+                for node in _class_bindings(self.module, name)
+            ),
+            None,
+        )
+        cross_file = self.resolver.cross_file
+        for name in names if where is None and cross_file is not None else ():
+            other = cross_file.defines_in_linked_file(name)  # type: ignore[union-attr]
+            if other is not None:
+                where = f"`{other}`, a file of the repository this file's code runs with,"
+                break
+        if where is None:
+            return
+        for site in self.plan.sites:
+            if site.role == CONSTRUCTOR and "parameters(" in code_of(site.call):
+                self._refuse(site, findings.PARAMETERS_OVERRIDDEN, where=where)
+
     def _plan_frozen_parameters(self) -> None:
         """Every optimizer a freeze may reach (``freeze_reaching``) escapes: torch skips
         parameters without a gradient, a functional optimizer updates every leaf it is given.
@@ -768,3 +794,23 @@ def _disjoint(paths: list[str], others: list[str] | None) -> bool:
     if others is None:
         return False
     return not any(_part_of(a, b) or _part_of(b, a) for a in paths for b in others)
+
+
+def _class_bindings(module: cst.Module, name: str) -> list[cst.CSTNode]:
+    """The ``def name`` and ``name = ...`` statements of the class bodies of ``module``."""
+    found: list[cst.CSTNode] = []
+    for klass in cst_walk.walk(module):
+        if not isinstance(klass, cst.ClassDef):
+            continue
+        for node in cst_walk.walk(klass.body, stop=(cst.ClassDef, cst.FunctionDef)):
+            if (
+                isinstance(node, cst.FunctionDef)
+                and node.name.value == name
+                or (
+                    isinstance(node, cst.AssignTarget)
+                    and isinstance(node.target, cst.Name)
+                    and node.target.value == name
+                )
+            ):
+                found.append(node)
+    return found

@@ -341,6 +341,10 @@ def _makes_frozen(call: cst.Call, spec: ParameterSpec) -> bool:
     for callee, keyword in spec.frozen_by_default:
         if written == callee or written.endswith("." + callee):
             return not literal(given(keyword), "False")
+    for callee, keyword in spec.freeze_flags:
+        if written == callee or written.endswith("." + callee):
+            flag = [a.value for a in call.args if a.keyword and a.keyword.value == keyword]
+            return bool(flag) and not literal(flag[0], "False")
     return False
 
 

@@ -120,6 +120,8 @@ UNREAD_SCRIPT_IMPORT = "unread_script_import"
 HOOKS_REGISTERED = "hooks_registered"
 # the same in a file of the repository this file imports or that imports it; values: hook, place
 HOOKS_REGISTERED_ELSEWHERE = "hooks_registered_elsewhere"
+# a class of the file or the repository binds `parameters`/`named_parameters`; values: where
+PARAMETERS_OVERRIDDEN = "parameters_overridden"
 # parameters may be complex (the map's ``parameters.complex_names``, an imaginary literal) in
 # this file; values: complex (the code), place (``file.py:line``)
 COMPLEX_PARAMETERS = "complex_parameters"

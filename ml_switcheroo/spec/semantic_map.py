@@ -198,6 +198,7 @@ _PARAMETER_KEYS = {
     "freeze_setters",
     "freeze_keywords",
     "frozen_by_default",
+    "freeze_flags",
     "new_models",
     "new_tensor_methods",
     "new_tensor_functions",
@@ -535,6 +536,8 @@ class ParameterSpec:
     freeze_keywords: frozenset[tuple[str, str]] = frozenset()
     # `nn.Embedding.from_pretrained(w)`: callee suffix -> its argument that unfreezes (False)
     frozen_by_default: frozenset[tuple[str, str]] = frozenset()
+    # `nn.Embedding(n, d, _freeze=True)`: callee suffix -> its keyword that freezes (not False)
+    freeze_flags: frozenset[tuple[str, str]] = frozenset()
     tensor_classes: frozenset[str] = frozenset()  # a class based on none: `self` is no tensor
     # what a freeze may reach (`analysis/freeze_reach.py`): calls making a new model with new
     # parameters (`copy.deepcopy(model)`), a new tensor that is no Parameter (`x.clone()`,
@@ -1200,6 +1203,7 @@ class _Checker:
             freeze_setters=names("freeze_setters", dotted=True),
             freeze_keywords=self.callee_keywords(section, "freeze_keywords"),
             frozen_by_default=self.callee_keywords(section, "frozen_by_default"),
+            freeze_flags=self.callee_keywords(section, "freeze_flags"),
             tensor_classes=names("tensor_classes"),
             new_models=names("new_models", dotted=True),
             new_tensor_methods=names("new_tensor_methods"),

@@ -384,6 +384,13 @@ MESSAGES: dict[str, Message] = {
         "the optimizer (a gradient hook: optax.chain(<the hook as a GradientTransformation>, "
         "<the optax optimizer>))",
     ),
+    f.PARAMETERS_OVERRIDDEN: (
+        "{where} defines `parameters` or `named_parameters` for its objects: what "
+        "`m.parameters()` gives the optimizer is that code's choice (a part of the model, "
+        "say), while the translation trains every parameter of the model",
+        "give the optimizer the parameters torch's gets (a mask or `wrt=` filter over the "
+        "model's parameters), or rename the override and run the codemod again",
+    ),
     f.TORCH_REPLACED: (
         "this file replaces torch's `{name}` (`{change}`): what runs there is not torch's, so "
         "the translation of torch's would mean something else",
