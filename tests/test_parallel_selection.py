@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +32,13 @@ GENERATED = "# @gen" + "erated\nimport torch\nopt = torch.optim.SGD(params, lr=0
 @pytest.fixture(autouse=True)
 def _fresh_indexes() -> None:
     index_for.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_other_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process running other threads selects in one process (``_selection_shares``); an
+    earlier test of the same pytest worker may have left one running."""
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
 
 
 def _corpus(root: Path) -> list[str]:
