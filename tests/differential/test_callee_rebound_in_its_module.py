@@ -63,17 +63,22 @@ def train_epoch(loader, optimizer, scheduler):
     scheduler.step()
 """
 IMPORT = f"from {PACKAGE}.engine import train_epoch\n"
+
+
+class Model:
+    """The model ``MAIN`` trains, given by the test (a class of the converted file defining
+    ``parameters()`` escapes the optimizer: ``_plan_overridden_parameters``)."""
+
+    def __init__(self, tensors: list[torch.Tensor]) -> None:
+        self.tensors = tensors
+
+    def parameters(self) -> Any:
+        return iter(self.tensors)
+
+
 MAIN = f"""\
 import torch
 {IMPORT}
-
-class Model:
-    def __init__(self, tensors):
-        self.tensors = tensors
-
-    def parameters(self):
-        return iter(self.tensors)
-
 
 def main(model, batches):
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -115,7 +120,7 @@ def folded_rel(
     with float64():
         problem = linear_problem()
         with importable(tmp_path / "original", PACKAGE):
-            torch_traj = run_torch_loop(problem, main, {})
+            torch_traj = run_torch_loop(problem, main, {"Model": Model})
         leftovers = [torch.tensor(v) for v in problem.init.values()]
         kept = [  # the package's imports and writes of `train_epoch`: the stub takes the tx
             line
@@ -124,7 +129,7 @@ def folded_rel(
         ]
         execute(
             "\n".join(kept) + "\n",
-            {"params": leftovers, "batches": [], "train_epoch": train_epoch},
+            {"params": leftovers, "batches": [], "train_epoch": train_epoch, "Model": Model},
         )
         optax_traj, _ = run_optax(problem, handed["tx"])
         return code, rel_error(problem, torch_traj, optax_traj)
