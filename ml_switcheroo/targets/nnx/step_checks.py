@@ -406,6 +406,16 @@ def _check_mode_calls_in_file(scope: cst.CSTNode, model: str, ctx: HookContext) 
             for target in node.targets:
                 if isinstance(target.target, cst.Name):
                     aliases.add(target.target.value)
+    unnamed = _mode_method_unnamed(nodes, methods, aliases)
+    if unnamed is not None:
+        shown = code_of(unnamed).strip()
+        raise Untranslatable(
+            f"`{shown}` reaches a module's `train`/`eval` without calling it by name (a "
+            "`getattr` of it or by a computed name, or the bound method taken as a value): "
+            "torch's `Module.train(mode)` sets evaluation mode when `mode` is false, while "
+            "`nnx.Module.train(**attributes)` always sets training mode; call "
+            "`module.train()` or `module.eval()` by name"
+        )
     for call in (n for n in nodes if isinstance(n, cst.Call) and n.args):
         func = call.func
         if not isinstance(func, cst.Attribute) or func.attr.value not in methods:
@@ -418,6 +428,39 @@ def _check_mode_calls_in_file(scope: cst.CSTNode, model: str, ctx: HookContext) 
         )
         if torch_form or any(owner == a or owner.startswith(f"{a}.") for a in aliases):
             _check_argument_free_methods([call], owner, ctx)
+
+
+def _mode_method_unnamed(
+    nodes: list[cst.CSTNode], methods: frozenset[str], aliases: set[str]
+) -> cst.CSTNode | None:
+    """The first ``getattr(m, "train")`` (one of ``methods``, or a computed name) or
+    ``m.train`` read as a value instead of called, ``m`` the model, a module of it or a name
+    bound to one (``aliases``; probe s40 p40b: ``getattr(model, "train")(mode=False)`` left the
+    NNX model in training mode), or None."""
+
+    def on_model(value: cst.BaseExpression) -> bool:
+        return any(_model_rooted(value, alias) for alias in aliases)
+
+    called = {id(n.func) for n in nodes if isinstance(n, cst.Call)}
+    for node in nodes:
+        if (
+            isinstance(node, cst.Attribute)
+            and node.attr.value in methods
+            and id(node) not in called
+            and on_model(node.value)
+        ):
+            return node
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Name)
+            and node.func.value == "getattr"
+            and len(node.args) >= 2
+            and on_model(node.args[0].value)
+        ):
+            name = node.args[1].value
+            if not isinstance(name, cst.SimpleString) or name.evaluated_value in methods:
+                return node
+    return None
 
 
 def _check_mode_set_elsewhere(ctx: HookContext) -> None:
