@@ -167,3 +167,14 @@ def _statement_fields(kind: type) -> tuple[str, ...]:
         holders = {"body", "orelse", "finalbody", "handlers", "cases"}
         found = _STATEMENT_FIELDS[kind] = tuple(f for f in kind._fields if f in holders)
     return found
+
+
+def own_nodes(scope: ast.AST, scopes: tuple[type, ...]) -> Iterator[ast.AST]:
+    """The nodes of ``scope``'s body; a node of one of ``scopes`` (a nested function,
+    class...) is yielded, what it holds is not."""
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, scopes):
+            stack.extend(ast.iter_child_nodes(node))

@@ -295,31 +295,27 @@ class CrossFile:
         or module may get it (``freeze_reach.binds_anywhere``: a ``def``, ``clone =
         copy.copy`` in a class body, ``setattr(C, "clone", f)``), or may and fails to parse.
         Any file: one a registry imports by name (``importlib``) is linked to none."""
-        for other in self.index.with_word(name):
-            if other == self.path:
-                continue
-            facts = self.index.facts(other)
-            if facts.tree is None:
-                return True
-            question = ("binds", name)
-            if self.index.about(other, question, partial(binds_anywhere, facts.tree, name)):
-                return True
-        return False
+        return self._file_binding(name, None) is not None
 
     def defines_in_linked_file(self, name: str) -> str | None:
-        """``file:line``-less place (the file) of a file of the repository whose code may run
-        with this file's (``_linked_by_imports``) and binds ``name`` where a class or module may
-        get it (``freeze_reach.binds_anywhere``), or fails to parse; None: none does."""
-        linked = self._linked_by_imports()
+        """The file (relative to the repository) of the first file whose code may run with
+        this file's (``_linked_by_imports``) and binds ``name`` as
+        ``defines_function_elsewhere`` says, or fails to parse; None: none does."""
+        found = self._file_binding(name, self._linked_by_imports())
+        return os.path.relpath(found, self.index.root) if found is not None else None
+
+    def _file_binding(self, name: str, among: frozenset[str] | None) -> str | None:
+        """The first file other than this one (of ``among``; None: any) that binds ``name``
+        where a class or module may get it, or fails to parse."""
         for other in self.index.with_word(name):
-            if other == self.path or other not in linked:
+            if other == self.path or (among is not None and other not in among):
                 continue
             facts = self.index.facts(other)
             question = ("binds", name)
             if facts.tree is None or self.index.about(
                 other, question, partial(binds_anywhere, facts.tree, name)
             ):
-                return os.path.relpath(other, self.index.root)
+                return other
         return None
 
     def named_elsewhere(self, word: str) -> bool:

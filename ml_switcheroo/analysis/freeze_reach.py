@@ -39,6 +39,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.spec.semantic_map import SemanticMap
 
 FRESH_TENSOR = "fresh tensor"
@@ -859,12 +860,7 @@ def _module_functions(tree: ast.Module) -> dict[str, ast.AST]:
 def _own_nodes(scope: ast.AST) -> Iterator[ast.AST]:
     """The nodes of ``scope``'s body outside nested scopes (functions, classes, lambdas,
     comprehensions)."""
-    stack = list(ast.iter_child_nodes(scope))
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, _SCOPES):
-            stack.extend(ast.iter_child_nodes(node))
+    return ast_nodes.own_nodes(scope, _SCOPES)
 
 
 def _inner_scopes(scope: ast.AST) -> Iterator[ast.AST]:

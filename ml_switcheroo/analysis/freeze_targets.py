@@ -16,6 +16,8 @@ import ast
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
+from ml_switcheroo.analysis import ast_nodes
+
 # names that find code by a computed name: a class whose code calls one may build anything
 _DYNAMIC = frozenset(
     {"globals", "vars", "eval", "exec", "getattr", "__import__", "import_module", "locals"}
@@ -146,12 +148,7 @@ def _rebinds(method: ast.FunctionDef | ast.AsyncFunctionDef, own: str) -> bool:
 
 def _own_nodes(scope: ast.AST) -> Iterator[ast.AST]:
     """The nodes of ``scope``'s body outside nested functions, classes and lambdas."""
-    stack = list(ast.iter_child_nodes(scope))
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, _SCOPES):
-            stack.extend(ast.iter_child_nodes(node))
+    return ast_nodes.own_nodes(scope, _SCOPES)
 
 
 def _inner_scopes(scope: ast.AST) -> Iterator[ast.AST]:
