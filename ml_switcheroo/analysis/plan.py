@@ -229,6 +229,7 @@ class Planner(
             self._plan_replaced_apis()
             self._plan_frozen_parameters()
             self._plan_overridden_parameters()
+            self._plan_loaded_models()
             self._plan_complex_parameters()
             self._plan_changed_models()
             self._plan_shared_parameters()

@@ -62,7 +62,7 @@ from ml_switcheroo.spec.roles import (
     ZERO_GRAD,
 )
 from ml_switcheroo.spec.semantic_map import ParameterSpec
-from ml_switcheroo.spec.signature import code_of
+from ml_switcheroo.spec.signature import code_of, dotted_name
 
 
 def _never(name: str) -> bool:
@@ -409,6 +409,72 @@ class ModelFacts:
         for site in self.plan.sites:
             if site.role == CONSTRUCTOR and "parameters(" in code_of(site.call):
                 self._refuse(site, findings.PARAMETERS_OVERRIDDEN, where=where)
+
+    def _plan_loaded_models(self) -> None:
+        """Every optimizer taking ``m.parameters()`` escapes where the file binds ``m``, or
+        what holds it (``self.model`` of ``self.model.encoder``), to a call of the map's
+        ``loaded_models`` (``model = torch.load(path).to(device)``): the saved model's
+        frozen parameters are not in the code (s41)."""
+        spec = self.resolver.map.parameters
+        if not spec.loaded_models:
+            return
+        self_methods = self.resolver.map.modules.self_methods
+        parents = self._parent_map()
+        loads: dict[str, cst.Call] = {}
+        for call in self._module_scan().nodes:
+            written = dotted_name(call.func) if isinstance(call, cst.Call) else None
+            if written is None or not spec.loading_call(
+                written,
+                self.resolver.called_function(call.func),  # type: ignore[union-attr]
+            ):
+                continue
+            value: cst.CSTNode = call
+            while (
+                isinstance(method := parents.get(value), cst.Attribute)
+                and method.attr.value in self_methods
+                and isinstance(outer := parents.get(method), cst.Call)
+                and outer.func is method
+            ):
+                value = outer
+            for target in _target_names(parents.get(value), value):
+                loads.setdefault(target, call)  # type: ignore[arg-type]
+        for site in self.plan.sites if loads else ():
+            receiver = self._parameters_receiver(site) if site.role == CONSTRUCTOR else None
+            parts = (dotted_name(receiver) or "").split(".")
+            held = [".".join(parts[:n]) for n in range(len(parts), 0, -1)]
+            load = next((loads[name] for name in held if name != "self" and name in loads), None)
+            if load is not None:
+                self._refuse(
+                    site,
+                    findings.MODEL_LOADED,
+                    load=" ".join(code_of(load).split()),
+                    place=self._place(load),
+                )
+
+    def _parameters_receiver(self, site: Site) -> cst.BaseExpression | None:
+        """``m`` of the optimizer ``site``'s ``m.parameters()`` (a ``module_methods`` call,
+        in the map's ``wrappers`` or not), else None."""
+        spec = self.resolver.map.parameters
+        if site.entry is None:
+            return None
+        try:
+            argument = parameters_argument(site.entry, site.call, spec)
+        except Untranslatable:
+            return None
+        while (
+            isinstance(argument, cst.Call)
+            and len(argument.args) == 1
+            and (self.resolver.called_function(argument.func) or "").removeprefix("builtins.")
+            in spec.wrappers
+        ):
+            argument = argument.args[0].value
+        if (
+            isinstance(argument, cst.Call)
+            and isinstance(argument.func, cst.Attribute)
+            and argument.func.attr.value in spec.module_methods
+        ):
+            return argument.func.value
+        return None
 
     def _plan_frozen_parameters(self) -> None:
         """Every optimizer a freeze may reach (``freeze_reaching``) escapes: torch skips
@@ -794,6 +860,25 @@ def _disjoint(paths: list[str], others: list[str] | None) -> bool:
     if others is None:
         return False
     return not any(_part_of(a, b) or _part_of(b, a) for a in paths for b in others)
+
+
+def _target_names(node: cst.CSTNode | None, value: cst.CSTNode) -> list[str]:
+    """The dotted names the assignment ``node`` binds to ``value`` (``a = v``, ``a: T = v``,
+    ``(a := v)``; each element of a tuple target too); none for any other ``node``."""
+    if isinstance(node, cst.Assign) and node.value is value:
+        targets = [t.target for t in node.targets]
+    elif isinstance(node, (cst.AnnAssign, cst.NamedExpr)) and node.value is value:
+        targets = [node.target]
+    else:
+        return []
+    names: list[str] = []
+    while targets:
+        target = targets.pop()
+        if isinstance(target, (cst.Tuple, cst.List)):
+            targets.extend(element.value for element in target.elements)
+        elif (name := dotted_name(target)) is not None:
+            names.append(name)
+    return names
 
 
 def _class_bindings(module: cst.Module, name: str) -> list[cst.CSTNode]:

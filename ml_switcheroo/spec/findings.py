@@ -122,6 +122,9 @@ HOOKS_REGISTERED = "hooks_registered"
 HOOKS_REGISTERED_ELSEWHERE = "hooks_registered_elsewhere"
 # a class of the file or the repository binds `parameters`/`named_parameters`; values: where
 PARAMETERS_OVERRIDDEN = "parameters_overridden"
+# the optimizer's model is bound to a call of the map's `parameters.loaded_models`
+# (`model = torch.load(path)`): its frozen parameters were saved with it; values: load, place
+MODEL_LOADED = "model_loaded"
 # parameters may be complex (the map's ``parameters.complex_names``, an imaginary literal) in
 # this file; values: complex (the code), place (``file.py:line``)
 COMPLEX_PARAMETERS = "complex_parameters"

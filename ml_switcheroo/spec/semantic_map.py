@@ -193,6 +193,7 @@ _PARAMETER_KEYS = {
     "freeze_methods",
     "freeze_calls",
     "freezing_calls",
+    "loaded_models",
     "hook_methods",
     "complex_names",
     "freeze_setters",
@@ -528,6 +529,9 @@ class ParameterSpec:
     # library calls freezing parameters of the model they are given (`get_peft_model(m, c)`):
     # callee suffixes, of the name written or the qualified name it is imported as
     freezing_calls: frozenset[str] = frozenset()
+    # calls returning a model whose requires_grad flags come with it (`torch.load(path)`):
+    # callee suffixes, as for `freezing_calls`
+    loaded_models: frozenset[str] = frozenset()
     hook_methods: frozenset[str] = frozenset()  # `p.register_hook(h)`: torch steps on h's gradient
     # `torch.cfloat`, `w.cdouble()`, `torch.polar(...)`: parameters may be complex (by last name)
     complex_names: frozenset[str] = frozenset()
@@ -585,12 +589,19 @@ class ParameterSpec:
     def freezing_call(self, written: str, qualified: str | None) -> bool:
         """Whether a call of ``written`` (its callee as written), imported as ``qualified``,
         is one of ``freezing_calls`` (by the end of either dotted name)."""
-        names = [written] + ([qualified] if qualified else [])
-        return any(
-            name == callee or name.endswith("." + callee)
-            for name in names
-            for callee in self.freezing_calls
-        )
+        return _ends_with_one(written, qualified, self.freezing_calls)
+
+    def loading_call(self, written: str, qualified: str | None) -> bool:
+        """The same for ``loaded_models`` (`torch.load(path)`)."""
+        return _ends_with_one(written, qualified, self.loaded_models)
+
+
+def _ends_with_one(written: str, qualified: str | None, callees: frozenset[str]) -> bool:
+    """Whether ``written`` or ``qualified`` is one of ``callees`` or ends with ``.callee``."""
+    names = [written] + ([qualified] if qualified else [])
+    return any(
+        name == callee or name.endswith("." + callee) for name in names for callee in callees
+    )
 
 
 @dataclass(frozen=True)
@@ -1198,6 +1209,7 @@ class _Checker:
             freeze_methods=names("freeze_methods"),
             freeze_calls=names("freeze_calls"),
             freezing_calls=names("freezing_calls", dotted=True),
+            loaded_models=names("loaded_models", dotted=True),
             hook_methods=names("hook_methods"),
             complex_names=names("complex_names"),
             freeze_setters=names("freeze_setters", dotted=True),

@@ -391,6 +391,16 @@ MESSAGES: dict[str, Message] = {
         "give the optimizer the parameters torch's gets (a mask or `wrt=` filter over the "
         "model's parameters), or rename the override and run the codemod again",
     ),
+    f.MODEL_LOADED: (
+        "the model is loaded whole (`{load}` at {place}): which of its parameters are frozen "
+        "(requires_grad=False) was saved with it, not written in the code; torch skips a "
+        "frozen parameter (no update, no weight decay), while an optax transformation "
+        "updates every leaf of the params it is given",
+        "check which parameters the saved model trains; if all, the optimizer translates as "
+        "it stands (build the model from its class and load a state_dict, and run the "
+        "codemod again); else optax.multi_transform({{'trained': <the optax optimizer>, "
+        "'frozen': optax.set_to_zero()}}, param_labels)",
+    ),
     f.TORCH_REPLACED: (
         "this file replaces torch's `{name}` (`{change}`): what runs there is not torch's, so "
         "the translation of torch's would mean something else",
