@@ -142,6 +142,19 @@ class SteppingFacts:
                 )
             schedule.every = every
             return True
+        leading = self._leading_step(schedule, steps, optimizer_steps)
+        if leading is not None:
+            unproved = leading if isinstance(leading, str) else self._stepped_elsewhere(schedule)
+            if unproved is not None:
+                return self._counted_or_refused(
+                    schedule,
+                    steps,
+                    findings.SCHEDULER_STEP_UNEVEN,
+                    reason=unproved,
+                    **_stepping(schedule),
+                )
+            schedule.every = leading  # type: ignore[assignment]
+            return True
         if all(_same_control(step, optimizer_steps) for step in steps):
             uneven = self._uneven_stepping(steps, optimizer_steps) or self._stepped_elsewhere(
                 schedule
@@ -999,6 +1012,70 @@ class SteppingFacts:
                 f"provably the update count: {counter}"
             )
         return k, stepping.lr_index_offset(condition, k, counter)
+
+    def _leading_step(
+        self, schedule: SchedulePlan, steps: list[Site], optimizer_steps: list[Site]
+    ) -> tuple[int, int] | str | None:
+        """``(1, 1)`` when the one ``sched.step()`` runs before the one ``opt.step()`` in its
+        block, under the same loops and conditions: torch's update ``u`` (from 0) then uses
+        the schedule at ``u + 1``, optax's ``schedule(count + 1)`` (s41). A reason when
+        something between the two may skip the update or the learning rate is read (the
+        reads' translation takes the folded schedule at the count, one ahead of torch's
+        then); None for other shapes."""
+        if len(steps) != 1 or len(optimizer_steps) != 1:
+            return None
+        (step,), (opt_step,) = steps, optimizer_steps
+        if (
+            step.controls != opt_step.controls
+            or step.path[:-1] != opt_step.path[:-1]
+            or step.statement is opt_step.statement
+            or step.index >= opt_step.index
+        ):
+            return None
+        owner = self.collector.blocks[step.block]
+        between = owner.body[step.index + 1 : opt_step.index]  # type: ignore[attr-defined]
+        if any(stepping.jumps(statement) for statement in between):
+            return (
+                "it runs before the optimizer's step(), and a `continue`, `break`, `return` or "
+                "`raise` between the two can skip the update, so the schedule may advance more "
+                "than once per update"
+            )
+        if any(stepping.suspends(statement) for statement in between):
+            return (
+                "it runs before the optimizer's step(), and a `yield` or `await` between the "
+                "two may never resume, so the schedule may advance without an update"
+            )
+        catcher = self._catching_around(opt_step) if between else None
+        if catcher is not None:
+            return (
+                f"it runs before the optimizer's step(), and an exception raised between the "
+                f"two may be caught by the {catcher} and skip the update"
+            )
+        read = self._learning_rate_read(schedule, step)
+        if read is not None:
+            return (
+                f"it runs before the optimizer's step() and the learning rate is read ({read}): "
+                "the update uses the schedule one step ahead of the value read then, which "
+                "the translation does not keep apart"
+            )
+        return 1, 1
+
+    def _learning_rate_read(self, schedule: SchedulePlan, step: Site) -> str | None:
+        """``file:line`` of a use of the scheduler's name other than its construction and
+        ``step``, or of ``param_groups`` (any receiver), in this file; None when none."""
+        target = schedule.outer.target
+        name = target.attr.value if isinstance(target, cst.Attribute) else None
+        name = target.value if isinstance(target, cst.Name) else name
+        if name is None:
+            return "the scheduler is not bound to a name"
+        own = {id(n) for n in cst_walk.walk(schedule.outer.statement)}
+        own |= {id(n) for n in cst_walk.walk(step.statement)}
+        for node in cst_walk.walk(self.module):
+            if id(node) in own:
+                continue
+            if isinstance(node, cst.Name) and node.value in (name, "param_groups"):
+                return f"`{node.value}` at {self._place(node)}"
+        return None
 
     def _check_after(self, step: Site, opt_step: Site) -> cst.If | None:
         """The ``if`` (no ``else``) of ``opt_step``'s block, after it, whose body holds

@@ -226,7 +226,8 @@ def every_k(schedule: cst.BaseExpression, k: int, offset: int) -> cst.BaseExpres
     """``lambda count: (schedule)((count + offset) // k)``: the schedule stepped every ``k``
     updates (``offset``: see ``analysis.stepping.lr_index_offset``)."""
     shifted = f"(count + {offset})" if offset else "count"
-    lambda_ = cst.parse_expression(f"lambda count: (schedule)({shifted} // {k})")
+    index = f"{shifted} // {k}" if k != 1 else f"count + {offset}"
+    lambda_ = cst.parse_expression(f"lambda count: (schedule)({index})")
     assert isinstance(lambda_, cst.Lambda) and isinstance(lambda_.body, cst.Call)
     return lambda_.with_changes(body=lambda_.body.with_changes(func=_parenthesized(schedule)))
 

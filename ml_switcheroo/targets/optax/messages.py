@@ -87,7 +87,7 @@ MESSAGES: dict[str, Message] = {
     ),
     f.SCHEDULER_STEP_UNKNOWN: (
         "cannot tell whether step() runs once per optimizer update (it is not in the same loop "
-        "and condition as the optimizer's step(), after it{where})",
+        "and condition as the optimizer's step(), after it or before it in its block{where})",
         _STEPPING,
     ),
     f.PART_OF_UNTRANSLATED_SCHEDULER: (
