@@ -323,9 +323,10 @@ class SteppingFacts:
         runs (``counted.py``); one inside a training-step region is not (the step's hook
         renders the region's statements, or keeps them all in its escape hatch, where
         ``sched.step()`` would stay on an object that is no torch scheduler any more): the
-        scheduler escapes, and its optimizer keeps no schedule."""
+        scheduler escapes, and its optimizer keeps no schedule. So does a scheduler stepped
+        before the update (``_leading_step``) whose step() is in such a region (s41)."""
         for schedule in list(self.plan.schedules.values()):
-            if schedule.written != COUNTED:
+            if schedule.written != COUNTED and schedule.every != LEADING:
                 continue
             for step in schedule.step_sites:
                 region = self._region_holding(step.statement)
@@ -334,7 +335,9 @@ class SteppingFacts:
                 self._unattach_schedule(schedule)
                 self._refuse(
                     schedule.outer,
-                    findings.COUNTED_STEP_IN_REGION,
+                    findings.COUNTED_STEP_IN_REGION
+                    if schedule.written == COUNTED
+                    else findings.LEADING_STEP_IN_REGION,
                     step=self._place(step.call),
                     optimizer_step=self._place(region.anchor.call),
                 )
@@ -1016,7 +1019,7 @@ class SteppingFacts:
     def _leading_step(
         self, schedule: SchedulePlan, steps: list[Site], optimizer_steps: list[Site]
     ) -> tuple[int, int] | str | None:
-        """``(1, 1)`` when the one ``sched.step()`` runs before the one ``opt.step()`` in its
+        """``LEADING`` when the one ``sched.step()`` runs before the one ``opt.step()`` in its
         block, under the same loops and conditions: torch's update ``u`` (from 0) then uses
         the schedule at ``u + 1``, optax's ``schedule(count + 1)`` (s41). A reason when
         something between the two may skip the update or the learning rate is read (the
@@ -1058,7 +1061,7 @@ class SteppingFacts:
                 "the update uses the schedule one step ahead of the value read then, which "
                 "the translation does not keep apart"
             )
-        return 1, 1
+        return LEADING
 
     def _learning_rate_read(self, schedule: SchedulePlan, step: Site) -> str | None:
         """``file:line`` of a use of the scheduler's name other than its construction and
@@ -1429,6 +1432,9 @@ class SteppingFacts:
             node = self.collector.parents.get(id(node))
         return None
 
+
+# ``SchedulePlan.every`` of a scheduler stepped before the update: schedule(count + 1)
+LEADING = (1, 1)
 
 _OPTIMIZER_CHANGES = frozenset({"load_state_dict", "add_param_group"})  # its lr, its groups
 

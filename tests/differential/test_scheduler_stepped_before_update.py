@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.differential.harness import EXACT, measure_loop, translate
-from tests.differential.nnx_loops import translated_rel
+from tests.differential.nnx_loops import translate_nnx, translated_rel
 
 HEAD = "import torch\nopt = torch.optim.SGD(params, lr=0.1, momentum=0.9)\n"
 SCHEDULERS = {
@@ -25,8 +25,8 @@ SCHEDULERS = {
 BODIES = {
     "first": "    sched.step()\n    opt.zero_grad()\n    loss = batch()\n    loss.backward()\n"
     "    opt.step()\n",
-    "after backward": "    opt.zero_grad()\n    loss = batch()\n    loss.backward()\n"
-    "    sched.step()\n    opt.step()\n",
+    "after the forward pass": "    opt.zero_grad()\n    loss = batch()\n    sched.step()\n"
+    "    loss.backward()\n    opt.step()\n",
 }
 
 
@@ -65,6 +65,20 @@ def test_nnx_whole_loop_matches_torch() -> None:
     assert rel < EXACT, f"rel={rel:.3e}\n{translated}"
 
 
+def test_nnx_escapes_a_step_among_the_training_steps_statements() -> None:
+    """NNX's training step starts at the forward pass: a step() after it stays in the step's
+    statements, so the scheduler escapes (s40's counted twin: tests/differential/
+    test_nnx_counted_lr.py)."""
+    source = NNX_LOOP.replace(
+        "        sched.step()\n        opt.zero_grad()\n        loss = ((model(x) - y) ** 2).mean()\n",
+        "        opt.zero_grad()\n        loss = ((model(x) - y) ** 2).mean()\n        sched.step()\n",
+    )
+    assert source != NNX_LOOP
+    translated = translate_nnx(source)
+    assert "ESCAPE-BEGIN torch.optim.lr_scheduler.StepLR" in translated, translated
+    assert "among the training step's statements" in translated
+
+
 STEP = "    opt.zero_grad()\n    loss = batch()\n    loss.backward()\n    opt.step()\n"
 TRAPS = {
     "a continue between": (
@@ -89,6 +103,12 @@ TRAPS = {
         "",
     ),
     "stepped twice": ("    sched.step()\n" + STEP + "    sched.step()\n", ""),
+    # among the statements the step's escape hatch keeps (optax: from the backward pass)
+    "after backward": (
+        "    opt.zero_grad()\n    loss = batch()\n    loss.backward()\n    sched.step()\n"
+        "    opt.step()\n",
+        "among the training step's statements",
+    ),
 }
 
 
