@@ -439,7 +439,8 @@ class ModelFacts:
             for target in _target_names(parents.get(value), value):
                 loads.setdefault(target, call)  # type: ignore[arg-type]
         for site in self.plan.sites if loads else ():
-            receiver = self._parameters_receiver(site) if site.role == CONSTRUCTOR else None
+            call = self._parameters_call(site) if site.role == CONSTRUCTOR else None
+            receiver = call.func.value if call is not None else None  # type: ignore[attr-defined]
             parts = (dotted_name(receiver) or "").split(".")
             held = [".".join(parts[:n]) for n in range(len(parts), 0, -1)]
             load = next((loads[name] for name in held if name != "self" and name in loads), None)
@@ -450,31 +451,6 @@ class ModelFacts:
                     load=" ".join(code_of(load).split()),
                     place=self._place(load),
                 )
-
-    def _parameters_receiver(self, site: Site) -> cst.BaseExpression | None:
-        """``m`` of the optimizer ``site``'s ``m.parameters()`` (a ``module_methods`` call,
-        in the map's ``wrappers`` or not), else None."""
-        spec = self.resolver.map.parameters
-        if site.entry is None:
-            return None
-        try:
-            argument = parameters_argument(site.entry, site.call, spec)
-        except Untranslatable:
-            return None
-        while (
-            isinstance(argument, cst.Call)
-            and len(argument.args) == 1
-            and (self.resolver.called_function(argument.func) or "").removeprefix("builtins.")
-            in spec.wrappers
-        ):
-            argument = argument.args[0].value
-        if (
-            isinstance(argument, cst.Call)
-            and isinstance(argument.func, cst.Attribute)
-            and argument.func.attr.value in spec.module_methods
-        ):
-            return argument.func.value
-        return None
 
     def _plan_frozen_parameters(self) -> None:
         """Every optimizer a freeze may reach (``freeze_reaching``) escapes: torch skips
@@ -586,13 +562,23 @@ class ModelFacts:
         argument, or ``list``/``tuple`` of one: the map's ``wrappers``), the repository
         defines no function of that name and the file adds no tensors to an optimizer
         (``FreezeReach.adds_tensors``): it trains Parameters a module registered."""
+        call = self._parameters_call(site)
+        if call is None or call.args:
+            return False
+        reach = self._reach()
+        method = call.func.attr.value  # type: ignore[attr-defined]
+        return not reach.defines(method) and not reach.adds_tensors()
+
+    def _parameters_call(self, site: Site) -> cst.Call | None:
+        """The ``m.parameters(...)`` call (a ``module_methods`` call, in the map's
+        ``wrappers`` or not) the optimizer ``site`` is given, else None."""
         spec = self.resolver.map.parameters
         if site.entry is None:
-            return False
+            return None
         try:
             argument = parameters_argument(site.entry, site.call, spec)
         except Untranslatable:
-            return False
+            return None
         while (
             isinstance(argument, cst.Call)
             and len(argument.args) == 1
@@ -600,15 +586,13 @@ class ModelFacts:
             in spec.wrappers
         ):
             argument = argument.args[0].value
-        if not (
+        if (
             isinstance(argument, cst.Call)
-            and not argument.args
             and isinstance(argument.func, cst.Attribute)
             and argument.func.attr.value in spec.module_methods
         ):
-            return False
-        reach = self._reach()
-        return not reach.defines(argument.func.attr.value) and not reach.adds_tensors()
+            return argument
+        return None
 
     def _library_frozen(self, node: cst.CSTNode) -> bool:
         """The freeze ``node`` touches a library's model no other code reaches

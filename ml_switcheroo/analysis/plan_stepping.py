@@ -1035,24 +1035,11 @@ class SteppingFacts:
             or step.index >= opt_step.index
         ):
             return None
-        owner = self.collector.blocks[step.block]
-        between = owner.body[step.index + 1 : opt_step.index]  # type: ignore[attr-defined]
-        if any(stepping.jumps(statement) for statement in between):
+        skip = self._may_skip(step, opt_step)
+        if skip is not None:
             return (
-                "it runs before the optimizer's step(), and a `continue`, `break`, `return` or "
-                "`raise` between the two can skip the update, so the schedule may advance more "
-                "than once per update"
-            )
-        if any(stepping.suspends(statement) for statement in between):
-            return (
-                "it runs before the optimizer's step(), and a `yield` or `await` between the "
-                "two may never resume, so the schedule may advance without an update"
-            )
-        catcher = self._catching_around(opt_step) if between else None
-        if catcher is not None:
-            return (
-                f"it runs before the optimizer's step(), and an exception raised between the "
-                f"two may be caught by the {catcher} and skip the update"
+                f"it runs before the optimizer's step(), and {skip} between the two can skip "
+                "the update, so the schedule may advance more than once per update"
             )
         read = self._learning_rate_read(schedule, step)
         if read is not None:
@@ -1212,24 +1199,27 @@ class SteppingFacts:
         (step,), (opt_step,) = steps, optimizer_steps
         if step.statement is opt_step.statement:
             return None
-        owner = self.collector.blocks[step.block]
-        between = owner.body[opt_step.index + 1 : step.index]  # type: ignore[attr-defined]
+        skip = self._may_skip(opt_step, step)
+        if skip is None:
+            return None
+        return (
+            f"{skip} between the optimizer's step() and this one can skip it, so it may not "
+            "run once per update"
+        )
+
+    def _may_skip(self, first: Site, later: Site) -> str | None:
+        """What between ``first`` and ``later`` (two sites of one block) may leave ``later``
+        not run after ``first`` ran: a jump, a ``yield``/``await`` that may never resume, an
+        exception a ``try``/``with`` around ``later`` in its loop may catch; None."""
+        owner = self.collector.blocks[first.block]
+        between = owner.body[first.index + 1 : later.index]  # type: ignore[attr-defined]
         if any(stepping.jumps(statement) for statement in between):
-            return (
-                "a `continue`, `break`, `return` or `raise` between the optimizer's step() and "
-                "this one can skip it, so it may not run once per update"
-            )
+            return "a `continue`, `break`, `return` or `raise`"
         if any(stepping.suspends(statement) for statement in between):
-            return (
-                "a `yield` or `await` between the optimizer's step() and this one may never "
-                "resume (a caller that stops iterating), so it may not run once per update"
-            )
-        catcher = self._catching_around(step) if between else None
+            return "a `yield` or `await` (a caller that stops iterating never resumes it)"
+        catcher = self._catching_around(later) if between else None
         if catcher is not None:
-            return (
-                f"an exception raised between the optimizer's step() and this one may be "
-                f"caught by the {catcher} and skip it, so it may not run once per update"
-            )
+            return f"an exception caught by the {catcher}"
         return None
 
     def _stepped_elsewhere(self, schedule: SchedulePlan) -> str | None:

@@ -88,7 +88,7 @@ TRAPS = {
     "a try around": (
         "    try:\n        sched.step()\n        loss = batch()\n        loss.backward()\n"
         "        opt.step()\n    except ValueError:\n        pass\n",
-        "may be caught",
+        "caught by the `try`",
     ),
     "the lr read": (
         "    sched.step()\n    print(sched.get_last_lr())\n" + STEP,
