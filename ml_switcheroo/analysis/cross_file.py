@@ -735,6 +735,7 @@ class CrossFile:
         touches only a new model kept to itself (``_reaches_none``)."""
         words = {*spec.freeze_attributes, *spec.freeze_methods, *spec.freeze_calls}
         words |= {callee.rpartition(".")[2] for callee in spec.freezing_calls}
+        words |= {name.rpartition(".")[2] for name in spec.freezing_classes}
         made = {*spec.freeze_keywords, *spec.frozen_by_default, *spec.freeze_flags}
         words |= {callee.rpartition(".")[2] for callee, _ in made}
         holding = {p for w in sorted(words) for p in self.index.with_word(w)}

@@ -387,9 +387,11 @@ class ModelFacts:
     def _plan_overridden_parameters(self) -> None:
         """Every optimizer taking ``m.parameters()`` (or ``named_parameters``) escapes when a
         class of this file, or a file of the repository its code runs with, defines that
-        method: ``m``'s class may return only part of the model (probe s40: a ``Net`` whose
-        ``parameters()`` returns its hidden layer's; the translation trained the rest)."""
-        names = ("parameters", "named_parameters")
+        method or one torch's ``parameters()`` goes through (``named_modules``,
+        ``_named_members``: probe s41 F19): ``m``'s class may return only part of the model
+        (probe s40: a ``Net`` whose ``parameters()`` returns its hidden layer's; the
+        translation trained the rest)."""
+        names = ("parameters", "named_parameters", "named_modules", "_named_members")
         where = next(
             (
                 f"this file (`{name}` at {self._place(node)})"

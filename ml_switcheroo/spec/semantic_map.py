@@ -194,6 +194,7 @@ _PARAMETER_KEYS = {
     "freeze_calls",
     "freezing_calls",
     "loaded_models",
+    "freezing_classes",
     "hook_methods",
     "complex_names",
     "freeze_setters",
@@ -532,6 +533,9 @@ class ParameterSpec:
     # calls returning a model whose requires_grad flags come with it (`torch.load(path)`):
     # callee suffixes, as for `freezing_calls`
     loaded_models: frozenset[str] = frozenset()
+    # library classes freezing some of their own parameters when built (any call of the class
+    # or of one of its class methods counts as one of `freezing_calls`)
+    freezing_classes: frozenset[str] = frozenset()
     hook_methods: frozenset[str] = frozenset()  # `p.register_hook(h)`: torch steps on h's gradient
     # `torch.cfloat`, `w.cdouble()`, `torch.polar(...)`: parameters may be complex (by last name)
     complex_names: frozenset[str] = frozenset()
@@ -588,8 +592,16 @@ class ParameterSpec:
 
     def freezing_call(self, written: str, qualified: str | None) -> bool:
         """Whether a call of ``written`` (its callee as written), imported as ``qualified``,
-        is one of ``freezing_calls`` (by the end of either dotted name)."""
-        return _ends_with_one(written, qualified, self.freezing_calls)
+        is one of ``freezing_calls`` (by the end of either dotted name), or a call of one of
+        ``freezing_classes`` or of a method of one (``C.from_pretrained(...)``)."""
+        if _ends_with_one(written, qualified, self.freezing_calls):
+            return True
+        receivers = [name.rpartition(".")[0] for name in (written, qualified) if name]
+        return any(
+            _ends_with_one(name, None, self.freezing_classes)
+            for name in (written, qualified or "", *receivers)
+            if name
+        )
 
     def loading_call(self, written: str, qualified: str | None) -> bool:
         """The same for ``loaded_models`` (`torch.load(path)`)."""
@@ -1210,6 +1222,7 @@ class _Checker:
             freeze_calls=names("freeze_calls"),
             freezing_calls=names("freezing_calls", dotted=True),
             loaded_models=names("loaded_models", dotted=True),
+            freezing_classes=names("freezing_classes", dotted=True),
             hook_methods=names("hook_methods"),
             complex_names=names("complex_names"),
             freeze_setters=names("freeze_setters", dotted=True),

@@ -395,7 +395,8 @@ MESSAGES: dict[str, Message] = {
         "<the optax optimizer>))",
     ),
     f.PARAMETERS_OVERRIDDEN: (
-        "{where} defines `parameters` or `named_parameters` for its objects: what "
+        "{where} defines `parameters`, `named_parameters` or a method they go through "
+        "(`named_modules`, `_named_members`) for its objects: what "
         "`m.parameters()` gives the optimizer is that code's choice (a part of the model, "
         "say), while the translation trains every parameter of the model",
         "give the optimizer the parameters torch's gets (a mask or `wrt=` filter over the "
