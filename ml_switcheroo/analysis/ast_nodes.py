@@ -170,11 +170,62 @@ def _statement_fields(kind: type) -> tuple[str, ...]:
 
 
 def own_nodes(scope: ast.AST, scopes: tuple[type, ...]) -> Iterator[ast.AST]:
-    """The nodes of ``scope``'s body; a node of one of ``scopes`` (a nested function,
-    class...) is yielded, what it holds is not."""
-    stack = list(ast.iter_child_nodes(scope))
+    """The nodes of ``scope``'s body (and its parameters); a node of one of ``scopes`` (a
+    nested function, class...) is yielded with what runs where it is defined (decorators,
+    defaults, annotations, base classes, a comprehension's first iterable: probe s41 F1),
+    what it holds is not. ``scope``'s own decorators and defaults are not its nodes."""
+    if isinstance(scope, scopes):
+        stack = list(evaluated_inside(scope))
+    else:
+        stack = list(ast.iter_child_nodes(scope))
     while stack:
         node = stack.pop()
         yield node
-        if not isinstance(node, scopes):
+        if isinstance(node, scopes):
+            stack.extend(evaluated_outside(node))
+        else:
             stack.extend(ast.iter_child_nodes(node))
+
+
+def evaluated_outside(scope: ast.AST) -> list[ast.AST]:
+    """The children of a function, lambda, class or comprehension that the enclosing scope
+    evaluates (decorators, defaults, annotations, return annotation, bases and keywords, the
+    first generator's iterable)."""
+    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        arguments = scope.args
+        found: list[ast.AST] = [*arguments.defaults, *(d for d in arguments.kw_defaults if d)]
+        if not isinstance(scope, ast.Lambda):
+            found += scope.decorator_list
+            found += [a.annotation for a in _all_arguments(arguments) if a.annotation]
+            found += [scope.returns] if scope.returns else []
+        return found
+    if isinstance(scope, ast.ClassDef):
+        return [*scope.decorator_list, *scope.bases, *scope.keywords]
+    generators = getattr(scope, "generators", None)
+    return [generators[0].iter] if generators else list(ast.iter_child_nodes(scope))
+
+
+def evaluated_inside(scope: ast.AST) -> list[ast.AST]:
+    """The children of ``scope`` its own code evaluates or binds (parameters, body; for a
+    comprehension all but the first iterable): ``ast.iter_child_nodes`` less
+    ``evaluated_outside``."""
+    outside = {id(n) for n in evaluated_outside(scope)}
+    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        inside: list[ast.AST] = list(_all_arguments(scope.args))
+        body = scope.body if isinstance(scope.body, list) else [scope.body]
+        return inside + list(body)
+    if isinstance(scope, ast.ClassDef):
+        return list(scope.body)
+    children: list[ast.AST] = []
+    for child in ast.iter_child_nodes(scope):
+        if isinstance(child, ast.comprehension) and id(child.iter) in outside:
+            children += [child.target, *child.ifs]
+        elif id(child) not in outside:
+            children.append(child)
+    return children
+
+
+def _all_arguments(arguments: ast.arguments) -> list[ast.arg]:
+    """Every parameter of ``arguments``."""
+    found = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+    return found + [a for a in (arguments.vararg, arguments.kwarg) if a is not None]

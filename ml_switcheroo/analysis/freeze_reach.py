@@ -646,10 +646,17 @@ class FreezeReach:
         return True
 
     def _scope(self, node: ast.AST) -> ast.AST | None:
-        parent = self.parents.get(id(node))
-        while parent is not None and not isinstance(parent, _SCOPES):
+        """The function, lambda, class or comprehension whose code evaluates ``node`` (a
+        decorator or default of a nested def runs in the enclosing one: probe s41 F1)."""
+        path, parent = {id(node)}, self.parents.get(id(node))
+        while parent is not None:
+            if isinstance(parent, _SCOPES) and not any(
+                id(n) in path for n in ast_nodes.evaluated_outside(parent)
+            ):
+                return parent
+            path.add(id(parent))
             parent = self.parents.get(id(parent))
-        return parent
+        return None
 
     def _parameter(self, function: ast.AST, name: str) -> tuple[int, str] | None:
         """``(index, name)`` of the positional parameter ``name`` of a module-level function
