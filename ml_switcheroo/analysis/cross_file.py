@@ -333,10 +333,24 @@ class CrossFile:
         holders = [other for other in self.index.with_word(name) if other != self.path]
         if not holders:
             return False
-        importers = frozenset(self.index.importers(self.path))
+        importers = self._importers_through_packages()
         return any(
             other in importers or _imports_by_name(self.index.facts(other)) for other in holders
         )
+
+    def _importers_through_packages(self) -> frozenset[str]:
+        """The files importing this one, and those importing a package ``__init__.py`` that
+        imports it (to any depth: ``from .helpers import *`` re-exports its names, probe s41
+        F6)."""
+        found: set[str] = set()
+        frontier = [self.path]
+        while frontier:
+            for importer in self.index.importers(frontier.pop()):
+                if importer not in found:
+                    found.add(importer)
+                    if os.path.basename(importer) == "__init__.py":
+                        frontier.append(importer)
+        return frozenset(found)
 
     def hidden_methods_elsewhere(self) -> tuple[HiddenMethod, ...]:
         """Probe s37 H1: the methods of the classes of the repository's other files that an
@@ -743,7 +757,13 @@ class CrossFile:
         holding |= {p for w in sorted(setters) for p in self.index.with_word(w)}
         closure = _Walked(self.index.walk_imported_closure(self.path))
         direct = set(self.index.imported_files(self.path))
-        for other in (p for p in closure if p in holding and p != skip):
+        own = self.index.facts(self.path)
+        if _imports_by_name(own):  # it may import any file (probe s41 F17: a plugin by name)
+            reached: Iterable[str] = sorted(p for p in holding if p != self.path)
+            direct |= set(reached)
+        else:
+            reached = closure
+        for other in (p for p in reached if p in holding and p != skip):
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)
@@ -932,7 +952,7 @@ class CrossFile:
         callers = self.index.importing_closure(self.path)
         if callers is None:
             return "too many files of the repository may import this file to read them all"
-        for other in callers:
+        for other in [*callers, *self._named_importers(set(callers))]:
             facts = self.index.facts(other)
             if facts.error is not None:
                 return facts.error.describe(self.index.root)
@@ -947,6 +967,21 @@ class CrossFile:
             if found is not None:
                 return found
         return None
+
+    def _named_importers(self, skip: set[str]) -> list[str]:
+        """The other files of the repository that may import a module by its name
+        (``_imports_by_name``: ``importlib.import_module(task)``, ``__import__``, ``runpy``):
+        they may run this file's code with a model they froze (probe s41 F18), as a file
+        importing it does. Found through the words such a file holds."""
+        words = ("importlib", "runpy", "pkgutil", "__import__", "exec", "eval", "modules")
+        candidates = dict.fromkeys(p for w in words for p in self.index.with_word(w))
+        return [
+            other
+            for other in candidates
+            if other != self.path
+            and other not in skip
+            and _imports_by_name(self.index.facts(other))
+        ]
 
     def complex_elsewhere(self, spec: ParameterSpec) -> tuple[str, str] | None:
         """``(code, file:line)`` of the first place where parameters may be made complex
