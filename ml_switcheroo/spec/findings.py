@@ -80,9 +80,6 @@ SCHEDULER_NOT_COUNTED = "scheduler_not_counted"
 COUNTER_NAME_TAKEN = "counter_name_taken"
 # NNX: a counted scheduler stepped inside a training-step region; values: step, optimizer_step
 COUNTED_STEP_IN_REGION = "counted_step_in_region"
-# a scheduler stepped before its optimizer (folded as schedule(count + 1)) whose step() is in a
-# training-step region; values: step, optimizer_step
-LEADING_STEP_IN_REGION = "leading_step_in_region"
 # Gradient clipping (analysis/plan.py)
 CLIP_NORM_USED = "clip_norm_used"
 # values: name, optimizer (a norm used where no translated training step computes gradients)

@@ -85,16 +85,6 @@ MESSAGES: dict[str, Message] = {
         "--steps-per-epoch EXPR (e.g. 'len(train_loader)') to translate it",
         _STEPPING,
     ),
-    f.LEADING_STEP_IN_REGION: (
-        "its step() at {step} runs before the optimizer's step() at {optimizer_step}, among "
-        "the training step's statements, which the translation keeps in the step's escape "
-        "hatch or renders itself: folded into the optimizer, the schedule would leave that "
-        "step() behind on an object that is no torch scheduler any more",
-        "move `step()` after the optimizer's step() (torch recommends that order; each "
-        "update then uses the schedule at its own count), or fold it by hand as "
-        "`learning_rate=lambda count: schedule(count + 1)` and drop the step() when porting "
-        "the training step",
-    ),
     f.SCHEDULER_STEP_UNKNOWN: (
         "cannot tell whether step() runs once per optimizer update (it is not in the same loop "
         "and condition as the optimizer's step(), after it or before it in its block{where})",
