@@ -35,6 +35,7 @@ from ml_switcheroo.analysis.freeze_reach import (
 from ml_switcheroo.analysis.freeze_reach import (
     nodes_by_place as _nodes_by_place,
 )
+from ml_switcheroo.analysis.loaded_models import loaded_in, loaded_names
 from ml_switcheroo.analysis.own_optimizer import OwnFacts, own_optimizer_problem
 from ml_switcheroo.analysis.parameters import PART, UNKNOWN, parameters_argument, select
 from ml_switcheroo.analysis.parents import parent_map
@@ -413,39 +414,27 @@ class ModelFacts:
                 self._refuse(site, findings.PARAMETERS_OVERRIDDEN, where=where)
 
     def _plan_loaded_models(self) -> None:
-        """Every optimizer taking ``m.parameters()`` escapes where the file binds ``m``, or
-        what holds it (``self.model`` of ``self.model.encoder``), to a call of the map's
-        ``loaded_models`` (``model = torch.load(path).to(device)``): the saved model's
+        """Every optimizer taking ``m.parameters()`` escapes where ``m``, or what holds it
+        (``self.model`` of ``self.model.encoder``), may hold a model loaded whole
+        (``loaded_models.loaded_names``: ``model = torch.load(path).to(device)``, an alias,
+        a wrapper, a function returning one, a parameter given one): the saved model's
         frozen parameters are not in the code (s41)."""
         spec = self.resolver.map.parameters
         if not spec.loaded_models:
             return
-        self_methods = self.resolver.map.modules.self_methods
-        parents = self._parent_map()
-        loads: dict[str, cst.Call] = {}
-        for call in self._module_scan().nodes:
-            written = dotted_name(call.func) if isinstance(call, cst.Call) else None
-            if written is None or not spec.loading_call(
-                written,
-                self.resolver.called_function(call.func),  # type: ignore[union-attr]
-            ):
-                continue
-            value: cst.CSTNode = call
-            while (
-                isinstance(method := parents.get(value), cst.Attribute)
-                and method.attr.value in self_methods
-                and isinstance(outer := parents.get(method), cst.Call)
-                and outer.func is method
-            ):
-                value = outer
-            for target in _target_names(parents.get(value), value):
-                loads.setdefault(target, call)  # type: ignore[arg-type]
-        for site in self.plan.sites if loads else ():
-            call = self._parameters_call(site) if site.role == CONSTRUCTOR else None
-            receiver = call.func.value if call is not None else None  # type: ignore[attr-defined]
-            parts = (dotted_name(receiver) or "").split(".")
-            held = [".".join(parts[:n]) for n in range(len(parts), 0, -1)]
-            load = next((loads[name] for name in held if name != "self" and name in loads), None)
+        arguments = [(s, self._parameters_given(s)) for s in self.plan.sites]
+        arguments = [(s, a) for s, a in arguments if a is not None]
+        if not arguments:
+            return
+
+        def is_loading(node: cst.BaseExpression) -> bool:
+            written = dotted_name(node)
+            called = self.resolver.called_function(node)
+            return written is not None and spec.loading_call(written, called)
+
+        loads = loaded_names(self.module, is_loading)
+        for site, argument in arguments if loads else ():
+            load = loaded_in(argument, loads)
             if load is not None:
                 self._refuse(
                     site,
@@ -453,6 +442,15 @@ class ModelFacts:
                     load=" ".join(code_of(load).split()),
                     place=self._place(load),
                 )
+
+    def _parameters_given(self, site: Site) -> cst.BaseExpression | None:
+        """The parameters the optimizer constructor ``site`` is given, else None."""
+        if site.role != CONSTRUCTOR or site.entry is None:
+            return None
+        try:
+            return parameters_argument(site.entry, site.call, self.resolver.map.parameters)
+        except Untranslatable:
+            return None
 
     def _plan_frozen_parameters(self) -> None:
         """Every optimizer a freeze may reach (``freeze_reaching``) escapes: torch skips
@@ -846,25 +844,6 @@ def _disjoint(paths: list[str], others: list[str] | None) -> bool:
     if others is None:
         return False
     return not any(_part_of(a, b) or _part_of(b, a) for a in paths for b in others)
-
-
-def _target_names(node: cst.CSTNode | None, value: cst.CSTNode) -> list[str]:
-    """The dotted names the assignment ``node`` binds to ``value`` (``a = v``, ``a: T = v``,
-    ``(a := v)``; each element of a tuple target too); none for any other ``node``."""
-    if isinstance(node, cst.Assign) and node.value is value:
-        targets = [t.target for t in node.targets]
-    elif isinstance(node, (cst.AnnAssign, cst.NamedExpr)) and node.value is value:
-        targets = [node.target]
-    else:
-        return []
-    names: list[str] = []
-    while targets:
-        target = targets.pop()
-        if isinstance(target, (cst.Tuple, cst.List)):
-            targets.extend(element.value for element in target.elements)
-        elif (name := dotted_name(target)) is not None:
-            names.append(name)
-    return names
 
 
 def _class_bindings(module: cst.Module, name: str) -> list[cst.CSTNode]:

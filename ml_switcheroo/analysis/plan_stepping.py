@@ -1207,7 +1207,7 @@ class SteppingFacts:
         if any(stepping.jumps(statement) for statement in between):
             return "a `continue`, `break`, `return` or `raise`"
         if any(stepping.suspends(statement) for statement in between):
-            return "a `yield` or `await` (a caller that stops iterating never resumes it)"
+            return "a `yield` or `await` (a caller may stop iterating)"
         catcher = self._catching_around(later) if between else None
         if catcher is not None:
             return f"an exception caught by the {catcher}"

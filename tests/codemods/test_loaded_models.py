@@ -35,6 +35,21 @@ LOADED = {
     "attribute_in_other_method": "class Trainer:\n    def __init__(self, path):\n"
     "        self.model = torch.load(path).to('cpu')\n\n    def setup(self):\n        self."
     + ADAMW.format(params="self.model.parameters()"),
+    # probe s41a F2: the load carried on (each measured 0.055 relative off torch before)
+    "alias": "net = torch.load('m.pt')\nmodel = net\n" + ADAMW.format(params="model.parameters()"),
+    "helper_function": "def restore(path):\n    m = torch.load(path)\n    m.eval()\n    return m\n\n\n"
+    "model = restore('m.pt')\n" + ADAMW.format(params="model.parameters()"),
+    "wrapper_and_deepcopy": "import copy\nbase = copy.deepcopy(torch.nn.DataParallel(torch.load('m.pt')))\n"
+    "model = base.module\n" + ADAMW.format(params="model.parameters()"),
+    "serialization_import": "from torch.serialization import load\nmodel = load('m.pt')\n"
+    + ADAMW.format(params="model.parameters()"),
+    "function_alias": "import functools\nload_cpu = functools.partial(torch.load, map_location='cpu')\n"
+    "model = load_cpu('m.pt')\n" + ADAMW.format(params="model.parameters()"),
+    "handed_to_a_class": "class Trainer:\n    def __init__(self, model):\n        self.model = model\n"
+    "        self." + ADAMW.format(params="self.model.parameters()") + "\n\n"
+    "trainer = Trainer(torch.load('m.pt'))\n",
+    "parameter_list": "model = torch.load('m.pt')\nparams = [p for p in model.parameters()]\n"
+    + ADAMW.format(params="params"),
     "detection_builder": "model = torchvision.models.detection.fasterrcnn_resnet50_fpn(weights='DEFAULT')\n"
     + ADAMW.format(params="model.parameters()"),
 }
@@ -45,6 +60,8 @@ TWINS = {
     + ADAMW.format(params="model.parameters()"),
     "other_name_loaded": "model = Net()\nbest = torch.load('best.pt')\n"
     + ADAMW.format(params="model.parameters()"),
+    "checkpoint_resume": "model = Net()\nckpt = torch.load('ckpt.pt')\nmodel.load_state_dict(ckpt['net'])\n"
+    "best = ckpt['acc']\n" + ADAMW.format(params="model.parameters()"),
     "classification_builder": "model = torchvision.models.resnet18(weights=None)\n"
     + ADAMW.format(params="model.parameters()"),
 }

@@ -69,7 +69,7 @@ TRAPS = {
                 yield batch
                 sched.step()
         """,
-        "a `yield` or `await` between",
+        "a `yield` or `await` (a caller may stop iterating) between",
     ),
 }
 
