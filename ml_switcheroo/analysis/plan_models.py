@@ -50,6 +50,7 @@ from ml_switcheroo.analysis.plan_places import (
     _holds_call_of,
     _lone_backward,
     _zeroes_between_updates,
+    freeze_words,
 )
 from ml_switcheroo.analysis.torch_only import TorchOnlyFinder
 from ml_switcheroo.analysis.unobserved_models import frozen_library_model, model_facts
@@ -304,7 +305,8 @@ class ModelFacts:
         """The nodes the whole-module checks read (``plan_places.ModuleScan``): one walk of
         the module, made for the first check asking."""
         if self._scan is None:
-            self._scan = ModuleScan(self.module, self.resolver.map.parameters.complex_names)
+            spec = self.resolver.map.parameters
+            self._scan = ModuleScan(self.module, spec.complex_names, freeze_words(spec))
         return self._scan
 
     def _module_calls(self) -> tuple[cst.Call, ...]:
