@@ -2376,7 +2376,7 @@ def _freezes(
         word = node.attr if isinstance(node, ast.Attribute) else node.id
         if id(node) in callees or word not in _freeze_words(spec):
             return False
-        if isinstance(node, ast.Attribute) and word in spec.freeze_methods | spec.freeze_calls:
+        if isinstance(node, ast.Attribute) and word in spec.freeze_references:
             return True
         return _qualified(node, imports) in spec.freeze_setters
     if isinstance(node, ast.Assign):
@@ -2444,7 +2444,7 @@ def _stores(target: ast.expr, attributes: Collection[str]) -> bool:
 def _freeze_words(spec: ParameterSpec) -> frozenset[str]:
     """``plan_places.freeze_words``: freezing methods and functions, by their last name."""
     setters = {name.rpartition(".")[2] for name in spec.freeze_setters}
-    return spec.freeze_methods | spec.freeze_calls | setters
+    return spec.freeze_references | setters
 
 
 def _names_freeze(
@@ -2463,7 +2463,7 @@ def _names_freeze(
         return constant.rpartition(".")[2] if isinstance(constant, str) else None
 
     named = [last(a) for a in call.args]
-    if any(name in spec.freeze_methods | spec.freeze_calls for name in named):
+    if any(name in spec.freeze_references for name in named):
         return True
     if qualified in spec.attribute_callers:
         return any(name is None or name in spec.freeze_attributes for name in named)

@@ -212,7 +212,7 @@ def _first_freeze(
     words = freeze_words(spec)
     if scan is None or not words <= scan.words:
         scan = ModuleScan(module, spec.complex_names, words)
-    referring = methods | spec.freeze_calls
+    referring = spec.freeze_references
     callees: set[int] = set()  # the callee of each call met (before its parts: preorder)
 
     def is_true(node: cst.BaseExpression) -> bool:
@@ -299,10 +299,10 @@ def _first_freeze(
 
 
 def freeze_words(spec: ParameterSpec) -> frozenset[str]:
-    """The methods and functions that freeze (``freeze_methods``, ``freeze_calls``, the last
-    part of ``freeze_setters``): read other than as a callee, a freeze (probe s41 F15)."""
+    """The methods and functions that freeze (``freeze_references``, the last part of
+    ``freeze_setters``): read other than as a callee, a freeze (probe s41 F15)."""
     setters = {name.rpartition(".")[2] for name in spec.freeze_setters}
-    return spec.freeze_methods | spec.freeze_calls | setters
+    return spec.freeze_references | setters
 
 
 def _names_freeze(

@@ -202,6 +202,7 @@ _PARAMETER_KEYS = {
     "freeze_flags",
     "freeze_flag_positions",
     "attribute_callers",
+    "freeze_references",
     "new_models",
     "new_tensor_methods",
     "new_tensor_functions",
@@ -550,6 +551,9 @@ class ParameterSpec:
     # `operator.methodcaller("requires_grad_", False)`: functions making a callable that reads
     # or calls the attribute their string argument names
     attribute_callers: frozenset[str] = frozenset()
+    # `f = p.requires_grad_`, `methodcaller("detach_")`: freezing methods read other than as a
+    # callee, or named by a string given to a call
+    freeze_references: frozenset[str] = frozenset()
     tensor_classes: frozenset[str] = frozenset()  # a class based on none: `self` is no tensor
     # what a freeze may reach (`analysis/freeze_reach.py`): calls making a new model with new
     # parameters (`copy.deepcopy(model)`), a new tensor that is no Parameter (`x.clone()`,
@@ -1226,6 +1230,7 @@ class _Checker:
             freeze_flags=self.callee_keywords(section, "freeze_flags"),
             freeze_flag_positions=self.callee_positions(section, "freeze_flag_positions"),
             attribute_callers=names("attribute_callers", dotted=True),
+            freeze_references=names("freeze_references"),
             tensor_classes=names("tensor_classes"),
             new_models=names("new_models", dotted=True),
             new_tensor_methods=names("new_tensor_methods"),

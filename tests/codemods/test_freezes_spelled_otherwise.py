@@ -134,6 +134,9 @@ TWINS = {
     "attrgetter_other": "w = operator.attrgetter('hidden.weight')(model)",
     "getattr_called_true": "getattr(model.hidden, 'requires_grad_')(True)",
     "alias_of_another_method": "f = model.hidden.zero_grad\nf()",
+    # `add_adapter` (a freeze_calls method) is also a flag of transformers' speech configs
+    "config_flag_add_adapter": "class Config:\n    add_adapter = False\n\n\n"
+    "if Config.add_adapter or hasattr(Config, 'add_adapter'):\n    pass",
 }
 
 
