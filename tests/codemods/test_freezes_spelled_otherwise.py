@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.differential.harness import translate
+from tests.differential.harness import translate, translate_package
 from tests.differential.nnx_loops import converted_helper_main, translate_nnx
 from tests.differential.test_hidden_code_of_another_file import _translated
 
@@ -237,3 +237,26 @@ def test_the_imported_twin_translates(tmp_path: Path, name: str) -> None:
     assert not [r for r in translation.escapes if r.api == "torch.optim.SGD"], translation.code
     nnx = converted_helper_main(tmp_path / "nnx", f"twin_{name}", helper)
     assert "opt = nnx.Optimizer" in nnx, nnx
+
+
+# in a file importing this one: `main.py` freezes, then hands the model to `fit`
+FIT = "import torch\n\n\ndef fit(model):\n    return torch.optim.SGD(model.parameters(), lr=0.1)\n"
+CALLER_FREEZES = {
+    "tuple_target": "model[0].weight.requires_grad, model[0].bias.requires_grad = False, False",
+    "bound_alias": "freeze = model[0].requires_grad_\nfreeze(False)",
+    "embedding_mapping": "model.emb = torch.nn.Embedding(3, 2, **{'_freeze': True})",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLER_FREEZES))
+def test_a_freeze_in_an_importing_file_escapes(tmp_path: Path, name: str) -> None:
+    main = (
+        "import torch\n\nfrom pkg.fit import fit\n\n"
+        "model = torch.nn.Sequential(torch.nn.Linear(2, 2))\n"
+        f"{CALLER_FREEZES[name]}\nfit(model)\n"
+    )
+    files = {"pkg/__init__.py": "", "pkg/fit.py": FIT, "pkg/main.py": main}
+    translation = translate_package(tmp_path, files, exact=True)["pkg/fit.py"]
+    (record,) = [r for r in translation.escapes if r.api == "torch.optim.SGD"]
+    assert "a file of the repository importing this file may freeze" in record.reason
+    assert "pkg/main.py" in record.reason, record.reason
