@@ -758,7 +758,7 @@ class CrossFile:
                     continue
                 if run:
                     place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
-                    return f"{_freeze_code(node)}` in `{place}"
+                    return f"{_freeze_code(node, facts)}` in `{place}"
         return None
 
     def script_import(self) -> tuple[str, str] | None:
@@ -941,7 +941,7 @@ class CrossFile:
             own = next((n for n in owns if not self._reaches_none(other, n)), None)
             if own is not None:
                 place = Place(other, own.lineno).named(self.index.root)  # type: ignore[attr-defined]
-                return f"{_freeze_code(own)}` in `{place}"
+                return f"{_freeze_code(own, facts)}` in `{place}"
             found = replace(self, path=other).imported_freeze(spec, skip=self.path)
             if found is not None:
                 return found
@@ -2470,8 +2470,18 @@ def _names_freeze(
     return False
 
 
-def _freeze_code(node: ast.AST) -> str:
-    """The code of a freeze, for a reason: a loop's or a ``with``'s header, not its body."""
+def _freeze_code(node: ast.AST, facts: FileFacts) -> str:
+    """The code of a freeze of the file ``facts``, for a reason: a loop's or a ``with``'s
+    header, not its body; for a freezing method or function read other than as a callee, the
+    nearest call or assignment around it in its statement (``put = setattr``)."""
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        parents = facts.nodes().parents
+        parent = parents.get(id(node))
+        while parent is not None and not isinstance(parent, ast.stmt):
+            if isinstance(parent, ast.Call):
+                return ast.unparse(parent)
+            parent = parents.get(id(parent))
+        return ast.unparse(parent if isinstance(parent, ast.Assign | ast.AnnAssign) else node)
     if isinstance(node, (ast.For, ast.AsyncFor)):
         return f"for {ast.unparse(node.target)} in {ast.unparse(node.iter)}"
     if isinstance(node, (ast.With, ast.AsyncWith)):

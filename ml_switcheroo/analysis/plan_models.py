@@ -506,7 +506,14 @@ class ModelFacts:
                 kind == FRESH_TENSOR and self._trains_module_parameters(site)
             )
 
-        own = _first_freeze(self.module, spec, self.resolver.called_function, scan, untouched)
+        own = _first_freeze(
+            self.module,
+            spec,
+            self.resolver.called_function,
+            scan,
+            untouched,
+            lambda node: self._parent_map().get(node),
+        )
         if own is not None:
             return own, findings.FROZEN_PARAMETERS
         if self._file_freeze is None:

@@ -186,6 +186,7 @@ def _first_freeze(
     called: Callable[[cst.BaseExpression], str | None],
     scan: ModuleScan | None = None,
     untouched: Callable[[cst.CSTNode], bool] = lambda node: False,
+    parent_of: Callable[[cst.CSTNode], cst.CSTNode | None] | None = None,
 ) -> str | None:
     """Source of the first ``x.requires_grad = v``, ``x.requires_grad_(v)``,
     ``setattr(x, 'requires_grad', v)`` (the map's ``freeze_setters``, ``called`` naming the
@@ -207,7 +208,8 @@ def _first_freeze(
     ``map(setattr, ...)``: ``freeze_words``, recorded by ``scan``), a string naming a
     freezing method given to a call (``methodcaller('requires_grad_', False)``, ``getattr(p,
     'detach_')`` not called at once), and a freeze attribute (or a computed name) given to one
-    of ``attribute_callers`` (``attrgetter('requires_grad')``) are freezes too."""
+    of ``attribute_callers`` (``attrgetter('requires_grad')``) are freezes too; such a read
+    is shown by the call or assignment holding it (``parent_of``, when given)."""
     attributes, methods = spec.freeze_attributes, spec.freeze_methods
     words = freeze_words(spec)
     if scan is None or not words <= scan.words:
@@ -295,7 +297,21 @@ def _first_freeze(
     found = next((node for node in scan.nodes if freezes(node) and not untouched(node)), None)
     if isinstance(found, cst.For):  # its header, not its body
         return f"for {code_of(found.target).strip()} in {code_of(found.iter).strip()}"
+    if isinstance(found, (cst.Name, cst.Attribute)) and parent_of is not None:
+        found = _holder(found, parent_of)  # `put = setattr`, `map(setattr, ...)`
     return code_of(found).strip() if found is not None else None
+
+
+def _holder(
+    node: cst.CSTNode, parent_of: Callable[[cst.CSTNode], cst.CSTNode | None]
+) -> cst.CSTNode:
+    """The nearest call or assignment around ``node`` in its statement, else ``node``."""
+    parent = parent_of(node)
+    while parent is not None and not isinstance(parent, (cst.BaseStatement, cst.Module)):
+        if isinstance(parent, (cst.Call, cst.Assign, cst.AnnAssign)):
+            return parent
+        parent = parent_of(parent)
+    return node
 
 
 def freeze_words(spec: ParameterSpec) -> frozenset[str]:

@@ -81,15 +81,15 @@ FREEZES = {
     # F15: a freezing method or setattr read, not called
     "bound_alias": (
         "freeze = model.hidden.requires_grad_\nfreeze(False)",
-        "model.hidden.requires_grad_",
+        "(`freeze = model.hidden.requires_grad_`)",
     ),
     "dunder_call": (
         "model.hidden.requires_grad_.__call__(False)",
-        "model.hidden.requires_grad_",
+        "(`model.hidden.requires_grad_.__call__(False)`)",
     ),
     "detach_alias": (
         "for p in model.hidden.parameters():\n    cut = p.detach_\n    cut()",
-        "p.detach_",
+        "(`cut = p.detach_`)",
     ),
     "methodcaller": (
         "deque(map(operator.methodcaller('requires_grad_', False), model.hidden.parameters()))",
@@ -109,16 +109,16 @@ FREEZES = {
     ),
     "setattr_alias": (
         "put = setattr\nfor p in model.hidden.parameters():\n    put(p, 'requires_grad', False)",
-        "(`setattr`)",
+        "(`put = setattr`)",
     ),
     "partial_setattr": (
         "functools.partial(setattr, model.hidden.weight, 'requires_grad')(False)",
-        "(`setattr`)",
+        "(`functools.partial(setattr, model.hidden.weight, 'requires_grad')`)",
     ),
     "map_setattr": (
         "ps = list(model.hidden.parameters())\n"
         "deque(map(setattr, ps, ['requires_grad'] * len(ps), [False] * len(ps)))",
-        "(`setattr`)",
+        "(`map(setattr, ps, ['requires_grad'] * len(ps), [False] * len(ps))`)",
     ),
 }
 # no freeze: the same spellings on other names, or with a value that unfreezes
@@ -187,7 +187,7 @@ HELPER_FREEZES = {
     ),
     "bound_alias": (
         "    freeze = m.hidden.requires_grad_\n    freeze(False)\n",
-        "m.hidden.requires_grad_`",
+        "(`freeze = m.hidden.requires_grad_` in",
     ),
     "methodcaller": (
         "    for p in m.hidden.parameters():\n"
@@ -196,7 +196,7 @@ HELPER_FREEZES = {
     ),
     "partial_setattr": (
         "    functools.partial(setattr, m.hidden.weight, 'requires_grad')(False)\n",
-        "(`setattr` in",
+        "(`functools.partial(setattr, m.hidden.weight, 'requires_grad')` in",
     ),
 }
 HELPER_TWINS = {
