@@ -779,7 +779,7 @@ class CrossFile:
                     continue
                 if run:
                     place = Place(other, node.lineno).named(self.index.root)  # type: ignore[attr-defined]
-                    return f"{ast.unparse(node)}` in `{place}"
+                    return f"{_freeze_code(node, facts)}` in `{place}"
         return None
 
     def script_import(self) -> tuple[str, str] | None:
@@ -962,7 +962,7 @@ class CrossFile:
             own = next((n for n in owns if not self._reaches_none(other, n)), None)
             if own is not None:
                 place = Place(other, own.lineno).named(self.index.root)  # type: ignore[attr-defined]
-                return f"{ast.unparse(own)}` in `{place}"
+                return f"{_freeze_code(own, facts)}` in `{place}"
             found = replace(self, path=other).imported_freeze(spec, skip=self.path)
             if found is not None:
                 return found
@@ -1983,13 +1983,18 @@ def _freezers(
     selves = _on_self(tree, spec.tensor_classes)
     if not direct:
         selves |= _in_methods(tree) & _unnamed_setters(tree, spec.freeze_attributes)
+    callees = _callees(tree)
     for statement in tree.body:
         deferred = (
             {id(n) for n in ast_nodes.walk(_defined_body(statement))}
             if _defines(statement)
             else set()
         )
-        freezes = (n for n in ast_nodes.walk(statement) if _freezes(n, spec, facts.imports, selves))
+        freezes = (
+            n
+            for n in ast_nodes.walk(statement)
+            if _freezes(n, spec, facts.imports, selves, callees)
+        )
         for node in freezes:
             if id(node) not in deferred or statement.decorator_list:  # type: ignore[attr-defined]
                 found.append((node, None))
@@ -2249,7 +2254,14 @@ def _own_freezes(facts: FileFacts, spec: ParameterSpec) -> list[ast.AST]:
     tree = facts.tree
     assert tree is not None
     selves = _on_self(tree, spec.tensor_classes)
-    return [n for n in ast_nodes.walk(tree) if _freezes(n, spec, facts.imports, selves)]
+    callees = _callees(tree)
+    return [n for n in ast_nodes.walk(tree) if _freezes(n, spec, facts.imports, selves, callees)]
+
+
+def _callees(tree: ast.AST) -> set[int]:
+    """The ids of the callees of the calls of ``tree`` (``_freezes``: a freezing method read
+    other than as one is a freeze)."""
+    return {id(n.func) for n in ast_nodes.walk(tree) if isinstance(n, ast.Call)}
 
 
 def _defines(statement: ast.stmt) -> bool:
@@ -2372,6 +2384,7 @@ def _freezes(
     spec: ParameterSpec,
     imports: dict[str, str],
     selves: Collection[int] | None = (),
+    callees: Collection[int] = (),
 ) -> bool:
     """``x.requires_grad = v`` (or ``op=``), ``x.requires_grad_(v)``,
     ``x.__setattr__('requires_grad', v)`` (``setter_methods``), ``getattr(x,
@@ -2381,7 +2394,13 @@ def _freezes(
     ``_on_self``; never with ``selves`` None; ``imports``: the file's local name -> qualified
     name) with ``v`` not a
     literal True (``requires_grad_()`` alone unfreezes), or parameters made frozen
-    (``_makes_frozen``); the ``ast`` twin of ``plan._first_freeze``."""
+    (``_makes_frozen``); the ``ast`` twin of ``plan._first_freeze``, with its probe s41
+    freezes: an unpacking or a loop's, a comprehension's or a ``with``'s target storing a
+    freeze attribute (any value), a freezing method or function read other than as a callee
+    (``callees``: the ids of the callees of the file's calls; ``f = p.requires_grad_``,
+    ``partial(setattr, ...)``), a string naming a freezing method given to a call
+    (``methodcaller('requires_grad_', False)``), a freeze attribute or a computed name given
+    to one of ``attribute_callers``."""
 
     def true(value: ast.expr) -> bool:
         return isinstance(value, ast.Constant) and value.value is True
@@ -2389,8 +2408,23 @@ def _freezes(
     attributes = spec.freeze_attributes
     if isinstance(node, ast.Call) and _makes_frozen(node, spec):
         return True
-    if isinstance(node, ast.Assign) and not true(node.value):
-        return any(isinstance(t, ast.Attribute) and t.attr in attributes for t in node.targets)
+    if isinstance(node, (ast.Attribute, ast.Name)):  # read, not called
+        word = node.attr if isinstance(node, ast.Attribute) else node.id
+        if id(node) in callees or word not in _freeze_words(spec):
+            return False
+        if isinstance(node, ast.Attribute) and word in spec.freeze_references:
+            return True
+        return _qualified(node, imports) in spec.freeze_setters
+    if isinstance(node, ast.Assign):
+        direct = any(isinstance(t, ast.Attribute) and t.attr in attributes for t in node.targets)
+        unpacked = any(_stores(t, attributes) for t in node.targets if isinstance(t, _UNPACKING))
+        return unpacked or (direct and not true(node.value))
+    if isinstance(node, (ast.For, ast.AsyncFor)):  # `for p.requires_grad in ...`
+        return _stores(node.target, attributes)
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        return any(i.optional_vars and _stores(i.optional_vars, attributes) for i in node.items)
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        return any(_stores(g.target, attributes) for g in node.generators)
     if isinstance(node, ast.AugAssign):
         return isinstance(node.target, ast.Attribute) and node.target.attr in attributes
     if isinstance(node, ast.AnnAssign):  # `p.requires_grad: bool = False`
@@ -2415,17 +2449,80 @@ def _freezes(
         return bool(values) and not true(values[0])
     if isinstance(func, ast.Attribute) and func.attr in spec.setter_methods and len(node.args) == 2:
         return names(node.args[0], attributes) and not true(node.args[1])
-    if isinstance(func, ast.Call) and len(func.args) >= 2:  # `getattr(p, "requires_grad_")(v)`
-        if _qualified(func.func, imports) not in spec.getter_functions:
-            return False
+    if (
+        isinstance(func, ast.Call)
+        and len(func.args) >= 2
+        and _qualified(func.func, imports) in spec.getter_functions
+    ):  # `getattr(p, "requires_grad_")(v)`
         if names(func.args[1], spec.freeze_calls):
             return True
         return names(func.args[1], spec.freeze_methods) and bool(values) and not true(values[0])
     if len(node.args) == 3:
         named = names(node.args[1], attributes)
         setter = _qualified(func, imports) in spec.freeze_setters
-        return named and setter and not true(node.args[2])
+        if named and setter and not true(node.args[2]):
+            return True
+    return _names_freeze(node, spec, imports, id(node) in callees)
+
+
+_UNPACKING = (ast.Tuple, ast.List, ast.Starred)
+
+
+def _stores(target: ast.expr, attributes: Collection[str]) -> bool:
+    """``target`` (a store) is or unpacks into an attribute named one of ``attributes``."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return any(_stores(e, attributes) for e in target.elts)
+    if isinstance(target, ast.Starred):
+        return _stores(target.value, attributes)
+    return isinstance(target, ast.Attribute) and target.attr in attributes
+
+
+def _freeze_words(spec: ParameterSpec) -> frozenset[str]:
+    """``plan_places.freeze_words``: freezing methods and functions, by their last name."""
+    setters = {name.rpartition(".")[2] for name in spec.freeze_setters}
+    return spec.freeze_references | setters
+
+
+def _names_freeze(
+    call: ast.Call, spec: ParameterSpec, imports: dict[str, str], is_callee: bool
+) -> bool:
+    """The ``ast`` twin of ``plan_places._names_freeze``: a string naming a freezing method
+    given to ``call`` (not the name of a ``getattr`` called at once: ``is_callee``), or
+    ``call`` one of ``attribute_callers`` given a freeze attribute or a computed name."""
+    func = call.func
+    qualified = _qualified(func, imports) if isinstance(func, (ast.Name, ast.Attribute)) else None
+    if qualified in spec.getter_functions and is_callee:
+        return False
+
+    def last(value: ast.expr) -> str | None:
+        constant = value.value if isinstance(value, ast.Constant) else None
+        return constant.rpartition(".")[2] if isinstance(constant, str) else None
+
+    named = [last(a) for a in call.args]
+    if any(name in spec.freeze_references for name in named):
+        return True
+    if qualified in spec.attribute_callers:
+        return any(name is None or name in spec.freeze_attributes for name in named)
     return False
+
+
+def _freeze_code(node: ast.AST, facts: FileFacts) -> str:
+    """The code of a freeze of the file ``facts``, for a reason: a loop's or a ``with``'s
+    header, not its body; for a freezing method or function read other than as a callee, the
+    nearest call or assignment around it in its statement (``put = setattr``)."""
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        parents = facts.nodes().parents
+        parent = parents.get(id(node))
+        while parent is not None and not isinstance(parent, ast.stmt):
+            if isinstance(parent, ast.Call):
+                return ast.unparse(parent)
+            parent = parents.get(id(parent))
+        return ast.unparse(parent if isinstance(parent, ast.Assign | ast.AnnAssign) else node)
+    if isinstance(node, (ast.For, ast.AsyncFor)):
+        return f"for {ast.unparse(node.target)} in {ast.unparse(node.iter)}"
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        return "with " + ", ".join(ast.unparse(item) for item in node.items)
+    return ast.unparse(node)
 
 
 def _makes_frozen(call: ast.Call, spec: ParameterSpec) -> bool:
@@ -2442,17 +2539,31 @@ def _makes_frozen(call: ast.Call, spec: ParameterSpec) -> bool:
     def literal(value: ast.expr | None, constant: bool) -> bool:
         return isinstance(value, ast.Constant) and value.value is constant
 
+    def matches(callee: str) -> bool:
+        return written == callee or written.endswith("." + callee)
+
+    # `**mapping` / `*args` may hold the keyword (probe s41 F10)
+    starred = any(isinstance(a, ast.Starred) for a in call.args)
+    unpacked = starred or any(k.arg is None for k in call.keywords)
+    positional = [a for a in call.args if not isinstance(a, ast.Starred)]
     for callee, keyword in spec.freeze_keywords:
-        if written == callee or written.endswith("." + callee):
+        if matches(callee):
             value = given(keyword)
-            return value is not None and not literal(value, True)
+            if value is None:
+                return unpacked
+            return not literal(value, True)
     for callee, keyword in spec.frozen_by_default:
-        if written == callee or written.endswith("." + callee):
+        if matches(callee):
             return not literal(given(keyword), False)
     for callee, keyword in spec.freeze_flags:
-        if written == callee or written.endswith("." + callee):
+        if matches(callee):
             flag = [k.value for k in call.keywords if k.arg == keyword]
-            return bool(flag) and not literal(flag[0], False)
+            if not starred:  # `nn.Embedding(..., None, True)`
+                places = spec.freeze_flag_positions
+                flag += [positional[p] for c, p in places if matches(c) and p < len(positional)]
+            if not flag:
+                return unpacked
+            return not literal(flag[0], False)
     return False
 
 

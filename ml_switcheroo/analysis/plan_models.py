@@ -51,6 +51,7 @@ from ml_switcheroo.analysis.plan_places import (
     _holds_call_of,
     _lone_backward,
     _zeroes_between_updates,
+    freeze_words,
 )
 from ml_switcheroo.analysis.torch_only import TorchOnlyFinder
 from ml_switcheroo.analysis.unobserved_models import frozen_library_model, model_facts
@@ -305,7 +306,8 @@ class ModelFacts:
         """The nodes the whole-module checks read (``plan_places.ModuleScan``): one walk of
         the module, made for the first check asking."""
         if self._scan is None:
-            self._scan = ModuleScan(self.module, self.resolver.map.parameters.complex_names)
+            spec = self.resolver.map.parameters
+            self._scan = ModuleScan(self.module, spec.complex_names, freeze_words(spec))
         return self._scan
 
     def _module_calls(self) -> tuple[cst.Call, ...]:
@@ -504,7 +506,14 @@ class ModelFacts:
                 kind == FRESH_TENSOR and self._trains_module_parameters(site)
             )
 
-        own = _first_freeze(self.module, spec, self.resolver.called_function, scan, untouched)
+        own = _first_freeze(
+            self.module,
+            spec,
+            self.resolver.called_function,
+            scan,
+            untouched,
+            lambda node: self._parent_map().get(node),
+        )
         if own is not None:
             return own, findings.FROZEN_PARAMETERS
         if self._file_freeze is None:

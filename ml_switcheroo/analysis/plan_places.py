@@ -103,12 +103,14 @@ class _Frame:
 
 
 # what ``ModuleScan`` records of a node of each type: 1 an assignment or a call (what
-# ``_first_replacement``, ``_first_freeze`` and ``_first_hook`` read), 2 an imaginary literal,
-# 3 an attribute, 4 a name (``_first_complex``, when spelled as a ``complex_names``), 5 a class
-# or function (a frame), 0 nothing
+# ``_first_replacement``, ``_first_freeze`` and ``_first_hook`` read), or another binding
+# of a target (a ``for``, a comprehension's ``for``, a ``with`` item: ``_first_freeze``), 2 an
+# imaginary literal, 3 an attribute, 4 a name (``_first_complex``, when spelled as a
+# ``complex_names``; ``_first_freeze``, as one of the scan's ``words``), 5 a class or function
+# (a frame), 0 nothing
 _SCANNED: dict[type, int] = {}
 _SCANNED_KINDS = (
-    ((cst.Assign, cst.AugAssign, cst.AnnAssign, cst.Call), 1),
+    ((cst.Assign, cst.AugAssign, cst.AnnAssign, cst.Call, cst.For, cst.CompFor, cst.WithItem), 1),
     ((cst.Imaginary,), 2),
     ((cst.Attribute,), 3),
     ((cst.Name,), 4),
@@ -130,10 +132,19 @@ class ModuleScan:
     walk of the module (``cst_walk.walk``'s order): the assignments, calls and imaginary
     literals, and the names and attributes spelled as one of ``complex_names``; and the class
     or function around each call (``frame``). ``_first_replacement``, ``_first_freeze``,
-    ``_first_hook`` and ``_first_complex`` each walked the whole module before."""
+    ``_first_hook`` and ``_first_complex`` each walked the whole module before. ``words``:
+    the names and attributes spelled so are recorded too (``freeze_words``: a freezing
+    method or function read but not called is a freeze)."""
 
-    def __init__(self, module: cst.Module, complex_names: frozenset[str]) -> None:
+    def __init__(
+        self,
+        module: cst.Module,
+        complex_names: frozenset[str],
+        words: frozenset[str] = frozenset(),
+    ) -> None:
         self.complex_names = complex_names
+        self.words = words
+        spelled = complex_names | words
         self.nodes: list[cst.CSTNode] = []
         self.frames: dict[int, _Frame | None] = {}  # id(call) -> the class/function it is in
         append, frames = self.nodes.append, self.frames
@@ -156,10 +167,10 @@ class ModuleScan:
             elif kind == 2:
                 append(node)
             elif kind == 3:
-                if node.attr.value in complex_names:
+                if node.attr.value in spelled:
                     append(node)
             elif kind == 4:
-                if node.value in complex_names:
+                if node.value in spelled:
                     append(node)
             elif kind == 5:
                 push((frame,))
@@ -175,6 +186,7 @@ def _first_freeze(
     called: Callable[[cst.BaseExpression], str | None],
     scan: ModuleScan | None = None,
     untouched: Callable[[cst.CSTNode], bool] = lambda node: False,
+    parent_of: Callable[[cst.CSTNode], cst.CSTNode | None] | None = None,
 ) -> str | None:
     """Source of the first ``x.requires_grad = v``, ``x.requires_grad_(v)``,
     ``setattr(x, 'requires_grad', v)`` (the map's ``freeze_setters``, ``called`` naming the
@@ -187,10 +199,23 @@ def _first_freeze(
     (``_makes_frozen``) or of a library call freezing a model's (``freezing_calls``:
     ``get_peft_model(model, config)``), or None. ``scan``: the module's ``ModuleScan``
     (made here when not given); ``untouched``: a freeze no optimizer's parameters can be
-    touched by (a library's model no other code reaches), skipped."""
+    touched by (a library's model no other code reaches), skipped.
+
+    Probe s41: a freeze attribute stored through an unpacking or a loop's target
+    (``a.requires_grad, b.requires_grad = False, False``, ``for p.requires_grad in ...``:
+    any value), a freezing method or function read but not called (``f =
+    p.requires_grad_``, ``p.requires_grad_.__call__(False)``, ``partial(setattr, ...)``,
+    ``map(setattr, ...)``: ``freeze_words``, recorded by ``scan``), a string naming a
+    freezing method given to a call (``methodcaller('requires_grad_', False)``, ``getattr(p,
+    'detach_')`` not called at once), and a freeze attribute (or a computed name) given to one
+    of ``attribute_callers`` (``attrgetter('requires_grad')``) are freezes too; such a read
+    is shown by the call or assignment holding it (``parent_of``, when given)."""
     attributes, methods = spec.freeze_attributes, spec.freeze_methods
-    if scan is None:
-        scan = ModuleScan(module, spec.complex_names)
+    words = freeze_words(spec)
+    if scan is None or not words <= scan.words:
+        scan = ModuleScan(module, spec.complex_names, words)
+    referring = spec.freeze_references
+    callees: set[int] = set()  # the callee of each call met (before its parts: preorder)
 
     def is_true(node: cst.BaseExpression) -> bool:
         return isinstance(node, cst.Name) and node.value == "True"
@@ -209,12 +234,32 @@ def _first_freeze(
         own = frame.own(spec) if frame is not None else None
         return not (own and isinstance(target, cst.Name) and target.value == own)
 
+    def stores(target: cst.BaseExpression) -> bool:  # an attribute inside an unpacking
+        if isinstance(target, (cst.Tuple, cst.List)):
+            return any(stores(e.value) for e in target.elements)
+        if isinstance(target, cst.StarredElement):
+            return stores(target.value)
+        return _is_attribute(target, attributes)
+
     def freezes(node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Call):
+            callees.add(id(node.func))
+        elif isinstance(node, (cst.Attribute, cst.Name)):  # read, not called (F15)
+            if id(node) in callees:
+                return False
+            if isinstance(node, cst.Attribute) and node.attr.value in referring:
+                return True
+            return called(node) in spec.freeze_setters
         if isinstance(node, cst.Assign):
             return any(
-                _is_attribute(target.target, attributes) and not is_true(node.value)
+                (_is_attribute(target.target, attributes) and not is_true(node.value))
+                or (not _is_attribute(target.target, attributes) and stores(target.target))
                 for target in node.targets
             )
+        if isinstance(node, (cst.For, cst.CompFor)):  # `for p.requires_grad in ...`
+            return stores(node.target)
+        if isinstance(node, cst.WithItem):
+            return node.asname is not None and stores(node.asname.name)
         if isinstance(node, cst.AugAssign):
             return _is_attribute(node.target, attributes)
         if isinstance(node, cst.AnnAssign):  # `p.requires_grad: bool = False`
@@ -238,16 +283,73 @@ def _first_freeze(
             name, value = (a.value for a in node.args)  # `p.__setattr__("requires_grad", v)`
             target = node.func.value  # type: ignore[attr-defined]
             return names(node, name, attributes, target) and not is_true(value)
-        if isinstance(getter := node.func, cst.Call) and len(getter.args) >= 2:
-            if called(getter.func) not in spec.getter_functions:
-                return False  # `getattr(p, "requires_grad_")(v)`, `getattr(p, "detach_")()`
+        getter = node.func
+        if (
+            isinstance(getter, cst.Call)
+            and len(getter.args) >= 2
+            and called(getter.func) in spec.getter_functions
+        ):  # `getattr(p, "requires_grad_")(v)`, `getattr(p, "detach_")()`
             target, name = (a.value for a in getter.args[:2])
             calls = names(node, name, spec.freeze_calls, target)
             return calls or (names(node, name, methods, target) and not _true_argument(node))
-        return False
+        return _names_freeze(node, called, referring, attributes, spec, id(node) in callees)
 
     found = next((node for node in scan.nodes if freezes(node) and not untouched(node)), None)
+    if isinstance(found, cst.For):  # its header, not its body
+        return f"for {code_of(found.target).strip()} in {code_of(found.iter).strip()}"
+    if isinstance(found, (cst.Name, cst.Attribute)) and parent_of is not None:
+        found = _holder(found, parent_of)  # `put = setattr`, `map(setattr, ...)`
     return code_of(found).strip() if found is not None else None
+
+
+def _holder(
+    node: cst.CSTNode, parent_of: Callable[[cst.CSTNode], cst.CSTNode | None]
+) -> cst.CSTNode:
+    """The nearest call or assignment around ``node`` in its statement, else ``node``."""
+    parent = parent_of(node)
+    while parent is not None and not isinstance(parent, (cst.BaseStatement, cst.Module)):
+        if isinstance(parent, (cst.Call, cst.Assign, cst.AnnAssign)):
+            return parent
+        parent = parent_of(parent)
+    return node
+
+
+def freeze_words(spec: ParameterSpec) -> frozenset[str]:
+    """The methods and functions that freeze (``freeze_references``, the last part of
+    ``freeze_setters``): read other than as a callee, a freeze (probe s41 F15)."""
+    setters = {name.rpartition(".")[2] for name in spec.freeze_setters}
+    return spec.freeze_references | setters
+
+
+def _names_freeze(
+    call: cst.Call,
+    called: Callable[[cst.BaseExpression], str | None],
+    referring: frozenset[str],
+    attributes: frozenset[str],
+    spec: ParameterSpec,
+    is_callee: bool,
+) -> bool:
+    """``call`` names a freezing method by a string (``methodcaller('requires_grad_',
+    False)``, ``getattr(p, 'detach_')`` whose result is not called at once: ``is_callee``
+    false), or is one of ``attribute_callers`` given a freeze attribute or a computed name
+    (``attrgetter('requires_grad')``, ``attrgetter('hidden.requires_grad_')``)."""
+
+    def last(value: cst.BaseExpression) -> str | None:
+        if isinstance(value, cst.SimpleString):
+            evaluated = value.evaluated_value
+            return evaluated.rpartition(".")[2] if isinstance(evaluated, str) else None
+        return None
+
+    func = call.func
+    qualified = called(func) if isinstance(func, (cst.Name, cst.Attribute)) else None
+    if qualified in spec.getter_functions and is_callee:
+        return False  # `getattr(p, "requires_grad_")(v)`: read with its call
+    named = [last(a.value) for a in call.args]
+    if any(name in referring for name in named):
+        return True
+    if qualified in spec.attribute_callers:
+        return any(name is None or name in attributes for name in named)
+    return False
 
 
 def _true_argument(call: cst.Call) -> bool:
@@ -334,17 +436,30 @@ def _makes_frozen(call: cst.Call, spec: ParameterSpec) -> bool:
     def literal(value: cst.BaseExpression | None, name: str) -> bool:
         return isinstance(value, cst.Name) and value.value == name
 
+    def matches(callee: str) -> bool:
+        return written == callee or written.endswith("." + callee)
+
+    # `**mapping` / `*args` may hold the keyword (probe s41 F10)
+    unpacked = any(a.star for a in call.args)
+    starred = any(a.star == "*" for a in call.args)
     for callee, keyword in spec.freeze_keywords:
-        if written == callee or written.endswith("." + callee):
+        if matches(callee):
             value = given(keyword)
-            return value is not None and not literal(value, "True")
+            if value is None:
+                return unpacked
+            return not literal(value, "True")
     for callee, keyword in spec.frozen_by_default:
-        if written == callee or written.endswith("." + callee):
+        if matches(callee):
             return not literal(given(keyword), "False")
     for callee, keyword in spec.freeze_flags:
-        if written == callee or written.endswith("." + callee):
+        if matches(callee):
             flag = [a.value for a in call.args if a.keyword and a.keyword.value == keyword]
-            return bool(flag) and not literal(flag[0], "False")
+            if not starred:  # `nn.Embedding(..., None, True)`
+                places = spec.freeze_flag_positions
+                flag += [positional[p] for c, p in places if matches(c) and p < len(positional)]
+            if not flag:
+                return unpacked
+            return not literal(flag[0], "False")
     return False
 
 

@@ -201,6 +201,9 @@ _PARAMETER_KEYS = {
     "freeze_keywords",
     "frozen_by_default",
     "freeze_flags",
+    "freeze_flag_positions",
+    "attribute_callers",
+    "freeze_references",
     "new_models",
     "new_tensor_methods",
     "new_tensor_functions",
@@ -546,6 +549,15 @@ class ParameterSpec:
     frozen_by_default: frozenset[tuple[str, str]] = frozenset()
     # `nn.Embedding(n, d, _freeze=True)`: callee suffix -> its keyword that freezes (not False)
     freeze_flags: frozenset[tuple[str, str]] = frozenset()
+    # `nn.Embedding(n, d, None, None, 2.0, False, False, None, True)`: callee suffix -> the
+    # position (from 0) its `freeze_flags` keyword has when given positionally
+    freeze_flag_positions: frozenset[tuple[str, int]] = frozenset()
+    # `operator.methodcaller("requires_grad_", False)`: functions making a callable that reads
+    # or calls the attribute their string argument names
+    attribute_callers: frozenset[str] = frozenset()
+    # `f = p.requires_grad_`, `methodcaller("detach_")`: freezing methods read other than as a
+    # callee, or named by a string given to a call
+    freeze_references: frozenset[str] = frozenset()
     tensor_classes: frozenset[str] = frozenset()  # a class based on none: `self` is no tensor
     # what a freeze may reach (`analysis/freeze_reach.py`): calls making a new model with new
     # parameters (`copy.deepcopy(model)`), a new tensor that is no Parameter (`x.clone()`,
@@ -1229,6 +1241,9 @@ class _Checker:
             freeze_keywords=self.callee_keywords(section, "freeze_keywords"),
             frozen_by_default=self.callee_keywords(section, "frozen_by_default"),
             freeze_flags=self.callee_keywords(section, "freeze_flags"),
+            freeze_flag_positions=self.callee_positions(section, "freeze_flag_positions"),
+            attribute_callers=names("attribute_callers", dotted=True),
+            freeze_references=names("freeze_references"),
             tensor_classes=names("tensor_classes"),
             new_models=names("new_models", dotted=True),
             new_tensor_methods=names("new_tensor_methods"),
@@ -1292,6 +1307,17 @@ class _Checker:
             self.dotted(callee, what, line, None)
             if not isinstance(keyword, str) or not keyword.isidentifier():
                 self.fail(f"{what}: {keyword!r} is not an identifier", line=line)
+        return frozenset(raw.items())
+
+    def callee_positions(self, section: _LineDict, key: str) -> frozenset[tuple[str, int]]:
+        """``parameters.<key>``: dotted callee -> the position (from 0) of an argument."""
+        what = f"'parameters.{key}'"
+        line = section.lines.get(key, section.line)
+        raw = self.mapping(section.get(key), what, line)
+        for callee, position in raw.items():
+            self.dotted(callee, what, line, None)
+            if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+                self.fail(f"{what}: {position!r} is not a position", line=line)
         return frozenset(raw.items())
 
     def texts(self, section: _LineDict, key: str, what: str) -> list[str]:
