@@ -32,7 +32,7 @@ def loaded_names(module: cst.Module, is_loading: IsLoading) -> dict[str, cst.CST
     """Each loaded dotted name of ``module`` -> the loading reference it comes from."""
     bindings: list[tuple[list[str], cst.BaseExpression]] = []
     functions: dict[str, list[cst.CSTNode]] = {}
-    parameters: dict[str, list[str]] = {}
+    parameters: dict[str, list[cst.Parameters]] = {}
     calls: list[cst.Call] = []
     for node in cst_walk.walk(module):
         if isinstance(node, cst.Assign):
@@ -42,13 +42,11 @@ def loaded_names(module: cst.Module, is_loading: IsLoading) -> dict[str, cst.CST
             bindings.append((_names(node.target), node.value))
         elif isinstance(node, cst.FunctionDef):
             functions.setdefault(node.name.value, []).append(node)
-            owner = node.name.value
-            parameters.setdefault(owner, []).extend(_parameter_names(node.params))
+            parameters.setdefault(node.name.value, []).append(node.params)
         elif isinstance(node, cst.ClassDef):
             for statement in node.body.body:
                 if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__":
-                    params = _parameter_names(statement.params)
-                    parameters.setdefault(node.name.value, []).extend(params)
+                    parameters.setdefault(node.name.value, []).append(statement.params)
         elif isinstance(node, cst.Call):
             calls.append(node)
     for names, value in bindings:
@@ -111,11 +109,15 @@ def loaded_names(module: cst.Module, is_loading: IsLoading) -> dict[str, cst.CST
             callee = call.func
             name = callee.attr.value if isinstance(callee, cst.Attribute) else None
             name = callee.value if isinstance(callee, cst.Name) else name
-            fresh = [p for p in parameters.get(name or "", ()) if p not in loaded]
-            found = next((o for a in call.args if (o := origin(a.value)) is not None), None)
-            for parameter in fresh if found is not None else ():
-                loaded[parameter] = found
-                changed = True
+            for argument in call.args:
+                found = origin(argument.value)
+                if found is None:
+                    continue
+                for params in parameters.get(name or "", ()):
+                    for parameter in _receiving(params, call.args.index(argument), argument):
+                        if parameter not in loaded:
+                            loaded[parameter] = found
+                            changed = True
     return loaded
 
 
@@ -147,11 +149,21 @@ def _names(target: cst.BaseExpression) -> list[str]:
     return found
 
 
-def _parameter_names(params: cst.Parameters) -> list[str]:
-    """Every parameter name of a signature but ``self``."""
-    every = [*params.posonly_params, *params.params, *params.kwonly_params]
-    every += [p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)]
-    return [p.name.value for p in every if p.name.value != "self"]
+def _receiving(params: cst.Parameters, index: int, argument: cst.Arg) -> list[str]:
+    """The parameters of a signature (``self`` left out: a method called on its object) the
+    argument at ``index`` of a call may bind: the positional one at its place or the keyword
+    of its name; every one for ``*args`` / ``**kwargs`` or a signature that gathers them."""
+    positional = [p for p in (*params.posonly_params, *params.params) if p.name.value != "self"]
+    every = [*positional, *params.kwonly_params]
+    gathered = [p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)]
+    if argument.star:
+        return [p.name.value for p in [*every, *gathered]]
+    if argument.keyword is not None:
+        named = [p for p in every if p.name.value == argument.keyword.value]
+        return [p.name.value for p in named or gathered]
+    if index < len(positional):
+        return [positional[index].name.value]
+    return [p.name.value for p in gathered]
 
 
 def _state_dict_call(node: cst.CSTNode) -> bool:
