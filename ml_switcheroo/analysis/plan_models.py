@@ -389,6 +389,15 @@ class ModelFacts:
         class of this file, or a file of the repository its code runs with, defines that
         method: ``m``'s class may return only part of the model (probe s40: a ``Net`` whose
         ``parameters()`` returns its hidden layer's; the translation trained the rest)."""
+        sites = [
+            site
+            for site in self.plan.sites
+            if site.role == CONSTRUCTOR
+            and "parameters(" in code_of(site.call)
+            and self.plan.key_of(site.call) not in self.plan.escapes  # else refused already
+        ]
+        if not sites:  # no optimizer to refuse: where a class binds the names is not asked
+            return
         names = ("parameters", "named_parameters")
         where = next(
             (
@@ -406,9 +415,8 @@ class ModelFacts:
                 break
         if where is None:
             return
-        for site in self.plan.sites:
-            if site.role == CONSTRUCTOR and "parameters(" in code_of(site.call):
-                self._refuse(site, findings.PARAMETERS_OVERRIDDEN, where=where)
+        for site in sites:
+            self._refuse(site, findings.PARAMETERS_OVERRIDDEN, where=where)
 
     def _plan_frozen_parameters(self) -> None:
         """Every optimizer a freeze may reach (``freeze_reaching``) escapes: torch skips
@@ -417,7 +425,12 @@ class ModelFacts:
         torch steps on the gradient the hooks give, a JAX gradient runs none (s24d); and of a
         file importing a script's module the index does not read."""
         spec = self.resolver.map.parameters
-        constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
+        constructors = [
+            s
+            for s in self.plan.sites
+            if s.role == CONSTRUCTOR
+            and self.plan.key_of(s.call) not in self.plan.escapes  # else refused already
+        ]
         remaining = []
         for site in constructors:
             found = self.freeze_reaching(site)
