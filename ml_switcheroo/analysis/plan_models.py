@@ -44,12 +44,12 @@ from ml_switcheroo.analysis.plan_facts import Site, _is_control
 from ml_switcheroo.analysis.plan_places import (
     ModuleScan,
     _first_complex,
-    _first_freeze,
     _first_hook,
     _follows,
     _holds_call_of,
     _lone_backward,
     _zeroes_between_updates,
+    freeze_scan,
 )
 from ml_switcheroo.analysis.torch_only import TorchOnlyFinder
 from ml_switcheroo.analysis.unobserved_models import frozen_library_model, model_facts
@@ -475,7 +475,9 @@ class ModelFacts:
                 kind == FRESH_TENSOR and self._trains_module_parameters(site)
             )
 
-        own = _first_freeze(self.module, spec, self.resolver.called_function, scan, untouched)
+        if self._freezes is None:  # the file's freezes, read once for all its optimizers
+            self._freezes = freeze_scan(self.module, spec, self.resolver.called_function, scan)
+        own = self._freezes.first(untouched)
         if own is not None:
             return own, findings.FROZEN_PARAMETERS
         if self._file_freeze is None:
