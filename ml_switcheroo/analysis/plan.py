@@ -51,7 +51,7 @@ from ml_switcheroo.analysis.plan_facts import Warmup as Warmup
 from ml_switcheroo.analysis.plan_facts import WireFunction as WireFunction
 from ml_switcheroo.analysis.plan_models import ModelFacts
 from ml_switcheroo.analysis.plan_notes import NoteFacts
-from ml_switcheroo.analysis.plan_places import ModuleScan
+from ml_switcheroo.analysis.plan_places import FreezeScan, ModuleScan
 from ml_switcheroo.analysis.plan_places import changed_in_place as changed_in_place
 from ml_switcheroo.analysis.plan_regions import RegionFacts
 from ml_switcheroo.analysis.plan_schedules import ScheduleFacts
@@ -158,6 +158,7 @@ class Planner(
         self._built_by_methods: dict[int, BuiltByMethod | str] = {}
         self._zero_functions: dict[int, ZeroFunction] | None = None  # see _zero_function_at
         self._scan: ModuleScan | None = None  # see _module_scan
+        self._freezes: FreezeScan | None = None  # see freeze_reaching
         # see freeze_reaching: a freeze in another file, and this file's FreezeReach
         self._file_freeze: tuple[str, str] | tuple[()] | None = None
         self._freeze_reach: FreezeReach | None = None

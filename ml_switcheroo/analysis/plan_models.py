@@ -45,12 +45,12 @@ from ml_switcheroo.analysis.plan_facts import Site, _is_control
 from ml_switcheroo.analysis.plan_places import (
     ModuleScan,
     _first_complex,
-    _first_freeze,
     _first_hook,
     _follows,
     _holds_call_of,
     _lone_backward,
     _zeroes_between_updates,
+    freeze_scan,
     freeze_words,
 )
 from ml_switcheroo.analysis.torch_only import TorchOnlyFinder
@@ -394,6 +394,15 @@ class ModelFacts:
         ``_named_members``: probe s41 F19): ``m``'s class may return only part of the model
         (probe s40: a ``Net`` whose ``parameters()`` returns its hidden layer's; the
         translation trained the rest)."""
+        sites = [
+            site
+            for site in self.plan.sites
+            if site.role == CONSTRUCTOR
+            and "parameters(" in code_of(site.call)
+            and self.plan.key_of(site.call) not in self.plan.escapes  # else refused already
+        ]
+        if not sites:  # no optimizer to refuse: where a class binds the names is not asked
+            return
         names = ("parameters", "named_parameters", "named_modules", "_named_members")
         where = next(
             (
@@ -411,9 +420,8 @@ class ModelFacts:
                 break
         if where is None:
             return
-        for site in self.plan.sites:
-            if site.role == CONSTRUCTOR and "parameters(" in code_of(site.call):
-                self._refuse(site, findings.PARAMETERS_OVERRIDDEN, where=where)
+        for site in sites:
+            self._refuse(site, findings.PARAMETERS_OVERRIDDEN, where=where)
 
     def _plan_loaded_models(self) -> None:
         """Every optimizer taking ``m.parameters()`` escapes where ``m``, or what holds it
@@ -461,7 +469,12 @@ class ModelFacts:
         torch steps on the gradient the hooks give, a JAX gradient runs none (s24d); and of a
         file importing a script's module the index does not read."""
         spec = self.resolver.map.parameters
-        constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
+        constructors = [
+            s
+            for s in self.plan.sites
+            if s.role == CONSTRUCTOR
+            and self.plan.key_of(s.call) not in self.plan.escapes  # else refused already
+        ]
         remaining = []
         for site in constructors:
             found = self.freeze_reaching(site)
@@ -506,14 +519,15 @@ class ModelFacts:
                 kind == FRESH_TENSOR and self._trains_module_parameters(site)
             )
 
-        own = _first_freeze(
-            self.module,
-            spec,
-            self.resolver.called_function,
-            scan,
-            untouched,
-            lambda node: self._parent_map().get(node),
-        )
+        if self._freezes is None:  # the file's freezes, read once for all its optimizers
+            self._freezes = freeze_scan(
+                self.module,
+                spec,
+                self.resolver.called_function,
+                scan,
+                lambda node: self._parent_map().get(node),
+            )
+        own = self._freezes.first(untouched)
         if own is not None:
             return own, findings.FROZEN_PARAMETERS
         if self._file_freeze is None:

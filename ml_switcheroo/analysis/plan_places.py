@@ -7,7 +7,7 @@ Split from ``plan.py`` by ``tools/split_plan.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import libcst as cst
@@ -188,6 +188,19 @@ def _first_freeze(
     untouched: Callable[[cst.CSTNode], bool] = lambda node: False,
     parent_of: Callable[[cst.CSTNode], cst.CSTNode | None] | None = None,
 ) -> str | None:
+    """Source of the first freeze of ``module`` (``freeze_scan``) that ``untouched`` does not
+    skip (a freeze no optimizer's parameters can be touched by: a library's model no other
+    code reaches), or None."""
+    return freeze_scan(module, spec, called, scan, parent_of).first(untouched)
+
+
+def freeze_scan(
+    module: cst.Module,
+    spec: ParameterSpec,
+    called: Callable[[cst.BaseExpression], str | None],
+    scan: ModuleScan | None = None,
+    parent_of: Callable[[cst.CSTNode], cst.CSTNode | None] | None = None,
+) -> FreezeScan:
     """Source of the first ``x.requires_grad = v``, ``x.requires_grad_(v)``,
     ``setattr(x, 'requires_grad', v)`` (the map's ``freeze_setters``, ``called`` naming the
     function; a name other than a plain string literal, ``setattr(p, name, v)``, may be it,
@@ -197,9 +210,8 @@ def _first_freeze(
     not a literal ``True`` (``requires_grad_()`` alone unfreezes), of a ``freeze_calls``
     method (``p.detach_()``, also through a getter), of a call making parameters frozen
     (``_makes_frozen``) or of a library call freezing a model's (``freezing_calls``:
-    ``get_peft_model(model, config)``), or None. ``scan``: the module's ``ModuleScan``
-    (made here when not given); ``untouched``: a freeze no optimizer's parameters can be
-    touched by (a library's model no other code reaches), skipped.
+    ``get_peft_model(model, config)``): the freezes of ``module``, found as ``FreezeScan.first``
+    reads them. ``scan``: the module's ``ModuleScan`` (made here when not given).
 
     Probe s41: a freeze attribute stored through an unpacking or a loop's target
     (``a.requires_grad, b.requires_grad = False, False``, ``for p.requires_grad in ...``:
@@ -294,12 +306,49 @@ def _first_freeze(
             return calls or (names(node, name, methods, target) and not _true_argument(node))
         return _names_freeze(node, called, referring, attributes, spec, id(node) in callees)
 
-    found = next((node for node in scan.nodes if freezes(node) and not untouched(node)), None)
-    if isinstance(found, cst.For):  # its header, not its body
-        return f"for {code_of(found.target).strip()} in {code_of(found.iter).strip()}"
-    if isinstance(found, (cst.Name, cst.Attribute)) and parent_of is not None:
-        found = _holder(found, parent_of)  # `put = setattr`, `map(setattr, ...)`
-    return code_of(found).strip() if found is not None else None
+    return FreezeScan(scan.nodes, freezes, parent_of)
+
+
+class FreezeScan:
+    """``_first_freeze`` asked several times of one module with other ``untouched`` tests (one
+    per optimizer): whether a node freezes is asked once per node, in the module's order and
+    only as far as a question reads (the freezes found so far are kept)."""
+
+    def __init__(
+        self,
+        nodes: Sequence[cst.CSTNode],
+        freezes: Callable[[cst.CSTNode], bool],
+        parent_of: Callable[[cst.CSTNode], cst.CSTNode | None] | None = None,
+    ):
+        self._nodes = nodes
+        self._freezes = freezes
+        self._parent_of = parent_of
+        self._read = 0  # nodes asked so far
+        self._found: list[cst.CSTNode] = []  # those of them that freeze, in order
+
+    def _freezing(self) -> Iterator[cst.CSTNode]:
+        position = 0
+        while True:
+            if position < len(self._found):
+                yield self._found[position]
+                position += 1
+                continue
+            if self._read >= len(self._nodes):
+                return
+            node = self._nodes[self._read]
+            self._read += 1
+            if self._freezes(node):
+                self._found.append(node)
+
+    def first(self, untouched: Callable[[cst.CSTNode], bool]) -> str | None:
+        """Source of the first freezing node ``untouched`` does not skip, or None: a loop's
+        header, not its body; a read shown by the call or assignment holding it."""
+        found = next((node for node in self._freezing() if not untouched(node)), None)
+        if isinstance(found, cst.For):  # its header, not its body
+            return f"for {code_of(found.target).strip()} in {code_of(found.iter).strip()}"
+        if isinstance(found, (cst.Name, cst.Attribute)) and self._parent_of is not None:
+            found = _holder(found, self._parent_of)  # `put = setattr`, `map(setattr, ...)`
+        return code_of(found).strip() if found is not None else None
 
 
 def _holder(

@@ -82,6 +82,7 @@ from dataclasses import dataclass, field
 from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.analysis.cross_file import may_change_through_other_files
 from ml_switcheroo.analysis.prefilter import changes_alone
+from ml_switcheroo.analysis.repository import remember_parsed
 from ml_switcheroo.spec import escape_hatch
 from ml_switcheroo.spec.semantic_map import SemanticMap
 
@@ -157,13 +158,18 @@ class SecondStage:
         (``convert``'s cache), handed the question itself."""
         kept, tree = self._own_answer(data)
         if kept:
+            if tree is not None and path is not None and self.semantic_map is not None:
+                remember_parsed(path, data, tree, keep=True)  # its facts, for its conversion
             return True
         parsed = (data, tree) if tree is not None else None
 
         def ask() -> bool:
             return cross_file_facts_may_change(path, self.semantic_map, parsed, self.target_root)
 
-        return ask() if remembered is None or path is None else remembered(ask)
+        answer = ask() if remembered is None or path is None else remembered(ask)
+        if tree is not None and path is not None and self.semantic_map is not None:
+            remember_parsed(path, data, tree, keep=answer)  # else its imports, for the closures
+        return answer
 
     def keeps_by_itself(self, data: bytes) -> bool:
         """Whether the file's own bytes may make the engine change it (``keeps`` without the
