@@ -173,7 +173,10 @@ class Planner(
     def referents_after(
         self, nodes: list[cst.CSTNode], block: int, index: int, ignore: set[int]
     ) -> bool:
-        """Whether a name used in ``nodes`` is bound in ``block`` at statement ``index`` or on."""
+        """Whether a name used in ``nodes`` is bound in ``block`` at statement ``index`` or on
+        (a ``def`` or ``class`` statement there too: probe s41a M1, the schedule moved above
+        ``def lr_lambda(step): ...`` read it before it was defined)."""
+        later = self.collector.blocks[block].body[index:]  # type: ignore[attr-defined]
         for node in nodes:
             for name in _names(node):
                 for binding in self.resolver.binding_nodes(name):
@@ -181,6 +184,8 @@ class Planner(
                         continue
                     position = self.collector.name_positions.get(id(binding))
                     if position is not None and position[0] == block and position[1] >= index:
+                        return True
+                    if position is None and any(binding is s for s in later):
                         return True
         return False
 
