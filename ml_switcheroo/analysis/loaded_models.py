@@ -24,7 +24,8 @@ import libcst as cst
 from ml_switcheroo.analysis import cst_walk
 from ml_switcheroo.spec.signature import dotted_name
 
-#: whether a Name or Attribute refers to a ``loaded_models`` function
+#: whether a Name or Attribute refers to a ``loaded_models`` function (or a call gets one by
+#: name: ``getattr(torch, "load")``)
 IsLoading = Callable[[cst.BaseExpression], bool]
 
 
@@ -70,6 +71,8 @@ def loaded_names(module: cst.Module, is_loading: IsLoading) -> dict[str, cst.CST
                     return loaded[text]
                 if is_loading(inner):
                     return inner
+            if isinstance(inner, cst.Call) and is_loading(inner):  # getattr(torch, "load")
+                return inner
             if isinstance(inner, cst.Call):
                 callee = inner.func
                 name = callee.attr.value if isinstance(callee, cst.Attribute) else None

@@ -438,6 +438,18 @@ class ModelFacts:
             return
 
         def is_loading(node: cst.BaseExpression) -> bool:
+            if isinstance(node, cst.Call):  # `getattr(torch, "load")`: the function by name
+                getter = self.resolver.called_function(node.func)
+                if getter not in spec.getter_functions or len(node.args) < 2:
+                    return False
+                owner, name = node.args[0].value, node.args[1].value
+                text = name.evaluated_value if isinstance(name, cst.SimpleString) else None
+                module = self.resolver.called_function(owner) or dotted_name(owner)
+                return (
+                    isinstance(text, str)
+                    and module is not None
+                    and (spec.loading_call(f"{module}.{text}", None))
+                )
             written = dotted_name(node)
             called = self.resolver.called_function(node)
             return written is not None and spec.loading_call(written, called)

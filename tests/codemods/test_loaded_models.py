@@ -50,6 +50,8 @@ LOADED = {
     "trainer = Trainer(torch.load('m.pt'))\n",
     "parameter_list": "model = torch.load('m.pt')\nparams = [p for p in model.parameters()]\n"
     + ADAMW.format(params="params"),
+    "getattr_load": "model = getattr(torch, 'load')('m.pt')\n"
+    + ADAMW.format(params="model.parameters()"),
     "detection_builder": "model = torchvision.models.detection.fasterrcnn_resnet50_fpn(weights='DEFAULT')\n"
     + ADAMW.format(params="model.parameters()"),
 }

@@ -48,6 +48,10 @@ def _in_function(lines: str) -> str:
             _in_function("    n = sum(p.numel() for p in model.parameters())\n"),
             "has no `parameters`",
         ),
+        (  # probe s41a M2: moved into the loss function, the call raised AttributeError
+            PLAIN_LOOP.replace("model(x)", "model.forward(x)", 1),
+            "has no `forward`",
+        ),
     ],
 )
 def test_a_torch_only_use_of_the_model_escapes_the_step(source: str, said: str) -> None:
