@@ -245,6 +245,8 @@ def _check_no_torch_only_model_use(
     if not names or text is None:
         return
     scope = _scope(region)
+    if _defines_method(scope, "forward", ctx):  # the port keeps a `forward` of the file's class
+        names = names - {"forward"}
     roots = scope.body.body if isinstance(scope, cst.FunctionDef) else [scope]  # type: ignore[attr-defined]
     nodes = [n for r in roots for n in cst_walk.walk(r, _NESTED)]
     apis = ctx.semantic_map.apis
@@ -1062,6 +1064,20 @@ def _model_value_through(
                 values.add(id(origin))
                 pending.append(origin)
     return None
+
+
+def _defines_method(node: cst.CSTNode, method: str, ctx: HookContext) -> bool:
+    """Whether a class of the file holding ``node`` defines ``method`` (``def forward``: the
+    user's port of that class keeps it, so ``self.forward(x)`` is no torch-only use)."""
+    root: cst.CSTNode = node
+    while (parent := ctx.parent_of(root)) is not None:
+        root = parent
+    return any(
+        isinstance(statement, cst.FunctionDef) and statement.name.value == method
+        for klass in cst_walk.walk(root)
+        if isinstance(klass, cst.ClassDef)
+        for statement in klass.body.body
+    )
 
 
 def _definitions(name: cst.Name, ctx: HookContext) -> list[cst.CSTNode]:
