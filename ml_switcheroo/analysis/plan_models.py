@@ -432,7 +432,8 @@ class ModelFacts:
         spec = self.resolver.map.parameters
         if not spec.loaded_models:
             return
-        arguments = [(s, self._parameters_given(s)) for s in self.plan.sites]
+        constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
+        arguments = [(s, self._parameters_given(s)) for s in constructors]
         arguments = [(s, a) for s, a in arguments if a is not None]
         if not arguments:
             return
@@ -467,7 +468,7 @@ class ModelFacts:
 
     def _parameters_given(self, site: Site) -> cst.BaseExpression | None:
         """The parameters the optimizer constructor ``site`` is given, else None."""
-        if site.role != CONSTRUCTOR or site.entry is None:
+        if site.entry is None:
             return None
         try:
             return parameters_argument(site.entry, site.call, self.resolver.map.parameters)
@@ -608,12 +609,7 @@ class ModelFacts:
         """The ``m.parameters(...)`` call (a ``module_methods`` call, in the map's
         ``wrappers`` or not) the optimizer ``site`` is given, else None."""
         spec = self.resolver.map.parameters
-        if site.entry is None:
-            return None
-        try:
-            argument = parameters_argument(site.entry, site.call, spec)
-        except Untranslatable:
-            return None
+        argument = self._parameters_given(site)
         while (
             isinstance(argument, cst.Call)
             and len(argument.args) == 1

@@ -1069,15 +1069,19 @@ def _model_value_through(
 def _defines_method(node: cst.CSTNode, method: str, ctx: HookContext) -> bool:
     """Whether a class of the file holding ``node`` defines ``method`` (``def forward``: the
     user's port of that class keeps it, so ``self.forward(x)`` is no torch-only use)."""
-    root: cst.CSTNode = node
-    while (parent := ctx.parent_of(root)) is not None:
-        root = parent
     return any(
         isinstance(statement, cst.FunctionDef) and statement.name.value == method
-        for klass in cst_walk.walk(root)
+        for klass in cst_walk.walk(_module_of(node, ctx))
         if isinstance(klass, cst.ClassDef)
         for statement in klass.body.body
     )
+
+
+def _module_of(node: cst.CSTNode, ctx: HookContext) -> cst.CSTNode:
+    """The root of the file's tree holding ``node`` (its module)."""
+    while (parent := ctx.parent_of(node)) is not None:
+        node = parent
+    return node
 
 
 def _definitions(name: cst.Name, ctx: HookContext) -> list[cst.CSTNode]:
@@ -1085,13 +1089,10 @@ def _definitions(name: cst.Name, ctx: HookContext) -> list[cst.CSTNode]:
     name bound by no assignment may call (probe s41a F3: ``target = teacher(x)`` before the
     forward pass, ``def teacher(inputs): return model(inputs * 0.5)``, was computed outside
     the loss function: 0.129 relative off torch)."""
-    root: cst.CSTNode = name
-    while (parent := ctx.parent_of(root)) is not None:
-        root = parent
     kinds = (cst.FunctionDef, cst.ClassDef)
     return [
         node
-        for node in cst_walk.walk(root)
+        for node in cst_walk.walk(_module_of(name, ctx))
         if isinstance(node, kinds) and node.name.value == name.value
     ]
 
