@@ -47,6 +47,8 @@ from ml_switcheroo.analysis.freeze_targets import (
     may_hold,
     self_frozen_class,
 )
+from ml_switcheroo.analysis.gradient_skips import cut_facts, first_gradient_skip
+from ml_switcheroo.analysis.gradient_skips import words as skip_words
 from ml_switcheroo.analysis.hidden_code import (
     HiddenMethod,
     attribute_write_line,
@@ -993,6 +995,23 @@ class CrossFile:
         if isinstance(found, str):
             return "", found
         return (ast.unparse(found[1]), found[0]) if found is not None else None
+
+    def gradient_skip_elsewhere(self) -> tuple[str, str, str] | None:
+        """``(code, why, file:line)`` of the first place that may leave a trained parameter without
+        a gradient in a step (``gradient_skips.first_gradient_skip``: a submodule of a class
+        defining ``forward`` used only under ``.detach()`` / ``torch.no_grad()``, picked by a
+        computed index, skipped by a loop's ``continue``; ``p.grad = None``) in a file of the
+        repository linked to this one (``_first_linked``). A file that may hold one and fails
+        to parse: ``("", "", its place)``."""
+        facts = cut_facts(self.semantic_map)
+        found = self._first_linked(
+            skip_words(facts),
+            ("gradient skip", id(self.semantic_map)),
+            lambda file: first_gradient_skip(file.tree, facts),
+        )
+        if isinstance(found, str):
+            return "", "", found
+        return (_skip_code(found[1][0]), found[1][1], found[0]) if found is not None else None
 
     def star_import_names(self, module: str, level: int) -> dict[str, str | None] | None:
         """The names ``from <level dots><module> import *`` in this file may bind
@@ -2241,6 +2260,12 @@ def _complex_node(facts: FileFacts, *, spec: ParameterSpec) -> ast.expr | None:
                 if {alias.name.rpartition(".")[2], alias.asname} & names:
                     return ast.Name(id=alias.asname or alias.name, lineno=node.lineno)
     return None
+
+
+def _skip_code(node: ast.AST) -> str:
+    """The code of a skip, its first line only (a loop or an ``if``: its header)."""
+    text = ast.unparse(node).split("\n")[0].strip()
+    return " ".join(text.split())
 
 
 def _module_name(path: str) -> str:

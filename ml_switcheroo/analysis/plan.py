@@ -237,6 +237,7 @@ class Planner(
             self._plan_overridden_parameters()
             self._plan_loaded_models()
             self._plan_complex_parameters()
+            self._plan_gradient_skips()
             self._plan_changed_models()
             self._plan_shared_parameters()
         if self.active(SCHEDULER):

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import libcst as cst
 
-from ml_switcheroo.analysis import cst_walk
+from ml_switcheroo.analysis import ast_nodes, cst_walk
 from ml_switcheroo.analysis.built_by_method import BuiltByMethod, built_by_method, method_caller
 from ml_switcheroo.analysis.built_by_method import FileFacts as MethodFileFacts
 from ml_switcheroo.analysis.changed_models import (
@@ -35,6 +35,7 @@ from ml_switcheroo.analysis.freeze_reach import (
 from ml_switcheroo.analysis.freeze_reach import (
     nodes_by_place as _nodes_by_place,
 )
+from ml_switcheroo.analysis.gradient_skips import cut_facts, first_gradient_skip
 from ml_switcheroo.analysis.loaded_models import loaded_in, loaded_names
 from ml_switcheroo.analysis.own_optimizer import OwnFacts, own_optimizer_problem
 from ml_switcheroo.analysis.parameters import PART, UNKNOWN, parameters_argument, select
@@ -661,6 +662,44 @@ class ModelFacts:
             (code, place), kind = found, findings.COMPLEX_IN_OTHER_FILE
         for site in constructors:
             self._refuse(site, kind, complex=code or "?", place=place)
+
+    def _plan_gradient_skips(self) -> None:
+        """Every optimizer of a file that may leave a parameter it trains without a gradient
+        in a step (``gradient_skips.first_gradient_skip``: ``self.heads[task](h)``, a
+        submodule used only detached or under ``torch.no_grad()``, a LayerDrop ``continue``,
+        ``p.grad = None``; the trained model's own submodules in this file), or of a file
+        linked to one that may (``CrossFile.gradient_skip_elsewhere``), escapes (probe s41
+        F21, F25, F26): torch skips a parameter whose ``.grad`` is None, a JAX gradient
+        holds a zero there and the translated optimizer still moves it."""
+        spec = self.resolver.map.parameters
+        constructors = [
+            s
+            for s in self.plan.sites
+            if s.role == CONSTRUCTOR and self.plan.key_of(s.call) not in self.plan.escapes
+        ]
+        if not constructors or not spec.gradient_cutting_methods:
+            return
+        trained = set()
+        for site in constructors:
+            call = self._parameters_call(site)
+            name = dotted_name(call.func.value) if call is not None else None  # type: ignore[attr-defined]
+            if name is not None:
+                trained.add(name)
+        tree = ast_nodes.parse(self.module.code)
+        own = first_gradient_skip(tree, cut_facts(self.resolver.map), trained)
+        if own is not None:
+            node, why = own
+            code = " ".join(ast.unparse(node).split("\n")[0].split())
+            name = os.path.basename(self.filename) if self.filename else "this file"
+            place, kind = f"{name}:{node.lineno}", findings.GRADIENT_SKIPPED  # type: ignore[attr-defined]
+        else:
+            cross_file = self.resolver.cross_file
+            found = cross_file.gradient_skip_elsewhere() if cross_file is not None else None
+            if found is None:
+                return
+            (code, why, place), kind = found, findings.GRADIENT_SKIPPED_ELSEWHERE
+        for site in constructors:
+            self._refuse(site, kind, skip=code or "?", why=why or "fails to parse", place=place)
 
     def _plan_shared_parameters(self) -> None:
         """Two optimizers of the file whose parameters may overlap, one of them over a whole

@@ -131,6 +131,14 @@ COMPLEX_PARAMETERS = "complex_parameters"
 # the same in a file of the repository this file imports or that imports it; values: complex,
 # place
 COMPLEX_IN_OTHER_FILE = "complex_in_other_file"
+# a trained parameter may get no gradient in a step (`analysis/gradient_skips.py`:
+# `self.heads[task](h)`, a submodule used only under `.detach()` / `torch.no_grad()`, a
+# LayerDrop `continue`, `p.grad = None`); values: skip (the code), why (`gradient_skips.CUT`...),
+# place (``file.py:line``)
+GRADIENT_SKIPPED = "gradient_skipped"
+# the same in a file of the repository this file imports or that imports it; values: skip,
+# why, place
+GRADIENT_SKIPPED_ELSEWHERE = "gradient_skipped_elsewhere"
 # the file assigns an API of the map or its module (``torch.optim.SGD = MySGD``,
 # ``SGD.step = ...``, ``setattr(torch.optim, "SGD", ...)``); values: name, change
 TORCH_REPLACED = "torch_replaced"

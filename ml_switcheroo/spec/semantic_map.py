@@ -197,6 +197,10 @@ _PARAMETER_KEYS = {
     "freezing_classes",
     "hook_methods",
     "complex_names",
+    "gradient_cutting_methods",
+    "gradient_cutting_attributes",
+    "gradient_free_contexts",
+    "gradient_clearing_methods",
     "freeze_setters",
     "freeze_keywords",
     "frozen_by_default",
@@ -542,6 +546,12 @@ class ParameterSpec:
     hook_methods: frozenset[str] = frozenset()  # `p.register_hook(h)`: torch steps on h's gradient
     # `torch.cfloat`, `w.cdouble()`, `torch.polar(...)`: parameters may be complex (by last name)
     complex_names: frozenset[str] = frozenset()
+    # what may leave a parameter without a gradient in a step (`analysis/gradient_skips.py`):
+    # `x.detach()`, `x.data`, `with torch.no_grad():` (by last name), `m.part.zero_grad()`
+    gradient_cutting_methods: frozenset[str] = frozenset()
+    gradient_cutting_attributes: frozenset[str] = frozenset()
+    gradient_free_contexts: frozenset[str] = frozenset()
+    gradient_clearing_methods: frozenset[str] = frozenset()  # `model.part.zero_grad()`
     freeze_setters: frozenset[str] = frozenset()  # `setattr(p, 'requires_grad', False)` too
     # `nn.Parameter(w, requires_grad=False)`: callee suffix -> its argument that freezes
     freeze_keywords: frozenset[tuple[str, str]] = frozenset()
@@ -1237,6 +1247,10 @@ class _Checker:
             freezing_classes=names("freezing_classes", dotted=True),
             hook_methods=names("hook_methods"),
             complex_names=names("complex_names"),
+            gradient_cutting_methods=names("gradient_cutting_methods"),
+            gradient_cutting_attributes=names("gradient_cutting_attributes"),
+            gradient_free_contexts=names("gradient_free_contexts", dotted=True),
+            gradient_clearing_methods=names("gradient_clearing_methods"),
             freeze_setters=names("freeze_setters", dotted=True),
             freeze_keywords=self.callee_keywords(section, "freeze_keywords"),
             frozen_by_default=self.callee_keywords(section, "frozen_by_default"),

@@ -170,6 +170,27 @@ MESSAGES: dict[str, Message] = {
         "build the optimizer after the change (then torch trains the new parameters too), or "
         "pass `wrt=` a filter selecting only the parameters torch trains",
     ),
+    f.GRADIENT_SKIPPED: (
+        "a trained parameter may get no gradient in some steps (`{skip}` at {place} "
+        "{why}): torch's "
+        "optimizer skips a parameter whose .grad is None (no update, no weight decay, no "
+        "change of its moments or step count), while nnx.value_and_grad gives it a zero "
+        "gradient and `nnx.Optimizer.update` still decays it and moves it by its moments "
+        "(jax.lax.stop_gradient makes the same zero)",
+        "if every parameter this optimizer trains gets a gradient in every step, the "
+        "optimizer translates as it stands; else pass `wrt=` a filter of the parameters that "
+        "do, or keep an optimizer per part and update a part only in the steps that reach it",
+    ),
+    f.GRADIENT_SKIPPED_ELSEWHERE: (
+        "a trained parameter may get no gradient in some steps, through a file of the "
+        "repository this file imports or that imports it (`{skip}` at {place} {why}): torch's "
+        "optimizer skips a parameter whose .grad is None (no update, no weight decay, no "
+        "change of its moments or step count), while nnx.value_and_grad gives it a zero "
+        "gradient and `nnx.Optimizer.update` still decays it and moves it by its moments",
+        "if every parameter this optimizer trains gets a gradient in every step, the "
+        "optimizer translates as it stands; else pass `wrt=` a filter of the parameters that "
+        "do, or keep an optimizer per part and update a part only in the steps that reach it",
+    ),
     f.COMPLEX_PARAMETERS: (
         "parameters may be complex (`{complex}` at {place}): torch's gradient of a real loss "
         "at a complex parameter x+iy is dL/dx + i dL/dy, the gradient nnx.value_and_grad "

@@ -367,6 +367,27 @@ MESSAGES: dict[str, Message] = {
         "optimizer (`grads = jax.tree.map(jnp.conj, grads)`), and for Adam, AdamW or RMSprop "
         "keep them as pairs of real arrays (torch's view_as_real) in params",
     ),
+    f.GRADIENT_SKIPPED: (
+        "a trained parameter may get no gradient in some steps (`{skip}` at {place} "
+        "{why}): torch's "
+        "optimizer skips a parameter whose .grad is None (no update, no weight decay, no "
+        "change of its moments or step count), while an optax transformation is given a zero "
+        "gradient there and still decays it and moves it by its moments",
+        "if every parameter this optimizer trains gets a gradient in every step, the "
+        "optimizer translates as it stands; else give the optimizer only the parameters that "
+        "do, or mask the others' updates in the steps that skip them (optax.masked with the "
+        "step's labels)",
+    ),
+    f.GRADIENT_SKIPPED_ELSEWHERE: (
+        "a trained parameter may get no gradient in some steps, through a file of the "
+        "repository this file imports or that imports it (`{skip}` at {place} {why}): torch's "
+        "optimizer skips a parameter whose .grad is None (no update, no weight decay, no "
+        "change of its moments or step count), while an optax transformation is given a zero "
+        "gradient there and still decays it and moves it by its moments",
+        "if every parameter this optimizer trains gets a gradient in every step, the "
+        "optimizer translates as it stands; else give the optimizer only the parameters that "
+        "do, or mask the others' updates in the steps that skip them",
+    ),
     f.HOOKS_REGISTERED: (
         "this file registers a hook (`{hook}`): torch computes the loss through forward hooks "
         "and steps with the gradients backward hooks return, while the gradient of a JAX loss "
