@@ -86,6 +86,26 @@ def step_escaped_with(code: str, reason: str, header: str = "") -> str:
     return output
 
 
+def escapes_in_both_targets(source: str, api: str, said: str) -> None:
+    """Every construction of ``api`` in ``source`` escapes under both commands, each reason
+    saying ``said`` (the shape the freeze, load and gradient-skip tests share)."""
+    for command in (TorchToOptax, TorchToNNX):
+        context = CodemodContext(filename="case.py")
+        output = command(context).transform_module(cst.parse_module(source)).code
+        reasons = [r.reason for r in records_of(context) if r.api == api and r.kind == "escaped"]
+        assert reasons and all(said in r for r in reasons), (command.__name__, reasons, output)
+
+
+def converts_in_both_targets(source: str, api: str) -> None:
+    """Every construction of ``api`` in ``source`` converts under both commands (a trap's
+    twin)."""
+    for command in (TorchToOptax, TorchToNNX):
+        context = CodemodContext(filename="case.py")
+        output = command(context).transform_module(cst.parse_module(source)).code
+        kinds = [r.kind for r in records_of(context) if r.api == api]
+        assert kinds and set(kinds) == {"converted"}, (command.__name__, output)
+
+
 def convert_package(root: Path, package: str, command: type) -> dict[str, str]:
     """Every file of ``root/package`` through ``command`` as libcst's runner calls it, by
     file name."""

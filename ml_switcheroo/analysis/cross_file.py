@@ -1007,11 +1007,11 @@ class CrossFile:
         found = self._first_linked(
             skip_words(facts),
             ("gradient skip", id(self.semantic_map)),
-            lambda file: first_gradient_skip(file.tree, facts),
+            lambda file: _skip_last(first_gradient_skip(file.tree, facts)),
         )
         if isinstance(found, str):
             return "", "", found
-        return (_skip_code(found[1][0]), found[1][1], found[0]) if found is not None else None
+        return (_skip_code(found[1][1]), found[1][0], found[0]) if found is not None else None
 
     def star_import_names(self, module: str, level: int) -> dict[str, str | None] | None:
         """The names ``from <level dots><module> import *`` in this file may bind
@@ -2260,6 +2260,11 @@ def _complex_node(facts: FileFacts, *, spec: ParameterSpec) -> ast.expr | None:
                 if {alias.name.rpartition(".")[2], alias.asname} & names:
                     return ast.Name(id=alias.asname or alias.name, lineno=node.lineno)
     return None
+
+
+def _skip_last(found: tuple[ast.AST, str] | None) -> tuple[str, ast.AST] | None:
+    """``(why, node)`` of a skip: the node last, as ``_first_linked`` reads an answer."""
+    return (found[1], found[0]) if found is not None else None
 
 
 def _skip_code(node: ast.AST) -> str:

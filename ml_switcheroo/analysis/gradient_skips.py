@@ -32,7 +32,7 @@ every step, as it is taken to train them all.
 from __future__ import annotations
 
 import ast
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
 from ml_switcheroo.analysis import ast_nodes
@@ -80,63 +80,113 @@ CLEARED = "sets gradients to None"
 
 
 def first_gradient_skip(
-    tree: ast.Module, facts: CutFacts, trained: Collection[str] = ()
+    tree: ast.Module,
+    facts: CutFacts,
+    trained: Collection[str] = (),
+    optimizers: Collection[str] = (),
+    defined_elsewhere: Callable[[str], bool] = lambda name: False,
 ) -> tuple[ast.AST, str] | None:
     """The first node of ``tree`` that may leave a trained parameter without a gradient in a
     step (see the module's docstring), in the order of the file, and why (``CUT``,
     ``PICKED``, ``JUMPED``, ``BRANCHED``, ``CLEARED``); None when there is none.
     ``trained``: the dotted names of the models this file's optimizers train (``model``,
-    ``self.model``), read like ``self`` in the whole file."""
+    ``self.model``), read like ``self`` in the whole file (their submodules used only cut
+    from the gradient, or picked by a computed index); ``optimizers``: the dotted names of
+    its optimizers (``self.opt.zero_grad()`` clears no part of a trained ``self``). A method
+    this file or ``defined_elsewhere`` defines (``agent.get_value(x)`` under no_grad) is no
+    submodule of a trained name: its parameters may run elsewhere."""
     parents: dict[int, ast.AST] = {}
     ast_nodes.walk_with_parents(tree, parents)
     found: list[tuple[ast.AST, str]] = []
+    defined = {n.name for n in ast_nodes.walk(tree) if isinstance(n, _FUNCTIONS)}
     for node in ast_nodes.walk(tree):
         if isinstance(node, ast.ClassDef) and _defines(node, "forward"):
             methods = [m for m in node.body if isinstance(m, _FUNCTIONS)]
-            own = {m.name for m in methods}
-            found.extend(_skips(methods, "self", own, facts, parents))
-        found.extend(_grad_cleared(node, facts, parents, trained))
+            stored = _stored_on_self(methods) - {m.name for m in methods}
+            found.extend(_skips(methods, "self", stored, facts, parents))
+        found.extend(_grad_cleared(node, facts, parents, trained, optimizers))
     for name in sorted(trained):
         if name != "self" and not _called_whole(tree, name, facts, parents):
-            found.extend(_skips([tree], name, set(), facts, parents))
+            skips = _skips([tree], name, None, facts, parents)
+            found.extend(
+                (n, why)
+                for n, why in skips
+                if not (why == CUT and _method_called(n, defined, defined_elsewhere))
+            )
     return min(found, key=lambda f: (f[0].lineno, f[0].col_offset), default=None)  # type: ignore[attr-defined]
+
+
+def _method_called(
+    node: ast.AST, defined: Collection[str], defined_elsewhere: Callable[[str], bool]
+) -> bool:
+    """``node`` calls ``m.A(...)`` with ``A`` a function the repository defines."""
+    func = node.func if isinstance(node, ast.Call) else None
+    name = func.attr if isinstance(func, ast.Attribute) else None
+    return name is not None and (name in defined or defined_elsewhere(name))
 
 
 def _defines(node: ast.ClassDef, method: str) -> bool:
     return any(isinstance(s, _FUNCTIONS) and s.name == method for s in node.body)
 
 
+def _stored_on_self(methods: list[ast.AST]) -> set[str]:
+    """The attributes ``self.A = ...`` of ``methods`` store (any target of an assignment)."""
+    found = set()
+    for method in methods:
+        for node in ast_nodes.walk(method):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.ctx, ast.Store)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "self"
+            ):
+                found.add(node.attr)
+    return found
+
+
 def _skips(
     scopes: list[ast.AST],
     owner: str,
-    own: Collection[str],
+    stored: Collection[str] | None,
     facts: CutFacts,
     parents: dict[int, ast.AST],
 ) -> Iterator[tuple[ast.AST, str]]:
-    """The skip signals of ``owner``'s submodules (``owner.A``, ``A`` not one of ``own``, the
-    class's methods) in ``scopes``."""
+    """The skip signals of ``owner``'s submodules (``owner.A``, ``A`` one of ``stored``: the
+    attributes a class stores on ``self``) in ``scopes``. With ``stored`` None (a trained
+    model's name, its class unread): any ``owner.A`` called with arguments, and only its uses
+    cut from the gradient and its computed picks."""
     uses: dict[str, list[tuple[ast.AST, bool]]] = {}
     for scope in scopes:
+        method = getattr(scope, "name", None)
         for node in ast_nodes.walk(scope):
-            attribute = _submodule(node, owner, own)
-            if attribute is not None and _used(node, parents):
+            attribute = _submodule(node, owner, stored)
+            if attribute is not None and _used(node, parents, stored is None):
                 uses.setdefault(attribute, []).append((node, _cut(node, facts, parents)))
-            if isinstance(node, ast.Call) and _computed_pick(node, owner, own, parents):
+            if method == "__init__":
+                continue  # runs once, when the model is built
+            if isinstance(node, ast.Call) and _computed_pick(node, owner, stored, parents):
                 yield node, PICKED
-            if isinstance(node, _LOOPS) and _loop_skips(node, owner, own):
+            if stored is None:
+                continue
+            if isinstance(node, _LOOPS) and _loop_skips(node, owner, stored, parents):
                 yield node, JUMPED
-            if isinstance(node, ast.If | ast.IfExp) and _branches_differ(node, owner, own):
+            if (
+                method == "forward"
+                and isinstance(node, ast.If | ast.IfExp)
+                and _branches_differ(node, owner, stored, parents)
+            ):
                 yield node, BRANCHED
     for found in uses.values():
         if all(cut for _, cut in found):
             yield _run(found[0][0], parents), CUT
 
 
-def _submodule(node: ast.AST, owner: str, own: Collection[str]) -> str | None:
-    """``A`` of ``owner.A`` (``node`` that attribute read), ``A`` not a method in ``own``."""
+def _submodule(node: ast.AST, owner: str, stored: Collection[str] | None) -> str | None:
+    """``A`` of ``owner.A`` (``node`` that attribute read), ``A`` one of ``stored`` (any
+    when None)."""
     if not (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)):
         return None
-    if _dotted(node.value) != owner or node.attr in own:
+    if _dotted(node.value) != owner or (stored is not None and node.attr not in stored):
         return None
     return node.attr
 
@@ -150,10 +200,15 @@ def _run(node: ast.AST, parents: dict[int, ast.AST]) -> ast.AST:
     return parent if isinstance(parent, ast.Call) and parent.func is child else node
 
 
-def _used(node: ast.AST, parents: dict[int, ast.AST]) -> bool:
+def _used(node: ast.AST, parents: dict[int, ast.AST], run_only: bool = False) -> bool:
     """``self.A`` is run or handed on: on the callee side of a call (``self.A(x)``,
     ``self.A[i](x)``, ``self.A.m(x)``), inside a call's arguments (``F.linear(x,
-    self.A.weight)``), or iterated (``for layer in self.A``). Not a test (``self.A is None``)."""
+    self.A.weight)``), or iterated (``for layer in self.A``). Not a test (``self.A is None``).
+    ``run_only``: only ``model.A(x)`` itself, called with an argument (not ``model.eval()``,
+    ``model.to(d)``, ``model.parameters()``)."""
+    if run_only:
+        call = parents.get(id(node))
+        return isinstance(call, ast.Call) and call.func is node and bool(call.args)
     child = node
     parent = parents.get(id(child))
     while parent is not None:
@@ -206,11 +261,13 @@ def _free_context(node: ast.expr, facts: CutFacts) -> bool:
     return name is not None and name.rpartition(".")[2] in facts.free_contexts
 
 
-def _computed_pick(call: ast.Call, owner: str, own: Collection[str], parents: dict) -> bool:
+def _computed_pick(
+    call: ast.Call, owner: str, stored: Collection[str] | None, parents: dict
+) -> bool:
     """``owner.A[e](...)`` with ``e`` not a constant and not made of ``for`` targets of the
     enclosing loops (``for i in range(n): self.layers[i](x)`` runs them all)."""
     func = call.func
-    if not isinstance(func, ast.Subscript) or _submodule(func.value, owner, own) is None:
+    if not isinstance(func, ast.Subscript) or _submodule(func.value, owner, stored) is None:
         return False
     if isinstance(func.slice, ast.Constant):
         return False
@@ -227,26 +284,39 @@ def _computed_pick(call: ast.Call, owner: str, own: Collection[str], parents: di
     return not names or not names <= targets
 
 
-def _runs_submodule(nodes: list[ast.AST], owner: str, own: Collection[str]) -> set[str]:
-    """The submodules of ``owner`` called in ``nodes`` (``self.A(...)``, ``self.A[i](...)``)."""
+def _runs_submodule(
+    nodes: list[ast.AST],
+    owner: str,
+    stored: Collection[str],
+    parents: dict[int, ast.AST],
+    called: bool = False,
+) -> set[str]:
+    """The submodules of ``owner`` run or handed on in ``nodes`` (``_used``); ``called``:
+    only those called (``self.A(x)``, ``self.A[i](x)``, ``self.A.m(x)``), not an attribute
+    handed on (``range(self.n)``)."""
     found = set()
     for statement in nodes:
         for node in ast.walk(statement):
-            if isinstance(node, ast.Call):
-                func = node.func.value if isinstance(node.func, ast.Subscript) else node.func
-                attribute = _submodule(func, owner, own)
-                if attribute is not None:
-                    found.add(attribute)
+            attribute = _submodule(node, owner, stored)
+            if attribute is None or not _used(node, parents):
+                continue
+            if not called or _run(node, parents) is not node:
+                found.add(attribute)
     return found
 
 
-def _loop_skips(loop: ast.For | ast.AsyncFor | ast.While, owner: str, own: Collection[str]) -> bool:
+def _loop_skips(
+    loop: ast.For | ast.AsyncFor | ast.While,
+    owner: str,
+    stored: Collection[str],
+    parents: dict[int, ast.AST],
+) -> bool:
     """A ``continue``/``break`` of ``loop`` itself in a loop that runs submodules (its body
     calls one, or it iterates one: ``for layer in self.layers``)."""
     iterated = not isinstance(loop, ast.While) and any(
-        _submodule(n, owner, own) is not None for n in ast.walk(loop.iter)
+        _submodule(n, owner, stored) is not None for n in ast.walk(loop.iter)
     )
-    if not iterated and not _runs_submodule(loop.body, owner, own):
+    if not iterated and not _runs_submodule(loop.body, owner, stored, parents):
         return False
     return any(_own_jumps(s) for s in loop.body)
 
@@ -263,7 +333,9 @@ def _own_jumps(node: ast.AST) -> bool:
     return any(_own_jumps(child) for child in ast.iter_child_nodes(node))
 
 
-def _branches_differ(node: ast.If | ast.IfExp, owner: str, own: Collection[str]) -> bool:
+def _branches_differ(
+    node: ast.If | ast.IfExp, owner: str, stored: Collection[str], parents: dict[int, ast.AST]
+) -> bool:
     """An ``if`` whose test reads more than ``self`` and constants (an argument, a local, a
     random draw) and whose branches run different submodules."""
     tested = [n for n in ast.walk(node.test) if isinstance(n, ast.Name)]
@@ -271,11 +343,20 @@ def _branches_differ(node: ast.If | ast.IfExp, owner: str, own: Collection[str])
         return False
     body = node.body if isinstance(node.body, list) else [node.body]
     orelse = node.orelse if isinstance(node.orelse, list) else [node.orelse]
-    return _runs_submodule(body, owner, own) != _runs_submodule(orelse, owner, own)
+    body_run = _runs_submodule(body, owner, stored, parents, called=True)
+    orelse_run = _runs_submodule(orelse, owner, stored, parents, called=True)
+    return bool(
+        body_run - _runs_submodule(orelse, owner, stored, parents)
+        or orelse_run - _runs_submodule(body, owner, stored, parents)
+    )
 
 
 def _grad_cleared(
-    node: ast.AST, facts: CutFacts, parents: dict[int, ast.AST], trained: Collection[str]
+    node: ast.AST,
+    facts: CutFacts,
+    parents: dict[int, ast.AST],
+    trained: Collection[str],
+    optimizers: Collection[str],
 ) -> list[tuple[ast.AST, str]]:
     """``x.grad = None`` (any target of the assignment), ``del x.grad``, ``setattr(x,
     "grad", None)``, not in a loop over every parameter of a trained model; ``m.part.zero_grad()``
@@ -289,6 +370,7 @@ def _grad_cleared(
         if (
             node.func.attr in facts.clearing_methods
             and part is not None
+            and part not in optimizers
             and any(part.startswith(f"{name}.") for name in trained)
             and not kept
             and not node.args

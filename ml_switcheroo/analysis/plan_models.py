@@ -685,15 +685,22 @@ class ModelFacts:
             name = dotted_name(call.func.value) if call is not None else None  # type: ignore[attr-defined]
             if name is not None:
                 trained.add(name)
+        optimizers = {
+            dotted_name(s.call.func.value)  # type: ignore[attr-defined]
+            for s in self.plan.sites
+            if s.role == ZERO_GRAD and isinstance(s.call.func, cst.Attribute)
+        }
         tree = ast_nodes.parse(self.module.code)
-        own = first_gradient_skip(tree, cut_facts(self.resolver.map), trained)
+        facts = cut_facts(self.resolver.map)
+        cross_file = self.resolver.cross_file
+        elsewhere = cross_file.defines_function_elsewhere if cross_file is not None else _never
+        own = first_gradient_skip(tree, facts, trained, {o for o in optimizers if o}, elsewhere)
         if own is not None:
             node, why = own
             code = " ".join(ast.unparse(node).split("\n")[0].split())
             name = os.path.basename(self.filename) if self.filename else "this file"
             place, kind = f"{name}:{node.lineno}", findings.GRADIENT_SKIPPED  # type: ignore[attr-defined]
         else:
-            cross_file = self.resolver.cross_file
             found = cross_file.gradient_skip_elsewhere() if cross_file is not None else None
             if found is None:
                 return

@@ -1,0 +1,199 @@
+"""Parameters that may get no gradient in a step (s42, probe s41 F21, F25, F26): torch's
+optimizer skips a parameter whose ``.grad`` is None (no update, no weight decay, no moment or
+step count), the translation gives it a zero gradient and still moves it (measured in
+``tests/differential/test_gradient_skips_measured.py``). Code that may leave a trained
+parameter without a gradient escapes the optimizer in both targets; the twins, where every
+parameter gets one in every step, still translate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import converts_in_both_targets, escapes_in_both_targets
+
+HEAD = "import random\n\nimport torch\nimport torch.nn as nn\n\n\n"
+CLASS = """\
+class Net(nn.Module):
+    def __init__(self, heads=2, use_extra=False):
+        super().__init__()
+        self.hidden = nn.Linear(4, 8)
+        self.heads = nn.ModuleList([nn.Linear(8, 2) for _ in range(heads)])
+        self.head0 = nn.Linear(8, 2)
+        self.head1 = nn.Linear(8, 2)
+        self.use_extra = use_extra
+        if use_extra:
+            self.extra = nn.Linear(8, 8)
+
+    def forward(self, x, task=0):
+{forward}
+
+"""
+LOOP = """\
+model = Net()
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+for x, y, task in loader:
+    optimizer.zero_grad()
+{step}
+    loss.backward()
+    optimizer.step()
+"""
+WHOLE = "    loss = ((model(x, task) - y) ** 2).mean()"
+
+
+def _source(forward: str, step: str = WHOLE) -> str:
+    return HEAD + CLASS.format(forward=forward) + LOOP.format(step=step)
+
+
+SKIPS = {
+    "head_picked_by_task": (
+        _source("        return self.heads[task](torch.tanh(self.hidden(x)))"),
+        "picked by a computed index",
+    ),
+    "head_chosen_by_branch": (
+        _source(
+            "        h = torch.tanh(self.hidden(x))\n        if task == 0:\n"
+            "            return self.head0(h)\n        return self.head1(h)"
+        ),
+        "runs different submodules by a value",
+    ),
+    "layer_drop": (
+        _source(
+            "        h = torch.tanh(self.hidden(x))\n        for head in self.heads:\n"
+            "            if self.training and random.random() < 0.1:\n                continue\n"
+            "            h = h + head(h).sum()\n        return h"
+        ),
+        "`continue` or `break`",
+    ),
+    "backbone_under_no_grad": (
+        _source(
+            "        with torch.no_grad():\n            h = self.hidden(x)\n"
+            "        return self.head0(h)"
+        ),
+        "only cut from the gradient",
+    ),
+    "backbone_detached": (
+        _source("        return self.head0(torch.tanh(self.hidden(x)).detach())"),
+        "only cut from the gradient",
+    ),
+    "backbone_in_a_no_grad_method": (
+        _source("        return self.head0(self.features(x))").replace(
+            "    def forward(",
+            "    @torch.no_grad()\n    def features(self, x):\n        return self.hidden(x)\n\n"
+            "    def forward(",
+        ),
+        "only cut from the gradient",
+    ),
+    "part_detached_in_the_step": (
+        _source(
+            "        return self.head0(self.hidden(x))",
+            "    h = torch.tanh(model.hidden(x)).detach()\n"
+            "    loss = ((model.head0(h) - y) ** 2).mean()",
+        ),
+        "only cut from the gradient",
+    ),
+    "part_gradients_set_to_none": (
+        _source(
+            "        return self.head0(self.hidden(x))",
+            WHOLE + "\n    for p in model.hidden.parameters():\n        p.grad = None",
+        ),
+        "sets gradients to None",
+    ),
+    "part_zero_grad": (
+        _source(
+            "        return self.head0(self.hidden(x))", WHOLE + "\n    model.hidden.zero_grad()"
+        ),
+        "sets gradients to None",
+    ),
+    "grad_deleted": (
+        _source(
+            "        return self.head0(self.hidden(x))",
+            WHOLE + "\n    del model.hidden.weight.grad",
+        ),
+        "sets gradients to None",
+    ),
+    "grad_none_by_setattr": (
+        _source(
+            "        return self.head0(self.hidden(x))",
+            WHOLE + "\n    setattr(model.hidden.bias, 'grad', None)",
+        ),
+        "sets gradients to None",
+    ),
+}
+
+TWINS = {
+    "every_head_run": _source(
+        "        h = torch.tanh(self.hidden(x))\n"
+        "        return sum(self.heads[i](h) for i in range(len(self.heads)))"
+    ),
+    "a_constant_head": _source("        return self.heads[0](torch.tanh(self.hidden(x)))"),
+    "a_branch_on_configuration": _source(
+        "        h = torch.tanh(self.hidden(x))\n        if self.use_extra:\n"
+        "            h = self.extra(h)\n        return self.head0(h)"
+    ),
+    "both_branches_run_the_module": _source(
+        "        if x.is_cuda:\n            h = nn.parallel.data_parallel(self.hidden, x)\n"
+        "        else:\n            h = self.hidden(x)\n        return self.head0(h)"
+    ),
+    "output_detached_for_metrics": _source(
+        "        return self.head0(self.hidden(x))",
+        WHOLE + "\n    preds = model(x, task).detach().argmax(1)",
+    ),
+    "stop_gradient_of_a_trained_branch": _source(
+        "        z = self.hidden(x)\n        return self.head0(z) - z.detach().sum()"
+    ),
+    "every_gradient_set_to_none": _source(
+        "        return self.head0(self.hidden(x))",
+        "    for p in model.parameters():\n        p.grad = None\n" + WHOLE,
+    ),
+    "part_zeroed_keeping_zeros": _source(
+        "        return self.head0(self.hidden(x))",
+        WHOLE + "\n    model.hidden.zero_grad(set_to_none=False)",
+    ),
+    "a_method_under_no_grad": _source(
+        "        return self.head0(self.hidden(x))",
+        "    with torch.no_grad():\n        baseline = model.value(x)\n"
+        "    loss = ((model.act(x) - y) ** 2).mean() + 0 * baseline.sum()",
+    ).replace(
+        "    def forward(",
+        "    def value(self, x):\n        return self.head1(self.hidden(x))\n\n"
+        "    def act(self, x):\n        return self.head0(self.hidden(x))\n\n    def forward(",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SKIPS))
+def test_a_possible_gradient_skip_escapes_the_optimizer(name: str) -> None:
+    source, said = SKIPS[name]
+    escapes_in_both_targets(source, "torch.optim.AdamW", said)
+
+
+@pytest.mark.parametrize("name", sorted(TWINS))
+def test_the_twin_translates(name: str) -> None:
+    converts_in_both_targets(TWINS[name], "torch.optim.AdamW")
+
+
+def test_a_skip_in_an_imported_model_file_escapes(tmp_path: Path) -> None:
+    from tests.differential.test_hidden_code_of_another_file import _translated
+
+    net = HEAD + CLASS.format(forward="        return self.heads[task](self.hidden(x))")
+    train = (
+        "import torch\nfrom pkg.net import Net\n\nmodel = Net()\n"
+        "opt = torch.optim.AdamW(model.parameters(), lr=1e-3)\n"
+    )
+    translation = _translated(tmp_path, {"pkg/net.py": net, "pkg/train.py": train})
+    (record,) = [r for r in translation.escapes if r.api == "torch.optim.AdamW"]
+    assert "pkg/net.py:" in record.reason and "picked by a computed index" in record.reason
+
+
+def test_an_imported_model_file_without_a_skip_translates(tmp_path: Path) -> None:
+    from tests.differential.test_hidden_code_of_another_file import _translated
+
+    net = HEAD + CLASS.format(forward="        return self.heads[0](self.hidden(x))")
+    train = (
+        "import torch\nfrom pkg.net import Net\n\nmodel = Net()\n"
+        "opt = torch.optim.AdamW(model.parameters(), lr=1e-3)\n"
+    )
+    translation = _translated(tmp_path, {"pkg/net.py": net, "pkg/train.py": train})
+    assert not [r for r in translation.escapes if r.api == "torch.optim.AdamW"], translation.code
