@@ -589,8 +589,8 @@ class ScheduleFacts:
             if id(site.call) in self._foreign:  # a factory call of another file: not its args
                 continue
             built = order.get(id(site.call))
-            for argument in _function_arguments(site):
-                problem = function_problem(argument, built, facts)
+            for argument, traced in _function_arguments(site):
+                problem = function_problem(argument, built, facts, traced)
                 if problem is not None:
                     values = dict(problem.values)
                     if problem.node is not None:

@@ -337,17 +337,22 @@ def _handed_as_argument(module: cst.Module, name: str) -> bool:
     return found
 
 
-def _function_arguments(site: Site) -> list[cst.BaseExpression]:
-    """The arguments of ``site``'s call its map entry lists as ``functions`` (``lr_lambda``);
-    every argument when they cannot be bound (conservative)."""
+def _function_arguments(site: Site) -> list[tuple[cst.BaseExpression, bool]]:
+    """The arguments of ``site``'s call its map entry lists as ``functions`` (``lr_lambda``),
+    each with whether the entry lists it as ``traced``; every argument (traced when any is)
+    when they cannot be bound (conservative)."""
     entry = site.entry
     if entry is None or not entry.functions:
         return []
     try:
         bound = entry.signature.bind(site.call)
     except Untranslatable:
-        return [a.value for a in site.call.args]
-    return [bound[name].value for name in sorted(entry.functions) if name in bound]
+        return [(a.value, bool(entry.traced)) for a in site.call.args]
+    return [
+        (bound[name].value, name in entry.traced)
+        for name in sorted(entry.functions)
+        if name in bound
+    ]
 
 
 def _walk_calls(module: cst.CSTNode) -> list[cst.Call]:

@@ -53,20 +53,25 @@ class Problem:
 
 
 def function_problem(
-    value: cst.BaseExpression, built: int | None, facts: FunctionFacts
+    value: cst.BaseExpression, built: int | None, facts: FunctionFacts, traced: bool = False
 ) -> Problem | None:
     """The first problem with the function ``value`` a scheduler built at preorder position
-    ``built`` is given; None when everything it reads is fixed from then on."""
-    return _Reader(facts, built, _text(value)).function(value, set())
+    ``built`` is given; None when everything it reads is fixed from then on. ``traced``: the
+    translation calls it with a traced value, so it (and every function it reaches) must not
+    branch in Python (``_python_branch``)."""
+    return _Reader(facts, built, _text(value), traced).function(value, set())
 
 
 class _Reader:
     """Walks one scheduler argument and the functions it reaches."""
 
-    def __init__(self, facts: FunctionFacts, built: int | None, shown: str) -> None:
+    def __init__(
+        self, facts: FunctionFacts, built: int | None, shown: str, traced: bool = False
+    ) -> None:
         self.facts = facts
         self.built = built
         self.shown = shown
+        self.traced = traced
         self.loops: list[tuple[int, int]] | None = None
 
     def function(self, value: cst.BaseExpression, seen: set[int]) -> Problem | None:
@@ -112,6 +117,13 @@ class _Reader:
         shared = _declared_shared(body)
         if shared is not None:  # `nonlocal g; g = g * 0.99`: its value follows the calls
             return self.rebound(shared, shared)
+        branch = _python_branch(body, self.facts) if self.traced else None
+        if branch is not None:
+            return Problem(
+                findings.SCHEDULE_FUNCTION_BRANCHES,
+                {"branch": _text(branch).split("\n")[0].strip(), "function": self.shown},
+                branch,
+            )
         local = own | _assigned_names(body)
         called = {id(call.func) for call in _calls(body)}
         for node in _reads(body):
@@ -214,6 +226,37 @@ class _Reader:
         return Problem(
             findings.SCHEDULE_FUNCTION_NOT_READ, {"callable": _text(node), "function": self.shown}
         )
+
+
+# builtins that turn a traced value into a Python one (`min(epoch, 10)` compares it)
+_CONCRETE_BUILTINS = frozenset({"min", "max", "int", "float", "bool", "round", "range", "len"})
+
+
+def _python_branch(body: cst.CSTNode, facts: FunctionFacts) -> cst.CSTNode | None:
+    """The first node of ``body`` that needs a concrete value: an ``if``, ``while``, ``for``,
+    conditional expression, ``and``/``or``, ``assert``, ``match``, or a call of a builtin of
+    ``_CONCRETE_BUILTINS`` or of a ``math`` function (on a constant too: conservative)."""
+    branching = (
+        cst.If,
+        cst.IfExp,
+        cst.While,
+        cst.For,
+        cst.BooleanOperation,
+        cst.Assert,
+        cst.Match,
+        cst.CompFor,
+    )
+    for node in cst_walk.walk(body):
+        if isinstance(node, branching):
+            return node
+        if not isinstance(node, cst.Call):
+            continue
+        if isinstance(node.func, cst.Name) and node.func.value in _CONCRETE_BUILTINS:
+            return node
+        imported = facts.imported_names(node.func)
+        if any(name == "math" or name.startswith("math.") for name in imported):
+            return node
+    return None
 
 
 def _root(node: cst.BaseExpression) -> cst.Name:

@@ -46,6 +46,9 @@ SCHEDULE_FUNCTION_READS_REBOUND = "schedule_function_reads_rebound"  # name, fun
 SCHEDULE_FUNCTION_READS_OBJECT = "schedule_function_reads_object"  # read, function
 SCHEDULE_FUNCTION_READS_SHARED = "schedule_function_reads_shared"  # name, function
 SCHEDULE_FUNCTION_NOT_READ = "schedule_function_not_read"  # callable, function
+# a function the translation calls with a traced value (the map's `traced`) branches in Python
+# (`if epoch < 3:`, `x if c else y`, `and`/`or`, `min`/`max`, `math.*`); values: branch, function
+SCHEDULE_FUNCTION_BRANCHES = "schedule_function_branches"
 SCHEDULE_FUNCTION_READS_MODULE = "schedule_function_reads_module"  # read, module, function
 COMPONENT_STEPPED_ALONE = "component_stepped_alone"
 SEQUENCE_PART_REFUSED = "sequence_part_refused"  # values: part, outer, reason, suggestion

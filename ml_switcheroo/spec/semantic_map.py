@@ -164,6 +164,7 @@ _API_KEYS = {
     "kept",
     "counts",
     "functions",
+    "traced",
     "aliases",
     "dispatch",
     "manual_pair",
@@ -386,6 +387,9 @@ class ApiEntry:
     # Function arguments torch calls at each step (``lr_lambda``): the optax schedule calls
     # them at the update, so what they read must be fixed once the scheduler is built.
     functions: frozenset[str] = frozenset()
+    # Of those, the ones the translation calls with a traced value (MultiplicativeLR's product
+    # runs in `jax.lax.fori_loop`): a Python branch on what they compute raises there.
+    traced: frozenset[str] = frozenset()
     aliases: tuple[str, ...] = ()  # other qualified names of the same API (re-exports)
     dispatch: Dispatch | None = None  # translated as the API a literal argument selects
     manual_pair: ManualPair | None = None  # its part in a hand-stepped warm-up/main pair
@@ -1877,6 +1881,11 @@ class _Checker:
         kept = self.signature_arguments(raw, "kept", signature, name)
         counts = self.signature_arguments(raw, "counts", signature, name)
         functions = self.signature_arguments(raw, "functions", signature, name)
+        traced = self.signature_arguments(raw, "traced", signature, name)
+        if not set(traced) <= set(functions):
+            self.fail(
+                "'traced' must list some of 'functions'", line=raw.lines.get("traced"), entry=name
+            )
         attribute = raw.get("attribute", False)
         if not isinstance(attribute, bool):
             self.fail(
@@ -1920,6 +1929,7 @@ class _Checker:
             kept=frozenset(kept),
             counts=frozenset(counts),
             functions=frozenset(functions),
+            traced=frozenset(traced),
             aliases=tuple(self.api_aliases(raw, name, receiver_type)),
             dispatch=self.dispatch(raw, name, signature) if "dispatch" in raw else None,
             value=returned,

@@ -160,6 +160,16 @@ MESSAGES: dict[str, Message] = {
         "bind what it reads to a local name before the scheduler and read that name in a "
         "lambda or a `def` of this file",
     ),
+    f.SCHEDULE_FUNCTION_BRANCHES: (
+        "`{function}` computes with Python control flow or a Python function (`{branch}`), "
+        "and the translation calls it with a traced value: MultiplicativeLR's lr at update k "
+        "is lr * f(1) * ... * f(k), computed in jax.lax.fori_loop, where a Python branch on "
+        "the counter raises TracerBoolConversionError and math.* / min / max / int raise "
+        "ConcretizationTypeError",
+        "write the function with jnp (`jnp.where(epoch < 3, 0.5, 0.9)`, `jnp.minimum`, "
+        "`jnp.cos`) and run the codemod again, or write the product as one schedule: lambda "
+        "count: lr * prod(f(i) for i in range(1, count + 1)) with a Python f, outside jit",
+    ),
     f.SCHEDULE_FUNCTION_NOT_READ: (
         "`{function}` calls or is `{callable}`, which is not a lambda, a `def` of this file "
         "or an import, so what it reads cannot be checked: torch calls the function at each "
