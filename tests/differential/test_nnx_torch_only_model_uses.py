@@ -52,6 +52,10 @@ def _in_function(lines: str) -> str:
             PLAIN_LOOP.replace("model(x)", "model.forward(x)", 1),
             "has no `forward`",
         ),
+        (  # the same read through getattr, next to a plain call (s42)
+            PLAIN_LOOP.replace("model(x)", "model(x) + getattr(model, 'forward')(x) * 0", 1),
+            "`getattr(model, 'forward')` reads the model as a torch module",
+        ),
     ],
 )
 def test_a_torch_only_use_of_the_model_escapes_the_step(source: str, said: str) -> None:

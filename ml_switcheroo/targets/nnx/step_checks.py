@@ -265,11 +265,42 @@ def _check_no_torch_only_model_use(
                 f"has no `{node.attr.value}` (the translation would raise there); port this "
                 "use by hand (`nnx.state(model, nnx.Param)` holds the parameters)"
             )
+    _check_torch_only_getattr(nodes, mapped, names, text, ctx)
     _check_argument_free_methods(nodes, text, ctx)
     _check_module_moves(nodes, region, text, ctx)
     _check_mode_attribute_stores(scope, ctx)
     _check_mode_calls_in_file(scope, text, ctx)
     _check_mode_set_elsewhere(ctx)
+
+
+def _check_torch_only_getattr(
+    nodes: list[cst.CSTNode],
+    mapped: set[int],
+    names: frozenset[str],
+    model: str,
+    ctx: HookContext,
+) -> None:
+    """``getattr(model, "forward")`` (a ``getter_functions`` call with a string naming one of
+    the map's ``torch_only_module_names``) on the model or a module of it raises in the NNX
+    program as ``model.forward`` does (probe s41a M2)."""
+    getters = ctx.semantic_map.parameters.getter_functions
+    for call in nodes:
+        if not isinstance(call, cst.Call) or id(call) in mapped or len(call.args) < 2:
+            continue
+        written = dotted_name(call.func)
+        if not (
+            any(q in getters for q in ctx.qualify(call.func))
+            or any(written == g.removeprefix("builtins.") for g in getters)  # a builtin
+        ):
+            continue
+        attribute = call.args[1].value
+        name = attribute.evaluated_value if isinstance(attribute, cst.SimpleString) else None
+        owner = dotted_name(call.args[0].value) or ""
+        if name in names and (owner == model or owner.startswith(f"{model}.")):
+            raise Untranslatable(
+                f"`{code_of(call).strip()}` reads the model as a torch module: the NNX model "
+                f"has no `{name}` (the translation would raise there); port this use by hand"
+            )
 
 
 def _check_module_moves(
