@@ -68,6 +68,11 @@ _DYNAMIC = frozenset(
         "run_module",
         "run_path",
         "getmembers",
+        # a frame's namespaces (probe s41 F22: `sys._getframe().f_globals["requires_grad"]`)
+        "f_globals",
+        "f_locals",
+        "_getframe",
+        "currentframe",
     }
 )
 # what decides what copy.deepcopy returns besides torch's own classes
@@ -708,6 +713,8 @@ class FreezeReach:
         function = self.functions.get(func.id)
         if function is None or not isinstance(function, ast.FunctionDef):
             return None
+        if self.called_elsewhere(func.id) or self._module_reached():
+            return None  # another file or `globals()` may rebind it (probe s41 F4)
         scope = self._scope(func)
         if scope is not None and self._bindings(func.id, scope) != []:
             return None  # a local of that name (or named in a nested scope)
