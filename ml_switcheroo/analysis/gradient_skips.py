@@ -73,7 +73,7 @@ def words(facts: CutFacts) -> frozenset[str]:
 
 
 CUT = "runs only cut from the gradient (detached, or under torch.no_grad())"
-PICKED = "runs one submodule picked by a computed index"
+PICKED = "runs one submodule picked by a computed index or name"
 JUMPED = "may skip a submodule (`continue` or `break` in a loop running them)"
 BRANCHED = "runs different submodules by a value"
 CLEARED = "sets gradients to None"
@@ -265,8 +265,17 @@ def _computed_pick(
     call: ast.Call, owner: str, stored: Collection[str] | None, parents: dict
 ) -> bool:
     """``owner.A[e](...)`` with ``e`` not a constant and not made of ``for`` targets of the
-    enclosing loops (``for i in range(n): self.layers[i](x)`` runs them all)."""
+    enclosing loops (``for i in range(n): self.layers[i](x)`` runs them all), or
+    ``getattr(owner, name)(...)`` with a computed ``name``."""
     func = call.func
+    if (  # `getattr(self, f"head_{task}")(h)`: a submodule picked by a computed name
+        isinstance(func, ast.Call)
+        and _dotted(func.func) == "getattr"
+        and len(func.args) >= 2
+        and _dotted(func.args[0]) == owner
+        and not isinstance(func.args[1], ast.Constant)
+    ):
+        return True
     if not isinstance(func, ast.Subscript) or _submodule(func.value, owner, stored) is None:
         return False
     if isinstance(func.slice, ast.Constant):

@@ -51,6 +51,10 @@ SKIPS = {
         _source("        return self.heads[task](torch.tanh(self.hidden(x)))"),
         "picked by a computed index",
     ),
+    "head_picked_by_name": (
+        _source("        return getattr(self, f'head{task}')(torch.tanh(self.hidden(x)))"),
+        "picked by a computed index",
+    ),
     "head_chosen_by_branch": (
         _source(
             "        h = torch.tanh(self.hidden(x))\n        if task == 0:\n"
