@@ -12,7 +12,9 @@ a call of a loading function (a ``def`` or lambda of the file whose code holds o
 file (its ``__init__``) called with such a value is loaded too (``Trainer(torch.load(p))``,
 then ``self.model = model``). A value only handed to ``load_state_dict`` binds nothing: a
 state dict loaded into a model built by code keeps its flags (probe s41a F2: 20 spellings of
-the load carried on by an alias, a return, an argument converted before).
+the load carried on by an alias, a return, an argument converted before), and neither does a
+value given to a call whose result holds nothing of it (the map's ``value_free_calls``:
+``len(dataset.classes)``, s42).
 """
 
 from __future__ import annotations
@@ -29,8 +31,14 @@ from ml_switcheroo.spec.signature import dotted_name
 IsLoading = Callable[[cst.BaseExpression], bool]
 
 
-def loaded_names(module: cst.Module, is_loading: IsLoading) -> dict[str, cst.CSTNode]:
-    """Each loaded dotted name of ``module`` -> the loading reference it comes from."""
+def loaded_names(
+    module: cst.Module,
+    is_loading: IsLoading,
+    value_free: Callable[[cst.Call], bool] = lambda call: False,
+) -> dict[str, cst.CSTNode]:
+    """Each loaded dotted name of ``module`` -> the loading reference it comes from;
+    ``value_free``: whether a call's result holds nothing of its arguments (``len(x)``: a
+    loaded value given to it is not carried on)."""
     bindings: list[tuple[list[str], cst.BaseExpression]] = []
     functions: dict[str, list[cst.CSTNode]] = {}
     parameters: dict[str, list[cst.Parameters]] = {}
@@ -64,6 +72,8 @@ def loaded_names(module: cst.Module, is_loading: IsLoading) -> dict[str, cst.CST
         while stack:
             inner = stack.pop()
             if _state_dict_call(inner):
+                continue
+            if isinstance(inner, cst.Call) and value_free(inner):
                 continue
             if isinstance(inner, (cst.Name, cst.Attribute)):
                 text = dotted_name(inner)

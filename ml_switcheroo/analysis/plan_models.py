@@ -456,7 +456,10 @@ class ModelFacts:
             called = self.resolver.called_function(node)
             return written is not None and spec.loading_call(written, called)
 
-        loads = loaded_names(self.module, is_loading)
+        def value_free(call: cst.Call) -> bool:
+            return self.resolver.called_function(call.func) in spec.value_free_calls
+
+        loads = loaded_names(self.module, is_loading, value_free)
         for site, argument in arguments if loads else ():
             load = loaded_in(argument, loads)
             if load is not None:

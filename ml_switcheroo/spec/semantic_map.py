@@ -195,6 +195,7 @@ _PARAMETER_KEYS = {
     "freeze_calls",
     "freezing_calls",
     "loaded_models",
+    "value_free_calls",
     "freezing_classes",
     "hook_methods",
     "complex_names",
@@ -544,6 +545,8 @@ class ParameterSpec:
     # calls returning a model whose requires_grad flags come with it (`torch.load(path)`):
     # callee suffixes, as for `freezing_calls`
     loaded_models: frozenset[str] = frozenset()
+    # calls whose result holds nothing of their arguments (`len(x)`): a load is not carried on
+    value_free_calls: frozenset[str] = frozenset()
     # library classes freezing some of their own parameters when built (any call of the class
     # or of one of its class methods counts as one of `freezing_calls`)
     freezing_classes: frozenset[str] = frozenset()
@@ -1248,6 +1251,7 @@ class _Checker:
             freeze_calls=names("freeze_calls"),
             freezing_calls=names("freezing_calls", dotted=True),
             loaded_models=names("loaded_models", dotted=True),
+            value_free_calls=names("value_free_calls", dotted=True),
             freezing_classes=names("freezing_classes", dotted=True),
             hook_methods=names("hook_methods"),
             complex_names=names("complex_names"),

@@ -64,6 +64,10 @@ TWINS = {
     + ADAMW.format(params="model.parameters()"),
     "checkpoint_resume": "model = Net()\nckpt = torch.load('ckpt.pt')\nmodel.load_state_dict(ckpt['net'])\n"
     "best = ckpt['acc']\n" + ADAMW.format(params="model.parameters()"),
+    # s42: torchvision's classification reference caches its dataset with torch.save
+    "sized_by_a_loaded_dataset": "dataset = torch.load('cache.pt')\n"
+    "model = torch.nn.Linear(4, len(dataset.classes))\n"
+    + ADAMW.format(params="model.parameters()"),
     "classification_builder": "model = torchvision.models.resnet18(weights=None)\n"
     + ADAMW.format(params="model.parameters()"),
 }
