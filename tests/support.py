@@ -86,24 +86,34 @@ def step_escaped_with(code: str, reason: str, header: str = "") -> str:
     return output
 
 
-def escapes_in_both_targets(source: str, api: str, said: str) -> None:
-    """Every construction of ``api`` in ``source`` escapes under both commands, each reason
-    saying ``said`` (the shape the freeze, load and gradient-skip tests share)."""
+def _records_of_both(source: str, api: str) -> Iterator[tuple[str, list[Record], str]]:
+    """``(command name, records of api, output)`` under each command; each output parses and
+    a second run leaves it as it is."""
     for command in (TorchToOptax, TorchToNNX):
         context = CodemodContext(filename="case.py")
         output = command(context).transform_module(cst.parse_module(source)).code
-        reasons = [r.reason for r in records_of(context) if r.api == api and r.kind == "escaped"]
-        assert reasons and all(said in r for r in reasons), (command.__name__, reasons, output)
+        compile(output, "case.py", "exec")
+        again = command(CodemodContext(filename="case.py")).transform_module(
+            cst.parse_module(output)
+        )
+        assert again.code == output, f"{command.__name__}: a second run changed the output"
+        yield command.__name__, [r for r in records_of(context) if r.api == api], output
+
+
+def escapes_in_both_targets(source: str, api: str, said: str) -> None:
+    """Every construction of ``api`` in ``source`` escapes under both commands, each reason
+    saying ``said`` (the shape the freeze, load and gradient-skip tests share)."""
+    for name, records, output in _records_of_both(source, api):
+        reasons = [r.reason for r in records if r.kind == "escaped"]
+        assert reasons and len(reasons) == len(records), (name, output)
+        assert all(said in r for r in reasons), (name, reasons, output)
 
 
 def converts_in_both_targets(source: str, api: str) -> None:
     """Every construction of ``api`` in ``source`` converts under both commands (a trap's
     twin)."""
-    for command in (TorchToOptax, TorchToNNX):
-        context = CodemodContext(filename="case.py")
-        output = command(context).transform_module(cst.parse_module(source)).code
-        kinds = [r.kind for r in records_of(context) if r.api == api]
-        assert kinds and set(kinds) == {"converted"}, (command.__name__, output)
+    for name, records, output in _records_of_both(source, api):
+        assert records and {r.kind for r in records} == {"converted"}, (name, output)
 
 
 def convert_package(root: Path, package: str, command: type) -> dict[str, str]:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.differential.harness import translate, translate_package
-from tests.differential.nnx_loops import converted_helper_main, translate_nnx
+from tests.differential.harness import translate_package
+from tests.differential.nnx_loops import converted_helper_main
 from tests.differential.test_hidden_code_of_another_file import _translated
+from tests.support import converts_in_both_targets, escapes_in_both_targets
 
 HEAD = "import functools\nimport operator\nfrom collections import deque\n\nimport torch\n\n"
 NET = """\
@@ -147,20 +148,13 @@ def _source(freeze: str) -> str:
 @pytest.mark.parametrize("name", sorted(FREEZES))
 def test_the_optimizer_escapes_in_both_targets(name: str) -> None:
     freeze, said = FREEZES[name]
-    source = _source(freeze)
-    (record,) = [r for r in translate(source).escapes if r.api == "torch.optim.SGD"]
-    assert "this file freezes parameters" in record.reason, record.reason
-    assert said in record.reason, record.reason
-    nnx = translate_nnx(source)
-    assert "ESCAPE-BEGIN torch.optim.SGD" in nnx and said in nnx, nnx
+    escapes_in_both_targets(_source(freeze), "torch.optim.SGD", said)
+    escapes_in_both_targets(_source(freeze), "torch.optim.SGD", "this file freezes parameters")
 
 
 @pytest.mark.parametrize("name", sorted(TWINS))
 def test_the_twin_translates(name: str) -> None:
-    source = _source(TWINS[name])
-    translation = translate(source)
-    assert not [r for r in translation.escapes if r.api == "torch.optim.SGD"], translation.code
-    assert "ESCAPE-BEGIN torch.optim.SGD" not in translate_nnx(source)
+    converts_in_both_targets(_source(TWINS[name]), "torch.optim.SGD")
 
 
 # in another file: `change(m)` of `helpers.py`, called on the model before the optimizer

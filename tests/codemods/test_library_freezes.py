@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.differential.harness import translate
-from tests.differential.nnx_loops import translate_nnx
+from tests.support import converts_in_both_targets, escapes_in_both_targets
 
 ADAMW = "optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)\n"
 HEAD = "import torch\nimport transformers\nfrom transformers import WhisperForConditionalGeneration\n\n"
@@ -57,14 +56,9 @@ TWINS = {
 @pytest.mark.parametrize("name", sorted(FROZEN))
 def test_the_optimizer_escapes_in_both_targets(name: str) -> None:
     built, said = FROZEN[name]
-    source = HEAD + built + ADAMW
-    (record,) = [r for r in translate(source).escapes if r.api == "torch.optim.AdamW"]
-    assert said in record.reason, record.reason
-    nnx = translate_nnx(source)
-    assert "ESCAPE-BEGIN torch.optim.AdamW" in nnx and said in nnx, nnx
+    escapes_in_both_targets(HEAD + built + ADAMW, "torch.optim.AdamW", said)
 
 
 @pytest.mark.parametrize("name", sorted(TWINS))
 def test_the_twin_translates(name: str) -> None:
-    translation = translate(HEAD + TWINS[name] + ADAMW)
-    assert not translation.escapes, translation.code
+    converts_in_both_targets(HEAD + TWINS[name] + ADAMW, "torch.optim.AdamW")

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.differential.harness import translate
-from tests.differential.nnx_loops import translate_nnx
+from tests.support import converts_in_both_targets, escapes_in_both_targets
 
 HEAD = "import pickle\n\nimport torch\nimport torchvision\n\n\n"
 NET = "class Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = torch.nn.Linear(4, 2)\n\n    def forward(self, x):\n        return self.fc(x)\n\n\n"
@@ -75,15 +74,10 @@ TWINS = {
 
 @pytest.mark.parametrize("name", sorted(LOADED))
 def test_a_loaded_model_escapes_its_optimizer(name: str) -> None:
-    source = HEAD + NET + LOADED[name]
-    (record,) = [r for r in translate(source).escapes if r.api == "torch.optim.AdamW"]
     said = SAID.get(name, "loaded whole")
-    assert said in record.reason, record.reason
-    nnx = translate_nnx(source)
-    assert "ESCAPE-BEGIN torch.optim.AdamW" in nnx and said in nnx, nnx
+    escapes_in_both_targets(HEAD + NET + LOADED[name], "torch.optim.AdamW", said)
 
 
 @pytest.mark.parametrize("name", sorted(TWINS))
 def test_the_twin_translates(name: str) -> None:
-    translation = translate(HEAD + NET + TWINS[name])
-    assert not translation.escapes, translation.code
+    converts_in_both_targets(HEAD + NET + TWINS[name], "torch.optim.AdamW")

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.differential.harness import translate
-from tests.differential.nnx_loops import translate_nnx
 from tests.differential.test_hidden_code_of_another_file import _translated
+from tests.support import converts_in_both_targets, escapes_in_both_targets
 
 NET = """\
 import torch
@@ -47,16 +46,12 @@ TWINS = {
 @pytest.mark.parametrize("name", sorted(SHAPES))
 def test_the_optimizer_escapes_in_both_targets(name: str) -> None:
     source, said = SHAPES[name]
-    (record,) = [r for r in translate(source).escapes if r.api == "torch.optim.SGD"]
-    assert said in record.reason, record.reason
-    nnx = translate_nnx(source)
-    assert "ESCAPE-BEGIN torch.optim.SGD" in nnx and said in nnx, nnx
+    escapes_in_both_targets(source, "torch.optim.SGD", said)
 
 
 @pytest.mark.parametrize("name", sorted(TWINS))
 def test_the_twin_translates(name: str) -> None:
-    translation = translate(TWINS[name])
-    assert not translation.escapes, translation.code
+    converts_in_both_targets(TWINS[name], "torch.optim.SGD")
 
 
 def test_an_override_in_an_imported_file_escapes(tmp_path: Path) -> None:
