@@ -90,3 +90,37 @@ def test_a_fresh_value_through_a_conditional_walrus_dict_or_loop_converts_exactl
     translated, rel = translated_rel(_loop(STEP, line, RECORDED))
     assert BEGIN not in translated and "opt.update(model, grads)" in translated, translated
     assert rel < EXACT, f"rel {rel:.3e}"
+
+
+# probe s41a R2: a running total of Python numbers (`.item()`), then `best = running`: a number
+# is never changed in place (`+=` rebinds it), so nothing is shared and the step converts. A
+# tensor total (`torch.zeros(())`, or `+= loss` without `.item()`) is changed in place by `+=`
+# from its second update on, and `best` with it: those still escape.
+BEST = "        best = running\n"
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "        running = 0.0\n",
+        "        running = float(0)\n",
+        "        running = 2 * len(x) * 0\n",
+    ],
+)
+def test_a_running_total_of_numbers_copied_converts_exactly(start: str) -> None:
+    line = start + "        running += loss.item()\n" + BEST
+    translated, rel = translated_rel(_loop(STEP, line, RECORDED + " + best"))
+    assert BEGIN not in translated and "opt.update(model, grads)" in translated, translated
+    assert rel < EXACT, f"rel {rel:.3e}"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "        running = loss * 0\n        best = running\n        running += 1.0\n",
+        "        running = loss.detach()\n        best = running\n        running += loss.item()\n",
+    ],
+)
+def test_a_running_total_of_tensors_copied_escapes(line: str) -> None:
+    translated = translate_nnx(_loop(STEP, line, RECORDED + " + best.item()"))
+    assert BEGIN in translated and "shares its memory" in translated, translated

@@ -597,10 +597,12 @@ def _check_no_shared_change(
     views = ctx.semantic_map.array_views
     moves = ctx.semantic_map.array_moves
     nodes = [n for n in nodes if not _writes_itself_back(n, moves)]
+    numbers = _python_numbers(nodes)  # `running_loss += loss.item()`: rebound, never changed
     shared: set[str] = set()
     for node in nodes:
         value = None if isinstance(node, cst.AugAssign) else _stored_value(node)
         names = _shared_names(value, views) & computed if value is not None else set()
+        names -= numbers
         if isinstance(node, (cst.For, cst.CompFor)):
             names &= returned if returned is not None else computed
         if names:
@@ -620,6 +622,48 @@ def _check_no_shared_change(
             " with a value of the step in torch (a view, `x.detach()`, the same tensor);"
             " JAX arrays are never changed in place: the other name would keep its value"
         )
+
+
+_NUMBER_BUILTINS = frozenset({"float", "int", "len", "round", "abs"})
+
+
+def _python_numbers(nodes: Sequence[cst.CSTNode]) -> set[str]:
+    """The names every store of ``nodes`` binds to a Python number (a number literal,
+    ``x.item()``, ``float(...)``/``int(...)``/``len(...)``/``round(...)``/``abs(...)`` of the
+    builtins, arithmetic of those and of such names; ``+=`` of one), to a fixpoint, named by
+    no ``global``/``nonlocal``: a number is never changed in place, ``running_loss +=
+    loss.item()`` rebinds it and shares nothing (probe s41a R2: ``best = running_loss`` made
+    the step escape)."""
+    stores: dict[str, list[cst.BaseExpression | None]] = {}
+    declared: set[str] = set()
+    for node in nodes:
+        if isinstance(node, (cst.Global, cst.Nonlocal)):
+            declared |= {n.name.value for n in node.names}
+        for name in _stored_names(node):
+            value = _stored_value(node) if not isinstance(node, (cst.For, cst.CompFor)) else None
+            stores.setdefault(name, []).append(value)
+    numbers = set(stores) - declared
+
+    def number(value: cst.BaseExpression | None) -> bool:
+        if isinstance(value, (cst.Integer, cst.Float)):
+            return True
+        if isinstance(value, cst.Name):
+            return value.value in numbers
+        if isinstance(value, cst.UnaryOperation):
+            return number(value.expression)
+        if isinstance(value, cst.BinaryOperation):
+            return number(value.left) and number(value.right)
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
+            return value.func.attr.value == "item" and not value.args
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Name):
+            return value.func.value in _NUMBER_BUILTINS and value.func.value not in stores
+        return False
+
+    changed = True
+    while changed:
+        kept = {n for n in numbers if all(number(v) for v in stores[n])}
+        changed, numbers = kept != numbers, kept
+    return numbers
 
 
 def _batch_method(node: cst.CSTNode, suffix: str) -> bool:
