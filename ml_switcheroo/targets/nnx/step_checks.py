@@ -1000,11 +1000,36 @@ def _check_no_model_value_outside(
         names = {t.value for t in _target_names(node)} & free
         if {t.value for t in _target_names(node)} == {root}:
             continue  # the model's own binding (``model = DDP(model)``): the identity proof's
+        if names and _under_gradient_free_context(node, ctx):
+            continue  # `with torch.no_grad(): target = model(x)`: torch keeps no gradient either
         if names and root in _variables_of([node]):
             raise Untranslatable(
                 f"`{sorted(names)[0]}`, which the loss reads, is computed from the model "
                 "outside the step (its gradient would be lost)"
             )
+
+
+def _under_gradient_free_context(node: cst.CSTNode, ctx: HookContext) -> bool:
+    """``node`` runs in the body of a ``with`` of the map's ``gradient_free_contexts``
+    (``torch.no_grad()``, ``torch.inference_mode()``) or ``torch.set_grad_enabled(False)``,
+    inside the same function: what it computes from the model carries no gradient in torch
+    (probe s41a R6: a target computed so before the forward pass made the step escape)."""
+    contexts = ctx.semantic_map.parameters.gradient_free_contexts
+    parent = ctx.parent_of(node)
+    while parent is not None and not isinstance(parent, (cst.FunctionDef, cst.Module)):
+        if isinstance(parent, cst.With):
+            for item in parent.items:
+                call = item.item
+                func = call.func if isinstance(call, cst.Call) else call
+                names = set(ctx.qualify(func))
+                if names & contexts and isinstance(call, cst.Call) and not call.args:
+                    return True
+                if "torch.set_grad_enabled" in names and isinstance(call, cst.Call):
+                    flag = call.args[0].value if len(call.args) == 1 else None
+                    if isinstance(flag, cst.Name) and flag.value == "False":
+                        return True
+        parent = ctx.parent_of(parent)
+    return False
 
 
 def _rebound_each_iteration(region: Region) -> set[str]:
@@ -1049,8 +1074,8 @@ def _check_no_model_value_reaching(
         if name.value in bound | tested or name.value == root or ctx.variable(name) is None:
             continue
         for value in ctx.origins(name) or []:
-            if value is name:
-                continue
+            if value is name or _under_gradient_free_context(value, ctx):
+                continue  # (computed under `torch.no_grad()`: no gradient in torch either)
             if root in _variable_names(value):
                 raise Untranslatable(
                     f"`{name.value}`, which the loss reads, is computed from the model "
