@@ -1013,6 +1013,20 @@ class CrossFile:
             return "", "", found
         return (_skip_code(found[1][1]), found[1][0], found[0]) if found is not None else None
 
+    def loaded_in_class(self, spec: ParameterSpec) -> tuple[str, str] | None:
+        """``(code, file:line)`` of the first store on ``self`` of a call of the map's
+        ``loaded_models`` (``self.backbone = torch.load(p)``) in a module class (one defining
+        ``forward``) of a file of the repository linked to this one (``_first_linked``): a
+        model built from it holds a model loaded whole (probe s41 F14). A file that may hold
+        one and fails to parse: ``("", its place)``."""
+        words = {name.rpartition(".")[2] for name in spec.loaded_models}
+        found = self._first_linked(
+            words, ("loaded in class", id(spec)), partial(_loaded_into_self, spec=spec)
+        )
+        if isinstance(found, str):
+            return "", found
+        return (ast.unparse(found[1]), found[0]) if found is not None else None
+
     def star_import_names(self, module: str, level: int) -> dict[str, str | None] | None:
         """The names ``from <level dots><module> import *`` in this file may bind
         (``RepositoryIndex.star_names``): None when not known (a module outside the
@@ -2259,6 +2273,35 @@ def _complex_node(facts: FileFacts, *, spec: ParameterSpec) -> ast.expr | None:
             for alias in node.names:
                 if {alias.name.rpartition(".")[2], alias.asname} & names:
                     return ast.Name(id=alias.asname or alias.name, lineno=node.lineno)
+    return None
+
+
+def _loaded_into_self(facts: FileFacts, *, spec: ParameterSpec) -> ast.Call | None:
+    """The first call of a ``loaded_models`` function whose value a method of a class
+    defining ``forward`` stores on ``self`` (in the assignment's value, anywhere)."""
+    tree = facts.tree
+    assert tree is not None
+    for node in ast_nodes.walk(tree):
+        if not isinstance(node, ast.ClassDef) or not any(
+            isinstance(s, ast.FunctionDef) and s.name == "forward" for s in node.body
+        ):
+            continue
+        for inner in ast_nodes.walk(node):
+            if not isinstance(inner, ast.Assign | ast.AnnAssign) or inner.value is None:
+                continue
+            targets = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
+            selves = [
+                t
+                for target in targets
+                for t in ast.walk(target)
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
+            ]
+            if not any(t.value.id == "self" for t in selves):  # type: ignore[attr-defined]
+                continue
+            for call in (c for c in ast.walk(inner.value) if isinstance(c, ast.Call)):
+                written = ast.unparse(call.func)
+                if spec.loading_call(written, _qualified(call.func, facts.imports)):
+                    return call
     return None
 
 

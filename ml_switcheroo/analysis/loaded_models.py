@@ -14,7 +14,10 @@ then ``self.model = model``). A value only handed to ``load_state_dict`` binds n
 state dict loaded into a model built by code keeps its flags (probe s41a F2: 20 spellings of
 the load carried on by an alias, a return, an argument converted before), and neither does a
 value given to a call whose result holds nothing of it (the map's ``value_free_calls``:
-``len(dataset.classes)``, s42).
+``len(dataset.classes)``, s42). A module class of the file (one defining ``forward``) storing a
+loaded value on ``self`` (in any method: ``self.backbone = torch.load(p)``) makes its calls
+loaded (probe s41 F14: ``model
+= Net()`` then held a model loaded whole; a class of another file: ``CrossFile.loaded_in_class``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ def loaded_names(
     ``value_free``: whether a call's result holds nothing of its arguments (``len(x)``: a
     loaded value given to it is not carried on)."""
     bindings: list[tuple[list[str], cst.BaseExpression]] = []
+    # a class's stores on `self` (`self.backbone = torch.load(p)` in `__init__`): its
+    # instances hold what they store (probe s41 F14)
+    held: dict[str, list[cst.BaseExpression]] = {}
     functions: dict[str, list[cst.CSTNode]] = {}
     parameters: dict[str, list[cst.Parameters]] = {}
     calls: list[cst.Call] = []
@@ -53,6 +59,8 @@ def loaded_names(
             functions.setdefault(node.name.value, []).append(node)
             parameters.setdefault(node.name.value, []).append(node.params)
         elif isinstance(node, cst.ClassDef):
+            if _defines_forward(node):  # a module class (a data set's loads are no model)
+                held.setdefault(node.name.value, []).extend(_self_stores(node))
             for statement in node.body.body:
                 if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__":
                     parameters.setdefault(node.name.value, []).append(statement.params)
@@ -103,6 +111,13 @@ def loaded_names(
     changed = True
     while changed:
         changed = False
+        for name, values in held.items():
+            if name in loading:
+                continue
+            found = next((o for v in values if (o := origin(v))), None)
+            if found is not None:
+                loading[name] = found  # `Net()` holds what its `__init__` loaded
+                changed = True
         for name, definitions in functions.items():
             if name in loading:
                 continue
@@ -177,6 +192,27 @@ def _receiving(params: cst.Parameters, index: int, argument: cst.Arg) -> list[st
     if index < len(positional):
         return [positional[index].name.value]
     return [p.name.value for p in gathered]
+
+
+def _defines_forward(node: cst.ClassDef) -> bool:
+    """The class body defines ``forward`` (a torch module class)."""
+    return any(isinstance(s, cst.FunctionDef) and s.name.value == "forward" for s in node.body.body)
+
+
+def _self_stores(node: cst.ClassDef) -> list[cst.BaseExpression]:
+    """The values the methods of ``node`` assign to an attribute of ``self``."""
+    found: list[cst.BaseExpression] = []
+    for inner in cst_walk.walk(node.body):
+        if isinstance(inner, cst.Assign):
+            targets = [t.target for t in inner.targets]
+        elif isinstance(inner, cst.AnnAssign) and inner.value is not None:
+            targets = [inner.target]
+        else:
+            continue
+        names = [n for t in targets for n in _names(t)]
+        if any(n.startswith("self.") for n in names):
+            found.append(inner.value)  # type: ignore[arg-type]
+    return found
 
 
 def _state_dict_call(node: cst.CSTNode) -> bool:

@@ -460,7 +460,12 @@ class ModelFacts:
             return self.resolver.called_function(call.func) in spec.value_free_calls
 
         loads = loaded_names(self.module, is_loading, value_free)
-        for site, argument in arguments if loads else ():
+        cross_file = self.resolver.cross_file
+        elsewhere = cross_file.loaded_in_class(spec) if cross_file is not None else None
+        for site, _ in arguments if elsewhere is not None else ():
+            code, place = elsewhere  # type: ignore[misc]
+            self._refuse(site, findings.MODEL_LOADED_IN_CLASS, load=code or "?", place=place)
+        for site, argument in arguments if loads and elsewhere is None else ():
             load = loaded_in(argument, loads)
             if load is not None:
                 self._refuse(

@@ -128,6 +128,9 @@ PARAMETERS_OVERRIDDEN = "parameters_overridden"
 # the optimizer's model is bound to a call of the map's `parameters.loaded_models`
 # (`model = torch.load(path)`): its frozen parameters were saved with it; values: load, place
 MODEL_LOADED = "model_loaded"
+# a module class of a file of the repository linked to this one stores a loaded model on
+# `self` (`self.backbone = torch.load(p)`); values: load, place
+MODEL_LOADED_IN_CLASS = "model_loaded_in_class"
 # parameters may be complex (the map's ``parameters.complex_names``, an imaginary literal) in
 # this file; values: complex (the code), place (``file.py:line``)
 COMPLEX_PARAMETERS = "complex_parameters"

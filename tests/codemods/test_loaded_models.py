@@ -8,6 +8,8 @@ class, a state_dict loaded into it, a loaded tensor that is no model) still tran
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.support import converts_in_both_targets, escapes_in_both_targets
@@ -51,6 +53,11 @@ LOADED = {
     + ADAMW.format(params="params"),
     "getattr_load": "model = getattr(torch, 'load')('m.pt')\n"
     + ADAMW.format(params="model.parameters()"),
+    # probe s41 F14: a module class loading a part of itself whole
+    "loaded_by_its_class": "class Backboned(torch.nn.Module):\n    def __init__(self):\n"
+    "        super().__init__()\n        self.backbone = torch.load('backbone.pt')\n\n"
+    "    def forward(self, x):\n        return self.backbone(x)\n\n\n"
+    "model = Backboned()\n" + ADAMW.format(params="model.parameters()"),
     "detection_builder": "model = torchvision.models.detection.fasterrcnn_resnet50_fpn(weights='DEFAULT')\n"
     + ADAMW.format(params="model.parameters()"),
 }
@@ -63,6 +70,10 @@ TWINS = {
     + ADAMW.format(params="model.parameters()"),
     "checkpoint_resume": "model = Net()\nckpt = torch.load('ckpt.pt')\nmodel.load_state_dict(ckpt['net'])\n"
     "best = ckpt['acc']\n" + ADAMW.format(params="model.parameters()"),
+    "a_data_set_class_loading_its_data": "class Data:\n    def __init__(self):\n"
+    "        self.rows = torch.load('rows.pt')\n\n\n"
+    "data = Data()\nmodel = torch.nn.Linear(4, data.rows.shape[1])\n"
+    + ADAMW.format(params="model.parameters()"),
     # s42: torchvision's classification reference caches its dataset with torch.save
     "sized_by_a_loaded_dataset": "dataset = torch.load('cache.pt')\n"
     "model = torch.nn.Linear(4, len(dataset.classes))\n"
@@ -81,3 +92,38 @@ def test_a_loaded_model_escapes_its_optimizer(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(TWINS))
 def test_the_twin_translates(name: str) -> None:
     converts_in_both_targets(HEAD + NET + TWINS[name], "torch.optim.AdamW")
+
+
+MODELS = """\
+import torch
+
+
+class Backboned(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = {backbone}
+
+    def forward(self, x):
+        return self.backbone(x)
+"""
+TRAIN = (
+    "import torch\nfrom pkg.models import Backboned\n\nmodel = Backboned()\n"
+    "opt = torch.optim.AdamW(model.parameters(), lr=1e-3)\n"
+)
+
+
+def test_a_module_class_of_another_file_loading_a_model_escapes(tmp_path: Path) -> None:
+    from tests.differential.test_hidden_code_of_another_file import _translated
+
+    models = MODELS.format(backbone="torch.load('backbone.pt', weights_only=False)")
+    translation = _translated(tmp_path, {"pkg/models.py": models, "pkg/train.py": TRAIN})
+    (record,) = [r for r in translation.escapes if r.api == "torch.optim.AdamW"]
+    assert "pkg/models.py:" in record.reason and "loaded whole" in record.reason, record.reason
+
+
+def test_a_module_class_of_another_file_building_its_parts_translates(tmp_path: Path) -> None:
+    from tests.differential.test_hidden_code_of_another_file import _translated
+
+    models = MODELS.format(backbone="torch.nn.Linear(4, 2)")
+    translation = _translated(tmp_path, {"pkg/models.py": models, "pkg/train.py": TRAIN})
+    assert not [r for r in translation.escapes if r.api == "torch.optim.AdamW"], translation.code

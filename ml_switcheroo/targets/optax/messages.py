@@ -423,6 +423,16 @@ MESSAGES: dict[str, Message] = {
         "give the optimizer the parameters torch's gets (a mask or `wrt=` filter over the "
         "model's parameters), or rename the override and run the codemod again",
     ),
+    f.MODEL_LOADED_IN_CLASS: (
+        "a module class of a file of the repository linked to this one stores a model loaded "
+        "whole on itself (`{load}` at {place}): a model built from it holds that model, whose "
+        "frozen parameters (requires_grad=False) were saved with it, not written in the code; "
+        "torch skips a frozen parameter (no update, no weight decay), while an optax "
+        "transformation (or nnx.Optimizer) updates every leaf of the params it is given",
+        "check which parameters the saved model trains; if all, build it from its class and "
+        "load a state_dict, and run the codemod again; else keep the frozen ones out of the "
+        "optimizer (optax.multi_transform with optax.set_to_zero() for them)",
+    ),
     f.MODEL_LOADED: (
         "the model is loaded whole (`{load}` at {place}): which of its parameters are frozen "
         "(requires_grad=False) was saved with it, not written in the code; torch skips a "
