@@ -299,6 +299,19 @@ class CrossFile:
         Any file: one a registry imports by name (``importlib``) is linked to none."""
         return self._file_binding(name, None) is not None
 
+    def defines_def_elsewhere(self, name: str) -> bool:
+        """Whether a file of the repository other than this one holds a ``def name`` (at any
+        depth), or may and fails to parse."""
+        for other in self.index.with_word(name):
+            if other == self.path:
+                continue
+            facts = self.index.facts(other)
+            if facts.tree is None or self.index.about(
+                other, ("def", name), partial(_defines_def, facts.tree, name)
+            ):
+                return True
+        return False
+
     def defines_in_linked_file(self, name: str) -> str | None:
         """The file (relative to the repository) of the first file whose code may run with
         this file's (``_linked_by_imports``) and binds ``name`` as
@@ -2303,6 +2316,12 @@ def _loaded_into_self(facts: FileFacts, *, spec: ParameterSpec) -> ast.Call | No
                 if spec.loading_call(written, _qualified(call.func, facts.imports)):
                     return call
     return None
+
+
+def _defines_def(tree: ast.AST, name: str) -> bool:
+    """``tree`` holds a ``def name`` (a function or method, at any depth)."""
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef)
+    return any(isinstance(n, kinds) and n.name == name for n in ast_nodes.walk(tree))
 
 
 def _skip_last(found: tuple[ast.AST, str] | None) -> tuple[str, ast.AST] | None:

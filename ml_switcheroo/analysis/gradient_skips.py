@@ -51,6 +51,7 @@ class CutFacts:
     free_contexts: frozenset[str]  # `no_grad`: the last name of the context or decorator
     grad_attributes: frozenset[str]  # `p.grad`
     clearing_methods: frozenset[str]  # `m.part.zero_grad()`
+    parameter_free: frozenset[str]  # `nn.ReLU`: module classes holding no parameter (last name)
     module_methods: frozenset[str]  # `m.parameters()`
 
 
@@ -63,20 +64,22 @@ def cut_facts(semantic_map: SemanticMap) -> CutFacts:
         frozenset(name.rpartition(".")[2] for name in spec.gradient_free_contexts),
         semantic_map.gradient_attributes,
         spec.gradient_clearing_methods,
+        frozenset(name.rpartition(".")[2] for name in spec.parameter_free_modules),
         spec.module_methods,
     )
 
 
 def words(facts: CutFacts) -> frozenset[str]:
     """Words a file holding a skip holds one of (a cheap test before parsing it)."""
-    return frozenset({"forward", *facts.grad_attributes})
+    return frozenset({"forward", "find_unused_parameters", *facts.grad_attributes})
 
 
 CUT = "runs only cut from the gradient (detached, or under torch.no_grad())"
 PICKED = "runs one submodule picked by a computed index or name"
-JUMPED = "may skip a submodule (`continue` or `break` in a loop running them)"
+JUMPED = "may skip a submodule (a `continue`, `break` or `return` in a loop running them, a filter)"
 BRANCHED = "runs different submodules by a value"
 CLEARED = "sets gradients to None"
+DECLARED = "declares that some parameters get no gradient"
 
 
 def first_gradient_skip(
@@ -88,32 +91,62 @@ def first_gradient_skip(
 ) -> tuple[ast.AST, str] | None:
     """The first node of ``tree`` that may leave a trained parameter without a gradient in a
     step (see the module's docstring), in the order of the file, and why (``CUT``,
-    ``PICKED``, ``JUMPED``, ``BRANCHED``, ``CLEARED``); None when there is none.
+    ``PICKED``, ``JUMPED``, ``BRANCHED``, ``CLEARED``, ``DECLARED``); None when there is none.
     ``trained``: the dotted names of the models this file's optimizers train (``model``,
-    ``self.model``), read like ``self`` in the whole file (their submodules used only cut
-    from the gradient, or picked by a computed index); ``optimizers``: the dotted names of
-    its optimizers (``self.opt.zero_grad()`` clears no part of a trained ``self``). A method
-    this file or ``defined_elsewhere`` defines (``agent.get_value(x)`` under no_grad) is no
-    submodule of a trained name: its parameters may run elsewhere."""
+    ``self.model``): their parts picked by a computed index anywhere in the file, and, when
+    the file never calls the model whole with a gradient, their parts run only cut from the
+    gradient; ``optimizers``: the dotted names of its optimizers (``self.opt.zero_grad()``
+    clears no part of a trained ``self``). A function this file defines or
+    ``defined_elsewhere`` (a ``def`` of the repository: ``agent.get_value(x)`` under no_grad)
+    is no part of a trained name: its parameters may run elsewhere."""
     parents: dict[int, ast.AST] = {}
     ast_nodes.walk_with_parents(tree, parents)
     found: list[tuple[ast.AST, str]] = []
     defined = {n.name for n in ast_nodes.walk(tree) if isinstance(n, _FUNCTIONS)}
+    for node in _module_classes(tree):
+        methods = [m for m in node.body if isinstance(m, _FUNCTIONS)]
+        own = {m.name for m in methods}
+        parts = _submodules(methods, facts) - own
+        found.extend(_class_skips(methods, parts, own, facts, parents))
     for node in ast_nodes.walk(tree):
-        if isinstance(node, ast.ClassDef) and _defines(node, "forward"):
-            methods = [m for m in node.body if isinstance(m, _FUNCTIONS)]
-            stored = _stored_on_self(methods) - {m.name for m in methods}
-            found.extend(_skips(methods, "self", stored, facts, parents))
         found.extend(_grad_cleared(node, facts, parents, trained, optimizers))
+        if isinstance(node, ast.Call) and _declares_unused(node):
+            found.append((node, DECLARED))
     for name in sorted(trained):
-        if name != "self" and not _called_whole(tree, name, facts, parents):
-            skips = _skips([tree], name, None, facts, parents)
-            found.extend(
-                (n, why)
-                for n, why in skips
-                if not (why == CUT and _method_called(n, defined, defined_elsewhere))
-            )
+        if name == "self":
+            continue
+        whole = _called_whole(tree, name, facts, parents)
+        for node, why in _name_skips(tree, name, facts, parents, cut=not whole):
+            if why == CUT and _method_called(node, defined, defined_elsewhere):
+                continue
+            found.append((node, why))
     return min(found, key=lambda f: (f[0].lineno, f[0].col_offset), default=None)  # type: ignore[attr-defined]
+
+
+def _module_classes(tree: ast.Module) -> list[ast.ClassDef]:
+    """The classes of ``tree`` defining ``forward``, and those based (by name, to any depth)
+    on one of them (a subclass overriding a helper of its base's forward)."""
+    classes = [n for n in ast_nodes.walk(tree) if isinstance(n, ast.ClassDef)]
+    found = {c.name for c in classes if _defines(c, "forward")}
+    changed = True
+    while changed:
+        more = {
+            c.name
+            for c in classes
+            if c.name not in found and any(_dotted(b) in found for b in c.bases)
+        }
+        changed, found = bool(more), found | more
+    return [c for c in classes if c.name in found]
+
+
+def _declares_unused(call: ast.Call) -> bool:
+    """``DistributedDataParallel(m, find_unused_parameters=True)`` (any value but a literal
+    False): the author says some parameters get no gradient in some steps."""
+    return any(
+        k.arg == "find_unused_parameters"
+        and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+        for k in call.keywords
+    )
 
 
 def _method_called(
@@ -129,55 +162,140 @@ def _defines(node: ast.ClassDef, method: str) -> bool:
     return any(isinstance(s, _FUNCTIONS) and s.name == method for s in node.body)
 
 
-def _stored_on_self(methods: list[ast.AST]) -> set[str]:
-    """The attributes ``self.A = ...`` of ``methods`` store (any target of an assignment)."""
-    found = set()
+def _submodules(methods: list[ast.AST], facts: CutFacts) -> set[str]:
+    """The attributes ``self.A = ...`` of ``methods`` store (any target of an assignment) that
+    may hold parameters: not when every store is a constant (``self.decay = 0.99``) or a call
+    of one of the map's ``parameter_free_modules`` (``nn.ReLU()``, ``nn.CrossEntropyLoss()``)."""
+    stores: dict[str, list[ast.AST | None]] = {}
     for method in methods:
         for node in ast_nodes.walk(method):
-            if (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.ctx, ast.Store)
-                and isinstance(node.value, ast.Name)
-                and node.value.id == "self"
-            ):
-                found.add(node.attr)
-    return found
+            if not isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+                continue
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for inner in ast.walk(target):
+                    if (
+                        isinstance(inner, ast.Attribute)
+                        and isinstance(inner.ctx, ast.Store)
+                        and isinstance(inner.value, ast.Name)
+                        and inner.value.id == "self"
+                    ):
+                        single = target is inner and not isinstance(node, ast.AugAssign)
+                        stores.setdefault(inner.attr, []).append(node.value if single else None)
+
+    def parameter_free(value: ast.AST | None) -> bool:
+        if isinstance(value, ast.Constant):
+            return True
+        if isinstance(value, ast.Call):
+            name = _dotted(value.func)
+            return name is not None and name.rpartition(".")[2] in facts.parameter_free
+        return False
+
+    return {name for name, values in stores.items() if not all(map(parameter_free, values))}
 
 
-def _skips(
-    scopes: list[ast.AST],
-    owner: str,
-    stored: Collection[str] | None,
+def _class_skips(
+    methods: list[ast.AST],
+    parts: Collection[str],
+    own: Collection[str],
     facts: CutFacts,
     parents: dict[int, ast.AST],
 ) -> Iterator[tuple[ast.AST, str]]:
-    """The skip signals of ``owner``'s submodules (``owner.A``, ``A`` one of ``stored``: the
-    attributes a class stores on ``self``) in ``scopes``. With ``stored`` None (a trained
-    model's name, its class unread): any ``owner.A`` called with arguments, and only its uses
-    cut from the gradient and its computed picks."""
-    uses: dict[str, list[tuple[ast.AST, bool]]] = {}
-    for scope in scopes:
-        method = getattr(scope, "name", None)
-        for node in ast_nodes.walk(scope):
-            attribute = _submodule(node, owner, stored)
-            if attribute is not None and _used(node, parents, stored is None):
-                uses.setdefault(attribute, []).append((node, _cut(node, facts, parents)))
-            if method == "__init__":
-                continue  # runs once, when the model is built
-            if isinstance(node, ast.Call) and _computed_pick(node, owner, stored, parents):
+    """The skip signals of a module class's submodules ``parts`` in its ``methods`` (not
+    ``__init__``: it runs once, when the model is built); ``own``: its methods."""
+    uses: dict[str, list[tuple[ast.AST, str, bool, bool]]] = {}
+    later = [m for m in methods if getattr(m, "name", None) != "__init__"]
+    varying = _stored_on_self(later)  # `self.task = task` in forward: a value, not a setting
+    for method in later:
+        name = method.name  # type: ignore[attr-defined]
+        for node in ast_nodes.walk(method):
+            attribute = _submodule(node, "self", parts)
+            if attribute is not None and _used(node, parents):
+                run = _run(node, parents) is not node or _iterated(node, parents)
+                uses.setdefault(attribute, []).append((node, name, run, _cut(node, facts, parents)))
+            if _computed_pick(node, "self", parts, parents):
                 yield node, PICKED
-            if stored is None:
-                continue
-            if isinstance(node, _LOOPS) and _loop_skips(node, owner, stored, parents):
+            if isinstance(node, (*_LOOPS, ast.comprehension)) and _loop_skips(
+                node, "self", parts, parents
+            ):
                 yield node, JUMPED
-            if (
-                method == "forward"
-                and isinstance(node, ast.If | ast.IfExp)
-                and _branches_differ(node, owner, stored, parents)
+            if isinstance(node, ast.If | ast.IfExp | ast.Match) and _branches_differ(
+                node, "self", {*parts, *own}, parents, varying
             ):
                 yield node, BRANCHED
     for found in uses.values():
-        if all(cut for _, cut in found):
+        runs = [f for f in found if f[2]]
+        if not runs:
+            continue
+        mixed = any(  # cut in one branch of a test on a value, run with a gradient in another
+            any(cut for _, m, run, cut in found if run and m == method)
+            and any(
+                _under_value_test(n, parents, varying)
+                for n, m, run, cut in found
+                if run and m == method and not cut
+            )
+            for method in {f[1] for f in runs}
+        )
+        if mixed or all(cut for *_, cut in found):
+            first = next((f for f in found if f[3]), found[0])
+            yield _run(first[0], parents), CUT
+
+
+def _stored_on_self(methods: list[ast.AST]) -> set[str]:
+    """The attributes ``self.A = ...`` of ``methods`` store."""
+    return {
+        n.attr
+        for m in methods
+        for n in ast_nodes.walk(m)
+        if isinstance(n, ast.Attribute)
+        and isinstance(n.ctx, ast.Store)
+        and isinstance(n.value, ast.Name)
+        and n.value.id == "self"
+    }
+
+
+def _under_value_test(node: ast.AST, parents: dict[int, ast.AST], varying: Collection[str]) -> bool:
+    """``node`` runs in a branch of an ``if`` (or conditional expression) of its function
+    whose test reads a value (``_reads_value``)."""
+    parent = parents.get(id(node))
+    while parent is not None and not isinstance(parent, _FUNCTIONS):
+        if isinstance(parent, ast.If | ast.IfExp) and _reads_value(parent.test, "self", varying):
+            return True
+        parent = parents.get(id(parent))
+    return False
+
+
+def _reads_value(test: ast.AST, owner: str, varying: Collection[str] = ()) -> bool:
+    """``test`` reads more than ``owner``'s settings and constants: a name (an argument, a
+    local, a module), or an attribute of ``owner`` its methods write besides ``__init__``."""
+    fixed = {owner.partition(".")[0], "True", "False", "None"}
+    for node in ast.walk(test):
+        if isinstance(node, ast.Name) and node.id not in fixed:
+            return True
+        if (
+            isinstance(node, ast.Attribute)
+            and _dotted(node.value) == owner
+            and node.attr in varying
+        ):
+            return True
+    return False
+
+
+def _name_skips(
+    tree: ast.Module, owner: str, facts: CutFacts, parents: dict[int, ast.AST], cut: bool
+) -> Iterator[tuple[ast.AST, str]]:
+    """The skip signals of the parts of a trained model ``owner`` (its class unread) in the
+    file: ``owner.A[e]`` with ``e`` computed; with ``cut``, ``owner.A(x)`` run only cut from
+    the gradient."""
+    uses: dict[str, list[tuple[ast.AST, bool]]] = {}
+    for node in ast_nodes.walk(tree):
+        if _computed_pick(node, owner, None, parents):
+            yield node, PICKED
+        attribute = _submodule(node, owner, None) if cut else None
+        if attribute is not None and _used(node, parents, run_only=True):
+            uses.setdefault(attribute, []).append((node, _cut(node, facts, parents)))
+    for found in uses.values():
+        if all(c for _, c in found):
             yield _run(found[0][0], parents), CUT
 
 
@@ -198,6 +316,18 @@ def _run(node: ast.AST, parents: dict[int, ast.AST]) -> ast.AST:
     while isinstance(parent, ast.Attribute | ast.Subscript) and parent.value is child:
         child, parent = parent, parents.get(id(parent))
     return parent if isinstance(parent, ast.Call) and parent.func is child else node
+
+
+def _iterated(node: ast.AST, parents: dict[int, ast.AST]) -> bool:
+    """``node`` (or an item or slice of it) is what a loop or comprehension iterates."""
+    child, parent = node, parents.get(id(node))
+    while isinstance(parent, ast.Subscript | ast.Call) and (
+        getattr(parent, "value", None) is child or getattr(parent, "func", None) is child
+    ):
+        child, parent = parent, parents.get(id(parent))
+    if isinstance(parent, ast.Attribute) and parent.value is child:  # `self.heads.items()`
+        child, parent = parents.get(id(parent)), parents.get(id(parents.get(id(parent))))
+    return isinstance(parent, ast.For | ast.AsyncFor | ast.comprehension) and parent.iter is child
 
 
 def _used(node: ast.AST, parents: dict[int, ast.AST], run_only: bool = False) -> bool:
@@ -222,11 +352,23 @@ def _used(node: ast.AST, parents: dict[int, ast.AST], run_only: bool = False) ->
     return False
 
 
-def _cut(node: ast.AST, facts: CutFacts, parents: dict[int, ast.AST]) -> bool:
+def _cut(node: ast.AST, facts: CutFacts, parents: dict[int, ast.AST], follow: bool = True) -> bool:
     """``node`` runs with no gradient flowing out: inside the receiver of ``.detach()`` /
-    ``.data``, a ``with torch.no_grad():`` body, or a function decorated with one."""
+    ``.data``, a ``with torch.no_grad():`` body (``set_grad_enabled`` with anything but a
+    literal True, a conditional expression with such an arm), a function decorated with one or
+    holding a ``torch.set_grad_enabled(...)`` statement; or (``follow``) in the value of
+    ``h = ...`` whose every read in its function is so (``h = self.body(x); h = h.detach()``)."""
     child, parent = node, parents.get(id(node))
     while parent is not None:
+        if (  # `torch.Tensor.detach(x)`: the method called through its class
+            isinstance(parent, ast.Call)
+            and child is not parent.func
+            and isinstance(parent.func, ast.Attribute)
+            and parent.func.attr in facts.cutting_methods
+        ):
+            return True
+        if isinstance(parent, ast.If | ast.IfExp) and _outside_training(parent, child):
+            return True  # `if not self.training: out = self.calib(out)`: never in a step
         if isinstance(parent, ast.Attribute) and parent.value is child:
             if parent.attr in facts.cutting_attributes:
                 return True
@@ -243,54 +385,154 @@ def _cut(node: ast.AST, facts: CutFacts, parents: dict[int, ast.AST]) -> bool:
             and any(_free_context(item.context_expr, facts) for item in parent.items)
         ):
             return True
+        if (
+            follow
+            and isinstance(parent, ast.Assign)
+            and parent.value is child
+            and _reads_all_cut(parent, facts, parents)
+        ):
+            return True
         if isinstance(parent, _FUNCTIONS):
-            return any(_free_context(d, facts) for d in parent.decorator_list)
+            return any(_free_context(d, facts) for d in parent.decorator_list) or any(
+                isinstance(s, ast.Expr)
+                and isinstance(s.value, ast.Call)
+                and _free_context(s.value, facts)
+                for s in ast.walk(parent)
+            )
         child, parent = parent, parents.get(id(parent))
     return False
 
 
+def _outside_training(branch: ast.If | ast.IfExp, child: ast.AST) -> bool:
+    """``child`` is in the branch of ``branch`` that runs only when the module is not in
+    training mode (``if not self.training:`` body, ``if self.training:`` else)."""
+    test = branch.test
+    negated = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
+    flag = _dotted(test.operand if negated else test)  # type: ignore[attr-defined]
+    if flag != "self.training":
+        return False
+    body = branch.body if isinstance(branch.body, list) else [branch.body]
+    orelse = branch.orelse if isinstance(branch.orelse, list) else [branch.orelse]
+    return any(child is s for s in (body if negated else orelse))
+
+
+def _reads_all_cut(assign: ast.Assign, facts: CutFacts, parents: dict[int, ast.AST]) -> bool:
+    """``h = <value>`` binds one plain name whose every read in the enclosing function is cut
+    from the gradient (``h = h.detach()``, ``self.head(h.data)``)."""
+    if len(assign.targets) != 1 or not isinstance(assign.targets[0], ast.Name):
+        return False
+    name = assign.targets[0].id
+    scope = parents.get(id(assign))
+    while scope is not None and not isinstance(scope, (*_FUNCTIONS, ast.Module)):
+        scope = parents.get(id(scope))
+    if scope is None:
+        return False
+    names = [n for n in ast.walk(scope) if isinstance(n, ast.Name) and n.id == name]
+    after = _position(assign)
+    stores = sorted(
+        (_position(_statement(n, parents)) for n in names if isinstance(n.ctx, ast.Store)),
+    )
+    until = next((p for p in stores if p > after), None)  # the next binding (its value counts)
+    reads = [
+        n
+        for n in names
+        if isinstance(n.ctx, ast.Load)
+        and _position(n) > after
+        and (until is None or _position(_statement(n, parents)) <= until)
+    ]
+    return bool(reads) and all(_cut(n, facts, parents, follow=False) for n in reads)
+
+
+def _statement(node: ast.AST, parents: dict[int, ast.AST]) -> ast.AST:
+    """The statement holding ``node``."""
+    while not isinstance(node, ast.stmt) and id(node) in parents:
+        node = parents[id(node)]
+    return node
+
+
 def _free_context(node: ast.expr, facts: CutFacts) -> bool:
-    """``torch.no_grad()`` / ``torch.no_grad`` / ``torch.set_grad_enabled(False)``."""
+    """``torch.no_grad()`` / ``torch.no_grad`` / ``torch.set_grad_enabled(v)`` (``v`` not a
+    literal True) / ``a if c else b`` with such an arm."""
+    if isinstance(node, ast.IfExp):
+        return _free_context(node.body, facts) or _free_context(node.orelse, facts)
     if isinstance(node, ast.Call):
         name = _dotted(node.func)
         if name is not None and name.endswith("set_grad_enabled"):
             flag = node.args[0] if node.args else None
-            return isinstance(flag, ast.Constant) and flag.value is False
+            return not (isinstance(flag, ast.Constant) and flag.value is True)
         node = node.func
     name = _dotted(node)
     return name is not None and name.rpartition(".")[2] in facts.free_contexts
 
 
+def _constant_index(index: ast.AST) -> bool:
+    """``0``, ``-1``, ``"a"``, a slice of those (``[:-1]``)."""
+    if isinstance(index, ast.Constant):
+        return True
+    if isinstance(index, ast.UnaryOp) and isinstance(index.operand, ast.Constant):
+        return True
+    if isinstance(index, ast.Slice):
+        parts = (index.lower, index.upper, index.step)
+        return all(p is None or _constant_index(p) for p in parts)
+    return False
+
+
 def _computed_pick(
-    call: ast.Call, owner: str, stored: Collection[str] | None, parents: dict
+    node: ast.AST, owner: str, stored: Collection[str] | None, parents: dict
 ) -> bool:
-    """``owner.A[e](...)`` with ``e`` not a constant and not made of ``for`` targets of the
-    enclosing loops (``for i in range(n): self.layers[i](x)`` runs them all), or
-    ``getattr(owner, name)(...)`` with a computed ``name``."""
-    func = call.func
-    if (  # `getattr(self, f"head_{task}")(h)`: a submodule picked by a computed name
-        isinstance(func, ast.Call)
-        and _dotted(func.func) == "getattr"
-        and len(func.args) >= 2
-        and _dotted(func.args[0]) == owner
-        and not isinstance(func.args[1], ast.Constant)
+    """``owner.A[e]`` read (called or not: ``head = self.heads[task]``) with ``e`` not a
+    constant and not made of the targets of an enclosing loop of the same function over all
+    of ``owner.A`` (``for i in range(len(self.layers)): self.layers[i](x)``), or
+    ``getattr(owner, name)`` with a computed ``name``."""
+    if (  # `getattr(self, f"head_{task}")`: a submodule picked by a computed name
+        isinstance(node, ast.Call)
+        and _dotted(node.func) == "getattr"
+        and len(node.args) >= 2
+        and _dotted(node.args[0]) == owner
+        and not isinstance(node.args[1], ast.Constant)
     ):
         return True
-    if not isinstance(func, ast.Subscript) or _submodule(func.value, owner, stored) is None:
+    if not isinstance(node, ast.Subscript) or not isinstance(node.ctx, ast.Load):
         return False
-    if isinstance(func.slice, ast.Constant):
+    container = node.value
+    if isinstance(container, ast.Dict | ast.List | ast.Tuple):  # `{0: self.a, 1: self.b}[t]`
+        held = [*getattr(container, "values", []), *getattr(container, "elts", [])]
+        parts = any(_submodule(v, owner, stored) is not None for v in held)
+        return parts and not _constant_index(node.slice)
+    if _submodule(container, owner, stored) is None or _constant_index(node.slice):
         return False
-    names = {n.id for n in ast.walk(func.slice) if isinstance(n, ast.Name)}
+    names = {n.id for n in ast.walk(node.slice) if isinstance(n, ast.Name)}
+    text = ast.unparse(container)
     targets: set[str] = set()
-    parent = parents.get(id(call))
-    while parent is not None:
-        if isinstance(parent, ast.For | ast.AsyncFor | ast.comprehension):
-            targets |= {n.id for n in ast.walk(parent.target) if isinstance(n, ast.Name)}
+    parent = parents.get(id(node))
+    while parent is not None and not isinstance(parent, _FUNCTIONS):
+        loops: list[ast.AST] = []
+        if isinstance(parent, ast.For | ast.AsyncFor):
+            loops = [parent]
         if isinstance(parent, ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
-            for generator in parent.generators:
-                targets |= {n.id for n in ast.walk(generator.target) if isinstance(n, ast.Name)}
+            loops = [g for g in parent.generators if not g.ifs]
+        for loop in loops:
+            if _over_all_of(loop.iter, text):  # type: ignore[attr-defined]
+                targets |= {
+                    n.id
+                    for n in ast.walk(loop.target)
+                    if isinstance(n, ast.Name)  # type: ignore[attr-defined]
+                }
         parent = parents.get(id(parent))
     return not names or not names <= targets
+
+
+def _over_all_of(iterated: ast.AST, container: str) -> bool:
+    """``iterated`` runs over every item or index of ``container``: itself, its ``keys()``
+    / ``items()``, ``range(len(c))``, ``enumerate(c)``, ``zip(c, ...)``."""
+    text = ast.unparse(iterated)
+    return text in (
+        container,
+        f"{container}.keys()",
+        f"{container}.items()",
+        f"range(len({container}))",
+        f"enumerate({container})",
+    ) or (text.startswith(f"zip({container},") and isinstance(iterated, ast.Call))
 
 
 def _runs_submodule(
@@ -300,9 +542,9 @@ def _runs_submodule(
     parents: dict[int, ast.AST],
     called: bool = False,
 ) -> set[str]:
-    """The submodules of ``owner`` run or handed on in ``nodes`` (``_used``); ``called``:
-    only those called (``self.A(x)``, ``self.A[i](x)``, ``self.A.m(x)``), not an attribute
-    handed on (``range(self.n)``)."""
+    """The submodules (and methods) of ``owner`` run or handed on in ``nodes`` (``_used``);
+    ``called``: only those called (``self.A(x)``, ``self.A[i](x)``, ``self.A.m(x)``), not an
+    attribute handed on (``range(self.n)``)."""
     found = set()
     for statement in nodes:
         for node in ast.walk(statement):
@@ -315,49 +557,119 @@ def _runs_submodule(
 
 
 def _loop_skips(
-    loop: ast.For | ast.AsyncFor | ast.While,
-    owner: str,
-    stored: Collection[str],
-    parents: dict[int, ast.AST],
+    loop: ast.AST, owner: str, stored: Collection[str], parents: dict[int, ast.AST]
 ) -> bool:
-    """A ``continue``/``break`` of ``loop`` itself in a loop that runs submodules (its body
-    calls one, or it iterates one: ``for layer in self.layers``)."""
+    """A loop (or comprehension) over submodules that may skip one: a ``continue``,
+    ``break`` or ``return`` of the loop itself before a submodule it runs (LayerDrop,
+    stochastic depth, MoE experts without tokens), a comprehension's filter, or the loop's item
+    called only under an ``if``."""
+    if isinstance(loop, ast.comprehension):
+        over = any(_submodule(n, owner, stored) is not None for n in ast.walk(loop.iter))
+        return over and bool(loop.ifs)
+    body = loop.body  # type: ignore[attr-defined]
     iterated = not isinstance(loop, ast.While) and any(
-        _submodule(n, owner, stored) is not None for n in ast.walk(loop.iter)
+        _submodule(n, owner, stored) is not None
+        for n in ast.walk(loop.iter)  # type: ignore[attr-defined]
     )
-    if not iterated and not _runs_submodule(loop.body, owner, stored, parents):
+    runs = [
+        n
+        for s in body
+        for n in ast.walk(s)
+        if _submodule(n, owner, stored) is not None and _used(n, parents)
+    ]
+    if not iterated and not runs:
         return False
-    return any(_own_jumps(s) for s in loop.body)
+    items = (
+        {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}  # type: ignore[attr-defined]
+        if iterated
+        else set()
+    )
+    item_calls = [
+        n
+        for s in body
+        for n in ast.walk(s)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in items
+    ]
+    runs += item_calls
+    jumps = [n for s in body for n in _own_jumps(s)]
+    if jumps:
+        first = min(jumps, key=_position)
+        if any(_position(r) > _position(first) for r in runs):
+            return True
+    return any(_under_if(call, loop, parents) for call in item_calls)
 
 
-def _own_jumps(node: ast.AST) -> bool:
-    """``node`` holds a ``continue``/``break`` of the loop it is in (not of a nested loop or
-    function)."""
-    if isinstance(node, ast.Continue | ast.Break):
-        return True
+def _position(node: ast.AST) -> tuple[int, int]:
+    return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
+
+
+def _under_if(node: ast.AST, loop: ast.AST, parents: dict[int, ast.AST]) -> bool:
+    """``node`` runs under an ``if`` (or a conditional expression) inside ``loop``."""
+    parent = parents.get(id(node))
+    while parent is not None and parent is not loop:
+        if isinstance(parent, ast.If | ast.IfExp):
+            return True
+        parent = parents.get(id(parent))
+    return False
+
+
+def _own_jumps(node: ast.AST) -> list[ast.AST]:
+    """The ``continue``/``break``/``return`` of ``node`` that leave the loop it is in (not
+    those of a nested loop or function)."""
+    if isinstance(node, ast.Continue | ast.Break | ast.Return):
+        return [node]
     if isinstance(node, _LOOPS):
-        return any(_own_jumps(s) for s in node.orelse)
+        returns = [n for s in node.body for n in _own_jumps(s) if isinstance(n, ast.Return)]
+        return returns + [n for s in node.orelse for n in _own_jumps(s)]
     if isinstance(node, (*_FUNCTIONS, ast.ClassDef, ast.Lambda)):
-        return False
-    return any(_own_jumps(child) for child in ast.iter_child_nodes(node))
+        return []
+    return [j for child in ast.iter_child_nodes(node) for j in _own_jumps(child)]
 
 
 def _branches_differ(
-    node: ast.If | ast.IfExp, owner: str, stored: Collection[str], parents: dict[int, ast.AST]
+    node: ast.If | ast.IfExp | ast.Match,
+    owner: str,
+    stored: Collection[str],
+    parents: dict[int, ast.AST],
+    varying: Collection[str] = (),
 ) -> bool:
-    """An ``if`` whose test reads more than ``self`` and constants (an argument, a local, a
-    random draw) and whose branches run different submodules."""
-    tested = [n for n in ast.walk(node.test) if isinstance(n, ast.Name)]
-    if all(n.id in (owner.partition(".")[0], "True", "False", "None") for n in tested):
+    """An ``if`` (``match``) whose test reads more than ``self`` and constants (an argument,
+    a local, a random draw) and whose branches run different submodules or methods, or whose
+    branch returns before submodules the function runs after it (stochastic depth:
+    ``if self.training and torch.rand(1) < p: return x``)."""
+    test = node.subject if isinstance(node, ast.Match) else node.test
+    if not _reads_value(test, owner, varying):
         return False
-    body = node.body if isinstance(node.body, list) else [node.body]
-    orelse = node.orelse if isinstance(node.orelse, list) else [node.orelse]
-    body_run = _runs_submodule(body, owner, stored, parents, called=True)
-    orelse_run = _runs_submodule(orelse, owner, stored, parents, called=True)
-    return bool(
-        body_run - _runs_submodule(orelse, owner, stored, parents)
-        or orelse_run - _runs_submodule(body, owner, stored, parents)
-    )
+    if isinstance(node, ast.Match):
+        branches = [case.body for case in node.cases]
+        if not any(
+            isinstance(c.pattern, ast.MatchAs) and c.pattern.pattern is None for c in node.cases
+        ):
+            branches.append([])  # no case may match
+    else:
+        body = node.body if isinstance(node.body, list) else [node.body]
+        orelse = node.orelse if isinstance(node.orelse, list) else [node.orelse]
+        branches = [body, orelse]
+    called = [_runs_submodule(b, owner, stored, parents, called=True) for b in branches]
+    used = [_runs_submodule(b, owner, stored, parents) for b in branches]
+    if any(c - u for c in called for u in used):
+        return True
+    if isinstance(node, ast.If) and any(
+        isinstance(b[-1], ast.Return | ast.Raise) for b in branches if b
+    ):
+        function = parents.get(id(node))
+        while function is not None and not isinstance(function, _FUNCTIONS):
+            function = parents.get(id(function))
+        later = [
+            n
+            for n in ast.walk(function)
+            if function is not None
+            if _submodule(n, owner, stored) is not None
+            and _used(n, parents)
+            and _position(n) > (node.end_lineno or node.lineno, 0)
+        ]
+        return bool(later)
+    return False
 
 
 def _grad_cleared(
@@ -371,18 +683,15 @@ def _grad_cleared(
     "grad", None)``, not in a loop over every parameter of a trained model; ``m.part.zero_grad()``
     of a part of a trained model ``m`` (``set_to_none=False`` keeps zeros: torch moves them)."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        part = _dotted(node.func.value)
-        kept = any(
-            k.arg == "set_to_none" and isinstance(k.value, ast.Constant) and k.value.value is False
-            for k in node.keywords
-        )
+        part = _dotted(_without_items(node.func.value))
+        flags = [k.value for k in node.keywords if k.arg == "set_to_none"] + node.args[:1]
+        kept = any(isinstance(v, ast.Constant) and v.value is False for v in flags)
         if (
             node.func.attr in facts.clearing_methods
             and part is not None
             and part not in optimizers
             and any(part.startswith(f"{name}.") for name in trained)
             and not kept
-            and not node.args
         ):
             return [(node, CLEARED)]
     cleared = False
@@ -404,6 +713,15 @@ def _grad_cleared(
     return [(node, CLEARED)]
 
 
+def _without_items(node: ast.AST) -> ast.AST:
+    """``model.heads`` of ``model.heads[1]`` (every subscript of the chain left out)."""
+    if isinstance(node, ast.Subscript):
+        return _without_items(node.value)
+    if isinstance(node, ast.Attribute):
+        return ast.Attribute(value=_without_items(node.value), attr=node.attr, ctx=ast.Load())
+    return node
+
+
 def _grad_target(target: ast.AST, facts: CutFacts) -> bool:
     return any(
         isinstance(n, ast.Attribute) and n.attr in facts.grad_attributes for n in ast.walk(target)
@@ -411,6 +729,9 @@ def _grad_target(target: ast.AST, facts: CutFacts) -> bool:
 
 
 def _is_none(node: ast.AST) -> bool:
+    """None, or a conditional expression with a None arm (``None if warm else p.grad``)."""
+    if isinstance(node, ast.IfExp):
+        return _is_none(node.body) or _is_none(node.orelse)
     return isinstance(node, ast.Constant) and node.value is None
 
 

@@ -35,7 +35,7 @@ from ml_switcheroo.analysis.freeze_reach import (
 from ml_switcheroo.analysis.freeze_reach import (
     nodes_by_place as _nodes_by_place,
 )
-from ml_switcheroo.analysis.gradient_skips import cut_facts, first_gradient_skip
+from ml_switcheroo.analysis.gradient_skips import CutFacts, cut_facts, first_gradient_skip
 from ml_switcheroo.analysis.loaded_models import loaded_in, loaded_names
 from ml_switcheroo.analysis.own_optimizer import OwnFacts, own_optimizer_problem
 from ml_switcheroo.analysis.parameters import PART, UNKNOWN, parameters_argument, select
@@ -698,12 +698,24 @@ class ModelFacts:
             for s in self.plan.sites
             if s.role == ZERO_GRAD and isinstance(s.call.func, cst.Attribute)
         }
-        tree = ast_nodes.parse(self.module.code)
         facts = cut_facts(self.resolver.map)
         cross_file = self.resolver.cross_file
-        elsewhere = cross_file.defines_function_elsewhere if cross_file is not None else _never
-        own = first_gradient_skip(tree, facts, trained, {o for o in optimizers if o}, elsewhere)
-        if own is not None:
+        elsewhere = cross_file.defines_def_elsewhere if cross_file is not None else _never
+        own: tuple[ast.AST, str] | None = None
+        unreadable = False
+        if _may_skip_gradients(self.module, facts, bool(trained)):
+            optimizers.discard(None)
+            try:  # (the code written out once: a file with no such word is not)
+                tree = ast_nodes.parse(self.module.code)
+            except (SyntaxError, ValueError):  # newer syntax than this Python's `ast` reads
+                unreadable = True
+            else:
+                own = first_gradient_skip(tree, facts, trained, optimizers, elsewhere)  # type: ignore[arg-type]
+        if unreadable:
+            code, why = "?", "(this Python's ast cannot read the file to tell)"
+            place = os.path.basename(self.filename) if self.filename else "this file"
+            kind = findings.GRADIENT_SKIPPED
+        elif own is not None:
             node, why = own
             code = " ".join(ast.unparse(node).split("\n")[0].split())
             name = os.path.basename(self.filename) if self.filename else "this file"
@@ -922,6 +934,33 @@ class ModelFacts:
         finder = TorchOnlyFinder(self, roles)
         self.plan.torch_only = finder.find()
         self._torch_only_statements = finder.statements
+
+
+def _may_skip_gradients(module: cst.Module, facts: CutFacts, trained: bool) -> bool:
+    """Whether ``module`` spells anything ``first_gradient_skip`` reads: a class defining
+    ``forward``, a ``.grad`` attribute or a ``setattr``, ``find_unused_parameters``; with a
+    trained model's name, an item read or a cutting / clearing word (``detach``, ``no_grad``,
+    ``zero_grad``). A file spelling none is not parsed again (one ``cst`` walk)."""
+    words = {*facts.cutting_methods, *facts.cutting_attributes, *facts.free_contexts}
+    words |= {*facts.clearing_methods, "set_grad_enabled"}
+    for node in cst_walk.walk(module):
+        if isinstance(node, cst.ClassDef) and any(
+            isinstance(s, cst.FunctionDef) and s.name.value == "forward" for s in node.body.body
+        ):
+            return True
+        if isinstance(node, cst.Attribute) and node.attr.value in facts.grad_attributes:
+            return True
+        if isinstance(node, cst.Name) and node.value in ("setattr", "find_unused_parameters"):
+            return True
+        if not trained:
+            continue
+        if isinstance(node, cst.Subscript):
+            return True
+        if isinstance(node, cst.Attribute) and node.attr.value in words:
+            return True
+        if isinstance(node, cst.Name) and node.value in words:
+            return True
+    return False
 
 
 def _disjoint(paths: list[str], others: list[str] | None) -> bool:

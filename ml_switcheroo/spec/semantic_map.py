@@ -203,6 +203,7 @@ _PARAMETER_KEYS = {
     "gradient_cutting_attributes",
     "gradient_free_contexts",
     "gradient_clearing_methods",
+    "parameter_free_modules",
     "freeze_setters",
     "freeze_keywords",
     "frozen_by_default",
@@ -559,6 +560,7 @@ class ParameterSpec:
     gradient_cutting_attributes: frozenset[str] = frozenset()
     gradient_free_contexts: frozenset[str] = frozenset()
     gradient_clearing_methods: frozenset[str] = frozenset()  # `model.part.zero_grad()`
+    parameter_free_modules: frozenset[str] = frozenset()  # `nn.ReLU()`: holds no parameter
     freeze_setters: frozenset[str] = frozenset()  # `setattr(p, 'requires_grad', False)` too
     # `nn.Parameter(w, requires_grad=False)`: callee suffix -> its argument that freezes
     freeze_keywords: frozenset[tuple[str, str]] = frozenset()
@@ -1259,6 +1261,7 @@ class _Checker:
             gradient_cutting_attributes=names("gradient_cutting_attributes"),
             gradient_free_contexts=names("gradient_free_contexts", dotted=True),
             gradient_clearing_methods=names("gradient_clearing_methods"),
+            parameter_free_modules=names("parameter_free_modules", dotted=True),
             freeze_setters=names("freeze_setters", dotted=True),
             freeze_keywords=self.callee_keywords(section, "freeze_keywords"),
             frozen_by_default=self.callee_keywords(section, "frozen_by_default"),

@@ -68,7 +68,7 @@ SKIPS = {
             "            if self.training and random.random() < 0.1:\n                continue\n"
             "            h = h + head(h).sum()\n        return h"
         ),
-        "`continue` or `break`",
+        "`continue`, `break` or `return`",
     ),
     "backbone_under_no_grad": (
         _source(
