@@ -206,6 +206,7 @@ def _class_skips(
     uses: dict[str, list[tuple[ast.AST, str, bool, bool]]] = {}
     later = [m for m in methods if getattr(m, "name", None) != "__init__"]
     varying = _stored_on_self(later)  # `self.task = task` in forward: a value, not a setting
+    forward = _forward_methods(later)
     for method in later:
         name = method.name  # type: ignore[attr-defined]
         for node in ast_nodes.walk(method):
@@ -213,6 +214,8 @@ def _class_skips(
             if attribute is not None and _used(node, parents):
                 run = _run(node, parents) is not node or _iterated(node, parents)
                 uses.setdefault(attribute, []).append((node, name, run, _cut(node, facts, parents)))
+            if name not in forward:
+                continue  # (a branch of `get_num_params` runs in no step)
             if _computed_pick(node, "self", parts, parents):
                 yield node, PICKED
             if isinstance(node, (*_LOOPS, ast.comprehension)) and _loop_skips(
@@ -234,11 +237,32 @@ def _class_skips(
                 for n, m, run, cut in found
                 if run and m == method and not cut
             )
-            for method in {f[1] for f in runs}
+            for method in {f[1] for f in runs} & forward
         )
         if mixed or all(cut for *_, cut in found):
             first = next((f for f in found if f[3]), found[0])
             yield _run(first[0], parents), CUT
+
+
+def _forward_methods(methods: list[ast.AST]) -> set[str]:
+    """The names of ``forward`` and the methods it calls through ``self`` (to any depth);
+    every method when the class defines no ``forward`` (a subclass overriding a helper)."""
+    by_name = {m.name: m for m in methods}  # type: ignore[attr-defined]
+    if "forward" not in by_name:
+        return set(by_name)
+    found, pending = {"forward"}, ["forward"]
+    while pending:
+        for node in ast_nodes.walk(by_name[pending.pop()]):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and _dotted(node.func.value) == "self"
+                and node.func.attr in by_name
+                and node.func.attr not in found
+            ):
+                found.add(node.func.attr)
+                pending.append(node.func.attr)
+    return found
 
 
 def _stored_on_self(methods: list[ast.AST]) -> set[str]:
