@@ -120,7 +120,7 @@ def first_gradient_skip(
             if why == CUT and _method_called(node, defined, defined_elsewhere):
                 continue
             found.append((node, why))
-    return min(found, key=lambda f: (f[0].lineno, f[0].col_offset), default=None)  # type: ignore[attr-defined]
+    return min(found, key=lambda f: _position(f[0]), default=None)
 
 
 def _module_classes(tree: ast.Module) -> list[ast.ClassDef]:
@@ -220,8 +220,8 @@ def _class_skips(
                 yield node, PICKED
             if isinstance(node, (*_LOOPS, ast.comprehension)) and _loop_skips(
                 node, "self", parts, parents
-            ):
-                yield node, JUMPED
+            ):  # (a comprehension has no place: its iterable's)
+                yield (node.iter if isinstance(node, ast.comprehension) else node), JUMPED
             if isinstance(node, ast.If | ast.IfExp | ast.Match) and _branches_differ(
                 node, "self", {*parts, *own}, parents, varying
             ):

@@ -126,6 +126,121 @@ SKIPS = {
     ),
 }
 
+# probe s42 (each converted before, measured 0.035-0.85 relative off torch over 36 updates)
+SKIPS.update(
+    {
+        "head_assigned_then_called": (
+            _source(
+                "        head = self.heads[task]\n        return head(torch.tanh(self.hidden(x)))"
+            ),
+            "picked by a computed index",
+        ),
+        "heads_in_a_dict_display": (
+            _source("        return {0: self.head0, 1: self.head1}[task](self.hidden(x))"),
+            "picked by a computed index",
+        ),
+        "heads_chosen_by_a_loop_over_tasks": (
+            _source("        return sum(self.heads[t](self.hidden(x)) for t in task)"),
+            "picked by a computed index",
+        ),
+        "detached_through_a_local": (
+            _source(
+                "        h = torch.tanh(self.hidden(x))\n        h = h.detach()\n"
+                "        return self.head0(h)"
+            ),
+            "only cut from the gradient",
+        ),
+        "detached_by_the_class_method": (
+            _source("        return self.head0(torch.Tensor.detach(self.hidden(x)))"),
+            "only cut from the gradient",
+        ),
+        "grad_enabled_by_a_setting": (
+            _source(
+                "        with torch.set_grad_enabled(self.use_extra):\n"
+                "            h = self.hidden(x)\n        return self.head0(h)"
+            ),
+            "only cut from the gradient",
+        ),
+        "a_part_run_only_in_eval": (
+            _source(
+                "        out = self.head0(self.hidden(x))\n        if not self.training:\n"
+                "            out = out + self.head1(self.hidden(x))\n        return out"
+            ),
+            "only cut from the gradient",
+        ),
+        "frozen_in_one_phase": (
+            _source(
+                "        if task == 0:\n            with torch.no_grad():\n"
+                "                h = self.hidden(x)\n        else:\n            h = self.hidden(x)\n"
+                "        return self.head0(h)"
+            ),
+            "only cut from the gradient",
+        ),
+        "stochastic_depth": (
+            _source(
+                "        h = self.hidden(x)\n        if self.training and random.random() < 0.5:\n"
+                "            return self.head0(h)\n        return self.head1(h)"
+            ),
+            "runs different submodules by a value",
+        ),
+        "layer_skipped_under_an_if": (
+            _source(
+                "        h = self.hidden(x)\n        for head in self.heads:\n"
+                "            if random.random() > 0.1:\n                h = h + head(h).sum()\n"
+                "        return h"
+            ),
+            "may skip a submodule",
+        ),
+        "layers_filtered": (
+            _source(
+                "        h = self.hidden(x)\n"
+                "        for head in [m for m in self.heads if random.random() > 0.1]:\n"
+                "            h = h + head(h).sum()\n        return h"
+            ),
+            "may skip a submodule",
+        ),
+        "branch_in_a_helper_method": (
+            _source("        return self._head(self.hidden(x), task)").replace(
+                "    def forward(",
+                "    def _head(self, h, task):\n        if task == 0:\n"
+                "            return self.head0(h)\n        return self.head1(h)\n\n    def forward(",
+            ),
+            "runs different submodules by a value",
+        ),
+        "match_on_the_task": (
+            _source(
+                "        h = self.hidden(x)\n        match task:\n            case 0:\n"
+                "                return self.head0(h)\n            case _:\n"
+                "                return self.head1(h)"
+            ),
+            "runs different submodules by a value",
+        ),
+        "unused_parameters_declared": (
+            _source("        return self.head0(self.hidden(x))").replace(
+                "model = Net()",
+                "model = torch.nn.parallel.DistributedDataParallel(Net(), "
+                "find_unused_parameters=True)",
+            ),
+            "declares that some parameters get no gradient",
+        ),
+        "an_item_zeroed": (
+            _source(
+                "        return self.head0(self.hidden(x))",
+                WHOLE + "\n    model.heads[1].zero_grad()",
+            ),
+            "sets gradients to None",
+        ),
+        "grad_none_in_some_steps": (
+            _source(
+                "        return self.head0(self.hidden(x))",
+                WHOLE
+                + "\n    model.hidden.weight.grad = None if task else model.hidden.weight.grad",
+            ),
+            "sets gradients to None",
+        ),
+    }
+)
+
 TWINS = {
     "every_head_run": _source(
         "        h = torch.tanh(self.hidden(x))\n"
@@ -154,6 +269,38 @@ TWINS = {
     "part_zeroed_keeping_zeros": _source(
         "        return self.head0(self.hidden(x))",
         WHOLE + "\n    model.hidden.zero_grad(set_to_none=False)",
+    ),
+    # false escapes of the first version (probe s42)
+    "moco_key_detached_query_not": _source(
+        "        q = self.hidden(x)\n        k = self.hidden(x * 2).detach()\n"
+        "        return self.head0(q) + k.sum()"
+    ),
+    "the_last_layer_by_a_negative_index": _source("        return self.heads[-1](self.hidden(x))"),
+    "continue_after_the_layer_ran": _source(
+        "        h = self.hidden(x)\n        for head in self.heads:\n"
+        "            h = h + head(h).sum()\n            if h.sum() > 1e9:\n                continue\n"
+        "        return h"
+    ),
+    "a_loss_module_under_a_branch": _source(
+        "        out = self.head0(self.hidden(x))\n        if task is not None:\n"
+        "            out = out + self.criterion(out, out)\n        return out"
+    ).replace(
+        "        self.use_extra = use_extra\n",
+        "        self.use_extra = use_extra\n        self.criterion = nn.MSELoss()\n",
+    ),
+    "a_constant_under_no_grad": _source(
+        "        with torch.no_grad():\n            scale = self.decay * 2\n"
+        "        return self.head0(self.hidden(x)) * scale"
+    ).replace(
+        "        self.use_extra = use_extra\n",
+        "        self.use_extra = use_extra\n        self.decay = 0.5\n",
+    ),
+    "a_branch_outside_the_forward_pass": _source(
+        "        return self.head0(self.hidden(x))"
+    ).replace(
+        "    def forward(",
+        "    def n_params(self, extra=True):\n        n = self.hidden.weight.numel()\n"
+        "        if extra:\n            n += self.head1.weight.numel()\n        return n\n\n    def forward(",
     ),
     "a_method_under_no_grad": _source(
         "        return self.head0(self.hidden(x))",
