@@ -762,8 +762,9 @@ def _is_none(node: ast.AST) -> bool:
 def _over_all_parameters(
     node: ast.AST, facts: CutFacts, parents: dict[int, ast.AST], trained: Collection[str]
 ) -> bool:
-    """``node`` is the whole body of ``for p in m.parameters():``, ``m`` a trained model, and
-    clears ``p.grad`` (torch's ``zero_grad`` by hand: the backward pass fills them again)."""
+    """``node`` is the whole body of ``for p in m.parameters():``, ``m`` a trained model (any
+    model in a file with none: a helper of another file), and clears ``p.grad`` (torch's
+    ``zero_grad`` by hand: the backward pass fills them again)."""
     loop = parents.get(id(node))
     if isinstance(node, ast.Call):
         loop = parents.get(id(loop)) if loop is not None else None
@@ -780,7 +781,7 @@ def _over_all_parameters(
         and not iterated.keywords
         and isinstance(iterated.func, ast.Attribute)
         and iterated.func.attr in facts.module_methods
-        and _dotted(iterated.func.value) in trained
+        and (not trained or _dotted(iterated.func.value) in trained)  # (another file: any model)
     ):
         return False
     targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [None]

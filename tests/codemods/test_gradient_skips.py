@@ -348,3 +348,15 @@ def test_an_imported_model_file_without_a_skip_translates(tmp_path: Path) -> Non
     )
     translation = _translated(tmp_path, {"pkg/net.py": net, "pkg/train.py": train})
     assert not [r for r in translation.escapes if r.api == "torch.optim.AdamW"], translation.code
+
+
+def test_a_manual_zero_grad_helper_in_an_imported_file_translates(tmp_path: Path) -> None:
+    from tests.differential.test_hidden_code_of_another_file import _translated
+
+    helpers = "def clear(model):\n    for p in model.parameters():\n        p.grad = None\n"
+    train = (
+        "import torch\nfrom pkg.helpers import clear\n\nmodel = torch.nn.Linear(4, 2)\n"
+        "opt = torch.optim.AdamW(model.parameters(), lr=1e-3)\nclear(model)\n"
+    )
+    translation = _translated(tmp_path, {"pkg/helpers.py": helpers, "pkg/train.py": train})
+    assert not [r for r in translation.escapes if r.api == "torch.optim.AdamW"], translation.code
