@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.spec.semantic_map import SemanticMap
@@ -101,6 +101,7 @@ def first_gradient_skip(
     is no part of a trained name: its parameters may run elsewhere."""
     parents: dict[int, ast.AST] = {}
     ast_nodes.walk_with_parents(tree, parents)
+    facts = replace(facts, free_contexts=facts.free_contexts | _context_aliases(tree, facts))
     found: list[tuple[ast.AST, str]] = []
     defined = {n.name for n in ast_nodes.walk(tree) if isinstance(n, _FUNCTIONS)}
     for node in _module_classes(tree):
@@ -121,6 +122,17 @@ def first_gradient_skip(
                 continue
             found.append((node, why))
     return min(found, key=lambda f: _position(f[0]), default=None)
+
+
+def _context_aliases(tree: ast.Module, facts: CutFacts) -> frozenset[str]:
+    """Names the file binds to a gradient-free context (``ng = torch.no_grad``)."""
+    return frozenset(
+        target.id
+        for node in ast_nodes.walk(tree)
+        if isinstance(node, ast.Assign) and _free_context(node.value, facts)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    )
 
 
 def _module_classes(tree: ast.Module) -> list[ast.ClassDef]:

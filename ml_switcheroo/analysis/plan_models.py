@@ -687,12 +687,7 @@ class ModelFacts:
         ]
         if not constructors or not spec.gradient_cutting_methods:
             return
-        trained = set()
-        for site in constructors:
-            call = self._parameters_call(site)
-            name = dotted_name(call.func.value) if call is not None else None  # type: ignore[attr-defined]
-            if name is not None:
-                trained.add(name)
+        trained = {name for site in constructors for name in self._trained_names(site)}
         optimizers = {
             dotted_name(s.call.func.value)  # type: ignore[attr-defined]
             for s in self.plan.sites
@@ -727,6 +722,36 @@ class ModelFacts:
             (code, why, place), kind = found, findings.GRADIENT_SKIPPED_ELSEWHERE
         for site in constructors:
             self._refuse(site, kind, skip=code or "?", why=why or "fails to parse", place=place)
+
+    def _trained_names(self, site: Site) -> set[str]:
+        """The dotted names of the models whose ``parameters()`` the optimizer ``site`` is
+        given: ``model`` of ``model.parameters()``, also through a name every value reaching
+        which is such a call (``params = list(model.parameters())``, probe s42 c85)."""
+        spec = self.resolver.map.parameters
+        call = self._parameters_call(site)
+        if call is not None:
+            name = dotted_name(call.func.value)  # type: ignore[attr-defined]
+            return {name} if name else set()
+        given = self._parameters_given(site)
+        if not isinstance(given, cst.Name):
+            return set()
+        found = set()
+        for value in self.resolver.reaching_values(given, site.enclosing_class) or []:
+            while (
+                isinstance(value, cst.Call)
+                and len(value.args) == 1
+                and (self.resolver.called_function(value.func) or "").removeprefix("builtins.")
+                in spec.wrappers
+            ):
+                value = value.args[0].value
+            if (
+                isinstance(value, cst.Call)
+                and isinstance(value.func, cst.Attribute)
+                and value.func.attr.value in spec.module_methods
+                and (name := dotted_name(value.func.value)) is not None
+            ):
+                found.add(name)
+        return found
 
     def _plan_shared_parameters(self) -> None:
         """Two optimizers of the file whose parameters may overlap, one of them over a whole

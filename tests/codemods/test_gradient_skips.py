@@ -215,6 +215,23 @@ SKIPS.update(
             ),
             "runs different submodules by a value",
         ),
+        "a_no_grad_alias": (
+            _source(
+                "        with ng():\n            h = self.hidden(x)\n        return self.head0(h)"
+            ).replace("class Net", "ng = torch.no_grad\n\n\nclass Net"),
+            "only cut from the gradient",
+        ),
+        "parameters_through_a_variable": (
+            _source(
+                "        return self.head0(self.hidden(x))", "    loss = model.heads[task](x).sum()"
+            )
+            .replace(
+                "torch.optim.AdamW(model.parameters(), lr=1e-3)",
+                "torch.optim.AdamW(params, lr=1e-3)",
+            )
+            .replace("model = Net()\n", "model = Net()\nparams = list(model.parameters())\n"),
+            "picked by a computed index",
+        ),
         "unused_parameters_declared": (
             _source("        return self.head0(self.hidden(x))").replace(
                 "model = Net()",
