@@ -327,12 +327,38 @@ def _name_skips(
     for node in ast_nodes.walk(tree):
         if _computed_pick(node, owner, None, parents):
             yield node, PICKED
+        if isinstance(node, ast.If | ast.IfExp) and _loop_branch_differs(node, owner, parents):
+            yield node, BRANCHED
         attribute = _submodule(node, owner, None) if cut else None
         if attribute is not None and _used(node, parents, run_only=True):
             uses.setdefault(attribute, []).append((node, _cut(node, facts, parents)))
     for found in uses.values():
         if all(c for _, c in found):
             yield _run(found[0][0], parents), CUT
+
+
+def _loop_branch_differs(node: ast.If | ast.IfExp, owner: str, parents: dict[int, ast.AST]) -> bool:
+    """An ``if`` inside a loop (a training loop's step), on a value, whose branches run
+    different parts of the trained model ``owner`` (``if labeled: loss += model.cls(h)``)."""
+    if not _reads_value(node.test, owner):
+        return False
+    parent = parents.get(id(node))
+    while parent is not None and not isinstance(parent, (*_LOOPS, *_FUNCTIONS)):
+        parent = parents.get(id(parent))
+    if not isinstance(parent, _LOOPS):
+        return False
+
+    def parts(branch: list[ast.AST]) -> set[str]:
+        return {
+            n.attr
+            for s in branch
+            for n in ast.walk(s)
+            if _submodule(n, owner, None) is not None and _used(n, parents, run_only=True)
+        }
+
+    body = node.body if isinstance(node.body, list) else [node.body]
+    orelse = node.orelse if isinstance(node.orelse, list) else [node.orelse]
+    return parts(body) != parts(orelse)
 
 
 def _submodule(node: ast.AST, owner: str, stored: Collection[str] | None) -> str | None:

@@ -232,6 +232,13 @@ SKIPS.update(
             .replace("model = Net()\n", "model = Net()\nparams = list(model.parameters())\n"),
             "picked by a computed index",
         ),
+        "a_part_run_in_some_steps_of_the_loop": (
+            _source(
+                "        return self.head0(self.hidden(x))",
+                WHOLE + "\n    if task == 0:\n        loss = loss + model.head1(x).sum()",
+            ),
+            "runs different submodules by a value",
+        ),
         "unused_parameters_declared": (
             _source("        return self.head0(self.hidden(x))").replace(
                 "model = Net()",
@@ -318,6 +325,14 @@ TWINS = {
         "    def forward(",
         "    def n_params(self, extra=True):\n        n = self.hidden.weight.numel()\n"
         "        if extra:\n            n += self.head1.weight.numel()\n        return n\n\n    def forward(",
+    ),
+    "the_same_part_in_both_branches_of_the_loop": _source(
+        "        return self.head0(self.hidden(x))",
+        WHOLE + "\n    if task == 0:\n        loss = loss + model.head1(x).sum()\n"
+        "    else:\n        loss = loss - model.head1(x).sum()",
+    ),
+    "a_part_under_the_main_guard": _source("        return self.head0(self.hidden(x))").replace(
+        "model = Net()\n", "model = Net()\nif __name__ == '__main__':\n    print(model.head1(0))\n"
     ),
     "a_method_under_no_grad": _source(
         "        return self.head0(self.hidden(x))",
