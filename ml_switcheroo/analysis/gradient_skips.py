@@ -53,6 +53,9 @@ class CutFacts:
     clearing_methods: frozenset[str]  # `m.part.zero_grad()`
     parameter_free: frozenset[str]  # `nn.ReLU`: module classes holding no parameter (last name)
     module_methods: frozenset[str]  # `m.parameters()`
+    # `m.to(d)`, `m.train()`, `m.parameters()`, `m.load_state_dict(sd)`: a module's own API,
+    # no part of it
+    module_api: frozenset[str] = frozenset()
 
 
 def cut_facts(semantic_map: SemanticMap) -> CutFacts:
@@ -66,6 +69,14 @@ def cut_facts(semantic_map: SemanticMap) -> CutFacts:
         spec.gradient_clearing_methods,
         frozenset(name.rpartition(".")[2] for name in spec.parameter_free_modules),
         spec.module_methods,
+        frozenset(
+            {
+                *spec.module_methods,
+                *semantic_map.modules.self_methods,
+                *spec.detached_methods,
+                *semantic_map.gradient_free_methods,
+            }
+        ),
     )
 
 
@@ -117,8 +128,12 @@ def first_gradient_skip(
         if name == "self":
             continue
         whole = _called_whole(tree, name, facts, parents)
-        for node, why in _name_skips(tree, name, facts, parents, cut=not whole):
-            if why == CUT and _method_called(node, defined, defined_elsewhere):
+
+        def method(node: ast.AST) -> bool:  # `agent.get_value(x)`: a function, no part
+            return _method_called(node, defined, defined_elsewhere)
+
+        for node, why in _name_skips(tree, name, facts, parents, not whole, method):
+            if why == CUT and method(node):
                 continue
             found.append((node, why))
     return min(found, key=lambda f: _position(f[0]), default=None)
@@ -318,7 +333,12 @@ def _reads_value(test: ast.AST, owner: str, varying: Collection[str] = ()) -> bo
 
 
 def _name_skips(
-    tree: ast.Module, owner: str, facts: CutFacts, parents: dict[int, ast.AST], cut: bool
+    tree: ast.Module,
+    owner: str,
+    facts: CutFacts,
+    parents: dict[int, ast.AST],
+    cut: bool,
+    method: Callable[[ast.AST], bool],
 ) -> Iterator[tuple[ast.AST, str]]:
     """The skip signals of the parts of a trained model ``owner`` (its class unread) in the
     file: ``owner.A[e]`` with ``e`` computed; with ``cut``, ``owner.A(x)`` run only cut from
@@ -327,9 +347,13 @@ def _name_skips(
     for node in ast_nodes.walk(tree):
         if _computed_pick(node, owner, None, parents):
             yield node, PICKED
-        if isinstance(node, ast.If | ast.IfExp) and _loop_branch_differs(node, owner, parents):
+        if isinstance(node, ast.If | ast.IfExp) and _loop_branch_differs(
+            node, owner, parents, facts, method
+        ):
             yield node, BRANCHED
         attribute = _submodule(node, owner, None) if cut else None
+        if attribute in facts.module_api:
+            attribute = None
         if attribute is not None and _used(node, parents, run_only=True):
             uses.setdefault(attribute, []).append((node, _cut(node, facts, parents)))
     for found in uses.values():
@@ -337,7 +361,13 @@ def _name_skips(
             yield _run(found[0][0], parents), CUT
 
 
-def _loop_branch_differs(node: ast.If | ast.IfExp, owner: str, parents: dict[int, ast.AST]) -> bool:
+def _loop_branch_differs(
+    node: ast.If | ast.IfExp,
+    owner: str,
+    parents: dict[int, ast.AST],
+    facts: CutFacts,
+    method: Callable[[ast.AST], bool],
+) -> bool:
     """An ``if`` inside a loop (a training loop's step), on a value, whose branches run
     different parts of the trained model ``owner`` (``if labeled: loss += model.cls(h)``)."""
     if not _reads_value(node.test, owner):
@@ -350,10 +380,12 @@ def _loop_branch_differs(node: ast.If | ast.IfExp, owner: str, parents: dict[int
 
     def parts(branch: list[ast.AST]) -> set[str]:
         return {
-            n.attr
+            n.attr  # type: ignore[attr-defined]
             for s in branch
             for n in ast.walk(s)
-            if _submodule(n, owner, None) is not None and _used(n, parents, run_only=True)
+            if _submodule(n, owner, None) not in (None, *facts.module_api)
+            and _used(n, parents, run_only=True)
+            and not method(parents[id(n)])
         }
 
     body = node.body if isinstance(node.body, list) else [node.body]
