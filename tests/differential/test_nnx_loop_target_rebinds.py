@@ -3,7 +3,8 @@ y in loader:``) is not the value a statement elsewhere computes from the model (
 ``x = model.sample(16)`` after the batch loop, s31 corpus): the step translates, and matches
 torch when run (float64, 36 updates: every loss and the final weights). Trap twins, each
 escaping: the model's value bound in the loop's body before the step, a ``while`` loop, a name
-the ``for`` does not bind, a walrus in the loop's body."""
+the ``for`` does not bind (the last two with the value computed with a gradient), a walrus in
+the loop's body (s42: before, it escaped only through the ``no_grad`` binding)."""
 
 from __future__ import annotations
 
@@ -38,18 +39,24 @@ def test_the_batch_rebinds_the_name_each_iteration_and_the_step_matches_torch() 
     assert rel < EXACT, f"rel {rel:.3e}\n{translated}"
 
 
+WITH_GRADIENT = LOOP.replace(
+    "    with torch.no_grad():\n        x = model(x)\n", "    x = model(x)\n"
+)
 TWINS = {
     # the model's value reaches the loss: bound in the loop's body before the step
     "bound_in_the_body_before_the_step": LOOP.replace(
         "        opt.zero_grad()\n", "        x = model(x) + x\n        opt.zero_grad()\n", 1
     ),
-    # a while loop binds nothing each iteration
-    "a_while_loop": LOOP.replace(
+    # a while loop binds nothing each iteration (the model's value computed with a gradient:
+    # under `torch.no_grad()` it carries none and stays outside the loss function, s42 R6)
+    "a_while_loop": WITH_GRADIENT.replace(
         "    for x, y in loader:\n",
         "    i = 0\n    while i < len(loader):\n        x2, y = loader[i]\n        i += 1\n",
     ).replace("model(x) - y", "model(x) - y + 0 * x2"),
     # the for binds `y` only: `x` is the model's value of the last epoch
-    "a_name_the_for_does_not_bind": LOOP.replace("for x, y in loader:", "for _, y in loader:"),
+    "a_name_the_for_does_not_bind": WITH_GRADIENT.replace(
+        "for x, y in loader:", "for _, y in loader:"
+    ),
     # a walrus in the loop's body binds it again
     "a_walrus_in_the_body": LOOP.replace(
         "        losses.append(loss.item())\n",

@@ -44,6 +44,8 @@ def test_a_target_computed_without_gradient_converts_exactly(context: str) -> No
     "before",
     [
         "        with torch.enable_grad():\n            target = model(x * 0.5)\n",
+        # probe s41a F3 remainder: a walrus before the forward pass (it converted)
+        "        if (target := model(x * 0.5)) is None:\n            pass\n",
         "        with torch.set_grad_enabled(True):\n            target = model(x * 0.5)\n",
     ],
 )

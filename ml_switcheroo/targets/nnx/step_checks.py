@@ -1007,6 +1007,19 @@ def _check_no_model_value_outside(
                 f"`{sorted(names)[0]}`, which the loss reads, is computed from the model "
                 "outside the step (its gradient would be lost)"
             )
+    for node in cst_walk.walk(_scope(region)):  # `if (x := model(x)) is None:` (probe s41a F3)
+        if id(node) in inside or not isinstance(node, cst.NamedExpr):
+            continue
+        target = node.target.value if isinstance(node.target, cst.Name) else None
+        if (
+            target in free
+            and root in _variable_names(node.value)
+            and not _under_gradient_free_context(node, ctx)
+        ):
+            raise Untranslatable(
+                f"`{target}`, which the loss reads, is computed from the model outside "
+                f"the step (`{code_of(node).strip()}`: its gradient would be lost)"
+            )
 
 
 def _under_gradient_free_context(node: cst.CSTNode, ctx: HookContext) -> bool:
