@@ -110,17 +110,25 @@ def first_gradient_skip(
     clears no part of a trained ``self``). A function this file defines or
     ``defined_elsewhere`` (a ``def`` of the repository: ``agent.get_value(x)`` under no_grad)
     is no part of a trained name: its parameters may run elsewhere."""
-    parents: dict[int, ast.AST] = {}
-    ast_nodes.walk_with_parents(tree, parents)
-    facts = replace(facts, free_contexts=facts.free_contexts | _context_aliases(tree, facts))
+    nodes = ast_nodes.walk(tree)
+    facts = replace(facts, free_contexts=facts.free_contexts | _context_aliases(nodes, facts))
     found: list[tuple[ast.AST, str]] = []
-    defined = {n.name for n in ast_nodes.walk(tree) if isinstance(n, _FUNCTIONS)}
-    for node in _module_classes(tree):
+    defined = {n.name for n in nodes if isinstance(n, _FUNCTIONS)}
+    parents: dict[int, ast.AST] = {}  # the module's classes only, unless more is asked
+    classes = _module_classes(nodes)
+    for node in classes:
+        ast_nodes.walk_with_parents(node, parents)
+    kinds = _CLEARING_KINDS
+    clears = [n for n in nodes if type(n) in kinds and _may_clear(n, facts)]
+    if clears or trained:  # (whole-file parents: rare for a file the optimizer is not in)
+        parents = {}
+        ast_nodes.walk_with_parents(tree, parents)
+    for node in classes:
         methods = [m for m in node.body if isinstance(m, _FUNCTIONS)]
         own = {m.name for m in methods}
         parts = _submodules(methods, facts) - own
         found.extend(_class_skips(methods, parts, own, facts, parents))
-    for node in ast_nodes.walk(tree):
+    for node in clears:
         found.extend(_grad_cleared(node, facts, parents, trained, optimizers))
         if isinstance(node, ast.Call) and _declares_unused(node):
             found.append((node, DECLARED))
@@ -139,21 +147,43 @@ def first_gradient_skip(
     return min(found, key=lambda f: _position(f[0]), default=None)
 
 
-def _context_aliases(tree: ast.Module, facts: CutFacts) -> frozenset[str]:
+def _context_aliases(nodes: list[ast.AST], facts: CutFacts) -> frozenset[str]:
     """Names the file binds to a gradient-free context (``ng = torch.no_grad``)."""
     return frozenset(
         target.id
-        for node in ast_nodes.walk(tree)
-        if isinstance(node, ast.Assign) and _free_context(node.value, facts)
+        for node in nodes
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Attribute | ast.Name | ast.Call)
+        and _free_context(node.value, facts)
         for target in node.targets
         if isinstance(target, ast.Name)
     )
 
 
-def _module_classes(tree: ast.Module) -> list[ast.ClassDef]:
-    """The classes of ``tree`` defining ``forward``, and those based (by name, to any depth)
-    on one of them (a subclass overriding a helper of its base's forward)."""
-    classes = [n for n in ast_nodes.walk(tree) if isinstance(n, ast.ClassDef)]
+_CLEARING_KINDS = frozenset({ast.Call, ast.Assign, ast.Delete, ast.AnnAssign})
+
+
+def _may_clear(node: ast.AST, facts: CutFacts) -> bool:
+    """``node`` may clear a gradient or declare unused parameters (``_grad_cleared``,
+    ``_declares_unused``): a cheap test of its kind and names first."""
+    if isinstance(node, ast.Call):
+        func = node.func
+        return (
+            (isinstance(func, ast.Attribute) and func.attr in facts.clearing_methods)
+            or (isinstance(func, ast.Name) and func.id == "setattr")
+            or any(k.arg == "find_unused_parameters" for k in node.keywords)
+        )
+    if isinstance(node, ast.Assign | ast.Delete):
+        return any(_grad_target(t, facts) for t in node.targets)
+    if isinstance(node, ast.AnnAssign):
+        return _grad_target(node.target, facts)
+    return False
+
+
+def _module_classes(nodes: list[ast.AST]) -> list[ast.ClassDef]:
+    """The classes among ``nodes`` defining ``forward``, and those based (by name, to any
+    depth) on one of them (a subclass overriding a helper of its base's forward)."""
+    classes = [n for n in nodes if isinstance(n, ast.ClassDef)]
     found = {c.name for c in classes if _defines(c, "forward")}
     changed = True
     while changed:
@@ -817,9 +847,15 @@ def _without_items(node: ast.AST) -> ast.AST:
 
 
 def _grad_target(target: ast.AST, facts: CutFacts) -> bool:
-    return any(
-        isinstance(n, ast.Attribute) and n.attr in facts.grad_attributes for n in ast.walk(target)
-    )
+    """``target`` (an assignment's or ``del``'s) stores or deletes a ``.grad``."""
+    if isinstance(target, ast.Attribute):
+        return target.attr in facts.grad_attributes
+    if isinstance(target, ast.Tuple | ast.List | ast.Starred):
+        return any(
+            isinstance(n, ast.Attribute) and n.attr in facts.grad_attributes
+            for n in ast.walk(target)
+        )
+    return False
 
 
 def _is_none(node: ast.AST) -> bool:
