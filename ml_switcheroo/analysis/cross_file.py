@@ -1034,7 +1034,10 @@ class CrossFile:
         one and fails to parse: ``("", its place)``."""
         words = {name.rpartition(".")[2] for name in spec.loaded_models}
         found = self._first_linked(
-            words, ("loaded in class", id(spec)), partial(_loaded_into_self, spec=spec)
+            words,
+            ("loaded in class", id(spec)),
+            partial(_loaded_into_self, spec=spec),
+            holds=lambda data: b"forward" in data,  # (a module class defines it)
         )
         if isinstance(found, str):
             return "", found

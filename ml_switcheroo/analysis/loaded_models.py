@@ -49,7 +49,10 @@ def loaded_names(
     functions: dict[str, list[cst.CSTNode]] = {}
     parameters: dict[str, list[cst.Parameters]] = {}
     calls: list[cst.Call] = []
+    references = False  # a loading reference anywhere: else nothing is loaded (one walk)
     for node in cst_walk.walk(module):
+        if not references and isinstance(node, (cst.Name, cst.Attribute, cst.Call)):
+            references = is_loading(node)  # type: ignore[arg-type]
         if isinstance(node, cst.Assign):
             targets = [t.target for t in node.targets]
             bindings.append(([n for t in targets for n in _names(t)], node.value))
@@ -66,6 +69,8 @@ def loaded_names(
                     parameters.setdefault(node.name.value, []).append(statement.params)
         elif isinstance(node, cst.Call):
             calls.append(node)
+    if not references:
+        return {}
     for names, value in bindings:
         if isinstance(value, cst.Lambda):
             for name in names:

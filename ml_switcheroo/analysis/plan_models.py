@@ -433,7 +433,11 @@ class ModelFacts:
         spec = self.resolver.map.parameters
         if not spec.loaded_models:
             return
-        constructors = [s for s in self.plan.sites if s.role == CONSTRUCTOR]
+        constructors = [
+            s
+            for s in self.plan.sites
+            if s.role == CONSTRUCTOR and self.plan.key_of(s.call) not in self.plan.escapes
+        ]
         arguments = [(s, self._parameters_given(s)) for s in constructors]
         arguments = [(s, a) for s, a in arguments if a is not None]
         if not arguments:
