@@ -128,8 +128,9 @@ def first_gradient_skip(
         own = {m.name for m in methods}
         parts = _submodules(methods, facts) - own
         found.extend(_class_skips(methods, parts, own, facts, parents))
+    unused = bool(clears) and any(_allows_unused(n) for n in nodes if type(n) is ast.Call)
     for node in clears:
-        found.extend(_grad_cleared(node, facts, parents, trained, optimizers))
+        found.extend(_grad_cleared(node, facts, parents, trained, optimizers, unused))
         if isinstance(node, ast.Call) and _declares_unused(node):
             found.append((node, DECLARED))
     for name in sorted(trained):
@@ -802,10 +803,13 @@ def _grad_cleared(
     parents: dict[int, ast.AST],
     trained: Collection[str],
     optimizers: Collection[str],
+    unused: bool = False,
 ) -> list[tuple[ast.AST, str]]:
     """``x.grad = None`` (any target of the assignment), ``del x.grad``, ``setattr(x,
     "grad", None)``, not in a loop over every parameter of a trained model; ``m.part.zero_grad()``
-    of a part of a trained model ``m`` (``set_to_none=False`` keeps zeros: torch moves them)."""
+    of a part of a trained model ``m`` (``set_to_none=False`` keeps zeros: torch moves them).
+    ``unused``: the file asks ``torch.autograd.grad(..., allow_unused=True)``, whose results
+    may be None: any ``.grad`` store may then clear one (probe s42 c35)."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         part = _dotted(_without_items(node.func.value))
         flags = [k.value for k in node.keywords if k.arg == "set_to_none"] + node.args[:1]
@@ -819,7 +823,7 @@ def _grad_cleared(
         ):
             return [(node, CLEARED)]
     cleared = False
-    if isinstance(node, ast.Assign) and _is_none(node.value):
+    if isinstance(node, ast.Assign) and (unused or _is_none(node.value)):
         cleared = any(_grad_target(t, facts) for t in node.targets)
     elif isinstance(node, ast.AnnAssign) and node.value is not None and _is_none(node.value):
         cleared = _grad_target(node.target, facts)
@@ -844,6 +848,16 @@ def _without_items(node: ast.AST) -> ast.AST:
     if isinstance(node, ast.Attribute):
         return ast.Attribute(value=_without_items(node.value), attr=node.attr, ctx=ast.Load())
     return node
+
+
+def _allows_unused(call: ast.Call) -> bool:
+    """``torch.autograd.grad(loss, params, allow_unused=True)`` (any value but a literal
+    False): a parameter the loss does not reach gets None."""
+    return any(
+        k.arg == "allow_unused"
+        and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+        for k in call.keywords
+    )
 
 
 def _grad_target(target: ast.AST, facts: CutFacts) -> bool:

@@ -239,6 +239,15 @@ SKIPS.update(
             ),
             "runs different submodules by a value",
         ),
+        "gradients_of_autograd_that_may_be_none": (
+            _source(
+                "        return self.head0(self.hidden(x))",
+                WHOLE + "\n    params = list(model.parameters())\n"
+                "    grads = torch.autograd.grad(loss, params, allow_unused=True)\n"
+                "    for p, g in zip(params, grads):\n        p.grad = g",
+            ),
+            "sets gradients to None",
+        ),
         "unused_parameters_declared": (
             _source("        return self.head0(self.hidden(x))").replace(
                 "model = Net()",
@@ -333,6 +342,12 @@ TWINS = {
     ),
     "a_part_under_the_main_guard": _source("        return self.head0(self.hidden(x))").replace(
         "model = Net()\n", "model = Net()\nif __name__ == '__main__':\n    print(model.head1(0))\n"
+    ),
+    "gradients_of_autograd_set_by_hand": _source(
+        "        return self.head0(self.hidden(x))",
+        WHOLE + "\n    params = list(model.parameters())\n"
+        "    grads = torch.autograd.grad(loss, params)\n"
+        "    for p, g in zip(params, grads):\n        p.grad = g",
     ),
     "a_method_under_no_grad": _source(
         "        return self.head0(self.hidden(x))",
