@@ -52,6 +52,18 @@ def parse(source: str | bytes, filename: str = "<unknown>") -> ast.Module:
     return tree
 
 
+def dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` of a name or a chain of attributes on one, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
 def walk(tree: ast.AST) -> list[ast.AST]:
     """``tree`` and its descendants, breadth first (the order of ``ast.walk``). A whole
     module's walk is made once and kept on its tree (the stage, the repository index and the

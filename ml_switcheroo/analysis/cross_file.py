@@ -47,7 +47,7 @@ from ml_switcheroo.analysis.freeze_targets import (
     may_hold,
     self_frozen_class,
 )
-from ml_switcheroo.analysis.gradient_skips import cut_facts, first_gradient_skip
+from ml_switcheroo.analysis.gradient_skips import cut_facts, defines_method, first_gradient_skip
 from ml_switcheroo.analysis.gradient_skips import words as skip_words
 from ml_switcheroo.analysis.hidden_code import (
     HiddenMethod,
@@ -2298,9 +2298,7 @@ def _loaded_into_self(facts: FileFacts, *, spec: ParameterSpec) -> ast.Call | No
     tree = facts.tree
     assert tree is not None
     for node in ast_nodes.walk(tree):
-        if not isinstance(node, ast.ClassDef) or not any(
-            isinstance(s, ast.FunctionDef) and s.name == "forward" for s in node.body
-        ):
+        if not isinstance(node, ast.ClassDef) or not defines_method(node, "forward"):
             continue
         for inner in ast_nodes.walk(node):
             if not isinstance(inner, ast.Assign | ast.AnnAssign) or inner.value is None:

@@ -36,6 +36,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 
 from ml_switcheroo.analysis import ast_nodes
+from ml_switcheroo.analysis.ast_nodes import dotted
 from ml_switcheroo.spec.semantic_map import SemanticMap
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -185,13 +186,13 @@ def _module_classes(nodes: list[ast.AST]) -> list[ast.ClassDef]:
     """The classes among ``nodes`` defining ``forward``, and those based (by name, to any
     depth) on one of them (a subclass overriding a helper of its base's forward)."""
     classes = [n for n in nodes if isinstance(n, ast.ClassDef)]
-    found = {c.name for c in classes if _defines(c, "forward")}
+    found = {c.name for c in classes if defines_method(c, "forward")}
     changed = True
     while changed:
         more = {
             c.name
             for c in classes
-            if c.name not in found and any(_dotted(b) in found for b in c.bases)
+            if c.name not in found and any(dotted(b) in found for b in c.bases)
         }
         changed, found = bool(more), found | more
     return [c for c in classes if c.name in found]
@@ -216,7 +217,8 @@ def _method_called(
     return name is not None and (name in defined or defined_elsewhere(name))
 
 
-def _defines(node: ast.ClassDef, method: str) -> bool:
+def defines_method(node: ast.ClassDef, method: str) -> bool:
+    """The body of the class ``node`` defines ``method`` (``forward``: a module class)."""
     return any(isinstance(s, _FUNCTIONS) and s.name == method for s in node.body)
 
 
@@ -245,7 +247,7 @@ def _submodules(methods: list[ast.AST], facts: CutFacts) -> set[str]:
         if isinstance(value, ast.Constant):
             return True
         if isinstance(value, ast.Call):
-            name = _dotted(value.func)
+            name = dotted(value.func)
             return name is not None and name.rpartition(".")[2] in facts.parameter_free
         return False
 
@@ -314,7 +316,7 @@ def _forward_methods(methods: list[ast.AST]) -> set[str]:
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
-                and _dotted(node.func.value) == "self"
+                and dotted(node.func.value) == "self"
                 and node.func.attr in by_name
                 and node.func.attr not in found
             ):
@@ -354,11 +356,7 @@ def _reads_value(test: ast.AST, owner: str, varying: Collection[str] = ()) -> bo
     for node in ast.walk(test):
         if isinstance(node, ast.Name) and node.id not in fixed:
             return True
-        if (
-            isinstance(node, ast.Attribute)
-            and _dotted(node.value) == owner
-            and node.attr in varying
-        ):
+        if isinstance(node, ast.Attribute) and dotted(node.value) == owner and node.attr in varying:
             return True
     return False
 
@@ -429,7 +427,7 @@ def _submodule(node: ast.AST, owner: str, stored: Collection[str] | None) -> str
     when None)."""
     if not (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)):
         return None
-    if _dotted(node.value) != owner or (stored is not None and node.attr not in stored):
+    if dotted(node.value) != owner or (stored is not None and node.attr not in stored):
         return None
     return node.attr
 
@@ -533,7 +531,7 @@ def _outside_training(branch: ast.If | ast.IfExp, child: ast.AST) -> bool:
     training mode (``if not self.training:`` body, ``if self.training:`` else)."""
     test = branch.test
     negated = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
-    flag = _dotted(test.operand if negated else test)  # type: ignore[attr-defined]
+    flag = dotted(test.operand if negated else test)  # type: ignore[attr-defined]
     if flag != "self.training":
         return False
     body = branch.body if isinstance(branch.body, list) else [branch.body]
@@ -581,12 +579,12 @@ def _free_context(node: ast.expr, facts: CutFacts) -> bool:
     if isinstance(node, ast.IfExp):
         return _free_context(node.body, facts) or _free_context(node.orelse, facts)
     if isinstance(node, ast.Call):
-        name = _dotted(node.func)
+        name = dotted(node.func)
         if name is not None and name.endswith("set_grad_enabled"):
             flag = node.args[0] if node.args else None
             return not (isinstance(flag, ast.Constant) and flag.value is True)
         node = node.func
-    name = _dotted(node)
+    name = dotted(node)
     return name is not None and name.rpartition(".")[2] in facts.free_contexts
 
 
@@ -611,9 +609,9 @@ def _computed_pick(
     ``getattr(owner, name)`` with a computed ``name``."""
     if (  # `getattr(self, f"head_{task}")`: a submodule picked by a computed name
         isinstance(node, ast.Call)
-        and _dotted(node.func) == "getattr"
+        and dotted(node.func) == "getattr"
         and len(node.args) >= 2
-        and _dotted(node.args[0]) == owner
+        and dotted(node.args[0]) == owner
         and not isinstance(node.args[1], ast.Constant)
     ):
         return True
@@ -811,7 +809,7 @@ def _grad_cleared(
     ``unused``: the file asks ``torch.autograd.grad(..., allow_unused=True)``, whose results
     may be None: any ``.grad`` store may then clear one (probe s42 c35)."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        part = _dotted(_without_items(node.func.value))
+        part = dotted(_without_items(node.func.value))
         flags = [k.value for k in node.keywords if k.arg == "set_to_none"] + node.args[:1]
         kept = any(isinstance(v, ast.Constant) and v.value is False for v in flags)
         if (
@@ -829,7 +827,7 @@ def _grad_cleared(
         cleared = _grad_target(node.target, facts)
     elif isinstance(node, ast.Delete):
         cleared = any(_grad_target(t, facts) for t in node.targets)
-    elif isinstance(node, ast.Call) and _dotted(node.func) == "setattr" and len(node.args) == 3:
+    elif isinstance(node, ast.Call) and dotted(node.func) == "setattr" and len(node.args) == 3:
         name, value = node.args[1], node.args[2]
         cleared = (
             isinstance(name, ast.Constant)
@@ -901,7 +899,7 @@ def _over_all_parameters(
         and not iterated.keywords
         and isinstance(iterated.func, ast.Attribute)
         and iterated.func.attr in facts.module_methods
-        and (not trained or _dotted(iterated.func.value) in trained)  # (another file: any model)
+        and (not trained or dotted(iterated.func.value) in trained)  # (another file: any model)
     ):
         return False
     targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [None]
@@ -909,7 +907,7 @@ def _over_all_parameters(
         targets = [node.args[0]]
     return all(
         isinstance(t, ast.Attribute | ast.Name)
-        and _dotted(t.value if isinstance(t, ast.Attribute) else t) == loop.target.id
+        and dotted(t.value if isinstance(t, ast.Attribute) else t) == loop.target.id
         for t in targets
     )
 
@@ -925,18 +923,6 @@ def _called_whole(
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr == "forward":
             func = func.value
-        if _dotted(func) == name and not _cut(node, facts, parents):
+        if dotted(func) == name and not _cut(node, facts, parents):
             return True
     return False
-
-
-def _dotted(node: ast.AST) -> str | None:
-    """``a.b.c`` of a chain of names and attributes, else None."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))

@@ -424,6 +424,14 @@ class ModelFacts:
         for site in sites:
             self._refuse(site, findings.PARAMETERS_OVERRIDDEN, where=where)
 
+    def _constructors_left(self) -> list[Site]:
+        """The optimizer constructors of the plan no earlier step refused."""
+        return [
+            s
+            for s in self.plan.sites
+            if s.role == CONSTRUCTOR and self.plan.key_of(s.call) not in self.plan.escapes
+        ]
+
     def _plan_loaded_models(self) -> None:
         """Every optimizer taking ``m.parameters()`` escapes where ``m``, or what holds it
         (``self.model`` of ``self.model.encoder``), may hold a model loaded whole
@@ -433,11 +441,7 @@ class ModelFacts:
         spec = self.resolver.map.parameters
         if not spec.loaded_models:
             return
-        constructors = [
-            s
-            for s in self.plan.sites
-            if s.role == CONSTRUCTOR and self.plan.key_of(s.call) not in self.plan.escapes
-        ]
+        constructors = self._constructors_left()
         arguments = [(s, self._parameters_given(s)) for s in constructors]
         arguments = [(s, a) for s, a in arguments if a is not None]
         if not arguments:
@@ -495,12 +499,7 @@ class ModelFacts:
         torch steps on the gradient the hooks give, a JAX gradient runs none (s24d); and of a
         file importing a script's module the index does not read."""
         spec = self.resolver.map.parameters
-        constructors = [
-            s
-            for s in self.plan.sites
-            if s.role == CONSTRUCTOR
-            and self.plan.key_of(s.call) not in self.plan.escapes  # else refused already
-        ]
+        constructors = self._constructors_left()
         remaining = []
         for site in constructors:
             found = self.freeze_reaching(site)
@@ -621,8 +620,12 @@ class ModelFacts:
     def _parameters_call(self, site: Site) -> cst.Call | None:
         """The ``m.parameters(...)`` call (a ``module_methods`` call, in the map's
         ``wrappers`` or not) the optimizer ``site`` is given, else None."""
+        return self._module_parameters_call(self._parameters_given(site))
+
+    def _module_parameters_call(self, argument: cst.BaseExpression | None) -> cst.Call | None:
+        """``argument`` as an ``m.parameters(...)`` call (a ``module_methods`` call, in the
+        map's ``wrappers`` or not: ``list(m.parameters())``), else None."""
         spec = self.resolver.map.parameters
-        argument = self._parameters_given(site)
         while (
             isinstance(argument, cst.Call)
             and len(argument.args) == 1
@@ -684,11 +687,7 @@ class ModelFacts:
         F21, F25, F26): torch skips a parameter whose ``.grad`` is None, a JAX gradient
         holds a zero there and the translated optimizer still moves it."""
         spec = self.resolver.map.parameters
-        constructors = [
-            s
-            for s in self.plan.sites
-            if s.role == CONSTRUCTOR and self.plan.key_of(s.call) not in self.plan.escapes
-        ]
+        constructors = self._constructors_left()
         if not constructors or not spec.gradient_cutting_methods:
             return
         trained = {name for site in constructors for name in self._trained_names(site)}
@@ -731,31 +730,13 @@ class ModelFacts:
         """The dotted names of the models whose ``parameters()`` the optimizer ``site`` is
         given: ``model`` of ``model.parameters()``, also through a name every value reaching
         which is such a call (``params = list(model.parameters())``, probe s42 c85)."""
-        spec = self.resolver.map.parameters
-        call = self._parameters_call(site)
-        if call is not None:
-            name = dotted_name(call.func.value)  # type: ignore[attr-defined]
-            return {name} if name else set()
         given = self._parameters_given(site)
-        if not isinstance(given, cst.Name):
-            return set()
-        found = set()
-        for value in self.resolver.reaching_values(given, site.enclosing_class) or []:
-            while (
-                isinstance(value, cst.Call)
-                and len(value.args) == 1
-                and (self.resolver.called_function(value.func) or "").removeprefix("builtins.")
-                in spec.wrappers
-            ):
-                value = value.args[0].value
-            if (
-                isinstance(value, cst.Call)
-                and isinstance(value.func, cst.Attribute)
-                and value.func.attr.value in spec.module_methods
-                and (name := dotted_name(value.func.value)) is not None
-            ):
-                found.add(name)
-        return found
+        values = [given]
+        if self._module_parameters_call(given) is None and isinstance(given, cst.Name):
+            values = self.resolver.reaching_values(given, site.enclosing_class) or []
+        calls = [self._module_parameters_call(value) for value in values]
+        names = [dotted_name(call.func.value) for call in calls if call is not None]  # type: ignore[attr-defined]
+        return {name for name in names if name is not None}
 
     def _plan_shared_parameters(self) -> None:
         """Two optimizers of the file whose parameters may overlap, one of them over a whole

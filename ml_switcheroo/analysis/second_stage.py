@@ -278,9 +278,7 @@ class _Facts:
             elif isinstance(node, ast.Attribute):
                 facts._add_attribute(node)
             elif isinstance(node, ast.Call):
-                callee = node.func.id if isinstance(node.func, ast.Name) else None
-                if isinstance(node.func, ast.Attribute):
-                    callee = _dotted(node.func)
+                callee = ast_nodes.dotted(node.func)
                 if callee is not None:
                     facts.called.add(callee)
             elif isinstance(node, ast.arg):
@@ -396,9 +394,7 @@ class _Facts:
         names: set[str] = set()
         for annotation in self.annotations:
             for node in ast_nodes.walk(annotation):
-                dotted = _dotted(node) if isinstance(node, ast.Attribute) else None
-                if isinstance(node, ast.Name):
-                    dotted = node.id
+                dotted = ast_nodes.dotted(node)
                 if dotted is not None:
                     names.update(_qualified(dotted, self.imports))
         return names
@@ -486,19 +482,6 @@ def _qualified(dotted: str, imports: dict[str, set[str]]) -> Iterator[str]:
     yield dotted
     for target in imports.get(head, ()):
         yield f"{target}{dot}{rest}"
-
-
-def _dotted(node: ast.Attribute) -> str | None:
-    """``a.b.c`` for a chain of attributes on a name; None for anything else."""
-    parts = [node.attr]
-    value = node.value
-    while isinstance(value, ast.Attribute):
-        parts.append(value.attr)
-        value = value.value
-    if not isinstance(value, ast.Name):
-        return None
-    parts.append(value.id)
-    return ".".join(reversed(parts))
 
 
 _CACHE: dict[tuple[int, frozenset[str] | None], tuple[SemanticMap, SecondStage]] = {}

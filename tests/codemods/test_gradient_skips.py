@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ml_switcheroo.rewrite.report import Record
 from tests.support import converts_in_both_targets, escapes_in_both_targets
 
 HEAD = "import random\n\nimport torch\nimport torch.nn as nn\n\n\n"
@@ -372,38 +373,35 @@ def test_the_twin_translates(name: str) -> None:
     converts_in_both_targets(TWINS[name], "torch.optim.AdamW")
 
 
-def test_a_skip_in_an_imported_model_file_escapes(tmp_path: Path) -> None:
+IMPORTING = (
+    "import torch\nfrom pkg.net import Net\n\nmodel = Net()\n"
+    "opt = torch.optim.AdamW(model.parameters(), lr=1e-3)\n"
+)
+
+
+def _escapes_of_a_package(tmp_path: Path, files: dict[str, str]) -> list[Record]:
+    """The AdamW escapes of ``pkg/train.py`` converted with the package ``files``."""
     from tests.differential.test_hidden_code_of_another_file import _translated
 
+    translation = _translated(tmp_path, files)
+    return [r for r in translation.escapes if r.api == "torch.optim.AdamW"]
+
+
+def test_a_skip_in_an_imported_model_file_escapes(tmp_path: Path) -> None:
     net = HEAD + CLASS.format(forward="        return self.heads[task](self.hidden(x))")
-    train = (
-        "import torch\nfrom pkg.net import Net\n\nmodel = Net()\n"
-        "opt = torch.optim.AdamW(model.parameters(), lr=1e-3)\n"
-    )
-    translation = _translated(tmp_path, {"pkg/net.py": net, "pkg/train.py": train})
-    (record,) = [r for r in translation.escapes if r.api == "torch.optim.AdamW"]
+    (record,) = _escapes_of_a_package(tmp_path, {"pkg/net.py": net, "pkg/train.py": IMPORTING})
     assert "pkg/net.py:" in record.reason and "picked by a computed index" in record.reason
 
 
 def test_an_imported_model_file_without_a_skip_translates(tmp_path: Path) -> None:
-    from tests.differential.test_hidden_code_of_another_file import _translated
-
     net = HEAD + CLASS.format(forward="        return self.heads[0](self.hidden(x))")
-    train = (
-        "import torch\nfrom pkg.net import Net\n\nmodel = Net()\n"
-        "opt = torch.optim.AdamW(model.parameters(), lr=1e-3)\n"
-    )
-    translation = _translated(tmp_path, {"pkg/net.py": net, "pkg/train.py": train})
-    assert not [r for r in translation.escapes if r.api == "torch.optim.AdamW"], translation.code
+    assert not _escapes_of_a_package(tmp_path, {"pkg/net.py": net, "pkg/train.py": IMPORTING})
 
 
 def test_a_manual_zero_grad_helper_in_an_imported_file_translates(tmp_path: Path) -> None:
-    from tests.differential.test_hidden_code_of_another_file import _translated
-
     helpers = "def clear(model):\n    for p in model.parameters():\n        p.grad = None\n"
     train = (
         "import torch\nfrom pkg.helpers import clear\n\nmodel = torch.nn.Linear(4, 2)\n"
         "opt = torch.optim.AdamW(model.parameters(), lr=1e-3)\nclear(model)\n"
     )
-    translation = _translated(tmp_path, {"pkg/helpers.py": helpers, "pkg/train.py": train})
-    assert not [r for r in translation.escapes if r.api == "torch.optim.AdamW"], translation.code
+    assert not _escapes_of_a_package(tmp_path, {"pkg/helpers.py": helpers, "pkg/train.py": train})
