@@ -49,6 +49,7 @@ from ml_switcheroo.analysis.freeze_targets import (
 )
 from ml_switcheroo.analysis.gradient_skips import cut_facts, defines_method, first_gradient_skip
 from ml_switcheroo.analysis.gradient_skips import words as skip_words
+from ml_switcheroo.analysis.handed_models import Handed, spread
 from ml_switcheroo.analysis.hidden_code import (
     HiddenMethod,
     attribute_write_line,
@@ -1009,18 +1010,30 @@ class CrossFile:
             return "", found
         return (ast.unparse(found[1]), found[0]) if found is not None else None
 
-    def gradient_skip_elsewhere(self) -> tuple[str, str, str] | None:
+    def gradient_skip_elsewhere(
+        self, handed: frozenset[Handed] = frozenset()
+    ) -> tuple[str, str, str] | None:
         """``(code, why, file:line)`` of the first place that may leave a trained parameter without
         a gradient in a step (``gradient_skips.first_gradient_skip``: a submodule of a class
         defining ``forward`` used only under ``.detach()`` / ``torch.no_grad()``, picked by a
         computed index, skipped by a loop's ``continue``; ``p.grad = None``) in a file of the
-        repository linked to this one (``_first_linked``). A file that may hold one and fails
-        to parse: ``("", "", its place)``."""
+        repository linked to this one (``_first_linked``). ``handed``: the calls this file's
+        trained models cross (``handed_models.spread``): the names they arrive in there are
+        trained models of that file (``build_optimizer(model)`` in the loop's file). A file that
+        may hold one and fails to parse: ``("", "", its place)``."""
         facts = cut_facts(self.semantic_map)
+        functions = {h.function for h in handed}
+
+        def ask(file: FileFacts) -> tuple[str, ast.AST] | None:
+            trained = spread(file.tree, (), handed)[0] if handed else ()  # type: ignore[arg-type]
+            elsewhere = replace(self, path=file.path).defines_def_elsewhere
+            found = first_gradient_skip(file.tree, facts, trained, (), elsewhere)  # type: ignore[arg-type]
+            return _skip_last(found)
+
         found = self._first_linked(
-            skip_words(facts),
-            ("gradient skip", id(self.semantic_map)),
-            lambda file: _skip_last(first_gradient_skip(file.tree, facts)),
+            skip_words(facts) | functions,
+            ("gradient skip", id(self.semantic_map), handed),
+            ask,
         )
         if isinstance(found, str):
             return "", "", found

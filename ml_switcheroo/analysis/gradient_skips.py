@@ -134,6 +134,7 @@ def first_gradient_skip(
         found.extend(_grad_cleared(node, facts, parents, trained, optimizers, unused))
         if isinstance(node, ast.Call) and _declares_unused(node):
             found.append((node, DECLARED))
+    unrun = _never_run(classes, facts) if trained else frozenset()
     for name in sorted(trained):
         if name == "self":
             continue
@@ -142,7 +143,8 @@ def first_gradient_skip(
         def method(node: ast.AST) -> bool:  # `agent.get_value(x)`: a function, no part
             return _method_called(node, defined, defined_elsewhere)
 
-        for node, why in _name_skips(tree, name, facts, parents, not whole, method):
+        cut = None if not whole else unrun  # (a whole call runs what its forward runs)
+        for node, why in _name_skips(tree, name, facts, parents, cut, method):
             if why == CUT and method(node):
                 continue
             found.append((node, why))
@@ -304,6 +306,27 @@ def _class_skips(
             yield _run(first[0], parents), CUT
 
 
+def _never_run(classes: list[ast.ClassDef], facts: CutFacts) -> frozenset[str]:
+    """The submodules the module classes ``classes`` store that no forward of theirs (nor
+    a method it calls) reads: a whole call of the model does not run them (probe s42 c90,
+    a teacher head run under ``torch.no_grad()`` next to ``model(x)``)."""
+    stored: set[str] = set()
+    read: set[str] = set()
+    for node in classes:
+        methods = [m for m in node.body if isinstance(m, _FUNCTIONS)]
+        stored |= _submodules(methods, facts) - {m.name for m in methods}
+        later = [m for m in methods if m.name != "__init__"]
+        forward = _forward_methods(later)
+        read |= {
+            n.attr
+            for m in later
+            if m.name in forward
+            for n in ast_nodes.walk(m)
+            if isinstance(n, ast.Attribute) and dotted(n.value) == "self"
+        }
+    return frozenset(stored - read)
+
+
 def _forward_methods(methods: list[ast.AST]) -> set[str]:
     """The names of ``forward`` and the methods it calls through ``self`` (to any depth);
     every method when the class defines no ``forward`` (a subclass overriding a helper)."""
@@ -366,12 +389,12 @@ def _name_skips(
     owner: str,
     facts: CutFacts,
     parents: dict[int, ast.AST],
-    cut: bool,
+    cut: Collection[str] | None,
     method: Callable[[ast.AST], bool],
 ) -> Iterator[tuple[ast.AST, str]]:
     """The skip signals of the parts of a trained model ``owner`` (its class unread) in the
-    file: ``owner.A[e]`` with ``e`` computed; with ``cut``, ``owner.A(x)`` run only cut from
-    the gradient."""
+    file: ``owner.A[e]`` with ``e`` computed; ``owner.A(x)`` run only cut from the gradient,
+    for ``A`` of ``cut`` (None: any ``A``, when the file never calls the model whole)."""
     uses: dict[str, list[tuple[ast.AST, bool]]] = {}
     for node in ast_nodes.walk(tree):
         if _computed_pick(node, owner, None, parents):
@@ -380,7 +403,7 @@ def _name_skips(
             node, owner, parents, facts, method
         ):
             yield node, BRANCHED
-        attribute = _submodule(node, owner, None) if cut else None
+        attribute = _submodule(node, owner, cut) if cut is None or cut else None
         if attribute in facts.module_api:
             attribute = None
         if attribute is not None and _used(node, parents, run_only=True):

@@ -36,6 +36,7 @@ from ml_switcheroo.analysis.freeze_reach import (
     nodes_by_place as _nodes_by_place,
 )
 from ml_switcheroo.analysis.gradient_skips import CutFacts, cut_facts, first_gradient_skip
+from ml_switcheroo.analysis.handed_models import Handed, spread
 from ml_switcheroo.analysis.loaded_models import loaded_in, loaded_names
 from ml_switcheroo.analysis.own_optimizer import OwnFacts, own_optimizer_problem
 from ml_switcheroo.analysis.parameters import PART, UNKNOWN, parameters_argument, select
@@ -701,14 +702,16 @@ class ModelFacts:
         elsewhere = cross_file.defines_def_elsewhere if cross_file is not None else _never
         own: tuple[ast.AST, str] | None = None
         unreadable = False
-        if _may_skip_gradients(self.module, facts, bool(trained)):
+        handed: frozenset[Handed] = frozenset()
+        if _may_skip_gradients(self.module, facts, trained):
             optimizers.discard(None)
             try:  # (the code written out once: a file with no such word is not)
                 tree = ast_nodes.parse(self.module.code)
             except (SyntaxError, ValueError):  # newer syntax than this Python's `ast` reads
                 unreadable = True
             else:
-                own = first_gradient_skip(tree, facts, trained, optimizers, elsewhere)  # type: ignore[arg-type]
+                names, handed = spread(tree, trained)  # `train_step(model, ...)`: its `net`
+                own = first_gradient_skip(tree, facts, names, optimizers, elsewhere)  # type: ignore[arg-type]
         if unreadable:
             code, why = "?", "(this Python's ast cannot read the file to tell)"
             place = os.path.basename(self.filename) if self.filename else "this file"
@@ -719,7 +722,7 @@ class ModelFacts:
             name = os.path.basename(self.filename) if self.filename else "this file"
             place, kind = f"{name}:{node.lineno}", findings.GRADIENT_SKIPPED  # type: ignore[attr-defined]
         else:
-            found = cross_file.gradient_skip_elsewhere() if cross_file is not None else None
+            found = cross_file.gradient_skip_elsewhere(handed) if cross_file is not None else None
             if found is None:
                 return
             (code, why, place), kind = found, findings.GRADIENT_SKIPPED_ELSEWHERE
@@ -946,11 +949,12 @@ class ModelFacts:
         self._torch_only_statements = finder.statements
 
 
-def _may_skip_gradients(module: cst.Module, facts: CutFacts, trained: bool) -> bool:
+def _may_skip_gradients(module: cst.Module, facts: CutFacts, trained: Collection[str]) -> bool:
     """Whether ``module`` spells anything ``first_gradient_skip`` reads: a class defining
     ``forward``, a ``.grad`` attribute or a ``setattr``, ``find_unused_parameters``; with a
-    trained model's name, an item read or a cutting / clearing word (``detach``, ``no_grad``,
-    ``zero_grad``). A file spelling none is not parsed again (one ``cst`` walk)."""
+    trained model's name, an item read, a cutting / clearing word (``detach``, ``no_grad``,
+    ``zero_grad``) or the name handed to or received from a call (``handed_models``). A file
+    spelling none is not parsed again (one ``cst`` walk)."""
     words = {*facts.cutting_methods, *facts.cutting_attributes, *facts.free_contexts}
     words |= {*facts.clearing_methods, "set_grad_enabled"}
     for node in cst_walk.walk(module):
@@ -970,6 +974,10 @@ def _may_skip_gradients(module: cst.Module, facts: CutFacts, trained: bool) -> b
             return True
         if isinstance(node, cst.Name) and node.value in words:
             return True
+        if isinstance(node, cst.Arg) and dotted_name(node.value) in trained:
+            return True
+        if isinstance(node, cst.Param) and node.name.value in trained:
+            return True  # `def build_optimizer(model)`: its callers' model (`handed_models`)
     return False
 
 

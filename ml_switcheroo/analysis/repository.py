@@ -594,7 +594,7 @@ class RepositoryIndex:
         if keep:
             self.facts(path, (data, tree))
         elif path not in self._facts and path not in self._imports:
-            self._imports[path] = (data, _tree_imports(path, self.module_of(path), tree))
+            self._imports[path] = (data, _tree_imports(path, self.module_of(path), tree, data))
 
     def remember_source(self, path: str, data: bytes, mtime_ns: int, size: int) -> None:
         """Take ``data``, read by the caller at this stat, as the bytes of ``path`` (not read
@@ -1508,6 +1508,7 @@ def _read_facts(path: str, module: str, data: bytes, tree: ast.Module | None = N
         facts.error = Unknown(Place(path, line), "fails to parse")
         return facts
     _read_import_statements(facts, ast_nodes.statements(facts.tree))
+    _read_named_imports(facts, data)
     facts.error = _script_folder_import(facts, ast_nodes.statements(facts.tree))
     if facts.error is not None:
         facts.tree = None  # no fact of the file is known (as for a file that fails to parse)
@@ -1592,14 +1593,15 @@ def _read_imports(path: str, module: str, data: bytes) -> FileImports:
         tree = ast_nodes.parse(data, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return FileImports({}, False)
-    return _tree_imports(path, module, tree)
+    return _tree_imports(path, module, tree, data)
 
 
-def _tree_imports(path: str, module: str, tree: ast.Module) -> FileImports:
-    """``_read_imports`` of the file whose ``ast`` is ``tree``."""
+def _tree_imports(path: str, module: str, tree: ast.Module, data: bytes) -> FileImports:
+    """``_read_imports`` of the file whose ``ast`` is ``tree`` (of ``data``)."""
     facts = FileFacts(path, module)
     facts.tree = tree
     _read_import_statements(facts, ast_nodes.statements(facts.tree))
+    _read_named_imports(facts, data)
     _read_definitions(facts)
     return FileImports(facts.imports, facts.defines, tuple(facts.submodules))
 
@@ -1626,6 +1628,33 @@ def _read_import_statements(facts: FileFacts, statements: Iterable[ast.AST]) -> 
                     facts.submodules.append(source)  # run, and what it binds read
                 else:
                     _import(facts, alias.asname or alias.name, f"{source}.{alias.name}")
+
+
+_NAMED_IMPORT_FUNCTIONS = ("import_module", "__import__")
+
+
+def _read_named_imports(facts: FileFacts, data: bytes) -> None:
+    """Record the modules the file imports by a literal name
+    (``importlib.import_module("multitask")``, ``__import__("models.heads")``) as run by it
+    (``facts.submodules``): the import graph then links them as it links an import statement
+    (probe s42 c40). Only files spelling such a call are walked. A computed name
+    (``import_module(cfg.model)``) links nothing: not seen."""
+    if not any(word.encode() in data for word in _NAMED_IMPORT_FUNCTIONS):
+        return
+    for node in ast_nodes.walk(facts.tree):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        first = node.args[0]
+        if (
+            name in _NAMED_IMPORT_FUNCTIONS
+            and isinstance(first, ast.Constant)
+            and isinstance(first.value, str)
+            and first.value
+            and not first.value.startswith(".")
+        ):
+            facts.submodules.append(first.value)
 
 
 def _read_definitions(facts: FileFacts) -> None:

@@ -272,6 +272,26 @@ SKIPS.update(
             ),
             "sets gradients to None",
         ),
+        # probe s42 c32: the step function's model has another name
+        "head_picked_in_a_step_function_by_another_name": (
+            HEAD
+            + CLASS.format(forward="        return self.head0(self.hidden(x))")
+            + "def train_step(net, opt, x, y, task):\n    opt.zero_grad()\n"
+            "    loss = ((net.heads[task](net.hidden(x)) - y) ** 2).mean()\n"
+            "    loss.backward()\n    opt.step()\n\n\nmodel = Net()\n"
+            "optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)\n"
+            "for x, y, task in loader:\n    train_step(model, optimizer, x, y, task)\n",
+            "picked by a computed index",
+        ),
+        # probe s42 c90: a part its forward never runs, under no_grad next to a whole call
+        "a_part_outside_forward_under_no_grad_next_to_a_whole_call": (
+            _source(
+                "        return self.head0(self.hidden(x))",
+                "    with torch.no_grad():\n        target = model.head1(x)\n"
+                "    loss = ((model(x, task) - target) ** 2).mean()",
+            ),
+            "only cut from the gradient",
+        ),
     }
 )
 
@@ -359,6 +379,17 @@ TWINS = {
         "    def value(self, x):\n        return self.head1(self.hidden(x))\n\n"
         "    def act(self, x):\n        return self.head0(self.hidden(x))\n\n    def forward(",
     ),
+    "a_step_function_running_the_whole_model": HEAD
+    + CLASS.format(forward="        return self.head0(self.hidden(x))")
+    + "def train_step(net, opt, x, y, task):\n    opt.zero_grad()\n"
+    "    loss = ((net(x, task) - y) ** 2).mean()\n    loss.backward()\n    opt.step()\n\n\n"
+    "model = Net()\noptimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)\n"
+    "for x, y, task in loader:\n    train_step(model, optimizer, x, y, task)\n",
+    "a_part_its_forward_runs_under_no_grad_next_to_a_whole_call": _source(
+        "        return self.head0(self.hidden(x))",
+        "    with torch.no_grad():\n        target = model.head0(x)\n"
+        "    loss = ((model(x, task) - target) ** 2).mean()",
+    ),
 }
 
 
@@ -405,3 +436,85 @@ def test_a_manual_zero_grad_helper_in_an_imported_file_translates(tmp_path: Path
         "opt = torch.optim.AdamW(model.parameters(), lr=1e-3)\nclear(model)\n"
     )
     assert not _escapes_of_a_package(tmp_path, {"pkg/helpers.py": helpers, "pkg/train.py": train})
+
+
+FACTORY = (
+    "import torch\n\n\ndef build_optimizer(model, lr=1e-3):\n"
+    "    return torch.optim.AdamW(model.parameters(), lr=lr)\n"
+)
+FACTORY_LOOP = """\
+import torch
+from pkg.factory import build_optimizer
+from pkg.net import Net
+
+model = Net()
+optimizer = build_optimizer(model)
+for x, y, task in loader:
+    optimizer.zero_grad()
+{step}
+    loss.backward()
+    optimizer.step()
+"""
+
+
+def _factory_escapes(tmp_path: Path, step: str) -> list[Record]:
+    """The AdamW escapes of an optimizer factory file whose optimizer the loop file steps
+    (probe s42 c77, c78: as in timm, mmcv, detectron)."""
+    from tests.differential.harness import translate_package
+
+    net = HEAD + CLASS.format(forward="        return self.head0(torch.tanh(self.hidden(x)))")
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/net.py": net,
+        "pkg/factory.py": FACTORY,
+        "pkg/train.py": FACTORY_LOOP.format(step=step),
+    }
+    translation = translate_package(tmp_path, files, exact=True)["pkg/factory.py"]
+    return [r for r in translation.escapes if r.api == "torch.optim.AdamW"]
+
+
+@pytest.mark.parametrize(
+    ("step", "said"),
+    [
+        (
+            "    with torch.no_grad():\n        h = model.hidden(x)\n"
+            "    loss = ((model.head0(h) - y) ** 2).mean()",
+            "`model.hidden(x)` at pkg/train.py:10 runs only cut from the gradient",
+        ),
+        (
+            "    loss = ((model.heads[task](model.hidden(x)) - y) ** 2).mean()",
+            "`model.heads[task]` at pkg/train.py:9 runs one submodule picked",
+        ),
+    ],
+)
+def test_a_skip_where_a_factory_built_optimizer_is_stepped_escapes(
+    tmp_path: Path, step: str, said: str
+) -> None:
+    (record,) = _factory_escapes(tmp_path, step)
+    assert said in record.reason, record.reason
+
+
+def test_a_factory_built_optimizer_stepped_on_the_whole_model_translates(tmp_path: Path) -> None:
+    assert not _factory_escapes(tmp_path, "    loss = ((model(x, task) - y) ** 2).mean()")
+
+
+def _imported_by_name_escapes(tmp_path: Path, forward: str) -> list[Record]:
+    """The AdamW escapes of a loop whose model class comes from
+    ``importlib.import_module("pkg.net")`` (probe s42 c40)."""
+    train = (
+        "import importlib\n\nimport torch\n\n"
+        "model = importlib.import_module('pkg.net').Net()\n"
+        "opt = torch.optim.AdamW(model.parameters(), lr=1e-3)\n"
+    )
+    files = {"pkg/net.py": HEAD + CLASS.format(forward=forward), "pkg/train.py": train}
+    return _escapes_of_a_package(tmp_path, files)
+
+
+def test_a_skip_in_a_model_file_imported_by_name_escapes(tmp_path: Path) -> None:
+    forward = "        return self.heads[task](self.hidden(x))"
+    (record,) = _imported_by_name_escapes(tmp_path, forward)
+    assert "pkg/net.py:" in record.reason and "picked by a computed index" in record.reason
+
+
+def test_a_model_file_imported_by_name_without_a_skip_translates(tmp_path: Path) -> None:
+    assert not _imported_by_name_escapes(tmp_path, "        return self.heads[0](self.hidden(x))")
