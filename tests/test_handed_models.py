@@ -50,3 +50,17 @@ def test_a_linked_file_receives_the_names() -> None:
     assert received_names(tree, {into}) == {"net"}
     assert received_names(tree, {out}) == {"m"}
     assert received_names(tree, ()) == set()
+
+
+def test_a_class_called_with_the_model_stores_it_on_self() -> None:
+    source = (
+        "class Trainer:\n    def __init__(self, net, opt):\n        self.model = net\n\n"
+        "    def step(self, x):\n        return self.model(x)\n\nTrainer(model, o)\n"
+    )
+    assert _spread(source, {"model"})[0] == {"model", "net", "self.model"}
+
+
+def test_a_linked_trainer_class_receives_the_model() -> None:
+    tree = ast.parse("class Trainer:\n    def __init__(self, net):\n        self.model = net\n")
+    names, _ = spread(tree, (), {Handed("Trainer", 0, None, True)})
+    assert names == {"net", "self.model"}

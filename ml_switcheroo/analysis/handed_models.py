@@ -10,6 +10,8 @@ the names are spread, inside a file to a fixpoint and one call across files:
   parameter there is trained too;
 - a function of the file with a trained name as a parameter: what its callers in the file pass
   there is trained too;
+- a plain copy (``self.model = model``, ``net = model``) is trained too; a class called with
+  it hands it to its ``__init__``;
 - either across files: a ``Handed`` says which function and which argument, and a linked file
   finds its names with ``received_names``.
 
@@ -52,11 +54,17 @@ def spread(
     nodes = ast_nodes.walk(tree)
     defs = _definitions(tree)
     calls = [n for n in nodes if isinstance(n, ast.Call) and _callee(n) is not None]
+    copies = [
+        (dotted(n.targets[0]), dotted(n.value))
+        for n in nodes
+        if isinstance(n, ast.Assign) and len(n.targets) == 1 and dotted(n.value) is not None
+    ]
     names = set(trained) | received_names(tree, handed, defs, calls)
     out: set[Handed] = set()
     changed = True
     while changed:
         before = len(names)
+        names.update(target for target, value in copies if value in names)  # `self.model = model`
         for call in calls:
             callee = _callee(call)
             for index, keyword, value in _arguments(call):
@@ -103,7 +111,8 @@ def received_names(
 
 def _definitions(tree: ast.Module) -> dict[str, list[tuple[ast.AST, bool]]]:
     """Function name -> each ``def`` of it at any depth, with whether it is a method (its
-    first parameter is the bound instance: a ``def`` in a class body, not a staticmethod)."""
+    first parameter is the bound instance: a ``def`` in a class body, not a staticmethod); a
+    class's name -> its ``__init__`` (``Trainer(model, opt)``)."""
     found: dict[str, list[tuple[ast.AST, bool]]] = {}
     for node in ast_nodes.walk(tree):
         body = node.body if isinstance(node, ast.ClassDef) else None
@@ -111,6 +120,8 @@ def _definitions(tree: ast.Module) -> dict[str, list[tuple[ast.AST, bool]]]:
             if isinstance(statement, _FUNCTIONS):
                 static = any(dotted(d) == "staticmethod" for d in statement.decorator_list)
                 found.setdefault(statement.name, []).append((statement, not static))
+                if statement.name == "__init__":
+                    found.setdefault(node.name, []).append((statement, True))  # type: ignore[attr-defined]
         if isinstance(node, (ast.Module, *_FUNCTIONS)):
             for statement in node.body:
                 if isinstance(statement, _FUNCTIONS):

@@ -518,3 +518,50 @@ def test_a_skip_in_a_model_file_imported_by_name_escapes(tmp_path: Path) -> None
 
 def test_a_model_file_imported_by_name_without_a_skip_translates(tmp_path: Path) -> None:
     assert not _imported_by_name_escapes(tmp_path, "        return self.heads[0](self.hidden(x))")
+
+
+TRAINER = """\
+import torch
+
+
+class Trainer:
+    def __init__(self, net, optimizer):
+        self.model = net
+        self.optimizer = optimizer
+
+    def step(self, x, y, task):
+        self.optimizer.zero_grad()
+{step}
+        loss.backward()
+        self.optimizer.step()
+"""
+TRAINER_MAIN = (
+    "import torch\nfrom pkg.net import Net\nfrom pkg.trainer import Trainer\n\nmodel = Net()\n"
+    "opt = torch.optim.AdamW(model.parameters(), lr=1e-3)\ntrainer = Trainer(model, opt)\n"
+)
+
+
+def _trainer_escapes(tmp_path: Path, step: str) -> list[Record]:
+    """The AdamW escapes of a file handing its model and optimizer to a trainer class of
+    another file (``self.model = net``)."""
+    from tests.differential.harness import translate_package
+
+    net = HEAD + CLASS.format(forward="        return self.head0(torch.tanh(self.hidden(x)))")
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/net.py": net,
+        "pkg/trainer.py": TRAINER.format(step=step),
+        "pkg/train.py": TRAINER_MAIN,
+    }
+    translation = translate_package(tmp_path, files, exact=True)["pkg/train.py"]
+    return [r for r in translation.escapes if r.api == "torch.optim.AdamW"]
+
+
+def test_a_head_picked_by_a_trainer_class_of_another_file_escapes(tmp_path: Path) -> None:
+    step = "        loss = ((self.model.heads[task](x) - y) ** 2).mean()"
+    reasons = [r.reason for r in _trainer_escapes(tmp_path, step)]
+    assert any("`self.model.heads[task]` at pkg/trainer.py:11" in r for r in reasons), reasons
+
+
+def test_a_trainer_class_running_the_whole_model_translates(tmp_path: Path) -> None:
+    assert not _trainer_escapes(tmp_path, "        loss = ((self.model(x, task) - y) ** 2).mean()")
