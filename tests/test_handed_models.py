@@ -31,11 +31,18 @@ def test_an_argument_after_a_starred_one_binds_nothing() -> None:
     assert _spread(source, {"model"})[0] == {"model"}
 
 
-def test_the_callers_of_a_function_given_the_model_pass_it() -> None:
-    source = "def build(model):\n    pass\n\nopt = build(net)\n"
-    names, handed = _spread(source, {"model"})
+def test_the_callers_of_an_optimizer_builder_pass_the_model() -> None:
+    tree = ast.parse("def build(model):\n    pass\n\nopt = build(net)\n")
+    names, handed = spread(tree, {"model"}, (), {"build"})
     assert names == {"model", "net"}
     assert Handed("build", 0, "model", False) in handed
+
+
+def test_the_callers_of_another_function_with_a_parameter_of_that_name_pass_something_else() -> (
+    None
+):
+    source = "def evaluate(model):\n    pass\n\nevaluate(model_ema)\n"
+    assert _spread(source, {"model"})[0] == {"model"}
 
 
 def test_a_function_of_another_file_is_handed_the_model() -> None:

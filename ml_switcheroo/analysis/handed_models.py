@@ -8,8 +8,8 @@ the names are spread, inside a file to a fixpoint and one call across files:
 
 - a call of a function the file defines with a trained name as an argument: the function's
   parameter there is trained too;
-- a function of the file with a trained name as a parameter: what its callers in the file pass
-  there is trained too;
+- a function building an optimizer over a parameter (``def build_optimizer(model)``): what
+  its callers in the file pass there is trained too;
 - a plain copy (``self.model = model``, ``net = model``) is trained too; a class called with
   it hands it to its ``__init__``;
 - either across files: a ``Handed`` says which function and which argument, and a linked file
@@ -45,12 +45,18 @@ class Handed:
 
 
 def spread(
-    tree: ast.Module, trained: Collection[str], handed: Collection[Handed] = ()
+    tree: ast.Module,
+    trained: Collection[str],
+    handed: Collection[Handed] = (),
+    builders: Collection[str] = (),
 ) -> tuple[frozenset[str], frozenset[Handed]]:
     """The names of ``tree`` holding a trained model: ``trained``, those ``handed`` gives
     (``received_names``) and those calls of the file's own functions spread them to (to a
     fixpoint); and the ``Handed`` of each call crossing to another file (a callee the file
-    does not define, or a function of the file other files may call)."""
+    does not define, or one of ``builders``, the functions building the optimizers, whose
+    callers pass the model: ``def build_optimizer(model)``). Only a builder's callers: the
+    callers of any function with a parameter named like the model (``evaluate(model_ema)``
+    for ``def evaluate(model)``) pass something else."""
     nodes = ast_nodes.walk(tree)
     defs = _definitions(tree)
     calls = [n for n in nodes if isinstance(n, ast.Call) and _callee(n) is not None]
@@ -74,8 +80,8 @@ def spread(
                     names.update(_parameter(d, m, index, keyword) for d, m in defs[callee])
                 else:
                     out.add(Handed(callee, index, keyword, True))  # type: ignore[arg-type]
-        for name, found in defs.items():
-            for function, method in found:
+        for name in builders:
+            for function, method in defs.get(name, ()):
                 for index, parameter in enumerate(_parameters(function, method)):
                     if parameter not in names:
                         continue

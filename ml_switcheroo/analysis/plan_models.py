@@ -710,7 +710,8 @@ class ModelFacts:
             except (SyntaxError, ValueError):  # newer syntax than this Python's `ast` reads
                 unreadable = True
             else:
-                names, handed = spread(tree, trained)  # `train_step(model, ...)`: its `net`
+                builders = {f.name.value for s in constructors if (f := s.function) is not None}  # type: ignore[attr-defined]
+                names, handed = spread(tree, trained, (), builders)  # `train_step(model, ...)`
                 own = first_gradient_skip(tree, facts, names, optimizers, elsewhere)  # type: ignore[arg-type]
         if unreadable:
             code, why = "?", "(this Python's ast cannot read the file to tell)"
