@@ -57,6 +57,7 @@ class CutFacts:
     # `m.to(d)`, `m.train()`, `m.parameters()`, `m.load_state_dict(sd)`: a module's own API,
     # no part of it
     module_api: frozenset[str] = frozenset()
+    wrapped_module: frozenset[str] = frozenset()  # `ddp.module`: the model a wrapper wraps
 
 
 def cut_facts(semantic_map: SemanticMap) -> CutFacts:
@@ -78,6 +79,7 @@ def cut_facts(semantic_map: SemanticMap) -> CutFacts:
                 *semantic_map.gradient_free_methods,
             }
         ),
+        spec.wrapped_module,
     )
 
 
@@ -135,19 +137,22 @@ def first_gradient_skip(
         if isinstance(node, ast.Call) and _declares_unused(node):
             found.append((node, DECLARED))
     unrun = _never_run(classes, facts) if trained else frozenset()
+
+    def method(node: ast.AST) -> bool:  # `agent.get_value(x)`: a function, no part
+        return _method_called(node, defined, defined_elsewhere)
+
     for name in sorted(trained):
         if name == "self":
             continue
-        whole = _called_whole(tree, name, facts, parents)
-
-        def method(node: ast.AST) -> bool:  # `agent.get_value(x)`: a function, no part
-            return _method_called(node, defined, defined_elsewhere)
-
+        # `model.module.heads[t]` after `model = DDP(model)`: the same model's parts
+        owners = [name, *(f"{name}.{w}" for w in sorted(facts.wrapped_module))]
+        whole = any(_called_whole(tree, owner, facts, parents) for owner in owners)
         cut = None if not whole else unrun  # (a whole call runs what its forward runs)
-        for node, why in _name_skips(tree, name, facts, parents, cut, method):
-            if why == CUT and method(node):
-                continue
-            found.append((node, why))
+        for owner in owners:
+            for node, why in _name_skips(tree, owner, facts, parents, cut, method):
+                if why == CUT and method(node):
+                    continue
+                found.append((node, why))
     return min(found, key=lambda f: _position(f[0]), default=None)
 
 

@@ -283,6 +283,14 @@ SKIPS.update(
             "for x, y, task in loader:\n    train_step(model, optimizer, x, y, task)\n",
             "picked by a computed index",
         ),
+        # the wrapped model of `model = DistributedDataParallel(model)`
+        "head_picked_through_the_wrapped_module": (
+            _source(
+                "        return self.head0(self.hidden(x))",
+                "    loss = ((model.module.heads[task](x) - y) ** 2).mean()",
+            ).replace("model = Net()\n", "model = Net()\nmodel = torch.nn.DataParallel(model)\n"),
+            "picked by a computed index",
+        ),
         # probe s42 c90: a part its forward never runs, under no_grad next to a whole call
         "a_part_outside_forward_under_no_grad_next_to_a_whole_call": (
             _source(
@@ -379,6 +387,10 @@ TWINS = {
         "    def value(self, x):\n        return self.head1(self.hidden(x))\n\n"
         "    def act(self, x):\n        return self.head0(self.hidden(x))\n\n    def forward(",
     ),
+    "a_constant_head_through_the_wrapped_module": _source(
+        "        return self.head0(self.hidden(x))",
+        "    loss = ((model.module.heads[0](x) - y) ** 2).mean()",
+    ).replace("model = Net()\n", "model = Net()\nmodel = torch.nn.DataParallel(model)\n"),
     "a_step_function_running_the_whole_model": HEAD
     + CLASS.format(forward="        return self.head0(self.hidden(x))")
     + "def train_step(net, opt, x, y, task):\n    opt.zero_grad()\n"
