@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Collection
 
-from ml_switcheroo.analysis.handed_models import Handed, received_names, spread
+from ml_switcheroo.analysis.handed_models import Handed, hand_facts, spread
+from ml_switcheroo.targets.catalogue import load_semantic_map
+
+FACTS = hand_facts(load_semantic_map())
 
 
-def _spread(source: str, trained: set[str]) -> tuple[frozenset[str], frozenset[Handed]]:
-    return spread(ast.parse(source), trained)
+def _spread(
+    source: str,
+    trained: Collection[str] = (),
+    handed: Collection[Handed] = (),
+    builders: Collection[str] = (),
+) -> tuple[set[str], frozenset[Handed]]:
+    names, out = spread(ast.parse(source), trained, handed, builders, FACTS)
+    return set(names), out
 
 
 def test_a_function_of_the_file_called_with_the_model_trains_its_parameter() -> None:
-    names, _ = _spread("def step(net, opt):\n    pass\n\nstep(model, o)\n", {"model"})
-    assert names == {"model", "net"}
+    assert _spread("def step(net, opt):\n    pass\n\nstep(model, o)\n", {"model"})[0] == {
+        "model",
+        "net",
+    }
 
 
 def test_a_method_call_does_not_count_self() -> None:
@@ -26,16 +38,32 @@ def test_a_keyword_argument_binds_its_parameter() -> None:
     assert _spread(source, {"m"})[0] == {"m", "model"}
 
 
-def test_an_argument_after_a_starred_one_binds_nothing() -> None:
-    source = "def step(a, net):\n    pass\n\nstep(*xs, model)\n"
-    assert _spread(source, {"model"})[0] == {"model"}
+def test_a_model_packed_in_star_args_may_be_any_parameter() -> None:
+    source = "def step(a, net, *rest):\n    pass\n\nstep(*(model, x))\n"
+    assert _spread(source, {"model"})[0] == {"model", "a", "net", "rest"}
 
 
 def test_the_callers_of_an_optimizer_builder_pass_the_model() -> None:
-    tree = ast.parse("def build(model):\n    pass\n\nopt = build(net)\n")
-    names, handed = spread(tree, {"model"}, (), {"build"})
+    names, handed = _spread(
+        "def build(model):\n    pass\n\nopt = build(net)\n", {"model"}, (), {"build"}
+    )
     assert names == {"model", "net"}
     assert Handed("build", 0, "model", False) in handed
+
+
+def test_a_builder_given_the_parameters_is_passed_the_model_of_them() -> None:
+    source = "def build(params):\n    pass\n\nopt = build(net.parameters())\n"
+    assert _spread(source, {"params"}, (), {"build"})[0] == {"params", "net"}
+
+
+def test_the_callers_of_a_class_building_the_optimizer_pass_the_model() -> None:
+    source = (
+        "class Trainer:\n    def __init__(self, model):\n        self.model = model\n\n"
+        "t = Trainer(net)\n"
+    )
+    names, handed = _spread(source, {"self.model"}, (), {"__init__"})
+    assert names == {"self.model", "model", "net"}
+    assert Handed("Trainer", 0, "model", False) in handed
 
 
 def test_the_callers_of_another_function_with_a_parameter_of_that_name_pass_something_else() -> (
@@ -46,17 +74,39 @@ def test_the_callers_of_another_function_with_a_parameter_of_that_name_pass_some
 
 
 def test_a_function_of_another_file_is_handed_the_model() -> None:
-    _, handed = _spread("train_one_epoch(loader, model)\n", {"model"})
-    assert handed == {Handed("train_one_epoch", 1, None, True)}
+    assert _spread("train_one_epoch(loader, model)\n", {"model"})[1] == {
+        Handed("train_one_epoch", 1, None, True)
+    }
+
+
+def test_a_callee_is_read_through_its_import_alias_and_copies() -> None:
+    source = (
+        "from engine import train_one_epoch as fit\nimport functools\nimport torch\n"
+        "step = torch.compile(fit)\nstep(model)\nfunctools.partial(evaluate, model)\n"
+    )
+    assert _spread(source, {"model"})[1] == {
+        Handed("train_one_epoch", 0, None, True),
+        Handed("evaluate", 0, None, True),
+    }
+
+
+def test_copies_name_the_same_model_both_ways() -> None:
+    source = (
+        "import torch\nfrom torch.nn.parallel import DistributedDataParallel as DDP\n"
+        "model_without_ddp = model\nmodel = DDP(model_without_ddp)\n"
+        "net, crit = model.to(device), loss\nself.model: nn.Module = net\ninner = ddp.module\n"
+    )
+    assert _spread(source, {"self.model"})[0] == {"self.model", "net", "model", "model_without_ddp"}
+    assert _spread(source, {"inner"})[0] == {"inner", "ddp"}
 
 
 def test_a_linked_file_receives_the_names() -> None:
-    tree = ast.parse("def train_one_epoch(loader, net):\n    pass\n\nopt = build(m)\n")
+    source = "def train_one_epoch(loader, net):\n    pass\n\nopt = build(m)\n"
     into = Handed("train_one_epoch", 1, None, True)
     out = Handed("build", 0, "model", False)
-    assert received_names(tree, {into}) == {"net"}
-    assert received_names(tree, {out}) == {"m"}
-    assert received_names(tree, ()) == set()
+    assert _spread(source, (), {into})[0] == {"net"}
+    assert _spread(source, (), {out})[0] == {"m"}
+    assert _spread(source)[0] == set()
 
 
 def test_a_class_called_with_the_model_stores_it_on_self() -> None:
@@ -67,7 +117,7 @@ def test_a_class_called_with_the_model_stores_it_on_self() -> None:
     assert _spread(source, {"model"})[0] == {"model", "net", "self.model"}
 
 
-def test_a_linked_trainer_class_receives_the_model() -> None:
-    tree = ast.parse("class Trainer:\n    def __init__(self, net):\n        self.model = net\n")
-    names, _ = spread(tree, (), {Handed("Trainer", 0, None, True)})
-    assert names == {"net", "self.model"}
+def test_the_names_keep_the_model_they_come_from() -> None:
+    source = "def step(net):\n    pass\n\nstep(g)\nstep2(d)\n"
+    names, _ = spread(ast.parse(source), {"g", "d"}, (), (), FACTS)
+    assert names == {"g": "g", "d": "d", "net": "g"}

@@ -47,9 +47,14 @@ from ml_switcheroo.analysis.freeze_targets import (
     may_hold,
     self_frozen_class,
 )
-from ml_switcheroo.analysis.gradient_skips import cut_facts, defines_method, first_gradient_skip
+from ml_switcheroo.analysis.gradient_skips import (
+    CutFacts,
+    cut_facts,
+    defines_method,
+    first_gradient_skip,
+)
 from ml_switcheroo.analysis.gradient_skips import words as skip_words
-from ml_switcheroo.analysis.handed_models import Handed, spread
+from ml_switcheroo.analysis.handed_models import Handed, HandFacts, hand_facts, spread
 from ml_switcheroo.analysis.hidden_code import (
     HiddenMethod,
     attribute_write_line,
@@ -92,6 +97,11 @@ _NAMED_IMPORT_CALLS = frozenset(
 ParameterFact = tuple[str | None, str]  # (type name, or None with the reason)
 _MAX_REEXPORTS = 4  # modules followed from an imported name to the file defining it
 _MAX_BASES = 8  # files followed from a class to the base class defining a method
+
+
+# Rounds of following a trained model into the calls linked files make with it
+# (``CrossFile.gradient_skip_elsewhere``): main -> engine -> helpers is two.
+MAX_HAND_ROUNDS = 4
 
 
 @dataclass
@@ -1019,25 +1029,51 @@ class CrossFile:
         computed index, skipped by a loop's ``continue``; ``p.grad = None``) in a file of the
         repository linked to this one (``_first_linked``). ``handed``: the calls this file's
         trained models cross (``handed_models.spread``): the names they arrive in there are
-        trained models of that file (``build_optimizer(model)`` in the loop's file). A file that
-        may hold one and fails to parse: ``("", "", its place)``."""
+        trained models of that file (``build_optimizer(model)`` in the loop's file), and the
+        calls they cross from there are followed on, to a fixpoint (``main`` -> ``engine`` ->
+        ``helpers``; at most ``MAX_HAND_ROUNDS``, then the last round's answer stands). A file
+        that may hold one and fails to parse: ``("", "", its place)``."""
         facts = cut_facts(self.semantic_map)
-        functions = {h.function for h in handed}
-
-        def ask(file: FileFacts) -> tuple[str, ast.AST] | None:
-            trained = spread(file.tree, (), handed)[0] if handed else ()  # type: ignore[arg-type]
-            elsewhere = replace(self, path=file.path).defines_def_elsewhere
-            found = first_gradient_skip(file.tree, facts, trained, (), elsewhere)  # type: ignore[arg-type]
-            return _skip_last(found)
-
-        found = self._first_linked(
-            skip_words(facts) | functions,
-            ("gradient skip", id(self.semantic_map), handed),
-            ask,
-        )
+        hands = hand_facts(self.semantic_map)
+        for _ in range(MAX_HAND_ROUNDS):
+            found, more = self._gradient_skip_linked(facts, hands, handed)
+            if found is not None or more <= handed:
+                break
+            handed = handed | more
         if isinstance(found, str):
             return "", "", found
         return (_skip_code(found[1][1]), found[1][0], found[0]) if found is not None else None
+
+    def _gradient_skip_linked(
+        self, facts: CutFacts, hands: HandFacts, handed: frozenset[Handed]
+    ) -> tuple[tuple[str, Any] | str | None, frozenset[Handed]]:
+        """``_first_linked``'s answer to the gradient-skip question with ``handed``, and (when
+        there is none) the calls the handed models cross on from the linked files."""
+        question = ("gradient skip", id(self.semantic_map), handed)
+
+        def asked(file: FileFacts) -> tuple[tuple[str, ast.AST] | None, frozenset[Handed]]:
+            trained: dict[str, str] = {}
+            crossing: frozenset[Handed] = frozenset()
+            if handed:
+                trained, crossing = spread(file.tree, (), handed, (), hands)  # type: ignore[arg-type]
+            elsewhere = replace(self, path=file.path).defines_def_elsewhere
+            found = first_gradient_skip(file.tree, facts, trained, (), elsewhere)  # type: ignore[arg-type]
+            return _skip_last(found), crossing
+
+        def answer(file: FileFacts) -> tuple[str, ast.AST] | None:
+            return self.index.about(file.path, question, partial(asked, file))[0]
+
+        words = skip_words(facts) | {h.function for h in handed}
+        found = self._first_linked(words, ("gradient skip answer", *question[1:]), answer)
+        if found is not None or not handed:
+            return found, frozenset()
+        holding = {p for w in sorted(words) for p in self.index.with_word(w)}
+        crossed: set[Handed] = set()
+        for other in (f for f in self._linked_files() if f in holding):
+            file = self.index.facts(other)
+            if file.tree is not None:
+                crossed |= self.index.about(other, question, partial(asked, file))[1]
+        return None, frozenset(crossed)
 
     def loaded_in_class(self, spec: ParameterSpec) -> tuple[str, str] | None:
         """``(code, file:line)`` of the first store on ``self`` of a call of the map's

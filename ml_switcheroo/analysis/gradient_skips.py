@@ -32,7 +32,7 @@ every step, as it is taken to train them all.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from ml_switcheroo.analysis import ast_nodes
@@ -99,7 +99,7 @@ DECLARED = "declares that some parameters get no gradient"
 def first_gradient_skip(
     tree: ast.Module,
     facts: CutFacts,
-    trained: Collection[str] = (),
+    trained: Collection[str] | Mapping[str, str] = (),
     optimizers: Collection[str] = (),
     defined_elsewhere: Callable[[str], bool] = lambda name: False,
 ) -> tuple[ast.AST, str] | None:
@@ -112,7 +112,9 @@ def first_gradient_skip(
     gradient; ``optimizers``: the dotted names of its optimizers (``self.opt.zero_grad()``
     clears no part of a trained ``self``). A function this file defines or
     ``defined_elsewhere`` (a ``def`` of the repository: ``agent.get_value(x)`` under no_grad)
-    is no part of a trained name: its parameters may run elsewhere."""
+    is no part of a trained name: its parameters may run elsewhere. A mapping ``trained``
+    gives each name the name it was spread from (``handed_models.spread``): the names of one
+    model are called whole when one of them is (``extract(net)`` next to ``model(x)``)."""
     nodes = ast_nodes.walk(tree)
     facts = replace(facts, free_contexts=facts.free_contexts | _context_aliases(nodes, facts))
     found: list[tuple[ast.AST, str]] = []
@@ -141,14 +143,22 @@ def first_gradient_skip(
     def method(node: ast.AST) -> bool:  # `agent.get_value(x)`: a function, no part
         return _method_called(node, defined, defined_elsewhere)
 
-    for name in sorted(trained):
+    roots = trained if isinstance(trained, Mapping) else {name: name for name in trained}
+
+    def owners(name: str) -> list[str]:  # `model.module.heads[t]` after `model = DDP(model)`
+        return [name, *(f"{name}.{w}" for w in sorted(facts.wrapped_module))]
+
+    called = {
+        roots[name]
+        for name in roots
+        if any(_called_whole(tree, owner, facts, parents) for owner in owners(name))
+    }
+    for name in sorted(roots):
         if name == "self":
             continue
-        # `model.module.heads[t]` after `model = DDP(model)`: the same model's parts
-        owners = [name, *(f"{name}.{w}" for w in sorted(facts.wrapped_module))]
-        whole = any(_called_whole(tree, owner, facts, parents) for owner in owners)
+        whole = roots[name] in called
         cut = None if not whole else unrun  # (a whole call runs what its forward runs)
-        for owner in owners:
+        for owner in owners(name):
             for node, why in _name_skips(tree, owner, facts, parents, cut, method):
                 if why == CUT and method(node):
                     continue
@@ -283,7 +293,7 @@ def _class_skips(
                 uses.setdefault(attribute, []).append((node, name, run, _cut(node, facts, parents)))
             if name not in forward:
                 continue  # (a branch of `get_num_params` runs in no step)
-            if _computed_pick(node, "self", parts, parents):
+            if _computed_pick(node, "self", parts, parents, nested=True):
                 yield node, PICKED
             if isinstance(node, (*_LOOPS, ast.comprehension)) and _loop_skips(
                 node, "self", parts, parents
@@ -402,7 +412,11 @@ def _name_skips(
     for ``A`` of ``cut`` (None: any ``A``, when the file never calls the model whole)."""
     uses: dict[str, list[tuple[ast.AST, bool]]] = {}
     for node in ast_nodes.walk(tree):
-        if _computed_pick(node, owner, None, parents):
+        if (
+            _computed_pick(node, owner, None, parents, nested=True)
+            and not _cut(node, facts, parents)  # (an evaluation under no_grad runs none)
+            and not _own_api_only(node, facts, parents)  # `model.heads[t].state_dict()`
+        ):
             yield node, PICKED
         if isinstance(node, ast.If | ast.IfExp) and _loop_branch_differs(
             node, owner, parents, facts, method
@@ -629,12 +643,18 @@ def _constant_index(index: ast.AST) -> bool:
 
 
 def _computed_pick(
-    node: ast.AST, owner: str, stored: Collection[str] | None, parents: dict
+    node: ast.AST,
+    owner: str,
+    stored: Collection[str] | None,
+    parents: dict,
+    nested: bool = False,
 ) -> bool:
     """``owner.A[e]`` read (called or not: ``head = self.heads[task]``) with ``e`` not a
     constant and not made of the targets of an enclosing loop of the same function over all
     of ``owner.A`` (``for i in range(len(self.layers)): self.layers[i](x)``), or
-    ``getattr(owner, name)`` with a computed ``name``."""
+    ``getattr(owner, name)`` with a computed ``name``. With ``nested``, also ``owner.A.B[e]``
+    called (``model.decoder.heads[t](h)``, ``self.model.heads[t](h)``: probe s43 S2; called,
+    as ``self.config.layer_types[i]`` is no part)."""
     if (  # `getattr(self, f"head_{task}")`: a submodule picked by a computed name
         isinstance(node, ast.Call)
         and dotted(node.func) == "getattr"
@@ -650,8 +670,16 @@ def _computed_pick(
         held = [*getattr(container, "values", []), *getattr(container, "elts", [])]
         parts = any(_submodule(v, owner, stored) is not None for v in held)
         return parts and not _constant_index(node.slice)
-    if _submodule(container, owner, stored) is None or _constant_index(node.slice):
+    if _constant_index(node.slice):
         return False
+    if _submodule(container, owner, stored) is None:
+        part = container
+        while isinstance(part, ast.Attribute) and _submodule(part, owner, stored) is None:
+            part = part.value
+        if not (nested and part is not container and _submodule(part, owner, stored)):
+            return False
+        if _run(node, parents) is node:
+            return False
     names = {n.id for n in ast.walk(node.slice) if isinstance(n, ast.Name)}
     text = ast.unparse(container)
     targets: set[str] = set()
@@ -671,6 +699,20 @@ def _computed_pick(
                 }
         parent = parents.get(id(parent))
     return not names or not names <= targets
+
+
+def _own_api_only(node: ast.AST, facts: CutFacts, parents: dict[int, ast.AST]) -> bool:
+    """``node`` (a picked part) is only asked a method of a module's own API
+    (``model.heads[t].state_dict()``, ``.parameters()``): it runs nothing."""
+    parent = parents.get(id(node))
+    call = parents.get(id(parent)) if parent is not None else None
+    return (
+        isinstance(parent, ast.Attribute)
+        and parent.value is node
+        and parent.attr in facts.module_api
+        and isinstance(call, ast.Call)
+        and call.func is parent
+    )
 
 
 def _over_all_of(iterated: ast.AST, container: str) -> bool:

@@ -1,22 +1,31 @@
-"""A trained model followed across calls, by name (probe s42 c32, c77, c78).
+"""A trained model followed across calls, by name (probe s42 c32, c77, c78; probe s43).
 
 The gradient-skip rule (``gradient_skips``) reads the parts of a trained model by the model's
 name in a file. Real code hands the model on: ``train_step(model, opt, x)`` runs
 ``net.heads[task](h)`` under the name ``net``; ``optimizer = build_optimizer(model)`` in the
 loop's file builds the optimizer in a factory file, whose ``model`` is only a parameter. So
-the names are spread, inside a file to a fixpoint and one call across files:
+the names are spread, inside a file to a fixpoint and across linked files
+(``CrossFile.gradient_skip_elsewhere``, to a fixpoint too):
 
-- a call of a function the file defines with a trained name as an argument: the function's
-  parameter there is trained too;
-- a function building an optimizer over a parameter (``def build_optimizer(model)``): what
-  its callers in the file pass there is trained too;
-- a plain copy (``self.model = model``, ``net = model``) is trained too; a class called with
-  it hands it to its ``__init__``;
-- either across files: a ``Handed`` says which function and which argument, and a linked file
-  finds its names with ``received_names``.
+- a call of a function the file defines with a trained name as an argument (also packed in a
+  ``*args``: every parameter then): the function's parameter there is trained too; a class
+  called with it hands it to its ``__init__``; ``functools.partial(f, model)`` (the map's
+  ``binding_calls``) is a call of ``f``;
+- a function building an optimizer over a parameter (``def build_optimizer(model)``,
+  ``def build(params)`` given ``model.parameters()``, a class whose ``__init__`` builds one):
+  what its callers pass there is trained too;
+- a copy names the same model both ways: ``self.model = model``, ``net, crit = model, loss``,
+  ``self.model = model.to(device)`` (the map's ``modules.self_methods``), ``model =
+  DDP(model_without_ddp)`` and ``torch.compile(model)`` (``modules.wrappers``), ``net =
+  model.module`` (``parameters.wrapped_module``);
+- a callee is read through the file's import aliases (``from engine import train as fit``)
+  and its copies (``step = train``, ``step = torch.compile(train)``);
+- across files a ``Handed`` says which function and which argument, and a linked file finds
+  its names with ``spread(tree, (), handed)``.
 
 Names, not values: a trained name is trained anywhere in its file (a conservative reading of
-the rule, whose signals only make optimizers escape).
+the rule, whose signals only make optimizers escape). Not followed: a model stored in a
+container or a dataclass and read back, ``**kwargs`` built elsewhere.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from dataclasses import dataclass
 
 from ml_switcheroo.analysis import ast_nodes
 from ml_switcheroo.analysis.ast_nodes import dotted
+from ml_switcheroo.spec.semantic_map import SemanticMap
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -34,9 +44,10 @@ _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 @dataclass(frozen=True)
 class Handed:
     """A trained model crossing a call of ``function`` (the callee's last name) at its
-    argument ``index`` (positional, a method's ``self`` not counted) or ``keyword``: ``into``
-    the function (its parameter holds the model) or out of its callers (their argument
-    there is the model)."""
+    argument ``index`` (positional, a method's ``self`` not counted) or ``keyword`` (both
+    None: any parameter, the model was packed in ``*args``): ``into`` the function (its
+    parameter holds the model) or out of its callers (their argument there is the model, or
+    its ``parameters()``)."""
 
     function: str
     index: int | None
@@ -44,82 +55,252 @@ class Handed:
     into: bool
 
 
+@dataclass(frozen=True)
+class HandFacts:
+    """The map's names the spreading reads."""
+
+    keeping_methods: frozenset[str] = frozenset()  # `model.to(d)` is `model`
+    wrappers: frozenset[str] = frozenset()  # `DDP(model)`: a wrapper sharing its parameters
+    wrapped: frozenset[str] = frozenset()  # `ddp.module` is the wrapped model
+    binders: frozenset[str] = frozenset()  # `functools.partial(f, model)` calls `f`
+    module_methods: frozenset[str] = frozenset()  # `model.parameters()` is `model`'s
+
+
+def hand_facts(semantic_map: SemanticMap) -> HandFacts:
+    """``HandFacts`` of the map."""
+    return HandFacts(
+        semantic_map.modules.self_methods,
+        semantic_map.modules.wrappers,
+        semantic_map.parameters.wrapped_module,
+        semantic_map.binding_calls,
+        semantic_map.parameters.module_methods,
+    )
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A call as the spreading reads it: the callee's last name, its arguments."""
+
+    callee: str
+    args: list[ast.expr]
+    keywords: list[ast.keyword]
+
+
 def spread(
     tree: ast.Module,
     trained: Collection[str],
     handed: Collection[Handed] = (),
     builders: Collection[str] = (),
-) -> tuple[frozenset[str], frozenset[Handed]]:
-    """The names of ``tree`` holding a trained model: ``trained``, those ``handed`` gives
-    (``received_names``) and those calls of the file's own functions spread them to (to a
+    facts: HandFacts = HandFacts(),
+) -> tuple[dict[str, str], frozenset[Handed]]:
+    """The names of ``tree`` holding a trained model, each with the name it was spread from
+    (``trained``'s own, or ``""`` for those ``handed`` gives): ``trained``, those ``handed``
+    gives and those copies and calls of the file's own functions spread them to (to a
     fixpoint); and the ``Handed`` of each call crossing to another file (a callee the file
     does not define, or one of ``builders``, the functions building the optimizers, whose
     callers pass the model: ``def build_optimizer(model)``). Only a builder's callers: the
     callers of any function with a parameter named like the model (``evaluate(model_ema)``
     for ``def evaluate(model)``) pass something else."""
     nodes = ast_nodes.walk(tree)
-    defs = _definitions(tree)
-    calls = [n for n in nodes if isinstance(n, ast.Call) and _callee(n) is not None]
-    copies = [
-        (dotted(n.targets[0]), dotted(n.value))
-        for n in nodes
-        if isinstance(n, ast.Assign) and len(n.targets) == 1 and dotted(n.value) is not None
-    ]
-    names = set(trained) | received_names(tree, handed, defs, calls)
+    aliases = _import_aliases(nodes)
+    defs, classes = _definitions(tree)
+    copies = _copies(nodes, aliases, facts)
+    functions = _function_copies(nodes, aliases, facts, defs)
+    calls = _calls(nodes, aliases, facts, functions)
+    names: dict[str, str] = {name: name for name in trained}
+    for name in _received(handed, defs, calls, facts):
+        names.setdefault(name, "")
     out: set[Handed] = set()
     changed = True
     while changed:
         before = len(names)
-        names.update(target for target, value in copies if value in names)  # `self.model = model`
+        for a, b in copies:  # (both ways: `model_without_ddp = model`)
+            if a in names and b not in names:
+                names[b] = names[a]
+            elif b in names and a not in names:
+                names[a] = names[b]
         for call in calls:
-            callee = _callee(call)
             for index, keyword, value in _arguments(call):
-                if dotted(value) not in names:
+                root = names.get(dotted(value) or "") if value is not None else None
+                if value is None:  # a `*args`: any trained name packed in it
+                    root = next((names[n] for n in _names_in(call) if n in names), None)
+                if root is None:
                     continue
-                if callee in defs:
-                    names.update(_parameter(d, m, index, keyword) for d, m in defs[callee])
+                if call.callee in defs:
+                    for d, m in defs[call.callee]:
+                        for p in _parameters_at(d, m, index, keyword):
+                            names.setdefault(p, root)
                 else:
-                    out.add(Handed(callee, index, keyword, True))  # type: ignore[arg-type]
+                    out.add(Handed(call.callee, index, keyword, True))
         for name in builders:
             for function, method in defs.get(name, ()):
+                called = [name, *classes.get(id(function), ())]  # `Trainer(model)`: __init__
                 for index, parameter in enumerate(_parameters(function, method)):
                     if parameter not in names:
                         continue
-                    out.add(Handed(name, index, parameter, False))
-                    names.update(_passed(calls, name, index, parameter))
-        names.discard(None)  # type: ignore[arg-type]
+                    for callee in called:
+                        out.add(Handed(callee, index, parameter, False))
+                        for passed in _passed(calls, callee, index, parameter, facts):
+                            names.setdefault(passed, names[parameter])
         changed = len(names) != before
-    return frozenset(names), frozenset(out)
+    return names, frozenset(out)
 
 
-def received_names(
-    tree: ast.Module,
+def _received(
     handed: Collection[Handed],
-    defs: dict[str, list[tuple[ast.AST, bool]]] | None = None,
-    calls: list[ast.Call] | None = None,
+    defs: dict[str, list[tuple[ast.AST, bool]]],
+    calls: list[_Call],
+    facts: HandFacts,
 ) -> set[str]:
-    """The names of ``tree`` a ``handed`` model arrives in: the parameter of a function it
+    """The names of a file a ``handed`` model arrives in: the parameter of a function it
     goes ``into`` (the file's ``def`` of that name), or the argument its callers pass."""
-    if not handed:
-        return set()
-    defs = _definitions(tree) if defs is None else defs
-    if calls is None:
-        calls = [n for n in ast_nodes.walk(tree) if isinstance(n, ast.Call)]
     names: set[str] = set()
     for h in handed:
         if h.into:
-            found = (_parameter(d, m, h.index, h.keyword) for d, m in defs.get(h.function, ()))
-            names.update(n for n in found if n is not None)
+            for d, m in defs.get(h.function, ()):
+                names.update(_parameters_at(d, m, h.index, h.keyword))
         else:
-            names.update(_passed(calls, h.function, h.index, h.keyword))
+            names.update(_passed(calls, h.function, h.index, h.keyword, facts))
     return names
 
 
-def _definitions(tree: ast.Module) -> dict[str, list[tuple[ast.AST, bool]]]:
+def _import_aliases(nodes: list[ast.AST]) -> dict[str, str]:
+    """Local name -> the dotted name it imports (``fit`` -> ``engine.train`` of ``from engine
+    import train as fit``; relative imports keep their dots)."""
+    found: dict[str, str] = {}
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    found[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom):
+            source = "." * node.level + (node.module or "")
+            for alias in node.names:
+                found[alias.asname or alias.name] = f"{source}.{alias.name}"
+    return found
+
+
+def _qualified(node: ast.AST, aliases: dict[str, str]) -> str | None:
+    """The dotted name ``node`` spells, its first name read through ``aliases``."""
+    name = dotted(node)
+    if name is None:
+        return None
+    first, _, rest = name.partition(".")
+    if first in aliases:
+        return aliases[first] + ("." + rest if rest else "")
+    return name
+
+
+def _copies(
+    nodes: list[ast.AST], aliases: dict[str, str], facts: HandFacts
+) -> list[tuple[str, str]]:
+    """``(target, value)`` of each statement making a name the same model as another."""
+    found: list[tuple[str, str]] = []
+    for node in nodes:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        pairs = [(target, value)]
+        if (
+            isinstance(target, ast.Tuple)
+            and isinstance(value, ast.Tuple)
+            and len(target.elts) == len(value.elts)
+        ):
+            pairs = list(zip(target.elts, value.elts, strict=True))
+        for t, v in pairs:
+            name, model = dotted(t), _same_model(v, aliases, facts)
+            if name is not None and model is not None:
+                found.append((name, model))
+    return found
+
+
+def _same_model(value: ast.AST, aliases: dict[str, str], facts: HandFacts) -> str | None:
+    """The dotted name of the model ``value`` is: itself, ``model.to(d)``, ``DDP(model)``,
+    ``ddp.module``; None when it is no such expression."""
+    name = dotted(value)
+    if name is not None:
+        if isinstance(value, ast.Attribute) and value.attr in facts.wrapped:
+            return dotted(value.value)
+        return name
+    if not isinstance(value, ast.Call):
+        return None
+    func = value.func
+    if isinstance(func, ast.Attribute) and func.attr in facts.keeping_methods:
+        return dotted(func.value)
+    if value.args and _qualified(func, aliases) in facts.wrappers:
+        return dotted(value.args[0])
+    return None
+
+
+def _function_copies(
+    nodes: list[ast.AST],
+    aliases: dict[str, str],
+    facts: HandFacts,
+    defs: dict[str, list[tuple[ast.AST, bool]]],
+) -> dict[str, str]:
+    """Local name -> the function it is a copy of (``step = train``, ``step =
+    torch.compile(train)``), by the function's last name."""
+    found: dict[str, str] = {}
+    for node in nodes:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+            continue
+        target, value = node.targets[0], node.value
+        if not isinstance(target, ast.Name):
+            continue
+        if isinstance(value, ast.Call) and value.args:
+            if _qualified(value.func, aliases) not in facts.wrappers:
+                continue
+            value = value.args[0]
+        name = _qualified(value, aliases)
+        last = name.rpartition(".")[2] if name is not None else None
+        if last is not None and (last in defs or name != last):
+            found[target.id] = last
+    return found
+
+
+def _calls(
+    nodes: list[ast.AST],
+    aliases: dict[str, str],
+    facts: HandFacts,
+    functions: dict[str, str],
+) -> list[_Call]:
+    """Every call of the file with a callee name: ``partial(f, model)`` as a call of ``f``;
+    the callee's last name read through import aliases and function copies."""
+    found: list[_Call] = []
+    for node in nodes:
+        if not isinstance(node, ast.Call):
+            continue
+        func, args = node.func, list(node.args)
+        if args and _qualified(func, aliases) in facts.binders:
+            func, args = args[0], args[1:]
+        callee = _callee(func, aliases, functions)
+        if callee is not None:
+            found.append(_Call(callee, args, list(node.keywords)))
+    return found
+
+
+def _callee(func: ast.AST, aliases: dict[str, str], functions: dict[str, str]) -> str | None:
+    """The last name of the function ``func`` names."""
+    if isinstance(func, ast.Name) and func.id in functions:
+        return functions[func.id]
+    name = _qualified(func, aliases)
+    if name is not None:
+        return name.rpartition(".")[2]
+    return func.attr if isinstance(func, ast.Attribute) else None
+
+
+def _definitions(
+    tree: ast.Module,
+) -> tuple[dict[str, list[tuple[ast.AST, bool]]], dict[int, list[str]]]:
     """Function name -> each ``def`` of it at any depth, with whether it is a method (its
     first parameter is the bound instance: a ``def`` in a class body, not a staticmethod); a
-    class's name -> its ``__init__`` (``Trainer(model, opt)``)."""
+    class's name -> its ``__init__`` (``Trainer(model, opt)``); and, by ``id``, the classes
+    of each ``__init__``."""
     found: dict[str, list[tuple[ast.AST, bool]]] = {}
+    classes: dict[int, list[str]] = {}
     for node in ast_nodes.walk(tree):
         body = node.body if isinstance(node, ast.ClassDef) else None
         for statement in body or ():
@@ -128,11 +309,12 @@ def _definitions(tree: ast.Module) -> dict[str, list[tuple[ast.AST, bool]]]:
                 found.setdefault(statement.name, []).append((statement, not static))
                 if statement.name == "__init__":
                     found.setdefault(node.name, []).append((statement, True))  # type: ignore[attr-defined]
+                    classes.setdefault(id(statement), []).append(node.name)  # type: ignore[attr-defined]
         if isinstance(node, (ast.Module, *_FUNCTIONS)):
             for statement in node.body:
                 if isinstance(statement, _FUNCTIONS):
                     found.setdefault(statement.name, []).append((statement, False))
-    return found
+    return found, classes
 
 
 def _parameters(function: ast.AST, method: bool) -> list[str]:
@@ -142,29 +324,32 @@ def _parameters(function: ast.AST, method: bool) -> list[str]:
     return names[1:] if method else names
 
 
-def _parameter(
+def _parameters_at(
     function: ast.AST, method: bool, index: int | None, keyword: str | None
-) -> str | None:
-    """The parameter of ``function`` an argument at ``index`` or named ``keyword`` binds."""
+) -> list[str]:
+    """The parameters of ``function`` an argument at ``index`` or named ``keyword`` may bind
+    (both None: every parameter, ``*args`` and ``**kwargs`` too)."""
     positional = _parameters(function, method)
+    arguments = function.args  # type: ignore[attr-defined]
+    if index is None and keyword is None:
+        rest = [a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None]
+        return [*positional, *(a.arg for a in arguments.kwonlyargs), *rest]
     if keyword is not None:
-        named = {*positional, *(a.arg for a in function.args.kwonlyargs)}  # type: ignore[attr-defined]
-        return keyword if keyword in named else None
-    return positional[index] if index is not None and index < len(positional) else None
+        named = {*positional, *(a.arg for a in arguments.kwonlyargs)}
+        if keyword in named:
+            return [keyword]
+        return [arguments.kwarg.arg] if arguments.kwarg is not None else []
+    if index is not None and index < len(positional):
+        return [positional[index]]
+    return [arguments.vararg.arg] if arguments.vararg is not None else []
 
 
-def _callee(call: ast.Call) -> str | None:
-    """The last name of what ``call`` calls (``train`` of ``engine.train(...)``)."""
-    func = call.func
-    if isinstance(func, ast.Name):
-        return func.id
-    return func.attr if isinstance(func, ast.Attribute) else None
-
-
-def _arguments(call: ast.Call) -> Iterator[tuple[int | None, str | None, ast.AST]]:
-    """``(index, keyword, value)`` of each argument of ``call`` up to a ``*args``."""
+def _arguments(call: _Call) -> Iterator[tuple[int | None, str | None, ast.AST | None]]:
+    """``(index, keyword, value)`` of each argument of ``call``; a ``*args`` (and what
+    follows it) once, as ``(None, None, None)``."""
     for index, value in enumerate(call.args):
         if isinstance(value, ast.Starred):
+            yield None, None, None
             break
         yield index, None, value
     for keyword in call.keywords:
@@ -172,16 +357,39 @@ def _arguments(call: ast.Call) -> Iterator[tuple[int | None, str | None, ast.AST
             yield None, keyword.arg, keyword.value
 
 
+def _names_in(call: _Call) -> Iterator[str]:
+    """The dotted names inside the starred arguments of ``call``."""
+    for value in call.args:
+        if isinstance(value, ast.Starred):
+            for node in ast.walk(value):
+                name = dotted(node)
+                if name is not None:
+                    yield name
+
+
 def _passed(
-    calls: Collection[ast.Call], function: str, index: int | None, keyword: str | None
+    calls: Collection[_Call],
+    function: str,
+    index: int | None,
+    keyword: str | None,
+    facts: HandFacts,
 ) -> Iterator[str]:
-    """The dotted names calls of ``function`` pass as its parameter at ``index`` (positional,
-    no ``*args`` before it) or ``keyword`` (by that name)."""
+    """The dotted names of the models calls of ``function`` pass as its parameter at
+    ``index`` (positional, no ``*args`` before it) or ``keyword`` (by that name): the
+    argument itself, or ``X`` of ``X.parameters()``."""
     for call in calls:
-        if _callee(call) != function:
+        if call.callee != function:
             continue
         for at, named, value in _arguments(call):
+            if value is None:
+                continue
             if (index is not None and at == index) or (keyword is not None and named == keyword):
+                if (
+                    isinstance(value, ast.Call)
+                    and isinstance(value.func, ast.Attribute)
+                    and value.func.attr in facts.module_methods
+                ):
+                    value = value.func.value
                 name = dotted(value)
                 if name is not None:
                     yield name

@@ -36,7 +36,7 @@ from ml_switcheroo.analysis.freeze_reach import (
     nodes_by_place as _nodes_by_place,
 )
 from ml_switcheroo.analysis.gradient_skips import CutFacts, cut_facts, first_gradient_skip
-from ml_switcheroo.analysis.handed_models import Handed, spread
+from ml_switcheroo.analysis.handed_models import Handed, hand_facts, spread
 from ml_switcheroo.analysis.loaded_models import loaded_in, loaded_names
 from ml_switcheroo.analysis.own_optimizer import OwnFacts, own_optimizer_problem
 from ml_switcheroo.analysis.parameters import PART, UNKNOWN, parameters_argument, select
@@ -692,6 +692,7 @@ class ModelFacts:
         if not constructors or not spec.gradient_cutting_methods:
             return
         trained = {name for site in constructors for name in self._trained_names(site)}
+        trained |= {name for site in constructors for name in self._parameters_parameter(site)}
         optimizers = {
             dotted_name(s.call.func.value)  # type: ignore[attr-defined]
             for s in self.plan.sites
@@ -710,9 +711,14 @@ class ModelFacts:
             except (SyntaxError, ValueError):  # newer syntax than this Python's `ast` reads
                 unreadable = True
             else:
-                builders = {f.name.value for s in constructors if (f := s.function) is not None}  # type: ignore[attr-defined]
-                names, handed = spread(tree, trained, (), builders)  # `train_step(model, ...)`
-                own = first_gradient_skip(tree, facts, names, optimizers, elsewhere)  # type: ignore[arg-type]
+                builders = {
+                    f.name.value  # type: ignore[attr-defined]
+                    for s in constructors
+                    if (f := s.function) is not None
+                }
+                hands = hand_facts(self.resolver.map)
+                names, handed = spread(tree, trained, (), builders, hands)  # `train_step(model)`
+                own = first_gradient_skip(tree, facts, names, optimizers, elsewhere)
         if unreadable:
             code, why = "?", "(this Python's ast cannot read the file to tell)"
             place = os.path.basename(self.filename) if self.filename else "this file"
@@ -729,6 +735,17 @@ class ModelFacts:
             (code, why, place), kind = found, findings.GRADIENT_SKIPPED_ELSEWHERE
         for site in constructors:
             self._refuse(site, kind, skip=code or "?", why=why or "fails to parse", place=place)
+
+    def _parameters_parameter(self, site: Site) -> set[str]:
+        """``params`` of ``def build(params, cfg): return AdamW(params)``: the parameters the
+        optimizer is given are a parameter of the function building it, whose callers pass
+        ``model.parameters()`` (``handed_models``; probe s43 S9)."""
+        given, function = self._parameters_given(site), site.function
+        if not isinstance(given, cst.Name) or not isinstance(function, cst.FunctionDef):
+            return set()
+        parameters = function.params
+        every = [*parameters.posonly_params, *parameters.params, *parameters.kwonly_params]
+        return {given.value} if any(p.name.value == given.value for p in every) else set()
 
     def _trained_names(self, site: Site) -> set[str]:
         """The dotted names of the models whose ``parameters()`` the optimizer ``site`` is

@@ -1637,8 +1637,9 @@ def _read_named_imports(facts: FileFacts, data: bytes) -> None:
     """Record the modules the file imports by a literal name
     (``importlib.import_module("multitask")``, ``__import__("models.heads")``) as run by it
     (``facts.submodules``): the import graph then links them as it links an import statement
-    (probe s42 c40). Only files spelling such a call are walked. A computed name
-    (``import_module(cfg.model)``) links nothing: not seen."""
+    (probe s42 c40), a relative one against its ``package`` (probe s43 S13). Only files
+    spelling such a call are walked. A computed name (``import_module(cfg.model)``) links
+    nothing: not seen."""
     if not any(word.encode() in data for word in _NAMED_IMPORT_FUNCTIONS):
         return
     for node in ast_nodes.walk(facts.tree):
@@ -1651,10 +1652,28 @@ def _read_named_imports(facts: FileFacts, data: bytes) -> None:
             name in _NAMED_IMPORT_FUNCTIONS
             and isinstance(first, ast.Constant)
             and isinstance(first.value, str)
-            and first.value
-            and not first.value.startswith(".")
+            and first.value.strip(".")
         ):
-            facts.submodules.append(first.value)
+            facts.submodules.append(_named_module(facts, first.value, node))
+
+
+def _named_module(facts: FileFacts, name: str, call: ast.Call) -> str:
+    """The module ``import_module(name, package=...)`` imports: a relative ``name``
+    (``".losses"``) against the literal ``package`` given, else against the file's own
+    package (``package=__package__``, ``__name__`` of a package's ``__init__``)."""
+    level = len(name) - len(name.lstrip("."))
+    if not level:
+        return name
+    given = [k.value for k in call.keywords if k.arg == "package"] + call.args[1:2]
+    literal = given[0] if given and isinstance(given[0], ast.Constant) else None
+    if literal is not None and isinstance(literal.value, str):
+        package = literal.value
+    else:
+        own = facts.module
+        package = own if facts.path.endswith("__init__.py") else own.rpartition(".")[0]
+    parts = package.split(".") if package else []
+    base = parts[: len(parts) - (level - 1)] if level > 1 else parts
+    return ".".join([*base, name.lstrip(".")])
 
 
 def _read_definitions(facts: FileFacts) -> None:

@@ -21,6 +21,7 @@ Schema (see the shipped file for the full, commented example)::
                                                     # a translated value as the torch object
     passthrough_calls: [builtins.print]             # functions that take any object
     dynamic_code_calls: [builtins.exec]             # run code from strings: imports stay
+    binding_calls: [functools.partial]              # bind arguments of a function
     pure_calls: [math.ceil]                         # read numbers, change nothing
     recording_modules: [math, logging]              # functions that only read their arguments
     apis:
@@ -113,6 +114,7 @@ _TOP_KEYS = {
     "torch_only_calls",
     "passthrough_calls",
     "dynamic_code_calls",
+    "binding_calls",
     "pure_calls",
     "recording_modules",
     "fixed_modules",
@@ -790,6 +792,9 @@ class SemanticMap:
     # Functions that run code from strings (builtins.exec): no import is removed from a file
     # that calls one, since the code it runs may use any of them.
     dynamic_code_calls: frozenset[str] = frozenset()
+    # Functions binding arguments to a function for later calls (functools.partial): a model
+    # bound so is handed to that function (analysis/handed_models.py).
+    binding_calls: frozenset[str] = frozenset()
     # Functions of numbers that change nothing (math.ceil): where one is called between the
     # optimizer and its schedule does not matter (analysis/plan_schedules.py).
     pure_calls: frozenset[str] = frozenset()
@@ -2403,6 +2408,9 @@ def _compile_raw(
     dynamic = checker.passthrough_calls(
         top.get("dynamic_code_calls"), top.lines.get("dynamic_code_calls"), "dynamic_code_calls"
     )
+    binding = checker.passthrough_calls(
+        top.get("binding_calls"), top.lines.get("binding_calls"), "binding_calls"
+    )
     pure = checker.passthrough_calls(
         top.get("pure_calls"), top.lines.get("pure_calls"), "pure_calls"
     )
@@ -2523,6 +2531,7 @@ def _compile_raw(
         torch_only_calls=torch_only_calls,
         passthrough_calls=passthrough | (base.passthrough_calls if base else frozenset()),
         dynamic_code_calls=dynamic | (base.dynamic_code_calls if base else frozenset()),
+        binding_calls=binding | (base.binding_calls if base else frozenset()),
         pure_calls=pure | (base.pure_calls if base else frozenset()),
         recording_modules=recording | (base.recording_modules if base else frozenset()),
         fixed_modules=fixed | (base.fixed_modules if base else frozenset()),
