@@ -968,13 +968,12 @@ class ModelFacts:
 
 
 def _may_skip_gradients(module: cst.Module, facts: CutFacts, trained: Collection[str]) -> bool:
-    """Whether ``module`` spells anything ``first_gradient_skip`` reads: a class defining
-    ``forward``, a ``.grad`` attribute or a ``setattr``, ``find_unused_parameters``; with a
-    trained model's name, an item read, a cutting / clearing word (``detach``, ``no_grad``,
-    ``zero_grad``) or the name handed to or received from a call (``handed_models``). A file
+    """Whether ``module`` spells anything ``first_gradient_skip`` reads: a trained model's name
+    (its parts, and the calls it is handed to: ``handed_models``), or else a class defining
+    ``forward``, a ``.grad`` attribute or a ``setattr``, ``find_unused_parameters``. A file
     spelling none is not parsed again (one ``cst`` walk)."""
-    words = {*facts.cutting_methods, *facts.cutting_attributes, *facts.free_contexts}
-    words |= {*facts.clearing_methods, "set_grad_enabled"}
+    if trained:
+        return True
     for node in cst_walk.walk(module):
         if isinstance(node, cst.ClassDef) and any(
             isinstance(s, cst.FunctionDef) and s.name.value == "forward" for s in node.body.body
@@ -984,18 +983,6 @@ def _may_skip_gradients(module: cst.Module, facts: CutFacts, trained: Collection
             return True
         if isinstance(node, cst.Name) and node.value in ("setattr", "find_unused_parameters"):
             return True
-        if not trained:
-            continue
-        if isinstance(node, cst.Subscript):
-            return True
-        if isinstance(node, cst.Attribute) and node.attr.value in words:
-            return True
-        if isinstance(node, cst.Name) and node.value in words:
-            return True
-        if isinstance(node, cst.Arg) and dotted_name(node.value) in trained:
-            return True
-        if isinstance(node, cst.Param) and node.name.value in trained:
-            return True  # `def build_optimizer(model)`: its callers' model (`handed_models`)
     return False
 
 

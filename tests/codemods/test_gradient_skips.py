@@ -291,6 +291,30 @@ SKIPS.update(
             ).replace("model = Net()\n", "model = Net()\nmodel = torch.nn.DataParallel(model)\n"),
             "picked by a computed index",
         ),
+        # probe s43 S4: the step function bound to the model by functools.partial
+        "head_picked_in_a_step_function_bound_by_partial": (
+            HEAD
+            + "import functools\n\n"
+            + CLASS.format(forward="        return self.head0(self.hidden(x))")
+            + "def train_step(net, opt, x, y, task):\n    opt.zero_grad()\n"
+            "    loss = ((net.heads[task](net.hidden(x)) - y) ** 2).mean()\n"
+            "    loss.backward()\n    opt.step()\n\n\nmodel = Net()\n"
+            "optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)\n"
+            "step = functools.partial(train_step, model)\n"
+            "for x, y, task in loader:\n    step(optimizer, x, y, task)\n",
+            "picked by a computed index",
+        ),
+        # probe s43 S2: a wrapper module running a head of the model it holds (CenterNet)
+        "head_picked_through_a_held_model": (
+            _source("        return self.head0(self.hidden(x))").replace(
+                "model = Net()\n",
+                "class WithLoss(nn.Module):\n    def __init__(self, model):\n"
+                "        super().__init__()\n        self.model = model\n\n"
+                "    def forward(self, x, task):\n        return self.model.heads[task](x)\n\n\n"
+                "model = WithLoss(Net())\n",
+            ),
+            "picked by a computed index",
+        ),
         # probe s42 c90: a part its forward never runs, under no_grad next to a whole call
         "a_part_outside_forward_under_no_grad_next_to_a_whole_call": (
             _source(
@@ -391,6 +415,27 @@ TWINS = {
         "        return self.head0(self.hidden(x))",
         "    loss = ((model.module.heads[0](x) - y) ** 2).mean()",
     ).replace("model = Net()\n", "model = Net()\nmodel = torch.nn.DataParallel(model)\n"),
+    # false escapes of probe s43
+    "a_no_grad_feature_extractor_given_the_model_by_another_name": _source(
+        "        return self.head0(self.hidden(x))",
+        "    feats = extract(model, x)\n    loss = ((model(x, task) - y) ** 2).mean() + 0 * feats.sum()",
+    ).replace(
+        "model = Net()\n",
+        "@torch.no_grad()\ndef extract(net, x):\n    return net.hidden(x)\n\n\nmodel = Net()\n",
+    ),
+    "an_evaluation_under_no_grad_picking_a_head": _source(
+        "        return sum(head(self.hidden(x)).sum() for head in self.heads)",
+        WHOLE,
+    ).replace(
+        "model = Net()\n",
+        "def evaluate(net, x, task):\n    with torch.no_grad():\n"
+        "        return net.heads[task](net.hidden(x))\n\n\nmodel = Net()\n",
+    )
+    + "    evaluate(model, x, task)\n",
+    "a_head_picked_only_for_its_state_dict": _source(
+        "        return sum(head(self.hidden(x)).sum() for head in self.heads)",
+        WHOLE + "\n    torch.save(model.heads[task].state_dict(), 'head.pt')",
+    ),
     "a_step_function_running_the_whole_model": HEAD
     + CLASS.format(forward="        return self.head0(self.hidden(x))")
     + "def train_step(net, opt, x, y, task):\n    opt.zero_grad()\n"
@@ -577,3 +622,110 @@ def test_a_head_picked_by_a_trainer_class_of_another_file_escapes(tmp_path: Path
 
 def test_a_trainer_class_running_the_whole_model_translates(tmp_path: Path) -> None:
     assert not _trainer_escapes(tmp_path, "        loss = ((self.model(x, task) - y) ** 2).mean()")
+
+
+# probe s43: the model handed on across files
+ENGINE = """\
+import torch
+
+
+def train_one_epoch(model, optimizer, loader):
+    for x, y, task in loader:
+        optimizer.zero_grad()
+{step}
+        loss.backward()
+        optimizer.step()
+"""
+PICK = "        loss = ((model.heads[task](x) - y) ** 2).mean()"
+RUN = "        loss = ((model(x, task) - y) ** 2).mean()"
+TWO_HOPS = (
+    "        loss = compute_loss(model, x, y, task)",
+    "def compute_loss(net, x, y, task):\n    return ((net.heads[task](x) - y) ** 2).mean()\n",
+)
+MAIN_DDP = (
+    "import torch\nfrom pkg.engine import train_one_epoch\nfrom pkg.net import Net\n\n"
+    "model = Net()\nmodel_without_ddp = model\n"
+    "optimizer = torch.optim.AdamW(model_without_ddp.parameters(), lr=1e-3)\n"
+    "train_one_epoch(model, optimizer, loader)\n"
+)
+MAIN_ALIAS = (
+    "import torch\nfrom pkg.engine import train_one_epoch as fit\nfrom pkg.net import Net\n\n"
+    "model = Net()\noptimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)\n"
+    "fit(model, optimizer, loader)\n"
+)
+FACTORY_OF_PARAMETERS = (
+    "import torch\n\n\ndef build_optimizer(params):\n"
+    "    return torch.optim.AdamW(params, lr=1e-3)\n"
+)
+TRAINER_BUILDING = (
+    "import torch\n\n\nclass Trainer:\n    def __init__(self, model):\n"
+    "        self.model = model\n"
+    "        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-3)\n"
+)
+TRAINER_LOOP = (
+    "import torch\nfrom pkg.net import Net\nfrom pkg.trainer import Trainer\n\nmodel = Net()\n"
+    "trainer = Trainer(model)\nfor x, y, task in loader:\n    trainer.optimizer.zero_grad()\n"
+    "{step}\n    loss.backward()\n    trainer.optimizer.step()\n"
+)
+
+
+def _handed_escapes(tmp_path: Path, files: dict[str, str], where: str) -> list[Record]:
+    """The AdamW escapes of ``pkg/<where>`` in the package ``files`` (with ``pkg/net.py``)."""
+    from tests.differential.harness import translate_package
+
+    net = HEAD + CLASS.format(forward="        return self.head0(torch.tanh(self.hidden(x)))")
+    package = {"pkg/__init__.py": "", "pkg/net.py": net, **files}
+    translation = translate_package(tmp_path, package, exact=True)[f"pkg/{where}"]
+    return [r for r in translation.escapes if r.api == "torch.optim.AdamW"]
+
+
+HANDED = {
+    # DeiT / DETR: the optimizer over `model_without_ddp`, the engine given `model`
+    "model_without_ddp": ({"pkg/train.py": MAIN_DDP, "pkg/engine.py": ENGINE}, "train.py"),
+    "an_import_alias": ({"pkg/train.py": MAIN_ALIAS, "pkg/engine.py": ENGINE}, "train.py"),
+    "two_hops": (
+        {
+            "pkg/train.py": MAIN_DDP,
+            "pkg/engine.py": "from pkg.helpers import compute_loss\n" + ENGINE,
+            "pkg/helpers.py": TWO_HOPS[1],
+        },
+        "train.py",
+    ),
+    "a_factory_given_parameters": (
+        {
+            "pkg/factory.py": FACTORY_OF_PARAMETERS,
+            "pkg/train.py": FACTORY_LOOP.replace(
+                "build_optimizer(model)", "build_optimizer(model.parameters())"
+            ),
+        },
+        "factory.py",
+    ),
+    "a_trainer_building_the_optimizer": (
+        {"pkg/trainer.py": TRAINER_BUILDING, "pkg/train.py": TRAINER_LOOP},
+        "trainer.py",
+    ),
+}
+
+
+def _handed_files(name: str, step: str) -> tuple[dict[str, str], str]:
+    files, where = HANDED[name]
+    if name == "two_hops":
+        step = TWO_HOPS[0] if step == PICK else step
+    indent = (
+        "    " if name in ("a_factory_given_parameters", "a_trainer_building_the_optimizer") else ""
+    )
+    body = step[4:] if indent else step
+    return {k: v.replace("{step}", body) for k, v in files.items()}, where
+
+
+@pytest.mark.parametrize("name", sorted(HANDED))
+def test_a_pick_where_the_model_is_handed_on_escapes(tmp_path: Path, name: str) -> None:
+    files, where = _handed_files(name, PICK)
+    reasons = [r.reason for r in _handed_escapes(tmp_path, files, where)]
+    assert reasons and all("picked by a computed index" in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize("name", sorted(HANDED))
+def test_the_whole_model_where_it_is_handed_on_translates(tmp_path: Path, name: str) -> None:
+    files, where = _handed_files(name, RUN)
+    assert not _handed_escapes(tmp_path, files, where)
