@@ -54,7 +54,13 @@ from ml_switcheroo.analysis.gradient_skips import (
     first_gradient_skip,
 )
 from ml_switcheroo.analysis.gradient_skips import words as skip_words
-from ml_switcheroo.analysis.handed_models import Handed, HandFacts, hand_facts, spread
+from ml_switcheroo.analysis.handed_models import (
+    WHOLE_HANDED,
+    Handed,
+    HandFacts,
+    hand_facts,
+    spread,
+)
 from ml_switcheroo.analysis.hidden_code import (
     HiddenMethod,
     attribute_write_line,
@@ -1057,13 +1063,14 @@ class CrossFile:
             if handed:
                 trained, crossing = spread(file.tree, (), handed, (), hands)  # type: ignore[arg-type]
             elsewhere = replace(self, path=file.path).defines_def_elsewhere
-            found = first_gradient_skip(file.tree, facts, trained, (), elsewhere)  # type: ignore[arg-type]
+            whole = [""] if WHOLE_HANDED in handed else []  # (the root of the names handed)
+            found = first_gradient_skip(file.tree, facts, trained, (), elsewhere, whole)  # type: ignore[arg-type]
             return _skip_last(found), crossing
 
         def answer(file: FileFacts) -> tuple[str, ast.AST] | None:
             return self.index.about(file.path, question, partial(asked, file))[0]
 
-        words = skip_words(facts) | {h.function for h in handed}
+        words = skip_words(facts) | {h.function for h in handed if h.function}
         found = self._first_linked(words, ("gradient skip answer", *question[1:]), answer)
         if found is not None or not handed:
             return found, frozenset()

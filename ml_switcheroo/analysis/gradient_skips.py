@@ -102,6 +102,7 @@ def first_gradient_skip(
     trained: Collection[str] | Mapping[str, str] = (),
     optimizers: Collection[str] = (),
     defined_elsewhere: Callable[[str], bool] = lambda name: False,
+    called_elsewhere: Collection[str] = (),
 ) -> tuple[ast.AST, str] | None:
     """The first node of ``tree`` that may leave a trained parameter without a gradient in a
     step (see the module's docstring), in the order of the file, and why (``CUT``,
@@ -114,7 +115,8 @@ def first_gradient_skip(
     ``defined_elsewhere`` (a ``def`` of the repository: ``agent.get_value(x)`` under no_grad)
     is no part of a trained name: its parameters may run elsewhere. A mapping ``trained``
     gives each name the name it was spread from (``handed_models.spread``): the names of one
-    model are called whole when one of them is (``extract(net)`` next to ``model(x)``)."""
+    model are called whole when one of them is (``extract(net)`` next to ``model(x)``), or
+    when their root is one of ``called_elsewhere`` (the file handing them calls it whole)."""
     nodes = ast_nodes.walk(tree)
     facts = replace(facts, free_contexts=facts.free_contexts | _context_aliases(nodes, facts))
     found: list[tuple[ast.AST, str]] = []
@@ -128,11 +130,12 @@ def first_gradient_skip(
     if clears or trained:  # (whole-file parents: rare for a file the optimizer is not in)
         parents = {}
         ast_nodes.walk_with_parents(tree, parents)
+    entries = _methods_called_on_models(nodes, facts, parents) if classes else set()
     for node in classes:
         methods = [m for m in node.body if isinstance(m, _FUNCTIONS)]
         own = {m.name for m in methods}
         parts = _submodules(methods, facts) - own
-        found.extend(_class_skips(methods, parts, own, facts, parents))
+        found.extend(_class_skips(methods, parts, own, facts, parents, entries))
     unused = bool(clears) and any(_allows_unused(n) for n in nodes if type(n) is ast.Call)
     for node in clears:
         found.extend(_grad_cleared(node, facts, parents, trained, optimizers, unused))
@@ -148,10 +151,11 @@ def first_gradient_skip(
     def owners(name: str) -> list[str]:  # `model.module.heads[t]` after `model = DDP(model)`
         return [name, *(f"{name}.{w}" for w in sorted(facts.wrapped_module))]
 
-    called = {
+    running = _whole_methods(classes)  # `model.compute_loss(x)` runs `self(x)` (probe s43 f03)
+    called = set(called_elsewhere) | {
         roots[name]
         for name in roots
-        if any(_called_whole(tree, owner, facts, parents) for owner in owners(name))
+        if any(_called_whole(tree, owner, facts, parents, running) for owner in owners(name))
     }
     for name in sorted(roots):
         if name == "self":
@@ -277,13 +281,15 @@ def _class_skips(
     own: Collection[str],
     facts: CutFacts,
     parents: dict[int, ast.AST],
+    entries: Collection[str] = (),
 ) -> Iterator[tuple[ast.AST, str]]:
     """The skip signals of a module class's submodules ``parts`` in its ``methods`` (not
-    ``__init__``: it runs once, when the model is built); ``own``: its methods."""
+    ``__init__``: it runs once, when the model is built); ``own``: its methods; ``entries``:
+    methods the file calls on a model with a gradient, run as ``forward`` is."""
     uses: dict[str, list[tuple[ast.AST, str, bool, bool]]] = {}
     later = [m for m in methods if getattr(m, "name", None) != "__init__"]
     varying = _stored_on_self(later)  # `self.task = task` in forward: a value, not a setting
-    forward = _forward_methods(later)
+    forward = _forward_methods(later, entries)
     for method in later:
         name = method.name  # type: ignore[attr-defined]
         for node in ast_nodes.walk(method):
@@ -342,13 +348,32 @@ def _never_run(classes: list[ast.ClassDef], facts: CutFacts) -> frozenset[str]:
     return frozenset(stored - read)
 
 
-def _forward_methods(methods: list[ast.AST]) -> set[str]:
-    """The names of ``forward`` and the methods it calls through ``self`` (to any depth);
-    every method when the class defines no ``forward`` (a subclass overriding a helper)."""
+def _methods_called_on_models(
+    nodes: list[ast.AST], facts: CutFacts, parents: dict[int, ast.AST]
+) -> set[str]:
+    """The methods the file calls on something other than ``self`` (``model.training_step(b)``,
+    ``model.forward_task(x, t)``; probe s43 S7) where a gradient flows: entries of a step
+    besides ``forward`` (by name: any class's method of that name)."""
+    return {
+        n.func.attr
+        for n in nodes
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and dotted(n.func.value) not in (None, "self")
+        and n.func.attr not in facts.module_api
+        and not _cut(n, facts, parents)
+    }
+
+
+def _forward_methods(methods: list[ast.AST], entries: Collection[str] = ()) -> set[str]:
+    """The names of ``forward`` (and of ``entries``) and the methods they call through
+    ``self`` (to any depth); every method when the class defines no ``forward`` (a subclass
+    overriding a helper)."""
     by_name = {m.name: m for m in methods}  # type: ignore[attr-defined]
     if "forward" not in by_name:
         return set(by_name)
-    found, pending = {"forward"}, ["forward"]
+    found = {"forward", *(e for e in entries if e in by_name and e != "__init__")}
+    pending = list(found)
     while pending:
         for node in ast_nodes.walk(by_name[pending.pop()]):
             if (
@@ -982,16 +1007,53 @@ def _over_all_parameters(
     )
 
 
+def models_called_whole(
+    tree: ast.Module, names: Mapping[str, str], facts: CutFacts
+) -> frozenset[str]:
+    """The roots (``handed_models.spread``) of the names of ``names`` the file calls whole
+    with a gradient (``_called_whole``)."""
+    parents: dict[int, ast.AST] = {}
+    ast_nodes.walk_with_parents(tree, parents)
+    running = _whole_methods(_module_classes(ast_nodes.walk(tree)))
+    return frozenset(
+        root for name, root in names.items() if _called_whole(tree, name, facts, parents, running)
+    )
+
+
+def _whole_methods(classes: list[ast.ClassDef]) -> frozenset[str]:
+    """The methods of module classes ``classes`` that call the module whole (``self(x)``,
+    ``self.forward(x)``): calling one on a model runs its forward pass."""
+    found: set[str] = set()
+    for node in classes:
+        for method in node.body:
+            if not isinstance(method, _FUNCTIONS) or method.name == "forward":
+                continue
+            for call in ast_nodes.walk(method):
+                func = call.func if isinstance(call, ast.Call) else None
+                if isinstance(func, ast.Attribute) and func.attr == "forward":
+                    func = func.value
+                if dotted(func) == "self":
+                    found.add(method.name)
+                    break
+    return frozenset(found)
+
+
 def _called_whole(
-    tree: ast.Module, name: str, facts: CutFacts, parents: dict[int, ast.AST]
+    tree: ast.Module,
+    name: str,
+    facts: CutFacts,
+    parents: dict[int, ast.AST],
+    running: Collection[str] = (),
 ) -> bool:
-    """The file calls the model ``name`` itself (``model(x)``, ``model.forward(x)``) where
-    a gradient flows: its forward pass, which the run may not read, runs its submodules."""
+    """The file calls the model ``name`` itself (``model(x)``, ``model.forward(x)``, a method
+    of ``running``: ``model.compute_loss(b)`` calling ``self(x)``) where a gradient flows: its
+    forward pass, which the run may not read, runs its submodules."""
+    whole = {"forward", *running}
     for node in ast_nodes.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr == "forward":
+        if isinstance(func, ast.Attribute) and func.attr in whole:
             func = func.value
         if dotted(func) == name and not _cut(node, facts, parents):
             return True

@@ -55,6 +55,12 @@ class Handed:
     into: bool
 
 
+# Handed along with the others when the file handing a model on calls it whole (with a
+# gradient): in the files it is handed to, a part run only cut is then no skip by itself
+# (probe s43 f02: a `@torch.no_grad()` feature extractor of another file).
+WHOLE_HANDED = Handed("", None, None, False)
+
+
 @dataclass(frozen=True)
 class HandFacts:
     """The map's names the spreading reads."""
@@ -156,6 +162,8 @@ def _received(
     goes ``into`` (the file's ``def`` of that name), or the argument its callers pass."""
     names: set[str] = set()
     for h in handed:
+        if h == WHOLE_HANDED:
+            continue
         if h.into:
             for d, m in defs.get(h.function, ()):
                 names.update(_parameters_at(d, m, h.index, h.keyword))

@@ -35,8 +35,13 @@ from ml_switcheroo.analysis.freeze_reach import (
 from ml_switcheroo.analysis.freeze_reach import (
     nodes_by_place as _nodes_by_place,
 )
-from ml_switcheroo.analysis.gradient_skips import CutFacts, cut_facts, first_gradient_skip
-from ml_switcheroo.analysis.handed_models import Handed, hand_facts, spread
+from ml_switcheroo.analysis.gradient_skips import (
+    CutFacts,
+    cut_facts,
+    first_gradient_skip,
+    models_called_whole,
+)
+from ml_switcheroo.analysis.handed_models import WHOLE_HANDED, Handed, hand_facts, spread
 from ml_switcheroo.analysis.loaded_models import loaded_in, loaded_names
 from ml_switcheroo.analysis.own_optimizer import OwnFacts, own_optimizer_problem
 from ml_switcheroo.analysis.parameters import PART, UNKNOWN, parameters_argument, select
@@ -719,6 +724,8 @@ class ModelFacts:
                 hands = hand_facts(self.resolver.map)
                 names, handed = spread(tree, trained, (), builders, hands)  # `train_step(model)`
                 own = first_gradient_skip(tree, facts, names, optimizers, elsewhere)
+                if own is None and handed and models_called_whole(tree, names, facts):
+                    handed = frozenset({*handed, WHOLE_HANDED})
         if unreadable:
             code, why = "?", "(this Python's ast cannot read the file to tell)"
             place = os.path.basename(self.filename) if self.filename else "this file"

@@ -729,3 +729,26 @@ def test_a_pick_where_the_model_is_handed_on_escapes(tmp_path: Path, name: str) 
 def test_the_whole_model_where_it_is_handed_on_translates(tmp_path: Path, name: str) -> None:
     files, where = _handed_files(name, RUN)
     assert not _handed_escapes(tmp_path, files, where)
+
+
+FEATURES = "import torch\n\n\n@torch.no_grad()\ndef extract(net, x):\n    return net.hidden(x)\n"
+FEATURES_LOOP = (
+    "import torch\nfrom pkg.features import extract\nfrom pkg.net import Net\n\nmodel = Net()\n"
+    "optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)\nfor x, y, task in loader:\n"
+    "    optimizer.zero_grad()\n    h = extract(model, x)\n{step}\n    loss.backward()\n"
+    "    optimizer.step()\n"
+)
+
+
+def test_a_no_grad_helper_of_another_file_next_to_a_whole_call_translates(tmp_path: Path) -> None:
+    step = "    loss = ((model(x, task) - y) ** 2).mean() + 0 * h.sum()"
+    files = {"pkg/features.py": FEATURES, "pkg/train.py": FEATURES_LOOP.format(step=step)}
+    reasons = [r.reason for r in _handed_escapes(tmp_path, files, "train.py")]
+    assert not any("no gradient" in r for r in reasons), reasons  # (another rule escapes it)
+
+
+def test_a_no_grad_helper_of_another_file_is_the_only_run_of_a_part_escapes(tmp_path: Path) -> None:
+    step = "    loss = ((model.head0(h) - y) ** 2).mean()"
+    files = {"pkg/features.py": FEATURES, "pkg/train.py": FEATURES_LOOP.format(step=step)}
+    reasons = [r.reason for r in _handed_escapes(tmp_path, files, "train.py")]
+    assert reasons and all("`net.hidden(x)` at pkg/features.py:6" in r for r in reasons), reasons
