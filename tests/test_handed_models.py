@@ -121,3 +121,24 @@ def test_the_names_keep_the_model_they_come_from() -> None:
     source = "def step(net):\n    pass\n\nstep(g)\nstep2(d)\n"
     names, _ = spread(ast.parse(source), {"g", "d"}, (), (), FACTS)
     assert names == {"g": "g", "d": "d", "net": "g"}
+
+
+def test_a_holder_of_the_model_hands_its_attribute() -> None:
+    source = "args.model = model\ntrain(args, loader)\nstate = TrainState(model=model)\n"
+    names, out = _spread(source, {"model"})
+    assert {"args.model", "state.model"} <= names
+    assert Handed("train", 0, None, True, "model") in out
+
+
+def test_a_linked_file_receives_the_attribute_of_a_holder() -> None:
+    source = "def train(args, loader):\n    pass\n"
+    assert _spread(source, (), {Handed("train", 0, None, True, "model")})[0] == {"args.model"}
+
+
+def test_a_trained_attribute_of_self_is_handed_to_subclasses() -> None:
+    source = "class Base:\n    def __init__(self, m):\n        self.model = m\n"
+    out = _spread(source, {"self.model"})[1]
+    assert Handed("Base", None, None, True, "self.model", subclass=True) in out
+    sub = "class Mine(base.Base):\n    def loss(self, x):\n        return self.model(x)\n"
+    assert _spread(sub, (), out)[0] == {"self.model"}
+    assert _spread("class Other(Thing):\n    pass\n", (), out)[0] == set()

@@ -25,7 +25,7 @@ the names are spread, inside a file to a fixpoint and across linked files
 
 Names, not values: a trained name is trained anywhere in its file (a conservative reading of
 the rule, whose signals only make optimizers escape). Not followed: a model stored in a
-container or a dataclass and read back, ``**kwargs`` built elsewhere.
+dict or a list and read back (``state["model"]``), ``**kwargs`` built elsewhere.
 """
 
 from __future__ import annotations
@@ -53,6 +53,10 @@ class Handed:
     index: int | None
     keyword: str | None
     into: bool
+    # the model is this attribute of the argument (`train(args)` with `args.model = model`),
+    # or, with ``subclass``, the attribute of ``self`` in the classes based on ``function``
+    attribute: str = ""
+    subclass: bool = False
 
 
 # Handed along with the others when the file handing a model on calls it whole (with a
@@ -114,7 +118,8 @@ def spread(
     functions = _function_copies(nodes, aliases, facts, defs)
     calls = _calls(nodes, aliases, facts, functions)
     names: dict[str, str] = {name: name for name in trained}
-    for name in _received(handed, defs, calls, facts):
+    bodies = [n for n in nodes if isinstance(n, ast.ClassDef)]
+    for name in _received(handed, defs, calls, facts, bodies):
         names.setdefault(name, "")
     out: set[Handed] = set()
     changed = True
@@ -127,17 +132,13 @@ def spread(
                 names[a] = names[b]
         for call in calls:
             for index, keyword, value in _arguments(call):
-                root = names.get(dotted(value) or "") if value is not None else None
-                if value is None:  # a `*args`: any trained name packed in it
-                    root = next((names[n] for n in _names_in(call) if n in names), None)
-                if root is None:
-                    continue
-                if call.callee in defs:
-                    for d, m in defs[call.callee]:
-                        for p in _parameters_at(d, m, index, keyword):
-                            names.setdefault(p, root)
-                else:
-                    out.add(Handed(call.callee, index, keyword, True))
+                for attribute, root in _held(value, call, names):
+                    if call.callee in defs:
+                        for d, m in defs[call.callee]:
+                            for p in _parameters_at(d, m, index, keyword):
+                                names.setdefault(_join(p, attribute), root)
+                    else:
+                        out.add(Handed(call.callee, index, keyword, True, attribute))
         for name in builders:
             for function, method in defs.get(name, ()):
                 called = [name, *classes.get(id(function), ())]  # `Trainer(model)`: __init__
@@ -149,7 +150,49 @@ def spread(
                         for passed in _passed(calls, callee, index, parameter, facts):
                             names.setdefault(passed, names[parameter])
         changed = len(names) != before
+    out.update(_subclassed(tree, names))
     return names, frozenset(out)
+
+
+def _held(value: ast.AST | None, call: _Call, names: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """``(attribute, root)`` of each trained model an argument holds: itself (``""``), or an
+    attribute of it (``args`` holding ``args.model``); a ``*args`` (``value`` None): any
+    trained name packed in it."""
+    if value is None:
+        root = next((names[n] for n in _names_in(call) if n in names), None)
+        if root is not None:
+            yield "", root
+        return
+    name = dotted(value)
+    if name is None:
+        return
+    if name in names:
+        yield "", names[name]
+    prefix = name + "."
+    for held, root in list(names.items()):
+        if held.startswith(prefix):
+            yield held[len(prefix) :], root
+
+
+def _join(name: str, attribute: str) -> str:
+    return f"{name}.{attribute}" if attribute else name
+
+
+def _subclassed(tree: ast.Module, names: dict[str, str]) -> Iterator[Handed]:
+    """A ``Handed`` for each trained ``self.A`` of a class of the file: the classes based on
+    it in other files read it too (``self.model.heads[t]`` in a trainer's subclass)."""
+    for node in ast_nodes.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for inner in ast_nodes.walk(node):
+            name = dotted(inner) if isinstance(inner, ast.Attribute) else None
+            if name is not None and name.startswith("self.") and name in names:
+                yield Handed(node.name, None, None, True, name, subclass=True)
+
+
+def _based_on(node: ast.ClassDef, name: str) -> bool:
+    """The class ``node`` names ``name`` (its last name) among its bases."""
+    return any((dotted(b) or "").rpartition(".")[2] == name for b in node.bases)
 
 
 def _received(
@@ -157,6 +200,7 @@ def _received(
     defs: dict[str, list[tuple[ast.AST, bool]]],
     calls: list[_Call],
     facts: HandFacts,
+    classes: Collection[ast.ClassDef] = (),
 ) -> set[str]:
     """The names of a file a ``handed`` model arrives in: the parameter of a function it
     goes ``into`` (the file's ``def`` of that name), or the argument its callers pass."""
@@ -164,9 +208,14 @@ def _received(
     for h in handed:
         if h == WHOLE_HANDED:
             continue
-        if h.into:
+        if h.subclass:
+            if any(_based_on(c, h.function) for c in classes):
+                names.add(h.attribute)
+        elif h.into:
             for d, m in defs.get(h.function, ()):
-                names.update(_parameters_at(d, m, h.index, h.keyword))
+                names.update(
+                    _join(p, h.attribute) for p in _parameters_at(d, m, h.index, h.keyword)
+                )
         else:
             names.update(_passed(calls, h.function, h.index, h.keyword, facts))
     return names
@@ -222,6 +271,11 @@ def _copies(
             name, model = dotted(t), _same_model(v, aliases, facts)
             if name is not None and model is not None:
                 found.append((name, model))
+            if name is not None and isinstance(v, ast.Call):  # `TrainState(model=model)`
+                for keyword in v.keywords:
+                    held = dotted(keyword.value) if keyword.arg is not None else None
+                    if held is not None:
+                        found.append((f"{name}.{keyword.arg}", held))
     return found
 
 

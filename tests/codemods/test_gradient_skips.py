@@ -752,3 +752,32 @@ def test_a_no_grad_helper_of_another_file_is_the_only_run_of_a_part_escapes(tmp_
     files = {"pkg/features.py": FEATURES, "pkg/train.py": FEATURES_LOOP.format(step=step)}
     reasons = [r.reason for r in _handed_escapes(tmp_path, files, "train.py")]
     assert reasons and all("`net.hidden(x)` at pkg/features.py:6" in r for r in reasons), reasons
+
+
+HOLDERS = {
+    "an_args_namespace": (
+        "import torch\nfrom pkg.engine import train\nfrom pkg.net import Net\n\nmodel = Net()\n"
+        "optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)\nargs.model = model\n"
+        "train(args, optimizer, loader)\n",
+        "def train(args, optimizer, loader):\n    for x, y, task in loader:\n"
+        "        optimizer.zero_grad()\n{step}\n        loss.backward()\n        optimizer.step()\n",
+        "        loss = ((args.model.heads[task](x) - y) ** 2).mean()",
+    ),
+    "a_trainer_subclass": (
+        "import torch\nfrom pkg.engine import Mine\nfrom pkg.net import Net\n\n\nclass Base:\n"
+        "    def __init__(self, model):\n        self.model = model\n"
+        "        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-3)\n",
+        "from pkg import train\n\n\nclass Mine(train.Base):\n    def fit(self, loader):\n"
+        "        for x, y, task in loader:\n            self.optimizer.zero_grad()\n"
+        "{step}\n            loss.backward()\n            self.optimizer.step()\n",
+        "            loss = ((self.model.heads[task](x) - y) ** 2).mean()",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOLDERS))
+def test_a_pick_through_a_holder_or_a_subclass_escapes(tmp_path: Path, name: str) -> None:
+    main, engine, step = HOLDERS[name]
+    files = {"pkg/train.py": main, "pkg/engine.py": engine.replace("{step}", step)}
+    reasons = [r.reason for r in _handed_escapes(tmp_path, files, "train.py")]
+    assert reasons and all("picked by a computed index" in r for r in reasons), reasons
