@@ -52,6 +52,8 @@ from ml_switcheroo.analysis.gradient_skips import (
     cut_facts,
     defines_method,
     first_gradient_skip,
+    module_classes,
+    stored_and_run,
 )
 from ml_switcheroo.analysis.gradient_skips import words as skip_words
 from ml_switcheroo.analysis.handed_models import (
@@ -132,6 +134,9 @@ class CrossFile:
     _scheduler_names: tuple[bytes, ...] | None = field(default=None, init=False, repr=False)
     # ``_linked_files``: the linked files found so far, and the walk finding the rest
     _linked: list[str] = field(default_factory=list, init=False, repr=False)
+    # ``unrun_elsewhere``: the submodules linked module classes store and never run, and
+    # whether a linked file failed to parse
+    _unrun: tuple[frozenset[str], bool] | None = field(default=None, init=False, repr=False)
     _linked_rest: Iterator[str] | None = field(default=None, init=False, repr=False)
     _linked_started: bool = field(default=False, init=False, repr=False)
     _import_linked: frozenset[str] | None = field(default=None, init=False, repr=False)
@@ -1049,6 +1054,34 @@ class CrossFile:
         if isinstance(found, str):
             return "", "", found
         return (_skip_code(found[1][1]), found[1][0], found[0]) if found is not None else None
+
+    def unrun_elsewhere(self, attribute: str) -> bool:
+        """Whether module classes of the files linked to this one (``_linked_files``, those
+        holding ``forward``) store a submodule ``attribute`` none of their forwards (nor the
+        methods those call) reads: a whole call of the model does not run it (probe s43 e12).
+        A file that fails to parse: True."""
+        if self._unrun is None:
+            facts = cut_facts(self.semantic_map)
+            holding = set(self.index.with_word("forward"))
+            stored: set[str] = set()
+            read: set[str] = set()
+            failed = False
+            for other in (f for f in self._linked_files() if f in holding):
+                file = self.index.facts(other)
+                if file.tree is None:
+                    failed = True
+                    continue
+                tree = file.tree
+                found = self.index.about(
+                    other,
+                    ("stored and run", id(self.semantic_map)),
+                    lambda tree=tree: stored_and_run(module_classes(tree), facts),
+                )
+                stored |= found[0]
+                read |= found[1]
+            self._unrun = (frozenset(stored - read), failed)
+        unrun, failed = self._unrun
+        return failed or attribute in unrun
 
     def _gradient_skip_linked(
         self, facts: CutFacts, hands: HandFacts, handed: frozenset[Handed]

@@ -103,6 +103,7 @@ def first_gradient_skip(
     optimizers: Collection[str] = (),
     defined_elsewhere: Callable[[str], bool] = lambda name: False,
     called_elsewhere: Collection[str] = (),
+    unrun_elsewhere: Callable[[str], bool] = lambda attribute: False,
 ) -> tuple[ast.AST, str] | None:
     """The first node of ``tree`` that may leave a trained parameter without a gradient in a
     step (see the module's docstring), in the order of the file, and why (``CUT``,
@@ -116,7 +117,9 @@ def first_gradient_skip(
     is no part of a trained name: its parameters may run elsewhere. A mapping ``trained``
     gives each name the name it was spread from (``handed_models.spread``): the names of one
     model are called whole when one of them is (``extract(net)`` next to ``model(x)``), or
-    when their root is one of ``called_elsewhere`` (the file handing them calls it whole)."""
+    when their root is one of ``called_elsewhere`` (the file handing them calls it whole).
+    ``unrun_elsewhere``: whether module classes of other files store a submodule no forward
+    of theirs runs (``stored_unrun``; probe s43 e12, the model's class in models.py)."""
     nodes = ast_nodes.walk(tree)
     facts = replace(facts, free_contexts=facts.free_contexts | _context_aliases(nodes, facts))
     found: list[tuple[ast.AST, str]] = []
@@ -143,6 +146,9 @@ def first_gradient_skip(
             found.append((node, DECLARED))
     unrun = _never_run(classes, facts) if trained else frozenset()
 
+    def never_run(attribute: str) -> bool:  # (asked of a part run only cut: rare)
+        return attribute in unrun or unrun_elsewhere(attribute)
+
     def method(node: ast.AST) -> bool:  # `agent.get_value(x)`: a function, no part
         return _method_called(node, defined, defined_elsewhere)
 
@@ -161,7 +167,7 @@ def first_gradient_skip(
         if name == "self":
             continue
         whole = roots[name] in called
-        cut = None if not whole else unrun  # (a whole call runs what its forward runs)
+        cut = None if not whole else never_run  # (a whole call runs what its forward runs)
         for owner in owners(name):
             for node, why in _name_skips(tree, owner, facts, parents, cut, method):
                 if why == CUT and method(node):
@@ -331,6 +337,15 @@ def _never_run(classes: list[ast.ClassDef], facts: CutFacts) -> frozenset[str]:
     """The submodules the module classes ``classes`` store that no forward of theirs (nor
     a method it calls) reads: a whole call of the model does not run them (probe s42 c90,
     a teacher head run under ``torch.no_grad()`` next to ``model(x)``)."""
+    stored, read = stored_and_run(classes, facts)
+    return frozenset(stored - read)
+
+
+def stored_and_run(
+    classes: list[ast.ClassDef], facts: CutFacts
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The submodules the module classes ``classes`` store, and the attributes of ``self``
+    their forwards (and the methods those call) read."""
     stored: set[str] = set()
     read: set[str] = set()
     for node in classes:
@@ -345,7 +360,12 @@ def _never_run(classes: list[ast.ClassDef], facts: CutFacts) -> frozenset[str]:
             for n in ast_nodes.walk(m)
             if isinstance(n, ast.Attribute) and dotted(n.value) == "self"
         }
-    return frozenset(stored - read)
+    return frozenset(stored), frozenset(read)
+
+
+def module_classes(tree: ast.Module) -> list[ast.ClassDef]:
+    """The module classes of ``tree`` (``_module_classes``)."""
+    return _module_classes(ast_nodes.walk(tree))
 
 
 def _methods_called_on_models(
@@ -429,12 +449,13 @@ def _name_skips(
     owner: str,
     facts: CutFacts,
     parents: dict[int, ast.AST],
-    cut: Collection[str] | None,
+    cut: Callable[[str], bool] | None,
     method: Callable[[ast.AST], bool],
 ) -> Iterator[tuple[ast.AST, str]]:
     """The skip signals of the parts of a trained model ``owner`` (its class unread) in the
     file: ``owner.A[e]`` with ``e`` computed; ``owner.A(x)`` run only cut from the gradient,
-    for ``A`` of ``cut`` (None: any ``A``, when the file never calls the model whole)."""
+    for ``A`` that ``cut`` accepts (None: any ``A``, when the file never calls the model
+    whole; asked only of such an ``A``)."""
     uses: dict[str, list[tuple[ast.AST, bool]]] = {}
     for node in ast_nodes.walk(tree):
         if (
@@ -447,13 +468,13 @@ def _name_skips(
             node, owner, parents, facts, method
         ):
             yield node, BRANCHED
-        attribute = _submodule(node, owner, cut) if cut is None or cut else None
+        attribute = _submodule(node, owner, None)
         if attribute in facts.module_api:
             attribute = None
         if attribute is not None and _used(node, parents, run_only=True):
             uses.setdefault(attribute, []).append((node, _cut(node, facts, parents)))
-    for found in uses.values():
-        if all(c for _, c in found):
+    for attribute, found in uses.items():
+        if all(c for _, c in found) and (cut is None or cut(attribute)):
             yield _run(found[0][0], parents), CUT
 
 

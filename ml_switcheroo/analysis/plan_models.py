@@ -723,7 +723,8 @@ class ModelFacts:
                 }
                 hands = hand_facts(self.resolver.map)
                 names, handed = spread(tree, trained, (), builders, hands)  # `train_step(model)`
-                own = first_gradient_skip(tree, facts, names, optimizers, elsewhere)
+                unrun = cross_file.unrun_elsewhere if cross_file is not None else _never
+                own = first_gradient_skip(tree, facts, names, optimizers, elsewhere, (), unrun)
                 if own is None and handed and models_called_whole(tree, names, facts):
                     handed = frozenset({*handed, WHOLE_HANDED})
         if unreadable:

@@ -781,3 +781,23 @@ def test_a_pick_through_a_holder_or_a_subclass_escapes(tmp_path: Path, name: str
     files = {"pkg/train.py": main, "pkg/engine.py": engine.replace("{step}", step)}
     reasons = [r.reason for r in _handed_escapes(tmp_path, files, "train.py")]
     assert reasons and all("picked by a computed index" in r for r in reasons), reasons
+
+
+TEACHER_LOOP = (
+    "import torch\nfrom pkg.net import Net\n\nmodel = Net()\n"
+    "optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)\nfor x, y, task in loader:\n"
+    "    optimizer.zero_grad()\n    with torch.no_grad():\n        target = model.{part}(x)\n"
+    "    loss = ((model(x, task) - target) ** 2).mean()\n    loss.backward()\n"
+    "    optimizer.step()\n"
+)
+
+
+def test_a_part_the_model_file_never_runs_cut_next_to_a_whole_call_escapes(tmp_path: Path) -> None:
+    files = {"pkg/train.py": TEACHER_LOOP.format(part="head1")}
+    reasons = [r.reason for r in _handed_escapes(tmp_path, files, "train.py")]
+    assert reasons and all("`model.head1(x)` at train.py:9 runs only cut" in r for r in reasons)
+
+
+def test_a_part_the_model_file_runs_cut_next_to_a_whole_call_translates(tmp_path: Path) -> None:
+    files = {"pkg/train.py": TEACHER_LOOP.format(part="hidden")}
+    assert not _handed_escapes(tmp_path, files, "train.py")
