@@ -61,8 +61,8 @@ def test_the_callers_of_a_class_building_the_optimizer_pass_the_model() -> None:
         "class Trainer:\n    def __init__(self, model):\n        self.model = model\n\n"
         "t = Trainer(net)\n"
     )
-    names, handed = _spread(source, {"self.model"}, (), {"__init__"})
-    assert names == {"self.model", "model", "net"}
+    names, handed = spread(ast.parse(source), {"self.model"}, (), {"__init__"}, FACTS, {"Trainer"})
+    assert set(names) == {"self.model", "model", "net"}
     assert Handed("Trainer", 0, "model", False) in handed
 
 
@@ -136,9 +136,28 @@ def test_a_linked_file_receives_the_attribute_of_a_holder() -> None:
 
 
 def test_a_trained_attribute_of_self_is_handed_to_subclasses() -> None:
-    source = "class Base:\n    def __init__(self, m):\n        self.model = m\n"
-    out = _spread(source, {"self.model"})[1]
+    source = (
+        "class Base:\n    def __init__(self, m):\n        self.model = m\n\n"
+        "class Evaluator:\n    def __init__(self, m):\n        self.model = m\n"
+    )
+    out = spread(ast.parse(source), {"self.model"}, (), {"__init__"}, FACTS, {"Base"})[1]
     assert Handed("Base", None, None, True, "self.model", subclass=True) in out
+    assert not any(h.function == "Evaluator" for h in out)
+    out = _spread(source, (), {Handed("Base", 0, None, True)})[1]
+    assert Handed("Base", None, None, True, "self.model", subclass=True) in out
+    assert not any(h.function == "Evaluator" for h in out)  # (it holds another model)
     sub = "class Mine(base.Base):\n    def loss(self, x):\n        return self.model(x)\n"
     assert _spread(sub, (), out)[0] == {"self.model"}
     assert _spread("class Other(Thing):\n    pass\n", (), out)[0] == set()
+
+
+def test_super_init_calls_the_bases_init_only() -> None:
+    source = (
+        "class Base:\n    def __init__(self, net):\n        self.model = net\n\n"
+        "class Other:\n    def __init__(self, *args, teacher=None):\n        self.t = teacher\n\n"
+        "class Mine(Base):\n    def __init__(self, *args, teacher=None):\n"
+        "        super().__init__(*args)\n        self.teacher = teacher\n\nMine(model)\n"
+    )
+    names = _spread(source, {"model"})[0]
+    assert {"args", "net", "self.model"} <= names
+    assert not names & {"teacher", "self.teacher", "self.t"}

@@ -133,7 +133,7 @@ def first_gradient_skip(
     if clears or trained:  # (whole-file parents: rare for a file the optimizer is not in)
         parents = {}
         ast_nodes.walk_with_parents(tree, parents)
-    entries = _methods_called_on_models(nodes, facts, parents) if classes else set()
+    entries = _methods_called_on_models(nodes, trained, facts, parents) if classes else set()
     for node in classes:
         methods = [m for m in node.body if isinstance(m, _FUNCTIONS)]
         own = {m.name for m in methods}
@@ -177,12 +177,13 @@ def first_gradient_skip(
 
 
 def _context_aliases(nodes: list[ast.AST], facts: CutFacts) -> frozenset[str]:
-    """Names the file binds to a gradient-free context (``ng = torch.no_grad``)."""
+    """Names the file binds to a gradient-free context (``ng = torch.no_grad``, ``ctx =
+    torch.no_grad() if probe else nullcontext()``: probe s43b j01)."""
     return frozenset(
         target.id
         for node in nodes
         if isinstance(node, ast.Assign)
-        and isinstance(node.value, ast.Attribute | ast.Name | ast.Call)
+        and isinstance(node.value, ast.Attribute | ast.Name | ast.Call | ast.IfExp)
         and _free_context(node.value, facts)
         for target in node.targets
         if isinstance(target, ast.Name)
@@ -295,7 +296,12 @@ def _class_skips(
     uses: dict[str, list[tuple[ast.AST, str, bool, bool]]] = {}
     later = [m for m in methods if getattr(m, "name", None) != "__init__"]
     varying = _stored_on_self(later)  # `self.task = task` in forward: a value, not a setting
-    forward = _forward_methods(later, entries)
+    free = {  # (a `@torch.no_grad()` predict runs no step: probe s43b FE2)
+        m.name  # type: ignore[attr-defined]
+        for m in later
+        if any(_free_context(d, facts) for d in m.decorator_list)  # type: ignore[attr-defined]
+    }
+    forward = _forward_methods(later, set(entries) - free)
     for method in later:
         name = method.name  # type: ignore[attr-defined]
         for node in ast_nodes.walk(method):
@@ -369,17 +375,22 @@ def module_classes(tree: ast.Module) -> list[ast.ClassDef]:
 
 
 def _methods_called_on_models(
-    nodes: list[ast.AST], facts: CutFacts, parents: dict[int, ast.AST]
+    nodes: list[ast.AST],
+    trained: Collection[str],
+    facts: CutFacts,
+    parents: dict[int, ast.AST],
 ) -> set[str]:
-    """The methods the file calls on something other than ``self`` (``model.training_step(b)``,
+    """The methods the file calls on a trained model (``model.training_step(b)``,
     ``model.forward_task(x, t)``; probe s43 S7) where a gradient flows: entries of a step
-    besides ``forward`` (by name: any class's method of that name)."""
+    besides ``forward`` (by name: any class's method of that name; not ``knn.predict(f)``,
+    probe s43b FE1)."""
     return {
         n.func.attr
         for n in nodes
         if isinstance(n, ast.Call)
         and isinstance(n.func, ast.Attribute)
-        and dotted(n.func.value) not in (None, "self")
+        and dotted(n.func.value) in trained
+        and dotted(n.func.value) != "self"
         and n.func.attr not in facts.module_api
         and not _cut(n, facts, parents)
     }
@@ -465,7 +476,7 @@ def _name_skips(
         ):
             yield node, PICKED
         if isinstance(node, ast.If | ast.IfExp) and _loop_branch_differs(
-            node, owner, parents, facts, method
+            node, owner, parents, facts, method, cut
         ):
             yield node, BRANCHED
         attribute = _submodule(node, owner, None)
@@ -484,9 +495,12 @@ def _loop_branch_differs(
     parents: dict[int, ast.AST],
     facts: CutFacts,
     method: Callable[[ast.AST], bool],
+    unrun: Callable[[str], bool] | None = None,
 ) -> bool:
     """An ``if`` inside a loop (a training loop's step), on a value, whose branches run
-    different parts of the trained model ``owner`` (``if labeled: loss += model.cls(h)``)."""
+    different parts of the trained model ``owner`` (``if labeled: loss += model.cls(h)``);
+    with ``unrun`` (the model is called whole, which runs the parts its forward runs) only
+    parts it accepts count (TD3's delayed actor loss through `critic.q1`: probe s43b)."""
     if not _reads_value(node.test, owner):
         return False
     parent = parents.get(id(node))
@@ -503,6 +517,8 @@ def _loop_branch_differs(
             if _submodule(n, owner, None) not in (None, *facts.module_api)
             and _used(n, parents, run_only=True)
             and not method(parents[id(n)])
+            and not _cut(n, facts, parents)  # (a sample under no_grad: probe s43b FE5)
+            and (unrun is None or unrun(n.attr))  # type: ignore[attr-defined]
         }
 
     body = node.body if isinstance(node.body, list) else [node.body]

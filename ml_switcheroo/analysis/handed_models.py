@@ -102,13 +102,15 @@ def spread(
     handed: Collection[Handed] = (),
     builders: Collection[str] = (),
     facts: HandFacts = HandFacts(),
+    building: Collection[str] = (),
 ) -> tuple[dict[str, str], frozenset[Handed]]:
     """The names of ``tree`` holding a trained model, each with the name it was spread from
     (``trained``'s own, or ``""`` for those ``handed`` gives): ``trained``, those ``handed``
     gives and those copies and calls of the file's own functions spread them to (to a
     fixpoint); and the ``Handed`` of each call crossing to another file (a callee the file
     does not define, or one of ``builders``, the functions building the optimizers, whose
-    callers pass the model: ``def build_optimizer(model)``). Only a builder's callers: the
+    callers pass the model: ``def build_optimizer(model)``; ``building``: the classes whose
+    methods build them). Only a builder's callers: the
     callers of any function with a parameter named like the model (``evaluate(model_ema)``
     for ``def evaluate(model)``) pass something else."""
     nodes = ast_nodes.walk(tree)
@@ -141,7 +143,10 @@ def spread(
                         out.add(Handed(call.callee, index, keyword, True, attribute))
         for name in builders:
             for function, method in defs.get(name, ()):
-                called = [name, *classes.get(id(function), ())]  # `Trainer(model)`: __init__
+                owner = classes.get(id(function))
+                if owner is not None and owner not in building:
+                    continue  # (another class's method of that name)
+                called = [name, *([owner] if name == "__init__" and owner else [])]
                 for index, parameter in enumerate(_parameters(function, method)):
                     if parameter not in names:
                         continue
@@ -150,7 +155,8 @@ def spread(
                         for passed in _passed(calls, callee, index, parameter, facts):
                             names.setdefault(passed, names[parameter])
         changed = len(names) != before
-    out.update(_subclassed(tree, names))
+    receiving = _receiving_classes(names, handed, calls) | set(building)
+    out.update(_subclassed(tree, names, receiving))
     return names, frozenset(out)
 
 
@@ -178,11 +184,27 @@ def _join(name: str, attribute: str) -> str:
     return f"{name}.{attribute}" if attribute else name
 
 
-def _subclassed(tree: ast.Module, names: dict[str, str]) -> Iterator[Handed]:
-    """A ``Handed`` for each trained ``self.A`` of a class of the file: the classes based on
-    it in other files read it too (``self.model.heads[t]`` in a trainer's subclass)."""
+def _receiving_classes(
+    names: dict[str, str], handed: Collection[Handed], calls: list[_Call]
+) -> set[str]:
+    """The classes of the file that hold the trained model: called with it here
+    (``Trainer(model)``) or from a file handing it (``Handed`` into the class); not every
+    class with a ``self.model`` (probe s43b FE4)."""
+    found = {h.function for h in handed if h.into and not h.subclass}
+    for call in calls:
+        if any(True for value in _arguments(call) for _ in _held(value[2], call, names)):
+            found.add(call.callee)
+    return found
+
+
+def _subclassed(
+    tree: ast.Module, names: dict[str, str], receiving: Collection[str]
+) -> Iterator[Handed]:
+    """A ``Handed`` for each trained ``self.A`` of a class of the file holding the trained
+    model (``receiving``): the classes based on it in other files read it too
+    (``self.model.heads[t]`` in a trainer's subclass)."""
     for node in ast_nodes.walk(tree):
-        if not isinstance(node, ast.ClassDef):
+        if not isinstance(node, ast.ClassDef) or node.name not in receiving:
             continue
         for inner in ast_nodes.walk(node):
             name = dotted(inner) if isinstance(inner, ast.Attribute) else None
@@ -267,6 +289,8 @@ def _copies(
             and len(target.elts) == len(value.elts)
         ):
             pairs = list(zip(target.elts, value.elts, strict=True))
+        if isinstance(value, ast.IfExp):  # `net = model.module if ddp else model`
+            pairs = [(target, value.body), (target, value.orelse)]
         for t, v in pairs:
             name, model = dotted(t), _same_model(v, aliases, facts)
             if name is not None and model is not None:
@@ -332,15 +356,41 @@ def _calls(
     """Every call of the file with a callee name: ``partial(f, model)`` as a call of ``f``;
     the callee's last name read through import aliases and function copies."""
     found: list[_Call] = []
+    bases = _bases_of_super_calls(nodes)
     for node in nodes:
         if not isinstance(node, ast.Call):
             continue
         func, args = node.func, list(node.args)
         if args and _qualified(func, aliases) in facts.binders:
             func, args = args[0], args[1:]
-        callee = _callee(func, aliases, functions)
-        if callee is not None:
-            found.append(_Call(callee, args, list(node.keywords)))
+        if id(node) in bases:  # `super().__init__(model)`: the bases' `__init__`
+            callees = bases[id(node)]
+        else:
+            callee = _callee(func, aliases, functions)
+            callees = [callee] if callee is not None else []
+        found.extend(_Call(callee, args, list(node.keywords)) for callee in callees)
+    return found
+
+
+def _bases_of_super_calls(nodes: list[ast.AST]) -> dict[int, list[str]]:
+    """By ``id``, each ``super().m(...)`` call in a class's methods -> what it calls: the
+    bases' last names for ``__init__`` (a class's name stands for its ``__init__``), else
+    ``m`` itself (probe s43b FE3: not every ``__init__`` of the file)."""
+    found: dict[int, list[str]] = {}
+    for node in nodes:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        names = [(dotted(b) or "").rpartition(".")[2] for b in node.bases]
+        for inner in ast_nodes.walk(node):
+            func = inner.func if isinstance(inner, ast.Call) else None
+            if (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Call)
+                and dotted(func.value.func) == "super"
+            ):
+                found[id(inner)] = (
+                    [n for n in names if n] if func.attr == "__init__" else [func.attr]
+                )
     return found
 
 
@@ -356,22 +406,22 @@ def _callee(func: ast.AST, aliases: dict[str, str], functions: dict[str, str]) -
 
 def _definitions(
     tree: ast.Module,
-) -> tuple[dict[str, list[tuple[ast.AST, bool]]], dict[int, list[str]]]:
+) -> tuple[dict[str, list[tuple[ast.AST, bool]]], dict[int, str]]:
     """Function name -> each ``def`` of it at any depth, with whether it is a method (its
     first parameter is the bound instance: a ``def`` in a class body, not a staticmethod); a
-    class's name -> its ``__init__`` (``Trainer(model, opt)``); and, by ``id``, the classes
-    of each ``__init__``."""
+    class's name -> its ``__init__`` (``Trainer(model, opt)``); and, by ``id``, the class of
+    each method."""
     found: dict[str, list[tuple[ast.AST, bool]]] = {}
-    classes: dict[int, list[str]] = {}
+    classes: dict[int, str] = {}
     for node in ast_nodes.walk(tree):
         body = node.body if isinstance(node, ast.ClassDef) else None
         for statement in body or ():
             if isinstance(statement, _FUNCTIONS):
                 static = any(dotted(d) == "staticmethod" for d in statement.decorator_list)
                 found.setdefault(statement.name, []).append((statement, not static))
+                classes[id(statement)] = node.name  # type: ignore[attr-defined]
                 if statement.name == "__init__":
                     found.setdefault(node.name, []).append((statement, True))  # type: ignore[attr-defined]
-                    classes.setdefault(id(statement), []).append(node.name)  # type: ignore[attr-defined]
         if isinstance(node, (ast.Module, *_FUNCTIONS)):
             for statement in node.body:
                 if isinstance(statement, _FUNCTIONS):
@@ -390,12 +440,12 @@ def _parameters_at(
     function: ast.AST, method: bool, index: int | None, keyword: str | None
 ) -> list[str]:
     """The parameters of ``function`` an argument at ``index`` or named ``keyword`` may bind
-    (both None: every parameter, ``*args`` and ``**kwargs`` too)."""
+    (both None: every positional parameter and ``*args``)."""
     positional = _parameters(function, method)
     arguments = function.args  # type: ignore[attr-defined]
-    if index is None and keyword is None:
-        rest = [a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None]
-        return [*positional, *(a.arg for a in arguments.kwonlyargs), *rest]
+    if index is None and keyword is None:  # (a `*args` pack: never a keyword-only one)
+        rest = [arguments.vararg.arg] if arguments.vararg is not None else []
+        return [*positional, *rest]
     if keyword is not None:
         named = {*positional, *(a.arg for a in arguments.kwonlyargs)}
         if keyword in named:

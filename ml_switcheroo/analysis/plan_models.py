@@ -722,7 +722,8 @@ class ModelFacts:
                     if (f := s.function) is not None
                 }
                 hands = hand_facts(self.resolver.map)
-                names, handed = spread(tree, trained, (), builders, hands)  # `train_step(model)`
+                building = {c.name.value for s in constructors if (c := s.enclosing_class)}
+                names, handed = spread(tree, trained, (), builders, hands, building)
                 unrun = cross_file.unrun_elsewhere if cross_file is not None else _never
                 own = first_gradient_skip(tree, facts, names, optimizers, elsewhere, (), unrun)
                 if own is None and handed and models_called_whole(tree, names, facts):

@@ -315,6 +315,24 @@ SKIPS.update(
             ),
             "picked by a computed index",
         ),
+        # probe s43b S1, S2: a context chosen by a flag; a conditional unwrap
+        "a_context_chosen_by_a_flag": (
+            _source(
+                "        return self.head0(self.hidden(x))",
+                "    ctx = torch.no_grad() if task else contextlib.nullcontext()\n"
+                "    with ctx:\n        h = model.hidden(x)\n"
+                "    loss = ((model.head0(h) - y) ** 2).mean()",
+            ),
+            "only cut from the gradient",
+        ),
+        "a_head_picked_through_a_conditional_unwrap": (
+            _source(
+                "        return self.head0(self.hidden(x))",
+                "    net = model.module if hasattr(model, 'module') else model\n"
+                "    loss = ((net.heads[task](x) - y) ** 2).mean()",
+            ),
+            "picked by a computed index",
+        ),
         # probe s42 c90: a part its forward never runs, under no_grad next to a whole call
         "a_part_outside_forward_under_no_grad_next_to_a_whole_call": (
             _source(
@@ -435,6 +453,31 @@ TWINS = {
     "a_head_picked_only_for_its_state_dict": _source(
         "        return sum(head(self.hidden(x)).sum() for head in self.heads)",
         WHOLE + "\n    torch.save(model.heads[task].state_dict(), 'head.pt')",
+    ),
+    # false escapes of probe s43 round 2
+    "a_method_named_like_a_call_on_another_object": _source(
+        "        return sum(head(self.hidden(x)).sum() for head in self.heads)",
+        WHOLE + "\n    with torch.no_grad():\n        model.predict(x, task)\n    knn.predict(x)",
+    ).replace(
+        "    def forward(",
+        "    def predict(self, x, task):\n        return self.heads[task](self.hidden(x))\n\n"
+        "    def forward(",
+    ),
+    "a_no_grad_method_picking_a_head": _source(
+        "        return sum(head(self.hidden(x)).sum() for head in self.heads)",
+        WHOLE + "\n    model.predict(x, task)",
+    ).replace(
+        "    def forward(",
+        "    @torch.no_grad()\n    def predict(self, x, task):\n"
+        "        return self.heads[task](self.hidden(x))\n\n    def forward(",
+    ),
+    "a_delayed_loss_through_a_part_the_forward_runs": _source(
+        "        return self.head0(self.hidden(x))",
+        WHOLE + "\n    if task == 0:\n        loss = loss + model.head0(x).sum()",
+    ),
+    "a_periodic_sample_under_no_grad": _source(
+        "        return self.head0(self.hidden(x))",
+        WHOLE + "\n    if task == 0:\n        with torch.no_grad():\n            model.hidden(x)",
     ),
     "a_step_function_running_the_whole_model": HEAD
     + CLASS.format(forward="        return self.head0(self.hidden(x))")
@@ -801,3 +844,35 @@ def test_a_part_the_model_file_never_runs_cut_next_to_a_whole_call_escapes(tmp_p
 def test_a_part_the_model_file_runs_cut_next_to_a_whole_call_translates(tmp_path: Path) -> None:
     files = {"pkg/train.py": TEACHER_LOOP.format(part="hidden")}
     assert not _handed_escapes(tmp_path, files, "train.py")
+
+
+EVALUATORS = (
+    "import torch\nfrom pkg.trainer import Evaluator\n\n\nclass FeatureEvaluator(Evaluator):\n"
+    "    def run(self, x):\n        with torch.no_grad():\n            return self.model.hidden(x)\n"
+)
+EVALUATED = (
+    "import torch\n\n\nclass Trainer:\n    def __init__(self, model, optimizer):\n"
+    "        self.model = model\n        self.optimizer = optimizer\n\n"
+    "    def fit(self, loader):\n        for x, y, task in loader:\n"
+    "            self.optimizer.zero_grad()\n"
+    "            loss = ((self.model(x, task) - y) ** 2).mean()\n"
+    "            loss.backward()\n            self.optimizer.step()\n\n\n"
+    "class Evaluator:\n    def __init__(self, model):\n        self.model = model\n"
+)
+EVALUATED_MAIN = (
+    "import torch\nfrom pkg.evaluators import FeatureEvaluator\nfrom pkg.net import Net\n"
+    "from pkg.trainer import Trainer\n\nmodel = Net()\n"
+    "optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)\n"
+    "Trainer(model, optimizer).fit(loader)\nFeatureEvaluator(Net()).run(x)\n"
+)
+
+
+def test_an_evaluator_of_another_model_beside_the_trainer_translates(tmp_path: Path) -> None:
+    """Probe s43b FE4: only the class holding the trained model hands `self.model` on."""
+    files = {
+        "pkg/train.py": EVALUATED_MAIN,
+        "pkg/trainer.py": EVALUATED,
+        "pkg/evaluators.py": EVALUATORS,
+    }
+    reasons = [r.reason for r in _handed_escapes(tmp_path, files, "train.py")]
+    assert not any("no gradient" in r for r in reasons), reasons
