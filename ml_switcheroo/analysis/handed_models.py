@@ -94,6 +94,7 @@ class _Call:
     callee: str
     args: list[ast.expr]
     keywords: list[ast.keyword]
+    receiver: str | None = None  # `model` of `model.configure_optimizers()`
 
 
 def spread(
@@ -147,6 +148,10 @@ def spread(
                 if owner is not None and owner not in building:
                     continue  # (another class's method of that name)
                 called = [name, *([owner] if name == "__init__" and owner else [])]
+                if owner is not None and "self" in names:  # `model.configure_optimizers()`
+                    for call in calls:
+                        if call.callee == name and call.receiver not in (None, "self"):
+                            names.setdefault(call.receiver, names["self"])  # type: ignore[arg-type]
                 for index, parameter in enumerate(_parameters(function, method)):
                     if parameter not in names:
                         continue
@@ -368,7 +373,8 @@ def _calls(
         else:
             callee = _callee(func, aliases, functions)
             callees = [callee] if callee is not None else []
-        found.extend(_Call(callee, args, list(node.keywords)) for callee in callees)
+        receiver = dotted(func.value) if isinstance(func, ast.Attribute) else None
+        found.extend(_Call(c, args, list(node.keywords), receiver) for c in callees)
     return found
 
 

@@ -315,6 +315,23 @@ SKIPS.update(
             ),
             "picked by a computed index",
         ),
+        # probe s43 S7: a pick in a step method the loop calls on the model
+        "head_picked_in_a_training_step_method": (
+            HEAD
+            + CLASS.format(forward="        return torch.tanh(self.hidden(x))").replace(
+                "    def forward(",
+                "    def training_step(self, x, y, task):\n"
+                "        return ((self.heads[task](self(x)) - y) ** 2).mean()\n\n"
+                "    def configure_optimizers(self):\n"
+                "        return torch.optim.AdamW(self.parameters(), lr=1e-3)\n\n"
+                "    def forward(",
+            )
+            + "model = Net()\noptimizer = model.configure_optimizers()\n"
+            "for x, y, task in loader:\n    optimizer.zero_grad()\n"
+            "    loss = model.training_step(x, y, task)\n    loss.backward()\n"
+            "    optimizer.step()\n",
+            "picked by a computed index",
+        ),
         # probe s43b S1, S2: a context chosen by a flag; a conditional unwrap
         "a_context_chosen_by_a_flag": (
             _source(
