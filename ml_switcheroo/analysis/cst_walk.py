@@ -27,6 +27,7 @@ import ast
 import inspect
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import cache
 from typing import Any, TypeVar
 
 import libcst as cst
@@ -136,12 +137,19 @@ def _kind_of(value: object) -> int:
 def walk(node: cst.CSTNode, stop: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
     """``node`` and every node below it, in preorder (source order); a node of a ``stop`` kind
     is yielded, what it holds is not."""
+    stopped = _stop_test(stop) if stop else None
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
-        if not (stop and isinstance(current, stop)):
+        if stopped is None or not stopped(current):
             stack.extend(reversed(children(current)))
+
+
+@cache
+def _stop_test(stop: tuple[type, ...]) -> Callable[[object], bool]:
+    """``isinstance(value, stop)`` for ``walk``, answered once per type (``instance_test``)."""
+    return instance_test(stop)
 
 
 class _Methods:

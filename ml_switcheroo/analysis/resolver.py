@@ -42,6 +42,10 @@ from ml_switcheroo.analysis.stored import (
 from ml_switcheroo.spec.semantic_map import SemanticMap
 from ml_switcheroo.spec.signature import dotted_name
 
+# ``isinstance(n, cst.FunctionDef)`` answered once per node type (asked of every node that has
+# a scope: libcst's node classes are ABCs)
+_is_function = cst_walk.instance_test(cst.FunctionDef)
+
 
 @dataclass(frozen=True)
 class CallSite:
@@ -376,7 +380,7 @@ class Resolver:
                     elsewhere,
                     # every FunctionDef has a scope (libcst's ScopeProvider sets one on each
                     # node it visits): the module is walked only when one may be a builder
-                    [n for n in self.scopes if isinstance(n, cst.FunctionDef)],
+                    [n for n in self.scopes if _is_function(n)],
                 )
         return self._builders
 
