@@ -838,7 +838,10 @@ def _stores_literal(call: cst.Call) -> bool:
 
 
 def _calls(node: cst.CSTNode) -> list[cst.Call]:
-    return [n for n in cst_walk.walk(node) if isinstance(n, cst.Call)]
+    return [n for n in cst_walk.walk(node) if _is_call(n)]  # type: ignore[misc]
+
+
+_is_call = cst_walk.instance_test(cst.Call)  # once per node type (libcst's nodes are ABCs)
 
 
 def _references(node: cst.CSTNode) -> list[cst.BaseExpression]:
