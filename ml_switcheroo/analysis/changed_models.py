@@ -753,18 +753,21 @@ def forget() -> None:
     _BINDERS.clear()
 
 
+# ``_binders``' tests, answered once per node type (``cst_walk.instance_test``)
+_is_binder = cst_walk.instance_test((cst.Assign, cst.For, cst.CompFor, cst.NamedExpr))
+_is_annotated = cst_walk.instance_test(cst.AnnAssign)
+
+
 def _binders(owner: Owner) -> list[cst.CSTNode]:
     """The assignments (an annotated one with a value), loops, comprehension loops and walruses
     of ``owner``, in source order: what ``_aliases`` reads, from one walk per owner (it is
     asked twice per ``_changes``, and again for each optimizer of the same function)."""
     kept = _BINDERS.pop(id(owner), None)
     if kept is None or kept[0] is not owner:
-        kinds = (cst.Assign, cst.For, cst.CompFor, cst.NamedExpr)
         nodes = [
             node
             for node in cst_walk.walk(owner)
-            if isinstance(node, kinds)
-            or (isinstance(node, cst.AnnAssign) and node.value is not None)
+            if _is_binder(node) or (_is_annotated(node) and node.value is not None)  # type: ignore[attr-defined]
         ]
         kept = (owner, nodes)
         while len(_BINDERS) >= _KEPT:
@@ -835,7 +838,10 @@ def _stores_literal(call: cst.Call) -> bool:
 
 
 def _calls(node: cst.CSTNode) -> list[cst.Call]:
-    return [n for n in cst_walk.walk(node) if isinstance(n, cst.Call)]
+    return [n for n in cst_walk.walk(node) if _is_call(n)]  # type: ignore[misc]
+
+
+_is_call = cst_walk.instance_test(cst.Call)  # once per node type (libcst's nodes are ABCs)
 
 
 def _references(node: cst.CSTNode) -> list[cst.BaseExpression]:

@@ -91,6 +91,7 @@ from ml_switcheroo.analysis.repository import (
 )
 from ml_switcheroo.analysis.stepped_together import Together, stepped_together
 from ml_switcheroo.analysis.stored_ast import class_init, stored_attribute
+from ml_switcheroo.analysis.word_trie import trie_pattern
 from ml_switcheroo.spec.roles import SCHEDULER, STEP, ZERO_GRAD
 from ml_switcheroo.spec.semantic_map import ParameterSpec, SemanticMap
 
@@ -1977,9 +1978,10 @@ def _names_one_of(path: str, data: bytes, words: tuple[bytes, ...]) -> bool:
 def _one_of(words: tuple[bytes, ...]) -> re.Pattern[bytes]:
     """A pattern found in some bytes exactly when one of ``words`` is: the words holding no
     other of them, as alternatives (a word holding another is found only where that one is).
-    One scan instead of one per word: twice as fast over torch's sources (42 words, 34 left)."""
+    One scan instead of one per word: twice as fast over torch's sources (42 words, 34 left);
+    spelt as a trie (``word_trie``: no kept word begins another, each holds none)."""
     kept = sorted({w for w in words if not any(o != w and o in w for o in words)})
-    return re.compile(b"|".join(re.escape(word) for word in kept) if kept else rb"(?!)")
+    return trie_pattern(kept)
 
 
 def _constructor_words(semantic_map: SemanticMap, target_root: str) -> tuple[bytes, ...]:

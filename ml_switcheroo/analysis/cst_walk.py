@@ -27,6 +27,7 @@ import ast
 import inspect
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import cache
 from typing import Any, TypeVar
 
 import libcst as cst
@@ -87,16 +88,21 @@ def _children_of_class(node_type: type) -> Callable[[cst.CSTNode], list[cst.CSTN
         found = _CHILDREN[node_type] = lambda node: list(node.children)
         return found
     lines = ["def children(node):", "    found = []"]
-    for name in names:
+    for name in names:  # the commonest kinds tested first; an empty sequence left at once
         lines += [
             f"    value = node.{name}",
             "    kind = kinds(type(value))",
-            "    if kind is None:",
-            "        kind = kind_of(value)",
             "    if kind == 1:",
             "        found.append(value)",
             "    elif kind == 2:",
-            "        found.extend([v for v in value if is_node(v)])",
+            "        if value:",
+            "            found.extend(filter(is_node, value))",
+            "    elif kind is None:",
+            "        kind = kind_of(value)",
+            "        if kind == 1:",
+            "            found.append(value)",
+            "        elif kind == 2:",
+            "            found.extend(filter(is_node, value))",
         ]
     lines.append("    return found")
     scope: dict[str, Any] = {"kinds": _KINDS.get, "kind_of": _kind_of, "is_node": is_node}
@@ -136,12 +142,19 @@ def _kind_of(value: object) -> int:
 def walk(node: cst.CSTNode, stop: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
     """``node`` and every node below it, in preorder (source order); a node of a ``stop`` kind
     is yielded, what it holds is not."""
+    stopped = _stop_test(stop) if stop else None
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
-        if not (stop and isinstance(current, stop)):
+        if stopped is None or not stopped(current):
             stack.extend(reversed(children(current)))
+
+
+@cache
+def _stop_test(stop: tuple[type, ...]) -> Callable[[object], bool]:
+    """``isinstance(value, stop)`` for ``walk``, answered once per type (``instance_test``)."""
+    return instance_test(stop)
 
 
 class _Methods:
@@ -160,10 +173,16 @@ class _Methods:
         self.own_leave = getattr(cls, "on_leave", None) is not cst.CSTVisitor.on_leave
 
     def visit(self, kind: type) -> Callable[..., Any] | None:
-        return self._find(self.visits, "visit_", kind)
+        try:
+            return self.visits[kind]
+        except KeyError:
+            return self._find(self.visits, "visit_", kind)
 
     def leave(self, kind: type) -> Callable[..., Any] | None:
-        return self._find(self.leaves, "leave_", kind)
+        try:
+            return self.leaves[kind]
+        except KeyError:
+            return self._find(self.leaves, "leave_", kind)
 
     def _find(
         self, table: dict[type, Callable[..., Any] | None], prefix: str, kind: type
@@ -176,11 +195,19 @@ class _Methods:
 
 
 def _methods(cls: type) -> _Methods:
+    last = _LAST_TABLE[0]  # the class asked last (libcst's walks ask once per node)
+    if last is not None and last.cls is cls:
+        return last
     found = vars(cls).get(_TABLE)
     if found is None:
         found = _Methods(cls)
         setattr(cls, _TABLE, found)
+    if "<locals>" not in cls.__qualname__:  # a class made per call is not kept alive here
+        _LAST_TABLE[0] = found
     return found
+
+
+_LAST_TABLE: list[_Methods | None] = [None]  # of a class defined at a module's level
 
 
 def visit_method(visitor: Any, node: cst.CSTNode) -> Callable[..., Any] | None:

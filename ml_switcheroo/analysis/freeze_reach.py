@@ -742,7 +742,7 @@ def nodes_by_place(tree: ast.Module) -> dict[tuple[int, int, str], ast.AST]:
     position; two nodes at one place, ``f(a)(b)``: neither)."""
     found: dict[tuple[int, int, str], ast.AST] = {}
     clashes: set[tuple[int, int, str]] = set()
-    for node in ast.walk(tree):
+    for node in ast_nodes.walk(tree):  # ast.walk's nodes (but contexts), the module's kept walk
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.Call)):
             key = (node.lineno, node.col_offset, type(node).__name__)
             if key in found:
@@ -777,7 +777,7 @@ def _identifiers(tree: ast.Module, strings: bool = True) -> frozenset[str]:
     """Every name, ``def``/``class`` name, attribute, import (each dotted part) and, with
     ``strings``, identifier-like word of a string of ``tree``."""
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in ast_nodes.walk(tree):  # ast.walk's nodes (but contexts), the module's kept walk
         if isinstance(node, ast.Name):
             found.add(node.id)
         elif isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
@@ -840,7 +840,7 @@ def _imports(tree: ast.Module) -> dict[str, str]:
             for alias in statement.names:
                 found[alias.asname or alias.name] = f"{statement.module}.{alias.name}"
     counts: dict[str, int] = {}
-    for node in ast.walk(tree):
+    for node in ast_nodes.walk(tree):  # ast.walk's nodes (but contexts), the module's kept walk
         for name in _bound_names(node):
             counts[name] = counts.get(name, 0) + 1
     return {k: v for k, v in found.items() if counts.get(k, 0) == 1}
@@ -865,7 +865,7 @@ def _module_bound(tree: ast.Module) -> set[str]:
 def _module_functions(tree: ast.Module) -> dict[str, ast.AST]:
     """Each name bound exactly once in the module, by a module-level ``def``."""
     counts: dict[str, int] = {}
-    for node in ast.walk(tree):
+    for node in ast_nodes.walk(tree):  # ast.walk's nodes (but contexts), the module's kept walk
         for name in _bound_names(node):
             counts[name] = counts.get(name, 0) + 1
     return {s.name: s for s in tree.body if isinstance(s, _FUNCTIONS) and counts.get(s.name) == 1}

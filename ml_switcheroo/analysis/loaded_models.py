@@ -34,6 +34,14 @@ from ml_switcheroo.spec.signature import dotted_name
 IsLoading = Callable[[cst.BaseExpression], bool]
 
 
+# Type tests of ``loaded_names``' walk, answered once per node type (libcst's node classes
+# are ABCs: an ``isinstance`` that misses is a Python-level call per class).
+_is_reference = cst_walk.instance_test((cst.Name, cst.Attribute, cst.Call))
+_is_read = cst_walk.instance_test(
+    (cst.Assign, cst.AnnAssign, cst.NamedExpr, cst.FunctionDef, cst.ClassDef, cst.Call)
+)
+
+
 def loaded_names(
     module: cst.Module,
     is_loading: IsLoading,
@@ -51,8 +59,10 @@ def loaded_names(
     calls: list[cst.Call] = []
     references = False  # a loading reference anywhere: else nothing is loaded (one walk)
     for node in cst_walk.walk(module):
-        if not references and isinstance(node, (cst.Name, cst.Attribute, cst.Call)):
+        if not references and _is_reference(node):
             references = is_loading(node)  # type: ignore[arg-type]
+        if not _is_read(node):
+            continue  # none of the kinds below (answered once per node type)
         if isinstance(node, cst.Assign):
             targets = [t.target for t in node.targets]
             bindings.append(([n for t in targets for n in _names(t)], node.value))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 import libcst as cst
@@ -411,11 +411,12 @@ class ModelFacts:
         if not sites:  # no optimizer to refuse: where a class binds the names is not asked
             return
         names = ("parameters", "named_parameters", "named_modules", "_named_members")
+        bindings = _class_bindings(self.module, names)
         where = next(
             (
                 f"this file (`{name}` at {self._place(node)})"
                 for name in names
-                for node in _class_bindings(self.module, name)
+                for node in bindings[name]
             ),
             None,
         )
@@ -1002,21 +1003,23 @@ def _disjoint(paths: list[str], others: list[str] | None) -> bool:
     return not any(_part_of(a, b) or _part_of(b, a) for a in paths for b in others)
 
 
-def _class_bindings(module: cst.Module, name: str) -> list[cst.CSTNode]:
-    """The ``def name`` and ``name = ...`` statements of the class bodies of ``module``."""
-    found: list[cst.CSTNode] = []
+def _class_bindings(module: cst.Module, names: Sequence[str]) -> dict[str, list[cst.CSTNode]]:
+    """Each of ``names`` -> the ``def name`` and ``name = ...`` statements of the class bodies
+    of ``module``, in walk order (one walk for all the names)."""
+    found: dict[str, list[cst.CSTNode]] = {name: [] for name in names}
     for klass in cst_walk.walk(module):
-        if not isinstance(klass, cst.ClassDef):
+        if not _is_class(klass):
             continue
-        for node in cst_walk.walk(klass.body, stop=(cst.ClassDef, cst.FunctionDef)):
-            if (
-                isinstance(node, cst.FunctionDef)
-                and node.name.value == name
-                or (
-                    isinstance(node, cst.AssignTarget)
-                    and isinstance(node.target, cst.Name)
-                    and node.target.value == name
-                )
+        for node in cst_walk.walk(klass.body, stop=(cst.ClassDef, cst.FunctionDef)):  # type: ignore[attr-defined]
+            if isinstance(node, cst.FunctionDef) and node.name.value in found:
+                found[node.name.value].append(node)
+            elif (
+                isinstance(node, cst.AssignTarget)
+                and isinstance(node.target, cst.Name)
+                and node.target.value in found
             ):
-                found.append(node)
+                found[node.target.value].append(node)
     return found
+
+
+_is_class = cst_walk.instance_test(cst.ClassDef)  # asked of every node of the module

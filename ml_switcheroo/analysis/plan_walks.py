@@ -16,6 +16,10 @@ from ml_switcheroo.analysis.plan_facts import Site
 from ml_switcheroo.spec.errors import Untranslatable
 from ml_switcheroo.spec.signature import NotALiteral, code_of, literal_value
 
+# ``isinstance(node, (cst.Name, cst.Attribute))`` answered once per node type (asked of every
+# node a walk leaves: libcst's node classes are ABCs)
+_is_name_or_attribute = cst_walk.instance_test((cst.Name, cst.Attribute))
+
 
 def _is_attribute(node: cst.BaseExpression, names: frozenset[str]) -> bool:
     return isinstance(node, cst.Attribute) and node.attr.value in names
@@ -194,7 +198,7 @@ def _use_but_lr_reads(module: cst.Module, groups: str) -> cst.CSTNode | None:
             node = original_node
             if (
                 other is None
-                and isinstance(node, (cst.Name, cst.Attribute))
+                and _is_name_or_attribute(node)
                 and code_of(node).strip() == groups
                 and id(node) not in self.reads
             ):

@@ -254,8 +254,20 @@ def repository_root(path: str) -> str:
     A folder without ``__init__.py`` is a namespace package when a script of the folder
     above imports it by name (``from helper.loops import train`` in ``train.py`` next to
     ``helper/``: ``python train.py`` puts the script's folder first on ``sys.path``): the
-    root is then looked for above that folder too."""
-    folder = _above_packages(os.path.dirname(os.path.abspath(path)))
+    root is then looked for above that folder too. During a selection (nothing is written)
+    each folder's root is found once."""
+    start = os.path.dirname(os.path.abspath(path))
+    if not _Selection.active:
+        return _root_above(start)
+    known = _Selection.roots.get(start)
+    if known is None:
+        known = _Selection.roots[start] = _root_above(start)
+    return known
+
+
+def _root_above(start: str) -> str:
+    """``repository_root`` of a file in the folder ``start``."""
+    folder = _above_packages(start)
     while True:
         parent = os.path.dirname(folder)
         if parent == folder or not _script_imports(parent, os.path.basename(folder)):
@@ -329,6 +341,7 @@ class _Selection:
     active = False
     answers: dict[Hashable, Any] = {}
     looked_at: set[str] = set()  # the files whose stat ``RepositoryIndex.source`` took
+    roots: dict[str, str] = {}  # folder -> ``repository_root`` of its files
 
 
 @contextmanager
@@ -339,6 +352,7 @@ def selecting() -> Iterator[None]:
     again, except those the run pinned (``pin_sources``: the files it may write)."""
     _Selection.answers = {}
     _Selection.looked_at = set()
+    _Selection.roots = {}
     _Selection.active = True
     try:
         yield
@@ -346,6 +360,7 @@ def selecting() -> Iterator[None]:
         _Selection.active = False
         _Selection.answers = {}
         _Selection.looked_at = set()
+        _Selection.roots = {}
 
 
 def is_selecting() -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import cache, partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import libcst as cst
 from libcst.metadata import (
@@ -41,6 +41,10 @@ from ml_switcheroo.analysis.stored import (
 )
 from ml_switcheroo.spec.semantic_map import SemanticMap
 from ml_switcheroo.spec.signature import dotted_name
+
+# ``isinstance(n, cst.FunctionDef)`` answered once per node type (asked of every node that has
+# a scope: libcst's node classes are ABCs)
+_is_function = cst_walk.instance_test(cst.FunctionDef)
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,45 @@ def _node_fields(node_type: type) -> tuple[str, ...]:
 
 def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The nodes ``node``'s fields hold, in field order (whitespace and names left out)."""
+    try:
+        return _CHILDREN[type(node)](node)
+    except KeyError:
+        return _children_of_class(type(node))(node)
+
+
+_CHILDREN: dict[type, Callable[[cst.CSTNode], list[cst.CSTNode]]] = {}
+
+
+def _children_of_class(node_type: type) -> Callable[[cst.CSTNode], list[cst.CSTNode]]:
+    """``_children`` for the nodes of ``node_type``: its fields read one after the other by a
+    function made once per class (no loop over the names, no ``getattr``)."""
+    names = _node_fields(node_type)
+    if not all(name.isidentifier() for name in names):
+        found = _CHILDREN[node_type] = _children_by_name
+        return found
+    lines = ["def children(node):", "    found = []"]
+    for name in names:
+        lines += [
+            f"    value = node.{name}",
+            "    if is_node(value):",
+            "        if not holds_none(value):",
+            "            found.append(value)",
+            "    elif is_sequence(value) and value:",
+            "        found.extend(v for v in value if is_node(v) and not holds_none(v))",
+        ]
+    lines.append("    return found")
+    scope: dict[str, Any] = {
+        "is_node": cst_walk.is_node,
+        "is_sequence": cst_walk.is_sequence,
+        "holds_none": _holds_no_bindings,
+    }
+    exec("\n".join(lines), scope)  # noqa: S102 - field names of libcst's own node classes
+    found = _CHILDREN[node_type] = scope["children"]
+    return found
+
+
+def _children_by_name(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """``_children`` reading the fields by name (a class whose fields are not identifiers)."""
     found: list[cst.CSTNode] = []
     for name in _node_fields(type(node)):
         value = getattr(node, name)
@@ -376,7 +419,7 @@ class Resolver:
                     elsewhere,
                     # every FunctionDef has a scope (libcst's ScopeProvider sets one on each
                     # node it visits): the module is walked only when one may be a builder
-                    [n for n in self.scopes if isinstance(n, cst.FunctionDef)],
+                    [n for n in self.scopes if _is_function(n)],
                 )
         return self._builders
 

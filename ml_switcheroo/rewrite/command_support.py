@@ -60,6 +60,9 @@
    most nodes cost 15 calls of ``ABCMeta.__instancecheck__`` (py-spy of ``convert -j 1`` on
    checkout-large: 2.3% of the samples). ``_scope_on_leave`` remembers the answer per node
    type; it is installed only over the ``on_leave`` it repeats (``_scope_visitor_leave``).
+10. Code generation without a ``contextlib`` generator per expression node
+   (``rewrite.fast_codegen``): libcst's ``_parenthesize`` and the base state's
+   ``record_syntactic_position`` as plain context managers making the same calls.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ from libcst.metadata import MetadataWrapper
 from libcst.metadata import wrapper as metadata_wrapper
 
 from ml_switcheroo.analysis import cst_walk
-from ml_switcheroo.rewrite import round_trip
+from ml_switcheroo.rewrite import fast_codegen, round_trip
 from ml_switcheroo.rewrite.parse_guard import TOO_DEEP, SourceTooDeep
 
 if TYPE_CHECKING:
@@ -365,6 +368,7 @@ def fast_batched_visitors() -> None:
         cst.CSTNode.visit = _visit  # type: ignore[method-assign]
     if _SCOPE_VISITOR is not None and _SCOPE_VISITOR[0].on_leave is not _scope_on_leave:
         _SCOPE_VISITOR[0].on_leave = _scope_on_leave  # type: ignore[method-assign]
+    fast_codegen.install()  # point 10
 
 
 # file_collector_paused's nesting; the pause of point 8; the collector left paused after a

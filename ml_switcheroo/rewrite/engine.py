@@ -232,7 +232,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
     # Dispatch directly: this command uses no matchers, and the matcher bookkeeping of
     # MatcherDecoratableTransformer costs time on every node.
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, cst.BaseStatement) and id(node) in self._body_ids:
+        # the set first: the ABC test is a Python-level call for any node but a statement's
+        if id(node) in self._body_ids and isinstance(node, cst.BaseStatement):
             frame = Frame()
             self._statements.frames.append(frame)
             if id(node) in self._already_escaped:
@@ -261,8 +262,8 @@ class SwitcherooCommand(VisitorBasedCodemodCommand):
         return busy is not None and id(statement) not in busy
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
-        is_statement = (
-            isinstance(original_node, cst.BaseStatement) and id(original_node) in self._body_ids
+        is_statement = id(original_node) in self._body_ids and isinstance(
+            original_node, cst.BaseStatement
         )
         if is_statement and self._statements.frames[-1].skip:
             self._statements.frames.pop()  # an escape hatch (earlier run or training step)

@@ -52,7 +52,7 @@ import re
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -642,11 +642,17 @@ class ParameterSpec:
 
 
 def _ends_with_one(written: str, qualified: str | None, callees: frozenset[str]) -> bool:
-    """Whether ``written`` or ``qualified`` is one of ``callees`` or ends with ``.callee``."""
+    """Whether ``written`` or ``qualified`` is one of ``callees`` or ends with ``.callee``:
+    one of the name's ``_dot_suffixes`` is a callee (set lookups, not a test per callee)."""
     names = [written] + ([qualified] if qualified else [])
-    return any(
-        name == callee or name.endswith("." + callee) for name in names for callee in callees
-    )
+    return any(not _dot_suffixes(name).isdisjoint(callees) for name in names)
+
+
+@lru_cache(maxsize=1 << 16)
+def _dot_suffixes(name: str) -> frozenset[str]:
+    """``name`` and every part of it after one of its dots (``a.b.c``: ``a.b.c``, ``b.c``,
+    ``c``): ``name`` ends with ``.callee`` exactly when ``callee`` is one after a dot."""
+    return frozenset([name, *(name[i + 1 :] for i, char in enumerate(name) if char == ".")])
 
 
 @dataclass(frozen=True)
