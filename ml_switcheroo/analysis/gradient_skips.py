@@ -479,6 +479,10 @@ def _name_skips(
             node, owner, parents, facts, method, cut
         ):
             yield node, BRANCHED
+        if isinstance(node, ast.For | ast.AsyncFor | ast.comprehension) and _part_loop_skips(
+            node, owner, facts, parents
+        ):  # (a comprehension has no place: its iterable's)
+            yield (node.iter if isinstance(node, ast.comprehension) else node), JUMPED
         attribute = _submodule(node, owner, None)
         if attribute in facts.module_api:
             attribute = None
@@ -809,6 +813,25 @@ def _runs_submodule(
             if not called or _run(node, parents) is not node:
                 found.add(attribute)
     return found
+
+
+def _part_loop_skips(
+    loop: ast.For | ast.AsyncFor | ast.comprehension,
+    owner: str,
+    facts: CutFacts,
+    parents: dict[int, ast.AST],
+) -> bool:
+    """A loop of the file over parts of a trained model ``owner`` (``for task, head in
+    model.heads.items():``, not ``model.parameters()``) that may skip one (``_loop_skips``:
+    ``if task not in batch: continue``), run with a gradient (probe s43b i04)."""
+    iterated = {
+        n.attr  # type: ignore[attr-defined]
+        for n in ast.walk(loop.iter)
+        if _submodule(n, owner, None) not in (None, *facts.module_api)
+    }
+    if not iterated or _cut(loop, facts, parents):
+        return False
+    return _loop_skips(loop, owner, iterated, parents)
 
 
 def _loop_skips(

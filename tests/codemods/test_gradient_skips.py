@@ -332,6 +332,16 @@ SKIPS.update(
             "    optimizer.step()\n",
             "picked by a computed index",
         ),
+        # probe s43b i04: the step's own loop over heads skips the tasks a batch lacks
+        "heads_skipped_by_the_step_loop": (
+            _source(
+                "        return self.head0(self.hidden(x))",
+                "    h = model.hidden(x)\n    loss = 0\n"
+                "    for t, head in enumerate(model.heads):\n        if t != task:\n"
+                "            continue\n        loss = loss + ((head(h) - y) ** 2).mean()",
+            ),
+            "may skip a submodule",
+        ),
         # probe s43b S1, S2: a context chosen by a flag; a conditional unwrap
         "a_context_chosen_by_a_flag": (
             _source(
@@ -495,6 +505,13 @@ TWINS = {
     "a_periodic_sample_under_no_grad": _source(
         "        return self.head0(self.hidden(x))",
         WHOLE + "\n    if task == 0:\n        with torch.no_grad():\n            model.hidden(x)",
+    ),
+    "the_step_loop_over_every_head": _source(
+        "        return self.head0(self.hidden(x))",
+        "    h = model.hidden(x)\n    loss = 0\n    for head in model.heads:\n"
+        "        loss = loss + ((head(h) - y) ** 2).mean()\n"
+        "    for p in model.parameters():\n        if p.grad is None:\n            continue\n"
+        "        p.data.mul_(1.0)",
     ),
     "a_step_function_running_the_whole_model": HEAD
     + CLASS.format(forward="        return self.head0(self.hidden(x))")
